@@ -1,0 +1,86 @@
+//! Escaping of attacker-chosen bytes for terminals and reports.
+//!
+//! File names on Unix are arbitrary bytes except `/` and NUL. A hostile name can carry
+//! terminal control sequences (`ESC [ ... `), line breaks that forge extra report lines,
+//! or bidirectional overrides that make `exe.dcm` read as `mcd.exe`. Every path PacsGuard
+//! shows goes through [`escape_bytes`], whose output is printable and reversible:
+//!
+//! * printable UTF-8 stays as it is;
+//! * `\` becomes `\\`;
+//! * a control or invisible-formatting character becomes `\u{XXXX}`;
+//! * a byte that is not part of valid UTF-8 becomes `\xNN`.
+
+use std::fmt::Write as _;
+use std::os::unix::ffi::OsStrExt as _;
+use std::path::Path;
+
+/// Escapes arbitrary bytes into printable, reversible text (see the module docs).
+pub fn escape_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '\\' {
+                out.push_str("\\\\");
+            } else if needs_escape(c) {
+                // Writing into a String cannot fail.
+                let _ = write!(out, "\\u{{{:04x}}}", c as u32);
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out
+}
+
+/// Escapes a path's exact bytes (see [`escape_bytes`]).
+pub fn escape_path(path: &Path) -> String {
+    escape_bytes(path.as_os_str().as_bytes())
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            // Bidirectional embeddings, overrides and isolates, and zero-width marks:
+            // they reorder or hide what a reader sees without being control characters.
+            '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{feff}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_is_unchanged() {
+        assert_eq!(
+            escape_bytes(b"/srv/pacs/CT 1/\xc3\xa9.dcm"),
+            "/srv/pacs/CT 1/é.dcm"
+        );
+    }
+
+    #[test]
+    fn controls_backslashes_and_invalid_bytes_are_escaped() {
+        assert_eq!(escape_bytes(b"a\nb"), "a\\u{000a}b");
+        assert_eq!(escape_bytes(b"\x1b[31mred"), "\\u{001b}[31mred");
+        assert_eq!(escape_bytes(b"back\\slash"), "back\\\\slash");
+        assert_eq!(escape_bytes(b"bad\xff\xfe"), "bad\\xff\\xfe");
+        assert_eq!(
+            escape_bytes("x\u{202e}gpj.exe".as_bytes()),
+            "x\\u{202e}gpj.exe"
+        );
+        assert_eq!(escape_bytes(b"\x7f"), "\\u{007f}");
+    }
+
+    #[test]
+    fn output_is_always_printable() {
+        let all: Vec<u8> = (0..=255u8).collect();
+        let escaped = escape_bytes(&all);
+        assert!(escaped.chars().all(|c| !c.is_control()));
+    }
+}

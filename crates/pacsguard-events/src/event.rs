@@ -1,0 +1,242 @@
+//! Events: one record per action or finding, and the bus that hands them to every sink.
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use serde::{Serialize, Serializer};
+
+use crate::escape::escape_path;
+use crate::finding::Finding;
+
+/// Who caused an event: the operating-system user running the command.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Actor {
+    pub user: String,
+    pub uid: u32,
+    /// The user who ran `sudo`, when there is one: the person behind a root command.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sudo_user: Option<String>,
+}
+
+/// What happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// A home was created.
+    Init,
+    /// A baseline was built or extended and signed.
+    Profile,
+    /// Trees were verified against the baseline.
+    Check,
+    /// Reviewed differences were taken into the baseline.
+    Accept,
+    /// A detector reported something (the finding is attached).
+    Finding,
+}
+
+/// How it ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Success,
+    /// Completed, with findings that need attention.
+    Findings,
+    /// Did not complete.
+    Failure,
+}
+
+/// One record for the audit trail.
+#[derive(Clone, Debug, Serialize)]
+pub struct Event {
+    #[serde(serialize_with = "serialize_time")]
+    pub time: SystemTime,
+    pub actor: Actor,
+    pub action: Action,
+    pub outcome: Outcome,
+    /// The paths concerned (roots for a command, the path of a finding).
+    #[serde(
+        serialize_with = "serialize_paths",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub objects: Vec<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finding: Option<Finding>,
+    /// Why, for actions that require a reason (`accept`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// A short human summary.
+    pub detail: String,
+}
+
+impl Event {
+    pub fn new(actor: Actor, action: Action, outcome: Outcome, detail: impl Into<String>) -> Self {
+        Event {
+            time: SystemTime::now(),
+            actor,
+            action,
+            outcome,
+            objects: Vec::new(),
+            finding: None,
+            reason: None,
+            detail: detail.into(),
+        }
+    }
+
+    /// The event that carries one finding.
+    pub fn of_finding(actor: Actor, finding: Finding) -> Self {
+        let mut event = Event::new(
+            actor,
+            Action::Finding,
+            Outcome::Findings,
+            finding.detail.clone(),
+        );
+        event.objects = vec![finding.path.clone()];
+        event.finding = Some(finding);
+        event
+    }
+
+    pub fn with_objects(mut self, objects: Vec<PathBuf>) -> Self {
+        self.objects = objects;
+        self
+    }
+
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+}
+
+/// A sink failed to take an event. Evidence that cannot be recorded stops the command.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot record event in {sink}: {reason}")]
+pub struct SinkError {
+    pub sink: String,
+    pub reason: String,
+}
+
+/// Something that keeps events: the event log, later the audit trail, syslog, the console.
+pub trait EventSink {
+    /// Takes one event. An error means the event was not kept.
+    fn record(&mut self, event: &Event) -> Result<(), SinkError>;
+    /// Makes every recorded event durable.
+    fn flush(&mut self) -> Result<(), SinkError>;
+}
+
+/// Hands every event to every sink, in order.
+#[derive(Default)]
+pub struct EventBus {
+    sinks: Vec<Box<dyn EventSink + Send>>,
+}
+
+impl std::fmt::Debug for EventBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventBus")
+            .field("sinks", &self.sinks.len())
+            .finish()
+    }
+}
+
+impl EventBus {
+    pub fn new() -> Self {
+        EventBus::default()
+    }
+
+    pub fn add_sink(&mut self, sink: Box<dyn EventSink + Send>) {
+        self.sinks.push(sink);
+    }
+
+    /// Records the event in every sink; the first failure is returned after all were tried,
+    /// so one broken sink never keeps an event from the others.
+    pub fn emit(&mut self, event: &Event) -> Result<(), SinkError> {
+        let mut first_error = None;
+        for sink in &mut self.sinks {
+            if let Err(e) = sink.record(event) {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    pub fn flush(&mut self) -> Result<(), SinkError> {
+        let mut first_error = None;
+        for sink in &mut self.sinks {
+            if let Err(e) = sink.flush() {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+fn serialize_time<S: Serializer>(time: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&humantime::format_rfc3339_micros(*time).to_string())
+}
+
+fn serialize_paths<S: Serializer>(paths: &[PathBuf], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(paths.iter().map(|p| escape_path(p)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    struct Memory(Arc<Mutex<Vec<Action>>>);
+    impl EventSink for Memory {
+        fn record(&mut self, event: &Event) -> Result<(), SinkError> {
+            self.0
+                .lock()
+                .map_err(|_| SinkError {
+                    sink: "memory".into(),
+                    reason: "poisoned".into(),
+                })?
+                .push(event.action);
+            Ok(())
+        }
+        fn flush(&mut self) -> Result<(), SinkError> {
+            Ok(())
+        }
+    }
+
+    struct Broken;
+    impl EventSink for Broken {
+        fn record(&mut self, _: &Event) -> Result<(), SinkError> {
+            Err(SinkError {
+                sink: "broken".into(),
+                reason: "disk full".into(),
+            })
+        }
+        fn flush(&mut self) -> Result<(), SinkError> {
+            Ok(())
+        }
+    }
+
+    fn actor() -> Actor {
+        Actor {
+            user: "root".into(),
+            uid: 0,
+            sudo_user: None,
+        }
+    }
+
+    #[test]
+    fn a_broken_sink_does_not_starve_the_others_but_is_reported() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mut bus = EventBus::new();
+        bus.add_sink(Box::new(Broken));
+        bus.add_sink(Box::new(Memory(seen.clone())));
+        let err = bus.emit(&Event::new(actor(), Action::Check, Outcome::Success, "ok"));
+        assert!(err.is_err());
+        assert_eq!(*seen.lock().expect("lock"), vec![Action::Check]);
+    }
+
+    #[test]
+    fn events_serialize_with_zone_and_kebab_names() {
+        let event = Event::new(actor(), Action::Accept, Outcome::Success, "took 1")
+            .with_reason("patch KB1");
+        let json = serde_json::to_value(&event).expect("serializes");
+        assert_eq!(json["action"], "accept");
+        assert_eq!(json["reason"], "patch KB1");
+        assert!(json["time"].as_str().expect("time").ends_with('Z'));
+    }
+}

@@ -1,0 +1,235 @@
+//! Findings: what a detector saw, how serious it is under the policy in force, and where.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Serialize, Serializer};
+
+use crate::escape::escape_path;
+
+/// How serious a finding is. Ordered: `Info < Warning < Alert`.
+///
+/// Only `warning` and `alert` make a command exit with status 1: an `info` finding is an
+/// expected event (a new image in an append-only archive) that is recorded, not escalated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Alert,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Alert => "alert",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The stable, kebab-case names of findings. SIEM rules match on these: never rename one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingKind {
+    /// A path that the baseline does not know.
+    Added,
+    /// A path of the baseline that is gone (and whose content did not reappear elsewhere).
+    Removed,
+    /// The same content at a new path, the old path gone: one finding, not two.
+    Moved,
+    /// The content (or the type of the entry) differs from the baseline.
+    ContentChanged,
+    /// Metadata differs; `fields` names which.
+    MetadataChanged,
+    /// The entry could not be read (permissions, I/O error); the run went on.
+    Unreadable,
+    /// The file kept changing while it was hashed; no torn hash was recorded.
+    Unstable,
+    /// A directory that was recorded but not descended into (mount point, depth limit).
+    NotDescended,
+    /// The configuration asks for something other than what the signed profile records.
+    ConfigDiffers,
+}
+
+impl FindingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::Added => "added",
+            FindingKind::Removed => "removed",
+            FindingKind::Moved => "moved",
+            FindingKind::ContentChanged => "content-changed",
+            FindingKind::MetadataChanged => "metadata-changed",
+            FindingKind::Unreadable => "unreadable",
+            FindingKind::Unstable => "unstable",
+            FindingKind::NotDescended => "not-descended",
+            FindingKind::ConfigDiffers => "config-differs",
+        }
+    }
+}
+
+impl fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One thing a detector found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// Absolute path, serialized escaped (see [`crate::escape_bytes`]).
+    #[serde(serialize_with = "serialize_path")]
+    pub path: PathBuf,
+    pub kind: FindingKind,
+    pub severity: Severity,
+    /// One human sentence; attacker-chosen parts are already escaped.
+    pub detail: String,
+    /// The profiled root the path belongs to.
+    #[serde(
+        serialize_with = "serialize_opt_path",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub root: Option<PathBuf>,
+    /// For `moved`: where the content was before.
+    #[serde(
+        serialize_with = "serialize_opt_path",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub from: Option<PathBuf>,
+    /// For `metadata-changed` (and type changes): the fields that differ.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
+    /// For content findings: the detected format (`pe`, `elf`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+}
+
+impl Finding {
+    pub fn new(
+        path: PathBuf,
+        kind: FindingKind,
+        severity: Severity,
+        detail: impl Into<String>,
+    ) -> Self {
+        Finding {
+            path,
+            kind,
+            severity,
+            detail: detail.into(),
+            root: None,
+            from: None,
+            fields: Vec::new(),
+            format: None,
+        }
+    }
+
+    pub fn with_root(mut self, root: PathBuf) -> Self {
+        self.root = Some(root);
+        self
+    }
+
+    pub fn with_from(mut self, from: PathBuf) -> Self {
+        self.from = Some(from);
+        self
+    }
+
+    pub fn with_fields(mut self, fields: Vec<String>) -> Self {
+        self.fields = fields;
+        self
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:<7} {:<16} {}",
+            self.severity,
+            self.kind,
+            escape_path(&self.path)
+        )?;
+        if let Some(from) = &self.from {
+            write!(f, " (from {})", escape_path(from))?;
+        }
+        if !self.detail.is_empty() {
+            write!(f, ": {}", self.detail)?;
+        }
+        Ok(())
+    }
+}
+
+/// Counts of findings by severity, for summaries and exit statuses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SeverityCounts {
+    pub info: usize,
+    pub warning: usize,
+    pub alert: usize,
+}
+
+impl SeverityCounts {
+    pub fn of<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Self {
+        let mut counts = SeverityCounts::default();
+        for finding in findings {
+            match finding.severity {
+                Severity::Info => counts.info += 1,
+                Severity::Warning => counts.warning += 1,
+                Severity::Alert => counts.alert += 1,
+            }
+        }
+        counts
+    }
+
+    /// Whether anything here should make the command exit with status 1.
+    pub fn needs_attention(&self) -> bool {
+        self.warning > 0 || self.alert > 0
+    }
+}
+
+fn serialize_path<S: Serializer>(path: &PathBuf, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&escape_path(path))
+}
+
+fn serialize_opt_path<S: Serializer>(path: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+    match path {
+        Some(path) => s.serialize_str(&escape_path(path)),
+        None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_uses_stable_names_and_escaped_paths() {
+        let finding = Finding::new(
+            PathBuf::from("/srv/a\nb"),
+            FindingKind::ContentChanged,
+            Severity::Alert,
+            "hash differs",
+        );
+        let json = serde_json::to_value(&finding).expect("serializes");
+        assert_eq!(json["kind"], "content-changed");
+        assert_eq!(json["severity"], "alert");
+        assert_eq!(json["path"], "/srv/a\\u{000a}b");
+        assert!(json.get("from").is_none());
+    }
+
+    #[test]
+    fn only_warnings_and_alerts_need_attention() {
+        let info = Finding::new(PathBuf::from("/a"), FindingKind::Added, Severity::Info, "");
+        assert!(!SeverityCounts::of([&info]).needs_attention());
+        let alert = Finding {
+            severity: Severity::Alert,
+            ..info.clone()
+        };
+        assert!(SeverityCounts::of([&info, &alert]).needs_attention());
+    }
+}

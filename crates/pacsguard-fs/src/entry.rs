@@ -1,0 +1,201 @@
+//! What is recorded about one entry of a tree.
+
+use std::fs;
+use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
+
+use serde::Serialize;
+
+use crate::hash::Digest;
+
+/// Extended attribute values up to this many bytes are kept verbatim (so a changed SELinux
+/// label or capability can be shown); longer ones are kept as a BLAKE3 digest. The kernel
+/// bounds an entry's attribute list to 64 KiB (`XATTR_LIST_MAX`), so with this cap the
+/// memory per entry stays bounded whatever an attacker stores.
+pub const XATTR_INLINE_MAX: usize = 256;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EntryType {
+    File,
+    Directory,
+    Symlink,
+    Fifo,
+    Socket,
+    BlockDevice,
+    CharDevice,
+}
+
+impl EntryType {
+    pub fn of(file_type: fs::FileType) -> EntryType {
+        if file_type.is_symlink() {
+            EntryType::Symlink
+        } else if file_type.is_dir() {
+            EntryType::Directory
+        } else if file_type.is_file() {
+            EntryType::File
+        } else if file_type.is_fifo() {
+            EntryType::Fifo
+        } else if file_type.is_socket() {
+            EntryType::Socket
+        } else if file_type.is_block_device() {
+            EntryType::BlockDevice
+        } else {
+            EntryType::CharDevice
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryType::File => "file",
+            EntryType::Directory => "directory",
+            EntryType::Symlink => "symlink",
+            EntryType::Fifo => "fifo",
+            EntryType::Socket => "socket",
+            EntryType::BlockDevice => "block-device",
+            EntryType::CharDevice => "char-device",
+        }
+    }
+
+    /// Inverse of [`EntryType::as_str`], for reading stored baselines.
+    pub fn parse(s: &str) -> Option<EntryType> {
+        [
+            EntryType::File,
+            EntryType::Directory,
+            EntryType::Symlink,
+            EntryType::Fifo,
+            EntryType::Socket,
+            EntryType::BlockDevice,
+            EntryType::CharDevice,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+    }
+}
+
+/// Seconds and nanoseconds since the Unix epoch, exactly as the kernel reports them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Timestamp {
+    pub sec: i64,
+    pub nsec: u32,
+}
+
+/// The `stat` fields a profile keeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct Meta {
+    pub size: u64,
+    /// Permission bits including setuid, setgid and sticky (`st_mode & 0o7777`).
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime: Timestamp,
+    pub ctime: Timestamp,
+    pub ino: u64,
+    pub dev: u64,
+    pub nlink: u64,
+    /// Device number for block and character devices, 0 otherwise.
+    pub rdev: u64,
+}
+
+impl Meta {
+    pub fn of(m: &fs::Metadata) -> Meta {
+        Meta {
+            size: m.size(),
+            mode: m.mode() & 0o7777,
+            uid: m.uid(),
+            gid: m.gid(),
+            mtime: Timestamp {
+                sec: m.mtime(),
+                nsec: clamp_nsec(m.mtime_nsec()),
+            },
+            ctime: Timestamp {
+                sec: m.ctime(),
+                nsec: clamp_nsec(m.ctime_nsec()),
+            },
+            ino: m.ino(),
+            dev: m.dev(),
+            nlink: m.nlink(),
+            rdev: m.rdev(),
+        }
+    }
+
+    /// Whether stat alone says the content cannot have changed: the test `check --fast`
+    /// relies on. ctime is in it because restoring mtime (touch -r) still moves ctime.
+    pub fn looks_unchanged(&self, other: &Meta) -> bool {
+        self.size == other.size
+            && self.mtime == other.mtime
+            && self.ctime == other.ctime
+            && self.ino == other.ino
+            && self.dev == other.dev
+    }
+}
+
+fn clamp_nsec(nsec: i64) -> u32 {
+    u32::try_from(nsec.clamp(0, 999_999_999)).unwrap_or(0)
+}
+
+/// An extended attribute's value, verbatim when short.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum XattrValue {
+    Inline(Vec<u8>),
+    /// BLAKE3 of a value longer than [`XATTR_INLINE_MAX`].
+    Digest(Digest),
+}
+
+impl XattrValue {
+    pub fn of(value: Vec<u8>) -> XattrValue {
+        if value.len() <= XATTR_INLINE_MAX {
+            XattrValue::Inline(value)
+        } else {
+            XattrValue::Digest(Digest(*blake3::hash(&value).as_bytes()))
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Xattr {
+    pub name: Vec<u8>,
+    pub value: XattrValue,
+}
+
+/// What is known of an entry's content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Content {
+    /// Not a regular file: there is no content to hash.
+    NotApplicable,
+    /// A regular file not hashed (yet).
+    Pending,
+    /// The hash of the whole file, and of a requested prefix.
+    Hashed {
+        digest: Digest,
+        prefix: Option<(u64, Digest)>,
+    },
+    /// The file could not be read; the reason.
+    Unreadable(String),
+    /// The file changed on every attempt to hash it.
+    Unstable,
+    /// The file disappeared between the walk and the hashing.
+    Vanished,
+}
+
+impl Content {
+    pub fn digest(&self) -> Option<&Digest> {
+        match self {
+            Content::Hashed { digest, .. } => Some(digest),
+            _ => None,
+        }
+    }
+}
+
+/// One entry of a tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// Path relative to the root, exact bytes; empty for the root itself.
+    pub rel: Vec<u8>,
+    pub kind: EntryType,
+    pub meta: Meta,
+    /// Target of a symbolic link, exact bytes (never followed).
+    pub link_target: Option<Vec<u8>>,
+    /// Sorted by name.
+    pub xattrs: Vec<Xattr>,
+    pub content: Content,
+}

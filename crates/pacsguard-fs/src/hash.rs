@@ -1,0 +1,389 @@
+//! Content hashing: BLAKE3 by default, SHA-256 for FIPS settings, at memory bandwidth on
+//! every core, and never a torn hash of a file that changes underneath us.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::io::{self, Read as _};
+use std::os::unix::ffi::OsStrExt as _;
+use std::path::Path;
+
+use rayon::prelude::*;
+use serde::{Serialize, Serializer};
+use sha2::Digest as _;
+
+use crate::entry::{Content, Entry, EntryType, Meta};
+use crate::open::open_for_reading;
+
+/// Read size per system call. Large enough that syscall overhead vanishes against the hash.
+pub const HASH_BUFFER_SIZE: usize = 1 << 20;
+
+/// How many times a file that changed while being hashed is read again before it is
+/// reported as unstable. An attacker who rewrites a file continuously gets a finding, not
+/// an endless loop.
+pub const MAX_HASH_ATTEMPTS: u32 = 3;
+
+/// Files at least this large are hashed with BLAKE3's multi-threaded tree mode, so one
+/// large file does not leave the other cores idle at the end of a run.
+const PARALLEL_FILE_THRESHOLD: u64 = 8 << 20;
+
+/// The content hash algorithm of a profile. Both produce 32 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HashAlgorithm {
+    Blake3,
+    /// For FIPS 140 settings (hardware-accelerated with SHA-NI where present).
+    Sha256,
+}
+
+impl HashAlgorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HashAlgorithm::Blake3 => "blake3",
+            HashAlgorithm::Sha256 => "sha256",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<HashAlgorithm> {
+        match s {
+            "blake3" => Some(HashAlgorithm::Blake3),
+            "sha256" => Some(HashAlgorithm::Sha256),
+            _ => None,
+        }
+    }
+
+    pub fn hasher(self) -> Hasher {
+        match self {
+            HashAlgorithm::Blake3 => Hasher::Blake3(Box::new(blake3::Hasher::new())),
+            HashAlgorithm::Sha256 => Hasher::Sha256(sha2::Sha256::new()),
+        }
+    }
+}
+
+impl fmt::Display for HashAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A 32-byte digest (BLAKE3 or SHA-256; the profile records which).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Digest(pub [u8; 32]);
+
+impl Digest {
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Digest({})", self.to_hex())
+    }
+}
+
+impl Serialize for Digest {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
+/// A running hash of either algorithm. Cloneable, so a prefix digest can be taken mid-stream.
+#[derive(Clone, Debug)]
+pub enum Hasher {
+    Blake3(Box<blake3::Hasher>),
+    Sha256(sha2::Sha256),
+}
+
+impl Hasher {
+    pub fn update(&mut self, data: &[u8]) {
+        match self {
+            Hasher::Blake3(h) => {
+                h.update(data);
+            }
+            Hasher::Sha256(h) => h.update(data),
+        }
+    }
+
+    fn update_large(&mut self, data: &[u8]) {
+        match self {
+            Hasher::Blake3(h) => {
+                h.update_rayon(data);
+            }
+            Hasher::Sha256(h) => h.update(data),
+        }
+    }
+
+    pub fn finalize(self) -> Digest {
+        match self {
+            Hasher::Blake3(h) => Digest(*h.finalize().as_bytes()),
+            Hasher::Sha256(h) => Digest(h.finalize().into()),
+        }
+    }
+}
+
+/// What to hash for one entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HashRequest {
+    Skip,
+    Full,
+    /// The whole file, and also its first `n` bytes (to prove a growing log kept its prefix).
+    FullWithPrefix(u64),
+}
+
+thread_local! {
+    static BUFFER: RefCell<Vec<u8>> = RefCell::new(vec![0; HASH_BUFFER_SIZE]);
+}
+
+/// Hashes, in parallel, every regular file of `entries` for which `request` asks it.
+///
+/// Each entry's `content` becomes `Hashed`, `Unreadable`, `Unstable` or `Vanished`, and its
+/// `meta` is refreshed from the open file, so the recorded metadata and hash describe the
+/// same state. `progress` is called with the byte count of every file done.
+pub fn hash_files(
+    root: &Path,
+    entries: &mut [Entry],
+    algorithm: HashAlgorithm,
+    request: impl Fn(&Entry) -> HashRequest + Sync,
+    progress: &(dyn Fn(u64) + Sync),
+) {
+    entries.par_iter_mut().with_max_len(64).for_each(|entry| {
+        if entry.kind != EntryType::File {
+            return;
+        }
+        let prefix = match request(entry) {
+            HashRequest::Skip => return,
+            HashRequest::Full => None,
+            HashRequest::FullWithPrefix(n) => Some(n),
+        };
+        let path = root.join(std::ffi::OsStr::from_bytes(&entry.rel));
+        hash_entry(&path, entry, algorithm, prefix);
+        progress(entry.meta.size);
+    });
+}
+
+fn hash_entry(path: &Path, entry: &mut Entry, algorithm: HashAlgorithm, prefix: Option<u64>) {
+    for _ in 0..MAX_HASH_ATTEMPTS {
+        match hash_once(path, entry, algorithm, prefix) {
+            Ok(Attempt::Done(content, meta)) => {
+                entry.meta = meta;
+                entry.content = content;
+                return;
+            }
+            Ok(Attempt::Changed) => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                entry.content = Content::Vanished;
+                return;
+            }
+            // ELOOP: a symlink now stands where the file was; ENXIO: a FIFO or socket.
+            // The path changed type since the walk; look again.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENXIO)) => continue,
+            Err(e) => {
+                entry.content = Content::Unreadable(e.to_string());
+                return;
+            }
+        }
+    }
+    entry.content = Content::Unstable;
+}
+
+enum Attempt {
+    Done(Content, Meta),
+    /// The file changed (or was replaced) while we read it.
+    Changed,
+}
+
+fn hash_once(
+    path: &Path,
+    entry: &Entry,
+    algorithm: HashAlgorithm,
+    prefix: Option<u64>,
+) -> io::Result<Attempt> {
+    let mut file = open_for_reading(path)?;
+    let before = file.metadata()?;
+    if !before.is_file() {
+        return Ok(Attempt::Changed);
+    }
+    let before = Meta::of(&before);
+    // Only hash the inode the walk saw at this path: anything else was swapped in since.
+    if (before.dev, before.ino) != (entry.meta.dev, entry.meta.ino) {
+        return Ok(Attempt::Changed);
+    }
+    let mut hasher = algorithm.hasher();
+    let mut prefix_digest = None;
+    let mut total: u64 = 0;
+    let large = before.size >= PARALLEL_FILE_THRESHOLD;
+    BUFFER.with_borrow_mut(|buffer| -> io::Result<()> {
+        loop {
+            let n = match file.read(buffer) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            let mut chunk = &buffer[..n];
+            if let Some(want) = prefix
+                && prefix_digest.is_none()
+                && total + n as u64 >= want
+            {
+                // `want - total` is at most `n` here, so the split is in range.
+                let split = usize::try_from(want - total).unwrap_or(n).min(n);
+                hasher.update(&chunk[..split]);
+                prefix_digest = Some((want, hasher.clone().finalize()));
+                chunk = &chunk[split..];
+            }
+            if large {
+                hasher.update_large(chunk);
+            } else {
+                hasher.update(chunk);
+            }
+            total += n as u64;
+        }
+        Ok(())
+    })?;
+    if prefix == Some(0) && prefix_digest.is_none() {
+        prefix_digest = Some((0, algorithm.hasher().finalize()));
+    }
+    let after = Meta::of(&file.metadata()?);
+    let stable = after.size == before.size
+        && after.mtime == before.mtime
+        && after.ctime == before.ctime
+        && total == before.size;
+    if !stable {
+        return Ok(Attempt::Changed);
+    }
+    let digest = hasher.finalize();
+    Ok(Attempt::Done(
+        Content::Hashed {
+            digest,
+            prefix: prefix_digest,
+        },
+        after,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::Timestamp;
+
+    fn file_entry(dir: &Path, name: &str) -> Entry {
+        let meta = std::fs::symlink_metadata(dir.join(name)).expect("stat");
+        Entry {
+            rel: name.as_bytes().to_vec(),
+            kind: EntryType::File,
+            meta: Meta::of(&meta),
+            link_target: None,
+            xattrs: Vec::new(),
+            content: Content::Pending,
+        }
+    }
+
+    fn write(dir: &Path, name: &str, data: &[u8]) {
+        #[allow(clippy::disallowed_methods)] // test fixture, not a guarded tree
+        std::fs::write(dir.join(name), data).expect("write fixture");
+    }
+
+    #[test]
+    fn known_answers_for_both_algorithms() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), "abc", b"abc");
+        for (algorithm, want) in [
+            (
+                HashAlgorithm::Sha256,
+                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            ),
+            (
+                HashAlgorithm::Blake3,
+                "6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85",
+            ),
+        ] {
+            let mut entries = vec![file_entry(dir.path(), "abc")];
+            hash_files(
+                dir.path(),
+                &mut entries,
+                algorithm,
+                |_| HashRequest::Full,
+                &|_| {},
+            );
+            assert_eq!(
+                entries[0].content.digest().map(Digest::to_hex).as_deref(),
+                Some(want)
+            );
+        }
+    }
+
+    #[test]
+    fn prefix_digest_equals_digest_of_the_prefix() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data: Vec<u8> = (0..3 * HASH_BUFFER_SIZE + 17)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        write(dir.path(), "log", &data);
+        for cut in [
+            0usize,
+            1,
+            HASH_BUFFER_SIZE,
+            HASH_BUFFER_SIZE + 5,
+            data.len(),
+        ] {
+            let mut entries = vec![file_entry(dir.path(), "log")];
+            hash_files(
+                dir.path(),
+                &mut entries,
+                HashAlgorithm::Blake3,
+                |_| HashRequest::FullWithPrefix(cut as u64),
+                &|_| {},
+            );
+            let Content::Hashed { digest, prefix } = &entries[0].content else {
+                panic!("not hashed: {:?}", entries[0].content)
+            };
+            assert_eq!(*digest, Digest(*blake3::hash(&data).as_bytes()));
+            assert_eq!(
+                *prefix,
+                Some((cut as u64, Digest(*blake3::hash(&data[..cut]).as_bytes()))),
+                "cut {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_file_replaced_since_the_walk_is_not_hashed_as_if_it_were_the_old_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), "f", b"old");
+        let mut entry = file_entry(dir.path(), "f");
+        entry.meta.ino += 1; // the walk saw another inode at this path
+        entry.meta.mtime = Timestamp::default();
+        let mut entries = vec![entry];
+        hash_files(
+            dir.path(),
+            &mut entries,
+            HashAlgorithm::Blake3,
+            |_| HashRequest::Full,
+            &|_| {},
+        );
+        assert_eq!(entries[0].content, Content::Unstable);
+    }
+
+    #[test]
+    fn vanished_and_unreadable_are_reported_not_fatal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), "gone", b"x");
+        let mut entries = vec![file_entry(dir.path(), "gone")];
+        #[allow(clippy::disallowed_methods)] // test fixture
+        std::fs::remove_file(dir.path().join("gone")).expect("rm");
+        hash_files(
+            dir.path(),
+            &mut entries,
+            HashAlgorithm::Blake3,
+            |_| HashRequest::Full,
+            &|_| {},
+        );
+        assert_eq!(entries[0].content, Content::Vanished);
+    }
+}

@@ -1,0 +1,23 @@
+//! Read-only capture of directory trees: the inspection layer under integrity profiles.
+//!
+//! [`walk`] lists a tree without following a single symbolic link, records for every
+//! entry its type, size, permission bits, owner, times, inode, link count, symlink target
+//! and extended attributes, and never opens anything but a directory for listing.
+//! [`hash_files`] then hashes the regular files in parallel, each opened read-only with
+//! `O_NOFOLLOW | O_NONBLOCK` (a FIFO swapped in cannot block us, a symlink swapped in
+//! cannot redirect us) and checked before and after reading, so a file that changes while
+//! it is hashed is re-read or reported as unstable, never recorded with a torn hash.
+//!
+//! Invariant: nothing in this crate writes, renames, deletes or changes the metadata of
+//! anything. `clippy.toml` enforces it; `open.rs` is the single place a file is opened.
+
+mod entry;
+mod hash;
+mod open;
+mod walk;
+
+pub use entry::{Content, Entry, EntryType, Meta, Timestamp, XATTR_INLINE_MAX, Xattr, XattrValue};
+pub use hash::{
+    Digest, HASH_BUFFER_SIZE, HashAlgorithm, HashRequest, Hasher, MAX_HASH_ATTEMPTS, hash_files,
+};
+pub use walk::{MAX_TREE_DEPTH, Problem, ProblemKind, Tree, WalkError, WalkOptions, walk};

@@ -1,0 +1,371 @@
+//! Walking a tree: lstat only, never a symlink followed, never a mount crossed unless asked.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io;
+use std::os::unix::ffi::OsStrExt as _;
+use std::path::{Path, PathBuf};
+
+use globset::GlobSet;
+
+use crate::entry::{Content, Entry, EntryType, Meta, Xattr, XattrValue};
+
+/// Directories nested deeper than this below a root are recorded but not descended into.
+/// A hostile tree of unbounded depth must not exhaust memory or path length limits.
+pub const MAX_TREE_DEPTH: usize = 1024;
+
+/// How to walk.
+#[derive(Debug, Default)]
+pub struct WalkOptions<'a> {
+    /// Descend into directories on other file systems (mount points).
+    pub cross_mounts: bool,
+    /// Paths relative to the root that are neither recorded nor descended into.
+    pub exclude: Option<&'a GlobSet>,
+    /// Directories (device, inode) skipped entirely, e.g. PacsGuard's own home.
+    pub skip_dirs: Vec<(u64, u64)>,
+}
+
+/// Something that kept part of the tree from being recorded in full. The walk goes on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub rel: Vec<u8>,
+    pub kind: ProblemKind,
+    pub detail: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// A directory could not be listed, or an entry's attributes could not be read.
+    Unreadable,
+    /// A directory recorded but not descended into: a mount point, or too deep.
+    NotDescended,
+}
+
+/// A walked tree: entries sorted by their relative path bytes.
+#[derive(Debug)]
+pub struct Tree {
+    pub root: PathBuf,
+    pub entries: Vec<Entry>,
+    pub problems: Vec<Problem>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WalkError {
+    #[error("{}: root must be an absolute path", .0.display())]
+    RootNotAbsolute(PathBuf),
+    #[error("cannot read root {}: {source}", .path.display())]
+    Root { path: PathBuf, source: io::Error },
+}
+
+/// Walks `root`, recording every entry (the root itself has the empty relative path).
+///
+/// Regular files come back with `Content::Pending`; hash them with [`crate::hash_files`].
+pub fn walk(root: &Path, options: &WalkOptions<'_>) -> Result<Tree, WalkError> {
+    if !root.is_absolute() {
+        return Err(WalkError::RootNotAbsolute(root.to_path_buf()));
+    }
+    let root_meta = fs::symlink_metadata(root).map_err(|source| WalkError::Root {
+        path: root.to_path_buf(),
+        source,
+    })?;
+    let mut walker = Walker {
+        root,
+        options,
+        root_dev: Meta::of(&root_meta).dev,
+        entries: Vec::new(),
+        problems: Vec::new(),
+    };
+    let root_entry = walker.record(Vec::new(), root, &root_meta);
+    let mut pending: Vec<(Vec<u8>, usize)> = Vec::new();
+    if root_entry.kind == EntryType::Directory {
+        pending.push((Vec::new(), 0));
+    }
+    walker.entries.push(root_entry);
+    while let Some((rel, depth)) = pending.pop() {
+        walker.list_directory(&rel, depth, &mut pending);
+    }
+    let Walker {
+        mut entries,
+        problems,
+        ..
+    } = walker;
+    entries.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
+    Ok(Tree {
+        root: root.to_path_buf(),
+        entries,
+        problems,
+    })
+}
+
+struct Walker<'a> {
+    root: &'a Path,
+    options: &'a WalkOptions<'a>,
+    root_dev: u64,
+    entries: Vec<Entry>,
+    problems: Vec<Problem>,
+}
+
+impl Walker<'_> {
+    fn absolute(&self, rel: &[u8]) -> PathBuf {
+        if rel.is_empty() {
+            self.root.to_path_buf()
+        } else {
+            self.root.join(OsStr::from_bytes(rel))
+        }
+    }
+
+    fn problem(&mut self, rel: &[u8], kind: ProblemKind, detail: String) {
+        self.problems.push(Problem {
+            rel: rel.to_vec(),
+            kind,
+            detail,
+        });
+    }
+
+    fn list_directory(&mut self, rel: &[u8], depth: usize, pending: &mut Vec<(Vec<u8>, usize)>) {
+        let dir = self.absolute(rel);
+        let listing = match fs::read_dir(&dir) {
+            Ok(listing) => listing,
+            // Gone since its parent was listed: it is simply not part of the tree now.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return,
+            Err(e) => {
+                return self.problem(
+                    rel,
+                    ProblemKind::Unreadable,
+                    format!("cannot list directory: {e}"),
+                );
+            }
+        };
+        for item in listing {
+            let item = match item {
+                Ok(item) => item,
+                Err(e) => {
+                    self.problem(
+                        rel,
+                        ProblemKind::Unreadable,
+                        format!("cannot list directory: {e}"),
+                    );
+                    break;
+                }
+            };
+            let mut child = rel.to_vec();
+            if !child.is_empty() {
+                child.push(b'/');
+            }
+            child.extend_from_slice(item.file_name().as_bytes());
+            if self
+                .options
+                .exclude
+                .is_some_and(|set| set.is_match(Path::new(OsStr::from_bytes(&child))))
+            {
+                continue;
+            }
+            // fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW): never follows a link.
+            let meta = match item.metadata() {
+                Ok(meta) => meta,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue, // vanished mid-walk
+                Err(e) => {
+                    self.problem(&child, ProblemKind::Unreadable, format!("cannot stat: {e}"));
+                    continue;
+                }
+            };
+            let path = item.path();
+            let entry = self.record(child, &path, &meta);
+            if entry.kind == EntryType::Directory {
+                if self
+                    .options
+                    .skip_dirs
+                    .contains(&(entry.meta.dev, entry.meta.ino))
+                {
+                    continue;
+                }
+                if entry.meta.dev != self.root_dev && !self.options.cross_mounts {
+                    self.problem(
+                        &entry.rel,
+                        ProblemKind::NotDescended,
+                        "mount point not crossed (use --cross-mounts)".into(),
+                    );
+                } else if depth + 1 >= MAX_TREE_DEPTH {
+                    self.problem(
+                        &entry.rel,
+                        ProblemKind::NotDescended,
+                        format!("deeper than {MAX_TREE_DEPTH} levels"),
+                    );
+                } else {
+                    pending.push((entry.rel.clone(), depth + 1));
+                }
+            }
+            self.entries.push(entry);
+        }
+    }
+
+    fn record(&mut self, rel: Vec<u8>, path: &Path, meta: &fs::Metadata) -> Entry {
+        let kind = EntryType::of(meta.file_type());
+        let link_target = if kind == EntryType::Symlink {
+            match fs::read_link(path) {
+                Ok(target) => Some(target.into_os_string().into_vec()),
+                Err(e) => {
+                    self.problem(
+                        &rel,
+                        ProblemKind::Unreadable,
+                        format!("cannot read link: {e}"),
+                    );
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let xattrs = match read_xattrs(path) {
+            Ok(xattrs) => xattrs,
+            Err(e) => {
+                self.problem(
+                    &rel,
+                    ProblemKind::Unreadable,
+                    format!("cannot read extended attributes: {e}"),
+                );
+                Vec::new()
+            }
+        };
+        let content = if kind == EntryType::File {
+            Content::Pending
+        } else {
+            Content::NotApplicable
+        };
+        Entry {
+            rel,
+            kind,
+            meta: Meta::of(meta),
+            link_target,
+            xattrs,
+            content,
+        }
+    }
+}
+
+use std::os::unix::ffi::OsStringExt as _;
+
+/// Reads the entry's own extended attributes (l*xattr: a symlink's, never its target's).
+fn read_xattrs(path: &Path) -> io::Result<Vec<Xattr>> {
+    let names = match xattr::list(path) {
+        Ok(names) => names,
+        Err(e) if is_unsupported(&e) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut xattrs = Vec::new();
+    for name in names {
+        match xattr::get(path, &name) {
+            Ok(Some(value)) => xattrs.push(Xattr {
+                name: name.into_vec(),
+                value: XattrValue::of(value),
+            }),
+            // Removed between list and get: it is not there now.
+            Ok(None) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENODATA) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    xattrs.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(xattrs)
+}
+
+fn is_unsupported(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOTSUP))
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests build fixtures in temporary directories
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn names(tree: &Tree) -> Vec<String> {
+        tree.entries
+            .iter()
+            .map(|e| String::from_utf8_lossy(&e.rel).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn records_every_type_without_following_links() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        fs::create_dir(root.join("sub")).expect("mkdir");
+        fs::write(root.join("sub/a.dcm"), b"DICM").expect("write");
+        symlink("/etc", root.join("out")).expect("symlink");
+        nix_mkfifo(&root.join("fifo"));
+        let tree = walk(root, &WalkOptions::default()).expect("walk");
+        assert_eq!(names(&tree), ["", "fifo", "out", "sub", "sub/a.dcm"]);
+        let out = &tree.entries[2];
+        assert_eq!(out.kind, EntryType::Symlink);
+        assert_eq!(out.link_target.as_deref(), Some(&b"/etc"[..]));
+        assert_eq!(tree.entries[1].kind, EntryType::Fifo);
+        assert_eq!(tree.entries[1].content, Content::NotApplicable);
+        assert_eq!(tree.entries[4].content, Content::Pending);
+    }
+
+    #[test]
+    fn exclusions_and_skipped_directories_are_not_recorded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        fs::create_dir(root.join("home")).expect("mkdir");
+        fs::write(root.join("home/state"), b"x").expect("write");
+        fs::write(root.join("x.tmp"), b"x").expect("write");
+        fs::write(root.join("keep"), b"x").expect("write");
+        let mut globs = globset::GlobSetBuilder::new();
+        globs.add(globset::Glob::new("*.tmp").expect("glob"));
+        let globs = globs.build().expect("globset");
+        let home = Meta::of(&fs::metadata(root.join("home")).expect("stat"));
+        let options = WalkOptions {
+            exclude: Some(&globs),
+            skip_dirs: vec![(home.dev, home.ino)],
+            ..Default::default()
+        };
+        let tree = walk(root, &options).expect("walk");
+        assert_eq!(names(&tree), ["", "keep"]);
+    }
+
+    #[test]
+    fn depth_limit_is_enforced() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut path = dir.path().to_path_buf();
+        for _ in 0..MAX_TREE_DEPTH + 2 {
+            path.push("d");
+        }
+        fs::create_dir_all(&path).expect("mkdir deep");
+        let tree = walk(dir.path(), &WalkOptions::default()).expect("walk");
+        // The root plus MAX_TREE_DEPTH levels are recorded; the last one is not descended.
+        assert_eq!(tree.entries.len(), MAX_TREE_DEPTH + 1);
+        assert_eq!(tree.problems.len(), 1);
+        assert_eq!(tree.problems[0].kind, ProblemKind::NotDescended);
+    }
+
+    #[test]
+    fn non_utf8_names_are_kept_exactly() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let name = OsStr::from_bytes(b"bad\xffname\n");
+        fs::write(dir.path().join(name), b"x").expect("write");
+        let tree = walk(dir.path(), &WalkOptions::default()).expect("walk");
+        assert_eq!(tree.entries[1].rel, b"bad\xffname\n");
+    }
+
+    #[test]
+    fn relative_or_missing_roots_are_errors() {
+        assert!(matches!(
+            walk(Path::new("rel"), &WalkOptions::default()),
+            Err(WalkError::RootNotAbsolute(_))
+        ));
+        assert!(matches!(
+            walk(Path::new("/nonexistent/pacsguard"), &WalkOptions::default()),
+            Err(WalkError::Root { .. })
+        ));
+    }
+
+    fn nix_mkfifo(path: &Path) {
+        let status = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .expect("mkfifo runs");
+        assert!(status.success());
+    }
+}
