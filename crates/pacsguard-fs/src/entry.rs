@@ -175,6 +175,8 @@ pub enum Content {
     Unstable,
     /// The file disappeared between the walk and the hashing.
     Vanished,
+    /// Not hashed because the root's policy does not compare content (`volatile`).
+    Skipped,
 }
 
 impl Content {

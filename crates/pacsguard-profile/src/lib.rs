@@ -1,1 +1,20 @@
-//! placeholder
+//! Baselines ("system profiles") of directory trees and their verification.
+//!
+//! A [`Baseline`] holds, per profiled root, the [`RootSpec`] it was taken under (policy,
+//! hash algorithm, exclusions) and every entry the walk recorded. [`Baseline::digest`] is
+//! the canonical SHA-256 over all of it that the store signs: any edited, added, removed
+//! or reordered entry, or a changed policy, changes the digest.
+//!
+//! [`compare`] turns a baseline root and a freshly captured tree into findings, each with
+//! the severity its root's [`Policy`] gives it; [`capture`] holds the walk-then-hash
+//! sequence shared by `profile`, `check` and `accept`.
+
+mod baseline;
+mod capture;
+mod compare;
+mod policy;
+
+pub use baseline::{Baseline, FORMAT_VERSION, ProfileError, RootProfile, RootSpec};
+pub use capture::{capture_findings, hash_request, hash_tree, reuse_unchanged, walk_root};
+pub use compare::compare;
+pub use policy::{Change, Policy};

@@ -1,1 +1,17 @@
-//! placeholder
+//! The embedded default store: one SQLite file in the home holding the signed baseline.
+//!
+//! Invariants:
+//! * A baseline is replaced in one SQLite transaction (WAL, `synchronous=FULL`): a process
+//!   killed at any instant leaves the previous baseline, with its signature, or the new one.
+//! * [`Store::load`] returns a baseline only after its Ed25519 signature verified against
+//!   the home's key over [`Baseline::digest`]; an edited, truncated or swapped store is an
+//!   error naming what failed, never a silently trusted profile.
+//! * Every acceptance (who, why, which paths) is written in the same transaction as the
+//!   baseline it produced.
+
+mod codec;
+mod signing;
+mod sqlite;
+
+pub use signing::{SIGNATURE_DOMAIN, fingerprint, signing_message};
+pub use sqlite::{Acceptance, SCHEMA_VERSION, SignedInfo, Store, StoreError};

@@ -1,0 +1,296 @@
+//! The baseline model and its canonical digest.
+
+use std::os::unix::ffi::OsStrExt as _;
+use std::path::{Path, PathBuf};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use pacsguard_fs::{Content, Entry, HashAlgorithm, XattrValue};
+use sha2::{Digest as _, Sha256};
+
+use crate::policy::Policy;
+
+/// Version of the canonical encoding below; part of every signed digest.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// How one root is profiled. Recorded in the baseline and signed with it, so an attacker
+/// who edits the configuration (say, `static` to `volatile`) changes nothing until a new
+/// profile is taken, and `check` says that the configuration differs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RootSpec {
+    /// Absolute, canonical path.
+    pub path: PathBuf,
+    pub policy: Policy,
+    pub hash: HashAlgorithm,
+    /// Globs matched against paths relative to the root (`globset` syntax).
+    pub exclude: Vec<String>,
+    pub cross_mounts: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("root {}: invalid exclude glob {glob:?}: {reason}", .root.display())]
+    BadGlob {
+        root: PathBuf,
+        glob: String,
+        reason: String,
+    },
+    #[error(transparent)]
+    Walk(#[from] pacsguard_fs::WalkError),
+}
+
+impl RootSpec {
+    pub fn exclude_set(&self) -> Result<GlobSet, ProfileError> {
+        let mut builder = GlobSetBuilder::new();
+        for glob in &self.exclude {
+            let compiled = Glob::new(glob).map_err(|e| ProfileError::BadGlob {
+                root: self.path.clone(),
+                glob: glob.clone(),
+                reason: e.kind().to_string(),
+            })?;
+            builder.add(compiled);
+        }
+        builder.build().map_err(|e| ProfileError::BadGlob {
+            root: self.path.clone(),
+            glob: self.exclude.join(", "),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Whether `path` is this root or lies below it.
+    pub fn contains(&self, path: &Path) -> bool {
+        path.starts_with(&self.path)
+    }
+}
+
+/// One root of a baseline: how it was taken and what was seen, sorted by relative path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RootProfile {
+    pub spec: RootSpec,
+    pub entries: Vec<Entry>,
+}
+
+impl RootProfile {
+    /// The entry at `rel`, by binary search (entries are sorted).
+    pub fn entry(&self, rel: &[u8]) -> Option<&Entry> {
+        self.entries
+            .binary_search_by(|e| e.rel.as_slice().cmp(rel))
+            .ok()
+            .map(|i| &self.entries[i])
+    }
+
+    /// The path of an entry, absolute.
+    pub fn absolute(&self, rel: &[u8]) -> PathBuf {
+        absolute(&self.spec.path, rel)
+    }
+}
+
+pub(crate) fn absolute(root: &Path, rel: &[u8]) -> PathBuf {
+    if rel.is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(std::ffi::OsStr::from_bytes(rel))
+    }
+}
+
+/// The whole signed profile of a home.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Baseline {
+    /// Incremented by every `profile` and `accept`; signed, so a replayed older baseline
+    /// shows an older generation.
+    pub generation: u64,
+    /// Unix time (seconds) this generation was signed.
+    pub created: i64,
+    /// Sorted by path; no root lies inside another.
+    pub roots: Vec<RootProfile>,
+}
+
+impl Baseline {
+    pub fn root(&self, path: &Path) -> Option<&RootProfile> {
+        self.roots.iter().find(|r| r.spec.path == path)
+    }
+
+    /// The root containing `path`, if any.
+    pub fn root_containing(&self, path: &Path) -> Option<&RootProfile> {
+        self.roots.iter().find(|r| r.spec.contains(path))
+    }
+
+    /// Puts `root` in place of the root with the same path (or adds it), keeping order.
+    pub fn replace_root(&mut self, root: RootProfile) {
+        self.roots.retain(|r| r.spec.path != root.spec.path);
+        self.roots.push(root);
+        self.roots.sort_by(|a, b| a.spec.path.cmp(&b.spec.path));
+    }
+
+    pub fn entry_count(&self) -> usize {
+        self.roots.iter().map(|r| r.entries.len()).sum()
+    }
+
+    /// SHA-256 over an unambiguous encoding of everything in the baseline: every field of
+    /// every entry, every root's spec, the generation and time. This is what gets signed.
+    pub fn digest(&self) -> [u8; 32] {
+        let mut enc = Encoder(Sha256::new());
+        enc.bytes(b"pacsguard-baseline");
+        enc.u64(u64::from(FORMAT_VERSION));
+        enc.u64(self.generation);
+        enc.i64(self.created);
+        enc.u64(self.roots.len() as u64);
+        for root in &self.roots {
+            let spec = &root.spec;
+            enc.bytes(spec.path.as_os_str().as_bytes());
+            enc.bytes(spec.policy.as_str().as_bytes());
+            enc.bytes(spec.hash.as_str().as_bytes());
+            enc.u64(u64::from(spec.cross_mounts));
+            enc.u64(spec.exclude.len() as u64);
+            for glob in &spec.exclude {
+                enc.bytes(glob.as_bytes());
+            }
+            enc.u64(root.entries.len() as u64);
+            for entry in &root.entries {
+                enc.entry(entry);
+            }
+        }
+        enc.0.finalize().into()
+    }
+}
+
+/// Length-prefixed, fixed-width little-endian encoding into a running SHA-256.
+struct Encoder(Sha256);
+
+impl Encoder {
+    fn u64(&mut self, v: u64) {
+        self.0.update(v.to_le_bytes());
+    }
+    fn i64(&mut self, v: i64) {
+        self.0.update(v.to_le_bytes());
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.u64(b.len() as u64);
+        self.0.update(b);
+    }
+    fn entry(&mut self, e: &Entry) {
+        self.bytes(&e.rel);
+        self.bytes(e.kind.as_str().as_bytes());
+        let m = &e.meta;
+        for v in [
+            m.size,
+            u64::from(m.mode),
+            u64::from(m.uid),
+            u64::from(m.gid),
+        ] {
+            self.u64(v);
+        }
+        for t in [m.mtime, m.ctime] {
+            self.i64(t.sec);
+            self.u64(u64::from(t.nsec));
+        }
+        for v in [m.ino, m.dev, m.nlink, m.rdev] {
+            self.u64(v);
+        }
+        match &e.link_target {
+            Some(target) => {
+                self.u64(1);
+                self.bytes(target);
+            }
+            None => self.u64(0),
+        }
+        self.u64(e.xattrs.len() as u64);
+        for x in &e.xattrs {
+            self.bytes(&x.name);
+            match &x.value {
+                XattrValue::Inline(v) => {
+                    self.u64(0);
+                    self.bytes(v);
+                }
+                XattrValue::Digest(d) => {
+                    self.u64(1);
+                    self.bytes(&d.0);
+                }
+            }
+        }
+        match &e.content {
+            Content::NotApplicable => self.u64(0),
+            Content::Hashed { digest, .. } => {
+                self.u64(1);
+                self.bytes(&digest.0);
+            }
+            Content::Unreadable(reason) => {
+                self.u64(2);
+                self.bytes(reason.as_bytes());
+            }
+            Content::Unstable => self.u64(3),
+            Content::Skipped => self.u64(4),
+            // Never stored: the engine resolves these before a baseline is built.
+            Content::Pending => self.u64(5),
+            Content::Vanished => self.u64(6),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pacsguard_fs::{Digest, EntryType, Meta, Xattr};
+
+    fn sample() -> Baseline {
+        let entry = Entry {
+            rel: b"a.dcm".to_vec(),
+            kind: EntryType::File,
+            meta: Meta {
+                size: 3,
+                mode: 0o644,
+                ..Meta::default()
+            },
+            link_target: None,
+            xattrs: vec![Xattr {
+                name: b"user.x".to_vec(),
+                value: XattrValue::Inline(b"1".to_vec()),
+            }],
+            content: Content::Hashed {
+                digest: Digest([7; 32]),
+                prefix: None,
+            },
+        };
+        Baseline {
+            generation: 1,
+            created: 1_700_000_000,
+            roots: vec![RootProfile {
+                spec: RootSpec {
+                    path: PathBuf::from("/srv/pacs"),
+                    policy: Policy::AppendOnly,
+                    hash: HashAlgorithm::Blake3,
+                    exclude: vec![],
+                    cross_mounts: false,
+                },
+                entries: vec![entry],
+            }],
+        }
+    }
+
+    #[test]
+    fn every_field_is_covered_by_the_digest() {
+        let base = sample();
+        let d = base.digest();
+        let mutations: Vec<Box<dyn Fn(&mut Baseline)>> = vec![
+            Box::new(|b| b.generation += 1),
+            Box::new(|b| b.created += 1),
+            Box::new(|b| b.roots[0].spec.policy = Policy::Volatile),
+            Box::new(|b| b.roots[0].spec.hash = HashAlgorithm::Sha256),
+            Box::new(|b| b.roots[0].spec.exclude.push("*.tmp".into())),
+            Box::new(|b| b.roots[0].spec.cross_mounts = true),
+            Box::new(|b| b.roots[0].entries[0].rel.push(b'x')),
+            Box::new(|b| b.roots[0].entries[0].meta.mode = 0o755),
+            Box::new(|b| b.roots[0].entries[0].meta.ctime.nsec = 1),
+            Box::new(|b| b.roots[0].entries[0].meta.nlink = 2),
+            Box::new(|b| b.roots[0].entries[0].xattrs.clear()),
+            Box::new(|b| b.roots[0].entries[0].link_target = Some(Vec::new())),
+            Box::new(|b| b.roots[0].entries[0].content = Content::Unstable),
+            Box::new(|b| b.roots[0].entries.clear()),
+        ];
+        for (i, mutate) in mutations.iter().enumerate() {
+            let mut changed = base.clone();
+            mutate(&mut changed);
+            assert_ne!(changed.digest(), d, "mutation {i} not covered");
+        }
+        assert_eq!(base.clone().digest(), d);
+    }
+}

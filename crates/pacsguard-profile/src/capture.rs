@@ -1,0 +1,129 @@
+//! Capturing the current state of a root: walk, reuse what `--fast` may trust, hash the rest.
+
+use pacsguard_events::{Finding, FindingKind, Severity};
+use pacsguard_fs::{
+    Content, Entry, EntryType, HashRequest, ProblemKind, Tree, WalkOptions, hash_files, walk,
+};
+
+use crate::baseline::{ProfileError, RootProfile, RootSpec, absolute};
+use crate::policy::Policy;
+
+/// Walks the root as its spec says. `skip_dirs` are (device, inode) pairs left out
+/// entirely, such as PacsGuard's own home when it lies inside a guarded tree.
+pub fn walk_root(spec: &RootSpec, skip_dirs: &[(u64, u64)]) -> Result<Tree, ProfileError> {
+    let exclude = spec.exclude_set()?;
+    let options = WalkOptions {
+        cross_mounts: spec.cross_mounts,
+        exclude: Some(&exclude),
+        skip_dirs: skip_dirs.to_vec(),
+    };
+    Ok(walk(&spec.path, &options)?)
+}
+
+/// `check --fast`: takes the baseline's hash for every file whose size, mtime, ctime,
+/// inode and device are all unchanged. Restoring mtime after an edit still moves ctime,
+/// so a same-size edit with `touch -r` is re-hashed.
+pub fn reuse_unchanged(base: &RootProfile, tree: &mut Tree) {
+    for entry in tree
+        .entries
+        .iter_mut()
+        .filter(|e| e.kind == EntryType::File)
+    {
+        if let Some(old) = base.entry(&entry.rel)
+            && old.kind == EntryType::File
+            && old.meta.looks_unchanged(&entry.meta)
+            && let Content::Hashed { digest, .. } = &old.content
+        {
+            entry.content = Content::Hashed {
+                digest: *digest,
+                prefix: None,
+            };
+        }
+    }
+}
+
+/// What to hash for `entry`: a growing file that grew also gets the digest of its old
+/// length, to prove the old prefix is unchanged.
+pub fn hash_request(spec: &RootSpec, base: Option<&RootProfile>, entry: &Entry) -> HashRequest {
+    if entry.kind != EntryType::File || entry.content != Content::Pending {
+        return HashRequest::Skip;
+    }
+    if spec.policy == Policy::Growing
+        && let Some(old) = base.and_then(|b| b.entry(&entry.rel))
+        && old.kind == EntryType::File
+        && entry.meta.size >= old.meta.size
+    {
+        return HashRequest::FullWithPrefix(old.meta.size);
+    }
+    HashRequest::Full
+}
+
+/// Hashes every file still pending (in parallel), then drops entries that vanished.
+pub fn hash_tree(
+    spec: &RootSpec,
+    base: Option<&RootProfile>,
+    tree: &mut Tree,
+    progress: &(dyn Fn(u64) + Sync),
+) {
+    if spec.policy.hashes_content() {
+        hash_files(
+            &spec.path,
+            &mut tree.entries,
+            spec.hash,
+            |e| hash_request(spec, base, e),
+            progress,
+        );
+    } else {
+        for entry in tree
+            .entries
+            .iter_mut()
+            .filter(|e| e.content == Content::Pending)
+        {
+            entry.content = Content::Skipped;
+        }
+    }
+    tree.entries.retain(|e| e.content != Content::Vanished);
+}
+
+/// Findings about the capture itself: what could not be read or held still, what was not
+/// descended into. These are reported by `profile` as much as by `check`.
+pub fn capture_findings(spec: &RootSpec, tree: &Tree) -> Vec<Finding> {
+    let finding = |rel: &[u8], kind, severity, detail: String| {
+        Finding::new(absolute(&spec.path, rel), kind, severity, detail).with_root(spec.path.clone())
+    };
+    let mut findings = Vec::new();
+    for problem in &tree.problems {
+        findings.push(match problem.kind {
+            ProblemKind::Unreadable => finding(
+                &problem.rel,
+                FindingKind::Unreadable,
+                Severity::Warning,
+                problem.detail.clone(),
+            ),
+            ProblemKind::NotDescended => finding(
+                &problem.rel,
+                FindingKind::NotDescended,
+                Severity::Info,
+                problem.detail.clone(),
+            ),
+        });
+    }
+    for entry in &tree.entries {
+        match &entry.content {
+            Content::Unreadable(reason) => findings.push(finding(
+                &entry.rel,
+                FindingKind::Unreadable,
+                Severity::Warning,
+                format!("cannot read: {reason}"),
+            )),
+            Content::Unstable => findings.push(finding(
+                &entry.rel,
+                FindingKind::Unstable,
+                Severity::Warning,
+                "changed while being hashed on every attempt; no hash recorded".into(),
+            )),
+            _ => {}
+        }
+    }
+    findings
+}

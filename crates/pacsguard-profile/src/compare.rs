@@ -1,0 +1,463 @@
+//! Comparing a baseline root with the tree as it is now.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+
+use pacsguard_events::{Finding, FindingKind, Severity, escape_bytes};
+use pacsguard_fs::{Content, Digest, Entry, EntryType, Tree};
+
+use crate::baseline::{RootProfile, RootSpec};
+use crate::capture::capture_findings;
+use crate::policy::{Change, Policy};
+
+/// Every difference between `base` and `tree` (captured and hashed under the same spec),
+/// with severities from the root's policy, plus what the capture itself could not see.
+///
+/// A renamed directory is one `moved` finding; its children are compared with their old
+/// selves, not reported as removed and added. A file whose content reappears at a new path
+/// while the old path is gone is one `moved` finding.
+pub fn compare(base: &RootProfile, tree: &Tree) -> Vec<Finding> {
+    let spec = &base.spec;
+    let mut out = Output {
+        spec,
+        findings: capture_findings(spec, tree),
+    };
+
+    let mut removed: Vec<&Entry> = Vec::new();
+    let mut added: Vec<&Entry> = Vec::new();
+    merge_join(&base.entries, &tree.entries, |old, new| match (old, new) {
+        (Some(old), Some(new)) => out.compare_pair(old, new),
+        (Some(old), None) => removed.push(old),
+        (None, Some(new)) => added.push(new),
+        (None, None) => {}
+    });
+
+    let removed_by_rel: HashMap<&[u8], &Entry> =
+        removed.iter().map(|e| (e.rel.as_slice(), *e)).collect();
+    let mut consumed: HashSet<&[u8]> = HashSet::new();
+
+    // Directories keep their inode when renamed within a file system.
+    let removed_dirs: HashMap<(u64, u64), &Entry> = removed
+        .iter()
+        .filter(|e| e.kind == EntryType::Directory)
+        .map(|e| ((e.meta.dev, e.meta.ino), *e))
+        .collect();
+    let dir_moves: HashMap<&[u8], &[u8]> = added
+        .iter()
+        .filter(|e| e.kind == EntryType::Directory)
+        .filter_map(|e| {
+            removed_dirs
+                .get(&(e.meta.dev, e.meta.ino))
+                .map(|old| (e.rel.as_slice(), old.rel.as_slice()))
+        })
+        .collect();
+
+    let mut still_added: Vec<&Entry> = Vec::new();
+    for new in added {
+        if let Some(old_rel) = moved_ancestor_translation(&dir_moves, &new.rel)
+            && let Some(old) = removed_by_rel.get(old_rel.as_slice())
+        {
+            consumed.insert(old.rel.as_slice());
+            out.compare_pair(old, new);
+        } else if let Some(old_rel) = dir_moves.get(new.rel.as_slice()) {
+            consumed.insert(old_rel);
+            out.moved(old_rel, new, "directory renamed (same inode)");
+        } else {
+            still_added.push(new);
+        }
+    }
+
+    // Same content at a new path, old path gone.
+    let mut removed_by_digest: HashMap<Digest, Vec<&Entry>> = HashMap::new();
+    for old in removed
+        .iter()
+        .rev()
+        .filter(|e| !consumed.contains(e.rel.as_slice()))
+    {
+        if let (EntryType::File, Some(digest)) = (old.kind, old.content.digest()) {
+            removed_by_digest.entry(*digest).or_default().push(old);
+        }
+    }
+    for new in still_added {
+        let old = match (new.kind, new.content.digest()) {
+            (EntryType::File, Some(digest)) => removed_by_digest.get_mut(digest).and_then(Vec::pop),
+            _ => None,
+        };
+        match old {
+            Some(old) => {
+                consumed.insert(old.rel.as_slice());
+                out.moved(&old.rel, new, "same content at a new path, old path gone");
+            }
+            None => out.report(
+                &new.rel,
+                FindingKind::Added,
+                Change::Added,
+                format!("new {}", describe(new)),
+                vec![],
+            ),
+        }
+    }
+
+    let unreadable: Vec<&[u8]> = tree
+        .problems
+        .iter()
+        .filter(|p| p.kind == pacsguard_fs::ProblemKind::Unreadable)
+        .map(|p| p.rel.as_slice())
+        .collect();
+    for old in removed {
+        if consumed.contains(old.rel.as_slice())
+            || unreadable.iter().any(|dir| is_below(&old.rel, dir))
+        {
+            continue; // a directory we could not list hides its children; reported as unreadable
+        }
+        out.report(
+            &old.rel,
+            FindingKind::Removed,
+            Change::Removed,
+            format!("{} is gone", describe(old)),
+            vec![],
+        );
+    }
+    out.findings
+}
+
+struct Output<'a> {
+    spec: &'a RootSpec,
+    findings: Vec<Finding>,
+}
+
+impl Output<'_> {
+    fn report(
+        &mut self,
+        rel: &[u8],
+        kind: FindingKind,
+        change: Change,
+        detail: String,
+        fields: Vec<String>,
+    ) {
+        if let Some(severity) = self.spec.policy.severity(change) {
+            self.push(rel, kind, severity, detail, fields);
+        }
+    }
+
+    fn push(
+        &mut self,
+        rel: &[u8],
+        kind: FindingKind,
+        severity: Severity,
+        detail: String,
+        fields: Vec<String>,
+    ) {
+        let path = crate::baseline::absolute(&self.spec.path, rel);
+        self.findings.push(
+            Finding::new(path, kind, severity, detail)
+                .with_root(self.spec.path.clone())
+                .with_fields(fields),
+        );
+    }
+
+    fn moved(&mut self, old_rel: &[u8], new: &Entry, why: &str) {
+        if let Some(severity) = self.spec.policy.severity(Change::Moved) {
+            let from: PathBuf = crate::baseline::absolute(&self.spec.path, old_rel);
+            let path = crate::baseline::absolute(&self.spec.path, &new.rel);
+            self.findings.push(
+                Finding::new(
+                    path,
+                    FindingKind::Moved,
+                    severity,
+                    format!("{}: {why}", describe(new)),
+                )
+                .with_root(self.spec.path.clone())
+                .with_from(from),
+            );
+        }
+    }
+
+    /// Compares the same entry then and now (reporting under the new path).
+    fn compare_pair(&mut self, old: &Entry, new: &Entry) {
+        let policy = self.spec.policy;
+        if old.kind != new.kind {
+            let detail = format!(
+                "type changed from {} to {}",
+                old.kind.as_str(),
+                new.kind.as_str()
+            );
+            return self.report(
+                &new.rel,
+                FindingKind::ContentChanged,
+                Change::Content,
+                detail,
+                vec!["type".into()],
+            );
+        }
+        if policy == Policy::Volatile {
+            return;
+        }
+        let content = self.compare_content(old, new);
+        let mut fields = Vec::new();
+        let mut details = Vec::new();
+        let mut differs = |name: &str, was: String, now: String| {
+            if was != now {
+                fields.push(name.to_string());
+                details.push(format!("{name} {was} -> {now}"));
+            }
+        };
+        let (m0, m1) = (&old.meta, &new.meta);
+        differs(
+            "mode",
+            format!("{:04o}", m0.mode),
+            format!("{:04o}", m1.mode),
+        );
+        differs("uid", m0.uid.to_string(), m1.uid.to_string());
+        differs("gid", m0.gid.to_string(), m1.gid.to_string());
+        let is_dir = new.kind == EntryType::Directory;
+        // A changed file is naturally rewritten: size, times and often the inode follow.
+        let content_explains_it = content != ContentVerdict::Same;
+        if !content_explains_it {
+            differs("inode", m0.ino.to_string(), m1.ino.to_string());
+            if !is_dir {
+                differs("size", m0.size.to_string(), m1.size.to_string());
+                differs("mtime", stamp(m0.mtime), stamp(m1.mtime));
+                differs("ctime", stamp(m0.ctime), stamp(m1.ctime));
+            }
+        }
+        // A directory's size, times and link count follow from its children, which are
+        // reported on their own.
+        if !is_dir {
+            differs("nlink", m0.nlink.to_string(), m1.nlink.to_string());
+        }
+        if matches!(new.kind, EntryType::BlockDevice | EntryType::CharDevice) {
+            differs("rdev", m0.rdev.to_string(), m1.rdev.to_string());
+        }
+        for (name, was, now) in xattr_differences(old, new) {
+            differs(&format!("xattr:{}", escape_bytes(&name)), was, now);
+        }
+        if !fields.is_empty() {
+            let change = if fields == ["ctime"] {
+                Change::CtimeOnly
+            } else {
+                Change::Metadata
+            };
+            self.report(
+                &new.rel,
+                FindingKind::MetadataChanged,
+                change,
+                details.join("; "),
+                fields,
+            );
+        }
+    }
+
+    fn compare_content(&mut self, old: &Entry, new: &Entry) -> ContentVerdict {
+        match new.kind {
+            EntryType::Symlink if old.link_target != new.link_target => {
+                let show = |t: &Option<Vec<u8>>| t.as_deref().map_or("?".to_string(), escape_bytes);
+                let detail = format!(
+                    "symlink now points to {} (was {})",
+                    show(&new.link_target),
+                    show(&old.link_target)
+                );
+                self.report(
+                    &new.rel,
+                    FindingKind::ContentChanged,
+                    Change::Content,
+                    detail,
+                    vec!["target".into()],
+                );
+                ContentVerdict::Changed
+            }
+            EntryType::File => self.compare_file(old, new),
+            _ => ContentVerdict::Same,
+        }
+    }
+
+    fn compare_file(&mut self, old: &Entry, new: &Entry) -> ContentVerdict {
+        let (was, now) = (old.meta.size, new.meta.size);
+        match (&old.content, &new.content) {
+            (Content::Hashed { digest: d0, .. }, Content::Hashed { digest: d1, prefix }) => {
+                if d0 == d1 {
+                    return ContentVerdict::Same;
+                }
+                if self.spec.policy == Policy::Growing {
+                    if now >= was && *prefix == Some((was, *d0)) {
+                        self.report(
+                            &new.rel,
+                            FindingKind::ContentChanged,
+                            Change::Grew,
+                            format!("grew from {was} to {now} bytes, old prefix unchanged"),
+                            vec![],
+                        );
+                        return ContentVerdict::Grew;
+                    }
+                    let detail = if now < was {
+                        format!("truncated from {was} to {now} bytes: a growing file may only grow")
+                    } else {
+                        format!(
+                            "the first {was} bytes were rewritten (now {now} bytes): a growing file may only grow"
+                        )
+                    };
+                    self.report(
+                        &new.rel,
+                        FindingKind::ContentChanged,
+                        Change::Content,
+                        detail,
+                        vec![],
+                    );
+                    return ContentVerdict::Changed;
+                }
+                let detail = format!("content hash differs ({was} -> {now} bytes)");
+                self.report(
+                    &new.rel,
+                    FindingKind::ContentChanged,
+                    Change::Content,
+                    detail,
+                    vec![],
+                );
+                ContentVerdict::Changed
+            }
+            // Reported by capture_findings already; nothing to compare against.
+            (_, Content::Unreadable(_) | Content::Unstable) => ContentVerdict::Unknown,
+            (Content::Unreadable(_) | Content::Unstable, Content::Hashed { .. }) => {
+                let detail = "the profile holds no hash for this file (it could not be read when profiled); content not verified".to_string();
+                self.push(
+                    &new.rel,
+                    FindingKind::Unreadable,
+                    Severity::Warning,
+                    detail,
+                    vec![],
+                );
+                ContentVerdict::Unknown
+            }
+            _ => ContentVerdict::Same,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ContentVerdict {
+    Same,
+    Changed,
+    Grew,
+    Unknown,
+}
+
+fn describe(entry: &Entry) -> String {
+    match entry.kind {
+        EntryType::File => format!("file of {} bytes", entry.meta.size),
+        other => other.as_str().to_string(),
+    }
+}
+
+fn stamp(t: pacsguard_fs::Timestamp) -> String {
+    format!("{}.{:09}", t.sec, t.nsec)
+}
+
+/// Names whose values differ (or exist on one side only), with old and new values shown.
+fn xattr_differences(old: &Entry, new: &Entry) -> Vec<(Vec<u8>, String, String)> {
+    let show = |entry: &Entry, name: &[u8]| {
+        entry
+            .xattrs
+            .iter()
+            .find(|x| x.name == name)
+            .map_or("(absent)".to_string(), |x| match &x.value {
+                pacsguard_fs::XattrValue::Inline(v) => escape_bytes(v),
+                pacsguard_fs::XattrValue::Digest(d) => format!("blake3:{d}"),
+            })
+    };
+    let mut names: Vec<&[u8]> = old
+        .xattrs
+        .iter()
+        .chain(&new.xattrs)
+        .map(|x| x.name.as_slice())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let (was, now) = (show(old, name), show(new, name));
+            (was != now).then(|| (name.to_vec(), was, now))
+        })
+        .collect()
+}
+
+fn is_below(rel: &[u8], dir: &[u8]) -> bool {
+    dir.is_empty() && !rel.is_empty()
+        || rel.len() > dir.len() && rel.starts_with(dir) && rel[dir.len()] == b'/'
+}
+
+/// If an ancestor of `rel` is a renamed directory, the path `rel` had before the rename.
+fn moved_ancestor_translation(dir_moves: &HashMap<&[u8], &[u8]>, rel: &[u8]) -> Option<Vec<u8>> {
+    let mut end = rel.len();
+    while let Some(slash) = rel[..end].iter().rposition(|&b| b == b'/') {
+        if let Some(old) = dir_moves.get(&rel[..slash]) {
+            let mut translated = old.to_vec();
+            translated.extend_from_slice(&rel[slash..]);
+            return Some(translated);
+        }
+        end = slash;
+    }
+    None
+}
+
+/// Walks two sorted entry lists in step, pairing entries with equal relative paths.
+fn merge_join<'a>(
+    old: &'a [Entry],
+    new: &'a [Entry],
+    mut f: impl FnMut(Option<&'a Entry>, Option<&'a Entry>),
+) {
+    let (mut i, mut j) = (0, 0);
+    loop {
+        match (old.get(i), new.get(j)) {
+            (Some(a), Some(b)) => match a.rel.cmp(&b.rel) {
+                std::cmp::Ordering::Equal => {
+                    f(Some(a), Some(b));
+                    i += 1;
+                    j += 1;
+                }
+                std::cmp::Ordering::Less => {
+                    f(Some(a), None);
+                    i += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    f(None, Some(b));
+                    j += 1;
+                }
+            },
+            (Some(a), None) => {
+                f(Some(a), None);
+                i += 1;
+            }
+            (None, Some(b)) => {
+                f(None, Some(b));
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn translation_finds_the_nearest_renamed_ancestor() {
+        let mut moves: HashMap<&[u8], &[u8]> = HashMap::new();
+        moves.insert(b"new", b"old");
+        assert_eq!(
+            moved_ancestor_translation(&moves, b"new/a/b"),
+            Some(b"old/a/b".to_vec())
+        );
+        assert_eq!(moved_ancestor_translation(&moves, b"new"), None);
+        assert_eq!(moved_ancestor_translation(&moves, b"newer/a"), None);
+    }
+
+    #[test]
+    fn below_means_strictly_inside() {
+        assert!(is_below(b"a/b", b"a"));
+        assert!(!is_below(b"ab", b"a"));
+        assert!(!is_below(b"a", b"a"));
+        assert!(is_below(b"a", b""));
+    }
+}

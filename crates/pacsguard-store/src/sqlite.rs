@@ -1,0 +1,498 @@
+//! The SQLite file and the rows of a baseline.
+
+use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use pacsguard_fs::{Content, Digest, Entry, EntryType, HashAlgorithm, Meta, Timestamp};
+use pacsguard_profile::{Baseline, Policy, RootProfile, RootSpec};
+use rusqlite::{Connection, OptionalExtension as _, params};
+
+use crate::codec::{decode_strings, decode_xattrs, encode_strings, encode_xattrs};
+use crate::signing::{fingerprint, signing_message};
+
+/// Version of the table layout below, kept in `PRAGMA user_version`.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS baseline (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    generation INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    digest BLOB NOT NULL,
+    public_key BLOB NOT NULL,
+    signature BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS roots (
+    path BLOB PRIMARY KEY,
+    policy TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    exclude BLOB NOT NULL,
+    cross_mounts INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS entries (
+    root BLOB NOT NULL,
+    rel BLOB NOT NULL,
+    kind TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mode INTEGER NOT NULL,
+    uid INTEGER NOT NULL,
+    gid INTEGER NOT NULL,
+    mtime_sec INTEGER NOT NULL,
+    mtime_nsec INTEGER NOT NULL,
+    ctime_sec INTEGER NOT NULL,
+    ctime_nsec INTEGER NOT NULL,
+    ino INTEGER NOT NULL,
+    dev INTEGER NOT NULL,
+    nlink INTEGER NOT NULL,
+    rdev INTEGER NOT NULL,
+    link_target BLOB,
+    xattrs BLOB NOT NULL,
+    content INTEGER NOT NULL,
+    digest BLOB,
+    reason TEXT,
+    PRIMARY KEY (root, rel)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS acceptances (
+    id INTEGER PRIMARY KEY,
+    time INTEGER NOT NULL,
+    user TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    paths BLOB NOT NULL
+);
+";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("profile store {}: {source}", .path.display())]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("profile store {}: damaged: {reason}", .path.display())]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("profile store {}: the baseline signature does not verify: the stored profile was modified after it was signed", .path.display())]
+    BadSignature { path: PathBuf },
+    #[error("profile store {}: the baseline was signed by key {found}, not by this home's key {expected}", .path.display())]
+    WrongKey {
+        path: PathBuf,
+        found: String,
+        expected: String,
+    },
+    #[error("profile store {}: schema version {found} is not supported (expected {SCHEMA_VERSION})", .path.display())]
+    Schema { path: PathBuf, found: i64 },
+}
+
+/// Who took which differences into the baseline, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Acceptance {
+    pub time: i64,
+    pub user: String,
+    pub reason: String,
+    pub paths: Vec<String>,
+}
+
+/// What the signature row says, for reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedInfo {
+    pub generation: u64,
+    pub created: i64,
+    pub key_fingerprint: String,
+}
+
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if absent) the store at `path`.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let sql = |source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(sql)?;
+        // WAL + FULL: a committed baseline survives power loss; a kill -9 mid-write rolls
+        // back to the previous one on the next open.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(sql)?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(sql)?;
+        match version {
+            0 => {
+                conn.execute_batch(SCHEMA).map_err(sql)?;
+                conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+                    .map_err(sql)?;
+            }
+            SCHEMA_VERSION => {}
+            found => {
+                return Err(StoreError::Schema {
+                    path: path.to_path_buf(),
+                    found,
+                });
+            }
+        }
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn sql(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        |source| StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn corrupt(&self, reason: impl Into<String>) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The verified baseline, or `None` if none was ever signed.
+    pub fn load(&self, key: &VerifyingKey) -> Result<Option<(Baseline, SignedInfo)>, StoreError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT generation, created, public_key, signature FROM baseline WHERE id = 1",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                        r.get::<_, Vec<u8>>(3)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(self.sql())?;
+        let Some((generation, created, public_key, signature)) = row else {
+            return Ok(None);
+        };
+        let signer = <[u8; 32]>::try_from(public_key.as_slice())
+            .ok()
+            .and_then(|b| VerifyingKey::from_bytes(&b).ok())
+            .ok_or_else(|| self.corrupt("the signing key column is not an Ed25519 public key"))?;
+        if signer != *key {
+            return Err(StoreError::WrongKey {
+                path: self.path.clone(),
+                found: fingerprint(&signer),
+                expected: fingerprint(key),
+            });
+        }
+        let signature = Signature::from_slice(&signature)
+            .map_err(|_| self.corrupt("the signature column is not an Ed25519 signature"))?;
+        let baseline = Baseline {
+            generation: generation as u64,
+            created,
+            roots: self.load_roots()?,
+        };
+        key.verify_strict(&signing_message(&baseline.digest()), &signature)
+            .map_err(|_| StoreError::BadSignature {
+                path: self.path.clone(),
+            })?;
+        let info = SignedInfo {
+            generation: baseline.generation,
+            created,
+            key_fingerprint: fingerprint(key),
+        };
+        Ok(Some((baseline, info)))
+    }
+
+    fn load_roots(&self) -> Result<Vec<RootProfile>, StoreError> {
+        let mut roots = Vec::new();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT path, policy, hash, exclude, cross_mounts FROM roots ORDER BY path")
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })
+            .map_err(self.sql())?;
+        for row in rows {
+            let (path, policy, hash, exclude, cross_mounts) = row.map_err(self.sql())?;
+            let spec = RootSpec {
+                path: PathBuf::from(std::ffi::OsString::from_vec(path)),
+                policy: Policy::parse(&policy)
+                    .ok_or_else(|| self.corrupt(format!("unknown policy {policy:?}")))?,
+                hash: HashAlgorithm::parse(&hash)
+                    .ok_or_else(|| self.corrupt(format!("unknown hash {hash:?}")))?,
+                exclude: decode_strings(&exclude)
+                    .ok_or_else(|| self.corrupt("malformed exclude list"))?,
+                cross_mounts: cross_mounts != 0,
+            };
+            let entries = self.load_entries(&spec.path)?;
+            roots.push(RootProfile { spec, entries });
+        }
+        let known: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM entries", [], |r| r.get(0))
+            .map_err(self.sql())?;
+        let loaded: usize = roots.iter().map(|r| r.entries.len()).sum();
+        if known as u64 != loaded as u64 {
+            return Err(self.corrupt(format!(
+                "{} entries belong to no profiled root",
+                known as u64 - loaded as u64
+            )));
+        }
+        Ok(roots)
+    }
+
+    fn load_entries(&self, root: &Path) -> Result<Vec<Entry>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT rel, kind, size, mode, uid, gid, mtime_sec, mtime_nsec, ctime_sec, ctime_nsec,
+                        ino, dev, nlink, rdev, link_target, xattrs, content, digest, reason
+                 FROM entries WHERE root = ?1 ORDER BY rel",
+            )
+            .map_err(self.sql())?;
+        let mut rows = stmt
+            .query([root.as_os_str().as_bytes()])
+            .map_err(self.sql())?;
+        let mut entries = Vec::new();
+        while let Some(r) = rows.next().map_err(self.sql())? {
+            entries.push(self.decode_entry(r).map_err(|e| match e {
+                Decode::Sql(source) => StoreError::Sqlite {
+                    path: self.path.clone(),
+                    source,
+                },
+                Decode::Bad(reason) => self.corrupt(reason),
+            })?);
+        }
+        Ok(entries)
+    }
+
+    fn decode_entry(&self, r: &rusqlite::Row<'_>) -> Result<Entry, Decode> {
+        let u = |i: usize| -> Result<u64, Decode> { Ok(r.get::<_, i64>(i)? as u64) };
+        let u32_of = |i: usize| -> Result<u32, Decode> {
+            u32::try_from(r.get::<_, i64>(i)?)
+                .map_err(|_| Decode::Bad(format!("column {i} out of range")))
+        };
+        let kind: String = r.get(1)?;
+        let content_tag: i64 = r.get(16)?;
+        let digest: Option<Vec<u8>> = r.get(17)?;
+        let reason: Option<String> = r.get(18)?;
+        let content = match content_tag {
+            0 => Content::NotApplicable,
+            1 => {
+                let bytes =
+                    digest.ok_or_else(|| Decode::Bad("hashed entry without digest".into()))?;
+                let digest = Digest(
+                    bytes
+                        .try_into()
+                        .map_err(|_| Decode::Bad("digest is not 32 bytes".into()))?,
+                );
+                Content::Hashed {
+                    digest,
+                    prefix: None,
+                }
+            }
+            2 => Content::Unreadable(reason.unwrap_or_default()),
+            3 => Content::Unstable,
+            4 => Content::Skipped,
+            other => return Err(Decode::Bad(format!("unknown content state {other}"))),
+        };
+        Ok(Entry {
+            rel: r.get(0)?,
+            kind: EntryType::parse(&kind)
+                .ok_or_else(|| Decode::Bad(format!("unknown entry type {kind:?}")))?,
+            meta: Meta {
+                size: u(2)?,
+                mode: u32_of(3)?,
+                uid: u32_of(4)?,
+                gid: u32_of(5)?,
+                mtime: Timestamp {
+                    sec: r.get(6)?,
+                    nsec: u32_of(7)?,
+                },
+                ctime: Timestamp {
+                    sec: r.get(8)?,
+                    nsec: u32_of(9)?,
+                },
+                ino: u(10)?,
+                dev: u(11)?,
+                nlink: u(12)?,
+                rdev: u(13)?,
+            },
+            link_target: r.get(14)?,
+            xattrs: decode_xattrs(&r.get::<_, Vec<u8>>(15)?)
+                .ok_or_else(|| Decode::Bad("malformed extended attributes".into()))?,
+            content,
+        })
+    }
+
+    /// Replaces the baseline: the rows of `changed_roots` (and of roots no longer in
+    /// `baseline`) are rewritten, the signature over the whole baseline is renewed, and the
+    /// acceptance, if any, is recorded, all in one transaction.
+    pub fn save(
+        &mut self,
+        baseline: &Baseline,
+        changed_roots: &[PathBuf],
+        key: &SigningKey,
+        acceptance: Option<&Acceptance>,
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let signature = key.sign(&signing_message(&baseline.digest()));
+        let tx = self.conn.transaction().map_err(sql)?;
+        {
+            let stored: Vec<Vec<u8>> = tx
+                .prepare("SELECT path FROM roots")
+                .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+                .map_err(sql)?;
+            for old in stored {
+                let old_path = PathBuf::from(std::ffi::OsString::from_vec(old.clone()));
+                if baseline.root(&old_path).is_none() || changed_roots.contains(&old_path) {
+                    tx.execute("DELETE FROM entries WHERE root = ?1", [&old])
+                        .map_err(sql)?;
+                    tx.execute("DELETE FROM roots WHERE path = ?1", [&old])
+                        .map_err(sql)?;
+                }
+            }
+            let mut insert_root = tx
+                .prepare("INSERT INTO roots (path, policy, hash, exclude, cross_mounts) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .map_err(sql)?;
+            let mut insert_entry = tx
+                .prepare(
+                    "INSERT INTO entries (root, rel, kind, size, mode, uid, gid, mtime_sec, mtime_nsec,
+                        ctime_sec, ctime_nsec, ino, dev, nlink, rdev, link_target, xattrs, content, digest, reason)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+                )
+                .map_err(sql)?;
+            for root in baseline
+                .roots
+                .iter()
+                .filter(|r| changed_roots.contains(&r.spec.path))
+            {
+                let spec = &root.spec;
+                let root_bytes = spec.path.as_os_str().as_bytes();
+                insert_root
+                    .execute(params![
+                        root_bytes,
+                        spec.policy.as_str(),
+                        spec.hash.as_str(),
+                        encode_strings(&spec.exclude),
+                        spec.cross_mounts as i64
+                    ])
+                    .map_err(sql)?;
+                for e in &root.entries {
+                    let (tag, digest, reason): (i64, Option<&[u8]>, Option<&str>) = match &e.content
+                    {
+                        Content::NotApplicable => (0, None, None),
+                        Content::Hashed { digest, .. } => (1, Some(&digest.0), None),
+                        Content::Unreadable(reason) => (2, None, Some(reason)),
+                        Content::Unstable => (3, None, None),
+                        Content::Skipped => (4, None, None),
+                        Content::Pending | Content::Vanished => {
+                            return Err(StoreError::Corrupt {
+                                path: path.clone(),
+                                reason: "refusing to store an entry that was never hashed".into(),
+                            });
+                        }
+                    };
+                    let m = &e.meta;
+                    insert_entry
+                        .execute(params![
+                            root_bytes,
+                            e.rel,
+                            e.kind.as_str(),
+                            m.size as i64,
+                            m.mode,
+                            m.uid,
+                            m.gid,
+                            m.mtime.sec,
+                            m.mtime.nsec,
+                            m.ctime.sec,
+                            m.ctime.nsec,
+                            m.ino as i64,
+                            m.dev as i64,
+                            m.nlink as i64,
+                            m.rdev as i64,
+                            e.link_target,
+                            encode_xattrs(&e.xattrs),
+                            tag,
+                            digest,
+                            reason
+                        ])
+                        .map_err(sql)?;
+                }
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO baseline (id, generation, created, digest, public_key, signature) VALUES (1, ?1, ?2, ?3, ?4, ?5)",
+                params![baseline.generation as i64, baseline.created, baseline.digest().as_slice(), key.verifying_key().as_bytes().as_slice(), signature.to_bytes().as_slice()],
+            )
+            .map_err(sql)?;
+            if let Some(a) = acceptance {
+                tx.execute(
+                    "INSERT INTO acceptances (time, user, reason, generation, paths) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![a.time, a.user, a.reason, baseline.generation as i64, encode_strings(&a.paths)],
+                )
+                .map_err(sql)?;
+            }
+        }
+        tx.commit().map_err(sql)
+    }
+
+    /// Every acceptance, oldest first.
+    pub fn acceptances(&self) -> Result<Vec<Acceptance>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT time, user, reason, paths FROM acceptances ORDER BY id")
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
+                ))
+            })
+            .map_err(self.sql())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (time, user, reason, paths) = row.map_err(self.sql())?;
+            let paths =
+                decode_strings(&paths).ok_or_else(|| self.corrupt("malformed acceptance paths"))?;
+            out.push(Acceptance {
+                time,
+                user,
+                reason,
+                paths,
+            });
+        }
+        Ok(out)
+    }
+}
+
+enum Decode {
+    Sql(rusqlite::Error),
+    Bad(String),
+}
+
+impl From<rusqlite::Error> for Decode {
+    fn from(e: rusqlite::Error) -> Self {
+        Decode::Sql(e)
+    }
+}

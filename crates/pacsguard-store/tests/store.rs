@@ -1,0 +1,161 @@
+//! The store keeps a baseline exactly, and refuses one that was touched after signing.
+
+use std::path::PathBuf;
+
+use ed25519_dalek::SigningKey;
+use pacsguard_fs::{Content, Digest, Entry, EntryType, HashAlgorithm, Meta, Xattr, XattrValue};
+use pacsguard_profile::{Baseline, Policy, RootProfile, RootSpec};
+use pacsguard_store::{Acceptance, Store, StoreError};
+
+fn key() -> SigningKey {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).expect("random");
+    SigningKey::from_bytes(&seed)
+}
+
+fn baseline() -> Baseline {
+    let entries = vec![
+        Entry {
+            rel: vec![],
+            kind: EntryType::Directory,
+            meta: Meta {
+                mode: 0o755,
+                ino: u64::MAX,
+                ..Meta::default()
+            },
+            link_target: None,
+            xattrs: vec![],
+            content: Content::NotApplicable,
+        },
+        Entry {
+            rel: b"a\xff.dcm".to_vec(),
+            kind: EntryType::File,
+            meta: Meta {
+                size: 10,
+                mode: 0o4755,
+                dev: u64::MAX - 1,
+                ..Meta::default()
+            },
+            link_target: None,
+            xattrs: vec![Xattr {
+                name: b"security.capability".to_vec(),
+                value: XattrValue::Inline(vec![1, 2, 3]),
+            }],
+            content: Content::Hashed {
+                digest: Digest([3; 32]),
+                prefix: None,
+            },
+        },
+        Entry {
+            rel: b"l".to_vec(),
+            kind: EntryType::Symlink,
+            meta: Meta::default(),
+            link_target: Some(b"../x".to_vec()),
+            xattrs: vec![],
+            content: Content::NotApplicable,
+        },
+    ];
+    Baseline {
+        generation: 7,
+        created: 1_800_000_000,
+        roots: vec![RootProfile {
+            spec: RootSpec {
+                path: PathBuf::from("/srv/pacs"),
+                policy: Policy::AppendOnly,
+                hash: HashAlgorithm::Sha256,
+                exclude: vec!["*.tmp".into()],
+                cross_mounts: false,
+            },
+            entries,
+        }],
+    }
+}
+
+fn saved() -> (tempfile::TempDir, PathBuf, SigningKey, Baseline) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("pacsguard.db");
+    let key = key();
+    let base = baseline();
+    let mut store = Store::open(&path).expect("open");
+    let acceptance = Acceptance {
+        time: 1,
+        user: "root".into(),
+        reason: "patch".into(),
+        paths: vec!["/srv/pacs".into()],
+    };
+    store
+        .save(
+            &base,
+            &[PathBuf::from("/srv/pacs")],
+            &key,
+            Some(&acceptance),
+        )
+        .expect("save");
+    (dir, path, key, base)
+}
+
+#[test]
+fn a_saved_baseline_loads_back_identical_and_verified() {
+    let (_dir, path, key, base) = saved();
+    let store = Store::open(&path).expect("reopen");
+    let (loaded, info) = store
+        .load(&key.verifying_key())
+        .expect("load")
+        .expect("present");
+    assert_eq!(loaded, base);
+    assert_eq!(info.generation, 7);
+    assert_eq!(store.acceptances().expect("acceptances")[0].reason, "patch");
+}
+
+#[test]
+fn any_edited_row_fails_verification() {
+    let edits = [
+        "UPDATE entries SET mode = 493 WHERE rel = X'6C'",
+        "UPDATE entries SET digest = zeroblob(32) WHERE kind = 'file'",
+        "DELETE FROM entries WHERE rel = X'6C'",
+        "INSERT INTO entries SELECT root, X'7A', kind, size, mode, uid, gid, mtime_sec, mtime_nsec, ctime_sec, ctime_nsec, ino, dev, nlink, rdev, link_target, xattrs, content, digest, reason FROM entries WHERE rel = X'6C'",
+        "UPDATE roots SET policy = 'volatile'",
+        "UPDATE baseline SET generation = 8",
+        "UPDATE baseline SET signature = zeroblob(64)",
+    ];
+    for edit in edits {
+        let (_dir, path, key, _) = saved();
+        rusqlite::Connection::open(&path)
+            .expect("open raw")
+            .execute_batch(edit)
+            .expect(edit);
+        let err = Store::open(&path)
+            .expect("open")
+            .load(&key.verifying_key())
+            .expect_err(edit);
+        assert!(
+            matches!(err, StoreError::BadSignature { .. }),
+            "{edit}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_baseline_signed_by_another_key_is_refused() {
+    let (_dir, path, _key, _) = saved();
+    let err = Store::open(&path)
+        .expect("open")
+        .load(&key().verifying_key())
+        .expect_err("other key");
+    assert!(matches!(err, StoreError::WrongKey { .. }), "{err}");
+}
+
+#[test]
+fn a_truncated_store_is_an_error_not_a_panic() {
+    let (_dir, path, key, _) = saved();
+    let bytes = std::fs::read(&path).expect("read");
+    for len in [0usize, 100, 4096, bytes.len() / 2] {
+        std::fs::write(&path, &bytes[..len.min(bytes.len())]).expect("truncate");
+        let _ = std::fs::remove_file(path.with_extension("db-wal"));
+        let result = Store::open(&path).and_then(|s| s.load(&key.verifying_key()));
+        assert!(
+            !matches!(result, Ok(Some(_))),
+            "truncated to {len} still loaded"
+        );
+    }
+}
