@@ -1,1 +1,32 @@
-//! placeholder
+//! The home and the operations over it: `init`, `profile`, `check`, `accept`.
+//!
+//! A [`Home`] is PacsGuard's state directory: `config.toml`, the Ed25519 signing key
+//! (`signing.key`, mode 0600, and `signing.pub`), the store (`pacsguard.db`) and the event
+//! log (`events.jsonl`). A [`Session`] holds the home open (under an exclusive lock, so two
+//! commands never interleave their writes), its verified key, the store, and the event bus
+//! that every finding and action goes through.
+//!
+//! Invariants:
+//! * Nothing here writes outside the home. The guarded trees are only read, through
+//!   `pacsguard-fs`; the home itself is skipped if it lies inside a guarded tree.
+//! * Every action and every finding is emitted as an [`pacsguard_events::Event`]; no
+//!   operation prints or logs security events by itself.
+
+mod actor;
+mod config;
+mod error;
+mod eventlog;
+mod home;
+mod ops;
+mod progress;
+
+pub use actor::current_actor;
+pub use config::{CONFIG_TEMPLATE, Config, RootConfig};
+pub use error::EngineError;
+pub use eventlog::JsonlSink;
+pub use home::{Home, InitReport, default_home};
+pub use ops::{
+    AcceptReport, AcceptRequest, CheckReport, CheckRequest, ProfileReport, ProfileRequest,
+    RootSummary, Session,
+};
+pub use progress::{NoProgress, Progress};

@@ -82,6 +82,11 @@ impl RootProfile {
     pub fn absolute(&self, rel: &[u8]) -> PathBuf {
         absolute(&self.spec.path, rel)
     }
+
+    /// The absolute path of `rel` below `root`.
+    pub fn absolute_of(root: &Path, rel: &[u8]) -> PathBuf {
+        absolute(root, rel)
+    }
 }
 
 pub(crate) fn absolute(root: &Path, rel: &[u8]) -> PathBuf {

@@ -61,7 +61,7 @@ pub fn compare(base: &RootProfile, tree: &Tree) -> Vec<Finding> {
             out.compare_pair(old, new);
         } else if let Some(old_rel) = dir_moves.get(new.rel.as_slice()) {
             consumed.insert(old_rel);
-            out.moved(old_rel, new, "directory renamed (same inode)");
+            out.moved(old_rel, new, "renamed (same inode)");
         } else {
             still_added.push(new);
         }
@@ -86,7 +86,11 @@ pub fn compare(base: &RootProfile, tree: &Tree) -> Vec<Finding> {
         match old {
             Some(old) => {
                 consumed.insert(old.rel.as_slice());
-                out.moved(&old.rel, new, "same content at a new path, old path gone");
+                out.moved(
+                    &old.rel,
+                    new,
+                    "with the same content at a new path, old path gone",
+                );
             }
             None => out.report(
                 &new.rel,

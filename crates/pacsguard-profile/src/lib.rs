@@ -17,4 +17,5 @@ mod policy;
 pub use baseline::{Baseline, FORMAT_VERSION, ProfileError, RootProfile, RootSpec};
 pub use capture::{capture_findings, hash_request, hash_tree, reuse_unchanged, walk_root};
 pub use compare::compare;
+pub use pacsguard_fs::HashAlgorithm;
 pub use policy::{Change, Policy};

@@ -1,3 +1,169 @@
-fn main() {
-    println!("Hello, world!");
+//! `pacsguard`: parse flags, call the engine, print, map the outcome to an exit status.
+//!
+//! Exit status everywhere: 0 clean, 1 findings that need attention (warning or alert),
+//! 2 error (bad input, bad signature, I/O failure). Scripts and SIEMs depend on these.
+
+mod output;
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand, ValueEnum};
+use pacsguard_engine::{AcceptRequest, CheckRequest, Home, ProfileRequest, Session, default_home};
+use pacsguard_profile::{HashAlgorithm, Policy};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "pacsguard",
+    version,
+    about = "Defends medical imaging systems against malicious software"
+)]
+struct Cli {
+    /// State directory (config, signing key, store, event log). Default: /var/lib/pacsguard
+    /// for root, ~/.local/share/pacsguard otherwise.
+    #[arg(long, global = true, env = "PACSGUARD_HOME", value_name = "DIR")]
+    home: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create the home: config template, Ed25519 signing key (0600), empty store and event log.
+    Init {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build or extend the signed profile of these trees (or of all configured roots).
+    Profile {
+        paths: Vec<PathBuf>,
+        /// Policy for these roots (default: the configuration's, else static).
+        #[arg(long, value_enum)]
+        policy: Option<PolicyArg>,
+        /// Content hash (default: blake3; sha256 for FIPS settings).
+        #[arg(long, value_enum)]
+        hash: Option<HashArg>,
+        /// Leave out paths matching this glob (relative to the root); repeatable.
+        #[arg(long, value_name = "GLOB")]
+        exclude: Vec<String>,
+        /// Descend into file systems mounted below the root.
+        #[arg(long)]
+        cross_mounts: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify trees against the signed profile (full re-hash unless --fast).
+    Check {
+        paths: Vec<PathBuf>,
+        /// Re-hash only files whose size, mtime, ctime or inode changed.
+        #[arg(long)]
+        fast: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take reviewed differences into the profile, re-signed, with who and why recorded.
+    Accept {
+        paths: Vec<PathBuf>,
+        /// Accept every difference in every profiled root.
+        #[arg(long)]
+        all: bool,
+        /// Why these differences are legitimate (a change ticket, a patch name).
+        #[arg(long, required = true)]
+        reason: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum PolicyArg {
+    Static,
+    AppendOnly,
+    Growing,
+    Volatile,
+}
+
+impl From<PolicyArg> for Policy {
+    fn from(p: PolicyArg) -> Policy {
+        match p {
+            PolicyArg::Static => Policy::Static,
+            PolicyArg::AppendOnly => Policy::AppendOnly,
+            PolicyArg::Growing => Policy::Growing,
+            PolicyArg::Volatile => Policy::Volatile,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum HashArg {
+    Blake3,
+    Sha256,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            // Escaped: a path in an error message must not drive the terminal either.
+            eprintln!(
+                "pacsguard: {}",
+                pacsguard_events::escape_bytes(format!("{e:#}").as_bytes())
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let home = Home::new(cli.home.unwrap_or_else(default_home));
+    let progress = progress::for_stderr();
+    match cli.command {
+        Command::Init { json } => {
+            let report = home.init()?;
+            output::init(&report, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Profile {
+            paths,
+            policy,
+            hash,
+            exclude,
+            cross_mounts,
+            json,
+        } => {
+            let request = ProfileRequest {
+                paths,
+                policy: policy.map(Policy::from),
+                hash: hash.map(|h| match h {
+                    HashArg::Blake3 => HashAlgorithm::Blake3,
+                    HashArg::Sha256 => HashAlgorithm::Sha256,
+                }),
+                exclude,
+                cross_mounts,
+            };
+            let report = Session::open(home)?.profile(&request, progress.as_ref())?;
+            output::profile(&report, json)?;
+            Ok(output::status(&report.counts))
+        }
+        Command::Check { paths, fast, json } => {
+            let report =
+                Session::open(home)?.check(&CheckRequest { paths, fast }, progress.as_ref())?;
+            output::check(&report, json)?;
+            Ok(output::status(&report.counts))
+        }
+        Command::Accept {
+            paths,
+            all,
+            reason,
+            json,
+        } => {
+            let report = Session::open(home)?
+                .accept(&AcceptRequest { paths, all, reason }, progress.as_ref())?;
+            output::accept(&report, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }

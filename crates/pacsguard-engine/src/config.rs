@@ -1,0 +1,160 @@
+//! `config.toml`: the roots to guard, their policies and exclusions.
+//!
+//! The configuration says what the *next* profile should record. The policy a `check`
+//! applies is the one signed into the baseline; when the two differ, `check` reports
+//! `config-differs` instead of silently following an edited file.
+
+use std::path::{Path, PathBuf};
+
+use pacsguard_fs::HashAlgorithm;
+use pacsguard_profile::Policy;
+use serde::Deserialize;
+
+use crate::error::EngineError;
+
+/// Largest configuration file accepted. It is a short hand-written file; anything larger
+/// is a mistake or an attack on the parser.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Written by `init`. Every setting is explained where it is set.
+pub const CONFIG_TEMPLATE: &str = r#"# PacsGuard configuration. Roots listed here are profiled by `pacsguard profile`
+# without arguments and verified by `pacsguard check` without arguments.
+#
+# Content hash for new profiles: "blake3" (default, fastest) or "sha256" (FIPS settings).
+# hash = "blake3"
+#
+# One [[root]] table per guarded tree. Roots must not nest.
+#   policy:   "static"       binaries, configuration: any change alerts
+#             "append-only"  image stores: new files are expected (info); change, deletion
+#                            or rename alerts
+#             "growing"      logs: files may only grow; the old prefix must not change
+#             "volatile"     existence only
+#   exclude:  globs matched against paths relative to the root ("*.tmp", "cache/**")
+#   cross_mounts: descend into other file systems mounted below the root (default false)
+#
+# [[root]]
+# path = "/srv/pacs/archive"
+# policy = "append-only"
+# exclude = ["*.tmp", "incoming/**"]
+#
+# [[root]]
+# path = "/opt/modality/bin"
+# policy = "static"
+"#;
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default, deserialize_with = "de_hash")]
+    pub hash: Option<HashAlgorithm>,
+    #[serde(default, rename = "root")]
+    pub roots: Vec<RootConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RootConfig {
+    pub path: PathBuf,
+    pub policy: Policy,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    #[serde(default)]
+    pub cross_mounts: bool,
+}
+
+fn de_hash<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<HashAlgorithm>, D::Error> {
+    let name = String::deserialize(d)?;
+    HashAlgorithm::parse(&name).map(Some).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "unknown hash {name:?}: expected \"blake3\" or \"sha256\""
+        ))
+    })
+}
+
+impl Config {
+    /// Reads and validates the file; every error names the file and what is wrong.
+    pub fn load(path: &Path) -> Result<Config, EngineError> {
+        let bad = |reason: String| EngineError::Config {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let size = std::fs::metadata(path)
+            .map_err(|e| bad(format!("cannot read: {e}")))?
+            .len();
+        if size > MAX_CONFIG_BYTES {
+            return Err(bad(format!(
+                "{size} bytes is larger than the {MAX_CONFIG_BYTES}-byte limit"
+            )));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+        Config::parse(&text).map_err(bad)
+    }
+
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let config: Config =
+            toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
+        for (i, root) in config.roots.iter().enumerate() {
+            if !root.path.is_absolute() {
+                return Err(format!(
+                    "root #{}: path {:?} must be absolute",
+                    i + 1,
+                    root.path
+                ));
+            }
+            for glob in &root.exclude {
+                globset::Glob::new(glob).map_err(|e| {
+                    format!(
+                        "root {}: exclude {glob:?}: {}",
+                        root.path.display(),
+                        e.kind()
+                    )
+                })?;
+            }
+        }
+        Ok(config)
+    }
+
+    pub fn root(&self, path: &Path) -> Option<&RootConfig> {
+        self.roots.iter().find(|r| r.path == path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_template_parses_to_an_empty_config() {
+        assert_eq!(Config::parse(CONFIG_TEMPLATE), Ok(Config::default()));
+    }
+
+    #[test]
+    fn roots_parse_with_policies() {
+        let config = Config::parse("hash = \"sha256\"\n[[root]]\npath = \"/srv/pacs\"\npolicy = \"append-only\"\nexclude = [\"*.tmp\"]\n").expect("parses");
+        assert_eq!(config.hash, Some(HashAlgorithm::Sha256));
+        assert_eq!(config.roots[0].policy, Policy::AppendOnly);
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        for (text, needle) in [
+            ("[[root]]\npath = \"/a\"\npolicy = \"strict\"\n", "strict"),
+            (
+                "[[root]]\npath = \"/a\"\npolicy = \"static\"\nexclud = []\n",
+                "exclud",
+            ),
+            (
+                "[[root]]\npath = \"rel\"\npolicy = \"static\"\n",
+                "absolute",
+            ),
+            ("hash = \"md5\"\n", "md5"),
+            (
+                "[[root]]\npath = \"/a\"\npolicy = \"static\"\nexclude = [\"a[\"]\n",
+                "a[",
+            ),
+        ] {
+            let err = Config::parse(text).expect_err(text);
+            assert!(err.contains(needle), "{text}: {err}");
+        }
+    }
+}

@@ -1,0 +1,41 @@
+use std::path::PathBuf;
+
+/// Everything that stops an operation. The CLI shows the message and exits with status 2.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{}: {reason}", .path.display())]
+    Io { path: PathBuf, reason: String },
+    #[error("home {} is already initialized (signing.key exists); nothing was changed", .0.display())]
+    AlreadyInitialized(PathBuf),
+    #[error("home {} is not initialized: run `pacsguard --home {} init` first", .0.display(), .0.display())]
+    NotInitialized(PathBuf),
+    #[error("{}: {reason}", .path.display())]
+    Config { path: PathBuf, reason: String },
+    #[error("signing key {}: {reason}", .path.display())]
+    Key { path: PathBuf, reason: String },
+    #[error("home {} is in use by another pacsguard command (lock {} is held)", .home.display(), .lock.display())]
+    Locked { home: PathBuf, lock: PathBuf },
+    #[error("no profile has been taken yet in home {}: run `pacsguard profile PATH` first", .0.display())]
+    NoBaseline(PathBuf),
+    #[error("{}: not inside any profiled root (profiled: {roots})", .path.display())]
+    NotProfiled { path: PathBuf, roots: String },
+    #[error("{}: overlaps the profiled root {}; roots must not nest", .path.display(), .other.display())]
+    Overlap { path: PathBuf, other: PathBuf },
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Store(#[from] pacsguard_store::StoreError),
+    #[error(transparent)]
+    Profile(#[from] pacsguard_profile::ProfileError),
+    #[error(transparent)]
+    Sink(#[from] pacsguard_events::SinkError),
+}
+
+impl EngineError {
+    pub(crate) fn io(path: impl Into<PathBuf>, e: impl std::fmt::Display) -> Self {
+        EngineError::Io {
+            path: path.into(),
+            reason: e.to_string(),
+        }
+    }
+}

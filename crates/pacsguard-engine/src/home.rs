@@ -1,0 +1,209 @@
+//! The home directory: layout, creation, key handling and the lock.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write as _;
+use std::os::unix::fs::{
+    DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _,
+};
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::SigningKey;
+use nix::fcntl::{Flock, FlockArg};
+use pacsguard_events::{Action, Event, EventBus, Outcome};
+use pacsguard_store::{Store, fingerprint};
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use crate::actor::current_actor;
+use crate::config::CONFIG_TEMPLATE;
+use crate::error::EngineError;
+use crate::eventlog::JsonlSink;
+
+/// Where state lives without `--home` or `$PACSGUARD_HOME`: `/var/lib/pacsguard` for root
+/// (a system service), `$XDG_DATA_HOME/pacsguard` or `~/.local/share/pacsguard` otherwise.
+pub fn default_home() -> PathBuf {
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/var/lib/pacsguard");
+    }
+    if let Some(data) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(data).join("pacsguard");
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| "/".into());
+    PathBuf::from(home).join(".local/share/pacsguard")
+}
+
+#[derive(Clone, Debug)]
+pub struct Home {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InitReport {
+    pub home: PathBuf,
+    pub key_fingerprint: String,
+    pub config_written: bool,
+}
+
+const KEY_HEADER: &str = "PacsGuard Ed25519 signing key v1";
+
+impl Home {
+    pub fn new(dir: PathBuf) -> Home {
+        Home { dir }
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("config.toml")
+    }
+    pub fn key_path(&self) -> PathBuf {
+        self.dir.join("signing.key")
+    }
+    pub fn public_key_path(&self) -> PathBuf {
+        self.dir.join("signing.pub")
+    }
+    pub fn store_path(&self) -> PathBuf {
+        self.dir.join("pacsguard.db")
+    }
+    pub fn events_path(&self) -> PathBuf {
+        self.dir.join("events.jsonl")
+    }
+    fn lock_path(&self) -> PathBuf {
+        self.dir.join("lock")
+    }
+
+    pub fn is_initialized(&self) -> bool {
+        self.key_path().exists()
+    }
+
+    /// (device, inode) of the home, so walks can leave it out.
+    pub fn identity(&self) -> Option<(u64, u64)> {
+        fs::metadata(&self.dir).ok().map(|m| (m.dev(), m.ino()))
+    }
+
+    /// Creates the home: directory (0700), signing key (0600, written atomically),
+    /// public key, config template (kept if one is already there), store and event log.
+    pub fn init(&self) -> Result<InitReport, EngineError> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)
+            .map_err(|e| EngineError::io(&self.dir, e))?;
+        let _lock = self.lock()?;
+        if self.is_initialized() {
+            return Err(EngineError::AlreadyInitialized(self.dir.clone()));
+        }
+        let mut seed = Zeroizing::new([0u8; 32]);
+        getrandom::fill(seed.as_mut_slice()).map_err(|e| EngineError::Key {
+            path: self.key_path(),
+            reason: format!("no randomness: {e}"),
+        })?;
+        let key = SigningKey::from_bytes(&seed);
+        let fingerprint = fingerprint(&key.verifying_key());
+        let public_hex = hex::encode(key.verifying_key().as_bytes());
+        let config_written = !self.config_path().exists();
+        if config_written {
+            write_atomically(&self.config_path(), CONFIG_TEMPLATE.as_bytes(), 0o600)?;
+        }
+        write_atomically(
+            &self.public_key_path(),
+            format!("{public_hex}\n# {fingerprint}\n").as_bytes(),
+            0o644,
+        )?;
+        Store::open(&self.store_path())?;
+        // The key goes last: its presence is what marks the home as initialized.
+        let secret = Zeroizing::new(format!("{KEY_HEADER}\n{}\n", hex::encode(seed.as_slice())));
+        write_atomically(&self.key_path(), secret.as_bytes(), 0o600)?;
+        let mut bus = self.event_bus()?;
+        let event = Event::new(
+            current_actor(),
+            Action::Init,
+            Outcome::Success,
+            format!("home created, signing key {fingerprint}"),
+        )
+        .with_objects(vec![self.dir.clone()]);
+        bus.emit(&event)?;
+        bus.flush()?;
+        Ok(InitReport {
+            home: self.dir.clone(),
+            key_fingerprint: fingerprint,
+            config_written,
+        })
+    }
+
+    /// Reads the signing key, refusing one that others can read.
+    pub fn load_key(&self) -> Result<SigningKey, EngineError> {
+        let path = self.key_path();
+        let bad = |reason: String| EngineError::Key {
+            path: path.clone(),
+            reason,
+        };
+        let meta = fs::metadata(&path).map_err(|e| bad(format!("cannot read: {e}")))?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(bad(format!(
+                "mode {:04o} lets others read it; run chmod 600",
+                meta.permissions().mode() & 0o7777
+            )));
+        }
+        if meta.len() > 4096 {
+            return Err(bad("not a PacsGuard key file (too large)".into()));
+        }
+        let text = Zeroizing::new(
+            fs::read_to_string(&path).map_err(|e| bad(format!("cannot read: {e}")))?,
+        );
+        let mut lines = text.lines();
+        if lines.next() != Some(KEY_HEADER) {
+            return Err(bad(format!(
+                "not a PacsGuard key file (first line must be {KEY_HEADER:?})"
+            )));
+        }
+        let mut seed = Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(lines.next().unwrap_or("").trim(), seed.as_mut_slice())
+            .map_err(|e| bad(format!("malformed key: {e}")))?;
+        Ok(SigningKey::from_bytes(&seed))
+    }
+
+    /// Takes the home's exclusive lock, or fails at once if another command holds it.
+    pub fn lock(&self) -> Result<Flock<File>, EngineError> {
+        let path = self.lock_path();
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| EngineError::io(&path, e))?;
+        Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| EngineError::Locked {
+            home: self.dir.clone(),
+            lock: path,
+        })
+    }
+
+    /// The bus with this home's sinks.
+    pub fn event_bus(&self) -> Result<EventBus, EngineError> {
+        let mut bus = EventBus::new();
+        bus.add_sink(Box::new(JsonlSink::open(&self.events_path())?));
+        Ok(bus)
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file, fsync and rename: after a crash the
+/// file is either absent or complete.
+fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), EngineError> {
+    let tmp = path.with_extension("tmp");
+    let _ = fs::remove_file(&tmp);
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(|e| EngineError::io(&tmp, e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| EngineError::io(&tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| EngineError::io(path, e))?;
+    if let Some(dir) = path.parent() {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| EngineError::io(dir, e))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! `pacsguard accept`: take reviewed differences into the baseline, re-signed, with who
+//! and why recorded.
+
+use std::path::PathBuf;
+
+use pacsguard_events::{Action, Event, Finding, Outcome, escape_path};
+use pacsguard_profile::{RootProfile, compare};
+use pacsguard_store::Acceptance;
+use serde::Serialize;
+
+use super::check::restrict;
+use super::targets::is_within;
+use super::{Session, entries_for_store, now_unix};
+use crate::error::EngineError;
+use crate::progress::Progress;
+
+/// Longest `--reason` accepted: a sentence or a change ticket, not a document.
+pub const MAX_REASON_BYTES: usize = 4096;
+
+#[derive(Clone, Debug, Default)]
+pub struct AcceptRequest {
+    pub paths: Vec<PathBuf>,
+    pub all: bool,
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AcceptReport {
+    /// The new generation, or the unchanged one when there was nothing to accept.
+    pub generation: u64,
+    pub key_fingerprint: String,
+    /// The differences taken into the baseline.
+    pub accepted: Vec<Finding>,
+}
+
+impl Session {
+    pub fn accept(
+        &mut self,
+        request: &AcceptRequest,
+        progress: &dyn Progress,
+    ) -> Result<AcceptReport, EngineError> {
+        match self.accept_inner(request, progress) {
+            Ok(report) => Ok(report),
+            Err(e) => self.failed(Action::Accept, request.paths.clone(), e),
+        }
+    }
+
+    fn accept_inner(
+        &mut self,
+        request: &AcceptRequest,
+        progress: &dyn Progress,
+    ) -> Result<AcceptReport, EngineError> {
+        let reason = request.reason.trim();
+        if reason.is_empty() {
+            return Err(EngineError::Usage(
+                "--reason must say why these differences are accepted".into(),
+            ));
+        }
+        if reason.len() > MAX_REASON_BYTES {
+            return Err(EngineError::Usage(format!(
+                "--reason is longer than {MAX_REASON_BYTES} bytes"
+            )));
+        }
+        if request.all == !request.paths.is_empty() {
+            return Err(EngineError::Usage(
+                "name the paths to accept, or --all (not both)".into(),
+            ));
+        }
+        let (mut baseline, _) = self.require_baseline()?;
+        let targets = self.check_targets(&baseline, &request.paths)?;
+        let mut accepted = Vec::new();
+        let mut changed_roots = Vec::new();
+        for (root, within) in &targets {
+            let Some(base) = baseline.root(root).cloned() else {
+                continue;
+            };
+            let sub = restrict(&base, within);
+            let tree = self.capture(&base.spec, Some(&sub), within, false, progress)?;
+            let differences = compare(&sub, &tree);
+            if differences.is_empty() {
+                continue;
+            }
+            accepted.extend(differences);
+            let current = entries_for_store(&base.spec, tree);
+            let mut entries: Vec<_> = base
+                .entries
+                .into_iter()
+                .filter(|e| !is_within(&e.rel, within))
+                .collect();
+            entries.extend(current.entries);
+            entries.sort_by(|a, b| a.rel.cmp(&b.rel));
+            baseline.replace_root(RootProfile {
+                spec: base.spec,
+                entries,
+            });
+            changed_roots.push(root.clone());
+        }
+        let fingerprint = pacsguard_store::fingerprint(&self.key.verifying_key());
+        if accepted.is_empty() {
+            let event = Event::new(
+                self.actor.clone(),
+                Action::Accept,
+                Outcome::Success,
+                "nothing differs; baseline unchanged",
+            )
+            .with_reason(reason);
+            self.finish(event)?;
+            return Ok(AcceptReport {
+                generation: baseline.generation,
+                key_fingerprint: fingerprint,
+                accepted,
+            });
+        }
+        baseline.generation += 1;
+        baseline.created = now_unix();
+        let paths: Vec<String> = targets
+            .iter()
+            .map(|(root, within)| escape_path(&RootProfile::absolute_of(root, within)))
+            .collect();
+        let acceptance = Acceptance {
+            time: baseline.created,
+            user: self.actor_name(),
+            reason: reason.to_string(),
+            paths,
+        };
+        self.store
+            .save(&baseline, &changed_roots, &self.key, Some(&acceptance))?;
+        self.emit_findings(Action::Accept, Some(reason), &accepted)?;
+        let detail = format!(
+            "{} differences accepted into baseline generation {}",
+            accepted.len(),
+            baseline.generation
+        );
+        let objects = targets
+            .iter()
+            .map(|(root, within)| RootProfile::absolute_of(root, within))
+            .collect();
+        self.finish(
+            Event::new(self.actor.clone(), Action::Accept, Outcome::Success, detail)
+                .with_objects(objects)
+                .with_reason(reason),
+        )?;
+        Ok(AcceptReport {
+            generation: baseline.generation,
+            key_fingerprint: fingerprint,
+            accepted,
+        })
+    }
+}

@@ -1,0 +1,187 @@
+//! `pacsguard check`: verify trees against the signed baseline.
+
+use std::path::PathBuf;
+
+use pacsguard_events::{Action, Event, Finding, FindingKind, Outcome, Severity, SeverityCounts};
+use pacsguard_profile::{Baseline, RootProfile, compare};
+use serde::Serialize;
+
+use super::targets::{is_within, locate, resolve};
+use super::{RootSummary, Session};
+use crate::error::EngineError;
+use crate::progress::Progress;
+
+#[derive(Clone, Debug, Default)]
+pub struct CheckRequest {
+    /// Roots or paths inside roots; empty means every profiled root.
+    pub paths: Vec<PathBuf>,
+    /// Trust (size, mtime, ctime, inode, device) and re-hash only what stat says changed.
+    pub fast: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CheckReport {
+    /// The generation and signing time of the baseline that was verified.
+    pub generation: u64,
+    pub baseline_created: i64,
+    pub key_fingerprint: String,
+    pub fast: bool,
+    pub roots: Vec<RootSummary>,
+    pub counts: SeverityCounts,
+    pub findings: Vec<Finding>,
+}
+
+impl Session {
+    pub fn check(
+        &mut self,
+        request: &CheckRequest,
+        progress: &dyn Progress,
+    ) -> Result<CheckReport, EngineError> {
+        match self.check_inner(request, progress) {
+            Ok(report) => Ok(report),
+            Err(e) => self.failed(Action::Check, request.paths.clone(), e),
+        }
+    }
+
+    fn check_inner(
+        &mut self,
+        request: &CheckRequest,
+        progress: &dyn Progress,
+    ) -> Result<CheckReport, EngineError> {
+        let (baseline, info) = self.require_baseline()?;
+        let targets = self.check_targets(&baseline, &request.paths)?;
+        let mut findings = if request.paths.is_empty() {
+            self.config_differences(&baseline)
+        } else {
+            Vec::new()
+        };
+        let mut summaries = Vec::new();
+        for (root, within) in &targets {
+            let Some(base) = baseline.root(root) else {
+                continue;
+            };
+            let base = restrict(base, within);
+            let tree = self.capture(&base.spec, Some(&base), within, request.fast, progress)?;
+            findings.extend(compare(&base, &tree));
+            summaries.push(RootSummary::of(&base.spec, &tree));
+        }
+        let counts = SeverityCounts::of(&findings);
+        self.emit_findings(Action::Check, None, &findings)?;
+        let outcome = if counts.needs_attention() {
+            Outcome::Findings
+        } else {
+            Outcome::Success
+        };
+        let detail = format!(
+            "verified against baseline generation {}: {} alert, {} warning, {} info",
+            info.generation, counts.alert, counts.warning, counts.info
+        );
+        let objects = targets
+            .iter()
+            .map(|(root, within)| pacsguard_profile::RootProfile::absolute_of(root, within))
+            .collect();
+        self.finish(
+            Event::new(self.actor.clone(), Action::Check, outcome, detail).with_objects(objects),
+        )?;
+        Ok(CheckReport {
+            generation: info.generation,
+            baseline_created: info.created,
+            key_fingerprint: info.key_fingerprint,
+            fast: request.fast,
+            roots: summaries,
+            counts,
+            findings,
+        })
+    }
+
+    /// (root, subtree relative to it) for each requested path, or every root.
+    pub(super) fn check_targets(
+        &self,
+        baseline: &Baseline,
+        paths: &[PathBuf],
+    ) -> Result<Vec<(PathBuf, Vec<u8>)>, EngineError> {
+        if paths.is_empty() {
+            return Ok(baseline
+                .roots
+                .iter()
+                .map(|r| (r.spec.path.clone(), Vec::new()))
+                .collect());
+        }
+        let mut targets: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+        for path in paths {
+            let target = locate(baseline, &resolve(path)?)?;
+            if !targets.contains(&target) {
+                targets.push(target);
+            }
+        }
+        Ok(targets)
+    }
+
+    /// The configuration asks for something the signed baseline does not record.
+    fn config_differences(&self, baseline: &Baseline) -> Vec<Finding> {
+        let config_path = self.home.config_path();
+        let mut findings = Vec::new();
+        for configured in &self.config.roots {
+            let finding = |detail: String| {
+                Finding::new(
+                    configured.path.clone(),
+                    FindingKind::ConfigDiffers,
+                    Severity::Warning,
+                    detail,
+                )
+                .with_root(configured.path.clone())
+            };
+            match baseline.root(&configured.path) {
+                None => findings.push(finding(format!(
+                    "configured in {} but never profiled",
+                    config_path.display()
+                ))),
+                Some(root) => {
+                    let spec = &root.spec;
+                    let mut differences = Vec::new();
+                    if spec.policy != configured.policy {
+                        differences.push(format!(
+                            "policy {} in the profile, {} in the configuration",
+                            spec.policy, configured.policy
+                        ));
+                    }
+                    if spec.exclude != configured.exclude {
+                        differences.push(format!(
+                            "exclusions {:?} in the profile, {:?} in the configuration",
+                            spec.exclude, configured.exclude
+                        ));
+                    }
+                    if spec.cross_mounts != configured.cross_mounts {
+                        differences.push(format!(
+                            "cross_mounts {} in the profile, {} in the configuration",
+                            spec.cross_mounts, configured.cross_mounts
+                        ));
+                    }
+                    if !differences.is_empty() {
+                        findings.push(finding(format!(
+                            "{}; the signed profile's settings were applied (run `pacsguard profile` to adopt the configuration)",
+                            differences.join("; ")
+                        )));
+                    }
+                }
+            }
+        }
+        findings
+    }
+}
+
+/// The part of a root's baseline inside `within`.
+pub(super) fn restrict(base: &RootProfile, within: &[u8]) -> RootProfile {
+    if within.is_empty() {
+        return base.clone();
+    }
+    RootProfile {
+        spec: base.spec.clone(),
+        entries: base
+            .entries
+            .iter()
+            .filter(|e| is_within(&e.rel, within))
+            .cloned()
+            .collect(),
+    }
+}

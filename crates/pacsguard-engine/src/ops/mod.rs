@@ -1,0 +1,246 @@
+//! The operations, over an open [`Session`].
+
+mod accept;
+mod check;
+mod profile;
+mod targets;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ed25519_dalek::SigningKey;
+use nix::fcntl::Flock;
+use pacsguard_events::{Action, Actor, Event, EventBus, Finding, Outcome};
+use pacsguard_fs::{Content, EntryType, HashRequest, Tree};
+use pacsguard_profile::{
+    Baseline, Policy, RootProfile, RootSpec, hash_request, hash_tree, reuse_unchanged, walk_root,
+};
+use pacsguard_store::{SignedInfo, Store};
+use serde::Serialize;
+
+pub use accept::{AcceptReport, AcceptRequest};
+pub use check::{CheckReport, CheckRequest};
+pub use profile::{ProfileReport, ProfileRequest};
+
+use crate::actor::current_actor;
+use crate::config::Config;
+use crate::error::EngineError;
+use crate::home::Home;
+use crate::progress::Progress;
+
+/// A home opened for one command: locked, key loaded, store open, sinks ready.
+pub struct Session {
+    home: Home,
+    _lock: Flock<File>,
+    key: SigningKey,
+    store: Store,
+    config: Config,
+    bus: EventBus,
+    actor: Actor,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("home", &self.home.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one root looked like in this run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RootSummary {
+    #[serde(serialize_with = "crate::ops::serialize_path")]
+    pub path: PathBuf,
+    pub policy: &'static str,
+    pub hash: &'static str,
+    pub files: u64,
+    pub directories: u64,
+    pub other: u64,
+    pub bytes: u64,
+}
+
+impl RootSummary {
+    fn of(spec: &RootSpec, tree: &Tree) -> RootSummary {
+        let mut summary = RootSummary {
+            path: spec.path.clone(),
+            policy: spec.policy.as_str(),
+            hash: spec.hash.as_str(),
+            ..Default::default()
+        };
+        for entry in &tree.entries {
+            match entry.kind {
+                EntryType::File => {
+                    summary.files += 1;
+                    summary.bytes += entry.meta.size;
+                }
+                EntryType::Directory => summary.directories += 1,
+                _ => summary.other += 1,
+            }
+        }
+        summary
+    }
+}
+
+pub(crate) fn serialize_path<S: serde::Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&pacsguard_events::escape_path(path))
+}
+
+impl Session {
+    pub fn open(home: Home) -> Result<Session, EngineError> {
+        if !home.is_initialized() {
+            return Err(EngineError::NotInitialized(home.dir.clone()));
+        }
+        let lock = home.lock()?;
+        let key = home.load_key()?;
+        let config = Config::load(&home.config_path())?;
+        let store = Store::open(&home.store_path())?;
+        let bus = home.event_bus()?;
+        Ok(Session {
+            home,
+            _lock: lock,
+            key,
+            store,
+            config,
+            bus,
+            actor: current_actor(),
+        })
+    }
+
+    pub fn home(&self) -> &Home {
+        &self.home
+    }
+
+    fn load_baseline(&self) -> Result<Option<(Baseline, SignedInfo)>, EngineError> {
+        Ok(self.store.load(&self.key.verifying_key())?)
+    }
+
+    fn require_baseline(&self) -> Result<(Baseline, SignedInfo), EngineError> {
+        self.load_baseline()?
+            .ok_or_else(|| EngineError::NoBaseline(self.home.dir.clone()))
+    }
+
+    fn skip_dirs(&self) -> Vec<(u64, u64)> {
+        self.home.identity().into_iter().collect()
+    }
+
+    /// Walks a root (optionally only the subtree `within`, a relative path), takes the
+    /// baseline's hashes where `fast` allows, and hashes the rest in parallel.
+    fn capture(
+        &self,
+        spec: &RootSpec,
+        base: Option<&RootProfile>,
+        within: &[u8],
+        fast: bool,
+        progress: &dyn Progress,
+    ) -> Result<Tree, EngineError> {
+        progress.phase(&format!(
+            "walking {}",
+            pacsguard_events::escape_path(&spec.path)
+        ));
+        let mut tree = walk_root(spec, &self.skip_dirs())?;
+        if !within.is_empty() {
+            tree.entries.retain(|e| targets::is_within(&e.rel, within));
+            tree.problems.retain(|p| targets::is_within(&p.rel, within));
+        }
+        if fast && let Some(base) = base {
+            reuse_unchanged(base, &mut tree);
+        }
+        let (mut files, mut bytes) = (0u64, 0u64);
+        if spec.policy.hashes_content() {
+            for entry in tree
+                .entries
+                .iter()
+                .filter(|e| hash_request(spec, base, e) != HashRequest::Skip)
+            {
+                files += 1;
+                bytes += entry.meta.size;
+            }
+        }
+        progress.start(&spec.path, files, bytes);
+        hash_tree(spec, base, &mut tree, &|n| progress.advance(n));
+        progress.finish();
+        Ok(tree)
+    }
+
+    fn emit(&mut self, event: Event) -> Result<(), EngineError> {
+        Ok(self.bus.emit(&event)?)
+    }
+
+    fn emit_findings(
+        &mut self,
+        action: Action,
+        reason: Option<&str>,
+        findings: &[Finding],
+    ) -> Result<(), EngineError> {
+        for finding in findings {
+            let mut event = Event::of_finding(self.actor.clone(), finding.clone());
+            event.action = action;
+            if let Some(reason) = reason {
+                event = event.with_reason(reason);
+            }
+            self.bus.emit(&event)?;
+        }
+        Ok(())
+    }
+
+    /// Records that an operation failed (a bad signature is evidence too), then returns
+    /// the error. A failure to record is secondary to the error being returned.
+    fn failed<T>(
+        &mut self,
+        action: Action,
+        objects: Vec<PathBuf>,
+        error: EngineError,
+    ) -> Result<T, EngineError> {
+        let event = Event::new(
+            self.actor.clone(),
+            action,
+            Outcome::Failure,
+            error.to_string(),
+        )
+        .with_objects(objects);
+        let _ = self.bus.emit(&event);
+        let _ = self.bus.flush();
+        Err(error)
+    }
+
+    fn finish(&mut self, event: Event) -> Result<(), EngineError> {
+        self.emit(event)?;
+        Ok(self.bus.flush()?)
+    }
+
+    fn actor_name(&self) -> String {
+        match &self.actor.sudo_user {
+            Some(sudo) => format!("{} (sudo from {sudo})", self.actor.user),
+            None => self.actor.user.clone(),
+        }
+    }
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Entries of a captured tree ready to be stored: everything was hashed or skipped.
+fn entries_for_store(spec: &RootSpec, tree: Tree) -> RootProfile {
+    let mut entries = tree.entries;
+    for entry in &mut entries {
+        if let Content::Hashed { prefix, .. } = &mut entry.content {
+            *prefix = None; // a prefix digest is a comparison aid, not part of the record
+        }
+        if entry.content == Content::Pending {
+            entry.content = if spec.policy == Policy::Volatile {
+                Content::Skipped
+            } else {
+                Content::Unstable
+            };
+        }
+    }
+    RootProfile {
+        spec: spec.clone(),
+        entries,
+    }
+}

@@ -1,0 +1,164 @@
+//! `pacsguard profile`: build or extend the signed baseline.
+
+use std::path::PathBuf;
+
+use pacsguard_events::{Action, Event, Finding, Outcome, SeverityCounts};
+use pacsguard_fs::HashAlgorithm;
+use pacsguard_profile::{Baseline, Policy, RootSpec, capture_findings};
+use serde::Serialize;
+
+use super::targets::resolve_existing;
+use super::{RootSummary, Session, entries_for_store, now_unix};
+use crate::error::EngineError;
+use crate::progress::Progress;
+
+#[derive(Clone, Debug, Default)]
+pub struct ProfileRequest {
+    /// Trees to profile; empty means every root in the configuration.
+    pub paths: Vec<PathBuf>,
+    pub policy: Option<Policy>,
+    pub hash: Option<HashAlgorithm>,
+    /// Replaces the root's exclusions when not empty.
+    pub exclude: Vec<String>,
+    pub cross_mounts: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProfileReport {
+    pub generation: u64,
+    pub key_fingerprint: String,
+    pub roots: Vec<RootSummary>,
+    pub counts: SeverityCounts,
+    pub findings: Vec<Finding>,
+}
+
+impl Session {
+    pub fn profile(
+        &mut self,
+        request: &ProfileRequest,
+        progress: &dyn Progress,
+    ) -> Result<ProfileReport, EngineError> {
+        match self.profile_inner(request, progress) {
+            Ok(report) => Ok(report),
+            Err(e) => self.failed(Action::Profile, request.paths.clone(), e),
+        }
+    }
+
+    fn profile_inner(
+        &mut self,
+        request: &ProfileRequest,
+        progress: &dyn Progress,
+    ) -> Result<ProfileReport, EngineError> {
+        // Extending a baseline that fails verification would launder the tampering under
+        // a fresh signature: refuse.
+        let mut baseline = self.load_baseline()?.map(|(b, _)| b).unwrap_or_default();
+        let specs = self.root_specs(&baseline, request)?;
+        let mut findings = Vec::new();
+        let mut summaries = Vec::new();
+        for spec in &specs {
+            let tree = self.capture(spec, None, &[], false, progress)?;
+            findings.extend(capture_findings(spec, &tree));
+            summaries.push(RootSummary::of(spec, &tree));
+            baseline.replace_root(entries_for_store(spec, tree));
+        }
+        baseline.generation += 1;
+        baseline.created = now_unix();
+        let changed: Vec<PathBuf> = specs.iter().map(|s| s.path.clone()).collect();
+        self.store.save(&baseline, &changed, &self.key, None)?;
+
+        self.emit_findings(Action::Profile, None, &findings)?;
+        let counts = SeverityCounts::of(&findings);
+        let outcome = if counts.needs_attention() {
+            Outcome::Findings
+        } else {
+            Outcome::Success
+        };
+        let detail = format!(
+            "baseline generation {} signed: {} entries in {} roots",
+            baseline.generation,
+            baseline.entry_count(),
+            baseline.roots.len()
+        );
+        self.finish(
+            Event::new(self.actor.clone(), Action::Profile, outcome, detail).with_objects(changed),
+        )?;
+        Ok(ProfileReport {
+            generation: baseline.generation,
+            key_fingerprint: pacsguard_store::fingerprint(&self.key.verifying_key()),
+            roots: summaries,
+            counts,
+            findings,
+        })
+    }
+
+    /// The spec for each requested tree: configuration, then the existing baseline, then
+    /// defaults, with the command line overriding all three.
+    fn root_specs(
+        &self,
+        baseline: &Baseline,
+        request: &ProfileRequest,
+    ) -> Result<Vec<RootSpec>, EngineError> {
+        let paths: Vec<PathBuf> = if request.paths.is_empty() {
+            if self.config.roots.is_empty() {
+                return Err(EngineError::Usage(format!(
+                    "no PATH given and no [[root]] in {}: name the trees to profile",
+                    self.home.config_path().display()
+                )));
+            }
+            self.config.roots.iter().map(|r| r.path.clone()).collect()
+        } else {
+            request.paths.clone()
+        };
+        let mut specs: Vec<RootSpec> = Vec::new();
+        for path in paths {
+            let path = resolve_existing(&path)?;
+            let configured = self.config.root(&path);
+            let existing = baseline.root(&path).map(|r| &r.spec);
+            let mut spec = match (configured, existing) {
+                (Some(c), _) => RootSpec {
+                    path: path.clone(),
+                    policy: c.policy,
+                    hash: self.config.hash.unwrap_or(HashAlgorithm::Blake3),
+                    exclude: c.exclude.clone(),
+                    cross_mounts: c.cross_mounts,
+                },
+                (None, Some(existing)) => existing.clone(),
+                (None, None) => RootSpec {
+                    path: path.clone(),
+                    policy: Policy::Static,
+                    hash: self.config.hash.unwrap_or(HashAlgorithm::Blake3),
+                    exclude: Vec::new(),
+                    cross_mounts: false,
+                },
+            };
+            if let Some(policy) = request.policy {
+                spec.policy = policy;
+            }
+            if let Some(hash) = request.hash {
+                spec.hash = hash;
+            }
+            if !request.exclude.is_empty() {
+                spec.exclude = request.exclude.clone();
+            }
+            spec.cross_mounts |= request.cross_mounts;
+            spec.exclude_set()?; // a bad glob from the command line fails before any work
+            let others = baseline
+                .roots
+                .iter()
+                .map(|r| &r.spec.path)
+                .chain(specs.iter().map(|s| &s.path));
+            for other in others {
+                if *other != path && (path.starts_with(other) || other.starts_with(&path)) {
+                    return Err(EngineError::Overlap {
+                        path: path.clone(),
+                        other: other.clone(),
+                    });
+                }
+            }
+            if !specs.iter().any(|s| s.path == path) {
+                specs.push(spec);
+            }
+        }
+        Ok(specs)
+    }
+}

@@ -1,0 +1,102 @@
+//! Turning the paths a user typed into roots and subtrees.
+
+use std::os::unix::ffi::OsStrExt as _;
+use std::path::{Component, Path, PathBuf};
+
+use pacsguard_profile::Baseline;
+
+use crate::error::EngineError;
+
+/// An absolute path with symlinks in its existing part resolved. A path that no longer
+/// exists (accepting a deletion) is resolved through its nearest existing ancestor.
+pub(crate) fn resolve(path: &Path) -> Result<PathBuf, EngineError> {
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|e| EngineError::io(path, e))?
+            .join(path)
+    };
+    let mut existing = absolute.as_path();
+    let mut missing: Vec<&std::ffi::OsStr> = Vec::new();
+    loop {
+        match existing.canonicalize() {
+            Ok(mut real) => {
+                for name in missing.iter().rev() {
+                    real.push(name);
+                }
+                return Ok(real);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let (Some(parent), Some(name)) = (existing.parent(), existing.file_name()) else {
+                    return Err(EngineError::io(path, e));
+                };
+                if existing
+                    .components()
+                    .next_back()
+                    .is_some_and(|c| matches!(c, Component::ParentDir))
+                {
+                    return Err(EngineError::io(path, e));
+                }
+                missing.push(name);
+                existing = parent;
+            }
+            Err(e) => return Err(EngineError::io(path, e)),
+        }
+    }
+}
+
+/// Like [`resolve`], but the path must exist (a tree to profile).
+pub(crate) fn resolve_existing(path: &Path) -> Result<PathBuf, EngineError> {
+    path.canonicalize().map_err(|e| EngineError::io(path, e))
+}
+
+/// The profiled root containing `path`, and `path` relative to it.
+pub(crate) fn locate(baseline: &Baseline, path: &Path) -> Result<(PathBuf, Vec<u8>), EngineError> {
+    let root = baseline
+        .root_containing(path)
+        .ok_or_else(|| EngineError::NotProfiled {
+            path: path.to_path_buf(),
+            roots: baseline
+                .roots
+                .iter()
+                .map(|r| pacsguard_events::escape_path(&r.spec.path))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+    let rel = path
+        .strip_prefix(&root.spec.path)
+        .map(|p| p.as_os_str().as_bytes().to_vec())
+        .unwrap_or_default();
+    Ok((root.spec.path.clone(), rel))
+}
+
+/// Whether relative path `rel` is `sub` or lies below it (`sub` empty: everything).
+pub(crate) fn is_within(rel: &[u8], sub: &[u8]) -> bool {
+    sub.is_empty()
+        || rel == sub
+        || (rel.len() > sub.len() && rel.starts_with(sub) && rel[sub.len()] == b'/')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn within_respects_component_boundaries() {
+        assert!(is_within(b"a/b", b"a"));
+        assert!(is_within(b"a", b"a"));
+        assert!(!is_within(b"ab", b"a"));
+        assert!(is_within(b"x", b""));
+    }
+
+    #[test]
+    fn missing_paths_resolve_through_existing_ancestors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let real = dir.path().canonicalize().expect("canon");
+        assert_eq!(
+            resolve(&dir.path().join("gone/file")).expect("resolves"),
+            real.join("gone/file")
+        );
+    }
+}

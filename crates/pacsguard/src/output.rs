@@ -1,0 +1,155 @@
+//! What the commands print: one JSON document with `--json`, short human text otherwise.
+//! Everything is built in memory and written once, so a closed pipe is handled in one place.
+
+use std::fmt::Write as _;
+use std::io::{self, Write as _};
+use std::process::ExitCode;
+
+use anyhow::Result;
+use pacsguard_engine::{AcceptReport, CheckReport, InitReport, ProfileReport, RootSummary};
+use pacsguard_events::{Finding, SeverityCounts, escape_path};
+use serde::Serialize;
+
+/// 1 when a warning or alert needs someone's attention, else 0.
+pub fn status(counts: &SeverityCounts) -> ExitCode {
+    if counts.needs_attention() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+#[derive(Serialize)]
+struct Document<'a, T: Serialize> {
+    command: &'static str,
+    #[serde(flatten)]
+    report: &'a T,
+}
+
+fn json<T: Serialize>(command: &'static str, report: &T) -> Result<()> {
+    let mut text = serde_json::to_string_pretty(&Document { command, report })?;
+    text.push('\n');
+    write_stdout(&text)
+}
+
+/// Writes to stdout. A reader that stopped early (`| head`) is not an error: the exit
+/// status still tells the result. Every other write failure is.
+fn write_stdout(text: &str) -> Result<()> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+pub fn init(report: &InitReport, as_json: bool) -> Result<()> {
+    if as_json {
+        return json("init", report);
+    }
+    let home = escape_path(&report.home);
+    let mut text = String::new();
+    let _ = writeln!(text, "initialized PacsGuard home {home}");
+    let _ = writeln!(text, "signing key fingerprint: {}", report.key_fingerprint);
+    let _ = writeln!(
+        text,
+        "keep a copy of this fingerprint off this machine: it identifies every signed profile"
+    );
+    if report.config_written {
+        let _ = writeln!(
+            text,
+            "list the trees to guard in {home}/config.toml, or run: pacsguard profile PATH"
+        );
+    }
+    write_stdout(&text)
+}
+
+pub fn profile(report: &ProfileReport, as_json: bool) -> Result<()> {
+    if as_json {
+        return json("profile", report);
+    }
+    let mut text = findings_text(&report.findings);
+    for root in &report.roots {
+        let _ = writeln!(text, "profiled {}", describe_root(root));
+    }
+    let _ = writeln!(
+        text,
+        "baseline generation {} signed with key {}",
+        report.generation, report.key_fingerprint
+    );
+    write_stdout(&text)
+}
+
+pub fn check(report: &CheckReport, as_json: bool) -> Result<()> {
+    if as_json {
+        return json("check", report);
+    }
+    let mut text = findings_text(&report.findings);
+    for root in &report.roots {
+        let _ = writeln!(text, "checked {}", describe_root(root));
+    }
+    let c = &report.counts;
+    let verdict = if c.needs_attention() {
+        "DIFFERENCES FOUND"
+    } else {
+        "intact"
+    };
+    let _ = writeln!(
+        text,
+        "{verdict}: {} alert, {} warning, {} info (baseline generation {}, key {}{})",
+        c.alert,
+        c.warning,
+        c.info,
+        report.generation,
+        report.key_fingerprint,
+        if report.fast { ", --fast" } else { "" }
+    );
+    write_stdout(&text)
+}
+
+pub fn accept(report: &AcceptReport, as_json: bool) -> Result<()> {
+    if as_json {
+        return json("accept", report);
+    }
+    if report.accepted.is_empty() {
+        return write_stdout(&format!(
+            "nothing differs from the baseline; nothing accepted (generation {})\n",
+            report.generation
+        ));
+    }
+    let mut text = findings_text(&report.accepted);
+    let _ = writeln!(
+        text,
+        "accepted {} differences into baseline generation {}",
+        report.accepted.len(),
+        report.generation
+    );
+    write_stdout(&text)
+}
+
+fn describe_root(root: &RootSummary) -> String {
+    format!(
+        "{} ({}, {}): {} files, {} directories, {} other, {} bytes",
+        escape_path(&root.path),
+        root.policy,
+        root.hash,
+        root.files,
+        root.directories,
+        root.other,
+        root.bytes
+    )
+}
+
+/// Most serious first, then by path, so the top of the screen is what matters.
+fn findings_text(findings: &[Finding]) -> String {
+    let mut sorted: Vec<&Finding> = findings.iter().collect();
+    sorted.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.path.cmp(&b.path))
+    });
+    let mut text = String::new();
+    for finding in sorted {
+        let _ = writeln!(text, "{finding}");
+    }
+    text
+}
