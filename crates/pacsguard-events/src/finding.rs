@@ -192,7 +192,7 @@ impl SeverityCounts {
     }
 }
 
-fn serialize_path<S: Serializer>(path: &PathBuf, s: S) -> Result<S::Ok, S::Error> {
+fn serialize_path<S: Serializer>(path: &std::path::Path, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&escape_path(path))
 }
 

@@ -271,11 +271,13 @@ mod tests {
         }
     }
 
+    type Mutation = Box<dyn Fn(&mut Baseline)>;
+
     #[test]
     fn every_field_is_covered_by_the_digest() {
         let base = sample();
         let d = base.digest();
-        let mutations: Vec<Box<dyn Fn(&mut Baseline)>> = vec![
+        let mutations: Vec<Mutation> = vec![
             Box::new(|b| b.generation += 1),
             Box::new(|b| b.created += 1),
             Box::new(|b| b.roots[0].spec.policy = Policy::Volatile),

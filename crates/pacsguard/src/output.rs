@@ -128,14 +128,16 @@ pub fn accept(report: &AcceptReport, as_json: bool) -> Result<()> {
 
 fn describe_root(root: &RootSummary) -> String {
     format!(
-        "{} ({}, {}): {} files, {} directories, {} other, {} bytes",
+        "{} ({}, {}): {} files, {} directories, {} other, {} bytes; hashed {} files, {} bytes",
         escape_path(&root.path),
         root.policy,
         root.hash,
         root.files,
         root.directories,
         root.other,
-        root.bytes
+        root.bytes,
+        root.hashed_files,
+        root.hashed_bytes
     )
 }
 

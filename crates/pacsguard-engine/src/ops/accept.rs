@@ -61,7 +61,7 @@ impl Session {
                 "--reason is longer than {MAX_REASON_BYTES} bytes"
             )));
         }
-        if request.all == !request.paths.is_empty() {
+        if request.all != request.paths.is_empty() {
             return Err(EngineError::Usage(
                 "name the paths to accept, or --all (not both)".into(),
             ));
@@ -75,7 +75,7 @@ impl Session {
                 continue;
             };
             let sub = restrict(&base, within);
-            let tree = self.capture(&base.spec, Some(&sub), within, false, progress)?;
+            let (tree, _) = self.capture(&base.spec, Some(&sub), within, false, progress)?;
             let differences = compare(&sub, &tree);
             if differences.is_empty() {
                 continue;

@@ -61,9 +61,10 @@ impl Session {
                 continue;
             };
             let base = restrict(base, within);
-            let tree = self.capture(&base.spec, Some(&base), within, request.fast, progress)?;
+            let (tree, hashed) =
+                self.capture(&base.spec, Some(&base), within, request.fast, progress)?;
             findings.extend(compare(&base, &tree));
-            summaries.push(RootSummary::of(&base.spec, &tree));
+            summaries.push(RootSummary::of(&base.spec, &tree, hashed));
         }
         let counts = SeverityCounts::of(&findings);
         self.emit_findings(Action::Check, None, &findings)?;

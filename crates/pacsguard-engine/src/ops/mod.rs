@@ -59,14 +59,19 @@ pub struct RootSummary {
     pub directories: u64,
     pub other: u64,
     pub bytes: u64,
+    /// Files actually read and hashed in this run (the rest was trusted under `--fast`).
+    pub hashed_files: u64,
+    pub hashed_bytes: u64,
 }
 
 impl RootSummary {
-    fn of(spec: &RootSpec, tree: &Tree) -> RootSummary {
+    fn of(spec: &RootSpec, tree: &Tree, hashed: (u64, u64)) -> RootSummary {
         let mut summary = RootSummary {
             path: spec.path.clone(),
             policy: spec.policy.as_str(),
             hash: spec.hash.as_str(),
+            hashed_files: hashed.0,
+            hashed_bytes: hashed.1,
             ..Default::default()
         };
         for entry in &tree.entries {
@@ -134,7 +139,7 @@ impl Session {
         within: &[u8],
         fast: bool,
         progress: &dyn Progress,
-    ) -> Result<Tree, EngineError> {
+    ) -> Result<(Tree, (u64, u64)), EngineError> {
         progress.phase(&format!(
             "walking {}",
             pacsguard_events::escape_path(&spec.path)
@@ -161,7 +166,7 @@ impl Session {
         progress.start(&spec.path, files, bytes);
         hash_tree(spec, base, &mut tree, &|n| progress.advance(n));
         progress.finish();
-        Ok(tree)
+        Ok((tree, (files, bytes)))
     }
 
     fn emit(&mut self, event: Event) -> Result<(), EngineError> {

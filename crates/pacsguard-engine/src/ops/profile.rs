@@ -56,9 +56,9 @@ impl Session {
         let mut findings = Vec::new();
         let mut summaries = Vec::new();
         for spec in &specs {
-            let tree = self.capture(spec, None, &[], false, progress)?;
+            let (tree, hashed) = self.capture(spec, None, &[], false, progress)?;
             findings.extend(capture_findings(spec, &tree));
-            summaries.push(RootSummary::of(spec, &tree));
+            summaries.push(RootSummary::of(spec, &tree, hashed));
             baseline.replace_root(entries_for_store(spec, tree));
         }
         baseline.generation += 1;

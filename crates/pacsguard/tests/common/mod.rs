@@ -1,0 +1,205 @@
+//! The harness: a temporary home and tree, and the real `pacsguard` binary run against them.
+#![allow(dead_code)]
+
+use std::fs;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub home: PathBuf,
+    pub tree: PathBuf,
+}
+
+pub fn pacsguard() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pacsguard"))
+}
+
+impl Env {
+    /// A fresh home (initialized) and a small tree with a file, a subdirectory and a link.
+    pub fn new() -> Env {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().canonicalize().expect("canonical tempdir");
+        let env = Env {
+            home: root.join("home"),
+            tree: root.join("tree"),
+            dir,
+        };
+        fs::create_dir_all(env.tree.join("study/series")).expect("mkdir");
+        fs::write(env.tree.join("study/series/1.dcm"), b"DICM image one").expect("write");
+        fs::write(env.tree.join("study/series/2.dcm"), b"DICM image two").expect("write");
+        fs::write(env.tree.join("readme.txt"), b"static text\n").expect("write");
+        std::os::unix::fs::symlink("study/series/1.dcm", env.tree.join("latest")).expect("symlink");
+        let out = env.run(&["init"]);
+        assert_eq!(out.status.code(), Some(0), "init: {}", stderr(&out));
+        env
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        pacsguard()
+            .arg("--home")
+            .arg(&self.home)
+            .args(args)
+            .output()
+            .expect("pacsguard runs")
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.tree.join(rel)
+    }
+
+    pub fn tree_str(&self) -> &str {
+        self.tree.to_str().expect("utf-8 temp path")
+    }
+
+    pub fn profile(&self, extra: &[&str]) {
+        let mut args = vec!["profile", self.tree_str()];
+        args.extend_from_slice(extra);
+        let out = self.run(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "profile: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+    }
+
+    /// Runs `check --json` (plus `extra`), returning the exit status and the findings.
+    pub fn check(&self, extra: &[&str]) -> (i32, Vec<Found>, Value) {
+        let mut args = vec!["check", "--json"];
+        args.extend_from_slice(extra);
+        let out = self.run(&args);
+        let code = out.status.code().expect("exit status");
+        assert!(
+            code == 0 || code == 1,
+            "check failed ({code}): {}",
+            stderr(&out)
+        );
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("check --json prints JSON");
+        (code, found(&doc["findings"], &self.tree), doc)
+    }
+}
+
+/// A finding reduced to what tests assert on; `path` relative to the tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    pub kind: String,
+    pub severity: String,
+    pub path: String,
+    pub fields: Vec<String>,
+    pub from: Option<String>,
+}
+
+pub fn found(findings: &Value, tree: &Path) -> Vec<Found> {
+    let prefix = format!("{}/", tree.display());
+    let rel = |v: &Value| {
+        v.as_str()
+            .map(|s| s.strip_prefix(&prefix).unwrap_or(s).to_string())
+    };
+    findings
+        .as_array()
+        .expect("findings array")
+        .iter()
+        .map(|f| Found {
+            kind: f["kind"].as_str().unwrap_or_default().to_string(),
+            severity: f["severity"].as_str().unwrap_or_default().to_string(),
+            path: rel(&f["path"]).unwrap_or_default(),
+            fields: f["fields"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            from: rel(&f["from"]),
+        })
+        .collect()
+}
+
+pub fn one(findings: &[Found], kind: &str, path: &str) -> Found {
+    let matching: Vec<&Found> = findings
+        .iter()
+        .filter(|f| f.kind == kind && f.path == path)
+        .collect();
+    assert_eq!(
+        matching.len(),
+        1,
+        "want one {kind} at {path}, got {findings:#?}"
+    );
+    matching[0].clone()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Sets a file's mtime (and atime) back to a given moment, as an attacker covering tracks would.
+pub fn set_mtime(path: &Path, sec: i64, nsec: i64) {
+    let ts = nix::sys::time::TimeSpec::new(sec, nsec);
+    nix::sys::stat::utimensat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        &ts,
+        &ts,
+        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+    )
+    .expect("utimensat");
+}
+
+pub fn mtime(path: &Path) -> (i64, i64) {
+    let m = fs::symlink_metadata(path).expect("stat");
+    (m.mtime(), m.mtime_nsec())
+}
+
+/// One path's content, mode, owner, mtime and ctime.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Stat {
+    path: PathBuf,
+    content: Vec<u8>,
+    mode: u32,
+    uid: u32,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+/// Every path's [`Stat`]: to prove a command changed nothing.
+pub fn snapshot(root: &Path) -> Vec<Stat> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let m = fs::symlink_metadata(&path).expect("stat");
+        let content = if m.is_file() {
+            fs::read(&path).expect("read")
+        } else {
+            Vec::new()
+        };
+        if m.is_dir() {
+            for e in fs::read_dir(&path).expect("list") {
+                stack.push(e.expect("entry").path());
+            }
+        }
+        out.push(Stat {
+            mode: m.mode(),
+            uid: m.uid(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+            path,
+            content,
+        });
+    }
+    out.sort();
+    out
+}

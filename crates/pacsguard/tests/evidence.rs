@@ -1,0 +1,485 @@
+//! The baseline as evidence, acceptance, and behaviour under bad conditions.
+
+mod common;
+
+use std::fs;
+use std::os::unix::ffi::OsStrExt as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+
+#[test]
+fn init_makes_a_private_key_and_refuses_to_run_twice() {
+    let env = Env::new();
+    let mode = fs::metadata(env.home.join("signing.key"))
+        .expect("key")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let key_before = fs::read(env.home.join("signing.key")).expect("key");
+    let out = env.run(&["init"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("already initialized"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        fs::read(env.home.join("signing.key")).expect("key"),
+        key_before
+    );
+}
+
+#[test]
+fn an_edited_baseline_row_ends_with_exit_2_and_says_so() {
+    let env = Env::new();
+    env.profile(&[]);
+    let db = rusqlite::Connection::open(env.home.join("pacsguard.db")).expect("open store");
+    // The attacker records their implant's hash as the expected one.
+    db.execute(
+        "UPDATE entries SET digest = zeroblob(32) WHERE kind = 'file'",
+        [],
+    )
+    .expect("edit");
+    drop(db);
+    for args in [
+        &["check"][..],
+        &["check", "--fast"],
+        &["profile", env.tree_str()],
+        &["accept", "--all", "--reason", "x"],
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&out).contains("signature does not verify"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn a_store_from_another_home_is_refused() {
+    let env = Env::new();
+    env.profile(&[]);
+    let other = Env::new();
+    other.profile(&[]);
+    fs::copy(
+        other.home.join("pacsguard.db"),
+        env.home.join("pacsguard.db"),
+    )
+    .expect("swap");
+    let out = env.run(&["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("signed by key"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_truncated_store_is_an_error() {
+    let env = Env::new();
+    env.profile(&[]);
+    let db = env.home.join("pacsguard.db");
+    let bytes = fs::read(&db).expect("read");
+    fs::write(&db, &bytes[..bytes.len() / 2]).expect("truncate");
+    let out = env.run(&["check"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+}
+
+#[test]
+fn check_before_any_profile_and_outside_the_roots_are_errors() {
+    let env = Env::new();
+    let out = env.run(&["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no profile"), "{}", stderr(&out));
+    env.profile(&[]);
+    let out = env.run(&["check", "/usr"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("not inside any profiled root"),
+        "{}",
+        stderr(&out)
+    );
+    let out = env.run(&["profile", "/nonexistent/pacsguard-tree"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("/nonexistent/pacsguard-tree"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_bad_config_names_the_file_and_the_field() {
+    let env = Env::new();
+    fs::write(
+        env.home.join("config.toml"),
+        "[[root]]\npath = \"/srv\"\npolicy = \"paranoid\"\n",
+    )
+    .expect("config");
+    let out = env.run(&["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("config.toml") && err.contains("paranoid"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_signed_policy_wins_over_an_edited_config_and_the_difference_is_reported() {
+    let env = Env::new();
+    let config = format!(
+        "[[root]]\npath = \"{}\"\npolicy = \"static\"\n",
+        env.tree_str()
+    );
+    fs::write(env.home.join("config.toml"), config).expect("config");
+    let out = env.run(&["profile"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // An intruder relaxes the policy, then drops a file.
+    let relaxed = format!(
+        "[[root]]\npath = \"{}\"\npolicy = \"append-only\"\n",
+        env.tree_str()
+    );
+    fs::write(env.home.join("config.toml"), relaxed).expect("config");
+    fs::write(env.path("implant.exe"), b"MZ").expect("implant");
+    let (code, findings, _) = env.check(&[]);
+    assert_eq!(code, 1);
+    assert_eq!(one(&findings, "added", "implant.exe").severity, "alert");
+    let differs = findings
+        .iter()
+        .find(|f| f.kind == "config-differs")
+        .expect("config-differs reported");
+    assert_eq!(differs.severity, "warning");
+}
+
+#[test]
+fn accept_takes_reviewed_changes_with_who_and_why() {
+    let env = Env::new();
+    env.profile(&[]);
+    fs::write(env.path("readme.txt"), b"patched by vendor\n").expect("patch");
+    fs::write(env.path("study/series/2.dcm"), b"DICM still suspicious").expect("other change");
+
+    let out = env.run(&["accept", "--reason", "   "]);
+    assert_eq!(out.status.code(), Some(2), "a blank reason is refused");
+    let out = env.run(&["accept", env.path("readme.txt").to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2), "--reason is mandatory");
+
+    let out = env.run(&[
+        "accept",
+        "--json",
+        "--reason",
+        "vendor patch KB-42",
+        env.path("readme.txt").to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["generation"], 2);
+    assert_eq!(found(&doc["accepted"], &env.tree).len(), 1);
+
+    // Only the accepted path is taken in; the other change is still reported.
+    let (code, findings, doc) = env.check(&[]);
+    assert_eq!(code, 1);
+    assert_eq!(doc["generation"], 2);
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    one(&findings, "content-changed", "study/series/2.dcm");
+
+    // The event log names who and why.
+    let log = fs::read_to_string(env.home.join("events.jsonl")).expect("event log");
+    let accept = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json line"))
+        .find(|e| e["action"] == "accept" && e["outcome"] == "success" && e["finding"].is_null())
+        .expect("accept event");
+    assert_eq!(accept["reason"], "vendor patch KB-42");
+    assert!(
+        accept["actor"]["user"]
+            .as_str()
+            .is_some_and(|u| !u.is_empty())
+    );
+
+    let out = env.run(&["accept", "--all", "--reason", "reviewed with radiology"]);
+    assert_eq!(out.status.code(), Some(0));
+    let (code, findings, _) = env.check(&[]);
+    assert_eq!((code, findings.len()), (0, 0));
+}
+
+#[test]
+fn accepting_a_deletion_removes_it_from_the_baseline() {
+    let env = Env::new();
+    env.profile(&[]);
+    fs::remove_dir_all(env.path("study")).expect("rm study");
+    let out = env.run(&[
+        "accept",
+        "--reason",
+        "study retention expired",
+        env.path("study").to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (code, findings, _) = env.check(&[]);
+    assert_eq!((code, findings.len()), (0, 0), "{findings:?}");
+}
+
+#[test]
+fn every_finding_and_action_reaches_the_event_log() {
+    let env = Env::new();
+    env.profile(&[]);
+    fs::remove_file(env.path("readme.txt")).expect("rm");
+    let _ = env.check(&[]);
+    let log = fs::read_to_string(env.home.join("events.jsonl")).expect("event log");
+    let events: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    let actions: Vec<&str> = events.iter().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(actions, ["init", "profile", "check", "check"], "{log}");
+    assert_eq!(events[2]["finding"]["kind"], "removed");
+    assert_eq!(events[3]["outcome"], "findings");
+}
+
+#[test]
+fn no_command_changes_a_byte_or_a_time_of_the_guarded_tree() {
+    let env = Env::new();
+    let before = snapshot(&env.tree);
+    env.profile(&[]);
+    let _ = env.check(&[]);
+    let _ = env.check(&["--fast"]);
+    let _ = env.run(&["accept", "--all", "--reason", "noop"]);
+    env.profile(&["--hash", "sha256"]);
+    let _ = env.check(&[]);
+    assert_eq!(snapshot(&env.tree), before);
+}
+
+#[test]
+fn a_home_inside_the_tree_is_left_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tree = dir.path().canonicalize().expect("canonical");
+    fs::write(tree.join("a.dcm"), b"DICM").expect("write");
+    let home = tree.join(".pacsguard");
+    let run = |args: &[&str]| {
+        pacsguard()
+            .arg("--home")
+            .arg(&home)
+            .args(args)
+            .output()
+            .expect("runs")
+    };
+    assert_eq!(run(&["init"]).status.code(), Some(0));
+    assert_eq!(
+        run(&["profile", tree.to_str().expect("utf-8")])
+            .status
+            .code(),
+        Some(0)
+    );
+    // The home's own files change with every command; they must not show up as findings.
+    let out = run(&["check", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+#[test]
+fn fifos_are_recorded_never_opened_and_symlinks_never_followed() {
+    let env = Env::new();
+    let status = std::process::Command::new("mkfifo")
+        .arg(env.path("pipe"))
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    std::os::unix::fs::symlink("/usr", env.path("escape")).expect("symlink");
+    // Opening the FIFO for reading would block forever: the whole run must finish promptly.
+    let mut child = pacsguard()
+        .arg("--home")
+        .arg(&env.home)
+        .args(["profile", "--json", env.tree_str()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "profile blocked (opened the FIFO?)"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("output");
+    assert_eq!(out.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    // 3 files and 2 symlinks + 1 fifo; nothing of /usr.
+    assert_eq!(doc["roots"][0]["files"], 3);
+    assert_eq!(doc["roots"][0]["other"], 3);
+    fs::remove_file(env.path("pipe")).expect("rm fifo");
+    fs::write(env.path("pipe"), b"now a file").expect("replace");
+    let (_, findings, _) = env.check(&[]);
+    assert_eq!(one(&findings, "content-changed", "pipe").fields, ["type"]);
+}
+
+#[test]
+fn hostile_names_are_stored_exactly_and_shown_escaped() {
+    let env = Env::new();
+    let name = std::ffi::OsStr::from_bytes(b"evil\x1b[2J\nname\xff.dcm");
+    fs::write(env.tree.join(name), b"x").expect("write");
+    env.profile(&[]);
+    fs::write(env.tree.join(name), b"y").expect("edit");
+    let out = env.run(&["check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        !text.contains('\x1b'),
+        "raw escape reached the terminal: {text:?}"
+    );
+    assert!(
+        text.contains("evil\\u{001b}[2J\\u{000a}name\\xff.dcm"),
+        "{text}"
+    );
+    let (_, findings, _) = env.check(&[]);
+    one(
+        &findings,
+        "content-changed",
+        "evil\\u{001b}[2J\\u{000a}name\\xff.dcm",
+    );
+}
+
+#[test]
+fn unreadable_files_are_warnings_and_the_run_goes_on() {
+    if !is_root() {
+        eprintln!("runs the binary as nobody, which needs root; CI runs as root");
+        return;
+    }
+    let env = Env::new();
+    let secret = env.path("study/secret.dcm");
+    fs::write(&secret, b"DICM private").expect("write");
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).expect("chmod");
+    // The home and tree belong to nobody except the secret (still root's, mode 0600).
+    let chown = |path: &std::path::Path| {
+        std::os::unix::fs::lchown(path, Some(65534), Some(65534)).expect("chown")
+    };
+    for entry in walk(&env.dir.path().canonicalize().expect("canonical")) {
+        if entry != secret {
+            chown(&entry);
+        }
+    }
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_pacsguard"))
+        .arg("--home")
+        .arg(&env.home)
+        .args(["profile", "--json", env.tree_str()])
+        .output()
+        .expect("setpriv");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let findings = found(&doc["findings"], &env.tree);
+    assert_eq!(
+        one(&findings, "unreadable", "study/secret.dcm").severity,
+        "warning"
+    );
+    assert_eq!(
+        doc["roots"][0]["files"], 4,
+        "the other files were still profiled"
+    );
+}
+
+#[test]
+fn mount_points_are_not_crossed_unless_asked() {
+    if !is_root() {
+        eprintln!("mounting needs root");
+        return;
+    }
+    let env = Env::new();
+    let mnt = env.path("mnt");
+    fs::create_dir(&mnt).expect("mkdir");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "tmpfs"])
+        .arg(&mnt)
+        .status();
+    if !mounted.is_ok_and(|s| s.success()) {
+        eprintln!("cannot mount tmpfs here; skipping");
+        return;
+    }
+    fs::write(mnt.join("other-fs.dcm"), b"x").expect("write");
+    let out = env.run(&["profile", "--json", env.tree_str()]);
+    let unmount = || std::process::Command::new("umount").arg(&mnt).status();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let cross = env.run(&["profile", "--json", "--cross-mounts", env.tree_str()]);
+    let _ = unmount();
+    let findings = found(&doc["findings"], &env.tree);
+    assert_eq!(one(&findings, "not-descended", "mnt").severity, "info");
+    assert_eq!(doc["roots"][0]["files"], 3);
+    let crossed: serde_json::Value = serde_json::from_slice(&cross.stdout).expect("json");
+    assert_eq!(crossed["roots"][0]["files"], 4);
+}
+
+#[test]
+fn a_profile_killed_at_any_instant_leaves_the_previous_baseline_valid() {
+    let env = Env::new();
+    // Many small files make the store-writing phase long enough for kills to land in it,
+    // a few large ones make the hashing phase long.
+    for i in 0..6000 {
+        let dir = env.path(&format!("bulk/{}", i % 60));
+        fs::create_dir_all(&dir).expect("mkdir");
+        fs::write(dir.join(format!("{i}.dcm")), format!("DICM instance {i}")).expect("write");
+    }
+    fs::write(env.path("bulk/large.bin"), vec![7u8; 64 << 20]).expect("write");
+    let started = std::time::Instant::now();
+    env.profile(&[]);
+    let full_run = started.elapsed();
+
+    let mut generation = 1;
+    let mut pending = "bulk/new-1.dcm".to_string();
+    fs::write(env.path(&pending), b"arrived after the last profile").expect("write");
+    let (mut killed_before, mut killed_after) = (0, 0);
+    for step in 0..16u32 {
+        let delay = full_run * step / 14; // spread over the whole run, and a little past it
+        let mut child = pacsguard()
+            .arg("--home")
+            .arg(&env.home)
+            .args(["profile", env.tree_str()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(delay);
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        // Whatever instant it died at, the store holds a complete, verifiable baseline:
+        // the previous one (which reports the pending file) or the new one (clean).
+        let (code, findings, doc) = env.check(&["--fast"]);
+        let now = doc["generation"].as_u64().expect("generation");
+        if now == generation {
+            killed_before += 1;
+            assert_eq!(code, 1);
+            assert_eq!(findings.len(), 1, "{findings:?}");
+            one(&findings, "added", &pending);
+        } else {
+            killed_after += 1;
+            assert_eq!(now, generation + 1);
+            assert_eq!((code, findings.len()), (0, 0), "{findings:?}");
+            generation = now;
+            pending = format!("bulk/new-{}.dcm", step + 2);
+            fs::write(env.path(&pending), b"arrived after the last profile").expect("write");
+        }
+    }
+    eprintln!(
+        "profile runs {full_run:?}; killed before commit {killed_before}, after {killed_after}"
+    );
+    assert!(
+        killed_before > 0,
+        "no kill landed before the commit: the test proves nothing"
+    );
+}
+
+fn walk(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![root.to_path_buf()];
+    let mut i = 0;
+    while i < out.len() {
+        let path = out[i].clone();
+        if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+            for e in fs::read_dir(&path).expect("list") {
+                out.push(e.expect("entry").path());
+            }
+        }
+        i += 1;
+    }
+    out
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs that a fresh Debian machine with Rust may lack.
+# Idempotent: installs only what is missing, so CI and developers can run it every time.
+set -euo pipefail
+
+# command -> Debian package that provides it
+declare -A needed=(
+  [mkfifo]=coreutils
+  [setpriv]=util-linux
+  [mount]=mount
+)
+
+missing=()
+for cmd in "${!needed[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${needed[$cmd]}")
+done
+
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup-test-deps: missing ${missing[*]}; run as root or install them" >&2
+    exit 2
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}"
+fi
