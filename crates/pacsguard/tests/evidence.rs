@@ -483,3 +483,48 @@ fn walk(root: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn re_profiling_puts_what_it_takes_in_on_the_record() {
+    let env = Env::new();
+    env.profile(&[]);
+    fs::write(env.path("readme.txt"), b"implant").expect("edit");
+    let out = env.run(&["profile", "--json", env.tree_str()]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an unreviewed difference was taken in"
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let findings = found(&doc["findings"], &env.tree);
+    assert_eq!(
+        one(&findings, "content-changed", "readme.txt").severity,
+        "alert"
+    );
+    assert!(
+        doc["findings"][0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("without review"))
+    );
+    let (code, findings, _) = env.check(&[]);
+    assert_eq!((code, findings.len()), (0, 0));
+}
+
+#[test]
+fn a_root_that_is_gone_is_reported_removed_not_an_error() {
+    let env = Env::new();
+    env.profile(&[]);
+    fs::remove_dir_all(&env.tree).expect("wipe");
+    let (code, findings, _) = env.check(&[]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        one(&findings, "removed", "study/series/1.dcm").severity,
+        "alert"
+    );
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.kind == "removed" && f.path == env.tree_str()),
+        "{findings:?}"
+    );
+}

@@ -12,9 +12,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ed25519_dalek::SigningKey;
 use nix::fcntl::Flock;
 use pacsguard_events::{Action, Actor, Event, EventBus, Finding, Outcome};
-use pacsguard_fs::{Content, EntryType, HashRequest, Tree};
+use pacsguard_fs::{Content, EntryType, HashRequest, Tree, WalkError};
 use pacsguard_profile::{
-    Baseline, Policy, RootProfile, RootSpec, hash_request, hash_tree, reuse_unchanged, walk_root,
+    Baseline, Policy, ProfileError, RootProfile, RootSpec, hash_request, hash_tree,
+    reuse_unchanged, walk_root,
 };
 use pacsguard_store::{SignedInfo, Store};
 use serde::Serialize;
@@ -144,7 +145,20 @@ impl Session {
             "walking {}",
             pacsguard_events::escape_path(&spec.path)
         ));
-        let mut tree = walk_root(spec, &self.skip_dirs())?;
+        let mut tree = match walk_root(spec, &self.skip_dirs()) {
+            // A profiled root that is gone (wiped, unmounted) is the biggest difference of
+            // all: every entry is reported removed, not hidden behind an error.
+            Err(ProfileError::Walk(WalkError::Root { source, .. }))
+                if base.is_some() && source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Tree {
+                    root: spec.path.clone(),
+                    entries: Vec::new(),
+                    problems: Vec::new(),
+                }
+            }
+            other => other?,
+        };
         if !within.is_empty() {
             tree.entries.retain(|e| targets::is_within(&e.rel, within));
             tree.problems.retain(|p| targets::is_within(&p.rel, within));

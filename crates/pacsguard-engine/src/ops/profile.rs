@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use pacsguard_events::{Action, Event, Finding, Outcome, SeverityCounts};
+use pacsguard_events::{Action, Event, Finding, FindingKind, Outcome, SeverityCounts};
 use pacsguard_fs::HashAlgorithm;
-use pacsguard_profile::{Baseline, Policy, RootSpec, capture_findings};
+use pacsguard_profile::{Baseline, Policy, RootSpec, capture_findings, compare};
 use serde::Serialize;
 
 use super::targets::resolve_existing;
@@ -56,8 +56,23 @@ impl Session {
         let mut findings = Vec::new();
         let mut summaries = Vec::new();
         for spec in &specs {
-            let (tree, hashed) = self.capture(spec, None, &[], false, progress)?;
-            findings.extend(capture_findings(spec, &tree));
+            // Re-profiling a root takes in whatever changed since its last profile without
+            // review (`accept` is the reviewed way): say what, so it is on the record.
+            // Digests of another algorithm cannot be compared.
+            let previous = baseline
+                .root(&spec.path)
+                .filter(|p| p.spec.hash == spec.hash)
+                .cloned();
+            let (tree, hashed) = self.capture(spec, previous.as_ref(), &[], false, progress)?;
+            if tree.entries.is_empty() {
+                return Err(EngineError::io(&spec.path, "vanished while being profiled"));
+            }
+            match &previous {
+                Some(previous) => {
+                    findings.extend(compare(previous, &tree).into_iter().map(taken_in))
+                }
+                None => findings.extend(capture_findings(spec, &tree)),
+            }
             summaries.push(RootSummary::of(spec, &tree, hashed));
             baseline.replace_root(entries_for_store(spec, tree));
         }
@@ -161,4 +176,18 @@ impl Session {
         }
         Ok(specs)
     }
+}
+
+/// A difference from the previous profile that a new profile takes in.
+fn taken_in(mut finding: Finding) -> Finding {
+    if !matches!(
+        finding.kind,
+        FindingKind::Unreadable | FindingKind::Unstable | FindingKind::NotDescended
+    ) {
+        finding.detail = format!(
+            "taken into the new profile without review: {}",
+            finding.detail
+        );
+    }
+    finding
 }
