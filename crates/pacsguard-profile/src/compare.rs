@@ -67,14 +67,17 @@ pub fn compare(base: &RootProfile, tree: &Tree) -> Vec<Finding> {
         }
     }
 
-    // Same content at a new path, old path gone.
+    // Same content at a new path, old path gone. Empty files all share one digest, so
+    // they are never matched this way: that would invent moves.
     let mut removed_by_digest: HashMap<Digest, Vec<&Entry>> = HashMap::new();
     for old in removed
         .iter()
         .rev()
         .filter(|e| !consumed.contains(e.rel.as_slice()))
     {
-        if let (EntryType::File, Some(digest)) = (old.kind, old.content.digest()) {
+        if let (EntryType::File, Some(digest)) = (old.kind, old.content.digest())
+            && old.meta.size > 0
+        {
             removed_by_digest.entry(*digest).or_default().push(old);
         }
     }

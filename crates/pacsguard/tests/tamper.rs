@@ -266,3 +266,28 @@ fn checking_a_subtree_reports_only_that_subtree() {
     assert_eq!(findings.len(), 1, "{findings:?}");
     one(&findings, "content-changed", "study/series/2.dcm");
 }
+
+#[test]
+fn empty_files_are_not_matched_as_moves() {
+    let env = Env::new();
+    fs::write(env.path("empty.lock"), b"").expect("write");
+    env.profile(&[]);
+    fs::remove_file(env.path("empty.lock")).expect("rm");
+    fs::write(env.path("study/other.lock"), b"").expect("write");
+    let (_, findings, _) = env.check(&[]);
+    one(&findings, "removed", "empty.lock");
+    one(&findings, "added", "study/other.lock");
+    assert!(!findings.iter().any(|f| f.kind == "moved"), "{findings:?}");
+}
+
+#[test]
+fn nothing_reaches_stderr_when_it_is_not_a_terminal() {
+    let env = Env::new();
+    let out = env.run(&["profile", env.tree_str()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stderr.is_empty(),
+        "progress leaked into a pipe: {}",
+        stderr(&out)
+    );
+}
