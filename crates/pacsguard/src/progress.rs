@@ -2,6 +2,7 @@
 
 use std::io::IsTerminal as _;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -9,51 +10,65 @@ use pacsguard_engine::{NoProgress, Progress};
 
 pub fn for_stderr() -> Box<dyn Progress> {
     if std::io::stderr().is_terminal() {
-        Box::new(Bar(ProgressBar::with_draw_target(
-            None,
-            ProgressDrawTarget::stderr(),
-        )))
+        Box::new(Bar {
+            bar: ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+            files_done: AtomicU64::new(0),
+            files_total: AtomicU64::new(0),
+        })
     } else {
         Box::new(NoProgress)
     }
 }
 
-struct Bar(ProgressBar);
+struct Bar {
+    bar: ProgressBar,
+    files_done: AtomicU64,
+    files_total: AtomicU64,
+}
+
+/// The file count is redrawn every this many files: often enough to move, rarely enough
+/// that 200,000 small files do not spend their time formatting it.
+const FILE_COUNT_STEP: u64 = 256;
 
 impl Progress for Bar {
     fn phase(&self, message: &str) {
-        self.0.reset();
-        self.0.set_style(
+        self.bar.reset();
+        self.bar.set_style(
             ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
-        self.0.set_message(message.to_string());
-        self.0.enable_steady_tick(Duration::from_millis(120));
+        self.bar.set_message(message.to_string());
+        self.bar.enable_steady_tick(Duration::from_millis(120));
     }
 
     fn start(&self, root: &Path, files: u64, bytes: u64) {
-        self.0.reset();
-        self.0.set_length(bytes);
-        self.0.set_position(0);
-        self.0.set_style(
+        self.bar.reset();
+        self.bar.set_length(bytes);
+        self.bar.set_position(0);
+        self.bar.set_style(
             ProgressStyle::with_template(
-                "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+                "{msg} {prefix} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
         );
-        self.0.set_message(format!(
-            "hashing {} files in {}",
-            files,
-            pacsguard_events::escape_path(root)
-        ));
+        self.files_done.store(0, Ordering::Relaxed);
+        self.files_total.store(files, Ordering::Relaxed);
+        self.bar.set_prefix(format!("0/{files} files"));
+        self.bar
+            .set_message(format!("hashing {}", pacsguard_events::escape_path(root)));
     }
 
     fn advance(&self, bytes: u64) {
-        self.0.inc(bytes);
+        self.bar.inc(bytes);
+        let done = self.files_done.fetch_add(1, Ordering::Relaxed) + 1;
+        let total = self.files_total.load(Ordering::Relaxed);
+        if done % FILE_COUNT_STEP == 0 || done == total {
+            self.bar.set_prefix(format!("{done}/{total} files"));
+        }
     }
 
     fn finish(&self) {
-        self.0.finish_and_clear();
+        self.bar.finish_and_clear();
     }
 }
