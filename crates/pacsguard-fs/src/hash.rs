@@ -136,8 +136,91 @@ pub enum HashRequest {
     FullWithPrefix(u64),
 }
 
+/// Chunk size of the pipelined path for large files: one chunk is read while the previous
+/// one is hashed (by BLAKE3 on every core).
+const PIPELINE_CHUNK: usize = 4 << 20;
+
 thread_local! {
     static BUFFER: RefCell<Vec<u8>> = RefCell::new(vec![0; HASH_BUFFER_SIZE]);
+}
+
+/// The running state of one file's hash: the hasher, the prefix digest once reached, and
+/// the byte count.
+struct Feed {
+    hasher: Hasher,
+    prefix: Option<u64>,
+    prefix_digest: Option<(u64, Digest)>,
+    total: u64,
+    large: bool,
+}
+
+impl Feed {
+    fn new(algorithm: HashAlgorithm, prefix: Option<u64>, large: bool) -> Feed {
+        Feed {
+            hasher: algorithm.hasher(),
+            prefix,
+            prefix_digest: None,
+            total: 0,
+            large,
+        }
+    }
+
+    fn feed(&mut self, mut chunk: &[u8]) {
+        let n = chunk.len() as u64;
+        if let Some(want) = self.prefix
+            && self.prefix_digest.is_none()
+            && self.total + n >= want
+        {
+            // `want - total` is at most `n` here, so the split is in range.
+            let split = usize::try_from(want - self.total)
+                .unwrap_or(chunk.len())
+                .min(chunk.len());
+            self.hasher.update(&chunk[..split]);
+            self.prefix_digest = Some((want, self.hasher.clone().finalize()));
+            chunk = &chunk[split..];
+        }
+        if self.large {
+            self.hasher.update_large(chunk);
+        } else {
+            self.hasher.update(chunk);
+        }
+        self.total += n;
+    }
+
+    fn finish(mut self, algorithm: HashAlgorithm) -> (Hasher, Option<(u64, Digest)>, u64) {
+        if self.prefix == Some(0) && self.prefix_digest.is_none() {
+            self.prefix_digest = Some((0, algorithm.hasher().finalize()));
+        }
+        (self.hasher, self.prefix_digest, self.total)
+    }
+}
+
+/// Reads until `buffer` is full or the file ends; returns the byte count (0 at the end).
+fn read_full(file: &mut std::fs::File, buffer: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match file.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Large files: the copy out of the page cache of chunk n+1 overlaps the hashing of
+/// chunk n, so neither core waits for the other.
+fn hash_pipelined(file: &mut std::fs::File, feed: &mut Feed) -> io::Result<()> {
+    let (mut current, mut next) = (vec![0u8; PIPELINE_CHUNK], vec![0u8; PIPELINE_CHUNK]);
+    let mut n = read_full(file, &mut current)?;
+    while n > 0 {
+        let chunk = &current[..n];
+        let (read, ()) = rayon::join(|| read_full(file, &mut next), || feed.feed(chunk));
+        n = read?;
+        std::mem::swap(&mut current, &mut next);
+    }
+    Ok(())
 }
 
 /// Hashes, in parallel, every regular file of `entries` for which `request` asks it.
@@ -214,41 +297,20 @@ fn hash_once(
     if (before.dev, before.ino) != (entry.meta.dev, entry.meta.ino) {
         return Ok(Attempt::Changed);
     }
-    let mut hasher = algorithm.hasher();
-    let mut prefix_digest = None;
-    let mut total: u64 = 0;
-    let large = before.size >= PARALLEL_FILE_THRESHOLD;
-    BUFFER.with_borrow_mut(|buffer| -> io::Result<()> {
-        loop {
-            let n = match file.read(buffer) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            let mut chunk = &buffer[..n];
-            if let Some(want) = prefix
-                && prefix_digest.is_none()
-                && total + n as u64 >= want
-            {
-                // `want - total` is at most `n` here, so the split is in range.
-                let split = usize::try_from(want - total).unwrap_or(n).min(n);
-                hasher.update(&chunk[..split]);
-                prefix_digest = Some((want, hasher.clone().finalize()));
-                chunk = &chunk[split..];
+    let mut feed = Feed::new(algorithm, prefix, before.size >= PARALLEL_FILE_THRESHOLD);
+    if feed.large {
+        hash_pipelined(&mut file, &mut feed)?;
+    } else {
+        BUFFER.with_borrow_mut(|buffer| -> io::Result<()> {
+            loop {
+                match read_full(&mut file, buffer)? {
+                    0 => return Ok(()),
+                    n => feed.feed(&buffer[..n]),
+                }
             }
-            if large {
-                hasher.update_large(chunk);
-            } else {
-                hasher.update(chunk);
-            }
-            total += n as u64;
-        }
-        Ok(())
-    })?;
-    if prefix == Some(0) && prefix_digest.is_none() {
-        prefix_digest = Some((0, algorithm.hasher().finalize()));
+        })?;
     }
+    let (hasher, prefix_digest, total) = feed.finish(algorithm);
     let after = Meta::of(&file.metadata()?);
     let stable = after.size == before.size
         && after.mtime == before.mtime
@@ -349,6 +411,48 @@ mod tests {
                 Some((cut as u64, Digest(*blake3::hash(&data[..cut]).as_bytes()))),
                 "cut {cut}"
             );
+        }
+    }
+
+    #[test]
+    fn the_pipelined_path_for_large_files_agrees_with_one_shot_hashes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let len = PARALLEL_FILE_THRESHOLD as usize + 2 * PIPELINE_CHUNK + 12345;
+        let data: Vec<u8> = (0..len)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        write(dir.path(), "big", &data);
+        for cut in [
+            0,
+            PIPELINE_CHUNK - 1,
+            PIPELINE_CHUNK,
+            3 * PIPELINE_CHUNK + 7,
+            len,
+        ] {
+            for algorithm in [HashAlgorithm::Blake3, HashAlgorithm::Sha256] {
+                let mut entries = vec![file_entry(dir.path(), "big")];
+                hash_files(
+                    dir.path(),
+                    &mut entries,
+                    algorithm,
+                    |_| HashRequest::FullWithPrefix(cut as u64),
+                    &|_| {},
+                );
+                let one_shot = |bytes: &[u8]| {
+                    let mut h = algorithm.hasher();
+                    h.update(bytes);
+                    h.finalize()
+                };
+                let Content::Hashed { digest, prefix } = &entries[0].content else {
+                    panic!("not hashed: {:?}", entries[0].content)
+                };
+                assert_eq!(*digest, one_shot(&data), "{algorithm} whole file");
+                assert_eq!(
+                    *prefix,
+                    Some((cut as u64, one_shot(&data[..cut]))),
+                    "{algorithm} cut {cut}"
+                );
+            }
         }
     }
 
