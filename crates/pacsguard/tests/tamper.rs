@@ -291,3 +291,62 @@ fn nothing_reaches_stderr_when_it_is_not_a_terminal() {
         stderr(&out)
     );
 }
+
+#[test]
+fn excluded_paths_are_neither_recorded_nor_reported() {
+    let env = Env::new();
+    fs::create_dir(env.path("cache")).expect("mkdir");
+    fs::write(env.path("cache/a"), b"x").expect("write");
+    env.profile(&["--exclude", "*.tmp", "--exclude", "cache"]);
+    fs::write(env.path("study/upload.tmp"), b"partial").expect("write");
+    fs::write(env.path("cache/b"), b"y").expect("write");
+    let (code, findings, doc) = env.check(&[]);
+    assert_eq!((code, findings.len()), (0, 0), "{findings:?}");
+    assert_eq!(doc["roots"][0]["files"], 3);
+    let out = env.run(&["profile", "--exclude", "a[", env.tree_str()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("a["), "{}", stderr(&out));
+}
+
+#[test]
+fn configured_roots_are_profiled_and_checked_without_arguments() {
+    let env = Env::new();
+    let logs = env
+        .dir
+        .path()
+        .canonicalize()
+        .expect("canonical")
+        .join("logs");
+    fs::create_dir(&logs).expect("mkdir");
+    fs::write(logs.join("app.log"), b"start\n").expect("write");
+    let config = format!(
+        "hash = \"sha256\"\n[[root]]\npath = \"{}\"\npolicy = \"append-only\"\n\n[[root]]\npath = \"{}\"\npolicy = \"growing\"\n",
+        env.tree_str(),
+        logs.display()
+    );
+    fs::write(env.home.join("config.toml"), config).expect("config");
+    let out = env.run(&["profile", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let policies: Vec<(&str, &str)> = doc["roots"]
+        .as_array()
+        .expect("roots")
+        .iter()
+        .map(|r| {
+            (
+                r["policy"].as_str().unwrap_or(""),
+                r["hash"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(policies, [("append-only", "sha256"), ("growing", "sha256")]);
+    fs::write(logs.join("app.log"), b"start\nmore\n").expect("append");
+    fs::write(env.path("study/series/9.dcm"), b"new image").expect("new");
+    let (code, findings, _) = env.check(&[]);
+    assert_eq!(code, 0, "{findings:?}");
+    assert_eq!(findings.len(), 1);
+    assert_eq!(
+        one(&findings, "added", "study/series/9.dcm").severity,
+        "info"
+    );
+}

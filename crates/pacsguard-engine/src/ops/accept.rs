@@ -39,10 +39,9 @@ impl Session {
         request: &AcceptRequest,
         progress: &dyn Progress,
     ) -> Result<AcceptReport, EngineError> {
-        match self.accept_inner(request, progress) {
-            Ok(report) => Ok(report),
-            Err(e) => self.failed(Action::Accept, request.paths.clone(), e),
-        }
+        self.recorded(Action::Accept, request.paths.clone(), |s| {
+            s.accept_inner(request, progress)
+        })
     }
 
     fn accept_inner(

@@ -37,10 +37,9 @@ impl Session {
         request: &CheckRequest,
         progress: &dyn Progress,
     ) -> Result<CheckReport, EngineError> {
-        match self.check_inner(request, progress) {
-            Ok(report) => Ok(report),
-            Err(e) => self.failed(Action::Check, request.paths.clone(), e),
-        }
+        self.recorded(Action::Check, request.paths.clone(), |s| {
+            s.check_inner(request, progress)
+        })
     }
 
     fn check_inner(

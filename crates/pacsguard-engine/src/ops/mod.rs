@@ -204,6 +204,19 @@ impl Session {
         Ok(())
     }
 
+    /// Runs `op`; if it fails, the failure is recorded before the error is returned.
+    fn recorded<T>(
+        &mut self,
+        action: Action,
+        objects: Vec<PathBuf>,
+        op: impl FnOnce(&mut Self) -> Result<T, EngineError>,
+    ) -> Result<T, EngineError> {
+        match op(self) {
+            Ok(value) => Ok(value),
+            Err(e) => self.failed(action, objects, e),
+        }
+    }
+
     /// Records that an operation failed (a bad signature is evidence too), then returns
     /// the error. A failure to record is secondary to the error being returned.
     fn failed<T>(

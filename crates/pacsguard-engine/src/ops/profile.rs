@@ -38,10 +38,9 @@ impl Session {
         request: &ProfileRequest,
         progress: &dyn Progress,
     ) -> Result<ProfileReport, EngineError> {
-        match self.profile_inner(request, progress) {
-            Ok(report) => Ok(report),
-            Err(e) => self.failed(Action::Profile, request.paths.clone(), e),
-        }
+        self.recorded(Action::Profile, request.paths.clone(), |s| {
+            s.profile_inner(request, progress)
+        })
     }
 
     fn profile_inner(
