@@ -63,7 +63,7 @@ impl Progress for Bar {
         self.bar.inc(bytes);
         let done = self.files_done.fetch_add(1, Ordering::Relaxed) + 1;
         let total = self.files_total.load(Ordering::Relaxed);
-        if done % FILE_COUNT_STEP == 0 || done == total {
+        if done.is_multiple_of(FILE_COUNT_STEP) || done == total {
             self.bar.set_prefix(format!("{done}/{total} files"));
         }
     }
