@@ -41,8 +41,15 @@ warn() { printf '!!! %s\n' "$*" >&2; }
 die()  { printf 'error: %s\n' "$*" >&2; exit 2; }
 
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer"
-python3 -c "import sys; assert float(sys.argv[1]) > 0" "$SCALE" 2>/dev/null \
-    || die "BENCH_SCALE must be a positive number (got '$SCALE')"
+if ! [[ $SCALE =~ ^[0-9]*\.?[0-9]+$ ]] || ! awk -v s="$SCALE" 'BEGIN { exit !(s > 0) }'; then
+    die "BENCH_SCALE must be a positive number (got '$SCALE')"
+fi
+for t in $TREES; do
+    [[ $t == mixed || $t == small ]] || die "unknown tree '$t' in BENCH_TREES (want mixed, small)"
+done
+for r in $AIDE_RULES; do
+    [[ $r == sha256 || $r == debian ]] || die "unknown rule '$r' in BENCH_AIDE_RULES (want sha256, debian)"
+done
 
 # ---- 1. tools ----------------------------------------------------------------
 # Install only what is missing, non-interactively; apt-get update at most once.
@@ -70,10 +77,16 @@ ensure_tools() {
 }
 
 # ---- 2. pacsguard --------------------------------------------------------------
-PG_OK=0  # set to 1 once the binary passes the sanity check below
+PG_OK=0   # set to 1 once the binary passes the sanity check below
+PG_REV="" # commit the binary was built from, taken at build time (the repo
+          # may move on while the benchmark runs)
 
 build_pacsguard() {
+    local dirty=""
+    git -C "$REPO" diff --quiet HEAD -- crates Cargo.toml Cargo.lock 2>/dev/null || dirty="+dirty"
+    PG_REV="$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)$dirty"
     if [[ -n $PACSGUARD ]]; then
+        PG_REV="prebuilt; repo at $PG_REV"
         info "using PACSGUARD=$PACSGUARD (no build)"
     else
         log "cargo build --release -p pacsguard"
@@ -130,9 +143,12 @@ sanity_check_pacsguard() {
 # recipe; a tree whose marker is missing or differs is wiped and regenerated
 # (this also cleans up after an interrupted generation).
 ensure_tree() {
-    local kind=$1 dir=$TREE_DIR/$kind-$TAG
+    # (Separate `local`s: in `local a=$1 b=$a` the $a is expanded too early.)
+    local kind=$1
+    local dir=$TREE_DIR/$kind-$TAG
     local marker=$dir.marker
-    local want="gentree=$(sha256sum <"$BENCH_DIR/gentree.py" | cut -c1-16) kind=$kind scale=$SCALE seed=$SEED"
+    local want
+    want="gentree=$(sha256sum <"$BENCH_DIR/gentree.py" | cut -c1-16) kind=$kind scale=$SCALE seed=$SEED"
     if [[ -f $marker && $(head -n1 "$marker") == "$want" ]]; then
         info "reusing $dir ($(sed -n 2p "$marker"))"
         return 0
@@ -215,22 +231,24 @@ bench_tree() {
     if ((PG_OK)); then
         local PG; PG=$(q "$PACSGUARD")
         local hash H
-        # BLAKE3 is the default: measure it exactly as users run it (no flag).
-        local -A hashflag=([blake3]="" [sha256]=" --hash sha256")
+        local -a flag
         for hash in blake3 sha256; do
+            # BLAKE3 is the default: measure it as users run it (no flag).
+            flag=(); [[ $hash == blake3 ]] || flag=(--hash "$hash")
             # Each timed profile needs a brand-new home; wiping and re-initing
             # it is setup, so it goes in --prepare (untimed).
             H=$(q "$HOME_DIR/$kind-profile-$hash")
             measure "$kind" "profile-$hash" 1 \
                 "rm -rf $H && $PG --home $H init >/dev/null 2>&1" \
-                "$PG --home $H profile $T${hashflag[$hash]}"
+                "$PG --home $H profile $T${flag[*]:+ ${flag[*]}}"
         done
         for hash in blake3 sha256; do
+            flag=(); [[ $hash == blake3 ]] || flag=(--hash "$hash")
             # Build the baseline that check compares against (untimed).
             local home=$HOME_DIR/$kind-check-$hash
             rm -rf "$home"
             if "$PACSGUARD" --home "$home" init >/dev/null 2>&1 \
-                && "$PACSGUARD" --home "$home" profile "$tree" ${hashflag[$hash]} >/dev/null 2>&1; then  # unquoted on purpose: "" or 2 words
+                && "$PACSGUARD" --home "$home" profile "$tree" "${flag[@]}" >/dev/null 2>&1; then
                 H=$(q "$home")
                 measure "$kind" "check-$hash" 1 "" "$PG --home $H check $T"
                 measure "$kind" "check-fast-$hash" 1 "" "$PG --home $H check $T --fast"
@@ -302,15 +320,18 @@ baseline_rss() {
 }
 
 # ---- 5. report -----------------------------------------------------------------
+START_DATE=$(date -u +%Y-%m-%dT%H:%MZ)
+
 env_summary() {
-    local rev dirty=""
-    rev=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-    git -C "$REPO" diff --quiet HEAD -- crates 2>/dev/null || dirty="+dirty"
-    echo "date=$(date -u +%Y-%m-%dT%H:%MZ)"
+    echo "date=$START_DATE"
     echo "cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1) ($(nproc) cores)"
     echo "mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
     echo "kernel=$(uname -r)"
-    echo "pacsguard=$rev$dirty$( ((PG_OK)) || echo ' (not measured)')"
+    if ((PG_OK)); then
+        echo "pacsguard=${PACSGUARD#"$REPO"/} @ $PG_REV"
+    else
+        echo "pacsguard=(not measured)"
+    fi
     echo "aide=$(aide --version 2>&1 | head -n1)"
     echo "aide_workers=${AIDE_WORKERS:-default (1)}"
     echo "aide_debian_hashes=$AIDE_FULL_HASHES"
@@ -324,11 +345,10 @@ env_summary() {
 
 main() {
     ensure_tools
-    mkdir -p "$WORK"
+    mkdir -p "$WORK" "$RUN_DIR"
     build_pacsguard
     local kind
     for kind in $TREES; do
-        case $kind in mixed|small) ;; *) die "unknown tree '$kind' (want mixed, small)";; esac
         ensure_tree "$kind"
     done
     ensure_tree tiny

@@ -15,7 +15,8 @@ import sys
 
 run_dir, tree_dir, tag, trees = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split()
 
-# (label, what it runs) in display order.
+# (label, what it runs) in display order.  Pipes are escaped: these go in
+# markdown table cells.
 ROWS = [
     ("profile-blake3", "`pacsguard profile` (BLAKE3, default)"),
     ("profile-sha256", "`pacsguard profile --hash sha256`"),
@@ -23,9 +24,9 @@ ROWS = [
     ("check-fast-blake3", "`pacsguard check --fast` (BLAKE3 profile)"),
     ("check-sha256", "`pacsguard check` (full re-hash, SHA-256 profile)"),
     ("check-fast-sha256", "`pacsguard check --fast` (SHA-256 profile)"),
-    ("b3sum", "`find | xargs b3sum`"),
-    ("sha256sum", "`find | xargs sha256sum`"),
-    ("openssl-sha256", "`find | xargs openssl dgst -sha256`"),
+    ("b3sum", r"`find \| xargs b3sum`"),
+    ("sha256sum", r"`find \| xargs sha256sum`"),
+    ("openssl-sha256", r"`find \| xargs openssl dgst -sha256`"),
     ("aide-sha256-init", "`aide --init`, rule `sha256`"),
     ("aide-sha256-check", "`aide --check`, rule `sha256`"),
     ("aide-debian-init", "`aide --init`, Debian-style `Full` rule"),
@@ -136,8 +137,11 @@ p("|---|---|---:|---:|---|")
 tally = {"PASS": 0, "FAIL": 0}
 
 
-def verdict(ok):
+def verdict(ok, t=None, *labels):
+    """PASS/FAIL; ok=None means an input is missing: say whether it FAILED."""
     if ok is None:
+        if t and any(data[t].get(l) == "failed" for l in labels):
+            return "n/a (a run FAILED, see runs/.../*.err)"
         return "n/a (not measured)"
     word = "PASS" if ok else "FAIL"
     tally[word] += 1
@@ -153,26 +157,26 @@ for t in trees:
         x = aide_init / pb
         p("| profile BLAKE3 vs AIDE sha256-only `--init` (speed-up) | %s | %.1f× | ≥ 10× | %s |" % (t, x, verdict(x >= 10)))
     else:
-        p("| profile BLAKE3 vs AIDE sha256-only `--init` (speed-up) | %s | — | ≥ 10× | %s |" % (t, verdict(None)))
+        p("| profile BLAKE3 vs AIDE sha256-only `--init` (speed-up) | %s | — | ≥ 10× | %s |" % (t, verdict(None, t, "profile-blake3", "aide-sha256-init")))
 
     if pb and b3:
         x = pb / b3
         p("| profile BLAKE3 time / b3sum time | %s | %.2f× | ≤ 1.30× | %s |" % (t, x, verdict(x <= 1.3)))
     else:
-        p("| profile BLAKE3 time / b3sum time | %s | — | ≤ 1.30× | %s |" % (t, verdict(None)))
+        p("| profile BLAKE3 time / b3sum time | %s | — | ≤ 1.30× | %s |" % (t, verdict(None, t, "profile-blake3", "b3sum")))
 
     if ps and ossl:
         x = ps / ossl
         p("| profile SHA-256 time / `openssl dgst -sha256` time | %s | %.2f× | ≤ 1.00× | %s |" % (t, x, verdict(x <= 1.0)))
     else:
-        p("| profile SHA-256 time / `openssl dgst -sha256` time | %s | — | ≤ 1.00× | %s |" % (t, verdict(None)))
+        p("| profile SHA-256 time / `openssl dgst -sha256` time | %s | — | ≤ 1.00× | %s |" % (t, verdict(None, t, "profile-sha256", "openssl-sha256")))
 
     if t == "small":
         for label in ("check-fast-blake3", "check-fast-sha256"):
             m = median(t, label)
             name = "`check --fast`, %s profile" % label.rsplit("-", 1)[1]
             if m is None:
-                p("| %s | small | — | < 2 s @ 200,000 files | %s |" % (name, verdict(None)))
+                p("| %s | small | — | < 2 s @ 200,000 files | %s |" % (name, verdict(None, t, label)))
             elif stats[t].get("files") != 200_000:
                 p("| %s | small | %.3f s @ %d files | < 2 s @ 200,000 files | n/a (needs BENCH_SCALE=1) |"
                   % (name, m, stats[t].get("files", 0)))
