@@ -301,13 +301,23 @@ fn hash_once(
     if feed.large {
         hash_pipelined(&mut file, &mut feed)?;
     } else {
+        // Read exactly the size fstat gave, without the extra read that would only confirm
+        // the end: growth after the fstat is caught by the size check after reading.
         BUFFER.with_borrow_mut(|buffer| -> io::Result<()> {
-            loop {
-                match read_full(&mut file, buffer)? {
+            let mut remaining = before.size;
+            while remaining > 0 {
+                let want = usize::try_from(remaining)
+                    .unwrap_or(usize::MAX)
+                    .min(buffer.len());
+                match read_full(&mut file, &mut buffer[..want])? {
                     0 => return Ok(()),
-                    n => feed.feed(&buffer[..n]),
+                    n => {
+                        feed.feed(&buffer[..n]);
+                        remaining -= n as u64;
+                    }
                 }
             }
+            Ok(())
         })?;
     }
     let (hasher, prefix_digest, total) = feed.finish(algorithm);

@@ -5,6 +5,7 @@ use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use globset::GlobSet;
 
@@ -68,28 +69,29 @@ pub fn walk(root: &Path, options: &WalkOptions<'_>) -> Result<Tree, WalkError> {
         path: root.to_path_buf(),
         source,
     })?;
-    let mut walker = Walker {
+    let walker = Walker {
         root,
         options,
         root_dev: Meta::of(&root_meta).dev,
-        entries: Vec::new(),
-        problems: Vec::new(),
+        found: Mutex::new(Found::default()),
     };
-    let root_entry = walker.record(Vec::new(), root, &root_meta);
-    let mut pending: Vec<(Vec<u8>, usize)> = Vec::new();
-    if root_entry.kind == EntryType::Directory {
-        pending.push((Vec::new(), 0));
+    let mut found = Found::default();
+    let root_entry = walker.record(&mut found, Vec::new(), root, &root_meta);
+    let descend = root_entry.kind == EntryType::Directory;
+    found.entries.push(root_entry);
+    walker.merge(found);
+    if descend {
+        // Directories are listed in parallel: stat and extended attributes are one system
+        // call each per entry, and both cores can make them.
+        rayon::scope(|scope| walker.list_directory(scope, Vec::new(), 0));
     }
-    walker.entries.push(root_entry);
-    while let Some((rel, depth)) = pending.pop() {
-        walker.list_directory(&rel, depth, &mut pending);
-    }
-    let Walker {
+    let Found {
         mut entries,
-        problems,
-        ..
-    } = walker;
+        mut problems,
+    } = walker.found.into_inner().unwrap_or_else(|e| e.into_inner());
+    // Parallel listing finishes in any order; reports and the signed digest need one.
     entries.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
+    problems.sort_by(|a, b| a.rel.cmp(&b.rel));
     Ok(Tree {
         root: root.to_path_buf(),
         entries,
@@ -97,12 +99,28 @@ pub fn walk(root: &Path, options: &WalkOptions<'_>) -> Result<Tree, WalkError> {
     })
 }
 
+/// What one directory listing found; merged into the shared result once per directory.
+#[derive(Default)]
+struct Found {
+    entries: Vec<Entry>,
+    problems: Vec<Problem>,
+}
+
+impl Found {
+    fn problem(&mut self, rel: &[u8], kind: ProblemKind, detail: String) {
+        self.problems.push(Problem {
+            rel: rel.to_vec(),
+            kind,
+            detail,
+        });
+    }
+}
+
 struct Walker<'a> {
     root: &'a Path,
     options: &'a WalkOptions<'a>,
     root_dev: u64,
-    entries: Vec<Entry>,
-    problems: Vec<Problem>,
+    found: Mutex<Found>,
 }
 
 impl Walker<'_> {
@@ -114,22 +132,33 @@ impl Walker<'_> {
         }
     }
 
-    fn problem(&mut self, rel: &[u8], kind: ProblemKind, detail: String) {
-        self.problems.push(Problem {
-            rel: rel.to_vec(),
-            kind,
-            detail,
-        });
+    fn merge(&self, mut local: Found) {
+        // A panic elsewhere cannot leave the vectors half-updated: take them as they are.
+        let mut found = self.found.lock().unwrap_or_else(|e| e.into_inner());
+        found.entries.append(&mut local.entries);
+        found.problems.append(&mut local.problems);
     }
 
-    fn list_directory(&mut self, rel: &[u8], depth: usize, pending: &mut Vec<(Vec<u8>, usize)>) {
+    fn list_directory<'s>(&'s self, scope: &rayon::Scope<'s>, rel: Vec<u8>, depth: usize) {
+        let mut found = Found::default();
+        self.list_into(scope, &rel, depth, &mut found);
+        self.merge(found);
+    }
+
+    fn list_into<'s>(
+        &'s self,
+        scope: &rayon::Scope<'s>,
+        rel: &[u8],
+        depth: usize,
+        found: &mut Found,
+    ) {
         let dir = self.absolute(rel);
         let listing = match fs::read_dir(&dir) {
             Ok(listing) => listing,
             // Gone since its parent was listed: it is simply not part of the tree now.
             Err(e) if e.kind() == io::ErrorKind::NotFound => return,
             Err(e) => {
-                return self.problem(
+                return found.problem(
                     rel,
                     ProblemKind::Unreadable,
                     format!("cannot list directory: {e}"),
@@ -140,7 +169,7 @@ impl Walker<'_> {
             let item = match item {
                 Ok(item) => item,
                 Err(e) => {
-                    self.problem(
+                    found.problem(
                         rel,
                         ProblemKind::Unreadable,
                         format!("cannot list directory: {e}"),
@@ -165,12 +194,12 @@ impl Walker<'_> {
                 Ok(meta) => meta,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue, // vanished mid-walk
                 Err(e) => {
-                    self.problem(&child, ProblemKind::Unreadable, format!("cannot stat: {e}"));
+                    found.problem(&child, ProblemKind::Unreadable, format!("cannot stat: {e}"));
                     continue;
                 }
             };
             let path = item.path();
-            let entry = self.record(child, &path, &meta);
+            let entry = self.record(found, child, &path, &meta);
             if entry.kind == EntryType::Directory {
                 if self
                     .options
@@ -180,32 +209,33 @@ impl Walker<'_> {
                     continue;
                 }
                 if entry.meta.dev != self.root_dev && !self.options.cross_mounts {
-                    self.problem(
+                    found.problem(
                         &entry.rel,
                         ProblemKind::NotDescended,
                         "mount point not crossed (use --cross-mounts)".into(),
                     );
                 } else if depth + 1 >= MAX_TREE_DEPTH {
-                    self.problem(
+                    found.problem(
                         &entry.rel,
                         ProblemKind::NotDescended,
                         format!("deeper than {MAX_TREE_DEPTH} levels"),
                     );
                 } else {
-                    pending.push((entry.rel.clone(), depth + 1));
+                    let sub = entry.rel.clone();
+                    scope.spawn(move |scope| self.list_directory(scope, sub, depth + 1));
                 }
             }
-            self.entries.push(entry);
+            found.entries.push(entry);
         }
     }
 
-    fn record(&mut self, rel: Vec<u8>, path: &Path, meta: &fs::Metadata) -> Entry {
+    fn record(&self, found: &mut Found, rel: Vec<u8>, path: &Path, meta: &fs::Metadata) -> Entry {
         let kind = EntryType::of(meta.file_type());
         let link_target = if kind == EntryType::Symlink {
             match fs::read_link(path) {
                 Ok(target) => Some(target.into_os_string().into_vec()),
                 Err(e) => {
-                    self.problem(
+                    found.problem(
                         &rel,
                         ProblemKind::Unreadable,
                         format!("cannot read link: {e}"),
@@ -219,7 +249,7 @@ impl Walker<'_> {
         let xattrs = match read_xattrs(path) {
             Ok(xattrs) => xattrs,
             Err(e) => {
-                self.problem(
+                found.problem(
                     &rel,
                     ProblemKind::Unreadable,
                     format!("cannot read extended attributes: {e}"),

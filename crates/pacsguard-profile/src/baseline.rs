@@ -133,7 +133,10 @@ impl Baseline {
     /// SHA-256 over an unambiguous encoding of everything in the baseline: every field of
     /// every entry, every root's spec, the generation and time. This is what gets signed.
     pub fn digest(&self) -> [u8; 32] {
-        let mut enc = Encoder(Sha256::new());
+        let mut enc = Encoder {
+            hash: Sha256::new(),
+            buffer: Vec::with_capacity(ENCODER_BUFFER),
+        };
         enc.bytes(b"pacsguard-baseline");
         enc.u64(u64::from(FORMAT_VERSION));
         enc.u64(self.generation);
@@ -154,23 +157,45 @@ impl Baseline {
                 enc.entry(entry);
             }
         }
-        enc.0.finalize().into()
+        enc.finish()
     }
 }
 
+/// Bytes gathered before they are handed to SHA-256: one call per field would spend more
+/// time in call overhead than in hashing.
+const ENCODER_BUFFER: usize = 64 << 10;
+
 /// Length-prefixed, fixed-width little-endian encoding into a running SHA-256.
-struct Encoder(Sha256);
+struct Encoder {
+    hash: Sha256,
+    buffer: Vec<u8>,
+}
 
 impl Encoder {
+    fn put(&mut self, b: &[u8]) {
+        if self.buffer.len() + b.len() > ENCODER_BUFFER {
+            self.hash.update(&self.buffer);
+            self.buffer.clear();
+        }
+        if b.len() > ENCODER_BUFFER {
+            self.hash.update(b);
+        } else {
+            self.buffer.extend_from_slice(b);
+        }
+    }
+    fn finish(mut self) -> [u8; 32] {
+        self.hash.update(&self.buffer);
+        self.hash.finalize().into()
+    }
     fn u64(&mut self, v: u64) {
-        self.0.update(v.to_le_bytes());
+        self.put(&v.to_le_bytes());
     }
     fn i64(&mut self, v: i64) {
-        self.0.update(v.to_le_bytes());
+        self.put(&v.to_le_bytes());
     }
     fn bytes(&mut self, b: &[u8]) {
         self.u64(b.len() as u64);
-        self.0.update(b);
+        self.put(b);
     }
     fn entry(&mut self, e: &Entry) {
         self.bytes(&e.rel);

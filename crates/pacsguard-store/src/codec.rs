@@ -1,7 +1,7 @@
 //! Length-prefixed encoding of the list-valued columns (extended attributes, exclusions).
 //! Decoding is total: any malformed blob is an error, never a panic or an out-of-range read.
 
-use pacsguard_fs::{Digest, Xattr, XattrValue};
+use pacsguard_fs::{Content, Digest, Entry, EntryType, Meta, Timestamp, Xattr, XattrValue};
 
 pub(crate) fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
@@ -91,6 +91,140 @@ pub(crate) fn decode_strings(blob: &[u8]) -> Option<Vec<String>> {
         items.push(String::from_utf8(r.bytes()?.to_vec()).ok()?);
     }
     Some(items)
+}
+
+/// Entries are stored in chunks of this many, one SQLite row each: one row per entry cost
+/// half a second per 200,000 files to write, chunks cost a few milliseconds.
+pub(crate) const ENTRIES_PER_CHUNK: usize = 4096;
+
+fn put_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+fn put_opt_bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
+    match b {
+        Some(b) => {
+            out.push(1);
+            put_bytes(out, b);
+        }
+        None => out.push(0),
+    }
+}
+
+/// Appends one entry. Pending and vanished entries are never stored: the caller resolves
+/// them first.
+pub(crate) fn encode_entry(out: &mut Vec<u8>, e: &Entry) -> Result<(), &'static str> {
+    put_bytes(out, &e.rel);
+    put_bytes(out, e.kind.as_str().as_bytes());
+    let m = &e.meta;
+    for v in [
+        m.size,
+        u64::from(m.mode),
+        u64::from(m.uid),
+        u64::from(m.gid),
+    ] {
+        put_u64(out, v);
+    }
+    for t in [m.mtime, m.ctime] {
+        put_u64(out, t.sec as u64);
+        put_u64(out, u64::from(t.nsec));
+    }
+    for v in [m.ino, m.dev, m.nlink, m.rdev] {
+        put_u64(out, v);
+    }
+    put_opt_bytes(out, e.link_target.as_deref());
+    put_bytes(out, &encode_xattrs(&e.xattrs));
+    match &e.content {
+        Content::NotApplicable => out.push(0),
+        Content::Hashed { digest, .. } => {
+            out.push(1);
+            out.extend_from_slice(&digest.0);
+        }
+        Content::Unreadable(reason) => {
+            out.push(2);
+            put_bytes(out, reason.as_bytes());
+        }
+        Content::Unstable => out.push(3),
+        Content::Skipped => out.push(4),
+        Content::Pending | Content::Vanished => {
+            return Err("refusing to store an entry that was never hashed");
+        }
+    }
+    Ok(())
+}
+
+impl<'a> Reader<'a> {
+    fn u64(&mut self) -> Option<u64> {
+        let b = self.take(8)?;
+        Some(u64::from_le_bytes(b.try_into().ok()?))
+    }
+
+    fn u32_of_u64(&mut self) -> Option<u32> {
+        u32::try_from(self.u64()?).ok()
+    }
+
+    fn opt_bytes(&mut self) -> Option<Option<&'a [u8]>> {
+        match self.u8()? {
+            0 => Some(None),
+            1 => Some(Some(self.bytes()?)),
+            _ => None,
+        }
+    }
+}
+
+/// Decodes every entry of a chunk; `None` if anything is malformed or left over.
+pub(crate) fn decode_entries(blob: &[u8], out: &mut Vec<Entry>) -> Option<()> {
+    let mut r = Reader::new(blob);
+    while !r.is_empty() {
+        let rel = r.bytes()?.to_vec();
+        let kind = EntryType::parse(std::str::from_utf8(r.bytes()?).ok()?)?;
+        let size = r.u64()?;
+        let mode = r.u32_of_u64()?;
+        let uid = r.u32_of_u64()?;
+        let gid = r.u32_of_u64()?;
+        let mtime = Timestamp {
+            sec: r.u64()? as i64,
+            nsec: r.u32_of_u64()?,
+        };
+        let ctime = Timestamp {
+            sec: r.u64()? as i64,
+            nsec: r.u32_of_u64()?,
+        };
+        let meta = Meta {
+            size,
+            mode,
+            uid,
+            gid,
+            mtime,
+            ctime,
+            ino: r.u64()?,
+            dev: r.u64()?,
+            nlink: r.u64()?,
+            rdev: r.u64()?,
+        };
+        let link_target = r.opt_bytes()?.map(<[u8]>::to_vec);
+        let xattrs = decode_xattrs(r.bytes()?)?;
+        let content = match r.u8()? {
+            0 => Content::NotApplicable,
+            1 => Content::Hashed {
+                digest: Digest(r.take(32)?.try_into().ok()?),
+                prefix: None,
+            },
+            2 => Content::Unreadable(String::from_utf8(r.bytes()?.to_vec()).ok()?),
+            3 => Content::Unstable,
+            4 => Content::Skipped,
+            _ => return None,
+        };
+        out.push(Entry {
+            rel,
+            kind,
+            meta,
+            link_target,
+            xattrs,
+            content,
+        });
+    }
+    Some(())
 }
 
 #[cfg(test)]

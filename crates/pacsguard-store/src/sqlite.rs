@@ -4,11 +4,13 @@ use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
-use pacsguard_fs::{Content, Digest, Entry, EntryType, HashAlgorithm, Meta, Timestamp};
+use pacsguard_fs::{Entry, HashAlgorithm};
 use pacsguard_profile::{Baseline, Policy, RootProfile, RootSpec};
 use rusqlite::{Connection, OptionalExtension as _, params};
 
-use crate::codec::{decode_strings, decode_xattrs, encode_strings, encode_xattrs};
+use crate::codec::{
+    ENTRIES_PER_CHUNK, decode_entries, decode_strings, encode_entry, encode_strings,
+};
 use crate::signing::{fingerprint, signing_message};
 
 /// Version of the table layout below, kept in `PRAGMA user_version`.
@@ -30,28 +32,11 @@ CREATE TABLE IF NOT EXISTS roots (
     exclude BLOB NOT NULL,
     cross_mounts INTEGER NOT NULL
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS entries (
+CREATE TABLE IF NOT EXISTS entry_chunks (
     root BLOB NOT NULL,
-    rel BLOB NOT NULL,
-    kind TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    mode INTEGER NOT NULL,
-    uid INTEGER NOT NULL,
-    gid INTEGER NOT NULL,
-    mtime_sec INTEGER NOT NULL,
-    mtime_nsec INTEGER NOT NULL,
-    ctime_sec INTEGER NOT NULL,
-    ctime_nsec INTEGER NOT NULL,
-    ino INTEGER NOT NULL,
-    dev INTEGER NOT NULL,
-    nlink INTEGER NOT NULL,
-    rdev INTEGER NOT NULL,
-    link_target BLOB,
-    xattrs BLOB NOT NULL,
-    content INTEGER NOT NULL,
-    digest BLOB,
-    reason TEXT,
-    PRIMARY KEY (root, rel)
+    seq INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (root, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS acceptances (
     id INTEGER PRIMARY KEY,
@@ -241,16 +226,16 @@ impl Store {
             let entries = self.load_entries(&spec.path)?;
             roots.push(RootProfile { spec, entries });
         }
-        let known: i64 = self
+        let orphans: i64 = self
             .conn
-            .query_row("SELECT count(*) FROM entries", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM entry_chunks WHERE root NOT IN (SELECT path FROM roots)",
+                [],
+                |r| r.get(0),
+            )
             .map_err(self.sql())?;
-        let loaded: usize = roots.iter().map(|r| r.entries.len()).sum();
-        if known as u64 != loaded as u64 {
-            return Err(self.corrupt(format!(
-                "{} entries belong to no profiled root",
-                known as u64 - loaded as u64
-            )));
+        if orphans != 0 {
+            return Err(self.corrupt(format!("{orphans} entry chunks belong to no profiled root")));
         }
         Ok(roots)
     }
@@ -258,85 +243,31 @@ impl Store {
     fn load_entries(&self, root: &Path) -> Result<Vec<Entry>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT rel, kind, size, mode, uid, gid, mtime_sec, mtime_nsec, ctime_sec, ctime_nsec,
-                        ino, dev, nlink, rdev, link_target, xattrs, content, digest, reason
-                 FROM entries WHERE root = ?1 ORDER BY rel",
-            )
+            .prepare_cached("SELECT seq, data FROM entry_chunks WHERE root = ?1 ORDER BY seq")
             .map_err(self.sql())?;
         let mut rows = stmt
             .query([root.as_os_str().as_bytes()])
             .map_err(self.sql())?;
         let mut entries = Vec::new();
-        while let Some(r) = rows.next().map_err(self.sql())? {
-            entries.push(self.decode_entry(r).map_err(|e| match e {
-                Decode::Sql(source) => StoreError::Sqlite {
-                    path: self.path.clone(),
-                    source,
-                },
-                Decode::Bad(reason) => self.corrupt(reason),
-            })?);
+        let mut expected_seq = 0i64;
+        while let Some(row) = rows.next().map_err(self.sql())? {
+            let seq: i64 = row.get(0).map_err(self.sql())?;
+            if seq != expected_seq {
+                return Err(self.corrupt(format!(
+                    "entry chunk {expected_seq} of {} is missing",
+                    root.display()
+                )));
+            }
+            expected_seq += 1;
+            let data: Vec<u8> = row.get(1).map_err(self.sql())?;
+            decode_entries(&data, &mut entries).ok_or_else(|| {
+                self.corrupt(format!(
+                    "entry chunk {seq} of {} is malformed",
+                    root.display()
+                ))
+            })?;
         }
         Ok(entries)
-    }
-
-    fn decode_entry(&self, r: &rusqlite::Row<'_>) -> Result<Entry, Decode> {
-        let u = |i: usize| -> Result<u64, Decode> { Ok(r.get::<_, i64>(i)? as u64) };
-        let u32_of = |i: usize| -> Result<u32, Decode> {
-            u32::try_from(r.get::<_, i64>(i)?)
-                .map_err(|_| Decode::Bad(format!("column {i} out of range")))
-        };
-        let kind: String = r.get(1)?;
-        let content_tag: i64 = r.get(16)?;
-        let digest: Option<Vec<u8>> = r.get(17)?;
-        let reason: Option<String> = r.get(18)?;
-        let content = match content_tag {
-            0 => Content::NotApplicable,
-            1 => {
-                let bytes =
-                    digest.ok_or_else(|| Decode::Bad("hashed entry without digest".into()))?;
-                let digest = Digest(
-                    bytes
-                        .try_into()
-                        .map_err(|_| Decode::Bad("digest is not 32 bytes".into()))?,
-                );
-                Content::Hashed {
-                    digest,
-                    prefix: None,
-                }
-            }
-            2 => Content::Unreadable(reason.unwrap_or_default()),
-            3 => Content::Unstable,
-            4 => Content::Skipped,
-            other => return Err(Decode::Bad(format!("unknown content state {other}"))),
-        };
-        Ok(Entry {
-            rel: r.get(0)?,
-            kind: EntryType::parse(&kind)
-                .ok_or_else(|| Decode::Bad(format!("unknown entry type {kind:?}")))?,
-            meta: Meta {
-                size: u(2)?,
-                mode: u32_of(3)?,
-                uid: u32_of(4)?,
-                gid: u32_of(5)?,
-                mtime: Timestamp {
-                    sec: r.get(6)?,
-                    nsec: u32_of(7)?,
-                },
-                ctime: Timestamp {
-                    sec: r.get(8)?,
-                    nsec: u32_of(9)?,
-                },
-                ino: u(10)?,
-                dev: u(11)?,
-                nlink: u(12)?,
-                rdev: u(13)?,
-            },
-            link_target: r.get(14)?,
-            xattrs: decode_xattrs(&r.get::<_, Vec<u8>>(15)?)
-                .ok_or_else(|| Decode::Bad("malformed extended attributes".into()))?,
-            content,
-        })
     }
 
     /// Replaces the baseline: the rows of `changed_roots` (and of roots no longer in
@@ -354,7 +285,8 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let signature = key.sign(&signing_message(&baseline.digest()));
+        let digest = baseline.digest();
+        let signature = key.sign(&signing_message(&digest));
         let tx = self.conn.transaction().map_err(sql)?;
         {
             let stored: Vec<Vec<u8>> = tx
@@ -364,7 +296,7 @@ impl Store {
             for old in stored {
                 let old_path = PathBuf::from(std::ffi::OsString::from_vec(old.clone()));
                 if baseline.root(&old_path).is_none() || changed_roots.contains(&old_path) {
-                    tx.execute("DELETE FROM entries WHERE root = ?1", [&old])
+                    tx.execute("DELETE FROM entry_chunks WHERE root = ?1", [&old])
                         .map_err(sql)?;
                     tx.execute("DELETE FROM roots WHERE path = ?1", [&old])
                         .map_err(sql)?;
@@ -373,12 +305,8 @@ impl Store {
             let mut insert_root = tx
                 .prepare("INSERT INTO roots (path, policy, hash, exclude, cross_mounts) VALUES (?1, ?2, ?3, ?4, ?5)")
                 .map_err(sql)?;
-            let mut insert_entry = tx
-                .prepare(
-                    "INSERT INTO entries (root, rel, kind, size, mode, uid, gid, mtime_sec, mtime_nsec,
-                        ctime_sec, ctime_nsec, ino, dev, nlink, rdev, link_target, xattrs, content, digest, reason)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
-                )
+            let mut insert_chunk = tx
+                .prepare("INSERT INTO entry_chunks (root, seq, data) VALUES (?1, ?2, ?3)")
                 .map_err(sql)?;
             for root in baseline
                 .roots
@@ -396,51 +324,22 @@ impl Store {
                         spec.cross_mounts as i64
                     ])
                     .map_err(sql)?;
-                for e in &root.entries {
-                    let (tag, digest, reason): (i64, Option<&[u8]>, Option<&str>) = match &e.content
-                    {
-                        Content::NotApplicable => (0, None, None),
-                        Content::Hashed { digest, .. } => (1, Some(&digest.0), None),
-                        Content::Unreadable(reason) => (2, None, Some(reason)),
-                        Content::Unstable => (3, None, None),
-                        Content::Skipped => (4, None, None),
-                        Content::Pending | Content::Vanished => {
-                            return Err(StoreError::Corrupt {
-                                path: path.clone(),
-                                reason: "refusing to store an entry that was never hashed".into(),
-                            });
-                        }
-                    };
-                    let m = &e.meta;
-                    insert_entry
-                        .execute(params![
-                            root_bytes,
-                            e.rel,
-                            e.kind.as_str(),
-                            m.size as i64,
-                            m.mode,
-                            m.uid,
-                            m.gid,
-                            m.mtime.sec,
-                            m.mtime.nsec,
-                            m.ctime.sec,
-                            m.ctime.nsec,
-                            m.ino as i64,
-                            m.dev as i64,
-                            m.nlink as i64,
-                            m.rdev as i64,
-                            e.link_target,
-                            encode_xattrs(&e.xattrs),
-                            tag,
-                            digest,
-                            reason
-                        ])
+                for (seq, chunk) in root.entries.chunks(ENTRIES_PER_CHUNK).enumerate() {
+                    let mut data = Vec::new();
+                    for entry in chunk {
+                        encode_entry(&mut data, entry).map_err(|reason| StoreError::Corrupt {
+                            path: path.clone(),
+                            reason: reason.into(),
+                        })?;
+                    }
+                    insert_chunk
+                        .execute(params![root_bytes, seq as i64, data])
                         .map_err(sql)?;
                 }
             }
             tx.execute(
                 "INSERT OR REPLACE INTO baseline (id, generation, created, digest, public_key, signature) VALUES (1, ?1, ?2, ?3, ?4, ?5)",
-                params![baseline.generation as i64, baseline.created, baseline.digest().as_slice(), key.verifying_key().as_bytes().as_slice(), signature.to_bytes().as_slice()],
+                params![baseline.generation as i64, baseline.created, digest.as_slice(), key.verifying_key().as_bytes().as_slice(), signature.to_bytes().as_slice()],
             )
             .map_err(sql)?;
             if let Some(a) = acceptance {
@@ -483,16 +382,5 @@ impl Store {
             });
         }
         Ok(out)
-    }
-}
-
-enum Decode {
-    Sql(rusqlite::Error),
-    Bad(String),
-}
-
-impl From<rusqlite::Error> for Decode {
-    fn from(e: rusqlite::Error) -> Self {
-        Decode::Sql(e)
     }
 }

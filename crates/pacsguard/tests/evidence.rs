@@ -37,9 +37,10 @@ fn an_edited_baseline_row_ends_with_exit_2_and_says_so() {
     let env = Env::new();
     env.profile(&[]);
     let db = rusqlite::Connection::open(env.home.join("pacsguard.db")).expect("open store");
-    // The attacker records their implant's hash as the expected one.
+    // The attacker records their implant's hash as the expected one: the last 32 bytes of
+    // the chunk are the digest of the last entry, the file `study/series/2.dcm`.
     db.execute(
-        "UPDATE entries SET digest = zeroblob(32) WHERE kind = 'file'",
+        "UPDATE entry_chunks SET data = CAST(substr(data, 1, length(data) - 32) || zeroblob(32) AS BLOB)",
         [],
     )
     .expect("edit");
