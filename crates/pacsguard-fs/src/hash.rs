@@ -12,7 +12,9 @@ use serde::{Serialize, Serializer};
 use sha2::Digest as _;
 
 use crate::entry::{Content, Entry, EntryType, Meta};
-use crate::open::open_for_reading;
+use std::os::fd::OwnedFd;
+
+use crate::open::{open_directory, open_for_reading, open_in_directory};
 
 /// Read size per system call. Large enough that syscall overhead vanishes against the hash.
 pub const HASH_BUFFER_SIZE: usize = 1 << 20;
@@ -235,24 +237,71 @@ pub fn hash_files(
     request: impl Fn(&Entry) -> HashRequest + Sync,
     progress: &(dyn Fn(u64) + Sync),
 ) {
-    entries.par_iter_mut().with_max_len(64).for_each(|entry| {
-        if entry.kind != EntryType::File {
-            return;
+    // Entries are sorted by path, so the files of one directory mostly sit together: each
+    // batch opens its directory once and its files relative to it.
+    let batches: Vec<&mut [Entry]> = entries
+        .chunk_by_mut(|a, b| parent(&a.rel) == parent(&b.rel))
+        .flat_map(|same_dir| same_dir.chunks_mut(FILES_PER_BATCH))
+        .collect();
+    batches.into_par_iter().for_each(|batch| {
+        let mut dir: Option<io::Result<OwnedFd>> = None;
+        for entry in batch.iter_mut() {
+            if entry.kind != EntryType::File {
+                continue;
+            }
+            let prefix = match request(entry) {
+                HashRequest::Skip => continue,
+                HashRequest::Full => None,
+                HashRequest::FullWithPrefix(n) => Some(n),
+            };
+            // Borrowed by the opener while `hash_entry` updates the rest of the entry; put
+            // back right after.
+            let rel = std::mem::take(&mut entry.rel);
+            let dir = dir.get_or_insert_with(|| open_directory(&absolute(root, parent(&rel))));
+            let open = || match dir.as_ref() {
+                Ok(fd) if !rel.is_empty() => open_in_directory(fd, file_name(&rel)),
+                // The directory could not be opened (gone, replaced), or the root itself is
+                // the file: open by path, which reports why in the way the caller
+                // understands (vanished, unreadable, changed).
+                _ => open_for_reading(&absolute(root, &rel)),
+            };
+            hash_entry(&open, entry, algorithm, prefix);
+            entry.rel = rel;
+            progress(entry.meta.size);
         }
-        let prefix = match request(entry) {
-            HashRequest::Skip => return,
-            HashRequest::Full => None,
-            HashRequest::FullWithPrefix(n) => Some(n),
-        };
-        let path = root.join(std::ffi::OsStr::from_bytes(&entry.rel));
-        hash_entry(&path, entry, algorithm, prefix);
-        progress(entry.meta.size);
     });
 }
 
-fn hash_entry(path: &Path, entry: &mut Entry, algorithm: HashAlgorithm, prefix: Option<u64>) {
+fn absolute(root: &Path, rel: &[u8]) -> std::path::PathBuf {
+    if rel.is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(std::ffi::OsStr::from_bytes(rel))
+    }
+}
+
+fn file_name(rel: &[u8]) -> &[u8] {
+    rel.rsplit(|&b| b == b'/').next().unwrap_or(rel)
+}
+
+/// Files hashed by one task: small enough that a directory of 100,000 images still
+/// spreads over every core.
+const FILES_PER_BATCH: usize = 64;
+
+fn parent(rel: &[u8]) -> &[u8] {
+    rel.iter()
+        .rposition(|&b| b == b'/')
+        .map_or(&[][..], |i| &rel[..i])
+}
+
+fn hash_entry(
+    open: &dyn Fn() -> io::Result<std::fs::File>,
+    entry: &mut Entry,
+    algorithm: HashAlgorithm,
+    prefix: Option<u64>,
+) {
     for _ in 0..MAX_HASH_ATTEMPTS {
-        match hash_once(path, entry, algorithm, prefix) {
+        match hash_once(open, entry, algorithm, prefix) {
             Ok(Attempt::Done(content, meta)) => {
                 entry.meta = meta;
                 entry.content = content;
@@ -282,12 +331,12 @@ enum Attempt {
 }
 
 fn hash_once(
-    path: &Path,
+    open: &dyn Fn() -> io::Result<std::fs::File>,
     entry: &Entry,
     algorithm: HashAlgorithm,
     prefix: Option<u64>,
 ) -> io::Result<Attempt> {
-    let mut file = open_for_reading(path)?;
+    let mut file = open()?;
     let before = file.metadata()?;
     if !before.is_file() {
         return Ok(Attempt::Changed);

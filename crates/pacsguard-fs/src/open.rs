@@ -1,20 +1,53 @@
-//! The single place where pacsguard-fs opens a file, and only for reading.
+//! The single place where pacsguard-fs opens anything, and only for reading.
 
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
-/// Opens `path` read-only without following a final symlink and without blocking on a
-/// FIFO or device swapped in after the walk. `O_NOATIME` keeps even the access time of the
-/// guarded file untouched where the kernel allows it (owner or root); elsewhere we retry
-/// without it rather than fail.
+use rustix::fs::{Mode, OFlags};
+
+/// `O_NOFOLLOW`: a symlink swapped in for the file is not followed. `O_NONBLOCK`: a FIFO
+/// or device swapped in cannot block us (and is refused after fstat, before any read).
+fn file_flags() -> OFlags {
+    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC
+}
+
+/// Opens `path` read-only (see [`file_flags`]). `O_NOATIME` keeps even the access time of
+/// the guarded file untouched where the kernel allows it (owner or root); elsewhere we
+/// retry without it rather than fail.
 #[allow(clippy::disallowed_methods)] // read-only by the flags below; see clippy.toml
 pub(crate) fn open_for_reading(path: &Path) -> io::Result<File> {
-    let base = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
-    let open = |flags| OpenOptions::new().read(true).custom_flags(flags).open(path);
-    match open(base | libc::O_NOATIME) {
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => open(base),
+    let flags = file_flags().bits() as i32 & !libc::O_ACCMODE;
+    let open = |extra| {
+        OpenOptions::new()
+            .read(true)
+            .custom_flags(flags | extra)
+            .open(path)
+    };
+    match open(libc::O_NOATIME) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => open(0),
         other => other,
     }
 }
+
+/// Opens a directory to open its files relative to it: one path lookup per directory
+/// instead of one per file.
+pub(crate) fn open_directory(path: &Path) -> io::Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    Ok(rustix::fs::open(path, flags, Mode::empty())?)
+}
+
+/// Opens the file `name` inside `dir`, read-only, with the flags of [`open_for_reading`].
+pub(crate) fn open_in_directory(dir: impl AsFd, name: &[u8]) -> io::Result<File> {
+    let name = std::ffi::OsStr::from_bytes(name);
+    let open = |flags| rustix::fs::openat(dir.as_fd(), name, flags, Mode::empty());
+    let fd = match open(file_flags() | OFlags::NOATIME) {
+        Err(rustix::io::Errno::PERM) => open(file_flags()),
+        other => other,
+    }?;
+    Ok(File::from(fd))
+}
+
+use std::os::unix::ffi::OsStrExt as _;

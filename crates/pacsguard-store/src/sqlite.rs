@@ -285,7 +285,15 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let digest = baseline.digest();
+        // The digest (one SHA-256 pass over everything) and the encoding of the chunks to
+        // write are independent: do them on two cores.
+        let (digest, encoded) = std::thread::scope(|scope| {
+            let digest = scope.spawn(|| baseline.digest());
+            let encoded = encode_changed_roots(baseline, changed_roots);
+            (digest.join(), encoded)
+        });
+        let digest = digest.map_err(|_| self.corrupt("computing the baseline digest failed"))?;
+        let encoded = encoded.map_err(|reason| self.corrupt(reason))?;
         let signature = key.sign(&signing_message(&digest));
         let tx = self.conn.transaction().map_err(sql)?;
         {
@@ -308,12 +316,7 @@ impl Store {
             let mut insert_chunk = tx
                 .prepare("INSERT INTO entry_chunks (root, seq, data) VALUES (?1, ?2, ?3)")
                 .map_err(sql)?;
-            for root in baseline
-                .roots
-                .iter()
-                .filter(|r| changed_roots.contains(&r.spec.path))
-            {
-                let spec = &root.spec;
+            for (spec, chunks) in &encoded {
                 let root_bytes = spec.path.as_os_str().as_bytes();
                 insert_root
                     .execute(params![
@@ -324,14 +327,7 @@ impl Store {
                         spec.cross_mounts as i64
                     ])
                     .map_err(sql)?;
-                for (seq, chunk) in root.entries.chunks(ENTRIES_PER_CHUNK).enumerate() {
-                    let mut data = Vec::new();
-                    for entry in chunk {
-                        encode_entry(&mut data, entry).map_err(|reason| StoreError::Corrupt {
-                            path: path.clone(),
-                            reason: reason.into(),
-                        })?;
-                    }
+                for (seq, data) in chunks.iter().enumerate() {
                     insert_chunk
                         .execute(params![root_bytes, seq as i64, data])
                         .map_err(sql)?;
@@ -383,4 +379,31 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// A root to write: its spec and its entries encoded in chunks.
+type EncodedRoot<'a> = (&'a RootSpec, Vec<Vec<u8>>);
+
+/// The spec and the encoded chunks of every changed root.
+fn encode_changed_roots<'a>(
+    baseline: &'a Baseline,
+    changed_roots: &[PathBuf],
+) -> Result<Vec<EncodedRoot<'a>>, &'static str> {
+    let mut out = Vec::new();
+    for root in baseline
+        .roots
+        .iter()
+        .filter(|r| changed_roots.contains(&r.spec.path))
+    {
+        let mut chunks = Vec::new();
+        for chunk in root.entries.chunks(ENTRIES_PER_CHUNK) {
+            let mut data = Vec::new();
+            for entry in chunk {
+                encode_entry(&mut data, entry)?;
+            }
+            chunks.push(data);
+        }
+        out.push((&root.spec, chunks));
+    }
+    Ok(out)
 }
