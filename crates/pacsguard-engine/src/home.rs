@@ -129,6 +129,23 @@ impl Home {
         })
     }
 
+    /// Refuses a home that others could write to: whoever can replace the store, the key
+    /// or the configuration can forge what PacsGuard reports.
+    pub fn check_permissions(&self) -> Result<(), EngineError> {
+        let meta = fs::metadata(&self.dir).map_err(|e| EngineError::io(&self.dir, e))?;
+        let mode = meta.permissions().mode();
+        if mode & 0o022 != 0 {
+            return Err(EngineError::io(
+                &self.dir,
+                format!(
+                    "home is writable by group or others (mode {:04o}); run chmod 700",
+                    mode & 0o7777
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Reads the signing key, refusing one that others can read.
     pub fn load_key(&self) -> Result<SigningKey, EngineError> {
         let path = self.key_path();

@@ -529,3 +529,26 @@ fn a_root_that_is_gone_is_reported_removed_not_an_error() {
         "{findings:?}"
     );
 }
+
+#[test]
+fn a_home_that_others_can_write_is_refused() {
+    let env = Env::new();
+    env.profile(&[]);
+    fs::set_permissions(&env.home, fs::Permissions::from_mode(0o777)).expect("chmod");
+    let out = env.run(&["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("writable by group or others"),
+        "{}",
+        stderr(&out)
+    );
+    fs::set_permissions(
+        env.home.join("signing.key"),
+        fs::Permissions::from_mode(0o644),
+    )
+    .expect("chmod");
+    fs::set_permissions(&env.home, fs::Permissions::from_mode(0o700)).expect("chmod");
+    let out = env.run(&["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("chmod 600"), "{}", stderr(&out));
+}

@@ -98,6 +98,7 @@ impl Session {
         if !home.is_initialized() {
             return Err(EngineError::NotInitialized(home.dir.clone()));
         }
+        home.check_permissions()?;
         let lock = home.lock()?;
         let key = home.load_key()?;
         let config = Config::load(&home.config_path())?;
