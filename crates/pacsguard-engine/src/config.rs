@@ -40,6 +40,13 @@ pub const CONFIG_TEMPLATE: &str = r#"# PacsGuard configuration. Roots listed her
 # [[root]]
 # path = "/opt/modality/bin"
 # policy = "static"
+#
+# The audit trail (audit.log) is signed at the end of every command. A witness directory
+# on another disk or share keeps the newest checkpoint, so a trail rolled back here is
+# caught. fsync: "batch" (once per command, default) or "record" (after every record).
+# [audit]
+# witness = "/mnt/evidence/pacsguard"
+# fsync = "batch"
 "#;
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -49,6 +56,28 @@ pub struct Config {
     pub hash: Option<HashAlgorithm>,
     #[serde(default, rename = "root")]
     pub roots: Vec<RootConfig>,
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+/// `[audit]`: where the trail's checkpoints are witnessed and when records reach the disk.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// A directory on another disk or a mounted share that keeps the newest checkpoint.
+    pub witness: Option<PathBuf>,
+    #[serde(default)]
+    pub fsync: FsyncPolicy,
+}
+
+/// `fsync = "batch"` (default: once per command, before the checkpoint is signed) or
+/// `"record"` (after every record).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum FsyncPolicy {
+    #[default]
+    Batch,
+    Record,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -110,6 +139,13 @@ impl Config {
                     )
                 })?;
             }
+        }
+        if let Some(witness) = &config.audit.witness
+            && !witness.is_absolute()
+        {
+            return Err(format!(
+                "[audit] witness {witness:?} must be an absolute path"
+            ));
         }
         Ok(config)
     }

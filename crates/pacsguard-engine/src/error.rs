@@ -29,6 +29,8 @@ pub enum EngineError {
     Profile(#[from] pacsguard_profile::ProfileError),
     #[error(transparent)]
     Sink(#[from] pacsguard_events::SinkError),
+    #[error(transparent)]
+    Audit(#[from] pacsguard_audit::LogError),
 }
 
 impl EngineError {

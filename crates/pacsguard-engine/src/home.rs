@@ -9,15 +9,17 @@ use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
 use nix::fcntl::{Flock, FlockArg};
+use pacsguard_audit::{AuditSink, Durability, TrailFiles};
 use pacsguard_events::{Action, Event, EventBus, Outcome};
 use pacsguard_store::{Store, fingerprint};
+use pacsguard_trail::note::{Signer, Verifier};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::actor::current_actor;
 use crate::config::CONFIG_TEMPLATE;
+use crate::config::{AuditConfig, FsyncPolicy};
 use crate::error::EngineError;
-use crate::eventlog::JsonlSink;
 
 /// Where state lives without `--home` or `$PACSGUARD_HOME`: `/var/lib/pacsguard` for root
 /// (a system service), `$XDG_DATA_HOME/pacsguard` or `~/.local/share/pacsguard` otherwise.
@@ -63,8 +65,16 @@ impl Home {
     pub fn store_path(&self) -> PathBuf {
         self.dir.join("pacsguard.db")
     }
-    pub fn events_path(&self) -> PathBuf {
-        self.dir.join("events.jsonl")
+    pub fn audit_log_path(&self) -> PathBuf {
+        self.dir.join("audit.log")
+    }
+    pub fn checkpoints_path(&self) -> PathBuf {
+        self.dir.join("checkpoints.jsonl")
+    }
+    /// The C2SP verifier key of the trail: name, key hash and public key. Enough, with
+    /// `audit.log` and `checkpoints.jsonl`, to verify the trail anywhere.
+    pub fn trail_key_path(&self) -> PathBuf {
+        self.dir.join("trail.pub")
     }
     fn lock_path(&self) -> PathBuf {
         self.dir.join("lock")
@@ -112,7 +122,7 @@ impl Home {
         // The key goes last: its presence is what marks the home as initialized.
         let secret = Zeroizing::new(format!("{KEY_HEADER}\n{}\n", hex::encode(seed.as_slice())));
         write_atomically(&self.key_path(), secret.as_bytes(), 0o600)?;
-        let mut bus = self.event_bus()?;
+        let (mut bus, _) = self.open_trail(&key, &AuditConfig::default())?;
         let event = Event::new(
             current_actor(),
             Action::Init,
@@ -194,12 +204,81 @@ impl Home {
         })
     }
 
-    /// The bus with this home's sinks.
-    pub fn event_bus(&self) -> Result<EventBus, EngineError> {
+    /// The bus with this home's sinks: the audit trail. Returns also the torn tail the
+    /// trail cut off (a crash mid-record), for the caller to put on the record.
+    pub fn open_trail(
+        &self,
+        key: &SigningKey,
+        audit: &AuditConfig,
+    ) -> Result<(EventBus, Option<(u64, u64)>), EngineError> {
+        let signer = self.trail_signer(key)?;
+        let origin = signer.verifier().name().to_string();
+        let files = TrailFiles {
+            log: self.audit_log_path(),
+            checkpoints: self.checkpoints_path(),
+            witness: audit.witness.clone(),
+        };
+        let durability = match audit.fsync {
+            FsyncPolicy::Batch => Durability::Batch,
+            FsyncPolicy::Record => Durability::EveryRecord,
+        };
+        let (sink, torn) = AuditSink::open(files, hostname(), origin, signer, durability)?;
         let mut bus = EventBus::new();
-        bus.add_sink(Box::new(JsonlSink::open(&self.events_path())?));
-        Ok(bus)
+        bus.add_sink(Box::new(sink));
+        Ok((bus, torn))
     }
+
+    /// The trail's signer: this home's key under the name recorded in `trail.pub`
+    /// (written on first use: `pacsguard-<host>`).
+    fn trail_signer(&self, key: &SigningKey) -> Result<Signer, EngineError> {
+        let path = self.trail_key_path();
+        let bad = |reason: String| EngineError::Key {
+            path: path.clone(),
+            reason,
+        };
+        match fs::read_to_string(&path) {
+            Ok(text) => {
+                let verifier = Verifier::parse(text.trim()).map_err(|e| bad(e.to_string()))?;
+                let signer =
+                    Signer::new(verifier.name(), key.clone()).map_err(|e| bad(e.to_string()))?;
+                if signer.verifier() != &verifier {
+                    return Err(bad(
+                        "it is not the public key of this home's signing key".into()
+                    ));
+                }
+                Ok(signer)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let name: String = format!("pacsguard-{}", hostname())
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                let signer = Signer::new(&name, key.clone()).map_err(|e| bad(e.to_string()))?;
+                write_atomically(
+                    &path,
+                    format!("{}\n", signer.verifier().encode()).as_bytes(),
+                    0o644,
+                )?;
+                Ok(signer)
+            }
+            Err(e) => Err(bad(format!("cannot read: {e}"))),
+        }
+    }
+}
+
+/// This machine's name, for records and the trail's origin.
+pub fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
 }
 
 /// Writes `bytes` to `path` through a temporary file, fsync and rename: after a crash the

@@ -1,8 +1,8 @@
 //! The home and the operations over it: `init`, `profile`, `check`, `accept`.
 //!
 //! A [`Home`] is PacsGuard's state directory: `config.toml`, the Ed25519 signing key
-//! (`signing.key`, mode 0600, and `signing.pub`), the store (`pacsguard.db`) and the event
-//! log (`events.jsonl`). A [`Session`] holds the home open (under an exclusive lock, so two
+//! (`signing.key`, mode 0600, and `signing.pub`), the store (`pacsguard.db`) and the audit
+//! trail (`audit.log`, `checkpoints.jsonl`, and `trail.pub`, the key that verifies it). A [`Session`] holds the home open (under an exclusive lock, so two
 //! commands never interleave their writes), its verified key, the store, and the event bus
 //! that every finding and action goes through.
 //!
@@ -13,17 +13,17 @@
 //!   operation prints or logs security events by itself.
 
 mod actor;
+mod audit;
 mod config;
 mod error;
-mod eventlog;
 mod home;
 mod ops;
 mod progress;
 
 pub use actor::current_actor;
+pub use audit::{AuditVerifyReport, ShowFilter, audit_export, audit_show, audit_verify};
 pub use config::{CONFIG_TEMPLATE, Config, RootConfig};
 pub use error::EngineError;
-pub use eventlog::JsonlSink;
 pub use home::{Home, InitReport, default_home};
 pub use ops::{
     AcceptReport, AcceptRequest, CheckReport, CheckRequest, ProfileReport, ProfileRequest,

@@ -32,6 +32,8 @@ pub enum Action {
     Accept,
     /// A detector reported something (the finding is attached).
     Finding,
+    /// Something happened to the audit trail itself (a torn record discarded).
+    Audit,
 }
 
 /// How it ended.

@@ -11,7 +11,9 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
-use pacsguard_engine::{AcceptRequest, CheckRequest, Home, ProfileRequest, Session, default_home};
+use pacsguard_engine::{
+    AcceptRequest, CheckRequest, Home, ProfileRequest, Session, ShowFilter, default_home,
+};
 use pacsguard_profile::{HashAlgorithm, Policy};
 
 #[derive(Parser, Debug)]
@@ -75,6 +77,59 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Verify, list or export the tamper-evident audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Verify the trail offline: every record against every signed checkpoint (and the
+    /// witness's); exit 2 naming where it was altered.
+    Verify {
+        /// Verify an exported copy in DIR instead of the home's trail.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Directory of the witness copy of the newest checkpoint (default: [audit] witness).
+        #[arg(long, value_name = "DIR")]
+        witness: Option<PathBuf>,
+        /// The verifier key the trail must be signed with (as in trail.pub).
+        #[arg(long, value_name = "KEY")]
+        key: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List records, oldest first.
+    Show {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Only records at or after this time (RFC 3339, e.g. 2026-11-28T00:00:00Z).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only records of this action (init, profile, check, accept, finding, audit).
+        #[arg(long)]
+        action: Option<String>,
+        /// Only records concerning a path containing this text.
+        #[arg(long, value_name = "TEXT")]
+        path: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy the trail (records, checkpoints, verifier key) into a new directory.
+    Export {
+        /// Format of the export (JSON lines; DICOM audit XML comes with ATNA export).
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ExportFormat,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ExportFormat {
+    Jsonl,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -163,6 +218,63 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let report = Session::open(home)?
                 .accept(&AcceptRequest { paths, all, reason }, progress.as_ref())?;
             output::accept(&report, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { command } => audit(&home, command),
+    }
+}
+
+fn audit(home: &Home, command: AuditCommand) -> Result<ExitCode> {
+    match command {
+        AuditCommand::Verify {
+            dir,
+            witness,
+            key,
+            json,
+        } => {
+            let report = pacsguard_engine::audit_verify(
+                home,
+                dir.as_deref(),
+                witness.as_deref(),
+                key.as_deref(),
+            )?;
+            output::audit_verify(&report, json)?;
+            Ok(if !report.report.is_intact() {
+                ExitCode::from(2)
+            } else if report.report.unsigned_records > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        AuditCommand::Show {
+            dir,
+            since,
+            action,
+            path,
+            json,
+        } => {
+            let since = since
+                .map(|t| {
+                    humantime::parse_rfc3339_weak(&t)
+                        .map_err(|e| anyhow::anyhow!("--since {t:?}: {e}"))
+                })
+                .transpose()?;
+            let filter = ShowFilter {
+                since,
+                action,
+                path,
+            };
+            let records = pacsguard_engine::audit_show(home, dir.as_deref(), &filter)?;
+            output::audit_show(&records, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Export {
+            format: ExportFormat::Jsonl,
+            out,
+        } => {
+            let written = pacsguard_engine::audit_export(home, &out)?;
+            output::audit_export(&written)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -6,8 +6,10 @@ use std::io::{self, Write as _};
 use std::process::ExitCode;
 
 use anyhow::Result;
-use pacsguard_engine::{AcceptReport, CheckReport, InitReport, ProfileReport, RootSummary};
-use pacsguard_events::{Finding, SeverityCounts, escape_path};
+use pacsguard_engine::{
+    AcceptReport, AuditVerifyReport, CheckReport, InitReport, ProfileReport, RootSummary,
+};
+use pacsguard_events::{Finding, SeverityCounts, escape_bytes, escape_path};
 use serde::Serialize;
 
 /// 1 when a warning or alert needs someone's attention, else 0.
@@ -154,4 +156,76 @@ fn findings_text(findings: &[Finding]) -> String {
         let _ = writeln!(text, "{finding}");
     }
     text
+}
+
+pub fn audit_verify(report: &AuditVerifyReport, as_json: bool) -> Result<()> {
+    if as_json {
+        return json("audit verify", report);
+    }
+    let r = &report.report;
+    let mut text = String::new();
+    for problem in &r.problems {
+        let _ = writeln!(
+            text,
+            "TAMPERED {}",
+            escape_bytes(problem.to_string().as_bytes())
+        );
+    }
+    if let Some((offset, length)) = r.torn_tail {
+        let _ = writeln!(
+            text,
+            "torn tail: {length} bytes at byte {offset} are an incomplete record (a crash mid-write), not part of the trail"
+        );
+    }
+    let verdict = if !r.is_intact() {
+        "AUDIT TRAIL ALTERED"
+    } else if r.unsigned_records > 0 {
+        "intact, but the newest records are not covered by a checkpoint yet"
+    } else {
+        "intact"
+    };
+    let _ = writeln!(
+        text,
+        "{verdict}: {} records, {} checkpoints, {} records signed, {} unsigned (log {}, key {})",
+        r.records,
+        r.checkpoints,
+        r.signed_size,
+        r.unsigned_records,
+        escape_path(&report.log),
+        report.trail_key
+    );
+    write_stdout(&text)
+}
+
+pub fn audit_show(records: &[serde_json::Value], as_json: bool) -> Result<()> {
+    if as_json {
+        return json("audit show", &serde_json::json!({ "records": records }));
+    }
+    let mut text = String::new();
+    for r in records {
+        let field = |v: &serde_json::Value| escape_bytes(v.as_str().unwrap_or("").as_bytes());
+        let _ = writeln!(
+            text,
+            "{:>6} {} {} {} {} {}",
+            r["seq"],
+            field(&r["time"]),
+            field(&r["actor"]["user"]),
+            field(&r["action"]),
+            field(&r["outcome"]),
+            field(&r["detail"])
+        );
+    }
+    write_stdout(&text)
+}
+
+pub fn audit_export(written: &[std::path::PathBuf]) -> Result<()> {
+    let mut text = String::new();
+    for path in written {
+        let _ = writeln!(text, "wrote {}", escape_path(path));
+    }
+    let _ = writeln!(
+        text,
+        "verify the copy anywhere with: pacsguard audit verify --dir DIR --key \"$(cat DIR/trail.pub)\""
+    );
+    write_stdout(&text)
 }

@@ -187,7 +187,7 @@ fn accept_takes_reviewed_changes_with_who_and_why() {
     one(&findings, "content-changed", "study/series/2.dcm");
 
     // The event log names who and why.
-    let log = fs::read_to_string(env.home.join("events.jsonl")).expect("event log");
+    let log = fs::read_to_string(env.home.join("audit.log")).expect("event log");
     let accept = log
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json line"))
@@ -228,7 +228,7 @@ fn every_finding_and_action_reaches_the_event_log() {
     env.profile(&[]);
     fs::remove_file(env.path("readme.txt")).expect("rm");
     let _ = env.check(&[]);
-    let log = fs::read_to_string(env.home.join("events.jsonl")).expect("event log");
+    let log = fs::read_to_string(env.home.join("audit.log")).expect("event log");
     let events: Vec<serde_json::Value> = log
         .lines()
         .map(|l| serde_json::from_str(l).expect("json line"))

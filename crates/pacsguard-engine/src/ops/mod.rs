@@ -103,8 +103,8 @@ impl Session {
         let key = home.load_key()?;
         let config = Config::load(&home.config_path())?;
         let store = Store::open(&home.store_path())?;
-        let bus = home.event_bus()?;
-        Ok(Session {
+        let (bus, torn) = home.open_trail(&key, &config.audit)?;
+        let mut session = Session {
             home,
             _lock: lock,
             key,
@@ -112,7 +112,19 @@ impl Session {
             config,
             bus,
             actor: current_actor(),
-        })
+        };
+        if let Some((offset, length)) = torn {
+            let detail = format!(
+                "audit trail: a record cut short by a crash ({length} bytes at byte {offset}) was discarded; it was never acknowledged"
+            );
+            session.emit(Event::new(
+                session.actor.clone(),
+                Action::Audit,
+                Outcome::Success,
+                detail,
+            ))?;
+        }
+        Ok(session)
     }
 
     pub fn home(&self) -> &Home {

@@ -1,0 +1,214 @@
+//! `audit.log`: one JSON record per line, each line a Merkle leaf.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead as _, BufReader, Read as _, Write as _};
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+
+use pacsguard_trail::merkle::{Frontier, Hash, leaf_hash};
+
+use crate::verify::Problem;
+
+/// Longest record line accepted. PacsGuard's own records are a few hundred bytes to a few
+/// KiB (a finding with long paths); a longer line is damage or an attack on the reader.
+pub const MAX_RECORD_BYTES: usize = 1 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("audit trail {}: {source}", .path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("audit trail {} is damaged ({problem}); keep it as evidence, move it aside and run `pacsguard audit verify` on the copy", .path.display())]
+    Damaged { path: PathBuf, problem: String },
+}
+
+/// What a pass over the log found.
+#[derive(Debug, Default)]
+pub(crate) struct Scan {
+    pub frontier: Frontier,
+    /// Roots at the sizes asked for (those the log reaches).
+    pub roots: BTreeMap<u64, Hash>,
+    /// Bytes of complete lines.
+    pub complete_bytes: u64,
+    /// A last line without its newline: (offset, length).
+    pub torn_tail: Option<(u64, u64)>,
+    pub problems: Vec<Problem>,
+}
+
+/// Reads every complete line, checking that each is a JSON object whose `seq` is its
+/// position, and builds the tree. Never holds more than one line in memory.
+pub(crate) fn scan(reader: impl io::Read, roots_at: &BTreeSet<u64>) -> io::Result<Scan> {
+    let mut reader = BufReader::with_capacity(1 << 20, reader);
+    let mut scan = Scan::default();
+    let mut line = Vec::new();
+    if roots_at.contains(&0) {
+        scan.roots.insert(0, scan.frontier.root());
+    }
+    loop {
+        line.clear();
+        let n = (&mut reader)
+            .take(MAX_RECORD_BYTES as u64 + 1)
+            .read_until(b'\n', &mut line)?;
+        if n == 0 {
+            break;
+        }
+        let index = scan.frontier.size();
+        let offset = scan.complete_bytes;
+        if line.last() != Some(&b'\n') {
+            if line.len() > MAX_RECORD_BYTES {
+                scan.problems.push(Problem::at_record(
+                    index,
+                    offset,
+                    format!("longer than {MAX_RECORD_BYTES} bytes"),
+                ));
+                let skipped = skip_line(&mut reader)?;
+                scan.complete_bytes += line.len() as u64 + skipped;
+                scan.frontier.push(leaf_hash(&line));
+                continue;
+            }
+            scan.torn_tail = Some((offset, line.len() as u64));
+            break;
+        }
+        let record = &line[..line.len() - 1];
+        match serde_json::from_slice::<serde_json::Value>(record) {
+            Ok(value) if value.get("seq").and_then(serde_json::Value::as_u64) == Some(index) => {}
+            Ok(value) => {
+                let seq = value
+                    .get("seq")
+                    .map_or("none".to_string(), ToString::to_string);
+                scan.problems.push(Problem::at_record(
+                    index,
+                    offset,
+                    format!("sequence number {seq} where {index} belongs: a record was deleted, inserted or reordered"),
+                ));
+            }
+            Err(e) => scan.problems.push(Problem::at_record(
+                index,
+                offset,
+                format!("not a JSON record ({e})"),
+            )),
+        }
+        scan.frontier.push(leaf_hash(record));
+        scan.complete_bytes += line.len() as u64;
+        if roots_at.contains(&scan.frontier.size()) {
+            scan.roots
+                .insert(scan.frontier.size(), scan.frontier.root());
+        }
+    }
+    Ok(scan)
+}
+
+/// Skips to just past the next newline; returns the bytes skipped.
+fn skip_line(reader: &mut impl io::BufRead) -> io::Result<u64> {
+    let mut skipped = 0u64;
+    loop {
+        let buffer = reader.fill_buf()?;
+        if buffer.is_empty() {
+            return Ok(skipped);
+        }
+        match buffer.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                reader.consume(i + 1);
+                return Ok(skipped + i as u64 + 1);
+            }
+            None => {
+                let n = buffer.len();
+                reader.consume(n);
+                skipped += n as u64;
+            }
+        }
+    }
+}
+
+/// A log just opened: the log, its roots at the sizes asked for, and the torn tail it cut.
+#[derive(Debug)]
+pub struct Opened {
+    pub log: AuditLog,
+    pub roots: BTreeMap<u64, Hash>,
+    pub torn_tail: Option<(u64, u64)>,
+}
+
+/// The log opened for appending.
+#[derive(Debug)]
+pub struct AuditLog {
+    file: File,
+    path: PathBuf,
+    frontier: Frontier,
+}
+
+impl AuditLog {
+    /// Opens (creating) the log, checks every record, and returns it with the roots at the
+    /// sizes asked for and the torn tail it cut off, if any. A torn tail (a crash while a
+    /// record was written, never acknowledged) is removed so appends continue on a clean
+    /// line; the caller records that it happened. Any other damage refuses the log.
+    pub fn open(path: &Path, roots_at: &BTreeSet<u64>) -> Result<Opened, LogError> {
+        let io_err = |source| LogError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(io_err)?;
+        let scan = scan(&mut file, roots_at).map_err(io_err)?;
+        if let Some(problem) = scan.problems.first() {
+            return Err(LogError::Damaged {
+                path: path.to_path_buf(),
+                problem: problem.to_string(),
+            });
+        }
+        if scan.torn_tail.is_some() {
+            file.set_len(scan.complete_bytes)
+                .and_then(|()| file.sync_data())
+                .map_err(io_err)?;
+        }
+        Ok(Opened {
+            log: AuditLog {
+                file,
+                path: path.to_path_buf(),
+                frontier: scan.frontier,
+            },
+            roots: scan.roots,
+            torn_tail: scan.torn_tail,
+        })
+    }
+
+    /// Records so far; the sequence number of the next one.
+    pub fn size(&self) -> u64 {
+        self.frontier.size()
+    }
+
+    pub fn root(&self) -> Hash {
+        self.frontier.root()
+    }
+
+    /// Appends one record (without newline) in a single write.
+    pub fn append(&mut self, record: &[u8]) -> Result<(), LogError> {
+        if record.len() > MAX_RECORD_BYTES || record.contains(&b'\n') {
+            return Err(LogError::Damaged {
+                path: self.path.clone(),
+                problem: "refusing to append a record that is too long or spans lines".into(),
+            });
+        }
+        let mut line = Vec::with_capacity(record.len() + 1);
+        line.extend_from_slice(record);
+        line.push(b'\n');
+        self.file.write_all(&line).map_err(|source| LogError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        self.frontier.push(leaf_hash(record));
+        Ok(())
+    }
+
+    /// Makes every appended record durable.
+    pub fn sync(&mut self) -> Result<(), LogError> {
+        self.file.sync_data().map_err(|source| LogError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}

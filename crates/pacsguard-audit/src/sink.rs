@@ -1,0 +1,238 @@
+//! The audit trail as a sink of the event bus.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+
+use pacsguard_events::{Event, EventSink, SinkError};
+use pacsguard_trail::note::Signer;
+use serde::Serialize;
+
+use crate::checkpoint::Checkpoint;
+use crate::log::{AuditLog, LogError, Opened};
+use crate::verify::witness_file_name;
+
+/// Where a trail lives.
+#[derive(Clone, Debug)]
+pub struct TrailFiles {
+    pub log: PathBuf,
+    pub checkpoints: PathBuf,
+    /// A directory on another disk or share that keeps the newest checkpoint, so a log
+    /// rolled back on this disk is caught against it.
+    pub witness: Option<PathBuf>,
+}
+
+/// When appended records reach the disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync once per command, before its checkpoint is signed (group commit). A crash
+    /// loses at most the records of the command that was running; earlier ones are safe.
+    #[default]
+    Batch,
+    /// fsync after every record.
+    EveryRecord,
+}
+
+/// One line of `audit.log`.
+#[derive(Serialize)]
+struct Record<'a> {
+    seq: u64,
+    host: &'a str,
+    #[serde(flatten)]
+    event: &'a Event,
+}
+
+#[derive(Debug)]
+pub struct AuditSink {
+    log: AuditLog,
+    files: TrailFiles,
+    host: String,
+    origin: String,
+    signer: Signer,
+    durability: Durability,
+    signed_size: u64,
+}
+
+fn damaged(path: &Path, problem: String) -> LogError {
+    LogError::Damaged {
+        path: path.to_path_buf(),
+        problem,
+    }
+}
+
+impl AuditSink {
+    /// Opens the trail and proves it reproduces its last signed checkpoint (and the
+    /// witness's) before anything is appended. Returns the torn tail it cut off, if any,
+    /// for the caller to record.
+    pub fn open(
+        files: TrailFiles,
+        host: String,
+        origin: String,
+        signer: Signer,
+        durability: Durability,
+    ) -> Result<(AuditSink, Option<(u64, u64)>), LogError> {
+        let last = last_checkpoint(&files.checkpoints, &signer)?;
+        let witness = match &files.witness {
+            Some(dir) => read_witness(&dir.join(witness_file_name(&origin)), &signer)?,
+            None => None,
+        };
+        let sizes: BTreeSet<u64> = last.iter().chain(witness.iter()).map(|c| c.size).collect();
+        let Opened {
+            log,
+            roots,
+            torn_tail: torn,
+        } = AuditLog::open(&files.log, &sizes)?;
+        for (what, checkpoint) in [("last checkpoint", &last), ("witness checkpoint", &witness)] {
+            if let Some(checkpoint) = checkpoint
+                && roots.get(&checkpoint.size) != Some(&checkpoint.root)
+            {
+                return Err(damaged(
+                    &files.log,
+                    format!(
+                        "it does not reproduce the {what} ({} records; the log holds {}): truncated, rolled back or edited",
+                        checkpoint.size,
+                        log.size()
+                    ),
+                ));
+            }
+        }
+        let signed_size = last.map_or(0, |c| c.size);
+        Ok((
+            AuditSink {
+                log,
+                files,
+                host,
+                origin,
+                signer,
+                durability,
+                signed_size,
+            },
+            torn,
+        ))
+    }
+
+    pub fn size(&self) -> u64 {
+        self.log.size()
+    }
+
+    fn error(&self, e: impl std::fmt::Display) -> SinkError {
+        SinkError {
+            sink: format!("audit trail {}", self.files.log.display()),
+            reason: e.to_string(),
+        }
+    }
+
+    /// Signs a checkpoint for everything appended, keeps it, and hands it to the witness.
+    fn checkpoint(&mut self) -> Result<(), SinkError> {
+        let checkpoint = Checkpoint {
+            origin: self.origin.clone(),
+            size: self.log.size(),
+            root: self.log.root(),
+        };
+        let note = checkpoint.sign(&self.signer).map_err(|e| self.error(e))?;
+        let mut line =
+            serde_json::to_vec(&serde_json::json!({ "note": note })).map_err(|e| self.error(e))?;
+        line.push(b'\n');
+        let path = &self.files.checkpoints;
+        OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(path)
+            .and_then(|mut f| f.write_all(&line).and_then(|()| f.sync_data()))
+            .map_err(|e| self.error(format!("{}: {e}", path.display())))?;
+        if let Some(dir) = &self.files.witness {
+            let target = dir.join(witness_file_name(&self.origin));
+            write_atomically(&target, note.as_bytes())
+                .map_err(|e| self.error(format!("witness {}: {e}", target.display())))?;
+        }
+        self.signed_size = checkpoint.size;
+        Ok(())
+    }
+}
+
+impl EventSink for AuditSink {
+    fn record(&mut self, event: &Event) -> Result<(), SinkError> {
+        let record = Record {
+            seq: self.log.size(),
+            host: &self.host,
+            event,
+        };
+        let bytes = serde_json::to_vec(&record).map_err(|e| self.error(e))?;
+        self.log.append(&bytes).map_err(|e| self.error(e))?;
+        if self.durability == Durability::EveryRecord {
+            self.log.sync().map_err(|e| self.error(e))?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        self.log.sync().map_err(|e| self.error(e))?;
+        if self.log.size() > self.signed_size {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+}
+
+/// The newest checkpoint of the trail, verified; `None` for a new trail.
+fn last_checkpoint(path: &Path, signer: &Signer) -> Result<Option<Checkpoint>, LogError> {
+    let io_err = |source| LogError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err(e)),
+    };
+    let mut last = None;
+    for line in BufReader::new(file).lines() {
+        let line = line.map_err(io_err)?;
+        if !line.is_empty() {
+            last = Some(line);
+        }
+    }
+    let Some(line) = last else { return Ok(None) };
+    let note = serde_json::from_str::<serde_json::Value>(&line)
+        .ok()
+        .and_then(|v| v.get("note").and_then(|n| n.as_str()).map(String::from))
+        .ok_or_else(|| damaged(path, "its last line is not a checkpoint".into()))?;
+    Checkpoint::open(&note, signer.verifier())
+        .map(Some)
+        .map_err(|e| damaged(path, format!("its last checkpoint does not verify: {e}")))
+}
+
+fn read_witness(path: &Path, signer: &Signer) -> Result<Option<Checkpoint>, LogError> {
+    match fs::read_to_string(path) {
+        Ok(note) => Checkpoint::open(&note, signer.verifier())
+            .map(Some)
+            .map_err(|e| damaged(path, format!("the witness checkpoint does not verify: {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(LogError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o644)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
