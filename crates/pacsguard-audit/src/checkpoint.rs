@@ -1,15 +1,25 @@
 //! Checkpoints: `origin`, tree size and root hash, as a signed note.
+//!
+//! PacsGuard adds one extension line (C2SP checkpoints allow them after the root, and other
+//! readers ignore them): `pacsguard-resume <byte offset> <peak>...`, the log's length in
+//! bytes and the roots of the tree's perfect subtrees at that size. Because it is signed
+//! with the rest, the next command can continue the tree from it and read only the records
+//! written since, instead of re-hashing the whole trail on every start.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use pacsguard_trail::merkle::Hash;
+use pacsguard_trail::merkle::{Frontier, Hash};
 use pacsguard_trail::note::{self, NoteError, Signer, Verifier};
+
+const RESUME: &str = "pacsguard-resume";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Checkpoint {
     pub origin: String,
     pub size: u64,
     pub root: Hash,
+    /// Where the log stood at this size: its length in bytes and the tree's frontier.
+    pub resume: Option<(u64, Vec<Hash>)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -21,14 +31,23 @@ pub enum CheckpointError {
 }
 
 impl Checkpoint {
-    /// `origin\nsize\nbase64(root)\n`, the C2SP checkpoint body.
+    /// `origin\nsize\nbase64(root)\n` and the resume line, the C2SP checkpoint body.
     pub fn body(&self) -> String {
-        format!(
+        let mut body = format!(
             "{}\n{}\n{}\n",
             self.origin,
             self.size,
             B64.encode(self.root)
-        )
+        );
+        if let Some((offset, peaks)) = &self.resume {
+            body.push_str(&format!("{RESUME} {offset}"));
+            for peak in peaks {
+                body.push(' ');
+                body.push_str(&B64.encode(peak));
+            }
+            body.push('\n');
+        }
+        body
     }
 
     pub fn sign(&self, signer: &Signer) -> Result<String, CheckpointError> {
@@ -57,10 +76,41 @@ impl Checkpoint {
             .and_then(|r| B64.decode(r).ok())
             .and_then(|r| <Hash>::try_from(r.as_slice()).ok())
             .ok_or(CheckpointError::Body("root is not a base64 SHA-256 hash"))?;
+        let mut resume = None;
+        for line in lines {
+            if let Some(rest) = line.strip_prefix(RESUME).and_then(|r| r.strip_prefix(' ')) {
+                resume = Some(
+                    parse_resume(rest, size, &root)
+                        .ok_or(CheckpointError::Body("malformed resume line"))?,
+                );
+            }
+        }
         Ok(Checkpoint {
             origin: origin.to_string(),
             size,
             root,
+            resume,
         })
     }
+
+    /// The frontier this checkpoint lets a writer continue from, with the byte offset.
+    pub fn frontier(&self) -> Option<(u64, Frontier)> {
+        let (offset, peaks) = self.resume.as_ref()?;
+        Some((*offset, Frontier::from_peaks(self.size, peaks)?))
+    }
+}
+
+/// `<offset> <peak>...`; the peaks must rebuild the signed root.
+fn parse_resume(text: &str, size: u64, root: &Hash) -> Option<(u64, Vec<Hash>)> {
+    let mut parts = text.split(' ');
+    let offset = parts.next()?.parse().ok()?;
+    let peaks: Vec<Hash> = parts
+        .map(|p| {
+            B64.decode(p)
+                .ok()
+                .and_then(|b| <Hash>::try_from(b.as_slice()).ok())
+        })
+        .collect::<Option<_>>()?;
+    let frontier = Frontier::from_peaks(size, &peaks)?;
+    (frontier.root() == *root).then_some((offset, peaks))
 }

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{self, BufRead as _, BufReader, Read as _, Seek as _, SeekFrom, Write as _};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
@@ -36,13 +36,23 @@ pub(crate) struct Scan {
 }
 
 /// Reads every complete line, checking that each is a JSON object whose `seq` is its
-/// position, and builds the tree. Never holds more than one line in memory.
-pub(crate) fn scan(reader: impl io::Read, roots_at: &BTreeSet<u64>) -> io::Result<Scan> {
+/// position, and builds the tree. Never holds more than one line in memory. `start` is
+/// the tree and byte offset the reader begins at (empty and 0 for the whole log).
+pub(crate) fn scan(
+    reader: impl io::Read,
+    roots_at: &BTreeSet<u64>,
+    start: (u64, Frontier),
+) -> io::Result<Scan> {
     let mut reader = BufReader::with_capacity(1 << 20, reader);
-    let mut scan = Scan::default();
+    let mut scan = Scan {
+        complete_bytes: start.0,
+        frontier: start.1,
+        ..Scan::default()
+    };
     let mut line = Vec::new();
-    if roots_at.contains(&0) {
-        scan.roots.insert(0, scan.frontier.root());
+    if roots_at.contains(&scan.frontier.size()) {
+        scan.roots
+            .insert(scan.frontier.size(), scan.frontier.root());
     }
     loop {
         line.clear();
@@ -134,14 +144,22 @@ pub struct AuditLog {
     file: File,
     path: PathBuf,
     frontier: Frontier,
+    /// Length of the log in bytes (complete records only).
+    bytes: u64,
 }
 
 impl AuditLog {
-    /// Opens (creating) the log, checks every record, and returns it with the roots at the
-    /// sizes asked for and the torn tail it cut off, if any. A torn tail (a crash while a
-    /// record was written, never acknowledged) is removed so appends continue on a clean
-    /// line; the caller records that it happened. Any other damage refuses the log.
-    pub fn open(path: &Path, roots_at: &BTreeSet<u64>) -> Result<Opened, LogError> {
+    /// Opens (creating) the log and checks its records: all of them, or with `resume` (a
+    /// signed byte offset and frontier) only those written after it. Returns it with the
+    /// roots at the sizes asked for (those reached while reading) and the torn tail it cut
+    /// off, if any. A torn tail (a crash while a record was written, never acknowledged) is
+    /// removed so appends continue on a clean line; the caller records that it happened.
+    /// Any other damage refuses the log.
+    pub fn open(
+        path: &Path,
+        roots_at: &BTreeSet<u64>,
+        resume: Option<(u64, Frontier)>,
+    ) -> Result<Opened, LogError> {
         let io_err = |source| LogError::Io {
             path: path.to_path_buf(),
             source,
@@ -153,7 +171,22 @@ impl AuditLog {
             .mode(0o600)
             .open(path)
             .map_err(io_err)?;
-        let scan = scan(&mut file, roots_at).map_err(io_err)?;
+        let start = match resume {
+            Some((offset, frontier)) => {
+                if !ends_a_line(&mut file, offset).map_err(io_err)? {
+                    return Err(LogError::Damaged {
+                        path: path.to_path_buf(),
+                        problem: format!(
+                            "the last checkpoint ends at byte {offset}, which is not the end of a record: truncated or edited"
+                        ),
+                    });
+                }
+                (offset, frontier)
+            }
+            None => (0, Frontier::new()),
+        };
+        file.seek(SeekFrom::Start(start.0)).map_err(io_err)?;
+        let scan = scan(&mut file, roots_at, start).map_err(io_err)?;
         if let Some(problem) = scan.problems.first() {
             return Err(LogError::Damaged {
                 path: path.to_path_buf(),
@@ -170,10 +203,21 @@ impl AuditLog {
                 file,
                 path: path.to_path_buf(),
                 frontier: scan.frontier,
+                bytes: scan.complete_bytes,
             },
             roots: scan.roots,
             torn_tail: scan.torn_tail,
         })
+    }
+
+    /// The log's length in bytes, for the checkpoint's resume line.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The frontier of the tree, for the checkpoint's resume line.
+    pub fn peaks(&self) -> Vec<Hash> {
+        self.frontier.peaks()
     }
 
     /// Records so far; the sequence number of the next one.
@@ -201,6 +245,7 @@ impl AuditLog {
             source,
         })?;
         self.frontier.push(leaf_hash(record));
+        self.bytes += line.len() as u64;
         Ok(())
     }
 
@@ -211,4 +256,18 @@ impl AuditLog {
             source,
         })
     }
+}
+
+/// Whether the log is at least `offset` bytes long and a record ends there.
+fn ends_a_line(file: &mut File, offset: u64) -> io::Result<bool> {
+    if offset == 0 {
+        return Ok(true);
+    }
+    if file.metadata()?.len() < offset {
+        return Ok(false);
+    }
+    let mut last = [0u8; 1];
+    file.seek(SeekFrom::Start(offset - 1))?;
+    file.read_exact(&mut last)?;
+    Ok(last[0] == b'\n')
 }

@@ -78,13 +78,38 @@ impl AuditSink {
             Some(dir) => read_witness(&dir.join(witness_file_name(&origin)), &signer)?,
             None => None,
         };
-        let sizes: BTreeSet<u64> = last.iter().chain(witness.iter()).map(|c| c.size).collect();
+        // A witness ahead of our own last checkpoint means this trail was rolled back.
+        if let Some(witness) = &witness
+            && witness.size > last.as_ref().map_or(0, |c| c.size)
+        {
+            return Err(damaged(
+                &files.log,
+                format!(
+                    "the witness holds a checkpoint of {} records, newer than this trail's last ({}): rolled back",
+                    witness.size,
+                    last.as_ref().map_or(0, |c| c.size)
+                ),
+            ));
+        }
+        // Continue from the last checkpoint's signed frontier: only records written since
+        // are read. Without one (a new trail), the whole log is read.
+        let resume = last.as_ref().and_then(Checkpoint::frontier);
+        let mut sizes: BTreeSet<u64> = last.iter().map(|c| c.size).collect();
+        if let Some(witness) = &witness
+            && resume.is_none()
+        {
+            sizes.insert(witness.size);
+        }
         let Opened {
             log,
             roots,
             torn_tail: torn,
-        } = AuditLog::open(&files.log, &sizes)?;
-        for (what, checkpoint) in [("last checkpoint", &last), ("witness checkpoint", &witness)] {
+        } = AuditLog::open(&files.log, &sizes, resume)?;
+        let mut expected = vec![("last checkpoint", last.as_ref())];
+        if sizes.len() > 1 || last.is_none() {
+            expected.push(("witness checkpoint", witness.as_ref()));
+        }
+        for (what, checkpoint) in expected {
             if let Some(checkpoint) = checkpoint
                 && roots.get(&checkpoint.size) != Some(&checkpoint.root)
             {
@@ -130,6 +155,7 @@ impl AuditSink {
             origin: self.origin.clone(),
             size: self.log.size(),
             root: self.log.root(),
+            resume: Some((self.log.bytes(), self.log.peaks())),
         };
         let note = checkpoint.sign(&self.signer).map_err(|e| self.error(e))?;
         let mut line =

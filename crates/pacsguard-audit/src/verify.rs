@@ -117,7 +117,11 @@ pub fn verify(
     }
 
     let sizes: BTreeSet<u64> = signed.iter().map(|(_, c)| c.size).collect();
-    let scan = scan(File::open(log)?, &sizes)?;
+    let scan = scan(
+        File::open(log)?,
+        &sizes,
+        (0, pacsguard_trail::merkle::Frontier::new()),
+    )?;
     report.records = scan.frontier.size();
     report.torn_tail = scan.torn_tail;
     report.problems.extend(scan.problems);

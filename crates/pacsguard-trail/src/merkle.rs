@@ -307,6 +307,27 @@ impl Frontier {
         self.size
     }
 
+    /// Rebuilds a frontier from its size and the roots of its perfect subtrees (largest
+    /// first), as [`Frontier::peaks`] returns them; `None` if they cannot belong together.
+    pub fn from_peaks(size: u64, peaks: &[Hash]) -> Option<Frontier> {
+        if peaks.len() != size.count_ones() as usize {
+            return None;
+        }
+        let sizes = (0..64)
+            .rev()
+            .map(|bit| 1u64 << bit)
+            .filter(|s| size & s != 0);
+        Some(Frontier {
+            size,
+            peaks: sizes.zip(peaks.iter().copied()).collect(),
+        })
+    }
+
+    /// The roots of the perfect subtrees, largest first.
+    pub fn peaks(&self) -> Vec<Hash> {
+        self.peaks.iter().map(|(_, hash)| *hash).collect()
+    }
+
     /// Appends a leaf hash.
     pub fn push(&mut self, leaf: Hash) {
         let mut node = (1u64, leaf);
@@ -349,6 +370,21 @@ mod tests {
             frontier.push(leaves[n - 1]);
             assert_eq!(frontier.root(), root(&leaves[..n]), "size {n}");
         }
+    }
+
+    #[test]
+    fn a_frontier_rebuilt_from_its_peaks_continues_identically() {
+        let leaves: Vec<Hash> = (0..40u32).map(|i| leaf_hash(&i.to_le_bytes())).collect();
+        let mut frontier = Frontier::new();
+        for (n, leaf) in leaves.iter().enumerate() {
+            let mut resumed =
+                Frontier::from_peaks(frontier.size(), &frontier.peaks()).expect("resumes");
+            assert_eq!(resumed, frontier, "size {n}");
+            resumed.push(*leaf);
+            frontier.push(*leaf);
+            assert_eq!(resumed.root(), frontier.root());
+        }
+        assert!(Frontier::from_peaks(3, &[[0; 32]]).is_none());
     }
 
     #[test]
