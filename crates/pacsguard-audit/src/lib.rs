@@ -26,4 +26,4 @@ mod verify;
 pub use checkpoint::{Checkpoint, CheckpointError};
 pub use log::{AuditLog, LogError, MAX_RECORD_BYTES};
 pub use sink::{AuditSink, Durability, TrailFiles};
-pub use verify::{Problem, VerifyReport, verify};
+pub use verify::{Problem, VerifyReport, safe_name, verify};

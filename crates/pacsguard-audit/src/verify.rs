@@ -183,8 +183,13 @@ pub fn verify(
 
 /// The witness keeps one file per trail, named after its origin.
 pub fn witness_file_name(origin: &str) -> String {
-    let safe: String = origin
-        .chars()
+    format!("{}.checkpoint", safe_name(origin))
+}
+
+/// `text` with everything but ASCII letters, digits, `-` and `.` replaced by `_`: usable
+/// as a file name, a signed-note key name and a checkpoint origin.
+pub fn safe_name(text: &str) -> String {
+    text.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
                 c
@@ -192,6 +197,5 @@ pub fn witness_file_name(origin: &str) -> String {
                 '_'
             }
         })
-        .collect();
-    format!("{safe}.checkpoint")
+        .collect()
 }

@@ -249,16 +249,7 @@ impl Home {
                 Ok(signer)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let name: String = format!("pacsguard-{}", hostname())
-                    .chars()
-                    .map(|c| {
-                        if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                            c
-                        } else {
-                            '_'
-                        }
-                    })
-                    .collect();
+                let name = pacsguard_audit::safe_name(&format!("pacsguard-{}", hostname()));
                 let signer = Signer::new(&name, key.clone()).map_err(|e| bad(e.to_string()))?;
                 write_atomically(
                     &path,

@@ -4,9 +4,10 @@ use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use pacsguard_fs::{Content, Entry, HashAlgorithm, XattrValue};
+use pacsguard_fs::{Entry, HashAlgorithm};
 use sha2::{Digest as _, Sha256};
 
+use crate::codec::{encode_entry, encode_strings, put_bytes};
 use crate::policy::Policy;
 
 /// Version of the canonical encoding below; part of every signed digest.
@@ -130,136 +131,51 @@ impl Baseline {
         self.roots.iter().map(|r| r.entries.len()).sum()
     }
 
-    /// SHA-256 over an unambiguous encoding of everything in the baseline: every field of
-    /// every entry, every root's spec, the generation and time. This is what gets signed.
+    /// SHA-256 over an unambiguous encoding of everything in the baseline: the format
+    /// version, generation and time, every root's spec, and every entry in the encoding of
+    /// [`crate::codec`] (the one the store keeps). This is what gets signed.
     pub fn digest(&self) -> [u8; 32] {
-        let mut enc = Encoder {
-            hash: Sha256::new(),
-            buffer: Vec::with_capacity(ENCODER_BUFFER),
-        };
-        enc.bytes(b"pacsguard-baseline");
-        enc.u64(u64::from(FORMAT_VERSION));
-        enc.u64(self.generation);
-        enc.i64(self.created);
-        enc.u64(self.roots.len() as u64);
+        let mut hasher = Sha256::new();
+        let mut buffer = Vec::with_capacity(DIGEST_BUFFER + 4096);
+        buffer.extend_from_slice(b"pacsguard-baseline\0");
+        for v in [
+            u64::from(FORMAT_VERSION),
+            self.generation,
+            self.created as u64,
+            self.roots.len() as u64,
+        ] {
+            buffer.extend_from_slice(&v.to_le_bytes());
+        }
         for root in &self.roots {
             let spec = &root.spec;
-            enc.bytes(spec.path.as_os_str().as_bytes());
-            enc.bytes(spec.policy.as_str().as_bytes());
-            enc.bytes(spec.hash.as_str().as_bytes());
-            enc.u64(u64::from(spec.cross_mounts));
-            enc.u64(spec.exclude.len() as u64);
-            for glob in &spec.exclude {
-                enc.bytes(glob.as_bytes());
-            }
-            enc.u64(root.entries.len() as u64);
+            put_bytes(&mut buffer, spec.path.as_os_str().as_bytes());
+            put_bytes(&mut buffer, spec.policy.as_str().as_bytes());
+            put_bytes(&mut buffer, spec.hash.as_str().as_bytes());
+            buffer.push(u8::from(spec.cross_mounts));
+            put_bytes(&mut buffer, &encode_strings(&spec.exclude));
+            buffer.extend_from_slice(&(root.entries.len() as u64).to_le_bytes());
             for entry in &root.entries {
-                enc.entry(entry);
-            }
-        }
-        enc.finish()
-    }
-}
-
-/// Bytes gathered before they are handed to SHA-256: one call per field would spend more
-/// time in call overhead than in hashing.
-const ENCODER_BUFFER: usize = 64 << 10;
-
-/// Length-prefixed, fixed-width little-endian encoding into a running SHA-256.
-struct Encoder {
-    hash: Sha256,
-    buffer: Vec<u8>,
-}
-
-impl Encoder {
-    fn put(&mut self, b: &[u8]) {
-        if self.buffer.len() + b.len() > ENCODER_BUFFER {
-            self.hash.update(&self.buffer);
-            self.buffer.clear();
-        }
-        if b.len() > ENCODER_BUFFER {
-            self.hash.update(b);
-        } else {
-            self.buffer.extend_from_slice(b);
-        }
-    }
-    fn finish(mut self) -> [u8; 32] {
-        self.hash.update(&self.buffer);
-        self.hash.finalize().into()
-    }
-    fn u64(&mut self, v: u64) {
-        self.put(&v.to_le_bytes());
-    }
-    fn i64(&mut self, v: i64) {
-        self.put(&v.to_le_bytes());
-    }
-    fn bytes(&mut self, b: &[u8]) {
-        self.u64(b.len() as u64);
-        self.put(b);
-    }
-    fn entry(&mut self, e: &Entry) {
-        self.bytes(&e.rel);
-        self.bytes(e.kind.as_str().as_bytes());
-        let m = &e.meta;
-        for v in [
-            m.size,
-            u64::from(m.mode),
-            u64::from(m.uid),
-            u64::from(m.gid),
-        ] {
-            self.u64(v);
-        }
-        for t in [m.mtime, m.ctime] {
-            self.i64(t.sec);
-            self.u64(u64::from(t.nsec));
-        }
-        for v in [m.ino, m.dev, m.nlink, m.rdev] {
-            self.u64(v);
-        }
-        match &e.link_target {
-            Some(target) => {
-                self.u64(1);
-                self.bytes(target);
-            }
-            None => self.u64(0),
-        }
-        self.u64(e.xattrs.len() as u64);
-        for x in &e.xattrs {
-            self.bytes(&x.name);
-            match &x.value {
-                XattrValue::Inline(v) => {
-                    self.u64(0);
-                    self.bytes(v);
-                }
-                XattrValue::Digest(d) => {
-                    self.u64(1);
-                    self.bytes(&d.0);
+                encode_entry(&mut buffer, entry);
+                // Hand the bytes over in large blocks: per-field calls would cost more in
+                // call overhead than in hashing.
+                if buffer.len() >= DIGEST_BUFFER {
+                    hasher.update(&buffer);
+                    buffer.clear();
                 }
             }
         }
-        match &e.content {
-            Content::NotApplicable => self.u64(0),
-            Content::Hashed { digest, .. } => {
-                self.u64(1);
-                self.bytes(&digest.0);
-            }
-            Content::Unreadable(reason) => {
-                self.u64(2);
-                self.bytes(reason.as_bytes());
-            }
-            Content::Unstable => self.u64(3),
-            Content::Skipped => self.u64(4),
-            // Never stored: the engine resolves these before a baseline is built.
-            Content::Pending => self.u64(5),
-            Content::Vanished => self.u64(6),
-        }
+        hasher.update(&buffer);
+        hasher.finalize().into()
     }
 }
+
+/// Bytes gathered before they are handed to SHA-256.
+const DIGEST_BUFFER: usize = 64 << 10;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pacsguard_fs::{Digest, EntryType, Meta, Xattr};
+    use pacsguard_fs::{Content, Digest, EntryType, Meta, Xattr, XattrValue};
 
     fn sample() -> Baseline {
         let entry = Entry {

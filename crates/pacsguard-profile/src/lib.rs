@@ -11,6 +11,7 @@
 
 mod baseline;
 mod capture;
+pub mod codec;
 mod compare;
 mod policy;
 

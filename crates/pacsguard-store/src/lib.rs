@@ -9,7 +9,6 @@
 //! * Every acceptance (who, why, which paths) is written in the same transaction as the
 //!   baseline it produced.
 
-mod codec;
 mod signing;
 mod sqlite;
 

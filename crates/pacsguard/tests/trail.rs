@@ -187,33 +187,26 @@ fn an_exported_copy_verifies_offline_with_the_pinned_key() {
     let out = env.run(&["audit", "export", "--out", out_dir.to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let key = fs::read_to_string(out_dir.join("trail.pub")).expect("key");
-    let out = pacsguard()
-        .args([
-            "audit",
-            "verify",
-            "--dir",
-            out_dir.to_str().expect("utf-8"),
-            "--key",
-            key.trim(),
-        ])
-        .output()
-        .expect("runs");
+    let verify_copy = |key: &str| {
+        pacsguard()
+            .args([
+                "audit",
+                "verify",
+                "--dir",
+                out_dir.to_str().expect("utf-8"),
+                "--key",
+                key,
+            ])
+            .output()
+            .expect("runs")
+    };
+    let out = verify_copy(key.trim());
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     // A copy re-signed with another key is refused against the pinned key.
     let other = Env::new();
     other.profile(&[]);
     fs::copy(other.home.join("trail.pub"), out_dir.join("trail.pub")).expect("swap key");
-    let out = pacsguard()
-        .args([
-            "audit",
-            "verify",
-            "--dir",
-            out_dir.to_str().expect("utf-8"),
-            "--key",
-            key.trim(),
-        ])
-        .output()
-        .expect("runs");
+    let out = verify_copy(key.trim());
     assert_eq!(out.status.code(), Some(2));
     // Export never overwrites.
     let out = env.run(&["audit", "export", "--out", out_dir.to_str().expect("utf-8")]);

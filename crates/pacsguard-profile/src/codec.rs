@@ -1,17 +1,20 @@
-//! Length-prefixed encoding of the list-valued columns (extended attributes, exclusions).
-//! Decoding is total: any malformed blob is an error, never a panic or an out-of-range read.
+//! The one binary encoding of baseline entries: what the store keeps and what the signed
+//! digest covers (little-endian fixed-width integers, u32-length-prefixed byte strings).
+//! Decoding is total: any malformed blob is `None`, never a panic or an out-of-range read.
 
 use pacsguard_fs::{Content, Digest, Entry, EntryType, Meta, Timestamp, Xattr, XattrValue};
 
-pub(crate) fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+pub fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
     out.extend_from_slice(bytes);
 }
 
-pub(crate) struct Reader<'a>(&'a [u8]);
+/// A cursor over untrusted bytes: every read is checked.
+#[derive(Debug)]
+pub struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
-    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+    pub fn new(bytes: &'a [u8]) -> Self {
         Reader(bytes)
     }
 
@@ -33,17 +36,17 @@ impl<'a> Reader<'a> {
         Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
-    pub(crate) fn bytes(&mut self) -> Option<&'a [u8]> {
+    pub fn bytes(&mut self) -> Option<&'a [u8]> {
         let n = usize::try_from(self.u32()?).ok()?;
         self.take(n)
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 }
 
-pub(crate) fn encode_xattrs(xattrs: &[Xattr]) -> Vec<u8> {
+pub fn encode_xattrs(xattrs: &[Xattr]) -> Vec<u8> {
     let mut out = Vec::new();
     for x in xattrs {
         put_bytes(&mut out, &x.name);
@@ -61,7 +64,7 @@ pub(crate) fn encode_xattrs(xattrs: &[Xattr]) -> Vec<u8> {
     out
 }
 
-pub(crate) fn decode_xattrs(blob: &[u8]) -> Option<Vec<Xattr>> {
+pub fn decode_xattrs(blob: &[u8]) -> Option<Vec<Xattr>> {
     let mut r = Reader::new(blob);
     let mut xattrs = Vec::new();
     while !r.is_empty() {
@@ -76,7 +79,7 @@ pub(crate) fn decode_xattrs(blob: &[u8]) -> Option<Vec<Xattr>> {
     Some(xattrs)
 }
 
-pub(crate) fn encode_strings(items: &[String]) -> Vec<u8> {
+pub fn encode_strings(items: &[String]) -> Vec<u8> {
     let mut out = Vec::new();
     for item in items {
         put_bytes(&mut out, item.as_bytes());
@@ -84,7 +87,7 @@ pub(crate) fn encode_strings(items: &[String]) -> Vec<u8> {
     out
 }
 
-pub(crate) fn decode_strings(blob: &[u8]) -> Option<Vec<String>> {
+pub fn decode_strings(blob: &[u8]) -> Option<Vec<String>> {
     let mut r = Reader::new(blob);
     let mut items = Vec::new();
     while !r.is_empty() {
@@ -92,10 +95,6 @@ pub(crate) fn decode_strings(blob: &[u8]) -> Option<Vec<String>> {
     }
     Some(items)
 }
-
-/// Entries are stored in chunks of this many, one SQLite row each: one row per entry cost
-/// half a second per 200,000 files to write, chunks cost a few milliseconds.
-pub(crate) const ENTRIES_PER_CHUNK: usize = 4096;
 
 fn put_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(&v.to_le_bytes());
@@ -111,9 +110,10 @@ fn put_opt_bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
     }
 }
 
-/// Appends one entry. Pending and vanished entries are never stored: the caller resolves
-/// them first.
-pub(crate) fn encode_entry(out: &mut Vec<u8>, e: &Entry) -> Result<(), &'static str> {
+/// Appends one entry. Pending and vanished entries get tags of their own so a digest can
+/// never confuse them with stored states, and [`decode_entries`] refuses them: they are
+/// never stored.
+pub fn encode_entry(out: &mut Vec<u8>, e: &Entry) {
     put_bytes(out, &e.rel);
     put_bytes(out, e.kind.as_str().as_bytes());
     let m = &e.meta;
@@ -146,11 +146,9 @@ pub(crate) fn encode_entry(out: &mut Vec<u8>, e: &Entry) -> Result<(), &'static 
         }
         Content::Unstable => out.push(3),
         Content::Skipped => out.push(4),
-        Content::Pending | Content::Vanished => {
-            return Err("refusing to store an entry that was never hashed");
-        }
+        Content::Pending => out.push(5),
+        Content::Vanished => out.push(6),
     }
-    Ok(())
 }
 
 impl<'a> Reader<'a> {
@@ -173,7 +171,7 @@ impl<'a> Reader<'a> {
 }
 
 /// Decodes every entry of a chunk; `None` if anything is malformed or left over.
-pub(crate) fn decode_entries(blob: &[u8], out: &mut Vec<Entry>) -> Option<()> {
+pub fn decode_entries(blob: &[u8], out: &mut Vec<Entry>) -> Option<()> {
     let mut r = Reader::new(blob);
     while !r.is_empty() {
         let rel = r.bytes()?.to_vec();
