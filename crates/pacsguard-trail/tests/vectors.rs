@@ -10,7 +10,7 @@ use pacsguard_trail::note::{self, Signer, Verifier};
 use serde_json::Value;
 
 fn vectors() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/rfc6962-merkle/testdata")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/rfc6962-merkle/testdata")
 }
 
 fn json_files(dir: &Path, out: &mut Vec<PathBuf>) {
