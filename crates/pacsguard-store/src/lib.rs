@@ -1,7 +1,8 @@
 //! The embedded default store: one SQLite file in the home holding the signed baseline.
 //!
 //! Invariants:
-//! * A baseline is replaced in one SQLite transaction (WAL, `synchronous=FULL`): a process
+//! * A baseline is replaced in one SQLite transaction (rollback journal,
+//!   `synchronous=FULL`): a process
 //!   killed at any instant leaves the previous baseline, with its signature, or the new one.
 //! * [`Store::load`] returns a baseline only after its Ed25519 signature verified against
 //!   the home's key over [`Baseline::digest`]; an edited, truncated or swapped store is an
