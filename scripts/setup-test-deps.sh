@@ -8,6 +8,7 @@ declare -A needed=(
   [mkfifo]=coreutils
   [setpriv]=util-linux
   [mount]=mount
+  [xmllint]=libxml2-utils
 )
 
 missing=()
@@ -23,4 +24,11 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${missing[@]}"
+fi
+
+# rnc2rng (PyPI) turns the DICOM audit schema (PS3.15 A.5.1, RELAX NG compact) into the XML
+# syntax xmllint reads. Installed into the checkout, not the system.
+tools="$(cd "$(dirname "$0")/.." && pwd)/.testdata/pytools"
+if [[ ! -d $tools/rnc2rng ]]; then
+  python3 -m pip install --quiet --disable-pip-version-check --target "$tools" "rnc2rng==2.7.0"
 fi

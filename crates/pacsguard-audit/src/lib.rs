@@ -18,11 +18,13 @@
 //! Invariants: a checkpoint is never signed for a log that does not reproduce the last
 //! signed checkpoint; the sink never rewrites a complete record.
 
+mod atna;
 mod checkpoint;
 mod log;
 mod sink;
 mod verify;
 
+pub use atna::audit_message;
 pub use checkpoint::{Checkpoint, CheckpointError};
 pub use log::{AuditLog, LogError, MAX_RECORD_BYTES};
 pub use sink::{AuditSink, Durability, TrailFiles};

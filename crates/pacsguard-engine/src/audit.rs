@@ -140,9 +140,21 @@ pub fn audit_show(
     Ok(out)
 }
 
-/// Copies the trail's three files into `out`, a new or empty directory, so it can be
-/// verified elsewhere with `audit verify --dir`.
-pub fn audit_export(home: &Home, out: &Path) -> Result<Vec<PathBuf>, EngineError> {
+/// What `audit export` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// The trail's three files, verifiable elsewhere with `audit verify --dir`.
+    Jsonl,
+    /// One DICOM audit message (PS3.15 A.5) per record, `<seq>.xml`.
+    DicomXml,
+}
+
+/// Exports the trail into `out`, a new or empty directory; never overwrites anything.
+pub fn audit_export(
+    home: &Home,
+    out: &Path,
+    format: ExportFormat,
+) -> Result<Vec<PathBuf>, EngineError> {
     match fs::read_dir(out) {
         Ok(mut entries) => {
             if entries.next().is_some() {
@@ -158,11 +170,27 @@ pub fn audit_export(home: &Home, out: &Path) -> Result<Vec<PathBuf>, EngineError
         Err(e) => return Err(EngineError::io(out, e)),
     }
     let mut written = Vec::new();
-    for name in TRAIL_FILES {
-        let from = home.dir.join(name);
-        let to = out.join(name);
-        fs::copy(&from, &to).map_err(|e| EngineError::io(&from, e))?;
-        written.push(to);
+    match format {
+        ExportFormat::Jsonl => {
+            for name in TRAIL_FILES {
+                let from = home.dir.join(name);
+                let to = out.join(name);
+                fs::copy(&from, &to).map_err(|e| EngineError::io(&from, e))?;
+                written.push(to);
+            }
+        }
+        ExportFormat::DicomXml => {
+            for record in audit_show(home, None, &ShowFilter::default())? {
+                let seq = record
+                    .get("seq")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(u64::MAX);
+                let to = out.join(format!("{seq:010}.xml"));
+                fs::write(&to, pacsguard_audit::audit_message(&record))
+                    .map_err(|e| EngineError::io(&to, e))?;
+                written.push(to);
+            }
+        }
     }
     Ok(written)
 }

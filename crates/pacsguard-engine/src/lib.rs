@@ -21,7 +21,9 @@ mod ops;
 mod progress;
 
 pub use actor::current_actor;
-pub use audit::{AuditVerifyReport, ShowFilter, audit_export, audit_show, audit_verify};
+pub use audit::{
+    AuditVerifyReport, ExportFormat, ShowFilter, audit_export, audit_show, audit_verify,
+};
 pub use config::{CONFIG_TEMPLATE, Config, RootConfig};
 pub use error::EngineError;
 pub use home::{Home, InitReport, default_home};

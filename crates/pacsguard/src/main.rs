@@ -119,7 +119,8 @@ enum AuditCommand {
     },
     /// Copy the trail (records, checkpoints, verifier key) into a new directory.
     Export {
-        /// Format of the export (JSON lines; DICOM audit XML comes with ATNA export).
+        /// jsonl: the trail's files, verifiable elsewhere; dicom-xml: one DICOM audit
+        /// message (PS3.15 A.5) per record.
         #[arg(long, value_enum, default_value = "jsonl")]
         format: ExportFormat,
         #[arg(long, value_name = "DIR")]
@@ -130,6 +131,7 @@ enum AuditCommand {
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum ExportFormat {
     Jsonl,
+    DicomXml,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -269,12 +271,13 @@ fn audit(home: &Home, command: AuditCommand) -> Result<ExitCode> {
             output::audit_show(&records, json)?;
             Ok(ExitCode::SUCCESS)
         }
-        AuditCommand::Export {
-            format: ExportFormat::Jsonl,
-            out,
-        } => {
-            let written = pacsguard_engine::audit_export(home, &out)?;
-            output::audit_export(&written)?;
+        AuditCommand::Export { format, out } => {
+            let format = match format {
+                ExportFormat::Jsonl => pacsguard_engine::ExportFormat::Jsonl,
+                ExportFormat::DicomXml => pacsguard_engine::ExportFormat::DicomXml,
+            };
+            let written = pacsguard_engine::audit_export(home, &out, format)?;
+            output::audit_export(&written, format == pacsguard_engine::ExportFormat::Jsonl)?;
             Ok(ExitCode::SUCCESS)
         }
     }

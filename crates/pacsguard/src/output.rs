@@ -218,14 +218,19 @@ pub fn audit_show(records: &[serde_json::Value], as_json: bool) -> Result<()> {
     write_stdout(&text)
 }
 
-pub fn audit_export(written: &[std::path::PathBuf]) -> Result<()> {
+pub fn audit_export(written: &[std::path::PathBuf], verifiable: bool) -> Result<()> {
     let mut text = String::new();
-    for path in written {
-        let _ = writeln!(text, "wrote {}", escape_path(path));
+    let dir = written
+        .first()
+        .and_then(|p| p.parent())
+        .map(escape_path)
+        .unwrap_or_default();
+    let _ = writeln!(text, "wrote {} files to {dir}", written.len());
+    if verifiable {
+        let _ = writeln!(
+            text,
+            "verify the copy anywhere with: pacsguard audit verify --dir {dir} --key \"$(cat {dir}/trail.pub)\""
+        );
     }
-    let _ = writeln!(
-        text,
-        "verify the copy anywhere with: pacsguard audit verify --dir DIR --key \"$(cat DIR/trail.pub)\""
-    );
     write_stdout(&text)
 }

@@ -269,3 +269,86 @@ fn killed_writers_never_cost_an_acknowledged_record() {
         "{doc:#}"
     );
 }
+
+/// The DICOM audit schema (PS3.15 A.5.1) in the XML syntax xmllint reads, converted with
+/// rnc2rng as installed by `scripts/setup-test-deps.sh`.
+fn dicom_audit_schema(dir: &std::path::Path) -> std::path::PathBuf {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let rnc = repo.join("crates/pacsguard-audit/tests/data/dicom-audit-message.rnc");
+    let out = std::process::Command::new("python3")
+        .args(["-m", "rnc2rng"])
+        .arg(&rnc)
+        .env("PYTHONPATH", repo.join(".testdata/pytools"))
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "rnc2rng failed (run scripts/setup-test-deps.sh): {}",
+        stderr(&out)
+    );
+    let rng = dir.join("dicom-audit-message.rng");
+    fs::write(&rng, &out.stdout).expect("write schema");
+    rng
+}
+
+fn xmllint(schema: &std::path::Path, files: &[std::path::PathBuf]) -> std::process::Output {
+    std::process::Command::new("xmllint")
+        .args(["--noout", "--relaxng"])
+        .arg(schema)
+        .args(files)
+        .output()
+        .expect("xmllint runs (run scripts/setup-test-deps.sh)")
+}
+
+#[test]
+fn exported_dicom_audit_messages_validate_against_the_ps3_15_schema() {
+    let env = busy_env();
+    // An alert with a hostile name and a reason with a control character: still valid XML.
+    fs::write(env.tree.join("evil<&>\u{1b}.dcm"), b"MZ").expect("write");
+    let _ = env.check(&[]);
+    let _ = env.run(&["accept", "--all", "--reason", "ticket\u{7}42 \"approved\""]);
+    let out_dir = env.dir.path().join("dicom-xml");
+    let out = env.run(&[
+        "audit",
+        "export",
+        "--format",
+        "dicom-xml",
+        "--out",
+        out_dir.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut files: Vec<std::path::PathBuf> = fs::read_dir(&out_dir)
+        .expect("list")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    let records = verify(&env, &[]).1["records"].as_u64().expect("records");
+    assert_eq!(files.len() as u64, records, "one message per record");
+
+    let schema = dicom_audit_schema(env.dir.path());
+    let out = xmllint(&schema, &files);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let alert = files
+        .iter()
+        .map(|f| fs::read_to_string(f).expect("read"))
+        .find(|x| x.contains("evil") && x.contains("csd-code=\"added\""))
+        .expect("the alert finding was exported");
+    assert!(
+        alert.contains("<EventID csd-code=\"110113\" codeSystemName=\"DCM\""),
+        "{alert}"
+    );
+    assert!(alert.contains("EventOutcomeIndicator=\"8\""), "{alert}");
+    assert!(alert.contains("evil&lt;&amp;&gt;\\u{001b}.dcm"), "{alert}");
+
+    // The schema bites: a message without its audit source is refused.
+    let broken = env.dir.path().join("broken.xml");
+    let text = fs::read_to_string(&files[0]).expect("read");
+    let start = text.find("<AuditSourceIdentification").expect("source");
+    let end = text
+        .find("</AuditSourceIdentification>")
+        .expect("source end")
+        + "</AuditSourceIdentification>".len();
+    fs::write(&broken, format!("{}{}", &text[..start], &text[end..])).expect("write");
+    assert!(!xmllint(&schema, &[broken]).status.success());
+}
