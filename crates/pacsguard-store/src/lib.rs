@@ -2,8 +2,8 @@
 //!
 //! Invariants:
 //! * A baseline is replaced in one SQLite transaction (rollback journal,
-//!   `synchronous=FULL`): a process
-//!   killed at any instant leaves the previous baseline, with its signature, or the new one.
+//!   `synchronous=FULL`): a process killed at any instant leaves the previous baseline,
+//!   with its signature, or the new one.
 //! * [`Store::load`] returns a baseline only after its Ed25519 signature verified against
 //!   the home's key over [`Baseline::digest`]; an edited, truncated or swapped store is an
 //!   error naming what failed, never a silently trusted profile.
