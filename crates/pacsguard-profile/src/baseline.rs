@@ -106,7 +106,7 @@ pub struct Baseline {
     pub generation: u64,
     /// Unix time (seconds) this generation was signed.
     pub created: i64,
-    /// Sorted by path; no root lies inside another.
+    /// Sorted by the bytes of their paths; no root lies inside another.
     pub roots: Vec<RootProfile>,
 }
 
@@ -124,7 +124,16 @@ impl Baseline {
     pub fn replace_root(&mut self, root: RootProfile) {
         self.roots.retain(|r| r.spec.path != root.spec.path);
         self.roots.push(root);
-        self.roots.sort_by(|a, b| a.spec.path.cmp(&b.spec.path));
+        // Byte order, as the store reads them back (`ORDER BY path`) and the digest covers
+        // them: `Path` ordering compares components and puts `/a/b` before `/a-c`, bytes
+        // do not.
+        self.roots.sort_by(|a, b| {
+            a.spec
+                .path
+                .as_os_str()
+                .as_bytes()
+                .cmp(b.spec.path.as_os_str().as_bytes())
+        });
     }
 
     pub fn entry_count(&self) -> usize {

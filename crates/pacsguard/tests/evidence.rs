@@ -552,3 +552,48 @@ fn a_home_that_others_can_write_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("chmod 600"), "{}", stderr(&out));
 }
+
+#[test]
+fn roots_whose_names_sort_differently_by_bytes_and_by_components_verify() {
+    // `/x/pacs/bin` sorts before `/x/pacs-data` by path components, after it by bytes.
+    let env = Env::new();
+    let base = env.dir.path().canonicalize().expect("canonical");
+    for dir in ["pacs/bin", "pacs-data"] {
+        fs::create_dir_all(base.join(dir)).expect("mkdir");
+        fs::write(base.join(dir).join("f"), dir).expect("write");
+        let out = env.run(&["profile", base.join(dir).to_str().expect("utf-8")]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    let out = env.run(&["check"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
+#[test]
+fn accepting_a_planted_link_accepts_the_link_not_what_it_points_to() {
+    let env = Env::new();
+    env.profile(&[]);
+    fs::write(env.path("readme.txt"), b"implant").expect("edit");
+    fs::create_dir(env.path("incoming")).expect("mkdir");
+    std::os::unix::fs::symlink(&env.tree, env.path("incoming/x")).expect("symlink");
+    let out = env.run(&[
+        "accept",
+        "--json",
+        "--reason",
+        "reviewed the new link",
+        env.path("incoming/x").to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let accepted = found(&doc["accepted"], &env.tree);
+    assert_eq!(accepted.len(), 1, "{accepted:?}");
+    one(&accepted, "added", "incoming/x");
+    let (code, findings, _) = env.check(&[]);
+    assert_eq!(code, 1);
+    one(&findings, "content-changed", "readme.txt");
+}

@@ -7,8 +7,11 @@ use pacsguard_profile::Baseline;
 
 use crate::error::EngineError;
 
-/// An absolute path with symlinks in its existing part resolved. A path that no longer
-/// exists (accepting a deletion) is resolved through its nearest existing ancestor.
+/// An absolute path whose directories have their symlinks resolved, but whose last
+/// component is kept as typed: `accept DIR/link` takes in the link, never what it points
+/// to (a planted link to a whole root must not turn a review of one entry into the
+/// acceptance of everything). A path that no longer exists (accepting a deletion) is
+/// resolved through its nearest existing ancestor.
 pub(crate) fn resolve(path: &Path) -> Result<PathBuf, EngineError> {
     let absolute = if path.is_absolute() {
         path.to_path_buf()
@@ -17,7 +20,22 @@ pub(crate) fn resolve(path: &Path) -> Result<PathBuf, EngineError> {
             .map_err(|e| EngineError::io(path, e))?
             .join(path)
     };
-    let mut existing = absolute.as_path();
+    match (
+        absolute.parent(),
+        absolute.file_name(),
+        absolute.components().next_back(),
+    ) {
+        (Some(parent), Some(name), Some(Component::Normal(_))) => {
+            Ok(resolve_all(parent)?.join(name))
+        }
+        _ => resolve_all(&absolute),
+    }
+}
+
+/// `path` with every symlink resolved, through its nearest existing ancestor.
+fn resolve_all(path: &Path) -> Result<PathBuf, EngineError> {
+    let absolute = path;
+    let mut existing = absolute;
     let mut missing: Vec<&std::ffi::OsStr> = Vec::new();
     loop {
         match existing.canonicalize() {
