@@ -146,6 +146,8 @@ pub struct AuditLog {
     frontier: Frontier,
     /// Length of the log in bytes (complete records only).
     bytes: u64,
+    /// A write failed: the log refuses further appends and checkpoints this run.
+    poisoned: bool,
 }
 
 impl AuditLog {
@@ -204,6 +206,7 @@ impl AuditLog {
                 path: path.to_path_buf(),
                 frontier: scan.frontier,
                 bytes: scan.complete_bytes,
+                poisoned: false,
             },
             roots: scan.roots,
             torn_tail: scan.torn_tail,
@@ -237,16 +240,33 @@ impl AuditLog {
                 problem: "refusing to append a record that is too long or spans lines".into(),
             });
         }
+        if self.poisoned {
+            return Err(LogError::Damaged {
+                path: self.path.clone(),
+                problem: "an earlier write failed; nothing more is appended in this run".into(),
+            });
+        }
         let mut line = Vec::with_capacity(record.len() + 1);
         line.extend_from_slice(record);
         line.push(b'\n');
-        self.file.write_all(&line).map_err(|source| LogError::Io {
-            path: self.path.clone(),
-            source,
-        })?;
+        if let Err(source) = self.file.write_all(&line) {
+            // A partial line (disk full) must not stay behind a checkpoint that does not
+            // know it: cut it off, and refuse further appends and checkpoints.
+            let _ = self.file.set_len(self.bytes);
+            self.poisoned = true;
+            return Err(LogError::Io {
+                path: self.path.clone(),
+                source,
+            });
+        }
         self.frontier.push(leaf_hash(record));
         self.bytes += line.len() as u64;
         Ok(())
+    }
+
+    /// Whether a write failed in this run (no checkpoint may then be signed).
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
     }
 
     /// Makes every appended record durable.

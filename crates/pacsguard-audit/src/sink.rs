@@ -123,6 +123,27 @@ impl AuditSink {
                 ));
             }
         }
+        // `init` signs a checkpoint for its first record, so records without any checkpoint
+        // mean checkpoints.jsonl was deleted or emptied: refuse rather than sign them anew.
+        if last.is_none() && log.size() > 0 {
+            return Err(damaged(
+                &files.checkpoints,
+                format!(
+                    "the log holds {} records but there is no checkpoint: the checkpoints were deleted",
+                    log.size()
+                ),
+            ));
+        }
+        // The witness and the trail must agree where they cover the same records.
+        if let (Some(last), Some(witness)) = (&last, &witness)
+            && witness.size == last.size
+            && witness.root != last.root
+        {
+            return Err(damaged(
+                &files.log,
+                "the witness holds a different tree of the same size: the trail was forked".into(),
+            ));
+        }
         let signed_size = last.map_or(0, |c| c.size);
         Ok((
             AuditSink {
@@ -195,6 +216,9 @@ impl EventSink for AuditSink {
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
+        if self.log.is_poisoned() {
+            return Err(self.error("an earlier write failed; no checkpoint is signed in this run"));
+        }
         self.log.sync().map_err(|e| self.error(e))?;
         if self.log.size() > self.signed_size {
             self.checkpoint()?;
@@ -245,13 +269,15 @@ fn read_witness(path: &Path, signer: &Signer) -> Result<Option<Checkpoint>, LogE
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
+    // The witness directory may be a share others can write to: never follow or reuse a
+    // file found there; create a fresh one and rename it over the old checkpoint.
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     {
         let mut file = OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;

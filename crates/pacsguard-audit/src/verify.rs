@@ -176,6 +176,15 @@ pub fn verify(
             previous = Some(checkpoint);
         }
     }
+    if signed.is_empty() && report.records > 0 {
+        report.problems.push(Problem {
+            position: format!("checkpoints ({})", checkpoints.display()),
+            what: format!(
+                "none for a log of {} records: the checkpoints were deleted",
+                report.records
+            ),
+        });
+    }
     report.signed_size = signed.iter().map(|(_, c)| c.size).max().unwrap_or(0);
     report.unsigned_records = report.records.saturating_sub(report.signed_size);
     Ok(report)

@@ -186,7 +186,16 @@ pub fn audit_export(
                     .and_then(Value::as_u64)
                     .unwrap_or(u64::MAX);
                 let to = out.join(format!("{seq:010}.xml"));
-                fs::write(&to, pacsguard_audit::audit_message(&record))
+                fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&to)
+                    .and_then(|mut f| {
+                        std::io::Write::write_all(
+                            &mut f,
+                            pacsguard_audit::audit_message(&record).as_bytes(),
+                        )
+                    })
                     .map_err(|e| EngineError::io(&to, e))?;
                 written.push(to);
             }

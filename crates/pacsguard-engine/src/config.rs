@@ -116,7 +116,15 @@ impl Config {
             )));
         }
         let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
-        Config::parse(&text).map_err(bad)
+        let mut config = Config::parse(&text).map_err(bad)?;
+        // Roots are recorded by their real path; a configured path through a symlink must
+        // still name the same root.
+        for root in &mut config.roots {
+            if let Ok(real) = root.path.canonicalize() {
+                root.path = real;
+            }
+        }
+        Ok(config)
     }
 
     pub fn parse(text: &str) -> Result<Config, String> {

@@ -40,6 +40,9 @@ pub enum Action {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
+    /// About to change what is trusted (written and synced before the change is made, so
+    /// a crash in between still leaves a trace).
+    Started,
     Success,
     /// Completed, with findings that need attention.
     Findings,

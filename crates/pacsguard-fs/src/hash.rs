@@ -213,10 +213,12 @@ fn read_full(file: &mut std::fs::File, buffer: &mut [u8]) -> io::Result<usize> {
 
 /// Large files: the copy out of the page cache of chunk n+1 overlaps the hashing of
 /// chunk n, so neither core waits for the other.
-fn hash_pipelined(file: &mut std::fs::File, feed: &mut Feed) -> io::Result<()> {
+fn hash_pipelined(file: &mut std::fs::File, feed: &mut Feed, size: u64) -> io::Result<()> {
     let (mut current, mut next) = (vec![0u8; PIPELINE_CHUNK], vec![0u8; PIPELINE_CHUNK]);
     let mut n = read_full(file, &mut current)?;
-    while n > 0 {
+    // A file that keeps growing while we read it is not followed forever: past the size
+    // fstat gave, the read stops and the size check reports the change.
+    while n > 0 && feed.total <= size {
         let chunk = &current[..n];
         let (read, ()) = rayon::join(|| read_full(file, &mut next), || feed.feed(chunk));
         n = read?;
@@ -348,7 +350,7 @@ fn hash_once(
     }
     let mut feed = Feed::new(algorithm, prefix, before.size >= PARALLEL_FILE_THRESHOLD);
     if feed.large {
-        hash_pipelined(&mut file, &mut feed)?;
+        hash_pipelined(&mut file, &mut feed, before.size)?;
     } else {
         // Read exactly the size fstat gave, without the extra read that would only confirm
         // the end: growth after the fstat is caught by the size check after reading.

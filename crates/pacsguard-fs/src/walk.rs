@@ -36,7 +36,9 @@ pub struct Problem {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProblemKind {
-    /// A directory could not be listed, or an entry's attributes could not be read.
+    /// A directory could not be listed: what lies below it is unknown.
+    Unlistable,
+    /// An entry's attributes or link target could not be read (the entry is recorded).
     Unreadable,
     /// A directory recorded but not descended into: a mount point, or too deep.
     NotDescended,
@@ -160,7 +162,7 @@ impl Walker<'_> {
             Err(e) => {
                 return found.problem(
                     rel,
-                    ProblemKind::Unreadable,
+                    ProblemKind::Unlistable,
                     format!("cannot list directory: {e}"),
                 );
             }
@@ -171,7 +173,7 @@ impl Walker<'_> {
                 Err(e) => {
                     found.problem(
                         rel,
-                        ProblemKind::Unreadable,
+                        ProblemKind::Unlistable,
                         format!("cannot list directory: {e}"),
                     );
                     break;

@@ -94,7 +94,7 @@ pub fn capture_findings(spec: &RootSpec, tree: &Tree) -> Vec<Finding> {
     let mut findings = Vec::new();
     for problem in &tree.problems {
         findings.push(match problem.kind {
-            ProblemKind::Unreadable => finding(
+            ProblemKind::Unreadable | ProblemKind::Unlistable => finding(
                 &problem.rel,
                 FindingKind::Unreadable,
                 Severity::Warning,

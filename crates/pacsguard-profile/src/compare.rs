@@ -108,7 +108,7 @@ pub fn compare(base: &RootProfile, tree: &Tree) -> Vec<Finding> {
     let unreadable: Vec<&[u8]> = tree
         .problems
         .iter()
-        .filter(|p| p.kind == pacsguard_fs::ProblemKind::Unreadable)
+        .filter(|p| p.kind == pacsguard_fs::ProblemKind::Unlistable)
         .map(|p| p.rel.as_slice())
         .collect();
     for old in removed {
@@ -219,7 +219,9 @@ impl Output<'_> {
         differs("gid", m0.gid.to_string(), m1.gid.to_string());
         let is_dir = new.kind == EntryType::Directory;
         // A changed file is naturally rewritten: size, times and often the inode follow.
-        let content_explains_it = content != ContentVerdict::Same;
+        // (Not when the content could not be compared: then a new inode or size is the
+        // only evidence of a replacement and must be reported under the policy.)
+        let content_explains_it = matches!(content, ContentVerdict::Changed | ContentVerdict::Grew);
         if !content_explains_it {
             differs("inode", m0.ino.to_string(), m1.ino.to_string());
             if !is_dir {

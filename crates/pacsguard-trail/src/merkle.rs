@@ -3,7 +3,8 @@
 //! Verification follows the algorithms of RFC 9162 §2.1.3.2 (inclusion) and §2.1.4.2
 //! (consistency). Every input a verifier gets may come from an attacker: hashes of the
 //! wrong length, sizes out of range and proofs of the wrong length are errors, never
-//! panics.
+//! panics. One exception, as the published vectors require: a consistency "proof" between
+//! two trees of the same size only compares the two roots byte for byte.
 
 use sha2::{Digest as _, Sha256};
 

@@ -234,9 +234,16 @@ fn every_finding_and_action_reaches_the_event_log() {
         .map(|l| serde_json::from_str(l).expect("json line"))
         .collect();
     let actions: Vec<&str> = events.iter().filter_map(|e| e["action"].as_str()).collect();
-    assert_eq!(actions, ["init", "profile", "check", "check"], "{log}");
-    assert_eq!(events[2]["finding"]["kind"], "removed");
-    assert_eq!(events[3]["outcome"], "findings");
+    // The profile is announced (and synced) before the baseline is replaced.
+    assert_eq!(
+        actions,
+        ["init", "profile", "profile", "check", "check"],
+        "{log}"
+    );
+    assert_eq!(events[1]["outcome"], "started");
+    assert_eq!(events[2]["outcome"], "success");
+    assert_eq!(events[3]["finding"]["kind"], "removed");
+    assert_eq!(events[4]["outcome"], "findings");
 }
 
 #[test]

@@ -352,3 +352,14 @@ fn exported_dicom_audit_messages_validate_against_the_ps3_15_schema() {
     fs::write(&broken, format!("{}{}", &text[..start], &text[end..])).expect("write");
     assert!(!xmllint(&schema, &[broken]).status.success());
 }
+
+#[test]
+fn a_trail_whose_checkpoints_were_deleted_is_refused_and_reported() {
+    let env = busy_env();
+    fs::remove_file(env.home.join("checkpoints.jsonl")).expect("rm");
+    let (code, doc) = verify(&env, &[]);
+    assert_eq!(code, 2, "{doc:#}");
+    let out = env.run(&["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no checkpoint"), "{}", stderr(&out));
+}

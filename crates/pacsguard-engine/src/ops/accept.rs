@@ -122,6 +122,7 @@ impl Session {
             reason: reason.to_string(),
             paths,
         };
+        self.announce(Action::Accept, baseline.generation, changed_roots.clone())?;
         self.store
             .save(&baseline, &changed_roots, &self.key, Some(&acceptance))?;
         self.emit_findings(Action::Accept, Some(reason), &accepted)?;

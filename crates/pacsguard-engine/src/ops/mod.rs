@@ -250,6 +250,20 @@ impl Session {
         Err(error)
     }
 
+    /// Puts on the record, durably, that the baseline is about to be replaced.
+    fn announce(
+        &mut self,
+        action: Action,
+        generation: u64,
+        objects: Vec<PathBuf>,
+    ) -> Result<(), EngineError> {
+        let detail = format!("signing baseline generation {generation}");
+        self.emit(
+            Event::new(self.actor.clone(), action, Outcome::Started, detail).with_objects(objects),
+        )?;
+        Ok(self.bus.flush()?)
+    }
+
     fn finish(&mut self, event: Event) -> Result<(), EngineError> {
         self.emit(event)?;
         Ok(self.bus.flush()?)

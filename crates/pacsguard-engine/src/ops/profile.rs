@@ -78,6 +78,7 @@ impl Session {
         baseline.generation += 1;
         baseline.created = now_unix();
         let changed: Vec<PathBuf> = specs.iter().map(|s| s.path.clone()).collect();
+        self.announce(Action::Profile, baseline.generation, changed.clone())?;
         self.store.save(&baseline, &changed, &self.key, None)?;
 
         self.emit_findings(Action::Profile, None, &findings)?;
