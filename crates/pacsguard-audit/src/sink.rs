@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
@@ -227,26 +227,44 @@ impl EventSink for AuditSink {
     }
 }
 
+/// How far from the end of `checkpoints.jsonl` the newest checkpoint is looked for: a
+/// checkpoint line is a few hundred bytes to a few KiB (its resume line holds at most 64
+/// hashes), so this always holds the last one without reading the whole file.
+const CHECKPOINT_TAIL: u64 = 64 << 10;
+
 /// The newest checkpoint of the trail, verified; `None` for a new trail.
+///
+/// A last line without its newline is refused, not repaired: cutting it off would let the
+/// next command resume from the checkpoint before it and sign whatever records follow,
+/// including records edited since. (A single `write` of a checkpoint line is not torn by
+/// a killed process; only a full disk or a power loss can do that, and then a person
+/// should look.)
 fn last_checkpoint(path: &Path, signer: &Signer) -> Result<Option<Checkpoint>, LogError> {
     let io_err = |source| LogError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let file = match File::open(path) {
+    let mut file = match File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_err(e)),
     };
-    let mut last = None;
-    for line in BufReader::new(file).lines() {
-        let line = line.map_err(io_err)?;
-        if !line.is_empty() {
-            last = Some(line);
-        }
+    let len = file.metadata().map_err(io_err)?.len();
+    let start = len.saturating_sub(CHECKPOINT_TAIL);
+    let mut tail = Vec::new();
+    file.seek(SeekFrom::Start(start))
+        .and_then(|_| file.read_to_end(&mut tail))
+        .map_err(io_err)?;
+    if tail.last().is_some_and(|&b| b != b'\n') {
+        return Err(damaged(
+            path,
+            "its last line is incomplete (a write cut short, or an edit)".into(),
+        ));
     }
-    let Some(line) = last else { return Ok(None) };
-    let note = serde_json::from_str::<serde_json::Value>(&line)
+    let Some(line) = tail.split(|&b| b == b'\n').rfind(|l| !l.is_empty()) else {
+        return Ok(None);
+    };
+    let note = serde_json::from_slice::<serde_json::Value>(line)
         .ok()
         .and_then(|v| v.get("note").and_then(|n| n.as_str()).map(String::from))
         .ok_or_else(|| damaged(path, "its last line is not a checkpoint".into()))?;

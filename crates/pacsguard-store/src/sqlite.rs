@@ -166,6 +166,21 @@ impl Store {
             .optional()
             .map_err(self.sql())?;
         let Some((generation, created, public_key, signature)) = row else {
+            // No signature row: a new store, unless rows are left that it would have
+            // covered (the row was deleted to make the store look new).
+            let leftover: i64 = self
+                .conn
+                .query_row(
+                    "SELECT (SELECT count(*) FROM roots) + (SELECT count(*) FROM entry_chunks)",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(self.sql())?;
+            if leftover > 0 {
+                return Err(
+                    self.corrupt("the signature row is missing but profiled roots are stored")
+                );
+            }
             return Ok(None);
         };
         let signer = <[u8; 32]>::try_from(public_key.as_slice())

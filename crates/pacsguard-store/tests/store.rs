@@ -121,6 +121,7 @@ fn any_edited_row_fails_verification() {
         "UPDATE baseline SET generation = 8",
         "UPDATE baseline SET created = 0",
         "UPDATE baseline SET signature = zeroblob(64)",
+        "DELETE FROM baseline",
     ];
     for edit in edits {
         let (_dir, path, key, _) = saved();
