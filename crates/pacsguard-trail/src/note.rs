@@ -56,6 +56,34 @@ fn key_hash(name: &str, public: &VerifyingKey) -> u32 {
     u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
 }
 
+/// Splits `<name>+<hex key hash>+<base64(0x01 ‖ 32 key bytes)>` (the form of both key
+/// kinds, after the signer's `PRIVATE+KEY+` prefix).
+fn split_key(text: &str) -> Result<(&str, &str, [u8; 32]), NoteError> {
+    let mut parts = text.splitn(3, '+');
+    let (Some(name), Some(hash), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(NoteError::BadKey("expected name+hash+key"));
+    };
+    let raw = B64
+        .decode(key)
+        .map_err(|_| NoteError::BadKey("key is not base64"))?;
+    let (&alg, bytes) = raw.split_first().ok_or(NoteError::BadKey("empty key"))?;
+    if alg != ALG_ED25519 {
+        return Err(NoteError::BadKey("not an Ed25519 key"));
+    }
+    let bytes: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| NoteError::BadKey("Ed25519 keys are 32 bytes"))?;
+    Ok((name, hash, bytes))
+}
+
+/// The key hash written in a key must be the one its name and public key give.
+fn check_key_hash(written: &str, actual: u32) -> Result<(), NoteError> {
+    if written.len() != 8 || u32::from_str_radix(written, 16).ok() != Some(actual) {
+        return Err(NoteError::BadKey("key hash does not match name and key"));
+    }
+    Ok(())
+}
+
 /// Who checks signatures: a name and an Ed25519 public key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verifier {
@@ -78,26 +106,11 @@ impl Verifier {
 
     /// Parses `<name>+<hex key hash>+<base64 key>`.
     pub fn parse(text: &str) -> Result<Verifier, NoteError> {
-        let mut parts = text.splitn(3, '+');
-        let (Some(name), Some(hash), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(NoteError::BadKey("expected name+hash+key"));
-        };
-        let raw = B64
-            .decode(key)
-            .map_err(|_| NoteError::BadKey("key is not base64"))?;
-        let (&alg, public) = raw.split_first().ok_or(NoteError::BadKey("empty key"))?;
-        if alg != ALG_ED25519 {
-            return Err(NoteError::BadKey("not an Ed25519 key"));
-        }
-        let public: [u8; 32] = public
-            .try_into()
-            .map_err(|_| NoteError::BadKey("Ed25519 keys are 32 bytes"))?;
+        let (name, hash, public) = split_key(text)?;
         let key = VerifyingKey::from_bytes(&public)
             .map_err(|_| NoteError::BadKey("not a valid Ed25519 point"))?;
         let verifier = Verifier::new(name, key)?;
-        if hash.len() != 8 || u32::from_str_radix(hash, 16).ok() != Some(verifier.hash) {
-            return Err(NoteError::BadKey("key hash does not match name and key"));
-        }
+        check_key_hash(hash, verifier.hash)?;
         Ok(verifier)
     }
 
@@ -133,24 +146,9 @@ impl Signer {
         let rest = text
             .strip_prefix("PRIVATE+KEY+")
             .ok_or(NoteError::BadKey("expected PRIVATE+KEY+"))?;
-        let mut parts = rest.splitn(3, '+');
-        let (Some(name), Some(hash), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(NoteError::BadKey("expected name+hash+key"));
-        };
-        let raw = B64
-            .decode(key)
-            .map_err(|_| NoteError::BadKey("key is not base64"))?;
-        let (&alg, seed) = raw.split_first().ok_or(NoteError::BadKey("empty key"))?;
-        if alg != ALG_ED25519 {
-            return Err(NoteError::BadKey("not an Ed25519 key"));
-        }
-        let seed: [u8; 32] = seed
-            .try_into()
-            .map_err(|_| NoteError::BadKey("Ed25519 seeds are 32 bytes"))?;
+        let (name, hash, seed) = split_key(rest)?;
         let signer = Signer::new(name, SigningKey::from_bytes(&seed))?;
-        if hash.len() != 8 || u32::from_str_radix(hash, 16).ok() != Some(signer.verifier.hash) {
-            return Err(NoteError::BadKey("key hash does not match name and key"));
-        }
+        check_key_hash(hash, signer.verifier.hash)?;
         Ok(signer)
     }
 
