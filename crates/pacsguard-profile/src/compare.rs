@@ -23,14 +23,56 @@ pub fn compare(base: &RootProfile, tree: &Tree) -> Vec<Finding> {
         findings: capture_findings(spec, tree),
     };
 
+    let mut pairs: Vec<(&Entry, &Entry)> = Vec::new();
     let mut removed: Vec<&Entry> = Vec::new();
     let mut added: Vec<&Entry> = Vec::new();
     merge_join(&base.entries, &tree.entries, |old, new| match (old, new) {
-        (Some(old), Some(new)) => out.compare_pair(old, new),
+        (Some(old), Some(new)) => pairs.push((old, new)),
         (Some(old), None) => removed.push(old),
         (None, Some(new)) => added.push(new),
         (None, None) => {}
     });
+
+    // Log rotation (growing roots): `app.log` renamed to `app.log.1` (same inode) and a new
+    // `app.log` created. That is one rotation, not a truncated log and an unknown file.
+    let mut rotated: HashSet<&[u8]> = HashSet::new();
+    if spec.policy == Policy::Growing {
+        let added_files: HashMap<(u64, u64), &Entry> = added
+            .iter()
+            .filter(|e| e.kind == EntryType::File)
+            .map(|e| ((e.meta.dev, e.meta.ino), *e))
+            .collect();
+        pairs.retain(|(old, new)| {
+            let replaced = old.kind == EntryType::File
+                && (old.meta.dev, old.meta.ino) != (new.meta.dev, new.meta.ino);
+            match added_files
+                .get(&(old.meta.dev, old.meta.ino))
+                .filter(|_| replaced)
+            {
+                Some(target) => {
+                    rotated.insert(target.rel.as_slice());
+                    out.moved(
+                        &old.rel,
+                        target,
+                        "rotated (same inode); a new file took its place",
+                    );
+                    out.report(
+                        &new.rel,
+                        FindingKind::Added,
+                        Change::Added,
+                        format!("new {} after rotation", describe(new)),
+                        vec![],
+                    );
+                    false
+                }
+                None => true,
+            }
+        });
+        added.retain(|e| !rotated.contains(e.rel.as_slice()));
+    }
+    for (old, new) in pairs {
+        out.compare_pair(old, new);
+    }
 
     let removed_by_rel: HashMap<&[u8], &Entry> =
         removed.iter().map(|e| (e.rel.as_slice(), *e)).collect();

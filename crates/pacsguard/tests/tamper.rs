@@ -350,3 +350,38 @@ fn configured_roots_are_profiled_and_checked_without_arguments() {
         "info"
     );
 }
+
+#[test]
+fn log_rotation_under_growing_is_one_rotation_not_a_truncation() {
+    let env = Env::new();
+    let log = env.path("app.log");
+    fs::write(&log, b"line 1\nline 2\n").expect("log");
+    env.profile(&["--policy", "growing"]);
+    // logrotate's default: rename, then create a new file under the old name.
+    fs::rename(&log, env.path("app.log.1")).expect("rotate");
+    fs::write(&log, b"line 3\n").expect("new log");
+    let (code, findings, doc) = env.check(&[]);
+    assert_eq!(code, 1, "{doc:#}");
+    let moved = one(&findings, "moved", "app.log.1");
+    assert_eq!(
+        (moved.severity.as_str(), moved.from.as_deref()),
+        ("warning", Some("app.log"))
+    );
+    assert_eq!(one(&findings, "added", "app.log").severity, "info");
+    assert!(
+        !findings.iter().any(|f| f.severity == "alert"),
+        "{findings:#?}"
+    );
+    // Under static the same thing is a content change of the log.
+    let env = Env::new();
+    let log = env.path("app.log");
+    fs::write(&log, b"line 1\nline 2\n").expect("log");
+    env.profile(&[]);
+    fs::rename(&log, env.path("app.log.1")).expect("rotate");
+    fs::write(&log, b"line 3\n").expect("new log");
+    let (_, findings, _) = env.check(&[]);
+    assert_eq!(
+        one(&findings, "content-changed", "app.log").severity,
+        "alert"
+    );
+}
