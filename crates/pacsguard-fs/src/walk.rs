@@ -24,6 +24,9 @@ pub struct WalkOptions<'a> {
     pub exclude: Option<&'a GlobSet>,
     /// Directories (device, inode) skipped entirely, e.g. PacsGuard's own home.
     pub skip_dirs: Vec<(u64, u64)>,
+    /// Walk only this subtree (a path relative to the root; empty: everything). Entries
+    /// keep their paths relative to the root.
+    pub within: Vec<u8>,
 }
 
 /// Something that kept part of the tree from being recorded in full. The walk goes on.
@@ -60,6 +63,30 @@ pub enum WalkError {
     Root { path: PathBuf, source: io::Error },
 }
 
+/// Where a subtree walk starts: `None` to walk the whole root (no subtree asked, or a
+/// directory on the way to it is not a real directory: a symlink there must not lead the
+/// walk elsewhere, so the whole root is walked and the change is seen); `Some(Err)` when
+/// the subtree is gone; its lstat otherwise.
+fn subtree_start(root: &Path, within: &[u8]) -> Option<Result<fs::Metadata, ()>> {
+    if within.is_empty() {
+        return None;
+    }
+    let mut prefix = root.to_path_buf();
+    let components: Vec<&[u8]> = within.split(|&b| b == b'/').collect();
+    for component in &components[..components.len() - 1] {
+        prefix.push(OsStr::from_bytes(component));
+        match fs::symlink_metadata(&prefix) {
+            Ok(meta) if meta.is_dir() => {}
+            _ => return None,
+        }
+    }
+    match fs::symlink_metadata(root.join(OsStr::from_bytes(within))) {
+        Ok(meta) => Some(Ok(meta)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Some(Err(())),
+        Err(_) => None,
+    }
+}
+
 /// Walks `root`, recording every entry (the root itself has the empty relative path).
 ///
 /// Regular files come back with `Content::Pending`; hash them with [`crate::hash_files`].
@@ -78,14 +105,44 @@ pub fn walk(root: &Path, options: &WalkOptions<'_>) -> Result<Tree, WalkError> {
         found: Mutex::new(Found::default()),
     };
     let mut found = Found::default();
-    let root_entry = walker.record(&mut found, Vec::new(), root, &root_meta);
-    let descend = root_entry.kind == EntryType::Directory;
-    found.entries.push(root_entry);
-    walker.merge(found);
-    if descend {
-        // Directories are listed in parallel: stat and extended attributes are one system
-        // call each per entry, and both cores can make them.
-        rayon::scope(|scope| walker.list_directory(scope, Vec::new(), 0));
+    let excluded = |rel: &[u8]| {
+        options
+            .exclude
+            .is_some_and(|set| set.is_match(Path::new(OsStr::from_bytes(rel))))
+    };
+    let start = if !options.within.is_empty() && excluded(&options.within) {
+        Some(Err(())) // an excluded subtree holds nothing the profile records
+    } else {
+        subtree_start(root, &options.within)
+    };
+    match start {
+        // The whole root.
+        None => {
+            let root_entry = walker.record(&mut found, Vec::new(), root, &root_meta);
+            let descend = root_entry.kind == EntryType::Directory;
+            found.entries.push(root_entry);
+            walker.merge(found);
+            if descend {
+                // Directories are listed in parallel: stat and extended attributes are one
+                // system call each per entry, and both cores can make them.
+                rayon::scope(|scope| walker.list_directory(scope, Vec::new(), 0));
+            }
+        }
+        // Only the subtree: its top entry and what lies below it.
+        Some(Ok(meta)) => {
+            let within = options.within.clone();
+            let depth = within.iter().filter(|&&b| b == b'/').count() + 1;
+            let entry = walker.record(&mut found, within.clone(), &walker.absolute(&within), &meta);
+            let descend =
+                entry.kind == EntryType::Directory && walker.descends(&mut found, &entry, depth);
+            found.entries.push(entry);
+            walker.merge(found);
+            if descend {
+                rayon::scope(|scope| walker.list_directory(scope, within, depth));
+            }
+        }
+        // The subtree is gone: nothing to record (the comparison reports what was there).
+        Some(Err(())) => {}
     }
     let Found {
         mut entries,
@@ -210,24 +267,34 @@ impl Walker<'_> {
                 {
                     continue;
                 }
-                if entry.meta.dev != self.root_dev && !self.options.cross_mounts {
-                    found.problem(
-                        &entry.rel,
-                        ProblemKind::NotDescended,
-                        "mount point not crossed (use --cross-mounts)".into(),
-                    );
-                } else if depth + 1 >= MAX_TREE_DEPTH {
-                    found.problem(
-                        &entry.rel,
-                        ProblemKind::NotDescended,
-                        format!("deeper than {MAX_TREE_DEPTH} levels"),
-                    );
-                } else {
+                if self.descends(found, &entry, depth + 1) {
                     let sub = entry.rel.clone();
                     scope.spawn(move |scope| self.list_directory(scope, sub, depth + 1));
                 }
             }
             found.entries.push(entry);
+        }
+    }
+
+    /// Whether to list directory `entry` at `depth`: not across a mount point (unless
+    /// asked), not past the depth limit; either is reported.
+    fn descends(&self, found: &mut Found, entry: &Entry, depth: usize) -> bool {
+        if entry.meta.dev != self.root_dev && !self.options.cross_mounts {
+            found.problem(
+                &entry.rel,
+                ProblemKind::NotDescended,
+                "mount point not crossed (use --cross-mounts)".into(),
+            );
+            false
+        } else if depth >= MAX_TREE_DEPTH {
+            found.problem(
+                &entry.rel,
+                ProblemKind::NotDescended,
+                format!("deeper than {MAX_TREE_DEPTH} levels"),
+            );
+            false
+        } else {
+            true
         }
     }
 

@@ -8,14 +8,20 @@ use pacsguard_fs::{
 use crate::baseline::{ProfileError, RootProfile, RootSpec, absolute};
 use crate::policy::Policy;
 
-/// Walks the root as its spec says. `skip_dirs` are (device, inode) pairs left out
-/// entirely, such as PacsGuard's own home when it lies inside a guarded tree.
-pub fn walk_root(spec: &RootSpec, skip_dirs: &[(u64, u64)]) -> Result<Tree, ProfileError> {
+/// Walks the root as its spec says (only the subtree `within`, a path relative to the
+/// root, when it is not empty). `skip_dirs` are (device, inode) pairs left out entirely,
+/// such as PacsGuard's own home when it lies inside a guarded tree.
+pub fn walk_root(
+    spec: &RootSpec,
+    within: &[u8],
+    skip_dirs: &[(u64, u64)],
+) -> Result<Tree, ProfileError> {
     let exclude = spec.exclude_set()?;
     let options = WalkOptions {
         cross_mounts: spec.cross_mounts,
         exclude: Some(&exclude),
         skip_dirs: skip_dirs.to_vec(),
+        within: within.to_vec(),
     };
     Ok(walk(&spec.path, &options)?)
 }

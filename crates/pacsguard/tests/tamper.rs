@@ -385,3 +385,63 @@ fn log_rotation_under_growing_is_one_rotation_not_a_truncation() {
         "alert"
     );
 }
+
+#[test]
+fn a_subtree_check_is_not_led_astray_by_a_directory_swapped_for_a_link() {
+    let env = Env::new();
+    env.profile(&[]);
+    // The intruder keeps a pristine copy of the study elsewhere, rewrites the real one, and
+    // points the study's directory at the copy.
+    let copy = env
+        .dir
+        .path()
+        .canonicalize()
+        .expect("canonical")
+        .join("copy");
+    fs::create_dir_all(copy.join("series")).expect("mkdir");
+    for name in ["1.dcm", "2.dcm"] {
+        fs::copy(
+            env.path(&format!("study/series/{name}")),
+            copy.join("series").join(name),
+        )
+        .expect("copy");
+    }
+    fs::rename(env.path("study"), env.dir.path().join("real-study")).expect("move");
+    std::os::unix::fs::symlink(&copy, env.path("study")).expect("symlink");
+    // Named through the link, the path resolves outside every root: refused, not verified.
+    let out = env.run(&["check", env.path("study/series").to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    // Named as it was profiled, the subtree walk must not follow the link either.
+    let out = env.run(&[
+        "check",
+        "--json",
+        env.path("study").to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let findings = found(&doc["findings"], &env.tree);
+    assert_eq!(
+        one(&findings, "content-changed", "study").fields,
+        ["type"],
+        "{findings:#?}"
+    );
+    one(&findings, "removed", "study/series/1.dcm");
+}
+
+#[test]
+fn a_subtree_that_is_gone_is_reported_removed() {
+    let env = Env::new();
+    env.profile(&[]);
+    fs::remove_dir_all(env.path("study/series")).expect("rm");
+    let out = env.run(&[
+        "check",
+        "--json",
+        env.path("study/series").to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let findings = found(&doc["findings"], &env.tree);
+    one(&findings, "removed", "study/series/1.dcm");
+    one(&findings, "removed", "study/series");
+    assert_eq!(findings.len(), 3, "{findings:#?}");
+}

@@ -158,7 +158,7 @@ impl Session {
             "walking {}",
             pacsguard_events::escape_path(&spec.path)
         ));
-        let mut tree = match walk_root(spec, &self.skip_dirs()) {
+        let mut tree = match walk_root(spec, within, &self.skip_dirs()) {
             // A profiled root that is gone (wiped, unmounted) is the biggest difference of
             // all: every entry is reported removed, not hidden behind an error.
             Err(ProfileError::Walk(WalkError::Root { source, .. }))
