@@ -9,6 +9,7 @@ declare -A needed=(
   [setpriv]=util-linux
   [mount]=mount
   [xmllint]=libxml2-utils
+  [rsyslogd]=rsyslog
 )
 
 missing=()
@@ -23,7 +24,7 @@ if ((${#missing[@]})); then
   fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq "${missing[@]}"
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 # rnc2rng (PyPI) turns the DICOM audit schema (PS3.15 A.5.1, RELAX NG compact) into the XML

@@ -22,6 +22,7 @@ mod atna;
 mod checkpoint;
 mod log;
 mod sink;
+pub mod syslog;
 mod verify;
 
 pub use atna::audit_message;

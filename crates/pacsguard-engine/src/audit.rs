@@ -203,3 +203,21 @@ pub fn audit_export(
     }
     Ok(written)
 }
+
+/// Sends the home's trail to a syslog collector from where the last run stopped (the
+/// cursor `forward.cursor` in the home); returns the number of records delivered.
+pub fn audit_forward(
+    home: &Home,
+    target: &pacsguard_audit::syslog::Target,
+) -> Result<u64, EngineError> {
+    let _lock = home.lock()?;
+    let verifier = read_verifier(&home.trail_key_path(), None)?;
+    let forwarder = pacsguard_audit::syslog::Forwarder {
+        log: home.audit_log_path(),
+        cursor: home.dir.join("forward.cursor"),
+        origin: verifier.name().to_string(),
+    };
+    forwarder
+        .forward(target)
+        .map_err(|e| EngineError::Usage(e.to_string()))
+}

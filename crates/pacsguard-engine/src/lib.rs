@@ -22,7 +22,8 @@ mod progress;
 
 pub use actor::current_actor;
 pub use audit::{
-    AuditVerifyReport, ExportFormat, ShowFilter, audit_export, audit_show, audit_verify,
+    AuditVerifyReport, ExportFormat, ShowFilter, audit_export, audit_forward, audit_show,
+    audit_verify,
 };
 pub use config::{CONFIG_TEMPLATE, Config, RootConfig};
 pub use error::EngineError;

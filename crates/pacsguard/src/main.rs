@@ -117,6 +117,13 @@ enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Send the trail to a syslog collector (RFC 5424, IHE ATNA messages), from where the
+    /// last run stopped; a collector that is down delays delivery, never loses it.
+    Forward {
+        /// udp://HOST:PORT (RFC 5426) or tcp://HOST:PORT (RFC 6587 octet counting).
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
     /// Copy the trail (records, checkpoints, verifier key) into a new directory.
     Export {
         /// jsonl: the trail's files, verifiable elsewhere; dicom-xml: one DICOM audit
@@ -269,6 +276,13 @@ fn audit(home: &Home, command: AuditCommand) -> Result<ExitCode> {
             };
             let records = pacsguard_engine::audit_show(home, dir.as_deref(), &filter)?;
             output::audit_show(&records, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Forward { to } => {
+            let target = pacsguard_audit::syslog::Target::parse(&to)
+                .map_err(|e| anyhow::anyhow!("--to {e}"))?;
+            let sent = pacsguard_engine::audit_forward(home, &target)?;
+            output::audit_forward(sent, &to)?;
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Export { format, out } => {

@@ -234,3 +234,10 @@ pub fn audit_export(written: &[std::path::PathBuf], verifiable: bool) -> Result<
     }
     write_stdout(&text)
 }
+
+pub fn audit_forward(sent: u64, to: &str) -> Result<()> {
+    write_stdout(&format!(
+        "forwarded {sent} records to {}\n",
+        escape_bytes(to.as_bytes())
+    ))
+}

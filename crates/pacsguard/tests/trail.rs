@@ -363,3 +363,179 @@ fn a_trail_whose_checkpoints_were_deleted_is_refused_and_reported() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("no checkpoint"), "{}", stderr(&out));
 }
+
+/// A TCP syslog collector in the test: reads RFC 6587 octet-counted frames until the
+/// sender closes, returns the messages.
+fn tcp_collector() -> (String, std::thread::JoinHandle<Vec<String>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let handle = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept");
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut stream, &mut bytes).expect("read");
+        let mut messages = Vec::new();
+        let mut rest = bytes.as_slice();
+        while !rest.is_empty() {
+            let space = rest.iter().position(|&b| b == b' ').expect("frame length");
+            let len: usize = std::str::from_utf8(&rest[..space])
+                .expect("digits")
+                .parse()
+                .expect("length");
+            messages
+                .push(String::from_utf8(rest[space + 1..space + 1 + len].to_vec()).expect("utf-8"));
+            rest = &rest[space + 1 + len..];
+        }
+        messages
+    });
+    (addr, handle)
+}
+
+fn seq_of(message: &str) -> u64 {
+    let start = message.find("seq=\"").expect("seq") + 5;
+    message[start..]
+        .split('"')
+        .next()
+        .expect("value")
+        .parse()
+        .expect("number")
+}
+
+#[test]
+fn forwarding_waits_out_a_collector_that_is_down_and_loses_nothing() {
+    let env = Env::new();
+    env.profile(&[]);
+    for i in 0..1000 {
+        fs::write(env.path(&format!("study/new-{i}.dcm")), b"x").expect("write");
+    }
+    let _ = env.check(&["--fast"]);
+    let records = verify(&env, &[]).1["records"].as_u64().expect("records");
+    assert!(records > 1000);
+
+    // Nothing listens on this port: delivery fails loudly and the cursor stays put.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let closed_addr = closed.local_addr().expect("addr");
+    drop(closed);
+    let out = env.run(&["audit", "forward", "--to", &format!("tcp://{closed_addr}")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("resumes from record 0"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The collector is back: everything arrives, once, in order.
+    let (addr, collector) = tcp_collector();
+    let out = env.run(&["audit", "forward", "--to", &format!("tcp://{addr}")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let messages = collector.join().expect("collector");
+    let seqs: Vec<u64> = messages.iter().map(|m| seq_of(m)).collect();
+    assert_eq!(seqs, (0..records).collect::<Vec<_>>());
+    assert!(
+        messages
+            .iter()
+            .all(|m| m.contains("IHE+RFC-3881") && m.contains("<AuditMessage>"))
+    );
+    assert!(
+        messages.iter().any(|m| m.starts_with("<81>1 ")),
+        "alerts go out as syslog alerts"
+    );
+
+    // Nothing new: nothing sent (the forward itself adds no record to forward).
+    let out = env.run(&["audit", "forward", "--to", &format!("tcp://{addr}")]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stdout(&out).contains("forwarded 0 records"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn forwarding_over_udp_sends_one_datagram_per_record() {
+    let env = busy_env();
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .expect("timeout");
+    let addr = socket.local_addr().expect("addr");
+    let out = env.run(&["audit", "forward", "--to", &format!("udp://{addr}")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let records = verify(&env, &[]).1["records"].as_u64().expect("records");
+    let mut buf = vec![0u8; 65536];
+    for expected in 0..records {
+        let n = socket.recv(&mut buf).expect("datagram");
+        assert_eq!(seq_of(&String::from_utf8_lossy(&buf[..n])), expected);
+    }
+}
+
+#[test]
+fn a_real_rsyslog_receives_every_record() {
+    let env = busy_env();
+    let work = env
+        .dir
+        .path()
+        .canonicalize()
+        .expect("canonical")
+        .join("rsyslog");
+    fs::create_dir(&work).expect("mkdir");
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        probe.local_addr().expect("addr").port()
+    };
+    let out_file = work.join("out.log");
+    fs::write(
+        work.join("rsyslog.conf"),
+        format!(
+            "global(workDirectory=\"{w}\" maxMessageSize=\"64k\")\n\
+             module(load=\"imtcp\")\n\
+             input(type=\"imtcp\" address=\"127.0.0.1\" port=\"{port}\")\n\
+             template(name=\"seq\" type=\"string\" string=\"%structured-data%\\n\")\n\
+             *.* action(type=\"omfile\" file=\"{o}\" template=\"seq\")\n",
+            w = work.display(),
+            o = out_file.display()
+        ),
+    )
+    .expect("config");
+    let mut rsyslogd = std::process::Command::new("rsyslogd")
+        .args(["-n", "-f"])
+        .arg(work.join("rsyslog.conf"))
+        .arg("-i")
+        .arg(work.join("pid"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("rsyslogd runs (run scripts/setup-test-deps.sh)");
+    // Wait until it listens.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "rsyslogd did not start listening"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = env.run(&[
+        "audit",
+        "forward",
+        "--to",
+        &format!("tcp://127.0.0.1:{port}"),
+    ]);
+    let records = verify(&env, &[]).1["records"].as_u64().expect("records");
+    let mut lines = Vec::new();
+    while std::time::Instant::now() < deadline {
+        lines = fs::read_to_string(&out_file)
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect();
+        if lines.len() as u64 >= records {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = rsyslogd.kill();
+    let _ = rsyslogd.wait();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let seqs: Vec<u64> = lines.iter().map(|l| seq_of(l)).collect();
+    assert_eq!(seqs, (0..records).collect::<Vec<_>>(), "{lines:#?}");
+}

@@ -1,0 +1,359 @@
+//! Forwarding the trail to a SIEM or an audit record repository as syslog.
+//!
+//! The protocol core is free of I/O: [`message`] formats one trail record as an RFC 5424
+//! message whose MSG is the record's DICOM audit message (IHE ATNA: MSGID `IHE+RFC-3881`),
+//! with the record's sequence number and the trail's origin as structured data, so a
+//! receiver can drop the duplicates that at-least-once delivery may produce; [`frame`]
+//! adds RFC 5425/6587 octet counting for stream transports.
+//!
+//! [`Forwarder`] is the spool: the trail itself is the durable queue, and a cursor file
+//! remembers how far delivery got. A collector that is down delays delivery, never drops
+//! it: the next run sends from the cursor, in order.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead as _, BufReader, Read as _, Seek as _, SeekFrom, Write as _};
+use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::atna::audit_message;
+
+/// Private enterprise number used for PacsGuard's structured data. 32473 is the number
+/// IANA reserves for documentation (RFC 5612); a registered one replaces it before release.
+pub const SD_ENTERPRISE: u32 = 32473;
+
+/// Largest message sent over UDP (RFC 5426): one datagram each, no fragmentation games.
+pub const MAX_UDP_MESSAGE: usize = 65_000;
+
+/// Records delivered between two cursor updates: a crash re-sends at most this many.
+pub const CURSOR_EVERY: u64 = 1000;
+
+/// Syslog severity for a record: alert findings are alerts (1), warnings warnings (4),
+/// everything else a notice (5). Facility 10 (authpriv), as ATNA asks.
+fn priority(record: &Value) -> u8 {
+    const AUTHPRIV: u8 = 10;
+    let severity = match record
+        .get("finding")
+        .and_then(|f| f.get("severity"))
+        .and_then(Value::as_str)
+    {
+        Some("alert") => 1,
+        Some("warning") => 4,
+        _ if record.get("outcome").and_then(Value::as_str) == Some("failure") => 3,
+        _ => 5,
+    };
+    AUTHPRIV * 8 + severity
+}
+
+/// RFC 5424 header fields are printable US-ASCII without spaces; anything else becomes
+/// `_`, an empty field `-`.
+fn header_field(text: &str, max: usize) -> String {
+    let field: String = text
+        .chars()
+        .take(max)
+        .map(|c| if c.is_ascii_graphic() { c } else { '_' })
+        .collect();
+    if field.is_empty() { "-".into() } else { field }
+}
+
+/// PARAM-VALUE escaping (RFC 5424 §6.3.3): `"`, `\` and `]` are escaped.
+fn param_value(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '"' | '\\' | ']') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One trail record as an RFC 5424 message (without framing).
+pub fn message(record: &Value, origin: &str) -> Vec<u8> {
+    let time = record.get("time").and_then(Value::as_str).unwrap_or("-");
+    let host = record.get("host").and_then(Value::as_str).unwrap_or("");
+    let seq = record
+        .get("seq")
+        .and_then(Value::as_u64)
+        .unwrap_or(u64::MAX);
+    let mut out = format!(
+        "<{}>1 {} {} pacsguard - IHE+RFC-3881 [pacsguard@{SD_ENTERPRISE} seq=\"{seq}\" origin=\"{}\"] ",
+        priority(record),
+        header_field(time, 64),
+        header_field(host, 255),
+        param_value(origin)
+    )
+    .into_bytes();
+    out.extend_from_slice("\u{feff}".as_bytes()); // BOM: the MSG is UTF-8
+    out.extend_from_slice(audit_message(record).as_bytes());
+    out
+}
+
+/// RFC 5425 / RFC 6587 octet counting: `LEN SP MSG`.
+pub fn frame(message: &[u8]) -> Vec<u8> {
+    let mut out = format!("{} ", message.len()).into_bytes();
+    out.extend_from_slice(message);
+    out
+}
+
+/// Where messages go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// RFC 5426: one datagram per message.
+    Udp(String),
+    /// RFC 6587 octet counting over TCP (TLS, RFC 5425, is the next step).
+    Tcp(String),
+}
+
+impl Target {
+    /// `udp://host:port` or `tcp://host:port`.
+    pub fn parse(text: &str) -> Result<Target, String> {
+        if let Some(addr) = text.strip_prefix("udp://") {
+            Ok(Target::Udp(addr.to_string()))
+        } else if let Some(addr) = text.strip_prefix("tcp://") {
+            Ok(Target::Tcp(addr.to_string()))
+        } else {
+            Err(format!(
+                "{text:?}: expected udp://HOST:PORT or tcp://HOST:PORT"
+            ))
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    #[error("{}: {source}", .path.display())]
+    File { path: PathBuf, source: io::Error },
+    #[error("collector {target}: {source} (delivery resumes from record {resume} next time)")]
+    Send {
+        target: String,
+        resume: u64,
+        source: io::Error,
+    },
+    #[error(
+        "record {seq} is {len} bytes, more than one UDP datagram ({MAX_UDP_MESSAGE}); use tcp://"
+    )]
+    TooLarge { seq: u64, len: usize },
+}
+
+enum Connection {
+    Udp(UdpSocket),
+    Tcp(TcpStream),
+}
+
+impl Connection {
+    fn open(target: &Target) -> io::Result<Connection> {
+        let resolve = |addr: &str| {
+            addr.to_socket_addrs()?
+                .next()
+                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))
+        };
+        Ok(match target {
+            Target::Udp(addr) => {
+                let socket = UdpSocket::bind(("0.0.0.0", 0))?;
+                socket.connect(resolve(addr)?)?;
+                Connection::Udp(socket)
+            }
+            Target::Tcp(addr) => {
+                let stream = TcpStream::connect_timeout(&resolve(addr)?, Duration::from_secs(10))?;
+                stream.set_write_timeout(Some(Duration::from_secs(30)))?;
+                Connection::Tcp(stream)
+            }
+        })
+    }
+
+    fn send(&mut self, message: &[u8]) -> io::Result<()> {
+        match self {
+            Connection::Udp(socket) => socket.send(message).map(|_| ()),
+            Connection::Tcp(stream) => stream.write_all(&frame(message)),
+        }
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        match self {
+            Connection::Udp(_) => Ok(()),
+            Connection::Tcp(stream) => {
+                stream.flush()?;
+                stream.shutdown(std::net::Shutdown::Write)
+            }
+        }
+    }
+}
+
+/// Delivery progress, kept in the cursor file: the next record to send and its offset.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cursor {
+    pub seq: u64,
+    pub offset: u64,
+}
+
+/// Sends the trail's records from the cursor on, in order, and moves the cursor.
+#[derive(Debug)]
+pub struct Forwarder {
+    pub log: PathBuf,
+    pub cursor: PathBuf,
+    pub origin: String,
+}
+
+impl Forwarder {
+    pub fn read_cursor(&self) -> Result<Cursor, ForwardError> {
+        let file_err = |source| ForwardError::File {
+            path: self.cursor.clone(),
+            source,
+        };
+        match fs::read_to_string(&self.cursor) {
+            Ok(text) => {
+                let mut parts = text.split_whitespace().map(str::parse::<u64>);
+                match (parts.next(), parts.next()) {
+                    (Some(Ok(seq)), Some(Ok(offset))) => Ok(Cursor { seq, offset }),
+                    _ => Err(file_err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "not a forwarding cursor",
+                    ))),
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Cursor::default()),
+            Err(e) => Err(file_err(e)),
+        }
+    }
+
+    fn write_cursor(&self, cursor: Cursor) -> Result<(), ForwardError> {
+        let file_err = |source| ForwardError::File {
+            path: self.cursor.clone(),
+            source,
+        };
+        let tmp = self.cursor.with_extension("tmp");
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(file_err)?;
+        file.write_all(format!("{} {}\n", cursor.seq, cursor.offset).as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(file_err)?;
+        fs::rename(&tmp, &self.cursor).map_err(file_err)
+    }
+
+    /// Delivers every complete record after the cursor; returns how many were sent.
+    pub fn forward(&self, target: &Target) -> Result<u64, ForwardError> {
+        let log_err = |source| ForwardError::File {
+            path: self.log.clone(),
+            source,
+        };
+        let mut cursor = self.read_cursor()?;
+        let mut file = File::open(&self.log).map_err(log_err)?;
+        if file.metadata().map_err(log_err)?.len() < cursor.offset {
+            return Err(log_err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "shorter than the forwarding cursor: truncated",
+            )));
+        }
+        file.seek(SeekFrom::Start(cursor.offset)).map_err(log_err)?;
+        let mut reader = BufReader::new(file.take(u64::MAX));
+        let target_name = match target {
+            Target::Udp(a) => format!("udp://{a}"),
+            Target::Tcp(a) => format!("tcp://{a}"),
+        };
+        let send_err = |resume, source| ForwardError::Send {
+            target: target_name.clone(),
+            resume,
+            source,
+        };
+        let mut connection: Option<Connection> = None;
+        let mut sent = 0u64;
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let n = reader.read_until(b'\n', &mut line).map_err(log_err)?;
+            if n == 0 || line.last() != Some(&b'\n') {
+                break; // the end, or a record still being written
+            }
+            let record: Value = serde_json::from_slice(&line[..n - 1]).map_err(|e| {
+                log_err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("record {}: {e}", cursor.seq),
+                ))
+            })?;
+            let message = message(&record, &self.origin);
+            if matches!(target, Target::Udp(_)) && message.len() > MAX_UDP_MESSAGE {
+                return Err(ForwardError::TooLarge {
+                    seq: cursor.seq,
+                    len: message.len(),
+                });
+            }
+            let conn = match &mut connection {
+                Some(conn) => conn,
+                None => connection
+                    .insert(Connection::open(target).map_err(|e| send_err(cursor.seq, e))?),
+            };
+            conn.send(&message).map_err(|e| send_err(cursor.seq, e))?;
+            cursor = Cursor {
+                seq: cursor.seq + 1,
+                offset: cursor.offset + n as u64,
+            };
+            sent += 1;
+            if sent.is_multiple_of(CURSOR_EVERY) {
+                self.write_cursor(cursor)?;
+            }
+        }
+        if let Some(mut conn) = connection {
+            conn.finish().map_err(|e| send_err(cursor.seq, e))?;
+        }
+        if sent > 0 {
+            self.write_cursor(cursor)?;
+        }
+        Ok(sent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> Value {
+        serde_json::json!({
+            "seq": 7, "host": "pacs 01", "time": "2026-11-28T22:56:10.739395Z",
+            "actor": {"user": "root", "uid": 0}, "action": "check", "outcome": "findings",
+            "finding": {"path": "/srv/pacs/a.dcm", "kind": "content-changed", "severity": "alert", "detail": "x"}
+        })
+    }
+
+    #[test]
+    fn messages_follow_rfc5424_and_carry_the_dedup_key() {
+        let text = String::from_utf8(message(&record(), "pacsguard-pacs\"01]")).expect("utf-8");
+        // authpriv (10) * 8 + alert (1)
+        assert!(
+            text.starts_with("<81>1 2026-11-28T22:56:10.739395Z pacs_01 pacsguard - IHE+RFC-3881 "),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "[pacsguard@32473 seq=\"7\" origin=\"pacsguard-pacs\\\"01\\]\"] \u{feff}<?xml"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn octet_counting_counts_bytes_not_characters() {
+        assert_eq!(frame("é".as_bytes()), b"2 \xc3\xa9");
+    }
+
+    #[test]
+    fn targets_parse() {
+        assert_eq!(
+            Target::parse("udp://127.0.0.1:514"),
+            Ok(Target::Udp("127.0.0.1:514".into()))
+        );
+        assert_eq!(
+            Target::parse("tcp://[::1]:6514"),
+            Ok(Target::Tcp("[::1]:6514".into()))
+        );
+        assert!(Target::parse("syslog.example:514").is_err());
+    }
+}
