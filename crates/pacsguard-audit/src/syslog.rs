@@ -4,7 +4,8 @@
 //! message whose MSG is the record's DICOM audit message (IHE ATNA: MSGID `IHE+RFC-3881`),
 //! with the record's sequence number and the trail's origin as structured data, so a
 //! receiver can drop the duplicates that at-least-once delivery may produce; [`frame`]
-//! adds RFC 5425/6587 octet counting for stream transports.
+//! adds RFC 5425/6587 octet counting for stream transports (TCP, and TLS with the server's
+//! certificate verified and, for IHE ATNA, an optional client certificate).
 //!
 //! [`Forwarder`] is the spool: the trail itself is the durable queue, and a cursor file
 //! remembers how far delivery got. A collector that is down delays delivery, never drops
@@ -14,7 +15,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead as _, BufReader, Read as _, Seek as _, SeekFrom, Write as _};
 use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::unix::fs::OpenOptionsExt as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -104,21 +105,94 @@ pub fn frame(message: &[u8]) -> Vec<u8> {
 pub enum Target {
     /// RFC 5426: one datagram per message.
     Udp(String),
-    /// RFC 6587 octet counting over TCP (TLS, RFC 5425, is the next step).
+    /// RFC 6587 octet counting over plain TCP.
     Tcp(String),
+    /// RFC 5425: octet counting over TLS, the server's certificate verified against `ca`
+    /// for the host name of the address; with `client`, a client certificate and key for
+    /// IHE ATNA mutual authentication (all PEM files).
+    Tls {
+        addr: String,
+        ca: PathBuf,
+        client: Option<(PathBuf, PathBuf)>,
+    },
 }
 
 impl Target {
-    /// `udp://host:port` or `tcp://host:port`.
-    pub fn parse(text: &str) -> Result<Target, String> {
+    /// `udp://host:port`, `tcp://host:port` or `tls://host:port` (TLS needs `ca`).
+    pub fn parse(
+        text: &str,
+        ca: Option<PathBuf>,
+        client: Option<(PathBuf, PathBuf)>,
+    ) -> Result<Target, String> {
         if let Some(addr) = text.strip_prefix("udp://") {
             Ok(Target::Udp(addr.to_string()))
         } else if let Some(addr) = text.strip_prefix("tcp://") {
             Ok(Target::Tcp(addr.to_string()))
+        } else if let Some(addr) = text.strip_prefix("tls://") {
+            let ca = ca.ok_or_else(|| {
+                format!("{text:?}: TLS needs the collector's CA certificate (--ca FILE)")
+            })?;
+            Ok(Target::Tls {
+                addr: addr.to_string(),
+                ca,
+                client,
+            })
         } else {
             Err(format!(
-                "{text:?}: expected udp://HOST:PORT or tcp://HOST:PORT"
+                "{text:?}: expected udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT"
             ))
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Target::Udp(a) => format!("udp://{a}"),
+            Target::Tcp(a) => format!("tcp://{a}"),
+            Target::Tls { addr, .. } => format!("tls://{addr}"),
+        }
+    }
+}
+
+/// The host part of `host:port` (`[v6]:port` too), as the TLS server name.
+fn host_of(addr: &str) -> &str {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
+fn tls_config(ca: &Path, client: Option<&(PathBuf, PathBuf)>) -> io::Result<rustls::ClientConfig> {
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |what: &Path, e: &dyn std::fmt::Display| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: {e}", what.display()),
+        )
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).map_err(|e| bad(ca, &e))? {
+        roots
+            .add(cert.map_err(|e| bad(ca, &e))?)
+            .map_err(|e| bad(ca, &e))?;
+    }
+    if roots.is_empty() {
+        return Err(bad(ca, &"no certificate in the file"));
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(ca, &e))?
+        .with_root_certificates(roots);
+    match client {
+        None => Ok(builder.with_no_client_auth()),
+        Some((cert, key)) => {
+            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+                .map_err(|e| bad(cert, &e))?
+                .collect::<Result<_, _>>()
+                .map_err(|e| bad(cert, &e))?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| bad(key, &e))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| bad(cert, &e))
         }
     }
 }
@@ -142,6 +216,7 @@ pub enum ForwardError {
 enum Connection {
     Udp(UdpSocket),
     Tcp(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
 }
 
 impl Connection {
@@ -162,6 +237,24 @@ impl Connection {
                 stream.set_write_timeout(Some(Duration::from_secs(30)))?;
                 Connection::Tcp(stream)
             }
+            Target::Tls { addr, ca, client } => {
+                let config = tls_config(ca, client.as_ref())?;
+                let name = rustls_pki_types::ServerName::try_from(host_of(addr).to_string())
+                    .map_err(|e| {
+                        io::Error::new(io::ErrorKind::InvalidInput, format!("{addr}: {e}"))
+                    })?;
+                let session = rustls::ClientConnection::new(std::sync::Arc::new(config), name)
+                    .map_err(|e| io::Error::other(e.to_string()))?;
+                let stream = TcpStream::connect_timeout(&resolve(addr)?, Duration::from_secs(10))?;
+                stream.set_write_timeout(Some(Duration::from_secs(30)))?;
+                stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+                let mut tls = rustls::StreamOwned::new(session, stream);
+                // Handshake now, so a wrong certificate fails before anything is sent.
+                while tls.conn.is_handshaking() {
+                    tls.conn.complete_io(&mut tls.sock)?;
+                }
+                Connection::Tls(Box::new(tls))
+            }
         })
     }
 
@@ -169,6 +262,7 @@ impl Connection {
         match self {
             Connection::Udp(socket) => socket.send(message).map(|_| ()),
             Connection::Tcp(stream) => stream.write_all(&frame(message)),
+            Connection::Tls(stream) => stream.write_all(&frame(message)),
         }
     }
 
@@ -178,6 +272,12 @@ impl Connection {
             Connection::Tcp(stream) => {
                 stream.flush()?;
                 stream.shutdown(std::net::Shutdown::Write)
+            }
+            Connection::Tls(stream) => {
+                stream.flush()?;
+                stream.conn.send_close_notify();
+                stream.conn.complete_io(&mut stream.sock)?;
+                stream.sock.shutdown(std::net::Shutdown::Write)
             }
         }
     }
@@ -255,10 +355,7 @@ impl Forwarder {
         }
         file.seek(SeekFrom::Start(cursor.offset)).map_err(log_err)?;
         let mut reader = BufReader::new(file.take(u64::MAX));
-        let target_name = match target {
-            Target::Udp(a) => format!("udp://{a}"),
-            Target::Tcp(a) => format!("tcp://{a}"),
-        };
+        let target_name = target.describe();
         let send_err = |resume, source| ForwardError::Send {
             target: target_name.clone(),
             resume,
@@ -347,13 +444,19 @@ mod tests {
     #[test]
     fn targets_parse() {
         assert_eq!(
-            Target::parse("udp://127.0.0.1:514"),
+            Target::parse("udp://127.0.0.1:514", None, None),
             Ok(Target::Udp("127.0.0.1:514".into()))
         );
         assert_eq!(
-            Target::parse("tcp://[::1]:6514"),
+            Target::parse("tcp://[::1]:6514", None, None),
             Ok(Target::Tcp("[::1]:6514".into()))
         );
-        assert!(Target::parse("syslog.example:514").is_err());
+        assert!(
+            Target::parse("tls://siem:6514", None, None).is_err(),
+            "TLS without a CA"
+        );
+        assert!(Target::parse("syslog.example:514", None, None).is_err());
+        assert_eq!(host_of("[::1]:6514"), "::1");
+        assert_eq!(host_of("siem.example:6514"), "siem.example");
     }
 }

@@ -120,9 +120,18 @@ enum AuditCommand {
     /// Send the trail to a syslog collector (RFC 5424, IHE ATNA messages), from where the
     /// last run stopped; a collector that is down delays delivery, never loses it.
     Forward {
-        /// udp://HOST:PORT (RFC 5426) or tcp://HOST:PORT (RFC 6587 octet counting).
+        /// tls://HOST:PORT (RFC 5425), tcp://HOST:PORT (RFC 6587) or udp://HOST:PORT (RFC 5426).
         #[arg(long, value_name = "URL")]
         to: String,
+        /// PEM file of the CA that signed the collector's certificate (tls://).
+        #[arg(long, value_name = "FILE")]
+        ca: Option<PathBuf>,
+        /// PEM client certificate for mutual TLS (IHE ATNA); needs --key.
+        #[arg(long, value_name = "FILE", requires = "key")]
+        cert: Option<PathBuf>,
+        /// PEM private key of --cert.
+        #[arg(long, value_name = "FILE", requires = "cert")]
+        key: Option<PathBuf>,
     },
     /// Copy the trail (records, checkpoints, verifier key) into a new directory.
     Export {
@@ -278,8 +287,8 @@ fn audit(home: &Home, command: AuditCommand) -> Result<ExitCode> {
             output::audit_show(&records, json)?;
             Ok(ExitCode::SUCCESS)
         }
-        AuditCommand::Forward { to } => {
-            let target = pacsguard_audit::syslog::Target::parse(&to)
+        AuditCommand::Forward { to, ca, cert, key } => {
+            let target = pacsguard_audit::syslog::Target::parse(&to, ca, cert.zip(key))
                 .map_err(|e| anyhow::anyhow!("--to {e}"))?;
             let sent = pacsguard_engine::audit_forward(home, &target)?;
             output::audit_forward(sent, &to)?;

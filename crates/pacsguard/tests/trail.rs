@@ -539,3 +539,135 @@ fn a_real_rsyslog_receives_every_record() {
     let seqs: Vec<u64> = lines.iter().map(|l| seq_of(l)).collect();
     assert_eq!(seqs, (0..records).collect::<Vec<_>>(), "{lines:#?}");
 }
+
+/// Certificates for a TLS test: a CA, a server certificate for `localhost`, a client
+/// certificate, all as PEM files in `dir`.
+struct Pki {
+    ca: std::path::PathBuf,
+    client_cert: std::path::PathBuf,
+    client_key: std::path::PathBuf,
+    ca_der: rustls_pki_types::CertificateDer<'static>,
+    server_chain: Vec<rustls_pki_types::CertificateDer<'static>>,
+    server_key: rustls_pki_types::PrivateKeyDer<'static>,
+}
+
+fn pki(dir: &std::path::Path, name: &str) -> Pki {
+    use rcgen::{
+        BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    };
+    let ca_key = KeyPair::generate().expect("key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).expect("ca");
+    let issuer = Issuer::from_params(&ca_params, &ca_key);
+    let leaf = |san: &str, purpose: ExtendedKeyUsagePurpose| {
+        let key = KeyPair::generate().expect("key");
+        let mut params = CertificateParams::new(vec![san.to_string()]).expect("params");
+        params.extended_key_usages = vec![purpose];
+        (params.signed_by(&key, &issuer).expect("sign"), key)
+    };
+    let (server_cert, server_key) = leaf("localhost", ExtendedKeyUsagePurpose::ServerAuth);
+    let (client_cert, client_key) = leaf("pacsguard-client", ExtendedKeyUsagePurpose::ClientAuth);
+    let write = |file: &str, pem: String| {
+        let path = dir.join(format!("{name}-{file}"));
+        fs::write(&path, pem).expect("write pem");
+        path
+    };
+    Pki {
+        ca: write("ca.pem", ca_cert.pem()),
+        client_cert: write("client.pem", client_cert.pem()),
+        client_key: write("client.key", client_key.serialize_pem()),
+        ca_der: ca_cert.der().clone(),
+        server_chain: vec![server_cert.der().clone()],
+        server_key: rustls_pki_types::PrivateKeyDer::try_from(server_key.serialize_der())
+            .expect("key der"),
+    }
+}
+
+/// A TLS syslog collector that requires a client certificate from `pki`'s CA.
+fn tls_collector(pki: &Pki) -> (u16, std::thread::JoinHandle<Result<Vec<String>, String>>) {
+    use std::sync::Arc;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(pki.ca_der.clone()).expect("root");
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .expect("verifier");
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(pki.server_chain.clone(), pki.server_key.clone_key())
+        .expect("server config");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let handle = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().map_err(|e| e.to_string())?;
+        let conn = rustls::ServerConnection::new(Arc::new(config)).map_err(|e| e.to_string())?;
+        let mut tls = rustls::StreamOwned::new(conn, stream);
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut tls, &mut bytes).map_err(|e| e.to_string())?;
+        let mut messages = Vec::new();
+        let mut rest = bytes.as_slice();
+        while let Some(space) = rest.iter().position(|&b| b == b' ') {
+            let len: usize = std::str::from_utf8(&rest[..space])
+                .map_err(|e| e.to_string())?
+                .parse()
+                .map_err(|e: std::num::ParseIntError| e.to_string())?;
+            messages.push(String::from_utf8_lossy(&rest[space + 1..space + 1 + len]).into_owned());
+            rest = &rest[space + 1 + len..];
+        }
+        Ok(messages)
+    });
+    (port, handle)
+}
+
+#[test]
+fn forwarding_over_mutual_tls_verifies_the_collector_and_delivers_everything() {
+    let env = busy_env();
+    let dir = env.dir.path().canonicalize().expect("canonical");
+    let good = pki(&dir, "good");
+    let rogue = pki(&dir, "rogue");
+    let records = verify(&env, &[]).1["records"].as_u64().expect("records");
+    let forward = |port: u16, ca: &std::path::Path| {
+        env.run(&[
+            "audit",
+            "forward",
+            "--to",
+            &format!("tls://localhost:{port}"),
+            "--ca",
+            ca.to_str().expect("utf-8"),
+            "--cert",
+            good.client_cert.to_str().expect("utf-8"),
+            "--key",
+            good.client_key.to_str().expect("utf-8"),
+        ])
+    };
+
+    // A collector whose certificate our CA did not sign is refused before anything is sent.
+    let (port, rogue_collector) = tls_collector(&rogue);
+    let out = forward(port, &good.ca);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("resumes from record 0"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        rogue_collector
+            .join()
+            .expect("thread")
+            .map_or(true, |m| m.is_empty())
+    );
+
+    // The real collector gets every record, once, in order, over mutual TLS.
+    let (port, collector) = tls_collector(&good);
+    let out = forward(port, &good.ca);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let messages = collector.join().expect("thread").expect("collector");
+    let seqs: Vec<u64> = messages.iter().map(|m| seq_of(m)).collect();
+    assert_eq!(seqs, (0..records).collect::<Vec<_>>());
+}
