@@ -12,9 +12,15 @@ declare -A needed=(
   [rsyslogd]=rsyslog
 )
 
+# packages that provide no command of their own
+libraries=(rsyslog-gnutls)
+
 missing=()
 for cmd in "${!needed[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${needed[$cmd]}")
+done
+for pkg in "${libraries[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 
 if ((${#missing[@]})); then

@@ -468,82 +468,120 @@ fn forwarding_over_udp_sends_one_datagram_per_record() {
     }
 }
 
+/// A real rsyslogd on a free loopback port writing each message's structured data to a
+/// file; `tls` switches its TCP input to TLS (gnutls) requiring a client certificate.
+struct Rsyslog {
+    child: std::process::Child,
+    port: u16,
+    out: std::path::PathBuf,
+}
+
+impl Rsyslog {
+    fn start(
+        work: &std::path::Path,
+        tls: Option<(&std::path::Path, &std::path::Path, &std::path::Path)>,
+    ) -> Rsyslog {
+        fs::create_dir_all(work).expect("mkdir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let out = work.join("out.log");
+        let (global_tls, module_tls) = match tls {
+            Some((ca, cert, key)) => (
+                format!(
+                    " DefaultNetstreamDriver=\"gtls\" DefaultNetstreamDriverCAFile=\"{}\" DefaultNetstreamDriverCertFile=\"{}\" DefaultNetstreamDriverKeyFile=\"{}\"",
+                    ca.display(),
+                    cert.display(),
+                    key.display()
+                ),
+                " StreamDriver.Name=\"gtls\" StreamDriver.Mode=\"1\" StreamDriver.AuthMode=\"x509/certvalid\"".to_string(),
+            ),
+            None => (String::new(), String::new()),
+        };
+        fs::write(
+            work.join("rsyslog.conf"),
+            format!(
+                "global(workDirectory=\"{w}\" maxMessageSize=\"64k\"{global_tls})\n\
+                 module(load=\"imtcp\"{module_tls})\n\
+                 input(type=\"imtcp\" address=\"127.0.0.1\" port=\"{port}\")\n\
+                 template(name=\"seq\" type=\"string\" string=\"%structured-data%\\n\")\n\
+                 *.* action(type=\"omfile\" file=\"{o}\" template=\"seq\")\n",
+                w = work.display(),
+                o = out.display()
+            ),
+        )
+        .expect("config");
+        let child = std::process::Command::new("rsyslogd")
+            .args(["-n", "-f"])
+            .arg(work.join("rsyslog.conf"))
+            .arg("-i")
+            .arg(work.join("pid"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("rsyslogd runs (run scripts/setup-test-deps.sh)");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "rsyslogd did not start listening"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Rsyslog { child, port, out }
+    }
+
+    /// The sequence numbers received, once `expected` arrived or 20 s passed.
+    fn received(mut self, expected: u64) -> Vec<u64> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut lines: Vec<String> = Vec::new();
+        while std::time::Instant::now() < deadline {
+            lines = fs::read_to_string(&self.out)
+                .unwrap_or_default()
+                .lines()
+                .map(String::from)
+                .collect();
+            if lines.len() as u64 >= expected {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        lines.iter().map(|l| seq_of(l)).collect()
+    }
+}
+
 #[test]
 fn a_real_rsyslog_receives_every_record() {
     let env = busy_env();
-    let work = env
-        .dir
-        .path()
-        .canonicalize()
-        .expect("canonical")
-        .join("rsyslog");
-    fs::create_dir(&work).expect("mkdir");
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        probe.local_addr().expect("addr").port()
-    };
-    let out_file = work.join("out.log");
-    fs::write(
-        work.join("rsyslog.conf"),
-        format!(
-            "global(workDirectory=\"{w}\" maxMessageSize=\"64k\")\n\
-             module(load=\"imtcp\")\n\
-             input(type=\"imtcp\" address=\"127.0.0.1\" port=\"{port}\")\n\
-             template(name=\"seq\" type=\"string\" string=\"%structured-data%\\n\")\n\
-             *.* action(type=\"omfile\" file=\"{o}\" template=\"seq\")\n",
-            w = work.display(),
-            o = out_file.display()
-        ),
-    )
-    .expect("config");
-    let mut rsyslogd = std::process::Command::new("rsyslogd")
-        .args(["-n", "-f"])
-        .arg(work.join("rsyslog.conf"))
-        .arg("-i")
-        .arg(work.join("pid"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("rsyslogd runs (run scripts/setup-test-deps.sh)");
-    // Wait until it listens.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "rsyslogd did not start listening"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let rsyslog = Rsyslog::start(
+        &env.dir
+            .path()
+            .canonicalize()
+            .expect("canonical")
+            .join("rsyslog"),
+        None,
+    );
     let out = env.run(&[
         "audit",
         "forward",
         "--to",
-        &format!("tcp://127.0.0.1:{port}"),
+        &format!("tcp://127.0.0.1:{}", rsyslog.port),
     ]);
-    let records = verify(&env, &[]).1["records"].as_u64().expect("records");
-    let mut lines = Vec::new();
-    while std::time::Instant::now() < deadline {
-        lines = fs::read_to_string(&out_file)
-            .unwrap_or_default()
-            .lines()
-            .map(String::from)
-            .collect();
-        if lines.len() as u64 >= records {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let _ = rsyslogd.kill();
-    let _ = rsyslogd.wait();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let seqs: Vec<u64> = lines.iter().map(|l| seq_of(l)).collect();
-    assert_eq!(seqs, (0..records).collect::<Vec<_>>(), "{lines:#?}");
+    let records = verify(&env, &[]).1["records"].as_u64().expect("records");
+    assert_eq!(rsyslog.received(records), (0..records).collect::<Vec<_>>());
 }
 
 /// Certificates for a TLS test: a CA, a server certificate for `localhost`, a client
 /// certificate, all as PEM files in `dir`.
 struct Pki {
     ca: std::path::PathBuf,
+    server_cert: std::path::PathBuf,
+    server_key_file: std::path::PathBuf,
     client_cert: std::path::PathBuf,
     client_key: std::path::PathBuf,
     ca_der: rustls_pki_types::CertificateDer<'static>,
@@ -575,6 +613,8 @@ fn pki(dir: &std::path::Path, name: &str) -> Pki {
     };
     Pki {
         ca: write("ca.pem", ca_cert.pem()),
+        server_cert: write("server.pem", server_cert.pem()),
+        server_key_file: write("server.key", server_key.serialize_pem()),
         client_cert: write("client.pem", client_cert.pem()),
         client_key: write("client.key", client_key.serialize_pem()),
         ca_der: ca_cert.der().clone(),
@@ -670,4 +710,30 @@ fn forwarding_over_mutual_tls_verifies_the_collector_and_delivers_everything() {
     let messages = collector.join().expect("thread").expect("collector");
     let seqs: Vec<u64> = messages.iter().map(|m| seq_of(m)).collect();
     assert_eq!(seqs, (0..records).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_real_rsyslog_receives_every_record_over_mutual_tls() {
+    let env = busy_env();
+    let dir = env.dir.path().canonicalize().expect("canonical");
+    let pki = pki(&dir, "rsyslog");
+    let rsyslog = Rsyslog::start(
+        &dir.join("rsyslog-tls"),
+        Some((&pki.ca, &pki.server_cert, &pki.server_key_file)),
+    );
+    let out = env.run(&[
+        "audit",
+        "forward",
+        "--to",
+        &format!("tls://localhost:{}", rsyslog.port),
+        "--ca",
+        pki.ca.to_str().expect("utf-8"),
+        "--cert",
+        pki.client_cert.to_str().expect("utf-8"),
+        "--key",
+        pki.client_key.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let records = verify(&env, &[]).1["records"].as_u64().expect("records");
+    assert_eq!(rsyslog.received(records), (0..records).collect::<Vec<_>>());
 }
