@@ -33,7 +33,14 @@ pub(crate) struct Scan {
     /// A last line without its newline: (offset, length).
     pub torn_tail: Option<(u64, u64)>,
     pub problems: Vec<Problem>,
+    /// Heartbeats that came later than promised: the guard was stopped uncleanly. Reported
+    /// by `verify`; no reason to refuse appending.
+    pub heartbeat_gaps: Vec<Problem>,
 }
+
+/// Slack on a heartbeat's promise before its absence counts as a gap: a busy machine may
+/// be late, a stopped guard is never back on time.
+pub(crate) const HEARTBEAT_SLACK: f64 = 2.0;
 
 /// Reads every complete line, checking that each is a JSON object whose `seq` is its
 /// position, and builds the tree. Never holds more than one line in memory. `start` is
@@ -50,6 +57,7 @@ pub(crate) fn scan(
         ..Scan::default()
     };
     let mut line = Vec::new();
+    let mut heartbeats = Heartbeats::default();
     if roots_at.contains(&scan.frontier.size()) {
         scan.roots
             .insert(scan.frontier.size(), scan.frontier.root());
@@ -81,7 +89,9 @@ pub(crate) fn scan(
         }
         let record = &line[..line.len() - 1];
         match serde_json::from_slice::<serde_json::Value>(record) {
-            Ok(value) if value.get("seq").and_then(serde_json::Value::as_u64) == Some(index) => {}
+            Ok(value) if value.get("seq").and_then(serde_json::Value::as_u64) == Some(index) => {
+                heartbeats.observe(&value, index, offset, &mut scan.heartbeat_gaps);
+            }
             Ok(value) => {
                 let seq = value
                     .get("seq")
@@ -290,4 +300,53 @@ fn ends_a_line(file: &mut File, offset: u64) -> io::Result<bool> {
     file.seek(SeekFrom::Start(offset - 1))?;
     file.read_exact(&mut last)?;
     Ok(last[0] == b'\n')
+}
+
+/// The last heartbeat's promise, while reading a trail in order.
+#[derive(Default)]
+struct Heartbeats {
+    /// (time, seconds promised) of the last heartbeat that promised another.
+    due: Option<(std::time::SystemTime, u64)>,
+}
+
+impl Heartbeats {
+    fn observe(
+        &mut self,
+        record: &serde_json::Value,
+        index: u64,
+        offset: u64,
+        gaps: &mut Vec<Problem>,
+    ) {
+        if record.get("action").and_then(serde_json::Value::as_str) != Some("heartbeat") {
+            return;
+        }
+        let time = record
+            .get("time")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|t| humantime::parse_rfc3339(t).ok());
+        let interval = record
+            .get("heartbeat_seconds")
+            .and_then(serde_json::Value::as_u64);
+        let (Some(time), Some(interval)) = (time, interval) else {
+            gaps.push(Problem::at_record(
+                index,
+                offset,
+                "a heartbeat without its time or interval".into(),
+            ));
+            return;
+        };
+        if let Some((last, promised)) = self.due {
+            let waited = time.duration_since(last).map_or(0.0, |d| d.as_secs_f64());
+            if waited > promised as f64 * HEARTBEAT_SLACK {
+                gaps.push(Problem::at_record(
+                    index,
+                    offset,
+                    format!(
+                        "heartbeat gap of {waited:.0} s where one was due within {promised} s: the guard was stopped without a clean shutdown"
+                    ),
+                ));
+            }
+        }
+        self.due = (interval > 0).then_some((time, interval));
+    }
 }

@@ -125,6 +125,7 @@ pub fn verify(
     report.records = scan.frontier.size();
     report.torn_tail = scan.torn_tail;
     report.problems.extend(scan.problems);
+    report.problems.extend(scan.heartbeat_gaps);
 
     let mut previous: Option<&Checkpoint> = None;
     let mut last_good = 0u64;

@@ -34,6 +34,9 @@ pub enum Action {
     Finding,
     /// Something happened to the audit trail itself (a torn record discarded).
     Audit,
+    /// A long-running guard is alive (see [`Event::heartbeat`]); a gap between two
+    /// heartbeats means it was stopped without a clean shutdown.
+    Heartbeat,
 }
 
 /// How it ended.
@@ -71,6 +74,9 @@ pub struct Event {
     pub reason: Option<String>,
     /// A short human summary.
     pub detail: String,
+    /// For heartbeats: seconds until the next one is due; 0 announces a clean stop.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heartbeat_seconds: Option<u64>,
 }
 
 impl Event {
@@ -84,7 +90,21 @@ impl Event {
             finding: None,
             reason: None,
             detail: detail.into(),
+            heartbeat_seconds: None,
         }
+    }
+
+    /// A heartbeat promising the next one within `interval_seconds` (0: a clean stop,
+    /// none is due).
+    pub fn heartbeat(actor: Actor, interval_seconds: u64) -> Self {
+        let detail = if interval_seconds == 0 {
+            "stopped cleanly; no further heartbeat".to_string()
+        } else {
+            format!("alive; next heartbeat within {interval_seconds} s")
+        };
+        let mut event = Event::new(actor, Action::Heartbeat, Outcome::Success, detail);
+        event.heartbeat_seconds = Some(interval_seconds);
+        event
     }
 
     /// The event that carries one finding.
