@@ -8,8 +8,11 @@
 //! certificate verified and, for IHE ATNA, an optional client certificate).
 //!
 //! [`Forwarder`] is the spool: the trail itself is the durable queue, and a cursor file
-//! remembers how far delivery got. A collector that is down delays delivery, never drops
-//! it: the next run sends from the cursor, in order.
+//! remembers how far delivery got. Over TCP and TLS the cursor moves only after the
+//! collector closed the connection (it read everything); a collector that is down or
+//! fails midway delays delivery, never drops it: the next run sends from the cursor, in
+//! order. UDP has no acknowledgement: a datagram sent to a collector that is down is lost
+//! (RFC 5426); use TLS where every record must arrive.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead as _, BufReader, Read as _, Seek as _, SeekFrom, Write as _};
@@ -29,9 +32,6 @@ pub const SD_ENTERPRISE: u32 = 32473;
 /// Largest message sent over UDP (RFC 5426): one datagram each, no fragmentation games.
 pub const MAX_UDP_MESSAGE: usize = 65_000;
 
-/// Records delivered between two cursor updates: a crash re-sends at most this many.
-pub const CURSOR_EVERY: u64 = 1000;
-
 /// Syslog severity for a record: alert findings are alerts (1), warnings warnings (4),
 /// everything else a notice (5). Facility 10 (authpriv), as ATNA asks.
 fn priority(record: &Value) -> u8 {
@@ -44,6 +44,9 @@ fn priority(record: &Value) -> u8 {
         Some("alert") => 1,
         Some("warning") => 4,
         _ if record.get("outcome").and_then(Value::as_str) == Some("failure") => 3,
+        // A run that found something, or news about the trail itself, is worth a warning.
+        _ if record.get("outcome").and_then(Value::as_str) == Some("findings") => 4,
+        _ if record.get("action").and_then(Value::as_str) == Some("audit") => 4,
         _ => 5,
     };
     AUTHPRIV * 8 + severity
@@ -124,10 +127,19 @@ impl Target {
         ca: Option<PathBuf>,
         client: Option<(PathBuf, PathBuf)>,
     ) -> Result<Target, String> {
+        let plain = |target: Target| {
+            if ca.is_some() || client.is_some() {
+                Err(format!(
+                    "{text:?}: --ca, --cert and --key only apply to tls://; refusing to send in the clear"
+                ))
+            } else {
+                Ok(target)
+            }
+        };
         if let Some(addr) = text.strip_prefix("udp://") {
-            Ok(Target::Udp(addr.to_string()))
+            plain(Target::Udp(addr.to_string()))
         } else if let Some(addr) = text.strip_prefix("tcp://") {
-            Ok(Target::Tcp(addr.to_string()))
+            plain(Target::Tcp(addr.to_string()))
         } else if let Some(addr) = text.strip_prefix("tls://") {
             let ca = ca.ok_or_else(|| {
                 format!("{text:?}: TLS needs the collector's CA certificate (--ca FILE)")
@@ -235,6 +247,7 @@ impl Connection {
             Target::Tcp(addr) => {
                 let stream = TcpStream::connect_timeout(&resolve(addr)?, Duration::from_secs(10))?;
                 stream.set_write_timeout(Some(Duration::from_secs(30)))?;
+                stream.set_read_timeout(Some(Duration::from_secs(30)))?;
                 Connection::Tcp(stream)
             }
             Target::Tls { addr, ca, client } => {
@@ -269,16 +282,36 @@ impl Connection {
     fn finish(&mut self) -> io::Result<()> {
         match self {
             Connection::Udp(_) => Ok(()),
+            // A successful write only means the bytes left this process. Close our side and
+            // wait for the collector to close its own: then it has read everything, and only
+            // then may the cursor move.
             Connection::Tcp(stream) => {
                 stream.flush()?;
-                stream.shutdown(std::net::Shutdown::Write)
+                stream.shutdown(std::net::Shutdown::Write)?;
+                drain_until_closed(stream)
             }
             Connection::Tls(stream) => {
                 stream.flush()?;
                 stream.conn.send_close_notify();
                 stream.conn.complete_io(&mut stream.sock)?;
-                stream.sock.shutdown(std::net::Shutdown::Write)
+                stream.sock.shutdown(std::net::Shutdown::Write)?;
+                drain_until_closed(stream.as_mut())
             }
+        }
+    }
+}
+
+/// Reads (and discards) until the peer closes the connection, or the read timeout passes.
+fn drain_until_closed(stream: &mut impl io::Read) -> io::Result<()> {
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // A TLS peer that closes without close_notify has still read everything we sent.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e),
         }
     }
 }
@@ -376,6 +409,17 @@ impl Forwarder {
                     format!("record {}: {e}", cursor.seq),
                 ))
             })?;
+            // The cursor belongs to this trail only if the record where it points carries
+            // the sequence number it expects (a trail moved aside and started anew does not).
+            if record.get("seq").and_then(Value::as_u64) != Some(cursor.seq) {
+                return Err(log_err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "the record at byte {} is not record {}: the trail does not match forward.cursor (delete it to send everything again)",
+                        cursor.offset, cursor.seq
+                    ),
+                )));
+            }
             let message = message(&record, &self.origin);
             if matches!(target, Target::Udp(_)) && message.len() > MAX_UDP_MESSAGE {
                 return Err(ForwardError::TooLarge {
@@ -390,13 +434,10 @@ impl Forwarder {
             };
             conn.send(&message).map_err(|e| send_err(cursor.seq, e))?;
             cursor = Cursor {
-                seq: cursor.seq + 1,
+                seq: cursor.seq.saturating_add(1),
                 offset: cursor.offset + n as u64,
             };
             sent += 1;
-            if sent.is_multiple_of(CURSOR_EVERY) {
-                self.write_cursor(cursor)?;
-            }
         }
         if let Some(mut conn) = connection {
             conn.finish().map_err(|e| send_err(cursor.seq, e))?;
@@ -456,6 +497,10 @@ mod tests {
             "TLS without a CA"
         );
         assert!(Target::parse("syslog.example:514", None, None).is_err());
+        assert!(
+            Target::parse("tcp://siem:514", Some("ca.pem".into()), None).is_err(),
+            "TLS options on plain TCP"
+        );
         assert_eq!(host_of("[::1]:6514"), "::1");
         assert_eq!(host_of("siem.example:6514"), "siem.example");
     }
