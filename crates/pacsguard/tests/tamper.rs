@@ -408,9 +408,20 @@ fn a_subtree_check_is_not_led_astray_by_a_directory_swapped_for_a_link() {
     }
     fs::rename(env.path("study"), env.dir.path().join("real-study")).expect("move");
     std::os::unix::fs::symlink(&copy, env.path("study")).expect("symlink");
-    // Named through the link, the path resolves outside every root: refused, not verified.
-    let out = env.run(&["check", env.path("study/series").to_str().expect("utf-8")]);
-    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    // Named below the link, the subtree is the profiled one, not the decoy the link leads
+    // to: what the profile holds there is gone.
+    let out = env.run(&[
+        "check",
+        "--json",
+        env.path("study/series").to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let findings = found(&doc["findings"], &env.tree);
+    assert_eq!(
+        one(&findings, "removed", "study/series/1.dcm").severity,
+        "alert"
+    );
     // Named as it was profiled, the subtree walk must not follow the link either.
     let out = env.run(&[
         "check",

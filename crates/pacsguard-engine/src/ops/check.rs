@@ -6,7 +6,7 @@ use pacsguard_events::{Action, Event, Finding, FindingKind, Outcome, Severity, S
 use pacsguard_profile::{Baseline, RootProfile, compare};
 use serde::Serialize;
 
-use super::targets::{is_within, locate, resolve};
+use super::targets::{is_within, locate, target_path};
 use super::{RootSummary, Session};
 use crate::error::EngineError;
 use crate::progress::Progress;
@@ -109,7 +109,7 @@ impl Session {
         }
         let mut targets: Vec<(PathBuf, Vec<u8>)> = Vec::new();
         for path in paths {
-            let target = locate(baseline, &resolve(path)?)?;
+            let target = locate(baseline, &target_path(baseline, path)?)?;
             if !targets.contains(&target) {
                 targets.push(target);
             }

@@ -64,6 +64,36 @@ fn resolve_all(path: &Path) -> Result<PathBuf, EngineError> {
     }
 }
 
+/// The path a `check` or `accept` is about. Inside a profiled root the path is taken as
+/// typed (only `.` and `..` are folded): a directory inside the root that was swapped for
+/// a link must not steer the command to a decoy; the walk then sees the link and reports
+/// it. A path that only reaches a root through links outside it (`/srv` -> `/data`) is
+/// resolved as [`resolve`] does.
+pub(crate) fn target_path(baseline: &Baseline, path: &Path) -> Result<PathBuf, EngineError> {
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|e| EngineError::io(path, e))?
+            .join(path)
+    };
+    let mut lexical = PathBuf::new();
+    for component in absolute.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                lexical.pop();
+            }
+            other => lexical.push(other),
+        }
+    }
+    if baseline.root_containing(&lexical).is_some() {
+        Ok(lexical)
+    } else {
+        resolve(path)
+    }
+}
+
 /// Like [`resolve`], but the path must exist (a tree to profile).
 pub(crate) fn resolve_existing(path: &Path) -> Result<PathBuf, EngineError> {
     path.canonicalize().map_err(|e| EngineError::io(path, e))
