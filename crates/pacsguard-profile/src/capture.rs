@@ -7,6 +7,7 @@ use pacsguard_fs::{
 
 use crate::baseline::{ProfileError, RootProfile, RootSpec, absolute};
 use crate::policy::Policy;
+use std::collections::HashMap;
 
 /// Walks the root as its spec says (only the subtree `within`, a path relative to the
 /// root, when it is not empty). `skip_dirs` are (device, inode) pairs left out entirely,
@@ -72,13 +73,29 @@ pub fn hash_tree(
     progress: &(dyn Fn(u64) + Sync),
 ) {
     if spec.policy.hashes_content() {
-        hash_files(
-            &spec.path,
-            &mut tree.entries,
-            spec.hash,
-            |e| hash_request(spec, base, e),
-            progress,
-        );
+        // A rotated log (same inode, new name) must still prove its old prefix: find the
+        // profiled file by inode when no entry exists at its new path.
+        let by_inode: HashMap<(u64, u64), &Entry> = match base {
+            Some(base) if spec.policy == Policy::Growing => base
+                .entries
+                .iter()
+                .filter(|e| e.kind == EntryType::File)
+                .map(|e| ((e.meta.dev, e.meta.ino), e))
+                .collect(),
+            _ => HashMap::new(),
+        };
+        let request = |e: &Entry| match hash_request(spec, base, e) {
+            HashRequest::Full if base.is_some_and(|b| b.entry(&e.rel).is_none()) => {
+                match by_inode.get(&(e.meta.dev, e.meta.ino)) {
+                    Some(old) if e.meta.size >= old.meta.size => {
+                        HashRequest::FullWithPrefix(old.meta.size)
+                    }
+                    _ => HashRequest::Full,
+                }
+            }
+            other => other,
+        };
+        hash_files(&spec.path, &mut tree.entries, spec.hash, request, progress);
     } else {
         for entry in tree
             .entries

@@ -44,29 +44,67 @@ pub fn compare(base: &RootProfile, tree: &Tree) -> Vec<Finding> {
             .collect();
         pairs.retain(|(old, new)| {
             let replaced = old.kind == EntryType::File
+                && new.kind == EntryType::File
                 && (old.meta.dev, old.meta.ino) != (new.meta.dev, new.meta.ino);
-            match added_files
+            let target = added_files
                 .get(&(old.meta.dev, old.meta.ino))
-                .filter(|_| replaced)
-            {
-                Some(target) => {
-                    rotated.insert(target.rel.as_slice());
-                    out.moved(
-                        &old.rel,
-                        target,
-                        "rotated (same inode); a new file took its place",
-                    );
-                    out.report(
-                        &new.rel,
-                        FindingKind::Added,
-                        Change::Added,
-                        format!("new {} after rotation", describe(new)),
-                        vec![],
-                    );
-                    false
+                .filter(|_| replaced);
+            let Some(target) = target else { return true };
+            rotated.insert(target.rel.as_slice());
+            out.moved(
+                &old.rel,
+                target,
+                "rotated (same inode); a new file took its place",
+            );
+            // The rotated file is still the profiled log: it may have grown, nothing more.
+            // (Its ctime moved with the rename, which the moved finding already says.)
+            let mut rotated_now = (*target).clone();
+            rotated_now.meta.ctime = old.meta.ctime;
+            out.compare_pair(old, &rotated_now);
+            // The new log starts empty-handed, but must not change who may write it.
+            let mut fields = Vec::new();
+            let mut details = Vec::new();
+            let (m0, m1) = (&old.meta, &new.meta);
+            for (name, changed, shown) in [
+                (
+                    "mode",
+                    m0.mode != m1.mode,
+                    format!("mode {:04o} -> {:04o}", m0.mode, m1.mode),
+                ),
+                (
+                    "uid",
+                    m0.uid != m1.uid,
+                    format!("uid {} -> {}", m0.uid, m1.uid),
+                ),
+                (
+                    "gid",
+                    m0.gid != m1.gid,
+                    format!("gid {} -> {}", m0.gid, m1.gid),
+                ),
+            ] {
+                if changed {
+                    fields.push(name.to_string());
+                    details.push(shown);
                 }
-                None => true,
             }
+            if fields.is_empty() {
+                out.report(
+                    &new.rel,
+                    FindingKind::Added,
+                    Change::Added,
+                    format!("new {} after rotation", describe(new)),
+                    vec![],
+                );
+            } else {
+                out.report(
+                    &new.rel,
+                    FindingKind::MetadataChanged,
+                    Change::Metadata,
+                    format!("new file after rotation with {}", details.join("; ")),
+                    fields,
+                );
+            }
+            false
         });
         added.retain(|e| !rotated.contains(e.rel.as_slice()));
     }

@@ -456,3 +456,38 @@ fn a_subtree_that_is_gone_is_reported_removed() {
     one(&findings, "removed", "study/series");
     assert_eq!(findings.len(), 3, "{findings:#?}");
 }
+
+#[test]
+fn a_rotated_log_must_still_keep_its_past() {
+    let env = Env::new();
+    let log = env.path("app.log");
+    fs::write(&log, b"line 1\nline 2\n").expect("log");
+    env.profile(&["--policy", "growing"]);
+    // Appended, then rotated: fine.
+    let mut grown = fs::read(&log).expect("read");
+    grown.extend_from_slice(b"line 3\n");
+    fs::write(&log, &grown).expect("append");
+    fs::rename(&log, env.path("app.log.1")).expect("rotate");
+    fs::write(&log, b"").expect("new log");
+    let (_, findings, _) = env.check(&[]);
+    assert!(
+        !findings.iter().any(|f| f.severity == "alert"),
+        "{findings:#?}"
+    );
+
+    // Lines cut out of the log before the rotation: an alert on the rotated file.
+    let env = Env::new();
+    let log = env.path("app.log");
+    fs::write(&log, b"line 1\nincriminating\nline 3\n").expect("log");
+    env.profile(&["--policy", "growing"]);
+    fs::write(&log, b"line 1\nline 3\n").expect("cut");
+    fs::rename(&log, env.path("app.log.1")).expect("rotate");
+    fs::write(&log, b"").expect("new log");
+    let (code, findings, _) = env.check(&[]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        one(&findings, "content-changed", "app.log.1").severity,
+        "alert",
+        "{findings:#?}"
+    );
+}
