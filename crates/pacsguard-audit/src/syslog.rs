@@ -96,6 +96,25 @@ pub fn message(record: &Value, origin: &str) -> Vec<u8> {
     out
 }
 
+/// What goes over UDP in place of a record too large for one datagram: the same header
+/// and dedup key, and a MSG saying where the record is.
+fn oversize_notice(record: &Value, origin: &str, len: usize) -> Vec<u8> {
+    let full = message(record, origin);
+    let header_end = full
+        .windows(3)
+        .position(|w| w == "\u{feff}".as_bytes())
+        .unwrap_or(full.len().min(512));
+    let seq = record
+        .get("seq")
+        .and_then(Value::as_u64)
+        .unwrap_or(u64::MAX);
+    let mut out = full[..header_end].to_vec();
+    out.extend_from_slice(
+        format!("\u{feff}record {seq} is {len} bytes, too large for one UDP datagram; it is in the audit trail (pacsguard audit show) and on tls:// forwarding").as_bytes(),
+    );
+    out
+}
+
 /// RFC 5425 / RFC 6587 octet counting: `LEN SP MSG`.
 pub fn frame(message: &[u8]) -> Vec<u8> {
     let mut out = format!("{} ", message.len()).into_bytes();
@@ -219,10 +238,6 @@ pub enum ForwardError {
         resume: u64,
         source: io::Error,
     },
-    #[error(
-        "record {seq} is {len} bytes, more than one UDP datagram ({MAX_UDP_MESSAGE}); use tcp://"
-    )]
-    TooLarge { seq: u64, len: usize },
 }
 
 enum Connection {
@@ -420,12 +435,12 @@ impl Forwarder {
                     ),
                 )));
             }
-            let message = message(&record, &self.origin);
+            let mut message = message(&record, &self.origin);
             if matches!(target, Target::Udp(_)) && message.len() > MAX_UDP_MESSAGE {
-                return Err(ForwardError::TooLarge {
-                    seq: cursor.seq,
-                    len: message.len(),
-                });
+                // One oversized record (a finding on a path of thousands of characters)
+                // must not stop delivery for good: the collector gets a notice in its
+                // place, with the same dedup key, and the record stays in the trail.
+                message = oversize_notice(&record, &self.origin, message.len());
             }
             let conn = match &mut connection {
                 Some(conn) => conn,
@@ -474,6 +489,19 @@ mod tests {
                 "[pacsguard@32473 seq=\"7\" origin=\"pacsguard-pacs\\\"01\\]\"] \u{feff}<?xml"
             ),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn an_oversized_record_becomes_a_notice_with_the_same_key() {
+        let mut big = record();
+        big["detail"] = Value::String("&".repeat(MAX_UDP_MESSAGE));
+        assert!(message(&big, "o").len() > MAX_UDP_MESSAGE);
+        let notice = String::from_utf8(oversize_notice(&big, "o", 123_456)).expect("utf-8");
+        assert!(notice.len() < 1024, "{notice}");
+        assert!(
+            notice.contains("seq=\"7\"") && notice.contains("123456 bytes"),
+            "{notice}"
         );
     }
 
