@@ -197,11 +197,17 @@ fn append_only_still_alerts_on_a_rewritten_image() {
     );
 }
 
-#[test]
-fn a_growing_log_may_grow_but_not_shrink_or_change_its_past() {
+/// A fresh home and tree with a two-line `app.log`, not yet profiled.
+fn log_env() -> (Env, std::path::PathBuf) {
     let env = Env::new();
     let log = env.path("app.log");
     fs::write(&log, b"line 1\nline 2\n").expect("log");
+    (env, log)
+}
+
+#[test]
+fn a_growing_log_may_grow_but_not_shrink_or_change_its_past() {
+    let (env, log) = log_env();
     env.profile(&["--policy", "growing"]);
 
     let mut appended = fs::read(&log).expect("read");
@@ -353,9 +359,7 @@ fn configured_roots_are_profiled_and_checked_without_arguments() {
 
 #[test]
 fn log_rotation_under_growing_is_one_rotation_not_a_truncation() {
-    let env = Env::new();
-    let log = env.path("app.log");
-    fs::write(&log, b"line 1\nline 2\n").expect("log");
+    let (env, log) = log_env();
     env.profile(&["--policy", "growing"]);
     // logrotate's default: rename, then create a new file under the old name.
     fs::rename(&log, env.path("app.log.1")).expect("rotate");
@@ -373,9 +377,7 @@ fn log_rotation_under_growing_is_one_rotation_not_a_truncation() {
         "{findings:#?}"
     );
     // Under static the same thing is a content change of the log.
-    let env = Env::new();
-    let log = env.path("app.log");
-    fs::write(&log, b"line 1\nline 2\n").expect("log");
+    let (env, log) = log_env();
     env.profile(&[]);
     fs::rename(&log, env.path("app.log.1")).expect("rotate");
     fs::write(&log, b"line 3\n").expect("new log");
@@ -459,9 +461,7 @@ fn a_subtree_that_is_gone_is_reported_removed() {
 
 #[test]
 fn a_rotated_log_must_still_keep_its_past() {
-    let env = Env::new();
-    let log = env.path("app.log");
-    fs::write(&log, b"line 1\nline 2\n").expect("log");
+    let (env, log) = log_env();
     env.profile(&["--policy", "growing"]);
     // Appended, then rotated: fine.
     let mut grown = fs::read(&log).expect("read");

@@ -13,13 +13,7 @@ use crate::error::EngineError;
 /// acceptance of everything). A path that no longer exists (accepting a deletion) is
 /// resolved through its nearest existing ancestor.
 pub(crate) fn resolve(path: &Path) -> Result<PathBuf, EngineError> {
-    let absolute = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir()
-            .map_err(|e| EngineError::io(path, e))?
-            .join(path)
-    };
+    let absolute = absolute(path)?;
     match (
         absolute.parent(),
         absolute.file_name(),
@@ -70,13 +64,7 @@ fn resolve_all(path: &Path) -> Result<PathBuf, EngineError> {
 /// it. A path that only reaches a root through links outside it (`/srv` -> `/data`) is
 /// resolved as [`resolve`] does.
 pub(crate) fn target_path(baseline: &Baseline, path: &Path) -> Result<PathBuf, EngineError> {
-    let absolute = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir()
-            .map_err(|e| EngineError::io(path, e))?
-            .join(path)
-    };
+    let absolute = absolute(path)?;
     let mut lexical = PathBuf::new();
     for component in absolute.components() {
         match component {
@@ -91,6 +79,17 @@ pub(crate) fn target_path(baseline: &Baseline, path: &Path) -> Result<PathBuf, E
         Ok(lexical)
     } else {
         resolve(path)
+    }
+}
+
+/// `path` made absolute against the working directory, nothing resolved.
+fn absolute(path: &Path) -> Result<PathBuf, EngineError> {
+    if path.is_absolute() {
+        Ok(path.to_path_buf())
+    } else {
+        Ok(std::env::current_dir()
+            .map_err(|e| EngineError::io(path, e))?
+            .join(path))
     }
 }
 
