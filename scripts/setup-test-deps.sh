@@ -39,3 +39,20 @@ tools="$(cd "$(dirname "$0")/.." && pwd)/.testdata/pytools"
 if [[ ! -d $tools/rnc2rng ]]; then
   python3 -m pip install --quiet --disable-pip-version-check --target "$tools" "rnc2rng==2.7.0"
 fi
+
+# Real DICOM files written by others: pydicom's and pynetdicom's sample files, from the
+# wheels (downloaded, not installed; never committed). Unzipped under .testdata/wheels.
+wheels="$(cd "$(dirname "$0")/.." && pwd)/.testdata/wheels"
+for wheel in "pydicom==3.0.2" "pynetdicom==3.0.4"; do
+  name=${wheel%%==*}
+  if [[ ! -d $wheels/$name/$name ]]; then
+    rm -rf "$wheels/$name.partial"
+    mkdir -p "$wheels/$name.partial"
+    python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+      --dest "$wheels/$name.partial" "$wheel"
+    python3 -m zipfile -e "$wheels/$name.partial"/*.whl "$wheels/$name.partial/unpacked"
+    rm -rf "$wheels/$name"
+    mv "$wheels/$name.partial/unpacked" "$wheels/$name"
+    rm -rf "$wheels/$name.partial"
+  fi
+done

@@ -57,6 +57,30 @@ pub enum FindingKind {
     NotDescended,
     /// The configuration asks for something other than what the signed profile records.
     ConfigDiffers,
+    /// The DICOM preamble holds an executable or active-content header (CVE-2019-11687).
+    PreambleExecutable,
+    /// The DICOM preamble is neither zero nor TIFF: vendor text, stray bytes.
+    PreambleNonstandard,
+    /// A structurally valid executable or archive inside the file, outside the preamble.
+    EmbeddedExecutable,
+    /// An embedded document that acts when opened (PDF JavaScript, launch actions).
+    ActiveContent,
+    /// A YARA rule matched.
+    YaraMatch,
+    /// The file's SHA-256 is on a known-bad list.
+    HashlistMatch,
+    /// A DICOM file that cannot be read to its end (truncated, inconsistent lengths).
+    MalformedDicom,
+    /// Not a DICOM file where DICOM is expected.
+    NotDicom,
+    /// Part of the file was not inspected (over a size limit, unsupported encoding).
+    NotInspected,
+    /// The Pixel Data of a DICOM instance changed (CT-GAN style tampering).
+    PixelDataChanged,
+    /// The DICOM header changed while the Pixel Data kept its digest.
+    HeaderChanged,
+    /// A file profiled as DICOM no longer parses as DICOM (encrypted, overwritten).
+    NoLongerDicom,
 }
 
 impl FindingKind {
@@ -71,6 +95,18 @@ impl FindingKind {
             FindingKind::Unstable => "unstable",
             FindingKind::NotDescended => "not-descended",
             FindingKind::ConfigDiffers => "config-differs",
+            FindingKind::PreambleExecutable => "preamble-executable",
+            FindingKind::PreambleNonstandard => "preamble-nonstandard",
+            FindingKind::EmbeddedExecutable => "embedded-executable",
+            FindingKind::ActiveContent => "active-content",
+            FindingKind::YaraMatch => "yara-match",
+            FindingKind::HashlistMatch => "hashlist-match",
+            FindingKind::MalformedDicom => "malformed-dicom",
+            FindingKind::NotDicom => "not-dicom",
+            FindingKind::NotInspected => "not-inspected",
+            FindingKind::PixelDataChanged => "pixel-data-changed",
+            FindingKind::HeaderChanged => "header-changed",
+            FindingKind::NoLongerDicom => "no-longer-dicom",
         }
     }
 }
@@ -109,6 +145,9 @@ pub struct Finding {
     /// For content findings: the detected format (`pe`, `elf`, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
+    /// For content findings: the byte offset in the file where the evidence starts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
 }
 
 impl Finding {
@@ -127,6 +166,7 @@ impl Finding {
             from: None,
             fields: Vec::new(),
             format: None,
+            offset: None,
         }
     }
 
@@ -142,6 +182,16 @@ impl Finding {
 
     pub fn with_fields(mut self, fields: Vec<String>) -> Self {
         self.fields = fields;
+        self
+    }
+
+    pub fn with_format(mut self, format: impl Into<String>) -> Self {
+        self.format = Some(format.into());
+        self
+    }
+
+    pub fn with_offset(mut self, offset: u64) -> Self {
+        self.offset = Some(offset);
         self
     }
 }

@@ -1,0 +1,211 @@
+//! Walking a DICOM data set with dicom-rs, element by element, without copying values.
+//!
+//! dicom-parser's lazy reader tells us each element's tag, VR and where its value starts;
+//! the value itself is looked at in place, as a slice of the caller's buffer, so that an
+//! inspection of a 1 GB multi-frame image copies nothing. Element lengths come from the
+//! file, so every value range is checked against the buffer before it is sliced.
+
+use std::io::Cursor;
+use std::ops::Range;
+
+use dicom_core::{Tag, VR};
+use dicom_encoding::transfer_syntax::TransferSyntax;
+use dicom_parser::dataset::LazyDataToken;
+use dicom_parser::dataset::lazy_read::LazyDataSetReader;
+use dicom_parser::stateful::decode::StatefulDecode;
+
+use crate::meta::uid_text;
+
+/// Sequences nested deeper than this are not followed. Real data sets nest a handful of
+/// levels; each level costs the parser state, and a forged file nests one per 8 bytes.
+pub const MAX_SEQUENCE_DEPTH: usize = 64;
+
+const PIXEL_DATA: Tag = Tag(0x7FE0, 0x0010);
+const SOP_CLASS_UID: Tag = Tag(0x0008, 0x0016);
+const SOP_INSTANCE_UID: Tag = Tag(0x0008, 0x0018);
+
+/// One element value (or one fragment of encapsulated pixel data), in place.
+#[derive(Clone, Copy, Debug)]
+pub struct ValueRef<'a> {
+    pub tag: Tag,
+    pub vr: VR,
+    /// Offset of the value in the buffer that was walked.
+    pub offset: usize,
+    pub bytes: &'a [u8],
+    /// A fragment of encapsulated pixel data rather than an element value.
+    pub fragment: bool,
+}
+
+/// What the walk learnt about the instance.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DataSetSummary {
+    pub sop_class_uid: Option<String>,
+    pub sop_instance_uid: Option<String>,
+    /// The Pixel Data value (native), or the span of its fragments (encapsulated).
+    pub pixel_data: Option<Range<usize>>,
+    /// Elements and fragments read.
+    pub values: usize,
+}
+
+/// Why the data set could not be read to its end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataSetError {
+    /// The last position known to be good, from the start of the buffer.
+    pub offset: usize,
+    pub reason: String,
+}
+
+/// Walks the data set that starts at `start` in `bytes`, encoded in `ts`, calling `visit`
+/// for every element value and pixel fragment. What was learnt before an error is kept.
+pub fn walk<'a>(
+    bytes: &'a [u8],
+    start: usize,
+    ts: &TransferSyntax,
+    mut visit: impl FnMut(ValueRef<'a>),
+) -> (DataSetSummary, Option<DataSetError>) {
+    let mut summary = DataSetSummary::default();
+    let error = walk_tokens(bytes, start, ts, &mut summary, &mut visit).err();
+    (summary, error)
+}
+
+fn walk_tokens<'a>(
+    bytes: &'a [u8],
+    start: usize,
+    ts: &TransferSyntax,
+    summary: &mut DataSetSummary,
+    visit: &mut impl FnMut(ValueRef<'a>),
+) -> Result<(), DataSetError> {
+    let mut cursor = Cursor::new(bytes);
+    cursor.set_position(start as u64);
+    let mut good = start;
+    let mut reader = LazyDataSetReader::new_with_ts(cursor, ts)
+        .map_err(|e| failure(start, "cannot start reading the data set", &e))?;
+    let mut depth = 0usize;
+    let mut pixel_sequence_depth: Option<usize> = None;
+    let mut fragments: Option<Range<usize>> = None;
+    while let Some(token) = reader.advance() {
+        let token = token.map_err(|e| failure(good, "cannot read the data set", &e))?;
+        match token {
+            LazyDataToken::SequenceStart { .. } | LazyDataToken::ItemStart { .. } => {
+                depth += 1;
+                if depth > MAX_SEQUENCE_DEPTH {
+                    return Err(DataSetError {
+                        offset: good,
+                        reason: format!("sequences nested deeper than {MAX_SEQUENCE_DEPTH}"),
+                    });
+                }
+            }
+            LazyDataToken::PixelSequenceStart => {
+                depth += 1;
+                if depth == 1 {
+                    pixel_sequence_depth = Some(depth);
+                    fragments = None;
+                }
+            }
+            LazyDataToken::SequenceEnd | LazyDataToken::ItemEnd => {
+                if pixel_sequence_depth == Some(depth) {
+                    pixel_sequence_depth = None;
+                    summary.pixel_data = fragments.take();
+                }
+                depth = depth.saturating_sub(1);
+            }
+            LazyDataToken::LazyValue { header, decoder } => {
+                let position = decoder.position();
+                let length = header.len.get().ok_or_else(|| DataSetError {
+                    offset: good,
+                    reason: format!("{} has an undefined length", show_tag(header.tag)),
+                })?;
+                let range = value_range(bytes, position, length).ok_or_else(|| DataSetError {
+                    offset: position_usize(position),
+                    reason: format!(
+                        "{} claims {length} bytes but the file ends after {}",
+                        show_tag(header.tag),
+                        bytes.len().saturating_sub(position_usize(position))
+                    ),
+                })?;
+                decoder
+                    .skip_bytes(length)
+                    .map_err(|e| failure(range.start, "cannot skip a value", &e))?;
+                good = range.end;
+                summary.values += 1;
+                if depth == 0 {
+                    match header.tag {
+                        PIXEL_DATA => summary.pixel_data = Some(range.clone()),
+                        SOP_CLASS_UID => {
+                            summary.sop_class_uid = Some(uid_text(&bytes[range.clone()]))
+                        }
+                        SOP_INSTANCE_UID => {
+                            summary.sop_instance_uid = Some(uid_text(&bytes[range.clone()]))
+                        }
+                        _ => {}
+                    }
+                }
+                visit(ValueRef {
+                    tag: header.tag,
+                    vr: header.vr,
+                    offset: range.start,
+                    bytes: &bytes[range],
+                    fragment: false,
+                });
+            }
+            LazyDataToken::LazyItemValue { len, decoder } => {
+                let position = decoder.position();
+                let range = value_range(bytes, position, len).ok_or_else(|| DataSetError {
+                    offset: position_usize(position),
+                    reason: format!("a pixel data fragment claims {len} bytes past the end"),
+                })?;
+                decoder
+                    .skip_bytes(len)
+                    .map_err(|e| failure(range.start, "cannot skip a fragment", &e))?;
+                good = range.end;
+                summary.values += 1;
+                if pixel_sequence_depth.is_some() {
+                    fragments = Some(match fragments.take() {
+                        Some(span) => span.start..range.end,
+                        None => range.start..range.end,
+                    });
+                }
+                visit(ValueRef {
+                    tag: PIXEL_DATA,
+                    vr: VR::OB,
+                    offset: range.start,
+                    bytes: &bytes[range],
+                    fragment: true,
+                });
+            }
+            _ => {}
+        }
+    }
+    if pixel_sequence_depth.is_some() {
+        return Err(DataSetError {
+            offset: good,
+            reason: "the encapsulated pixel data has no sequence delimiter".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn value_range(bytes: &[u8], position: u64, length: u32) -> Option<Range<usize>> {
+    let start = usize::try_from(position).ok()?;
+    let end = start.checked_add(usize::try_from(length).ok()?)?;
+    (end <= bytes.len()).then_some(start..end)
+}
+
+fn position_usize(position: u64) -> usize {
+    usize::try_from(position).unwrap_or(usize::MAX)
+}
+
+pub(crate) fn show_tag(tag: Tag) -> String {
+    format!("({:04X},{:04X})", tag.0, tag.1)
+}
+
+/// The parser's message with its causes, so that "cannot read" says why.
+fn failure(offset: usize, what: &str, error: &dyn std::error::Error) -> DataSetError {
+    let mut reason = format!("{what}: {error}");
+    let mut source = error.source();
+    while let Some(cause) = source {
+        reason.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    DataSetError { offset, reason }
+}

@@ -1,0 +1,209 @@
+//! Executables and active content hidden outside the preamble (PS3.10 §7.5 asks for this
+//! check): a native executable inside a binary or private element, a ZIP or JAR found from
+//! its end-of-central-directory record, a PDF that runs script.
+//!
+//! Every candidate is confirmed by structure before it counts: `MZ` must lead through
+//! `e_lfanew` to `PE\0\0` and valid NT headers inside the same value, an end-of-directory
+//! record must point back at a central directory header. Random bytes in pixel data then
+//! match with a probability far below one in 2^64 per position.
+
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
+
+use crate::format::{self, Format, u16_le, u32_le};
+use crate::pdf;
+
+/// The bytes that open a candidate; each is confirmed before anything is reported.
+const CANDIDATE_MAGICS: [&[u8]; 10] = [
+    b"MZ",
+    b"\x7fELF",
+    &[0xFE, 0xED, 0xFA, 0xCE],
+    &[0xCE, 0xFA, 0xED, 0xFE],
+    &[0xFE, 0xED, 0xFA, 0xCF],
+    &[0xCF, 0xFA, 0xED, 0xFE],
+    &[0xCA, 0xFE, 0xBA, 0xBE],
+    &[0xCA, 0xFE, 0xBA, 0xBF],
+    b"PK\x05\x06",
+    b"%PDF-",
+];
+
+static CANDIDATES: LazyLock<Option<AhoCorasick>> =
+    LazyLock::new(|| AhoCorasick::new(CANDIDATE_MAGICS).ok());
+
+/// A ZIP's end-of-central-directory record is 22 bytes plus a comment of up to 65,535.
+const EOCD_LEN: usize = 22;
+const EOCD_SEARCH_WINDOW: usize = EOCD_LEN + u16::MAX as usize;
+
+/// One confirmed piece of hidden content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hidden {
+    pub format: Format,
+    /// From the start of the bytes searched.
+    pub offset: usize,
+    /// `true` for a document that acts when opened (PDF), `false` for an executable or an
+    /// archive.
+    pub active_document: bool,
+    pub detail: String,
+}
+
+/// Searches `bytes` for confirmed executables, archives and active PDFs, calling `found`
+/// for each until it returns `false`.
+pub fn search(bytes: &[u8], mut found: impl FnMut(Hidden) -> bool) {
+    let Some(candidates) = CANDIDATES.as_ref() else {
+        return;
+    };
+    for candidate in candidates.find_iter(bytes) {
+        let at = candidate.start();
+        let rest = &bytes[at..];
+        let hidden = match CANDIDATE_MAGICS[candidate.pattern().as_usize()] {
+            b"PK\x05\x06" => zip_ending_at(bytes, at).map(|detail| Hidden {
+                format: Format::Zip,
+                offset: at,
+                active_document: false,
+                detail,
+            }),
+            b"%PDF-" => active_pdf(rest).map(|detail| Hidden {
+                format: Format::Pdf,
+                offset: at,
+                active_document: true,
+                detail,
+            }),
+            _ => format::confirm_executable(rest).map(|exe| Hidden {
+                format: exe.format,
+                offset: at,
+                active_document: false,
+                detail: exe.detail,
+            }),
+        };
+        if let Some(hidden) = hidden
+            && !found(hidden)
+        {
+            return;
+        }
+    }
+}
+
+/// The active-content names of a PDF, as a finding's sentence, or `None` if it has none.
+pub fn active_pdf(pdf: &[u8]) -> Option<String> {
+    let names = pdf::active_names(pdf);
+    (!names.is_empty()).then(|| format!("PDF with active content: /{}", names.join(", /")))
+}
+
+/// A ZIP archive whose end-of-central-directory record is in the last 64 KiB of `bytes`
+/// (how a ZIP appended to a DICOM file is found, whatever its preamble says). Returns the
+/// offset of the record and a description.
+pub fn trailing_zip(bytes: &[u8]) -> Option<(usize, String)> {
+    let window_start = bytes.len().saturating_sub(EOCD_SEARCH_WINDOW);
+    let mut end = bytes.len();
+    while let Some(found) = memchr::memmem::rfind(&bytes[window_start..end], b"PK\x05\x06") {
+        let at = window_start + found;
+        if let Some(detail) = zip_ending_at(bytes, at) {
+            return Some((at, detail));
+        }
+        end = at;
+    }
+    None
+}
+
+/// Confirms an end-of-central-directory record at `eocd`: its comment must end at the end
+/// of `bytes` (one byte of DICOM even-length padding allowed), and its directory size must
+/// lead back to a central directory file header.
+fn zip_ending_at(bytes: &[u8], eocd: usize) -> Option<String> {
+    let entries = u16_le(bytes, eocd + 10)?;
+    let directory_size = usize::try_from(u32_le(bytes, eocd + 12)?).ok()?;
+    let comment_len = usize::from(u16_le(bytes, eocd + 20)?);
+    let record_end = eocd.checked_add(EOCD_LEN)?.checked_add(comment_len)?;
+    if entries == 0 || record_end > bytes.len() || bytes.len() - record_end > 1 {
+        return None;
+    }
+    let directory = eocd.checked_sub(directory_size)?;
+    if bytes.get(directory..directory + 4)? != b"PK\x01\x02" {
+        return None;
+    }
+    let name_len = usize::from(u16_le(bytes, directory + 28)?);
+    let first_name = bytes.get(directory + 46..directory + 46 + name_len)?;
+    let kind = if first_name.starts_with(b"META-INF/") {
+        "JAR"
+    } else {
+        "ZIP"
+    };
+    Some(format!(
+        "{kind} archive with {entries} entr{}, the first named \"{}\"",
+        if entries == 1 { "y" } else { "ies" },
+        shown(first_name)
+    ))
+}
+
+/// An archive member's name, shown safely (it is attacker-chosen).
+fn shown(name: &[u8]) -> String {
+    const SHOWN: usize = 64;
+    let mut text = String::new();
+    for &byte in name.iter().take(SHOWN) {
+        if byte.is_ascii_graphic() && byte != b'"' && byte != b'\\' || byte == b' ' {
+            text.push(char::from(byte));
+        } else {
+            text.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    if name.len() > SHOWN {
+        text.push_str("...");
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A one-entry ZIP (stored, empty file `a.exe`), built by hand.
+    pub(crate) fn tiny_zip() -> Vec<u8> {
+        let mut zip = b"PK\x03\x04".to_vec();
+        zip.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        zip.extend_from_slice(&[0; 12]); // crc, sizes
+        zip.extend_from_slice(&5u16.to_le_bytes());
+        zip.extend_from_slice(&0u16.to_le_bytes());
+        zip.extend_from_slice(b"a.exe");
+        let directory = zip.len();
+        zip.extend_from_slice(b"PK\x01\x02");
+        zip.extend_from_slice(&[20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        zip.extend_from_slice(&[0; 12]);
+        zip.extend_from_slice(&5u16.to_le_bytes());
+        zip.extend_from_slice(&[0; 12]);
+        zip.extend_from_slice(&0u32.to_le_bytes()); // local header offset
+        zip.extend_from_slice(b"a.exe");
+        let directory_size = zip.len() - directory;
+        zip.extend_from_slice(b"PK\x05\x06");
+        zip.extend_from_slice(&[0, 0, 0, 0, 1, 0, 1, 0]);
+        zip.extend_from_slice(&(directory_size as u32).to_le_bytes());
+        zip.extend_from_slice(&(directory as u32).to_le_bytes());
+        zip.extend_from_slice(&0u16.to_le_bytes());
+        zip
+    }
+
+    #[test]
+    fn a_zip_appended_to_anything_is_found_from_its_end() {
+        let mut file = vec![0u8; 1000];
+        file.extend(tiny_zip());
+        let (at, detail) = trailing_zip(&file).expect("zip found");
+        assert_eq!(&file[at..at + 4], b"PK\x05\x06");
+        assert!(detail.contains("a.exe"), "{detail}");
+    }
+
+    #[test]
+    fn a_bare_end_record_without_a_directory_is_not_a_zip() {
+        let mut file = vec![0u8; 1000];
+        file.extend_from_slice(b"PK\x05\x06\0\0\0\0\x01\0\x01\0\x10\0\0\0\0\0\0\0\0\0");
+        assert!(trailing_zip(&file).is_none());
+    }
+
+    #[test]
+    fn magic_numbers_alone_never_count() {
+        let mut noise = Vec::new();
+        for i in 0..50_000u32 {
+            noise.extend_from_slice(b"MZ\x7fELF\xfe\xed\xfa\xcePK\x05\x06");
+            noise.extend_from_slice(&i.to_le_bytes());
+        }
+        search(&noise, |hidden| panic!("false positive: {hidden:?}"));
+    }
+}

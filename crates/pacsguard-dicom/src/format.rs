@@ -1,0 +1,402 @@
+//! Recognising executable and active-content formats from their first bytes, and
+//! confirming the structure of native executables so that chance byte patterns (in pixel
+//! data above all) never count as an executable.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// A content format that a DICOM file has no business carrying. The names are the stable
+/// `format` values of findings (PRODUCT.md): SIEM rules match on them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    /// Windows PE (an `MZ` DOS header).
+    Pe,
+    Elf,
+    /// Every Mach-O magic, thin (32/64-bit, either byte order) and fat (universal).
+    MachO,
+    /// `#!` interpreter scripts and Windows batch files.
+    Script,
+    /// HTML and HTA: opened by a browser or `mshta.exe`.
+    Html,
+    Svg,
+    Xml,
+    Pdf,
+    /// ZIP, and with it JAR, DOCX and APK.
+    Zip,
+    Rar,
+    SevenZip,
+    /// Microsoft Cabinet.
+    Cab,
+    /// OLE compound file: legacy Office documents, MSI installers.
+    Ole,
+    /// Windows shortcut (`.lnk`), a classic launcher of commands.
+    Lnk,
+    /// A Java class file (`CAFEBABE` followed by a class-file version).
+    JavaClass,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Pe => "pe",
+            Format::Elf => "elf",
+            Format::MachO => "mach-o",
+            Format::Script => "script",
+            Format::Html => "html",
+            Format::Svg => "svg",
+            Format::Xml => "xml",
+            Format::Pdf => "pdf",
+            Format::Zip => "zip",
+            Format::Rar => "rar",
+            Format::SevenZip => "7z",
+            Format::Cab => "cab",
+            Format::Ole => "ole",
+            Format::Lnk => "lnk",
+            Format::JavaClass => "java-class",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where readers look for `%PDF-`: Acrobat accepts the header anywhere in the first
+/// kilobyte, which is why a PDF fits in a 128-byte preamble at any offset.
+pub const PDF_HEADER_WINDOW: usize = 1024;
+
+/// The format whose signature `bytes` start with, if any. Only signatures that an
+/// operating system, a browser or a document reader act on are listed here: anything else
+/// non-zero is "nonstandard", not "executable".
+pub fn sniff(bytes: &[u8]) -> Option<Format> {
+    const MACHO_MAGICS: [[u8; 4]; 6] = [
+        [0xFE, 0xED, 0xFA, 0xCE],
+        [0xCE, 0xFA, 0xED, 0xFE],
+        [0xFE, 0xED, 0xFA, 0xCF],
+        [0xCF, 0xFA, 0xED, 0xFE],
+        [0xCA, 0xFE, 0xBA, 0xBF], // fat, 64-bit
+        [0xBF, 0xBA, 0xFE, 0xCA],
+    ];
+    let starts = |magic: &[u8]| bytes.starts_with(magic);
+    if starts(b"MZ") {
+        return Some(Format::Pe);
+    }
+    if starts(b"\x7fELF") {
+        return Some(Format::Elf);
+    }
+    if MACHO_MAGICS.iter().any(|magic| starts(magic)) {
+        return Some(Format::MachO);
+    }
+    if starts(&[0xCA, 0xFE, 0xBA, 0xBE]) || starts(&[0xBE, 0xBA, 0xFE, 0xCA]) {
+        // The fat Mach-O magic is also the Java class-file magic. A fat header counts its
+        // architectures (a handful); a class file has its version there (45 and up).
+        return Some(if is_java_class(bytes) {
+            Format::JavaClass
+        } else {
+            Format::MachO
+        });
+    }
+    if starts(b"#!") {
+        return Some(Format::Script);
+    }
+    if starts(b"PK\x03\x04") || starts(b"PK\x05\x06") || starts(b"PK\x07\x08") {
+        return Some(Format::Zip);
+    }
+    if starts(b"Rar!\x1a\x07") {
+        return Some(Format::Rar);
+    }
+    if starts(b"7z\xbc\xaf\x27\x1c") {
+        return Some(Format::SevenZip);
+    }
+    if starts(b"MSCF\0\0\0\0") {
+        return Some(Format::Cab);
+    }
+    if starts(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
+        return Some(Format::Ole);
+    }
+    if starts(&[0x4C, 0, 0, 0, 0x01, 0x14, 0x02, 0]) {
+        return Some(Format::Lnk);
+    }
+    if let Some(format) = sniff_markup(bytes) {
+        return Some(format);
+    }
+    if find(&bytes[..bytes.len().min(PDF_HEADER_WINDOW)], b"%PDF-").is_some() {
+        return Some(Format::Pdf);
+    }
+    None
+}
+
+fn is_java_class(bytes: &[u8]) -> bool {
+    matches!(bytes.get(6..8), Some(&[hi, lo]) if u16::from_be_bytes([hi, lo]) >= 45)
+        && bytes.starts_with(&[0xCA, 0xFE, 0xBA, 0xBE])
+}
+
+/// Markup that a browser, `mshta.exe` or an XML processor would act on. Browsers skip a
+/// byte-order mark and leading whitespace, and so do we; tags are case-insensitive.
+fn sniff_markup(bytes: &[u8]) -> Option<Format> {
+    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let start = text.iter().position(|b| !b.is_ascii_whitespace())?;
+    let text = &text[start..];
+    if text.first() != Some(&b'<') {
+        if starts_with_ignore_case(text, b"@echo") {
+            return Some(Format::Script);
+        }
+        return None;
+    }
+    const HTML_TAGS: [&[u8]; 10] = [
+        b"<html",
+        b"<!doctype html",
+        b"<script",
+        b"<hta:",
+        b"<body",
+        b"<head",
+        b"<iframe",
+        b"<object",
+        b"<embed",
+        b"<meta",
+    ];
+    if HTML_TAGS
+        .iter()
+        .any(|tag| starts_with_ignore_case(text, tag))
+    {
+        return Some(Format::Html);
+    }
+    if starts_with_ignore_case(text, b"<svg") {
+        return Some(Format::Svg);
+    }
+    if starts_with_ignore_case(text, b"<?xml") || starts_with_ignore_case(text, b"<!doctype") {
+        return Some(Format::Xml);
+    }
+    None
+}
+
+fn starts_with_ignore_case(text: &[u8], prefix: &[u8]) -> bool {
+    text.get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+}
+
+/// The position of `needle` in `haystack`.
+pub(crate) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    memchr::memmem::find(haystack, needle)
+}
+
+pub(crate) fn u16_le(bytes: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(
+        bytes.get(at..at.checked_add(2)?)?.try_into().ok()?,
+    ))
+}
+
+pub(crate) fn u32_le(bytes: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(
+        bytes.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
+}
+
+fn u32_be(bytes: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(
+        bytes.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
+}
+
+/// What the DOS header of a PE says about the rest of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeHeaders {
+    /// `e_lfanew`, relative to the `MZ`.
+    pub e_lfanew: u32,
+    /// Whether `e_lfanew` lands on a `PE\0\0` signature inside the bytes given.
+    pub reaches_signature: bool,
+    /// Whether a COFF header with a known machine and an optional header with a valid
+    /// magic follow the signature: the loader would map this.
+    pub valid_nt_headers: bool,
+}
+
+/// Reads the DOS header at the start of `bytes` and follows `e_lfanew`. `None` when there
+/// is no `MZ` or the header is too short to hold `e_lfanew`.
+pub fn pe_headers(bytes: &[u8]) -> Option<PeHeaders> {
+    if !bytes.starts_with(b"MZ") {
+        return None;
+    }
+    let e_lfanew = u32_le(bytes, 0x3C)?;
+    let signature_at = usize::try_from(e_lfanew).ok()?;
+    let reaches_signature = bytes
+        .get(signature_at..signature_at.checked_add(4)?)
+        .is_some_and(|s| s == b"PE\0\0");
+    let valid_nt_headers = reaches_signature && nt_headers_valid(bytes, signature_at);
+    Some(PeHeaders {
+        e_lfanew,
+        reaches_signature,
+        valid_nt_headers,
+    })
+}
+
+fn nt_headers_valid(bytes: &[u8], signature_at: usize) -> bool {
+    // IMAGE_FILE_MACHINE_{I386, AMD64, ARM, ARMNT, ARM64, IA64}
+    const MACHINES: [u16; 6] = [0x014C, 0x8664, 0x01C0, 0x01C4, 0xAA64, 0x0200];
+    let coff = signature_at + 4;
+    let (Some(machine), Some(optional_size)) = (u16_le(bytes, coff), u16_le(bytes, coff + 16))
+    else {
+        return false;
+    };
+    let optional_magic = u16_le(bytes, coff + 20);
+    MACHINES.contains(&machine)
+        && optional_size >= 0x60
+        && matches!(optional_magic, Some(0x10B) | Some(0x20B))
+}
+
+/// A native executable confirmed at the start of a byte range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Executable {
+    pub format: Format,
+    /// One sentence on what was confirmed.
+    pub detail: String,
+}
+
+/// Confirms that `bytes` start with a structurally valid PE, ELF or Mach-O: the headers a
+/// loader reads must hold together, and goblin must parse them. A magic number alone
+/// never qualifies, since two bytes such as `MZ` turn up in any large image by chance.
+pub fn confirm_executable(bytes: &[u8]) -> Option<Executable> {
+    match sniff(bytes)? {
+        Format::Pe => confirm_pe(bytes),
+        Format::Elf => confirm_elf(bytes),
+        Format::MachO => confirm_macho(bytes),
+        _ => None,
+    }
+}
+
+fn confirm_pe(bytes: &[u8]) -> Option<Executable> {
+    let headers = pe_headers(bytes)?;
+    if !headers.valid_nt_headers {
+        return None;
+    }
+    let detail = match goblin::pe::PE::parse(bytes) {
+        Ok(pe) => format!(
+            "PE {} with {} sections (e_lfanew {:#x})",
+            if pe.is_64 { "PE32+" } else { "PE32" },
+            pe.sections.len(),
+            headers.e_lfanew
+        ),
+        Err(_) => format!(
+            "PE headers valid (e_lfanew {:#x}), body truncated or damaged",
+            headers.e_lfanew
+        ),
+    };
+    Some(Executable {
+        format: Format::Pe,
+        detail,
+    })
+}
+
+fn confirm_elf(bytes: &[u8]) -> Option<Executable> {
+    let ident = bytes.get(..16)?;
+    let (class, data, version) = (ident[4], ident[5], ident[6]);
+    if !matches!(class, 1 | 2) || !matches!(data, 1 | 2) || version != 1 {
+        return None;
+    }
+    let header = goblin::elf::Elf::parse_header(bytes).ok()?;
+    let expected_size = if class == 2 { 64 } else { 52 };
+    if header.e_ehsize != expected_size || !(1..=4).contains(&header.e_type) {
+        return None;
+    }
+    Some(Executable {
+        format: Format::Elf,
+        detail: format!(
+            "ELF{} {} for machine {:#x}",
+            if class == 2 { 64 } else { 32 },
+            match header.e_type {
+                1 => "relocatable",
+                2 => "executable",
+                3 => "shared object",
+                _ => "core",
+            },
+            header.e_machine
+        ),
+    })
+}
+
+fn confirm_macho(bytes: &[u8]) -> Option<Executable> {
+    // A fat header lists its architectures; anything beyond a few dozen is not one.
+    const MAX_FAT_ARCHES: u32 = 32;
+    if bytes.starts_with(&[0xCA, 0xFE, 0xBA, 0xBE]) || bytes.starts_with(&[0xCA, 0xFE, 0xBA, 0xBF])
+    {
+        let count = u32_be(bytes, 4)?;
+        if count == 0 || count > MAX_FAT_ARCHES {
+            return None;
+        }
+    }
+    let parsed = goblin::mach::Mach::parse(bytes).ok()?;
+    let detail = match parsed {
+        goblin::mach::Mach::Fat(fat) => format!("universal Mach-O with {} slices", fat.narches),
+        goblin::mach::Mach::Binary(macho) => {
+            if macho.header.ncmds == 0 {
+                return None;
+            }
+            format!(
+                "Mach-O with {} load commands (cpu type {:#x})",
+                macho.header.ncmds, macho.header.cputype
+            )
+        }
+    };
+    Some(Executable {
+        format: Format::MachO,
+        detail,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markup_is_found_behind_whitespace_and_bom_in_any_case() {
+        assert_eq!(sniff(b"\xEF\xBB\xBF  \n<HTML><script>"), Some(Format::Html));
+        assert_eq!(sniff(b"<hta:application id=x>"), Some(Format::Html));
+        assert_eq!(sniff(b"<svg onload=alert(1)>"), Some(Format::Svg));
+        assert_eq!(sniff(b"<?xml version='1.0'?>"), Some(Format::Xml));
+        assert_eq!(sniff(b"@ECHO OFF\r\ncalc.exe"), Some(Format::Script));
+        assert_eq!(sniff(b"< not markup"), None);
+    }
+
+    #[test]
+    fn pdf_header_is_found_anywhere_in_the_window() {
+        let mut bytes = vec![b'x'; 100];
+        bytes.extend_from_slice(b"%PDF-1.7");
+        assert_eq!(sniff(&bytes), Some(Format::Pdf));
+    }
+
+    #[test]
+    fn cafebabe_is_told_apart_by_what_follows() {
+        assert_eq!(
+            sniff(&[0xCA, 0xFE, 0xBA, 0xBE, 0, 0, 0, 52]),
+            Some(Format::JavaClass)
+        );
+        assert_eq!(
+            sniff(&[0xCA, 0xFE, 0xBA, 0xBE, 0, 0, 0, 2]),
+            Some(Format::MachO)
+        );
+    }
+
+    #[test]
+    fn an_mz_without_nt_headers_is_not_an_executable() {
+        let mut bytes = vec![0u8; 256];
+        bytes[..2].copy_from_slice(b"MZ");
+        bytes[0x3C] = 0x80;
+        assert!(confirm_executable(&bytes).is_none());
+        bytes[0x80..0x84].copy_from_slice(b"PE\0\0");
+        let headers = pe_headers(&bytes).expect("DOS header");
+        assert!(headers.reaches_signature && !headers.valid_nt_headers);
+        assert!(confirm_executable(&bytes).is_none());
+    }
+
+    #[test]
+    fn e_lfanew_out_of_range_is_handled() {
+        let mut bytes = vec![0u8; 64];
+        bytes[..2].copy_from_slice(b"MZ");
+        bytes[0x3C..0x40].copy_from_slice(&u32::MAX.to_le_bytes());
+        let headers = pe_headers(&bytes).expect("DOS header");
+        assert!(!headers.reaches_signature);
+    }
+}

@@ -1,0 +1,521 @@
+//! One file's inspection: which container it is, what its preamble holds, what its data
+//! set hides.
+
+use std::ops::Range;
+
+use dicom_core::Tag;
+use dicom_encoding::transfer_syntax::{TransferSyntax, TransferSyntaxIndex};
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+use pacsguard_events::{FindingKind, Severity};
+
+use crate::dataset::{self, DataSetSummary, show_tag};
+use crate::embedded::{self, Hidden};
+use crate::format::{self, Format, u16_le, u32_le};
+use crate::meta;
+use crate::preamble::{self, PREAMBLE_LEN, Preamble};
+
+/// Findings kept per file; the rest are counted in one last observation. A crafted file
+/// can hold millions of executables, and a report of millions of lines helps nobody.
+pub const MAX_OBSERVATIONS: usize = 32;
+/// A deflated data set is inflated up to this size; beyond it the rest is not inspected.
+pub const MAX_INFLATED_DATA_SET_BYTES: usize = 512 * 1024 * 1024;
+/// Encapsulated documents kept for rule matching, per file, in total.
+pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024 * 1024;
+
+const ENCAPSULATED_DOCUMENT: Tag = Tag(0x0042, 0x0011);
+const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
+const IMPLICIT_VR_LE: &str = "1.2.840.10008.1.2";
+/// Transfer syntaxes whose whole data set is deflated (PS3.5 A.5; JPIP Referenced Deflate).
+const DEFLATED: [&str; 2] = ["1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.4.95"];
+const EXPLICIT_VR_BE: &str = "1.2.840.10008.1.2.2";
+
+/// What kind of file this is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Container {
+    /// A Part 10 file: preamble (possibly absent), `DICM`, File Meta group, data set.
+    Part10,
+    /// A bare data set without `DICM` (older files and some vendors write these).
+    DataSetOnly,
+    NotDicom,
+}
+
+/// One thing the inspection found, not yet tied to a path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observation {
+    pub kind: FindingKind,
+    pub severity: Severity,
+    pub format: Option<Format>,
+    pub offset: Option<u64>,
+    pub detail: String,
+}
+
+/// An encapsulated document (PDF, CDA, STL...) taken out of its element, for rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Document {
+    pub tag: String,
+    pub offset: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// Everything [`inspect`] learnt about one file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inspection {
+    pub container: Container,
+    pub preamble: Option<Preamble>,
+    pub transfer_syntax: Option<String>,
+    pub sop_class_uid: Option<String>,
+    pub sop_instance_uid: Option<String>,
+    /// The Pixel Data value in the bytes given (native), or the span of its fragments.
+    /// `None` without pixel data and for a deflated data set.
+    pub pixel_data: Option<Range<usize>>,
+    /// Whether the data set was read to its end.
+    pub complete: bool,
+    pub documents: Vec<Document>,
+    pub observations: Vec<Observation>,
+}
+
+impl Inspection {
+    fn new(container: Container) -> Self {
+        Inspection {
+            container,
+            preamble: None,
+            transfer_syntax: None,
+            sop_class_uid: None,
+            sop_instance_uid: None,
+            pixel_data: None,
+            complete: false,
+            documents: Vec::new(),
+            observations: Vec::new(),
+        }
+    }
+
+    /// Whether this is a DICOM file that could be read to its end.
+    pub fn is_readable_dicom(&self) -> bool {
+        self.container != Container::NotDicom && self.complete
+    }
+}
+
+/// Collects observations up to [`MAX_OBSERVATIONS`], counting the rest.
+struct Observations {
+    kept: Vec<Observation>,
+    dropped: usize,
+    /// Offsets of hidden content already reported, so that a ZIP found both in its element
+    /// and from the end of the file is one finding.
+    hidden_offsets: Vec<u64>,
+}
+
+impl Observations {
+    fn push(&mut self, observation: Observation) -> bool {
+        if self.kept.len() < MAX_OBSERVATIONS {
+            self.kept.push(observation);
+        } else {
+            self.dropped += 1;
+        }
+        self.kept.len() < MAX_OBSERVATIONS
+    }
+
+    fn hidden(&mut self, hidden: Hidden, base: usize, place: &str) -> bool {
+        let offset = (base + hidden.offset) as u64;
+        if self.hidden_offsets.contains(&offset) {
+            return true;
+        }
+        self.hidden_offsets.push(offset);
+        let (kind, what) = if hidden.active_document {
+            (FindingKind::ActiveContent, "")
+        } else {
+            (FindingKind::EmbeddedExecutable, "")
+        };
+        self.push(Observation {
+            kind,
+            severity: Severity::Alert,
+            format: Some(hidden.format),
+            offset: Some(offset),
+            detail: format!("{what}{} {place}", hidden.detail),
+        })
+    }
+
+    fn finish(mut self) -> Vec<Observation> {
+        if self.dropped > 0 {
+            self.kept.push(Observation {
+                kind: FindingKind::NotInspected,
+                severity: Severity::Warning,
+                format: None,
+                offset: None,
+                detail: format!(
+                    "{} more finding(s) in this file not listed (limit {MAX_OBSERVATIONS})",
+                    self.dropped
+                ),
+            });
+        }
+        self.kept
+    }
+}
+
+/// Inspects the bytes of one file. Never fails: what cannot be read is itself a finding.
+pub fn inspect(bytes: &[u8]) -> Inspection {
+    let mut found = Observations {
+        kept: Vec::new(),
+        dropped: 0,
+        hidden_offsets: Vec::new(),
+    };
+    let mut inspection = match locate(bytes) {
+        Some(Located::Meta {
+            container,
+            at,
+            preamble,
+        }) => {
+            let mut inspection = Inspection::new(container);
+            if preamble {
+                let classified = preamble::classify(&bytes[..PREAMBLE_LEN], bytes);
+                note_preamble(&classified, &mut found);
+                inspection.preamble = Some(classified);
+            }
+            match meta::read(bytes, at) {
+                Ok(meta) => {
+                    inspection.transfer_syntax = meta.transfer_syntax.clone();
+                    inspection.sop_class_uid = meta.media_storage_sop_class;
+                    inspection.sop_instance_uid = meta.media_storage_sop_instance;
+                    let ts = meta
+                        .transfer_syntax
+                        .unwrap_or_else(|| EXPLICIT_VR_LE.to_owned());
+                    read_data_set(bytes, meta.end, &ts, &mut inspection, &mut found);
+                }
+                Err(error) => {
+                    malformed(&mut found, error.offset, &error.reason);
+                    scan_raw(bytes, error.offset, &mut found);
+                }
+            }
+            inspection
+        }
+        Some(Located::DataSet { ts }) => {
+            let mut inspection = Inspection::new(Container::DataSetOnly);
+            inspection.transfer_syntax = Some(ts.to_owned());
+            read_data_set(bytes, 0, ts, &mut inspection, &mut found);
+            if !inspection.complete && inspection.sop_instance_uid.is_none() {
+                // It looked like a data set for eight bytes and then did not: not DICOM.
+                return not_dicom(bytes);
+            }
+            inspection
+        }
+        None => return not_dicom(bytes),
+    };
+    if let Some((at, detail)) = embedded::trailing_zip(bytes) {
+        let hidden = Hidden {
+            format: Format::Zip,
+            offset: at,
+            active_document: false,
+            detail,
+        };
+        found.hidden(hidden, 0, "at the end of the file");
+    }
+    inspection.observations = found.finish();
+    inspection
+}
+
+enum Located {
+    /// A File Meta group starts at `at`.
+    Meta {
+        container: Container,
+        at: usize,
+        preamble: bool,
+    },
+    /// A bare data set starts at 0, in this transfer syntax.
+    DataSet { ts: &'static str },
+}
+
+fn locate(bytes: &[u8]) -> Option<Located> {
+    if bytes.get(PREAMBLE_LEN..PREAMBLE_LEN + 4) == Some(b"DICM") {
+        return Some(Located::Meta {
+            container: Container::Part10,
+            at: PREAMBLE_LEN + 4,
+            preamble: true,
+        });
+    }
+    if bytes.starts_with(b"DICM") {
+        return Some(Located::Meta {
+            container: Container::Part10,
+            at: 4,
+            preamble: false,
+        });
+    }
+    let group = u16_le(bytes, 0)?;
+    let explicit_vr = bytes.get(4..6).is_some_and(is_known_vr);
+    match group {
+        0x0002 if explicit_vr => Some(Located::Meta {
+            container: Container::DataSetOnly,
+            at: 0,
+            preamble: false,
+        }),
+        0x0008 if explicit_vr => Some(Located::DataSet { ts: EXPLICIT_VR_LE }),
+        0x0800 if explicit_vr => Some(Located::DataSet { ts: EXPLICIT_VR_BE }),
+        0x0008 => {
+            let length = usize::try_from(u32_le(bytes, 4)?).ok()?;
+            (length <= bytes.len()).then_some(Located::DataSet { ts: IMPLICIT_VR_LE })
+        }
+        _ => None,
+    }
+}
+
+fn is_known_vr(vr: &[u8]) -> bool {
+    const VRS: [&[u8]; 34] = [
+        b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO", b"LT", b"OB",
+        b"OD", b"OF", b"OL", b"OV", b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM",
+        b"UC", b"UI", b"UL", b"UN", b"UR", b"US", b"UT", b"UV",
+    ];
+    VRS.contains(&vr)
+}
+
+fn not_dicom(bytes: &[u8]) -> Inspection {
+    let mut inspection = Inspection::new(Container::NotDicom);
+    let format = format::sniff(bytes);
+    let detail = match format {
+        Some(format) => format!("not a DICOM file: it is a {format} file"),
+        None if bytes.is_empty() => "not a DICOM file: it is empty".to_owned(),
+        None => "not a DICOM file: no DICM marker and no data set at the start".to_owned(),
+    };
+    inspection.observations.push(Observation {
+        kind: FindingKind::NotDicom,
+        severity: Severity::Warning,
+        format,
+        offset: None,
+        detail,
+    });
+    inspection
+}
+
+fn note_preamble(classified: &Preamble, found: &mut Observations) {
+    let observation = match classified {
+        Preamble::Zero | Preamble::Tiff => return,
+        Preamble::Executable { format, detail } => Observation {
+            kind: FindingKind::PreambleExecutable,
+            severity: Severity::Alert,
+            format: Some(*format),
+            offset: Some(0),
+            detail: detail.clone(),
+        },
+        Preamble::Nonstandard { detail } => Observation {
+            kind: FindingKind::PreambleNonstandard,
+            severity: Severity::Info,
+            format: None,
+            offset: Some(0),
+            detail: detail.clone(),
+        },
+    };
+    found.push(observation);
+}
+
+fn malformed(found: &mut Observations, offset: usize, reason: &str) {
+    found.push(Observation {
+        kind: FindingKind::MalformedDicom,
+        severity: Severity::Warning,
+        format: None,
+        offset: Some(offset as u64),
+        detail: format!("cannot read the DICOM file past offset {offset}: {reason}"),
+    });
+}
+
+/// Bytes the data set walk could not account for are still searched as a whole: breaking
+/// the data set on purpose must not hide what follows.
+fn scan_raw(bytes: &[u8], from: usize, found: &mut Observations) {
+    let rest = bytes.get(from..).unwrap_or_default();
+    embedded::search(rest, |hidden| {
+        found.hidden(
+            hidden,
+            from,
+            "after the point where the data set stops being readable",
+        )
+    });
+}
+
+fn read_data_set(
+    bytes: &[u8],
+    start: usize,
+    ts_uid: &str,
+    inspection: &mut Inspection,
+    found: &mut Observations,
+) {
+    let registry_ts = TransferSyntaxRegistry.get(ts_uid);
+    if DEFLATED.contains(&ts_uid) {
+        read_deflated(bytes, start, inspection, found);
+        return;
+    }
+    let ts = match registry_ts {
+        Some(ts) => ts,
+        None => {
+            found.push(Observation {
+                kind: FindingKind::NotInspected,
+                severity: Severity::Info,
+                format: None,
+                offset: None,
+                detail: format!(
+                    "unknown transfer syntax \"{}\": read as explicit VR little endian",
+                    show_text(ts_uid)
+                ),
+            });
+            let Some(ts) = TransferSyntaxRegistry.get(EXPLICIT_VR_LE) else {
+                return;
+            };
+            ts
+        }
+    };
+    let ts = match (ts.uid(), first_element_has_explicit_vr(bytes, start)) {
+        // Files that declare one VR encoding and use the other exist (pydicom ships one);
+        // readers look at the first element, and so do we.
+        (EXPLICIT_VR_LE, Some(false)) => TransferSyntaxRegistry.get(IMPLICIT_VR_LE).unwrap_or(ts),
+        (IMPLICIT_VR_LE, Some(true)) => TransferSyntaxRegistry.get(EXPLICIT_VR_LE).unwrap_or(ts),
+        (_, Some(false)) if is_little_endian_explicit(ts) => {
+            TransferSyntaxRegistry.get(IMPLICIT_VR_LE).unwrap_or(ts)
+        }
+        _ => ts,
+    };
+    let summary = walk_and_search(bytes, start, ts, "", inspection, found);
+    if inspection.complete {
+        inspection.pixel_data = summary.pixel_data;
+    }
+}
+
+/// Whether the first data element at `at` carries an explicit VR; `None` without one.
+fn first_element_has_explicit_vr(bytes: &[u8], at: usize) -> Option<bool> {
+    let vr = bytes.get(at.checked_add(4)?..at.checked_add(6)?)?;
+    Some(is_known_vr(vr))
+}
+
+/// Every transfer syntax but implicit VR little endian and explicit VR big endian is
+/// explicit VR little endian for its data set (the compressed ones differ in pixel data).
+fn is_little_endian_explicit(ts: &TransferSyntax) -> bool {
+    !matches!(ts.uid(), IMPLICIT_VR_LE | EXPLICIT_VR_BE)
+        && matches!(
+            ts.endianness(),
+            dicom_encoding::transfer_syntax::Endianness::Little
+        )
+}
+
+fn read_deflated(
+    bytes: &[u8],
+    start: usize,
+    inspection: &mut Inspection,
+    found: &mut Observations,
+) {
+    let compressed = bytes.get(start..).unwrap_or_default();
+    let inflated = match miniz_oxide::inflate::decompress_to_vec_with_limit(
+        compressed,
+        MAX_INFLATED_DATA_SET_BYTES,
+    ) {
+        Ok(inflated) => inflated,
+        Err(error) => {
+            let (kind, severity, detail) = if error.status
+                == miniz_oxide::inflate::TINFLStatus::HasMoreOutput
+            {
+                (
+                    FindingKind::NotInspected,
+                    Severity::Warning,
+                    format!(
+                        "the deflated data set inflates to more than {MAX_INFLATED_DATA_SET_BYTES} bytes; only the preamble was inspected"
+                    ),
+                )
+            } else {
+                (
+                    FindingKind::MalformedDicom,
+                    Severity::Warning,
+                    format!(
+                        "the deflated data set at offset {start} does not inflate: {:?}",
+                        error.status
+                    ),
+                )
+            };
+            found.push(Observation {
+                kind,
+                severity,
+                format: None,
+                offset: Some(start as u64),
+                detail,
+            });
+            return;
+        }
+    };
+    let Some(ts) = TransferSyntaxRegistry.get(EXPLICIT_VR_LE) else {
+        return;
+    };
+    walk_and_search(
+        &inflated,
+        0,
+        ts,
+        " (offset in the inflated data set)",
+        inspection,
+        found,
+    );
+}
+
+/// Walks the data set, searching every value for hidden content and keeping the
+/// encapsulated documents.
+fn walk_and_search(
+    bytes: &[u8],
+    start: usize,
+    ts: &TransferSyntax,
+    offset_note: &str,
+    inspection: &mut Inspection,
+    found: &mut Observations,
+) -> DataSetSummary {
+    let mut document_bytes = 0usize;
+    let mut documents = Vec::new();
+    let (summary, error) = dataset::walk(bytes, start, ts, |value| {
+        let place = if value.fragment {
+            format!("in a pixel data fragment{offset_note}")
+        } else {
+            format!(
+                "in element {} ({}){offset_note}",
+                show_tag(value.tag),
+                value.vr
+            )
+        };
+        embedded::search(value.bytes, |hidden| {
+            found.hidden(hidden, value.offset, &place)
+        });
+        if value.tag == ENCAPSULATED_DOCUMENT
+            && !value.fragment
+            && document_bytes + value.bytes.len() <= MAX_DOCUMENT_BYTES
+        {
+            document_bytes += value.bytes.len();
+            documents.push(Document {
+                tag: show_tag(value.tag),
+                offset: value.offset as u64,
+                bytes: value.bytes.to_vec(),
+            });
+        }
+    });
+    inspection.documents = documents;
+    if inspection.sop_class_uid.is_none() || summary.sop_class_uid.is_some() {
+        inspection.sop_class_uid = summary
+            .sop_class_uid
+            .clone()
+            .or(inspection.sop_class_uid.take());
+    }
+    if summary.sop_instance_uid.is_some() {
+        inspection.sop_instance_uid = summary.sop_instance_uid.clone();
+    }
+    match error {
+        None => inspection.complete = true,
+        Some(error) => {
+            malformed(
+                found,
+                error.offset,
+                &format!("{}{offset_note}", error.reason),
+            );
+            scan_raw(bytes, error.offset, found);
+        }
+    }
+    summary
+}
+
+fn show_text(text: &str) -> String {
+    text.chars()
+        .take(64)
+        .flat_map(|c| {
+            if c.is_ascii_graphic() && c != '"' {
+                vec![c]
+            } else {
+                format!("\\u{{{:04x}}}", u32::from(c)).chars().collect()
+            }
+        })
+        .collect()
+}

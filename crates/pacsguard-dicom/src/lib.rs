@@ -1,0 +1,35 @@
+//! Read-only inspection of DICOM files for content that should not be there.
+//!
+//! [`inspect`] takes the bytes of one file and reports what a DICOM file must not carry:
+//! an executable or active-content header in the 128-byte preamble (CVE-2019-11687,
+//! classified per PS3.10 §7.5), executables, archives and active PDFs hidden in data
+//! elements or appended to the file, and a data set that cannot be read to its end. It
+//! also returns what later layers need: the transfer syntax, the SOP Instance UID, where
+//! the Pixel Data is, and the encapsulated documents (for YARA rules).
+//!
+//! The data set is walked with dicom-rs (element boundaries, VRs, transfer syntaxes); the
+//! preamble and the File Meta group are read here, with checked lengths.
+//!
+//! Invariants: this crate never opens a file (it takes `&[u8]`; `clippy.toml` forbids
+//! file APIs); it never panics on any input (a fuzz target in `fuzz/` holds it to that);
+//! every length taken from the input is checked before use, and every amount of work an
+//! input can ask for is bounded by a named constant.
+
+mod dataset;
+mod embedded;
+mod format;
+mod inspect;
+mod meta;
+mod pdf;
+mod preamble;
+
+pub use dataset::{DataSetSummary, MAX_SEQUENCE_DEPTH};
+pub use embedded::{Hidden, active_pdf, search as search_hidden, trailing_zip};
+pub use format::{Executable, Format, PeHeaders, confirm_executable, pe_headers, sniff};
+pub use inspect::{
+    Container, Document, Inspection, MAX_DOCUMENT_BYTES, MAX_INFLATED_DATA_SET_BYTES,
+    MAX_OBSERVATIONS, Observation, inspect,
+};
+pub use meta::MAX_META_GROUP_LEN;
+pub use pdf::{MAX_PDF_INFLATED_BYTES, MAX_PDF_STREAMS, active_names as pdf_active_names};
+pub use preamble::{PREAMBLE_LEN, Preamble, classify as classify_preamble};
