@@ -43,7 +43,9 @@ fi
 # Real DICOM files written by others: pydicom's and pynetdicom's sample files, from the
 # wheels (downloaded, not installed; never committed). Unzipped under .testdata/wheels.
 wheels="$(cd "$(dirname "$0")/.." && pwd)/.testdata/wheels"
-for wheel in "pydicom==3.0.2" "pynetdicom==3.0.4"; do
+# pip's wheel carries distlib's Windows launchers: real PE executables, written by others,
+# for building CVE-2019-11687 polyglots in the tests.
+for wheel in "pydicom==3.0.2" "pynetdicom==3.0.4" "pip==24.3.1"; do
   name=${wheel%%==*}
   if [[ ! -d $wheels/$name/$name ]]; then
     rm -rf "$wheels/$name.partial"

@@ -2,40 +2,16 @@
 //! unpacked by `scripts/setup-test-deps.sh`): not one alert, TIFF preambles clean.
 #![allow(clippy::disallowed_methods)] // tests read the sample files they inspect
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use pacsguard_dicom::{Container, Preamble, inspect};
 use pacsguard_events::Severity;
-
-fn wheels() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.testdata/wheels")
-}
-
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
-    let entries = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/setup-test-deps.sh", dir.display()));
-    for entry in entries {
-        let path = entry.expect("directory entry").path();
-        if path.is_dir() {
-            files_under(&path, out);
-        } else {
-            out.push(path);
-        }
-    }
-}
+use pacsguard_testkit as kit;
 
 /// Every file the two wheels ship in their data directories, DICOM or not.
 fn sample_files() -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    files_under(
-        &wheels().join("pydicom/pydicom/data/test_files"),
-        &mut files,
-    );
-    files_under(
-        &wheels().join("pynetdicom/pynetdicom/tests/dicom_files"),
-        &mut files,
-    );
-    files.sort();
+    let mut files = kit::files_under(&kit::pydicom_files());
+    files.extend(kit::files_under(&kit::pynetdicom_files()));
     files
 }
 
@@ -72,6 +48,41 @@ fn no_real_sample_file_raises_an_alert() {
         alerts.is_empty(),
         "alerts on real files:\n{}",
         alerts.join("\n")
+    );
+}
+
+#[test]
+fn real_instances_are_read_to_the_end_with_their_uid() {
+    // The three files that are not: two cut short on purpose by pydicom, and one whose
+    // undefined-length UN element holds a sequence, which dicom-parser 0.10 cannot read.
+    const NOT_READABLE: [&str; 3] = [
+        "MR_truncated.dcm",
+        "rtplan_truncated.dcm",
+        "UN_sequence.dcm",
+    ];
+    let mut with_uid = 0;
+    for path in sample_files() {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let bytes = std::fs::read(&path).expect("sample file");
+        let inspection = inspect(&bytes);
+        if inspection.container == Container::NotDicom || NOT_READABLE.contains(&name) {
+            continue;
+        }
+        assert!(
+            inspection.complete,
+            "{}: {:?}",
+            path.display(),
+            inspection.observations
+        );
+        with_uid += usize::from(inspection.sop_instance_uid.is_some());
+    }
+    // A few samples are fragments without identifiers (pydicom's charset tests).
+    assert!(
+        with_uid >= 90,
+        "only {with_uid} instances with a SOP Instance UID"
     );
 }
 

@@ -1,0 +1,325 @@
+//! Polyglots built from real executables the way CVE-2019-11687 files are built, and each
+//! other format the preamble and the data set must not carry: all found, with the right
+//! `format`, and nothing found where nothing is.
+
+use pacsguard_dicom::{Container, Format, Inspection, Observation, Preamble, inspect};
+use pacsguard_events::{FindingKind, Severity};
+use pacsguard_testkit::{self as kit, DicomBuilder, Pixels};
+
+fn alerts(inspection: &Inspection) -> Vec<&Observation> {
+    inspection
+        .observations
+        .iter()
+        .filter(|o| o.severity == Severity::Alert)
+        .collect()
+}
+
+fn only_alert(inspection: &Inspection) -> &Observation {
+    let alerts = alerts(inspection);
+    assert_eq!(alerts.len(), 1, "{:#?}", inspection.observations);
+    alerts[0]
+}
+
+#[test]
+fn a_real_pe_planted_in_a_real_ct_is_found_in_the_preamble_and_in_its_element() {
+    let ct = kit::pydicom_sample("CT_small.dcm");
+    assert!(alerts(&inspect(&ct)).is_empty());
+    let polyglot = kit::plant_pe_cve_2019_11687(&ct, &kit::real_pe()).expect("explicit VR file");
+    let inspection = inspect(&polyglot);
+    assert!(
+        inspection.complete,
+        "still a readable DICOM file: {inspection:#?}"
+    );
+    assert_eq!(inspection.container, Container::Part10);
+    let preamble = inspection
+        .observations
+        .iter()
+        .find(|o| o.kind == FindingKind::PreambleExecutable)
+        .expect("preamble finding");
+    assert_eq!(preamble.format, Some(Format::Pe));
+    assert_eq!(preamble.severity, Severity::Alert);
+    assert!(
+        preamble
+            .detail
+            .contains("reaches a PE\\0\\0 signature with valid NT headers"),
+        "{}",
+        preamble.detail
+    );
+    let embedded = inspection
+        .observations
+        .iter()
+        .find(|o| o.kind == FindingKind::EmbeddedExecutable)
+        .expect("embedded finding");
+    assert_eq!(embedded.format, Some(Format::Pe));
+    assert!(
+        embedded.detail.contains("(7FDF,1000)"),
+        "{}",
+        embedded.detail
+    );
+    // The preamble's e_lfanew leads to the PE headers inside the element.
+    let lfanew = u32::from_le_bytes(polyglot[0x3C..0x40].try_into().expect("4 bytes")) as usize;
+    assert_eq!(&polyglot[lfanew..lfanew + 4], b"PE\0\0");
+}
+
+#[test]
+fn a_real_elf_is_found_in_the_preamble_and_in_an_element() {
+    let elf = kit::real_elf();
+    let in_preamble = DicomBuilder::ct("1.2.3.1").preamble(&elf).build();
+    let observation = only_alert(&inspect(&in_preamble)).clone();
+    assert_eq!(observation.kind, FindingKind::PreambleExecutable);
+    assert_eq!(observation.format, Some(Format::Elf));
+
+    let in_element = DicomBuilder::ct("1.2.3.2")
+        .element(0x0029, 0x0010, *b"LO", b"ACME")
+        .element(0x0029, 0x1010, *b"UN", &elf)
+        .build();
+    let observation = only_alert(&inspect(&in_element)).clone();
+    assert_eq!(observation.kind, FindingKind::EmbeddedExecutable);
+    assert_eq!(observation.format, Some(Format::Elf));
+    assert!(
+        observation.detail.contains("(0029,1010) (UN)"),
+        "{}",
+        observation.detail
+    );
+}
+
+#[test]
+fn every_preamble_format_is_named() {
+    let mut thin_macho = vec![0xCF, 0xFA, 0xED, 0xFE, 0x07, 0, 0, 0x01];
+    thin_macho.resize(32, 0);
+    let cases: [(&[u8], Format); 14] = [
+        (b"MZ\x90\0", Format::Pe),
+        (b"\x7fELF\x02\x01\x01", Format::Elf),
+        (&thin_macho, Format::MachO),
+        (&[0xFE, 0xED, 0xFA, 0xCE], Format::MachO),
+        (&[0xCA, 0xFE, 0xBA, 0xBE, 0, 0, 0, 2], Format::MachO),
+        (b"#!/bin/sh\ncurl x|sh\n", Format::Script),
+        (b"<html><script>alert(1)</script>", Format::Html),
+        (b"<HTA:APPLICATION ID=x>", Format::Html),
+        (
+            b"<svg xmlns='http://www.w3.org/2000/svg' onload='x()'>",
+            Format::Svg,
+        ),
+        (b"<?xml version='1.0'?><x/>", Format::Xml),
+        (b"%PDF-1.4\n", Format::Pdf),
+        (b"PK\x03\x04\x14\0", Format::Zip),
+        (b"Rar!\x1a\x07\x01\0", Format::Rar),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", Format::Ole),
+    ];
+    for (head, format) in cases {
+        let file = DicomBuilder::ct("1.2.3.3").preamble(head).build();
+        let inspection = inspect(&file);
+        let observation = only_alert(&inspection);
+        assert_eq!(
+            observation.kind,
+            FindingKind::PreambleExecutable,
+            "{head:?}"
+        );
+        assert_eq!(observation.format, Some(format), "{head:?}");
+        assert!(inspection.complete);
+    }
+}
+
+#[test]
+fn vendor_text_and_stray_bytes_are_info_and_tiff_is_clean() {
+    let vendor = DicomBuilder::ct("1.2.3.4")
+        .preamble(b"SIEMENS MED SP DXS")
+        .build();
+    let inspection = inspect(&vendor);
+    assert!(alerts(&inspection).is_empty());
+    assert_eq!(inspection.observations.len(), 1);
+    assert_eq!(
+        inspection.observations[0].kind,
+        FindingKind::PreambleNonstandard
+    );
+    assert_eq!(inspection.observations[0].severity, Severity::Info);
+
+    let tiff = DicomBuilder::ct("1.2.3.5")
+        .preamble(b"II*\0\xff\xff\xff\x7f")
+        .build();
+    let inspection = inspect(&tiff);
+    assert_eq!(inspection.preamble, Some(Preamble::Tiff));
+    assert!(
+        inspection.observations.is_empty(),
+        "{:?}",
+        inspection.observations
+    );
+}
+
+#[test]
+fn a_zip_appended_behind_a_clean_preamble_is_found_from_its_end() {
+    let mut file = DicomBuilder::ct("1.2.3.6").build();
+    file.extend(kit::zip_with("payload.exe", b"MZ"));
+    let observation = only_alert(&inspect(&file)).clone();
+    assert_eq!(observation.kind, FindingKind::EmbeddedExecutable);
+    assert_eq!(observation.format, Some(Format::Zip));
+    assert!(
+        observation.detail.contains("payload.exe"),
+        "{}",
+        observation.detail
+    );
+}
+
+#[test]
+fn a_jar_inside_a_private_element_is_one_finding() {
+    let jar = kit::zip_with("META-INF/MANIFEST.MF", b"Main-Class: x\n");
+    let file = DicomBuilder::ct("1.2.3.7")
+        .element(0x0009, 0x0010, *b"LO", b"ACME")
+        .element(0x0009, 0x1001, *b"OB", &jar)
+        .build();
+    let observation = only_alert(&inspect(&file)).clone();
+    assert_eq!(observation.format, Some(Format::Zip));
+    assert!(
+        observation.detail.starts_with("JAR"),
+        "{}",
+        observation.detail
+    );
+}
+
+#[test]
+fn encapsulated_pdfs_alert_only_when_they_act() {
+    let clean = DicomBuilder::encapsulated_pdf("1.2.3.8", &kit::pdf("")).build();
+    let inspection = inspect(&clean);
+    assert!(
+        inspection.observations.is_empty(),
+        "{:?}",
+        inspection.observations
+    );
+    assert_eq!(inspection.documents.len(), 1);
+
+    for (extra, name) in [
+        (
+            "/OpenAction << /S /JavaScript /JS (app.alert(1)) >>",
+            "JavaScript",
+        ),
+        ("/OpenAction << /S /Launch /F (cmd.exe) >>", "Launch"),
+        ("/Names << /EmbeddedFiles 3 0 R >>", "EmbeddedFiles"),
+        ("/OpenAction << /S /J#61vaScript >>", "JavaScript"),
+    ] {
+        let file = DicomBuilder::encapsulated_pdf("1.2.3.9", &kit::pdf(extra)).build();
+        let observation = only_alert(&inspect(&file)).clone();
+        assert_eq!(observation.kind, FindingKind::ActiveContent, "{extra}");
+        assert_eq!(observation.format, Some(Format::Pdf));
+        assert!(observation.detail.contains(name), "{}", observation.detail);
+        assert!(
+            observation.detail.contains("(0042,0011)"),
+            "{}",
+            observation.detail
+        );
+    }
+}
+
+#[test]
+fn executables_in_pixel_fragments_are_found_but_noise_is_not() {
+    let mut noise = Vec::new();
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    for _ in 0..200_000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        noise.extend_from_slice(&state.to_le_bytes());
+    }
+    // Chance magic numbers too, as in real images.
+    for at in (0..noise.len() - 8).step_by(4099) {
+        noise[at..at + 2].copy_from_slice(b"MZ");
+    }
+    let file = DicomBuilder::ct("1.2.3.10")
+        .pixels(Pixels::Encapsulated(vec![noise.clone()]))
+        .build();
+    let inspection = inspect(&file);
+    assert!(inspection.complete);
+    assert!(
+        inspection.observations.is_empty(),
+        "{:?}",
+        inspection.observations
+    );
+
+    let file = DicomBuilder::ct("1.2.3.11")
+        .pixels(Pixels::Encapsulated(vec![noise, kit::real_pe()]))
+        .build();
+    let observation = only_alert(&inspect(&file)).clone();
+    assert!(
+        observation.detail.contains("pixel data fragment"),
+        "{}",
+        observation.detail
+    );
+}
+
+#[test]
+fn breaking_the_data_set_on_purpose_does_not_hide_what_follows() {
+    let mut file = DicomBuilder::ct("1.2.3.12")
+        .element(0x0009, 0x1001, *b"OB", &kit::real_pe())
+        .build();
+    // Corrupt the length of the first data set element so the walk stops early.
+    let at = file
+        .windows(4)
+        .position(|w| w == [0x08, 0x00, 0x16, 0x00])
+        .expect("SOP class");
+    file[at + 6..at + 8].copy_from_slice(&0xFFF0u16.to_le_bytes());
+    let inspection = inspect(&file);
+    assert!(!inspection.complete);
+    let kinds: Vec<_> = inspection.observations.iter().map(|o| o.kind).collect();
+    assert!(kinds.contains(&FindingKind::MalformedDicom), "{kinds:?}");
+    assert!(
+        kinds.contains(&FindingKind::EmbeddedExecutable),
+        "{kinds:?}"
+    );
+}
+
+#[test]
+fn truncated_and_non_dicom_input_are_warnings_naming_the_offset() {
+    let file = DicomBuilder::ct("1.2.3.13").build();
+    let cut = &file[..file.len() - 100];
+    let inspection = inspect(cut);
+    let observation = &inspection.observations[0];
+    assert_eq!(observation.kind, FindingKind::MalformedDicom);
+    assert_eq!(observation.severity, Severity::Warning);
+    assert!(observation.offset.is_some());
+    assert!(
+        observation.detail.contains("(7FE0,0010)"),
+        "{}",
+        observation.detail
+    );
+
+    for bytes in [&b""[..], b"hello world", &kit::real_elf()] {
+        let inspection = inspect(bytes);
+        assert_eq!(inspection.container, Container::NotDicom);
+        assert_eq!(inspection.observations[0].kind, FindingKind::NotDicom);
+        assert_eq!(inspection.observations[0].severity, Severity::Warning);
+    }
+}
+
+#[test]
+fn the_instance_and_its_pixel_data_are_located() {
+    let file = DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.1.1.7").build();
+    let inspection = inspect(&file);
+    assert_eq!(
+        inspection.sop_instance_uid.as_deref(),
+        Some("1.2.826.0.1.3680043.10.1137.1.1.7")
+    );
+    let pixels = inspection.pixel_data.expect("pixel data");
+    assert_eq!(pixels.end, file.len());
+    assert_eq!(pixels.len(), 512);
+}
+
+#[test]
+fn sequences_nested_past_the_limit_stop_the_walk() {
+    let mut nested = Vec::new();
+    for _ in 0..=pacsguard_dicom::MAX_SEQUENCE_DEPTH {
+        nested.extend_from_slice(&[0x08, 0x00, 0x15, 0x11, b'S', b'Q', 0, 0]);
+        nested.extend_from_slice(&u32::MAX.to_le_bytes());
+        nested.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0]);
+        nested.extend_from_slice(&u32::MAX.to_le_bytes());
+    }
+    let mut file = DicomBuilder::ct("1.2.3.14").without_pixels().build();
+    file.extend_from_slice(&nested);
+    let inspection = inspect(&file);
+    assert!(
+        inspection
+            .observations
+            .iter()
+            .any(|o| o.detail.contains("nested deeper")),
+        "{:?}",
+        inspection.observations
+    );
+}
