@@ -84,6 +84,9 @@ pub enum Pixels {
     Encapsulated(Vec<Vec<u8>>),
 }
 
+/// One element to write: tag, VR, value.
+type Element = ((u16, u16), [u8; 2], Vec<u8>);
+
 /// Builds an Explicit VR Little Endian Part 10 file element by element.
 #[derive(Clone, Debug)]
 pub struct DicomBuilder {
@@ -91,7 +94,7 @@ pub struct DicomBuilder {
     transfer_syntax: String,
     sop_class: String,
     sop_instance: String,
-    elements: Vec<((u16, u16), [u8; 2], Vec<u8>)>,
+    elements: Vec<Element>,
     pixels: Option<Pixels>,
 }
 
