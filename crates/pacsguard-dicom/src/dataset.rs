@@ -102,6 +102,18 @@ fn walk_tokens<'a>(
                     fragments = None;
                 }
             }
+            LazyDataToken::ItemEnd if depth < 2 => {
+                // An item delimiter with no item open: at the top level, or right inside a
+                // sequence. dicom-parser 0.10.1's lazy reader takes it, pops whatever it
+                // has (a sequence, or nothing) and then panics on the next item header
+                // ("item header should be read only inside an existing sequence"). An
+                // item always sits inside a sequence, so a real item end comes at depth 2
+                // or more; stop before asking the reader for another token.
+                return Err(DataSetError {
+                    offset: good,
+                    reason: "an item delimiter outside any item".to_owned(),
+                });
+            }
             LazyDataToken::SequenceEnd | LazyDataToken::ItemEnd => {
                 if pixel_sequence_depth == Some(depth) {
                     pixel_sequence_depth = None;
@@ -208,4 +220,73 @@ fn failure(offset: usize, what: &str, error: &dyn std::error::Error) -> DataSetE
         source = cause.source();
     }
     DataSetError { offset, reason }
+}
+
+#[cfg(test)]
+mod tests {
+    use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
+    use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+
+    use super::*;
+
+    fn walk_explicit_le(bytes: &[u8], start: usize) -> (DataSetSummary, Option<DataSetError>) {
+        let ts = TransferSyntaxRegistry
+            .get("1.2.840.10008.1.2.1")
+            .expect("explicit VR little endian is built in");
+        walk(bytes, start, ts, |_| {})
+    }
+
+    /// Found by `fuzz/` (target `inspect`), minimised: a bare File Meta group, then an item
+    /// delimiter (FFFE,E00D) at the top level of the data set and an item (FFFE,E000).
+    /// dicom-parser panicked on the item.
+    #[test]
+    fn a_stray_item_delimiter_at_the_top_level_is_an_error_not_a_panic() {
+        let bytes = b"\x02\x00\x00\x00UL\x04\x00\xb0\x00\x6a\x00\
+                      \xfe\xff\x0d\xe0\x00\x00\x00\x00\
+                      \xfe\xff\x00\xe0\xff\xff\xff\x40";
+        let (_, error) = walk_explicit_le(bytes, 12);
+        let error = error.expect("a stray item delimiter is an error");
+        assert!(error.reason.contains("item delimiter"), "{}", error.reason);
+        assert_eq!(error.offset, 12);
+
+        let inspection = crate::inspect(bytes);
+        assert!(!inspection.complete);
+        assert!(
+            inspection
+                .observations
+                .iter()
+                .any(|o| o.detail.contains("an item delimiter outside any item")),
+            "{:?}",
+            inspection.observations
+        );
+    }
+
+    /// The same inside a sequence: the delimiter closes the sequence instead of an item,
+    /// and the next item had nothing to belong to.
+    #[test]
+    fn a_stray_item_delimiter_right_inside_a_sequence_is_an_error_not_a_panic() {
+        let mut bytes = b"\x08\x00\x15\x11SQ\x00\x00\xff\xff\xff\xff".to_vec();
+        bytes.extend_from_slice(b"\xfe\xff\x0d\xe0\x00\x00\x00\x00");
+        bytes.extend_from_slice(b"\xfe\xff\x00\xe0\xff\xff\xff\xff");
+        let (_, error) = walk_explicit_le(&bytes, 0);
+        let error = error.expect("a stray item delimiter is an error");
+        assert!(error.reason.contains("item delimiter"), "{}", error.reason);
+    }
+
+    /// Items closed by their delimiter, in a sequence closed by its own, are read through.
+    #[test]
+    fn delimited_items_in_a_delimited_sequence_are_read_to_the_end() {
+        let mut bytes = b"\x08\x00\x15\x11SQ\x00\x00\xff\xff\xff\xff".to_vec();
+        for _ in 0..2 {
+            bytes.extend_from_slice(b"\xfe\xff\x00\xe0\xff\xff\xff\xff");
+            bytes.extend_from_slice(b"\x08\x00\x50\x11UI\x04\x001.2\0");
+            bytes.extend_from_slice(b"\xfe\xff\x0d\xe0\x00\x00\x00\x00");
+        }
+        bytes.extend_from_slice(b"\xfe\xff\xdd\xe0\x00\x00\x00\x00");
+        bytes.extend_from_slice(b"\x08\x00\x18\x00UI\x04\x001.2\0");
+        let (summary, error) = walk_explicit_le(&bytes, 0);
+        assert_eq!(error, None);
+        assert_eq!(summary.values, 3);
+        assert_eq!(summary.sop_instance_uid.as_deref(), Some("1.2"));
+    }
 }
