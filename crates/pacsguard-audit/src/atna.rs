@@ -52,7 +52,8 @@ fn dcm_event_type(action: &str, kind: &str) -> Option<(&'static str, &'static st
 
 fn action_code(action: &str) -> &'static str {
     match action {
-        "init" | "profile" => "C",
+        // A quarantine copy and a sanitized file are new objects.
+        "init" | "profile" | "quarantine" | "sanitize" => "C",
         "accept" => "U",
         _ => "E",
     }

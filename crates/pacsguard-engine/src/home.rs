@@ -1,11 +1,10 @@
 //! The home directory: layout, creation, key handling and the lock.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write as _;
 use std::os::unix::fs::{
     DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _,
 };
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use ed25519_dalek::SigningKey;
 use nix::fcntl::{Flock, FlockArg};
@@ -19,6 +18,7 @@ use zeroize::Zeroizing;
 use crate::actor::current_actor;
 use crate::config::CONFIG_TEMPLATE;
 use crate::config::{AuditConfig, FsyncPolicy};
+use crate::durable::write_atomically;
 use crate::error::EngineError;
 
 /// Where state lives without `--home` or `$PACSGUARD_HOME`: `/var/lib/pacsguard` for root
@@ -78,6 +78,11 @@ impl Home {
     }
     fn lock_path(&self) -> PathBuf {
         self.dir.join("lock")
+    }
+
+    /// The quarantine vault: copies of files that raised an alert.
+    pub fn quarantine_dir(&self) -> PathBuf {
+        self.dir.join("quarantine")
     }
 
     pub fn is_initialized(&self) -> bool {
@@ -270,27 +275,4 @@ pub fn hostname() -> String {
         .and_then(|h| h.into_string().ok())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".to_string())
-}
-
-/// Writes `bytes` to `path` through a temporary file, fsync and rename: after a crash the
-/// file is either absent or complete.
-fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), EngineError> {
-    let tmp = path.with_extension("tmp");
-    let _ = fs::remove_file(&tmp);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(|e| EngineError::io(&tmp, e))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| EngineError::io(&tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| EngineError::io(path, e))?;
-    if let Some(dir) = path.parent() {
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| EngineError::io(dir, e))?;
-    }
-    Ok(())
 }

@@ -15,10 +15,12 @@
 mod actor;
 mod audit;
 mod config;
+mod durable;
 mod error;
 mod home;
 mod ops;
 mod progress;
+mod vault;
 
 pub use actor::current_actor;
 pub use audit::{
@@ -29,7 +31,8 @@ pub use config::{CONFIG_TEMPLATE, Config, RootConfig};
 pub use error::EngineError;
 pub use home::{Home, InitReport, default_home};
 pub use ops::{
-    AcceptReport, AcceptRequest, CheckReport, CheckRequest, ProfileReport, ProfileRequest,
-    RootSummary, Session,
+    AcceptReport, AcceptRequest, CheckReport, CheckRequest, MAX_SCAN_FILE_BYTES, ProfileReport,
+    ProfileRequest, RootSummary, SanitizeReport, ScanReport, ScanRequest, Session,
 };
 pub use progress::{NoProgress, Progress};
+pub use vault::{QuarantineRecord, RecordedFinding, Vault};

@@ -30,6 +30,12 @@ pub enum Action {
     Check,
     /// Reviewed differences were taken into the baseline.
     Accept,
+    /// Files were screened for malicious content.
+    Scan,
+    /// A copy of a file was put into the home's quarantine vault (the original untouched).
+    Quarantine,
+    /// A copy of a DICOM file was written with its preamble zeroed.
+    Sanitize,
     /// A detector reported something (the finding is attached).
     Finding,
     /// Something happened to the audit trail itself (a torn record discarded).

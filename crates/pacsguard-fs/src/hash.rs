@@ -198,7 +198,7 @@ impl Feed {
 }
 
 /// Reads until `buffer` is full or the file ends; returns the byte count (0 at the end).
-fn read_full(file: &mut std::fs::File, buffer: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn read_full(file: &mut std::fs::File, buffer: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buffer.len() {
         match file.read(&mut buffer[filled..]) {

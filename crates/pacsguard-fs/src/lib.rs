@@ -14,10 +14,12 @@
 mod entry;
 mod hash;
 mod open;
+mod read;
 mod walk;
 
 pub use entry::{Content, Entry, EntryType, Meta, Timestamp, XATTR_INLINE_MAX, Xattr, XattrValue};
 pub use hash::{
     Digest, HASH_BUFFER_SIZE, HashAlgorithm, HashRequest, Hasher, MAX_HASH_ATTEMPTS, hash_files,
 };
+pub use read::{FileBytes, ReadError, read_file};
 pub use walk::{MAX_TREE_DEPTH, Problem, ProblemKind, Tree, WalkError, WalkOptions, walk};

@@ -12,7 +12,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 use pacsguard_engine::{
-    AcceptRequest, CheckRequest, Home, ProfileRequest, Session, ShowFilter, default_home,
+    AcceptRequest, CheckRequest, Home, ProfileRequest, ScanRequest, Session, ShowFilter, Vault,
+    default_home,
 };
 use pacsguard_profile::{HashAlgorithm, Policy};
 
@@ -77,10 +78,63 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Screen files for malicious content (DICOM preamble polyglots, hidden executables,
+    /// YARA rules, known-bad hashes). Detect-only: nothing scanned is ever changed.
+    Scan {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// A directory of .yar/.yara rules, applied besides the built-in rules.
+        #[arg(long, value_name = "DIR")]
+        rules: Option<PathBuf>,
+        /// Known-bad SHA-256 values: one per line, or a CSV with a sha256_hash column.
+        #[arg(long, value_name = "FILE")]
+        hashlist: Option<PathBuf>,
+        /// Copy every file with an alert into the home's quarantine vault (the original
+        /// stays where it is, untouched).
+        #[arg(long)]
+        quarantine: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a new copy of a DICOM file with its 128-byte preamble zeroed, and verify that
+    /// every byte after it is identical. Never overwrites anything.
+    Sanitize {
+        input: PathBuf,
+        output: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List, show or export the copies in the quarantine vault.
+    Quarantine {
+        #[command(subcommand)]
+        command: QuarantineCommand,
+    },
     /// Verify, list or export the tamper-evident audit trail.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum QuarantineCommand {
+    /// Every quarantined copy: SHA-256, original path, when, why.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The records of one copy, by SHA-256 (8 or more leading digits).
+    Show {
+        sha256: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write one copy out to a new file (mode 0400) for analysis; its SHA-256 is checked
+    /// first. Never overwrites anything.
+    Export {
+        sha256: String,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
     },
 }
 
@@ -238,8 +292,51 @@ fn run(cli: Cli) -> Result<ExitCode> {
             output::accept(&report, json)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Scan {
+            paths,
+            rules,
+            hashlist,
+            quarantine,
+            json,
+        } => {
+            let request = ScanRequest {
+                paths,
+                rules,
+                hashlist,
+                quarantine,
+            };
+            let report = Session::open(home)?.scan(&request, progress.as_ref())?;
+            output::scan(&report, json)?;
+            Ok(output::status(&report.counts))
+        }
+        Command::Sanitize {
+            input,
+            output: out,
+            json,
+        } => {
+            let report = Session::open(home)?.sanitize(&input, &out)?;
+            output::sanitize(&report, json)?;
+            Ok(output::status(&report.counts))
+        }
+        Command::Quarantine { command } => quarantine(&home, command),
         Command::Audit { command } => audit(&home, command),
     }
+}
+
+fn quarantine(home: &Home, command: QuarantineCommand) -> Result<ExitCode> {
+    let vault = Vault::new(home.quarantine_dir());
+    match command {
+        QuarantineCommand::List { json } => output::quarantine_list(&vault.list()?, json)?,
+        QuarantineCommand::Show { sha256, json } => {
+            let (records, content) = vault.find(&sha256)?;
+            output::quarantine_show(&records, &content, json)?;
+        }
+        QuarantineCommand::Export { sha256, out } => {
+            let written = vault.export(&sha256, &out)?;
+            output::quarantine_export(&written, &out)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn audit(home: &Home, command: AuditCommand) -> Result<ExitCode> {

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use pacsguard_engine::{
-    AcceptReport, AuditVerifyReport, CheckReport, InitReport, ProfileReport, RootSummary,
+    AcceptReport, AuditVerifyReport, CheckReport, InitReport, ProfileReport, QuarantineRecord,
+    RootSummary, SanitizeReport, ScanReport,
 };
 use pacsguard_events::{Finding, SeverityCounts, escape_bytes, escape_path};
 use serde::Serialize;
@@ -240,4 +241,154 @@ pub fn audit_forward(sent: u64, to: &str) -> Result<()> {
         "forwarded {sent} records to {}\n",
         escape_bytes(to.as_bytes())
     ))
+}
+
+pub fn scan(report: &ScanReport, as_json: bool) -> Result<()> {
+    if as_json {
+        return json("scan", report);
+    }
+    let mut text = findings_text(&report.findings);
+    for record in &report.quarantined {
+        let _ = writeln!(
+            text,
+            "quarantined {} as {} (original untouched)",
+            record.original_path, record.sha256
+        );
+    }
+    let c = &report.counts;
+    let verdict = if c.alert > 0 {
+        "MALICIOUS CONTENT FOUND"
+    } else if c.warning > 0 {
+        "needs review"
+    } else {
+        "clean"
+    };
+    let _ = writeln!(
+        text,
+        "{verdict}: {} alert, {} warning, {} info in {} files ({}, {} DICOM; {} YARA rules, {} listed hashes)",
+        c.alert,
+        c.warning,
+        c.info,
+        report.files,
+        human_bytes(report.bytes),
+        report.dicom_files,
+        report.rules,
+        report.hashlist_entries
+    );
+    write_stdout(&text)
+}
+
+pub fn sanitize(report: &SanitizeReport, as_json: bool) -> Result<()> {
+    if as_json {
+        return json("sanitize", report);
+    }
+    let mut text = findings_text(&report.remaining);
+    let _ = writeln!(
+        text,
+        "wrote {} with the preamble zeroed (it held: {}); {} bytes after it verified identical to {}",
+        escape_path(&report.output),
+        report.preamble_was,
+        report.identical_bytes,
+        escape_path(&report.input)
+    );
+    let _ = writeln!(text, "output SHA-256 {}", report.output_sha256);
+    if report.counts.needs_attention() {
+        let _ = writeln!(
+            text,
+            "the copy still carries the findings above: sanitize clears the preamble only"
+        );
+    }
+    write_stdout(&text)
+}
+
+pub fn quarantine_list(records: &[QuarantineRecord], as_json: bool) -> Result<()> {
+    if as_json {
+        return json("quarantine list", &records);
+    }
+    let mut text = String::new();
+    for record in records {
+        let first = record
+            .findings
+            .iter()
+            .find(|f| f.severity == "alert")
+            .or(record.findings.first());
+        let _ = writeln!(
+            text,
+            "{}  {}  {}  {}",
+            &record.sha256[..16.min(record.sha256.len())],
+            record.quarantined_at,
+            record.original_path,
+            first.map_or(String::new(), |f| f.kind.clone())
+        );
+    }
+    let _ = writeln!(text, "{} quarantined copies", records.len());
+    write_stdout(&text)
+}
+
+pub fn quarantine_show(
+    records: &[QuarantineRecord],
+    content: &std::path::Path,
+    as_json: bool,
+) -> Result<()> {
+    #[derive(Serialize)]
+    struct Shown<'a> {
+        content: String,
+        records: &'a [QuarantineRecord],
+    }
+    let shown = Shown {
+        content: escape_path(content),
+        records,
+    };
+    if as_json {
+        return json("quarantine show", &shown);
+    }
+    let mut text = String::new();
+    for record in records {
+        let _ = writeln!(text, "sha256      {}", record.sha256);
+        let _ = writeln!(text, "blake3      {}", record.blake3);
+        let _ = writeln!(text, "size        {}", record.size);
+        let _ = writeln!(text, "original    {}", record.original_path);
+        let _ = writeln!(
+            text,
+            "owner/mode  {}:{} {}",
+            record.uid, record.gid, record.mode
+        );
+        let _ = writeln!(
+            text,
+            "copied      {} on {} by {}",
+            record.quarantined_at, record.host, record.actor
+        );
+        for finding in &record.findings {
+            let _ = writeln!(
+                text,
+                "  {:<7} {:<20} {}",
+                finding.severity, finding.kind, finding.detail
+            );
+        }
+        text.push('\n');
+    }
+    let _ = writeln!(text, "content (verified) {}", shown.content);
+    write_stdout(&text)
+}
+
+pub fn quarantine_export(sha256: &str, out: &std::path::Path) -> Result<()> {
+    write_stdout(&format!(
+        "wrote {} (SHA-256 {sha256}, mode 0400): it is the malicious file; open it only for analysis\n",
+        escape_path(out)
+    ))
+}
+
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }

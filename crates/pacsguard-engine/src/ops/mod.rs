@@ -3,6 +3,8 @@
 mod accept;
 mod check;
 mod profile;
+mod sanitize;
+mod scan;
 mod targets;
 
 use std::fs::File;
@@ -23,6 +25,8 @@ use serde::Serialize;
 pub use accept::{AcceptReport, AcceptRequest};
 pub use check::{CheckReport, CheckRequest};
 pub use profile::{ProfileReport, ProfileRequest};
+pub use sanitize::SanitizeReport;
+pub use scan::{MAX_SCAN_FILE_BYTES, ScanReport, ScanRequest};
 
 use crate::actor::current_actor;
 use crate::config::Config;

@@ -1,0 +1,375 @@
+//! `pacsguard scan`: screen files for malicious content, detect-only; optionally copy what
+//! raised an alert into the quarantine vault.
+
+use std::path::{Path, PathBuf};
+
+use pacsguard_events::{
+    Action, Event, Finding, FindingKind, Outcome, Severity, SeverityCounts, escape_path,
+};
+use pacsguard_fs::{EntryType, ReadError, WalkOptions, read_file, walk};
+use pacsguard_screen::{HashList, RuleSource, Rules, Screener};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::Session;
+use crate::error::EngineError;
+use crate::home::hostname;
+use crate::progress::Progress;
+use crate::vault::{Original, QuarantineRecord, Vault};
+
+/// Files larger than this are not read whole for screening; each is reported as not
+/// inspected. Two workers at the limit hold 4 GiB; whole-slide images above it exist and
+/// are named in the report rather than skipped in silence.
+pub const MAX_SCAN_FILE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+#[derive(Clone, Debug, Default)]
+pub struct ScanRequest {
+    /// Files and directories to screen (directories recursively, without following links
+    /// or crossing mounts).
+    pub paths: Vec<PathBuf>,
+    /// A directory of `.yar`/`.yara` files, applied besides the built-in rules.
+    pub rules: Option<PathBuf>,
+    /// Known-bad SHA-256 values, one per line or a CSV with a `sha256_hash` column.
+    pub hashlist: Option<PathBuf>,
+    /// Copy every file with an alert into the home's vault.
+    pub quarantine: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ScanReport {
+    pub files: u64,
+    pub bytes: u64,
+    /// Files read as DICOM (Part 10 or a bare data set).
+    pub dicom_files: u64,
+    /// YARA rules applied (0 when built without YARA support).
+    pub rules: usize,
+    pub hashlist_entries: usize,
+    pub counts: SeverityCounts,
+    pub findings: Vec<Finding>,
+    pub quarantined: Vec<QuarantineRecord>,
+}
+
+/// What a scan will read: regular files and their sizes when listed, and findings about
+/// what could not be listed.
+struct Targets {
+    files: Vec<(PathBuf, u64)>,
+    findings: Vec<Finding>,
+}
+
+/// One file's outcome, produced on a worker thread.
+struct FileResult {
+    bytes: u64,
+    dicom: bool,
+    findings: Vec<Finding>,
+    quarantined: Option<Result<QuarantineRecord, EngineError>>,
+}
+
+impl Session {
+    pub fn scan(
+        &mut self,
+        request: &ScanRequest,
+        progress: &dyn Progress,
+    ) -> Result<ScanReport, EngineError> {
+        self.recorded(Action::Scan, request.paths.clone(), |s| {
+            s.scan_inner(request, progress)
+        })
+    }
+
+    fn scan_inner(
+        &mut self,
+        request: &ScanRequest,
+        progress: &dyn Progress,
+    ) -> Result<ScanReport, EngineError> {
+        let screener = build_screener(request)?;
+        let Targets {
+            files,
+            mut findings,
+        } = self.scan_targets(&request.paths, progress)?;
+        let total_bytes: u64 = files.iter().map(|(_, size)| size).sum();
+        progress.start(Path::new("scan"), files.len() as u64, total_bytes);
+        let vault = request
+            .quarantine
+            .then(|| Vault::new(self.home.quarantine_dir()));
+        let (host, actor) = (hostname(), self.actor_name());
+        let results: Vec<FileResult> = files
+            .par_iter()
+            .map_init(
+                || screener.worker(),
+                |worker, (path, size)| {
+                    let result = screen_file(worker, path, vault.as_ref(), &host, &actor);
+                    progress.advance(*size);
+                    result
+                },
+            )
+            .collect();
+        progress.finish();
+
+        let mut report = ScanReport {
+            files: files.len() as u64,
+            bytes: 0,
+            dicom_files: 0,
+            rules: screener.rules().map_or(0, Rules::len),
+            hashlist_entries: screener.hashlist().map_or(0, HashList::len),
+            counts: SeverityCounts::default(),
+            findings: Vec::new(),
+            quarantined: Vec::new(),
+        };
+        let mut quarantine_failures = Vec::new();
+        for result in results {
+            report.bytes += result.bytes;
+            report.dicom_files += u64::from(result.dicom);
+            findings.extend(result.findings);
+            match result.quarantined {
+                Some(Ok(record)) => report.quarantined.push(record),
+                Some(Err(e)) => quarantine_failures.push(e),
+                None => {}
+            }
+        }
+        report.counts = SeverityCounts::of(&findings);
+        self.emit_findings(Action::Scan, None, &findings)?;
+        for record in &report.quarantined {
+            let detail = format!(
+                "copied into the vault as SHA-256 {} ({} bytes); the original was not touched",
+                record.sha256, record.size
+            );
+            self.emit(
+                Event::new(
+                    self.actor.clone(),
+                    Action::Quarantine,
+                    Outcome::Success,
+                    detail,
+                )
+                .with_objects(vec![PathBuf::from(&record.original_path)]),
+            )?;
+        }
+        report.findings = findings;
+        if let Some(error) = quarantine_failures.into_iter().next() {
+            // Screening finished and its findings are recorded; a copy that could not be
+            // made is an error the operator must see (exit 2), not a footnote.
+            return Err(error);
+        }
+        let outcome = if report.counts.needs_attention() {
+            Outcome::Findings
+        } else {
+            Outcome::Success
+        };
+        let detail = format!(
+            "screened {} files ({} bytes, {} DICOM) with {} YARA rules and {} listed hashes: {} alert, {} warning, {} info; {} quarantined",
+            report.files,
+            report.bytes,
+            report.dicom_files,
+            report.rules,
+            report.hashlist_entries,
+            report.counts.alert,
+            report.counts.warning,
+            report.counts.info,
+            report.quarantined.len()
+        );
+        self.finish(
+            Event::new(self.actor.clone(), Action::Scan, outcome, detail)
+                .with_objects(request.paths.clone()),
+        )?;
+        Ok(report)
+    }
+
+    /// The regular files under the requested paths, with their sizes, and findings for
+    /// what could not be listed.
+    fn scan_targets(
+        &self,
+        paths: &[PathBuf],
+        progress: &dyn Progress,
+    ) -> Result<Targets, EngineError> {
+        if paths.is_empty() {
+            return Err(EngineError::Usage(
+                "scan needs at least one file or directory".to_owned(),
+            ));
+        }
+        let mut files = Vec::new();
+        let mut findings = Vec::new();
+        for requested in paths {
+            // A path named on the command line is the operator's choice and is resolved
+            // (links included); inside a directory, no link is ever followed.
+            let path =
+                std::fs::canonicalize(requested).map_err(|e| EngineError::io(requested, e))?;
+            let meta = std::fs::metadata(&path).map_err(|e| EngineError::io(&path, e))?;
+            if meta.is_file() {
+                files.push((path, meta.len()));
+                continue;
+            }
+            if !meta.is_dir() {
+                return Err(EngineError::io(
+                    &path,
+                    "neither a regular file nor a directory",
+                ));
+            }
+            progress.phase(&format!("listing {}", escape_path(&path)));
+            let options = WalkOptions {
+                skip_dirs: self.skip_dirs(),
+                ..WalkOptions::default()
+            };
+            let tree = walk(&path, &options).map_err(|e| EngineError::io(&path, e))?;
+            for problem in &tree.problems {
+                let problem_path = absolute(&path, &problem.rel);
+                findings.push(Finding::new(
+                    problem_path,
+                    FindingKind::Unreadable,
+                    Severity::Warning,
+                    format!("not screened: {}", problem.detail),
+                ));
+            }
+            for entry in tree.entries {
+                if entry.kind == EntryType::File {
+                    files.push((absolute(&path, &entry.rel), entry.meta.size));
+                }
+            }
+        }
+        files.sort();
+        files.dedup();
+        Ok(Targets { files, findings })
+    }
+}
+
+fn absolute(root: &Path, rel: &[u8]) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt as _;
+    if rel.is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(std::ffi::OsStr::from_bytes(rel))
+    }
+}
+
+/// The built-in rules plus `--rules`, and `--hashlist`: errors here name the file and stop
+/// the run before anything is screened (exit 2).
+fn build_screener(request: &ScanRequest) -> Result<Screener, EngineError> {
+    let rules = if pacsguard_screen::YARA_AVAILABLE {
+        let mut sources = vec![RuleSource::builtin()];
+        if let Some(dir) = &request.rules {
+            sources.extend(read_rule_dir(dir)?);
+        }
+        Some(Rules::compile(&sources).map_err(|e| EngineError::Usage(format!("--rules: {e}")))?)
+    } else if let Some(dir) = &request.rules {
+        return Err(EngineError::Usage(format!(
+            "--rules {}: {}",
+            dir.display(),
+            pacsguard_screen::RulesError::NotBuilt
+        )));
+    } else {
+        None
+    };
+    let hashlist = match &request.hashlist {
+        Some(path) => {
+            let text = std::fs::read(path).map_err(|e| EngineError::io(path, e))?;
+            let origin = path.display().to_string();
+            Some(
+                HashList::parse(&origin, &text)
+                    .map_err(|e| EngineError::Usage(format!("--hashlist: {e}")))?,
+            )
+        }
+        None => None,
+    };
+    Ok(Screener::new(rules, hashlist))
+}
+
+/// Every `.yar` and `.yara` file directly in `dir`, sorted by name.
+fn read_rule_dir(dir: &Path) -> Result<Vec<RuleSource>, EngineError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| EngineError::io(dir, e))?;
+    let mut paths = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| EngineError::io(dir, e))?.path();
+        let is_rule = path.extension().is_some_and(|e| e == "yar" || e == "yara");
+        if is_rule && path.is_file() {
+            paths.push(path);
+        }
+        if paths.len() > pacsguard_screen::MAX_RULE_FILES {
+            return Err(EngineError::Usage(format!(
+                "--rules {}: more than {} rule files",
+                dir.display(),
+                pacsguard_screen::MAX_RULE_FILES
+            )));
+        }
+    }
+    if paths.is_empty() {
+        return Err(EngineError::Usage(format!(
+            "--rules {}: no .yar or .yara files there",
+            dir.display()
+        )));
+    }
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).map_err(|e| EngineError::io(&path, e))?;
+            Ok(RuleSource {
+                origin: path.display().to_string(),
+                text,
+            })
+        })
+        .collect()
+}
+
+fn screen_file(
+    worker: &mut pacsguard_screen::Worker<'_>,
+    path: &Path,
+    vault: Option<&Vault>,
+    host: &str,
+    actor: &str,
+) -> FileResult {
+    let file = match read_file(path, MAX_SCAN_FILE_BYTES) {
+        Ok(file) => file,
+        Err(error) => {
+            let (kind, severity, detail) = match &error {
+                ReadError::TooLarge { .. } => (
+                    FindingKind::NotInspected,
+                    Severity::Warning,
+                    format!("not screened: {error}"),
+                ),
+                ReadError::Unstable => (
+                    FindingKind::Unstable,
+                    Severity::Warning,
+                    format!("not screened: {error}"),
+                ),
+                // Gone or replaced by a non-file since it was listed: nothing to screen.
+                ReadError::Vanished | ReadError::NotRegular => (
+                    FindingKind::Unreadable,
+                    Severity::Info,
+                    format!("not screened: {error}"),
+                ),
+                ReadError::Io(_) => (
+                    FindingKind::Unreadable,
+                    Severity::Warning,
+                    format!("not screened: {error}"),
+                ),
+            };
+            return FileResult {
+                bytes: 0,
+                dicom: false,
+                findings: vec![Finding::new(path.to_path_buf(), kind, severity, detail)],
+                quarantined: None,
+            };
+        }
+    };
+    let screened = worker.screen(path, &file.bytes);
+    let alerted = screened
+        .findings
+        .iter()
+        .any(|f| f.severity == Severity::Alert);
+    let quarantined = match vault {
+        Some(vault) if alerted => Some(vault.put(
+            &Original {
+                path,
+                meta: &file.meta,
+                bytes: &file.bytes,
+                findings: &screened.findings,
+            },
+            host,
+            actor,
+        )),
+        _ => None,
+    };
+    FileResult {
+        bytes: file.bytes.len() as u64,
+        dicom: screened.inspection.container != pacsguard_dicom::Container::NotDicom,
+        findings: screened.findings,
+        quarantined,
+    }
+}

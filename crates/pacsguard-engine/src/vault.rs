@@ -1,0 +1,238 @@
+//! The quarantine vault in the home: content-addressed copies of files that raised an
+//! alert, each with records of where and when it was found and why.
+//!
+//! Layout: `quarantine/<sha256>/content` (mode 0400, never executable) and one
+//! `quarantine/<sha256>/<time>-<nonce>.json` record per time the content was quarantined.
+//! The same content found at two paths is stored once. Every file is written complete or
+//! not at all (`durable::write_new`); the original is never touched. The audit trail
+//! records each quarantine with the SHA-256, so a vault altered later is caught by
+//! comparing the two (`show` and `export` re-hash the content first).
+
+use std::fs;
+use std::os::unix::fs::DirBuilderExt as _;
+use std::path::{Path, PathBuf};
+
+use pacsguard_events::{Finding, escape_path};
+use pacsguard_fs::Meta;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::durable::write_new;
+use crate::error::EngineError;
+
+/// One time a file was quarantined.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct QuarantineRecord {
+    pub sha256: String,
+    pub blake3: String,
+    pub size: u64,
+    /// The original path, escaped as everywhere in PacsGuard's output.
+    pub original_path: String,
+    pub mode: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// Modification time of the original, seconds since the epoch.
+    pub mtime: i64,
+    /// When the copy was made (RFC 3339, UTC).
+    pub quarantined_at: String,
+    pub host: String,
+    pub actor: String,
+    pub findings: Vec<RecordedFinding>,
+}
+
+/// A finding as kept in a quarantine record.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RecordedFinding {
+    pub kind: String,
+    pub severity: String,
+    pub detail: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+}
+
+impl From<&Finding> for RecordedFinding {
+    fn from(finding: &Finding) -> Self {
+        RecordedFinding {
+            kind: finding.kind.as_str().to_owned(),
+            severity: finding.severity.as_str().to_owned(),
+            detail: finding.detail.clone(),
+            format: finding.format.clone(),
+            offset: finding.offset,
+        }
+    }
+}
+
+/// What a copied file looked like, for its record.
+#[derive(Debug)]
+pub struct Original<'a> {
+    pub path: &'a Path,
+    pub meta: &'a Meta,
+    pub bytes: &'a [u8],
+    pub findings: &'a [Finding],
+}
+
+#[derive(Clone, Debug)]
+pub struct Vault {
+    dir: PathBuf,
+}
+
+impl Vault {
+    pub fn new(dir: PathBuf) -> Vault {
+        Vault { dir }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Copies `original` into the vault (once per content) and adds a record.
+    pub fn put(
+        &self,
+        original: &Original<'_>,
+        host: &str,
+        actor: &str,
+    ) -> Result<QuarantineRecord, EngineError> {
+        let sha256 = hex::encode(Sha256::digest(original.bytes));
+        let entry = self.dir.join(&sha256);
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&entry)
+            .map_err(|e| EngineError::io(&entry, e))?;
+        let content = entry.join("content");
+        if !content.exists() {
+            match write_new(&content, original.bytes, 0o400) {
+                Ok(()) => {}
+                // Another worker stored the same content a moment ago.
+                Err(_) if content.exists() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let now = std::time::SystemTime::now();
+        let record = QuarantineRecord {
+            sha256: sha256.clone(),
+            blake3: blake3::hash(original.bytes).to_hex().to_string(),
+            size: original.bytes.len() as u64,
+            original_path: escape_path(original.path),
+            mode: format!("{:04o}", original.meta.mode),
+            uid: original.meta.uid,
+            gid: original.meta.gid,
+            mtime: original.meta.mtime.sec,
+            quarantined_at: humantime::format_rfc3339_seconds(now).to_string(),
+            host: host.to_owned(),
+            actor: actor.to_owned(),
+            findings: original
+                .findings
+                .iter()
+                .map(RecordedFinding::from)
+                .collect(),
+        };
+        let text = serde_json::to_vec_pretty(&record).map_err(|e| EngineError::io(&entry, e))?;
+        let nanos = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let mut nonce = [0u8; 4];
+        getrandom::fill(&mut nonce).map_err(|e| EngineError::io(&entry, e))?;
+        let record_path = entry.join(format!("{nanos}-{}.json", hex::encode(nonce)));
+        write_new(&record_path, &text, 0o400)?;
+        Ok(record)
+    }
+
+    /// Every record, oldest first.
+    pub fn list(&self) -> Result<Vec<QuarantineRecord>, EngineError> {
+        let mut records = Vec::new();
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(records),
+            Err(e) => return Err(EngineError::io(&self.dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| EngineError::io(&self.dir, e))?;
+            if is_digest_name(&entry.file_name().to_string_lossy()) {
+                records.extend(self.records_in(&entry.path())?);
+            }
+        }
+        records.sort_by(|a, b| a.quarantined_at.cmp(&b.quarantined_at));
+        Ok(records)
+    }
+
+    /// The records and content path of the one entry whose SHA-256 starts with `prefix`,
+    /// after checking that the content still has that SHA-256.
+    pub fn find(&self, prefix: &str) -> Result<(Vec<QuarantineRecord>, PathBuf), EngineError> {
+        let prefix = prefix.to_ascii_lowercase();
+        if prefix.len() < 8 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(EngineError::Usage(format!(
+                "\"{}\": give at least 8 hexadecimal digits of the SHA-256",
+                prefix.escape_debug()
+            )));
+        }
+        let mut matches: Vec<PathBuf> = Vec::new();
+        if let Ok(entries) = fs::read_dir(&self.dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if is_digest_name(&name) && name.starts_with(&prefix) {
+                    matches.push(entry.path());
+                }
+            }
+        }
+        let entry = match matches.as_slice() {
+            [one] => one.clone(),
+            [] => {
+                return Err(EngineError::Usage(format!(
+                    "nothing in the vault {} has a SHA-256 starting with {prefix}",
+                    self.dir.display()
+                )));
+            }
+            _ => {
+                return Err(EngineError::Usage(format!(
+                    "{} vault entries start with {prefix}: give more digits",
+                    matches.len()
+                )));
+            }
+        };
+        let content = entry.join("content");
+        let bytes = fs::read(&content).map_err(|e| EngineError::io(&content, e))?;
+        let actual = hex::encode(Sha256::digest(&bytes));
+        let expected = entry
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if actual != expected {
+            return Err(EngineError::io(
+                &content,
+                format!("the vault copy was altered: its SHA-256 is now {actual}"),
+            ));
+        }
+        Ok((self.records_in(&entry)?, content))
+    }
+
+    /// Writes the copy whose SHA-256 starts with `prefix` to the new file `out` (mode
+    /// 0400, never over an existing file); returns its full SHA-256.
+    pub fn export(&self, prefix: &str, out: &Path) -> Result<String, EngineError> {
+        let (_, content) = self.find(prefix)?;
+        let bytes = fs::read(&content).map_err(|e| EngineError::io(&content, e))?;
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        write_new(out, &bytes, 0o400)?;
+        Ok(sha256)
+    }
+
+    fn records_in(&self, entry: &Path) -> Result<Vec<QuarantineRecord>, EngineError> {
+        let mut records = Vec::new();
+        for file in fs::read_dir(entry).map_err(|e| EngineError::io(entry, e))? {
+            let path = file.map_err(|e| EngineError::io(entry, e))?.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let text = fs::read(&path).map_err(|e| EngineError::io(&path, e))?;
+                let record = serde_json::from_slice(&text)
+                    .map_err(|e| EngineError::io(&path, format!("not a quarantine record: {e}")))?;
+                records.push(record);
+            }
+        }
+        Ok(records)
+    }
+}
+
+fn is_digest_name(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}

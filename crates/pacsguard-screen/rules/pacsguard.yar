@@ -1,0 +1,63 @@
+/*
+ * PacsGuard's own rules, loaded by default by `pacsguard scan` (and usable with any YARA
+ * engine). They complement the built-in structural checks (preamble, executables hidden
+ * in elements, active PDFs), which need no rule: these look for payloads that have no
+ * structure to check, such as script and encoded executables in DICOM text elements.
+ *
+ * Metadata read by PacsGuard: `severity` (info, warning, alert; default alert), `format`
+ * (the finding's format), `description` (the finding's detail).
+ */
+
+rule pacsguard_eicar_test_file
+{
+    meta:
+        description = "EICAR anti-malware test string (a harmless test of the screening chain)"
+        severity = "alert"
+        format = "eicar"
+    strings:
+        $eicar = "X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+    condition:
+        $eicar
+}
+
+rule pacsguard_dicom_base64_executable
+{
+    meta:
+        description = "DICOM file carrying a base64-encoded Windows executable (TVqQ... is 'MZ' encoded)"
+        severity = "alert"
+        format = "pe"
+    strings:
+        $mz_base64 = "TVqQAAMAAAAEAAAA"
+        $mz_base64_alt = "TVpQAAIAAAAEAA8A"
+    condition:
+        uint32(128) == 0x4D434944 and any of them
+}
+
+rule pacsguard_dicom_script_payload
+{
+    meta:
+        description = "DICOM file carrying script that launches commands (PowerShell, WScript, mshta)"
+        severity = "alert"
+        format = "script"
+    strings:
+        $powershell_encoded = /powershell(\.exe)?[^\x00]{0,64}\s-e(nc|ncodedcommand)?\s+[A-Za-z0-9+\/=]{32,}/ nocase
+        $wscript = "WScript.Shell" nocase ascii wide
+        $activex = "ActiveXObject" nocase ascii wide
+        $mshta = "mshta" nocase fullword
+        $script_tag = /<script[\s>]/ nocase
+    condition:
+        uint32(128) == 0x4D434944 and any of them
+}
+
+rule pacsguard_dicom_office_macro
+{
+    meta:
+        description = "DICOM file carrying an Office document with VBA macros"
+        severity = "alert"
+        format = "ole"
+    strings:
+        $ole = { D0 CF 11 E0 A1 B1 1A E1 }
+        $vba = "_VBA_PROJECT" wide
+    condition:
+        uint32(128) == 0x4D434944 and $ole and $vba
+}

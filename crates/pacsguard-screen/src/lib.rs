@@ -1,0 +1,187 @@
+//! Detect-only screening of file contents.
+//!
+//! A [`Screener`] holds what a run screens with: the built-in DICOM inspection
+//! (`pacsguard-dicom`), the compiled YARA rules (the project's own set by default, plus
+//! `--rules`), and known-bad hash lists. Each worker thread takes a [`Worker`] and calls
+//! [`Worker::screen`] with a file's path and bytes; findings come back ready for the
+//! event spine.
+//!
+//! Invariant: screening only reads the bytes it is given. It never opens, writes, moves or
+//! deletes a file (`clippy.toml` forbids file APIs here): the decision what to do about a
+//! finding belongs to a person, and quarantine is a copy made elsewhere.
+
+mod hashlist;
+mod rules;
+
+use std::path::Path;
+
+use pacsguard_dicom::{Container, Inspection, inspect};
+use pacsguard_events::{Finding, FindingKind, Severity};
+use sha2::{Digest as _, Sha256};
+
+pub use hashlist::{HashList, HashListError, MAX_HASHLIST_ENTRIES, MAX_HASHLIST_LINE};
+pub use rules::{
+    BUILTIN_ORIGIN, BUILTIN_RULES, MAX_MATCHES_PER_PATTERN, MAX_RULE_FILES, MAX_RULE_SOURCE_BYTES,
+    RuleMatch, RuleScan, RuleScanner, RuleSource, Rules, RulesError, SCAN_TIMEOUT,
+};
+
+/// Whether YARA support was compiled in.
+pub const YARA_AVAILABLE: bool = cfg!(feature = "yara");
+
+/// What a run screens with.
+#[derive(Debug, Default)]
+pub struct Screener {
+    rules: Option<Rules>,
+    hashlist: Option<HashList>,
+}
+
+/// One file's result.
+#[derive(Debug)]
+pub struct Screened {
+    pub findings: Vec<Finding>,
+    pub inspection: Inspection,
+    /// Computed when a hash list was given.
+    pub sha256: Option<[u8; 32]>,
+}
+
+impl Screener {
+    pub fn new(rules: Option<Rules>, hashlist: Option<HashList>) -> Screener {
+        Screener { rules, hashlist }
+    }
+
+    pub fn rules(&self) -> Option<&Rules> {
+        self.rules.as_ref()
+    }
+
+    pub fn hashlist(&self) -> Option<&HashList> {
+        self.hashlist.as_ref()
+    }
+
+    /// A worker for one thread.
+    pub fn worker(&self) -> Worker<'_> {
+        Worker {
+            screener: self,
+            scanner: self.rules.as_ref().map(Rules::scanner),
+        }
+    }
+}
+
+/// Screens files one at a time on one thread.
+#[derive(Debug)]
+pub struct Worker<'s> {
+    screener: &'s Screener,
+    scanner: Option<RuleScanner<'s>>,
+}
+
+impl Worker<'_> {
+    /// Screens the bytes of the file at `path` (used only to name it in findings).
+    pub fn screen(&mut self, path: &Path, bytes: &[u8]) -> Screened {
+        let inspection = inspect(bytes);
+        let mut findings: Vec<Finding> = inspection
+            .observations
+            .iter()
+            .map(|observation| {
+                let mut finding = Finding::new(
+                    path.to_path_buf(),
+                    observation.kind,
+                    observation.severity,
+                    observation.detail.clone(),
+                );
+                if let Some(format) = observation.format {
+                    finding = finding.with_format(format.as_str());
+                }
+                if let Some(offset) = observation.offset {
+                    finding = finding.with_offset(offset);
+                }
+                finding
+            })
+            .collect();
+        if let Some(scanner) = self.scanner.as_mut() {
+            rule_findings(scanner, path, bytes, "", None, &mut findings);
+            for document in &inspection.documents {
+                let place = format!(" in the encapsulated document {}", document.tag);
+                rule_findings(
+                    scanner,
+                    path,
+                    &document.bytes,
+                    &place,
+                    Some(document.offset),
+                    &mut findings,
+                );
+            }
+        }
+        let mut sha256 = None;
+        if let Some(list) = &self.screener.hashlist {
+            let digest: [u8; 32] = Sha256::digest(bytes).into();
+            if list.contains(&digest) {
+                findings.push(Finding::new(
+                    path.to_path_buf(),
+                    FindingKind::HashlistMatch,
+                    Severity::Alert,
+                    format!("SHA-256 {} is on the list {}", hex(&digest), list.origin()),
+                ));
+            }
+            sha256 = Some(digest);
+        }
+        if inspection.container == Container::NotDicom {
+            // A known-bad file that is not DICOM is an alert; that it is not DICOM is
+            // then the lesser news, but still on the record.
+            findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        }
+        Screened {
+            findings,
+            inspection,
+            sha256,
+        }
+    }
+}
+
+fn rule_findings(
+    scanner: &mut RuleScanner<'_>,
+    path: &Path,
+    data: &[u8],
+    place: &str,
+    offset: Option<u64>,
+    findings: &mut Vec<Finding>,
+) {
+    let finding = |kind, severity, detail: String| {
+        let finding = Finding::new(path.to_path_buf(), kind, severity, detail);
+        match offset {
+            Some(offset) => finding.with_offset(offset),
+            None => finding,
+        }
+    };
+    match scanner.scan(data) {
+        RuleScan::Matches(matches) => {
+            for matched in matches {
+                let detail = match &matched.description {
+                    Some(description) => {
+                        format!("YARA rule {} matched{place}: {description}", matched.rule)
+                    }
+                    None => format!("YARA rule {} matched{place}", matched.rule),
+                };
+                let mut found = finding(FindingKind::YaraMatch, matched.severity, detail);
+                found.format = matched.format;
+                findings.push(found);
+            }
+        }
+        RuleScan::TimedOut => findings.push(finding(
+            FindingKind::NotInspected,
+            Severity::Warning,
+            format!(
+                "YARA rules timed out after {} s{place}; the rules were not fully applied",
+                SCAN_TIMEOUT.as_secs()
+            ),
+        )),
+        RuleScan::Failed(reason) => findings.push(finding(
+            FindingKind::NotInspected,
+            Severity::Warning,
+            format!("YARA rules could not be applied{place}: {reason}"),
+        )),
+    }
+}
+
+/// Lower-case hexadecimal of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

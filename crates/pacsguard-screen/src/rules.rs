@@ -1,0 +1,253 @@
+//! YARA rules through yara-x: compiled once per run, applied to whole files and to the
+//! documents taken out of them.
+
+use std::time::Duration;
+
+use pacsguard_events::Severity;
+
+/// Rule files read from a `--rules` directory.
+pub const MAX_RULE_FILES: usize = 10_000;
+/// Total rule source accepted, across files.
+pub const MAX_RULE_SOURCE_BYTES: usize = 64 * 1024 * 1024;
+/// One scan of one buffer may take this long; a rule that backtracks without end must
+/// not stall a whole run. A timeout is reported on the file, never silent.
+pub const SCAN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Matches recorded per pattern: the rule is decided long before, and a file full of one
+/// short pattern must not cost memory per match.
+pub const MAX_MATCHES_PER_PATTERN: usize = 1_000;
+
+/// PacsGuard's own rule set, shipped in `rules/pacsguard.yar` and loaded by default.
+pub const BUILTIN_RULES: &str = include_str!("../rules/pacsguard.yar");
+pub const BUILTIN_ORIGIN: &str = "pacsguard.yar (built in)";
+
+/// One rule file's text and where it came from.
+#[derive(Clone, Debug)]
+pub struct RuleSource {
+    pub origin: String,
+    pub text: String,
+}
+
+impl RuleSource {
+    pub fn builtin() -> RuleSource {
+        RuleSource {
+            origin: BUILTIN_ORIGIN.to_owned(),
+            text: BUILTIN_RULES.to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    #[error("{origin}: {message}")]
+    Compile { origin: String, message: String },
+    #[error("more than {MAX_RULE_FILES} rule files")]
+    TooManyFiles,
+    #[error("more than {MAX_RULE_SOURCE_BYTES} bytes of rule source")]
+    TooLarge,
+    #[error("this build of pacsguard has no YARA support (built without the `yara` feature)")]
+    NotBuilt,
+}
+
+/// What a matching rule said about itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleMatch {
+    /// `namespace:identifier` (namespace `default` unless the rules set one).
+    pub rule: String,
+    pub severity: Severity,
+    pub format: Option<String>,
+    pub description: Option<String>,
+}
+
+/// The outcome of applying the rules to one buffer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RuleScan {
+    Matches(Vec<RuleMatch>),
+    TimedOut,
+    Failed(String),
+}
+
+#[cfg(feature = "yara")]
+pub use compiled::{RuleScanner, Rules};
+
+#[cfg(feature = "yara")]
+mod compiled {
+    use super::*;
+
+    /// Compiled rules, shared by every worker.
+    pub struct Rules {
+        compiled: yara_x::Rules,
+        sources: usize,
+    }
+
+    impl std::fmt::Debug for Rules {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Rules")
+                .field("rules", &self.compiled.iter().len())
+                .finish()
+        }
+    }
+
+    impl Rules {
+        /// Compiles every source; the first error names its file and line.
+        pub fn compile(sources: &[RuleSource]) -> Result<Rules, RulesError> {
+            if sources.len() > MAX_RULE_FILES {
+                return Err(RulesError::TooManyFiles);
+            }
+            if sources.iter().map(|s| s.text.len()).sum::<usize>() > MAX_RULE_SOURCE_BYTES {
+                return Err(RulesError::TooLarge);
+            }
+            let mut compiler = yara_x::Compiler::new();
+            for source in sources {
+                let code = yara_x::SourceCode::from(source.text.as_str())
+                    .with_origin(source.origin.clone());
+                compiler.add_source(code).map_err(|e| RulesError::Compile {
+                    origin: source.origin.clone(),
+                    message: e.to_string(),
+                })?;
+            }
+            Ok(Rules {
+                compiled: compiler.build(),
+                sources: sources.len(),
+            })
+        }
+
+        /// How many rules were compiled.
+        pub fn len(&self) -> usize {
+            self.compiled.iter().len()
+        }
+
+        pub fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+
+        /// How many rule files went in.
+        pub fn sources(&self) -> usize {
+            self.sources
+        }
+
+        /// A scanner for one worker thread (a scanner scans one buffer at a time).
+        pub fn scanner(&self) -> RuleScanner<'_> {
+            let mut scanner = yara_x::Scanner::new(&self.compiled);
+            scanner
+                .set_timeout(SCAN_TIMEOUT)
+                .max_matches_per_pattern(MAX_MATCHES_PER_PATTERN);
+            RuleScanner { scanner }
+        }
+    }
+
+    pub struct RuleScanner<'r> {
+        scanner: yara_x::Scanner<'r>,
+    }
+
+    impl std::fmt::Debug for RuleScanner<'_> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("RuleScanner")
+        }
+    }
+
+    impl RuleScanner<'_> {
+        pub fn scan(&mut self, data: &[u8]) -> RuleScan {
+            match self.scanner.scan(data) {
+                Ok(results) => RuleScan::Matches(results.matching_rules().map(describe).collect()),
+                Err(yara_x::errors::ScanError::Timeout) => RuleScan::TimedOut,
+                Err(e) => RuleScan::Failed(e.to_string()),
+            }
+        }
+    }
+
+    fn describe(rule: yara_x::Rule<'_, '_>) -> RuleMatch {
+        let mut found = RuleMatch {
+            rule: format!("{}:{}", rule.namespace(), rule.identifier()),
+            severity: Severity::Alert,
+            format: None,
+            description: None,
+        };
+        for (key, value) in rule.metadata() {
+            let yara_x::MetaValue::String(text) = value else {
+                continue;
+            };
+            match key {
+                "severity" => {
+                    found.severity = match text {
+                        "info" => Severity::Info,
+                        "warning" => Severity::Warning,
+                        _ => Severity::Alert,
+                    }
+                }
+                "format" => found.format = Some(text.to_owned()),
+                "description" => found.description = Some(text.to_owned()),
+                _ => {}
+            }
+        }
+        found
+    }
+}
+
+/// Without the `yara` feature: rules cannot be compiled, and `--rules` says so.
+#[cfg(not(feature = "yara"))]
+pub use absent::{RuleScanner, Rules};
+
+#[cfg(not(feature = "yara"))]
+mod absent {
+    use super::*;
+
+    #[derive(Debug)]
+    pub struct Rules;
+
+    impl Rules {
+        pub fn compile(_sources: &[RuleSource]) -> Result<Rules, RulesError> {
+            Err(RulesError::NotBuilt)
+        }
+        pub fn len(&self) -> usize {
+            0
+        }
+        pub fn is_empty(&self) -> bool {
+            true
+        }
+        pub fn sources(&self) -> usize {
+            0
+        }
+        pub fn scanner(&self) -> RuleScanner<'_> {
+            RuleScanner(std::marker::PhantomData)
+        }
+    }
+
+    #[derive(Debug)]
+    pub struct RuleScanner<'r>(std::marker::PhantomData<&'r ()>);
+
+    impl RuleScanner<'_> {
+        pub fn scan(&mut self, _data: &[u8]) -> RuleScan {
+            RuleScan::Matches(Vec::new())
+        }
+    }
+}
+
+#[cfg(all(test, feature = "yara"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_builtin_rules_compile_and_find_the_eicar_string() {
+        let rules = Rules::compile(&[RuleSource::builtin()]).expect("compiles");
+        assert!(rules.len() >= 4);
+        let mut scanner = rules.scanner();
+        let eicar = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+        let RuleScan::Matches(matches) = scanner.scan(eicar) else {
+            panic!("scan failed");
+        };
+        assert_eq!(matches.len(), 1);
+        assert_eq!(matches[0].rule, "default:pacsguard_eicar_test_file");
+        assert_eq!(matches[0].severity, Severity::Alert);
+        assert_eq!(matches[0].format.as_deref(), Some("eicar"));
+    }
+
+    #[test]
+    fn a_compile_error_names_the_file() {
+        let broken = RuleSource {
+            origin: "site/broken.yar".to_owned(),
+            text: "rule x { condition: $missing }".to_owned(),
+        };
+        let err = Rules::compile(&[broken]).expect_err("does not compile");
+        assert!(err.to_string().starts_with("site/broken.yar: "), "{err}");
+    }
+}
