@@ -208,6 +208,12 @@ impl fmt::Display for Finding {
         if let Some(from) = &self.from {
             write!(f, " (from {})", escape_path(from))?;
         }
+        match (&self.format, self.offset) {
+            (Some(format), Some(offset)) => write!(f, " [{format} at offset {offset}]")?,
+            (Some(format), None) => write!(f, " [{format}]")?,
+            (None, Some(offset)) => write!(f, " [offset {offset}]")?,
+            (None, None) => {}
+        }
         if !self.detail.is_empty() {
             write!(f, ": {}", self.detail)?;
         }

@@ -303,7 +303,11 @@ pub fn sanitize(report: &SanitizeReport, as_json: bool) -> Result<()> {
 
 pub fn quarantine_list(records: &[QuarantineRecord], as_json: bool) -> Result<()> {
     if as_json {
-        return json("quarantine list", &records);
+        #[derive(Serialize)]
+        struct Listed<'a> {
+            records: &'a [QuarantineRecord],
+        }
+        return json("quarantine list", &Listed { records });
     }
     let mut text = String::new();
     for record in records {

@@ -1,0 +1,367 @@
+//! `scan`, `sanitize` and `quarantine` through the real binary: polyglots built from real
+//! executables, pydicom's and pynetdicom's real files, and proof that nothing scanned is
+//! ever changed.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::{Env, snapshot, stderr, stdout};
+use pacsguard_testkit::{self as kit, DicomBuilder};
+use serde_json::Value;
+
+fn scan_json(env: &Env, args: &[&str]) -> (i32, Value) {
+    let mut all = vec!["scan", "--json"];
+    all.extend_from_slice(args);
+    let out = env.run(&all);
+    let code = out.status.code().unwrap_or(-1);
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "scan --json: {e}\nstdout {}\nstderr {}",
+            stdout(&out),
+            stderr(&out)
+        )
+    });
+    (code, json)
+}
+
+fn findings_of<'a>(json: &'a Value, path: &Path) -> Vec<&'a Value> {
+    let path = path.to_str().expect("utf-8 path");
+    json["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["path"] == path)
+        .collect()
+}
+
+fn kinds_and_formats(findings: &[&Value]) -> Vec<(String, String)> {
+    findings
+        .iter()
+        .filter(|f| f["severity"] == "alert")
+        .map(|f| {
+            (
+                f["kind"].as_str().unwrap_or_default().to_owned(),
+                f["format"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// A tree of polyglots next to clean files.
+fn plant_polyglots(env: &Env) {
+    let dir = env.path("incoming");
+    fs::create_dir_all(&dir).expect("mkdir");
+    let ct = kit::pydicom_sample("CT_small.dcm");
+    fs::write(dir.join("clean.dcm"), &ct).expect("write");
+    let pe = kit::plant_pe_cve_2019_11687(&ct, &kit::real_pe()).expect("polyglot");
+    fs::write(dir.join("cve-2019-11687.dcm"), pe).expect("write");
+    fs::write(
+        dir.join("elf.dcm"),
+        DicomBuilder::ct("1.2.3.1")
+            .preamble(&kit::real_elf())
+            .build(),
+    )
+    .expect("write");
+    let mut zipped = DicomBuilder::ct("1.2.3.2").build();
+    zipped.extend(kit::zip_with("run.exe", b"MZ"));
+    fs::write(dir.join("zip-appended.dcm"), zipped).expect("write");
+    fs::write(
+        dir.join("report.dcm"),
+        DicomBuilder::encapsulated_pdf(
+            "1.2.3.3",
+            &kit::pdf("/OpenAction << /S /JavaScript /JS (app.launchURL('x')) >>"),
+        )
+        .build(),
+    )
+    .expect("write");
+}
+
+#[test]
+fn polyglots_are_found_with_their_format_and_clean_files_are_not() {
+    let env = Env::new();
+    plant_polyglots(&env);
+    let (code, json) = scan_json(&env, &[env.path("incoming").to_str().expect("utf-8")]);
+    assert_eq!(code, 1, "{json:#}");
+    let dir = env.path("incoming");
+    assert!(findings_of(&json, &dir.join("clean.dcm")).is_empty());
+    let cve = kinds_and_formats(&findings_of(&json, &dir.join("cve-2019-11687.dcm")));
+    assert!(
+        cve.contains(&("preamble-executable".into(), "pe".into())),
+        "{cve:?}"
+    );
+    assert!(
+        cve.contains(&("embedded-executable".into(), "pe".into())),
+        "{cve:?}"
+    );
+    assert_eq!(
+        kinds_and_formats(&findings_of(&json, &dir.join("elf.dcm"))),
+        vec![("preamble-executable".to_owned(), "elf".to_owned())]
+    );
+    assert_eq!(
+        kinds_and_formats(&findings_of(&json, &dir.join("zip-appended.dcm"))),
+        vec![("embedded-executable".to_owned(), "zip".to_owned())]
+    );
+    assert_eq!(
+        kinds_and_formats(&findings_of(&json, &dir.join("report.dcm"))),
+        vec![("active-content".to_owned(), "pdf".to_owned())]
+    );
+    assert_eq!(json["files"], 5);
+    assert_eq!(json["dicom_files"], 5);
+}
+
+#[test]
+fn no_real_sample_file_raises_an_alert() {
+    let env = Env::new();
+    let (_, json) = scan_json(
+        &env,
+        &[
+            kit::pydicom_files().to_str().expect("utf-8"),
+            kit::pynetdicom_files().to_str().expect("utf-8"),
+        ],
+    );
+    let alerts: Vec<_> = json["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["severity"] == "alert")
+        .collect();
+    assert!(alerts.is_empty(), "{alerts:#?}");
+    assert!(
+        json["dicom_files"].as_u64().expect("count") >= 100,
+        "{}",
+        json["dicom_files"]
+    );
+}
+
+#[test]
+fn scan_quarantine_and_profile_change_no_byte_and_no_time_of_the_tree() {
+    let env = Env::new();
+    plant_polyglots(&env);
+    let before = snapshot(&env.tree);
+    let incoming = env.path("incoming");
+    let incoming = incoming.to_str().expect("utf-8");
+    assert_eq!(env.run(&["scan", incoming]).status.code(), Some(1));
+    let out = env.run(&["scan", "--quarantine", incoming]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let out = env.run(&["profile", env.tree_str()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(before, snapshot(&env.tree), "the scanned tree changed");
+}
+
+#[test]
+fn quarantine_copies_are_listed_shown_and_exported_never_over_a_file() {
+    let env = Env::new();
+    plant_polyglots(&env);
+    let (code, json) = scan_json(
+        &env,
+        &[
+            "--quarantine",
+            env.path("incoming").to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(code, 1);
+    let quarantined = json["quarantined"].as_array().expect("records");
+    assert_eq!(quarantined.len(), 4, "{json:#}");
+    let record = quarantined
+        .iter()
+        .find(|r| {
+            r["original_path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("elf.dcm"))
+        })
+        .expect("elf record");
+    let sha = record["sha256"].as_str().expect("sha256");
+
+    let out = env.run(&["quarantine", "list", "--json"]);
+    let listed: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        listed["records"].as_array().map(Vec::len),
+        Some(4),
+        "{listed:#}"
+    );
+
+    let out = env.run(&["quarantine", "show", &sha[..12]]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("preamble-executable"),
+        "{}",
+        stdout(&out)
+    );
+
+    let exported = env.dir.path().join("evidence.bin");
+    let exported_str = exported.to_str().expect("utf-8");
+    let out = env.run(&["quarantine", "export", sha, "--out", exported_str]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        fs::read(&exported).expect("exported"),
+        fs::read(env.path("incoming/elf.dcm")).expect("original")
+    );
+    let out = env.run(&["quarantine", "export", sha, "--out", exported_str]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+
+    // A vault copy altered afterwards is refused, not handed out.
+    let content = env.home.join("quarantine").join(sha).join("content");
+    let mut perms = fs::metadata(&content).expect("stat").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o600);
+    fs::set_permissions(&content, perms).expect("chmod");
+    fs::write(&content, b"swapped").expect("write");
+    let out = env.run(&["quarantine", "show", sha]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("altered"), "{}", stderr(&out));
+
+    // The trail holds every quarantine with its SHA-256.
+    let out = env.run(&["audit", "show", "--action", "quarantine", "--json"]);
+    assert!(stdout(&out).contains(sha), "{}", stdout(&out));
+}
+
+#[test]
+fn sanitize_writes_a_new_verified_copy_and_refuses_everything_else() {
+    let env = Env::new();
+    plant_polyglots(&env);
+    let input = env.path("incoming/elf.dcm");
+    let output = env.dir.path().join("clean-copy.dcm");
+    let before = snapshot(&env.tree);
+    let out = env.run(&[
+        "sanitize",
+        input.to_str().expect("utf-8"),
+        output.to_str().expect("utf-8"),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["preamble_was"], "elf");
+    let original = fs::read(&input).expect("input");
+    let copy = fs::read(&output).expect("output");
+    assert!(copy[..128].iter().all(|&b| b == 0));
+    assert_eq!(copy[128..], original[128..]);
+    assert_eq!(before, snapshot(&env.tree), "the original changed");
+
+    // Never over an existing file; never a half-written one.
+    let out = env.run(&[
+        "sanitize",
+        input.to_str().expect("utf-8"),
+        output.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(fs::read(&output).expect("output"), copy);
+
+    // Not DICOM: exit 2, naming the file, nothing written.
+    let not_dicom = env.path("readme.txt");
+    let target = env.dir.path().join("never.dcm");
+    let out = env.run(&[
+        "sanitize",
+        not_dicom.to_str().expect("utf-8"),
+        target.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("readme.txt"), "{}", stderr(&out));
+    assert!(!target.exists());
+
+    // The CVE polyglot keeps its embedded PE: said, with exit 1.
+    let cve = env.path("incoming/cve-2019-11687.dcm");
+    let cleaned = env.dir.path().join("cve-clean.dcm");
+    let out = env.run(&[
+        "sanitize",
+        cve.to_str().expect("utf-8"),
+        cleaned.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("embedded-executable"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn hash_lists_match_and_bad_lists_stop_the_run_naming_the_line() {
+    use sha2::Digest as _;
+    let env = Env::new();
+    plant_polyglots(&env);
+    let clean = fs::read(env.path("incoming/clean.dcm")).expect("read");
+    let digest: String = sha2::Sha256::digest(&clean)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let list = env.dir.path().join("bad.csv");
+    fs::write(
+        &list,
+        format!("# \"first_seen_utc\",\"sha256_hash\",\"file_name\"\n\"2026-01-01\",\"{digest}\",\"x.dcm\"\n"),
+    )
+    .expect("write");
+    let (code, json) = scan_json(
+        &env,
+        &[
+            "--hashlist",
+            list.to_str().expect("utf-8"),
+            env.path("incoming/clean.dcm").to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(json["findings"][0]["kind"], "hashlist-match");
+    assert_eq!(json["hashlist_entries"], 1);
+
+    fs::write(&list, format!("{digest}\nzz\n")).expect("write");
+    let out = env.run(&[
+        "scan",
+        "--hashlist",
+        list.to_str().expect("utf-8"),
+        env.tree_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("bad.csv, line 2"), "{}", stderr(&out));
+}
+
+#[test]
+fn site_rules_apply_to_files_and_to_encapsulated_documents() {
+    let env = Env::new();
+    let rules = env.dir.path().join("rules");
+    fs::create_dir_all(&rules).expect("mkdir");
+    fs::write(
+        rules.join("site.yar"),
+        "rule site_invoice_lure { meta: severity = \"warning\" description = \"invoice lure\" \
+         strings: $a = \"INVOICE-2026\" condition: $a at 0 }",
+    )
+    .expect("write");
+    // The string is at offset 0 of the PDF, not of the DICOM file: only the extracted
+    // document can match.
+    let mut pdf = b"INVOICE-2026 ".to_vec();
+    pdf.extend(kit::pdf(""));
+    let file = env.path("doc.dcm");
+    fs::write(
+        &file,
+        DicomBuilder::encapsulated_pdf("1.2.3.4", &pdf).build(),
+    )
+    .expect("write");
+    let (code, json) = scan_json(
+        &env,
+        &[
+            "--rules",
+            rules.to_str().expect("utf-8"),
+            file.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(code, 1, "{json:#}");
+    let finding = &json["findings"][0];
+    assert_eq!(finding["kind"], "yara-match");
+    assert_eq!(finding["severity"], "warning");
+    assert!(
+        finding["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("encapsulated document (0042,0011)")),
+        "{finding:#}"
+    );
+
+    fs::write(rules.join("broken.yar"), "rule broken { condition: $nope }").expect("write");
+    let out = env.run(&[
+        "scan",
+        "--rules",
+        rules.to_str().expect("utf-8"),
+        env.tree_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("broken.yar"), "{}", stderr(&out));
+}
