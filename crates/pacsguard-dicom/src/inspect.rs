@@ -212,6 +212,38 @@ pub fn inspect(bytes: &[u8]) -> Inspection {
     inspection
 }
 
+/// How much of a file [`inspect_head`] wants: the preamble, `DICM`, and enough after it
+/// for `e_lfanew` to be followed in the usual case. One page costs what 132 bytes cost.
+pub const HEAD_LEN: usize = 4096;
+
+/// Classifies only the preamble of a file from its first bytes (see [`HEAD_LEN`]): the
+/// fast screen of a large store for CVE-2019-11687 polyglots. Nothing past the head is
+/// looked at, so the data set, hidden executables and rules are not checked.
+pub fn inspect_head(head: &[u8]) -> Inspection {
+    match locate(head) {
+        Some(Located::Meta {
+            container,
+            preamble: true,
+            ..
+        }) => {
+            let mut found = Observations {
+                kept: Vec::new(),
+                dropped: 0,
+                hidden_offsets: Vec::new(),
+            };
+            let mut inspection = Inspection::new(container);
+            let classified = preamble::classify(&head[..PREAMBLE_LEN], head);
+            note_preamble(&classified, &mut found);
+            inspection.preamble = Some(classified);
+            inspection.observations = found.finish();
+            inspection
+        }
+        Some(Located::Meta { container, .. }) => Inspection::new(container),
+        Some(Located::DataSet { .. }) => Inspection::new(Container::DataSetOnly),
+        None => not_dicom(head),
+    }
+}
+
 enum Located {
     /// A File Meta group starts at `at`.
     Meta {

@@ -21,5 +21,5 @@ pub use entry::{Content, Entry, EntryType, Meta, Timestamp, XATTR_INLINE_MAX, Xa
 pub use hash::{
     Digest, HASH_BUFFER_SIZE, HashAlgorithm, HashRequest, Hasher, MAX_HASH_ATTEMPTS, hash_files,
 };
-pub use read::{FileBytes, ReadError, read_file};
+pub use read::{FileBytes, ReadError, read_file, read_head};
 pub use walk::{MAX_TREE_DEPTH, Problem, ProblemKind, Tree, WalkError, WalkOptions, walk};

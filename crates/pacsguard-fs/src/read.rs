@@ -35,8 +35,17 @@ pub enum ReadError {
 
 /// Reads the regular file at `path` whole, if it is at most `limit` bytes.
 pub fn read_file(path: &Path, limit: u64) -> Result<FileBytes, ReadError> {
+    read_checked(path, limit, None)
+}
+
+/// Reads the first `len` bytes of the regular file at `path` (all of it if shorter).
+pub fn read_head(path: &Path, len: usize) -> Result<FileBytes, ReadError> {
+    read_checked(path, u64::MAX, Some(len))
+}
+
+fn read_checked(path: &Path, limit: u64, head: Option<usize>) -> Result<FileBytes, ReadError> {
     for _ in 0..MAX_HASH_ATTEMPTS {
-        match read_once(path, limit) {
+        match read_once(path, limit, head) {
             Ok(Once::Read(read)) => return Ok(read),
             Ok(Once::Changed) => continue,
             Ok(Once::NotRegular) => return Err(ReadError::NotRegular),
@@ -66,7 +75,7 @@ enum Once {
     TooLarge(Meta),
 }
 
-fn read_once(path: &Path, limit: u64) -> io::Result<Once> {
+fn read_once(path: &Path, limit: u64, head: Option<usize>) -> io::Result<Once> {
     let mut file = open_for_reading(path)?;
     let before = file.metadata()?;
     if !before.is_file() {
@@ -77,6 +86,7 @@ fn read_once(path: &Path, limit: u64) -> io::Result<Once> {
         return Ok(Once::TooLarge(before));
     }
     let size = usize::try_from(before.size).map_err(io::Error::other)?;
+    let size = head.map_or(size, |head| head.min(size));
     let mut bytes = vec![0u8; size];
     let read = read_full(&mut file, &mut bytes)?;
     let after = Meta::of(&file.metadata()?);

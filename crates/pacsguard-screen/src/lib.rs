@@ -15,7 +15,7 @@ mod rules;
 
 use std::path::Path;
 
-use pacsguard_dicom::{Container, Inspection, inspect};
+use pacsguard_dicom::{Container, Inspection, inspect, inspect_head};
 use pacsguard_events::{Finding, FindingKind, Severity};
 use sha2::{Digest as _, Sha256};
 
@@ -77,25 +77,7 @@ impl Worker<'_> {
     /// Screens the bytes of the file at `path` (used only to name it in findings).
     pub fn screen(&mut self, path: &Path, bytes: &[u8]) -> Screened {
         let inspection = inspect(bytes);
-        let mut findings: Vec<Finding> = inspection
-            .observations
-            .iter()
-            .map(|observation| {
-                let mut finding = Finding::new(
-                    path.to_path_buf(),
-                    observation.kind,
-                    observation.severity,
-                    observation.detail.clone(),
-                );
-                if let Some(format) = observation.format {
-                    finding = finding.with_format(format.as_str());
-                }
-                if let Some(offset) = observation.offset {
-                    finding = finding.with_offset(offset);
-                }
-                finding
-            })
-            .collect();
+        let mut findings = findings_of(path, &inspection);
         if let Some(scanner) = self.scanner.as_mut() {
             rule_findings(scanner, path, bytes, "", None, &mut findings);
             for document in &inspection.documents {
@@ -134,6 +116,40 @@ impl Worker<'_> {
             sha256,
         }
     }
+}
+
+/// Screens only the preamble, from the first [`pacsguard_dicom::HEAD_LEN`] bytes of a
+/// file: no data set walk, no rules, no hash list.
+pub fn screen_head(path: &Path, head: &[u8]) -> Screened {
+    let inspection = inspect_head(head);
+    Screened {
+        findings: findings_of(path, &inspection),
+        inspection,
+        sha256: None,
+    }
+}
+
+/// The inspection's observations as findings on `path`.
+pub fn findings_of(path: &Path, inspection: &Inspection) -> Vec<Finding> {
+    inspection
+        .observations
+        .iter()
+        .map(|observation| {
+            let mut finding = Finding::new(
+                path.to_path_buf(),
+                observation.kind,
+                observation.severity,
+                observation.detail.clone(),
+            );
+            if let Some(format) = observation.format {
+                finding = finding.with_format(format.as_str());
+            }
+            if let Some(offset) = observation.offset {
+                finding = finding.with_offset(offset);
+            }
+            finding
+        })
+        .collect()
 }
 
 fn rule_findings(

@@ -93,6 +93,10 @@ enum Command {
         /// stays where it is, untouched).
         #[arg(long)]
         quarantine: bool,
+        /// Read only the first 4 KiB of each file and classify its DICOM preamble: a fast
+        /// sweep of a whole store for CVE-2019-11687 polyglots.
+        #[arg(long, conflicts_with_all = ["rules", "hashlist", "quarantine"])]
+        preamble_only: bool,
         #[arg(long)]
         json: bool,
     },
@@ -297,6 +301,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             rules,
             hashlist,
             quarantine,
+            preamble_only,
             json,
         } => {
             let request = ScanRequest {
@@ -304,6 +309,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 rules,
                 hashlist,
                 quarantine,
+                preamble_only,
             };
             let report = Session::open(home)?.scan(&request, progress.as_ref())?;
             output::scan(&report, json)?;

@@ -365,3 +365,33 @@ fn site_rules_apply_to_files_and_to_encapsulated_documents() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("broken.yar"), "{}", stderr(&out));
 }
+
+#[test]
+fn preamble_only_finds_preamble_polyglots_from_the_first_page() {
+    let env = Env::new();
+    plant_polyglots(&env);
+    let (code, json) = scan_json(
+        &env,
+        &[
+            "--preamble-only",
+            env.path("incoming").to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(code, 1);
+    let dir = env.path("incoming");
+    let cve = kinds_and_formats(&findings_of(&json, &dir.join("cve-2019-11687.dcm")));
+    assert_eq!(
+        cve,
+        vec![("preamble-executable".to_owned(), "pe".to_owned())]
+    );
+    assert_eq!(
+        kinds_and_formats(&findings_of(&json, &dir.join("elf.dcm"))),
+        vec![("preamble-executable".to_owned(), "elf".to_owned())]
+    );
+    // Past the first page is not looked at: that is what the full scan is for.
+    assert!(findings_of(&json, &dir.join("zip-appended.dcm")).is_empty());
+    assert_eq!(json["rules"], 0);
+
+    let out = env.run(&["scan", "--preamble-only", "--quarantine", env.tree_str()]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -93,16 +93,7 @@ fn sanitize_copy(input: &Path, output: &Path) -> Result<SanitizeReport, EngineEr
         let _ = std::fs::remove_file(output);
         return Err(e);
     }
-    let remaining: Vec<Finding> = inspect(&sanitized)
-        .observations
-        .into_iter()
-        .map(|o| {
-            let mut finding = Finding::new(output.to_path_buf(), o.kind, o.severity, o.detail);
-            finding.format = o.format.map(|f| f.as_str().to_owned());
-            finding.offset = o.offset;
-            finding
-        })
-        .collect();
+    let remaining = pacsguard_screen::findings_of(output, &inspect(&sanitized));
     Ok(SanitizeReport {
         input: input.to_path_buf(),
         output: output.to_path_buf(),

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use pacsguard_events::{
     Action, Event, Finding, FindingKind, Outcome, Severity, SeverityCounts, escape_path,
 };
-use pacsguard_fs::{EntryType, ReadError, WalkOptions, read_file, walk};
+use pacsguard_fs::{EntryType, ReadError, WalkOptions, read_file, read_head, walk};
 use pacsguard_screen::{HashList, RuleSource, Rules, Screener};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -33,6 +33,9 @@ pub struct ScanRequest {
     pub hashlist: Option<PathBuf>,
     /// Copy every file with an alert into the home's vault.
     pub quarantine: bool,
+    /// Read only the first bytes of each file and classify its preamble: the fast sweep
+    /// of a whole store for CVE-2019-11687 polyglots. No rules, hash list or quarantine.
+    pub preamble_only: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -80,7 +83,18 @@ impl Session {
         request: &ScanRequest,
         progress: &dyn Progress,
     ) -> Result<ScanReport, EngineError> {
-        let screener = build_screener(request)?;
+        if request.preamble_only
+            && (request.rules.is_some() || request.hashlist.is_some() || request.quarantine)
+        {
+            return Err(EngineError::Usage(
+                "--preamble-only reads the first bytes of each file only: it cannot be combined with --rules, --hashlist or --quarantine".to_owned(),
+            ));
+        }
+        let screener = if request.preamble_only {
+            Screener::default()
+        } else {
+            build_screener(request)?
+        };
         let Targets {
             files,
             mut findings,
@@ -96,7 +110,11 @@ impl Session {
             .map_init(
                 || screener.worker(),
                 |worker, (path, size)| {
-                    let result = screen_file(worker, path, vault.as_ref(), &host, &actor);
+                    let result = if request.preamble_only {
+                        screen_head_of(path)
+                    } else {
+                        screen_file(worker, path, vault.as_ref(), &host, &actor)
+                    };
                     progress.advance(*size);
                     result
                 },
@@ -307,6 +325,43 @@ fn read_rule_dir(dir: &Path) -> Result<Vec<RuleSource>, EngineError> {
         .collect()
 }
 
+fn screen_head_of(path: &Path) -> FileResult {
+    match read_head(path, pacsguard_dicom::HEAD_LEN) {
+        Ok(head) => {
+            let screened = pacsguard_screen::screen_head(path, &head.bytes);
+            FileResult {
+                bytes: head.bytes.len() as u64,
+                dicom: screened.inspection.container != pacsguard_dicom::Container::NotDicom,
+                findings: screened.findings,
+                quarantined: None,
+            }
+        }
+        Err(error) => unread(path, &error),
+    }
+}
+
+/// The finding for a file that could not be read.
+fn unread(path: &Path, error: &ReadError) -> FileResult {
+    let (kind, severity) = match error {
+        ReadError::TooLarge { .. } => (FindingKind::NotInspected, Severity::Warning),
+        ReadError::Unstable => (FindingKind::Unstable, Severity::Warning),
+        // Gone or replaced by a non-file since it was listed: nothing to screen.
+        ReadError::Vanished | ReadError::NotRegular => (FindingKind::Unreadable, Severity::Info),
+        ReadError::Io(_) => (FindingKind::Unreadable, Severity::Warning),
+    };
+    FileResult {
+        bytes: 0,
+        dicom: false,
+        findings: vec![Finding::new(
+            path.to_path_buf(),
+            kind,
+            severity,
+            format!("not screened: {error}"),
+        )],
+        quarantined: None,
+    }
+}
+
 fn screen_file(
     worker: &mut pacsguard_screen::Worker<'_>,
     path: &Path,
@@ -316,37 +371,7 @@ fn screen_file(
 ) -> FileResult {
     let file = match read_file(path, MAX_SCAN_FILE_BYTES) {
         Ok(file) => file,
-        Err(error) => {
-            let (kind, severity, detail) = match &error {
-                ReadError::TooLarge { .. } => (
-                    FindingKind::NotInspected,
-                    Severity::Warning,
-                    format!("not screened: {error}"),
-                ),
-                ReadError::Unstable => (
-                    FindingKind::Unstable,
-                    Severity::Warning,
-                    format!("not screened: {error}"),
-                ),
-                // Gone or replaced by a non-file since it was listed: nothing to screen.
-                ReadError::Vanished | ReadError::NotRegular => (
-                    FindingKind::Unreadable,
-                    Severity::Info,
-                    format!("not screened: {error}"),
-                ),
-                ReadError::Io(_) => (
-                    FindingKind::Unreadable,
-                    Severity::Warning,
-                    format!("not screened: {error}"),
-                ),
-            };
-            return FileResult {
-                bytes: 0,
-                dicom: false,
-                findings: vec![Finding::new(path.to_path_buf(), kind, severity, detail)],
-                quarantined: None,
-            };
-        }
+        Err(error) => return unread(path, &error),
     };
     let screened = worker.screen(path, &file.bytes);
     let alerted = screened
