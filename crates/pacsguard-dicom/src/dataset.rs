@@ -64,14 +64,41 @@ pub fn walk<'a>(
     mut visit: impl FnMut(ValueRef<'a>),
 ) -> (DataSetSummary, Option<DataSetError>) {
     let mut summary = DataSetSummary::default();
-    let error = walk_tokens(bytes, start, ts, &mut summary, &mut visit).err();
+    let error = walk_tokens(bytes, start, ts, Stop::AtEnd, &mut summary, &mut visit).err();
     (summary, error)
+}
+
+/// Like [`walk`] without visiting values, stopping at a top-level native Pixel Data value
+/// instead of reading through it: what a profile needs to hash header and pixels apart.
+/// Whatever follows the Pixel Data (trailing padding, if anything) counts as header.
+pub fn locate_pixel_data(
+    bytes: &[u8],
+    start: usize,
+    ts: &TransferSyntax,
+) -> Result<DataSetSummary, DataSetError> {
+    let mut summary = DataSetSummary::default();
+    walk_tokens(
+        bytes,
+        start,
+        ts,
+        Stop::AtPixelData,
+        &mut summary,
+        &mut |_| {},
+    )?;
+    Ok(summary)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    AtEnd,
+    AtPixelData,
 }
 
 fn walk_tokens<'a>(
     bytes: &'a [u8],
     start: usize,
     ts: &TransferSyntax,
+    stop: Stop,
     summary: &mut DataSetSummary,
     visit: &mut impl FnMut(ValueRef<'a>),
 ) -> Result<(), DataSetError> {
@@ -135,6 +162,10 @@ fn walk_tokens<'a>(
                         bytes.len().saturating_sub(position_usize(position))
                     ),
                 })?;
+                if stop == Stop::AtPixelData && depth == 0 && header.tag == PIXEL_DATA {
+                    summary.pixel_data = Some(range);
+                    return Ok(());
+                }
                 decoder
                     .skip_bytes(length)
                     .map_err(|e| failure(range.start, "cannot skip a value", &e))?;

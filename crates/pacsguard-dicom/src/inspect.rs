@@ -384,26 +384,72 @@ fn read_data_set(
                     show_text(ts_uid)
                 ),
             });
-            let Some(ts) = TransferSyntaxRegistry.get(EXPLICIT_VR_LE) else {
-                return;
-            };
-            ts
+            match TransferSyntaxRegistry.get(EXPLICIT_VR_LE) {
+                Some(ts) => ts,
+                None => return,
+            }
         }
     };
-    let ts = match (ts.uid(), first_element_has_explicit_vr(bytes, start)) {
-        // Files that declare one VR encoding and use the other exist (pydicom ships one);
-        // readers look at the first element, and so do we.
-        (EXPLICIT_VR_LE, Some(false)) => TransferSyntaxRegistry.get(IMPLICIT_VR_LE).unwrap_or(ts),
-        (IMPLICIT_VR_LE, Some(true)) => TransferSyntaxRegistry.get(EXPLICIT_VR_LE).unwrap_or(ts),
-        (_, Some(false)) if is_little_endian_explicit(ts) => {
-            TransferSyntaxRegistry.get(IMPLICIT_VR_LE).unwrap_or(ts)
-        }
-        _ => ts,
-    };
+    let ts = as_encoded(bytes, start, ts);
     let summary = walk_and_search(bytes, start, ts, "", inspection, found);
     if inspection.complete {
         inspection.pixel_data = summary.pixel_data;
     }
+}
+
+/// The transfer syntax to read the data set with: the declared one, unless the first
+/// element shows the other VR encoding. Files that declare one and use the other exist
+/// (pydicom ships one); readers look at the first element, and so do we.
+fn as_encoded<'t>(bytes: &[u8], start: usize, ts: &'t TransferSyntax) -> &'t TransferSyntax {
+    let other = |uid| TransferSyntaxRegistry.get(uid).unwrap_or(ts);
+    match (ts.uid(), first_element_has_explicit_vr(bytes, start)) {
+        (EXPLICIT_VR_LE, Some(false)) => other(IMPLICIT_VR_LE),
+        (IMPLICIT_VR_LE, Some(true)) => other(EXPLICIT_VR_LE),
+        (_, Some(false)) if is_little_endian_explicit(ts) => other(IMPLICIT_VR_LE),
+        _ => ts,
+    }
+}
+
+/// The longest UID DICOM allows (PS3.5 §9.1); longer values are cut to this.
+pub const MAX_UID_LEN: usize = 64;
+
+/// Where a DICOM instance's parts lie, for hashing them apart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// The Pixel Data value or the span of its fragments; empty (at the end) without one.
+    pub pixels: Range<usize>,
+    pub instance_uid: String,
+    pub transfer_syntax: String,
+}
+
+/// The layout of a DICOM instance that can be read up to its Pixel Data, or `None` for
+/// anything else (not DICOM, damaged, a deflated data set: hashed whole by the caller).
+/// Cheaper than [`inspect`]: no value is searched and the Pixel Data is not read.
+pub fn layout(bytes: &[u8]) -> Option<Layout> {
+    let (start, ts_uid, meta_uid) = match locate(bytes)? {
+        Located::Meta { at, .. } => {
+            let meta = meta::read(bytes, at).ok()?;
+            let ts = meta
+                .transfer_syntax
+                .unwrap_or_else(|| EXPLICIT_VR_LE.to_owned());
+            (meta.end, ts, meta.media_storage_sop_instance)
+        }
+        Located::DataSet { ts } => (0, ts.to_owned(), None),
+    };
+    if DEFLATED.contains(&ts_uid.as_str()) {
+        return None;
+    }
+    let registry = TransferSyntaxRegistry
+        .get(&ts_uid)
+        .or_else(|| TransferSyntaxRegistry.get(EXPLICIT_VR_LE))?;
+    let ts = as_encoded(bytes, start, registry);
+    let summary = dataset::locate_pixel_data(bytes, start, ts).ok()?;
+    let cut = |uid: String| uid.chars().take(MAX_UID_LEN).collect::<String>();
+    Some(Layout {
+        pixels: summary.pixel_data.unwrap_or(bytes.len()..bytes.len()),
+        instance_uid: cut(summary.sop_instance_uid.or(meta_uid).unwrap_or_default()),
+        transfer_syntax: cut(ts_uid),
+    })
 }
 
 /// Whether the first data element at `at` carries an explicit VR; `None` without one.

@@ -27,8 +27,9 @@ pub use dataset::{DataSetSummary, MAX_SEQUENCE_DEPTH};
 pub use embedded::{Hidden, active_pdf, search as search_hidden, trailing_zip};
 pub use format::{Executable, Format, PeHeaders, confirm_executable, pe_headers, sniff};
 pub use inspect::{
-    Container, Document, HEAD_LEN, Inspection, MAX_DOCUMENT_BYTES, MAX_INFLATED_DATA_SET_BYTES,
-    MAX_OBSERVATIONS, Observation, inspect, inspect_head,
+    Container, Document, HEAD_LEN, Inspection, Layout, MAX_DOCUMENT_BYTES,
+    MAX_INFLATED_DATA_SET_BYTES, MAX_OBSERVATIONS, MAX_UID_LEN, Observation, inspect, inspect_head,
+    layout,
 };
 pub use meta::MAX_META_GROUP_LEN;
 pub use pdf::{MAX_PDF_INFLATED_BYTES, MAX_PDF_STREAMS, active_names as pdf_active_names};

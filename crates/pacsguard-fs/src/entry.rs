@@ -164,10 +164,13 @@ pub enum Content {
     NotApplicable,
     /// A regular file not hashed (yet).
     Pending,
-    /// The hash of the whole file, and of a requested prefix.
+    /// The hash of the whole file, and of a requested prefix. For a DICOM instance hashed
+    /// with a [`crate::ContentSplitter`], `digest` is the hash of its two parts' digests
+    /// (see [`DicomFacts`]) and `dicom` holds them.
     Hashed {
         digest: Digest,
         prefix: Option<(u64, Digest)>,
+        dicom: Option<Box<DicomFacts>>,
     },
     /// The file could not be read; the reason.
     Unreadable(String),
@@ -177,6 +180,18 @@ pub enum Content {
     Vanished,
     /// Not hashed because the root's policy does not compare content (`volatile`).
     Skipped,
+}
+
+/// What a DICOM-aware profile records of an instance besides its digest: the digest of
+/// its Pixel Data value and of everything else (so that CT-GAN style pixel tampering is
+/// told apart from a header edit), its SOP Instance UID (so that a renamed instance is
+/// recognised) and its transfer syntax.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DicomFacts {
+    pub header: Digest,
+    pub pixels: Digest,
+    pub instance_uid: String,
+    pub transfer_syntax: String,
 }
 
 impl Content {

@@ -112,6 +112,15 @@ impl Hasher {
         }
     }
 
+    /// Hashes `data`, on every core when it is large enough to be worth it.
+    fn update_sized(&mut self, data: &[u8]) {
+        if data.len() as u64 >= PARALLEL_FILE_THRESHOLD {
+            self.update_large(data);
+        } else {
+            self.update(data);
+        }
+    }
+
     fn update_large(&mut self, data: &[u8]) {
         match self {
             Hasher::Blake3(h) => {
@@ -136,7 +145,34 @@ pub enum HashRequest {
     Full,
     /// The whole file, and also its first `n` bytes (to prove a growing log kept its prefix).
     FullWithPrefix(u64),
+    /// The whole file, split by the [`ContentSplitter`] into header and pixel data when it
+    /// is a DICOM instance of at most [`MAX_SPLIT_BYTES`].
+    Split,
 }
+
+/// Files up to this size are read whole to be split; a larger one is hashed as a plain
+/// file (its DICOM facts are not recorded). Two workers hold at most twice this.
+pub const MAX_SPLIT_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Where a DICOM instance's Pixel Data lies, and who it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Split {
+    /// The Pixel Data value (or its fragments); empty for an instance without pixels.
+    pub pixels: std::ops::Range<usize>,
+    pub instance_uid: String,
+    pub transfer_syntax: String,
+}
+
+/// Finds the parts of a file to hash apart. Implemented above this crate (by the DICOM
+/// inspection), so that reading stays here and parsing stays there.
+pub trait ContentSplitter: Sync {
+    /// `None`: not a file this splitter understands; it is hashed as a whole.
+    fn split(&self, bytes: &[u8]) -> Option<Split>;
+}
+
+/// Domain separation of a split digest from a plain one (the digest of a file whose bytes
+/// happen to be two digests).
+const SPLIT_DIGEST_CONTEXT: &[u8] = b"pacsguard dicom instance v1\0header+pixels";
 
 /// Chunk size of the pipelined path for large files: one chunk is read while the previous
 /// one is hashed (by BLAKE3 on every core).
@@ -144,6 +180,8 @@ const PIPELINE_CHUNK: usize = 4 << 20;
 
 thread_local! {
     static BUFFER: RefCell<Vec<u8>> = RefCell::new(vec![0; HASH_BUFFER_SIZE]);
+    /// Whole files read to be split; kept per thread so its allocation is reused.
+    static WHOLE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The running state of one file's hash: the hasher, the prefix digest once reached, and
@@ -237,6 +275,7 @@ pub fn hash_files(
     entries: &mut [Entry],
     algorithm: HashAlgorithm,
     request: impl Fn(&Entry) -> HashRequest + Sync,
+    splitter: Option<&dyn ContentSplitter>,
     progress: &(dyn Fn(u64) + Sync),
 ) {
     // Entries are sorted by path, so the files of one directory mostly sit together: each
@@ -251,10 +290,11 @@ pub fn hash_files(
             if entry.kind != EntryType::File {
                 continue;
             }
-            let prefix = match request(entry) {
+            let (prefix, split) = match request(entry) {
                 HashRequest::Skip => continue,
-                HashRequest::Full => None,
-                HashRequest::FullWithPrefix(n) => Some(n),
+                HashRequest::Full => (None, None),
+                HashRequest::FullWithPrefix(n) => (Some(n), None),
+                HashRequest::Split => (None, splitter),
             };
             // Borrowed by the opener while `hash_entry` updates the rest of the entry; put
             // back right after.
@@ -267,7 +307,7 @@ pub fn hash_files(
                 // understands (vanished, unreadable, changed).
                 _ => open_for_reading(&absolute(root, &rel)),
             };
-            hash_entry(&open, entry, algorithm, prefix);
+            hash_entry(&open, entry, algorithm, prefix, split);
             entry.rel = rel;
             progress(entry.meta.size);
         }
@@ -301,9 +341,10 @@ fn hash_entry(
     entry: &mut Entry,
     algorithm: HashAlgorithm,
     prefix: Option<u64>,
+    split: Option<&dyn ContentSplitter>,
 ) {
     for _ in 0..MAX_HASH_ATTEMPTS {
-        match hash_once(open, entry, algorithm, prefix) {
+        match hash_once(open, entry, algorithm, prefix, split) {
             Ok(Attempt::Done(content, meta)) => {
                 entry.meta = meta;
                 entry.content = content;
@@ -337,6 +378,7 @@ fn hash_once(
     entry: &Entry,
     algorithm: HashAlgorithm,
     prefix: Option<u64>,
+    split: Option<&dyn ContentSplitter>,
 ) -> io::Result<Attempt> {
     let mut file = open()?;
     let before = file.metadata()?;
@@ -347,6 +389,11 @@ fn hash_once(
     // Only hash the inode the walk saw at this path: anything else was swapped in since.
     if (before.dev, before.ino) != (entry.meta.dev, entry.meta.ino) {
         return Ok(Attempt::Changed);
+    }
+    if let Some(splitter) = split
+        && before.size <= MAX_SPLIT_BYTES
+    {
+        return hash_split(&mut file, &before, algorithm, splitter);
     }
     let mut feed = Feed::new(algorithm, prefix, before.size >= PARALLEL_FILE_THRESHOLD);
     if feed.large {
@@ -385,9 +432,70 @@ fn hash_once(
         Content::Hashed {
             digest,
             prefix: prefix_digest,
+            dicom: None,
         },
         after,
     ))
+}
+
+/// Reads the whole file, asks the splitter where its parts are, and hashes them apart;
+/// a file the splitter does not understand is hashed whole, as usual.
+fn hash_split(
+    file: &mut std::fs::File,
+    before: &Meta,
+    algorithm: HashAlgorithm,
+    splitter: &dyn ContentSplitter,
+) -> io::Result<Attempt> {
+    WHOLE.with_borrow_mut(|bytes| {
+        let size = usize::try_from(before.size).map_err(io::Error::other)?;
+        bytes.clear();
+        bytes.resize(size, 0);
+        let read = read_full(file, bytes)?;
+        let after = Meta::of(&file.metadata()?);
+        let stable = read == size
+            && after.size == before.size
+            && after.mtime == before.mtime
+            && after.ctime == before.ctime;
+        if !stable {
+            return Ok(Attempt::Changed);
+        }
+        let content = match splitter.split(bytes) {
+            Some(split) if split.pixels.start <= split.pixels.end && split.pixels.end <= size => {
+                let pixels = &bytes[split.pixels.clone()];
+                let mut header = algorithm.hasher();
+                header.update(&bytes[..split.pixels.start]);
+                header.update(&bytes[split.pixels.end..]);
+                let header = header.finalize();
+                let mut pixel_hasher = algorithm.hasher();
+                pixel_hasher.update_sized(pixels);
+                let pixels = pixel_hasher.finalize();
+                let mut combined = algorithm.hasher();
+                combined.update(SPLIT_DIGEST_CONTEXT);
+                combined.update(&header.0);
+                combined.update(&pixels.0);
+                Content::Hashed {
+                    digest: combined.finalize(),
+                    prefix: None,
+                    dicom: Some(Box::new(crate::entry::DicomFacts {
+                        header,
+                        pixels,
+                        instance_uid: split.instance_uid,
+                        transfer_syntax: split.transfer_syntax,
+                    })),
+                }
+            }
+            _ => {
+                let mut whole = algorithm.hasher();
+                whole.update_sized(bytes);
+                Content::Hashed {
+                    digest: whole.finalize(),
+                    prefix: None,
+                    dicom: None,
+                }
+            }
+        };
+        Ok(Attempt::Done(content, after))
+    })
 }
 
 #[cfg(test)]
@@ -432,6 +540,7 @@ mod tests {
                 &mut entries,
                 algorithm,
                 |_| HashRequest::Full,
+                None,
                 &|_| {},
             );
             assert_eq!(
@@ -461,9 +570,10 @@ mod tests {
                 &mut entries,
                 HashAlgorithm::Blake3,
                 |_| HashRequest::FullWithPrefix(cut as u64),
+                None,
                 &|_| {},
             );
-            let Content::Hashed { digest, prefix } = &entries[0].content else {
+            let Content::Hashed { digest, prefix, .. } = &entries[0].content else {
                 panic!("not hashed: {:?}", entries[0].content)
             };
             assert_eq!(*digest, Digest(*blake3::hash(&data).as_bytes()));
@@ -497,6 +607,7 @@ mod tests {
                     &mut entries,
                     algorithm,
                     |_| HashRequest::FullWithPrefix(cut as u64),
+                    None,
                     &|_| {},
                 );
                 let one_shot = |bytes: &[u8]| {
@@ -504,7 +615,7 @@ mod tests {
                     h.update(bytes);
                     h.finalize()
                 };
-                let Content::Hashed { digest, prefix } = &entries[0].content else {
+                let Content::Hashed { digest, prefix, .. } = &entries[0].content else {
                     panic!("not hashed: {:?}", entries[0].content)
                 };
                 assert_eq!(*digest, one_shot(&data), "{algorithm} whole file");
@@ -530,6 +641,7 @@ mod tests {
             &mut entries,
             HashAlgorithm::Blake3,
             |_| HashRequest::Full,
+            None,
             &|_| {},
         );
         assert_eq!(entries[0].content, Content::Unstable);
@@ -547,6 +659,7 @@ mod tests {
             &mut entries,
             HashAlgorithm::Blake3,
             |_| HashRequest::Full,
+            None,
             &|_| {},
         );
         assert_eq!(entries[0].content, Content::Vanished);

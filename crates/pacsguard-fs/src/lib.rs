@@ -17,9 +17,12 @@ mod open;
 mod read;
 mod walk;
 
-pub use entry::{Content, Entry, EntryType, Meta, Timestamp, XATTR_INLINE_MAX, Xattr, XattrValue};
+pub use entry::{
+    Content, DicomFacts, Entry, EntryType, Meta, Timestamp, XATTR_INLINE_MAX, Xattr, XattrValue,
+};
 pub use hash::{
-    Digest, HASH_BUFFER_SIZE, HashAlgorithm, HashRequest, Hasher, MAX_HASH_ATTEMPTS, hash_files,
+    ContentSplitter, Digest, HASH_BUFFER_SIZE, HashAlgorithm, HashRequest, Hasher,
+    MAX_HASH_ATTEMPTS, MAX_SPLIT_BYTES, Split, hash_files,
 };
 pub use read::{FileBytes, ReadError, read_file, read_head};
 pub use walk::{MAX_TREE_DEPTH, Problem, ProblemKind, Tree, WalkError, WalkOptions, walk};

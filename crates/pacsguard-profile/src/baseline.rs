@@ -203,6 +203,7 @@ mod tests {
             content: Content::Hashed {
                 digest: Digest([7; 32]),
                 prefix: None,
+                dicom: None,
             },
         };
         Baseline {

@@ -2,7 +2,8 @@
 
 use pacsguard_events::{Finding, FindingKind, Severity};
 use pacsguard_fs::{
-    Content, Entry, EntryType, HashRequest, ProblemKind, Tree, WalkOptions, hash_files, walk,
+    Content, ContentSplitter, Entry, EntryType, HashRequest, ProblemKind, Split, Tree, WalkOptions,
+    hash_files, walk,
 };
 
 use crate::baseline::{ProfileError, RootProfile, RootSpec, absolute};
@@ -39,11 +40,12 @@ pub fn reuse_unchanged(base: &RootProfile, tree: &mut Tree) {
         if let Some(old) = base.entry(&entry.rel)
             && old.kind == EntryType::File
             && old.meta.looks_unchanged(&entry.meta)
-            && let Content::Hashed { digest, .. } = &old.content
+            && let Content::Hashed { digest, dicom, .. } = &old.content
         {
             entry.content = Content::Hashed {
                 digest: *digest,
                 prefix: None,
+                dicom: dicom.clone(),
             };
         }
     }
@@ -62,7 +64,33 @@ pub fn hash_request(spec: &RootSpec, base: Option<&RootProfile>, entry: &Entry) 
     {
         return HashRequest::FullWithPrefix(old.meta.size);
     }
+    if spec.policy.is_dicom_aware() {
+        // A file whose profile holds a whole-file digest (not DICOM then, or profiled before
+        // DICOM awareness) is compared whole: splitting it now would change its digest
+        // without its content changing. A file that became DICOM still differs whole.
+        let profiled_whole = base
+            .and_then(|b| b.entry(&entry.rel))
+            .is_some_and(|old| matches!(old.content, Content::Hashed { dicom: None, .. }));
+        if !profiled_whole {
+            return HashRequest::Split;
+        }
+    }
     HashRequest::Full
+}
+
+/// Splits DICOM instances into header and Pixel Data for hashing (pacsguard-dicom reads
+/// them; pacsguard-fs reads the files).
+struct DicomSplitter;
+
+impl ContentSplitter for DicomSplitter {
+    fn split(&self, bytes: &[u8]) -> Option<Split> {
+        let layout = pacsguard_dicom::layout(bytes)?;
+        Some(Split {
+            pixels: layout.pixels,
+            instance_uid: layout.instance_uid,
+            transfer_syntax: layout.transfer_syntax,
+        })
+    }
 }
 
 /// Hashes every file still pending (in parallel), then drops entries that vanished.
@@ -95,7 +123,15 @@ pub fn hash_tree(
             }
             other => other,
         };
-        hash_files(&spec.path, &mut tree.entries, spec.hash, request, progress);
+        let splitter = DicomSplitter;
+        hash_files(
+            &spec.path,
+            &mut tree.entries,
+            spec.hash,
+            request,
+            Some(&splitter),
+            progress,
+        );
     } else {
         for entry in tree
             .entries

@@ -2,7 +2,9 @@
 //! digest covers (little-endian fixed-width integers, u32-length-prefixed byte strings).
 //! Decoding is total: any malformed blob is `None`, never a panic or an out-of-range read.
 
-use pacsguard_fs::{Content, Digest, Entry, EntryType, Meta, Timestamp, Xattr, XattrValue};
+use pacsguard_fs::{
+    Content, DicomFacts, Digest, Entry, EntryType, Meta, Timestamp, Xattr, XattrValue,
+};
 
 pub fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
@@ -136,9 +138,25 @@ pub fn encode_entry(out: &mut Vec<u8>, e: &Entry) {
     put_bytes(out, &encode_xattrs(&e.xattrs));
     match &e.content {
         Content::NotApplicable => out.push(0),
-        Content::Hashed { digest, .. } => {
+        Content::Hashed {
+            digest,
+            dicom: None,
+            ..
+        } => {
             out.push(1);
             out.extend_from_slice(&digest.0);
+        }
+        Content::Hashed {
+            digest,
+            dicom: Some(facts),
+            ..
+        } => {
+            out.push(7);
+            out.extend_from_slice(&digest.0);
+            out.extend_from_slice(&facts.header.0);
+            out.extend_from_slice(&facts.pixels.0);
+            put_bytes(out, facts.instance_uid.as_bytes());
+            put_bytes(out, facts.transfer_syntax.as_bytes());
         }
         Content::Unreadable(reason) => {
             out.push(2);
@@ -207,6 +225,17 @@ pub fn decode_entries(blob: &[u8], out: &mut Vec<Entry>) -> Option<()> {
             1 => Content::Hashed {
                 digest: Digest(r.take(32)?.try_into().ok()?),
                 prefix: None,
+                dicom: None,
+            },
+            7 => Content::Hashed {
+                digest: Digest(r.take(32)?.try_into().ok()?),
+                prefix: None,
+                dicom: Some(Box::new(DicomFacts {
+                    header: Digest(r.take(32)?.try_into().ok()?),
+                    pixels: Digest(r.take(32)?.try_into().ok()?),
+                    instance_uid: String::from_utf8(r.bytes()?.to_vec()).ok()?,
+                    transfer_syntax: String::from_utf8(r.bytes()?.to_vec()).ok()?,
+                })),
             },
             2 => Content::Unreadable(String::from_utf8(r.bytes()?.to_vec()).ok()?),
             3 => Content::Unstable,
@@ -256,5 +285,49 @@ mod tests {
             Some(vec!["*.tmp".into(), "a/**".into()])
         );
         assert_eq!(decode_strings(&[5, 0, 0, 0, b'a']), None);
+    }
+
+    #[test]
+    fn dicom_facts_round_trip_and_truncations_are_rejected() {
+        let entry = Entry {
+            rel: b"ct/1.dcm".to_vec(),
+            kind: EntryType::File,
+            meta: Meta {
+                size: 1000,
+                mode: 0o644,
+                uid: 1,
+                gid: 2,
+                mtime: Timestamp { sec: 3, nsec: 4 },
+                ctime: Timestamp { sec: 5, nsec: 6 },
+                ino: 7,
+                dev: 8,
+                nlink: 1,
+                rdev: 0,
+            },
+            link_target: None,
+            xattrs: Vec::new(),
+            content: Content::Hashed {
+                digest: Digest([1; 32]),
+                prefix: None,
+                dicom: Some(Box::new(DicomFacts {
+                    header: Digest([2; 32]),
+                    pixels: Digest([3; 32]),
+                    instance_uid: "1.2.3.4".into(),
+                    transfer_syntax: "1.2.840.10008.1.2.1".into(),
+                })),
+            },
+        };
+        let mut blob = Vec::new();
+        encode_entry(&mut blob, &entry);
+        let mut decoded = Vec::new();
+        assert_eq!(decode_entries(&blob, &mut decoded), Some(()));
+        assert_eq!(decoded, vec![entry]);
+        for cut in 1..blob.len() {
+            assert_eq!(
+                decode_entries(&blob[..cut], &mut Vec::new()),
+                None,
+                "cut {cut}"
+            );
+        }
     }
 }

@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use pacsguard_events::{Finding, FindingKind, Severity, escape_bytes};
-use pacsguard_fs::{Content, Digest, Entry, EntryType, Tree};
+use pacsguard_fs::{Content, DicomFacts, Digest, Entry, EntryType, MAX_SPLIT_BYTES, Tree};
 
 use crate::baseline::{RootProfile, RootSpec};
 use crate::capture::capture_findings;
@@ -161,10 +161,29 @@ pub fn compare(base: &RootProfile, tree: &Tree) -> Vec<Finding> {
             removed_by_digest.entry(*digest).or_default().push(old);
         }
     }
+    // A DICOM instance keeps its SOP Instance UID when it is renamed, even if it was also
+    // edited on the way: one `moved` finding, then what changed in it.
+    let mut removed_by_instance: HashMap<&str, &Entry> = HashMap::new();
+    for old in removed
+        .iter()
+        .filter(|e| !consumed.contains(e.rel.as_slice()))
+    {
+        if let Some(uid) = instance_uid(old) {
+            removed_by_instance.insert(uid, old);
+        }
+    }
     for new in still_added {
         let old = match (new.kind, new.content.digest()) {
-            (EntryType::File, Some(digest)) => removed_by_digest.get_mut(digest).and_then(Vec::pop),
+            (EntryType::File, Some(digest)) => removed_by_digest
+                .get_mut(digest)
+                .and_then(Vec::pop)
+                .filter(|old| !consumed.contains(old.rel.as_slice())),
             _ => None,
+        };
+        let by_instance = || {
+            instance_uid(new)
+                .and_then(|uid| removed_by_instance.get(uid).copied())
+                .filter(|old| !consumed.contains(old.rel.as_slice()))
         };
         match old {
             Some(old) => {
@@ -174,6 +193,15 @@ pub fn compare(base: &RootProfile, tree: &Tree) -> Vec<Finding> {
                     new,
                     "with the same content at a new path, old path gone",
                 );
+            }
+            None if let Some(old) = by_instance() => {
+                consumed.insert(old.rel.as_slice());
+                out.moved(
+                    &old.rel,
+                    new,
+                    "the same DICOM instance (SOP Instance UID) at a new path",
+                );
+                out.compare_pair(old, new);
             }
             None => out.report(
                 &new.rel,
@@ -206,6 +234,18 @@ pub fn compare(base: &RootProfile, tree: &Tree) -> Vec<Finding> {
         );
     }
     out.findings
+}
+
+/// The SOP Instance UID a DICOM-aware profile recorded for a file, if any.
+fn instance_uid(entry: &Entry) -> Option<&str> {
+    match &entry.content {
+        Content::Hashed {
+            dicom: Some(facts), ..
+        } if entry.kind == EntryType::File && !facts.instance_uid.is_empty() => {
+            Some(facts.instance_uid.as_str())
+        }
+        _ => None,
+    }
 }
 
 struct Output<'a> {
@@ -363,9 +403,23 @@ impl Output<'_> {
     fn compare_file(&mut self, old: &Entry, new: &Entry) -> ContentVerdict {
         let (was, now) = (old.meta.size, new.meta.size);
         match (&old.content, &new.content) {
-            (Content::Hashed { digest: d0, .. }, Content::Hashed { digest: d1, prefix }) => {
+            (
+                Content::Hashed {
+                    digest: d0,
+                    dicom: was_dicom,
+                    ..
+                },
+                Content::Hashed {
+                    digest: d1,
+                    prefix,
+                    dicom: now_dicom,
+                },
+            ) => {
                 if d0 == d1 {
                     return ContentVerdict::Same;
+                }
+                if let Some(facts) = was_dicom {
+                    return self.compare_instance(new, facts, now_dicom.as_deref());
                 }
                 if self.spec.policy == Policy::Growing {
                     if now >= was && *prefix == Some((was, *d0)) {
@@ -419,6 +473,72 @@ impl Output<'_> {
             }
             _ => ContentVerdict::Same,
         }
+    }
+}
+
+impl Output<'_> {
+    /// A DICOM instance whose digest changed: say whether its pixels or only its header
+    /// did, or that it is no longer DICOM at all.
+    fn compare_instance(
+        &mut self,
+        new: &Entry,
+        was: &DicomFacts,
+        now: Option<&DicomFacts>,
+    ) -> ContentVerdict {
+        let uid = escape_bytes(was.instance_uid.as_bytes());
+        let Some(now) = now else {
+            let (kind, detail) = if new.meta.size <= MAX_SPLIT_BYTES {
+                (
+                    FindingKind::NoLongerDicom,
+                    format!(
+                        "no longer a readable DICOM instance (it was SOP Instance UID {uid}): encrypted, overwritten or truncated"
+                    ),
+                )
+            } else {
+                (
+                    FindingKind::ContentChanged,
+                    format!(
+                        "instance {uid} grew past {MAX_SPLIT_BYTES} bytes; content hash differs"
+                    ),
+                )
+            };
+            self.report(&new.rel, kind, Change::Content, detail, vec![]);
+            return ContentVerdict::Changed;
+        };
+        let mut header_notes = Vec::new();
+        if now.instance_uid != was.instance_uid {
+            header_notes.push(format!(
+                "SOP Instance UID {uid} -> {}",
+                escape_bytes(now.instance_uid.as_bytes())
+            ));
+        }
+        if now.transfer_syntax != was.transfer_syntax {
+            header_notes.push(format!(
+                "transfer syntax {} -> {}",
+                escape_bytes(was.transfer_syntax.as_bytes()),
+                escape_bytes(now.transfer_syntax.as_bytes())
+            ));
+        }
+        let header_changed = now.header != was.header;
+        let (kind, detail) = if now.pixels != was.pixels {
+            let mut detail = format!("the Pixel Data of instance {uid} changed");
+            if header_changed {
+                detail.push_str(", and its header too");
+            }
+            (FindingKind::PixelDataChanged, detail)
+        } else {
+            (
+                FindingKind::HeaderChanged,
+                format!("the header of instance {uid} changed; its Pixel Data is intact"),
+            )
+        };
+        let detail = if header_notes.is_empty() {
+            detail
+        } else {
+            format!("{detail} ({})", header_notes.join("; "))
+        };
+        self.report(&new.rel, kind, Change::Content, detail, vec![]);
+        ContentVerdict::Changed
     }
 }
 

@@ -83,6 +83,12 @@ impl Policy {
     pub fn hashes_content(self) -> bool {
         self != Policy::Volatile
     }
+
+    /// Whether DICOM instances are hashed as header and Pixel Data apart (and their SOP
+    /// Instance UID recorded): in image stores and static trees, not in logs.
+    pub fn is_dicom_aware(self) -> bool {
+        matches!(self, Policy::Static | Policy::AppendOnly)
+    }
 }
 
 impl fmt::Display for Policy {

@@ -44,6 +44,7 @@ fn baseline() -> Baseline {
             content: Content::Hashed {
                 digest: Digest([3; 32]),
                 prefix: None,
+                dicom: None,
             },
         },
         Entry {

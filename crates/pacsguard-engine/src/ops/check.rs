@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use pacsguard_events::{Action, Event, Finding, FindingKind, Outcome, Severity, SeverityCounts};
-use pacsguard_profile::{Baseline, RootProfile, compare};
+use pacsguard_profile::{Baseline, Policy, RootProfile, compare};
 use serde::Serialize;
 
 use super::targets::{is_within, locate, target_path};
@@ -62,7 +62,24 @@ impl Session {
             let base = restrict(base, within);
             let (tree, hashed) =
                 self.capture(&base.spec, Some(&base), within, request.fast, progress)?;
-            findings.extend(compare(&base, &tree));
+            let differences = compare(&base, &tree);
+            if base.spec.policy == Policy::AppendOnly {
+                // New images are expected in an image store, and screened on arrival.
+                let arrivals: Vec<PathBuf> = differences
+                    .iter()
+                    .filter(|f| f.kind == FindingKind::Added)
+                    .filter(|f| std::fs::symlink_metadata(&f.path).is_ok_and(|m| m.is_file()))
+                    .map(|f| f.path.clone())
+                    .collect();
+                findings.extend(differences);
+                findings.extend(
+                    super::scan::screen_arrivals(&arrivals)?
+                        .into_iter()
+                        .map(|f| f.with_root(base.spec.path.clone())),
+                );
+            } else {
+                findings.extend(differences);
+            }
             summaries.push(RootSummary::of(&base.spec, &tree, hashed));
         }
         let counts = SeverityCounts::of(&findings);

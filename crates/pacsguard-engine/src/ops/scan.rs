@@ -256,6 +256,27 @@ fn absolute(root: &Path, rel: &[u8]) -> PathBuf {
     }
 }
 
+/// Screens new files that arrived in `append-only` roots (found by `check`) with the
+/// built-in inspection and rules; returns what they raised.
+pub(super) fn screen_arrivals(paths: &[PathBuf]) -> Result<Vec<Finding>, EngineError> {
+    if paths.is_empty() {
+        return Ok(Vec::new());
+    }
+    let screener = build_screener(&ScanRequest::default())?;
+    let findings = paths
+        .par_iter()
+        .map_init(
+            || screener.worker(),
+            |worker, path| screen_file(worker, path, None, "", "").findings,
+        )
+        .flatten()
+        // That a file is not DICOM, or carries vendor text in its preamble, is for `scan`
+        // to tell; an arrival is news when it is dangerous.
+        .filter(|f| f.severity == Severity::Alert)
+        .collect();
+    Ok(findings)
+}
+
 /// The built-in rules plus `--rules`, and `--hashlist`: errors here name the file and stop
 /// the run before anything is screened (exit 2).
 fn build_screener(request: &ScanRequest) -> Result<Screener, EngineError> {
