@@ -449,8 +449,11 @@ fn hash_split(
     WHOLE.with_borrow_mut(|bytes| {
         let size = usize::try_from(before.size).map_err(io::Error::other)?;
         bytes.clear();
-        bytes.resize(size, 0);
-        let read = read_full(file, bytes)?;
+        bytes.reserve(size);
+        // `read_to_end` fills the spare capacity without zeroing it first: one pass over
+        // the bytes instead of two. `take` stops at the size fstat gave; growth is caught
+        // by the check after reading.
+        let read = io::Read::read_to_end(&mut io::Read::take(&mut *file, before.size), bytes)?;
         let after = Meta::of(&file.metadata()?);
         let stable = read == size
             && after.size == before.size
@@ -518,6 +521,77 @@ mod tests {
     fn write(dir: &Path, name: &str, data: &[u8]) {
         #[allow(clippy::disallowed_methods)] // test fixture, not a guarded tree
         std::fs::write(dir.join(name), data).expect("write fixture");
+    }
+
+    /// Splits at fixed offsets when the file starts with `SPLIT`.
+    struct FixedSplitter(std::ops::Range<usize>);
+
+    impl ContentSplitter for FixedSplitter {
+        fn split(&self, bytes: &[u8]) -> Option<Split> {
+            bytes.starts_with(b"SPLIT").then(|| Split {
+                pixels: self.0.clone(),
+                instance_uid: "1.2.3".into(),
+                transfer_syntax: "1.2.840.10008.1.2.1".into(),
+            })
+        }
+    }
+
+    #[test]
+    fn split_digests_cover_both_parts_and_other_files_are_hashed_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), "a.dcm", b"SPLIT-header|PIXELS|trailer");
+        write(dir.path(), "b.txt", b"plain text");
+        let mut entries = vec![
+            file_entry(dir.path(), "a.dcm"),
+            file_entry(dir.path(), "b.txt"),
+        ];
+        let splitter = FixedSplitter(13..19);
+        hash_files(
+            dir.path(),
+            &mut entries,
+            HashAlgorithm::Blake3,
+            |_| HashRequest::Split,
+            Some(&splitter),
+            &|_| {},
+        );
+        let Content::Hashed {
+            digest,
+            dicom: Some(facts),
+            ..
+        } = &entries[0].content
+        else {
+            panic!("split: {:?}", entries[0].content);
+        };
+        assert_eq!(facts.pixels.0, *blake3::hash(b"PIXELS").as_bytes());
+        assert_eq!(
+            facts.header.0,
+            *blake3::hash(b"SPLIT-header||trailer").as_bytes()
+        );
+        let mut combined = blake3::Hasher::new();
+        combined.update(SPLIT_DIGEST_CONTEXT);
+        combined.update(&facts.header.0);
+        combined.update(&facts.pixels.0);
+        assert_eq!(digest.0, *combined.finalize().as_bytes());
+        assert_eq!(
+            entries[1].content.digest().map(|d| d.0),
+            Some(*blake3::hash(b"plain text").as_bytes())
+        );
+
+        // A range past the end (a splitter's bug or a file that shrank) is never sliced:
+        // the file is hashed whole.
+        let mut entries = vec![file_entry(dir.path(), "a.dcm")];
+        hash_files(
+            dir.path(),
+            &mut entries,
+            HashAlgorithm::Blake3,
+            |_| HashRequest::Split,
+            Some(&FixedSplitter(13..4000)),
+            &|_| {},
+        );
+        assert_eq!(
+            entries[0].content.digest().map(|d| d.0),
+            Some(*blake3::hash(b"SPLIT-header|PIXELS|trailer").as_bytes())
+        );
     }
 
     #[test]
