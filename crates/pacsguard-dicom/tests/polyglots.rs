@@ -323,3 +323,45 @@ fn sequences_nested_past_the_limit_stop_the_walk() {
         inspection.observations
     );
 }
+
+#[test]
+fn findings_past_the_observation_limit_are_counted_not_listed() {
+    let elf = kit::real_elf();
+    let mut builder = DicomBuilder::ct("1.2.3.15").element(0x0029, 0x0010, *b"LO", b"ACME");
+    let planted = pacsguard_dicom::MAX_OBSERVATIONS + 8;
+    for n in 0..planted {
+        builder = builder.element(0x0029, 0x1000 + n as u16, *b"OB", &elf);
+    }
+    let inspection = inspect(&builder.build());
+    assert_eq!(
+        inspection.observations.len(),
+        pacsguard_dicom::MAX_OBSERVATIONS + 1
+    );
+    let last = inspection.observations.last().expect("summary");
+    assert_eq!(last.kind, FindingKind::NotInspected);
+    assert!(
+        last.detail.starts_with("8 more finding(s)"),
+        "{}",
+        last.detail
+    );
+}
+
+#[test]
+fn uids_are_cut_at_the_dicom_maximum() {
+    let long_uid = format!("1.2.{}", "3".repeat(200));
+    let file = DicomBuilder::ct(&long_uid).build();
+    let layout = pacsguard_dicom::layout(&file).expect("layout");
+    assert_eq!(layout.instance_uid.len(), pacsguard_dicom::MAX_UID_LEN);
+    let exact = format!("1.2.{}", "3".repeat(pacsguard_dicom::MAX_UID_LEN - 4));
+    let layout = pacsguard_dicom::layout(&DicomBuilder::ct(&exact).build()).expect("layout");
+    assert_eq!(layout.instance_uid, exact);
+}
+
+#[test]
+fn documents_are_kept_up_to_their_limit() {
+    let big = vec![b' '; pacsguard_dicom::MAX_DOCUMENT_BYTES + 2];
+    let file = DicomBuilder::encapsulated_pdf("1.2.3.16", &big).build();
+    assert!(inspect(&file).documents.is_empty());
+    let file = DicomBuilder::encapsulated_pdf("1.2.3.17", &big[..1000]).build();
+    assert_eq!(inspect(&file).documents.len(), 1);
+}

@@ -395,3 +395,40 @@ fn preamble_only_finds_preamble_polyglots_from_the_first_page() {
     let out = env.run(&["scan", "--preamble-only", "--quarantine", env.tree_str()]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn files_over_the_size_limit_are_named_not_skipped_in_silence() {
+    let env = Env::new();
+    let huge = env.path("wsi.dcm");
+    let file = fs::File::create(&huge).expect("create");
+    // Sparse: no disk space, and refused by size before a byte is read.
+    file.set_len(pacsguard_engine::MAX_SCAN_FILE_BYTES + 1)
+        .expect("sparse file");
+    let (code, json) = scan_json(&env, &[huge.to_str().expect("utf-8")]);
+    assert_eq!(code, 1);
+    assert_eq!(json["findings"][0]["kind"], "not-inspected");
+    assert!(
+        json["findings"][0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("over the limit")),
+        "{json:#}"
+    );
+}
+
+#[test]
+fn too_many_rule_files_are_refused_before_anything_is_read() {
+    let env = Env::new();
+    let rules = env.dir.path().join("rules");
+    fs::create_dir_all(&rules).expect("mkdir");
+    for n in 0..=pacsguard_screen::MAX_RULE_FILES {
+        fs::write(rules.join(format!("r{n}.yar")), "").expect("write");
+    }
+    let out = env.run(&[
+        "scan",
+        "--rules",
+        rules.to_str().expect("utf-8"),
+        env.tree_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("more than"), "{}", stderr(&out));
+}
