@@ -10,6 +10,7 @@
 use std::sync::LazyLock;
 
 use aho_corasick::AhoCorasick;
+use pacsguard_events::escape_bytes;
 
 use crate::format::{self, Format, u16_le, u32_le};
 use crate::pdf;
@@ -143,17 +144,10 @@ fn zip_ending_at(bytes: &[u8], eocd: usize) -> Option<String> {
     ))
 }
 
-/// An archive member's name, shown safely (it is attacker-chosen).
+/// An archive member's name (attacker-chosen), shown safely and cut short.
 fn shown(name: &[u8]) -> String {
     const SHOWN: usize = 64;
-    let mut text = String::new();
-    for &byte in name.iter().take(SHOWN) {
-        if byte.is_ascii_graphic() && byte != b'"' && byte != b'\\' || byte == b' ' {
-            text.push(char::from(byte));
-        } else {
-            text.push_str(&format!("\\x{byte:02x}"));
-        }
-    }
+    let mut text = escape_bytes(&name[..name.len().min(SHOWN)]);
     if name.len() > SHOWN {
         text.push_str("...");
     }

@@ -6,7 +6,7 @@ use std::ops::Range;
 use dicom_core::Tag;
 use dicom_encoding::transfer_syntax::{TransferSyntax, TransferSyntaxIndex};
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
-use pacsguard_events::{FindingKind, Severity};
+use pacsguard_events::{FindingKind, Severity, escape_bytes};
 
 use crate::dataset::{self, DataSetSummary, show_tag};
 use crate::embedded::{self, Hidden};
@@ -586,14 +586,5 @@ fn walk_and_search(
 }
 
 fn show_text(text: &str) -> String {
-    text.chars()
-        .take(64)
-        .flat_map(|c| {
-            if c.is_ascii_graphic() && c != '"' {
-                vec![c]
-            } else {
-                format!("\\u{{{:04x}}}", u32::from(c)).chars().collect()
-            }
-        })
-        .collect()
+    escape_bytes(&text.as_bytes()[..text.len().min(MAX_UID_LEN)])
 }

@@ -6,6 +6,8 @@
 //! modalities also leave vendor text and stray bytes; those are recorded as `info` and
 //! must never page anyone.
 
+use pacsguard_events::escape_bytes;
+
 use crate::format::{self, Format};
 
 /// The length of the preamble before `DICM`.
@@ -71,25 +73,16 @@ fn pe_detail(whole_file: &[u8]) -> String {
     }
 }
 
-/// Up to 32 bytes from the first non-zero one, shown safely: vendor text reads as text,
-/// everything else as `\xNN`.
+/// Up to 32 bytes from the first non-zero one, shown the one safe way PacsGuard shows
+/// attacker-chosen bytes: vendor text reads as text, control bytes are escaped.
 fn printable_excerpt(preamble: &[u8]) -> String {
     let start = preamble.iter().position(|&b| b != 0).unwrap_or(0);
     let last = preamble.iter().rposition(|&b| b != 0).unwrap_or(start);
     let end = (last + 1).min(start + 32);
-    let mut excerpt = format!("at offset {start}: \"");
-    for &byte in &preamble[start..end] {
-        if byte.is_ascii_graphic() || byte == b' ' {
-            if byte == b'"' || byte == b'\\' {
-                excerpt.push('\\');
-            }
-            excerpt.push(char::from(byte));
-        } else {
-            excerpt.push_str(&format!("\\x{byte:02x}"));
-        }
-    }
-    excerpt.push('"');
-    excerpt
+    format!(
+        "at offset {start}: \"{}\"",
+        escape_bytes(&preamble[start..end])
+    )
 }
 
 #[cfg(test)]
@@ -120,7 +113,7 @@ mod tests {
         let Preamble::Nonstandard { detail } = classify(&bytes, &bytes) else {
             panic!("expected nonstandard");
         };
-        assert!(detail.contains(r#"ACME \"CT\"\x01"#), "{detail}");
+        assert!(detail.contains(r#""ACME "CT"\u{0001}""#), "{detail}");
     }
 
     #[test]
