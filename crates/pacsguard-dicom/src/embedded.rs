@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 use aho_corasick::AhoCorasick;
 use pacsguard_events::escape_bytes;
 
-use crate::format::{self, Format, u16_le, u32_le};
+use crate::format::{self, Format, PDF_HEADER_WINDOW, u16_le, u32_le};
 use crate::pdf;
 
 /// The bytes that open a candidate; each is confirmed before anything is reported.
@@ -62,7 +62,9 @@ pub fn search(bytes: &[u8], mut found: impl FnMut(Hidden) -> bool) {
         let at = candidate.start();
         let rest = &bytes[at..];
         let hidden = match CANDIDATE_MAGICS[candidate.pattern().as_usize()] {
-            b"%PDF-" if pdf_read => None,
+            // A reader looks for the header in the first kilobyte only: further in (in pixel
+            // data above all) five chance bytes are not a document.
+            b"%PDF-" if pdf_read || at >= PDF_HEADER_WINDOW => None,
             b"PK\x05\x06" => zip_ending_at(bytes, at).map(|detail| Hidden {
                 format: Format::Zip,
                 offset: at,

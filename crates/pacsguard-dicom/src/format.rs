@@ -247,6 +247,11 @@ fn nt_headers_valid(bytes: &[u8], signature_at: usize) -> bool {
         && matches!(optional_magic, Some(0x10B) | Some(0x20B))
 }
 
+/// Bytes handed to goblin to parse one candidate executable. goblin reads every table the
+/// headers point to (a crafted export table makes it allocate in proportion to the bytes
+/// it is given), and the finding needs only the headers and the section table.
+pub const MAX_EXECUTABLE_PARSE_BYTES: usize = 1024 * 1024;
+
 /// A native executable confirmed at the start of a byte range.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Executable {
@@ -259,6 +264,7 @@ pub struct Executable {
 /// loader reads must hold together, and goblin must parse them. A magic number alone
 /// never qualifies, since two bytes such as `MZ` turn up in any large image by chance.
 pub fn confirm_executable(bytes: &[u8]) -> Option<Executable> {
+    let bytes = &bytes[..bytes.len().min(MAX_EXECUTABLE_PARSE_BYTES)];
     match sniff(bytes)? {
         Format::Pe => confirm_pe(bytes),
         Format::Elf => confirm_elf(bytes),

@@ -21,6 +21,9 @@ pub const MAX_OBSERVATIONS: usize = 32;
 pub const MAX_INFLATED_DATA_SET_BYTES: usize = 512 * 1024 * 1024;
 /// Encapsulated documents kept for rule matching, per file, in total.
 pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024 * 1024;
+/// Encapsulated documents kept per file: an instance holds one; empty ones cost a crafted
+/// file nothing, and each kept one is a rule scan.
+pub const MAX_DOCUMENTS: usize = 16;
 
 const ENCAPSULATED_DOCUMENT: Tag = Tag(0x0042, 0x0011);
 const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
@@ -101,7 +104,7 @@ struct Observations {
     dropped: usize,
     /// Offsets of hidden content already reported, so that a ZIP found both in its element
     /// and from the end of the file is one finding.
-    hidden_offsets: Vec<u64>,
+    hidden_offsets: std::collections::HashSet<u64>,
 }
 
 impl Observations {
@@ -116,21 +119,24 @@ impl Observations {
 
     fn hidden(&mut self, hidden: Hidden, base: usize, place: &str) -> bool {
         let offset = (base + hidden.offset) as u64;
-        if self.hidden_offsets.contains(&offset) {
+        if self.kept.len() >= MAX_OBSERVATIONS {
+            self.dropped += 1;
+            return false; // the search stops: the rest would only be counted
+        }
+        if !self.hidden_offsets.insert(offset) {
             return true;
         }
-        self.hidden_offsets.push(offset);
-        let (kind, what) = if hidden.active_document {
-            (FindingKind::ActiveContent, "")
+        let kind = if hidden.active_document {
+            FindingKind::ActiveContent
         } else {
-            (FindingKind::EmbeddedExecutable, "")
+            FindingKind::EmbeddedExecutable
         };
         self.push(Observation {
             kind,
             severity: Severity::Alert,
             format: Some(hidden.format),
             offset: Some(offset),
-            detail: format!("{what}{} {place}", hidden.detail),
+            detail: format!("{} {place}", hidden.detail),
         })
     }
 
@@ -142,7 +148,7 @@ impl Observations {
                 format: None,
                 offset: None,
                 detail: format!(
-                    "{} more finding(s) in this file not listed (limit {MAX_OBSERVATIONS})",
+                    "at least {} more finding(s) in this file not listed (limit {MAX_OBSERVATIONS})",
                     self.dropped
                 ),
             });
@@ -156,7 +162,7 @@ pub fn inspect(bytes: &[u8]) -> Inspection {
     let mut found = Observations {
         kept: Vec::new(),
         dropped: 0,
-        hidden_offsets: Vec::new(),
+        hidden_offsets: std::collections::HashSet::new(),
     };
     let mut inspection = match locate(bytes) {
         Some(Located::Meta {
@@ -172,6 +178,12 @@ pub fn inspect(bytes: &[u8]) -> Inspection {
             }
             match meta::read(bytes, at) {
                 Ok(meta) => {
+                    // The meta group's values (Private Information, version names) can
+                    // carry a payload as well as any element.
+                    let group = &bytes[at..meta.end];
+                    embedded::search(group, |hidden| {
+                        found.hidden(hidden, at, "in the file meta group")
+                    });
                     inspection.transfer_syntax = meta.transfer_syntax.clone();
                     inspection.sop_class_uid = meta.media_storage_sop_class;
                     inspection.sop_instance_uid = meta.media_storage_sop_instance;
@@ -192,8 +204,16 @@ pub fn inspect(bytes: &[u8]) -> Inspection {
             inspection.transfer_syntax = Some(ts.to_owned());
             read_data_set(bytes, 0, ts, &mut inspection, &mut found);
             if !inspection.complete && inspection.sop_instance_uid.is_none() {
-                // It looked like a data set for eight bytes and then did not: not DICOM.
-                return not_dicom(bytes);
+                // It looked like a data set for eight bytes and then did not: not DICOM,
+                // but whatever the search found in it stays reported.
+                let mut fallback = not_dicom(bytes);
+                fallback.observations.extend(
+                    found
+                        .finish()
+                        .into_iter()
+                        .filter(|o| o.severity == Severity::Alert),
+                );
+                return fallback;
             }
             inspection
         }
@@ -229,7 +249,7 @@ pub fn inspect_head(head: &[u8]) -> Inspection {
             let mut found = Observations {
                 kept: Vec::new(),
                 dropped: 0,
-                hidden_offsets: Vec::new(),
+                hidden_offsets: std::collections::HashSet::new(),
             };
             let mut inspection = Inspection::new(container);
             let classified = preamble::classify(&head[..PREAMBLE_LEN], head);
@@ -351,11 +371,7 @@ fn malformed(found: &mut Observations, offset: usize, reason: &str) {
 fn scan_raw(bytes: &[u8], from: usize, found: &mut Observations) {
     let rest = bytes.get(from..).unwrap_or_default();
     embedded::search(rest, |hidden| {
-        found.hidden(
-            hidden,
-            from,
-            "after the point where the data set stops being readable",
-        )
+        found.hidden(hidden, from, "in a data set that cannot be read to its end")
     });
 }
 
@@ -551,6 +567,7 @@ fn walk_and_search(
         });
         if value.tag == ENCAPSULATED_DOCUMENT
             && !value.fragment
+            && documents.len() < MAX_DOCUMENTS
             && document_bytes + value.bytes.len() <= MAX_DOCUMENT_BYTES
         {
             document_bytes += value.bytes.len();
@@ -579,7 +596,10 @@ fn walk_and_search(
                 error.offset,
                 &format!("{}{offset_note}", error.reason),
             );
-            scan_raw(bytes, error.offset, found);
+            // From the start of the data set, not from the break: the walk may have taken
+            // part of a payload for elements before it failed. Findings already made are
+            // not repeated (same offsets).
+            scan_raw(bytes, start, found);
         }
     }
     summary

@@ -25,9 +25,12 @@ mod preamble;
 
 pub use dataset::{DataSetSummary, MAX_SEQUENCE_DEPTH};
 pub use embedded::{Hidden, active_pdf, search as search_hidden, trailing_zip};
-pub use format::{Executable, Format, PeHeaders, confirm_executable, pe_headers, sniff};
+pub use format::{
+    Executable, Format, MAX_EXECUTABLE_PARSE_BYTES, PeHeaders, confirm_executable, pe_headers,
+    sniff,
+};
 pub use inspect::{
-    Container, Document, HEAD_LEN, Inspection, Layout, MAX_DOCUMENT_BYTES,
+    Container, Document, HEAD_LEN, Inspection, Layout, MAX_DOCUMENT_BYTES, MAX_DOCUMENTS,
     MAX_INFLATED_DATA_SET_BYTES, MAX_OBSERVATIONS, MAX_UID_LEN, Observation, inspect, inspect_head,
     layout,
 };

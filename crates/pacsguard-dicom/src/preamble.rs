@@ -34,7 +34,11 @@ pub fn classify(preamble: &[u8], whole_file: &[u8]) -> Preamble {
         return Preamble::Zero;
     }
     const TIFF_MAGICS: [&[u8]; 4] = [b"II*\0", b"MM\0*", b"II+\0", b"MM\0+"];
-    if TIFF_MAGICS.iter().any(|magic| preamble.starts_with(magic)) {
+    // A TIFF header does not make the rest of the preamble harmless: a PDF header after it
+    // still opens the file as a PDF.
+    if TIFF_MAGICS.iter().any(|magic| preamble.starts_with(magic))
+        && format::find(preamble, b"%PDF-").is_none()
+    {
         return Preamble::Tiff;
     }
     if let Some(format) = format::sniff(preamble) {

@@ -340,7 +340,7 @@ fn findings_past_the_observation_limit_are_counted_not_listed() {
     let last = inspection.observations.last().expect("summary");
     assert_eq!(last.kind, FindingKind::NotInspected);
     assert!(
-        last.detail.starts_with("8 more finding(s)"),
+        last.detail.starts_with("at least 8 more finding(s)"),
         "{}",
         last.detail
     );
@@ -364,4 +364,98 @@ fn documents_are_kept_up_to_their_limit() {
     assert!(inspect(&file).documents.is_empty());
     let file = DicomBuilder::encapsulated_pdf("1.2.3.17", &big[..1000]).build();
     assert_eq!(inspect(&file).documents.len(), 1);
+}
+
+/// Regressions from review: payloads where the walk cannot follow.
+#[test]
+fn executables_appended_behind_the_data_set_or_in_the_meta_group_are_found() {
+    let mut appended = kit::pydicom_sample("CT_small.dcm");
+    appended.extend(kit::real_pe());
+    let kinds: Vec<_> = inspect(&appended)
+        .observations
+        .iter()
+        .map(|o| (o.kind, o.format))
+        .collect();
+    assert!(
+        kinds.contains(&(FindingKind::EmbeddedExecutable, Some(Format::Pe))),
+        "{kinds:?}"
+    );
+
+    // (0002,0102) Private Information carrying an ELF.
+    let file = DicomBuilder::ct("1.2.3.18").build();
+    let meta_end = file
+        .windows(4)
+        .position(|w| w == [0x08, 0x00, 0x16, 0x00])
+        .expect("first data element");
+    let mut private = Vec::new();
+    kit::write_element(&mut private, (0x0002, 0x0102), *b"OB", &kit::real_elf());
+    let mut planted = file[..meta_end].to_vec();
+    planted.extend(private);
+    planted.extend_from_slice(&file[meta_end..]);
+    let observation = only_alert(&inspect(&planted)).clone();
+    assert_eq!(observation.format, Some(Format::Elf));
+    assert!(
+        observation.detail.contains("meta group"),
+        "{}",
+        observation.detail
+    );
+}
+
+#[test]
+fn a_tiff_header_does_not_hide_a_pdf_behind_it() {
+    let file = DicomBuilder::ct("1.2.3.19")
+        .preamble(b"II*\0\x08\0\0\0%PDF-1.7\n")
+        .build();
+    let observation = only_alert(&inspect(&file)).clone();
+    assert_eq!(observation.kind, FindingKind::PreambleExecutable);
+    assert_eq!(observation.format, Some(Format::Pdf));
+}
+
+#[test]
+fn chance_pdf_headers_deep_in_pixel_data_are_not_documents() {
+    let mut fragment = vec![0x55u8; 8192];
+    fragment[4000..4005].copy_from_slice(b"%PDF-");
+    fragment[5000..5012].copy_from_slice(b"/JavaScript ");
+    let file = DicomBuilder::ct("1.2.3.20")
+        .pixels(Pixels::Encapsulated(vec![fragment]))
+        .build();
+    assert!(alerts(&inspect(&file)).is_empty());
+}
+
+#[test]
+fn a_truncated_bare_data_set_keeps_its_alerts() {
+    let file = DicomBuilder::ct("1.2.3.21")
+        .element(0x0009, 0x1001, *b"OB", &kit::real_elf())
+        .build();
+    // The data set alone, without preamble and meta group, cut inside its pixel data.
+    let start = file
+        .windows(4)
+        .position(|w| w == [0x08, 0x00, 0x16, 0x00])
+        .expect("first data element");
+    let bare = &file[start..file.len() - 100];
+    let observations = inspect(bare).observations;
+    assert!(
+        observations
+            .iter()
+            .any(|o| o.kind == FindingKind::EmbeddedExecutable && o.format == Some(Format::Elf)),
+        "{observations:?}"
+    );
+}
+
+#[test]
+fn documents_beyond_the_count_limit_are_not_kept() {
+    let mut builder = DicomBuilder::encapsulated_pdf("1.2.3.22", &kit::pdf(""));
+    // Repeated (0042,0011) elements inside items of a sequence are what a crafted file
+    // would use; top-level repeats of the tag are the simplest stand-in here.
+    let mut extra = Vec::new();
+    for _ in 0..pacsguard_dicom::MAX_DOCUMENTS + 4 {
+        kit::write_element(&mut extra, (0x0042, 0x0011), *b"OB", b"%PDF-1.0\n");
+    }
+    builder = builder.without_pixels();
+    let mut file = builder.build();
+    file.extend(extra);
+    assert_eq!(
+        inspect(&file).documents.len(),
+        pacsguard_dicom::MAX_DOCUMENTS
+    );
 }

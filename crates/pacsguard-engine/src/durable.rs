@@ -25,7 +25,28 @@ pub(crate) fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Engi
     let tmp = temporary_beside(path)?;
     write_synced(&tmp, bytes, mode)?;
     let linked = fs::hard_link(&tmp, path);
-    let _ = fs::remove_file(&tmp);
+    match linked {
+        // FAT, exFAT and some network file systems (a USB stick at a media import) have no
+        // hard links: create the name exclusively and write it there instead. A crash in
+        // between can then leave a partial file under the new name, never over an old one.
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EPERM | libc::EOPNOTSUPP | libc::ENOSYS)
+            ) =>
+        {
+            let _ = fs::remove_file(&tmp);
+            write_synced(path, bytes, mode)?;
+            sync_parent(path)
+        }
+        other => {
+            let _ = fs::remove_file(&tmp);
+            finish_link(path, other)
+        }
+    }
+}
+
+fn finish_link(path: &Path, linked: std::io::Result<()>) -> Result<(), EngineError> {
     match linked {
         Ok(()) => sync_parent(path),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(EngineError::io(

@@ -161,29 +161,14 @@ pub fn compare(base: &RootProfile, tree: &Tree) -> Vec<Finding> {
             removed_by_digest.entry(*digest).or_default().push(old);
         }
     }
-    // A DICOM instance keeps its SOP Instance UID when it is renamed, even if it was also
-    // edited on the way: one `moved` finding, then what changed in it.
-    let mut removed_by_instance: HashMap<&str, &Entry> = HashMap::new();
-    for old in removed
-        .iter()
-        .filter(|e| !consumed.contains(e.rel.as_slice()))
-    {
-        if let Some(uid) = instance_uid(old) {
-            removed_by_instance.insert(uid, old);
-        }
-    }
+    // Same content first: an exact match is the stronger evidence of a move.
+    let mut unmatched: Vec<&Entry> = Vec::new();
     for new in still_added {
         let old = match (new.kind, new.content.digest()) {
             (EntryType::File, Some(digest)) => removed_by_digest
                 .get_mut(digest)
-                .and_then(Vec::pop)
-                .filter(|old| !consumed.contains(old.rel.as_slice())),
+                .and_then(|candidates| pop_unconsumed(candidates, &consumed)),
             _ => None,
-        };
-        let by_instance = || {
-            instance_uid(new)
-                .and_then(|uid| removed_by_instance.get(uid).copied())
-                .filter(|old| !consumed.contains(old.rel.as_slice()))
         };
         match old {
             Some(old) => {
@@ -194,7 +179,28 @@ pub fn compare(base: &RootProfile, tree: &Tree) -> Vec<Finding> {
                     "with the same content at a new path, old path gone",
                 );
             }
-            None if let Some(old) = by_instance() => {
+            None => unmatched.push(new),
+        }
+    }
+
+    // Then a DICOM instance by its SOP Instance UID, which it keeps when renamed even if it
+    // was also edited on the way: one `moved` finding, then what changed in it.
+    let mut removed_by_instance: HashMap<&str, Vec<&Entry>> = HashMap::new();
+    for old in removed
+        .iter()
+        .rev()
+        .filter(|e| !consumed.contains(e.rel.as_slice()))
+    {
+        if let Some(uid) = instance_uid(old) {
+            removed_by_instance.entry(uid).or_default().push(old);
+        }
+    }
+    for new in unmatched {
+        let old = instance_uid(new)
+            .and_then(|uid| removed_by_instance.get_mut(uid))
+            .and_then(|candidates| pop_unconsumed(candidates, &consumed));
+        match old {
+            Some(old) => {
                 consumed.insert(old.rel.as_slice());
                 out.moved(
                     &old.rel,
@@ -234,6 +240,19 @@ pub fn compare(base: &RootProfile, tree: &Tree) -> Vec<Finding> {
         );
     }
     out.findings
+}
+
+/// The next candidate not already matched to another new path.
+fn pop_unconsumed<'e>(
+    candidates: &mut Vec<&'e Entry>,
+    consumed: &HashSet<&[u8]>,
+) -> Option<&'e Entry> {
+    while let Some(candidate) = candidates.pop() {
+        if !consumed.contains(candidate.rel.as_slice()) {
+            return Some(candidate);
+        }
+    }
+    None
 }
 
 /// The SOP Instance UID a DICOM-aware profile recorded for a file, if any.

@@ -43,7 +43,8 @@ rule pacsguard_dicom_script_payload
         $powershell_encoded = /powershell(\.exe)?[^\x00]{0,64}\s-e(nc|ncodedcommand)?\s+[A-Za-z0-9+\/=]{32,}/ nocase
         $wscript = "WScript.Shell" nocase ascii wide
         $activex = "ActiveXObject" nocase ascii wide
-        $mshta = "mshta" nocase fullword
+        // Long enough anchors that compressed pixel data cannot match them by chance.
+        $mshta = /mshta(\.exe)?\s+(vbscript|javascript|https?):/ nocase
         $script_tag = /<script[\s>]/ nocase
     condition:
         uint32(128) == 0x4D434944 and any of them

@@ -25,6 +25,9 @@ pub use rules::{
     RuleMatch, RuleScan, RuleScanner, RuleSource, Rules, RulesError, SCAN_TIMEOUT,
 };
 
+/// Rule matches kept per file (whole file and documents together); the rest are counted.
+pub const MAX_RULE_FINDINGS: usize = pacsguard_dicom::MAX_OBSERVATIONS;
+
 /// Whether YARA support was compiled in.
 pub const YARA_AVAILABLE: bool = cfg!(feature = "yara");
 
@@ -79,6 +82,7 @@ impl Worker<'_> {
         let inspection = inspect(bytes);
         let mut findings = findings_of(path, &inspection);
         if let Some(scanner) = self.scanner.as_mut() {
+            let before = findings.len();
             rule_findings(scanner, path, bytes, "", None, &mut findings);
             for document in &inspection.documents {
                 let place = format!(" in the encapsulated document {}", document.tag);
@@ -90,6 +94,19 @@ impl Worker<'_> {
                     Some(document.offset),
                     &mut findings,
                 );
+            }
+            let from_rules = findings.len() - before;
+            if from_rules > MAX_RULE_FINDINGS {
+                findings.truncate(before + MAX_RULE_FINDINGS);
+                findings.push(Finding::new(
+                    path.to_path_buf(),
+                    FindingKind::NotInspected,
+                    Severity::Warning,
+                    format!(
+                        "{} more rule match(es) in this file not listed (limit {MAX_RULE_FINDINGS})",
+                        from_rules - MAX_RULE_FINDINGS
+                    ),
+                ));
             }
         }
         let mut sha256 = None;

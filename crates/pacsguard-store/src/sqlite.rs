@@ -15,8 +15,11 @@ use pacsguard_profile::codec::{decode_entries, decode_strings, encode_entry, enc
 /// half a second per 200,000 files to write, chunks cost a few milliseconds.
 const ENTRIES_PER_CHUNK: usize = 4096;
 
-/// Version of the table layout below, kept in `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 1;
+/// Version of the table layout below, kept in `PRAGMA user_version`. Version 2: DICOM
+/// instances in static and append-only roots carry header and Pixel Data digests, and
+/// their content digest is the hash of both; the whole-file digests of version 1 cannot be
+/// compared with them, so a version 1 store is refused rather than misread.
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS baseline (
@@ -67,7 +70,7 @@ pub enum StoreError {
         found: String,
         expected: String,
     },
-    #[error("profile store {}: schema version {found} is not supported (expected {SCHEMA_VERSION})", .path.display())]
+    #[error("profile store {}: schema version {found} is not supported (expected {SCHEMA_VERSION}){}", .path.display(), if *.found == 1 { "; version 1 predates DICOM-aware profiles, whose digests it cannot be compared with: keep that home as evidence and profile again into a new one" } else { "" })]
     Schema { path: PathBuf, found: i64 },
 }
 

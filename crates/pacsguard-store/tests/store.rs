@@ -169,3 +169,19 @@ fn a_truncated_store_is_an_error_not_a_panic() {
         );
     }
 }
+
+#[test]
+fn a_store_from_before_dicom_aware_profiles_is_refused_with_the_way_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("pacsguard.db");
+    let conn = rusqlite::Connection::open(&path).expect("sqlite");
+    conn.pragma_update(None, "user_version", 1)
+        .expect("version");
+    drop(conn);
+    let err = Store::open(&path).expect_err("version 1 refused");
+    assert!(matches!(err, StoreError::Schema { found: 1, .. }), "{err}");
+    assert!(
+        err.to_string().contains("profile again into a new one"),
+        "{err}"
+    );
+}

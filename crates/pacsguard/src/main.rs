@@ -338,7 +338,7 @@ fn quarantine(home: &Home, command: QuarantineCommand) -> Result<ExitCode> {
             output::quarantine_show(&records, &content, json)?;
         }
         QuarantineCommand::Export { sha256, out } => {
-            let written = vault.export(&sha256, &out)?;
+            let written = Session::open(home.clone())?.quarantine_export(&sha256, &out)?;
             output::quarantine_export(&written, &out)?;
         }
     }

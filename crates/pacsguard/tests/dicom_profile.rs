@@ -140,3 +140,23 @@ fn new_files_in_an_append_only_store_are_screened_on_arrival() {
     one(&findings, "embedded-executable", "ct/new.dcm");
     assert_eq!(findings.len(), 4, "{findings:#?}");
 }
+
+#[test]
+fn an_exact_move_wins_over_an_edited_copy_with_the_same_uid() {
+    let env = Env::new();
+    store(&env);
+    fs::create_dir_all(env.path("moved")).expect("mkdir");
+    fs::rename(env.path("ct/1.dcm"), env.path("moved/1.dcm")).expect("rename");
+    let mut copy = fs::read(env.path("moved/1.dcm")).expect("read");
+    let at = position(&copy, b"DOE^JANE");
+    copy[at..at + 8].copy_from_slice(b"ROE^JANE");
+    fs::write(env.path("ct/0.dcm"), copy).expect("write");
+    let (_, findings, _) = env.check(&[]);
+    let moved = one(&findings, "moved", "moved/1.dcm");
+    assert_eq!(moved.from.as_deref(), Some("ct/1.dcm"));
+    one(&findings, "added", "ct/0.dcm");
+    assert!(
+        !findings.iter().any(|f| f.kind == "header-changed"),
+        "{findings:#?}"
+    );
+}

@@ -212,9 +212,14 @@ fn quarantine_copies_are_listed_shown_and_exported_never_over_a_file() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("altered"), "{}", stderr(&out));
 
-    // The trail holds every quarantine with its SHA-256.
+    // The trail holds every quarantine and every export with its SHA-256.
     let out = env.run(&["audit", "show", "--action", "quarantine", "--json"]);
     assert!(stdout(&out).contains(sha), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("exported the vault copy"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]

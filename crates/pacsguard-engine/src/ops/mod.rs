@@ -3,6 +3,7 @@
 mod accept;
 mod check;
 mod profile;
+mod quarantine;
 mod sanitize;
 mod scan;
 mod targets;

@@ -271,8 +271,9 @@ pub(super) fn screen_arrivals(paths: &[PathBuf]) -> Result<Vec<Finding>, EngineE
         )
         .flatten()
         // That a file is not DICOM, or carries vendor text in its preamble, is for `scan`
-        // to tell; an arrival is news when it is dangerous.
-        .filter(|f| f.severity == Severity::Alert)
+        // to tell; an arrival is news when it is dangerous, or when it could not be
+        // screened in full (too large, rules timed out).
+        .filter(|f| f.severity == Severity::Alert || f.kind == FindingKind::NotInspected)
         .collect();
     Ok(findings)
 }
