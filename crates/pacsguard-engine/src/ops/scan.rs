@@ -64,7 +64,8 @@ struct FileResult {
     bytes: u64,
     dicom: bool,
     findings: Vec<Finding>,
-    quarantined: Option<Result<QuarantineRecord, EngineError>>,
+    /// The copy's record, with the original's exact path (the record keeps it escaped).
+    quarantined: Option<Result<(PathBuf, QuarantineRecord), EngineError>>,
 }
 
 impl Session {
@@ -133,19 +134,23 @@ impl Session {
             quarantined: Vec::new(),
         };
         let mut quarantine_failures = Vec::new();
+        let mut copied = Vec::new();
         for result in results {
             report.bytes += result.bytes;
             report.dicom_files += u64::from(result.dicom);
             findings.extend(result.findings);
             match result.quarantined {
-                Some(Ok(record)) => report.quarantined.push(record),
+                Some(Ok((original, record))) => {
+                    copied.push(original);
+                    report.quarantined.push(record);
+                }
                 Some(Err(e)) => quarantine_failures.push(e),
                 None => {}
             }
         }
         report.counts = SeverityCounts::of(&findings);
         self.emit_findings(Action::Scan, None, &findings)?;
-        for record in &report.quarantined {
+        for (record, original) in report.quarantined.iter().zip(copied) {
             let detail = format!(
                 "copied into the vault as SHA-256 {} ({} bytes); the original was not touched",
                 record.sha256, record.size
@@ -157,7 +162,7 @@ impl Session {
                     Outcome::Success,
                     detail,
                 )
-                .with_objects(vec![PathBuf::from(&record.original_path)]),
+                .with_objects(vec![original]),
             )?;
         }
         report.findings = findings;
@@ -401,16 +406,20 @@ fn screen_file(
         .iter()
         .any(|f| f.severity == Severity::Alert);
     let quarantined = match vault {
-        Some(vault) if alerted => Some(vault.put(
-            &Original {
-                path,
-                meta: &file.meta,
-                bytes: &file.bytes,
-                findings: &screened.findings,
-            },
-            host,
-            actor,
-        )),
+        Some(vault) if alerted => Some(
+            vault
+                .put(
+                    &Original {
+                        path,
+                        meta: &file.meta,
+                        bytes: &file.bytes,
+                        findings: &screened.findings,
+                    },
+                    host,
+                    actor,
+                )
+                .map(|record| (path.to_path_buf(), record)),
+        ),
         _ => None,
     };
     FileResult {
