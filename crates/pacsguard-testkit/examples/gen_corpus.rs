@@ -730,7 +730,19 @@ fn polyglot(name: &str, mut instance: Instance, pe: &[u8], elf: &[u8]) -> Result
                 "/OpenAction << /S /JavaScript /JS (app.launchURL\\('http://198.51.100.7/'\\)) >>",
             );
             let object = &mut instance.object;
-            object.remove_element(tags::PIXEL_DATA);
+            for tag in [
+                tags::PIXEL_DATA,
+                tags::SAMPLES_PER_PIXEL,
+                tags::PHOTOMETRIC_INTERPRETATION,
+                tags::ROWS,
+                tags::COLUMNS,
+                tags::BITS_ALLOCATED,
+                tags::BITS_STORED,
+                tags::HIGH_BIT,
+                tags::PIXEL_REPRESENTATION,
+            ] {
+                object.remove_element(tag);
+            }
             put(
                 object,
                 tags::SOP_CLASS_UID,
