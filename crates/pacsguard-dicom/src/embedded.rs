@@ -15,9 +15,9 @@ use pacsguard_events::escape_bytes;
 use crate::format::{self, Format, PDF_HEADER_WINDOW, u16_le, u32_le};
 use crate::pdf;
 
-/// The bytes that open a candidate; each is confirmed before anything is reported.
-const CANDIDATE_MAGICS: [&[u8]; 10] = [
-    b"MZ",
+/// The four-byte magics that open a candidate (besides `MZ` and `%PDF-`, searched apart);
+/// each is confirmed before anything is reported.
+const CANDIDATE_MAGICS: [&[u8]; 8] = [
     b"\x7fELF",
     &[0xFE, 0xED, 0xFA, 0xCE],
     &[0xCE, 0xFA, 0xED, 0xFE],
@@ -26,11 +26,17 @@ const CANDIDATE_MAGICS: [&[u8]; 10] = [
     &[0xCA, 0xFE, 0xBA, 0xBE],
     &[0xCA, 0xFE, 0xBA, 0xBF],
     b"PK\x05\x06",
-    b"%PDF-",
 ];
 
-static CANDIDATES: LazyLock<Option<AhoCorasick>> =
-    LazyLock::new(|| AhoCorasick::new(CANDIDATE_MAGICS).ok());
+/// Leftmost-first matching lets aho-corasick use its SIMD (Teddy) searcher for these
+/// few four-byte patterns. With the two-byte `MZ` among them it fell back to a byte-at-a-
+/// time automaton that took half of a scan's time (perf, 1 GB of CT images).
+static CANDIDATES: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
+    AhoCorasick::builder()
+        .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+        .build(CANDIDATE_MAGICS)
+        .ok()
+});
 
 /// A ZIP's end-of-central-directory record is 22 bytes plus a comment of up to 65,535.
 const EOCD_LEN: usize = 22;
@@ -51,36 +57,49 @@ pub struct Hidden {
 /// Searches `bytes` for confirmed executables, archives and active PDFs, calling `found`
 /// for each until it returns `false`.
 pub fn search(bytes: &[u8], mut found: impl FnMut(Hidden) -> bool) {
+    // A reader looks for a PDF header in the first kilobyte only: further in (in pixel data
+    // above all) five chance bytes are not a document. The first header found is read to
+    // the end of `bytes`, which covers every later one.
+    let head = &bytes[..bytes.len().min(PDF_HEADER_WINDOW)];
+    if let Some(at) = format::find(head, b"%PDF-")
+        && let Some(detail) = active_pdf(&bytes[at..])
+    {
+        let hidden = Hidden {
+            format: Format::Pdf,
+            offset: at,
+            active_document: true,
+            detail,
+        };
+        if !found(hidden) {
+            return;
+        }
+    }
+    // `MZ` on its own: memchr's two-byte search is fast where an automaton is not.
+    for at in memchr::memmem::find_iter(bytes, b"MZ") {
+        if let Some(exe) = format::confirm_executable(&bytes[at..])
+            && !found(Hidden {
+                format: exe.format,
+                offset: at,
+                active_document: false,
+                detail: exe.detail,
+            })
+        {
+            return;
+        }
+    }
     let Some(candidates) = CANDIDATES.as_ref() else {
         return;
     };
-    // A PDF is read from its `%PDF-` to the end of `bytes` (where it ends is not known), so
-    // the first one read covers every later one. Reading each again made the work grow
-    // with the square of their number: 40 of them took 9 s on a 56 KB value.
-    let mut pdf_read = false;
     for candidate in candidates.find_iter(bytes) {
         let at = candidate.start();
-        let rest = &bytes[at..];
         let hidden = match CANDIDATE_MAGICS[candidate.pattern().as_usize()] {
-            // A reader looks for the header in the first kilobyte only: further in (in pixel
-            // data above all) five chance bytes are not a document.
-            b"%PDF-" if pdf_read || at >= PDF_HEADER_WINDOW => None,
             b"PK\x05\x06" => zip_ending_at(bytes, at).map(|detail| Hidden {
                 format: Format::Zip,
                 offset: at,
                 active_document: false,
                 detail,
             }),
-            b"%PDF-" => {
-                pdf_read = true;
-                active_pdf(rest).map(|detail| Hidden {
-                    format: Format::Pdf,
-                    offset: at,
-                    active_document: true,
-                    detail,
-                })
-            }
-            _ => format::confirm_executable(rest).map(|exe| Hidden {
+            _ => format::confirm_executable(&bytes[at..]).map(|exe| Hidden {
                 format: exe.format,
                 offset: at,
                 active_document: false,
