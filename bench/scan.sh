@@ -13,6 +13,11 @@
 # is a benchmark, not a test.  See bench/README.md ("Screening") for the knobs.
 set -euo pipefail
 
+# Measure pacsguard as it runs for users. With RUST_BACKTRACE=1 in the environment every
+# error value that captures a backtrace pays for it, and dicom-rs makes one at the end of
+# every data set: 40% slower on the small tree (bench/README.md, "Screening").
+unset RUST_BACKTRACE RUST_LIB_BACKTRACE
+
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
 
