@@ -47,6 +47,20 @@ pub const CONFIG_TEMPLATE: &str = r#"# PacsGuard configuration. Roots listed her
 # [audit]
 # witness = "/mnt/evidence/pacsguard"
 # fsync = "batch"
+#
+# `pacsguard watch`: real-time guarding. Every setting has the default shown.
+# [watch]
+# quiet_ms = 500                  # a file still being written is verified once quiet this long
+# max_watches = 1000000           # inotify watches (one per directory); beyond it, directories are polled
+# poll_seconds = 10               # how often directories without a watch are rescanned
+# scrub_mb_per_s = 20             # background re-verification of every file (0: off)
+# scrub_min_cycle_seconds = 3600  # a smaller tree is re-verified at most this often
+# heartbeat_seconds = 300         # proof of life on the audit trail
+# checkpoint_seconds = 5          # how often new records are signed into a checkpoint
+# ransomware_files = 20           # rewrites in one append-only root within the window that
+# ransomware_window_seconds = 10  #   raise ransomware-suspected
+# on_alert = ["/usr/local/bin/page-oncall", "pacs"]   # run (no shell) on each alert
+# canary_dir = "/srv/pacs/archive/zz-pacsguard-canary"  # PacsGuard writes canary files here
 "#;
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -58,6 +72,85 @@ pub struct Config {
     pub roots: Vec<RootConfig>,
     #[serde(default)]
     pub audit: AuditConfig,
+    #[serde(default)]
+    pub watch: WatchConfig,
+}
+
+/// Largest `max_watches` accepted: the kernel's own ceiling is memory, and a watch costs
+/// about 1 KiB of kernel memory.
+pub const MAX_WATCHES_LIMIT: usize = 16_000_000;
+
+/// `[watch]`: how `pacsguard watch` waits, polls, scrubs and alerts.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WatchConfig {
+    pub quiet_ms: u64,
+    pub max_watches: usize,
+    pub poll_seconds: u64,
+    pub scrub_mb_per_s: u64,
+    pub scrub_min_cycle_seconds: u64,
+    pub heartbeat_seconds: u64,
+    pub checkpoint_seconds: u64,
+    pub ransomware_files: usize,
+    pub ransomware_window_seconds: u64,
+    pub on_alert: Vec<String>,
+    pub canary_dir: Option<PathBuf>,
+}
+
+impl Default for WatchConfig {
+    fn default() -> Self {
+        WatchConfig {
+            quiet_ms: 500,
+            max_watches: 1_000_000,
+            poll_seconds: 10,
+            scrub_mb_per_s: 20,
+            scrub_min_cycle_seconds: 3600,
+            heartbeat_seconds: 300,
+            checkpoint_seconds: 5,
+            ransomware_files: 20,
+            ransomware_window_seconds: 10,
+            on_alert: Vec::new(),
+            canary_dir: None,
+        }
+    }
+}
+
+impl WatchConfig {
+    fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("poll_seconds", self.poll_seconds),
+            ("heartbeat_seconds", self.heartbeat_seconds),
+            ("checkpoint_seconds", self.checkpoint_seconds),
+            ("ransomware_window_seconds", self.ransomware_window_seconds),
+            ("ransomware_files", self.ransomware_files as u64),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(format!("[watch] {name} must be at least 1"));
+            }
+        }
+        if self.max_watches > MAX_WATCHES_LIMIT {
+            return Err(format!(
+                "[watch] max_watches {} is over the limit of {MAX_WATCHES_LIMIT}",
+                self.max_watches
+            ));
+        }
+        if let Some(program) = self.on_alert.first()
+            && !Path::new(program).is_absolute()
+        {
+            return Err(format!(
+                "[watch] on_alert program {program:?} must be an absolute path"
+            ));
+        }
+        if let Some(dir) = &self.canary_dir
+            && !dir.is_absolute()
+        {
+            return Err(format!(
+                "[watch] canary_dir {dir:?} must be an absolute path"
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// `[audit]`: where the trail's checkpoints are witnessed and when records reach the disk.
@@ -155,6 +248,7 @@ impl Config {
                 "[audit] witness {witness:?} must be an absolute path"
             ));
         }
+        config.watch.validate()?;
         Ok(config)
     }
 
@@ -192,6 +286,11 @@ mod tests {
                 "absolute",
             ),
             ("hash = \"md5\"\n", "md5"),
+            ("[watch]\npoll_seconds = 0\n", "poll_seconds"),
+            ("[watch]\nmax_watches = 99999999\n", "max_watches"),
+            ("[watch]\non_alert = [\"page\"]\n", "on_alert"),
+            ("[watch]\ncanary_dir = \"c\"\n", "canary_dir"),
+            ("[watch]\nquiet = 1\n", "quiet"),
             (
                 "[[root]]\npath = \"/a\"\npolicy = \"static\"\nexclude = [\"a[\"]\n",
                 "a[",

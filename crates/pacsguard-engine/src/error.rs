@@ -13,8 +13,12 @@ pub enum EngineError {
     Config { path: PathBuf, reason: String },
     #[error("signing key {}: {reason}", .path.display())]
     Key { path: PathBuf, reason: String },
-    #[error("home {} is in use by another pacsguard command (lock {} is held)", .home.display(), .lock.display())]
-    Locked { home: PathBuf, lock: PathBuf },
+    #[error("home {} is in use by another pacsguard command ({holder}; lock {}): one command at a time, and one watcher per home", .home.display(), .lock.display())]
+    Locked {
+        home: PathBuf,
+        lock: PathBuf,
+        holder: String,
+    },
     #[error("no profile has been taken yet in home {}: run `pacsguard profile PATH` first", .0.display())]
     NoBaseline(PathBuf),
     #[error("{}: not inside any profiled root (profiled: {roots})", .path.display())]

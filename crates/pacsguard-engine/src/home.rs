@@ -1,6 +1,7 @@
 //! The home directory: layout, creation, key handling and the lock.
 
 use std::fs::{self, File, OpenOptions};
+use std::io::{Read as _, Write as _};
 use std::os::unix::fs::{
     DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _,
 };
@@ -20,6 +21,9 @@ use crate::config::CONFIG_TEMPLATE;
 use crate::config::{AuditConfig, FsyncPolicy};
 use crate::durable::write_atomically;
 use crate::error::EngineError;
+
+/// The most of a lock file's holder line shown (it is written by whoever holds the lock).
+const MAX_LOCK_HOLDER_BYTES: u64 = 512;
 
 /// Where state lives without `--home` or `$PACSGUARD_HOME`: `/var/lib/pacsguard` for root
 /// (a system service), `$XDG_DATA_HOME/pacsguard` or `~/.local/share/pacsguard` otherwise.
@@ -193,20 +197,44 @@ impl Home {
         Ok(SigningKey::from_bytes(&seed))
     }
 
-    /// Takes the home's exclusive lock, or fails at once if another command holds it.
+    /// Takes the home's exclusive lock, or fails at once if another command holds it,
+    /// naming the holder (its process and command line, written into the lock file by
+    /// whoever holds it).
     pub fn lock(&self) -> Result<Flock<File>, EngineError> {
         let path = self.lock_path();
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
+            .read(true)
             .write(true)
             .mode(0o600)
             .open(&path)
             .map_err(|e| EngineError::io(&path, e))?;
-        Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| EngineError::Locked {
-            home: self.dir.clone(),
-            lock: path,
-        })
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(mut locked) => {
+                let holder = format!(
+                    "pid {}: {}",
+                    std::process::id(),
+                    std::env::args().collect::<Vec<_>>().join(" ")
+                );
+                // Only a courtesy for the next command's message: the lock is what counts.
+                let _ = locked
+                    .set_len(0)
+                    .and_then(|()| locked.write_all(holder.as_bytes()));
+                Ok(locked)
+            }
+            Err((mut file, _)) => {
+                let mut holder = String::new();
+                let _ = (&mut file)
+                    .take(MAX_LOCK_HOLDER_BYTES)
+                    .read_to_string(&mut holder);
+                Err(EngineError::Locked {
+                    home: self.dir.clone(),
+                    lock: path,
+                    holder: pacsguard_events::escape_bytes(holder.trim().as_bytes()),
+                })
+            }
+        }
     }
 
     /// The bus with this home's sinks: the audit trail. Returns also the torn tail the

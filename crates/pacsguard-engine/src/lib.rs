@@ -27,12 +27,13 @@ pub use audit::{
     AuditVerifyReport, ExportFormat, ShowFilter, audit_export, audit_forward, audit_show,
     audit_verify,
 };
-pub use config::{CONFIG_TEMPLATE, Config, RootConfig};
+pub use config::{CONFIG_TEMPLATE, Config, MAX_WATCHES_LIMIT, RootConfig, WatchConfig};
 pub use error::EngineError;
 pub use home::{Home, InitReport, default_home};
 pub use ops::{
     AcceptReport, AcceptRequest, CheckReport, CheckRequest, MAX_SCAN_FILE_BYTES, ProfileReport,
-    ProfileRequest, RootSummary, SanitizeReport, ScanReport, ScanRequest, Session,
+    ProfileRequest, RootSummary, SanitizeReport, ScanReport, ScanRequest, Session, WatchOutput,
+    WatchReport, WatchRequest,
 };
 pub use progress::{NoProgress, Progress};
 pub use vault::{QuarantineRecord, RecordedFinding, Vault};

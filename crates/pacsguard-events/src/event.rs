@@ -40,6 +40,8 @@ pub enum Action {
     Finding,
     /// Something happened to the audit trail itself (a torn record discarded).
     Audit,
+    /// A watcher started, stopped, or finished a scrub cycle (re-verification).
+    Watch,
     /// A long-running guard is alive (see [`Event::heartbeat`]); a gap between two
     /// heartbeats means it was stopped without a clean shutdown.
     Heartbeat,

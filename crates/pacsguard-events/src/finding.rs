@@ -81,6 +81,13 @@ pub enum FindingKind {
     HeaderChanged,
     /// A file profiled as DICOM no longer parses as DICOM (encrypted, overwritten).
     NoLongerDicom,
+    /// Mass rewriting in an image store, or a canary file touched: the evidence of
+    /// encryption in progress (files, rate, what changed).
+    RansomwareSuspected,
+    /// The kernel dropped change events (queue overflow); what it covered was rescanned.
+    EventsLost,
+    /// A directory could not be watched (watch limit, permissions) and is polled instead.
+    NotWatched,
 }
 
 impl FindingKind {
@@ -107,6 +114,9 @@ impl FindingKind {
             FindingKind::PixelDataChanged => "pixel-data-changed",
             FindingKind::HeaderChanged => "header-changed",
             FindingKind::NoLongerDicom => "no-longer-dicom",
+            FindingKind::RansomwareSuspected => "ransomware-suspected",
+            FindingKind::EventsLost => "events-lost",
+            FindingKind::NotWatched => "not-watched",
         }
     }
 }

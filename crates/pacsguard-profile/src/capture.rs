@@ -28,6 +28,51 @@ pub fn walk_root(
     Ok(walk(&spec.path, &options)?)
 }
 
+/// Walks several subtrees of one root (paths relative to it) into one tree sorted by
+/// path, as `watch` does for the paths its events name. Exclusions are compiled once.
+/// Only entries inside the subtrees are kept: a subtree behind a symlinked directory
+/// makes the walk take the whole root, and the rest of the root was not asked for.
+pub fn walk_subtrees(
+    spec: &RootSpec,
+    subtrees: &[Vec<u8>],
+    skip_dirs: &[(u64, u64)],
+) -> Result<Tree, ProfileError> {
+    let exclude = spec.exclude_set()?;
+    let mut merged = Tree {
+        root: spec.path.clone(),
+        entries: Vec::new(),
+        problems: Vec::new(),
+    };
+    for within in subtrees {
+        let options = WalkOptions {
+            cross_mounts: spec.cross_mounts,
+            exclude: Some(&exclude),
+            skip_dirs: skip_dirs.to_vec(),
+            within: within.clone(),
+        };
+        let tree = walk(&spec.path, &options)?;
+        let inside = |rel: &[u8]| is_within(rel, within);
+        merged
+            .entries
+            .extend(tree.entries.into_iter().filter(|e| inside(&e.rel)));
+        merged
+            .problems
+            .extend(tree.problems.into_iter().filter(|p| inside(&p.rel)));
+    }
+    merged.entries.sort_by(|a, b| a.rel.cmp(&b.rel));
+    merged.entries.dedup_by(|a, b| a.rel == b.rel);
+    merged.problems.sort_by(|a, b| a.rel.cmp(&b.rel));
+    merged.problems.dedup_by(|a, b| a.rel == b.rel);
+    Ok(merged)
+}
+
+/// Whether `rel` is `within` or below it (everything is within the empty path).
+pub fn is_within(rel: &[u8], within: &[u8]) -> bool {
+    within.is_empty()
+        || rel == within
+        || (rel.len() > within.len() && rel.starts_with(within) && rel[within.len()] == b'/')
+}
+
 /// `check --fast`: takes the baseline's hash for every file whose size, mtime, ctime,
 /// inode and device are all unchanged. Restoring mtime after an edit still moves ctime,
 /// so a same-size edit with `touch -r` is re-hashed.

@@ -16,7 +16,9 @@ mod compare;
 mod policy;
 
 pub use baseline::{Baseline, FORMAT_VERSION, ProfileError, RootProfile, RootSpec};
-pub use capture::{capture_findings, hash_request, hash_tree, reuse_unchanged, walk_root};
+pub use capture::{
+    capture_findings, hash_request, hash_tree, is_within, reuse_unchanged, walk_root, walk_subtrees,
+};
 pub use compare::compare;
 pub use pacsguard_fs::HashAlgorithm;
 pub use policy::{Change, Policy};

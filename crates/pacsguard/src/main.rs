@@ -5,6 +5,7 @@
 
 mod output;
 mod progress;
+mod signals;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,7 +14,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 use pacsguard_engine::{
     AcceptRequest, CheckRequest, Home, ProfileRequest, ScanRequest, Session, ShowFilter, Vault,
-    default_home,
+    WatchRequest, default_home,
 };
 use pacsguard_profile::{HashAlgorithm, Policy};
 
@@ -63,6 +64,17 @@ enum Command {
         /// Re-hash only files whose size, mtime, ctime or inode changed.
         #[arg(long)]
         fast: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Guard trees in real time: profile them the first time, catch up on what changed
+    /// since the last run, then verify every change as it happens, until SIGTERM or SIGINT.
+    Watch {
+        paths: Vec<PathBuf>,
+        /// Policy for a first profile (default: the configuration's, else static).
+        #[arg(long, value_enum)]
+        policy: Option<PolicyArg>,
+        /// One JSON object per finding, one per line, as it happens.
         #[arg(long)]
         json: bool,
     },
@@ -283,6 +295,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let report =
                 Session::open(home)?.check(&CheckRequest { paths, fast }, progress.as_ref())?;
             output::check(&report, json)?;
+            Ok(output::status(&report.counts))
+        }
+        Command::Watch {
+            paths,
+            policy,
+            json,
+        } => {
+            let stop = signals::stop_on_termination()?;
+            let mut session = Session::open(home)?;
+            let mut out = output::WatchLines::new(json);
+            let request = WatchRequest {
+                paths,
+                policy: policy.map(Policy::from),
+            };
+            let report = session.watch(&request, &mut out, &stop)?;
+            output::watch_stopped(&report);
             Ok(output::status(&report.counts))
         }
         Command::Accept {

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use pacsguard_engine::{
     AcceptReport, AuditVerifyReport, CheckReport, InitReport, ProfileReport, QuarantineRecord,
-    RootSummary, SanitizeReport, ScanReport,
+    RootSummary, SanitizeReport, ScanReport, WatchOutput, WatchReport,
 };
 use pacsguard_events::{Finding, SeverityCounts, escape_bytes, escape_path};
 use serde::Serialize;
@@ -395,4 +395,59 @@ fn human_bytes(bytes: u64) -> String {
     } else {
         format!("{value:.1} {}", UNITS[unit])
     }
+}
+
+/// `watch` prints each finding as it happens: a line of text, or with `--json` one JSON
+/// object per line (the finding and the time it was reported). Notices go to stderr.
+pub struct WatchLines {
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct TimedFinding<'a> {
+    time: String,
+    #[serde(flatten)]
+    finding: &'a Finding,
+}
+
+impl WatchLines {
+    pub fn new(json: bool) -> WatchLines {
+        WatchLines { json }
+    }
+}
+
+impl WatchOutput for WatchLines {
+    fn finding(&mut self, finding: &Finding) {
+        let line = if self.json {
+            let timed = TimedFinding {
+                time: humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
+                finding,
+            };
+            serde_json::to_string(&timed).unwrap_or_default()
+        } else {
+            finding.to_string()
+        };
+        // The finding is already on the audit trail; a closed stdout must not stop the
+        // watcher.
+        let _ = write_stdout(&format!("{line}\n"));
+    }
+
+    fn notice(&mut self, text: &str) {
+        eprintln!("pacsguard watch: {text}");
+    }
+}
+
+pub fn watch_stopped(report: &WatchReport) {
+    eprintln!(
+        "pacsguard watch: stopped cleanly after {} notices and {} verifications ({} overflows, {} scrub cycles, {} watches, {} directories polled): {} alert, {} warning, {} info",
+        report.notices,
+        report.verifications,
+        report.overflows,
+        report.scrub_cycles,
+        report.watches,
+        report.polled_directories,
+        report.counts.alert,
+        report.counts.warning,
+        report.counts.info
+    );
 }

@@ -72,11 +72,14 @@ impl Session {
                     .map(|f| f.path.clone())
                     .collect();
                 findings.extend(differences);
-                findings.extend(
-                    super::scan::screen_arrivals(&arrivals)?
-                        .into_iter()
-                        .map(|f| f.with_root(base.spec.path.clone())),
-                );
+                if !arrivals.is_empty() {
+                    let screener = super::scan::arrival_screener()?;
+                    findings.extend(
+                        super::scan::screen_arrivals(&screener, &arrivals)
+                            .into_iter()
+                            .map(|f| f.with_root(base.spec.path.clone())),
+                    );
+                }
             } else {
                 findings.extend(differences);
             }

@@ -7,6 +7,7 @@ mod quarantine;
 mod sanitize;
 mod scan;
 mod targets;
+mod watch;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ pub use check::{CheckReport, CheckRequest};
 pub use profile::{ProfileReport, ProfileRequest};
 pub use sanitize::SanitizeReport;
 pub use scan::{MAX_SCAN_FILE_BYTES, ScanReport, ScanRequest};
+pub use watch::{WatchOutput, WatchReport, WatchRequest};
 
 use crate::actor::current_actor;
 use crate::config::Config;

@@ -263,12 +263,14 @@ fn absolute(root: &Path, rel: &[u8]) -> PathBuf {
 
 /// Screens new files that arrived in `append-only` roots (found by `check`) with the
 /// built-in inspection and rules; returns what they raised.
-pub(super) fn screen_arrivals(paths: &[PathBuf]) -> Result<Vec<Finding>, EngineError> {
-    if paths.is_empty() {
-        return Ok(Vec::new());
-    }
-    let screener = build_screener(&ScanRequest::default())?;
-    let findings = paths
+/// The screener for arrivals in `append-only` roots: the built-in rules.
+pub(super) fn arrival_screener() -> Result<Screener, EngineError> {
+    build_screener(&ScanRequest::default())
+}
+
+/// Screens new files of an image store; only what needs attention comes back.
+pub(super) fn screen_arrivals(screener: &Screener, paths: &[PathBuf]) -> Vec<Finding> {
+    paths
         .par_iter()
         .map_init(
             || screener.worker(),
@@ -279,8 +281,7 @@ pub(super) fn screen_arrivals(paths: &[PathBuf]) -> Result<Vec<Finding>, EngineE
         // to tell; an arrival is news when it is dangerous, or when it could not be
         // screened in full (too large, rules timed out).
         .filter(|f| f.severity == Severity::Alert || f.kind == FindingKind::NotInspected)
-        .collect();
-    Ok(findings)
+        .collect()
 }
 
 /// The built-in rules plus `--rules`, and `--hashlist`: errors here name the file and stop

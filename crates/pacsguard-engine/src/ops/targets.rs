@@ -118,12 +118,7 @@ pub(crate) fn locate(baseline: &Baseline, path: &Path) -> Result<(PathBuf, Vec<u
     Ok((root.spec.path.clone(), rel))
 }
 
-/// Whether relative path `rel` is `sub` or lies below it (`sub` empty: everything).
-pub(crate) fn is_within(rel: &[u8], sub: &[u8]) -> bool {
-    sub.is_empty()
-        || rel == sub
-        || (rel.len() > sub.len() && rel.starts_with(sub) && rel[sub.len()] == b'/')
-}
+pub(crate) use pacsguard_profile::is_within;
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,802 @@
+//! `pacsguard watch`: real-time guarding.
+//!
+//! On start the watcher takes the profile (the first time only), puts an inotify watch on
+//! every directory of its roots, catches up on what changed while it was not running (a
+//! fast check against the profile), and then verifies every path an event names, once
+//! the file is closed or quiet. Each verification compares the path with the *view*: the
+//! profile plus every change already reported, so one change is one finding however many
+//! events, rescans or scrub passes lead to it.
+//!
+//! Nothing is lost without being said: a kernel queue overflow is an `events-lost`
+//! finding and a fast rescan of every root; a directory that cannot get a watch is a
+//! `not-watched` finding and is polled. The scrub re-verifies every file in the background
+//! at a configured rate, for changes no event announced.
+
+mod alert;
+mod canary;
+mod ransomware;
+mod scrub;
+mod view;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::os::unix::ffi::OsStrExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use pacsguard_events::{
+    Action, Event, Finding, FindingKind, Outcome, Severity, SeverityCounts, escape_path,
+};
+use pacsguard_fs::{EntryType, Tree, WalkError};
+use pacsguard_profile::{
+    Policy, ProfileError, RootProfile, compare, hash_tree, reuse_unchanged, walk_subtrees,
+};
+use pacsguard_screen::Screener;
+use pacsguard_watch::{Debounce, Notice, RawBatch, TreeWatcher, WatchOutcome};
+use serde::Serialize;
+
+use self::alert::AlertCommand;
+use self::ransomware::Detector;
+use self::scrub::Scrub;
+use self::view::RootView;
+use super::targets::resolve;
+use super::{ProfileRequest, Session, entries_for_store};
+use crate::config::WatchConfig;
+use crate::error::EngineError;
+use crate::progress::NoProgress;
+
+/// Batches of kernel events held between the reader thread and the main loop. When the
+/// loop falls this far behind, the reader waits, the kernel's queue fills and overflows,
+/// and the overflow is reported and rescanned: memory stays bounded and nothing is lost
+/// silently.
+pub const MAX_QUEUED_BATCHES: usize = 4096;
+
+/// Messages handled in a row before due paths are verified, so a flood of events cannot
+/// postpone verification indefinitely.
+const MAX_MESSAGES_PER_TURN: usize = 1024;
+
+/// The longest the main loop sleeps: how soon it sees a stop request.
+const TICK: Duration = Duration::from_millis(100);
+
+/// A file written without pause is verified at the latest this many quiet periods after
+/// its first event.
+const MAX_DEFER_QUIET_PERIODS: u32 = 20;
+
+/// Capture problems (unreadable, unstable, not descended) remembered to report each once.
+pub const MAX_REMEMBERED_PROBLEMS: usize = 100_000;
+
+/// What the main loop hears from the threads beside it.
+#[derive(Debug)]
+pub(crate) enum Msg {
+    Inotify(RawBatch),
+    /// The scrub found a file whose digest is not the view's.
+    ScrubDiffers(PathBuf),
+    ScrubCycle {
+        files: u64,
+        bytes: u64,
+        seconds: f64,
+    },
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct WatchRequest {
+    /// Roots (or paths inside roots) to watch; empty means every profiled root. A path
+    /// not profiled yet is profiled first.
+    pub paths: Vec<PathBuf>,
+    /// Policy for a first profile (default: the configuration's, else static).
+    pub policy: Option<Policy>,
+}
+
+/// Where the watcher's findings and notices go as they happen (besides the audit trail).
+pub trait WatchOutput {
+    fn finding(&mut self, finding: &Finding);
+    /// Progress for a person: what the watcher is doing.
+    fn notice(&mut self, text: &str);
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct WatchReport {
+    pub roots: Vec<String>,
+    pub watches: usize,
+    /// Directories without a watch, polled every `poll_seconds`.
+    pub polled_directories: usize,
+    pub notices: u64,
+    pub verifications: u64,
+    pub overflows: u64,
+    pub scrub_cycles: u64,
+    pub counts: SeverityCounts,
+}
+
+impl Session {
+    /// Watches until `stop` is set (SIGTERM, SIGINT), then signs a final checkpoint.
+    pub fn watch(
+        &mut self,
+        request: &WatchRequest,
+        out: &mut dyn WatchOutput,
+        stop: &AtomicBool,
+    ) -> Result<WatchReport, EngineError> {
+        self.recorded(Action::Watch, request.paths.clone(), |s| {
+            s.watch_inner(request, out, stop)
+        })
+    }
+
+    fn watch_inner(
+        &mut self,
+        request: &WatchRequest,
+        out: &mut dyn WatchOutput,
+        stop: &AtomicBool,
+    ) -> Result<WatchReport, EngineError> {
+        let config = self.config.watch.clone();
+        let canaries = match &config.canary_dir {
+            Some(dir) => canary::ensure_canaries(dir)?,
+            None => Vec::new(),
+        };
+        self.profile_first(request, out)?;
+        let (baseline, _) = self.require_baseline()?;
+        let mut roots: Vec<RootProfile> = Vec::new();
+        for (root, _) in self.check_targets(&baseline, &request.paths)? {
+            if !roots.iter().any(|r| r.spec.path == root)
+                && let Some(profile) = baseline.root(&root)
+            {
+                roots.push(profile.clone());
+            }
+        }
+        drop(baseline);
+        for canary in &canaries {
+            if !roots.iter().any(|r| r.spec.contains(canary)) {
+                return Err(EngineError::Usage(format!(
+                    "[watch] canary_dir: {} is not inside a watched root",
+                    escape_path(canary)
+                )));
+            }
+        }
+        let mut guard = Guard::new(self, out, config, roots, canaries)?;
+        let result = guard.run(stop);
+        guard.stop_scrub();
+        let report = result?;
+        guard.finish(&report)?;
+        Ok(report)
+    }
+
+    /// Takes the profile of whatever is to be watched and has none yet.
+    fn profile_first(
+        &mut self,
+        request: &WatchRequest,
+        out: &mut dyn WatchOutput,
+    ) -> Result<(), EngineError> {
+        let baseline = self.load_baseline()?;
+        let missing: Vec<PathBuf> = match &baseline {
+            None => request.paths.clone(),
+            Some((baseline, _)) => {
+                let mut missing = Vec::new();
+                for path in &request.paths {
+                    if baseline.root_containing(&resolve(path)?).is_none() {
+                        missing.push(path.clone());
+                    }
+                }
+                missing
+            }
+        };
+        if baseline.is_some() && missing.is_empty() {
+            return Ok(());
+        }
+        let what = if missing.is_empty() {
+            "the configured roots".to_string()
+        } else {
+            missing
+                .iter()
+                .map(|p| escape_path(p))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        out.notice(&format!(
+            "no profile of {what} yet: taking it now; every later change is compared with it"
+        ));
+        let report = self.profile(
+            &ProfileRequest {
+                paths: missing,
+                policy: request.policy,
+                ..ProfileRequest::default()
+            },
+            &NoProgress,
+        )?;
+        out.notice(&format!(
+            "profile generation {} signed ({} files)",
+            report.generation,
+            report.roots.iter().map(|r| r.files).sum::<u64>()
+        ));
+        Ok(())
+    }
+}
+
+/// The absolute path of `rel` below `root` (the root itself for the empty path).
+fn absolute(root: &Path, rel: &[u8]) -> PathBuf {
+    RootProfile::absolute_of(root, rel)
+}
+
+/// The top-most of the subtrees: a subtree inside another is covered by its walk.
+fn topmost(mut subtrees: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    subtrees.sort();
+    subtrees.dedup();
+    let mut kept: Vec<Vec<u8>> = Vec::new();
+    for rel in subtrees {
+        // Sorted bytewise, a subtree's descendants need not follow it directly ("a-b" sorts
+        // between "a" and "a/x"), so look for any kept ancestor.
+        if !kept.iter().any(|k| pacsguard_profile::is_within(&rel, k)) {
+            kept.push(rel);
+        }
+    }
+    kept
+}
+
+/// Stops the scrub thread when dropped, whatever way the watcher ends.
+struct ScrubThread {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl ScrubThread {
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for ScrubThread {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The running watcher.
+struct Guard<'a> {
+    session: &'a mut Session,
+    out: &'a mut dyn WatchOutput,
+    config: WatchConfig,
+    views: Arc<Mutex<Vec<RootView>>>,
+    watcher: TreeWatcher,
+    debounce: Debounce,
+    detector: Detector,
+    canary_roots: HashSet<PathBuf>,
+    screener: Screener,
+    alert: AlertCommand,
+    unwatched: BTreeSet<PathBuf>,
+    skip: Vec<(u64, u64)>,
+    problems: HashSet<(PathBuf, FindingKind, String)>,
+    tx: SyncSender<Msg>,
+    rx: Receiver<Msg>,
+    scrub: Option<ScrubThread>,
+    report: WatchReport,
+    unsigned: bool,
+    last_checkpoint: Instant,
+    last_heartbeat: Instant,
+    last_poll: Instant,
+}
+
+impl<'a> Guard<'a> {
+    fn new(
+        session: &'a mut Session,
+        out: &'a mut dyn WatchOutput,
+        config: WatchConfig,
+        roots: Vec<RootProfile>,
+        canaries: Vec<PathBuf>,
+    ) -> Result<Guard<'a>, EngineError> {
+        let quiet = Duration::from_millis(config.quiet_ms);
+        let watcher = TreeWatcher::new(config.max_watches)
+            .map_err(|e| EngineError::Usage(format!("watch: {e}")))?;
+        let canary_roots = roots
+            .iter()
+            .filter(|r| canaries.iter().any(|c| r.spec.contains(c)))
+            .map(|r| r.spec.path.clone())
+            .collect();
+        let (tx, rx) = sync_channel(MAX_QUEUED_BATCHES);
+        let now = Instant::now();
+        Ok(Guard {
+            skip: session.skip_dirs(),
+            session,
+            out,
+            debounce: Debounce::new(quiet, quiet * MAX_DEFER_QUIET_PERIODS),
+            detector: Detector::new(
+                config.ransomware_files,
+                Duration::from_secs(config.ransomware_window_seconds),
+                canaries.into_iter().collect(),
+            ),
+            canary_roots,
+            screener: super::scan::arrival_screener()?,
+            alert: AlertCommand::new(config.on_alert.clone()),
+            views: Arc::new(Mutex::new(roots.into_iter().map(RootView::new).collect())),
+            config,
+            watcher,
+            unwatched: BTreeSet::new(),
+            problems: HashSet::new(),
+            tx,
+            rx,
+            scrub: None,
+            report: WatchReport::default(),
+            unsigned: false,
+            last_checkpoint: now,
+            last_heartbeat: now,
+            last_poll: now,
+        })
+    }
+
+    fn views(&self) -> Result<MutexGuard<'_, Vec<RootView>>, EngineError> {
+        self.views
+            .lock()
+            .map_err(|_| EngineError::Usage("watch: the scrub thread failed".into()))
+    }
+
+    fn run(&mut self, stop: &AtomicBool) -> Result<WatchReport, EngineError> {
+        // Watches first, then the catch-up walk: a change made in between is seen by one
+        // or the other, never by neither.
+        let (root_paths, directories): (Vec<PathBuf>, Vec<PathBuf>) = {
+            let views = self.views()?;
+            let roots = views.iter().map(|v| v.spec.path.clone()).collect();
+            let dirs = views
+                .iter()
+                .flat_map(|v| v.directories().map(|e| absolute(&v.spec.path, &e.rel)))
+                .collect();
+            (roots, dirs)
+        };
+        self.report.roots = root_paths.iter().map(|p| escape_path(p)).collect();
+        let now = Instant::now();
+        for dir in directories {
+            self.add_watch(dir, now, false)?;
+        }
+        let tx = self.tx.clone();
+        self.watcher
+            .spawn_reader(move |batch| tx.send(Msg::Inotify(batch)).is_ok())
+            .map_err(|e| EngineError::Usage(format!("watch: cannot start the reader: {e}")))?;
+        let started = format!(
+            "watching {} with {} directory watches ({} polled)",
+            self.report.roots.join(", "),
+            self.watcher.watch_count(),
+            self.unwatched.len()
+        );
+        self.record(Outcome::Started, started.clone(), root_paths.clone())?;
+        self.heartbeat()?;
+        self.out.notice(&started);
+
+        self.out
+            .notice("catching up on what changed while nothing was watching");
+        for index in 0..root_paths.len() {
+            self.verify(index, vec![(Vec::new(), false)], Instant::now())?;
+        }
+        self.checkpoint()?;
+        self.start_scrub()?;
+        self.out.notice("watching for changes");
+
+        while !stop.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            let wait = self
+                .debounce
+                .next_due()
+                .map_or(TICK, |due| due.saturating_duration_since(now))
+                .min(TICK);
+            match self.rx.recv_timeout(wait) {
+                Ok(message) => {
+                    self.handle(message)?;
+                    for _ in 0..MAX_MESSAGES_PER_TURN {
+                        match self.rx.try_recv() {
+                            Ok(message) => self.handle(message)?,
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(EngineError::Usage("watch: the event reader stopped".into()));
+                }
+            }
+            self.verify_due(Instant::now())?;
+            self.tick(Instant::now())?;
+        }
+        self.report.watches = self.watcher.watch_count();
+        self.report.polled_directories = self.unwatched.len();
+        Ok(std::mem::take(&mut self.report))
+    }
+
+    fn start_scrub(&mut self) -> Result<(), EngineError> {
+        if self.config.scrub_mb_per_s == 0 {
+            return Ok(());
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let scrub = Scrub {
+            views: Arc::clone(&self.views),
+            bytes_per_second: self.config.scrub_mb_per_s.saturating_mul(1_000_000),
+            min_cycle: Duration::from_secs(self.config.scrub_min_cycle_seconds),
+            cursor_path: self.session.home.dir.join("scrub-cursor.json"),
+            skip_dirs: self.skip.clone(),
+            stop: Arc::clone(&stop),
+            tx: self.tx.clone(),
+        };
+        let handle = std::thread::Builder::new()
+            .name("scrub".into())
+            .spawn(move || scrub.run())
+            .map_err(|e| EngineError::Usage(format!("watch: cannot start the scrub: {e}")))?;
+        self.scrub = Some(ScrubThread {
+            stop,
+            handle: Some(handle),
+        });
+        Ok(())
+    }
+
+    fn stop_scrub(&mut self) {
+        if let Some(mut scrub) = self.scrub.take() {
+            scrub.stop();
+        }
+    }
+
+    fn handle(&mut self, message: Msg) -> Result<(), EngineError> {
+        let now = Instant::now();
+        match message {
+            Msg::Inotify(Ok(events)) => {
+                for notice in self.watcher.translate(events) {
+                    self.report.notices += 1;
+                    self.on_notice(notice, now)?;
+                }
+            }
+            Msg::Inotify(Err(errno)) => {
+                return Err(EngineError::Usage(format!(
+                    "watch: reading inotify events failed: {errno}"
+                )));
+            }
+            Msg::ScrubDiffers(path) => self.debounce.mark(path, now, true, true),
+            Msg::ScrubCycle {
+                files,
+                bytes,
+                seconds,
+            } => {
+                self.report.scrub_cycles += 1;
+                let detail = format!(
+                    "scrub cycle complete: {files} files, {bytes} bytes re-verified in {seconds:.0} s ({:.1} MB/s)",
+                    bytes as f64 / seconds.max(0.001) / 1e6
+                );
+                self.record(Outcome::Success, detail.clone(), Vec::new())?;
+                self.out.notice(&detail);
+            }
+        }
+        Ok(())
+    }
+
+    fn on_notice(&mut self, notice: Notice, now: Instant) -> Result<(), EngineError> {
+        match notice {
+            Notice::Changed {
+                path,
+                settled,
+                directory_appeared,
+            } => {
+                if directory_appeared && self.root_of(&path).is_some() {
+                    // Watch it before it is walked, so what is created in it from now on
+                    // has an event, and what was created before is found by the walk.
+                    self.add_watch(path.clone(), now, false)?;
+                }
+                self.debounce.mark(path, now, settled, true);
+            }
+            Notice::Overflow => {
+                self.report.overflows += 1;
+                let roots: Vec<PathBuf> =
+                    self.views()?.iter().map(|v| v.spec.path.clone()).collect();
+                for root in roots {
+                    let finding = Finding::new(
+                        root.clone(),
+                        FindingKind::EventsLost,
+                        Severity::Warning,
+                        String::from(
+                            "the kernel's event queue overflowed and dropped events; the whole \
+                             root is being rescanned so that no change is missed",
+                        ),
+                    )
+                    .with_root(root.clone());
+                    self.publish(&[finding], now)?;
+                    self.debounce.mark(root, now, true, false);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The root holding `path`, and the path relative to it.
+    fn root_of(&self, path: &Path) -> Option<(usize, Vec<u8>)> {
+        let views = self.views.lock().ok()?;
+        views.iter().enumerate().find_map(|(index, view)| {
+            let rel = path.strip_prefix(&view.spec.path).ok()?;
+            Some((index, rel.as_os_str().as_bytes().to_vec()))
+        })
+    }
+
+    fn verify_due(&mut self, now: Instant) -> Result<(), EngineError> {
+        let due = self.debounce.take_due(now);
+        if due.is_empty() {
+            return Ok(());
+        }
+        let mut by_root: BTreeMap<usize, Vec<(Vec<u8>, bool)>> = BTreeMap::new();
+        for item in due {
+            // Paths outside every root come from a directory moved out of a root, whose
+            // watch is dropped when its old path is verified.
+            if let Some((index, rel)) = self.root_of(&item.path) {
+                by_root.entry(index).or_default().push((rel, item.rehash));
+            }
+        }
+        for (index, subtrees) in by_root {
+            self.verify(index, subtrees, now)?;
+        }
+        Ok(())
+    }
+
+    /// Verifies subtrees of one root against the view, reports the differences, and
+    /// takes them into the view.
+    fn verify(
+        &mut self,
+        index: usize,
+        subtrees: Vec<(Vec<u8>, bool)>,
+        now: Instant,
+    ) -> Result<(), EngineError> {
+        let rehash: Vec<Vec<u8>> = subtrees
+            .iter()
+            .filter(|(_, rehash)| *rehash)
+            .map(|(rel, _)| rel.clone())
+            .collect();
+        let trusted = topmost(
+            subtrees
+                .iter()
+                .filter(|(_, rehash)| !rehash)
+                .map(|(rel, _)| rel.clone())
+                .collect(),
+        );
+        let rels = topmost(subtrees.into_iter().map(|(rel, _)| rel).collect());
+        self.report.verifications += rels.len() as u64;
+        let (spec, base, mut trusted) = {
+            let views = self.views()?;
+            let view = &views[index];
+            (view.spec.clone(), view.part(&rels), view.part(&trusted))
+        };
+        // `stat` is trusted only where no event asked for a re-hash.
+        trusted.entries.retain(|e| {
+            !rehash
+                .iter()
+                .any(|r| pacsguard_profile::is_within(&e.rel, r))
+        });
+        let mut tree = match walk_subtrees(&spec, &rels, &self.skip) {
+            Ok(tree) => tree,
+            // The root itself is gone: everything in it is reported removed.
+            Err(ProfileError::Walk(WalkError::Root { source, .. }))
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Tree {
+                    root: spec.path.clone(),
+                    entries: Vec::new(),
+                    problems: Vec::new(),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        };
+        reuse_unchanged(&trusted, &mut tree);
+        hash_tree(&spec, Some(&base), &mut tree, &|_| {});
+        let mut findings: Vec<Finding> = compare(&base, &tree)
+            .into_iter()
+            .filter(|f| self.first_report(f))
+            .collect();
+        if spec.policy == Policy::AppendOnly {
+            let arrivals: Vec<PathBuf> = findings
+                .iter()
+                .filter(|f| f.kind == FindingKind::Added)
+                .filter(|f| std::fs::symlink_metadata(&f.path).is_ok_and(|m| m.is_file()))
+                .map(|f| f.path.clone())
+                .collect();
+            if !arrivals.is_empty() {
+                let screened = super::scan::screen_arrivals(&self.screener, &arrivals);
+                findings.extend(screened.into_iter().map(|f| f.with_root(spec.path.clone())));
+            }
+        }
+        if spec.policy == Policy::AppendOnly || self.canary_roots.contains(&spec.path) {
+            let alerts = self.detector.observe(&spec.path, &findings, now);
+            findings.extend(alerts);
+        }
+        self.publish(&findings, now)?;
+
+        let stored = entries_for_store(&spec, tree);
+        let directories: Vec<PathBuf> = stored
+            .entries
+            .iter()
+            .filter(|e| e.kind == EntryType::Directory)
+            .map(|e| absolute(&spec.path, &e.rel))
+            .collect();
+        let gone: Vec<PathBuf> = rels
+            .iter()
+            .filter(|rel| {
+                !stored
+                    .entries
+                    .iter()
+                    .any(|e| &e.rel == *rel && e.kind == EntryType::Directory)
+            })
+            .map(|rel| absolute(&spec.path, rel))
+            .collect();
+        self.views()?[index].replace(&rels, stored.entries);
+        for path in gone {
+            self.watcher.forget_under(&path);
+            self.unwatched.retain(|p| !p.starts_with(&path));
+        }
+        for dir in directories {
+            if !self.watcher.is_watched(&dir) && !self.unwatched.contains(&dir) {
+                self.add_watch(dir, now, true)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Watches `dir`; when `rewalk`, a new watch is followed by another (fast) walk of the
+    /// directory, for what was created in it between the walk that found it and the watch.
+    fn add_watch(&mut self, dir: PathBuf, now: Instant, rewalk: bool) -> Result<(), EngineError> {
+        match self.watcher.watch_dir(&dir) {
+            WatchOutcome::Added => {
+                self.unwatched.remove(&dir);
+                if rewalk {
+                    self.debounce.mark(dir, now, true, false);
+                }
+            }
+            WatchOutcome::Already | WatchOutcome::Gone => {}
+            WatchOutcome::Refused(reason) => {
+                let first = self.unwatched.is_empty();
+                self.unwatched.insert(dir.clone());
+                if first {
+                    let root = self.root_of(&dir).map(|(index, _)| index);
+                    let mut finding = Finding::new(
+                        dir.clone(),
+                        FindingKind::NotWatched,
+                        Severity::Warning,
+                        format!(
+                            "cannot watch this directory ({reason}); it and every other \
+                             directory without a watch are rescanned every {} s instead",
+                            self.config.poll_seconds
+                        ),
+                    );
+                    if let Some(index) = root {
+                        let path = self.views()?[index].spec.path.clone();
+                        finding = finding.with_root(path);
+                    }
+                    self.publish(&[finding], now)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Capture problems (unreadable, unstable, not descended) are reported once per run,
+    /// not at every rescan; differences are deduplicated by the view itself.
+    fn first_report(&mut self, finding: &Finding) -> bool {
+        if !matches!(
+            finding.kind,
+            FindingKind::Unreadable | FindingKind::Unstable | FindingKind::NotDescended
+        ) {
+            return true;
+        }
+        if self.problems.len() >= MAX_REMEMBERED_PROBLEMS {
+            self.problems.clear();
+        }
+        self.problems
+            .insert((finding.path.clone(), finding.kind, finding.detail.clone()))
+    }
+
+    /// Puts findings on the audit trail, then shows them, then runs `on_alert`.
+    fn publish(&mut self, findings: &[Finding], now: Instant) -> Result<(), EngineError> {
+        for finding in findings {
+            let mut event = Event::of_finding(self.session.actor.clone(), finding.clone());
+            event.action = Action::Watch;
+            self.session.bus.emit(&event)?;
+            self.unsigned = true;
+            self.out.finding(finding);
+            match finding.severity {
+                Severity::Alert => self.report.counts.alert += 1,
+                Severity::Warning => self.report.counts.warning += 1,
+                Severity::Info => self.report.counts.info += 1,
+            }
+            if finding.severity == Severity::Alert
+                && let Some(detail) = self.alert.on_alert(finding, now)
+            {
+                self.record(Outcome::Success, detail, vec![finding.path.clone()])?;
+            }
+        }
+        Ok(())
+    }
+
+    fn record(
+        &mut self,
+        outcome: Outcome,
+        detail: String,
+        objects: Vec<PathBuf>,
+    ) -> Result<(), EngineError> {
+        let event = Event::new(self.session.actor.clone(), Action::Watch, outcome, detail)
+            .with_objects(objects);
+        self.session.bus.emit(&event)?;
+        self.unsigned = true;
+        Ok(())
+    }
+
+    /// Signs what was written since the last checkpoint.
+    fn checkpoint(&mut self) -> Result<(), EngineError> {
+        self.session.bus.flush()?;
+        self.unsigned = false;
+        self.last_checkpoint = Instant::now();
+        Ok(())
+    }
+
+    fn heartbeat(&mut self) -> Result<(), EngineError> {
+        let event = Event::heartbeat(self.session.actor.clone(), self.config.heartbeat_seconds);
+        self.session.bus.emit(&event)?;
+        self.last_heartbeat = Instant::now();
+        self.checkpoint()
+    }
+
+    /// Periodic work: checkpoints, heartbeats, polling what has no watch, `on_alert` exits.
+    fn tick(&mut self, now: Instant) -> Result<(), EngineError> {
+        for failure in self.alert.reap() {
+            self.record(Outcome::Failure, failure, Vec::new())?;
+        }
+        if now.duration_since(self.last_heartbeat)
+            >= Duration::from_secs(self.config.heartbeat_seconds)
+        {
+            self.heartbeat()?;
+        } else if self.unsigned
+            && now.duration_since(self.last_checkpoint)
+                >= Duration::from_secs(self.config.checkpoint_seconds)
+        {
+            self.checkpoint()?;
+        }
+        if !self.unwatched.is_empty()
+            && now.duration_since(self.last_poll) >= Duration::from_secs(self.config.poll_seconds)
+        {
+            self.last_poll = now;
+            let polled: Vec<PathBuf> = self.unwatched.iter().cloned().collect();
+            for dir in polled {
+                // A watch freed elsewhere (a directory deleted) may be taken now.
+                if self.watcher.watch_dir(&dir) == WatchOutcome::Added {
+                    self.unwatched.remove(&dir);
+                }
+                self.debounce.mark(dir, now, true, false);
+            }
+        }
+        Ok(())
+    }
+
+    /// The clean stop: the last heartbeat says so, and everything is signed.
+    fn finish(&mut self, report: &WatchReport) -> Result<(), EngineError> {
+        let detail = format!(
+            "stopped: {} notices, {} verifications, {} overflows, {} scrub cycles; {} alert, {} warning, {} info",
+            report.notices,
+            report.verifications,
+            report.overflows,
+            report.scrub_cycles,
+            report.counts.alert,
+            report.counts.warning,
+            report.counts.info
+        );
+        self.record(Outcome::Success, detail, Vec::new())?;
+        let event = Event::heartbeat(self.session.actor.clone(), 0);
+        self.session.bus.emit(&event)?;
+        self.checkpoint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rels(items: &[&str]) -> Vec<Vec<u8>> {
+        items.iter().map(|s| s.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn topmost_keeps_only_ancestors() {
+        assert_eq!(
+            topmost(rels(&["a/x", "a", "a-b", "a/y/z", "b", "a"])),
+            rels(&["a", "a-b", "b"])
+        );
+        assert_eq!(topmost(rels(&["a", ""])), rels(&[""]));
+    }
+}

@@ -1,0 +1,162 @@
+//! The paths waiting to be verified, each with the moment it becomes due.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// A path to verify now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Due {
+    pub path: PathBuf,
+    /// An event said the content may have changed: re-hash even if `stat` looks the same.
+    /// A rescan (overflow, polling) sets it false: trust what `stat` says is unchanged.
+    pub rehash: bool,
+}
+
+#[derive(Debug)]
+struct Slot {
+    key: (Instant, u64),
+    first: Instant,
+    rehash: bool,
+}
+
+/// Paths marked by events, in the order they become due.
+///
+/// A path whose writer closed it (or that was deleted or renamed) is due at once; a path
+/// still being written is due once it has been quiet for `quiet`, but never later than
+/// `max_defer` after its first event, so a file written without pause is still verified.
+/// A path marked again while waiting is one path: it is verified once.
+#[derive(Debug)]
+pub struct Debounce {
+    quiet: Duration,
+    max_defer: Duration,
+    queue: BTreeMap<(Instant, u64), PathBuf>,
+    pending: HashMap<PathBuf, Slot>,
+    seq: u64,
+}
+
+impl Debounce {
+    pub fn new(quiet: Duration, max_defer: Duration) -> Debounce {
+        Debounce {
+            quiet,
+            max_defer: max_defer.max(quiet),
+            queue: BTreeMap::new(),
+            pending: HashMap::new(),
+            seq: 0,
+        }
+    }
+
+    /// Marks `path` changed at `now`; `settled` when nobody is writing it any more.
+    pub fn mark(&mut self, path: PathBuf, now: Instant, settled: bool, rehash: bool) {
+        let (first, rehash) = match self.pending.remove(&path) {
+            Some(slot) => {
+                self.queue.remove(&slot.key);
+                (slot.first, slot.rehash || rehash)
+            }
+            None => (now, rehash),
+        };
+        let due = if settled {
+            now
+        } else {
+            (now + self.quiet).min(first + self.max_defer)
+        };
+        self.seq += 1;
+        let key = (due, self.seq);
+        self.queue.insert(key, path.clone());
+        self.pending.insert(path, Slot { key, first, rehash });
+    }
+
+    /// When the next path becomes due.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.queue.keys().next().map(|(due, _)| *due)
+    }
+
+    /// Every path due at `now`, removed from the waiting set.
+    pub fn take_due(&mut self, now: Instant) -> Vec<Due> {
+        let mut due = Vec::new();
+        while let Some(entry) = self.queue.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let path = entry.remove();
+            let rehash = self.pending.remove(&path).is_some_and(|s| s.rehash);
+            due.push(Due { path, rehash });
+        }
+        due
+    }
+
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn debounce() -> Debounce {
+        Debounce::new(Duration::from_millis(100), Duration::from_millis(1000))
+    }
+
+    #[test]
+    fn a_closed_file_is_due_at_once_and_a_written_one_when_quiet() {
+        let mut d = debounce();
+        let t0 = Instant::now();
+        d.mark("/a".into(), t0, true, true);
+        d.mark("/b".into(), t0, false, true);
+        let due = d.take_due(t0);
+        assert_eq!(
+            due,
+            vec![Due {
+                path: "/a".into(),
+                rehash: true
+            }]
+        );
+        assert!(d.take_due(t0 + Duration::from_millis(99)).is_empty());
+        assert_eq!(d.next_due(), Some(t0 + Duration::from_millis(100)));
+        assert_eq!(d.take_due(t0 + Duration::from_millis(100)).len(), 1);
+        assert!(d.is_empty());
+    }
+
+    #[test]
+    fn a_path_marked_many_times_is_due_once_and_keeps_rehash() {
+        let mut d = debounce();
+        let t0 = Instant::now();
+        d.mark("/a".into(), t0, false, true);
+        d.mark("/a".into(), t0 + Duration::from_millis(50), false, false);
+        d.mark("/a".into(), t0 + Duration::from_millis(60), true, false);
+        assert_eq!(d.len(), 1);
+        let due = d.take_due(t0 + Duration::from_millis(60));
+        assert_eq!(
+            due,
+            vec![Due {
+                path: "/a".into(),
+                rehash: true
+            }]
+        );
+        assert!(d.take_due(t0 + Duration::from_secs(10)).is_empty());
+    }
+
+    #[test]
+    fn a_file_written_without_pause_is_due_after_max_defer() {
+        let mut d = debounce();
+        let t0 = Instant::now();
+        let mut t = t0;
+        while t < t0 + Duration::from_millis(2000) {
+            d.mark("/log".into(), t, false, true);
+            if !d.take_due(t).is_empty() {
+                break;
+            }
+            t += Duration::from_millis(10);
+        }
+        assert!(
+            t <= t0 + Duration::from_millis(1000),
+            "verified at {:?}",
+            t - t0
+        );
+    }
+}

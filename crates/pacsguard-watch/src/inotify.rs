@@ -1,0 +1,324 @@
+//! Recursive inotify: one watch per directory, and the translation of its events into
+//! notices about absolute paths.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use nix::errno::Errno;
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, InotifyEvent, WatchDescriptor};
+
+/// Where the kernel's per-user watch limit is set (and where an administrator raises it).
+const KERNEL_WATCH_LIMIT: &str = "/proc/sys/fs/inotify/max_user_watches";
+
+/// One batch from the reader thread: the events of one `read`, or the error that ended it.
+pub type RawBatch = Result<Vec<InotifyEvent>, Errno>;
+
+/// What the kernel told, as paths.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// Something at `path` changed. `settled`: its writer closed it, or it was deleted,
+    /// renamed or had its attributes changed, so there is nothing more to wait for.
+    /// `directory_appeared`: a directory was created or moved in, and needs a watch and a
+    /// scan of what it already holds.
+    Changed {
+        path: PathBuf,
+        settled: bool,
+        directory_appeared: bool,
+    },
+    /// The kernel's event queue overflowed: events were dropped, which ones is unknown.
+    Overflow,
+}
+
+/// What [`TreeWatcher::watch_dir`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WatchOutcome {
+    /// A new watch (or a moved directory's watch, now known by its new path).
+    Added,
+    /// The directory was already watched under this path.
+    Already,
+    /// The directory is gone or is not a directory any more.
+    Gone,
+    /// No watch could be added (the limit, or permissions): the directory must be polled.
+    Refused(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error("inotify is not available: {0}")]
+    Init(Errno),
+}
+
+/// One watch per directory of the guarded trees.
+#[derive(Debug)]
+pub struct TreeWatcher {
+    inotify: Arc<Inotify>,
+    dirs: HashMap<WatchDescriptor, PathBuf>,
+    /// The same watches by path, ordered so that a directory's descendants follow it.
+    by_path: BTreeMap<PathBuf, WatchDescriptor>,
+    max_watches: usize,
+}
+
+fn mask() -> AddWatchFlags {
+    AddWatchFlags::IN_CLOSE_WRITE
+        | AddWatchFlags::IN_MODIFY
+        | AddWatchFlags::IN_ATTRIB
+        | AddWatchFlags::IN_CREATE
+        | AddWatchFlags::IN_DELETE
+        | AddWatchFlags::IN_MOVED_FROM
+        | AddWatchFlags::IN_MOVED_TO
+        | AddWatchFlags::IN_DELETE_SELF
+        | AddWatchFlags::IN_MOVE_SELF
+        | AddWatchFlags::IN_ONLYDIR
+        | AddWatchFlags::IN_DONT_FOLLOW
+}
+
+/// The kernel's per-user limit on inotify watches, if it can be read.
+pub fn kernel_watch_limit() -> Option<u64> {
+    std::fs::read_to_string(KERNEL_WATCH_LIMIT)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+impl TreeWatcher {
+    /// A watcher that adds at most `max_watches` watches (the kernel may refuse earlier).
+    pub fn new(max_watches: usize) -> Result<TreeWatcher, WatchError> {
+        let inotify = Inotify::init(InitFlags::IN_CLOEXEC).map_err(WatchError::Init)?;
+        Ok(TreeWatcher {
+            inotify: Arc::new(inotify),
+            dirs: HashMap::new(),
+            by_path: BTreeMap::new(),
+            max_watches,
+        })
+    }
+
+    /// Starts the thread that reads the kernel's queue as fast as it fills, so the queue
+    /// overflows only when this process cannot keep up at all. `deliver` returns false
+    /// to stop the thread.
+    pub fn spawn_reader(
+        &self,
+        deliver: impl Fn(RawBatch) -> bool + Send + 'static,
+    ) -> std::io::Result<JoinHandle<()>> {
+        let inotify = Arc::clone(&self.inotify);
+        std::thread::Builder::new()
+            .name("inotify-reader".into())
+            .spawn(move || {
+                loop {
+                    match inotify.read_events() {
+                        Ok(events) => {
+                            if !deliver(Ok(events)) {
+                                return;
+                            }
+                        }
+                        Err(Errno::EINTR) => {}
+                        Err(e) => {
+                            deliver(Err(e));
+                            return;
+                        }
+                    }
+                }
+            })
+    }
+
+    /// Watches `dir` (never following a symlink).
+    pub fn watch_dir(&mut self, dir: &Path) -> WatchOutcome {
+        if let Some(wd) = self.by_path.get(dir)
+            && self.dirs.contains_key(wd)
+        {
+            return WatchOutcome::Already;
+        }
+        if self.dirs.len() >= self.max_watches {
+            return WatchOutcome::Refused(format!(
+                "the configured limit of {} watches is reached",
+                self.max_watches
+            ));
+        }
+        match self.inotify.add_watch(dir, mask()) {
+            Ok(wd) => {
+                // The same inode under a new name (a moved directory) keeps its watch.
+                if let Some(old) = self.dirs.insert(wd, dir.to_path_buf()) {
+                    self.by_path.remove(&old);
+                }
+                self.by_path.insert(dir.to_path_buf(), wd);
+                WatchOutcome::Added
+            }
+            Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) => WatchOutcome::Gone,
+            Err(Errno::ENOSPC) => WatchOutcome::Refused(format!(
+                "the kernel's limit of {} inotify watches is reached ({} by this watcher); raise {KERNEL_WATCH_LIMIT}",
+                kernel_watch_limit().map_or("?".to_string(), |n| n.to_string()),
+                self.dirs.len()
+            )),
+            Err(e) => WatchOutcome::Refused(format!("inotify_add_watch: {e}")),
+        }
+    }
+
+    /// Drops the watches on `dir` and everything below it (the tree is gone or left).
+    pub fn forget_under(&mut self, dir: &Path) {
+        let doomed: Vec<PathBuf> = self
+            .by_path
+            .range::<Path, _>((Bound::Included(dir), Bound::Unbounded))
+            .take_while(|(path, _)| path.starts_with(dir))
+            .map(|(path, _)| path.clone())
+            .collect();
+        for path in doomed {
+            if let Some(wd) = self.by_path.remove(&path) {
+                self.dirs.remove(&wd);
+                // The kernel has already dropped the watch of a deleted directory.
+                let _ = self.inotify.rm_watch(wd);
+            }
+        }
+    }
+
+    pub fn is_watched(&self, dir: &Path) -> bool {
+        self.by_path.contains_key(dir)
+    }
+
+    pub fn watch_count(&self) -> usize {
+        self.dirs.len()
+    }
+
+    /// The notices in a batch of events, in order.
+    pub fn translate(&mut self, events: Vec<InotifyEvent>) -> Vec<Notice> {
+        let mut notices = Vec::with_capacity(events.len());
+        for event in events {
+            let mask = event.mask;
+            if mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
+                notices.push(Notice::Overflow);
+                continue;
+            }
+            if mask.contains(AddWatchFlags::IN_IGNORED) {
+                if let Some(path) = self.dirs.remove(&event.wd)
+                    && self.by_path.get(&path) == Some(&event.wd)
+                {
+                    self.by_path.remove(&path);
+                }
+                continue;
+            }
+            let Some(dir) = self.dirs.get(&event.wd) else {
+                continue; // a watch already forgotten
+            };
+            let path = match &event.name {
+                Some(name) => dir.join(name),
+                None => dir.clone(),
+            };
+            let is_dir = mask.contains(AddWatchFlags::IN_ISDIR);
+            let settled = mask.intersects(
+                AddWatchFlags::IN_CLOSE_WRITE
+                    | AddWatchFlags::IN_DELETE
+                    | AddWatchFlags::IN_MOVED_FROM
+                    | AddWatchFlags::IN_MOVED_TO
+                    | AddWatchFlags::IN_DELETE_SELF
+                    | AddWatchFlags::IN_MOVE_SELF
+                    | AddWatchFlags::IN_ATTRIB,
+            ) || (is_dir && mask.contains(AddWatchFlags::IN_CREATE));
+            let directory_appeared =
+                is_dir && mask.intersects(AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO);
+            notices.push(Notice::Changed {
+                path,
+                settled,
+                directory_appeared,
+            });
+        }
+        notices
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    fn collect(watcher: &mut TreeWatcher, rx: &mpsc::Receiver<RawBatch>) -> Vec<Notice> {
+        let mut notices = Vec::new();
+        while let Ok(Ok(events)) = rx.recv_timeout(Duration::from_millis(300)) {
+            notices.extend(watcher.translate(events));
+        }
+        notices
+    }
+
+    fn changed(notices: &[Notice], path: &Path) -> Vec<(bool, bool)> {
+        notices
+            .iter()
+            .filter_map(|n| match n {
+                Notice::Changed {
+                    path: p,
+                    settled,
+                    directory_appeared,
+                } if p == path => Some((*settled, *directory_appeared)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn reports_writes_creations_deletions_and_new_directories_by_path() {
+        let tmp = tempfile::tempdir().expect("test fixture");
+        let root = tmp.path();
+        let mut watcher = TreeWatcher::new(100).expect("test fixture");
+        assert_eq!(watcher.watch_dir(root), WatchOutcome::Added);
+        assert_eq!(watcher.watch_dir(root), WatchOutcome::Already);
+        let (tx, rx) = mpsc::channel();
+        watcher
+            .spawn_reader(move |b| tx.send(b).is_ok())
+            .expect("test fixture");
+
+        std::fs::write(root.join("a.dcm"), b"x").expect("test fixture");
+        std::fs::create_dir(root.join("sub")).expect("test fixture");
+        let notices = collect(&mut watcher, &rx);
+        assert!(changed(&notices, &root.join("a.dcm")).contains(&(true, false)));
+        assert!(changed(&notices, &root.join("sub")).contains(&(true, true)));
+
+        assert_eq!(watcher.watch_dir(&root.join("sub")), WatchOutcome::Added);
+        std::fs::write(root.join("sub/b"), b"y").expect("test fixture");
+        std::fs::remove_file(root.join("a.dcm")).expect("test fixture");
+        let notices = collect(&mut watcher, &rx);
+        assert!(changed(&notices, &root.join("sub/b")).contains(&(true, false)));
+        assert!(changed(&notices, &root.join("a.dcm")).contains(&(true, false)));
+    }
+
+    #[test]
+    fn a_moved_directory_keeps_its_watch_under_the_new_path() {
+        let tmp = tempfile::tempdir().expect("test fixture");
+        let root = tmp.path();
+        std::fs::create_dir(root.join("old")).expect("test fixture");
+        let mut watcher = TreeWatcher::new(100).expect("test fixture");
+        watcher.watch_dir(root);
+        watcher.watch_dir(&root.join("old"));
+        std::fs::rename(root.join("old"), root.join("new")).expect("test fixture");
+        assert_eq!(watcher.watch_dir(&root.join("new")), WatchOutcome::Added);
+        assert!(!watcher.is_watched(&root.join("old")));
+        assert_eq!(watcher.watch_count(), 2);
+        let (tx, rx) = mpsc::channel();
+        watcher
+            .spawn_reader(move |b| tx.send(b).is_ok())
+            .expect("test fixture");
+        std::fs::write(root.join("new/f"), b"z").expect("test fixture");
+        let notices = collect(&mut watcher, &rx);
+        assert!(!changed(&notices, &root.join("new/f")).is_empty());
+    }
+
+    #[test]
+    fn the_watch_limit_refuses_and_forgetting_frees() {
+        let tmp = tempfile::tempdir().expect("test fixture");
+        let root = tmp.path();
+        for d in ["a", "a/b", "c"] {
+            std::fs::create_dir(root.join(d)).expect("test fixture");
+        }
+        let mut watcher = TreeWatcher::new(2).expect("test fixture");
+        assert_eq!(watcher.watch_dir(&root.join("a")), WatchOutcome::Added);
+        assert_eq!(watcher.watch_dir(&root.join("a/b")), WatchOutcome::Added);
+        assert!(matches!(
+            watcher.watch_dir(&root.join("c")),
+            WatchOutcome::Refused(reason) if reason.contains("limit of 2")
+        ));
+        watcher.forget_under(&root.join("a"));
+        assert_eq!(watcher.watch_count(), 0);
+        assert_eq!(watcher.watch_dir(&root.join("gone")), WatchOutcome::Gone);
+        assert_eq!(watcher.watch_dir(&root.join("c")), WatchOutcome::Added);
+    }
+}

@@ -1,0 +1,38 @@
+//! SIGTERM and SIGINT as a stop request, without a signal handler: both are blocked in
+//! every thread and read from a signalfd by a thread of their own, which sets a flag the
+//! watcher polls. The watcher then finishes its batch and signs a final checkpoint.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context as _, Result};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::SignalFd;
+
+/// Blocks SIGTERM and SIGINT in this thread (and every thread it starts from now on) and
+/// returns the flag that is set when one arrives. Call before any other thread starts.
+pub fn stop_on_termination() -> Result<Arc<AtomicBool>> {
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGTERM);
+    mask.add(Signal::SIGINT);
+    mask.thread_block().context("blocking SIGTERM and SIGINT")?;
+    let fd = SignalFd::new(&mask).context("signalfd")?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            loop {
+                match fd.read_signal() {
+                    Ok(Some(_)) => {
+                        flag.store(true, Ordering::Relaxed);
+                    }
+                    Ok(None) => {}
+                    Err(nix::errno::Errno::EINTR) => {}
+                    Err(_) => return,
+                }
+            }
+        })
+        .context("starting the signal thread")?;
+    Ok(stop)
+}
