@@ -11,11 +11,16 @@
 //! * a directory that could not get a watch (the kernel's or our [`TreeWatcher`]'s limit)
 //!   is a [`Notice::Unwatched`] (the caller polls it).
 //!
+//! [`WriteWatcher`] adds fanotify where the process may use it (root): every write on the
+//! mounts of the guarded trees, whatever directory it lands in, with the writer's process.
+//!
 //! [`Debounce`] holds the paths waiting to be verified: a path whose writer closed it is
 //! due at once, a path still being written is due when it has been quiet for a while.
 
 mod debounce;
+mod fanotify;
 mod inotify;
 
 pub use debounce::{Debounce, Due};
+pub use fanotify::{WriteBatch, WriteNotice, WriteWatcher};
 pub use inotify::{Notice, RawBatch, TreeWatcher, WatchError, WatchOutcome, kernel_watch_limit};

@@ -316,9 +316,11 @@ fn burst(watch_config: &str, beyond_the_limit: bool) {
         findings.len()
     );
     let counts = tally(&findings, &env.tree);
+    // Changes are reported once; an overflow of the kernel's queue is an incident of its
+    // own each time it happens (at most once a minute).
     let twice: Vec<_> = counts
         .iter()
-        .filter(|(k, n)| **n > 1 && k.0 != "not-watched")
+        .filter(|(k, n)| **n > 1 && k.0 != "events-lost")
         .collect();
     assert!(
         twice.is_empty(),

@@ -18,7 +18,7 @@ mod ransomware;
 mod scrub;
 mod view;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,7 +35,9 @@ use pacsguard_profile::{
     Policy, ProfileError, RootProfile, compare, hash_tree, reuse_unchanged, walk_subtrees,
 };
 use pacsguard_screen::Screener;
-use pacsguard_watch::{Debounce, Notice, RawBatch, TreeWatcher, WatchOutcome};
+use pacsguard_watch::{
+    Debounce, Notice, RawBatch, TreeWatcher, WatchOutcome, WriteBatch, WriteNotice, WriteWatcher,
+};
 use serde::Serialize;
 
 use self::alert::AlertCommand;
@@ -68,10 +70,19 @@ const MAX_DEFER_QUIET_PERIODS: u32 = 20;
 /// Capture problems (unreadable, unstable, not descended) remembered to report each once.
 pub const MAX_REMEMBERED_PROBLEMS: usize = 100_000;
 
+/// Overflows within this time of a reported one are counted, not reported again: a
+/// burst that overflows the queue again and again is one incident (every overflow still
+/// triggers its rescan).
+pub const OVERFLOW_REPORT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Writers (from fanotify) remembered for paths not yet verified.
+pub const MAX_REMEMBERED_WRITERS: usize = 100_000;
+
 /// What the main loop hears from the threads beside it.
 #[derive(Debug)]
 pub(crate) enum Msg {
     Inotify(RawBatch),
+    Written(WriteBatch),
     /// The scrub found a file whose digest is not the view's.
     ScrubDiffers(PathBuf),
     ScrubCycle {
@@ -260,6 +271,10 @@ struct Guard<'a> {
     config: WatchConfig,
     views: Arc<Mutex<Vec<RootView>>>,
     watcher: TreeWatcher,
+    /// fanotify, when this process may use it; `None`: inotify alone.
+    writes: Option<WriteWatcher>,
+    /// Who last wrote each path fanotify reported, until the path is verified.
+    writers: HashMap<PathBuf, String>,
     debounce: Debounce,
     detector: Detector,
     canary_roots: HashSet<PathBuf>,
@@ -272,6 +287,8 @@ struct Guard<'a> {
     rx: Receiver<Msg>,
     scrub: Option<ScrubThread>,
     report: WatchReport,
+    last_overflow_report: Option<Instant>,
+    overflows_unreported: u64,
     unsigned: bool,
     last_checkpoint: Instant,
     last_heartbeat: Instant,
@@ -312,12 +329,16 @@ impl<'a> Guard<'a> {
             views: Arc::new(Mutex::new(roots.into_iter().map(RootView::new).collect())),
             config,
             watcher,
+            writes: None,
+            writers: HashMap::new(),
             unwatched: BTreeSet::new(),
             problems: HashSet::new(),
             tx,
             rx,
             scrub: None,
             report: WatchReport::default(),
+            last_overflow_report: None,
+            overflows_unreported: 0,
             unsigned: false,
             last_checkpoint: now,
             last_heartbeat: now,
@@ -352,8 +373,9 @@ impl<'a> Guard<'a> {
         self.watcher
             .spawn_reader(move |batch| tx.send(Msg::Inotify(batch)).is_ok())
             .map_err(|e| EngineError::Usage(format!("watch: cannot start the reader: {e}")))?;
+        let writes = self.start_fanotify(&root_paths);
         let started = format!(
-            "watching {} with {} directory watches ({} polled)",
+            "watching {} with {} directory watches ({} polled); {writes}",
             self.report.roots.join(", "),
             self.watcher.watch_count(),
             self.unwatched.len()
@@ -401,6 +423,39 @@ impl<'a> Guard<'a> {
         Ok(std::mem::take(&mut self.report))
     }
 
+    /// fanotify beside inotify where allowed; says which is in use.
+    fn start_fanotify(&mut self, roots: &[PathBuf]) -> String {
+        let writes = match WriteWatcher::new() {
+            Ok(writes) => writes,
+            Err(e) => {
+                return format!(
+                    "inotify alone (fanotify needs CAP_SYS_ADMIN and a kernel with it: {e})"
+                );
+            }
+        };
+        for root in roots {
+            if let Err(e) = writes.mark_mount(root) {
+                return format!(
+                    "inotify alone (fanotify mark on {}: {e})",
+                    escape_path(root)
+                );
+            }
+        }
+        let wanted = roots.to_vec();
+        let tx = self.tx.clone();
+        let started = writes.spawn_reader(
+            move |path| wanted.iter().any(|root| path.starts_with(root)),
+            move |batch| tx.send(Msg::Written(batch)).is_ok(),
+        );
+        if let Err(e) = started {
+            return format!("inotify alone (fanotify reader: {e})");
+        }
+        self.writes = Some(writes);
+        "fanotify reports every write on the roots' mounts with its process, inotify \
+         creations, deletions and renames"
+            .to_string()
+    }
+
     fn start_scrub(&mut self) -> Result<(), EngineError> {
         if self.config.scrub_mb_per_s == 0 {
             return Ok(());
@@ -446,6 +501,31 @@ impl<'a> Guard<'a> {
                     "watch: reading inotify events failed: {errno}"
                 )));
             }
+            Msg::Written(Ok(notices)) => {
+                for notice in notices {
+                    self.report.notices += 1;
+                    match notice {
+                        WriteNotice::Written { path, pid, comm } => {
+                            if self.writers.len() >= MAX_REMEMBERED_WRITERS {
+                                self.writers.clear();
+                            }
+                            let name = comm.map_or_else(
+                                || "a process that has exited".to_string(),
+                                |c| pacsguard_events::escape_bytes(c.as_bytes()),
+                            );
+                            self.writers
+                                .insert(path.clone(), format!("{name} (pid {pid})"));
+                            self.debounce.mark(path, now, true, true);
+                        }
+                        WriteNotice::Overflow => self.overflowed(now)?,
+                    }
+                }
+            }
+            Msg::Written(Err(errno)) => {
+                return Err(EngineError::Usage(format!(
+                    "watch: reading fanotify events failed: {errno}"
+                )));
+            }
             Msg::ScrubDiffers(path) => self.debounce.mark(path, now, true, true),
             Msg::ScrubCycle {
                 files,
@@ -478,25 +558,41 @@ impl<'a> Guard<'a> {
                 }
                 self.debounce.mark(path, now, settled, true);
             }
-            Notice::Overflow => {
-                self.report.overflows += 1;
-                let roots: Vec<PathBuf> =
-                    self.views()?.iter().map(|v| v.spec.path.clone()).collect();
-                for root in roots {
-                    let finding = Finding::new(
-                        root.clone(),
-                        FindingKind::EventsLost,
-                        Severity::Warning,
-                        String::from(
-                            "the kernel's event queue overflowed and dropped events; the whole \
-                             root is being rescanned so that no change is missed",
-                        ),
-                    )
-                    .with_root(root.clone());
-                    self.publish(&[finding], now)?;
-                    self.debounce.mark(root, now, true, false);
-                }
+            Notice::Overflow => self.overflowed(now)?,
+        }
+        Ok(())
+    }
+
+    /// Events were dropped: say so, and rescan every root (fast: what `stat` says is
+    /// unchanged is trusted, everything else re-hashed).
+    fn overflowed(&mut self, now: Instant) -> Result<(), EngineError> {
+        self.report.overflows += 1;
+        self.overflows_unreported += 1;
+        let report = self
+            .last_overflow_report
+            .is_none_or(|t| now.duration_since(t) >= OVERFLOW_REPORT_INTERVAL);
+        let roots: Vec<PathBuf> = self.views()?.iter().map(|v| v.spec.path.clone()).collect();
+        for root in roots {
+            if report {
+                let finding = Finding::new(
+                    root.clone(),
+                    FindingKind::EventsLost,
+                    Severity::Warning,
+                    format!(
+                        "the kernel's event queue overflowed and dropped events ({} overflows \
+                         since the last report); the whole root is being rescanned so that no \
+                         change is missed",
+                        self.overflows_unreported
+                    ),
+                )
+                .with_root(root.clone());
+                self.publish(&[finding], now)?;
             }
+            self.debounce.mark(root, now, true, false);
+        }
+        if report {
+            self.last_overflow_report = Some(now);
+            self.overflows_unreported = 0;
         }
         Ok(())
     }
@@ -594,8 +690,16 @@ impl<'a> Guard<'a> {
                 findings.extend(screened.into_iter().map(|f| f.with_root(spec.path.clone())));
             }
         }
+        // Who wrote it, where fanotify could tell: evidence that points at the process.
+        let mut writers: HashMap<PathBuf, String> = HashMap::new();
+        for finding in &mut findings {
+            if let Some(writer) = self.writers.remove(&finding.path) {
+                finding.detail = format!("{}; written by {writer}", finding.detail);
+                writers.insert(finding.path.clone(), writer);
+            }
+        }
         if spec.policy == Policy::AppendOnly || self.canary_roots.contains(&spec.path) {
-            let alerts = self.detector.observe(&spec.path, &findings, now);
+            let alerts = self.detector.observe(&spec.path, &findings, &writers, now);
             findings.extend(alerts);
         }
         self.publish(&findings, now)?;

@@ -79,7 +79,8 @@ fn extension(path: &Path) -> String {
 
 #[derive(Debug, Default)]
 struct RootState {
-    recent: VecDeque<(Instant, PathBuf, Signal)>,
+    /// When, which file, what it showed, and who wrote it (when fanotify could tell).
+    recent: VecDeque<(Instant, PathBuf, Signal, Option<String>)>,
     /// When the last signal was seen while an alert stands: the episode ends after a
     /// quiet window.
     alerted: Option<Instant>,
@@ -105,8 +106,15 @@ impl Detector {
     }
 
     /// Looks at one batch of findings of `root` (an `append-only` root, or any root
-    /// holding canaries) and returns the alerts it raises.
-    pub fn observe(&mut self, root: &Path, findings: &[Finding], now: Instant) -> Vec<Finding> {
+    /// holding canaries), with the process that wrote each path where it is known, and
+    /// returns the alerts it raises.
+    pub fn observe(
+        &mut self,
+        root: &Path,
+        findings: &[Finding],
+        writers: &HashMap<PathBuf, String>,
+        now: Instant,
+    ) -> Vec<Finding> {
         let mut alerts = Vec::new();
         for finding in findings {
             if self.canaries.contains(&finding.path)
@@ -144,12 +152,13 @@ impl Detector {
             if state.recent.len() == MAX_TRACKED_SIGNALS {
                 state.recent.pop_front();
             }
-            state.recent.push_back((now, path, signal));
+            let writer = writers.get(&path).cloned();
+            state.recent.push_back((now, path, signal, writer));
         }
         while state
             .recent
             .front()
-            .is_some_and(|(t, _, _)| now.duration_since(*t) > self.window)
+            .is_some_and(|(t, _, _, _)| now.duration_since(*t) > self.window)
         {
             state.recent.pop_front();
         }
@@ -160,7 +169,11 @@ impl Detector {
             }
             state.alerted = None;
         }
-        let distinct: HashSet<&Path> = state.recent.iter().map(|(_, p, _)| p.as_path()).collect();
+        let distinct: HashSet<&Path> = state
+            .recent
+            .iter()
+            .map(|(_, p, _, _)| p.as_path())
+            .collect();
         if distinct.len() >= self.files {
             state.alerted = Some(now);
             alerts.push(self.evidence(root, now));
@@ -173,22 +186,41 @@ impl Detector {
         let mut by_signal: BTreeMap<&Signal, usize> = BTreeMap::new();
         let mut paths: Vec<&Path> = Vec::new();
         let mut seen: HashSet<&Path> = HashSet::new();
-        for (_, path, signal) in recent {
+        let mut by_writer: BTreeMap<&str, usize> = BTreeMap::new();
+        for (_, path, signal, writer) in recent {
             *by_signal.entry(signal).or_default() += 1;
+            if let Some(writer) = writer {
+                *by_writer.entry(writer.as_str()).or_default() += 1;
+            }
             if seen.insert(path) && paths.len() < MAX_EVIDENCE_PATHS {
                 paths.push(path);
             }
         }
-        let first = recent.front().map_or(now, |(t, _, _)| *t);
+        let first = recent.front().map_or(now, |(t, _, _, _)| *t);
         let span = now.duration_since(first).as_secs_f64().max(0.001);
         let what = by_signal
             .iter()
             .map(|(s, n)| format!("{n} {}", s.describe()))
             .collect::<Vec<_>>()
             .join(", ");
+        let who = if by_writer.is_empty() {
+            String::new()
+        } else {
+            let mut writers: Vec<(&str, usize)> = by_writer.into_iter().collect();
+            writers.sort_by_key(|w| std::cmp::Reverse(w.1));
+            format!(
+                "; written by {}",
+                writers
+                    .iter()
+                    .take(MAX_EVIDENCE_PATHS)
+                    .map(|(w, n)| format!("{w}: {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
         let detail = format!(
             "{} files of an append-only root rewritten, removed or renamed within {:.1} s \
-             ({:.0} files/s): {what}; e.g. {}",
+             ({:.0} files/s): {what}{who}; e.g. {}",
             seen.len(),
             span,
             seen.len() as f64 / span,
@@ -235,7 +267,12 @@ mod tests {
                 FindingKind::NoLongerDicom
             };
             let f = finding(kind, &format!("{ROOT}/{i}.dcm"));
-            alerts.extend(d.observe(Path::new(ROOT), &[f], t0 + Duration::from_millis(i * 10)));
+            alerts.extend(d.observe(
+                Path::new(ROOT),
+                &[f],
+                &HashMap::new(),
+                t0 + Duration::from_millis(i * 10),
+            ));
         }
         assert_eq!(alerts.len(), 1, "{alerts:?}");
         let alert = &alerts[0];
@@ -252,16 +289,26 @@ mod tests {
         for i in 0..10_000u64 {
             let f = finding(FindingKind::Added, &format!("{ROOT}/{i}.dcm"));
             assert!(
-                d.observe(Path::new(ROOT), &[f], t0 + Duration::from_millis(i))
-                    .is_empty()
+                d.observe(
+                    Path::new(ROOT),
+                    &[f],
+                    &HashMap::new(),
+                    t0 + Duration::from_millis(i)
+                )
+                .is_empty()
             );
         }
         // One rewrite every 3 s: never five within ten seconds.
         for i in 0..20u64 {
             let f = finding(FindingKind::ContentChanged, &format!("{ROOT}/{i}.dcm"));
             assert!(
-                d.observe(Path::new(ROOT), &[f], t0 + Duration::from_secs(3 * i))
-                    .is_empty()
+                d.observe(
+                    Path::new(ROOT),
+                    &[f],
+                    &HashMap::new(),
+                    t0 + Duration::from_secs(3 * i)
+                )
+                .is_empty()
             );
         }
     }
@@ -273,8 +320,13 @@ mod tests {
         for i in 0..20u64 {
             let f = finding(FindingKind::ContentChanged, &format!("{ROOT}/one.dcm"));
             assert!(
-                d.observe(Path::new(ROOT), &[f], t0 + Duration::from_millis(i))
-                    .is_empty()
+                d.observe(
+                    Path::new(ROOT),
+                    &[f],
+                    &HashMap::new(),
+                    t0 + Duration::from_millis(i)
+                )
+                .is_empty()
             );
         }
     }
@@ -288,9 +340,18 @@ mod tests {
                 .with_from(PathBuf::from(format!("{ROOT}/{i}.dcm")))
         };
         let batch: Vec<Finding> = (0..5).map(renamed).collect();
-        let alerts = d.observe(Path::new(ROOT), &batch, t0);
+        let writers: HashMap<PathBuf, String> = batch
+            .iter()
+            .map(|f| (f.path.clone(), "cryptor (pid 66)".to_string()))
+            .collect();
+        let alerts = d.observe(Path::new(ROOT), &batch, &writers, t0);
         assert_eq!(alerts.len(), 1);
         assert!(alerts[0].detail.contains("renamed to .locked"));
+        assert!(
+            alerts[0].detail.contains("written by cryptor (pid 66): 5"),
+            "{}",
+            alerts[0].detail
+        );
         // Same extension: a reorganisation, not a signal.
         let moved = finding(FindingKind::Moved, &format!("{ROOT}/b/1.dcm"))
             .with_from(PathBuf::from(format!("{ROOT}/a/1.dcm")));
@@ -298,7 +359,11 @@ mod tests {
         // A quiet window ends the episode; the next burst alerts again.
         let later = t0 + Duration::from_secs(30);
         let batch: Vec<Finding> = (10..15).map(renamed).collect();
-        assert_eq!(d.observe(Path::new(ROOT), &batch, later).len(), 1);
+        assert_eq!(
+            d.observe(Path::new(ROOT), &batch, &HashMap::new(), later)
+                .len(),
+            1
+        );
     }
 
     #[test]
@@ -313,7 +378,7 @@ mod tests {
             FindingKind::ContentChanged,
             canary.to_str().expect("test fixture"),
         );
-        let alerts = d.observe(Path::new(ROOT), &[f], Instant::now());
+        let alerts = d.observe(Path::new(ROOT), &[f], &HashMap::new(), Instant::now());
         assert_eq!(alerts.len(), 1);
         assert!(alerts[0].detail.contains("canary"));
     }
