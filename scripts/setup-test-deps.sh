@@ -10,6 +10,7 @@ declare -A needed=(
   [mount]=mount
   [xmllint]=libxml2-utils
   [rsyslogd]=rsyslog
+  [systemd-analyze]=systemd
 )
 
 # packages that provide no command of their own
