@@ -140,6 +140,29 @@ mod tests {
     }
 
     #[test]
+    fn no_more_than_the_limit_run_at_once() {
+        let mut command = AlertCommand::new(vec!["/bin/sleep".into(), "5".into()]);
+        let now = Instant::now();
+        for _ in 0..MAX_ALERT_COMMANDS_RUNNING {
+            assert!(
+                command
+                    .on_alert(&alert(FindingKind::RansomwareSuspected), now)
+                    .is_some()
+            );
+        }
+        assert!(
+            command
+                .on_alert(&alert(FindingKind::RansomwareSuspected), now)
+                .is_none()
+        );
+        assert_eq!(command.held_back, 1);
+        for child in &mut command.running {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    #[test]
     fn a_missing_program_is_reported_not_fatal() {
         let mut command = AlertCommand::new(vec!["/nonexistent/page".into()]);
         let detail = command.on_alert(&alert(FindingKind::Removed), Instant::now());

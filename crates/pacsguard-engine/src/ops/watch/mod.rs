@@ -13,6 +13,7 @@
 //! at a configured rate, for changes no event announced.
 
 mod alert;
+mod bounded;
 mod canary;
 mod ransomware;
 mod scrub;
@@ -41,6 +42,7 @@ use pacsguard_watch::{
 use serde::Serialize;
 
 use self::alert::AlertCommand;
+use self::bounded::BoundedMap;
 use self::ransomware::Detector;
 use self::scrub::Scrub;
 use self::view::RootView;
@@ -274,7 +276,7 @@ struct Guard<'a> {
     /// fanotify, when this process may use it; `None`: inotify alone.
     writes: Option<WriteWatcher>,
     /// Who last wrote each path fanotify reported, until the path is verified.
-    writers: HashMap<PathBuf, String>,
+    writers: BoundedMap<PathBuf, String>,
     debounce: Debounce,
     detector: Detector,
     canary_roots: HashSet<PathBuf>,
@@ -282,7 +284,7 @@ struct Guard<'a> {
     alert: AlertCommand,
     unwatched: BTreeSet<PathBuf>,
     skip: Vec<(u64, u64)>,
-    problems: HashSet<(PathBuf, FindingKind, String)>,
+    problems: BoundedMap<(PathBuf, FindingKind, String), ()>,
     tx: SyncSender<Msg>,
     rx: Receiver<Msg>,
     scrub: Option<ScrubThread>,
@@ -330,9 +332,9 @@ impl<'a> Guard<'a> {
             config,
             watcher,
             writes: None,
-            writers: HashMap::new(),
+            writers: BoundedMap::new(MAX_REMEMBERED_WRITERS),
             unwatched: BTreeSet::new(),
-            problems: HashSet::new(),
+            problems: BoundedMap::new(MAX_REMEMBERED_PROBLEMS),
             tx,
             rx,
             scrub: None,
@@ -506,9 +508,6 @@ impl<'a> Guard<'a> {
                     self.report.notices += 1;
                     match notice {
                         WriteNotice::Written { path, pid, comm } => {
-                            if self.writers.len() >= MAX_REMEMBERED_WRITERS {
-                                self.writers.clear();
-                            }
                             let name = comm.map_or_else(
                                 || "a process that has exited".to_string(),
                                 |c| pacsguard_events::escape_bytes(c.as_bytes()),
@@ -780,11 +779,12 @@ impl<'a> Guard<'a> {
         ) {
             return true;
         }
-        if self.problems.len() >= MAX_REMEMBERED_PROBLEMS {
-            self.problems.clear();
-        }
         self.problems
-            .insert((finding.path.clone(), finding.kind, finding.detail.clone()))
+            .insert(
+                (finding.path.clone(), finding.kind, finding.detail.clone()),
+                (),
+            )
+            .is_none()
     }
 
     /// Puts findings on the audit trail, then shows them, then runs `on_alert`.

@@ -367,6 +367,35 @@ mod tests {
     }
 
     #[test]
+    fn evidence_and_memory_are_bounded() {
+        let mut d = Detector::new(
+            MAX_TRACKED_SIGNALS + 10,
+            Duration::from_secs(3600),
+            HashSet::new(),
+        );
+        let t0 = Instant::now();
+        let batch: Vec<Finding> = (0..MAX_TRACKED_SIGNALS + 5)
+            .map(|i| finding(FindingKind::ContentChanged, &format!("{ROOT}/{i}.dcm")))
+            .collect();
+        // More signals than are tracked: the oldest are forgotten, so this threshold is
+        // never reached, and memory stays bounded.
+        assert!(
+            d.observe(Path::new(ROOT), &batch, &HashMap::new(), t0)
+                .is_empty()
+        );
+        assert_eq!(d.roots[Path::new(ROOT)].recent.len(), MAX_TRACKED_SIGNALS);
+
+        let mut d = detector();
+        let batch: Vec<Finding> = (0..50)
+            .map(|i| finding(FindingKind::ContentChanged, &format!("{ROOT}/{i}.dcm")))
+            .collect();
+        let alerts = d.observe(Path::new(ROOT), &batch, &HashMap::new(), t0);
+        let quoted = alerts[0].detail.matches(".dcm").count();
+        assert_eq!(quoted, MAX_EVIDENCE_PATHS, "{}", alerts[0].detail);
+        assert!(alerts[0].detail.starts_with("50 files"));
+    }
+
+    #[test]
     fn a_touched_canary_alerts_at_once() {
         let canary = PathBuf::from(format!("{ROOT}/canary/0.dcm"));
         let mut d = Detector::new(
