@@ -489,6 +489,11 @@ fn full_in_place_encryption_raises_ransomware_suspected_within_5_s() {
         "{}",
         evidence(&findings)
     );
+    assert!(
+        evidence(&findings).contains("random-looking blocks where an uncompressed image was"),
+        "{}",
+        evidence(&findings)
+    );
 }
 
 #[test]

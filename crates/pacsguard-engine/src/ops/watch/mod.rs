@@ -15,6 +15,7 @@
 mod alert;
 mod bounded;
 mod canary;
+mod entropy;
 mod ransomware;
 mod scrub;
 mod view;
@@ -43,7 +44,8 @@ use serde::Serialize;
 
 use self::alert::AlertCommand;
 use self::bounded::BoundedMap;
-use self::ransomware::Detector;
+use self::entropy::{MAX_ENTROPY_SAMPLES_PER_BATCH, random_where_structured};
+use self::ransomware::{Detector, Evidence};
 use self::scrub::Scrub;
 use self::view::RootView;
 use super::targets::resolve;
@@ -689,16 +691,9 @@ impl<'a> Guard<'a> {
                 findings.extend(screened.into_iter().map(|f| f.with_root(spec.path.clone())));
             }
         }
-        // Who wrote it, where fanotify could tell: evidence that points at the process.
-        let mut writers: HashMap<PathBuf, String> = HashMap::new();
-        for finding in &mut findings {
-            if let Some(writer) = self.writers.remove(&finding.path) {
-                finding.detail = format!("{}; written by {writer}", finding.detail);
-                writers.insert(finding.path.clone(), writer);
-            }
-        }
+        let evidence = self.evidence(&spec.path, &base, &mut findings);
         if spec.policy == Policy::AppendOnly || self.canary_roots.contains(&spec.path) {
-            let alerts = self.detector.observe(&spec.path, &findings, &writers, now);
+            let alerts = self.detector.observe(&spec.path, &findings, &evidence, now);
             findings.extend(alerts);
         }
         self.publish(&findings, now)?;
@@ -731,6 +726,57 @@ impl<'a> Guard<'a> {
             }
         }
         Ok(())
+    }
+
+    /// What points at encryption beside the findings: who wrote each path (fanotify), and,
+    /// in image stores, random-looking blocks where an uncompressed image was. Both are
+    /// added to the findings' details too.
+    fn evidence(
+        &mut self,
+        root: &Path,
+        base: &RootProfile,
+        findings: &mut [Finding],
+    ) -> HashMap<PathBuf, Evidence> {
+        let mut evidence: HashMap<PathBuf, Evidence> = HashMap::new();
+        let mut sampled = 0;
+        let image_store = base.spec.policy == Policy::AppendOnly;
+        for finding in findings.iter_mut() {
+            let mut found = Evidence {
+                writer: self.writers.remove(&finding.path),
+                entropy: None,
+            };
+            let rewritten = matches!(
+                finding.kind,
+                FindingKind::ContentChanged
+                    | FindingKind::PixelDataChanged
+                    | FindingKind::HeaderChanged
+                    | FindingKind::NoLongerDicom
+            );
+            if image_store && rewritten && sampled < MAX_ENTROPY_SAMPLES_PER_BATCH {
+                let rel = finding
+                    .path
+                    .strip_prefix(root)
+                    .map(|p| p.as_os_str().as_bytes().to_vec())
+                    .unwrap_or_default();
+                if let Some(old) = base.entry(&rel) {
+                    sampled += 1;
+                    found.entropy = random_where_structured(old, &finding.path);
+                }
+            }
+            if let Some(writer) = &found.writer {
+                finding.detail = format!("{}; written by {writer}", finding.detail);
+            }
+            if let Some(bits) = found.entropy {
+                finding.detail = format!(
+                    "{}; a block now measures {bits:.2} bits/byte where an uncompressed image was: encrypted?",
+                    finding.detail
+                );
+            }
+            if found.writer.is_some() || found.entropy.is_some() {
+                evidence.insert(finding.path.clone(), found);
+            }
+        }
+        evidence
     }
 
     /// Watches `dir`; when `rewalk`, a new watch is followed by another (fast) walk of the

@@ -19,12 +19,23 @@ use std::time::{Duration, Instant};
 
 use pacsguard_events::{Finding, FindingKind, Severity, escape_path};
 
+use super::entropy::RANDOM_BITS_PER_BYTE;
+
 /// Paths quoted in one alert's evidence; the counts cover all of them.
 pub const MAX_EVIDENCE_PATHS: usize = 10;
 
 /// Signals remembered per root: enough for any threshold a configuration may set, and a
 /// bound on memory when a whole archive is being rewritten.
 pub const MAX_TRACKED_SIGNALS: usize = 100_000;
+
+/// What the watcher knows about a changed path besides the finding.
+#[derive(Clone, Debug, Default)]
+pub struct Evidence {
+    /// The process that wrote it (from fanotify).
+    pub writer: Option<String>,
+    /// The highest block entropy, when a formerly uncompressed image now has random blocks.
+    pub entropy: Option<f64>,
+}
 
 /// What a finding says about encryption, if anything.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -39,6 +50,8 @@ pub enum Signal {
     /// Renamed to a new extension (the new extension).
     RenamedTo(String),
     Removed,
+    /// Random-looking blocks where an uncompressed image was.
+    EntropyJump,
 }
 
 impl Signal {
@@ -67,6 +80,9 @@ impl Signal {
             Signal::RenamedTo(ext) if ext.is_empty() => "renamed to no extension".into(),
             Signal::RenamedTo(ext) => format!("renamed to .{ext}"),
             Signal::Removed => "removed".into(),
+            Signal::EntropyJump => format!(
+                "random-looking blocks where an uncompressed image was (>= {RANDOM_BITS_PER_BYTE} bits/byte)"
+            ),
         }
     }
 }
@@ -112,7 +128,7 @@ impl Detector {
         &mut self,
         root: &Path,
         findings: &[Finding],
-        writers: &HashMap<PathBuf, String>,
+        evidence: &HashMap<PathBuf, Evidence>,
         now: Instant,
     ) -> Vec<Finding> {
         let mut alerts = Vec::new();
@@ -141,10 +157,16 @@ impl Detector {
             }
         }
         let state = self.roots.entry(root.to_path_buf()).or_default();
-        let signals: Vec<(PathBuf, Signal)> = findings
+        let mut signals: Vec<(PathBuf, Signal)> = findings
             .iter()
             .filter_map(|f| Signal::of(f).map(|s| (f.path.clone(), s)))
             .collect();
+        let jumps: Vec<(PathBuf, Signal)> = signals
+            .iter()
+            .filter(|(path, _)| evidence.get(path).is_some_and(|e| e.entropy.is_some()))
+            .map(|(path, _)| (path.clone(), Signal::EntropyJump))
+            .collect();
+        signals.extend(jumps);
         if signals.is_empty() {
             return alerts;
         }
@@ -152,7 +174,7 @@ impl Detector {
             if state.recent.len() == MAX_TRACKED_SIGNALS {
                 state.recent.pop_front();
             }
-            let writer = writers.get(&path).cloned();
+            let writer = evidence.get(&path).and_then(|e| e.writer.clone());
             state.recent.push_back((now, path, signal, writer));
         }
         while state
@@ -189,10 +211,13 @@ impl Detector {
         let mut by_writer: BTreeMap<&str, usize> = BTreeMap::new();
         for (_, path, signal, writer) in recent {
             *by_signal.entry(signal).or_default() += 1;
+            if !seen.insert(path) {
+                continue; // a file counts once per writer, whatever it showed
+            }
             if let Some(writer) = writer {
                 *by_writer.entry(writer.as_str()).or_default() += 1;
             }
-            if seen.insert(path) && paths.len() < MAX_EVIDENCE_PATHS {
+            if paths.len() < MAX_EVIDENCE_PATHS {
                 paths.push(path);
             }
         }
@@ -340,13 +365,25 @@ mod tests {
                 .with_from(PathBuf::from(format!("{ROOT}/{i}.dcm")))
         };
         let batch: Vec<Finding> = (0..5).map(renamed).collect();
-        let writers: HashMap<PathBuf, String> = batch
+        let writers: HashMap<PathBuf, Evidence> = batch
             .iter()
-            .map(|f| (f.path.clone(), "cryptor (pid 66)".to_string()))
+            .map(|f| {
+                let evidence = Evidence {
+                    writer: Some("cryptor (pid 66)".to_string()),
+                    entropy: Some(7.97),
+                };
+                (f.path.clone(), evidence)
+            })
             .collect();
         let alerts = d.observe(Path::new(ROOT), &batch, &writers, t0);
         assert_eq!(alerts.len(), 1);
         assert!(alerts[0].detail.contains("renamed to .locked"));
+        assert!(alerts[0].detail.contains("5 random-looking blocks"));
+        assert!(
+            alerts[0].detail.starts_with("5 files"),
+            "{}",
+            alerts[0].detail
+        );
         assert!(
             alerts[0].detail.contains("written by cryptor (pid 66): 5"),
             "{}",
