@@ -160,6 +160,12 @@ fn tally(findings: &[Value], tree: &Path) -> HashMap<(String, String), usize> {
     counts
 }
 
+/// 0 when everything reported was info, else 1. (Other tests write on the same mount,
+/// which fanotify sees, so a watcher may rightly report `events-lost` at any time.)
+fn expected_status(findings: &[Value]) -> i32 {
+    i32::from(findings.iter().any(|f| f["severity"] != "info"))
+}
+
 fn kinds(findings: &[Value]) -> Vec<String> {
     findings
         .iter()
@@ -210,7 +216,13 @@ fn each_change_is_reported_once_and_sigterm_stops_cleanly() {
             "{kind} {path}: {counts:?}"
         );
     }
-    assert_eq!(findings.len(), expected.len(), "{findings:#?}");
+    // Nothing else, except that the kernel dropped events (other tests write on the same
+    // mount, which fanotify sees): that is reported, and the rescan finds nothing new.
+    let changes: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["kind"] != "events-lost")
+        .collect();
+    assert_eq!(changes.len(), expected.len(), "{findings:#?}");
     assert_eq!(code, 1, "alerts were reported: {stderr}");
     assert!(stderr.contains("stopped cleanly"), "{stderr}");
 
@@ -267,8 +279,8 @@ fn a_second_watcher_on_the_same_home_is_refused_by_name() {
             && message.contains("watch"),
         "{message}"
     );
-    let (code, _, _) = watcher.stop();
-    assert_eq!(code, 0);
+    let (code, findings, _) = watcher.stop();
+    assert_eq!(code, expected_status(&findings));
 }
 
 /// 100,000 files created as fast as one thread can in new nested directories, and every
@@ -557,7 +569,14 @@ fn fast_ingest_raises_no_ransomware_alert() {
         !kinds(&findings).contains(&"ransomware-suspected".to_string()),
         "{findings:#?}"
     );
-    assert_eq!(code, 0, "new images are info only: {stderr}");
+    // New images are info only (exit 0), unless the kernel dropped events meanwhile.
+    assert_eq!(code, expected_status(&findings), "{stderr}");
+    assert!(
+        findings
+            .iter()
+            .all(|f| f["severity"] == "info" || f["kind"] == "events-lost"),
+        "{findings:#?}"
+    );
 }
 
 #[test]

@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -447,9 +447,30 @@ impl<'a> Guard<'a> {
         }
         let wanted = roots.to_vec();
         let tx = self.tx.clone();
+        // A mount mark sees every write on the mount. The reader must keep the kernel's
+        // queue drained even while the main loop is busy, so it never waits for the loop:
+        // a batch the loop has no room for is dropped and reported as an overflow (and
+        // rescanned) once there is room again.
+        let dropped = std::cell::Cell::new(false);
         let started = writes.spawn_reader(
             move |path| wanted.iter().any(|root| path.starts_with(root)),
-            move |batch| tx.send(Msg::Written(batch)).is_ok(),
+            move |batch| {
+                if dropped.get() {
+                    match tx.try_send(Msg::Written(Ok(vec![WriteNotice::Overflow]))) {
+                        Ok(()) => dropped.set(false),
+                        Err(TrySendError::Full(_)) => return true,
+                        Err(TrySendError::Disconnected(_)) => return false,
+                    }
+                }
+                match tx.try_send(Msg::Written(batch)) {
+                    Ok(()) => true,
+                    Err(TrySendError::Full(_)) => {
+                        dropped.set(true);
+                        true
+                    }
+                    Err(TrySendError::Disconnected(_)) => false,
+                }
+            },
         );
         if let Err(e) = started {
             return format!("inotify alone (fanotify reader: {e})");
