@@ -11,6 +11,9 @@ pub struct Due {
     /// An event said the content may have changed: re-hash even if `stat` looks the same.
     /// A rescan (overflow, polling) sets it false: trust what `stat` says is unchanged.
     pub rehash: bool,
+    /// The last event said nobody is writing it (closed, deleted, renamed); false when it
+    /// is due because it has been quiet or waited long enough.
+    pub settled: bool,
 }
 
 #[derive(Debug)]
@@ -18,6 +21,7 @@ struct Slot {
     key: (Instant, u64),
     first: Instant,
     rehash: bool,
+    settled: bool,
 }
 
 /// Paths marked by events, in the order they become due.
@@ -63,7 +67,15 @@ impl Debounce {
         self.seq += 1;
         let key = (due, self.seq);
         self.queue.insert(key, path.clone());
-        self.pending.insert(path, Slot { key, first, rehash });
+        self.pending.insert(
+            path,
+            Slot {
+                key,
+                first,
+                rehash,
+                settled,
+            },
+        );
     }
 
     /// When the next path becomes due.
@@ -79,8 +91,15 @@ impl Debounce {
                 break;
             }
             let path = entry.remove();
-            let rehash = self.pending.remove(&path).is_some_and(|s| s.rehash);
-            due.push(Due { path, rehash });
+            let (rehash, settled) = self
+                .pending
+                .remove(&path)
+                .map_or((false, false), |s| (s.rehash, s.settled));
+            due.push(Due {
+                path,
+                rehash,
+                settled,
+            });
         }
         due
     }
@@ -113,12 +132,15 @@ mod tests {
             due,
             vec![Due {
                 path: "/a".into(),
-                rehash: true
+                rehash: true,
+                settled: true
             }]
         );
         assert!(d.take_due(t0 + Duration::from_millis(99)).is_empty());
         assert_eq!(d.next_due(), Some(t0 + Duration::from_millis(100)));
-        assert_eq!(d.take_due(t0 + Duration::from_millis(100)).len(), 1);
+        let quiet = d.take_due(t0 + Duration::from_millis(100));
+        assert_eq!(quiet.len(), 1);
+        assert!(!quiet[0].settled);
         assert!(d.is_empty());
     }
 
@@ -135,7 +157,8 @@ mod tests {
             due,
             vec![Due {
                 path: "/a".into(),
-                rehash: true
+                rehash: true,
+                settled: true
             }]
         );
         assert!(d.take_due(t0 + Duration::from_secs(10)).is_empty());

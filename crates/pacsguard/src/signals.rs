@@ -1,6 +1,7 @@
 //! SIGTERM and SIGINT as a stop request, without a signal handler: both are blocked in
 //! every thread and read from a signalfd by a thread of their own, which sets a flag the
-//! watcher polls. The watcher then finishes its batch and signs a final checkpoint.
+//! watcher polls. The watcher then finishes its batch and signs a final checkpoint. A
+//! second signal exits at once.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,7 +26,15 @@ pub fn stop_on_termination() -> Result<Arc<AtomicBool>> {
             loop {
                 match fd.read_signal() {
                     Ok(Some(_)) => {
-                        flag.store(true, Ordering::Relaxed);
+                        // A second signal while the first is still being honoured (a long
+                        // first profile or catch-up): stop now. The records written so far
+                        // are on disk; the next start signs them.
+                        if flag.swap(true, Ordering::Relaxed) {
+                            eprintln!(
+                                "pacsguard: second stop signal: exiting without the final checkpoint"
+                            );
+                            std::process::exit(2);
+                        }
                     }
                     Ok(None) => {}
                     Err(nix::errno::Errno::EINTR) => {}

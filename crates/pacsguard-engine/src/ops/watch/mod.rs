@@ -82,6 +82,21 @@ pub const OVERFLOW_REPORT_INTERVAL: Duration = Duration::from_secs(60);
 /// Writers (from fanotify) remembered for paths not yet verified.
 pub const MAX_REMEMBERED_WRITERS: usize = 100_000;
 
+/// A new file found by walking a directory (not named by an event of its own) and written
+/// within the quiet period is left for later, this many times at most: a file still being
+/// written is reported once, complete, not as an empty arrival and then a change.
+pub const MAX_DEFERRALS: u32 = 10;
+
+/// A path to verify, as the debounce handed it over.
+#[derive(Clone, Debug)]
+struct Pending {
+    rel: Vec<u8>,
+    /// Re-hash even if `stat` says unchanged.
+    rehash: bool,
+    /// Its own last event said nobody writes it any more.
+    settled: bool,
+}
+
 /// What the main loop hears from the threads beside it.
 #[derive(Debug)]
 pub(crate) enum Msg {
@@ -279,6 +294,8 @@ struct Guard<'a> {
     writes: Option<WriteWatcher>,
     /// Who last wrote each path fanotify reported, until the path is verified.
     writers: BoundedMap<PathBuf, String>,
+    /// How often each new file was left for later (see [`MAX_DEFERRALS`]).
+    deferrals: BoundedMap<PathBuf, u32>,
     debounce: Debounce,
     detector: Detector,
     canary_roots: HashSet<PathBuf>,
@@ -335,6 +352,7 @@ impl<'a> Guard<'a> {
             watcher,
             writes: None,
             writers: BoundedMap::new(MAX_REMEMBERED_WRITERS),
+            deferrals: BoundedMap::new(MAX_REMEMBERED_WRITERS),
             unwatched: BTreeSet::new(),
             problems: BoundedMap::new(MAX_REMEMBERED_PROBLEMS),
             tx,
@@ -391,7 +409,15 @@ impl<'a> Guard<'a> {
         self.out
             .notice("catching up on what changed while nothing was watching");
         for index in 0..root_paths.len() {
-            self.verify(index, vec![(Vec::new(), false)], Instant::now())?;
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let whole = Pending {
+                rel: Vec::new(),
+                rehash: false,
+                settled: false,
+            };
+            self.verify(index, vec![whole], Instant::now())?;
         }
         self.checkpoint()?;
         self.start_scrub()?;
@@ -633,12 +659,16 @@ impl<'a> Guard<'a> {
         if due.is_empty() {
             return Ok(());
         }
-        let mut by_root: BTreeMap<usize, Vec<(Vec<u8>, bool)>> = BTreeMap::new();
+        let mut by_root: BTreeMap<usize, Vec<Pending>> = BTreeMap::new();
         for item in due {
             // Paths outside every root come from a directory moved out of a root, whose
             // watch is dropped when its old path is verified.
             if let Some((index, rel)) = self.root_of(&item.path) {
-                by_root.entry(index).or_default().push((rel, item.rehash));
+                by_root.entry(index).or_default().push(Pending {
+                    rel,
+                    rehash: item.rehash,
+                    settled: item.settled,
+                });
             }
         }
         for (index, subtrees) in by_root {
@@ -652,22 +682,27 @@ impl<'a> Guard<'a> {
     fn verify(
         &mut self,
         index: usize,
-        subtrees: Vec<(Vec<u8>, bool)>,
+        subtrees: Vec<Pending>,
         now: Instant,
     ) -> Result<(), EngineError> {
         let rehash: Vec<Vec<u8>> = subtrees
             .iter()
-            .filter(|(_, rehash)| *rehash)
-            .map(|(rel, _)| rel.clone())
+            .filter(|p| p.rehash)
+            .map(|p| p.rel.clone())
+            .collect();
+        let settled: HashSet<Vec<u8>> = subtrees
+            .iter()
+            .filter(|p| p.settled)
+            .map(|p| p.rel.clone())
             .collect();
         let trusted = topmost(
             subtrees
                 .iter()
-                .filter(|(_, rehash)| !rehash)
-                .map(|(rel, _)| rel.clone())
+                .filter(|p| !p.rehash)
+                .map(|p| p.rel.clone())
                 .collect(),
         );
-        let rels = topmost(subtrees.into_iter().map(|(rel, _)| rel).collect());
+        let rels = topmost(subtrees.into_iter().map(|p| p.rel).collect());
         self.report.verifications += rels.len() as u64;
         let (spec, base, mut trusted) = {
             let views = self.views()?;
@@ -692,8 +727,24 @@ impl<'a> Guard<'a> {
                     problems: Vec::new(),
                 }
             }
-            Err(e) => return Err(e.into()),
+            // The root cannot be read now (permissions changed, I/O error): say so and
+            // keep watching; the next event or poll tries again, and nothing in the view
+            // is changed meanwhile.
+            Err(e) => {
+                let finding = Finding::new(
+                    spec.path.clone(),
+                    FindingKind::Unreadable,
+                    Severity::Warning,
+                    format!("cannot verify changes here now: {e}"),
+                )
+                .with_root(spec.path.clone());
+                if self.first_report(&finding) {
+                    self.publish(&[finding], now)?;
+                }
+                return Ok(());
+            }
         };
+        self.defer_unsettled(&spec.path, &base, &settled, &mut tree, now);
         reuse_unchanged(&trusted, &mut tree);
         hash_tree(&spec, Some(&base), &mut tree, &|_| {});
         let mut findings: Vec<Finding> = compare(&base, &tree)
@@ -747,6 +798,49 @@ impl<'a> Guard<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Leaves out of this verification the new files that a directory walk found (no
+    /// event of their own said they were closed) and that were written within the quiet
+    /// period: they are most likely still being written (an image arriving into a new
+    /// study directory). They are verified when their close event comes, or once quiet.
+    /// Files the view already holds are never deferred: a change to them is news now.
+    fn defer_unsettled(
+        &mut self,
+        root: &Path,
+        base: &RootProfile,
+        settled: &HashSet<Vec<u8>>,
+        tree: &mut Tree,
+        now: Instant,
+    ) {
+        let quiet = Duration::from_millis(self.config.quiet_ms);
+        let wall = std::time::SystemTime::now();
+        let mut deferred: HashSet<Vec<u8>> = HashSet::new();
+        for entry in &tree.entries {
+            if entry.kind != EntryType::File
+                || settled.contains(&entry.rel)
+                || base.entry(&entry.rel).is_some()
+            {
+                continue;
+            }
+            let path = absolute(root, &entry.rel);
+            let mtime = std::time::UNIX_EPOCH
+                + Duration::new(
+                    u64::try_from(entry.meta.mtime.sec).unwrap_or(0),
+                    entry.meta.mtime.nsec,
+                );
+            // A time in the future is not "recent": it must not hide a file forever.
+            let recent = wall.duration_since(mtime).is_ok_and(|age| age < quiet);
+            let times = self.deferrals.remove(&path).unwrap_or(0);
+            if recent && times < MAX_DEFERRALS {
+                self.deferrals.insert(path.clone(), times + 1);
+                self.debounce.mark(path, now, false, true);
+                deferred.insert(entry.rel.clone());
+            }
+        }
+        if !deferred.is_empty() {
+            tree.entries.retain(|e| !deferred.contains(&e.rel));
+        }
     }
 
     /// What points at encryption beside the findings: who wrote each path (fanotify), and,
