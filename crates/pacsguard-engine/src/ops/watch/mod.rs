@@ -247,19 +247,31 @@ fn absolute(root: &Path, rel: &[u8]) -> PathBuf {
     RootProfile::absolute_of(root, rel)
 }
 
+/// Whether `rel` or one of its ancestors (the root included) is in `set`: linear in the
+/// depth of `rel`, whatever the size of `set`.
+fn within_any(rel: &[u8], set: &HashSet<Vec<u8>>) -> bool {
+    set.contains(rel)
+        || set.contains(&b""[..])
+        || rel
+            .iter()
+            .enumerate()
+            .any(|(i, &b)| b == b'/' && set.contains(&rel[..i]))
+}
+
 /// The top-most of the subtrees: a subtree inside another is covered by its walk.
 fn topmost(mut subtrees: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    // Sorted, an ancestor comes before its descendants.
     subtrees.sort();
     subtrees.dedup();
-    let mut kept: Vec<Vec<u8>> = Vec::new();
+    let mut kept: HashSet<Vec<u8>> = HashSet::new();
+    let mut order = Vec::new();
     for rel in subtrees {
-        // Sorted bytewise, a subtree's descendants need not follow it directly ("a-b" sorts
-        // between "a" and "a/x"), so look for any kept ancestor.
-        if !kept.iter().any(|k| pacsguard_profile::is_within(&rel, k)) {
-            kept.push(rel);
+        if !within_any(&rel, &kept) {
+            kept.insert(rel.clone());
+            order.push(rel);
         }
     }
-    kept
+    order
 }
 
 /// Stops the scrub thread when dropped, whatever way the watcher ends.
@@ -685,7 +697,7 @@ impl<'a> Guard<'a> {
         subtrees: Vec<Pending>,
         now: Instant,
     ) -> Result<(), EngineError> {
-        let rehash: Vec<Vec<u8>> = subtrees
+        let rehash: HashSet<Vec<u8>> = subtrees
             .iter()
             .filter(|p| p.rehash)
             .map(|p| p.rel.clone())
@@ -710,11 +722,7 @@ impl<'a> Guard<'a> {
             (view.spec.clone(), view.part(&rels), view.part(&trusted))
         };
         // `stat` is trusted only where no event asked for a re-hash.
-        trusted.entries.retain(|e| {
-            !rehash
-                .iter()
-                .any(|r| pacsguard_profile::is_within(&e.rel, r))
-        });
+        trusted.entries.retain(|e| !within_any(&e.rel, &rehash));
         let mut tree = match walk_subtrees(&spec, &rels, &self.skip) {
             Ok(tree) => tree,
             // The root itself is gone: everything in it is reported removed.
@@ -777,13 +785,19 @@ impl<'a> Guard<'a> {
             .filter(|e| e.kind == EntryType::Directory)
             .map(|e| absolute(&spec.path, &e.rel))
             .collect();
+        // Directories the view held that are not directories any more: their watches go.
+        let still_directories: HashSet<&[u8]> = stored
+            .entries
+            .iter()
+            .filter(|e| e.kind == EntryType::Directory)
+            .map(|e| e.rel.as_slice())
+            .collect();
         let gone: Vec<PathBuf> = rels
             .iter()
             .filter(|rel| {
-                !stored
-                    .entries
-                    .iter()
-                    .any(|e| &e.rel == *rel && e.kind == EntryType::Directory)
+                base.entry(rel)
+                    .is_some_and(|e| e.kind == EntryType::Directory)
+                    && !still_directories.contains(rel.as_slice())
             })
             .map(|rel| absolute(&spec.path, rel))
             .collect();
@@ -1063,5 +1077,18 @@ mod tests {
             rels(&["a", "a-b", "b"])
         );
         assert_eq!(topmost(rels(&["a", ""])), rels(&[""]));
+    }
+
+    #[test]
+    fn within_any_looks_at_ancestors_only() {
+        let set: HashSet<Vec<u8>> = rels(&["a/b", "c"]).into_iter().collect();
+        assert!(within_any(b"a/b", &set));
+        assert!(within_any(b"a/b/c/d", &set));
+        assert!(within_any(b"c/x", &set));
+        assert!(!within_any(b"a/bc", &set));
+        assert!(!within_any(b"a", &set));
+        assert!(!within_any(b"cc", &set));
+        let root: HashSet<Vec<u8>> = rels(&[""]).into_iter().collect();
+        assert!(within_any(b"anything/at/all", &root));
     }
 }
