@@ -212,11 +212,11 @@ impl Home {
             .map_err(|e| EngineError::io(&path, e))?;
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(mut locked) => {
-                let holder = format!(
-                    "pid {}: {}",
-                    std::process::id(),
-                    std::env::args().collect::<Vec<_>>().join(" ")
-                );
+                // args_os: an argument that is not UTF-8 (a hostile file name) must not panic.
+                let command: Vec<String> = std::env::args_os()
+                    .map(|a| pacsguard_events::escape_bytes(a.as_encoded_bytes()))
+                    .collect();
+                let holder = format!("pid {}: {}", std::process::id(), command.join(" "));
                 // Only a courtesy for the next command's message: the lock is what counts.
                 let _ = locked
                     .set_len(0)

@@ -1,5 +1,6 @@
 //! fanotify, where the kernel and privileges allow it (`CAP_SYS_ADMIN`): one mark per
-//! mount reports every file closed after writing anywhere on it, with the writer's process.
+//! file system reports every file closed after writing anywhere on it, with the writer's
+//! process.
 //! Unlike inotify it needs no watch per directory, so a write in a directory created a
 //! moment ago is never missed and no watch limit applies. Creations, deletions and renames
 //! still come from inotify: fanotify without file handles does not report them.
@@ -31,7 +32,7 @@ pub enum WriteNotice {
 /// One batch from the reader thread, or the error that ended it.
 pub type WriteBatch = Result<Vec<WriteNotice>, Errno>;
 
-/// A fanotify group marking whole mounts for writes.
+/// A fanotify group marking whole file systems for writes.
 #[derive(Debug)]
 pub struct WriteWatcher {
     fanotify: Arc<Fanotify>,
@@ -52,16 +53,25 @@ impl WriteWatcher {
         })
     }
 
-    /// Marks the mount holding `dir` (once per mount: the kernel merges repeated marks).
-    pub fn mark_mount(&self, dir: &Path) -> Result<(), Errno> {
+    /// Marks the file system holding `dir` (the kernel merges repeated marks). A file
+    /// system mark (Linux 4.20) sees writes made through every mount of it, in every mount
+    /// namespace: a service with a private namespace (systemd's `ProtectSystem`) would
+    /// otherwise see only its own copies of the mounts. Older kernels get a mount mark.
+    pub fn mark_filesystem(&self, dir: &Path) -> Result<(), Errno> {
         let handle = std::fs::File::open(dir)
             .map_err(|e| e.raw_os_error().map_or(Errno::EINVAL, Errno::from_raw))?;
-        self.fanotify.mark(
-            MarkFlags::FAN_MARK_ADD | MarkFlags::FAN_MARK_MOUNT,
-            MaskFlags::FAN_CLOSE_WRITE,
-            &handle,
-            None::<&Path>,
-        )
+        let mark = |scope| {
+            self.fanotify.mark(
+                MarkFlags::FAN_MARK_ADD | scope,
+                MaskFlags::FAN_CLOSE_WRITE,
+                &handle,
+                None::<&Path>,
+            )
+        };
+        match mark(MarkFlags::FAN_MARK_FILESYSTEM) {
+            Err(Errno::EINVAL) => mark(MarkFlags::FAN_MARK_MOUNT),
+            other => other,
+        }
     }
 
     /// Starts the thread that reads events, keeps those whose path `wanted` accepts, and
@@ -142,7 +152,7 @@ mod tests {
         };
         let tmp = tempfile::tempdir().expect("test fixture");
         let root = tmp.path().canonicalize().expect("test fixture");
-        watcher.mark_mount(&root).expect("mark");
+        watcher.mark_filesystem(&root).expect("mark");
         let (tx, rx) = mpsc::channel();
         let inside = root.clone();
         watcher

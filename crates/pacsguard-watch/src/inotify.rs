@@ -198,7 +198,7 @@ impl TreeWatcher {
                 }
                 continue;
             }
-            let Some(dir) = self.dirs.get(&event.wd) else {
+            let Some(dir) = self.dirs.get(&event.wd).cloned() else {
                 continue; // a watch already forgotten
             };
             let path = match &event.name {
@@ -213,10 +213,28 @@ impl TreeWatcher {
                     | AddWatchFlags::IN_MOVED_TO
                     | AddWatchFlags::IN_DELETE_SELF
                     | AddWatchFlags::IN_MOVE_SELF
+                    | AddWatchFlags::IN_UNMOUNT
                     | AddWatchFlags::IN_ATTRIB,
             ) || (is_dir && mask.contains(AddWatchFlags::IN_CREATE));
             let directory_appeared =
                 is_dir && mask.intersects(AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO);
+            // A directory that left its path (moved away, deleted, unmounted) takes its
+            // watches with it: the path may be reused by a new directory, which must get
+            // watches of its own, and events from the old one must not be reported under
+            // a path it no longer has. A directory moved within the tree is watched again
+            // under its new path when that path is verified.
+            if is_dir && mask.intersects(AddWatchFlags::IN_MOVED_FROM | AddWatchFlags::IN_DELETE) {
+                self.forget_under(&path);
+            }
+            if event.name.is_none()
+                && mask.intersects(
+                    AddWatchFlags::IN_MOVE_SELF
+                        | AddWatchFlags::IN_DELETE_SELF
+                        | AddWatchFlags::IN_UNMOUNT,
+                )
+            {
+                self.forget_under(&dir);
+            }
             notices.push(Notice::Changed {
                 path,
                 settled,
@@ -282,24 +300,60 @@ mod tests {
     }
 
     #[test]
-    fn a_moved_directory_keeps_its_watch_under_the_new_path() {
+    fn a_directory_moved_within_the_tree_is_watched_again_under_its_new_path() {
         let tmp = tempfile::tempdir().expect("test fixture");
         let root = tmp.path();
         std::fs::create_dir(root.join("old")).expect("test fixture");
         let mut watcher = TreeWatcher::new(100).expect("test fixture");
         watcher.watch_dir(root);
         watcher.watch_dir(&root.join("old"));
-        std::fs::rename(root.join("old"), root.join("new")).expect("test fixture");
-        assert_eq!(watcher.watch_dir(&root.join("new")), WatchOutcome::Added);
-        assert!(!watcher.is_watched(&root.join("old")));
-        assert_eq!(watcher.watch_count(), 2);
         let (tx, rx) = mpsc::channel();
         watcher
             .spawn_reader(move |b| tx.send(b).is_ok())
             .expect("test fixture");
+        std::fs::rename(root.join("old"), root.join("new")).expect("test fixture");
+        let notices = collect(&mut watcher, &rx);
+        assert!(changed(&notices, &root.join("new")).contains(&(true, true)));
+        assert!(!watcher.is_watched(&root.join("old")));
+        assert_eq!(watcher.watch_dir(&root.join("new")), WatchOutcome::Added);
         std::fs::write(root.join("new/f"), b"z").expect("test fixture");
         let notices = collect(&mut watcher, &rx);
         assert!(!changed(&notices, &root.join("new/f")).is_empty());
+    }
+
+    #[test]
+    fn a_directory_moved_away_leaves_its_path_free_for_a_new_one() {
+        let tmp = tempfile::tempdir().expect("test fixture");
+        let root = tmp.path().join("root");
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir_all(root.join("a/b")).expect("test fixture");
+        std::fs::create_dir(&outside).expect("test fixture");
+        let mut watcher = TreeWatcher::new(100).expect("test fixture");
+        for dir in [&root, &root.join("a"), &root.join("a/b")] {
+            assert_eq!(watcher.watch_dir(dir), WatchOutcome::Added);
+        }
+        let (tx, rx) = mpsc::channel();
+        watcher
+            .spawn_reader(move |b| tx.send(b).is_ok())
+            .expect("test fixture");
+        std::fs::rename(root.join("a"), outside.join("a")).expect("test fixture");
+        std::fs::create_dir(root.join("a")).expect("test fixture");
+        collect(&mut watcher, &rx);
+        assert!(!watcher.is_watched(&root.join("a/b")));
+        // The new directory at the old path gets a watch of its own...
+        assert_eq!(watcher.watch_dir(&root.join("a")), WatchOutcome::Added);
+        // ...and what happens in the old one, now outside, is not reported as inside.
+        std::fs::write(outside.join("a/b/f"), b"x").expect("test fixture");
+        std::fs::write(root.join("a/new"), b"y").expect("test fixture");
+        let notices = collect(&mut watcher, &rx);
+        assert!(
+            changed(&notices, &root.join("a/b/f")).is_empty(),
+            "{notices:?}"
+        );
+        assert!(
+            !changed(&notices, &root.join("a/new")).is_empty(),
+            "{notices:?}"
+        );
     }
 
     #[test]

@@ -433,12 +433,14 @@ impl WatchOutput for WatchLines {
     }
 
     fn notice(&mut self, text: &str) {
-        eprintln!("pacsguard watch: {text}");
+        // A closed stderr must not stop the watcher (eprintln! would panic).
+        let _ = writeln!(io::stderr(), "pacsguard watch: {text}");
     }
 }
 
 pub fn watch_stopped(report: &WatchReport) {
-    eprintln!(
+    let _ = writeln!(
+        io::stderr(),
         "pacsguard watch: stopped cleanly after {} notices and {} verifications ({} overflows, {} scrub cycles, {} watches, {} directories polled): {} alert, {} warning, {} info",
         report.notices,
         report.verifications,

@@ -26,7 +26,30 @@ struct Watcher {
 impl Watcher {
     /// Starts the watcher and waits until it is watching (the catch-up is done).
     fn start(env: &Env, args: &[&str]) -> Watcher {
-        let mut child = pacsguard()
+        Watcher::start_with(env, args, pacsguard())
+    }
+
+    /// The same, without CAP_SYS_ADMIN when run as root: inotify alone, as for a
+    /// non-root user or under a kernel without fanotify.
+    fn start_inotify_only(env: &Env, args: &[&str]) -> Watcher {
+        if !common::is_root() {
+            return Watcher::start(env, args);
+        }
+        let mut command = std::process::Command::new("setpriv");
+        command
+            .args(["--bounding-set", "-sys_admin", "--"])
+            .arg(env!("CARGO_BIN_EXE_pacsguard"));
+        let watcher = Watcher::start_with(env, args, command);
+        assert!(
+            watcher.stderr().contains("inotify alone"),
+            "{}",
+            watcher.stderr()
+        );
+        watcher
+    }
+
+    fn start_with(env: &Env, args: &[&str], mut command: std::process::Command) -> Watcher {
+        let mut child = command
             .arg("--home")
             .arg(&env.home)
             .arg("watch")
@@ -286,6 +309,10 @@ fn a_second_watcher_on_the_same_home_is_refused_by_name() {
 /// 100,000 files created as fast as one thread can in new nested directories, and every
 /// profiled file rewritten: each reported exactly once.
 fn burst(watch_config: &str, beyond_the_limit: bool) {
+    burst_with(watch_config, beyond_the_limit, Watcher::start);
+}
+
+fn burst_with(watch_config: &str, beyond_the_limit: bool, start: fn(&Env, &[&str]) -> Watcher) {
     const TOP: usize = 100;
     const MIDDLE: usize = 10;
     const FILES: usize = 100;
@@ -297,7 +324,7 @@ fn burst(watch_config: &str, beyond_the_limit: bool) {
         fs::create_dir_all(&dir).expect("test fixture");
         fs::write(dir.join(format!("{i}.dcm")), b"profiled").expect("test fixture");
     }
-    let watcher = Watcher::start(&env, &[env.tree_str(), "--policy", "static"]);
+    let watcher = start(&env, &[env.tree_str(), "--policy", "static"]);
     let started = Instant::now();
     for top in 0..TOP {
         for middle in 0..MIDDLE {
@@ -381,9 +408,11 @@ fn a_burst_in_new_nested_directories_is_reported_exactly_once() {
 
 #[test]
 fn a_burst_beyond_the_watch_limit_is_found_by_polling() {
-    burst(
+    // Without fanotify, which would otherwise see the writes: polling alone finds them.
+    burst_with(
         "quiet_ms = 200\nscrub_mb_per_s = 0\nmax_watches = 10\npoll_seconds = 1\n",
         true,
+        Watcher::start_inotify_only,
     );
 }
 
@@ -646,5 +675,166 @@ fn the_scrub_finds_an_edit_no_event_announced() {
     assert_eq!(
         counts.get(&("content-changed".into(), "study/series/2.dcm".into())),
         Some(&1)
+    );
+}
+
+#[test]
+fn a_directory_recreated_where_one_was_moved_away_is_watched() {
+    let env = Env::new();
+    configure(&env, "quiet_ms = 100\nscrub_mb_per_s = 0\n");
+    env.profile(&["--policy", "append-only"]);
+    let outside = env.dir.path().join("outside");
+    fs::create_dir(&outside).expect("test fixture");
+    let watcher = Watcher::start_inotify_only(&env, &[]);
+    fs::rename(env.path("study/series"), outside.join("series")).expect("test fixture");
+    fs::create_dir(env.path("study/series")).expect("test fixture");
+    let removed = watcher.wait(Duration::from_secs(10), |f, _| {
+        tally(f, &env.tree).contains_key(&("removed".into(), "study/series/1.dcm".into()))
+    });
+    fs::write(env.path("study/series/new.dcm"), b"DICM new").expect("test fixture");
+    fs::create_dir(env.path("study/series/deeper")).expect("test fixture");
+    fs::write(env.path("study/series/deeper/2.dcm"), b"DICM deeper").expect("test fixture");
+    // The old directory, now outside, is nothing to report.
+    fs::write(outside.join("series/outside.dcm"), b"elsewhere").expect("test fixture");
+    let seen = watcher.wait(Duration::from_secs(10), |f, _| {
+        let t = tally(f, &env.tree);
+        t.contains_key(&("added".into(), "study/series/new.dcm".into()))
+            && t.contains_key(&("added".into(), "study/series/deeper/2.dcm".into()))
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(removed && seen, "{findings:#?} {stderr}");
+    assert!(
+        findings
+            .iter()
+            .all(|f| !f["path"].as_str().unwrap_or_default().contains("outside")),
+        "{findings:#?}"
+    );
+}
+
+#[test]
+fn a_home_inside_a_root_is_never_watched_or_reported() {
+    let env = Env::new();
+    // A home inside the tree, as a careless installation might have it.
+    let home = env.path("pacsguard-home");
+    let init = pacsguard()
+        .arg("--home")
+        .arg(&home)
+        .arg("init")
+        .output()
+        .expect("test fixture");
+    assert_eq!(init.status.code(), Some(0));
+    let config = home.join("config.toml");
+    let mut text = fs::read_to_string(&config).expect("test fixture");
+    text.push_str("\n[watch]\nquiet_ms = 100\nscrub_mb_per_s = 0\n");
+    fs::write(&config, text).expect("test fixture");
+    let mut inside = Env::new();
+    inside.home = home.clone();
+    inside.tree = env.tree.clone();
+    let watcher = Watcher::start(&inside, &[env.tree_str(), "--policy", "append-only"]);
+    // Touching the home (a chown -R, a restorecon) names it in an event.
+    let now = nix::sys::time::TimeSpec::new(1_700_000_000, 0);
+    nix::sys::stat::utimensat(
+        nix::fcntl::AT_FDCWD,
+        &home,
+        &now,
+        &now,
+        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+    )
+    .expect("test fixture");
+    fs::write(env.path("readme.txt"), b"changed").expect("test fixture");
+    let seen = watcher.wait(Duration::from_secs(10), |f, _| {
+        tally(f, &env.tree).contains_key(&("content-changed".into(), "readme.txt".into()))
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{stderr}");
+    let about_home: Vec<&Value> = findings
+        .iter()
+        .filter(|f| {
+            f["path"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("pacsguard-home")
+        })
+        .collect();
+    assert!(about_home.is_empty(), "{about_home:#?}");
+}
+
+#[test]
+fn a_canary_dir_outside_the_roots_is_refused_before_anything_is_written() {
+    let env = Env::new();
+    let outside = env.dir.path().join("not-a-root/canaries");
+    configure(
+        &env,
+        &format!(
+            "scrub_mb_per_s = 0\ncanary_dir = \"{}\"\n",
+            outside.display()
+        ),
+    );
+    env.profile(&[]);
+    let out = env.run(&["watch"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        common::stderr(&out).contains("canary_dir"),
+        "{}",
+        common::stderr(&out)
+    );
+    assert!(!outside.exists());
+}
+
+#[test]
+fn a_file_rewritten_slowly_is_still_a_change_of_what_was_known() {
+    let env = Env::new();
+    configure(&env, "quiet_ms = 50\nscrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 1);
+    let watcher = Watcher::start(&env, &[]);
+    // A slow in-place rewrite, longer than the longest wait for quiet (20 x 50 ms):
+    // the file may be seen unstable meanwhile, but the change is reported against the
+    // digest the profile held.
+    let original = fs::read(&paths[0]).expect("test fixture");
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .open(&paths[0])
+        .expect("test fixture");
+    let stream = keystream(original.len(), 9);
+    for chunk in stream.chunks(4096) {
+        std::io::Write::write_all(&mut file, chunk).expect("test fixture");
+        std::thread::sleep(Duration::from_millis(60));
+    }
+    drop(file);
+    let seen = watcher.wait(Duration::from_secs(20), |f, _| {
+        kinds(f)
+            .iter()
+            .any(|k| k == "no-longer-dicom" || k == "content-changed")
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?} {stderr}");
+    assert!(
+        !kinds(&findings).contains(&"added".to_string()),
+        "{findings:#?}"
+    );
+}
+
+#[test]
+fn a_file_name_that_is_not_utf8_on_the_command_line_is_no_panic() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let env = Env::new();
+    env.profile(&[]);
+    let name = std::ffi::OsStr::from_bytes(b"x\xff");
+    fs::write(env.tree.join(name), b"odd").expect("test fixture");
+    // The lock records the command line: a name that is not UTF-8 is shown escaped.
+    let out = pacsguard()
+        .arg("--home")
+        .arg(&env.home)
+        .arg("check")
+        .arg(env.tree.join(name))
+        .output()
+        .expect("pacsguard runs");
+    assert!(
+        matches!(out.status.code(), Some(0..=2)),
+        "{:?}: {}",
+        out.status,
+        common::stderr(&out)
     );
 }

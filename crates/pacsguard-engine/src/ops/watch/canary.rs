@@ -23,6 +23,17 @@ const TRANSFER_SYNTAX: &str = "1.2.840.10008.1.2.1";
 /// returns the canaries' paths.
 pub fn ensure_canaries(dir: &Path) -> Result<Vec<PathBuf>, EngineError> {
     std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
+    // A symlink on the way would send root-owned files wherever it points.
+    let real = dir.canonicalize().map_err(|e| EngineError::io(dir, e))?;
+    if real != dir {
+        return Err(EngineError::io(
+            dir,
+            format!(
+                "[watch] canary_dir resolves to {}: a symlink on the way; nothing was written",
+                real.display()
+            ),
+        ));
+    }
     let mut paths = Vec::new();
     for name in CANARY_NAMES {
         let path = dir.join(name);
@@ -121,5 +132,16 @@ mod tests {
         std::fs::write(&paths[0], b"kept").expect("test fixture");
         ensure_canaries(&dir).expect("test fixture");
         assert_eq!(std::fs::read(&paths[0]).expect("test fixture"), b"kept");
+
+        let elsewhere = tmp.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).expect("test fixture");
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&elsewhere, &link).expect("test fixture");
+        let refused = ensure_canaries(&link.join("canary"));
+        assert!(refused.is_err_and(|e| e.to_string().contains("symlink")));
+        assert_eq!(
+            std::fs::read_dir(&elsewhere).expect("test fixture").count(),
+            1
+        );
     }
 }

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use pacsguard_events::{
     Action, Event, Finding, FindingKind, Outcome, Severity, SeverityCounts, escape_path,
 };
-use pacsguard_fs::{EntryType, Tree, WalkError};
+use pacsguard_fs::{Content, Entry, EntryType, ProblemKind, Tree, WalkError};
 use pacsguard_profile::{
     Policy, ProfileError, RootProfile, compare, hash_tree, reuse_unchanged, walk_subtrees,
 };
@@ -160,10 +160,6 @@ impl Session {
         stop: &AtomicBool,
     ) -> Result<WatchReport, EngineError> {
         let config = self.config.watch.clone();
-        let canaries = match &config.canary_dir {
-            Some(dir) => canary::ensure_canaries(dir)?,
-            None => Vec::new(),
-        };
         self.profile_first(request, out)?;
         let (baseline, _) = self.require_baseline()?;
         let mut roots: Vec<RootProfile> = Vec::new();
@@ -175,14 +171,19 @@ impl Session {
             }
         }
         drop(baseline);
-        for canary in &canaries {
-            if !roots.iter().any(|r| r.spec.contains(canary)) {
+        // Canaries are written only inside a watched root, where they are watched.
+        let canaries = match &config.canary_dir {
+            Some(dir) if roots.iter().any(|r| r.spec.contains(dir)) => {
+                canary::ensure_canaries(dir)?
+            }
+            Some(dir) => {
                 return Err(EngineError::Usage(format!(
-                    "[watch] canary_dir: {} is not inside a watched root",
-                    escape_path(canary)
+                    "[watch] canary_dir: {} is not inside a watched root; nothing was written",
+                    escape_path(dir)
                 )));
             }
-        }
+            None => Vec::new(),
+        };
         let mut guard = Guard::new(self, out, config, roots, canaries)?;
         let result = guard.run(stop);
         guard.stop_scrub();
@@ -274,6 +275,36 @@ fn topmost(mut subtrees: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
     order
 }
 
+/// What a capture could not see must not erase what the view knew. A file that could not
+/// be hashed now (still changing, unreadable) keeps its last known digest, and what lies
+/// below a directory that could not be listed stays: the next verification then compares
+/// with the last state seen, so an encryption in progress is reported as the change it is,
+/// not as an unknown file or a new arrival.
+fn keep_last_known(base: &RootProfile, unlistable: &[Vec<u8>], entries: &mut Vec<Entry>) {
+    for entry in entries.iter_mut() {
+        if matches!(entry.content, Content::Unstable | Content::Unreadable(_))
+            && let Some(old) = base.entry(&entry.rel)
+            && old.kind == entry.kind
+            && matches!(old.content, Content::Hashed { .. })
+        {
+            entry.content = old.content.clone();
+        }
+    }
+    if unlistable.is_empty() {
+        return;
+    }
+    let present: HashSet<Vec<u8>> = entries.iter().map(|e| e.rel.clone()).collect();
+    let hidden: HashSet<Vec<u8>> = unlistable.iter().cloned().collect();
+    entries.extend(
+        base.entries
+            .iter()
+            .filter(|old| !present.contains(&old.rel))
+            .filter(|old| !hidden.contains(&old.rel) && within_any(&old.rel, &hidden))
+            .cloned(),
+    );
+    entries.sort_by(|a, b| a.rel.cmp(&b.rel));
+}
+
 /// Stops the scrub thread when dropped, whatever way the watcher ends.
 struct ScrubThread {
     stop: Arc<AtomicBool>,
@@ -301,6 +332,11 @@ struct Guard<'a> {
     out: &'a mut dyn WatchOutput,
     config: WatchConfig,
     views: Arc<Mutex<Vec<RootView>>>,
+    root_paths: Vec<PathBuf>,
+    /// Per root: the device it lives on, and whether it crosses mounts.
+    root_devices: Vec<(u64, bool)>,
+    /// The home, canonical: never watched, never verified.
+    home: PathBuf,
     watcher: TreeWatcher,
     /// fanotify, when this process may use it; `None`: inotify alone.
     writes: Option<WriteWatcher>,
@@ -310,6 +346,8 @@ struct Guard<'a> {
     deferrals: BoundedMap<PathBuf, u32>,
     debounce: Debounce,
     detector: Detector,
+    /// The canary files this watcher keeps (known to the view from the start).
+    canaries: Vec<PathBuf>,
     canary_roots: HashSet<PathBuf>,
     screener: Screener,
     alert: AlertCommand,
@@ -344,9 +382,28 @@ impl<'a> Guard<'a> {
             .filter(|r| canaries.iter().any(|c| r.spec.contains(c)))
             .map(|r| r.spec.path.clone())
             .collect();
+        let canary_paths = canaries.clone();
         let (tx, rx) = sync_channel(MAX_QUEUED_BATCHES);
         let now = Instant::now();
+        let root_paths: Vec<PathBuf> = roots.iter().map(|r| r.spec.path.clone()).collect();
+        let root_devices = roots
+            .iter()
+            .map(|r| {
+                let dev = std::fs::symlink_metadata(&r.spec.path)
+                    .map(|m| std::os::unix::fs::MetadataExt::dev(&m))
+                    .unwrap_or(0);
+                (dev, r.spec.cross_mounts)
+            })
+            .collect();
+        let home = session
+            .home
+            .dir
+            .canonicalize()
+            .unwrap_or_else(|_| session.home.dir.clone());
         Ok(Guard {
+            root_paths,
+            root_devices,
+            home,
             skip: session.skip_dirs(),
             session,
             out,
@@ -356,6 +413,7 @@ impl<'a> Guard<'a> {
                 Duration::from_secs(config.ransomware_window_seconds),
                 canaries.into_iter().collect(),
             ),
+            canaries: canary_paths,
             canary_roots,
             screener: super::scan::arrival_screener()?,
             alert: AlertCommand::new(config.on_alert.clone()),
@@ -420,16 +478,26 @@ impl<'a> Guard<'a> {
 
         self.out
             .notice("catching up on what changed while nothing was watching");
-        for index in 0..root_paths.len() {
+        for (index, root) in root_paths.iter().enumerate() {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            let whole = Pending {
+            let mut pending = vec![Pending {
                 rel: Vec::new(),
                 rehash: false,
                 settled: false,
-            };
-            self.verify(index, vec![whole], Instant::now())?;
+            }];
+            // The canaries this watcher has just written are complete: known from now on,
+            // so that the first touch of one is a change.
+            pending.extend(self.canaries.iter().filter_map(|canary| {
+                let rel = canary.strip_prefix(root).ok()?;
+                Some(Pending {
+                    rel: rel.as_os_str().as_bytes().to_vec(),
+                    rehash: true,
+                    settled: true,
+                })
+            }));
+            self.verify(index, pending, Instant::now())?;
         }
         self.checkpoint()?;
         self.start_scrub()?;
@@ -476,7 +544,7 @@ impl<'a> Guard<'a> {
             }
         };
         for root in roots {
-            if let Err(e) = writes.mark_mount(root) {
+            if let Err(e) = writes.mark_filesystem(root) {
                 return format!(
                     "inotify alone (fanotify mark on {}: {e})",
                     escape_path(root)
@@ -577,7 +645,7 @@ impl<'a> Guard<'a> {
                                 .insert(path.clone(), format!("{name} (pid {pid})"));
                             self.debounce.mark(path, now, true, true);
                         }
-                        WriteNotice::Overflow => self.overflowed(now)?,
+                        WriteNotice::Overflow => self.fanotify_overflowed(now)?,
                     }
                 }
             }
@@ -619,6 +687,23 @@ impl<'a> Guard<'a> {
                 self.debounce.mark(path, now, settled, true);
             }
             Notice::Overflow => self.overflowed(now)?,
+        }
+        Ok(())
+    }
+
+    /// fanotify dropped writes. Every watched directory still has inotify's close events,
+    /// so only the directories without a watch need a rescan now; the trail says so.
+    fn fanotify_overflowed(&mut self, now: Instant) -> Result<(), EngineError> {
+        self.report.overflows += 1;
+        let polled: Vec<PathBuf> = self.unwatched.iter().cloned().collect();
+        let detail = format!(
+            "fanotify's queue overflowed (writes anywhere on the roots' file systems count); \
+             inotify covers the watched directories, the {} without a watch are rescanned now",
+            polled.len()
+        );
+        self.record(Outcome::Success, detail, Vec::new())?;
+        for dir in polled {
+            self.debounce.mark(dir, now, true, false);
         }
         Ok(())
     }
@@ -675,6 +760,9 @@ impl<'a> Guard<'a> {
         for item in due {
             // Paths outside every root come from a directory moved out of a root, whose
             // watch is dropped when its old path is verified.
+            if self.is_left_out_path(&item.path) {
+                continue;
+            }
             if let Some((index, rel)) = self.root_of(&item.path) {
                 by_root.entry(index).or_default().push(Pending {
                     rel,
@@ -721,8 +809,9 @@ impl<'a> Guard<'a> {
             let view = &views[index];
             (view.spec.clone(), view.part(&rels), view.part(&trusted))
         };
-        // `stat` is trusted only where no event asked for a re-hash.
-        trusted.entries.retain(|e| !within_any(&e.rel, &rehash));
+        // `stat` is trusted except for the paths an event named: an attribute change on a
+        // directory must not re-read everything below it.
+        trusted.entries.retain(|e| !rehash.contains(&e.rel));
         let mut tree = match walk_subtrees(&spec, &rels, &self.skip) {
             Ok(tree) => tree,
             // The root itself is gone: everything in it is reported removed.
@@ -753,6 +842,12 @@ impl<'a> Guard<'a> {
             }
         };
         self.defer_unsettled(&spec.path, &base, &settled, &mut tree, now);
+        let unlistable: Vec<Vec<u8>> = tree
+            .problems
+            .iter()
+            .filter(|p| p.kind == ProblemKind::Unlistable)
+            .map(|p| p.rel.clone())
+            .collect();
         reuse_unchanged(&trusted, &mut tree);
         hash_tree(&spec, Some(&base), &mut tree, &|_| {});
         let mut findings: Vec<Finding> = compare(&base, &tree)
@@ -778,7 +873,11 @@ impl<'a> Guard<'a> {
         }
         self.publish(&findings, now)?;
 
-        let stored = entries_for_store(&spec, tree);
+        for rel in &rels {
+            self.writers.remove(&absolute(&spec.path, rel));
+        }
+        let mut stored = entries_for_store(&spec, tree);
+        keep_last_known(&base, &unlistable, &mut stored.entries);
         let directories: Vec<PathBuf> = stored
             .entries
             .iter()
@@ -911,9 +1010,18 @@ impl<'a> Guard<'a> {
     /// Watches `dir`; when `rewalk`, a new watch is followed by another (fast) walk of the
     /// directory, for what was created in it between the walk that found it and the watch.
     fn add_watch(&mut self, dir: PathBuf, now: Instant, rewalk: bool) -> Result<(), EngineError> {
+        if self.is_left_out(&dir) {
+            return Ok(());
+        }
         match self.watcher.watch_dir(&dir) {
             WatchOutcome::Added => {
                 self.unwatched.remove(&dir);
+                if self.root_paths.contains(&dir)
+                    && let Some(writes) = &self.writes
+                {
+                    // A root that came back (remounted, recreated) needs its mark again.
+                    let _ = writes.mark_filesystem(&dir);
+                }
                 if rewalk {
                     self.debounce.mark(dir, now, true, false);
                 }
@@ -943,6 +1051,33 @@ impl<'a> Guard<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Paths due for verification that lie in the home (or nowhere in a root).
+    fn is_left_out_path(&self, path: &Path) -> bool {
+        path.starts_with(&self.home) || self.root_of(path).is_none()
+    }
+
+    /// What the watcher never looks into: its own home (inside a root, its audit trail
+    /// would otherwise report itself without end), and directories on another file system
+    /// than their root unless the root crosses mounts (profile and check do not look
+    /// there either).
+    fn is_left_out(&self, path: &Path) -> bool {
+        if path.starts_with(&self.home) {
+            return true;
+        }
+        let Some((index, rel)) = self.root_of(path) else {
+            return true;
+        };
+        if rel.is_empty() {
+            return false;
+        }
+        let Some((root_dev, cross_mounts)) = self.root_devices.get(index).copied() else {
+            return true;
+        };
+        !cross_mounts
+            && std::fs::symlink_metadata(path)
+                .is_ok_and(|m| std::os::unix::fs::MetadataExt::dev(&m) != root_dev)
     }
 
     /// Capture problems (unreadable, unstable, not descended) are reported once per run,
@@ -1027,6 +1162,13 @@ impl<'a> Guard<'a> {
         {
             self.checkpoint()?;
         }
+        // A root whose watch is gone (deleted, moved away, unmounted) is polled until it
+        // is back; it is then watched, marked and rescanned again.
+        for root in &self.root_paths {
+            if !self.watcher.is_watched(root) {
+                self.unwatched.insert(root.clone());
+            }
+        }
         if !self.unwatched.is_empty()
             && now.duration_since(self.last_poll) >= Duration::from_secs(self.config.poll_seconds)
         {
@@ -1036,6 +1178,11 @@ impl<'a> Guard<'a> {
                 // A watch freed elsewhere (a directory deleted) may be taken now.
                 if self.watcher.watch_dir(&dir) == WatchOutcome::Added {
                     self.unwatched.remove(&dir);
+                    if self.root_paths.contains(&dir)
+                        && let Some(writes) = &self.writes
+                    {
+                        let _ = writes.mark_filesystem(&dir);
+                    }
                 }
                 self.debounce.mark(dir, now, true, false);
             }

@@ -53,6 +53,11 @@ impl Cursor {
     }
 }
 
+/// Nice 19 for the calling thread.
+fn lowest_priority() {
+    let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
+}
+
 /// Paces work to `rate` bytes per second without bursting after a pause.
 #[derive(Debug)]
 struct Pacer {
@@ -151,8 +156,22 @@ fn still_matches(spec: &RootSpec, entry: &Entry, skip_dirs: &[(u64, u64)]) -> bo
 
 impl Scrub {
     pub fn run(self) {
-        // Lowest CPU priority for this thread only (Linux applies nice per thread).
-        let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
+        // Lowest CPU priority for this thread and the one that hashes for it (Linux applies
+        // nice per thread); the hashing must not run on the pool the main loop uses.
+        lowest_priority();
+        let pool = match rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .thread_name(|_| "scrub-hash".into())
+            .start_handler(|_| lowest_priority())
+            .build()
+        {
+            Ok(pool) => pool,
+            Err(_) => return,
+        };
+        pool.install(|| self.scrub());
+    }
+
+    fn scrub(&self) {
         let mut cursor = Cursor::load(&self.cursor_path);
         let mut pacer = Pacer::new(self.bytes_per_second.max(1));
         let mut saved = Instant::now();
