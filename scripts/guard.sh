@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Guards one directory in real time with the embedded default store (SQLite in the home):
 # builds pacsguard, creates a home if there is none, then watches DIR. The first run takes
-# DIR's signed profile; every run first reports what changed while nothing was watching,
-# then every change as it happens. Ctrl-C (or SIGTERM) stops it cleanly.
+# DIR's signed profile; every run first reports how DIR differs from it, then every change
+# as it happens. Ctrl-C (or SIGTERM) stops it cleanly.
 #
 #   scripts/guard.sh DIR [WATCH OPTIONS]    e.g. --policy append-only, --json
 #   home: $PACSGUARD_HOME, else ./.pacsguard-home
