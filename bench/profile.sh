@@ -35,10 +35,8 @@ HOME_DIR=$WORK/homes/$TAG
 AIDE_DIR=$WORK/aide/$TAG
 RUN_DIR=$WORK/runs/$TAG
 
-log()  { printf '\n==> %s\n' "$*" >&2; }
-info() { printf '    %s\n' "$*" >&2; }
-warn() { printf '!!! %s\n' "$*" >&2; }
-die()  { printf 'error: %s\n' "$*" >&2; exit 2; }
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer"
 if ! [[ $SCALE =~ ^[0-9]*\.?[0-9]+$ ]] || ! awk -v s="$SCALE" 'BEGIN { exit !(s > 0) }'; then
@@ -62,18 +60,7 @@ ensure_tools() {
     command -v sha256sum >/dev/null || missing+=(coreutils)
     command -v python3   >/dev/null || missing+=(python3)
     [[ -x /usr/bin/time ]]          || missing+=(time)   # GNU time, for max RSS
-    ((${#missing[@]} == 0)) && return 0
-    [[ $BENCH_NO_INSTALL == 1 ]] && die "missing tools (${missing[*]}) and BENCH_NO_INSTALL=1"
-    local sudo=""
-    if ((EUID != 0)); then
-        command -v sudo >/dev/null || die "need root or sudo to install: ${missing[*]}"
-        sudo=sudo
-    fi
-    log "installing: ${missing[*]}"
-    $sudo apt-get update -qq
-    # --no-install-recommends: aide otherwise drags in a mail transport agent.
-    $sudo env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+    install_packages "${missing[@]}"
 }
 
 # ---- 2. pacsguard --------------------------------------------------------------

@@ -42,10 +42,8 @@ RUN_DIR=$WORK/runs/$TAG
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
 BIN_DIR=$WORK/bin   # binaries are copied here, so a concurrent cargo build cannot swap them mid-run
 
-log()  { printf '\n==> %s\n' "$*" >&2; }
-info() { printf '    %s\n' "$*" >&2; }
-warn() { printf '!!! %s\n' "$*" >&2; }
-die()  { printf 'error: %s\n' "$*" >&2; exit 2; }
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer"
 if ! [[ $SCALE =~ ^[0-9]*\.?[0-9]+$ ]] || ! awk -v s="$SCALE" 'BEGIN { exit !(s > 0) }'; then
@@ -66,20 +64,7 @@ ensure_tools() {
     command -v hyperfine >/dev/null || missing+=(hyperfine)
     command -v python3   >/dev/null || missing+=(python3)
     [[ -x /usr/bin/time ]]          || missing+=(time)   # GNU time, for max RSS
-    if ((${#missing[@]})); then
-        [[ $BENCH_NO_INSTALL == 1 ]] && die "missing tools (${missing[*]}) and BENCH_NO_INSTALL=1"
-        local sudo=""
-        if ((EUID != 0)); then
-            command -v sudo >/dev/null || die "need root or sudo to install: ${missing[*]}"
-            sudo=sudo
-        fi
-        log "installing: ${missing[*]}"
-        $sudo apt-get update -qq
-        # clamav comes without signatures (freshclam cannot reach its mirrors here);
-        # the benchmark loads only its own .ndb.
-        $sudo env DEBIAN_FRONTEND=noninteractive \
-            apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-    fi
+    install_packages "${missing[@]}"
     # pydicom's sample files (part of the corpus) and pip's PE launcher (planted in the
     # polyglots) come from scripts/setup-test-deps.sh.
     if [[ ! -d $REPO/.testdata/wheels/pydicom/pydicom/data/test_files \

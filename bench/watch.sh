@@ -53,10 +53,8 @@ HARNESS=$SCRIPT_DIR/watch/harness.py
 PIDFILE=$RUN_DIR/pids  # every process the harness starts; killed by the trap below
 SCRATCH=""
 
-log()  { printf '\n==> %s\n' "$*" >&2; }
-info() { printf '    %s\n' "$*" >&2; }
-warn() { printf '!!! %s\n' "$*" >&2; }
-die()  { printf 'error: %s\n' "$*" >&2; exit 2; }
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 posint() { [[ ${!1} =~ ^[1-9][0-9]*$ ]] || die "$1 must be a positive integer (got '${!1}')"; }
 for v in LAT_FILES BURST_TOP BURST_MID BURST_FILES BURST_SETTLE BURST_CAP IDLE_DIRS IDLE_FILES \
@@ -110,18 +108,7 @@ ensure_tools() {
     command -v fatrace     >/dev/null || [[ -x /usr/sbin/fatrace ]] || missing+=(fatrace)
     command -v python3     >/dev/null || missing+=(python3)
     command -v stdbuf      >/dev/null || missing+=(coreutils)
-    if ((${#missing[@]})); then
-        [[ $BENCH_NO_INSTALL == 1 ]] && die "missing tools (${missing[*]}) and BENCH_NO_INSTALL=1"
-        local sudo=""
-        if ((EUID != 0)); then
-            command -v sudo >/dev/null || die "need root or sudo to install: ${missing[*]}"
-            sudo=sudo
-        fi
-        log "installing: ${missing[*]}"
-        $sudo apt-get update -qq
-        $sudo env DEBIAN_FRONTEND=noninteractive \
-            apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-    fi
+    install_packages "${missing[@]}"
     export PATH=$PATH:/usr/sbin
     # fatrace (fanotify) needs CAP_SYS_ADMIN.
     ((EUID == 0)) || die "fatrace needs root; run as root"
