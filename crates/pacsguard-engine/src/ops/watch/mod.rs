@@ -477,7 +477,7 @@ impl<'a> Guard<'a> {
         self.out.notice(&started);
 
         self.out
-            .notice("catching up on what changed while nothing was watching");
+            .notice("catching up: comparing every root with the profile");
         for (index, root) in root_paths.iter().enumerate() {
             if stop.load(Ordering::Relaxed) {
                 break;
