@@ -838,3 +838,33 @@ fn a_file_name_that_is_not_utf8_on_the_command_line_is_no_panic() {
         common::stderr(&out)
     );
 }
+
+#[test]
+fn excluded_subtrees_are_neither_watched_nor_reported() {
+    let env = Env::new();
+    configure(&env, "quiet_ms = 100\nscrub_mb_per_s = 0\n");
+    env.profile(&["--policy", "append-only", "--exclude", "incoming"]);
+    let watcher = Watcher::start_inotify_only(&env, &[]);
+    for i in 0..50 {
+        let dir = env.path(&format!("incoming/{i}"));
+        fs::create_dir_all(&dir).expect("test fixture");
+        fs::write(dir.join("part.tmp"), b"spool").expect("test fixture");
+    }
+    fs::write(env.path("study/series/3.dcm"), b"DICM three").expect("test fixture");
+    let seen = watcher.wait(Duration::from_secs(10), |f, _| {
+        tally(f, &env.tree).contains_key(&("added".into(), "study/series/3.dcm".into()))
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{stderr}");
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    // The tree's own directories (root, study, study/series) and nothing in incoming/.
+    // "... 0 scrub cycles, 3 watches, 0 directories polled)"
+    let watches: usize = stderr
+        .lines()
+        .find(|l| l.contains("stopped cleanly"))
+        .and_then(|l| l.split(", ").find_map(|part| part.strip_suffix(" watches")))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(usize::MAX);
+    assert!(watches <= 3, "{stderr}");
+}

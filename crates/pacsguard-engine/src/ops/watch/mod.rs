@@ -335,6 +335,8 @@ struct Guard<'a> {
     root_paths: Vec<PathBuf>,
     /// Per root: the device it lives on, and whether it crosses mounts.
     root_devices: Vec<(u64, bool)>,
+    /// Per root: its profile's exclusions, compiled.
+    root_excludes: Vec<globset::GlobSet>,
     /// The home, canonical: never watched, never verified.
     home: PathBuf,
     watcher: TreeWatcher,
@@ -395,6 +397,10 @@ impl<'a> Guard<'a> {
                 (dev, r.spec.cross_mounts)
             })
             .collect();
+        let root_excludes = roots
+            .iter()
+            .map(|r| r.spec.exclude_set())
+            .collect::<Result<Vec<_>, _>>()?;
         let home = session
             .home
             .dir
@@ -403,6 +409,7 @@ impl<'a> Guard<'a> {
         Ok(Guard {
             root_paths,
             root_devices,
+            root_excludes,
             home,
             skip: session.skip_dirs(),
             session,
@@ -1053,15 +1060,35 @@ impl<'a> Guard<'a> {
         Ok(())
     }
 
-    /// Paths due for verification that lie in the home (or nowhere in a root).
+    /// Paths due for verification that lie in the home, nowhere in a root, or in what
+    /// the root's profile excludes (a walk would find nothing there to compare).
     fn is_left_out_path(&self, path: &Path) -> bool {
-        path.starts_with(&self.home) || self.root_of(path).is_none()
+        if path.starts_with(&self.home) {
+            return true;
+        }
+        match self.root_of(path) {
+            Some((index, rel)) => !rel.is_empty() && self.is_excluded(index, &rel),
+            None => true,
+        }
     }
 
-    /// What the watcher never looks into: its own home (inside a root, its audit trail
-    /// would otherwise report itself without end), and directories on another file system
-    /// than their root unless the root crosses mounts (profile and check do not look
-    /// there either).
+    /// Whether the root's exclusions match `rel` or one of its ancestors.
+    fn is_excluded(&self, index: usize, rel: &[u8]) -> bool {
+        let Some(set) = self.root_excludes.get(index) else {
+            return false;
+        };
+        let matches = |part: &[u8]| set.is_match(Path::new(std::ffi::OsStr::from_bytes(part)));
+        matches(rel)
+            || rel
+                .iter()
+                .enumerate()
+                .any(|(i, &b)| b == b'/' && matches(&rel[..i]))
+    }
+
+    /// What the watcher never watches: its own home (inside a root, its audit trail
+    /// would otherwise report itself without end), what the root's profile excludes, and
+    /// directories on another file system than their root unless the root crosses mounts
+    /// (profile and check do not look there either).
     fn is_left_out(&self, path: &Path) -> bool {
         if path.starts_with(&self.home) {
             return true;
@@ -1071,6 +1098,9 @@ impl<'a> Guard<'a> {
         };
         if rel.is_empty() {
             return false;
+        }
+        if self.is_excluded(index, &rel) {
+            return true;
         }
         let Some((root_dev, cross_mounts)) = self.root_devices.get(index).copied() else {
             return true;
