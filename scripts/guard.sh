@@ -13,7 +13,8 @@ shift
 export PACSGUARD_HOME=${PACSGUARD_HOME:-$PWD/.pacsguard-home}
 
 cargo build --release --locked -q -p pacsguard
-pg=$PWD/target/release/pacsguard
+pg=${CARGO_TARGET_DIR:-$PWD/target}/release/pacsguard
 
-[[ -f $PACSGUARD_HOME/signing.key ]] || "$pg" init
+# init talks to a person: to stderr, so that `--json` output stays one finding per line.
+[[ -f $PACSGUARD_HOME/signing.key ]] || "$pg" init >&2
 exec "$pg" watch "$dir" "$@"

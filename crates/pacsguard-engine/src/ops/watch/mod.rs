@@ -589,7 +589,7 @@ impl<'a> Guard<'a> {
             return format!("inotify alone (fanotify reader: {e})");
         }
         self.writes = Some(writes);
-        "fanotify reports every write on the roots' mounts with its process, inotify \
+        "fanotify reports every write on the roots' file systems with its process, inotify \
          creations, deletions and renames"
             .to_string()
     }
