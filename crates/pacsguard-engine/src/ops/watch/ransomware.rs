@@ -247,12 +247,20 @@ impl Detector {
                     .join(", ")
             )
         };
+        // Changes verified together share one moment: a rate computed from that would be
+        // invented, so a burst seen in one batch says so instead.
+        let when = if recent.iter().all(|(t, _, _, _)| *t == first) {
+            "at once (one verification batch)".to_string()
+        } else {
+            format!(
+                "within {span:.2} s ({:.0} files/s)",
+                seen.len() as f64 / span
+            )
+        };
         let detail = format!(
-            "{} files of an append-only root rewritten, removed or renamed within {:.1} s \
-             ({:.0} files/s): {what}{who}; e.g. {}",
+            "{} files of an append-only root rewritten, removed or renamed {when}: \
+             {what}{who}; e.g. {}",
             seen.len(),
-            span,
-            seen.len() as f64 / span,
             paths
                 .iter()
                 .map(|p| escape_path(p))
@@ -307,6 +315,11 @@ mod tests {
         let alert = &alerts[0];
         assert_eq!(alert.kind, FindingKind::RansomwareSuspected);
         assert!(alert.detail.starts_with("5 files"), "{}", alert.detail);
+        assert!(
+            alert.detail.contains("within 0.04 s (125 files/s)"),
+            "{}",
+            alert.detail
+        );
         assert!(alert.detail.contains("Pixel Data rewritten"));
         assert!(alert.detail.contains("no longer DICOM"));
     }
@@ -383,6 +396,11 @@ mod tests {
         assert_eq!(alerts.len(), 1);
         assert!(alerts[0].detail.contains("renamed to .locked"));
         assert!(alerts[0].detail.contains("5 random-looking blocks"));
+        assert!(
+            alerts[0]
+                .detail
+                .contains("at once (one verification batch)")
+        );
         assert!(
             alerts[0].detail.starts_with("5 files"),
             "{}",
