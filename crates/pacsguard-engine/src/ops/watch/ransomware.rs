@@ -288,6 +288,12 @@ mod tests {
         Finding::new(PathBuf::from(path), kind, Severity::Alert, "x")
     }
 
+    /// One finding about `path` at `at` raises nothing.
+    fn assert_silent(d: &mut Detector, kind: FindingKind, path: &str, at: Instant) {
+        let alerts = d.observe(Path::new(ROOT), &[finding(kind, path)], &HashMap::new(), at);
+        assert!(alerts.is_empty(), "{kind} {path}: {alerts:?}");
+    }
+
     fn detector() -> Detector {
         Detector::new(5, Duration::from_secs(10), HashSet::new())
     }
@@ -329,28 +335,20 @@ mod tests {
         let mut d = detector();
         let t0 = Instant::now();
         for i in 0..10_000u64 {
-            let f = finding(FindingKind::Added, &format!("{ROOT}/{i}.dcm"));
-            assert!(
-                d.observe(
-                    Path::new(ROOT),
-                    &[f],
-                    &HashMap::new(),
-                    t0 + Duration::from_millis(i)
-                )
-                .is_empty()
+            assert_silent(
+                &mut d,
+                FindingKind::Added,
+                &format!("{ROOT}/{i}.dcm"),
+                t0 + Duration::from_millis(i),
             );
         }
         // One rewrite every 3 s: never five within ten seconds.
         for i in 0..20u64 {
-            let f = finding(FindingKind::ContentChanged, &format!("{ROOT}/{i}.dcm"));
-            assert!(
-                d.observe(
-                    Path::new(ROOT),
-                    &[f],
-                    &HashMap::new(),
-                    t0 + Duration::from_secs(3 * i)
-                )
-                .is_empty()
+            assert_silent(
+                &mut d,
+                FindingKind::ContentChanged,
+                &format!("{ROOT}/{i}.dcm"),
+                t0 + Duration::from_secs(3 * i),
             );
         }
     }
@@ -360,15 +358,11 @@ mod tests {
         let mut d = detector();
         let t0 = Instant::now();
         for i in 0..20u64 {
-            let f = finding(FindingKind::ContentChanged, &format!("{ROOT}/one.dcm"));
-            assert!(
-                d.observe(
-                    Path::new(ROOT),
-                    &[f],
-                    &HashMap::new(),
-                    t0 + Duration::from_millis(i)
-                )
-                .is_empty()
+            assert_silent(
+                &mut d,
+                FindingKind::ContentChanged,
+                &format!("{ROOT}/one.dcm"),
+                t0 + Duration::from_millis(i),
             );
         }
     }
