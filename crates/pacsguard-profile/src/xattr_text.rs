@@ -120,7 +120,7 @@ fn capabilities(value: &[u8]) -> Option<String> {
 /// `posix_acl_xattr`: version 2, then 8-byte entries (tag, permissions, id).
 fn acl(value: &[u8]) -> Option<String> {
     const VERSION: u32 = 2;
-    if le32(value, 0)? != VERSION || (value.len() - 4) % 8 != 0 {
+    if le32(value, 0)? != VERSION || !(value.len() - 4).is_multiple_of(8) {
         return None;
     }
     let mut entries = Vec::new();
@@ -141,7 +141,12 @@ fn acl(value: &[u8]) -> Option<String> {
             return None;
         }
         let bit = |mask: u16, c: char| if perm & mask != 0 { c } else { '-' };
-        entries.push(format!("{who}:{}{}{}", bit(4, 'r'), bit(2, 'w'), bit(1, 'x')));
+        entries.push(format!(
+            "{who}:{}{}{}",
+            bit(4, 'r'),
+            bit(2, 'w'),
+            bit(1, 'x')
+        ));
     }
     Some(entries.join(","))
 }
@@ -182,7 +187,12 @@ mod tests {
     #[test]
     fn acls_as_getfacl_prints_them() {
         let mut v = 2u32.to_le_bytes().to_vec();
-        for (tag, perm, id) in [(1u16, 6u16, u32::MAX), (2, 4, 0), (4, 4, u32::MAX), (0x20, 0, u32::MAX)] {
+        for (tag, perm, id) in [
+            (1u16, 6u16, u32::MAX),
+            (2, 4, 0),
+            (4, 4, u32::MAX),
+            (0x20, 0, u32::MAX),
+        ] {
             v.extend_from_slice(&tag.to_le_bytes());
             v.extend_from_slice(&perm.to_le_bytes());
             v.extend_from_slice(&id.to_le_bytes());

@@ -125,7 +125,10 @@ fn chattr_is_a_finding_while_watching() {
     let wait = |done: &dyn Fn(&[Value], &str) -> bool| {
         let end = Instant::now() + Duration::from_secs(60);
         while Instant::now() < end {
-            if done(&findings.lock().expect("lock"), &stderr.lock().expect("lock")) {
+            if done(
+                &findings.lock().expect("lock"),
+                &stderr.lock().expect("lock"),
+            ) {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(50));

@@ -115,11 +115,7 @@ fn an_unreadable_file_is_not_counted_as_hashed() {
     let secret = env.path("readme.txt");
     fs::set_permissions(&secret, fs::Permissions::from_mode(0o000)).expect("chmod");
     let out = Command::new("setpriv")
-        .args([
-            "--bounding-set",
-            "-dac_override,-dac_read_search",
-            "--",
-        ])
+        .args(["--bounding-set", "-dac_override,-dac_read_search", "--"])
         .arg(env!("CARGO_BIN_EXE_pacsguard"))
         .arg("--home")
         .arg(&env.home)

@@ -24,11 +24,8 @@ fn append(path: &Path, text: &str) {
 /// Runs logrotate once, forced, with `options` for `log`.
 fn logrotate(env: &Env, log: &Path, options: &str) {
     let conf = env.dir.path().join("logrotate.conf");
-    fs::write(
-        &conf,
-        format!("{} {{\n{options}\n}}\n", log.display()),
-    )
-    .expect("write logrotate.conf");
+    fs::write(&conf, format!("{} {{\n{options}\n}}\n", log.display()))
+        .expect("write logrotate.conf");
     let out = Command::new("logrotate")
         .arg("-f")
         .arg("-s")
@@ -159,7 +156,10 @@ fn what_is_not_a_rotation_still_alerts() {
     fs::write(&log, "x\n").expect("truncate and write");
     let (code, findings, _) = env.check(&[]);
     assert_eq!(code, 1, "{findings:#?}");
-    assert_eq!(one(&findings, "content-changed", "app.log").severity, "alert");
+    assert_eq!(
+        one(&findings, "content-changed", "app.log").severity,
+        "alert"
+    );
 
     // A rename to a name that is not a rotation of the log: a plain move, a warning.
     let (env, log) = growing_env();

@@ -83,7 +83,10 @@ fn a_tree_past_the_depth_limit_is_a_warning_not_a_clean_check() {
     let limit = one(
         &findings,
         "not-descended",
-        &"d/".repeat(MAX_TREE_DEPTH).trim_end_matches('/').to_string(),
+        &"d/"
+            .repeat(MAX_TREE_DEPTH)
+            .trim_end_matches('/')
+            .to_string(),
     );
     assert_eq!(limit.severity, "warning");
     remove(&env.path("d"));

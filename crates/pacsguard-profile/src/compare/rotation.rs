@@ -29,7 +29,8 @@ use super::{Output, describe};
 use crate::policy::Change;
 
 /// Extensions of compressors logrotate is configured with (`compresscmd`/`compressext`).
-const COMPRESSED_EXTENSIONS: [&[u8]; 7] = [b".gz", b".bz2", b".xz", b".zst", b".lz4", b".lzma", b".Z"];
+const COMPRESSED_EXTENSIONS: [&[u8]; 7] =
+    [b".gz", b".bz2", b".xz", b".zst", b".lz4", b".lzma", b".Z"];
 
 /// What was taken care of: old paths and new paths to leave out of the generic comparison.
 #[derive(Default)]
@@ -133,7 +134,9 @@ pub(super) fn recognise<'e>(
                         && (is_rotation_of(plain, &old.rel) || same_log(plain, &old.rel))
                 })
         });
-        let Some(compressed) = compressed else { continue };
+        let Some(compressed) = compressed else {
+            continue;
+        };
         out.report_moved(
             Change::Moved,
             &old.rel,
@@ -171,8 +174,16 @@ fn new_log_in_place(out: &mut Output<'_>, old: &Entry, new: &Entry, what: &str) 
             m0.mode != m1.mode,
             format!("mode {:04o} -> {:04o}", m0.mode, m1.mode),
         ),
-        ("uid", m0.uid != m1.uid, format!("uid {} -> {}", m0.uid, m1.uid)),
-        ("gid", m0.gid != m1.gid, format!("gid {} -> {}", m0.gid, m1.gid)),
+        (
+            "uid",
+            m0.uid != m1.uid,
+            format!("uid {} -> {}", m0.uid, m1.uid),
+        ),
+        (
+            "gid",
+            m0.gid != m1.gid,
+            format!("gid {} -> {}", m0.gid, m1.gid),
+        ),
     ] {
         if changed {
             fields.push(name.to_string());
