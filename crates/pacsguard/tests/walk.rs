@@ -80,14 +80,8 @@ fn a_tree_past_the_depth_limit_is_a_warning_not_a_clean_check() {
     assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
     let (code, findings, _) = env.check(&[]);
     assert_eq!(code, 1, "{findings:#?}");
-    let limit = one(
-        &findings,
-        "not-descended",
-        &"d/"
-            .repeat(MAX_TREE_DEPTH)
-            .trim_end_matches('/')
-            .to_string(),
-    );
+    let deepest = "d/".repeat(MAX_TREE_DEPTH);
+    let limit = one(&findings, "not-descended", deepest.trim_end_matches('/'));
     assert_eq!(limit.severity, "warning");
     remove(&env.path("d"));
 
