@@ -11,6 +11,11 @@ declare -A needed=(
   [xmllint]=libxml2-utils
   [rsyslogd]=rsyslog
   [systemd-analyze]=systemd
+  [logrotate]=logrotate
+  [setfacl]=acl
+  [chattr]=e2fsprogs
+  [setcap]=libcap2-bin
+  [b3sum]=b3sum
 )
 
 # packages that provide no command of their own

@@ -217,6 +217,7 @@ impl Config {
                 root.path = real;
             }
         }
+        duplicate_roots(&config.roots).map_err(bad)?;
         Ok(config)
     }
 
@@ -241,6 +242,7 @@ impl Config {
                 })?;
             }
         }
+        duplicate_roots(&config.roots)?;
         if let Some(witness) = &config.audit.witness
             && !witness.is_absolute()
         {
@@ -255,6 +257,25 @@ impl Config {
     pub fn root(&self, path: &Path) -> Option<&RootConfig> {
         self.roots.iter().find(|r| r.path == path)
     }
+}
+
+/// A tree listed twice (literally, or through a symlink once paths are resolved) would get
+/// whichever entry comes first, policy and exclusions included: refused, naming both.
+fn duplicate_roots(roots: &[RootConfig]) -> Result<(), String> {
+    for (i, root) in roots.iter().enumerate() {
+        if let Some(j) = roots[..i].iter().position(|r| r.path == root.path) {
+            return Err(format!(
+                "root {} is listed twice (root #{} with policy {}, root #{} with policy {}): \
+                 keep one [[root]] per tree",
+                pacsguard_events::escape_path(&root.path),
+                j + 1,
+                roots[j].policy,
+                i + 1,
+                root.policy
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -294,6 +315,10 @@ mod tests {
             (
                 "[[root]]\npath = \"/a\"\npolicy = \"static\"\nexclude = [\"a[\"]\n",
                 "a[",
+            ),
+            (
+                "[[root]]\npath = \"/a\"\npolicy = \"static\"\n[[root]]\npath = \"/a\"\npolicy = \"volatile\"\n",
+                "root /a is listed twice (root #1 with policy static, root #2 with policy volatile)",
             ),
         ] {
             let err = Config::parse(text).expect_err(text);

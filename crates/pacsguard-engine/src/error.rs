@@ -35,6 +35,14 @@ pub enum EngineError {
     Sink(#[from] pacsguard_events::SinkError),
     #[error(transparent)]
     Audit(#[from] pacsguard_audit::LogError),
+    /// The findings were made but could not be put on the audit trail (a full disk): they
+    /// are handed back so the caller shows them before failing. Evidence that cannot be
+    /// recorded must still be seen.
+    #[error("the findings above could not be recorded on the audit trail: {source}")]
+    Unrecorded {
+        findings: Vec<pacsguard_events::Finding>,
+        source: Box<EngineError>,
+    },
 }
 
 impl EngineError {

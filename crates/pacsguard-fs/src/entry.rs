@@ -44,6 +44,19 @@ impl EntryType {
         }
     }
 
+    /// From the type bits of `st_mode` (as `statx` gives them).
+    pub fn of_mode(mode: u32) -> EntryType {
+        match mode & libc::S_IFMT {
+            libc::S_IFLNK => EntryType::Symlink,
+            libc::S_IFDIR => EntryType::Directory,
+            libc::S_IFREG => EntryType::File,
+            libc::S_IFIFO => EntryType::Fifo,
+            libc::S_IFSOCK => EntryType::Socket,
+            libc::S_IFBLK => EntryType::BlockDevice,
+            _ => EntryType::CharDevice,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             EntryType::File => "file",
@@ -94,6 +107,35 @@ pub struct Meta {
     pub nlink: u64,
     /// Device number for block and character devices, 0 otherwise.
     pub rdev: u64,
+    /// The inode flags of [`INODE_FLAGS`] that are set (`chattr +i`, `+a`), as `statx`
+    /// reports them; `None` where they are not known (a file system that does not report
+    /// them, a profile taken before they were recorded), and then never compared.
+    pub flags: Option<u32>,
+}
+
+/// `chattr +i`: the file cannot be changed, renamed, linked or deleted, not even by root.
+/// Same value as `STATX_ATTR_IMMUTABLE` and `FS_IMMUTABLE_FL`.
+pub const FLAG_IMMUTABLE: u32 = 0x10;
+/// `chattr +a`: the file can only be appended to (`STATX_ATTR_APPEND`, `FS_APPEND_FL`).
+pub const FLAG_APPEND: u32 = 0x20;
+/// The inode flags a profile records, with their `lsattr` names. Both change what may be
+/// done to a file: an intruder who clears them prepares a change, one who sets them pins
+/// a planted file in place.
+pub const INODE_FLAGS: [(u32, &str); 2] =
+    [(FLAG_IMMUTABLE, "immutable"), (FLAG_APPEND, "append-only")];
+
+/// Names the flags set in `flags` (`immutable,append-only`, or `none`).
+pub fn describe_flags(flags: u32) -> String {
+    let names: Vec<&str> = INODE_FLAGS
+        .iter()
+        .filter(|(bit, _)| flags & bit != 0)
+        .map(|(_, name)| *name)
+        .collect();
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(",")
+    }
 }
 
 impl Meta {
@@ -115,6 +157,34 @@ impl Meta {
             dev: m.dev(),
             nlink: m.nlink(),
             rdev: m.rdev(),
+            flags: None,
+        }
+    }
+
+    /// From `statx`, with the inode flags where the file system reports them.
+    pub fn of_statx(x: &rustix::fs::Statx) -> Meta {
+        let known = INODE_FLAGS
+            .iter()
+            .all(|(bit, _)| x.stx_attributes_mask.bits() & u64::from(*bit) != 0);
+        let recorded: u64 = INODE_FLAGS.iter().map(|(bit, _)| u64::from(*bit)).sum();
+        Meta {
+            size: x.stx_size,
+            mode: u32::from(x.stx_mode) & 0o7777,
+            uid: x.stx_uid,
+            gid: x.stx_gid,
+            mtime: Timestamp {
+                sec: x.stx_mtime.tv_sec,
+                nsec: x.stx_mtime.tv_nsec.min(999_999_999),
+            },
+            ctime: Timestamp {
+                sec: x.stx_ctime.tv_sec,
+                nsec: x.stx_ctime.tv_nsec.min(999_999_999),
+            },
+            ino: x.stx_ino,
+            dev: rustix::fs::makedev(x.stx_dev_major, x.stx_dev_minor),
+            nlink: u64::from(x.stx_nlink),
+            rdev: rustix::fs::makedev(x.stx_rdev_major, x.stx_rdev_minor),
+            flags: known.then(|| (x.stx_attributes.bits() & recorded) as u32),
         }
     }
 

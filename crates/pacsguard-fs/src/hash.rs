@@ -14,7 +14,7 @@ use sha2::Digest as _;
 use crate::entry::{Content, Entry, EntryType, Meta};
 use std::os::fd::OwnedFd;
 
-use crate::open::{open_directory, open_for_reading, open_in_directory};
+use crate::open::{open_directory, open_directory_below, open_for_reading, open_in_directory};
 
 /// Read size per system call. Large enough that syscall overhead vanishes against the hash.
 pub const HASH_BUFFER_SIZE: usize = 1 << 20;
@@ -265,6 +265,72 @@ fn hash_pipelined(file: &mut std::fs::File, feed: &mut Feed, size: u64) -> io::R
     Ok(())
 }
 
+/// Zeros fed to the hasher for a hole, without reading them from disk.
+static ZEROS: [u8; ZERO_CHUNK] = [0; ZERO_CHUNK];
+const ZERO_CHUNK: usize = 4 << 20;
+
+/// Whether the file has fewer blocks allocated than its size needs: it has holes, which
+/// `SEEK_DATA`/`SEEK_HOLE` let us skip instead of reading zeros from the page cache.
+fn is_sparse(file: &std::fs::File, size: u64) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt as _;
+    Ok(size >= PARALLEL_FILE_THRESHOLD && file.metadata()?.blocks().saturating_mul(512) < size)
+}
+
+/// Hashes a sparse file: its data regions are read, its holes (`SEEK_HOLE`) fed to the
+/// hasher as zeros from a static buffer. The digest is the digest of the file's content,
+/// the same as `b3sum` or `sha256sum` give; only the disk reads of the holes are saved.
+/// (BLAKE3 and SHA-256 still hash every zero: each BLAKE3 chunk depends on its position,
+/// so there is no shortcut for a run of zeros.) Past `size`, nothing more is fed; growth
+/// or shrinking is caught by the size check after reading.
+fn hash_sparse(file: &mut std::fs::File, feed: &mut Feed, size: u64) -> io::Result<()> {
+    use rustix::fs::SeekFrom;
+    let mut at = 0u64;
+    while at < size {
+        // The next data at or after `at`; ENXIO: only a hole remains up to the end.
+        let data = match rustix::fs::seek(&*file, SeekFrom::Data(at)) {
+            Ok(data) => data.min(size),
+            Err(rustix::io::Errno::NXIO) => size,
+            Err(e) => return Err(e.into()),
+        };
+        feed_zeros(feed, data - at);
+        at = data;
+        if at >= size {
+            break;
+        }
+        let hole = rustix::fs::seek(&*file, SeekFrom::Hole(at))?.min(size);
+        rustix::fs::seek(&*file, SeekFrom::Start(at))?;
+        let mut remaining = hole - at;
+        let done = BUFFER.with_borrow_mut(|buffer| -> io::Result<bool> {
+            while remaining > 0 {
+                let want = usize::try_from(remaining)
+                    .unwrap_or(usize::MAX)
+                    .min(buffer.len());
+                match read_full(file, &mut buffer[..want])? {
+                    0 => return Ok(true), // shrank: the size check reports it
+                    n => {
+                        feed.feed(&buffer[..n]);
+                        remaining -= n as u64;
+                    }
+                }
+            }
+            Ok(false)
+        })?;
+        if done {
+            break;
+        }
+        at = hole;
+    }
+    Ok(())
+}
+
+fn feed_zeros(feed: &mut Feed, mut n: u64) {
+    while n > 0 {
+        let take = usize::try_from(n).unwrap_or(ZERO_CHUNK).min(ZERO_CHUNK);
+        feed.feed(&ZEROS[..take]);
+        n -= take as u64;
+    }
+}
+
 /// Hashes, in parallel, every regular file of `entries` for which `request` asks it.
 ///
 /// Each entry's `content` becomes `Hashed`, `Unreadable`, `Unstable` or `Vanished`, and its
@@ -284,6 +350,10 @@ pub fn hash_files(
         .chunk_by_mut(|a, b| parent(&a.rel) == parent(&b.rel))
         .flat_map(|same_dir| same_dir.chunks_mut(FILES_PER_BATCH))
         .collect();
+    // Every directory is opened from the root's descriptor one component at a time,
+    // without following links: no PATH_MAX limit, and no symlink swapped in for a
+    // directory since the walk can lead the hashing elsewhere.
+    let root_fd = open_directory(root).ok();
     batches.into_par_iter().for_each(|batch| {
         let mut dir: Option<io::Result<OwnedFd>> = None;
         for entry in batch.iter_mut() {
@@ -299,13 +369,19 @@ pub fn hash_files(
             // Borrowed by the opener while `hash_entry` updates the rest of the entry; put
             // back right after.
             let rel = std::mem::take(&mut entry.rel);
-            let dir = dir.get_or_insert_with(|| open_directory(&absolute(root, parent(&rel))));
-            let open = || match dir.as_ref() {
-                Ok(fd) if !rel.is_empty() => open_in_directory(fd, file_name(&rel)),
-                // The directory could not be opened (gone, replaced), or the root itself is
-                // the file: open by path, which reports why in the way the caller
-                // understands (vanished, unreadable, changed).
-                _ => open_for_reading(&absolute(root, &rel)),
+            let dir = dir.get_or_insert_with(|| match &root_fd {
+                Some(root_fd) => open_directory_below(root_fd, parent(&rel)),
+                None => Err(io::ErrorKind::NotADirectory.into()),
+            });
+            let open = || match (dir.as_ref(), root_fd.is_some() && !rel.is_empty()) {
+                (Ok(fd), true) => open_in_directory(fd, file_name(&rel)),
+                // The directory is gone or replaced (ELOOP: a symlink stands on the way,
+                // which is not followed): the caller reports it as vanished or changed.
+                (Err(e), true) => Err(e
+                    .raw_os_error()
+                    .map_or_else(|| e.kind().into(), io::Error::from_raw_os_error)),
+                // The root itself is the file.
+                (_, false) => open_for_reading(&absolute(root, &rel)),
             };
             hash_entry(&open, entry, algorithm, prefix, split);
             entry.rel = rel;
@@ -346,7 +422,11 @@ fn hash_entry(
     for _ in 0..MAX_HASH_ATTEMPTS {
         match hash_once(open, entry, algorithm, prefix, split) {
             Ok(Attempt::Done(content, meta)) => {
-                entry.meta = meta;
+                // fstat does not report inode flags; the walk's statx did.
+                entry.meta = Meta {
+                    flags: entry.meta.flags,
+                    ..meta
+                };
                 entry.content = content;
                 return;
             }
@@ -396,7 +476,9 @@ fn hash_once(
         return hash_split(&mut file, &before, algorithm, splitter);
     }
     let mut feed = Feed::new(algorithm, prefix, before.size >= PARALLEL_FILE_THRESHOLD);
-    if feed.large {
+    if is_sparse(&file, before.size)? {
+        hash_sparse(&mut file, &mut feed, before.size)?;
+    } else if feed.large {
         hash_pipelined(&mut file, &mut feed, before.size)?;
     } else {
         // Read exactly the size fstat gave, without the extra read that would only confirm
@@ -699,6 +781,101 @@ mod tests {
                     "{algorithm} cut {cut}"
                 );
             }
+        }
+    }
+
+    /// Bytes this process has read through read(2) and friends (`/proc/self/io` rchar),
+    /// page cache or not: holes read as zeros count, holes skipped do not.
+    fn bytes_read() -> u64 {
+        let io = std::fs::read_to_string("/proc/self/io").expect("/proc/self/io");
+        io.lines()
+            .find_map(|l| l.strip_prefix("rchar: "))
+            .and_then(|n| n.trim().parse().ok())
+            .expect("rchar")
+    }
+
+    fn digest_by(program: &str, path: &Path) -> String {
+        let out = std::process::Command::new(program)
+            .arg(path)
+            .output()
+            .unwrap_or_else(|e| panic!("{program} runs (scripts/setup-test-deps.sh): {e}"));
+        assert!(out.status.success(), "{program}");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .expect("a digest")
+            .to_string()
+    }
+
+    #[test]
+    fn sparse_files_are_hashed_without_reading_their_holes() {
+        // Alone in a child process, so that the read counter counts only this test.
+        const CHILD: &str = "PACSGUARD_SPARSE_CHILD";
+        if std::env::var_os(CHILD).is_none() {
+            let status = std::process::Command::new(std::env::current_exe().expect("test binary"))
+                .args([
+                    "--exact",
+                    "hash::tests::sparse_files_are_hashed_without_reading_their_holes",
+                    "--test-threads=1",
+                ])
+                .env(CHILD, "1")
+                .status()
+                .expect("child runs");
+            assert!(status.success());
+            return;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sparse");
+        const SIZE: u64 = 512 << 20;
+        {
+            use std::os::unix::fs::FileExt as _;
+            #[allow(clippy::disallowed_methods)] // the test writes its own fixture
+            let file = std::fs::File::create(&path).expect("create");
+            file.set_len(SIZE).expect("truncate");
+            // Data islands at odd offsets, one straddling a block, one at the very end.
+            for (at, data) in [
+                (0u64, &b"head"[..]),
+                (12_345_678, &b"island in the middle"[..]),
+                (200 << 20, &[0xa5; 70_000][..]),
+                (SIZE - 3, &b"end"[..]),
+            ] {
+                file.write_all_at(data, at).expect("write");
+            }
+            file.sync_all().expect("sync");
+        }
+        for (algorithm, program) in [
+            (HashAlgorithm::Blake3, "b3sum"),
+            (HashAlgorithm::Sha256, "sha256sum"),
+        ] {
+            let mut entries = vec![file_entry(dir.path(), "sparse")];
+            let before = bytes_read();
+            hash_files(
+                dir.path(),
+                &mut entries,
+                algorithm,
+                |_| HashRequest::FullWithPrefix(12_345_680),
+                None,
+                &|_| {},
+            );
+            let read = bytes_read() - before;
+            assert!(
+                read < 16 << 20,
+                "{algorithm}: {read} bytes read for a {SIZE}-byte file of a few KiB of data"
+            );
+            let Content::Hashed { digest, prefix, .. } = &entries[0].content else {
+                panic!("not hashed: {:?}", entries[0].content)
+            };
+            assert_eq!(digest.to_hex(), digest_by(program, &path), "{algorithm}");
+            // The prefix digest ends inside a data island.
+            let mut h = algorithm.hasher();
+            h.update(b"head");
+            h.update(&vec![0; 12_345_678 - 4]);
+            h.update(b"is");
+            assert_eq!(
+                *prefix,
+                Some((12_345_680, h.finalize())),
+                "{algorithm} prefix"
+            );
         }
     }
 

@@ -1,8 +1,10 @@
 //! Read-only capture of directory trees: the inspection layer under integrity profiles.
 //!
-//! [`walk`] lists a tree without following a single symbolic link, records for every
-//! entry its type, size, permission bits, owner, times, inode, link count, symlink target
-//! and extended attributes, and never opens anything but a directory for listing.
+//! [`walk`] lists a tree without following a single symbolic link, every directory
+//! opened relative to its parent's descriptor (no path length limit, no directory swapped
+//! for a link followed), records for every entry its type, size, permission bits, owner,
+//! times, inode, link count, inode flags, symlink target and extended attributes, and
+//! never opens anything but a directory for listing.
 //! [`hash_files`] then hashes the regular files in parallel, each opened read-only with
 //! `O_NOFOLLOW | O_NONBLOCK` (a FIFO swapped in cannot block us, a symlink swapped in
 //! cannot redirect us) and checked before and after reading, so a file that changes while
@@ -18,11 +20,14 @@ mod read;
 mod walk;
 
 pub use entry::{
-    Content, DicomFacts, Entry, EntryType, Meta, Timestamp, XATTR_INLINE_MAX, Xattr, XattrValue,
+    Content, DicomFacts, Entry, EntryType, FLAG_APPEND, FLAG_IMMUTABLE, INODE_FLAGS, Meta,
+    Timestamp, XATTR_INLINE_MAX, Xattr, XattrValue, describe_flags,
 };
 pub use hash::{
     ContentSplitter, Digest, HASH_BUFFER_SIZE, HashAlgorithm, HashRequest, Hasher,
     MAX_HASH_ATTEMPTS, MAX_SPLIT_BYTES, Split, hash_files,
 };
 pub use read::{FileBytes, ReadError, read_file, read_head};
-pub use walk::{MAX_TREE_DEPTH, Problem, ProblemKind, Tree, WalkError, WalkOptions, walk};
+pub use walk::{
+    MAX_OPEN_DIRS, MAX_TREE_DEPTH, Problem, ProblemKind, Tree, WalkError, WalkOptions, walk,
+};

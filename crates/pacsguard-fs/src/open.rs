@@ -32,11 +32,49 @@ pub(crate) fn open_for_reading(path: &Path) -> io::Result<File> {
     }
 }
 
+/// `O_DIRECTORY | O_NOFOLLOW`: only a real directory opens; a symlink (or anything else)
+/// swapped in for it fails with `ELOOP`/`ENOTDIR` instead of leading elsewhere.
+fn directory_flags() -> OFlags {
+    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
+}
+
 /// Opens a directory to open its files relative to it: one path lookup per directory
 /// instead of one per file.
 pub(crate) fn open_directory(path: &Path) -> io::Result<OwnedFd> {
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    Ok(rustix::fs::open(path, flags, Mode::empty())?)
+    Ok(rustix::fs::open(path, directory_flags(), Mode::empty())?)
+}
+
+/// Opens the directory `name` inside `dir` (see [`directory_flags`]).
+pub(crate) fn open_directory_at(dir: impl AsFd, name: &[u8]) -> io::Result<OwnedFd> {
+    let name = std::ffi::OsStr::from_bytes(name);
+    Ok(rustix::fs::openat(
+        dir.as_fd(),
+        name,
+        directory_flags(),
+        Mode::empty(),
+    )?)
+}
+
+/// Opens the directory `rel` (a path relative to `root`, empty for `root` itself) one
+/// component at a time, each relative to the one before and none of them followed if it
+/// is a symlink. Paths longer than `PATH_MAX` open this way, and no component can be a
+/// link that leads out of the tree. `.`, `..` and empty components are refused: a
+/// relative path of the walk never holds them, and `..` would leave the root.
+pub(crate) fn open_directory_below(root: impl AsFd, rel: &[u8]) -> io::Result<OwnedFd> {
+    let mut dir = open_directory_at(root.as_fd(), b".")?;
+    if rel.is_empty() {
+        return Ok(dir);
+    }
+    for component in rel.split(|&b| b == b'/') {
+        if matches!(component, b"" | b"." | b"..") {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "relative path with an empty, `.` or `..` component",
+            ));
+        }
+        dir = open_directory_at(&dir, component)?;
+    }
+    Ok(dir)
 }
 
 /// Opens the file `name` inside `dir`, read-only, with the flags of [`open_for_reading`].

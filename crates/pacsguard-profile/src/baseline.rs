@@ -50,17 +50,48 @@ impl RootSpec {
             })?;
             builder.add(compiled);
         }
-        builder.build().map_err(|e| ProfileError::BadGlob {
+        let set = builder.build().map_err(|e| ProfileError::BadGlob {
             root: self.path.clone(),
             glob: self.exclude.join(", "),
             reason: e.to_string(),
-        })
+        })?;
+        // `**` or `*` would leave a signed profile of nothing but the root, and every later
+        // check clean whatever happens below it: refused, not taken silently.
+        if EXCLUDE_PROBES
+            .iter()
+            .all(|probe| set.is_match(Path::new(probe)))
+        {
+            return Err(ProfileError::BadGlob {
+                root: self.path.clone(),
+                glob: self.exclude.join(", "),
+                reason: "these exclusions match every path: nothing below the root would be \
+                         profiled"
+                    .into(),
+            });
+        }
+        Ok(set)
     }
 
     /// Whether `path` is this root or lies below it.
     pub fn contains(&self, path: &Path) -> bool {
         path.starts_with(&self.path)
     }
+}
+
+/// Names no one excludes on purpose: exclusions that match all of them match everything.
+const EXCLUDE_PROBES: [&str; 2] = ["\u{7f}pacsguard-probe", "\u{7f}pacsguard-probe/\u{7f}entry"];
+
+/// Whether the walk leaves `rel` out under `exclude`: it matches, or lies below a
+/// directory that matches (the walk does not descend there).
+pub fn is_excluded(exclude: &GlobSet, rel: &[u8]) -> bool {
+    use std::os::unix::ffi::OsStrExt as _;
+    let matches = |p: &[u8]| exclude.is_match(Path::new(std::ffi::OsStr::from_bytes(p)));
+    !rel.is_empty()
+        && (rel
+            .iter()
+            .enumerate()
+            .any(|(i, &b)| b == b'/' && matches(&rel[..i]))
+            || matches(rel))
 }
 
 /// One root of a baseline: how it was taken and what was seen, sorted by relative path.

@@ -157,16 +157,28 @@ pub fn hash_tree(
                 .collect(),
             _ => HashMap::new(),
         };
-        let request = |e: &Entry| match hash_request(spec, base, e) {
-            HashRequest::Full if base.is_some_and(|b| b.entry(&e.rel).is_none()) => {
-                match by_inode.get(&(e.meta.dev, e.meta.ino)) {
-                    Some(old) if e.meta.size >= old.meta.size => {
-                        HashRequest::FullWithPrefix(old.meta.size)
-                    }
-                    _ => HashRequest::Full,
-                }
+        // In a growing root, the prefix to prove is the one of the profiled log this file
+        // continues: the same inode under another name (a rotation renamed it), else for a
+        // fresh inode with a rotation name the log it may be a copy of (copytruncate),
+        // else the profiled file at the same path.
+        let request = |e: &Entry| {
+            let plain = hash_request(spec, base, e);
+            let Some(base) = base.filter(|_| spec.policy == Policy::Growing) else {
+                return plain;
+            };
+            if matches!(plain, HashRequest::Skip) {
+                return plain;
             }
-            other => other,
+            let continued = match by_inode.get(&(e.meta.dev, e.meta.ino)) {
+                Some(old) => Some(*old),
+                None => crate::compare::rotation_source(&e.rel, |rel| base.entry(rel)),
+            };
+            match continued {
+                Some(old) if e.meta.size >= old.meta.size => {
+                    HashRequest::FullWithPrefix(old.meta.size)
+                }
+                _ => plain,
+            }
         };
         let splitter = DicomSplitter;
         hash_files(
@@ -208,6 +220,13 @@ pub fn capture_findings(spec: &RootSpec, tree: &Tree) -> Vec<Finding> {
                 &problem.rel,
                 FindingKind::NotDescended,
                 Severity::Info,
+                problem.detail.clone(),
+            ),
+            // Nothing below was verified: an implant there must not leave a clean exit.
+            ProblemKind::TooDeep => finding(
+                &problem.rel,
+                FindingKind::NotDescended,
+                Severity::Warning,
                 problem.detail.clone(),
             ),
         });

@@ -121,7 +121,7 @@ pub fn encode_entry(out: &mut Vec<u8>, e: &Entry) {
     let m = &e.meta;
     for v in [
         m.size,
-        u64::from(m.mode),
+        mode_and_flags(m),
         u64::from(m.uid),
         u64::from(m.gid),
     ] {
@@ -169,6 +169,31 @@ pub fn encode_entry(out: &mut Vec<u8>, e: &Entry) {
     }
 }
 
+/// Inode flags ride in the high half of the mode word, which permission bits never reach,
+/// so baselines signed before flags were recorded decode unchanged (flags unknown) and
+/// their signatures still verify. Bit 63 says the flags are known; bits 32..63 hold them.
+const FLAGS_KNOWN: u64 = 1 << 63;
+
+fn mode_and_flags(m: &Meta) -> u64 {
+    let flags = m
+        .flags
+        .map_or(0, |flags| FLAGS_KNOWN | (u64::from(flags) << 32));
+    u64::from(m.mode) | flags
+}
+
+/// Inverse of [`mode_and_flags`]; `None` for bits that no encoder writes.
+fn split_mode(word: u64) -> Option<(u32, Option<u32>)> {
+    let mode = u32::try_from(word & 0xffff_ffff).ok()?;
+    let flags = u32::try_from((word & !FLAGS_KNOWN) >> 32).ok()?;
+    if word & FLAGS_KNOWN != 0 {
+        Some((mode, Some(flags)))
+    } else if flags == 0 {
+        Some((mode, None))
+    } else {
+        None
+    }
+}
+
 impl<'a> Reader<'a> {
     fn u64(&mut self) -> Option<u64> {
         let b = self.take(8)?;
@@ -195,7 +220,7 @@ pub fn decode_entries(blob: &[u8], out: &mut Vec<Entry>) -> Option<()> {
         let rel = r.bytes()?.to_vec();
         let kind = EntryType::parse(std::str::from_utf8(r.bytes()?).ok()?)?;
         let size = r.u64()?;
-        let mode = r.u32_of_u64()?;
+        let (mode, flags) = split_mode(r.u64()?)?;
         let uid = r.u32_of_u64()?;
         let gid = r.u32_of_u64()?;
         let mtime = Timestamp {
@@ -217,6 +242,7 @@ pub fn decode_entries(blob: &[u8], out: &mut Vec<Entry>) -> Option<()> {
             dev: r.u64()?,
             nlink: r.u64()?,
             rdev: r.u64()?,
+            flags,
         };
         let link_target = r.opt_bytes()?.map(<[u8]>::to_vec);
         let xattrs = decode_xattrs(r.bytes()?)?;
@@ -303,6 +329,7 @@ mod tests {
                 dev: 8,
                 nlink: 1,
                 rdev: 0,
+                flags: Some(0x30),
             },
             link_target: None,
             xattrs: Vec::new(),

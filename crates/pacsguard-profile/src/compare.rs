@@ -4,11 +4,16 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use pacsguard_events::{Finding, FindingKind, Severity, escape_bytes};
-use pacsguard_fs::{Content, DicomFacts, Digest, Entry, EntryType, MAX_SPLIT_BYTES, Tree};
+use pacsguard_fs::{
+    Content, DicomFacts, Digest, Entry, EntryType, MAX_SPLIT_BYTES, Tree, describe_flags,
+};
 
 use crate::baseline::{RootProfile, RootSpec};
 use crate::capture::capture_findings;
 use crate::policy::{Change, Policy};
+
+mod rotation;
+pub(crate) use rotation::rotation_source;
 
 /// Every difference between `base` and `tree` (captured and hashed under the same spec),
 /// with severities from the root's policy, plus what the capture itself could not see.
@@ -33,80 +38,28 @@ pub fn compare(base: &RootProfile, tree: &Tree) -> Vec<Finding> {
         (None, None) => {}
     });
 
-    // Log rotation (growing roots): `app.log` renamed to `app.log.1` (same inode) and a new
-    // `app.log` created. That is one rotation, not a truncated log and an unknown file.
-    let mut rotated: HashSet<&[u8]> = HashSet::new();
+    // Log rotation (growing roots): renamed, copied, compressed logs and the new log in
+    // their place are one finding each, not alerts (see `rotation`).
     if spec.policy == Policy::Growing {
-        let added_files: HashMap<(u64, u64), &Entry> = added
-            .iter()
-            .filter(|e| e.kind == EntryType::File)
-            .map(|e| ((e.meta.dev, e.meta.ino), *e))
-            .collect();
-        pairs.retain(|(old, new)| {
-            let replaced = old.kind == EntryType::File
-                && new.kind == EntryType::File
-                && (old.meta.dev, old.meta.ino) != (new.meta.dev, new.meta.ino);
-            let target = added_files
-                .get(&(old.meta.dev, old.meta.ino))
-                .filter(|_| replaced);
-            let Some(target) = target else { return true };
-            rotated.insert(target.rel.as_slice());
-            out.moved(
-                &old.rel,
-                target,
-                "rotated (same inode); a new file took its place",
-            );
-            // The rotated file is still the profiled log: it may have grown, nothing more.
-            // (Its ctime moved with the rename, which the moved finding already says.)
-            let mut rotated_now = (*target).clone();
-            rotated_now.meta.ctime = old.meta.ctime;
-            out.compare_pair(old, &rotated_now);
-            // The new log starts empty-handed, but must not change who may write it.
-            let mut fields = Vec::new();
-            let mut details = Vec::new();
-            let (m0, m1) = (&old.meta, &new.meta);
-            for (name, changed, shown) in [
-                (
-                    "mode",
-                    m0.mode != m1.mode,
-                    format!("mode {:04o} -> {:04o}", m0.mode, m1.mode),
-                ),
-                (
-                    "uid",
-                    m0.uid != m1.uid,
-                    format!("uid {} -> {}", m0.uid, m1.uid),
-                ),
-                (
-                    "gid",
-                    m0.gid != m1.gid,
-                    format!("gid {} -> {}", m0.gid, m1.gid),
-                ),
-            ] {
-                if changed {
-                    fields.push(name.to_string());
-                    details.push(shown);
-                }
+        let rotated = rotation::recognise(&mut out, &pairs, &added, &removed);
+        // A path whose old entry rotated away but whose new entry is not explained (or the
+        // reverse) is compared as an addition or a removal.
+        let (mut lone_new, mut lone_old) = (Vec::new(), Vec::new());
+        for (old, new) in std::mem::take(&mut pairs) {
+            match (
+                rotated.old.contains(old.rel.as_slice()),
+                rotated.new.contains(new.rel.as_slice()),
+            ) {
+                (false, false) => pairs.push((old, new)),
+                (true, false) => lone_new.push(new),
+                (false, true) => lone_old.push(old),
+                (true, true) => {}
             }
-            if fields.is_empty() {
-                out.report(
-                    &new.rel,
-                    FindingKind::Added,
-                    Change::Added,
-                    format!("new {} after rotation", describe(new)),
-                    vec![],
-                );
-            } else {
-                out.report(
-                    &new.rel,
-                    FindingKind::MetadataChanged,
-                    Change::Metadata,
-                    format!("new file after rotation with {}", details.join("; ")),
-                    fields,
-                );
-            }
-            false
-        });
-        added.retain(|e| !rotated.contains(e.rel.as_slice()));
+        }
+        added.retain(|e| !rotated.new.contains(e.rel.as_slice()));
+        added.extend(lone_new);
+        removed.retain(|e| !rotated.old.contains(e.rel.as_slice()));
+        removed.extend(lone_old);
     }
     for (old, new) in pairs {
         out.compare_pair(old, new);
@@ -303,7 +256,12 @@ impl Output<'_> {
     }
 
     fn moved(&mut self, old_rel: &[u8], new: &Entry, why: &str) {
-        if let Some(severity) = self.spec.policy.severity(Change::Moved) {
+        self.report_moved(Change::Moved, old_rel, new, why);
+    }
+
+    /// A `moved` finding weighed as `change` (a plain move, or a recognised rotation).
+    fn report_moved(&mut self, change: Change, old_rel: &[u8], new: &Entry, why: &str) {
+        if let Some(severity) = self.spec.policy.severity(change) {
             let from: PathBuf = crate::baseline::absolute(&self.spec.path, old_rel);
             let path = crate::baseline::absolute(&self.spec.path, &new.rel);
             self.findings.push(
@@ -373,6 +331,11 @@ impl Output<'_> {
         // reported on their own.
         if !is_dir {
             differs("nlink", m0.nlink.to_string(), m1.nlink.to_string());
+        }
+        // Inode flags (`chattr +i/+a`): compared only where both states know them (a
+        // baseline from before they were recorded, a file system that does not report them).
+        if let (Some(f0), Some(f1)) = (m0.flags, m1.flags) {
+            differs("flags", describe_flags(f0), describe_flags(f1));
         }
         if matches!(new.kind, EntryType::BlockDevice | EntryType::CharDevice) {
             differs("rdev", m0.rdev.to_string(), m1.rdev.to_string());
@@ -588,7 +551,7 @@ fn xattr_differences(old: &Entry, new: &Entry) -> Vec<(Vec<u8>, String, String)>
             .iter()
             .find(|x| x.name == name)
             .map_or("(absent)".to_string(), |x| match &x.value {
-                pacsguard_fs::XattrValue::Inline(v) => escape_bytes(v),
+                pacsguard_fs::XattrValue::Inline(v) => crate::xattr_text::show_xattr(name, v),
                 pacsguard_fs::XattrValue::Digest(d) => format!("blake3:{d}"),
             })
     };

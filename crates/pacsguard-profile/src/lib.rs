@@ -14,11 +14,13 @@ mod capture;
 pub mod codec;
 mod compare;
 mod policy;
+mod xattr_text;
 
-pub use baseline::{Baseline, FORMAT_VERSION, ProfileError, RootProfile, RootSpec};
+pub use baseline::{Baseline, FORMAT_VERSION, ProfileError, RootProfile, RootSpec, is_excluded};
 pub use capture::{
     capture_findings, hash_request, hash_tree, is_within, reuse_unchanged, walk_root, walk_subtrees,
 };
 pub use compare::compare;
 pub use pacsguard_fs::HashAlgorithm;
 pub use policy::{Change, Policy};
+pub use xattr_text::show_xattr;

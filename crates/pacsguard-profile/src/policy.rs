@@ -25,6 +25,8 @@ pub enum Change {
     Added,
     Removed,
     Moved,
+    /// A log renamed or copied to a rotation name of itself (growing roots): expected.
+    Rotated,
     /// Different content, or the entry became another type.
     Content,
     /// A growing file that kept its old prefix and only grew.
@@ -66,6 +68,9 @@ impl Policy {
             (Policy::Static | Policy::AppendOnly, Removed | Moved) => Some(Alert),
             // Log rotation removes and renames old logs.
             (Policy::Growing, Removed | Moved) => Some(Warning),
+            (Policy::Growing, Rotated) => Some(Info),
+            (Policy::Static | Policy::AppendOnly, Rotated) => Some(Alert),
+            (Policy::Volatile, Rotated) => Some(Info),
             (Policy::Volatile, Removed) => Some(Warning),
             (Policy::Volatile, Moved) => Some(Info),
             (Policy::Static | Policy::AppendOnly | Policy::Growing, Content | Metadata) => {

@@ -292,8 +292,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(output::status(&report.counts))
         }
         Command::Check { paths, fast, json } => {
-            let report =
-                Session::open(home)?.check(&CheckRequest { paths, fast }, progress.as_ref())?;
+            let report = match Session::open(home)?
+                .check(&CheckRequest { paths, fast }, progress.as_ref())
+            {
+                // Found but not recorded (a full home disk): shown, then the failure.
+                Err(pacsguard_engine::EngineError::Unrecorded { findings, source }) => {
+                    output::unrecorded("check", &findings, json)?;
+                    return Err(anyhow::Error::new(*source)
+                        .context("the findings above could not be recorded on the audit trail"));
+                }
+                other => other?,
+            };
             output::check(&report, json)?;
             Ok(output::status(&report.counts))
         }

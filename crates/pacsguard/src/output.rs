@@ -145,6 +145,25 @@ fn describe_root(root: &RootSummary) -> String {
 }
 
 /// Most serious first, then by path, so the top of the screen is what matters.
+/// Findings an operation made but could not record (the error follows on stderr).
+pub fn unrecorded(command: &'static str, findings: &[Finding], as_json: bool) -> Result<()> {
+    if as_json {
+        #[derive(Serialize)]
+        struct Unrecorded<'a> {
+            recorded: bool,
+            findings: &'a [Finding],
+        }
+        return json(
+            command,
+            &Unrecorded {
+                recorded: false,
+                findings,
+            },
+        );
+    }
+    write_stdout(&findings_text(findings))
+}
+
 fn findings_text(findings: &[Finding]) -> String {
     let mut sorted: Vec<&Finding> = findings.iter().collect();
     sorted.sort_by(|a, b| {

@@ -86,7 +86,15 @@ impl Session {
             summaries.push(RootSummary::of(&base.spec, &tree, hashed));
         }
         let counts = SeverityCounts::of(&findings);
-        self.emit_findings(Action::Check, None, &findings)?;
+        let unrecorded = |findings: Vec<Finding>| {
+            move |source| EngineError::Unrecorded {
+                findings,
+                source: Box::new(source),
+            }
+        };
+        if let Err(e) = self.emit_findings(Action::Check, None, &findings) {
+            return Err(unrecorded(findings)(e));
+        }
         let outcome = if counts.needs_attention() {
             Outcome::Findings
         } else {
@@ -100,9 +108,11 @@ impl Session {
             .iter()
             .map(|(root, within)| pacsguard_profile::RootProfile::absolute_of(root, within))
             .collect();
-        self.finish(
+        if let Err(e) = self.finish(
             Event::new(self.actor.clone(), Action::Check, outcome, detail).with_objects(objects),
-        )?;
+        ) {
+            return Err(unrecorded(findings)(e));
+        }
         Ok(CheckReport {
             generation: info.generation,
             baseline_created: info.created,
@@ -183,6 +193,30 @@ impl Session {
                             differences.join("; ")
                         )));
                     }
+                }
+            }
+        }
+        // A profiled root taken out of a configuration that lists roots: it is still
+        // checked (the signed profile rules), but the configuration no longer says so,
+        // which someone did on purpose or by mistake. (Without any [[root]], trees are
+        // named on the command line and nothing is expected in the file.)
+        if !self.config.roots.is_empty() {
+            for root in &baseline.roots {
+                if self.config.root(&root.spec.path).is_none() {
+                    findings.push(
+                        Finding::new(
+                            root.spec.path.clone(),
+                            FindingKind::ConfigDiffers,
+                            Severity::Warning,
+                            format!(
+                                "profiled (policy {}) but not a [[root]] in {}; it is still \
+                                 checked against the signed profile",
+                                root.spec.policy,
+                                config_path.display()
+                            ),
+                        )
+                        .with_root(root.spec.path.clone()),
+                    );
                 }
             }
         }

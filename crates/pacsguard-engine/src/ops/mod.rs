@@ -187,6 +187,7 @@ impl Session {
             reuse_unchanged(base, &mut tree);
         }
         let (mut files, mut bytes) = (0u64, 0u64);
+        let mut requested: std::collections::HashSet<Vec<u8>> = Default::default();
         if spec.policy.hashes_content() {
             for entry in tree
                 .entries
@@ -195,11 +196,21 @@ impl Session {
             {
                 files += 1;
                 bytes += entry.meta.size;
+                requested.insert(entry.rel.clone());
             }
         }
         progress.start(&spec.path, files, bytes);
         hash_tree(spec, base, &mut tree, &|n| progress.advance(n));
         progress.finish();
+        // Only what was read to its end and got a digest counts as hashed: an unreadable,
+        // unstable or vanished file was attempted, not hashed.
+        let (mut files, mut bytes) = (0u64, 0u64);
+        for entry in tree.entries.iter().filter(|e| requested.contains(&e.rel)) {
+            if matches!(entry.content, pacsguard_fs::Content::Hashed { .. }) {
+                files += 1;
+                bytes += entry.meta.size;
+            }
+        }
         Ok((tree, (files, bytes)))
     }
 

@@ -58,10 +58,18 @@ impl Session {
             // Re-profiling a root takes in whatever changed since its last profile without
             // review (`accept` is the reviewed way): say what, so it is on the record.
             // Digests of another algorithm cannot be compared.
-            let previous = baseline
+            let mut previous = baseline
                 .root(&spec.path)
                 .filter(|p| p.spec.hash == spec.hash)
                 .cloned();
+            // Entries the new exclusions leave out are not "gone": they are no longer
+            // profiled, which the new spec (signed with the baseline) says.
+            if let Some(previous) = previous.as_mut() {
+                let excluded = spec.exclude_set()?;
+                previous
+                    .entries
+                    .retain(|e| !pacsguard_profile::is_excluded(&excluded, &e.rel));
+            }
             let (tree, hashed) = self.capture(spec, previous.as_ref(), &[], false, progress)?;
             if tree.entries.is_empty() {
                 return Err(EngineError::io(&spec.path, "vanished while being profiled"));

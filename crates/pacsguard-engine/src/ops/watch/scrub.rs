@@ -134,8 +134,10 @@ fn next_file(views: &[RootView], cursor: &mut Cursor) -> Option<(RootSpec, Entry
     None
 }
 
-/// Whether the file still has the digest the view holds. Files the view holds no digest
-/// for (volatile roots, unreadable files) are not re-verified here.
+/// Whether the file still has the digest and the inode flags the view holds. Files the
+/// view holds no digest for (volatile roots, unreadable files) are not re-verified here.
+/// Inode flags are here because changing them (`chattr +i/+a`) raises no inotify event
+/// (chattr only opens and closes the file): the scrub is what sees it while watching.
 fn still_matches(spec: &RootSpec, entry: &Entry, skip_dirs: &[(u64, u64)]) -> bool {
     let Content::Hashed { digest, .. } = &entry.content else {
         return true;
@@ -151,7 +153,13 @@ fn still_matches(spec: &RootSpec, entry: &Entry, skip_dirs: &[(u64, u64)]) -> bo
     tree.entries
         .iter()
         .find(|e| e.rel == entry.rel)
-        .is_some_and(|e| matches!(&e.content, Content::Hashed { digest: d, .. } if d == digest))
+        .is_some_and(|e| {
+            matches!(&e.content, Content::Hashed { digest: d, .. } if d == digest)
+                && match (e.meta.flags, entry.meta.flags) {
+                    (Some(now), Some(then)) => now == then,
+                    _ => true,
+                }
+        })
 }
 
 impl Scrub {

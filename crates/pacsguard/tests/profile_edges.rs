@@ -1,0 +1,196 @@
+//! Profiles that must not say less than the truth: roots listed twice, exclusions of
+//! everything, a root dropped from the configuration, exclusions added later, files that
+//! could not be read, and a home disk that is full when the findings are made.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::process::Command;
+
+use common::{Env, one, stderr, stdout};
+use serde_json::Value;
+
+fn add_roots(env: &Env, roots: &str) {
+    let config = env.home.join("config.toml");
+    let mut text = fs::read_to_string(&config).expect("config");
+    text.push('\n');
+    text.push_str(roots);
+    fs::write(&config, text).expect("config");
+}
+
+#[test]
+fn a_root_listed_twice_is_refused_naming_both() {
+    let env = Env::new();
+    add_roots(
+        &env,
+        &format!(
+            "[[root]]\npath = \"{0}\"\npolicy = \"static\"\n[[root]]\npath = \"{0}\"\npolicy = \"volatile\"\n",
+            env.tree_str()
+        ),
+    );
+    let out = env.run(&["profile"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("is listed twice (root #1 with policy static, root #2 with policy volatile)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn excluding_everything_is_refused() {
+    let env = Env::new();
+    for glob in ["**", "*"] {
+        let out = env.run(&["profile", env.tree_str(), "--exclude", glob]);
+        assert_eq!(out.status.code(), Some(2), "{glob}: {}", stdout(&out));
+        assert!(
+            stderr(&out).contains("match every path"),
+            "{glob}: {}",
+            stderr(&out)
+        );
+    }
+    // An ordinary exclusion is fine.
+    env.profile(&["--exclude", "*.txt"]);
+}
+
+#[test]
+fn a_profiled_root_taken_out_of_the_configuration_is_reported() {
+    let env = Env::new();
+    let other = env.dir.path().join("other");
+    fs::create_dir(&other).expect("mkdir");
+    let other = other.canonicalize().expect("canonical");
+    add_roots(
+        &env,
+        &format!(
+            "[[root]]\npath = \"{}\"\npolicy = \"static\"\n[[root]]\npath = \"{}\"\npolicy = \"static\"\n",
+            env.tree_str(),
+            other.display()
+        ),
+    );
+    let out = env.run(&["profile"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // The second root is taken out of config.toml.
+    let config = env.home.join("config.toml");
+    let text = fs::read_to_string(&config).expect("config");
+    let cut = text.rfind("[[root]]").expect("second root");
+    fs::write(&config, &text[..cut]).expect("config");
+    let (code, findings, _) = env.check(&[]);
+    assert_eq!(code, 1, "{findings:#?}");
+    let differs: Vec<_> = findings
+        .iter()
+        .filter(|f| f.kind == "config-differs")
+        .collect();
+    assert_eq!(differs.len(), 1, "{findings:#?}");
+    assert_eq!(differs[0].path, other.display().to_string());
+    assert_eq!(differs[0].severity, "warning");
+}
+
+#[test]
+fn re_profiling_with_a_new_exclusion_does_not_call_the_excluded_gone() {
+    let env = Env::new();
+    fs::create_dir(env.path("cache")).expect("mkdir");
+    fs::write(env.path("cache/blob"), b"x").expect("write");
+    env.profile(&[]);
+    let out = env.run(&[
+        "profile",
+        env.tree_str(),
+        "--exclude",
+        "cache",
+        "--exclude",
+        "*.txt",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["findings"], Value::Array(vec![]), "{doc:#}");
+}
+
+#[test]
+fn an_unreadable_file_is_not_counted_as_hashed() {
+    if !common::is_root() {
+        return; // the test takes CAP_DAC_OVERRIDE away from root
+    }
+    let env = Env::new();
+    let secret = env.path("readme.txt");
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o000)).expect("chmod");
+    let out = Command::new("setpriv")
+        .args(["--bounding-set", "-dac_override,-dac_read_search", "--"])
+        .arg(env!("CARGO_BIN_EXE_pacsguard"))
+        .arg("--home")
+        .arg(&env.home)
+        .args(["profile", env.tree_str(), "--json"])
+        .output()
+        .expect("setpriv runs");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let findings = common::found(&doc["findings"], &env.tree);
+    one(&findings, "unreadable", "readme.txt");
+    let root = &doc["roots"][0];
+    assert_eq!(root["files"], 3, "{root:#}");
+    assert_eq!(root["hashed_files"], 2, "{root:#}");
+}
+
+#[test]
+fn on_a_full_home_disk_check_prints_its_findings_then_fails() {
+    if !common::is_root() {
+        return; // mounting a small file system for the home needs root
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mount = dir.path().join("small");
+    fs::create_dir(&mount).expect("mkdir");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+        .arg(&mount)
+        .status()
+        .expect("mount runs");
+    assert!(mounted.success());
+    struct Unmount<'a>(&'a std::path::Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&mount);
+    let home = mount.join("home");
+    let tree = dir.path().join("tree");
+    fs::create_dir(&tree).expect("mkdir");
+    fs::write(tree.join("a.txt"), b"original").expect("write");
+    let run = |args: &[&str]| {
+        common::pacsguard()
+            .arg("--home")
+            .arg(&home)
+            .args(args)
+            .output()
+            .expect("pacsguard runs")
+    };
+    assert_eq!(run(&["init"]).status.code(), Some(0));
+    let tree_str = tree.to_str().expect("utf-8");
+    assert_eq!(run(&["profile", tree_str]).status.code(), Some(0));
+    fs::write(tree.join("a.txt"), b"tampered").expect("write");
+    // Fill the home's file system to the last byte.
+    let _ = Command::new("dd")
+        .args(["if=/dev/zero", "bs=64k"])
+        .arg(format!("of={}", mount.join("filler").display()))
+        .output();
+    for json in [false, true] {
+        let mut args = vec!["check"];
+        if json {
+            args.push("--json");
+        }
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+        let text = stdout(&out);
+        assert!(text.contains("a.txt"), "the finding is shown: {text}");
+        if json {
+            let doc: Value = serde_json::from_str(&text).expect("json");
+            assert_eq!(doc["recorded"], false, "{doc:#}");
+            assert_eq!(doc["findings"][0]["kind"], "content-changed");
+        }
+        assert!(
+            stderr(&out).contains("could not be recorded"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}

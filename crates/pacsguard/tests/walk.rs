@@ -1,0 +1,95 @@
+//! Walking what an attacker can build: trees deeper than the old limit and paths longer
+//! than PATH_MAX, made with `openat`/`mkdirat` by python3 (no path-based tool can), then
+//! profiled and checked by the real binary.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{Env, one};
+
+/// `pacsguard_fs::MAX_TREE_DEPTH`.
+const MAX_TREE_DEPTH: usize = 4096;
+
+/// Builds (or walks down) `levels` directories named `name` below `root`, one `openat` at
+/// a time, and writes `content` to `file` at the bottom.
+fn deep(root: &Path, levels: usize, name: &str, file: &str, content: &str) {
+    let script = r#"
+import os, sys
+root, levels, name, file, content = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+for _ in range(levels):
+    try:
+        os.mkdir(name, dir_fd=fd)
+    except FileExistsError:
+        pass
+    next_fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+    os.close(fd)
+    fd = next_fd
+out = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=fd)
+os.write(out, content.encode())
+os.close(out)
+"#;
+    let status = Command::new("python3")
+        .args(["-c", script])
+        .arg(root)
+        .arg(levels.to_string())
+        .args([name, file, content])
+        .status()
+        .expect("python3 runs");
+    assert!(status.success(), "building the deep tree");
+}
+
+fn remove(path: &Path) {
+    let status = Command::new("rm").arg("-rf").arg(path).status();
+    assert!(status.expect("rm runs").success());
+}
+
+#[test]
+fn an_implant_below_the_old_depth_limit_is_hashed_and_checked() {
+    let env = Env::new();
+    // Depth 1,030 (the old limit was 1,024, below which nothing was hashed or screened),
+    // and a second chain whose paths pass PATH_MAX (30 names of 200 bytes: 6,000 bytes).
+    deep(&env.tree, 1030, "d", "implant", "MZ version 1");
+    let long = "n".repeat(200);
+    deep(&env.tree, 30, &long, "far", "far away");
+    env.profile(&[]);
+    let (code, findings, _) = env.check(&[]);
+    assert_eq!(code, 0, "{findings:#?}");
+    assert!(findings.is_empty(), "{findings:#?}");
+
+    deep(&env.tree, 1030, "d", "implant", "MZ version 2");
+    deep(&env.tree, 30, &long, "far", "changed!");
+    let (code, findings, _) = env.check(&[]);
+    assert_eq!(code, 1, "{findings:#?}");
+    let implant = format!("{}implant", "d/".repeat(1030));
+    let far = format!("{}far", format!("{long}/").repeat(30));
+    one(&findings, "content-changed", &implant);
+    one(&findings, "content-changed", &far);
+    assert_eq!(findings.len(), 2, "{findings:#?}");
+    remove(&env.path("d"));
+    remove(&env.path(&long));
+}
+
+#[test]
+fn a_tree_past_the_depth_limit_is_a_warning_not_a_clean_check() {
+    let env = Env::new();
+    deep(&env.tree, MAX_TREE_DEPTH + 1, "d", "implant", "MZ");
+    let out = env.run(&["profile", env.tree_str(), "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
+    let (code, findings, _) = env.check(&[]);
+    assert_eq!(code, 1, "{findings:#?}");
+    let deepest = "d/".repeat(MAX_TREE_DEPTH);
+    let limit = one(&findings, "not-descended", deepest.trim_end_matches('/'));
+    assert_eq!(limit.severity, "warning");
+    remove(&env.path("d"));
+
+    // At the limit exactly, everything is verified and nothing is said.
+    let env = Env::new();
+    deep(&env.tree, MAX_TREE_DEPTH - 1, "d", "implant", "MZ");
+    env.profile(&[]);
+    let (code, findings, _) = env.check(&[]);
+    assert_eq!((code, findings.len()), (0, 0), "{findings:#?}");
+    remove(&env.path("d"));
+}
