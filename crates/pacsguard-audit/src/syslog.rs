@@ -14,7 +14,7 @@
 //! order. UDP has no acknowledgement: a datagram sent to a collector that is down is lost
 //! (RFC 5426); use TLS where every record must arrive.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, BufRead as _, BufReader, Read as _, Seek as _, SeekFrom, Write as _};
 use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::unix::fs::OpenOptionsExt as _;
@@ -303,33 +303,63 @@ impl Connection {
             Connection::Tcp(stream) => {
                 stream.flush()?;
                 stream.shutdown(std::net::Shutdown::Write)?;
-                drain_until_closed(stream)
+                let tcp = stream.try_clone()?;
+                drain_until_closed(stream, &tcp)
             }
             Connection::Tls(stream) => {
                 stream.flush()?;
                 stream.conn.send_close_notify();
                 stream.conn.complete_io(&mut stream.sock)?;
                 stream.sock.shutdown(std::net::Shutdown::Write)?;
-                drain_until_closed(stream.as_mut())
+                let tcp = stream.sock.try_clone()?;
+                drain_until_closed(stream.as_mut(), &tcp)
             }
         }
     }
 }
 
-/// Reads (and discards) until the peer closes the connection, or the read timeout passes.
-fn drain_until_closed(stream: &mut impl io::Read) -> io::Result<()> {
+/// How long, at most, the collector may take to confirm a batch once everything was
+/// sent: a peer that keeps the connection open (or trickles bytes) must not hold the
+/// forwarder, nor move the cursor.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Reads (and discards) until the peer ends the stream properly, within [`DRAIN_DEADLINE`].
+///
+/// Over TLS, the end must be the peer's `close_notify`: rustls returns end-of-stream only
+/// for it, and `UnexpectedEof` for a TCP end without it — which is exactly what an on-path
+/// attacker or a reset connection produces, so it is not delivery and the cursor stays.
+fn drain_until_closed(stream: &mut (impl io::Read + ?Sized), tcp: &TcpStream) -> io::Result<()> {
+    let deadline = std::time::Instant::now() + DRAIN_DEADLINE;
     let mut buf = [0u8; 4096];
     loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the collector did not confirm delivery (close the connection) within {} s",
+                    DRAIN_DEADLINE.as_secs()
+                ),
+            ));
+        }
+        tcp.set_read_timeout(Some(left.min(Duration::from_secs(30))))?;
         match stream.read(&mut buf) {
             Ok(0) => return Ok(()),
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            // A TLS peer that closes without close_notify has still read everything we sent.
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the connection ended without the collector's TLS close_notify: delivery is not confirmed",
+                ));
+            }
             Err(e) => return Err(e),
         }
     }
 }
+
+/// The most of `forward.cursor` read: two numbers on one line.
+const MAX_CURSOR_BYTES: u64 = 4096;
 
 /// Delivery progress, kept in the cursor file: the next record to send and its offset.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -352,8 +382,9 @@ impl Forwarder {
             path: self.cursor.clone(),
             source,
         };
-        match fs::read_to_string(&self.cursor) {
-            Ok(text) => {
+        match pacsguard_fs::read_file(&self.cursor, MAX_CURSOR_BYTES) {
+            Ok(read) => {
+                let text = String::from_utf8_lossy(&read.bytes);
                 let mut parts = text.split_whitespace().map(str::parse::<u64>);
                 match (parts.next(), parts.next()) {
                     (Some(Ok(seq)), Some(Ok(offset))) => Ok(Cursor { seq, offset }),
@@ -363,8 +394,8 @@ impl Forwarder {
                     ))),
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Cursor::default()),
-            Err(e) => Err(file_err(e)),
+            Err(e) if e.is_missing() => Ok(Cursor::default()),
+            Err(e) => Err(file_err(io::Error::other(e.to_string()))),
         }
     }
 
@@ -394,7 +425,8 @@ impl Forwarder {
             source,
         };
         let mut cursor = self.read_cursor()?;
-        let mut file = File::open(&self.log).map_err(log_err)?;
+        let mut file = pacsguard_fs::open_regular(&self.log)
+            .map_err(|e| log_err(io::Error::other(e.to_string())))?;
         if file.metadata().map_err(log_err)?.len() < cursor.offset {
             return Err(log_err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -402,7 +434,7 @@ impl Forwarder {
             )));
         }
         file.seek(SeekFrom::Start(cursor.offset)).map_err(log_err)?;
-        let mut reader = BufReader::new(file.take(u64::MAX));
+        let mut reader = BufReader::new(file);
         let target_name = target.describe();
         let send_err = |resume, source| ForwardError::Send {
             target: target_name.clone(),
@@ -414,7 +446,10 @@ impl Forwarder {
         let mut line = Vec::new();
         loop {
             line.clear();
-            let n = reader.read_until(b'\n', &mut line).map_err(log_err)?;
+            let n = (&mut reader)
+                .take(crate::MAX_RECORD_BYTES as u64 + 1)
+                .read_until(b'\n', &mut line)
+                .map_err(log_err)?;
             if n == 0 || line.last() != Some(&b'\n') {
                 break; // the end, or a record still being written
             }
