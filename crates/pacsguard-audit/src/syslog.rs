@@ -302,12 +302,14 @@ impl Connection {
             // then may the cursor move.
             Connection::Tcp(stream) => {
                 stream.flush()?;
+                still_open(stream)?;
                 stream.shutdown(std::net::Shutdown::Write)?;
                 let tcp = stream.try_clone()?;
                 drain_until_closed(stream, &tcp)
             }
             Connection::Tls(stream) => {
                 stream.flush()?;
+                still_open(&stream.sock)?;
                 stream.conn.send_close_notify();
                 stream.conn.complete_io(&mut stream.sock)?;
                 stream.sock.shutdown(std::net::Shutdown::Write)?;
@@ -323,11 +325,31 @@ impl Connection {
 /// forwarder, nor move the cursor.
 pub const DRAIN_DEADLINE: Duration = Duration::from_secs(60);
 
-/// Reads (and discards) until the peer ends the stream properly, within [`DRAIN_DEADLINE`].
+/// Refuses a connection the collector (or something on the path) already ended or reset
+/// before we closed ours: it cannot have read everything we sent.
+fn still_open(tcp: &TcpStream) -> io::Result<()> {
+    tcp.set_nonblocking(true)?;
+    let peeked = tcp.peek(&mut [0u8; 1]);
+    tcp.set_nonblocking(false)?;
+    match peeked {
+        Ok(0) => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the connection ended before everything was sent: delivery is not confirmed",
+        )),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads (and discards) until the peer ends the stream after our close, within
+/// [`DRAIN_DEADLINE`]; a reset, a timeout or an error is not delivery.
 ///
-/// Over TLS, the end must be the peer's `close_notify`: rustls returns end-of-stream only
-/// for it, and `UnexpectedEof` for a TCP end without it — which is exactly what an on-path
-/// attacker or a reset connection produces, so it is not delivery and the cursor stays.
+/// Over TLS the proper end is the peer's `close_notify`. rsyslog (gnutls) answers ours by
+/// closing the TCP connection without one, so an orderly TCP close that follows our
+/// `close_notify` is taken as the collector having read everything too. RFC 5425 has no
+/// acknowledgement: an on-path attacker who swallows the tail of a batch and then closes
+/// in order after us cannot be told from that (a reset or an earlier end can).
 fn drain_until_closed(stream: &mut (impl io::Read + ?Sized), tcp: &TcpStream) -> io::Result<()> {
     let deadline = std::time::Instant::now() + DRAIN_DEADLINE;
     let mut buf = [0u8; 4096];
@@ -337,7 +359,7 @@ fn drain_until_closed(stream: &mut (impl io::Read + ?Sized), tcp: &TcpStream) ->
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!(
-                    "the collector did not confirm delivery (close the connection) within {} s",
+                    "the collector did not close the connection within {} s of ours: delivery is not confirmed",
                     DRAIN_DEADLINE.as_secs()
                 ),
             ));
@@ -347,12 +369,8 @@ fn drain_until_closed(stream: &mut (impl io::Read + ?Sized), tcp: &TcpStream) ->
             Ok(0) => return Ok(()),
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the connection ended without the collector's TLS close_notify: delivery is not confirmed",
-                ));
-            }
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => return Err(e),
         }
     }
@@ -425,6 +443,7 @@ impl Forwarder {
             source,
         };
         let mut cursor = self.read_cursor()?;
+        let start = cursor.seq;
         let mut file = pacsguard_fs::open_regular(&self.log)
             .map_err(|e| log_err(io::Error::other(e.to_string())))?;
         if file.metadata().map_err(log_err)?.len() < cursor.offset {
@@ -490,7 +509,8 @@ impl Forwarder {
             sent += 1;
         }
         if let Some(mut conn) = connection {
-            conn.finish().map_err(|e| send_err(cursor.seq, e))?;
+            // Not confirmed: the cursor stays where this run started.
+            conn.finish().map_err(|e| send_err(start, e))?;
         }
         if sent > 0 {
             self.write_cursor(cursor)?;
