@@ -229,10 +229,22 @@ impl AuditLog {
                 problem: problem.to_string(),
             });
         }
-        if scan.torn_tail.is_some() {
+        if let Some((offset, length)) = scan.torn_tail {
             file.set_len(scan.complete_bytes)
                 .and_then(|()| file.sync_data())
-                .map_err(io_err)?;
+                .map_err(|e| {
+                    let hint = if e.raw_os_error() == Some(libc::EPERM) {
+                        " (is the file append-only, chattr +a? a person must remove the attribute for this repair)"
+                    } else {
+                        ""
+                    };
+                    io_err(io::Error::new(
+                        e.kind(),
+                        format!(
+                            "cannot cut off the record cut short by a crash ({length} bytes at byte {offset}): {e}{hint}"
+                        ),
+                    ))
+                })?;
         }
         Ok(Opened {
             log: AuditLog {

@@ -485,8 +485,8 @@ fn a_lock_holder_with_a_long_name_is_still_named() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    // 10 + 2 × 300 bytes: the 512-byte read ends inside a two-byte character.
-    fs::write(&lock, format!("pid 4242: {}", "é".repeat(300))).expect("write");
+    // 11 + 2 × 300 bytes: the 512-byte read ends inside a two-byte character.
+    fs::write(&lock, format!("pid 4242: x{}", "é".repeat(300))).expect("write");
     let out = env.run(&["check"]);
     let _ = holder.kill();
     let _ = holder.wait();
@@ -516,5 +516,38 @@ fn leftovers_of_an_interrupted_quarantine_are_removed_on_the_record_and_explaine
             .as_str()
             .is_some_and(|d| d.contains("interrupted"))),
         "{noted:#?}"
+    );
+}
+
+#[test]
+fn an_append_only_log_that_needs_a_repair_says_what_failed_once() {
+    let env = Env::new();
+    let path = env.home.join("audit.log");
+    let mut bytes = fs::read(&path).expect("read");
+    bytes.extend_from_slice(b"{\"seq\":1,\"half a rec");
+    fs::write(&path, &bytes).expect("torn tail");
+    let set = |flag: &str| {
+        Command::new("chattr")
+            .arg(flag)
+            .arg(&path)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !set("+a") {
+        eprintln!("chattr +a is not supported here; skipped");
+        return;
+    }
+    let out = env.run(&["scan", env.tree_str()]);
+    assert!(set("-a"));
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("cut short") && err.contains("chattr +a"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("Operation not permitted").count(),
+        1,
+        "the cause once: {err}"
     );
 }
