@@ -133,9 +133,9 @@ impl OutDir {
 
     /// Whether the directory holds nothing (besides `.` and `..`).
     pub(crate) fn is_empty(&self) -> Result<bool, EngineError> {
-        let mut dir =
+        let dir =
             rustix::fs::Dir::read_from(&self.fd).map_err(|e| self.error(io::Error::from(e)))?;
-        while let Some(entry) = dir.next() {
+        for entry in dir {
             let entry = entry.map_err(|e| self.error(io::Error::from(e)))?;
             if !matches!(entry.file_name().to_bytes(), b"." | b"..") {
                 return Ok(false);
