@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use ed25519_dalek::SigningKey;
-use pacsguard_audit::{AuditSink, Durability, TrailFiles, verify};
+use pacsguard_audit::{AuditSink, Durability, TrailFiles, TrailOptions, verify};
 use pacsguard_events::{Action, Actor, Event, EventSink, Finding, FindingKind, Outcome, Severity};
 use pacsguard_trail::merkle;
 use pacsguard_trail::note::Signer;
@@ -35,7 +35,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "bench-host".into(),
         "pacsguard-bench".into(),
         signer,
-        Durability::Batch,
+        TrailOptions {
+            durability: Durability::Batch,
+            ..TrailOptions::default()
+        },
     )?;
     let actor = Actor {
         user: "root".into(),

@@ -36,6 +36,56 @@ fn text(value: &str) -> String {
     out
 }
 
+/// The `file://` URI of a path as records hold it (escaped by `escape_bytes`): the escapes
+/// are undone to the path's real bytes, and every byte but RFC 3986's unreserved
+/// characters and `/` is percent-encoded, so a space, `#`, `%` or `?` in a file name
+/// cannot change what the URI names.
+fn file_uri(recorded: &str) -> String {
+    let mut uri = String::from("file://");
+    for byte in unescape(recorded) {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'/') {
+            uri.push(byte as char);
+        } else {
+            let _ = write!(uri, "%{byte:02X}");
+        }
+    }
+    uri
+}
+
+/// The bytes `escape_bytes` escaped: `\\`, `\xNN` and `\u{X...}`; anything else as it is.
+fn unescape(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('\\') {
+        out.extend_from_slice(&rest.as_bytes()[..i]);
+        let tail = &rest[i + 1..];
+        if let Some(after) = tail.strip_prefix('\\') {
+            out.push(b'\\');
+            rest = after;
+        } else if let Some(byte) = tail
+            .strip_prefix('x')
+            .and_then(|h| h.get(..2))
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(byte);
+            rest = &tail[3..];
+        } else if let Some((c, len)) = tail.strip_prefix("u{").and_then(|h| {
+            let end = h.find('}')?;
+            let c = char::from_u32(u32::from_str_radix(&h[..end], 16).ok()?)?;
+            Some((c, end + 3))
+        }) {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            rest = &tail[len..];
+        } else {
+            out.push(b'\\');
+            rest = tail;
+        }
+    }
+    out.extend_from_slice(rest.as_bytes());
+    out
+}
+
 fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
 }
@@ -140,8 +190,8 @@ pub fn audit_message(record: &Value) -> String {
     for path in paths {
         let _ = writeln!(
             x,
-            "  <ParticipantObjectIdentification ParticipantObjectID=\"file://{0}\" ParticipantObjectTypeCode=\"2\" ParticipantObjectTypeCodeRole=\"13\">",
-            text(path)
+            "  <ParticipantObjectIdentification ParticipantObjectID=\"{0}\" ParticipantObjectTypeCode=\"2\" ParticipantObjectTypeCodeRole=\"13\">",
+            text(&file_uri(path))
         );
         x.push_str("    <ParticipantObjectIDTypeCode csd-code=\"12\" codeSystemName=\"RFC-3881\" originalText=\"URI\"/>\n");
         let _ = writeln!(
@@ -179,4 +229,30 @@ pub fn audit_message(record: &Value) -> String {
     }
     x.push_str("</AuditMessage>\n");
     x
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_ids_are_percent_encoded_uris_of_the_real_bytes() {
+        assert_eq!(
+            file_uri("/srv/pacs/CT 1/a.dcm"),
+            "file:///srv/pacs/CT%201/a.dcm"
+        );
+        assert_eq!(
+            file_uri("/x/50%#?&\"<.dcm"),
+            "file:///x/50%25%23%3F%26%22%3C.dcm"
+        );
+        // Escaped bytes are decoded first: one byte 0xff, a newline, a backslash, é.
+        assert_eq!(
+            file_uri("/x/\\xff\\u{000a}\\\\é"),
+            "file:///x/%FF%0A%5C%C3%A9"
+        );
+        // Something that only looks like an escape is kept.
+        assert_eq!(file_uri("/x/\\q"), "file:///x/%5Cq");
+        let record = serde_json::json!({"seq": 1, "action": "check", "objects": ["/a b/c#d"]});
+        assert!(audit_message(&record).contains("ParticipantObjectID=\"file:///a%20b/c%23d\""));
+    }
 }

@@ -12,6 +12,7 @@ use pacsguard_trail::merkle::{Frontier, Hash};
 use pacsguard_trail::note::{self, NoteError, Signer, Verifier};
 
 const RESUME: &str = "pacsguard-resume";
+const STATE: &str = "pacsguard-state";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Checkpoint {
@@ -20,6 +21,23 @@ pub struct Checkpoint {
     pub root: Hash,
     /// Where the log stood at this size: its length in bytes and the tree's frontier.
     pub resume: Option<(u64, Vec<Hash>)>,
+    /// What the home looked like to the trail (`None` in checkpoints written before it).
+    pub state: Option<TrailState>,
+}
+
+/// The home's state as the trail knows it, signed into every checkpoint
+/// (`pacsguard-state <signed generation> <announced generation> <settings digest>`), so
+/// the store and the configuration can be checked against the trail: a store rolled back
+/// or deleted, or a trail emptied while the store goes on, disagree with it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TrailState {
+    /// The newest baseline generation the trail records as signed.
+    pub baseline: u64,
+    /// The newest baseline generation announced (about to be signed): the store holds
+    /// one from `baseline` to `announced` (a command killed in between leaves either).
+    pub announced: u64,
+    /// SHA-256 of the `[audit]` and `[watch]` settings in force.
+    pub settings: Hash,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -46,6 +64,14 @@ impl Checkpoint {
                 body.push_str(&B64.encode(peak));
             }
             body.push('\n');
+        }
+        if let Some(state) = &self.state {
+            body.push_str(&format!(
+                "{STATE} {} {} {}\n",
+                state.baseline,
+                state.announced,
+                B64.encode(state.settings)
+            ));
         }
         body
     }
@@ -77,12 +103,16 @@ impl Checkpoint {
             .and_then(|r| <Hash>::try_from(r.as_slice()).ok())
             .ok_or(CheckpointError::Body("root is not a base64 SHA-256 hash"))?;
         let mut resume = None;
+        let mut state = None;
         for line in lines {
             if let Some(rest) = line.strip_prefix(RESUME).and_then(|r| r.strip_prefix(' ')) {
                 resume = Some(
                     parse_resume(rest, size, &root)
                         .ok_or(CheckpointError::Body("malformed resume line"))?,
                 );
+            } else if let Some(rest) = line.strip_prefix(STATE).and_then(|r| r.strip_prefix(' ')) {
+                state =
+                    Some(parse_state(rest).ok_or(CheckpointError::Body("malformed state line"))?);
             }
         }
         Ok(Checkpoint {
@@ -90,6 +120,7 @@ impl Checkpoint {
             size,
             root,
             resume,
+            state,
         })
     }
 
@@ -98,6 +129,22 @@ impl Checkpoint {
         let (offset, peaks) = self.resume.as_ref()?;
         Some((*offset, Frontier::from_peaks(self.size, peaks)?))
     }
+}
+
+/// `<baseline> <announced> <base64 settings digest>`.
+fn parse_state(text: &str) -> Option<TrailState> {
+    let mut parts = text.split(' ');
+    let baseline = parts.next()?.parse().ok()?;
+    let announced = parts.next()?.parse().ok()?;
+    let settings = B64
+        .decode(parts.next()?)
+        .ok()
+        .and_then(|b| <Hash>::try_from(b.as_slice()).ok())?;
+    (parts.next().is_none() && baseline <= announced).then_some(TrailState {
+        baseline,
+        announced,
+        settings,
+    })
 }
 
 /// `<offset> <peak>...`; the peaks must rebuild the signed root.

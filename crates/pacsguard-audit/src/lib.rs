@@ -21,12 +21,18 @@
 mod atna;
 mod checkpoint;
 mod log;
+mod mac;
 mod sink;
 pub mod syslog;
 mod verify;
 
 pub use atna::audit_message;
-pub use checkpoint::{Checkpoint, CheckpointError};
+pub use checkpoint::{Checkpoint, CheckpointError, TrailState};
 pub use log::{AuditLog, LogError, MAX_RECORD_BYTES};
-pub use sink::{AuditSink, Durability, TrailFiles};
-pub use verify::{Problem, VerifyReport, safe_name, verify};
+pub use mac::RecordKey;
+pub use sink::{
+    AuditSink, Durability, MAX_WITNESS_BYTES, Opening, TrailFiles, TrailOptions, WitnessMode,
+};
+pub use verify::{
+    MAX_CHECKPOINT_LINE_BYTES, Problem, VerifyReport, safe_name, verify, witness_file, witness_path,
+};

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use pacsguard_trail::merkle::{Frontier, Hash, leaf_hash};
 
+use crate::mac::RecordKey;
 use crate::verify::Problem;
 
 /// Longest record line accepted. PacsGuard's own records are a few hundred bytes to a few
@@ -45,10 +46,14 @@ pub(crate) const HEARTBEAT_SLACK: f64 = 2.0;
 /// Reads every complete line, checking that each is a JSON object whose `seq` is its
 /// position, and builds the tree. Never holds more than one line in memory. `start` is
 /// the tree and byte offset the reader begins at (empty and 0 for the whole log).
+///
+/// With `mac` (a key and the first index it applies from: the size of the last
+/// checkpoint), every record from that index on must carry a valid MAC (see `mac.rs`).
 pub(crate) fn scan(
     reader: impl io::Read,
     roots_at: &BTreeSet<u64>,
     start: (u64, Frontier),
+    mac: Option<(&RecordKey, u64)>,
 ) -> io::Result<Scan> {
     let mut reader = BufReader::with_capacity(1 << 20, reader);
     let mut scan = Scan {
@@ -88,6 +93,16 @@ pub(crate) fn scan(
             break;
         }
         let record = &line[..line.len() - 1];
+        if let Some((key, from)) = mac
+            && index >= from
+            && !key.check(record)
+        {
+            scan.problems.push(Problem::at_record(
+                index,
+                offset,
+                "after the last checkpoint, and without a valid MAC of this home: not written by PacsGuard (appended or edited by someone else); it is not signed. Keep the trail as evidence".into(),
+            ));
+        }
         match serde_json::from_slice::<serde_json::Value>(record) {
             Ok(value) if value.get("seq").and_then(serde_json::Value::as_u64) == Some(index) => {
                 heartbeats.observe(&value, index, offset, &mut scan.heartbeat_gaps);
@@ -171,18 +186,27 @@ impl AuditLog {
         path: &Path,
         roots_at: &BTreeSet<u64>,
         resume: Option<(u64, Frontier)>,
+        mac: Option<(&RecordKey, u64)>,
     ) -> Result<Opened, LogError> {
         let io_err = |source| LogError::Io {
             path: path.to_path_buf(),
             source,
         };
+        // Never through a link, never blocking on a FIFO; only a regular file is a log.
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
             .create(true)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
             .open(path)
             .map_err(io_err)?;
+        if !file.metadata().map_err(io_err)?.is_file() {
+            return Err(crate::sink::refused(
+                path,
+                pacsguard_fs::ReadError::NotRegular,
+            ));
+        }
         let start = match resume {
             Some((offset, frontier)) => {
                 if !ends_a_line(&mut file, offset).map_err(io_err)? {
@@ -198,17 +222,29 @@ impl AuditLog {
             None => (0, Frontier::new()),
         };
         file.seek(SeekFrom::Start(start.0)).map_err(io_err)?;
-        let scan = scan(&mut file, roots_at, start).map_err(io_err)?;
+        let scan = scan(&mut file, roots_at, start, mac).map_err(io_err)?;
         if let Some(problem) = scan.problems.first() {
             return Err(LogError::Damaged {
                 path: path.to_path_buf(),
                 problem: problem.to_string(),
             });
         }
-        if scan.torn_tail.is_some() {
+        if let Some((offset, length)) = scan.torn_tail {
             file.set_len(scan.complete_bytes)
                 .and_then(|()| file.sync_data())
-                .map_err(io_err)?;
+                .map_err(|e| {
+                    let hint = if e.raw_os_error() == Some(libc::EPERM) {
+                        " (is the file append-only, chattr +a? a person must remove the attribute for this repair)"
+                    } else {
+                        ""
+                    };
+                    io_err(io::Error::new(
+                        e.kind(),
+                        format!(
+                            "cannot cut off the record cut short by a crash ({length} bytes at byte {offset}): {e}{hint}"
+                        ),
+                    ))
+                })?;
         }
         Ok(Opened {
             log: AuditLog {
@@ -286,6 +322,31 @@ impl AuditLog {
             source,
         })
     }
+}
+
+/// The leaf hashes of the log's first `count` complete records (for a consistency proof;
+/// 32 bytes per record in memory).
+pub(crate) fn leaf_hashes(path: &Path, count: u64) -> Result<Vec<Hash>, LogError> {
+    let io_err = |source| LogError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = pacsguard_fs::open_regular(path).map_err(|e| crate::sink::refused(path, e))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut leaves = Vec::new();
+    let mut line = Vec::new();
+    while (leaves.len() as u64) < count {
+        line.clear();
+        let n = (&mut reader)
+            .take(MAX_RECORD_BYTES as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(io_err)?;
+        if n == 0 || line.last() != Some(&b'\n') {
+            break;
+        }
+        leaves.push(leaf_hash(&line[..line.len() - 1]));
+    }
+    Ok(leaves)
 }
 
 /// Whether the log is at least `offset` bytes long and a record ends there.

@@ -6,13 +6,16 @@ use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
-use pacsguard_events::{Event, EventSink, SinkError};
+use pacsguard_events::{Action, Event, EventSink, Outcome, SinkError};
 use pacsguard_trail::note::Signer;
 use serde::Serialize;
 
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, TrailState};
 use crate::log::{AuditLog, LogError, Opened};
-use crate::verify::witness_file_name;
+use crate::mac::RecordKey;
+use crate::verify::{witness_file, witness_path};
+use pacsguard_trail::merkle::Hash;
+use pacsguard_trail::merkle::{consistency_proof, verify_consistency};
 
 /// Where a trail lives.
 #[derive(Clone, Debug)]
@@ -35,6 +38,53 @@ pub enum Durability {
     EveryRecord,
 }
 
+/// What a configured witness must hold when the trail is opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WitnessMode {
+    /// This trail's last checkpoint. A missing witness file or one behind the trail is
+    /// refused: deleting the witness must not switch it off, and a rolled-back trail must
+    /// never be signed over it.
+    #[default]
+    Required,
+    /// A person re-initialises a missing or behind witness (`audit witness init`): a
+    /// witness that is behind must still be proven consistent with the trail (an RFC 6962
+    /// consistency proof); one ahead of it or forked from it is refused as always.
+    Reinitialise,
+}
+
+/// How a trail is opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TrailOptions {
+    pub durability: Durability,
+    pub witness: WitnessMode,
+    /// SHA-256 of the settings in force (`[audit]`, `[watch]`), signed into every
+    /// checkpoint.
+    pub settings: Hash,
+    /// The baseline generation to start from when the last checkpoint states none (one
+    /// written before checkpoints carried the state): the store's, on the record.
+    pub baseline_if_unknown: u64,
+}
+
+/// What opening a trail found, for the caller to put on the record.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Opening {
+    /// A record cut short by a crash, discarded: (offset, length).
+    pub torn_tail: Option<(u64, u64)>,
+    /// Complete records after the last checkpoint, each with a valid MAC: written by a
+    /// PacsGuard command that was killed before it signed them. The next checkpoint signs
+    /// them; the caller records that it did.
+    pub adopted: u64,
+    /// The size of the witness's checkpoint before it is re-initialised (`None` when
+    /// there was none); only in [`WitnessMode::Reinitialise`].
+    pub witness_was: Option<u64>,
+    /// Records covered by the last checkpoint (0: a new trail, or one whose checkpoints
+    /// and records were all deleted).
+    pub signed_size: u64,
+    /// The state signed into the last checkpoint (`None`: none yet, or a checkpoint
+    /// written before checkpoints carried it).
+    pub state: Option<TrailState>,
+}
+
 /// One line of `audit.log`.
 #[derive(Serialize)]
 struct Record<'a> {
@@ -51,8 +101,21 @@ pub struct AuditSink {
     host: String,
     origin: String,
     signer: Signer,
+    record_key: RecordKey,
     durability: Durability,
     signed_size: u64,
+    /// The state the next checkpoint signs: from the last one, updated by events.
+    state: TrailState,
+    /// Where the witness file is read, what it held when the trail was opened (it is
+    /// written over only while it still holds exactly that), and where it is written.
+    witness: Option<WitnessCopy>,
+}
+
+#[derive(Debug)]
+struct WitnessCopy {
+    read_from: PathBuf,
+    seen: Option<Checkpoint>,
+    write_to: PathBuf,
 }
 
 fn damaged(path: &Path, problem: String) -> LogError {
@@ -64,32 +127,64 @@ fn damaged(path: &Path, problem: String) -> LogError {
 
 impl AuditSink {
     /// Opens the trail and proves it reproduces its last signed checkpoint (and the
-    /// witness's) before anything is appended. Returns the torn tail it cut off, if any,
-    /// for the caller to record.
+    /// witness's) before anything is appended. Returns what the caller must record: the
+    /// torn tail it cut off and the unsigned records it adopted.
     pub fn open(
         files: TrailFiles,
         host: String,
         origin: String,
         signer: Signer,
-        durability: Durability,
-    ) -> Result<(AuditSink, Option<(u64, u64)>), LogError> {
+        options: TrailOptions,
+    ) -> Result<(AuditSink, Opening), LogError> {
+        let TrailOptions {
+            durability,
+            witness: witness_mode,
+            settings,
+            baseline_if_unknown,
+        } = options;
         let last = last_checkpoint(&files.checkpoints, &signer)?;
-        let witness = match &files.witness {
-            Some(dir) => read_witness(&dir.join(witness_file_name(&origin)), &signer)?,
-            None => None,
+        let key_id = signer.verifier().key_id();
+        let (witness_path, witness) = match &files.witness {
+            Some(dir) => {
+                let path = witness_path(dir, &origin, key_id);
+                let witness = read_witness(&path, &signer)?;
+                (Some(path), witness)
+            }
+            None => (None, None),
         };
+        let last_size = last.as_ref().map_or(0, |c| c.size);
         // A witness ahead of our own last checkpoint means this trail was rolled back.
         if let Some(witness) = &witness
-            && witness.size > last.as_ref().map_or(0, |c| c.size)
+            && witness.size > last_size
         {
             return Err(damaged(
                 &files.log,
                 format!(
-                    "the witness holds a checkpoint of {} records, newer than this trail's last ({}): rolled back",
+                    "the witness holds a checkpoint of {} records, newer than this trail's last ({last_size}): rolled back",
                     witness.size,
-                    last.as_ref().map_or(0, |c| c.size)
                 ),
             ));
+        }
+        if let (Some(path), Some(last)) = (&witness_path, &last)
+            && witness_mode == WitnessMode::Required
+        {
+            let behind = match &witness {
+                None => Some("holds no checkpoint of this trail (deleted, or configured after the trail began)".to_string()),
+                Some(w) if w.size < last.size => Some(format!(
+                    "holds a checkpoint of {} records, behind this trail's last ({}): a witness write was lost, or the trail was rolled forward elsewhere",
+                    w.size, last.size
+                )),
+                Some(_) => None,
+            };
+            if let Some(behind) = behind {
+                return Err(damaged(
+                    &files.log,
+                    format!(
+                        "the witness {} {behind}; nothing is signed over it until a person has checked why and runs `pacsguard audit witness init --reason TEXT`",
+                        path.display()
+                    ),
+                ));
+            }
         }
         // Continue from the last checkpoint's signed frontier: only records written since
         // are read. Without one (a new trail), the whole log is read.
@@ -100,11 +195,12 @@ impl AuditSink {
         {
             sizes.insert(witness.size);
         }
+        let record_key = RecordKey::of(&signer);
         let Opened {
             log,
             roots,
             torn_tail: torn,
-        } = AuditLog::open(&files.log, &sizes, resume)?;
+        } = AuditLog::open(&files.log, &sizes, resume, Some((&record_key, last_size)))?;
         let mut expected = vec![("last checkpoint", last.as_ref())];
         if sizes.len() > 1 || last.is_none() {
             expected.push(("witness checkpoint", witness.as_ref()));
@@ -144,7 +240,43 @@ impl AuditSink {
                 "the witness holds a different tree of the same size: the trail was forked".into(),
             ));
         }
-        let signed_size = last.map_or(0, |c| c.size);
+        // A person re-initialises a witness that is behind: it must still be a prefix of
+        // this trail, proven with an RFC 6962 consistency proof over the whole log.
+        if let (WitnessMode::Reinitialise, Some(last), Some(witness)) =
+            (witness_mode, &last, &witness)
+            && witness.size < last.size
+        {
+            prove_consistent(&files.log, witness, last)?;
+        }
+        let signed_size = last.as_ref().map_or(0, |c| c.size);
+        let signed_state = last.as_ref().and_then(|c| c.state);
+        let state = TrailState {
+            settings,
+            ..signed_state.unwrap_or(TrailState {
+                baseline: baseline_if_unknown,
+                announced: baseline_if_unknown,
+                settings,
+            })
+        };
+        let opening = Opening {
+            signed_size,
+            state: signed_state,
+            torn_tail: torn,
+            adopted: log.size() - signed_size.min(log.size()),
+            witness_was: match witness_mode {
+                WitnessMode::Reinitialise => witness.as_ref().map(|w| w.size),
+                WitnessMode::Required => None,
+            },
+        };
+        // Read where it is (a witness named the old way, too); written under the new name.
+        let witness = match (witness_path, &files.witness) {
+            (Some(read_from), Some(dir)) => Some(WitnessCopy {
+                read_from,
+                seen: witness,
+                write_to: witness_file(dir, &origin, key_id),
+            }),
+            _ => None,
+        };
         Ok((
             AuditSink {
                 log,
@@ -152,15 +284,36 @@ impl AuditSink {
                 host,
                 origin,
                 signer,
+                record_key,
                 durability,
                 signed_size,
+                state,
+                witness,
             },
-            torn,
+            opening,
         ))
     }
 
     pub fn size(&self) -> u64 {
         self.log.size()
+    }
+
+    /// Follows the baseline generations that `profile` and `accept` announce and sign.
+    fn observe(&mut self, event: &Event) {
+        let (Some(generation), Action::Profile | Action::Accept) = (event.generation, event.action)
+        else {
+            return;
+        };
+        match event.outcome {
+            Outcome::Started => {
+                self.state.announced = self.state.announced.max(generation);
+            }
+            Outcome::Success | Outcome::Findings => {
+                self.state.baseline = self.state.baseline.max(generation);
+                self.state.announced = self.state.announced.max(generation);
+            }
+            Outcome::Failure => {}
+        }
     }
 
     fn error(&self, e: impl std::fmt::Display) -> SinkError {
@@ -177,6 +330,7 @@ impl AuditSink {
             size: self.log.size(),
             root: self.log.root(),
             resume: Some((self.log.bytes(), self.log.peaks())),
+            state: Some(self.state),
         };
         let note = checkpoint.sign(&self.signer).map_err(|e| self.error(e))?;
         let mut line =
@@ -190,10 +344,30 @@ impl AuditSink {
             .open(path)
             .and_then(|mut f| f.write_all(&line).and_then(|()| f.sync_data()))
             .map_err(|e| self.error(format!("{}: {e}", path.display())))?;
-        if let Some(dir) = &self.files.witness {
-            let target = dir.join(witness_file_name(&self.origin));
-            write_atomically(&target, note.as_bytes())
-                .map_err(|e| self.error(format!("witness {}: {e}", target.display())))?;
+        if let Some(WitnessCopy {
+            read_from,
+            seen,
+            write_to,
+        }) = &self.witness
+        {
+            // The new tree extends the one the witness held when the trail was opened
+            // (it continues from that checkpoint's signed frontier, or was proven to
+            // extend it): write over the witness only if it still holds exactly that, so
+            // one key never signs two inconsistent trees into it.
+            let now = read_witness(read_from, &self.signer).map_err(|e| self.error(e))?;
+            if now != *seen {
+                return Err(self.error(format!(
+                    "witness {}: it changed while this command ran (another writer?); it was not overwritten",
+                    read_from.display()
+                )));
+            }
+            write_atomically(write_to, note.as_bytes())
+                .map_err(|e| self.error(format!("witness {}: {e}", write_to.display())))?;
+            self.witness = Some(WitnessCopy {
+                read_from: write_to.clone(),
+                seen: Some(checkpoint.clone()),
+                write_to: write_to.clone(),
+            });
         }
         self.signed_size = checkpoint.size;
         Ok(())
@@ -208,6 +382,8 @@ impl EventSink for AuditSink {
             event,
         };
         let bytes = serde_json::to_vec(&record).map_err(|e| self.error(e))?;
+        let bytes = self.record_key.seal(bytes);
+        self.observe(event);
         self.log.append(&bytes).map_err(|e| self.error(e))?;
         if self.durability == Durability::EveryRecord {
             self.log.sync().map_err(|e| self.error(e))?;
@@ -244,10 +420,10 @@ fn last_checkpoint(path: &Path, signer: &Signer) -> Result<Option<Checkpoint>, L
         path: path.to_path_buf(),
         source,
     };
-    let mut file = match File::open(path) {
+    let mut file = match pacsguard_fs::open_regular(path) {
         Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_err(e)),
+        Err(e) if e.is_missing() => return Ok(None),
+        Err(e) => return Err(refused(path, e)),
     };
     let len = file.metadata().map_err(io_err)?.len();
     let start = len.saturating_sub(CHECKPOINT_TAIL);
@@ -273,17 +449,58 @@ fn last_checkpoint(path: &Path, signer: &Signer) -> Result<Option<Checkpoint>, L
         .map_err(|e| damaged(path, format!("its last checkpoint does not verify: {e}")))
 }
 
+/// The most of a witness file read: one checkpoint, a few KiB at most.
+pub const MAX_WITNESS_BYTES: u64 = 64 << 10;
+
+/// The witness's checkpoint of this trail; `None` when the witness holds none.
 fn read_witness(path: &Path, signer: &Signer) -> Result<Option<Checkpoint>, LogError> {
-    match fs::read_to_string(path) {
-        Ok(note) => Checkpoint::open(&note, signer.verifier())
-            .map(Some)
-            .map_err(|e| damaged(path, format!("the witness checkpoint does not verify: {e}"))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(LogError::Io {
-            path: path.to_path_buf(),
-            source,
-        }),
+    let note = match pacsguard_fs::read_file(path, MAX_WITNESS_BYTES) {
+        Ok(read) => read.bytes,
+        Err(e) if e.is_missing() => return Ok(None),
+        Err(e) => return Err(refused(path, e)),
+    };
+    let note = String::from_utf8(note)
+        .map_err(|_| damaged(path, "the witness checkpoint is not UTF-8 text".into()))?;
+    Checkpoint::open(&note, signer.verifier())
+        .map(Some)
+        .map_err(|e| damaged(path, format!("the witness checkpoint does not verify: {e}")))
+}
+
+/// A file of the trail that could not be read as a regular file within its bound.
+pub(crate) fn refused(path: &Path, e: pacsguard_fs::ReadError) -> LogError {
+    let source = match e {
+        pacsguard_fs::ReadError::Io(source) => source,
+        pacsguard_fs::ReadError::NotRegular => std::io::Error::other(
+            "not a regular file (a symbolic link, FIFO, socket or device stands there); refused",
+        ),
+        other => std::io::Error::other(other.to_string()),
+    };
+    LogError::Io {
+        path: path.to_path_buf(),
+        source,
     }
+}
+
+/// Proves with an RFC 6962 consistency proof that the tree `witness` holds is a prefix of
+/// the tree signed in `last`, from every leaf of the log.
+fn prove_consistent(log: &Path, witness: &Checkpoint, last: &Checkpoint) -> Result<(), LogError> {
+    let leaves = crate::log::leaf_hashes(log, last.size)?;
+    let inconsistent = |why: String| {
+        damaged(
+            log,
+            format!(
+                "the witness's checkpoint of {} records is not a prefix of this trail's {} ({why}): refusing to re-initialise it",
+                witness.size, last.size
+            ),
+        )
+    };
+    if (leaves.len() as u64) < last.size {
+        return Err(inconsistent("the log is shorter".into()));
+    }
+    let proof =
+        consistency_proof(&leaves, witness.size).map_err(|e| inconsistent(e.to_string()))?;
+    verify_consistency(witness.size, last.size, &proof, &witness.root, &last.root)
+        .map_err(|e| inconsistent(e.to_string()))
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -14,7 +14,7 @@
 //! order. UDP has no acknowledgement: a datagram sent to a collector that is down is lost
 //! (RFC 5426); use TLS where every record must arrive.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, BufRead as _, BufReader, Read as _, Seek as _, SeekFrom, Write as _};
 use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::unix::fs::OpenOptionsExt as _;
@@ -302,34 +302,82 @@ impl Connection {
             // then may the cursor move.
             Connection::Tcp(stream) => {
                 stream.flush()?;
+                still_open(stream)?;
                 stream.shutdown(std::net::Shutdown::Write)?;
-                drain_until_closed(stream)
+                let tcp = stream.try_clone()?;
+                drain_until_closed(stream, &tcp)
             }
             Connection::Tls(stream) => {
                 stream.flush()?;
+                still_open(&stream.sock)?;
                 stream.conn.send_close_notify();
                 stream.conn.complete_io(&mut stream.sock)?;
                 stream.sock.shutdown(std::net::Shutdown::Write)?;
-                drain_until_closed(stream.as_mut())
+                let tcp = stream.sock.try_clone()?;
+                drain_until_closed(stream.as_mut(), &tcp)
             }
         }
     }
 }
 
-/// Reads (and discards) until the peer closes the connection, or the read timeout passes.
-fn drain_until_closed(stream: &mut impl io::Read) -> io::Result<()> {
+/// How long, at most, the collector may take to confirm a batch once everything was
+/// sent: a peer that keeps the connection open (or trickles bytes) must not hold the
+/// forwarder, nor move the cursor.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Refuses a connection the collector (or something on the path) already ended or reset
+/// before we closed ours: it cannot have read everything we sent.
+fn still_open(tcp: &TcpStream) -> io::Result<()> {
+    tcp.set_nonblocking(true)?;
+    let peeked = tcp.peek(&mut [0u8; 1]);
+    tcp.set_nonblocking(false)?;
+    match peeked {
+        Ok(0) => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the connection ended before everything was sent: delivery is not confirmed",
+        )),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads (and discards) until the peer ends the stream after our close, within
+/// [`DRAIN_DEADLINE`]; a reset, a timeout or an error is not delivery.
+///
+/// Over TLS the proper end is the peer's `close_notify`. rsyslog (gnutls) answers ours by
+/// closing the TCP connection without one, so an orderly TCP close that follows our
+/// `close_notify` is taken as the collector having read everything too. RFC 5425 has no
+/// acknowledgement: an on-path attacker who swallows the tail of a batch and then closes
+/// in order after us cannot be told from that (a reset or an earlier end can).
+fn drain_until_closed(stream: &mut (impl io::Read + ?Sized), tcp: &TcpStream) -> io::Result<()> {
+    let deadline = std::time::Instant::now() + DRAIN_DEADLINE;
     let mut buf = [0u8; 4096];
     loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the collector did not close the connection within {} s of ours: delivery is not confirmed",
+                    DRAIN_DEADLINE.as_secs()
+                ),
+            ));
+        }
+        tcp.set_read_timeout(Some(left.min(Duration::from_secs(30))))?;
         match stream.read(&mut buf) {
             Ok(0) => return Ok(()),
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            // A TLS peer that closes without close_notify has still read everything we sent.
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => return Err(e),
         }
     }
 }
+
+/// The most of `forward.cursor` read: two numbers on one line.
+const MAX_CURSOR_BYTES: u64 = 4096;
 
 /// Delivery progress, kept in the cursor file: the next record to send and its offset.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -352,8 +400,9 @@ impl Forwarder {
             path: self.cursor.clone(),
             source,
         };
-        match fs::read_to_string(&self.cursor) {
-            Ok(text) => {
+        match pacsguard_fs::read_file(&self.cursor, MAX_CURSOR_BYTES) {
+            Ok(read) => {
+                let text = String::from_utf8_lossy(&read.bytes);
                 let mut parts = text.split_whitespace().map(str::parse::<u64>);
                 match (parts.next(), parts.next()) {
                     (Some(Ok(seq)), Some(Ok(offset))) => Ok(Cursor { seq, offset }),
@@ -363,8 +412,8 @@ impl Forwarder {
                     ))),
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Cursor::default()),
-            Err(e) => Err(file_err(e)),
+            Err(e) if e.is_missing() => Ok(Cursor::default()),
+            Err(e) => Err(file_err(io::Error::other(e.to_string()))),
         }
     }
 
@@ -394,7 +443,9 @@ impl Forwarder {
             source,
         };
         let mut cursor = self.read_cursor()?;
-        let mut file = File::open(&self.log).map_err(log_err)?;
+        let start = cursor.seq;
+        let mut file = pacsguard_fs::open_regular(&self.log)
+            .map_err(|e| log_err(io::Error::other(e.to_string())))?;
         if file.metadata().map_err(log_err)?.len() < cursor.offset {
             return Err(log_err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -402,7 +453,7 @@ impl Forwarder {
             )));
         }
         file.seek(SeekFrom::Start(cursor.offset)).map_err(log_err)?;
-        let mut reader = BufReader::new(file.take(u64::MAX));
+        let mut reader = BufReader::new(file);
         let target_name = target.describe();
         let send_err = |resume, source| ForwardError::Send {
             target: target_name.clone(),
@@ -414,7 +465,10 @@ impl Forwarder {
         let mut line = Vec::new();
         loop {
             line.clear();
-            let n = reader.read_until(b'\n', &mut line).map_err(log_err)?;
+            let n = (&mut reader)
+                .take(crate::MAX_RECORD_BYTES as u64 + 1)
+                .read_until(b'\n', &mut line)
+                .map_err(log_err)?;
             if n == 0 || line.last() != Some(&b'\n') {
                 break; // the end, or a record still being written
             }
@@ -455,7 +509,8 @@ impl Forwarder {
             sent += 1;
         }
         if let Some(mut conn) = connection {
-            conn.finish().map_err(|e| send_err(cursor.seq, e))?;
+            // Not confirmed: the cursor stays where this run started.
+            conn.finish().map_err(|e| send_err(start, e))?;
         }
         if sent > 0 {
             self.write_cursor(cursor)?;

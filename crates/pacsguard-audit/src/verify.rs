@@ -2,9 +2,8 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::fs::File;
-use std::io::{self, BufRead as _, BufReader};
-use std::path::Path;
+use std::io::{self, BufRead, BufReader, Read as _};
+use std::path::{Path, PathBuf};
 
 use pacsguard_trail::note::Verifier;
 use serde::Serialize;
@@ -46,6 +45,9 @@ pub struct VerifyReport {
     /// (offset, length) of a last line cut short by a crash: never counted as a record.
     pub torn_tail: Option<(u64, u64)>,
     pub problems: Vec<Problem>,
+    /// The home's state signed into the newest checkpoint, for cross-checks by the caller.
+    #[serde(skip)]
+    pub state: Option<crate::checkpoint::TrailState>,
 }
 
 impl VerifyReport {
@@ -63,12 +65,29 @@ pub fn verify(
 ) -> io::Result<VerifyReport> {
     let mut report = VerifyReport::default();
     let mut signed: Vec<(String, Checkpoint)> = Vec::new();
-    match File::open(checkpoints) {
+    match pacsguard_fs::open_regular(checkpoints) {
         Ok(file) => {
-            for (i, line) in BufReader::new(file).lines().enumerate() {
+            let mut reader = BufReader::new(file);
+            let mut line = Vec::new();
+            for i in 0.. {
+                line.clear();
+                // A checkpoint line is a few KiB: a longer one is damage, never held whole.
+                let n = (&mut reader)
+                    .take(MAX_CHECKPOINT_LINE_BYTES + 1)
+                    .read_until(b'\n', &mut line)?;
+                if n == 0 {
+                    break;
+                }
                 let position = format!("checkpoint {} ({})", i + 1, checkpoints.display());
-                let line = line?;
-                let note = serde_json::from_str::<serde_json::Value>(&line)
+                if line.len() as u64 > MAX_CHECKPOINT_LINE_BYTES {
+                    report.problems.push(Problem {
+                        position,
+                        what: format!("longer than {MAX_CHECKPOINT_LINE_BYTES} bytes"),
+                    });
+                    skip_line(&mut reader)?;
+                    continue;
+                }
+                let note = serde_json::from_slice::<serde_json::Value>(&line)
                     .ok()
                     .and_then(|v| v.get("note").and_then(|n| n.as_str()).map(String::from));
                 let Some(note) = note else {
@@ -87,26 +106,34 @@ pub fn verify(
                 }
             }
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
+        Err(e) if e.is_missing() => {}
+        Err(e) => return Err(as_io(e)),
     }
     report.checkpoints = signed.len() as u64;
+    report.state = signed.last().and_then(|(_, c)| c.state);
     if let Some(dir) = witness {
         let origin = signed.first().map(|(_, c)| c.origin.clone());
-        match origin.map(|o| dir.join(witness_file_name(&o))) {
-            Some(path) => match std::fs::read_to_string(&path) {
-                Ok(note) => match Checkpoint::open(&note, verifier) {
+        match origin.map(|o| witness_path(dir, &o, verifier.key_id())) {
+            Some(path) => match pacsguard_fs::read_file(&path, crate::sink::MAX_WITNESS_BYTES) {
+                Ok(read) => match std::str::from_utf8(&read.bytes)
+                    .map_err(|_| "not UTF-8 text".to_string())
+                    .and_then(|note| Checkpoint::open(note, verifier).map_err(|e| e.to_string()))
+                {
                     Ok(checkpoint) => {
                         signed.push((format!("witness {}", path.display()), checkpoint))
                     }
                     Err(e) => report.problems.push(Problem {
                         position: format!("witness {}", path.display()),
-                        what: e.to_string(),
+                        what: e,
                     }),
                 },
                 Err(e) => report.problems.push(Problem {
                     position: format!("witness {}", path.display()),
-                    what: format!("cannot read: {e}"),
+                    what: if e.is_missing() {
+                        "holds no checkpoint of this trail (deleted?)".into()
+                    } else {
+                        format!("cannot read: {e}")
+                    },
                 }),
             },
             None => report.problems.push(Problem {
@@ -118,9 +145,10 @@ pub fn verify(
 
     let sizes: BTreeSet<u64> = signed.iter().map(|(_, c)| c.size).collect();
     let scan = scan(
-        File::open(log)?,
+        pacsguard_fs::open_regular(log).map_err(as_io)?,
         &sizes,
         (0, pacsguard_trail::merkle::Frontier::new()),
+        None,
     )?;
     report.records = scan.frontier.size();
     report.torn_tail = scan.torn_tail;
@@ -191,9 +219,51 @@ pub fn verify(
     Ok(report)
 }
 
-/// The witness keeps one file per trail, named after its origin.
-pub fn witness_file_name(origin: &str) -> String {
-    format!("{}.checkpoint", safe_name(origin))
+/// The witness keeps one file per trail, named by the log's identity: its origin and its
+/// key ID, so two homes (or two cloned hosts) sharing a witness directory never share a
+/// file. A witness written before this naming (`<origin>.checkpoint`) is still read when
+/// only it exists; the next checkpoint is written under the new name.
+pub fn witness_path(dir: &Path, origin: &str, key_id: u32) -> PathBuf {
+    let path = witness_file(dir, origin, key_id);
+    let legacy = dir.join(format!("{}.checkpoint", safe_name(origin)));
+    match (
+        std::fs::symlink_metadata(&path),
+        std::fs::symlink_metadata(&legacy),
+    ) {
+        (Err(e), Ok(_)) if e.kind() == io::ErrorKind::NotFound => legacy,
+        _ => path,
+    }
+}
+
+/// Where the witness copy of this trail's newest checkpoint is written.
+pub fn witness_file(dir: &Path, origin: &str, key_id: u32) -> PathBuf {
+    dir.join(format!("{}.{key_id:08x}.checkpoint", safe_name(origin)))
+}
+
+/// The longest checkpoint line read: a checkpoint with its resume line (at most 64
+/// hashes) is under 4 KiB.
+pub const MAX_CHECKPOINT_LINE_BYTES: u64 = 64 << 10;
+
+fn as_io(e: pacsguard_fs::ReadError) -> io::Error {
+    match e {
+        pacsguard_fs::ReadError::Io(e) => e,
+        other => io::Error::other(other.to_string()),
+    }
+}
+
+fn skip_line(reader: &mut impl BufRead) -> io::Result<()> {
+    loop {
+        let buffer = reader.fill_buf()?;
+        if buffer.is_empty() {
+            return Ok(());
+        }
+        if let Some(i) = buffer.iter().position(|&b| b == b'\n') {
+            reader.consume(i + 1);
+            return Ok(());
+        }
+        let n = buffer.len();
+        reader.consume(n);
+    }
 }
 
 /// `text` with everything but ASCII letters, digits, `-` and `.` replaced by `_`: usable

@@ -3,7 +3,7 @@
 use std::time::{Duration, SystemTime};
 
 use ed25519_dalek::SigningKey;
-use pacsguard_audit::{AuditSink, Durability, TrailFiles, verify};
+use pacsguard_audit::{AuditSink, Durability, TrailFiles, TrailOptions, verify};
 use pacsguard_events::{Actor, Event, EventSink};
 use pacsguard_trail::note::Signer;
 
@@ -31,7 +31,10 @@ fn trail(beats: &[(u64, u64)]) -> pacsguard_audit::VerifyReport {
         "test".into(),
         "pacsguard-test".into(),
         signer,
-        Durability::Batch,
+        TrailOptions {
+            durability: Durability::Batch,
+            ..TrailOptions::default()
+        },
     )
     .expect("open");
     let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);

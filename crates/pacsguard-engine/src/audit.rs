@@ -1,18 +1,20 @@
 //! `pacsguard audit verify|show|export`: reading the trail, from the home or from an
 //! exported copy. None of these writes to the trail.
 
-use std::fs;
-use std::io::{BufRead as _, BufReader};
+use std::io::{BufRead, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use pacsguard_audit::{VerifyReport, verify};
+use pacsguard_audit::{MAX_RECORD_BYTES, Problem, VerifyReport, verify};
+use pacsguard_events::Action;
+use pacsguard_fs::open_regular;
 use pacsguard_trail::note::Verifier;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::Config;
 use crate::error::EngineError;
+use crate::files::{MAX_SMALL_FILE_BYTES, OutDir, read_text};
 use crate::home::Home;
 
 /// The three files that make a trail verifiable anywhere.
@@ -38,7 +40,8 @@ fn read_verifier(path: &Path, expected: Option<&str>) -> Result<Verifier, Engine
         path: path.to_path_buf(),
         reason,
     };
-    let text = fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+    let text = read_text(path, MAX_SMALL_FILE_BYTES)?
+        .ok_or_else(|| bad("cannot read: it does not exist".into()))?;
     let verifier = Verifier::parse(text.trim()).map_err(|e| bad(e.to_string()))?;
     if let Some(expected) = expected {
         let expected = Verifier::parse(expected.trim())
@@ -63,6 +66,9 @@ pub fn audit_verify(
     witness: Option<&Path>,
     key: Option<&str>,
 ) -> Result<AuditVerifyReport, EngineError> {
+    if dir.is_none() {
+        home.check_permissions()?;
+    }
     let base = trail_dir(home, dir);
     let verifier = read_verifier(&base.join("trail.pub"), key)?;
     let configured_witness = if dir.is_none() && witness.is_none() && home.config_path().exists() {
@@ -79,11 +85,52 @@ pub fn audit_verify(
         witness.as_deref(),
     )
     .map_err(|e| EngineError::io(&log, e))?;
+    let mut report = report;
+    if dir.is_none() {
+        cross_check_store(home, &mut report)?;
+    }
     Ok(AuditVerifyReport {
         trail_key: verifier.encode(),
         log,
         report,
     })
+}
+
+/// The home's store against the verified trail: an emptied trail does not verify while
+/// the store holds a baseline, nor a trail whose checkpoint records a newer one.
+fn cross_check_store(home: &Home, report: &mut VerifyReport) -> Result<(), EngineError> {
+    let path = home.store_path();
+    if std::fs::symlink_metadata(&path).is_err() {
+        if report.state.is_some_and(|s| s.baseline > 0) {
+            report.problems.push(Problem {
+                position: format!("store {}", path.display()),
+                what: "missing, but the trail's last checkpoint records a signed baseline: the store was deleted".into(),
+            });
+        }
+        return Ok(());
+    }
+    let stored = pacsguard_store::Store::open(&path)?.generation()?;
+    let problem = match report.state {
+        Some(state) if stored < state.baseline => Some(format!(
+            "holds baseline generation {stored}, older than generation {} the trail's last checkpoint records as signed: deleted, emptied or rolled back",
+            state.baseline
+        )),
+        Some(state) if stored > state.announced => Some(format!(
+            "holds baseline generation {stored}, newer than any the trail announced ({}): the trail was rolled back or replaced",
+            state.announced
+        )),
+        None if report.signed_size == 0 && stored > 0 => Some(format!(
+            "holds baseline generation {stored}, but the trail has no checkpoint: the trail was deleted or emptied"
+        )),
+        _ => None,
+    };
+    if let Some(what) = problem {
+        report.problems.push(Problem {
+            position: format!("store {}", path.display()),
+            what,
+        });
+    }
+    Ok(())
 }
 
 /// Filters for `audit show`.
@@ -101,11 +148,42 @@ pub fn audit_show(
     dir: Option<&Path>,
     filter: &ShowFilter,
 ) -> Result<Vec<Value>, EngineError> {
-    let log = trail_dir(home, dir).join("audit.log");
-    let file = fs::File::open(&log).map_err(|e| EngineError::io(&log, e))?;
+    if dir.is_none() {
+        home.check_permissions()?;
+    }
+    if let Some(action) = &filter.action
+        && !Action::ALL.iter().any(|a| a.as_str() == action)
+    {
+        let names: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
+        return Err(EngineError::Usage(format!(
+            "--action {:?}: no such action; the actions are {}",
+            pacsguard_events::escape_bytes(action.as_bytes()),
+            names.join(", ")
+        )));
+    }
+    read_records(&trail_dir(home, dir).join("audit.log"), filter)
+}
+
+fn read_records(log: &Path, filter: &ShowFilter) -> Result<Vec<Value>, EngineError> {
+    let file = open_regular(log).map_err(|e| EngineError::io(log, crate::files::refusal(&e)))?;
     let mut out = Vec::new();
-    for line in BufReader::new(file).split(b'\n') {
-        let line = line.map_err(|e| EngineError::io(&log, e))?;
+    let mut lines = BufReader::new(file);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        // Bounded like every reader of the log: a line longer than any record is damage,
+        // skipped here (`audit verify` names it), never held whole.
+        let n = (&mut lines)
+            .take(MAX_RECORD_BYTES as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| EngineError::io(log, e))?;
+        if n == 0 {
+            break;
+        }
+        if line.last() != Some(&b'\n') && line.len() > MAX_RECORD_BYTES {
+            skip_line(&mut lines).map_err(|e| EngineError::io(log, e))?;
+            continue;
+        }
         let Ok(record) = serde_json::from_slice::<Value>(&line) else {
             continue; // a torn or damaged line: `audit verify` says which
         };
@@ -140,6 +218,22 @@ pub fn audit_show(
     Ok(out)
 }
 
+/// Skips to just past the next newline.
+fn skip_line(reader: &mut impl BufRead) -> std::io::Result<()> {
+    loop {
+        let buffer = reader.fill_buf()?;
+        if buffer.is_empty() {
+            return Ok(());
+        }
+        if let Some(i) = buffer.iter().position(|&b| b == b'\n') {
+            reader.consume(i + 1);
+            return Ok(());
+        }
+        let n = buffer.len();
+        reader.consume(n);
+    }
+}
+
 /// What `audit export` writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExportFormat {
@@ -150,57 +244,56 @@ pub enum ExportFormat {
 }
 
 /// Exports the trail into `out`, a new or empty directory; never overwrites anything.
+///
+/// The directory is opened once (never through a link) and every file is created inside
+/// it exclusively (`O_EXCL|O_NOFOLLOW`): a symlink planted there after the emptiness check
+/// makes the export fail instead of redirecting a write (this runs as root). A missing
+/// `out` is created, its missing parents are not.
 pub fn audit_export(
     home: &Home,
     out: &Path,
     format: ExportFormat,
 ) -> Result<Vec<PathBuf>, EngineError> {
-    match fs::read_dir(out) {
-        Ok(mut entries) => {
-            if entries.next().is_some() {
-                return Err(EngineError::io(
-                    out,
-                    "not empty; refusing to overwrite anything",
-                ));
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            fs::create_dir_all(out).map_err(|e| EngineError::io(out, e))?
-        }
-        Err(e) => return Err(EngineError::io(out, e)),
+    home.check_permissions()?;
+    let dir = OutDir::open_or_create(out, 0o700)?;
+    if !dir.is_empty()? {
+        return Err(EngineError::io(
+            out,
+            "not empty; refusing to overwrite anything",
+        ));
     }
     let mut written = Vec::new();
     match format {
         ExportFormat::Jsonl => {
             for name in TRAIL_FILES {
                 let from = home.dir.join(name);
-                let to = out.join(name);
-                fs::copy(&from, &to).map_err(|e| EngineError::io(&from, e))?;
-                written.push(to);
+                let mut source = open_regular(&from)
+                    .map_err(|e| EngineError::io(&from, crate::files::refusal(&e)))?;
+                let mut target = dir.create(name, 0o600)?;
+                std::io::copy(&mut source, &mut target)
+                    .and_then(|_| target.sync_all())
+                    .map_err(|e| EngineError::io(dir.path().join(name), e))?;
+                written.push(dir.path().join(name));
             }
         }
         ExportFormat::DicomXml => {
-            for record in audit_show(home, None, &ShowFilter::default())? {
+            for record in read_records(&home.audit_log_path(), &ShowFilter::default())? {
                 let seq = record
                     .get("seq")
                     .and_then(Value::as_u64)
                     .unwrap_or(u64::MAX);
-                let to = out.join(format!("{seq:010}.xml"));
-                fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&to)
-                    .and_then(|mut f| {
-                        std::io::Write::write_all(
-                            &mut f,
-                            pacsguard_audit::audit_message(&record).as_bytes(),
-                        )
-                    })
-                    .map_err(|e| EngineError::io(&to, e))?;
-                written.push(to);
+                let name = format!("{seq:010}.xml");
+                let mut target = dir.create(&name, 0o600)?;
+                std::io::Write::write_all(
+                    &mut target,
+                    pacsguard_audit::audit_message(&record).as_bytes(),
+                )
+                .map_err(|e| EngineError::io(dir.path().join(&name), e))?;
+                written.push(dir.path().join(name));
             }
         }
     }
+    dir.sync()?;
     Ok(written)
 }
 
@@ -210,6 +303,7 @@ pub fn audit_forward(
     home: &Home,
     target: &pacsguard_audit::syslog::Target,
 ) -> Result<u64, EngineError> {
+    home.check_permissions()?;
     let _lock = home.lock()?;
     let verifier = read_verifier(&home.trail_key_path(), None)?;
     let forwarder = pacsguard_audit::syslog::Forwarder {

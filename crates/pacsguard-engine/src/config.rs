@@ -200,15 +200,16 @@ impl Config {
             path: path.to_path_buf(),
             reason,
         };
-        let size = std::fs::metadata(path)
-            .map_err(|e| bad(format!("cannot read: {e}")))?
-            .len();
-        if size > MAX_CONFIG_BYTES {
-            return Err(bad(format!(
-                "{size} bytes is larger than the {MAX_CONFIG_BYTES}-byte limit"
-            )));
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+        // No link followed, no FIFO waited on, at most MAX_CONFIG_BYTES read.
+        let text = match pacsguard_fs::read_file(path, MAX_CONFIG_BYTES) {
+            Ok(read) => String::from_utf8(read.bytes).map_err(|_| bad("not UTF-8 text".into()))?,
+            Err(pacsguard_fs::ReadError::TooLarge { size, .. }) => {
+                return Err(bad(format!(
+                    "{size} bytes is larger than the {MAX_CONFIG_BYTES}-byte limit"
+                )));
+            }
+            Err(e) => return Err(bad(crate::files::refusal(&e))),
+        };
         let mut config = Config::parse(&text).map_err(bad)?;
         // Roots are recorded by their real path; a configured path through a symlink must
         // still name the same root.

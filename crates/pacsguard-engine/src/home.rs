@@ -1,7 +1,7 @@
 //! The home directory: layout, creation, key handling and the lock.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read as _, Write as _};
+use std::io::Read as _;
 use std::os::unix::fs::{
     DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _,
 };
@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use ed25519_dalek::SigningKey;
 use nix::fcntl::{Flock, FlockArg};
-use pacsguard_audit::{AuditSink, Durability, TrailFiles};
+use pacsguard_audit::{AuditSink, Durability, Opening, TrailFiles, TrailOptions};
 use pacsguard_events::{Action, Event, EventBus, Outcome};
 use pacsguard_store::{Store, fingerprint};
 use pacsguard_trail::note::{Signer, Verifier};
@@ -51,6 +51,9 @@ pub struct InitReport {
 }
 
 const KEY_HEADER: &str = "PacsGuard Ed25519 signing key v1";
+
+/// The most of `signing.key` read: the header and 64 hex digits are under 100 bytes.
+const MAX_KEY_FILE_BYTES: u64 = 4096;
 
 impl Home {
     pub fn new(dir: PathBuf) -> Home {
@@ -131,7 +134,14 @@ impl Home {
         // The key goes last: its presence is what marks the home as initialized.
         let secret = Zeroizing::new(format!("{KEY_HEADER}\n{}\n", hex::encode(seed.as_slice())));
         write_atomically(&self.key_path(), secret.as_bytes(), 0o600)?;
-        let (mut bus, _) = self.open_trail(&key, &AuditConfig::default())?;
+        let config_text =
+            crate::files::read_text(&self.config_path(), crate::config::MAX_CONFIG_BYTES)?
+                .unwrap_or_default();
+        let options = TrailOptions {
+            settings: crate::settings::settings_digest(&config_text),
+            ..TrailOptions::default()
+        };
+        let (mut bus, _) = self.open_trail(&key, &AuditConfig::default(), options)?;
         let event = Event::new(
             current_actor(),
             Action::Init,
@@ -172,18 +182,24 @@ impl Home {
             path: path.clone(),
             reason,
         };
-        let meta = fs::metadata(&path).map_err(|e| bad(format!("cannot read: {e}")))?;
-        if meta.permissions().mode() & 0o077 != 0 {
+        // No link followed, no FIFO waited on; the mode is that of the file read.
+        let read = match pacsguard_fs::read_file(&path, MAX_KEY_FILE_BYTES) {
+            Ok(read) => read,
+            Err(pacsguard_fs::ReadError::TooLarge { .. }) => {
+                return Err(bad("not a PacsGuard key file (too large)".into()));
+            }
+            Err(e) => return Err(bad(crate::files::refusal(&e))),
+        };
+        let bytes = Zeroizing::new(read.bytes);
+        if read.meta.mode & 0o077 != 0 {
             return Err(bad(format!(
                 "mode {:04o} lets others read it; run chmod 600",
-                meta.permissions().mode() & 0o7777
+                read.meta.mode
             )));
         }
-        if meta.len() > 4096 {
-            return Err(bad("not a PacsGuard key file (too large)".into()));
-        }
         let text = Zeroizing::new(
-            fs::read_to_string(&path).map_err(|e| bad(format!("cannot read: {e}")))?,
+            String::from_utf8(bytes.to_vec())
+                .map_err(|_| bad("not a PacsGuard key file (not text)".into()))?,
         );
         let mut lines = text.lines();
         if lines.next() != Some(KEY_HEADER) {
@@ -202,48 +218,70 @@ impl Home {
     /// whoever holds it).
     pub fn lock(&self) -> Result<Flock<File>, EngineError> {
         let path = self.lock_path();
+        // Never through a link, never blocking on a FIFO planted there.
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .read(true)
             .write(true)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
             .open(&path)
             .map_err(|e| EngineError::io(&path, e))?;
+        if !file
+            .metadata()
+            .map_err(|e| EngineError::io(&path, e))?
+            .is_file()
+        {
+            return Err(EngineError::io(
+                &path,
+                "not a regular file (a FIFO, socket or device stands there); refused",
+            ));
+        }
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(mut locked) => {
+            Ok(locked) => {
                 // args_os: an argument that is not UTF-8 (a hostile file name) must not panic.
                 let command: Vec<String> = std::env::args_os()
                     .map(|a| pacsguard_events::escape_bytes(a.as_encoded_bytes()))
                     .collect();
                 let holder = format!("pid {}: {}", std::process::id(), command.join(" "));
                 // Only a courtesy for the next command's message: the lock is what counts.
-                let _ = locked
-                    .set_len(0)
-                    .and_then(|()| locked.write_all(holder.as_bytes()));
+                // Written over the old line and then cut to length (not emptied first), so
+                // a command reading it meanwhile never finds it empty.
+                let _ = std::os::unix::fs::FileExt::write_all_at(&*locked, holder.as_bytes(), 0)
+                    .and_then(|()| locked.set_len(holder.len() as u64));
                 Ok(locked)
             }
             Err((mut file, _)) => {
-                let mut holder = String::new();
+                // Bytes, not a String: a line cut inside a multi-byte character (a long
+                // command line) must still name the holder, not read as nothing.
+                let mut holder = Vec::new();
                 let _ = (&mut file)
                     .take(MAX_LOCK_HOLDER_BYTES)
-                    .read_to_string(&mut holder);
+                    .read_to_end(&mut holder);
+                let holder = pacsguard_events::escape_bytes(holder.trim_ascii());
                 Err(EngineError::Locked {
                     home: self.dir.clone(),
                     lock: path,
-                    holder: pacsguard_events::escape_bytes(holder.trim().as_bytes()),
+                    holder: if holder.is_empty() {
+                        "a command that has not named itself yet".into()
+                    } else {
+                        holder
+                    },
                 })
             }
         }
     }
 
-    /// The bus with this home's sinks: the audit trail. Returns also the torn tail the
-    /// trail cut off (a crash mid-record), for the caller to put on the record.
+    /// The bus with this home's sinks: the audit trail. Returns also what opening the
+    /// trail found (a torn tail cut off, unsigned records adopted), for the caller to put
+    /// on the record.
     pub fn open_trail(
         &self,
         key: &SigningKey,
         audit: &AuditConfig,
-    ) -> Result<(EventBus, Option<(u64, u64)>), EngineError> {
+        options: TrailOptions,
+    ) -> Result<(EventBus, Opening), EngineError> {
         let signer = self.trail_signer(key)?;
         let origin = signer.verifier().name().to_string();
         let files = TrailFiles {
@@ -255,22 +293,29 @@ impl Home {
             FsyncPolicy::Batch => Durability::Batch,
             FsyncPolicy::Record => Durability::EveryRecord,
         };
-        let (sink, torn) = AuditSink::open(files, hostname(), origin, signer, durability)?;
+        let options = TrailOptions {
+            durability,
+            ..options
+        };
+        let (sink, opening) = AuditSink::open(files, hostname(), origin, signer, options)?;
         let mut bus = EventBus::new();
         bus.add_sink(Box::new(sink));
-        Ok((bus, torn))
+        Ok((bus, opening))
     }
 
     /// The trail's signer: this home's key under the name recorded in `trail.pub`
-    /// (written on first use: `pacsguard-<host>`).
+    /// (written on first use). The name is the trail's origin, a schema-less URL-like
+    /// name as C2SP recommends: `pacsguard.local/<host>/<key fingerprint>`, so two hosts
+    /// of the same name (a cloned machine) never share one. Homes created before keep
+    /// the name in their `trail.pub` (`pacsguard-<host>`).
     fn trail_signer(&self, key: &SigningKey) -> Result<Signer, EngineError> {
         let path = self.trail_key_path();
         let bad = |reason: String| EngineError::Key {
             path: path.clone(),
             reason,
         };
-        match fs::read_to_string(&path) {
-            Ok(text) => {
+        match crate::files::read_text(&path, crate::files::MAX_SMALL_FILE_BYTES)? {
+            Some(text) => {
                 let verifier = Verifier::parse(text.trim()).map_err(|e| bad(e.to_string()))?;
                 let signer =
                     Signer::new(verifier.name(), key.clone()).map_err(|e| bad(e.to_string()))?;
@@ -281,8 +326,13 @@ impl Home {
                 }
                 Ok(signer)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let name = pacsguard_audit::safe_name(&format!("pacsguard-{}", hostname()));
+            None => {
+                let public = hex::encode(key.verifying_key().as_bytes());
+                let name = format!(
+                    "pacsguard.local/{}/{}",
+                    pacsguard_audit::safe_name(&hostname()),
+                    &public[..16]
+                );
                 let signer = Signer::new(&name, key.clone()).map_err(|e| bad(e.to_string()))?;
                 write_atomically(
                     &path,
@@ -291,7 +341,6 @@ impl Home {
                 )?;
                 Ok(signer)
             }
-            Err(e) => Err(bad(format!("cannot read: {e}"))),
         }
     }
 }

@@ -17,9 +17,11 @@ mod audit;
 mod config;
 mod durable;
 mod error;
+mod files;
 mod home;
 mod ops;
 mod progress;
+mod settings;
 mod vault;
 
 pub use actor::current_actor;
@@ -33,7 +35,7 @@ pub use home::{Home, InitReport, default_home};
 pub use ops::{
     AcceptReport, AcceptRequest, CheckReport, CheckRequest, MAX_SCAN_FILE_BYTES, ProfileReport,
     ProfileRequest, RootSummary, SanitizeReport, ScanReport, ScanRequest, Session, WatchOutput,
-    WatchReport, WatchRequest,
+    WatchReport, WatchRequest, WitnessInitReport,
 };
 pub use progress::{NoProgress, Progress};
 pub use vault::{QuarantineRecord, RecordedFinding, Vault};

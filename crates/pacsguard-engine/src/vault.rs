@@ -20,6 +20,10 @@ use sha2::{Digest as _, Sha256};
 use crate::durable::write_new;
 use crate::error::EngineError;
 
+/// The most of one quarantine record read: a record is a few KiB (its findings are bounded
+/// by `MAX_OBSERVATIONS`); a larger file is not one of ours.
+const MAX_RECORD_FILE_BYTES: u64 = 4 << 20;
+
 /// One time a file was quarantined.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct QuarantineRecord {
@@ -193,7 +197,14 @@ impl Vault {
             }
         };
         let content = entry.join("content");
-        let bytes = fs::read(&content).map_err(|e| EngineError::io(&content, e))?;
+        if fs::symlink_metadata(&content).is_err() {
+            return Err(EngineError::io(
+                &entry,
+                "an incomplete vault entry: a quarantine was interrupted (killed) before its copy was complete, so there is no copy; the next pacsguard command removes the entry and records that it did",
+            ));
+        }
+        let bytes = crate::files::read_bounded(&content, crate::ops::MAX_SCAN_FILE_BYTES)?
+            .ok_or_else(|| EngineError::io(&content, "cannot read: it does not exist"))?;
         let actual = hex::encode(Sha256::digest(&bytes));
         let expected = entry
             .file_name()
@@ -212,10 +223,53 @@ impl Vault {
     /// 0400, never over an existing file); returns its full SHA-256.
     pub fn export(&self, prefix: &str, out: &Path) -> Result<String, EngineError> {
         let (_, content) = self.find(prefix)?;
-        let bytes = fs::read(&content).map_err(|e| EngineError::io(&content, e))?;
+        let bytes = crate::files::read_bounded(&content, crate::ops::MAX_SCAN_FILE_BYTES)?
+            .ok_or_else(|| EngineError::io(&content, "cannot read: it does not exist"))?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
         write_new(out, &bytes, 0o400)?;
         Ok(sha256)
+    }
+
+    /// Removes what a quarantine killed midway (kill -9, power loss) left behind: the
+    /// temporary files of `durable::write_new` (`.<name>.<nonce>.pacsguard-tmp`) and entry
+    /// directories left with nothing in them. A complete copy without its record is kept
+    /// (it is evidence; `show` explains it). Runs under the home's lock, so no quarantine
+    /// is in progress. Returns what was removed, for the caller to record.
+    pub fn clean_interrupted(&self) -> Result<Vec<PathBuf>, EngineError> {
+        let mut removed = Vec::new();
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
+            Err(e) => return Err(EngineError::io(&self.dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| EngineError::io(&self.dir, e))?;
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            if !is_dir || !is_digest_name(&entry.file_name().to_string_lossy()) {
+                continue;
+            }
+            let dir = entry.path();
+            let mut left = 0usize;
+            for file in fs::read_dir(&dir).map_err(|e| EngineError::io(&dir, e))? {
+                let file = file.map_err(|e| EngineError::io(&dir, e))?;
+                let name = file.file_name().to_string_lossy().into_owned();
+                // Only our own temporary files, and only regular files: never a link.
+                let ours = name.starts_with('.')
+                    && name.ends_with(".pacsguard-tmp")
+                    && file.file_type().is_ok_and(|t| t.is_file());
+                if ours {
+                    fs::remove_file(file.path()).map_err(|e| EngineError::io(file.path(), e))?;
+                    removed.push(file.path());
+                } else {
+                    left += 1;
+                }
+            }
+            if left == 0 {
+                fs::remove_dir(&dir).map_err(|e| EngineError::io(&dir, e))?;
+                removed.push(dir);
+            }
+        }
+        Ok(removed)
     }
 
     fn records_in(&self, entry: &Path) -> Result<Vec<QuarantineRecord>, EngineError> {
@@ -223,7 +277,8 @@ impl Vault {
         for file in fs::read_dir(entry).map_err(|e| EngineError::io(entry, e))? {
             let path = file.map_err(|e| EngineError::io(entry, e))?.path();
             if path.extension().is_some_and(|e| e == "json") {
-                let text = fs::read(&path).map_err(|e| EngineError::io(&path, e))?;
+                let text = crate::files::read_bounded(&path, MAX_RECORD_FILE_BYTES)?
+                    .ok_or_else(|| EngineError::io(&path, "cannot read: it does not exist"))?;
                 let record = serde_json::from_slice(&text)
                     .map_err(|e| EngineError::io(&path, format!("not a quarantine record: {e}")))?;
                 records.push(record);

@@ -49,7 +49,15 @@ fn needs_escape(c: char) -> bool {
             | '\u{202a}'..='\u{202e}'
             | '\u{2060}'..='\u{2064}'
             | '\u{2066}'..='\u{2069}'
-            | '\u{feff}')
+            | '\u{feff}'
+            // The Arabic letter mark, a bidirectional mark like U+200F.
+            | '\u{061c}'
+            // Line and paragraph separators: not controls, yet terminals, editors and
+            // JSON-in-JavaScript readers break lines at them (a forged report line).
+            | '\u{2028}'
+            | '\u{2029}'
+            // Tag characters: invisible, they smuggle text a reader cannot see.
+            | '\u{e0000}'..='\u{e007f}')
 }
 
 #[cfg(test)]
@@ -75,6 +83,21 @@ mod tests {
             "x\\u{202e}gpj.exe"
         );
         assert_eq!(escape_bytes(b"\x7f"), "\\u{007f}");
+    }
+
+    #[test]
+    fn separators_the_arabic_letter_mark_and_tag_characters_are_escaped() {
+        assert_eq!(
+            escape_bytes("a\u{2028}b\u{2029}c".as_bytes()),
+            "a\\u{2028}b\\u{2029}c"
+        );
+        assert_eq!(escape_bytes("x\u{061c}y".as_bytes()), "x\\u{061c}y");
+        assert_eq!(
+            escape_bytes("ok\u{e0001}\u{e0041}\u{e007f}".as_bytes()),
+            "ok\\u{e0001}\\u{e0041}\\u{e007f}"
+        );
+        // The neighbours of the tag block are ordinary (private use, variation selectors).
+        assert_eq!(escape_bytes("\u{e0100}".as_bytes()), "\u{e0100}");
     }
 
     #[test]

@@ -47,6 +47,40 @@ pub enum Action {
     Heartbeat,
 }
 
+impl Action {
+    /// Every action, in the order above: the vocabulary of `audit show --action`.
+    pub const ALL: [Action; 11] = [
+        Action::Init,
+        Action::Profile,
+        Action::Check,
+        Action::Accept,
+        Action::Scan,
+        Action::Quarantine,
+        Action::Sanitize,
+        Action::Finding,
+        Action::Audit,
+        Action::Watch,
+        Action::Heartbeat,
+    ];
+
+    /// The stable kebab-case name written into records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Init => "init",
+            Action::Profile => "profile",
+            Action::Check => "check",
+            Action::Accept => "accept",
+            Action::Scan => "scan",
+            Action::Quarantine => "quarantine",
+            Action::Sanitize => "sanitize",
+            Action::Finding => "finding",
+            Action::Audit => "audit",
+            Action::Watch => "watch",
+            Action::Heartbeat => "heartbeat",
+        }
+    }
+}
+
 /// How it ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -85,6 +119,11 @@ pub struct Event {
     /// For heartbeats: seconds until the next one is due; 0 announces a clean stop.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub heartbeat_seconds: Option<u64>,
+    /// For `profile` and `accept`: the baseline generation about to be signed (outcome
+    /// `started`) or signed. The trail's checkpoints carry it, so the store and the trail
+    /// each state the other's last known state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generation: Option<u64>,
 }
 
 impl Event {
@@ -99,6 +138,7 @@ impl Event {
             reason: None,
             detail: detail.into(),
             heartbeat_seconds: None,
+            generation: None,
         }
     }
 
@@ -135,6 +175,11 @@ impl Event {
 
     pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
         self.reason = Some(reason.into());
+        self
+    }
+
+    pub fn with_generation(mut self, generation: u64) -> Self {
+        self.generation = Some(generation);
         self
     }
 }
@@ -228,6 +273,14 @@ mod tests {
         }
         fn flush(&mut self) -> Result<(), SinkError> {
             Ok(())
+        }
+    }
+
+    #[test]
+    fn action_names_are_the_serialized_ones() {
+        for action in Action::ALL {
+            let json = serde_json::to_value(action).expect("serializes");
+            assert_eq!(json.as_str(), Some(action.as_str()));
         }
     }
 

@@ -27,7 +27,7 @@ pub use hash::{
     ContentSplitter, Digest, HASH_BUFFER_SIZE, HashAlgorithm, HashRequest, Hasher,
     MAX_HASH_ATTEMPTS, MAX_SPLIT_BYTES, Split, hash_files,
 };
-pub use read::{FileBytes, ReadError, read_file, read_head};
+pub use read::{FileBytes, ReadError, open_regular, read_file, read_head};
 pub use walk::{
     MAX_OPEN_DIRS, MAX_TREE_DEPTH, Problem, ProblemKind, Tree, WalkError, WalkOptions, walk,
 };

@@ -33,6 +33,28 @@ pub enum ReadError {
     Io(io::Error),
 }
 
+impl ReadError {
+    /// Nothing stands at the path (a missing file, for callers where that is normal).
+    pub fn is_missing(&self) -> bool {
+        matches!(self, ReadError::Vanished)
+    }
+}
+
+/// Opens the regular file at `path` to read it as a stream (a log too large to hold):
+/// no link followed, no FIFO or device blocked on, anything but a regular file refused.
+/// The caller bounds what it reads per line or record.
+pub fn open_regular(path: &Path) -> Result<std::fs::File, ReadError> {
+    let file = open_for_reading(path).map_err(|e| match e.raw_os_error() {
+        _ if e.kind() == io::ErrorKind::NotFound => ReadError::Vanished,
+        Some(libc::ELOOP | libc::ENXIO) => ReadError::NotRegular,
+        _ => ReadError::Io(e),
+    })?;
+    if !file.metadata().map_err(ReadError::Io)?.is_file() {
+        return Err(ReadError::NotRegular);
+    }
+    Ok(file)
+}
+
 /// Reads the regular file at `path` whole, if it is at most `limit` bytes.
 pub fn read_file(path: &Path, limit: u64) -> Result<FileBytes, ReadError> {
     read_checked(path, limit, None)
@@ -132,5 +154,27 @@ mod tests {
             read_file(&dir.path().join("gone"), 10),
             Err(ReadError::Vanished)
         ));
+    }
+
+    #[test]
+    fn streams_only_regular_files_and_never_blocks_on_a_fifo() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo runs");
+        assert!(made.success());
+        // Without O_NONBLOCK this open would wait for a writer forever.
+        assert!(matches!(open_regular(&fifo), Err(ReadError::NotRegular)));
+        assert!(matches!(read_file(&fifo, 10), Err(ReadError::NotRegular)));
+        let zero = dir.path().join("zero");
+        std::os::unix::fs::symlink("/dev/zero", &zero).expect("symlink");
+        assert!(matches!(open_regular(&zero), Err(ReadError::NotRegular)));
+        assert!(matches!(
+            open_regular(Path::new("/dev/zero")),
+            Err(ReadError::NotRegular)
+        ));
+        assert!(open_regular(&dir.path().join("gone")).is_err_and(|e| e.is_missing()));
     }
 }

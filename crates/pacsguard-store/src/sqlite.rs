@@ -150,6 +150,20 @@ impl Store {
         }
     }
 
+    /// The generation in the signature row (0 without one), not verified: cheap, for
+    /// cross-checking the store against the audit trail at start-up. `load` verifies it
+    /// with everything else before the baseline is used.
+    pub fn generation(&self) -> Result<u64, StoreError> {
+        let generation: Option<i64> = self
+            .conn
+            .query_row("SELECT generation FROM baseline WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(self.sql())?;
+        Ok(generation.map_or(0, |g| u64::try_from(g).unwrap_or(0)))
+    }
+
     /// The verified baseline, or `None` if none was ever signed.
     pub fn load(&self, key: &VerifyingKey) -> Result<Option<(Baseline, SignedInfo)>, StoreError> {
         let row = self

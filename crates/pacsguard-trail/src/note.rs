@@ -118,6 +118,11 @@ impl Verifier {
         &self.name
     }
 
+    /// The C2SP key ID: the first four bytes of SHA-256(name ‖ "\n" ‖ 0x01 ‖ key).
+    pub fn key_id(&self) -> u32 {
+        self.hash
+    }
+
     /// The `<name>+<hash>+<key>` form, to publish.
     pub fn encode(&self) -> String {
         let mut raw = vec![ALG_ED25519];
@@ -154,6 +159,17 @@ impl Signer {
 
     pub fn verifier(&self) -> &Verifier {
         &self.verifier
+    }
+
+    /// A secret for another purpose, derived from the signing key and `context` (domain
+    /// separation: SHA-256 of the context, a zero byte and the seed). Whoever holds the
+    /// signing key can derive it; nobody else can.
+    pub fn derive_secret(&self, context: &str) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(context.as_bytes());
+        h.update([0u8]);
+        h.update(self.key.to_bytes());
+        h.finalize().into()
     }
 
     /// Signs `text` (UTF-8, ending in exactly one newline) and returns the whole note.

@@ -203,6 +203,11 @@ enum AuditCommand {
         #[arg(long, value_name = "FILE", requires = "cert")]
         key: Option<PathBuf>,
     },
+    /// Manage the witness copy of the newest checkpoint ([audit] witness).
+    Witness {
+        #[command(subcommand)]
+        command: WitnessCommand,
+    },
     /// Copy the trail (records, checkpoints, verifier key) into a new directory.
     Export {
         /// jsonl: the trail's files, verifiable elsewhere; dicom-xml: one DICOM audit
@@ -211,6 +216,20 @@ enum AuditCommand {
         format: ExportFormat,
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum WitnessCommand {
+    /// Re-initialise a witness that is missing or behind the trail (every other command
+    /// refuses it), after a person has checked why; the act is recorded with the reason.
+    /// A witness ahead of the trail or forked from it is still refused.
+    Init {
+        /// Why (a ticket, what was checked).
+        #[arg(long, required = true)]
+        reason: String,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -247,15 +266,61 @@ enum HashArg {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let json = cli.command.wants_json();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
             // Escaped: a path in an error message must not drive the terminal either.
-            eprintln!(
-                "pacsguard: {}",
-                pacsguard_events::escape_bytes(format!("{e:#}").as_bytes())
-            );
+            let message = pacsguard_events::escape_bytes(error_message(&e).as_bytes());
+            eprintln!("pacsguard: {message}");
+            if json {
+                let _ = output::error_json(&message);
+            }
             ExitCode::from(2)
+        }
+    }
+}
+
+/// The error and its causes, each said once: a cause whose words the message already
+/// holds (an error that prints its source and also returns it) is not repeated.
+fn error_message(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
+}
+
+impl Command {
+    /// Whether the caller asked for JSON: then an error is a JSON document too.
+    fn wants_json(&self) -> bool {
+        match self {
+            Command::Init { json }
+            | Command::Profile { json, .. }
+            | Command::Check { json, .. }
+            | Command::Watch { json, .. }
+            | Command::Accept { json, .. }
+            | Command::Scan { json, .. }
+            | Command::Sanitize { json, .. } => *json,
+            Command::Quarantine { command } => match command {
+                QuarantineCommand::List { json } | QuarantineCommand::Show { json, .. } => *json,
+                QuarantineCommand::Export { .. } => false,
+            },
+            Command::Audit { command } => match command {
+                AuditCommand::Verify { json, .. }
+                | AuditCommand::Show { json, .. }
+                | AuditCommand::Witness {
+                    command: WitnessCommand::Init { json, .. },
+                } => *json,
+                AuditCommand::Forward { .. } | AuditCommand::Export { .. } => false,
+            },
         }
     }
 }
@@ -432,6 +497,13 @@ fn audit(home: &Home, command: AuditCommand) -> Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("--to {e}"))?;
             let sent = pacsguard_engine::audit_forward(home, &target)?;
             output::audit_forward(sent, &to)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Witness {
+            command: WitnessCommand::Init { reason, json },
+        } => {
+            let report = Session::witness_init(home.clone(), &reason)?;
+            output::witness_init(&report, json)?;
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Export { format, out } => {

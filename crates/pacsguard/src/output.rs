@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use pacsguard_engine::{
     AcceptReport, AuditVerifyReport, CheckReport, InitReport, ProfileReport, QuarantineRecord,
-    RootSummary, SanitizeReport, ScanReport, WatchOutput, WatchReport,
+    RootSummary, SanitizeReport, ScanReport, WatchOutput, WatchReport, WitnessInitReport,
 };
 use pacsguard_events::{Finding, SeverityCounts, escape_bytes, escape_path};
 use serde::Serialize;
@@ -255,6 +255,28 @@ pub fn audit_export(written: &[std::path::PathBuf], verifiable: bool) -> Result<
     write_stdout(&text)
 }
 
+pub fn witness_init(report: &WitnessInitReport, as_json: bool) -> Result<()> {
+    if as_json {
+        return json("audit-witness-init", report);
+    }
+    write_stdout(&format!(
+        "witness {} re-initialised ({}); the act and its reason are on the audit trail\n",
+        escape_path(&report.witness),
+        match report.previous {
+            Some(size) => format!("it held a checkpoint of {size} records"),
+            None => "it held no checkpoint of this trail".into(),
+        }
+    ))
+}
+
+/// An error as one JSON document on stdout, for `--json` callers that parse stdout only
+/// (the message also goes to stderr as always).
+pub fn error_json(message: &str) -> Result<()> {
+    let mut text = serde_json::to_string(&serde_json::json!({ "error": message }))?;
+    text.push('\n');
+    write_stdout(&text)
+}
+
 pub fn audit_forward(sent: u64, to: &str) -> Result<()> {
     write_stdout(&format!(
         "forwarded {sent} records to {}\n",
@@ -389,6 +411,12 @@ pub fn quarantine_show(
             );
         }
         text.push('\n');
+    }
+    if records.is_empty() {
+        let _ = writeln!(
+            text,
+            "no record: the quarantine was interrupted (killed) after the copy was written and before its record; `pacsguard audit show --action quarantine` names what was copied"
+        );
     }
     let _ = writeln!(text, "content (verified) {}", shown.content);
     write_stdout(&text)

@@ -136,6 +136,15 @@ fn a_trail_rolled_back_behind_the_witness_is_caught() {
         format!("[audit]\nwitness = \"{}\"\n", witness.display()),
     )
     .expect("config");
+    // A witness configured after the trail began is taken into use explicitly.
+    let out = env.run(&[
+        "audit",
+        "witness",
+        "init",
+        "--reason",
+        "witness share set up",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     env.profile(&[]);
     let old_log = fs::read(env.home.join("audit.log")).expect("read");
     let old_checkpoints = fs::read(env.home.join("checkpoints.jsonl")).expect("read");
@@ -650,6 +659,11 @@ fn tls_collector(pki: &Pki) -> (u16, std::thread::JoinHandle<Result<Vec<String>,
         let mut tls = rustls::StreamOwned::new(conn, stream);
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut tls, &mut bytes).map_err(|e| e.to_string())?;
+        // A collector confirms it read everything by answering close_notify with its own.
+        tls.conn.send_close_notify();
+        tls.conn
+            .complete_io(&mut tls.sock)
+            .map_err(|e| e.to_string())?;
         let mut messages = Vec::new();
         let mut rest = bytes.as_slice();
         while let Some(space) = rest.iter().position(|&b| b == b' ') {
@@ -736,4 +750,100 @@ fn a_real_rsyslog_receives_every_record_over_mutual_tls() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let records = verify(&env, &[]).1["records"].as_u64().expect("records");
     assert_eq!(rsyslog.received(records), (0..records).collect::<Vec<_>>());
+}
+
+/// A TCP proxy in front of `upstream` that passes the first `pass` bytes the forwarder
+/// sends (and everything the collector sends back), then resets both connections
+/// (SO_LINGER 0): a network failure or an injected RST in the middle of a batch.
+fn resetting_proxy(upstream: u16, pass: usize) -> (u16, std::thread::JoinHandle<()>) {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let handle = std::thread::spawn(move || {
+        let Ok((client, _)) = listener.accept() else {
+            return;
+        };
+        let server = std::net::TcpStream::connect(("127.0.0.1", upstream)).expect("upstream");
+        let (mut back_from, mut back_to) = (
+            server.try_clone().expect("clone"),
+            client.try_clone().expect("clone"),
+        );
+        let back = std::thread::spawn(move || {
+            let _ = std::io::copy(&mut back_from, &mut back_to);
+        });
+        let (mut from, mut to) = (&client, &server);
+        let mut buf = [0u8; 1024];
+        let mut passed = 0;
+        while passed < pass {
+            let n = match from.read(&mut buf[..(pass - passed).min(1024)]) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if to.write_all(&buf[..n]).is_err() {
+                return;
+            }
+            passed += n;
+        }
+        for stream in [&client, &server] {
+            let _ = nix::sys::socket::setsockopt(
+                stream,
+                nix::sys::socket::sockopt::Linger,
+                &nix::libc::linger {
+                    l_onoff: 1,
+                    l_linger: 0,
+                },
+            );
+        }
+        // The copy back ends, so ours are the last descriptors: closing them resets.
+        let _ = server.shutdown(std::net::Shutdown::Read);
+        let _ = back.join();
+        drop(client);
+        drop(server);
+    });
+    (port, handle)
+}
+
+#[test]
+fn a_tls_stream_cut_mid_batch_is_not_delivery_and_the_next_run_sends_everything() {
+    let env = busy_env();
+    let dir = env.dir.path().canonicalize().expect("canonical");
+    let pki = pki(&dir, "cut");
+    let rsyslog = Rsyslog::start(
+        &dir.join("rsyslog-cut"),
+        Some((&pki.ca, &pki.server_cert, &pki.server_key_file)),
+    );
+    let forward = |port: u16| {
+        env.run(&[
+            "audit",
+            "forward",
+            "--to",
+            &format!("tls://localhost:{port}"),
+            "--ca",
+            pki.ca.to_str().expect("utf-8"),
+            "--cert",
+            pki.client_cert.to_str().expect("utf-8"),
+            "--key",
+            pki.client_key.to_str().expect("utf-8"),
+        ])
+    };
+    let cursor = env.home.join("forward.cursor");
+    // Past the handshake and the first records, well short of the whole batch.
+    let (port, proxy) = resetting_proxy(rsyslog.port, 6000);
+    let out = forward(port);
+    let _ = proxy.join();
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("resumes from record 0"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!cursor.exists(), "the cursor moved");
+    let out = forward(rsyslog.port);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(cursor.exists());
+    let records = verify(&env, &[]).1["records"].as_u64().expect("records");
+    let mut seqs = rsyslog.received(records);
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs, (0..records).collect::<Vec<_>>());
 }

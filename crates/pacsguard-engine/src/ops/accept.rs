@@ -138,7 +138,8 @@ impl Session {
         self.finish(
             Event::new(self.actor.clone(), Action::Accept, Outcome::Success, detail)
                 .with_objects(objects)
-                .with_reason(reason),
+                .with_reason(reason)
+                .with_generation(baseline.generation),
         )?;
         Ok(AcceptReport {
             generation: baseline.generation,

@@ -8,6 +8,7 @@ mod sanitize;
 mod scan;
 mod targets;
 mod watch;
+mod witness;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::SigningKey;
 use nix::fcntl::Flock;
+use pacsguard_audit::{Opening, TrailOptions, WitnessMode};
 use pacsguard_events::{Action, Actor, Event, EventBus, Finding, Outcome};
 use pacsguard_fs::{Content, EntryType, HashRequest, Tree, WalkError};
 use pacsguard_profile::{
@@ -30,6 +32,7 @@ pub use profile::{ProfileReport, ProfileRequest};
 pub use sanitize::SanitizeReport;
 pub use scan::{MAX_SCAN_FILE_BYTES, ScanReport, ScanRequest};
 pub use watch::{WatchOutput, WatchReport, WatchRequest};
+pub use witness::WitnessInitReport;
 
 use crate::actor::current_actor;
 use crate::config::Config;
@@ -102,6 +105,15 @@ pub(crate) fn serialize_path<S: serde::Serializer>(path: &Path, s: S) -> Result<
 
 impl Session {
     pub fn open(home: Home) -> Result<Session, EngineError> {
+        Ok(Session::open_with(home, WitnessMode::Required)?.0)
+    }
+
+    /// Opens the home; `witness` says whether a missing or behind witness is refused
+    /// (always, but for `audit witness init`).
+    fn open_with(
+        home: Home,
+        witness: WitnessMode,
+    ) -> Result<(Session, pacsguard_audit::Opening), EngineError> {
         if !home.is_initialized() {
             return Err(EngineError::NotInitialized(home.dir.clone()));
         }
@@ -110,7 +122,20 @@ impl Session {
         let key = home.load_key()?;
         let config = Config::load(&home.config_path())?;
         let store = Store::open(&home.store_path())?;
-        let (bus, torn) = home.open_trail(&key, &config.audit)?;
+        let stored = store.generation()?;
+        // The same bytes Config::load parsed a moment ago, under the lock.
+        let config_text =
+            crate::files::read_text(&home.config_path(), crate::config::MAX_CONFIG_BYTES)?
+                .unwrap_or_default();
+        let settings = crate::settings::settings_digest(&config_text);
+        let options = TrailOptions {
+            witness,
+            settings,
+            baseline_if_unknown: stored,
+            ..TrailOptions::default()
+        };
+        let (bus, opening) = home.open_trail(&key, &config.audit, options)?;
+        cross_check(&home, stored, &opening)?;
         let mut session = Session {
             home,
             _lock: lock,
@@ -120,7 +145,49 @@ impl Session {
             bus,
             actor: current_actor(),
         };
-        if let Some((offset, length)) = torn {
+        if let Some(state) = opening.state
+            && state.settings != settings
+        {
+            let finding = Finding::new(
+                session.home.config_path(),
+                pacsguard_events::FindingKind::ConfigDiffers,
+                pacsguard_events::Severity::Warning,
+                "the [audit] or [watch] settings differ from those signed into the audit trail's last checkpoint: they were edited since; they are in force now and signed into the next checkpoint",
+            );
+            let mut event = Event::of_finding(session.actor.clone(), finding);
+            event.action = Action::Audit;
+            session.emit(event)?;
+        }
+        if opening.adopted > 0 {
+            let detail = format!(
+                "audit trail: {} record(s) after the last checkpoint, each carrying this home's record MAC (written by a PacsGuard command killed before it signed them), are signed into the next checkpoint",
+                opening.adopted
+            );
+            session.emit(Event::new(
+                session.actor.clone(),
+                Action::Audit,
+                Outcome::Success,
+                detail,
+            ))?;
+        }
+        let cleaned =
+            crate::vault::Vault::new(session.home.quarantine_dir()).clean_interrupted()?;
+        if !cleaned.is_empty() {
+            let detail = format!(
+                "quarantine vault: removed {} leftover(s) of a quarantine that was interrupted (temporary files, entries without a copy)",
+                cleaned.len()
+            );
+            session.emit(
+                Event::new(
+                    session.actor.clone(),
+                    Action::Quarantine,
+                    Outcome::Success,
+                    detail,
+                )
+                .with_objects(cleaned),
+            )?;
+        }
+        if let Some((offset, length)) = opening.torn_tail {
             let detail = format!(
                 "audit trail: a record cut short by a crash ({length} bytes at byte {offset}) was discarded; it was never acknowledged"
             );
@@ -131,7 +198,7 @@ impl Session {
                 detail,
             ))?;
         }
-        Ok(session)
+        Ok((session, opening))
     }
 
     pub fn home(&self) -> &Home {
@@ -277,7 +344,9 @@ impl Session {
     ) -> Result<(), EngineError> {
         let detail = format!("signing baseline generation {generation}");
         self.emit(
-            Event::new(self.actor.clone(), action, Outcome::Started, detail).with_objects(objects),
+            Event::new(self.actor.clone(), action, Outcome::Started, detail)
+                .with_objects(objects)
+                .with_generation(generation),
         )?;
         Ok(self.bus.flush()?)
     }
@@ -292,6 +361,36 @@ impl Session {
             Some(sudo) => format!("{} (sudo from {sudo})", self.actor.user),
             None => self.actor.user.clone(),
         }
+    }
+}
+
+/// The store and the trail each state the other's last known state: the trail's last
+/// checkpoint signs the baseline generations it recorded, the store signs its generation.
+/// A disagreement is tampering (exit 2), named.
+fn cross_check(home: &Home, stored: u64, opening: &Opening) -> Result<(), EngineError> {
+    let store = home.store_path();
+    let problem = match opening.state {
+        Some(state) if stored < state.baseline => Some(format!(
+            "it holds baseline generation {stored}{} but the audit trail's last checkpoint records generation {} as signed: the store was deleted, emptied, replaced or rolled back",
+            if stored == 0 { " (none)" } else { "" },
+            state.baseline
+        )),
+        Some(state) if stored > state.announced => Some(format!(
+            "it holds baseline generation {stored} but the audit trail never announced one after generation {}: the trail was rolled back or replaced, or the store comes from elsewhere",
+            state.announced
+        )),
+        Some(_) => None,
+        None if opening.signed_size == 0 && stored > 0 => Some(format!(
+            "it holds baseline generation {stored} but the audit trail is empty (no checkpoint): the trail (audit.log, checkpoints.jsonl) was deleted or emptied"
+        )),
+        None => None,
+    };
+    match problem {
+        Some(problem) => Err(EngineError::io(
+            &store,
+            format!("{problem}. Keep the home as evidence; nothing was changed"),
+        )),
+        None => Ok(()),
     }
 }
 

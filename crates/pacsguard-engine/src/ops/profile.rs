@@ -103,7 +103,9 @@ impl Session {
             baseline.roots.len()
         );
         self.finish(
-            Event::new(self.actor.clone(), Action::Profile, outcome, detail).with_objects(changed),
+            Event::new(self.actor.clone(), Action::Profile, outcome, detail)
+                .with_objects(changed)
+                .with_generation(baseline.generation),
         )?;
         Ok(ProfileReport {
             generation: baseline.generation,

@@ -304,7 +304,18 @@ fn build_screener(request: &ScanRequest) -> Result<Screener, EngineError> {
     };
     let hashlist = match &request.hashlist {
         Some(path) => {
-            let text = std::fs::read(path).map_err(|e| EngineError::io(path, e))?;
+            // No link followed, no FIFO waited on, and the bound applies before the list
+            // is held (`--hashlist /dev/zero` is refused, not read).
+            let text = match pacsguard_fs::read_file(path, MAX_HASHLIST_BYTES) {
+                Ok(read) => read.bytes,
+                Err(ReadError::TooLarge { size, .. }) => {
+                    return Err(EngineError::Usage(format!(
+                        "--hashlist {}: {size} bytes, more than the {MAX_HASHLIST_BYTES}-byte limit",
+                        path.display()
+                    )));
+                }
+                Err(e) => return Err(EngineError::io(path, crate::files::refusal(&e))),
+            };
             let origin = path.display().to_string();
             Some(
                 HashList::parse(&origin, &text)
@@ -315,6 +326,10 @@ fn build_screener(request: &ScanRequest) -> Result<Screener, EngineError> {
     };
     Ok(Screener::new(rules, hashlist))
 }
+
+/// The largest `--hashlist` read: MalwareBazaar's full CSV export (about a million rows
+/// of a few hundred bytes) fits; `MAX_HASHLIST_ENTRIES` bounds the parsed list.
+pub const MAX_HASHLIST_BYTES: u64 = 1 << 30;
 
 /// Every `.yar` and `.yara` file directly in `dir`, sorted by name.
 fn read_rule_dir(dir: &Path) -> Result<Vec<RuleSource>, EngineError> {
@@ -344,7 +359,18 @@ fn read_rule_dir(dir: &Path) -> Result<Vec<RuleSource>, EngineError> {
     paths
         .into_iter()
         .map(|path| {
-            let text = std::fs::read_to_string(&path).map_err(|e| EngineError::io(&path, e))?;
+            let limit = pacsguard_screen::MAX_RULE_SOURCE_BYTES as u64;
+            let text = match pacsguard_fs::read_file(&path, limit) {
+                Ok(read) => String::from_utf8(read.bytes)
+                    .map_err(|_| EngineError::io(&path, "not UTF-8 text"))?,
+                Err(ReadError::TooLarge { size, .. }) => {
+                    return Err(EngineError::Usage(format!(
+                        "--rules {}: {size} bytes, more than the {limit}-byte limit of rule source",
+                        path.display()
+                    )));
+                }
+                Err(e) => return Err(EngineError::io(&path, crate::files::refusal(&e))),
+            };
             Ok(RuleSource {
                 origin: path.display().to_string(),
                 text,

@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::durable::write_new;
 use crate::error::EngineError;
+use crate::files::OutDir;
 
 /// Names sorting at the start, the middle and the end of a directory listing.
 pub const CANARY_NAMES: [&str; 3] = [
@@ -20,28 +20,26 @@ const SOP_CLASS: &str = "1.2.840.10008.5.1.4.1.1.7";
 const TRANSFER_SYNTAX: &str = "1.2.840.10008.1.2.1";
 
 /// Creates the directory and any canary missing from it (never replacing a file), and
-/// returns the canaries' paths.
+/// returns the canaries' paths. The directory chain is created and opened one component
+/// at a time without following a link (a symlink on the way would send root-owned files
+/// wherever it points), and each canary is created exclusively inside the directory
+/// opened (`files::OutDir`), so a link planted there is never written through.
 pub fn ensure_canaries(dir: &Path) -> Result<Vec<PathBuf>, EngineError> {
-    std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
-    // A symlink on the way would send root-owned files wherever it points.
-    let real = dir.canonicalize().map_err(|e| EngineError::io(dir, e))?;
-    if real != dir {
-        return Err(EngineError::io(
-            dir,
-            format!(
-                "[watch] canary_dir resolves to {}: a symlink on the way; nothing was written",
-                real.display()
-            ),
-        ));
-    }
+    let out = OutDir::open_or_create_all(dir, 0o755).map_err(|e| {
+        EngineError::io(dir, format!("[watch] canary_dir: {e}; nothing was written"))
+    })?;
     let mut paths = Vec::new();
     for name in CANARY_NAMES {
-        let path = dir.join(name);
-        if std::fs::symlink_metadata(&path).is_err() {
-            write_new(&path, &canary_instance()?, 0o644)?;
+        if !out.contains(name) {
+            let bytes = canary_instance()?;
+            let mut file = out.create(name, 0o644)?;
+            std::io::Write::write_all(&mut file, &bytes)
+                .and_then(|()| file.sync_all())
+                .map_err(|e| EngineError::io(dir.join(name), e))?;
         }
-        paths.push(path);
+        paths.push(dir.join(name));
     }
+    out.sync()?;
     Ok(paths)
 }
 
@@ -139,9 +137,10 @@ mod tests {
         std::os::unix::fs::symlink(&elsewhere, &link).expect("test fixture");
         let refused = ensure_canaries(&link.join("canary"));
         assert!(refused.is_err_and(|e| e.to_string().contains("symlink")));
+        // Nothing created through the link (the canary directory used to be).
         assert_eq!(
             std::fs::read_dir(&elsewhere).expect("test fixture").count(),
-            1
+            0
         );
     }
 }

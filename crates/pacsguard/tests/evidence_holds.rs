@@ -1,0 +1,553 @@
+//! Issue 12: the trail, the witness, the store and the home's files hold against an
+//! intruder with write access to the home or the witness share, through the real binary.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A home whose `[audit] witness` is a directory beside it, taken into use.
+fn witnessed_env() -> (Env, PathBuf) {
+    let env = Env::new();
+    let witness = env
+        .dir
+        .path()
+        .canonicalize()
+        .expect("canonical")
+        .join("witness");
+    fs::create_dir(&witness).expect("mkdir");
+    fs::write(
+        env.home.join("config.toml"),
+        format!("[audit]\nwitness = \"{}\"\n", witness.display()),
+    )
+    .expect("config");
+    let out = env.run(&[
+        "audit",
+        "witness",
+        "init",
+        "--reason",
+        "witness share set up",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    env.profile(&[]);
+    (env, witness)
+}
+
+fn witness_file(dir: &Path) -> PathBuf {
+    let files: Vec<PathBuf> = fs::read_dir(dir)
+        .expect("list")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "checkpoint"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files[0].clone()
+}
+
+fn records(env: &Env, action: &str) -> Vec<serde_json::Value> {
+    let out = env.run(&["audit", "show", "--json", "--action", action]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    doc["records"].as_array().cloned().unwrap_or_default()
+}
+
+/// Runs `cmd` and fails the test (instead of hanging it) if it takes longer than 20 s.
+fn run_bounded(mut cmd: Command) -> Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let started = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the command hung: {cmd:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
+}
+
+fn bounded(env: &Env, args: &[&str]) -> Output {
+    let mut cmd = pacsguard();
+    cmd.arg("--home").arg(&env.home).args(args);
+    run_bounded(cmd)
+}
+
+// Item 6: deleting the witness must not switch it off.
+#[test]
+fn a_deleted_witness_is_refused_until_a_person_reinitialises_it_on_the_record() {
+    let (env, witness) = witnessed_env();
+    let file = witness_file(&witness);
+    fs::remove_file(&file).expect("intruder deletes the witness");
+    let out = env.run(&["check"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("witness init"), "{}", stderr(&out));
+    assert!(
+        !file.exists(),
+        "nothing was signed over the missing witness"
+    );
+    let out = env.run(&[
+        "audit",
+        "witness",
+        "init",
+        "--reason",
+        "INC-7: share restored",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(file.exists());
+    assert_eq!(env.check(&[]).0, 0);
+    let recorded = records(&env, "audit");
+    assert!(
+        recorded
+            .iter()
+            .any(|r| r["reason"] == "INC-7: share restored"
+                && r["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("no checkpoint"))),
+        "{recorded:#?}"
+    );
+}
+
+#[test]
+fn a_witness_behind_the_trail_is_refused_and_reinitialised_only_if_consistent() {
+    let (env, witness) = witnessed_env();
+    let file = witness_file(&witness);
+    let old = fs::read(&file).expect("read");
+    assert_eq!(env.check(&[]).0, 0);
+    fs::write(&file, &old).expect("witness put back behind");
+    let out = env.run(&["check"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("behind"), "{}", stderr(&out));
+    assert_eq!(fs::read(&file).expect("read"), old, "not overwritten");
+    // The trail extends what the witness holds (proven): a person may take it forward.
+    let out = env.run(&[
+        "audit",
+        "witness",
+        "init",
+        "--reason",
+        "lost write, checked",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_ne!(fs::read(&file).expect("read"), old);
+    assert_eq!(env.check(&[]).0, 0);
+}
+
+#[test]
+fn a_rolled_back_trail_is_never_signed_over_its_witness_even_by_reinitialising() {
+    let (env, witness) = witnessed_env();
+    let file = witness_file(&witness);
+    let log = fs::read(env.home.join("audit.log")).expect("read");
+    let checkpoints = fs::read(env.home.join("checkpoints.jsonl")).expect("read");
+    assert_eq!(env.check(&[]).0, 0);
+    let ahead = fs::read(&file).expect("read");
+    fs::write(env.home.join("audit.log"), log).expect("roll back");
+    fs::write(env.home.join("checkpoints.jsonl"), checkpoints).expect("roll back");
+    for args in [
+        &["check"][..],
+        &["audit", "witness", "init", "--reason", "make it go away"][..],
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("rolled back"), "{}", stderr(&out));
+    }
+    assert_eq!(fs::read(&file).expect("read"), ahead, "the witness kept");
+}
+
+// Item 7: records someone else appended are never signed.
+#[test]
+fn a_forged_record_after_the_last_checkpoint_is_refused_not_signed() {
+    let env = Env::new();
+    env.profile(&[]);
+    let path = env.home.join("audit.log");
+    let size = fs::read_to_string(&path).expect("read").lines().count();
+    let forged = format!(
+        "{{\"seq\":{size},\"host\":\"pacs\",\"time\":\"2026-12-01T10:00:00Z\",\"actor\":{{\"user\":\"root\",\"uid\":0}},\"action\":\"accept\",\"outcome\":\"success\",\"reason\":\"approved by the vendor\",\"detail\":\"all differences accepted\"}}\n"
+    );
+    let mut bytes = fs::read(&path).expect("read");
+    bytes.extend_from_slice(forged.as_bytes());
+    fs::write(&path, &bytes).expect("append");
+    let before = fs::read(env.home.join("checkpoints.jsonl")).expect("read");
+    let out = env.run(&["check"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("record {size}")) && stderr(&out).contains("MAC"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        fs::read(env.home.join("checkpoints.jsonl")).expect("read"),
+        before,
+        "nothing signed"
+    );
+}
+
+#[test]
+fn records_of_a_command_killed_before_signing_are_adopted_on_the_record() {
+    let env = Env::new();
+    env.profile(&[]);
+    fs::write(env.path("readme.txt"), b"changed").expect("edit");
+    let _ = env.check(&[]);
+    // The check's records stay; its checkpoint is gone, as if it was killed in between.
+    let path = env.home.join("checkpoints.jsonl");
+    let text = fs::read_to_string(&path).expect("read");
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.pop();
+    fs::write(&path, format!("{}\n", lines.join("\n"))).expect("write");
+    assert_eq!(env.check(&[]).0, 1);
+    let adopted = records(&env, "audit");
+    assert!(
+        adopted.iter().any(|r| r["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("record MAC") && d.contains("signed into"))),
+        "{adopted:#?}"
+    );
+    let out = env.run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+// Item 8: the store and the trail each state the other's last known state.
+#[test]
+fn a_deleted_store_is_tampering_not_a_home_without_a_profile() {
+    let env = Env::new();
+    env.profile(&[]);
+    fs::remove_file(env.home.join("pacsguard.db")).expect("rm");
+    let out = env.run(&["check"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        !err.contains("no profile has been taken yet") && err.contains("generation 1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_older_store_put_back_is_caught_against_the_trail() {
+    let env = Env::new();
+    env.profile(&[]);
+    let old = fs::read(env.home.join("pacsguard.db")).expect("read");
+    fs::write(env.path("readme.txt"), b"implant").expect("edit");
+    let out = env.run(&["accept", "--all", "--reason", "patch"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    fs::write(env.home.join("pacsguard.db"), old).expect("replay generation 1");
+    let out = env.run(&["check"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("rolled back"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_emptied_trail_does_not_verify_while_the_store_holds_a_baseline() {
+    let env = Env::new();
+    env.profile(&[]);
+    fs::write(env.home.join("audit.log"), b"").expect("empty");
+    fs::remove_file(env.home.join("checkpoints.jsonl")).expect("rm");
+    let out = env.run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(stdout(&out).contains("generation 1"), "{}", stdout(&out));
+    let out = env.run(&["check"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("trail"), "{}", stderr(&out));
+}
+
+// Item 9: the witness file is named by the log's identity.
+#[test]
+fn two_homes_of_one_host_share_a_witness_directory_without_locking_each_other_out() {
+    let (first, witness) = witnessed_env();
+    let second = Env::new();
+    fs::write(
+        second.home.join("config.toml"),
+        format!("[audit]\nwitness = \"{}\"\n", witness.display()),
+    )
+    .expect("config");
+    let out = second.run(&["audit", "witness", "init", "--reason", "second home"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    second.profile(&[]);
+    assert_eq!(first.check(&[]).0, 0);
+    assert_eq!(second.check(&[]).0, 0);
+    let names: Vec<String> = fs::read_dir(&witness)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    let origin = fs::read_to_string(first.home.join("trail.pub")).expect("key");
+    assert!(origin.starts_with("pacsguard.local/"), "{origin}");
+}
+
+#[test]
+fn a_witness_written_under_the_old_name_is_still_read() {
+    let (env, witness) = witnessed_env();
+    let file = witness_file(&witness);
+    let name = file
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    // `<origin>.<key id>.checkpoint` → `<origin>.checkpoint`, as before the key id.
+    let (stem, _) = name
+        .trim_end_matches(".checkpoint")
+        .rsplit_once('.')
+        .expect("key id");
+    let legacy = witness.join(format!("{stem}.checkpoint"));
+    fs::rename(&file, &legacy).expect("rename");
+    assert_eq!(env.check(&[]).0, 0);
+    assert!(file.exists(), "the next checkpoint goes under the new name");
+}
+
+// Item 10: settings outside the baseline are signed into the trail.
+#[test]
+fn an_edited_watch_or_audit_setting_is_put_on_the_record() {
+    let env = Env::new();
+    env.profile(&[]);
+    let config = env.home.join("config.toml");
+    let mut text = fs::read_to_string(&config).expect("read");
+    text.push_str("\n[watch]\nquiet_ms = 750\n");
+    fs::write(&config, text).expect("edit");
+    let _ = env.check(&[]);
+    let noted = records(&env, "audit");
+    assert!(
+        noted
+            .iter()
+            .any(|r| r["finding"]["kind"] == "config-differs"
+                && r["finding"]["severity"] == "warning"),
+        "{noted:#?}"
+    );
+    // Once: the next checkpoint signs the new settings.
+    let _ = env.check(&[]);
+    assert_eq!(records(&env, "audit").len(), noted.len());
+}
+
+// Item 11: nothing in the home can hang a command or make it read without bound.
+#[test]
+fn fifos_and_links_to_devices_in_the_home_are_refused_promptly() {
+    for name in [
+        "config.toml",
+        "trail.pub",
+        "checkpoints.jsonl",
+        "audit.log",
+        "signing.key",
+    ] {
+        let env = Env::new();
+        env.profile(&[]);
+        let path = env.home.join(name);
+        fs::remove_file(&path).expect("rm");
+        let made = Command::new("mkfifo").arg(&path).status().expect("mkfifo");
+        assert!(made.success());
+        let out = bounded(&env, &["check"]);
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", stderr(&out));
+        assert!(stderr(&out).contains(name), "{name}: {}", stderr(&out));
+        fs::remove_file(&path).expect("rm");
+        std::os::unix::fs::symlink("/dev/zero", &path).expect("symlink");
+        // `audit verify` needs no signing key; everything else it reads.
+        let args: &[&str] = if name == "signing.key" {
+            &["check"]
+        } else {
+            &["audit", "verify"]
+        };
+        let out = bounded(&env, args);
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn an_exported_trail_with_a_fifo_and_a_hashlist_of_dev_zero_are_refused_promptly() {
+    let env = Env::new();
+    env.profile(&[]);
+    let out_dir = env.dir.path().join("export");
+    let out = env.run(&["audit", "export", "--out", out_dir.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    fs::remove_file(out_dir.join("audit.log")).expect("rm");
+    let made = Command::new("mkfifo")
+        .arg(out_dir.join("audit.log"))
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let out = bounded(
+        &env,
+        &["audit", "verify", "--dir", out_dir.to_str().expect("utf-8")],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = bounded(
+        &env,
+        &["audit", "show", "--dir", out_dir.to_str().expect("utf-8")],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = bounded(&env, &["scan", "--hashlist", "/dev/zero", env.tree_str()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("/dev/zero"), "{}", stderr(&out));
+}
+
+// Item 12: export creates its files itself, inside the directory it checked.
+#[test]
+fn export_creates_no_parent_chain_and_never_writes_through_a_link() {
+    let env = Env::new();
+    env.profile(&[]);
+    let deep = env.dir.path().join("a/b/c");
+    let out = env.run(&["audit", "export", "--out", deep.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(!env.dir.path().join("a").exists());
+    // An output "directory" that is a link to somewhere else is refused.
+    let elsewhere = env.dir.path().join("elsewhere");
+    fs::create_dir(&elsewhere).expect("mkdir");
+    let link = env.dir.path().join("link");
+    std::os::unix::fs::symlink(&elsewhere, &link).expect("symlink");
+    let out = env.run(&["audit", "export", "--out", link.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(fs::read_dir(&elsewhere).expect("list").count(), 0);
+    for format in ["jsonl", "dicom-xml"] {
+        let out_dir = env.dir.path().join(format!("out-{format}"));
+        let out = env.run(&[
+            "audit",
+            "export",
+            "--format",
+            format,
+            "--out",
+            out_dir.to_str().expect("utf-8"),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let mode = fs::metadata(&out_dir).expect("stat").permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the export is private: {mode:o}");
+    }
+}
+
+// The smaller ones.
+#[test]
+fn audit_commands_refuse_a_world_writable_home_like_every_other() {
+    let env = Env::new();
+    env.profile(&[]);
+    fs::set_permissions(&env.home, fs::Permissions::from_mode(0o777)).expect("chmod");
+    let out_dir = env.dir.path().join("export");
+    for args in [
+        &["audit", "verify"][..],
+        &["audit", "show"][..],
+        &["audit", "export", "--out", out_dir.to_str().expect("utf-8")][..],
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stdout(&out));
+        assert!(stderr(&out).contains("writable"), "{}", stderr(&out));
+    }
+    fs::set_permissions(&env.home, fs::Permissions::from_mode(0o700)).expect("chmod");
+}
+
+#[test]
+fn an_unknown_action_is_an_error_naming_the_valid_ones() {
+    let env = Env::new();
+    let out = env.run(&["audit", "show", "--action", "bogus"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("bogus") && stderr(&out).contains("init, profile, check"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn json_callers_get_errors_as_json() {
+    let env = Env::new();
+    let out = env.run(&["check", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("JSON on stdout: {}", stdout(&out)));
+    assert!(
+        doc["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no profile")),
+        "{doc}"
+    );
+}
+
+#[test]
+fn a_lock_holder_with_a_long_name_is_still_named() {
+    let env = Env::new();
+    let lock = env.home.join("lock");
+    let mut holder = Command::new("flock")
+        .arg(&lock)
+        .args(["sleep", "30"])
+        .spawn()
+        .expect("flock runs");
+    let started = Instant::now();
+    while Command::new("flock")
+        .args(["-n"])
+        .arg(&lock)
+        .arg("true")
+        .status()
+        .expect("flock runs")
+        .success()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "flock never held the lock"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // 11 + 2 × 300 bytes: the 512-byte read ends inside a two-byte character.
+    fs::write(&lock, format!("pid 4242: x{}", "é".repeat(300))).expect("write");
+    let out = env.run(&["check"]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(stderr(&out).contains("in use"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("pid 4242"), "{}", stderr(&out));
+}
+
+#[test]
+fn leftovers_of_an_interrupted_quarantine_are_removed_on_the_record_and_explained() {
+    let env = Env::new();
+    let vault = env.home.join("quarantine");
+    let sha = "ab".repeat(32);
+    let entry = vault.join(&sha);
+    fs::create_dir_all(&entry).expect("mkdir");
+    let tmp = entry.join(".content.0011223344556677.pacsguard-tmp");
+    fs::write(&tmp, b"half a cop").expect("write");
+    // `quarantine show` explains an entry without its copy instead of a bare I/O error.
+    let out = env.run(&["quarantine", "show", &sha[..12]]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
+    let out = env.run(&["scan", env.tree_str()]);
+    assert_ne!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(!tmp.exists() && !entry.exists());
+    let noted = records(&env, "quarantine");
+    assert!(
+        noted.iter().any(|r| r["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("interrupted"))),
+        "{noted:#?}"
+    );
+}
+
+#[test]
+fn an_append_only_log_that_needs_a_repair_says_what_failed_once() {
+    let env = Env::new();
+    let path = env.home.join("audit.log");
+    let mut bytes = fs::read(&path).expect("read");
+    bytes.extend_from_slice(b"{\"seq\":1,\"half a rec");
+    fs::write(&path, &bytes).expect("torn tail");
+    let set = |flag: &str| {
+        Command::new("chattr")
+            .arg(flag)
+            .arg(&path)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !set("+a") {
+        eprintln!("chattr +a is not supported here; skipped");
+        return;
+    }
+    let out = env.run(&["scan", env.tree_str()]);
+    assert!(set("-a"));
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("cut short") && err.contains("chattr +a"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("Operation not permitted").count(),
+        1,
+        "the cause once: {err}"
+    );
+}
