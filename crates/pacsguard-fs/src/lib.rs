@@ -16,6 +16,7 @@ mod hash;
 mod open;
 mod read;
 mod walk;
+mod window;
 
 pub use entry::{
     Content, DicomFacts, Entry, EntryType, Meta, Timestamp, XATTR_INLINE_MAX, Xattr, XattrValue,
@@ -26,3 +27,4 @@ pub use hash::{
 };
 pub use read::{FileBytes, ReadError, read_file, read_head};
 pub use walk::{MAX_TREE_DEPTH, Problem, ProblemKind, Tree, WalkError, WalkOptions, walk};
+pub use window::WindowReader;
