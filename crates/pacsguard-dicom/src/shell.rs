@@ -19,7 +19,7 @@
 use pacsguard_events::escape_bytes;
 
 /// Commands that do an attacker's work on their own: fetch, run code, open a shell.
-const STRONG: [&[u8]; 40] = [
+const STRONG: [&[u8]; 38] = [
     b"curl",
     b"wget",
     b"bash",
@@ -36,7 +36,6 @@ const STRONG: [&[u8]; 40] = [
     b"perl",
     b"ruby",
     b"php",
-    b"node",
     b"lua",
     b"nc",
     b"ncat",
@@ -58,15 +57,15 @@ const STRONG: [&[u8]; 40] = [
     b"shred",
     b"java",
     b"systemctl",
-    b"source",
     b"dd",
 ];
 
-/// Commands that are also English or clinical words: they count only when the line has
-/// shell syntax (a redirect, a pipe, a substitution, an absolute path argument).
-const WEAK: [&[u8]; 16] = [
+/// Commands that are also English or clinical words ("echo shows", "node positive",
+/// "source images"): they count only when the line has shell syntax (a redirect, a pipe,
+/// a substitution, an absolute path argument).
+const WEAK: [&[u8]; 18] = [
     b"echo", b"printf", b"cat", b"touch", b"id", b"whoami", b"uname", b"ls", b"cp", b"mv", b"kill",
-    b"tar", b"ssh", b"scp", b"export", b"cd",
+    b"tar", b"ssh", b"scp", b"export", b"cd", b"node", b"source",
 ];
 
 /// Windows launchers a batch line can start with (after an optional `@`).
@@ -109,10 +108,14 @@ pub fn find_shell_command(bytes: &[u8]) -> Option<Command> {
         if b == 0 {
             continue; // dash drops NUL bytes
         }
+        // Inside quotes only the closing quote (and a backslash in double quotes and
+        // backquotes) matters: jump to it, so that long quoted binary costs a memchr.
         match lexer.quote {
             Quote::Single => {
                 if b == b'\'' {
                     lexer.quote = Quote::None;
+                } else {
+                    i = memchr::memchr(b'\'', &bytes[i..]).map_or(bytes.len(), |n| i + n);
                 }
                 continue;
             }
@@ -126,6 +129,8 @@ pub fn find_shell_command(bytes: &[u8]) -> Option<Command> {
                     i += 1;
                 } else if b == close {
                     lexer.quote = Quote::None;
+                } else {
+                    i = memchr::memchr2(close, b'\\', &bytes[i..]).map_or(bytes.len(), |n| i + n);
                 }
                 continue;
             }
@@ -522,11 +527,20 @@ mod tests {
             None
         );
         assert_eq!(find_shell_command(b"x\ncat scan ordered\n"), None);
+        assert_eq!(
+            find_shell_command(b"x\nnode positive, source images kept\n"),
+            None
+        );
         assert!(find_shell_command(b"x\necho pwned > /tmp/x\n").is_some());
         assert!(find_shell_command(b"x\ntouch /tmp/pwned\n").is_some());
         assert!(find_shell_command(b"x\nA=1 /tmp/run\n").is_some());
         assert!(find_shell_command(b"x\nif true; then\ncurl x\nfi\n").is_some());
         assert!(find_shell_command(b"x\ncat <<EOF\n)(\nEOF\ncurl x\n").is_some());
+        // Quotes hide what is inside them, and a closed one lets the parse go on.
+        assert_eq!(find_shell_command(b"x 'quoted\ncurl x\n"), None);
+        assert!(find_shell_command(b"x 'quoted\n' y\ncurl x\n").is_some());
+        assert!(find_shell_command(b"`\x01\x02\x03`\ncurl x\n").is_some());
+        assert_eq!(find_shell_command(b"`\x01\x02\x03\ncurl x\n"), None);
     }
 
     #[test]
