@@ -473,6 +473,9 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
         found.hidden_offsets.insert(0);
     }
     for hidden in readers::whole_file(bytes, &[], format == Some(Format::Pdf)) {
+        if acted_on && format == Some(hidden.format) {
+            continue; // the same thing the first bytes already named
+        }
         acted_on = true;
         let place = format!("(not a DICOM file: read as {})", hidden.format);
         found.hidden_as(FindingKind::ExecutableFile, hidden, 0, &place);
