@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Short fuzzing run of the inspect target from the seed corpus, for CI: fails if
-# pacsguard_dicom::inspect panics, runs out of memory or takes too long on any input found
-# within the time given. Usage: fuzz/smoke.sh [SECONDS] (default 60). Needs a nightly
+# Short fuzzing run of every target from the seed corpus, for CI: fails if a parser of
+# untrusted bytes panics, runs out of memory or takes too long on any input found within
+# the time given (per target). Usage: fuzz/smoke.sh [SECONDS] (default 60). Needs a nightly
 # toolchain and cargo-fuzz (`cargo install cargo-fuzz --locked`); the seeds need
 # scripts/setup-test-deps.sh, which seed-corpus.sh runs when they are missing.
 set -euo pipefail
@@ -16,10 +16,18 @@ bash "$fuzz/seed-corpus.sh"
 # fuzz-N.log files instead of the CI log). The limits are the crate's promises: 64 KiB is
 # enough to reach every structure, 2 GiB is far above the crate's own budgets, and 10 s for
 # one input means a loop that does not end.
-cargo +nightly fuzz run -a inspect corpus/inspect -- \
-  -dict="$fuzz/inspect.dict" \
-  -max_total_time="$seconds" \
-  -max_len=65536 \
-  -rss_limit_mb=2048 \
-  -timeout=10 \
-  -print_final_stats=1
+# Every target starts from the same seeds (real files and hand-made payloads): the ZIP,
+# executable and readers targets need the structures the DICOM seeds carry.
+for target in inspect zip executable readers; do
+  mkdir -p "corpus/$target"
+  if [[ $target != inspect ]]; then
+    cp -n corpus/inspect/* "corpus/$target/" 2>/dev/null || true
+  fi
+  cargo +nightly fuzz run -a "$target" "corpus/$target" -- \
+    -dict="$fuzz/inspect.dict" \
+    -max_total_time="$seconds" \
+    -max_len=65536 \
+    -rss_limit_mb=2048 \
+    -timeout=10 \
+    -print_final_stats=1
+done

@@ -16,6 +16,10 @@ declare -A needed=(
   [chattr]=e2fsprogs
   [setcap]=libcap2-bin
   [b3sum]=b3sum
+  # dcmdump checks that hand-built test files read the way the tests claim (issue 10)
+  [dcmdump]=dcmtk
+  # javac/jar build a JAR that `java -jar` runs from inside a DICOM file (issue 10)
+  [javac]=default-jdk-headless
 )
 
 # packages that provide no command of their own

@@ -9,7 +9,7 @@ use std::io::Cursor;
 use std::ops::Range;
 
 use dicom_core::{Tag, VR};
-use dicom_encoding::transfer_syntax::TransferSyntax;
+use dicom_encoding::transfer_syntax::{Endianness, TransferSyntax};
 use dicom_parser::dataset::LazyDataToken;
 use dicom_parser::dataset::lazy_read::LazyDataSetReader;
 use dicom_parser::stateful::decode::StatefulDecode;
@@ -64,9 +64,33 @@ pub fn walk<'a>(
     mut visit: impl FnMut(ValueRef<'a>),
 ) -> (DataSetSummary, Option<DataSetError>) {
     let mut summary = DataSetSummary::default();
-    let error = walk_tokens(bytes, start, ts, Stop::AtEnd, &mut summary, &mut visit).err();
-    (summary, error)
+    match walk_tokens(bytes, start, ts, Stop::AtEnd, &mut summary, &mut visit) {
+        Ok(()) => (summary, None),
+        Err(error) => match read_leniently(bytes, start, ts, error.offset, &mut visit) {
+            Some(lenient) => (lenient, None),
+            None => (summary, Some(error)),
+        },
+    }
 }
+
+/// The second reading (see [`crate::lenient`]) of a little-endian data set that
+/// dicom-parser could not finish; `None` when it cannot finish either.
+fn read_leniently<'a>(
+    bytes: &'a [u8],
+    start: usize,
+    ts: &TransferSyntax,
+    visit_from: usize,
+    visit: &mut dyn FnMut(ValueRef<'a>),
+) -> Option<DataSetSummary> {
+    let little = matches!(ts.endianness(), Endianness::Little);
+    if !little {
+        return None;
+    }
+    let explicit = ts.uid() != IMPLICIT_VR_LE;
+    crate::lenient::walk(bytes, start, explicit, visit_from, visit).ok()
+}
+
+const IMPLICIT_VR_LE: &str = "1.2.840.10008.1.2";
 
 /// Like [`walk`] without visiting values, stopping at a top-level native Pixel Data value
 /// instead of reading through it: what a profile needs to hash header and pixels apart.
@@ -77,15 +101,17 @@ pub fn locate_pixel_data(
     ts: &TransferSyntax,
 ) -> Result<DataSetSummary, DataSetError> {
     let mut summary = DataSetSummary::default();
-    walk_tokens(
+    match walk_tokens(
         bytes,
         start,
         ts,
         Stop::AtPixelData,
         &mut summary,
         &mut |_| {},
-    )?;
-    Ok(summary)
+    ) {
+        Ok(()) => Ok(summary),
+        Err(error) => read_leniently(bytes, start, ts, usize::MAX, &mut |_| {}).ok_or(error),
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -12,6 +12,7 @@ use std::sync::LazyLock;
 use aho_corasick::AhoCorasick;
 use pacsguard_events::escape_bytes;
 
+use crate::budget::Budget;
 use crate::format::{self, Format, PDF_HEADER_WINDOW, u16_le, u32_le};
 use crate::pdf;
 
@@ -55,13 +56,24 @@ pub struct Hidden {
 }
 
 /// Searches `bytes` for confirmed executables, archives and active PDFs, calling `found`
-/// for each until it returns `false`.
-pub fn search(bytes: &[u8], mut found: impl FnMut(Hidden) -> bool) {
+/// for each until it returns `false`. `bytes` lies at `base` in `whole` (the file, or the
+/// inflated data set): a candidate is confirmed against the bytes from it to the end of
+/// `whole`, as a loader reads them, so that a PE whose DOS header is in one element and
+/// its NT headers in the next is confirmed. Parses are charged to `budget`.
+pub fn search(
+    bytes: &[u8],
+    whole: &[u8],
+    base: usize,
+    budget: &mut Budget,
+    mut found: impl FnMut(Hidden) -> bool,
+) {
+    let from = |at: usize| whole.get(base + at..).unwrap_or(&bytes[at..]);
     // A reader looks for a PDF header in the first kilobyte only: further in (in pixel data
     // above all) five chance bytes are not a document. The first header found is read to
     // the end of `bytes`, which covers every later one.
     let head = &bytes[..bytes.len().min(PDF_HEADER_WINDOW)];
     if let Some(at) = format::find(head, b"%PDF-")
+        && budget.charge(bytes.len() - at)
         && let Some(detail) = active_pdf(&bytes[at..])
     {
         let hidden = Hidden {
@@ -76,7 +88,10 @@ pub fn search(bytes: &[u8], mut found: impl FnMut(Hidden) -> bool) {
     }
     // `MZ` on its own: memchr's two-byte search is fast where an automaton is not.
     for at in memchr::memmem::find_iter(bytes, b"MZ") {
-        if let Some(exe) = format::confirm_executable(&bytes[at..])
+        if budget.exhausted().is_some() {
+            return;
+        }
+        if let Some(exe) = format::confirm_executable_within(from(at), budget)
             && !found(Hidden {
                 format: exe.format,
                 offset: at,
@@ -91,6 +106,9 @@ pub fn search(bytes: &[u8], mut found: impl FnMut(Hidden) -> bool) {
         return;
     };
     for candidate in candidates.find_iter(bytes) {
+        if budget.exhausted().is_some() {
+            return;
+        }
         let at = candidate.start();
         let hidden = match CANDIDATE_MAGICS[candidate.pattern().as_usize()] {
             b"PK\x05\x06" => zip_ending_at(bytes, at).map(|detail| Hidden {
@@ -99,7 +117,7 @@ pub fn search(bytes: &[u8], mut found: impl FnMut(Hidden) -> bool) {
                 active_document: false,
                 detail,
             }),
-            _ => format::confirm_executable(&bytes[at..]).map(|exe| Hidden {
+            _ => format::confirm_executable_within(from(at), budget).map(|exe| Hidden {
                 format: exe.format,
                 offset: at,
                 active_document: false,
@@ -136,18 +154,34 @@ pub fn trailing_zip(bytes: &[u8]) -> Option<(usize, String)> {
     None
 }
 
-/// Confirms an end-of-central-directory record at `eocd`: its comment must end at the end
-/// of `bytes` (one byte of DICOM even-length padding allowed), and its directory size must
-/// lead back to a central directory file header.
+/// Confirms an end-of-central-directory record at `eocd` the way ZIP readers do: its
+/// directory size (from the ZIP64 record when the classic fields are saturated) must lead
+/// back to a central directory file header. Neither the comment length nor the entry
+/// count is trusted: Java accepts trailing bytes after the record when the directory is
+/// there, and Python's `zipfile` and `zipimport` read the directory by its size, whatever
+/// count the record claims (zero included).
 fn zip_ending_at(bytes: &[u8], eocd: usize) -> Option<String> {
-    let entries = u16_le(bytes, eocd + 10)?;
-    let directory_size = usize::try_from(u32_le(bytes, eocd + 12)?).ok()?;
+    let mut entries = u64::from(u16_le(bytes, eocd + 10)?);
+    let mut directory_size = u64::from(u32_le(bytes, eocd + 12)?);
     let comment_len = usize::from(u16_le(bytes, eocd + 20)?);
-    let record_end = eocd.checked_add(EOCD_LEN)?.checked_add(comment_len)?;
-    if entries == 0 || record_end > bytes.len() || bytes.len() - record_end > 1 {
-        return None;
+    let mut end_of_directory = eocd;
+    let mut zip64 = false;
+    if entries == 0xFFFF || directory_size == 0xFFFF_FFFF {
+        // ZIP64: a 20-byte locator right before the record, the 56-byte ZIP64 end record
+        // right before the locator (where Python looks for it).
+        let locator = eocd.checked_sub(ZIP64_LOCATOR_LEN)?;
+        let record = locator.checked_sub(ZIP64_RECORD_LEN)?;
+        if bytes.get(locator..locator + 4)? != b"PK\x06\x07"
+            || bytes.get(record..record + 4)? != b"PK\x06\x06"
+        {
+            return None;
+        }
+        entries = u64_le(bytes, record + 32)?;
+        directory_size = u64_le(bytes, record + 40)?;
+        end_of_directory = record;
+        zip64 = true;
     }
-    let directory = eocd.checked_sub(directory_size)?;
+    let directory = end_of_directory.checked_sub(usize::try_from(directory_size).ok()?)?;
     if bytes.get(directory..directory + 4)? != b"PK\x01\x02" {
         return None;
     }
@@ -155,13 +189,45 @@ fn zip_ending_at(bytes: &[u8], eocd: usize) -> Option<String> {
     let first_name = bytes.get(directory + 46..directory + 46 + name_len)?;
     let kind = if first_name.starts_with(b"META-INF/") {
         "JAR"
+    } else if first_name == b"__main__.py" || first_name == b"__main__.pyc" {
+        "Python zipapp"
     } else {
         "ZIP"
     };
+    let mut notes = Vec::new();
+    if zip64 {
+        notes.push("ZIP64".to_owned());
+    }
+    if entries == 0 {
+        notes.push(
+            "its end record claims no entries, but the central directory is there".to_owned(),
+        );
+    }
+    let record_end = eocd.saturating_add(EOCD_LEN).saturating_add(comment_len);
+    if record_end < bytes.len().saturating_sub(1) {
+        notes.push(format!(
+            "{} byte(s) follow its end record",
+            bytes.len() - record_end
+        ));
+    }
+    let notes = if notes.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", notes.join("; "))
+    };
     Some(format!(
-        "{kind} archive with {entries} entr{}, the first named \"{}\"",
+        "{kind} archive with {entries} entr{}, the first named \"{}\"{notes}",
         if entries == 1 { "y" } else { "ies" },
         shown(first_name)
+    ))
+}
+
+const ZIP64_LOCATOR_LEN: usize = 20;
+const ZIP64_RECORD_LEN: usize = 56;
+
+fn u64_le(bytes: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(
+        bytes.get(at..at.checked_add(8)?)?.try_into().ok()?,
     ))
 }
 
@@ -227,7 +293,9 @@ mod tests {
             noise.extend_from_slice(b"MZ\x7fELF\xfe\xed\xfa\xcePK\x05\x06");
             noise.extend_from_slice(&i.to_le_bytes());
         }
-        search(&noise, |hidden| panic!("false positive: {hidden:?}"));
+        search(&noise, &noise, 0, &mut Budget::default(), |hidden| {
+            panic!("false positive: {hidden:?}")
+        });
     }
 
     /// Every `%PDF-` used to be read on to the end of the value, each with a budget of its
@@ -242,7 +310,7 @@ mod tests {
         }
         value.extend_from_slice(b"<< /S /JavaScript >>");
         let mut found = Vec::new();
-        search(&value, |hidden| {
+        search(&value, &value, 0, &mut Budget::default(), |hidden| {
             found.push(hidden);
             true
         });

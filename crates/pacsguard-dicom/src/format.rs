@@ -6,6 +6,8 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::budget::Budget;
+
 /// A content format that a DICOM file has no business carrying. The names are the stable
 /// `format` values of findings (PRODUCT.md): SIEM rules match on them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -35,6 +37,14 @@ pub enum Format {
     Lnk,
     /// A Java class file (`CAFEBABE` followed by a class-file version).
     JavaClass,
+    /// Shell commands without `#!` that `sh` runs (the ENOEXEC fallback).
+    Shell,
+    /// Windows batch lines that `cmd.exe` runs.
+    Batch,
+    /// A PowerShell command line.
+    PowerShell,
+    /// Rich Text Format, opened by Word (and its exploits).
+    Rtf,
 }
 
 impl Format {
@@ -55,6 +65,10 @@ impl Format {
             Format::Ole => "ole",
             Format::Lnk => "lnk",
             Format::JavaClass => "java-class",
+            Format::Shell => "shell",
+            Format::Batch => "batch",
+            Format::PowerShell => "powershell",
+            Format::Rtf => "rtf",
         }
     }
 }
@@ -105,6 +119,10 @@ pub fn sniff(bytes: &[u8]) -> Option<Format> {
     }
     if starts(b"PK\x03\x04") || starts(b"PK\x05\x06") || starts(b"PK\x07\x08") {
         return Some(Format::Zip);
+    }
+    if starts(b"{\\rt") {
+        // Word opens a file as RTF from `{\rt` on, whatever follows.
+        return Some(Format::Rtf);
     }
     if starts(b"Rar!\x1a\x07") {
         return Some(Format::Rar);
@@ -264,18 +282,24 @@ pub struct Executable {
 /// loader reads must hold together, and goblin must parse them. A magic number alone
 /// never qualifies, since two bytes such as `MZ` turn up in any large image by chance.
 pub fn confirm_executable(bytes: &[u8]) -> Option<Executable> {
+    confirm_executable_within(bytes, &mut Budget::default())
+}
+
+/// [`confirm_executable`], charging every parse that goes past the cheap header checks
+/// to `budget`; `None` once the budget is spent.
+pub(crate) fn confirm_executable_within(bytes: &[u8], budget: &mut Budget) -> Option<Executable> {
     let bytes = &bytes[..bytes.len().min(MAX_EXECUTABLE_PARSE_BYTES)];
     match sniff(bytes)? {
-        Format::Pe => confirm_pe(bytes),
-        Format::Elf => confirm_elf(bytes),
-        Format::MachO => confirm_macho(bytes),
+        Format::Pe => confirm_pe(bytes, budget),
+        Format::Elf => confirm_elf(bytes, budget),
+        Format::MachO => confirm_macho(bytes, budget),
         _ => None,
     }
 }
 
-fn confirm_pe(bytes: &[u8]) -> Option<Executable> {
+fn confirm_pe(bytes: &[u8], budget: &mut Budget) -> Option<Executable> {
     let headers = pe_headers(bytes)?;
-    if !headers.valid_nt_headers {
+    if !headers.valid_nt_headers || !budget.charge(bytes.len()) {
         return None;
     }
     let detail = match goblin::pe::PE::parse(bytes) {
@@ -296,10 +320,10 @@ fn confirm_pe(bytes: &[u8]) -> Option<Executable> {
     })
 }
 
-fn confirm_elf(bytes: &[u8]) -> Option<Executable> {
+fn confirm_elf(bytes: &[u8], budget: &mut Budget) -> Option<Executable> {
     let ident = bytes.get(..16)?;
     let (class, data, version) = (ident[4], ident[5], ident[6]);
-    if !matches!(class, 1 | 2) || !matches!(data, 1 | 2) || version != 1 {
+    if !matches!(class, 1 | 2) || !matches!(data, 1 | 2) || version != 1 || !budget.charge(64) {
         return None;
     }
     let header = goblin::elf::Elf::parse_header(bytes).ok()?;
@@ -323,15 +347,38 @@ fn confirm_elf(bytes: &[u8]) -> Option<Executable> {
     })
 }
 
-fn confirm_macho(bytes: &[u8]) -> Option<Executable> {
+/// Load commands a thin Mach-O header may declare before goblin is asked to parse them.
+/// Real binaries carry a few dozen (large frameworks about 100); goblin reads every one,
+/// and a value of repeated fake headers each declaring a hundred thousand made each
+/// candidate cost a full parse of the rest of the value.
+pub const MAX_MACHO_LOAD_COMMANDS: u32 = 1024;
+
+fn confirm_macho(bytes: &[u8], budget: &mut Budget) -> Option<Executable> {
     // A fat header lists its architectures; anything beyond a few dozen is not one.
     const MAX_FAT_ARCHES: u32 = 32;
-    if bytes.starts_with(&[0xCA, 0xFE, 0xBA, 0xBE]) || bytes.starts_with(&[0xCA, 0xFE, 0xBA, 0xBF])
-    {
+    let fat = bytes.starts_with(&[0xCA, 0xFE, 0xBA, 0xBE])
+        || bytes.starts_with(&[0xCA, 0xFE, 0xBA, 0xBF]);
+    if fat {
         let count = u32_be(bytes, 4)?;
         if count == 0 || count > MAX_FAT_ARCHES {
             return None;
         }
+    } else {
+        let header = thin_macho_header(bytes)?;
+        if header.ncmds > MAX_MACHO_LOAD_COMMANDS {
+            // Consistent headers (known CPU, file type, a command table that fits): the
+            // loader would read this, so it counts, but goblin is not asked to walk it.
+            return Some(Executable {
+                format: Format::MachO,
+                detail: format!(
+                    "Mach-O header declaring {} load commands (cpu type {:#x}); over MAX_MACHO_LOAD_COMMANDS ({MAX_MACHO_LOAD_COMMANDS}), not parsed further",
+                    header.ncmds, header.cputype
+                ),
+            });
+        }
+    }
+    if !budget.charge(bytes.len()) {
+        return None;
     }
     let parsed = goblin::mach::Mach::parse(bytes).ok()?;
     let detail = match parsed {
@@ -352,9 +399,118 @@ fn confirm_macho(bytes: &[u8]) -> Option<Executable> {
     })
 }
 
+struct ThinMachO {
+    cputype: u32,
+    ncmds: u32,
+}
+
+/// The header of a thin Mach-O, checked the way the loader checks it before reading any
+/// load command: a known CPU, a known file type, and a command table inside the bytes.
+fn thin_macho_header(bytes: &[u8]) -> Option<ThinMachO> {
+    // CPU_TYPE_{X86, X86_64, ARM, ARM64, ARM64_32, POWERPC, POWERPC64}
+    const CPUS: [u32; 7] = [
+        7,
+        0x0100_0007,
+        12,
+        0x0100_000C,
+        0x0200_000C,
+        18,
+        0x0100_0012,
+    ];
+    let magic = bytes.get(..4)?;
+    let (big_endian, header_len) = match magic {
+        [0xFE, 0xED, 0xFA, 0xCE] => (true, 28),
+        [0xCE, 0xFA, 0xED, 0xFE] => (false, 28),
+        [0xFE, 0xED, 0xFA, 0xCF] => (true, 32),
+        [0xCF, 0xFA, 0xED, 0xFE] => (false, 32),
+        _ => return None,
+    };
+    let field = |at: usize| {
+        if big_endian {
+            u32_be(bytes, at)
+        } else {
+            u32_le(bytes, at)
+        }
+    };
+    let (cputype, filetype, ncmds, sizeofcmds) = (field(4)?, field(12)?, field(16)?, field(20)?);
+    let fits = usize::try_from(sizeofcmds)
+        .ok()
+        .and_then(|size| size.checked_add(header_len))
+        .is_some_and(|end| end <= bytes.len());
+    let consistent = CPUS.contains(&cputype)
+        && (1..=12).contains(&filetype)
+        && ncmds > 0
+        && u64::from(sizeofcmds) >= u64::from(ncmds) * 8
+        && fits;
+    consistent.then_some(ThinMachO { cputype, ncmds })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A thin 64-bit Mach-O header declaring `ncmds` load commands of 8 bytes each.
+    fn macho_header(ncmds: u32) -> Vec<u8> {
+        let mut bytes = vec![0xCF, 0xFA, 0xED, 0xFE];
+        for field in [0x0100_0007u32, 3, 2, ncmds, ncmds * 8, 0, 0] {
+            bytes.extend_from_slice(&field.to_le_bytes());
+        }
+        for _ in 0..ncmds {
+            bytes.extend_from_slice(&0x19u32.to_le_bytes());
+            bytes.extend_from_slice(&8u32.to_le_bytes());
+        }
+        bytes
+    }
+
+    /// The Mach-O limit at its edge: at the limit goblin parses the table, one more and
+    /// the consistent header counts without the table being walked.
+    #[test]
+    fn macho_load_commands_are_parsed_up_to_the_limit_only() {
+        let at_limit = macho_header(MAX_MACHO_LOAD_COMMANDS);
+        let over = macho_header(MAX_MACHO_LOAD_COMMANDS + 1);
+        let mut budget = Budget::default();
+        let parsed = confirm_executable_within(&at_limit, &mut budget);
+        let not_parsed = confirm_executable_within(&over, &mut budget).expect("consistent header");
+        assert!(
+            not_parsed.detail.contains("not parsed further"),
+            "{}",
+            not_parsed.detail
+        );
+        if let Some(parsed) = parsed {
+            assert!(
+                !parsed.detail.contains("not parsed further"),
+                "{}",
+                parsed.detail
+            );
+        }
+    }
+
+    /// The case: a value of repeated fake Mach-O headers, each declaring the rest
+    /// of the value as load commands, made every candidate a full goblin parse (minutes to
+    /// hours per file). Each now counts from its header alone, without a parse.
+    #[test]
+    fn repeated_fake_macho_headers_cost_no_parse() {
+        let mut header = macho_header(0)[..32].to_vec();
+        header[16..20].copy_from_slice(&3000u32.to_le_bytes());
+        header[20..24].copy_from_slice(&24_000u32.to_le_bytes());
+        let value = header.repeat(2000);
+        let mut budget = Budget::default();
+        let mut confirmed = 0;
+        for at in (0..value.len()).step_by(32) {
+            if let Some(exe) = confirm_executable_within(&value[at..], &mut budget) {
+                assert!(exe.detail.contains("not parsed further"), "{}", exe.detail);
+                confirmed += 1;
+            }
+        }
+        assert!(confirmed > 1000, "{confirmed}");
+        assert!(budget.exhausted().is_none());
+    }
+
+    #[test]
+    fn rtf_is_recognised_from_its_first_bytes() {
+        assert_eq!(sniff(b"{\\rtf1\\ansi"), Some(Format::Rtf));
+        assert_eq!(sniff(b"{\\rt"), Some(Format::Rtf));
+    }
 
     #[test]
     fn markup_is_found_behind_whitespace_and_bom_in_any_case() {

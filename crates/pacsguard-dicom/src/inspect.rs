@@ -8,11 +8,13 @@ use dicom_encoding::transfer_syntax::{TransferSyntax, TransferSyntaxIndex};
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use pacsguard_events::{FindingKind, Severity, escape_bytes};
 
+use crate::budget::Budget;
 use crate::dataset::{self, DataSetSummary, show_tag};
 use crate::embedded::{self, Hidden};
 use crate::format::{self, Format, u16_le, u32_le};
 use crate::meta;
 use crate::preamble::{self, PREAMBLE_LEN, Preamble};
+use crate::readers;
 
 /// Findings kept per file; the rest are counted in one last observation. A crafted file
 /// can hold millions of executables, and a report of millions of lines helps nobody.
@@ -74,6 +76,9 @@ pub struct Inspection {
     /// Whether the data set was read to its end.
     pub complete: bool,
     pub documents: Vec<Document>,
+    /// The inflated data set of a deflated transfer syntax (as far as it inflated), for
+    /// rules: what a reader decodes must be screened, not only the compressed bytes.
+    pub inflated: Vec<u8>,
     pub observations: Vec<Observation>,
 }
 
@@ -88,6 +93,7 @@ impl Inspection {
             pixel_data: None,
             complete: false,
             documents: Vec::new(),
+            inflated: Vec::new(),
             observations: Vec::new(),
         }
     }
@@ -118,6 +124,15 @@ impl Observations {
     }
 
     fn hidden(&mut self, hidden: Hidden, base: usize, place: &str) -> bool {
+        let kind = if hidden.active_document {
+            FindingKind::ActiveContent
+        } else {
+            FindingKind::EmbeddedExecutable
+        };
+        self.hidden_as(kind, hidden, base, place)
+    }
+
+    fn hidden_as(&mut self, kind: FindingKind, hidden: Hidden, base: usize, place: &str) -> bool {
         let offset = (base + hidden.offset) as u64;
         if self.kept.len() >= MAX_OBSERVATIONS {
             self.dropped += 1;
@@ -126,21 +141,32 @@ impl Observations {
         if !self.hidden_offsets.insert(offset) {
             return true;
         }
-        let kind = if hidden.active_document {
-            FindingKind::ActiveContent
+        let detail = if place.is_empty() {
+            hidden.detail
         } else {
-            FindingKind::EmbeddedExecutable
+            format!("{} {place}", hidden.detail)
         };
         self.push(Observation {
             kind,
             severity: Severity::Alert,
             format: Some(hidden.format),
             offset: Some(offset),
-            detail: format!("{} {place}", hidden.detail),
+            detail,
         })
     }
 
-    fn finish(mut self) -> Vec<Observation> {
+    fn finish(mut self, budget: &Budget) -> Vec<Observation> {
+        if let Some(reason) = budget.exhausted() {
+            self.kept.push(Observation {
+                kind: FindingKind::NotInspected,
+                severity: Severity::Warning,
+                format: None,
+                offset: None,
+                detail: format!(
+                    "the search for hidden executables stopped before the end of the file: {reason}"
+                ),
+            });
+        }
         if self.dropped > 0 {
             self.kept.push(Observation {
                 kind: FindingKind::NotInspected,
@@ -159,6 +185,7 @@ impl Observations {
 
 /// Inspects the bytes of one file. Never fails: what cannot be read is itself a finding.
 pub fn inspect(bytes: &[u8]) -> Inspection {
+    let mut budget = Budget::default();
     let mut found = Observations {
         kept: Vec::new(),
         dropped: 0,
@@ -181,7 +208,7 @@ pub fn inspect(bytes: &[u8]) -> Inspection {
                     // The meta group's values (Private Information, version names) can
                     // carry a payload as well as any element.
                     let group = &bytes[at..meta.end];
-                    embedded::search(group, |hidden| {
+                    embedded::search(group, bytes, at, &mut budget, |hidden| {
                         found.hidden(hidden, at, "in the file meta group")
                     });
                     inspection.transfer_syntax = meta.transfer_syntax.clone();
@@ -190,11 +217,20 @@ pub fn inspect(bytes: &[u8]) -> Inspection {
                     let ts = meta
                         .transfer_syntax
                         .unwrap_or_else(|| EXPLICIT_VR_LE.to_owned());
-                    read_data_set(bytes, meta.end, &ts, &mut inspection, &mut found);
+                    read_data_set(
+                        bytes,
+                        meta.end,
+                        &ts,
+                        &mut inspection,
+                        &mut found,
+                        &mut budget,
+                    );
                 }
                 Err(error) => {
                     malformed(&mut found, error.offset, &error.reason);
-                    scan_raw(bytes, error.offset, &mut found);
+                    // From the start of the group: the elements before the break are as
+                    // able to carry a payload as what follows it.
+                    scan_raw(bytes, at, &mut found, &mut budget);
                 }
             }
             inspection
@@ -202,22 +238,21 @@ pub fn inspect(bytes: &[u8]) -> Inspection {
         Some(Located::DataSet { ts }) => {
             let mut inspection = Inspection::new(Container::DataSetOnly);
             inspection.transfer_syntax = Some(ts.to_owned());
-            read_data_set(bytes, 0, ts, &mut inspection, &mut found);
+            let mut walked = Observations {
+                kept: Vec::new(),
+                dropped: 0,
+                hidden_offsets: std::collections::HashSet::new(),
+            };
+            read_data_set(bytes, 0, ts, &mut inspection, &mut walked, &mut budget);
             if !inspection.complete && inspection.sop_instance_uid.is_none() {
                 // It looked like a data set for eight bytes and then did not: not DICOM,
-                // but whatever the search found in it stays reported.
-                let mut fallback = not_dicom(bytes);
-                fallback.observations.extend(
-                    found
-                        .finish()
-                        .into_iter()
-                        .filter(|o| o.severity == Severity::Alert),
-                );
-                return fallback;
+                // screened as any other file.
+                return not_dicom(bytes, budget);
             }
+            found = walked;
             inspection
         }
-        None => return not_dicom(bytes),
+        None => return not_dicom(bytes, budget),
     };
     if let Some((at, detail)) = embedded::trailing_zip(bytes) {
         let hidden = Hidden {
@@ -228,8 +263,92 @@ pub fn inspect(bytes: &[u8]) -> Inspection {
         };
         found.hidden(hidden, 0, "at the end of the file");
     }
-    inspection.observations = found.finish();
+    let documents: Vec<Range<u64>> = inspection
+        .documents
+        .iter()
+        .map(|d| d.offset..d.offset + d.bytes.len() as u64)
+        .collect();
+    // What starts in a preamble already reported as executable or active is that finding.
+    let preamble_active = matches!(inspection.preamble, Some(Preamble::Executable { .. }));
+    for hidden in readers::whole_file(bytes, &documents, preamble_active) {
+        if preamble_active && hidden.offset < PREAMBLE_LEN {
+            continue;
+        }
+        let place = format!("(the whole file read as {})", hidden.format);
+        found.hidden(hidden, 0, &place);
+    }
+    inspection.observations = found.finish(&budget);
     inspection
+}
+
+/// Inspects the first window of a file too large to read whole (`file_len` bytes in
+/// all): the preamble, the File Meta group and the data set as far as the window goes.
+/// That the data set runs past the window is expected, not damage: the rest of the file
+/// is searched window by window with [`inspect_window`].
+pub fn inspect_first_window(head: &[u8], file_len: u64) -> Inspection {
+    let mut inspection = inspect(head);
+    if (head.len() as u64) < file_len {
+        for observation in &mut inspection.observations {
+            let cut_short = observation.kind == FindingKind::MalformedDicom
+                && observation.offset.is_some_and(|at| at <= head.len() as u64);
+            if cut_short {
+                observation.kind = FindingKind::NotInspected;
+                observation.severity = Severity::Info;
+                observation.detail = format!(
+                    "the file ({file_len} bytes) is read in windows: the data set was walked through the first {} bytes ({}), the rest searched window by window",
+                    head.len(),
+                    observation.detail
+                );
+            }
+        }
+        // The container is what the head says it is, even if cut short.
+        inspection.complete = inspection.container != Container::NotDicom;
+    }
+    inspection
+}
+
+/// Searches one window of a file read in windows, at offset `base` of the file: hidden
+/// executables and archives (and, in the `last` window, a ZIP's end record), and markup
+/// that would run script. Offsets in the observations are offsets in the file. Parses
+/// are charged to `budget`, one per file.
+pub fn inspect_window(
+    window: &[u8],
+    base: u64,
+    last: bool,
+    budget: &mut Budget,
+) -> Vec<Observation> {
+    let mut found = Observations {
+        kept: Vec::new(),
+        dropped: 0,
+        hidden_offsets: std::collections::HashSet::new(),
+    };
+    embedded::search(window, window, 0, budget, |hidden| {
+        found.hidden(hidden, 0, "in a window of a file read in windows")
+    });
+    if last && let Some((at, detail)) = embedded::trailing_zip(window) {
+        let hidden = Hidden {
+            format: Format::Zip,
+            offset: at,
+            active_document: false,
+            detail,
+        };
+        found.hidden(hidden, 0, "at the end of the file");
+    }
+    if let Some((at, detail)) = crate::markup::find_active_markup(window) {
+        let hidden = Hidden {
+            format: Format::Html,
+            offset: at,
+            active_document: true,
+            detail,
+        };
+        found.hidden(hidden, 0, "(the whole file read as html)");
+    }
+    // The budget is the caller's, reported once per file by the caller.
+    let mut observations = found.finish(&Budget::default());
+    for observation in &mut observations {
+        observation.offset = observation.offset.map(|at| at + base);
+    }
+    observations
 }
 
 /// How much of a file [`inspect_head`] wants: the preamble, `DICM`, and enough after it
@@ -255,12 +374,12 @@ pub fn inspect_head(head: &[u8]) -> Inspection {
             let classified = preamble::classify(&head[..PREAMBLE_LEN], head);
             note_preamble(&classified, &mut found);
             inspection.preamble = Some(classified);
-            inspection.observations = found.finish();
+            inspection.observations = found.finish(&Budget::default());
             inspection
         }
         Some(Located::Meta { container, .. }) => Inspection::new(container),
         Some(Located::DataSet { .. }) => Inspection::new(Container::DataSetOnly),
-        None => not_dicom(head),
+        None => not_dicom(head, Budget::default()),
     }
 }
 
@@ -317,21 +436,80 @@ fn is_known_vr(vr: &[u8]) -> bool {
     VRS.contains(&vr)
 }
 
-fn not_dicom(bytes: &[u8]) -> Inspection {
+/// A file that is not DICOM is screened like any file: if a loader, interpreter or reader
+/// acts on it (its first bytes, a script `sh` runs, markup `mshta` runs), that is an
+/// alert with its format; whatever it hides is searched as in a data set. Only a file
+/// nothing acts on is the lesser news of "not DICOM".
+fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
     let mut inspection = Inspection::new(Container::NotDicom);
-    let format = format::sniff(bytes);
-    let detail = match format {
-        Some(format) => format!("not a DICOM file: it is a {format} file"),
-        None if bytes.is_empty() => "not a DICOM file: it is empty".to_owned(),
-        None => "not a DICOM file: no DICM marker and no data set at the start".to_owned(),
+    let mut found = Observations {
+        kept: Vec::new(),
+        dropped: 0,
+        hidden_offsets: std::collections::HashSet::new(),
     };
-    inspection.observations.push(Observation {
-        kind: FindingKind::NotDicom,
-        severity: Severity::Warning,
-        format,
-        offset: None,
-        detail,
+    let format = format::sniff(bytes);
+    let mut acted_on = false;
+    if let Some(format) = format.filter(|f| *f != Format::Xml) {
+        acted_on = true;
+        let detail = match format {
+            Format::Pe | Format::Elf | Format::MachO => {
+                match format::confirm_executable_within(bytes, &mut budget) {
+                    Some(exe) => format!("not a DICOM file: it is an executable ({})", exe.detail),
+                    None => format!(
+                        "not a DICOM file: it starts like a {format} executable (headers damaged or truncated)"
+                    ),
+                }
+            }
+            _ => format!("not a DICOM file: it is a {format} file, which a program acts on"),
+        };
+        found.push(Observation {
+            kind: FindingKind::ExecutableFile,
+            severity: Severity::Alert,
+            format: Some(format),
+            offset: Some(0),
+            detail,
+        });
+        // The start was reported as a whole; the search below skips offset 0.
+        found.hidden_offsets.insert(0);
+    }
+    for hidden in readers::whole_file(bytes, &[], format == Some(Format::Pdf)) {
+        if acted_on && format == Some(hidden.format) {
+            continue; // the same thing the first bytes already named
+        }
+        acted_on = true;
+        let place = format!("(not a DICOM file: read as {})", hidden.format);
+        found.hidden_as(FindingKind::ExecutableFile, hidden, 0, &place);
+    }
+    embedded::search(bytes, bytes, 0, &mut budget, |hidden| {
+        found.hidden(hidden, 0, "in a file that is not DICOM")
     });
+    if let Some((at, detail)) = embedded::trailing_zip(bytes) {
+        let hidden = Hidden {
+            format: Format::Zip,
+            offset: at,
+            active_document: false,
+            detail,
+        };
+        found.hidden(hidden, 0, "at the end of a file that is not DICOM");
+    }
+    if !acted_on {
+        let detail = match format {
+            Some(format) => format!("not a DICOM file: it is a {format} file"),
+            None if bytes.is_empty() => "not a DICOM file: it is empty".to_owned(),
+            None => "not a DICOM file: no DICM marker and no data set at the start".to_owned(),
+        };
+        found.kept.insert(
+            0,
+            Observation {
+                kind: FindingKind::NotDicom,
+                severity: Severity::Warning,
+                format,
+                offset: None,
+                detail,
+            },
+        );
+    }
+    inspection.observations = found.finish(&budget);
     inspection
 }
 
@@ -368,9 +546,9 @@ fn malformed(found: &mut Observations, offset: usize, reason: &str) {
 
 /// Bytes the data set walk could not account for are still searched as a whole: breaking
 /// the data set on purpose must not hide what follows.
-fn scan_raw(bytes: &[u8], from: usize, found: &mut Observations) {
+fn scan_raw(bytes: &[u8], from: usize, found: &mut Observations, budget: &mut Budget) {
     let rest = bytes.get(from..).unwrap_or_default();
-    embedded::search(rest, |hidden| {
+    embedded::search(rest, bytes, from, budget, |hidden| {
         found.hidden(hidden, from, "in a data set that cannot be read to its end")
     });
 }
@@ -381,10 +559,11 @@ fn read_data_set(
     ts_uid: &str,
     inspection: &mut Inspection,
     found: &mut Observations,
+    budget: &mut Budget,
 ) {
     let registry_ts = TransferSyntaxRegistry.get(ts_uid);
     if DEFLATED.contains(&ts_uid) {
-        read_deflated(bytes, start, inspection, found);
+        read_deflated(bytes, start, inspection, found, budget);
         return;
     }
     let ts = match registry_ts {
@@ -407,7 +586,7 @@ fn read_data_set(
         }
     };
     let ts = as_encoded(bytes, start, ts);
-    let summary = walk_and_search(bytes, start, ts, "", inspection, found);
+    let summary = walk_and_search(bytes, start, ts, "", inspection, found, budget);
     if inspection.complete {
         inspection.pixel_data = summary.pixel_data;
     }
@@ -484,60 +663,101 @@ fn is_little_endian_explicit(ts: &TransferSyntax) -> bool {
         )
 }
 
+/// Inflates a deflated data set (raw deflate, PS3.5 A.5) up to
+/// [`MAX_INFLATED_DATA_SET_BYTES`] and walks it. Whatever cannot be walked is still
+/// searched: the inflated part when the stream breaks or the budget stops it, the
+/// compressed bytes themselves, and any bytes after the end of the deflate stream (which
+/// no DICOM reader looks at, and which are therefore a place to hide a payload).
 fn read_deflated(
     bytes: &[u8],
     start: usize,
     inspection: &mut Inspection,
     found: &mut Observations,
+    budget: &mut Budget,
 ) {
+    use miniz_oxide::inflate::stream::{InflateState, inflate};
+    use miniz_oxide::{DataFormat, MZFlush, MZStatus};
+
     let compressed = bytes.get(start..).unwrap_or_default();
-    let inflated = match miniz_oxide::inflate::decompress_to_vec_with_limit(
-        compressed,
-        MAX_INFLATED_DATA_SET_BYTES,
-    ) {
-        Ok(inflated) => inflated,
-        Err(error) => {
-            let (kind, severity, detail) = if error.status
-                == miniz_oxide::inflate::TINFLStatus::HasMoreOutput
-            {
-                (
+    let mut state = InflateState::new_boxed(DataFormat::Raw);
+    let mut inflated = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut consumed = 0usize;
+    let problem = loop {
+        let result = inflate(
+            &mut state,
+            &compressed[consumed..],
+            &mut chunk,
+            MZFlush::None,
+        );
+        consumed += result.bytes_consumed;
+        let room = MAX_INFLATED_DATA_SET_BYTES - inflated.len();
+        inflated.extend_from_slice(&chunk[..result.bytes_written.min(room)]);
+        match result.status {
+            Ok(MZStatus::StreamEnd) => break None,
+            _ if result.bytes_written > room => {
+                break Some((
                     FindingKind::NotInspected,
-                    Severity::Warning,
                     format!(
-                        "the deflated data set inflates to more than {MAX_INFLATED_DATA_SET_BYTES} bytes; only the preamble was inspected"
+                        "the deflated data set inflates to more than {MAX_INFLATED_DATA_SET_BYTES} bytes (MAX_INFLATED_DATA_SET_BYTES); the rest was searched in its compressed form only"
                     ),
-                )
-            } else {
-                (
+                ));
+            }
+            Ok(_) if result.bytes_consumed > 0 || result.bytes_written > 0 => continue,
+            other => {
+                break Some((
                     FindingKind::MalformedDicom,
-                    Severity::Warning,
                     format!(
-                        "the deflated data set at offset {start} does not inflate: {:?}",
-                        error.status
+                        "the deflated data set at offset {start} does not inflate past {} inflated bytes: {other:?}",
+                        inflated.len()
                     ),
-                )
-            };
-            found.push(Observation {
-                kind,
-                severity,
-                format: None,
-                offset: Some(start as u64),
-                detail,
-            });
-            return;
+                ));
+            }
         }
     };
     let Some(ts) = TransferSyntaxRegistry.get(EXPLICIT_VR_LE) else {
         return;
     };
-    walk_and_search(
-        &inflated,
-        0,
-        ts,
-        " (offset in the inflated data set)",
-        inspection,
-        found,
-    );
+    if let Some((kind, detail)) = problem {
+        found.push(Observation {
+            kind,
+            severity: Severity::Warning,
+            format: None,
+            offset: Some(start as u64),
+            detail,
+        });
+        embedded::search(&inflated, &inflated, 0, budget, |hidden| {
+            found.hidden(hidden, 0, "in the part of the deflated data set that inflated (offset in the inflated data set)")
+        });
+        scan_raw(bytes, start, found, budget);
+    } else {
+        walk_and_search(
+            &inflated,
+            0,
+            ts,
+            " (offset in the inflated data set)",
+            inspection,
+            found,
+            budget,
+        );
+        let end = start + consumed;
+        if bytes.len().saturating_sub(end) > 1 {
+            found.push(Observation {
+                kind: FindingKind::NotInspected,
+                severity: Severity::Info,
+                format: None,
+                offset: Some(end as u64),
+                detail: format!(
+                    "{} byte(s) after the end of the deflated data set, which DICOM readers ignore: searched",
+                    bytes.len() - end
+                ),
+            });
+            embedded::search(&bytes[end..], bytes, end, budget, |hidden| {
+                found.hidden(hidden, end, "after the end of the deflated data set")
+            });
+        }
+    }
+    inspection.inflated = inflated;
 }
 
 /// Walks the data set, searching every value for hidden content and keeping the
@@ -549,6 +769,7 @@ fn walk_and_search(
     offset_note: &str,
     inspection: &mut Inspection,
     found: &mut Observations,
+    budget: &mut Budget,
 ) -> DataSetSummary {
     let mut document_bytes = 0usize;
     let mut documents = Vec::new();
@@ -562,7 +783,7 @@ fn walk_and_search(
                 value.vr
             )
         };
-        embedded::search(value.bytes, |hidden| {
+        embedded::search(value.bytes, bytes, value.offset, budget, |hidden| {
             found.hidden(hidden, value.offset, &place)
         });
         if value.tag == ENCAPSULATED_DOCUMENT
@@ -599,7 +820,7 @@ fn walk_and_search(
             // From the start of the data set, not from the break: the walk may have taken
             // part of a payload for elements before it failed. Findings already made are
             // not repeated (same offsets).
-            scan_raw(bytes, start, found);
+            scan_raw(bytes, start, found, budget);
         }
     }
     summary

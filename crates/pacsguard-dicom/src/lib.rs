@@ -15,25 +15,33 @@
 //! every length taken from the input is checked before use, and every amount of work an
 //! input can ask for is bounded by a named constant.
 
+mod budget;
 mod dataset;
 mod embedded;
 mod format;
 mod inspect;
+mod lenient;
+mod markup;
 mod meta;
 mod pdf;
 mod preamble;
+mod readers;
+mod shell;
 
+pub use budget::{Budget, INSPECTION_DEADLINE, MAX_CANDIDATES_PER_FILE, MAX_PARSED_BYTES_PER_FILE};
 pub use dataset::{DataSetSummary, MAX_SEQUENCE_DEPTH};
 pub use embedded::{Hidden, active_pdf, search as search_hidden, trailing_zip};
 pub use format::{
-    Executable, Format, MAX_EXECUTABLE_PARSE_BYTES, PeHeaders, confirm_executable, pe_headers,
-    sniff,
+    Executable, Format, MAX_EXECUTABLE_PARSE_BYTES, MAX_MACHO_LOAD_COMMANDS, PeHeaders,
+    confirm_executable, pe_headers, sniff,
 };
 pub use inspect::{
     Container, Document, HEAD_LEN, Inspection, Layout, MAX_DOCUMENT_BYTES, MAX_DOCUMENTS,
-    MAX_INFLATED_DATA_SET_BYTES, MAX_OBSERVATIONS, MAX_UID_LEN, Observation, inspect, inspect_head,
-    layout,
+    MAX_INFLATED_DATA_SET_BYTES, MAX_OBSERVATIONS, MAX_UID_LEN, Observation, inspect,
+    inspect_first_window, inspect_head, inspect_window, layout,
 };
+pub use markup::find_active_markup;
 pub use meta::MAX_META_GROUP_LEN;
 pub use pdf::{MAX_PDF_INFLATED_BYTES, MAX_PDF_STREAMS, active_names as pdf_active_names};
 pub use preamble::{PREAMBLE_LEN, Preamble, classify as classify_preamble};
+pub use shell::{Command, find_batch_command, find_shell_command};

@@ -281,12 +281,21 @@ fn truncated_and_non_dicom_input_are_warnings_naming_the_offset() {
         observation.detail
     );
 
-    for bytes in [&b""[..], b"hello world", &kit::real_elf()] {
+    for bytes in [&b""[..], b"hello world"] {
         let inspection = inspect(bytes);
         assert_eq!(inspection.container, Container::NotDicom);
         assert_eq!(inspection.observations[0].kind, FindingKind::NotDicom);
         assert_eq!(inspection.observations[0].severity, Severity::Warning);
     }
+    // Not DICOM but a program: an alert with its format, not the lesser "not DICOM".
+    let inspection = inspect(&kit::real_elf());
+    assert_eq!(inspection.container, Container::NotDicom);
+    assert_eq!(inspection.observations[0].kind, FindingKind::ExecutableFile);
+    assert_eq!(inspection.observations[0].severity, Severity::Alert);
+    assert_eq!(
+        inspection.observations[0].format,
+        Some(pacsguard_dicom::Format::Elf)
+    );
 }
 
 #[test]

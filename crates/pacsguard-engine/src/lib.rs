@@ -33,9 +33,10 @@ pub use config::{CONFIG_TEMPLATE, Config, MAX_WATCHES_LIMIT, RootConfig, WatchCo
 pub use error::EngineError;
 pub use home::{Home, InitReport, default_home};
 pub use ops::{
-    AcceptReport, AcceptRequest, CheckReport, CheckRequest, MAX_SCAN_FILE_BYTES, ProfileReport,
-    ProfileRequest, RootSummary, SanitizeReport, ScanReport, ScanRequest, Session, WatchOutput,
-    WatchReport, WatchRequest, WitnessInitReport,
+    AcceptReport, AcceptRequest, CheckReport, CheckRequest, MAX_SCAN_FILE_BYTES,
+    MAX_SCAN_MEMORY_BYTES, MAX_WHOLE_FILE_BYTES, ProfileReport, ProfileRequest, RootSummary,
+    SCAN_WINDOW_BYTES, SanitizeReport, ScanReport, ScanRequest, Session, WatchOutput, WatchReport,
+    WatchRequest, WitnessInitReport,
 };
 pub use progress::{NoProgress, Progress};
 pub use vault::{QuarantineRecord, RecordedFinding, Vault};

@@ -88,6 +88,10 @@ pub enum FindingKind {
     EventsLost,
     /// A directory could not be watched (watch limit, permissions) and is polled instead.
     NotWatched,
+    /// A file that is not DICOM but something a loader, interpreter or reader acts on:
+    /// an executable, a script (with `#!` or run by `sh` without one), an archive, a PDF,
+    /// HTML/HTA, RTF. `format` names which. Where an image belongs, this is an alert.
+    ExecutableFile,
 }
 
 impl FindingKind {
@@ -117,6 +121,7 @@ impl FindingKind {
             FindingKind::RansomwareSuspected => "ransomware-suspected",
             FindingKind::EventsLost => "events-lost",
             FindingKind::NotWatched => "not-watched",
+            FindingKind::ExecutableFile => "executable-file",
         }
     }
 }

@@ -18,6 +18,7 @@ mod hash;
 mod open;
 mod read;
 mod walk;
+mod window;
 
 pub use entry::{
     Content, DicomFacts, Entry, EntryType, FLAG_APPEND, FLAG_IMMUTABLE, INODE_FLAGS, Meta,
@@ -31,3 +32,4 @@ pub use read::{FileBytes, ReadError, open_regular, read_file, read_head};
 pub use walk::{
     MAX_OPEN_DIRS, MAX_TREE_DEPTH, Problem, ProblemKind, Tree, WalkError, WalkOptions, walk,
 };
+pub use window::WindowReader;

@@ -6,6 +6,13 @@
  *
  * Metadata read by PacsGuard: `severity` (info, warning, alert; default alert), `format`
  * (the finding's format), `description` (the finding's detail).
+ *
+ * The rules apply to every file screened and to what PacsGuard decodes out of one (the
+ * inflated data set of a deflated transfer syntax, encapsulated documents): a payload is
+ * a payload whether or not the file has a preamble and `DICM`, and a bare data set or an
+ * inflated one has neither. HTML `<script>` tags and event handlers are found by the
+ * built-in markup check (which names them as what they are: script for a web viewer or
+ * mshta), not here.
  */
 
 rule pacsguard_eicar_test_file
@@ -30,7 +37,7 @@ rule pacsguard_dicom_base64_executable
         $mz_base64 = "TVqQAAMAAAAEAAAA"
         $mz_base64_alt = "TVpQAAIAAAAEAA8A"
     condition:
-        uint32(128) == 0x4D434944 and any of them
+        any of them
 }
 
 rule pacsguard_dicom_script_payload
@@ -45,9 +52,8 @@ rule pacsguard_dicom_script_payload
         $activex = "ActiveXObject" nocase ascii wide
         // Long enough anchors that compressed pixel data cannot match them by chance.
         $mshta = /mshta(\.exe)?\s+(vbscript|javascript|https?):/ nocase
-        $script_tag = /<script[\s>]/ nocase
     condition:
-        uint32(128) == 0x4D434944 and any of them
+        any of them
 }
 
 rule pacsguard_dicom_office_macro
@@ -60,5 +66,5 @@ rule pacsguard_dicom_office_macro
         $ole = { D0 CF 11 E0 A1 B1 1A E1 }
         $vba = "_VBA_PROJECT" wide
     condition:
-        uint32(128) == 0x4D434944 and $ole and $vba
+        $ole and $vba
 }

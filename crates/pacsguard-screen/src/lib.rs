@@ -15,7 +15,9 @@ mod rules;
 
 use std::path::Path;
 
-use pacsguard_dicom::{Container, Inspection, inspect, inspect_head};
+use pacsguard_dicom::{
+    Budget, Container, Inspection, inspect, inspect_first_window, inspect_head, inspect_window,
+};
 use pacsguard_events::{Finding, FindingKind, Severity};
 use sha2::{Digest as _, Sha256};
 
@@ -80,10 +82,68 @@ impl Worker<'_> {
     /// Screens the bytes of the file at `path` (used only to name it in findings).
     pub fn screen(&mut self, path: &Path, bytes: &[u8]) -> Screened {
         let inspection = inspect(bytes);
+        let mut screened = self.screen_inspected(path, bytes, inspection);
+        if let Some(list) = &self.screener.hashlist {
+            let digest: [u8; 32] = Sha256::digest(bytes).into();
+            screened
+                .findings
+                .extend(hashlist_finding(list, path, &digest));
+            screened.sha256 = Some(digest);
+        }
+        if screened.inspection.container == Container::NotDicom {
+            // A known-bad file that is not DICOM is an alert; that it is not DICOM is
+            // then the lesser news, but still on the record.
+            screened
+                .findings
+                .sort_by_key(|f| std::cmp::Reverse(f.severity));
+        }
+        screened
+    }
+
+    /// Screens the first window of a file of `file_len` bytes, too large to read whole
+    /// (see [`inspect_first_window`]); the caller screens the rest with
+    /// [`Worker::screen_window`] and checks the hash list with [`Screener::hashlist_match`].
+    pub fn screen_first_window(&mut self, path: &Path, head: &[u8], file_len: u64) -> Screened {
+        let inspection = inspect_first_window(head, file_len);
+        self.screen_inspected(path, head, inspection)
+    }
+
+    /// Screens one later window of a file read in windows, at offset `base`: hidden
+    /// content, markup, and the rules (whose matches name the window).
+    pub fn screen_window(
+        &mut self,
+        path: &Path,
+        window: &[u8],
+        base: u64,
+        last: bool,
+        budget: &mut Budget,
+    ) -> Vec<Finding> {
+        let observations = inspect_window(window, base, last, budget);
+        let mut findings = observations_as_findings(path, &observations);
+        if let Some(scanner) = self.scanner.as_mut() {
+            let place = format!(" in the window at offset {base}");
+            rule_findings(scanner, path, window, &place, Some(base), &mut findings);
+        }
+        findings
+    }
+
+    fn screen_inspected(&mut self, path: &Path, bytes: &[u8], inspection: Inspection) -> Screened {
         let mut findings = findings_of(path, &inspection);
         if let Some(scanner) = self.scanner.as_mut() {
             let before = findings.len();
             rule_findings(scanner, path, bytes, "", None, &mut findings);
+            if !inspection.inflated.is_empty() {
+                // The deflated data set as a reader decodes it: its text elements are
+                // compressed in the file, where no rule can see them.
+                rule_findings(
+                    scanner,
+                    path,
+                    &inspection.inflated,
+                    " in the inflated data set",
+                    None,
+                    &mut findings,
+                );
+            }
             for document in &inspection.documents {
                 let place = format!(" in the encapsulated document {}", document.tag);
                 rule_findings(
@@ -109,30 +169,30 @@ impl Worker<'_> {
                 ));
             }
         }
-        let mut sha256 = None;
-        if let Some(list) = &self.screener.hashlist {
-            let digest: [u8; 32] = Sha256::digest(bytes).into();
-            if list.contains(&digest) {
-                findings.push(Finding::new(
-                    path.to_path_buf(),
-                    FindingKind::HashlistMatch,
-                    Severity::Alert,
-                    format!("SHA-256 {} is on the list {}", hex(&digest), list.origin()),
-                ));
-            }
-            sha256 = Some(digest);
-        }
-        if inspection.container == Container::NotDicom {
-            // A known-bad file that is not DICOM is an alert; that it is not DICOM is
-            // then the lesser news, but still on the record.
-            findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
-        }
         Screened {
             findings,
             inspection,
-            sha256,
+            sha256: None,
         }
     }
+}
+
+impl Screener {
+    /// The finding for a file whose SHA-256 is on the hash list, if it is.
+    pub fn hashlist_match(&self, path: &Path, digest: &[u8; 32]) -> Option<Finding> {
+        hashlist_finding(self.hashlist.as_ref()?, path, digest)
+    }
+}
+
+fn hashlist_finding(list: &HashList, path: &Path, digest: &[u8; 32]) -> Option<Finding> {
+    list.contains(digest).then(|| {
+        Finding::new(
+            path.to_path_buf(),
+            FindingKind::HashlistMatch,
+            Severity::Alert,
+            format!("SHA-256 {} is on the list {}", hex(digest), list.origin()),
+        )
+    })
 }
 
 /// Screens only the preamble, from the first [`pacsguard_dicom::HEAD_LEN`] bytes of a
@@ -148,8 +208,14 @@ pub fn screen_head(path: &Path, head: &[u8]) -> Screened {
 
 /// The inspection's observations as findings on `path`.
 pub fn findings_of(path: &Path, inspection: &Inspection) -> Vec<Finding> {
-    inspection
-        .observations
+    observations_as_findings(path, &inspection.observations)
+}
+
+fn observations_as_findings(
+    path: &Path,
+    observations: &[pacsguard_dicom::Observation],
+) -> Vec<Finding> {
+    observations
         .iter()
         .map(|observation| {
             let mut finding = Finding::new(

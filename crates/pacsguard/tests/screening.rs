@@ -401,21 +401,41 @@ fn preamble_only_finds_preamble_polyglots_from_the_first_page() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// Issue 10, class 4: a file over the whole-file limit is read in windows, never skipped:
+/// a PE in the middle of a sparse file far over the limit and a ZIP at its very end are
+/// found, and nothing is reported as not inspected.
 #[test]
-fn files_over_the_size_limit_are_named_not_skipped_in_silence() {
+fn files_over_the_whole_file_limit_are_read_in_windows_not_skipped() {
+    use std::io::{Seek as _, SeekFrom, Write as _};
+
     let env = Env::new();
     let huge = env.path("wsi.dcm");
-    let file = fs::File::create(&huge).expect("create");
-    // Sparse: no disk space, and refused by size before a byte is read.
-    file.set_len(pacsguard_engine::MAX_SCAN_FILE_BYTES + 1)
-        .expect("sparse file");
+    let mut file = fs::File::create(&huge).expect("create");
+    let size = pacsguard_engine::MAX_WHOLE_FILE_BYTES + 3 * 1024 * 1024;
+    file.write_all(&DicomBuilder::ct("1.2.3.99").without_pixels().build())
+        .expect("head");
+    // Sparse: the holes cost no disk space.
+    let pe_at = pacsguard_engine::MAX_WHOLE_FILE_BYTES / 2 + 12_345;
+    file.seek(SeekFrom::Start(pe_at)).expect("seek");
+    file.write_all(&kit::real_pe()).expect("pe");
+    let zip = kit::zip_with("run.exe", b"MZ");
+    file.set_len(size - zip.len() as u64).expect("sparse");
+    file.seek(SeekFrom::End(0)).expect("seek");
+    file.write_all(&zip).expect("zip");
+    drop(file);
     let (code, json) = scan_json(&env, &[huge.to_str().expect("utf-8")]);
-    assert_eq!(code, 1);
-    assert_eq!(json["findings"][0]["kind"], "not-inspected");
+    assert_eq!(code, 1, "{json:#}");
+    let findings = findings_of(&json, &huge);
+    let at = |format: &str| {
+        findings
+            .iter()
+            .find(|f| f["format"] == format && f["severity"] == "alert")
+            .and_then(|f| f["offset"].as_u64())
+    };
+    assert_eq!(at("pe"), Some(pe_at), "{json:#}");
+    assert_eq!(at("zip"), Some(size - 22), "{json:#}");
     assert!(
-        json["findings"][0]["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("over the limit")),
+        findings.iter().all(|f| f["severity"] != "warning"),
         "{json:#}"
     );
 }

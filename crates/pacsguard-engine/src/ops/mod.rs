@@ -30,7 +30,10 @@ pub use accept::{AcceptReport, AcceptRequest};
 pub use check::{CheckReport, CheckRequest};
 pub use profile::{ProfileReport, ProfileRequest};
 pub use sanitize::SanitizeReport;
-pub use scan::{MAX_SCAN_FILE_BYTES, ScanReport, ScanRequest};
+pub use scan::{
+    MAX_SCAN_FILE_BYTES, MAX_SCAN_MEMORY_BYTES, MAX_WHOLE_FILE_BYTES, SCAN_WINDOW_BYTES,
+    ScanReport, ScanRequest,
+};
 pub use watch::{WatchOutput, WatchReport, WatchRequest};
 pub use witness::WitnessInitReport;
 

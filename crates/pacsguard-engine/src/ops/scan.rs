@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use pacsguard_events::{
     Action, Event, Finding, FindingKind, Outcome, Severity, SeverityCounts, escape_path,
 };
-use pacsguard_fs::{EntryType, ReadError, WalkOptions, read_file, read_head, walk};
+use pacsguard_fs::{EntryType, ReadError, WalkOptions, WindowReader, read_file, read_head, walk};
 use pacsguard_screen::{HashList, RuleSource, Rules, Screener};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -17,10 +17,23 @@ use crate::home::hostname;
 use crate::progress::Progress;
 use crate::vault::{Original, QuarantineRecord, Vault};
 
-/// Files larger than this are not read whole for screening; each is reported as not
-/// inspected. Two workers at the limit hold 4 GiB; whole-slide images above it exist and
-/// are named in the report rather than skipped in silence.
+/// The largest file `sanitize` reads whole (it must write every byte back).
 pub const MAX_SCAN_FILE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+/// Files up to this size are screened whole; larger ones (whole-slide images, long
+/// multi-frame series) are read in windows of [`SCAN_WINDOW_BYTES`], never skipped.
+pub const MAX_WHOLE_FILE_BYTES: u64 = 256 * 1024 * 1024;
+/// One window of a file read in windows. The first holds the preamble, the File Meta
+/// group and the header elements; the others are searched raw and with the rules.
+pub const SCAN_WINDOW_BYTES: usize = 64 * 1024 * 1024;
+/// Windows overlap by this much, so that an executable whose headers straddle a window
+/// boundary is confirmed in the next window (a candidate is parsed on at most
+/// `MAX_EXECUTABLE_PARSE_BYTES`), and a ZIP's end record with its 64 KiB comment sits
+/// whole in the last window.
+pub const SCAN_WINDOW_OVERLAP: usize = pacsguard_dicom::MAX_EXECUTABLE_PARSE_BYTES;
+/// File bytes held in memory by all screening workers together: each worker takes its
+/// file (or window) from this budget before reading and gives it back after, so memory is
+/// bounded whatever the number of cores.
+pub const MAX_SCAN_MEMORY_BYTES: u64 = 1024 * 1024 * 1024;
 
 #[derive(Clone, Debug, Default)]
 pub struct ScanRequest {
@@ -106,6 +119,7 @@ impl Session {
             .quarantine
             .then(|| Vault::new(self.home.quarantine_dir()));
         let (host, actor) = (hostname(), self.actor_name());
+        let memory = MemoryBudget::new(MAX_SCAN_MEMORY_BYTES);
         let results: Vec<FileResult> = files
             .par_iter()
             .map_init(
@@ -114,7 +128,14 @@ impl Session {
                     let result = if request.preamble_only {
                         screen_head_of(path)
                     } else {
-                        screen_file(worker, path, vault.as_ref(), &host, &actor)
+                        let place = Place {
+                            screener: &screener,
+                            vault: vault.as_ref(),
+                            host: &host,
+                            actor: &actor,
+                            memory: &memory,
+                        };
+                        screen_file(worker, path, *size, &place)
                     };
                     progress.advance(*size);
                     result
@@ -270,11 +291,22 @@ pub(super) fn arrival_screener() -> Result<Screener, EngineError> {
 
 /// Screens new files of an image store; only what needs attention comes back.
 pub(super) fn screen_arrivals(screener: &Screener, paths: &[PathBuf]) -> Vec<Finding> {
+    let memory = MemoryBudget::new(MAX_SCAN_MEMORY_BYTES);
+    let place = Place {
+        screener,
+        vault: None,
+        host: "",
+        actor: "",
+        memory: &memory,
+    };
     paths
         .par_iter()
         .map_init(
             || screener.worker(),
-            |worker, path| screen_file(worker, path, None, "", "").findings,
+            |worker, path| {
+                let size = std::fs::symlink_metadata(path).map_or(0, |m| m.len());
+                screen_file(worker, path, size, &place).findings
+            },
         )
         .flatten()
         // That a file is not DICOM, or carries vendor text in its preamble, is for `scan`
@@ -416,15 +448,29 @@ fn unread(path: &Path, error: &ReadError) -> FileResult {
     }
 }
 
+/// Where a worker screens: the shared screener, vault and memory budget.
+struct Place<'a> {
+    screener: &'a Screener,
+    vault: Option<&'a Vault>,
+    host: &'a str,
+    actor: &'a str,
+    memory: &'a MemoryBudget,
+}
+
 fn screen_file(
     worker: &mut pacsguard_screen::Worker<'_>,
     path: &Path,
-    vault: Option<&Vault>,
-    host: &str,
-    actor: &str,
+    size: u64,
+    place: &Place<'_>,
 ) -> FileResult {
-    let file = match read_file(path, MAX_SCAN_FILE_BYTES) {
+    if size > MAX_WHOLE_FILE_BYTES {
+        return screen_in_windows(worker, path, place);
+    }
+    let _lease = place.memory.take(size);
+    let file = match read_file(path, MAX_WHOLE_FILE_BYTES) {
         Ok(file) => file,
+        // Grown past the limit since it was listed: read it in windows.
+        Err(ReadError::TooLarge { .. }) => return screen_in_windows(worker, path, place),
         Err(error) => return unread(path, &error),
     };
     let screened = worker.screen(path, &file.bytes);
@@ -432,7 +478,7 @@ fn screen_file(
         .findings
         .iter()
         .any(|f| f.severity == Severity::Alert);
-    let quarantined = match vault {
+    let quarantined = match place.vault {
         Some(vault) if alerted => Some(
             vault
                 .put(
@@ -442,8 +488,8 @@ fn screen_file(
                         bytes: &file.bytes,
                         findings: &screened.findings,
                     },
-                    host,
-                    actor,
+                    place.host,
+                    place.actor,
                 )
                 .map(|record| (path.to_path_buf(), record)),
         ),
@@ -454,5 +500,147 @@ fn screen_file(
         dicom: screened.inspection.container != pacsguard_dicom::Container::NotDicom,
         findings: screened.findings,
         quarantined,
+    }
+}
+
+/// Screens a file over [`MAX_WHOLE_FILE_BYTES`] window by window, holding one window at a
+/// time: the first through the DICOM inspection, every later one (overlapping the one
+/// before by [`SCAN_WINDOW_OVERLAP`]) through the raw search and the rules, the last one
+/// also for a ZIP's end record. The hash list is checked on a SHA-256 of the whole.
+fn screen_in_windows(
+    worker: &mut pacsguard_screen::Worker<'_>,
+    path: &Path,
+    place: &Place<'_>,
+) -> FileResult {
+    use sha2::{Digest as _, Sha256};
+
+    let reader = match WindowReader::open(path) {
+        Ok(reader) => reader,
+        Err(error) => return unread(path, &error),
+    };
+    let size = reader.size();
+    let _lease = place.memory.take(SCAN_WINDOW_BYTES as u64);
+    let mut hasher = place.screener.hashlist().map(|_| Sha256::new());
+    let head = match reader.read_at(0, SCAN_WINDOW_BYTES) {
+        Ok(head) => head,
+        Err(error) => return unread(path, &error),
+    };
+    if let Some(hasher) = hasher.as_mut() {
+        hasher.update(&head);
+    }
+    let screened = worker.screen_first_window(path, &head, size);
+    let dicom = screened.inspection.container != pacsguard_dicom::Container::NotDicom;
+    let mut findings = screened.findings;
+    let mut hashed = head.len() as u64;
+    drop(head);
+    let mut budget = pacsguard_dicom::Budget::default();
+    let step = (SCAN_WINDOW_BYTES - SCAN_WINDOW_OVERLAP) as u64;
+    let mut base = step;
+    while base < size {
+        let window = match reader.read_at(base, SCAN_WINDOW_BYTES) {
+            Ok(window) => window,
+            Err(error) => return unread(path, &error),
+        };
+        let last = base + window.len() as u64 >= size;
+        if let Some(hasher) = hasher.as_mut() {
+            let new = usize::try_from(hashed - base)
+                .unwrap_or(0)
+                .min(window.len());
+            hasher.update(&window[new..]);
+            hashed = base + window.len() as u64;
+        }
+        findings.extend(worker.screen_window(path, &window, base, last, &mut budget));
+        base += step;
+    }
+    if let Some(reason) = budget.exhausted() {
+        findings.push(Finding::new(
+            path.to_path_buf(),
+            FindingKind::NotInspected,
+            Severity::Warning,
+            format!(
+                "the search for hidden executables stopped before the end of the file: {reason}"
+            ),
+        ));
+    }
+    if let Err(error) = reader.finish() {
+        return unread(path, &error);
+    }
+    if let Some(hasher) = hasher {
+        let digest: [u8; 32] = hasher.finalize().into();
+        findings.extend(place.screener.hashlist_match(path, &digest));
+    }
+    // The same evidence found in two overlapping windows is one finding.
+    let mut seen = std::collections::HashSet::new();
+    findings.retain(|f| seen.insert((f.kind, f.offset, f.detail.clone())));
+    if place.vault.is_some() && findings.iter().any(|f| f.severity == Severity::Alert) {
+        findings.push(Finding::new(
+            path.to_path_buf(),
+            FindingKind::NotInspected,
+            Severity::Warning,
+            format!(
+                "not quarantined: {size} bytes, over the {MAX_WHOLE_FILE_BYTES} bytes the vault copies whole"
+            ),
+        ));
+    }
+    FileResult {
+        bytes: size,
+        dicom,
+        findings,
+        quarantined: None,
+    }
+}
+
+/// File bytes held by screening workers, shared by all of them ([`MAX_SCAN_MEMORY_BYTES`]).
+struct MemoryBudget {
+    total: u64,
+    available: std::sync::Mutex<u64>,
+    freed: std::sync::Condvar,
+}
+
+/// Bytes taken from a [`MemoryBudget`], given back when dropped.
+struct Lease<'a> {
+    budget: &'a MemoryBudget,
+    bytes: u64,
+}
+
+impl MemoryBudget {
+    fn new(total: u64) -> MemoryBudget {
+        MemoryBudget {
+            total,
+            available: std::sync::Mutex::new(total),
+            freed: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Waits until `bytes` (at most the whole budget) are free and takes them.
+    fn take(&self, bytes: u64) -> Lease<'_> {
+        let bytes = bytes.min(self.total);
+        let mut available = self
+            .available
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *available < bytes {
+            available = self
+                .freed
+                .wait(available)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        *available -= bytes;
+        Lease {
+            budget: self,
+            bytes,
+        }
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        let mut available = self
+            .budget
+            .available
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *available += self.bytes;
+        self.budget.freed.notify_all();
     }
 }

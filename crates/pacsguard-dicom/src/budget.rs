@@ -1,0 +1,119 @@
+//! The work one file may ask of the structure checks, shared by every search in it.
+//!
+//! A crafted file can hold a candidate header every few bytes (`MZ`, Mach-O magics, ZIP
+//! end records), each asking a parser to read up to [`MAX_EXECUTABLE_PARSE_BYTES`]; the
+//! sum, not each parse, must be bounded. When the budget runs out the search stops and
+//! the file gets a `not-inspected` warning naming the budget: never a silent end.
+//!
+//! [`MAX_EXECUTABLE_PARSE_BYTES`]: crate::MAX_EXECUTABLE_PARSE_BYTES
+
+use std::time::{Duration, Instant};
+
+/// Candidates handed to a structure parser (goblin, the ZIP and PDF checks) per file.
+/// Real files hold none or a few; pixel data holds magic numbers by chance at a rate of
+/// a few per megabyte.
+pub const MAX_CANDIDATES_PER_FILE: usize = 20_000;
+/// Bytes handed to structure parsers per file, summed over candidates.
+pub const MAX_PARSED_BYTES_PER_FILE: usize = 256 * 1024 * 1024;
+/// Wall-clock time one file's inspection may take before the searches stop.
+pub const INSPECTION_DEADLINE: Duration = Duration::from_secs(60);
+
+/// What is left of one file's budget.
+#[derive(Debug)]
+pub struct Budget {
+    candidates: usize,
+    parsed_bytes: usize,
+    deadline: Instant,
+    /// Why the budget ran out, once it has.
+    exhausted: Option<String>,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget::new(INSPECTION_DEADLINE)
+    }
+}
+
+impl Budget {
+    pub fn new(time: Duration) -> Budget {
+        Budget {
+            candidates: 0,
+            parsed_bytes: 0,
+            deadline: Instant::now() + time,
+            exhausted: None,
+        }
+    }
+
+    /// Charges one candidate of `bytes` bytes; `false` once the budget is spent.
+    pub fn charge(&mut self, bytes: usize) -> bool {
+        if self.exhausted.is_some() {
+            return false;
+        }
+        self.candidates += 1;
+        self.parsed_bytes = self.parsed_bytes.saturating_add(bytes);
+        if self.candidates > MAX_CANDIDATES_PER_FILE {
+            self.exhausted = Some(format!(
+                "more than {MAX_CANDIDATES_PER_FILE} candidate headers (MAX_CANDIDATES_PER_FILE)"
+            ));
+        } else if self.parsed_bytes > MAX_PARSED_BYTES_PER_FILE {
+            self.exhausted = Some(format!(
+                "more than {MAX_PARSED_BYTES_PER_FILE} bytes parsed for candidates (MAX_PARSED_BYTES_PER_FILE)"
+            ));
+        } else if self.candidates.is_multiple_of(64) && Instant::now() > self.deadline {
+            self.exhausted = Some(format!(
+                "the inspection took longer than {} s (INSPECTION_DEADLINE)",
+                INSPECTION_DEADLINE.as_secs()
+            ));
+        }
+        self.exhausted.is_none()
+    }
+
+    /// Whether time is up (checked by searches that do not parse candidates).
+    pub fn out_of_time(&mut self) -> bool {
+        if self.exhausted.is_none() && Instant::now() > self.deadline {
+            self.exhausted = Some(format!(
+                "the inspection took longer than {} s (INSPECTION_DEADLINE)",
+                INSPECTION_DEADLINE.as_secs()
+            ));
+        }
+        self.exhausted.is_some()
+    }
+
+    pub fn exhausted(&self) -> Option<&str> {
+        self.exhausted.as_deref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_candidate_budget_holds_at_its_limit() {
+        let mut budget = Budget::default();
+        for _ in 0..MAX_CANDIDATES_PER_FILE {
+            assert!(budget.charge(1));
+        }
+        assert!(!budget.charge(1));
+        assert!(
+            budget
+                .exhausted()
+                .expect("spent")
+                .contains("MAX_CANDIDATES_PER_FILE")
+        );
+    }
+
+    #[test]
+    fn the_byte_budget_holds_at_its_limit() {
+        let mut budget = Budget::default();
+        assert!(budget.charge(MAX_PARSED_BYTES_PER_FILE));
+        assert!(!budget.charge(1));
+    }
+
+    #[test]
+    fn the_deadline_ends_the_search() {
+        let mut budget = Budget::new(Duration::ZERO);
+        assert!(budget.out_of_time());
+        assert!(!budget.charge(1));
+    }
+}

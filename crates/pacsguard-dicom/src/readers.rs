@@ -1,0 +1,99 @@
+//! How programs other than a DICOM reader see the whole file.
+//!
+//! A file is whatever the program opening it decides it is: a PDF reader looks for
+//! `%PDF-` in the first kilobyte, `mshta` renders markup wherever it is, `sh` runs
+//! command lines that nothing before them breaks, `cmd.exe` runs lines that start with a
+//! command. Each check here asks what that program would do with these bytes, and
+//! reports only what it would act on.
+
+use std::ops::Range;
+
+use crate::embedded::Hidden;
+use crate::format::{Format, PDF_HEADER_WINDOW, find};
+use crate::{markup, shell};
+
+/// What other programs would act on in `bytes` (the whole file). `documents` are where
+/// the encapsulated documents lie: a PDF header inside one is the document itself,
+/// screened as such, not a disguise. `preamble_pdf` says the preamble finding
+/// already covers a PDF header there.
+pub fn whole_file(bytes: &[u8], documents: &[Range<u64>], preamble_pdf: bool) -> Vec<Hidden> {
+    let mut found = Vec::new();
+    if let Some(hidden) = pdf_reader(bytes, documents, preamble_pdf) {
+        found.push(hidden);
+    }
+    if let Some((offset, detail)) = markup::find_active_markup(bytes) {
+        found.push(Hidden {
+            format: Format::Html,
+            offset,
+            active_document: true,
+            detail,
+        });
+    }
+    for command in [
+        shell::find_shell_command(bytes),
+        shell::find_batch_command(bytes),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        found.push(Hidden {
+            format: match command.interpreter {
+                "powershell" => Format::PowerShell,
+                "batch" => Format::Batch,
+                _ => Format::Shell,
+            },
+            offset: command.offset,
+            active_document: true,
+            detail: command.detail,
+        });
+    }
+    found
+}
+
+/// A PDF reader opens the file when a header sits in the first kilobyte (`%PDF-`, or the
+/// PostScript form `%!PS-Adobe-N.n PDF-M.m`) and a document catalog follows.
+fn pdf_reader(bytes: &[u8], documents: &[Range<u64>], preamble_pdf: bool) -> Option<Hidden> {
+    let head = &bytes[..bytes.len().min(PDF_HEADER_WINDOW)];
+    let header = find(head, b"%PDF-").or_else(|| {
+        let ps = find(head, b"%!PS-Adobe-")?;
+        let line_end = head[ps..]
+            .iter()
+            .position(|&b| b == b'\n' || b == b'\r')
+            .map_or(head.len(), |n| ps + n);
+        find(&head[ps..line_end], b" PDF-").map(|_| ps)
+    })?;
+    let in_document = documents.iter().any(|d| d.contains(&(header as u64)));
+    if (preamble_pdf && header < crate::PREAMBLE_LEN) || in_document {
+        return None;
+    }
+    let catalog = header + find(&bytes[header..], b"/Catalog")?;
+    Some(Hidden {
+        format: Format::Pdf,
+        offset: header,
+        active_document: true,
+        detail: format!(
+            "a PDF reader opens this file as a PDF: header at offset {header} (in the first {PDF_HEADER_WINDOW} bytes, where readers look), document catalog at offset {catalog}"
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pdf_header_in_the_first_kilobyte_with_a_catalog_is_a_pdf() {
+        let mut file = vec![0u8; 300];
+        file.extend_from_slice(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj");
+        let found = whole_file(&file, &[], false);
+        assert_eq!(found[0].format, Format::Pdf);
+        assert_eq!(found[0].offset, 300);
+        // The document itself, or no catalog: not a disguise.
+        let document = 290..400;
+        assert!(whole_file(&file, std::slice::from_ref(&document), false).is_empty());
+        assert!(whole_file(&file[..309], &[], false).is_empty());
+        let mut ps = vec![0u8; 200];
+        ps.extend_from_slice(b"%!PS-Adobe-3.0 PDF-1.7\n/Type /Catalog");
+        assert_eq!(whole_file(&ps, &[], false)[0].format, Format::Pdf);
+    }
+}
