@@ -11,6 +11,11 @@ declare -A needed=(
   [xmllint]=libxml2-utils
   [rsyslogd]=rsyslog
   [systemd-analyze]=systemd
+  # real PDF readers and writers: the PDF screening tests build documents with qpdf and
+  # prove each case live with qpdf, mutool and pdfinfo
+  [qpdf]=qpdf
+  [mutool]=mupdf-tools
+  [pdfinfo]=poppler-utils
 )
 
 # packages that provide no command of their own

@@ -10,7 +10,7 @@
 use std::sync::LazyLock;
 
 use aho_corasick::AhoCorasick;
-use pacsguard_events::escape_bytes;
+use pacsguard_events::{FindingKind, Severity, escape_bytes};
 
 use crate::format::{self, Format, PDF_HEADER_WINDOW, u16_le, u32_le};
 use crate::pdf;
@@ -48,28 +48,18 @@ pub struct Hidden {
     pub format: Format,
     /// From the start of the bytes searched.
     pub offset: usize,
-    /// `true` for a document that acts when opened (PDF), `false` for an executable or an
-    /// archive.
-    pub active_document: bool,
+    /// `active-content` for a document that acts when opened, `embedded-executable` for an
+    /// executable or an archive; a PDF also reports its attachments (`embedded-file`) and
+    /// the limits that stopped its inspection (`not-inspected`).
+    pub kind: FindingKind,
+    pub severity: Severity,
     pub detail: String,
 }
 
 /// Searches `bytes` for confirmed executables, archives and active PDFs, calling `found`
 /// for each until it returns `false`.
 pub fn search(bytes: &[u8], mut found: impl FnMut(Hidden) -> bool) {
-    // A reader looks for a PDF header in the first kilobyte only: further in (in pixel data
-    // above all) five chance bytes are not a document. The first header found is read to
-    // the end of `bytes`, which covers every later one.
-    let head = &bytes[..bytes.len().min(PDF_HEADER_WINDOW)];
-    if let Some(at) = format::find(head, b"%PDF-")
-        && let Some(detail) = active_pdf(&bytes[at..])
-    {
-        let hidden = Hidden {
-            format: Format::Pdf,
-            offset: at,
-            active_document: true,
-            detail,
-        };
+    for hidden in pdf_findings(bytes) {
         if !found(hidden) {
             return;
         }
@@ -80,7 +70,8 @@ pub fn search(bytes: &[u8], mut found: impl FnMut(Hidden) -> bool) {
             && !found(Hidden {
                 format: exe.format,
                 offset: at,
-                active_document: false,
+                kind: FindingKind::EmbeddedExecutable,
+                severity: Severity::Alert,
                 detail: exe.detail,
             })
         {
@@ -96,13 +87,15 @@ pub fn search(bytes: &[u8], mut found: impl FnMut(Hidden) -> bool) {
             b"PK\x05\x06" => zip_ending_at(bytes, at).map(|detail| Hidden {
                 format: Format::Zip,
                 offset: at,
-                active_document: false,
+                kind: FindingKind::EmbeddedExecutable,
+                severity: Severity::Alert,
                 detail,
             }),
             _ => format::confirm_executable(&bytes[at..]).map(|exe| Hidden {
                 format: exe.format,
                 offset: at,
-                active_document: false,
+                kind: FindingKind::EmbeddedExecutable,
+                severity: Severity::Alert,
                 detail: exe.detail,
             }),
         };
@@ -114,10 +107,45 @@ pub fn search(bytes: &[u8], mut found: impl FnMut(Hidden) -> bool) {
     }
 }
 
-/// The active-content names of a PDF, as a finding's sentence, or `None` if it has none.
+/// What a PDF in `bytes` does and carries. A reader looks for the header in the first
+/// kilobyte (in either form, `%PDF-` or `%!PS-Adobe-N.n PDF-M.m`) and reads the first one
+/// found, which covers every later one; qpdf and mutool also open a document whose header
+/// is further in, so a header beyond the first kilobyte counts too when a document catalog
+/// follows it (five chance bytes in pixel data are not a document).
+pub fn pdf_findings(bytes: &[u8]) -> Vec<Hidden> {
+    let head = &bytes[..bytes.len().min(PDF_HEADER_WINDOW)];
+    let early = format::find(head, b"%PDF-").or_else(|| format::find(head, b"%!PS-Adobe-"));
+    let Some((at, in_window)) = early
+        .map(|at| (at, true))
+        .or_else(|| memchr::memmem::find(bytes, b"%PDF-").map(|at| (at, false)))
+    else {
+        return Vec::new();
+    };
+    let report = pdf::inspect(&bytes[at..]);
+    if !in_window && !report.catalog {
+        return Vec::new();
+    }
+    report
+        .findings
+        .into_iter()
+        .map(|finding| Hidden {
+            format: finding.format,
+            offset: at + finding.offset,
+            kind: finding.kind,
+            severity: finding.severity,
+            detail: finding.detail,
+        })
+        .collect()
+}
+
+/// The alerts of a PDF, as one sentence, or `None` if it has none.
 pub fn active_pdf(pdf: &[u8]) -> Option<String> {
-    let names = pdf::active_names(pdf);
-    (!names.is_empty()).then(|| format!("PDF with active content: /{}", names.join(", /")))
+    let alerts: Vec<String> = pdf_findings(pdf)
+        .into_iter()
+        .filter(|f| f.severity == Severity::Alert)
+        .map(|f| f.detail)
+        .collect();
+    (!alerts.is_empty()).then(|| alerts.join("; "))
 }
 
 /// A ZIP archive whose end-of-central-directory record is in the last 64 KiB of `bytes`
@@ -236,20 +264,27 @@ mod tests {
     #[test]
     fn many_pdf_headers_are_read_once() {
         let mut value = b"%PDF-".repeat(10_000);
-        value.extend_from_slice(b"stream\n\x78\x01");
-        for _ in 0..4000 {
-            value.extend_from_slice(b"\x00\x09\x00\xf6\xffstream\n\x78\x01");
+        value.extend_from_slice(b"\n1 0 obj << /Filter /FlateDecode >> stream\n\x78\x01");
+        for i in 0..4000 {
+            value.extend_from_slice(b"\x00\x09\x00\xf6\xff\n");
+            value.extend_from_slice(
+                format!("{} 0 obj << /Filter /FlateDecode >> stream\n", i + 2).as_bytes(),
+            );
+            value.extend_from_slice(b"\x78\x01");
         }
-        value.extend_from_slice(b"<< /S /JavaScript >>");
+        value.extend_from_slice(b"\n9999 0 obj << /S /JavaScript /JS (app.alert(1)) >> endobj");
         let mut found = Vec::new();
         search(&value, |hidden| {
             found.push(hidden);
             true
         });
         assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!((found[0].format, found[0].offset), (Format::Pdf, 0));
+        assert_eq!(
+            (found[0].format, found[0].kind),
+            (Format::Pdf, FindingKind::ActiveContent)
+        );
         assert!(
-            found[0].detail.contains("/JavaScript"),
+            found[0].detail.contains("app.alert(1)"),
             "{}",
             found[0].detail
         );

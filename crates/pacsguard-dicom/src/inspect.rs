@@ -104,7 +104,7 @@ struct Observations {
     dropped: usize,
     /// Offsets of hidden content already reported, so that a ZIP found both in its element
     /// and from the end of the file is one finding.
-    hidden_offsets: std::collections::HashSet<u64>,
+    hidden_offsets: std::collections::HashSet<(u64, String)>,
 }
 
 impl Observations {
@@ -123,17 +123,13 @@ impl Observations {
             self.dropped += 1;
             return false; // the search stops: the rest would only be counted
         }
-        if !self.hidden_offsets.insert(offset) {
+        // One PDF reports several things at one offset: the detail tells them apart.
+        if !self.hidden_offsets.insert((offset, hidden.detail.clone())) {
             return true;
         }
-        let kind = if hidden.active_document {
-            FindingKind::ActiveContent
-        } else {
-            FindingKind::EmbeddedExecutable
-        };
         self.push(Observation {
-            kind,
-            severity: Severity::Alert,
+            kind: hidden.kind,
+            severity: hidden.severity,
             format: Some(hidden.format),
             offset: Some(offset),
             detail: format!("{} {place}", hidden.detail),
@@ -223,7 +219,8 @@ pub fn inspect(bytes: &[u8]) -> Inspection {
         let hidden = Hidden {
             format: Format::Zip,
             offset: at,
-            active_document: false,
+            kind: FindingKind::EmbeddedExecutable,
+            severity: Severity::Alert,
             detail,
         };
         found.hidden(hidden, 0, "at the end of the file");

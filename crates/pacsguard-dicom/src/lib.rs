@@ -24,7 +24,7 @@ mod pdf;
 mod preamble;
 
 pub use dataset::{DataSetSummary, MAX_SEQUENCE_DEPTH};
-pub use embedded::{Hidden, active_pdf, search as search_hidden, trailing_zip};
+pub use embedded::{Hidden, active_pdf, pdf_findings, search as search_hidden, trailing_zip};
 pub use format::{
     Executable, Format, MAX_EXECUTABLE_PARSE_BYTES, PeHeaders, confirm_executable, pe_headers,
     sniff,
@@ -35,5 +35,9 @@ pub use inspect::{
     layout,
 };
 pub use meta::MAX_META_GROUP_LEN;
-pub use pdf::{MAX_PDF_INFLATED_BYTES, MAX_PDF_STREAMS, active_names as pdf_active_names};
+pub use pdf::{
+    Attachment as PdfAttachment, MAX_PDF_ATTACHMENT_DEPTH, MAX_PDF_FILTERS, MAX_PDF_FINDINGS,
+    MAX_PDF_INFLATED_BYTES, MAX_PDF_NESTING_DEPTH, MAX_PDF_OBJECTS, MAX_PDF_PARSED_BYTES,
+    MAX_PDF_STREAMS, MAX_PDF_XREF_ENTRIES, PdfFinding, Report as PdfReport, inspect as inspect_pdf,
+};
 pub use preamble::{PREAMBLE_LEN, Preamble, classify as classify_preamble};
