@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Short fuzzing run of the inspect target from the seed corpus, for CI: fails if
-# pacsguard_dicom::inspect panics, runs out of memory or takes too long on any input found
-# within the time given. Usage: fuzz/smoke.sh [SECONDS] (default 60). Needs a nightly
+# Short fuzzing runs of the inspect and pdf targets from their seed corpora, for CI: fails
+# if pacsguard_dicom::inspect or inspect_pdf panics, runs out of memory or takes too long
+# on any input found within the time given (per target). Usage: fuzz/smoke.sh [SECONDS]
+# (default 60). Needs a nightly
 # toolchain and cargo-fuzz (`cargo install cargo-fuzz --locked`); the seeds need
 # scripts/setup-test-deps.sh, which seed-corpus.sh runs when they are missing.
 set -euo pipefail
@@ -18,6 +19,17 @@ bash "$fuzz/seed-corpus.sh"
 # one input means a loop that does not end.
 cargo +nightly fuzz run -a inspect corpus/inspect -- \
   -dict="$fuzz/inspect.dict" \
+  -max_total_time="$seconds" \
+  -max_len=65536 \
+  -rss_limit_mb=2048 \
+  -timeout=10 \
+  -print_final_stats=1
+
+# The PDF reader on its own: documents written by qpdf (object streams, encryption, QDF)
+# as seeds, which the inspect target would reach only through a DICOM wrapper.
+bash "$fuzz/seed-pdf.sh"
+cargo +nightly fuzz run -a pdf corpus/pdf -- \
+  -dict="$fuzz/pdf.dict" \
   -max_total_time="$seconds" \
   -max_len=65536 \
   -rss_limit_mb=2048 \

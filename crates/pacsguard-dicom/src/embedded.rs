@@ -107,22 +107,37 @@ pub fn search(bytes: &[u8], mut found: impl FnMut(Hidden) -> bool) {
     }
 }
 
-/// What a PDF in `bytes` does and carries. A reader looks for the header in the first
-/// kilobyte (in either form, `%PDF-` or `%!PS-Adobe-N.n PDF-M.m`) and reads the first one
-/// found, which covers every later one; qpdf and mutool also open a document whose header
-/// is further in, so a header beyond the first kilobyte counts too when a document catalog
-/// follows it (five chance bytes in pixel data are not a document).
-pub fn pdf_findings(bytes: &[u8]) -> Vec<Hidden> {
+/// Where a reader finds a PDF header in `bytes`: in the first kilobyte, in either form
+/// (`%PDF-` or `%!PS-Adobe-N.n PDF-M.m`).
+fn pdf_header(bytes: &[u8]) -> Option<usize> {
     let head = &bytes[..bytes.len().min(PDF_HEADER_WINDOW)];
-    let early = format::find(head, b"%PDF-").or_else(|| format::find(head, b"%!PS-Adobe-"));
-    let Some((at, in_window)) = early
-        .map(|at| (at, true))
-        .or_else(|| memchr::memmem::find(bytes, b"%PDF-").map(|at| (at, false)))
-    else {
-        return Vec::new();
-    };
+    format::find(head, b"%PDF-").or_else(|| format::find(head, b"%!PS-Adobe-"))
+}
+
+/// What a PDF in `bytes` does and carries, if a reader would find its header there. The
+/// first header found is read, which covers every later one.
+pub fn pdf_findings(bytes: &[u8]) -> Vec<Hidden> {
+    match pdf_header(bytes) {
+        Some(at) => pdf_report(bytes, at, false),
+        None => Vec::new(),
+    }
+}
+
+/// The Encapsulated Document value, which a viewer hands to a PDF reader whatever its
+/// first kilobyte holds: qpdf, mutool and pdfinfo open a document whose header is further
+/// in, or missing, as long as a catalog is there. [`search`] reads it when the header is
+/// in the first kilobyte; this reads it otherwise.
+pub fn encapsulated_document(bytes: &[u8]) -> Vec<Hidden> {
+    if pdf_header(bytes).is_some() {
+        return Vec::new(); // read by `search`
+    }
+    let at = memchr::memmem::find(bytes, b"%PDF-").unwrap_or(0);
+    pdf_report(bytes, at, true)
+}
+
+fn pdf_report(bytes: &[u8], at: usize, needs_catalog: bool) -> Vec<Hidden> {
     let report = pdf::inspect(&bytes[at..]);
-    if !in_window && !report.catalog {
+    if needs_catalog && !report.catalog {
         return Vec::new();
     }
     report

@@ -562,6 +562,11 @@ fn walk_and_search(
         embedded::search(value.bytes, |hidden| {
             found.hidden(hidden, value.offset, &place)
         });
+        if value.tag == ENCAPSULATED_DOCUMENT && !value.fragment {
+            for hidden in embedded::encapsulated_document(value.bytes) {
+                found.hidden(hidden, value.offset, &place);
+            }
+        }
         if value.tag == ENCAPSULATED_DOCUMENT
             && !value.fragment
             && documents.len() < MAX_DOCUMENTS

@@ -751,3 +751,63 @@ fn objects_at_the_limit_are_read_and_one_more_says_so() {
     assert_alert(&at_limit, FindingKind::ActiveContent, "Launch");
     assert!(warned(&many(MAX_PDF_OBJECTS + 1), "objects parsed"));
 }
+
+// ---- in DICOM -----------------------------------------------------------------------------
+
+#[test]
+fn an_encapsulated_document_is_read_as_a_pdf_wherever_its_header_is() {
+    let plain = document(&js_catalog("(app.alert\\('far'\\))"), "", &[]);
+    let mut far = vec![b' '; 5000];
+    far.extend_from_slice(&plain);
+    // qpdf, mutool and pdfinfo all open this (with a warning) and find the catalog.
+    let mut headerless = b"REPORT 2026\n".to_vec();
+    headerless.extend_from_slice(&plain[b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".len()..]);
+    assert!(memchr::memmem::find(&headerless, b"%PDF").is_none());
+    for (name, pdf) in [("header at 5000", &far), ("no header", &headerless)] {
+        live(pdf, &["'far'"]);
+        let dicom = pacsguard_testkit::DicomBuilder::encapsulated_pdf("1.2.3.4", pdf).build();
+        let inspection = pacsguard_dicom::inspect(&dicom);
+        assert!(
+            inspection
+                .observations
+                .iter()
+                .any(|o| o.kind == FindingKind::ActiveContent
+                    && o.severity == Severity::Alert
+                    && o.detail.contains("app.alert('far')")),
+            "{name}: {:#?}",
+            inspection.observations
+        );
+        // The same bytes in a private element are no document a viewer opens.
+        let private = pacsguard_testkit::DicomBuilder::ct("1.2.3.5")
+            .element(0x0009, 0x1010, *b"OB", pdf)
+            .build();
+        assert!(
+            pacsguard_dicom::inspect(&private)
+                .observations
+                .iter()
+                .all(|o| o.kind != FindingKind::ActiveContent),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_benign_report_with_an_attachment_in_dicom_is_info_only() {
+    let pdf = attach(b"<?xml version=\"1.0\"?><ClinicalDocument/>", "cda.xml");
+    let dicom = pacsguard_testkit::DicomBuilder::encapsulated_pdf("1.2.3.6", &pdf).build();
+    let inspection = pacsguard_dicom::inspect(&dicom);
+    assert!(
+        inspection
+            .observations
+            .iter()
+            .all(|o| o.severity == Severity::Info),
+        "{:#?}",
+        inspection.observations
+    );
+    assert!(
+        inspection
+            .observations
+            .iter()
+            .any(|o| o.kind == FindingKind::EmbeddedFile)
+    );
+}

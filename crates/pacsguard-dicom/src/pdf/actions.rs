@@ -50,7 +50,7 @@ pub fn find(doc: &mut Document) -> Vec<Found> {
             for (key, value) in dict {
                 match key.as_slice() {
                     b"S" => {
-                        if let Some(action) = value.as_name() {
+                        if let Some(action) = doc.resolve(value).as_name() {
                             if let Some(f) = action_finding(doc, dict, action, offset) {
                                 found.push(f);
                             }
@@ -215,7 +215,10 @@ fn action_finding(doc: &Document, dict: &Dict, action: &[u8], offset: usize) -> 
             Severity::Warning,
             format!("a URI action (\"{}\")", target(b"URI")),
         ),
-        b"JavaScript" => return None, // reported from its /JS with the script quoted
+        // Reported from its /JS, with the script quoted; one without /JS is reported too,
+        // as a script a reader may still find where this parser did not.
+        b"JavaScript" if get(dict, b"JS").is_some() => return None,
+        b"JavaScript" => (Severity::Alert, "a JavaScript action".to_owned()),
         _ => return None,
     };
     Some(Found::Action {
