@@ -811,3 +811,41 @@ fn a_benign_report_with_an_attachment_in_dicom_is_info_only() {
             .any(|o| o.kind == FindingKind::EmbeddedFile)
     );
 }
+
+// ---- real encrypted documents written by other tools -----------------------------------------
+
+/// pypdf's encryption test files (made with qpdf and other writers; unpacked by
+/// scripts/setup-test-deps.sh): every revision R2–R6, RC4 and AES. Those a reader opens
+/// without a prompt (empty user password, or empty owner password: qpdf and mutool try
+/// both) are decrypted, their catalog found; the others are a warning saying why.
+#[test]
+fn real_encrypted_documents_open_exactly_when_a_reader_opens_them() {
+    let dir = pacsguard_testkit::testdata().join("sdists/pypdf/resources/encryption");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("scripts/setup-test-deps.sh unpacks pypdf") {
+        let path = entry.expect("entry").path();
+        let bytes = std::fs::read(&path).expect("read");
+        let opens = Command::new("qpdf")
+            .arg("--check")
+            .arg("--password=")
+            .arg(&path)
+            .output()
+            .expect("qpdf")
+            .status
+            .code()
+            == Some(0);
+        let report = inspect_pdf(&bytes);
+        let warned = report
+            .findings
+            .iter()
+            .any(|f| f.kind == FindingKind::NotInspected && f.detail.contains("user password"));
+        let name = path.display();
+        assert_eq!(warned, !opens, "{name}: {:#?}", report.findings);
+        if opens {
+            assert!(report.catalog, "{name}");
+            assert!(of(&report.findings, Severity::Alert).is_empty(), "{name}");
+        }
+        seen += 1;
+    }
+    assert!(seen >= 15, "{seen}");
+}

@@ -50,10 +50,10 @@ pub fn find(doc: &mut Document) -> Vec<Found> {
             for (key, value) in dict {
                 match key.as_slice() {
                     b"S" => {
-                        if let Some(action) = doc.resolve(value).as_name() {
-                            if let Some(f) = action_finding(doc, dict, action, offset) {
-                                found.push(f);
-                            }
+                        if let Some(action) = doc.resolve(value).as_name()
+                            && let Some(f) = action_finding(doc, dict, action, offset)
+                        {
+                            found.push(f);
                         }
                     }
                     b"JS" => scripts.push((offset, value.clone())),
@@ -290,9 +290,7 @@ fn xfa_script(xml: &[u8]) -> Option<&[u8]> {
         let name = &rest[..name_len];
         let local = name.rsplit(|b| *b == b':').next().unwrap_or(name);
         if local.eq_ignore_ascii_case(b"script") {
-            let Some(close) = rest.iter().position(|b| *b == b'>') else {
-                return None;
-            };
+            let close = rest.iter().position(|b| *b == b'>')?;
             if close > 0 && rest.get(close - 1) == Some(&b'/') {
                 continue; // <script/>: empty
             }

@@ -102,18 +102,31 @@ pub fn setup(encrypt: &Dict, id0: &[u8]) -> Setup {
         }
         _ => return Setup::Unsupported(format!("encryption version {v}")),
     };
+    // A reader first tries the empty password as the user password, then as the owner
+    // password (qpdf and mutool both do): a document whose owner password is empty opens
+    // without a prompt too.
     let key = match r {
         2..=4 => {
             let metadata = !matches!(get(encrypt, b"EncryptMetadata"), Some(Obj::Bool(false)));
             let p = int(b"P").unwrap_or(0) as i32;
             let key_len = if r == 2 { 5 } else { key_len.min(16) };
-            let key = legacy_key(&o, p, id0, r, key_len, metadata);
-            if !legacy_user_password_is_empty(&key, &u, id0, r) {
-                return Setup::NeedsPassword;
+            let derive = |user_password: &[u8; 32]| {
+                legacy_key(user_password, &o, p, id0, r, key_len, metadata)
+            };
+            let as_user = derive(&PAD);
+            if legacy_user_password_is_empty(&as_user, &u, id0, r) {
+                as_user
+            } else {
+                let as_owner = derive(&user_password_from_owner(&o, r, key_len));
+                if !legacy_user_password_is_empty(&as_owner, &u, id0, r) {
+                    return Setup::NeedsPassword;
+                }
+                as_owner
             }
-            key
         }
-        5 | 6 => match modern_key(r, &u, &bytes(b"UE")) {
+        5 | 6 => match modern_key(r, &u, &bytes(b"UE"), &[])
+            .or_else(|| modern_owner_key(r, &o, &u, &bytes(b"OE")))
+        {
             Some(key) => key,
             None => return Setup::NeedsPassword,
         },
@@ -132,10 +145,18 @@ fn key_bytes(length: i64) -> usize {
     usize::try_from(bytes).unwrap_or(16).clamp(5, 16)
 }
 
-/// Algorithm 2 (§7.6.3.3) for the empty password.
-fn legacy_key(o: &[u8], p: i32, id0: &[u8], r: i64, len: usize, metadata: bool) -> Vec<u8> {
+/// Algorithm 2 (§7.6.3.3): the file key from a (padded) user password.
+fn legacy_key(
+    password: &[u8; 32],
+    o: &[u8],
+    p: i32,
+    id0: &[u8],
+    r: i64,
+    len: usize,
+    metadata: bool,
+) -> Vec<u8> {
     let mut md5 = Md5::new();
-    md5.update(PAD);
+    md5.update(password);
     md5.update(o.get(..32).unwrap_or(o));
     md5.update(p.to_le_bytes());
     md5.update(id0);
@@ -150,6 +171,32 @@ fn legacy_key(o: &[u8], p: i32, id0: &[u8], r: i64, len: usize, metadata: bool) 
     }
     hash.truncate(len);
     hash
+}
+
+/// Algorithm 7 (§7.6.3.4) for the empty owner password: `/O` decrypted with the key of
+/// the empty owner password gives the (padded) user password.
+fn user_password_from_owner(o: &[u8], r: i64, len: usize) -> [u8; 32] {
+    let mut hash: Vec<u8> = Md5::digest(PAD).to_vec();
+    if r >= 3 {
+        for _ in 0..50 {
+            hash = Md5::digest(&hash[..len]).to_vec();
+        }
+    }
+    hash.truncate(len);
+    let mut x = o.get(..32).unwrap_or(o).to_vec();
+    if r == 2 {
+        x = rc4(&hash, &x);
+    } else {
+        for i in (0..=19u8).rev() {
+            let round: Vec<u8> = hash.iter().map(|k| k ^ i).collect();
+            x = rc4(&round, &x);
+        }
+    }
+    let mut password = PAD;
+    for (slot, byte) in password.iter_mut().zip(x) {
+        *slot = byte;
+    }
+    password
 }
 
 /// Algorithms 4 and 5 (§7.6.3.4): the `/U` entry the empty password would give.
@@ -169,14 +216,35 @@ fn legacy_user_password_is_empty(key: &[u8], u: &[u8], id0: &[u8], r: i64) -> bo
 }
 
 /// R5 and R6 (ISO 32000-2 §7.6.4.3.3): checks the empty password against `/U` and
-/// unwraps the file key from `/UE`.
-fn modern_key(r: i64, u: &[u8], ue: &[u8]) -> Option<Vec<u8>> {
+/// unwraps the file key from `/UE`. `udata` is empty for the user password.
+fn modern_key(r: i64, u: &[u8], ue: &[u8], udata: &[u8]) -> Option<Vec<u8>> {
     let (hash, validation, key_salt) = (u.get(..32)?, u.get(32..40)?, u.get(40..48)?);
+    unwrap_key(r, hash, validation, key_salt, udata, ue)
+}
+
+/// The same for the empty owner password (Algorithm 12): `/O` and `/OE`, with the first 48
+/// bytes of `/U` as user data.
+fn modern_owner_key(r: i64, o: &[u8], u: &[u8], oe: &[u8]) -> Option<Vec<u8>> {
+    let (hash, validation, key_salt) = (o.get(..32)?, o.get(32..40)?, o.get(40..48)?);
+    unwrap_key(r, hash, validation, key_salt, u.get(..48)?, oe)
+}
+
+fn unwrap_key(
+    r: i64,
+    hash: &[u8],
+    validation: &[u8],
+    key_salt: &[u8],
+    udata: &[u8],
+    wrapped: &[u8],
+) -> Option<Vec<u8>> {
     let check = |salt: &[u8]| -> Vec<u8> {
         if r == 5 {
-            Sha256::digest(salt).to_vec()
+            let mut sha = Sha256::new();
+            sha.update(salt);
+            sha.update(udata);
+            sha.finalize().to_vec()
         } else {
-            hash_2b(salt)
+            hash_2b(salt, udata)
         }
     };
     if check(validation) != hash {
@@ -184,18 +252,21 @@ fn modern_key(r: i64, u: &[u8], ue: &[u8]) -> Option<Vec<u8>> {
     }
     let wrapping = check(key_salt);
     let cipher = Aes256::new_from_slice(&wrapping).ok()?;
-    let mut key = cbc_decrypt_aes256(&cipher, &[0; 16], ue.get(..32)?);
+    let mut key = cbc_decrypt_aes256(&cipher, &[0; 16], wrapped.get(..32)?);
     key.truncate(32);
     Some(key)
 }
 
-/// Algorithm 2.B of ISO 32000-2 for the empty password (no user key data).
-fn hash_2b(salt: &[u8]) -> Vec<u8> {
-    let mut k: Vec<u8> = Sha256::digest(salt).to_vec();
+/// Algorithm 2.B of ISO 32000-2 for the empty password.
+fn hash_2b(salt: &[u8], udata: &[u8]) -> Vec<u8> {
+    let mut sha = Sha256::new();
+    sha.update(salt);
+    sha.update(udata);
+    let mut k: Vec<u8> = sha.finalize().to_vec();
     let mut round = 0usize;
     let mut last = 0u8;
     while round < 64 || usize::from(last) > round - 32 {
-        let k1 = k.repeat(64);
+        let k1 = [&k[..], udata].concat().repeat(64);
         let (Some(key), Some(iv)) = (k.get(..16), k.get(16..32)) else {
             return k;
         };

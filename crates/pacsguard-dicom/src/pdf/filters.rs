@@ -445,9 +445,10 @@ mod tests {
 
     #[test]
     fn png_up_predictor_is_undone() {
-        let mut parms = Dict::new();
-        parms.push((b"Predictor".to_vec(), Obj::Int(12)));
-        parms.push((b"Columns".to_vec(), Obj::Int(3)));
+        let parms: Dict = vec![
+            (b"Predictor".to_vec(), Obj::Int(12)),
+            (b"Columns".to_vec(), Obj::Int(3)),
+        ];
         let data = vec![2, 1, 2, 3, 2, 1, 1, 1];
         assert_eq!(predict(data, Some(&parms)), Some(vec![1, 2, 3, 2, 3, 4]));
     }
