@@ -849,3 +849,105 @@ fn real_encrypted_documents_open_exactly_when_a_reader_opens_them() {
     }
     assert!(seen >= 15, "{seen}");
 }
+
+#[test]
+fn streams_at_the_limit_are_decoded_and_one_more_says_so() {
+    let scripts = |count: usize| {
+        let mut pdf = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n".to_vec();
+        for i in 0..count {
+            let (action, data) = (2 * i + 2, 2 * i + 3);
+            pdf.extend_from_slice(
+                format!("{action} 0 obj << /S /JavaScript /JS {data} 0 R >> endobj\n{data} 0 obj << /Length 8 >>\nstream\nx({i:05})\nendstream endobj\n")
+                    .as_bytes(),
+            );
+        }
+        pdf
+    };
+    use pacsguard_dicom::MAX_PDF_STREAMS;
+    assert!(!warned(&scripts(MAX_PDF_STREAMS), "streams decoded"));
+    assert!(warned(&scripts(MAX_PDF_STREAMS + 1), "streams decoded"));
+}
+
+#[test]
+fn xref_entries_at_the_limit_are_read_and_one_more_says_so() {
+    use pacsguard_dicom::MAX_PDF_XREF_ENTRIES;
+    let xref = |entries: usize| {
+        // Type-1 entries one byte wide (offset width 0): cheap to hold a million.
+        let data = flate(&vec![1u8; entries]);
+        let mut pdf = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n".to_vec();
+        pdf.extend_from_slice(
+            &stream(
+                &format!("/Type /XRef /W [1 0 0] /Size {entries} /Root 1 0 R /Filter /FlateDecode"),
+                &data,
+            )
+            .iter()
+            .fold(b"2 0 obj\n".to_vec(), |mut v, b| {
+                v.push(*b);
+                v
+            }),
+        );
+        pdf.extend_from_slice(b"\nendobj\n");
+        pdf
+    };
+    assert!(!warned(
+        &xref(MAX_PDF_XREF_ENTRIES),
+        "cross-reference entries"
+    ));
+    assert!(warned(
+        &xref(MAX_PDF_XREF_ENTRIES + 1),
+        "cross-reference entries"
+    ));
+}
+
+#[test]
+fn parsing_work_is_bounded_and_says_so() {
+    use pacsguard_dicom::MAX_PDF_PARSED_BYTES;
+    // An unterminated string swallowing the rest, with an object header every 64 bytes
+    // inside it: each header starts a parse to the end.
+    let mut pdf = b"%PDF-1.7\n".to_vec();
+    let mut i = 1;
+    while pdf.len() < 4 * 1024 * 1024 {
+        pdf.extend_from_slice(format!("\n{i} 0 obj ({:>50}", "").as_bytes());
+        i += 1;
+    }
+    assert!(pdf.len() * i > MAX_PDF_PARSED_BYTES);
+    assert!(warned(&pdf, "bytes parsed"));
+    // A document well under the budget is read whole.
+    let fine = document(
+        &js_catalog("(ok)"),
+        "",
+        &[obj(&format!("({})", "x".repeat(MAX_PDF_PARSED_BYTES / 2)))],
+    );
+    assert!(!warned(&fine, "bytes parsed"));
+}
+
+#[test]
+fn attached_pdfs_are_read_to_the_depth_limit_and_deeper_says_so() {
+    use pacsguard_dicom::MAX_PDF_ATTACHMENT_DEPTH;
+    // The innermost document runs a script; each level attaches the one inside it.
+    let mut pdf = document(&js_catalog("(app.alert\\('inner'\\))"), "", &[]);
+    for _ in 0..MAX_PDF_ATTACHMENT_DEPTH {
+        pdf = attach(&pdf, "inner.pdf");
+    }
+    assert!(!warned(&pdf, "attached inside"));
+    assert_alert(&pdf, FindingKind::ActiveContent, "app.alert('inner')");
+    let deeper = attach(&pdf, "inner.pdf");
+    assert!(warned(&deeper, "attached inside"));
+}
+
+#[test]
+fn findings_past_the_limit_are_counted() {
+    use pacsguard_dicom::MAX_PDF_FINDINGS;
+    let links: String = (0..MAX_PDF_FINDINGS + 5)
+        .map(|i| format!("<< /Type /Annot /Subtype /Link /Rect [0 0 1 1] /A << /S /URI /URI (https://example.org/{i}) >> >> "))
+        .collect();
+    let pdf = document("", &format!("/Annots [{links}]"), &[]);
+    let findings = inspect_pdf(&pdf).findings;
+    assert_eq!(findings.len(), MAX_PDF_FINDINGS);
+    assert!(
+        findings
+            .last()
+            .is_some_and(|f| f.detail.contains("6 more PDF finding(s)")),
+        "{findings:#?}"
+    );
+}

@@ -20,8 +20,9 @@ pub const MAX_PDF_FILTERS: usize = 8;
 pub const MAX_PDF_XREF_ENTRIES: usize = 1_000_000;
 /// Bytes the lexer may read per document: objects whose bodies overlap (an unterminated
 /// string swallowing the rest of the file, then the next header inside it) cost a pass
-/// each, and this bounds their sum.
-pub const MAX_PDF_PARSED_BYTES: usize = 256 * 1024 * 1024;
+/// each, and this bounds their sum. Stream data is not lexed, so even image-heavy
+/// documents of hundreds of megabytes parse a few megabytes of dictionaries.
+pub const MAX_PDF_PARSED_BYTES: usize = 64 * 1024 * 1024;
 /// PDFs attached to PDFs that are opened in turn; deeper ones are reported, not read.
 pub const MAX_PDF_ATTACHMENT_DEPTH: usize = 2;
 
@@ -149,5 +150,37 @@ impl Budget {
         if self.parsed == 0 {
             self.reach(Limit::ParsedBytes);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decoding_work_is_reported_exactly_when_it_runs_out() {
+        let mut budget = Budget::default();
+        budget.spend_decoded(MAX_PDF_INFLATED_BYTES - 1);
+        assert!(budget.reached().is_empty());
+        budget.spend_decoded(1);
+        assert_eq!(budget.reached(), [Limit::DecodedBytes]);
+        let mut budget = Budget::default();
+        budget.spend_parsed(MAX_PDF_PARSED_BYTES - 1);
+        assert!(budget.reached().is_empty());
+        budget.spend_parsed(1);
+        assert_eq!(budget.reached(), [Limit::ParsedBytes]);
+    }
+
+    #[test]
+    fn counted_limits_allow_exactly_their_number() {
+        let mut budget = Budget::default();
+        assert!((0..MAX_PDF_STREAMS).all(|_| budget.stream()));
+        assert!(budget.reached().is_empty());
+        assert!(!budget.stream());
+        assert_eq!(budget.reached(), [Limit::Streams]);
+        let mut budget = Budget::default();
+        assert!((0..MAX_PDF_XREF_ENTRIES).all(|_| budget.xref_entry()));
+        assert!(!budget.xref_entry());
+        assert_eq!(budget.reached(), [Limit::XrefEntries]);
     }
 }

@@ -145,19 +145,28 @@ fn not_inspected(offset: usize, detail: String) -> PdfFinding {
 }
 
 /// Same finding twice (one script reached from two objects, one attachment named twice)
-/// is one; more than [`MAX_PDF_FINDINGS`] are counted, the most severe kept.
+/// is one; past [`MAX_PDF_FINDINGS`] the rest are counted, the most severe kept. What
+/// could not be inspected (a budget, a password) is always kept: a cap must not hide that
+/// the inspection stopped.
 fn dedupe_and_cap(findings: &mut Vec<PdfFinding>) {
     let mut seen = std::collections::HashSet::new();
     findings.retain(|f| seen.insert((f.kind, f.severity, f.detail.clone())));
-    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
-    if findings.len() > MAX_PDF_FINDINGS {
-        let dropped = findings.len() - (MAX_PDF_FINDINGS - 1);
-        findings.truncate(MAX_PDF_FINDINGS - 1);
-        findings.push(not_inspected(
+    let (mut notes, mut rest): (Vec<_>, Vec<_>) = findings
+        .drain(..)
+        .partition(|f| f.kind == FindingKind::NotInspected);
+    rest.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    let room = MAX_PDF_FINDINGS.saturating_sub(notes.len() + 1);
+    if rest.len() > room + 1 {
+        let dropped = rest.len() - room;
+        rest.truncate(room);
+        notes.push(not_inspected(
             0,
             format!("{dropped} more PDF finding(s) not listed (limit {MAX_PDF_FINDINGS})"),
         ));
     }
+    findings.extend(rest);
+    findings.extend(notes);
+    findings.truncate(MAX_PDF_FINDINGS);
 }
 
 /// File name extensions that Windows or a desktop runs when the attachment is opened.
