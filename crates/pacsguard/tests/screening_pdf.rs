@@ -150,3 +150,54 @@ fn encapsulated_pdfs_are_screened_as_documents_end_to_end() {
         "{findings:#?}"
     );
 }
+
+/// A file attached to the PDF is a file of its own for hash lists (and rules): a known-bad
+/// attachment that looks like plain text is found by its SHA-256.
+#[test]
+fn hash_lists_apply_to_pdf_attachments() {
+    use sha2::Digest as _;
+    let env = Env::new();
+    let dir = env.path("pdf");
+    fs::create_dir_all(&dir).expect("mkdir");
+    let plain = dir.join("plain.pdf");
+    fs::write(&plain, kit::pdf("")).expect("write");
+    let notes = dir.join("notes.txt");
+    let payload = b"powershell -enc SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoAZQBjAHQAKQA=\n";
+    fs::write(&notes, payload).expect("write");
+    let attached = dir.join("attached.pdf");
+    qpdf(
+        &[],
+        &plain,
+        &["--add-attachment", notes.to_str().expect("utf-8"), "--"],
+        &attached,
+    );
+    let dcm = dir.join("attached.dcm");
+    encapsulate(&env, &attached, &dcm);
+    let (code, findings) = scan(&env, &dcm);
+    assert_eq!(code, 0, "benign-looking text: info only {findings:#?}");
+    let digest: String = sha2::Sha256::digest(payload)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let list = env.dir.path().join("bad.txt");
+    fs::write(&list, format!("{digest}\n")).expect("write");
+    let out = env.run(&[
+        "scan",
+        "--json",
+        "--hashlist",
+        list.to_str().expect("utf-8"),
+        dcm.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let json: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let findings = json["findings"].as_array().cloned().unwrap_or_default();
+    assert!(
+        has(
+            &findings,
+            "hashlist-match",
+            "alert",
+            "attached as \"notes.txt\""
+        ),
+        "{findings:#?}"
+    );
+}
