@@ -31,3 +31,14 @@ for target in inspect zip executable readers; do
     -timeout=10 \
     -print_final_stats=1
 done
+
+# The PDF reader on its own: documents written by qpdf (object streams, encryption, QDF)
+# as seeds, which the inspect target would reach only through a DICOM wrapper.
+bash "$fuzz/seed-pdf.sh"
+cargo +nightly fuzz run -a pdf corpus/pdf -- \
+  -dict="$fuzz/pdf.dict" \
+  -max_total_time="$seconds" \
+  -max_len=65536 \
+  -rss_limit_mb=2048 \
+  -timeout=10 \
+  -print_final_stats=1

@@ -20,6 +20,11 @@ declare -A needed=(
   [dcmdump]=dcmtk
   # javac/jar build a JAR that `java -jar` runs from inside a DICOM file (issue 10)
   [javac]=default-jdk-headless
+  # real PDF readers and writers: the PDF screening tests build documents with qpdf and
+  # prove each case live with qpdf, mutool and pdfinfo
+  [qpdf]=qpdf
+  [mutool]=mupdf-tools
+  [pdfinfo]=poppler-utils
 )
 
 # packages that provide no command of their own
@@ -68,3 +73,18 @@ for wheel in "pydicom==3.0.2" "pynetdicom==3.0.4" "pip==24.3.1"; do
     rm -rf "$wheels/$name.partial"
   fi
 done
+
+# Real PDFs written by other tools (Acrobat, LibreOffice, pdflatex, pypdf): the resources of
+# pypdf's source distribution, among them documents encrypted with RC4 and AES, R2 to R6,
+# with an empty, an owner-only or a user password. Unpacked under .testdata/sdists.
+sdists="$(cd "$(dirname "$0")/.." && pwd)/.testdata/sdists"
+if [[ ! -d $sdists/pypdf/resources ]]; then
+  rm -rf "$sdists/pypdf.partial"
+  mkdir -p "$sdists/pypdf.partial"
+  python3 -m pip download --quiet --disable-pip-version-check --no-deps --no-binary=:all: \
+    --dest "$sdists/pypdf.partial" "pypdf==5.1.0"
+  tar -xzf "$sdists/pypdf.partial"/pypdf-5.1.0.tar.gz -C "$sdists/pypdf.partial"
+  rm -rf "$sdists/pypdf"
+  mv "$sdists/pypdf.partial/pypdf-5.1.0" "$sdists/pypdf"
+  rm -rf "$sdists/pypdf.partial"
+fi

@@ -10,7 +10,7 @@
 use std::sync::LazyLock;
 
 use aho_corasick::AhoCorasick;
-use pacsguard_events::escape_bytes;
+use pacsguard_events::{FindingKind, Severity, escape_bytes};
 
 use crate::budget::Budget;
 use crate::format::{self, Format, PDF_HEADER_WINDOW, u16_le, u32_le};
@@ -49,9 +49,11 @@ pub struct Hidden {
     pub format: Format,
     /// From the start of the bytes searched.
     pub offset: usize,
-    /// `true` for a document that acts when opened (PDF), `false` for an executable or an
-    /// archive.
-    pub active_document: bool,
+    /// `active-content` for a document that acts when opened, `embedded-executable` for an
+    /// executable or an archive; a PDF also reports its attachments (`embedded-file`) and
+    /// the limits that stopped its inspection (`not-inspected`).
+    pub kind: FindingKind,
+    pub severity: Severity,
     pub detail: String,
 }
 
@@ -59,7 +61,8 @@ pub struct Hidden {
 /// for each until it returns `false`. `bytes` lies at `base` in `whole` (the file, or the
 /// inflated data set): a candidate is confirmed against the bytes from it to the end of
 /// `whole`, as a loader reads them, so that a PE whose DOS header is in one element and
-/// its NT headers in the next is confirmed. Parses are charged to `budget`.
+/// its NT headers in the next is confirmed. Parses are charged to `budget` (a PDF has its
+/// own object-model budgets on top, see [`crate::pdf`]).
 pub fn search(
     bytes: &[u8],
     whole: &[u8],
@@ -71,19 +74,13 @@ pub fn search(
     // A reader looks for a PDF header in the first kilobyte only: further in (in pixel data
     // above all) five chance bytes are not a document. The first header found is read to
     // the end of `bytes`, which covers every later one.
-    let head = &bytes[..bytes.len().min(PDF_HEADER_WINDOW)];
-    if let Some(at) = format::find(head, b"%PDF-")
+    if let Some(at) = pdf_header(bytes)
         && budget.charge(bytes.len() - at)
-        && let Some(detail) = active_pdf(&bytes[at..])
     {
-        let hidden = Hidden {
-            format: Format::Pdf,
-            offset: at,
-            active_document: true,
-            detail,
-        };
-        if !found(hidden) {
-            return;
+        for hidden in pdf_report(bytes, at, false) {
+            if !found(hidden) {
+                return;
+            }
         }
     }
     // `MZ` on its own: memchr's two-byte search is fast where an automaton is not.
@@ -95,7 +92,8 @@ pub fn search(
             && !found(Hidden {
                 format: exe.format,
                 offset: at,
-                active_document: false,
+                kind: FindingKind::EmbeddedExecutable,
+                severity: Severity::Alert,
                 detail: exe.detail,
             })
         {
@@ -114,13 +112,15 @@ pub fn search(
             b"PK\x05\x06" => zip_ending_at(bytes, at).map(|detail| Hidden {
                 format: Format::Zip,
                 offset: at,
-                active_document: false,
+                kind: FindingKind::EmbeddedExecutable,
+                severity: Severity::Alert,
                 detail,
             }),
             _ => format::confirm_executable_within(from(at), budget).map(|exe| Hidden {
                 format: exe.format,
                 offset: at,
-                active_document: false,
+                kind: FindingKind::EmbeddedExecutable,
+                severity: Severity::Alert,
                 detail: exe.detail,
             }),
         };
@@ -132,10 +132,60 @@ pub fn search(
     }
 }
 
-/// The active-content names of a PDF, as a finding's sentence, or `None` if it has none.
+/// Where a reader finds a PDF header in `bytes`: in the first kilobyte, in either form
+/// (`%PDF-` or `%!PS-Adobe-N.n PDF-M.m`).
+fn pdf_header(bytes: &[u8]) -> Option<usize> {
+    let head = &bytes[..bytes.len().min(PDF_HEADER_WINDOW)];
+    format::find(head, b"%PDF-").or_else(|| format::find(head, b"%!PS-Adobe-"))
+}
+
+/// What a PDF in `bytes` does and carries, if a reader would find its header there. The
+/// first header found is read, which covers every later one.
+pub fn pdf_findings(bytes: &[u8]) -> Vec<Hidden> {
+    match pdf_header(bytes) {
+        Some(at) => pdf_report(bytes, at, false),
+        None => Vec::new(),
+    }
+}
+
+/// The Encapsulated Document value, which a viewer hands to a PDF reader whatever its
+/// first kilobyte holds: qpdf, mutool and pdfinfo open a document whose header is further
+/// in, or missing, as long as a catalog is there. [`search`] reads it when the header is
+/// in the first kilobyte; this reads it otherwise.
+pub fn encapsulated_document(bytes: &[u8]) -> Vec<Hidden> {
+    if pdf_header(bytes).is_some() {
+        return Vec::new(); // read by `search`
+    }
+    let at = memchr::memmem::find(bytes, b"%PDF-").unwrap_or(0);
+    pdf_report(bytes, at, true)
+}
+
+fn pdf_report(bytes: &[u8], at: usize, needs_catalog: bool) -> Vec<Hidden> {
+    let report = pdf::inspect(&bytes[at..]);
+    if needs_catalog && !report.catalog {
+        return Vec::new();
+    }
+    report
+        .findings
+        .into_iter()
+        .map(|finding| Hidden {
+            format: finding.format,
+            offset: at + finding.offset,
+            kind: finding.kind,
+            severity: finding.severity,
+            detail: finding.detail,
+        })
+        .collect()
+}
+
+/// The alerts of a PDF, as one sentence, or `None` if it has none.
 pub fn active_pdf(pdf: &[u8]) -> Option<String> {
-    let names = pdf::active_names(pdf);
-    (!names.is_empty()).then(|| format!("PDF with active content: /{}", names.join(", /")))
+    let alerts: Vec<String> = pdf_findings(pdf)
+        .into_iter()
+        .filter(|f| f.severity == Severity::Alert)
+        .map(|f| f.detail)
+        .collect();
+    (!alerts.is_empty()).then(|| alerts.join("; "))
 }
 
 /// A ZIP archive whose end-of-central-directory record is in the last 64 KiB of `bytes`
@@ -304,20 +354,27 @@ mod tests {
     #[test]
     fn many_pdf_headers_are_read_once() {
         let mut value = b"%PDF-".repeat(10_000);
-        value.extend_from_slice(b"stream\n\x78\x01");
-        for _ in 0..4000 {
-            value.extend_from_slice(b"\x00\x09\x00\xf6\xffstream\n\x78\x01");
+        value.extend_from_slice(b"\n1 0 obj << /Filter /FlateDecode >> stream\n\x78\x01");
+        for i in 0..4000 {
+            value.extend_from_slice(b"\x00\x09\x00\xf6\xff\n");
+            value.extend_from_slice(
+                format!("{} 0 obj << /Filter /FlateDecode >> stream\n", i + 2).as_bytes(),
+            );
+            value.extend_from_slice(b"\x78\x01");
         }
-        value.extend_from_slice(b"<< /S /JavaScript >>");
+        value.extend_from_slice(b"\n9999 0 obj << /S /JavaScript /JS (app.alert(1)) >> endobj");
         let mut found = Vec::new();
         search(&value, &value, 0, &mut Budget::default(), |hidden| {
             found.push(hidden);
             true
         });
         assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!((found[0].format, found[0].offset), (Format::Pdf, 0));
+        assert_eq!(
+            (found[0].format, found[0].kind),
+            (Format::Pdf, FindingKind::ActiveContent)
+        );
         assert!(
-            found[0].detail.contains("/JavaScript"),
+            found[0].detail.contains("app.alert(1)"),
             "{}",
             found[0].detail
         );

@@ -110,10 +110,22 @@ struct Observations {
     dropped: usize,
     /// Offsets of hidden content already reported, so that a ZIP found both in its element
     /// and from the end of the file is one finding.
-    hidden_offsets: std::collections::HashSet<u64>,
+    hidden_offsets: std::collections::HashSet<(u64, String)>,
+    /// Offsets already reported as what the whole file is (a not-DICOM file's start): a
+    /// search that finds the same header there adds nothing.
+    whole_file_at: std::collections::HashSet<u64>,
 }
 
 impl Observations {
+    fn new() -> Self {
+        Observations {
+            kept: Vec::new(),
+            dropped: 0,
+            hidden_offsets: std::collections::HashSet::new(),
+            whole_file_at: std::collections::HashSet::new(),
+        }
+    }
+
     fn push(&mut self, observation: Observation) -> bool {
         if self.kept.len() < MAX_OBSERVATIONS {
             self.kept.push(observation);
@@ -124,12 +136,7 @@ impl Observations {
     }
 
     fn hidden(&mut self, hidden: Hidden, base: usize, place: &str) -> bool {
-        let kind = if hidden.active_document {
-            FindingKind::ActiveContent
-        } else {
-            FindingKind::EmbeddedExecutable
-        };
-        self.hidden_as(kind, hidden, base, place)
+        self.hidden_as(hidden.kind, hidden, base, place)
     }
 
     fn hidden_as(&mut self, kind: FindingKind, hidden: Hidden, base: usize, place: &str) -> bool {
@@ -138,7 +145,10 @@ impl Observations {
             self.dropped += 1;
             return false; // the search stops: the rest would only be counted
         }
-        if !self.hidden_offsets.insert(offset) {
+        // One PDF reports several things at one offset: the detail tells them apart.
+        if self.whole_file_at.contains(&offset)
+            || !self.hidden_offsets.insert((offset, hidden.detail.clone()))
+        {
             return true;
         }
         let detail = if place.is_empty() {
@@ -148,7 +158,7 @@ impl Observations {
         };
         self.push(Observation {
             kind,
-            severity: Severity::Alert,
+            severity: hidden.severity,
             format: Some(hidden.format),
             offset: Some(offset),
             detail,
@@ -186,11 +196,7 @@ impl Observations {
 /// Inspects the bytes of one file. Never fails: what cannot be read is itself a finding.
 pub fn inspect(bytes: &[u8]) -> Inspection {
     let mut budget = Budget::default();
-    let mut found = Observations {
-        kept: Vec::new(),
-        dropped: 0,
-        hidden_offsets: std::collections::HashSet::new(),
-    };
+    let mut found = Observations::new();
     let mut inspection = match locate(bytes) {
         Some(Located::Meta {
             container,
@@ -238,11 +244,7 @@ pub fn inspect(bytes: &[u8]) -> Inspection {
         Some(Located::DataSet { ts }) => {
             let mut inspection = Inspection::new(Container::DataSetOnly);
             inspection.transfer_syntax = Some(ts.to_owned());
-            let mut walked = Observations {
-                kept: Vec::new(),
-                dropped: 0,
-                hidden_offsets: std::collections::HashSet::new(),
-            };
+            let mut walked = Observations::new();
             read_data_set(bytes, 0, ts, &mut inspection, &mut walked, &mut budget);
             if !inspection.complete && inspection.sop_instance_uid.is_none() {
                 // It looked like a data set for eight bytes and then did not: not DICOM,
@@ -258,7 +260,8 @@ pub fn inspect(bytes: &[u8]) -> Inspection {
         let hidden = Hidden {
             format: Format::Zip,
             offset: at,
-            active_document: false,
+            kind: FindingKind::EmbeddedExecutable,
+            severity: Severity::Alert,
             detail,
         };
         found.hidden(hidden, 0, "at the end of the file");
@@ -317,11 +320,7 @@ pub fn inspect_window(
     last: bool,
     budget: &mut Budget,
 ) -> Vec<Observation> {
-    let mut found = Observations {
-        kept: Vec::new(),
-        dropped: 0,
-        hidden_offsets: std::collections::HashSet::new(),
-    };
+    let mut found = Observations::new();
     embedded::search(window, window, 0, budget, |hidden| {
         found.hidden(hidden, 0, "in a window of a file read in windows")
     });
@@ -329,7 +328,8 @@ pub fn inspect_window(
         let hidden = Hidden {
             format: Format::Zip,
             offset: at,
-            active_document: false,
+            kind: FindingKind::EmbeddedExecutable,
+            severity: Severity::Alert,
             detail,
         };
         found.hidden(hidden, 0, "at the end of the file");
@@ -338,7 +338,8 @@ pub fn inspect_window(
         let hidden = Hidden {
             format: Format::Html,
             offset: at,
-            active_document: true,
+            kind: FindingKind::ActiveContent,
+            severity: Severity::Alert,
             detail,
         };
         found.hidden(hidden, 0, "(the whole file read as html)");
@@ -365,11 +366,7 @@ pub fn inspect_head(head: &[u8]) -> Inspection {
             preamble: true,
             ..
         }) => {
-            let mut found = Observations {
-                kept: Vec::new(),
-                dropped: 0,
-                hidden_offsets: std::collections::HashSet::new(),
-            };
+            let mut found = Observations::new();
             let mut inspection = Inspection::new(container);
             let classified = preamble::classify(&head[..PREAMBLE_LEN], head);
             note_preamble(&classified, &mut found);
@@ -442,11 +439,7 @@ fn is_known_vr(vr: &[u8]) -> bool {
 /// nothing acts on is the lesser news of "not DICOM".
 fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
     let mut inspection = Inspection::new(Container::NotDicom);
-    let mut found = Observations {
-        kept: Vec::new(),
-        dropped: 0,
-        hidden_offsets: std::collections::HashSet::new(),
-    };
+    let mut found = Observations::new();
     let format = format::sniff(bytes);
     let mut acted_on = false;
     if let Some(format) = format.filter(|f| *f != Format::Xml) {
@@ -470,7 +463,7 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
             detail,
         });
         // The start was reported as a whole; the search below skips offset 0.
-        found.hidden_offsets.insert(0);
+        found.whole_file_at.insert(0);
     }
     for hidden in readers::whole_file(bytes, &[], format == Some(Format::Pdf)) {
         if acted_on && format == Some(hidden.format) {
@@ -487,7 +480,8 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
         let hidden = Hidden {
             format: Format::Zip,
             offset: at,
-            active_document: false,
+            kind: FindingKind::EmbeddedExecutable,
+            severity: Severity::Alert,
             detail,
         };
         found.hidden(hidden, 0, "at the end of a file that is not DICOM");
@@ -786,6 +780,11 @@ fn walk_and_search(
         embedded::search(value.bytes, bytes, value.offset, budget, |hidden| {
             found.hidden(hidden, value.offset, &place)
         });
+        if value.tag == ENCAPSULATED_DOCUMENT && !value.fragment {
+            for hidden in embedded::encapsulated_document(value.bytes) {
+                found.hidden(hidden, value.offset, &place);
+            }
+        }
         if value.tag == ENCAPSULATED_DOCUMENT
             && !value.fragment
             && documents.len() < MAX_DOCUMENTS

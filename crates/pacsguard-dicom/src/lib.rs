@@ -30,7 +30,7 @@ mod shell;
 
 pub use budget::{Budget, INSPECTION_DEADLINE, MAX_CANDIDATES_PER_FILE, MAX_PARSED_BYTES_PER_FILE};
 pub use dataset::{DataSetSummary, MAX_SEQUENCE_DEPTH};
-pub use embedded::{Hidden, active_pdf, search as search_hidden, trailing_zip};
+pub use embedded::{Hidden, active_pdf, pdf_findings, search as search_hidden, trailing_zip};
 pub use format::{
     Executable, Format, MAX_EXECUTABLE_PARSE_BYTES, MAX_MACHO_LOAD_COMMANDS, PeHeaders,
     confirm_executable, pe_headers, sniff,
@@ -42,6 +42,10 @@ pub use inspect::{
 };
 pub use markup::find_active_markup;
 pub use meta::MAX_META_GROUP_LEN;
-pub use pdf::{MAX_PDF_INFLATED_BYTES, MAX_PDF_STREAMS, active_names as pdf_active_names};
+pub use pdf::{
+    Attachment as PdfAttachment, MAX_PDF_ATTACHMENT_DEPTH, MAX_PDF_FILTERS, MAX_PDF_FINDINGS,
+    MAX_PDF_INFLATED_BYTES, MAX_PDF_NESTING_DEPTH, MAX_PDF_OBJECTS, MAX_PDF_PARSED_BYTES,
+    MAX_PDF_STREAMS, MAX_PDF_XREF_ENTRIES, PdfFinding, Report as PdfReport, inspect as inspect_pdf,
+};
 pub use preamble::{PREAMBLE_LEN, Preamble, classify as classify_preamble};
 pub use shell::{Command, find_batch_command, find_shell_command};

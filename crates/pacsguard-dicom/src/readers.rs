@@ -8,6 +8,8 @@
 
 use std::ops::Range;
 
+use pacsguard_events::{FindingKind, Severity};
+
 use crate::embedded::Hidden;
 use crate::format::{Format, PDF_HEADER_WINDOW, find};
 use crate::{markup, shell};
@@ -25,7 +27,8 @@ pub fn whole_file(bytes: &[u8], documents: &[Range<u64>], preamble_pdf: bool) ->
         found.push(Hidden {
             format: Format::Html,
             offset,
-            active_document: true,
+            kind: FindingKind::ActiveContent,
+            severity: Severity::Alert,
             detail,
         });
     }
@@ -43,7 +46,8 @@ pub fn whole_file(bytes: &[u8], documents: &[Range<u64>], preamble_pdf: bool) ->
                 _ => Format::Shell,
             },
             offset: command.offset,
-            active_document: true,
+            kind: FindingKind::ActiveContent,
+            severity: Severity::Alert,
             detail: command.detail,
         });
     }
@@ -70,7 +74,8 @@ fn pdf_reader(bytes: &[u8], documents: &[Range<u64>], preamble_pdf: bool) -> Opt
     Some(Hidden {
         format: Format::Pdf,
         offset: header,
-        active_document: true,
+        kind: FindingKind::ActiveContent,
+        severity: Severity::Alert,
         detail: format!(
             "a PDF reader opens this file as a PDF: header at offset {header} (in the first {PDF_HEADER_WINDOW} bytes, where readers look), document catalog at offset {catalog}"
         ),

@@ -65,6 +65,10 @@ pub enum FindingKind {
     EmbeddedExecutable,
     /// An embedded document that acts when opened (PDF JavaScript, launch actions).
     ActiveContent,
+    /// A file attached to an embedded document (a PDF attachment: PDF/A-3 reports carry
+    /// XML) that was screened and is neither executable, script nor archive: on the
+    /// record (info), not an alarm.
+    EmbeddedFile,
     /// A YARA rule matched.
     YaraMatch,
     /// The file's SHA-256 is on a known-bad list.
@@ -110,6 +114,7 @@ impl FindingKind {
             FindingKind::PreambleNonstandard => "preamble-nonstandard",
             FindingKind::EmbeddedExecutable => "embedded-executable",
             FindingKind::ActiveContent => "active-content",
+            FindingKind::EmbeddedFile => "embedded-file",
             FindingKind::YaraMatch => "yara-match",
             FindingKind::HashlistMatch => "hashlist-match",
             FindingKind::MalformedDicom => "malformed-dicom",

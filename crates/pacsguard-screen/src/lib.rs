@@ -129,6 +129,11 @@ impl Worker<'_> {
 
     fn screen_inspected(&mut self, path: &Path, bytes: &[u8], inspection: Inspection) -> Screened {
         let mut findings = findings_of(path, &inspection);
+        let attachments = if self.scanner.is_some() || self.screener.hashlist.is_some() {
+            attachments_of(&inspection)
+        } else {
+            Vec::new()
+        };
         if let Some(scanner) = self.scanner.as_mut() {
             let before = findings.len();
             rule_findings(scanner, path, bytes, "", None, &mut findings);
@@ -155,6 +160,16 @@ impl Worker<'_> {
                     &mut findings,
                 );
             }
+            for attachment in &attachments {
+                rule_findings(
+                    scanner,
+                    path,
+                    &attachment.bytes,
+                    &attachment.place,
+                    Some(attachment.offset),
+                    &mut findings,
+                );
+            }
             let from_rules = findings.len() - before;
             if from_rules > MAX_RULE_FINDINGS {
                 findings.truncate(before + MAX_RULE_FINDINGS);
@@ -167,6 +182,27 @@ impl Worker<'_> {
                         from_rules - MAX_RULE_FINDINGS
                     ),
                 ));
+            }
+        }
+        if let Some(list) = &self.screener.hashlist {
+            for attachment in &attachments {
+                let digest: [u8; 32] = Sha256::digest(&attachment.bytes).into();
+                if list.contains(&digest) {
+                    findings.push(
+                        Finding::new(
+                            path.to_path_buf(),
+                            FindingKind::HashlistMatch,
+                            Severity::Alert,
+                            format!(
+                                "SHA-256 {} of the file{} is on the list {}",
+                                hex(&digest),
+                                attachment.place,
+                                list.origin()
+                            ),
+                        )
+                        .with_offset(attachment.offset),
+                    );
+                }
             }
         }
         Screened {
@@ -193,6 +229,33 @@ fn hashlist_finding(list: &HashList, path: &Path, digest: &[u8; 32]) -> Option<F
             format!("SHA-256 {} is on the list {}", hex(digest), list.origin()),
         )
     })
+}
+
+/// A file attached to an encapsulated PDF, decoded, to be screened as a file of its own.
+struct Attached {
+    place: String,
+    offset: u64,
+    bytes: Vec<u8>,
+}
+
+/// The attachments of the encapsulated documents, decoded by the PDF reader (within its
+/// per-document budgets; a document that is not a PDF has none).
+fn attachments_of(inspection: &Inspection) -> Vec<Attached> {
+    let mut attached = Vec::new();
+    for document in &inspection.documents {
+        for attachment in pacsguard_dicom::inspect_pdf(&document.bytes).attachments {
+            attached.push(Attached {
+                place: format!(
+                    " attached as \"{}\" to the encapsulated document {}",
+                    pacsguard_events::escape_bytes(attachment.name.as_bytes()),
+                    document.tag
+                ),
+                offset: document.offset + attachment.offset as u64,
+                bytes: attachment.bytes,
+            });
+        }
+    }
+    attached
 }
 
 /// Screens only the preamble, from the first [`pacsguard_dicom::HEAD_LEN`] bytes of a

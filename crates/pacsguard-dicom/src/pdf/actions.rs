@@ -1,0 +1,340 @@
+//! What a PDF does when it is opened or clicked, read from its objects: actions (`/S`),
+//! scripts (`/JS` anywhere: document, page and annotation `/AA`, form fields, name tree,
+//! renditions), XFA scripts inside the XFA XML, and attached files (`/EF` of a file
+//! specification, `/Type /EmbeddedFile` streams).
+//!
+//! Every object of every revision is looked at, reachable from the catalog or not: which
+//! objects a reader uses depends on how it repairs a damaged file, and an attacker chooses
+//! the damage.
+
+use pacsguard_events::{FindingKind, Severity, escape_bytes};
+
+use super::document::{Document, type_is};
+use super::lexer::{Dict, Obj, get};
+
+/// Characters of a script, URI or file name quoted in a finding.
+const QUOTED: usize = 80;
+
+/// One thing found, before attachments are screened.
+#[derive(Debug)]
+pub enum Found {
+    Action {
+        kind: FindingKind,
+        severity: Severity,
+        offset: usize,
+        detail: String,
+    },
+    Attachment {
+        /// Index of the stream object.
+        object: usize,
+        name: Vec<u8>,
+    },
+}
+
+/// Collects actions and attachments from every object of `doc`.
+pub fn find(doc: &mut Document) -> Vec<Found> {
+    let mut found = Vec::new();
+    let mut xfa: Vec<(usize, Obj)> = Vec::new();
+    let mut scripts: Vec<(usize, Obj)> = Vec::new();
+    let shared: &Document = doc;
+    for (i, object) in shared.objects.iter().enumerate() {
+        let doc = shared;
+        let offset = object.offset;
+        if object.stream.is_some() && type_is(&object.value, b"EmbeddedFile") {
+            found.push(Found::Attachment {
+                object: i,
+                name: Vec::new(),
+            });
+        }
+        let mut visit = |dict: &Dict| {
+            for (key, value) in dict {
+                match key.as_slice() {
+                    b"S" => {
+                        if let Some(action) = doc.resolve(value).as_name()
+                            && let Some(f) = action_finding(doc, dict, action, offset)
+                        {
+                            found.push(f);
+                        }
+                    }
+                    b"JS" => scripts.push((offset, value.clone())),
+                    b"XFA" => xfa.push((offset, value.clone())),
+                    b"Subtype" if value.as_name() == Some(b"RichMedia") => {
+                        found.push(Found::Action {
+                            kind: FindingKind::ActiveContent,
+                            severity: Severity::Alert,
+                            offset,
+                            detail: "PDF with a RichMedia (Flash) annotation".to_owned(),
+                        });
+                    }
+                    b"EF" => {
+                        let name = file_name(doc, dict);
+                        if let Some(ef) = doc.resolve(value).as_dict() {
+                            for (_, stream) in ef {
+                                if let Some(index) = doc.lookup(stream)
+                                    && doc.objects.get(index).is_some_and(|o| o.stream.is_some())
+                                {
+                                    found.push(Found::Attachment {
+                                        object: index,
+                                        name: name.clone(),
+                                    });
+                                }
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        };
+        walk(&object.value, 0, &mut visit);
+    }
+    // A script object named from many places is decoded once.
+    let mut seen = std::collections::HashSet::new();
+    scripts.retain(|(_, value)| !matches!(value, Obj::Ref(..)) || seen.insert(value.clone()));
+    xfa.retain(|(_, value)| !matches!(value, Obj::Ref(..)) || seen.insert(value.clone()));
+    for (offset, script) in scripts {
+        let text = text_of(doc, &script);
+        found.push(Found::Action {
+            kind: FindingKind::ActiveContent,
+            severity: Severity::Alert,
+            offset,
+            detail: format!("PDF with JavaScript: \"{}\"", quote(&text)),
+        });
+    }
+    for (offset, value) in xfa {
+        let mut parts: Vec<Obj> = Vec::new();
+        match doc.resolve(&value) {
+            Obj::Array(items) => {
+                parts.extend(items.iter().filter(|i| matches!(i, Obj::Ref(..))).cloned())
+            }
+            _ => parts.push(value.clone()),
+        }
+        let mut xml = Vec::new();
+        for part in parts {
+            xml.extend(text_of(doc, &part));
+        }
+        if let Some(script) = xfa_script(&xml) {
+            found.push(Found::Action {
+                kind: FindingKind::ActiveContent,
+                severity: Severity::Alert,
+                offset,
+                detail: format!("PDF with an XFA form script: \"{}\"", quote(script)),
+            });
+        }
+    }
+    // One attachment per stream (`/F` and `/UF` often name the same one), named when
+    // any file specification names it.
+    let mut attachments: std::collections::BTreeMap<usize, Vec<u8>> = Default::default();
+    found.retain(|f| match f {
+        Found::Attachment { object, name } => {
+            let entry = attachments.entry(*object).or_default();
+            if entry.is_empty() {
+                entry.clone_from(name);
+            }
+            false
+        }
+        Found::Action { .. } => true,
+    });
+    found.extend(
+        attachments
+            .into_iter()
+            .map(|(object, name)| Found::Attachment { object, name }),
+    );
+    found
+}
+
+/// Visits every dictionary in `value`, depth-first, within the nesting the lexer allowed.
+fn walk(value: &Obj, depth: usize, visit: &mut impl FnMut(&Dict)) {
+    if depth > super::budget::MAX_PDF_NESTING_DEPTH {
+        return;
+    }
+    match value {
+        Obj::Dict(dict) => {
+            visit(dict);
+            for (_, item) in dict {
+                walk(item, depth + 1, visit);
+            }
+        }
+        Obj::Array(items) => {
+            for item in items {
+                walk(item, depth + 1, visit);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The finding for an action dictionary of type `action`, if it is one that matters.
+fn action_finding(doc: &Document, dict: &Dict, action: &[u8], offset: usize) -> Option<Found> {
+    let target = |key: &[u8]| -> String {
+        match get(dict, key).map(|v| doc.resolve(v)) {
+            Some(Obj::Str(s)) => quote(s),
+            Some(Obj::Dict(spec)) => quote(&file_name(doc, spec)),
+            Some(Obj::Name(n)) => quote(n),
+            _ => String::new(),
+        }
+    };
+    let (severity, what) = match action {
+        b"Launch" => {
+            let win = get(dict, b"Win")
+                .map(|w| doc.resolve(w))
+                .and_then(Obj::as_dict)
+                .and_then(|w| get(w, b"F"))
+                .map(|f| match doc.resolve(f) {
+                    Obj::Str(s) => quote(s),
+                    _ => String::new(),
+                })
+                .unwrap_or_default();
+            let shown = if win.is_empty() { target(b"F") } else { win };
+            (
+                Severity::Alert,
+                format!("a Launch action (starts \"{shown}\")"),
+            )
+        }
+        b"GoToR" | b"GoToE" => {
+            let file = target(b"F");
+            let remote = if is_remote(&file) {
+                " on a remote host: opening it sends the user's credentials"
+            } else {
+                ""
+            };
+            let kind = String::from_utf8_lossy(action);
+            (
+                Severity::Alert,
+                format!("a {kind} action to another document \"{file}\"{remote}"),
+            )
+        }
+        b"ImportData" => (
+            Severity::Alert,
+            format!("an ImportData action (from \"{}\")", target(b"F")),
+        ),
+        b"SubmitForm" => (
+            Severity::Alert,
+            format!("a SubmitForm action (to \"{}\")", target(b"F")),
+        ),
+        b"URI" => (
+            Severity::Warning,
+            format!("a URI action (\"{}\")", target(b"URI")),
+        ),
+        // Reported from its /JS, with the script quoted; one without /JS is reported too,
+        // as a script a reader may still find where this parser did not.
+        b"JavaScript" if get(dict, b"JS").is_some() => return None,
+        b"JavaScript" => (Severity::Alert, "a JavaScript action".to_owned()),
+        _ => return None,
+    };
+    Some(Found::Action {
+        kind: FindingKind::ActiveContent,
+        severity,
+        offset,
+        detail: format!("PDF with {what}"),
+    })
+}
+
+/// A UNC path (`\\host\share`, `//host/share`) or a URL: reaching it leaks credentials.
+fn is_remote(target: &str) -> bool {
+    let lower = target.to_ascii_lowercase();
+    lower.starts_with("\\\\\\\\")
+        || lower.starts_with("\\\\")
+        || lower.starts_with("//")
+        || lower.contains("://")
+        || lower.starts_with("smb:")
+        || lower.starts_with("file:")
+}
+
+/// The file name of a file specification: `/UF`, else `/F`, else `/DOS` / `/Unix` /
+/// `/Mac`; a string or a name.
+pub fn file_name(doc: &Document, spec: &Dict) -> Vec<u8> {
+    for key in [&b"UF"[..], b"F", b"DOS", b"Unix", b"Mac"] {
+        match get(spec, key).map(|v| doc.resolve(v)) {
+            Some(Obj::Str(s)) => return text_string(s),
+            Some(Obj::Name(n)) => return n.clone(),
+            _ => {}
+        }
+    }
+    Vec::new()
+}
+
+/// A PDF text string as bytes to show: UTF-16BE (with its byte-order mark) narrowed to
+/// UTF-8, anything else as it is.
+pub fn text_string(s: &[u8]) -> Vec<u8> {
+    if let Some(rest) = s.strip_prefix(&[0xFE, 0xFF]) {
+        let units: Vec<u16> = rest
+            .chunks_exact(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]))
+            .collect();
+        return String::from_utf16_lossy(&units).into_bytes();
+    }
+    s.to_vec()
+}
+
+/// The text a `/JS` or XFA value holds: a string, or a stream decoded.
+fn text_of(doc: &mut Document, value: &Obj) -> Vec<u8> {
+    if let Some(index) = doc.lookup(value)
+        && doc.objects.get(index).is_some_and(|o| o.stream.is_some())
+    {
+        return doc.decode_stream(index).unwrap_or_default();
+    }
+    match doc.resolve(value) {
+        Obj::Str(s) => text_string(s),
+        _ => Vec::new(),
+    }
+}
+
+/// The first `<script>` element of an XFA form (any namespace prefix), its content.
+fn xfa_script(xml: &[u8]) -> Option<&[u8]> {
+    for open in memchr::memchr_iter(b'<', xml) {
+        let rest = xml.get(open + 1..)?;
+        let name_len = rest
+            .iter()
+            .position(|b| b.is_ascii_whitespace() || *b == b'>' || *b == b'/')
+            .unwrap_or(rest.len());
+        let name = &rest[..name_len];
+        let local = name.rsplit(|b| *b == b':').next().unwrap_or(name);
+        if local.eq_ignore_ascii_case(b"script") {
+            let close = rest.iter().position(|b| *b == b'>')?;
+            if close > 0 && rest.get(close - 1) == Some(&b'/') {
+                continue; // <script/>: empty
+            }
+            let body = &rest[close + 1..];
+            let end = memchr::memmem::find(body, b"</").unwrap_or(body.len());
+            let script = body[..end].trim_ascii();
+            if !script.is_empty() {
+                return Some(script);
+            }
+        }
+    }
+    None
+}
+
+/// Attacker-chosen text shown safely and cut short.
+pub fn quote(text: &[u8]) -> String {
+    let text = text.trim_ascii();
+    let mut shown = escape_bytes(&text[..text.len().min(QUOTED)]);
+    if text.len() > QUOTED {
+        shown.push_str("...");
+    }
+    shown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xfa_scripts_are_found_with_any_prefix_and_empty_ones_are_not() {
+        let xml = b"<xdp:xdp><template><field><event activity=\"initialize\"><script contentType=\"application/x-javascript\">app.alert(1)</script></event></field></template></xdp:xdp>";
+        assert_eq!(xfa_script(xml), Some(&b"app.alert(1)"[..]));
+        assert_eq!(
+            xfa_script(b"<x:Script>xfa.host.gotoURL()</x:Script>"),
+            Some(&b"xfa.host.gotoURL()"[..])
+        );
+        assert_eq!(xfa_script(b"<script/><scripts>no</scripts>"), None);
+    }
+
+    #[test]
+    fn remote_targets_are_unc_paths_and_urls() {
+        assert!(is_remote("\\\\\\\\10.0.0.1\\\\share\\\\x.pdf"));
+        assert!(is_remote("\\\\host\\share"));
+        assert!(is_remote("http://evil.example/x.pdf"));
+        assert!(!is_remote("other.pdf"));
+    }
+}

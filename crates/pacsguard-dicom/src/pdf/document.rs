@@ -1,0 +1,580 @@
+//! A PDF's objects, found the way a reader finds them when the cross-reference data is
+//! broken or lies: every `N G obj` header in the file, plus every offset that a
+//! cross-reference table or stream names (so a header written with comments between its
+//! tokens is not missed), plus every object inside an object stream. Every revision of
+//! an incremental update is kept: the analysis looks at all of them, since readers
+//! disagree on which one wins when the file is damaged.
+//!
+//! Encryption is set up from the trailer (classic or cross-reference stream) before any
+//! string or stream is read, and undone for each object with its own number and
+//! generation.
+
+use std::collections::{HashMap, HashSet};
+
+use super::budget::{Budget, Limit};
+use super::crypt::{self, Decryptor, Setup};
+use super::filters::{self, Filter};
+use super::lexer::{Dict, Lexer, Obj, get, is_whitespace};
+
+/// One indirect object.
+#[derive(Debug)]
+pub struct Object {
+    pub num: u32,
+    pub generation: u16,
+    pub value: Obj,
+    /// Where the stream data starts in the document, for a stream.
+    pub stream: Option<usize>,
+    /// Offset of the object (or of the object stream holding it) in the document.
+    pub offset: usize,
+    /// Inside an object stream: decrypted with it, not on its own.
+    pub in_object_stream: bool,
+}
+
+/// What stopped decryption, for the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Encryption {
+    None,
+    Open,
+    NeedsPassword,
+    Unsupported(String),
+}
+
+#[derive(Debug)]
+pub struct Document<'a> {
+    bytes: &'a [u8],
+    pub objects: Vec<Object>,
+    index: HashMap<(u32, u16), usize>,
+    decryptor: Option<Decryptor>,
+    pub encryption: Encryption,
+    /// Object number of the encryption dictionary: its strings are never encrypted.
+    encrypt_object: Option<(u32, u16)>,
+    pub budget: Budget,
+}
+
+impl<'a> Document<'a> {
+    pub fn read(bytes: &'a [u8], budget: Budget) -> Document<'a> {
+        let mut doc = Document {
+            bytes,
+            objects: Vec::new(),
+            index: HashMap::new(),
+            decryptor: None,
+            encryption: Encryption::None,
+            encrypt_object: None,
+            budget,
+        };
+        let mut parsed = HashSet::new();
+        doc.scan_headers(&mut parsed);
+        let mut trailers = doc.classic_trailers();
+        let offsets = doc.xref_offsets(&mut trailers);
+        let base = header_offset(bytes).unwrap_or(0);
+        for offset in offsets {
+            for at in [offset, offset.saturating_add(base)] {
+                if !parsed.contains(&at) {
+                    parsed.insert(at);
+                    doc.parse_at_offset(at);
+                }
+            }
+        }
+        doc.set_up_encryption(&trailers);
+        doc.decrypt_strings();
+        doc.expand_object_streams();
+        doc
+    }
+
+    /// Every `N G obj` in the file.
+    fn scan_headers(&mut self, parsed: &mut HashSet<usize>) {
+        let bytes = self.bytes;
+        for at in memchr::memmem::find_iter(bytes, b"obj") {
+            let after_ok = bytes.get(at + 3).is_none_or(|b| !is_regular_byte(*b));
+            if !after_ok {
+                continue;
+            }
+            let Some((num, generation, start)) = header_before(bytes, at) else {
+                continue;
+            };
+            if !parsed.insert(start) {
+                continue;
+            }
+            if !self.parse_body(num, generation, start, at + 3) {
+                return;
+            }
+        }
+    }
+
+    /// Parses the body that starts at `body` for object `num generation` whose header is
+    /// at `start`; `false` once the budget is gone.
+    fn parse_body(&mut self, num: u32, generation: u16, start: usize, body: usize) -> bool {
+        let left = self.budget.parsed_left();
+        if left == 0 || !self.budget.object() {
+            return false;
+        }
+        let end = self.bytes.len().min(body.saturating_add(left));
+        let mut lexer = Lexer::new(self.bytes.get(..end).unwrap_or_default(), body);
+        let parsed = lexer.object_body();
+        if lexer.too_deep {
+            self.budget.reach(Limit::Nesting);
+        }
+        self.budget
+            .spend_parsed(lexer.pos.saturating_sub(body).max(1));
+        if let Some((value, stream)) = parsed {
+            self.insert(Object {
+                num,
+                generation,
+                value,
+                stream,
+                offset: start,
+                in_object_stream: false,
+            });
+        }
+        true
+    }
+
+    /// An object at an offset named by a cross-reference entry: `N G obj` read as tokens,
+    /// so comments and any whitespace may sit between them.
+    fn parse_at_offset(&mut self, at: usize) {
+        let Some(mut lexer) = self.bounded_lexer(at) else {
+            return;
+        };
+        let header = (lexer.token(0), lexer.token(0), lexer.token(0));
+        self.budget
+            .spend_parsed(lexer.pos.saturating_sub(at).max(1));
+        if let (Some(Obj::Int(num)), Some(Obj::Int(generation)), Some(Obj::Keyword(word))) = header
+            && word == b"obj"
+            && let (Ok(num), Ok(generation)) = (u32::try_from(num), u16::try_from(generation))
+        {
+            let body = lexer.pos;
+            self.parse_body(num, generation, at, body);
+        }
+    }
+
+    /// A lexer at `at` that stops where the parsing budget ends; `None` once it is gone.
+    fn bounded_lexer(&mut self, at: usize) -> Option<Lexer<'a>> {
+        let left = self.budget.parsed_left();
+        if left == 0 {
+            self.budget.reach(Limit::ParsedBytes);
+            return None;
+        }
+        let end = self.bytes.len().min(at.saturating_add(left));
+        Some(Lexer::new(self.bytes.get(..end).unwrap_or_default(), at))
+    }
+
+    fn insert(&mut self, object: Object) {
+        self.index
+            .insert((object.num, object.generation), self.objects.len());
+        self.objects.push(object);
+    }
+
+    /// The dictionaries after every `trailer` keyword.
+    fn classic_trailers(&mut self) -> Vec<Dict> {
+        let mut trailers = Vec::new();
+        for at in memchr::memmem::find_iter(self.bytes, b"trailer") {
+            let Some(mut lexer) = self.bounded_lexer(at + b"trailer".len()) else {
+                break;
+            };
+            let token = lexer.token(0);
+            self.budget.spend_parsed(lexer.pos - at);
+            if let Some(Obj::Dict(dict)) = token {
+                trailers.push(dict);
+            }
+        }
+        trailers
+    }
+
+    /// The in-use offsets of every cross-reference table and stream; the streams'
+    /// dictionaries are trailers too.
+    fn xref_offsets(&mut self, trailers: &mut Vec<Dict>) -> Vec<usize> {
+        let mut offsets = Vec::new();
+        for at in memchr::memmem::find_iter(self.bytes, b"xref") {
+            if at > 0 && self.bytes.get(at - 1).is_some_and(|b| !is_whitespace(*b)) {
+                continue; // "startxref", or the word in text
+            }
+            self.xref_table(at + 4, &mut offsets);
+        }
+        let streams: Vec<usize> = (0..self.objects.len())
+            .filter(|&i| {
+                self.objects[i].stream.is_some() && type_is(&self.objects[i].value, b"XRef")
+            })
+            .collect();
+        for i in streams {
+            if let Some(dict) = self.objects[i].value.as_dict().cloned() {
+                if let Some(data) = self.decode_stream(i) {
+                    self.xref_stream(&dict, &data, &mut offsets);
+                }
+                trailers.push(dict);
+            }
+        }
+        offsets
+    }
+
+    fn xref_table(&mut self, from: usize, offsets: &mut Vec<usize>) {
+        let Some(mut lexer) = self.bounded_lexer(from) else {
+            return;
+        };
+        loop {
+            let save = lexer.pos;
+            let (Some(Obj::Int(_)), Some(Obj::Int(count))) = (lexer.token(0), lexer.token(0))
+            else {
+                lexer.pos = save;
+                break;
+            };
+            for _ in 0..count.max(0) {
+                if !self.budget.xref_entry() {
+                    return;
+                }
+                match (lexer.token(0), lexer.token(0), lexer.token(0)) {
+                    (Some(Obj::Int(offset)), Some(Obj::Int(_)), Some(Obj::Keyword(kind))) => {
+                        if kind == b"n"
+                            && let Ok(offset) = usize::try_from(offset)
+                            && offset > 0
+                        {
+                            offsets.push(offset);
+                        }
+                    }
+                    _ => {
+                        self.budget.spend_parsed(lexer.pos - from);
+                        return;
+                    }
+                }
+            }
+        }
+        self.budget.spend_parsed(lexer.pos - from);
+    }
+
+    fn xref_stream(&mut self, dict: &Dict, data: &[u8], offsets: &mut Vec<usize>) {
+        let widths: Vec<usize> = match get(dict, b"W") {
+            Some(Obj::Array(items)) => items
+                .iter()
+                .map(|w| {
+                    w.as_int()
+                        .and_then(|w| usize::try_from(w).ok())
+                        .unwrap_or(0)
+                        .min(8)
+                })
+                .collect(),
+            _ => return,
+        };
+        let [w0, w1, w2] = widths[..] else { return };
+        let entry = w0 + w1 + w2;
+        if entry == 0 {
+            return;
+        }
+        for record in data.chunks_exact(entry) {
+            if !self.budget.xref_entry() {
+                return;
+            }
+            let field = |from: usize, width: usize| {
+                record
+                    .get(from..from + width)
+                    .unwrap_or_default()
+                    .iter()
+                    .fold(0u64, |acc, b| acc << 8 | u64::from(*b))
+            };
+            let kind = if w0 == 0 { 1 } else { field(0, w0) };
+            if kind == 1
+                && let Ok(offset) = usize::try_from(field(w0, w1))
+                && offset > 0
+            {
+                offsets.push(offset);
+            }
+        }
+    }
+
+    fn set_up_encryption(&mut self, trailers: &[Dict]) {
+        let Some(trailer) = trailers.iter().rev().find(|t| get(t, b"Encrypt").is_some()) else {
+            return;
+        };
+        let encrypt_ref = get(trailer, b"Encrypt");
+        if let Some(Obj::Ref(num, generation)) = encrypt_ref {
+            self.encrypt_object = Some((*num, *generation));
+        }
+        let Some(encrypt) = encrypt_ref
+            .map(|e| self.resolve(e))
+            .and_then(Obj::as_dict)
+            .cloned()
+        else {
+            self.encryption =
+                Encryption::Unsupported("an encryption dictionary that cannot be read".to_owned());
+            return;
+        };
+        let id0 = trailers
+            .iter()
+            .rev()
+            .find_map(|t| match get(t, b"ID").map(|id| self.resolve(id)) {
+                Some(Obj::Array(ids)) => match ids.first() {
+                    Some(Obj::Str(id)) => Some(id.clone()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .unwrap_or_default();
+        match crypt::setup(&encrypt, &id0) {
+            Setup::Open(decryptor) => {
+                self.decryptor = Some(decryptor);
+                self.encryption = Encryption::Open;
+            }
+            Setup::NeedsPassword => self.encryption = Encryption::NeedsPassword,
+            Setup::Unsupported(what) => self.encryption = Encryption::Unsupported(what),
+        }
+    }
+
+    /// Decrypts every string of every object outside object streams (not the encryption
+    /// dictionary, not cross-reference streams).
+    fn decrypt_strings(&mut self) {
+        let Some(decryptor) = self.decryptor.clone() else {
+            return;
+        };
+        for object in &mut self.objects {
+            if self.encrypt_object == Some((object.num, object.generation))
+                || type_is(&object.value, b"XRef")
+            {
+                continue;
+            }
+            decrypt_in(&mut object.value, &decryptor, object.num, object.generation);
+        }
+    }
+
+    /// Parses the objects inside every object stream.
+    fn expand_object_streams(&mut self) {
+        let streams: Vec<usize> = (0..self.objects.len())
+            .filter(|&i| {
+                self.objects[i].stream.is_some() && type_is(&self.objects[i].value, b"ObjStm")
+            })
+            .collect();
+        for i in streams {
+            let Some(dict) = self.objects[i].value.as_dict() else {
+                continue;
+            };
+            let int = |key: &[u8]| {
+                get(dict, key)
+                    .and_then(Obj::as_int)
+                    .and_then(|n| usize::try_from(n).ok())
+            };
+            let (Some(count), Some(first)) = (int(b"N"), int(b"First")) else {
+                continue;
+            };
+            let offset = self.objects[i].offset;
+            let Some(data) = self.decode_stream(i) else {
+                continue;
+            };
+            let mut header = Lexer::new(&data, 0);
+            let mut entries = Vec::new();
+            for _ in 0..count {
+                match (header.token(0), header.token(0)) {
+                    (Some(Obj::Int(num)), Some(Obj::Int(at))) => {
+                        if let (Ok(num), Ok(at)) = (u32::try_from(num), usize::try_from(at)) {
+                            entries.push((num, at));
+                        }
+                    }
+                    _ => break,
+                }
+            }
+            for (num, at) in entries {
+                if !self.budget.object() {
+                    return;
+                }
+                let body = first.saturating_add(at);
+                let left = self.budget.parsed_left();
+                let end = data.len().min(body.saturating_add(left));
+                let mut lexer = Lexer::new(data.get(..end).unwrap_or_default(), body);
+                let parsed = lexer.object_body();
+                if lexer.too_deep {
+                    self.budget.reach(Limit::Nesting);
+                }
+                self.budget
+                    .spend_parsed(lexer.pos.saturating_sub(body).max(1));
+                if let Some((value, _)) = parsed {
+                    // Streams cannot live in object streams: a `stream` keyword here is junk.
+                    self.insert(Object {
+                        num,
+                        generation: 0,
+                        value,
+                        stream: None,
+                        offset,
+                        in_object_stream: true,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Follows references (a few levels) to the value they name; `Null` if unknown.
+    pub fn resolve<'s>(&'s self, mut obj: &'s Obj) -> &'s Obj {
+        for _ in 0..8 {
+            match obj {
+                Obj::Ref(num, generation) => match self.index.get(&(*num, *generation)) {
+                    Some(&i) => obj = &self.objects[i].value,
+                    None => return &Obj::Null,
+                },
+                _ => return obj,
+            }
+        }
+        &Obj::Null
+    }
+
+    /// The index of the object a reference names.
+    pub fn lookup(&self, obj: &Obj) -> Option<usize> {
+        match obj {
+            Obj::Ref(num, generation) => self.index.get(&(*num, *generation)).copied(),
+            _ => None,
+        }
+    }
+
+    /// The raw data of stream object `i`: `/Length` bytes when they end at `endstream`,
+    /// else up to the next `endstream` (as readers recover), else to the end.
+    fn raw_stream(&mut self, i: usize) -> &'a [u8] {
+        let bytes = self.bytes;
+        let Some(object) = self.objects.get(i) else {
+            return &[];
+        };
+        let Some(start) = object.stream else {
+            return &[];
+        };
+        let rest = bytes.get(start..).unwrap_or_default();
+        let length = object
+            .value
+            .as_dict()
+            .and_then(|d| get(d, b"Length"))
+            .map(|l| self.resolve(l))
+            .and_then(Obj::as_int)
+            .and_then(|l| usize::try_from(l).ok());
+        if let Some(length) = length
+            && let Some(after) = rest.get(length..)
+        {
+            let mut lexer = Lexer::new(after, 0);
+            lexer.skip_space();
+            if after
+                .get(lexer.pos..)
+                .is_some_and(|a| a.starts_with(b"endstream"))
+            {
+                return &rest[..length];
+            }
+        }
+        let found = memchr::memmem::find(rest, b"endstream");
+        self.budget.spend_parsed(found.unwrap_or(rest.len()));
+        let mut data = &rest[..found.unwrap_or(rest.len())];
+        if found.is_some() {
+            data = data.strip_suffix(b"\n").unwrap_or(data);
+            data = data.strip_suffix(b"\r").unwrap_or(data);
+        }
+        data
+    }
+
+    /// The decoded data of stream object `i` (decrypted, then every filter applied).
+    /// `None` when a filter cannot be applied or the budget is gone.
+    pub fn decode_stream(&mut self, i: usize) -> Option<Vec<u8>> {
+        if !self.budget.stream() {
+            return None;
+        }
+        let raw = self.raw_stream(i);
+        let object = self.objects.get(i)?;
+        let dict = object.value.as_dict()?;
+        let chain = self.filter_chain(dict);
+        let identity_crypt = chain.first().is_some_and(|f| f.name == b"Crypt");
+        let decrypted;
+        let data = match &self.decryptor {
+            Some(decryptor)
+                if !object.in_object_stream
+                    && !identity_crypt
+                    && !type_is(&object.value, b"XRef") =>
+            {
+                decrypted = decryptor.stream(object.num, object.generation, raw);
+                &decrypted[..]
+            }
+            _ => raw,
+        };
+        filters::decode(data, &chain, &mut self.budget)
+    }
+
+    fn filter_chain(&self, dict: &Dict) -> Vec<Filter> {
+        let names: Vec<Vec<u8>> = match get(dict, b"Filter").map(|f| self.resolve(f)) {
+            Some(Obj::Name(name)) => vec![name.clone()],
+            Some(Obj::Array(items)) => items
+                .iter()
+                .map(|item| self.resolve(item).as_name().unwrap_or_default().to_vec())
+                .collect(),
+            _ => Vec::new(),
+        };
+        let parms: Vec<Option<Dict>> = match get(dict, b"DecodeParms").map(|p| self.resolve(p)) {
+            Some(Obj::Dict(parms)) => vec![Some(parms.clone())],
+            Some(Obj::Array(items)) => items
+                .iter()
+                .map(|item| self.resolve(item).as_dict().cloned())
+                .collect(),
+            _ => Vec::new(),
+        };
+        names
+            .into_iter()
+            .enumerate()
+            .map(|(n, name)| Filter {
+                name,
+                parms: parms.get(n).cloned().flatten(),
+            })
+            .collect()
+    }
+}
+
+/// Where the PDF header is, in either form readers accept.
+pub fn header_offset(bytes: &[u8]) -> Option<usize> {
+    memchr::memmem::find(bytes, b"%PDF-").or_else(|| memchr::memmem::find(bytes, b"%!PS-Adobe-"))
+}
+
+fn is_regular_byte(byte: u8) -> bool {
+    !is_whitespace(byte) && !super::lexer::is_delimiter(byte)
+}
+
+/// `N G ` before the `obj` at `at`: the object number, generation and where `N` starts.
+fn header_before(bytes: &[u8], at: usize) -> Option<(u32, u16, usize)> {
+    let mut i = at;
+    let space = |i: &mut usize| -> bool {
+        let start = *i;
+        while *i > 0 && bytes.get(*i - 1).is_some_and(|b| is_whitespace(*b)) {
+            *i -= 1;
+        }
+        *i < start
+    };
+    let digits = |i: &mut usize| -> Option<u64> {
+        let end = *i;
+        while *i > 0 && end - *i < 10 && bytes.get(*i - 1).is_some_and(u8::is_ascii_digit) {
+            *i -= 1;
+        }
+        let text = std::str::from_utf8(bytes.get(*i..end)?).ok()?;
+        text.parse().ok()
+    };
+    if !space(&mut i) {
+        return None;
+    }
+    let generation = digits(&mut i)?;
+    if !space(&mut i) {
+        return None;
+    }
+    let num = digits(&mut i)?;
+    if i > 0 && bytes.get(i - 1).is_some_and(|b| is_regular_byte(*b)) {
+        return None;
+    }
+    Some((u32::try_from(num).ok()?, u16::try_from(generation).ok()?, i))
+}
+
+pub fn type_is(value: &Obj, name: &[u8]) -> bool {
+    value
+        .as_dict()
+        .and_then(|d| get(d, b"Type"))
+        .and_then(Obj::as_name)
+        == Some(name)
+}
+
+fn decrypt_in(value: &mut Obj, decryptor: &Decryptor, num: u32, generation: u16) {
+    match value {
+        Obj::Str(s) => *s = decryptor.string(num, generation, s),
+        Obj::Array(items) => {
+            for item in items {
+                decrypt_in(item, decryptor, num, generation);
+            }
+        }
+        Obj::Dict(dict) => {
+            for (_, item) in dict {
+                decrypt_in(item, decryptor, num, generation);
+            }
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,311 @@
+//! Encapsulated PDFs read as a PDF reader reads them: objects found even when the
+//! cross-reference data is broken ([`document`]), object and cross-reference streams,
+//! every stream filter that can hide text ([`filters`]), the Standard security handler
+//! for documents that open without a password ([`crypt`]), and then what the document
+//! does: actions and scripts ([`actions`]) and attached files, which are screened as files
+//! in their own right.
+//!
+//! The parser is written here rather than taken from a crate: the PDF crates on crates.io
+//! recurse on nesting and references, panic on some malformed input, or pull in a large
+//! tree; this one is total (every read is checked, nothing recurses past
+//! [`MAX_PDF_NESTING_DEPTH`]) and its work is bounded per file by [`budget`], whose limits,
+//! when reached, are reported by name.
+
+mod actions;
+mod budget;
+mod crypt;
+mod document;
+mod filters;
+mod lexer;
+
+use pacsguard_events::{FindingKind, Severity};
+
+use crate::format::{self, Format};
+use actions::Found;
+use budget::{Budget, Limit};
+use document::{Document, Encryption};
+
+pub use budget::{
+    MAX_PDF_ATTACHMENT_DEPTH, MAX_PDF_FILTERS, MAX_PDF_INFLATED_BYTES, MAX_PDF_NESTING_DEPTH,
+    MAX_PDF_OBJECTS, MAX_PDF_PARSED_BYTES, MAX_PDF_STREAMS, MAX_PDF_XREF_ENTRIES,
+};
+
+/// Findings kept per document (a crafted file can hold thousands of actions); the rest
+/// are counted in one last finding.
+pub const MAX_PDF_FINDINGS: usize = 16;
+
+/// One thing a PDF does or carries, or a part of it that could not be inspected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PdfFinding {
+    pub kind: FindingKind,
+    pub severity: Severity,
+    pub format: Format,
+    /// From the start of the PDF: the object (or object stream) it was found in.
+    pub offset: usize,
+    pub detail: String,
+}
+
+/// A file attached to the PDF, decoded (for rules and hash lists).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attachment {
+    pub name: String,
+    pub offset: usize,
+    pub bytes: Vec<u8>,
+}
+
+/// Everything [`inspect`] learnt about one PDF.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    pub findings: Vec<PdfFinding>,
+    pub attachments: Vec<Attachment>,
+    /// Whether a document catalog was found: bytes that merely contain `%PDF-` are not a
+    /// document a reader would show.
+    pub catalog: bool,
+}
+
+/// Reads `pdf` (starting anywhere before its header) and reports its actions, scripts,
+/// attachments and the limits that stopped the inspection.
+pub fn inspect(pdf: &[u8]) -> Report {
+    inspect_within(pdf, Budget::default(), 0).0
+}
+
+fn inspect_within(pdf: &[u8], budget: Budget, depth: usize) -> (Report, Budget) {
+    let mut doc = Document::read(pdf, budget);
+    let mut report = Report {
+        catalog: doc
+            .objects
+            .iter()
+            .any(|o| document::type_is(&o.value, b"Catalog")),
+        ..Report::default()
+    };
+    match &doc.encryption {
+        Encryption::None | Encryption::Open => {}
+        Encryption::NeedsPassword => report.findings.push(not_inspected(
+            0,
+            "PDF encrypted with a user password (a reader asks for it): its strings and \
+             streams were not inspected"
+                .to_owned(),
+        )),
+        Encryption::Unsupported(what) => report.findings.push(not_inspected(
+            0,
+            format!("PDF encrypted with {what}, which cannot be decrypted here: its strings and streams were not inspected"),
+        )),
+    }
+    for found in actions::find(&mut doc) {
+        match found {
+            Found::Action {
+                kind,
+                severity,
+                offset,
+                detail,
+            } => report.findings.push(PdfFinding {
+                kind,
+                severity,
+                format: Format::Pdf,
+                offset,
+                detail,
+            }),
+            Found::Attachment { object, name } => {
+                let offset = doc.objects.get(object).map_or(0, |o| o.offset);
+                let Some(bytes) = doc.decode_stream(object) else {
+                    continue; // a filter no reader applies, or a budget (reported below)
+                };
+                let name = String::from_utf8_lossy(&name).into_owned();
+                let budget = std::mem::take(&mut doc.budget);
+                doc.budget = screen_attachment(&name, &bytes, offset, budget, depth, &mut report);
+                report.attachments.push(Attachment {
+                    name,
+                    offset,
+                    bytes,
+                });
+            }
+        }
+    }
+    for limit in doc.budget.reached().to_vec() {
+        report.findings.push(not_inspected(
+            0,
+            format!(
+                "PDF not fully inspected: the budget of {} was reached",
+                limit.describe()
+            ),
+        ));
+    }
+    dedupe_and_cap(&mut report.findings);
+    (report, doc.budget)
+}
+
+fn not_inspected(offset: usize, detail: String) -> PdfFinding {
+    PdfFinding {
+        kind: FindingKind::NotInspected,
+        severity: Severity::Warning,
+        format: Format::Pdf,
+        offset,
+        detail,
+    }
+}
+
+/// Same finding twice (one script reached from two objects, one attachment named twice)
+/// is one; past [`MAX_PDF_FINDINGS`] the rest are counted, the most severe kept. What
+/// could not be inspected (a budget, a password) is always kept: a cap must not hide that
+/// the inspection stopped.
+fn dedupe_and_cap(findings: &mut Vec<PdfFinding>) {
+    let mut seen = std::collections::HashSet::new();
+    findings.retain(|f| seen.insert((f.kind, f.severity, f.detail.clone())));
+    let (mut notes, mut rest): (Vec<_>, Vec<_>) = findings
+        .drain(..)
+        .partition(|f| f.kind == FindingKind::NotInspected);
+    rest.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    let room = MAX_PDF_FINDINGS.saturating_sub(notes.len() + 1);
+    if rest.len() > room + 1 {
+        let dropped = rest.len() - room;
+        rest.truncate(room);
+        notes.push(not_inspected(
+            0,
+            format!("{dropped} more PDF finding(s) not listed (limit {MAX_PDF_FINDINGS})"),
+        ));
+    }
+    findings.extend(rest);
+    findings.extend(notes);
+    findings.truncate(MAX_PDF_FINDINGS);
+}
+
+/// File name extensions that Windows or a desktop runs when the attachment is opened.
+const RUNNABLE_EXTENSIONS: [&str; 30] = [
+    "exe", "dll", "scr", "com", "pif", "cpl", "msi", "msp", "bat", "cmd", "ps1", "psm1", "vbs",
+    "vbe", "js", "jse", "wsf", "wsh", "hta", "lnk", "jar", "sh", "py", "pyw", "reg", "chm", "url",
+    "scf", "iso", "desktop",
+];
+
+/// Screens one attached file as a file in its own right: an executable, script or
+/// archive is an alert; an attached PDF is read in turn (with what is left of the same
+/// budget); anything else is recorded as info.
+fn screen_attachment(
+    name: &str,
+    bytes: &[u8],
+    offset: usize,
+    mut budget: Budget,
+    depth: usize,
+    report: &mut Report,
+) -> Budget {
+    let shown = actions::quote(name.as_bytes());
+    let sniffed = format::sniff(bytes);
+    if sniffed == Some(Format::Pdf) && format::confirm_executable(bytes).is_none() {
+        if depth + 1 > MAX_PDF_ATTACHMENT_DEPTH {
+            budget.reach(Limit::AttachmentDepth);
+            return budget;
+        }
+        let (nested, budget) = inspect_within(bytes, budget, depth + 1);
+        let mut acts = false;
+        for mut finding in nested.findings {
+            acts |= finding.severity > Severity::Info;
+            finding.offset = offset;
+            finding.detail = format!("in the PDF attached as \"{shown}\": {}", finding.detail);
+            report.findings.push(finding);
+        }
+        report.attachments.extend(nested.attachments);
+        if !acts {
+            report.findings.push(PdfFinding {
+                kind: FindingKind::EmbeddedFile,
+                severity: Severity::Info,
+                format: Format::Pdf,
+                offset,
+                detail: format!(
+                    "PDF attachment \"{shown}\" (a PDF, {} bytes): nothing active in it",
+                    bytes.len()
+                ),
+            });
+        }
+        return budget;
+    }
+    let (kind, severity, format, detail) = attachment_verdict(&shown, name, bytes, sniffed);
+    report.findings.push(PdfFinding {
+        kind,
+        severity,
+        format: format.unwrap_or(Format::Pdf),
+        offset,
+        detail,
+    });
+    budget
+}
+
+/// What an attached file (not a PDF) is: kind, severity, format and the sentence.
+fn attachment_verdict(
+    shown: &str,
+    name: &str,
+    bytes: &[u8],
+    sniffed: Option<Format>,
+) -> (FindingKind, Severity, Option<Format>, String) {
+    if let Some(exe) = format::confirm_executable(bytes) {
+        return (
+            FindingKind::EmbeddedExecutable,
+            Severity::Alert,
+            Some(exe.format),
+            format!("PDF attachment \"{shown}\": {}", exe.detail),
+        );
+    }
+    match sniffed {
+        Some(
+            format @ (Format::Pe
+            | Format::Elf
+            | Format::MachO
+            | Format::JavaClass
+            | Format::Zip
+            | Format::Rar
+            | Format::SevenZip
+            | Format::Cab
+            | Format::Ole
+            | Format::Lnk
+            | Format::Rtf),
+        ) => {
+            return (
+                FindingKind::EmbeddedExecutable,
+                Severity::Alert,
+                Some(format),
+                format!("PDF attachment \"{shown}\" is a {format} file"),
+            );
+        }
+        Some(
+            format @ (Format::Script
+            | Format::Shell
+            | Format::Batch
+            | Format::PowerShell
+            | Format::Html
+            | Format::Svg),
+        ) => {
+            return (
+                FindingKind::ActiveContent,
+                Severity::Alert,
+                Some(format),
+                format!("PDF attachment \"{shown}\" is a {format} file, which runs when opened"),
+            );
+        }
+        Some(Format::Xml | Format::Pdf) | None => {}
+    }
+    let extension = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    if let Some(extension) = extension.filter(|e| RUNNABLE_EXTENSIONS.contains(&e.as_str())) {
+        return (
+            FindingKind::ActiveContent,
+            Severity::Alert,
+            sniffed,
+            format!("PDF attachment \"{shown}\": a .{extension} file runs when opened"),
+        );
+    }
+    if let Some((_, detail)) = crate::embedded::trailing_zip(bytes) {
+        return (
+            FindingKind::EmbeddedExecutable,
+            Severity::Alert,
+            Some(Format::Zip),
+            format!("PDF attachment \"{shown}\" ends with a {detail}"),
+        );
+    }
+    let what = sniffed.map_or("data".to_owned(), |f| f.to_string());
+    (
+        FindingKind::EmbeddedFile,
+        Severity::Info,
+        sniffed,
+        format!(
+            "PDF attachment \"{shown}\" ({what}, {} bytes): not an executable, script or archive",
+            bytes.len()
+        ),
+    )
+}

@@ -1,0 +1,953 @@
+//! The PDF reader against documents that real programs write and read: each case is built
+//! (by hand or by qpdf), proven live with qpdf (it must read the file and, fully decoded
+//! and decrypted, show the action or attachment), and then screened.
+#![allow(clippy::disallowed_methods)] // temporary files for qpdf
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use pacsguard_dicom::{
+    MAX_PDF_INFLATED_BYTES, MAX_PDF_NESTING_DEPTH, MAX_PDF_OBJECTS, PdfFinding, inspect_pdf,
+};
+use pacsguard_events::{FindingKind, Severity};
+
+/// A document of `objects` (numbered from 1; object 1 is the catalog), with a correct
+/// cross-reference table, so that qpdf reads it without repairs.
+fn build(objects: &[Vec<u8>]) -> Vec<u8> {
+    build_with_header(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", objects)
+}
+
+fn build_with_header(header: &[u8], objects: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = header.to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
+        out.extend_from_slice(body);
+        out.extend_from_slice(b"\nendobj\n");
+    }
+    let xref = out.len();
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for offset in offsets {
+        out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R /ID [<00112233445566778899aabbccddeeff> <00112233445566778899aabbccddeeff>] >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+fn obj(text: &str) -> Vec<u8> {
+    text.as_bytes().to_vec()
+}
+
+fn stream(dict: &str, data: &[u8]) -> Vec<u8> {
+    let mut out = format!("<< {dict} /Length {} >>\nstream\n", data.len()).into_bytes();
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\nendstream");
+    out
+}
+
+/// A one-page document whose catalog carries `catalog_extra`, with `more` objects from 4 on.
+fn document(catalog_extra: &str, page_extra: &str, more: &[Vec<u8>]) -> Vec<u8> {
+    let mut objects = vec![
+        obj(&format!(
+            "<< /Type /Catalog /Pages 2 0 R {catalog_extra} >>"
+        )),
+        obj("<< /Type /Pages /Kids [3 0 R] /Count 1 >>"),
+        obj(&format!(
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 100 100] {page_extra} >>"
+        )),
+    ];
+    objects.extend_from_slice(more);
+    build(&objects)
+}
+
+struct Temp(PathBuf);
+
+impl Temp {
+    fn new(name: &str) -> Temp {
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("pacsguard-pdf-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Temp(dir.join(name))
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Runs qpdf with `args` around an input and an output file; the output, if written.
+fn qpdf(pdf: &[u8], before: &[&str], after: &[&str]) -> Option<Vec<u8>> {
+    let input = Temp::new("in.pdf");
+    std::fs::write(&input.0, pdf).expect("write");
+    let output = input.0.with_file_name("out.pdf");
+    let status = Command::new("qpdf")
+        .args(before)
+        .arg(&input.0)
+        .args(after)
+        .arg(&output)
+        .output()
+        .expect("qpdf (scripts/setup-test-deps.sh installs it)");
+    // 0: fine, 3: read with warnings (repaired), as a reader opens it.
+    assert!(
+        matches!(status.status.code(), Some(0) | Some(3)),
+        "qpdf failed: {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    std::fs::read(&output).ok()
+}
+
+/// qpdf's reading of `pdf`, every stream decoded, decryption undone, object streams
+/// expanded: proof of what a reader sees in it.
+fn as_qpdf_reads_it(pdf: &[u8]) -> String {
+    let out = qpdf(
+        pdf,
+        &["--password="],
+        &[
+            "--qdf",
+            "--decode-level=all",
+            "--object-streams=disable",
+            "--decrypt",
+        ],
+    )
+    .expect("qpdf wrote its reading");
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Asserts that qpdf reads `pdf` and sees every one of `markers` in it.
+fn live(pdf: &[u8], markers: &[&str]) {
+    let seen = as_qpdf_reads_it(pdf);
+    for marker in markers {
+        assert!(
+            seen.contains(marker),
+            "qpdf does not see {marker:?} in:\n{seen}"
+        );
+    }
+}
+
+fn of(findings: &[PdfFinding], severity: Severity) -> Vec<&PdfFinding> {
+    findings.iter().filter(|f| f.severity == severity).collect()
+}
+
+/// The one alert of `pdf`, which must be an active-content alert mentioning `words`.
+fn assert_alert(pdf: &[u8], kind: FindingKind, words: &str) {
+    let report = inspect_pdf(pdf);
+    let alerts = of(&report.findings, Severity::Alert);
+    assert!(
+        alerts
+            .iter()
+            .any(|f| f.kind == kind && f.detail.contains(words)),
+        "no {kind} alert with {words:?}: {:#?}",
+        report.findings
+    );
+}
+
+fn js_catalog(js: &str) -> String {
+    format!("/OpenAction << /S /JavaScript /JS {js} >>")
+}
+
+// ---- filters -------------------------------------------------------------------------
+
+const SCRIPT: &[u8] = b"app.launchURL('http://198.51.100.7/x', true);";
+
+fn hex(data: &[u8]) -> Vec<u8> {
+    let mut out: Vec<u8> = data
+        .iter()
+        .flat_map(|b| format!("{b:02x}").into_bytes())
+        .collect();
+    out.push(b'>');
+    out
+}
+
+fn ascii85(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for chunk in data.chunks(4) {
+        let mut word = [0u8; 4];
+        word[..chunk.len()].copy_from_slice(chunk);
+        let mut value = u32::from_be_bytes(word);
+        let mut digits = [0u8; 5];
+        for digit in digits.iter_mut().rev() {
+            *digit = (value % 85) as u8 + b'!';
+            value /= 85;
+        }
+        out.extend_from_slice(&digits[..chunk.len() + 1]);
+    }
+    out.extend_from_slice(b"~>");
+    out
+}
+
+fn run_length(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    // One-byte literal runs: the text is interleaved with length bytes, so not readable
+    // in the raw file.
+    for byte in data {
+        out.extend_from_slice(&[0, *byte]);
+    }
+    out.push(128);
+    out
+}
+
+/// LZW with every byte a literal code (a valid stream: the decoder's table grows one entry
+/// per code, and the code width follows it, EarlyChange 1).
+fn lzw(data: &[u8]) -> Vec<u8> {
+    let (mut out, mut bits, mut nbits) = (Vec::new(), 0u64, 0u32);
+    let mut table = 258usize;
+    let mut emit = |code: u64, width: u32, out: &mut Vec<u8>| {
+        bits = bits << width | code;
+        nbits += width;
+        while nbits >= 8 {
+            out.push((bits >> (nbits - 8)) as u8);
+            nbits -= 8;
+        }
+    };
+    let width = |table: usize| match table + 1 {
+        0..=511 => 9,
+        512..=1023 => 10,
+        1024..=2047 => 11,
+        _ => 12,
+    };
+    emit(256, 9, &mut out);
+    let mut fresh = true; // the first code after a clear adds no entry
+    for byte in data {
+        emit(u64::from(*byte), width(table), &mut out);
+        if !fresh {
+            table += 1;
+        }
+        fresh = false;
+        if table >= 4000 {
+            emit(256, width(table), &mut out);
+            table = 258;
+            fresh = true;
+        }
+    }
+    emit(257, width(table), &mut out);
+    if nbits > 0 {
+        out.push((bits << (8 - nbits)) as u8);
+    }
+    out
+}
+
+fn flate(data: &[u8]) -> Vec<u8> {
+    miniz_oxide::deflate::compress_to_vec_zlib(data, 6)
+}
+
+/// PNG "Up" prediction over rows of `columns` bytes.
+fn png_up(data: &[u8], columns: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut previous = vec![0u8; columns];
+    for row in data.chunks(columns) {
+        out.push(2);
+        for (i, byte) in row.iter().enumerate() {
+            out.push(byte.wrapping_sub(previous[i]));
+        }
+        previous[..row.len()].copy_from_slice(row);
+    }
+    out
+}
+
+fn js_in_stream(dict: &str, data: &[u8]) -> Vec<u8> {
+    document(&js_catalog("4 0 R"), "", &[stream(dict, data)])
+}
+
+#[test]
+fn a_script_behind_every_filter_and_chain_is_read() {
+    let long = SCRIPT.repeat(40); // long enough for LZW's code width to grow
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("/Filter /FlateDecode", flate(&long)),
+        (
+            "/Filter /FlateDecode /DecodeParms << /Predictor 12 /Columns 7 >>",
+            flate(&png_up(&long, 7)),
+        ),
+        ("/Filter /ASCIIHexDecode", hex(&long)),
+        ("/Filter /ASCII85Decode", ascii85(&long)),
+        ("/Filter /LZWDecode", lzw(&long)),
+        ("/Filter /RunLengthDecode", run_length(&long)),
+        ("/Filter [/ASCIIHexDecode /FlateDecode]", hex(&flate(&long))),
+        (
+            "/Filter [/ASCII85Decode /LZWDecode /RunLengthDecode]",
+            ascii85(&lzw(&run_length(&long))),
+        ),
+        (
+            "/Filter [/AHx /Fl] /DecodeParms [null << /Predictor 12 /Columns 5 >>]",
+            hex(&flate(&png_up(&long, 5))),
+        ),
+    ];
+    for (dict, data) in cases {
+        let pdf = js_in_stream(dict, &data);
+        assert!(
+            memchr::memmem::find(&pdf, b"launchURL").is_none(),
+            "{dict}: not hidden"
+        );
+        live(&pdf, &["launchURL('http://198.51.100.7/x'"]);
+        assert_alert(&pdf, FindingKind::ActiveContent, "app.launchURL(");
+    }
+}
+
+// ---- object streams, cross-reference streams, incremental updates, broken xref ------
+
+#[test]
+fn actions_inside_object_streams_behind_an_xref_stream_are_found() {
+    let plain = document(&js_catalog("(app.alert\\('objstm'\\))"), "", &[]);
+    let packed = qpdf(
+        &plain,
+        &[],
+        &["--object-streams=generate", "--compress-streams=y"],
+    )
+    .expect("qpdf output");
+    assert!(memchr::memmem::find(&packed, b"/ObjStm").is_some());
+    assert!(memchr::memmem::find(&packed, b"/XRef").is_some());
+    assert!(
+        memchr::memmem::find(&packed, b"JavaScript").is_none(),
+        "not hidden"
+    );
+    live(&packed, &["/S /JavaScript"]);
+    assert_alert(&packed, FindingKind::ActiveContent, "app.alert('objstm')");
+}
+
+#[test]
+fn an_incremental_update_adding_a_script_is_read() {
+    let mut pdf = document("", "", &[]);
+    let start = pdf.len();
+    let xref_prev = memchr::memmem::rfind(&pdf, b"xref\n0").expect("xref");
+    pdf.extend_from_slice(
+        b"1 0 obj\n<< /Type /Catalog /Pages 2 0 R /OpenAction << /S /JavaScript /JS (app.alert\\('update'\\)) >> >>\nendobj\n",
+    );
+    let xref = pdf.len();
+    pdf.extend_from_slice(
+        format!("xref\n1 1\n{start:010} 00000 n \ntrailer\n<< /Size 4 /Root 1 0 R /Prev {xref_prev} >>\nstartxref\n{xref}\n%%EOF\n")
+            .as_bytes(),
+    );
+    live(&pdf, &["'update'"]);
+    assert_alert(&pdf, FindingKind::ActiveContent, "app.alert('update')");
+}
+
+#[test]
+fn a_broken_cross_reference_table_hides_nothing() {
+    let mut pdf = document(&js_catalog("(app.alert\\('broken'\\))"), "", &[]);
+    // Every offset of the table pointing nowhere: qpdf reconstructs.
+    let table = memchr::memmem::rfind(&pdf, b"0000000000 65535 f").expect("table");
+    for entry in 1..=3 {
+        let at = table + 20 * entry;
+        pdf[at..at + 10].copy_from_slice(b"9999999999");
+    }
+    live(&pdf, &["'broken'"]);
+    assert_alert(&pdf, FindingKind::ActiveContent, "app.alert('broken')");
+}
+
+// ---- encryption ------------------------------------------------------------------------
+
+#[test]
+fn documents_encrypted_with_an_empty_user_password_are_decrypted_and_read() {
+    let plain = document(
+        &js_catalog("4 0 R"),
+        "",
+        &[stream(
+            "/Filter /FlateDecode",
+            &flate(b"app.alert('encrypted stream')"),
+        )],
+    );
+    let variants: [&[&str]; 5] = [
+        &["40"],
+        &["128", "--use-aes=n"],
+        &["128", "--use-aes=y"],
+        &["256", "--force-R5"],
+        &["256"],
+    ];
+    for variant in variants {
+        let mut after = vec!["--encrypt", "", "owner"];
+        after.extend_from_slice(variant);
+        after.push("--");
+        let encrypted = qpdf(&plain, &["--allow-weak-crypto"], &after).expect("encrypted");
+        assert!(
+            memchr::memmem::find(&encrypted, b"/Encrypt").is_some(),
+            "{variant:?}"
+        );
+        live(&encrypted, &["app.alert('encrypted stream')"]);
+        let report = inspect_pdf(&encrypted);
+        assert!(
+            report.findings.iter().any(|f| f.severity == Severity::Alert
+                && f.detail.contains("app.alert('encrypted stream')")),
+            "{variant:?}: {:#?}",
+            report.findings
+        );
+        assert!(
+            of(&report.findings, Severity::Warning).is_empty(),
+            "{variant:?}: {:#?}",
+            report.findings
+        );
+    }
+}
+
+#[test]
+fn a_user_password_is_a_not_inspected_warning_saying_so() {
+    let plain = document(&js_catalog("(app.alert\\(1\\))"), "", &[]);
+    let encrypted =
+        qpdf(&plain, &[], &["--encrypt", "secret", "owner", "256", "--"]).expect("encrypted");
+    let report = inspect_pdf(&encrypted);
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.kind == FindingKind::NotInspected && f.detail.contains("user password")),
+        "{:#?}",
+        report.findings
+    );
+}
+
+// ---- header and syntax variants ---------------------------------------------------------
+
+#[test]
+fn header_forms_and_syntax_variants_readers_accept() {
+    let action = "/OpenAction << /S /J#61vaScript /JS (app.alert\\('variant'\\)) >>";
+    let plain = document(action, "", &[]);
+    let body = &plain[plain.iter().position(|b| *b == b'\n').expect("header line") + 1..];
+    let mut junk_600 = vec![b'x'; 600];
+    junk_600.extend_from_slice(&plain);
+    let mut junk_5000 = vec![b'x'; 5000];
+    junk_5000.extend_from_slice(&plain);
+    let mut postscript = b"%!PS-Adobe-3.0 PDF-1.7\n".to_vec();
+    postscript.extend_from_slice(body);
+    // Comments and odd whitespace between every token, and a stream keyword followed by
+    // spaces before its end of line.
+    let spaced = build(&[
+        obj("<<%c\r/Type\x0c/Catalog/Pages 2 0 R/OpenAction 4 0 R>>"),
+        obj("<</Type/Pages/Kids[3 0 R]/Count 1>>"),
+        obj("<</Type/Page/Parent 2 0 R/MediaBox[0 0 1 1]>>"),
+        obj("<</S/JavaScript%x\n/JS 5 0 R>>"),
+        {
+            let script = b"app.alert('variant')";
+            let mut s = format!("<</Length {}>>stream   \r\n", script.len()).into_bytes();
+            s.extend_from_slice(script);
+            s.extend_from_slice(b"\r\nendstream");
+            s
+        },
+    ]);
+    for (name, pdf) in [
+        ("junk before the header", junk_600),
+        ("header beyond the first KiB", junk_5000),
+        ("PostScript header", postscript),
+        ("comments and spaces", spaced),
+    ] {
+        live(&pdf, &["'variant'"]);
+        let report = inspect_pdf(&pdf);
+        assert!(
+            report.findings.iter().any(|f| f.severity == Severity::Alert
+                && f.detail.contains("app.alert('variant')")),
+            "{name}: {:#?}",
+            report.findings
+        );
+    }
+}
+
+// ---- actions ------------------------------------------------------------------------------
+
+#[test]
+fn every_action_kind_is_reported_where_it_hides() {
+    let cases: Vec<(&str, Vec<u8>, &str, Severity)> = vec![
+        (
+            "name tree",
+            document(
+                "/Names << /JavaScript << /Names [(x) << /S /JavaScript /JS (app.alert\\('tree'\\)) >>] >> >>",
+                "",
+                &[],
+            ),
+            "app.alert('tree')",
+            Severity::Alert,
+        ),
+        (
+            "page /AA",
+            document(
+                "",
+                "/AA << /O << /S /JavaScript /JS (app.alert\\('page'\\)) >> >>",
+                &[],
+            ),
+            "app.alert('page')",
+            Severity::Alert,
+        ),
+        (
+            "annotation /AA",
+            document(
+                "",
+                "/Annots [4 0 R]",
+                &[obj(
+                    "<< /Type /Annot /Subtype /Widget /Rect [0 0 9 9] /AA << /E << /S /JavaScript /JS (app.alert\\('annot'\\)) >> >> >>",
+                )],
+            ),
+            "app.alert('annot')",
+            Severity::Alert,
+        ),
+        (
+            "form field",
+            document(
+                "/AcroForm << /Fields [4 0 R] >>",
+                "/Annots [4 0 R]",
+                &[obj(
+                    "<< /FT /Tx /T (f) /Type /Annot /Subtype /Widget /P 3 0 R /Rect [0 0 9 9] /AA << /K << /S /JavaScript /JS (app.alert\\('field'\\)) >> >> >>",
+                )],
+            ),
+            "app.alert('field')",
+            Severity::Alert,
+        ),
+        (
+            "launch",
+            document(
+                "/OpenAction << /S /Launch /Win << /F (cmd.exe) /P (/c calc) >> >>",
+                "",
+                &[],
+            ),
+            "Launch action (starts \"cmd.exe\")",
+            Severity::Alert,
+        ),
+        (
+            "GoToR to a UNC path",
+            document(
+                "/OpenAction << /S /GoToR /F (\\\\\\\\198.51.100.7\\\\share\\\\x.pdf) /D [0 /Fit] >>",
+                "",
+                &[],
+            ),
+            "remote host",
+            Severity::Alert,
+        ),
+        (
+            "GoToE",
+            document(
+                "/OpenAction << /S /GoToE /F (http://198.51.100.7/x.pdf) /T << /R /C /N (a) >> >>",
+                "",
+                &[],
+            ),
+            "GoToE action",
+            Severity::Alert,
+        ),
+        (
+            "ImportData",
+            document(
+                "/OpenAction << /S /ImportData /F (\\\\\\\\198.51.100.7\\\\s\\\\d.fdf) >>",
+                "",
+                &[],
+            ),
+            "ImportData",
+            Severity::Alert,
+        ),
+        (
+            "SubmitForm",
+            document(
+                "/OpenAction << /S /SubmitForm /F << /FS /URL /F (http://198.51.100.7/c) >> >>",
+                "",
+                &[],
+            ),
+            "SubmitForm",
+            Severity::Alert,
+        ),
+        (
+            "URI",
+            document(
+                "/OpenAction << /S /URI /URI (https://example.org/) >>",
+                "",
+                &[],
+            ),
+            "URI action (\"https://example.org/\")",
+            Severity::Warning,
+        ),
+    ];
+    for (name, pdf, words, severity) in cases {
+        let seen = as_qpdf_reads_it(&pdf);
+        assert!(seen.contains("/S /"), "{name}: qpdf sees no action");
+        let report = inspect_pdf(&pdf);
+        assert!(
+            report
+                .findings
+                .iter()
+                .any(|f| f.severity == severity && f.detail.contains(words)),
+            "{name}: {:#?}",
+            report.findings
+        );
+        if severity == Severity::Warning {
+            assert!(of(&report.findings, Severity::Alert).is_empty(), "{name}");
+        }
+    }
+}
+
+#[test]
+fn xfa_form_scripts_are_read_from_the_decoded_xml() {
+    let xml = br#"<?xml version="1.0"?><xdp:xdp xmlns:xdp="http://ns.adobe.com/xdp/"><template xmlns="http://www.xfa.org/schema/xfa-template/3.3/"><subform><field name="a"><event activity="initialize"><script contentType="application/x-javascript">xfa.host.messageBox('xfa')</script></event></field></subform></template></xdp:xdp>"#;
+    let pdf = document(
+        "/AcroForm << /Fields [] /XFA [(template) 4 0 R] >>",
+        "",
+        &[stream("/Filter /FlateDecode", &flate(xml))],
+    );
+    live(&pdf, &["xfa.host.messageBox('xfa')"]);
+    assert_alert(
+        &pdf,
+        FindingKind::ActiveContent,
+        "xfa.host.messageBox('xfa')",
+    );
+}
+
+// ---- attachments --------------------------------------------------------------------------
+
+fn attach(content: &[u8], name: &str) -> Vec<u8> {
+    let dir = Temp::new(name);
+    std::fs::write(&dir.0, content).expect("write");
+    let plain = document("", "", &[]);
+    qpdf(
+        &plain,
+        &[],
+        &["--add-attachment", dir.0.to_str().expect("utf-8"), "--"],
+    )
+    .expect("attached")
+}
+
+#[test]
+fn a_benign_attachment_is_info_not_an_alert() {
+    let xml = b"<?xml version=\"1.0\"?><rsm:CrossIndustryInvoice xmlns:rsm=\"urn:x\"/>";
+    let pdf = attach(xml, "factur-x.xml");
+    live(&pdf, &["/EmbeddedFiles"]);
+    let report = inspect_pdf(&pdf);
+    assert!(
+        report.findings.iter().all(|f| f.severity == Severity::Info),
+        "{:#?}",
+        report.findings
+    );
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.kind == FindingKind::EmbeddedFile && f.detail.contains("factur-x.xml"))
+    );
+    // Exposed to the caller, decoded, for rules and hash lists.
+    assert_eq!(report.attachments.len(), 1);
+    assert_eq!(report.attachments[0].bytes, xml);
+    // And a plain text file and an image.
+    let text = attach(b"Findings: no acute abnormality.\n", "summary.txt");
+    assert!(
+        inspect_pdf(&text)
+            .findings
+            .iter()
+            .all(|f| f.severity == Severity::Info)
+    );
+    let png = attach(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "key-image.png");
+    assert!(
+        inspect_pdf(&png)
+            .findings
+            .iter()
+            .all(|f| f.severity == Severity::Info)
+    );
+}
+
+#[test]
+fn executables_scripts_and_archives_attached_are_alerts() {
+    let pe = pacsguard_testkit::real_pe();
+    assert_alert(
+        &attach(&pe, "viewer.exe"),
+        FindingKind::EmbeddedExecutable,
+        "viewer.exe",
+    );
+    let elf = pacsguard_testkit::real_elf();
+    assert_alert(
+        &attach(&elf, "update"),
+        FindingKind::EmbeddedExecutable,
+        "update",
+    );
+    assert_alert(
+        &attach(b"#!/bin/sh\nid\n", "run"),
+        FindingKind::ActiveContent,
+        "script",
+    );
+    assert_alert(
+        &attach(b"WScript.Shell.Run('calc')", "invoice.js"),
+        FindingKind::ActiveContent,
+        ".js",
+    );
+    let zip = pacsguard_testkit::zip_with("a.exe", b"MZ");
+    assert_alert(
+        &attach(&zip, "images.zip"),
+        FindingKind::EmbeddedExecutable,
+        "zip",
+    );
+}
+
+#[test]
+fn a_file_attachment_annotation_is_screened_too() {
+    let pe = pacsguard_testkit::real_pe();
+    let pdf = document(
+        "",
+        "/Annots [4 0 R]",
+        &[
+            obj(
+                "<< /Type /Annot /Subtype /FileAttachment /Rect [0 0 9 9] /FS << /Type /Filespec /F (scan.exe) /EF << /F 5 0 R >> >> >>",
+            ),
+            stream("/Type /EmbeddedFile /Filter /FlateDecode", &flate(&pe)),
+        ],
+    );
+    live(&pdf, &["/FileAttachment"]);
+    assert_alert(&pdf, FindingKind::EmbeddedExecutable, "scan.exe");
+}
+
+// ---- budgets ------------------------------------------------------------------------------
+
+fn warned(pdf: &[u8], words: &str) -> bool {
+    inspect_pdf(pdf).findings.iter().any(|f| {
+        f.kind == FindingKind::NotInspected
+            && f.severity == Severity::Warning
+            && f.detail.contains(words)
+    })
+}
+
+#[test]
+fn a_decompression_bomb_stops_at_the_decoding_budget_and_says_so() {
+    let bomb = flate(&vec![b' '; MAX_PDF_INFLATED_BYTES]);
+    let pdf = js_in_stream("/Filter /FlateDecode", &bomb);
+    assert!(warned(&pdf, "bytes decoded by stream filters"));
+    // Well under the budget: no warning.
+    let fine = js_in_stream(
+        "/Filter /FlateDecode",
+        &flate(&vec![b' '; MAX_PDF_INFLATED_BYTES / 4]),
+    );
+    assert!(!warned(&fine, "bytes decoded"));
+}
+
+#[test]
+fn nesting_at_the_limit_is_read_and_deeper_says_so() {
+    let nested = |depth: usize| {
+        let inner = format!(
+            "{}<< /S /JavaScript /JS (deep) >>{}",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
+        document(&format!("/Extra {inner}"), "", &[])
+    };
+    // The catalog dictionary is one level, the action dictionary another.
+    let at_limit = nested(MAX_PDF_NESTING_DEPTH - 2);
+    assert!(!warned(&at_limit, "nesting depth"));
+    assert_alert(&at_limit, FindingKind::ActiveContent, "deep");
+    assert!(warned(&nested(MAX_PDF_NESTING_DEPTH - 1), "nesting depth"));
+}
+
+#[test]
+fn objects_at_the_limit_are_read_and_one_more_says_so() {
+    let many = |count: usize| {
+        let mut pdf = b"%PDF-1.7\n".to_vec();
+        for i in 1..count {
+            pdf.extend_from_slice(format!("{i} 0 obj null endobj\n").as_bytes());
+        }
+        pdf.extend_from_slice(format!("{count} 0 obj << /S /Launch /F (x) >> endobj\n").as_bytes());
+        pdf
+    };
+    let at_limit = many(MAX_PDF_OBJECTS);
+    assert!(!warned(&at_limit, "objects parsed"));
+    assert_alert(&at_limit, FindingKind::ActiveContent, "Launch");
+    assert!(warned(&many(MAX_PDF_OBJECTS + 1), "objects parsed"));
+}
+
+// ---- in DICOM -----------------------------------------------------------------------------
+
+#[test]
+fn an_encapsulated_document_is_read_as_a_pdf_wherever_its_header_is() {
+    let plain = document(&js_catalog("(app.alert\\('far'\\))"), "", &[]);
+    let mut far = vec![b' '; 5000];
+    far.extend_from_slice(&plain);
+    // qpdf, mutool and pdfinfo all open this (with a warning) and find the catalog.
+    let mut headerless = b"REPORT 2026\n".to_vec();
+    headerless.extend_from_slice(&plain[b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".len()..]);
+    assert!(memchr::memmem::find(&headerless, b"%PDF").is_none());
+    for (name, pdf) in [("header at 5000", &far), ("no header", &headerless)] {
+        live(pdf, &["'far'"]);
+        let dicom = pacsguard_testkit::DicomBuilder::encapsulated_pdf("1.2.3.4", pdf).build();
+        let inspection = pacsguard_dicom::inspect(&dicom);
+        assert!(
+            inspection
+                .observations
+                .iter()
+                .any(|o| o.kind == FindingKind::ActiveContent
+                    && o.severity == Severity::Alert
+                    && o.detail.contains("app.alert('far')")),
+            "{name}: {:#?}",
+            inspection.observations
+        );
+        // The same bytes in a private element are no document a viewer opens.
+        let private = pacsguard_testkit::DicomBuilder::ct("1.2.3.5")
+            .element(0x0009, 0x1010, *b"OB", pdf)
+            .build();
+        assert!(
+            pacsguard_dicom::inspect(&private)
+                .observations
+                .iter()
+                .all(|o| o.kind != FindingKind::ActiveContent),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_benign_report_with_an_attachment_in_dicom_is_info_only() {
+    let pdf = attach(b"<?xml version=\"1.0\"?><ClinicalDocument/>", "cda.xml");
+    let dicom = pacsguard_testkit::DicomBuilder::encapsulated_pdf("1.2.3.6", &pdf).build();
+    let inspection = pacsguard_dicom::inspect(&dicom);
+    assert!(
+        inspection
+            .observations
+            .iter()
+            .all(|o| o.severity == Severity::Info),
+        "{:#?}",
+        inspection.observations
+    );
+    assert!(
+        inspection
+            .observations
+            .iter()
+            .any(|o| o.kind == FindingKind::EmbeddedFile)
+    );
+}
+
+// ---- real encrypted documents written by other tools -----------------------------------------
+
+/// pypdf's encryption test files (made with qpdf and other writers; unpacked by
+/// scripts/setup-test-deps.sh): every revision R2–R6, RC4 and AES. Those a reader opens
+/// without a prompt (empty user password, or empty owner password: qpdf and mutool try
+/// both) are decrypted, their catalog found; the others are a warning saying why.
+#[test]
+fn real_encrypted_documents_open_exactly_when_a_reader_opens_them() {
+    let dir = pacsguard_testkit::testdata().join("sdists/pypdf/resources/encryption");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("scripts/setup-test-deps.sh unpacks pypdf") {
+        let path = entry.expect("entry").path();
+        let bytes = std::fs::read(&path).expect("read");
+        let opens = Command::new("qpdf")
+            .arg("--check")
+            .arg("--password=")
+            .arg(&path)
+            .output()
+            .expect("qpdf")
+            .status
+            .code()
+            == Some(0);
+        let report = inspect_pdf(&bytes);
+        let warned = report
+            .findings
+            .iter()
+            .any(|f| f.kind == FindingKind::NotInspected && f.detail.contains("user password"));
+        let name = path.display();
+        assert_eq!(warned, !opens, "{name}: {:#?}", report.findings);
+        if opens {
+            assert!(report.catalog, "{name}");
+            assert!(of(&report.findings, Severity::Alert).is_empty(), "{name}");
+        }
+        seen += 1;
+    }
+    assert!(seen >= 15, "{seen}");
+}
+
+#[test]
+fn streams_at_the_limit_are_decoded_and_one_more_says_so() {
+    let scripts = |count: usize| {
+        let mut pdf = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n".to_vec();
+        for i in 0..count {
+            let (action, data) = (2 * i + 2, 2 * i + 3);
+            pdf.extend_from_slice(
+                format!("{action} 0 obj << /S /JavaScript /JS {data} 0 R >> endobj\n{data} 0 obj << /Length 8 >>\nstream\nx({i:05})\nendstream endobj\n")
+                    .as_bytes(),
+            );
+        }
+        pdf
+    };
+    use pacsguard_dicom::MAX_PDF_STREAMS;
+    assert!(!warned(&scripts(MAX_PDF_STREAMS), "streams decoded"));
+    assert!(warned(&scripts(MAX_PDF_STREAMS + 1), "streams decoded"));
+}
+
+#[test]
+fn xref_entries_at_the_limit_are_read_and_one_more_says_so() {
+    use pacsguard_dicom::MAX_PDF_XREF_ENTRIES;
+    let xref = |entries: usize| {
+        // Type-1 entries one byte wide (offset width 0): cheap to hold a million.
+        let data = flate(&vec![1u8; entries]);
+        let mut pdf = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n".to_vec();
+        pdf.extend_from_slice(
+            &stream(
+                &format!("/Type /XRef /W [1 0 0] /Size {entries} /Root 1 0 R /Filter /FlateDecode"),
+                &data,
+            )
+            .iter()
+            .fold(b"2 0 obj\n".to_vec(), |mut v, b| {
+                v.push(*b);
+                v
+            }),
+        );
+        pdf.extend_from_slice(b"\nendobj\n");
+        pdf
+    };
+    assert!(!warned(
+        &xref(MAX_PDF_XREF_ENTRIES),
+        "cross-reference entries"
+    ));
+    assert!(warned(
+        &xref(MAX_PDF_XREF_ENTRIES + 1),
+        "cross-reference entries"
+    ));
+}
+
+#[test]
+fn parsing_work_is_bounded_and_says_so() {
+    use pacsguard_dicom::MAX_PDF_PARSED_BYTES;
+    // An unterminated string swallowing the rest, with an object header every 64 bytes
+    // inside it: each header starts a parse to the end.
+    let mut pdf = b"%PDF-1.7\n".to_vec();
+    let mut i = 1;
+    while pdf.len() < 4 * 1024 * 1024 {
+        pdf.extend_from_slice(format!("\n{i} 0 obj ({:>50}", "").as_bytes());
+        i += 1;
+    }
+    assert!(pdf.len() * i > MAX_PDF_PARSED_BYTES);
+    assert!(warned(&pdf, "bytes parsed"));
+    // A document well under the budget is read whole.
+    let fine = document(
+        &js_catalog("(ok)"),
+        "",
+        &[obj(&format!("({})", "x".repeat(MAX_PDF_PARSED_BYTES / 2)))],
+    );
+    assert!(!warned(&fine, "bytes parsed"));
+}
+
+#[test]
+fn attached_pdfs_are_read_to_the_depth_limit_and_deeper_says_so() {
+    use pacsguard_dicom::MAX_PDF_ATTACHMENT_DEPTH;
+    // The innermost document runs a script; each level attaches the one inside it.
+    let mut pdf = document(&js_catalog("(app.alert\\('inner'\\))"), "", &[]);
+    for _ in 0..MAX_PDF_ATTACHMENT_DEPTH {
+        pdf = attach(&pdf, "inner.pdf");
+    }
+    assert!(!warned(&pdf, "attached inside"));
+    assert_alert(&pdf, FindingKind::ActiveContent, "app.alert('inner')");
+    let deeper = attach(&pdf, "inner.pdf");
+    assert!(warned(&deeper, "attached inside"));
+}
+
+#[test]
+fn findings_past_the_limit_are_counted() {
+    use pacsguard_dicom::MAX_PDF_FINDINGS;
+    let links: String = (0..MAX_PDF_FINDINGS + 5)
+        .map(|i| format!("<< /Type /Annot /Subtype /Link /Rect [0 0 1 1] /A << /S /URI /URI (https://example.org/{i}) >> >> "))
+        .collect();
+    let pdf = document("", &format!("/Annots [{links}]"), &[]);
+    let findings = inspect_pdf(&pdf).findings;
+    assert_eq!(findings.len(), MAX_PDF_FINDINGS);
+    assert!(
+        findings
+            .last()
+            .is_some_and(|f| f.detail.contains("6 more PDF finding(s)")),
+        "{findings:#?}"
+    );
+}
