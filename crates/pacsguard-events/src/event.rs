@@ -85,6 +85,13 @@ pub struct Event {
     /// For heartbeats: seconds until the next one is due; 0 announces a clean stop.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub heartbeat_seconds: Option<u64>,
+    /// For heartbeats: the kernel's boot id and milliseconds since boot (a clock no one
+    /// can set), so the time between two heartbeats of one boot is measured truly even
+    /// when the wall clock was stepped in between.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boottime_ms: Option<u64>,
 }
 
 impl Event {
@@ -99,6 +106,8 @@ impl Event {
             reason: None,
             detail: detail.into(),
             heartbeat_seconds: None,
+            boot_id: None,
+            boottime_ms: None,
         }
     }
 

@@ -88,6 +88,15 @@ pub enum FindingKind {
     EventsLost,
     /// A directory could not be watched (watch limit, permissions) and is polled instead.
     NotWatched,
+    /// The previous watcher ended without a clean stop (killed, crashed): nothing was
+    /// guarded in between.
+    UncleanStop,
+    /// A maintenance window opened (who, why, until when) or closed (what changed inside
+    /// it). Changes inside one are reported as `info` and never called ransomware.
+    MaintenanceWindow,
+    /// The audit trail cannot be written (the home's disk is full): findings are held in
+    /// memory and written when it can be again.
+    TrailDegraded,
 }
 
 impl FindingKind {
@@ -117,6 +126,9 @@ impl FindingKind {
             FindingKind::RansomwareSuspected => "ransomware-suspected",
             FindingKind::EventsLost => "events-lost",
             FindingKind::NotWatched => "not-watched",
+            FindingKind::UncleanStop => "unclean-stop",
+            FindingKind::MaintenanceWindow => "maintenance-window",
+            FindingKind::TrailDegraded => "trail-degraded",
         }
     }
 }
