@@ -11,6 +11,7 @@ declare -A needed=(
   [xmllint]=libxml2-utils
   [rsyslogd]=rsyslog
   [systemd-analyze]=systemd
+  [faketime]=faketime
 )
 
 # packages that provide no command of their own

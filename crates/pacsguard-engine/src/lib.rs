@@ -18,6 +18,7 @@ mod config;
 mod durable;
 mod error;
 mod home;
+pub mod maintenance;
 mod ops;
 mod progress;
 mod vault;
