@@ -372,21 +372,30 @@ fn encryption_through_a_held_shared_mapping_is_seen_within_seconds() {
         .map(|p| format!("{:?}", p.display().to_string()))
         .collect::<Vec<_>>()
         .join(",");
+    // The mappings are made first, and the close of each descriptor (a close after
+    // opening for writing, which the kernel reports) is verified while nothing has
+    // changed yet; only then does the encryption start, through the mappings alone.
     let script = format!(
-        "import mmap,os,sys,time\nheld=[]\nfor p in [{list}]:\n    fd=os.open(p,os.O_RDWR)\n    m=mmap.mmap(fd,0)\n    os.close(fd)\n    m[:]=os.urandom(len(m))\n    held.append(m)\nprint('encrypted',flush=True)\ntime.sleep(60)\n"
+        "import mmap,os,sys,time\nheld=[]\nfor p in [{list}]:\n    fd=os.open(p,os.O_RDWR)\n    held.append(mmap.mmap(fd,0))\n    os.close(fd)\nprint('mapped',flush=True)\nsys.stdin.readline()\nfor m in held:\n    m[:]=os.urandom(len(m))\nprint('encrypted',flush=True)\ntime.sleep(60)\n"
     );
-    let start = Instant::now();
     let mut attacker = std::process::Command::new("python3")
         .args(["-c", &script])
+        .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("python3 runs");
+    let mut out = std::io::BufReader::new(attacker.stdout.take().expect("test fixture"));
     let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(attacker.stdout.take().expect("test fixture")),
-        &mut line,
-    )
-    .expect("test fixture");
+    std::io::BufRead::read_line(&mut out, &mut line).expect("test fixture");
+    assert_eq!(line.trim(), "mapped");
+    std::thread::sleep(Duration::from_secs(2));
+    let before = count(&watcher.findings(), "no-longer-dicom");
+    assert_eq!(before, 0, "nothing changed yet: {:#?}", watcher.findings());
+    let start = Instant::now();
+    std::io::Write::write_all(attacker.stdin.as_mut().expect("test fixture"), b"go\n")
+        .expect("test fixture");
+    line.clear();
+    std::io::BufRead::read_line(&mut out, &mut line).expect("test fixture");
     assert_eq!(line.trim(), "encrypted");
     let raised = watcher.wait(Duration::from_secs(15), |f, _| {
         count(f, "ransomware-suspected") > 0
