@@ -842,16 +842,17 @@ impl<'a> Guard<'a> {
                 path,
                 settled,
                 directory_appeared,
-                written,
+                touched,
             } => {
                 if directory_appeared && self.root_of(&path).is_some() {
                     // Watch it before it is walked, so what is created in it from now on
                     // has an event, and what was created before is found by the walk.
                     self.add_watch(path.clone(), now, false)?;
                 }
-                // A new file just written waits a quiet period (it may be renamed into
-                // place at once); renames are verified at once, both names together.
-                let settled = settled && !(written && self.is_fresh(&path));
+                // A new file just written (or chmod-ed, as an editor does to its temporary
+                // file) waits a quiet period: it may be renamed into place at once.
+                // Renames are verified at once, both names together.
+                let settled = settled && (directory_appeared || !(touched && self.is_fresh(&path)));
                 self.debounce.mark(path, now, settled, true);
             }
             Notice::Overflow => self.overflowed(now)?,
