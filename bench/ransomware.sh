@@ -43,7 +43,7 @@ python3 "$SCRIPT_DIR/ransomware/sim.py" "$WORK/bin/pacsguard" "$WORK/data" "$FIL
 python3 - "$WORK/results.jsonl" "$FILES" >"$WORK/results.md" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print(f"| pattern | kind | ransomware-suspected | time to detection | files lost (of {sys.argv[2]}) | alerts | other non-info findings |")
+print(f"| pattern | kind | ransomware-suspected | time to detection | files lost (of {sys.argv[2]}) | ransomware-suspected alerts | non-info findings (alerts included) |")
 print("|---|---|---|---|---|---|---|")
 for r in rows:
     det = "yes" if r["detected"] else "no"
