@@ -25,6 +25,7 @@ declare -A needed=(
   [qpdf]=qpdf
   [mutool]=mupdf-tools
   [pdfinfo]=poppler-utils
+  [faketime]=faketime
 )
 
 # packages that provide no command of their own

@@ -366,8 +366,19 @@ fn ends_a_line(file: &mut File, offset: u64) -> io::Result<bool> {
 /// The last heartbeat's promise, while reading a trail in order.
 #[derive(Default)]
 struct Heartbeats {
-    /// (time, seconds promised) of the last heartbeat that promised another.
-    due: Option<(std::time::SystemTime, u64)>,
+    /// (time, seconds promised, boot id and milliseconds since boot if recorded) of the
+    /// last heartbeat that promised another.
+    due: Option<(std::time::SystemTime, u64, Option<BootClock>)>,
+}
+
+/// A heartbeat's boot id and milliseconds since that boot.
+type BootClock = (String, u64);
+
+/// The boot id and milliseconds since boot a heartbeat carries, if any.
+fn boot_clock(record: &serde_json::Value) -> Option<BootClock> {
+    let id = record.get("boot_id")?.as_str()?;
+    let ms = record.get("boottime_ms")?.as_u64()?;
+    Some((id.to_string(), ms))
 }
 
 impl Heartbeats {
@@ -396,8 +407,16 @@ impl Heartbeats {
             ));
             return;
         };
-        if let Some((last, promised)) = self.due {
-            let waited = time.duration_since(last).map_or(0.0, |d| d.as_secs_f64());
+        let clock = boot_clock(record);
+        if let Some((last, promised, last_clock)) = self.due.take() {
+            // Within one boot, the clock since boot measures the wait even across a step
+            // of the wall clock; otherwise (older records, a reboot) the wall clock does.
+            let waited = match (&last_clock, &clock) {
+                (Some((boot0, ms0)), Some((boot1, ms1))) if boot0 == boot1 && ms1 >= ms0 => {
+                    (ms1 - ms0) as f64 / 1000.0
+                }
+                _ => time.duration_since(last).map_or(0.0, |d| d.as_secs_f64()),
+            };
             if waited > promised as f64 * HEARTBEAT_SLACK {
                 gaps.push(Problem::at_record(
                     index,
@@ -408,6 +427,6 @@ impl Heartbeats {
                 ));
             }
         }
-        self.due = (interval > 0).then_some((time, interval));
+        self.due = (interval > 0).then_some((time, interval, clock));
     }
 }

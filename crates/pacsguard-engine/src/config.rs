@@ -59,6 +59,8 @@ pub const CONFIG_TEMPLATE: &str = r#"# PacsGuard configuration. Roots listed her
 # checkpoint_seconds = 5          # how often new records are signed into a checkpoint
 # ransomware_files = 20           # rewrites in one append-only root within the window that
 # ransomware_window_seconds = 10  #   raise ransomware-suspected
+# ransomware_long_files = 30      # the same, counted over a longer window: slow encryption
+# ransomware_long_window_seconds = 3600  #   (one file every few seconds) is still caught
 # on_alert = ["/usr/local/bin/page-oncall", "pacs"]   # run (no shell) on each alert
 # canary_dir = "/srv/pacs/archive/zz-pacsguard-canary"  # PacsGuard writes canary files here
 "#;
@@ -93,6 +95,10 @@ pub struct WatchConfig {
     pub checkpoint_seconds: u64,
     pub ransomware_files: usize,
     pub ransomware_window_seconds: u64,
+    /// Distinct files rewritten, removed or renamed within `ransomware_long_window_seconds`
+    /// that raise `ransomware-suspected`: encryption paced to stay under the burst rate.
+    pub ransomware_long_files: usize,
+    pub ransomware_long_window_seconds: u64,
     pub on_alert: Vec<String>,
     pub canary_dir: Option<PathBuf>,
 }
@@ -109,6 +115,8 @@ impl Default for WatchConfig {
             checkpoint_seconds: 5,
             ransomware_files: 20,
             ransomware_window_seconds: 10,
+            ransomware_long_files: 30,
+            ransomware_long_window_seconds: 3600,
             on_alert: Vec::new(),
             canary_dir: None,
         }
@@ -123,6 +131,11 @@ impl WatchConfig {
             ("checkpoint_seconds", self.checkpoint_seconds),
             ("ransomware_window_seconds", self.ransomware_window_seconds),
             ("ransomware_files", self.ransomware_files as u64),
+            ("ransomware_long_files", self.ransomware_long_files as u64),
+            (
+                "ransomware_long_window_seconds",
+                self.ransomware_long_window_seconds,
+            ),
         ];
         for (name, value) in positive {
             if value == 0 {

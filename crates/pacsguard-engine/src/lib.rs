@@ -19,6 +19,7 @@ mod durable;
 mod error;
 mod files;
 mod home;
+pub mod maintenance;
 mod ops;
 mod progress;
 mod settings;

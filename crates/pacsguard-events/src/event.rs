@@ -124,6 +124,13 @@ pub struct Event {
     /// each state the other's last known state.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generation: Option<u64>,
+    /// For heartbeats: the kernel's boot id and milliseconds since boot (a clock no one
+    /// can set), so the time between two heartbeats of one boot is measured truly even
+    /// when the wall clock was stepped in between.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boottime_ms: Option<u64>,
 }
 
 impl Event {
@@ -139,6 +146,8 @@ impl Event {
             detail: detail.into(),
             heartbeat_seconds: None,
             generation: None,
+            boot_id: None,
+            boottime_ms: None,
         }
     }
 

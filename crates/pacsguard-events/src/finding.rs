@@ -96,6 +96,15 @@ pub enum FindingKind {
     /// an executable, a script (with `#!` or run by `sh` without one), an archive, a PDF,
     /// HTML/HTA, RTF. `format` names which. Where an image belongs, this is an alert.
     ExecutableFile,
+    /// The previous watcher ended without a clean stop (killed, crashed): nothing was
+    /// guarded in between.
+    UncleanStop,
+    /// A maintenance window opened (who, why, until when) or closed (what changed inside
+    /// it). Changes inside one are reported as `info` and never called ransomware.
+    MaintenanceWindow,
+    /// The audit trail cannot be written (the home's disk is full): findings are held in
+    /// memory and written when it can be again.
+    TrailDegraded,
 }
 
 impl FindingKind {
@@ -127,6 +136,9 @@ impl FindingKind {
             FindingKind::EventsLost => "events-lost",
             FindingKind::NotWatched => "not-watched",
             FindingKind::ExecutableFile => "executable-file",
+            FindingKind::UncleanStop => "unclean-stop",
+            FindingKind::MaintenanceWindow => "maintenance-window",
+            FindingKind::TrailDegraded => "trail-degraded",
         }
     }
 }

@@ -2,7 +2,9 @@
 //! file system reports every file closed after writing anywhere on it, with the writer's
 //! process.
 //! Unlike inotify it needs no watch per directory, so a write in a directory created a
-//! moment ago is never missed and no watch limit applies. Creations, deletions and renames
+//! moment ago is never missed and no watch limit applies. Each event names the file by
+//! the path it was opened with *and* by its inode, so a write through a hard link outside
+//! the guarded trees is still a write to the guarded file that shares the inode. Creations, deletions and renames
 //! still come from inotify: fanotify without file handles does not report them.
 
 use std::os::fd::AsRawFd as _;
@@ -20,8 +22,10 @@ const MAX_COMM_BYTES: usize = 64;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WriteNotice {
     /// `path` was closed after writing, by process `pid` (named `comm`, if still alive).
+    /// `inode` is the file's (device, inode): the same file under every hard link.
     Written {
         path: PathBuf,
+        inode: (u64, u64),
         pid: i32,
         comm: Option<String>,
     },
@@ -74,11 +78,12 @@ impl WriteWatcher {
         }
     }
 
-    /// Starts the thread that reads events, keeps those whose path `wanted` accepts, and
-    /// hands them to `deliver` (which returns false to stop the thread).
+    /// Starts the thread that reads events, keeps those whose path or (device, inode)
+    /// `wanted` accepts, and hands them to `deliver` (which returns false to stop the
+    /// thread).
     pub fn spawn_reader(
         &self,
-        wanted: impl Fn(&Path) -> bool + Send + 'static,
+        wanted: impl Fn(&Path, (u64, u64)) -> bool + Send + 'static,
         deliver: impl Fn(WriteBatch) -> bool + Send + 'static,
     ) -> std::io::Result<JoinHandle<()>> {
         let fanotify = Arc::clone(&self.fanotify);
@@ -112,11 +117,15 @@ impl WriteWatcher {
                         let Ok(path) = std::fs::read_link(&link) else {
                             continue;
                         };
-                        if !wanted(&path) {
+                        let inode = nix::sys::stat::fstat(fd)
+                            .map(|st| (st.st_dev, st.st_ino))
+                            .unwrap_or((0, 0));
+                        if !wanted(&path, inode) {
                             continue;
                         }
                         batch.push(WriteNotice::Written {
                             path,
+                            inode,
                             pid: event.pid(),
                             comm: comm_of(event.pid()),
                         });
@@ -156,7 +165,10 @@ mod tests {
         let (tx, rx) = mpsc::channel();
         let inside = root.clone();
         watcher
-            .spawn_reader(move |p| p.starts_with(&inside), move |b| tx.send(b).is_ok())
+            .spawn_reader(
+                move |p, _| p.starts_with(&inside),
+                move |b| tx.send(b).is_ok(),
+            )
             .expect("reader");
         // A directory made a moment ago needs no watch of its own.
         std::fs::create_dir_all(root.join("new/deeper")).expect("test fixture");

@@ -22,11 +22,13 @@ pub enum Notice {
     /// Something at `path` changed. `settled`: its writer closed it, or it was deleted,
     /// renamed or had its attributes changed, so there is nothing more to wait for.
     /// `directory_appeared`: a directory was created or moved in, and needs a watch and a
-    /// scan of what it already holds.
+    /// scan of what it already holds. `touched`: the file was written, closed after
+    /// writing or had its attributes changed (not renamed or deleted).
     Changed {
         path: PathBuf,
         settled: bool,
         directory_appeared: bool,
+        touched: bool,
     },
     /// The kernel's event queue overflowed: events were dropped, which ones is unknown.
     Overflow,
@@ -239,6 +241,12 @@ impl TreeWatcher {
                 path,
                 settled,
                 directory_appeared,
+                touched: mask.intersects(
+                    AddWatchFlags::IN_CLOSE_WRITE
+                        | AddWatchFlags::IN_MODIFY
+                        | AddWatchFlags::IN_ATTRIB
+                        | AddWatchFlags::IN_CREATE,
+                ),
             });
         }
         notices
@@ -267,6 +275,7 @@ mod tests {
                     path: p,
                     settled,
                     directory_appeared,
+                    ..
                 } if p == path => Some((*settled, *directory_appeared)),
                 _ => None,
             })

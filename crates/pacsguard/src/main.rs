@@ -3,6 +3,7 @@
 //! Exit status everywhere: 0 clean, 1 findings that need attention (warning or alert),
 //! 2 error (bad input, bad signature, I/O failure). Scripts and SIEMs depend on these.
 
+mod maintenance;
 mod output;
 mod progress;
 mod signals;
@@ -129,6 +130,12 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Announce a legitimate mass change (a migration): while a window is open, changes
+    /// below its root are reported as info and never called ransomware.
+    Maintenance {
+        #[command(subcommand)]
+        command: maintenance::MaintenanceCommand,
     },
 }
 
@@ -321,6 +328,7 @@ impl Command {
                 } => *json,
                 AuditCommand::Forward { .. } | AuditCommand::Export { .. } => false,
             },
+            Command::Maintenance { command } => command.wants_json(),
         }
     }
 }
@@ -329,6 +337,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let home = Home::new(cli.home.unwrap_or_else(default_home));
     let progress = progress::for_stderr();
     match cli.command {
+        Command::Maintenance { command } => maintenance::run(&home, command),
         Command::Init { json } => {
             let report = home.init()?;
             output::init(&report, json)?;

@@ -3,198 +3,18 @@
 //! checks that each change is reported exactly once.
 
 mod common;
+mod watcher;
 
-use std::collections::HashMap;
 use std::fs;
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{Env, pacsguard};
-use pacsguard_testkit::{DicomBuilder, Pixels};
+use pacsguard_testkit::DicomBuilder;
 use serde_json::Value;
-
-/// A running `pacsguard watch --json`.
-struct Watcher {
-    child: Child,
-    findings: Arc<Mutex<Vec<(Instant, Value)>>>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Watcher {
-    /// Starts the watcher and waits until it is watching (the catch-up is done).
-    fn start(env: &Env, args: &[&str]) -> Watcher {
-        Watcher::start_with(env, args, pacsguard())
-    }
-
-    /// The same, without CAP_SYS_ADMIN when run as root: inotify alone, as for a
-    /// non-root user or under a kernel without fanotify.
-    fn start_inotify_only(env: &Env, args: &[&str]) -> Watcher {
-        if !common::is_root() {
-            return Watcher::start(env, args);
-        }
-        let mut command = std::process::Command::new("setpriv");
-        command
-            .args(["--bounding-set", "-sys_admin", "--"])
-            .arg(env!("CARGO_BIN_EXE_pacsguard"));
-        let watcher = Watcher::start_with(env, args, command);
-        assert!(
-            watcher.stderr().contains("inotify alone"),
-            "{}",
-            watcher.stderr()
-        );
-        watcher
-    }
-
-    fn start_with(env: &Env, args: &[&str], mut command: std::process::Command) -> Watcher {
-        let mut child = command
-            .arg("--home")
-            .arg(&env.home)
-            .arg("watch")
-            .arg("--json")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("pacsguard watch starts");
-        let findings = Arc::new(Mutex::new(Vec::new()));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let out = child.stdout.take().expect("stdout");
-        let sink = Arc::clone(&findings);
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let line = line.expect("utf-8 line");
-                let value: Value = serde_json::from_str(&line).expect("one JSON object per line");
-                sink.lock()
-                    .expect("test fixture")
-                    .push((Instant::now(), value));
-            }
-        });
-        let err = child.stderr.take().expect("stderr");
-        let text = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines() {
-                let line = line.expect("utf-8 line");
-                let mut text = text.lock().expect("test fixture");
-                text.push_str(&line);
-                text.push('\n');
-            }
-        });
-        let watcher = Watcher {
-            child,
-            findings,
-            stderr,
-        };
-        let ready = watcher.wait(Duration::from_secs(120), |_, err| {
-            err.contains("watching for changes") || err.contains("error")
-        });
-        assert!(ready, "watch did not start: {}", watcher.stderr());
-        assert!(
-            watcher.stderr().contains("watching for changes"),
-            "{}",
-            watcher.stderr()
-        );
-        watcher
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().expect("test fixture").clone()
-    }
-
-    fn findings(&self) -> Vec<Value> {
-        self.findings
-            .lock()
-            .expect("test fixture")
-            .iter()
-            .map(|(_, v)| v.clone())
-            .collect()
-    }
-
-    /// Polls until `done` holds (true) or the timeout passes (false).
-    fn wait(&self, timeout: Duration, done: impl Fn(&[Value], &str) -> bool) -> bool {
-        let end = Instant::now() + timeout;
-        while Instant::now() < end {
-            if done(&self.findings(), &self.stderr()) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
-    }
-
-    /// When the first finding of `kind` was printed.
-    fn first(&self, kind: &str) -> Option<Instant> {
-        self.findings
-            .lock()
-            .expect("test fixture")
-            .iter()
-            .find(|(_, v)| v["kind"] == kind)
-            .map(|(t, _)| *t)
-    }
-
-    fn signal(&self, signal: nix::sys::signal::Signal) {
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("test fixture"));
-        nix::sys::signal::kill(pid, signal).expect("signal");
-    }
-
-    /// SIGTERM, then the exit status and everything printed.
-    fn stop(mut self) -> (i32, Vec<Value>, String) {
-        self.signal(nix::sys::signal::Signal::SIGTERM);
-        let status = self.child.wait().expect("watch exits");
-        // Let the reader threads take the last lines.
-        std::thread::sleep(Duration::from_millis(200));
-        (
-            status.code().expect("exit status, not a signal"),
-            self.findings(),
-            self.stderr(),
-        )
-    }
-}
-
-impl Drop for Watcher {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn configure(env: &Env, watch: &str) {
-    let config = env.home.join("config.toml");
-    let mut text = fs::read_to_string(&config).expect("test fixture");
-    text.push_str("\n[watch]\n");
-    text.push_str(watch);
-    fs::write(&config, text).expect("test fixture");
-}
-
-/// How often each (kind, path relative to the tree) was reported.
-fn tally(findings: &[Value], tree: &Path) -> HashMap<(String, String), usize> {
-    let prefix = format!("{}/", tree.display());
-    let mut counts = HashMap::new();
-    for f in findings {
-        let path = f["path"].as_str().unwrap_or_default();
-        let rel = path.strip_prefix(&prefix).unwrap_or(path).to_string();
-        *counts
-            .entry((f["kind"].as_str().unwrap_or_default().to_string(), rel))
-            .or_insert(0) += 1;
-    }
-    counts
-}
-
-/// 0 when everything reported was info, else 1. (Other tests write on the same mount,
-/// which fanotify sees, so a watcher may rightly report `events-lost` at any time.)
-fn expected_status(findings: &[Value]) -> i32 {
-    i32::from(findings.iter().any(|f| f["severity"] != "info"))
-}
-
-fn kinds(findings: &[Value]) -> Vec<String> {
-    findings
-        .iter()
-        .map(|f| f["kind"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
+use watcher::{Watcher, configure, expected_status, image_store, keystream, kinds, tally};
 
 #[test]
 fn each_change_is_reported_once_and_sigterm_stops_cleanly() {
@@ -451,39 +271,6 @@ fn a_queue_overflow_is_reported_and_rescanned() {
     );
     let counts = tally(&findings, &env.tree);
     assert!(counts.iter().all(|(k, n)| *n == 1 || k.0 == "events-lost"));
-}
-
-/// A tree of small CT instances with real pixel data, profiled `append-only`.
-fn image_store(env: &Env, count: usize) -> Vec<std::path::PathBuf> {
-    let mut paths = Vec::new();
-    for i in 0..count {
-        let dir = env.path(&format!("archive/study{}", i % 5));
-        fs::create_dir_all(&dir).expect("test fixture");
-        let pixels: Vec<u8> = (0..65_536u32)
-            .map(|j| ((j * 31 + i as u32) % 251) as u8)
-            .collect();
-        let bytes = DicomBuilder::ct(&format!("1.2.826.0.1.3680043.10.1137.9.{i}"))
-            .pixels(Pixels::Native(pixels))
-            .build();
-        let path = dir.join(format!("{i}.dcm"));
-        fs::write(&path, bytes).expect("test fixture");
-        paths.push(path);
-    }
-    env.profile(&["--policy", "append-only"]);
-    paths
-}
-
-fn keystream(len: usize, seed: u64) -> Vec<u8> {
-    // xorshift: stands in for a cipher's output, as random-looking as one.
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
 }
 
 fn ransomware(encrypt: impl Fn(&Path, usize)) -> (Duration, Vec<Value>) {
@@ -867,4 +654,270 @@ fn excluded_subtrees_are_neither_watched_nor_reported() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(usize::MAX);
     assert!(watches <= 3, "{stderr}");
+}
+
+#[test]
+fn a_restart_after_kill_9_records_the_unclean_stop() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    env.profile(&[]);
+    let watcher = Watcher::start(&env, &[]);
+    watcher.signal(nix::sys::signal::Signal::SIGKILL);
+    drop(watcher);
+    let watcher = Watcher::start(&env, &[]);
+    let (code, findings, stderr) = watcher.stop();
+    let unclean: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["kind"] == "unclean-stop")
+        .collect();
+    assert_eq!(unclean.len(), 1, "{findings:#?}\n{stderr}");
+    assert_eq!(unclean[0]["severity"], "warning");
+    assert_eq!(code, 1);
+    // On the trail too, and a clean stop leaves nothing for the next start.
+    let shown = env.run(&["audit", "show", "--json"]);
+    assert!(
+        String::from_utf8_lossy(&shown.stdout).contains("unclean-stop"),
+        "{}",
+        common::stderr(&shown)
+    );
+    let watcher = Watcher::start(&env, &[]);
+    let (_, findings, _) = watcher.stop();
+    assert!(
+        !kinds(&findings).contains(&"unclean-stop".to_string()),
+        "{findings:#?}"
+    );
+}
+
+#[test]
+fn a_fanotify_queue_overflow_is_a_finding() {
+    if !common::is_root() {
+        return; // fanotify needs CAP_SYS_ADMIN; inotify's overflow is tested above
+    }
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    // A stopped process reads nothing: fanotify's queue (16,384 events) overflows with
+    // one close-after-write per file.
+    watcher.signal(nix::sys::signal::Signal::SIGSTOP);
+    let dir = env.path("flood");
+    fs::create_dir(&dir).expect("test fixture");
+    for i in 0..17_000 {
+        fs::write(dir.join(format!("{i}.tmp")), b"x").expect("test fixture");
+    }
+    watcher.signal(nix::sys::signal::Signal::SIGCONT);
+    let seen = watcher.wait(Duration::from_secs(120), |f, _| {
+        f.iter().any(|f| {
+            f["kind"] == "events-lost"
+                && f["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("fanotify's queue overflowed"))
+        })
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(
+        seen,
+        "{:#?}\n{stderr}",
+        findings
+            .iter()
+            .filter(|f| f["kind"] != "added")
+            .collect::<Vec<_>>()
+    );
+}
+
+/// Debian's libfaketime (package `faketime`), for whichever architecture this is.
+fn libfaketime() -> std::path::PathBuf {
+    let found = fs::read_dir("/usr/lib")
+        .expect("/usr/lib")
+        .flatten()
+        .map(|e| e.path().join("faketime/libfaketime.so.1"))
+        .find(|p| p.exists());
+    found.expect("libfaketime: run scripts/setup-test-deps.sh (Debian package faketime)")
+}
+
+#[test]
+fn a_wall_clock_step_is_recorded_and_is_no_heartbeat_gap() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nheartbeat_seconds = 1\n");
+    env.profile(&[]);
+    // The watcher's wall clock is libfaketime's, stepped by rewriting this file; its
+    // clock since boot is the kernel's.
+    let offset = env.dir.path().join("faketime");
+    fs::write(&offset, "+0\n").expect("test fixture");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_pacsguard"));
+    command
+        .env("LD_PRELOAD", libfaketime())
+        .env("FAKETIME_TIMESTAMP_FILE", &offset)
+        .env("FAKETIME_NO_CACHE", "1")
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+    let watcher = Watcher::start_with(&env, &[], command);
+    std::thread::sleep(Duration::from_millis(2500));
+    fs::write(&offset, "+1d\n").expect("test fixture");
+    std::thread::sleep(Duration::from_millis(3500));
+    let (_, _, stderr) = watcher.stop();
+    assert!(
+        stderr.contains("the wall clock was stepped forward by 86400 s"),
+        "{stderr}"
+    );
+    let verify = env.run(&["audit", "verify"]);
+    let said = format!("{}{}", common::stdout(&verify), common::stderr(&verify));
+    assert!(!said.contains("heartbeat gap"), "{said}");
+    assert_eq!(verify.status.code(), Some(0), "{said}");
+    let shown = env.run(&["audit", "show"]);
+    assert!(
+        common::stdout(&shown).contains("the wall clock was stepped forward"),
+        "{}",
+        common::stdout(&shown)
+    );
+}
+
+/// A small tmpfs, unmounted (lazily) when dropped.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(at: &Path, size: &str) -> SmallDisk {
+        fs::create_dir_all(at).expect("test fixture");
+        let status = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(at)
+            .status()
+            .expect("mount runs");
+        assert!(status.success(), "mount tmpfs");
+        SmallDisk(at.to_path_buf())
+    }
+
+    /// Fills it: writes until the file system says it is full.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write as _;
+        let filler = self.0.join("filler");
+        let mut file = fs::File::create(&filler).expect("test fixture");
+        let block = vec![0xa5u8; 64 * 1024];
+        loop {
+            if let Err(e) = file.write_all(&block) {
+                assert_eq!(e.raw_os_error(), Some(libc_enospc()), "{e}");
+                break;
+            }
+        }
+        let _ = file.sync_all();
+        filler
+    }
+}
+
+fn libc_enospc() -> i32 {
+    nix::errno::Errno::ENOSPC as i32
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn a_full_home_disk_keeps_the_guard_running_and_the_trail_catches_up() {
+    if !common::is_root() {
+        return; // mounting a small file system for the home needs root
+    }
+    let mut env = Env::new();
+    let disk = SmallDisk::mount(&env.dir.path().join("small"), "8m");
+    env.home = disk.0.join("home");
+    let init = env.run(&["init"]);
+    assert!(init.status.success(), "{}", common::stderr(&init));
+    configure(&env, "scrub_mb_per_s = 0\ncheckpoint_seconds = 1\n");
+    env.profile(&[]);
+    let watcher = Watcher::start(&env, &[]);
+    let filler = disk.fill();
+    // Changes while the disk is full: the trail's last page still takes a few records,
+    // then it cannot be written; the changes are reported all the same.
+    for i in 0..100 {
+        if watcher
+            .findings()
+            .iter()
+            .any(|f| f["kind"] == "trail-degraded")
+        {
+            break;
+        }
+        fs::write(
+            env.path("study/series/1.dcm"),
+            format!("changed while the disk was full ({i})"),
+        )
+        .expect("test fixture");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let seen = watcher.wait(Duration::from_secs(15), |f, _| {
+        let t = tally(f, &env.tree);
+        t.contains_key(&("content-changed".into(), "study/series/1.dcm".into()))
+            && f.iter().any(|f| f["kind"] == "trail-degraded")
+    });
+    assert!(seen, "{:#?}\n{}", watcher.findings(), watcher.stderr());
+    fs::write(env.path("readme.txt"), b"changed again, still full\n").expect("test fixture");
+    let again = watcher.wait(Duration::from_secs(15), |f, _| {
+        tally(f, &env.tree).contains_key(&("content-changed".into(), "readme.txt".into()))
+    });
+    assert!(again, "{:#?}\n{}", watcher.findings(), watcher.stderr());
+    // Space returns: the trail catches up by itself.
+    fs::remove_file(&filler).expect("test fixture");
+    let caught_up = watcher.wait(Duration::from_secs(20), |_, err| {
+        err.contains("the audit trail caught up")
+    });
+    let (code, findings, stderr) = watcher.stop();
+    assert!(caught_up, "{findings:#?}\n{stderr}");
+    assert_eq!(code, 1, "{stderr}");
+    let verify = env.run(&["audit", "verify"]);
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}{}",
+        common::stdout(&verify),
+        common::stderr(&verify)
+    );
+    let shown = common::stdout(&env.run(&["audit", "show"]));
+    // The change made while the trail was behind (readme.txt, 12 -> 26 bytes) is on it.
+    assert!(shown.contains("(12 -> 26 bytes)"), "{shown}");
+    assert!(
+        shown.contains("the audit trail cannot be written"),
+        "{shown}"
+    );
+    assert!(shown.contains("the audit trail caught up"), "{shown}");
+}
+
+#[test]
+fn a_root_replaced_by_a_symlink_and_restored_is_compared_with_what_it_held() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\npoll_seconds = 1\n");
+    env.profile(&[]);
+    let watcher = Watcher::start(&env, &[]);
+    let aside = env.dir.path().join("aside");
+    fs::rename(&env.tree, &aside).expect("test fixture");
+    std::os::unix::fs::symlink(env.dir.path().join("elsewhere"), &env.tree).expect("test fixture");
+    let gone = watcher.wait(Duration::from_secs(10), |f, _| {
+        tally(f, &env.tree).contains_key(&("removed".into(), "readme.txt".into()))
+    });
+    assert!(gone, "{:#?}", watcher.findings());
+    // Changed while it was away, then put back.
+    fs::write(aside.join("study/series/2.dcm"), b"DICM changed while away").expect("test fixture");
+    fs::remove_file(&env.tree).expect("test fixture");
+    fs::rename(&aside, &env.tree).expect("test fixture");
+    let back = watcher.wait(Duration::from_secs(15), |f, _| {
+        tally(f, &env.tree).contains_key(&("content-changed".into(), "study/series/2.dcm".into()))
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(back, "{findings:#?}\n{stderr}");
+    let t = tally(&findings, &env.tree);
+    for rel in ["study/series/2.dcm", "readme.txt", "study/series/1.dcm"] {
+        assert!(
+            !t.contains_key(&("added".into(), rel.into())),
+            "{rel} came back as new: {findings:#?}"
+        );
+    }
 }

@@ -52,6 +52,9 @@ pub struct Session {
     config: Config,
     bus: EventBus,
     actor: Actor,
+    /// How the trail was opened (the settings signed into its checkpoints), so a watcher
+    /// that lost its trail to a full disk reopens it the same way.
+    trail_options: TrailOptions,
 }
 
 impl std::fmt::Debug for Session {
@@ -147,6 +150,7 @@ impl Session {
             config,
             bus,
             actor: current_actor(),
+            trail_options: options,
         };
         if let Some(state) = opening.state
             && state.settings != settings

@@ -31,6 +31,14 @@ impl<K: Eq + Hash, V> BoundedMap<K, V> {
     pub fn remove(&mut self, key: &K) -> Option<V> {
         self.map.remove(key)
     }
+
+    pub fn get(&self, key: &K) -> Option<&V> {
+        self.map.get(key)
+    }
+
+    pub fn contains(&self, key: &K) -> bool {
+        self.map.contains_key(key)
+    }
 }
 
 #[cfg(test)]

@@ -15,17 +15,22 @@
 mod alert;
 mod bounded;
 mod canary;
+mod clock;
 mod entropy;
+mod mappings;
 mod ransomware;
+mod running;
 mod scrub;
+mod trail;
 mod view;
+mod windows;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -34,7 +39,7 @@ use pacsguard_events::{
 };
 use pacsguard_fs::{Content, Entry, EntryType, ProblemKind, Tree, WalkError};
 use pacsguard_profile::{
-    Policy, ProfileError, RootProfile, compare, hash_tree, reuse_unchanged, walk_subtrees,
+    Change, Policy, ProfileError, RootProfile, compare, hash_tree, reuse_unchanged, walk_subtrees,
 };
 use pacsguard_screen::Screener;
 use pacsguard_watch::{
@@ -45,9 +50,10 @@ use serde::Serialize;
 use self::alert::AlertCommand;
 use self::bounded::BoundedMap;
 use self::entropy::{MAX_ENTROPY_SAMPLES_PER_BATCH, random_where_structured};
-use self::ransomware::{Detector, Evidence};
+use self::ransomware::{Detector, Evidence, Thresholds};
 use self::scrub::Scrub;
 use self::view::RootView;
+use self::windows::{WindowChange, Windows};
 use super::targets::resolve;
 use super::{ProfileRequest, Session, entries_for_store};
 use crate::config::WatchConfig;
@@ -82,6 +88,12 @@ pub const OVERFLOW_REPORT_INTERVAL: Duration = Duration::from_secs(60);
 /// Writers (from fanotify) remembered for paths not yet verified.
 pub const MAX_REMEMBERED_WRITERS: usize = 100_000;
 
+/// Files that arrived during this run, remembered so that renaming one into place (an
+/// ingest writing `X.part`, then renaming it to `X`) is the arrival it is, not a move of
+/// a guarded file. Forgetting (when full) costs at most a `moved` alert for such a rename,
+/// never a missed change.
+pub const MAX_REMEMBERED_ARRIVALS: usize = 100_000;
+
 /// A new file found by walking a directory (not named by an event of its own) and written
 /// within the quiet period is left for later, this many times at most: a file still being
 /// written is reported once, complete, not as an empty arrival and then a change.
@@ -109,6 +121,8 @@ pub(crate) enum Msg {
         bytes: u64,
         seconds: f64,
     },
+    /// Files inside the roots that processes hold mapped shared and writable.
+    Mapped(Vec<mappings::MappedFile>),
 }
 
 #[derive(Clone, Debug, Default)]
@@ -186,7 +200,7 @@ impl Session {
         };
         let mut guard = Guard::new(self, out, config, roots, canaries)?;
         let result = guard.run(stop);
-        guard.stop_scrub();
+        guard.stop_background();
         let report = result?;
         guard.finish(&report)?;
         Ok(report)
@@ -305,13 +319,35 @@ fn keep_last_known(base: &RootProfile, unlistable: &[Vec<u8>], entries: &mut Vec
     entries.sort_by(|a, b| a.rel.cmp(&b.rel));
 }
 
-/// Stops the scrub thread when dropped, whatever way the watcher ends.
-struct ScrubThread {
+/// A path the walk listed and then could not read because it is gone (a temporary file
+/// renamed or deleted between the two looks) existed only in between: it is neither a
+/// problem (`unreadable`) nor an entry. The next event about it, if any, looks again.
+fn forget_vanished(root: &Path, tree: &mut Tree) {
+    let mut gone: HashSet<Vec<u8>> = HashSet::new();
+    tree.problems.retain(|problem| {
+        let vanished = matches!(
+            problem.kind,
+            ProblemKind::Unreadable | ProblemKind::Unlistable
+        ) && std::fs::symlink_metadata(absolute(root, &problem.rel))
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound);
+        if vanished {
+            gone.insert(problem.rel.clone());
+        }
+        !vanished
+    });
+    if !gone.is_empty() {
+        tree.entries.retain(|e| !gone.contains(&e.rel));
+    }
+}
+
+/// Stops a background thread (the scrub, the mapping scan) when dropped, whatever way the
+/// watcher ends.
+struct Background {
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<()>>,
 }
 
-impl ScrubThread {
+impl Background {
     fn stop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(handle) = self.handle.take() {
@@ -320,10 +356,18 @@ impl ScrubThread {
     }
 }
 
-impl Drop for ScrubThread {
+impl Drop for Background {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The kernel queues that can overflow; each is reported on its own (they lose different
+/// things: inotify every kind of change, fanotify writes and their writers).
+#[derive(Clone, Copy, Debug)]
+enum Queue {
+    Inotify = 0,
+    Fanotify = 1,
 }
 
 /// The running watcher.
@@ -342,10 +386,16 @@ struct Guard<'a> {
     watcher: TreeWatcher,
     /// fanotify, when this process may use it; `None`: inotify alone.
     writes: Option<WriteWatcher>,
+    /// Every guarded file by (device, inode), so that a write fanotify reports under a
+    /// path outside the roots (a hard link made elsewhere) is mapped to the guarded file
+    /// it changed. Shared with fanotify's reader, which keeps such writes.
+    inodes: Arc<RwLock<HashMap<(u64, u64), PathBuf>>>,
     /// Who last wrote each path fanotify reported, until the path is verified.
     writers: BoundedMap<PathBuf, String>,
     /// How often each new file was left for later (see [`MAX_DEFERRALS`]).
     deferrals: BoundedMap<PathBuf, u32>,
+    /// Files reported as arrivals during this run (see [`MAX_REMEMBERED_ARRIVALS`]).
+    arrivals: BoundedMap<PathBuf, ()>,
     debounce: Debounce,
     detector: Detector,
     /// The canary files this watcher keeps (known to the view from the start).
@@ -358,14 +408,25 @@ struct Guard<'a> {
     problems: BoundedMap<(PathBuf, FindingKind, String), ()>,
     tx: SyncSender<Msg>,
     rx: Receiver<Msg>,
-    scrub: Option<ScrubThread>,
+    scrub: Option<Background>,
+    mapping_scan: Option<Background>,
     report: WatchReport,
-    last_overflow_report: Option<Instant>,
-    overflows_unreported: u64,
+    /// Per [`Queue`]: when its last overflow was reported, and how many since.
+    last_overflow_report: [Option<Instant>; 2],
+    overflows_unreported: [u64; 2],
     unsigned: bool,
     last_checkpoint: Instant,
     last_heartbeat: Instant,
     last_poll: Instant,
+    /// Compares the wall clock with the clock since boot, to record every step.
+    clock: clock::StepDetector,
+    boot_id: Option<String>,
+    /// Maintenance windows declared with `pacsguard maintenance`.
+    windows: Windows,
+    /// Set while the audit trail cannot be written (the home's disk is full).
+    degraded: Option<trail::Degraded>,
+    /// Per root gone or replaced: the entries it held (see [`Guard::stash_departed`]).
+    departed: HashMap<usize, Vec<Entry>>,
 }
 
 impl<'a> Guard<'a> {
@@ -406,6 +467,7 @@ impl<'a> Guard<'a> {
             .dir
             .canonicalize()
             .unwrap_or_else(|_| session.home.dir.clone());
+        let maintenance_file = crate::maintenance::maintenance_path(&session.home);
         Ok(Guard {
             root_paths,
             root_devices,
@@ -416,8 +478,12 @@ impl<'a> Guard<'a> {
             out,
             debounce: Debounce::new(quiet, quiet * MAX_DEFER_QUIET_PERIODS),
             detector: Detector::new(
-                config.ransomware_files,
-                Duration::from_secs(config.ransomware_window_seconds),
+                Thresholds {
+                    files: config.ransomware_files,
+                    window: Duration::from_secs(config.ransomware_window_seconds),
+                    long_files: config.ransomware_long_files,
+                    long_window: Duration::from_secs(config.ransomware_long_window_seconds),
+                },
                 canaries.into_iter().collect(),
             ),
             canaries: canary_paths,
@@ -428,20 +494,28 @@ impl<'a> Guard<'a> {
             config,
             watcher,
             writes: None,
+            inodes: Arc::new(RwLock::new(HashMap::new())),
             writers: BoundedMap::new(MAX_REMEMBERED_WRITERS),
             deferrals: BoundedMap::new(MAX_REMEMBERED_WRITERS),
+            arrivals: BoundedMap::new(MAX_REMEMBERED_ARRIVALS),
             unwatched: BTreeSet::new(),
             problems: BoundedMap::new(MAX_REMEMBERED_PROBLEMS),
             tx,
             rx,
             scrub: None,
+            mapping_scan: None,
             report: WatchReport::default(),
-            last_overflow_report: None,
-            overflows_unreported: 0,
+            last_overflow_report: [None; 2],
+            overflows_unreported: [0; 2],
             unsigned: false,
             last_checkpoint: now,
             last_heartbeat: now,
             last_poll: now,
+            clock: clock::StepDetector::default(),
+            boot_id: clock::boot_id(),
+            windows: Windows::new(maintenance_file),
+            degraded: None,
+            departed: HashMap::new(),
         })
     }
 
@@ -472,6 +546,7 @@ impl<'a> Guard<'a> {
         self.watcher
             .spawn_reader(move |batch| tx.send(Msg::Inotify(batch)).is_ok())
             .map_err(|e| EngineError::Usage(format!("watch: cannot start the reader: {e}")))?;
+        self.index_inodes(None)?;
         let writes = self.start_fanotify(&root_paths);
         let started = format!(
             "watching {} with {} directory watches ({} polled); {writes}",
@@ -482,6 +557,9 @@ impl<'a> Guard<'a> {
         self.record(Outcome::Started, started.clone(), root_paths.clone())?;
         self.heartbeat()?;
         self.out.notice(&started);
+        self.after_unclean_stop(Instant::now())?;
+        // Windows declared before the start cover the catch-up too.
+        self.maintenance(Instant::now())?;
 
         self.out
             .notice("catching up: comparing every root with the profile");
@@ -508,6 +586,7 @@ impl<'a> Guard<'a> {
         }
         self.checkpoint()?;
         self.start_scrub()?;
+        self.start_mapping_scan(&root_paths)?;
         self.out.notice("watching for changes");
 
         while !stop.load(Ordering::Relaxed) {
@@ -540,6 +619,32 @@ impl<'a> Guard<'a> {
         Ok(std::mem::take(&mut self.report))
     }
 
+    /// A previous watcher that ended without a clean stop is reported (the catch-up walk
+    /// that follows finds what changed meanwhile); then this one says it runs.
+    fn after_unclean_stop(&mut self, now: Instant) -> Result<(), EngineError> {
+        let home = self.session.home.dir.clone();
+        if let Some(previous) = running::previous_unclean(&home) {
+            let finding = Finding::new(
+                home.clone(),
+                FindingKind::UncleanStop,
+                Severity::Warning,
+                format!(
+                    "the previous watcher ({previous}) ended without a clean stop (killed, \
+                     crashed, power lost): nothing was guarded from then until now; the \
+                     comparison with the profile that follows reports what changed meanwhile"
+                ),
+            );
+            self.publish(&[finding], now)?;
+        }
+        // A full disk must not stop the guard from starting: the next start then simply
+        // cannot tell this run's end.
+        if let Err(e) = running::mark_running(&home) {
+            self.out
+                .notice(&format!("cannot mark this watcher as running: {e}"));
+        }
+        Ok(())
+    }
+
     /// fanotify beside inotify where allowed; says which is in use.
     fn start_fanotify(&mut self, roots: &[PathBuf]) -> String {
         let writes = match WriteWatcher::new() {
@@ -559,6 +664,7 @@ impl<'a> Guard<'a> {
             }
         }
         let wanted = roots.to_vec();
+        let inodes = Arc::clone(&self.inodes);
         let tx = self.tx.clone();
         // A mount mark sees every write on the mount. The reader must keep the kernel's
         // queue drained even while the main loop is busy, so it never waits for the loop:
@@ -566,7 +672,10 @@ impl<'a> Guard<'a> {
         // rescanned) once there is room again.
         let dropped = std::cell::Cell::new(false);
         let started = writes.spawn_reader(
-            move |path| wanted.iter().any(|root| path.starts_with(root)),
+            move |path, inode| {
+                wanted.iter().any(|root| path.starts_with(root))
+                    || inodes.read().is_ok_and(|known| known.contains_key(&inode))
+            },
             move |batch| {
                 if dropped.get() {
                     match tx.try_send(Msg::Written(Ok(vec![WriteNotice::Overflow]))) {
@@ -612,17 +721,42 @@ impl<'a> Guard<'a> {
             .name("scrub".into())
             .spawn(move || scrub.run())
             .map_err(|e| EngineError::Usage(format!("watch: cannot start the scrub: {e}")))?;
-        self.scrub = Some(ScrubThread {
+        self.scrub = Some(Background {
             stop,
             handle: Some(handle),
         });
         Ok(())
     }
 
-    fn stop_scrub(&mut self) {
+    fn stop_background(&mut self) {
         if let Some(mut scrub) = self.scrub.take() {
             scrub.stop();
         }
+        if let Some(mut scan) = self.mapping_scan.take() {
+            scan.stop();
+        }
+    }
+
+    /// The thread that finds files held in shared writable mappings (see [`mappings`]).
+    fn start_mapping_scan(&mut self, roots: &[PathBuf]) -> Result<(), EngineError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (roots, home, tx, flag) = (
+            roots.to_vec(),
+            self.home.clone(),
+            self.tx.clone(),
+            Arc::clone(&stop),
+        );
+        let handle = std::thread::Builder::new()
+            .name("mapping-scan".into())
+            .spawn(move || mappings::run(roots, home, flag, tx))
+            .map_err(|e| {
+                EngineError::Usage(format!("watch: cannot start the mapping scan: {e}"))
+            })?;
+        self.mapping_scan = Some(Background {
+            stop,
+            handle: Some(handle),
+        });
+        Ok(())
     }
 
     fn handle(&mut self, message: Msg) -> Result<(), EngineError> {
@@ -643,14 +777,30 @@ impl<'a> Guard<'a> {
                 for notice in notices {
                     self.report.notices += 1;
                     match notice {
-                        WriteNotice::Written { path, pid, comm } => {
+                        WriteNotice::Written {
+                            path,
+                            inode,
+                            pid,
+                            comm,
+                        } => {
                             let name = comm.map_or_else(
                                 || "a process that has exited".to_string(),
                                 |c| pacsguard_events::escape_bytes(c.as_bytes()),
                             );
-                            self.writers
-                                .insert(path.clone(), format!("{name} (pid {pid})"));
-                            self.debounce.mark(path, now, true, true);
+                            let mut writer = format!("{name} (pid {pid})");
+                            let path = match self.through_hard_link(&path, inode) {
+                                Some(guarded) => {
+                                    writer = format!(
+                                        "{writer} through a hard link at {}",
+                                        escape_path(&path)
+                                    );
+                                    guarded
+                                }
+                                None => path,
+                            };
+                            self.writers.insert(path.clone(), writer);
+                            let settled = !self.is_fresh(&path);
+                            self.debounce.mark(path, now, settled, true);
                         }
                         WriteNotice::Overflow => self.fanotify_overflowed(now)?,
                     }
@@ -662,6 +812,13 @@ impl<'a> Guard<'a> {
                 )));
             }
             Msg::ScrubDiffers(path) => self.debounce.mark(path, now, true, true),
+            // Re-verified while the mapping is held: a rewrite through it sends no event.
+            Msg::Mapped(files) => {
+                for file in files {
+                    self.writers.insert(file.path.clone(), file.holder);
+                    self.debounce.mark(file.path, now, true, true);
+                }
+            }
             Msg::ScrubCycle {
                 files,
                 bytes,
@@ -685,12 +842,17 @@ impl<'a> Guard<'a> {
                 path,
                 settled,
                 directory_appeared,
+                touched,
             } => {
                 if directory_appeared && self.root_of(&path).is_some() {
                     // Watch it before it is walked, so what is created in it from now on
                     // has an event, and what was created before is found by the walk.
                     self.add_watch(path.clone(), now, false)?;
                 }
+                // A new file just written (or chmod-ed, as an editor does to its temporary
+                // file) waits a quiet period: it may be renamed into place at once.
+                // Renames are verified at once, both names together.
+                let settled = settled && (directory_appeared || !(touched && self.is_fresh(&path)));
                 self.debounce.mark(path, now, settled, true);
             }
             Notice::Overflow => self.overflowed(now)?,
@@ -698,17 +860,19 @@ impl<'a> Guard<'a> {
         Ok(())
     }
 
-    /// fanotify dropped writes. Every watched directory still has inotify's close events,
-    /// so only the directories without a watch need a rescan now; the trail says so.
+    /// fanotify dropped writes (and with them the names of their writers). Every watched
+    /// directory still has inotify's close events, so only the directories without a
+    /// watch need a rescan now. It is a finding like any lost event: what named the
+    /// writers, and covered every directory, was not complete for a moment.
     fn fanotify_overflowed(&mut self, now: Instant) -> Result<(), EngineError> {
-        self.report.overflows += 1;
         let polled: Vec<PathBuf> = self.unwatched.iter().cloned().collect();
-        let detail = format!(
-            "fanotify's queue overflowed (writes anywhere on the roots' file systems count); \
-             inotify covers the watched directories, the {} without a watch are rescanned now",
+        let what = format!(
+            "fanotify's queue overflowed and dropped write events (writes anywhere on the \
+             roots' file systems count; the writers of those changes are not known); inotify \
+             covers the watched directories, the {} without a watch are rescanned now",
             polled.len()
         );
-        self.record(Outcome::Success, detail, Vec::new())?;
+        self.events_lost(Queue::Fanotify, &what, now)?;
         for dir in polled {
             self.debounce.mark(dir, now, true, false);
         }
@@ -718,35 +882,192 @@ impl<'a> Guard<'a> {
     /// Events were dropped: say so, and rescan every root (fast: what `stat` says is
     /// unchanged is trusted, everything else re-hashed).
     fn overflowed(&mut self, now: Instant) -> Result<(), EngineError> {
-        self.report.overflows += 1;
-        self.overflows_unreported += 1;
-        let report = self
-            .last_overflow_report
-            .is_none_or(|t| now.duration_since(t) >= OVERFLOW_REPORT_INTERVAL);
+        self.events_lost(
+            Queue::Inotify,
+            "the kernel's inotify queue overflowed and dropped events; the whole root is being \
+             rescanned so that no change is missed",
+            now,
+        )?;
         let roots: Vec<PathBuf> = self.views()?.iter().map(|v| v.spec.path.clone()).collect();
         for root in roots {
-            if report {
-                let finding = Finding::new(
-                    root.clone(),
-                    FindingKind::EventsLost,
-                    Severity::Warning,
-                    format!(
-                        "the kernel's event queue overflowed and dropped events ({} overflows \
-                         since the last report); the whole root is being rescanned so that no \
-                         change is missed",
-                        self.overflows_unreported
-                    ),
-                )
-                .with_root(root.clone());
-                self.publish(&[finding], now)?;
-            }
             self.debounce.mark(root, now, true, false);
         }
-        if report {
-            self.last_overflow_report = Some(now);
-            self.overflows_unreported = 0;
-        }
         Ok(())
+    }
+
+    /// An `events-lost` warning per root, at most one per [`OVERFLOW_REPORT_INTERVAL`]
+    /// (the overflows in between are counted into the next); every overflow is on the
+    /// trail.
+    fn events_lost(&mut self, queue: Queue, what: &str, now: Instant) -> Result<(), EngineError> {
+        self.report.overflows += 1;
+        let q = queue as usize;
+        self.overflows_unreported[q] += 1;
+        let report = self.last_overflow_report[q]
+            .is_none_or(|t| now.duration_since(t) >= OVERFLOW_REPORT_INTERVAL);
+        if !report {
+            return self.record(Outcome::Success, what.to_string(), Vec::new());
+        }
+        let roots: Vec<PathBuf> = self.views()?.iter().map(|v| v.spec.path.clone()).collect();
+        for root in roots {
+            let finding = Finding::new(
+                root.clone(),
+                FindingKind::EventsLost,
+                Severity::Warning,
+                format!(
+                    "{what} ({} overflows since the last report)",
+                    self.overflows_unreported[q]
+                ),
+            )
+            .with_root(root);
+            self.publish(&[finding], now)?;
+        }
+        self.last_overflow_report[q] = Some(now);
+        self.overflows_unreported[q] = 0;
+        Ok(())
+    }
+
+    /// The guarded file a write outside every root changed, when the written file is a
+    /// hard link to it (the same device and inode, still at its guarded path).
+    fn through_hard_link(&self, path: &Path, inode: (u64, u64)) -> Option<PathBuf> {
+        if self.root_of(path).is_some() {
+            return None;
+        }
+        let guarded = self.inodes.read().ok()?.get(&inode).cloned()?;
+        let now = std::fs::symlink_metadata(&guarded).ok()?;
+        use std::os::unix::fs::MetadataExt as _;
+        ((now.dev(), now.ino()) == inode).then_some(guarded)
+    }
+
+    /// Records the (device, inode) of every file of the view (`None`), or of the files a
+    /// verification just stored. An inode that moved on is left until it is looked up:
+    /// [`Guard::through_hard_link`] checks it is still the guarded file's.
+    fn index_inodes(&mut self, stored: Option<(&Path, &[Entry])>) -> Result<(), EngineError> {
+        let files: Vec<((u64, u64), PathBuf)> = match stored {
+            Some((root, entries)) => entries
+                .iter()
+                .filter(|e| e.kind == EntryType::File)
+                .map(|e| ((e.meta.dev, e.meta.ino), absolute(root, &e.rel)))
+                .collect(),
+            None => {
+                let views = self.views()?;
+                views
+                    .iter()
+                    .flat_map(|v| {
+                        v.files()
+                            .map(|e| ((e.meta.dev, e.meta.ino), absolute(&v.spec.path, &e.rel)))
+                    })
+                    .collect()
+            }
+        };
+        let mut inodes = self
+            .inodes
+            .write()
+            .map_err(|_| EngineError::Usage("watch: the fanotify reader failed".into()))?;
+        inodes.extend(files);
+        Ok(())
+    }
+
+    /// A root gone or replaced (by a symlink, a file): what it held is kept aside, so that
+    /// when it is back each file is compared with what it was, not taken for a new one.
+    fn stash_departed(&mut self, index: usize, base: &RootProfile, tree: &Tree) {
+        let was_directory = base
+            .entry(b"")
+            .is_some_and(|e| e.kind == EntryType::Directory);
+        let is_directory = tree
+            .entries
+            .iter()
+            .any(|e| e.rel.is_empty() && e.kind == EntryType::Directory);
+        if was_directory && !is_directory && !self.departed.contains_key(&index) {
+            self.departed.insert(index, base.entries.clone());
+        }
+    }
+
+    /// A root that is a directory again gets back what it held when it went, before it
+    /// is compared: a file changed meanwhile is a change, an unchanged one is nothing new.
+    fn restore_departed(&mut self, index: usize) -> Result<(), EngineError> {
+        let Some(root) = self.root_paths.get(index).cloned() else {
+            return Ok(());
+        };
+        if !self.departed.contains_key(&index)
+            || !std::fs::symlink_metadata(&root).is_ok_and(|m| m.is_dir())
+        {
+            return Ok(());
+        }
+        let Some(entries) = self.departed.remove(&index) else {
+            return Ok(());
+        };
+        let count = entries.len();
+        self.views()?[index].replace(&[Vec::new()], entries);
+        self.record(
+            Outcome::Success,
+            format!(
+                "{} is a directory again: what it holds is compared with the {count} entries \
+                 it held before it went",
+                escape_path(&root)
+            ),
+            vec![root],
+        )
+    }
+
+    /// Whether `path` is new in this run: unknown to the view, or an arrival reported
+    /// since the start. Its events wait for a quiet period instead of being verified at
+    /// once, so that a file written as `X.part` and renamed to `X` a moment later is seen
+    /// once, as the arrival of `X` (both names are then verified together), not as the
+    /// arrival of `X.part` followed by a move.
+    fn is_fresh(&self, path: &Path) -> bool {
+        if self.arrivals.contains(&path.to_path_buf()) {
+            return true;
+        }
+        let Some((index, rel)) = self.root_of(path) else {
+            return false;
+        };
+        self.views
+            .lock()
+            .is_ok_and(|views| views.get(index).is_some_and(|v| !v.contains(&rel)))
+    }
+
+    /// Files that arrived during this run are arrivals wherever they go next: renamed into
+    /// place (`X.part` to `X`), the rename is the arrival of `X`; removed again (a
+    /// temporary file), the removal is noted, as info, and is no sign of encryption. Every
+    /// arrival is remembered for the next look.
+    fn arrivals_stay_arrivals(&mut self, policy: Policy, findings: &mut Vec<Finding>) {
+        findings.retain_mut(|finding| {
+            match finding.kind {
+                FindingKind::Moved => {
+                    let Some(from) = finding.from.clone() else {
+                        return true;
+                    };
+                    if self.arrivals.remove(&from).is_none() {
+                        return true;
+                    }
+                    let Some(severity) = policy.severity(Change::Added) else {
+                        return false;
+                    };
+                    finding.kind = FindingKind::Added;
+                    finding.severity = severity;
+                    finding.detail = format!(
+                        "{}; it arrived during this run as {} and was renamed into place",
+                        finding.detail,
+                        escape_path(&from)
+                    );
+                    finding.from = None;
+                }
+                FindingKind::Removed if self.arrivals.remove(&finding.path).is_some() => {
+                    finding.severity = Severity::Info;
+                    finding.detail = format!(
+                        "{}; it arrived during this run and was never part of the profile",
+                        finding.detail
+                    );
+                }
+                _ => {}
+            }
+            true
+        });
+        for finding in findings.iter() {
+            if finding.kind == FindingKind::Added {
+                self.arrivals.insert(finding.path.clone(), ());
+            }
+        }
     }
 
     /// The root holding `path`, and the path relative to it.
@@ -811,6 +1132,7 @@ impl<'a> Guard<'a> {
         );
         let rels = topmost(subtrees.into_iter().map(|p| p.rel).collect());
         self.report.verifications += rels.len() as u64;
+        self.restore_departed(index)?;
         let (spec, base, mut trusted) = {
             let views = self.views()?;
             let view = &views[index];
@@ -849,6 +1171,10 @@ impl<'a> Guard<'a> {
             }
         };
         self.defer_unsettled(&spec.path, &base, &settled, &mut tree, now);
+        forget_vanished(&spec.path, &mut tree);
+        if rels.iter().any(Vec::is_empty) {
+            self.stash_departed(index, &base, &tree);
+        }
         let unlistable: Vec<Vec<u8>> = tree
             .problems
             .iter()
@@ -861,6 +1187,7 @@ impl<'a> Guard<'a> {
             .into_iter()
             .filter(|f| self.first_report(f))
             .collect();
+        self.arrivals_stay_arrivals(spec.policy, &mut findings);
         if spec.policy == Policy::AppendOnly {
             let arrivals: Vec<PathBuf> = findings
                 .iter()
@@ -873,6 +1200,7 @@ impl<'a> Guard<'a> {
                 findings.extend(screened.into_iter().map(|f| f.with_root(spec.path.clone())));
             }
         }
+        self.windows.soften(&mut findings);
         let evidence = self.evidence(&spec.path, &base, &mut findings);
         if spec.policy == Policy::AppendOnly || self.canary_roots.contains(&spec.path) {
             let alerts = self.detector.observe(&spec.path, &findings, &evidence, now);
@@ -885,6 +1213,7 @@ impl<'a> Guard<'a> {
         }
         let mut stored = entries_for_store(&spec, tree);
         keep_last_known(&base, &unlistable, &mut stored.entries);
+        self.index_inodes(Some((&spec.path, &stored.entries)))?;
         let directories: Vec<PathBuf> = stored
             .entries
             .iter()
@@ -965,7 +1294,8 @@ impl<'a> Guard<'a> {
 
     /// What points at encryption beside the findings: who wrote each path (fanotify), and,
     /// in image stores, random-looking blocks where an uncompressed image was. Both are
-    /// added to the findings' details too.
+    /// added to the findings' details too. A directory moved as a whole carries its files:
+    /// renaming every study directory to `.locked` is as many files as they held.
     fn evidence(
         &mut self,
         root: &Path,
@@ -976,10 +1306,32 @@ impl<'a> Guard<'a> {
         let mut sampled = 0;
         let image_store = base.spec.policy == Policy::AppendOnly;
         for finding in findings.iter_mut() {
+            // Every finding about a path (its content, its link count) names the writer.
             let mut found = Evidence {
-                writer: self.writers.remove(&finding.path),
+                writer: self.writers.get(&finding.path).cloned(),
                 entropy: None,
+                files_carried: None,
             };
+            if finding.kind == FindingKind::Moved
+                && let Some(from) = &finding.from
+                && let Ok(from_rel) = from.strip_prefix(root)
+            {
+                let from_rel = from_rel.as_os_str().as_bytes();
+                if base
+                    .entry(from_rel)
+                    .is_some_and(|e| e.kind == EntryType::Directory)
+                {
+                    let mut below = from_rel.to_vec();
+                    below.push(b'/');
+                    let files = base
+                        .entries
+                        .iter()
+                        .filter(|e| e.kind == EntryType::File && e.rel.starts_with(&below))
+                        .count();
+                    found.files_carried = Some(files);
+                    finding.detail = format!("{}; {files} files moved with it", finding.detail);
+                }
+            }
             let rewritten = matches!(
                 finding.kind,
                 FindingKind::ContentChanged
@@ -1007,9 +1359,17 @@ impl<'a> Guard<'a> {
                     finding.detail
                 );
             }
-            if found.writer.is_some() || found.entropy.is_some() {
-                evidence.insert(finding.path.clone(), found);
+            if found.writer.is_some() || found.entropy.is_some() || found.files_carried.is_some() {
+                // Several findings about one path (its content, its link count): what
+                // each of them showed is kept.
+                let kept = evidence.entry(finding.path.clone()).or_default();
+                kept.writer = kept.writer.take().or(found.writer);
+                kept.entropy = kept.entropy.or(found.entropy);
+                kept.files_carried = kept.files_carried.or(found.files_carried);
             }
+        }
+        for finding in findings.iter() {
+            self.writers.remove(&finding.path);
         }
         evidence
     }
@@ -1132,8 +1492,7 @@ impl<'a> Guard<'a> {
         for finding in findings {
             let mut event = Event::of_finding(self.session.actor.clone(), finding.clone());
             event.action = Action::Watch;
-            self.session.bus.emit(&event)?;
-            self.unsigned = true;
+            self.emit(event, now);
             self.out.finding(finding);
             match finding.severity {
                 Severity::Alert => self.report.counts.alert += 1,
@@ -1157,28 +1516,215 @@ impl<'a> Guard<'a> {
     ) -> Result<(), EngineError> {
         let event = Event::new(self.session.actor.clone(), Action::Watch, outcome, detail)
             .with_objects(objects);
-        self.session.bus.emit(&event)?;
-        self.unsigned = true;
+        self.emit(event, Instant::now());
         Ok(())
     }
 
     /// Signs what was written since the last checkpoint.
     fn checkpoint(&mut self) -> Result<(), EngineError> {
-        self.session.bus.flush()?;
-        self.unsigned = false;
-        self.last_checkpoint = Instant::now();
+        let now = Instant::now();
+        self.last_checkpoint = now;
+        if self.degraded.is_some() {
+            return Ok(()); // signed once the trail has caught up
+        }
+        match self.session.bus.flush() {
+            Ok(()) => self.unsigned = false,
+            Err(e) => self.degrade(e.to_string(), None, now),
+        }
         Ok(())
     }
 
+    /// Writes a record to the trail or, while the trail cannot be written, holds it.
+    fn emit(&mut self, event: Event, now: Instant) {
+        if let Some(degraded) = &mut self.degraded {
+            degraded.hold(event);
+            return;
+        }
+        match self.session.bus.emit(&event) {
+            Ok(()) => self.unsigned = true,
+            Err(e) => self.degrade(e.to_string(), Some(event), now),
+        }
+    }
+
+    /// The trail failed: keep guarding, hold the records, and say so loudly (output and
+    /// `on_alert`; the trail itself is what cannot hear it).
+    fn degrade(&mut self, reason: String, event: Option<Event>, now: Instant) {
+        let mut degraded = trail::Degraded::new(reason.clone(), now);
+        degraded.extend(event);
+        self.degraded = Some(degraded);
+        let finding = Finding::new(
+            self.session.home.audit_log_path(),
+            FindingKind::TrailDegraded,
+            Severity::Alert,
+            format!(
+                "the audit trail cannot be written ({reason}); the watcher keeps guarding: \
+                 findings are still reported here and to on_alert, and up to {} records \
+                 are held in memory and written to the trail when it can be written again \
+                 (tried every {} s)",
+                trail::MAX_HELD_RECORDS,
+                trail::TRAIL_RETRY_INTERVAL.as_secs()
+            ),
+        );
+        // On the trail once it catches up, like every other finding.
+        let mut event = Event::of_finding(self.session.actor.clone(), finding.clone());
+        event.action = Action::Watch;
+        if let Some(degraded) = &mut self.degraded {
+            degraded.hold(event);
+        }
+        self.out.finding(&finding);
+        self.report.counts.alert += 1;
+        if let Some(detail) = self.alert.on_alert(&finding, now)
+            && let Some(degraded) = &mut self.degraded
+        {
+            degraded.hold(
+                Event::new(
+                    self.session.actor.clone(),
+                    Action::Watch,
+                    Outcome::Success,
+                    detail,
+                )
+                .with_objects(vec![finding.path.clone()]),
+            );
+        }
+    }
+
+    /// While degraded: opens the trail again (it must still reproduce its last
+    /// checkpoint) and writes what was held, then signs it. Returns whether the trail is
+    /// whole again.
+    fn catch_up(&mut self, now: Instant) -> bool {
+        let Some(degraded) = &mut self.degraded else {
+            return true;
+        };
+        degraded.last_try = now;
+        let (bus, _opening) = match self.session.home.open_trail(
+            &self.session.key,
+            &self.session.config.audit,
+            self.session.trail_options,
+        ) {
+            Ok(opened) => opened,
+            Err(_) => return false,
+        };
+        self.session.bus = bus;
+        let mut held = degraded.take();
+        while let Some(event) = held.pop_front() {
+            if self.session.bus.emit(&event).is_err() {
+                held.push_front(event);
+                degraded.put_back(held);
+                return false;
+            }
+        }
+        let detail = format!(
+            "the audit trail caught up: {} records held since it could not be written ({}; {:.0} s ago) \
+             were written, with the times they happened{}",
+            degraded.written(),
+            degraded.reason,
+            now.duration_since(degraded.since).as_secs_f64(),
+            if degraded.dropped > 0 {
+                format!(
+                    "; {} older records beyond the limit of {} held were lost",
+                    degraded.dropped,
+                    trail::MAX_HELD_RECORDS
+                )
+            } else {
+                String::new()
+            }
+        );
+        let event = Event::new(
+            self.session.actor.clone(),
+            Action::Watch,
+            Outcome::Success,
+            detail.clone(),
+        );
+        if self.session.bus.emit(&event).is_err() || self.session.bus.flush().is_err() {
+            return false;
+        }
+        self.degraded = None;
+        self.unsigned = false;
+        self.out.notice(&detail);
+        true
+    }
+
     fn heartbeat(&mut self) -> Result<(), EngineError> {
-        let event = Event::heartbeat(self.session.actor.clone(), self.config.heartbeat_seconds);
-        self.session.bus.emit(&event)?;
+        let mut event = Event::heartbeat(self.session.actor.clone(), self.config.heartbeat_seconds);
+        self.with_boot_clock(&mut event);
+        self.emit(event, Instant::now());
         self.last_heartbeat = Instant::now();
         self.checkpoint()
     }
 
-    /// Periodic work: checkpoints, heartbeats, polling what has no watch, `on_alert` exits.
+    /// Maintenance windows opened or closed since the last look go on the trail, as
+    /// findings: a window is a blind spot for ransomware detection, and who opened it,
+    /// why and until when must be seen.
+    fn maintenance(&mut self, now: Instant) -> Result<(), EngineError> {
+        for change in self.windows.poll(now) {
+            let finding = match change {
+                WindowChange::Opened(window) => Finding::new(
+                    window.root.clone(),
+                    FindingKind::MaintenanceWindow,
+                    Severity::Warning,
+                    format!(
+                        "{} opened: changes below it are reported as info and not counted as \
+                         ransomware until it ends (a touched canary and malicious content \
+                         still alert)",
+                        window.describe()
+                    ),
+                ),
+                WindowChange::Closed {
+                    window,
+                    summary,
+                    expired,
+                } => Finding::new(
+                    window.root.clone(),
+                    FindingKind::MaintenanceWindow,
+                    Severity::Info,
+                    format!(
+                        "{} {}: inside it {summary}",
+                        window.describe(),
+                        if expired { "expired" } else { "was ended" }
+                    ),
+                ),
+                WindowChange::Unreadable(reason) => {
+                    let detail = format!(
+                        "maintenance windows could not be read again ({reason}); the windows \
+                         known stay as they were"
+                    );
+                    self.out.notice(&detail);
+                    self.record(Outcome::Failure, detail, Vec::new())?;
+                    continue;
+                }
+            };
+            self.publish(&[finding], now)?;
+        }
+        Ok(())
+    }
+
+    /// A heartbeat carries the clock since boot, so the time between two is measured
+    /// truly even if the wall clock is stepped in between.
+    fn with_boot_clock(&self, event: &mut Event) {
+        event.boot_id = self.boot_id.clone();
+        event.boottime_ms = u64::try_from(clock::since_boot().as_millis()).ok();
+    }
+
+    /// Periodic work: checkpoints, heartbeats, polling what has no watch, `on_alert` exits,
+    /// steps of the wall clock.
     fn tick(&mut self, now: Instant) -> Result<(), EngineError> {
+        if self.degraded.as_ref().is_some_and(|d| d.due(now)) {
+            self.catch_up(now);
+        }
+        self.maintenance(now)?;
+        if let Some((step, before, after)) = self.clock.check() {
+            let detail = format!(
+                "the wall clock was stepped {} by {:.0} s (from {} to {}); record times \
+                 jump with it, while the watcher measures its intervals on the clock since \
+                 boot, which cannot be set",
+                if step > 0.0 { "forward" } else { "back" },
+                step.abs(),
+                humantime::format_rfc3339_seconds(before),
+                humantime::format_rfc3339_seconds(after),
+            );
+            self.out.notice(&detail);
+            self.record(Outcome::Success, detail, Vec::new())?;
+        }
         for failure in self.alert.reap() {
             self.record(Outcome::Failure, failure, Vec::new())?;
         }
@@ -1233,9 +1779,18 @@ impl<'a> Guard<'a> {
             report.counts.info
         );
         self.record(Outcome::Success, detail, Vec::new())?;
-        let event = Event::heartbeat(self.session.actor.clone(), 0);
-        self.session.bus.emit(&event)?;
-        self.checkpoint()
+        let mut event = Event::heartbeat(self.session.actor.clone(), 0);
+        self.with_boot_clock(&mut event);
+        self.emit(event, Instant::now());
+        if self.degraded.is_some() && !self.catch_up(Instant::now()) {
+            let held = self.degraded.as_ref().map_or(0, trail::Degraded::held);
+            return Err(EngineError::Usage(format!(
+                "watch: stopped with the audit trail still unwritable: {held} records held \
+                 since then are lost (they were reported on the output)"
+            )));
+        }
+        self.checkpoint()?;
+        running::mark_stopped(&self.session.home.dir)
     }
 }
 

@@ -7,9 +7,16 @@
 //!   Data (`pixel-data-changed`) or the header (`header-changed`);
 //! * encrypt-and-rename shows as moves to a new extension, or as removals next to new files.
 //!
-//! New files alone (PACS ingest, however fast) are never a signal. When the distinct files
-//! with a signal in one root reach `files` within `window`, one `ransomware-suspected`
-//! alert carries the evidence; the next alert for that root needs a quiet `window` first.
+//! New files alone (PACS ingest, however fast) are never a signal, nor is anything the
+//! policy reports as `info`. Two thresholds count the distinct files with a signal in one
+//! root (a directory renamed as a whole counts every file it carried):
+//! * a burst: `files` within `window` (seconds);
+//! * a slow, steady rewrite: `long_files` within `long_window` (an hour by default), so
+//!   that encryption paced at one file every few seconds is still called what it is.
+//!
+//! Either raises one `ransomware-suspected` alert with the evidence. An alert does not
+//! silence the root: once `window` has passed, `files` more distinct files with a signal
+//! raise the next alert, with the new counts (a decoy cannot hide the attack that follows).
 //! A touched canary alerts at once. Detection only reports: it never stops a process or
 //! blocks I/O.
 
@@ -35,6 +42,30 @@ pub struct Evidence {
     pub writer: Option<String>,
     /// The highest block entropy, when a formerly uncompressed image now has random blocks.
     pub entropy: Option<f64>,
+    /// For a directory moved as a whole: the files it carried (each counts as a file).
+    pub files_carried: Option<usize>,
+}
+
+/// The thresholds of [`Detector`].
+#[derive(Clone, Copy, Debug)]
+pub struct Thresholds {
+    /// Distinct files within `window` that make a burst.
+    pub files: usize,
+    pub window: Duration,
+    /// Distinct files within `long_window` that make a slow rewrite.
+    pub long_files: usize,
+    pub long_window: Duration,
+}
+
+/// One signal seen: when, which file, what it showed, who wrote it (when fanotify could
+/// tell) and how many files it stands for (more than one for a directory moved as one).
+#[derive(Clone, Debug)]
+struct Seen {
+    at: Instant,
+    path: PathBuf,
+    signal: Signal,
+    writer: Option<String>,
+    files: usize,
 }
 
 /// What a finding says about encryption, if anything.
@@ -56,6 +87,11 @@ pub enum Signal {
 
 impl Signal {
     fn of(finding: &Finding) -> Option<Signal> {
+        // What the policy expects (an arrival renamed into place, a temporary file gone
+        // again) says nothing about encryption.
+        if finding.severity == Severity::Info {
+            return None;
+        }
         match finding.kind {
             FindingKind::NoLongerDicom => Some(Signal::MagicLost),
             FindingKind::PixelDataChanged => Some(Signal::PixelsRewritten),
@@ -95,27 +131,51 @@ fn extension(path: &Path) -> String {
 
 #[derive(Debug, Default)]
 struct RootState {
-    /// When, which file, what it showed, and who wrote it (when fanotify could tell).
-    recent: VecDeque<(Instant, PathBuf, Signal, Option<String>)>,
-    /// When the last signal was seen while an alert stands: the episode ends after a
-    /// quiet window.
+    /// The signals of the longer of the two windows, oldest first.
+    recent: VecDeque<Seen>,
+    /// When the last alert for this root was raised.
     alerted: Option<Instant>,
+}
+
+/// Distinct files among `seen`, a directory moved as one counting every file it carried.
+fn distinct_files<'a>(seen: impl Iterator<Item = &'a Seen>) -> usize {
+    distinct_files_up_to(seen, usize::MAX)
+}
+
+/// The same, but stops counting once `cap` is reached: a threshold test looks at the
+/// newest signals only, not at an hour of them, at every batch.
+fn distinct_files_up_to<'a>(seen: impl Iterator<Item = &'a Seen>, cap: usize) -> usize {
+    let mut files: HashMap<&Path, usize> = HashMap::new();
+    let mut total = 0usize;
+    for s in seen {
+        let n = files.entry(s.path.as_path()).or_default();
+        if s.files > *n {
+            total += s.files - *n;
+            *n = s.files;
+        }
+        if total >= cap {
+            break;
+        }
+    }
+    total
 }
 
 /// Per-root sliding windows of signals.
 #[derive(Debug)]
 pub struct Detector {
-    files: usize,
-    window: Duration,
+    limits: Thresholds,
     roots: HashMap<PathBuf, RootState>,
     canaries: HashSet<PathBuf>,
 }
 
 impl Detector {
-    pub fn new(files: usize, window: Duration, canaries: HashSet<PathBuf>) -> Detector {
+    pub fn new(limits: Thresholds, canaries: HashSet<PathBuf>) -> Detector {
         Detector {
-            files: files.max(1),
-            window,
+            limits: Thresholds {
+                files: limits.files.max(1),
+                long_files: limits.long_files.max(1),
+                ..limits
+            },
             roots: HashMap::new(),
             canaries,
         }
@@ -178,54 +238,103 @@ impl Detector {
             if state.recent.len() == MAX_TRACKED_SIGNALS {
                 state.recent.pop_front();
             }
-            let writer = evidence.get(&path).and_then(|e| e.writer.clone());
-            state.recent.push_back((now, path, signal, writer));
+            let known = evidence.get(&path);
+            state.recent.push_back(Seen {
+                at: now,
+                writer: known.and_then(|e| e.writer.clone()),
+                files: known.and_then(|e| e.files_carried).unwrap_or(1).max(1),
+                path,
+                signal,
+            });
         }
+        let limits = self.limits;
+        let kept = limits.window.max(limits.long_window);
         while state
             .recent
             .front()
-            .is_some_and(|(t, _, _, _)| now.duration_since(*t) > self.window)
+            .is_some_and(|s| now.duration_since(s.at) > kept)
         {
             state.recent.pop_front();
         }
+        // Newest first, so each count stops at its threshold.
+        let reached = |window: Duration, cap: usize| {
+            distinct_files_up_to(
+                state
+                    .recent
+                    .iter()
+                    .rev()
+                    .take_while(move |s| now.duration_since(s.at) <= window),
+                cap,
+            ) >= cap
+        };
+        let burst = reached(limits.window, limits.files);
+        let steady = reached(limits.long_window, limits.long_files);
+        if !burst && !steady {
+            return alerts;
+        }
+        // After an alert, the next one needs a window's time and `files` new files.
         if let Some(last) = state.alerted {
-            if now.duration_since(last) <= self.window {
-                state.alerted = Some(now); // the same episode goes on
+            let new = distinct_files_up_to(
+                state.recent.iter().rev().take_while(|s| s.at > last),
+                limits.files,
+            );
+            if now.duration_since(last) < limits.window || new < limits.files {
                 return alerts;
             }
-            state.alerted = None;
         }
-        let distinct: HashSet<&Path> = state
-            .recent
-            .iter()
-            .map(|(_, p, _, _)| p.as_path())
-            .collect();
-        if distinct.len() >= self.files {
-            state.alerted = Some(now);
-            alerts.push(self.evidence(root, now));
-        }
+        let previous = state.alerted.replace(now);
+        alerts.push(self.evidence(root, now, previous, steady && !burst));
         alerts
     }
 
-    fn evidence(&self, root: &Path, now: Instant) -> Finding {
-        let recent = &self.roots[root].recent;
+    /// The alert: what the signals since the previous alert (or, for the first, in the
+    /// window that was crossed) show, and who wrote them.
+    fn evidence(
+        &self,
+        root: &Path,
+        now: Instant,
+        previous: Option<Instant>,
+        slow: bool,
+    ) -> Finding {
+        let window = if slow {
+            self.limits.long_window
+        } else {
+            self.limits.window
+        };
+        let recent: Vec<&Seen> = self.roots[root]
+            .recent
+            .iter()
+            .filter(|s| match previous {
+                Some(last) => s.at > last,
+                None => now.duration_since(s.at) <= window,
+            })
+            .collect();
+        let files = distinct_files(recent.iter().copied());
+        // Each file counts once per kind of signal, however often it showed it.
+        let mut per_file: HashMap<(&Path, &Signal), usize> = HashMap::new();
+        for s in &recent {
+            let n = per_file.entry((s.path.as_path(), &s.signal)).or_default();
+            *n = (*n).max(s.files);
+        }
         let mut by_signal: BTreeMap<&Signal, usize> = BTreeMap::new();
+        for ((_, signal), n) in per_file {
+            *by_signal.entry(signal).or_default() += n;
+        }
         let mut paths: Vec<&Path> = Vec::new();
         let mut seen: HashSet<&Path> = HashSet::new();
         let mut by_writer: BTreeMap<&str, usize> = BTreeMap::new();
-        for (_, path, signal, writer) in recent {
-            *by_signal.entry(signal).or_default() += 1;
-            if !seen.insert(path) {
+        for s in &recent {
+            if !seen.insert(&s.path) {
                 continue; // a file counts once per writer, whatever it showed
             }
-            if let Some(writer) = writer {
-                *by_writer.entry(writer.as_str()).or_default() += 1;
+            if let Some(writer) = &s.writer {
+                *by_writer.entry(writer.as_str()).or_default() += s.files;
             }
             if paths.len() < MAX_EVIDENCE_PATHS {
-                paths.push(path);
+                paths.push(&s.path);
             }
         }
-        let first = recent.front().map_or(now, |(t, _, _, _)| *t);
+        let first = recent.first().map_or(now, |s| s.at);
         let span = now.duration_since(first).as_secs_f64().max(0.001);
         let what = by_signal
             .iter()
@@ -249,18 +358,26 @@ impl Detector {
         };
         // Changes verified together share one moment: a rate computed from that would be
         // invented, so a burst seen in one batch says so instead.
-        let when = if recent.iter().all(|(t, _, _, _)| *t == first) {
+        let when = if recent.iter().all(|s| s.at == first) {
             "at once (one verification batch)".to_string()
         } else {
-            format!(
-                "within {span:.2} s ({:.0} files/s)",
-                seen.len() as f64 / span
-            )
+            format!("within {span:.2} s ({:.2} files/s)", files as f64 / span)
+        };
+        let why = match previous {
+            Some(last) => format!(
+                " since the previous ransomware-suspected alert {:.0} s ago: the attack goes on",
+                now.duration_since(last).as_secs_f64()
+            ),
+            None if slow => format!(
+                " (a slow, steady rewrite: {} or more files within {} s)",
+                self.limits.long_files,
+                self.limits.long_window.as_secs()
+            ),
+            None => String::new(),
         };
         let detail = format!(
-            "{} files of an append-only root rewritten, removed or renamed {when}: \
+            "{files} files of an append-only root rewritten, removed or renamed {when}{why}: \
              {what}{who}; e.g. {}",
-            seen.len(),
             paths
                 .iter()
                 .map(|p| escape_path(p))
@@ -294,8 +411,17 @@ mod tests {
         assert!(alerts.is_empty(), "{kind} {path}: {alerts:?}");
     }
 
+    fn limits(files: usize, long_files: usize) -> Thresholds {
+        Thresholds {
+            files,
+            window: Duration::from_secs(10),
+            long_files,
+            long_window: Duration::from_secs(3600),
+        }
+    }
+
     fn detector() -> Detector {
-        Detector::new(5, Duration::from_secs(10), HashSet::new())
+        Detector::new(limits(5, 30), HashSet::new())
     }
 
     #[test]
@@ -322,7 +448,7 @@ mod tests {
         assert_eq!(alert.kind, FindingKind::RansomwareSuspected);
         assert!(alert.detail.starts_with("5 files"), "{}", alert.detail);
         assert!(
-            alert.detail.contains("within 0.04 s (125 files/s)"),
+            alert.detail.contains("within 0.04 s (125.00 files/s)"),
             "{}",
             alert.detail
         );
@@ -382,6 +508,7 @@ mod tests {
                 let evidence = Evidence {
                     writer: Some("cryptor (pid 66)".to_string()),
                     entropy: Some(7.97),
+                    files_carried: None,
                 };
                 (f.path.clone(), evidence)
             })
@@ -422,8 +549,7 @@ mod tests {
     #[test]
     fn evidence_and_memory_are_bounded() {
         let mut d = Detector::new(
-            MAX_TRACKED_SIGNALS + 10,
-            Duration::from_secs(3600),
+            limits(MAX_TRACKED_SIGNALS + 10, MAX_TRACKED_SIGNALS + 10),
             HashSet::new(),
         );
         let t0 = Instant::now();
@@ -451,11 +577,7 @@ mod tests {
     #[test]
     fn a_touched_canary_alerts_at_once() {
         let canary = PathBuf::from(format!("{ROOT}/canary/0.dcm"));
-        let mut d = Detector::new(
-            1000,
-            Duration::from_secs(10),
-            HashSet::from([canary.clone()]),
-        );
+        let mut d = Detector::new(limits(1000, 1000), HashSet::from([canary.clone()]));
         let added = finding(FindingKind::Added, canary.to_str().expect("test fixture"));
         assert!(
             d.observe(Path::new(ROOT), &[added], &HashMap::new(), Instant::now())
@@ -469,5 +591,172 @@ mod tests {
         let alerts = d.observe(Path::new(ROOT), &[f], &HashMap::new(), Instant::now());
         assert_eq!(alerts.len(), 1);
         assert!(alerts[0].detail.contains("canary"));
+    }
+
+    /// Feeds one finding of `kind` per path, each `step` apart from `t0`; returns the
+    /// alerts with the index of the file that raised each.
+    fn paced(
+        d: &mut Detector,
+        kind: FindingKind,
+        files: std::ops::Range<u64>,
+        t0: Instant,
+        step: Duration,
+    ) -> Vec<(u64, Finding)> {
+        let mut alerts = Vec::new();
+        for i in files {
+            let f = finding(kind, &format!("{ROOT}/{i}.dcm"));
+            let at = t0 + step * u32::try_from(i).expect("test fixture");
+            for alert in d.observe(Path::new(ROOT), &[f], &HashMap::new(), at) {
+                alerts.push((i, alert));
+            }
+        }
+        alerts
+    }
+
+    #[test]
+    fn slow_encryption_is_caught_by_the_long_window_at_its_threshold() {
+        // The defaults: 20 files in 10 s, 30 in an hour. At 0.6 s a file, 10 s hold 17.
+        for seconds in [0.6, 2.0, 10.0] {
+            let mut d = Detector::new(limits(20, 30), HashSet::new());
+            let step = Duration::from_secs_f64(seconds);
+            let alerts = paced(
+                &mut d,
+                FindingKind::NoLongerDicom,
+                0..60,
+                Instant::now(),
+                step,
+            );
+            // The 30th file (index 29) crosses `long_files`; the burst rate never does.
+            assert_eq!(
+                alerts.first().map(|a| a.0),
+                Some(29),
+                "{seconds}: {alerts:?}"
+            );
+            let detail = &alerts[0].1.detail;
+            assert!(detail.starts_with("30 files"), "{detail}");
+            assert!(detail.contains("a slow, steady rewrite"), "{detail}");
+        }
+        // One file fewer than the threshold in the long window: nothing.
+        let mut d = detector();
+        let alerts = paced(
+            &mut d,
+            FindingKind::ContentChanged,
+            0..29,
+            Instant::now(),
+            Duration::from_secs(100),
+        );
+        assert!(alerts.is_empty(), "{alerts:?}");
+    }
+
+    #[test]
+    fn a_decoy_alert_does_not_hide_the_attack_that_follows() {
+        let mut d = Detector::new(limits(20, 1000), HashSet::new());
+        let t0 = Instant::now();
+        let decoy = |from: u64| {
+            (from..from + 25)
+                .map(|i| finding(FindingKind::Removed, &format!("{ROOT}/decoy{i}.dcm")))
+        };
+        let mut alerts = Vec::new();
+        // Decoys every 8 s keep signals coming; the first raises the alert.
+        for round in 0..2u32 {
+            let batch: Vec<Finding> = decoy(u64::from(round) * 25).collect();
+            alerts.extend(d.observe(
+                Path::new(ROOT),
+                &batch,
+                &HashMap::new(),
+                t0 + Duration::from_secs(8) * round,
+            ));
+        }
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        // Then the attack: 500 files encrypted, within the window of the last decoy.
+        let attack: Vec<Finding> = (0..500)
+            .map(|i| finding(FindingKind::NoLongerDicom, &format!("{ROOT}/{i}.dcm")))
+            .collect();
+        let again = d.observe(
+            Path::new(ROOT),
+            &attack,
+            &HashMap::new(),
+            t0 + Duration::from_secs(12),
+        );
+        assert_eq!(again.len(), 1, "a new burst is reported again: {again:?}");
+        let detail = &again[0].detail;
+        assert!(detail.starts_with("525 files"), "{detail}");
+        assert!(detail.contains("500 no longer DICOM"), "{detail}");
+        assert!(
+            detail.contains("since the previous ransomware-suspected alert 12 s ago"),
+            "{detail}"
+        );
+        // Within a window of that alert, more files wait for the next one.
+        let more: Vec<Finding> = (500..600)
+            .map(|i| finding(FindingKind::NoLongerDicom, &format!("{ROOT}/{i}.dcm")))
+            .collect();
+        assert!(
+            d.observe(
+                Path::new(ROOT),
+                &more,
+                &HashMap::new(),
+                t0 + Duration::from_secs(13)
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_directory_renamed_as_one_counts_every_file_it_carried() {
+        let mut d = Detector::new(limits(20, 1000), HashSet::new());
+        let moved = finding(FindingKind::Moved, &format!("{ROOT}/study1.locked"))
+            .with_from(PathBuf::from(format!("{ROOT}/study1")));
+        let carried = |n| {
+            HashMap::from([(
+                moved.path.clone(),
+                Evidence {
+                    files_carried: Some(n),
+                    ..Evidence::default()
+                },
+            )])
+        };
+        let now = Instant::now();
+        assert!(
+            d.observe(
+                Path::new(ROOT),
+                std::slice::from_ref(&moved),
+                &carried(19),
+                now
+            )
+            .is_empty()
+        );
+        let alerts = d.observe(
+            Path::new(ROOT),
+            std::slice::from_ref(&moved),
+            &carried(24),
+            now,
+        );
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert!(
+            alerts[0].detail.starts_with("24 files"),
+            "{}",
+            alerts[0].detail
+        );
+        assert!(
+            alerts[0].detail.contains("24 renamed to .locked"),
+            "{}",
+            alerts[0].detail
+        );
+    }
+
+    #[test]
+    fn what_the_policy_expects_is_no_signal() {
+        let mut d = detector();
+        let batch: Vec<Finding> = (0..100)
+            .map(|i| {
+                let mut f = finding(FindingKind::Removed, &format!("{ROOT}/{i}.dcm.part"));
+                f.severity = Severity::Info;
+                f
+            })
+            .collect();
+        assert!(
+            d.observe(Path::new(ROOT), &batch, &HashMap::new(), Instant::now())
+                .is_empty()
+        );
     }
 }

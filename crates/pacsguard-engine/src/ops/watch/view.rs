@@ -90,6 +90,16 @@ impl RootView {
             .extend(entries.into_iter().map(|e| (e.rel.clone(), e)));
     }
 
+    /// Whether the view holds `rel`.
+    pub fn contains(&self, rel: &[u8]) -> bool {
+        self.entries.contains_key(rel)
+    }
+
+    /// Every regular file.
+    pub fn files(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.values().filter(|e| e.kind == EntryType::File)
+    }
+
     /// The first regular file after `cursor` (in path order), for the scrub.
     pub fn file_after(&self, cursor: &[u8]) -> Option<&Entry> {
         self.entries

@@ -1,0 +1,290 @@
+//! Maintenance windows: a legitimate mass change (studies migrated into an archive tree,
+//! originals deleted) announced beforehand, with a reason, a root and an end time.
+//!
+//! `pacsguard maintenance start|list|end` writes `HOME/maintenance.json` without taking
+//! the home's lock (the running watcher holds it); the watcher reads the file again
+//! whenever it changes, puts each window it learns of on the trail (a
+//! `maintenance-window` warning: who declared it, why, until when), reports changes
+//! inside it as `info` (each still on the trail) and never calls them ransomware, and
+//! summarises the window when it ends or expires. A window expires on its own: nothing
+//! has to remember to end it. A touched canary and malicious content in an arrival still
+//! alert inside a window.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::durable::write_atomically;
+use crate::error::EngineError;
+use crate::home::Home;
+
+/// The file in the home.
+pub const MAINTENANCE_FILE: &str = "maintenance.json";
+
+/// Windows declared at once: each one opens a blind spot for ransomware detection, so
+/// their number is bounded.
+pub const MAX_MAINTENANCE_WINDOWS: usize = 32;
+
+/// The longest window: a maintenance that outlasts a week is a configuration change
+/// (`accept`, a new policy), not a window.
+pub const MAX_MAINTENANCE_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Bytes of the file read; a larger one is refused (it is not what the CLI writes).
+pub const MAX_MAINTENANCE_FILE_BYTES: u64 = 256 * 1024;
+
+/// Bytes of a reason kept.
+pub const MAX_REASON_BYTES: usize = 1000;
+
+/// One announced window.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaintenanceWindow {
+    /// Unique within the file; `end` takes it.
+    pub id: u64,
+    /// The directory the window covers (and everything below it), canonical.
+    pub root: PathBuf,
+    /// Seconds since the epoch when it ends by itself.
+    pub until: u64,
+    pub reason: String,
+    /// Who declared it (the real user, and the sudo user if any).
+    pub declared_by: String,
+    pub declared_at: u64,
+}
+
+fn epoch(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl MaintenanceWindow {
+    pub fn is_active(&self, now: SystemTime) -> bool {
+        epoch(now) < self.until
+    }
+
+    pub fn covers(&self, path: &Path) -> bool {
+        path.starts_with(&self.root)
+    }
+
+    pub fn until_text(&self) -> String {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(self.until);
+        humantime::format_rfc3339_seconds(t).to_string()
+    }
+
+    /// One line for people and the trail.
+    pub fn describe(&self) -> String {
+        format!(
+            "maintenance window {} on {} until {}, declared by {}: {}",
+            self.id,
+            pacsguard_events::escape_path(&self.root),
+            self.until_text(),
+            self.declared_by,
+            self.reason
+        )
+    }
+}
+
+pub fn maintenance_path(home: &Home) -> PathBuf {
+    home.dir.join(MAINTENANCE_FILE)
+}
+
+/// Every window in the file (none when there is no file).
+pub fn load(path: &Path) -> Result<Vec<MaintenanceWindow>, EngineError> {
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(EngineError::io(path, e)),
+    };
+    let mut bytes = Vec::new();
+    file.take(MAX_MAINTENANCE_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| EngineError::io(path, e))?;
+    if bytes.len() as u64 > MAX_MAINTENANCE_FILE_BYTES {
+        return Err(EngineError::Config {
+            path: path.to_path_buf(),
+            reason: format!("larger than {MAX_MAINTENANCE_FILE_BYTES} bytes"),
+        });
+    }
+    let windows: Vec<MaintenanceWindow> =
+        serde_json::from_slice(&bytes).map_err(|e| EngineError::Config {
+            path: path.to_path_buf(),
+            reason: format!("not a list of maintenance windows: {e}"),
+        })?;
+    if windows.len() > MAX_MAINTENANCE_WINDOWS {
+        return Err(EngineError::Config {
+            path: path.to_path_buf(),
+            reason: format!("more than {MAX_MAINTENANCE_WINDOWS} windows"),
+        });
+    }
+    Ok(windows)
+}
+
+fn save(path: &Path, windows: &[MaintenanceWindow]) -> Result<(), EngineError> {
+    let text = serde_json::to_vec_pretty(windows).map_err(|e| EngineError::Config {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    write_atomically(path, &text, 0o600)
+}
+
+fn usage(text: String) -> EngineError {
+    EngineError::Usage(text)
+}
+
+/// Declares a window on `root` until `until`; expired windows are dropped from the file.
+pub fn start(
+    home: &Home,
+    root: &Path,
+    until: SystemTime,
+    reason: &str,
+) -> Result<MaintenanceWindow, EngineError> {
+    if !home.is_initialized() {
+        return Err(EngineError::NotInitialized(home.dir.clone()));
+    }
+    let root = root.canonicalize().map_err(|e| EngineError::io(root, e))?;
+    if !root.is_dir() {
+        return Err(usage(format!(
+            "maintenance: {} is not a directory",
+            pacsguard_events::escape_path(&root)
+        )));
+    }
+    let now = SystemTime::now();
+    let length = until
+        .duration_since(now)
+        .map_err(|_| usage("maintenance: --until is in the past".into()))?;
+    if length > MAX_MAINTENANCE_DURATION {
+        return Err(usage(format!(
+            "maintenance: a window may last at most {} days (--until is {:.1} days away)",
+            MAX_MAINTENANCE_DURATION.as_secs() / 86_400,
+            length.as_secs_f64() / 86_400.0
+        )));
+    }
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(usage("maintenance: --reason must say why".into()));
+    }
+    let mut reason = pacsguard_events::escape_bytes(reason.as_bytes());
+    if reason.len() > MAX_REASON_BYTES {
+        let mut cut = MAX_REASON_BYTES;
+        while !reason.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        reason.truncate(cut);
+    }
+    let path = maintenance_path(home);
+    let mut windows = load(&path)?;
+    windows.retain(|w| w.is_active(now));
+    if windows.len() >= MAX_MAINTENANCE_WINDOWS {
+        return Err(usage(format!(
+            "maintenance: {MAX_MAINTENANCE_WINDOWS} windows are open already; end one first"
+        )));
+    }
+    let actor = crate::actor::current_actor();
+    let window = MaintenanceWindow {
+        id: windows.iter().map(|w| w.id).max().unwrap_or(0) + 1,
+        root,
+        until: epoch(until).max(epoch(now) + 1),
+        reason,
+        declared_by: match &actor.sudo_user {
+            Some(sudo) => format!("{} (sudo by {sudo})", actor.user),
+            None => actor.user.clone(),
+        },
+        declared_at: epoch(now),
+    };
+    windows.push(window.clone());
+    save(&path, &windows)?;
+    Ok(window)
+}
+
+/// The windows still open.
+pub fn list(home: &Home) -> Result<Vec<MaintenanceWindow>, EngineError> {
+    let now = SystemTime::now();
+    Ok(load(&maintenance_path(home))?
+        .into_iter()
+        .filter(|w| w.is_active(now))
+        .collect())
+}
+
+/// Ends the window `id` now; returns it.
+pub fn end(home: &Home, id: u64) -> Result<MaintenanceWindow, EngineError> {
+    let path = maintenance_path(home);
+    let now = SystemTime::now();
+    let mut windows = load(&path)?;
+    windows.retain(|w| w.is_active(now));
+    let Some(index) = windows.iter().position(|w| w.id == id) else {
+        return Err(usage(format!("maintenance: no open window {id}")));
+    };
+    let window = windows.remove(index);
+    save(&path, &windows)?;
+    Ok(window)
+}
+
+/// Parses `--until`: an RFC 3339 time, or a duration from now ("2h", "90min").
+pub fn parse_until(text: &str) -> Result<SystemTime, EngineError> {
+    if let Ok(t) = humantime::parse_rfc3339_weak(text) {
+        return Ok(t);
+    }
+    humantime::parse_duration(text)
+        .map(|d| SystemTime::now() + d)
+        .map_err(|_| {
+            usage(format!(
+                "maintenance: --until {text:?} is neither a time (2026-12-01T18:00:00Z) nor a duration (2h)"
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_are_declared_listed_ended_and_expire() {
+        let tmp = tempfile::tempdir().expect("test fixture");
+        let home = Home::new(tmp.path().join("home"));
+        home.init().expect("init");
+        let root = tmp.path().join("store");
+        std::fs::create_dir(&root).expect("test fixture");
+        let soon = SystemTime::now() + Duration::from_secs(3600);
+        let w = start(&home, &root, soon, "migration to archive B").expect("start");
+        assert_eq!(w.id, 1);
+        assert!(w.covers(&root.canonicalize().expect("test fixture").join("a/b.dcm")));
+        assert_eq!(list(&home).expect("list"), vec![w.clone()]);
+        // The limits: too long, in the past, no reason.
+        let far = SystemTime::now() + MAX_MAINTENANCE_DURATION + Duration::from_secs(60);
+        assert!(start(&home, &root, far, "x").is_err());
+        let just = SystemTime::now() + MAX_MAINTENANCE_DURATION - Duration::from_secs(60);
+        assert!(start(&home, &root, just, "at the limit").is_ok());
+        assert!(
+            start(
+                &home,
+                &root,
+                SystemTime::now() - Duration::from_secs(1),
+                "x"
+            )
+            .is_err()
+        );
+        assert!(start(&home, &root, soon, "  ").is_err());
+        assert_eq!(end(&home, 1).expect("end"), w);
+        assert!(end(&home, 1).is_err());
+        // Expired windows are not listed.
+        let mut windows = load(&maintenance_path(&home)).expect("load");
+        windows[0].until = epoch(SystemTime::now()) - 1;
+        save(&maintenance_path(&home), &windows).expect("save");
+        assert!(list(&home).expect("list").is_empty());
+    }
+
+    #[test]
+    fn the_number_of_windows_is_bounded() {
+        let tmp = tempfile::tempdir().expect("test fixture");
+        let home = Home::new(tmp.path().join("home"));
+        home.init().expect("init");
+        let soon = SystemTime::now() + Duration::from_secs(3600);
+        for _ in 0..MAX_MAINTENANCE_WINDOWS {
+            start(&home, tmp.path(), soon, "one of many").expect("start");
+        }
+        assert!(start(&home, tmp.path(), soon, "one too many").is_err());
+        assert!(parse_until("2h").is_ok());
+        assert!(parse_until("2026-12-01T18:00:00Z").is_ok());
+        assert!(parse_until("tomorrow-ish").is_err());
+    }
+}

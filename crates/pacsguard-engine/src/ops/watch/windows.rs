@@ -1,0 +1,229 @@
+//! The watcher's side of maintenance windows (see [`crate::maintenance`]): it reads
+//! `HOME/maintenance.json` again whenever the file changes, says when a window opens and
+//! closes, and turns the changes inside an open window into `info`, counted for the
+//! summary at its end.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use pacsguard_events::{Finding, FindingKind, Severity};
+
+use crate::maintenance::{self, MaintenanceWindow};
+
+/// How often the file is looked at (a `stat`): how long a declared window waits before
+/// the watcher honours it.
+pub const MAINTENANCE_POLL: Duration = Duration::from_secs(1);
+
+/// What happened to the windows since the last look.
+#[derive(Debug)]
+pub enum WindowChange {
+    Opened(MaintenanceWindow),
+    /// Closed, with the summary of what changed inside it, and whether it expired (or was
+    /// ended early).
+    Closed {
+        window: MaintenanceWindow,
+        summary: String,
+        expired: bool,
+    },
+    /// The file could not be read; the windows known stay as they were.
+    Unreadable(String),
+}
+
+#[derive(Debug)]
+pub struct Windows {
+    path: PathBuf,
+    /// (mtime, size, inode) of the file when last read.
+    stamp: Option<(i64, i64, u64, u64)>,
+    open: Vec<(MaintenanceWindow, BTreeMap<&'static str, u64>)>,
+    last_look: Option<Instant>,
+}
+
+/// The kinds of finding a maintenance makes by the hundred: these become `info` inside a
+/// window. Everything else (malicious content, a canary, lost events) keeps its severity.
+fn is_mass_change(kind: FindingKind) -> bool {
+    matches!(
+        kind,
+        FindingKind::Added
+            | FindingKind::Removed
+            | FindingKind::Moved
+            | FindingKind::ContentChanged
+            | FindingKind::MetadataChanged
+            | FindingKind::PixelDataChanged
+            | FindingKind::HeaderChanged
+            | FindingKind::NoLongerDicom
+    )
+}
+
+impl Windows {
+    pub fn new(path: PathBuf) -> Windows {
+        Windows {
+            path,
+            stamp: None,
+            open: Vec::new(),
+            last_look: None,
+        }
+    }
+
+    /// Looks at the file (at most every [`MAINTENANCE_POLL`]) and at the clock.
+    pub fn poll(&mut self, now: Instant) -> Vec<WindowChange> {
+        if self
+            .last_look
+            .is_some_and(|t| now.duration_since(t) < MAINTENANCE_POLL)
+        {
+            return Vec::new();
+        }
+        self.last_look = Some(now);
+        let mut changes = Vec::new();
+        let stamp = std::fs::metadata(&self.path)
+            .ok()
+            .map(|m| (m.mtime(), m.mtime_nsec(), m.ino(), m.len()));
+        let wall = SystemTime::now();
+        let declared = if stamp == self.stamp {
+            None
+        } else {
+            match maintenance::load(&self.path) {
+                Ok(windows) => {
+                    self.stamp = stamp;
+                    Some(windows)
+                }
+                Err(e) => {
+                    self.stamp = stamp;
+                    changes.push(WindowChange::Unreadable(e.to_string()));
+                    None
+                }
+            }
+        };
+        // Closed: expired, or gone from a file read again (ended early).
+        let mut kept = Vec::new();
+        for (window, counts) in std::mem::take(&mut self.open) {
+            let expired = !window.is_active(wall);
+            let ended = declared
+                .as_ref()
+                .is_some_and(|d| !d.iter().any(|w| w.id == window.id));
+            if expired || ended {
+                let summary = if counts.is_empty() {
+                    "nothing changed inside it".to_string()
+                } else {
+                    counts
+                        .iter()
+                        .map(|(kind, n)| format!("{n} {kind}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                changes.push(WindowChange::Closed {
+                    window,
+                    summary,
+                    expired,
+                });
+            } else {
+                kept.push((window, counts));
+            }
+        }
+        self.open = kept;
+        if let Some(declared) = declared {
+            for window in declared {
+                let known = self.open.iter().any(|(w, _)| w.id == window.id);
+                if !known && window.is_active(wall) {
+                    changes.push(WindowChange::Opened(window.clone()));
+                    self.open.push((window, BTreeMap::new()));
+                }
+            }
+        }
+        changes
+    }
+
+    /// Changes inside an open window become `info`, saying which window; they are
+    /// counted for its summary.
+    pub fn soften(&mut self, findings: &mut [Finding]) {
+        if self.open.is_empty() {
+            return;
+        }
+        for finding in findings.iter_mut() {
+            if !is_mass_change(finding.kind) {
+                continue;
+            }
+            let Some((window, counts)) =
+                self.open.iter_mut().find(|(w, _)| w.covers(&finding.path))
+            else {
+                continue;
+            };
+            *counts.entry(finding.kind.as_str()).or_default() += 1;
+            if finding.severity > Severity::Info {
+                finding.detail = format!(
+                    "{} (a {} inside maintenance window {}: {})",
+                    finding.detail, finding.severity, window.id, window.reason
+                );
+                finding.severity = Severity::Info;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::home::Home;
+
+    #[test]
+    fn a_window_opens_softens_changes_below_it_and_closes_with_a_summary() {
+        let tmp = tempfile::tempdir().expect("test fixture");
+        let home = Home::new(tmp.path().join("home"));
+        home.init().expect("init");
+        let store = tmp
+            .path()
+            .canonicalize()
+            .expect("test fixture")
+            .join("store");
+        std::fs::create_dir(&store).expect("test fixture");
+        let mut windows = Windows::new(maintenance::maintenance_path(&home));
+        let t0 = Instant::now();
+        assert!(windows.poll(t0).is_empty());
+        let until = SystemTime::now() + Duration::from_secs(3600);
+        maintenance::start(&home, &store, until, "migration").expect("start");
+        // Within the poll interval nothing is looked at; after it, the window opens.
+        assert!(windows.poll(t0 + Duration::from_millis(10)).is_empty());
+        let opened = windows.poll(t0 + MAINTENANCE_POLL);
+        assert!(matches!(&opened[..], [WindowChange::Opened(w)] if w.reason == "migration"));
+        let mut findings = vec![
+            Finding::new(
+                store.join("a.dcm"),
+                FindingKind::Removed,
+                Severity::Alert,
+                "gone",
+            ),
+            Finding::new(
+                store.join("b.dcm"),
+                FindingKind::PreambleExecutable,
+                Severity::Alert,
+                "MZ",
+            ),
+            Finding::new(
+                tmp.path().join("elsewhere.dcm"),
+                FindingKind::Removed,
+                Severity::Alert,
+                "gone",
+            ),
+        ];
+        windows.soften(&mut findings);
+        assert_eq!(findings[0].severity, Severity::Info);
+        assert!(
+            findings[0]
+                .detail
+                .contains("maintenance window 1: migration")
+        );
+        assert_eq!(
+            findings[1].severity,
+            Severity::Alert,
+            "malware stays an alert"
+        );
+        assert_eq!(findings[2].severity, Severity::Alert, "outside the window");
+        maintenance::end(&home, 1).expect("end");
+        let closed = windows.poll(t0 + MAINTENANCE_POLL * 2);
+        assert!(
+            matches!(&closed[..], [WindowChange::Closed { summary, expired: false, .. }] if summary == "1 removed"),
+            "{closed:?}"
+        );
+    }
+}

@@ -1,0 +1,498 @@
+//! The ransomware suite of `pacsguard watch`: the real binary, real kernel events, real
+//! files. Each attack pattern must raise `ransomware-suspected` (and each changed file its
+//! own finding); each benign pattern must raise no alert at all. The long-window
+//! thresholds are shortened here through the configuration (`bench/ransomware.sh` runs
+//! the defaults) so a slow attack takes seconds, not minutes.
+
+mod common;
+mod watcher;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::Env;
+use pacsguard_testkit::DicomBuilder;
+use serde_json::Value;
+use watcher::{Watcher, configure, image_store, keystream, kinds, tally};
+
+fn count(findings: &[Value], kind: &str) -> usize {
+    kinds(findings).iter().filter(|k| *k == kind).count()
+}
+
+fn alerts(findings: &[Value]) -> Vec<&Value> {
+    findings
+        .iter()
+        .filter(|f| f["kind"] == "ransomware-suspected")
+        .collect()
+}
+
+/// Nothing but info, apart from a kernel queue overflow other tests may cause on the
+/// same file system.
+fn assert_no_alarm(findings: &[Value]) {
+    let loud: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["severity"] != "info" && f["kind"] != "events-lost")
+        .collect();
+    assert!(loud.is_empty(), "{loud:#?}");
+}
+
+fn encrypt(path: &Path, seed: u64) {
+    let len = fs::metadata(path).expect("test fixture").len() as usize;
+    fs::write(path, keystream(len, seed)).expect("test fixture");
+}
+
+/// A new CT instance, as a PACS receiver would write it.
+fn instance(i: usize) -> Vec<u8> {
+    DicomBuilder::ct(&format!("1.2.826.0.1.3680043.10.1137.7.{i}")).build()
+}
+
+#[test]
+fn a_paced_part_then_rename_ingest_is_arrivals_not_moves() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    image_store(&env, 10);
+    let watcher = Watcher::start(&env, &[]);
+    let incoming = env.path("archive/incoming");
+    fs::create_dir_all(&incoming).expect("test fixture");
+    std::thread::sleep(Duration::from_millis(300));
+    let mut names = Vec::new();
+    // About 4 files a second, as a PACS receiver or rsync writes: `X.part`, then `X`.
+    for i in 0..16 {
+        let part = incoming.join(format!("{i}.dcm.part"));
+        fs::write(&part, instance(i)).expect("test fixture");
+        fs::rename(&part, incoming.join(format!("{i}.dcm"))).expect("test fixture");
+        names.push(format!("archive/incoming/{i}.dcm"));
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // And renamed long after it was written (the watcher has seen `X.part` by then).
+    for i in 16..20 {
+        let part = incoming.join(format!("{i}.dcm.part"));
+        fs::write(&part, instance(i)).expect("test fixture");
+        std::thread::sleep(Duration::from_millis(1500));
+        fs::rename(&part, incoming.join(format!("{i}.dcm"))).expect("test fixture");
+        names.push(format!("archive/incoming/{i}.dcm"));
+    }
+    let done = watcher.wait(Duration::from_secs(30), |f, _| {
+        let t = tally(f, &env.tree);
+        names
+            .iter()
+            .all(|n| t.contains_key(&("added".to_string(), n.clone())))
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(done, "{findings:#?}\n{stderr}");
+    assert_no_alarm(&findings);
+    assert_eq!(count(&findings, "moved"), 0, "{findings:#?}");
+    let t = tally(&findings, &env.tree);
+    for name in &names {
+        assert_eq!(
+            t.get(&("added".to_string(), name.clone())),
+            Some(&1),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_temp_and_rename_save_is_one_change_and_nothing_else() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let config = env.path("etc/app.conf");
+    fs::create_dir_all(config.parent().expect("test fixture")).expect("test fixture");
+    fs::write(&config, "port = 104\n").expect("test fixture");
+    env.profile(&["--policy", "static"]);
+    let watcher = Watcher::start(&env, &[]);
+    // sed -i writes a temporary file beside the original and renames it over it.
+    for (i, port) in [11112, 4242, 2762].iter().enumerate() {
+        let status = std::process::Command::new("sed")
+            .args(["-i", &format!("s/= .*/= {port}/")])
+            .arg(&config)
+            .status()
+            .expect("sed runs");
+        assert!(status.success());
+        let want = i + 1;
+        let seen = watcher.wait(Duration::from_secs(10), |f, _| {
+            count(f, "content-changed") >= want
+        });
+        assert!(seen, "{:#?}", watcher.findings());
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, findings, stderr) = watcher.stop();
+    // The edit is one alert per save (static root); sed's temporary files, which existed
+    // only between two looks, are nothing.
+    let kinds = kinds(&findings);
+    assert!(
+        kinds
+            .iter()
+            .all(|k| k == "content-changed" || k == "events-lost"),
+        "{findings:#?}\n{stderr}"
+    );
+}
+
+/// Files encrypted one at a time, `pace` apart, in a store whose long window is shortened
+/// to `long_files` files.
+fn slow_attack(pace: Duration, long_files: usize) {
+    let env = Env::new();
+    configure(
+        &env,
+        &format!("scrub_mb_per_s = 0\nransomware_long_files = {long_files}\n"),
+    );
+    let paths = image_store(&env, 40);
+    let watcher = Watcher::start(&env, &[]);
+    let mut lost = 0;
+    for (i, path) in paths.iter().enumerate() {
+        if count(&watcher.findings(), "ransomware-suspected") > 0 {
+            break;
+        }
+        encrypt(path, i as u64 + 1);
+        lost += 1;
+        std::thread::sleep(pace);
+    }
+    let raised = watcher.wait(Duration::from_secs(10), |f, _| {
+        count(f, "ransomware-suspected") > 0
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+    assert!(lost <= long_files + 2, "{lost} files lost before the alert");
+    let detail = alerts(&findings)[0]["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(detail.contains("a slow, steady rewrite"), "{detail}");
+    // Each encrypted file is its own finding as well.
+    let t = tally(&findings, &env.tree);
+    for path in &paths[..lost] {
+        let rel = path
+            .strip_prefix(&env.tree)
+            .expect("test fixture")
+            .display()
+            .to_string();
+        assert!(
+            t.keys()
+                .any(|(k, p)| *p == rel && k != "ransomware-suspected"),
+            "{rel}: {findings:#?}"
+        );
+    }
+}
+
+#[test]
+fn slow_encryption_at_0_6_s_a_file_raises_ransomware_suspected() {
+    slow_attack(Duration::from_millis(600), 6);
+}
+
+#[test]
+fn slow_encryption_at_2_s_a_file_raises_ransomware_suspected() {
+    slow_attack(Duration::from_secs(2), 4);
+}
+
+#[test]
+fn a_decoy_alert_does_not_hide_the_attack_that_follows() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_window_seconds = 3\n");
+    let paths = image_store(&env, 150);
+    let watcher = Watcher::start(&env, &[]);
+    // The decoy: 25 deletions, twice.
+    for path in &paths[..25] {
+        fs::remove_file(path).expect("test fixture");
+    }
+    let first = watcher.wait(Duration::from_secs(10), |f, _| {
+        count(f, "ransomware-suspected") == 1
+    });
+    assert!(first, "{:#?}", watcher.findings());
+    for path in &paths[25..50] {
+        fs::remove_file(path).expect("test fixture");
+    }
+    // The attack, once the decoy's alert has been raised and a window has passed.
+    std::thread::sleep(Duration::from_secs(3));
+    let start = Instant::now();
+    for (i, path) in paths[50..].iter().enumerate() {
+        encrypt(path, i as u64 + 11);
+    }
+    let again = watcher.wait(Duration::from_secs(15), |f, _| {
+        alerts(f).iter().any(|a| {
+            a["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("no longer DICOM"))
+        })
+    });
+    let at = start.elapsed();
+    let (_, findings, stderr) = watcher.stop();
+    assert!(again, "{findings:#?}\n{stderr}");
+    assert!(at < Duration::from_secs(5), "after {at:?}");
+    let second = alerts(&findings)
+        .into_iter()
+        .find(|a| {
+            a["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("no longer DICOM"))
+        })
+        .expect("test fixture")["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        second.contains("since the previous ransomware-suspected alert"),
+        "{second}"
+    );
+}
+
+#[test]
+fn renaming_whole_study_directories_counts_their_files() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    // Five studies of 20 instances: five renames, a hundred files.
+    image_store(&env, 100);
+    let watcher = Watcher::start(&env, &[]);
+    let start = Instant::now();
+    for study in 0..5 {
+        let dir = env.path(&format!("archive/study{study}"));
+        let mut locked: PathBuf = dir.clone();
+        locked.set_extension("locked");
+        fs::rename(&dir, &locked).expect("test fixture");
+    }
+    let raised = watcher.wait(Duration::from_secs(10), |f, _| {
+        count(f, "ransomware-suspected") > 0
+    });
+    let at = start.elapsed();
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+    assert!(at < Duration::from_secs(5), "after {at:?}");
+    let detail = alerts(&findings)[0]["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(detail.contains("renamed to .locked"), "{detail}");
+    // Each renamed directory is its own finding, saying how many files it carried.
+    assert_eq!(count(&findings, "moved"), 5, "{findings:#?}");
+}
+
+#[test]
+fn plain_copy_in_raises_no_alert() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    image_store(&env, 10);
+    let watcher = Watcher::start(&env, &[]);
+    // `cp -r` of a study from elsewhere: real DICOM files written by others.
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.testdata/wheels/pydicom/pydicom/data/test_files");
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&staging).expect("test fixture");
+    let mut copied = 0;
+    for entry in fs::read_dir(&samples).expect("pydicom samples (scripts/setup-test-deps.sh)") {
+        let path = entry.expect("test fixture").path();
+        if path.extension().is_some_and(|e| e == "dcm") && copied < 30 {
+            fs::copy(&path, staging.join(path.file_name().expect("test fixture")))
+                .expect("test fixture");
+            copied += 1;
+        }
+    }
+    let status = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(&staging)
+        .arg(env.path("archive/copied"))
+        .status()
+        .expect("cp runs");
+    assert!(status.success());
+    let done = watcher.wait(Duration::from_secs(30), |f, _| {
+        tally(f, &env.tree)
+            .keys()
+            .filter(|(k, p)| k == "added" && p.starts_with("archive/copied/"))
+            .count()
+            >= copied
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(done, "{findings:#?}\n{stderr}");
+    assert_eq!(count(&findings, "ransomware-suspected"), 0);
+    // Screening may rightly note a sample's odd preamble (info) or a malformed sample:
+    // none of it is a move, a removal or a rewrite.
+    for kind in ["moved", "removed", "content-changed", "no-longer-dicom"] {
+        assert_eq!(count(&findings, kind), 0, "{kind}: {findings:#?}");
+    }
+}
+
+#[test]
+fn encryption_through_hard_links_outside_the_tree_is_seen() {
+    if !common::is_root() {
+        return; // writes outside every watched directory reach only fanotify (root)
+    }
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 60);
+    let watcher = Watcher::start(&env, &[]);
+    let outside = env.dir.path().join("outside");
+    fs::create_dir_all(&outside).expect("test fixture");
+    let start = Instant::now();
+    for (i, path) in paths.iter().enumerate() {
+        let link = outside.join(format!("x{i}"));
+        fs::hard_link(path, &link).expect("test fixture");
+        encrypt(&link, i as u64 + 5);
+        fs::remove_file(&link).expect("test fixture");
+    }
+    let raised = watcher.wait(Duration::from_secs(10), |f, _| {
+        count(f, "ransomware-suspected") > 0
+    });
+    let at = start.elapsed();
+    let everyone = watcher.wait(Duration::from_secs(10), |f, _| {
+        let t = tally(f, &env.tree);
+        paths.iter().all(|p| {
+            let rel = p
+                .strip_prefix(&env.tree)
+                .expect("test fixture")
+                .display()
+                .to_string();
+            t.contains_key(&("no-longer-dicom".to_string(), rel))
+        })
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+    assert!(at < Duration::from_secs(5), "after {at:?}");
+    assert!(
+        everyone,
+        "each encrypted file is its own finding: {findings:#?}"
+    );
+    let detail = alerts(&findings)[0]["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(detail.contains("through a hard link at"), "{detail}");
+}
+
+#[test]
+fn encryption_through_a_held_shared_mapping_is_seen_within_seconds() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 40);
+    let watcher = Watcher::start(&env, &[]);
+    // Open, map shared, close, then encrypt every file through its mapping, and hold the
+    // mappings: the kernel reports nothing until they go away.
+    let list = paths
+        .iter()
+        .map(|p| format!("{:?}", p.display().to_string()))
+        .collect::<Vec<_>>()
+        .join(",");
+    // The mappings are made first, and the close of each descriptor (a close after
+    // opening for writing, which the kernel reports) is verified while nothing has
+    // changed yet; only then does the encryption start, through the mappings alone.
+    let script = format!(
+        "import mmap,os,sys,time\nheld=[]\nfor p in [{list}]:\n    fd=os.open(p,os.O_RDWR)\n    held.append(mmap.mmap(fd,0))\n    os.close(fd)\nprint('mapped',flush=True)\nsys.stdin.readline()\nfor m in held:\n    m[:]=os.urandom(len(m))\nprint('encrypted',flush=True)\ntime.sleep(60)\n"
+    );
+    let mut attacker = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut out = std::io::BufReader::new(attacker.stdout.take().expect("test fixture"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).expect("test fixture");
+    assert_eq!(line.trim(), "mapped");
+    std::thread::sleep(Duration::from_secs(2));
+    let before = count(&watcher.findings(), "no-longer-dicom");
+    assert_eq!(before, 0, "nothing changed yet: {:#?}", watcher.findings());
+    let start = Instant::now();
+    std::io::Write::write_all(attacker.stdin.as_mut().expect("test fixture"), b"go\n")
+        .expect("test fixture");
+    line.clear();
+    std::io::BufRead::read_line(&mut out, &mut line).expect("test fixture");
+    assert_eq!(line.trim(), "encrypted");
+    let raised = watcher.wait(Duration::from_secs(15), |f, _| {
+        count(f, "ransomware-suspected") > 0
+    });
+    let at = start.elapsed();
+    let still_held = attacker.try_wait().expect("test fixture").is_none();
+    let _ = attacker.kill();
+    let _ = attacker.wait();
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+    assert!(
+        still_held,
+        "found while the mappings were held, not at the exit"
+    );
+    assert!(at < Duration::from_secs(5), "after {at:?}");
+    let detail = alerts(&findings)[0]["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        detail.contains("through a shared writable mapping"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn a_migration_inside_a_maintenance_window_raises_no_alert() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 60);
+    let watcher = Watcher::start(&env, &[]);
+    // Declared while the watcher runs (and holds the home): picked up without a restart.
+    let archive = env.path("archive");
+    let declared = env.run(&[
+        "maintenance",
+        "start",
+        archive.to_str().expect("test fixture"),
+        "--until",
+        "10min",
+        "--reason",
+        "CHG-4711 migration of 2019 studies",
+    ]);
+    assert!(declared.status.success(), "{}", common::stderr(&declared));
+    let opened = watcher.wait(Duration::from_secs(10), |f, _| {
+        count(f, "maintenance-window") == 1
+    });
+    assert!(opened, "{:#?}", watcher.findings());
+    // The migration: every study copied into the archive tree, the originals deleted.
+    let target = env.path("archive/2019");
+    fs::create_dir_all(&target).expect("test fixture");
+    for study in 0..5 {
+        let from = env.path(&format!("archive/study{study}"));
+        let status = std::process::Command::new("cp")
+            .arg("-r")
+            .arg(&from)
+            .arg(&target)
+            .status()
+            .expect("cp runs");
+        assert!(status.success());
+        fs::remove_dir_all(&from).expect("test fixture");
+    }
+    let settled = watcher.wait(Duration::from_secs(20), |f, _| {
+        count(f, "removed") + count(f, "moved") >= paths.len()
+    });
+    assert!(settled, "{:#?}", watcher.findings());
+    let listed = env.run(&["maintenance", "list"]);
+    assert!(
+        common::stdout(&listed).contains("CHG-4711"),
+        "{}",
+        common::stdout(&listed)
+    );
+    let ended = env.run(&["maintenance", "end", "1"]);
+    assert!(ended.status.success(), "{}", common::stderr(&ended));
+    let closed = watcher.wait(Duration::from_secs(10), |f, _| {
+        count(f, "maintenance-window") == 2
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(closed, "{findings:#?}\n{stderr}");
+    assert_eq!(count(&findings, "ransomware-suspected"), 0, "{findings:#?}");
+    let loud: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["severity"] == "alert")
+        .collect();
+    assert!(loud.is_empty(), "{loud:#?}");
+    let summary = findings
+        .iter()
+        .rev()
+        .find(|f| f["kind"] == "maintenance-window")
+        .and_then(|f| f["detail"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        summary.contains("removed") || summary.contains("moved"),
+        "{summary}"
+    );
+    // On the trail: who opened it and why.
+    let shown = env.run(&["audit", "show"]);
+    assert!(common::stdout(&shown).contains("CHG-4711"));
+}

@@ -1,0 +1,229 @@
+//! The harness of the `watch` tests: a running `pacsguard watch --json`, read line by line
+//! as it reports, and the trees they guard.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pacsguard_testkit::{DicomBuilder, Pixels};
+use serde_json::Value;
+
+use crate::common::{self, Env, pacsguard};
+
+/// A running `pacsguard watch --json`.
+pub struct Watcher {
+    pub child: Child,
+    findings: Arc<Mutex<Vec<(Instant, Value)>>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Watcher {
+    /// Starts the watcher and waits until it is watching (the catch-up is done).
+    pub fn start(env: &Env, args: &[&str]) -> Watcher {
+        Watcher::start_with(env, args, pacsguard())
+    }
+
+    /// The same, without CAP_SYS_ADMIN when run as root: inotify alone, as for a
+    /// non-root user or under a kernel without fanotify.
+    pub fn start_inotify_only(env: &Env, args: &[&str]) -> Watcher {
+        if !common::is_root() {
+            return Watcher::start(env, args);
+        }
+        let mut command = std::process::Command::new("setpriv");
+        command
+            .args(["--bounding-set", "-sys_admin", "--"])
+            .arg(env!("CARGO_BIN_EXE_pacsguard"));
+        let watcher = Watcher::start_with(env, args, command);
+        assert!(
+            watcher.stderr().contains("inotify alone"),
+            "{}",
+            watcher.stderr()
+        );
+        watcher
+    }
+
+    pub fn start_with(env: &Env, args: &[&str], mut command: std::process::Command) -> Watcher {
+        let mut child = command
+            .arg("--home")
+            .arg(&env.home)
+            .arg("watch")
+            .arg("--json")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("pacsguard watch starts");
+        let findings = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let out = child.stdout.take().expect("stdout");
+        let sink = Arc::clone(&findings);
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let line = line.expect("utf-8 line");
+                let value: Value = serde_json::from_str(&line).expect("one JSON object per line");
+                sink.lock()
+                    .expect("test fixture")
+                    .push((Instant::now(), value));
+            }
+        });
+        let err = child.stderr.take().expect("stderr");
+        let text = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines() {
+                let line = line.expect("utf-8 line");
+                let mut text = text.lock().expect("test fixture");
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        let watcher = Watcher {
+            child,
+            findings,
+            stderr,
+        };
+        let ready = watcher.wait(Duration::from_secs(120), |_, err| {
+            err.contains("watching for changes") || err.contains("error")
+        });
+        assert!(ready, "watch did not start: {}", watcher.stderr());
+        assert!(
+            watcher.stderr().contains("watching for changes"),
+            "{}",
+            watcher.stderr()
+        );
+        watcher
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().expect("test fixture").clone()
+    }
+
+    pub fn findings(&self) -> Vec<Value> {
+        self.findings
+            .lock()
+            .expect("test fixture")
+            .iter()
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// Polls until `done` holds (true) or the timeout passes (false).
+    pub fn wait(&self, timeout: Duration, done: impl Fn(&[Value], &str) -> bool) -> bool {
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if done(&self.findings(), &self.stderr()) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// When the first finding of `kind` was printed.
+    pub fn first(&self, kind: &str) -> Option<Instant> {
+        self.findings
+            .lock()
+            .expect("test fixture")
+            .iter()
+            .find(|(_, v)| v["kind"] == kind)
+            .map(|(t, _)| *t)
+    }
+
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("test fixture"));
+        nix::sys::signal::kill(pid, signal).expect("signal");
+    }
+
+    /// SIGTERM, then the exit status and everything printed.
+    pub fn stop(mut self) -> (i32, Vec<Value>, String) {
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+        let status = self.child.wait().expect("watch exits");
+        // Let the reader threads take the last lines.
+        std::thread::sleep(Duration::from_millis(200));
+        (
+            status.code().expect("exit status, not a signal"),
+            self.findings(),
+            self.stderr(),
+        )
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn configure(env: &Env, watch: &str) {
+    let config = env.home.join("config.toml");
+    let mut text = fs::read_to_string(&config).expect("test fixture");
+    text.push_str("\n[watch]\n");
+    text.push_str(watch);
+    fs::write(&config, text).expect("test fixture");
+}
+
+/// How often each (kind, path relative to the tree) was reported.
+pub fn tally(findings: &[Value], tree: &Path) -> HashMap<(String, String), usize> {
+    let prefix = format!("{}/", tree.display());
+    let mut counts = HashMap::new();
+    for f in findings {
+        let path = f["path"].as_str().unwrap_or_default();
+        let rel = path.strip_prefix(&prefix).unwrap_or(path).to_string();
+        *counts
+            .entry((f["kind"].as_str().unwrap_or_default().to_string(), rel))
+            .or_insert(0) += 1;
+    }
+    counts
+}
+
+/// 0 when everything reported was info, else 1. (Other tests write on the same mount,
+/// which fanotify sees, so a watcher may rightly report `events-lost` at any time.)
+pub fn expected_status(findings: &[Value]) -> i32 {
+    i32::from(findings.iter().any(|f| f["severity"] != "info"))
+}
+
+pub fn kinds(findings: &[Value]) -> Vec<String> {
+    findings
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// A tree of small CT instances with real pixel data, profiled `append-only`.
+pub fn image_store(env: &Env, count: usize) -> Vec<std::path::PathBuf> {
+    let mut paths = Vec::new();
+    for i in 0..count {
+        let dir = env.path(&format!("archive/study{}", i % 5));
+        fs::create_dir_all(&dir).expect("test fixture");
+        let pixels: Vec<u8> = (0..65_536u32)
+            .map(|j| ((j * 31 + i as u32) % 251) as u8)
+            .collect();
+        let bytes = DicomBuilder::ct(&format!("1.2.826.0.1.3680043.10.1137.9.{i}"))
+            .pixels(Pixels::Native(pixels))
+            .build();
+        let path = dir.join(format!("{i}.dcm"));
+        fs::write(&path, bytes).expect("test fixture");
+        paths.push(path);
+    }
+    env.profile(&["--policy", "append-only"]);
+    paths
+}
+
+pub fn keystream(len: usize, seed: u64) -> Vec<u8> {
+    // xorshift: stands in for a cipher's output, as random-looking as one.
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
