@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Env, one, pacsguard};
+use common::{Env, one, pacsguard, stderr};
 use serde_json::Value;
 
 fn chattr(flag: &str, path: &Path) -> bool {
@@ -64,8 +64,10 @@ fn chattr_is_a_finding_in_check() {
     let detail = doc["findings"][0]["detail"].as_str().unwrap_or_default();
     assert!(detail.contains("flags none -> immutable"), "{detail}");
 
-    // Profiled immutable, then made append-only instead: both directions are seen.
-    env.profile(&[]);
+    // The reviewed change accepted (immutable is now the baseline), then made
+    // append-only instead: both directions are seen.
+    let accepted = env.run(&["accept", "--all", "--reason", "made immutable on purpose"]);
+    assert_eq!(accepted.status.code(), Some(0), "{}", stderr(&accepted));
     assert!(chattr("-i", &file) && chattr("+a", &file));
     let (code, findings, doc) = env.check(&[]);
     assert_eq!(code, 1, "{findings:#?}");
