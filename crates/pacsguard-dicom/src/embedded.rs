@@ -188,6 +188,17 @@ pub fn active_pdf(pdf: &[u8]) -> Option<String> {
     (!alerts.is_empty()).then(|| alerts.join("; "))
 }
 
+/// [`trailing_zip`] as the finding it is: an archive a ZIP reader opens from the end.
+pub(crate) fn trailing_zip_hidden(bytes: &[u8]) -> Option<Hidden> {
+    trailing_zip(bytes).map(|(offset, detail)| Hidden {
+        format: Format::Zip,
+        offset,
+        kind: FindingKind::EmbeddedExecutable,
+        severity: Severity::Alert,
+        detail,
+    })
+}
+
 /// A ZIP archive whose end-of-central-directory record is in the last 64 KiB of `bytes`
 /// (how a ZIP appended to a DICOM file is found, whatever its preamble says). Returns the
 /// offset of the record and a description.

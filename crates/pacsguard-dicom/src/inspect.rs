@@ -145,10 +145,15 @@ impl Observations {
             self.dropped += 1;
             return false; // the search stops: the rest would only be counted
         }
-        // One PDF reports several things at one offset: the detail tells them apart.
-        if self.whole_file_at.contains(&offset)
-            || !self.hidden_offsets.insert((offset, hidden.detail.clone()))
-        {
+        // One thing at one offset is one finding, however many searches reach it (a ZIP
+        // in its element and from the end of the file); only a PDF reports several things
+        // at its one offset, which its details tell apart.
+        let distinct = if hidden.format == Format::Pdf {
+            hidden.detail.clone()
+        } else {
+            String::new()
+        };
+        if self.whole_file_at.contains(&offset) || !self.hidden_offsets.insert((offset, distinct)) {
             return true;
         }
         let detail = if place.is_empty() {
@@ -256,14 +261,7 @@ pub fn inspect(bytes: &[u8]) -> Inspection {
         }
         None => return not_dicom(bytes, budget),
     };
-    if let Some((at, detail)) = embedded::trailing_zip(bytes) {
-        let hidden = Hidden {
-            format: Format::Zip,
-            offset: at,
-            kind: FindingKind::EmbeddedExecutable,
-            severity: Severity::Alert,
-            detail,
-        };
+    if let Some(hidden) = embedded::trailing_zip_hidden(bytes) {
         found.hidden(hidden, 0, "at the end of the file");
     }
     let documents: Vec<Range<u64>> = inspection
@@ -324,14 +322,7 @@ pub fn inspect_window(
     embedded::search(window, window, 0, budget, |hidden| {
         found.hidden(hidden, 0, "in a window of a file read in windows")
     });
-    if last && let Some((at, detail)) = embedded::trailing_zip(window) {
-        let hidden = Hidden {
-            format: Format::Zip,
-            offset: at,
-            kind: FindingKind::EmbeddedExecutable,
-            severity: Severity::Alert,
-            detail,
-        };
+    if last && let Some(hidden) = embedded::trailing_zip_hidden(window) {
         found.hidden(hidden, 0, "at the end of the file");
     }
     if let Some((at, detail)) = crate::markup::find_active_markup(window) {
@@ -476,14 +467,7 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
     embedded::search(bytes, bytes, 0, &mut budget, |hidden| {
         found.hidden(hidden, 0, "in a file that is not DICOM")
     });
-    if let Some((at, detail)) = embedded::trailing_zip(bytes) {
-        let hidden = Hidden {
-            format: Format::Zip,
-            offset: at,
-            kind: FindingKind::EmbeddedExecutable,
-            severity: Severity::Alert,
-            detail,
-        };
+    if let Some(hidden) = embedded::trailing_zip_hidden(bytes) {
         found.hidden(hidden, 0, "at the end of a file that is not DICOM");
     }
     if !acted_on {

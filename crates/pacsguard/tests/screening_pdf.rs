@@ -162,7 +162,8 @@ fn hash_lists_apply_to_pdf_attachments() {
     let plain = dir.join("plain.pdf");
     fs::write(&plain, kit::pdf("")).expect("write");
     let notes = dir.join("notes.txt");
-    let payload = b"powershell -enc SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoAZQBjAHQAKQA=\n";
+    // Text no rule can call malicious: only its SHA-256 (a known-bad sample) gives it away.
+    let payload = b"Quarterly dose report, draft 3: see attached spreadsheet for CT room 2.\n";
     fs::write(&notes, payload).expect("write");
     let attached = dir.join("attached.pdf");
     qpdf(
