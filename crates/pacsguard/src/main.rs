@@ -370,10 +370,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .check(&CheckRequest { paths, fast }, progress.as_ref())
             {
                 // Found but not recorded (a full home disk): shown, then the failure.
+                // One JSON document: the findings and the error together.
                 Err(pacsguard_engine::EngineError::Unrecorded { findings, source }) => {
-                    output::unrecorded("check", &findings, json)?;
-                    return Err(anyhow::Error::new(*source)
-                        .context("the findings above could not be recorded on the audit trail"));
+                    let error = anyhow::Error::new(*source)
+                        .context("the findings above could not be recorded on the audit trail");
+                    let message = pacsguard_events::escape_bytes(error_message(&error).as_bytes());
+                    output::unrecorded("check", &findings, &message, json)?;
+                    eprintln!("pacsguard: {message}");
+                    return Ok(ExitCode::from(2));
                 }
                 other => other?,
             };

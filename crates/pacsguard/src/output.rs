@@ -146,17 +146,26 @@ fn describe_root(root: &RootSummary) -> String {
 
 /// Most serious first, then by path, so the top of the screen is what matters.
 /// Findings an operation made but could not record (the error follows on stderr).
-pub fn unrecorded(command: &'static str, findings: &[Finding], as_json: bool) -> Result<()> {
+/// Findings that could not be recorded on the trail (a full home disk): shown all the
+/// same, with the error, before the command fails.
+pub fn unrecorded(
+    command: &'static str,
+    findings: &[Finding],
+    error: &str,
+    as_json: bool,
+) -> Result<()> {
     if as_json {
         #[derive(Serialize)]
         struct Unrecorded<'a> {
             recorded: bool,
+            error: &'a str,
             findings: &'a [Finding],
         }
         return json(
             command,
             &Unrecorded {
                 recorded: false,
+                error,
                 findings,
             },
         );
