@@ -28,7 +28,7 @@ mod verify;
 
 pub use atna::audit_message;
 pub use checkpoint::{Checkpoint, CheckpointError, TrailState};
-pub use log::{AuditLog, LogError, MAX_RECORD_BYTES};
+pub use log::{AuditLog, LogError, MAX_RECORD_BYTES, skip_line};
 pub use mac::RecordKey;
 pub use sink::{
     AuditSink, Durability, MAX_WITNESS_BYTES, Opening, TrailFiles, TrailOptions, WitnessMode,

@@ -134,7 +134,10 @@ pub(crate) fn scan(
 }
 
 /// Skips to just past the next newline; returns the bytes skipped.
-fn skip_line(reader: &mut impl io::BufRead) -> io::Result<u64> {
+/// Skips to just past the next newline (or the end), returning how many bytes it
+/// skipped: how every reader of the trail's line files passes over a line too long to
+/// hold, without holding it.
+pub fn skip_line(reader: &mut impl io::BufRead) -> io::Result<u64> {
     let mut skipped = 0u64;
     loop {
         let buffer = reader.fill_buf()?;

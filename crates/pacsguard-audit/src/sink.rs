@@ -337,12 +337,22 @@ impl AuditSink {
             serde_json::to_vec(&serde_json::json!({ "note": note })).map_err(|e| self.error(e))?;
         line.push(b'\n');
         let path = &self.files.checkpoints;
+        // Opened again for every checkpoint: never through a link swapped in meanwhile
+        // (root would append to whatever it names), and never to a FIFO or device.
         OpenOptions::new()
             .append(true)
             .create(true)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
             .open(path)
-            .and_then(|mut f| f.write_all(&line).and_then(|()| f.sync_data()))
+            .and_then(|mut f| {
+                if !f.metadata()?.is_file() {
+                    return Err(std::io::Error::other(
+                        "not a regular file (a FIFO, socket or device stands there); refused",
+                    ));
+                }
+                f.write_all(&line).and_then(|()| f.sync_data())
+            })
             .map_err(|e| self.error(format!("{}: {e}", path.display())))?;
         if let Some(WitnessCopy {
             read_from,

@@ -423,10 +423,18 @@ impl Forwarder {
             source,
         };
         let tmp = self.cursor.with_extension("tmp");
+        // Whatever stands at the temporary name (a crash's leftover, or a symlink planted
+        // to make root overwrite another file) is removed, never written through: the
+        // new file is created exclusively and no link is followed.
+        match fs::remove_file(&tmp) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(file_err(e)),
+        }
         let mut file = OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
             .mode(0o600)
             .open(&tmp)
             .map_err(file_err)?;

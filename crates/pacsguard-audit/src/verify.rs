@@ -84,7 +84,7 @@ pub fn verify(
                         position,
                         what: format!("longer than {MAX_CHECKPOINT_LINE_BYTES} bytes"),
                     });
-                    skip_line(&mut reader)?;
+                    crate::log::skip_line(&mut reader)?;
                     continue;
                 }
                 let note = serde_json::from_slice::<serde_json::Value>(&line)
@@ -248,21 +248,6 @@ fn as_io(e: pacsguard_fs::ReadError) -> io::Error {
     match e {
         pacsguard_fs::ReadError::Io(e) => e,
         other => io::Error::other(other.to_string()),
-    }
-}
-
-fn skip_line(reader: &mut impl BufRead) -> io::Result<()> {
-    loop {
-        let buffer = reader.fill_buf()?;
-        if buffer.is_empty() {
-            return Ok(());
-        }
-        if let Some(i) = buffer.iter().position(|&b| b == b'\n') {
-            reader.consume(i + 1);
-            return Ok(());
-        }
-        let n = buffer.len();
-        reader.consume(n);
     }
 }
 

@@ -181,7 +181,7 @@ fn read_records(log: &Path, filter: &ShowFilter) -> Result<Vec<Value>, EngineErr
             break;
         }
         if line.last() != Some(&b'\n') && line.len() > MAX_RECORD_BYTES {
-            skip_line(&mut lines).map_err(|e| EngineError::io(log, e))?;
+            pacsguard_audit::skip_line(&mut lines).map_err(|e| EngineError::io(log, e))?;
             continue;
         }
         let Ok(record) = serde_json::from_slice::<Value>(&line) else {
@@ -216,22 +216,6 @@ fn read_records(log: &Path, filter: &ShowFilter) -> Result<Vec<Value>, EngineErr
         out.push(record);
     }
     Ok(out)
-}
-
-/// Skips to just past the next newline.
-fn skip_line(reader: &mut impl BufRead) -> std::io::Result<()> {
-    loop {
-        let buffer = reader.fill_buf()?;
-        if buffer.is_empty() {
-            return Ok(());
-        }
-        if let Some(i) = buffer.iter().position(|&b| b == b'\n') {
-            reader.consume(i + 1);
-            return Ok(());
-        }
-        let n = buffer.len();
-        reader.consume(n);
-    }
 }
 
 /// What `audit export` writes.

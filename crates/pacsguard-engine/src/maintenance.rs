@@ -10,7 +10,6 @@
 //! has to remember to end it. A touched canary and malicious content in an arrival still
 //! alert inside a window.
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -90,21 +89,11 @@ pub fn maintenance_path(home: &Home) -> PathBuf {
 
 /// Every window in the file (none when there is no file).
 pub fn load(path: &Path) -> Result<Vec<MaintenanceWindow>, EngineError> {
-    let file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(EngineError::io(path, e)),
+    // Regular file only, no link followed, never more than the limit: a FIFO or a link to
+    // /dev/zero planted in the home must not hang or exhaust the watcher.
+    let Some(bytes) = crate::files::read_bounded(path, MAX_MAINTENANCE_FILE_BYTES)? else {
+        return Ok(Vec::new());
     };
-    let mut bytes = Vec::new();
-    file.take(MAX_MAINTENANCE_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| EngineError::io(path, e))?;
-    if bytes.len() as u64 > MAX_MAINTENANCE_FILE_BYTES {
-        return Err(EngineError::Config {
-            path: path.to_path_buf(),
-            reason: format!("larger than {MAX_MAINTENANCE_FILE_BYTES} bytes"),
-        });
-    }
     let windows: Vec<MaintenanceWindow> =
         serde_json::from_slice(&bytes).map_err(|e| EngineError::Config {
             path: path.to_path_buf(),

@@ -551,3 +551,50 @@ fn an_append_only_log_that_needs_a_repair_says_what_failed_once() {
         "the cause once: {err}"
     );
 }
+
+// Review finding: the forwarding cursor was written through a symlink planted at its
+// temporary name, so root truncated and rewrote any file the intruder named.
+#[test]
+fn audit_forward_never_writes_through_a_link_planted_in_the_home() {
+    let env = Env::new();
+    env.profile(&[]);
+    let victim = env.dir.path().join("victim.txt");
+    fs::write(&victim, b"PRECIOUS\n").expect("victim");
+    std::os::unix::fs::symlink(&victim, env.home.join("forward.tmp")).expect("plant link");
+    // A real TCP collector on loopback that reads until the sender closes.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let collector = std::thread::spawn(move || {
+        use std::io::Read as _;
+        let (mut conn, _) = listener.accept().expect("accept");
+        let mut all = Vec::new();
+        let _ = conn.read_to_end(&mut all);
+        all.len()
+    });
+    let to = format!("tcp://127.0.0.1:{port}");
+    let out = bounded(&env, &["audit", "forward", "--to", &to]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(collector.join().expect("collector") > 0, "records were sent");
+    assert_eq!(
+        fs::read(&victim).expect("victim"),
+        b"PRECIOUS\n",
+        "the file the link named is untouched"
+    );
+    let cursor = fs::symlink_metadata(env.home.join("forward.cursor")).expect("cursor");
+    assert!(cursor.file_type().is_file(), "the cursor is a regular file");
+}
+
+// Review finding: home files that `watch` and `maintenance` read (the maintenance windows,
+// the running marker, the scrub cursor) were opened as they came: a FIFO hung them.
+#[test]
+fn a_fifo_in_place_of_the_maintenance_windows_is_refused_not_waited_on() {
+    let env = Env::new();
+    env.profile(&[]);
+    let path = env.home.join("maintenance.json");
+    let made = Command::new("mkfifo").arg(&path).status().expect("mkfifo");
+    assert!(made.success());
+    let out = bounded(&env, &["maintenance", "list"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("maintenance.json"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not a regular file"), "{}", stderr(&out));
+}

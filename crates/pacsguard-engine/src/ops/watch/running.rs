@@ -3,7 +3,6 @@
 //! crash, power lost) and says so on the trail, as an `unclean-stop` warning: the time
 //! nothing watched is evidence too.
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -24,9 +23,13 @@ pub fn marker_path(home: &Path) -> PathBuf {
 /// What the marker of a watcher that did not stop cleanly says (its pid and start), if
 /// there is one.
 pub fn previous_unclean(home: &Path) -> Option<String> {
-    let file = std::fs::File::open(marker_path(home)).ok()?;
-    let mut text = Vec::new();
-    file.take(MAX_MARKER_BYTES).read_to_end(&mut text).ok()?;
+    // Regular file only, no link followed, bounded: a FIFO planted here must not hang
+    // the start. A marker that is there but cannot be read still means an unclean stop.
+    let text = match crate::files::read_bounded(&marker_path(home), MAX_MARKER_BYTES) {
+        Ok(Some(text)) => text,
+        Ok(None) => return None,
+        Err(e) => return Some(format!("its marker could not be read: {e}")),
+    };
     let value: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
     let pid = value.get("pid").and_then(serde_json::Value::as_u64);
     let started = value.get("started").and_then(serde_json::Value::as_str);

@@ -39,9 +39,12 @@ pub struct Cursor {
 
 impl Cursor {
     fn load(path: &Path) -> Cursor {
-        // A missing or unreadable cursor only costs starting the cycle over.
-        std::fs::read(path)
+        // A missing or unreadable cursor only costs starting the cycle over; it is read
+        // like every home file (regular, no link followed, bounded), so a FIFO or a link
+        // to /dev/zero in its place cannot hang or exhaust the watcher.
+        crate::files::read_bounded(path, crate::files::MAX_SMALL_FILE_BYTES)
             .ok()
+            .flatten()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default()
     }
