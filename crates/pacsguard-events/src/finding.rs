@@ -35,112 +35,98 @@ impl fmt::Display for Severity {
     }
 }
 
-/// The stable, kebab-case names of findings. SIEM rules match on these: never rename one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FindingKind {
+/// Declares [`FindingKind`] from one table: each variant with its stable name, so the
+/// enum, [`FindingKind::as_str`], its JSON form and [`FindingKind::ALL`] cannot drift
+/// apart (a test holds the README's list of kinds to the same table).
+macro_rules! finding_kinds {
+    ($($(#[$doc:meta])* $variant:ident => $name:literal,)+) => {
+        /// The stable, kebab-case names of findings. SIEM rules match on these: never
+        /// rename one.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+        pub enum FindingKind {
+            $($(#[$doc])* #[serde(rename = $name)] $variant,)+
+        }
+
+        impl FindingKind {
+            /// Every kind, in declaration order.
+            pub const ALL: &[FindingKind] = &[$(FindingKind::$variant,)+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(FindingKind::$variant => $name,)+
+                }
+            }
+        }
+    };
+}
+
+finding_kinds! {
     /// A path that the baseline does not know.
-    Added,
+    Added => "added",
     /// A path of the baseline that is gone (and whose content did not reappear elsewhere).
-    Removed,
+    Removed => "removed",
     /// The same content at a new path, the old path gone: one finding, not two.
-    Moved,
+    Moved => "moved",
     /// The content (or the type of the entry) differs from the baseline.
-    ContentChanged,
+    ContentChanged => "content-changed",
     /// Metadata differs; `fields` names which.
-    MetadataChanged,
+    MetadataChanged => "metadata-changed",
     /// The entry could not be read (permissions, I/O error); the run went on.
-    Unreadable,
+    Unreadable => "unreadable",
     /// The file kept changing while it was hashed; no torn hash was recorded.
-    Unstable,
+    Unstable => "unstable",
     /// A directory that was recorded but not descended into (mount point, depth limit).
-    NotDescended,
+    NotDescended => "not-descended",
     /// The configuration asks for something other than what the signed profile records.
-    ConfigDiffers,
+    ConfigDiffers => "config-differs",
     /// The DICOM preamble holds an executable or active-content header (CVE-2019-11687).
-    PreambleExecutable,
+    PreambleExecutable => "preamble-executable",
     /// The DICOM preamble is neither zero nor TIFF: vendor text, stray bytes.
-    PreambleNonstandard,
+    PreambleNonstandard => "preamble-nonstandard",
     /// A structurally valid executable or archive inside the file, outside the preamble.
-    EmbeddedExecutable,
+    EmbeddedExecutable => "embedded-executable",
     /// An embedded document that acts when opened (PDF JavaScript, launch actions).
-    ActiveContent,
+    ActiveContent => "active-content",
     /// A file attached to an embedded document (a PDF attachment: PDF/A-3 reports carry
     /// XML) that was screened and is neither executable, script nor archive: on the
     /// record (info), not an alarm.
-    EmbeddedFile,
+    EmbeddedFile => "embedded-file",
     /// A YARA rule matched.
-    YaraMatch,
+    YaraMatch => "yara-match",
     /// The file's SHA-256 is on a known-bad list.
-    HashlistMatch,
+    HashlistMatch => "hashlist-match",
     /// A DICOM file that cannot be read to its end (truncated, inconsistent lengths).
-    MalformedDicom,
+    MalformedDicom => "malformed-dicom",
     /// Not a DICOM file where DICOM is expected.
-    NotDicom,
+    NotDicom => "not-dicom",
     /// Part of the file was not inspected (over a size limit, unsupported encoding).
-    NotInspected,
+    NotInspected => "not-inspected",
     /// The Pixel Data of a DICOM instance changed (CT-GAN style tampering).
-    PixelDataChanged,
+    PixelDataChanged => "pixel-data-changed",
     /// The DICOM header changed while the Pixel Data kept its digest.
-    HeaderChanged,
+    HeaderChanged => "header-changed",
     /// A file profiled as DICOM no longer parses as DICOM (encrypted, overwritten).
-    NoLongerDicom,
+    NoLongerDicom => "no-longer-dicom",
     /// Mass rewriting in an image store, or a canary file touched: the evidence of
     /// encryption in progress (files, rate, what changed).
-    RansomwareSuspected,
+    RansomwareSuspected => "ransomware-suspected",
     /// The kernel dropped change events (queue overflow); what it covered was rescanned.
-    EventsLost,
+    EventsLost => "events-lost",
     /// A directory could not be watched (watch limit, permissions) and is polled instead.
-    NotWatched,
+    NotWatched => "not-watched",
     /// A file that is not DICOM but something a loader, interpreter or reader acts on:
     /// an executable, a script (with `#!` or run by `sh` without one), an archive, a PDF,
     /// HTML/HTA, RTF. `format` names which. Where an image belongs, this is an alert.
-    ExecutableFile,
+    ExecutableFile => "executable-file",
     /// The previous watcher ended without a clean stop (killed, crashed): nothing was
     /// guarded in between.
-    UncleanStop,
+    UncleanStop => "unclean-stop",
     /// A maintenance window opened (who, why, until when) or closed (what changed inside
     /// it). Changes inside one are reported as `info` and never called ransomware.
-    MaintenanceWindow,
+    MaintenanceWindow => "maintenance-window",
     /// The audit trail cannot be written (the home's disk is full): findings are held in
     /// memory and written when it can be again.
-    TrailDegraded,
-}
-
-impl FindingKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FindingKind::Added => "added",
-            FindingKind::Removed => "removed",
-            FindingKind::Moved => "moved",
-            FindingKind::ContentChanged => "content-changed",
-            FindingKind::MetadataChanged => "metadata-changed",
-            FindingKind::Unreadable => "unreadable",
-            FindingKind::Unstable => "unstable",
-            FindingKind::NotDescended => "not-descended",
-            FindingKind::ConfigDiffers => "config-differs",
-            FindingKind::PreambleExecutable => "preamble-executable",
-            FindingKind::PreambleNonstandard => "preamble-nonstandard",
-            FindingKind::EmbeddedExecutable => "embedded-executable",
-            FindingKind::ActiveContent => "active-content",
-            FindingKind::EmbeddedFile => "embedded-file",
-            FindingKind::YaraMatch => "yara-match",
-            FindingKind::HashlistMatch => "hashlist-match",
-            FindingKind::MalformedDicom => "malformed-dicom",
-            FindingKind::NotDicom => "not-dicom",
-            FindingKind::NotInspected => "not-inspected",
-            FindingKind::PixelDataChanged => "pixel-data-changed",
-            FindingKind::HeaderChanged => "header-changed",
-            FindingKind::NoLongerDicom => "no-longer-dicom",
-            FindingKind::RansomwareSuspected => "ransomware-suspected",
-            FindingKind::EventsLost => "events-lost",
-            FindingKind::NotWatched => "not-watched",
-            FindingKind::ExecutableFile => "executable-file",
-            FindingKind::UncleanStop => "unclean-stop",
-            FindingKind::MaintenanceWindow => "maintenance-window",
-            FindingKind::TrailDegraded => "trail-degraded",
-        }
-    }
+    TrailDegraded => "trail-degraded",
 }
 
 impl fmt::Display for FindingKind {
@@ -308,6 +294,35 @@ mod tests {
         assert_eq!(json["severity"], "alert");
         assert_eq!(json["path"], "/srv/a\\u{000a}b");
         assert!(json.get("from").is_none());
+    }
+
+    #[test]
+    fn every_kind_has_one_name_in_json_and_text() {
+        let mut seen = std::collections::HashSet::new();
+        for kind in FindingKind::ALL {
+            let json = serde_json::to_value(kind).expect("serializes");
+            assert_eq!(json, kind.as_str(), "{kind:?}");
+            assert!(seen.insert(kind.as_str()), "{} named twice", kind.as_str());
+            let kebab = kind
+                .as_str()
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'-');
+            assert!(kebab, "{} is not kebab-case", kind.as_str());
+        }
+    }
+
+    /// The README is where administrators and SIEM authors learn the kinds: each one
+    /// must be there, by its exact name.
+    #[test]
+    fn every_kind_is_documented_in_the_readme() {
+        let readme = include_str!("../../../README.md");
+        for kind in FindingKind::ALL {
+            assert!(
+                readme.contains(&format!("`{}`", kind.as_str())),
+                "README.md does not document the finding kind `{}`",
+                kind.as_str()
+            );
+        }
     }
 
     #[test]
