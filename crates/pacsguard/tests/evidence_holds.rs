@@ -574,7 +574,10 @@ fn audit_forward_never_writes_through_a_link_planted_in_the_home() {
     let to = format!("tcp://127.0.0.1:{port}");
     let out = bounded(&env, &["audit", "forward", "--to", &to]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(collector.join().expect("collector") > 0, "records were sent");
+    assert!(
+        collector.join().expect("collector") > 0,
+        "records were sent"
+    );
     assert_eq!(
         fs::read(&victim).expect("victim"),
         b"PRECIOUS\n",
@@ -595,6 +598,14 @@ fn a_fifo_in_place_of_the_maintenance_windows_is_refused_not_waited_on() {
     assert!(made.success());
     let out = bounded(&env, &["maintenance", "list"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("maintenance.json"), "{}", stderr(&out));
-    assert!(stderr(&out).contains("not a regular file"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("maintenance.json"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("not a regular file"),
+        "{}",
+        stderr(&out)
+    );
 }
