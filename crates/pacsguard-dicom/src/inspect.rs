@@ -111,9 +111,10 @@ struct Observations {
     /// Offsets of hidden content already reported, so that a ZIP found both in its element
     /// and from the end of the file is one finding.
     hidden_offsets: std::collections::HashSet<(u64, String)>,
-    /// Offsets already reported as what the whole file is (a not-DICOM file's start): a
-    /// search that finds the same header there adds nothing.
-    whole_file_at: std::collections::HashSet<u64>,
+    /// What a not-DICOM file's start was already reported as (offset and format): the
+    /// search that confirms the same executable there adds nothing. What else is found
+    /// there (a PDF's actions, its budget warnings) is still reported.
+    whole_file_at: Option<(u64, Format)>,
 }
 
 impl Observations {
@@ -122,7 +123,7 @@ impl Observations {
             kept: Vec::new(),
             dropped: 0,
             hidden_offsets: std::collections::HashSet::new(),
-            whole_file_at: std::collections::HashSet::new(),
+            whole_file_at: None,
         }
     }
 
@@ -153,7 +154,9 @@ impl Observations {
         } else {
             String::new()
         };
-        if self.whole_file_at.contains(&offset) || !self.hidden_offsets.insert((offset, distinct)) {
+        let same_as_whole_file = kind == FindingKind::EmbeddedExecutable
+            && self.whole_file_at == Some((offset, hidden.format));
+        if same_as_whole_file || !self.hidden_offsets.insert((offset, distinct)) {
             return true;
         }
         let detail = if place.is_empty() {
@@ -454,7 +457,7 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
             detail,
         });
         // The start was reported as a whole; the search below skips offset 0.
-        found.whole_file_at.insert(0);
+        found.whole_file_at = Some((0, format));
     }
     for hidden in readers::whole_file(bytes, &[], format == Some(Format::Pdf)) {
         if acted_on && format == Some(hidden.format) {
