@@ -88,6 +88,42 @@ const BATCH: [&[u8]; 16] = [
     b"echo off",
 ];
 
+/// Launchers that are also words of clinical English ("CMD (common bile duct)", "Start of
+/// contrast injection"): a line starting with one counts only when what follows is
+/// command syntax (see [`command_like_argument`]).
+const AMBIGUOUS_BATCH: [&[u8]; 2] = [b"cmd", b"start"];
+
+/// Whether `rest` (what follows an ambiguous launcher) reads as its argument in a batch
+/// file rather than prose: `.exe`, a switch (`/c`, `/b`), a quoted title (`start ""`), or
+/// a program or URL (`evil.exe`, `http://…`).
+fn command_like_argument(rest: &[u8]) -> bool {
+    if rest
+        .get(..4)
+        .is_some_and(|ext| ext.eq_ignore_ascii_case(b".exe"))
+    {
+        return true;
+    }
+    let rest = &rest[rest
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t'))
+        .unwrap_or(rest.len())..];
+    let token_end = rest
+        .iter()
+        .position(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        .unwrap_or(rest.len());
+    let token = &rest[..token_end];
+    let lower: Vec<u8> = token.to_ascii_lowercase();
+    let switch = token.len() >= 2 && token[0] == b'/' && token[1].is_ascii_alphabetic();
+    let quoted = token.first() == Some(&b'"');
+    let program = [
+        ".exe", ".bat", ".cmd", ".ps1", ".vbs", ".js", ".hta", ".scr", ".lnk",
+    ]
+    .iter()
+    .any(|ext| lower.ends_with(ext.as_bytes()));
+    let url = lower.starts_with(b"http://") || lower.starts_with(b"https://");
+    switch || quoted || program || url
+}
+
 /// A command a shell or `cmd.exe` would run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Command {
@@ -404,12 +440,20 @@ fn is_assignment(word: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || *b == b'_')
 }
 
+/// Where a program a shell runs by path lives (or is dropped).
+const PROGRAM_ROOTS: [&[u8]; 16] = [
+    b"./", b"../", b"/bin/", b"/sbin/", b"/usr/", b"/tmp/", b"/dev/", b"/etc/", b"/var/", b"/opt/",
+    b"/home/", b"/root/", b"/lib", b"/proc/", b"/run/", b"/srv/",
+];
+
 fn is_strong(word: &[u8]) -> bool {
     if STRONG.contains(&word) {
         return true;
     }
-    // A path to a program: `/bin/sh`, `/tmp/x`, `./payload`, all printable.
-    let path = word.starts_with(b"/") || word.starts_with(b"./");
+    // A path to a program: `/bin/sh`, `/tmp/x`, `./payload`, all printable. It must start
+    // at a directory that exists on a Unix system: a line of base64 (a PEM key, an
+    // embedded JPEG's `/9j/4AAQ…`) starts with `/` too, and is no command.
+    let path = PROGRAM_ROOTS.iter().any(|root| word.starts_with(root));
     path && word.len() > 2
         && word
             .iter()
@@ -463,7 +507,11 @@ pub fn find_batch_command(bytes: &[u8]) -> Option<Command> {
                     .get(..5)
                     .is_some_and(|ext| ext.eq_ignore_ascii_case(b".exe "))
             };
-            if head.eq_ignore_ascii_case(launcher) && ends {
+            if head.eq_ignore_ascii_case(launcher)
+                && ends
+                && (!AMBIGUOUS_BATCH.contains(&launcher)
+                    || command_like_argument(&start[launcher.len()..]))
+            {
                 let offset = newline + 1 + skip;
                 let interpreter = if launcher.starts_with(b"p") {
                     "powershell"
@@ -518,6 +566,35 @@ mod tests {
         ] {
             assert_eq!(find_shell_command(file), None, "{file:?}");
         }
+    }
+
+    /// Review finding: report text raised batch and shell alerts.
+    #[test]
+    fn clinical_text_and_base64_are_not_commands() {
+        for text in [
+            &b"Findings:\r\nCMD (common bile duct) measures 6 mm.\r\n"[..],
+            b"Patient tolerated procedure well.\r\nStart of contrast injection at 10:32.\r\n",
+            b"x\nstart = time.time()\n",
+            b"x\ncmd line options were reviewed\n",
+        ] {
+            assert_eq!(find_batch_command(text), None, "{text:?}");
+        }
+        for line in [
+            &b"x\n/9j/4AAQSkZJRgABAQEASABIAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8U\n"[..],
+            b"x\n/+3kq0Yb8vW2mJd1a/Zx7QeR4tN6pLsFgHcUoIyAvEwK\n",
+        ] {
+            assert_eq!(find_shell_command(line), None, "{line:?}");
+        }
+        // The real thing still counts.
+        for command in [
+            &b"x\r\ncmd /c calc.exe\r\n"[..],
+            b"x\r\nstart /b payload.exe\r\n",
+            b"x\r\nstart \"\" evil.hta\r\n",
+            b"x\r\nSTART http://203.0.113.9/x\r\n",
+        ] {
+            assert!(find_batch_command(command).is_some(), "{command:?}");
+        }
+        assert!(find_shell_command(b"x\n/tmp/payload --run\n").is_some());
     }
 
     #[test]
