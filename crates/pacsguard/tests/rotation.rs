@@ -10,7 +10,7 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Env, Found, one};
+use common::{Env, Found, one, stderr};
 
 fn append(path: &Path, text: &str) {
     let mut file = fs::OpenOptions::new()
@@ -167,4 +167,34 @@ fn what_is_not_a_rotation_still_alerts() {
     let (code, findings, _) = env.check(&[]);
     assert_eq!(code, 1, "{findings:#?}");
     assert_eq!(one(&findings, "moved", "hidden").severity, "warning");
+}
+
+/// Review finding: a nightly rotation with `compress`, reviewed and accepted each day,
+/// called `app.log.1.gz` → `app.log.2.gz` a plain move (warning) and on the third day
+/// alerted that `app.log.2.gz` was "truncated" (another file now at that name).
+#[test]
+fn a_nightly_compressed_rotation_never_alerts() {
+    for options in [
+        "rotate 5\ncreate 0644\ncompress",
+        "rotate 5\ncreate 0644\ncompress\ndelaycompress",
+    ] {
+        let (env, log) = growing_env();
+        for day in 2..=5 {
+            logrotate(&env, &log, options);
+            append(&log, &format!("day {day}\n"));
+            let (_, findings, _) = env.check(&[]);
+            assert!(
+                findings.iter().all(|f| f.severity != "alert"),
+                "day {day}, {options:?}: {findings:#?}"
+            );
+            for moved in findings.iter().filter(|f| f.kind == "moved") {
+                let from = moved.from.as_deref().unwrap_or_default();
+                if from.ends_with(".gz") {
+                    assert_eq!(moved.severity, "info", "{moved:?}");
+                }
+            }
+            let out = env.run(&["accept", "--all", "--reason", "nightly rotation reviewed"]);
+            assert_ne!(out.status.code(), Some(2), "{}", stderr(&out));
+        }
+    }
 }

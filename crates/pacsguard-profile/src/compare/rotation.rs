@@ -122,8 +122,13 @@ pub(super) fn recognise<'e>(
     }
 
     // 3. Compression: the profiled log's inode is gone, a compressed rotation of it is new.
+    // (The file system may already have given its inode number to the new log: a file
+    // there that is not the profiled one grown is not the profiled log.)
     for old in &old_files {
-        if done.old.contains(old.rel.as_slice()) || new_by_inode.contains_key(&id(old)) {
+        let still_there = new_by_inode
+            .get(&id(old))
+            .is_some_and(|new| is_same_file_grown(old, new));
+        if done.old.contains(old.rel.as_slice()) || still_there {
             continue;
         }
         let compressed = new_files.iter().find(|c| {
@@ -209,6 +214,17 @@ fn new_log_in_place(out: &mut Output<'_>, old: &Entry, new: &Entry, what: &str) 
     }
 }
 
+/// Whether `new` holds the profiled file `old`, possibly grown: its digest, or its prefix
+/// at the old size, is the old digest. Without a digest to compare, assume it does.
+fn is_same_file_grown(old: &Entry, new: &Entry) -> bool {
+    let Some(old_digest) = old.content.digest() else {
+        return true;
+    };
+    new.content.digest() == Some(old_digest)
+        || matches!(&new.content, Content::Hashed { prefix: Some(p), .. }
+            if *p == (old.meta.size, *old_digest))
+}
+
 fn id(e: &Entry) -> (u64, u64) {
     (e.meta.dev, e.meta.ino)
 }
@@ -238,6 +254,10 @@ fn stem(name: &[u8]) -> &[u8] {
 /// same stem and `new` carries a rotation suffix (`old` may be the live log or an older
 /// rotation of it).
 fn is_rotation_of(new: &[u8], old: &[u8]) -> bool {
+    // `log.1.gz` → `log.2.gz` is a rotation as much as `log.1` → `log.2`: the compressor's
+    // extension is not part of the rotation suffix.
+    let new = strip_compression(new).unwrap_or(new);
+    let old = strip_compression(old).unwrap_or(old);
     let ((new_dir, new_name), (old_dir, old_name)) = (split_name(new), split_name(old));
     new_dir == old_dir && new_name != stem(new_name) && stem(new_name) == stem(old_name)
 }
@@ -303,6 +323,8 @@ mod tests {
         assert!(!is_rotation_of(b"other/log.1", b"var/log"));
         assert!(!is_rotation_of(b"var/evil", b"var/log"));
         assert!(!is_rotation_of(b"var/log", b"var/log.1"));
+        assert!(is_rotation_of(b"var/log.2.gz", b"var/log.1.gz"));
+        assert!(!is_rotation_of(b"var/log.gz", b"var/log.1.gz"));
         assert_eq!(strip_compression(b"d/log.2.gz"), Some(&b"d/log.2"[..]));
         assert_eq!(strip_compression(b".gz"), None);
     }
