@@ -281,6 +281,18 @@ pub fn inspect(bytes: &[u8]) -> Inspection {
         let place = format!("(the whole file read as {})", hidden.format);
         found.hidden(hidden, 0, &place);
     }
+    // A viewer inflates a deflated data set before it shows the text elements: markup in
+    // them is as live there as in an uncompressed file. (Offsets here are in the inflated
+    // data set, so they are not merged with the file's.)
+    if let Some((offset, detail)) = crate::markup::find_active_markup(&inspection.inflated) {
+        found.push(Observation {
+            kind: FindingKind::ActiveContent,
+            severity: Severity::Alert,
+            format: Some(Format::Html),
+            offset: Some(offset as u64),
+            detail: format!("{detail} (in the inflated data set, at that offset in it)"),
+        });
+    }
     inspection.observations = found.finish(&budget);
     inspection
 }
