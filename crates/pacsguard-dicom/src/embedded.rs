@@ -227,20 +227,28 @@ fn zip_ending_at(bytes: &[u8], eocd: usize) -> Option<String> {
     let comment_len = usize::from(u16_le(bytes, eocd + 20)?);
     let mut end_of_directory = eocd;
     let mut zip64 = false;
-    if entries == 0xFFFF || directory_size == 0xFFFF_FFFF {
-        // ZIP64: a 20-byte locator right before the record, the 56-byte ZIP64 end record
-        // right before the locator (where Python looks for it).
-        let locator = eocd.checked_sub(ZIP64_LOCATOR_LEN)?;
-        let record = locator.checked_sub(ZIP64_RECORD_LEN)?;
-        if bytes.get(locator..locator + 4)? != b"PK\x06\x07"
-            || bytes.get(record..record + 4)? != b"PK\x06\x06"
-        {
-            return None;
+    let saturated = entries == 0xFFFF || directory_size == 0xFFFF_FFFF;
+    // ZIP64: a 20-byte locator right before the record, the 56-byte ZIP64 end record right
+    // before the locator (where Python looks for it). Java and Python take the ZIP64
+    // record whenever the locator is there, whether or not the classic fields are
+    // saturated: so does this.
+    let locator = eocd
+        .checked_sub(ZIP64_LOCATOR_LEN)
+        .filter(|&at| bytes.get(at..at + 4) == Some(b"PK\x06\x07"));
+    if saturated || locator.is_some() {
+        let record = locator.and_then(|at| at.checked_sub(ZIP64_RECORD_LEN));
+        match record.filter(|&at| bytes.get(at..at + 4) == Some(b"PK\x06\x06")) {
+            Some(record) => {
+                entries = u64_le(bytes, record + 32)?;
+                directory_size = u64_le(bytes, record + 40)?;
+                end_of_directory = record;
+                zip64 = true;
+            }
+            None if saturated => return None,
+            // A locator without its record: the classic fields stand, and the directory
+            // ends where the locator begins.
+            None => end_of_directory = locator?,
         }
-        entries = u64_le(bytes, record + 32)?;
-        directory_size = u64_le(bytes, record + 40)?;
-        end_of_directory = record;
-        zip64 = true;
     }
     let directory = end_of_directory.checked_sub(usize::try_from(directory_size).ok()?)?;
     if bytes.get(directory..directory + 4)? != b"PK\x01\x02" {
@@ -362,6 +370,49 @@ mod tests {
     /// Every `%PDF-` used to be read on to the end of the value, each with a budget of its
     /// own: 40 of them in front of 4,000 never-ending Flate streams took 9 s on 56 KB. The
     /// first one is read once; later ones are inside it.
+    /// Review finding: a ZIP64 end record and locator before an unsaturated classic end
+    /// record (which `java -jar` runs) was not recognised.
+    #[test]
+    fn a_zip64_locator_is_followed_even_when_the_classic_record_is_not_saturated() {
+        let zip = pacsguard_testkit::zip_with("META-INF/MANIFEST.MF", b"Main-Class: X\n");
+        let eocd = zip.len() - EOCD_LEN;
+        assert_eq!(&zip[eocd..eocd + 4], b"PK\x05\x06");
+        let entries = u64::from(u16_le(&zip, eocd + 10).expect("entries"));
+        let size = u64::from(u32_le(&zip, eocd + 12).expect("size"));
+        let offset = u64::from(u32_le(&zip, eocd + 16).expect("offset"));
+        let mut record = b"PK\x06\x06".to_vec();
+        record.extend_from_slice(&44u64.to_le_bytes());
+        record.extend_from_slice(&[45, 0, 45, 0]);
+        record.extend_from_slice(&[0; 8]); // this disk, the directory's disk
+        record.extend_from_slice(&entries.to_le_bytes());
+        record.extend_from_slice(&entries.to_le_bytes());
+        record.extend_from_slice(&size.to_le_bytes());
+        record.extend_from_slice(&offset.to_le_bytes());
+        assert_eq!(record.len(), ZIP64_RECORD_LEN);
+        let mut locator = b"PK\x06\x07".to_vec();
+        locator.extend_from_slice(&[0; 4]);
+        locator.extend_from_slice(&(offset + size).to_le_bytes());
+        locator.extend_from_slice(&1u32.to_le_bytes());
+        let mut zip64 = zip[..eocd].to_vec();
+        zip64.extend_from_slice(&record);
+        zip64.extend_from_slice(&locator);
+        zip64.extend_from_slice(&zip[eocd..]);
+        let mut value = b"\0\0\0\0vendor data before it".to_vec();
+        value.extend_from_slice(&zip64);
+        value.extend_from_slice(b"more element data after it");
+        let mut found = Vec::new();
+        search(&value, &value, 0, &mut Budget::default(), |hidden| {
+            found.push(hidden);
+            true
+        });
+        assert!(
+            found.iter().any(|h| h.format == Format::Zip
+                && h.detail.contains("JAR")
+                && h.detail.contains("ZIP64")),
+            "{found:?}"
+        );
+    }
+
     #[test]
     fn many_pdf_headers_are_read_once() {
         let mut value = b"%PDF-".repeat(10_000);
