@@ -99,6 +99,22 @@ pub fn load(path: &Path) -> Result<Vec<MaintenanceWindow>, EngineError> {
             path: path.to_path_buf(),
             reason: format!("not a list of maintenance windows: {e}"),
         })?;
+    // A window ends at most MAX_MAINTENANCE_DURATION after it was declared: one that
+    // claims to run further (an edited file: "until the year 10000") is refused whole,
+    // not taken as a week-long blind spot, and never shown as a time that cannot be
+    // formatted.
+    let latest = epoch(SystemTime::now()).saturating_add(MAX_MAINTENANCE_DURATION.as_secs());
+    if let Some(window) = windows.iter().find(|w| w.until > latest) {
+        return Err(EngineError::Config {
+            path: path.to_path_buf(),
+            reason: format!(
+                "window {} ends more than {} days from now (until = {}): refused",
+                window.id,
+                MAX_MAINTENANCE_DURATION.as_secs() / 86_400,
+                window.until
+            ),
+        });
+    }
     if windows.len() > MAX_MAINTENANCE_WINDOWS {
         return Err(EngineError::Config {
             path: path.to_path_buf(),
@@ -260,6 +276,24 @@ mod tests {
         windows[0].until = epoch(SystemTime::now()) - 1;
         save(&maintenance_path(&home), &windows).expect("save");
         assert!(list(&home).expect("list").is_empty());
+    }
+
+    /// Review finding: a window edited to end in the year 10000 made the watcher panic
+    /// at every start (the time could not be shown), and any far end blinded it.
+    #[test]
+    fn a_window_edited_to_end_beyond_the_limit_is_refused_not_shown() {
+        let tmp = tempfile::tempdir().expect("test fixture");
+        let home = Home::new(tmp.path().join("home"));
+        home.init().expect("init");
+        let soon = SystemTime::now() + Duration::from_secs(3600);
+        start(&home, tmp.path(), soon, "routine").expect("start");
+        let path = maintenance_path(&home);
+        let mut windows = load(&path).expect("load");
+        windows[0].until = 253_402_300_800; // 10000-01-01
+        save(&path, &windows).expect("save");
+        let refused = load(&path).expect_err("refused");
+        assert!(refused.to_string().contains("refused"), "{refused}");
+        assert!(list(&home).is_err());
     }
 
     #[test]

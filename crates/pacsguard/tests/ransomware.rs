@@ -496,3 +496,50 @@ fn a_migration_inside_a_maintenance_window_raises_no_alert() {
     let shown = env.run(&["audit", "show"]);
     assert!(common::stdout(&shown).contains("CHG-4711"));
 }
+
+/// Review finding: files that arrived while the watcher ran stayed "arrivals" forever, so
+/// a study received an hour ago could be deleted or encrypted with `info` findings only.
+/// Past `ARRIVAL_GRACE` (30 s) a new image is a stored image: its removal alerts.
+#[test]
+fn an_image_stored_during_the_run_is_guarded_once_it_has_settled() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    image_store(&env, 5);
+    let watcher = Watcher::start(&env, &[]);
+    let new_study = env.path("archive/new-study");
+    fs::create_dir_all(&new_study).expect("test fixture");
+    for i in 0..3 {
+        fs::write(new_study.join(format!("{i}.dcm")), instance(900 + i)).expect("test fixture");
+    }
+    let arrived = watcher.wait(Duration::from_secs(30), |f, _| {
+        tally(f, &env.tree)
+            .keys()
+            .filter(|(k, p)| k == "added" && p.starts_with("archive/new-study/"))
+            .count()
+            >= 3
+    });
+    assert!(arrived, "{:#?}", watcher.findings());
+    // Longer than the grace: the images are settled in the archive now.
+    std::thread::sleep(Duration::from_secs(35));
+    fs::remove_file(new_study.join("0.dcm")).expect("the intruder deletes an image");
+    let seen = watcher.wait(Duration::from_secs(30), |f, _| {
+        f.iter().any(|f| {
+            f["kind"] == "removed"
+                && f["path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with("new-study/0.dcm"))
+        })
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    let removed = findings
+        .iter()
+        .find(|f| {
+            f["kind"] == "removed"
+                && f["path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with("new-study/0.dcm"))
+        })
+        .expect("found above");
+    assert_eq!(removed["severity"], "alert", "{removed:#}");
+}

@@ -93,6 +93,11 @@ pub const MAX_REMEMBERED_WRITERS: usize = 100_000;
 /// a guarded file. Forgetting (when full) costs at most a `moved` alert for such a rename,
 /// never a missed change.
 pub const MAX_REMEMBERED_ARRIVALS: usize = 100_000;
+/// How long after its arrival was reported a file still counts as in transit: renamed
+/// into place (`X.part` to `X`) or removed again (a temporary file) within this time, it
+/// is an arrival, not a change. Later, it is a stored image like any other: removing or
+/// replacing it alerts and counts towards ransomware.
+pub const ARRIVAL_GRACE: Duration = Duration::from_secs(30);
 
 /// A new file found by walking a directory (not named by an event of its own) and written
 /// within the quiet period is left for later, this many times at most: a file still being
@@ -395,7 +400,7 @@ struct Guard<'a> {
     /// How often each new file was left for later (see [`MAX_DEFERRALS`]).
     deferrals: BoundedMap<PathBuf, u32>,
     /// Files reported as arrivals during this run (see [`MAX_REMEMBERED_ARRIVALS`]).
-    arrivals: BoundedMap<PathBuf, ()>,
+    arrivals: BoundedMap<PathBuf, Instant>,
     debounce: Debounce,
     detector: Detector,
     /// The canary files this watcher keeps (known to the view from the start).
@@ -1026,7 +1031,8 @@ impl<'a> Guard<'a> {
             .is_ok_and(|views| views.get(index).is_some_and(|v| !v.contains(&rel)))
     }
 
-    /// Files that arrived during this run are arrivals wherever they go next: renamed into
+    /// Files that arrived during this run are arrivals wherever they go next within
+    /// [`ARRIVAL_GRACE`]: renamed into
     /// place (`X.part` to `X`), the rename is the arrival of `X`; removed again (a
     /// temporary file), the removal is noted, as info, and is no sign of encryption. Every
     /// arrival is remembered for the next look.
@@ -1037,7 +1043,7 @@ impl<'a> Guard<'a> {
                     let Some(from) = finding.from.clone() else {
                         return true;
                     };
-                    if self.arrivals.remove(&from).is_none() {
+                    if !self.arrivals.remove(&from).is_some_and(in_transit) {
                         return true;
                     }
                     let Some(severity) = policy.severity(Change::Added) else {
@@ -1052,7 +1058,9 @@ impl<'a> Guard<'a> {
                     );
                     finding.from = None;
                 }
-                FindingKind::Removed if self.arrivals.remove(&finding.path).is_some() => {
+                FindingKind::Removed
+                    if self.arrivals.remove(&finding.path).is_some_and(in_transit) =>
+                {
                     finding.severity = Severity::Info;
                     finding.detail = format!(
                         "{}; it arrived during this run and was never part of the profile",
@@ -1063,9 +1071,10 @@ impl<'a> Guard<'a> {
             }
             true
         });
+        let now = Instant::now();
         for finding in findings.iter() {
             if finding.kind == FindingKind::Added {
-                self.arrivals.insert(finding.path.clone(), ());
+                self.arrivals.insert(finding.path.clone(), now);
             }
         }
     }
@@ -1792,6 +1801,11 @@ impl<'a> Guard<'a> {
         self.checkpoint()?;
         running::mark_stopped(&self.session.home.dir)
     }
+}
+
+/// Whether a file whose arrival was reported at `arrived` is still in transit.
+fn in_transit(arrived: Instant) -> bool {
+    arrived.elapsed() <= ARRIVAL_GRACE
 }
 
 #[cfg(test)]
