@@ -9,24 +9,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Env, stderr, stdout};
+use common::{Env, scan_json};
 use pacsguard_testkit::{self as kit, DicomBuilder};
 use serde_json::Value;
-
-fn scan_json(env: &Env, args: &[&str]) -> (i32, Value) {
-    let mut all = vec!["scan", "--json"];
-    all.extend_from_slice(args);
-    let out = env.run(&all);
-    let code = out.status.code().unwrap_or(-1);
-    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "scan --json: {e}\nstdout {}\nstderr {}",
-            stdout(&out),
-            stderr(&out)
-        )
-    });
-    (code, json)
-}
 
 /// (kind, format) of every alert on `path`.
 fn alerts_on(json: &Value, path: &Path) -> Vec<(String, String)> {

@@ -7,24 +7,9 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{Env, snapshot, stderr, stdout};
+use common::{Env, scan_json, snapshot, stderr, stdout};
 use pacsguard_testkit::{self as kit, DicomBuilder};
 use serde_json::Value;
-
-fn scan_json(env: &Env, args: &[&str]) -> (i32, Value) {
-    let mut all = vec!["scan", "--json"];
-    all.extend_from_slice(args);
-    let out = env.run(&all);
-    let code = out.status.code().unwrap_or(-1);
-    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "scan --json: {e}\nstdout {}\nstderr {}",
-            stdout(&out),
-            stderr(&out)
-        )
-    });
-    (code, json)
-}
 
 fn findings_of<'a>(json: &'a Value, path: &Path) -> Vec<&'a Value> {
     let path = path.to_str().expect("utf-8 path");

@@ -203,3 +203,19 @@ pub fn snapshot(root: &Path) -> Vec<Stat> {
     out.sort();
     out
 }
+
+/// `pacsguard scan --json ARGS`: its exit status and its one JSON document.
+pub fn scan_json(env: &Env, args: &[&str]) -> (i32, Value) {
+    let mut all = vec!["scan", "--json"];
+    all.extend_from_slice(args);
+    let out = env.run(&all);
+    let code = out.status.code().unwrap_or(-1);
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "scan --json: {e}\nstdout {}\nstderr {}",
+            stdout(&out),
+            stderr(&out)
+        )
+    });
+    (code, json)
+}
