@@ -11,33 +11,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// A home whose `[audit] witness` is a directory beside it, taken into use.
-fn witnessed_env() -> (Env, PathBuf) {
-    let env = Env::new();
-    let witness = env
-        .dir
-        .path()
-        .canonicalize()
-        .expect("canonical")
-        .join("witness");
-    fs::create_dir(&witness).expect("mkdir");
-    fs::write(
-        env.home.join("config.toml"),
-        format!("[audit]\nwitness = \"{}\"\n", witness.display()),
-    )
-    .expect("config");
-    let out = env.run(&[
-        "audit",
-        "witness",
-        "init",
-        "--reason",
-        "witness share set up",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    env.profile(&[]);
-    (env, witness)
-}
-
 fn witness_file(dir: &Path) -> PathBuf {
     let files: Vec<PathBuf> = fs::read_dir(dir)
         .expect("list")

@@ -123,29 +123,7 @@ fn deleted_inserted_swapped_and_truncated_records_are_placed() {
 
 #[test]
 fn a_trail_rolled_back_behind_the_witness_is_caught() {
-    let env = Env::new();
-    let witness = env
-        .dir
-        .path()
-        .canonicalize()
-        .expect("canonical")
-        .join("witness");
-    fs::create_dir(&witness).expect("mkdir");
-    fs::write(
-        env.home.join("config.toml"),
-        format!("[audit]\nwitness = \"{}\"\n", witness.display()),
-    )
-    .expect("config");
-    // A witness configured after the trail began is taken into use explicitly.
-    let out = env.run(&[
-        "audit",
-        "witness",
-        "init",
-        "--reason",
-        "witness share set up",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    env.profile(&[]);
+    let (env, _witness) = witnessed_env();
     let old_log = fs::read(env.home.join("audit.log")).expect("read");
     let old_checkpoints = fs::read(env.home.join("checkpoints.jsonl")).expect("read");
     fs::write(env.path("readme.txt"), b"evidence the intruder wants gone").expect("edit");

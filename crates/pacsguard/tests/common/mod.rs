@@ -219,3 +219,30 @@ pub fn scan_json(env: &Env, args: &[&str]) -> (i32, Value) {
     });
     (code, json)
 }
+
+/// A home whose `[audit] witness` is a directory beside it, taken into use.
+pub fn witnessed_env() -> (Env, PathBuf) {
+    let env = Env::new();
+    let witness = env
+        .dir
+        .path()
+        .canonicalize()
+        .expect("canonical")
+        .join("witness");
+    fs::create_dir(&witness).expect("mkdir");
+    fs::write(
+        env.home.join("config.toml"),
+        format!("[audit]\nwitness = \"{}\"\n", witness.display()),
+    )
+    .expect("config");
+    let out = env.run(&[
+        "audit",
+        "witness",
+        "init",
+        "--reason",
+        "witness share set up",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    env.profile(&[]);
+    (env, witness)
+}
