@@ -1,9 +1,10 @@
-//! The whole-file readers' checks (the sh lexer, the batch line check, the markup search)
-//! on arbitrary bytes: no panic, no unbounded work, offsets inside the bytes given.
+//! The whole-file readers' checks (the sh model, the batch line check, the markup search,
+//! gzip and tar opening) on arbitrary bytes: no panic, no unbounded work, offsets inside
+//! the bytes given.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pacsguard_dicom::{find_active_markup, find_batch_command, find_shell_command};
+use pacsguard_dicom::{find_batch_command, find_markup, find_shell_command, open_archive};
 
 fuzz_target!(|data: &[u8]| {
     for command in [find_shell_command(data), find_batch_command(data)]
@@ -12,7 +13,8 @@ fuzz_target!(|data: &[u8]| {
     {
         assert!(command.offset < data.len(), "{command:?}");
     }
-    if let Some((offset, _)) = find_active_markup(data) {
-        assert!(offset < data.len());
+    if let Some(markup) = find_markup(data) {
+        assert!(markup.offset < data.len());
     }
+    std::hint::black_box(open_archive(data));
 });

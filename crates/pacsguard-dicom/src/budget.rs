@@ -79,6 +79,11 @@ impl Budget {
         self.exhausted.is_some()
     }
 
+    /// When the file's time is up: the PDF reader and the whole-file readers stop there too.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
     pub fn exhausted(&self) -> Option<&str> {
         self.exhausted.as_deref()
     }

@@ -8,6 +8,7 @@
 //! match with a probability far below one in 2^64 per position.
 
 use std::sync::LazyLock;
+use std::time::Instant;
 
 use aho_corasick::AhoCorasick;
 use pacsguard_events::{FindingKind, Severity, escape_bytes};
@@ -18,7 +19,7 @@ use crate::pdf;
 
 /// The four-byte magics that open a candidate (besides `MZ` and `%PDF-`, searched apart);
 /// each is confirmed before anything is reported.
-const CANDIDATE_MAGICS: [&[u8]; 8] = [
+const CANDIDATE_MAGICS: [&[u8]; 10] = [
     b"\x7fELF",
     &[0xFE, 0xED, 0xFA, 0xCE],
     &[0xCE, 0xFA, 0xED, 0xFE],
@@ -27,6 +28,10 @@ const CANDIDATE_MAGICS: [&[u8]; 8] = [
     &[0xCA, 0xFE, 0xBA, 0xBE],
     &[0xCA, 0xFE, 0xBA, 0xBF],
     b"PK\x05\x06",
+    // gzip (opened: an alert only if what it carries runs) and tar's ustar magic, 257
+    // bytes into a member header.
+    b"\x1f\x8b\x08",
+    b"ustar",
 ];
 
 /// Leftmost-first matching lets aho-corasick use its SIMD (Teddy) searcher for these
@@ -77,7 +82,7 @@ pub fn search(
     if let Some(at) = pdf_header(bytes)
         && budget.charge(bytes.len() - at)
     {
-        for hidden in pdf_report(bytes, at, false) {
+        for hidden in pdf_report(bytes, at, false, budget.deadline()) {
             if !found(hidden) {
                 return;
             }
@@ -116,6 +121,11 @@ pub fn search(
                 severity: Severity::Alert,
                 detail,
             }),
+            b"\x1f\x8b\x08" => archive_at(from(at), at, budget),
+            b"ustar" => match at.checked_sub(257) {
+                Some(header) => archive_at(from(header), header, budget),
+                None => None,
+            },
             _ => format::confirm_executable_within(from(at), budget).map(|exe| Hidden {
                 format: exe.format,
                 offset: at,
@@ -132,6 +142,38 @@ pub fn search(
     }
 }
 
+/// A gzip or tar archive at `offset` (its bytes from there on), opened: a finding if it
+/// carries what runs, or if a limit stopped the look inside. Its work is charged.
+fn archive_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> Option<Hidden> {
+    use crate::archive::{Opened, open_counting, sniff_archive};
+    let format = sniff_archive(bytes)?;
+    let (opened, work) = open_counting(bytes);
+    if !budget.charge(work) {
+        return None;
+    }
+    match opened {
+        Opened::Carries {
+            format: inner,
+            detail,
+            ..
+        } => Some(Hidden {
+            format: inner.unwrap_or(format),
+            offset,
+            kind: FindingKind::EmbeddedExecutable,
+            severity: Severity::Alert,
+            detail: format!("{format} archive carrying what runs: {detail}"),
+        }),
+        Opened::Limit { detail, .. } => Some(Hidden {
+            format,
+            offset,
+            kind: FindingKind::NotInspected,
+            severity: Severity::Warning,
+            detail: format!("{format} archive not fully opened: the limit of {detail} was reached"),
+        }),
+        Opened::Inert { .. } | Opened::NotArchive => None,
+    }
+}
+
 /// Where a reader finds a PDF header in `bytes`: in the first kilobyte, in either form
 /// (`%PDF-` or `%!PS-Adobe-N.n PDF-M.m`).
 fn pdf_header(bytes: &[u8]) -> Option<usize> {
@@ -143,7 +185,7 @@ fn pdf_header(bytes: &[u8]) -> Option<usize> {
 /// first header found is read, which covers every later one.
 pub fn pdf_findings(bytes: &[u8]) -> Vec<Hidden> {
     match pdf_header(bytes) {
-        Some(at) => pdf_report(bytes, at, false),
+        Some(at) => pdf_report(bytes, at, false, Budget::default().deadline()),
         None => Vec::new(),
     }
 }
@@ -152,16 +194,16 @@ pub fn pdf_findings(bytes: &[u8]) -> Vec<Hidden> {
 /// first kilobyte holds: qpdf, mutool and pdfinfo open a document whose header is further
 /// in, or missing, as long as a catalog is there. [`search`] reads it when the header is
 /// in the first kilobyte; this reads it otherwise.
-pub fn encapsulated_document(bytes: &[u8]) -> Vec<Hidden> {
+pub fn encapsulated_document(bytes: &[u8], deadline: Instant) -> Vec<Hidden> {
     if pdf_header(bytes).is_some() {
         return Vec::new(); // read by `search`
     }
     let at = memchr::memmem::find(bytes, b"%PDF-").unwrap_or(0);
-    pdf_report(bytes, at, true)
+    pdf_report(bytes, at, true, deadline)
 }
 
-fn pdf_report(bytes: &[u8], at: usize, needs_catalog: bool) -> Vec<Hidden> {
-    let report = pdf::inspect(&bytes[at..]);
+fn pdf_report(bytes: &[u8], at: usize, needs_catalog: bool, deadline: Instant) -> Vec<Hidden> {
+    let report = pdf::inspect_until(&bytes[at..], deadline);
     if needs_catalog && !report.catalog {
         return Vec::new();
     }

@@ -45,7 +45,35 @@ pub enum Format {
     PowerShell,
     /// Rich Text Format, opened by Word (and its exploits).
     Rtf,
+    /// gzip-compressed data (opened and screened, see `archive`).
+    Gzip,
+    /// A tar archive (POSIX ustar, GNU; opened and screened).
+    Tar,
+    /// xz-compressed data.
+    Xz,
+    /// bzip2-compressed data.
+    Bzip2,
+    /// Zstandard-compressed data.
+    Zstd,
+    /// Compiled Python (`.pyc`): `python3 file` runs it, whatever its name.
+    PythonBytecode,
 }
+
+impl Format {
+    /// Whether a file of this format runs, or carries what runs, when a program is given
+    /// it: executables, scripts, archives. Markup that is only data (XML) and PDFs (read
+    /// for their actions) are not.
+    pub fn runs_or_carries(self) -> bool {
+        !matches!(self, Format::Xml | Format::Pdf | Format::Svg)
+    }
+}
+
+/// File name extensions that Windows or a desktop runs when the file is opened.
+pub(crate) const RUNNABLE_EXTENSIONS: [&str; 31] = [
+    "exe", "dll", "scr", "com", "pif", "cpl", "msi", "msp", "bat", "cmd", "ps1", "psm1", "vbs",
+    "vbe", "js", "jse", "wsf", "wsh", "hta", "lnk", "jar", "sh", "py", "pyw", "pyc", "reg", "chm",
+    "url", "scf", "iso", "desktop",
+];
 
 impl Format {
     pub fn as_str(self) -> &'static str {
@@ -69,6 +97,12 @@ impl Format {
             Format::Batch => "batch",
             Format::PowerShell => "powershell",
             Format::Rtf => "rtf",
+            Format::Gzip => "gzip",
+            Format::Tar => "tar",
+            Format::Xz => "xz",
+            Format::Bzip2 => "bzip2",
+            Format::Zstd => "zstd",
+            Format::PythonBytecode => "python-bytecode",
         }
     }
 }
@@ -139,6 +173,28 @@ pub fn sniff(bytes: &[u8]) -> Option<Format> {
     if starts(&[0x4C, 0, 0, 0, 0x01, 0x14, 0x02, 0]) {
         return Some(Format::Lnk);
     }
+    if let Some(format) = crate::archive::sniff_archive(bytes) {
+        return Some(format);
+    }
+    if starts(&[0xFD, b'7', b'z', b'X', b'Z', 0]) {
+        return Some(Format::Xz);
+    }
+    // "BZh", the block size, and the magic of the first block (or of the end of stream).
+    if starts(b"BZh")
+        && bytes.get(3).is_some_and(|b| (b'1'..=b'9').contains(b))
+        && matches!(
+            bytes.get(4..10),
+            Some([0x31, 0x41, 0x59, 0x26, 0x53, 0x59] | [0x17, 0x72, 0x45, 0x38, 0x50, 0x90])
+        )
+    {
+        return Some(Format::Bzip2);
+    }
+    if starts(&[0x28, 0xB5, 0x2F, 0xFD]) {
+        return Some(Format::Zstd);
+    }
+    if is_python_bytecode(bytes) {
+        return Some(Format::PythonBytecode);
+    }
     if let Some(format) = sniff_markup(bytes) {
         return Some(format);
     }
@@ -146,6 +202,18 @@ pub fn sniff(bytes: &[u8]) -> Option<Format> {
         return Some(Format::Pdf);
     }
     None
+}
+
+/// A `.pyc` header (PEP 552): a two-byte magic number of a CPython 3 release (3.0 used
+/// 3000, 3.14 uses 3600s), `\r\n`, then a flags word of 0 to 3. The loader checks the
+/// magic against its own; any release's file is a program for that release.
+fn is_python_bytecode(bytes: &[u8]) -> bool {
+    let Some(magic) = u16_le(bytes, 0) else {
+        return false;
+    };
+    (3000..4000).contains(&magic)
+        && bytes.get(2..4) == Some(b"\r\n")
+        && u32_le(bytes, 4).is_some_and(|flags| flags <= 3)
 }
 
 fn is_java_class(bytes: &[u8]) -> bool {
@@ -504,6 +572,23 @@ mod tests {
         }
         assert!(confirmed > 1000, "{confirmed}");
         assert!(budget.exhausted().is_none());
+    }
+
+    /// Review finding: gzip, tar, xz, bzip2, zstd and Python bytecode were not sniffed, so
+    /// a `.pyc` named `.dcm` was only "not DICOM" and a `.tgz` attachment info.
+    #[test]
+    fn archives_and_bytecode_are_recognised_from_their_first_bytes() {
+        assert_eq!(sniff(b"\x1f\x8b\x08\0\0\0\0\0"), Some(Format::Gzip));
+        assert_eq!(sniff(b"\xfd7zXZ\0\0\x04"), Some(Format::Xz));
+        assert_eq!(sniff(b"BZh91AY&SY"), Some(Format::Bzip2));
+        assert_eq!(sniff(b"BZh9 not bzip2"), None);
+        assert_eq!(sniff(b"\x28\xb5\x2f\xfd"), Some(Format::Zstd));
+        // CPython 3.11's magic (3495) and an unchecked-hash flags word.
+        let mut pyc = 3495u16.to_le_bytes().to_vec();
+        pyc.extend_from_slice(b"\r\n\0\0\0\0");
+        assert_eq!(sniff(&pyc), Some(Format::PythonBytecode));
+        pyc[4] = 9;
+        assert_eq!(sniff(&pyc), None);
     }
 
     #[test]

@@ -274,7 +274,7 @@ pub fn inspect(bytes: &[u8]) -> Inspection {
         .collect();
     // What starts in a preamble already reported as executable or active is that finding.
     let preamble_active = matches!(inspection.preamble, Some(Preamble::Executable { .. }));
-    for hidden in readers::whole_file(bytes, &documents, preamble_active) {
+    for hidden in readers::whole_file(bytes, &documents, preamble_active, budget.deadline()) {
         if preamble_active && hidden.offset < PREAMBLE_LEN {
             continue;
         }
@@ -448,7 +448,46 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
     let mut found = Observations::new();
     let format = format::sniff(bytes);
     let mut acted_on = false;
-    if let Some(format) = format.filter(|f| *f != Format::Xml) {
+    // A gzip or tar file is what it carries: opened, and an alert only if something in
+    // it runs.
+    let archive = match format {
+        Some(Format::Gzip | Format::Tar) => Some(crate::archive::open(bytes)),
+        _ => None,
+    };
+    match &archive {
+        Some(crate::archive::Opened::Carries {
+            format: inner,
+            detail,
+            ..
+        }) => {
+            acted_on = true;
+            // The search below finds the same archive at offset 0: one finding.
+            found.whole_file_at = inner.or(format).map(|f| (0, f));
+            found.push(Observation {
+                kind: FindingKind::ExecutableFile,
+                severity: Severity::Alert,
+                format: inner.or(format),
+                offset: Some(0),
+                detail: format!(
+                    "not a DICOM file: it is a {} archive carrying what runs: {detail}",
+                    format.map_or("", Format::as_str)
+                ),
+            });
+        }
+        Some(crate::archive::Opened::Limit { format, detail }) => {
+            found.push(Observation {
+                kind: FindingKind::NotInspected,
+                severity: Severity::Warning,
+                format: Some(*format),
+                offset: Some(0),
+                detail: format!(
+                    "not a DICOM file: a {format} archive not fully opened: the limit of {detail} was reached"
+                ),
+            });
+        }
+        _ => {}
+    }
+    if let Some(format) = format.filter(|f| *f != Format::Xml && archive.is_none()) {
         acted_on = true;
         let detail = match format {
             Format::Pe | Format::Elf | Format::MachO => {
@@ -471,12 +510,16 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
         // The start was reported as a whole; the search below skips offset 0.
         found.whole_file_at = Some((0, format));
     }
-    for hidden in readers::whole_file(bytes, &[], format == Some(Format::Pdf)) {
+    for hidden in readers::whole_file(bytes, &[], format == Some(Format::Pdf), budget.deadline()) {
         if acted_on && format == Some(hidden.format) {
             continue; // the same thing the first bytes already named
         }
-        acted_on = true;
         let place = format!("(not a DICOM file: read as {})", hidden.format);
+        if hidden.kind == FindingKind::NotInspected {
+            found.hidden(hidden, 0, &place); // a reader that could not tell: a warning
+            continue;
+        }
+        acted_on = true;
         found.hidden_as(FindingKind::ExecutableFile, hidden, 0, &place);
     }
     embedded::search(bytes, bytes, 0, &mut budget, |hidden| {
@@ -780,7 +823,7 @@ fn walk_and_search(
             found.hidden(hidden, value.offset, &place)
         });
         if value.tag == ENCAPSULATED_DOCUMENT && !value.fragment {
-            for hidden in embedded::encapsulated_document(value.bytes) {
+            for hidden in embedded::encapsulated_document(value.bytes, budget.deadline()) {
                 found.hidden(hidden, value.offset, &place);
             }
         }

@@ -15,6 +15,7 @@
 //! every length taken from the input is checked before use, and every amount of work an
 //! input can ask for is bounded by a named constant.
 
+mod archive;
 mod budget;
 mod dataset;
 mod embedded;
@@ -26,8 +27,13 @@ mod meta;
 mod pdf;
 mod preamble;
 mod readers;
+mod sh;
 mod shell;
 
+pub use archive::{
+    MAX_ARCHIVE_DEPTH, MAX_ARCHIVE_INFLATED_BYTES, MAX_ARCHIVE_MEMBERS, Opened as ArchiveOpened,
+    open as open_archive,
+};
 pub use budget::{Budget, INSPECTION_DEADLINE, MAX_CANDIDATES_PER_FILE, MAX_PARSED_BYTES_PER_FILE};
 pub use dataset::{DataSetSummary, MAX_SEQUENCE_DEPTH};
 pub use embedded::{Hidden, active_pdf, pdf_findings, search as search_hidden, trailing_zip};
@@ -40,12 +46,16 @@ pub use inspect::{
     MAX_INFLATED_DATA_SET_BYTES, MAX_OBSERVATIONS, MAX_UID_LEN, Observation, inspect,
     inspect_first_window, inspect_head, inspect_window, layout,
 };
-pub use markup::find_active_markup;
+pub use markup::{
+    MAX_MARKUP_CANDIDATES, MAX_TAG_BYTES, MAX_TAG_TRIES, Markup, find_active_markup, find_markup,
+};
 pub use meta::MAX_META_GROUP_LEN;
 pub use pdf::{
     Attachment as PdfAttachment, MAX_PDF_ATTACHMENT_DEPTH, MAX_PDF_FILTERS, MAX_PDF_FINDINGS,
     MAX_PDF_INFLATED_BYTES, MAX_PDF_NESTING_DEPTH, MAX_PDF_OBJECTS, MAX_PDF_PARSED_BYTES,
     MAX_PDF_STREAMS, MAX_PDF_XREF_ENTRIES, PdfFinding, Report as PdfReport, inspect as inspect_pdf,
+    inspect_until as inspect_pdf_until,
 };
 pub use preamble::{PREAMBLE_LEN, Preamble, classify as classify_preamble};
+pub use sh::{MAX_SHELL_CASE_NESTING, MAX_SHELL_HEREDOCS, MAX_SHELL_WORD_NESTING};
 pub use shell::{Command, find_batch_command, find_shell_command};

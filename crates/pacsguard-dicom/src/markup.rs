@@ -10,47 +10,97 @@
 use std::sync::LazyLock;
 
 use aho_corasick::AhoCorasick;
-use pacsguard_events::escape_bytes;
+use pacsguard_events::{Severity, escape_bytes};
 
-/// How far back from an event-handler attribute the `<` of its tag may be. Real tags
-/// carry a few attributes; a handler thousands of bytes after a `<` is not in one.
-const MAX_TAG_SPAN: usize = 512;
+/// How far back from an attribute the `<` of its tag is looked for, and how much of a tag
+/// is read: a real tag is far shorter, and an attacker who pads an attribute value past
+/// it gets a warning, not silence.
+pub const MAX_TAG_BYTES: usize = 64 * 1024;
+/// `<name` openings tried, nearest first, for one attribute: the nearest may sit inside
+/// a quoted value of the real tag (`<img alt="<b>" onerror=...>`).
+pub const MAX_TAG_TRIES: usize = 8;
+/// Attribute candidates (an event handler or URL attribute name followed by `=`) checked
+/// per file; a file crafted to hold more gets a warning.
+pub const MAX_MARKUP_CANDIDATES: usize = 4096;
 
 /// What opens a candidate; each is confirmed by what surrounds it.
 const NEEDLES: [&str; 4] = ["<script", "<hta:application", "script:", "scriptlet:"];
 
-/// Event handlers that fire without a click (load, error, focus with autofocus, IE's
-/// property and state changes, animation and transition ends, SVG timing).
-const HANDLERS: [&str; 16] = [
+/// Event handlers (any of them runs script: most on their own, the rest on a click or a
+/// key that an HTA's user gives it).
+const HANDLERS: [&str; 40] = [
     "onload",
     "onerror",
     "onfocus",
     "onfocusin",
+    "onfocusout",
+    "onblur",
     "onactivate",
     "onbeforeactivate",
     "onreadystatechange",
     "onpropertychange",
     "onmouseover",
+    "onmouseenter",
+    "onmousemove",
+    "onmousedown",
+    "onmouseup",
+    "onpointerover",
+    "onpointerenter",
+    "onpointerdown",
+    "onclick",
+    "ondblclick",
+    "onauxclick",
+    "oncontextmenu",
+    "onkeydown",
+    "onkeypress",
+    "onkeyup",
+    "oninput",
+    "onchange",
+    "onsubmit",
+    "onresize",
+    "onwheel",
     "onpageshow",
     "onanimationstart",
     "onanimationend",
+    "onanimationiteration",
     "ontransitionend",
     "onbegin",
+    "onend",
     "ontoggle",
     "onscroll",
+    "onstart",
 ];
+
+/// Attributes whose value is a URL a browser or mshta loads or follows: a `javascript:`
+/// or `vbscript:` URL there runs script.
+const URL_ATTRIBUTES: [&str; 8] = [
+    "href",
+    "src",
+    "action",
+    "formaction",
+    "lowsrc",
+    "dynsrc",
+    "xlink:href",
+    "background",
+];
+
+/// URL schemes that run script.
+const SCRIPT_SCHEMES: [&[u8]; 3] = [b"javascript:", b"vbscript:", b"livescript:"];
 
 static SEARCHERS: LazyLock<Option<(AhoCorasick, AhoCorasick)>> = LazyLock::new(|| {
     let build = |patterns: Vec<Vec<u8>>| {
+        // Leftmost-longest: `onfocusin` is not taken for `onfocus`, nor `lowsrc` for `src`.
         AhoCorasick::builder()
             .ascii_case_insensitive(true)
+            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
             .build(patterns)
             .ok()
     };
     let ascii: Vec<Vec<u8>> = NEEDLES
         .iter()
+        .chain(HANDLERS.iter())
+        .chain(URL_ATTRIBUTES.iter().filter(|a| !a.contains(':')))
         .map(|n| n.as_bytes().to_vec())
-        .chain(HANDLERS.iter().map(|h| h.as_bytes().to_vec()))
         .collect();
     let wide: Vec<Vec<u8>> = ascii.iter().map(|p| utf16le(p)).collect();
     Some((build(ascii)?, build(wide)?))
@@ -60,21 +110,79 @@ fn utf16le(ascii: &[u8]) -> Vec<u8> {
     ascii.iter().flat_map(|&b| [b, 0]).collect()
 }
 
+/// Markup found: what would run script (`Alert`), or a tag the search could not read to
+/// its end within its limits (`Warning`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Markup {
+    pub offset: usize,
+    pub severity: Severity,
+    pub detail: String,
+}
+
 /// Markup that would run script, found in `bytes`: its offset and one sentence.
 pub fn find_active_markup(bytes: &[u8]) -> Option<(usize, String)> {
+    find_markup(bytes)
+        .filter(|m| m.severity == Severity::Alert)
+        .map(|m| (m.offset, m.detail))
+}
+
+/// The first markup in `bytes` that would run script; else the first place where a limit
+/// stopped the search from telling.
+pub fn find_markup(bytes: &[u8]) -> Option<Markup> {
     let (ascii, wide) = SEARCHERS.as_ref()?;
+    let mut undecided: Option<Markup> = None;
+    let mut candidates = 0usize;
     for (searcher, width) in [(ascii, 1usize), (wide, 2usize)] {
         for found in searcher.find_iter(bytes) {
             let at = found.start();
+            let encoding = if width == 2 { " (UTF-16)" } else { "" };
             let text = narrow(&bytes[at..bytes.len().min(at + 64 * width)], width);
-            let before = |n: usize| narrow(&bytes[at.saturating_sub(n * width)..at], width);
-            if let Some(what) = confirm(&text, &before) {
-                let encoding = if width == 2 { " (UTF-16)" } else { "" };
-                return Some((at, format!("{what}{encoding}")));
+            if let Some(what) = confirm_needle(&text, &|n: usize| {
+                narrow(&bytes[at.saturating_sub(n * width)..at], width)
+            }) {
+                return Some(Markup {
+                    offset: at,
+                    severity: Severity::Alert,
+                    detail: format!("{what}{encoding}"),
+                });
+            }
+            // An attribute name: `=` after it, a separator before it, then its tag.
+            if !is_attribute_candidate(bytes, at, found.end(), width) {
+                continue;
+            }
+            candidates += 1;
+            if candidates > MAX_MARKUP_CANDIDATES {
+                return undecided.or(Some(Markup {
+                    offset: at,
+                    severity: Severity::Warning,
+                    detail: format!(
+                        "more than {MAX_MARKUP_CANDIDATES} attributes that could run script when rendered as HTML (MAX_MARKUP_CANDIDATES): the rest were not checked"
+                    ),
+                }));
+            }
+            let from = at.saturating_sub(MAX_TAG_BYTES * width);
+            let to = bytes.len().min(at + MAX_TAG_BYTES * width);
+            let window = narrow_from(&bytes[from..to], width, at - from);
+            match confirm_attribute(&window.0, window.1, from > 0, to < bytes.len()) {
+                Verdict::Runs(what) => {
+                    return Some(Markup {
+                        offset: at,
+                        severity: Severity::Alert,
+                        detail: format!("{what}{encoding}"),
+                    });
+                }
+                Verdict::CannotTell(why) if undecided.is_none() => {
+                    undecided = Some(Markup {
+                        offset: at,
+                        severity: Severity::Warning,
+                        detail: format!("{why}{encoding}"),
+                    });
+                }
+                _ => {}
             }
         }
     }
-    None
+    undecided
 }
 
 /// Every `width`-th byte (the low bytes of UTF-16LE), so one grammar serves both.
@@ -89,7 +197,37 @@ fn narrow(bytes: &[u8], width: usize) -> Vec<u8> {
         .collect()
 }
 
-fn confirm(text: &[u8], before: &dyn Fn(usize) -> Vec<u8>) -> Option<String> {
+/// `bytes` narrowed around the candidate at `at` (an offset in `bytes`): the UTF-16 text
+/// that runs up to it and on from it, and where the candidate is in that text.
+fn narrow_from(bytes: &[u8], width: usize, at: usize) -> (Vec<u8>, usize) {
+    if width == 1 {
+        return (bytes.to_vec(), at);
+    }
+    let before: Vec<u8> = bytes[..at]
+        .rchunks_exact(2)
+        .take_while(|pair| pair[1] == 0)
+        .map(|pair| pair[0])
+        .collect::<Vec<u8>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let start = before.len();
+    let mut text = before;
+    text.extend(narrow(&bytes[at..], 2));
+    (text, start)
+}
+
+fn is_attribute_candidate(bytes: &[u8], at: usize, end: usize, width: usize) -> bool {
+    let after = narrow(&bytes[end..bytes.len().min(end + 16 * width)], width);
+    let next = after.iter().find(|b| !b.is_ascii_whitespace());
+    let before = narrow(&bytes[at.saturating_sub(width)..at], width);
+    next == Some(&b'=')
+        && before
+            .last()
+            .is_some_and(|&b| b.is_ascii_whitespace() || matches!(b, b'/' | b'"' | b'\'' | b':'))
+}
+
+fn confirm_needle(text: &[u8], before: &dyn Fn(usize) -> Vec<u8>) -> Option<String> {
     let lower: Vec<u8> = text.to_ascii_lowercase();
     if let Some(rest) = lower.strip_prefix(b"<script") {
         // `<script>`, `<script src=...>`, `<script/src=...>`: the tag name must end there.
@@ -124,40 +262,243 @@ fn confirm(text: &[u8], before: &dyn Fn(usize) -> Vec<u8>) -> Option<String> {
                 excerpt(text)
             ));
         }
-        return None;
     }
-    // An event handler: `on...` preceded by a separator, followed by `=`, inside a tag.
-    let name_len = lower.iter().take_while(|b| b.is_ascii_alphabetic()).count();
-    let after = lower[name_len..]
+    None
+}
+
+enum Verdict {
+    Runs(String),
+    Inert,
+    CannotTell(String),
+}
+
+/// The attribute at `at` in `text`, read with the HTML tokenizer's rules from each `<name`
+/// before it (nearest first): if a tag holds it, do that tag's attributes run script?
+/// `cut_before` / `cut_after`: `text` starts [`MAX_TAG_BYTES`] before `at` (not at the
+/// start of the file) / ends that far after it (not at the end).
+fn confirm_attribute(text: &[u8], at: usize, cut_before: bool, cut_after: bool) -> Verdict {
+    let mut end = at;
+    let mut tries = 0usize;
+    while let Some(open) = memchr::memrchr(b'<', &text[..end]) {
+        end = open;
+        if !text.get(open + 1).is_some_and(u8::is_ascii_alphabetic) {
+            continue;
+        }
+        tries += 1;
+        if tries > MAX_TAG_TRIES {
+            return Verdict::CannotTell(format!(
+                "an attribute that could run script (\"{}\") after more than {MAX_TAG_TRIES} tag openings (MAX_TAG_TRIES): which tag holds it was not told",
+                excerpt(&text[at..])
+            ));
+        }
+        let Some(tag) = read_tag(text, open) else {
+            if !cut_after {
+                continue; // a tag the file ends inside: browsers drop it
+            }
+            return Verdict::CannotTell(format!(
+                "a tag (\"{}\") longer than {MAX_TAG_BYTES} bytes (MAX_TAG_BYTES) holding an attribute that could run script: not read to its end",
+                excerpt(&text[open..])
+            ));
+        };
+        let holds = |a: &Attribute| (a.name_at..a.name_at + a.name.len()).contains(&at);
+        if tag.end <= at || !tag.attributes.iter().any(holds) {
+            continue; // it ends before the candidate, or holds it inside a value
+        }
+        for attribute in &tag.attributes {
+            if let Some(what) = active_attribute(&tag.name, attribute) {
+                return Verdict::Runs(what);
+            }
+        }
+        return Verdict::Inert;
+    }
+    // No tag opening in the window: the attribute stands after a value longer than the
+    // window (a padded `alt="..."` or an unquoted run) only if what precedes it is one
+    // token: an odd number of the quote closing before it, or no blank at all. Ordinary
+    // text ("action = ...") has neither, and is not a tag.
+    let before = &text[..at.saturating_sub(1)];
+    let closing = before
         .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .map(|skip| lower.get(name_len + skip));
-    if after != Some(Some(&b'=')) {
-        return None;
+        .rev()
+        .find(|b| !b.is_ascii_whitespace())
+        .filter(|b| matches!(b, b'"' | b'\''));
+    let one_value = closing.is_some_and(|q| before.iter().filter(|b| *b == q).count() % 2 == 1)
+        || !before.iter().any(u8::is_ascii_whitespace);
+    if cut_before && one_value {
+        return Verdict::CannotTell(format!(
+            "an attribute that could run script (\"{}\") with no tag opening in the {MAX_TAG_BYTES} bytes before it (MAX_TAG_BYTES): not told",
+            excerpt(&text[at..])
+        ));
     }
-    let prefix = before(MAX_TAG_SPAN);
-    let separator = *prefix.last()?;
-    if !(separator.is_ascii_whitespace() || matches!(separator, b'/' | b'"' | b'\'')) {
-        return None;
-    }
-    // The nearest `<` before it must open a tag (`<name`), with no `>` in between.
-    let open = prefix.iter().rposition(|&b| b == b'<')?;
-    if prefix[open..].contains(&b'>') {
-        return None;
-    }
-    let tag: Vec<u8> = prefix[open + 1..]
+    Verdict::Inert
+}
+
+struct Attribute {
+    name_at: usize,
+    name: Vec<u8>,
+    value: Vec<u8>,
+}
+
+struct Tag {
+    name: Vec<u8>,
+    end: usize,
+    attributes: Vec<Attribute>,
+}
+
+/// Tokenizes the start tag at `open` (WHATWG HTML §13.2.5: tag name, attribute names,
+/// quoted and unquoted values, `/`); `None` if it does not end within `text`.
+fn read_tag(text: &[u8], open: usize) -> Option<Tag> {
+    let is_space = |b: u8| matches!(b, b'\t' | b'\n' | b'\x0c' | b'\r' | b' ');
+    let mut i = open + 1;
+    let name_len = text[i..]
         .iter()
-        .take_while(|b| b.is_ascii_alphanumeric())
-        .copied()
-        .collect();
-    if tag.is_empty() || !tag[0].is_ascii_alphabetic() {
-        return None;
+        .take_while(|&&b| !is_space(b) && b != b'/' && b != b'>')
+        .count();
+    let name = text[i..i + name_len].to_ascii_lowercase();
+    i += name_len;
+    let mut attributes = Vec::new();
+    loop {
+        // Before an attribute name.
+        while text.get(i).is_some_and(|&b| is_space(b) || b == b'/') {
+            i += 1;
+        }
+        if *text.get(i)? == b'>' {
+            return Some(Tag {
+                name,
+                end: i + 1,
+                attributes,
+            });
+        }
+        let name_at = i;
+        i += 1; // a first `=` is part of the name
+        while text
+            .get(i)
+            .is_some_and(|&b| !is_space(b) && !matches!(b, b'/' | b'>' | b'='))
+        {
+            i += 1;
+        }
+        let attribute_name = text[name_at..i].to_ascii_lowercase();
+        while text.get(i).is_some_and(|&b| is_space(b)) {
+            i += 1;
+        }
+        let mut value = Vec::new();
+        if text.get(i) == Some(&b'=') {
+            i += 1;
+            while text.get(i).is_some_and(|&b| is_space(b)) {
+                i += 1;
+            }
+            match text.get(i)? {
+                &quote @ (b'"' | b'\'') => {
+                    let close = memchr::memchr(quote, &text[i + 1..])?;
+                    value = text[i + 1..i + 1 + close].to_vec();
+                    i += close + 2;
+                }
+                b'>' => {}
+                _ => {
+                    let start = i;
+                    while text.get(i).is_some_and(|&b| !is_space(b) && b != b'>') {
+                        i += 1;
+                    }
+                    value = text[start..i].to_vec();
+                }
+            }
+        }
+        attributes.push(Attribute {
+            name_at,
+            name: attribute_name,
+            value,
+        });
     }
-    Some(format!(
-        "an event handler in markup (\"<{}...{}\"): script runs when the file is rendered as HTML (mshta, or a web viewer showing the value: stored XSS)",
-        escape_bytes(&tag),
-        excerpt(text)
-    ))
+}
+
+/// Whether an attribute runs script: an event handler, or a URL with a script scheme
+/// (entity-encoded or split by whitespace as browsers still read it).
+fn active_attribute(tag: &[u8], attribute: &Attribute) -> Option<String> {
+    let name = attribute.name.as_slice();
+    let shown = || {
+        format!(
+            "<{} {}=\"{}\"",
+            escape_bytes(&tag[..tag.len().min(16)]),
+            escape_bytes(&name[..name.len().min(24)]),
+            excerpt(&attribute.value)
+        )
+    };
+    if HANDLERS.iter().any(|h| h.as_bytes() == name) {
+        return Some(format!(
+            "an event handler in markup ({}): script runs when the file is rendered as HTML (mshta, or a web viewer showing the value: stored XSS)",
+            shown()
+        ));
+    }
+    if URL_ATTRIBUTES.iter().any(|a| a.as_bytes() == name) {
+        let url: Vec<u8> = decode_entities(&attribute.value)
+            .into_iter()
+            .filter(|&b| b > b' ')
+            .map(|b| b.to_ascii_lowercase())
+            .collect();
+        if SCRIPT_SCHEMES.iter().any(|s| url.starts_with(s)) {
+            return Some(format!(
+                "a script URL in markup ({}): script runs when the file is rendered as HTML and the link is followed or loaded",
+                shown()
+            ));
+        }
+    }
+    None
+}
+
+/// Character references as a browser decodes them in an attribute value: `&#106;`,
+/// `&#x6A;` (the `;` optional), and the named ones that spell a scheme's separators.
+fn decode_entities(value: &[u8]) -> Vec<u8> {
+    const NAMED: [(&[u8], u8); 4] = [
+        (b"colon;", b':'),
+        (b"tab;", b'\t'),
+        (b"newline;", b'\n'),
+        (b"amp;", b'&'),
+    ];
+    let mut out = Vec::with_capacity(value.len());
+    let mut i = 0;
+    while let Some(&b) = value.get(i) {
+        i += 1;
+        if b != b'&' {
+            out.push(b);
+            continue;
+        }
+        let rest = &value[i..];
+        if let Some(numeric) = rest.strip_prefix(b"#") {
+            let (hex, digits) = match numeric.first() {
+                Some(b'x' | b'X') => (true, &numeric[1..]),
+                _ => (false, numeric),
+            };
+            let len = digits
+                .iter()
+                .take_while(|b| {
+                    if hex {
+                        b.is_ascii_hexdigit()
+                    } else {
+                        b.is_ascii_digit()
+                    }
+                })
+                .count();
+            let code = std::str::from_utf8(&digits[..len])
+                .ok()
+                .and_then(|d| u32::from_str_radix(d, if hex { 16 } else { 10 }).ok());
+            if let Some(code) = code.filter(|_| len > 0) {
+                out.push(u8::try_from(code).unwrap_or(b'?'));
+                i += 1 + usize::from(hex) + len;
+                if value.get(i) == Some(&b';') {
+                    i += 1;
+                }
+                continue;
+            }
+        }
+        if let Some((entity, byte)) = NAMED.iter().find(|(name, _)| {
+            rest.len() >= name.len() && rest[..name.len()].eq_ignore_ascii_case(name)
+        }) {
+            out.push(*byte);
+            i += entity.len();
+            continue;
+        }
+        out.push(b);
+    }
+    out
 }
 
 fn excerpt(text: &[u8]) -> String {
@@ -189,6 +530,66 @@ mod tests {
                 .1
                 .contains("UTF-16")
         );
+    }
+
+    /// Review finding: `>` or `<` inside a quoted value, a value padded past 512 bytes,
+    /// `javascript:` URLs (entity-encoded too) walked around the markup search. Each case
+    /// is checked against Python's `html.parser` (tests/markup_html_parser.rs).
+    #[test]
+    fn quoted_values_long_values_and_script_urls_are_read_as_browsers_read_them() {
+        let long = format!("<img alt=\"{}\" src=x onerror=alert(1)>", "a".repeat(4000));
+        for markup in [
+            &b"<img alt=\"a>b\" src=x onerror=alert(1)>"[..],
+            b"<img alt='<b>' onerror=alert(1) src=x>",
+            long.as_bytes(),
+            b"<a href=\"javascript:alert(1)\">x</a>",
+            b"<iframe src=\"&#106;avascript:alert(1)\"></iframe>",
+            b"<a href=\"&#x6A;ava&#x09;script&colon;alert(1)\">x</a>",
+            b"<form action=vbscript:msgbox(1)><input type=submit></form>",
+            b"<button formaction=' javascript:alert(1)'>x</button>",
+            b"<div onclick=\"alert(1)\">x</div>",
+        ] {
+            let found = find_markup(markup);
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|m| m.severity == Severity::Alert),
+                "{}: {found:?}",
+                String::from_utf8_lossy(markup)
+            );
+        }
+        for inert in [
+            &b"<a href=\"https://example.org/javascript:x\">x</a>"[..],
+            b"<img alt=\"onerror=alert(1)\" src=x.png>",
+            b"<p title='x src=javascript:y'>",
+        ] {
+            assert_eq!(
+                find_markup(inert),
+                None,
+                "{}",
+                String::from_utf8_lossy(inert)
+            );
+        }
+    }
+
+    /// The limits: a tag longer than MAX_TAG_BYTES holding a handler is a warning; one
+    /// byte shorter it is read and alerts.
+    #[test]
+    fn a_tag_past_its_limit_is_a_warning_and_at_it_is_read() {
+        let tag = |pad: usize| {
+            let t = format!("<img alt=\"{}\" onerror=alert(1)>", "a".repeat(pad));
+            let to_handler = t.len() - "onerror=alert(1)>".len();
+            (t, to_handler)
+        };
+        let (within, at) = tag(MAX_TAG_BYTES - 20);
+        assert!(at <= MAX_TAG_BYTES);
+        let found = find_markup(within.as_bytes()).expect("found");
+        assert_eq!(found.severity, Severity::Alert, "{found:?}");
+        let (past, at) = tag(MAX_TAG_BYTES + 10);
+        assert!(at > MAX_TAG_BYTES);
+        let found = find_markup(past.as_bytes()).expect("found");
+        assert_eq!(found.severity, Severity::Warning, "{found:?}");
+        assert!(found.detail.contains("MAX_TAG_BYTES"), "{}", found.detail);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! reports only what it would act on.
 
 use std::ops::Range;
+use std::time::Instant;
 
 use pacsguard_events::{FindingKind, Severity};
 
@@ -18,18 +19,27 @@ use crate::{markup, shell};
 /// the encapsulated documents lie: a PDF header inside one is the document itself,
 /// screened as such, not a disguise. `preamble_pdf` says the preamble finding
 /// already covers a PDF header there.
-pub fn whole_file(bytes: &[u8], documents: &[Range<u64>], preamble_pdf: bool) -> Vec<Hidden> {
+pub fn whole_file(
+    bytes: &[u8],
+    documents: &[Range<u64>],
+    preamble_pdf: bool,
+    deadline: Instant,
+) -> Vec<Hidden> {
     let mut found = Vec::new();
-    if let Some(hidden) = pdf_reader(bytes, documents, preamble_pdf) {
+    if let Some(hidden) = pdf_reader(bytes, documents, preamble_pdf, deadline) {
         found.push(hidden);
     }
-    if let Some((offset, detail)) = markup::find_active_markup(bytes) {
+    if let Some(markup) = markup::find_markup(bytes) {
         found.push(Hidden {
             format: Format::Html,
-            offset,
-            kind: FindingKind::ActiveContent,
-            severity: Severity::Alert,
-            detail,
+            offset: markup.offset,
+            kind: if markup.severity == Severity::Alert {
+                FindingKind::ActiveContent
+            } else {
+                FindingKind::NotInspected
+            },
+            severity: markup.severity,
+            detail: markup.detail,
         });
     }
     for command in [
@@ -46,8 +56,12 @@ pub fn whole_file(bytes: &[u8], documents: &[Range<u64>], preamble_pdf: bool) ->
                 _ => Format::Shell,
             },
             offset: command.offset,
-            kind: FindingKind::ActiveContent,
-            severity: Severity::Alert,
+            kind: if command.severity == Severity::Alert {
+                FindingKind::ActiveContent
+            } else {
+                FindingKind::NotInspected
+            },
+            severity: command.severity,
             detail: command.detail,
         });
     }
@@ -55,8 +69,15 @@ pub fn whole_file(bytes: &[u8], documents: &[Range<u64>], preamble_pdf: bool) ->
 }
 
 /// A PDF reader opens the file when a header sits in the first kilobyte (`%PDF-`, or the
-/// PostScript form `%!PS-Adobe-N.n PDF-M.m`) and a document catalog follows.
-fn pdf_reader(bytes: &[u8], documents: &[Range<u64>], preamble_pdf: bool) -> Option<Hidden> {
+/// PostScript form `%!PS-Adobe-N.n PDF-M.m`) and a document catalog follows: found as
+/// readers find it (the trailer's `/Root`, whatever its `/Type`; names written with
+/// `#xx` escapes), by the PDF reader itself, not by looking for the word `/Catalog`.
+fn pdf_reader(
+    bytes: &[u8],
+    documents: &[Range<u64>],
+    preamble_pdf: bool,
+    deadline: Instant,
+) -> Option<Hidden> {
     let head = &bytes[..bytes.len().min(PDF_HEADER_WINDOW)];
     let header = find(head, b"%PDF-").or_else(|| {
         let ps = find(head, b"%!PS-Adobe-")?;
@@ -70,7 +91,7 @@ fn pdf_reader(bytes: &[u8], documents: &[Range<u64>], preamble_pdf: bool) -> Opt
     if (preamble_pdf && header < crate::PREAMBLE_LEN) || in_document {
         return None;
     }
-    let catalog = header + find(&bytes[header..], b"/Catalog")?;
+    let catalog = header + crate::pdf::catalog(&bytes[header..], deadline)?;
     Some(Hidden {
         format: Format::Pdf,
         offset: header,
@@ -90,15 +111,16 @@ mod tests {
     fn a_pdf_header_in_the_first_kilobyte_with_a_catalog_is_a_pdf() {
         let mut file = vec![0u8; 300];
         file.extend_from_slice(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj");
-        let found = whole_file(&file, &[], false);
+        let deadline = Instant::now() + crate::INSPECTION_DEADLINE;
+        let found = whole_file(&file, &[], false, deadline);
         assert_eq!(found[0].format, Format::Pdf);
         assert_eq!(found[0].offset, 300);
         // The document itself, or no catalog: not a disguise.
         let document = 290..400;
-        assert!(whole_file(&file, std::slice::from_ref(&document), false).is_empty());
-        assert!(whole_file(&file[..309], &[], false).is_empty());
+        assert!(whole_file(&file, std::slice::from_ref(&document), false, deadline).is_empty());
+        assert!(whole_file(&file[..309], &[], false, deadline).is_empty());
         let mut ps = vec![0u8; 200];
-        ps.extend_from_slice(b"%!PS-Adobe-3.0 PDF-1.7\n/Type /Catalog");
-        assert_eq!(whole_file(&ps, &[], false)[0].format, Format::Pdf);
+        ps.extend_from_slice(b"%!PS-Adobe-3.0 PDF-1.7\n1 0 obj << /Type /Catalog >> endobj");
+        assert_eq!(whole_file(&ps, &[], false, deadline)[0].format, Format::Pdf);
     }
 }

@@ -16,10 +16,22 @@
 //! `cmd.exe` runs a `.bat` line by line and ignores lines it cannot run, so for batch a
 //! line that starts with a Windows launcher is enough.
 
-use pacsguard_events::escape_bytes;
+use pacsguard_events::{Severity, escape_bytes};
+
+use crate::sh;
 
 /// Commands that do an attacker's work on their own: fetch, run code, open a shell.
-const STRONG: [&[u8]; 38] = [
+const STRONG: [&[u8]; 48] = [
+    b"awk",
+    b"gawk",
+    b"mawk",
+    b"nawk",
+    b"tclsh",
+    b"expect",
+    b"pwsh",
+    b"powershell",
+    b"osascript",
+    b"doas",
     b"curl",
     b"wget",
     b"bash",
@@ -66,6 +78,16 @@ const STRONG: [&[u8]; 38] = [
 const WEAK: [&[u8]; 18] = [
     b"echo", b"printf", b"cat", b"touch", b"id", b"whoami", b"uname", b"ls", b"cp", b"mv", b"kill",
     b"tar", b"ssh", b"scp", b"export", b"cd", b"node", b"source",
+];
+
+/// Commands that run the command named by their first operand (after options,
+/// assignments and numbers): `env sh`, `nice -n 5 sh`, `timeout 9 sh`. That operand is
+/// judged as a command name; the wrapper alone is no command (`time`, `command`, `nice`
+/// and `watch` are English words too).
+const WRAPPERS: [&[u8]; 20] = [
+    b"env", b"nice", b"command", b"builtin", b"time", b"timeout", b"stdbuf", b"ionice", b"chrt",
+    b"taskset", b"xargs", b"chroot", b"unshare", b"nsenter", b"flock", b"runuser", b"setpriv",
+    b"strace", b"ltrace", b"watch",
 ];
 
 /// Windows launchers a batch line can start with (after an optional `@`).
@@ -130,314 +152,28 @@ pub struct Command {
     pub offset: usize,
     /// `shell`, `batch` or `powershell`.
     pub interpreter: &'static str,
+    /// `Alert`: it runs. `Warning`: the model reached a limit and cannot tell.
+    pub severity: Severity,
     pub detail: String,
 }
 
-/// The first command `sh` would run from `bytes`, if any.
+/// The first command `sh` would run from `bytes`, if any (see [`crate::sh`] for the
+/// model of dash's grammar). A script the model cannot follow to the end of one of its
+/// limits is a `Warning` (it cannot tell), never taken as text.
 pub fn find_shell_command(bytes: &[u8]) -> Option<Command> {
-    let mut lexer = Lexer::default();
-    let mut pending: Option<usize> = None;
-    let mut i = 0usize;
-    while i < bytes.len() {
-        let b = bytes[i];
-        i += 1;
-        if b == 0 {
-            continue; // dash drops NUL bytes
-        }
-        // Inside quotes only the closing quote (and a backslash in double quotes and
-        // backquotes) matters: jump to it, so that long quoted binary costs a memchr.
-        match lexer.quote {
-            Quote::Single => {
-                if b == b'\'' {
-                    lexer.quote = Quote::None;
-                } else {
-                    i = memchr::memchr(b'\'', &bytes[i..]).map_or(bytes.len(), |n| i + n);
-                }
-                continue;
-            }
-            Quote::Double | Quote::Back => {
-                let close = if lexer.quote == Quote::Double {
-                    b'"'
-                } else {
-                    b'`'
-                };
-                if b == b'\\' {
-                    i += 1;
-                } else if b == close {
-                    lexer.quote = Quote::None;
-                } else {
-                    i = memchr::memchr2(close, b'\\', &bytes[i..]).map_or(bytes.len(), |n| i + n);
-                }
-                continue;
-            }
-            Quote::None => {}
-        }
-        match b {
-            b'\n' => {
-                if lexer.end_word(bytes, &mut pending).is_err()
-                    || lexer.redirect
-                    || lexer.after_close_then_word
-                {
-                    return None;
-                }
-                lexer.promote_weak(&mut pending);
-                if lexer.heredoc.is_some() {
-                    i = skip_heredoc(bytes, i, lexer.heredoc.take().unwrap_or_default())?;
-                }
-                if !lexer.continued && lexer.depth == 0 {
-                    if let Some(at) = pending.take() {
-                        return Some(shell_command(bytes, at));
-                    }
-                    lexer.line_has_syntax = false;
-                    lexer.weak_candidate = None;
-                }
-                lexer.command_start = true;
-                lexer.after_close = false;
-            }
-            b' ' | b'\t' => {
-                if lexer.end_word(bytes, &mut pending).is_err() {
-                    return None;
-                }
-            }
-            b'#' if lexer.word.is_none() => {
-                // A comment runs to the end of the line.
-                let rest = memchr::memchr(b'\n', &bytes[i..]).map_or(bytes.len(), |n| i + n);
-                i = rest;
-            }
-            b'\'' | b'"' | b'`' => {
-                lexer.start_word(i - 1);
-                lexer.quote = match b {
-                    b'\'' => Quote::Single,
-                    b'"' => Quote::Double,
-                    _ => {
-                        lexer.line_has_syntax = true;
-                        Quote::Back
-                    }
-                };
-            }
-            b'\\' => {
-                lexer.start_word(i - 1);
-                i += 1;
-            }
-            b';' | b'&' | b'|' => {
-                if lexer.end_word(bytes, &mut pending).is_err() {
-                    return None;
-                }
-                let doubled = bytes.get(i) == Some(&b) && b != b';';
-                if doubled {
-                    i += 1;
-                }
-                // `;`, `&&`, `|` with no command before them is a syntax error.
-                if lexer.command_start || lexer.redirect {
-                    return None;
-                }
-                lexer.line_has_syntax = true;
-                lexer.command_start = true;
-                lexer.after_close = false;
-                // After `|`, `&&` or `||` the command goes on, on the next line if need be.
-                lexer.continued = b == b'|' || doubled;
-            }
-            b'(' => {
-                if lexer.word.is_some() || !lexer.command_start {
-                    return None;
-                }
-                lexer.depth += 1;
-            }
-            b')' => {
-                if lexer.end_word(bytes, &mut pending).is_err() {
-                    return None;
-                }
-                if lexer.depth == 0 || lexer.command_start || lexer.redirect {
-                    return None;
-                }
-                lexer.depth -= 1;
-                lexer.after_close = true;
-            }
-            b'<' | b'>' => {
-                if lexer.end_word(bytes, &mut pending).is_err() || lexer.redirect {
-                    return None;
-                }
-                if b == b'<' && bytes.get(i) == Some(&b'<') {
-                    i += 1;
-                    lexer.heredoc = Some(Vec::new());
-                } else if matches!(bytes.get(i), Some(b'>' | b'&' | b'|')) {
-                    i += 1;
-                }
-                lexer.line_has_syntax = true;
-                lexer.redirect = true;
-            }
-            _ => {
-                if b == b'$' && bytes.get(i) == Some(&b'(') {
-                    lexer.line_has_syntax = true;
-                    // A command substitution: read as a word up to its `)`.
-                    let close = memchr::memchr(b')', &bytes[i..])?;
-                    lexer.start_word(i - 1);
-                    i += close + 1;
-                    continue;
-                }
-                lexer.start_word(i - 1);
-            }
-        }
+    let weak = |name: &[u8]| WEAK.contains(&name);
+    let wrapper = |name: &[u8]| WRAPPERS.contains(&name);
+    match sh::first_command(bytes, &is_strong, &weak, &wrapper)? {
+        sh::Outcome::Runs(at) => Some(shell_command(bytes, at)),
+        sh::Outcome::CannotTell(at, limit) => Some(Command {
+            offset: at,
+            interpreter: "shell",
+            severity: Severity::Warning,
+            detail: format!(
+                "text that sh would parse as a script, followed up to {limit}, the limit of the shell model: what sh runs after it was not inspected"
+            ),
+        }),
     }
-    // At the end of the file: whatever is still open is a syntax error.
-    if lexer.quote != Quote::None
-        || lexer.end_word(bytes, &mut pending).is_err()
-        || lexer.redirect
-        || lexer.continued
-        || lexer.depth > 0
-    {
-        return None;
-    }
-    lexer.promote_weak(&mut pending);
-    pending.map(|at| shell_command(bytes, at))
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-enum Quote {
-    #[default]
-    None,
-    Single,
-    Double,
-    Back,
-}
-
-#[derive(Debug)]
-struct Lexer {
-    quote: Quote,
-    /// Where the word being read started.
-    word: Option<usize>,
-    /// The next word is a command name (after a newline, `;`, `&&`, `(`...).
-    command_start: bool,
-    /// A redirection operator waits for its word.
-    redirect: bool,
-    /// `<<` waits for its delimiter word; then the body is skipped.
-    heredoc: Option<Vec<u8>>,
-    /// A line ended in `|`, `&&` or `||`: the command goes on on the next line.
-    continued: bool,
-    depth: usize,
-    after_close: bool,
-    after_close_then_word: bool,
-    /// The line holds a redirect, a pipe, a separator or a substitution.
-    line_has_syntax: bool,
-    /// The command name of the line, and whether it is a weak one awaiting syntax.
-    weak_candidate: Option<usize>,
-}
-
-impl Default for Lexer {
-    fn default() -> Self {
-        Lexer {
-            quote: Quote::None,
-            word: None,
-            command_start: true,
-            redirect: false,
-            heredoc: None,
-            continued: false,
-            depth: 0,
-            after_close: false,
-            after_close_then_word: false,
-            line_has_syntax: false,
-            weak_candidate: None,
-        }
-    }
-}
-
-/// Keywords that open or continue a compound command; their commands run only if it
-/// closes, which the depth count follows.
-const OPENERS: [&[u8]; 6] = [b"if", b"while", b"until", b"for", b"case", b"{"];
-const CLOSERS: [&[u8]; 4] = [b"fi", b"done", b"esac", b"}"];
-const MIDDLES: [&[u8]; 5] = [b"then", b"do", b"else", b"elif", b"in"];
-
-impl Lexer {
-    fn start_word(&mut self, at: usize) {
-        if self.word.is_none() {
-            self.word = Some(at);
-            if self.after_close {
-                self.after_close_then_word = true;
-            }
-        }
-    }
-
-    /// Ends the word being read; a syntax error is `Err`.
-    fn end_word(&mut self, bytes: &[u8], pending: &mut Option<usize>) -> Result<(), ()> {
-        let Some(start) = self.word.take() else {
-            return Ok(());
-        };
-        if self.after_close_then_word {
-            return Err(()); // `(x) word`: "word unexpected"
-        }
-        let word: Vec<u8> = bytes[start..]
-            .iter()
-            .copied()
-            .filter(|&b| b != 0)
-            .take_while(|b| !matches!(b, b' ' | b'\t' | b'\n' | b';' | b'&' | b'|' | b'<' | b'>'))
-            .take(64)
-            .collect();
-        if let Some(delimiter) = self.heredoc.as_mut()
-            && delimiter.is_empty()
-            && self.redirect
-        {
-            delimiter.extend(word.iter().filter(|b| !matches!(b, b'\'' | b'"' | b'\\')));
-            self.redirect = false;
-            return Ok(());
-        }
-        if self.redirect {
-            self.redirect = false;
-            return Ok(());
-        }
-        if self.command_start {
-            self.continued = false;
-            if is_assignment(&word) {
-                return Ok(()); // `VAR=value cmd`: the command comes next
-            }
-            self.command_start = false;
-            let word = word.as_slice();
-            if OPENERS.contains(&word) {
-                self.depth += 1;
-                self.command_start = true;
-            } else if CLOSERS.contains(&word) {
-                if self.depth == 0 {
-                    return Err(());
-                }
-                self.depth -= 1;
-            } else if MIDDLES.contains(&word) {
-                if self.depth == 0 {
-                    return Err(());
-                }
-                self.command_start = true;
-            } else if pending.is_none() {
-                if is_strong(word) {
-                    *pending = Some(start);
-                } else if WEAK.contains(&word) {
-                    self.weak_candidate = Some(start);
-                }
-            }
-        } else if word.first() == Some(&b'/') && word.len() > 1 {
-            self.line_has_syntax = true;
-        }
-        self.promote_weak(pending);
-        Ok(())
-    }
-
-    /// A weak command name counts once its line shows shell syntax.
-    fn promote_weak(&mut self, pending: &mut Option<usize>) {
-        if self.line_has_syntax
-            && pending.is_none()
-            && let Some(at) = self.weak_candidate.take()
-        {
-            *pending = Some(at);
-        }
-    }
-}
-
-fn is_assignment(word: &[u8]) -> bool {
-    let Some(eq) = word.iter().position(|&b| b == b'=') else {
-        return false;
-    };
-    eq > 0
-        && (word[0].is_ascii_alphabetic() || word[0] == b'_')
-        && word[..eq]
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || *b == b'_')
 }
 
 /// Where a program a shell runs by path lives (or is dropped).
@@ -461,25 +197,11 @@ fn is_strong(word: &[u8]) -> bool {
         && word[1..].iter().any(u8::is_ascii_alphanumeric)
 }
 
-/// Skips a here-document body from `at`: up to the line that is exactly `delimiter`.
-fn skip_heredoc(bytes: &[u8], mut at: usize, delimiter: Vec<u8>) -> Option<usize> {
-    if delimiter.is_empty() {
-        return None;
-    }
-    while at < bytes.len() {
-        let end = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |n| at + n);
-        if bytes[at..end] == delimiter[..] {
-            return Some((end + 1).min(bytes.len()));
-        }
-        at = end + 1;
-    }
-    None // an unterminated here-document: dash reads to the end and runs nothing after
-}
-
 fn shell_command(bytes: &[u8], at: usize) -> Command {
     Command {
         offset: at,
         interpreter: "shell",
+        severity: Severity::Alert,
         detail: format!(
             "a shell command (\"{}\") that sh runs when the file is executed or given to sh: nothing before it breaks the parse",
             line_excerpt(bytes, at)
@@ -521,6 +243,7 @@ pub fn find_batch_command(bytes: &[u8]) -> Option<Command> {
                 return Some(Command {
                     offset,
                     interpreter,
+                    severity: Severity::Alert,
                     detail: format!(
                         "a Windows command line (\"{}\") that cmd.exe runs if the file is started as a batch file",
                         line_excerpt(bytes, offset)
@@ -562,7 +285,6 @@ mod tests {
             b"it's\ncurl x\n",
             b"a(b\ncurl x\n",
             b"x\ncurl x |\n",
-            b"x\ncurl x <<EOF\nrest\n",
         ] {
             assert_eq!(find_shell_command(file), None, "{file:?}");
         }

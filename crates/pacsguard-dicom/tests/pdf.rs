@@ -317,6 +317,179 @@ fn actions_inside_object_streams_behind_an_xref_stream_are_found() {
     assert_alert(&packed, FindingKind::ActiveContent, "app.alert('objstm')");
 }
 
+/// A document whose catalog has no `/Type` (found from `/Root`) and whose script and
+/// catalog sit in an object stream without `/Type /ObjStm` (found from the type-2 entries
+/// of the cross-reference stream, itself typed or not): mutool opens every variant and
+/// qpdf the typed-xref one, each running the script.
+fn untyped_object_stream_pdf(header: &[u8], xref_typed: bool, objstm_typed: bool) -> Vec<u8> {
+    let catalog = b"<< /Pages 2 0 R /OpenAction 3 0 R >>".to_vec();
+    let action = b"<< /S /JavaScript /JS (app.alert\\('untyped'\\)) >>";
+    let index = format!("1 0 3 {} ", catalog.len() + 1);
+    let mut data = index.clone().into_bytes();
+    data.extend_from_slice(&catalog);
+    data.push(b'\n');
+    data.extend_from_slice(action);
+    let packed = flate(&data);
+    let mut out = header.to_vec();
+    let pages = out.len();
+    out.extend_from_slice(b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n");
+    let objstm = out.len();
+    out.extend_from_slice(
+        format!(
+            "4 0 obj\n<< {}/N 2 /First {} /Filter /FlateDecode /Length {} >>\nstream\n",
+            if objstm_typed { "/Type /ObjStm " } else { "" },
+            index.len(),
+            packed.len()
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(&packed);
+    out.extend_from_slice(b"\nendstream\nendobj\n");
+    let xref = out.len();
+    let row = |kind: u8, field: usize, n: u16| {
+        let mut row = vec![kind];
+        row.extend_from_slice(&(field as u32).to_be_bytes());
+        row.extend_from_slice(&n.to_be_bytes());
+        row
+    };
+    let rows = [
+        row(0, 0, 65535),
+        row(2, 4, 0),
+        row(1, pages, 0),
+        row(2, 4, 1),
+        row(1, objstm, 0),
+        row(1, xref, 0),
+    ]
+    .concat();
+    let rows = flate(&rows);
+    let typed = if xref_typed { "/Type /XRef " } else { "" };
+    out.extend_from_slice(
+        format!(
+            "5 0 obj\n<< {typed}/Size 6 /W [1 4 2] /Root 1 0 R /Filter /FlateDecode /Length {} >>\nstream\n",
+            rows.len()
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(&rows);
+    out.extend_from_slice(format!("\nendstream\nendobj\nstartxref\n{xref}\n%%EOF\n").as_bytes());
+    out
+}
+
+/// What `mutool show` prints for `path` in `pdf` (mutool runs a document's scripts from
+/// what it resolves here).
+fn mutool_show(pdf: &[u8], path: &str) -> String {
+    let input = Temp::new("in.pdf");
+    std::fs::write(&input.0, pdf).expect("write");
+    let out = Command::new("mutool")
+        .arg("show")
+        .arg(&input.0)
+        .arg(path)
+        .output()
+        .expect("mutool (scripts/setup-test-deps.sh installs it)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Review finding: a catalog without `/Type /Catalog` and object streams without
+/// `/Type /ObjStm` hid the document and its script, on its own, encapsulated with its
+/// header past the first KiB, and as a DICOM/PDF polyglot.
+#[test]
+fn catalogs_and_object_streams_are_found_the_way_readers_find_them() {
+    let header = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n";
+    for xref_typed in [true, false] {
+        let pdf = untyped_object_stream_pdf(header, xref_typed, false);
+        assert!(memchr::memmem::find(&pdf, b"Catalog").is_none());
+        assert!(memchr::memmem::find(&pdf, b"ObjStm").is_none());
+        assert!(
+            mutool_show(&pdf, "trailer/Root/OpenAction/JS").contains("app.alert"),
+            "mutool resolves the script (xref typed: {xref_typed})"
+        );
+        if xref_typed {
+            live(&pdf, &["app.alert\\('untyped'\\)"]);
+        }
+        let report = inspect_pdf(&pdf);
+        assert!(report.catalog, "xref typed: {xref_typed}");
+        assert_alert(&pdf, FindingKind::ActiveContent, "app.alert('untyped')");
+        // Encapsulated, its header past the first KiB: read only if a catalog is found.
+        let mut far = vec![b' '; 5000];
+        far.extend_from_slice(&pdf);
+        let dicom = pacsguard_testkit::DicomBuilder::encapsulated_pdf("1.2.3.4", &far).build();
+        let inspection = pacsguard_dicom::inspect(&dicom);
+        assert!(
+            inspection
+                .observations
+                .iter()
+                .any(|o| o.severity == Severity::Alert && o.detail.contains("app.alert('untyped')")),
+            "{:#?}",
+            inspection.observations
+        );
+    }
+    // A polyglot: the header in an early element (the first KiB, where readers look), the
+    // objects in a later one. mutool opens the DICOM file as this PDF (repairing it: the
+    // catalog is found from the cross-reference stream's `/Root`, untyped; in repair mode
+    // mutool needs the object stream typed).
+    let body = untyped_object_stream_pdf(b"", true, true);
+    assert!(memchr::memmem::find(&body, b"Catalog").is_none());
+    let polyglot = pacsguard_testkit::DicomBuilder::ct("1.2.3.9")
+        .element(0x0009, 0x0010, *b"LO", b"%PDF-1.7")
+        .element(0x0009, 0x1010, *b"OB", &body)
+        .build();
+    let header_at = memchr::memmem::find(&polyglot, b"%PDF-").expect("header");
+    assert!(header_at < 1024, "{header_at}");
+    assert!(mutool_show(&polyglot, "trailer/Root/OpenAction/JS").contains("app.alert"));
+    let inspection = pacsguard_dicom::inspect(&polyglot);
+    assert!(
+        inspection
+            .observations
+            .iter()
+            .any(|o| o.severity == Severity::Alert
+                && o.format == Some(pacsguard_dicom::Format::Pdf)
+                && o.detail.contains("a PDF reader opens this file")),
+        "{:#?}",
+        inspection.observations
+    );
+}
+
+/// Review finding: a PDF of thousands of stream headers without `endstream` made every
+/// stream search the rest of the file and every decode copy it (6.5 minutes for 63 MB).
+/// The search is linear now and the budget is asked before any copy; the deadline stops
+/// the reader and is named.
+#[test]
+fn the_time_limit_stops_the_reader_and_is_named() {
+    let pdf = js_in_stream("/Filter /FlateDecode", &flate(b"app.alert(1)"));
+    let report = pacsguard_dicom::inspect_pdf_until(&pdf, std::time::Instant::now());
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.kind == FindingKind::NotInspected
+                && f.severity == Severity::Warning
+                && f.detail.contains("INSPECTION_DEADLINE")),
+        "{:#?}",
+        report.findings
+    );
+    // Within the time, the same document is read whole without a warning.
+    assert!(!warned(&pdf, "INSPECTION_DEADLINE"));
+    assert_alert(&pdf, FindingKind::ActiveContent, "app.alert(1)");
+}
+
+/// Thousands of streams that never end, each named as a script: every one is found, and
+/// the work is linear in the file (the stream budget, not a rescan, bounds it).
+#[test]
+fn streams_without_an_end_cost_one_pass_over_the_file() {
+    let mut pdf = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n".to_vec();
+    for i in 0..2000 {
+        let (action, data) = (2 * i + 2, 2 * i + 3);
+        pdf.extend_from_slice(
+            format!("{action} 0 obj << /S /JavaScript /JS {data} 0 R >> endobj\n{data} 0 obj << /Length 99999999 >>\nstream\n")
+                .as_bytes(),
+        );
+        pdf.extend_from_slice(&vec![b' '; 4096]);
+    }
+    pdf.extend_from_slice(b"app.alert('last')\nendstream endobj\n");
+    // Every stream's data runs to the one `endstream`: 8 MB each, decoded up to the budget.
+    assert!(warned(&pdf, "bytes decoded by stream filters"));
+}
+
 #[test]
 fn an_incremental_update_adding_a_script_is_read() {
     let mut pdf = document("", "", &[]);

@@ -56,7 +56,9 @@ pub fn find(doc: &mut Document) -> Vec<Found> {
                             found.push(f);
                         }
                     }
-                    b"JS" => scripts.push((offset, value.clone())),
+                    // `/OnInstantiate` of a 3D stream is JavaScript run when the 3D
+                    // artwork is activated.
+                    b"JS" | b"OnInstantiate" => scripts.push((offset, value.clone())),
                     b"XFA" => xfa.push((offset, value.clone())),
                     b"Subtype" if value.as_name() == Some(b"RichMedia") => {
                         found.push(Found::Action {
@@ -219,6 +221,15 @@ fn action_finding(doc: &Document, dict: &Dict, action: &[u8], offset: usize) -> 
         // as a script a reader may still find where this parser did not.
         b"JavaScript" if get(dict, b"JS").is_some() => return None,
         b"JavaScript" => (Severity::Alert, "a JavaScript action".to_owned()),
+        // Actions that run code or content a reader hands to a player or a host
+        // (ISO 32000-2 §12.6.4.19, Adobe's Flash and 3D extensions): each runs script.
+        b"RichMediaExecute" => (
+            Severity::Alert,
+            format!(
+                "a RichMediaExecute action (runs a command in the rich media instance: \"{}\")",
+                target(b"CMD")
+            ),
+        ),
         _ => return None,
     };
     Some(Found::Action {

@@ -1,6 +1,11 @@
 //! The work one PDF may cost, per file (not per stream): every limit an attacker controls
 //! is here, and reaching one is remembered so that the caller can say which one stopped
-//! the inspection (a `not-inspected` warning) instead of ending silently.
+//! the inspection (a `not-inspected` warning) instead of ending silently. Time is one of
+//! them: the file's [`INSPECTION_DEADLINE`] holds inside the PDF reader too.
+
+use std::time::Instant;
+
+use crate::budget::INSPECTION_DEADLINE;
 
 /// Indirect objects parsed per document (direct, in object streams, every revision).
 /// Real reports hold hundreds; large scanned documents tens of thousands.
@@ -37,6 +42,8 @@ pub enum Limit {
     XrefEntries,
     ParsedBytes,
     AttachmentDepth,
+    /// The file's [`INSPECTION_DEADLINE`] passed.
+    Deadline,
 }
 
 impl Limit {
@@ -56,6 +63,10 @@ impl Limit {
             Limit::AttachmentDepth => {
                 format!("PDFs attached inside PDFs (limit {MAX_PDF_ATTACHMENT_DEPTH} levels)")
             }
+            Limit::Deadline => format!(
+                "inspection time (INSPECTION_DEADLINE, {} s per file)",
+                INSPECTION_DEADLINE.as_secs()
+            ),
         }
     }
 }
@@ -68,23 +79,59 @@ pub struct Budget {
     decoded: usize,
     xref_entries: usize,
     parsed: usize,
+    deadline: Instant,
+    /// Work done since the clock was last read: reading it per cross-reference entry would
+    /// cost more than the entry.
+    ticks: usize,
     reached: Vec<Limit>,
 }
 
 impl Default for Budget {
     fn default() -> Self {
+        Budget::until(Instant::now() + INSPECTION_DEADLINE)
+    }
+}
+
+/// Units of cheap work (cross-reference entries) between two looks at the clock.
+const TICKS_PER_CLOCK_READ: usize = 1024;
+
+impl Budget {
+    /// A full budget whose time runs out at `deadline` (the file's, when the PDF is part of
+    /// a file under inspection).
+    pub fn until(deadline: Instant) -> Budget {
         Budget {
             objects: MAX_PDF_OBJECTS,
             streams: MAX_PDF_STREAMS,
             decoded: MAX_PDF_INFLATED_BYTES,
             xref_entries: MAX_PDF_XREF_ENTRIES,
             parsed: MAX_PDF_PARSED_BYTES,
+            deadline,
+            ticks: 0,
             reached: Vec::new(),
         }
     }
-}
 
-impl Budget {
+    /// Whether the deadline has passed (recorded once it has); every unit of work asks.
+    pub fn out_of_time(&mut self) -> bool {
+        if self.reached.contains(&Limit::Deadline) {
+            return true;
+        }
+        if Instant::now() > self.deadline {
+            self.reached.push(Limit::Deadline);
+            return true;
+        }
+        false
+    }
+
+    /// [`Budget::out_of_time`] for cheap units of work: the clock is read every
+    /// [`TICKS_PER_CLOCK_READ`] of them.
+    fn out_of_time_ticked(&mut self) -> bool {
+        self.ticks += 1;
+        if self.ticks.is_multiple_of(TICKS_PER_CLOCK_READ) {
+            return self.out_of_time();
+        }
+        self.reached.contains(&Limit::Deadline)
+    }
     /// Records that `limit` stopped some work (once per limit).
     pub fn reach(&mut self, limit: Limit) {
         if !self.reached.contains(&limit) {
@@ -109,26 +156,28 @@ impl Budget {
 
     /// One more object, if the budget allows it.
     pub fn object(&mut self) -> bool {
-        Self::take(&mut self.objects, &mut self.reached, Limit::Objects)
+        !self.out_of_time_ticked()
+            && Self::take(&mut self.objects, &mut self.reached, Limit::Objects)
     }
 
     /// One more decoded stream, if the budget allows it.
     pub fn stream(&mut self) -> bool {
-        Self::take(&mut self.streams, &mut self.reached, Limit::Streams)
+        !self.out_of_time() && Self::take(&mut self.streams, &mut self.reached, Limit::Streams)
     }
 
     /// One more cross-reference entry, if the budget allows it.
     pub fn xref_entry(&mut self) -> bool {
-        Self::take(
-            &mut self.xref_entries,
-            &mut self.reached,
-            Limit::XrefEntries,
-        )
+        !self.out_of_time_ticked()
+            && Self::take(
+                &mut self.xref_entries,
+                &mut self.reached,
+                Limit::XrefEntries,
+            )
     }
 
-    /// Decoding work left, in bytes.
-    pub fn decoded_left(&self) -> usize {
-        self.decoded
+    /// Decoding work left, in bytes (none once time is up).
+    pub fn decoded_left(&mut self) -> usize {
+        if self.out_of_time() { 0 } else { self.decoded }
     }
 
     /// Charges `spent` bytes of decoding work; reaching zero is recorded.
@@ -139,9 +188,13 @@ impl Budget {
         }
     }
 
-    /// Lexing work left, in bytes.
-    pub fn parsed_left(&self) -> usize {
-        self.parsed
+    /// Lexing work left, in bytes (none once time is up).
+    pub fn parsed_left(&mut self) -> usize {
+        if self.out_of_time_ticked() {
+            0
+        } else {
+            self.parsed
+        }
     }
 
     /// Charges `spent` bytes of lexing; reaching zero is recorded.
@@ -182,5 +235,20 @@ mod tests {
         assert!((0..MAX_PDF_XREF_ENTRIES).all(|_| budget.xref_entry()));
         assert!(!budget.xref_entry());
         assert_eq!(budget.reached(), [Limit::XrefEntries]);
+    }
+
+    #[test]
+    fn the_deadline_stops_every_kind_of_work_and_is_named() {
+        let mut budget = Budget::until(Instant::now() + INSPECTION_DEADLINE);
+        assert!(budget.stream() && budget.object() && budget.decoded_left() > 0);
+        assert!(budget.reached().is_empty());
+        let mut budget = Budget::until(Instant::now());
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert!(!budget.stream());
+        assert!(!budget.object());
+        assert_eq!(budget.decoded_left(), 0);
+        assert_eq!(budget.parsed_left(), 0);
+        assert_eq!(budget.reached(), [Limit::Deadline]);
+        assert!(Limit::Deadline.describe().contains("INSPECTION_DEADLINE"));
     }
 }

@@ -9,7 +9,7 @@
 //! string or stream is read, and undone for each object with its own number and
 //! generation.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::budget::{Budget, Limit};
 use super::crypt::{self, Decryptor, Setup};
@@ -48,6 +48,15 @@ pub struct Document<'a> {
     pub encryption: Encryption,
     /// Object number of the encryption dictionary: its strings are never encrypted.
     encrypt_object: Option<(u32, u16)>,
+    /// Every trailer dictionary (classic, and of cross-reference streams), for `/Root`.
+    trailers: Vec<Dict>,
+    /// Object streams named by type-2 cross-reference entries: a reader loads them by
+    /// number, whatever their `/Type` says.
+    object_streams: HashSet<u32>,
+    /// Answers already found to "the first `endstream` at or after p": found at -> the
+    /// lowest p searched from (`bytes.len()` for none). No byte is searched twice, so
+    /// recovering thousands of streams without a good `/Length` stays linear.
+    endstreams: BTreeMap<usize, usize>,
     pub budget: Budget,
 }
 
@@ -60,6 +69,9 @@ impl<'a> Document<'a> {
             decryptor: None,
             encryption: Encryption::None,
             encrypt_object: None,
+            trailers: Vec::new(),
+            object_streams: HashSet::new(),
+            endstreams: BTreeMap::new(),
             budget,
         };
         let mut parsed = HashSet::new();
@@ -76,9 +88,28 @@ impl<'a> Document<'a> {
             }
         }
         doc.set_up_encryption(&trailers);
+        doc.trailers = trailers;
         doc.decrypt_strings();
         doc.expand_object_streams();
         doc
+    }
+
+    /// Where the document catalog is, found as readers find it: the object a trailer's
+    /// (or cross-reference stream's) `/Root` names, whatever its `/Type` says (qpdf and
+    /// mutool open it), else an object typed `/Catalog` (how they repair a file without a
+    /// trailer). `None`: no reader would show this as a document.
+    pub fn catalog_offset(&self) -> Option<usize> {
+        let rooted = self.trailers.iter().find_map(|trailer| {
+            let index = self.lookup(get(trailer, b"Root")?)?;
+            let object = self.objects.get(index)?;
+            object.value.as_dict().map(|_| object.offset)
+        });
+        rooted.or_else(|| {
+            self.objects
+                .iter()
+                .find(|o| type_is(&o.value, b"Catalog"))
+                .map(|o| o.offset)
+        })
     }
 
     /// Every `N G obj` in the file.
@@ -191,9 +222,7 @@ impl<'a> Document<'a> {
             self.xref_table(at + 4, &mut offsets);
         }
         let streams: Vec<usize> = (0..self.objects.len())
-            .filter(|&i| {
-                self.objects[i].stream.is_some() && type_is(&self.objects[i].value, b"XRef")
-            })
+            .filter(|&i| self.objects[i].stream.is_some() && is_xref_stream(&self.objects[i].value))
             .collect();
         for i in streams {
             if let Some(dict) = self.objects[i].value.as_dict().cloned() {
@@ -276,6 +305,11 @@ impl<'a> Document<'a> {
             {
                 offsets.push(offset);
             }
+            if kind == 2
+                && let Ok(stream) = u32::try_from(field(w0, w1))
+            {
+                self.object_streams.insert(stream);
+            }
         }
     }
 
@@ -325,7 +359,7 @@ impl<'a> Document<'a> {
         };
         for object in &mut self.objects {
             if self.encrypt_object == Some((object.num, object.generation))
-                || type_is(&object.value, b"XRef")
+                || is_xref_stream(&object.value)
             {
                 continue;
             }
@@ -333,11 +367,24 @@ impl<'a> Document<'a> {
         }
     }
 
-    /// Parses the objects inside every object stream.
+    /// Parses the objects inside every object stream: typed `/ObjStm`, named by a type-2
+    /// cross-reference entry, or shaped like one (`/N` and `/First`), since readers load
+    /// an object stream by number and read it by `/N` and `/First` without looking at
+    /// its `/Type`.
     fn expand_object_streams(&mut self) {
         let streams: Vec<usize> = (0..self.objects.len())
             .filter(|&i| {
-                self.objects[i].stream.is_some() && type_is(&self.objects[i].value, b"ObjStm")
+                let object = &self.objects[i];
+                let shaped = object.value.as_dict().is_some_and(|d| {
+                    get(d, b"N").and_then(Obj::as_int).is_some()
+                        && get(d, b"First").and_then(Obj::as_int).is_some()
+                });
+                object.stream.is_some()
+                    && !object.in_object_stream
+                    && !is_xref_stream(&object.value)
+                    && (type_is(&object.value, b"ObjStm")
+                        || shaped
+                        || (object.generation == 0 && self.object_streams.contains(&object.num)))
             })
             .collect();
         for i in streams {
@@ -449,14 +496,38 @@ impl<'a> Document<'a> {
                 return &rest[..length];
             }
         }
-        let found = memchr::memmem::find(rest, b"endstream");
-        self.budget.spend_parsed(found.unwrap_or(rest.len()));
+        let found = self.next_endstream(start).map(|at| at - start);
         let mut data = &rest[..found.unwrap_or(rest.len())];
         if found.is_some() {
             data = data.strip_suffix(b"\n").unwrap_or(data);
             data = data.strip_suffix(b"\r").unwrap_or(data);
         }
         data
+    }
+
+    /// The first `endstream` at or after `start`, each byte of the file searched once
+    /// over all calls (see `endstreams`).
+    fn next_endstream(&mut self, start: usize) -> Option<usize> {
+        const KEYWORD: &[u8] = b"endstream";
+        let len = self.bytes.len();
+        let known = self
+            .endstreams
+            .range(start..)
+            .next()
+            .map(|(&found, &from)| (found, from));
+        // Search up to where a known answer's search began: from there on it holds.
+        let (until, otherwise) = match known {
+            Some((found, from)) if from <= start => return (found < len).then_some(found),
+            Some((found, from)) => (from, found),
+            None => (len, len),
+        };
+        let end = until.saturating_add(KEYWORD.len() - 1).min(len);
+        let searched = self.bytes.get(start..end).unwrap_or_default();
+        self.budget.spend_parsed(searched.len());
+        let found = memchr::memmem::find(searched, KEYWORD).map_or(otherwise, |n| start + n);
+        let from = self.endstreams.entry(found).or_insert(start);
+        *from = (*from).min(start);
+        (found < len).then_some(found)
     }
 
     /// The decoded data of stream object `i` (decrypted, then every filter applied).
@@ -467,17 +538,22 @@ impl<'a> Document<'a> {
         }
         let raw = self.raw_stream(i);
         let object = self.objects.get(i)?;
-        let dict = object.value.as_dict()?;
-        let chain = self.filter_chain(dict);
+        let chain = self.filter_chain(object.value.as_dict()?);
         let identity_crypt = chain.first().is_some_and(|f| f.name == b"Crypt");
+        let encrypted =
+            !object.in_object_stream && !identity_crypt && !is_xref_stream(&object.value);
+        let (num, generation) = (object.num, object.generation);
         let decrypted;
-        let data = match &self.decryptor {
-            Some(decryptor)
-                if !object.in_object_stream
-                    && !identity_crypt
-                    && !type_is(&object.value, b"XRef") =>
-            {
-                decrypted = decryptor.stream(object.num, object.generation, raw);
+        let data = match self.decryptor.clone() {
+            Some(decryptor) if encrypted => {
+                // Decryption writes a copy: decoding work, asked of the budget first.
+                let left = self.budget.decoded_left();
+                if left == 0 {
+                    self.budget.reach(Limit::DecodedBytes);
+                    return None;
+                }
+                self.budget.spend_decoded(raw.len());
+                decrypted = decryptor.stream(num, generation, &raw[..raw.len().min(left)]);
                 &decrypted[..]
             }
             _ => raw,
@@ -552,6 +628,15 @@ fn header_before(bytes: &[u8], at: usize) -> Option<(u32, u16, usize)> {
         return None;
     }
     Some((u32::try_from(num).ok()?, u16::try_from(generation).ok()?, i))
+}
+
+/// A cross-reference stream: typed `/XRef`, or shaped like one (a three-field `/W`), as
+/// mutool reads the stream `startxref` points at without looking at its `/Type`.
+fn is_xref_stream(value: &Obj) -> bool {
+    type_is(value, b"XRef")
+        || value.as_dict().is_some_and(|d| {
+            matches!(get(d, b"W"), Some(Obj::Array(w)) if w.len() == 3 && w.iter().all(|x| x.as_int().is_some()))
+        })
 }
 
 pub fn type_is(value: &Obj, name: &[u8]) -> bool {

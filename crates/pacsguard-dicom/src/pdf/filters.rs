@@ -7,6 +7,8 @@
 //! Every filter writes at most what the per-file [`Budget`] has left, and charges what it
 //! read and wrote; running out stops the chain with what was decoded so far.
 
+use std::borrow::Cow;
+
 use miniz_oxide::inflate::TINFLStatus;
 use miniz_oxide::inflate::core::{DecompressorOxide, decompress, inflate_flags};
 
@@ -28,7 +30,13 @@ pub fn decode(data: &[u8], chain: &[Filter], budget: &mut Budget) -> Option<Vec<
         budget.reach(Limit::Filters);
         return None;
     }
-    let mut current = data.to_vec();
+    // The budget is asked before any byte is touched: with it spent, thousands of streams
+    // of a crafted file each cost a look at a counter, not a copy of their data.
+    if budget.decoded_left() == 0 {
+        budget.reach(Limit::DecodedBytes);
+        return None;
+    }
+    let mut current: Cow<[u8]> = Cow::Borrowed(data);
     for filter in chain {
         let cap = budget.decoded_left();
         if cap == 0 {
@@ -36,7 +44,7 @@ pub fn decode(data: &[u8], chain: &[Filter], budget: &mut Budget) -> Option<Vec<
             break;
         }
         let input_len = current.len();
-        current = match filter.name.as_slice() {
+        let decoded = match filter.name.as_slice() {
             b"FlateDecode" | b"Fl" => {
                 let out = inflate(&current, cap);
                 predict(out, filter.parms.as_ref())?
@@ -55,12 +63,22 @@ pub fn decode(data: &[u8], chain: &[Filter], budget: &mut Budget) -> Option<Vec<
             b"ASCII85Decode" | b"A85" => ascii85(&current, cap),
             b"RunLengthDecode" | b"RL" => run_length(&current, cap),
             // Encryption is undone before the chain; the Identity crypt filter is a no-op.
-            b"Crypt" => current,
+            b"Crypt" => continue,
             _ => return None,
         };
-        budget.spend_decoded(input_len.saturating_add(current.len()));
+        budget.spend_decoded(input_len.saturating_add(decoded.len()));
+        current = Cow::Owned(decoded);
     }
-    Some(current)
+    Some(match current {
+        Cow::Owned(decoded) => decoded,
+        // Unfiltered data is copied out: that copy is decoding work too, and stops where
+        // the budget does.
+        Cow::Borrowed(raw) => {
+            let kept = &raw[..raw.len().min(budget.decoded_left())];
+            budget.spend_decoded(raw.len());
+            kept.to_vec()
+        }
+    })
 }
 
 /// Inflates a zlib stream, or raw deflate if the zlib header is wrong, writing at most

@@ -18,6 +18,8 @@ mod document;
 mod filters;
 mod lexer;
 
+use std::time::Instant;
+
 use pacsguard_events::{FindingKind, Severity};
 
 use crate::format::{self, Format};
@@ -58,8 +60,9 @@ pub struct Attachment {
 pub struct Report {
     pub findings: Vec<PdfFinding>,
     pub attachments: Vec<Attachment>,
-    /// Whether a document catalog was found: bytes that merely contain `%PDF-` are not a
-    /// document a reader would show.
+    /// Whether a document catalog was found (as readers find it: `/Root`, else
+    /// `/Type /Catalog`): bytes that merely contain `%PDF-` are not a document a reader
+    /// would show.
     pub catalog: bool,
 }
 
@@ -69,13 +72,22 @@ pub fn inspect(pdf: &[u8]) -> Report {
     inspect_within(pdf, Budget::default(), 0).0
 }
 
+/// [`inspect`] within the time left to the file it is part of: past `deadline` the
+/// reader stops and says so (`INSPECTION_DEADLINE`).
+pub fn inspect_until(pdf: &[u8], deadline: Instant) -> Report {
+    inspect_within(pdf, Budget::until(deadline), 0).0
+}
+
+/// Where the document catalog of `pdf` is, found as readers find it (see
+/// [`Document::catalog_offset`]); `None` when no reader would show a document.
+pub fn catalog(pdf: &[u8], deadline: Instant) -> Option<usize> {
+    Document::read(pdf, Budget::until(deadline)).catalog_offset()
+}
+
 fn inspect_within(pdf: &[u8], budget: Budget, depth: usize) -> (Report, Budget) {
     let mut doc = Document::read(pdf, budget);
     let mut report = Report {
-        catalog: doc
-            .objects
-            .iter()
-            .any(|o| document::type_is(&o.value, b"Catalog")),
+        catalog: doc.catalog_offset().is_some(),
         ..Report::default()
     };
     match &doc.encryption {
@@ -169,13 +181,6 @@ fn dedupe_and_cap(findings: &mut Vec<PdfFinding>) {
     findings.truncate(MAX_PDF_FINDINGS);
 }
 
-/// File name extensions that Windows or a desktop runs when the attachment is opened.
-const RUNNABLE_EXTENSIONS: [&str; 30] = [
-    "exe", "dll", "scr", "com", "pif", "cpl", "msi", "msp", "bat", "cmd", "ps1", "psm1", "vbs",
-    "vbe", "js", "jse", "wsf", "wsh", "hta", "lnk", "jar", "sh", "py", "pyw", "reg", "chm", "url",
-    "scf", "iso", "desktop",
-];
-
 /// Screens one attached file as a file in its own right: an executable, script or
 /// archive is an alert; an attached PDF is read in turn (with what is left of the same
 /// budget); anything else is recorded as info.
@@ -243,6 +248,37 @@ fn attachment_verdict(
             format!("PDF attachment \"{shown}\": {}", exe.detail),
         );
     }
+    match crate::archive::open(bytes) {
+        crate::archive::Opened::Carries { format, detail, .. } => {
+            return (
+                FindingKind::EmbeddedExecutable,
+                Severity::Alert,
+                format.or(sniffed),
+                format!("PDF attachment \"{shown}\" is an archive carrying what runs: {detail}"),
+            );
+        }
+        crate::archive::Opened::Limit { format, detail } => {
+            return (
+                FindingKind::NotInspected,
+                Severity::Warning,
+                Some(format),
+                format!(
+                    "PDF attachment \"{shown}\" ({format}) not fully opened: the limit of {detail} was reached"
+                ),
+            );
+        }
+        crate::archive::Opened::Inert { format, members } => {
+            return (
+                FindingKind::EmbeddedFile,
+                Severity::Info,
+                Some(format),
+                format!(
+                    "PDF attachment \"{shown}\" ({format} holding {members} file(s), none of which runs)"
+                ),
+            );
+        }
+        crate::archive::Opened::NotArchive => {}
+    }
     match sniffed {
         Some(
             format @ (Format::Pe
@@ -255,7 +291,12 @@ fn attachment_verdict(
             | Format::Cab
             | Format::Ole
             | Format::Lnk
-            | Format::Rtf),
+            | Format::Rtf
+            | Format::Xz
+            | Format::Bzip2
+            | Format::Zstd
+            | Format::Gzip
+            | Format::Tar),
         ) => {
             return (
                 FindingKind::EmbeddedExecutable,
@@ -266,6 +307,7 @@ fn attachment_verdict(
         }
         Some(
             format @ (Format::Script
+            | Format::PythonBytecode
             | Format::Shell
             | Format::Batch
             | Format::PowerShell
@@ -282,7 +324,8 @@ fn attachment_verdict(
         Some(Format::Xml | Format::Pdf) | None => {}
     }
     let extension = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
-    if let Some(extension) = extension.filter(|e| RUNNABLE_EXTENSIONS.contains(&e.as_str())) {
+    if let Some(extension) = extension.filter(|e| format::RUNNABLE_EXTENSIONS.contains(&e.as_str()))
+    {
         return (
             FindingKind::ActiveContent,
             Severity::Alert,

@@ -1,0 +1,322 @@
+//! gzip and tar opened as `gzip -d` and `tar x` open them, and what they carry screened
+//! as files in their own right: an executable, a script, Python bytecode, a Java class or
+//! another archive inside is what makes the archive dangerous, not the archive itself.
+//!
+//! gzip is confirmed by its whole structure (RFC 1952: header flags, a deflate stream that
+//! ends, the CRC-32 and length of what it inflates to), tar by each header's checksum
+//! (POSIX ustar, GNU and v7): a chance `1F 8B 08` or `ustar` in pixel data is neither.
+//! Inflating is bounded by [`MAX_ARCHIVE_INFLATED_BYTES`], members by
+//! [`MAX_ARCHIVE_MEMBERS`], nesting by [`MAX_ARCHIVE_DEPTH`]; reaching one is reported.
+
+use miniz_oxide::inflate::stream::{InflateState, inflate};
+use miniz_oxide::{DataFormat, MZFlush, MZStatus};
+
+use crate::format::{self, Format};
+
+/// Bytes one archive may inflate to (nested archives share it).
+pub const MAX_ARCHIVE_INFLATED_BYTES: usize = 64 * 1024 * 1024;
+/// tar members looked at per archive (nested archives share it).
+pub const MAX_ARCHIVE_MEMBERS: usize = 4096;
+/// Archives inside archives opened in turn (`.tar.gz` is two).
+pub const MAX_ARCHIVE_DEPTH: usize = 4;
+
+/// What opening an archive showed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Opened {
+    /// Not a gzip or tar whose structure holds.
+    NotArchive,
+    /// It carries something that runs: the member's name, its format, one sentence.
+    Carries {
+        member: String,
+        format: Option<Format>,
+        detail: String,
+    },
+    /// Nothing in it runs.
+    Inert { format: Format, members: usize },
+    /// A limit stopped the look inside before anything that runs was found.
+    Limit { format: Format, detail: String },
+}
+
+/// What is left of the limits for one archive and what it holds.
+struct Budget {
+    inflated: usize,
+    members: usize,
+    reached: Option<String>,
+}
+
+/// Opens `bytes` if they are a gzip or tar file and screens what it carries.
+pub fn open(bytes: &[u8]) -> Opened {
+    open_counting(bytes).0
+}
+
+/// [`open`], and the work it took (bytes inflated and members read), for the caller's
+/// per-file budget.
+pub fn open_counting(bytes: &[u8]) -> (Opened, usize) {
+    let mut budget = Budget {
+        inflated: MAX_ARCHIVE_INFLATED_BYTES,
+        members: MAX_ARCHIVE_MEMBERS,
+        reached: None,
+    };
+    let format = match sniff_archive(bytes) {
+        Some(format) => format,
+        None => return (Opened::NotArchive, 0),
+    };
+    let mut members = 0usize;
+    let opened = match carried(bytes, format, 0, &mut budget, &mut members) {
+        Some(Ok((member, format, detail))) => Opened::Carries {
+            member,
+            format,
+            detail,
+        },
+        Some(Err(())) => Opened::NotArchive,
+        None => match budget.reached {
+            Some(detail) => Opened::Limit { format, detail },
+            None => Opened::Inert { format, members },
+        },
+    };
+    let work = (MAX_ARCHIVE_INFLATED_BYTES - budget.inflated)
+        + (MAX_ARCHIVE_MEMBERS - budget.members) * 512;
+    (opened, work.max(1))
+}
+
+/// gzip or tar, from the first bytes (tar by its ustar magic at 257 and its checksum).
+pub fn sniff_archive(bytes: &[u8]) -> Option<Format> {
+    if bytes.starts_with(&[0x1F, 0x8B, 0x08]) {
+        return Some(Format::Gzip);
+    }
+    let ustar = bytes.get(257..262) == Some(b"ustar");
+    (ustar && tar_header_valid(bytes)).then_some(Format::Tar)
+}
+
+type Found = Result<(String, Option<Format>, String), ()>;
+
+/// The first member of the archive `bytes` (of `format`) that runs; `Some(Err)` when the
+/// outer structure does not hold; `None` when nothing runs (or a limit stopped the
+/// search: `budget.reached` says).
+fn carried(
+    bytes: &[u8],
+    format: Format,
+    depth: usize,
+    budget: &mut Budget,
+    members: &mut usize,
+) -> Option<Found> {
+    if depth >= MAX_ARCHIVE_DEPTH {
+        budget.reached.get_or_insert(format!(
+            "archives nested more than {MAX_ARCHIVE_DEPTH} deep (MAX_ARCHIVE_DEPTH)"
+        ));
+        return None;
+    }
+    match format {
+        Format::Gzip => {
+            let (name, inner) = match gunzip(bytes, budget) {
+                Ok(opened) => opened,
+                Err(()) => return Some(Err(())),
+            };
+            *members += 1;
+            let name = if name.is_empty() {
+                "(unnamed)".to_owned()
+            } else {
+                name
+            };
+            member_verdict(&name, &inner, depth, budget, members).map(Ok)
+        }
+        Format::Tar => {
+            let mut at = 0usize;
+            let mut long_name: Option<String> = None;
+            while let Some(header) = bytes.get(at..at + 512) {
+                if header.iter().all(|&b| b == 0) {
+                    return None; // the end-of-archive blocks
+                }
+                if !tar_header_valid(header) {
+                    return if at == 0 { Some(Err(())) } else { None };
+                }
+                if budget.members == 0 {
+                    budget.reached.get_or_insert(format!(
+                        "more than {MAX_ARCHIVE_MEMBERS} archive members (MAX_ARCHIVE_MEMBERS)"
+                    ));
+                    return None;
+                }
+                budget.members -= 1;
+                let size = tar_size(&header[124..136])?;
+                let start = at + 512;
+                let data = bytes.get(start..start.saturating_add(size).min(bytes.len()))?;
+                let name = long_name.take().unwrap_or_else(|| {
+                    let end = header[..100].iter().position(|&b| b == 0).unwrap_or(100);
+                    String::from_utf8_lossy(&header[..end]).into_owned()
+                });
+                match header[156] {
+                    b'L' => {
+                        let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+                        long_name = Some(String::from_utf8_lossy(&data[..end]).into_owned());
+                    }
+                    b'0' | 0 | b'7' => {
+                        *members += 1;
+                        if let Some(found) = member_verdict(&name, data, depth, budget, members) {
+                            return Some(Ok(found));
+                        }
+                    }
+                    _ => {} // directories, links, pax headers
+                }
+                at = start.checked_add(size.div_ceil(512).checked_mul(512)?)?;
+            }
+            None
+        }
+        _ => Some(Err(())),
+    }
+}
+
+/// Whether one member runs (or holds something that runs).
+fn member_verdict(
+    name: &str,
+    data: &[u8],
+    depth: usize,
+    budget: &mut Budget,
+    members: &mut usize,
+) -> Option<(String, Option<Format>, String)> {
+    let shown = pacsguard_events::escape_bytes(&name.as_bytes()[..name.len().min(64)]);
+    if let Some(exe) = format::confirm_executable(data) {
+        return Some((
+            name.to_owned(),
+            Some(exe.format),
+            format!("\"{shown}\": {}", exe.detail),
+        ));
+    }
+    if let Some(inner) = sniff_archive(data) {
+        return match carried(data, inner, depth + 1, budget, members)? {
+            Ok((member, format, detail)) => Some((
+                member,
+                format,
+                format!("in \"{shown}\" ({inner}), {detail}"),
+            )),
+            Err(()) => None,
+        };
+    }
+    let sniffed = format::sniff(data);
+    if let Some(format) = sniffed.filter(|f| f.runs_or_carries()) {
+        return Some((
+            name.to_owned(),
+            Some(format),
+            format!("\"{shown}\" is a {format} file"),
+        ));
+    }
+    let extension = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    if let Some(extension) = extension.filter(|e| format::RUNNABLE_EXTENSIONS.contains(&e.as_str()))
+    {
+        return Some((
+            name.to_owned(),
+            sniffed,
+            format!("\"{shown}\": a .{extension} file runs when opened"),
+        ));
+    }
+    None
+}
+
+/// The name and the inflated content of a gzip member, if its whole structure holds.
+fn gunzip(bytes: &[u8], budget: &mut Budget) -> Result<(String, Vec<u8>), ()> {
+    const FHCRC: u8 = 2;
+    const FEXTRA: u8 = 4;
+    const FNAME: u8 = 8;
+    const FCOMMENT: u8 = 16;
+    let flags = *bytes.get(3).ok_or(())?;
+    if flags & 0xE0 != 0 {
+        return Err(()); // reserved bits: gzip refuses the file
+    }
+    let mut at = 10usize;
+    if flags & FEXTRA != 0 {
+        let len = usize::from(format::u16_le(bytes, at).ok_or(())?);
+        at += 2 + len;
+    }
+    let mut name = String::new();
+    if flags & FNAME != 0 {
+        let end = memchr::memchr(0, bytes.get(at..).ok_or(())?).ok_or(())?;
+        name = String::from_utf8_lossy(&bytes[at..at + end]).into_owned();
+        at += end + 1;
+    }
+    if flags & FCOMMENT != 0 {
+        at += 1 + memchr::memchr(0, bytes.get(at..).ok_or(())?).ok_or(())?;
+    }
+    if flags & FHCRC != 0 {
+        at += 2;
+    }
+    let compressed = bytes.get(at..).ok_or(())?;
+    let mut state = InflateState::new_boxed(DataFormat::Raw);
+    let mut out = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut read = 0usize;
+    loop {
+        let result = inflate(&mut state, &compressed[read..], &mut chunk, MZFlush::None);
+        read += result.bytes_consumed;
+        if result.bytes_written > budget.inflated {
+            budget.reached.get_or_insert(format!(
+                "a gzip member inflating to more than {MAX_ARCHIVE_INFLATED_BYTES} bytes (MAX_ARCHIVE_INFLATED_BYTES)"
+            ));
+            // What inflated is still screened: the start of a file is what names it.
+            out.extend_from_slice(&chunk[..budget.inflated]);
+            budget.inflated = 0;
+            return Ok((name, out));
+        }
+        budget.inflated -= result.bytes_written;
+        out.extend_from_slice(&chunk[..result.bytes_written]);
+        match result.status {
+            Ok(MZStatus::StreamEnd) => break,
+            Ok(_) if result.bytes_consumed > 0 || result.bytes_written > 0 => {}
+            _ => return Err(()), // damaged or cut short: gzip reports an error
+        }
+    }
+    let trailer = compressed.get(read..read + 8).ok_or(())?;
+    let crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+    let size = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
+    if crc != crc32fast::hash(&out) || size != out.len() as u32 {
+        return Err(()); // gzip reports "crc error": not a file it delivers
+    }
+    Ok((name, out))
+}
+
+/// A tar header's checksum holds (the sum of its bytes, the checksum field as spaces).
+fn tar_header_valid(header: &[u8]) -> bool {
+    let Some(header) = header.get(..512) else {
+        return false;
+    };
+    let Some(stored) = octal(&header[148..156]) else {
+        return false;
+    };
+    let sum: u64 = header
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u64::from(b)
+            }
+        })
+        .sum();
+    // The first 148 bytes hold a name: a header of zeros with spaces is no header.
+    sum == stored && header[0] != 0
+}
+
+/// A member's size: octal digits, or GNU's base-256 form (high bit set).
+fn tar_size(field: &[u8]) -> Option<usize> {
+    if field.first().is_some_and(|b| b & 0x80 != 0) {
+        let value = field[1..].iter().try_fold(0u64, |acc, &b| {
+            acc.checked_mul(256)?.checked_add(u64::from(b))
+        })?;
+        return usize::try_from(value).ok();
+    }
+    usize::try_from(octal(field)?).ok()
+}
+
+fn octal(field: &[u8]) -> Option<u64> {
+    let digits: Vec<u8> = field
+        .iter()
+        .copied()
+        .skip_while(|&b| b == b' ')
+        .take_while(|b| (b'0'..=b'7').contains(b))
+        .collect();
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |acc, &d| {
+        acc.checked_mul(8)?.checked_add(u64::from(d - b'0'))
+    })
+}

@@ -1,0 +1,880 @@
+//! A model of how dash parses a file it runs: which complete commands it reaches before a
+//! syntax error ends it, and what each command's name is once quotes are removed.
+//!
+//! dash reads one complete command at a time (a line, or a compound command to its
+//! closing word), runs it, and reads the next; a syntax error ends the shell, so the
+//! commands before it ran and none after it do. This model follows the grammar closely
+//! enough that what dash accepts it accepts: words with quotes, backslashes, `$(...)`,
+//! `$((...))`, `${...}` (with any bytes inside, `)` included) and backquotes; operators;
+//! redirections and here-documents; `if`/`while`/`until`/`for`/`{ }`/subshells; `case`
+//! with its patterns (`(a)`, `a|b)`, `;;`); function definitions `f() ...`.
+//!
+//! A command name is judged as the shell will run it: `\sh`, `s''h` and `"sh"` are `sh`;
+//! a name made by an expansion (`${X}h`, `$(...)`) is unknown until it runs and counts as
+//! hostile; a wrapper (`env`, `nice`, `command`, `timeout`...) runs the word after its
+//! options, which is judged in turn.
+//!
+//! Where the model reaches one of its limits it cannot tell: that is reported (a
+//! warning), never taken as "not a script".
+
+/// Quotes and expansions nested inside one word (`"$(echo "${x:-$(...)}")"`).
+pub const MAX_SHELL_WORD_NESTING: usize = 64;
+/// `case` commands nested inside one another, each remembering where its patterns are.
+pub const MAX_SHELL_CASE_NESTING: usize = 32;
+/// Here-documents opened on one line, whose bodies follow it.
+pub const MAX_SHELL_HEREDOCS: usize = 16;
+
+/// Bytes of a command name kept for judging it (longer names are no known command).
+const NAME_KEPT: usize = 64;
+
+/// Why the parse stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// dash reports a syntax error here and runs nothing more.
+    Syntax,
+    /// The model reached one of its limits: it cannot tell what dash does next.
+    Limit(&'static str),
+}
+
+type Step<T> = Result<T, Stop>;
+
+/// What [`first_command`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// dash runs the command whose name starts here.
+    Runs(usize),
+    /// The model stopped at a limit at this offset.
+    CannotTell(usize, &'static str),
+}
+
+/// A word as the shell reads it.
+#[derive(Debug, Default)]
+struct Word {
+    start: usize,
+    /// Where the word ends in the file.
+    end: usize,
+    /// After quote removal (NUL bytes dropped, as dash drops them), the first
+    /// [`NAME_KEPT`] bytes.
+    text: Vec<u8>,
+    /// Holds an expansion (`$NAME`, `${...}`, `$(...)`, backquotes): known only when run.
+    dynamic: bool,
+    /// Holds a parameter expansion (`$NAME`, `${...}`).
+    param: bool,
+    /// What its command substitutions (`$(...)`, backquotes) run: the first few.
+    substs: Vec<(usize, usize)>,
+    /// Holds a quote or a backslash (a reserved word is then an ordinary word).
+    quoted: bool,
+    /// Holds anything but line continuations.
+    real: bool,
+}
+
+/// Command substitutions of one word remembered for judging it.
+const SUBSTS_KEPT: usize = 4;
+
+impl Word {
+    fn subst(&mut self, from: usize, to: usize) {
+        self.dynamic = true;
+        if self.substs.len() < SUBSTS_KEPT && from <= to {
+            self.substs.push((from, to));
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        let room = NAME_KEPT.saturating_sub(self.text.len());
+        self.text
+            .extend(bytes.iter().copied().filter(|&b| b != 0).take(room));
+    }
+}
+
+/// The first command dash runs from `bytes` (given to `sh`, or executed without a `#!`)
+/// whose name `hostile` accepts, or `weak` accepts on a line with shell syntax.
+pub fn first_command(
+    bytes: &[u8],
+    hostile: &dyn Fn(&[u8]) -> bool,
+    weak: &dyn Fn(&[u8]) -> bool,
+    wrapper: &dyn Fn(&[u8]) -> bool,
+) -> Option<Outcome> {
+    let mut parser = Parser::new(bytes, hostile, weak, wrapper);
+    match parser.run() {
+        Ok(found) => found.map(Outcome::Runs),
+        Err(Stop::Syntax) => None,
+        Err(Stop::Limit(limit)) => Some(Outcome::CannotTell(
+            parser.pos.min(bytes.len().saturating_sub(1)),
+            limit,
+        )),
+    }
+}
+
+/// Commands that print a name another command runs, in a substitution used as a name.
+const GENERATORS: [&[u8]; 12] = [
+    b"echo",
+    b"printf",
+    b"cat",
+    b"tr",
+    b"rev",
+    b"base64",
+    b"xxd",
+    b"sed",
+    b"cut",
+    b"head",
+    b"expr",
+    b"printenv",
+];
+
+impl<'a> Parser<'a> {
+    fn new(
+        bytes: &'a [u8],
+        hostile: &'a dyn Fn(&[u8]) -> bool,
+        weak: &'a dyn Fn(&[u8]) -> bool,
+        wrapper: &'a dyn Fn(&[u8]) -> bool,
+    ) -> Parser<'a> {
+        Parser {
+            bytes,
+            hostile,
+            weak,
+            wrapper,
+            nested: false,
+            pos: 0,
+            command_start: true,
+            redirect: false,
+            heredoc_word: None,
+            heredocs: Vec::new(),
+            continued: false,
+            depth: 0,
+            empty: false,
+            cases: Vec::new(),
+            after_close: false,
+            after_name: None,
+            wrapped: false,
+            assigned: false,
+            line_has_syntax: false,
+            weak_candidate: None,
+            pending: None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CaseState {
+    /// After `case`: the word matched.
+    Subject,
+    /// Waiting for `in`.
+    In,
+    /// At the start of a pattern list (an optional `(` first), or `esac`.
+    Pattern,
+    /// After a pattern: `|` or `)`.
+    PatternWord,
+    /// The commands of a branch, up to `;;` or `esac`.
+    Body,
+}
+
+#[derive(Debug)]
+struct Case {
+    /// `depth` when the case opened: it is the innermost construct while equal.
+    depth: usize,
+    state: CaseState,
+}
+
+struct Parser<'a> {
+    bytes: &'a [u8],
+    hostile: &'a dyn Fn(&[u8]) -> bool,
+    weak: &'a dyn Fn(&[u8]) -> bool,
+    wrapper: &'a dyn Fn(&[u8]) -> bool,
+    /// Reading the inside of a command substitution: substitutions in it are not read.
+    nested: bool,
+    pos: usize,
+    /// The next word is a command name or a reserved word.
+    command_start: bool,
+    /// A redirection operator waits for its word.
+    redirect: bool,
+    /// `<<` (or `<<-`, `true`) waits for its delimiter word.
+    heredoc_word: Option<bool>,
+    /// Delimiters (and tab stripping) of the here-documents whose bodies follow the line.
+    heredocs: Vec<(Vec<u8>, bool)>,
+    /// The line ended in `|`, `&&`, `||` or a function header: the command goes on.
+    continued: bool,
+    /// Open compound commands and subshells.
+    depth: usize,
+    /// Nothing has run in the innermost compound yet (`( )`, `then fi` are errors).
+    empty: bool,
+    cases: Vec<Case>,
+    /// After `)` or a closing word: only operators may follow.
+    after_close: bool,
+    /// The last token was a command name (where it started): `(` makes it a function.
+    after_name: Option<usize>,
+    /// The command name was a wrapper: its first operand is the command it runs.
+    wrapped: bool,
+    /// The command so far is assignments only (`X=1;` is a complete command).
+    assigned: bool,
+    line_has_syntax: bool,
+    weak_candidate: Option<usize>,
+    pending: Option<usize>,
+}
+
+impl Parser<'_> {
+    fn run(&mut self) -> Step<Option<usize>> {
+        let bytes = self.bytes;
+        let mut i = 0usize;
+        while let Some(&b) = bytes.get(i) {
+            self.pos = i;
+            match b {
+                0 | b' ' | b'\t' => i += 1,
+                b'\n' => {
+                    i = self.newline(i + 1)?;
+                    if let Some(at) = self.complete() {
+                        return Ok(Some(at));
+                    }
+                }
+                // At the start of a token (words are read whole): a comment.
+                b'#' => i = memchr::memchr(b'\n', &bytes[i..]).map_or(bytes.len(), |n| i + n),
+                b';' if bytes.get(i + 1) == Some(&b';') => {
+                    self.case_break()?;
+                    i += 2;
+                }
+                b';' | b'&' | b'|' => {
+                    let doubled = b != b';' && bytes.get(i + 1) == Some(&b);
+                    if b == b'|' && !doubled && self.case_state() == Some(CaseState::PatternWord) {
+                        self.set_case_state(CaseState::Pattern);
+                    } else {
+                        self.separator(b == b'|' || doubled)?;
+                    }
+                    i += 1 + usize::from(doubled);
+                }
+                b'(' => i = self.open_paren(i + 1)?,
+                b')' => {
+                    self.close_paren()?;
+                    i += 1;
+                }
+                b'<' | b'>' => i = self.redirection(i)?,
+                _ => {
+                    let (end, word) = read_word(bytes, i, 0)?;
+                    if word.real {
+                        self.word(word)?;
+                    }
+                    i = end.max(i + 1);
+                }
+            }
+        }
+        self.pos = bytes.len();
+        // At the end of the file whatever is still open is a syntax error.
+        if self.redirect
+            || self.heredoc_word.is_some()
+            || self.continued
+            || self.depth > 0
+            || !self.cases.is_empty()
+        {
+            return Ok(None);
+        }
+        self.promote_weak();
+        Ok(self.pending)
+    }
+
+    fn innermost_case(&self) -> Option<&Case> {
+        self.cases.last().filter(|c| c.depth == self.depth)
+    }
+
+    fn case_state(&self) -> Option<CaseState> {
+        self.innermost_case().map(|c| c.state)
+    }
+
+    fn set_case_state(&mut self, state: CaseState) {
+        if let Some(case) = self.cases.last_mut() {
+            case.state = state;
+        }
+    }
+
+    /// A newline at `i - 1`: here-document bodies are skipped, and the line's command is
+    /// complete unless something keeps it open.
+    fn newline(&mut self, mut i: usize) -> Step<usize> {
+        if self.redirect
+            || self.heredoc_word.is_some()
+            || matches!(
+                self.case_state(),
+                Some(CaseState::Subject | CaseState::PatternWord)
+            )
+        {
+            return Err(Stop::Syntax);
+        }
+        for (delimiter, strip_tabs) in std::mem::take(&mut self.heredocs) {
+            i = skip_heredoc(self.bytes, i, &delimiter, strip_tabs);
+        }
+        self.promote_weak();
+        if self.case_state().is_none_or(|s| s == CaseState::Body) {
+            self.command_start = true;
+        }
+        self.after_close = false;
+        self.after_name = None;
+        self.wrapped = false;
+        self.assigned = false;
+        Ok(i)
+    }
+
+    /// After a newline: the command found, if the complete command holding it ended.
+    fn complete(&mut self) -> Option<usize> {
+        if self.continued || self.depth > 0 || !self.cases.is_empty() {
+            return None;
+        }
+        if let Some(at) = self.pending.take() {
+            return Some(at);
+        }
+        self.line_has_syntax = false;
+        self.weak_candidate = None;
+        None
+    }
+
+    /// `;`, `&`, `|`, `&&`, `||`: each needs a command before it.
+    fn separator(&mut self, continues: bool) -> Step<()> {
+        if (self.command_start && !self.assigned)
+            || self.redirect
+            || self.heredoc_word.is_some()
+            || self.case_state().is_some_and(|s| s != CaseState::Body)
+        {
+            return Err(Stop::Syntax);
+        }
+        self.line_has_syntax = true;
+        self.command_start = true;
+        self.assigned = false;
+        self.after_close = false;
+        self.after_name = None;
+        self.wrapped = false;
+        self.continued = continues;
+        Ok(())
+    }
+
+    /// `;;` ends a branch of the innermost `case`.
+    fn case_break(&mut self) -> Step<()> {
+        if self.case_state() != Some(CaseState::Body) || self.redirect {
+            return Err(Stop::Syntax);
+        }
+        self.set_case_state(CaseState::Pattern);
+        self.command_start = false;
+        self.after_close = false;
+        self.after_name = None;
+        self.wrapped = false;
+        Ok(())
+    }
+
+    /// `(` at `i - 1`: a case pattern's opening, a function definition, or a subshell.
+    fn open_paren(&mut self, i: usize) -> Step<usize> {
+        if self.case_state() == Some(CaseState::Pattern) {
+            return Ok(i);
+        }
+        if let Some(name) = self.after_name.take() {
+            // `name ( )`: blanks, then `)`, then the body (possibly on later lines).
+            let close = i + self.bytes[i..]
+                .iter()
+                .take_while(|&&b| matches!(b, b' ' | b'\t' | 0))
+                .count();
+            if self.bytes.get(close) != Some(&b')') {
+                return Err(Stop::Syntax);
+            }
+            // Defining a function runs nothing: its name is not a command run here.
+            if self.pending == Some(name) {
+                self.pending = None;
+            }
+            if self.weak_candidate == Some(name) {
+                self.weak_candidate = None;
+            }
+            self.line_has_syntax = true;
+            self.command_start = true;
+            self.continued = true;
+            self.wrapped = false;
+            return Ok(close + 1);
+        }
+        if self.command_start && !self.redirect && !self.after_close {
+            self.depth += 1;
+            self.empty = true;
+            return Ok(i);
+        }
+        Err(Stop::Syntax)
+    }
+
+    /// `)`: a case pattern's end, or a subshell's.
+    fn close_paren(&mut self) -> Step<()> {
+        match self.case_state() {
+            Some(CaseState::PatternWord) => {
+                self.set_case_state(CaseState::Body);
+                self.command_start = true;
+                return Ok(());
+            }
+            Some(_) => return Err(Stop::Syntax),
+            None => {}
+        }
+        let floor = self.cases.last().map_or(0, |c| c.depth);
+        if self.redirect || self.empty || self.depth <= floor {
+            return Err(Stop::Syntax);
+        }
+        self.depth -= 1;
+        self.after_close = true;
+        self.command_start = false;
+        self.continued = false;
+        self.after_name = None;
+        Ok(())
+    }
+
+    /// A redirection operator at `i`.
+    fn redirection(&mut self, i: usize) -> Step<usize> {
+        if self.redirect
+            || self.heredoc_word.is_some()
+            || self.case_state().is_some_and(|s| s != CaseState::Body)
+        {
+            return Err(Stop::Syntax);
+        }
+        let bytes = self.bytes;
+        let mut j = i + 1;
+        if bytes[i] == b'<' && bytes.get(j) == Some(&b'<') {
+            j += 1;
+            let strip_tabs = bytes.get(j) == Some(&b'-');
+            j += usize::from(strip_tabs);
+            self.heredoc_word = Some(strip_tabs);
+        } else if matches!(
+            (bytes[i], bytes.get(j)),
+            (b'>', Some(b'>' | b'&' | b'|')) | (b'<', Some(b'&' | b'>'))
+        ) {
+            j += 1;
+        }
+        self.redirect = true;
+        self.line_has_syntax = true;
+        self.after_name = None;
+        Ok(j)
+    }
+
+    fn word(&mut self, word: Word) -> Step<()> {
+        if let Some(strip_tabs) = self.heredoc_word.take() {
+            if self.heredocs.len() >= MAX_SHELL_HEREDOCS {
+                return Err(Stop::Limit("MAX_SHELL_HEREDOCS"));
+            }
+            self.heredocs.push((word.text, strip_tabs));
+            self.redirect = false;
+            return Ok(());
+        }
+        if self.redirect {
+            self.redirect = false;
+            self.line_has_syntax = true;
+            return Ok(());
+        }
+        let reserved = |name: &[u8]| !word.quoted && !word.dynamic && word.text == name;
+        if let Some(state) = self.case_state().filter(|s| *s != CaseState::Body) {
+            let next = match state {
+                CaseState::Subject => CaseState::In,
+                CaseState::In if reserved(b"in") => CaseState::Pattern,
+                CaseState::Pattern if reserved(b"esac") => {
+                    self.cases.pop();
+                    self.closed();
+                    return Ok(());
+                }
+                CaseState::Pattern => CaseState::PatternWord,
+                _ => return Err(Stop::Syntax),
+            };
+            self.set_case_state(next);
+            return Ok(());
+        }
+        if self.after_close {
+            return Err(Stop::Syntax); // `(x) word`, `fi word`: "word unexpected"
+        }
+        self.after_name = None;
+        if !self.command_start {
+            self.argument(&word);
+            return Ok(());
+        }
+        if !word.quoted && !word.dynamic {
+            match word.text.as_slice() {
+                b"if" | b"while" | b"until" | b"{" => {
+                    self.open();
+                    return Ok(());
+                }
+                b"for" => {
+                    self.open();
+                    self.command_start = false; // its name and words are not commands
+                    return Ok(());
+                }
+                b"case" => {
+                    if self.cases.len() >= MAX_SHELL_CASE_NESTING {
+                        return Err(Stop::Limit("MAX_SHELL_CASE_NESTING"));
+                    }
+                    self.cases.push(Case {
+                        depth: self.depth,
+                        state: CaseState::Subject,
+                    });
+                    self.command_start = false;
+                    self.continued = false;
+                    return Ok(());
+                }
+                b"!" => return Ok(()),
+                b"then" | b"do" | b"else" | b"elif" => {
+                    if self.depth <= self.cases.last().map_or(0, |c| c.depth) {
+                        return Err(Stop::Syntax);
+                    }
+                    self.empty = true;
+                    return Ok(());
+                }
+                b"fi" | b"done" | b"}" => {
+                    if self.empty || self.depth <= self.cases.last().map_or(0, |c| c.depth) {
+                        return Err(Stop::Syntax);
+                    }
+                    self.depth -= 1;
+                    self.closed();
+                    return Ok(());
+                }
+                b"esac" => {
+                    if self.case_state() != Some(CaseState::Body) {
+                        return Err(Stop::Syntax);
+                    }
+                    self.cases.pop();
+                    self.closed();
+                    return Ok(());
+                }
+                _ => {}
+            }
+        }
+        if is_assignment(&word.text) {
+            // `VAR=value cmd`: the command comes next (or none: `VAR=value;`).
+            self.assigned = true;
+            self.empty = false;
+            return Ok(());
+        }
+        self.command_start = false;
+        self.assigned = false;
+        self.continued = false;
+        self.empty = false;
+        self.after_name = Some(word.start);
+        self.judge(&word);
+        Ok(())
+    }
+
+    fn open(&mut self) {
+        self.depth += 1;
+        self.empty = true;
+        self.command_start = true;
+        self.continued = false;
+    }
+
+    fn closed(&mut self) {
+        self.after_close = true;
+        self.command_start = false;
+        self.continued = false;
+        self.empty = false;
+    }
+
+    fn argument(&mut self, word: &Word) {
+        if self.wrapped {
+            let option = word.text.first() == Some(&b'-')
+                || word.text.iter().all(u8::is_ascii_digit)
+                || is_assignment(&word.text);
+            if !option {
+                self.wrapped = false;
+                self.judge(word);
+            }
+        }
+        if word.dynamic || (word.text.first() == Some(&b'/') && word.text.len() > 1) {
+            self.line_has_syntax = true;
+        }
+    }
+
+    /// Whether the command name in `word` is one to report.
+    fn judge(&mut self, word: &Word) {
+        if self.pending.is_some() {
+            return;
+        }
+        // A name made by an expansion is unknown until it runs: it counts when it is
+        // written as text (an attacker's `${X}h`), not when the expansion is a run of
+        // binary bytes that happens to hold a `$` or a backquote (DICOM headers do).
+        let raw = self.bytes.get(word.start..word.end).unwrap_or_default();
+        let written = raw
+            .iter()
+            .all(|&b| (b' '..=b'~').contains(&b) || b == b'\t' || b == b'\n');
+        let by_parameter = word.param && written;
+        let by_substitution = written
+            && !self.nested
+            && word.substs.iter().any(|&(from, to)| {
+                self.bytes
+                    .get(from..to)
+                    .is_some_and(|content| self.generates_a_name(content))
+            });
+        if by_parameter || by_substitution || (self.hostile)(&word.text) {
+            self.pending = Some(word.start);
+        } else if (self.wrapper)(&word.text) {
+            self.wrapped = true;
+        } else if (self.weak)(&word.text) {
+            self.weak_candidate = Some(word.start);
+        }
+    }
+
+    /// Whether a command substitution in a command name runs a command that writes the
+    /// name (`$(echo sh)`, `` `printf %s sh` ``) or a hostile command itself. Read one
+    /// level deep: a substitution inside it is not followed.
+    fn generates_a_name(&self, content: &[u8]) -> bool {
+        let hostile = self.hostile;
+        let names = |name: &[u8]| hostile(name) || GENERATORS.contains(&name);
+        let mut inner = Parser::new(content, &names, &|_| false, self.wrapper);
+        inner.nested = true;
+        matches!(inner.run(), Ok(Some(_)))
+    }
+
+    /// A weak command name counts once its line shows shell syntax.
+    fn promote_weak(&mut self) {
+        if self.line_has_syntax
+            && self.pending.is_none()
+            && let Some(at) = self.weak_candidate.take()
+        {
+            self.pending = Some(at);
+        }
+    }
+}
+
+/// Reads one word from `i`: up to an unquoted blank or operator.
+fn read_word(bytes: &[u8], mut i: usize, depth: usize) -> Step<(usize, Word)> {
+    let mut word = Word {
+        start: i,
+        ..Word::default()
+    };
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            0 => i += 1,
+            b' ' | b'\t' | b'\n' | b';' | b'&' | b'|' | b'<' | b'>' | b'(' | b')' => break,
+            b'\\' => {
+                match bytes.get(i + 1) {
+                    Some(b'\n') => {} // a line continuation: the word goes on
+                    Some(&next) => {
+                        word.push(&[next]);
+                        word.quoted = true;
+                        word.real = true;
+                    }
+                    None => word.real = true,
+                }
+                i = (i + 2).min(bytes.len());
+            }
+            b'\'' => {
+                let close = memchr::memchr(b'\'', &bytes[i + 1..]).ok_or(Stop::Syntax)?;
+                word.push(&bytes[i + 1..i + 1 + close]);
+                word.quoted = true;
+                word.real = true;
+                i += close + 2;
+            }
+            b'"' => {
+                i = skip_double(bytes, i + 1, depth + 1, Some(&mut word))?;
+                word.quoted = true;
+                word.real = true;
+            }
+            b'`' => {
+                let end = skip_backquote(bytes, i + 1)?;
+                word.subst(i + 1, end - 1);
+                word.real = true;
+                i = end;
+            }
+            b'$' => {
+                i = dollar_in_word(bytes, i, depth, &mut word)?;
+                word.real = true;
+            }
+            _ => {
+                word.push(&[b]);
+                word.real = true;
+                i += 1;
+            }
+        }
+    }
+    word.end = i.min(bytes.len());
+    Ok((i, word))
+}
+
+fn nested(depth: usize) -> Step<()> {
+    if depth > MAX_SHELL_WORD_NESTING {
+        return Err(Stop::Limit("MAX_SHELL_WORD_NESTING"));
+    }
+    Ok(())
+}
+
+/// A `$` at `i` inside a word: the literal text, parameter or substitution goes to
+/// `word`; returns where it ends.
+fn dollar_in_word(bytes: &[u8], i: usize, depth: usize, word: &mut Word) -> Step<usize> {
+    let (end, expansion) = skip_dollar(bytes, i + 1, depth + 1)?;
+    if !expansion {
+        word.push(&bytes[i..end]);
+    } else if bytes.get(i + 1) == Some(&b'(') {
+        word.subst(i + 2, end - 1);
+    } else {
+        word.param = true;
+        word.dynamic = true;
+    }
+    Ok(end)
+}
+
+/// Inside double quotes from `i` to the closing quote: where it ends. The literal text
+/// and the expansions go to `word`, if given.
+fn skip_double(
+    bytes: &[u8],
+    mut i: usize,
+    depth: usize,
+    mut word: Option<&mut Word>,
+) -> Step<usize> {
+    nested(depth)?;
+    loop {
+        let rest = bytes.get(i..).unwrap_or_default();
+        let special = rest
+            .iter()
+            .position(|b| matches!(b, b'"' | b'\\' | b'$' | b'`'))
+            .ok_or(Stop::Syntax)?;
+        if let Some(word) = word.as_deref_mut() {
+            word.push(&rest[..special]);
+        }
+        i += special;
+        match bytes[i] {
+            b'"' => return Ok(i + 1),
+            b'\\' => {
+                if let (Some(word), Some(&next)) = (word.as_deref_mut(), bytes.get(i + 1))
+                    && next != b'\n'
+                {
+                    if !matches!(next, b'$' | b'`' | b'"' | b'\\') {
+                        word.push(b"\\");
+                    }
+                    word.push(&[next]);
+                }
+                i += 2;
+            }
+            b'`' => {
+                let end = skip_backquote(bytes, i + 1)?;
+                if let Some(word) = word.as_deref_mut() {
+                    word.subst(i + 1, end - 1);
+                }
+                i = end;
+            }
+            _ => match word.as_deref_mut() {
+                Some(word) => i = dollar_in_word(bytes, i, depth, word)?,
+                None => i = skip_dollar(bytes, i + 1, depth + 1)?.0,
+            },
+        }
+    }
+}
+
+/// After a backquote at `i - 1`: past the closing one.
+fn skip_backquote(bytes: &[u8], mut i: usize) -> Step<usize> {
+    loop {
+        let n =
+            memchr::memchr2(b'`', b'\\', bytes.get(i..).unwrap_or_default()).ok_or(Stop::Syntax)?;
+        i += n;
+        if bytes[i] == b'`' {
+            return Ok(i + 1);
+        }
+        i += 2;
+    }
+}
+
+/// After a `$` at `i - 1`: where what it starts ends, and whether it is an expansion
+/// (`false`: a literal `$`, or a positional parameter, empty when a file is run).
+fn skip_dollar(bytes: &[u8], i: usize, depth: usize) -> Step<(usize, bool)> {
+    nested(depth)?;
+    match bytes.get(i) {
+        Some(b'(') => Ok((skip_parens(bytes, i + 1, depth + 1)?, true)),
+        Some(b'{') => Ok((skip_braces(bytes, i + 1, depth + 1)?, true)),
+        Some(b) if b.is_ascii_alphabetic() || *b == b'_' => {
+            let len = bytes[i..]
+                .iter()
+                .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+                .count();
+            Ok((i + len, true))
+        }
+        Some(b)
+            if b.is_ascii_digit()
+                || matches!(b, b'@' | b'*' | b'#' | b'?' | b'$' | b'!' | b'-') =>
+        {
+            Ok((i + 1, false))
+        }
+        _ => Ok((i, false)),
+    }
+}
+
+/// Inside `$(` (or `$((`) from `i`: past the matching `)`. A `$(` inside is one more
+/// `(` to count, not a level of recursion: x86 code is full of `D$(` (`[rsp+28h]`), and
+/// counting keeps such bytes from looking deep.
+fn skip_parens(bytes: &[u8], mut i: usize, depth: usize) -> Step<usize> {
+    nested(depth)?;
+    let mut open = 1usize;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'(' => open += 1,
+            b')' => {
+                open -= 1;
+                if open == 0 {
+                    return Ok(i + 1);
+                }
+            }
+            b'\'' => {
+                i += 1 + memchr::memchr(b'\'', &bytes[i + 1..]).ok_or(Stop::Syntax)?;
+            }
+            b'"' => {
+                i = skip_double(bytes, i + 1, depth + 1, None)?;
+                continue;
+            }
+            b'`' => {
+                i = skip_backquote(bytes, i + 1)?;
+                continue;
+            }
+            b'\\' => i += 1,
+            b'$' if bytes.get(i + 1) == Some(&b'{') => {
+                i = skip_braces(bytes, i + 2, depth + 1)?;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Err(Stop::Syntax)
+}
+
+/// Inside `${` from `i`: past the `}` that closes it (any `)` inside is literal).
+fn skip_braces(bytes: &[u8], mut i: usize, depth: usize) -> Step<usize> {
+    nested(depth)?;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'}' => return Ok(i + 1),
+            b'\'' => {
+                i += 1 + memchr::memchr(b'\'', &bytes[i + 1..]).ok_or(Stop::Syntax)?;
+            }
+            b'"' => {
+                i = skip_double(bytes, i + 1, depth + 1, None)?;
+                continue;
+            }
+            b'`' => {
+                i = skip_backquote(bytes, i + 1)?;
+                continue;
+            }
+            b'\\' => i += 1,
+            b'$' => {
+                i = skip_dollar(bytes, i + 1, depth + 1)?.0.max(i + 1);
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Err(Stop::Syntax) // "Missing '}'"
+}
+
+fn is_assignment(word: &[u8]) -> bool {
+    let Some(eq) = word.iter().position(|&b| b == b'=') else {
+        return false;
+    };
+    eq > 0
+        && (word[0].is_ascii_alphabetic() || word[0] == b'_')
+        && word[..eq]
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+}
+
+/// Past a here-document body from `at`: the line after the one that is exactly
+/// `delimiter` (leading tabs stripped for `<<-`). Unterminated, the body runs to the end
+/// of the file, and dash still runs the command.
+fn skip_heredoc(bytes: &[u8], mut at: usize, delimiter: &[u8], strip_tabs: bool) -> usize {
+    while at < bytes.len() {
+        let end = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |n| at + n);
+        let mut line = &bytes[at..end];
+        if strip_tabs {
+            line = &line[line.iter().take_while(|&&b| b == b'\t').count()..];
+        }
+        if line == delimiter {
+            return (end + 1).min(bytes.len());
+        }
+        at = end + 1;
+    }
+    bytes.len()
+}

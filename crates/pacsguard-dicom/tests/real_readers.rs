@@ -1,0 +1,384 @@
+//! What other programs act on, proven with the programs themselves: dash runs the shell
+//! cases, Python's `html.parser` reads the markup cases, `gzip`/`tar`/`python3` write the
+//! archives and bytecode. Each case is run (or parsed) by the real program first, then
+//! screened.
+#![allow(clippy::disallowed_methods)] // temporary files for the real programs
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use pacsguard_dicom::{
+    Container, Format, Inspection, MAX_SHELL_CASE_NESTING, find_markup, find_shell_command, inspect,
+};
+use pacsguard_events::{FindingKind, Severity};
+use pacsguard_testkit as kit;
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("pacsguard-readers-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs `script` with dash (as `sh file` does) and returns what it printed.
+fn dash(script: &[u8]) -> String {
+    let dir = TempDir::new();
+    let file = dir.path("script.dcm");
+    std::fs::write(&file, script).expect("write");
+    let out = Command::new("dash")
+        .arg(&file)
+        .current_dir(&dir.0)
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .expect("dash (Debian's /bin/sh)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Review finding (r10): constructs dash accepts broke the model before the command (so
+/// the command was not found), and command names disguised as dash resolves them were
+/// not recognised. Each script prints RAN through `sh`, proven by dash itself.
+#[test]
+fn commands_dash_runs_are_found_however_they_are_written() {
+    let lead = "\u{1}\u{2}binary\u{7f}\n"; // a line of garbage: "not found", and on
+    let cases = [
+        ": $((1+1))\nsh -c 'echo RAN'\n",
+        ": ${X%)}\nsh -c 'echo RAN'\n",
+        "case a in (a) sh -c 'echo RAN';; esac\n",
+        "case a in\na|b) sh -c 'echo RAN'\n;;\nesac\n",
+        "f(){ sh -c 'echo RAN'; }\nf\n",
+        "f() {}\nsh -c 'echo RAN'\n",
+        "\\sh -c 'echo RAN'\n",
+        "s''h -c 'echo RAN'\n",
+        "\"sh\" -c 'echo RAN'\n",
+        "X=s; ${X}h -c 'echo RAN'\n",
+        "X=s\n$(echo ${X}h) -c 'echo RAN'\n",
+        "env sh -c 'echo RAN'\n",
+        "env -i PATH=/bin:/usr/bin sh -c 'echo RAN'\n",
+        "nice -n 5 sh -c 'echo RAN'\n",
+        "command sh -c 'echo RAN'\n",
+        "timeout 9 sh -c 'echo RAN'\n",
+        "exec sh -c 'echo RAN'\n",
+        "nohup sh -c 'echo RAN' 2>/dev/null\n",
+        "busybox sh -c 'echo RAN'\n",
+        "awk 'BEGIN{system(\"echo RAN\")}'\n",
+        "python3 -c 'print(\"RAN\")'\n",
+        "perl -e 'print \"RAN\\n\"'\n",
+        "echo x <<EOF\nunterminated here-document\nsh -c 'echo RAN'\n",
+        "{ sh -c 'echo RAN'; }\n",
+        "(sh -c 'echo RAN')\n",
+        "! sh -c 'echo RAN'\n",
+    ];
+    for case in cases {
+        let script = format!("{lead}{case}");
+        if case.starts_with("busybox") && !Path::new("/bin/busybox").exists() {
+            assert!(find_shell_command(script.as_bytes()).is_some(), "{case:?}");
+            continue;
+        }
+        let printed = dash(script.as_bytes());
+        let runs = printed.contains("RAN") || case.contains("here-document");
+        assert!(runs, "dash does not run {case:?}: {printed:?}");
+        let found = find_shell_command(script.as_bytes());
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{case:?}: {found:?}"
+        );
+    }
+}
+
+/// What dash stops at is still a stop: nothing after a syntax error runs, and report text
+/// is not a command.
+#[test]
+fn what_dash_refuses_or_does_not_run_is_not_a_command() {
+    for script in [
+        "x)\nsh -c 'echo RAN'\n",
+        ": ${X\nsh -c 'echo RAN'\n",
+        "(x) y\nsh -c 'echo RAN'\n",
+        "x\n;;\nsh -c 'echo RAN'\n",
+        "The time of injection was noted; nice images.\n",
+        "command line reviewed\n",
+    ] {
+        assert!(!dash(script.as_bytes()).contains("RAN"), "{script:?}");
+        assert_eq!(find_shell_command(script.as_bytes()), None, "{script:?}");
+    }
+}
+
+/// The case-nesting limit: at it the model follows the script, past it it says it cannot
+/// tell (a warning), never "text".
+#[test]
+fn case_nesting_at_the_limit_is_followed_and_past_it_is_a_warning() {
+    let nested = |depth: usize| {
+        let mut script = String::new();
+        for _ in 0..depth {
+            script.push_str("case a in a)\n");
+        }
+        script.push_str("sh -c 'echo RAN'\n");
+        for _ in 0..depth {
+            script.push_str(";; esac\n");
+        }
+        script
+    };
+    let at_limit = nested(MAX_SHELL_CASE_NESTING);
+    assert!(dash(at_limit.as_bytes()).contains("RAN"));
+    let found = find_shell_command(at_limit.as_bytes()).expect("found");
+    assert_eq!(found.severity, Severity::Alert, "{found:?}");
+    let past = nested(MAX_SHELL_CASE_NESTING + 1);
+    assert!(dash(past.as_bytes()).contains("RAN"));
+    let found = find_shell_command(past.as_bytes()).expect("found");
+    assert_eq!(found.severity, Severity::Warning, "{found:?}");
+    assert!(
+        found.detail.contains("MAX_SHELL_CASE_NESTING"),
+        "{}",
+        found.detail
+    );
+}
+
+/// Python's `html.parser` (an HTML tokenizer written by others) reads the tag and gives
+/// back the attribute the search must find: proof that the markup is what a browser sees.
+fn html_parser_attributes(markup: &str) -> String {
+    let program = "import sys, html.parser\n\
+        class P(html.parser.HTMLParser):\n\
+        \x20   def handle_starttag(self, tag, attrs):\n\
+        \x20       for k, v in attrs: print(tag, k, repr(v))\n\
+        p = P(); p.feed(sys.stdin.read()); p.close()\n";
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg(program)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(markup.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("python3 output");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Review finding (r10): `>`/`<` in quoted values, values past 512 bytes, `javascript:`
+/// URLs and entity-encoded schemes walked around the markup search.
+#[test]
+fn markup_is_read_as_an_html_tokenizer_reads_it() {
+    let long = format!("<img alt=\"{}\" src=x onerror=alert(1)>", "a".repeat(3000));
+    let cases: [(&str, &str); 6] = [
+        (
+            "<img alt=\"a>b\" src=x onerror=alert(1)>",
+            "img onerror 'alert(1)'",
+        ),
+        (
+            "<img alt='<b>' onerror=alert(1) src=x>",
+            "img onerror 'alert(1)'",
+        ),
+        (&long, "img onerror 'alert(1)'"),
+        (
+            "<a href=\"javascript:alert(1)\">x</a>",
+            "a href 'javascript:alert(1)'",
+        ),
+        (
+            "<iframe src=\"&#106;avascript:alert(1)\"></iframe>",
+            "iframe src 'javascript:alert(1)'",
+        ),
+        (
+            "<form action=vbscript:msgbox(1)><input type=submit></form>",
+            "form action 'vbscript:msgbox(1)'",
+        ),
+    ];
+    for (markup, parsed) in cases {
+        let seen = html_parser_attributes(markup);
+        assert!(
+            seen.contains(parsed),
+            "html.parser reads {markup:.60}: {seen}"
+        );
+        let mut file = b"\0\x01vendor bytes ".to_vec();
+        file.extend_from_slice(markup.as_bytes());
+        let found = find_markup(&file);
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|m| m.severity == Severity::Alert),
+            "{markup:.60}: {found:?}"
+        );
+        // In a DICOM text element, as a viewer shows it.
+        let dicom = kit::DicomBuilder::ct("1.2.3.40")
+            .element(0x0008, 0x103E, *b"LO", markup.as_bytes())
+            .build();
+        assert!(
+            has_alert(&inspect(&dicom), FindingKind::ActiveContent),
+            "{markup:.60}"
+        );
+    }
+}
+
+fn has_alert(inspection: &Inspection, kind: FindingKind) -> bool {
+    inspection
+        .observations
+        .iter()
+        .any(|o| o.kind == kind && o.severity == Severity::Alert)
+}
+
+fn run(program: &str, args: &[&str], dir: &Path) {
+    let status = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(status.success(), "{program} {args:?}");
+}
+
+/// Review finding (r10): gzip, tar, xz and Python bytecode were not sniffed: a `.pyc`
+/// named `.dcm` was only "not DICOM", a `.tgz` carrying a PE was info. Built with the
+/// real gzip, tar and python3.
+#[test]
+fn archives_and_bytecode_are_opened_and_screened_as_what_they_carry() {
+    let dir = TempDir::new();
+    std::fs::write(dir.path("launcher.exe"), kit::real_pe()).expect("write");
+    std::fs::write(dir.path("notes.txt"), b"report text\n").expect("write");
+    run("tar", &["czf", "evil.tgz", "launcher.exe"], &dir.0);
+    run("tar", &["cf", "evil.tar", "launcher.exe"], &dir.0);
+    run("tar", &["czf", "fine.tgz", "notes.txt"], &dir.0);
+    std::fs::write(dir.path("hello.py"), b"print('RAN')\n").expect("write");
+    run("python3", &["-m", "py_compile", "hello.py"], &dir.0);
+    let pyc = std::fs::read_dir(dir.path("__pycache__"))
+        .expect("pycache")
+        .next()
+        .expect("pyc")
+        .expect("entry")
+        .path();
+    let ran = Command::new("python3").arg(&pyc).output().expect("python3");
+    assert!(
+        String::from_utf8_lossy(&ran.stdout).contains("RAN"),
+        "python3 runs the .pyc"
+    );
+    let read = |name: &str| std::fs::read(dir.path(name)).expect("read");
+
+    // Named .dcm: what a program acts on is an alert with its format.
+    for (bytes, format) in [
+        (read("evil.tgz"), Format::Pe),
+        (read("evil.tar"), Format::Pe),
+        (std::fs::read(&pyc).expect("pyc"), Format::PythonBytecode),
+    ] {
+        let inspection = inspect(&bytes);
+        assert_eq!(inspection.container, Container::NotDicom);
+        let alert = inspection
+            .observations
+            .iter()
+            .find(|o| o.severity == Severity::Alert)
+            .unwrap_or_else(|| panic!("{:#?}", inspection.observations));
+        assert_eq!(alert.kind, FindingKind::ExecutableFile);
+        assert_eq!(alert.format, Some(format), "{alert:?}");
+        assert_eq!(
+            inspection
+                .observations
+                .iter()
+                .filter(|o| o.kind == FindingKind::ExecutableFile)
+                .count(),
+            1,
+            "one finding for the file itself: {:#?}",
+            inspection.observations
+        );
+        assert!(
+            inspection
+                .observations
+                .iter()
+                .all(|o| o.severity != Severity::Warning),
+            "{:#?}",
+            inspection.observations
+        );
+    }
+    // A gzip of report text is no program: the lesser "not DICOM".
+    let inspection = inspect(&read("fine.tgz"));
+    assert!(
+        !has_alert(&inspection, FindingKind::ExecutableFile),
+        "{:#?}",
+        inspection.observations
+    );
+    assert_eq!(inspection.observations[0].kind, FindingKind::NotDicom);
+
+    // In a private element of a real CT: the archive carrying a PE is found.
+    for name in ["evil.tgz", "evil.tar"] {
+        let dicom = kit::DicomBuilder::ct("1.2.3.41")
+            .element(0x0009, 0x1010, *b"OB", &read(name))
+            .build();
+        let inspection = inspect(&dicom);
+        assert!(
+            has_alert(&inspection, FindingKind::EmbeddedExecutable),
+            "{name}: {:#?}",
+            inspection.observations
+        );
+    }
+    let dicom = kit::DicomBuilder::ct("1.2.3.42")
+        .element(0x0009, 0x1010, *b"OB", &read("fine.tgz"))
+        .build();
+    assert!(
+        inspect(&dicom)
+            .observations
+            .iter()
+            .all(|o| o.severity < Severity::Warning)
+    );
+}
+
+/// Session 4's merge fix (42fdfdc): a not-DICOM file's start reported as a whole must not
+/// hide what else is found at offset 0. A bare PDF's budget warning (reported at offset
+/// 0) is kept beside the executable-file alert, with its script; a bare PE is one finding.
+#[test]
+fn a_bare_pdf_keeps_its_actions_and_warnings_at_offset_zero() {
+    let filters = " /AHx".repeat(pacsguard_dicom::MAX_PDF_FILTERS + 1);
+    let pdf = format!(
+        "%PDF-1.7\n1 0 obj\n<< /Type /Catalog /OpenAction << /S /JavaScript /JS 3 0 R >> /AA << /WC << /S /JavaScript /JS (app.alert\\('zero'\\)) >> >> >>\nendobj\n\
+         3 0 obj\n<< /Length 2 /Filter [{filters} ] >>\nstream\n41\nendstream\nendobj\n\
+         trailer\n<< /Root 1 0 R >>\n%%EOF\n"
+    );
+    let inspection = inspect(pdf.as_bytes());
+    assert_eq!(inspection.container, Container::NotDicom);
+    let observations = &inspection.observations;
+    assert!(
+        observations
+            .iter()
+            .any(|o| o.kind == FindingKind::ExecutableFile
+                && o.format == Some(Format::Pdf)
+                && o.offset == Some(0)),
+        "{observations:#?}"
+    );
+    assert!(
+        observations
+            .iter()
+            .any(|o| o.kind == FindingKind::NotInspected
+                && o.offset == Some(0)
+                && o.detail.contains("filters on one stream")),
+        "the budget warning at offset 0 is reported: {observations:#?}"
+    );
+    assert!(
+        observations.iter().any(|o| o.kind == FindingKind::ActiveContent
+            && o.detail.contains("app.alert('zero')")),
+        "{observations:#?}"
+    );
+    let pe = inspect(&kit::real_pe());
+    let alerts: Vec<_> = pe
+        .observations
+        .iter()
+        .filter(|o| o.severity == Severity::Alert)
+        .collect();
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(alerts[0].kind, FindingKind::ExecutableFile);
+}
