@@ -301,6 +301,11 @@ fn confirm_attribute(text: &[u8], at: usize, cut_before: bool, cut_after: bool) 
             ));
         };
         let holds = |a: &Attribute| (a.name_at..a.name_at + a.name.len()).contains(&at);
+        if tag.end <= at && !text[tag.end..at].iter().any(|b| matches!(b, b'"' | b'\'')) {
+            // A whole tag, then text up to the candidate with no quote that could close an
+            // earlier tag's value: the candidate is text content, not an attribute.
+            return Verdict::Inert;
+        }
         if tag.end <= at || !tag.attributes.iter().any(holds) {
             continue; // it ends before the candidate, or holds it inside a value
         }
@@ -559,7 +564,9 @@ mod tests {
             );
         }
         for inert in [
-            &b"<a href=\"https://example.org/javascript:x\">x</a>"[..],
+            &b"<p>a</p><p>b</p><p>c</p><p>d</p><p>e</p><p>f</p><p>g</p><p>h</p><p>i</p> action = 5"
+                [..],
+            b"<a href=\"https://example.org/javascript:x\">x</a>",
             b"<img alt=\"onerror=alert(1)\" src=x.png>",
             b"<p title='x src=javascript:y'>",
         ] {
@@ -590,6 +597,39 @@ mod tests {
         let found = find_markup(past.as_bytes()).expect("found");
         assert_eq!(found.severity, Severity::Warning, "{found:?}");
         assert!(found.detail.contains("MAX_TAG_BYTES"), "{}", found.detail);
+    }
+
+    /// MAX_TAG_TRIES: the holding tag found behind that many tags in a quoted value is
+    /// read; behind one more it is a warning.
+    #[test]
+    fn tag_tries_at_the_limit_are_read_and_past_it_are_a_warning() {
+        let markup =
+            |inner: usize| format!("<img alt='{}' onerror=alert(1) src=x>", "<b>".repeat(inner));
+        let found = find_markup(markup(MAX_TAG_TRIES - 1).as_bytes()).expect("found");
+        assert_eq!(found.severity, Severity::Alert, "{found:?}");
+        let found = find_markup(markup(MAX_TAG_TRIES).as_bytes()).expect("found");
+        assert_eq!(found.severity, Severity::Warning, "{found:?}");
+        assert!(found.detail.contains("MAX_TAG_TRIES"), "{}", found.detail);
+    }
+
+    /// MAX_MARKUP_CANDIDATES: a live handler after that many inert candidates less one is
+    /// found; after that many, the search says it stopped.
+    #[test]
+    fn markup_candidates_at_the_limit_are_checked_and_past_it_are_a_warning() {
+        let file = |inert: usize| {
+            let mut text = "<p>x</p> src=1\n".repeat(inert);
+            text.push_str("<img onerror=alert(1)>");
+            text
+        };
+        let found = find_markup(file(MAX_MARKUP_CANDIDATES - 1).as_bytes()).expect("found");
+        assert_eq!(found.severity, Severity::Alert, "{found:?}");
+        let found = find_markup(file(MAX_MARKUP_CANDIDATES).as_bytes()).expect("found");
+        assert_eq!(found.severity, Severity::Warning, "{found:?}");
+        assert!(
+            found.detail.contains("MAX_MARKUP_CANDIDATES"),
+            "{}",
+            found.detail
+        );
     }
 
     #[test]

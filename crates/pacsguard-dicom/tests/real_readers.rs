@@ -382,3 +382,144 @@ fn a_bare_pdf_keeps_its_actions_and_warnings_at_offset_zero() {
     assert_eq!(alerts.len(), 1, "{alerts:#?}");
     assert_eq!(alerts[0].kind, FindingKind::ExecutableFile);
 }
+
+/// The word-nesting limit: `"$("$(...)")"` nested to it is followed; one level more is a
+/// warning. dash runs both.
+#[test]
+fn word_nesting_at_the_limit_is_followed_and_past_it_is_a_warning() {
+    use pacsguard_dicom::MAX_SHELL_WORD_NESTING;
+    // Each `"$(` is three levels (quotes, `$`, parentheses).
+    let nested = |units: usize| {
+        format!(
+            ": {}echo x{}\nsh -c 'echo RAN'\n",
+            "\"$(".repeat(units),
+            ")\"".repeat(units)
+        )
+    };
+    let within = MAX_SHELL_WORD_NESTING / 3;
+    let at_limit = nested(within);
+    assert!(dash(at_limit.as_bytes()).contains("RAN"));
+    let found = find_shell_command(at_limit.as_bytes()).expect("found");
+    assert_eq!(found.severity, Severity::Alert, "{found:?}");
+    let past = nested(within + 1);
+    assert!(dash(past.as_bytes()).contains("RAN"));
+    let found = find_shell_command(past.as_bytes()).expect("found");
+    assert_eq!(found.severity, Severity::Warning, "{found:?}");
+    assert!(
+        found.detail.contains("MAX_SHELL_WORD_NESTING"),
+        "{}",
+        found.detail
+    );
+}
+
+/// The here-document limit: that many on one line are followed, one more is a warning.
+#[test]
+fn here_documents_at_the_limit_are_followed_and_past_it_is_a_warning() {
+    use pacsguard_dicom::MAX_SHELL_HEREDOCS;
+    let script = |count: usize| {
+        let opens: String = (0..count).map(|n| format!(" <<E{n}")).collect();
+        let bodies: String = (0..count).map(|n| format!("body\nE{n}\n")).collect();
+        format!("cat{opens} >/dev/null\n{bodies}sh -c 'echo RAN'\n")
+    };
+    let at_limit = script(MAX_SHELL_HEREDOCS);
+    assert!(dash(at_limit.as_bytes()).contains("RAN"));
+    let found = find_shell_command(at_limit.as_bytes()).expect("found");
+    assert_eq!(found.severity, Severity::Alert, "{found:?}");
+    let past = script(MAX_SHELL_HEREDOCS + 1);
+    assert!(dash(past.as_bytes()).contains("RAN"));
+    let found = find_shell_command(past.as_bytes()).expect("found");
+    assert_eq!(found.severity, Severity::Warning, "{found:?}");
+}
+
+/// The archive limits, with archives the real gzip and tar write: nesting to
+/// MAX_ARCHIVE_DEPTH is opened, deeper is a warning; MAX_ARCHIVE_MEMBERS members are
+/// read, one more is a warning.
+#[test]
+fn archives_at_their_limits_are_opened_and_past_them_are_warnings() {
+    use pacsguard_dicom::{ArchiveOpened, MAX_ARCHIVE_DEPTH, MAX_ARCHIVE_MEMBERS, open_archive};
+    let dir = TempDir::new();
+    std::fs::write(dir.path("l.exe"), kit::real_pe()).expect("write");
+    let mut layer = kit::real_pe();
+    let gzip = |bytes: &[u8]| {
+        std::fs::write(dir.path("in"), bytes).expect("write");
+        let out = Command::new("gzip")
+            .arg("-c")
+            .arg(dir.path("in"))
+            .output()
+            .expect("gzip");
+        out.stdout
+    };
+    for _ in 0..MAX_ARCHIVE_DEPTH {
+        layer = gzip(&layer);
+    }
+    assert!(
+        matches!(open_archive(&layer), ArchiveOpened::Carries { .. }),
+        "{:?}",
+        open_archive(&layer)
+    );
+    let deeper = gzip(&layer);
+    assert!(
+        matches!(&open_archive(&deeper), ArchiveOpened::Limit { detail, .. } if detail.contains("MAX_ARCHIVE_DEPTH")),
+        "{:?}",
+        open_archive(&deeper)
+    );
+    // Members: MAX_ARCHIVE_MEMBERS - 1 text files, then the PE; and one text file more.
+    let members = dir.path("m");
+    std::fs::create_dir_all(&members).expect("dir");
+    let mut names = Vec::new();
+    for n in 0..MAX_ARCHIVE_MEMBERS {
+        let name = format!("{n:05}.txt");
+        std::fs::write(members.join(&name), b"x").expect("write");
+        names.push(name);
+    }
+    std::fs::write(members.join("zz.exe"), kit::real_pe()).expect("write");
+    let list = |count: usize| {
+        let mut list: Vec<String> = names[..count].to_vec();
+        list.push("zz.exe".to_owned());
+        std::fs::write(dir.path("list"), list.join("\n")).expect("write");
+        let out = Command::new("tar")
+            .args(["cf", "-", "-T"])
+            .arg(dir.path("list"))
+            .current_dir(&members)
+            .output()
+            .expect("tar");
+        out.stdout
+    };
+    let at_limit = list(MAX_ARCHIVE_MEMBERS - 1);
+    assert!(
+        matches!(open_archive(&at_limit), ArchiveOpened::Carries { .. }),
+        "{:?}",
+        open_archive(&at_limit)
+    );
+    let past = list(MAX_ARCHIVE_MEMBERS);
+    assert!(
+        matches!(&open_archive(&past), ArchiveOpened::Limit { detail, .. } if detail.contains("MAX_ARCHIVE_MEMBERS")),
+        "{:?}",
+        open_archive(&past)
+    );
+}
+
+/// The inflation limit: a gzip that inflates past MAX_ARCHIVE_INFLATED_BYTES before the
+/// executable in it is a warning; one under it is opened to the executable.
+#[test]
+fn an_archive_inflating_past_its_limit_is_a_warning() {
+    use pacsguard_dicom::{ArchiveOpened, MAX_ARCHIVE_INFLATED_BYTES, open_archive};
+    let dir = TempDir::new();
+    let tgz = |padding: usize| {
+        std::fs::write(dir.path("a.bin"), vec![0u8; padding]).expect("write");
+        std::fs::write(dir.path("b.exe"), kit::real_pe()).expect("write");
+        run("tar", &["czf", "x.tgz", "a.bin", "b.exe"], &dir.0);
+        std::fs::read(dir.path("x.tgz")).expect("read")
+    };
+    let under = tgz(MAX_ARCHIVE_INFLATED_BYTES / 2);
+    assert!(matches!(
+        open_archive(&under),
+        ArchiveOpened::Carries { .. }
+    ));
+    let over = tgz(MAX_ARCHIVE_INFLATED_BYTES);
+    assert!(
+        matches!(&open_archive(&over), ArchiveOpened::Limit { detail, .. } if detail.contains("MAX_ARCHIVE_INFLATED_BYTES")),
+        "{:?}",
+        open_archive(&over)
+    );
+}
