@@ -79,6 +79,43 @@ pub fn open_counting(bytes: &[u8]) -> (Opened, usize) {
     (opened, work.max(1))
 }
 
+/// An xz, 7z or bzip2 stream at the start of `bytes`, confirmed by what its format checks
+/// before anything else (xz: the CRC-32 of the stream flags; 7z: the CRC-32 of the start
+/// header; bzip2: the block magic after the header): a chance magic in pixel data is not
+/// one. These cannot be opened here: the format and one sentence.
+pub fn confirm_compressed(bytes: &[u8]) -> Option<(Format, String)> {
+    let crc_le = |at: usize| format::u32_le(bytes, at);
+    if bytes.starts_with(&[0xFD, b'7', b'z', b'X', b'Z', 0]) {
+        let flags = bytes.get(6..8)?;
+        if flags[0] == 0
+            && matches!(flags[1], 0x00 | 0x01 | 0x04 | 0x0A)
+            && crc_le(8)? == crc32fast::hash(flags)
+        {
+            return Some((
+                Format::Xz,
+                "an xz stream (stream header CRC valid)".to_owned(),
+            ));
+        }
+        return None;
+    }
+    if bytes.starts_with(&[b'7', b'z', 0xBC, 0xAF, 0x27, 0x1C]) {
+        let start_header = bytes.get(12..32)?;
+        if bytes[6] == 0 && bytes[7] <= 4 && crc_le(8)? == crc32fast::hash(start_header) {
+            return Some((
+                Format::SevenZip,
+                "a 7z archive (start header CRC valid)".to_owned(),
+            ));
+        }
+        return None;
+    }
+    (format::sniff(bytes.get(..10)?) == Some(Format::Bzip2)).then(|| {
+        (
+            Format::Bzip2,
+            "a bzip2 stream (block magic after its header)".to_owned(),
+        )
+    })
+}
+
 /// gzip or tar, from the first bytes (tar by its ustar magic at 257 and its checksum).
 pub fn sniff_archive(bytes: &[u8]) -> Option<Format> {
     if bytes.starts_with(&[0x1F, 0x8B, 0x08]) {

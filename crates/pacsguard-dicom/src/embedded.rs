@@ -19,7 +19,7 @@ use crate::pdf;
 
 /// The four-byte magics that open a candidate (besides `MZ` and `%PDF-`, searched apart);
 /// each is confirmed before anything is reported.
-const CANDIDATE_MAGICS: [&[u8]; 10] = [
+const CANDIDATE_MAGICS: [&[u8]; 13] = [
     b"\x7fELF",
     &[0xFE, 0xED, 0xFA, 0xCE],
     &[0xCE, 0xFA, 0xED, 0xFE],
@@ -32,6 +32,10 @@ const CANDIDATE_MAGICS: [&[u8]; 10] = [
     // bytes into a member header.
     b"\x1f\x8b\x08",
     b"ustar",
+    // Compressed streams that cannot be opened here: alerts once their header checks hold.
+    b"\xfd7zXZ\0",
+    b"7z\xbc\xaf\x27\x1c",
+    b"BZh",
 ];
 
 /// Leftmost-first matching lets aho-corasick use its SIMD (Teddy) searcher for these
@@ -126,6 +130,17 @@ pub fn search(
                 Some(header) => archive_at(from(header), header, budget),
                 None => None,
             },
+            b"\xfd7zXZ\0" | b"7z\xbc\xaf\x27\x1c" | b"BZh" => {
+                crate::archive::confirm_compressed(from(at)).map(|(format, detail)| Hidden {
+                    format,
+                    offset: at,
+                    kind: FindingKind::EmbeddedExecutable,
+                    severity: Severity::Alert,
+                    detail: format!(
+                        "{detail}: an archive inside the data set, which cannot be opened here"
+                    ),
+                })
+            }
             _ => format::confirm_executable_within(from(at), budget).map(|exe| Hidden {
                 format: exe.format,
                 offset: at,

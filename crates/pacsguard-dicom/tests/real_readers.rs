@@ -523,3 +523,73 @@ fn an_archive_inflating_past_its_limit_is_a_warning() {
         open_archive(&over)
     );
 }
+
+/// xz and bzip2 streams written by the real programs, and a 7z start header built to the
+/// format's description, inside a private element: each is an alert once its header
+/// check holds; the same magics with the check broken are not.
+#[test]
+fn compressed_streams_in_an_element_are_alerts_once_their_headers_hold() {
+    let dir = TempDir::new();
+    std::fs::write(dir.path("payload"), kit::real_pe()).expect("write");
+    let compress = |program: &str| {
+        let out = Command::new(program)
+            .args(["-c", "payload"])
+            .current_dir(&dir.0)
+            .output()
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
+        out.stdout
+    };
+    // 7z: signature, version 0.4, the CRC-32 of the 20-byte start header, that header.
+    let mut seven = b"7z\xbc\xaf\x27\x1c\x00\x04".to_vec();
+    let start_header = [0x20u8; 20];
+    seven.extend_from_slice(&crc32(&start_header).to_le_bytes());
+    seven.extend_from_slice(&start_header);
+    for (name, stream, format) in [
+        ("xz", compress("xz"), Format::Xz),
+        ("bzip2", compress("bzip2"), Format::Bzip2),
+        ("7z", seven.clone(), Format::SevenZip),
+    ] {
+        let dicom = kit::DicomBuilder::ct("1.2.3.43")
+            .element(0x0009, 0x1010, *b"OB", &stream)
+            .build();
+        let inspection = inspect(&dicom);
+        assert!(
+            inspection
+                .observations
+                .iter()
+                .any(|o| o.severity == Severity::Alert && o.format == Some(format)),
+            "{name}: {:#?}",
+            inspection.observations
+        );
+        // The magic with its check broken: nothing.
+        let mut broken = stream.clone();
+        let at = if name == "bzip2" { 5 } else { 9 };
+        broken[at] ^= 0xFF;
+        let dicom = kit::DicomBuilder::ct("1.2.3.44")
+            .element(0x0009, 0x1010, *b"OB", &broken[..broken.len().min(64)])
+            .build();
+        assert!(
+            inspect(&dicom)
+                .observations
+                .iter()
+                .all(|o| o.severity < Severity::Warning),
+            "{name} broken"
+        );
+    }
+}
+
+/// CRC-32 (IEEE), bit by bit: the check 7z and xz headers carry.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
