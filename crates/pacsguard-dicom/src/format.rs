@@ -361,8 +361,56 @@ pub(crate) fn confirm_executable_within(bytes: &[u8], budget: &mut Budget) -> Op
         Format::Pe => confirm_pe(bytes, budget),
         Format::Elf => confirm_elf(bytes, budget),
         Format::MachO => confirm_macho(bytes, budget),
+        Format::JavaClass => confirm_class(bytes, budget),
         _ => None,
     }
+}
+
+/// A Java class file as the JVM checks it before anything else (JVMS §4.1): the magic, a
+/// major version the JVM knows (45 = Java 1.1 to 70 = Java 26), every constant-pool entry
+/// of a known tag with its length inside the bytes, and `this_class` naming one of them.
+fn confirm_class(bytes: &[u8], budget: &mut Budget) -> Option<Executable> {
+    let major = u16::from_be_bytes(bytes.get(6..8)?.try_into().ok()?);
+    if !bytes.starts_with(&[0xCA, 0xFE, 0xBA, 0xBE]) || !(45..=70).contains(&major) {
+        return None;
+    }
+    // The count is a u16 (JVMS §4.4): at most 65,535 entries, each read inside the
+    // MAX_EXECUTABLE_PARSE_BYTES given, so the walk is bounded by the format itself.
+    let count = u16::from_be_bytes(bytes.get(8..10)?.try_into().ok()?);
+    if count < 2 || !budget.charge(64) {
+        return None;
+    }
+    let mut at = 10usize;
+    let mut index = 1u16;
+    while index < count {
+        let tag = *bytes.get(at)?;
+        let (length, slots) = match tag {
+            1 => (
+                3 + usize::from(u16::from_be_bytes(
+                    bytes.get(at + 1..at + 3)?.try_into().ok()?,
+                )),
+                1,
+            ),
+            3 | 4 | 9 | 10 | 11 | 12 | 17 | 18 => (5, 1),
+            5 | 6 => (9, 2),
+            7 | 8 | 16 | 19 | 20 => (3, 1),
+            15 => (4, 1),
+            _ => return None, // no such constant: not a class the JVM loads
+        };
+        at = at.checked_add(length)?;
+        index = index.saturating_add(slots);
+    }
+    let this_class = u16::from_be_bytes(bytes.get(at + 2..at + 4)?.try_into().ok()?);
+    if this_class == 0 || this_class >= count {
+        return None;
+    }
+    Some(Executable {
+        format: Format::JavaClass,
+        detail: format!(
+            "Java class file (class-file version {major}, {} constants)",
+            count - 1
+        ),
+    })
 }
 
 fn confirm_pe(bytes: &[u8], budget: &mut Budget) -> Option<Executable> {

@@ -593,3 +593,56 @@ fn crc32(data: &[u8]) -> u32 {
     }
     !crc
 }
+
+/// A Java class file compiled by javac and run by java, inside a private element: an
+/// alert (confirmed by its constant pool, as the JVM reads it); with one constant's tag
+/// broken, the JVM refuses it and so does the check.
+#[test]
+fn a_java_class_in_an_element_is_confirmed_as_the_jvm_reads_it() {
+    let dir = TempDir::new();
+    std::fs::write(
+        dir.path("Hello.java"),
+        "public class Hello { public static void main(String[] a) { System.out.println(\"RAN\"); } }\n",
+    )
+    .expect("write");
+    run("javac", &["Hello.java"], &dir.0);
+    let ran = Command::new("java")
+        .args(["-cp", ".", "Hello"])
+        .current_dir(&dir.0)
+        .output()
+        .expect("java");
+    assert!(String::from_utf8_lossy(&ran.stdout).contains("RAN"));
+    let class = std::fs::read(dir.path("Hello.class")).expect("class");
+    let planted = |value: &[u8]| {
+        let dicom = kit::DicomBuilder::ct("1.2.3.45")
+            .element(0x0009, 0x1010, *b"OB", value)
+            .build();
+        inspect(&dicom)
+    };
+    let inspection = planted(&class);
+    assert!(
+        inspection
+            .observations
+            .iter()
+            .any(|o| o.kind == FindingKind::EmbeddedExecutable
+                && o.format == Some(Format::JavaClass)),
+        "{:#?}",
+        inspection.observations
+    );
+    let mut broken = class.clone();
+    broken[10] = 0x7F; // the first constant's tag: none such
+    std::fs::write(dir.path("Hello.class"), &broken).expect("write");
+    let refused = Command::new("java")
+        .args(["-cp", ".", "Hello"])
+        .current_dir(&dir.0)
+        .output()
+        .expect("java");
+    assert!(!String::from_utf8_lossy(&refused.stdout).contains("RAN"));
+    assert!(
+        planted(&broken)
+            .observations
+            .iter()
+            .all(|o| o.severity < Severity::Warning),
+        "broken class"
+    );
+}
