@@ -100,6 +100,7 @@ static SEARCHERS: LazyLock<Option<(AhoCorasick, AhoCorasick)>> = LazyLock::new(|
         .iter()
         .chain(HANDLERS.iter())
         .chain(URL_ATTRIBUTES.iter().filter(|a| !a.contains(':')))
+        .chain(std::iter::once(&"style"))
         .map(|n| n.as_bytes().to_vec())
         .collect();
     let wide: Vec<Vec<u8>> = ascii.iter().map(|p| utf16le(p)).collect();
@@ -433,6 +434,29 @@ fn active_attribute(tag: &[u8], attribute: &Attribute) -> Option<String> {
             shown()
         ));
     }
+    // Inline CSS that runs script in the engine mshta uses (IE): `expression(...)`, a
+    // script URL, an HTC behavior.
+    if name == b"style" {
+        let css: Vec<u8> = decode_entities(&attribute.value)
+            .into_iter()
+            .filter(|&b| b > b' ' && b != b'\\')
+            .map(|b| b.to_ascii_lowercase())
+            .collect();
+        let runs = [
+            &b"expression("[..],
+            b"javascript:",
+            b"vbscript:",
+            b"behavior:url(",
+        ]
+        .iter()
+        .any(|needle| memchr::memmem::find(&css, needle).is_some());
+        if runs {
+            return Some(format!(
+                "script in inline CSS ({}): Internet Explorer's engine, which mshta uses, runs it when the file is rendered as HTML",
+                shown()
+            ));
+        }
+    }
     if URL_ATTRIBUTES.iter().any(|a| a.as_bytes() == name) {
         let url: Vec<u8> = decode_entities(&attribute.value)
             .into_iter()
@@ -553,6 +577,8 @@ mod tests {
             b"<form action=vbscript:msgbox(1)><input type=submit></form>",
             b"<button formaction=' javascript:alert(1)'>x</button>",
             b"<div onclick=\"alert(1)\">x</div>",
+            b"<div style=\"width: expression(alert(1))\">x</div>",
+            b"<p style='background:url(&#106;avascript:alert(1))'>x</p>",
         ] {
             let found = find_markup(markup);
             assert!(
@@ -568,6 +594,7 @@ mod tests {
                 [..],
             b"<a href=\"https://example.org/javascript:x\">x</a>",
             b"<img alt=\"onerror=alert(1)\" src=x.png>",
+            b"<p style=\"color: red; font-weight: bold\">x</p>",
             b"<p title='x src=javascript:y'>",
         ] {
             assert_eq!(
