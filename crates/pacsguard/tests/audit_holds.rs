@@ -394,3 +394,33 @@ fn a_witness_that_cannot_be_written_is_named_without_denying_the_recorded_findin
         "{err}"
     );
 }
+
+// Item 5 (issue 12, item 10): who accepted what and why is signed with the baseline.
+#[test]
+fn an_acceptance_edited_in_the_store_is_refused() {
+    let env = Env::new();
+    env.profile(&[]);
+    fs::write(env.path("readme.txt"), b"patched").expect("edit");
+    let out = env.run(&["accept", "--all", "--reason", "CHG-7 by alice"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(env.check(&[]).0, 0);
+    // sqlite3 through Python: what anyone who can write the home can do.
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); \
+             c.execute(\"UPDATE acceptances SET reason = 'approved by the vendor', user = 'vendor'\"); \
+             c.commit()",
+        ])
+        .arg(env.home.join("pacsguard.db"))
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = env.run(&["check"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("signature does not verify"),
+        "{}",
+        stderr(&out)
+    );
+}
