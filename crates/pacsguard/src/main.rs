@@ -502,7 +502,8 @@ fn audit(home: &Home, command: AuditCommand) -> Result<ExitCode> {
             output::audit_verify(&report, json)?;
             Ok(if !report.report.is_intact() {
                 ExitCode::from(2)
-            } else if report.report.unsigned_records > 0 {
+            } else if report.report.unsigned_records > 0 || report.report.torn_checkpoint.is_some()
+            {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS

@@ -208,6 +208,12 @@ pub fn audit_verify(report: &AuditVerifyReport, as_json: bool) -> Result<()> {
             "torn tail: {length} bytes at byte {offset} are an incomplete record (a crash mid-write), not part of the trail"
         );
     }
+    if let Some((offset, length)) = r.torn_checkpoint {
+        let _ = writeln!(
+            text,
+            "torn checkpoint: {length} bytes at byte {offset} of the checkpoints are an incomplete checkpoint line (a write cut short by a full disk or a crash), not a checkpoint; the next command cuts it off"
+        );
+    }
     let verdict = if !r.is_intact() {
         "AUDIT TRAIL ALTERED"
     } else if r.unsigned_records > 0 {

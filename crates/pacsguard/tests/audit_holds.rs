@@ -424,3 +424,31 @@ fn an_acceptance_edited_in_the_store_is_refused() {
         stderr(&out)
     );
 }
+
+// Item 6: `audit export` waits for no lock (a watcher holds it for days), so it must copy
+// a trail that is being appended to as a consistent one: whole lines only, never the
+// half of a record or of a checkpoint a writer is in the middle of.
+#[test]
+fn an_export_taken_while_a_writer_appends_holds_only_whole_lines() {
+    let env = Env::new();
+    env.profile(&[]);
+    // A writer mid-append: half a record, half a checkpoint line.
+    for (name, half) in [
+        ("audit.log", &b"{\"seq\":99,\"host\":\"pacs\",\"act"[..]),
+        ("checkpoints.jsonl", &b"{\"note\":\"pacsguard.local/"[..]),
+    ] {
+        let path = env.home.join(name);
+        let mut bytes = fs::read(&path).expect("read");
+        bytes.extend_from_slice(half);
+        fs::write(&path, bytes).expect("append");
+    }
+    let out_dir = env.dir.path().join("export");
+    let out = env.run(&["audit", "export", "--out", out_dir.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for name in ["audit.log", "checkpoints.jsonl"] {
+        let copy = fs::read(out_dir.join(name)).expect("exported");
+        assert_eq!(copy.last(), Some(&b'\n'), "{name}: half a line exported");
+    }
+    let out = env.run(&["audit", "verify", "--dir", out_dir.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
