@@ -530,24 +530,29 @@ fn read_tail(path: &Path, signer: &Signer) -> Result<Tail, LogError> {
         Err(e) => return Err(refused(path, e)),
     };
     let len = file.metadata().map_err(io_err)?.len();
-    let start = len.saturating_sub(CHECKPOINT_TAIL);
+    // The window: the last CHECKPOINT_TAIL bytes of complete lines, and after them room
+    // for a torn last line as long as the longest checkpoint line.
+    let window = CHECKPOINT_TAIL + MAX_CHECKPOINT_LINE_BYTES;
+    let start = len.saturating_sub(window);
     let mut tail = Vec::new();
     file.seek(SeekFrom::Start(start))
-        .and_then(|_| file.take(CHECKPOINT_TAIL).read_to_end(&mut tail))
+        .and_then(|_| file.take(window).read_to_end(&mut tail))
         .map_err(io_err)?;
-    // Complete lines only: the window may begin inside one.
-    let mut from = 0usize;
-    if start > 0 {
-        from = tail
+    let complete_end = tail.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    // Complete lines only: the window may begin inside one (the first byte of the file,
+    // or one just after a newline, begins a line).
+    let mut from = complete_end.saturating_sub(CHECKPOINT_TAIL as usize);
+    let begins_a_line = if from == 0 {
+        start == 0
+    } else {
+        tail[from - 1] == b'\n'
+    };
+    if !begins_a_line {
+        from = tail[from..complete_end]
             .iter()
             .position(|&b| b == b'\n')
-            .map_or(tail.len(), |i| i + 1);
+            .map_or(complete_end, |i| from + i + 1);
     }
-    let complete_end = tail
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(from, |i| i + 1)
-        .max(from);
     let mut found = Tail::default();
     let rest = &tail[complete_end..];
     if !rest.is_empty() {
