@@ -114,6 +114,20 @@ pub struct AuditSink {
     /// Where the witness file is read, what it held when the trail was opened (it is
     /// written over only while it still holds exactly that), and where it is written.
     witness: Option<WitnessCopy>,
+    /// Where every new signed checkpoint is also kept (the home's store), so the trail
+    /// put back to an earlier copy disagrees with it.
+    mirror: Option<Mirror>,
+}
+
+/// Keeps a copy of each new signed checkpoint (its note) elsewhere.
+pub type MirrorFn = Box<dyn FnMut(&str) -> Result<(), String> + Send>;
+
+struct Mirror(MirrorFn);
+
+impl std::fmt::Debug for Mirror {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Mirror(..)")
+    }
 }
 
 #[derive(Debug)]
@@ -339,9 +353,17 @@ impl AuditSink {
                 signed_size,
                 state,
                 witness,
+                mirror: None,
             },
             opening,
         ))
+    }
+
+    /// Also hands every checkpoint signed from now on to `mirror` (after it is durable in
+    /// `checkpoints.jsonl`). A mirror that fails leaves its copy behind, which is harmless
+    /// (see `checkpoint`).
+    pub fn mirror_checkpoints(&mut self, mirror: MirrorFn) {
+        self.mirror = Some(Mirror(mirror));
     }
 
     pub fn size(&self) -> u64 {
@@ -424,8 +446,15 @@ impl AuditSink {
                     })
             })
             .map_err(|e| self.error(format!("{}: {e}", path.display())))?;
-        // Signed and durable in the home: whatever happens to the witness copy.
+        // Signed and durable in the home: whatever happens to the copies.
         self.signed_size = checkpoint.size;
+        // The copy only ever needs to be at most as new as the trail: a copy left behind
+        // (a full disk, a crash right here) is what every crash leaves too and is accepted;
+        // only a copy *ahead* of the trail means something (the trail was put back). So a
+        // copy that cannot be written does not fail a command whose trail is whole.
+        if let Some(Mirror(mirror)) = &mut self.mirror {
+            let _ = mirror(&note);
+        }
         if let Some(WitnessCopy {
             read_from,
             seen,

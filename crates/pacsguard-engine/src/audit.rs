@@ -145,6 +145,18 @@ fn cross_check_store(home: &Home, report: &mut VerifyReport) -> Result<(), Engin
             what,
         });
     }
+    if let Ok(key) = home.load_key()
+        && let Some(what) = crate::ops::mark_ahead(
+            &pacsguard_store::Store::open(&path)?,
+            &home.trail_verifier(&key)?,
+            report.signed_size,
+        )?
+    {
+        report.problems.push(Problem {
+            position: format!("store {}", path.display()),
+            what,
+        });
+    }
     if let Some(what) = crate::ops::forwarded_beyond(home, report.records)? {
         report.problems.push(Problem {
             position: format!(

@@ -306,7 +306,18 @@ impl Home {
             durability,
             ..options
         };
-        let (sink, opening) = AuditSink::open(files, hostname(), origin, signer, options)?;
+        let (mut sink, opening) = AuditSink::open(files, hostname(), origin, signer, options)?;
+        // The store keeps the newest checkpoint too: a trail put back to an earlier copy
+        // then disagrees with it even when no baseline changed in between.
+        let store = self.store_path();
+        sink.mirror_checkpoints(Box::new(move |note| {
+            if std::fs::symlink_metadata(&store).is_err() {
+                return Err(format!("{}: missing", store.display()));
+            }
+            Store::open(&store)
+                .and_then(|mut s| s.set_trail_mark(note))
+                .map_err(|e| e.to_string())
+        }));
         let mut bus = EventBus::new();
         bus.add_sink(Box::new(sink));
         Ok((bus, opening))
@@ -337,6 +348,11 @@ impl Home {
             }
             None => self.write_trail_key(key, &trail_origin(key)),
         }
+    }
+
+    /// The key that verifies this home's trail (as `trail.pub` names it).
+    pub(crate) fn trail_verifier(&self, key: &SigningKey) -> Result<Verifier, EngineError> {
+        Ok(self.trail_signer(key)?.verifier().clone())
     }
 
     /// Writes `trail.pub` for a trail of `origin` signed by `key`.

@@ -391,6 +391,49 @@ impl Store {
         tx.commit().map_err(sql)
     }
 
+    /// Keeps the audit trail's newest signed checkpoint (a C2SP note), so that a trail
+    /// put back to an earlier copy disagrees with the store even when no baseline changed
+    /// in between. The note is signed: an edit shows; an older one put back is the store
+    /// rolled back, which the trail's own state catches. Stores made before have no
+    /// table for it until the first checkpoint is kept.
+    pub fn set_trail_mark(&mut self, note: &str) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sql)?;
+        tx.execute_batch(
+            "CREATE TABLE IF NOT EXISTS trail_mark (id INTEGER PRIMARY KEY CHECK (id = 1), note TEXT NOT NULL)",
+        )
+        .map_err(sql)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO trail_mark (id, note) VALUES (1, ?1)",
+            [note],
+        )
+        .map_err(sql)?;
+        tx.commit().map_err(sql)
+    }
+
+    /// The trail's newest checkpoint as last kept here (`None`: none kept yet).
+    pub fn trail_mark(&self) -> Result<Option<String>, StoreError> {
+        let exists: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'trail_mark'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(self.sql())?;
+        if exists == 0 {
+            return Ok(None);
+        }
+        self.conn
+            .query_row("SELECT note FROM trail_mark WHERE id = 1", [], |r| r.get(0))
+            .optional()
+            .map_err(self.sql())
+    }
+
     /// Every acceptance, oldest first.
     pub fn acceptances(&self) -> Result<Vec<Acceptance>, StoreError> {
         let mut stmt = self

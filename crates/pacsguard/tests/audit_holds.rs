@@ -195,6 +195,9 @@ fn a_home_reset_behind_the_key_is_an_alert_until_a_person_reinitialises_it() {
 fn a_torn_checkpoint_line_is_cut_off_on_the_record_and_an_edited_one_is_refused() {
     let env = Env::new();
     env.profile(&[]);
+    // The store keeps a copy of each checkpoint after it is durable: a line torn by a crash
+    // was never durable, so its copy was never kept. The store as it was before the check.
+    let store = fs::read(env.home.join("pacsguard.db")).expect("read");
     fs::write(env.path("readme.txt"), b"changed").expect("edit");
     assert_eq!(env.check(&[]).0, 1);
     let path = env.home.join("checkpoints.jsonl");
@@ -205,6 +208,7 @@ fn a_torn_checkpoint_line_is_cut_off_on_the_record_and_an_edited_one_is_refused(
         .map_or(0, |i| i + 1);
     for cut in [last_start + 5, last_start + 120, whole.len() - 1] {
         fs::write(&path, &whole[..cut]).expect("torn");
+        fs::write(env.home.join("pacsguard.db"), &store).expect("store as before");
         let out = env.run(&["audit", "verify"]);
         assert_eq!(
             out.status.code(),
@@ -451,4 +455,33 @@ fn an_export_taken_while_a_writer_appends_holds_only_whole_lines() {
     }
     let out = env.run(&["audit", "verify", "--dir", out_dir.to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+// Item 1: the trail alone (audit.log, checkpoints.jsonl) put back to a copy taken before
+// a check that raised an alert, to erase it: no baseline changed in between, so only the
+// store's copy of the newest checkpoint holds the later state.
+#[test]
+fn a_trail_put_back_to_before_an_alert_is_caught_by_the_store() {
+    let env = Env::new();
+    env.profile(&[]);
+    let names = ["audit.log", "checkpoints.jsonl"];
+    let copy: Vec<Vec<u8>> = names
+        .iter()
+        .map(|n| fs::read(env.home.join(n)).expect("read"))
+        .collect();
+    fs::write(env.path("readme.txt"), b"implant").expect("edit");
+    assert_eq!(env.check(&[]).0, 1);
+    fs::write(env.path("readme.txt"), b"static text\n").expect("put back");
+    for (name, bytes) in names.iter().zip(&copy) {
+        fs::write(env.home.join(name), bytes).expect("roll back");
+    }
+    let out = env.run(&["check"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("put back to an earlier copy"),
+        "{}",
+        stderr(&out)
+    );
+    let out = env.run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
 }

@@ -165,14 +165,17 @@ fn a_forged_record_after_the_last_checkpoint_is_refused_not_signed() {
 fn records_of_a_command_killed_before_signing_are_adopted_on_the_record() {
     let env = Env::new();
     env.profile(&[]);
+    let store = fs::read(env.home.join("pacsguard.db")).expect("read");
     fs::write(env.path("readme.txt"), b"changed").expect("edit");
     let _ = env.check(&[]);
-    // The check's records stay; its checkpoint is gone, as if it was killed in between.
+    // The check's records stay; its checkpoint is gone, as if it was killed in between
+    // (and so is the store's copy of that checkpoint, which is kept after it).
     let path = env.home.join("checkpoints.jsonl");
     let text = fs::read_to_string(&path).expect("read");
     let mut lines: Vec<&str> = text.lines().collect();
     lines.pop();
     fs::write(&path, format!("{}\n", lines.join("\n"))).expect("write");
+    fs::write(env.home.join("pacsguard.db"), store).expect("store as before");
     assert_eq!(env.check(&[]).0, 1);
     let adopted = records(&env, "audit");
     assert!(

@@ -162,6 +162,13 @@ impl Session {
         let (mut bus, opening) = home.open_trail(&key, &config.audit, options)?;
         if !reinit {
             cross_check(&home, stored, &opening)?;
+            let verifier = home.trail_verifier(&key)?;
+            if let Some(problem) = mark_ahead(&store, &verifier, opening.signed_size)? {
+                return Err(EngineError::io(
+                    home.audit_log_path(),
+                    format!("{problem}. Keep the home as evidence; nothing was changed"),
+                ));
+            }
         }
         crate::home::record_opening(&mut bus, &opening)?;
         let mut session = Session {
@@ -406,6 +413,37 @@ fn cross_check(home: &Home, stored: u64, opening: &Opening) -> Result<(), Engine
         )),
         None => Ok(()),
     }
+}
+
+/// Whether the store keeps a checkpoint of this trail newer than the trail's own last
+/// one: the trail (`audit.log`, `checkpoints.jsonl`) was put back to an earlier copy. A
+/// checkpoint of another origin (a trail started anew by `audit reinit`) says nothing
+/// about this one.
+pub(crate) fn mark_ahead(
+    store: &Store,
+    verifier: &pacsguard_trail::note::Verifier,
+    signed_size: u64,
+) -> Result<Option<String>, EngineError> {
+    let Some(note) = store.trail_mark()? else {
+        return Ok(None);
+    };
+    if note.lines().next() != Some(verifier.name()) {
+        return Ok(None);
+    }
+    let mark = match pacsguard_audit::Checkpoint::open(&note, verifier) {
+        Ok(mark) => mark,
+        Err(e) => {
+            return Ok(Some(format!(
+                "the checkpoint the store keeps of this trail does not verify ({e}): the store was edited"
+            )));
+        }
+    };
+    Ok((mark.size > signed_size).then(|| {
+        format!(
+            "the store keeps a checkpoint of {} records of this trail, but the trail's last checkpoint covers {signed_size}: the trail (audit.log, checkpoints.jsonl) was put back to an earlier copy",
+            mark.size
+        )
+    }))
 }
 
 /// Whether the forwarding cursor says more records were delivered to the collector than
