@@ -70,6 +70,8 @@ fn deleted_inserted_swapped_and_truncated_records_are_placed() {
     let path = env.home.join("audit.log");
     let original = fs::read_to_string(&path).expect("read");
     let checkpoints = fs::read(env.home.join("checkpoints.jsonl")).expect("read");
+    // The store keeps a copy of the newest checkpoint: undoing a round puts it back too.
+    let store = fs::read(env.home.join("pacsguard.db")).expect("read");
     let lines: Vec<&str> = original.lines().collect();
     assert!(lines.len() >= 5);
     let join = |ls: &[&str]| ls.iter().map(|l| format!("{l}\n")).collect::<String>();
@@ -116,6 +118,7 @@ fn deleted_inserted_swapped_and_truncated_records_are_placed() {
         assert!(placed(&doc), "{what} after a command: {doc:#}");
         fs::write(&path, &original).expect("restore");
         fs::write(env.home.join("checkpoints.jsonl"), &checkpoints).expect("restore");
+        fs::write(env.home.join("pacsguard.db"), &store).expect("restore");
     }
     fs::write(&path, &original).expect("restore");
     assert_eq!(verify(&env, &[]).0, 0);
