@@ -31,7 +31,8 @@ pub use checkpoint::{Checkpoint, CheckpointError, TrailState};
 pub use log::{AuditLog, LogError, MAX_RECORD_BYTES, skip_line};
 pub use mac::RecordKey;
 pub use sink::{
-    AuditSink, Durability, MAX_WITNESS_BYTES, Opening, TrailFiles, TrailOptions, WitnessMode,
+    AuditSink, Durability, MAX_WITNESS_BYTES, MirrorFn, Opening, TrailFiles, TrailOptions,
+    WitnessMode,
 };
 pub use verify::{
     MAX_CHECKPOINT_LINE_BYTES, Problem, VerifyReport, safe_name, verify, witness_file, witness_path,

@@ -21,6 +21,10 @@ pub enum LogError {
     Io { path: PathBuf, source: io::Error },
     #[error("audit trail {} is damaged ({problem}); keep it as evidence, move it aside and run `pacsguard audit verify` on the copy", .path.display())]
     Damaged { path: PathBuf, problem: String },
+    /// The trail is intact but its witness does not hold its last checkpoint: a person
+    /// must check the witness (the problem says what to do), not the trail.
+    #[error("audit trail witness {}: {problem}", .path.display())]
+    Witness { path: PathBuf, problem: String },
 }
 
 /// What a pass over the log found.
@@ -37,6 +41,44 @@ pub(crate) struct Scan {
     /// Heartbeats that came later than promised: the guard was stopped uncleanly. Reported
     /// by `verify`; no reason to refuse appending.
     pub heartbeat_gaps: Vec<Problem>,
+    /// The baseline generations the records read announce and sign.
+    pub generations: Generations,
+}
+
+/// The newest baseline generations records announce (`profile`/`accept` started) and
+/// sign (their success), as [`crate::TrailState`] follows them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Generations {
+    pub baseline: u64,
+    pub announced: u64,
+}
+
+impl Generations {
+    /// Follows one record: only `profile` and `accept` records that carry a generation.
+    pub(crate) fn observe(&mut self, action: &str, outcome: &str, generation: Option<u64>) {
+        let Some(generation) = generation else {
+            return;
+        };
+        if action != "profile" && action != "accept" {
+            return;
+        }
+        match outcome {
+            "started" => self.announced = self.announced.max(generation),
+            "success" | "findings" => {
+                self.baseline = self.baseline.max(generation);
+                self.announced = self.announced.max(generation);
+            }
+            _ => {}
+        }
+    }
+
+    fn observe_record(&mut self, record: &serde_json::Value) {
+        let text = |field: &str| record.get(field).and_then(serde_json::Value::as_str);
+        if let (Some(action), Some(outcome)) = (text("action"), text("outcome")) {
+            let generation = record.get("generation").and_then(serde_json::Value::as_u64);
+            self.observe(action, outcome, generation);
+        }
+    }
 }
 
 /// Slack on a heartbeat's promise before its absence counts as a gap: a busy machine may
@@ -106,6 +148,7 @@ pub(crate) fn scan(
         match serde_json::from_slice::<serde_json::Value>(record) {
             Ok(value) if value.get("seq").and_then(serde_json::Value::as_u64) == Some(index) => {
                 heartbeats.observe(&value, index, offset, &mut scan.heartbeat_gaps);
+                scan.generations.observe_record(&value);
             }
             Ok(value) => {
                 let seq = value
@@ -164,6 +207,8 @@ pub struct Opened {
     pub log: AuditLog,
     pub roots: BTreeMap<u64, Hash>,
     pub torn_tail: Option<(u64, u64)>,
+    /// The generations the records read (those after the resume point) announce and sign.
+    pub generations: Generations,
 }
 
 /// The log opened for appending.
@@ -259,6 +304,7 @@ impl AuditLog {
             },
             roots: scan.roots,
             torn_tail: scan.torn_tail,
+            generations: scan.generations,
         })
     }
 

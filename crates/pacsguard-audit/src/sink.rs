@@ -6,14 +6,14 @@ use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
-use pacsguard_events::{Action, Event, EventSink, Outcome, SinkError};
+use pacsguard_events::{Event, EventSink, Outcome, SinkError};
 use pacsguard_trail::note::Signer;
 use serde::Serialize;
 
 use crate::checkpoint::{Checkpoint, TrailState};
-use crate::log::{AuditLog, LogError, Opened};
+use crate::log::{AuditLog, Generations, LogError, Opened};
 use crate::mac::RecordKey;
-use crate::verify::{witness_file, witness_path};
+use crate::verify::{MAX_CHECKPOINT_LINE_BYTES, witness_file, witness_path};
 use pacsguard_trail::merkle::Hash;
 use pacsguard_trail::merkle::{consistency_proof, verify_consistency};
 
@@ -80,9 +80,14 @@ pub struct Opening {
     /// Records covered by the last checkpoint (0: a new trail, or one whose checkpoints
     /// and records were all deleted).
     pub signed_size: u64,
-    /// The state signed into the last checkpoint (`None`: none yet, or a checkpoint
-    /// written before checkpoints carried it).
+    /// The state signed into the last checkpoint, followed through the records written
+    /// after it (`None`: no checkpoint yet, or one written before checkpoints carried it).
     pub state: Option<TrailState>,
+    /// Complete records in the log.
+    pub records: u64,
+    /// A checkpoint line cut short by an interrupted write (a full disk, a power loss),
+    /// cut off: (offset, length). The records it would have signed are adopted.
+    pub torn_checkpoint: Option<(u64, u64)>,
 }
 
 /// One line of `audit.log`.
@@ -109,6 +114,20 @@ pub struct AuditSink {
     /// Where the witness file is read, what it held when the trail was opened (it is
     /// written over only while it still holds exactly that), and where it is written.
     witness: Option<WitnessCopy>,
+    /// Where every new signed checkpoint is also kept (the home's store), so the trail
+    /// put back to an earlier copy disagrees with it.
+    mirror: Option<Mirror>,
+}
+
+/// Keeps a copy of each new signed checkpoint (its note) elsewhere.
+pub type MirrorFn = Box<dyn FnMut(&str) -> Result<(), String> + Send>;
+
+struct Mirror(MirrorFn);
+
+impl std::fmt::Debug for Mirror {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Mirror(..)")
+    }
 }
 
 #[derive(Debug)]
@@ -142,7 +161,11 @@ impl AuditSink {
             settings,
             baseline_if_unknown,
         } = options;
-        let last = last_checkpoint(&files.checkpoints, &signer)?;
+        let Tail {
+            last,
+            previous,
+            torn: torn_checkpoint,
+        } = read_tail(&files.checkpoints, &signer)?;
         let key_id = signer.verifier().key_id();
         let (witness_path, witness) = match &files.witness {
             Some(dir) => {
@@ -169,27 +192,39 @@ impl AuditSink {
             && witness_mode == WitnessMode::Required
         {
             let behind = match &witness {
-                None => Some("holds no checkpoint of this trail (deleted, or configured after the trail began)".to_string()),
+                None => Some(format!(
+                    "it holds no checkpoint of this trail (last checkpoint: {} records): the file was deleted, or the witness was configured after the trail began",
+                    last.size
+                )),
                 Some(w) if w.size < last.size => Some(format!(
-                    "holds a checkpoint of {} records, behind this trail's last ({}): a witness write was lost, or the trail was rolled forward elsewhere",
+                    "it holds a checkpoint of {} records, behind this trail's last ({}): a write to the witness failed (a full, read-only or unmounted share), or an older copy of the witness file was put back",
                     w.size, last.size
                 )),
                 Some(_) => None,
             };
             if let Some(behind) = behind {
-                return Err(damaged(
-                    &files.log,
-                    format!(
-                        "the witness {} {behind}; nothing is signed over it until a person has checked why and runs `pacsguard audit witness init --reason TEXT`",
-                        path.display()
+                return Err(LogError::Witness {
+                    path: path.clone(),
+                    problem: format!(
+                        "{behind}. The home's trail itself is not in question and must be kept as it is. Check the witness share (mounted? writable? restored from a backup?), then run `pacsguard audit witness init --reason TEXT`: it proves that the trail extends what the witness holds before it writes over it, and puts that on the record. Nothing is signed until then"
                     ),
-                ));
+                });
             }
         }
-        // Continue from the last checkpoint's signed frontier: only records written since
-        // are read. Without one (a new trail), the whole log is read.
-        let resume = last.as_ref().and_then(Checkpoint::frontier);
-        let mut sizes: BTreeSet<u64> = last.iter().map(|c| c.size).collect();
+        // Continue from the signed frontier of the checkpoint before the last: only the
+        // records written since are read, and the log proves the last checkpoint extends
+        // the one before it (both roots reproduced from one run of records: an RFC 6962
+        // consistency proof made of the log itself). Without them (a new trail, or
+        // checkpoints written before they carried a frontier), the whole log is read.
+        let previous = previous.filter(|p| {
+            last.as_ref()
+                .is_some_and(|l| p.size < l.size && p.frontier().is_some())
+        });
+        let resume = previous
+            .as_ref()
+            .or(last.as_ref())
+            .and_then(Checkpoint::frontier);
+        let mut sizes: BTreeSet<u64> = last.iter().chain(previous.iter()).map(|c| c.size).collect();
         if let Some(witness) = &witness
             && resume.is_none()
         {
@@ -200,8 +235,12 @@ impl AuditSink {
             log,
             roots,
             torn_tail: torn,
+            generations,
         } = AuditLog::open(&files.log, &sizes, resume, Some((&record_key, last_size)))?;
-        let mut expected = vec![("last checkpoint", last.as_ref())];
+        let mut expected = vec![
+            ("last checkpoint", last.as_ref()),
+            ("checkpoint before the last", previous.as_ref()),
+        ];
         if sizes.len() > 1 || last.is_none() {
             expected.push(("witness checkpoint", witness.as_ref()));
         }
@@ -250,17 +289,42 @@ impl AuditSink {
         }
         let signed_size = last.as_ref().map_or(0, |c| c.size);
         let signed_state = last.as_ref().and_then(|c| c.state);
-        let state = TrailState {
+        // The records after the last checkpoint count as much as the signed ones: a
+        // baseline they announce or sign is part of the state the store must match (a
+        // checkpoint put back or deleted must not roll the state back with it).
+        let follow = |state: TrailState| TrailState {
+            baseline: state.baseline.max(generations.baseline),
+            announced: state
+                .announced
+                .max(generations.announced)
+                .max(generations.baseline),
+            ..state
+        };
+        let state = follow(TrailState {
             settings,
             ..signed_state.unwrap_or(TrailState {
                 baseline: baseline_if_unknown,
                 announced: baseline_if_unknown,
                 settings,
             })
-        };
+        });
+        // Only now that the trail is proven whole: our own torn checkpoint line goes.
+        if let Some((offset, length)) = torn_checkpoint {
+            cut_torn_line(&files.checkpoints, offset).map_err(|e| LogError::Io {
+                path: files.checkpoints.clone(),
+                source: std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot cut off the checkpoint line cut short ({length} bytes at byte {offset}): {e}"
+                    ),
+                ),
+            })?;
+        }
         let opening = Opening {
             signed_size,
-            state: signed_state,
+            state: signed_state.map(follow),
+            records: log.size(),
+            torn_checkpoint,
             torn_tail: torn,
             adopted: log.size() - signed_size.min(log.size()),
             witness_was: match witness_mode {
@@ -289,9 +353,17 @@ impl AuditSink {
                 signed_size,
                 state,
                 witness,
+                mirror: None,
             },
             opening,
         ))
+    }
+
+    /// Also hands every checkpoint signed from now on to `mirror` (after it is durable in
+    /// `checkpoints.jsonl`). A mirror that fails leaves its copy behind, which is harmless
+    /// (see `checkpoint`).
+    pub fn mirror_checkpoints(&mut self, mirror: MirrorFn) {
+        self.mirror = Some(Mirror(mirror));
     }
 
     pub fn size(&self) -> u64 {
@@ -300,26 +372,39 @@ impl AuditSink {
 
     /// Follows the baseline generations that `profile` and `accept` announce and sign.
     fn observe(&mut self, event: &Event) {
-        let (Some(generation), Action::Profile | Action::Accept) = (event.generation, event.action)
-        else {
-            return;
+        let mut generations = Generations {
+            baseline: self.state.baseline,
+            announced: self.state.announced,
         };
-        match event.outcome {
-            Outcome::Started => {
-                self.state.announced = self.state.announced.max(generation);
-            }
-            Outcome::Success | Outcome::Findings => {
-                self.state.baseline = self.state.baseline.max(generation);
-                self.state.announced = self.state.announced.max(generation);
-            }
-            Outcome::Failure => {}
-        }
+        let outcome = match event.outcome {
+            Outcome::Started => "started",
+            Outcome::Success => "success",
+            Outcome::Findings => "findings",
+            Outcome::Failure => "failure",
+        };
+        generations.observe(event.action.as_str(), outcome, event.generation);
+        self.state.baseline = generations.baseline;
+        self.state.announced = generations.announced;
     }
 
     fn error(&self, e: impl std::fmt::Display) -> SinkError {
         SinkError {
             sink: format!("audit trail {}", self.files.log.display()),
             reason: e.to_string(),
+            recorded: false,
+        }
+    }
+
+    /// The checkpoint of `size` records is written and synced in the home, but the
+    /// witness copy failed: say exactly that, and what happens next.
+    fn witness_error(&self, size: u64, e: impl std::fmt::Display) -> SinkError {
+        SinkError {
+            sink: format!("audit trail {}", self.files.log.display()),
+            reason: format!(
+                "the records are written and signed on the home's trail (a checkpoint of {size} records in {}), but its copy to the witness was not written: {e}. Until the witness holds it, the next command refuses the witness as behind: make the witness directory writable again, then run `pacsguard audit witness init --reason TEXT`",
+                self.files.checkpoints.display()
+            ),
+            recorded: true,
         }
     }
 
@@ -351,9 +436,25 @@ impl AuditSink {
                         "not a regular file (a FIFO, socket or device stands there); refused",
                     ));
                 }
-                f.write_all(&line).and_then(|()| f.sync_data())
+                // A write cut short (a full disk) leaves no partial line behind: it is cut
+                // off here, and a line torn by a crash is cut off by the next open.
+                let before = f.metadata()?.len();
+                f.write_all(&line)
+                    .and_then(|()| f.sync_data())
+                    .inspect_err(|_| {
+                        let _ = f.set_len(before).and_then(|()| f.sync_data());
+                    })
             })
             .map_err(|e| self.error(format!("{}: {e}", path.display())))?;
+        // Signed and durable in the home: whatever happens to the copies.
+        self.signed_size = checkpoint.size;
+        // The copy only ever needs to be at most as new as the trail: a copy left behind
+        // (a full disk, a crash right here) is what every crash leaves too and is accepted;
+        // only a copy *ahead* of the trail means something (the trail was put back). So a
+        // copy that cannot be written does not fail a command whose trail is whole.
+        if let Some(Mirror(mirror)) = &mut self.mirror {
+            let _ = mirror(&note);
+        }
         if let Some(WitnessCopy {
             read_from,
             seen,
@@ -364,22 +465,29 @@ impl AuditSink {
             // (it continues from that checkpoint's signed frontier, or was proven to
             // extend it): write over the witness only if it still holds exactly that, so
             // one key never signs two inconsistent trees into it.
-            let now = read_witness(read_from, &self.signer).map_err(|e| self.error(e))?;
+            let now = read_witness(read_from, &self.signer)
+                .map_err(|e| self.witness_error(checkpoint.size, e))?;
             if now != *seen {
-                return Err(self.error(format!(
-                    "witness {}: it changed while this command ran (another writer?); it was not overwritten",
-                    read_from.display()
-                )));
+                return Err(self.witness_error(
+                    checkpoint.size,
+                    format!(
+                        "witness {}: it changed while this command ran (another writer?); it was not overwritten",
+                        read_from.display()
+                    ),
+                ));
             }
-            write_atomically(write_to, note.as_bytes())
-                .map_err(|e| self.error(format!("witness {}: {e}", write_to.display())))?;
+            write_atomically(write_to, note.as_bytes()).map_err(|e| {
+                self.witness_error(
+                    checkpoint.size,
+                    format!("witness {}: {e}", write_to.display()),
+                )
+            })?;
             self.witness = Some(WitnessCopy {
                 read_from: write_to.clone(),
                 seen: Some(checkpoint.clone()),
                 write_to: write_to.clone(),
             });
         }
-        self.signed_size = checkpoint.size;
         Ok(())
     }
 }
@@ -413,50 +521,163 @@ impl EventSink for AuditSink {
     }
 }
 
-/// How far from the end of `checkpoints.jsonl` the newest checkpoint is looked for: a
-/// checkpoint line is a few hundred bytes to a few KiB (its resume line holds at most 64
-/// hashes), so this always holds the last one without reading the whole file.
+/// How far from the end of `checkpoints.jsonl` checkpoints are read when a trail is
+/// opened: a checkpoint line is a few hundred bytes to a few KiB (its resume line holds at
+/// most 64 hashes), so this holds the last dozens of checkpoints without reading the whole
+/// file. Every line in it must verify and none may cover fewer records than the one before
+/// (`audit verify` checks the whole file the same way).
 const CHECKPOINT_TAIL: u64 = 64 << 10;
 
-/// The newest checkpoint of the trail, verified; `None` for a new trail.
+/// The end of `checkpoints.jsonl`, verified.
+#[derive(Debug, Default)]
+struct Tail {
+    /// The newest complete checkpoint (`None` for a new trail).
+    last: Option<Checkpoint>,
+    /// The one before it, if it was within [`CHECKPOINT_TAIL`].
+    previous: Option<Checkpoint>,
+    /// A last line cut short by an interrupted write of this trail's writer (a full disk,
+    /// a power loss): (offset, length). Cut off once the trail is otherwise proven whole.
+    torn: Option<(u64, u64)>,
+}
+
+/// The newest checkpoints of the trail, verified, and a torn last line of ours.
 ///
-/// A last line without its newline is refused, not repaired: cutting it off would let the
-/// next command resume from the checkpoint before it and sign whatever records follow,
-/// including records edited since. (A single `write` of a checkpoint line is not torn by
-/// a killed process; only a full disk or a power loss can do that, and then a person
-/// should look.)
-fn last_checkpoint(path: &Path, signer: &Signer) -> Result<Option<Checkpoint>, LogError> {
+/// Refused: a line that does not verify, a checkpoint covering fewer records than the one
+/// before it (an older checkpoint put back), two of one size with different roots (a
+/// fork), and an incomplete last line that is not the beginning of one of this trail's
+/// checkpoint lines (an edit). A torn line of ours is safe to cut off: the checkpoint
+/// before it is then the last, and the records written since must each carry the home's
+/// record MAC to be signed again, so nothing edited can be laundered by tearing a line.
+fn read_tail(path: &Path, signer: &Signer) -> Result<Tail, LogError> {
     let io_err = |source| LogError::Io {
         path: path.to_path_buf(),
         source,
     };
     let mut file = match pacsguard_fs::open_regular(path) {
         Ok(file) => file,
-        Err(e) if e.is_missing() => return Ok(None),
+        Err(e) if e.is_missing() => return Ok(Tail::default()),
         Err(e) => return Err(refused(path, e)),
     };
     let len = file.metadata().map_err(io_err)?.len();
-    let start = len.saturating_sub(CHECKPOINT_TAIL);
+    // The window: the last CHECKPOINT_TAIL bytes of complete lines, and after them room
+    // for a torn last line as long as the longest checkpoint line.
+    let window = CHECKPOINT_TAIL + MAX_CHECKPOINT_LINE_BYTES;
+    let start = len.saturating_sub(window);
     let mut tail = Vec::new();
     file.seek(SeekFrom::Start(start))
-        .and_then(|_| file.read_to_end(&mut tail))
+        .and_then(|_| file.take(window).read_to_end(&mut tail))
         .map_err(io_err)?;
-    if tail.last().is_some_and(|&b| b != b'\n') {
-        return Err(damaged(
-            path,
-            "its last line is incomplete (a write cut short, or an edit)".into(),
-        ));
-    }
-    let Some(line) = tail.split(|&b| b == b'\n').rfind(|l| !l.is_empty()) else {
-        return Ok(None);
+    let complete_end = tail.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    // Complete lines only: the window may begin inside one (the first byte of the file,
+    // or one just after a newline, begins a line).
+    let mut from = complete_end.saturating_sub(CHECKPOINT_TAIL as usize);
+    let begins_a_line = if from == 0 {
+        start == 0
+    } else {
+        tail[from - 1] == b'\n'
     };
-    let note = serde_json::from_slice::<serde_json::Value>(line)
-        .ok()
-        .and_then(|v| v.get("note").and_then(|n| n.as_str()).map(String::from))
-        .ok_or_else(|| damaged(path, "its last line is not a checkpoint".into()))?;
-    Checkpoint::open(&note, signer.verifier())
-        .map(Some)
-        .map_err(|e| damaged(path, format!("its last checkpoint does not verify: {e}")))
+    if !begins_a_line {
+        from = tail[from..complete_end]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(complete_end, |i| from + i + 1);
+    }
+    let mut found = Tail::default();
+    let rest = &tail[complete_end..];
+    if !rest.is_empty() {
+        let offset = start + complete_end as u64;
+        if !is_own_torn_line(rest, signer.verifier().name()) {
+            return Err(damaged(
+                path,
+                format!(
+                    "its last line (at byte {offset}) is incomplete and is not the beginning of a checkpoint of this trail: edited"
+                ),
+            ));
+        }
+        found.torn = Some((offset, rest.len() as u64));
+    }
+    let mut line_start = start + from as u64;
+    for line in tail[from..complete_end].split_inclusive(|&b| b == b'\n') {
+        let at = line_start;
+        line_start += line.len() as u64;
+        let line = &line[..line.len() - 1];
+        if line.is_empty() {
+            continue;
+        }
+        let note = serde_json::from_slice::<serde_json::Value>(line)
+            .ok()
+            .and_then(|v| v.get("note").and_then(|n| n.as_str()).map(String::from))
+            .ok_or_else(|| damaged(path, format!("the line at byte {at} is not a checkpoint")))?;
+        let checkpoint = Checkpoint::open(&note, signer.verifier()).map_err(|e| {
+            damaged(
+                path,
+                format!("the checkpoint at byte {at} does not verify: {e}"),
+            )
+        })?;
+        if let Some(before) = &found.last {
+            if checkpoint.size < before.size {
+                return Err(damaged(
+                    path,
+                    format!(
+                        "the checkpoint at byte {at} covers {} records, fewer than the one before it ({}): an older checkpoint was put back (rolled back)",
+                        checkpoint.size, before.size
+                    ),
+                ));
+            }
+            if checkpoint.size == before.size && checkpoint.root != before.root {
+                return Err(damaged(
+                    path,
+                    format!(
+                        "the checkpoint at byte {at} signs another tree of the same size ({}) as the one before it: the trail was forked",
+                        checkpoint.size
+                    ),
+                ));
+            }
+            let offset = |c: &Checkpoint| c.resume.as_ref().map(|(o, _)| *o);
+            if let (Some(now), Some(then)) = (offset(&checkpoint), offset(before))
+                && now < then
+            {
+                return Err(damaged(
+                    path,
+                    format!(
+                        "the checkpoint at byte {at} ends the log at byte {now}, before the one before it ({then}): rolled back"
+                    ),
+                ));
+            }
+        }
+        found.previous = found.last.replace(checkpoint);
+    }
+    Ok(found)
+}
+
+/// Whether `bytes` (an incomplete last line) is the beginning of a checkpoint line this
+/// trail's writer writes: `{"note":"<origin>\n...` cut anywhere, or a whole line that only
+/// lacks its newline. The writer writes JSON, which never holds a raw control byte.
+pub(crate) fn is_own_torn_line(bytes: &[u8], origin: &str) -> bool {
+    if bytes.iter().any(|&b| b < 0x20 || b == 0x7f) {
+        return false;
+    }
+    let Ok(quoted) = serde_json::to_string(&format!("{origin}\n")) else {
+        return false;
+    };
+    // `{"note":"<origin>\n` without the closing quote of the string.
+    let head = format!("{{\"note\":{}", &quoted[..quoted.len() - 1]);
+    let head = head.as_bytes();
+    let common = bytes.len().min(head.len());
+    bytes.len() as u64 <= MAX_CHECKPOINT_LINE_BYTES && bytes[..common] == head[..common]
+}
+
+/// Cuts the torn last line of `checkpoints.jsonl` off at `offset`.
+fn cut_torn_line(path: &Path, offset: u64) -> std::io::Result<()> {
+    let file = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file; refused"));
+    }
+    file.set_len(offset)?;
+    file.sync_data()
 }
 
 /// The most of a witness file read: one checkpoint, a few KiB at most.

@@ -19,7 +19,7 @@ use std::io::{self, BufRead as _, BufReader, Read as _, Seek as _, SeekFrom, Wri
 use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -240,19 +240,116 @@ pub enum ForwardError {
     },
 }
 
+impl ForwardError {
+    /// Whether a named deadline ended the run ([`HANDSHAKE_DEADLINE`], [`SEND_DEADLINE`],
+    /// [`DRAIN_DEADLINE`]): a slow or stalling collector. Nothing was lost (the cursor
+    /// stayed where the unconfirmed batch began); a warning, not a failure.
+    pub fn deadline_passed(&self) -> bool {
+        matches!(self, ForwardError::Send { source, .. }
+            if matches!(source.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock))
+    }
+}
+
+/// A TCP stream whose every read and write ends by one deadline: each system call waits
+/// at most for what is left of it, so a peer that trickles a byte now and then (which
+/// resets any per-call timeout) still cannot hold the forwarder, and with it the home's
+/// lock, past the deadline of the phase it is in.
+struct Deadlined {
+    tcp: TcpStream,
+    deadline: Instant,
+    /// What must end by then, and the constant that says how long it may take.
+    phase: &'static str,
+    limit: (&'static str, Duration),
+}
+
+impl Deadlined {
+    fn new(tcp: TcpStream) -> Deadlined {
+        Deadlined {
+            tcp,
+            deadline: Instant::now(),
+            phase: "connecting",
+            limit: ("", Duration::ZERO),
+        }
+    }
+
+    /// Starts a phase that must end by `deadline` (`limit`: the constant's name and value).
+    fn phase(&mut self, phase: &'static str, limit: (&'static str, Duration), deadline: Instant) {
+        self.phase = phase;
+        self.limit = limit;
+        self.deadline = deadline;
+    }
+
+    fn passed(&self) -> io::Error {
+        deadline_passed(format!(
+            "{} did not complete within {} s ({}): delivery is not confirmed",
+            self.phase,
+            self.limit.1.as_secs(),
+            self.limit.0
+        ))
+    }
+
+    /// What is left of the deadline, or the error that says it passed.
+    fn left(&self) -> io::Result<Duration> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(self.passed());
+        }
+        Ok(left)
+    }
+
+    fn timed(&self, result: io::Result<usize>) -> io::Result<usize> {
+        match result {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) && Instant::now() >= self.deadline =>
+            {
+                Err(self.passed())
+            }
+            other => other,
+        }
+    }
+}
+
+impl io::Read for Deadlined {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.left()?;
+        self.tcp.set_read_timeout(Some(left))?;
+        let result = self.tcp.read(buf);
+        self.timed(result)
+    }
+}
+
+impl io::Write for Deadlined {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let left = self.left()?;
+        self.tcp.set_write_timeout(Some(left))?;
+        let result = self.tcp.write(buf);
+        self.timed(result)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tcp.flush()
+    }
+}
+
 enum Connection {
     Udp(UdpSocket),
-    Tcp(TcpStream),
-    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+    Tcp(Deadlined),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, Deadlined>>),
 }
 
 impl Connection {
-    fn open(target: &Target) -> io::Result<Connection> {
+    /// Connects and, over TLS, completes the handshake within [`HANDSHAKE_DEADLINE`]. The
+    /// sending that follows must end by `send_deadline`.
+    fn open(target: &Target, send_deadline: Instant) -> io::Result<Connection> {
         let resolve = |addr: &str| {
             addr.to_socket_addrs()?
                 .next()
                 .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))
         };
+        let sending = ("sending the batch", ("SEND_DEADLINE", SEND_DEADLINE));
         Ok(match target {
             Target::Udp(addr) => {
                 let socket = UdpSocket::bind(("0.0.0.0", 0))?;
@@ -261,8 +358,8 @@ impl Connection {
             }
             Target::Tcp(addr) => {
                 let stream = TcpStream::connect_timeout(&resolve(addr)?, Duration::from_secs(10))?;
-                stream.set_write_timeout(Some(Duration::from_secs(30)))?;
-                stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+                let mut stream = Deadlined::new(stream);
+                stream.phase(sending.0, sending.1, send_deadline);
                 Connection::Tcp(stream)
             }
             Target::Tls { addr, ca, client } => {
@@ -274,13 +371,18 @@ impl Connection {
                 let session = rustls::ClientConnection::new(std::sync::Arc::new(config), name)
                     .map_err(|e| io::Error::other(e.to_string()))?;
                 let stream = TcpStream::connect_timeout(&resolve(addr)?, Duration::from_secs(10))?;
-                stream.set_write_timeout(Some(Duration::from_secs(30)))?;
-                stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+                let mut stream = Deadlined::new(stream);
+                stream.phase(
+                    "the TLS handshake",
+                    ("HANDSHAKE_DEADLINE", HANDSHAKE_DEADLINE),
+                    Instant::now() + HANDSHAKE_DEADLINE,
+                );
                 let mut tls = rustls::StreamOwned::new(session, stream);
                 // Handshake now, so a wrong certificate fails before anything is sent.
                 while tls.conn.is_handshaking() {
                     tls.conn.complete_io(&mut tls.sock)?;
                 }
+                tls.sock.phase(sending.0, sending.1, send_deadline);
                 Connection::Tls(Box::new(tls))
             }
         })
@@ -294,27 +396,44 @@ impl Connection {
         }
     }
 
+    /// Ends the connection and waits, within [`DRAIN_DEADLINE`], for the collector to
+    /// confirm it read everything.
     fn finish(&mut self) -> io::Result<()> {
+        let draining = (
+            "the collector's confirmation",
+            ("DRAIN_DEADLINE", DRAIN_DEADLINE),
+        );
+        let deadline = Instant::now() + DRAIN_DEADLINE;
         match self {
             Connection::Udp(_) => Ok(()),
             // A successful write only means the bytes left this process. Close our side and
             // wait for the collector to close its own: then it has read everything, and only
             // then may the cursor move.
             Connection::Tcp(stream) => {
+                stream.phase(draining.0, draining.1, deadline);
                 stream.flush()?;
-                still_open(stream)?;
-                stream.shutdown(std::net::Shutdown::Write)?;
-                let tcp = stream.try_clone()?;
-                drain_until_closed(stream, &tcp)
+                still_open(&stream.tcp)?;
+                stream.tcp.shutdown(std::net::Shutdown::Write)?;
+                drain_until_closed(stream)
             }
             Connection::Tls(stream) => {
+                stream.sock.phase(draining.0, draining.1, deadline);
                 stream.flush()?;
-                still_open(&stream.sock)?;
+                // Whatever the collector sent so far: a syslog collector sends nothing, so
+                // a close_notify (or an alert) already there means it ended the session
+                // before it had read everything we sent.
+                peer_closed_early(stream)?;
+                still_open(&stream.sock.tcp)?;
                 stream.conn.send_close_notify();
-                stream.conn.complete_io(&mut stream.sock)?;
-                stream.sock.shutdown(std::net::Shutdown::Write)?;
-                let tcp = stream.sock.try_clone()?;
-                drain_until_closed(stream.as_mut(), &tcp)
+                while stream.conn.wants_write() {
+                    stream.conn.write_tls(&mut stream.sock)?;
+                }
+                stream.sock.tcp.shutdown(std::net::Shutdown::Write)?;
+                drain_until_closed(stream.as_mut())?;
+                // Its close_notify is not the end: a collector that closes its socket
+                // with our bytes still unread makes its kernel answer with a reset. Only
+                // an orderly end of the TCP stream confirms it read everything.
+                drain_until_closed(&mut stream.sock)
             }
         }
     }
@@ -324,6 +443,54 @@ impl Connection {
 /// sent: a peer that keeps the connection open (or trickles bytes) must not hold the
 /// forwarder, nor move the cursor.
 pub const DRAIN_DEADLINE: Duration = Duration::from_secs(60);
+
+/// How long, at most, the TLS handshake may take as a whole: a collector that answers a
+/// byte at a time must not hold the forwarder, and with it the home's lock.
+pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(30);
+
+/// How long, at most, one run may spend sending before it stops: what was sent by then is
+/// confirmed as a batch of its own (the rest waits for the next run), and a collector
+/// that reads a few bytes now and then cannot hold the forwarder (and the home's lock).
+pub const SEND_DEADLINE: Duration = Duration::from_secs(120);
+
+/// An error that says a deadline passed: nothing confirmed, nothing lost.
+fn deadline_passed(what: String) -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, what)
+}
+
+/// Reads what the collector sent so far, without waiting, and refuses a session it
+/// already ended (a `close_notify` before ours) or broke (an alert, a reset).
+fn peer_closed_early(
+    stream: &mut rustls::StreamOwned<rustls::ClientConnection, Deadlined>,
+) -> io::Result<()> {
+    stream.sock.tcp.set_nonblocking(true)?;
+    let read = loop {
+        match stream.conn.read_tls(&mut stream.sock.tcp) {
+            Ok(0) => break Ok(()),
+            Ok(_) => {
+                if let Err(e) = stream.conn.process_new_packets() {
+                    break Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string()));
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    stream.sock.tcp.set_nonblocking(false)?;
+    read?;
+    let state = stream
+        .conn
+        .process_new_packets()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+    if state.peer_has_closed() {
+        return Err(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            "the collector ended the TLS session (close_notify) before we had finished sending: it did not read everything; delivery is not confirmed",
+        ));
+    }
+    Ok(())
+}
 
 /// Refuses a connection the collector (or something on the path) already ended or reset
 /// before we closed ours: it cannot have read everything we sent.
@@ -342,35 +509,22 @@ fn still_open(tcp: &TcpStream) -> io::Result<()> {
     }
 }
 
-/// Reads (and discards) until the peer ends the stream after our close, within
-/// [`DRAIN_DEADLINE`]; a reset, a timeout or an error is not delivery.
+/// Reads (and discards) until the peer ends the stream after our close; a reset, the
+/// deadline of the stream or an error is not delivery.
 ///
 /// Over TLS the proper end is the peer's `close_notify`. rsyslog (gnutls) answers ours by
 /// closing the TCP connection without one, so an orderly TCP close that follows our
 /// `close_notify` is taken as the collector having read everything too. RFC 5425 has no
 /// acknowledgement: an on-path attacker who swallows the tail of a batch and then closes
 /// in order after us cannot be told from that (a reset or an earlier end can).
-fn drain_until_closed(stream: &mut (impl io::Read + ?Sized), tcp: &TcpStream) -> io::Result<()> {
-    let deadline = std::time::Instant::now() + DRAIN_DEADLINE;
+fn drain_until_closed(stream: &mut (impl io::Read + ?Sized)) -> io::Result<()> {
     let mut buf = [0u8; 4096];
     loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!(
-                    "the collector did not close the connection within {} s of ours: delivery is not confirmed",
-                    DRAIN_DEADLINE.as_secs()
-                ),
-            ));
-        }
-        tcp.set_read_timeout(Some(left.min(Duration::from_secs(30))))?;
         match stream.read(&mut buf) {
             Ok(0) => return Ok(()),
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => return Err(e),
         }
     }
@@ -469,6 +623,7 @@ impl Forwarder {
             source,
         };
         let mut connection: Option<Connection> = None;
+        let send_deadline = std::time::Instant::now() + SEND_DEADLINE;
         let mut sent = 0u64;
         let mut line = Vec::new();
         loop {
@@ -506,10 +661,16 @@ impl Forwarder {
             }
             let conn = match &mut connection {
                 Some(conn) => conn,
-                None => connection
-                    .insert(Connection::open(target).map_err(|e| send_err(cursor.seq, e))?),
+                None => connection.insert(
+                    Connection::open(target, send_deadline).map_err(|e| send_err(cursor.seq, e))?,
+                ),
             };
-            conn.send(&message).map_err(|e| send_err(cursor.seq, e))?;
+            if std::time::Instant::now() >= send_deadline {
+                // Stop here: what was sent is confirmed (or not) as a batch of its own, the
+                // rest waits for the next run.
+                break;
+            }
+            conn.send(&message).map_err(|e| send_err(start, e))?;
             cursor = Cursor {
                 seq: cursor.seq.saturating_add(1),
                 offset: cursor.offset + n as u64,

@@ -44,6 +44,9 @@ pub struct VerifyReport {
     pub unsigned_records: u64,
     /// (offset, length) of a last line cut short by a crash: never counted as a record.
     pub torn_tail: Option<(u64, u64)>,
+    /// (offset, length) of a last checkpoint line cut short by an interrupted write (a
+    /// full disk, a crash): never counted as a checkpoint; the next command cuts it off.
+    pub torn_checkpoint: Option<(u64, u64)>,
     pub problems: Vec<Problem>,
     /// The home's state signed into the newest checkpoint, for cross-checks by the caller.
     #[serde(skip)]
@@ -69,6 +72,7 @@ pub fn verify(
         Ok(file) => {
             let mut reader = BufReader::new(file);
             let mut line = Vec::new();
+            let mut offset = 0u64;
             for i in 0.. {
                 line.clear();
                 // A checkpoint line is a few KiB: a longer one is damage, never held whole.
@@ -84,9 +88,18 @@ pub fn verify(
                         position,
                         what: format!("longer than {MAX_CHECKPOINT_LINE_BYTES} bytes"),
                     });
-                    crate::log::skip_line(&mut reader)?;
+                    offset += line.len() as u64 + crate::log::skip_line(&mut reader)?;
                     continue;
                 }
+                // A last line cut short by an interrupted write of this trail's writer is
+                // torn, not tampering (the next command cuts it off and records that).
+                if line.last() != Some(&b'\n')
+                    && crate::sink::is_own_torn_line(&line, verifier.name())
+                {
+                    report.torn_checkpoint = Some((offset, line.len() as u64));
+                    break;
+                }
+                offset += line.len() as u64;
                 let note = serde_json::from_slice::<serde_json::Value>(&line)
                     .ok()
                     .and_then(|v| v.get("note").and_then(|n| n.as_str()).map(String::from));

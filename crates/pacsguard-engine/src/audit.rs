@@ -17,9 +17,6 @@ use crate::error::EngineError;
 use crate::files::{MAX_SMALL_FILE_BYTES, OutDir, read_text};
 use crate::home::Home;
 
-/// The three files that make a trail verifiable anywhere.
-const TRAIL_FILES: [&str; 3] = ["audit.log", "checkpoints.jsonl", "trail.pub"];
-
 #[derive(Debug, Serialize)]
 pub struct AuditVerifyReport {
     /// The key the checkpoints were verified with (C2SP verifier key).
@@ -70,6 +67,24 @@ pub fn audit_verify(
         home.check_permissions()?;
     }
     let base = trail_dir(home, dir);
+    // The home's key without its trail: a reset, not an intact trail of 0 records.
+    if dir.is_none() && home.is_initialized() && crate::ops::trail_is_gone(home)? {
+        let finding = crate::ops::reset_finding(home);
+        return Ok(AuditVerifyReport {
+            trail_key: read_text(&base.join("trail.pub"), MAX_SMALL_FILE_BYTES)?
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+            log: base.join("audit.log"),
+            report: VerifyReport {
+                problems: vec![Problem {
+                    position: format!("trail {}", home.dir.display()),
+                    what: finding.detail,
+                }],
+                ..VerifyReport::default()
+            },
+        });
+    }
     let verifier = read_verifier(&base.join("trail.pub"), key)?;
     let configured_witness = if dir.is_none() && witness.is_none() && home.config_path().exists() {
         Config::load(&home.config_path())?.audit.witness
@@ -127,6 +142,27 @@ fn cross_check_store(home: &Home, report: &mut VerifyReport) -> Result<(), Engin
     if let Some(what) = problem {
         report.problems.push(Problem {
             position: format!("store {}", path.display()),
+            what,
+        });
+    }
+    if let Ok(key) = home.load_key()
+        && let Some(what) = crate::ops::mark_ahead(
+            &pacsguard_store::Store::open(&path)?,
+            &home.trail_verifier(&key)?,
+            report.signed_size,
+        )?
+    {
+        report.problems.push(Problem {
+            position: format!("store {}", path.display()),
+            what,
+        });
+    }
+    if let Some(what) = crate::ops::forwarded_beyond(home, report.records)? {
+        report.problems.push(Problem {
+            position: format!(
+                "forwarding cursor {}",
+                home.dir.join("forward.cursor").display()
+            ),
             what,
         });
     }
@@ -249,13 +285,24 @@ pub fn audit_export(
     let mut written = Vec::new();
     match format {
         ExportFormat::Jsonl => {
-            for name in TRAIL_FILES {
+            // A command (or a watcher, which holds the home's lock for days) may append
+            // meanwhile, so no lock is waited for: the copy is made consistent instead.
+            // Checkpoints are copied before the log (a checkpoint is written only after the
+            // records it signs, so every copied checkpoint finds its records in the later
+            // copy of the log), and each file only up to its last complete line (never
+            // half a record or half a checkpoint).
+            for name in ["trail.pub", "checkpoints.jsonl", "audit.log"] {
                 let from = home.dir.join(name);
-                let mut source = open_regular(&from)
+                let source = open_regular(&from)
                     .map_err(|e| EngineError::io(&from, crate::files::refusal(&e)))?;
                 let mut target = dir.create(name, 0o600)?;
-                std::io::copy(&mut source, &mut target)
-                    .and_then(|_| target.sync_all())
+                let lines = if name == "trail.pub" {
+                    None
+                } else {
+                    Some(MAX_RECORD_BYTES as u64 + 1)
+                };
+                copy_complete_lines(source, &mut target, lines)
+                    .and_then(|()| target.sync_all())
                     .map_err(|e| EngineError::io(dir.path().join(name), e))?;
                 written.push(dir.path().join(name));
             }
@@ -281,12 +328,53 @@ pub fn audit_export(
     Ok(written)
 }
 
+/// Copies `source` as long as it is now; with `line_bound` (the longest line, plus one),
+/// only up to its last newline: a line being appended is left out.
+fn copy_complete_lines(
+    mut source: std::fs::File,
+    target: &mut std::fs::File,
+    line_bound: Option<u64>,
+) -> std::io::Result<()> {
+    use std::io::{Seek as _, SeekFrom};
+    let len = source.metadata()?.len();
+    let end = match line_bound {
+        None => len,
+        Some(bound) => {
+            let start = len.saturating_sub(bound);
+            let mut tail = Vec::new();
+            source.seek(SeekFrom::Start(start))?;
+            (&mut source).take(len - start).read_to_end(&mut tail)?;
+            tail.iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| start + i as u64 + 1)
+        }
+    };
+    source.seek(SeekFrom::Start(0))?;
+    let copied = std::io::copy(&mut (&mut source).take(end), target)?;
+    if copied != end {
+        return Err(std::io::Error::other(
+            "it became shorter while it was copied",
+        ));
+    }
+    Ok(())
+}
+
+/// What `audit forward` did.
+#[derive(Debug, Default)]
+pub struct ForwardReport {
+    /// Records delivered (confirmed by the collector) in this run.
+    pub sent: u64,
+    /// A deadline passed (a stalling collector): nothing more was confirmed, nothing is
+    /// lost; the next run sends from the cursor again.
+    pub warning: Option<String>,
+}
+
 /// Sends the home's trail to a syslog collector from where the last run stopped (the
-/// cursor `forward.cursor` in the home); returns the number of records delivered.
+/// cursor `forward.cursor` in the home).
 pub fn audit_forward(
     home: &Home,
     target: &pacsguard_audit::syslog::Target,
-) -> Result<u64, EngineError> {
+) -> Result<ForwardReport, EngineError> {
     home.check_permissions()?;
     let _lock = home.lock()?;
     let verifier = read_verifier(&home.trail_key_path(), None)?;
@@ -295,7 +383,15 @@ pub fn audit_forward(
         cursor: home.dir.join("forward.cursor"),
         origin: verifier.name().to_string(),
     };
-    forwarder
-        .forward(target)
-        .map_err(|e| EngineError::Usage(e.to_string()))
+    match forwarder.forward(target) {
+        Ok(sent) => Ok(ForwardReport {
+            sent,
+            warning: None,
+        }),
+        Err(e) if e.deadline_passed() => Ok(ForwardReport {
+            sent: 0,
+            warning: Some(e.to_string()),
+        }),
+        Err(e) => Err(EngineError::Usage(e.to_string())),
+    }
 }

@@ -35,10 +35,14 @@ pub enum EngineError {
     Sink(#[from] pacsguard_events::SinkError),
     #[error(transparent)]
     Audit(#[from] pacsguard_audit::LogError),
+    /// Tampering found before anything could be done: the command did nothing and wrote
+    /// nothing, and the finding is the answer (exit status 1, like any alert).
+    #[error("{}", .0.detail)]
+    Tampered(Box<pacsguard_events::Finding>),
     /// The findings were made but could not be put on the audit trail (a full disk): they
     /// are handed back so the caller shows them before failing. Evidence that cannot be
     /// recorded must still be seen.
-    #[error("the findings above could not be recorded on the audit trail: {source}")]
+    #[error("{}: {source}", if source.recorded() { "the findings above are recorded, but" } else { "the findings above could not be recorded on the audit trail" })]
     Unrecorded {
         findings: Vec<pacsguard_events::Finding>,
         source: Box<EngineError>,
@@ -46,6 +50,16 @@ pub enum EngineError {
 }
 
 impl EngineError {
+    /// Whether what the command found is on the trail all the same (only the witness copy
+    /// failed), so that no message claims it was lost.
+    pub fn recorded(&self) -> bool {
+        match self {
+            EngineError::Sink(e) => e.recorded,
+            EngineError::Unrecorded { source, .. } => source.recorded(),
+            _ => false,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, e: impl std::fmt::Display) -> Self {
         EngineError::Io {
             path: path.into(),

@@ -130,10 +130,15 @@ impl Home {
             format!("{public_hex}\n# {fingerprint}\n").as_bytes(),
             0o644,
         )?;
+        // A trail without a key: an interrupted init, or a key deleted. Never signed over
+        // with a new key.
+        if !crate::ops::trail_is_gone(self)? {
+            return Err(EngineError::io(
+                &self.dir,
+                "it holds an audit trail (audit.log, checkpoints.jsonl) but no signing key: an interrupted init or a deleted key; keep it as evidence and move it aside to start a new home",
+            ));
+        }
         Store::open(&self.store_path())?;
-        // The key goes last: its presence is what marks the home as initialized.
-        let secret = Zeroizing::new(format!("{KEY_HEADER}\n{}\n", hex::encode(seed.as_slice())));
-        write_atomically(&self.key_path(), secret.as_bytes(), 0o600)?;
         let config_text =
             crate::files::read_text(&self.config_path(), crate::config::MAX_CONFIG_BYTES)?
                 .unwrap_or_default();
@@ -151,6 +156,10 @@ impl Home {
         .with_objects(vec![self.dir.clone()]);
         bus.emit(&event)?;
         bus.flush()?;
+        // The key goes last, after the trail's first checkpoint: its presence is what marks
+        // the home as initialized, so a key without a trail means the trail was removed.
+        let secret = Zeroizing::new(format!("{KEY_HEADER}\n{}\n", hex::encode(seed.as_slice())));
+        write_atomically(&self.key_path(), secret.as_bytes(), 0o600)?;
         Ok(InitReport {
             home: self.dir.clone(),
             key_fingerprint: fingerprint,
@@ -297,7 +306,18 @@ impl Home {
             durability,
             ..options
         };
-        let (sink, opening) = AuditSink::open(files, hostname(), origin, signer, options)?;
+        let (mut sink, opening) = AuditSink::open(files, hostname(), origin, signer, options)?;
+        // The store keeps the newest checkpoint too: a trail put back to an earlier copy
+        // then disagrees with it even when no baseline changed in between.
+        let store = self.store_path();
+        sink.mirror_checkpoints(Box::new(move |note| {
+            if std::fs::symlink_metadata(&store).is_err() {
+                return Err(format!("{}: missing", store.display()));
+            }
+            Store::open(&store)
+                .and_then(|mut s| s.set_trail_mark(note))
+                .map_err(|e| e.to_string())
+        }));
         let mut bus = EventBus::new();
         bus.add_sink(Box::new(sink));
         Ok((bus, opening))
@@ -326,23 +346,84 @@ impl Home {
                 }
                 Ok(signer)
             }
-            None => {
-                let public = hex::encode(key.verifying_key().as_bytes());
-                let name = format!(
-                    "pacsguard.local/{}/{}",
-                    pacsguard_audit::safe_name(&hostname()),
-                    &public[..16]
-                );
-                let signer = Signer::new(&name, key.clone()).map_err(|e| bad(e.to_string()))?;
-                write_atomically(
-                    &path,
-                    format!("{}\n", signer.verifier().encode()).as_bytes(),
-                    0o644,
-                )?;
-                Ok(signer)
-            }
+            None => self.write_trail_key(key, &trail_origin(key)),
         }
     }
+
+    /// The key that verifies this home's trail (as `trail.pub` names it).
+    pub(crate) fn trail_verifier(&self, key: &SigningKey) -> Result<Verifier, EngineError> {
+        Ok(self.trail_signer(key)?.verifier().clone())
+    }
+
+    /// Writes `trail.pub` for a trail of `origin` signed by `key`.
+    fn write_trail_key(&self, key: &SigningKey, origin: &str) -> Result<Signer, EngineError> {
+        let path = self.trail_key_path();
+        let signer = Signer::new(origin, key.clone()).map_err(|e| EngineError::Key {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        write_atomically(
+            &path,
+            format!("{}\n", signer.verifier().encode()).as_bytes(),
+            0o644,
+        )?;
+        Ok(signer)
+    }
+
+    /// Gives the next trail of this home its own origin (`audit reinit`): the same key
+    /// never signs two unrelated trees under one name, so a checkpoint of the old trail
+    /// held by a witness or a collector is never mistaken for a fork of the new one.
+    pub(crate) fn new_trail_origin(&self, key: &SigningKey, epoch: i64) -> Result<(), EngineError> {
+        self.write_trail_key(key, &format!("{}/{epoch}", trail_origin(key)))
+            .map(|_| ())
+    }
+}
+
+/// Puts on the record what opening the trail repaired or adopted, whoever opened it (a
+/// command once its cross-checks passed, a watcher catching up after a full disk).
+pub fn record_opening(bus: &mut EventBus, opening: &Opening) -> Result<(), EngineError> {
+    for detail in opening_details(opening) {
+        bus.emit(&Event::new(
+            current_actor(),
+            Action::Audit,
+            Outcome::Success,
+            detail,
+        ))?;
+    }
+    Ok(())
+}
+
+/// The origin of a home's trail: a schema-less URL-like name, as C2SP recommends, unique
+/// per key: `pacsguard.local/<host>/<key fingerprint>`.
+fn trail_origin(key: &SigningKey) -> String {
+    let public = hex::encode(key.verifying_key().as_bytes());
+    format!(
+        "pacsguard.local/{}/{}",
+        pacsguard_audit::safe_name(&hostname()),
+        &public[..16]
+    )
+}
+
+/// What opening the trail found and did, one sentence each.
+fn opening_details(opening: &Opening) -> Vec<String> {
+    let mut details = Vec::new();
+    if let Some((offset, length)) = opening.torn_tail {
+        details.push(format!(
+            "audit trail: a record cut short by a crash ({length} bytes at byte {offset}) was discarded; it was never acknowledged"
+        ));
+    }
+    if let Some((offset, length)) = opening.torn_checkpoint {
+        details.push(format!(
+            "audit trail: a checkpoint line cut short by an interrupted write (a full disk or a crash; {length} bytes at byte {offset} of checkpoints.jsonl) was cut off; the records it would have signed are signed into the next checkpoint"
+        ));
+    }
+    if opening.adopted > 0 {
+        details.push(format!(
+            "audit trail: {} record(s) after the last checkpoint, each carrying this home's record MAC (written by a PacsGuard command killed, or stopped by a full disk, before it signed them), are signed into the next checkpoint",
+            opening.adopted
+        ));
+    }
+    details
 }
 
 /// This machine's name, for records and the trail's origin.

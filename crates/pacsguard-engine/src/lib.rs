@@ -27,17 +27,17 @@ mod vault;
 
 pub use actor::current_actor;
 pub use audit::{
-    AuditVerifyReport, ExportFormat, ShowFilter, audit_export, audit_forward, audit_show,
-    audit_verify,
+    AuditVerifyReport, ExportFormat, ForwardReport, ShowFilter, audit_export, audit_forward,
+    audit_show, audit_verify,
 };
 pub use config::{CONFIG_TEMPLATE, Config, MAX_WATCHES_LIMIT, RootConfig, WatchConfig};
 pub use error::EngineError;
 pub use home::{Home, InitReport, default_home};
 pub use ops::{
     AcceptReport, AcceptRequest, CheckReport, CheckRequest, MAX_SCAN_FILE_BYTES,
-    MAX_SCAN_MEMORY_BYTES, MAX_WHOLE_FILE_BYTES, ProfileReport, ProfileRequest, RootSummary,
-    SCAN_WINDOW_BYTES, SanitizeReport, ScanReport, ScanRequest, Session, WatchOutput, WatchReport,
-    WatchRequest, WitnessInitReport,
+    MAX_SCAN_MEMORY_BYTES, MAX_WHOLE_FILE_BYTES, ProfileReport, ProfileRequest, ReinitReport,
+    RootSummary, SCAN_WINDOW_BYTES, SanitizeReport, ScanReport, ScanRequest, Session, WatchOutput,
+    WatchReport, WatchRequest, WitnessInitReport,
 };
 pub use progress::{NoProgress, Progress};
 pub use vault::{QuarantineRecord, RecordedFinding, Vault};

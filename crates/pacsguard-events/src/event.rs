@@ -195,10 +195,14 @@ impl Event {
 
 /// A sink failed to take an event. Evidence that cannot be recorded stops the command.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot record event in {sink}: {reason}")]
+#[error("{}{sink}: {reason}", if *.recorded { "" } else { "cannot record event in " })]
 pub struct SinkError {
     pub sink: String,
     pub reason: String,
+    /// The events are durably recorded (and signed) in this sink all the same; only a
+    /// copy kept elsewhere (the trail's witness) failed. The reason says what was and
+    /// what was not written.
+    pub recorded: bool,
 }
 
 /// Something that keeps events: the event log, later the audit trail, syslog, the console.
@@ -276,6 +280,7 @@ mod tests {
                 .map_err(|_| SinkError {
                     sink: "memory".into(),
                     reason: "poisoned".into(),
+                    recorded: false,
                 })?
                 .push(event.action);
             Ok(())
@@ -299,6 +304,7 @@ mod tests {
             Err(SinkError {
                 sink: "broken".into(),
                 reason: "disk full".into(),
+                recorded: false,
             })
         }
         fn flush(&mut self) -> Result<(), SinkError> {

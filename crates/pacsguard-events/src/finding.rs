@@ -127,6 +127,10 @@ finding_kinds! {
     /// The audit trail cannot be written (the home's disk is full): findings are held in
     /// memory and written when it can be again.
     TrailDegraded => "trail-degraded",
+    /// The home's audit trail (and its store) is gone while its signing key remains: the
+    /// home was reset, which hides everything it recorded. Every command refuses to work
+    /// until a person starts a new trail on the record (`audit reinit`).
+    TrailReset => "trail-reset",
 }
 
 impl fmt::Display for FindingKind {

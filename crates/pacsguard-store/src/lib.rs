@@ -8,10 +8,13 @@
 //!   the home's key over [`Baseline::digest`]; an edited, truncated or swapped store is an
 //!   error naming what failed, never a silently trusted profile.
 //! * Every acceptance (who, why, which paths) is written in the same transaction as the
-//!   baseline it produced.
+//!   baseline it produced, and the signature covers every acceptance with the baseline:
+//!   an acceptance edited, added or deleted in the store fails verification.
 
 mod signing;
 mod sqlite;
 
-pub use signing::{SIGNATURE_DOMAIN, fingerprint, signing_message};
+pub use signing::{
+    SIGNATURE_DOMAIN, SIGNATURE_DOMAIN_V2, fingerprint, signing_message, signing_message_v2,
+};
 pub use sqlite::{Acceptance, SCHEMA_VERSION, SignedInfo, Store, StoreError};

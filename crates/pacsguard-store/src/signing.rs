@@ -7,10 +7,25 @@ use sha2::{Digest as _, Sha256};
 /// made with the same key (audit checkpoints, for instance).
 pub const SIGNATURE_DOMAIN: &[u8] = b"PacsGuard baseline signature v1\n";
 
-/// The signed message: the domain, then the baseline's canonical digest.
+/// The signed message of stores written before acceptances were signed (still verified,
+/// so older homes keep working until their next profile or accept re-signs them): the
+/// domain, then the baseline's canonical digest.
 pub fn signing_message(digest: &[u8; 32]) -> Vec<u8> {
     let mut message = SIGNATURE_DOMAIN.to_vec();
     message.extend_from_slice(digest);
+    message
+}
+
+/// Domain of the signature over the baseline and the acceptances together.
+pub const SIGNATURE_DOMAIN_V2: &[u8] = b"PacsGuard baseline and acceptances signature v2\n";
+
+/// The signed message: the domain, the baseline's canonical digest, then the digest of
+/// every acceptance (who, when, why, which paths, which generation), so an acceptance
+/// edited, added or deleted in the store breaks the signature like an edited entry.
+pub fn signing_message_v2(digest: &[u8; 32], acceptances: &[u8; 32]) -> Vec<u8> {
+    let mut message = SIGNATURE_DOMAIN_V2.to_vec();
+    message.extend_from_slice(digest);
+    message.extend_from_slice(acceptances);
     message
 }
 

@@ -8,8 +8,9 @@ use pacsguard_fs::{Content, Entry, HashAlgorithm};
 use pacsguard_profile::{Baseline, Policy, RootProfile, RootSpec};
 use rusqlite::{Connection, OptionalExtension as _, params};
 
-use crate::signing::{fingerprint, signing_message};
+use crate::signing::{fingerprint, signing_message, signing_message_v2};
 use pacsguard_profile::codec::{decode_entries, decode_strings, encode_entry, encode_strings};
+use sha2::{Digest as _, Sha256};
 
 /// Entries are stored in chunks of this many, one SQLite row each: one row per entry cost
 /// half a second per 200,000 files to write, chunks cost a few milliseconds.
@@ -218,7 +219,10 @@ impl Store {
             created,
             roots: self.load_roots()?,
         };
-        key.verify_strict(&signing_message(&baseline.digest()), &signature)
+        let digest = baseline.digest();
+        let acceptances = acceptances_digest(&self.conn).map_err(self.sql())?;
+        key.verify_strict(&signing_message_v2(&digest, &acceptances), &signature)
+            .or_else(|_| key.verify_strict(&signing_message(&digest), &signature))
             .map_err(|_| StoreError::BadSignature {
                 path: self.path.clone(),
             })?;
@@ -330,7 +334,6 @@ impl Store {
         });
         let digest = digest.map_err(|_| self.corrupt("computing the baseline digest failed"))?;
         let encoded = encoded.map_err(|reason| self.corrupt(reason))?;
-        let signature = key.sign(&signing_message(&digest));
         let tx = self.conn.transaction().map_err(sql)?;
         {
             let stored: Vec<Vec<u8>> = tx
@@ -369,11 +372,6 @@ impl Store {
                         .map_err(sql)?;
                 }
             }
-            tx.execute(
-                "INSERT OR REPLACE INTO baseline (id, generation, created, digest, public_key, signature) VALUES (1, ?1, ?2, ?3, ?4, ?5)",
-                params![baseline.generation as i64, baseline.created, digest.as_slice(), key.verifying_key().as_bytes().as_slice(), signature.to_bytes().as_slice()],
-            )
-            .map_err(sql)?;
             if let Some(a) = acceptance {
                 tx.execute(
                     "INSERT INTO acceptances (time, user, reason, generation, paths) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -381,8 +379,59 @@ impl Store {
                 )
                 .map_err(sql)?;
             }
+            // Signed with every acceptance as it stands in this transaction.
+            let acceptances = acceptances_digest(&tx).map_err(sql)?;
+            let signature = key.sign(&signing_message_v2(&digest, &acceptances));
+            tx.execute(
+                "INSERT OR REPLACE INTO baseline (id, generation, created, digest, public_key, signature) VALUES (1, ?1, ?2, ?3, ?4, ?5)",
+                params![baseline.generation as i64, baseline.created, digest.as_slice(), key.verifying_key().as_bytes().as_slice(), signature.to_bytes().as_slice()],
+            )
+            .map_err(sql)?;
         }
         tx.commit().map_err(sql)
+    }
+
+    /// Keeps the audit trail's newest signed checkpoint (a C2SP note), so that a trail
+    /// put back to an earlier copy disagrees with the store even when no baseline changed
+    /// in between. The note is signed: an edit shows; an older one put back is the store
+    /// rolled back, which the trail's own state catches. Stores made before have no
+    /// table for it until the first checkpoint is kept.
+    pub fn set_trail_mark(&mut self, note: &str) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sql)?;
+        tx.execute_batch(
+            "CREATE TABLE IF NOT EXISTS trail_mark (id INTEGER PRIMARY KEY CHECK (id = 1), note TEXT NOT NULL)",
+        )
+        .map_err(sql)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO trail_mark (id, note) VALUES (1, ?1)",
+            [note],
+        )
+        .map_err(sql)?;
+        tx.commit().map_err(sql)
+    }
+
+    /// The trail's newest checkpoint as last kept here (`None`: none kept yet).
+    pub fn trail_mark(&self) -> Result<Option<String>, StoreError> {
+        let exists: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'trail_mark'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(self.sql())?;
+        if exists == 0 {
+            return Ok(None);
+        }
+        self.conn
+            .query_row("SELECT note FROM trail_mark WHERE id = 1", [], |r| r.get(0))
+            .optional()
+            .map_err(self.sql())
     }
 
     /// Every acceptance, oldest first.
@@ -415,6 +464,30 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// SHA-256 over every acceptance row, in order, each field length-prefixed (the row id
+/// too: rows deleted and re-inserted do not hash alike). Signed with the baseline.
+fn acceptances_digest(conn: &Connection) -> rusqlite::Result<[u8; 32]> {
+    let mut hash = Sha256::new();
+    hash.update(b"PacsGuard acceptances v1\n");
+    let mut stmt = conn
+        .prepare("SELECT id, time, user, reason, generation, paths FROM acceptances ORDER BY id")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        for number in [row.get::<_, i64>(0)?, row.get(1)?] {
+            hash.update(number.to_le_bytes());
+        }
+        for text in [row.get::<_, String>(2)?, row.get(3)?] {
+            hash.update((text.len() as u64).to_le_bytes());
+            hash.update(text.as_bytes());
+        }
+        hash.update(row.get::<_, i64>(4)?.to_le_bytes());
+        let paths: Vec<u8> = row.get(5)?;
+        hash.update((paths.len() as u64).to_le_bytes());
+        hash.update(&paths);
+    }
+    Ok(hash.finalize().into())
 }
 
 /// A root to write: its spec and its entries encoded in chunks.

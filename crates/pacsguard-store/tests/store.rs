@@ -123,6 +123,12 @@ fn any_edited_row_fails_verification() {
         "UPDATE baseline SET created = 0",
         "UPDATE baseline SET signature = zeroblob(64)",
         "DELETE FROM baseline",
+        // Who accepted what, and why, is signed with the baseline.
+        "UPDATE acceptances SET reason = 'approved by the vendor'",
+        "UPDATE acceptances SET user = 'vendor'",
+        "UPDATE acceptances SET time = 2",
+        "DELETE FROM acceptances",
+        "INSERT INTO acceptances (time, user, reason, generation, paths) SELECT time, user, 'again', generation, paths FROM acceptances",
     ];
     for edit in edits {
         let (_dir, path, key, _) = saved();

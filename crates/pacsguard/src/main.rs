@@ -210,6 +210,17 @@ enum AuditCommand {
         #[arg(long, value_name = "FILE", requires = "cert")]
         key: Option<PathBuf>,
     },
+    /// Start a new trail in a home whose trail is gone (audit.log and checkpoints.jsonl
+    /// deleted or emptied while the signing key remains: every other command refuses it
+    /// with a `trail-reset` alert), after a person has checked why; the alert and the
+    /// reason are the new trail's first records.
+    Reinit {
+        /// Why (a ticket, what was checked).
+        #[arg(long, required = true)]
+        reason: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage the witness copy of the newest checkpoint ([audit] witness).
     Witness {
         #[command(subcommand)]
@@ -277,6 +288,13 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
+            // Tampering found before anything ran: an alert (exit 1), shown as a finding.
+            if let Some(pacsguard_engine::EngineError::Tampered(finding)) =
+                e.downcast_ref::<pacsguard_engine::EngineError>()
+            {
+                let _ = output::tampered(finding, json);
+                return ExitCode::from(1);
+            }
             // Escaped: a path in an error message must not drive the terminal either.
             let message = pacsguard_events::escape_bytes(error_message(&e).as_bytes());
             eprintln!("pacsguard: {message}");
@@ -323,6 +341,7 @@ impl Command {
             Command::Audit { command } => match command {
                 AuditCommand::Verify { json, .. }
                 | AuditCommand::Show { json, .. }
+                | AuditCommand::Reinit { json, .. }
                 | AuditCommand::Witness {
                     command: WitnessCommand::Init { json, .. },
                 } => *json,
@@ -372,10 +391,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 // Found but not recorded (a full home disk): shown, then the failure.
                 // One JSON document: the findings and the error together.
                 Err(pacsguard_engine::EngineError::Unrecorded { findings, source }) => {
-                    let error = anyhow::Error::new(*source)
-                        .context("the findings above could not be recorded on the audit trail");
+                    // Only the witness copy failed: the findings are on the trail, and the
+                    // message must not claim otherwise.
+                    let recorded = source.recorded();
+                    let error = anyhow::Error::new(*source).context(if recorded {
+                        "the findings above are recorded"
+                    } else {
+                        "the findings above could not be recorded on the audit trail"
+                    });
                     let message = pacsguard_events::escape_bytes(error_message(&error).as_bytes());
-                    output::unrecorded("check", &findings, &message, json)?;
+                    output::unrecorded("check", &findings, &message, recorded, json)?;
                     eprintln!("pacsguard: {message}");
                     return Ok(ExitCode::from(2));
                 }
@@ -477,7 +502,8 @@ fn audit(home: &Home, command: AuditCommand) -> Result<ExitCode> {
             output::audit_verify(&report, json)?;
             Ok(if !report.report.is_intact() {
                 ExitCode::from(2)
-            } else if report.report.unsigned_records > 0 {
+            } else if report.report.unsigned_records > 0 || report.report.torn_checkpoint.is_some()
+            {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS
@@ -508,8 +534,21 @@ fn audit(home: &Home, command: AuditCommand) -> Result<ExitCode> {
         AuditCommand::Forward { to, ca, cert, key } => {
             let target = pacsguard_audit::syslog::Target::parse(&to, ca, cert.zip(key))
                 .map_err(|e| anyhow::anyhow!("--to {e}"))?;
-            let sent = pacsguard_engine::audit_forward(home, &target)?;
-            output::audit_forward(sent, &to)?;
+            let report = pacsguard_engine::audit_forward(home, &target)?;
+            output::audit_forward(report.sent, &to)?;
+            // A deadline passed (a stalling collector): a warning, nothing lost.
+            if let Some(warning) = report.warning {
+                eprintln!(
+                    "pacsguard: warning: {}",
+                    pacsguard_events::escape_bytes(warning.as_bytes())
+                );
+                return Ok(ExitCode::from(1));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Reinit { reason, json } => {
+            let report = Session::trail_reinit(home.clone(), &reason)?;
+            output::trail_reinit(&report, json)?;
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Witness {

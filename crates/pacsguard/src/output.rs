@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use pacsguard_engine::{
     AcceptReport, AuditVerifyReport, CheckReport, InitReport, ProfileReport, QuarantineRecord,
-    RootSummary, SanitizeReport, ScanReport, WatchOutput, WatchReport, WitnessInitReport,
+    ReinitReport, RootSummary, SanitizeReport, ScanReport, WatchOutput, WatchReport,
+    WitnessInitReport,
 };
 use pacsguard_events::{Finding, SeverityCounts, escape_bytes, escape_path};
 use serde::Serialize;
@@ -152,6 +153,7 @@ pub fn unrecorded(
     command: &'static str,
     findings: &[Finding],
     error: &str,
+    recorded: bool,
     as_json: bool,
 ) -> Result<()> {
     if as_json {
@@ -164,7 +166,7 @@ pub fn unrecorded(
         return json(
             command,
             &Unrecorded {
-                recorded: false,
+                recorded,
                 error,
                 findings,
             },
@@ -204,6 +206,12 @@ pub fn audit_verify(report: &AuditVerifyReport, as_json: bool) -> Result<()> {
         let _ = writeln!(
             text,
             "torn tail: {length} bytes at byte {offset} are an incomplete record (a crash mid-write), not part of the trail"
+        );
+    }
+    if let Some((offset, length)) = r.torn_checkpoint {
+        let _ = writeln!(
+            text,
+            "torn checkpoint: {length} bytes at byte {offset} of the checkpoints are an incomplete checkpoint line (a write cut short by a full disk or a crash), not a checkpoint; the next command cuts it off"
         );
     }
     let verdict = if !r.is_intact() {
@@ -276,6 +284,44 @@ pub fn witness_init(report: &WitnessInitReport, as_json: bool) -> Result<()> {
             None => "it held no checkpoint of this trail".into(),
         }
     ))
+}
+
+/// Tampering found before a command could run: the finding (stdout, one JSON document
+/// with `--json`), and the same words on stderr.
+pub fn tampered(finding: &Finding, as_json: bool) -> Result<()> {
+    eprintln!("pacsguard: {}", escape_bytes(finding.detail.as_bytes()));
+    if as_json {
+        #[derive(Serialize)]
+        struct Tampered<'a> {
+            error: &'a str,
+            findings: [&'a Finding; 1],
+        }
+        return json(
+            "tampered",
+            &Tampered {
+                error: &finding.detail,
+                findings: [finding],
+            },
+        );
+    }
+    write_stdout(&findings_text(std::slice::from_ref(finding)))
+}
+
+pub fn trail_reinit(report: &ReinitReport, as_json: bool) -> Result<()> {
+    if as_json {
+        return json("audit-reinit", report);
+    }
+    let mut text = format!(
+        "a new audit trail begins, on the record with the reason; its key: {}\n",
+        report.trail_key
+    );
+    if let Some(cursor) = &report.old_cursor {
+        let _ = writeln!(
+            text,
+            "the old trail's forwarding cursor was moved to {cursor}"
+        );
+    }
+    write_stdout(&text)
 }
 
 /// An error as one JSON document on stdout, for `--json` callers that parse stdout only

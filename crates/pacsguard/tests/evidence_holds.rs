@@ -165,14 +165,17 @@ fn a_forged_record_after_the_last_checkpoint_is_refused_not_signed() {
 fn records_of_a_command_killed_before_signing_are_adopted_on_the_record() {
     let env = Env::new();
     env.profile(&[]);
+    let store = fs::read(env.home.join("pacsguard.db")).expect("read");
     fs::write(env.path("readme.txt"), b"changed").expect("edit");
     let _ = env.check(&[]);
-    // The check's records stay; its checkpoint is gone, as if it was killed in between.
+    // The check's records stay; its checkpoint is gone, as if it was killed in between
+    // (and so is the store's copy of that checkpoint, which is kept after it).
     let path = env.home.join("checkpoints.jsonl");
     let text = fs::read_to_string(&path).expect("read");
     let mut lines: Vec<&str> = text.lines().collect();
     lines.pop();
     fs::write(&path, format!("{}\n", lines.join("\n"))).expect("write");
+    fs::write(env.home.join("pacsguard.db"), store).expect("store as before");
     assert_eq!(env.check(&[]).0, 1);
     let adopted = records(&env, "audit");
     assert!(
@@ -223,9 +226,14 @@ fn an_emptied_trail_does_not_verify_while_the_store_holds_a_baseline() {
     let out = env.run(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     assert!(stdout(&out).contains("generation 1"), "{}", stdout(&out));
+    // A trail gone while the key remains is a reset: an alert, and nothing runs.
     let out = env.run(&["check"]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("trail"), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("trail-reset") && stderr(&out).contains("generation 1"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 // Item 9: the witness file is named by the log's identity.

@@ -70,6 +70,8 @@ fn deleted_inserted_swapped_and_truncated_records_are_placed() {
     let path = env.home.join("audit.log");
     let original = fs::read_to_string(&path).expect("read");
     let checkpoints = fs::read(env.home.join("checkpoints.jsonl")).expect("read");
+    // The store keeps a copy of the newest checkpoint: undoing a round puts it back too.
+    let store = fs::read(env.home.join("pacsguard.db")).expect("read");
     let lines: Vec<&str> = original.lines().collect();
     assert!(lines.len() >= 5);
     let join = |ls: &[&str]| ls.iter().map(|l| format!("{l}\n")).collect::<String>();
@@ -116,6 +118,7 @@ fn deleted_inserted_swapped_and_truncated_records_are_placed() {
         assert!(placed(&doc), "{what} after a command: {doc:#}");
         fs::write(&path, &original).expect("restore");
         fs::write(env.home.join("checkpoints.jsonl"), &checkpoints).expect("restore");
+        fs::write(env.home.join("pacsguard.db"), &store).expect("restore");
     }
     fs::write(&path, &original).expect("restore");
     assert_eq!(verify(&env, &[]).0, 0);
@@ -824,4 +827,206 @@ fn a_tls_stream_cut_mid_batch_is_not_delivery_and_the_next_run_sends_everything(
     seqs.sort_unstable();
     seqs.dedup();
     assert_eq!(seqs, (0..records).collect::<Vec<_>>());
+}
+
+/// A TLS syslog collector written in Python (its `ssl` module: OpenSSL), in one of the
+/// ways a collector or something on the path behaves: `good` reads everything and
+/// closes; `early-close` reads one message, then ends the TLS session with its own
+/// `close_notify` and closes; `slowloris` never completes the handshake, trickling a byte
+/// every 2 s. Received sequence numbers go to `out`, one per line.
+/// (`early-close` is how r12 caught the forwarder counting such a batch as delivered.)
+struct PyCollector {
+    child: std::process::Child,
+    port: u16,
+}
+
+const PY_COLLECTOR: &str = r#"
+import socket, ssl, sys, time
+mode, cert, key, out = sys.argv[1:5]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+ls = socket.socket()
+ls.bind(("127.0.0.1", 0))
+ls.listen(5)
+print(ls.getsockname()[1], flush=True)
+def frames(buf):
+    out = []
+    while True:
+        sp = buf.find(b" ")
+        if sp < 0:
+            return out, buf
+        n = int(buf[:sp])
+        if len(buf) < sp + 1 + n:
+            return out, buf
+        out.append(buf[sp + 1:sp + 1 + n])
+        buf = buf[sp + 1 + n:]
+while True:
+    c, _ = ls.accept()
+    if mode == "slowloris":
+        c.recv(4096)
+        try:
+            c.sendall(b"\x16\x03\x03\x40\x00")
+            while True:
+                time.sleep(2)
+                c.sendall(b"\x00")
+        except OSError:
+            continue
+    s = ctx.wrap_socket(c, server_side=True)
+    buf = b""
+    got = []
+    while True:
+        try:
+            d = s.recv(65536)
+        except OSError:
+            break
+        if not d:
+            break
+        buf += d
+        fr, buf = frames(buf)
+        got += fr
+        if mode == "early-close" and got:
+            # Our close_notify, and the connection kept open a while (as Python keeps a
+            # socket that unwrap() handed back): no reset tells the sender anything.
+            try:
+                s.unwrap()
+            except OSError:
+                pass
+            time.sleep(5)
+            break
+    with open(out, "a") as f:
+        for m in got:
+            i = m.find(b'seq="')
+            f.write(m[i + 5:m.index(b'"', i + 5)].decode() + "\n")
+    s.close()
+"#;
+
+impl PyCollector {
+    fn start(mode: &str, pki: &Pki, out: &std::path::Path) -> PyCollector {
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", PY_COLLECTOR, mode])
+            .arg(&pki.server_cert)
+            .arg(&pki.server_key_file)
+            .arg(out)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+            &mut line,
+        )
+        .expect("port");
+        let port = line.trim().parse().expect("a port");
+        PyCollector { child, port }
+    }
+}
+
+impl Drop for PyCollector {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tls_forward(env: &Env, pki: &Pki, port: u16) -> std::process::Output {
+    env.run(&[
+        "audit",
+        "forward",
+        "--to",
+        &format!("tls://localhost:{port}"),
+        "--ca",
+        pki.ca.to_str().expect("utf-8"),
+    ])
+}
+
+// r12: a collector that ends the TLS session with its own close_notify after one message
+// had the whole batch counted as delivered; the rest was never sent again.
+#[test]
+fn a_collector_that_closes_the_tls_session_early_has_not_received_the_batch() {
+    let env = busy_env();
+    // A batch larger than the one message the collector reads before it closes.
+    for i in 0..300 {
+        fs::write(env.path(&format!("study/new-{i}.dcm")), b"x").expect("write");
+    }
+    let _ = env.check(&["--fast"]);
+    let dir = env.dir.path().canonicalize().expect("canonical");
+    let pki = pki(&dir, "early");
+    let received = dir.join("received-early");
+    let early = PyCollector::start("early-close", &pki, &received);
+    let out = tls_forward(&env, &pki, early.port);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("resumes from record 0"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !env.home.join("forward.cursor").exists(),
+        "the cursor moved"
+    );
+    drop(early);
+    let received = dir.join("received-good");
+    let good = PyCollector::start("good", &pki, &received);
+    let out = tls_forward(&env, &pki, good.port);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let records = verify(&env, &[]).1["records"].as_u64().expect("records");
+    let seqs: Vec<u64> = fs::read_to_string(&received)
+        .expect("received")
+        .lines()
+        .map(|l| l.parse().expect("seq"))
+        .collect();
+    assert_eq!(seqs, (0..records).collect::<Vec<_>>());
+}
+
+// r12: a collector that trickles its handshake a byte at a time held `audit forward`,
+// and the home's lock, for as long as it liked. HANDSHAKE_DEADLINE (30 s) ends it: a
+// warning, nothing confirmed, the cursor where it was.
+#[test]
+fn a_collector_that_stalls_the_handshake_is_given_up_at_the_deadline() {
+    let env = busy_env();
+    let dir = env.dir.path().canonicalize().expect("canonical");
+    let pki = pki(&dir, "slow");
+    let slow = PyCollector::start("slowloris", &pki, &dir.join("received-slow"));
+    let started = std::time::Instant::now();
+    let mut cmd = pacsguard();
+    cmd.arg("--home").arg(&env.home).args([
+        "audit",
+        "forward",
+        "--to",
+        &format!("tls://localhost:{}", slow.port),
+        "--ca",
+        pki.ca.to_str().expect("utf-8"),
+    ]);
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    while child.try_wait().expect("wait").is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(90) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("audit forward is still held by a stalling collector after 90 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().expect("output");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning") && stderr(&out).contains("HANDSHAKE_DEADLINE"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !env.home.join("forward.cursor").exists(),
+        "the cursor moved"
+    );
+    // The home is free again: the next command runs.
+    assert_eq!(env.check(&[]).0, 0);
 }

@@ -4,6 +4,7 @@ mod accept;
 mod check;
 mod profile;
 mod quarantine;
+mod reset;
 mod sanitize;
 mod scan;
 mod targets;
@@ -29,6 +30,8 @@ use serde::Serialize;
 pub use accept::{AcceptReport, AcceptRequest};
 pub use check::{CheckReport, CheckRequest};
 pub use profile::{ProfileReport, ProfileRequest};
+pub use reset::ReinitReport;
+pub(crate) use reset::{finding as reset_finding, trail_is_gone};
 pub use sanitize::SanitizeReport;
 pub use scan::{
     MAX_SCAN_FILE_BYTES, MAX_SCAN_MEMORY_BYTES, MAX_WHOLE_FILE_BYTES, SCAN_WINDOW_BYTES,
@@ -111,14 +114,16 @@ pub(crate) fn serialize_path<S: serde::Serializer>(path: &Path, s: S) -> Result<
 
 impl Session {
     pub fn open(home: Home) -> Result<Session, EngineError> {
-        Ok(Session::open_with(home, WitnessMode::Required)?.0)
+        Ok(Session::open_with(home, WitnessMode::Required, false)?.0)
     }
 
     /// Opens the home; `witness` says whether a missing or behind witness is refused
-    /// (always, but for `audit witness init`).
+    /// (always, but for `audit witness init`); `reinit`, whether a trail that is gone is
+    /// started anew (only `audit reinit`, which puts that on the record).
     fn open_with(
         home: Home,
         witness: WitnessMode,
+        reinit: bool,
     ) -> Result<(Session, pacsguard_audit::Opening), EngineError> {
         if !home.is_initialized() {
             return Err(EngineError::NotInitialized(home.dir.clone()));
@@ -126,6 +131,20 @@ impl Session {
         home.check_permissions()?;
         let lock = home.lock()?;
         let key = home.load_key()?;
+        // A signing key with no trail: the home was reset (or emptied) behind PacsGuard's
+        // back. Starting a fresh trail here would sign over the loss of everything it held.
+        let gone = reset::trail_is_gone(&home)?;
+        match (gone, reinit) {
+            (true, false) => return Err(reset::tampered(&home)),
+            (false, true) => {
+                return Err(EngineError::Usage(format!(
+                    "the audit trail of {} is there (audit.log, checkpoints.jsonl): there is nothing to re-initialise",
+                    home.dir.display()
+                )));
+            }
+            (true, true) => reset::prepare(&home, &key)?,
+            (false, false) => {}
+        }
         let config = Config::load(&home.config_path())?;
         let store = Store::open(&home.store_path())?;
         let stored = store.generation()?;
@@ -140,8 +159,18 @@ impl Session {
             baseline_if_unknown: stored,
             ..TrailOptions::default()
         };
-        let (bus, opening) = home.open_trail(&key, &config.audit, options)?;
-        cross_check(&home, stored, &opening)?;
+        let (mut bus, opening) = home.open_trail(&key, &config.audit, options)?;
+        if !reinit {
+            cross_check(&home, stored, &opening)?;
+            let verifier = home.trail_verifier(&key)?;
+            if let Some(problem) = mark_ahead(&store, &verifier, opening.signed_size)? {
+                return Err(EngineError::io(
+                    home.audit_log_path(),
+                    format!("{problem}. Keep the home as evidence; nothing was changed"),
+                ));
+            }
+        }
+        crate::home::record_opening(&mut bus, &opening)?;
         let mut session = Session {
             home,
             _lock: lock,
@@ -165,18 +194,6 @@ impl Session {
             event.action = Action::Audit;
             session.emit(event)?;
         }
-        if opening.adopted > 0 {
-            let detail = format!(
-                "audit trail: {} record(s) after the last checkpoint, each carrying this home's record MAC (written by a PacsGuard command killed before it signed them), are signed into the next checkpoint",
-                opening.adopted
-            );
-            session.emit(Event::new(
-                session.actor.clone(),
-                Action::Audit,
-                Outcome::Success,
-                detail,
-            ))?;
-        }
         let cleaned =
             crate::vault::Vault::new(session.home.quarantine_dir()).clean_interrupted()?;
         if !cleaned.is_empty() {
@@ -193,17 +210,6 @@ impl Session {
                 )
                 .with_objects(cleaned),
             )?;
-        }
-        if let Some((offset, length)) = opening.torn_tail {
-            let detail = format!(
-                "audit trail: a record cut short by a crash ({length} bytes at byte {offset}) was discarded; it was never acknowledged"
-            );
-            session.emit(Event::new(
-                session.actor.clone(),
-                Action::Audit,
-                Outcome::Success,
-                detail,
-            ))?;
         }
         Ok((session, opening))
     }
@@ -392,6 +398,14 @@ fn cross_check(home: &Home, stored: u64, opening: &Opening) -> Result<(), Engine
         )),
         None => None,
     };
+    if problem.is_none()
+        && let Some(problem) = forwarded_beyond(home, opening.records)?
+    {
+        return Err(EngineError::io(
+            home.audit_log_path(),
+            format!("{problem}. Keep the home as evidence; nothing was changed"),
+        ));
+    }
     match problem {
         Some(problem) => Err(EngineError::io(
             &store,
@@ -399,6 +413,57 @@ fn cross_check(home: &Home, stored: u64, opening: &Opening) -> Result<(), Engine
         )),
         None => Ok(()),
     }
+}
+
+/// Whether the store keeps a checkpoint of this trail newer than the trail's own last
+/// one: the trail (`audit.log`, `checkpoints.jsonl`) was put back to an earlier copy. A
+/// checkpoint of another origin (a trail started anew by `audit reinit`) says nothing
+/// about this one.
+pub(crate) fn mark_ahead(
+    store: &Store,
+    verifier: &pacsguard_trail::note::Verifier,
+    signed_size: u64,
+) -> Result<Option<String>, EngineError> {
+    let Some(note) = store.trail_mark()? else {
+        return Ok(None);
+    };
+    if note.lines().next() != Some(verifier.name()) {
+        return Ok(None);
+    }
+    let mark = match pacsguard_audit::Checkpoint::open(&note, verifier) {
+        Ok(mark) => mark,
+        Err(e) => {
+            return Ok(Some(format!(
+                "the checkpoint the store keeps of this trail does not verify ({e}): the store was edited"
+            )));
+        }
+    };
+    Ok((mark.size > signed_size).then(|| {
+        format!(
+            "the store keeps a checkpoint of {} records of this trail, but the trail's last checkpoint covers {signed_size}: the trail (audit.log, checkpoints.jsonl) was put back to an earlier copy",
+            mark.size
+        )
+    }))
+}
+
+/// Whether the forwarding cursor says more records were delivered to the collector than
+/// the trail holds: the trail was rolled back to an earlier copy (or the cursor edited).
+/// The cursor is one more copy of a later state, beside the witness and the store.
+pub(crate) fn forwarded_beyond(home: &Home, records: u64) -> Result<Option<String>, EngineError> {
+    let forwarder = pacsguard_audit::syslog::Forwarder {
+        log: home.audit_log_path(),
+        cursor: home.dir.join("forward.cursor"),
+        origin: String::new(),
+    };
+    let cursor = forwarder
+        .read_cursor()
+        .map_err(|e| EngineError::Usage(e.to_string()))?;
+    Ok((cursor.seq > records).then(|| {
+        format!(
+            "forward.cursor records that {} records were delivered to the syslog collector, but the trail holds only {records}: the trail was rolled back to an earlier copy (or the cursor edited); the collector holds the later records",
+            cursor.seq
+        )
+    }))
 }
 
 fn now_unix() -> i64 {

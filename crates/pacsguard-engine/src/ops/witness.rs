@@ -40,7 +40,7 @@ impl Session {
                 "--reason is longer than {MAX_REASON_BYTES} bytes"
             )));
         }
-        let (mut session, opening) = Session::open_with(home, WitnessMode::Reinitialise)?;
+        let (mut session, opening) = Session::open_with(home, WitnessMode::Reinitialise, false)?;
         let Some(witness) = session.config.audit.witness.clone() else {
             return Err(EngineError::Usage(format!(
                 "no witness is configured ([audit] witness in {})",

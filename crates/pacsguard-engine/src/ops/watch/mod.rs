@@ -1605,7 +1605,7 @@ impl<'a> Guard<'a> {
             return true;
         };
         degraded.last_try = now;
-        let (bus, _opening) = match self.session.home.open_trail(
+        let (mut bus, opening) = match self.session.home.open_trail(
             &self.session.key,
             &self.session.config.audit,
             self.session.trail_options,
@@ -1613,6 +1613,10 @@ impl<'a> Guard<'a> {
             Ok(opened) => opened,
             Err(_) => return false,
         };
+        // A torn checkpoint cut off, records adopted: on the record like at any start.
+        if crate::home::record_opening(&mut bus, &opening).is_err() {
+            return false;
+        }
         self.session.bus = bus;
         let mut held = degraded.take();
         while let Some(event) = held.pop_front() {

@@ -1,0 +1,159 @@
+//! The end of `checkpoints.jsonl` as a writer reads it when it opens the trail: every line
+//! in the last `CHECKPOINT_TAIL` (64 KiB) verified, sizes never decreasing, the last
+//! proven to extend the one before it, and a torn line of its own cut off.
+
+use std::path::Path;
+
+use ed25519_dalek::SigningKey;
+use pacsguard_audit::{AuditSink, LogError, Opening, TrailFiles, TrailOptions, verify};
+use pacsguard_events::{Action, Actor, Event, EventSink, Outcome};
+use pacsguard_trail::note::Signer;
+
+fn signer() -> Signer {
+    Signer::new(
+        "pacsguard.local/test/0011",
+        SigningKey::from_bytes(&[9; 32]),
+    )
+    .expect("signer")
+}
+
+fn files(dir: &Path) -> TrailFiles {
+    TrailFiles {
+        log: dir.join("audit.log"),
+        checkpoints: dir.join("checkpoints.jsonl"),
+        witness: None,
+    }
+}
+
+fn open(dir: &Path) -> Result<(AuditSink, Opening), LogError> {
+    AuditSink::open(
+        files(dir),
+        "test".into(),
+        signer().verifier().name().to_string(),
+        signer(),
+        TrailOptions::default(),
+    )
+}
+
+fn event(n: u64) -> Event {
+    let actor = Actor {
+        user: "root".into(),
+        uid: 0,
+        sudo_user: None,
+    };
+    Event::new(actor, Action::Check, Outcome::Success, format!("run {n}"))
+}
+
+/// A trail of `commands` commands, each two records and a checkpoint.
+fn trail(dir: &Path, commands: u64) {
+    for n in 0..commands {
+        let (mut sink, _) = open(dir).expect("open");
+        sink.record(&event(n)).expect("record");
+        sink.record(&event(n)).expect("record");
+        sink.flush().expect("flush");
+    }
+}
+
+fn checkpoint_lines(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("checkpoints.jsonl"))
+        .expect("read")
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn a_trail_whose_checkpoints_outgrow_the_window_opens_and_verifies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // More checkpoint lines than the window read (CHECKPOINT_TAIL and room for a torn
+    // line, 128 KiB): the window begins inside one.
+    trail(dir.path(), 300);
+    let len = std::fs::metadata(dir.path().join("checkpoints.jsonl"))
+        .expect("stat")
+        .len();
+    assert!(len > 128 << 10, "{len}");
+    let (sink, opening) = open(dir.path()).expect("opens");
+    assert_eq!(opening.signed_size, 600);
+    assert_eq!(sink.size(), 600);
+    let report = verify(
+        &dir.path().join("audit.log"),
+        &dir.path().join("checkpoints.jsonl"),
+        signer().verifier(),
+        None,
+    )
+    .expect("verify");
+    assert!(report.is_intact(), "{:?}", report.problems);
+}
+
+#[test]
+fn an_older_checkpoint_within_the_window_is_refused_and_beyond_it_left_to_verify() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    trail(dir.path(), 200);
+    let lines = checkpoint_lines(dir.path());
+    let path = dir.path().join("checkpoints.jsonl");
+    // The one before the last, appended again: fewer records than the last.
+    let mut text = lines.join("\n");
+    text.push('\n');
+    text.push_str(&lines[lines.len() - 2]);
+    text.push('\n');
+    std::fs::write(&path, &text).expect("write");
+    let err = open(dir.path()).expect_err("refused");
+    assert!(
+        err.to_string().contains("fewer than the one before it"),
+        "{err}"
+    );
+    // Two lines swapped inside the window: refused too.
+    let mut swapped = lines.clone();
+    let n = swapped.len();
+    swapped.swap(n - 5, n - 4);
+    std::fs::write(&path, format!("{}\n", swapped.join("\n"))).expect("write");
+    assert!(open(dir.path()).is_err());
+    // The same swap far before the window is not what a writer reads; `verify` reads it.
+    let mut early = lines;
+    early.swap(3, 4);
+    std::fs::write(&path, format!("{}\n", early.join("\n"))).expect("write");
+    assert!(open(dir.path()).is_ok());
+    let report = verify(
+        &dir.path().join("audit.log"),
+        &path,
+        signer().verifier(),
+        None,
+    )
+    .expect("verify");
+    assert!(!report.is_intact());
+}
+
+#[test]
+fn a_torn_last_checkpoint_line_up_to_the_line_limit_is_ours_and_cut_off() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    trail(dir.path(), 3);
+    let path = dir.path().join("checkpoints.jsonl");
+    let whole = std::fs::read(&path).expect("read");
+    let last = whole[..whole.len() - 1]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    for cut in [last + 1, last + 30, whole.len() - 1] {
+        std::fs::write(&path, &whole[..cut]).expect("torn");
+        let (_, opening) = open(dir.path()).expect("opens");
+        assert_eq!(
+            opening.torn_checkpoint,
+            Some((last as u64, (cut - last) as u64))
+        );
+        assert_eq!(opening.adopted, 2, "the records it would have signed");
+        assert_eq!(std::fs::read(&path).expect("read"), whole[..last]);
+    }
+    // A line of the trail's own beginning but longer than any checkpoint line
+    // (MAX_CHECKPOINT_LINE_BYTES) is no torn write of ours.
+    let mut long = whole[..last].to_vec();
+    let head = &whole[last..last + 40];
+    long.extend_from_slice(head);
+    long.extend(std::iter::repeat_n(b'A', (64 << 10) + 1 - head.len()));
+    std::fs::write(&path, &long).expect("write");
+    let err = open(dir.path()).expect_err("refused");
+    assert!(err.to_string().contains("incomplete"), "{err}");
+    // At the limit it still is.
+    long.truncate(last + (64 << 10));
+    std::fs::write(&path, &long).expect("write");
+    assert!(open(dir.path()).is_ok());
+}
