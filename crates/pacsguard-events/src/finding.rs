@@ -127,6 +127,9 @@ finding_kinds! {
     /// The audit trail cannot be written (the home's disk is full): findings are held in
     /// memory and written when it can be again.
     TrailDegraded => "trail-degraded",
+    /// A console account (or an address) reached the limit of failed sign-ins and is
+    /// refused until the lockout ends: a password or second factor is being guessed.
+    AccountLocked => "account-locked",
 }
 
 impl fmt::Display for FindingKind {

@@ -10,8 +10,10 @@
 //! * Every acceptance (who, why, which paths) is written in the same transaction as the
 //!   baseline it produced.
 
+mod console;
 mod signing;
 mod sqlite;
 
+pub use console::{AccountRow, ConsoleDb, SessionRow};
 pub use signing::{SIGNATURE_DOMAIN, fingerprint, signing_message};
 pub use sqlite::{Acceptance, SCHEMA_VERSION, SignedInfo, Store, StoreError};
