@@ -105,6 +105,9 @@ pub struct Enrolment {
     pub uri: String,
 }
 
+/// An enrolment begun and not confirmed, by session digest: when, and the secret.
+type PendingEnrolment = (i64, Vec<u8>);
+
 /// The console's state: the store's tables, the clock, the trail's inbox.
 #[derive(Debug)]
 pub struct Console {
@@ -117,7 +120,7 @@ pub struct Console {
     /// Issuer shown in authenticator apps: "PacsGuard HOST".
     issuer: String,
     addresses: Mutex<AddressThrottle>,
-    pending: Mutex<HashMap<Vec<u8>, (i64, Vec<u8>)>>,
+    pending: Mutex<HashMap<Vec<u8>, PendingEnrolment>>,
     pub guard: Arc<GuardState>,
 }
 
@@ -570,14 +573,14 @@ impl Console {
     pub fn begin_enrolment(&self, auth: &Authenticated) -> Result<Enrolment, AuthError> {
         let secret = random(totp::SECRET_BYTES)?;
         let mut pending = lock(&self.pending)?;
-        if pending.len() >= MAX_PENDING_ENROLMENTS && !pending.contains_key(&auth.token_hash) {
-            if let Some(oldest) = pending
+        if pending.len() >= MAX_PENDING_ENROLMENTS
+            && !pending.contains_key(&auth.token_hash)
+            && let Some(oldest) = pending
                 .iter()
                 .min_by_key(|(_, (since, _))| *since)
                 .map(|(k, _)| k.clone())
-            {
-                pending.remove(&oldest);
-            }
+        {
+            pending.remove(&oldest);
         }
         pending.insert(auth.token_hash.clone(), (self.now(), secret.clone()));
         Ok(Enrolment {

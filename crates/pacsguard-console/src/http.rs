@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Extension, Form, MatchedPath, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -29,6 +29,9 @@ pub const MAX_FORM_BYTES: usize = 16 * 1024;
 /// Argon2id hashes computed at once (each takes 19 MiB and a core): more sign-in
 /// attempts wait for a turn.
 pub const MAX_CONCURRENT_HASHES: usize = 2;
+/// The longest a request may take, body included: a client that sends its form a byte
+/// at a time loses its connection instead of holding one of [`crate::server::MAX_CONNECTIONS`].
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a sign-in waits for a turn before the server answers 503.
 pub const HASH_WAIT: Duration = Duration::from_secs(10);
 
@@ -162,8 +165,9 @@ pub fn app(console: Arc<Console>) -> Router {
     router
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
         .fallback(not_found)
-        .layer(middleware::from_fn(security_headers))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
+        .layer(middleware::from_fn(deadline))
+        .layer(middleware::from_fn(security_headers))
         .with_state(state)
 }
 
@@ -188,6 +192,24 @@ fn html(body: String) -> Response {
 
 fn status_page(status: StatusCode, title: &str, text: &str) -> Response {
     (status, html(pages::message(title, text))).into_response()
+}
+
+/// Ends a request that takes longer than [`REQUEST_TIMEOUT`].
+async fn deadline(request: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            let mut response = status_page(
+                StatusCode::REQUEST_TIMEOUT,
+                "Too slow",
+                "The request took too long.",
+            );
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            response
+        }
+    }
 }
 
 /// Headers on every response, errors included.
@@ -422,7 +444,7 @@ async fn authorize(State(state): State<AppState>, request: Request, next: Next) 
                 "The form's security token is missing or stale; reload the page and try again.",
             );
         }
-        Request::from_parts(parts, Body::from(Bytes::from(bytes)))
+        Request::from_parts(parts, Body::from(bytes))
     } else {
         Request::from_parts(parts, body)
     };

@@ -17,6 +17,7 @@
 //!   every POST and refuses cross-site requests.
 //! * An action whose event cannot be queued for the trail is not done.
 //! * Every limit a client controls is a named constant: [`http::MAX_FORM_BYTES`],
+//!   [`http::REQUEST_TIMEOUT`],
 //!   [`http::MAX_CONCURRENT_HASHES`], [`server::MAX_CONNECTIONS`],
 //!   [`server::HANDSHAKE_TIMEOUT`], [`server::HEADER_TIMEOUT`],
 //!   [`password::MAX_PASSWORD_BYTES`], [`auth::MAX_NAME_BYTES`],

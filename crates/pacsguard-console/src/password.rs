@@ -95,7 +95,7 @@ pub fn hash(password: &str) -> Result<String, PasswordError> {
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())
@@ -104,8 +104,11 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// A stored hash: m, t, p, salt, hash.
+type Stored = (u32, u32, u32, Vec<u8>, Vec<u8>);
+
 /// Parameters of a stored hash, bounded so a damaged row cannot ask for unbounded work.
-fn parse(stored: &str) -> Option<(u32, u32, u32, Vec<u8>, Vec<u8>)> {
+fn parse(stored: &str) -> Option<Stored> {
     if stored.len() > MAX_STORED_HASH_BYTES {
         return None;
     }
@@ -133,7 +136,10 @@ fn parse(stored: &str) -> Option<(u32, u32, u32, Vec<u8>, Vec<u8>)> {
     }
     let (m, t, p) = (m?, t?, p?);
     // Never less than today's floor (a downgraded row), never absurdly more.
-    if m < M_COST_KIB || m > 1024 * 1024 || t < T_COST || t > 64 || p < P_COST || p > 16 {
+    if !(M_COST_KIB..=1024 * 1024).contains(&m)
+        || !(T_COST..=64).contains(&t)
+        || !(P_COST..=16).contains(&p)
+    {
         return None;
     }
     Some((m, t, p, salt, hash))

@@ -749,3 +749,40 @@ async fn every_route_with_every_role_is_allowed_exactly_as_the_table_says() {
         assert_eq!(r.location(), Some("/login"), "{}", role.as_str());
     }
 }
+
+/// A request body that never arrives: the client that sends nothing after its headers.
+struct NeverEnding;
+
+impl http_body::Body for NeverEnding {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Pending
+    }
+}
+
+/// A client that holds a request open (a form sent a byte at a time, or never) loses it
+/// at REQUEST_TIMEOUT; the runtime's clock is paused, so no test time is spent waiting.
+#[tokio::test(start_paused = true)]
+async fn a_request_that_never_finishes_is_ended_at_the_request_timeout() {
+    let h = harness();
+    let mut request = Request::builder()
+        .method("POST")
+        .uri("/login")
+        .header(header::HOST, "console.test")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::new(NeverEnding))
+        .expect("request");
+    request.extensions_mut().insert(Peer(
+        "192.0.2.10:50000".parse::<SocketAddr>().expect("addr"),
+    ));
+    let started = tokio::time::Instant::now();
+    let response = h.app.clone().oneshot(request).await.expect("infallible");
+    assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+    assert_eq!(started.elapsed(), pacsguard_console::http::REQUEST_TIMEOUT);
+    assert!(response.headers().contains_key("content-security-policy"));
+}
