@@ -279,6 +279,22 @@ fn first_start_setup_enrolment_overview_and_the_trail_through_the_real_binary() 
         );
     }
 
+    // The console's events reach the trail while serve runs (the guard writes them
+    // within a turn of its loop), not only when it stops.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let shown = env.run(&["audit", "show", "--action", "account"]);
+        if stdout(&shown).contains("first administrator admin created") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not on the trail while running: {}",
+            stdout(&shown)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
     // The second factor before anything else.
     let (status, headers, _) = server.curl("GET", "/", &[]);
     assert_eq!(status, 303);
