@@ -396,3 +396,88 @@ fn a_second_start_reuses_the_certificate_and_prints_no_setup_link_once_an_accoun
     assert_eq!(check.status.code(), Some(2), "{}", stderr(&check));
     server.stop();
 }
+
+/// `[console] cert/key`: the administrator's own certificate (made here by openssl) is
+/// the one served, nothing is generated, and a key others can read is refused.
+#[test]
+fn the_administrators_own_certificate_is_served_and_a_readable_key_refused() {
+    let env = Env::new();
+    env.profile(&[]);
+    let dir = env.dir.path();
+    let (cert, key) = (dir.join("own-cert.pem"), dir.join("own-key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let fingerprint = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(&cert)
+        .output()
+        .expect("openssl runs");
+    let expected = String::from_utf8_lossy(&fingerprint.stdout)
+        .split_once('=')
+        .map(|(_, f)| f.trim().to_string())
+        .expect("fingerprint");
+    let config = env.home.join("config.toml");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str(&format!(
+        "\n[console]\ncert = \"{}\"\nkey = \"{}\"\n",
+        cert.display(),
+        key.display()
+    ));
+    std::fs::write(&config, text).expect("config");
+
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let refused = env.run(&["serve", "--listen", "127.0.0.1:0"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("own-key.pem") && stderr(&refused).contains("chmod 600"),
+        "{}",
+        stderr(&refused)
+    );
+
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let mut server = Server::start(&env, &[]);
+    server.cacert = cert.clone();
+    assert_eq!(
+        value_of(&server.stderr(), "SHA-256 fingerprint ", '\n'),
+        expected
+    );
+    assert_eq!(openssl_fingerprint(&server.base), expected);
+    assert!(
+        !env.home.join("console/cert.pem").exists(),
+        "nothing generated"
+    );
+    let (status, _, body) = server.curl("GET", "/login", &[]);
+    assert_eq!(
+        status, 200,
+        "curl trusts the configured certificate: {body}"
+    );
+    server.stop();
+}
