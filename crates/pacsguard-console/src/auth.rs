@@ -344,7 +344,7 @@ impl Console {
         previous: Option<&str>,
     ) -> Result<NewSession, AuthError> {
         if let Some(previous) = previous.filter(|t| secret::is_token(t)) {
-            lock(&self.db)?.delete_session(&secret::digest(previous))?;
+            self.end_replaced_session(previous)?;
         }
         let now = self.now();
         let addr = address.to_string();
@@ -403,6 +403,27 @@ impl Console {
             },
         ))?;
         self.new_session(account.id, enrolled, address)
+    }
+
+    /// Ends the session a browser still had when it signs in again (a token is never
+    /// reused across sign-ins), and records whose it was.
+    fn end_replaced_session(&self, token: &str) -> Result<(), AuthError> {
+        let hash = secret::digest(token);
+        let db = lock(&self.db)?;
+        let Some(session) = db.session(&hash)? else {
+            return Ok(());
+        };
+        let name = db
+            .account_by_id(session.account)?
+            .map_or_else(|| "an account since removed".to_string(), |a| a.name);
+        db.delete_session(&hash)?;
+        drop(db);
+        self.record(self.event(
+            &name,
+            Action::Logout,
+            Outcome::Success,
+            format!("the session of {name} ended: a new sign-in from the same browser replaced it"),
+        ))
     }
 
     /// Checks a TOTP code (spending its step) or a recovery code (spending it). The

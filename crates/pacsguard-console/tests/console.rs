@@ -414,11 +414,25 @@ async fn sign_in_refuses_every_failure_alike_and_a_code_once() {
     // The same code again: a replay, refused.
     let replay = h.login("admin", ADMIN_PASSWORD, &code).await;
     assert_eq!(replay.status, StatusCode::UNAUTHORIZED);
-    // A new sign-in is a new token.
+    // A new sign-in is a new token, and ends the session the browser still had.
+    let code = h.next_code(&secret);
     let second = h
-        .login("admin", ADMIN_PASSWORD, &h.next_code(&secret))
+        .send(
+            "POST",
+            "/login",
+            Some(&first),
+            &[
+                ("name", "admin"),
+                ("password", ADMIN_PASSWORD),
+                ("code", &code),
+            ],
+        )
         .await;
     assert_ne!(second.cookie().expect("cookie"), first);
+    assert_eq!(
+        h.send("GET", "/", Some(&first), &[]).await.location(),
+        Some("/login")
+    );
     let events = h.events();
     let failures = details(&events, Action::Login, Outcome::Failure);
     for reason in ["no such account", "wrong password", "wrong code", "replay"] {
@@ -428,6 +442,11 @@ async fn sign_in_refuses_every_failure_alike_and_a_code_once() {
         );
     }
     assert_eq!(details(&events, Action::Login, Outcome::Success).len(), 2);
+    assert!(
+        details(&events, Action::Logout, Outcome::Success)
+            .iter()
+            .any(|d| d.contains("replaced it"))
+    );
 }
 
 #[tokio::test]
