@@ -527,6 +527,23 @@ impl Console {
         let _ = self.record(event);
     }
 
+    /// Records a request refused for its role (the refusal stands even if the record
+    /// cannot be queued).
+    pub fn denied(&self, auth: &Authenticated, method: &str, path: &str, needed: Role) {
+        let finding = Finding::new(
+            self.store_path.clone(),
+            FindingKind::AccessDenied,
+            Severity::Warning,
+            format!(
+                "console: {} ({}) was refused {method} {path}: it needs the role {}",
+                auth.name,
+                auth.role.as_str(),
+                needed.as_str()
+            ),
+        );
+        let _ = self.record(Event::of_finding(self.actor(&auth.name), finding));
+    }
+
     /// The session of a cookie's token, if it is valid now; an expired one is ended and
     /// its end recorded.
     pub fn authenticate(&self, token: &str) -> Result<Option<Authenticated>, AuthError> {

@@ -417,6 +417,9 @@ async fn authorize(State(state): State<AppState>, request: Request, next: Next) 
     if let Access::Role(min) = route.access
         && auth.role < min
     {
+        state
+            .console
+            .denied(&auth, route.method.as_str(), route.path, min);
         return status_page(
             StatusCode::FORBIDDEN,
             "Forbidden",

@@ -717,6 +717,7 @@ async fn every_route_with_every_role_is_allowed_exactly_as_the_table_says() {
         let (cookie, csrf, _) = h.enrol(&r.cookie().expect("cookie")).await;
         sessions.push((role, cookie, csrf));
     }
+    let mut refusals = 0;
     for route in ROUTES {
         let method = route.method.as_str();
         // Anonymous.
@@ -759,8 +760,26 @@ async fn every_route_with_every_role_is_allowed_exactly_as_the_table_says() {
                 r.status,
                 r.body
             );
+            if refused {
+                refusals += 1;
+            }
         }
     }
+    // Each refusal is on the trail, naming who, what and the role it needed.
+    let denied: Vec<String> = h
+        .events()
+        .into_iter()
+        .filter_map(|e| e.finding)
+        .filter(|f| f.kind == pacsguard_events::FindingKind::AccessDenied)
+        .map(|f| f.detail)
+        .collect();
+    assert_eq!(denied.len(), refusals, "{denied:?}");
+    assert!(
+        denied.iter().any(|d| d.contains(
+            "viewer (viewer) was refused GET /accounts: it needs the role administrator"
+        )),
+        "{denied:?}"
+    );
     for (role, cookie, csrf) in &sessions {
         let r = h
             .send("POST", "/logout", Some(cookie), &[("csrf", csrf)])
