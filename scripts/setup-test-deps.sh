@@ -26,6 +26,10 @@ declare -A needed=(
   [mutool]=mupdf-tools
   [pdfinfo]=poppler-utils
   [faketime]=faketime
+  # the console's end-to-end tests drive `pacsguard serve` over HTTPS with curl and
+  # read its certificate with openssl
+  [curl]=curl
+  [openssl]=openssl
 )
 
 # packages that provide no command of their own

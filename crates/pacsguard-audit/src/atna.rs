@@ -5,7 +5,9 @@
 //! 110113). The event type says what kind: Security Configuration (110129) for `init`,
 //! `profile` and `accept`, which change what is trusted; Object Security Attributes
 //! Changed (110135) for `metadata-changed`; Audit Recording Stopped (110133) for a record
-//! cut short by a crash; and always PacsGuard's own code (the action or finding kind) so
+//! cut short by a crash; Login (110122), Logout (110123) and User Security Attributes
+//! Changed (110137) for the console's sign-ins, sign-outs and account changes; and
+//! always PacsGuard's own code (the action or finding kind) so
 //! nothing is lost in translation. Alerts are serious failures (outcome 8), warnings minor
 //! ones (4). Paths are participant objects identified by `file://` URI.
 
@@ -94,6 +96,10 @@ fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
 fn dcm_event_type(action: &str, kind: &str) -> Option<(&'static str, &'static str)> {
     match (action, kind) {
         ("init" | "profile" | "accept", "") => Some(("110129", "Security Configuration")),
+        // The console's records (issue 13): DICOM's user authentication event types.
+        ("login", _) => Some(("110122", "Login")),
+        ("logout", _) => Some(("110123", "Logout")),
+        ("account", _) => Some(("110137", "User Security Attributes Changed")),
         (_, "metadata-changed") => Some(("110135", "Object Security Attributes Changed")),
         ("audit", _) => Some(("110133", "Audit Recording Stopped")),
         _ => None,
@@ -254,5 +260,23 @@ mod tests {
         assert_eq!(file_uri("/x/\\q"), "file:///x/%5Cq");
         let record = serde_json::json!({"seq": 1, "action": "check", "objects": ["/a b/c#d"]});
         assert!(audit_message(&record).contains("ParticipantObjectID=\"file:///a%20b/c%23d\""));
+    }
+
+    #[test]
+    fn console_records_carry_dicom_login_and_logout_codes() {
+        for (action, code) in [
+            ("login", "110122"),
+            ("logout", "110123"),
+            ("account", "110137"),
+        ] {
+            let record = serde_json::json!({"seq": 1, "action": action, "outcome": "success"});
+            let message = audit_message(&record);
+            assert!(
+                message.contains(&format!(
+                    "<EventTypeCode csd-code=\"{code}\" codeSystemName=\"DCM\""
+                )),
+                "{action}: {message}"
+            );
+        }
     }
 }

@@ -76,6 +76,22 @@ pub struct Config {
     pub audit: AuditConfig,
     #[serde(default)]
     pub watch: WatchConfig,
+    #[serde(default)]
+    pub console: ConsoleConfig,
+}
+
+/// `[console]`: where `pacsguard serve` listens and which certificate it presents.
+/// Without `cert`/`key`, a self-signed certificate is generated into the home on first
+/// start and its fingerprint printed.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// `ADDRESS:PORT` (default 127.0.0.1:8443; `--listen` overrides it).
+    pub listen: Option<String>,
+    /// PEM certificate chain, the server's certificate first.
+    pub cert: Option<PathBuf>,
+    /// PEM private key of `cert` (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
 }
 
 /// Largest `max_watches` accepted: the kernel's own ceiling is memory, and a watch costs

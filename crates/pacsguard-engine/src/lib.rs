@@ -30,9 +30,11 @@ pub use audit::{
     AuditVerifyReport, ExportFormat, ForwardReport, ShowFilter, audit_export, audit_forward,
     audit_show, audit_verify,
 };
-pub use config::{CONFIG_TEMPLATE, Config, MAX_WATCHES_LIMIT, RootConfig, WatchConfig};
+pub use config::{
+    CONFIG_TEMPLATE, Config, ConsoleConfig, MAX_WATCHES_LIMIT, RootConfig, WatchConfig,
+};
 pub use error::EngineError;
-pub use home::{Home, InitReport, default_home};
+pub use home::{Home, InitReport, default_home, hostname};
 pub use ops::{
     AcceptReport, AcceptRequest, CheckReport, CheckRequest, MAX_SCAN_FILE_BYTES,
     MAX_SCAN_MEMORY_BYTES, MAX_WHOLE_FILE_BYTES, ProfileReport, ProfileRequest, ReinitReport,

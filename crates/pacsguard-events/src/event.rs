@@ -45,11 +45,20 @@ pub enum Action {
     /// A long-running guard is alive (see [`Event::heartbeat`]); a gap between two
     /// heartbeats means it was stopped without a clean shutdown.
     Heartbeat,
+    /// A person signed in to the console, or failed to (DICOM 110114 User
+    /// Authentication, 110122 Login).
+    Login,
+    /// A console session ended: signed out, idle or past its absolute limit (DICOM
+    /// 110114 User Authentication, 110123 Logout).
+    Logout,
+    /// A console account changed: created at first setup, second factor enrolled,
+    /// recovery codes issued or used, role changed (DICOM 110136/110137 Security Roles).
+    Account,
 }
 
 impl Action {
     /// Every action, in the order above: the vocabulary of `audit show --action`.
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 14] = [
         Action::Init,
         Action::Profile,
         Action::Check,
@@ -61,6 +70,9 @@ impl Action {
         Action::Audit,
         Action::Watch,
         Action::Heartbeat,
+        Action::Login,
+        Action::Logout,
+        Action::Account,
     ];
 
     /// The stable kebab-case name written into records.
@@ -77,6 +89,9 @@ impl Action {
             Action::Audit => "audit",
             Action::Watch => "watch",
             Action::Heartbeat => "heartbeat",
+            Action::Login => "login",
+            Action::Logout => "logout",
+            Action::Account => "account",
         }
     }
 }

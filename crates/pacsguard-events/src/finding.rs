@@ -131,6 +131,12 @@ finding_kinds! {
     /// home was reset, which hides everything it recorded. Every command refuses to work
     /// until a person starts a new trail on the record (`audit reinit`).
     TrailReset => "trail-reset",
+    /// A console account (or an address) reached the limit of failed sign-ins and is
+    /// refused until the lockout ends: a password or second factor is being guessed.
+    AccountLocked => "account-locked",
+    /// A signed-in console user called a route their role does not allow (refused): a
+    /// probe of the server's authorization, or a page that offered what it should not.
+    AccessDenied => "access-denied",
 }
 
 impl fmt::Display for FindingKind {

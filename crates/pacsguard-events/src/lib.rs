@@ -13,7 +13,9 @@
 mod escape;
 mod event;
 mod finding;
+mod inbox;
 
 pub use escape::{escape_bytes, escape_path};
 pub use event::{Action, Actor, Event, EventBus, EventSink, Outcome, SinkError};
 pub use finding::{Finding, FindingKind, Severity, SeverityCounts};
+pub use inbox::{Inbox, MAX_INBOX_EVENTS};

@@ -11,9 +11,11 @@
 //!   baseline it produced, and the signature covers every acceptance with the baseline:
 //!   an acceptance edited, added or deleted in the store fails verification.
 
+mod console;
 mod signing;
 mod sqlite;
 
+pub use console::{AccountRow, ConsoleDb, SessionRow};
 pub use signing::{
     SIGNATURE_DOMAIN, SIGNATURE_DOMAIN_V2, fingerprint, signing_message, signing_message_v2,
 };

@@ -165,6 +165,24 @@ impl Store {
         Ok(generation.map_or(0, |g| u64::try_from(g).unwrap_or(0)))
     }
 
+    /// The profiled roots' paths, not verified: for display beside a running guard (the
+    /// guard itself works from the verified baseline).
+    pub fn root_paths(&self) -> Result<Vec<PathBuf>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT path FROM roots ORDER BY path")
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, Vec<u8>>(0))
+            .map_err(self.sql())?;
+        let mut paths = Vec::new();
+        for row in rows {
+            let bytes = row.map_err(self.sql())?;
+            paths.push(PathBuf::from(std::ffi::OsString::from_vec(bytes)));
+        }
+        Ok(paths)
+    }
+
     /// The verified baseline, or `None` if none was ever signed.
     pub fn load(&self, key: &VerifyingKey) -> Result<Option<(Baseline, SignedInfo)>, StoreError> {
         let row = self

@@ -6,6 +6,7 @@
 mod maintenance;
 mod output;
 mod progress;
+mod serve;
 mod signals;
 
 use std::path::PathBuf;
@@ -76,6 +77,22 @@ enum Command {
         #[arg(long, value_enum)]
         policy: Option<PolicyArg>,
         /// One JSON object per finding, one per line, as it happens.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Guard the roots in real time (as `watch`) and serve the console over HTTPS beside
+    /// the guard, until SIGTERM or SIGINT. The first start prints a one-time link to
+    /// create the first administrator.
+    Serve {
+        paths: Vec<PathBuf>,
+        /// Policy for a first profile (default: the configuration's, else static).
+        #[arg(long, value_enum)]
+        policy: Option<PolicyArg>,
+        /// ADDRESS:PORT to listen on (default: [console] listen, else 127.0.0.1:8443;
+        /// port 0 picks a free one, printed at start).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        /// The guard's findings as JSON lines, as `watch --json` prints them.
         #[arg(long)]
         json: bool,
     },
@@ -185,7 +202,8 @@ enum AuditCommand {
         /// Only records at or after this time (RFC 3339, e.g. 2026-11-28T00:00:00Z).
         #[arg(long, value_name = "TIME")]
         since: Option<String>,
-        /// Only records of this action (init, profile, check, accept, finding, audit).
+        /// Only records of this action (init, profile, check, accept, finding, audit, watch,
+        /// login, logout, account, ...).
         #[arg(long)]
         action: Option<String>,
         /// Only records concerning a path containing this text.
@@ -331,6 +349,7 @@ impl Command {
             | Command::Profile { json, .. }
             | Command::Check { json, .. }
             | Command::Watch { json, .. }
+            | Command::Serve { json, .. }
             | Command::Accept { json, .. }
             | Command::Scan { json, .. }
             | Command::Sanitize { json, .. } => *json,
@@ -425,6 +444,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             output::watch_stopped(&report);
             Ok(output::status(&report.counts))
         }
+        Command::Serve {
+            paths,
+            policy,
+            listen,
+            json,
+        } => serve::run(home, paths, policy.map(Policy::from), listen, json),
         Command::Accept {
             paths,
             all,

@@ -18,7 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ed25519_dalek::SigningKey;
 use nix::fcntl::Flock;
 use pacsguard_audit::{Opening, TrailOptions, WitnessMode};
-use pacsguard_events::{Action, Actor, Event, EventBus, Finding, Outcome};
+use pacsguard_events::{Action, Actor, Event, EventBus, Finding, Inbox, Outcome};
 use pacsguard_fs::{Content, EntryType, HashRequest, Tree, WalkError};
 use pacsguard_profile::{
     Baseline, Policy, ProfileError, RootProfile, RootSpec, hash_request, hash_tree,
@@ -58,6 +58,8 @@ pub struct Session {
     /// How the trail was opened (the settings signed into its checkpoints), so a watcher
     /// that lost its trail to a full disk reopens it the same way.
     trail_options: TrailOptions,
+    /// Events of the console beside a running watcher, written by the watcher's loop.
+    inbox: Inbox,
 }
 
 impl std::fmt::Debug for Session {
@@ -180,6 +182,7 @@ impl Session {
             bus,
             actor: current_actor(),
             trail_options: options,
+            inbox: Inbox::new(),
         };
         if let Some(state) = opening.state
             && state.settings != settings
@@ -216,6 +219,18 @@ impl Session {
 
     pub fn home(&self) -> &Home {
         &self.home
+    }
+
+    /// Where a service beside [`Session::watch`] (the console) puts its own events: the
+    /// watcher writes them to the trail in order within one turn of its loop; once it
+    /// stops, pushes fail. Take it before the watch starts.
+    pub fn inbox(&self) -> Inbox {
+        self.inbox.clone()
+    }
+
+    /// The operating-system user running this command.
+    pub fn actor(&self) -> &Actor {
+        &self.actor
     }
 
     fn load_baseline(&self) -> Result<Option<(Baseline, SignedInfo)>, EngineError> {

@@ -167,9 +167,19 @@ impl Session {
         out: &mut dyn WatchOutput,
         stop: &AtomicBool,
     ) -> Result<WatchReport, EngineError> {
-        self.recorded(Action::Watch, request.paths.clone(), |s| {
+        let result = self.recorded(Action::Watch, request.paths.clone(), |s| {
             s.watch_inner(request, out, stop)
-        })
+        });
+        // A watcher that failed never reached its own close: events pushed meanwhile are
+        // written now, and later pushes are refused (the console stops acting).
+        let left = self.inbox.close();
+        if !left.is_empty() {
+            for event in &left {
+                let _ = self.bus.emit(event);
+            }
+            let _ = self.bus.flush();
+        }
+        result
     }
 
     fn watch_inner(
@@ -1724,6 +1734,11 @@ impl<'a> Guard<'a> {
         if self.degraded.as_ref().is_some_and(|d| d.due(now)) {
             self.catch_up(now);
         }
+        // What the console beside this watcher did (logins, account changes): on the
+        // trail in order, within one turn, signed with the next checkpoint.
+        for event in self.session.inbox.take() {
+            self.emit(event, now);
+        }
         self.maintenance(now)?;
         if let Some((step, before, after)) = self.clock.check() {
             let detail = format!(
@@ -1781,6 +1796,10 @@ impl<'a> Guard<'a> {
 
     /// The clean stop: the last heartbeat says so, and everything is signed.
     fn finish(&mut self, report: &WatchReport) -> Result<(), EngineError> {
+        // The console's last events, before the stop that closes its inbox is recorded.
+        for event in self.session.inbox.close() {
+            self.emit(event, Instant::now());
+        }
         let detail = format!(
             "stopped: {} notices, {} verifications, {} overflows, {} scrub cycles; {} alert, {} warning, {} info",
             report.notices,

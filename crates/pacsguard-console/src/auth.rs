@@ -1,0 +1,749 @@
+//! Accounts, sign-in and sessions: the console's security core, without HTTP.
+//!
+//! * First start: no default password. A one-time setup token (256 bits, stored as its
+//!   SHA-256, valid [`SETUP_TOKEN_LIFETIME`], spent in the transaction that creates the
+//!   first administrator) is the only way in.
+//! * Sign-in: name, password (Argon2id) and a TOTP code or a recovery code. An account
+//!   that has not enrolled its second factor yet (the first administrator right after
+//!   setup, an account an administrator just created) gets a session that reaches only
+//!   the enrolment page.
+//! * Sessions: opaque 256-bit tokens, stored as SHA-256, with a CSRF token of their own;
+//!   ended after [`IDLE_SECONDS`] without a request and [`ABSOLUTE_SECONDS`] after sign-in.
+//!   Every sign-in and enrolment issues a new token (no fixation).
+//! * Every outcome is an event for the audit trail; an event that cannot be queued
+//!   stops the action ([`AuthError::Unrecorded`]).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use pacsguard_events::{
+    Action, Actor, Event, Finding, FindingKind, Inbox, Outcome, Severity, escape_bytes,
+};
+use pacsguard_store::{AccountRow, ConsoleDb, StoreError};
+use subtle::ConstantTimeEq as _;
+
+use crate::clock::Clock;
+use crate::guard::GuardState;
+use crate::password::{self, PasswordError};
+use crate::roles::Role;
+use crate::secret;
+use crate::throttle::{self, AddressThrottle};
+use crate::totp;
+
+/// How long the setup link printed at first start stays valid.
+pub const SETUP_TOKEN_LIFETIME: i64 = 15 * 60;
+/// A session unused this long ends.
+pub const IDLE_SECONDS: i64 = 15 * 60;
+/// A session ends this long after sign-in, used or not.
+pub const ABSOLUTE_SECONDS: i64 = 12 * 3600;
+/// Recovery codes issued at enrolment, each usable once.
+pub const RECOVERY_CODES: usize = 10;
+/// Bytes of a recovery code: 80 bits, 16 base32 characters.
+const RECOVERY_CODE_BYTES: usize = 10;
+/// Longest account name: 1 to 64 of `a-z 0-9 . _ -`, so names are unambiguous in the
+/// trail and in a URL.
+pub const MAX_NAME_BYTES: usize = 64;
+/// Bytes of a refused name shown in the trail (it may be anything a client sent).
+const MAX_SHOWN_ATTEMPT_BYTES: usize = 64;
+/// Enrolments begun and not confirmed, remembered per session (one each); past this the
+/// oldest are forgotten and must be begun again.
+pub const MAX_PENDING_ENROLMENTS: usize = 1_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Sign-in refused: one answer for every reason (unknown name, wrong password, wrong
+    /// or replayed code, locked), so the answer tells an attacker nothing.
+    #[error("sign-in failed")]
+    SignInFailed,
+    /// The setup link is unknown, spent or expired.
+    #[error("this setup link is not valid (unknown, already used, or expired)")]
+    SetupRefused,
+    #[error("{0}")]
+    Password(#[from] PasswordError),
+    /// A form field a person can correct.
+    #[error("{0}")]
+    Invalid(String),
+    /// The code did not confirm the enrolment.
+    #[error("the code does not match; check the phone's clock and enter the current code")]
+    WrongCode,
+    /// The event could not be queued for the trail: nothing was done.
+    #[error("the audit trail cannot record this action, so it was not done: {0}")]
+    Unrecorded(String),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("the system's random generator failed: {0}")]
+    Random(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// A request's authenticated session.
+#[derive(Clone, Debug)]
+pub struct Authenticated {
+    pub account: i64,
+    pub name: String,
+    pub role: Role,
+    /// Whether the second factor is enrolled; if not, only enrolment is open.
+    pub enrolled: bool,
+    pub csrf: String,
+    pub(crate) token_hash: Vec<u8>,
+}
+
+/// A new session: the cookie's value.
+#[derive(Debug)]
+pub struct NewSession {
+    pub token: String,
+    pub enrolled: bool,
+}
+
+/// What a person needs to enrol: shown once.
+#[derive(Clone, Debug)]
+pub struct Enrolment {
+    pub secret_base32: String,
+    pub uri: String,
+}
+
+/// An enrolment begun and not confirmed, by session digest: when, and the secret.
+type PendingEnrolment = (i64, Vec<u8>);
+
+/// The console's state: the store's tables, the clock, the trail's inbox.
+#[derive(Debug)]
+pub struct Console {
+    db: Mutex<ConsoleDb>,
+    pub(crate) clock: Arc<dyn Clock>,
+    inbox: Inbox,
+    uid: u32,
+    /// The store file: the path of `account-locked` findings.
+    store_path: PathBuf,
+    /// Issuer shown in authenticator apps: "PacsGuard HOST".
+    issuer: String,
+    addresses: Mutex<AddressThrottle>,
+    pending: Mutex<HashMap<Vec<u8>, PendingEnrolment>>,
+    pub guard: Arc<GuardState>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, AuthError> {
+    m.lock()
+        .map_err(|_| AuthError::Internal("a lock was poisoned by a panic".into()))
+}
+
+fn random(n: usize) -> Result<Vec<u8>, AuthError> {
+    secret::random_bytes(n).map_err(|e| AuthError::Random(e.to_string()))
+}
+
+fn token() -> Result<String, AuthError> {
+    secret::new_token().map_err(|e| AuthError::Random(e.to_string()))
+}
+
+/// An attempted name as the trail shows it: escaped, bounded.
+fn shown(name: &str) -> String {
+    let bytes = name.as_bytes();
+    let cut = &bytes[..bytes.len().min(MAX_SHOWN_ATTEMPT_BYTES)];
+    let mut text = escape_bytes(cut);
+    if bytes.len() > MAX_SHOWN_ATTEMPT_BYTES {
+        text.push('…');
+    }
+    text
+}
+
+/// Whether `name` is a valid account name.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_BYTES
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        })
+}
+
+/// A recovery code as typed: case, spaces and dashes do not matter.
+fn normalise_recovery(code: &str) -> String {
+    code.chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .flat_map(char::to_uppercase)
+        .collect()
+}
+
+impl Console {
+    pub fn new(
+        db: ConsoleDb,
+        clock: Arc<dyn Clock>,
+        inbox: Inbox,
+        store_path: PathBuf,
+        host: &str,
+        guard: Arc<GuardState>,
+    ) -> Console {
+        Console {
+            db: Mutex::new(db),
+            clock,
+            inbox,
+            uid: nix_uid(),
+            store_path,
+            issuer: format!("PacsGuard {host}"),
+            addresses: Mutex::new(AddressThrottle::default()),
+            pending: Mutex::new(HashMap::new()),
+            guard,
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    fn actor(&self, name: &str) -> Actor {
+        Actor {
+            user: format!("console:{name}"),
+            uid: self.uid,
+            sudo_user: None,
+        }
+    }
+
+    /// Queues an event for the trail; failing that, the action is refused.
+    fn record(&self, event: Event) -> Result<(), AuthError> {
+        self.inbox
+            .push(event)
+            .map_err(|e| AuthError::Unrecorded(e.to_string()))
+    }
+
+    fn event(&self, who: &str, action: Action, outcome: Outcome, detail: String) -> Event {
+        Event::new(
+            self.actor(who),
+            action,
+            outcome,
+            format!("console: {detail}"),
+        )
+    }
+
+    /// At start: if no account exists, a new setup token (replacing any earlier one),
+    /// returned once to be printed; else `None`.
+    pub fn issue_setup_token(&self) -> Result<Option<String>, AuthError> {
+        let db = lock(&self.db)?;
+        if db.account_count()? > 0 {
+            return Ok(None);
+        }
+        let token = token()?;
+        db.set_setup_token(&secret::digest(&token), self.now() + SETUP_TOKEN_LIFETIME)?;
+        drop(db);
+        self.record(self.event(
+            "setup",
+            Action::Account,
+            Outcome::Success,
+            format!(
+                "no account exists: a one-time setup link was issued, valid for {} minutes",
+                SETUP_TOKEN_LIFETIME / 60
+            ),
+        ))?;
+        Ok(Some(token))
+    }
+
+    /// Whether a setup token is the outstanding, unexpired one (for showing the form).
+    pub fn setup_token_valid(&self, token: &str) -> Result<bool, AuthError> {
+        if !secret::is_token(token) {
+            return Ok(false);
+        }
+        let db = lock(&self.db)?;
+        Ok(match db.setup_token()? {
+            Some((hash, expires)) => {
+                bool::from(hash.ct_eq(&secret::digest(token))) && expires > self.now()
+            }
+            None => false,
+        })
+    }
+
+    /// Creates the first administrator with the setup token, and a session that can only
+    /// enrol the second factor.
+    pub fn setup(
+        &self,
+        token: &str,
+        name: &str,
+        password: &str,
+        address: IpAddr,
+    ) -> Result<NewSession, AuthError> {
+        if !self.setup_token_valid(token)? {
+            let _ = self.record(self.event(
+                "setup",
+                Action::Account,
+                Outcome::Failure,
+                format!("a setup link was refused (unknown, used or expired) from {address}"),
+            ));
+            return Err(AuthError::SetupRefused);
+        }
+        if !valid_name(name) {
+            return Err(AuthError::Invalid(format!(
+                "a name is 1 to {MAX_NAME_BYTES} characters of a-z, 0-9, '.', '_' and '-'"
+            )));
+        }
+        password::check_new(password)?;
+        let hash = password::hash(password)?;
+        // Recorded before the account exists: a crash in between leaves a record of an
+        // attempt, never an account without a record.
+        self.record(self.event(
+            name,
+            Action::Account,
+            Outcome::Started,
+            format!(
+                "first administrator {name} being created with the one-time setup link from {address}"
+            ),
+        ))?;
+        let now = self.now();
+        let id = lock(&self.db)?.create_first_account(
+            &secret::digest(token),
+            name,
+            Role::Administrator.as_str(),
+            &hash,
+            now,
+        )?;
+        let Some(id) = id else {
+            let _ = self.record(self.event(
+                name,
+                Action::Account,
+                Outcome::Failure,
+                "the setup link was spent or expired meanwhile: no account created".into(),
+            ));
+            return Err(AuthError::SetupRefused);
+        };
+        self.record(self.event(
+            name,
+            Action::Account,
+            Outcome::Success,
+            format!(
+                "first administrator {name} created; the setup link is spent; the second factor must be enrolled before anything else"
+            ),
+        ))?;
+        self.new_session(id, false, address)
+    }
+
+    fn new_session(
+        &self,
+        account: i64,
+        enrolled: bool,
+        address: IpAddr,
+    ) -> Result<NewSession, AuthError> {
+        let token = token()?;
+        let csrf = token_csrf()?;
+        lock(&self.db)?.insert_session(
+            &secret::digest(&token),
+            account,
+            &csrf,
+            self.now(),
+            &address.to_string(),
+        )?;
+        Ok(NewSession { token, enrolled })
+    }
+
+    /// Signs in with name, password and (once enrolled) a TOTP or recovery code. Ends the
+    /// session `previous` (the cookie the browser still had), so a token is never reused
+    /// across sign-ins.
+    pub fn login(
+        &self,
+        name: &str,
+        password: &str,
+        code: &str,
+        address: IpAddr,
+        previous: Option<&str>,
+    ) -> Result<NewSession, AuthError> {
+        if let Some(previous) = previous.filter(|t| secret::is_token(t)) {
+            self.end_replaced_session(previous)?;
+        }
+        let now = self.now();
+        let addr = address.to_string();
+        let address_closed = lock(&self.addresses)?.is_closed(&addr, now);
+        let account = if valid_name(name) {
+            lock(&self.db)?.account_by_name(name)?
+        } else {
+            None
+        };
+        let Some(account) = account else {
+            password::dummy_verify(password);
+            return self.refuse(None, name, &addr, "no such account", address_closed);
+        };
+        if address_closed || account.locked_until > now {
+            password::dummy_verify(password);
+            let _ = self.record(self.event(
+                name,
+                Action::Login,
+                Outcome::Failure,
+                format!(
+                    "sign-in of {} from {addr} refused unchecked: sign-in is paused for {}",
+                    shown(name),
+                    if address_closed {
+                        "this address"
+                    } else {
+                        "this account"
+                    }
+                ),
+            ));
+            return Err(AuthError::SignInFailed);
+        }
+        if !password::verify(password, &account.password_hash) {
+            return self.refuse(Some(&account), name, &addr, "wrong password", false);
+        }
+        let mut how = String::new();
+        if let Some(secret) = &account.totp_secret {
+            match self.second_factor(&account, secret, code, now)? {
+                Ok(detail) => how = detail,
+                Err(reason) => return self.refuse(Some(&account), name, &addr, reason, false),
+            }
+        }
+        let role = Role::parse(&account.role)
+            .ok_or_else(|| AuthError::Internal(format!("account {name}: unknown role")))?;
+        lock(&self.db)?.set_failures(account.id, 0, 0)?;
+        let enrolled = account.totp_secret.is_some();
+        self.record(self.event(
+            name,
+            Action::Login,
+            Outcome::Success,
+            if enrolled {
+                format!("{name} signed in ({}) from {addr}{how}", role.as_str())
+            } else {
+                format!(
+                    "{name} signed in with the password only, from {addr}: the session reaches only the enrolment of the second factor"
+                )
+            },
+        ))?;
+        self.new_session(account.id, enrolled, address)
+    }
+
+    /// Ends the session a browser still had when it signs in again (a token is never
+    /// reused across sign-ins), and records whose it was.
+    fn end_replaced_session(&self, token: &str) -> Result<(), AuthError> {
+        let hash = secret::digest(token);
+        let db = lock(&self.db)?;
+        let Some(session) = db.session(&hash)? else {
+            return Ok(());
+        };
+        let name = db
+            .account_by_id(session.account)?
+            .map_or_else(|| "an account since removed".to_string(), |a| a.name);
+        db.delete_session(&hash)?;
+        drop(db);
+        self.record(self.event(
+            &name,
+            Action::Logout,
+            Outcome::Success,
+            format!("the session of {name} ended: a new sign-in from the same browser replaced it"),
+        ))
+    }
+
+    /// Checks a TOTP code (spending its step) or a recovery code (spending it). The
+    /// outer error is a store failure; the inner one the reason for the trail.
+    fn second_factor(
+        &self,
+        account: &AccountRow,
+        secret: &[u8],
+        code: &str,
+        now: i64,
+    ) -> Result<Result<String, &'static str>, AuthError> {
+        let code = code.trim();
+        if code.len() == totp::DIGITS as usize {
+            let Some(step) = totp::matching_step(secret, code, now) else {
+                return Ok(Err("wrong code"));
+            };
+            if !lock(&self.db)?.spend_totp_step(account.id, step)? {
+                return Ok(Err("a code already used (replay)"));
+            }
+            return Ok(Ok(String::new()));
+        }
+        let normalised = normalise_recovery(code);
+        if normalised.is_empty() {
+            return Ok(Err("no code"));
+        }
+        let db = lock(&self.db)?;
+        if db.spend_recovery_code(account.id, &secret::digest(&normalised))? {
+            let left = db.unused_recovery_codes(account.id)?;
+            return Ok(Ok(format!(" with a recovery code ({left} left)")));
+        }
+        Ok(Err("wrong recovery code"))
+    }
+
+    /// Counts a failure against the address and the account, records it, and answers
+    /// the one uniform refusal.
+    fn refuse(
+        &self,
+        account: Option<&AccountRow>,
+        name: &str,
+        addr: &str,
+        reason: &str,
+        address_closed: bool,
+    ) -> Result<NewSession, AuthError> {
+        let now = self.now();
+        if address_closed {
+            let _ = self.record(self.event(
+                name,
+                Action::Login,
+                Outcome::Failure,
+                format!(
+                    "sign-in of {} from {addr} refused unchecked: sign-in is paused for this address",
+                    shown(name)
+                ),
+            ));
+            return Err(AuthError::SignInFailed);
+        }
+        let address_locked = lock(&self.addresses)?.fail(addr, now);
+        let _ = self.record(self.event(
+            name,
+            Action::Login,
+            Outcome::Failure,
+            format!("sign-in of {} from {addr} failed: {reason}", shown(name)),
+        ));
+        if let Some(account) = account {
+            let (failures, until, locked) =
+                throttle::after_failure(account.failures, now, throttle::MAX_ACCOUNT_FAILURES);
+            lock(&self.db)?.set_failures(account.id, failures, until)?;
+            if locked {
+                self.locked(
+                    &account.name,
+                    format!(
+                        "account {} locked for {} minutes after {failures} failed sign-ins (the last from {addr})",
+                        account.name,
+                        throttle::LOCKOUT_SECONDS / 60
+                    ),
+                );
+            }
+        }
+        if address_locked {
+            self.locked(
+                name,
+                format!(
+                    "sign-in from {addr} paused for {} minutes after {} failed sign-ins",
+                    throttle::LOCKOUT_SECONDS / 60,
+                    throttle::MAX_ADDRESS_FAILURES
+                ),
+            );
+        }
+        Err(AuthError::SignInFailed)
+    }
+
+    fn locked(&self, who: &str, detail: String) {
+        let finding = Finding::new(
+            self.store_path.clone(),
+            FindingKind::AccountLocked,
+            Severity::Alert,
+            format!("console: {detail}"),
+        );
+        let mut event = Event::of_finding(self.actor(who), finding);
+        event.action = Action::Login;
+        let _ = self.record(event);
+    }
+
+    /// Records a request refused for its role (the refusal stands even if the record
+    /// cannot be queued).
+    pub fn denied(&self, auth: &Authenticated, method: &str, path: &str, needed: Role) {
+        let finding = Finding::new(
+            self.store_path.clone(),
+            FindingKind::AccessDenied,
+            Severity::Warning,
+            format!(
+                "console: {} ({}) was refused {method} {path}: it needs the role {}",
+                auth.name,
+                auth.role.as_str(),
+                needed.as_str()
+            ),
+        );
+        let _ = self.record(Event::of_finding(self.actor(&auth.name), finding));
+    }
+
+    /// The session of a cookie's token, if it is valid now; an expired one is ended and
+    /// its end recorded.
+    pub fn authenticate(&self, token: &str) -> Result<Option<Authenticated>, AuthError> {
+        if !secret::is_token(token) {
+            return Ok(None);
+        }
+        let hash = secret::digest(token);
+        let db = lock(&self.db)?;
+        let Some(session) = db.session(&hash)? else {
+            return Ok(None);
+        };
+        let Some(account) = db.account_by_id(session.account)? else {
+            db.delete_session(&hash)?;
+            return Ok(None);
+        };
+        let now = self.now();
+        let expired = if now - session.last_seen >= IDLE_SECONDS {
+            Some(format!("idle for {} minutes", IDLE_SECONDS / 60))
+        } else if now - session.created >= ABSOLUTE_SECONDS {
+            Some(format!("{} hours after sign-in", ABSOLUTE_SECONDS / 3600))
+        } else {
+            None
+        };
+        if let Some(why) = expired {
+            db.delete_session(&hash)?;
+            drop(db);
+            self.record(self.event(
+                &account.name,
+                Action::Logout,
+                Outcome::Success,
+                format!("the session of {} ended: {why}", account.name),
+            ))?;
+            return Ok(None);
+        }
+        db.touch_session(&hash, now)?;
+        let role = Role::parse(&account.role).ok_or_else(|| {
+            AuthError::Internal(format!("account {}: unknown role", account.name))
+        })?;
+        Ok(Some(Authenticated {
+            account: account.id,
+            name: account.name,
+            role,
+            enrolled: account.totp_secret.is_some(),
+            csrf: session.csrf,
+            token_hash: hash,
+        }))
+    }
+
+    /// Whether `presented` is the session's CSRF token.
+    pub fn csrf_matches(auth: &Authenticated, presented: &str) -> bool {
+        !presented.is_empty() && bool::from(auth.csrf.as_bytes().ct_eq(presented.as_bytes()))
+    }
+
+    pub fn logout(&self, auth: &Authenticated) -> Result<(), AuthError> {
+        lock(&self.db)?.delete_session(&auth.token_hash)?;
+        self.record(self.event(
+            &auth.name,
+            Action::Logout,
+            Outcome::Success,
+            format!("{} signed out", auth.name),
+        ))
+    }
+
+    /// A new secret for this session's enrolment (replacing one begun before).
+    pub fn begin_enrolment(&self, auth: &Authenticated) -> Result<Enrolment, AuthError> {
+        let secret = random(totp::SECRET_BYTES)?;
+        let mut pending = lock(&self.pending)?;
+        if pending.len() >= MAX_PENDING_ENROLMENTS
+            && !pending.contains_key(&auth.token_hash)
+            && let Some(oldest) = pending
+                .iter()
+                .min_by_key(|(_, (since, _))| *since)
+                .map(|(k, _)| k.clone())
+        {
+            pending.remove(&oldest);
+        }
+        pending.insert(auth.token_hash.clone(), (self.now(), secret.clone()));
+        Ok(Enrolment {
+            secret_base32: totp::base32(&secret),
+            uri: totp::otpauth_uri(&self.issuer, &auth.name, &secret),
+        })
+    }
+
+    /// The enrolment begun in this session, again (to show the same secret after a
+    /// wrong code).
+    pub fn pending_enrolment(&self, auth: &Authenticated) -> Result<Option<Enrolment>, AuthError> {
+        Ok(lock(&self.pending)?
+            .get(&auth.token_hash)
+            .map(|(_, secret)| Enrolment {
+                secret_base32: totp::base32(secret),
+                uri: totp::otpauth_uri(&self.issuer, &auth.name, secret),
+            }))
+    }
+
+    /// Confirms the enrolment with a current code: stores the secret, issues recovery
+    /// codes (returned once) and a new session token (the old one ends).
+    pub fn confirm_enrolment(
+        &self,
+        auth: &Authenticated,
+        code: &str,
+        address: IpAddr,
+    ) -> Result<(Vec<String>, NewSession), AuthError> {
+        let secret = lock(&self.pending)?
+            .get(&auth.token_hash)
+            .map(|(_, s)| s.clone())
+            .ok_or_else(|| AuthError::Invalid("no enrolment was begun in this session".into()))?;
+        let Some(step) = totp::matching_step(&secret, code, self.now()) else {
+            let _ = self.record(self.event(
+                &auth.name,
+                Action::Account,
+                Outcome::Failure,
+                format!("{}: a TOTP enrolment code did not match", auth.name),
+            ));
+            return Err(AuthError::WrongCode);
+        };
+        let mut codes = Vec::with_capacity(RECOVERY_CODES);
+        let mut hashes = Vec::with_capacity(RECOVERY_CODES);
+        for _ in 0..RECOVERY_CODES {
+            let code = data_encoding::BASE32_NOPAD.encode(&random(RECOVERY_CODE_BYTES)?);
+            hashes.push(secret::digest(&code));
+            let shown = format!(
+                "{}-{}-{}-{}",
+                &code[..4],
+                &code[4..8],
+                &code[8..12],
+                &code[12..]
+            );
+            codes.push(shown);
+        }
+        self.record(self.event(
+            &auth.name,
+            Action::Account,
+            Outcome::Success,
+            format!(
+                "{} enrolled a TOTP second factor; {RECOVERY_CODES} single-use recovery codes issued (earlier ones void)",
+                auth.name
+            ),
+        ))?;
+        {
+            let mut db = lock(&self.db)?;
+            db.enrol_totp(auth.account, &secret, step, &hashes)?;
+            db.delete_session(&auth.token_hash)?;
+        }
+        lock(&self.pending)?.remove(&auth.token_hash);
+        let session = self.new_session(auth.account, true, address)?;
+        Ok((codes, session))
+    }
+
+    /// An administrator creates an account; its holder signs in with the password and
+    /// must enrol a second factor first.
+    pub fn create_account(
+        &self,
+        by: &Authenticated,
+        name: &str,
+        role: &str,
+        password: &str,
+    ) -> Result<(), AuthError> {
+        if !valid_name(name) {
+            return Err(AuthError::Invalid(format!(
+                "a name is 1 to {MAX_NAME_BYTES} characters of a-z, 0-9, '.', '_' and '-'"
+            )));
+        }
+        let role = Role::parse(role).ok_or_else(|| {
+            AuthError::Invalid("a role is viewer, operator, approver or administrator".into())
+        })?;
+        password::check_new(password)?;
+        let hash = password::hash(password)?;
+        let db = lock(&self.db)?;
+        if db.account_by_name(name)?.is_some() {
+            return Err(AuthError::Invalid(format!(
+                "the account {name} exists already"
+            )));
+        }
+        self.record(self.event(
+            &by.name,
+            Action::Account,
+            Outcome::Success,
+            format!(
+                "{} created the account {name} with the role {} (it must enrol a second factor at its first sign-in)",
+                by.name,
+                role.as_str()
+            ),
+        ))?;
+        db.create_account(name, role.as_str(), &hash, self.now())?;
+        Ok(())
+    }
+
+    /// Every account: name, role, whether enrolled.
+    pub fn accounts(&self) -> Result<Vec<(String, String, bool)>, AuthError> {
+        Ok(lock(&self.db)?.accounts()?)
+    }
+}
+
+fn token_csrf() -> Result<String, AuthError> {
+    token()
+}
+
+fn nix_uid() -> u32 {
+    // The uid the console runs as, for the events' actor (std has no getuid; the
+    // metadata of /proc/self is owned by it).
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata("/proc/self").map_or(u32::MAX, |m| m.uid())
+}

@@ -1,0 +1,230 @@
+//! What the console shows about the guard running beside it: each root's findings since
+//! the guard started, whether the guard is alive, and the trail's last verification.
+//! The watcher's output feeds it; pages read a snapshot.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use pacsguard_events::{Finding, Severity, escape_path};
+use serde::Serialize;
+
+/// Bytes of a finding's detail kept as a root's "last finding".
+const MAX_LAST_DETAIL_BYTES: usize = 300;
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RootStatus {
+    /// Escaped for display.
+    pub path: String,
+    #[serde(skip)]
+    raw: PathBuf,
+    pub alerts: u64,
+    pub warnings: u64,
+    pub info: u64,
+    /// `intact`, `differences` (warnings or changes reported as info) or `alerts`.
+    pub state: &'static str,
+    pub last_finding: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TrailStatus {
+    pub checked: String,
+    pub intact: bool,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Snapshot {
+    pub guard_alive: bool,
+    pub guard_since: String,
+    pub guard_detail: String,
+    pub roots: Vec<RootStatus>,
+    pub trail: Option<TrailStatus>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    roots: Vec<RootStatus>,
+    alive: bool,
+    since: SystemTime,
+    detail: String,
+    trail: Option<TrailStatus>,
+}
+
+#[derive(Debug)]
+pub struct GuardState {
+    inner: Mutex<Inner>,
+}
+
+impl Default for GuardState {
+    fn default() -> Self {
+        GuardState {
+            inner: Mutex::new(Inner {
+                roots: Vec::new(),
+                alive: false,
+                since: SystemTime::now(),
+                detail: "starting".into(),
+                trail: None,
+            }),
+        }
+    }
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+impl GuardState {
+    pub fn new() -> GuardState {
+        GuardState::default()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> Option<T> {
+        self.inner.lock().ok().map(|mut inner| f(&mut inner))
+    }
+
+    /// A root the guard watches (listed even before anything is found in it).
+    pub fn add_root(&self, path: &Path) {
+        self.with(|inner| {
+            if !inner.roots.iter().any(|r| r.raw == path) {
+                inner.roots.push(RootStatus {
+                    path: escape_path(path),
+                    raw: path.to_path_buf(),
+                    state: "intact",
+                    ..RootStatus::default()
+                });
+            }
+        });
+    }
+
+    /// One finding the guard reported, counted against its root (the longest root that
+    /// holds its path; a finding outside every root, such as the home's, is not counted).
+    pub fn finding(&self, finding: &Finding) {
+        self.with(|inner| {
+            let root = inner
+                .roots
+                .iter_mut()
+                .filter(|r| {
+                    finding.root.as_deref() == Some(r.raw.as_path())
+                        || finding.path.starts_with(&r.raw)
+                })
+                .max_by_key(|r| r.raw.as_os_str().len());
+            let root = match root {
+                Some(root) => root,
+                // A root profiled by this run (a first start): known from its findings.
+                None => match &finding.root {
+                    Some(path) => {
+                        inner.roots.push(RootStatus {
+                            path: escape_path(path),
+                            raw: path.clone(),
+                            state: "intact",
+                            ..RootStatus::default()
+                        });
+                        let Some(last) = inner.roots.last_mut() else {
+                            return;
+                        };
+                        last
+                    }
+                    None => return,
+                },
+            };
+            match finding.severity {
+                Severity::Alert => root.alerts += 1,
+                Severity::Warning => root.warnings += 1,
+                Severity::Info => root.info += 1,
+            }
+            root.state = if root.alerts > 0 {
+                "alerts"
+            } else if root.warnings > 0 {
+                "differences"
+            } else {
+                "intact"
+            };
+            let mut detail = format!(
+                "{} {}: {}",
+                finding.severity,
+                finding.kind,
+                escape_path(&finding.path)
+            );
+            if detail.len() > MAX_LAST_DETAIL_BYTES {
+                let mut cut = MAX_LAST_DETAIL_BYTES;
+                while !detail.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                detail.truncate(cut);
+            }
+            root.last_finding = Some(detail);
+        });
+    }
+
+    /// Whether the guard runs, and what it last said.
+    pub fn set_alive(&self, alive: bool, detail: &str) {
+        self.with(|inner| {
+            if inner.alive != alive {
+                inner.since = SystemTime::now();
+            }
+            inner.alive = alive;
+            inner.detail = detail.to_string();
+        });
+    }
+
+    pub fn is_alive(&self) -> bool {
+        self.with(|inner| inner.alive).unwrap_or(false)
+    }
+
+    pub fn set_trail(&self, intact: bool, detail: String) {
+        self.with(|inner| {
+            inner.trail = Some(TrailStatus {
+                checked: rfc3339(SystemTime::now()),
+                intact,
+                detail,
+            });
+        });
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        self.with(|inner| Snapshot {
+            guard_alive: inner.alive,
+            guard_since: rfc3339(inner.since),
+            guard_detail: inner.detail.clone(),
+            roots: inner.roots.clone(),
+            trail: inner.trail.clone(),
+        })
+        .unwrap_or(Snapshot {
+            guard_alive: false,
+            guard_since: String::new(),
+            guard_detail: "state unavailable".into(),
+            roots: Vec::new(),
+            trail: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pacsguard_events::FindingKind;
+
+    #[test]
+    fn findings_count_against_the_innermost_root() {
+        let state = GuardState::new();
+        state.add_root(Path::new("/srv"));
+        state.add_root(Path::new("/srv/pacs"));
+        state.finding(&Finding::new(
+            PathBuf::from("/srv/pacs/a.dcm"),
+            FindingKind::ContentChanged,
+            Severity::Alert,
+            "x",
+        ));
+        state.finding(&Finding::new(
+            PathBuf::from("/elsewhere"),
+            FindingKind::Added,
+            Severity::Warning,
+            "x",
+        ));
+        let snap = state.snapshot();
+        assert_eq!(snap.roots[0].state, "intact");
+        assert_eq!(snap.roots[1].state, "alerts");
+        assert_eq!(snap.roots[1].alerts, 1);
+    }
+}

@@ -1,0 +1,780 @@
+//! The console's routes: one table ([`ROUTES`]) says each route's method, path and who
+//! may call it; the router is built from it and one middleware enforces it, so a route
+//! cannot exist without its rule. The same middleware checks the CSRF token of every
+//! state change and the request's origin, and every response carries strict headers.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Extension, Form, MatchedPath, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
+use serde::Deserialize;
+use tokio::sync::Semaphore;
+
+use crate::auth::{AuthError, Authenticated, Console, NewSession};
+use crate::pages;
+use crate::roles::Role;
+
+/// The session cookie. `__Host-` makes browsers refuse it unless it is Secure, has
+/// Path=/ and no Domain: no subdomain or plain-HTTP page can set or overwrite it.
+pub const COOKIE: &str = "__Host-pacsguard";
+/// Largest request body read (forms are small; anyone may send one).
+pub const MAX_FORM_BYTES: usize = 16 * 1024;
+/// Argon2id hashes computed at once (each takes 19 MiB and a core): more sign-in
+/// attempts wait for a turn.
+pub const MAX_CONCURRENT_HASHES: usize = 2;
+/// The longest a request may take, body included: a client that sends its form a byte
+/// at a time loses its connection instead of holding one of [`crate::server::MAX_CONNECTIONS`].
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a sign-in waits for a turn before the server answers 503.
+pub const HASH_WAIT: Duration = Duration::from_secs(10);
+
+/// Content-Security-Policy: nothing but our own stylesheet, no script at all, no
+/// framing, forms only to ourselves.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Who may call a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone (sign-in, first setup, the stylesheet).
+    Public,
+    /// Any session, including one whose second factor is not enrolled yet.
+    Enrolment,
+    /// A session with an enrolled second factor and at least this role.
+    Role(Role),
+}
+
+/// One route of the console.
+#[derive(Debug)]
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+    handler: fn() -> MethodRouter<AppState>,
+}
+
+/// Every route, and who may call it: the one source of truth.
+pub static ROUTES: &[Route] = &[
+    Route {
+        method: Method::GET,
+        path: "/static/console.css",
+        access: Access::Public,
+        handler: || get(stylesheet),
+    },
+    Route {
+        method: Method::GET,
+        path: "/setup",
+        access: Access::Public,
+        handler: || get(setup_form),
+    },
+    Route {
+        method: Method::POST,
+        path: "/setup",
+        access: Access::Public,
+        handler: || post(setup_submit),
+    },
+    Route {
+        method: Method::GET,
+        path: "/login",
+        access: Access::Public,
+        handler: || get(login_form),
+    },
+    Route {
+        method: Method::POST,
+        path: "/login",
+        access: Access::Public,
+        handler: || post(login_submit),
+    },
+    Route {
+        method: Method::GET,
+        path: "/enrol",
+        access: Access::Enrolment,
+        handler: || get(enrol_form),
+    },
+    Route {
+        method: Method::POST,
+        path: "/enrol",
+        access: Access::Enrolment,
+        handler: || post(enrol_submit),
+    },
+    Route {
+        method: Method::POST,
+        path: "/logout",
+        access: Access::Enrolment,
+        handler: || post(logout),
+    },
+    Route {
+        method: Method::GET,
+        path: "/",
+        access: Access::Role(Role::Viewer),
+        handler: || get(overview),
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/overview",
+        access: Access::Role(Role::Viewer),
+        handler: || get(api_overview),
+    },
+    Route {
+        method: Method::GET,
+        path: "/accounts",
+        access: Access::Role(Role::Administrator),
+        handler: || get(accounts_page),
+    },
+    Route {
+        method: Method::POST,
+        path: "/accounts",
+        access: Access::Role(Role::Administrator),
+        handler: || post(accounts_create),
+    },
+];
+
+/// The route a request matched, from the table.
+pub fn route_of(method: &Method, path: &str) -> Option<&'static Route> {
+    ROUTES
+        .iter()
+        .find(|r| r.method == *method && r.path == path)
+}
+
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub console: Arc<Console>,
+    hashes: Arc<Semaphore>,
+}
+
+/// The client's address, put on each connection by the server.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub SocketAddr);
+
+/// The console's router, with every route of [`ROUTES`] behind its access rule.
+pub fn app(console: Arc<Console>) -> Router {
+    let state = AppState {
+        console,
+        hashes: Arc::new(Semaphore::new(MAX_CONCURRENT_HASHES)),
+    };
+    let mut router: Router<AppState> = Router::new();
+    for route in ROUTES {
+        router = router.route(route.path, (route.handler)());
+    }
+    router
+        .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
+        .layer(middleware::from_fn(deadline))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        html(pages::message("Not found", "There is no such page.")),
+    )
+        .into_response()
+}
+
+fn html(body: String) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+fn status_page(status: StatusCode, title: &str, text: &str) -> Response {
+    (status, html(pages::message(title, text))).into_response()
+}
+
+/// Ends a request that takes longer than [`REQUEST_TIMEOUT`].
+async fn deadline(request: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            let mut response = status_page(
+                StatusCode::REQUEST_TIMEOUT,
+                "Too slow",
+                "The request took too long.",
+            );
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            response
+        }
+    }
+}
+
+/// Headers on every response, errors included.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let fixed: [(&str, &str); 7] = [
+        ("content-security-policy", CSP),
+        (
+            "strict-transport-security",
+            "max-age=63072000; includeSubDomains",
+        ),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+        ("x-frame-options", "DENY"),
+        ("cross-origin-opener-policy", "same-origin"),
+        ("cache-control", "no-store"),
+    ];
+    for (name, value) in fixed {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    for value in headers.get_all(header::COOKIE) {
+        let Ok(text) = value.to_str() else { continue };
+        for pair in text.split(';') {
+            if let Some((name, value)) = pair.trim().split_once('=')
+                && name == COOKIE
+            {
+                return Some(value.to_string());
+            }
+        }
+    }
+    None
+}
+
+fn set_cookie(session: &NewSession) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "{COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Strict",
+        session.token
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn clear_cookie() -> HeaderValue {
+    HeaderValue::from_static(
+        "__Host-pacsguard=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0",
+    )
+}
+
+fn redirect(to: &'static str) -> Response {
+    (
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, HeaderValue::from_static(to))],
+    )
+        .into_response()
+}
+
+fn redirect_with_cookie(to: &'static str, cookie: HeaderValue) -> Response {
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, HeaderValue::from_static(to)),
+            (header::SET_COOKIE, cookie),
+        ],
+    )
+        .into_response()
+}
+
+/// Runs store and hashing work off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Response> {
+    tokio::task::spawn_blocking(f).await.map_err(|_| {
+        status_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Error",
+            "The request failed.",
+        )
+    })
+}
+
+/// The answer to an error that is not the person's to correct: fixed text to the
+/// client, the detail to the server's log.
+fn failure(error: &AuthError) -> Response {
+    eprintln!("pacsguard serve: {error}");
+    match error {
+        AuthError::Unrecorded(_) => status_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Not recorded",
+            "The audit trail cannot record this action, so it was not done.",
+        ),
+        _ => status_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Error",
+            "The request failed; the server log says why.",
+        ),
+    }
+}
+
+/// Whether a state-changing request comes from our own pages: browsers send `Origin`
+/// (and `Sec-Fetch-Site`) with every POST; another site's form is refused even before
+/// the CSRF token is looked at.
+fn same_origin(headers: &HeaderMap) -> bool {
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() != b"same-origin" && v.as_bytes() != b"none")
+    {
+        return false;
+    }
+    match (headers.get(header::ORIGIN), headers.get(header::HOST)) {
+        (None, _) => true,
+        (Some(origin), Some(host)) => {
+            origin.as_bytes() == format!("https://{}", host.to_str().unwrap_or("")).as_bytes()
+        }
+        (Some(_), None) => false,
+    }
+}
+
+fn form_field(body: &[u8], field: &str) -> Option<String> {
+    form_urlencoded_pairs(body)
+        .find(|(k, _)| k == field)
+        .map(|(_, v)| v)
+}
+
+/// application/x-www-form-urlencoded pairs (the parser axum's `Form` uses, through
+/// serde: here only to find the CSRF field before the handler runs).
+fn form_urlencoded_pairs(body: &[u8]) -> impl Iterator<Item = (String, String)> + '_ {
+    body.split(|&b| b == b'&').filter_map(|pair| {
+        let mut it = pair.splitn(2, |&b| b == b'=');
+        let key = decode(it.next()?)?;
+        let value = decode(it.next().unwrap_or(b""))?;
+        Some((key, value))
+    })
+}
+
+fn decode(bytes: &[u8]) -> Option<String> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Enforces [`ROUTES`]: the session, the role, enrolment first, the CSRF token and the
+/// origin of every POST.
+async fn authorize(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    // Fail closed: a route missing from the table is nobody's to call.
+    let Some(route) = route_of(request.method(), &path) else {
+        return status_page(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "This request is not allowed.",
+        );
+    };
+    let is_post = request.method() == Method::POST;
+    if is_post && !same_origin(request.headers()) {
+        return status_page(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "A request from another site was refused.",
+        );
+    }
+    if route.access == Access::Public {
+        return next.run(request).await;
+    }
+    let Some(token) = cookie_token(request.headers()) else {
+        return unauthenticated(is_post);
+    };
+    let console = state.console.clone();
+    let auth = match blocking(move || console.authenticate(&token)).await {
+        Ok(Ok(Some(auth))) => auth,
+        Ok(Ok(None)) => return unauthenticated(is_post),
+        Ok(Err(e)) => return failure(&e),
+        Err(response) => return response,
+    };
+    if !auth.enrolled && route.access != Access::Enrolment {
+        return if is_post {
+            status_page(
+                StatusCode::FORBIDDEN,
+                "Second factor first",
+                "Enrol your second factor first.",
+            )
+        } else {
+            redirect("/enrol")
+        };
+    }
+    if let Access::Role(min) = route.access
+        && auth.role < min
+    {
+        state
+            .console
+            .denied(&auth, route.method.as_str(), route.path, min);
+        return status_page(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            &format!(
+                "This needs the role {} or higher; you are {}.",
+                min.as_str(),
+                auth.role.as_str()
+            ),
+        );
+    }
+    let (parts, body) = request.into_parts();
+    let mut request = if is_post {
+        let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
+            return status_page(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Too large",
+                "The request is too large.",
+            );
+        };
+        let presented = form_field(&bytes, "csrf").unwrap_or_default();
+        if !Console::csrf_matches(&auth, &presented) {
+            return status_page(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                "The form's security token is missing or stale; reload the page and try again.",
+            );
+        }
+        Request::from_parts(parts, Body::from(bytes))
+    } else {
+        Request::from_parts(parts, body)
+    };
+    request.extensions_mut().insert(auth);
+    next.run(request).await
+}
+
+fn unauthenticated(is_post: bool) -> Response {
+    if is_post {
+        status_page(
+            StatusCode::UNAUTHORIZED,
+            "Signed out",
+            "Your session ended; sign in again.",
+        )
+    } else {
+        redirect("/login")
+    }
+}
+
+fn peer_ip(peer: Option<Extension<Peer>>) -> IpAddr {
+    peer.map_or(IpAddr::from([0, 0, 0, 0]), |Extension(Peer(addr))| {
+        addr.ip()
+    })
+}
+
+async fn stylesheet() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/css; charset=utf-8"),
+        )],
+        include_str!("../static/console.css"),
+    )
+        .into_response()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct TokenQuery {
+    token: String,
+}
+
+async fn setup_form(State(state): State<AppState>, Query(q): Query<TokenQuery>) -> Response {
+    let console = state.console.clone();
+    let token = q.token.clone();
+    match blocking(move || console.setup_token_valid(&token)).await {
+        Ok(Ok(true)) => html(pages::setup(&q.token, None)),
+        Ok(Ok(false)) => (StatusCode::FORBIDDEN, html(pages::setup_refused())).into_response(),
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct SetupForm {
+    token: String,
+    name: String,
+    password: String,
+}
+
+/// Waits for a turn to hash (see [`MAX_CONCURRENT_HASHES`]).
+async fn hash_turn(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, Response> {
+    match tokio::time::timeout(HASH_WAIT, state.hashes.clone().acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(status_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Busy",
+            "Too many sign-ins at once; try again in a moment.",
+        )),
+    }
+}
+
+async fn setup_submit(
+    State(state): State<AppState>,
+    peer: Option<Extension<Peer>>,
+    Form(form): Form<SetupForm>,
+) -> Response {
+    let permit = match hash_turn(&state).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let console = state.console.clone();
+    let ip = peer_ip(peer);
+    let (token, name, password) = (form.token.clone(), form.name.clone(), form.password);
+    let result = blocking(move || {
+        let _permit = permit;
+        console.setup(&token, &name, &password, ip)
+    })
+    .await;
+    match result {
+        Ok(Ok(session)) => redirect_with_cookie("/enrol", set_cookie(&session)),
+        Ok(Err(AuthError::SetupRefused)) => {
+            (StatusCode::FORBIDDEN, html(pages::setup_refused())).into_response()
+        }
+        Ok(Err(e @ (AuthError::Password(_) | AuthError::Invalid(_)))) => (
+            StatusCode::BAD_REQUEST,
+            html(pages::setup(&form.token, Some(&e.to_string()))),
+        )
+            .into_response(),
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
+}
+
+async fn login_form() -> Response {
+    html(pages::login(None))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct LoginForm {
+    name: String,
+    password: String,
+    code: String,
+}
+
+/// The one answer to every refused sign-in.
+pub const SIGN_IN_FAILED: &str = "Sign-in failed. Check the account name, password and code. After repeated failures sign-in pauses for a while.";
+
+async fn login_submit(
+    State(state): State<AppState>,
+    peer: Option<Extension<Peer>>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let permit = match hash_turn(&state).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let console = state.console.clone();
+    let ip = peer_ip(peer);
+    let previous = cookie_token(&headers);
+    let result = blocking(move || {
+        let _permit = permit;
+        console.login(
+            &form.name,
+            &form.password,
+            &form.code,
+            ip,
+            previous.as_deref(),
+        )
+    })
+    .await;
+    match result {
+        Ok(Ok(session)) => {
+            let to = if session.enrolled { "/" } else { "/enrol" };
+            redirect_with_cookie(to, set_cookie(&session))
+        }
+        Ok(Err(AuthError::SignInFailed)) => (
+            StatusCode::UNAUTHORIZED,
+            html(pages::login(Some(SIGN_IN_FAILED))),
+        )
+            .into_response(),
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
+}
+
+async fn enrol_form(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+) -> Response {
+    if auth.enrolled {
+        return status_page(
+            StatusCode::FORBIDDEN,
+            "Already enrolled",
+            "This account has a second factor. Replacing it will need a fresh check of the current one (not available yet).",
+        );
+    }
+    let console = state.console.clone();
+    let a = auth.clone();
+    match blocking(move || console.begin_enrolment(&a)).await {
+        Ok(Ok(enrolment)) => html(pages::enrol(&auth, &enrolment, None)),
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct CodeForm {
+    code: String,
+}
+
+async fn enrol_submit(
+    State(state): State<AppState>,
+    peer: Option<Extension<Peer>>,
+    Extension(auth): Extension<Authenticated>,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    if auth.enrolled {
+        return status_page(
+            StatusCode::FORBIDDEN,
+            "Already enrolled",
+            "This account has a second factor.",
+        );
+    }
+    let console = state.console.clone();
+    let ip = peer_ip(peer);
+    let a = auth.clone();
+    let result = blocking(move || {
+        let confirmed = console.confirm_enrolment(&a, &form.code, ip);
+        let pending = console.pending_enrolment(&a);
+        (confirmed, pending)
+    })
+    .await;
+    match result {
+        Ok((Ok((codes, session)), _)) => {
+            let mut shown = auth.clone();
+            shown.enrolled = true;
+            let mut response = html(pages::recovery_codes(&shown, &codes));
+            response
+                .headers_mut()
+                .insert(header::SET_COOKIE, set_cookie(&session));
+            response
+        }
+        Ok((Err(e @ (AuthError::WrongCode | AuthError::Invalid(_))), Ok(Some(enrolment)))) => (
+            StatusCode::BAD_REQUEST,
+            html(pages::enrol(&auth, &enrolment, Some(&e.to_string()))),
+        )
+            .into_response(),
+        Ok((Err(e @ AuthError::Invalid(_)), _)) => {
+            status_page(StatusCode::BAD_REQUEST, "Enrolment", &e.to_string())
+        }
+        Ok((Err(e), _)) => failure(&e),
+        Err(r) => r,
+    }
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+) -> Response {
+    let console = state.console.clone();
+    match blocking(move || console.logout(&auth)).await {
+        Ok(Ok(())) => redirect_with_cookie("/login", clear_cookie()),
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
+}
+
+async fn overview(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+) -> Response {
+    html(pages::overview(&auth, &state.console.guard.snapshot()))
+}
+
+async fn api_overview(State(state): State<AppState>) -> Response {
+    axum::Json(state.console.guard.snapshot()).into_response()
+}
+
+async fn accounts_page(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+) -> Response {
+    let console = state.console.clone();
+    match blocking(move || console.accounts()).await {
+        Ok(Ok(list)) => html(pages::accounts(&auth, &list, None)),
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct AccountForm {
+    name: String,
+    role: String,
+    password: String,
+}
+
+async fn accounts_create(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+    Form(form): Form<AccountForm>,
+) -> Response {
+    let permit = match hash_turn(&state).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let console = state.console.clone();
+    let a = auth.clone();
+    let result = blocking(move || {
+        let _permit = permit;
+        let created = console.create_account(&a, &form.name, &form.role, &form.password);
+        (created, console.accounts())
+    })
+    .await;
+    match result {
+        Ok((Ok(()), _)) => redirect("/accounts"),
+        Ok((Err(e @ (AuthError::Password(_) | AuthError::Invalid(_))), Ok(list))) => (
+            StatusCode::BAD_REQUEST,
+            html(pages::accounts(&auth, &list, Some(&e.to_string()))),
+        )
+            .into_response(),
+        Ok((Err(e), _)) => failure(&e),
+        Err(r) => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_fields_are_decoded() {
+        assert_eq!(
+            form_field(b"a=1&csrf=ab%2Bc+d&b=2", "csrf").as_deref(),
+            Some("ab+c d")
+        );
+        assert_eq!(form_field(b"csrf=%zz", "csrf"), None);
+        assert_eq!(form_field(b"x=1", "csrf"), None);
+    }
+
+    #[test]
+    fn every_route_is_in_the_table_once() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            for b in &ROUTES[i + 1..] {
+                assert!(
+                    !(a.method == b.method && a.path == b.path),
+                    "{} {} twice",
+                    a.method,
+                    a.path
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! The console of `pacsguard serve`: HTTPS for the people who answer for a PACS.
+//!
+//! Layer: beside the engine, below the CLI. The CLI runs the engine's watcher on a
+//! thread of its own and this crate's server beside it; the two meet in two places only:
+//! the [`GuardState`] the watcher's output feeds and the pages read, and the engine's
+//! [`pacsguard_events::Inbox`], through which every console event (setup, sign-in and its
+//! failures, lockouts, sign-out, enrolment, accounts) reaches the one audit trail the
+//! watcher writes.
+//!
+//! Invariants:
+//! * No default password: the first administrator is created with a one-time setup token
+//!   and must enrol a TOTP second factor before any other page opens.
+//! * Secrets are stored as digests (Argon2id for passwords, SHA-256 for random tokens and
+//!   recovery codes); a TOTP step is accepted once per account.
+//! * Every route is in [`http::ROUTES`] with its minimum role; the router is built from
+//!   that table and one middleware enforces it (fail closed), checks the CSRF token of
+//!   every POST and refuses cross-site requests.
+//! * An action whose event cannot be queued for the trail is not done.
+//! * Every limit a client controls is a named constant: [`http::MAX_FORM_BYTES`],
+//!   [`http::REQUEST_TIMEOUT`],
+//!   [`http::MAX_CONCURRENT_HASHES`], [`server::MAX_CONNECTIONS`],
+//!   [`server::HANDSHAKE_TIMEOUT`], [`server::HEADER_TIMEOUT`],
+//!   [`password::MAX_PASSWORD_BYTES`], [`auth::MAX_NAME_BYTES`],
+//!   [`auth::MAX_PENDING_ENROLMENTS`], [`throttle::MAX_TRACKED_ADDRESSES`],
+//!   [`tls::MAX_PEM_BYTES`].
+
+pub mod auth;
+pub mod clock;
+pub mod guard;
+pub mod http;
+mod pages;
+pub mod password;
+pub mod roles;
+pub mod secret;
+pub mod server;
+pub mod throttle;
+pub mod tls;
+pub mod totp;
+
+pub use auth::{AuthError, Authenticated, Console};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use guard::GuardState;
+pub use roles::Role;

@@ -1,0 +1,250 @@
+//! Passwords: the rules a new one must meet, and Argon2id.
+//!
+//! Rules (NIST SP 800-63B-4 §3.1.1.2, OWASP ASVS 5.0 V6.2): at least
+//! [`MIN_PASSWORD_CHARS`] characters, because the second factor is mandatory for every
+//! account (a password alone never opens a session, so 800-63B's 8-character floor for
+//! a password used with a second factor applies; 15 is what we recommend on the page);
+//! at most [`MAX_PASSWORD_BYTES`] bytes (an attacker controls the length and Argon2 reads
+//! all of it); no composition rules; any Unicode, pasting allowed; and not on the
+//! shipped list of common passwords (`data/common-passwords.txt`, see `data/README.md`).
+//!
+//! Hashing: Argon2id with [`M_COST_KIB`] KiB, [`T_COST`] passes, [`P_COST`] lane: OWASP's
+//! minimum (m=19 MiB, t=2, p=1) and RFC 9106's second recommended option's memory class.
+//! A hash is stored as `argon2id$v=19$m=..,t=..,p=..$SALT$HASH` (hex), so parameters can
+//! be raised later and old hashes still verified.
+
+use argon2::{Algorithm, Argon2, Params, Version};
+use subtle::ConstantTimeEq as _;
+
+use crate::secret::{hex, random_bytes};
+
+/// Fewest characters (Unicode scalar values) of a new password: 8, allowed because every
+/// account must also pass a second factor; the form recommends 15 or more.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Characters the form recommends: NIST's floor for a password that is the only factor.
+pub const RECOMMENDED_PASSWORD_CHARS: usize = 15;
+/// Most bytes of a password accepted: Argon2 hashes every byte, and a login request is
+/// anyone's to send.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Argon2id memory in KiB (19 MiB: OWASP's minimum).
+pub const M_COST_KIB: u32 = 19 * 1024;
+/// Argon2id passes.
+pub const T_COST: u32 = 2;
+/// Argon2id lanes.
+pub const P_COST: u32 = 1;
+/// Bytes of salt and of the hash.
+const SALT_BYTES: usize = 16;
+const HASH_BYTES: usize = 32;
+
+/// Most bytes of a stored hash string parsed.
+const MAX_STORED_HASH_BYTES: usize = 512;
+
+static COMMON_PASSWORDS: &str = include_str!("../data/common-passwords.txt");
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PasswordError {
+    #[error("the password is shorter than {MIN_PASSWORD_CHARS} characters")]
+    TooShort,
+    #[error("the password is longer than {MAX_PASSWORD_BYTES} bytes")]
+    TooLong,
+    #[error("the password is on the list of common passwords; choose another")]
+    Common,
+    #[error("the password could not be hashed: {0}")]
+    Hash(String),
+}
+
+/// Whether a new password may be used, and if not, why (shown to the person choosing it).
+pub fn check_new(password: &str) -> Result<(), PasswordError> {
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(PasswordError::TooLong);
+    }
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(PasswordError::TooShort);
+    }
+    if is_common(password) {
+        return Err(PasswordError::Common);
+    }
+    Ok(())
+}
+
+/// Whether the password, lower-cased, is on the shipped list.
+pub fn is_common(password: &str) -> bool {
+    let lower = password.to_lowercase();
+    COMMON_PASSWORDS.lines().any(|line| line == lower)
+}
+
+fn argon2(m: u32, t: u32, p: u32) -> Result<Argon2<'static>, PasswordError> {
+    let params =
+        Params::new(m, t, p, Some(HASH_BYTES)).map_err(|e| PasswordError::Hash(e.to_string()))?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// The string stored for a new password.
+pub fn hash(password: &str) -> Result<String, PasswordError> {
+    let salt = random_bytes(SALT_BYTES).map_err(|e| PasswordError::Hash(e.to_string()))?;
+    let mut out = [0u8; HASH_BYTES];
+    argon2(M_COST_KIB, T_COST, P_COST)?
+        .hash_password_into(password.as_bytes(), &salt, &mut out)
+        .map_err(|e| PasswordError::Hash(e.to_string()))?;
+    Ok(format!(
+        "argon2id$v=19$m={M_COST_KIB},t={T_COST},p={P_COST}${}${}",
+        hex(&salt),
+        hex(&out)
+    ))
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// A stored hash: m, t, p, salt, hash.
+type Stored = (u32, u32, u32, Vec<u8>, Vec<u8>);
+
+/// Parameters of a stored hash, bounded so a damaged row cannot ask for unbounded work.
+fn parse(stored: &str) -> Option<Stored> {
+    if stored.len() > MAX_STORED_HASH_BYTES {
+        return None;
+    }
+    let mut parts = stored.split('$');
+    if parts.next()? != "argon2id" || parts.next()? != "v=19" {
+        return None;
+    }
+    let mut m = None;
+    let mut t = None;
+    let mut p = None;
+    for kv in parts.next()?.split(',') {
+        let (k, v) = kv.split_once('=')?;
+        let v: u32 = v.parse().ok()?;
+        match k {
+            "m" => m = Some(v),
+            "t" => t = Some(v),
+            "p" => p = Some(v),
+            _ => return None,
+        }
+    }
+    let salt = unhex(parts.next()?)?;
+    let hash = unhex(parts.next()?)?;
+    if parts.next().is_some() || hash.len() != HASH_BYTES {
+        return None;
+    }
+    let (m, t, p) = (m?, t?, p?);
+    // Never less than today's floor (a downgraded row), never absurdly more.
+    if !(M_COST_KIB..=1024 * 1024).contains(&m)
+        || !(T_COST..=64).contains(&t)
+        || !(P_COST..=16).contains(&p)
+    {
+        return None;
+    }
+    Some((m, t, p, salt, hash))
+}
+
+/// Whether `password` matches the stored hash. A stored value that does not parse never
+/// matches (and still costs one hash, like every other failure).
+pub fn verify(password: &str, stored: &str) -> bool {
+    if password.len() > MAX_PASSWORD_BYTES {
+        let _ = dummy_verify(password);
+        return false;
+    }
+    let Some((m, t, p, salt, expected)) = parse(stored) else {
+        let _ = dummy_verify(password);
+        return false;
+    };
+    let mut out = [0u8; HASH_BYTES];
+    let Ok(argon) = argon2(m, t, p) else {
+        return false;
+    };
+    if argon
+        .hash_password_into(password.as_bytes(), &salt, &mut out)
+        .is_err()
+    {
+        return false;
+    }
+    bool::from(out.ct_eq(&expected[..]))
+}
+
+/// Spends the time of one verification without an account: an unknown name, a locked
+/// account and a wrong password take as long as each other.
+pub fn dummy_verify(password: &str) -> bool {
+    let bytes = password.as_bytes();
+    let bytes = &bytes[..bytes.len().min(MAX_PASSWORD_BYTES)];
+    let mut out = [0u8; HASH_BYTES];
+    if let Ok(argon) = argon2(M_COST_KIB, T_COST, P_COST) {
+        let _ = argon.hash_password_into(bytes, &[0u8; SALT_BYTES], &mut out);
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use argon2::{AssociatedData, ParamsBuilder};
+
+    /// RFC 9106 §5.3: the Argon2id test vector (with secret and associated data).
+    #[test]
+    fn rfc9106_argon2id_known_answer() {
+        let params = ParamsBuilder::new()
+            .m_cost(32)
+            .t_cost(3)
+            .p_cost(4)
+            .data(AssociatedData::new(&[4u8; 12]).expect("ad"))
+            .output_len(32)
+            .build()
+            .expect("params");
+        let secret = [3u8; 8];
+        let argon = Argon2::new_with_secret(&secret, Algorithm::Argon2id, Version::V0x13, params)
+            .expect("context");
+        let mut tag = [0u8; 32];
+        argon
+            .hash_password_into(&[1u8; 32], &[2u8; 16], &mut tag)
+            .expect("hash");
+        assert_eq!(
+            hex(&tag),
+            "0d640df58d78766c08c037a34a8b53c9d01ef0452d75b65eb52520e96b01e659"
+        );
+    }
+
+    #[test]
+    fn a_hash_verifies_its_password_only() {
+        let stored = hash("correct horse battery staple").expect("hash");
+        assert!(stored.starts_with("argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(verify("correct horse battery staple", &stored));
+        assert!(!verify("correct horse battery stapler", &stored));
+        assert!(!verify(
+            "correct horse battery staple",
+            "argon2id$v=19$m=8,t=1,p=1$00$00"
+        ));
+        assert!(!verify("x", "garbage"));
+    }
+
+    #[test]
+    fn a_downgraded_stored_hash_never_verifies() {
+        let stored = hash("correct horse battery staple").expect("hash");
+        let weaker = stored.replace("m=19456", "m=8");
+        assert!(!verify("correct horse battery staple", &weaker));
+    }
+
+    #[test]
+    fn the_rules_are_length_and_the_list_not_composition() {
+        assert_eq!(check_new("short"), Err(PasswordError::TooShort));
+        // Exactly at the limit: 8 characters (é counts once).
+        assert_eq!(check_new("abcdéfgh"), Ok(()));
+        assert_eq!(check_new("abcdéfg"), Err(PasswordError::TooShort));
+        assert_eq!(
+            check_new(&"a".repeat(MAX_PASSWORD_BYTES + 1)),
+            Err(PasswordError::TooLong)
+        );
+        assert_eq!(check_new(&"ab".repeat(MAX_PASSWORD_BYTES / 2)), Ok(()));
+        // On the list whatever the case; no digits or symbols required.
+        assert_eq!(check_new("password1"), Err(PasswordError::Common));
+        assert_eq!(check_new("PassWord1"), Err(PasswordError::Common));
+        assert_eq!(check_new("iloveyou"), Err(PasswordError::Common));
+        assert_eq!(check_new("staple horse correct battery"), Ok(()));
+    }
+}

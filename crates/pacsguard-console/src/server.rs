@@ -1,0 +1,139 @@
+//! The HTTPS server: accepts TCP connections, completes the TLS handshake (rustls) with
+//! a deadline, serves HTTP/1.1 with the console's router, and stops gracefully when
+//! asked: no new connection is accepted, open requests finish within
+//! [`SHUTDOWN_GRACE`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+
+use crate::http::Peer;
+
+/// Connections served at once; more wait in the kernel's backlog.
+pub const MAX_CONNECTIONS: usize = 256;
+/// A client has this long to complete the TLS handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// And this long to send a request's headers.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Open requests get this long to finish at shutdown.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How often the stop flag is looked at.
+const STOP_POLL: Duration = Duration::from_millis(100);
+/// Worker threads of the runtime: the host also runs the guard; two are plenty for a
+/// console used by a few people.
+const WORKER_THREADS: usize = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("starting the console's runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("the console's listening socket: {0}")]
+    Listener(std::io::Error),
+}
+
+/// Serves `router` over TLS on `listener` until `stop` is set.
+pub fn serve(
+    listener: std::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    router: Router,
+    stop: Arc<AtomicBool>,
+) -> Result<(), ServeError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(WORKER_THREADS)
+        .thread_name("console")
+        .enable_all()
+        .build()
+        .map_err(ServeError::Runtime)?;
+    runtime.block_on(accept_loop(listener, tls, router, stop))?;
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    Ok(())
+}
+
+async fn accept_loop(
+    listener: std::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    router: Router,
+    stop: Arc<AtomicBool>,
+) -> Result<(), ServeError> {
+    listener
+        .set_nonblocking(true)
+        .map_err(ServeError::Listener)?;
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(ServeError::Listener)?;
+    let acceptor = TlsAcceptor::from(tls);
+    let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut poll = tokio::time::interval(STOP_POLL);
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = poll.tick() => continue,
+        };
+        let (tcp, addr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                // A connection that failed before we took it (reset, fd limit): the
+                // next one is served.
+                Err(e) => {
+                    eprintln!("pacsguard serve: accepting a connection: {e}");
+                    tokio::time::sleep(STOP_POLL).await;
+                    continue;
+                }
+            },
+            _ = poll.tick() => continue,
+        };
+        let acceptor = acceptor.clone();
+        let service = TowerToHyperService::new(router.clone().layer(axum::Extension(Peer(addr))));
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let _permit = permit;
+            serve_one(acceptor, tcp, service, watcher).await;
+        });
+    }
+    drop(listener);
+    // Open connections finish their request (or are cut after the grace).
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(SHUTDOWN_GRACE) => {}
+    }
+    Ok(())
+}
+
+async fn serve_one<S>(
+    acceptor: TlsAcceptor,
+    tcp: tokio::net::TcpStream,
+    service: S,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    S: hyper::service::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = axum::response::Response,
+        > + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: std::error::Error + Send + Sync + 'static,
+{
+    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+        Ok(Ok(stream)) => stream,
+        // A failed handshake (a client that distrusts the certificate, a scanner) is
+        // the client's business; nothing to serve.
+        Ok(Err(_)) | Err(_) => return,
+    };
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service);
+    let _ = watcher.watch(connection).await;
+}

@@ -1,0 +1,826 @@
+//! The console's router in process, with its real store (SQLite in a temporary home),
+//! real Argon2id, real TOTP and a clock the test moves instead of sleeping. The real
+//! binary over HTTPS is tested in crates/pacsguard/tests/serve.rs.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt as _;
+use pacsguard_console::auth::{ABSOLUTE_SECONDS, IDLE_SECONDS};
+use pacsguard_console::http::{Access, CSP, Peer, ROUTES, SIGN_IN_FAILED};
+use pacsguard_console::throttle::{LOCKOUT_SECONDS, MAX_ACCOUNT_FAILURES};
+use pacsguard_console::{Clock as _, Console, GuardState, ManualClock, Role, totp};
+use pacsguard_events::{Action, Event, Inbox, Outcome};
+use tower::ServiceExt as _;
+
+const START: i64 = 1_800_000_000;
+const ADMIN_PASSWORD: &str = "amber lantern over quiet harbour";
+
+struct Harness {
+    _home: tempfile::TempDir,
+    app: Router,
+    console: Arc<Console>,
+    clock: ManualClock,
+    inbox: Inbox,
+}
+
+struct Response {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+impl Response {
+    fn cookie(&self) -> Option<String> {
+        let value = self.headers.get(header::SET_COOKIE)?.to_str().ok()?;
+        let pair = value.split(';').next()?;
+        let (_, token) = pair.split_once('=')?;
+        (!token.is_empty()).then(|| token.to_string())
+    }
+
+    fn location(&self) -> Option<&str> {
+        self.headers.get(header::LOCATION)?.to_str().ok()
+    }
+
+    /// The value of `<input ... name="NAME" value="...">` or of the element with `id`.
+    fn field(&self, name: &str) -> Option<String> {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self.body.find(&marker)? + marker.len();
+        let end = self.body[start..].find('"')?;
+        Some(self.body[start..start + end].to_string())
+    }
+
+    fn element(&self, id: &str) -> Option<String> {
+        let marker = format!("id=\"{id}\"");
+        let at = self.body.find(&marker)?;
+        let start = at + self.body[at..].find('>')? + 1;
+        let end = self.body[start..].find('<')?;
+        Some(self.body[start..start + end].to_string())
+    }
+}
+
+fn harness() -> Harness {
+    let home = tempfile::tempdir().expect("tempdir");
+    let store = home.path().join("store.sqlite");
+    drop(pacsguard_store::Store::open(&store).expect("store"));
+    let db = pacsguard_store::ConsoleDb::open(&store).expect("console tables");
+    let clock = ManualClock::new(START);
+    let inbox = Inbox::new();
+    let console = Arc::new(Console::new(
+        db,
+        Arc::new(clock.clone()),
+        inbox.clone(),
+        store,
+        "test-host",
+        Arc::new(GuardState::new()),
+    ));
+    let app = pacsguard_console::http::app(console.clone());
+    Harness {
+        _home: home,
+        app,
+        console,
+        clock,
+        inbox,
+    }
+}
+
+impl Harness {
+    async fn send(
+        &self,
+        method: &str,
+        uri: &str,
+        cookie: Option<&str>,
+        form: &[(&str, &str)],
+    ) -> Response {
+        self.send_with(method, uri, cookie, form, &[]).await
+    }
+
+    async fn send_with(
+        &self,
+        method: &str,
+        uri: &str,
+        cookie: Option<&str>,
+        form: &[(&str, &str)],
+        extra: &[(&str, &str)],
+    ) -> Response {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::HOST, "console.test");
+        if let Some(cookie) = cookie {
+            builder = builder.header(header::COOKIE, format!("__Host-pacsguard={cookie}"));
+        }
+        for (k, v) in extra {
+            builder = builder.header(*k, *v);
+        }
+        let body = if method == "POST" {
+            builder = builder.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+            let encoded: Vec<String> = form
+                .iter()
+                .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+                .collect();
+            Body::from(encoded.join("&"))
+        } else {
+            Body::empty()
+        };
+        let mut request = builder.body(body).expect("request");
+        request.extensions_mut().insert(Peer(
+            "192.0.2.10:50000".parse::<SocketAddr>().expect("addr"),
+        ));
+        let response = self.app.clone().oneshot(request).await.expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        Response {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    fn events(&self) -> Vec<Event> {
+        self.inbox.take()
+    }
+
+    /// The current TOTP code of a base32 secret, a fresh step each time it is asked.
+    fn next_code(&self, secret_b32: &str) -> String {
+        self.clock.advance(totp::STEP_SECONDS);
+        let secret = data_encoding::BASE32_NOPAD
+            .decode(secret_b32.as_bytes())
+            .expect("base32");
+        totp::code_at_step(&secret, totp::step_of(self.clock.now()))
+    }
+
+    /// Setup of the first administrator and its enrolment: its cookie, CSRF token and
+    /// TOTP secret.
+    async fn first_admin(&self) -> (String, String, String) {
+        let token = self
+            .console
+            .issue_setup_token()
+            .expect("issued")
+            .expect("no account yet");
+        let r = self
+            .send(
+                "POST",
+                "/setup",
+                None,
+                &[
+                    ("token", &token),
+                    ("name", "admin"),
+                    ("password", ADMIN_PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        assert_eq!(r.location(), Some("/enrol"));
+        let cookie = r.cookie().expect("session cookie");
+        self.enrol(&cookie).await
+    }
+
+    async fn enrol(&self, cookie: &str) -> (String, String, String) {
+        let page = self.send("GET", "/enrol", Some(cookie), &[]).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let secret = page.element("totp-secret").expect("secret shown");
+        let csrf = page.field("csrf").expect("csrf");
+        let code = self.next_code(&secret);
+        let r = self
+            .send(
+                "POST",
+                "/enrol",
+                Some(cookie),
+                &[("csrf", &csrf), ("code", &code)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(r.body.contains("id=\"recovery-codes\""));
+        let new_cookie = r.cookie().expect("a new session token after enrolment");
+        assert_ne!(new_cookie, cookie);
+        let csrf = self.csrf(&new_cookie).await;
+        (new_cookie, csrf, secret)
+    }
+
+    async fn csrf(&self, cookie: &str) -> String {
+        let page = self.send("GET", "/", Some(cookie), &[]).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        page.field("csrf").expect("csrf")
+    }
+
+    async fn login(&self, name: &str, password: &str, code: &str) -> Response {
+        self.send(
+            "POST",
+            "/login",
+            None,
+            &[("name", name), ("password", password), ("code", code)],
+        )
+        .await
+    }
+}
+
+fn enc(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn details(events: &[Event], action: Action, outcome: Outcome) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e.action == action && e.outcome == outcome)
+        .map(|e| e.detail.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn first_start_needs_the_setup_link_once_and_the_second_factor_before_anything() {
+    let h = harness();
+    let token = h
+        .console
+        .issue_setup_token()
+        .expect("issued")
+        .expect("no account yet");
+    assert_eq!(
+        h.send("GET", "/setup?token=00", None, &[]).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        h.send("GET", &format!("/setup?token={token}"), None, &[])
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // A common password is refused, the token is not spent by it.
+    let r = h
+        .send(
+            "POST",
+            "/setup",
+            None,
+            &[
+                ("token", &token),
+                ("name", "admin"),
+                ("password", "password123"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("common passwords"), "{}", r.body);
+    let r = h
+        .send(
+            "POST",
+            "/setup",
+            None,
+            &[
+                ("token", &token),
+                ("name", "admin"),
+                ("password", ADMIN_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let cookie = r.cookie().expect("cookie");
+    let set_cookie = r
+        .headers
+        .get(header::SET_COOKIE)
+        .expect("set-cookie")
+        .to_str()
+        .expect("ascii");
+    for attribute in [
+        "__Host-pacsguard=",
+        "Path=/",
+        "Secure",
+        "HttpOnly",
+        "SameSite=Strict",
+    ] {
+        assert!(set_cookie.contains(attribute), "{set_cookie}");
+    }
+    // The link is spent.
+    assert_eq!(
+        h.send("GET", &format!("/setup?token={token}"), None, &[])
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let again = h
+        .send(
+            "POST",
+            "/setup",
+            None,
+            &[
+                ("token", &token),
+                ("name", "second"),
+                ("password", ADMIN_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::FORBIDDEN);
+    // Nothing but enrolment opens before the second factor.
+    for path in ["/", "/api/overview", "/accounts"] {
+        let r = h.send("GET", path, Some(&cookie), &[]).await;
+        assert_eq!(
+            (r.status, r.location()),
+            (StatusCode::SEE_OTHER, Some("/enrol")),
+            "{path}"
+        );
+    }
+    let (new_cookie, _, _) = h.enrol(&cookie).await;
+    // The pre-enrolment token is dead; the new one opens the overview.
+    let old = h.send("GET", "/", Some(&cookie), &[]).await;
+    assert_eq!(old.location(), Some("/login"));
+    let r = h.send("GET", "/", Some(&new_cookie), &[]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("id=\"roots\""));
+    let events = h.events();
+    let accounts = details(&events, Action::Account, Outcome::Success);
+    assert!(
+        accounts
+            .iter()
+            .any(|d| d.contains("first administrator admin created")),
+        "{accounts:?}"
+    );
+    assert!(
+        accounts
+            .iter()
+            .any(|d| d.contains("enrolled a TOTP second factor")),
+        "{accounts:?}"
+    );
+    assert!(
+        !details(&events, Action::Account, Outcome::Failure).is_empty(),
+        "the refused second setup"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_setup_link_creates_nothing() {
+    let h = harness();
+    let token = h
+        .console
+        .issue_setup_token()
+        .expect("issued")
+        .expect("no account yet");
+    h.clock
+        .advance(pacsguard_console::auth::SETUP_TOKEN_LIFETIME);
+    let r = h
+        .send(
+            "POST",
+            "/setup",
+            None,
+            &[
+                ("token", &token),
+                ("name", "admin"),
+                ("password", ADMIN_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.cookie().is_none());
+}
+
+#[tokio::test]
+async fn sign_in_refuses_every_failure_alike_and_a_code_once() {
+    let h = harness();
+    let (_, _, secret) = h.first_admin().await;
+    let code = h.next_code(&secret);
+    let unknown = h.login("nobody", ADMIN_PASSWORD, &code).await;
+    let wrong_password = h.login("admin", "not the password at all", &code).await;
+    let wrong_code = h.login("admin", ADMIN_PASSWORD, "000000").await;
+    let no_code = h.login("admin", ADMIN_PASSWORD, "").await;
+    for r in [&unknown, &wrong_password, &wrong_code, &no_code] {
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert!(r.body.contains(SIGN_IN_FAILED));
+        assert!(r.cookie().is_none());
+    }
+    assert_eq!(unknown.body, wrong_code.body, "one answer for every reason");
+    // Four failures from this address started its delay (1 s): wait it out.
+    h.clock.advance(2);
+    let ok = h.login("admin", ADMIN_PASSWORD, &code).await;
+    assert_eq!(
+        (ok.status, ok.location()),
+        (StatusCode::SEE_OTHER, Some("/"))
+    );
+    let first = ok.cookie().expect("cookie");
+    // The same code again: a replay, refused.
+    let replay = h.login("admin", ADMIN_PASSWORD, &code).await;
+    assert_eq!(replay.status, StatusCode::UNAUTHORIZED);
+    // A new sign-in is a new token, and ends the session the browser still had.
+    let code = h.next_code(&secret);
+    let second = h
+        .send(
+            "POST",
+            "/login",
+            Some(&first),
+            &[
+                ("name", "admin"),
+                ("password", ADMIN_PASSWORD),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_ne!(second.cookie().expect("cookie"), first);
+    assert_eq!(
+        h.send("GET", "/", Some(&first), &[]).await.location(),
+        Some("/login")
+    );
+    let events = h.events();
+    let failures = details(&events, Action::Login, Outcome::Failure);
+    for reason in ["no such account", "wrong password", "wrong code", "replay"] {
+        assert!(
+            failures.iter().any(|d| d.contains(reason)),
+            "{reason}: {failures:?}"
+        );
+    }
+    assert_eq!(details(&events, Action::Login, Outcome::Success).len(), 2);
+    assert!(
+        details(&events, Action::Logout, Outcome::Success)
+            .iter()
+            .any(|d| d.contains("replaced it"))
+    );
+}
+
+#[tokio::test]
+async fn a_recovery_code_signs_in_once() {
+    let h = harness();
+    let token = h
+        .console
+        .issue_setup_token()
+        .expect("issued")
+        .expect("no account yet");
+    let r = h
+        .send(
+            "POST",
+            "/setup",
+            None,
+            &[
+                ("token", &token),
+                ("name", "admin"),
+                ("password", ADMIN_PASSWORD),
+            ],
+        )
+        .await;
+    let cookie = r.cookie().expect("cookie");
+    let page = h.send("GET", "/enrol", Some(&cookie), &[]).await;
+    let secret = page.element("totp-secret").expect("secret");
+    let csrf = page.field("csrf").expect("csrf");
+    let code = h.next_code(&secret);
+    let r = h
+        .send(
+            "POST",
+            "/enrol",
+            Some(&cookie),
+            &[("csrf", &csrf), ("code", &code)],
+        )
+        .await;
+    let start = r.body.find("<li>").expect("codes") + 4;
+    let end = start + r.body[start..].find("</li>").expect("end");
+    let recovery = r.body[start..end].to_string();
+    let ok = h
+        .login("admin", ADMIN_PASSWORD, &recovery.to_lowercase())
+        .await;
+    assert_eq!(
+        ok.status,
+        StatusCode::SEE_OTHER,
+        "case and dashes do not matter"
+    );
+    let again = h.login("admin", ADMIN_PASSWORD, &recovery).await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED, "spent");
+}
+
+#[tokio::test]
+async fn failures_lock_the_account_at_the_limit_and_the_lockout_is_an_alert() {
+    let h = harness();
+    let (_, _, secret) = h.first_admin().await;
+    h.events();
+    for _ in 0..MAX_ACCOUNT_FAILURES {
+        // Wait out each growing delay so every attempt is checked and counted.
+        h.clock.advance(LOCKOUT_SECONDS);
+        let r = h.login("admin", "wrong password again", "").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let events = h.events();
+    let locked: Vec<&Event> = events
+        .iter()
+        .filter(|e| {
+            e.finding
+                .as_ref()
+                .is_some_and(|f| f.kind == pacsguard_events::FindingKind::AccountLocked)
+        })
+        .collect();
+    assert_eq!(locked.len(), 1, "one alert, at the limit");
+    // Locked: the right password and code are refused, with the same answer.
+    let r = h
+        .login("admin", ADMIN_PASSWORD, &h.next_code(&secret))
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.body.contains(SIGN_IN_FAILED));
+    h.clock.advance(LOCKOUT_SECONDS);
+    let r = h
+        .login("admin", ADMIN_PASSWORD, &h.next_code(&secret))
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "after the lockout");
+}
+
+#[tokio::test]
+async fn a_delay_after_repeated_failures_refuses_even_the_right_password() {
+    let h = harness();
+    let (_, _, secret) = h.first_admin().await;
+    for _ in 0..pacsguard_console::throttle::FREE_FAILURES + 1 {
+        h.login("admin", "wrong password again", "").await;
+    }
+    // Within the delay (1 s after the 4th failure): refused unchecked.
+    let code = {
+        let raw = data_encoding::BASE32_NOPAD
+            .decode(secret.as_bytes())
+            .expect("b32");
+        totp::code_at_step(&raw, totp::step_of(h.clock.now()))
+    };
+    let r = h.login("admin", ADMIN_PASSWORD, &code).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let events = h.events();
+    assert!(
+        details(&events, Action::Login, Outcome::Failure)
+            .iter()
+            .any(|d| d.contains("refused unchecked: sign-in is paused"))
+    );
+}
+
+#[tokio::test]
+async fn sessions_end_when_idle_and_at_the_absolute_limit() {
+    let h = harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    h.clock.advance(IDLE_SECONDS - 1);
+    assert_eq!(
+        h.send("GET", "/", Some(&cookie), &[]).await.status,
+        StatusCode::OK
+    );
+    h.clock.advance(IDLE_SECONDS);
+    let r = h.send("GET", "/", Some(&cookie), &[]).await;
+    assert_eq!(r.location(), Some("/login"), "idle");
+    let events = h.events();
+    assert!(
+        details(&events, Action::Logout, Outcome::Success)
+            .iter()
+            .any(|d| d.contains("idle"))
+    );
+
+    let r = h
+        .login("admin", ADMIN_PASSWORD, &h.next_code(&secret))
+        .await;
+    let cookie = r.cookie().expect("cookie");
+    let mut used = 0;
+    while used + IDLE_SECONDS / 2 < ABSOLUTE_SECONDS {
+        h.clock.advance(IDLE_SECONDS / 2);
+        used += IDLE_SECONDS / 2;
+        assert_eq!(
+            h.send("GET", "/", Some(&cookie), &[]).await.status,
+            StatusCode::OK
+        );
+    }
+    h.clock.advance(ABSOLUTE_SECONDS - used);
+    let r = h.send("GET", "/", Some(&cookie), &[]).await;
+    assert_eq!(r.location(), Some("/login"), "absolute limit");
+    assert!(
+        details(&h.events(), Action::Logout, Outcome::Success)
+            .iter()
+            .any(|d| d.contains("hours after sign-in"))
+    );
+}
+
+#[tokio::test]
+async fn state_changes_need_the_session_csrf_token_and_our_origin() {
+    let h = harness();
+    let (cookie, csrf, _) = h.first_admin().await;
+    let r = h.send("POST", "/logout", Some(&cookie), &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "no token");
+    let r = h
+        .send("POST", "/logout", Some(&cookie), &[("csrf", "0")])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "wrong token");
+    let r = h
+        .send_with(
+            "POST",
+            "/logout",
+            Some(&cookie),
+            &[("csrf", &csrf)],
+            &[("origin", "https://evil.example")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "another site");
+    let r = h
+        .send_with(
+            "POST",
+            "/login",
+            None,
+            &[("name", "admin")],
+            &[("sec-fetch-site", "cross-site")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "a cross-site sign-in form");
+    // Still signed in: none of the refused requests did anything.
+    assert_eq!(
+        h.send("GET", "/", Some(&cookie), &[]).await.status,
+        StatusCode::OK
+    );
+    let r = h
+        .send_with(
+            "POST",
+            "/logout",
+            Some(&cookie),
+            &[("csrf", &csrf)],
+            &[("origin", "https://console.test")],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.location()),
+        (StatusCode::SEE_OTHER, Some("/login"))
+    );
+    assert_eq!(
+        h.send("GET", "/", Some(&cookie), &[]).await.location(),
+        Some("/login")
+    );
+    assert!(
+        details(&h.events(), Action::Logout, Outcome::Success)
+            .iter()
+            .any(|d| d.contains("signed out"))
+    );
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let h = harness();
+    for path in ["/login", "/nowhere", "/static/console.css", "/"] {
+        let r = h.send("GET", path, None, &[]).await;
+        let get = |name: &str| {
+            r.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
+        assert_eq!(get("content-security-policy"), CSP, "{path}");
+        assert!(CSP.contains("frame-ancestors 'none'") && !CSP.contains("script-src"));
+        assert!(
+            get("strict-transport-security").starts_with("max-age="),
+            "{path}"
+        );
+        assert_eq!(get("x-content-type-options"), "nosniff");
+        assert_eq!(get("referrer-policy"), "no-referrer");
+    }
+    let login = h.send("GET", "/login", None, &[]).await;
+    assert!(!login.body.contains("<script"), "no script in any page");
+}
+
+/// Every route of the table, called by every role (and by nobody): allowed exactly when
+/// the table says so.
+#[tokio::test]
+async fn every_route_with_every_role_is_allowed_exactly_as_the_table_says() {
+    let h = harness();
+    let (admin_cookie, admin_csrf, _) = h.first_admin().await;
+    let mut sessions = vec![(
+        Role::Administrator,
+        admin_cookie.clone(),
+        admin_csrf.clone(),
+    )];
+    for role in [Role::Viewer, Role::Operator, Role::Approver] {
+        let name = role.as_str();
+        let r = h
+            .send(
+                "POST",
+                "/accounts",
+                Some(&admin_cookie),
+                &[
+                    ("csrf", &admin_csrf),
+                    ("name", name),
+                    ("role", name),
+                    ("password", ADMIN_PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let r = h.login(name, ADMIN_PASSWORD, "").await;
+        assert_eq!(
+            r.location(),
+            Some("/enrol"),
+            "password only: enrolment first"
+        );
+        let (cookie, csrf, _) = h.enrol(&r.cookie().expect("cookie")).await;
+        sessions.push((role, cookie, csrf));
+    }
+    let mut refusals = 0;
+    for route in ROUTES {
+        let method = route.method.as_str();
+        // Anonymous.
+        let r = h.send(method, route.path, None, &[]).await;
+        match route.access {
+            Access::Public => assert!(
+                !r.body.contains("Your session ended")
+                    && r.location() != Some("/login")
+                    && !r.body.contains("needs the role"),
+                "{method} {}",
+                route.path
+            ),
+            _ => assert!(
+                r.status == StatusCode::UNAUTHORIZED || r.location() == Some("/login"),
+                "{method} {} anonymous: {}",
+                route.path,
+                r.status
+            ),
+        }
+        for (role, cookie, csrf) in &sessions {
+            // Logging out, or signing in again (which ends the session the browser still
+            // had), would end the session the next routes use: checked apart.
+            if route.path == "/logout" || (route.path == "/login" && method == "POST") {
+                continue;
+            }
+            let r = h
+                .send(method, route.path, Some(cookie), &[("csrf", csrf)])
+                .await;
+            let allowed = match route.access {
+                Access::Public | Access::Enrolment => true,
+                Access::Role(min) => *role >= min,
+            };
+            let refused = r.status == StatusCode::FORBIDDEN && r.body.contains("needs the role");
+            assert_eq!(
+                !refused,
+                allowed,
+                "{method} {} as {}: {} {}",
+                route.path,
+                role.as_str(),
+                r.status,
+                r.body
+            );
+            if refused {
+                refusals += 1;
+            }
+        }
+    }
+    // Each refusal is on the trail, naming who, what and the role it needed.
+    let denied: Vec<String> = h
+        .events()
+        .into_iter()
+        .filter_map(|e| e.finding)
+        .filter(|f| f.kind == pacsguard_events::FindingKind::AccessDenied)
+        .map(|f| f.detail)
+        .collect();
+    assert_eq!(denied.len(), refusals, "{denied:?}");
+    assert!(
+        denied.iter().any(|d| d.contains(
+            "viewer (viewer) was refused GET /accounts: it needs the role administrator"
+        )),
+        "{denied:?}"
+    );
+    for (role, cookie, csrf) in &sessions {
+        let r = h
+            .send("POST", "/logout", Some(cookie), &[("csrf", csrf)])
+            .await;
+        assert_eq!(r.location(), Some("/login"), "{}", role.as_str());
+    }
+}
+
+/// A request body that never arrives: the client that sends nothing after its headers.
+struct NeverEnding;
+
+impl http_body::Body for NeverEnding {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Pending
+    }
+}
+
+/// A client that holds a request open (a form sent a byte at a time, or never) loses it
+/// at REQUEST_TIMEOUT; the runtime's clock is paused, so no test time is spent waiting.
+#[tokio::test(start_paused = true)]
+async fn a_request_that_never_finishes_is_ended_at_the_request_timeout() {
+    let h = harness();
+    let mut request = Request::builder()
+        .method("POST")
+        .uri("/login")
+        .header(header::HOST, "console.test")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::new(NeverEnding))
+        .expect("request");
+    request.extensions_mut().insert(Peer(
+        "192.0.2.10:50000".parse::<SocketAddr>().expect("addr"),
+    ));
+    let started = tokio::time::Instant::now();
+    let response = h.app.clone().oneshot(request).await.expect("infallible");
+    assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+    assert_eq!(started.elapsed(), pacsguard_console::http::REQUEST_TIMEOUT);
+    assert!(response.headers().contains_key("content-security-policy"));
+}

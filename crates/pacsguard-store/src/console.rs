@@ -1,0 +1,480 @@
+//! The console's accounts, sessions and one-time setup token, in the home's store.
+//!
+//! Migration: these tables are created with `CREATE TABLE IF NOT EXISTS` the first time
+//! the console opens the store; they are additive, so the store's `user_version` (the
+//! layout of the baseline) is unchanged, an existing home keeps working, and a binary
+//! without the console ignores them. They are not part of the signed baseline: they are
+//! guarded by the home's permissions (0700, the store file private) and every change to
+//! them is an event on the audit trail.
+//!
+//! Only digests of secrets are stored: passwords as Argon2id, session tokens, recovery
+//! codes and the setup token as SHA-256 (they are 256-bit random values, so a fast hash
+//! suffices). The TOTP secret must be stored as it is, to compute codes.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension as _, params};
+
+use crate::sqlite::StoreError;
+
+const CONSOLE_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS console_accounts (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    totp_secret BLOB,
+    totp_last_step INTEGER NOT NULL DEFAULT -1,
+    failures INTEGER NOT NULL DEFAULT 0,
+    locked_until INTEGER NOT NULL DEFAULT 0,
+    created INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS console_recovery_codes (
+    account INTEGER NOT NULL,
+    code_hash BLOB NOT NULL,
+    used INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (account, code_hash)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS console_sessions (
+    token_hash BLOB PRIMARY KEY,
+    account INTEGER NOT NULL,
+    csrf TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    address TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS console_setup (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    token_hash BLOB NOT NULL,
+    expires INTEGER NOT NULL
+);
+";
+
+/// How long the console waits for the store while another connection (the watcher
+/// re-signing a baseline) holds its write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One account as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountRow {
+    pub id: i64,
+    pub name: String,
+    pub role: String,
+    pub password_hash: String,
+    /// `None` until the second factor is enrolled.
+    pub totp_secret: Option<Vec<u8>>,
+    /// The last TOTP time step accepted (-1: none), so a code is accepted once.
+    pub totp_last_step: i64,
+    pub failures: i64,
+    /// Seconds since the epoch until which sign-in is refused (0: not locked).
+    pub locked_until: i64,
+}
+
+/// One server-side session as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRow {
+    pub account: i64,
+    pub csrf: String,
+    pub created: i64,
+    pub last_seen: i64,
+}
+
+/// The console's tables, over their own connection to the home's store file.
+#[derive(Debug)]
+pub struct ConsoleDb {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl ConsoleDb {
+    /// Opens the store at `path` (which must exist: `pacsguard init` creates it) and
+    /// creates the console's tables if they are missing.
+    pub fn open(path: &Path) -> Result<ConsoleDb, StoreError> {
+        let sql = |source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sql)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(sql)?;
+        conn.execute_batch(CONSOLE_SCHEMA).map_err(sql)?;
+        Ok(ConsoleDb {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn sql(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        |source| StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    pub fn account_count(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("SELECT count(*) FROM console_accounts", [], |r| r.get(0))
+            .map_err(self.sql())
+    }
+
+    /// Replaces the setup token (its digest) and its expiry.
+    pub fn set_setup_token(&self, token_hash: &[u8], expires: i64) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO console_setup (id, token_hash, expires) VALUES (1, ?1, ?2)",
+                params![token_hash, expires],
+            )
+            .map_err(self.sql())?;
+        Ok(())
+    }
+
+    /// The setup token's digest and expiry, if one is outstanding.
+    pub fn setup_token(&self) -> Result<Option<(Vec<u8>, i64)>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT token_hash, expires FROM console_setup WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(self.sql())
+    }
+
+    /// Creates the first administrator and spends the setup token, in one transaction:
+    /// only if no account exists yet and the token is still the one presented.
+    /// Returns the new account's id, or `None` if the token was spent meanwhile.
+    pub fn create_first_account(
+        &mut self,
+        token_hash: &[u8],
+        name: &str,
+        role: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        let spent = tx
+            .execute(
+                "DELETE FROM console_setup WHERE id = 1 AND token_hash = ?1 AND expires > ?2",
+                params![token_hash, now],
+            )
+            .map_err(sql)?;
+        let accounts: i64 = tx
+            .query_row("SELECT count(*) FROM console_accounts", [], |r| r.get(0))
+            .map_err(sql)?;
+        if spent != 1 || accounts != 0 {
+            return Ok(None);
+        }
+        tx.execute(
+            "INSERT INTO console_accounts (name, role, password_hash, created) VALUES (?1, ?2, ?3, ?4)",
+            params![name, role, password_hash, now],
+        )
+        .map_err(sql)?;
+        let id = tx.last_insert_rowid();
+        tx.commit().map_err(sql)?;
+        Ok(Some(id))
+    }
+
+    /// Creates an account (not enrolled yet). The caller checked the name is free.
+    pub fn create_account(
+        &self,
+        name: &str,
+        role: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<i64, StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO console_accounts (name, role, password_hash, created) VALUES (?1, ?2, ?3, ?4)",
+                params![name, role, password_hash, now],
+            )
+            .map_err(self.sql())?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Every account: name, role, whether its second factor is enrolled; by name.
+    pub fn accounts(&self) -> Result<Vec<(String, String, bool)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT name, role, totp_secret IS NOT NULL FROM console_accounts ORDER BY name",
+            )
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(self.sql())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.sql())
+    }
+
+    fn account_where(
+        &self,
+        clause: &str,
+        value: &dyn rusqlite::ToSql,
+    ) -> Result<Option<AccountRow>, StoreError> {
+        let query = format!(
+            "SELECT id, name, role, password_hash, totp_secret, totp_last_step, failures, locked_until \
+             FROM console_accounts WHERE {clause}"
+        );
+        self.conn
+            .query_row(&query, [value], |r| {
+                Ok(AccountRow {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    role: r.get(2)?,
+                    password_hash: r.get(3)?,
+                    totp_secret: r.get(4)?,
+                    totp_last_step: r.get(5)?,
+                    failures: r.get(6)?,
+                    locked_until: r.get(7)?,
+                })
+            })
+            .optional()
+            .map_err(self.sql())
+    }
+
+    pub fn account_by_name(&self, name: &str) -> Result<Option<AccountRow>, StoreError> {
+        self.account_where("name = ?1", &name)
+    }
+
+    pub fn account_by_id(&self, id: i64) -> Result<Option<AccountRow>, StoreError> {
+        self.account_where("id = ?1", &id)
+    }
+
+    /// Failed sign-ins so far and the lockout they led to.
+    pub fn set_failures(
+        &self,
+        id: i64,
+        failures: i64,
+        locked_until: i64,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE console_accounts SET failures = ?2, locked_until = ?3 WHERE id = ?1",
+                params![id, failures, locked_until],
+            )
+            .map_err(self.sql())?;
+        Ok(())
+    }
+
+    /// Records that TOTP step `step` was used, only if it is later than the last one
+    /// used: returns false for a replayed (or older) code, atomically.
+    pub fn spend_totp_step(&self, id: i64, step: i64) -> Result<bool, StoreError> {
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE console_accounts SET totp_last_step = ?2 WHERE id = ?1 AND totp_last_step < ?2",
+                params![id, step],
+            )
+            .map_err(self.sql())?;
+        Ok(changed == 1)
+    }
+
+    /// Stores the enrolled TOTP secret, the step its confirming code used, and the
+    /// recovery codes' digests, replacing any earlier ones, in one transaction.
+    pub fn enrol_totp(
+        &mut self,
+        id: i64,
+        secret: &[u8],
+        step: i64,
+        recovery_hashes: &[Vec<u8>],
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        tx.execute(
+            "UPDATE console_accounts SET totp_secret = ?2, totp_last_step = ?3 WHERE id = ?1",
+            params![id, secret, step],
+        )
+        .map_err(sql)?;
+        tx.execute(
+            "DELETE FROM console_recovery_codes WHERE account = ?1",
+            [id],
+        )
+        .map_err(sql)?;
+        for hash in recovery_hashes {
+            tx.execute(
+                "INSERT OR IGNORE INTO console_recovery_codes (account, code_hash) VALUES (?1, ?2)",
+                params![id, hash],
+            )
+            .map_err(sql)?;
+        }
+        tx.commit().map_err(sql)?;
+        Ok(())
+    }
+
+    /// Spends one recovery code (by digest): true if it existed and was unused.
+    pub fn spend_recovery_code(&self, id: i64, code_hash: &[u8]) -> Result<bool, StoreError> {
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE console_recovery_codes SET used = 1 WHERE account = ?1 AND code_hash = ?2 AND used = 0",
+                params![id, code_hash],
+            )
+            .map_err(self.sql())?;
+        Ok(changed == 1)
+    }
+
+    pub fn unused_recovery_codes(&self, id: i64) -> Result<i64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM console_recovery_codes WHERE account = ?1 AND used = 0",
+                [id],
+                |r| r.get(0),
+            )
+            .map_err(self.sql())
+    }
+
+    pub fn insert_session(
+        &self,
+        token_hash: &[u8],
+        account: i64,
+        csrf: &str,
+        now: i64,
+        address: &str,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO console_sessions (token_hash, account, csrf, created, last_seen, address) \
+                 VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
+                params![token_hash, account, csrf, now, address],
+            )
+            .map_err(self.sql())?;
+        Ok(())
+    }
+
+    pub fn session(&self, token_hash: &[u8]) -> Result<Option<SessionRow>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT account, csrf, created, last_seen FROM console_sessions WHERE token_hash = ?1",
+                [token_hash],
+                |r| {
+                    Ok(SessionRow {
+                        account: r.get(0)?,
+                        csrf: r.get(1)?,
+                        created: r.get(2)?,
+                        last_seen: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.sql())
+    }
+
+    pub fn touch_session(&self, token_hash: &[u8], now: i64) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE console_sessions SET last_seen = ?2 WHERE token_hash = ?1",
+                params![token_hash, now],
+            )
+            .map_err(self.sql())?;
+        Ok(())
+    }
+
+    /// Ends a session; true if it existed.
+    pub fn delete_session(&self, token_hash: &[u8]) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .execute(
+                "DELETE FROM console_sessions WHERE token_hash = ?1",
+                [token_hash],
+            )
+            .map_err(self.sql())?;
+        Ok(n == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Store;
+
+    fn db() -> (tempfile::TempDir, ConsoleDb) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("store.sqlite");
+        drop(Store::open(&path).expect("store"));
+        let db = ConsoleDb::open(&path).expect("console tables");
+        (dir, db)
+    }
+
+    #[test]
+    fn an_existing_store_keeps_working_after_the_console_added_its_tables() {
+        let (dir, db) = db();
+        drop(db);
+        let store = Store::open(&dir.path().join("store.sqlite")).expect("reopens");
+        assert_eq!(store.generation().expect("generation"), 0);
+        // Opening twice is harmless.
+        ConsoleDb::open(&dir.path().join("store.sqlite")).expect("again");
+    }
+
+    #[test]
+    fn the_setup_token_creates_one_account_once_and_only_before_it_expires() {
+        let (_dir, mut db) = db();
+        db.set_setup_token(b"t", 100).expect("token");
+        assert_eq!(
+            db.create_first_account(b"t", "a", "administrator", "h", 100)
+                .expect("sql"),
+            None,
+            "expired at 100"
+        );
+        assert_eq!(
+            db.create_first_account(b"x", "a", "administrator", "h", 50)
+                .expect("sql"),
+            None,
+            "wrong token"
+        );
+        let id = db
+            .create_first_account(b"t", "a", "administrator", "h", 50)
+            .expect("sql");
+        assert!(id.is_some());
+        db.set_setup_token(b"t", 100).expect("token");
+        assert_eq!(
+            db.create_first_account(b"t", "b", "administrator", "h", 50)
+                .expect("sql"),
+            None,
+            "an account exists: no second first administrator"
+        );
+    }
+
+    #[test]
+    fn a_totp_step_is_spent_once_and_never_an_older_one() {
+        let (_dir, mut db) = db();
+        db.set_setup_token(b"t", 100).expect("token");
+        let id = db
+            .create_first_account(b"t", "a", "administrator", "h", 1)
+            .expect("sql")
+            .expect("created");
+        db.enrol_totp(id, b"secret", 10, &[b"r1".to_vec()])
+            .expect("enrol");
+        assert!(
+            !db.spend_totp_step(id, 10).expect("sql"),
+            "the enrolment code"
+        );
+        assert!(db.spend_totp_step(id, 11).expect("sql"));
+        assert!(!db.spend_totp_step(id, 11).expect("sql"), "replay");
+        assert!(!db.spend_totp_step(id, 9).expect("sql"), "older");
+        assert!(db.spend_recovery_code(id, b"r1").expect("sql"));
+        assert!(
+            !db.spend_recovery_code(id, b"r1").expect("sql"),
+            "used once"
+        );
+    }
+}

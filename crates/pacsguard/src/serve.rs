@@ -1,0 +1,217 @@
+//! `pacsguard serve`: the guard and the console in one process.
+//!
+//! The engine's watcher runs on a thread of its own, exactly as `pacsguard watch` runs
+//! it; the console's HTTPS server runs on this thread beside it. SIGTERM or SIGINT stops
+//! the server (open requests finish), then the watcher (which writes the console's last
+//! events and signs its final checkpoint). If the watcher stops by itself (an error), the
+//! console stops too: a console must not show a guard that no longer runs.
+
+use std::io::Write as _;
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, anyhow};
+use pacsguard_console::{Console, GuardState, SystemClock};
+use pacsguard_engine::{Config, Home, Session, WatchOutput, WatchRequest};
+use pacsguard_events::Finding;
+use pacsguard_profile::Policy;
+
+use crate::output;
+use crate::signals;
+
+/// Where the console listens without `--listen` or `[console] listen`: this host only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+/// How often the trail is verified for the overview page.
+pub const TRAIL_VERIFY_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The watcher's output: printed as `watch` prints it, and counted for the overview.
+struct ServeOutput {
+    lines: output::WatchLines,
+    guard: Arc<GuardState>,
+}
+
+impl WatchOutput for ServeOutput {
+    fn finding(&mut self, finding: &Finding) {
+        self.guard.finding(finding);
+        self.lines.finding(finding);
+    }
+
+    fn notice(&mut self, text: &str) {
+        self.guard.set_alive(true, text);
+        self.lines.notice(text);
+    }
+}
+
+fn say(text: &str) {
+    let _ = writeln!(std::io::stderr(), "pacsguard serve: {text}");
+}
+
+/// The host part of the URLs printed: the listening address, or this host's name when
+/// it listens on every address.
+fn url_host(addr: &SocketAddr) -> String {
+    match addr.ip() {
+        ip if ip.is_unspecified() => pacsguard_engine::hostname(),
+        IpAddr::V6(ip) => format!("[{ip}]"),
+        IpAddr::V4(ip) => ip.to_string(),
+    }
+}
+
+pub fn run(
+    home: Home,
+    paths: Vec<PathBuf>,
+    policy: Option<Policy>,
+    listen: Option<String>,
+    json: bool,
+) -> Result<ExitCode> {
+    let stop = signals::stop_on_termination()?;
+    let session = Session::open(home.clone())?;
+    let config = Config::load(&home.config_path())?;
+    let listen = listen
+        .or(config.console.listen.clone())
+        .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    let addr: SocketAddr = listen
+        .parse()
+        .map_err(|e| anyhow!("--listen {listen:?}: not ADDRESS:PORT ({e})"))?;
+    let listener = TcpListener::bind(addr).with_context(|| format!("listening on {addr}"))?;
+    let local = listener.local_addr().context("the listening address")?;
+    let host = url_host(&local);
+    let mut names = vec!["localhost".to_string(), pacsguard_engine::hostname()];
+    names.push(local.ip().to_string());
+    names.push("127.0.0.1".into());
+    names.push("::1".into());
+    names.dedup();
+    let tls = pacsguard_console::tls::load_or_generate(
+        &home.dir,
+        config.console.cert.as_deref(),
+        config.console.key.as_deref(),
+        names,
+    )?;
+
+    let guard = Arc::new(GuardState::new());
+    if let Ok(store) = pacsguard_store::Store::open(&home.store_path())
+        && let Ok(roots) = store.root_paths()
+    {
+        for root in roots {
+            guard.add_root(&root);
+        }
+    }
+    let db = pacsguard_store::ConsoleDb::open(&home.store_path())?;
+    let console = Arc::new(Console::new(
+        db,
+        Arc::new(SystemClock),
+        session.inbox(),
+        home.store_path(),
+        &host,
+        guard.clone(),
+    ));
+
+    let port = local.port();
+    say(&format!("console at https://{host}:{port}/"));
+    say(&format!(
+        "certificate {} ({}), SHA-256 fingerprint {}",
+        tls.cert_path.display(),
+        if tls.generated {
+            "generated now, self-signed"
+        } else {
+            "as configured or generated before"
+        },
+        tls.fingerprint
+    ));
+    if let Some(token) = console.issue_setup_token()? {
+        say(&format!(
+            "no account exists yet: create the first administrator within {} minutes at https://{host}:{port}/setup?token={token}",
+            pacsguard_console::auth::SETUP_TOKEN_LIFETIME / 60
+        ));
+    }
+
+    // The guard: the engine's watcher, as `pacsguard watch` runs it.
+    let watch_stop = Arc::new(AtomicBool::new(false));
+    let server_stop = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let watch_stop = watch_stop.clone();
+        let server_stop = server_stop.clone();
+        let guard = guard.clone();
+        let mut session = session;
+        std::thread::Builder::new()
+            .name("guard".into())
+            .spawn(move || {
+                let mut out = ServeOutput {
+                    lines: output::WatchLines::new(json),
+                    guard: guard.clone(),
+                };
+                let request = WatchRequest { paths, policy };
+                let result = session.watch(&request, &mut out, &watch_stop);
+                let detail = match &result {
+                    Ok(_) => "stopped".to_string(),
+                    Err(e) => format!("stopped by an error: {e}"),
+                };
+                guard.set_alive(false, &detail);
+                // Whatever stopped the guard stops the console.
+                server_stop.store(true, Ordering::Relaxed);
+                result
+            })
+            .context("starting the guard thread")?
+    };
+
+    // The trail's verification for the overview, every TRAIL_VERIFY_INTERVAL.
+    let verifier = {
+        let home = home.clone();
+        let guard = guard.clone();
+        let server_stop = server_stop.clone();
+        std::thread::Builder::new()
+            .name("trail-verify".into())
+            .spawn(move || {
+                let mut next = std::time::Instant::now();
+                while !server_stop.load(Ordering::Relaxed) {
+                    if std::time::Instant::now() >= next {
+                        match pacsguard_engine::audit_verify(&home, None, None, None) {
+                            Ok(report) => guard.set_trail(
+                                report.report.is_intact(),
+                                format!("{} records", report.report.records),
+                            ),
+                            Err(e) => guard.set_trail(false, e.to_string()),
+                        }
+                        next = std::time::Instant::now() + TRAIL_VERIFY_INTERVAL;
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            })
+            .context("starting the trail verification thread")?
+    };
+
+    // The signal stops the server first, so the console's last events are queued before
+    // the watcher writes them and stops.
+    let relay = {
+        let stop = stop.clone();
+        let server_stop = server_stop.clone();
+        std::thread::Builder::new()
+            .name("stop-relay".into())
+            .spawn(move || {
+                while !server_stop.load(Ordering::Relaxed) {
+                    if stop.load(Ordering::Relaxed) {
+                        server_stop.store(true, Ordering::Relaxed);
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            })
+            .context("starting the stop relay")?
+    };
+
+    let router = pacsguard_console::http::app(console);
+    let served =
+        pacsguard_console::server::serve(listener, tls.config, router, server_stop.clone());
+    server_stop.store(true, Ordering::Relaxed);
+    watch_stop.store(true, Ordering::Relaxed);
+    let _ = relay.join();
+    let _ = verifier.join();
+    let report = watcher
+        .join()
+        .map_err(|_| anyhow!("the guard thread panicked"))??;
+    served?;
+    output::watch_stopped(&report);
+    Ok(output::status(&report.counts))
+}
