@@ -832,7 +832,15 @@ fn a_full_home_disk_keeps_the_guard_running_and_the_trail_catches_up() {
     env.home = disk.0.join("home");
     let init = env.run(&["init"]);
     assert!(init.status.success(), "{}", common::stderr(&init));
-    configure(&env, "scrub_mb_per_s = 0\ncheckpoint_seconds = 1\n");
+    // on_alert writes outside the full disk: the page must go out while the trail is down.
+    let paged = env.dir.path().join("paged.txt");
+    configure(
+        &env,
+        &format!(
+            "scrub_mb_per_s = 0\ncheckpoint_seconds = 1\non_alert = [\"/bin/sh\", \"-c\", \"echo $PACSGUARD_KIND >> {}\"]\n",
+            paged.display()
+        ),
+    );
     env.profile(&[]);
     let watcher = Watcher::start(&env, &[]);
     let filler = disk.fill();
@@ -864,6 +872,10 @@ fn a_full_home_disk_keeps_the_guard_running_and_the_trail_catches_up() {
         tally(f, &env.tree).contains_key(&("content-changed".into(), "readme.txt".into()))
     });
     assert!(again, "{:#?}\n{}", watcher.findings(), watcher.stderr());
+    let paged_ok = watcher.wait(Duration::from_secs(10), |_, _| {
+        fs::read_to_string(&paged).is_ok_and(|t| t.contains("trail-degraded"))
+    });
+    assert!(paged_ok, "on_alert ran while the trail was down");
     // Space returns: the trail catches up by itself.
     fs::remove_file(&filler).expect("test fixture");
     let caught_up = watcher.wait(Duration::from_secs(20), |_, err| {
@@ -918,6 +930,99 @@ fn a_root_replaced_by_a_symlink_and_restored_is_compared_with_what_it_held() {
         assert!(
             !t.contains_key(&("added".into(), rel.into())),
             "{rel} came back as new: {findings:#?}"
+        );
+    }
+}
+
+/// Writes `size` bytes that are neither zeros nor holes (no shortcut in reading or
+/// hashing them), in 4 MiB chunks.
+fn write_dense(path: &Path, size: u64) {
+    let chunk = keystream(4 << 20, 77);
+    let mut file = fs::File::create(path).expect("test fixture");
+    let mut written = 0u64;
+    while written < size {
+        let n = usize::try_from((size - written).min(chunk.len() as u64)).expect("test fixture");
+        std::io::Write::write_all(&mut file, &chunk[..n]).expect("test fixture");
+        written += n as u64;
+    }
+    file.sync_all().expect("test fixture");
+}
+
+/// The index of the first finding of `kind` about `rel` (relative to the tree).
+fn position(findings: &[Value], tree: &Path, kind: &str, rel: &str) -> Option<usize> {
+    let path = tree.join(rel);
+    findings
+        .iter()
+        .position(|f| f["kind"] == kind && f["path"].as_str() == path.to_str())
+}
+
+/// Issue 11 (review): a big file was hashed on the event loop, so while a 2 GiB series
+/// was hashed nothing else was reported. It is hashed by a worker now: a change made
+/// after it is reported before it, and a rename of it is still one `moved` finding.
+#[test]
+fn a_big_file_being_hashed_does_not_hold_up_other_changes() {
+    const BIG: u64 = (2 << 30) + (256 << 20); // 2.25 GiB
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    // Sorts before every other path: verified in one batch with them, it would be
+    // reported first.
+    let big = env.path("a-big-series.bin");
+    write_dense(&big, BIG);
+    env.profile(&[]);
+    let watcher = Watcher::start(&env, &[]);
+    // One byte rewritten in the middle: the whole file is hashed again.
+    {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .open(&big)
+            .expect("test fixture");
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(BIG / 2)).expect("test fixture");
+        std::io::Write::write_all(&mut file, b"!").expect("test fixture");
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    fs::write(
+        env.path("study/series/1.dcm"),
+        b"DICM changed while hashing",
+    )
+    .expect("test fixture");
+    let both = watcher.wait(Duration::from_secs(120), |f, _| {
+        position(f, &env.tree, "content-changed", "a-big-series.bin").is_some()
+            && position(f, &env.tree, "content-changed", "study/series/1.dcm").is_some()
+    });
+    let findings = watcher.findings();
+    assert!(both, "{findings:#?} {}", watcher.stderr());
+    let small = position(
+        &findings,
+        &env.tree,
+        "content-changed",
+        "study/series/1.dcm",
+    );
+    let large = position(&findings, &env.tree, "content-changed", "a-big-series.bin");
+    assert!(
+        small < large,
+        "the small change waited for the big hash: {findings:#?}"
+    );
+    // Renamed: one move, not a removal and an arrival.
+    fs::rename(&big, env.path("a-big-series.moved")).expect("test fixture");
+    let moved = watcher.wait(Duration::from_secs(120), |f, _| {
+        position(f, &env.tree, "moved", "a-big-series.moved").is_some()
+    });
+    std::thread::sleep(Duration::from_millis(1000)); // time for a duplicate to show
+    let (_, findings, stderr) = watcher.stop();
+    fs::remove_file(env.path("a-big-series.moved")).ok();
+    assert!(moved, "{findings:#?} {stderr}");
+    let counts = tally(&findings, &env.tree);
+    assert_eq!(
+        counts.get(&("content-changed".into(), "a-big-series.bin".into())),
+        Some(&1),
+        "{findings:#?}"
+    );
+    for kind in ["removed", "added"] {
+        assert!(
+            !counts
+                .keys()
+                .any(|(k, p)| k == kind && p.starts_with("a-big-series")),
+            "{findings:#?}"
         );
     }
 }

@@ -1,0 +1,160 @@
+//! The slow part of a verification, off the event loop: hashing a big file (a 2 GiB
+//! multi-frame series takes seconds) and screening an arrival (the rules may read the
+//! whole file). A few worker threads take these jobs from a bounded queue and hand the
+//! results back to the loop as messages, so the loop keeps reading events and reporting
+//! every other path within milliseconds while a big file is hashed.
+//!
+//! Memory is bounded per worker: hashing streams the file in fixed chunks, and screening
+//! holds at most `MAX_WHOLE_FILE_BYTES` of one file (larger files are screened in
+//! windows), so a new 2 GiB file is never held whole. A job that has not come back
+//! within [`JOB_DEADLINE`] is reported by the loop (`not-inspected`); one that cannot be
+//! queued ([`MAX_QUEUED_JOBS`]) is reported and tried again later.
+
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use pacsguard_events::Finding;
+use pacsguard_fs::Tree;
+use pacsguard_profile::{RootProfile, hash_tree};
+use pacsguard_screen::Screener;
+
+use super::Msg;
+
+/// Files that need hashing and are larger than this are hashed by a worker, not by the
+/// event loop: at about 1 GB/s this is the longest the loop stops for one file (~60 ms).
+pub const BIG_FILE_BYTES: u64 = 64 << 20;
+
+/// Worker threads: each holds at most one file's screening window in memory, and the
+/// machine's cores are shared with the archive the watcher guards.
+pub const WORKERS: usize = 2;
+
+/// Jobs waiting for a worker. Past this, a job is not queued: the loop reports it and
+/// tries the path again later, so memory stays bounded however many big files arrive.
+pub const MAX_QUEUED_JOBS: usize = 1024;
+
+/// A job that has not come back after this long is reported (`not-inspected`): a file on
+/// storage that stalls, or one grown without end, must not be unverified in silence.
+pub const JOB_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// What a worker does.
+#[derive(Debug)]
+pub enum Job {
+    /// Hash the entries of `tree` (each `Pending`), with `base` for what they were.
+    Hash {
+        index: usize,
+        /// Part of the start-up catch-up.
+        catch_up: bool,
+        /// The paths (relative to the root) this job concludes, for the view.
+        rels: Vec<Vec<u8>>,
+        base: RootProfile,
+        tree: Tree,
+    },
+    /// Screen an arrival of an `append-only` root.
+    Screen { root: PathBuf, path: PathBuf },
+}
+
+impl Job {
+    /// The absolute path the job is about (for deadlines and reports).
+    pub fn path(&self) -> PathBuf {
+        match self {
+            Job::Hash { base, rels, .. } => {
+                super::absolute(&base.spec.path, rels.first().map_or(&[][..], Vec::as_slice))
+            }
+            Job::Screen { path, .. } => path.clone(),
+        }
+    }
+}
+
+/// What came back.
+#[derive(Debug)]
+pub enum Done {
+    Hashed {
+        index: usize,
+        catch_up: bool,
+        rels: Vec<Vec<u8>>,
+        tree: Tree,
+    },
+    Screened {
+        root: PathBuf,
+        path: PathBuf,
+        findings: Vec<Finding>,
+    },
+}
+
+/// The pool: a bounded queue and its threads. Dropping it closes the queue: each worker
+/// ends after its current job (it is not waited for: a hash of a big file must not hold
+/// up the watcher's stop).
+pub struct Pool {
+    jobs: SyncSender<Job>,
+    _threads: Vec<JoinHandle<()>>,
+}
+
+impl Pool {
+    pub fn start(screener: Arc<Screener>, results: SyncSender<Msg>) -> std::io::Result<Pool> {
+        let (jobs, queue) = sync_channel::<Job>(MAX_QUEUED_JOBS);
+        let queue = Arc::new(Mutex::new(queue));
+        let mut threads = Vec::new();
+        for n in 0..WORKERS {
+            let (queue, screener, results) =
+                (Arc::clone(&queue), Arc::clone(&screener), results.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("verify-{n}"))
+                    .spawn(move || work(&queue, &screener, &results))?,
+            );
+        }
+        Ok(Pool {
+            jobs,
+            _threads: threads,
+        })
+    }
+
+    /// Queues `job`; false (and the job dropped) when the queue is full.
+    pub fn submit(&self, job: Job) -> bool {
+        self.jobs.try_send(job).is_ok()
+    }
+}
+
+fn work(queue: &Mutex<Receiver<Job>>, screener: &Screener, results: &SyncSender<Msg>) {
+    loop {
+        let job = match queue.lock() {
+            Ok(queue) => match queue.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+            Err(_) => return,
+        };
+        let done = match job {
+            Job::Hash {
+                index,
+                catch_up,
+                rels,
+                base,
+                mut tree,
+            } => {
+                hash_tree(&base.spec, Some(&base), &mut tree, &|_| {});
+                Done::Hashed {
+                    index,
+                    catch_up,
+                    rels,
+                    tree,
+                }
+            }
+            Job::Screen { root, path } => {
+                let findings =
+                    super::super::scan::screen_arrivals(screener, std::slice::from_ref(&path));
+                Done::Screened {
+                    root,
+                    path,
+                    findings,
+                }
+            }
+        };
+        // The loop gone (the watcher stops): nothing left to tell.
+        if results.send(Msg::Done(done)).is_err() {
+            return;
+        }
+    }
+}
