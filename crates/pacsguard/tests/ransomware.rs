@@ -584,6 +584,78 @@ fn a_migration_inside_a_maintenance_window_raises_no_alert() {
     assert!(common::stdout(&shown).contains("CHG-4711"));
 }
 
+/// Review finding: `maintenance start /` was accepted and blinded every root for a week,
+/// and a window's reason or owner could be edited in `maintenance.json` unseen. A window
+/// covers a guarded root or a part of one, and the watcher refuses an edited window.
+#[test]
+fn a_maintenance_window_beyond_the_roots_or_edited_on_disk_is_refused() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 3);
+    let watcher = Watcher::start(&env, &[]);
+    for outside in ["/", env.dir.path().to_str().expect("test fixture")] {
+        let refused = env.run(&[
+            "maintenance",
+            "start",
+            outside,
+            "--until",
+            "1h",
+            "--reason",
+            "everything",
+        ]);
+        assert_eq!(refused.status.code(), Some(2), "{outside}");
+        assert!(
+            common::stderr(&refused).contains("is not a guarded root or inside one"),
+            "{}",
+            common::stderr(&refused)
+        );
+    }
+    assert!(!env.home.join("maintenance.json").exists());
+    // A window declared on a study, then edited on disk to cover the whole archive and
+    // carry an approval nobody gave.
+    let study = env.path("archive/study0");
+    let declared = env.run(&[
+        "maintenance",
+        "start",
+        study.to_str().expect("test fixture"),
+        "--until",
+        "1h",
+        "--reason",
+        "CHG-1 one study",
+    ]);
+    assert!(declared.status.success(), "{}", common::stderr(&declared));
+    let opened = watcher.wait(Duration::from_secs(10), |f, _| {
+        count(f, "maintenance-window") == 1
+    });
+    assert!(opened, "{:#?}", watcher.findings());
+    let file = env.home.join("maintenance.json");
+    let text = fs::read_to_string(&file).expect("test fixture");
+    let edited = text
+        .replace("CHG-1 one study", "approved by the CISO")
+        .replace("/archive/study0", "/archive");
+    assert_ne!(text, edited);
+    fs::write(&file, edited).expect("test fixture");
+    let refused = watcher.wait(Duration::from_secs(10), |f, _| {
+        f.iter().any(|f| {
+            f["kind"] == "maintenance-window"
+                && f["severity"] == "alert"
+                && f["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("is refused"))
+        })
+    });
+    assert!(refused, "{:#?}", watcher.findings());
+    // Changes below it are reported as usual.
+    fs::remove_file(&paths[0]).expect("test fixture");
+    let loud = watcher.wait(Duration::from_secs(10), |f, _| {
+        f.iter()
+            .any(|f| f["kind"] == "removed" && f["severity"] == "alert")
+    });
+    let (code, findings, stderr) = watcher.stop();
+    assert!(loud, "{findings:#?}\n{stderr}");
+    assert_eq!(code, 1);
+}
+
 /// Review finding: files that arrived while the watcher ran stayed "arrivals" forever, so
 /// a study received an hour ago could be deleted or encrypted with `info` findings only.
 /// Past `ARRIVAL_GRACE` (30 s) a new image is a stored image: its removal alerts.
