@@ -63,6 +63,8 @@ pub const CONFIG_TEMPLATE: &str = r#"# PacsGuard configuration. Roots listed her
 # ransomware_half_life_seconds = 3600  #   half-life) that raises it: slow encryption
 # ransomware_total_files = 50     # and this many such files since the last alert, however slowly
 # on_alert = ["/usr/local/bin/page-oncall", "pacs"]   # run (no shell) on each alert
+# degraded_syslog = "udp://siem.example:514"  # while the trail cannot be written, every
+#                                 #   record also goes here as it happens (RFC 5424 over UDP)
 # canary_dir = "/srv/pacs/archive/zz-pacsguard-canary"  # PacsGuard writes canary files here
 "#;
 
@@ -107,6 +109,9 @@ pub struct WatchConfig {
     /// `ransomware-suspected` however slowly they came.
     pub ransomware_total_files: usize,
     pub on_alert: Vec<String>,
+    /// `udp://HOST:PORT`: where every record goes as it happens while the audit trail
+    /// cannot be written (`audit forward` sends it from the trail once it caught up).
+    pub degraded_syslog: Option<String>,
     pub canary_dir: Option<PathBuf>,
 }
 
@@ -126,6 +131,7 @@ impl Default for WatchConfig {
             ransomware_half_life_seconds: 3600,
             ransomware_total_files: 50,
             on_alert: Vec::new(),
+            degraded_syslog: None,
             canary_dir: None,
         }
     }
@@ -162,6 +168,14 @@ impl WatchConfig {
         {
             return Err(format!(
                 "[watch] on_alert program {program:?} must be an absolute path"
+            ));
+        }
+        if let Some(target) = &self.degraded_syslog
+            && !target.starts_with("udp://")
+        {
+            return Err(format!(
+                "[watch] degraded_syslog {target:?} must be udp://HOST:PORT (a datagram never \
+                 makes the watcher wait)"
             ));
         }
         if let Some(dir) = &self.canary_dir

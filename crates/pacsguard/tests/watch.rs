@@ -832,13 +832,19 @@ fn a_full_home_disk_keeps_the_guard_running_and_the_trail_catches_up() {
     env.home = disk.0.join("home");
     let init = env.run(&["init"]);
     assert!(init.status.success(), "{}", common::stderr(&init));
-    // on_alert writes outside the full disk: the page must go out while the trail is down.
+    // on_alert writes outside the full disk, and a syslog collector listens: the page and
+    // the records must go out while the trail is down.
     let paged = env.dir.path().join("paged.txt");
+    let collector = std::net::UdpSocket::bind("127.0.0.1:0").expect("test fixture");
+    collector
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("test fixture");
     configure(
         &env,
         &format!(
-            "scrub_mb_per_s = 0\ncheckpoint_seconds = 1\non_alert = [\"/bin/sh\", \"-c\", \"echo $PACSGUARD_KIND >> {}\"]\n",
-            paged.display()
+            "scrub_mb_per_s = 0\ncheckpoint_seconds = 1\non_alert = [\"/bin/sh\", \"-c\", \"echo $PACSGUARD_KIND >> {}\"]\ndegraded_syslog = \"udp://{}\"\n",
+            paged.display(),
+            collector.local_addr().expect("test fixture")
         ),
     );
     env.profile(&[]);
@@ -876,6 +882,23 @@ fn a_full_home_disk_keeps_the_guard_running_and_the_trail_catches_up() {
         fs::read_to_string(&paged).is_ok_and(|t| t.contains("trail-degraded"))
     });
     assert!(paged_ok, "on_alert ran while the trail was down");
+    // The collector heard the trail go down and the change made meanwhile (RFC 5424,
+    // the DICOM audit message inside).
+    let mut heard = String::new();
+    let end = Instant::now() + Duration::from_secs(5);
+    let mut datagram = vec![0u8; 65536];
+    while Instant::now() < end
+        && !(heard.contains("trail-degraded") && heard.contains("readme.txt"))
+    {
+        if let Ok(n) = collector.recv(&mut datagram) {
+            heard.push_str(&String::from_utf8_lossy(&datagram[..n]));
+        }
+    }
+    assert!(heard.contains("<AuditMessage>"), "{heard}");
+    assert!(
+        heard.contains("trail-degraded") && heard.contains("readme.txt"),
+        "{heard}"
+    );
     // Space returns: the trail catches up by itself.
     fs::remove_file(&filler).expect("test fixture");
     let caught_up = watcher.wait(Duration::from_secs(20), |_, err| {

@@ -16,6 +16,7 @@ mod alert;
 mod bounded;
 mod canary;
 mod clock;
+mod degraded_syslog;
 mod entropy;
 mod mappings;
 mod ransomware;
@@ -462,6 +463,8 @@ struct Guard<'a> {
     windows: Windows,
     /// Set while the audit trail cannot be written (the home's disk is full).
     degraded: Option<trail::Degraded>,
+    /// Where records go meanwhile, besides memory (`[watch] degraded_syslog`).
+    degraded_syslog: Option<degraded_syslog::DegradedSyslog>,
     /// Per root gone or replaced: the entries it held (see [`Guard::stash_departed`]).
     departed: HashMap<usize, Vec<Entry>>,
 }
@@ -506,6 +509,13 @@ impl<'a> Guard<'a> {
             .unwrap_or_else(|_| session.home.dir.clone());
         let maintenance_file = crate::maintenance::maintenance_path(&session.home);
         let root_paths_for_windows = root_paths.clone();
+        let degraded_syslog = match &config.degraded_syslog {
+            Some(target) => Some(
+                degraded_syslog::DegradedSyslog::open(target, trail_origin(&session.home))
+                    .map_err(|e| EngineError::Usage(format!("[watch] degraded_syslog {e}")))?,
+            ),
+            None => None,
+        };
         let seal_key = crate::maintenance::SealKey::of(&session.key);
         Ok(Guard {
             root_paths,
@@ -561,6 +571,7 @@ impl<'a> Guard<'a> {
             boot_id: clock::boot_id(),
             windows: Windows::new(maintenance_file, root_paths_for_windows, seal_key),
             degraded: None,
+            degraded_syslog,
             departed: HashMap::new(),
         })
     }
@@ -1984,8 +1995,8 @@ impl<'a> Guard<'a> {
 
     /// Writes a record to the trail or, while the trail cannot be written, holds it.
     fn emit(&mut self, event: Event, now: Instant) {
-        if let Some(degraded) = &mut self.degraded {
-            degraded.hold(event);
+        if self.degraded.is_some() {
+            self.hold(event);
             return;
         }
         match self.session.bus.emit(&event) {
@@ -1997,9 +2008,10 @@ impl<'a> Guard<'a> {
     /// The trail failed: keep guarding, hold the records, and say so loudly (output and
     /// `on_alert`; the trail itself is what cannot hear it).
     fn degrade(&mut self, reason: String, event: Option<Event>, now: Instant) {
-        let mut degraded = trail::Degraded::new(reason.clone(), now);
-        degraded.extend(event);
-        self.degraded = Some(degraded);
+        self.degraded = Some(trail::Degraded::new(reason.clone(), now));
+        if let Some(event) = event {
+            self.hold(event);
+        }
         let finding = Finding::new(
             self.session.home.audit_log_path(),
             FindingKind::TrailDegraded,
@@ -2016,15 +2028,11 @@ impl<'a> Guard<'a> {
         // On the trail once it catches up, like every other finding.
         let mut event = Event::of_finding(self.session.actor.clone(), finding.clone());
         event.action = Action::Watch;
-        if let Some(degraded) = &mut self.degraded {
-            degraded.hold(event);
-        }
+        self.hold(event);
         self.out.finding(&finding);
         self.report.counts.alert += 1;
-        if let Some(detail) = self.alert.on_alert(&finding, now)
-            && let Some(degraded) = &mut self.degraded
-        {
-            degraded.hold(
+        if let Some(detail) = self.alert.on_alert(&finding, now) {
+            self.hold(
                 Event::new(
                     self.session.actor.clone(),
                     Action::Watch,
@@ -2033,6 +2041,17 @@ impl<'a> Guard<'a> {
                 )
                 .with_objects(vec![finding.path.clone()]),
             );
+        }
+    }
+
+    /// While the trail is degraded: holds `event` for the catch-up, and sends it to
+    /// `degraded_syslog` now.
+    fn hold(&mut self, event: Event) {
+        if let Some(syslog) = &mut self.degraded_syslog {
+            syslog.send(&event);
+        }
+        if let Some(degraded) = &mut self.degraded {
+            degraded.hold(event);
         }
     }
 
@@ -2259,6 +2278,16 @@ impl<'a> Guard<'a> {
         self.checkpoint()?;
         running::mark_stopped(&self.session.home.dir)
     }
+}
+
+/// The trail's origin (the name in `trail.pub`), for messages sent beside the trail; the
+/// host name if it cannot be read.
+fn trail_origin(home: &crate::home::Home) -> String {
+    crate::files::read_text(&home.trail_key_path(), crate::files::MAX_SMALL_FILE_BYTES)
+        .ok()
+        .flatten()
+        .and_then(|text| pacsguard_trail::note::Verifier::parse(text.trim()).ok())
+        .map_or_else(crate::home::hostname, |v| v.name().to_string())
 }
 
 /// Whether a file whose arrival was reported at `arrived` is still in transit.
