@@ -63,3 +63,40 @@ impl DegradedSyslog {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pacsguard_events::{Action, Actor, Finding, FindingKind, Outcome, Severity};
+
+    #[test]
+    fn each_record_is_one_datagram_of_at_most_the_limit() {
+        let collector = UdpSocket::bind("127.0.0.1:0").expect("test fixture");
+        collector
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .expect("test fixture");
+        let target = format!("udp://{}", collector.local_addr().expect("test fixture"));
+        let mut syslog = DegradedSyslog::open(&target, "origin".into()).expect("open");
+        let actor = Actor {
+            user: "root".into(),
+            uid: 0,
+            sudo_user: None,
+        };
+        let finding = Finding::new(
+            "/srv/pacs/a.dcm".into(),
+            FindingKind::ContentChanged,
+            Severity::Alert,
+            "x".repeat(100_000),
+        );
+        syslog.send(&Event::of_finding(actor.clone(), finding));
+        syslog.send(&Event::new(actor, Action::Watch, Outcome::Success, "short"));
+        let mut buffer = vec![0u8; 200_000];
+        let long = collector.recv(&mut buffer).expect("first datagram");
+        assert_eq!(long, MAX_DATAGRAM_BYTES);
+        assert!(buffer.starts_with(b"<"));
+        let short = collector.recv(&mut buffer).expect("second datagram");
+        assert!(short < MAX_DATAGRAM_BYTES);
+        assert!(String::from_utf8_lossy(&buffer[..short]).contains("short"));
+        assert!(DegradedSyslog::open("tcp://127.0.0.1:1", "o".into()).is_err());
+    }
+}

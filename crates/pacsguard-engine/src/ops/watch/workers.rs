@@ -88,15 +88,25 @@ pub enum Done {
 /// up the watcher's stop).
 pub struct Pool {
     jobs: SyncSender<Job>,
+    /// The queue's end the workers share, kept while the pool lives.
+    _queue: Arc<Mutex<Receiver<Job>>>,
     _threads: Vec<JoinHandle<()>>,
 }
 
 impl Pool {
     pub fn start(screener: Arc<Screener>, results: SyncSender<Msg>) -> std::io::Result<Pool> {
+        Pool::start_with(WORKERS, screener, results)
+    }
+
+    fn start_with(
+        workers: usize,
+        screener: Arc<Screener>,
+        results: SyncSender<Msg>,
+    ) -> std::io::Result<Pool> {
         let (jobs, queue) = sync_channel::<Job>(MAX_QUEUED_JOBS);
         let queue = Arc::new(Mutex::new(queue));
         let mut threads = Vec::new();
-        for n in 0..WORKERS {
+        for n in 0..workers {
             let (queue, screener, results) =
                 (Arc::clone(&queue), Arc::clone(&screener), results.clone());
             threads.push(
@@ -107,6 +117,7 @@ impl Pool {
         }
         Ok(Pool {
             jobs,
+            _queue: queue,
             _threads: threads,
         })
     }
@@ -156,5 +167,55 @@ fn work(queue: &Mutex<Receiver<Job>>, screener: &Screener, results: &SyncSender<
         if results.send(Msg::Done(done)).is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn screen(n: usize) -> Job {
+        Job::Screen {
+            root: PathBuf::from("/srv/pacs"),
+            path: PathBuf::from(format!("/srv/pacs/{n}.dcm")),
+        }
+    }
+
+    /// The queue holds `MAX_QUEUED_JOBS` and refuses the next (the loop then reports it
+    /// and tries again), however many files arrive.
+    #[test]
+    fn the_queue_is_bounded_at_its_limit() {
+        let screener = Arc::new(super::super::super::scan::arrival_screener().expect("rules"));
+        let (tx, _rx) = std::sync::mpsc::sync_channel(1);
+        // No worker takes anything: the queue alone decides.
+        let pool = Pool::start_with(0, screener, tx).expect("pool");
+        for n in 0..MAX_QUEUED_JOBS {
+            assert!(pool.submit(screen(n)), "job {n} fits");
+        }
+        assert!(!pool.submit(screen(MAX_QUEUED_JOBS)), "one over the limit");
+    }
+
+    /// A worker screens an arrival and hands the result back to the loop.
+    #[test]
+    fn a_worker_screens_and_reports_back() {
+        let tmp = tempfile::tempdir().expect("test fixture");
+        let path = tmp.path().join("x.dcm");
+        let mut bytes = vec![0u8; 132];
+        bytes[128..132].copy_from_slice(b"DICM");
+        std::fs::write(&path, &bytes).expect("test fixture");
+        let screener = Arc::new(super::super::super::scan::arrival_screener().expect("rules"));
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        let pool = Pool::start(screener, tx).expect("pool");
+        assert!(pool.submit(Job::Screen {
+            root: tmp.path().to_path_buf(),
+            path: path.clone(),
+        }));
+        let done = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("a result");
+        assert!(
+            matches!(&done, Msg::Done(Done::Screened { path: p, .. }) if *p == path),
+            "{done:?}"
+        );
     }
 }
