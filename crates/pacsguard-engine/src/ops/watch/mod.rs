@@ -851,7 +851,13 @@ impl<'a> Guard<'a> {
             self.debounce.mark(path, now, true, true);
         }
         if notices.contains(&AttribNotice::Overflow) {
-            self.fanotify_overflowed(now)?;
+            self.events_lost(
+                Queue::Fanotify,
+                "fanotify's queue of attribute changes overflowed and dropped some (link \
+                 counts, modes, owners of files on the roots' file systems); a new hard \
+                 link among them is seen at the next write through it or by the scrub",
+                now,
+            )?;
         }
         Ok(())
     }
