@@ -1031,9 +1031,25 @@ fn a_big_file_being_hashed_does_not_hold_up_other_changes() {
         position(f, &env.tree, "moved", "a-big-series.moved").is_some()
     });
     std::thread::sleep(Duration::from_millis(1000)); // time for a duplicate to show
+    // Changed again, and the watcher stopped while it is hashed: the stop waits for it
+    // (or says it could not), it is not dropped in silence.
+    {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .open(env.path("a-big-series.moved"))
+            .expect("test fixture");
+        std::io::Write::write_all(&mut file, b"?").expect("test fixture");
+    }
+    std::thread::sleep(Duration::from_millis(300));
     let (_, findings, stderr) = watcher.stop();
     fs::remove_file(env.path("a-big-series.moved")).ok();
     assert!(moved, "{findings:#?} {stderr}");
+    let last = tally(&findings, &env.tree);
+    assert!(
+        last.contains_key(&("content-changed".into(), "a-big-series.moved".into()))
+            || last.contains_key(&("not-inspected".into(), "a-big-series.moved".into())),
+        "the change made before the stop: {findings:#?}"
+    );
     let counts = tally(&findings, &env.tree);
     assert_eq!(
         counts.get(&("content-changed".into(), "a-big-series.bin".into())),

@@ -77,6 +77,10 @@ const MAX_MESSAGES_PER_TURN: usize = 1024;
 /// The longest the main loop sleeps: how soon it sees a stop request.
 const TICK: Duration = Duration::from_millis(100);
 
+/// How long a stop waits for the verification workers to bring back what they are
+/// hashing or screening (each job not back by then is reported).
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+
 /// A file written without pause is verified at the latest this many quiet periods after
 /// its first event.
 const MAX_DEFER_QUIET_PERIODS: u32 = 20;
@@ -678,6 +682,7 @@ impl<'a> Guard<'a> {
             self.verify_due(Instant::now())?;
             self.tick(Instant::now())?;
         }
+        self.finish_jobs()?;
         self.report.watches = self.watcher.watch_count();
         self.report.polled_directories = self.unwatched.len();
         Ok(std::mem::take(&mut self.report))
@@ -1682,6 +1687,44 @@ impl<'a> Guard<'a> {
             }
         }
         Ok(())
+    }
+
+    /// At the stop: the workers' jobs get [`STOP_GRACE`] to come back and be reported;
+    /// each one still out is a `not-inspected` warning (the next start compares it with
+    /// the profile again), never dropped in silence.
+    fn finish_jobs(&mut self) -> Result<(), EngineError> {
+        let end = Instant::now() + STOP_GRACE;
+        while !self.in_flight.is_empty() {
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match self.rx.recv_timeout(left) {
+                // Events after the stop request are the next start's catch-up.
+                Ok(Msg::Done(done)) => self.job_done(done, Instant::now())?,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        let now = Instant::now();
+        let unfinished: Vec<Finding> = self
+            .in_flight
+            .drain()
+            .map(|(path, _)| {
+                Finding::new(
+                    path,
+                    FindingKind::NotInspected,
+                    Severity::Warning,
+                    format!(
+                        "not verified before the watcher stopped (still being hashed or \
+                         screened {} s after the stop); the next start compares it with the \
+                         profile again",
+                        STOP_GRACE.as_secs()
+                    ),
+                )
+            })
+            .collect();
+        self.publish(&unfinished, now)
     }
 
     /// Jobs past their deadline ([`workers::JOB_DEADLINE`]) are reported, once each.
