@@ -1601,7 +1601,7 @@ impl<'a> Guard<'a> {
     fn submit(&mut self, job: Job, now: Instant) -> bool {
         let path = job.path();
         let is_hash = matches!(job, Job::Hash { .. });
-        let queued = self.pool.as_ref().is_some_and(|pool| pool.submit(job));
+        let queued = self.pool.as_mut().is_some_and(|pool| pool.submit(job));
         if queued {
             self.in_flight.insert(
                 path,
@@ -1635,6 +1635,9 @@ impl<'a> Guard<'a> {
     /// A worker is back: a big file's hash is compared and reported like any other
     /// verification; what screening an arrival found is reported.
     fn job_done(&mut self, done: Done, now: Instant) -> Result<(), EngineError> {
+        if let Some(pool) = &mut self.pool {
+            pool.feed();
+        }
         match done {
             Done::Hashed {
                 index,
@@ -1738,8 +1741,9 @@ impl<'a> Guard<'a> {
                     FindingKind::NotInspected,
                     Severity::Warning,
                     format!(
-                        "not verified within {} s (a worker is still hashing or screening \
-                         it: slow storage, or a file that keeps growing); reported when done",
+                        "not verified within {} s of being queued (a worker is still hashing \
+                         or screening it, or it still waits behind a large ingest: slow \
+                         storage, a file that keeps growing); reported when done",
                         workers::JOB_DEADLINE.as_secs()
                     ),
                 ));
@@ -2258,6 +2262,9 @@ impl<'a> Guard<'a> {
             );
             self.out.notice(&detail);
             self.record(Outcome::Success, detail, Vec::new())?;
+        }
+        if let Some(pool) = &mut self.pool {
+            pool.feed();
         }
         self.late_jobs(now)?;
         for failure in self.alert.reap() {

@@ -10,8 +10,9 @@
 //! within [`JOB_DEADLINE`] is reported by the loop (`not-inspected`); one that cannot be
 //! queued ([`MAX_QUEUED_JOBS`]) is reported and tried again later.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -30,13 +31,19 @@ pub const BIG_FILE_BYTES: u64 = 64 << 20;
 /// machine's cores are shared with the archive the watcher guards.
 pub const WORKERS: usize = 2;
 
-/// Jobs waiting for a worker. Past this, a job is not queued: the loop reports it and
-/// tries the path again later, so memory stays bounded however many big files arrive.
-pub const MAX_QUEUED_JOBS: usize = 1024;
+/// Jobs waiting for a worker (a path or two each, a few hundred bytes): a fast ingest
+/// of small images queues one screening per file. Past this, a job is not queued: the
+/// loop reports it (and tries a big file again later), so memory stays bounded however
+/// many files arrive.
+pub const MAX_QUEUED_JOBS: usize = 100_000;
 
-/// A job that has not come back after this long is reported (`not-inspected`): a file on
-/// storage that stalls, or one grown without end, must not be unverified in silence.
-pub const JOB_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
+/// Jobs handed to the workers' channel at once; the rest wait in the pool's backlog.
+const CHANNEL_JOBS: usize = 16;
+
+/// A job that has not come back this long after it was queued is reported
+/// (`not-inspected`): a file on storage that stalls, or one grown without end, must not
+/// stay unverified in silence. Long enough for the queue of a large ingest to drain.
+pub const JOB_DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// What a worker does.
 #[derive(Debug)]
@@ -88,6 +95,8 @@ pub enum Done {
 /// up the watcher's stop).
 pub struct Pool {
     jobs: SyncSender<Job>,
+    /// Jobs the channel had no room for, oldest first (at most [`MAX_QUEUED_JOBS`]).
+    backlog: VecDeque<Job>,
     /// The queue's end the workers share, kept while the pool lives.
     _queue: Arc<Mutex<Receiver<Job>>>,
     _threads: Vec<JoinHandle<()>>,
@@ -103,7 +112,7 @@ impl Pool {
         screener: Arc<Screener>,
         results: SyncSender<Msg>,
     ) -> std::io::Result<Pool> {
-        let (jobs, queue) = sync_channel::<Job>(MAX_QUEUED_JOBS);
+        let (jobs, queue) = sync_channel::<Job>(CHANNEL_JOBS);
         let queue = Arc::new(Mutex::new(queue));
         let mut threads = Vec::new();
         for n in 0..workers {
@@ -117,14 +126,44 @@ impl Pool {
         }
         Ok(Pool {
             jobs,
+            backlog: VecDeque::new(),
             _queue: queue,
             _threads: threads,
         })
     }
 
-    /// Queues `job`; false (and the job dropped) when the queue is full.
-    pub fn submit(&self, job: Job) -> bool {
-        self.jobs.try_send(job).is_ok()
+    /// Queues `job`; false (and the job dropped) when [`MAX_QUEUED_JOBS`] wait already.
+    pub fn submit(&mut self, job: Job) -> bool {
+        self.feed();
+        if self.backlog.is_empty() {
+            match self.jobs.try_send(job) {
+                Ok(()) => return true,
+                Err(TrySendError::Full(job)) => {
+                    self.backlog.push_back(job);
+                    return true;
+                }
+                Err(TrySendError::Disconnected(_)) => return false,
+            }
+        }
+        if self.backlog.len() >= MAX_QUEUED_JOBS {
+            return false;
+        }
+        self.backlog.push_back(job);
+        true
+    }
+
+    /// Moves waiting jobs to the workers' channel while it has room (called as results
+    /// come back, and at every tick).
+    pub fn feed(&mut self) {
+        while let Some(job) = self.backlog.pop_front() {
+            match self.jobs.try_send(job) {
+                Ok(()) => {}
+                Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => {
+                    self.backlog.push_front(job);
+                    return;
+                }
+            }
+        }
     }
 }
 
@@ -188,11 +227,12 @@ mod tests {
         let screener = Arc::new(super::super::super::scan::arrival_screener().expect("rules"));
         let (tx, _rx) = std::sync::mpsc::sync_channel(1);
         // No worker takes anything: the queue alone decides.
-        let pool = Pool::start_with(0, screener, tx).expect("pool");
-        for n in 0..MAX_QUEUED_JOBS {
+        let mut pool = Pool::start_with(0, screener, tx).expect("pool");
+        let room = CHANNEL_JOBS + MAX_QUEUED_JOBS;
+        for n in 0..room {
             assert!(pool.submit(screen(n)), "job {n} fits");
         }
-        assert!(!pool.submit(screen(MAX_QUEUED_JOBS)), "one over the limit");
+        assert!(!pool.submit(screen(room)), "one over the limit");
     }
 
     /// A worker screens an arrival and hands the result back to the loop.
@@ -205,7 +245,7 @@ mod tests {
         std::fs::write(&path, &bytes).expect("test fixture");
         let screener = Arc::new(super::super::super::scan::arrival_screener().expect("rules"));
         let (tx, rx) = std::sync::mpsc::sync_channel(4);
-        let pool = Pool::start(screener, tx).expect("pool");
+        let mut pool = Pool::start(screener, tx).expect("pool");
         assert!(pool.submit(Job::Screen {
             root: tmp.path().to_path_buf(),
             path: path.clone(),
