@@ -705,14 +705,21 @@ fn a_fanotify_queue_overflow_is_a_finding() {
     for i in 0..17_000 {
         fs::write(dir.join(format!("{i}.tmp")), b"x").expect("test fixture");
     }
+    // And the queue of attribute changes, one per file: each queue is reported on its
+    // own (one overflow must not fold the other into its count).
+    for i in 0..17_000 {
+        let file = dir.join(format!("{i}.tmp"));
+        fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .expect("test fixture");
+    }
     watcher.signal(nix::sys::signal::Signal::SIGCONT);
-    let seen = watcher.wait(Duration::from_secs(120), |f, _| {
+    let lost = |f: &[Value], what: &str| {
         f.iter().any(|f| {
-            f["kind"] == "events-lost"
-                && f["detail"]
-                    .as_str()
-                    .is_some_and(|d| d.contains("fanotify's queue overflowed"))
+            f["kind"] == "events-lost" && f["detail"].as_str().is_some_and(|d| d.contains(what))
         })
+    };
+    let seen = watcher.wait(Duration::from_secs(120), |f, _| {
+        lost(f, "fanotify's queue overflowed") && lost(f, "queue of attribute changes")
     });
     let (_, findings, stderr) = watcher.stop();
     assert!(

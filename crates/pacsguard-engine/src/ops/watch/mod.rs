@@ -391,11 +391,14 @@ impl Drop for Background {
 }
 
 /// The kernel queues that can overflow; each is reported on its own (they lose different
-/// things: inotify every kind of change, fanotify writes and their writers).
+/// things: inotify every kind of change, fanotify writes and their writers, fanotify's
+/// attribute group new hard links).
 #[derive(Clone, Copy, Debug)]
 enum Queue {
     Inotify = 0,
     Fanotify = 1,
+    /// fanotify's group for attribute changes (link counts).
+    Attrib = 2,
 }
 
 /// The running watcher.
@@ -454,8 +457,8 @@ struct Guard<'a> {
     mapping_scan: Option<Background>,
     report: WatchReport,
     /// Per [`Queue`]: when its last overflow was reported, and how many since.
-    last_overflow_report: [Option<Instant>; 2],
-    overflows_unreported: [u64; 2],
+    last_overflow_report: [Option<Instant>; 3],
+    overflows_unreported: [u64; 3],
     unsigned: bool,
     last_checkpoint: Instant,
     last_heartbeat: Instant,
@@ -565,8 +568,8 @@ impl<'a> Guard<'a> {
             scrub: None,
             mapping_scan: None,
             report: WatchReport::default(),
-            last_overflow_report: [None; 2],
-            overflows_unreported: [0; 2],
+            last_overflow_report: [None; 3],
+            overflows_unreported: [0; 3],
             unsigned: false,
             last_checkpoint: now,
             last_heartbeat: now,
@@ -857,7 +860,7 @@ impl<'a> Guard<'a> {
         }
         if notices.contains(&AttribNotice::Overflow) {
             self.events_lost(
-                Queue::Fanotify,
+                Queue::Attrib,
                 "fanotify's queue of attribute changes overflowed and dropped some (link \
                  counts, modes, owners of files on the roots' file systems); a new hard \
                  link among them is seen at the next write through it or by the scrub",
