@@ -12,8 +12,9 @@ print no alert at all.
 
 Prints one JSON line per pattern: {"pattern", "kind", "detected", "seconds", "lost",
 "alerts", "findings"}. Python 3 standard library only. Defaults of the watcher are used
-(ransomware_files 20 in 10 s, ransomware_long_files 30 in 3600 s): this is where the
-long-window defaults are exercised, which the tests shorten.
+(ransomware_files 20 in 10 s; a score of ransomware_long_files 30 halving every
+ransomware_half_life_seconds 3600; ransomware_total_files 50): this is where the
+slow-rewrite defaults are exercised, which the tests shorten.
 """
 import json
 import mmap

@@ -59,9 +59,12 @@ pub const CONFIG_TEMPLATE: &str = r#"# PacsGuard configuration. Roots listed her
 # checkpoint_seconds = 5          # how often new records are signed into a checkpoint
 # ransomware_files = 20           # rewrites in one append-only root within the window that
 # ransomware_window_seconds = 10  #   raise ransomware-suspected
-# ransomware_long_files = 30      # the same, counted over a longer window: slow encryption
-# ransomware_long_window_seconds = 3600  #   (one file every few seconds) is still caught
+# ransomware_long_files = 30      # a score (each such file adds one, halving every
+# ransomware_half_life_seconds = 3600  #   half-life) that raises it: slow encryption
+# ransomware_total_files = 50     # and this many such files since the last alert, however slowly
 # on_alert = ["/usr/local/bin/page-oncall", "pacs"]   # run (no shell) on each alert
+# degraded_syslog = "udp://siem.example:514"  # while the trail cannot be written, every
+#                                 #   record also goes here as it happens (RFC 5424 over UDP)
 # canary_dir = "/srv/pacs/archive/zz-pacsguard-canary"  # PacsGuard writes canary files here
 "#;
 
@@ -111,11 +114,20 @@ pub struct WatchConfig {
     pub checkpoint_seconds: u64,
     pub ransomware_files: usize,
     pub ransomware_window_seconds: u64,
-    /// Distinct files rewritten, removed or renamed within `ransomware_long_window_seconds`
-    /// that raise `ransomware-suspected`: encryption paced to stay under the burst rate.
+    /// The decaying score (each distinct file rewritten, removed or renamed adds one; it
+    /// halves every `ransomware_half_life_seconds`) that raises `ransomware-suspected`:
+    /// encryption paced to stay under the burst rate.
     pub ransomware_long_files: usize,
-    pub ransomware_long_window_seconds: u64,
+    /// Accepts the name of the sliding window it replaced, whose default it keeps.
+    #[serde(alias = "ransomware_long_window_seconds")]
+    pub ransomware_half_life_seconds: u64,
+    /// Distinct files rewritten, removed or renamed since the last alert that raise
+    /// `ransomware-suspected` however slowly they came.
+    pub ransomware_total_files: usize,
     pub on_alert: Vec<String>,
+    /// `udp://HOST:PORT`: where every record goes as it happens while the audit trail
+    /// cannot be written (`audit forward` sends it from the trail once it caught up).
+    pub degraded_syslog: Option<String>,
     pub canary_dir: Option<PathBuf>,
 }
 
@@ -132,8 +144,10 @@ impl Default for WatchConfig {
             ransomware_files: 20,
             ransomware_window_seconds: 10,
             ransomware_long_files: 30,
-            ransomware_long_window_seconds: 3600,
+            ransomware_half_life_seconds: 3600,
+            ransomware_total_files: 50,
             on_alert: Vec::new(),
+            degraded_syslog: None,
             canary_dir: None,
         }
     }
@@ -149,9 +163,10 @@ impl WatchConfig {
             ("ransomware_files", self.ransomware_files as u64),
             ("ransomware_long_files", self.ransomware_long_files as u64),
             (
-                "ransomware_long_window_seconds",
-                self.ransomware_long_window_seconds,
+                "ransomware_half_life_seconds",
+                self.ransomware_half_life_seconds,
             ),
+            ("ransomware_total_files", self.ransomware_total_files as u64),
         ];
         for (name, value) in positive {
             if value == 0 {
@@ -169,6 +184,14 @@ impl WatchConfig {
         {
             return Err(format!(
                 "[watch] on_alert program {program:?} must be an absolute path"
+            ));
+        }
+        if let Some(target) = &self.degraded_syslog
+            && !target.starts_with("udp://")
+        {
+            return Err(format!(
+                "[watch] degraded_syslog {target:?} must be udp://HOST:PORT (a datagram never \
+                 makes the watcher wait)"
             ));
         }
         if let Some(dir) = &self.canary_dir

@@ -9,6 +9,13 @@
 //! summarises the window when it ends or expires. A window expires on its own: nothing
 //! has to remember to end it. A touched canary and malicious content in an arrival still
 //! alert inside a window.
+//!
+//! A window covers a guarded root or a directory inside one, never more: `maintenance
+//! start /` is refused. Each window carries a seal (keyed BLAKE3 under a secret derived
+//! from the home's signing key) over every field; the watcher refuses, with a finding, a
+//! window whose seal does not match (edited on disk: a reason, an owner or an end changed)
+//! or that covers no guarded root. Whoever can read `signing.key` can forge the seal, as
+//! they can forge the trail: it keeps out writers of `maintenance.json`, not key holders.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -49,6 +56,80 @@ pub struct MaintenanceWindow {
     /// Who declared it (the real user, and the sudo user if any).
     pub declared_by: String,
     pub declared_at: u64,
+    /// Keyed BLAKE3 (hex) of the other fields (see [`SealKey`]).
+    #[serde(default)]
+    pub seal: String,
+}
+
+/// The secret that seals windows, derived from the home's signing key.
+#[derive(Clone)]
+pub struct SealKey([u8; 32]);
+
+impl std::fmt::Debug for SealKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealKey(..)")
+    }
+}
+
+impl SealKey {
+    pub fn of(key: &ed25519_dalek::SigningKey) -> SealKey {
+        SealKey(blake3::derive_key(
+            "PacsGuard maintenance window seal v1",
+            &key.to_bytes(),
+        ))
+    }
+
+    fn tag(&self, window: &MaintenanceWindow) -> String {
+        let unsealed = MaintenanceWindow {
+            seal: String::new(),
+            ..window.clone()
+        };
+        // Serializing a struct of strings and numbers cannot fail; an empty input would
+        // only make the seal not match.
+        let bytes = serde_json::to_vec(&unsealed).unwrap_or_default();
+        blake3::keyed_hash(&self.0, &bytes).to_hex().to_string()
+    }
+
+    pub fn seal(&self, window: &mut MaintenanceWindow) {
+        window.seal = self.tag(window);
+    }
+
+    /// Whether `window` is as `pacsguard maintenance start` wrote it.
+    pub fn check(&self, window: &MaintenanceWindow) -> bool {
+        let tag = self.tag(window);
+        // Compared in constant time: the tag is a secret's output.
+        window.seal.len() == tag.len()
+            && blake3::Hash::from_hex(&window.seal)
+                .is_ok_and(|seal| blake3::Hash::from_hex(&tag).is_ok_and(|t| t == seal))
+    }
+}
+
+/// Why the watcher does not honour a window, if it does not.
+pub fn refusal(window: &MaintenanceWindow, key: &SealKey, roots: &[PathBuf]) -> Option<String> {
+    if !key.check(window) {
+        return Some(
+            "its seal does not match what was declared (maintenance.json edited on disk, \
+             or written by something other than `pacsguard maintenance start`)"
+                .to_string(),
+        );
+    }
+    if !roots.iter().any(|root| window.root.starts_with(root)) {
+        return Some(format!(
+            "{} is not a guarded root or inside one",
+            pacsguard_events::escape_path(&window.root)
+        ));
+    }
+    None
+}
+
+/// Every root of the signed profile: what a window may cover.
+pub fn guarded_roots(home: &Home) -> Result<Vec<PathBuf>, EngineError> {
+    let key = home.load_key()?;
+    let store = pacsguard_store::Store::open(&home.store_path())?;
+    Ok(store
+        .load(&key.verifying_key())?
+        .map(|(baseline, _)| baseline.roots.iter().map(|r| r.spec.path.clone()).collect())
+        .unwrap_or_default())
 }
 
 fn epoch(t: SystemTime) -> u64 {
@@ -136,7 +217,8 @@ fn usage(text: String) -> EngineError {
     EngineError::Usage(text)
 }
 
-/// Declares a window on `root` until `until`; expired windows are dropped from the file.
+/// Declares a window on `root` (a guarded root or inside one) until `until`; expired
+/// windows are dropped from the file.
 pub fn start(
     home: &Home,
     root: &Path,
@@ -146,6 +228,17 @@ pub fn start(
     if !home.is_initialized() {
         return Err(EngineError::NotInitialized(home.dir.clone()));
     }
+    declare(home, &guarded_roots(home)?, root, until, reason)
+}
+
+/// [`start`] with the guarded roots given.
+pub(crate) fn declare(
+    home: &Home,
+    roots: &[PathBuf],
+    root: &Path,
+    until: SystemTime,
+    reason: &str,
+) -> Result<MaintenanceWindow, EngineError> {
     let root = root.canonicalize().map_err(|e| EngineError::io(root, e))?;
     if !root.is_dir() {
         return Err(usage(format!(
@@ -153,6 +246,23 @@ pub fn start(
             pacsguard_events::escape_path(&root)
         )));
     }
+    // A window is a blind spot: it covers a guarded root or part of one, never more.
+    if !roots.iter().any(|r| root.starts_with(r)) {
+        return Err(usage(format!(
+            "maintenance: {} is not a guarded root or inside one (guarded: {}); nothing was declared",
+            pacsguard_events::escape_path(&root),
+            if roots.is_empty() {
+                "nothing yet".to_string()
+            } else {
+                roots
+                    .iter()
+                    .map(|r| pacsguard_events::escape_path(r))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        )));
+    }
+    let key = SealKey::of(&home.load_key()?);
     let now = SystemTime::now();
     let length = until
         .duration_since(now)
@@ -185,7 +295,7 @@ pub fn start(
         )));
     }
     let actor = crate::actor::current_actor();
-    let window = MaintenanceWindow {
+    let mut window = MaintenanceWindow {
         id: windows.iter().map(|w| w.id).max().unwrap_or(0) + 1,
         root,
         until: epoch(until).max(epoch(now) + 1),
@@ -195,7 +305,9 @@ pub fn start(
             None => actor.user.clone(),
         },
         declared_at: epoch(now),
+        seal: String::new(),
     };
+    key.seal(&mut window);
     windows.push(window.clone());
     save(&path, &windows)?;
     Ok(window)
@@ -250,25 +362,27 @@ mod tests {
         let root = tmp.path().join("store");
         std::fs::create_dir(&root).expect("test fixture");
         let soon = SystemTime::now() + Duration::from_secs(3600);
-        let w = start(&home, &root, soon, "migration to archive B").expect("start");
+        let roots = vec![root.canonicalize().expect("test fixture")];
+        let w = declare(&home, &roots, &root, soon, "migration to archive B").expect("start");
         assert_eq!(w.id, 1);
         assert!(w.covers(&root.canonicalize().expect("test fixture").join("a/b.dcm")));
         assert_eq!(list(&home).expect("list"), vec![w.clone()]);
         // The limits: too long, in the past, no reason.
         let far = SystemTime::now() + MAX_MAINTENANCE_DURATION + Duration::from_secs(60);
-        assert!(start(&home, &root, far, "x").is_err());
+        assert!(declare(&home, &roots, &root, far, "x").is_err());
         let just = SystemTime::now() + MAX_MAINTENANCE_DURATION - Duration::from_secs(60);
-        assert!(start(&home, &root, just, "at the limit").is_ok());
+        assert!(declare(&home, &roots, &root, just, "at the limit").is_ok());
         assert!(
-            start(
+            declare(
                 &home,
+                &roots,
                 &root,
                 SystemTime::now() - Duration::from_secs(1),
                 "x"
             )
             .is_err()
         );
-        assert!(start(&home, &root, soon, "  ").is_err());
+        assert!(declare(&home, &roots, &root, soon, "  ").is_err());
         assert_eq!(end(&home, 1).expect("end"), w);
         assert!(end(&home, 1).is_err());
         // Expired windows are not listed.
@@ -286,7 +400,14 @@ mod tests {
         let home = Home::new(tmp.path().join("home"));
         home.init().expect("init");
         let soon = SystemTime::now() + Duration::from_secs(3600);
-        start(&home, tmp.path(), soon, "routine").expect("start");
+        declare(
+            &home,
+            &[tmp.path().canonicalize().expect("test fixture")],
+            tmp.path(),
+            soon,
+            "routine",
+        )
+        .expect("start");
         let path = maintenance_path(&home);
         let mut windows = load(&path).expect("load");
         windows[0].until = 253_402_300_800; // 10000-01-01
@@ -303,11 +424,79 @@ mod tests {
         home.init().expect("init");
         let soon = SystemTime::now() + Duration::from_secs(3600);
         for _ in 0..MAX_MAINTENANCE_WINDOWS {
-            start(&home, tmp.path(), soon, "one of many").expect("start");
+            declare(
+                &home,
+                &[tmp.path().canonicalize().expect("test fixture")],
+                tmp.path(),
+                soon,
+                "one of many",
+            )
+            .expect("start");
         }
-        assert!(start(&home, tmp.path(), soon, "one too many").is_err());
+        assert!(
+            declare(
+                &home,
+                &[tmp.path().canonicalize().expect("test fixture")],
+                tmp.path(),
+                soon,
+                "one too many"
+            )
+            .is_err()
+        );
         assert!(parse_until("2h").is_ok());
         assert!(parse_until("2026-12-01T18:00:00Z").is_ok());
         assert!(parse_until("tomorrow-ish").is_err());
+    }
+
+    /// Review finding: `maintenance start /` was accepted and blinded every root for a
+    /// week, and a window's reason or owner could be edited on disk unnoticed.
+    #[test]
+    fn a_window_covers_guarded_roots_only_and_carries_a_seal() {
+        let tmp = tempfile::tempdir().expect("test fixture");
+        let home = Home::new(tmp.path().join("home"));
+        home.init().expect("init");
+        let store = tmp
+            .path()
+            .canonicalize()
+            .expect("test fixture")
+            .join("store");
+        std::fs::create_dir_all(store.join("study")).expect("test fixture");
+        let roots = vec![store.clone()];
+        let soon = SystemTime::now() + Duration::from_secs(3600);
+        for outside in [Path::new("/"), tmp.path()] {
+            let refused = declare(&home, &roots, outside, soon, "everything").expect_err("refused");
+            assert!(
+                refused
+                    .to_string()
+                    .contains("is not a guarded root or inside one"),
+                "{refused}"
+            );
+        }
+        assert!(!maintenance_path(&home).exists(), "nothing was written");
+        let inside =
+            declare(&home, &roots, &store.join("study"), soon, "one study").expect("start");
+        let key = SealKey::of(&home.load_key().expect("key"));
+        assert_eq!(refusal(&inside, &key, &roots), None);
+        // Edited on disk: the reason, the owner, the end, the root.
+        let edits: [fn(&mut MaintenanceWindow); 4] = [
+            |w| w.reason = "approved by the CISO".into(),
+            |w| w.declared_by = "pacs-admin".into(),
+            |w| w.until += 60,
+            |w| w.root = "/".into(),
+        ];
+        for edit in edits {
+            let mut edited = inside.clone();
+            edit(&mut edited);
+            let why = refusal(&edited, &key, &roots).expect("refused");
+            assert!(why.contains("seal does not match"), "{why}");
+        }
+        // A window sealed right but outside the roots (the roots changed since).
+        assert!(
+            refusal(&inside, &key, &[tmp.path().join("other")])
+                .is_some_and(|why| why.contains("not a guarded root"))
+        );
+        let mut unsealed = inside.clone();
+        unsealed.seal.clear();
+        assert!(refusal(&unsealed, &key, &roots).is_some());
     }
 }

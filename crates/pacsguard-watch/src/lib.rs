@@ -14,13 +14,19 @@
 //! [`WriteWatcher`] adds fanotify where the process may use it (root): every write on the
 //! mounts of the guarded trees, whatever directory it lands in, with the writer's process.
 //!
+//! [`AttribWatcher`] adds a second fanotify group (file handles, Linux 5.1) for attribute
+//! changes: a new hard link made to a guarded file from outside the trees raises its link
+//! count, which no directory watch hears.
+//!
 //! [`Debounce`] holds the paths waiting to be verified: a path whose writer closed it is
 //! due at once, a path still being written is due when it has been quiet for a while.
 
 mod debounce;
 mod fanotify;
 mod inotify;
+mod links;
 
 pub use debounce::{Debounce, Due};
 pub use fanotify::{WriteBatch, WriteNotice, WriteWatcher};
 pub use inotify::{Notice, RawBatch, TreeWatcher, WatchError, WatchOutcome, kernel_watch_limit};
+pub use links::{AttribNotice, AttribWatcher};

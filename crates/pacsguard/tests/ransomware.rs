@@ -130,14 +130,22 @@ fn a_temp_and_rename_save_is_one_change_and_nothing_else() {
     );
 }
 
-/// Files encrypted one at a time, `pace` apart, in a store whose long window is shortened
-/// to `long_files` files.
+/// Files encrypted one at a time, `pace` apart, in a store whose slow-rewrite score is
+/// shortened to `long_files` files.
 fn slow_attack(pace: Duration, long_files: usize) {
-    let env = Env::new();
-    configure(
-        &env,
-        &format!("scrub_mb_per_s = 0\nransomware_long_files = {long_files}\n"),
+    slow_attack_with(
+        pace,
+        &format!("ransomware_long_files = {long_files}\n"),
+        long_files,
     );
+}
+
+/// Files encrypted one at a time, `pace` apart, under `config`: the alert must come
+/// within two files of `expected`.
+fn slow_attack_with(pace: Duration, config: &str, expected: usize) {
+    let long_files = expected;
+    let env = Env::new();
+    configure(&env, &format!("scrub_mb_per_s = 0\n{config}"));
     let paths = image_store(&env, 40);
     let watcher = Watcher::start(&env, &[]);
     let mut lost = 0;
@@ -184,6 +192,17 @@ fn slow_encryption_at_0_6_s_a_file_raises_ransomware_suspected() {
 #[test]
 fn slow_encryption_at_2_s_a_file_raises_ransomware_suspected() {
     slow_attack(Duration::from_secs(2), 4);
+}
+
+/// A rewrite too slow for the decaying score (here: it halves every second) is still
+/// called once it has touched `ransomware_total_files` guarded files.
+#[test]
+fn a_rewrite_slower_than_the_score_sees_is_called_at_the_total() {
+    slow_attack_with(
+        Duration::from_millis(300),
+        "ransomware_long_files = 1000\nransomware_half_life_seconds = 1\nransomware_total_files = 5\n",
+        5,
+    );
 }
 
 #[test]
@@ -361,13 +380,40 @@ fn encryption_through_hard_links_outside_the_tree_is_seen() {
 
 #[test]
 fn encryption_through_a_held_shared_mapping_is_seen_within_seconds() {
+    held_mapping_attack(false);
+}
+
+/// Review finding: mappings were matched by path, so a file mapped through a hard link
+/// outside the root was seen only when the holder exited. They are matched by inode.
+#[test]
+fn encryption_through_a_held_mapping_of_a_hard_link_outside_is_seen_within_seconds() {
+    held_mapping_attack(true);
+}
+
+/// Open, map shared, close, then encrypt every file through its mapping, and hold the
+/// mappings: the kernel reports nothing until they go away. With `through_links`, each
+/// file is mapped through a hard link made outside the tree.
+fn held_mapping_attack(through_links: bool) {
     let env = Env::new();
     configure(&env, "scrub_mb_per_s = 0\n");
     let paths = image_store(&env, 40);
     let watcher = Watcher::start(&env, &[]);
-    // Open, map shared, close, then encrypt every file through its mapping, and hold the
-    // mappings: the kernel reports nothing until they go away.
-    let list = paths
+    let targets: Vec<PathBuf> = if through_links {
+        let outside = env.dir.path().join("outside");
+        fs::create_dir_all(&outside).expect("test fixture");
+        paths
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let link = outside.join(format!("x{i}"));
+                fs::hard_link(p, &link).expect("test fixture");
+                link
+            })
+            .collect()
+    } else {
+        paths.clone()
+    };
+    let list = targets
         .iter()
         .map(|p| format!("{:?}", p.display().to_string()))
         .collect::<Vec<_>>()
@@ -419,6 +465,47 @@ fn encryption_through_a_held_shared_mapping_is_seen_within_seconds() {
         detail.contains("through a shared writable mapping"),
         "{detail}"
     );
+    if through_links {
+        assert!(detail.contains("/outside/x"), "{detail}");
+    }
+}
+
+/// Review finding: making a hard link to a guarded file outside the tree raised nothing
+/// until the file was written. With fanotify (root), the link count rising is seen at once.
+#[test]
+fn a_new_hard_link_to_a_guarded_file_is_reported_at_once() {
+    if !common::is_root() {
+        return; // attribute changes outside every watched directory reach only fanotify
+    }
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 3);
+    let watcher = Watcher::start(&env, &[]);
+    let outside = env.dir.path().join("outside");
+    fs::create_dir_all(&outside).expect("test fixture");
+    let status = std::process::Command::new("ln")
+        .arg(&paths[1])
+        .arg(outside.join("x"))
+        .status()
+        .expect("ln runs");
+    assert!(status.success());
+    let rel = paths[1]
+        .strip_prefix(&env.tree)
+        .expect("test fixture")
+        .display()
+        .to_string();
+    let seen = watcher.wait(Duration::from_secs(5), |f, _| {
+        tally(f, &env.tree).contains_key(&("metadata-changed".to_string(), rel.clone()))
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    let finding = findings
+        .iter()
+        .find(|f| f["kind"] == "metadata-changed")
+        .expect("found above");
+    let detail = finding["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("nlink 1 -> 2"), "{detail}");
+    assert!(detail.contains("link count changed"), "{detail}");
 }
 
 #[test]
@@ -497,6 +584,78 @@ fn a_migration_inside_a_maintenance_window_raises_no_alert() {
     assert!(common::stdout(&shown).contains("CHG-4711"));
 }
 
+/// Review finding: `maintenance start /` was accepted and blinded every root for a week,
+/// and a window's reason or owner could be edited in `maintenance.json` unseen. A window
+/// covers a guarded root or a part of one, and the watcher refuses an edited window.
+#[test]
+fn a_maintenance_window_beyond_the_roots_or_edited_on_disk_is_refused() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 3);
+    let watcher = Watcher::start(&env, &[]);
+    for outside in ["/", env.dir.path().to_str().expect("test fixture")] {
+        let refused = env.run(&[
+            "maintenance",
+            "start",
+            outside,
+            "--until",
+            "1h",
+            "--reason",
+            "everything",
+        ]);
+        assert_eq!(refused.status.code(), Some(2), "{outside}");
+        assert!(
+            common::stderr(&refused).contains("is not a guarded root or inside one"),
+            "{}",
+            common::stderr(&refused)
+        );
+    }
+    assert!(!env.home.join("maintenance.json").exists());
+    // A window declared on a study, then edited on disk to cover the whole archive and
+    // carry an approval nobody gave.
+    let study = env.path("archive/study0");
+    let declared = env.run(&[
+        "maintenance",
+        "start",
+        study.to_str().expect("test fixture"),
+        "--until",
+        "1h",
+        "--reason",
+        "CHG-1 one study",
+    ]);
+    assert!(declared.status.success(), "{}", common::stderr(&declared));
+    let opened = watcher.wait(Duration::from_secs(10), |f, _| {
+        count(f, "maintenance-window") == 1
+    });
+    assert!(opened, "{:#?}", watcher.findings());
+    let file = env.home.join("maintenance.json");
+    let text = fs::read_to_string(&file).expect("test fixture");
+    let edited = text
+        .replace("CHG-1 one study", "approved by the CISO")
+        .replace("/archive/study0", "/archive");
+    assert_ne!(text, edited);
+    fs::write(&file, edited).expect("test fixture");
+    let refused = watcher.wait(Duration::from_secs(10), |f, _| {
+        f.iter().any(|f| {
+            f["kind"] == "maintenance-window"
+                && f["severity"] == "alert"
+                && f["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("is refused"))
+        })
+    });
+    assert!(refused, "{:#?}", watcher.findings());
+    // Changes below it are reported as usual.
+    fs::remove_file(&paths[0]).expect("test fixture");
+    let loud = watcher.wait(Duration::from_secs(10), |f, _| {
+        f.iter()
+            .any(|f| f["kind"] == "removed" && f["severity"] == "alert")
+    });
+    let (code, findings, stderr) = watcher.stop();
+    assert!(loud, "{findings:#?}\n{stderr}");
+    assert_eq!(code, 1);
+}
+
 /// Review finding: files that arrived while the watcher ran stayed "arrivals" forever, so
 /// a study received an hour ago could be deleted or encrypted with `info` findings only.
 /// Past `ARRIVAL_GRACE` (30 s) a new image is a stored image: its removal alerts.
@@ -542,4 +701,48 @@ fn an_image_stored_during_the_run_is_guarded_once_it_has_settled() {
         })
         .expect("found above");
     assert_eq!(removed["severity"], "alert", "{removed:#}");
+}
+
+/// Review finding: the images the start-up catch-up found new (stored while no watcher
+/// ran) counted as arrivals in transit for 30 s, so removing them right after a start was
+/// `info` and exit 0. They are stored images: removing one at once alerts.
+#[test]
+fn what_the_catch_up_finds_new_is_no_arrival_in_transit() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    image_store(&env, 5);
+    let stored = env.path("archive/while-down");
+    fs::create_dir_all(&stored).expect("test fixture");
+    for i in 0..3 {
+        fs::write(stored.join(format!("{i}.dcm")), instance(700 + i)).expect("test fixture");
+    }
+    // Settled before the start (a file written within the quiet period is left for a
+    // later look, as a file still being written would be).
+    std::thread::sleep(Duration::from_secs(1));
+    let watcher = Watcher::start(&env, &[]);
+    let caught_up = watcher.wait(Duration::from_secs(30), |f, _| {
+        tally(f, &env.tree)
+            .keys()
+            .filter(|(k, p)| k == "added" && p.starts_with("archive/while-down/"))
+            .count()
+            >= 3
+    });
+    assert!(caught_up, "{:#?}", watcher.findings());
+    // Well within ARRIVAL_GRACE of the start.
+    fs::remove_file(stored.join("0.dcm")).expect("the intruder deletes an image");
+    let is_removal = |f: &Value| {
+        f["kind"] == "removed"
+            && f["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("while-down/0.dcm"))
+    };
+    let seen = watcher.wait(Duration::from_secs(20), |f, _| f.iter().any(is_removal));
+    let (code, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    let removed = findings
+        .iter()
+        .find(|f| is_removal(f))
+        .expect("found above");
+    assert_eq!(removed["severity"], "alert", "{removed:#}");
+    assert_eq!(code, 1);
 }

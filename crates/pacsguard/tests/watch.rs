@@ -705,14 +705,21 @@ fn a_fanotify_queue_overflow_is_a_finding() {
     for i in 0..17_000 {
         fs::write(dir.join(format!("{i}.tmp")), b"x").expect("test fixture");
     }
+    // And the queue of attribute changes, one per file: each queue is reported on its
+    // own (one overflow must not fold the other into its count).
+    for i in 0..17_000 {
+        let file = dir.join(format!("{i}.tmp"));
+        fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .expect("test fixture");
+    }
     watcher.signal(nix::sys::signal::Signal::SIGCONT);
-    let seen = watcher.wait(Duration::from_secs(120), |f, _| {
+    let lost = |f: &[Value], what: &str| {
         f.iter().any(|f| {
-            f["kind"] == "events-lost"
-                && f["detail"]
-                    .as_str()
-                    .is_some_and(|d| d.contains("fanotify's queue overflowed"))
+            f["kind"] == "events-lost" && f["detail"].as_str().is_some_and(|d| d.contains(what))
         })
+    };
+    let seen = watcher.wait(Duration::from_secs(120), |f, _| {
+        lost(f, "fanotify's queue overflowed") && lost(f, "queue of attribute changes")
     });
     let (_, findings, stderr) = watcher.stop();
     assert!(
@@ -832,7 +839,21 @@ fn a_full_home_disk_keeps_the_guard_running_and_the_trail_catches_up() {
     env.home = disk.0.join("home");
     let init = env.run(&["init"]);
     assert!(init.status.success(), "{}", common::stderr(&init));
-    configure(&env, "scrub_mb_per_s = 0\ncheckpoint_seconds = 1\n");
+    // on_alert writes outside the full disk, and a syslog collector listens: the page and
+    // the records must go out while the trail is down.
+    let paged = env.dir.path().join("paged.txt");
+    let collector = std::net::UdpSocket::bind("127.0.0.1:0").expect("test fixture");
+    collector
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("test fixture");
+    configure(
+        &env,
+        &format!(
+            "scrub_mb_per_s = 0\ncheckpoint_seconds = 1\non_alert = [\"/bin/sh\", \"-c\", \"echo $PACSGUARD_KIND >> {}\"]\ndegraded_syslog = \"udp://{}\"\n",
+            paged.display(),
+            collector.local_addr().expect("test fixture")
+        ),
+    );
     env.profile(&[]);
     let watcher = Watcher::start(&env, &[]);
     let filler = disk.fill();
@@ -864,6 +885,27 @@ fn a_full_home_disk_keeps_the_guard_running_and_the_trail_catches_up() {
         tally(f, &env.tree).contains_key(&("content-changed".into(), "readme.txt".into()))
     });
     assert!(again, "{:#?}\n{}", watcher.findings(), watcher.stderr());
+    let paged_ok = watcher.wait(Duration::from_secs(10), |_, _| {
+        fs::read_to_string(&paged).is_ok_and(|t| t.contains("trail-degraded"))
+    });
+    assert!(paged_ok, "on_alert ran while the trail was down");
+    // The collector heard the trail go down and the change made meanwhile (RFC 5424,
+    // the DICOM audit message inside).
+    let mut heard = String::new();
+    let end = Instant::now() + Duration::from_secs(5);
+    let mut datagram = vec![0u8; 65536];
+    while Instant::now() < end
+        && !(heard.contains("trail-degraded") && heard.contains("readme.txt"))
+    {
+        if let Ok(n) = collector.recv(&mut datagram) {
+            heard.push_str(&String::from_utf8_lossy(&datagram[..n]));
+        }
+    }
+    assert!(heard.contains("<AuditMessage>"), "{heard}");
+    assert!(
+        heard.contains("trail-degraded") && heard.contains("readme.txt"),
+        "{heard}"
+    );
     // Space returns: the trail catches up by itself.
     fs::remove_file(&filler).expect("test fixture");
     let caught_up = watcher.wait(Duration::from_secs(20), |_, err| {
@@ -918,6 +960,115 @@ fn a_root_replaced_by_a_symlink_and_restored_is_compared_with_what_it_held() {
         assert!(
             !t.contains_key(&("added".into(), rel.into())),
             "{rel} came back as new: {findings:#?}"
+        );
+    }
+}
+
+/// Writes `size` bytes that are neither zeros nor holes (no shortcut in reading or
+/// hashing them), in 4 MiB chunks.
+fn write_dense(path: &Path, size: u64) {
+    let chunk = keystream(4 << 20, 77);
+    let mut file = fs::File::create(path).expect("test fixture");
+    let mut written = 0u64;
+    while written < size {
+        let n = usize::try_from((size - written).min(chunk.len() as u64)).expect("test fixture");
+        std::io::Write::write_all(&mut file, &chunk[..n]).expect("test fixture");
+        written += n as u64;
+    }
+    file.sync_all().expect("test fixture");
+}
+
+/// The index of the first finding of `kind` about `rel` (relative to the tree).
+fn position(findings: &[Value], tree: &Path, kind: &str, rel: &str) -> Option<usize> {
+    let path = tree.join(rel);
+    findings
+        .iter()
+        .position(|f| f["kind"] == kind && f["path"].as_str() == path.to_str())
+}
+
+/// Issue 11 (review): a big file was hashed on the event loop, so while a 2 GiB series
+/// was hashed nothing else was reported. It is hashed by a worker now: a change made
+/// after it is reported before it, and a rename of it is still one `moved` finding.
+#[test]
+fn a_big_file_being_hashed_does_not_hold_up_other_changes() {
+    const BIG: u64 = (2 << 30) + (256 << 20); // 2.25 GiB
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    // Sorts before every other path: verified in one batch with them, it would be
+    // reported first.
+    let big = env.path("a-big-series.bin");
+    write_dense(&big, BIG);
+    env.profile(&[]);
+    let watcher = Watcher::start(&env, &[]);
+    // One byte rewritten in the middle: the whole file is hashed again.
+    {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .open(&big)
+            .expect("test fixture");
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(BIG / 2)).expect("test fixture");
+        std::io::Write::write_all(&mut file, b"!").expect("test fixture");
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    fs::write(
+        env.path("study/series/1.dcm"),
+        b"DICM changed while hashing",
+    )
+    .expect("test fixture");
+    let both = watcher.wait(Duration::from_secs(120), |f, _| {
+        position(f, &env.tree, "content-changed", "a-big-series.bin").is_some()
+            && position(f, &env.tree, "content-changed", "study/series/1.dcm").is_some()
+    });
+    let findings = watcher.findings();
+    assert!(both, "{findings:#?} {}", watcher.stderr());
+    let small = position(
+        &findings,
+        &env.tree,
+        "content-changed",
+        "study/series/1.dcm",
+    );
+    let large = position(&findings, &env.tree, "content-changed", "a-big-series.bin");
+    assert!(
+        small < large,
+        "the small change waited for the big hash: {findings:#?}"
+    );
+    // Renamed: one move, not a removal and an arrival.
+    fs::rename(&big, env.path("a-big-series.moved")).expect("test fixture");
+    let moved = watcher.wait(Duration::from_secs(120), |f, _| {
+        position(f, &env.tree, "moved", "a-big-series.moved").is_some()
+    });
+    std::thread::sleep(Duration::from_millis(1000)); // time for a duplicate to show
+    // Changed again, and the watcher stopped while it is hashed: the stop waits for it
+    // (or says it could not), it is not dropped in silence.
+    {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .open(env.path("a-big-series.moved"))
+            .expect("test fixture");
+        std::io::Write::write_all(&mut file, b"?").expect("test fixture");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, findings, stderr) = watcher.stop();
+    fs::remove_file(env.path("a-big-series.moved")).ok();
+    assert!(moved, "{findings:#?} {stderr}");
+    let last = tally(&findings, &env.tree);
+    assert!(
+        last.contains_key(&("content-changed".into(), "a-big-series.moved".into()))
+            || last.contains_key(&("not-inspected".into(), "a-big-series.moved".into())),
+        "the change made before the stop: {findings:#?}"
+    );
+    let counts = tally(&findings, &env.tree);
+    assert_eq!(
+        counts.get(&("content-changed".into(), "a-big-series.bin".into())),
+        Some(&1),
+        "{findings:#?}"
+    );
+    for kind in ["removed", "added"] {
+        assert!(
+            !counts
+                .keys()
+                .any(|(k, p)| k == kind && p.starts_with("a-big-series")),
+            "{findings:#?}"
         );
     }
 }

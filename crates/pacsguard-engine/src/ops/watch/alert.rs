@@ -11,7 +11,7 @@ use pacsguard_events::{Finding, FindingKind, escape_path};
 pub const MAX_ALERT_COMMANDS_RUNNING: usize = 4;
 
 /// Ordinary alerts run the command at most this often (a mass change must not start a
-/// process per file). `ransomware-suspected` always runs it.
+/// process per file). `ransomware-suspected` and `trail-degraded` always run it.
 pub const ALERT_COMMAND_INTERVAL: Duration = Duration::from_secs(60);
 
 #[derive(Debug)]
@@ -36,7 +36,12 @@ impl AlertCommand {
     /// Runs the command for `finding` if due; returns what to put on the record.
     pub fn on_alert(&mut self, finding: &Finding, now: Instant) -> Option<String> {
         let program = self.argv.first()?.clone();
-        let urgent = finding.kind == FindingKind::RansomwareSuspected;
+        // An attack, and the trail going down (it is then the only record that reaches
+        // anyone), are never held back by the interval.
+        let urgent = matches!(
+            finding.kind,
+            FindingKind::RansomwareSuspected | FindingKind::TrailDegraded
+        );
         let due = urgent
             || self
                 .last_run

@@ -4,15 +4,22 @@
 //! process's exit, long after the whole store is encrypted.
 //!
 //! So a thread looks, every [`MAPPING_SCAN_INTERVAL`], at every process's mappings
-//! (`/proc/PID/maps`) for shared writable mappings of files inside the roots, and hands
-//! each such file (with the process holding it) to the watcher, which re-verifies it
-//! while the mapping is held: a rewrite is found within seconds, and the process named.
+//! (`/proc/PID/maps`) for shared writable mappings of guarded files, and hands each such
+//! file (with the process holding it) to the watcher, which re-verifies it while the
+//! mapping is held: a rewrite is found within seconds, and the process named. A mapping
+//! is matched by the (device, inode) `maps` gives, against every guarded file's, not by
+//! its path: a hard link or a bind mount outside the roots names the same file.
+//!
+//! At most [`MAX_MAPPED_FILES_PER_SCAN`] mappings are handed over per scan; when there are
+//! more (a hostile process can map thousands of decoys), the next scan resumes where this
+//! one stopped, so every mapping is looked at in turn, and the watcher reports the limit.
 
+use std::collections::HashMap;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use super::Msg;
@@ -29,16 +36,43 @@ pub const MAX_MAPS_BYTES: u64 = 8 << 20;
 /// re-verified in turns, and its first files are enough to raise the alarm.
 pub const MAX_MAPPED_FILES_PER_SCAN: usize = 1000;
 
-/// A file inside a root that a process holds mapped shared and writable.
+/// A guarded file that a process holds mapped shared and writable.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MappedFile {
+    /// The guarded path.
     pub path: PathBuf,
-    /// "name (pid N)".
+    /// "name (pid N) through a shared writable mapping[ of PATH]".
     pub holder: String,
 }
 
-/// The shared writable file mappings in one `maps` text, whose paths `wanted` accepts.
-fn parse_maps(text: &str, wanted: &dyn Fn(&Path) -> bool) -> Vec<PathBuf> {
+/// What one scan found.
+#[derive(Debug)]
+pub struct Scan {
+    pub mapped: Vec<MappedFile>,
+    /// Shared writable mappings of guarded files seen in all (more than handed over
+    /// when over [`MAX_MAPPED_FILES_PER_SCAN`]).
+    pub total: usize,
+}
+
+/// The guarded path of a mapping: `wanted` takes the mapping's path and (device, inode).
+pub type Wanted<'a> = dyn Fn(&Path, (u64, u64)) -> Option<PathBuf> + 'a;
+
+/// The device number `stat` gives for the `major:minor` (hex) that `maps` prints.
+fn device(text: &str) -> Option<u64> {
+    let (major, minor) = text.split_once(':')?;
+    let major = u64::from_str_radix(major, 16).ok()?;
+    let minor = u64::from_str_radix(minor, 16).ok()?;
+    Some(
+        ((major & 0xffff_f000) << 32)
+            | ((major & 0x0000_0fff) << 8)
+            | ((minor & 0xffff_ff00) << 12)
+            | (minor & 0x0000_00ff),
+    )
+}
+
+/// The shared writable file mappings in one `maps` text that `wanted` takes for guarded
+/// files: (guarded path, path mapped).
+fn parse_maps(text: &str, wanted: &Wanted<'_>) -> Vec<(PathBuf, PathBuf)> {
     let mut found = Vec::new();
     for line in text.lines() {
         // address perms offset dev inode pathname
@@ -58,37 +92,43 @@ fn parse_maps(text: &str, wanted: &dyn Fn(&Path) -> bool) -> Vec<PathBuf> {
         if w != b'w' || s != b's' || !path.starts_with('/') {
             continue;
         }
-        // A file deleted while mapped is named "... (deleted)": nothing left to verify
-        // at that path (its removal has its own event).
-        if path.ends_with(" (deleted)") {
+        // A file deleted while mapped is named "... (deleted)": the path is gone, but
+        // the inode may still be a guarded file's under another name.
+        let (path, by_inode_only) = match path.strip_suffix(" (deleted)") {
+            Some(gone) => (PathBuf::from(gone), true),
+            None => (PathBuf::from(path), false),
+        };
+        let (Some(dev), Ok(ino)) = (device(fields[3]), fields[4].parse::<u64>()) else {
             continue;
-        }
-        let path = PathBuf::from(path);
-        if wanted(&path) && !found.contains(&path) {
-            found.push(path);
+        };
+        let named = if by_inode_only { Path::new("") } else { &path };
+        if let Some(guarded) = wanted(named, (dev, ino))
+            && !found.iter().any(|(g, _)| *g == guarded)
+        {
+            found.push((guarded, path));
         }
     }
     found
 }
 
-/// Every shared writable mapping of a wanted file, in every process but this one.
-pub fn scan(wanted: &dyn Fn(&Path) -> bool) -> Vec<MappedFile> {
+/// The shared writable mappings of guarded files in every process but this one, in
+/// process order, from the `skip`-th on, at most [`MAX_MAPPED_FILES_PER_SCAN`].
+pub fn scan(wanted: &Wanted<'_>, skip: usize) -> Scan {
     let own = std::process::id();
-    let mut mapped = Vec::new();
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return mapped;
+    let mut found = Scan {
+        mapped: Vec::new(),
+        total: 0,
     };
-    for entry in procs.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid == own {
-            continue;
-        }
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    let mut pids: Vec<u32> = procs
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter(|&pid| pid != own)
+        .collect();
+    pids.sort_unstable();
+    for pid in pids {
         // Processes come and go: one gone, or not ours to read, is simply skipped.
         let Ok(file) = std::fs::File::open(format!("/proc/{pid}/maps")) else {
             continue;
@@ -104,29 +144,64 @@ pub fn scan(wanted: &dyn Fn(&Path) -> bool) -> Vec<MappedFile> {
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm"))
             .map(|c| pacsguard_events::escape_bytes(c.trim_end().as_bytes()))
             .unwrap_or_else(|_| "a process that has exited".to_string());
-        for path in paths {
-            if mapped.len() == MAX_MAPPED_FILES_PER_SCAN {
-                return mapped;
+        for (guarded, mapped) in paths {
+            let ordinal = found.total;
+            found.total += 1;
+            if ordinal < skip || found.mapped.len() == MAX_MAPPED_FILES_PER_SCAN {
+                continue;
             }
-            mapped.push(MappedFile {
-                path,
-                holder: format!("{comm} (pid {pid}) through a shared writable mapping"),
+            let through = if mapped == guarded {
+                String::new()
+            } else {
+                format!(" of {}", pacsguard_events::escape_path(&mapped))
+            };
+            found.mapped.push(MappedFile {
+                path: guarded,
+                holder: format!("{comm} (pid {pid}) through a shared writable mapping{through}"),
             });
         }
     }
-    mapped
+    found
 }
 
+/// Where the next scan starts: past what this one handed over, or from the start once
+/// everything has been.
+fn next_skip(skip: usize, handed: usize, total: usize) -> usize {
+    if skip + handed < total {
+        skip + handed
+    } else {
+        0
+    }
+}
+
+/// Every guarded file by (device, inode) (the watcher's index).
+pub type InodeIndex = Arc<RwLock<HashMap<(u64, u64), PathBuf>>>;
+
 /// The thread: scans until `stop`, sending what it finds.
-pub fn run(roots: Vec<PathBuf>, home: PathBuf, stop: Arc<AtomicBool>, tx: SyncSender<Msg>) {
-    let wanted = move |path: &Path| {
-        !path.starts_with(&home) && roots.iter().any(|root| path.starts_with(root))
+pub fn run(
+    roots: Vec<PathBuf>,
+    home: PathBuf,
+    inodes: InodeIndex,
+    stop: Arc<AtomicBool>,
+    tx: SyncSender<Msg>,
+) {
+    let wanted = move |path: &Path, inode: (u64, u64)| {
+        if path.starts_with(&home) {
+            return None;
+        }
+        if roots.iter().any(|root| path.starts_with(root)) {
+            return Some(path.to_path_buf());
+        }
+        inodes.read().ok()?.get(&inode).cloned()
     };
+    let mut skip = 0;
     while !stop.load(Ordering::Relaxed) {
-        let mapped = scan(&wanted);
-        if !mapped.is_empty() && tx.send(Msg::Mapped(mapped)).is_err() {
+        let found = scan(&wanted, skip);
+        let handed = found.mapped.len();
+        if handed > 0 && tx.send(Msg::Mapped(found.mapped, found.total)).is_err() {
             return;
         }
+        skip = next_skip(skip, handed, found.total);
         let mut slept = Duration::ZERO;
         while slept < MAPPING_SCAN_INTERVAL && !stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(100));
@@ -153,11 +228,31 @@ mod tests {
 7f10a0060000-7f10a0070000 rw-s 00000000 08:01 4247 /elsewhere/x.dcm
 bad line
 ";
-        let wanted = |p: &Path| p.starts_with("/srv/pacs");
+        let wanted = |p: &Path, _| p.starts_with("/srv/pacs").then(|| p.to_path_buf());
+        let a = PathBuf::from("/srv/pacs/a b.dcm");
+        assert_eq!(parse_maps(text, &wanted), vec![(a.clone(), a)]);
+        // By inode: a mapping of a guarded file under a path outside every root.
+        let guarded = PathBuf::from("/srv/pacs/x.dcm");
+        let by_inode = |_: &Path, inode| (inode == (0x801, 4247)).then(|| guarded.clone());
         assert_eq!(
-            parse_maps(text, &wanted),
-            vec![PathBuf::from("/srv/pacs/a b.dcm")]
+            parse_maps(text, &by_inode),
+            vec![(guarded.clone(), PathBuf::from("/elsewhere/x.dcm"))]
         );
+        assert_eq!(device("fd:01"), Some(0xfd01));
+        assert_eq!(device("103:2"), Some((0x103 << 8) | 2));
+        assert_eq!(device("8:1ff"), Some((0x1 << 12 << 8) | 0x800 | 0xff));
+        assert_eq!(device("zz"), None);
+    }
+
+    #[test]
+    fn scans_past_the_limit_resume_where_the_last_stopped() {
+        let m = MAX_MAPPED_FILES_PER_SCAN;
+        assert_eq!(next_skip(0, m, m * 2 + 5), m);
+        assert_eq!(next_skip(m, m, m * 2 + 5), m * 2);
+        assert_eq!(next_skip(m * 2, 5, m * 2 + 5), 0);
+        assert_eq!(next_skip(0, 3, 3), 0);
+        // Fewer mappings than the scan expected (processes ended): from the start.
+        assert_eq!(next_skip(m * 2, 0, 10), 0);
     }
 
     #[test]
@@ -181,8 +276,8 @@ bad line
         std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
             .expect("test fixture");
         assert_eq!(line.trim(), "mapped");
-        let inside = |p: &Path| p.starts_with(&root);
-        let found = scan(&inside);
+        let inside = |p: &Path, _| p.starts_with(&root).then(|| p.to_path_buf());
+        let found = scan(&inside, 0).mapped;
         let _ = child.kill();
         let _ = child.wait();
         assert!(

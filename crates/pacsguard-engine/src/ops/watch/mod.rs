@@ -16,6 +16,7 @@ mod alert;
 mod bounded;
 mod canary;
 mod clock;
+mod degraded_syslog;
 mod entropy;
 mod mappings;
 mod ransomware;
@@ -24,6 +25,7 @@ mod scrub;
 mod trail;
 mod view;
 mod windows;
+mod workers;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::os::unix::ffi::OsStrExt as _;
@@ -43,7 +45,8 @@ use pacsguard_profile::{
 };
 use pacsguard_screen::Screener;
 use pacsguard_watch::{
-    Debounce, Notice, RawBatch, TreeWatcher, WatchOutcome, WriteBatch, WriteNotice, WriteWatcher,
+    AttribNotice, AttribWatcher, Debounce, Notice, RawBatch, TreeWatcher, WatchOutcome, WriteBatch,
+    WriteNotice, WriteWatcher,
 };
 use serde::Serialize;
 
@@ -54,6 +57,7 @@ use self::ransomware::{Detector, Evidence, Thresholds};
 use self::scrub::Scrub;
 use self::view::RootView;
 use self::windows::{WindowChange, Windows};
+use self::workers::{Done, Job, Pool};
 use super::targets::resolve;
 use super::{ProfileRequest, Session, entries_for_store};
 use crate::config::WatchConfig;
@@ -72,6 +76,10 @@ const MAX_MESSAGES_PER_TURN: usize = 1024;
 
 /// The longest the main loop sleeps: how soon it sees a stop request.
 const TICK: Duration = Duration::from_millis(100);
+
+/// How long a stop waits for the verification workers to bring back what they are
+/// hashing or screening (each job not back by then is reported).
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// A file written without pause is verified at the latest this many quiet periods after
 /// its first event.
@@ -126,8 +134,23 @@ pub(crate) enum Msg {
         bytes: u64,
         seconds: f64,
     },
-    /// Files inside the roots that processes hold mapped shared and writable.
-    Mapped(Vec<mappings::MappedFile>),
+    /// Guarded files that processes hold mapped shared and writable, and how many such
+    /// mappings there are in all (more when over `MAX_MAPPED_FILES_PER_SCAN`).
+    Mapped(Vec<mappings::MappedFile>, usize),
+    /// A worker finished a job (see [`workers`]).
+    Done(Done),
+    /// Attribute changes (a link count risen) on the roots' file systems, from fanotify.
+    Attrib(Vec<AttribNotice>),
+}
+
+/// A job given to the workers and not back yet.
+#[derive(Debug)]
+struct InFlight {
+    since: Instant,
+    /// Another event named the path meanwhile: verify it again once the job is back.
+    again: bool,
+    /// Its deadline passed and that was reported.
+    late: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -378,11 +401,14 @@ impl Drop for Background {
 }
 
 /// The kernel queues that can overflow; each is reported on its own (they lose different
-/// things: inotify every kind of change, fanotify writes and their writers).
+/// things: inotify every kind of change, fanotify writes and their writers, fanotify's
+/// attribute group new hard links).
 #[derive(Clone, Copy, Debug)]
 enum Queue {
     Inotify = 0,
     Fanotify = 1,
+    /// fanotify's group for attribute changes (link counts).
+    Attrib = 2,
 }
 
 /// The running watcher.
@@ -401,6 +427,8 @@ struct Guard<'a> {
     watcher: TreeWatcher,
     /// fanotify, when this process may use it; `None`: inotify alone.
     writes: Option<WriteWatcher>,
+    /// fanotify with file handles for attribute changes (Linux 5.1), when available.
+    attribs: Option<AttribWatcher>,
     /// Every guarded file by (device, inode), so that a write fanotify reports under a
     /// path outside the roots (a hard link made elsewhere) is mapped to the guarded file
     /// it changed. Shared with fanotify's reader, which keeps such writes.
@@ -416,7 +444,19 @@ struct Guard<'a> {
     /// The canary files this watcher keeps (known to the view from the start).
     canaries: Vec<PathBuf>,
     canary_roots: HashSet<PathBuf>,
-    screener: Screener,
+    screener: Arc<Screener>,
+    /// Hashes big files and screens arrivals beside the loop (see [`workers`]).
+    pool: Option<Pool>,
+    /// Jobs given to the pool, by the path they are about.
+    in_flight: HashMap<PathBuf, InFlight>,
+    /// Paths a big file may have been renamed from, carried by the job hashing it (by
+    /// that job's path): that job concludes them, a removal included.
+    carried: HashMap<PathBuf, PathBuf>,
+    /// More shared writable mappings were held than one scan looks at: said once.
+    mapping_limit_reported: bool,
+    /// Set while the start-up catch-up is concluded: what it finds new was stored while
+    /// nobody watched, and is no arrival in transit (see [`ARRIVAL_GRACE`]).
+    catching_up: bool,
     alert: AlertCommand,
     unwatched: BTreeSet<PathBuf>,
     skip: Vec<(u64, u64)>,
@@ -427,8 +467,8 @@ struct Guard<'a> {
     mapping_scan: Option<Background>,
     report: WatchReport,
     /// Per [`Queue`]: when its last overflow was reported, and how many since.
-    last_overflow_report: [Option<Instant>; 2],
-    overflows_unreported: [u64; 2],
+    last_overflow_report: [Option<Instant>; 3],
+    overflows_unreported: [u64; 3],
     unsigned: bool,
     last_checkpoint: Instant,
     last_heartbeat: Instant,
@@ -440,6 +480,8 @@ struct Guard<'a> {
     windows: Windows,
     /// Set while the audit trail cannot be written (the home's disk is full).
     degraded: Option<trail::Degraded>,
+    /// Where records go meanwhile, besides memory (`[watch] degraded_syslog`).
+    degraded_syslog: Option<degraded_syslog::DegradedSyslog>,
     /// Per root gone or replaced: the entries it held (see [`Guard::stash_departed`]).
     departed: HashMap<usize, Vec<Entry>>,
 }
@@ -483,6 +525,15 @@ impl<'a> Guard<'a> {
             .canonicalize()
             .unwrap_or_else(|_| session.home.dir.clone());
         let maintenance_file = crate::maintenance::maintenance_path(&session.home);
+        let root_paths_for_windows = root_paths.clone();
+        let degraded_syslog = match &config.degraded_syslog {
+            Some(target) => Some(
+                degraded_syslog::DegradedSyslog::open(target, trail_origin(&session.home))
+                    .map_err(|e| EngineError::Usage(format!("[watch] degraded_syslog {e}")))?,
+            ),
+            None => None,
+        };
+        let seal_key = crate::maintenance::SealKey::of(&session.key);
         Ok(Guard {
             root_paths,
             root_devices,
@@ -497,18 +548,25 @@ impl<'a> Guard<'a> {
                     files: config.ransomware_files,
                     window: Duration::from_secs(config.ransomware_window_seconds),
                     long_files: config.ransomware_long_files,
-                    long_window: Duration::from_secs(config.ransomware_long_window_seconds),
+                    half_life: Duration::from_secs(config.ransomware_half_life_seconds),
+                    total_files: config.ransomware_total_files,
                 },
                 canaries.into_iter().collect(),
             ),
             canaries: canary_paths,
             canary_roots,
-            screener: super::scan::arrival_screener()?,
+            screener: Arc::new(super::scan::arrival_screener()?),
+            pool: None,
+            in_flight: HashMap::new(),
+            carried: HashMap::new(),
+            mapping_limit_reported: false,
+            catching_up: false,
             alert: AlertCommand::new(config.on_alert.clone()),
             views: Arc::new(Mutex::new(roots.into_iter().map(RootView::new).collect())),
             config,
             watcher,
             writes: None,
+            attribs: None,
             inodes: Arc::new(RwLock::new(HashMap::new())),
             writers: BoundedMap::new(MAX_REMEMBERED_WRITERS),
             deferrals: BoundedMap::new(MAX_REMEMBERED_WRITERS),
@@ -520,16 +578,17 @@ impl<'a> Guard<'a> {
             scrub: None,
             mapping_scan: None,
             report: WatchReport::default(),
-            last_overflow_report: [None; 2],
-            overflows_unreported: [0; 2],
+            last_overflow_report: [None; 3],
+            overflows_unreported: [0; 3],
             unsigned: false,
             last_checkpoint: now,
             last_heartbeat: now,
             last_poll: now,
             clock: clock::StepDetector::default(),
             boot_id: clock::boot_id(),
-            windows: Windows::new(maintenance_file),
+            windows: Windows::new(maintenance_file, root_paths_for_windows, seal_key),
             degraded: None,
+            degraded_syslog,
             departed: HashMap::new(),
         })
     }
@@ -562,6 +621,11 @@ impl<'a> Guard<'a> {
             .spawn_reader(move |batch| tx.send(Msg::Inotify(batch)).is_ok())
             .map_err(|e| EngineError::Usage(format!("watch: cannot start the reader: {e}")))?;
         self.index_inodes(None)?;
+        self.pool = Some(
+            Pool::start(Arc::clone(&self.screener), self.tx.clone()).map_err(|e| {
+                EngineError::Usage(format!("watch: cannot start the verification workers: {e}"))
+            })?,
+        );
         let writes = self.start_fanotify(&root_paths);
         let started = format!(
             "watching {} with {} directory watches ({} polled); {writes}",
@@ -578,6 +642,7 @@ impl<'a> Guard<'a> {
 
         self.out
             .notice("catching up: comparing every root with the profile");
+        self.catching_up = true;
         for (index, root) in root_paths.iter().enumerate() {
             if stop.load(Ordering::Relaxed) {
                 break;
@@ -599,6 +664,7 @@ impl<'a> Guard<'a> {
             }));
             self.verify(index, pending, Instant::now())?;
         }
+        self.catching_up = false;
         self.checkpoint()?;
         self.start_scrub()?;
         self.start_mapping_scan(&root_paths)?;
@@ -629,6 +695,7 @@ impl<'a> Guard<'a> {
             self.verify_due(Instant::now())?;
             self.tick(Instant::now())?;
         }
+        self.finish_jobs()?;
         self.report.watches = self.watcher.watch_count();
         self.report.polled_directories = self.unwatched.len();
         Ok(std::mem::take(&mut self.report))
@@ -713,9 +780,104 @@ impl<'a> Guard<'a> {
             return format!("inotify alone (fanotify reader: {e})");
         }
         self.writes = Some(writes);
-        "fanotify reports every write on the roots' file systems with its process, inotify \
-         creations, deletions and renames"
-            .to_string()
+        let links = self.start_attribs(roots);
+        format!(
+            "fanotify reports every write on the roots' file systems with its process, inotify \
+             creations, deletions and renames; {links}"
+        )
+    }
+
+    /// The fanotify group for attribute changes (see [`AttribWatcher`]); says whether
+    /// new hard links are seen at once.
+    fn start_attribs(&mut self, roots: &[PathBuf]) -> String {
+        let attribs = match AttribWatcher::new() {
+            Ok(attribs) => attribs,
+            Err(e) => {
+                return format!(
+                    "a new hard link to a guarded file is seen at its next write or by the \
+                     scrub (fanotify with file handles: {e})"
+                );
+            }
+        };
+        for root in roots {
+            if let Err(e) = attribs.mark_filesystem(root) {
+                return format!(
+                    "a new hard link to a guarded file is seen at its next write or by the \
+                     scrub (fanotify attribute mark on {}: {e})",
+                    escape_path(root)
+                );
+            }
+        }
+        let tx = self.tx.clone();
+        // Like the write reader, never waits for the loop: a batch without room is an
+        // overflow, reported once there is room.
+        let dropped = std::cell::Cell::new(false);
+        let started = attribs.spawn_reader(move |batch| {
+            let Ok(batch) = batch else {
+                return false;
+            };
+            if dropped.get() {
+                match tx.try_send(Msg::Attrib(vec![AttribNotice::Overflow])) {
+                    Ok(()) => dropped.set(false),
+                    Err(TrySendError::Full(_)) => return true,
+                    Err(TrySendError::Disconnected(_)) => return false,
+                }
+            }
+            match tx.try_send(Msg::Attrib(batch)) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) => {
+                    dropped.set(true);
+                    true
+                }
+                Err(TrySendError::Disconnected(_)) => false,
+            }
+        });
+        if let Err(e) = started {
+            return format!("a new hard link is seen at its next write (fanotify reader: {e})");
+        }
+        self.attribs = Some(attribs);
+        "a new hard link to a guarded file is seen at once".to_string()
+    }
+
+    /// The guarded files an attribute change may be about, re-verified now: the link
+    /// count, mode, owner and flags are compared with the view.
+    fn attributes_changed(
+        &mut self,
+        notices: Vec<AttribNotice>,
+        now: Instant,
+    ) -> Result<(), EngineError> {
+        let devices: BTreeSet<u64> = self.root_devices.iter().map(|(dev, _)| *dev).collect();
+        let mut due: Vec<PathBuf> = Vec::new();
+        {
+            let Ok(inodes) = self.inodes.read() else {
+                return Ok(());
+            };
+            for notice in &notices {
+                let AttribNotice::Changed { inodes: candidates } = notice else {
+                    continue;
+                };
+                for ino in candidates {
+                    for dev in &devices {
+                        if let Some(path) = inodes.get(&(*dev, *ino)) {
+                            due.push(path.clone());
+                        }
+                    }
+                }
+            }
+        }
+        for path in due {
+            self.debounce.mark(path, now, true, true);
+        }
+        if notices.contains(&AttribNotice::Overflow) {
+            self.events_lost(
+                Queue::Attrib,
+                "fanotify's queue of attribute changes overflowed and dropped some (link \
+                 counts, modes, owners of files on the roots' file systems); a new hard \
+                 link among them is seen at the next write through it or by the scrub",
+                now,
+            )?;
+        }
+        Ok(())
     }
 
     fn start_scrub(&mut self) -> Result<(), EngineError> {
@@ -744,6 +906,7 @@ impl<'a> Guard<'a> {
     }
 
     fn stop_background(&mut self) {
+        self.pool = None;
         if let Some(mut scrub) = self.scrub.take() {
             scrub.stop();
         }
@@ -755,15 +918,16 @@ impl<'a> Guard<'a> {
     /// The thread that finds files held in shared writable mappings (see [`mappings`]).
     fn start_mapping_scan(&mut self, roots: &[PathBuf]) -> Result<(), EngineError> {
         let stop = Arc::new(AtomicBool::new(false));
-        let (roots, home, tx, flag) = (
+        let (roots, home, inodes, tx, flag) = (
             roots.to_vec(),
             self.home.clone(),
+            Arc::clone(&self.inodes),
             self.tx.clone(),
             Arc::clone(&stop),
         );
         let handle = std::thread::Builder::new()
             .name("mapping-scan".into())
-            .spawn(move || mappings::run(roots, home, flag, tx))
+            .spawn(move || mappings::run(roots, home, inodes, flag, tx))
             .map_err(|e| {
                 EngineError::Usage(format!("watch: cannot start the mapping scan: {e}"))
             })?;
@@ -828,12 +992,32 @@ impl<'a> Guard<'a> {
             }
             Msg::ScrubDiffers(path) => self.debounce.mark(path, now, true, true),
             // Re-verified while the mapping is held: a rewrite through it sends no event.
-            Msg::Mapped(files) => {
+            Msg::Mapped(files, total) => {
+                if total > files.len() && !self.mapping_limit_reported {
+                    self.mapping_limit_reported = true;
+                    let finding = Finding::new(
+                        PathBuf::from("/proc"),
+                        FindingKind::NotInspected,
+                        Severity::Warning,
+                        format!(
+                            "{total} shared writable mappings of guarded files are held, more \
+                             than the {} looked at per scan (MAX_MAPPED_FILES_PER_SCAN): they \
+                             are re-verified in turns, each scan resuming where the last \
+                             stopped, so a rewrite through one may be seen {} s later per {} held",
+                            mappings::MAX_MAPPED_FILES_PER_SCAN,
+                            mappings::MAPPING_SCAN_INTERVAL.as_secs(),
+                            mappings::MAX_MAPPED_FILES_PER_SCAN
+                        ),
+                    );
+                    self.publish(&[finding], now)?;
+                }
                 for file in files {
                     self.writers.insert(file.path.clone(), file.holder);
                     self.debounce.mark(file.path, now, true, true);
                 }
             }
+            Msg::Done(done) => self.job_done(done, now)?,
+            Msg::Attrib(notices) => self.attributes_changed(notices, now)?,
             Msg::ScrubCycle {
                 files,
                 bytes,
@@ -1081,6 +1265,10 @@ impl<'a> Guard<'a> {
             }
             true
         });
+        // What the catch-up finds new was stored before this run: not in transit.
+        if self.catching_up {
+            return;
+        }
         let now = Instant::now();
         for finding in findings.iter() {
             if finding.kind == FindingKind::Added {
@@ -1201,37 +1389,64 @@ impl<'a> Guard<'a> {
             .map(|p| p.rel.clone())
             .collect();
         reuse_unchanged(&trusted, &mut tree);
+        let mut base = base;
+        let kept = self.offload_big_files(index, &mut base, &mut tree, now);
         hash_tree(&spec, Some(&base), &mut tree, &|_| {});
-        let mut findings: Vec<Finding> = compare(&base, &tree)
+        self.conclude(index, &base, tree, &rels, &unlistable, kept, now)
+    }
+
+    /// Reports the differences between `base` and a hashed capture of the subtrees
+    /// `rels`, and takes the capture into the view (with `kept`: entries of files whose
+    /// verification a worker finishes, left as they were until then).
+    #[allow(clippy::too_many_arguments)]
+    fn conclude(
+        &mut self,
+        index: usize,
+        base: &RootProfile,
+        tree: Tree,
+        rels: &[Vec<u8>],
+        unlistable: &[Vec<u8>],
+        kept: Vec<Entry>,
+        now: Instant,
+    ) -> Result<(), EngineError> {
+        let spec = base.spec.clone();
+        let mut findings: Vec<Finding> = compare(base, &tree)
             .into_iter()
             .filter(|f| self.first_report(f))
             .collect();
         self.arrivals_stay_arrivals(spec.policy, &mut findings);
         if spec.policy == Policy::AppendOnly {
+            // Screening reads the file; the workers do it, and report what they find.
             let arrivals: Vec<PathBuf> = findings
                 .iter()
                 .filter(|f| f.kind == FindingKind::Added)
                 .filter(|f| std::fs::symlink_metadata(&f.path).is_ok_and(|m| m.is_file()))
                 .map(|f| f.path.clone())
                 .collect();
-            if !arrivals.is_empty() {
-                let screened = super::scan::screen_arrivals(&self.screener, &arrivals);
-                findings.extend(screened.into_iter().map(|f| f.with_root(spec.path.clone())));
+            for path in arrivals {
+                self.dispatch(
+                    Job::Screen {
+                        root: spec.path.clone(),
+                        path,
+                    },
+                    now,
+                )?;
             }
         }
         self.windows.soften(&mut findings);
-        let evidence = self.evidence(&spec.path, &base, &mut findings);
+        let evidence = self.evidence(&spec.path, base, &mut findings);
         if spec.policy == Policy::AppendOnly || self.canary_roots.contains(&spec.path) {
             let alerts = self.detector.observe(&spec.path, &findings, &evidence, now);
             findings.extend(alerts);
         }
         self.publish(&findings, now)?;
 
-        for rel in &rels {
+        for rel in rels {
             self.writers.remove(&absolute(&spec.path, rel));
         }
         let mut stored = entries_for_store(&spec, tree);
-        keep_last_known(&base, &unlistable, &mut stored.entries);
+        keep_last_known(base, unlistable, &mut stored.entries);
+        stored.entries.extend(kept);
         self.index_inodes(Some((&spec.path, &stored.entries)))?;
         let directories: Vec<PathBuf> = stored
             .entries
@@ -1255,7 +1470,7 @@ impl<'a> Guard<'a> {
             })
             .map(|rel| absolute(&spec.path, rel))
             .collect();
-        self.views()?[index].replace(&rels, stored.entries);
+        self.views()?[index].replace(rels, stored.entries);
         for path in gone {
             self.watcher.forget_under(&path);
             self.unwatched.retain(|p| !p.starts_with(&path));
@@ -1266,6 +1481,288 @@ impl<'a> Guard<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Takes out of this verification the files too big to hash on the loop
+    /// ([`workers::BIG_FILE_BYTES`]) and gives each to the workers, with what it was (and
+    /// the files gone from this capture that it may have been renamed from, so that a
+    /// rename stays one `moved` finding). Returns the view's entries of those files, kept
+    /// as they were until the worker is back.
+    fn offload_big_files(
+        &mut self,
+        index: usize,
+        base: &mut RootProfile,
+        tree: &mut Tree,
+        now: Instant,
+    ) -> Vec<Entry> {
+        let mut kept = Vec::new();
+        if !self.carried.is_empty() {
+            // Gone from here, carried by a job hashing what it may have been renamed to:
+            // that job says whether it moved or was removed.
+            let present: HashSet<&[u8]> = tree.entries.iter().map(|e| e.rel.as_slice()).collect();
+            let root = base.spec.path.clone();
+            let (claimed, rest): (Vec<Entry>, Vec<Entry>) = std::mem::take(&mut base.entries)
+                .into_iter()
+                .partition(|e| {
+                    !present.contains(e.rel.as_slice())
+                        && self.carried.contains_key(&absolute(&root, &e.rel))
+                });
+            base.entries = rest;
+            kept.extend(claimed);
+        }
+        if !base.spec.policy.hashes_content() {
+            return kept;
+        }
+        let (big, rest): (Vec<Entry>, Vec<Entry>) = std::mem::take(&mut tree.entries)
+            .into_iter()
+            .partition(|e| {
+                e.kind == EntryType::File
+                    && e.content == Content::Pending
+                    && e.meta.size > workers::BIG_FILE_BYTES
+            });
+        tree.entries = rest;
+        if big.is_empty() {
+            return kept;
+        }
+        let captured: HashSet<Vec<u8>> = tree
+            .entries
+            .iter()
+            .chain(&big)
+            .map(|e| e.rel.clone())
+            .collect();
+        for entry in big {
+            let path = absolute(&base.spec.path, &entry.rel);
+            let own: Vec<Entry> = base.entry(&entry.rel).cloned().into_iter().collect();
+            if let Some(flight) = self.in_flight.get_mut(&path) {
+                // Hashed already: verified again once that is back.
+                flight.again = true;
+                base.entries.retain(|e| e.rel != entry.rel);
+                kept.extend(own);
+                continue;
+            }
+            let renamed_from: Vec<Entry> = base
+                .entries
+                .iter()
+                .filter(|old| {
+                    old.kind == EntryType::File
+                        && !captured.contains(&old.rel)
+                        && !self
+                            .carried
+                            .contains_key(&absolute(&base.spec.path, &old.rel))
+                        && (old.meta.size == entry.meta.size
+                            || (old.meta.dev, old.meta.ino) == (entry.meta.dev, entry.meta.ino))
+                })
+                .cloned()
+                .collect();
+            let mut carried: Vec<Entry> = own.iter().chain(&renamed_from).cloned().collect();
+            carried.sort_by(|a, b| a.rel.cmp(&b.rel));
+            let mut rels = vec![entry.rel.clone()];
+            rels.extend(renamed_from.iter().map(|e| e.rel.clone()));
+            let job = Job::Hash {
+                index,
+                catch_up: self.catching_up,
+                rels,
+                base: RootProfile {
+                    spec: base.spec.clone(),
+                    entries: carried.clone(),
+                },
+                tree: Tree {
+                    root: tree.root.clone(),
+                    entries: vec![entry.clone()],
+                    problems: Vec::new(),
+                },
+            };
+            let taken = if self.submit(job, now) {
+                for old in &renamed_from {
+                    self.carried
+                        .insert(absolute(&base.spec.path, &old.rel), path.clone());
+                }
+                carried
+            } else {
+                // Not queued: verified later; renames are compared here as they are.
+                own
+            };
+            let taken_rels: HashSet<&[u8]> = taken.iter().map(|e| e.rel.as_slice()).collect();
+            base.entries
+                .retain(|e| !taken_rels.contains(e.rel.as_slice()));
+            kept.extend(taken);
+        }
+        kept
+    }
+
+    /// Gives `job` to the workers (see [`Guard::submit`]).
+    fn dispatch(&mut self, job: Job, now: Instant) -> Result<(), EngineError> {
+        let path = job.path();
+        if self.submit(job, now) {
+            return Ok(());
+        }
+        // An arrival that cannot be screened now is still guarded by its hash.
+        let finding = Finding::new(
+            path,
+            FindingKind::NotInspected,
+            Severity::Warning,
+            format!(
+                "not screened: {} files wait for the verification workers already",
+                workers::MAX_QUEUED_JOBS
+            ),
+        );
+        self.publish(&[finding], now)
+    }
+
+    /// Queues `job`; false when the queue is full. A hash job that cannot be queued is
+    /// tried again after a quiet period, and that is reported once.
+    fn submit(&mut self, job: Job, now: Instant) -> bool {
+        let path = job.path();
+        let is_hash = matches!(job, Job::Hash { .. });
+        let queued = self.pool.as_mut().is_some_and(|pool| pool.submit(job));
+        if queued {
+            self.in_flight.insert(
+                path,
+                InFlight {
+                    since: now,
+                    again: false,
+                    late: false,
+                },
+            );
+            return true;
+        }
+        if is_hash {
+            let finding = Finding::new(
+                path.clone(),
+                FindingKind::NotInspected,
+                Severity::Warning,
+                format!(
+                    "not verified yet: {} big files wait for the verification workers \
+                     already; tried again shortly",
+                    workers::MAX_QUEUED_JOBS
+                ),
+            );
+            if self.first_report(&finding) {
+                let _ = self.publish(&[finding], now);
+            }
+            self.debounce.mark(path, now, false, true);
+        }
+        false
+    }
+
+    /// A worker is back: a big file's hash is compared and reported like any other
+    /// verification; what screening an arrival found is reported.
+    fn job_done(&mut self, done: Done, now: Instant) -> Result<(), EngineError> {
+        if let Some(pool) = &mut self.pool {
+            pool.feed();
+        }
+        match done {
+            Done::Hashed {
+                index,
+                catch_up,
+                rels,
+                tree,
+            } => {
+                let Some(root) = self.root_paths.get(index).cloned() else {
+                    return Ok(());
+                };
+                let main = rels.first().map_or(&[][..], Vec::as_slice);
+                let path = absolute(&root, main);
+                let flight = self.in_flight.remove(&path);
+                for rel in rels.iter().skip(1) {
+                    self.carried.remove(&absolute(&root, rel));
+                }
+                // Gone while it was hashed, and carried by the job hashing what it was
+                // renamed to: that job concludes it (as a move, or a removal).
+                if !tree.entries.iter().any(|e| e.rel.as_slice() == main)
+                    && self.carried.contains_key(&path)
+                {
+                    return Ok(());
+                }
+                // Compared with the view as it is now (it kept these entries meanwhile).
+                let base = self.views()?[index].part(&rels);
+                let was = std::mem::replace(&mut self.catching_up, catch_up);
+                let concluded = self.conclude(index, &base, tree, &rels, &[], Vec::new(), now);
+                self.catching_up = was;
+                concluded?;
+                // Named again while it was hashed: looked at again, trusting `stat` (what
+                // looks as it was hashed is not hashed twice).
+                if flight.is_some_and(|f| f.again) {
+                    self.debounce.mark(path, now, true, false);
+                }
+            }
+            Done::Screened {
+                root,
+                path,
+                findings,
+            } => {
+                if self.in_flight.remove(&path).is_some_and(|f| f.again) {
+                    self.debounce.mark(path.clone(), now, true, true);
+                }
+                let findings: Vec<Finding> = findings
+                    .into_iter()
+                    .map(|f| f.with_root(root.clone()))
+                    .filter(|f| self.first_report(f))
+                    .collect();
+                self.publish(&findings, now)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// At the stop: the workers' jobs get [`STOP_GRACE`] to come back and be reported;
+    /// each one still out is a `not-inspected` warning (the next start compares it with
+    /// the profile again), never dropped in silence.
+    fn finish_jobs(&mut self) -> Result<(), EngineError> {
+        let end = Instant::now() + STOP_GRACE;
+        while !self.in_flight.is_empty() {
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match self.rx.recv_timeout(left) {
+                // Events after the stop request are the next start's catch-up.
+                Ok(Msg::Done(done)) => self.job_done(done, Instant::now())?,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        let now = Instant::now();
+        let unfinished: Vec<Finding> = self
+            .in_flight
+            .drain()
+            .map(|(path, _)| {
+                Finding::new(
+                    path,
+                    FindingKind::NotInspected,
+                    Severity::Warning,
+                    format!(
+                        "not verified before the watcher stopped (still being hashed or \
+                         screened {} s after the stop); the next start compares it with the \
+                         profile again",
+                        STOP_GRACE.as_secs()
+                    ),
+                )
+            })
+            .collect();
+        self.publish(&unfinished, now)
+    }
+
+    /// Jobs past their deadline ([`workers::JOB_DEADLINE`]) are reported, once each.
+    fn late_jobs(&mut self, now: Instant) -> Result<(), EngineError> {
+        let mut late = Vec::new();
+        for (path, flight) in &mut self.in_flight {
+            if !flight.late && now.duration_since(flight.since) >= workers::JOB_DEADLINE {
+                flight.late = true;
+                late.push(Finding::new(
+                    path.clone(),
+                    FindingKind::NotInspected,
+                    Severity::Warning,
+                    format!(
+                        "not verified within {} s of being queued (a worker is still hashing \
+                         or screening it, or it still waits behind a large ingest: slow \
+                         storage, a file that keeps growing); reported when done",
+                        workers::JOB_DEADLINE.as_secs()
+                    ),
+                ));
+            }
+        }
+        self.publish(&late, now)
     }
 
     /// Leaves out of this verification the new files that a directory walk found (no
@@ -1368,6 +1865,15 @@ impl<'a> Guard<'a> {
                     sampled += 1;
                     found.entropy = random_where_structured(old, &finding.path);
                 }
+            }
+            if finding.kind == FindingKind::MetadataChanged
+                && finding.fields.iter().any(|f| f == "nlink")
+            {
+                finding.detail = format!(
+                    "{}; its link count changed: a new name for it may lie outside the \
+                     guarded roots (writes through it are still mapped to this file by inode)",
+                    finding.detail
+                );
             }
             if let Some(writer) = &found.writer {
                 finding.detail = format!("{}; written by {writer}", finding.detail);
@@ -1555,8 +2061,8 @@ impl<'a> Guard<'a> {
 
     /// Writes a record to the trail or, while the trail cannot be written, holds it.
     fn emit(&mut self, event: Event, now: Instant) {
-        if let Some(degraded) = &mut self.degraded {
-            degraded.hold(event);
+        if self.degraded.is_some() {
+            self.hold(event);
             return;
         }
         match self.session.bus.emit(&event) {
@@ -1568,9 +2074,10 @@ impl<'a> Guard<'a> {
     /// The trail failed: keep guarding, hold the records, and say so loudly (output and
     /// `on_alert`; the trail itself is what cannot hear it).
     fn degrade(&mut self, reason: String, event: Option<Event>, now: Instant) {
-        let mut degraded = trail::Degraded::new(reason.clone(), now);
-        degraded.extend(event);
-        self.degraded = Some(degraded);
+        self.degraded = Some(trail::Degraded::new(reason.clone(), now));
+        if let Some(event) = event {
+            self.hold(event);
+        }
         let finding = Finding::new(
             self.session.home.audit_log_path(),
             FindingKind::TrailDegraded,
@@ -1587,15 +2094,11 @@ impl<'a> Guard<'a> {
         // On the trail once it catches up, like every other finding.
         let mut event = Event::of_finding(self.session.actor.clone(), finding.clone());
         event.action = Action::Watch;
-        if let Some(degraded) = &mut self.degraded {
-            degraded.hold(event);
-        }
+        self.hold(event);
         self.out.finding(&finding);
         self.report.counts.alert += 1;
-        if let Some(detail) = self.alert.on_alert(&finding, now)
-            && let Some(degraded) = &mut self.degraded
-        {
-            degraded.hold(
+        if let Some(detail) = self.alert.on_alert(&finding, now) {
+            self.hold(
                 Event::new(
                     self.session.actor.clone(),
                     Action::Watch,
@@ -1604,6 +2107,17 @@ impl<'a> Guard<'a> {
                 )
                 .with_objects(vec![finding.path.clone()]),
             );
+        }
+    }
+
+    /// While the trail is degraded: holds `event` for the catch-up, and sends it to
+    /// `degraded_syslog` now.
+    fn hold(&mut self, event: Event) {
+        if let Some(syslog) = &mut self.degraded_syslog {
+            syslog.send(&event);
+        }
+        if let Some(degraded) = &mut self.degraded {
+            degraded.hold(event);
         }
     }
 
@@ -1706,6 +2220,24 @@ impl<'a> Guard<'a> {
                         if expired { "expired" } else { "was ended" }
                     ),
                 ),
+                WindowChange::Refused {
+                    window,
+                    reason,
+                    tampered,
+                } => Finding::new(
+                    window.root.clone(),
+                    FindingKind::MaintenanceWindow,
+                    if tampered {
+                        Severity::Alert
+                    } else {
+                        Severity::Warning
+                    },
+                    format!(
+                        "{} is refused: {reason}; changes below it are reported and counted \
+                         as usual",
+                        window.describe()
+                    ),
+                ),
                 WindowChange::Unreadable(reason) => {
                     let detail = format!(
                         "maintenance windows could not be read again ({reason}); the windows \
@@ -1753,6 +2285,10 @@ impl<'a> Guard<'a> {
             self.out.notice(&detail);
             self.record(Outcome::Success, detail, Vec::new())?;
         }
+        if let Some(pool) = &mut self.pool {
+            pool.feed();
+        }
+        self.late_jobs(now)?;
         for failure in self.alert.reap() {
             self.record(Outcome::Failure, failure, Vec::new())?;
         }
@@ -1824,6 +2360,16 @@ impl<'a> Guard<'a> {
         self.checkpoint()?;
         running::mark_stopped(&self.session.home.dir)
     }
+}
+
+/// The trail's origin (the name in `trail.pub`), for messages sent beside the trail; the
+/// host name if it cannot be read.
+fn trail_origin(home: &crate::home::Home) -> String {
+    crate::files::read_text(&home.trail_key_path(), crate::files::MAX_SMALL_FILE_BYTES)
+        .ok()
+        .flatten()
+        .and_then(|text| pacsguard_trail::note::Verifier::parse(text.trim()).ok())
+        .map_or_else(crate::home::hostname, |v| v.name().to_string())
 }
 
 /// Whether a file whose arrival was reported at `arrived` is still in transit.

@@ -8,13 +8,19 @@
 //! * encrypt-and-rename shows as moves to a new extension, or as removals next to new files.
 //!
 //! New files alone (PACS ingest, however fast) are never a signal, nor is anything the
-//! policy reports as `info`. Two thresholds count the distinct files with a signal in one
-//! root (a directory renamed as a whole counts every file it carried):
+//! policy reports as `info`. Three measures count the distinct files with a signal in
+//! one root (a directory renamed as a whole counts every file it carried; a file counts
+//! once, however often it changes):
 //! * a burst: `files` within `window` (seconds);
-//! * a slow, steady rewrite: `long_files` within `long_window` (an hour by default), so
-//!   that encryption paced at one file every few seconds is still called what it is.
+//! * a decaying score: each file adds one, and the score halves every `half_life` (an hour
+//!   by default); reaching `long_files` is a slow, steady rewrite. A sliding window can be
+//!   outpaced by staying one file under it; a decaying score cannot be reset by waiting
+//!   less than several half-lives, so encryption at one file every few seconds or minutes
+//!   is still called what it is;
+//! * a total: `total_files` distinct files since the last alert, however slowly: a
+//!   rewrite paced under any rate is called once it has touched that many guarded files.
 //!
-//! Either raises one `ransomware-suspected` alert with the evidence. An alert does not
+//! Each raises one `ransomware-suspected` alert with the evidence. An alert does not
 //! silence the root: once `window` has passed, `files` more distinct files with a signal
 //! raise the next alert, with the new counts (a decoy cannot hide the attack that follows).
 //! A touched canary alerts at once. Detection only reports: it never stops a process or
@@ -26,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use pacsguard_events::{Finding, FindingKind, Severity, escape_path};
 
+use super::bounded::BoundedMap;
 use super::entropy::RANDOM_BITS_PER_BYTE;
 
 /// Paths quoted in one alert's evidence; the counts cover all of them.
@@ -52,9 +59,24 @@ pub struct Thresholds {
     /// Distinct files within `window` that make a burst.
     pub files: usize,
     pub window: Duration,
-    /// Distinct files within `long_window` that make a slow rewrite.
+    /// The decaying score that makes a slow rewrite.
     pub long_files: usize,
-    pub long_window: Duration,
+    /// How long the score takes to halve.
+    pub half_life: Duration,
+    /// Distinct files since the last alert that make a rewrite, however slow.
+    pub total_files: usize,
+}
+
+/// Signals are kept for the evidence of a slow alert this many half-lives (a file's
+/// weight in the score is then under 7%).
+const EVIDENCE_HALF_LIVES: u32 = 4;
+
+/// Which measure raised an alert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reached {
+    Burst,
+    Score,
+    Total,
 }
 
 /// One signal seen: when, which file, what it showed, who wrote it (when fanotify could
@@ -129,12 +151,53 @@ fn extension(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct RootState {
-    /// The signals of the longer of the two windows, oldest first.
+    /// The signals kept for the evidence, oldest first.
     recent: VecDeque<Seen>,
+    /// The decaying score, as of `scored_at`.
+    score: f64,
+    scored_at: Option<Instant>,
+    /// The files already in the score, with the files each carried.
+    counted: BoundedMap<PathBuf, usize>,
+    /// Files first counted since the last alert.
+    since_alert: usize,
     /// When the last alert for this root was raised.
     alerted: Option<Instant>,
+}
+
+impl Default for RootState {
+    fn default() -> Self {
+        RootState {
+            recent: VecDeque::new(),
+            score: 0.0,
+            scored_at: None,
+            counted: BoundedMap::new(MAX_TRACKED_SIGNALS),
+            since_alert: 0,
+            alerted: None,
+        }
+    }
+}
+
+impl RootState {
+    /// The score decayed to `now`.
+    fn decay(&mut self, now: Instant, half_life: Duration) {
+        if let Some(then) = self.scored_at {
+            let elapsed = now.saturating_duration_since(then).as_secs_f64();
+            self.score *= 0.5f64.powf(elapsed / half_life.as_secs_f64().max(1e-3));
+        }
+        self.scored_at = Some(now);
+    }
+
+    /// Counts `path` (standing for `files` files) in the score and the total, once.
+    fn count(&mut self, path: &Path, files: usize) {
+        let before = self.counted.get(&path.to_path_buf()).copied().unwrap_or(0);
+        if files > before {
+            self.score += (files - before) as f64;
+            self.since_alert += files - before;
+            self.counted.insert(path.to_path_buf(), files);
+        }
+    }
 }
 
 /// Distinct files among `seen`, a directory moved as one counting every file it carried.
@@ -174,6 +237,7 @@ impl Detector {
             limits: Thresholds {
                 files: limits.files.max(1),
                 long_files: limits.long_files.max(1),
+                total_files: limits.total_files.max(1),
                 ..limits
             },
             roots: HashMap::new(),
@@ -234,21 +298,26 @@ impl Detector {
         if signals.is_empty() {
             return alerts;
         }
+        let limits = self.limits;
+        state.decay(now, limits.half_life);
         for (path, signal) in signals {
             if state.recent.len() == MAX_TRACKED_SIGNALS {
                 state.recent.pop_front();
             }
             let known = evidence.get(&path);
+            let files = known.and_then(|e| e.files_carried).unwrap_or(1).max(1);
+            state.count(&path, files);
             state.recent.push_back(Seen {
                 at: now,
                 writer: known.and_then(|e| e.writer.clone()),
-                files: known.and_then(|e| e.files_carried).unwrap_or(1).max(1),
+                files,
                 path,
                 signal,
             });
         }
-        let limits = self.limits;
-        let kept = limits.window.max(limits.long_window);
+        let kept = limits
+            .window
+            .max(limits.half_life.saturating_mul(EVIDENCE_HALF_LIVES));
         while state
             .recent
             .front()
@@ -267,23 +336,25 @@ impl Detector {
                 cap,
             ) >= cap
         };
-        let burst = reached(limits.window, limits.files);
-        let steady = reached(limits.long_window, limits.long_files);
-        if !burst && !steady {
+        let measure = if reached(limits.window, limits.files) {
+            Reached::Burst
+        } else if state.score >= limits.long_files as f64 {
+            Reached::Score
+        } else if state.since_alert >= limits.total_files {
+            Reached::Total
+        } else {
+            return alerts;
+        };
+        // After an alert, the next one needs a window's time and `files` new files.
+        if let Some(last) = state.alerted
+            && (now.duration_since(last) < limits.window || state.since_alert < limits.files)
+        {
             return alerts;
         }
-        // After an alert, the next one needs a window's time and `files` new files.
-        if let Some(last) = state.alerted {
-            let new = distinct_files_up_to(
-                state.recent.iter().rev().take_while(|s| s.at > last),
-                limits.files,
-            );
-            if now.duration_since(last) < limits.window || new < limits.files {
-                return alerts;
-            }
-        }
         let previous = state.alerted.replace(now);
-        alerts.push(self.evidence(root, now, previous, steady && !burst));
+        let score = state.score;
+        state.since_alert = 0;
+        alerts.push(self.evidence(root, now, previous, measure, score));
         alerts
     }
 
@@ -294,12 +365,13 @@ impl Detector {
         root: &Path,
         now: Instant,
         previous: Option<Instant>,
-        slow: bool,
+        measure: Reached,
+        score: f64,
     ) -> Finding {
-        let window = if slow {
-            self.limits.long_window
-        } else {
+        let window = if measure == Reached::Burst {
             self.limits.window
+        } else {
+            self.limits.half_life.saturating_mul(EVIDENCE_HALF_LIVES)
         };
         let recent: Vec<&Seen> = self.roots[root]
             .recent
@@ -368,12 +440,19 @@ impl Detector {
                 " since the previous ransomware-suspected alert {:.0} s ago: the attack goes on",
                 now.duration_since(last).as_secs_f64()
             ),
-            None if slow => format!(
-                " (a slow, steady rewrite: {} or more files within {} s)",
-                self.limits.long_files,
-                self.limits.long_window.as_secs()
-            ),
-            None => String::new(),
+            None => match measure {
+                Reached::Burst => String::new(),
+                Reached::Score => format!(
+                    " (a slow, steady rewrite: its score, each file one, halving every {} s, \
+                     reached {score:.1} of {})",
+                    self.limits.half_life.as_secs(),
+                    self.limits.long_files
+                ),
+                Reached::Total => format!(
+                    " (a slow, steady rewrite: {} or more guarded files changed, however slowly)",
+                    self.limits.total_files
+                ),
+            },
         };
         let detail = format!(
             "{files} files of an append-only root rewritten, removed or renamed {when}{why}: \
@@ -416,7 +495,8 @@ mod tests {
             files,
             window: Duration::from_secs(10),
             long_files,
-            long_window: Duration::from_secs(3600),
+            half_life: Duration::from_secs(3600),
+            total_files: 50,
         }
     }
 
@@ -549,7 +629,10 @@ mod tests {
     #[test]
     fn evidence_and_memory_are_bounded() {
         let mut d = Detector::new(
-            limits(MAX_TRACKED_SIGNALS + 10, MAX_TRACKED_SIGNALS + 10),
+            Thresholds {
+                total_files: MAX_TRACKED_SIGNALS * 2,
+                ..limits(MAX_TRACKED_SIGNALS + 10, MAX_TRACKED_SIGNALS * 2)
+            },
             HashSet::new(),
         );
         let t0 = Instant::now();
@@ -614,9 +697,11 @@ mod tests {
     }
 
     #[test]
-    fn slow_encryption_is_caught_by_the_long_window_at_its_threshold() {
-        // The defaults: 20 files in 10 s, 30 in an hour. At 0.6 s a file, 10 s hold 17.
-        for seconds in [0.6, 2.0, 10.0] {
+    fn slow_encryption_is_caught_by_the_decaying_score() {
+        // The defaults: 20 files in 10 s, a score of 30 halving every hour, 50 in all.
+        // At 0.6 s a file, 10 s hold 17: the burst never fires, the score does, after
+        // about 30 files (a little decay has set in).
+        for (seconds, by) in [(0.6, 31), (2.0, 31), (10.0, 32)] {
             let mut d = Detector::new(limits(20, 30), HashSet::new());
             let step = Duration::from_secs_f64(seconds);
             let alerts = paced(
@@ -626,26 +711,70 @@ mod tests {
                 Instant::now(),
                 step,
             );
-            // The 30th file (index 29) crosses `long_files`; the burst rate never does.
-            assert_eq!(
-                alerts.first().map(|a| a.0),
-                Some(29),
-                "{seconds}: {alerts:?}"
+            let first = alerts.first().map_or(u64::MAX, |a| a.0);
+            assert!(
+                (29..by).contains(&first),
+                "{seconds}: first alert at file {first}: {alerts:?}"
             );
             let detail = &alerts[0].1.detail;
-            assert!(detail.starts_with("30 files"), "{detail}");
             assert!(detail.contains("a slow, steady rewrite"), "{detail}");
+            assert!(detail.contains("halving every 3600 s"), "{detail}");
         }
-        // One file fewer than the threshold in the long window: nothing.
-        let mut d = detector();
+    }
+
+    /// Review finding: a sliding window of 30 files an hour was never reached by 29 files
+    /// an hour, however long that went on. The score is, before 60 files are lost.
+    #[test]
+    fn encryption_paced_just_under_the_old_long_window_is_caught() {
+        let mut d = Detector::new(limits(20, 30), HashSet::new());
+        let step = Duration::from_secs(3600) / 29;
+        let alerts = paced(
+            &mut d,
+            FindingKind::NoLongerDicom,
+            0..200,
+            Instant::now(),
+            step,
+        );
+        let first = alerts.first().map_or(u64::MAX, |a| a.0);
+        assert!(first < 60, "first alert at file {first}: {alerts:?}");
+        assert!(alerts[0].1.detail.contains("a slow, steady rewrite"));
+    }
+
+    /// Under every rate the score can reach, the total still calls it: one file every
+    /// ten minutes is caught at `total_files`.
+    #[test]
+    fn a_rewrite_slower_than_the_score_can_see_is_caught_by_the_total() {
+        let mut d = Detector::new(limits(20, 30), HashSet::new());
         let alerts = paced(
             &mut d,
             FindingKind::ContentChanged,
-            0..29,
+            0..80,
             Instant::now(),
-            Duration::from_secs(100),
+            Duration::from_secs(600),
+        );
+        assert_eq!(alerts.first().map(|a| a.0), Some(49), "{alerts:?}");
+        assert!(alerts[0].1.detail.contains("50 or more guarded files"));
+        // One file fewer than either, spread over days: nothing.
+        let mut d = Detector::new(limits(20, 30), HashSet::new());
+        let alerts = paced(
+            &mut d,
+            FindingKind::ContentChanged,
+            0..49,
+            Instant::now(),
+            Duration::from_secs(3 * 3600),
         );
         assert!(alerts.is_empty(), "{alerts:?}");
+        // The same file rewritten again and again is one file.
+        let mut d = Detector::new(limits(20, 2), HashSet::new());
+        let t0 = Instant::now();
+        for i in 0..100u32 {
+            assert_silent(
+                &mut d,
+                FindingKind::ContentChanged,
+                &format!("{ROOT}/one.dcm"),
+                t0 + Duration::from_secs(60) * i,
+            );
+        }
     }
 
     #[test]

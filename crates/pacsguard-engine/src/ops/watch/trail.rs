@@ -53,13 +53,6 @@ impl Degraded {
         self.held.len()
     }
 
-    /// Holds `event`, if any.
-    pub fn extend(&mut self, event: Option<Event>) {
-        if let Some(event) = event {
-            self.hold(event);
-        }
-    }
-
     /// Records written by the catch-up so far (counted by [`Degraded::take`]).
     pub fn written(&self) -> u64 {
         self.taken

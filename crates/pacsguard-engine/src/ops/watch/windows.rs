@@ -3,14 +3,14 @@
 //! closes, and turns the changes inside an open window into `info`, counted for the
 //! summary at its end.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::os::unix::fs::MetadataExt as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use pacsguard_events::{Finding, FindingKind, Severity};
 
-use crate::maintenance::{self, MaintenanceWindow};
+use crate::maintenance::{self, MaintenanceWindow, SealKey};
 
 /// How often the file is looked at (a `stat`): how long a declared window waits before
 /// the watcher honours it.
@@ -29,11 +29,24 @@ pub enum WindowChange {
     },
     /// The file could not be read; the windows known stay as they were.
     Unreadable(String),
+    /// A window in the file that is not honoured: its seal does not match, or it covers
+    /// no guarded root (see [`maintenance::refusal`]). Said once per window as written.
+    Refused {
+        window: MaintenanceWindow,
+        reason: String,
+        /// The seal does not match: edited on disk.
+        tampered: bool,
+    },
 }
 
 #[derive(Debug)]
 pub struct Windows {
     path: PathBuf,
+    /// What a window may cover.
+    roots: Vec<PathBuf>,
+    key: SealKey,
+    /// Windows refused already (by id and seal), so each is reported once.
+    refused: HashSet<(u64, String)>,
     /// (mtime, size, inode) of the file when last read.
     stamp: Option<(i64, i64, u64, u64)>,
     open: Vec<(MaintenanceWindow, BTreeMap<&'static str, u64>)>,
@@ -57,9 +70,12 @@ fn is_mass_change(kind: FindingKind) -> bool {
 }
 
 impl Windows {
-    pub fn new(path: PathBuf) -> Windows {
+    pub fn new(path: PathBuf, roots: Vec<PathBuf>, key: SealKey) -> Windows {
         Windows {
             path,
+            roots,
+            key,
+            refused: HashSet::new(),
             stamp: None,
             open: Vec::new(),
             last_look: None,
@@ -86,7 +102,25 @@ impl Windows {
             match maintenance::load(&self.path) {
                 Ok(windows) => {
                     self.stamp = stamp;
-                    Some(windows)
+                    let mut honoured = Vec::new();
+                    for window in windows {
+                        match maintenance::refusal(&window, &self.key, &self.roots) {
+                            None => honoured.push(window),
+                            Some(reason) => {
+                                if window.is_active(SystemTime::now())
+                                    && self.refused.insert((window.id, window.seal.clone()))
+                                {
+                                    let tampered = !self.key.check(&window);
+                                    changes.push(WindowChange::Refused {
+                                        window,
+                                        reason,
+                                        tampered,
+                                    });
+                                }
+                            }
+                        }
+                    }
+                    Some(honoured)
                 }
                 Err(e) => {
                     self.stamp = stamp;
@@ -177,11 +211,23 @@ mod tests {
             .expect("test fixture")
             .join("store");
         std::fs::create_dir(&store).expect("test fixture");
-        let mut windows = Windows::new(maintenance::maintenance_path(&home));
+        let key = SealKey::of(&home.load_key().expect("key"));
+        let mut windows = Windows::new(
+            maintenance::maintenance_path(&home),
+            vec![store.clone()],
+            key,
+        );
         let t0 = Instant::now();
         assert!(windows.poll(t0).is_empty());
         let until = SystemTime::now() + Duration::from_secs(3600);
-        maintenance::start(&home, &store, until, "migration").expect("start");
+        maintenance::declare(
+            &home,
+            std::slice::from_ref(&store),
+            &store,
+            until,
+            "migration",
+        )
+        .expect("start");
         // Within the poll interval nothing is looked at; after it, the window opens.
         assert!(windows.poll(t0 + Duration::from_millis(10)).is_empty());
         let opened = windows.poll(t0 + MAINTENANCE_POLL);
@@ -225,5 +271,37 @@ mod tests {
             matches!(&closed[..], [WindowChange::Closed { summary, expired: false, .. }] if summary == "1 removed"),
             "{closed:?}"
         );
+        // A window edited on disk (its reason, to hide what it covers) is refused, once.
+        let mut edited = maintenance::declare(
+            &home,
+            std::slice::from_ref(&store),
+            &store,
+            until,
+            "routine",
+        )
+        .expect("start");
+        edited.reason = "approved".into();
+        let path = maintenance::maintenance_path(&home);
+        std::fs::write(&path, serde_json::to_vec(&[&edited]).expect("test fixture"))
+            .expect("test fixture");
+        let refused = windows.poll(t0 + MAINTENANCE_POLL * 3);
+        assert!(
+            matches!(&refused[..], [WindowChange::Refused { reason, tampered: true, .. }] if reason.contains("seal")),
+            "{refused:?}"
+        );
+        let mut after = vec![Finding::new(
+            store.join("c.dcm"),
+            FindingKind::Removed,
+            Severity::Alert,
+            "gone",
+        )];
+        windows.soften(&mut after);
+        assert_eq!(after[0].severity, Severity::Alert, "no window is open");
+        std::fs::write(
+            &path,
+            serde_json::to_vec_pretty(&[&edited]).expect("test fixture"),
+        )
+        .expect("test fixture");
+        assert!(windows.poll(t0 + MAINTENANCE_POLL * 4).is_empty());
     }
 }

@@ -1,0 +1,261 @@
+//! The slow part of a verification, off the event loop: hashing a big file (a 2 GiB
+//! multi-frame series takes seconds) and screening an arrival (the rules may read the
+//! whole file). A few worker threads take these jobs from a bounded queue and hand the
+//! results back to the loop as messages, so the loop keeps reading events and reporting
+//! every other path within milliseconds while a big file is hashed.
+//!
+//! Memory is bounded per worker: hashing streams the file in fixed chunks, and screening
+//! holds at most `MAX_WHOLE_FILE_BYTES` of one file (larger files are screened in
+//! windows), so a new 2 GiB file is never held whole. A job that has not come back
+//! within [`JOB_DEADLINE`] is reported by the loop (`not-inspected`); one that cannot be
+//! queued ([`MAX_QUEUED_JOBS`]) is reported and tried again later.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use pacsguard_events::Finding;
+use pacsguard_fs::Tree;
+use pacsguard_profile::{RootProfile, hash_tree};
+use pacsguard_screen::Screener;
+
+use super::Msg;
+
+/// Files that need hashing and are larger than this are hashed by a worker, not by the
+/// event loop: at about 1 GB/s this is the longest the loop stops for one file (~60 ms).
+pub const BIG_FILE_BYTES: u64 = 64 << 20;
+
+/// Worker threads: each holds at most one file's screening window in memory, and the
+/// machine's cores are shared with the archive the watcher guards.
+pub const WORKERS: usize = 2;
+
+/// Jobs waiting for a worker (a path or two each, a few hundred bytes): a fast ingest
+/// of small images queues one screening per file. Past this, a job is not queued: the
+/// loop reports it (and tries a big file again later), so memory stays bounded however
+/// many files arrive.
+pub const MAX_QUEUED_JOBS: usize = 100_000;
+
+/// Jobs handed to the workers' channel at once; the rest wait in the pool's backlog.
+const CHANNEL_JOBS: usize = 16;
+
+/// A job that has not come back this long after it was queued is reported
+/// (`not-inspected`): a file on storage that stalls, or one grown without end, must not
+/// stay unverified in silence. Long enough for the queue of a large ingest to drain.
+pub const JOB_DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// What a worker does.
+#[derive(Debug)]
+pub enum Job {
+    /// Hash the entries of `tree` (each `Pending`), with `base` for what they were.
+    Hash {
+        index: usize,
+        /// Part of the start-up catch-up.
+        catch_up: bool,
+        /// The paths (relative to the root) this job concludes, for the view.
+        rels: Vec<Vec<u8>>,
+        base: RootProfile,
+        tree: Tree,
+    },
+    /// Screen an arrival of an `append-only` root.
+    Screen { root: PathBuf, path: PathBuf },
+}
+
+impl Job {
+    /// The absolute path the job is about (for deadlines and reports).
+    pub fn path(&self) -> PathBuf {
+        match self {
+            Job::Hash { base, rels, .. } => {
+                super::absolute(&base.spec.path, rels.first().map_or(&[][..], Vec::as_slice))
+            }
+            Job::Screen { path, .. } => path.clone(),
+        }
+    }
+}
+
+/// What came back.
+#[derive(Debug)]
+pub enum Done {
+    Hashed {
+        index: usize,
+        catch_up: bool,
+        rels: Vec<Vec<u8>>,
+        tree: Tree,
+    },
+    Screened {
+        root: PathBuf,
+        path: PathBuf,
+        findings: Vec<Finding>,
+    },
+}
+
+/// The pool: a bounded queue and its threads. Dropping it closes the queue: each worker
+/// ends after its current job (it is not waited for: a hash of a big file must not hold
+/// up the watcher's stop).
+pub struct Pool {
+    jobs: SyncSender<Job>,
+    /// Jobs the channel had no room for, oldest first (at most [`MAX_QUEUED_JOBS`]).
+    backlog: VecDeque<Job>,
+    /// The queue's end the workers share, kept while the pool lives.
+    _queue: Arc<Mutex<Receiver<Job>>>,
+    _threads: Vec<JoinHandle<()>>,
+}
+
+impl Pool {
+    pub fn start(screener: Arc<Screener>, results: SyncSender<Msg>) -> std::io::Result<Pool> {
+        Pool::start_with(WORKERS, screener, results)
+    }
+
+    fn start_with(
+        workers: usize,
+        screener: Arc<Screener>,
+        results: SyncSender<Msg>,
+    ) -> std::io::Result<Pool> {
+        let (jobs, queue) = sync_channel::<Job>(CHANNEL_JOBS);
+        let queue = Arc::new(Mutex::new(queue));
+        let mut threads = Vec::new();
+        for n in 0..workers {
+            let (queue, screener, results) =
+                (Arc::clone(&queue), Arc::clone(&screener), results.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("verify-{n}"))
+                    .spawn(move || work(&queue, &screener, &results))?,
+            );
+        }
+        Ok(Pool {
+            jobs,
+            backlog: VecDeque::new(),
+            _queue: queue,
+            _threads: threads,
+        })
+    }
+
+    /// Queues `job`; false (and the job dropped) when [`MAX_QUEUED_JOBS`] wait already.
+    pub fn submit(&mut self, job: Job) -> bool {
+        self.feed();
+        if self.backlog.is_empty() {
+            match self.jobs.try_send(job) {
+                Ok(()) => return true,
+                Err(TrySendError::Full(job)) => {
+                    self.backlog.push_back(job);
+                    return true;
+                }
+                Err(TrySendError::Disconnected(_)) => return false,
+            }
+        }
+        if self.backlog.len() >= MAX_QUEUED_JOBS {
+            return false;
+        }
+        self.backlog.push_back(job);
+        true
+    }
+
+    /// Moves waiting jobs to the workers' channel while it has room (called as results
+    /// come back, and at every tick).
+    pub fn feed(&mut self) {
+        while let Some(job) = self.backlog.pop_front() {
+            match self.jobs.try_send(job) {
+                Ok(()) => {}
+                Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => {
+                    self.backlog.push_front(job);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn work(queue: &Mutex<Receiver<Job>>, screener: &Screener, results: &SyncSender<Msg>) {
+    loop {
+        let job = match queue.lock() {
+            Ok(queue) => match queue.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+            Err(_) => return,
+        };
+        let done = match job {
+            Job::Hash {
+                index,
+                catch_up,
+                rels,
+                base,
+                mut tree,
+            } => {
+                hash_tree(&base.spec, Some(&base), &mut tree, &|_| {});
+                Done::Hashed {
+                    index,
+                    catch_up,
+                    rels,
+                    tree,
+                }
+            }
+            Job::Screen { root, path } => {
+                let findings =
+                    super::super::scan::screen_arrivals(screener, std::slice::from_ref(&path));
+                Done::Screened {
+                    root,
+                    path,
+                    findings,
+                }
+            }
+        };
+        // The loop gone (the watcher stops): nothing left to tell.
+        if results.send(Msg::Done(done)).is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn screen(n: usize) -> Job {
+        Job::Screen {
+            root: PathBuf::from("/srv/pacs"),
+            path: PathBuf::from(format!("/srv/pacs/{n}.dcm")),
+        }
+    }
+
+    /// The queue holds `MAX_QUEUED_JOBS` and refuses the next (the loop then reports it
+    /// and tries again), however many files arrive.
+    #[test]
+    fn the_queue_is_bounded_at_its_limit() {
+        let screener = Arc::new(super::super::super::scan::arrival_screener().expect("rules"));
+        let (tx, _rx) = std::sync::mpsc::sync_channel(1);
+        // No worker takes anything: the queue alone decides.
+        let mut pool = Pool::start_with(0, screener, tx).expect("pool");
+        let room = CHANNEL_JOBS + MAX_QUEUED_JOBS;
+        for n in 0..room {
+            assert!(pool.submit(screen(n)), "job {n} fits");
+        }
+        assert!(!pool.submit(screen(room)), "one over the limit");
+    }
+
+    /// A worker screens an arrival and hands the result back to the loop.
+    #[test]
+    fn a_worker_screens_and_reports_back() {
+        let tmp = tempfile::tempdir().expect("test fixture");
+        let path = tmp.path().join("x.dcm");
+        let mut bytes = vec![0u8; 132];
+        bytes[128..132].copy_from_slice(b"DICM");
+        std::fs::write(&path, &bytes).expect("test fixture");
+        let screener = Arc::new(super::super::super::scan::arrival_screener().expect("rules"));
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        let mut pool = Pool::start(screener, tx).expect("pool");
+        assert!(pool.submit(Job::Screen {
+            root: tmp.path().to_path_buf(),
+            path: path.clone(),
+        }));
+        let done = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("a result");
+        assert!(
+            matches!(&done, Msg::Done(Done::Screened { path: p, .. }) if *p == path),
+            "{done:?}"
+        );
+    }
+}
