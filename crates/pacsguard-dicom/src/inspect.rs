@@ -487,7 +487,13 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
         }
         _ => {}
     }
-    if let Some(format) = format.filter(|f| *f != Format::Xml && archive.is_none()) {
+    // Markup is acted on for the script it holds (found below by the markup reader), not
+    // for being markup: a plain HTML page or SVG drawing runs nothing. An HTA is the
+    // exception: `<hta:application>` asks mshta for full trust, which no page needs.
+    let hta = format == Some(Format::Html) && is_hta(bytes);
+    let acted_on_as_a_whole =
+        |f: &Format| !matches!(f, Format::Xml | Format::Html | Format::Svg) || hta;
+    if let Some(format) = format.filter(|f| acted_on_as_a_whole(f) && archive.is_none()) {
         acted_on = true;
         let detail = match format {
             Format::Pe | Format::Elf | Format::MachO => {
@@ -510,6 +516,8 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
         // The start was reported as a whole; the search below skips offset 0.
         found.whole_file_at = Some((0, format));
     }
+    let text = is_plain_text(bytes);
+    let mut text_commands = None;
     for hidden in readers::whole_file(bytes, &[], format == Some(Format::Pdf), budget.deadline()) {
         if acted_on && format == Some(hidden.format) {
             continue; // the same thing the first bytes already named
@@ -517,6 +525,20 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
         let place = format!("(not a DICOM file: read as {})", hidden.format);
         if hidden.kind == FindingKind::NotInspected {
             found.hidden(hidden, 0, &place); // a reader that could not tell: a warning
+            continue;
+        }
+        if text
+            && matches!(
+                hidden.format,
+                Format::Shell | Format::Batch | Format::PowerShell
+            )
+        {
+            // A text file that is not DICOM and names commands is documentation far more
+            // often than a payload (a README's `pip install`, a `"""` docstring's
+            // `python -I`, a path in a config): no binary header hides the commands, so
+            // their being parseable says nothing. Reported, but as the not-DICOM warning
+            // it is, never an alert (`#!` scripts are alerts above).
+            text_commands = Some(hidden);
             continue;
         }
         acted_on = true;
@@ -534,12 +556,27 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
             None if bytes.is_empty() => "not a DICOM file: it is empty".to_owned(),
             None => "not a DICOM file: no DICM marker and no data set at the start".to_owned(),
         };
+        let text_format = text_commands.as_ref().map(|hidden| hidden.format);
+        let detail = match text_commands {
+            Some(hidden) => format!(
+                "{detail}; it is text that {} would run as commands if it were executed, from offset {}: {}",
+                if hidden.format == Format::Shell {
+                    "sh"
+                } else {
+                    "cmd.exe"
+                },
+                hidden.offset,
+                hidden.detail
+            ),
+            None => detail,
+        };
         found.kept.insert(
             0,
             Observation {
                 kind: FindingKind::NotDicom,
                 severity: Severity::Warning,
-                format,
+                // What sh or cmd.exe would run tells `Inspection::named` what the text is.
+                format: format.or(text_format),
                 offset: None,
                 detail,
             },
@@ -547,6 +584,58 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
     }
     inspection.observations = found.finish(&budget);
     inspection
+}
+
+fn is_hta(bytes: &[u8]) -> bool {
+    bytes.windows(5).any(|w| w.eq_ignore_ascii_case(b"<hta:"))
+}
+
+/// File name extensions of DICOM files in image stores (and Siemens' `.ima`).
+const DICOM_EXTENSIONS: [&str; 4] = ["dcm", "dicom", "dic", "ima"];
+
+/// Whether `file_name` says "DICOM" to whoever loads files from an image store: a DICOM
+/// extension, or a name made of a UID's digits and dots (`1.2.840.113619.2.55.3.1`).
+pub fn named_as_dicom(file_name: &str) -> bool {
+    let extension = file_name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase());
+    let uid_like = file_name.len() > 4
+        && file_name.contains('.')
+        && file_name.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    extension.is_some_and(|e| DICOM_EXTENSIONS.contains(&e.as_str())) || uid_like
+}
+
+impl Inspection {
+    /// Weighs a file that is not DICOM by its name. Text of shell or batch commands is
+    /// documentation as often as not (a README, notes, a docstring), so `inspect` calls it
+    /// the not-DICOM warning; named as a DICOM file (`*.dcm`, a UID), it was put where
+    /// DICOM loaders look, whose ENOEXEC fallback would run it: an alert.
+    pub fn named(mut self, file_name: &str) -> Self {
+        if self.container != Container::NotDicom || !named_as_dicom(file_name) {
+            return self;
+        }
+        for observation in &mut self.observations {
+            let commands = matches!(
+                observation.format,
+                Some(Format::Shell | Format::Batch | Format::PowerShell)
+            );
+            if observation.kind == FindingKind::NotDicom && commands {
+                observation.kind = FindingKind::ExecutableFile;
+                observation.severity = Severity::Alert;
+                observation.detail = format!("named as a DICOM file, but {}", observation.detail);
+            }
+        }
+        self
+    }
+}
+
+/// Whether `bytes` are text as a person writes it (any encoding that keeps ASCII, UTF-8
+/// above all): no control bytes other than tab, line ends, form feed and escape. A DICOM
+/// header, an image, an executable all have them within their first bytes.
+fn is_plain_text(bytes: &[u8]) -> bool {
+    !bytes
+        .iter()
+        .any(|&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c | 0x1b)) || b == 0x7f)
 }
 
 fn note_preamble(classified: &Preamble, found: &mut Observations) {

@@ -44,7 +44,7 @@ pub use format::{
 pub use inspect::{
     Container, Document, HEAD_LEN, Inspection, Layout, MAX_DOCUMENT_BYTES, MAX_DOCUMENTS,
     MAX_INFLATED_DATA_SET_BYTES, MAX_OBSERVATIONS, MAX_UID_LEN, Observation, inspect,
-    inspect_first_window, inspect_head, inspect_window, layout,
+    inspect_first_window, inspect_head, inspect_window, layout, named_as_dicom,
 };
 pub use markup::{
     MAX_MARKUP_CANDIDATES, MAX_TAG_BYTES, MAX_TAG_TRIES, Markup, find_active_markup, find_markup,

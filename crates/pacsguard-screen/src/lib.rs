@@ -81,7 +81,8 @@ pub struct Worker<'s> {
 impl Worker<'_> {
     /// Screens the bytes of the file at `path` (used only to name it in findings).
     pub fn screen(&mut self, path: &Path, bytes: &[u8]) -> Screened {
-        let inspection = inspect(bytes);
+        let name = path.file_name().map(|n| n.to_string_lossy());
+        let inspection = inspect(bytes).named(name.as_deref().unwrap_or(""));
         let mut screened = self.screen_inspected(path, bytes, inspection);
         if let Some(list) = &self.screener.hashlist {
             let digest: [u8; 32] = Sha256::digest(bytes).into();
