@@ -10,7 +10,7 @@ use pacsguard_events::{FindingKind, Severity, escape_bytes};
 
 use crate::budget::Budget;
 use crate::dataset::{self, DataSetSummary, show_tag};
-use crate::embedded::{self, Hidden};
+use crate::embedded::{self, Hidden, WholeZip};
 use crate::format::{self, Format, u16_le, u32_le};
 use crate::meta;
 use crate::preamble::{self, PREAMBLE_LEN, Preamble};
@@ -491,11 +491,55 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
     // for being markup: a plain HTML page or SVG drawing runs nothing. An HTA is the
     // exception: `<hta:application>` asks mshta for full trust, which no page needs.
     let hta = format == Some(Format::Html) && is_hta(bytes);
-    let acted_on_as_a_whole =
-        |f: &Format| !matches!(f, Format::Xml | Format::Html | Format::Svg) || hta;
+    // Documents and archives run nothing themselves: what they carry is what counts. A
+    // PDF's actions are reported on their own below; a ZIP counts when an entry runs;
+    // compressed streams this crate does not open are said to be unopened. Named as a
+    // DICOM file, each is an alert after all (`Inspection::named`).
+    let mut zip_entry = None;
+    let inert = match format {
+        _ if archive.is_some() => None,
+        Some(Format::Pdf) => Some(
+            "it is a PDF document (the actions it holds, if any, are reported on their own)"
+                .to_owned(),
+        ),
+        Some(Format::Zip) => match embedded::whole_zip(bytes) {
+            WholeZip::Runs(entry) => {
+                zip_entry = Some(entry);
+                None
+            }
+            WholeZip::Inert(entries) => Some(format!(
+                "it is a ZIP archive of {entries} entr{}, none of which runs (no manifest, class, __main__.py, program or macros); what they hold is not decompressed and screened",
+                if entries == 1 { "y" } else { "ies" }
+            )),
+            WholeZip::CannotTell(reason) => Some(format!(
+                "it is a ZIP archive whose entries were not all read ({reason}): what it carries was not inspected"
+            )),
+        },
+        Some(
+            compressed @ (Format::Xz
+            | Format::Bzip2
+            | Format::Zstd
+            | Format::SevenZip
+            | Format::Rar),
+        ) => Some(format!(
+            "it is a {compressed} archive, which is not opened: what it carries was not inspected"
+        )),
+        _ => None,
+    };
+    if inert.is_some() {
+        // The search below finds the same thing at offset 0: the verdict is made here.
+        found.whole_file_at = format.map(|f| (0, f));
+    }
+    let acted_on_as_a_whole = |f: &Format| {
+        (!matches!(f, Format::Xml | Format::Html | Format::Svg) || hta) && inert.is_none()
+    };
     if let Some(format) = format.filter(|f| acted_on_as_a_whole(f) && archive.is_none()) {
         acted_on = true;
         let detail = match format {
+            Format::Zip if zip_entry.is_some() => format!(
+                "not a DICOM file: it is a ZIP archive with an entry that runs (\"{}\")",
+                zip_entry.as_deref().unwrap_or_default()
+            ),
             Format::Pe | Format::Elf | Format::MachO => {
                 match format::confirm_executable_within(bytes, &mut budget) {
                     Some(exe) => format!("not a DICOM file: it is an executable ({})", exe.detail),
@@ -544,17 +588,24 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
         acted_on = true;
         found.hidden_as(FindingKind::ExecutableFile, hidden, 0, &place);
     }
+    let whole_zip = format == Some(Format::Zip);
     embedded::search(bytes, bytes, 0, &mut budget, |hidden| {
+        if whole_zip && hidden.format == Format::Zip {
+            return true; // the file is this ZIP, judged above entry by entry
+        }
         found.hidden(hidden, 0, "in a file that is not DICOM")
     });
-    if let Some(hidden) = embedded::trailing_zip_hidden(bytes) {
+    if let Some(hidden) =
+        embedded::trailing_zip_hidden(bytes).filter(|_| format != Some(Format::Zip))
+    {
         found.hidden(hidden, 0, "at the end of a file that is not DICOM");
     }
     if !acted_on {
-        let detail = match format {
-            Some(format) => format!("not a DICOM file: it is a {format} file"),
-            None if bytes.is_empty() => "not a DICOM file: it is empty".to_owned(),
-            None => "not a DICOM file: no DICM marker and no data set at the start".to_owned(),
+        let detail = match (format, &inert) {
+            (Some(_), Some(inert)) => format!("not a DICOM file: {inert}"),
+            (Some(format), None) => format!("not a DICOM file: it is a {format} file"),
+            (None, _) if bytes.is_empty() => "not a DICOM file: it is empty".to_owned(),
+            (None, _) => "not a DICOM file: no DICM marker and no data set at the start".to_owned(),
         };
         let text_format = text_commands.as_ref().map(|hidden| hidden.format);
         let detail = match text_commands {
@@ -607,9 +658,11 @@ pub fn named_as_dicom(file_name: &str) -> bool {
 
 impl Inspection {
     /// Weighs a file that is not DICOM by its name. Text of shell or batch commands is
-    /// documentation as often as not (a README, notes, a docstring), so `inspect` calls it
-    /// the not-DICOM warning; named as a DICOM file (`*.dcm`, a UID), it was put where
-    /// DICOM loaders look, whose ENOEXEC fallback would run it: an alert.
+    /// documentation as often as not (a README, notes, a docstring), and a PDF, a ZIP of
+    /// data or a compressed log runs nothing itself, so `inspect` calls them the not-DICOM
+    /// warning; named as a DICOM file (`*.dcm`, a UID), such a file was put where DICOM
+    /// loaders look (whose ENOEXEC fallback runs text; PDF readers and ZIP readers open
+    /// what the viewer hands them): an alert.
     pub fn named(mut self, file_name: &str) -> Self {
         if self.container != Container::NotDicom || !named_as_dicom(file_name) {
             return self;
@@ -617,12 +670,23 @@ impl Inspection {
         for observation in &mut self.observations {
             let commands = matches!(
                 observation.format,
-                Some(Format::Shell | Format::Batch | Format::PowerShell)
+                Some(
+                    Format::Shell
+                        | Format::Batch
+                        | Format::PowerShell
+                        | Format::Pdf
+                        | Format::Zip
+                        | Format::Xz
+                        | Format::Bzip2
+                        | Format::Zstd
+                        | Format::SevenZip
+                        | Format::Rar
+                )
             );
             if observation.kind == FindingKind::NotDicom && commands {
                 observation.kind = FindingKind::ExecutableFile;
                 observation.severity = Severity::Alert;
-                observation.detail = format!("named as a DICOM file, but {}", observation.detail);
+                observation.detail = format!("named as a DICOM file: {}", observation.detail);
             }
         }
         self

@@ -349,15 +349,15 @@ fn a_bare_pdf_keeps_its_actions_and_warnings_at_offset_zero() {
          3 0 obj\n<< /Length 2 /Filter [{filters} ] >>\nstream\n41\nendstream\nendobj\n\
          trailer\n<< /Root 1 0 R >>\n%%EOF\n"
     );
-    let inspection = inspect(pdf.as_bytes());
+    // A PDF runs nothing itself (s5-r10: a benign report.pdf was an alert): its actions
+    // are the alerts; named as DICOM, the PDF itself is one too.
+    let inspection = inspect(pdf.as_bytes()).named("IM0001.dcm");
     assert_eq!(inspection.container, Container::NotDicom);
     let observations = &inspection.observations;
     assert!(
         observations
             .iter()
-            .any(|o| o.kind == FindingKind::ExecutableFile
-                && o.format == Some(Format::Pdf)
-                && o.offset == Some(0)),
+            .any(|o| o.kind == FindingKind::ExecutableFile && o.format == Some(Format::Pdf)),
         "{observations:#?}"
     );
     assert!(
@@ -749,4 +749,69 @@ fn documentation_and_configuration_text_is_no_alert() {
     ] {
         assert!(!alerts(&inspect(markup)).is_empty(), "{markup:?}");
     }
+}
+
+/// Review finding (s5-r10): a report PDF, a ZIP of notes and a rotated `.xz`/`.bz2` log in
+/// a home directory were alerts ("a program acts on it"), though none runs anything. They
+/// are the not-DICOM warning now: a ZIP is an alert when an entry runs (`python3` runs a
+/// zipapp, made here by Python's zipfile), a PDF for its actions, and any of them when
+/// named as DICOM.
+#[test]
+fn documents_and_archives_that_run_nothing_are_no_alert() {
+    let dir = TempDir::new();
+    std::fs::write(dir.path("notes.txt"), b"report text\n").expect("write");
+    std::fs::write(dir.path("log"), "line\n".repeat(200)).expect("write");
+    run(
+        "python3",
+        &[
+            "-c",
+            "import zipfile; z = zipfile.ZipFile('notes.zip', 'w'); z.write('notes.txt'); z.close()",
+        ],
+        &dir.0,
+    );
+    run(
+        "python3",
+        &[
+            "-c",
+            "import zipfile; z = zipfile.ZipFile('app.zip', 'w'); z.writestr('__main__.py', 'print(\"RAN\")'); z.close()",
+        ],
+        &dir.0,
+    );
+    run("xz", &["-k", "log"], &dir.0);
+    run("bzip2", &["-k", "log"], &dir.0);
+    let ran = Command::new("python3")
+        .arg(dir.path("app.zip"))
+        .output()
+        .expect("python3");
+    assert!(String::from_utf8_lossy(&ran.stdout).contains("RAN"));
+    let read = |name: &str| std::fs::read(dir.path(name)).expect("read");
+    let benign = [
+        ("notes.zip", read("notes.zip")),
+        ("log.xz", read("log.xz")),
+        ("log.bz2", read("log.bz2")),
+        ("report.pdf", kit::pdf("")),
+    ];
+    for (name, bytes) in &benign {
+        let inspection = inspect(bytes).named(name);
+        assert!(alerts(&inspection).is_empty(), "{name}: {inspection:?}");
+        assert_eq!(
+            inspection.observations[0].kind,
+            FindingKind::NotDicom,
+            "{name}"
+        );
+        // Named as DICOM, each was planted where DICOM loaders look.
+        let planted = inspect(bytes).named("IM0001.dcm");
+        assert!(
+            has_alert(&planted, FindingKind::ExecutableFile),
+            "{name}: {planted:?}"
+        );
+    }
+    assert!(has_alert(
+        &inspect(&read("app.zip")),
+        FindingKind::ExecutableFile
+    ));
+    let active = inspect(&kit::pdf(
+        "/OpenAction << /S /JavaScript /JS (app.alert\\(1\\)) >>",
+    ));
+    assert!(has_alert(&active, FindingKind::ActiveContent), "{active:?}");
 }
