@@ -582,7 +582,14 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
             // `python -I`, a path in a config): no binary header hides the commands, so
             // their being parseable says nothing. Reported, but as the not-DICOM warning
             // it is, never an alert (`#!` scripts are alerts above).
-            text_commands = Some(hidden);
+            text_commands.get_or_insert(hidden);
+            continue;
+        }
+        if text && format.is_none() && hidden.format == Format::Html {
+            // Markup in the middle of a text file (a docstring that mentions "<script>
+            // tags", an HTML template in Python source) runs only if someone hands the
+            // file to mshta: the same not-DICOM warning, naming it.
+            text_commands.get_or_insert(hidden);
             continue;
         }
         acted_on = true;
@@ -609,6 +616,10 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
         };
         let text_format = text_commands.as_ref().map(|hidden| hidden.format);
         let detail = match text_commands {
+            Some(hidden) if hidden.format == Format::Html => format!(
+                "{detail}; it is text holding markup that mshta would run if the file were opened as HTML, at offset {}: {}",
+                hidden.offset, hidden.detail
+            ),
             Some(hidden) => format!(
                 "{detail}; it is text that {} would run as commands if it were executed, from offset {}: {}",
                 if hidden.format == Format::Shell {
@@ -672,6 +683,7 @@ impl Inspection {
                 observation.format,
                 Some(
                     Format::Shell
+                        | Format::Html
                         | Format::Batch
                         | Format::PowerShell
                         | Format::Pdf

@@ -680,6 +680,11 @@ fn documentation_and_configuration_text_is_no_alert() {
         ),
         ("page.html".into(), b"<html><body><p>report</p></body></html>\n".to_vec()),
         (
+            "lexer.py".into(),
+            b"\"\"\"Text inside <script> tags is highlighted by the lexer.\"\"\"\nX = '<td onclick=\"go(this)\">'\n"
+                .to_vec(),
+        ),
+        (
             "logo.svg".into(),
             b"<svg xmlns=\"http://www.w3.org/2000/svg\"><rect width=\"1\" height=\"1\"/></svg>"
                 .to_vec(),
