@@ -451,6 +451,7 @@ impl Parser<'_> {
         if self.redirect {
             self.redirect = false;
             self.line_has_syntax = true;
+            self.judge_substitutions(&word); // `>$(curl …)` runs curl
             return Ok(());
         }
         let reserved = |name: &[u8]| !word.quoted && !word.dynamic && word.text == name;
@@ -531,6 +532,7 @@ impl Parser<'_> {
             // `VAR=value cmd`: the command comes next (or none: `VAR=value;`).
             self.assigned = true;
             self.empty = false;
+            self.judge_substitutions(&word); // `X=$(curl … | sh)` runs both
             return Ok(());
         }
         self.command_start = false;
@@ -568,6 +570,35 @@ impl Parser<'_> {
         }
         if word.dynamic || (word.text.first() == Some(&b'/') && word.text.len() > 1) {
             self.line_has_syntax = true;
+        }
+        self.judge_substitutions(word); // `: $(sh -c …)`, `echo "$(wget …)"`
+    }
+
+    /// A command substitution runs wherever its word stands (an assignment, an argument,
+    /// a redirection target), not only in a command name: a hostile command in one is
+    /// reported. Read one level deep, like [`Parser::generates_a_name`], and only when
+    /// the word is written as text (binary DICOM headers hold chance backquotes).
+    fn judge_substitutions(&mut self, word: &Word) {
+        if self.pending.is_some() || self.nested || word.substs.is_empty() {
+            return;
+        }
+        let raw = self.bytes.get(word.start..word.end).unwrap_or_default();
+        let written = raw
+            .iter()
+            .all(|&b| (b' '..=b'~').contains(&b) || b == b'\t' || b == b'\n');
+        let hostile = self.hostile;
+        let runs = |content: &[u8]| {
+            let mut inner = Parser::new(content, hostile, &|_| false, self.wrapper);
+            inner.nested = true;
+            matches!(inner.run(), Ok(Some(_)))
+        };
+        if written
+            && word
+                .substs
+                .iter()
+                .any(|&(from, to)| self.bytes.get(from..to).is_some_and(runs))
+        {
+            self.pending = Some(word.start);
         }
     }
 

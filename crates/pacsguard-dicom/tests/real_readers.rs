@@ -820,3 +820,37 @@ fn documents_and_archives_that_run_nothing_are_no_alert() {
     ));
     assert!(has_alert(&active, FindingKind::ActiveContent), "{active:?}");
 }
+
+/// Review finding (s5-r10): a command substitution was judged only in a command name, so
+/// `X=$(sh -c …)`, `: $(sh -c …)` and `export X=…` of one ran with dash and raised
+/// nothing. Each case here creates a marker file through dash first.
+#[test]
+fn command_substitutions_in_assignments_and_arguments_are_commands() {
+    let dir = TempDir::new();
+    let marker = dir.path("ran");
+    let m = marker.display();
+    let lead = "\u{1}\u{2}binary\u{7f}\n";
+    for case in [
+        format!("X=$(sh -c 'touch {m}')\n"),
+        format!(": $(sh -c 'touch {m}')\n"),
+        format!(": \"`sh -c 'touch {m}'`\"\n"),
+        format!("readonly R=$(sh -c 'touch {m}')\n"),
+        format!("echo x >$(sh -c 'touch {m}')/dev/null\n"),
+    ] {
+        let script = format!("{lead}{case}");
+        let _ = std::fs::remove_file(&marker);
+        let file = dir.path("script.dcm");
+        std::fs::write(&file, &script).expect("write");
+        let _ = Command::new("dash").arg(&file).output().expect("dash");
+        assert!(marker.exists(), "dash does not run {case:?}");
+        let found = find_shell_command(script.as_bytes());
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{case:?}: {found:?}"
+        );
+    }
+    // A substitution of ordinary commands is no alert.
+    assert_eq!(find_shell_command(b"x\nDATE=$(date)\n: $(uname)\n"), None);
+}
