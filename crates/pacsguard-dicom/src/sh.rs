@@ -150,6 +150,7 @@ impl<'a> Parser<'a> {
             line_has_syntax: false,
             weak_candidate: None,
             pending: None,
+            dot: None,
         }
     }
 }
@@ -209,6 +210,8 @@ struct Parser<'a> {
     line_has_syntax: bool,
     weak_candidate: Option<usize>,
     pending: Option<usize>,
+    /// The command name was `.` (where): its operand is a script it runs.
+    dot: Option<usize>,
 }
 
 impl Parser<'_> {
@@ -305,6 +308,7 @@ impl Parser<'_> {
         self.after_close = false;
         self.after_name = None;
         self.wrapped = false;
+        self.dot = None;
         self.assigned = false;
         Ok(i)
     }
@@ -337,6 +341,7 @@ impl Parser<'_> {
         self.after_close = false;
         self.after_name = None;
         self.wrapped = false;
+        self.dot = None;
         self.continued = continues;
         Ok(())
     }
@@ -351,6 +356,7 @@ impl Parser<'_> {
         self.after_close = false;
         self.after_name = None;
         self.wrapped = false;
+        self.dot = None;
         Ok(())
     }
 
@@ -379,6 +385,7 @@ impl Parser<'_> {
             self.command_start = true;
             self.continued = true;
             self.wrapped = false;
+            self.dot = None;
             return Ok(close + 1);
         }
         if self.command_start && !self.redirect && !self.after_close {
@@ -559,6 +566,13 @@ impl Parser<'_> {
     }
 
     fn argument(&mut self, word: &Word) {
+        if let Some(at) = self.dot.take() {
+            // `. FILE` runs FILE as a script in this shell (`. /dev/stdin <<E` runs the
+            // here-document): the dot builtin with an operand is a command that runs code.
+            if self.pending.is_none() {
+                self.pending = Some(at);
+            }
+        }
         if self.wrapped {
             let option = word.text.first() == Some(&b'-')
                 || word.text.iter().all(u8::is_ascii_digit)
@@ -622,7 +636,9 @@ impl Parser<'_> {
                     .get(from..to)
                     .is_some_and(|content| self.generates_a_name(content))
             });
-        if by_parameter || by_substitution || (self.hostile)(&word.text) {
+        if word.text == b"." && !word.quoted {
+            self.dot = Some(word.start);
+        } else if by_parameter || by_substitution || (self.hostile)(&word.text) {
             self.pending = Some(word.start);
         } else if (self.wrapper)(&word.text) {
             self.wrapped = true;

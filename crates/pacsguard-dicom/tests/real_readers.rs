@@ -822,8 +822,8 @@ fn documents_and_archives_that_run_nothing_are_no_alert() {
 }
 
 /// Review finding (s5-r10): a command substitution was judged only in a command name, so
-/// `X=$(sh -c …)`, `: $(sh -c …)` and `export X=…` of one ran with dash and raised
-/// nothing. Each case here creates a marker file through dash first.
+/// `X=$(sh -c …)`, `: $(sh -c …)` and `readonly R=…` of one ran with dash and raised
+/// nothing; nor did `. FILE`, which runs FILE. Each case here creates a marker file through dash first.
 #[test]
 fn command_substitutions_in_assignments_and_arguments_are_commands() {
     let dir = TempDir::new();
@@ -836,6 +836,8 @@ fn command_substitutions_in_assignments_and_arguments_are_commands() {
         format!(": \"`sh -c 'touch {m}'`\"\n"),
         format!("readonly R=$(sh -c 'touch {m}')\n"),
         format!("echo x >$(sh -c 'touch {m}')/dev/null\n"),
+        // The dot builtin runs its operand as a script (here, the here-document).
+        format!(". /dev/stdin <<E\ntouch {m}\nE\n"),
     ] {
         let script = format!("{lead}{case}");
         let _ = std::fs::remove_file(&marker);
@@ -853,4 +855,5 @@ fn command_substitutions_in_assignments_and_arguments_are_commands() {
     }
     // A substitution of ordinary commands is no alert.
     assert_eq!(find_shell_command(b"x\nDATE=$(date)\n: $(uname)\n"), None);
+    assert_eq!(find_shell_command(b"x\n.\nend of report\n"), None);
 }
