@@ -568,8 +568,9 @@ impl Parser<'_> {
     fn argument(&mut self, word: &Word) {
         if let Some(at) = self.dot.take() {
             // `. FILE` runs FILE as a script in this shell (`. /dev/stdin <<E` runs the
-            // here-document): the dot builtin with an operand is a command that runs code.
-            if self.pending.is_none() {
+            // here-document). Only a path counts: a bare name is looked up in PATH, where
+            // an attacker's file is not, and ". Impression: normal" starts report lines.
+            if self.pending.is_none() && word.text.contains(&b'/') {
                 self.pending = Some(at);
             }
         }

@@ -856,4 +856,5 @@ fn command_substitutions_in_assignments_and_arguments_are_commands() {
     // A substitution of ordinary commands is no alert.
     assert_eq!(find_shell_command(b"x\nDATE=$(date)\n: $(uname)\n"), None);
     assert_eq!(find_shell_command(b"x\n.\nend of report\n"), None);
+    assert_eq!(find_shell_command(b"x\n. Impression: normal study\n"), None);
 }
