@@ -743,6 +743,22 @@ fn dollar_in_word(bytes: &[u8], i: usize, depth: usize, word: &mut Word) -> Step
     } else {
         word.param = true;
         word.dynamic = true;
+        if bytes.get(i + 1) == Some(&b'{') {
+            // `${X:-$(sh …)}` runs the substitution in its word: remembered as one.
+            let inner = i + 2..end.saturating_sub(1);
+            let mut at = inner.start;
+            while let Some(found) = bytes
+                .get(at..inner.end)
+                .and_then(|rest| memchr::memmem::find(rest, b"$("))
+            {
+                let open = at + found + 2;
+                let Ok(close) = skip_parens(bytes, open, depth + 2) else {
+                    break;
+                };
+                word.subst(open, close.saturating_sub(1));
+                at = close.max(open);
+            }
+        }
     }
     Ok(end)
 }
@@ -821,10 +837,10 @@ fn skip_dollar(bytes: &[u8], i: usize, depth: usize) -> Step<(usize, bool)> {
                 .count();
             Ok((i + len, true))
         }
-        Some(b)
-            if b.is_ascii_digit()
-                || matches!(b, b'@' | b'*' | b'#' | b'?' | b'$' | b'!' | b'-') =>
-        {
+        // `"$@"` and `$*` expand to the positional parameters, which `set --` fills
+        // with a command line: as a command name they run it.
+        Some(b'@' | b'*') => Ok((i + 1, true)),
+        Some(b) if b.is_ascii_digit() || matches!(b, b'#' | b'?' | b'$' | b'!' | b'-') => {
             Ok((i + 1, false))
         }
         _ => Ok((i, false)),

@@ -836,6 +836,8 @@ fn command_substitutions_in_assignments_and_arguments_are_commands() {
         format!(": \"`sh -c 'touch {m}'`\"\n"),
         format!("readonly R=$(sh -c 'touch {m}')\n"),
         format!("echo x >$(sh -c 'touch {m}')/dev/null\n"),
+        format!("X=${{Y:-$(sh -c 'touch {m}')}}\n"),
+        format!("set -- sh -c 'touch {m}'; \"$@\"\n"),
         // The dot builtin runs its operand as a script (here, the here-document).
         format!(". /dev/stdin <<E\ntouch {m}\nE\n"),
     ] {
