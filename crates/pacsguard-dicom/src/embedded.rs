@@ -413,6 +413,11 @@ pub(crate) fn whole_zip(bytes: &[u8]) -> WholeZip {
         if entry_runs(name) {
             return WholeZip::Runs(shown(name));
         }
+        if let Some(head) = entry_head(bytes, at)
+            && let Some(format) = format::sniff(&head).filter(|f| runs_from_its_start(*f, &head))
+        {
+            return WholeZip::Runs(format!("{} ({format})", shown(name)));
+        }
         read += 1;
         at = name_end + usize::from(extra_len) + usize::from(comment_len);
     }
@@ -422,6 +427,59 @@ pub(crate) fn whole_zip(bytes: &[u8]) -> WholeZip {
         ));
     }
     WholeZip::Inert(read)
+}
+
+/// How much of each entry is inflated to tell what it is by its first bytes (an
+/// executable's headers, `#!`, a class file's magic).
+pub const ZIP_ENTRY_HEAD_BYTES: usize = 4096;
+
+/// The first [`ZIP_ENTRY_HEAD_BYTES`] of the entry whose central directory header is at
+/// `central`, stored or deflated (the methods ZIP readers use for what they run).
+fn entry_head(bytes: &[u8], central: usize) -> Option<Vec<u8>> {
+    let method = u16_le(bytes, central + 10)?;
+    let compressed = usize::try_from(u32_le(bytes, central + 20)?).ok()?;
+    let local = usize::try_from(u32_le(bytes, central + 42)?).ok()?;
+    if bytes.get(local..local + 4)? != b"PK\x03\x04" {
+        return None;
+    }
+    let name_len = usize::from(u16_le(bytes, local + 26)?);
+    let extra_len = usize::from(u16_le(bytes, local + 28)?);
+    let data = local + 30 + name_len + extra_len;
+    let end = data.saturating_add(compressed).min(bytes.len());
+    let data = bytes.get(data..end)?;
+    match method {
+        0 => Some(data[..data.len().min(ZIP_ENTRY_HEAD_BYTES)].to_vec()),
+        8 => {
+            let mut out = vec![0u8; ZIP_ENTRY_HEAD_BYTES];
+            let mut state =
+                miniz_oxide::inflate::stream::InflateState::new_boxed(miniz_oxide::DataFormat::Raw);
+            let result = miniz_oxide::inflate::stream::inflate(
+                &mut state,
+                data,
+                &mut out,
+                miniz_oxide::MZFlush::None,
+            );
+            out.truncate(result.bytes_written);
+            Some(out)
+        }
+        _ => None,
+    }
+}
+
+/// Whether an entry starting like `format` runs: a program or a script. Executables are
+/// held to their headers (a chance `MZ` is data).
+fn runs_from_its_start(format: Format, head: &[u8]) -> bool {
+    match format {
+        Format::Pe => format::pe_headers(head).is_some(),
+        // ELF class and byte order as the loader checks them.
+        Format::Elf => matches!(head.get(4..6), Some([1 | 2, 1 | 2])),
+        Format::MachO
+        | Format::Script
+        | Format::JavaClass
+        | Format::PythonBytecode
+        | Format::Lnk => true,
+        _ => false,
+    }
 }
 
 fn entry_runs(name: &[u8]) -> bool {

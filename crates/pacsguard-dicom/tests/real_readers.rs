@@ -783,6 +783,24 @@ fn documents_and_archives_that_run_nothing_are_no_alert() {
         &dir.0,
     );
     run("xz", &["-k", "log"], &dir.0);
+    // A program in a ZIP under a name that says nothing, deflated and stored: unzip
+    // extracts it as it is; it is known by its headers, as the loader knows it.
+    std::fs::write(dir.path("payload"), kit::real_elf()).expect("write");
+    run(
+        "python3",
+        &[
+            "-c",
+            "import zipfile\nfor n, m in (('deflated.zip', zipfile.ZIP_DEFLATED), ('stored.zip', zipfile.ZIP_STORED)):\n    z = zipfile.ZipFile(n, 'w', m); z.write('payload'); z.write('notes.txt'); z.close()",
+        ],
+        &dir.0,
+    );
+    for name in ["deflated.zip", "stored.zip"] {
+        let inspection = inspect(&std::fs::read(dir.path(name)).expect("read")).named(name);
+        assert!(
+            has_alert(&inspection, FindingKind::ExecutableFile),
+            "{name}: {inspection:?}"
+        );
+    }
     run("bzip2", &["-k", "log"], &dir.0);
     let ran = Command::new("python3")
         .arg(dir.path("app.zip"))
