@@ -279,9 +279,25 @@ pub fn trailing_zip(bytes: &[u8]) -> Option<(usize, String)> {
 /// there, and Python's `zipfile` and `zipimport` read the directory by its size, whatever
 /// count the record claims (zero included).
 fn zip_ending_at(bytes: &[u8], eocd: usize) -> Option<String> {
+    let (directory, entries, zip64) = zip_directory(bytes, eocd)?;
+    let comment_len = usize::from(u16_le(bytes, eocd + 20)?);
+    let name_len = usize::from(u16_le(bytes, directory + 28)?);
+    let first_name = bytes.get(directory + 46..directory + 46 + name_len)?;
+    let kind = if first_name.starts_with(b"META-INF/") {
+        "JAR"
+    } else if first_name == b"__main__.py" || first_name == b"__main__.pyc" {
+        "Python zipapp"
+    } else {
+        "ZIP"
+    };
+    zip_description(bytes, eocd, comment_len, kind, entries, zip64, first_name)
+}
+
+/// Where the central directory of the ZIP whose end record is at `eocd` starts, how many
+/// entries it claims, and whether ZIP64 records said so.
+fn zip_directory(bytes: &[u8], eocd: usize) -> Option<(usize, u64, bool)> {
     let mut entries = u64::from(u16_le(bytes, eocd + 10)?);
     let mut directory_size = u64::from(u32_le(bytes, eocd + 12)?);
-    let comment_len = usize::from(u16_le(bytes, eocd + 20)?);
     let mut end_of_directory = eocd;
     let mut zip64 = false;
     let saturated = entries == 0xFFFF || directory_size == 0xFFFF_FFFF;
@@ -311,15 +327,18 @@ fn zip_ending_at(bytes: &[u8], eocd: usize) -> Option<String> {
     if bytes.get(directory..directory + 4)? != b"PK\x01\x02" {
         return None;
     }
-    let name_len = usize::from(u16_le(bytes, directory + 28)?);
-    let first_name = bytes.get(directory + 46..directory + 46 + name_len)?;
-    let kind = if first_name.starts_with(b"META-INF/") {
-        "JAR"
-    } else if first_name == b"__main__.py" || first_name == b"__main__.pyc" {
-        "Python zipapp"
-    } else {
-        "ZIP"
-    };
+    Some((directory, entries, zip64))
+}
+
+fn zip_description(
+    bytes: &[u8],
+    eocd: usize,
+    comment_len: usize,
+    kind: &str,
+    entries: u64,
+    zip64: bool,
+    first_name: &[u8],
+) -> Option<String> {
     let mut notes = Vec::new();
     if zip64 {
         notes.push("ZIP64".to_owned());
@@ -346,6 +365,136 @@ fn zip_ending_at(bytes: &[u8], eocd: usize) -> Option<String> {
         if entries == 1 { "y" } else { "ies" },
         shown(first_name)
     ))
+}
+
+/// Central directory entries read to tell whether a ZIP that is a whole file runs. Past
+/// it, the verdict is "not inspected" (a warning), never "inert".
+pub const MAX_ZIP_ENTRIES_READ: usize = 50_000;
+
+/// What a ZIP that is a whole file (not DICOM) holds, entry by entry, as the programs that
+/// open it see it: `java -jar` runs a JAR (a manifest, classes), `python3` a zipapp
+/// (`__main__.py`), Explorer a program double-clicked inside; Office runs macros
+/// (`vbaProject.bin`). A ZIP of reports and images runs nothing.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum WholeZip {
+    /// The entry that runs, named.
+    Runs(String),
+    /// This many entries, none of which runs.
+    Inert(u64),
+    /// The directory could not be read to its end (broken, or [`MAX_ZIP_ENTRIES_READ`]).
+    CannotTell(String),
+}
+
+pub(crate) fn whole_zip(bytes: &[u8]) -> WholeZip {
+    let Some((eocd, _)) = trailing_zip(bytes) else {
+        return WholeZip::CannotTell("no central directory found".to_owned());
+    };
+    let Some((mut at, entries, _)) = zip_directory(bytes, eocd) else {
+        return WholeZip::CannotTell("no central directory found".to_owned());
+    };
+    let mut read = 0u64;
+    while bytes.get(at..at + 4) == Some(b"PK\x01\x02") {
+        if read as usize >= MAX_ZIP_ENTRIES_READ {
+            return WholeZip::CannotTell(format!(
+                "more than {MAX_ZIP_ENTRIES_READ} entries (MAX_ZIP_ENTRIES_READ)"
+            ));
+        }
+        let (Some(name_len), Some(extra_len), Some(comment_len)) = (
+            u16_le(bytes, at + 28),
+            u16_le(bytes, at + 30),
+            u16_le(bytes, at + 32),
+        ) else {
+            break;
+        };
+        let name_end = at + 46 + usize::from(name_len);
+        let Some(name) = bytes.get(at + 46..name_end) else {
+            break;
+        };
+        if entry_runs(name) {
+            return WholeZip::Runs(shown(name));
+        }
+        if let Some(head) = entry_head(bytes, at)
+            && let Some(format) = format::sniff(&head).filter(|f| runs_from_its_start(*f, &head))
+        {
+            return WholeZip::Runs(format!("{} ({format})", shown(name)));
+        }
+        read += 1;
+        at = name_end + usize::from(extra_len) + usize::from(comment_len);
+    }
+    if read < entries.min(MAX_ZIP_ENTRIES_READ as u64) {
+        return WholeZip::CannotTell(format!(
+            "its directory ends after {read} of the {entries} entries it claims"
+        ));
+    }
+    WholeZip::Inert(read)
+}
+
+/// How much of each entry is inflated to tell what it is by its first bytes (an
+/// executable's headers, `#!`, a class file's magic).
+pub const ZIP_ENTRY_HEAD_BYTES: usize = 4096;
+
+/// The first [`ZIP_ENTRY_HEAD_BYTES`] of the entry whose central directory header is at
+/// `central`, stored or deflated (the methods ZIP readers use for what they run).
+fn entry_head(bytes: &[u8], central: usize) -> Option<Vec<u8>> {
+    let method = u16_le(bytes, central + 10)?;
+    let compressed = usize::try_from(u32_le(bytes, central + 20)?).ok()?;
+    let local = usize::try_from(u32_le(bytes, central + 42)?).ok()?;
+    if bytes.get(local..local + 4)? != b"PK\x03\x04" {
+        return None;
+    }
+    let name_len = usize::from(u16_le(bytes, local + 26)?);
+    let extra_len = usize::from(u16_le(bytes, local + 28)?);
+    let data = local + 30 + name_len + extra_len;
+    let end = data.saturating_add(compressed).min(bytes.len());
+    let data = bytes.get(data..end)?;
+    match method {
+        0 => Some(data[..data.len().min(ZIP_ENTRY_HEAD_BYTES)].to_vec()),
+        8 => {
+            let mut out = vec![0u8; ZIP_ENTRY_HEAD_BYTES];
+            let mut state =
+                miniz_oxide::inflate::stream::InflateState::new_boxed(miniz_oxide::DataFormat::Raw);
+            let result = miniz_oxide::inflate::stream::inflate(
+                &mut state,
+                data,
+                &mut out,
+                miniz_oxide::MZFlush::None,
+            );
+            out.truncate(result.bytes_written);
+            Some(out)
+        }
+        _ => None,
+    }
+}
+
+/// Whether an entry starting like `format` runs: a program or a script. Executables are
+/// held to their headers (a chance `MZ` is data).
+fn runs_from_its_start(format: Format, head: &[u8]) -> bool {
+    match format {
+        Format::Pe => format::pe_headers(head).is_some(),
+        // ELF class and byte order as the loader checks them.
+        Format::Elf => matches!(head.get(4..6), Some([1 | 2, 1 | 2])),
+        Format::MachO
+        | Format::Script
+        | Format::JavaClass
+        | Format::PythonBytecode
+        | Format::Lnk => true,
+        _ => false,
+    }
+}
+
+fn entry_runs(name: &[u8]) -> bool {
+    let lower = name.to_ascii_lowercase();
+    let base = lower.rsplit(|&b| b == b'/').next().unwrap_or(&lower);
+    let extension = base
+        .iter()
+        .rposition(|&b| b == b'.')
+        .map(|dot| String::from_utf8_lossy(&base[dot + 1..]).into_owned());
+    lower == b"meta-inf/manifest.mf"
+        || base == b"__main__.py"
+        || base == b"__main__.pyc"
+        || base == b"vbaproject.bin"
+        || extension.as_deref() == Some("class")
+        || extension.is_some_and(|e| crate::format::RUNNABLE_EXTENSIONS.contains(&e.as_str()))
 }
 
 const ZIP64_LOCATOR_LEN: usize = 20;
@@ -394,6 +543,46 @@ mod tests {
         zip.extend_from_slice(&(directory as u32).to_le_bytes());
         zip.extend_from_slice(&0u16.to_le_bytes());
         zip
+    }
+
+    /// A central directory of `count` entries named `name` (what [`whole_zip`] reads).
+    fn directory_of(count: usize, name: &[u8]) -> Vec<u8> {
+        let mut zip = Vec::new();
+        for _ in 0..count {
+            let mut header = vec![0u8; 46];
+            header[..4].copy_from_slice(b"PK\x01\x02");
+            header[28..30].copy_from_slice(&(name.len() as u16).to_le_bytes());
+            zip.extend_from_slice(&header);
+            zip.extend_from_slice(name);
+        }
+        let size = zip.len() as u32;
+        let mut eocd = vec![0u8; 22];
+        eocd[..4].copy_from_slice(b"PK\x05\x06");
+        eocd[10..12].copy_from_slice(&(count as u16).to_le_bytes());
+        eocd[12..16].copy_from_slice(&size.to_le_bytes());
+        zip.extend_from_slice(&eocd);
+        zip
+    }
+
+    #[test]
+    fn zip_entries_are_read_up_to_the_limit_and_past_it_is_cannot_tell() {
+        let at_limit = directory_of(MAX_ZIP_ENTRIES_READ, b"a.txt");
+        assert_eq!(
+            whole_zip(&at_limit),
+            WholeZip::Inert(MAX_ZIP_ENTRIES_READ as u64)
+        );
+        let past = directory_of(MAX_ZIP_ENTRIES_READ + 1, b"a.txt");
+        assert!(
+            matches!(whole_zip(&past), WholeZip::CannotTell(r) if r.contains("MAX_ZIP_ENTRIES_READ"))
+        );
+        assert!(matches!(
+            whole_zip(&directory_of(2, b"META-INF/MANIFEST.MF")),
+            WholeZip::Runs(_)
+        ));
+        assert!(matches!(
+            whole_zip(&directory_of(1, b"x/Run.CLASS")),
+            WholeZip::Runs(_)
+        ));
     }
 
     #[test]

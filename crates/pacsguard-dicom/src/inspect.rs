@@ -10,7 +10,7 @@ use pacsguard_events::{FindingKind, Severity, escape_bytes};
 
 use crate::budget::Budget;
 use crate::dataset::{self, DataSetSummary, show_tag};
-use crate::embedded::{self, Hidden};
+use crate::embedded::{self, Hidden, WholeZip};
 use crate::format::{self, Format, u16_le, u32_le};
 use crate::meta;
 use crate::preamble::{self, PREAMBLE_LEN, Preamble};
@@ -487,9 +487,59 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
         }
         _ => {}
     }
-    if let Some(format) = format.filter(|f| *f != Format::Xml && archive.is_none()) {
+    // Markup is acted on for the script it holds (found below by the markup reader), not
+    // for being markup: a plain HTML page or SVG drawing runs nothing. An HTA is the
+    // exception: `<hta:application>` asks mshta for full trust, which no page needs.
+    let hta = format == Some(Format::Html) && is_hta(bytes);
+    // Documents and archives run nothing themselves: what they carry is what counts. A
+    // PDF's actions are reported on their own below; a ZIP counts when an entry runs;
+    // compressed streams this crate does not open are said to be unopened. Named as a
+    // DICOM file, each is an alert after all (`Inspection::named`).
+    let mut zip_entry = None;
+    let inert = match format {
+        _ if archive.is_some() => None,
+        Some(Format::Pdf) => Some(
+            "it is a PDF document (the actions it holds, if any, are reported on their own)"
+                .to_owned(),
+        ),
+        Some(Format::Zip) => match embedded::whole_zip(bytes) {
+            WholeZip::Runs(entry) => {
+                zip_entry = Some(entry);
+                None
+            }
+            WholeZip::Inert(entries) => Some(format!(
+                "it is a ZIP archive of {entries} entr{}, none of which runs (no manifest, class, __main__.py, program or macros); what they hold is not decompressed and screened",
+                if entries == 1 { "y" } else { "ies" }
+            )),
+            WholeZip::CannotTell(reason) => Some(format!(
+                "it is a ZIP archive whose entries were not all read ({reason}): what it carries was not inspected"
+            )),
+        },
+        Some(
+            compressed @ (Format::Xz
+            | Format::Bzip2
+            | Format::Zstd
+            | Format::SevenZip
+            | Format::Rar),
+        ) => Some(format!(
+            "it is a {compressed} archive, which is not opened: what it carries was not inspected"
+        )),
+        _ => None,
+    };
+    if inert.is_some() {
+        // The search below finds the same thing at offset 0: the verdict is made here.
+        found.whole_file_at = format.map(|f| (0, f));
+    }
+    let acted_on_as_a_whole = |f: &Format| {
+        (!matches!(f, Format::Xml | Format::Html | Format::Svg) || hta) && inert.is_none()
+    };
+    if let Some(format) = format.filter(|f| acted_on_as_a_whole(f) && archive.is_none()) {
         acted_on = true;
         let detail = match format {
+            Format::Zip if zip_entry.is_some() => format!(
+                "not a DICOM file: it is a ZIP archive with an entry that runs (\"{}\")",
+                zip_entry.as_deref().unwrap_or_default()
+            ),
             Format::Pe | Format::Elf | Format::MachO => {
                 match format::confirm_executable_within(bytes, &mut budget) {
                     Some(exe) => format!("not a DICOM file: it is an executable ({})", exe.detail),
@@ -510,6 +560,8 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
         // The start was reported as a whole; the search below skips offset 0.
         found.whole_file_at = Some((0, format));
     }
+    let text = is_plain_text(bytes);
+    let mut text_commands = None;
     for hidden in readers::whole_file(bytes, &[], format == Some(Format::Pdf), budget.deadline()) {
         if acted_on && format == Some(hidden.format) {
             continue; // the same thing the first bytes already named
@@ -519,27 +571,74 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
             found.hidden(hidden, 0, &place); // a reader that could not tell: a warning
             continue;
         }
+        if text
+            && matches!(
+                hidden.format,
+                Format::Shell | Format::Batch | Format::PowerShell
+            )
+        {
+            // A text file that is not DICOM and names commands is documentation far more
+            // often than a payload (a README's `pip install`, a `"""` docstring's
+            // `python -I`, a path in a config): no binary header hides the commands, so
+            // their being parseable says nothing. Reported, but as the not-DICOM warning
+            // it is, never an alert (`#!` scripts are alerts above).
+            text_commands.get_or_insert(hidden);
+            continue;
+        }
+        if text && format.is_none() && hidden.format == Format::Html {
+            // Markup in the middle of a text file (a docstring that mentions "<script>
+            // tags", an HTML template in Python source) runs only if someone hands the
+            // file to mshta: the same not-DICOM warning, naming it.
+            text_commands.get_or_insert(hidden);
+            continue;
+        }
         acted_on = true;
         found.hidden_as(FindingKind::ExecutableFile, hidden, 0, &place);
     }
+    let whole_zip = format == Some(Format::Zip);
     embedded::search(bytes, bytes, 0, &mut budget, |hidden| {
+        if whole_zip && hidden.format == Format::Zip {
+            return true; // the file is this ZIP, judged above entry by entry
+        }
         found.hidden(hidden, 0, "in a file that is not DICOM")
     });
-    if let Some(hidden) = embedded::trailing_zip_hidden(bytes) {
+    if let Some(hidden) =
+        embedded::trailing_zip_hidden(bytes).filter(|_| format != Some(Format::Zip))
+    {
         found.hidden(hidden, 0, "at the end of a file that is not DICOM");
     }
     if !acted_on {
-        let detail = match format {
-            Some(format) => format!("not a DICOM file: it is a {format} file"),
-            None if bytes.is_empty() => "not a DICOM file: it is empty".to_owned(),
-            None => "not a DICOM file: no DICM marker and no data set at the start".to_owned(),
+        let detail = match (format, &inert) {
+            (Some(_), Some(inert)) => format!("not a DICOM file: {inert}"),
+            (Some(format), None) => format!("not a DICOM file: it is a {format} file"),
+            (None, _) if bytes.is_empty() => "not a DICOM file: it is empty".to_owned(),
+            (None, _) => "not a DICOM file: no DICM marker and no data set at the start".to_owned(),
+        };
+        let text_format = text_commands.as_ref().map(|hidden| hidden.format);
+        let detail = match text_commands {
+            Some(hidden) if hidden.format == Format::Html => format!(
+                "{detail}; it is text holding markup that mshta would run if the file were opened as HTML, at offset {}: {}",
+                hidden.offset, hidden.detail
+            ),
+            Some(hidden) => format!(
+                "{detail}; it is text that {} would run as commands if it were executed, from offset {}: {}",
+                if hidden.format == Format::Shell {
+                    "sh"
+                } else {
+                    "cmd.exe"
+                },
+                hidden.offset,
+                hidden.detail
+            ),
+            None => detail,
         };
         found.kept.insert(
             0,
             Observation {
                 kind: FindingKind::NotDicom,
                 severity: Severity::Warning,
-                format,
+                // What sh or cmd.exe would run tells `Inspection::named` what the text is.
+                format: format.or(text_format),
                 offset: None,
                 detail,
             },
@@ -547,6 +646,72 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
     }
     inspection.observations = found.finish(&budget);
     inspection
+}
+
+fn is_hta(bytes: &[u8]) -> bool {
+    bytes.windows(5).any(|w| w.eq_ignore_ascii_case(b"<hta:"))
+}
+
+/// File name extensions of DICOM files in image stores (and Siemens' `.ima`).
+const DICOM_EXTENSIONS: [&str; 4] = ["dcm", "dicom", "dic", "ima"];
+
+/// Whether `file_name` says "DICOM" to whoever loads files from an image store: a DICOM
+/// extension, or a name made of a UID's digits and dots (`1.2.840.113619.2.55.3.1`).
+pub fn named_as_dicom(file_name: &str) -> bool {
+    let extension = file_name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase());
+    let uid_like = file_name.len() > 4
+        && file_name.contains('.')
+        && file_name.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    extension.is_some_and(|e| DICOM_EXTENSIONS.contains(&e.as_str())) || uid_like
+}
+
+impl Inspection {
+    /// Weighs a file that is not DICOM by its name. Text of shell or batch commands is
+    /// documentation as often as not (a README, notes, a docstring), and a PDF, a ZIP of
+    /// data or a compressed log runs nothing itself, so `inspect` calls them the not-DICOM
+    /// warning; named as a DICOM file (`*.dcm`, a UID), such a file was put where DICOM
+    /// loaders look (whose ENOEXEC fallback runs text; PDF readers and ZIP readers open
+    /// what the viewer hands them): an alert.
+    pub fn named(mut self, file_name: &str) -> Self {
+        if self.container != Container::NotDicom || !named_as_dicom(file_name) {
+            return self;
+        }
+        for observation in &mut self.observations {
+            let commands = matches!(
+                observation.format,
+                Some(
+                    Format::Shell
+                        | Format::Html
+                        | Format::Batch
+                        | Format::PowerShell
+                        | Format::Pdf
+                        | Format::Zip
+                        | Format::Xz
+                        | Format::Bzip2
+                        | Format::Zstd
+                        | Format::SevenZip
+                        | Format::Rar
+                )
+            );
+            if observation.kind == FindingKind::NotDicom && commands {
+                observation.kind = FindingKind::ExecutableFile;
+                observation.severity = Severity::Alert;
+                observation.detail = format!("named as a DICOM file: {}", observation.detail);
+            }
+        }
+        self
+    }
+}
+
+/// Whether `bytes` are text as a person writes it (any encoding that keeps ASCII, UTF-8
+/// above all): no control bytes other than tab, line ends, form feed and escape. A DICOM
+/// header, an image, an executable all have them within their first bytes.
+fn is_plain_text(bytes: &[u8]) -> bool {
+    !bytes
+        .iter()
+        .any(|&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c | 0x1b)) || b == 0x7f)
 }
 
 fn note_preamble(classified: &Preamble, found: &mut Observations) {

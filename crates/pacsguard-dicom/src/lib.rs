@@ -36,7 +36,10 @@ pub use archive::{
 };
 pub use budget::{Budget, INSPECTION_DEADLINE, MAX_CANDIDATES_PER_FILE, MAX_PARSED_BYTES_PER_FILE};
 pub use dataset::{DataSetSummary, MAX_SEQUENCE_DEPTH};
-pub use embedded::{Hidden, active_pdf, pdf_findings, search as search_hidden, trailing_zip};
+pub use embedded::{
+    Hidden, MAX_ZIP_ENTRIES_READ, ZIP_ENTRY_HEAD_BYTES, active_pdf, pdf_findings,
+    search as search_hidden, trailing_zip,
+};
 pub use format::{
     Executable, Format, MAX_EXECUTABLE_PARSE_BYTES, MAX_MACHO_LOAD_COMMANDS, PeHeaders,
     confirm_executable, pe_headers, sniff,
@@ -44,7 +47,7 @@ pub use format::{
 pub use inspect::{
     Container, Document, HEAD_LEN, Inspection, Layout, MAX_DOCUMENT_BYTES, MAX_DOCUMENTS,
     MAX_INFLATED_DATA_SET_BYTES, MAX_OBSERVATIONS, MAX_UID_LEN, Observation, inspect,
-    inspect_first_window, inspect_head, inspect_window, layout,
+    inspect_first_window, inspect_head, inspect_window, layout, named_as_dicom,
 };
 pub use markup::{
     MAX_MARKUP_CANDIDATES, MAX_TAG_BYTES, MAX_TAG_TRIES, Markup, find_active_markup, find_markup,

@@ -73,7 +73,8 @@ const HANDLERS: [&str; 40] = [
 
 /// Attributes whose value is a URL a browser or mshta loads or follows: a `javascript:`
 /// or `vbscript:` URL there runs script.
-const URL_ATTRIBUTES: [&str; 8] = [
+const URL_ATTRIBUTES: [&str; 9] = [
+    "srcdoc",
     "href",
     "src",
     "action",
@@ -85,7 +86,17 @@ const URL_ATTRIBUTES: [&str; 8] = [
 ];
 
 /// URL schemes that run script.
-const SCRIPT_SCHEMES: [&[u8]; 3] = [b"javascript:", b"vbscript:", b"livescript:"];
+/// `data:` URLs of documents run their script too, in a frame, object or embed of a web
+/// viewer (an opaque origin, but script all the same).
+const SCRIPT_SCHEMES: [&[u8]; 7] = [
+    b"javascript:",
+    b"vbscript:",
+    b"livescript:",
+    b"data:text/html",
+    b"data:image/svg+xml",
+    b"data:application/xhtml+xml",
+    b"data:text/xml",
+];
 
 static SEARCHERS: LazyLock<Option<(AhoCorasick, AhoCorasick)>> = LazyLock::new(|| {
     let build = |patterns: Vec<Vec<u8>>| {
@@ -457,6 +468,34 @@ fn active_attribute(tag: &[u8], attribute: &Attribute) -> Option<String> {
             ));
         }
     }
+    if name == b"srcdoc" {
+        // The value is a whole HTML document, entity-encoded once: `<iframe
+        // srcdoc="&lt;script&gt;…">` runs its script when the frame is shown.
+        let html: Vec<u8> = decode_entities(&attribute.value)
+            .into_iter()
+            .map(|b| b.to_ascii_lowercase())
+            .collect();
+        let handler = HANDLERS.iter().any(|h| {
+            memchr::memmem::find_iter(&html, h.as_bytes()).any(|at| {
+                html[at + h.len()..]
+                    .iter()
+                    .find(|b| !b.is_ascii_whitespace())
+                    .is_some_and(|&b| b == b'=')
+            })
+        });
+        let runs = handler
+            || memchr::memmem::find(&html, b"<script").is_some()
+            || SCRIPT_SCHEMES[..3]
+                .iter()
+                .any(|s| memchr::memmem::find(&html, s).is_some());
+        if runs {
+            return Some(format!(
+                "a frame document with script ({}): it runs when the file is rendered as HTML",
+                shown()
+            ));
+        }
+        return None;
+    }
     if URL_ATTRIBUTES.iter().any(|a| a.as_bytes() == name) {
         let url: Vec<u8> = decode_entities(&attribute.value)
             .into_iter()
@@ -476,11 +515,15 @@ fn active_attribute(tag: &[u8], attribute: &Attribute) -> Option<String> {
 /// Character references as a browser decodes them in an attribute value: `&#106;`,
 /// `&#x6A;` (the `;` optional), and the named ones that spell a scheme's separators.
 fn decode_entities(value: &[u8]) -> Vec<u8> {
-    const NAMED: [(&[u8], u8); 4] = [
+    const NAMED: [(&[u8], u8); 7] = [
         (b"colon;", b':'),
         (b"tab;", b'\t'),
         (b"newline;", b'\n'),
         (b"amp;", b'&'),
+        // What a `srcdoc` document is written with.
+        (b"lt;", b'<'),
+        (b"gt;", b'>'),
+        (b"quot;", b'"'),
     ];
     let mut out = Vec::with_capacity(value.len());
     let mut i = 0;
@@ -576,6 +619,11 @@ mod tests {
             b"<a href=\"&#x6A;ava&#x09;script&colon;alert(1)\">x</a>",
             b"<form action=vbscript:msgbox(1)><input type=submit></form>",
             b"<button formaction=' javascript:alert(1)'>x</button>",
+            // Review s5-r10: a frame document and document data: URLs.
+            b"<iframe srcdoc=\"&lt;script&gt;alert(1)&lt;/script&gt;\"></iframe>",
+            b"<iframe srcdoc='<img src=x onerror=alert(1)>'></iframe>",
+            b"<embed src=\"data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+\">",
+            b"<iframe src='data:text/html,<script>alert(1)</script>'></iframe>",
             b"<div onclick=\"alert(1)\">x</div>",
             b"<div style=\"width: expression(alert(1))\">x</div>",
             b"<p style='background:url(&#106;avascript:alert(1))'>x</p>",
@@ -593,6 +641,8 @@ mod tests {
             &b"<p>a</p><p>b</p><p>c</p><p>d</p><p>e</p><p>f</p><p>g</p><p>h</p><p>i</p> action = 5"
                 [..],
             b"<a href=\"https://example.org/javascript:x\">x</a>",
+            b"<iframe srcdoc=\"&lt;p&gt;report&lt;/p&gt;\"></iframe>",
+            b"<img src=\"data:image/png;base64,iVBORw0KGgo=\">",
             b"<img alt=\"onerror=alert(1)\" src=x.png>",
             b"<p style=\"color: red; font-weight: bold\">x</p>",
             b"<p title='x src=javascript:y'>",

@@ -150,6 +150,7 @@ impl<'a> Parser<'a> {
             line_has_syntax: false,
             weak_candidate: None,
             pending: None,
+            dot: None,
         }
     }
 }
@@ -209,6 +210,8 @@ struct Parser<'a> {
     line_has_syntax: bool,
     weak_candidate: Option<usize>,
     pending: Option<usize>,
+    /// The command name was `.` (where): its operand is a script it runs.
+    dot: Option<usize>,
 }
 
 impl Parser<'_> {
@@ -305,6 +308,7 @@ impl Parser<'_> {
         self.after_close = false;
         self.after_name = None;
         self.wrapped = false;
+        self.dot = None;
         self.assigned = false;
         Ok(i)
     }
@@ -337,6 +341,7 @@ impl Parser<'_> {
         self.after_close = false;
         self.after_name = None;
         self.wrapped = false;
+        self.dot = None;
         self.continued = continues;
         Ok(())
     }
@@ -351,6 +356,7 @@ impl Parser<'_> {
         self.after_close = false;
         self.after_name = None;
         self.wrapped = false;
+        self.dot = None;
         Ok(())
     }
 
@@ -379,6 +385,7 @@ impl Parser<'_> {
             self.command_start = true;
             self.continued = true;
             self.wrapped = false;
+            self.dot = None;
             return Ok(close + 1);
         }
         if self.command_start && !self.redirect && !self.after_close {
@@ -451,6 +458,7 @@ impl Parser<'_> {
         if self.redirect {
             self.redirect = false;
             self.line_has_syntax = true;
+            self.judge_substitutions(&word); // `>$(curl …)` runs curl
             return Ok(());
         }
         let reserved = |name: &[u8]| !word.quoted && !word.dynamic && word.text == name;
@@ -531,6 +539,7 @@ impl Parser<'_> {
             // `VAR=value cmd`: the command comes next (or none: `VAR=value;`).
             self.assigned = true;
             self.empty = false;
+            self.judge_substitutions(&word); // `X=$(curl … | sh)` runs both
             return Ok(());
         }
         self.command_start = false;
@@ -557,6 +566,14 @@ impl Parser<'_> {
     }
 
     fn argument(&mut self, word: &Word) {
+        if let Some(at) = self.dot.take() {
+            // `. FILE` runs FILE as a script in this shell (`. /dev/stdin <<E` runs the
+            // here-document). Only a path counts: a bare name is looked up in PATH, where
+            // an attacker's file is not, and ". Impression: normal" starts report lines.
+            if self.pending.is_none() && word.text.contains(&b'/') {
+                self.pending = Some(at);
+            }
+        }
         if self.wrapped {
             let option = word.text.first() == Some(&b'-')
                 || word.text.iter().all(u8::is_ascii_digit)
@@ -568,6 +585,35 @@ impl Parser<'_> {
         }
         if word.dynamic || (word.text.first() == Some(&b'/') && word.text.len() > 1) {
             self.line_has_syntax = true;
+        }
+        self.judge_substitutions(word); // `: $(sh -c …)`, `echo "$(wget …)"`
+    }
+
+    /// A command substitution runs wherever its word stands (an assignment, an argument,
+    /// a redirection target), not only in a command name: a hostile command in one is
+    /// reported. Read one level deep, like [`Parser::generates_a_name`], and only when
+    /// the word is written as text (binary DICOM headers hold chance backquotes).
+    fn judge_substitutions(&mut self, word: &Word) {
+        if self.pending.is_some() || self.nested || word.substs.is_empty() {
+            return;
+        }
+        let raw = self.bytes.get(word.start..word.end).unwrap_or_default();
+        let written = raw
+            .iter()
+            .all(|&b| (b' '..=b'~').contains(&b) || b == b'\t' || b == b'\n');
+        let hostile = self.hostile;
+        let runs = |content: &[u8]| {
+            let mut inner = Parser::new(content, hostile, &|_| false, self.wrapper);
+            inner.nested = true;
+            matches!(inner.run(), Ok(Some(_)))
+        };
+        if written
+            && word
+                .substs
+                .iter()
+                .any(|&(from, to)| self.bytes.get(from..to).is_some_and(runs))
+        {
+            self.pending = Some(word.start);
         }
     }
 
@@ -591,7 +637,9 @@ impl Parser<'_> {
                     .get(from..to)
                     .is_some_and(|content| self.generates_a_name(content))
             });
-        if by_parameter || by_substitution || (self.hostile)(&word.text) {
+        if word.text == b"." && !word.quoted {
+            self.dot = Some(word.start);
+        } else if by_parameter || by_substitution || (self.hostile)(&word.text) {
             self.pending = Some(word.start);
         } else if (self.wrapper)(&word.text) {
             self.wrapped = true;
@@ -695,6 +743,22 @@ fn dollar_in_word(bytes: &[u8], i: usize, depth: usize, word: &mut Word) -> Step
     } else {
         word.param = true;
         word.dynamic = true;
+        if bytes.get(i + 1) == Some(&b'{') {
+            // `${X:-$(sh …)}` runs the substitution in its word: remembered as one.
+            let inner = i + 2..end.saturating_sub(1);
+            let mut at = inner.start;
+            while let Some(found) = bytes
+                .get(at..inner.end)
+                .and_then(|rest| memchr::memmem::find(rest, b"$("))
+            {
+                let open = at + found + 2;
+                let Ok(close) = skip_parens(bytes, open, depth + 2) else {
+                    break;
+                };
+                word.subst(open, close.saturating_sub(1));
+                at = close.max(open);
+            }
+        }
     }
     Ok(end)
 }
@@ -773,10 +837,10 @@ fn skip_dollar(bytes: &[u8], i: usize, depth: usize) -> Step<(usize, bool)> {
                 .count();
             Ok((i + len, true))
         }
-        Some(b)
-            if b.is_ascii_digit()
-                || matches!(b, b'@' | b'*' | b'#' | b'?' | b'$' | b'!' | b'-') =>
-        {
+        // `"$@"` and `$*` expand to the positional parameters, which `set --` fills
+        // with a command line: as a command name they run it.
+        Some(b'@' | b'*') => Ok((i + 1, true)),
+        Some(b) if b.is_ascii_digit() || matches!(b, b'#' | b'?' | b'$' | b'!' | b'-') => {
             Ok((i + 1, false))
         }
         _ => Ok((i, false)),

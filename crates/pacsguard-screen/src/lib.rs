@@ -81,7 +81,8 @@ pub struct Worker<'s> {
 impl Worker<'_> {
     /// Screens the bytes of the file at `path` (used only to name it in findings).
     pub fn screen(&mut self, path: &Path, bytes: &[u8]) -> Screened {
-        let inspection = inspect(bytes);
+        let name = path.file_name().map(|n| n.to_string_lossy());
+        let inspection = inspect(bytes).named(name.as_deref().unwrap_or(""));
         let mut screened = self.screen_inspected(path, bytes, inspection);
         if let Some(list) = &self.screener.hashlist {
             let digest: [u8; 32] = Sha256::digest(bytes).into();
@@ -104,7 +105,8 @@ impl Worker<'_> {
     /// (see [`inspect_first_window`]); the caller screens the rest with
     /// [`Worker::screen_window`] and checks the hash list with [`Screener::hashlist_match`].
     pub fn screen_first_window(&mut self, path: &Path, head: &[u8], file_len: u64) -> Screened {
-        let inspection = inspect_first_window(head, file_len);
+        let name = path.file_name().map(|n| n.to_string_lossy());
+        let inspection = inspect_first_window(head, file_len).named(name.as_deref().unwrap_or(""));
         self.screen_inspected(path, head, inspection)
     }
 
