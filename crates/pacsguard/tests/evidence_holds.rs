@@ -226,9 +226,10 @@ fn an_emptied_trail_does_not_verify_while_the_store_holds_a_baseline() {
     let out = env.run(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     assert!(stdout(&out).contains("generation 1"), "{}", stdout(&out));
-    // A trail gone while the key remains is a reset: an alert, and nothing runs.
+    // A trail gone while the key remains is a reset: tampering (exit 2, the alert shown),
+    // and nothing runs.
     let out = env.run(&["check"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stdout(&out).contains("trail-reset") && stderr(&out).contains("generation 1"),
         "{}",
