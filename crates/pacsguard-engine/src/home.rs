@@ -417,6 +417,11 @@ fn opening_details(opening: &Opening) -> Vec<String> {
             "audit trail: a checkpoint line cut short by an interrupted write (a full disk or a crash; {length} bytes at byte {offset} of checkpoints.jsonl) was cut off; the records it would have signed are signed into the next checkpoint"
         ));
     }
+    if let Some(size) = opening.witness_behind_by_crash {
+        details.push(format!(
+            "audit trail: the witness held the checkpoint before the last ({size} records; a command was killed between its checkpoint and the witness copy); the next checkpoint brings it up to date"
+        ));
+    }
     if opening.adopted > 0 {
         details.push(format!(
             "audit trail: {} record(s) after the last checkpoint, each carrying this home's record MAC (written by a PacsGuard command killed, or stopped by a full disk, before it signed them), are signed into the next checkpoint",

@@ -93,6 +93,8 @@ fn a_witness_behind_the_trail_is_refused_and_reinitialised_only_if_consistent() 
     let (env, witness) = witnessed_env();
     let file = witness_file(&witness);
     let old = fs::read(&file).expect("read");
+    // Two commands on: the witness is further behind than any crash leaves it.
+    assert_eq!(env.check(&[]).0, 0);
     assert_eq!(env.check(&[]).0, 0);
     fs::write(&file, &old).expect("witness put back behind");
     let out = env.run(&["check"]);
@@ -110,6 +112,37 @@ fn a_witness_behind_the_trail_is_refused_and_reinitialised_only_if_consistent() 
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_ne!(fs::read(&file).expect("read"), old);
     assert_eq!(env.check(&[]).0, 0);
+}
+
+// A command killed after its checkpoint is durable in the home but before the witness
+// copy is written leaves the witness holding the checkpoint before the last. That is a
+// crash, not tampering: the next command brings the witness up to date, on the record,
+// instead of refusing the home until a person acts (kill -9 did that 3 times in 10).
+#[test]
+fn a_witness_left_one_checkpoint_behind_by_a_crash_is_brought_up_to_date_on_the_record() {
+    let (env, witness) = witnessed_env();
+    let file = witness_file(&witness);
+    let old = fs::read(&file).expect("read");
+    assert_eq!(env.check(&[]).0, 0);
+    // What the kill leaves: the home's newest checkpoint, the witness's previous one.
+    fs::write(&file, &old).expect("the copy the killed command did not write");
+    let out = env.run(&["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_ne!(fs::read(&file).expect("read"), old, "the witness caught up");
+    let audit = records(&env, "audit");
+    assert!(
+        audit.iter().any(|r| r["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("witness held the checkpoint before the last"))),
+        "{audit:#?}"
+    );
+    let out = env.run(&[
+        "audit",
+        "verify",
+        "--witness",
+        witness.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
 
 #[test]
