@@ -221,6 +221,40 @@ fn records_of_a_command_killed_before_signing_are_adopted_on_the_record() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
+// The newest checkpoint line deleted (the records left): `check` refuses it against the
+// witness, and `audit verify` must not call the same home intact because the witness's
+// copy happens to sign every record.
+#[test]
+fn verify_refuses_checkpoints_cut_back_behind_the_witness() {
+    let (env, witness) = witnessed_env();
+    fs::write(env.path("readme.txt"), b"changed").expect("edit");
+    assert_eq!(env.check(&[]).0, 1);
+    let path = env.home.join("checkpoints.jsonl");
+    let text = fs::read_to_string(&path).expect("read");
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.pop();
+    fs::write(&path, format!("{}\n", lines.join("\n"))).expect("write");
+    let out = env.run(&["check"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    for args in [
+        &["audit", "verify"][..],
+        &[
+            "audit",
+            "verify",
+            "--witness",
+            witness.to_str().expect("utf-8"),
+        ][..],
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stdout(&out));
+        assert!(
+            stdout(&out).contains("newer than the last in"),
+            "{}",
+            stdout(&out)
+        );
+    }
+}
+
 // Item 8: the store and the trail each state the other's last known state.
 #[test]
 fn a_deleted_store_is_tampering_not_a_home_without_a_profile() {
