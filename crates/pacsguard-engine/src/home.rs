@@ -328,7 +328,7 @@ impl Home {
     /// name as C2SP recommends: `pacsguard.local/<host>/<key fingerprint>`, so two hosts
     /// of the same name (a cloned machine) never share one. Homes created before keep
     /// the name in their `trail.pub` (`pacsguard-<host>`).
-    fn trail_signer(&self, key: &SigningKey) -> Result<Signer, EngineError> {
+    pub(crate) fn trail_signer(&self, key: &SigningKey) -> Result<Signer, EngineError> {
         let path = self.trail_key_path();
         let bad = |reason: String| EngineError::Key {
             path: path.clone(),

@@ -255,6 +255,29 @@ fn verify_refuses_checkpoints_cut_back_behind_the_witness() {
     }
 }
 
+// Item 7: a well-formed record appended after the last checkpoint without the home's
+// MAC is refused by `check`; `audit verify` on the home (which has the key) must call it
+// tampering too, not merely "not signed yet" (exit 1).
+#[test]
+fn verify_names_a_forged_record_after_the_last_checkpoint() {
+    let env = Env::new();
+    env.profile(&[]);
+    let path = env.home.join("audit.log");
+    let text = fs::read_to_string(&path).expect("read");
+    let mut record: serde_json::Value =
+        serde_json::from_str(text.lines().last().expect("a record")).expect("json");
+    record["seq"] = (record["seq"].as_u64().expect("seq") + 1).into();
+    fs::write(&path, format!("{text}{record}\n")).expect("append");
+    let out = env.run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("without a valid MAC"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(env.run(&["check"]).status.code(), Some(2));
+}
+
 // Item 8: the store and the trail each state the other's last known state.
 #[test]
 fn a_deleted_store_is_tampering_not_a_home_without_a_profile() {
