@@ -26,6 +26,8 @@ declare -A needed=(
   [mutool]=mupdf-tools
   [pdfinfo]=poppler-utils
   [faketime]=faketime
+  # edits the store the way an intruder would (issue 12: acceptances edited in place)
+  [sqlite3]=sqlite3
 )
 
 # packages that provide no command of their own

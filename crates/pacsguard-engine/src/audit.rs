@@ -160,6 +160,22 @@ fn cross_check_store(home: &Home, report: &mut VerifyReport) -> Result<(), Engin
     // Records after the last checkpoint are signed by the next command only if they carry
     // this home's record MAC; `check` refuses the others. With the key at hand, verify
     // says so too, instead of calling a forged record merely "not signed yet" (exit 1).
+    // The store's own signature (the baseline and the acceptances: who, when, why):
+    // every command refuses an edited store, and verify must not call that home intact.
+    if let Ok(key) = home.load_key() {
+        match pacsguard_store::Store::open(&path)?.load(&key.verifying_key()) {
+            Ok(_) => {}
+            Err(
+                e @ (pacsguard_store::StoreError::BadSignature { .. }
+                | pacsguard_store::StoreError::WrongKey { .. }
+                | pacsguard_store::StoreError::Corrupt { .. }),
+            ) => report.problems.push(Problem {
+                position: format!("store {}", path.display()),
+                what: e.to_string(),
+            }),
+            Err(e) => return Err(e.into()),
+        }
+    }
     if report.unsigned_records > 0
         && let Ok(key) = home.load_key()
     {

@@ -278,6 +278,33 @@ fn verify_names_a_forged_record_after_the_last_checkpoint() {
     assert_eq!(env.run(&["check"]).status.code(), Some(2));
 }
 
+// Item 10: the acceptances are signed with the baseline; `check` refuses one edited with
+// sqlite3, and `audit verify` must not call that home intact.
+#[test]
+fn verify_refuses_an_acceptance_edited_in_the_store() {
+    let env = Env::new();
+    env.profile(&[]);
+    fs::write(env.path("readme.txt"), b"changed").expect("edit");
+    let out = env.run(&[
+        "accept",
+        env.path("readme.txt").to_str().expect("utf-8"),
+        "--reason",
+        "ticket 1",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(env.run(&["audit", "verify"]).status.code(), Some(0));
+    let out = Command::new("sqlite3")
+        .arg(env.home.join("pacsguard.db"))
+        .arg("UPDATE acceptances SET reason = 'approved by the CISO'")
+        .output()
+        .expect("sqlite3");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(env.run(&["check"]).status.code(), Some(2));
+    let out = env.run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(stdout(&out).contains("signature"), "{}", stdout(&out));
+}
+
 // Item 8: the store and the trail each state the other's last known state.
 #[test]
 fn a_deleted_store_is_tampering_not_a_home_without_a_profile() {
