@@ -708,3 +708,62 @@ fn a_fifo_in_place_of_the_maintenance_windows_is_refused_not_waited_on() {
         stderr(&out)
     );
 }
+
+// An init killed after the trail's first checkpoint but before it wrote the key (the key
+// goes last) left a home whose every command said "not initialized: run init" and whose
+// init refused ("a trail but no signing key"): a home that refused until a person moved
+// files. The trail holds only the init's own record, so init sets it aside and starts over;
+// a trail that holds more is still evidence and still refused.
+#[test]
+fn an_init_killed_before_it_wrote_the_key_can_be_run_again() {
+    let env = Env::new();
+    // What the kill leaves: everything but the key.
+    fs::remove_file(env.home.join("signing.key")).expect("the key never written");
+    let out = env.run(&["init"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let aside: Vec<String> = fs::read_dir(&env.home)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".interrupted-init-"))
+        .collect();
+    assert_eq!(aside.len(), 3, "kept, not deleted: {aside:?}");
+    env.profile(&[]);
+    assert_eq!(env.check(&[]).0, 0);
+    assert_eq!(env.run(&["audit", "verify"]).status.code(), Some(0));
+
+    // A trail that recorded more than the init is evidence: kept, and refused.
+    fs::remove_file(env.home.join("signing.key")).expect("key deleted");
+    let out = env.run(&["init"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no signing key"), "{}", stderr(&out));
+    assert!(env.home.join("audit.log").exists());
+}
+
+// MAX_INTERRUPTED_INIT_LOG_BYTES (64 KiB): a keyless audit.log of init records beyond it is
+// not what an interrupted init leaves: kept and refused, never set aside.
+#[test]
+fn a_keyless_trail_beyond_the_interrupted_init_limit_is_kept() {
+    let env = Env::new();
+    fs::remove_file(env.home.join("signing.key")).expect("the key never written");
+    let path = env.home.join("audit.log");
+    let line = fs::read_to_string(&path).expect("read");
+    let line = line.lines().next().expect("the init record").to_string();
+    let mut text = String::new();
+    while text.len() <= 64 << 10 {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    fs::write(&path, &text).expect("write");
+    let out = env.run(&["init"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(fs::read_to_string(&path).expect("kept"), text);
+    // At the limit it is one of ours.
+    let mut text = String::new();
+    while text.len() + line.len() < 64 << 10 {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    fs::write(&path, &text).expect("write");
+    let out = env.run(&["init"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
