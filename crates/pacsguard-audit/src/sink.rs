@@ -187,8 +187,12 @@ impl AuditSink {
             return Err(damaged(
                 &files.log,
                 format!(
-                    "the witness holds a checkpoint of {} records, newer than this trail's last ({last_size}): rolled back",
+                    "the witness {} holds a checkpoint of {} records, newer than this trail's last ({last_size}) in {}: the checkpoints or the whole trail were rolled back",
+                    witness_path
+                        .as_ref()
+                        .map_or(String::new(), |p| p.display().to_string()),
                     witness.size,
+                    files.checkpoints.display(),
                 ),
             ));
         }

@@ -236,6 +236,14 @@ fn verify_refuses_checkpoints_cut_back_behind_the_witness() {
     fs::write(&path, format!("{}\n", lines.join("\n"))).expect("write");
     let out = env.run(&["check"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    // The refusal names both files that disagree.
+    let file = witness_file(&witness);
+    assert!(
+        stderr(&out).contains(&file.display().to_string())
+            && stderr(&out).contains("checkpoints.jsonl"),
+        "{}",
+        stderr(&out)
+    );
     for args in [
         &["audit", "verify"][..],
         &[
