@@ -30,6 +30,8 @@ declare -A needed=(
   # read its certificate with openssl
   [curl]=curl
   [openssl]=openssl
+  # edits the store the way an intruder would (issue 12: acceptances edited in place)
+  [sqlite3]=sqlite3
 )
 
 # packages that provide no command of their own

@@ -77,6 +77,10 @@ pub struct Opening {
     /// The size of the witness's checkpoint before it is re-initialised (`None` when
     /// there was none); only in [`WitnessMode::Reinitialise`].
     pub witness_was: Option<u64>,
+    /// The witness held the checkpoint before the last (of this many records): a command
+    /// was killed between its checkpoint and the witness copy. The next checkpoint brings
+    /// the witness up to date; the caller records that it did.
+    pub witness_behind_by_crash: Option<u64>,
     /// Records covered by the last checkpoint (0: a new trail, or one whose checkpoints
     /// and records were all deleted).
     pub signed_size: u64,
@@ -183,8 +187,12 @@ impl AuditSink {
             return Err(damaged(
                 &files.log,
                 format!(
-                    "the witness holds a checkpoint of {} records, newer than this trail's last ({last_size}): rolled back",
+                    "the witness {} holds a checkpoint of {} records, newer than this trail's last ({last_size}) in {}: the checkpoints or the whole trail were rolled back",
+                    witness_path
+                        .as_ref()
+                        .map_or(String::new(), |p| p.display().to_string()),
                     witness.size,
+                    files.checkpoints.display(),
                 ),
             ));
         }
@@ -196,6 +204,13 @@ impl AuditSink {
                     "it holds no checkpoint of this trail (last checkpoint: {} records): the file was deleted, or the witness was configured after the trail began",
                     last.size
                 )),
+                // Exactly the checkpoint before the last: what a command killed between
+                // its checkpoint (synced in the home first) and the witness copy leaves.
+                // The log proves the last extends it (both roots are reproduced below), so
+                // the next checkpoint brings the witness up to date, on the record. Anyone
+                // who could put this copy back could equally roll back trail and witness
+                // together, which no witness catches.
+                Some(w) if previous.as_ref() == Some(w) => None,
                 Some(w) if w.size < last.size => Some(format!(
                     "it holds a checkpoint of {} records, behind this trail's last ({}): a write to the witness failed (a full, read-only or unmounted share), or an older copy of the witness file was put back",
                     w.size, last.size
@@ -241,7 +256,14 @@ impl AuditSink {
             ("last checkpoint", last.as_ref()),
             ("checkpoint before the last", previous.as_ref()),
         ];
-        if sizes.len() > 1 || last.is_none() {
+        // Only where the records were read at its size: a witness further behind (a share
+        // restored from a backup) was not, and is proven a prefix by `prove_consistent`
+        // when a person re-initialises it (otherwise it is refused as behind). Comparing it
+        // with a root never computed called a whole trail damaged.
+        if witness
+            .as_ref()
+            .is_some_and(|w| roots.contains_key(&w.size))
+        {
             expected.push(("witness checkpoint", witness.as_ref()));
         }
         for (what, checkpoint) in expected {
@@ -327,6 +349,12 @@ impl AuditSink {
             torn_checkpoint,
             torn_tail: torn,
             adopted: log.size() - signed_size.min(log.size()),
+            witness_behind_by_crash: match (&witness, &last) {
+                (Some(w), Some(l)) if w.size < l.size && witness_mode == WitnessMode::Required => {
+                    Some(w.size)
+                }
+                _ => None,
+            },
             witness_was: match witness_mode {
                 WitnessMode::Reinitialise => witness.as_ref().map(|w| w.size),
                 WitnessMode::Required => None,

@@ -133,6 +133,20 @@ pub fn verify(
                     .and_then(|note| Checkpoint::open(note, verifier).map_err(|e| e.to_string()))
                 {
                     Ok(checkpoint) => {
+                        // The home's checkpoint is synced before its witness copy is
+                        // written: a witness ahead of checkpoints.jsonl means checkpoints
+                        // were deleted or put back, even when the records are all there.
+                        let last = signed.last().map_or(0, |(_, c)| c.size);
+                        if checkpoint.size > last {
+                            report.problems.push(Problem {
+                                position: format!("witness {}", path.display()),
+                                what: format!(
+                                    "holds a checkpoint of {} records, newer than the last in {} ({last}): checkpoints were deleted, or the trail was rolled back",
+                                    checkpoint.size,
+                                    checkpoints.display()
+                                ),
+                            });
+                        }
                         signed.push((format!("witness {}", path.display()), checkpoint))
                     }
                     Err(e) => report.problems.push(Problem {

@@ -157,6 +157,36 @@ fn cross_check_store(home: &Home, report: &mut VerifyReport) -> Result<(), Engin
             what,
         });
     }
+    // Records after the last checkpoint are signed by the next command only if they carry
+    // this home's record MAC; `check` refuses the others. With the key at hand, verify
+    // says so too, instead of calling a forged record merely "not signed yet" (exit 1).
+    // The store's own signature (the baseline and the acceptances: who, when, why):
+    // every command refuses an edited store, and verify must not call that home intact.
+    if let Ok(key) = home.load_key() {
+        match pacsguard_store::Store::open(&path)?.load(&key.verifying_key()) {
+            Ok(_) => {}
+            Err(
+                e @ (pacsguard_store::StoreError::BadSignature { .. }
+                | pacsguard_store::StoreError::WrongKey { .. }
+                | pacsguard_store::StoreError::Corrupt { .. }),
+            ) => report.problems.push(Problem {
+                position: format!("store {}", path.display()),
+                what: e.to_string(),
+            }),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if report.unsigned_records > 0
+        && let Ok(key) = home.load_key()
+    {
+        let record_key = pacsguard_audit::RecordKey::of(&home.trail_signer(&key)?);
+        let log = home.audit_log_path();
+        if let Some(problem) = unsealed_record(&log, report.signed_size, &record_key)
+            .map_err(|e| EngineError::io(&log, e))?
+        {
+            report.problems.push(problem);
+        }
+    }
     if let Some(what) = crate::ops::forwarded_beyond(home, report.records)? {
         report.problems.push(Problem {
             position: format!(
@@ -167,6 +197,36 @@ fn cross_check_store(home: &Home, report: &mut VerifyReport) -> Result<(), Engin
         });
     }
     Ok(())
+}
+
+/// The first complete record after the first `signed` ones without a valid MAC of this
+/// home (a torn last line is not a record, and is reported as such elsewhere).
+fn unsealed_record(
+    log: &Path,
+    signed: u64,
+    record_key: &pacsguard_audit::RecordKey,
+) -> std::io::Result<Option<Problem>> {
+    let file = open_regular(log).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let mut reader = BufReader::new(file);
+    let mut line = Vec::new();
+    let (mut index, mut offset) = (0u64, 0u64);
+    loop {
+        line.clear();
+        let n = (&mut reader)
+            .take(MAX_RECORD_BYTES as u64 + 1)
+            .read_until(b'\n', &mut line)?;
+        if n == 0 || line.last() != Some(&b'\n') {
+            return Ok(None);
+        }
+        if index >= signed && !record_key.check(&line[..line.len() - 1]) {
+            return Ok(Some(Problem {
+                position: format!("record {index} (byte {offset})"),
+                what: "after the last checkpoint, and without a valid MAC of this home: not written by PacsGuard (appended or edited by someone else)".into(),
+            }));
+        }
+        index += 1;
+        offset += n as u64;
+    }
 }
 
 /// Filters for `audit show`.

@@ -36,7 +36,8 @@ pub enum EngineError {
     #[error(transparent)]
     Audit(#[from] pacsguard_audit::LogError),
     /// Tampering found before anything could be done: the command did nothing and wrote
-    /// nothing, and the finding is the answer (exit status 1, like any alert).
+    /// nothing; the finding is shown, and the exit status is 2 like every other mismatch
+    /// of store and trail (a rolled-back trail, a deleted store): the command did not run.
     #[error("{}", .0.detail)]
     Tampered(Box<pacsguard_events::Finding>),
     /// The findings were made but could not be put on the audit trail (a full disk): they

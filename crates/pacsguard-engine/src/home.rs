@@ -132,7 +132,7 @@ impl Home {
         )?;
         // A trail without a key: an interrupted init, or a key deleted. Never signed over
         // with a new key.
-        if !crate::ops::trail_is_gone(self)? {
+        if !crate::ops::trail_is_gone(self)? && !self.set_aside_interrupted_init()? {
             return Err(EngineError::io(
                 &self.dir,
                 "it holds an audit trail (audit.log, checkpoints.jsonl) but no signing key: an interrupted init or a deleted key; keep it as evidence and move it aside to start a new home",
@@ -165,6 +165,43 @@ impl Home {
             key_fingerprint: fingerprint,
             config_written,
         })
+    }
+
+    /// An init killed after the trail's first checkpoint but before it wrote the key (the
+    /// key goes last) leaves a trail holding only its own `init` record: no key can ever
+    /// extend it, and it records nothing but the attempt. Its files (`audit.log`,
+    /// `checkpoints.jsonl`, `trail.pub`) are moved aside, kept, so `init` can start over
+    /// instead of refusing the home until a person moves them. A trail holding anything
+    /// else is evidence: it is left alone and refused.
+    fn set_aside_interrupted_init(&self) -> Result<bool, EngineError> {
+        let log = self.audit_log_path();
+        let bytes = match pacsguard_fs::read_file(&log, MAX_INTERRUPTED_INIT_LOG_BYTES) {
+            Ok(read) => read.bytes,
+            Err(e) if e.is_missing() => Vec::new(),
+            // Larger, not a regular file, unreadable: not what an init leaves.
+            Err(_) => return Ok(false),
+        };
+        let complete = bytes
+            .split_inclusive(|b| *b == b'\n')
+            .filter(|line| line.ends_with(b"\n"));
+        for line in complete {
+            let action = serde_json::from_slice::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v.get("action").and_then(|a| a.as_str()).map(String::from));
+            if action.as_deref() != Some(Action::Init.as_str()) {
+                return Ok(false);
+            }
+        }
+        let stamp = crate::ops::now_unix();
+        for path in [log, self.checkpoints_path(), self.trail_key_path()] {
+            if fs::symlink_metadata(&path).is_err() {
+                continue;
+            }
+            let mut aside = path.clone().into_os_string();
+            aside.push(format!(".interrupted-init-{stamp}"));
+            fs::rename(&path, &aside).map_err(|e| EngineError::io(&path, e))?;
+        }
+        Ok(true)
     }
 
     /// Refuses a home that others could write to: whoever can replace the store, the key
@@ -328,7 +365,7 @@ impl Home {
     /// name as C2SP recommends: `pacsguard.local/<host>/<key fingerprint>`, so two hosts
     /// of the same name (a cloned machine) never share one. Homes created before keep
     /// the name in their `trail.pub` (`pacsguard-<host>`).
-    fn trail_signer(&self, key: &SigningKey) -> Result<Signer, EngineError> {
+    pub(crate) fn trail_signer(&self, key: &SigningKey) -> Result<Signer, EngineError> {
         let path = self.trail_key_path();
         let bad = |reason: String| EngineError::Key {
             path: path.clone(),
@@ -417,6 +454,11 @@ fn opening_details(opening: &Opening) -> Vec<String> {
             "audit trail: a checkpoint line cut short by an interrupted write (a full disk or a crash; {length} bytes at byte {offset} of checkpoints.jsonl) was cut off; the records it would have signed are signed into the next checkpoint"
         ));
     }
+    if let Some(size) = opening.witness_behind_by_crash {
+        details.push(format!(
+            "audit trail: the witness held the checkpoint before the last ({size} records; a command was killed between its checkpoint and the witness copy); the next checkpoint brings it up to date"
+        ));
+    }
     if opening.adopted > 0 {
         details.push(format!(
             "audit trail: {} record(s) after the last checkpoint, each carrying this home's record MAC (written by a PacsGuard command killed, or stopped by a full disk, before it signed them), are signed into the next checkpoint",
@@ -425,6 +467,10 @@ fn opening_details(opening: &Opening) -> Vec<String> {
     }
     details
 }
+
+/// The most of `audit.log` read to tell an interrupted init (one record of a few hundred
+/// bytes) from a trail that holds more; anything larger is kept and refused.
+const MAX_INTERRUPTED_INIT_LOG_BYTES: u64 = 64 << 10;
 
 /// This machine's name, for records and the trail's origin.
 pub fn hostname() -> String {

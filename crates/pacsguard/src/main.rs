@@ -306,12 +306,13 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            // Tampering found before anything ran: an alert (exit 1), shown as a finding.
+            // Tampering found before anything ran: shown as the finding it is, and an
+            // error (exit 2) like every other store/trail mismatch: the command did not run.
             if let Some(pacsguard_engine::EngineError::Tampered(finding)) =
                 e.downcast_ref::<pacsguard_engine::EngineError>()
             {
                 let _ = output::tampered(finding, json);
-                return ExitCode::from(1);
+                return ExitCode::from(2);
             }
             // Escaped: a path in an error message must not drive the terminal either.
             let message = pacsguard_events::escape_bytes(error_message(&e).as_bytes());

@@ -133,7 +133,7 @@ fn a_whole_home_rolled_back_is_caught_by_the_forwarding_cursor() {
 
 // Item 2: audit.log, checkpoints.jsonl and pacsguard.db deleted, the key left.
 #[test]
-fn a_home_reset_behind_the_key_is_an_alert_until_a_person_reinitialises_it() {
+fn a_home_reset_behind_the_key_is_refused_until_a_person_reinitialises_it() {
     let env = Env::new();
     env.profile(&[]);
     for name in ["audit.log", "checkpoints.jsonl", "pacsguard.db"] {
@@ -145,7 +145,8 @@ fn a_home_reset_behind_the_key_is_an_alert_until_a_person_reinitialises_it() {
         &["scan", env.tree_str()][..],
     ] {
         let out = env.run(args);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        // Tampering, like a rolled-back trail: exit 2, with the alert shown.
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         assert!(
             stdout(&out).contains("trail-reset") && stderr(&out).contains("audit reinit"),
             "{}{}",
@@ -154,7 +155,7 @@ fn a_home_reset_behind_the_key_is_an_alert_until_a_person_reinitialises_it() {
         );
     }
     let out = env.run(&["check", "--json"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
     assert_eq!(doc["findings"][0]["kind"], "trail-reset");
     assert_eq!(doc["findings"][0]["severity"], "alert");

@@ -93,6 +93,8 @@ fn a_witness_behind_the_trail_is_refused_and_reinitialised_only_if_consistent() 
     let (env, witness) = witnessed_env();
     let file = witness_file(&witness);
     let old = fs::read(&file).expect("read");
+    // Two commands on: the witness is further behind than any crash leaves it.
+    assert_eq!(env.check(&[]).0, 0);
     assert_eq!(env.check(&[]).0, 0);
     fs::write(&file, &old).expect("witness put back behind");
     let out = env.run(&["check"]);
@@ -110,6 +112,37 @@ fn a_witness_behind_the_trail_is_refused_and_reinitialised_only_if_consistent() 
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_ne!(fs::read(&file).expect("read"), old);
     assert_eq!(env.check(&[]).0, 0);
+}
+
+// A command killed after its checkpoint is durable in the home but before the witness
+// copy is written leaves the witness holding the checkpoint before the last. That is a
+// crash, not tampering: the next command brings the witness up to date, on the record,
+// instead of refusing the home until a person acts (kill -9 did that 3 times in 10).
+#[test]
+fn a_witness_left_one_checkpoint_behind_by_a_crash_is_brought_up_to_date_on_the_record() {
+    let (env, witness) = witnessed_env();
+    let file = witness_file(&witness);
+    let old = fs::read(&file).expect("read");
+    assert_eq!(env.check(&[]).0, 0);
+    // What the kill leaves: the home's newest checkpoint, the witness's previous one.
+    fs::write(&file, &old).expect("the copy the killed command did not write");
+    let out = env.run(&["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_ne!(fs::read(&file).expect("read"), old, "the witness caught up");
+    let audit = records(&env, "audit");
+    assert!(
+        audit.iter().any(|r| r["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("witness held the checkpoint before the last"))),
+        "{audit:#?}"
+    );
+    let out = env.run(&[
+        "audit",
+        "verify",
+        "--witness",
+        witness.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
 
 #[test]
@@ -188,6 +221,98 @@ fn records_of_a_command_killed_before_signing_are_adopted_on_the_record() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
+// The newest checkpoint line deleted (the records left): `check` refuses it against the
+// witness, and `audit verify` must not call the same home intact because the witness's
+// copy happens to sign every record.
+#[test]
+fn verify_refuses_checkpoints_cut_back_behind_the_witness() {
+    let (env, witness) = witnessed_env();
+    fs::write(env.path("readme.txt"), b"changed").expect("edit");
+    assert_eq!(env.check(&[]).0, 1);
+    let path = env.home.join("checkpoints.jsonl");
+    let text = fs::read_to_string(&path).expect("read");
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.pop();
+    fs::write(&path, format!("{}\n", lines.join("\n"))).expect("write");
+    let out = env.run(&["check"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    // The refusal names both files that disagree.
+    let file = witness_file(&witness);
+    assert!(
+        stderr(&out).contains(&file.display().to_string())
+            && stderr(&out).contains("checkpoints.jsonl"),
+        "{}",
+        stderr(&out)
+    );
+    for args in [
+        &["audit", "verify"][..],
+        &[
+            "audit",
+            "verify",
+            "--witness",
+            witness.to_str().expect("utf-8"),
+        ][..],
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stdout(&out));
+        assert!(
+            stdout(&out).contains("newer than the last in"),
+            "{}",
+            stdout(&out)
+        );
+    }
+}
+
+// Item 7: a well-formed record appended after the last checkpoint without the home's
+// MAC is refused by `check`; `audit verify` on the home (which has the key) must call it
+// tampering too, not merely "not signed yet" (exit 1).
+#[test]
+fn verify_names_a_forged_record_after_the_last_checkpoint() {
+    let env = Env::new();
+    env.profile(&[]);
+    let path = env.home.join("audit.log");
+    let text = fs::read_to_string(&path).expect("read");
+    let mut record: serde_json::Value =
+        serde_json::from_str(text.lines().last().expect("a record")).expect("json");
+    record["seq"] = (record["seq"].as_u64().expect("seq") + 1).into();
+    fs::write(&path, format!("{text}{record}\n")).expect("append");
+    let out = env.run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("without a valid MAC"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(env.run(&["check"]).status.code(), Some(2));
+}
+
+// Item 10: the acceptances are signed with the baseline; `check` refuses one edited with
+// sqlite3, and `audit verify` must not call that home intact.
+#[test]
+fn verify_refuses_an_acceptance_edited_in_the_store() {
+    let env = Env::new();
+    env.profile(&[]);
+    fs::write(env.path("readme.txt"), b"changed").expect("edit");
+    let out = env.run(&[
+        "accept",
+        env.path("readme.txt").to_str().expect("utf-8"),
+        "--reason",
+        "ticket 1",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(env.run(&["audit", "verify"]).status.code(), Some(0));
+    let out = Command::new("sqlite3")
+        .arg(env.home.join("pacsguard.db"))
+        .arg("UPDATE acceptances SET reason = 'approved by the CISO'")
+        .output()
+        .expect("sqlite3");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(env.run(&["check"]).status.code(), Some(2));
+    let out = env.run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(stdout(&out).contains("signature"), "{}", stdout(&out));
+}
+
 // Item 8: the store and the trail each state the other's last known state.
 #[test]
 fn a_deleted_store_is_tampering_not_a_home_without_a_profile() {
@@ -226,9 +351,10 @@ fn an_emptied_trail_does_not_verify_while_the_store_holds_a_baseline() {
     let out = env.run(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     assert!(stdout(&out).contains("generation 1"), "{}", stdout(&out));
-    // A trail gone while the key remains is a reset: an alert, and nothing runs.
+    // A trail gone while the key remains is a reset: tampering (exit 2, the alert shown),
+    // and nothing runs.
     let out = env.run(&["check"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stdout(&out).contains("trail-reset") && stderr(&out).contains("generation 1"),
         "{}",
@@ -589,4 +715,63 @@ fn a_fifo_in_place_of_the_maintenance_windows_is_refused_not_waited_on() {
         "{}",
         stderr(&out)
     );
+}
+
+// An init killed after the trail's first checkpoint but before it wrote the key (the key
+// goes last) left a home whose every command said "not initialized: run init" and whose
+// init refused ("a trail but no signing key"): a home that refused until a person moved
+// files. The trail holds only the init's own record, so init sets it aside and starts over;
+// a trail that holds more is still evidence and still refused.
+#[test]
+fn an_init_killed_before_it_wrote_the_key_can_be_run_again() {
+    let env = Env::new();
+    // What the kill leaves: everything but the key.
+    fs::remove_file(env.home.join("signing.key")).expect("the key never written");
+    let out = env.run(&["init"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let aside: Vec<String> = fs::read_dir(&env.home)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".interrupted-init-"))
+        .collect();
+    assert_eq!(aside.len(), 3, "kept, not deleted: {aside:?}");
+    env.profile(&[]);
+    assert_eq!(env.check(&[]).0, 0);
+    assert_eq!(env.run(&["audit", "verify"]).status.code(), Some(0));
+
+    // A trail that recorded more than the init is evidence: kept, and refused.
+    fs::remove_file(env.home.join("signing.key")).expect("key deleted");
+    let out = env.run(&["init"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no signing key"), "{}", stderr(&out));
+    assert!(env.home.join("audit.log").exists());
+}
+
+// MAX_INTERRUPTED_INIT_LOG_BYTES (64 KiB): a keyless audit.log of init records beyond it is
+// not what an interrupted init leaves: kept and refused, never set aside.
+#[test]
+fn a_keyless_trail_beyond_the_interrupted_init_limit_is_kept() {
+    let env = Env::new();
+    fs::remove_file(env.home.join("signing.key")).expect("the key never written");
+    let path = env.home.join("audit.log");
+    let line = fs::read_to_string(&path).expect("read");
+    let line = line.lines().next().expect("the init record").to_string();
+    let mut text = String::new();
+    while text.len() <= 64 << 10 {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    fs::write(&path, &text).expect("write");
+    let out = env.run(&["init"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(fs::read_to_string(&path).expect("kept"), text);
+    // At the limit it is one of ours.
+    let mut text = String::new();
+    while text.len() + line.len() < 64 << 10 {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    fs::write(&path, &text).expect("write");
+    let out = env.run(&["init"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }

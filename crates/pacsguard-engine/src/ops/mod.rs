@@ -481,7 +481,7 @@ pub(crate) fn forwarded_beyond(home: &Home, records: u64) -> Result<Option<Strin
     }))
 }
 
-fn now_unix() -> i64 {
+pub(crate) fn now_unix() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))

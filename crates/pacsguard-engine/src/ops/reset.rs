@@ -3,7 +3,7 @@
 //! `init` writes the key last, after the trail's first checkpoint, so a key without a
 //! trail never happens by itself: `audit.log` and `checkpoints.jsonl` (and usually
 //! `pacsguard.db`) were deleted or emptied, which hides everything the home recorded.
-//! Every command refuses such a home with a `trail-reset` alert (exit 1) and writes
+//! Every command refuses such a home with a `trail-reset` alert (exit 2) and writes
 //! nothing, until a person has checked why and runs `audit reinit --reason`: that starts a
 //! new trail, under a new origin (one key never signs two unrelated trees under one
 //! name), whose first records are the alert and the person's reason.
