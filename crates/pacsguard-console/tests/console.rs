@@ -127,9 +127,7 @@ impl Harness {
             Body::empty()
         };
         let mut request = builder.body(body).expect("request");
-        request.extensions_mut().insert(Peer(
-            "192.0.2.10:50000".parse::<SocketAddr>().expect("addr"),
-        ));
+        from_test_peer(&mut request);
         let response = self.app.clone().oneshot(request).await.expect("infallible");
         let status = response.status();
         let headers = response.headers().clone();
@@ -153,6 +151,11 @@ impl Harness {
     /// The current TOTP code of a base32 secret, a fresh step each time it is asked.
     fn next_code(&self, secret_b32: &str) -> String {
         self.clock.advance(totp::STEP_SECONDS);
+        self.code_now(secret_b32)
+    }
+
+    /// The TOTP code of a base32 secret at the clock's current step.
+    fn code_now(&self, secret_b32: &str) -> String {
         let secret = data_encoding::BASE32_NOPAD
             .decode(secret_b32.as_bytes())
             .expect("base32");
@@ -162,30 +165,36 @@ impl Harness {
     /// Setup of the first administrator and its enrolment: its cookie, CSRF token and
     /// TOTP secret.
     async fn first_admin(&self) -> (String, String, String) {
-        let token = self
-            .console
-            .issue_setup_token()
-            .expect("issued")
-            .expect("no account yet");
-        let r = self
-            .send(
-                "POST",
-                "/setup",
-                None,
-                &[
-                    ("token", &token),
-                    ("name", "admin"),
-                    ("password", ADMIN_PASSWORD),
-                ],
-            )
-            .await;
+        let token = self.setup_token();
+        let r = self.setup(&token, "admin", ADMIN_PASSWORD).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
         assert_eq!(r.location(), Some("/enrol"));
         let cookie = r.cookie().expect("session cookie");
         self.enrol(&cookie).await
     }
 
-    async fn enrol(&self, cookie: &str) -> (String, String, String) {
+    /// The first administrator's setup form, sent with a setup token.
+    async fn setup(&self, token: &str, name: &str, password: &str) -> Response {
+        self.send(
+            "POST",
+            "/setup",
+            None,
+            &[("token", token), ("name", name), ("password", password)],
+        )
+        .await
+    }
+
+    /// A fresh setup token, issued while no account exists.
+    fn setup_token(&self) -> String {
+        self.console
+            .issue_setup_token()
+            .expect("issued")
+            .expect("no account yet")
+    }
+
+    /// The enrolment page read and answered with the current code: the answer (which
+    /// shows the recovery codes) and the TOTP secret.
+    async fn submit_enrolment(&self, cookie: &str) -> (Response, String) {
         let page = self.send("GET", "/enrol", Some(cookie), &[]).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
         let secret = page.element("totp-secret").expect("secret shown");
@@ -199,6 +208,11 @@ impl Harness {
                 &[("csrf", &csrf), ("code", &code)],
             )
             .await;
+        (r, secret)
+    }
+
+    async fn enrol(&self, cookie: &str) -> (String, String, String) {
+        let (r, secret) = self.submit_enrolment(cookie).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         assert!(r.body.contains("id=\"recovery-codes\""));
         let new_cookie = r.cookie().expect("a new session token after enrolment");
@@ -214,14 +228,33 @@ impl Harness {
     }
 
     async fn login(&self, name: &str, password: &str, code: &str) -> Response {
+        self.login_from(None, name, password, code).await
+    }
+
+    /// Sign-in from a browser that may still hold a session cookie.
+    async fn login_from(
+        &self,
+        cookie: Option<&str>,
+        name: &str,
+        password: &str,
+        code: &str,
+    ) -> Response {
         self.send(
             "POST",
             "/login",
-            None,
+            cookie,
             &[("name", name), ("password", password), ("code", code)],
         )
         .await
     }
+}
+
+/// Marks a request as coming from the one test client address, as the server's accept
+/// loop would.
+fn from_test_peer(request: &mut Request<Body>) {
+    request.extensions_mut().insert(Peer(
+        "192.0.2.10:50000".parse::<SocketAddr>().expect("addr"),
+    ));
 }
 
 fn enc(text: &str) -> String {
@@ -247,11 +280,7 @@ fn details(events: &[Event], action: Action, outcome: Outcome) -> Vec<String> {
 #[tokio::test]
 async fn first_start_needs_the_setup_link_once_and_the_second_factor_before_anything() {
     let h = harness();
-    let token = h
-        .console
-        .issue_setup_token()
-        .expect("issued")
-        .expect("no account yet");
+    let token = h.setup_token();
     assert_eq!(
         h.send("GET", "/setup?token=00", None, &[]).await.status,
         StatusCode::FORBIDDEN
@@ -263,32 +292,10 @@ async fn first_start_needs_the_setup_link_once_and_the_second_factor_before_anyt
         StatusCode::OK
     );
     // A common password is refused, the token is not spent by it.
-    let r = h
-        .send(
-            "POST",
-            "/setup",
-            None,
-            &[
-                ("token", &token),
-                ("name", "admin"),
-                ("password", "password123"),
-            ],
-        )
-        .await;
+    let r = h.setup(&token, "admin", "password123").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body.contains("common passwords"), "{}", r.body);
-    let r = h
-        .send(
-            "POST",
-            "/setup",
-            None,
-            &[
-                ("token", &token),
-                ("name", "admin"),
-                ("password", ADMIN_PASSWORD),
-            ],
-        )
-        .await;
+    let r = h.setup(&token, "admin", ADMIN_PASSWORD).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     let cookie = r.cookie().expect("cookie");
     let set_cookie = r
@@ -313,18 +320,7 @@ async fn first_start_needs_the_setup_link_once_and_the_second_factor_before_anyt
             .status,
         StatusCode::FORBIDDEN
     );
-    let again = h
-        .send(
-            "POST",
-            "/setup",
-            None,
-            &[
-                ("token", &token),
-                ("name", "second"),
-                ("password", ADMIN_PASSWORD),
-            ],
-        )
-        .await;
+    let again = h.setup(&token, "second", ADMIN_PASSWORD).await;
     assert_eq!(again.status, StatusCode::FORBIDDEN);
     // Nothing but enrolment opens before the second factor.
     for path in ["/", "/api/overview", "/accounts"] {
@@ -365,25 +361,10 @@ async fn first_start_needs_the_setup_link_once_and_the_second_factor_before_anyt
 #[tokio::test]
 async fn an_expired_setup_link_creates_nothing() {
     let h = harness();
-    let token = h
-        .console
-        .issue_setup_token()
-        .expect("issued")
-        .expect("no account yet");
+    let token = h.setup_token();
     h.clock
         .advance(pacsguard_console::auth::SETUP_TOKEN_LIFETIME);
-    let r = h
-        .send(
-            "POST",
-            "/setup",
-            None,
-            &[
-                ("token", &token),
-                ("name", "admin"),
-                ("password", ADMIN_PASSWORD),
-            ],
-        )
-        .await;
+    let r = h.setup(&token, "admin", ADMIN_PASSWORD).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert!(r.cookie().is_none());
 }
@@ -417,16 +398,7 @@ async fn sign_in_refuses_every_failure_alike_and_a_code_once() {
     // A new sign-in is a new token, and ends the session the browser still had.
     let code = h.next_code(&secret);
     let second = h
-        .send(
-            "POST",
-            "/login",
-            Some(&first),
-            &[
-                ("name", "admin"),
-                ("password", ADMIN_PASSWORD),
-                ("code", &code),
-            ],
-        )
+        .login_from(Some(&first), "admin", ADMIN_PASSWORD, &code)
         .await;
     assert_ne!(second.cookie().expect("cookie"), first);
     assert_eq!(
@@ -452,36 +424,10 @@ async fn sign_in_refuses_every_failure_alike_and_a_code_once() {
 #[tokio::test]
 async fn a_recovery_code_signs_in_once() {
     let h = harness();
-    let token = h
-        .console
-        .issue_setup_token()
-        .expect("issued")
-        .expect("no account yet");
-    let r = h
-        .send(
-            "POST",
-            "/setup",
-            None,
-            &[
-                ("token", &token),
-                ("name", "admin"),
-                ("password", ADMIN_PASSWORD),
-            ],
-        )
-        .await;
+    let token = h.setup_token();
+    let r = h.setup(&token, "admin", ADMIN_PASSWORD).await;
     let cookie = r.cookie().expect("cookie");
-    let page = h.send("GET", "/enrol", Some(&cookie), &[]).await;
-    let secret = page.element("totp-secret").expect("secret");
-    let csrf = page.field("csrf").expect("csrf");
-    let code = h.next_code(&secret);
-    let r = h
-        .send(
-            "POST",
-            "/enrol",
-            Some(&cookie),
-            &[("csrf", &csrf), ("code", &code)],
-        )
-        .await;
+    let (r, _) = h.submit_enrolment(&cookie).await;
     let start = r.body.find("<li>").expect("codes") + 4;
     let end = start + r.body[start..].find("</li>").expect("end");
     let recovery = r.body[start..end].to_string();
@@ -539,12 +485,7 @@ async fn a_delay_after_repeated_failures_refuses_even_the_right_password() {
         h.login("admin", "wrong password again", "").await;
     }
     // Within the delay (1 s after the 4th failure): refused unchecked.
-    let code = {
-        let raw = data_encoding::BASE32_NOPAD
-            .decode(secret.as_bytes())
-            .expect("b32");
-        totp::code_at_step(&raw, totp::step_of(h.clock.now()))
-    };
+    let code = h.code_now(&secret);
     let r = h.login("admin", ADMIN_PASSWORD, &code).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let events = h.events();
@@ -815,9 +756,7 @@ async fn a_request_that_never_finishes_is_ended_at_the_request_timeout() {
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body(Body::new(NeverEnding))
         .expect("request");
-    request.extensions_mut().insert(Peer(
-        "192.0.2.10:50000".parse::<SocketAddr>().expect("addr"),
-    ));
+    from_test_peer(&mut request);
     let started = tokio::time::Instant::now();
     let response = h.app.clone().oneshot(request).await.expect("infallible");
     assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
