@@ -117,6 +117,12 @@ impl ConsoleDb {
         }
     }
 
+    /// Runs one statement on the connection: the number of rows it changed, an error
+    /// naming the store file.
+    fn execute(&self, statement: &str, params: impl rusqlite::Params) -> Result<usize, StoreError> {
+        self.conn.execute(statement, params).map_err(self.sql())
+    }
+
     pub fn account_count(&self) -> Result<i64, StoreError> {
         self.conn
             .query_row("SELECT count(*) FROM console_accounts", [], |r| r.get(0))
@@ -125,12 +131,10 @@ impl ConsoleDb {
 
     /// Replaces the setup token (its digest) and its expiry.
     pub fn set_setup_token(&self, token_hash: &[u8], expires: i64) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "INSERT OR REPLACE INTO console_setup (id, token_hash, expires) VALUES (1, ?1, ?2)",
-                params![token_hash, expires],
-            )
-            .map_err(self.sql())?;
+        self.execute(
+            "INSERT OR REPLACE INTO console_setup (id, token_hash, expires) VALUES (1, ?1, ?2)",
+            params![token_hash, expires],
+        )?;
         Ok(())
     }
 
@@ -196,12 +200,10 @@ impl ConsoleDb {
         password_hash: &str,
         now: i64,
     ) -> Result<i64, StoreError> {
-        self.conn
-            .execute(
-                "INSERT INTO console_accounts (name, role, password_hash, created) VALUES (?1, ?2, ?3, ?4)",
-                params![name, role, password_hash, now],
-            )
-            .map_err(self.sql())?;
+        self.execute(
+            "INSERT INTO console_accounts (name, role, password_hash, created) VALUES (?1, ?2, ?3, ?4)",
+            params![name, role, password_hash, now],
+        )?;
         Ok(self.conn.last_insert_rowid())
     }
 
@@ -260,25 +262,20 @@ impl ConsoleDb {
         failures: i64,
         locked_until: i64,
     ) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "UPDATE console_accounts SET failures = ?2, locked_until = ?3 WHERE id = ?1",
-                params![id, failures, locked_until],
-            )
-            .map_err(self.sql())?;
+        self.execute(
+            "UPDATE console_accounts SET failures = ?2, locked_until = ?3 WHERE id = ?1",
+            params![id, failures, locked_until],
+        )?;
         Ok(())
     }
 
     /// Records that TOTP step `step` was used, only if it is later than the last one
     /// used: returns false for a replayed (or older) code, atomically.
     pub fn spend_totp_step(&self, id: i64, step: i64) -> Result<bool, StoreError> {
-        let changed = self
-            .conn
-            .execute(
-                "UPDATE console_accounts SET totp_last_step = ?2 WHERE id = ?1 AND totp_last_step < ?2",
-                params![id, step],
-            )
-            .map_err(self.sql())?;
+        let changed = self.execute(
+            "UPDATE console_accounts SET totp_last_step = ?2 WHERE id = ?1 AND totp_last_step < ?2",
+            params![id, step],
+        )?;
         Ok(changed == 1)
     }
 
@@ -323,13 +320,10 @@ impl ConsoleDb {
 
     /// Spends one recovery code (by digest): true if it existed and was unused.
     pub fn spend_recovery_code(&self, id: i64, code_hash: &[u8]) -> Result<bool, StoreError> {
-        let changed = self
-            .conn
-            .execute(
-                "UPDATE console_recovery_codes SET used = 1 WHERE account = ?1 AND code_hash = ?2 AND used = 0",
-                params![id, code_hash],
-            )
-            .map_err(self.sql())?;
+        let changed = self.execute(
+            "UPDATE console_recovery_codes SET used = 1 WHERE account = ?1 AND code_hash = ?2 AND used = 0",
+            params![id, code_hash],
+        )?;
         Ok(changed == 1)
     }
 
@@ -351,13 +345,11 @@ impl ConsoleDb {
         now: i64,
         address: &str,
     ) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "INSERT INTO console_sessions (token_hash, account, csrf, created, last_seen, address) \
+        self.execute(
+            "INSERT INTO console_sessions (token_hash, account, csrf, created, last_seen, address) \
                  VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
-                params![token_hash, account, csrf, now, address],
-            )
-            .map_err(self.sql())?;
+            params![token_hash, account, csrf, now, address],
+        )?;
         Ok(())
     }
 
@@ -380,24 +372,19 @@ impl ConsoleDb {
     }
 
     pub fn touch_session(&self, token_hash: &[u8], now: i64) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "UPDATE console_sessions SET last_seen = ?2 WHERE token_hash = ?1",
-                params![token_hash, now],
-            )
-            .map_err(self.sql())?;
+        self.execute(
+            "UPDATE console_sessions SET last_seen = ?2 WHERE token_hash = ?1",
+            params![token_hash, now],
+        )?;
         Ok(())
     }
 
     /// Ends a session; true if it existed.
     pub fn delete_session(&self, token_hash: &[u8]) -> Result<bool, StoreError> {
-        let n = self
-            .conn
-            .execute(
-                "DELETE FROM console_sessions WHERE token_hash = ?1",
-                [token_hash],
-            )
-            .map_err(self.sql())?;
+        let n = self.execute(
+            "DELETE FROM console_sessions WHERE token_hash = ?1",
+            [token_hash],
+        )?;
         Ok(n == 1)
     }
 }
