@@ -854,6 +854,10 @@ fn skip_parens(bytes: &[u8], mut i: usize, depth: usize) -> Step<usize> {
     nested(depth)?;
     let mut open = 1usize;
     while let Some(&b) = bytes.get(i) {
+        if let Some(next) = skip_quoted(bytes, i, depth)? {
+            i = next;
+            continue;
+        }
         match b {
             b'(' => open += 1,
             b')' => {
@@ -862,18 +866,6 @@ fn skip_parens(bytes: &[u8], mut i: usize, depth: usize) -> Step<usize> {
                     return Ok(i + 1);
                 }
             }
-            b'\'' => {
-                i += 1 + memchr::memchr(b'\'', &bytes[i + 1..]).ok_or(Stop::Syntax)?;
-            }
-            b'"' => {
-                i = skip_double(bytes, i + 1, depth + 1, None)?;
-                continue;
-            }
-            b'`' => {
-                i = skip_backquote(bytes, i + 1)?;
-                continue;
-            }
-            b'\\' => i += 1,
             b'$' if bytes.get(i + 1) == Some(&b'{') => {
                 i = skip_braces(bytes, i + 2, depth + 1)?;
                 continue;
@@ -889,20 +881,12 @@ fn skip_parens(bytes: &[u8], mut i: usize, depth: usize) -> Step<usize> {
 fn skip_braces(bytes: &[u8], mut i: usize, depth: usize) -> Step<usize> {
     nested(depth)?;
     while let Some(&b) = bytes.get(i) {
+        if let Some(next) = skip_quoted(bytes, i, depth)? {
+            i = next;
+            continue;
+        }
         match b {
             b'}' => return Ok(i + 1),
-            b'\'' => {
-                i += 1 + memchr::memchr(b'\'', &bytes[i + 1..]).ok_or(Stop::Syntax)?;
-            }
-            b'"' => {
-                i = skip_double(bytes, i + 1, depth + 1, None)?;
-                continue;
-            }
-            b'`' => {
-                i = skip_backquote(bytes, i + 1)?;
-                continue;
-            }
-            b'\\' => i += 1,
             b'$' => {
                 i = skip_dollar(bytes, i + 1, depth + 1)?.0.max(i + 1);
                 continue;
@@ -912,6 +896,19 @@ fn skip_braces(bytes: &[u8], mut i: usize, depth: usize) -> Step<usize> {
         i += 1;
     }
     Err(Stop::Syntax) // "Missing '}'"
+}
+
+/// A quote or an escape at `i` (`'...'`, `"..."`, `` `...` ``, `\x`): the index past
+/// it, or None for any other byte. `$(...)` and `${...}` skip quotes alike; only what
+/// they do with `(`, `)`, `}` and `$` differs.
+fn skip_quoted(bytes: &[u8], i: usize, depth: usize) -> Step<Option<usize>> {
+    Ok(Some(match bytes.get(i) {
+        Some(b'\'') => i + 2 + memchr::memchr(b'\'', &bytes[i + 1..]).ok_or(Stop::Syntax)?,
+        Some(b'"') => skip_double(bytes, i + 1, depth + 1, None)?,
+        Some(b'`') => skip_backquote(bytes, i + 1)?,
+        Some(b'\\') => i + 2,
+        _ => return Ok(None),
+    }))
 }
 
 fn is_assignment(word: &[u8]) -> bool {
