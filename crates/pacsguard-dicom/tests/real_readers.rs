@@ -431,12 +431,30 @@ fn here_documents_at_the_limit_are_followed_and_past_it_is_a_warning() {
     assert_eq!(found.severity, Severity::Warning, "{found:?}");
 }
 
+/// `bytes`, opened as an archive, lead to the executable they carry.
+fn assert_opens_to_what_it_carries(bytes: &[u8]) {
+    let opened = pacsguard_dicom::open_archive(bytes);
+    assert!(
+        matches!(&opened, pacsguard_dicom::ArchiveOpened::Carries { .. }),
+        "{opened:?}"
+    );
+}
+
+/// Opening `bytes` as an archive stops at a limit, and says which (`constant`).
+fn assert_stops_at_limit(bytes: &[u8], constant: &str) {
+    let opened = pacsguard_dicom::open_archive(bytes);
+    assert!(
+        matches!(&opened, pacsguard_dicom::ArchiveOpened::Limit { detail, .. } if detail.contains(constant)),
+        "{opened:?}"
+    );
+}
+
 /// The archive limits, with archives the real gzip and tar write: nesting to
 /// MAX_ARCHIVE_DEPTH is opened, deeper is a warning; MAX_ARCHIVE_MEMBERS members are
 /// read, one more is a warning.
 #[test]
 fn archives_at_their_limits_are_opened_and_past_them_are_warnings() {
-    use pacsguard_dicom::{ArchiveOpened, MAX_ARCHIVE_DEPTH, MAX_ARCHIVE_MEMBERS, open_archive};
+    use pacsguard_dicom::{MAX_ARCHIVE_DEPTH, MAX_ARCHIVE_MEMBERS};
     let dir = TempDir::new();
     std::fs::write(dir.path("l.exe"), kit::real_pe()).expect("write");
     let mut layer = kit::real_pe();
@@ -452,17 +470,9 @@ fn archives_at_their_limits_are_opened_and_past_them_are_warnings() {
     for _ in 0..MAX_ARCHIVE_DEPTH {
         layer = gzip(&layer);
     }
-    assert!(
-        matches!(open_archive(&layer), ArchiveOpened::Carries { .. }),
-        "{:?}",
-        open_archive(&layer)
-    );
+    assert_opens_to_what_it_carries(&layer);
     let deeper = gzip(&layer);
-    assert!(
-        matches!(&open_archive(&deeper), ArchiveOpened::Limit { detail, .. } if detail.contains("MAX_ARCHIVE_DEPTH")),
-        "{:?}",
-        open_archive(&deeper)
-    );
+    assert_stops_at_limit(&deeper, "MAX_ARCHIVE_DEPTH");
     // Members: MAX_ARCHIVE_MEMBERS - 1 text files, then the PE; and one text file more.
     let members = dir.path("m");
     std::fs::create_dir_all(&members).expect("dir");
@@ -486,24 +496,16 @@ fn archives_at_their_limits_are_opened_and_past_them_are_warnings() {
         out.stdout
     };
     let at_limit = list(MAX_ARCHIVE_MEMBERS - 1);
-    assert!(
-        matches!(open_archive(&at_limit), ArchiveOpened::Carries { .. }),
-        "{:?}",
-        open_archive(&at_limit)
-    );
+    assert_opens_to_what_it_carries(&at_limit);
     let past = list(MAX_ARCHIVE_MEMBERS);
-    assert!(
-        matches!(&open_archive(&past), ArchiveOpened::Limit { detail, .. } if detail.contains("MAX_ARCHIVE_MEMBERS")),
-        "{:?}",
-        open_archive(&past)
-    );
+    assert_stops_at_limit(&past, "MAX_ARCHIVE_MEMBERS");
 }
 
 /// The inflation limit: a gzip that inflates past MAX_ARCHIVE_INFLATED_BYTES before the
 /// executable in it is a warning; one under it is opened to the executable.
 #[test]
 fn an_archive_inflating_past_its_limit_is_a_warning() {
-    use pacsguard_dicom::{ArchiveOpened, MAX_ARCHIVE_INFLATED_BYTES, open_archive};
+    use pacsguard_dicom::MAX_ARCHIVE_INFLATED_BYTES;
     let dir = TempDir::new();
     let tgz = |padding: usize| {
         std::fs::write(dir.path("a.bin"), vec![0u8; padding]).expect("write");
@@ -512,16 +514,9 @@ fn an_archive_inflating_past_its_limit_is_a_warning() {
         std::fs::read(dir.path("x.tgz")).expect("read")
     };
     let under = tgz(MAX_ARCHIVE_INFLATED_BYTES / 2);
-    assert!(matches!(
-        open_archive(&under),
-        ArchiveOpened::Carries { .. }
-    ));
+    assert_opens_to_what_it_carries(&under);
     let over = tgz(MAX_ARCHIVE_INFLATED_BYTES);
-    assert!(
-        matches!(&open_archive(&over), ArchiveOpened::Limit { detail, .. } if detail.contains("MAX_ARCHIVE_INFLATED_BYTES")),
-        "{:?}",
-        open_archive(&over)
-    );
+    assert_stops_at_limit(&over, "MAX_ARCHIVE_INFLATED_BYTES");
 }
 
 /// xz and bzip2 streams written by the real programs, and a 7z start header built to the
