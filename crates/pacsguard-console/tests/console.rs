@@ -269,6 +269,12 @@ fn enc(text: &str) -> String {
     out
 }
 
+/// Some event of this action and outcome on the trail says `text`.
+fn assert_logged(events: &[Event], action: Action, outcome: Outcome, text: &str) {
+    let said = details(events, action, outcome);
+    assert!(said.iter().any(|d| d.contains(text)), "{text}: {said:?}");
+}
+
 fn details(events: &[Event], action: Action, outcome: Outcome) -> Vec<String> {
     events
         .iter()
@@ -414,11 +420,7 @@ async fn sign_in_refuses_every_failure_alike_and_a_code_once() {
         );
     }
     assert_eq!(details(&events, Action::Login, Outcome::Success).len(), 2);
-    assert!(
-        details(&events, Action::Logout, Outcome::Success)
-            .iter()
-            .any(|d| d.contains("replaced it"))
-    );
+    assert_logged(&events, Action::Logout, Outcome::Success, "replaced it");
 }
 
 #[tokio::test]
@@ -489,10 +491,11 @@ async fn a_delay_after_repeated_failures_refuses_even_the_right_password() {
     let r = h.login("admin", ADMIN_PASSWORD, &code).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let events = h.events();
-    assert!(
-        details(&events, Action::Login, Outcome::Failure)
-            .iter()
-            .any(|d| d.contains("refused unchecked: sign-in is paused"))
+    assert_logged(
+        &events,
+        Action::Login,
+        Outcome::Failure,
+        "refused unchecked: sign-in is paused",
     );
 }
 
@@ -509,11 +512,7 @@ async fn sessions_end_when_idle_and_at_the_absolute_limit() {
     let r = h.send("GET", "/", Some(&cookie), &[]).await;
     assert_eq!(r.location(), Some("/login"), "idle");
     let events = h.events();
-    assert!(
-        details(&events, Action::Logout, Outcome::Success)
-            .iter()
-            .any(|d| d.contains("idle"))
-    );
+    assert_logged(&events, Action::Logout, Outcome::Success, "idle");
 
     let r = h
         .login("admin", ADMIN_PASSWORD, &h.next_code(&secret))
@@ -531,10 +530,11 @@ async fn sessions_end_when_idle_and_at_the_absolute_limit() {
     h.clock.advance(ABSOLUTE_SECONDS - used);
     let r = h.send("GET", "/", Some(&cookie), &[]).await;
     assert_eq!(r.location(), Some("/login"), "absolute limit");
-    assert!(
-        details(&h.events(), Action::Logout, Outcome::Success)
-            .iter()
-            .any(|d| d.contains("hours after sign-in"))
+    assert_logged(
+        &h.events(),
+        Action::Logout,
+        Outcome::Success,
+        "hours after sign-in",
     );
 }
 
@@ -590,11 +590,7 @@ async fn state_changes_need_the_session_csrf_token_and_our_origin() {
         h.send("GET", "/", Some(&cookie), &[]).await.location(),
         Some("/login")
     );
-    assert!(
-        details(&h.events(), Action::Logout, Outcome::Success)
-            .iter()
-            .any(|d| d.contains("signed out"))
-    );
+    assert_logged(&h.events(), Action::Logout, Outcome::Success, "signed out");
 }
 
 #[tokio::test]
