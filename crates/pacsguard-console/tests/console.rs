@@ -221,8 +221,13 @@ impl Harness {
         (new_cookie, csrf, secret)
     }
 
+    /// The overview page, as the browser holding `cookie` asks for it.
+    async fn overview(&self, cookie: &str) -> Response {
+        self.send("GET", "/", Some(cookie), &[]).await
+    }
+
     async fn csrf(&self, cookie: &str) -> String {
-        let page = self.send("GET", "/", Some(cookie), &[]).await;
+        let page = self.overview(cookie).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
         page.field("csrf").expect("csrf")
     }
@@ -339,9 +344,9 @@ async fn first_start_needs_the_setup_link_once_and_the_second_factor_before_anyt
     }
     let (new_cookie, _, _) = h.enrol(&cookie).await;
     // The pre-enrolment token is dead; the new one opens the overview.
-    let old = h.send("GET", "/", Some(&cookie), &[]).await;
+    let old = h.overview(&cookie).await;
     assert_eq!(old.location(), Some("/login"));
-    let r = h.send("GET", "/", Some(&new_cookie), &[]).await;
+    let r = h.overview(&new_cookie).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body.contains("id=\"roots\""));
     let events = h.events();
@@ -407,10 +412,7 @@ async fn sign_in_refuses_every_failure_alike_and_a_code_once() {
         .login_from(Some(&first), "admin", ADMIN_PASSWORD, &code)
         .await;
     assert_ne!(second.cookie().expect("cookie"), first);
-    assert_eq!(
-        h.send("GET", "/", Some(&first), &[]).await.location(),
-        Some("/login")
-    );
+    assert_eq!(h.overview(&first).await.location(), Some("/login"));
     let events = h.events();
     let failures = details(&events, Action::Login, Outcome::Failure);
     for reason in ["no such account", "wrong password", "wrong code", "replay"] {
@@ -504,12 +506,9 @@ async fn sessions_end_when_idle_and_at_the_absolute_limit() {
     let h = harness();
     let (cookie, _, secret) = h.first_admin().await;
     h.clock.advance(IDLE_SECONDS - 1);
-    assert_eq!(
-        h.send("GET", "/", Some(&cookie), &[]).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(h.overview(&cookie).await.status, StatusCode::OK);
     h.clock.advance(IDLE_SECONDS);
-    let r = h.send("GET", "/", Some(&cookie), &[]).await;
+    let r = h.overview(&cookie).await;
     assert_eq!(r.location(), Some("/login"), "idle");
     let events = h.events();
     assert_logged(&events, Action::Logout, Outcome::Success, "idle");
@@ -522,13 +521,10 @@ async fn sessions_end_when_idle_and_at_the_absolute_limit() {
     while used + IDLE_SECONDS / 2 < ABSOLUTE_SECONDS {
         h.clock.advance(IDLE_SECONDS / 2);
         used += IDLE_SECONDS / 2;
-        assert_eq!(
-            h.send("GET", "/", Some(&cookie), &[]).await.status,
-            StatusCode::OK
-        );
+        assert_eq!(h.overview(&cookie).await.status, StatusCode::OK);
     }
     h.clock.advance(ABSOLUTE_SECONDS - used);
-    let r = h.send("GET", "/", Some(&cookie), &[]).await;
+    let r = h.overview(&cookie).await;
     assert_eq!(r.location(), Some("/login"), "absolute limit");
     assert_logged(
         &h.events(),
@@ -569,10 +565,7 @@ async fn state_changes_need_the_session_csrf_token_and_our_origin() {
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "a cross-site sign-in form");
     // Still signed in: none of the refused requests did anything.
-    assert_eq!(
-        h.send("GET", "/", Some(&cookie), &[]).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(h.overview(&cookie).await.status, StatusCode::OK);
     let r = h
         .send_with(
             "POST",
@@ -586,10 +579,7 @@ async fn state_changes_need_the_session_csrf_token_and_our_origin() {
         (r.status, r.location()),
         (StatusCode::SEE_OTHER, Some("/login"))
     );
-    assert_eq!(
-        h.send("GET", "/", Some(&cookie), &[]).await.location(),
-        Some("/login")
-    );
+    assert_eq!(h.overview(&cookie).await.location(), Some("/login"));
     assert_logged(&h.events(), Action::Logout, Outcome::Success, "signed out");
 }
 
