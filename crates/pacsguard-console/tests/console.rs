@@ -226,6 +226,15 @@ impl Harness {
         self.send("GET", "/", Some(cookie), &[]).await
     }
 
+    /// `seconds` later the session of `cookie` is over (back to sign-in), and the trail
+    /// says why (`reason`).
+    async fn assert_session_ends_after(&self, cookie: &str, seconds: i64, reason: &str) {
+        self.clock.advance(seconds);
+        let r = self.overview(cookie).await;
+        assert_eq!(r.location(), Some("/login"), "{reason}");
+        assert_logged(&self.events(), Action::Logout, Outcome::Success, reason);
+    }
+
     async fn csrf(&self, cookie: &str) -> String {
         let page = self.overview(cookie).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
@@ -507,11 +516,8 @@ async fn sessions_end_when_idle_and_at_the_absolute_limit() {
     let (cookie, _, secret) = h.first_admin().await;
     h.clock.advance(IDLE_SECONDS - 1);
     assert_eq!(h.overview(&cookie).await.status, StatusCode::OK);
-    h.clock.advance(IDLE_SECONDS);
-    let r = h.overview(&cookie).await;
-    assert_eq!(r.location(), Some("/login"), "idle");
-    let events = h.events();
-    assert_logged(&events, Action::Logout, Outcome::Success, "idle");
+    h.assert_session_ends_after(&cookie, IDLE_SECONDS, "idle")
+        .await;
 
     let r = h
         .login("admin", ADMIN_PASSWORD, &h.next_code(&secret))
@@ -523,15 +529,8 @@ async fn sessions_end_when_idle_and_at_the_absolute_limit() {
         used += IDLE_SECONDS / 2;
         assert_eq!(h.overview(&cookie).await.status, StatusCode::OK);
     }
-    h.clock.advance(ABSOLUTE_SECONDS - used);
-    let r = h.overview(&cookie).await;
-    assert_eq!(r.location(), Some("/login"), "absolute limit");
-    assert_logged(
-        &h.events(),
-        Action::Logout,
-        Outcome::Success,
-        "hours after sign-in",
-    );
+    h.assert_session_ends_after(&cookie, ABSOLUTE_SECONDS - used, "hours after sign-in")
+        .await;
 }
 
 #[tokio::test]
