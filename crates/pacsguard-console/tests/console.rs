@@ -235,6 +235,18 @@ impl Harness {
         assert_logged(&self.events(), Action::Logout, Outcome::Success, reason);
     }
 
+    /// Sign-out with the session's CSRF token, the browser saying it comes from `origin`.
+    async fn logout_from(&self, cookie: &str, csrf: &str, origin: &str) -> Response {
+        self.send_with(
+            "POST",
+            "/logout",
+            Some(cookie),
+            &[("csrf", csrf)],
+            &[("origin", origin)],
+        )
+        .await
+    }
+
     async fn csrf(&self, cookie: &str) -> String {
         let page = self.overview(cookie).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
@@ -543,15 +555,7 @@ async fn state_changes_need_the_session_csrf_token_and_our_origin() {
         .send("POST", "/logout", Some(&cookie), &[("csrf", "0")])
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "wrong token");
-    let r = h
-        .send_with(
-            "POST",
-            "/logout",
-            Some(&cookie),
-            &[("csrf", &csrf)],
-            &[("origin", "https://evil.example")],
-        )
-        .await;
+    let r = h.logout_from(&cookie, &csrf, "https://evil.example").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "another site");
     let r = h
         .send_with(
@@ -565,15 +569,7 @@ async fn state_changes_need_the_session_csrf_token_and_our_origin() {
     assert_eq!(r.status, StatusCode::FORBIDDEN, "a cross-site sign-in form");
     // Still signed in: none of the refused requests did anything.
     assert_eq!(h.overview(&cookie).await.status, StatusCode::OK);
-    let r = h
-        .send_with(
-            "POST",
-            "/logout",
-            Some(&cookie),
-            &[("csrf", &csrf)],
-            &[("origin", "https://console.test")],
-        )
-        .await;
+    let r = h.logout_from(&cookie, &csrf, "https://console.test").await;
     assert_eq!(
         (r.status, r.location()),
         (StatusCode::SEE_OTHER, Some("/login"))
