@@ -151,6 +151,8 @@ impl<'a> Parser<'a> {
             weak_candidate: None,
             pending: None,
             dot: None,
+            evaluates: None,
+            finds: false,
         }
     }
 }
@@ -212,6 +214,21 @@ struct Parser<'a> {
     pending: Option<usize>,
     /// The command name was `.` (where): its operand is a script it runs.
     dot: Option<usize>,
+    /// The command name was `trap` or `alias`: its operand is a string the shell runs
+    /// later as a command (`trap "sh -c …" EXIT`, `alias t=sh`).
+    evaluates: Option<Evaluated>,
+    /// The command name was `find`: the word after `-exec`/`-execdir`/`-ok`/`-okdir` is a
+    /// command it runs.
+    finds: bool,
+}
+
+/// Builtins whose operand is a command string that dash parses and runs later.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Evaluated {
+    /// `trap ACTION SIGNAL...`: the first operand.
+    Trap,
+    /// `alias NAME=VALUE...`: every operand's value.
+    Alias,
 }
 
 impl Parser<'_> {
@@ -307,8 +324,7 @@ impl Parser<'_> {
         }
         self.after_close = false;
         self.after_name = None;
-        self.wrapped = false;
-        self.dot = None;
+        self.forget_operand_roles();
         self.assigned = false;
         Ok(i)
     }
@@ -340,8 +356,7 @@ impl Parser<'_> {
         self.assigned = false;
         self.after_close = false;
         self.after_name = None;
-        self.wrapped = false;
-        self.dot = None;
+        self.forget_operand_roles();
         self.continued = continues;
         Ok(())
     }
@@ -355,8 +370,7 @@ impl Parser<'_> {
         self.command_start = false;
         self.after_close = false;
         self.after_name = None;
-        self.wrapped = false;
-        self.dot = None;
+        self.forget_operand_roles();
         Ok(())
     }
 
@@ -384,8 +398,7 @@ impl Parser<'_> {
             self.line_has_syntax = true;
             self.command_start = true;
             self.continued = true;
-            self.wrapped = false;
-            self.dot = None;
+            self.forget_operand_roles();
             return Ok(close + 1);
         }
         if self.command_start && !self.redirect && !self.after_close {
@@ -551,6 +564,14 @@ impl Parser<'_> {
         Ok(())
     }
 
+    /// A new command starts: what the last command's name said about its operands ends.
+    fn forget_operand_roles(&mut self) {
+        self.wrapped = false;
+        self.dot = None;
+        self.evaluates = None;
+        self.finds = false;
+    }
+
     fn open(&mut self) {
         self.depth += 1;
         self.empty = true;
@@ -573,6 +594,12 @@ impl Parser<'_> {
             if self.pending.is_none() && word.text.contains(&b'/') {
                 self.pending = Some(at);
             }
+        }
+        if let Some(evaluated) = self.evaluates {
+            self.judge_evaluated(evaluated, word);
+        }
+        if self.finds && FIND_RUNNERS.contains(&word.text.as_slice()) {
+            self.wrapped = true;
         }
         if self.wrapped {
             let option = word.text.first() == Some(&b'-')
@@ -617,6 +644,34 @@ impl Parser<'_> {
         }
     }
 
+    /// The operand of `trap` or `alias` is a command string: dash parses and runs it
+    /// when the trap fires or the alias is used, so it is read as a script (one level
+    /// deep, like a command substitution).
+    fn judge_evaluated(&mut self, evaluated: Evaluated, word: &Word) {
+        if self.pending.is_some() || self.nested {
+            return;
+        }
+        let raw = self.bytes.get(word.start..word.end).unwrap_or_default();
+        let value = match evaluated {
+            Evaluated::Trap => {
+                // Only the first operand is the action; the rest are signal names.
+                self.evaluates = None;
+                raw
+            }
+            Evaluated::Alias => match raw.iter().position(|&b| b == b'=') {
+                Some(eq) => &raw[eq + 1..],
+                None => return,
+            },
+        };
+        let value = unquoted(value);
+        let hostile = self.hostile;
+        let mut inner = Parser::new(value, hostile, &|_| false, self.wrapper);
+        inner.nested = true;
+        if matches!(inner.run(), Ok(Some(_))) {
+            self.pending = Some(word.start);
+        }
+    }
+
     /// Whether the command name in `word` is one to report.
     fn judge(&mut self, word: &Word) {
         if self.pending.is_some() {
@@ -639,6 +694,14 @@ impl Parser<'_> {
             });
         if word.text == b"." && !word.quoted {
             self.dot = Some(word.start);
+        } else if !word.quoted && (word.text == b"trap" || word.text == b"alias") {
+            self.evaluates = Some(if word.text == b"trap" {
+                Evaluated::Trap
+            } else {
+                Evaluated::Alias
+            });
+        } else if !word.quoted && word.text == b"find" {
+            self.finds = true;
         } else if by_parameter || by_substitution || (self.hostile)(&word.text) {
             self.pending = Some(word.start);
         } else if (self.wrapper)(&word.text) {
@@ -909,6 +972,18 @@ fn skip_quoted(bytes: &[u8], i: usize, depth: usize) -> Step<Option<usize>> {
         Some(b'\\') => i + 2,
         _ => return Ok(None),
     }))
+}
+
+/// `find` operands after which the next word is a command `find` runs.
+const FIND_RUNNERS: [&[u8]; 4] = [b"-exec", b"-execdir", b"-ok", b"-okdir"];
+
+/// A command string as the builtin receives it: one pair of enclosing quotes removed
+/// (`'sh -c x'`, `"sh -c x"`); enough for the one-level read of [`Parser::judge_evaluated`].
+fn unquoted(value: &[u8]) -> &[u8] {
+    match value {
+        [q @ (b'\'' | b'"'), inner @ .., last] if last == q => inner,
+        _ => value,
+    }
 }
 
 fn is_assignment(word: &[u8]) -> bool {

@@ -83,6 +83,14 @@ fn commands_dash_runs_are_found_however_they_are_written() {
         "{ sh -c 'echo RAN'; }\n",
         "(sh -c 'echo RAN')\n",
         "! sh -c 'echo RAN'\n",
+        // A command string a builtin runs later (review s5-r10): the trap's action, the
+        // alias's value, what find runs.
+        "trap \"sh -c 'echo RAN'\" EXIT\n",
+        "trap 'sh -c \"echo RAN\"' EXIT\n",
+        "alias t=sh\nt -c 'echo RAN'\n",
+        "alias t='sh -c \"echo RAN\"'\nt\n",
+        "find /etc/hostname -exec sh -c 'echo RAN' \\;\n",
+        "find /etc/hostname -maxdepth 0 -execdir sh -c 'echo RAN' \\;\n",
     ];
     for case in cases {
         let script = format!("{lead}{case}");
@@ -114,6 +122,8 @@ fn what_dash_refuses_or_does_not_run_is_not_a_command() {
         "x\n;;\nsh -c 'echo RAN'\n",
         "The time of injection was noted; nice images.\n",
         "command line reviewed\n",
+        "trap the signal and alias the name to find the cause.\n",
+        "trap 'echo done' EXIT\nalias ll='ls -l'\nfind . -exec ls {} \\;\n",
     ] {
         assert!(!dash(script.as_bytes()).contains("RAN"), "{script:?}");
         assert_eq!(find_shell_command(script.as_bytes()), None, "{script:?}");
