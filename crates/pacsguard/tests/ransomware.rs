@@ -746,3 +746,42 @@ fn what_the_catch_up_finds_new_is_no_arrival_in_transit() {
     assert_eq!(removed["severity"], "alert", "{removed:#}");
     assert_eq!(code, 1);
 }
+
+/// Review finding: 58 stored images encrypted (openssl enc) while a migration window was
+/// open were 58 `info` findings and no alert. A migration never leaves an image as bytes
+/// that are not DICOM; encryption does: that stays an alert inside a window, and counts.
+#[test]
+fn encryption_inside_a_maintenance_window_still_alerts() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 30);
+    let watcher = Watcher::start(&env, &[]);
+    let archive = env.path("archive");
+    let declared = env.run(&[
+        "maintenance",
+        "start",
+        archive.to_str().expect("test fixture"),
+        "--until",
+        "10min",
+        "--reason",
+        "CHG-4712 migration",
+    ]);
+    assert!(declared.status.success(), "{}", common::stderr(&declared));
+    let opened = watcher.wait(Duration::from_secs(10), |f, _| {
+        count(f, "maintenance-window") == 1
+    });
+    assert!(opened, "{:#?}", watcher.findings());
+    for (i, path) in paths.iter().enumerate() {
+        encrypt(path, i as u64);
+    }
+    let seen = watcher.wait(Duration::from_secs(20), |f, _| {
+        count(f, "ransomware-suspected") >= 1
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    let lost = findings
+        .iter()
+        .filter(|f| f["kind"] == "no-longer-dicom" && f["severity"] == "alert")
+        .count();
+    assert!(lost >= 20, "{findings:#?}");
+}

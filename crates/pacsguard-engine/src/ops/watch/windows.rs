@@ -55,6 +55,9 @@ pub struct Windows {
 
 /// The kinds of finding a maintenance makes by the hundred: these become `info` inside a
 /// window. Everything else (malicious content, a canary, lost events) keeps its severity.
+/// `no-longer-dicom` is not one: a migration moves, copies, deletes and re-encodes
+/// images, it never leaves a stored image as bytes that are not DICOM any more; that is
+/// what encryption does, and a window must not hide ransomware that strikes during it.
 fn is_mass_change(kind: FindingKind) -> bool {
     matches!(
         kind,
@@ -65,7 +68,6 @@ fn is_mass_change(kind: FindingKind) -> bool {
             | FindingKind::MetadataChanged
             | FindingKind::PixelDataChanged
             | FindingKind::HeaderChanged
-            | FindingKind::NoLongerDicom
     )
 }
 
@@ -251,6 +253,12 @@ mod tests {
                 Severity::Alert,
                 "gone",
             ),
+            Finding::new(
+                store.join("c.dcm"),
+                FindingKind::NoLongerDicom,
+                Severity::Alert,
+                "no DICM magic (encrypted?)",
+            ),
         ];
         windows.soften(&mut findings);
         assert_eq!(findings[0].severity, Severity::Info);
@@ -265,6 +273,11 @@ mod tests {
             "malware stays an alert"
         );
         assert_eq!(findings[2].severity, Severity::Alert, "outside the window");
+        assert_eq!(
+            findings[3].severity,
+            Severity::Alert,
+            "an image that stops being DICOM is not a migration"
+        );
         maintenance::end(&home, 1).expect("end");
         let closed = windows.poll(t0 + MAINTENANCE_POLL * 2);
         assert!(
