@@ -52,6 +52,26 @@ impl Debounce {
 
     /// Marks `path` changed at `now`; `settled` when nobody is writing it any more.
     pub fn mark(&mut self, path: PathBuf, now: Instant, settled: bool, rehash: bool) {
+        let wait = if settled { None } else { Some(self.quiet) };
+        self.schedule(path, now, wait, settled, rehash);
+    }
+
+    /// Marks `path`, closed by its writer, due `grace` from now (never later than
+    /// `max_defer` after its first event): a new file closed and renamed into place at
+    /// once (`X.part` → `X`, an editor's save) is then verified with its rename, as one
+    /// change, instead of as a file that existed only between two looks.
+    pub fn mark_closed_after(&mut self, path: PathBuf, now: Instant, grace: Duration) {
+        self.schedule(path, now, Some(grace), true, true);
+    }
+
+    fn schedule(
+        &mut self,
+        path: PathBuf,
+        now: Instant,
+        wait: Option<Duration>,
+        settled: bool,
+        rehash: bool,
+    ) {
         let (first, rehash) = match self.pending.remove(&path) {
             Some(slot) => {
                 self.queue.remove(&slot.key);
@@ -59,10 +79,9 @@ impl Debounce {
             }
             None => (now, rehash),
         };
-        let due = if settled {
-            now
-        } else {
-            (now + self.quiet).min(first + self.max_defer)
+        let due = match wait {
+            None => now,
+            Some(wait) => (now + wait).min(first + self.max_defer),
         };
         self.seq += 1;
         let key = (due, self.seq);
@@ -142,6 +161,26 @@ mod tests {
         assert_eq!(quiet.len(), 1);
         assert!(!quiet[0].settled);
         assert!(d.is_empty());
+    }
+
+    /// A new file closed by its writer waits only its grace, not the quiet period, and is
+    /// due as settled (closed): the report latency of an arriving image is the grace.
+    #[test]
+    fn a_closed_new_file_is_due_after_its_grace_as_settled() {
+        let mut d = debounce();
+        let t0 = Instant::now();
+        d.mark_closed_after("/new".into(), t0, Duration::from_millis(20));
+        assert!(d.take_due(t0 + Duration::from_millis(19)).is_empty());
+        assert_eq!(d.next_due(), Some(t0 + Duration::from_millis(20)));
+        let due = d.take_due(t0 + Duration::from_millis(20));
+        assert_eq!(
+            due,
+            vec![Due {
+                path: "/new".into(),
+                rehash: true,
+                settled: true
+            }]
+        );
     }
 
     #[test]

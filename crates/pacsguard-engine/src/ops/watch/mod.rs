@@ -77,6 +77,12 @@ const MAX_MESSAGES_PER_TURN: usize = 1024;
 /// The longest the main loop sleeps: how soon it sees a stop request.
 const TICK: Duration = Duration::from_millis(100);
 
+/// How long a new file closed by its writer waits before it is verified: a receiver
+/// (`X.part` → `X`) or an editor renames it into place right after the close, and both
+/// are then one arrival. Short, because it is the report latency of every new image
+/// (the target is 50 ms median); a rename later than this is still one `moved` info.
+const RENAME_GRACE: Duration = Duration::from_millis(20);
+
 /// How long a stop waits for the verification workers to bring back what they are
 /// hashing or screening (each job not back by then is reported).
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -978,8 +984,11 @@ impl<'a> Guard<'a> {
                                 None => path,
                             };
                             self.writers.insert(path.clone(), writer);
-                            let settled = !self.is_fresh(&path);
-                            self.debounce.mark(path, now, settled, true);
+                            if self.is_fresh(&path) {
+                                self.debounce.mark_closed_after(path, now, RENAME_GRACE);
+                            } else {
+                                self.debounce.mark(path, now, true, true);
+                            }
                         }
                         WriteNotice::Overflow => self.fanotify_overflowed(now)?,
                     }
@@ -1048,11 +1057,14 @@ impl<'a> Guard<'a> {
                     // has an event, and what was created before is found by the walk.
                     self.add_watch(path.clone(), now, false)?;
                 }
-                // A new file just written (or chmod-ed, as an editor does to its temporary
-                // file) waits a quiet period: it may be renamed into place at once.
+                // A new file just closed (or chmod-ed, as an editor does to its temporary
+                // file) waits RENAME_GRACE: it may be renamed into place at once.
                 // Renames are verified at once, both names together.
-                let settled = settled && (directory_appeared || !(touched && self.is_fresh(&path)));
-                self.debounce.mark(path, now, settled, true);
+                if settled && !directory_appeared && touched && self.is_fresh(&path) {
+                    self.debounce.mark_closed_after(path, now, RENAME_GRACE);
+                } else {
+                    self.debounce.mark(path, now, settled, true);
+                }
             }
             Notice::Overflow => self.overflowed(now)?,
         }
