@@ -142,6 +142,25 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Asserts a command was refused: exit status 2 and an error on stderr naming `needle`
+/// (the file, field or reason the user needs). Both streams are shown when it fails.
+#[track_caller]
+pub fn assert_refused(out: &Output, needle: &str) {
+    assert_refused_in(out, needle, format_args!("the command"));
+}
+
+/// [`assert_refused`] for a command run in a loop: `context` names which one failed.
+#[track_caller]
+pub fn assert_refused_in(out: &Output, needle: &str, context: std::fmt::Arguments) {
+    assert!(
+        out.status.code() == Some(2) && stderr(out).contains(needle),
+        "{context}: want exit 2 naming {needle:?}, got {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        stdout(out),
+        stderr(out)
+    );
+}
+
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
