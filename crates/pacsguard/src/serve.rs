@@ -128,6 +128,9 @@ pub fn run(
         ));
     }
 
+    // `check`, `accept` and `scan` started beside this process are run by the guard.
+    let control = crate::control::Server::start(&home, session.requests())?;
+
     // The guard: the engine's watcher, as `pacsguard watch` runs it.
     let watch_stop = Arc::new(AtomicBool::new(false));
     let server_stop = Arc::new(AtomicBool::new(false));
@@ -211,6 +214,7 @@ pub fn run(
     let report = watcher
         .join()
         .map_err(|_| anyhow!("the guard thread panicked"))??;
+    drop(control);
     served?;
     output::watch_stopped(&report);
     Ok(output::status(&report.counts))

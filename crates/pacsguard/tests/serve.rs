@@ -19,6 +19,8 @@ const PASSWORD: &str = "amber lantern over quiet harbour";
 struct Server {
     child: Child,
     stderr: Arc<Mutex<String>>,
+    /// The guard's findings, one line each, as `watch` prints them.
+    stdout: Arc<Mutex<String>>,
     base: String,
     jar: PathBuf,
     cacert: PathBuf,
@@ -32,24 +34,16 @@ impl Server {
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("pacsguard serve starts");
-        let err = child.stderr.take().expect("stderr");
-        let text = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&text);
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines() {
-                let Ok(line) = line else { break };
-                let mut text = sink.lock().expect("test fixture");
-                text.push_str(&line);
-                text.push('\n');
-            }
-        });
+        let text = collect(child.stderr.take().expect("stderr"));
+        let out = collect(child.stdout.take().expect("stdout"));
         let mut server = Server {
             child,
             stderr: text,
+            stdout: out,
             base: String::new(),
             jar: env.dir.path().join("cookies.txt"),
             cacert: env.home.join("console/cert.pem"),
@@ -71,6 +65,10 @@ impl Server {
 
     fn stderr(&self) -> String {
         self.stderr.lock().expect("test fixture").clone()
+    }
+
+    fn stdout(&self) -> String {
+        self.stdout.lock().expect("test fixture").clone()
     }
 
     fn wait_for(&self, text: &str, timeout: Duration) -> bool {
@@ -152,6 +150,21 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Collects a child's output line by line, as it comes.
+fn collect(pipe: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&text);
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            let mut text = sink.lock().expect("test fixture");
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+    text
 }
 
 fn value_of(body: &str, marker: &str, end: char) -> String {
@@ -391,9 +404,11 @@ fn a_second_start_reuses_the_certificate_and_prints_no_setup_link_once_an_accoun
     // The old link does nothing.
     let (status, _, _) = server.curl("GET", &format!("/setup?token={token}"), &[]);
     assert_eq!(status, 403);
-    // Another command on the same home is refused while serve holds it.
-    let check = env.run(&["check"]);
-    assert_eq!(check.status.code(), Some(2), "{}", stderr(&check));
+    // A command the guard cannot run for others is refused while serve holds the home,
+    // naming the holder.
+    let profile = env.run(&["profile", env.tree_str()]);
+    assert_eq!(profile.status.code(), Some(2), "{}", stderr(&profile));
+    assert!(stderr(&profile).contains("serve"), "{}", stderr(&profile));
     server.stop();
 }
 
@@ -480,4 +495,163 @@ fn the_administrators_own_certificate_is_served_and_a_readable_key_refused() {
         "curl trusts the configured certificate: {body}"
     );
     server.stop();
+}
+
+/// `[watch]` settings for a test's serve.
+fn configure_watch(env: &Env, settings: &str) {
+    let path = env.home.join("config.toml");
+    let mut text = std::fs::read_to_string(&path).expect("config");
+    text.push_str("\n[watch]\n");
+    text.push_str(settings);
+    std::fs::write(&path, text).expect("config");
+}
+
+/// The CLI beside a running guard: `check`, `accept` and `scan` started from another
+/// process are run by the guard (one writer of the trail and the store), as the person
+/// who asked. An acceptance becomes the guard's view at once: a vendor patch applied and
+/// accepted before the guard verified it is not reported afterwards.
+#[test]
+fn check_accept_and_scan_beside_a_running_serve_go_through_the_guard() {
+    let env = Env::new();
+    env.profile(&[]);
+    // A long quiet period: the patch is accepted before the guard looks at it.
+    configure_watch(&env, "quiet_ms = 8000\nscrub_mb_per_s = 0\n");
+    let server = Server::start(&env, &[]);
+    let socket = env.home.join("control.sock");
+    assert_eq!(mode(&socket) & 0o777, 0o600);
+
+    let check = env.run(&["check", "--json"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
+    assert!(
+        stdout(&check).contains("\"command\": \"check\""),
+        "{}",
+        stdout(&check)
+    );
+
+    // The patch is written and its writer keeps the file open (an installer still at
+    // work): the guard waits for the close or the quiet period before it looks.
+    let mut patch = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(env.path("readme.txt"))
+        .expect("open");
+    std::io::Write::write_all(&mut patch, b"patched text\n").expect("patch");
+    let check = env.run(&["check"]);
+    assert_eq!(check.status.code(), Some(1), "{}", stderr(&check));
+    assert!(stdout(&check).contains("readme.txt"), "{}", stdout(&check));
+    assert!(
+        stdout(&check).contains("DIFFERENCES FOUND"),
+        "{}",
+        stdout(&check)
+    );
+
+    let accept = env.run(&["accept", "--all", "--reason", "vendor patch 4.2"]);
+    assert_eq!(accept.status.code(), Some(0), "{}", stderr(&accept));
+    assert!(
+        stdout(&accept).contains("accepted 1 differences"),
+        "{}",
+        stdout(&accept)
+    );
+    let check = env.run(&["check", "--fast"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+    assert!(stdout(&check).contains("intact"), "{}", stdout(&check));
+
+    assert!(
+        !server.stdout().contains("readme.txt"),
+        "{}",
+        server.stdout()
+    );
+    // The installer closes the file: the guard verifies it now, against the accepted
+    // baseline. A later change is reported after it, so once that one is reported the
+    // patch has been looked at.
+    drop(patch);
+    std::fs::write(env.path("study/series/2.dcm"), b"DICM image two, altered").expect("write");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !server.stdout().contains("2.dcm") {
+        assert!(Instant::now() < deadline, "{}", server.stdout());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !server.stdout().contains("readme.txt"),
+        "the accepted patch was reported: {}",
+        server.stdout()
+    );
+
+    // Read-only beside it: the trail's verification, and a scan run by the guard.
+    let verify = env.run(&["audit", "verify"]);
+    assert_ne!(verify.status.code(), Some(2), "{}", stderr(&verify));
+    // A relative path is the caller's, not the guard's: resolved in the caller's
+    // working directory.
+    let scan = pacsguard()
+        .arg("--home")
+        .arg(&env.home)
+        .args(["scan", "--json", "study"])
+        .current_dir(&env.tree)
+        .output()
+        .expect("scan runs");
+    assert_ne!(scan.status.code(), Some(2), "{}", stderr(&scan));
+    assert!(
+        stdout(&scan).contains("\"command\": \"scan\""),
+        "{}",
+        stdout(&scan)
+    );
+
+    server.stop();
+    assert!(!socket.exists(), "the socket is removed at the stop");
+    let shown = env.run(&["audit", "show", "--action", "accept", "--json"]);
+    let text = stdout(&shown);
+    assert!(text.contains("vendor patch 4.2"), "{text}");
+    assert!(
+        text.contains("\"user\": \"root\"") || text.contains("\"user\":\"root\""),
+        "{text}"
+    );
+    let verify = env.run(&["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", stdout(&verify));
+}
+
+/// The control socket serves only root or the guard's own user: a process of another
+/// user that reaches it (the home and the socket opened up by hand) is refused by the
+/// kernel's word on who it is, not by anything it says.
+#[test]
+fn the_control_socket_refuses_another_user() {
+    if !common::is_root() {
+        return;
+    }
+    let env = Env::new();
+    env.profile(&[]);
+    let server = Server::start(&env, &[]);
+    let socket = env.home.join("control.sock");
+    use std::os::unix::fs::PermissionsExt as _;
+    for dir in [env.dir.path(), env.home.as_path()] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let script = r#"
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b'{"command":"accept","paths":[],"all":true,"reason":"x","json":false,"sudo_user":"root"}\n')
+print(s.makefile().read())
+"#;
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "/usr/bin/python3",
+            "-c",
+        ])
+        .arg(script)
+        .arg(&socket)
+        .output()
+        .expect("setpriv runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("uid 65534 may not command the guard"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    server.stop();
+    let shown = env.run(&["audit", "show", "--action", "accept", "--json"]);
+    assert!(!stdout(&shown).contains("\"reason\""), "{}", stdout(&shown));
 }
