@@ -11,6 +11,29 @@ use serde::Serialize;
 
 /// Bytes of a finding's detail kept as a root's "last finding".
 const MAX_LAST_DETAIL_BYTES: usize = 300;
+/// Open findings kept for the alerts and differences pages (the trail keeps them all);
+/// past this the oldest are dropped from the pages, and the pages say how many.
+pub const MAX_OPEN_FINDINGS: usize = 1_000;
+
+/// A finding the guard reported since it started, not yet taken in by an acceptance.
+#[derive(Clone, Debug, Serialize)]
+pub struct OpenFinding {
+    pub time: String,
+    /// The root it counts against (escaped), empty outside every root.
+    pub root: String,
+    pub severity: String,
+    pub kind: String,
+    pub path: String,
+    pub detail: String,
+}
+
+/// What the pages show of the open findings.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct OpenFindings {
+    pub findings: Vec<OpenFinding>,
+    /// Dropped past [`MAX_OPEN_FINDINGS`].
+    pub dropped: u64,
+}
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct RootStatus {
@@ -49,6 +72,8 @@ struct Inner {
     since: SystemTime,
     detail: String,
     trail: Option<TrailStatus>,
+    open: std::collections::VecDeque<OpenFinding>,
+    dropped: u64,
 }
 
 #[derive(Debug)]
@@ -65,6 +90,8 @@ impl Default for GuardState {
                 since: SystemTime::now(),
                 detail: "starting".into(),
                 trail: None,
+                open: std::collections::VecDeque::new(),
+                dropped: 0,
             }),
         }
     }
@@ -101,6 +128,29 @@ impl GuardState {
     /// holds its path; a finding outside every root, such as the home's, is not counted).
     pub fn finding(&self, finding: &Finding) {
         self.with(|inner| {
+            let root_of = inner
+                .roots
+                .iter()
+                .filter(|r| {
+                    finding.root.as_deref() == Some(r.raw.as_path())
+                        || finding.path.starts_with(&r.raw)
+                })
+                .max_by_key(|r| r.raw.as_os_str().len())
+                .map(|r| r.path.clone())
+                .or_else(|| finding.root.as_deref().map(escape_path))
+                .unwrap_or_default();
+            if inner.open.len() >= MAX_OPEN_FINDINGS {
+                inner.open.pop_front();
+                inner.dropped += 1;
+            }
+            inner.open.push_back(OpenFinding {
+                time: rfc3339(SystemTime::now()),
+                root: root_of,
+                severity: finding.severity.to_string(),
+                kind: finding.kind.to_string(),
+                path: escape_path(&finding.path),
+                detail: finding.detail.clone(),
+            });
             let root = inner
                 .roots
                 .iter_mut()
@@ -154,6 +204,34 @@ impl GuardState {
                 detail.truncate(cut);
             }
             root.last_finding = Some(detail);
+        });
+    }
+
+    /// The open findings, newest first.
+    pub fn open_findings(&self) -> OpenFindings {
+        self.with(|inner| OpenFindings {
+            findings: inner.open.iter().rev().cloned().collect(),
+            dropped: inner.dropped,
+        })
+        .unwrap_or_default()
+    }
+
+    /// An acceptance took the differences of `root` (escaped as shown; every root when
+    /// empty) into the signed profile: its findings are closed, its state intact.
+    pub fn accepted(&self, root: &str) {
+        self.with(|inner| {
+            inner.open.retain(|f| !root.is_empty() && f.root != root);
+            for status in inner
+                .roots
+                .iter_mut()
+                .filter(|r| root.is_empty() || r.path == root)
+            {
+                status.alerts = 0;
+                status.warnings = 0;
+                status.info = 0;
+                status.state = "intact";
+                status.last_finding = None;
+            }
         });
     }
 

@@ -123,9 +123,57 @@ pub static ROUTES: &[Route] = &[
     },
     Route {
         method: Method::GET,
+        path: "/alerts",
+        access: Access::Role(Role::Viewer),
+        handler: || get(alerts_page),
+    },
+    Route {
+        method: Method::GET,
+        path: "/differences",
+        access: Access::Role(Role::Viewer),
+        handler: || get(differences_page),
+    },
+    Route {
+        method: Method::POST,
+        path: "/differences/accept",
+        access: Access::Role(Role::Approver),
+        handler: || post(differences_accept),
+    },
+    Route {
+        method: Method::GET,
+        path: "/step-up",
+        access: Access::Role(Role::Viewer),
+        handler: || get(step_up_form),
+    },
+    Route {
+        method: Method::POST,
+        path: "/step-up",
+        access: Access::Role(Role::Viewer),
+        handler: || post(step_up_submit),
+    },
+    Route {
+        method: Method::GET,
+        path: "/trail",
+        access: Access::Role(Role::Viewer),
+        handler: || get(trail_page),
+    },
+    Route {
+        method: Method::GET,
         path: "/accounts",
         access: Access::Role(Role::Administrator),
         handler: || get(accounts_page),
+    },
+    Route {
+        method: Method::POST,
+        path: "/accounts/role",
+        access: Access::Role(Role::Administrator),
+        handler: || post(accounts_role),
+    },
+    Route {
+        method: Method::POST,
+        path: "/accounts/revoke",
+        access: Access::Role(Role::Administrator),
+        handler: || post(accounts_revoke),
     },
     Route {
         method: Method::POST,
@@ -701,13 +749,227 @@ async fn api_overview(State(state): State<AppState>) -> Response {
     axum::Json(state.console.guard.snapshot()).into_response()
 }
 
+/// The accounts page, with a message (an error a person can correct) and a status.
+async fn accounts_with(
+    state: &AppState,
+    auth: Authenticated,
+    status: StatusCode,
+    message: Option<String>,
+) -> Response {
+    let console = state.console.clone();
+    match blocking(move || {
+        console
+            .accounts()
+            .and_then(|a| Ok((a, console.sessions()?)))
+    })
+    .await
+    {
+        Ok(Ok((list, sessions))) => (
+            status,
+            html(pages::accounts(&auth, &list, &sessions, message.as_deref())),
+        )
+            .into_response(),
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
+}
+
 async fn accounts_page(
     State(state): State<AppState>,
     Extension(auth): Extension<Authenticated>,
 ) -> Response {
+    accounts_with(&state, auth, StatusCode::OK, None).await
+}
+
+async fn alerts_page(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+) -> Response {
+    html(pages::alerts(&auth, &state.console.guard.open_findings()))
+}
+
+async fn differences_with(
+    state: &AppState,
+    auth: &Authenticated,
+    status: StatusCode,
+    message: Option<&str>,
+) -> Response {
+    let console = &state.console;
+    (
+        status,
+        html(pages::differences(
+            auth,
+            &console.guard.snapshot(),
+            &console.guard.open_findings(),
+            console.stepped_up(auth),
+            message,
+        )),
+    )
+        .into_response()
+}
+
+async fn differences_page(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+) -> Response {
+    differences_with(&state, &auth, StatusCode::OK, None).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct AcceptForm {
+    root: String,
+    reason: String,
+}
+
+async fn differences_accept(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+    Form(form): Form<AcceptForm>,
+) -> Response {
     let console = state.console.clone();
-    match blocking(move || console.accounts()).await {
-        Ok(Ok(list)) => html(pages::accounts(&auth, &list, None)),
+    let a = auth.clone();
+    let root = form.root.clone();
+    match blocking(move || console.accept(&a, &root, &form.reason)).await {
+        Ok(Ok(accepted)) => html(pages::accepted(
+            &auth,
+            &form.root,
+            accepted.generation,
+            accepted.accepted.len(),
+        )),
+        Ok(Err(e @ (AuthError::StepUpNeeded | AuthError::Invalid(_)))) => {
+            let status = if matches!(e, AuthError::StepUpNeeded) {
+                StatusCode::FORBIDDEN
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            differences_with(&state, &auth, status, Some(&e.to_string())).await
+        }
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
+}
+
+/// Where a step-up may lead back to: fixed pages only (no open redirect).
+fn step_up_target(next: &str) -> &'static str {
+    match next {
+        "/accounts" => "/accounts",
+        _ => "/differences",
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct NextQuery {
+    next: String,
+}
+
+async fn step_up_form(
+    Extension(auth): Extension<Authenticated>,
+    Query(q): Query<NextQuery>,
+) -> Response {
+    html(pages::step_up(&auth, step_up_target(&q.next), None))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct StepUpForm {
+    code: String,
+    next: String,
+}
+
+async fn step_up_submit(
+    State(state): State<AppState>,
+    peer: Option<Extension<Peer>>,
+    Extension(auth): Extension<Authenticated>,
+    Form(form): Form<StepUpForm>,
+) -> Response {
+    let console = state.console.clone();
+    let ip = peer_ip(peer);
+    let a = auth.clone();
+    let next = step_up_target(&form.next);
+    match blocking(move || console.step_up(&a, &form.code, ip)).await {
+        Ok(Ok(session)) => redirect_with_cookie(next, set_cookie(&session)),
+        Ok(Err(e @ AuthError::StepUpFailed)) => (
+            StatusCode::UNAUTHORIZED,
+            html(pages::step_up(&auth, next, Some(&e.to_string()))),
+        )
+            .into_response(),
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
+}
+
+/// Records shown on the trail page.
+pub const TRAIL_PAGE_RECORDS: usize = 200;
+
+async fn trail_page(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+) -> Response {
+    let console = state.console.clone();
+    match blocking(move || console.trail(TRAIL_PAGE_RECORDS)).await {
+        Ok(Ok(records)) => html(pages::trail(
+            &auth,
+            &state.console.guard.snapshot(),
+            &records,
+        )),
+        Ok(Err(e @ AuthError::Invalid(_))) => status_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Audit trail",
+            &e.to_string(),
+        ),
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RoleForm {
+    name: String,
+    role: String,
+    reason: String,
+}
+
+async fn accounts_role(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+    Form(form): Form<RoleForm>,
+) -> Response {
+    let console = state.console.clone();
+    let a = auth.clone();
+    match blocking(move || console.change_role(&a, &form.name, &form.role, &form.reason)).await {
+        Ok(Ok(())) => redirect("/accounts"),
+        Ok(Err(e @ AuthError::StepUpNeeded)) => {
+            accounts_with(&state, auth, StatusCode::FORBIDDEN, Some(e.to_string())).await
+        }
+        Ok(Err(e @ AuthError::Invalid(_))) => {
+            accounts_with(&state, auth, StatusCode::BAD_REQUEST, Some(e.to_string())).await
+        }
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct NameForm {
+    name: String,
+}
+
+async fn accounts_revoke(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+    Form(form): Form<NameForm>,
+) -> Response {
+    let console = state.console.clone();
+    let a = auth.clone();
+    match blocking(move || console.revoke_sessions(&a, &form.name)).await {
+        Ok(Ok(_)) => redirect("/accounts"),
+        Ok(Err(e @ AuthError::Invalid(_))) => {
+            accounts_with(&state, auth, StatusCode::BAD_REQUEST, Some(e.to_string())).await
+        }
         Ok(Err(e)) => failure(&e),
         Err(r) => r,
     }
@@ -740,11 +1002,9 @@ async fn accounts_create(
     .await;
     match result {
         Ok((Ok(()), _)) => redirect("/accounts"),
-        Ok((Err(e @ (AuthError::Password(_) | AuthError::Invalid(_))), Ok(list))) => (
-            StatusCode::BAD_REQUEST,
-            html(pages::accounts(&auth, &list, Some(&e.to_string()))),
-        )
-            .into_response(),
+        Ok((Err(e @ (AuthError::Password(_) | AuthError::Invalid(_))), Ok(_))) => {
+            accounts_with(&state, auth, StatusCode::BAD_REQUEST, Some(e.to_string())).await
+        }
         Ok((Err(e), _)) => failure(&e),
         Err(r) => r,
     }

@@ -64,19 +64,26 @@ impl Response {
 
 fn harness() -> Harness {
     let home = tempfile::tempdir().expect("tempdir");
+    drop(pacsguard_store::Store::open(&home.path().join("store.sqlite")).expect("store"));
+    harness_in(home, ManualClock::new(START))
+}
+
+/// A console over the store in `home` (a restart when it held one before).
+fn harness_in(home: tempfile::TempDir, clock: ManualClock) -> Harness {
     let store = home.path().join("store.sqlite");
-    drop(pacsguard_store::Store::open(&store).expect("store"));
     let db = pacsguard_store::ConsoleDb::open(&store).expect("console tables");
-    let clock = ManualClock::new(START);
     let inbox = Inbox::new();
-    let console = Arc::new(Console::new(
-        db,
-        Arc::new(clock.clone()),
-        inbox.clone(),
-        store,
-        "test-host",
-        Arc::new(GuardState::new()),
-    ));
+    let console = Arc::new(
+        Console::new(
+            db,
+            Arc::new(clock.clone()),
+            inbox.clone(),
+            store,
+            "test-host",
+            Arc::new(GuardState::new()),
+        )
+        .expect("console"),
+    );
     let app = pacsguard_console::http::app(console.clone());
     Harness {
         _home: home,
@@ -88,6 +95,24 @@ fn harness() -> Harness {
 }
 
 impl Harness {
+    /// The console stopped and started again on the same store and clock.
+    fn restart(self) -> Harness {
+        let Harness {
+            _home,
+            clock,
+            app,
+            console,
+            ..
+        } = self;
+        drop(app);
+        drop(console);
+        harness_in(_home, clock)
+    }
+
+    fn store(&self) -> pacsguard_store::ConsoleDb {
+        pacsguard_store::ConsoleDb::open(&self._home.path().join("store.sqlite")).expect("store")
+    }
+
     async fn send(
         &self,
         method: &str,
@@ -743,4 +768,211 @@ async fn a_request_that_never_finishes_is_ended_at_the_request_timeout() {
     assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
     assert_eq!(started.elapsed(), pacsguard_console::http::REQUEST_TIMEOUT);
     assert!(response.headers().contains_key("content-security-policy"));
+}
+
+#[tokio::test]
+async fn the_address_throttle_survives_a_restart() {
+    let h = harness();
+    let (_, _, secret) = h.first_admin().await;
+    // Unknown names: only the address counts these failures.
+    for _ in 0..pacsguard_console::throttle::FREE_FAILURES + 1 {
+        h.login("nobody-here", "wrong password again", "").await;
+    }
+    let h = h.restart();
+    let code = h.code_now(&secret);
+    let r = h.login("admin", ADMIN_PASSWORD, &code).await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNAUTHORIZED,
+        "still paused after the restart"
+    );
+    assert_logged(
+        &h.events(),
+        Action::Login,
+        Outcome::Failure,
+        "paused for this address",
+    );
+}
+
+#[tokio::test]
+async fn expired_sessions_are_purged_from_the_store_even_if_never_presented_again() {
+    let h = harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let digest = pacsguard_console::secret::digest(&cookie);
+    assert!(h.store().session(&digest).expect("store").is_some());
+    h.clock.advance(IDLE_SECONDS);
+    // Another browser signs in (the old one never comes back).
+    let r = h
+        .login("admin", ADMIN_PASSWORD, &h.next_code(&secret))
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(
+        h.store().session(&digest).expect("store").is_none(),
+        "the idle session is gone from the store"
+    );
+    assert_logged(
+        &h.events(),
+        Action::Logout,
+        Outcome::Success,
+        "1 expired session(s) ended",
+    );
+    // The new session is untouched by the purge.
+    let fresh = r.cookie().expect("cookie");
+    assert_eq!(h.overview(&fresh).await.status, StatusCode::OK);
+}
+
+/// A role change is a decision: it needs the second factor confirmed again within
+/// STEP_UP_WINDOW (a wrong or replayed code refused, a new session token issued) and a
+/// reason, and the trail names the person, the step-up and the reason.
+#[tokio::test]
+async fn a_role_change_needs_a_fresh_second_factor_and_a_reason_both_on_the_trail() {
+    use pacsguard_console::STEP_UP_WINDOW;
+    let h = harness();
+    let (cookie, csrf, secret) = h.first_admin().await;
+    let r = h
+        .send(
+            "POST",
+            "/accounts",
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("name", "carol"),
+                ("role", "viewer"),
+                ("password", "violet harbour evening tide"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let change = |cookie: String, csrf: String, reason: &'static str| {
+        let h = &h;
+        async move {
+            h.send(
+                "POST",
+                "/accounts/role",
+                Some(&cookie),
+                &[
+                    ("csrf", &csrf),
+                    ("name", "carol"),
+                    ("role", "approver"),
+                    ("reason", reason),
+                ],
+            )
+            .await
+        }
+    };
+    let r = change(cookie.clone(), csrf.clone(), "on-call rota").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "no step-up yet");
+    assert!(
+        r.body.contains("confirm your second factor first"),
+        "{}",
+        r.body
+    );
+
+    let r = h
+        .send(
+            "POST",
+            "/step-up",
+            Some(&cookie),
+            &[("csrf", &csrf), ("code", "000000"), ("next", "/accounts")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "a wrong code");
+    let code = h.next_code(&secret);
+    let r = h
+        .send(
+            "POST",
+            "/step-up",
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("code", &code),
+                ("next", "https://evil.example/"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(r.location(), Some("/differences"), "no open redirect");
+    let stepped = r.cookie().expect("a new session token at step-up");
+    assert_ne!(stepped, cookie);
+    assert_eq!(
+        h.overview(&cookie).await.location(),
+        Some("/login"),
+        "the old token ended"
+    );
+    let csrf = h.csrf(&stepped).await;
+    let r = h
+        .send(
+            "POST",
+            "/step-up",
+            Some(&stepped),
+            &[("csrf", &csrf), ("code", &code)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "a replayed code");
+
+    let r = change(stepped.clone(), csrf.clone(), "  ").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "a reason is required");
+    let r = change(stepped.clone(), csrf.clone(), "on-call rota").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let events = h.events();
+    assert_logged(
+        &events,
+        Action::Login,
+        Outcome::Success,
+        "admin confirmed the second factor for decisions (step-up)",
+    );
+    assert_logged(
+        &events,
+        Action::Login,
+        Outcome::Failure,
+        "a code already used (replay)",
+    );
+    let role_change = events
+        .iter()
+        .find(|e| {
+            e.detail
+                .contains("changed the role of carol from viewer to approver")
+        })
+        .expect("the role change is on the trail");
+    assert_eq!(role_change.actor.user, "console:admin");
+    assert_eq!(role_change.reason.as_deref(), Some("on-call rota"));
+    let accounts = h.send("GET", "/accounts", Some(&stepped), &[]).await;
+    assert!(
+        accounts.body.contains("<td>carol</td><td>approver</td>"),
+        "{}",
+        accounts.body
+    );
+
+    // At the window's end the step-up no longer counts.
+    h.clock.advance(STEP_UP_WINDOW + 1);
+    let r = change(stepped.clone(), csrf.clone(), "again").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "the step-up is stale");
+}
+
+/// The pages of every role open and carry their stable ids; an accept from a page
+/// without a guard beside the console is refused with a message, not a crash.
+#[tokio::test]
+async fn the_alerts_differences_trail_and_step_up_pages_render() {
+    let h = harness();
+    let (cookie, csrf, _) = h.first_admin().await;
+    for (path, id) in [
+        ("/alerts", "id=\"findings\""),
+        ("/differences", "id=\"step-up-needed\""),
+        ("/trail", "id=\"records\""),
+        ("/step-up", "id=\"step-up-form\""),
+        ("/accounts", "id=\"sessions\""),
+    ] {
+        let r = h.send("GET", path, Some(&cookie), &[]).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
+        assert!(r.body.contains(id), "{path}: {}", r.body);
+    }
+    let r = h
+        .send(
+            "POST",
+            "/differences/accept",
+            Some(&cookie),
+            &[("csrf", &csrf), ("root", ""), ("reason", "patch")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
 }

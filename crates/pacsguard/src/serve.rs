@@ -46,6 +46,57 @@ impl WatchOutput for ServeOutput {
     }
 }
 
+/// The console's hands on the guard: an acceptance is run by the watcher (as the
+/// CLI's `accept` beside it is), the trail is read from the home.
+#[derive(Debug)]
+struct Hands {
+    requests: pacsguard_engine::Requests,
+    home: Home,
+}
+
+impl pacsguard_console::Guardian for Hands {
+    fn accept(
+        &self,
+        who: &str,
+        paths: Vec<PathBuf>,
+        reason: &str,
+    ) -> Result<pacsguard_console::Accepted, String> {
+        let actor = pacsguard_events::Actor {
+            user: who.to_string(),
+            uid: nix::unistd::geteuid().as_raw(),
+            sudo_user: None,
+        };
+        let request = pacsguard_engine::Request::Accept(pacsguard_engine::AcceptRequest {
+            all: paths.is_empty(),
+            paths,
+            reason: reason.to_string(),
+        });
+        let answer = self.requests.submit(request, actor)?;
+        match answer.recv() {
+            Ok(pacsguard_engine::Reply::Accept(Ok(report))) => Ok(pacsguard_console::Accepted {
+                generation: report.generation,
+                accepted: report.accepted,
+            }),
+            Ok(pacsguard_engine::Reply::Accept(Err(e))) => Err(e.to_string()),
+            Ok(pacsguard_engine::Reply::Refused(reason)) => Err(reason),
+            Ok(_) | Err(_) => Err("the guard stopped before it answered".into()),
+        }
+    }
+
+    fn trail(&self, limit: usize) -> Result<Vec<serde_json::Value>, String> {
+        let mut records = pacsguard_engine::audit_show(
+            &self.home,
+            None,
+            &pacsguard_engine::ShowFilter::default(),
+        )
+        .map_err(|e| e.to_string())?;
+        let keep = records.len().saturating_sub(limit);
+        records.drain(..keep);
+        records.reverse();
+        Ok(records)
+    }
+}
+
 fn say(text: &str) {
     let _ = writeln!(std::io::stderr(), "pacsguard serve: {text}");
 }
@@ -100,14 +151,20 @@ pub fn run(
         }
     }
     let db = pacsguard_store::ConsoleDb::open(&home.store_path())?;
-    let console = Arc::new(Console::new(
-        db,
-        Arc::new(SystemClock),
-        session.inbox(),
-        home.store_path(),
-        &host,
-        guard.clone(),
-    ));
+    let console = Arc::new(
+        Console::new(
+            db,
+            Arc::new(SystemClock),
+            session.inbox(),
+            home.store_path(),
+            &host,
+            guard.clone(),
+        )?
+        .with_guardian(Arc::new(Hands {
+            requests: session.requests(),
+            home: home.clone(),
+        })),
+    );
 
     let port = local.port();
     say(&format!("console at https://{host}:{port}/"));
@@ -160,10 +217,12 @@ pub fn run(
             .context("starting the guard thread")?
     };
 
-    // The trail's verification for the overview, every TRAIL_VERIFY_INTERVAL.
+    // The trail's verification for the overview, and the purge of expired sessions,
+    // every TRAIL_VERIFY_INTERVAL.
     let verifier = {
         let home = home.clone();
         let guard = guard.clone();
+        let console = console.clone();
         let server_stop = server_stop.clone();
         std::thread::Builder::new()
             .name("trail-verify".into())
@@ -177,6 +236,9 @@ pub fn run(
                                 format!("{} records", report.report.records),
                             ),
                             Err(e) => guard.set_trail(false, e.to_string()),
+                        }
+                        if let Err(e) = console.purge_expired_sessions() {
+                            say(&format!("expired sessions not purged: {e}"));
                         }
                         next = std::time::Instant::now() + TRAIL_VERIFY_INTERVAL;
                     }

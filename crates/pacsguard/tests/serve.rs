@@ -655,3 +655,103 @@ print(s.makefile().read())
     let shown = env.run(&["audit", "show", "--action", "accept", "--json"]);
     assert!(!stdout(&shown).contains("\"reason\""), "{}", stdout(&shown));
 }
+
+/// The code of the next TOTP step (accepted within the ±1 step drift): a code not yet
+/// spent by the enrolment made in this step.
+fn next_step_code(secret_b32: &str) -> String {
+    let secret = data_encoding_decode(secret_b32);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    totp::code_at_step(
+        &secret,
+        totp::step_of(i64::try_from(now).expect("time")) + 1,
+    )
+}
+
+/// Setup of the first administrator and the enrolment of its TOTP: the secret.
+fn first_admin(server: &Server) -> String {
+    let link = server.setup_link().expect("a setup link is printed");
+    let token = value_of(&format!("{link}\n"), "token=", '\n');
+    let (status, _, _) = server.curl(
+        "POST",
+        "/setup",
+        &[("token", &token), ("name", "admin"), ("password", PASSWORD)],
+    );
+    assert_eq!(status, 303);
+    let (_, _, body) = server.curl("GET", "/enrol", &[]);
+    let secret = value_of(&body, "id=\"totp-secret\" class=\"secret\">", '<');
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let (status, _, body) = server.curl(
+        "POST",
+        "/enrol",
+        &[("csrf", &csrf), ("code", &current_code(&secret))],
+    );
+    assert_eq!(status, 200, "{body}");
+    secret
+}
+
+/// An approver accepts a difference in the console: refused until the second factor is
+/// confirmed again, then done by the guard, so the signed profile really changes (a
+/// `check` from another process is intact) and the trail names the person and reason.
+#[test]
+fn an_acceptance_in_the_console_needs_a_step_up_and_changes_the_signed_profile() {
+    let env = Env::new();
+    env.profile(&[]);
+    let server = Server::start(&env, &[]);
+    let secret = first_admin(&server);
+    std::fs::write(env.path("readme.txt"), b"vendor patch 7 text\n").expect("patch");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !server.stdout().contains("readme.txt") {
+        assert!(Instant::now() < deadline, "{}", server.stdout());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, _, body) = server.curl("GET", "/differences", &[]);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("readme.txt") && body.contains("id=\"step-up-needed\""),
+        "{body}"
+    );
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let root = env.tree_str();
+    let accept = |csrf: &str| {
+        server.curl(
+            "POST",
+            "/differences/accept",
+            &[("csrf", csrf), ("root", root), ("reason", "vendor patch 7")],
+        )
+    };
+    let (status, _, body) = accept(&csrf);
+    assert_eq!(status, 403, "no step-up yet: {body}");
+    let (status, headers, _) = server.curl(
+        "POST",
+        "/step-up",
+        &[("csrf", &csrf), ("code", &next_step_code(&secret))],
+    );
+    assert_eq!(status, 303, "{headers}");
+    let (_, _, body) = server.curl("GET", "/differences", &[]);
+    assert!(!body.contains("id=\"step-up-needed\""), "{body}");
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let (status, _, body) = accept(&csrf);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("1 difference(s)"), "{body}");
+
+    let check = env.run(&["check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+    server.stop();
+    let shown = env.run(&["audit", "show", "--action", "accept", "--json"]);
+    let text = stdout(&shown);
+    assert!(
+        text.contains("console:admin") && text.contains("vendor patch 7"),
+        "{text}"
+    );
+    let shown = env.run(&["audit", "show", "--action", "login"]);
+    assert!(
+        stdout(&shown).contains("admin confirmed the second factor for decisions"),
+        "{}",
+        stdout(&shown)
+    );
+    let verify = env.run(&["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", stdout(&verify));
+}

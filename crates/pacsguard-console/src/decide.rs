@@ -1,0 +1,259 @@
+//! Decisions: what changes the guard's state or who may act, each made by an identified
+//! person who has just confirmed the second factor again (step-up) and says why.
+//!
+//! * Step-up: a TOTP code (or a recovery code) checked again, throttled like a sign-in
+//!   (the account's failures count, so codes cannot be guessed here either); it issues a
+//!   new session token (no fixation) and counts for [`STEP_UP_WINDOW`].
+//! * A decision (accept differences, change a role) needs a step-up within the window
+//!   and a reason of 1 to [`MAX_REASON_BYTES`] bytes; the trail gets the step-up, then
+//!   the decision with the person and the reason.
+//! * Acceptance is done by the guard itself (the [`Guardian`] the CLI gives the console:
+//!   the running watcher), so the watcher's view and the signed profile move together.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use pacsguard_events::{Action, Finding, Outcome};
+use serde::Serialize;
+
+use crate::auth::{AuthError, Authenticated, Console, NewSession, lock};
+use crate::roles::Role;
+use crate::throttle;
+
+/// How long a confirmed second factor counts for decisions (NIST SP 800-63B asks for
+/// a fresh authentication for sensitive actions; 5 minutes, as the issue asks).
+pub const STEP_UP_WINDOW: i64 = 5 * 60;
+/// Longest reason for a decision: a sentence or a ticket, as the CLI's `--reason`.
+pub const MAX_REASON_BYTES: usize = 4096;
+/// Step-ups remembered (one per session); past this the oldest is forgotten and its
+/// holder confirms again.
+pub const MAX_STEP_UPS: usize = 1_000;
+
+/// What an acceptance took into the signed profile.
+#[derive(Clone, Debug, Serialize)]
+pub struct Accepted {
+    pub generation: u64,
+    pub accepted: Vec<Finding>,
+}
+
+/// The guard's hands, given to the console by the process that runs both.
+pub trait Guardian: Send + Sync + std::fmt::Debug {
+    /// Takes the differences under `paths` (every profiled root when empty) into the
+    /// signed profile, recorded as done by `who` for `reason`. The error is shown to the
+    /// person.
+    fn accept(&self, who: &str, paths: Vec<PathBuf>, reason: &str) -> Result<Accepted, String>;
+
+    /// The newest `limit` records of the audit trail, newest first, as JSON objects.
+    fn trail(&self, limit: usize) -> Result<Vec<serde_json::Value>, String>;
+}
+
+/// A checked reason: trimmed, not empty, bounded.
+fn reason_of(reason: &str) -> Result<&str, AuthError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(AuthError::Invalid(
+            "say why (a change ticket, the patch, what was checked)".into(),
+        ));
+    }
+    if reason.len() > MAX_REASON_BYTES {
+        return Err(AuthError::Invalid(format!(
+            "the reason is longer than {MAX_REASON_BYTES} bytes"
+        )));
+    }
+    Ok(reason)
+}
+
+impl Console {
+    /// Gives the console the guard's hands (before it serves).
+    pub fn with_guardian(mut self, guardian: std::sync::Arc<dyn Guardian>) -> Console {
+        self.guardian = Some(guardian);
+        self
+    }
+
+    /// Confirms the second factor again for decisions: a new session token whose
+    /// step-up counts for [`STEP_UP_WINDOW`]. A wrong or replayed code counts as a
+    /// failed sign-in of the account.
+    pub fn step_up(
+        &self,
+        auth: &Authenticated,
+        code: &str,
+        address: IpAddr,
+    ) -> Result<NewSession, AuthError> {
+        let now = self.now();
+        let account = lock(&self.db)?
+            .account_by_id(auth.account)?
+            .ok_or(AuthError::StepUpFailed)?;
+        let Some(secret) = account.totp_secret.clone() else {
+            return Err(AuthError::StepUpFailed);
+        };
+        let outcome = if account.locked_until > now {
+            Err("refused unchecked: sign-in is paused for this account")
+        } else {
+            self.second_factor(&account, &secret, code, now)?
+        };
+        let how = match outcome {
+            Ok(how) => how,
+            Err(reason) => {
+                if account.locked_until <= now {
+                    let (failures, until, _) = throttle::after_failure(
+                        account.failures,
+                        now,
+                        throttle::MAX_ACCOUNT_FAILURES,
+                    );
+                    lock(&self.db)?.set_failures(account.id, failures, until)?;
+                }
+                let _ = self.record(self.event(
+                    &auth.name,
+                    Action::Login,
+                    Outcome::Failure,
+                    format!(
+                        "{}: the second factor was not confirmed for a decision (step-up) from {address}: {reason}",
+                        auth.name
+                    ),
+                ));
+                return Err(AuthError::StepUpFailed);
+            }
+        };
+        lock(&self.db)?.set_failures(account.id, 0, 0)?;
+        self.record(self.event(
+            &auth.name,
+            Action::Login,
+            Outcome::Success,
+            format!(
+                "{} confirmed the second factor{how} for decisions (step-up) from {address}; it counts for {} minutes",
+                auth.name,
+                STEP_UP_WINDOW / 60
+            ),
+        ))?;
+        let session = self.new_session(auth.account, true, address)?;
+        lock(&self.db)?.delete_session(&auth.token_hash)?;
+        {
+            let mut step_ups = lock(&self.step_ups)?;
+            step_ups.remove(&auth.token_hash);
+            if step_ups.len() >= MAX_STEP_UPS
+                && let Some(oldest) = step_ups
+                    .iter()
+                    .min_by_key(|(_, at)| **at)
+                    .map(|(k, _)| k.clone())
+            {
+                step_ups.remove(&oldest);
+            }
+            step_ups.insert(crate::secret::digest(&session.token), now);
+        }
+        Ok(session)
+    }
+
+    /// Whether this session confirmed its second factor within [`STEP_UP_WINDOW`].
+    pub fn stepped_up(&self, auth: &Authenticated) -> bool {
+        let now = self.now();
+        lock(&self.step_ups).is_ok_and(|s| {
+            s.get(&auth.token_hash)
+                .is_some_and(|&at| now - at <= STEP_UP_WINDOW && now >= at)
+        })
+    }
+
+    /// The common gate of every decision: a fresh step-up and a reason.
+    fn decision<'r>(&self, auth: &Authenticated, reason: &'r str) -> Result<&'r str, AuthError> {
+        if !self.stepped_up(auth) {
+            return Err(AuthError::StepUpNeeded);
+        }
+        reason_of(reason)
+    }
+
+    /// Accepts the differences under `root` (every root when empty) into the signed
+    /// profile, through the guard, as this person, for `reason`.
+    pub fn accept(
+        &self,
+        auth: &Authenticated,
+        root: &str,
+        reason: &str,
+    ) -> Result<Accepted, AuthError> {
+        let reason = self.decision(auth, reason)?;
+        let guardian = self
+            .guardian
+            .clone()
+            .ok_or_else(|| AuthError::Invalid("no guard runs beside this console".into()))?;
+        let paths: Vec<PathBuf> = if root.is_empty() {
+            Vec::new()
+        } else {
+            vec![PathBuf::from(root)]
+        };
+        let who = self.actor(&auth.name).user;
+        let accepted = guardian
+            .accept(&who, paths, reason)
+            .map_err(AuthError::Invalid)?;
+        if !accepted.accepted.is_empty() {
+            self.guard.accepted(root);
+        }
+        Ok(accepted)
+    }
+
+    /// Changes an account's role; the account's sessions end (its holder signs in again
+    /// with the new role).
+    pub fn change_role(
+        &self,
+        auth: &Authenticated,
+        name: &str,
+        role: &str,
+        reason: &str,
+    ) -> Result<(), AuthError> {
+        let reason = self.decision(auth, reason)?;
+        let role = Role::parse(role).ok_or_else(|| {
+            AuthError::Invalid("a role is viewer, operator, approver or administrator".into())
+        })?;
+        let db = lock(&self.db)?;
+        let account = db
+            .account_by_name(name)?
+            .ok_or_else(|| AuthError::Invalid(format!("no account {name}")))?;
+        if account.id == auth.account && role < Role::Administrator {
+            return Err(AuthError::Invalid(
+                "an administrator cannot lower their own role (another administrator can)".into(),
+            ));
+        }
+        self.record(
+            self.event(
+                &auth.name,
+                Action::Account,
+                Outcome::Success,
+                format!(
+                    "{} changed the role of {name} from {} to {} (after a step-up); its sessions end",
+                    auth.name,
+                    account.role,
+                    role.as_str()
+                ),
+            )
+            .with_reason(reason),
+        )?;
+        db.set_role(account.id, role.as_str())?;
+        db.delete_sessions_of(account.id)?;
+        Ok(())
+    }
+
+    /// Ends every session of an account (an administrator's protective act: no step-up).
+    pub fn revoke_sessions(&self, auth: &Authenticated, name: &str) -> Result<usize, AuthError> {
+        let db = lock(&self.db)?;
+        let account = db
+            .account_by_name(name)?
+            .ok_or_else(|| AuthError::Invalid(format!("no account {name}")))?;
+        self.record(self.event(
+            &auth.name,
+            Action::Logout,
+            Outcome::Success,
+            format!("{} ended every session of {name}", auth.name),
+        ))?;
+        Ok(db.delete_sessions_of(account.id)?)
+    }
+
+    /// Every live session, for administrators: account, begun, last used, address.
+    pub fn sessions(&self) -> Result<Vec<(String, i64, i64, String)>, AuthError> {
+        Ok(lock(&self.db)?.sessions()?)
+    }
+
+    /// The newest trail records, through the guard.
+    pub fn trail(&self, limit: usize) -> Result<Vec<serde_json::Value>, AuthError> {
+        match &self.guardian {
+            Some(g) => g.trail(limit).map_err(AuthError::Invalid),
+            None => Ok(Vec::new()),
+        }
+    }
+}
