@@ -133,6 +133,10 @@ pub struct Console {
     pub(crate) step_ups: Mutex<HashMap<Vec<u8>, i64>>,
     /// The guard's hands: what decisions act on (`None`: decisions are refused).
     pub(crate) guardian: Option<Arc<dyn crate::decide::Guardian>>,
+    /// Acceptances waiting for a second approver (four eyes); in memory: a restart
+    /// drops them, and they are asked again.
+    pub(crate) pending_accepts: Mutex<Vec<crate::decide::PendingAccept>>,
+    pub(crate) next_pending_id: Mutex<u64>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, AuthError> {
@@ -200,6 +204,8 @@ impl Console {
             guard,
             step_ups: Mutex::new(HashMap::new()),
             guardian: None,
+            pending_accepts: Mutex::new(Vec::new()),
+            next_pending_id: Mutex::new(0),
         })
     }
 

@@ -45,7 +45,40 @@ pub trait Guardian: Send + Sync + std::fmt::Debug {
 
     /// The newest `limit` records of the audit trail, newest first, as JSON objects.
     fn trail(&self, limit: usize) -> Result<Vec<serde_json::Value>, String>;
+
+    /// Whether accepting under `root` (every root when empty) needs a second, different
+    /// approver (`[console] four_eyes` and a `static` root among those covered).
+    fn needs_second_approver(&self, _root: &str) -> bool {
+        false
+    }
 }
+
+/// An acceptance asked by one approver, waiting for a second one (four eyes).
+#[derive(Clone, Debug, Serialize)]
+pub struct PendingAccept {
+    pub id: u64,
+    /// As shown (escaped); empty: every root.
+    pub root: String,
+    pub reason: String,
+    pub asked_by: String,
+    #[serde(skip)]
+    pub(crate) asked_by_account: i64,
+    pub asked_at: i64,
+}
+
+/// What an acceptance asked in the console did.
+#[derive(Clone, Debug)]
+pub enum Decision {
+    Accepted(Accepted),
+    /// Four eyes: waiting for a second approver, under this id.
+    Waiting(u64),
+}
+
+/// How long an acceptance waits for its second approver before it lapses.
+pub const FOUR_EYES_WINDOW: i64 = 3600;
+/// Acceptances waiting for a second approver at once; more are refused until one is
+/// confirmed or lapses.
+pub const MAX_PENDING_ACCEPTS: usize = 100;
 
 /// A checked reason: trimmed, not empty, bounded.
 fn reason_of(reason: &str) -> Result<&str, AuthError> {
@@ -160,32 +193,137 @@ impl Console {
         reason_of(reason)
     }
 
+    fn guardian(&self) -> Result<std::sync::Arc<dyn Guardian>, AuthError> {
+        self.guardian
+            .clone()
+            .ok_or_else(|| AuthError::Invalid("no guard runs beside this console".into()))
+    }
+
     /// Accepts the differences under `root` (every root when empty) into the signed
-    /// profile, through the guard, as this person, for `reason`.
+    /// profile, through the guard, as this person, for `reason`; with four eyes, asks a
+    /// second approver instead.
     pub fn accept(
         &self,
         auth: &Authenticated,
         root: &str,
         reason: &str,
-    ) -> Result<Accepted, AuthError> {
+    ) -> Result<Decision, AuthError> {
         let reason = self.decision(auth, reason)?;
-        let guardian = self
-            .guardian
-            .clone()
-            .ok_or_else(|| AuthError::Invalid("no guard runs beside this console".into()))?;
+        let guardian = self.guardian()?;
+        if guardian.needs_second_approver(root) {
+            return self.ask_second_approver(auth, root, reason);
+        }
+        let who = self.actor(&auth.name).user;
+        self.run_accept(guardian.as_ref(), &who, root, reason)
+            .map(Decision::Accepted)
+    }
+
+    fn run_accept(
+        &self,
+        guardian: &dyn Guardian,
+        who: &str,
+        root: &str,
+        reason: &str,
+    ) -> Result<Accepted, AuthError> {
         let paths: Vec<PathBuf> = if root.is_empty() {
             Vec::new()
         } else {
             vec![PathBuf::from(root)]
         };
-        let who = self.actor(&auth.name).user;
         let accepted = guardian
-            .accept(&who, paths, reason)
+            .accept(who, paths, reason)
             .map_err(AuthError::Invalid)?;
         if !accepted.accepted.is_empty() {
             self.guard.accepted(root);
         }
         Ok(accepted)
+    }
+
+    fn ask_second_approver(
+        &self,
+        auth: &Authenticated,
+        root: &str,
+        reason: &str,
+    ) -> Result<Decision, AuthError> {
+        let now = self.now();
+        let mut pending = lock(&self.pending_accepts)?;
+        pending.retain(|p| now - p.asked_at < FOUR_EYES_WINDOW);
+        if pending.len() >= MAX_PENDING_ACCEPTS {
+            return Err(AuthError::Invalid(format!(
+                "{MAX_PENDING_ACCEPTS} acceptances already wait for a second approver"
+            )));
+        }
+        let mut next = lock(&self.next_pending_id)?;
+        *next += 1;
+        let id = *next;
+        self.record(
+            self.event(
+                &auth.name,
+                Action::Accept,
+                Outcome::Started,
+                format!(
+                    "{} asks a second approver to accept the differences of {} (four eyes, request {id}, after a step-up)",
+                    auth.name,
+                    if root.is_empty() { "every root" } else { root }
+                ),
+            )
+            .with_reason(reason),
+        )?;
+        pending.push(PendingAccept {
+            id,
+            root: root.to_string(),
+            reason: reason.to_string(),
+            asked_by: auth.name.clone(),
+            asked_by_account: auth.account,
+            asked_at: now,
+        });
+        Ok(Decision::Waiting(id))
+    }
+
+    /// The acceptances waiting for a second approver (lapsed ones dropped).
+    pub fn pending_accepts(&self) -> Vec<PendingAccept> {
+        let now = self.now();
+        lock(&self.pending_accepts).map_or_else(
+            |_| Vec::new(),
+            |mut p| {
+                p.retain(|p| now - p.asked_at < FOUR_EYES_WINDOW);
+                p.clone()
+            },
+        )
+    }
+
+    /// A second, different approver confirms a waiting acceptance (after a step-up, with
+    /// a reason of their own): the guard accepts, and the trail names both.
+    pub fn confirm_accept(
+        &self,
+        auth: &Authenticated,
+        id: u64,
+        reason: &str,
+    ) -> Result<Accepted, AuthError> {
+        let reason = self.decision(auth, reason)?;
+        let now = self.now();
+        let asked = {
+            let mut pending = lock(&self.pending_accepts)?;
+            pending.retain(|p| now - p.asked_at < FOUR_EYES_WINDOW);
+            let Some(at) = pending.iter().position(|p| p.id == id) else {
+                return Err(AuthError::Invalid(format!(
+                    "no acceptance {id} waits (confirmed, lapsed after {} minutes, or unknown)",
+                    FOUR_EYES_WINDOW / 60
+                )));
+            };
+            if pending[at].asked_by_account == auth.account {
+                return Err(AuthError::Invalid(
+                    "four eyes: the second approver must be another person".into(),
+                ));
+            }
+            pending.remove(at)
+        };
+        let both = format!(
+            "four eyes: asked by {} ({}); confirmed by {} ({reason})",
+            asked.asked_by, asked.reason, auth.name
+        );
+        let who = self.actor(&auth.name).user;
+        self.run_accept(self.guardian()?.as_ref(), &who, &asked.root, &both)
     }
 
     /// Changes an account's role; the account's sessions end (its holder signs in again

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use tokio::sync::Semaphore;
 
 use crate::auth::{AuthError, Authenticated, Console, NewSession};
+use crate::decide::Decision;
 use crate::pages;
 use crate::roles::Role;
 
@@ -138,6 +139,12 @@ pub static ROUTES: &[Route] = &[
         path: "/differences/accept",
         access: Access::Role(Role::Approver),
         handler: || post(differences_accept),
+    },
+    Route {
+        method: Method::POST,
+        path: "/differences/confirm",
+        access: Access::Role(Role::Approver),
+        handler: || post(differences_confirm),
     },
     Route {
         method: Method::GET,
@@ -802,6 +809,7 @@ async fn differences_with(
             &console.guard.snapshot(),
             &console.guard.open_findings(),
             console.stepped_up(auth),
+            &console.pending_accepts(),
             message,
         )),
     )
@@ -831,9 +839,44 @@ async fn differences_accept(
     let a = auth.clone();
     let root = form.root.clone();
     match blocking(move || console.accept(&a, &root, &form.reason)).await {
-        Ok(Ok(accepted)) => html(pages::accepted(
+        Ok(Ok(Decision::Accepted(accepted))) => html(pages::accepted(
             &auth,
             &form.root,
+            accepted.generation,
+            accepted.accepted.len(),
+        )),
+        Ok(Ok(Decision::Waiting(id))) => html(pages::waiting(&auth, &form.root, id)),
+        Ok(Err(e @ (AuthError::StepUpNeeded | AuthError::Invalid(_)))) => {
+            let status = if matches!(e, AuthError::StepUpNeeded) {
+                StatusCode::FORBIDDEN
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            differences_with(&state, &auth, status, Some(&e.to_string())).await
+        }
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ConfirmForm {
+    id: u64,
+    reason: String,
+}
+
+async fn differences_confirm(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+    Form(form): Form<ConfirmForm>,
+) -> Response {
+    let console = state.console.clone();
+    let a = auth.clone();
+    match blocking(move || console.confirm_accept(&a, form.id, &form.reason)).await {
+        Ok(Ok(accepted)) => html(pages::accepted(
+            &auth,
+            "",
             accepted.generation,
             accepted.accepted.len(),
         )),

@@ -40,6 +40,6 @@ pub mod totp;
 
 pub use auth::{AuthError, Authenticated, Console};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use decide::{Accepted, Guardian, STEP_UP_WINDOW};
+pub use decide::{Accepted, Decision, Guardian, PendingAccept, STEP_UP_WINDOW};
 pub use guard::GuardState;
 pub use roles::Role;

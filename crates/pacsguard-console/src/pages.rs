@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::auth::{Authenticated, Enrolment};
+use crate::decide::PendingAccept;
 use crate::guard::{OpenFindings, Snapshot};
 use crate::password::{MIN_PASSWORD_CHARS, RECOMMENDED_PASSWORD_CHARS};
 use crate::roles::Role;
@@ -268,6 +269,7 @@ pub fn differences(
     snap: &Snapshot,
     open: &OpenFindings,
     stepped_up: bool,
+    pending: &[PendingAccept],
     message: Option<&str>,
 ) -> String {
     let mut body = format!("<section><h2>Differences</h2>{}", error_line(message));
@@ -279,6 +281,38 @@ pub fn differences(
         );
     }
     body.push_str("</section>");
+    if !pending.is_empty() {
+        body.push_str("<section id=\"pending\"><h2>Waiting for a second approver</h2>");
+        for p in pending {
+            let _ = write!(
+                body,
+                "<div id=\"pending-{id}\"><p>Request {id}: <span class=\"path\">{root}</span>, asked by {who}: {reason}</p>",
+                id = p.id,
+                root = if p.root.is_empty() {
+                    "every root".to_string()
+                } else {
+                    esc(&p.root)
+                },
+                who = esc(&p.asked_by),
+                reason = esc(&p.reason)
+            );
+            if may_accept && p.asked_by != auth.name {
+                let _ = write!(
+                    body,
+                    "<form id=\"confirm-{id}\" method=\"post\" action=\"/differences/confirm\">\
+                     <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+                     <input type=\"hidden\" name=\"id\" value=\"{id}\">\
+                     <label for=\"confirm-reason-{id}\">Your reason (you checked the differences below)</label>\
+                     <input id=\"confirm-reason-{id}\" name=\"reason\" type=\"text\" required maxlength=\"4096\">\
+                     <button id=\"confirm-button-{id}\" type=\"submit\">Confirm as second approver</button></form>",
+                    id = p.id,
+                    csrf = esc(&auth.csrf)
+                );
+            }
+            body.push_str("</div>");
+        }
+        body.push_str("</section>");
+    }
     for (i, root) in snap.roots.iter().enumerate() {
         let _ = write!(
             body,
@@ -311,6 +345,22 @@ pub fn accepted(auth: &Authenticated, root: &str, generation: u64, count: usize)
         Some(auth),
         &format!(
             "<section><h2>Accepted</h2><p id=\"accepted\">{count} difference(s) of {} taken into the signed profile, generation {generation}; recorded on the audit trail with your name and reason.</p>\
+             <p><a id=\"back-to-differences\" href=\"/differences\">Back to the differences</a></p></section>",
+            if root.is_empty() {
+                "every root".to_string()
+            } else {
+                esc(root)
+            }
+        ),
+    )
+}
+
+pub fn waiting(auth: &Authenticated, root: &str, id: u64) -> String {
+    page(
+        "Waiting for a second approver",
+        Some(auth),
+        &format!(
+            "<section><h2>Waiting for a second approver</h2><p id=\"waiting\">Accepting the differences of {} needs a second, different approver (four eyes): request {id} waits on the differences page for up to an hour. Nothing was accepted yet.</p>\
              <p><a id=\"back-to-differences\" href=\"/differences\">Back to the differences</a></p></section>",
             if root.is_empty() {
                 "every root".to_string()

@@ -70,20 +70,30 @@ fn harness() -> Harness {
 
 /// A console over the store in `home` (a restart when it held one before).
 fn harness_in(home: tempfile::TempDir, clock: ManualClock) -> Harness {
+    harness_with(home, clock, None)
+}
+
+fn harness_with(
+    home: tempfile::TempDir,
+    clock: ManualClock,
+    guardian: Option<Arc<dyn pacsguard_console::Guardian>>,
+) -> Harness {
     let store = home.path().join("store.sqlite");
     let db = pacsguard_store::ConsoleDb::open(&store).expect("console tables");
     let inbox = Inbox::new();
-    let console = Arc::new(
-        Console::new(
-            db,
-            Arc::new(clock.clone()),
-            inbox.clone(),
-            store,
-            "test-host",
-            Arc::new(GuardState::new()),
-        )
-        .expect("console"),
-    );
+    let console = Console::new(
+        db,
+        Arc::new(clock.clone()),
+        inbox.clone(),
+        store,
+        "test-host",
+        Arc::new(GuardState::new()),
+    )
+    .expect("console");
+    let console = Arc::new(match guardian {
+        Some(g) => console.with_guardian(g),
+        None => console,
+    });
     let app = pacsguard_console::http::app(console.clone());
     Harness {
         _home: home,
@@ -975,4 +985,147 @@ async fn the_alerts_differences_trail_and_step_up_pages_render() {
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+}
+
+/// The guard's side of an acceptance, recorded: who and why reached it. (The real guard
+/// is driven end to end in crates/pacsguard/tests/serve.rs.)
+#[derive(Debug, Default)]
+struct RecordingGuard {
+    accepted: std::sync::Mutex<Vec<(String, String)>>,
+}
+
+impl pacsguard_console::Guardian for RecordingGuard {
+    fn accept(
+        &self,
+        who: &str,
+        _paths: Vec<std::path::PathBuf>,
+        reason: &str,
+    ) -> Result<pacsguard_console::Accepted, String> {
+        self.accepted
+            .lock()
+            .expect("test fixture")
+            .push((who.to_string(), reason.to_string()));
+        Ok(pacsguard_console::Accepted {
+            generation: 2,
+            accepted: Vec::new(),
+        })
+    }
+
+    fn trail(&self, _limit: usize) -> Result<Vec<serde_json::Value>, String> {
+        Ok(Vec::new())
+    }
+
+    fn needs_second_approver(&self, _root: &str) -> bool {
+        true
+    }
+}
+
+/// Four eyes: the first approver's acceptance waits; the same person cannot confirm it;
+/// a second, stepped-up approver with a reason does, and the guard gets both names.
+#[tokio::test]
+async fn four_eyes_needs_a_second_different_approver() {
+    let home = tempfile::tempdir().expect("tempdir");
+    drop(pacsguard_store::Store::open(&home.path().join("store.sqlite")).expect("store"));
+    let guard = Arc::new(RecordingGuard::default());
+    let h = harness_with(home, ManualClock::new(START), Some(guard.clone()));
+    let (cookie, csrf, secret) = h.first_admin().await;
+    let r = h
+        .send(
+            "POST",
+            "/accounts",
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("name", "bob"),
+                ("role", "approver"),
+                ("password", "violet harbour evening tide"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let step_up = |cookie: String, secret: String| {
+        let h = &h;
+        async move {
+            let csrf = h.csrf(&cookie).await;
+            let code = h.next_code(&secret);
+            let r = h
+                .send(
+                    "POST",
+                    "/step-up",
+                    Some(&cookie),
+                    &[("csrf", &csrf), ("code", &code)],
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+            let cookie = r.cookie().expect("cookie");
+            let csrf = h.csrf(&cookie).await;
+            (cookie, csrf)
+        }
+    };
+    let (admin, admin_csrf) = step_up(cookie, secret.clone()).await;
+    let r = h
+        .send(
+            "POST",
+            "/differences/accept",
+            Some(&admin),
+            &[
+                ("csrf", &admin_csrf),
+                ("root", "/srv/pacs"),
+                ("reason", "patch 7"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("id=\"waiting\""), "{}", r.body);
+    assert!(
+        guard.accepted.lock().expect("fixture").is_empty(),
+        "nothing yet"
+    );
+    let r = h
+        .send(
+            "POST",
+            "/differences/confirm",
+            Some(&admin),
+            &[("csrf", &admin_csrf), ("id", "1"), ("reason", "me again")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("another person"), "{}", r.body);
+
+    // Bob signs in, enrols, steps up and confirms.
+    let r = h.login("bob", "violet harbour evening tide", "").await;
+    let bob = r.cookie().expect("cookie");
+    let (bob, _, bob_secret) = h.enrol(&bob).await;
+    let (bob, bob_csrf) = step_up(bob, bob_secret).await;
+    let page = h.send("GET", "/differences", Some(&bob), &[]).await;
+    assert!(page.body.contains("id=\"confirm-1\""), "{}", page.body);
+    let r = h
+        .send(
+            "POST",
+            "/differences/confirm",
+            Some(&bob),
+            &[
+                ("csrf", &bob_csrf),
+                ("id", "1"),
+                ("reason", "checked the vendor hashes"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let accepted = guard.accepted.lock().expect("fixture").clone();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(accepted[0].0, "console:bob");
+    assert!(
+        accepted[0].1.contains("asked by admin (patch 7)")
+            && accepted[0]
+                .1
+                .contains("confirmed by bob (checked the vendor hashes)"),
+        "{accepted:?}"
+    );
+    assert_logged(
+        &h.events(),
+        Action::Accept,
+        Outcome::Started,
+        "asks a second approver",
+    );
 }

@@ -365,3 +365,37 @@ fn absolute(command: Command) -> Result<Command> {
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A request line of `len` bytes (JSON padded with spaces before its newline).
+    fn request_of(len: usize) -> Vec<u8> {
+        let mut line =
+            br#"{"command":"check","paths":[],"fast":true,"json":false,"sudo_user":null}"#.to_vec();
+        line.resize(len - 1, b' ');
+        line.push(b'\n');
+        line
+    }
+
+    fn read(bytes: Vec<u8>) -> Result<WireRequest, String> {
+        let (client, server) = UnixStream::pair().expect("pair");
+        let writer = std::thread::spawn(move || {
+            let mut client = client;
+            let _ = client.write_all(&bytes);
+        });
+        let result = read_request(&server);
+        drop(server);
+        let _ = writer.join();
+        result
+    }
+
+    #[test]
+    fn a_request_is_read_up_to_its_limit_and_refused_past_it() {
+        let limit = usize::try_from(MAX_CONTROL_REQUEST_BYTES).expect("fits");
+        assert!(read(request_of(limit)).is_ok());
+        let refused = read(request_of(limit + 1)).expect_err("past the limit");
+        assert!(refused.contains("MAX_CONTROL_REQUEST_BYTES"), "{refused}");
+    }
+}

@@ -52,6 +52,8 @@ impl WatchOutput for ServeOutput {
 struct Hands {
     requests: pacsguard_engine::Requests,
     home: Home,
+    /// `[console] four_eyes`: an acceptance into a `static` root needs two approvers.
+    four_eyes: bool,
 }
 
 impl pacsguard_console::Guardian for Hands {
@@ -83,6 +85,19 @@ impl pacsguard_console::Guardian for Hands {
         }
     }
 
+    /// Read from the signed profile at each acceptance (a root profiled since the start
+    /// counts); a profile that cannot be read asks for two approvers (fail closed).
+    fn needs_second_approver(&self, root: &str) -> bool {
+        if !self.four_eyes {
+            return false;
+        }
+        match static_roots(&self.home) {
+            Ok(roots) if root.is_empty() => !roots.is_empty(),
+            Ok(roots) => roots.iter().any(|r| r == root),
+            Err(_) => true,
+        }
+    }
+
     fn trail(&self, limit: usize) -> Result<Vec<serde_json::Value>, String> {
         let mut records = pacsguard_engine::audit_show(
             &self.home,
@@ -95,6 +110,23 @@ impl pacsguard_console::Guardian for Hands {
         records.reverse();
         Ok(records)
     }
+}
+
+/// The profiled `static` roots, escaped as the console shows them.
+fn static_roots(home: &Home) -> Result<Vec<String>> {
+    let store = pacsguard_store::Store::open(&home.store_path())?;
+    let key = home.load_key()?;
+    Ok(store
+        .load(&key.verifying_key())?
+        .map(|(baseline, _)| {
+            baseline
+                .roots
+                .iter()
+                .filter(|r| r.spec.policy == Policy::Static)
+                .map(|r| pacsguard_events::escape_path(&r.spec.path))
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 fn say(text: &str) {
@@ -163,6 +195,7 @@ pub fn run(
         .with_guardian(Arc::new(Hands {
             requests: session.requests(),
             home: home.clone(),
+            four_eyes: config.console.four_eyes,
         })),
     );
 
