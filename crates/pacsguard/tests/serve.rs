@@ -755,3 +755,63 @@ fn an_acceptance_in_the_console_needs_a_step_up_and_changes_the_signed_profile()
     let verify = env.run(&["audit", "verify"]);
     assert_eq!(verify.status.code(), Some(0), "{}", stdout(&verify));
 }
+
+/// The console in a real browser (Debian's Chromium, headless, driven by playwright-core
+/// from `tests/browser/`): setup link, first administrator, TOTP enrolment, sign-out and
+/// sign-in with a recovery code, the overview, alerts and trail pages, then a difference
+/// accepted with a step-up and a reason, which really changes the signed profile. Every
+/// page is photographed into `target/tmp/browser-screenshots/` (and `failure.png`).
+#[test]
+fn the_console_in_a_real_browser_from_setup_to_an_acceptance() {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let node_modules = workspace.join(".testdata/node/node_modules");
+    assert!(
+        node_modules.join("playwright-core").is_dir() && Path::new("/usr/bin/chromium").exists(),
+        "the browser tests need chromium and playwright-core: run scripts/setup-test-deps.sh"
+    );
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots");
+    let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots).expect("screenshot directory");
+
+    let env = Env::new();
+    env.profile(&[]);
+    let server = Server::start(&env, &[]);
+    let link = server.setup_link().expect("a setup link is printed");
+    std::fs::write(env.path("readme.txt"), b"vendor patch 7 text\n").expect("patch");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !server.stdout().contains("readme.txt") {
+        assert!(Instant::now() < deadline, "{}", server.stdout());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = Command::new("node")
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/browser/first_admin_to_acceptance.cjs"),
+        )
+        .env("BASE", &server.base)
+        .env("SETUP_LINK", &link)
+        .env("SHOTS", &shots)
+        .env("NODE_PATH", &node_modules)
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "{}{}\nscreenshots in {}\nserve: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        shots.display(),
+        server.stderr()
+    );
+    assert!(shots.join("10-accepted.png").is_file());
+
+    // The signed profile changed: a check from another process is intact.
+    let check = env.run(&["check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+    server.stop();
+    let shown = env.run(&["audit", "show", "--action", "accept", "--json"]);
+    let text = stdout(&shown);
+    assert!(
+        text.contains("console:admin") && text.contains("CHG-1234"),
+        "{text}"
+    );
+}
