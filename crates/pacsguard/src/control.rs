@@ -38,6 +38,8 @@ pub const MAX_CONTROL_REPLY_BYTES: u64 = 512 * 1024 * 1024;
 pub const MAX_CONTROL_CONNECTIONS: usize = 32;
 /// How long a client may take to send its request: a silent one is dropped.
 pub const CONTROL_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long writing the answer may stall on a client that does not read it.
+pub const CONTROL_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A command sent to the running guard.
 #[derive(Debug, Serialize, Deserialize)]
@@ -212,6 +214,8 @@ fn peer_actor(stream: &UnixStream, sudo_user: Option<String>) -> Result<Actor, S
 
 fn serve_one(mut stream: UnixStream, requests: &Requests) {
     let _ = stream.set_read_timeout(Some(CONTROL_READ_TIMEOUT));
+    // A client that stops reading its answer does not hold this thread for ever.
+    let _ = stream.set_write_timeout(Some(CONTROL_WRITE_TIMEOUT));
     let reply = match read_request(&stream) {
         Err(message) => WireReply::error(message),
         Ok(request) => match peer_actor(&stream, request.sudo_user) {
