@@ -324,6 +324,12 @@ fn relay_on(
             "the guard's answer is longer than {MAX_CONTROL_REPLY_BYTES} bytes (MAX_CONTROL_REPLY_BYTES): not shown; the findings are on the audit trail (pacsguard audit show)"
         ));
     }
+    if text.is_empty() {
+        return Err(anyhow!(
+            "the guard at {} stopped before it answered; whether the command ran is on the audit trail (pacsguard audit show)",
+            path.display()
+        ));
+    }
     let reply: WireReply = serde_json::from_slice(&text)
         .with_context(|| format!("the guard at {} answered nonsense", path.display()))?;
     output::write_stdout(&reply.stdout)?;
