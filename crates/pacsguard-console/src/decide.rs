@@ -74,6 +74,12 @@ pub enum Decision {
     Waiting(u64),
 }
 
+/// How long an enrolment link stays valid.
+pub const ENROLMENT_LINK_LIFETIME: i64 = 24 * 3600;
+/// The stored password of an invited account until its holder chooses one: not an
+/// Argon2id string, so nothing verifies against it.
+const NO_PASSWORD: &str = "!invited";
+
 /// How long an acceptance waits for its second approver before it lapses.
 pub const FOUR_EYES_WINDOW: i64 = 3600;
 /// Acceptances waiting for a second approver at once; more are refused until one is
@@ -365,6 +371,95 @@ impl Console {
         db.set_role(account.id, role.as_str())?;
         db.delete_sessions_of(account.id)?;
         Ok(())
+    }
+
+    /// An administrator invites a person: the account is created without a usable
+    /// password, and a one-time enrolment link (returned once, stored as its digest,
+    /// valid [`ENROLMENT_LINK_LIFETIME`]) lets its holder choose the password and enrol
+    /// the second factor. Nobody but the holder ever knows the password, so nobody can
+    /// enrol a second factor in their place.
+    pub fn invite(&self, by: &Authenticated, name: &str, role: &str) -> Result<String, AuthError> {
+        if !crate::auth::valid_name(name) {
+            return Err(AuthError::Invalid(format!(
+                "a name is 1 to {} characters of a-z, 0-9, '.', '_' and '-'",
+                crate::auth::MAX_NAME_BYTES
+            )));
+        }
+        let role = Role::parse(role).ok_or_else(|| {
+            AuthError::Invalid("a role is viewer, operator, approver or administrator".into())
+        })?;
+        let token = crate::secret::new_token().map_err(|e| AuthError::Random(e.to_string()))?;
+        let db = lock(&self.db)?;
+        if db.account_by_name(name)?.is_some() {
+            return Err(AuthError::Invalid(format!(
+                "the account {name} exists already"
+            )));
+        }
+        self.record(self.event(
+            &by.name,
+            Action::Account,
+            Outcome::Success,
+            format!(
+                "{} invited {name} with the role {}: a one-time enrolment link, valid {} hours, lets its holder choose the password and enrol the second factor",
+                by.name,
+                role.as_str(),
+                ENROLMENT_LINK_LIFETIME / 3600
+            ),
+        ))?;
+        // No password hash: nothing verifies until the link is redeemed.
+        let id = db.create_account(name, role.as_str(), NO_PASSWORD, self.now())?;
+        db.set_invitation(
+            id,
+            &crate::secret::digest(&token),
+            self.now() + ENROLMENT_LINK_LIFETIME,
+        )?;
+        Ok(token)
+    }
+
+    /// Whether an enrolment link is valid now (for showing its form).
+    pub fn invitation_valid(&self, token: &str) -> Result<bool, AuthError> {
+        if !crate::secret::is_token(token) {
+            return Ok(false);
+        }
+        Ok(lock(&self.db)?
+            .invitation(&crate::secret::digest(token), self.now())?
+            .is_some())
+    }
+
+    /// The holder of an enrolment link chooses the password: the link is spent, and a
+    /// session that reaches only the enrolment of the second factor begins.
+    pub fn redeem_invitation(
+        &self,
+        token: &str,
+        password: &str,
+        address: IpAddr,
+    ) -> Result<NewSession, AuthError> {
+        if !self.invitation_valid(token)? {
+            let _ = self.record(self.event(
+                "invitation",
+                Action::Account,
+                Outcome::Failure,
+                format!("an enrolment link was refused (unknown, used or expired) from {address}"),
+            ));
+            return Err(AuthError::SetupRefused);
+        }
+        crate::password::check_new(password)?;
+        let hash = crate::password::hash(password)?;
+        let account = lock(&self.db)?
+            .redeem_invitation(&crate::secret::digest(token), self.now(), &hash)?
+            .ok_or(AuthError::SetupRefused)?;
+        let name = lock(&self.db)?
+            .account_by_id(account)?
+            .map_or_else(|| format!("account {account}"), |a| a.name);
+        self.record(self.event(
+            &name,
+            Action::Account,
+            Outcome::Success,
+            format!(
+                "{name} used the enrolment link from {address} and chose a password; the link is spent; the second factor comes next"
+            ),
+        ))?;
+        self.new_session(account, false, address)
     }
 
     /// Ends every session of an account (an administrator's protective act: no step-up).

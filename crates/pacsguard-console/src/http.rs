@@ -172,6 +172,24 @@ pub static ROUTES: &[Route] = &[
     },
     Route {
         method: Method::POST,
+        path: "/accounts/invite",
+        access: Access::Role(Role::Administrator),
+        handler: || post(accounts_invite),
+    },
+    Route {
+        method: Method::GET,
+        path: "/welcome",
+        access: Access::Public,
+        handler: || get(welcome_form),
+    },
+    Route {
+        method: Method::POST,
+        path: "/welcome",
+        access: Access::Public,
+        handler: || post(welcome_submit),
+    },
+    Route {
+        method: Method::POST,
         path: "/accounts/role",
         access: Access::Role(Role::Administrator),
         handler: || post(accounts_role),
@@ -992,6 +1010,92 @@ async fn accounts_role(
         Ok(Err(e @ AuthError::Invalid(_))) => {
             accounts_with(&state, auth, StatusCode::BAD_REQUEST, Some(e.to_string())).await
         }
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct InviteForm {
+    name: String,
+    role: String,
+}
+
+async fn accounts_invite(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Extension(auth): Extension<Authenticated>,
+    Form(form): Form<InviteForm>,
+) -> Response {
+    let console = state.console.clone();
+    let a = auth.clone();
+    let name = form.name.clone();
+    match blocking(move || console.invite(&a, &form.name, &form.role)).await {
+        Ok(Ok(token)) => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("");
+            html(pages::invited(
+                &auth,
+                &name,
+                &format!("https://{host}/welcome?token={token}"),
+            ))
+        }
+        Ok(Err(e @ AuthError::Invalid(_))) => {
+            accounts_with(&state, auth, StatusCode::BAD_REQUEST, Some(e.to_string())).await
+        }
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
+}
+
+async fn welcome_form(State(state): State<AppState>, Query(q): Query<TokenQuery>) -> Response {
+    let console = state.console.clone();
+    let token = q.token.clone();
+    match blocking(move || console.invitation_valid(&token)).await {
+        Ok(Ok(true)) => html(pages::welcome(&q.token, None)),
+        Ok(Ok(false)) => (StatusCode::FORBIDDEN, html(pages::invitation_refused())).into_response(),
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct WelcomeForm {
+    token: String,
+    password: String,
+}
+
+async fn welcome_submit(
+    State(state): State<AppState>,
+    peer: Option<Extension<Peer>>,
+    Form(form): Form<WelcomeForm>,
+) -> Response {
+    let permit = match hash_turn(&state).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let console = state.console.clone();
+    let ip = peer_ip(peer);
+    let (token, password) = (form.token.clone(), form.password);
+    let result = blocking(move || {
+        let _permit = permit;
+        console.redeem_invitation(&token, &password, ip)
+    })
+    .await;
+    match result {
+        Ok(Ok(session)) => redirect_with_cookie("/enrol", set_cookie(&session)),
+        Ok(Err(AuthError::SetupRefused)) => {
+            (StatusCode::FORBIDDEN, html(pages::invitation_refused())).into_response()
+        }
+        Ok(Err(e @ AuthError::Password(_))) => (
+            StatusCode::BAD_REQUEST,
+            html(pages::welcome(&form.token, Some(&e.to_string()))),
+        )
+            .into_response(),
         Ok(Err(e)) => failure(&e),
         Err(r) => r,
     }

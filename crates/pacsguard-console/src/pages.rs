@@ -490,6 +490,12 @@ pub fn accounts(
              <label for=\"new-role\">New role</label><select id=\"new-role\" name=\"role\">{options}</select>\
              <label for=\"role-reason\">Reason</label><input id=\"role-reason\" name=\"reason\" type=\"text\" required maxlength=\"4096\">\
              <button id=\"change-role\" type=\"submit\">Change role</button></form></section>\
+             <section><h2>Invite a person</h2><p class=\"hint\">Creates the account and a one-time enrolment link: its holder chooses the password and enrols the second factor.</p>\
+             <form id=\"invite-form\" method=\"post\" action=\"/accounts/invite\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <label for=\"invite-name\">Account name</label><input id=\"invite-name\" name=\"name\" type=\"text\" required>\
+             <label for=\"invite-role\">Role</label><select id=\"invite-role\" name=\"role\">{options}</select>\
+             <button id=\"invite\" type=\"submit\">Invite</button></form></section>\
              <section><h2>Sessions</h2><table id=\"sessions\"><thead><tr><th>Account</th><th>Signed in</th><th>Last used</th><th>From</th></tr></thead><tbody>{session_rows}</tbody></table>\
              <form id=\"revoke-form\" method=\"post\" action=\"/accounts/revoke\">\
              <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
@@ -512,6 +518,45 @@ fn unix_time(seconds: i64) -> String {
     let t =
         std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(seconds).unwrap_or(0));
     humantime::format_rfc3339_seconds(t).to_string()
+}
+
+pub fn invited(auth: &Authenticated, name: &str, link: &str) -> String {
+    page(
+        "Invitation",
+        Some(auth),
+        &format!(
+            "<section><h2>{} is invited</h2><p>Give this one-time link to its holder (it is shown only now and works once within 24 hours). They choose their own password and enrol their second factor; you never know either.</p>\
+             <p><code id=\"invite-link\">{}</code></p><p><a id=\"back-to-accounts\" href=\"/accounts\">Back to the accounts</a></p></section>",
+            esc(name),
+            esc(link)
+        ),
+    )
+}
+
+pub fn welcome(token: &str, error: Option<&str>) -> String {
+    page(
+        "Welcome",
+        None,
+        &format!(
+            "<section><h2>Choose your password</h2>{}\
+             <p class=\"hint\">This link works once. Next you enrol a second factor (an authenticator app).</p>\
+             <form id=\"welcome-form\" method=\"post\" action=\"/welcome\">\
+             <input type=\"hidden\" name=\"token\" value=\"{}\">\
+             <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" minlength=\"{MIN_PASSWORD_CHARS}\" required>\
+             <p class=\"hint\">{RECOMMENDED_PASSWORD_CHARS} characters or more recommended (at least {MIN_PASSWORD_CHARS}); any characters; a passphrase is fine; common passwords are refused.</p>\
+             <button id=\"choose\" type=\"submit\">Continue</button></form></section>",
+            error_line(error),
+            esc(token)
+        ),
+    )
+}
+
+pub fn invitation_refused() -> String {
+    page(
+        "Link not valid",
+        None,
+        "<section><h2>This enrolment link is not valid</h2><p id=\"error\" class=\"error\">It is unknown, already used, or expired. Ask an administrator for a new one.</p></section>",
+    )
 }
 
 pub fn message(title: &str, text: &str) -> String {

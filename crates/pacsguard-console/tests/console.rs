@@ -1162,3 +1162,82 @@ async fn a_browser_form_post_with_a_null_origin_is_ours_only_if_the_browser_says
         (StatusCode::SEE_OTHER, Some("/login"))
     );
 }
+
+/// An invitation: the administrator never knows the password (so cannot sign in and
+/// enrol a second factor in the holder's place); the one-time link lets its holder
+/// choose it, works once, and the account cannot sign in before.
+#[tokio::test]
+async fn an_invited_person_chooses_the_password_with_a_one_time_link() {
+    let h = harness();
+    let (cookie, csrf, _) = h.first_admin().await;
+    let r = h
+        .send(
+            "POST",
+            "/accounts/invite",
+            Some(&cookie),
+            &[("csrf", &csrf), ("name", "dave"), ("role", "operator")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let link = r.element("invite-link").expect("the link is shown");
+    let token = link.split("token=").nth(1).expect("token").to_string();
+    assert!(
+        link.starts_with("https://console.test/welcome?token="),
+        "{link}"
+    );
+    // Before the link is used nothing signs in as dave.
+    let r = h.login("dave", "", "").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = h.login("dave", "!invited", "").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+    let page = h
+        .send("GET", &format!("/welcome?token={token}"), None, &[])
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let r = h
+        .send(
+            "POST",
+            "/welcome",
+            None,
+            &[("token", &token), ("password", "password")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "a common password");
+    let r = h
+        .send(
+            "POST",
+            "/welcome",
+            None,
+            &[("token", &token), ("password", "quiet copper morning rain")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(r.location(), Some("/enrol"));
+    let dave = r.cookie().expect("a session for the enrolment");
+    let (dave, _, _) = h.enrol(&dave).await;
+    assert_eq!(h.overview(&dave).await.status, StatusCode::OK);
+    // The link worked once.
+    let r = h
+        .send(
+            "POST",
+            "/welcome",
+            None,
+            &[("token", &token), ("password", "another long passphrase")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let events = h.events();
+    assert_logged(
+        &events,
+        Action::Account,
+        Outcome::Success,
+        "admin invited dave",
+    );
+    assert_logged(
+        &events,
+        Action::Account,
+        Outcome::Success,
+        "dave used the enrolment link",
+    );
+}

@@ -49,6 +49,11 @@ CREATE TABLE IF NOT EXISTS console_address_failures (
     failures INTEGER NOT NULL,
     locked_until INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS console_invitations (
+    token_hash BLOB PRIMARY KEY,
+    account INTEGER NOT NULL,
+    expires INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS console_setup (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     token_hash BLOB NOT NULL,
@@ -436,6 +441,76 @@ impl ConsoleDb {
             [address],
         )?;
         Ok(())
+    }
+
+    /// An enrolment link for an account (its token's digest), valid until `expires`;
+    /// replaces any earlier one of the account.
+    pub fn set_invitation(
+        &self,
+        account: i64,
+        token_hash: &[u8],
+        expires: i64,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "DELETE FROM console_invitations WHERE account = ?1",
+            [account],
+        )?;
+        self.execute(
+            "INSERT INTO console_invitations (token_hash, account, expires) VALUES (?1, ?2, ?3)",
+            params![token_hash, account, expires],
+        )?;
+        Ok(())
+    }
+
+    /// The account of an unexpired enrolment link, without spending it.
+    pub fn invitation(&self, token_hash: &[u8], now: i64) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT account FROM console_invitations WHERE token_hash = ?1 AND expires > ?2",
+                params![token_hash, now],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.sql())
+    }
+
+    /// Spends an unexpired enrolment link and sets the account's password in one
+    /// transaction: the account, or `None` if the link was not (or no longer) valid.
+    pub fn redeem_invitation(
+        &mut self,
+        token_hash: &[u8],
+        now: i64,
+        password_hash: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sql)?;
+        let account: Option<i64> = tx
+            .query_row(
+                "SELECT account FROM console_invitations WHERE token_hash = ?1 AND expires > ?2",
+                params![token_hash, now],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql)?;
+        let Some(account) = account else {
+            return Ok(None);
+        };
+        tx.execute(
+            "DELETE FROM console_invitations WHERE token_hash = ?1",
+            [token_hash],
+        )
+        .map_err(sql)?;
+        tx.execute(
+            "UPDATE console_accounts SET password_hash = ?2 WHERE id = ?1 AND totp_secret IS NULL",
+            params![account, password_hash],
+        )
+        .map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        Ok(Some(account))
     }
 
     /// Sets an account's role; true if the account exists.
