@@ -284,6 +284,27 @@ mod tests {
     use pacsguard_events::FindingKind;
 
     #[test]
+    fn open_findings_are_kept_up_to_their_limit_and_the_dropped_counted() {
+        let state = GuardState::new();
+        state.add_root(Path::new("/srv"));
+        for i in 0..=MAX_OPEN_FINDINGS {
+            state.finding(&Finding::new(
+                PathBuf::from(format!("/srv/{i}")),
+                FindingKind::ContentChanged,
+                Severity::Alert,
+                "x",
+            ));
+        }
+        let open = state.open_findings();
+        assert_eq!(open.findings.len(), MAX_OPEN_FINDINGS);
+        assert_eq!(open.dropped, 1);
+        assert_eq!(open.findings[0].path, format!("/srv/{MAX_OPEN_FINDINGS}"));
+        state.accepted("/srv");
+        assert!(state.open_findings().findings.is_empty());
+        assert_eq!(state.snapshot().roots[0].state, "intact");
+    }
+
+    #[test]
     fn findings_count_against_the_innermost_root() {
         let state = GuardState::new();
         state.add_root(Path::new("/srv"));

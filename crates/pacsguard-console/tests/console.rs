@@ -1241,3 +1241,42 @@ async fn an_invited_person_chooses_the_password_with_a_one_time_link() {
         "dave used the enrolment link",
     );
 }
+
+/// Acceptances waiting for a second approver are bounded: at MAX_PENDING_ACCEPTS more
+/// are refused with a message, not queued.
+#[tokio::test]
+async fn waiting_acceptances_are_bounded_at_their_limit() {
+    use pacsguard_console::decide::MAX_PENDING_ACCEPTS;
+    let home = tempfile::tempdir().expect("tempdir");
+    drop(pacsguard_store::Store::open(&home.path().join("store.sqlite")).expect("store"));
+    let guard = Arc::new(RecordingGuard::default());
+    let h = harness_with(home, ManualClock::new(START), Some(guard));
+    let (cookie, csrf, secret) = h.first_admin().await;
+    let code = h.next_code(&secret);
+    let r = h
+        .send(
+            "POST",
+            "/step-up",
+            Some(&cookie),
+            &[("csrf", &csrf), ("code", &code)],
+        )
+        .await;
+    let cookie = r.cookie().expect("cookie");
+    let csrf = h.csrf(&cookie).await;
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("root", "/srv/pacs"),
+        ("reason", "patch"),
+    ];
+    let ask = || h.send("POST", "/differences/accept", Some(&cookie), &form);
+    for _ in 0..MAX_PENDING_ACCEPTS {
+        assert_eq!(ask().await.status, StatusCode::OK);
+    }
+    let r = ask().await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.body.contains("already wait for a second approver"),
+        "{}",
+        r.body
+    );
+}
