@@ -760,14 +760,17 @@ impl Console {
     }
 
     /// An administrator creates an account; its holder signs in with the password and
-    /// must enrol a second factor first.
+    /// must enrol a second factor first. A decision, as [`Console::invite`] is (a step-up
+    /// and a reason): granting a role to a new account is granting a role.
     pub fn create_account(
         &self,
         by: &Authenticated,
         name: &str,
         role: &str,
         password: &str,
+        reason: &str,
     ) -> Result<(), AuthError> {
+        let reason = self.decision(by, reason)?;
         if !valid_name(name) {
             return Err(AuthError::Invalid(format!(
                 "a name is 1 to {MAX_NAME_BYTES} characters of a-z, 0-9, '.', '_' and '-'"
@@ -784,16 +787,19 @@ impl Console {
                 "the account {name} exists already"
             )));
         }
-        self.record(self.event(
-            &by.name,
-            Action::Account,
-            Outcome::Success,
-            format!(
-                "{} created the account {name} with the role {} (it must enrol a second factor at its first sign-in)",
-                by.name,
-                role.as_str()
-            ),
-        ))?;
+        self.record(
+            self.event(
+                &by.name,
+                Action::Account,
+                Outcome::Success,
+                format!(
+                    "{} created the account {name} with the role {} after a step-up (it must enrol a second factor at its first sign-in)",
+                    by.name,
+                    role.as_str()
+                ),
+            )
+            .with_reason(reason),
+        )?;
         db.create_account(name, role.as_str(), &hash, self.now())?;
         Ok(())
     }

@@ -192,7 +192,11 @@ impl Console {
     }
 
     /// The common gate of every decision: a fresh step-up and a reason.
-    fn decision<'r>(&self, auth: &Authenticated, reason: &'r str) -> Result<&'r str, AuthError> {
+    pub(crate) fn decision<'r>(
+        &self,
+        auth: &Authenticated,
+        reason: &'r str,
+    ) -> Result<&'r str, AuthError> {
         if !self.stepped_up(auth) {
             return Err(AuthError::StepUpNeeded);
         }
@@ -378,7 +382,18 @@ impl Console {
     /// valid [`ENROLMENT_LINK_LIFETIME`]) lets its holder choose the password and enrol
     /// the second factor. Nobody but the holder ever knows the password, so nobody can
     /// enrol a second factor in their place.
-    pub fn invite(&self, by: &Authenticated, name: &str, role: &str) -> Result<String, AuthError> {
+    ///
+    /// Granting a role to a new account is a decision like changing one (a step-up and a
+    /// reason): else a stolen administrator's session, which cannot change a role,
+    /// could mint an administrator of its own, enrol its own second factor and keep it.
+    pub fn invite(
+        &self,
+        by: &Authenticated,
+        name: &str,
+        role: &str,
+        reason: &str,
+    ) -> Result<String, AuthError> {
+        let reason = self.decision(by, reason)?;
         if !crate::auth::valid_name(name) {
             return Err(AuthError::Invalid(format!(
                 "a name is 1 to {} characters of a-z, 0-9, '.', '_' and '-'",
@@ -395,17 +410,20 @@ impl Console {
                 "the account {name} exists already"
             )));
         }
-        self.record(self.event(
-            &by.name,
-            Action::Account,
-            Outcome::Success,
-            format!(
-                "{} invited {name} with the role {}: a one-time enrolment link, valid {} hours, lets its holder choose the password and enrol the second factor",
-                by.name,
-                role.as_str(),
-                ENROLMENT_LINK_LIFETIME / 3600
-            ),
-        ))?;
+        self.record(
+            self.event(
+                &by.name,
+                Action::Account,
+                Outcome::Success,
+                format!(
+                    "{} invited {name} with the role {} (after a step-up): a one-time enrolment link, valid {} hours, lets its holder choose the password and enrol the second factor",
+                    by.name,
+                    role.as_str(),
+                    ENROLMENT_LINK_LIFETIME / 3600
+                ),
+            )
+            .with_reason(reason),
+        )?;
         // No password hash: nothing verifies until the link is redeemed.
         let id = db.create_account(name, role.as_str(), NO_PASSWORD, self.now())?;
         db.set_invitation(

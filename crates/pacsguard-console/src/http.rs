@@ -1020,6 +1020,7 @@ async fn accounts_role(
 struct InviteForm {
     name: String,
     role: String,
+    reason: String,
 }
 
 async fn accounts_invite(
@@ -1031,7 +1032,7 @@ async fn accounts_invite(
     let console = state.console.clone();
     let a = auth.clone();
     let name = form.name.clone();
-    match blocking(move || console.invite(&a, &form.name, &form.role)).await {
+    match blocking(move || console.invite(&a, &form.name, &form.role, &form.reason)).await {
         Ok(Ok(token)) => {
             let host = headers
                 .get(header::HOST)
@@ -1042,6 +1043,9 @@ async fn accounts_invite(
                 &name,
                 &format!("https://{host}/welcome?token={token}"),
             ))
+        }
+        Ok(Err(e @ AuthError::StepUpNeeded)) => {
+            accounts_with(&state, auth, StatusCode::FORBIDDEN, Some(e.to_string())).await
         }
         Ok(Err(e @ AuthError::Invalid(_))) => {
             accounts_with(&state, auth, StatusCode::BAD_REQUEST, Some(e.to_string())).await
@@ -1130,6 +1134,7 @@ struct AccountForm {
     name: String,
     role: String,
     password: String,
+    reason: String,
 }
 
 async fn accounts_create(
@@ -1145,12 +1150,16 @@ async fn accounts_create(
     let a = auth.clone();
     let result = blocking(move || {
         let _permit = permit;
-        let created = console.create_account(&a, &form.name, &form.role, &form.password);
+        let created =
+            console.create_account(&a, &form.name, &form.role, &form.password, &form.reason);
         (created, console.accounts())
     })
     .await;
     match result {
         Ok((Ok(()), _)) => redirect("/accounts"),
+        Ok((Err(e @ AuthError::StepUpNeeded), Ok(_))) => {
+            accounts_with(&state, auth, StatusCode::FORBIDDEN, Some(e.to_string())).await
+        }
         Ok((Err(e @ (AuthError::Password(_) | AuthError::Invalid(_))), Ok(_))) => {
             accounts_with(&state, auth, StatusCode::BAD_REQUEST, Some(e.to_string())).await
         }

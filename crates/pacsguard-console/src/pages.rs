@@ -490,11 +490,12 @@ pub fn accounts(
              <label for=\"new-role\">New role</label><select id=\"new-role\" name=\"role\">{options}</select>\
              <label for=\"role-reason\">Reason</label><input id=\"role-reason\" name=\"reason\" type=\"text\" required maxlength=\"4096\">\
              <button id=\"change-role\" type=\"submit\">Change role</button></form></section>\
-             <section><h2>Invite a person</h2><p class=\"hint\">Creates the account and a one-time enrolment link: its holder chooses the password and enrols the second factor.</p>\
+             <section><h2>Invite a person</h2><p class=\"hint\">Creates the account and a one-time enrolment link: its holder chooses the password and enrols the second factor. Granting a role needs your second factor confirmed within 5 minutes (<a id=\"invite-step-up\" href=\"/step-up?next=/accounts\">confirm it</a>) and a reason.</p>\
              <form id=\"invite-form\" method=\"post\" action=\"/accounts/invite\">\
              <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
              <label for=\"invite-name\">Account name</label><input id=\"invite-name\" name=\"name\" type=\"text\" required>\
              <label for=\"invite-role\">Role</label><select id=\"invite-role\" name=\"role\">{options}</select>\
+             <label for=\"invite-reason\">Reason</label><input id=\"invite-reason\" name=\"reason\" type=\"text\" required maxlength=\"4096\">\
              <button id=\"invite\" type=\"submit\">Invite</button></form></section>\
              <section><h2>Sessions</h2><table id=\"sessions\"><thead><tr><th>Account</th><th>Signed in</th><th>Last used</th><th>From</th></tr></thead><tbody>{session_rows}</tbody></table>\
              <form id=\"revoke-form\" method=\"post\" action=\"/accounts/revoke\">\
@@ -506,6 +507,7 @@ pub fn accounts(
              <label for=\"name\">Account name</label><input id=\"name\" name=\"name\" type=\"text\" required>\
              <label for=\"role\">Role</label><select id=\"role\" name=\"role\">{options}</select>\
              <label for=\"password\">Initial password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" required>\
+             <label for=\"account-reason\">Reason</label><input id=\"account-reason\" name=\"reason\" type=\"text\" required maxlength=\"4096\">\
              <button id=\"create-account\" type=\"submit\">Create</button></form></section>",
             error_line(message),
             esc(&auth.csrf),

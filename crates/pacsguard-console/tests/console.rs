@@ -282,6 +282,25 @@ impl Harness {
         .await
     }
 
+    /// The second factor confirmed again for decisions (step-up): the new session's
+    /// cookie and CSRF token.
+    async fn stepped_up(&self, cookie: &str, secret: &str) -> (String, String) {
+        let csrf = self.csrf(cookie).await;
+        let code = self.next_code(secret);
+        let r = self
+            .send(
+                "POST",
+                "/step-up",
+                Some(cookie),
+                &[("csrf", &csrf), ("code", &code)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let cookie = r.cookie().expect("a new session token at step-up");
+        let csrf = self.csrf(&cookie).await;
+        (cookie, csrf)
+    }
+
     async fn csrf(&self, cookie: &str) -> String {
         let page = self.overview(cookie).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
@@ -643,7 +662,8 @@ async fn every_response_carries_the_security_headers() {
 #[tokio::test]
 async fn every_route_with_every_role_is_allowed_exactly_as_the_table_says() {
     let h = harness();
-    let (admin_cookie, admin_csrf, _) = h.first_admin().await;
+    let (admin_cookie, _, admin_secret) = h.first_admin().await;
+    let (admin_cookie, admin_csrf) = h.stepped_up(&admin_cookie, &admin_secret).await;
     let mut sessions = vec![(
         Role::Administrator,
         admin_cookie.clone(),
@@ -661,6 +681,7 @@ async fn every_route_with_every_role_is_allowed_exactly_as_the_table_says() {
                     ("name", name),
                     ("role", name),
                     ("password", ADMIN_PASSWORD),
+                    ("reason", "role walk"),
                 ],
             )
             .await;
@@ -838,21 +859,30 @@ async fn expired_sessions_are_purged_from_the_store_even_if_never_presented_agai
 async fn a_role_change_needs_a_fresh_second_factor_and_a_reason_both_on_the_trail() {
     use pacsguard_console::STEP_UP_WINDOW;
     let h = harness();
-    let (cookie, csrf, secret) = h.first_admin().await;
+    let (cookie, _, secret) = h.first_admin().await;
+    let (creator, creator_csrf) = h.stepped_up(&cookie, &secret).await;
     let r = h
         .send(
             "POST",
             "/accounts",
-            Some(&cookie),
+            Some(&creator),
             &[
-                ("csrf", &csrf),
+                ("csrf", &creator_csrf),
                 ("name", "carol"),
                 ("role", "viewer"),
                 ("password", "violet harbour evening tide"),
+                ("reason", "new reading-room lead"),
             ],
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    // A session without a fresh step-up, as the test's decisions below begin.
+    h.clock.advance(STEP_UP_WINDOW + 1);
+    let r = h
+        .login("admin", ADMIN_PASSWORD, &h.next_code(&secret))
+        .await;
+    let cookie = r.cookie().expect("signed in again");
+    let csrf = h.csrf(&cookie).await;
     let change = |cookie: String, csrf: String, reason: &'static str| {
         let h = &h;
         async move {
@@ -1028,7 +1058,8 @@ async fn four_eyes_needs_a_second_different_approver() {
     drop(pacsguard_store::Store::open(&home.path().join("store.sqlite")).expect("store"));
     let guard = Arc::new(RecordingGuard::default());
     let h = harness_with(home, ManualClock::new(START), Some(guard.clone()));
-    let (cookie, csrf, secret) = h.first_admin().await;
+    let (cookie, _, secret) = h.first_admin().await;
+    let (cookie, csrf) = h.stepped_up(&cookie, &secret).await;
     let r = h
         .send(
             "POST",
@@ -1039,6 +1070,7 @@ async fn four_eyes_needs_a_second_different_approver() {
                 ("name", "bob"),
                 ("role", "approver"),
                 ("password", "violet harbour evening tide"),
+                ("reason", "second approver for the PACS"),
             ],
         )
         .await;
@@ -1169,13 +1201,19 @@ async fn a_browser_form_post_with_a_null_origin_is_ours_only_if_the_browser_says
 #[tokio::test]
 async fn an_invited_person_chooses_the_password_with_a_one_time_link() {
     let h = harness();
-    let (cookie, csrf, _) = h.first_admin().await;
+    let (cookie, _, secret) = h.first_admin().await;
+    let (cookie, csrf) = h.stepped_up(&cookie, &secret).await;
     let r = h
         .send(
             "POST",
             "/accounts/invite",
             Some(&cookie),
-            &[("csrf", &csrf), ("name", "dave"), ("role", "operator")],
+            &[
+                ("csrf", &csrf),
+                ("name", "dave"),
+                ("role", "operator"),
+                ("reason", "night operator"),
+            ],
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
@@ -1279,4 +1317,84 @@ async fn waiting_acceptances_are_bounded_at_their_limit() {
         "{}",
         r.body
     );
+}
+
+/// Granting a role to a new account is a decision: a stolen administrator session (the
+/// cookie, not the second factor) could otherwise invite or create an administrator of
+/// its own, enrol that account's second factor and keep a way in that no step-up ever
+/// guarded, while changing a role needs one. Both ways need a step-up and a reason, and
+/// nothing is created without them.
+#[tokio::test]
+async fn granting_a_role_to_a_new_account_needs_a_step_up_and_a_reason() {
+    let h = harness();
+    let (cookie, csrf, secret) = h.first_admin().await;
+    let invite = |cookie: String, csrf: String, name: &'static str, reason: &'static str| {
+        let h = &h;
+        async move {
+            h.send(
+                "POST",
+                "/accounts/invite",
+                Some(&cookie),
+                &[
+                    ("csrf", &csrf),
+                    ("name", name),
+                    ("role", "administrator"),
+                    ("reason", reason),
+                ],
+            )
+            .await
+        }
+    };
+    let create = |cookie: String, csrf: String, name: &'static str, reason: &'static str| {
+        let h = &h;
+        async move {
+            h.send(
+                "POST",
+                "/accounts",
+                Some(&cookie),
+                &[
+                    ("csrf", &csrf),
+                    ("name", name),
+                    ("role", "administrator"),
+                    ("password", "violet harbour evening tide"),
+                    ("reason", reason),
+                ],
+            )
+            .await
+        }
+    };
+    for r in [
+        invite(cookie.clone(), csrf.clone(), "mallory", "mine").await,
+        create(cookie.clone(), csrf.clone(), "mallory2", "mine").await,
+    ] {
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+        assert!(
+            r.body.contains("confirm your second factor first"),
+            "{}",
+            r.body
+        );
+        assert!(!r.body.contains("invite-link"), "no link issued");
+    }
+    let accounts = h.console.accounts().expect("accounts");
+    assert_eq!(accounts.len(), 1, "nothing created: {accounts:?}");
+
+    let (stepped, csrf) = h.stepped_up(&cookie, &secret).await;
+    let r = invite(stepped.clone(), csrf.clone(), "erin", " ").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "a reason is required");
+    let r = invite(stepped.clone(), csrf.clone(), "erin", "deputy, CHG-9").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.element("invite-link").is_some(), "{}", r.body);
+    let r = create(stepped.clone(), csrf.clone(), "frank", "locum, CHG-10").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let events = h.events();
+    for (who, why) in [
+        ("invited erin", "deputy, CHG-9"),
+        ("created the account frank", "locum, CHG-10"),
+    ] {
+        let event = events
+            .iter()
+            .find(|e| e.detail.contains(who))
+            .unwrap_or_else(|| panic!("{who} on the trail"));
+        assert_eq!(event.reason.as_deref(), Some(why), "{who}");
+    }
 }
