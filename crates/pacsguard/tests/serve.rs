@@ -815,3 +815,48 @@ fn the_console_in_a_real_browser_from_setup_to_an_acceptance() {
         "{text}"
     );
 }
+
+/// One peer that opens every connection slot and never starts TLS (each held up to
+/// HANDSHAKE_TIMEOUT, renewed at will) locked everyone out: found in review, a person's
+/// page took 7 to 11 s while one client did this. A peer now gets
+/// MAX_CONNECTIONS_PER_ADDRESS at once; another address is served at once meanwhile,
+/// and the greedy peer's next connection is closed rather than held.
+#[test]
+fn one_peer_holding_every_connection_slot_does_not_lock_others_out() {
+    use pacsguard_console::server::{MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS};
+    use std::io::Read as _;
+    let env = Env::new();
+    env.profile(&[]);
+    let server = Server::start(&env, &[]);
+    let address = server.base.trim_start_matches("https://").to_string();
+    let held: Vec<std::net::TcpStream> = (0..MAX_CONNECTIONS)
+        .filter_map(|_| std::net::TcpStream::connect(&address).ok())
+        .collect();
+    assert_eq!(held.len(), MAX_CONNECTIONS, "the greedy peer connected");
+    std::thread::sleep(Duration::from_secs(1));
+    // Another client address (127.0.0.2 on the loopback) is served now, well before
+    // HANDSHAKE_TIMEOUT (10 s) would free the greedy peer's slots.
+    let out = Command::new("curl")
+        .args(["-sS", "-k", "--max-time", "5", "--interface", "127.0.0.2"])
+        .args(["-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("{}/login", server.base))
+        .output()
+        .expect("curl runs");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "200",
+        "another address is served while one peer holds every slot: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The greedy peer's connections past its share were closed (end of stream), not
+    // held: the last one, connected after the share was taken.
+    let mut last = held.last().expect("held");
+    last.set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    assert!(
+        matches!(last.read(&mut [0u8; 1]), Ok(0)),
+        "over its share, the peer's connection is closed at once"
+    );
+    drop(held);
+    server.stop();
+}
