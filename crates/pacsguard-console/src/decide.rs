@@ -212,13 +212,19 @@ impl Console {
     /// Accepts the differences under `root` (every root when empty) into the signed
     /// profile, through the guard, as this person, for `reason`; with four eyes, asks a
     /// second approver instead.
+    ///
+    /// `seen` is the digest of the findings the person's page showed for `root`
+    /// ([`crate::guard::OpenFindings::seen`]): when other findings are open now (a
+    /// difference arrived while they read), nothing is accepted and they review again.
     pub fn accept(
         &self,
         auth: &Authenticated,
         root: &str,
         reason: &str,
+        seen: &str,
     ) -> Result<Decision, AuthError> {
         let reason = self.decision(auth, reason)?;
+        self.unchanged_since_shown(root, seen)?;
         let guardian = self.guardian()?;
         if guardian.needs_second_approver(root) {
             return self.ask_second_approver(auth, root, reason);
@@ -226,6 +232,17 @@ impl Console {
         let who = self.actor(&auth.name).user;
         self.run_accept(guardian.as_ref(), &who, root, reason)
             .map(Decision::Accepted)
+    }
+
+    /// Refuses a decision taken on a page that showed other findings for `root` than
+    /// are open now.
+    fn unchanged_since_shown(&self, root: &str, seen: &str) -> Result<(), AuthError> {
+        if self.guard.open_findings().seen(root) == seen {
+            return Ok(());
+        }
+        Err(AuthError::Invalid(
+            "the differences changed since this page was shown: nothing was accepted; review them below and decide again".into(),
+        ))
     }
 
     fn run_accept(
@@ -304,11 +321,13 @@ impl Console {
 
     /// A second, different approver confirms a waiting acceptance (after a step-up, with
     /// a reason of their own): the guard accepts, and the trail names both.
+    /// `seen`: as for [`Console::accept`], what the second approver's page showed.
     pub fn confirm_accept(
         &self,
         auth: &Authenticated,
         id: u64,
         reason: &str,
+        seen: &str,
     ) -> Result<Accepted, AuthError> {
         let reason = self.decision(auth, reason)?;
         let now = self.now();
@@ -326,6 +345,7 @@ impl Console {
                     "four eyes: the second approver must be another person".into(),
                 ));
             }
+            self.unchanged_since_shown(&pending[at].root, seen)?;
             pending.remove(at)
         };
         let both = format!(

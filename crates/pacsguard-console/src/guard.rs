@@ -35,6 +35,29 @@ pub struct OpenFindings {
     pub dropped: u64,
 }
 
+impl OpenFindings {
+    /// A digest of the findings a page shows for `root` (every root when empty), for
+    /// its acceptance form: an acceptance whose page showed other findings than are
+    /// open now is refused, so nobody accepts a difference they were not shown (one
+    /// that arrived while they read the page).
+    pub fn seen(&self, root: &str) -> String {
+        use sha2::{Digest as _, Sha256};
+        let mut hash = Sha256::new();
+        hash.update(self.dropped.to_le_bytes());
+        for f in self
+            .findings
+            .iter()
+            .filter(|f| root.is_empty() || f.root == root)
+        {
+            for field in [&f.time, &f.root, &f.kind, &f.path, &f.detail] {
+                hash.update((field.len() as u64).to_le_bytes());
+                hash.update(field.as_bytes());
+            }
+        }
+        hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct RootStatus {
     /// Escaped for display.

@@ -848,6 +848,8 @@ async fn differences_page(
 struct AcceptForm {
     root: String,
     reason: String,
+    /// What the page showed ([`crate::guard::OpenFindings::seen`]).
+    seen: String,
 }
 
 async fn differences_accept(
@@ -858,7 +860,7 @@ async fn differences_accept(
     let console = state.console.clone();
     let a = auth.clone();
     let root = form.root.clone();
-    match blocking(move || console.accept(&a, &root, &form.reason)).await {
+    match blocking(move || console.accept(&a, &root, &form.reason, &form.seen)).await {
         Ok(Ok(Decision::Accepted(accepted))) => html(pages::accepted(
             &auth,
             &form.root,
@@ -884,6 +886,7 @@ async fn differences_accept(
 struct ConfirmForm {
     id: u64,
     reason: String,
+    seen: String,
 }
 
 async fn differences_confirm(
@@ -893,7 +896,7 @@ async fn differences_confirm(
 ) -> Response {
     let console = state.console.clone();
     let a = auth.clone();
-    match blocking(move || console.confirm_accept(&a, form.id, &form.reason)).await {
+    match blocking(move || console.confirm_accept(&a, form.id, &form.reason, &form.seen)).await {
         Ok(Ok(accepted)) => html(pages::accepted(
             &auth,
             "",

@@ -302,11 +302,13 @@ pub fn differences(
                     "<form id=\"confirm-{id}\" method=\"post\" action=\"/differences/confirm\">\
                      <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
                      <input type=\"hidden\" name=\"id\" value=\"{id}\">\
+                     <input type=\"hidden\" name=\"seen\" value=\"{seen}\">\
                      <label for=\"confirm-reason-{id}\">Your reason (you checked the differences below)</label>\
                      <input id=\"confirm-reason-{id}\" name=\"reason\" type=\"text\" required maxlength=\"4096\">\
                      <button id=\"confirm-button-{id}\" type=\"submit\">Confirm as second approver</button></form>",
                     id = p.id,
-                    csrf = esc(&auth.csrf)
+                    csrf = esc(&auth.csrf),
+                    seen = open.seen(&p.root)
                 );
             }
             body.push_str("</div>");
@@ -327,11 +329,13 @@ pub fn differences(
                 "<form id=\"accept-{i}\" method=\"post\" action=\"/differences/accept\">\
                  <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
                  <input type=\"hidden\" name=\"root\" value=\"{path}\">\
+                 <input type=\"hidden\" name=\"seen\" value=\"{seen}\">\
                  <label for=\"reason-{i}\">Why these differences are legitimate (change ticket, patch)</label>\
                  <input id=\"reason-{i}\" name=\"reason\" type=\"text\" required maxlength=\"4096\">\
                  <button id=\"accept-button-{i}\" type=\"submit\">Accept into the signed profile</button></form>",
                 csrf = esc(&auth.csrf),
-                path = esc(&root.path)
+                path = esc(&root.path),
+                seen = open.seen(&root.path)
             );
         }
         body.push_str("</section>");

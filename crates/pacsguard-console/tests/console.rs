@@ -1095,6 +1095,7 @@ async fn four_eyes_needs_a_second_different_approver() {
         }
     };
     let (admin, admin_csrf) = step_up(cookie, secret.clone()).await;
+    let seen = h.console.guard.open_findings().seen("/srv/pacs");
     let r = h
         .send(
             "POST",
@@ -1104,6 +1105,7 @@ async fn four_eyes_needs_a_second_different_approver() {
                 ("csrf", &admin_csrf),
                 ("root", "/srv/pacs"),
                 ("reason", "patch 7"),
+                ("seen", &seen),
             ],
         )
         .await;
@@ -1118,7 +1120,12 @@ async fn four_eyes_needs_a_second_different_approver() {
             "POST",
             "/differences/confirm",
             Some(&admin),
-            &[("csrf", &admin_csrf), ("id", "1"), ("reason", "me again")],
+            &[
+                ("csrf", &admin_csrf),
+                ("id", "1"),
+                ("reason", "me again"),
+                ("seen", &seen),
+            ],
         )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
@@ -1131,6 +1138,9 @@ async fn four_eyes_needs_a_second_different_approver() {
     let (bob, bob_csrf) = step_up(bob, bob_secret).await;
     let page = h.send("GET", "/differences", Some(&bob), &[]).await;
     assert!(page.body.contains("id=\"confirm-1\""), "{}", page.body);
+    let seen = page
+        .field("seen")
+        .expect("the confirm form says what it showed");
     let r = h
         .send(
             "POST",
@@ -1140,6 +1150,7 @@ async fn four_eyes_needs_a_second_different_approver() {
                 ("csrf", &bob_csrf),
                 ("id", "1"),
                 ("reason", "checked the vendor hashes"),
+                ("seen", &seen),
             ],
         )
         .await;
@@ -1301,10 +1312,12 @@ async fn waiting_acceptances_are_bounded_at_their_limit() {
         .await;
     let cookie = r.cookie().expect("cookie");
     let csrf = h.csrf(&cookie).await;
+    let seen = h.console.guard.open_findings().seen("/srv/pacs");
     let form = [
         ("csrf", csrf.as_str()),
         ("root", "/srv/pacs"),
         ("reason", "patch"),
+        ("seen", seen.as_str()),
     ];
     let ask = || h.send("POST", "/differences/accept", Some(&cookie), &form);
     for _ in 0..MAX_PENDING_ACCEPTS {

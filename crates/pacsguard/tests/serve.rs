@@ -715,14 +715,20 @@ fn an_acceptance_in_the_console_needs_a_step_up_and_changes_the_signed_profile()
     );
     let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
     let root = env.tree_str();
-    let accept = |csrf: &str| {
+    let accept = |csrf: &str, seen: &str| {
         server.curl(
             "POST",
             "/differences/accept",
-            &[("csrf", csrf), ("root", root), ("reason", "vendor patch 7")],
+            &[
+                ("csrf", csrf),
+                ("root", root),
+                ("reason", "vendor patch 7"),
+                ("seen", seen),
+            ],
         )
     };
-    let (status, _, body) = accept(&csrf);
+    let seen = value_of(&body, "name=\"seen\" value=\"", '"');
+    let (status, _, body) = accept(&csrf, &seen);
     assert_eq!(status, 403, "no step-up yet: {body}");
     let (status, headers, _) = server.curl(
         "POST",
@@ -733,7 +739,8 @@ fn an_acceptance_in_the_console_needs_a_step_up_and_changes_the_signed_profile()
     let (_, _, body) = server.curl("GET", "/differences", &[]);
     assert!(!body.contains("id=\"step-up-needed\""), "{body}");
     let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
-    let (status, _, body) = accept(&csrf);
+    let seen = value_of(&body, "name=\"seen\" value=\"", '"');
+    let (status, _, body) = accept(&csrf, &seen);
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("1 difference(s)"), "{body}");
 
@@ -858,5 +865,73 @@ fn one_peer_holding_every_connection_slot_does_not_lock_others_out() {
         "over its share, the peer's connection is closed at once"
     );
     drop(held);
+    server.stop();
+}
+
+/// An approver accepts what the page showed them, nothing else: found in review, a file
+/// dropped into the tree while the approver read the differences page was taken into
+/// the signed profile with the reviewed patch ("2 difference(s)" for one shown). Now
+/// the acceptance is refused, nothing is signed, and the page shows both to decide on.
+#[test]
+fn a_difference_that_arrives_while_the_approver_reads_is_not_accepted_unseen() {
+    let env = Env::new();
+    env.profile(&[]);
+    let server = Server::start(&env, &[]);
+    let secret = first_admin(&server);
+    let wait_reported = |name: &str| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !server.stdout().contains(name) {
+            assert!(Instant::now() < deadline, "{}", server.stdout());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    std::fs::write(env.path("readme.txt"), b"vendor patch 7 text\n").expect("patch");
+    wait_reported("readme.txt");
+    let (_, _, body) = server.curl("GET", "/differences", &[]);
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let (status, headers, _) = server.curl(
+        "POST",
+        "/step-up",
+        &[("csrf", &csrf), ("code", &next_step_code(&secret))],
+    );
+    assert_eq!(status, 303, "{headers}");
+    // The page the approver reads: the patch only.
+    let (_, _, page) = server.curl("GET", "/differences", &[]);
+    assert!(
+        page.contains("readme.txt") && !page.contains("dropper.exe"),
+        "{page}"
+    );
+    let csrf = value_of(&page, "name=\"csrf\" value=\"", '"');
+    let seen = value_of(&page, "name=\"seen\" value=\"", '"');
+    // Meanwhile something else lands in the tree, and the guard reports it.
+    std::fs::write(env.path("dropper.exe"), b"MZ not reviewed").expect("drop");
+    wait_reported("dropper.exe");
+    let root = env.tree_str();
+    let accept = |csrf: &str, seen: &str| {
+        server.curl(
+            "POST",
+            "/differences/accept",
+            &[
+                ("csrf", csrf),
+                ("root", root),
+                ("reason", "vendor patch 7"),
+                ("seen", seen),
+            ],
+        )
+    };
+    let (status, _, body) = accept(&csrf, &seen);
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("changed since this page was shown") && body.contains("dropper.exe"),
+        "{body}"
+    );
+    let check = env.run(&["check"]);
+    assert_eq!(check.status.code(), Some(1), "nothing was accepted");
+    assert!(stdout(&check).contains("dropper.exe"), "{}", stdout(&check));
+    // Reviewed again, both are accepted knowingly.
+    let seen = value_of(&body, "name=\"seen\" value=\"", '"');
+    let (status, _, body) = accept(&csrf, &seen);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("2 difference(s)"), "{body}");
     server.stop();
 }
