@@ -582,7 +582,7 @@ impl Console {
         Err(AuthError::SignInFailed)
     }
 
-    fn locked(&self, who: &str, detail: String) {
+    pub(crate) fn locked(&self, who: &str, detail: String) {
         let finding = Finding::new(
             self.store_path.clone(),
             FindingKind::AccountLocked,

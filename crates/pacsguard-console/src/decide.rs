@@ -134,12 +134,24 @@ impl Console {
             Ok(how) => how,
             Err(reason) => {
                 if account.locked_until <= now {
-                    let (failures, until, _) = throttle::after_failure(
+                    let (failures, until, locked) = throttle::after_failure(
                         account.failures,
                         now,
                         throttle::MAX_ACCOUNT_FAILURES,
                     );
                     lock(&self.db)?.set_failures(account.id, failures, until)?;
+                    // Codes guessed at the step-up lock the account as at sign-in, and
+                    // say so: the lockout is an alert, never silent.
+                    if locked {
+                        self.locked(
+                            &auth.name,
+                            format!(
+                                "account {} locked for {} minutes after {failures} failed second-factor checks (the last a step-up from {address})",
+                                auth.name,
+                                throttle::LOCKOUT_SECONDS / 60
+                            ),
+                        );
+                    }
                 }
                 let _ = self.record(self.event(
                     &auth.name,

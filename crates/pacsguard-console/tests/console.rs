@@ -1411,3 +1411,53 @@ async fn granting_a_role_to_a_new_account_needs_a_step_up_and_a_reason() {
         assert_eq!(event.reason.as_deref(), Some(why), "{who}");
     }
 }
+
+/// Codes guessed at the step-up (a stolen session trying to reach decisions) count as
+/// failed sign-ins, and reaching MAX_ACCOUNT_FAILURES there locks the account with an
+/// `account-locked` alert, as at sign-in: found in review, the lock was silent.
+#[tokio::test]
+async fn guessing_step_up_codes_locks_the_account_with_an_alert() {
+    let h = harness();
+    let (cookie, csrf, secret) = h.first_admin().await;
+    h.events();
+    for _ in 0..MAX_ACCOUNT_FAILURES {
+        // Each growing delay waited out (well within the idle limit), so every guess
+        // is checked and counted.
+        h.clock.advance(60);
+        let right = h.code_now(&secret);
+        let guess = if right == "123456" {
+            "654321"
+        } else {
+            "123456"
+        };
+        let r = h
+            .send(
+                "POST",
+                "/step-up",
+                Some(&cookie),
+                &[("csrf", &csrf), ("code", guess)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+    }
+    let locked: Vec<String> = h
+        .events()
+        .into_iter()
+        .filter_map(|e| e.finding)
+        .filter(|f| f.kind == pacsguard_events::FindingKind::AccountLocked)
+        .map(|f| f.detail)
+        .collect();
+    assert_eq!(locked.len(), 1, "{locked:?}");
+    assert!(locked[0].contains("step-up"), "{locked:?}");
+    // Locked: even the right code is refused now.
+    let code = h.next_code(&secret);
+    let r = h
+        .send(
+            "POST",
+            "/step-up",
+            Some(&cookie),
+            &[("csrf", &csrf), ("code", &code)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+}
