@@ -38,6 +38,9 @@ pub const MAX_CONTROL_REPLY_BYTES: u64 = 512 * 1024 * 1024;
 pub const MAX_CONTROL_CONNECTIONS: usize = 32;
 /// How long a client may take to send its request: a silent one is dropped.
 pub const CONTROL_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client refused for [`MAX_CONTROL_CONNECTIONS`] may take to send its
+/// request before the refusal is written (the accept loop waits this long at most).
+pub const REFUSAL_READ_TIMEOUT: Duration = Duration::from_millis(200);
 /// How long writing the answer may stall on a client that does not read it.
 pub const CONTROL_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -154,6 +157,11 @@ fn accept_loop(listener: &UnixListener, requests: &Requests, stop: &AtomicBool) 
             Ok((mut stream, _)) => {
                 let _ = stream.set_nonblocking(false);
                 if open.load(Ordering::Relaxed) >= MAX_CONTROL_CONNECTIONS {
+                    // Its request is read first (briefly): a socket closed with unread
+                    // data resets the client's read, which would lose this answer and
+                    // leave it saying only "connection reset by peer".
+                    let _ = stream.set_read_timeout(Some(REFUSAL_READ_TIMEOUT));
+                    let _ = read_request(&stream);
                     let _ = answer(
                         &mut stream,
                         &WireReply::error(format!(

@@ -935,3 +935,35 @@ fn a_difference_that_arrives_while_the_approver_reads_is_not_accepted_unseen() {
     assert!(body.contains("2 difference(s)"), "{body}");
     server.stop();
 }
+
+/// Commands beside the guard past MAX_CONTROL_CONNECTIONS are refused with words: found
+/// in review, while 40 clients held the socket with half-sent requests, `check` said
+/// only "connection reset by peer" (the refusal was written to a socket closed with the
+/// request unread, which resets the reader).
+#[test]
+fn a_command_past_the_control_connections_limit_is_refused_with_a_reason() {
+    use std::io::Write as _;
+    /// `control::MAX_CONTROL_CONNECTIONS` of the binary (not importable from here).
+    const MAX_CONTROL_CONNECTIONS: usize = 32;
+    let env = Env::new();
+    env.profile(&[]);
+    let server = Server::start(&env, &[]);
+    let socket = env.home.join("control.sock");
+    let held: Vec<std::os::unix::net::UnixStream> = (0..MAX_CONTROL_CONNECTIONS)
+        .map(|_| {
+            let mut stream = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
+            stream.write_all(b"{\"command\":").expect("half a request");
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let check = env.run(&["check", "--fast"]);
+    assert_eq!(check.status.code(), Some(2), "{}", stderr(&check));
+    assert!(
+        stderr(&check).contains("MAX_CONTROL_CONNECTIONS"),
+        "{}",
+        stderr(&check)
+    );
+    drop(held);
+    server.stop();
+}
