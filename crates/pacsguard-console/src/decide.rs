@@ -264,10 +264,16 @@ impl Console {
         root: &str,
         reason: &str,
     ) -> Result<Accepted, AuthError> {
+        // A root as its page showed it (escaped) is its real path again; any other
+        // path (typed by hand) is taken as written.
         let paths: Vec<PathBuf> = if root.is_empty() {
             Vec::new()
         } else {
-            vec![PathBuf::from(root)]
+            vec![
+                self.guard
+                    .root_path(root)
+                    .unwrap_or_else(|| PathBuf::from(root)),
+            ]
         };
         let accepted = guardian
             .accept(who, paths, reason)

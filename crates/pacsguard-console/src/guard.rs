@@ -133,6 +133,19 @@ impl GuardState {
         self.inner.lock().ok().map(|mut inner| f(&mut inner))
     }
 
+    /// The path of the root a page shows as `shown` (escaped): a form names a root as
+    /// shown, and a name that is not UTF-8 is not its own path once escaped.
+    pub fn root_path(&self, shown: &str) -> Option<PathBuf> {
+        self.with(|inner| {
+            inner
+                .roots
+                .iter()
+                .find(|r| r.path == shown)
+                .map(|r| r.raw.clone())
+        })
+        .flatten()
+    }
+
     /// A root the guard watches (listed even before anything is found in it).
     pub fn add_root(&self, path: &Path) {
         self.with(|inner| {

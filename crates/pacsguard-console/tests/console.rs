@@ -1461,3 +1461,64 @@ async fn guessing_step_up_codes_locks_the_account_with_an_alert() {
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
 }
+
+/// The guard's side of an acceptance, recording the paths it was given.
+#[derive(Debug, Default)]
+struct PathsGuard {
+    paths: std::sync::Mutex<Vec<std::path::PathBuf>>,
+}
+
+impl pacsguard_console::Guardian for PathsGuard {
+    fn accept(
+        &self,
+        _who: &str,
+        paths: Vec<std::path::PathBuf>,
+        _reason: &str,
+    ) -> Result<pacsguard_console::Accepted, String> {
+        self.paths.lock().expect("test fixture").extend(paths);
+        Ok(pacsguard_console::Accepted {
+            generation: 2,
+            accepted: Vec::new(),
+        })
+    }
+
+    fn trail(&self, _limit: usize) -> Result<Vec<serde_json::Value>, String> {
+        Ok(Vec::new())
+    }
+}
+
+/// A root whose name is not UTF-8 (an old PACS's Latin-1 "Röntgen") is shown escaped,
+/// and its acceptance form posts that text back: the guard is given the root's real
+/// path, not the escaped text. Found in review: such a root could never be accepted from
+/// the console ("not inside any profiled root (profiled: <the same text>)").
+#[tokio::test]
+async fn a_root_whose_name_is_not_utf8_is_accepted_by_its_real_path() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let home = tempfile::tempdir().expect("tempdir");
+    drop(pacsguard_store::Store::open(&home.path().join("store.sqlite")).expect("store"));
+    let guard = Arc::new(PathsGuard::default());
+    let h = harness_with(home, ManualClock::new(START), Some(guard.clone()));
+    let raw = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(b"/srv/R\xf6ntgen"));
+    h.console.guard.add_root(&raw);
+    let (cookie, _, secret) = h.first_admin().await;
+    let (cookie, csrf) = h.stepped_up(&cookie, &secret).await;
+    let page = h.send("GET", "/differences", Some(&cookie), &[]).await;
+    let shown = page.field("root").expect("the accept form names the root");
+    assert_eq!(shown, "/srv/R\\xf6ntgen", "shown escaped");
+    let seen = page.field("seen").expect("seen");
+    let r = h
+        .send(
+            "POST",
+            "/differences/accept",
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("root", &shown),
+                ("reason", "CHG-7"),
+                ("seen", &seen),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(*guard.paths.lock().expect("fixture"), vec![raw]);
+}
