@@ -339,14 +339,15 @@ impl Console {
 
     /// A second, different approver confirms a waiting acceptance (after a step-up, with
     /// a reason of their own): the guard accepts, and the trail names both.
-    /// `seen`: as for [`Console::accept`], what the second approver's page showed.
+    /// `seen`: as for [`Console::accept`], what the second approver's page showed. Gives
+    /// what was accepted and the root it was asked for (as shown; empty: every root).
     pub fn confirm_accept(
         &self,
         auth: &Authenticated,
         id: u64,
         reason: &str,
         seen: &str,
-    ) -> Result<Accepted, AuthError> {
+    ) -> Result<(Accepted, String), AuthError> {
         let reason = self.decision(auth, reason)?;
         let now = self.now();
         let asked = {
@@ -372,6 +373,7 @@ impl Console {
         );
         let who = self.actor(&auth.name).user;
         self.run_accept(self.guardian()?.as_ref(), &who, &asked.root, &both)
+            .map(|accepted| (accepted, asked.root))
     }
 
     /// Changes an account's role; the account's sessions end (its holder signs in again

@@ -897,9 +897,9 @@ async fn differences_confirm(
     let console = state.console.clone();
     let a = auth.clone();
     match blocking(move || console.confirm_accept(&a, form.id, &form.reason, &form.seen)).await {
-        Ok(Ok(accepted)) => html(pages::accepted(
+        Ok(Ok((accepted, root))) => html(pages::accepted(
             &auth,
-            "",
+            &root,
             accepted.generation,
             accepted.accepted.len(),
         )),

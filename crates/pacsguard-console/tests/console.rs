@@ -1155,6 +1155,13 @@ async fn four_eyes_needs_a_second_different_approver() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // The confirmation names the root it took in, not "every root" (found in review).
+    assert!(
+        r.body
+            .contains("of /srv/pacs taken into the signed profile"),
+        "{}",
+        r.body
+    );
     let accepted = guard.accepted.lock().expect("fixture").clone();
     assert_eq!(accepted.len(), 1);
     assert_eq!(accepted[0].0, "console:bob");
