@@ -32,6 +32,11 @@ declare -A needed=(
   [openssl]=openssl
   # edits the store the way an intruder would (issue 12: acceptances edited in place)
   [sqlite3]=sqlite3
+  # the console's browser test: Debian's Chromium, headless, driven by playwright-core
+  # (below) from node
+  [chromium]=chromium
+  [node]=nodejs
+  [npm]=npm
 )
 
 # packages that provide no command of their own
@@ -94,4 +99,13 @@ if [[ ! -d $sdists/pypdf/resources ]]; then
   rm -rf "$sdists/pypdf"
   mv "$sdists/pypdf.partial/pypdf-5.1.0" "$sdists/pypdf"
   rm -rf "$sdists/pypdf.partial"
+fi
+
+# playwright-core (npm, pinned; it drives the system's Chromium and downloads no browser)
+# for the console's browser test. Installed into the checkout, not the system.
+node_dir="$(cd "$(dirname "$0")/.." && pwd)/.testdata/node"
+if [[ ! -f $node_dir/node_modules/playwright-core/package.json ]] ||
+  ! grep -q '"version": "1.65.1"' "$node_dir/node_modules/playwright-core/package.json"; then
+  mkdir -p "$node_dir"
+  npm install --prefix "$node_dir" --no-audit --no-fund --save-exact --silent playwright-core@1.65.1
 fi

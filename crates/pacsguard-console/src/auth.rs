@@ -68,6 +68,12 @@ pub enum AuthError {
     /// The code did not confirm the enrolment.
     #[error("the code does not match; check the phone's clock and enter the current code")]
     WrongCode,
+    /// The second factor was not confirmed for a decision (wrong, replayed, paused).
+    #[error("the code was not accepted; enter the current code of your authenticator")]
+    StepUpFailed,
+    /// A decision without a second factor confirmed within the step-up window.
+    #[error("confirm your second factor first (it counts for 5 minutes)")]
+    StepUpNeeded,
     /// The event could not be queued for the trail: nothing was done.
     #[error("the audit trail cannot record this action, so it was not done: {0}")]
     Unrecorded(String),
@@ -111,7 +117,7 @@ type PendingEnrolment = (i64, Vec<u8>);
 /// The console's state: the store's tables, the clock, the trail's inbox.
 #[derive(Debug)]
 pub struct Console {
-    db: Mutex<ConsoleDb>,
+    pub(crate) db: Mutex<ConsoleDb>,
     pub(crate) clock: Arc<dyn Clock>,
     inbox: Inbox,
     uid: u32,
@@ -122,9 +128,18 @@ pub struct Console {
     addresses: Mutex<AddressThrottle>,
     pending: Mutex<HashMap<Vec<u8>, PendingEnrolment>>,
     pub guard: Arc<GuardState>,
+    /// When each session (by token digest) last confirmed its second factor for a
+    /// decision (see [`crate::decide`]); in memory: a restart asks again.
+    pub(crate) step_ups: Mutex<HashMap<Vec<u8>, i64>>,
+    /// The guard's hands: what decisions act on (`None`: decisions are refused).
+    pub(crate) guardian: Option<Arc<dyn crate::decide::Guardian>>,
+    /// Acceptances waiting for a second approver (four eyes); in memory: a restart
+    /// drops them, and they are asked again.
+    pub(crate) pending_accepts: Mutex<Vec<crate::decide::PendingAccept>>,
+    pub(crate) next_pending_id: Mutex<u64>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, AuthError> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, AuthError> {
     m.lock()
         .map_err(|_| AuthError::Internal("a lock was poisoned by a panic".into()))
 }
@@ -173,25 +188,70 @@ impl Console {
         store_path: PathBuf,
         host: &str,
         guard: Arc<GuardState>,
-    ) -> Console {
-        Console {
+    ) -> Result<Console, AuthError> {
+        // The failures counted per address before a restart still count.
+        let addresses =
+            AddressThrottle::from_rows(db.address_failures(throttle::MAX_TRACKED_ADDRESSES)?);
+        Ok(Console {
             db: Mutex::new(db),
             clock,
             inbox,
             uid: nix_uid(),
             store_path,
             issuer: format!("PacsGuard {host}"),
-            addresses: Mutex::new(AddressThrottle::default()),
+            addresses: Mutex::new(addresses),
             pending: Mutex::new(HashMap::new()),
             guard,
+            step_ups: Mutex::new(HashMap::new()),
+            guardian: None,
+            pending_accepts: Mutex::new(Vec::new()),
+            next_pending_id: Mutex::new(0),
+        })
+    }
+
+    /// Ends every session past its idle or absolute limit, whether or not its browser
+    /// comes back, and records how many: the store keeps no dead token.
+    pub fn purge_expired_sessions(&self) -> Result<usize, AuthError> {
+        let now = self.now();
+        let purged = lock(&self.db)?.purge_sessions(now - IDLE_SECONDS, now - ABSOLUTE_SECONDS)?;
+        if purged > 0 {
+            self.record(self.event(
+                "sessions",
+                Action::Logout,
+                Outcome::Success,
+                format!(
+                    "{purged} expired session(s) ended (idle {} minutes or {} hours after sign-in)",
+                    IDLE_SECONDS / 60,
+                    ABSOLUTE_SECONDS / 3600
+                ),
+            ))?;
         }
+        Ok(purged)
+    }
+
+    /// Counts a failed sign-in against an address, in memory and in the store; true
+    /// when it reached the lockout.
+    fn fail_address(&self, addr: &str, now: i64) -> Result<bool, AuthError> {
+        let (locked, entry, forgotten) = {
+            let mut addresses = lock(&self.addresses)?;
+            let locked = addresses.fail(addr, now);
+            (locked, addresses.entry(addr), addresses.take_forgotten())
+        };
+        let db = lock(&self.db)?;
+        for address in forgotten {
+            db.forget_address(&address)?;
+        }
+        if let Some((failures, until)) = entry {
+            db.set_address_failures(addr, failures, until)?;
+        }
+        Ok(locked)
     }
 
     pub fn now(&self) -> i64 {
         self.clock.now()
     }
 
-    fn actor(&self, name: &str) -> Actor {
+    pub(crate) fn actor(&self, name: &str) -> Actor {
         Actor {
             user: format!("console:{name}"),
             uid: self.uid,
@@ -200,13 +260,19 @@ impl Console {
     }
 
     /// Queues an event for the trail; failing that, the action is refused.
-    fn record(&self, event: Event) -> Result<(), AuthError> {
+    pub(crate) fn record(&self, event: Event) -> Result<(), AuthError> {
         self.inbox
             .push(event)
             .map_err(|e| AuthError::Unrecorded(e.to_string()))
     }
 
-    fn event(&self, who: &str, action: Action, outcome: Outcome, detail: String) -> Event {
+    pub(crate) fn event(
+        &self,
+        who: &str,
+        action: Action,
+        outcome: Outcome,
+        detail: String,
+    ) -> Event {
         Event::new(
             self.actor(who),
             action,
@@ -314,7 +380,7 @@ impl Console {
         self.new_session(id, false, address)
     }
 
-    fn new_session(
+    pub(crate) fn new_session(
         &self,
         account: i64,
         enrolled: bool,
@@ -346,6 +412,7 @@ impl Console {
         if let Some(previous) = previous.filter(|t| secret::is_token(t)) {
             self.end_replaced_session(previous)?;
         }
+        self.purge_expired_sessions()?;
         let now = self.now();
         let addr = address.to_string();
         let address_closed = lock(&self.addresses)?.is_closed(&addr, now);
@@ -428,7 +495,7 @@ impl Console {
 
     /// Checks a TOTP code (spending its step) or a recovery code (spending it). The
     /// outer error is a store failure; the inner one the reason for the trail.
-    fn second_factor(
+    pub(crate) fn second_factor(
         &self,
         account: &AccountRow,
         secret: &[u8],
@@ -480,7 +547,7 @@ impl Console {
             ));
             return Err(AuthError::SignInFailed);
         }
-        let address_locked = lock(&self.addresses)?.fail(addr, now);
+        let address_locked = self.fail_address(addr, now)?;
         let _ = self.record(self.event(
             name,
             Action::Login,
@@ -515,7 +582,7 @@ impl Console {
         Err(AuthError::SignInFailed)
     }
 
-    fn locked(&self, who: &str, detail: String) {
+    pub(crate) fn locked(&self, who: &str, detail: String) {
         let finding = Finding::new(
             self.store_path.clone(),
             FindingKind::AccountLocked,
@@ -693,14 +760,17 @@ impl Console {
     }
 
     /// An administrator creates an account; its holder signs in with the password and
-    /// must enrol a second factor first.
+    /// must enrol a second factor first. A decision, as [`Console::invite`] is (a step-up
+    /// and a reason): granting a role to a new account is granting a role.
     pub fn create_account(
         &self,
         by: &Authenticated,
         name: &str,
         role: &str,
         password: &str,
+        reason: &str,
     ) -> Result<(), AuthError> {
+        let reason = self.decision(by, reason)?;
         if !valid_name(name) {
             return Err(AuthError::Invalid(format!(
                 "a name is 1 to {MAX_NAME_BYTES} characters of a-z, 0-9, '.', '_' and '-'"
@@ -717,16 +787,19 @@ impl Console {
                 "the account {name} exists already"
             )));
         }
-        self.record(self.event(
-            &by.name,
-            Action::Account,
-            Outcome::Success,
-            format!(
-                "{} created the account {name} with the role {} (it must enrol a second factor at its first sign-in)",
-                by.name,
-                role.as_str()
-            ),
-        ))?;
+        self.record(
+            self.event(
+                &by.name,
+                Action::Account,
+                Outcome::Success,
+                format!(
+                    "{} created the account {name} with the role {} after a step-up (it must enrol a second factor at its first sign-in)",
+                    by.name,
+                    role.as_str()
+                ),
+            )
+            .with_reason(reason),
+        )?;
         db.create_account(name, role.as_str(), &hash, self.now())?;
         Ok(())
     }

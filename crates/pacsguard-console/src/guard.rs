@@ -11,6 +11,52 @@ use serde::Serialize;
 
 /// Bytes of a finding's detail kept as a root's "last finding".
 const MAX_LAST_DETAIL_BYTES: usize = 300;
+/// Open findings kept for the alerts and differences pages (the trail keeps them all);
+/// past this the oldest are dropped from the pages, and the pages say how many.
+pub const MAX_OPEN_FINDINGS: usize = 1_000;
+
+/// A finding the guard reported since it started, not yet taken in by an acceptance.
+#[derive(Clone, Debug, Serialize)]
+pub struct OpenFinding {
+    pub time: String,
+    /// The root it counts against (escaped), empty outside every root.
+    pub root: String,
+    pub severity: String,
+    pub kind: String,
+    pub path: String,
+    pub detail: String,
+}
+
+/// What the pages show of the open findings.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct OpenFindings {
+    pub findings: Vec<OpenFinding>,
+    /// Dropped past [`MAX_OPEN_FINDINGS`].
+    pub dropped: u64,
+}
+
+impl OpenFindings {
+    /// A digest of the findings a page shows for `root` (every root when empty), for
+    /// its acceptance form: an acceptance whose page showed other findings than are
+    /// open now is refused, so nobody accepts a difference they were not shown (one
+    /// that arrived while they read the page).
+    pub fn seen(&self, root: &str) -> String {
+        use sha2::{Digest as _, Sha256};
+        let mut hash = Sha256::new();
+        hash.update(self.dropped.to_le_bytes());
+        for f in self
+            .findings
+            .iter()
+            .filter(|f| root.is_empty() || f.root == root)
+        {
+            for field in [&f.time, &f.root, &f.kind, &f.path, &f.detail] {
+                hash.update((field.len() as u64).to_le_bytes());
+                hash.update(field.as_bytes());
+            }
+        }
+        hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct RootStatus {
@@ -49,6 +95,8 @@ struct Inner {
     since: SystemTime,
     detail: String,
     trail: Option<TrailStatus>,
+    open: std::collections::VecDeque<OpenFinding>,
+    dropped: u64,
 }
 
 #[derive(Debug)]
@@ -65,6 +113,8 @@ impl Default for GuardState {
                 since: SystemTime::now(),
                 detail: "starting".into(),
                 trail: None,
+                open: std::collections::VecDeque::new(),
+                dropped: 0,
             }),
         }
     }
@@ -81,6 +131,19 @@ impl GuardState {
 
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> Option<T> {
         self.inner.lock().ok().map(|mut inner| f(&mut inner))
+    }
+
+    /// The path of the root a page shows as `shown` (escaped): a form names a root as
+    /// shown, and a name that is not UTF-8 is not its own path once escaped.
+    pub fn root_path(&self, shown: &str) -> Option<PathBuf> {
+        self.with(|inner| {
+            inner
+                .roots
+                .iter()
+                .find(|r| r.path == shown)
+                .map(|r| r.raw.clone())
+        })
+        .flatten()
     }
 
     /// A root the guard watches (listed even before anything is found in it).
@@ -101,6 +164,29 @@ impl GuardState {
     /// holds its path; a finding outside every root, such as the home's, is not counted).
     pub fn finding(&self, finding: &Finding) {
         self.with(|inner| {
+            let root_of = inner
+                .roots
+                .iter()
+                .filter(|r| {
+                    finding.root.as_deref() == Some(r.raw.as_path())
+                        || finding.path.starts_with(&r.raw)
+                })
+                .max_by_key(|r| r.raw.as_os_str().len())
+                .map(|r| r.path.clone())
+                .or_else(|| finding.root.as_deref().map(escape_path))
+                .unwrap_or_default();
+            if inner.open.len() >= MAX_OPEN_FINDINGS {
+                inner.open.pop_front();
+                inner.dropped += 1;
+            }
+            inner.open.push_back(OpenFinding {
+                time: rfc3339(SystemTime::now()),
+                root: root_of,
+                severity: finding.severity.to_string(),
+                kind: finding.kind.to_string(),
+                path: escape_path(&finding.path),
+                detail: finding.detail.clone(),
+            });
             let root = inner
                 .roots
                 .iter_mut()
@@ -157,6 +243,34 @@ impl GuardState {
         });
     }
 
+    /// The open findings, newest first.
+    pub fn open_findings(&self) -> OpenFindings {
+        self.with(|inner| OpenFindings {
+            findings: inner.open.iter().rev().cloned().collect(),
+            dropped: inner.dropped,
+        })
+        .unwrap_or_default()
+    }
+
+    /// An acceptance took the differences of `root` (escaped as shown; every root when
+    /// empty) into the signed profile: its findings are closed, its state intact.
+    pub fn accepted(&self, root: &str) {
+        self.with(|inner| {
+            inner.open.retain(|f| !root.is_empty() && f.root != root);
+            for status in inner
+                .roots
+                .iter_mut()
+                .filter(|r| root.is_empty() || r.path == root)
+            {
+                status.alerts = 0;
+                status.warnings = 0;
+                status.info = 0;
+                status.state = "intact";
+                status.last_finding = None;
+            }
+        });
+    }
+
     /// Whether the guard runs, and what it last said.
     pub fn set_alive(&self, alive: bool, detail: &str) {
         self.with(|inner| {
@@ -204,6 +318,27 @@ impl GuardState {
 mod tests {
     use super::*;
     use pacsguard_events::FindingKind;
+
+    #[test]
+    fn open_findings_are_kept_up_to_their_limit_and_the_dropped_counted() {
+        let state = GuardState::new();
+        state.add_root(Path::new("/srv"));
+        for i in 0..=MAX_OPEN_FINDINGS {
+            state.finding(&Finding::new(
+                PathBuf::from(format!("/srv/{i}")),
+                FindingKind::ContentChanged,
+                Severity::Alert,
+                "x",
+            ));
+        }
+        let open = state.open_findings();
+        assert_eq!(open.findings.len(), MAX_OPEN_FINDINGS);
+        assert_eq!(open.dropped, 1);
+        assert_eq!(open.findings[0].path, format!("/srv/{MAX_OPEN_FINDINGS}"));
+        state.accepted("/srv");
+        assert!(state.open_findings().findings.is_empty());
+        assert_eq!(state.snapshot().roots[0].state, "intact");
+    }
 
     #[test]
     fn findings_count_against_the_innermost_root() {

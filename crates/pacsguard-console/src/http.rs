@@ -18,6 +18,7 @@ use serde::Deserialize;
 use tokio::sync::Semaphore;
 
 use crate::auth::{AuthError, Authenticated, Console, NewSession};
+use crate::decide::Decision;
 use crate::pages;
 use crate::roles::Role;
 
@@ -123,9 +124,81 @@ pub static ROUTES: &[Route] = &[
     },
     Route {
         method: Method::GET,
+        path: "/alerts",
+        access: Access::Role(Role::Viewer),
+        handler: || get(alerts_page),
+    },
+    Route {
+        method: Method::GET,
+        path: "/differences",
+        access: Access::Role(Role::Viewer),
+        handler: || get(differences_page),
+    },
+    Route {
+        method: Method::POST,
+        path: "/differences/accept",
+        access: Access::Role(Role::Approver),
+        handler: || post(differences_accept),
+    },
+    Route {
+        method: Method::POST,
+        path: "/differences/confirm",
+        access: Access::Role(Role::Approver),
+        handler: || post(differences_confirm),
+    },
+    Route {
+        method: Method::GET,
+        path: "/step-up",
+        access: Access::Role(Role::Viewer),
+        handler: || get(step_up_form),
+    },
+    Route {
+        method: Method::POST,
+        path: "/step-up",
+        access: Access::Role(Role::Viewer),
+        handler: || post(step_up_submit),
+    },
+    Route {
+        method: Method::GET,
+        path: "/trail",
+        access: Access::Role(Role::Viewer),
+        handler: || get(trail_page),
+    },
+    Route {
+        method: Method::GET,
         path: "/accounts",
         access: Access::Role(Role::Administrator),
         handler: || get(accounts_page),
+    },
+    Route {
+        method: Method::POST,
+        path: "/accounts/invite",
+        access: Access::Role(Role::Administrator),
+        handler: || post(accounts_invite),
+    },
+    Route {
+        method: Method::GET,
+        path: "/welcome",
+        access: Access::Public,
+        handler: || get(welcome_form),
+    },
+    Route {
+        method: Method::POST,
+        path: "/welcome",
+        access: Access::Public,
+        handler: || post(welcome_submit),
+    },
+    Route {
+        method: Method::POST,
+        path: "/accounts/role",
+        access: Access::Role(Role::Administrator),
+        handler: || post(accounts_role),
+    },
+    Route {
+        method: Method::POST,
+        path: "/accounts/revoke",
+        access: Access::Role(Role::Administrator),
+        handler: || post(accounts_revoke),
     },
     Route {
         method: Method::POST,
@@ -316,14 +389,16 @@ fn failure(error: &AuthError) -> Response {
 /// (and `Sec-Fetch-Site`) with every POST; another site's form is refused even before
 /// the CSRF token is looked at.
 fn same_origin(headers: &HeaderMap) -> bool {
-    if headers
-        .get("sec-fetch-site")
-        .is_some_and(|v| v.as_bytes() != b"same-origin" && v.as_bytes() != b"none")
-    {
+    let fetch_site = headers.get("sec-fetch-site").map(HeaderValue::as_bytes);
+    if fetch_site.is_some_and(|v| v != b"same-origin" && v != b"none") {
         return false;
     }
     match (headers.get(header::ORIGIN), headers.get(header::HOST)) {
         (None, _) => true,
+        // Our `Referrer-Policy: no-referrer` makes browsers send `Origin: null` with
+        // their own form posts (seen with Chromium): then the browser's word on the
+        // request's site, which no page can forge, must say it is our own.
+        (Some(origin), _) if origin.as_bytes() == b"null" => fetch_site == Some(b"same-origin"),
         (Some(origin), Some(host)) => {
             origin.as_bytes() == format!("https://{}", host.to_str().unwrap_or("")).as_bytes()
         }
@@ -701,13 +776,356 @@ async fn api_overview(State(state): State<AppState>) -> Response {
     axum::Json(state.console.guard.snapshot()).into_response()
 }
 
+/// The accounts page, with a message (an error a person can correct) and a status.
+async fn accounts_with(
+    state: &AppState,
+    auth: Authenticated,
+    status: StatusCode,
+    message: Option<String>,
+) -> Response {
+    let console = state.console.clone();
+    match blocking(move || {
+        console
+            .accounts()
+            .and_then(|a| Ok((a, console.sessions()?)))
+    })
+    .await
+    {
+        Ok(Ok((list, sessions))) => (
+            status,
+            html(pages::accounts(&auth, &list, &sessions, message.as_deref())),
+        )
+            .into_response(),
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
+}
+
 async fn accounts_page(
     State(state): State<AppState>,
     Extension(auth): Extension<Authenticated>,
 ) -> Response {
+    accounts_with(&state, auth, StatusCode::OK, None).await
+}
+
+async fn alerts_page(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+) -> Response {
+    html(pages::alerts(&auth, &state.console.guard.open_findings()))
+}
+
+async fn differences_with(
+    state: &AppState,
+    auth: &Authenticated,
+    status: StatusCode,
+    message: Option<&str>,
+) -> Response {
+    let console = &state.console;
+    (
+        status,
+        html(pages::differences(
+            auth,
+            &console.guard.snapshot(),
+            &console.guard.open_findings(),
+            console.stepped_up(auth),
+            &console.pending_accepts(),
+            message,
+        )),
+    )
+        .into_response()
+}
+
+async fn differences_page(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+) -> Response {
+    differences_with(&state, &auth, StatusCode::OK, None).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct AcceptForm {
+    root: String,
+    reason: String,
+    /// What the page showed ([`crate::guard::OpenFindings::seen`]).
+    seen: String,
+}
+
+async fn differences_accept(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+    Form(form): Form<AcceptForm>,
+) -> Response {
     let console = state.console.clone();
-    match blocking(move || console.accounts()).await {
-        Ok(Ok(list)) => html(pages::accounts(&auth, &list, None)),
+    let a = auth.clone();
+    let root = form.root.clone();
+    match blocking(move || console.accept(&a, &root, &form.reason, &form.seen)).await {
+        Ok(Ok(Decision::Accepted(accepted))) => html(pages::accepted(
+            &auth,
+            &form.root,
+            accepted.generation,
+            accepted.accepted.len(),
+        )),
+        Ok(Ok(Decision::Waiting(id))) => html(pages::waiting(&auth, &form.root, id)),
+        Ok(Err(e @ (AuthError::StepUpNeeded | AuthError::Invalid(_)))) => {
+            let status = if matches!(e, AuthError::StepUpNeeded) {
+                StatusCode::FORBIDDEN
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            differences_with(&state, &auth, status, Some(&e.to_string())).await
+        }
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ConfirmForm {
+    id: u64,
+    reason: String,
+    seen: String,
+}
+
+async fn differences_confirm(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+    Form(form): Form<ConfirmForm>,
+) -> Response {
+    let console = state.console.clone();
+    let a = auth.clone();
+    match blocking(move || console.confirm_accept(&a, form.id, &form.reason, &form.seen)).await {
+        Ok(Ok((accepted, root))) => html(pages::accepted(
+            &auth,
+            &root,
+            accepted.generation,
+            accepted.accepted.len(),
+        )),
+        Ok(Err(e @ (AuthError::StepUpNeeded | AuthError::Invalid(_)))) => {
+            let status = if matches!(e, AuthError::StepUpNeeded) {
+                StatusCode::FORBIDDEN
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            differences_with(&state, &auth, status, Some(&e.to_string())).await
+        }
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
+}
+
+/// Where a step-up may lead back to: fixed pages only (no open redirect).
+fn step_up_target(next: &str) -> &'static str {
+    match next {
+        "/accounts" => "/accounts",
+        _ => "/differences",
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct NextQuery {
+    next: String,
+}
+
+async fn step_up_form(
+    Extension(auth): Extension<Authenticated>,
+    Query(q): Query<NextQuery>,
+) -> Response {
+    html(pages::step_up(&auth, step_up_target(&q.next), None))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct StepUpForm {
+    code: String,
+    next: String,
+}
+
+async fn step_up_submit(
+    State(state): State<AppState>,
+    peer: Option<Extension<Peer>>,
+    Extension(auth): Extension<Authenticated>,
+    Form(form): Form<StepUpForm>,
+) -> Response {
+    let console = state.console.clone();
+    let ip = peer_ip(peer);
+    let a = auth.clone();
+    let next = step_up_target(&form.next);
+    match blocking(move || console.step_up(&a, &form.code, ip)).await {
+        Ok(Ok(session)) => redirect_with_cookie(next, set_cookie(&session)),
+        Ok(Err(e @ AuthError::StepUpFailed)) => (
+            StatusCode::UNAUTHORIZED,
+            html(pages::step_up(&auth, next, Some(&e.to_string()))),
+        )
+            .into_response(),
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
+}
+
+/// Records shown on the trail page.
+pub const TRAIL_PAGE_RECORDS: usize = 200;
+
+async fn trail_page(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+) -> Response {
+    let console = state.console.clone();
+    match blocking(move || console.trail(TRAIL_PAGE_RECORDS)).await {
+        Ok(Ok(records)) => html(pages::trail(
+            &auth,
+            &state.console.guard.snapshot(),
+            &records,
+        )),
+        Ok(Err(e @ AuthError::Invalid(_))) => status_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Audit trail",
+            &e.to_string(),
+        ),
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RoleForm {
+    name: String,
+    role: String,
+    reason: String,
+}
+
+async fn accounts_role(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+    Form(form): Form<RoleForm>,
+) -> Response {
+    let console = state.console.clone();
+    let a = auth.clone();
+    match blocking(move || console.change_role(&a, &form.name, &form.role, &form.reason)).await {
+        Ok(Ok(())) => redirect("/accounts"),
+        Ok(Err(e @ AuthError::StepUpNeeded)) => {
+            accounts_with(&state, auth, StatusCode::FORBIDDEN, Some(e.to_string())).await
+        }
+        Ok(Err(e @ AuthError::Invalid(_))) => {
+            accounts_with(&state, auth, StatusCode::BAD_REQUEST, Some(e.to_string())).await
+        }
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct InviteForm {
+    name: String,
+    role: String,
+    reason: String,
+}
+
+async fn accounts_invite(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Extension(auth): Extension<Authenticated>,
+    Form(form): Form<InviteForm>,
+) -> Response {
+    let console = state.console.clone();
+    let a = auth.clone();
+    let name = form.name.clone();
+    match blocking(move || console.invite(&a, &form.name, &form.role, &form.reason)).await {
+        Ok(Ok(token)) => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("");
+            html(pages::invited(
+                &auth,
+                &name,
+                &format!("https://{host}/welcome?token={token}"),
+            ))
+        }
+        Ok(Err(e @ AuthError::StepUpNeeded)) => {
+            accounts_with(&state, auth, StatusCode::FORBIDDEN, Some(e.to_string())).await
+        }
+        Ok(Err(e @ AuthError::Invalid(_))) => {
+            accounts_with(&state, auth, StatusCode::BAD_REQUEST, Some(e.to_string())).await
+        }
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
+}
+
+async fn welcome_form(State(state): State<AppState>, Query(q): Query<TokenQuery>) -> Response {
+    let console = state.console.clone();
+    let token = q.token.clone();
+    match blocking(move || console.invitation_valid(&token)).await {
+        Ok(Ok(true)) => html(pages::welcome(&q.token, None)),
+        Ok(Ok(false)) => (StatusCode::FORBIDDEN, html(pages::invitation_refused())).into_response(),
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct WelcomeForm {
+    token: String,
+    password: String,
+}
+
+async fn welcome_submit(
+    State(state): State<AppState>,
+    peer: Option<Extension<Peer>>,
+    Form(form): Form<WelcomeForm>,
+) -> Response {
+    let permit = match hash_turn(&state).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let console = state.console.clone();
+    let ip = peer_ip(peer);
+    let (token, password) = (form.token.clone(), form.password);
+    let result = blocking(move || {
+        let _permit = permit;
+        console.redeem_invitation(&token, &password, ip)
+    })
+    .await;
+    match result {
+        Ok(Ok(session)) => redirect_with_cookie("/enrol", set_cookie(&session)),
+        Ok(Err(AuthError::SetupRefused)) => {
+            (StatusCode::FORBIDDEN, html(pages::invitation_refused())).into_response()
+        }
+        Ok(Err(e @ AuthError::Password(_))) => (
+            StatusCode::BAD_REQUEST,
+            html(pages::welcome(&form.token, Some(&e.to_string()))),
+        )
+            .into_response(),
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct NameForm {
+    name: String,
+}
+
+async fn accounts_revoke(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+    Form(form): Form<NameForm>,
+) -> Response {
+    let console = state.console.clone();
+    let a = auth.clone();
+    match blocking(move || console.revoke_sessions(&a, &form.name)).await {
+        Ok(Ok(_)) => redirect("/accounts"),
+        Ok(Err(e @ AuthError::Invalid(_))) => {
+            accounts_with(&state, auth, StatusCode::BAD_REQUEST, Some(e.to_string())).await
+        }
         Ok(Err(e)) => failure(&e),
         Err(r) => r,
     }
@@ -719,6 +1137,7 @@ struct AccountForm {
     name: String,
     role: String,
     password: String,
+    reason: String,
 }
 
 async fn accounts_create(
@@ -734,17 +1153,19 @@ async fn accounts_create(
     let a = auth.clone();
     let result = blocking(move || {
         let _permit = permit;
-        let created = console.create_account(&a, &form.name, &form.role, &form.password);
+        let created =
+            console.create_account(&a, &form.name, &form.role, &form.password, &form.reason);
         (created, console.accounts())
     })
     .await;
     match result {
         Ok((Ok(()), _)) => redirect("/accounts"),
-        Ok((Err(e @ (AuthError::Password(_) | AuthError::Invalid(_))), Ok(list))) => (
-            StatusCode::BAD_REQUEST,
-            html(pages::accounts(&auth, &list, Some(&e.to_string()))),
-        )
-            .into_response(),
+        Ok((Err(e @ AuthError::StepUpNeeded), Ok(_))) => {
+            accounts_with(&state, auth, StatusCode::FORBIDDEN, Some(e.to_string())).await
+        }
+        Ok((Err(e @ (AuthError::Password(_) | AuthError::Invalid(_))), Ok(_))) => {
+            accounts_with(&state, auth, StatusCode::BAD_REQUEST, Some(e.to_string())).await
+        }
         Ok((Err(e), _)) => failure(&e),
         Err(r) => r,
     }

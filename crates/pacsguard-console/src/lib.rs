@@ -26,6 +26,7 @@
 
 pub mod auth;
 pub mod clock;
+pub mod decide;
 pub mod guard;
 pub mod http;
 mod pages;
@@ -39,5 +40,6 @@ pub mod totp;
 
 pub use auth::{AuthError, Authenticated, Console};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use decide::{Accepted, Decision, Guardian, PendingAccept, STEP_UP_WINDOW};
 pub use guard::GuardState;
 pub use roles::Role;

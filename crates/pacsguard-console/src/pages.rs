@@ -5,7 +5,8 @@
 use std::fmt::Write as _;
 
 use crate::auth::{Authenticated, Enrolment};
-use crate::guard::Snapshot;
+use crate::decide::PendingAccept;
+use crate::guard::{OpenFindings, Snapshot};
 use crate::password::{MIN_PASSWORD_CHARS, RECOMMENDED_PASSWORD_CHARS};
 use crate::roles::Role;
 
@@ -27,6 +28,18 @@ pub fn esc(text: &str) -> String {
 
 fn page(title: &str, auth: Option<&Authenticated>, body: &str) -> String {
     let mut header = String::new();
+    if let Some(auth) = auth.filter(|a| a.enrolled) {
+        header.push_str(
+            "<nav><a id=\"nav-overview\" href=\"/\">Overview</a> \
+             <a id=\"nav-alerts\" href=\"/alerts\">Alerts</a> \
+             <a id=\"nav-differences\" href=\"/differences\">Differences</a> \
+             <a id=\"nav-trail\" href=\"/trail\">Audit trail</a>",
+        );
+        if auth.role >= Role::Administrator {
+            header.push_str(" <a id=\"nav-accounts\" href=\"/accounts\">Accounts</a>");
+        }
+        header.push_str("</nav>");
+    }
     if let Some(auth) = auth {
         let _ = write!(
             header,
@@ -202,9 +215,242 @@ pub fn overview(auth: &Authenticated, snap: &Snapshot) -> String {
     )
 }
 
+/// The open findings as a table (`id` given), newest first.
+fn findings_table(id: &str, open: &OpenFindings, only_root: Option<&str>) -> String {
+    let mut rows = String::new();
+    for (i, f) in open
+        .findings
+        .iter()
+        .filter(|f| only_root.is_none_or(|r| f.root == r))
+        .enumerate()
+    {
+        let _ = write!(
+            rows,
+            "<tr id=\"{id}-{i}\" class=\"sev-{sev}\"><td>{time}</td><td class=\"sev\">{sev}</td><td>{kind}</td>\
+             <td class=\"path\">{path}</td><td>{detail}</td></tr>",
+            sev = esc(&f.severity),
+            time = esc(&f.time),
+            kind = esc(&f.kind),
+            path = esc(&f.path),
+            detail = esc(&f.detail)
+        );
+    }
+    if rows.is_empty() {
+        rows.push_str("<tr><td colspan=\"5\">None.</td></tr>");
+    }
+    let dropped = if open.dropped > 0 {
+        format!(
+            "<p class=\"hint\" id=\"{id}-dropped\">{} older findings are not shown here (they are on the audit trail).</p>",
+            open.dropped
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "{dropped}<table id=\"{id}\"><thead><tr><th>When</th><th>Severity</th><th>Kind</th><th>Path</th><th>Evidence</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+}
+
+pub fn alerts(auth: &Authenticated, open: &OpenFindings) -> String {
+    page(
+        "Alerts",
+        Some(auth),
+        &format!(
+            "<section><h2>Open findings</h2><p class=\"hint\">Every finding the guard reported since it started and that no acceptance has closed, newest first, with its evidence.</p>{}</section>",
+            findings_table("findings", open, None)
+        ),
+    )
+}
+
+/// The differences per root, each with its acceptance form (approvers), which needs a
+/// second factor confirmed within the step-up window and a reason.
+pub fn differences(
+    auth: &Authenticated,
+    snap: &Snapshot,
+    open: &OpenFindings,
+    stepped_up: bool,
+    pending: &[PendingAccept],
+    message: Option<&str>,
+) -> String {
+    let mut body = format!("<section><h2>Differences</h2>{}", error_line(message));
+    let may_accept = auth.role >= Role::Approver;
+    if may_accept && !stepped_up {
+        body.push_str(
+            "<p id=\"step-up-needed\">Accepting needs your second factor confirmed within the last 5 minutes: \
+             <a id=\"step-up-link\" href=\"/step-up\">confirm it</a>.</p>",
+        );
+    }
+    body.push_str("</section>");
+    if !pending.is_empty() {
+        body.push_str("<section id=\"pending\"><h2>Waiting for a second approver</h2>");
+        for p in pending {
+            let _ = write!(
+                body,
+                "<div id=\"pending-{id}\"><p>Request {id}: <span class=\"path\">{root}</span>, asked by {who}: {reason}</p>",
+                id = p.id,
+                root = if p.root.is_empty() {
+                    "every root".to_string()
+                } else {
+                    esc(&p.root)
+                },
+                who = esc(&p.asked_by),
+                reason = esc(&p.reason)
+            );
+            if may_accept && p.asked_by != auth.name {
+                let _ = write!(
+                    body,
+                    "<form id=\"confirm-{id}\" method=\"post\" action=\"/differences/confirm\">\
+                     <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+                     <input type=\"hidden\" name=\"id\" value=\"{id}\">\
+                     <input type=\"hidden\" name=\"seen\" value=\"{seen}\">\
+                     <label for=\"confirm-reason-{id}\">Your reason (you checked the differences below)</label>\
+                     <input id=\"confirm-reason-{id}\" name=\"reason\" type=\"text\" required maxlength=\"4096\">\
+                     <button id=\"confirm-button-{id}\" type=\"submit\">Confirm as second approver</button></form>",
+                    id = p.id,
+                    csrf = esc(&auth.csrf),
+                    seen = open.seen(&p.root)
+                );
+            }
+            body.push_str("</div>");
+        }
+        body.push_str("</section>");
+    }
+    for (i, root) in snap.roots.iter().enumerate() {
+        let _ = write!(
+            body,
+            "<section id=\"differences-{i}\"><h3 class=\"path\">{path}</h3><p>State: <span class=\"state-{state}\">{state}</span></p>{table}",
+            path = esc(&root.path),
+            state = root.state,
+            table = findings_table(&format!("root-{i}-findings"), open, Some(&root.path))
+        );
+        if may_accept {
+            let _ = write!(
+                body,
+                "<form id=\"accept-{i}\" method=\"post\" action=\"/differences/accept\">\
+                 <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+                 <input type=\"hidden\" name=\"root\" value=\"{path}\">\
+                 <input type=\"hidden\" name=\"seen\" value=\"{seen}\">\
+                 <label for=\"reason-{i}\">Why these differences are legitimate (change ticket, patch)</label>\
+                 <input id=\"reason-{i}\" name=\"reason\" type=\"text\" required maxlength=\"4096\">\
+                 <button id=\"accept-button-{i}\" type=\"submit\">Accept into the signed profile</button></form>",
+                csrf = esc(&auth.csrf),
+                path = esc(&root.path),
+                seen = open.seen(&root.path)
+            );
+        }
+        body.push_str("</section>");
+    }
+    page("Differences", Some(auth), &body)
+}
+
+pub fn accepted(auth: &Authenticated, root: &str, generation: u64, count: usize) -> String {
+    page(
+        "Accepted",
+        Some(auth),
+        &format!(
+            "<section><h2>Accepted</h2><p id=\"accepted\">{count} difference(s) of {} taken into the signed profile, generation {generation}; recorded on the audit trail with your name and reason.</p>\
+             <p><a id=\"back-to-differences\" href=\"/differences\">Back to the differences</a></p></section>",
+            if root.is_empty() {
+                "every root".to_string()
+            } else {
+                esc(root)
+            }
+        ),
+    )
+}
+
+pub fn waiting(auth: &Authenticated, root: &str, id: u64) -> String {
+    page(
+        "Waiting for a second approver",
+        Some(auth),
+        &format!(
+            "<section><h2>Waiting for a second approver</h2><p id=\"waiting\">Accepting the differences of {} needs a second, different approver (four eyes): request {id} waits on the differences page for up to an hour. Nothing was accepted yet.</p>\
+             <p><a id=\"back-to-differences\" href=\"/differences\">Back to the differences</a></p></section>",
+            if root.is_empty() {
+                "every root".to_string()
+            } else {
+                esc(root)
+            }
+        ),
+    )
+}
+
+pub fn step_up(auth: &Authenticated, next: &str, error: Option<&str>) -> String {
+    page(
+        "Confirm your second factor",
+        Some(auth),
+        &format!(
+            "<section><h2>Confirm your second factor</h2>{}\
+             <p>Decisions (accepting differences, changing roles) need a code from your authenticator confirmed within the last 5 minutes.</p>\
+             <form id=\"step-up-form\" method=\"post\" action=\"/step-up\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+             <input type=\"hidden\" name=\"next\" value=\"{}\">\
+             <label for=\"code\">Current code</label><input id=\"code\" name=\"code\" type=\"text\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required>\
+             <button id=\"confirm\" type=\"submit\">Confirm</button></form></section>",
+            error_line(error),
+            esc(&auth.csrf),
+            esc(next)
+        ),
+    )
+}
+
+pub fn trail(auth: &Authenticated, snap: &Snapshot, records: &[serde_json::Value]) -> String {
+    let status = match &snap.trail {
+        None => "<span class=\"warn\">not verified yet</span>".to_string(),
+        Some(t) if t.intact => format!(
+            "<span class=\"ok\">verified intact</span> at {}: {}",
+            esc(&t.checked),
+            esc(&t.detail)
+        ),
+        Some(t) => format!(
+            "<span class=\"bad\">verification failed</span> at {}: {}",
+            esc(&t.checked),
+            esc(&t.detail)
+        ),
+    };
+    let text = |r: &serde_json::Value, key: &str| -> String {
+        match r.get(key) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Null) | None => String::new(),
+            Some(other) => other.to_string(),
+        }
+    };
+    let mut rows = String::new();
+    for (i, record) in records.iter().enumerate() {
+        let event = record.get("event").unwrap_or(record);
+        let who = event
+            .get("actor")
+            .map(|a| text(a, "user"))
+            .unwrap_or_default();
+        let _ = write!(
+            rows,
+            "<tr id=\"record-{i}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&text(record, "seq")),
+            esc(&text(event, "time")),
+            esc(&who),
+            esc(&text(event, "action")),
+            esc(&text(event, "detail")),
+            esc(&text(event, "reason"))
+        );
+    }
+    if rows.is_empty() {
+        rows.push_str("<tr><td colspan=\"6\">No records.</td></tr>");
+    }
+    page(
+        "Audit trail",
+        Some(auth),
+        &format!(
+            "<section><h2>Audit trail</h2><p>Verification: <span id=\"trail-status\">{status}</span></p>\
+             <p class=\"hint\">The newest records; <code>pacsguard audit verify</code> checks every record against every signed checkpoint.</p>\
+             <table id=\"records\"><thead><tr><th>#</th><th>When</th><th>Who</th><th>Action</th><th>What</th><th>Reason</th></tr></thead><tbody>{rows}</tbody></table></section>"
+        ),
+    )
+}
+
 pub fn accounts(
     auth: &Authenticated,
     accounts: &[(String, String, bool)],
+    sessions: &[(String, i64, i64, String)],
     message: Option<&str>,
 ) -> String {
     let mut rows = String::new();
@@ -225,20 +471,97 @@ pub fn accounts(
     for role in Role::ALL {
         let _ = write!(options, "<option value=\"{0}\">{0}</option>", role.as_str());
     }
+    let mut session_rows = String::new();
+    for (i, (name, created, last, address)) in sessions.iter().enumerate() {
+        let _ = write!(
+            session_rows,
+            "<tr id=\"session-{i}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(name),
+            unix_time(*created),
+            unix_time(*last),
+            esc(address)
+        );
+    }
     page(
         "Accounts",
         Some(auth),
         &format!(
             "<section><h2>Accounts</h2>{}<table id=\"accounts\"><thead><tr><th>Name</th><th>Role</th><th>Second factor</th></tr></thead><tbody>{rows}</tbody></table></section>\
+             <section><h2>Change a role</h2><p class=\"hint\">Needs your second factor confirmed within 5 minutes (<a id=\"role-step-up\" href=\"/step-up?next=/accounts\">confirm it</a>) and a reason; the account's sessions end.</p>\
+             <form id=\"role-form\" method=\"post\" action=\"/accounts/role\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <label for=\"role-name\">Account name</label><input id=\"role-name\" name=\"name\" type=\"text\" required>\
+             <label for=\"new-role\">New role</label><select id=\"new-role\" name=\"role\">{options}</select>\
+             <label for=\"role-reason\">Reason</label><input id=\"role-reason\" name=\"reason\" type=\"text\" required maxlength=\"4096\">\
+             <button id=\"change-role\" type=\"submit\">Change role</button></form></section>\
+             <section><h2>Invite a person</h2><p class=\"hint\">Creates the account and a one-time enrolment link: its holder chooses the password and enrols the second factor. Granting a role needs your second factor confirmed within 5 minutes (<a id=\"invite-step-up\" href=\"/step-up?next=/accounts\">confirm it</a>) and a reason.</p>\
+             <form id=\"invite-form\" method=\"post\" action=\"/accounts/invite\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <label for=\"invite-name\">Account name</label><input id=\"invite-name\" name=\"name\" type=\"text\" required>\
+             <label for=\"invite-role\">Role</label><select id=\"invite-role\" name=\"role\">{options}</select>\
+             <label for=\"invite-reason\">Reason</label><input id=\"invite-reason\" name=\"reason\" type=\"text\" required maxlength=\"4096\">\
+             <button id=\"invite\" type=\"submit\">Invite</button></form></section>\
+             <section><h2>Sessions</h2><table id=\"sessions\"><thead><tr><th>Account</th><th>Signed in</th><th>Last used</th><th>From</th></tr></thead><tbody>{session_rows}</tbody></table>\
+             <form id=\"revoke-form\" method=\"post\" action=\"/accounts/revoke\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <label for=\"revoke-name\">End every session of account</label><input id=\"revoke-name\" name=\"name\" type=\"text\" required>\
+             <button id=\"revoke\" type=\"submit\">End sessions</button></form></section>\
              <section><h2>New account</h2><form id=\"account-form\" method=\"post\" action=\"/accounts\">\
              <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
              <label for=\"name\">Account name</label><input id=\"name\" name=\"name\" type=\"text\" required>\
              <label for=\"role\">Role</label><select id=\"role\" name=\"role\">{options}</select>\
              <label for=\"password\">Initial password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" required>\
+             <label for=\"account-reason\">Reason</label><input id=\"account-reason\" name=\"reason\" type=\"text\" required maxlength=\"4096\">\
              <button id=\"create-account\" type=\"submit\">Create</button></form></section>",
             error_line(message),
-            esc(&auth.csrf)
+            esc(&auth.csrf),
+            csrf = esc(&auth.csrf)
         ),
+    )
+}
+
+fn unix_time(seconds: i64) -> String {
+    let t =
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(seconds).unwrap_or(0));
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+pub fn invited(auth: &Authenticated, name: &str, link: &str) -> String {
+    page(
+        "Invitation",
+        Some(auth),
+        &format!(
+            "<section><h2>{} is invited</h2><p>Give this one-time link to its holder (it is shown only now and works once within 24 hours). They choose their own password and enrol their second factor; you never know either.</p>\
+             <p><code id=\"invite-link\">{}</code></p><p><a id=\"back-to-accounts\" href=\"/accounts\">Back to the accounts</a></p></section>",
+            esc(name),
+            esc(link)
+        ),
+    )
+}
+
+pub fn welcome(token: &str, error: Option<&str>) -> String {
+    page(
+        "Welcome",
+        None,
+        &format!(
+            "<section><h2>Choose your password</h2>{}\
+             <p class=\"hint\">This link works once. Next you enrol a second factor (an authenticator app).</p>\
+             <form id=\"welcome-form\" method=\"post\" action=\"/welcome\">\
+             <input type=\"hidden\" name=\"token\" value=\"{}\">\
+             <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" minlength=\"{MIN_PASSWORD_CHARS}\" required>\
+             <p class=\"hint\">{RECOMMENDED_PASSWORD_CHARS} characters or more recommended (at least {MIN_PASSWORD_CHARS}); any characters; a passphrase is fine; common passwords are refused.</p>\
+             <button id=\"choose\" type=\"submit\">Continue</button></form></section>",
+            error_line(error),
+            esc(token)
+        ),
+    )
+}
+
+pub fn invitation_refused() -> String {
+    page(
+        "Link not valid",
+        None,
+        "<section><h2>This enrolment link is not valid</h2><p id=\"error\" class=\"error\">It is unknown, already used, or expired. Ask an administrator for a new one.</p></section>",
     )
 }
 

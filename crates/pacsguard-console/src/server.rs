@@ -3,8 +3,10 @@
 //! asked: no new connection is accepted, open requests finish within
 //! [`SHUTDOWN_GRACE`].
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -18,6 +20,11 @@ use crate::http::Peer;
 
 /// Connections served at once; more wait in the kernel's backlog.
 pub const MAX_CONNECTIONS: usize = 256;
+/// Connections served at once for one client address: a single peer that opens
+/// connections and never completes them (each held up to [`HANDSHAKE_TIMEOUT`]) would
+/// otherwise take every one of [`MAX_CONNECTIONS`] and lock everyone out. A browser
+/// opens about six per site; a connection past this is closed at once.
+pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 32;
 /// A client has this long to complete the TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// And this long to send a request's headers.
@@ -69,6 +76,7 @@ async fn accept_loop(
     let acceptor = TlsAcceptor::from(tls);
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let per_address: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
     let mut poll = tokio::time::interval(STOP_POLL);
     loop {
         if stop.load(Ordering::Relaxed) {
@@ -94,11 +102,17 @@ async fn accept_loop(
             },
             _ = poll.tick() => continue,
         };
+        let Some(share) = AddressShare::take(&per_address, addr.ip()) else {
+            // Over its share: closed now (dropping it), its slot free for others.
+            drop(tcp);
+            continue;
+        };
         let acceptor = acceptor.clone();
         let service = TowerToHyperService::new(router.clone().layer(axum::Extension(Peer(addr))));
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let _permit = permit;
+            let _share = share;
             serve_one(acceptor, tcp, service, watcher).await;
         });
     }
@@ -109,6 +123,42 @@ async fn accept_loop(
         _ = tokio::time::sleep(SHUTDOWN_GRACE) => {}
     }
     Ok(())
+}
+
+/// One connection counted against its address's share
+/// ([`MAX_CONNECTIONS_PER_ADDRESS`]); given back when dropped.
+struct AddressShare {
+    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    address: IpAddr,
+}
+
+impl AddressShare {
+    /// A share for `address`, or `None` when it holds its limit already.
+    fn take(counts: &Arc<Mutex<HashMap<IpAddr, usize>>>, address: IpAddr) -> Option<Self> {
+        let mut map = counts.lock().ok()?;
+        let count = map.entry(address).or_insert(0);
+        if *count >= MAX_CONNECTIONS_PER_ADDRESS {
+            return None;
+        }
+        *count += 1;
+        Some(AddressShare {
+            counts: counts.clone(),
+            address,
+        })
+    }
+}
+
+impl Drop for AddressShare {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.counts.lock()
+            && let Some(count) = map.get_mut(&self.address)
+        {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                map.remove(&self.address);
+            }
+        }
+    }
 }
 
 async fn serve_one<S>(

@@ -43,9 +43,34 @@ pub fn after_failure(failures: i64, now: i64, limit: i64) -> (i64, i64, bool) {
 #[derive(Debug, Default)]
 pub struct AddressThrottle {
     entries: HashMap<String, (i64, i64)>,
+    /// Addresses forgotten to stay within [`MAX_TRACKED_ADDRESSES`], until the store is
+    /// told (see [`AddressThrottle::take_forgotten`]).
+    forgotten: Vec<String>,
 }
 
 impl AddressThrottle {
+    /// The counts kept in the store: (address, failures, closed until).
+    pub fn from_rows(rows: Vec<(String, i64, i64)>) -> AddressThrottle {
+        let mut entries = HashMap::new();
+        for (address, failures, until) in rows.into_iter().take(MAX_TRACKED_ADDRESSES) {
+            entries.insert(address, (failures, until));
+        }
+        AddressThrottle {
+            entries,
+            forgotten: Vec::new(),
+        }
+    }
+
+    /// An address's failures and until when it is closed, as the store keeps them.
+    pub fn entry(&self, address: &str) -> Option<(i64, i64)> {
+        self.entries.get(address).copied()
+    }
+
+    /// The addresses forgotten since the last call, for the store to forget too.
+    pub fn take_forgotten(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.forgotten)
+    }
+
     /// Whether sign-in from `address` is closed now.
     pub fn is_closed(&self, address: &str, now: i64) -> bool {
         self.entries
@@ -57,7 +82,14 @@ impl AddressThrottle {
     pub fn fail(&mut self, address: &str, now: i64) -> bool {
         if !self.entries.contains_key(address) && self.entries.len() >= MAX_TRACKED_ADDRESSES {
             // Forget what no longer restrains anyone first, else the oldest restraint.
-            self.entries.retain(|_, &mut (_, until)| until > now);
+            let forgotten = &mut self.forgotten;
+            self.entries.retain(|address, &mut (_, until)| {
+                let keep = until > now;
+                if !keep {
+                    forgotten.push(address.clone());
+                }
+                keep
+            });
             if self.entries.len() >= MAX_TRACKED_ADDRESSES
                 && let Some(oldest) = self
                     .entries
@@ -66,6 +98,7 @@ impl AddressThrottle {
                     .map(|(k, _)| k.clone())
             {
                 self.entries.remove(&oldest);
+                self.forgotten.push(oldest);
             }
         }
         let (failures, _) = self.entries.get(address).copied().unwrap_or((0, 0));

@@ -95,6 +95,9 @@ pub struct ConsoleConfig {
     pub cert: Option<PathBuf>,
     /// PEM private key of `cert` (PKCS#8, PKCS#1 or SEC1).
     pub key: Option<PathBuf>,
+    /// Four eyes: an acceptance into a `static` root asked in the console is done only
+    /// once a second, different approver confirms it.
+    pub four_eyes: bool,
 }
 
 /// Largest `max_watches` accepted: the kernel's own ceiling is memory, and a watch costs

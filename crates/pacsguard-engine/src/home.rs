@@ -83,6 +83,12 @@ impl Home {
     pub fn trail_key_path(&self) -> PathBuf {
         self.dir.join("trail.pub")
     }
+    /// The Unix socket (0600) through which a running `watch` or `serve` takes the
+    /// commands started beside it (see [`crate::Requests`]).
+    pub fn control_socket_path(&self) -> PathBuf {
+        self.dir.join("control.sock")
+    }
+
     fn lock_path(&self) -> PathBuf {
         self.dir.join("lock")
     }

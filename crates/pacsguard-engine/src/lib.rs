@@ -36,10 +36,11 @@ pub use config::{
 pub use error::EngineError;
 pub use home::{Home, InitReport, default_home, hostname};
 pub use ops::{
-    AcceptReport, AcceptRequest, CheckReport, CheckRequest, MAX_SCAN_FILE_BYTES,
-    MAX_SCAN_MEMORY_BYTES, MAX_WHOLE_FILE_BYTES, ProfileReport, ProfileRequest, ReinitReport,
-    RootSummary, SCAN_WINDOW_BYTES, SanitizeReport, ScanReport, ScanRequest, Session, WatchOutput,
-    WatchReport, WatchRequest, WitnessInitReport,
+    AcceptReport, AcceptRequest, CheckReport, CheckRequest, MAX_QUEUED_REQUESTS,
+    MAX_SCAN_FILE_BYTES, MAX_SCAN_MEMORY_BYTES, MAX_WHOLE_FILE_BYTES, ProfileReport,
+    ProfileRequest, ReinitReport, Reply, Request, Requests, RootSummary, SCAN_WINDOW_BYTES,
+    SanitizeReport, ScanReport, ScanRequest, Session, WatchOutput, WatchReport, WatchRequest,
+    WitnessInitReport,
 };
 pub use progress::{NoProgress, Progress};
 pub use vault::{QuarantineRecord, RecordedFinding, Vault};

@@ -44,6 +44,16 @@ CREATE TABLE IF NOT EXISTS console_sessions (
     last_seen INTEGER NOT NULL,
     address TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS console_address_failures (
+    address TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    locked_until INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS console_invitations (
+    token_hash BLOB PRIMARY KEY,
+    account INTEGER NOT NULL,
+    expires INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS console_setup (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     token_hash BLOB NOT NULL,
@@ -377,6 +387,158 @@ impl ConsoleDb {
             params![token_hash, now],
         )?;
         Ok(())
+    }
+
+    /// Ends every session unused since `idle_before` or begun before `created_before`;
+    /// how many.
+    pub fn purge_sessions(
+        &self,
+        idle_before: i64,
+        created_before: i64,
+    ) -> Result<usize, StoreError> {
+        self.execute(
+            "DELETE FROM console_sessions WHERE last_seen <= ?1 OR created <= ?2",
+            params![idle_before, created_before],
+        )
+    }
+
+    /// The failed sign-ins counted per client address (so a restart does not reset
+    /// them), the `limit` most recently restrained.
+    pub fn address_failures(&self, limit: usize) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT address, failures, locked_until FROM console_address_failures \
+                 ORDER BY locked_until DESC LIMIT ?1",
+            )
+            .map_err(self.sql())?;
+        let rows = statement
+            .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(self.sql())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.sql())
+    }
+
+    pub fn set_address_failures(
+        &self,
+        address: &str,
+        failures: i64,
+        locked_until: i64,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO console_address_failures (address, failures, locked_until) \
+                 VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (address) DO UPDATE SET failures = ?2, locked_until = ?3",
+            params![address, failures, locked_until],
+        )?;
+        Ok(())
+    }
+
+    pub fn forget_address(&self, address: &str) -> Result<(), StoreError> {
+        self.execute(
+            "DELETE FROM console_address_failures WHERE address = ?1",
+            [address],
+        )?;
+        Ok(())
+    }
+
+    /// An enrolment link for an account (its token's digest), valid until `expires`;
+    /// replaces any earlier one of the account.
+    pub fn set_invitation(
+        &self,
+        account: i64,
+        token_hash: &[u8],
+        expires: i64,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "DELETE FROM console_invitations WHERE account = ?1",
+            [account],
+        )?;
+        self.execute(
+            "INSERT INTO console_invitations (token_hash, account, expires) VALUES (?1, ?2, ?3)",
+            params![token_hash, account, expires],
+        )?;
+        Ok(())
+    }
+
+    /// The account of an unexpired enrolment link, without spending it.
+    pub fn invitation(&self, token_hash: &[u8], now: i64) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT account FROM console_invitations WHERE token_hash = ?1 AND expires > ?2",
+                params![token_hash, now],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.sql())
+    }
+
+    /// Spends an unexpired enrolment link and sets the account's password in one
+    /// transaction: the account, or `None` if the link was not (or no longer) valid.
+    pub fn redeem_invitation(
+        &mut self,
+        token_hash: &[u8],
+        now: i64,
+        password_hash: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sql)?;
+        let account: Option<i64> = tx
+            .query_row(
+                "SELECT account FROM console_invitations WHERE token_hash = ?1 AND expires > ?2",
+                params![token_hash, now],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql)?;
+        let Some(account) = account else {
+            return Ok(None);
+        };
+        tx.execute(
+            "DELETE FROM console_invitations WHERE token_hash = ?1",
+            [token_hash],
+        )
+        .map_err(sql)?;
+        tx.execute(
+            "UPDATE console_accounts SET password_hash = ?2 WHERE id = ?1 AND totp_secret IS NULL",
+            params![account, password_hash],
+        )
+        .map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        Ok(Some(account))
+    }
+
+    /// Sets an account's role; true if the account exists.
+    pub fn set_role(&self, id: i64, role: &str) -> Result<bool, StoreError> {
+        Ok(self.execute(
+            "UPDATE console_accounts SET role = ?2 WHERE id = ?1",
+            params![id, role],
+        )? == 1)
+    }
+
+    /// Every live session: account name, when begun, when last used, from where.
+    pub fn sessions(&self) -> Result<Vec<(String, i64, i64, String)>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT a.name, s.created, s.last_seen, s.address FROM console_sessions s \
+                 JOIN console_accounts a ON a.id = s.account ORDER BY a.name, s.created",
+            )
+            .map_err(self.sql())?;
+        let rows = statement
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .map_err(self.sql())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.sql())
+    }
+
+    /// Ends every session of an account; how many.
+    pub fn delete_sessions_of(&self, id: i64) -> Result<usize, StoreError> {
+        self.execute("DELETE FROM console_sessions WHERE account = ?1", [id])
     }
 
     /// Ends a session; true if it existed.

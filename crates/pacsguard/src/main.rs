@@ -3,6 +3,7 @@
 //! Exit status everywhere: 0 clean, 1 findings that need attention (warning or alert),
 //! 2 error (bad input, bad signature, I/O failure). Scripts and SIEMs depend on these.
 
+mod control;
 mod maintenance;
 mod output;
 mod progress;
@@ -15,8 +16,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 use pacsguard_engine::{
-    AcceptRequest, CheckRequest, Home, ProfileRequest, ScanRequest, Session, ShowFilter, Vault,
-    WatchRequest, default_home,
+    AcceptRequest, CheckRequest, EngineError, Home, ProfileRequest, ScanRequest, Session,
+    ShowFilter, Vault, WatchRequest, default_home,
 };
 use pacsguard_profile::{HashAlgorithm, Policy};
 
@@ -308,9 +309,7 @@ fn main() -> ExitCode {
         Err(e) => {
             // Tampering found before anything ran: shown as the finding it is, and an
             // error (exit 2) like every other store/trail mismatch: the command did not run.
-            if let Some(pacsguard_engine::EngineError::Tampered(finding)) =
-                e.downcast_ref::<pacsguard_engine::EngineError>()
-            {
+            if let Some(EngineError::Tampered(finding)) = e.downcast_ref::<EngineError>() {
                 let _ = output::tampered(finding, json);
                 return ExitCode::from(2);
             }
@@ -405,12 +404,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(output::status(&report.counts))
         }
         Command::Check { paths, fast, json } => {
-            let report = match Session::open(home)?
-                .check(&CheckRequest { paths, fast }, progress.as_ref())
-            {
+            let mut session = match Session::open(home.clone()) {
+                Err(e @ EngineError::Locked { .. }) => {
+                    let command = control::Command::Check { paths, fast };
+                    return control::relay(&home, command, json).unwrap_or(Err(e.into()));
+                }
+                other => other?,
+            };
+            let report = match session.check(&CheckRequest { paths, fast }, progress.as_ref()) {
                 // Found but not recorded (a full home disk): shown, then the failure.
                 // One JSON document: the findings and the error together.
-                Err(pacsguard_engine::EngineError::Unrecorded { findings, source }) => {
+                Err(EngineError::Unrecorded { findings, source }) => {
                     // Only the witness copy failed: the findings are on the trail, and the
                     // message must not claim otherwise.
                     let recorded = source.recorded();
@@ -435,7 +439,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             json,
         } => {
             let stop = signals::stop_on_termination()?;
-            let mut session = Session::open(home)?;
+            let mut session = Session::open(home.clone())?;
+            let _control = control::Server::start(&home, session.requests())?;
             let mut out = output::WatchLines::new(json);
             let request = WatchRequest {
                 paths,
@@ -457,8 +462,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             reason,
             json,
         } => {
-            let report = Session::open(home)?
-                .accept(&AcceptRequest { paths, all, reason }, progress.as_ref())?;
+            let mut session = match Session::open(home.clone()) {
+                Err(e @ EngineError::Locked { .. }) => {
+                    let command = control::Command::Accept { paths, all, reason };
+                    return control::relay(&home, command, json).unwrap_or(Err(e.into()));
+                }
+                other => other?,
+            };
+            let report =
+                session.accept(&AcceptRequest { paths, all, reason }, progress.as_ref())?;
             output::accept(&report, json)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -470,6 +482,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             preamble_only,
             json,
         } => {
+            let mut session = match Session::open(home.clone()) {
+                Err(e @ EngineError::Locked { .. }) => {
+                    let command = control::Command::Scan {
+                        paths,
+                        rules,
+                        hashlist,
+                        quarantine,
+                        preamble_only,
+                    };
+                    return control::relay(&home, command, json).unwrap_or(Err(e.into()));
+                }
+                other => other?,
+            };
             let request = ScanRequest {
                 paths,
                 rules,
@@ -477,7 +502,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 quarantine,
                 preamble_only,
             };
-            let report = Session::open(home)?.scan(&request, progress.as_ref())?;
+            let report = session.scan(&request, progress.as_ref())?;
             output::scan(&report, json)?;
             Ok(output::status(&report.counts))
         }

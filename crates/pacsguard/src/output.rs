@@ -31,14 +31,18 @@ struct Document<'a, T: Serialize> {
 }
 
 fn json<T: Serialize>(command: &'static str, report: &T) -> Result<()> {
+    write_stdout(&json_text(command, report)?)
+}
+
+fn json_text<T: Serialize>(command: &'static str, report: &T) -> Result<String> {
     let mut text = serde_json::to_string_pretty(&Document { command, report })?;
     text.push('\n');
-    write_stdout(&text)
+    Ok(text)
 }
 
 /// Writes to stdout. A reader that stopped early (`| head`) is not an error: the exit
 /// status still tells the result. Every other write failure is.
-fn write_stdout(text: &str) -> Result<()> {
+pub fn write_stdout(text: &str) -> Result<()> {
     let mut out = io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
@@ -84,8 +88,13 @@ pub fn profile(report: &ProfileReport, as_json: bool) -> Result<()> {
 }
 
 pub fn check(report: &CheckReport, as_json: bool) -> Result<()> {
+    write_stdout(&check_text(report, as_json)?)
+}
+
+/// What `check` prints, for this process or for one that asked a running guard.
+pub fn check_text(report: &CheckReport, as_json: bool) -> Result<String> {
     if as_json {
-        return json("check", report);
+        return json_text("check", report);
     }
     let mut text = findings_text(&report.findings);
     for root in &report.roots {
@@ -107,15 +116,20 @@ pub fn check(report: &CheckReport, as_json: bool) -> Result<()> {
         report.key_fingerprint,
         if report.fast { ", --fast" } else { "" }
     );
-    write_stdout(&text)
+    Ok(text)
 }
 
 pub fn accept(report: &AcceptReport, as_json: bool) -> Result<()> {
+    write_stdout(&accept_text(report, as_json)?)
+}
+
+/// What `accept` prints, for this process or for one that asked a running guard.
+pub fn accept_text(report: &AcceptReport, as_json: bool) -> Result<String> {
     if as_json {
-        return json("accept", report);
+        return json_text("accept", report);
     }
     if report.accepted.is_empty() {
-        return write_stdout(&format!(
+        return Ok(format!(
             "nothing differs from the baseline; nothing accepted (generation {})\n",
             report.generation
         ));
@@ -127,7 +141,7 @@ pub fn accept(report: &AcceptReport, as_json: bool) -> Result<()> {
         report.accepted.len(),
         report.generation
     );
-    write_stdout(&text)
+    Ok(text)
 }
 
 fn describe_root(root: &RootSummary) -> String {
@@ -340,8 +354,13 @@ pub fn audit_forward(sent: u64, to: &str) -> Result<()> {
 }
 
 pub fn scan(report: &ScanReport, as_json: bool) -> Result<()> {
+    write_stdout(&scan_text(report, as_json)?)
+}
+
+/// What `scan` prints, for this process or for one that asked a running guard.
+pub fn scan_text(report: &ScanReport, as_json: bool) -> Result<String> {
     if as_json {
-        return json("scan", report);
+        return json_text("scan", report);
     }
     let mut text = findings_text(&report.findings);
     for record in &report.quarantined {
@@ -371,7 +390,7 @@ pub fn scan(report: &ScanReport, as_json: bool) -> Result<()> {
         report.rules,
         report.hashlist_entries
     );
-    write_stdout(&text)
+    Ok(text)
 }
 
 pub fn sanitize(report: &SanitizeReport, as_json: bool) -> Result<()> {

@@ -46,6 +46,107 @@ impl WatchOutput for ServeOutput {
     }
 }
 
+/// The console's hands on the guard: an acceptance is run by the watcher (as the
+/// CLI's `accept` beside it is), the trail is read from the home.
+#[derive(Debug)]
+struct Hands {
+    requests: pacsguard_engine::Requests,
+    home: Home,
+    /// `[console] four_eyes`: an acceptance into a `static` root needs two approvers.
+    four_eyes: bool,
+}
+
+impl pacsguard_console::Guardian for Hands {
+    fn accept(
+        &self,
+        who: &str,
+        paths: Vec<PathBuf>,
+        reason: &str,
+    ) -> Result<pacsguard_console::Accepted, String> {
+        let actor = pacsguard_events::Actor {
+            user: who.to_string(),
+            uid: nix::unistd::geteuid().as_raw(),
+            sudo_user: None,
+        };
+        let request = pacsguard_engine::Request::Accept(pacsguard_engine::AcceptRequest {
+            all: paths.is_empty(),
+            paths,
+            reason: reason.to_string(),
+        });
+        let answer = self.requests.submit(request, actor)?;
+        match answer.recv() {
+            Ok(pacsguard_engine::Reply::Accept(Ok(report))) => Ok(pacsguard_console::Accepted {
+                generation: report.generation,
+                accepted: report.accepted,
+            }),
+            Ok(pacsguard_engine::Reply::Accept(Err(e))) => Err(e.to_string()),
+            Ok(pacsguard_engine::Reply::Refused(reason)) => Err(reason),
+            Ok(_) | Err(_) => Err("the guard stopped before it answered".into()),
+        }
+    }
+
+    /// Read from the signed profile at each acceptance (a root profiled since the start
+    /// counts); a profile that cannot be read asks for two approvers (fail closed).
+    fn needs_second_approver(&self, root: &str) -> bool {
+        if !self.four_eyes {
+            return false;
+        }
+        match static_roots(&self.home) {
+            Ok(roots) => touches_any(root, &roots),
+            Err(_) => true,
+        }
+    }
+
+    fn trail(&self, limit: usize) -> Result<Vec<serde_json::Value>, String> {
+        let mut records = pacsguard_engine::audit_show(
+            &self.home,
+            None,
+            &pacsguard_engine::ShowFilter::default(),
+        )
+        .map_err(|e| e.to_string())?;
+        let keep = records.len().saturating_sub(limit);
+        records.drain(..keep);
+        records.reverse();
+        Ok(records)
+    }
+}
+
+/// The profiled `static` roots (their paths as profiled: resolved).
+fn static_roots(home: &Home) -> Result<Vec<PathBuf>> {
+    let store = pacsguard_store::Store::open(&home.store_path())?;
+    let key = home.load_key()?;
+    Ok(store
+        .load(&key.verifying_key())?
+        .map(|(baseline, _)| {
+            baseline
+                .roots
+                .iter()
+                .filter(|r| r.spec.policy == Policy::Static)
+                .map(|r| r.spec.path.clone())
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// Whether an acceptance of `root` (every root when empty) covers any of `roots`: the
+/// path is resolved as the acceptance resolves it (a symlink, `..` or a subdirectory
+/// must not slip past four eyes), and one that cannot be resolved counts as covering
+/// (fail closed).
+fn touches_any(root: &str, roots: &[PathBuf]) -> bool {
+    if roots.is_empty() {
+        return false;
+    }
+    if root.is_empty() {
+        return true;
+    }
+    let Ok(path) = std::fs::canonicalize(root) else {
+        return true;
+    };
+    roots
+        .iter()
+        .any(|r| path.starts_with(r) || r.starts_with(&path))
+}
+
 fn say(text: &str) {
     let _ = writeln!(std::io::stderr(), "pacsguard serve: {text}");
 }
@@ -100,14 +201,21 @@ pub fn run(
         }
     }
     let db = pacsguard_store::ConsoleDb::open(&home.store_path())?;
-    let console = Arc::new(Console::new(
-        db,
-        Arc::new(SystemClock),
-        session.inbox(),
-        home.store_path(),
-        &host,
-        guard.clone(),
-    ));
+    let console = Arc::new(
+        Console::new(
+            db,
+            Arc::new(SystemClock),
+            session.inbox(),
+            home.store_path(),
+            &host,
+            guard.clone(),
+        )?
+        .with_guardian(Arc::new(Hands {
+            requests: session.requests(),
+            home: home.clone(),
+            four_eyes: config.console.four_eyes,
+        })),
+    );
 
     let port = local.port();
     say(&format!("console at https://{host}:{port}/"));
@@ -127,6 +235,9 @@ pub fn run(
             pacsguard_console::auth::SETUP_TOKEN_LIFETIME / 60
         ));
     }
+
+    // `check`, `accept` and `scan` started beside this process are run by the guard.
+    let control = crate::control::Server::start(&home, session.requests())?;
 
     // The guard: the engine's watcher, as `pacsguard watch` runs it.
     let watch_stop = Arc::new(AtomicBool::new(false));
@@ -157,10 +268,12 @@ pub fn run(
             .context("starting the guard thread")?
     };
 
-    // The trail's verification for the overview, every TRAIL_VERIFY_INTERVAL.
+    // The trail's verification for the overview, and the purge of expired sessions,
+    // every TRAIL_VERIFY_INTERVAL.
     let verifier = {
         let home = home.clone();
         let guard = guard.clone();
+        let console = console.clone();
         let server_stop = server_stop.clone();
         std::thread::Builder::new()
             .name("trail-verify".into())
@@ -174,6 +287,9 @@ pub fn run(
                                 format!("{} records", report.report.records),
                             ),
                             Err(e) => guard.set_trail(false, e.to_string()),
+                        }
+                        if let Err(e) = console.purge_expired_sessions() {
+                            say(&format!("expired sessions not purged: {e}"));
                         }
                         next = std::time::Instant::now() + TRAIL_VERIFY_INTERVAL;
                     }
@@ -211,7 +327,45 @@ pub fn run(
     let report = watcher
         .join()
         .map_err(|_| anyhow!("the guard thread panicked"))??;
+    drop(control);
     served?;
     output::watch_stopped(&report);
     Ok(output::status(&report.counts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// Four eyes cannot be walked around by naming a static root another way.
+    #[test]
+    fn an_acceptance_covers_a_static_root_however_it_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = dir.path().canonicalize().expect("canonical");
+        let guarded = base.join("static");
+        std::fs::create_dir_all(guarded.join("sub")).expect("mkdir");
+        std::fs::create_dir_all(base.join("other")).expect("mkdir");
+        std::os::unix::fs::symlink(&guarded, base.join("link")).expect("symlink");
+        let roots = vec![guarded.clone()];
+        let name = |p: &Path| p.to_str().expect("utf-8").to_string();
+        assert!(touches_any("", &roots), "every root");
+        assert!(touches_any(&name(&guarded), &roots));
+        assert!(
+            touches_any(&name(&guarded.join("sub")), &roots),
+            "a subdirectory"
+        );
+        assert!(touches_any(&name(&base.join("link")), &roots), "a symlink");
+        assert!(
+            touches_any(&name(&base.join("other/../static/sub")), &roots),
+            "a detour through .."
+        );
+        assert!(touches_any(&name(&base), &roots), "a parent");
+        assert!(
+            touches_any(&name(&base.join("gone")), &roots),
+            "unresolvable"
+        );
+        assert!(!touches_any(&name(&base.join("other")), &roots));
+        assert!(!touches_any("", &[]), "no static root");
+    }
 }

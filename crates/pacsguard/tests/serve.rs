@@ -19,6 +19,8 @@ const PASSWORD: &str = "amber lantern over quiet harbour";
 struct Server {
     child: Child,
     stderr: Arc<Mutex<String>>,
+    /// The guard's findings, one line each, as `watch` prints them.
+    stdout: Arc<Mutex<String>>,
     base: String,
     jar: PathBuf,
     cacert: PathBuf,
@@ -32,24 +34,16 @@ impl Server {
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("pacsguard serve starts");
-        let err = child.stderr.take().expect("stderr");
-        let text = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&text);
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines() {
-                let Ok(line) = line else { break };
-                let mut text = sink.lock().expect("test fixture");
-                text.push_str(&line);
-                text.push('\n');
-            }
-        });
+        let text = collect(child.stderr.take().expect("stderr"));
+        let out = collect(child.stdout.take().expect("stdout"));
         let mut server = Server {
             child,
             stderr: text,
+            stdout: out,
             base: String::new(),
             jar: env.dir.path().join("cookies.txt"),
             cacert: env.home.join("console/cert.pem"),
@@ -71,6 +65,10 @@ impl Server {
 
     fn stderr(&self) -> String {
         self.stderr.lock().expect("test fixture").clone()
+    }
+
+    fn stdout(&self) -> String {
+        self.stdout.lock().expect("test fixture").clone()
     }
 
     fn wait_for(&self, text: &str, timeout: Duration) -> bool {
@@ -152,6 +150,21 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Collects a child's output line by line, as it comes.
+fn collect(pipe: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&text);
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            let mut text = sink.lock().expect("test fixture");
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+    text
 }
 
 fn value_of(body: &str, marker: &str, end: char) -> String {
@@ -391,9 +404,11 @@ fn a_second_start_reuses_the_certificate_and_prints_no_setup_link_once_an_accoun
     // The old link does nothing.
     let (status, _, _) = server.curl("GET", &format!("/setup?token={token}"), &[]);
     assert_eq!(status, 403);
-    // Another command on the same home is refused while serve holds it.
-    let check = env.run(&["check"]);
-    assert_eq!(check.status.code(), Some(2), "{}", stderr(&check));
+    // A command the guard cannot run for others is refused while serve holds the home,
+    // naming the holder.
+    let profile = env.run(&["profile", env.tree_str()]);
+    assert_eq!(profile.status.code(), Some(2), "{}", stderr(&profile));
+    assert!(stderr(&profile).contains("serve"), "{}", stderr(&profile));
     server.stop();
 }
 
@@ -479,5 +494,480 @@ fn the_administrators_own_certificate_is_served_and_a_readable_key_refused() {
         status, 200,
         "curl trusts the configured certificate: {body}"
     );
+    server.stop();
+}
+
+/// `[watch]` settings for a test's serve.
+fn configure_watch(env: &Env, settings: &str) {
+    let path = env.home.join("config.toml");
+    let mut text = std::fs::read_to_string(&path).expect("config");
+    text.push_str("\n[watch]\n");
+    text.push_str(settings);
+    std::fs::write(&path, text).expect("config");
+}
+
+/// The CLI beside a running guard: `check`, `accept` and `scan` started from another
+/// process are run by the guard (one writer of the trail and the store), as the person
+/// who asked. An acceptance becomes the guard's view at once: a vendor patch applied and
+/// accepted before the guard verified it is not reported afterwards.
+#[test]
+fn check_accept_and_scan_beside_a_running_serve_go_through_the_guard() {
+    let env = Env::new();
+    env.profile(&[]);
+    // A long quiet period: the patch is accepted before the guard looks at it.
+    configure_watch(&env, "quiet_ms = 8000\nscrub_mb_per_s = 0\n");
+    let server = Server::start(&env, &[]);
+    let socket = env.home.join("control.sock");
+    assert_eq!(mode(&socket) & 0o777, 0o600);
+
+    let check = env.run(&["check", "--json"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
+    assert!(
+        stdout(&check).contains("\"command\": \"check\""),
+        "{}",
+        stdout(&check)
+    );
+
+    // The patch is written and its writer keeps the file open (an installer still at
+    // work): the guard waits for the close or the quiet period before it looks.
+    let mut patch = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(env.path("readme.txt"))
+        .expect("open");
+    std::io::Write::write_all(&mut patch, b"patched text\n").expect("patch");
+    let check = env.run(&["check"]);
+    assert_eq!(check.status.code(), Some(1), "{}", stderr(&check));
+    assert!(stdout(&check).contains("readme.txt"), "{}", stdout(&check));
+    assert!(
+        stdout(&check).contains("DIFFERENCES FOUND"),
+        "{}",
+        stdout(&check)
+    );
+
+    let accept = env.run(&["accept", "--all", "--reason", "vendor patch 4.2"]);
+    assert_eq!(accept.status.code(), Some(0), "{}", stderr(&accept));
+    assert!(
+        stdout(&accept).contains("accepted 1 differences"),
+        "{}",
+        stdout(&accept)
+    );
+    let check = env.run(&["check", "--fast"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+    assert!(stdout(&check).contains("intact"), "{}", stdout(&check));
+
+    assert!(
+        !server.stdout().contains("readme.txt"),
+        "{}",
+        server.stdout()
+    );
+    // The installer closes the file: the guard verifies it now, against the accepted
+    // baseline. A later change is reported after it, so once that one is reported the
+    // patch has been looked at.
+    drop(patch);
+    std::fs::write(env.path("study/series/2.dcm"), b"DICM image two, altered").expect("write");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !server.stdout().contains("2.dcm") {
+        assert!(Instant::now() < deadline, "{}", server.stdout());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !server.stdout().contains("readme.txt"),
+        "the accepted patch was reported: {}",
+        server.stdout()
+    );
+
+    // Read-only beside it: the trail's verification, and a scan run by the guard.
+    let verify = env.run(&["audit", "verify"]);
+    assert_ne!(verify.status.code(), Some(2), "{}", stderr(&verify));
+    // A relative path is the caller's, not the guard's: resolved in the caller's
+    // working directory.
+    let scan = pacsguard()
+        .arg("--home")
+        .arg(&env.home)
+        .args(["scan", "--json", "study"])
+        .current_dir(&env.tree)
+        .output()
+        .expect("scan runs");
+    assert_ne!(scan.status.code(), Some(2), "{}", stderr(&scan));
+    assert!(
+        stdout(&scan).contains("\"command\": \"scan\""),
+        "{}",
+        stdout(&scan)
+    );
+
+    server.stop();
+    assert!(!socket.exists(), "the socket is removed at the stop");
+    let shown = env.run(&["audit", "show", "--action", "accept", "--json"]);
+    let text = stdout(&shown);
+    assert!(text.contains("vendor patch 4.2"), "{text}");
+    assert!(
+        text.contains("\"user\": \"root\"") || text.contains("\"user\":\"root\""),
+        "{text}"
+    );
+    let verify = env.run(&["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", stdout(&verify));
+}
+
+/// The control socket serves only root or the guard's own user: a process of another
+/// user that reaches it (the home and the socket opened up by hand) is refused by the
+/// kernel's word on who it is, not by anything it says.
+#[test]
+fn the_control_socket_refuses_another_user() {
+    if !common::is_root() {
+        return;
+    }
+    let env = Env::new();
+    env.profile(&[]);
+    let server = Server::start(&env, &[]);
+    let socket = env.home.join("control.sock");
+    use std::os::unix::fs::PermissionsExt as _;
+    for dir in [env.dir.path(), env.home.as_path()] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let script = r#"
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b'{"command":"accept","paths":[],"all":true,"reason":"x","json":false,"sudo_user":"root"}\n')
+print(s.makefile().read())
+"#;
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "/usr/bin/python3",
+            "-c",
+        ])
+        .arg(script)
+        .arg(&socket)
+        .output()
+        .expect("setpriv runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("uid 65534 may not command the guard"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    server.stop();
+    let shown = env.run(&["audit", "show", "--action", "accept", "--json"]);
+    assert!(!stdout(&shown).contains("\"reason\""), "{}", stdout(&shown));
+}
+
+/// The code of the next TOTP step (accepted within the ±1 step drift): a code not yet
+/// spent by the enrolment made in this step.
+fn next_step_code(secret_b32: &str) -> String {
+    let secret = data_encoding_decode(secret_b32);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    totp::code_at_step(
+        &secret,
+        totp::step_of(i64::try_from(now).expect("time")) + 1,
+    )
+}
+
+/// Setup of the first administrator and the enrolment of its TOTP: the secret.
+fn first_admin(server: &Server) -> String {
+    let link = server.setup_link().expect("a setup link is printed");
+    let token = value_of(&format!("{link}\n"), "token=", '\n');
+    let (status, _, _) = server.curl(
+        "POST",
+        "/setup",
+        &[("token", &token), ("name", "admin"), ("password", PASSWORD)],
+    );
+    assert_eq!(status, 303);
+    let (_, _, body) = server.curl("GET", "/enrol", &[]);
+    let secret = value_of(&body, "id=\"totp-secret\" class=\"secret\">", '<');
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let (status, _, body) = server.curl(
+        "POST",
+        "/enrol",
+        &[("csrf", &csrf), ("code", &current_code(&secret))],
+    );
+    assert_eq!(status, 200, "{body}");
+    secret
+}
+
+/// An approver accepts a difference in the console: refused until the second factor is
+/// confirmed again, then done by the guard, so the signed profile really changes (a
+/// `check` from another process is intact) and the trail names the person and reason.
+#[test]
+fn an_acceptance_in_the_console_needs_a_step_up_and_changes_the_signed_profile() {
+    let env = Env::new();
+    env.profile(&[]);
+    let server = Server::start(&env, &[]);
+    let secret = first_admin(&server);
+    std::fs::write(env.path("readme.txt"), b"vendor patch 7 text\n").expect("patch");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !server.stdout().contains("readme.txt") {
+        assert!(Instant::now() < deadline, "{}", server.stdout());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, _, body) = server.curl("GET", "/differences", &[]);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("readme.txt") && body.contains("id=\"step-up-needed\""),
+        "{body}"
+    );
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let root = env.tree_str();
+    let accept = |csrf: &str, seen: &str| {
+        server.curl(
+            "POST",
+            "/differences/accept",
+            &[
+                ("csrf", csrf),
+                ("root", root),
+                ("reason", "vendor patch 7"),
+                ("seen", seen),
+            ],
+        )
+    };
+    let seen = value_of(&body, "name=\"seen\" value=\"", '"');
+    let (status, _, body) = accept(&csrf, &seen);
+    assert_eq!(status, 403, "no step-up yet: {body}");
+    let (status, headers, _) = server.curl(
+        "POST",
+        "/step-up",
+        &[("csrf", &csrf), ("code", &next_step_code(&secret))],
+    );
+    assert_eq!(status, 303, "{headers}");
+    let (_, _, body) = server.curl("GET", "/differences", &[]);
+    assert!(!body.contains("id=\"step-up-needed\""), "{body}");
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let seen = value_of(&body, "name=\"seen\" value=\"", '"');
+    let (status, _, body) = accept(&csrf, &seen);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("1 difference(s)"), "{body}");
+
+    let check = env.run(&["check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+    server.stop();
+    let shown = env.run(&["audit", "show", "--action", "accept", "--json"]);
+    let text = stdout(&shown);
+    assert!(
+        text.contains("console:admin") && text.contains("vendor patch 7"),
+        "{text}"
+    );
+    let shown = env.run(&["audit", "show", "--action", "login"]);
+    assert!(
+        stdout(&shown).contains("admin confirmed the second factor for decisions"),
+        "{}",
+        stdout(&shown)
+    );
+    let verify = env.run(&["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", stdout(&verify));
+}
+
+/// The console in a real browser (Debian's Chromium, headless, driven by playwright-core
+/// from `tests/browser/`): setup link, first administrator, TOTP enrolment, sign-out and
+/// sign-in with a recovery code, the overview, alerts and trail pages, then a difference
+/// accepted with a step-up and a reason, which really changes the signed profile. Every
+/// page is photographed into `target/tmp/browser-screenshots/` (and `failure.png`).
+#[test]
+fn the_console_in_a_real_browser_from_setup_to_an_acceptance() {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let node_modules = workspace.join(".testdata/node/node_modules");
+    assert!(
+        node_modules.join("playwright-core").is_dir() && Path::new("/usr/bin/chromium").exists(),
+        "the browser tests need chromium and playwright-core: run scripts/setup-test-deps.sh"
+    );
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots");
+    let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots).expect("screenshot directory");
+
+    let env = Env::new();
+    env.profile(&[]);
+    let server = Server::start(&env, &[]);
+    let link = server.setup_link().expect("a setup link is printed");
+    std::fs::write(env.path("readme.txt"), b"vendor patch 7 text\n").expect("patch");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !server.stdout().contains("readme.txt") {
+        assert!(Instant::now() < deadline, "{}", server.stdout());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = Command::new("node")
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/browser/first_admin_to_acceptance.cjs"),
+        )
+        .env("BASE", &server.base)
+        .env("SETUP_LINK", &link)
+        .env("SHOTS", &shots)
+        .env("NODE_PATH", &node_modules)
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "{}{}\nscreenshots in {}\nserve: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        shots.display(),
+        server.stderr()
+    );
+    assert!(shots.join("10-accepted.png").is_file());
+
+    // The signed profile changed: a check from another process is intact.
+    let check = env.run(&["check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+    server.stop();
+    let shown = env.run(&["audit", "show", "--action", "accept", "--json"]);
+    let text = stdout(&shown);
+    assert!(
+        text.contains("console:admin") && text.contains("CHG-1234"),
+        "{text}"
+    );
+}
+
+/// One peer that opens every connection slot and never starts TLS (each held up to
+/// HANDSHAKE_TIMEOUT, renewed at will) locked everyone out: found in review, a person's
+/// page took 7 to 11 s while one client did this. A peer now gets
+/// MAX_CONNECTIONS_PER_ADDRESS at once; another address is served at once meanwhile,
+/// and the greedy peer's next connection is closed rather than held.
+#[test]
+fn one_peer_holding_every_connection_slot_does_not_lock_others_out() {
+    use pacsguard_console::server::{MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS};
+    use std::io::Read as _;
+    let env = Env::new();
+    env.profile(&[]);
+    let server = Server::start(&env, &[]);
+    let address = server.base.trim_start_matches("https://").to_string();
+    let held: Vec<std::net::TcpStream> = (0..MAX_CONNECTIONS)
+        .filter_map(|_| std::net::TcpStream::connect(&address).ok())
+        .collect();
+    assert_eq!(held.len(), MAX_CONNECTIONS, "the greedy peer connected");
+    std::thread::sleep(Duration::from_secs(1));
+    // Another client address (127.0.0.2 on the loopback) is served now, well before
+    // HANDSHAKE_TIMEOUT (10 s) would free the greedy peer's slots.
+    let out = Command::new("curl")
+        .args(["-sS", "-k", "--max-time", "5", "--interface", "127.0.0.2"])
+        .args(["-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("{}/login", server.base))
+        .output()
+        .expect("curl runs");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "200",
+        "another address is served while one peer holds every slot: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The greedy peer's connections past its share were closed (end of stream), not
+    // held: the first one past the share, and the last one.
+    for mut last in [
+        &held[MAX_CONNECTIONS_PER_ADDRESS],
+        held.last().expect("held"),
+    ] {
+        last.set_read_timeout(Some(Duration::from_secs(2)))
+            .expect("timeout");
+        assert!(
+            matches!(last.read(&mut [0u8; 1]), Ok(0)),
+            "over its share, the peer's connection is closed at once"
+        );
+    }
+    drop(held);
+    server.stop();
+}
+
+/// An approver accepts what the page showed them, nothing else: found in review, a file
+/// dropped into the tree while the approver read the differences page was taken into
+/// the signed profile with the reviewed patch ("2 difference(s)" for one shown). Now
+/// the acceptance is refused, nothing is signed, and the page shows both to decide on.
+#[test]
+fn a_difference_that_arrives_while_the_approver_reads_is_not_accepted_unseen() {
+    let env = Env::new();
+    env.profile(&[]);
+    let server = Server::start(&env, &[]);
+    let secret = first_admin(&server);
+    let wait_reported = |name: &str| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !server.stdout().contains(name) {
+            assert!(Instant::now() < deadline, "{}", server.stdout());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    std::fs::write(env.path("readme.txt"), b"vendor patch 7 text\n").expect("patch");
+    wait_reported("readme.txt");
+    let (_, _, body) = server.curl("GET", "/differences", &[]);
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let (status, headers, _) = server.curl(
+        "POST",
+        "/step-up",
+        &[("csrf", &csrf), ("code", &next_step_code(&secret))],
+    );
+    assert_eq!(status, 303, "{headers}");
+    // The page the approver reads: the patch only.
+    let (_, _, page) = server.curl("GET", "/differences", &[]);
+    assert!(
+        page.contains("readme.txt") && !page.contains("dropper.exe"),
+        "{page}"
+    );
+    let csrf = value_of(&page, "name=\"csrf\" value=\"", '"');
+    let seen = value_of(&page, "name=\"seen\" value=\"", '"');
+    // Meanwhile something else lands in the tree, and the guard reports it.
+    std::fs::write(env.path("dropper.exe"), b"MZ not reviewed").expect("drop");
+    wait_reported("dropper.exe");
+    let root = env.tree_str();
+    let accept = |csrf: &str, seen: &str| {
+        server.curl(
+            "POST",
+            "/differences/accept",
+            &[
+                ("csrf", csrf),
+                ("root", root),
+                ("reason", "vendor patch 7"),
+                ("seen", seen),
+            ],
+        )
+    };
+    let (status, _, body) = accept(&csrf, &seen);
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("changed since this page was shown") && body.contains("dropper.exe"),
+        "{body}"
+    );
+    let check = env.run(&["check"]);
+    assert_eq!(check.status.code(), Some(1), "nothing was accepted");
+    assert!(stdout(&check).contains("dropper.exe"), "{}", stdout(&check));
+    // Reviewed again, both are accepted knowingly.
+    let seen = value_of(&body, "name=\"seen\" value=\"", '"');
+    let (status, _, body) = accept(&csrf, &seen);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("2 difference(s)"), "{body}");
+    server.stop();
+}
+
+/// Commands beside the guard past MAX_CONTROL_CONNECTIONS are refused with words: found
+/// in review, while 40 clients held the socket with half-sent requests, `check` said
+/// only "connection reset by peer" (the refusal was written to a socket closed with the
+/// request unread, which resets the reader).
+#[test]
+fn a_command_past_the_control_connections_limit_is_refused_with_a_reason() {
+    use std::io::Write as _;
+    /// `control::MAX_CONTROL_CONNECTIONS` of the binary (not importable from here).
+    const MAX_CONTROL_CONNECTIONS: usize = 32;
+    let env = Env::new();
+    env.profile(&[]);
+    let server = Server::start(&env, &[]);
+    let socket = env.home.join("control.sock");
+    let held: Vec<std::os::unix::net::UnixStream> = (0..MAX_CONTROL_CONNECTIONS)
+        .map(|_| {
+            let mut stream = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
+            stream.write_all(b"{\"command\":").expect("half a request");
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let check = env.run(&["check", "--fast"]);
+    assert_eq!(check.status.code(), Some(2), "{}", stderr(&check));
+    assert!(
+        stderr(&check).contains("MAX_CONTROL_CONNECTIONS"),
+        "{}",
+        stderr(&check)
+    );
+    drop(held);
     server.stop();
 }

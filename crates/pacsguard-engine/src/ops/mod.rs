@@ -4,6 +4,7 @@ mod accept;
 mod check;
 mod profile;
 mod quarantine;
+mod requests;
 mod reset;
 mod sanitize;
 mod scan;
@@ -30,6 +31,7 @@ use serde::Serialize;
 pub use accept::{AcceptReport, AcceptRequest};
 pub use check::{CheckReport, CheckRequest};
 pub use profile::{ProfileReport, ProfileRequest};
+pub use requests::{MAX_QUEUED_REQUESTS, Reply, Request, Requests};
 pub use reset::ReinitReport;
 pub(crate) use reset::{finding as reset_finding, trail_is_gone};
 pub use sanitize::SanitizeReport;
@@ -60,6 +62,8 @@ pub struct Session {
     trail_options: TrailOptions,
     /// Events of the console beside a running watcher, written by the watcher's loop.
     inbox: Inbox,
+    /// Commands of other processes beside a running watcher, run by the watcher's loop.
+    requests: Requests,
 }
 
 impl std::fmt::Debug for Session {
@@ -183,6 +187,7 @@ impl Session {
             actor: current_actor(),
             trail_options: options,
             inbox: Inbox::new(),
+            requests: Requests::default(),
         };
         if let Some(state) = opening.state
             && state.settings != settings
@@ -226,6 +231,12 @@ impl Session {
     /// stops, pushes fail. Take it before the watch starts.
     pub fn inbox(&self) -> Inbox {
         self.inbox.clone()
+    }
+
+    /// Where another process hands a `check`, `accept` or `scan` to [`Session::watch`],
+    /// which runs them between two turns of its loop; once it stops, submissions fail.
+    pub fn requests(&self) -> Requests {
+        self.requests.clone()
     }
 
     /// The operating-system user running this command.

@@ -20,6 +20,7 @@ mod degraded_syslog;
 mod entropy;
 mod mappings;
 mod ransomware;
+mod requests;
 mod running;
 mod scrub;
 mod trail;
@@ -201,6 +202,8 @@ impl Session {
         });
         // A watcher that failed never reached its own close: events pushed meanwhile are
         // written now, and later pushes are refused (the console stops acting).
+        self.requests
+            .close("the guard has stopped; run the command again");
         let left = self.inbox.close();
         if !left.is_empty() {
             for event in &left {
@@ -2283,6 +2286,7 @@ impl<'a> Guard<'a> {
         for event in self.session.inbox.take() {
             self.emit(event, now);
         }
+        self.run_requests()?;
         self.maintenance(now)?;
         if let Some((step, before, after)) = self.clock.check() {
             let detail = format!(

@@ -1,0 +1,550 @@
+//! Decisions: what changes the guard's state or who may act, each made by an identified
+//! person who has just confirmed the second factor again (step-up) and says why.
+//!
+//! * Step-up: a TOTP code (or a recovery code) checked again, throttled like a sign-in
+//!   (the account's failures count, so codes cannot be guessed here either); it issues a
+//!   new session token (no fixation) and counts for [`STEP_UP_WINDOW`].
+//! * A decision (accept differences, change a role) needs a step-up within the window
+//!   and a reason of 1 to [`MAX_REASON_BYTES`] bytes; the trail gets the step-up, then
+//!   the decision with the person and the reason.
+//! * Acceptance is done by the guard itself (the [`Guardian`] the CLI gives the console:
+//!   the running watcher), so the watcher's view and the signed profile move together.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use pacsguard_events::{Action, Finding, Outcome};
+use serde::Serialize;
+
+use crate::auth::{AuthError, Authenticated, Console, NewSession, lock};
+use crate::roles::Role;
+use crate::throttle;
+
+/// How long a confirmed second factor counts for decisions (NIST SP 800-63B asks for
+/// a fresh authentication for sensitive actions; 5 minutes, as the issue asks).
+pub const STEP_UP_WINDOW: i64 = 5 * 60;
+/// Longest reason for a decision: a sentence or a ticket, as the CLI's `--reason`.
+pub const MAX_REASON_BYTES: usize = 4096;
+/// Step-ups remembered (one per session); past this the oldest is forgotten and its
+/// holder confirms again.
+pub const MAX_STEP_UPS: usize = 1_000;
+
+/// What an acceptance took into the signed profile.
+#[derive(Clone, Debug, Serialize)]
+pub struct Accepted {
+    pub generation: u64,
+    pub accepted: Vec<Finding>,
+}
+
+/// The guard's hands, given to the console by the process that runs both.
+pub trait Guardian: Send + Sync + std::fmt::Debug {
+    /// Takes the differences under `paths` (every profiled root when empty) into the
+    /// signed profile, recorded as done by `who` for `reason`. The error is shown to the
+    /// person.
+    fn accept(&self, who: &str, paths: Vec<PathBuf>, reason: &str) -> Result<Accepted, String>;
+
+    /// The newest `limit` records of the audit trail, newest first, as JSON objects.
+    fn trail(&self, limit: usize) -> Result<Vec<serde_json::Value>, String>;
+
+    /// Whether accepting under `root` (every root when empty) needs a second, different
+    /// approver (`[console] four_eyes` and a `static` root among those covered).
+    fn needs_second_approver(&self, _root: &str) -> bool {
+        false
+    }
+}
+
+/// An acceptance asked by one approver, waiting for a second one (four eyes).
+#[derive(Clone, Debug, Serialize)]
+pub struct PendingAccept {
+    pub id: u64,
+    /// As shown (escaped); empty: every root.
+    pub root: String,
+    pub reason: String,
+    pub asked_by: String,
+    #[serde(skip)]
+    pub(crate) asked_by_account: i64,
+    pub asked_at: i64,
+}
+
+/// What an acceptance asked in the console did.
+#[derive(Clone, Debug)]
+pub enum Decision {
+    Accepted(Accepted),
+    /// Four eyes: waiting for a second approver, under this id.
+    Waiting(u64),
+}
+
+/// How long an enrolment link stays valid.
+pub const ENROLMENT_LINK_LIFETIME: i64 = 24 * 3600;
+/// The stored password of an invited account until its holder chooses one: not an
+/// Argon2id string, so nothing verifies against it.
+const NO_PASSWORD: &str = "!invited";
+
+/// How long an acceptance waits for its second approver before it lapses.
+pub const FOUR_EYES_WINDOW: i64 = 3600;
+/// Acceptances waiting for a second approver at once; more are refused until one is
+/// confirmed or lapses.
+pub const MAX_PENDING_ACCEPTS: usize = 100;
+
+/// A checked reason: trimmed, not empty, bounded.
+fn reason_of(reason: &str) -> Result<&str, AuthError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(AuthError::Invalid(
+            "say why (a change ticket, the patch, what was checked)".into(),
+        ));
+    }
+    if reason.len() > MAX_REASON_BYTES {
+        return Err(AuthError::Invalid(format!(
+            "the reason is longer than {MAX_REASON_BYTES} bytes"
+        )));
+    }
+    Ok(reason)
+}
+
+impl Console {
+    /// Gives the console the guard's hands (before it serves).
+    pub fn with_guardian(mut self, guardian: std::sync::Arc<dyn Guardian>) -> Console {
+        self.guardian = Some(guardian);
+        self
+    }
+
+    /// Confirms the second factor again for decisions: a new session token whose
+    /// step-up counts for [`STEP_UP_WINDOW`]. A wrong or replayed code counts as a
+    /// failed sign-in of the account.
+    pub fn step_up(
+        &self,
+        auth: &Authenticated,
+        code: &str,
+        address: IpAddr,
+    ) -> Result<NewSession, AuthError> {
+        let now = self.now();
+        let account = lock(&self.db)?
+            .account_by_id(auth.account)?
+            .ok_or(AuthError::StepUpFailed)?;
+        let Some(secret) = account.totp_secret.clone() else {
+            return Err(AuthError::StepUpFailed);
+        };
+        let outcome = if account.locked_until > now {
+            Err("refused unchecked: sign-in is paused for this account")
+        } else {
+            self.second_factor(&account, &secret, code, now)?
+        };
+        let how = match outcome {
+            Ok(how) => how,
+            Err(reason) => {
+                if account.locked_until <= now {
+                    let (failures, until, locked) = throttle::after_failure(
+                        account.failures,
+                        now,
+                        throttle::MAX_ACCOUNT_FAILURES,
+                    );
+                    lock(&self.db)?.set_failures(account.id, failures, until)?;
+                    // Codes guessed at the step-up lock the account as at sign-in, and
+                    // say so: the lockout is an alert, never silent.
+                    if locked {
+                        self.locked(
+                            &auth.name,
+                            format!(
+                                "account {} locked for {} minutes after {failures} failed second-factor checks (the last a step-up from {address})",
+                                auth.name,
+                                throttle::LOCKOUT_SECONDS / 60
+                            ),
+                        );
+                    }
+                }
+                let _ = self.record(self.event(
+                    &auth.name,
+                    Action::Login,
+                    Outcome::Failure,
+                    format!(
+                        "{}: the second factor was not confirmed for a decision (step-up) from {address}: {reason}",
+                        auth.name
+                    ),
+                ));
+                return Err(AuthError::StepUpFailed);
+            }
+        };
+        lock(&self.db)?.set_failures(account.id, 0, 0)?;
+        self.record(self.event(
+            &auth.name,
+            Action::Login,
+            Outcome::Success,
+            format!(
+                "{} confirmed the second factor{how} for decisions (step-up) from {address}; it counts for {} minutes",
+                auth.name,
+                STEP_UP_WINDOW / 60
+            ),
+        ))?;
+        let session = self.new_session(auth.account, true, address)?;
+        lock(&self.db)?.delete_session(&auth.token_hash)?;
+        {
+            let mut step_ups = lock(&self.step_ups)?;
+            step_ups.remove(&auth.token_hash);
+            if step_ups.len() >= MAX_STEP_UPS
+                && let Some(oldest) = step_ups
+                    .iter()
+                    .min_by_key(|(_, at)| **at)
+                    .map(|(k, _)| k.clone())
+            {
+                step_ups.remove(&oldest);
+            }
+            step_ups.insert(crate::secret::digest(&session.token), now);
+        }
+        Ok(session)
+    }
+
+    /// Whether this session confirmed its second factor within [`STEP_UP_WINDOW`].
+    pub fn stepped_up(&self, auth: &Authenticated) -> bool {
+        let now = self.now();
+        lock(&self.step_ups).is_ok_and(|s| {
+            s.get(&auth.token_hash)
+                .is_some_and(|&at| now - at <= STEP_UP_WINDOW && now >= at)
+        })
+    }
+
+    /// The common gate of every decision: a fresh step-up and a reason.
+    pub(crate) fn decision<'r>(
+        &self,
+        auth: &Authenticated,
+        reason: &'r str,
+    ) -> Result<&'r str, AuthError> {
+        if !self.stepped_up(auth) {
+            return Err(AuthError::StepUpNeeded);
+        }
+        reason_of(reason)
+    }
+
+    fn guardian(&self) -> Result<std::sync::Arc<dyn Guardian>, AuthError> {
+        self.guardian
+            .clone()
+            .ok_or_else(|| AuthError::Invalid("no guard runs beside this console".into()))
+    }
+
+    /// Accepts the differences under `root` (every root when empty) into the signed
+    /// profile, through the guard, as this person, for `reason`; with four eyes, asks a
+    /// second approver instead.
+    ///
+    /// `seen` is the digest of the findings the person's page showed for `root`
+    /// ([`crate::guard::OpenFindings::seen`]): when other findings are open now (a
+    /// difference arrived while they read), nothing is accepted and they review again.
+    pub fn accept(
+        &self,
+        auth: &Authenticated,
+        root: &str,
+        reason: &str,
+        seen: &str,
+    ) -> Result<Decision, AuthError> {
+        let reason = self.decision(auth, reason)?;
+        self.unchanged_since_shown(root, seen)?;
+        let guardian = self.guardian()?;
+        if guardian.needs_second_approver(root) {
+            return self.ask_second_approver(auth, root, reason);
+        }
+        let who = self.actor(&auth.name).user;
+        self.run_accept(guardian.as_ref(), &who, root, reason)
+            .map(Decision::Accepted)
+    }
+
+    /// Refuses a decision taken on a page that showed other findings for `root` than
+    /// are open now.
+    fn unchanged_since_shown(&self, root: &str, seen: &str) -> Result<(), AuthError> {
+        if self.guard.open_findings().seen(root) == seen {
+            return Ok(());
+        }
+        Err(AuthError::Invalid(
+            "the differences changed since this page was shown: nothing was accepted; review them below and decide again".into(),
+        ))
+    }
+
+    fn run_accept(
+        &self,
+        guardian: &dyn Guardian,
+        who: &str,
+        root: &str,
+        reason: &str,
+    ) -> Result<Accepted, AuthError> {
+        // A root as its page showed it (escaped) is its real path again; any other
+        // path (typed by hand) is taken as written.
+        let paths: Vec<PathBuf> = if root.is_empty() {
+            Vec::new()
+        } else {
+            vec![
+                self.guard
+                    .root_path(root)
+                    .unwrap_or_else(|| PathBuf::from(root)),
+            ]
+        };
+        let accepted = guardian
+            .accept(who, paths, reason)
+            .map_err(AuthError::Invalid)?;
+        if !accepted.accepted.is_empty() {
+            self.guard.accepted(root);
+        }
+        Ok(accepted)
+    }
+
+    fn ask_second_approver(
+        &self,
+        auth: &Authenticated,
+        root: &str,
+        reason: &str,
+    ) -> Result<Decision, AuthError> {
+        let now = self.now();
+        let mut pending = lock(&self.pending_accepts)?;
+        pending.retain(|p| now - p.asked_at < FOUR_EYES_WINDOW);
+        if pending.len() >= MAX_PENDING_ACCEPTS {
+            return Err(AuthError::Invalid(format!(
+                "{MAX_PENDING_ACCEPTS} acceptances already wait for a second approver"
+            )));
+        }
+        let mut next = lock(&self.next_pending_id)?;
+        *next += 1;
+        let id = *next;
+        self.record(
+            self.event(
+                &auth.name,
+                Action::Accept,
+                Outcome::Started,
+                format!(
+                    "{} asks a second approver to accept the differences of {} (four eyes, request {id}, after a step-up)",
+                    auth.name,
+                    if root.is_empty() { "every root" } else { root }
+                ),
+            )
+            .with_reason(reason),
+        )?;
+        pending.push(PendingAccept {
+            id,
+            root: root.to_string(),
+            reason: reason.to_string(),
+            asked_by: auth.name.clone(),
+            asked_by_account: auth.account,
+            asked_at: now,
+        });
+        Ok(Decision::Waiting(id))
+    }
+
+    /// The acceptances waiting for a second approver (lapsed ones dropped).
+    pub fn pending_accepts(&self) -> Vec<PendingAccept> {
+        let now = self.now();
+        lock(&self.pending_accepts).map_or_else(
+            |_| Vec::new(),
+            |mut p| {
+                p.retain(|p| now - p.asked_at < FOUR_EYES_WINDOW);
+                p.clone()
+            },
+        )
+    }
+
+    /// A second, different approver confirms a waiting acceptance (after a step-up, with
+    /// a reason of their own): the guard accepts, and the trail names both.
+    /// `seen`: as for [`Console::accept`], what the second approver's page showed. Gives
+    /// what was accepted and the root it was asked for (as shown; empty: every root).
+    pub fn confirm_accept(
+        &self,
+        auth: &Authenticated,
+        id: u64,
+        reason: &str,
+        seen: &str,
+    ) -> Result<(Accepted, String), AuthError> {
+        let reason = self.decision(auth, reason)?;
+        let now = self.now();
+        let asked = {
+            let mut pending = lock(&self.pending_accepts)?;
+            pending.retain(|p| now - p.asked_at < FOUR_EYES_WINDOW);
+            let Some(at) = pending.iter().position(|p| p.id == id) else {
+                return Err(AuthError::Invalid(format!(
+                    "no acceptance {id} waits (confirmed, lapsed after {} minutes, or unknown)",
+                    FOUR_EYES_WINDOW / 60
+                )));
+            };
+            if pending[at].asked_by_account == auth.account {
+                return Err(AuthError::Invalid(
+                    "four eyes: the second approver must be another person".into(),
+                ));
+            }
+            self.unchanged_since_shown(&pending[at].root, seen)?;
+            pending.remove(at)
+        };
+        let both = format!(
+            "four eyes: asked by {} ({}); confirmed by {} ({reason})",
+            asked.asked_by, asked.reason, auth.name
+        );
+        let who = self.actor(&auth.name).user;
+        self.run_accept(self.guardian()?.as_ref(), &who, &asked.root, &both)
+            .map(|accepted| (accepted, asked.root))
+    }
+
+    /// Changes an account's role; the account's sessions end (its holder signs in again
+    /// with the new role).
+    pub fn change_role(
+        &self,
+        auth: &Authenticated,
+        name: &str,
+        role: &str,
+        reason: &str,
+    ) -> Result<(), AuthError> {
+        let reason = self.decision(auth, reason)?;
+        let role = Role::parse(role).ok_or_else(|| {
+            AuthError::Invalid("a role is viewer, operator, approver or administrator".into())
+        })?;
+        let db = lock(&self.db)?;
+        let account = db
+            .account_by_name(name)?
+            .ok_or_else(|| AuthError::Invalid(format!("no account {name}")))?;
+        if account.id == auth.account && role < Role::Administrator {
+            return Err(AuthError::Invalid(
+                "an administrator cannot lower their own role (another administrator can)".into(),
+            ));
+        }
+        self.record(
+            self.event(
+                &auth.name,
+                Action::Account,
+                Outcome::Success,
+                format!(
+                    "{} changed the role of {name} from {} to {} (after a step-up); its sessions end",
+                    auth.name,
+                    account.role,
+                    role.as_str()
+                ),
+            )
+            .with_reason(reason),
+        )?;
+        db.set_role(account.id, role.as_str())?;
+        db.delete_sessions_of(account.id)?;
+        Ok(())
+    }
+
+    /// An administrator invites a person: the account is created without a usable
+    /// password, and a one-time enrolment link (returned once, stored as its digest,
+    /// valid [`ENROLMENT_LINK_LIFETIME`]) lets its holder choose the password and enrol
+    /// the second factor. Nobody but the holder ever knows the password, so nobody can
+    /// enrol a second factor in their place.
+    ///
+    /// Granting a role to a new account is a decision like changing one (a step-up and a
+    /// reason): else a stolen administrator's session, which cannot change a role,
+    /// could mint an administrator of its own, enrol its own second factor and keep it.
+    pub fn invite(
+        &self,
+        by: &Authenticated,
+        name: &str,
+        role: &str,
+        reason: &str,
+    ) -> Result<String, AuthError> {
+        let reason = self.decision(by, reason)?;
+        if !crate::auth::valid_name(name) {
+            return Err(AuthError::Invalid(format!(
+                "a name is 1 to {} characters of a-z, 0-9, '.', '_' and '-'",
+                crate::auth::MAX_NAME_BYTES
+            )));
+        }
+        let role = Role::parse(role).ok_or_else(|| {
+            AuthError::Invalid("a role is viewer, operator, approver or administrator".into())
+        })?;
+        let token = crate::secret::new_token().map_err(|e| AuthError::Random(e.to_string()))?;
+        let db = lock(&self.db)?;
+        if db.account_by_name(name)?.is_some() {
+            return Err(AuthError::Invalid(format!(
+                "the account {name} exists already"
+            )));
+        }
+        self.record(
+            self.event(
+                &by.name,
+                Action::Account,
+                Outcome::Success,
+                format!(
+                    "{} invited {name} with the role {} (after a step-up): a one-time enrolment link, valid {} hours, lets its holder choose the password and enrol the second factor",
+                    by.name,
+                    role.as_str(),
+                    ENROLMENT_LINK_LIFETIME / 3600
+                ),
+            )
+            .with_reason(reason),
+        )?;
+        // No password hash: nothing verifies until the link is redeemed.
+        let id = db.create_account(name, role.as_str(), NO_PASSWORD, self.now())?;
+        db.set_invitation(
+            id,
+            &crate::secret::digest(&token),
+            self.now() + ENROLMENT_LINK_LIFETIME,
+        )?;
+        Ok(token)
+    }
+
+    /// Whether an enrolment link is valid now (for showing its form).
+    pub fn invitation_valid(&self, token: &str) -> Result<bool, AuthError> {
+        if !crate::secret::is_token(token) {
+            return Ok(false);
+        }
+        Ok(lock(&self.db)?
+            .invitation(&crate::secret::digest(token), self.now())?
+            .is_some())
+    }
+
+    /// The holder of an enrolment link chooses the password: the link is spent, and a
+    /// session that reaches only the enrolment of the second factor begins.
+    pub fn redeem_invitation(
+        &self,
+        token: &str,
+        password: &str,
+        address: IpAddr,
+    ) -> Result<NewSession, AuthError> {
+        if !self.invitation_valid(token)? {
+            let _ = self.record(self.event(
+                "invitation",
+                Action::Account,
+                Outcome::Failure,
+                format!("an enrolment link was refused (unknown, used or expired) from {address}"),
+            ));
+            return Err(AuthError::SetupRefused);
+        }
+        crate::password::check_new(password)?;
+        let hash = crate::password::hash(password)?;
+        let account = lock(&self.db)?
+            .redeem_invitation(&crate::secret::digest(token), self.now(), &hash)?
+            .ok_or(AuthError::SetupRefused)?;
+        let name = lock(&self.db)?
+            .account_by_id(account)?
+            .map_or_else(|| format!("account {account}"), |a| a.name);
+        self.record(self.event(
+            &name,
+            Action::Account,
+            Outcome::Success,
+            format!(
+                "{name} used the enrolment link from {address} and chose a password; the link is spent; the second factor comes next"
+            ),
+        ))?;
+        self.new_session(account, false, address)
+    }
+
+    /// Ends every session of an account (an administrator's protective act: no step-up).
+    pub fn revoke_sessions(&self, auth: &Authenticated, name: &str) -> Result<usize, AuthError> {
+        let db = lock(&self.db)?;
+        let account = db
+            .account_by_name(name)?
+            .ok_or_else(|| AuthError::Invalid(format!("no account {name}")))?;
+        self.record(self.event(
+            &auth.name,
+            Action::Logout,
+            Outcome::Success,
+            format!("{} ended every session of {name}", auth.name),
+        ))?;
+        Ok(db.delete_sessions_of(account.id)?)
+    }
+
+    /// Every live session, for administrators: account, begun, last used, address.
+    pub fn sessions(&self) -> Result<Vec<(String, i64, i64, String)>, AuthError> {
+        Ok(lock(&self.db)?.sessions()?)
+    }
+
+    /// The newest trail records, through the guard.
+    pub fn trail(&self, limit: usize) -> Result<Vec<serde_json::Value>, AuthError> {
+        match &self.guardian {
+            Some(g) => g.trail(limit).map_err(AuthError::Invalid),
+            None => Ok(Vec::new()),
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! The watcher runs the commands other processes hand it (see [`crate::ops::Requests`]).
+
+use std::path::PathBuf;
+
+use super::Guard;
+use crate::error::EngineError;
+use crate::ops::requests::Pending;
+use crate::ops::targets::is_within;
+use crate::ops::{AcceptRequest, Reply, Request};
+use crate::progress::NoProgress;
+
+impl Guard<'_> {
+    /// Runs the queued commands on this session, each as the person who asked (the
+    /// trail names them, not the watcher's user). An acceptance becomes this watcher's
+    /// view at once, so the change it took in is not reported again.
+    pub(super) fn run_requests(&mut self) -> Result<(), EngineError> {
+        for Pending {
+            request,
+            actor,
+            reply,
+        } in self.session.requests.take()
+        {
+            // The session writes the trail directly: while it cannot be written, the
+            // command would fail half-recorded. Refused whole instead.
+            if self.degraded.is_some() {
+                let _ = reply.send(Reply::Refused(
+                    "the guard cannot write the audit trail now (the home's disk is full?); \
+                     nothing was run"
+                        .into(),
+                ));
+                continue;
+            }
+            let own = std::mem::replace(&mut self.session.actor, actor);
+            let answer = match request {
+                Request::Check(request) => Reply::Check(self.session.check(&request, &NoProgress)),
+                Request::Scan(request) => Reply::Scan(self.session.scan(&request, &NoProgress)),
+                Request::Accept(request) => {
+                    let result = self.session.accept(&request, &NoProgress);
+                    if result.as_ref().is_ok_and(|r| !r.accepted.is_empty()) {
+                        self.session.actor = own.clone();
+                        if let Err(e) = self.take_accepted(&request) {
+                            // Signed already: the watcher's view lags, it must say so.
+                            self.out.notice(&format!(
+                                "the accepted baseline could not be loaded into the watcher \
+                                 ({e}); changes it took in may be reported again"
+                            ));
+                        }
+                    }
+                    Reply::Accept(result)
+                }
+            };
+            self.session.actor = own;
+            // A caller that went away meanwhile: the command ran and is on the trail.
+            let _ = reply.send(answer);
+        }
+        Ok(())
+    }
+
+    /// Puts what an acceptance signed into the views of the roots it covered.
+    fn take_accepted(&mut self, request: &AcceptRequest) -> Result<(), EngineError> {
+        let (baseline, _) = self.session.require_baseline()?;
+        let targets = self.session.check_targets(&baseline, &request.paths)?;
+        let mut indexed: Vec<(PathBuf, Vec<pacsguard_fs::Entry>)> = Vec::new();
+        {
+            let mut views = self.views()?;
+            for (root, within) in targets {
+                let (Some(view), Some(signed)) = (
+                    views.iter_mut().find(|v| v.spec.path == root),
+                    baseline.root(&root),
+                ) else {
+                    continue;
+                };
+                let entries: Vec<_> = signed
+                    .entries
+                    .iter()
+                    .filter(|e| is_within(&e.rel, &within))
+                    .cloned()
+                    .collect();
+                view.replace(std::slice::from_ref(&within), entries.clone());
+                indexed.push((root, entries));
+            }
+        }
+        for (root, entries) in indexed {
+            self.index_inodes(Some((&root, &entries)))?;
+        }
+        Ok(())
+    }
+}
