@@ -15,8 +15,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 use pacsguard_engine::{
-    AcceptRequest, CheckRequest, Home, ProfileRequest, ScanRequest, Session, ShowFilter, Vault,
-    WatchRequest, default_home,
+    AcceptRequest, CheckRequest, Home, ProfileRequest, RecoverRequest, ScanRequest, Session,
+    ShowFilter, Vault, WatchRequest, default_home,
 };
 use pacsguard_profile::{HashAlgorithm, Policy};
 
@@ -135,6 +135,25 @@ enum Command {
     Sanitize {
         input: PathBuf,
         output: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find the files the profile says are damaged or missing in backups (directory copies
+    /// or tar archives, plain or gzip), by content digest; with --apply, put them back.
+    /// Without --apply nothing is written.
+    Recover {
+        /// Roots or paths inside roots; default: every profiled root.
+        paths: Vec<PathBuf>,
+        /// A backup: a directory copy (cp -a, rsync -a) or a tar archive; repeatable.
+        #[arg(long, value_name = "BACKUP", required = true, num_args = 1)]
+        from: Vec<PathBuf>,
+        /// Restore every recoverable file byte-identical with the profile's mode, owner
+        /// and mtime (the one command that writes into a guarded tree).
+        #[arg(long, conflicts_with = "readiness")]
+        apply: bool,
+        /// Measure the share of the profile the backups can restore (writes nothing).
+        #[arg(long)]
+        readiness: bool,
         #[arg(long)]
         json: bool,
     },
@@ -353,7 +372,8 @@ impl Command {
             | Command::Serve { json, .. }
             | Command::Accept { json, .. }
             | Command::Scan { json, .. }
-            | Command::Sanitize { json, .. } => *json,
+            | Command::Sanitize { json, .. }
+            | Command::Recover { json, .. } => *json,
             Command::Quarantine { command } => match command {
                 QuarantineCommand::List { json } | QuarantineCommand::Show { json, .. } => *json,
                 QuarantineCommand::Export { .. } => false,
@@ -489,6 +509,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let report = Session::open(home)?.sanitize(&input, &out)?;
             output::sanitize(&report, json)?;
             Ok(output::status(&report.counts))
+        }
+        Command::Recover {
+            paths,
+            from,
+            apply,
+            readiness,
+            json,
+        } => {
+            let request = RecoverRequest { from, paths, apply };
+            let mut session = Session::open(home)?;
+            if readiness {
+                let report = session.recover_readiness(&request, progress.as_ref())?;
+                output::readiness(&report, json)?;
+                return Ok(ExitCode::from(u8::from(!report.complete())));
+            }
+            let report = session.recover(&request, progress.as_ref())?;
+            output::recover(&report, json)?;
+            Ok(ExitCode::from(u8::from(report.needs_attention())))
         }
         Command::Quarantine { command } => quarantine(&home, command),
         Command::Audit { command } => audit(&home, command),

@@ -4,6 +4,7 @@ mod accept;
 mod check;
 mod profile;
 mod quarantine;
+mod recover;
 mod reset;
 mod sanitize;
 mod scan;
@@ -30,6 +31,11 @@ use serde::Serialize;
 pub use accept::{AcceptReport, AcceptRequest};
 pub use check::{CheckReport, CheckRequest};
 pub use profile::{ProfileReport, ProfileRequest};
+pub use recover::{
+    BackupSummary, MAX_ARCHIVE_MEMBERS, MAX_CACHE_BYTES, MAX_JOURNAL_BYTES, Readiness,
+    RecoverCounts, RecoverFile, RecoverReport, RecoverRequest, RootReadiness, Source, Status,
+    Unrestorable,
+};
 pub use reset::ReinitReport;
 pub(crate) use reset::{finding as reset_finding, trail_is_gone};
 pub use sanitize::SanitizeReport;
