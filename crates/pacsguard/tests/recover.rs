@@ -74,8 +74,11 @@ fn json(out: &std::process::Output) -> Value {
         .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(out), stderr(out)))
 }
 
+/// A file's bytes, mode, uid, gid and mtime (seconds, nanoseconds).
+type FileState = (Vec<u8>, u32, u32, u32, i64, i64);
+
 /// What every file of the tree holds, with its mode, owner and mtime.
-fn state(files: &[PathBuf]) -> Vec<Option<(Vec<u8>, u32, u32, u32, i64, i64)>> {
+fn state(files: &[PathBuf]) -> Vec<Option<FileState>> {
     files
         .iter()
         .map(|p| {
@@ -141,6 +144,8 @@ fn ransomware(files: &[PathBuf]) -> Attack {
 fn a_ransomware_attack_is_reported_then_undone_from_cp_rsync_and_tar_backups() {
     let env = Env::new();
     let files = pacs_tree(&env.tree, 16);
+    let wiped = env.tree.join("studies/2");
+    fs::set_permissions(&wiped, fs::Permissions::from_mode(0o750)).expect("chmod");
     env.profile(&[]);
     let before = state(&files);
     let base = env.dir.path().canonicalize().expect("canonical");
@@ -169,10 +174,13 @@ fn a_ransomware_attack_is_reported_then_undone_from_cp_rsync_and_tar_backups() {
         );
     }
 
-    let attack = ransomware(&files);
-    let damaged = attack.encrypted.len() + attack.deleted.len() + attack.locked.len();
-    assert_eq!(damaged, 12);
+    let mut attack = ransomware(&files);
+    // And a whole study directory deleted, with what was in it.
+    fs::remove_dir_all(&wiped).expect("rm -r");
+    attack.locked.retain(|p| p.exists());
     let attacked = state(&files);
+    let damaged = attacked.iter().zip(&before).filter(|(a, b)| a != b).count();
+    assert_eq!(damaged, 13);
 
     // The report: every damaged file found in the directory copy, nothing written.
     let out = env.run(&["recover", "--json", "--from", copy.to_str().expect("utf-8")]);
@@ -243,7 +251,12 @@ fn a_ransomware_attack_is_reported_then_undone_from_cp_rsync_and_tar_backups() {
     // Every restored file is on the audit trail.
     let out = env.run(&["audit", "show", "--json", "--action", "recover"]);
     let text = stdout(&out);
-    for path in attack.encrypted.iter().chain(&attack.deleted) {
+    for path in attack
+        .encrypted
+        .iter()
+        .chain(&attack.deleted)
+        .chain([&files[2]])
+    {
         let name = path.to_str().expect("utf-8");
         assert!(
             text.contains(&format!("restored {name} byte-identical")),
@@ -347,6 +360,7 @@ fn kill_9_during_apply_leaves_every_file_old_or_restored() {
         fs::set_permissions(path, fs::Permissions::from_mode(0o644)).expect("chmod");
         fs::write(path, bytes).expect("encrypt");
     }
+    let mut interrupted = 0;
     for i in 0..20u64 {
         let mut child = common::pacsguard()
             .arg("--home")
@@ -364,6 +378,7 @@ fn kill_9_during_apply_leaves_every_file_old_or_restored() {
         std::thread::sleep(Duration::from_millis(20 + i * 13));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
+        let mut restored = 0;
         for (k, path) in files.iter().enumerate() {
             let now =
                 fs::read(path).unwrap_or_else(|e| panic!("{}: {e} after kill {i}", path.display()));
@@ -372,7 +387,16 @@ fn kill_9_during_apply_leaves_every_file_old_or_restored() {
                 "{} is neither old nor restored after kill {i}",
                 path.display()
             );
+            restored += usize::from(now == originals[k]);
         }
+        if restored > 0 && restored < files.len() {
+            interrupted += 1;
+        }
+        eprintln!(
+            "kill {i}: {restored} of {} restored, {} temporaries",
+            files.len(),
+            temporaries(&env.tree).len()
+        );
         // Re-encrypt what was restored, so every iteration has work to interrupt.
         if i % 5 == 4 {
             for (k, path) in files.iter().enumerate() {
@@ -384,6 +408,10 @@ fn kill_9_during_apply_leaves_every_file_old_or_restored() {
             }
         }
     }
+    assert!(
+        interrupted > 0,
+        "no kill landed in the middle of a restore: the loop proved nothing"
+    );
     let out = env.run(&[
         "recover",
         "--apply",

@@ -282,17 +282,16 @@ fn search_directory(root: &Path, ctx: &Context<'_>, index: &mut Index) -> Result
     Ok(())
 }
 
+/// An archive open for reading, its kind (`tar` or `tar.gz`) and the archive file's
+/// metadata (its identity for the digest cache).
+pub type Opened = (
+    tar::Archive<Box<dyn Read>>,
+    &'static str,
+    pacsguard_fs::Meta,
+);
+
 /// Opens a tar archive (gzip-compressed or not, told by its first bytes) for reading.
-pub fn open_archive(
-    path: &Path,
-) -> Result<
-    (
-        tar::Archive<Box<dyn Read>>,
-        &'static str,
-        pacsguard_fs::Meta,
-    ),
-    EngineError,
-> {
+pub fn open_archive(path: &Path) -> Result<Opened, EngineError> {
     let mut file = pacsguard_fs::open_regular(path)
         .map_err(|e| EngineError::io(path, crate::files::refusal(&e)))?;
     let meta = pacsguard_fs::Meta::of(&file.metadata().map_err(|e| EngineError::io(path, e))?);

@@ -236,13 +236,17 @@ impl Session {
                 let Some(rel) = relative(root, path) else {
                     continue;
                 };
+                // Ours (the inode journaled), and what the profile says: the same content
+                // for a file, a directory for a directory made again.
                 if let (Some(profiled), Some(current)) = (base.entry(&rel), now(&rel))
                     && (current.meta.dev, current.meta.ino) == (*dev, *ino)
-                    && current.content.digest().is_some()
-                    && current.content.digest() == profiled.content.digest()
                     && current.meta.ino != profiled.meta.ino
+                    && current.kind == profiled.kind
+                    && (current.kind == EntryType::Directory
+                        || (current.content.digest().is_some()
+                            && current.content.digest() == profiled.content.digest()))
                 {
-                    refreshed.push((root_index, rel, current.meta.clone()));
+                    refreshed.push((root_index, rel, current.meta));
                 }
             }
         }
@@ -317,7 +321,17 @@ impl Session {
             if !refreshed.is_empty() {
                 new_generation = Some(self.sign_restored(&mut baseline, &refreshed)?);
             }
-            journal.clear()?;
+            // A file an earlier run put in place outside the paths of this run keeps its
+            // journal line, so a run over its root still signs its new inode.
+            let elsewhere = journaled.placed.iter().any(|(path, _, _)| {
+                !targets.iter().any(|(root, within)| {
+                    relative(root, path)
+                        .is_some_and(|rel| pacsguard_profile::is_within(&rel, within))
+                })
+            });
+            if !elsewhere {
+                journal.clear()?;
+            }
         }
         let outcome = if counts.damaged > counts.restored {
             Outcome::Findings
@@ -372,9 +386,14 @@ impl Session {
             match source {
                 Some(Source::File { path }) => {
                     let result = match pacsguard_fs::open_regular(path) {
-                        Ok(mut file) => {
-                            self.restore_one(baseline, &damaged[i], source, &mut file, journal)
-                        }
+                        Ok(mut file) => self.restore_one(
+                            baseline,
+                            &damaged[i],
+                            source,
+                            &mut file,
+                            journal,
+                            refreshed,
+                        ),
                         Err(e) => Err(Failure::File(format!(
                             "cannot read the backup copy {}: {}",
                             escape_path(path),
@@ -414,6 +433,7 @@ impl Session {
                     &sources[first],
                     &mut entry,
                     journal,
+                    refreshed,
                 );
                 outcomes[first] = self.settle(baseline, &damaged[first], result, refreshed)?;
                 for &other in &wanting[1..] {
@@ -428,6 +448,7 @@ impl Session {
                             &sources[other],
                             &mut file,
                             journal,
+                            refreshed,
                         ),
                         Err(e) => Err(Failure::File(crate::files::refusal(&e))),
                     };
@@ -462,10 +483,12 @@ impl Session {
         source: &Option<Source>,
         copy: &mut dyn std::io::Read,
         journal: &mut journal::Journal,
+        refreshed: &mut Vec<(usize, Vec<u8>, Meta)>,
     ) -> Result<Meta, Failure> {
         let spec = &baseline.roots[d.root].spec;
         let target = Target {
             root: &spec.path,
+            base: &baseline.roots[d.root],
             rel: &d.rel,
             profiled: &d.profiled,
             algorithm: spec.hash,
@@ -496,7 +519,10 @@ impl Session {
             bus.emit(&event)?;
             Ok(bus.flush()?)
         };
-        restore::restore(&target, copy, journal, &mut placing)
+        let mut created = Vec::new();
+        let result = restore::restore(&target, copy, journal, &mut placing, &mut created);
+        refreshed.extend(created.into_iter().map(|(rel, meta)| (d.root, rel, meta)));
+        result
     }
 
     /// Records one file's outcome on the trail and turns it into the report's status.

@@ -46,6 +46,8 @@ impl Seen {
 /// One file to put back.
 pub struct Target<'a> {
     pub root: &'a Path,
+    /// The root's profile: the directories on the way, if they must be made again.
+    pub base: &'a pacsguard_profile::RootProfile,
     pub rel: &'a [u8],
     pub profiled: &'a Entry,
     pub algorithm: HashAlgorithm,
@@ -80,9 +82,10 @@ pub fn restore(
     copy: &mut dyn Read,
     journal: &mut Journal,
     placing: &mut dyn FnMut(&Path) -> Result<(), EngineError>,
+    created: &mut Vec<(Vec<u8>, Meta)>,
 ) -> Result<Meta, Failure> {
     let (parent, name) = split_rel(target.rel);
-    let dir = open_dir_below(target.root, parent)?;
+    let dir = open_dir_below(target, parent, journal, created)?;
     let path = pacsguard_profile::RootProfile::absolute_of(target.root, target.rel);
     let temp_name = temp_name(name)?;
     let temp_path = path.with_file_name(std::ffi::OsStr::from_bytes(&temp_name));
@@ -177,16 +180,35 @@ fn verify(target: &Target<'_>, dir: &OwnedFd, temp_name: &[u8]) -> Result<(), Fa
     )
     .map_err(file_failure("cannot read the copy back"))?;
     let mut file = File::from(fd);
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)
-        .map_err(|e| Failure::File(format!("cannot read the copy back: {e}")))?;
-    let digest = profile_digest(target.algorithm, target.split, &bytes);
-    match (digest, target.profiled.content.digest()) {
-        (Some(got), Some(want))
-            if got == *want && bytes.len() as u64 == target.profiled.meta.size =>
-        {
-            Ok(())
+    let unreadable = |e: io::Error| Failure::File(format!("cannot read the copy back: {e}"));
+    let (digest, len) = if target.split {
+        // A DICOM instance hashed as header + Pixel Data is read whole, as `check` reads
+        // it (the profile splits none larger than MAX_SPLIT_BYTES).
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(unreadable)?;
+        (
+            profile_digest(target.algorithm, true, &bytes),
+            bytes.len() as u64,
+        )
+    } else {
+        let mut hasher = target.algorithm.hasher();
+        let mut buffer = vec![0u8; pacsguard_fs::HASH_BUFFER_SIZE];
+        let mut len = 0u64;
+        loop {
+            match file.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => {
+                    hasher.update(&buffer[..n]);
+                    len += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(unreadable(e)),
+            }
         }
+        (Some(hasher.finalize()), len)
+    };
+    match (digest, target.profiled.content.digest()) {
+        (Some(got), Some(want)) if got == *want && len == target.profiled.meta.size => Ok(()),
         _ => Err(Failure::File(
             "the copy written does not have the profile's digest; it was removed".to_owned(),
         )),
@@ -253,12 +275,12 @@ fn meta_of(stat: &rustix::fs::Stat, profiled: &Entry) -> Meta {
     Meta {
         dev: stat.st_dev,
         ino: stat.st_ino,
-        nlink: stat.st_nlink as u64,
+        nlink: stat.st_nlink,
         ctime: pacsguard_fs::Timestamp {
             sec: stat.st_ctime,
             nsec: u32::try_from(stat.st_ctime_nsec).unwrap_or(0),
         },
-        ..profiled.meta.clone()
+        ..profiled.meta
     }
 }
 
@@ -281,21 +303,78 @@ fn split_rel(rel: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
-/// The directory `parent` below `root`, each component opened without following a link:
-/// a symbolic link put on the way cannot lead the restore out of the tree.
-fn open_dir_below(root: &Path, parent: &[u8]) -> Result<OwnedFd, Failure> {
+/// The directory `parent` below the root, each component opened without following a
+/// link: a symbolic link put on the way cannot lead the restore out of the tree. A
+/// directory the profile records that is gone (deleted with its files) is made again with
+/// the profile's owner and mode; its new inode is journaled and listed in `created`.
+fn open_dir_below(
+    target: &Target<'_>,
+    parent: &[u8],
+    journal: &mut Journal,
+    created: &mut Vec<(Vec<u8>, Meta)>,
+) -> Result<OwnedFd, Failure> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let mut dir = rustix::fs::open(root, flags, Mode::empty())
+    let mut dir = rustix::fs::open(target.root, flags, Mode::empty())
         .map_err(file_failure("cannot open the profiled root"))?;
+    let mut rel: Vec<u8> = Vec::new();
     for component in parent.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
-        dir = rustix::fs::openat(&dir, component, flags, Mode::empty()).map_err(|e| {
-            Failure::File(format!(
-                "cannot open its directory {} (gone, or no longer a directory: a link is not followed): {}",
-                pacsguard_events::escape_bytes(component),
-                io::Error::from(e)
-            ))
-        })?;
+        if !rel.is_empty() {
+            rel.push(b'/');
+        }
+        rel.extend_from_slice(component);
+        let opened = match rustix::fs::openat(&dir, component, flags, Mode::empty()) {
+            Err(rustix::io::Errno::NOENT) => make_dir(target, &dir, component, &rel, journal, created)?,
+            other => other.map_err(|e| {
+                Failure::File(format!(
+                    "cannot open its directory {} (no longer a directory? a link is not followed): {}",
+                    pacsguard_events::escape_bytes(&rel),
+                    io::Error::from(e)
+                ))
+            })?,
+        };
+        dir = opened;
     }
+    Ok(dir)
+}
+
+fn make_dir(
+    target: &Target<'_>,
+    parent: &OwnedFd,
+    name: &[u8],
+    rel: &[u8],
+    journal: &mut Journal,
+    created: &mut Vec<(Vec<u8>, Meta)>,
+) -> Result<OwnedFd, Failure> {
+    let Some(profiled) = target
+        .base
+        .entry(rel)
+        .filter(|e| e.kind == pacsguard_fs::EntryType::Directory)
+    else {
+        return Err(Failure::File(format!(
+            "its directory {} is gone and the profile does not record it",
+            pacsguard_events::escape_bytes(rel)
+        )));
+    };
+    // Private until it has the profile's owner and mode.
+    rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o700))
+        .map_err(file_failure("cannot make its directory again"))?;
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let dir = rustix::fs::openat(parent, name, flags, Mode::empty())
+        .map_err(file_failure("cannot open the directory it made"))?;
+    let m = &profiled.meta;
+    rustix::fs::fchown(
+        &dir,
+        Some(rustix::fs::Uid::from_raw(m.uid)),
+        Some(rustix::fs::Gid::from_raw(m.gid)),
+    )
+    .map_err(file_failure("cannot give the directory its owner"))?;
+    rustix::fs::fchmod(&dir, Mode::from_raw_mode(m.mode & 0o7777))
+        .map_err(file_failure("cannot set the directory's mode"))?;
+    rustix::fs::fsync(parent).map_err(file_failure("cannot sync the directory"))?;
+    let stat = rustix::fs::fstat(&dir).map_err(file_failure("cannot stat the directory"))?;
+    let path = pacsguard_profile::RootProfile::absolute_of(target.root, rel);
+    journal.placing(&path, stat.st_dev, stat.st_ino)?;
+    created.push((rel.to_vec(), meta_of(&stat, profiled)));
     Ok(dir)
 }
 
@@ -313,4 +392,124 @@ pub fn remove_leftovers(temps: &[PathBuf]) -> Vec<PathBuf> {
         }
     }
     removed
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt as _;
+
+    use pacsguard_fs::{Content, EntryType, Timestamp};
+    use pacsguard_profile::{Policy, RootProfile, RootSpec};
+
+    use super::*;
+
+    fn profiled(good: &[u8], meta: &std::fs::Metadata) -> Entry {
+        Entry {
+            rel: b"a".to_vec(),
+            kind: EntryType::File,
+            meta: Meta {
+                size: good.len() as u64,
+                mode: 0o100640,
+                mtime: Timestamp {
+                    sec: 1_500_000_000,
+                    nsec: 123,
+                },
+                ..Meta::of(meta)
+            },
+            link_target: None,
+            xattrs: Vec::new(),
+            content: Content::Hashed {
+                digest: profile_digest(HashAlgorithm::Blake3, false, good).expect("digest"),
+                prefix: None,
+                dicom: None,
+            },
+        }
+    }
+
+    /// The damaged file is replaced only if it is still the one the report saw.
+    #[test]
+    fn a_file_changed_after_the_report_is_left_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().canonicalize().expect("canonical");
+        let damaged = root.join("a");
+        std::fs::write(&damaged, b"encrypted").expect("write");
+        let meta = std::fs::symlink_metadata(&damaged).expect("stat");
+        let entry = profiled(b"good", &meta);
+        let base = RootProfile {
+            spec: RootSpec {
+                path: root.clone(),
+                policy: Policy::Static,
+                hash: HashAlgorithm::Blake3,
+                exclude: Vec::new(),
+                cross_mounts: false,
+            },
+            entries: vec![entry.clone()],
+        };
+        let seen = Seen::of(&Meta::of(&meta));
+        let mut journal = Journal::new(root.join("journal"));
+        let mut target = Target {
+            root: &root,
+            base: &base,
+            rel: b"a",
+            profiled: &entry,
+            algorithm: HashAlgorithm::Blake3,
+            split: false,
+            seen: Some(Seen {
+                ino: seen.ino + 1,
+                ..seen
+            }),
+        };
+        let mut placed = 0;
+        let result = restore(
+            &target,
+            &mut &b"good"[..],
+            &mut journal,
+            &mut |_| {
+                placed += 1;
+                Ok(())
+            },
+            &mut Vec::new(),
+        );
+        assert!(
+            matches!(&result, Err(Failure::File(why)) if why.contains("changed since")),
+            "{result:?}"
+        );
+        assert_eq!(std::fs::read(&damaged).expect("read"), b"encrypted");
+        let names = |root: &Path| -> Vec<_> {
+            std::fs::read_dir(root)
+                .expect("list")
+                .map(|e| e.expect("entry").file_name())
+                .collect()
+        };
+        assert_eq!(names(&root).len(), 2, "{:?}", names(&root)); // a + the journal
+
+        // Wrong bytes from the backup: refused before anything is renamed.
+        target.seen = Some(seen);
+        let result = restore(
+            &target,
+            &mut &b"evil"[..],
+            &mut journal,
+            &mut |_| Ok(()),
+            &mut Vec::new(),
+        );
+        assert!(matches!(result, Err(Failure::File(_))), "{result:?}");
+        assert_eq!(std::fs::read(&damaged).expect("read"), b"encrypted");
+
+        // Still what the report saw: restored, with the profile's mode and mtime.
+        let restored = restore(
+            &target,
+            &mut &b"good"[..],
+            &mut journal,
+            &mut |_| Ok(()),
+            &mut Vec::new(),
+        )
+        .map_err(|e| format!("{e:?}"))
+        .expect("restored");
+        assert_eq!(std::fs::read(&damaged).expect("read"), b"good");
+        let now = std::fs::symlink_metadata(&damaged).expect("stat");
+        assert_eq!(now.mode() & 0o7777, 0o640);
+        assert_eq!((now.mtime(), now.mtime_nsec()), (1_500_000_000, 123));
+        assert_eq!(restored.ino, now.ino());
+        assert_eq!(names(&root).len(), 2, "{:?}", names(&root));
+    }
 }
