@@ -95,3 +95,12 @@ if [[ ! -d $sdists/pypdf/resources ]]; then
   mv "$sdists/pypdf.partial/pypdf-5.1.0" "$sdists/pypdf"
   rm -rf "$sdists/pypdf.partial"
 fi
+
+# A real Debian package for the patch-review test (`diff` between the profiles before and
+# after installing it into a test root): downloaded, never installed. (issue 17)
+debs="$(cd "$(dirname "$0")/.." && pwd)/.testdata/debs"
+if ! compgen -G "$debs/hello_*.deb" >/dev/null; then
+  mkdir -p "$debs"
+  # (as root apt warns that it downloads unsandboxed: expected here)
+  (cd "$debs" && { apt-get download hello 2>/dev/null || { apt-get update -qq && apt-get download hello; }; } >/dev/null)
+fi

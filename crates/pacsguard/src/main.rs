@@ -15,8 +15,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 use pacsguard_engine::{
-    AcceptRequest, CheckRequest, Home, ProfileRequest, RecoverRequest, ScanRequest, Session,
-    ShowFilter, Vault, WatchRequest, default_home,
+    AcceptRequest, CheckRequest, Home, ProfileRef, ProfileRequest, RecoverRequest, ScanRequest,
+    Session, ShowFilter, Vault, WatchRequest, default_home,
 };
 use pacsguard_profile::{HashAlgorithm, Policy};
 
@@ -36,6 +36,18 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+enum ProfileCommand {
+    /// Write the signed profile to a new self-contained file (never overwrites): a
+    /// release's or a test system's profile, for `diff`.
+    Export {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum Command {
     /// Create the home: config template, Ed25519 signing key (0600), empty store and event log.
     Init {
@@ -43,7 +55,10 @@ enum Command {
         json: bool,
     },
     /// Build or extend the signed profile of these trees (or of all configured roots).
+    #[command(args_conflicts_with_subcommands = true)]
     Profile {
+        #[command(subcommand)]
+        action: Option<ProfileCommand>,
         paths: Vec<PathBuf>,
         /// Policy for these roots (default: the configuration's, else static).
         #[arg(long, value_enum)]
@@ -135,6 +150,17 @@ enum Command {
     Sanitize {
         input: PathBuf,
         output: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What changed between two profiles: `current` (the home's signed profile) or a file
+    /// written by `profile export`. Added, removed, moved and changed entries (content,
+    /// mode, owner, capabilities and other extended attributes), grouped by directory.
+    Diff {
+        /// `current` or an export file.
+        a: String,
+        /// `current` or an export file.
+        b: String,
         #[arg(long)]
         json: bool,
     },
@@ -366,13 +392,20 @@ impl Command {
     fn wants_json(&self) -> bool {
         match self {
             Command::Init { json }
-            | Command::Profile { json, .. }
+            | Command::Profile {
+                action: None, json, ..
+            }
+            | Command::Profile {
+                action: Some(ProfileCommand::Export { json, .. }),
+                ..
+            }
             | Command::Check { json, .. }
             | Command::Watch { json, .. }
             | Command::Serve { json, .. }
             | Command::Accept { json, .. }
             | Command::Scan { json, .. }
             | Command::Sanitize { json, .. }
+            | Command::Diff { json, .. }
             | Command::Recover { json, .. } => *json,
             Command::Quarantine { command } => match command {
                 QuarantineCommand::List { json } | QuarantineCommand::Show { json, .. } => *json,
@@ -403,6 +436,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Profile {
+            action: Some(ProfileCommand::Export { out, json }),
+            ..
+        } => {
+            let report = Session::open(home)?.profile_export(&out)?;
+            output::export(&report, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Diff { a, b, json } => {
+            let side = |s: String| {
+                if s == "current" {
+                    ProfileRef::Current
+                } else {
+                    ProfileRef::Export(PathBuf::from(s))
+                }
+            };
+            let report = Session::open(home)?.diff(&side(a), &side(b))?;
+            output::diff(&report, json)?;
+            Ok(ExitCode::from(u8::from(report.differs())))
+        }
+        Command::Profile {
+            action: None,
             paths,
             policy,
             hash,

@@ -7,9 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use pacsguard_engine::{
-    AcceptReport, AuditVerifyReport, CheckReport, InitReport, ProfileReport, QuarantineRecord,
-    Readiness, RecoverReport, ReinitReport, RootSummary, SanitizeReport, ScanReport, WatchOutput,
-    WatchReport, WitnessInitReport,
+    AcceptReport, AuditVerifyReport, CheckReport, DiffReport, ExportReport, InitReport,
+    ProfileReport, QuarantineRecord, Readiness, RecoverReport, ReinitReport, RootSummary,
+    SanitizeReport, ScanReport, WatchOutput, WatchReport, WitnessInitReport,
 };
 use pacsguard_events::{Finding, SeverityCounts, escape_bytes, escape_path};
 use serde::Serialize;
@@ -394,6 +394,55 @@ pub fn sanitize(report: &SanitizeReport, as_json: bool) -> Result<()> {
             "the copy still carries the findings above: sanitize clears the preamble only"
         );
     }
+    write_stdout(&text)
+}
+
+pub fn export(report: &ExportReport, as_json: bool) -> Result<()> {
+    if as_json {
+        return json("profile export", report);
+    }
+    write_stdout(&format!(
+        "exported baseline generation {} ({} entries) to {}, signed by {}\n",
+        report.generation,
+        report.entries,
+        escape_path(&report.out),
+        report.key_fingerprint
+    ))
+}
+
+pub fn diff(report: &DiffReport, as_json: bool) -> Result<()> {
+    if as_json {
+        return json("diff", report);
+    }
+    let mut text = String::new();
+    for (name, side) in [("a", &report.a), ("b", &report.b)] {
+        let _ = writeln!(
+            text,
+            "{name}: {} (generation {}, signed by {})",
+            side.source, side.generation, side.key_fingerprint
+        );
+    }
+    for dir in &report.directories {
+        let _ = writeln!(text, "{}/", escape_path(&dir.directory));
+        for change in &dir.changes {
+            let name = change.path.file_name().map_or_else(
+                || escape_path(&change.path),
+                |n| escape_bytes(n.as_encoded_bytes()),
+            );
+            let _ = writeln!(
+                text,
+                "  {:<16} {name}: {}",
+                change.kind.as_str(),
+                change.detail
+            );
+        }
+    }
+    let c = &report.counts;
+    let _ = writeln!(
+        text,
+        "{} added, {} removed, {} moved, {} changed",
+        c.added, c.removed, c.moved, c.changed
+    );
     write_stdout(&text)
 }
 

@@ -2,6 +2,8 @@
 
 mod accept;
 mod check;
+mod diff;
+mod export;
 mod profile;
 mod quarantine;
 mod recover;
@@ -30,6 +32,8 @@ use serde::Serialize;
 
 pub use accept::{AcceptReport, AcceptRequest};
 pub use check::{CheckReport, CheckRequest};
+pub use diff::{DiffCounts, DiffReport, DirectoryChanges, ProfileRef, Side};
+pub use export::{ExportReport, MAX_EXPORT_BYTES};
 pub use profile::{ProfileReport, ProfileRequest};
 pub use recover::{
     BackupSummary, MAX_ARCHIVE_MEMBERS, MAX_CACHE_BYTES, MAX_JOURNAL_BYTES, Readiness,
