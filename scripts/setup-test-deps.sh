@@ -32,6 +32,8 @@ declare -A needed=(
   [openssl]=openssl
   # edits the store the way an intruder would (issue 12: acceptances edited in place)
   [sqlite3]=sqlite3
+  # backups made the way a PACS team makes them, for `recover` (issue 17)
+  [rsync]=rsync
 )
 
 # packages that provide no command of their own

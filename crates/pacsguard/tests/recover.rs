@@ -62,13 +62,6 @@ fn run_ok(program: &str, args: &[&str]) {
     assert!(out.status.success(), "{program} {args:?}: {}", stderr(&out));
 }
 
-fn have(program: &str) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 fn json(out: &std::process::Output) -> Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(out), stderr(out)))
@@ -163,7 +156,7 @@ fn a_ransomware_attack_is_reported_then_undone_from_cp_rsync_and_tar_backups() {
         ],
     );
     let rsynced = base.join("backup-rsync");
-    if have("rsync") {
+    {
         run_ok(
             "rsync",
             &[
@@ -265,7 +258,7 @@ fn a_ransomware_attack_is_reported_then_undone_from_cp_rsync_and_tar_backups() {
     }
 
     // Once more from the rsync copy, after a second attack: by digest, whatever the layout.
-    if have("rsync") {
+    {
         let attack = ransomware(&files);
         for locked in &attack.locked {
             fs::remove_file(locked).expect("remove");
