@@ -553,3 +553,46 @@ fn state_of_in(report: &Value, p: &Path) -> Option<String> {
         .find(|u| u["path"] == p.to_str().expect("utf-8"))
         .map(|u| u["state"].as_str().expect("state").to_owned())
 }
+
+#[test]
+fn a_log_of_a_growing_root_is_reported_but_never_rolled_back() {
+    let env = Env::new();
+    let logs = env
+        .dir
+        .path()
+        .canonicalize()
+        .expect("canonical")
+        .join("logs");
+    fs::create_dir(&logs).expect("mkdir");
+    let log = logs.join("pacs.log");
+    fs::write(&log, b"line 1\nline 2\n").expect("write");
+    let logs_str = logs.to_str().expect("utf-8");
+    let out = env.run(&["profile", logs_str, "--policy", "growing"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let copy = env
+        .dir
+        .path()
+        .canonicalize()
+        .expect("canonical")
+        .join("backup");
+    run_ok("cp", &["-a", logs_str, copy.to_str().expect("utf-8")]);
+    // Its old prefix rewritten, then lines written since: damaged, and still being used.
+    fs::write(&log, b"LINE 1\nline 2\nline 3 written since\n").expect("write");
+    let out = env.run(&[
+        "recover",
+        "--apply",
+        "--json",
+        "--from",
+        copy.to_str().expect("utf-8"),
+        logs_str,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["counts"]["damaged"], 1, "{report:#}");
+    assert_eq!(report["counts"]["restored"], 0, "{report:#}");
+    assert_eq!(report["files"][0]["status"], "recoverable", "{report:#}");
+    assert_eq!(
+        fs::read(&log).expect("read"),
+        b"LINE 1\nline 2\nline 3 written since\n"
+    );
+}

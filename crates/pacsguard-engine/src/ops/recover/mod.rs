@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use pacsguard_events::{Action, Event, Finding, FindingKind, Outcome, escape_path};
 use pacsguard_fs::{Content, Entry, EntryType, Meta};
-use pacsguard_profile::{Baseline, RootProfile, compare};
+use pacsguard_profile::{Baseline, Policy, RootProfile, compare};
 use pacsguard_store::Acceptance;
 use serde::Serialize;
 
@@ -273,9 +273,21 @@ impl Session {
                     .and_then(|copies| copies.first().cloned())
             })
             .collect();
+        // A log of a growing root has grown since it was profiled: putting the profiled
+        // version back would destroy every line written since. Its backup copy is
+        // reported, never written.
+        let growing = |d: &Damaged| baseline.roots[d.root].spec.policy == Policy::Growing;
         let mut outcomes: Vec<(Status, Option<String>)> = sources
             .iter()
-            .map(|s| match s {
+            .zip(&damaged)
+            .map(|(s, d)| match s {
+                Some(_) if growing(d) => (
+                    Status::Recoverable,
+                    Some(
+                        "in a growing root: --apply does not restore it (the lines written since the profile would be lost); copy it back by hand if that is wanted"
+                            .to_owned(),
+                    ),
+                ),
                 Some(_) => (Status::Recoverable, None),
                 None => (
                     Status::NotRecoverable,
@@ -284,10 +296,15 @@ impl Session {
             })
             .collect();
         if request.apply {
+            let writable: Vec<Option<Source>> = sources
+                .iter()
+                .zip(&damaged)
+                .map(|(s, d)| s.clone().filter(|_| !growing(d)))
+                .collect();
             self.apply(
                 &baseline,
                 &damaged,
-                &sources,
+                &writable,
                 &mut outcomes,
                 &mut journal,
                 &mut refreshed,
