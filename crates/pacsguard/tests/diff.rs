@@ -165,3 +165,17 @@ fn a_package_installed_between_two_profiles_is_exactly_what_dpkg_says() {
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     assert!(stderr(&out).contains("truncated.pgx"), "{}", stderr(&out));
 }
+
+#[test]
+fn an_export_over_max_export_bytes_is_refused_unread() {
+    let env = Env::new();
+    env.profile(&[]);
+    let huge = env.dir.path().join("huge.pgx");
+    let file = fs::File::create(&huge).expect("create");
+    // Sparse: nothing is written, the size alone is over the limit.
+    file.set_len(pacsguard_engine::MAX_EXPORT_BYTES + 1)
+        .expect("set_len");
+    let out = env.run(&["diff", huge.to_str().expect("utf-8"), "current"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(stderr(&out).contains("huge.pgx"), "{}", stderr(&out));
+}

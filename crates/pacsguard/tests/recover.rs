@@ -596,3 +596,36 @@ fn a_log_of_a_growing_root_is_reported_but_never_rolled_back() {
         b"LINE 1\nline 2\nline 3 written since\n"
     );
 }
+
+#[test]
+fn a_digest_cache_over_max_cache_bytes_is_reported_and_replaced() {
+    let env = Env::new();
+    env.profile(&[]);
+    let copy = env
+        .dir
+        .path()
+        .canonicalize()
+        .expect("canonical")
+        .join("backup");
+    run_ok("cp", &["-a", env.tree_str(), copy.to_str().expect("utf-8")]);
+    let cache = env.home.join("recover-cache.json");
+    let file = fs::File::create(&cache).expect("create");
+    // Sparse: the size alone is over the limit.
+    file.set_len(pacsguard_engine::MAX_CACHE_BYTES + 1)
+        .expect("set_len");
+    let from = copy.to_str().expect("utf-8");
+    let out = env.run(&["recover", "--readiness", "--json", "--from", from]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report = json(&out);
+    let problems = report["problems"].as_array().expect("problems");
+    assert!(
+        problems.iter().any(|p| p["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("MAX_CACHE_BYTES"))),
+        "{report:#}"
+    );
+    // Replaced by a cache of this run: the next run is complete and uses it.
+    assert!(fs::metadata(&cache).expect("stat").len() < pacsguard_engine::MAX_CACHE_BYTES);
+    let out = env.run(&["recover", "--readiness", "--json", "--from", from]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}

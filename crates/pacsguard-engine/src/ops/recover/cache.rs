@@ -81,13 +81,18 @@ impl Cached {
 }
 
 impl DigestCache {
-    pub fn load(path: &Path) -> Result<DigestCache, EngineError> {
-        // Refused when not a regular file or too large, like every file of the home;
-        // unparsable: rebuilt.
+    /// The cache, and why it was not used when it was not (refused: not a regular
+    /// file, or over `MAX_CACHE_BYTES`). Unparsable (torn, another version): started anew.
+    pub fn load(path: &Path) -> (DigestCache, Option<String>) {
         match crate::files::read_bounded(path, MAX_CACHE_BYTES) {
-            Ok(Some(bytes)) => Ok(serde_json::from_slice(&bytes).unwrap_or_default()),
-            Ok(None) => Ok(DigestCache::default()),
-            Err(_) => Ok(DigestCache::default()),
+            Ok(Some(bytes)) => (serde_json::from_slice(&bytes).unwrap_or_default(), None),
+            Ok(None) => (DigestCache::default(), None),
+            Err(e) => (
+                DigestCache::default(),
+                Some(format!(
+                    "the digest cache was not used ({e}; MAX_CACHE_BYTES is {MAX_CACHE_BYTES}): every backup file was hashed again, and the cache started anew"
+                )),
+            ),
         }
     }
 

@@ -122,3 +122,33 @@ fn number(text: &[u8]) -> Result<u64, EngineError> {
             EngineError::Usage("recover.journal: a device or inode is not a number".into())
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_journal_at_the_limit_is_read_and_one_byte_over_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("recover.journal");
+        let mut journal = Journal::new(path.clone());
+        let temp = dir.path().join(".a.0011223344556677.pacsguard-recover");
+        journal.temp(&temp).expect("journaled");
+        journal
+            .placing(&dir.path().join("a"), 7, 42)
+            .expect("journaled");
+        let written = std::fs::metadata(&path).expect("stat").len();
+        // Padded with empty lines (ignored) to exactly MAX_JOURNAL_BYTES.
+        let mut bytes = std::fs::read(&path).expect("read");
+        bytes.resize(usize::try_from(MAX_JOURNAL_BYTES).expect("fits"), b'\n');
+        std::fs::write(&path, &bytes).expect("write");
+        let read = Journal::new(path.clone()).read().expect("at the limit");
+        assert_eq!(read.temps, vec![temp]);
+        assert_eq!(read.placed, vec![(dir.path().join("a"), 7, 42)]);
+        assert!(written < MAX_JOURNAL_BYTES);
+        bytes.push(b'\n');
+        std::fs::write(&path, &bytes).expect("write");
+        let err = Journal::new(path).read().expect_err("over the limit");
+        assert!(err.to_string().contains("recover.journal"), "{err}");
+    }
+}

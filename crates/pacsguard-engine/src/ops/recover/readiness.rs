@@ -109,8 +109,17 @@ impl Session {
             }
         }
         progress.phase("reading the backups");
-        let cache = super::cache::DigestCache::load(&self.home.dir.join(super::cache::CACHE_FILE))?;
+        let cache_path = self.home.dir.join(super::cache::CACHE_FILE);
+        let (cache, unused) = super::cache::DigestCache::load(&cache_path);
         let mut index = backup::search_cached(&request.from, &wanted, Some(&cache), true)?;
+        if let Some(why) = unused {
+            index.problems.push(Finding::new(
+                cache_path.clone(),
+                pacsguard_events::FindingKind::NotInspected,
+                pacsguard_events::Severity::Warning,
+                why,
+            ));
+        }
         // Relative paths in the backups, by every suffix at a '/' (a backup of /srv/pacs
         // may hold it as pacs/..., srv/pacs/... or at its top).
         let mut at_suffix: HashMap<&[u8], &PathBuf> = HashMap::new();
@@ -161,7 +170,7 @@ impl Session {
             });
         }
         drop(at_suffix);
-        index.save_cache(&self.home.dir.join(super::cache::CACHE_FILE))?;
+        index.save_cache(&cache_path)?;
         let readiness = Readiness {
             generation: info.generation,
             backups: std::mem::take(&mut index.summaries),
