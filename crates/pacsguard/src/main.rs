@@ -81,6 +81,12 @@ enum Command {
         /// Re-hash only files whose size, mtime, ctime or inode changed.
         #[arg(long)]
         fast: bool,
+        /// Verify against this profile export instead of the home's profile (needs --trust).
+        #[arg(long, value_name = "FILE", requires = "trust")]
+        against: Option<PathBuf>,
+        /// The public key (a signing.pub file) the export must be signed by.
+        #[arg(long, value_name = "KEY", requires = "against")]
+        trust: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -478,10 +484,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
             output::profile(&report, json)?;
             Ok(output::status(&report.counts))
         }
-        Command::Check { paths, fast, json } => {
-            let report = match Session::open(home)?
-                .check(&CheckRequest { paths, fast }, progress.as_ref())
-            {
+        Command::Check {
+            paths,
+            fast,
+            against,
+            trust,
+            json,
+        } => {
+            let request = CheckRequest { paths, fast };
+            let mut session = Session::open(home)?;
+            let checked = match (against, trust) {
+                (Some(export), Some(trust)) => {
+                    session.check_against(&request, &export, &trust, progress.as_ref())
+                }
+                _ => session.check(&request, progress.as_ref()),
+            };
+            let report = match checked {
                 // Found but not recorded (a full home disk): shown, then the failure.
                 // One JSON document: the findings and the error together.
                 Err(pacsguard_engine::EngineError::Unrecorded { findings, source }) => {

@@ -179,3 +179,82 @@ fn an_export_over_max_export_bytes_is_refused_unread() {
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     assert!(stderr(&out).contains("huge.pgx"), "{}", stderr(&out));
 }
+
+#[test]
+fn check_against_a_vendor_export_verifies_origin_with_the_trusted_key() {
+    // The vendor: its own home, the release profiled and exported.
+    let env = Env::new();
+    let vendor = env.dir.path().join("vendor-home");
+    let run_vendor = |args: &[&str]| {
+        common::pacsguard()
+            .arg("--home")
+            .arg(&vendor)
+            .args(args)
+            .output()
+            .expect("pacsguard runs")
+    };
+    assert_eq!(run_vendor(&["init"]).status.code(), Some(0));
+    assert_eq!(
+        run_vendor(&["profile", env.tree_str()]).status.code(),
+        Some(0)
+    );
+    let release = env.dir.path().join("release.pgx");
+    let release = release.to_str().expect("utf-8");
+    assert_eq!(
+        run_vendor(&["profile", "export", "--out", release])
+            .status
+            .code(),
+        Some(0)
+    );
+    let vendor_key = vendor.join("signing.pub");
+    let vendor_key = vendor_key.to_str().expect("utf-8");
+
+    // The site: its own home, never profiled this tree; checks it against the release.
+    let site_check =
+        |trust: &str| env.run(&["check", "--json", "--against", release, "--trust", trust]);
+    let out = site_check(vendor_key);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    // Installed elsewhere: the same bytes, modes and mtimes, other inodes and ctimes
+    // (`cp -a`), are still the vendor's release.
+    let site_tree = env.dir.path().join("copy");
+    let moved = env.dir.path().join("original");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(&env.tree)
+        .arg(&site_tree)
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    fs::rename(&env.tree, &moved).expect("rename");
+    fs::rename(&site_tree, &env.tree).expect("rename");
+    let out = site_check(vendor_key);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    fs::write(env.path("readme.txt"), b"patched by someone else\n").expect("write");
+    let out = site_check(vendor_key);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).contains("content-changed"), "{}", stdout(&out));
+    // Signed, but not by the key the site trusts: refused, naming both.
+    let own_key = env.home.join("signing.pub");
+    let out = site_check(own_key.to_str().expect("utf-8"));
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("not by the trusted key"),
+        "{}",
+        stderr(&out)
+    );
+    // --against alone is a usage error.
+    let out = env.run(&["check", "--against", release]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -186,6 +186,25 @@ pub fn read_export(path: &Path) -> Result<Exported, EngineError> {
     })
 }
 
+/// A trusted public key: a `signing.pub` file (the hex key on its first line), as
+/// `pacsguard init` writes it in the home of whoever signs exports.
+pub fn read_trusted_key(path: &Path) -> Result<VerifyingKey, EngineError> {
+    let text = crate::files::read_text(path, crate::files::MAX_SMALL_FILE_BYTES)?
+        .ok_or_else(|| EngineError::io(path, "no such file"))?;
+    let bad = || {
+        EngineError::io(
+            path,
+            "not a public key (64 hex digits on the first line, as in signing.pub)",
+        )
+    };
+    let first = text.lines().next().ok_or_else(bad)?.trim();
+    let bytes: [u8; 32] = hex::decode(first)
+        .map_err(|_| bad())?
+        .try_into()
+        .map_err(|_| bad())?;
+    VerifyingKey::from_bytes(&bytes).map_err(|_| bad())
+}
+
 fn field<'a>(path: &Path, r: &mut Reader<'a>) -> Result<&'a [u8], EngineError> {
     r.bytes().ok_or_else(|| {
         EngineError::io(
