@@ -9,7 +9,6 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use common::{Env, stderr, stdout};
 use serde_json::Value;
@@ -353,8 +352,14 @@ fn kill_9_during_apply_leaves_every_file_old_or_restored() {
         fs::set_permissions(path, fs::Permissions::from_mode(0o644)).expect("chmod");
         fs::write(path, bytes).expect("encrypt");
     }
+    // The kills are paced on how long this machine takes to get to the restores (the
+    // report: open, re-hash, search), so they land during the restores under any load.
+    let started = std::time::Instant::now();
+    let out = env.run(&["recover", "--from", copy.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report = started.elapsed();
     let mut interrupted = 0;
-    for i in 0..20u64 {
+    for i in 0..20u32 {
         let mut child = common::pacsguard()
             .arg("--home")
             .arg(&env.home)
@@ -368,7 +373,7 @@ fn kill_9_during_apply_leaves_every_file_old_or_restored() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("spawn");
-        std::thread::sleep(Duration::from_millis(20 + i * 13));
+        std::thread::sleep(report * (6 + i) / 10);
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
         let mut restored = 0;
