@@ -319,8 +319,13 @@ fn a_file_changed_since_the_backup_is_not_recoverable_from_it() {
 fn a_bad_backup_is_an_error_naming_it() {
     let env = Env::new();
     env.profile(&[]);
-    fs::remove_file(env.path("readme.txt")).expect("delete");
     let base = env.dir.path().canonicalize().expect("canonical");
+    // Nothing damaged yet: a backup that is not there is still an error.
+    let nowhere = base.join("nowhere");
+    let out = env.run(&["recover", "--from", nowhere.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(stderr(&out).contains("nowhere"), "{}", stderr(&out));
+    fs::remove_file(env.path("readme.txt")).expect("delete");
     let not_tar = base.join("notes.tar");
     fs::write(&not_tar, vec![b'x'; 2000]).expect("write");
     for from in [not_tar.clone(), base.join("nowhere")] {

@@ -130,6 +130,21 @@ impl Index {
     }
 }
 
+/// Refuses (exit 2, naming it) a backup that is not there, or is neither a directory
+/// nor a regular file (a tar archive): a symbolic link is not followed.
+pub fn validate(backups: &[PathBuf]) -> Result<(), EngineError> {
+    for backup in backups {
+        let meta = std::fs::symlink_metadata(backup).map_err(|e| EngineError::io(backup, e))?;
+        if !meta.is_dir() && !meta.is_file() {
+            return Err(EngineError::io(
+                backup,
+                "not a directory or a regular file (a tar archive): a symbolic link is not followed",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Reads every backup for copies of `wanted`. A backup that is neither a directory nor a
 /// regular file, or cannot be opened, is an error (exit 2): a report that silently left a
 /// named backup out would understate what can be recovered.

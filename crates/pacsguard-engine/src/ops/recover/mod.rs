@@ -173,6 +173,8 @@ impl Session {
                 "name at least one backup with --from (a directory copy or a tar archive)".into(),
             ));
         }
+        // A backup named wrong is an error even when nothing turns out to be damaged.
+        backup::validate(&request.from)?;
         let (mut baseline, info) = self.require_baseline()?;
         let targets = self.check_targets(&baseline, &request.paths)?;
         let mut journal = journal::Journal::new(self.home.dir.join("recover.journal"));
