@@ -5,7 +5,7 @@
 //! link), synced, read back and verified against the profile's digest, given the
 //! profile's owner, mode, extended attributes and modification time, and only then
 //! renamed over the damaged file, if that is still the file the report saw (same device,
-//! inode, size and mtime, looked at again just before the rename) or, for a missing file,
+//! inode, size, mtime and ctime, looked at again just before the rename) or, for a missing file,
 //! still missing (`RENAME_NOREPLACE`). `rename` is atomic: whoever reads the path sees the
 //! damaged file or the restored one, never a mix. Every temporary file is journaled
 //! before it is created, so an interrupted run's leftovers are removed by the next.
@@ -30,6 +30,9 @@ pub struct Seen {
     pub ino: u64,
     pub size: u64,
     pub mtime: pacsguard_fs::Timestamp,
+    /// The change time: a file rewritten in place to its old size with its mtime put back
+    /// (`touch -d`, `cp -p` over it) keeps everything above, but no one can set this back.
+    pub ctime: pacsguard_fs::Timestamp,
 }
 
 impl Seen {
@@ -39,6 +42,7 @@ impl Seen {
             ino: meta.ino,
             size: meta.size,
             mtime: meta.mtime,
+            ctime: meta.ctime,
         }
     }
 }
@@ -153,7 +157,9 @@ fn write_verify_place(
                 && now.st_ino == seen.ino
                 && u64::try_from(now.st_size).ok() == Some(seen.size)
                 && now.st_mtime == seen.mtime.sec
-                && u32::try_from(now.st_mtime_nsec).ok() == Some(seen.mtime.nsec) =>
+                && u32::try_from(now.st_mtime_nsec).ok() == Some(seen.mtime.nsec)
+                && now.st_ctime == seen.ctime.sec
+                && u32::try_from(now.st_ctime_nsec).ok() == Some(seen.ctime.nsec) =>
         {
             rustix::fs::renameat(dir, temp_name, dir, name)
                 .map_err(file_failure("cannot rename the copy into place"))?;
@@ -424,6 +430,78 @@ mod tests {
                 dicom: None,
             },
         }
+    }
+
+    /// A file rewritten in place after the report, to the same size and with its mtime put
+    /// back (what `touch -d` or `cp -p` over it does), is no longer the file the report
+    /// saw: only its change time tells, and the restore must leave it alone.
+    #[test]
+    fn a_file_rewritten_in_place_with_its_mtime_put_back_is_left_alone() {
+        use std::io::Write as _;
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().canonicalize().expect("canonical");
+        let damaged = root.join("a");
+        std::fs::write(&damaged, b"encrypted").expect("write");
+        let meta = std::fs::symlink_metadata(&damaged).expect("stat");
+        let entry = profiled(b"good", &meta);
+        let base = RootProfile {
+            spec: RootSpec {
+                path: root.clone(),
+                policy: Policy::Static,
+                hash: HashAlgorithm::Blake3,
+                exclude: Vec::new(),
+                cross_mounts: false,
+            },
+            entries: vec![entry.clone()],
+        };
+        let seen = Seen::of(&Meta::of(&meta));
+        // Rewritten in place by someone else, mtime put back; the kernel's change time
+        // moves on its own clock tick, so write until it has.
+        let mut newer = Vec::new();
+        for attempt in 0..500u32 {
+            newer = format!("NEWER{attempt:04}").into_bytes();
+            newer.truncate(b"encrypted".len());
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&damaged)
+                .expect("open");
+            file.write_all(&newer).expect("rewrite");
+            file.set_modified(meta.modified().expect("mtime"))
+                .expect("mtime put back");
+            drop(file);
+            let now = std::fs::symlink_metadata(&damaged).expect("stat");
+            assert_eq!((now.ino(), now.size()), (meta.ino(), meta.size()));
+            assert_eq!(
+                (now.mtime(), now.mtime_nsec()),
+                (meta.mtime(), meta.mtime_nsec())
+            );
+            if (now.ctime(), now.ctime_nsec()) != (meta.ctime(), meta.ctime_nsec()) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let target = Target {
+            root: &root,
+            base: &base,
+            rel: b"a",
+            profiled: &entry,
+            algorithm: HashAlgorithm::Blake3,
+            split: false,
+            seen: Some(seen),
+        };
+        let result = restore(
+            &target,
+            &mut &b"good"[..],
+            &mut Journal::new(root.join("journal")),
+            &mut |_| Ok(()),
+            &mut Vec::new(),
+        );
+        assert!(
+            matches!(&result, Err(Failure::File(why)) if why.contains("changed since")),
+            "{result:?}"
+        );
+        assert_eq!(std::fs::read(&damaged).expect("read"), newer);
     }
 
     /// The damaged file is replaced only if it is still the one the report saw.
