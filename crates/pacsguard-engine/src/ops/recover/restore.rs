@@ -97,15 +97,17 @@ pub fn restore(
     let fd = rustix::fs::openat(
         &dir,
         temp_name.as_slice(),
-        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        // Read and write: the copy is verified through this descriptor, never by name.
+        OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::from_raw_mode(0o600),
     )
     .map_err(file_failure("cannot create a temporary file beside it"))?;
     let result = write_verify_place(
         target, &dir, &fd, &temp_name, name, copy, journal, &path, placing,
     );
-    if result.is_err() {
-        // Ours, journaled, never renamed: removing it harms nothing.
+    if result.is_err() && is_ours(&dir, &temp_name, &fd) {
+        // Ours, journaled, never renamed: removing it harms nothing. (Whatever else was
+        // put at its name is not ours to remove.)
         let _ = rustix::fs::unlinkat(&dir, temp_name.as_slice(), AtFlags::empty());
     }
     result
@@ -137,13 +139,21 @@ fn write_verify_place(
             profiled.meta.size
         )));
     }
+    verify(target, &mut file)?;
     drop(file);
-    verify(target, dir, temp_name)?;
     set_metadata(fd, profiled)?;
     rustix::fs::fsync(fd).map_err(file_failure("cannot sync the copy"))?;
     let stat = rustix::fs::fstat(fd).map_err(file_failure("cannot stat the copy"))?;
     journal.placing(path, stat.st_dev, stat.st_ino)?;
     placing(path)?;
+    // The name is only a name: whoever can write the directory (malware still running)
+    // can put another file there. Only our verified inode is renamed into place.
+    if !is_ours(dir, temp_name, fd) {
+        return Err(Failure::File(
+            "the verified copy was replaced at its temporary name; nothing was put in place (run recover again)"
+                .to_owned(),
+        ));
+    }
     // The path again, just before the rename: still what the report saw?
     let now = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW);
     match (target.seen, now) {
@@ -172,20 +182,35 @@ fn write_verify_place(
         }
     }
     rustix::fs::fsync(dir).map_err(file_failure("cannot sync the directory"))?;
+    // The rename takes a name, not our inode: if the name was swapped in the instant
+    // before it, what is at the path now is not the restored copy, and is not called so.
+    if !is_ours(dir, name, fd) {
+        return Err(Failure::File(
+            "the copy was replaced at its temporary name just before the rename: the file now at the path is not the restored copy (run recover again)"
+                .to_owned(),
+        ));
+    }
     let restored = rustix::fs::fstat(fd).map_err(file_failure("cannot stat the restored file"))?;
     Ok(meta_of(&restored, profiled))
 }
 
-/// Reads the copy back and compares it with the profile: size and digest.
-fn verify(target: &Target<'_>, dir: &OwnedFd, temp_name: &[u8]) -> Result<(), Failure> {
-    let fd = rustix::fs::openat(
-        dir,
-        temp_name,
-        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(file_failure("cannot read the copy back"))?;
-    let mut file = File::from(fd);
+/// Whether `name` in `dir` is the inode open as `fd` (not followed if a link).
+fn is_ours(dir: &OwnedFd, name: &[u8], fd: &OwnedFd) -> bool {
+    match (
+        rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW),
+        rustix::fs::fstat(fd),
+    ) {
+        (Ok(there), Ok(ours)) => (there.st_dev, there.st_ino) == (ours.st_dev, ours.st_ino),
+        _ => false,
+    }
+}
+
+/// Reads the copy back through its own descriptor (no name can be swapped under it) and
+/// compares it with the profile: size and digest.
+fn verify(target: &Target<'_>, file: &mut File) -> Result<(), Failure> {
+    use std::io::Seek as _;
+    file.rewind()
+        .map_err(|e| Failure::File(format!("cannot read the copy back: {e}")))?;
     let unreadable = |e: io::Error| Failure::File(format!("cannot read the copy back: {e}"));
     let (digest, len) = if target.split {
         // A DICOM instance hashed as header + Pixel Data is read whole, as `check` reads
@@ -502,6 +527,58 @@ mod tests {
             "{result:?}"
         );
         assert_eq!(std::fs::read(&damaged).expect("read"), newer);
+    }
+
+    /// Malware still running with write access to the directory swaps its own file in at
+    /// the temporary name after the copy was verified: the restore must not rename that
+    /// into place and call it restored byte-identical.
+    #[test]
+    fn a_file_swapped_in_at_the_temporary_name_is_not_placed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().canonicalize().expect("canonical");
+        let damaged = root.join("a");
+        std::fs::write(&damaged, b"encrypted").expect("write");
+        let meta = std::fs::symlink_metadata(&damaged).expect("stat");
+        let entry = profiled(b"good", &meta);
+        let base = RootProfile {
+            spec: RootSpec {
+                path: root.clone(),
+                policy: Policy::Static,
+                hash: HashAlgorithm::Blake3,
+                exclude: Vec::new(),
+                cross_mounts: false,
+            },
+            entries: vec![entry.clone()],
+        };
+        let target = Target {
+            root: &root,
+            base: &base,
+            rel: b"a",
+            profiled: &entry,
+            algorithm: HashAlgorithm::Blake3,
+            split: false,
+            seen: Some(Seen::of(&Meta::of(&meta))),
+        };
+        let stolen = root.join("stolen");
+        let mut swap = |_: &Path| -> Result<(), EngineError> {
+            let temp = std::fs::read_dir(&root)
+                .expect("list")
+                .map(|e| e.expect("entry").path())
+                .find(|p| p.to_string_lossy().ends_with(TEMP_SUFFIX))
+                .expect("the temporary copy");
+            std::fs::rename(&temp, &stolen).expect("move ours away");
+            std::fs::write(&temp, b"evil").expect("put the malware's in");
+            Ok(())
+        };
+        let result = restore(
+            &target,
+            &mut &b"good"[..],
+            &mut Journal::new(root.join("journal")),
+            &mut swap,
+            &mut Vec::new(),
+        );
+        assert!(matches!(&result, Err(Failure::File(_))), "{result:?}");
+        assert_ne!(std::fs::read(&damaged).expect("read"), b"evil");
     }
 
     /// The damaged file is replaced only if it is still the one the report saw.
