@@ -264,6 +264,56 @@ fn set_metadata(fd: &OwnedFd, profiled: &Entry) -> Result<(), Failure> {
     // After chown, which clears set-id bits.
     rustix::fs::fchmod(fd, Mode::from_raw_mode(m.mode & 0o7777))
         .map_err(file_failure("cannot set the mode"))?;
+    set_xattrs(fd, profiled)?;
+    let mtime = Timespec {
+        tv_sec: m.mtime.sec,
+        tv_nsec: i64::from(m.mtime.nsec) as _,
+    };
+    let times = Timestamps {
+        // The profile does not record access times: the restore leaves "now".
+        last_access: Timespec {
+            tv_sec: 0,
+            tv_nsec: rustix::fs::UTIME_OMIT,
+        },
+        last_modification: mtime,
+    };
+    rustix::fs::futimens(fd, &times).map_err(file_failure("cannot set the modification time"))?;
+    Ok(())
+}
+
+/// The most the kernel lists of one inode's extended attribute names (Linux's
+/// `XATTR_LIST_MAX`): the buffer for the list is this size, never larger.
+const XATTR_LIST_MAX: usize = 65_536;
+
+/// Gives a new inode exactly the profile's extended attributes. A file or directory made
+/// in a directory with a default ACL inherits it (and the kernel may add others): left,
+/// it would grant access the original never granted, and `check` would alert on the
+/// restore itself. So every attribute the profile does not record is removed first, then
+/// the profile's are set.
+fn set_xattrs(fd: &OwnedFd, profiled: &Entry) -> Result<(), Failure> {
+    let mut list = vec![0u8; XATTR_LIST_MAX];
+    let len = match rustix::fs::flistxattr(fd, &mut list) {
+        Ok(len) => len,
+        Err(rustix::io::Errno::NOTSUP) => 0,
+        Err(e) => return Err(file_failure("cannot list its extended attributes")(e)),
+    };
+    for name in list[..len.min(list.len())]
+        .split(|&b| b == 0)
+        .filter(|n| !n.is_empty())
+    {
+        if profiled.xattrs.iter().any(|x| x.name == name) {
+            continue;
+        }
+        match rustix::fs::fremovexattr(fd, name) {
+            Ok(()) | Err(rustix::io::Errno::NODATA) => {}
+            Err(e) => {
+                return Err(file_failure(&format!(
+                    "cannot remove the extended attribute {} it inherited (the profile has none such)",
+                    pacsguard_events::escape_bytes(name)
+                ))(e));
+            }
+        }
+    }
     for xattr in &profiled.xattrs {
         match &xattr.value {
             XattrValue::Inline(value) => {
@@ -286,19 +336,6 @@ fn set_metadata(fd: &OwnedFd, profiled: &Entry) -> Result<(), Failure> {
             }
         }
     }
-    let mtime = Timespec {
-        tv_sec: m.mtime.sec,
-        tv_nsec: i64::from(m.mtime.nsec) as _,
-    };
-    let times = Timestamps {
-        // The profile does not record access times: the restore leaves "now".
-        last_access: Timespec {
-            tv_sec: 0,
-            tv_nsec: rustix::fs::UTIME_OMIT,
-        },
-        last_modification: mtime,
-    };
-    rustix::fs::futimens(fd, &times).map_err(file_failure("cannot set the modification time"))?;
     Ok(())
 }
 
@@ -401,6 +438,7 @@ fn make_dir(
     .map_err(file_failure("cannot give the directory its owner"))?;
     rustix::fs::fchmod(&dir, Mode::from_raw_mode(m.mode & 0o7777))
         .map_err(file_failure("cannot set the directory's mode"))?;
+    set_xattrs(&dir, profiled)?;
     rustix::fs::fsync(parent).map_err(file_failure("cannot sync the directory"))?;
     let stat = rustix::fs::fstat(&dir).map_err(file_failure("cannot stat the directory"))?;
     let path = pacsguard_profile::RootProfile::absolute_of(target.root, rel);
@@ -579,6 +617,99 @@ mod tests {
         );
         assert!(matches!(&result, Err(Failure::File(_))), "{result:?}");
         assert_ne!(std::fs::read(&damaged).expect("read"), b"evil");
+    }
+
+    /// The extended attributes of `path` (not followed), by name.
+    fn xattr_names(path: &Path) -> Vec<Vec<u8>> {
+        let mut list = vec![0u8; XATTR_LIST_MAX];
+        let len = rustix::fs::llistxattr(path, &mut list).expect("listxattr");
+        list[..len]
+            .split(|&b| b == 0)
+            .filter(|n| !n.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect()
+    }
+
+    /// A directory with a default ACL (the real `setfacl`) passes it to every file and
+    /// directory made in it: the restored file and the directory made again must have the
+    /// profile's extended attributes (here none), not an inherited grant to `nobody`.
+    #[test]
+    fn an_inherited_default_acl_is_not_left_on_the_restored_file_or_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().canonicalize().expect("canonical");
+        std::fs::create_dir(root.join("d")).expect("mkdir");
+        let damaged = root.join("d/a");
+        std::fs::write(&damaged, b"encrypted").expect("write");
+        let meta = std::fs::symlink_metadata(&damaged).expect("stat");
+        let dir_meta = std::fs::symlink_metadata(root.join("d")).expect("stat");
+        let setfacl = std::process::Command::new("setfacl")
+            .args(["-d", "-m", "u:nobody:rwx"])
+            .arg(&root)
+            .arg(root.join("d"))
+            .output()
+            .expect("setfacl runs (acl, scripts/setup-test-deps.sh)");
+        assert!(setfacl.status.success(), "{setfacl:?}");
+        let mut entry = profiled(b"good", &meta);
+        entry.rel = b"d/a".to_vec();
+        let gone = Entry {
+            rel: b"e".to_vec(),
+            kind: EntryType::Directory,
+            meta: Meta {
+                mode: 0o40750,
+                ..Meta::of(&dir_meta)
+            },
+            link_target: None,
+            xattrs: Vec::new(),
+            content: Content::NotApplicable,
+        };
+        let mut in_gone = entry.clone();
+        in_gone.rel = b"e/b".to_vec();
+        let base = RootProfile {
+            spec: RootSpec {
+                path: root.clone(),
+                policy: Policy::Static,
+                hash: HashAlgorithm::Blake3,
+                exclude: Vec::new(),
+                cross_mounts: false,
+            },
+            entries: vec![entry.clone(), gone, in_gone.clone()],
+        };
+        let mut journal = Journal::new(root.join("journal"));
+        for (profiled, seen) in [(&entry, Some(Seen::of(&Meta::of(&meta)))), (&in_gone, None)] {
+            let target = Target {
+                root: &root,
+                base: &base,
+                rel: &profiled.rel,
+                profiled,
+                algorithm: HashAlgorithm::Blake3,
+                split: false,
+                seen,
+            };
+            restore(
+                &target,
+                &mut &b"good"[..],
+                &mut journal,
+                &mut |_| Ok(()),
+                &mut Vec::new(),
+            )
+            .map_err(|e| format!("{e:?}"))
+            .expect("restored");
+        }
+        for restored in ["d/a", "e/b", "e"] {
+            assert_eq!(
+                xattr_names(&root.join(restored)),
+                Vec::<Vec<u8>>::new(),
+                "{restored}"
+            );
+        }
+        assert_eq!(std::fs::read(root.join("e/b")).expect("read"), b"good");
+        let mode = |p: &str| {
+            std::fs::symlink_metadata(root.join(p))
+                .expect("stat")
+                .mode()
+        };
+        assert_eq!(mode("d/a") & 0o7777, 0o640);
+        assert_eq!(mode("e") & 0o7777, 0o750);
     }
 
     /// The damaged file is replaced only if it is still the one the report saw.
