@@ -35,11 +35,29 @@ pub struct Journaled {
 pub struct Journal {
     path: PathBuf,
     file: Option<File>,
+    /// In memory only: inodes this run renamed one name of away, with their change time
+    /// just after (a hard link's other names see that change, made by us, not by anyone).
+    relinked: std::collections::HashMap<(u64, u64), pacsguard_fs::Timestamp>,
 }
 
 impl Journal {
     pub fn new(path: PathBuf) -> Journal {
-        Journal { path, file: None }
+        Journal {
+            path,
+            file: None,
+            relinked: std::collections::HashMap::new(),
+        }
+    }
+
+    /// Records that this run replaced a name of the inode `(dev, ino)`, whose change time
+    /// is now `ctime`.
+    pub fn relinked(&mut self, dev: u64, ino: u64, ctime: pacsguard_fs::Timestamp) {
+        self.relinked.insert((dev, ino), ctime);
+    }
+
+    /// The change time this run left on `(dev, ino)` when it replaced one of its names.
+    pub fn relinked_ctime(&self, dev: u64, ino: u64) -> Option<pacsguard_fs::Timestamp> {
+        self.relinked.get(&(dev, ino)).copied()
     }
 
     /// Reads what an earlier, interrupted run left (nothing when there is no journal).

@@ -154,32 +154,59 @@ fn write_verify_place(
                 .to_owned(),
         ));
     }
-    // The path again, just before the rename: still what the report saw?
-    let now = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW);
-    match (target.seen, now) {
+    // The path again, just before the rename: still what the report saw? Held open (no
+    // access, no link followed) so that its change time after the rename can be recorded.
+    let changed = || {
+        Failure::File(
+            "the file changed since the report read it; it was left as it is (run recover again)"
+                .to_owned(),
+        )
+    };
+    let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    match (
+        target.seen,
+        rustix::fs::openat(dir, name, flags, Mode::empty()),
+    ) {
         (None, Err(rustix::io::Errno::NOENT)) => {
             rustix::fs::renameat_with(dir, temp_name, dir, name, RenameFlags::NOREPLACE).map_err(
                 file_failure("cannot rename the copy into place (something appeared at the path)"),
             )?;
         }
-        (Some(seen), Ok(now))
-            if now.st_dev == seen.dev
+        (Some(seen), Ok(old)) => {
+            let now = rustix::fs::fstat(&old).map_err(|_| changed())?;
+            let ctime = pacsguard_fs::Timestamp {
+                sec: now.st_ctime,
+                nsec: u32::try_from(now.st_ctime_nsec).unwrap_or(u32::MAX),
+            };
+            // A hard link's other name restored earlier in this run changed its link
+            // count, hence its change time: that one change is ours.
+            let ctime_seen = ctime == seen.ctime
+                || journal.relinked_ctime(now.st_dev, now.st_ino) == Some(ctime);
+            if !(now.st_dev == seen.dev
                 && now.st_ino == seen.ino
                 && u64::try_from(now.st_size).ok() == Some(seen.size)
                 && now.st_mtime == seen.mtime.sec
                 && u32::try_from(now.st_mtime_nsec).ok() == Some(seen.mtime.nsec)
-                && now.st_ctime == seen.ctime.sec
-                && u32::try_from(now.st_ctime_nsec).ok() == Some(seen.ctime.nsec) =>
-        {
+                && ctime_seen)
+            {
+                return Err(changed());
+            }
             rustix::fs::renameat(dir, temp_name, dir, name)
                 .map_err(file_failure("cannot rename the copy into place"))?;
+            if let Ok(after) = rustix::fs::fstat(&old)
+                && after.st_nlink > 0
+            {
+                journal.relinked(
+                    after.st_dev,
+                    after.st_ino,
+                    pacsguard_fs::Timestamp {
+                        sec: after.st_ctime,
+                        nsec: u32::try_from(after.st_ctime_nsec).unwrap_or(u32::MAX),
+                    },
+                );
+            }
         }
-        _ => {
-            return Err(Failure::File(
-                "the file changed since the report read it; it was left as it is (run recover again)"
-                    .to_owned(),
-            ));
-        }
+        _ => return Err(changed()),
     }
     rustix::fs::fsync(dir).map_err(file_failure("cannot sync the directory"))?;
     // The rename takes a name, not our inode: if the name was swapped in the instant
@@ -710,6 +737,59 @@ mod tests {
         };
         assert_eq!(mode("d/a") & 0o7777, 0o640);
         assert_eq!(mode("e") & 0o7777, 0o750);
+    }
+
+    /// Two hard links of one damaged file: restoring the first changes the link count,
+    /// hence the change time, of the second. That change is the run's own: the second is
+    /// restored in the same run, not refused as changed since the report.
+    #[test]
+    fn both_hard_links_of_a_damaged_file_are_restored_in_one_run() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().canonicalize().expect("canonical");
+        std::fs::write(root.join("a"), b"encrypted").expect("write");
+        std::fs::hard_link(root.join("a"), root.join("b")).expect("ln");
+        let meta = std::fs::symlink_metadata(root.join("a")).expect("stat");
+        let seen = Seen::of(&Meta::of(&meta));
+        let first = profiled(b"good", &meta);
+        let second = Entry {
+            rel: b"b".to_vec(),
+            ..first.clone()
+        };
+        let base = RootProfile {
+            spec: RootSpec {
+                path: root.clone(),
+                policy: Policy::Static,
+                hash: HashAlgorithm::Blake3,
+                exclude: Vec::new(),
+                cross_mounts: false,
+            },
+            entries: vec![first.clone(), second.clone()],
+        };
+        let mut journal = Journal::new(root.join("journal"));
+        for profiled in [&first, &second] {
+            // The kernel's change time moves on its clock tick: make sure it does.
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let target = Target {
+                root: &root,
+                base: &base,
+                rel: &profiled.rel,
+                profiled,
+                algorithm: HashAlgorithm::Blake3,
+                split: false,
+                seen: Some(seen),
+            };
+            restore(
+                &target,
+                &mut &b"good"[..],
+                &mut journal,
+                &mut |_| Ok(()),
+                &mut Vec::new(),
+            )
+            .map_err(|e| format!("{}: {e:?}", String::from_utf8_lossy(&profiled.rel)))
+            .expect("restored");
+        }
+        assert_eq!(std::fs::read(root.join("a")).expect("read"), b"good");
+        assert_eq!(std::fs::read(root.join("b")).expect("read"), b"good");
     }
 
     /// The damaged file is replaced only if it is still the one the report saw.
