@@ -37,6 +37,8 @@ declare -A needed=(
   [chromium]=chromium
   [node]=nodejs
   [npm]=npm
+  # backups made the way a PACS team makes them, for `recover` (issue 17)
+  [rsync]=rsync
 )
 
 # packages that provide no command of their own
@@ -108,4 +110,13 @@ if [[ ! -f $node_dir/node_modules/playwright-core/package.json ]] ||
   ! grep -q '"version": "1.65.1"' "$node_dir/node_modules/playwright-core/package.json"; then
   mkdir -p "$node_dir"
   npm install --prefix "$node_dir" --no-audit --no-fund --save-exact --silent playwright-core@1.65.1
+fi
+
+# A real Debian package for the patch-review test (`diff` between the profiles before and
+# after installing it into a test root): downloaded, never installed. (issue 17)
+debs="$(cd "$(dirname "$0")/.." && pwd)/.testdata/debs"
+if ! compgen -G "$debs/hello_*.deb" >/dev/null; then
+  mkdir -p "$debs"
+  # (as root apt warns that it downloads unsandboxed: expected here)
+  (cd "$debs" && { apt-get download hello 2>/dev/null || { apt-get update -qq && apt-get download hello; }; } >/dev/null)
 fi

@@ -36,10 +36,13 @@ pub use config::{
 pub use error::EngineError;
 pub use home::{Home, InitReport, default_home, hostname};
 pub use ops::{
-    AcceptReport, AcceptRequest, CheckReport, CheckRequest, MAX_QUEUED_REQUESTS,
-    MAX_SCAN_FILE_BYTES, MAX_SCAN_MEMORY_BYTES, MAX_WHOLE_FILE_BYTES, ProfileReport,
-    ProfileRequest, ReinitReport, Reply, Request, Requests, RootSummary, SCAN_WINDOW_BYTES,
-    SanitizeReport, ScanReport, ScanRequest, Session, WatchOutput, WatchReport, WatchRequest,
+    AcceptReport, AcceptRequest, BackupSummary, CheckReport, CheckRequest, DiffCounts, DiffReport,
+    DirectoryChanges, ExportReport, MAX_ARCHIVE_MEMBERS, MAX_CACHE_BYTES, MAX_EXPORT_BYTES,
+    MAX_JOURNAL_BYTES, MAX_QUEUED_REQUESTS, MAX_SCAN_FILE_BYTES, MAX_SCAN_MEMORY_BYTES,
+    MAX_WHOLE_FILE_BYTES, ProfileRef, ProfileReport, ProfileRequest, Readiness, RecoverCounts,
+    RecoverFile, RecoverReport, RecoverRequest, ReinitReport, Reply, Request, Requests,
+    RootReadiness, RootSummary, SCAN_WINDOW_BYTES, SanitizeReport, ScanReport, ScanRequest,
+    Session, Side, Source, Status, Unrestorable, WatchOutput, WatchReport, WatchRequest,
     WitnessInitReport,
 };
 pub use progress::{NoProgress, Progress};

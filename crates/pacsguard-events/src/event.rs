@@ -54,11 +54,14 @@ pub enum Action {
     /// A console account changed: created at first setup, second factor enrolled,
     /// recovery codes issued or used, role changed (DICOM 110136/110137 Security Roles).
     Account,
+    /// Files of a guarded tree were found in backups (`recover`) or restored from them
+    /// (`recover --apply`, one record per file restored), or the backups' readiness measured.
+    Recover,
 }
 
 impl Action {
     /// Every action, in the order above: the vocabulary of `audit show --action`.
-    pub const ALL: [Action; 14] = [
+    pub const ALL: [Action; 15] = [
         Action::Init,
         Action::Profile,
         Action::Check,
@@ -73,6 +76,7 @@ impl Action {
         Action::Login,
         Action::Logout,
         Action::Account,
+        Action::Recover,
     ];
 
     /// The stable kebab-case name written into records.
@@ -92,6 +96,7 @@ impl Action {
             Action::Login => "login",
             Action::Logout => "logout",
             Action::Account => "account",
+            Action::Recover => "recover",
         }
     }
 }

@@ -544,43 +544,56 @@ fn hash_split(
         if !stable {
             return Ok(Attempt::Changed);
         }
-        let content = match splitter.split(bytes) {
-            Some(split) if split.pixels.start <= split.pixels.end && split.pixels.end <= size => {
-                let pixels = &bytes[split.pixels.clone()];
-                let mut header = algorithm.hasher();
-                header.update(&bytes[..split.pixels.start]);
-                header.update(&bytes[split.pixels.end..]);
-                let header = header.finalize();
-                let mut pixel_hasher = algorithm.hasher();
-                pixel_hasher.update_sized(pixels);
-                let pixels = pixel_hasher.finalize();
-                let mut combined = algorithm.hasher();
-                combined.update(SPLIT_DIGEST_CONTEXT);
-                combined.update(&header.0);
-                combined.update(&pixels.0);
-                Content::Hashed {
-                    digest: combined.finalize(),
-                    prefix: None,
-                    dicom: Some(Box::new(crate::entry::DicomFacts {
-                        header,
-                        pixels,
-                        instance_uid: split.instance_uid,
-                        transfer_syntax: split.transfer_syntax,
-                    })),
-                }
-            }
-            _ => {
-                let mut whole = algorithm.hasher();
-                whole.update_sized(bytes);
-                Content::Hashed {
-                    digest: whole.finalize(),
-                    prefix: None,
-                    dicom: None,
-                }
-            }
-        };
+        let content = digest_bytes(bytes, algorithm, Some(splitter));
         Ok(Attempt::Done(content, after))
     })
+}
+
+/// The digest a profile records for a file holding `bytes`: split into header and Pixel
+/// Data by `splitter` when it understands them (a DICOM instance), else of the whole.
+/// The same computation as hashing the file from disk; `recover` uses it for copies read
+/// from backups (archive members have no path to hash).
+pub fn digest_bytes(
+    bytes: &[u8],
+    algorithm: HashAlgorithm,
+    splitter: Option<&dyn ContentSplitter>,
+) -> Content {
+    let size = bytes.len();
+    match splitter.and_then(|s| s.split(bytes)) {
+        Some(split) if split.pixels.start <= split.pixels.end && split.pixels.end <= size => {
+            let pixels = &bytes[split.pixels.clone()];
+            let mut header = algorithm.hasher();
+            header.update(&bytes[..split.pixels.start]);
+            header.update(&bytes[split.pixels.end..]);
+            let header = header.finalize();
+            let mut pixel_hasher = algorithm.hasher();
+            pixel_hasher.update_sized(pixels);
+            let pixels = pixel_hasher.finalize();
+            let mut combined = algorithm.hasher();
+            combined.update(SPLIT_DIGEST_CONTEXT);
+            combined.update(&header.0);
+            combined.update(&pixels.0);
+            Content::Hashed {
+                digest: combined.finalize(),
+                prefix: None,
+                dicom: Some(Box::new(crate::entry::DicomFacts {
+                    header,
+                    pixels,
+                    instance_uid: split.instance_uid,
+                    transfer_syntax: split.transfer_syntax,
+                })),
+            }
+        }
+        _ => {
+            let mut whole = algorithm.hasher();
+            whole.update_sized(bytes);
+            Content::Hashed {
+                digest: whole.finalize(),
+                prefix: None,
+                dicom: None,
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ pub use entry::{
 };
 pub use hash::{
     ContentSplitter, Digest, HASH_BUFFER_SIZE, HashAlgorithm, HashRequest, Hasher,
-    MAX_HASH_ATTEMPTS, MAX_SPLIT_BYTES, Split, hash_files,
+    MAX_HASH_ATTEMPTS, MAX_SPLIT_BYTES, Split, digest_bytes, hash_files,
 };
 pub use read::{FileBytes, ReadError, open_regular, read_file, read_head};
 pub use walk::{

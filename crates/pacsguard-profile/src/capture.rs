@@ -125,7 +125,8 @@ pub fn hash_request(spec: &RootSpec, base: Option<&RootProfile>, entry: &Entry) 
 
 /// Splits DICOM instances into header and Pixel Data for hashing (pacsguard-dicom reads
 /// them; pacsguard-fs reads the files).
-struct DicomSplitter;
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DicomSplitter;
 
 impl ContentSplitter for DicomSplitter {
     fn split(&self, bytes: &[u8]) -> Option<Split> {
@@ -136,6 +137,21 @@ impl ContentSplitter for DicomSplitter {
             transfer_syntax: layout.transfer_syntax,
         })
     }
+}
+
+/// The digest the profile would record for a file holding `bytes`, hashed whole or (for
+/// an entry profiled with DICOM facts, `split`) as header and Pixel Data, exactly as
+/// `check` hashes it: a copy found elsewhere (a backup) is compared with the profile by it.
+pub fn profile_digest(
+    algorithm: pacsguard_fs::HashAlgorithm,
+    split: bool,
+    bytes: &[u8],
+) -> Option<pacsguard_fs::Digest> {
+    let splitter = DicomSplitter;
+    let splitter: Option<&dyn pacsguard_fs::ContentSplitter> = split.then_some(&splitter as _);
+    pacsguard_fs::digest_bytes(bytes, algorithm, splitter)
+        .digest()
+        .copied()
 }
 
 /// Hashes every file still pending (in parallel), then drops entries that vanished.

@@ -46,6 +46,11 @@ impl<'a> Reader<'a> {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Bytes not read yet.
+    pub fn remaining(&self) -> usize {
+        self.0.len()
+    }
 }
 
 pub fn encode_xattrs(xattrs: &[Xattr]) -> Vec<u8> {

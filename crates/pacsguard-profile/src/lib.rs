@@ -18,7 +18,8 @@ mod xattr_text;
 
 pub use baseline::{Baseline, FORMAT_VERSION, ProfileError, RootProfile, RootSpec, is_excluded};
 pub use capture::{
-    capture_findings, hash_request, hash_tree, is_within, reuse_unchanged, walk_root, walk_subtrees,
+    DicomSplitter, capture_findings, hash_request, hash_tree, is_within, profile_digest,
+    reuse_unchanged, walk_root, walk_subtrees,
 };
 pub use compare::compare;
 pub use pacsguard_fs::HashAlgorithm;

@@ -16,8 +16,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 use pacsguard_engine::{
-    AcceptRequest, CheckRequest, EngineError, Home, ProfileRequest, ScanRequest, Session,
-    ShowFilter, Vault, WatchRequest, default_home,
+    AcceptRequest, CheckRequest, EngineError, Home, ProfileRef, ProfileRequest, RecoverRequest,
+    ScanRequest, Session, ShowFilter, Vault, WatchRequest, default_home,
 };
 use pacsguard_profile::{HashAlgorithm, Policy};
 
@@ -37,6 +37,18 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+enum ProfileCommand {
+    /// Write the signed profile to a new self-contained file (never overwrites): a
+    /// release's or a test system's profile, for `diff`.
+    Export {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum Command {
     /// Create the home: config template, Ed25519 signing key (0600), empty store and event log.
     Init {
@@ -44,7 +56,10 @@ enum Command {
         json: bool,
     },
     /// Build or extend the signed profile of these trees (or of all configured roots).
+    #[command(args_conflicts_with_subcommands = true)]
     Profile {
+        #[command(subcommand)]
+        action: Option<ProfileCommand>,
         paths: Vec<PathBuf>,
         /// Policy for these roots (default: the configuration's, else static).
         #[arg(long, value_enum)]
@@ -67,6 +82,12 @@ enum Command {
         /// Re-hash only files whose size, mtime, ctime or inode changed.
         #[arg(long)]
         fast: bool,
+        /// Verify against this profile export instead of the home's profile (needs --trust).
+        #[arg(long, value_name = "FILE", requires = "trust")]
+        against: Option<PathBuf>,
+        /// The public key (a signing.pub file) the export must be signed by.
+        #[arg(long, value_name = "KEY", requires = "against")]
+        trust: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -136,6 +157,36 @@ enum Command {
     Sanitize {
         input: PathBuf,
         output: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What changed between two profiles: `current` (the home's signed profile) or a file
+    /// written by `profile export`. Added, removed, moved and changed entries (content,
+    /// mode, owner, capabilities and other extended attributes), grouped by directory.
+    Diff {
+        /// `current` or an export file.
+        a: String,
+        /// `current` or an export file.
+        b: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find the files the profile says are damaged or missing in backups (directory copies
+    /// or tar archives, plain or gzip), by content digest; with --apply, put them back.
+    /// Without --apply nothing is written.
+    Recover {
+        /// Roots or paths inside roots; default: every profiled root.
+        paths: Vec<PathBuf>,
+        /// A backup: a directory copy (cp -a, rsync -a) or a tar archive; repeatable.
+        #[arg(long, value_name = "BACKUP", required = true, num_args = 1)]
+        from: Vec<PathBuf>,
+        /// Restore every recoverable file byte-identical with the profile's mode, owner
+        /// and mtime (the one command that writes into a guarded tree).
+        #[arg(long, conflicts_with = "readiness")]
+        apply: bool,
+        /// Measure the share of the profile the backups can restore (writes nothing).
+        #[arg(long)]
+        readiness: bool,
         #[arg(long)]
         json: bool,
     },
@@ -346,13 +397,21 @@ impl Command {
     fn wants_json(&self) -> bool {
         match self {
             Command::Init { json }
-            | Command::Profile { json, .. }
+            | Command::Profile {
+                action: None, json, ..
+            }
+            | Command::Profile {
+                action: Some(ProfileCommand::Export { json, .. }),
+                ..
+            }
             | Command::Check { json, .. }
             | Command::Watch { json, .. }
             | Command::Serve { json, .. }
             | Command::Accept { json, .. }
             | Command::Scan { json, .. }
-            | Command::Sanitize { json, .. } => *json,
+            | Command::Sanitize { json, .. }
+            | Command::Diff { json, .. }
+            | Command::Recover { json, .. } => *json,
             Command::Quarantine { command } => match command {
                 QuarantineCommand::List { json } | QuarantineCommand::Show { json, .. } => *json,
                 QuarantineCommand::Export { .. } => false,
@@ -382,6 +441,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Profile {
+            action: Some(ProfileCommand::Export { out, json }),
+            ..
+        } => {
+            let report = Session::open(home)?.profile_export(&out)?;
+            output::export(&report, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Diff { a, b, json } => {
+            let side = |s: String| {
+                if s == "current" {
+                    ProfileRef::Current
+                } else {
+                    ProfileRef::Export(PathBuf::from(s))
+                }
+            };
+            let report = Session::open(home)?.diff(&side(a), &side(b))?;
+            output::diff(&report, json)?;
+            Ok(ExitCode::from(u8::from(report.differs())))
+        }
+        Command::Profile {
+            action: None,
             paths,
             policy,
             hash,
@@ -403,15 +483,30 @@ fn run(cli: Cli) -> Result<ExitCode> {
             output::profile(&report, json)?;
             Ok(output::status(&report.counts))
         }
-        Command::Check { paths, fast, json } => {
+        Command::Check {
+            paths,
+            fast,
+            against,
+            trust,
+            json,
+        } => {
             let mut session = match Session::open(home.clone()) {
-                Err(e @ EngineError::Locked { .. }) => {
+                // A guard holds the home: it runs the check for us. A check against an
+                // export is not relayed (the guard compares with its own profile).
+                Err(e @ EngineError::Locked { .. }) if against.is_none() => {
                     let command = control::Command::Check { paths, fast };
                     return control::relay(&home, command, json).unwrap_or(Err(e.into()));
                 }
                 other => other?,
             };
-            let report = match session.check(&CheckRequest { paths, fast }, progress.as_ref()) {
+            let request = CheckRequest { paths, fast };
+            let checked = match (against, trust) {
+                (Some(export), Some(trust)) => {
+                    session.check_against(&request, &export, &trust, progress.as_ref())
+                }
+                _ => session.check(&request, progress.as_ref()),
+            };
+            let report = match checked {
                 // Found but not recorded (a full home disk): shown, then the failure.
                 // One JSON document: the findings and the error together.
                 Err(EngineError::Unrecorded { findings, source }) => {
@@ -514,6 +609,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let report = Session::open(home)?.sanitize(&input, &out)?;
             output::sanitize(&report, json)?;
             Ok(output::status(&report.counts))
+        }
+        Command::Recover {
+            paths,
+            from,
+            apply,
+            readiness,
+            json,
+        } => {
+            let request = RecoverRequest { from, paths, apply };
+            let mut session = Session::open(home)?;
+            if readiness {
+                let report = session.recover_readiness(&request, progress.as_ref())?;
+                output::readiness(&report, json)?;
+                return Ok(ExitCode::from(u8::from(!report.complete())));
+            }
+            let report = session.recover(&request, progress.as_ref())?;
+            output::recover(&report, json)?;
+            Ok(ExitCode::from(u8::from(report.needs_attention())))
         }
         Command::Quarantine { command } => quarantine(&home, command),
         Command::Audit { command } => audit(&home, command),

@@ -7,9 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use pacsguard_engine::{
-    AcceptReport, AuditVerifyReport, CheckReport, InitReport, ProfileReport, QuarantineRecord,
-    ReinitReport, RootSummary, SanitizeReport, ScanReport, WatchOutput, WatchReport,
-    WitnessInitReport,
+    AcceptReport, AuditVerifyReport, CheckReport, DiffReport, ExportReport, InitReport,
+    ProfileReport, QuarantineRecord, Readiness, RecoverReport, ReinitReport, RootSummary,
+    SanitizeReport, ScanReport, WatchOutput, WatchReport, WitnessInitReport,
 };
 use pacsguard_events::{Finding, SeverityCounts, escape_bytes, escape_path};
 use serde::Serialize;
@@ -411,6 +411,151 @@ pub fn sanitize(report: &SanitizeReport, as_json: bool) -> Result<()> {
         let _ = writeln!(
             text,
             "the copy still carries the findings above: sanitize clears the preamble only"
+        );
+    }
+    write_stdout(&text)
+}
+
+pub fn export(report: &ExportReport, as_json: bool) -> Result<()> {
+    if as_json {
+        return json("profile export", report);
+    }
+    write_stdout(&format!(
+        "exported baseline generation {} ({} entries) to {}, signed by {}\n",
+        report.generation,
+        report.entries,
+        escape_path(&report.out),
+        report.key_fingerprint
+    ))
+}
+
+pub fn diff(report: &DiffReport, as_json: bool) -> Result<()> {
+    if as_json {
+        return json("diff", report);
+    }
+    let mut text = String::new();
+    for (name, side) in [("a", &report.a), ("b", &report.b)] {
+        let _ = writeln!(
+            text,
+            "{name}: {} (generation {}, signed by {})",
+            side.source, side.generation, side.key_fingerprint
+        );
+    }
+    for dir in &report.directories {
+        let _ = writeln!(text, "{}/", escape_path(&dir.directory));
+        for change in &dir.changes {
+            let name = change.path.file_name().map_or_else(
+                || escape_path(&change.path),
+                |n| escape_bytes(n.as_encoded_bytes()),
+            );
+            let _ = writeln!(
+                text,
+                "  {:<16} {name}: {}",
+                change.kind.as_str(),
+                change.detail
+            );
+        }
+    }
+    let c = &report.counts;
+    let _ = writeln!(
+        text,
+        "{} added, {} removed, {} moved, {} changed",
+        c.added, c.removed, c.moved, c.changed
+    );
+    write_stdout(&text)
+}
+
+pub fn recover(report: &RecoverReport, as_json: bool) -> Result<()> {
+    if as_json {
+        return json("recover", report);
+    }
+    let mut text = findings_text(&report.problems);
+    for cleaned in &report.cleaned {
+        let _ = writeln!(
+            text,
+            "removed a temporary file of an interrupted recover: {}",
+            escape_path(cleaned)
+        );
+    }
+    for file in &report.files {
+        let status = match file.status {
+            pacsguard_engine::Status::Recoverable => "recoverable",
+            pacsguard_engine::Status::NotRecoverable => "NOT RECOVERABLE",
+            pacsguard_engine::Status::Restored => "restored",
+            pacsguard_engine::Status::Failed => "FAILED",
+        };
+        let _ = write!(
+            text,
+            "{status:<15} {} ({})",
+            escape_path(&file.path),
+            file.damage
+        );
+        if let Some(source) = &file.source {
+            let _ = write!(text, " from {source}");
+        }
+        if let Some(detail) = &file.detail {
+            let _ = write!(text, ": {}", escape_bytes(detail.as_bytes()));
+        }
+        text.push('\n');
+    }
+    let c = &report.counts;
+    let _ = writeln!(
+        text,
+        "{} damaged: {} recoverable, {} not recoverable{}",
+        c.damaged,
+        c.recoverable + c.restored + c.failed,
+        c.not_recoverable,
+        if report.apply {
+            format!(", {} restored, {} failed", c.restored, c.failed)
+        } else {
+            String::new()
+        }
+    );
+    if let Some(generation) = report.new_generation {
+        let _ = writeln!(
+            text,
+            "the restored files' new inodes are signed into baseline generation {generation}"
+        );
+    }
+    if !report.apply && c.recoverable > 0 {
+        let _ = writeln!(
+            text,
+            "nothing was written; run again with --apply to restore"
+        );
+    }
+    write_stdout(&text)
+}
+
+pub fn readiness(report: &Readiness, as_json: bool) -> Result<()> {
+    if as_json {
+        return json("recover --readiness", report);
+    }
+    let mut text = findings_text(&report.problems);
+    for missing in &report.unrestorable {
+        let _ = write!(text, "{:<8} {}", missing.state, escape_path(&missing.path));
+        if let Some(copy) = &missing.backup_copy {
+            let _ = write!(text, " (the backup's {} differs)", escape_path(copy));
+        }
+        text.push('\n');
+    }
+    let percent = |part: u64, whole: u64| {
+        if whole == 0 {
+            100.0
+        } else {
+            part as f64 * 100.0 / whole as f64
+        }
+    };
+    for root in &report.roots {
+        let _ = writeln!(
+            text,
+            "{}: {} of {} files ({:.1}%), {} of {} bytes ({:.1}%) restorable byte-identical",
+            escape_path(&root.path),
+            root.restorable_files,
+            root.files,
+            percent(root.restorable_files, root.files),
+            root.restorable_bytes,
+            root.bytes,
+            percent(root.restorable_bytes, root.bytes)
         );
     }
     write_stdout(&text)

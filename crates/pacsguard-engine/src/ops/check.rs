@@ -38,18 +38,55 @@ impl Session {
         progress: &dyn Progress,
     ) -> Result<CheckReport, EngineError> {
         self.recorded(Action::Check, request.paths.clone(), |s| {
-            s.check_inner(request, progress)
+            let signed = s.require_baseline()?;
+            s.check_inner(request, signed, true, progress)
+        })
+    }
+
+    /// `check --against FILE --trust KEY`: verifies the trees against a profile exported
+    /// elsewhere (a vendor's release, an approved test system) instead of the home's,
+    /// once its signature verifies with the trusted public key: the origin of the files,
+    /// not only their integrity. The home's configuration is not compared with it.
+    pub fn check_against(
+        &mut self,
+        request: &CheckRequest,
+        export: &std::path::Path,
+        trust: &std::path::Path,
+        progress: &dyn Progress,
+    ) -> Result<CheckReport, EngineError> {
+        let objects = vec![export.to_path_buf()];
+        self.recorded(Action::Check, objects, |s| {
+            let trusted = super::export::read_trusted_key(trust)?;
+            let exported = super::export::read_export(export)?;
+            if exported.signer != trusted {
+                return Err(EngineError::io(
+                    export,
+                    format!(
+                        "signed by {}, not by the trusted key {} ({})",
+                        pacsguard_store::fingerprint(&exported.signer),
+                        pacsguard_store::fingerprint(&trusted),
+                        trust.display()
+                    ),
+                ));
+            }
+            let info = pacsguard_store::SignedInfo {
+                generation: exported.baseline.generation,
+                created: exported.baseline.created,
+                key_fingerprint: pacsguard_store::fingerprint(&exported.signer),
+            };
+            s.check_inner(request, (exported.baseline, info), false, progress)
         })
     }
 
     fn check_inner(
         &mut self,
         request: &CheckRequest,
+        (baseline, info): (Baseline, pacsguard_store::SignedInfo),
+        own_profile: bool,
         progress: &dyn Progress,
     ) -> Result<CheckReport, EngineError> {
-        let (baseline, info) = self.require_baseline()?;
         let targets = self.check_targets(&baseline, &request.paths)?;
-        let mut findings = if request.paths.is_empty() {
+        let mut findings = if request.paths.is_empty() && own_profile {
             self.config_differences(&baseline)
         } else {
             Vec::new()
@@ -62,6 +99,11 @@ impl Session {
             let base = restrict(base, within);
             let (tree, hashed) =
                 self.capture(&base.spec, Some(&base), within, request.fast, progress)?;
+            let base = if own_profile {
+                base
+            } else {
+                localize(base, &tree)
+            };
             let differences = compare(&base, &tree);
             if base.spec.policy == Policy::AppendOnly {
                 // New images are expected in an image store, and screened on arrival.
@@ -222,6 +264,26 @@ impl Session {
         }
         findings
     }
+}
+
+/// A profile made on another machine (an export) takes this machine's device, inode
+/// and ctime for the entries it shares with the tree: those are facts of where a file
+/// lies, not of what it is, and would otherwise make every file of a faithful install
+/// `metadata-changed`. Content, mode, owner, size, mtime, links and attributes are
+/// compared as recorded.
+fn localize(mut base: RootProfile, tree: &pacsguard_fs::Tree) -> RootProfile {
+    for entry in &mut base.entries {
+        if let Ok(i) = tree
+            .entries
+            .binary_search_by(|e| e.rel.as_slice().cmp(&entry.rel))
+        {
+            let here = &tree.entries[i].meta;
+            entry.meta.dev = here.dev;
+            entry.meta.ino = here.ino;
+            entry.meta.ctime = here.ctime;
+        }
+    }
+    base
 }
 
 /// The part of a root's baseline inside `within`.

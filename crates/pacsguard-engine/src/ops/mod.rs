@@ -2,8 +2,11 @@
 
 mod accept;
 mod check;
+mod diff;
+mod export;
 mod profile;
 mod quarantine;
+mod recover;
 mod requests;
 mod reset;
 mod sanitize;
@@ -30,7 +33,14 @@ use serde::Serialize;
 
 pub use accept::{AcceptReport, AcceptRequest};
 pub use check::{CheckReport, CheckRequest};
+pub use diff::{DiffCounts, DiffReport, DirectoryChanges, ProfileRef, Side};
+pub use export::{ExportReport, MAX_EXPORT_BYTES};
 pub use profile::{ProfileReport, ProfileRequest};
+pub use recover::{
+    BackupSummary, MAX_ARCHIVE_MEMBERS, MAX_CACHE_BYTES, MAX_JOURNAL_BYTES, Readiness,
+    RecoverCounts, RecoverFile, RecoverReport, RecoverRequest, RootReadiness, Source, Status,
+    Unrestorable,
+};
 pub use requests::{MAX_QUEUED_REQUESTS, Reply, Request, Requests};
 pub use reset::ReinitReport;
 pub(crate) use reset::{finding as reset_finding, trail_is_gone};
