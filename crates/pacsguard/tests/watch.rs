@@ -1072,3 +1072,139 @@ fn a_big_file_being_hashed_does_not_hold_up_other_changes() {
         );
     }
 }
+
+/// Real DICOM files written by others (pydicom's samples), `count` of them.
+fn pydicom_samples(count: usize) -> Vec<std::path::PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.testdata/wheels/pydicom/pydicom/data/test_files");
+    let mut samples: Vec<_> = fs::read_dir(&dir)
+        .expect("pydicom samples (scripts/setup-test-deps.sh)")
+        .map(|e| e.expect("test fixture").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "dcm"))
+        .filter(|p| fs::metadata(p).is_ok_and(|m| m.len() > 1024 && m.len() < 1 << 20))
+        .collect();
+    samples.sort();
+    samples.truncate(count);
+    assert_eq!(samples.len(), count, "pydicom samples in {}", dir.display());
+    samples
+}
+
+/// The changes of `findings` (not the kernel dropping events, which other tests on the
+/// same mount can cause).
+fn changes(findings: &[Value]) -> Vec<&Value> {
+    findings
+        .iter()
+        .filter(|f| f["kind"] != "events-lost")
+        .collect()
+}
+
+#[test]
+fn a_restart_compares_with_what_the_last_watcher_saw_not_with_the_profile() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    env.profile(&["--policy", "append-only"]);
+    let samples = pydicom_samples(3);
+    let arrived = |i: usize| format!("study/arrived-{i}.dcm");
+
+    // First run: three images arrive and a profiled file changes.
+    let watcher = Watcher::start(&env, &[]);
+    for (i, sample) in samples.iter().enumerate() {
+        fs::copy(sample, env.path(&arrived(i))).expect("test fixture");
+    }
+    fs::write(env.path("readme.txt"), b"edited during the first run").expect("test fixture");
+    let seen = watcher.wait(Duration::from_secs(20), |f, _| {
+        let t = tally(f, &env.tree);
+        (0..3).all(|i| t.contains_key(&("added".into(), arrived(i))))
+            && t.contains_key(&("content-changed".into(), "readme.txt".into()))
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+
+    // Second run, nothing changed meanwhile: nothing to report, however often restarted.
+    for _ in 0..2 {
+        let watcher = Watcher::start(&env, &[]);
+        let (_, findings, stderr) = watcher.stop();
+        assert!(
+            changes(&findings).is_empty(),
+            "reported again after a restart: {findings:#?}\n{stderr}"
+        );
+    }
+
+    // Changed while no watcher ran: compared with what the last one saw.
+    fs::write(
+        env.path(&arrived(0)),
+        b"DICM encrypted while nobody watched",
+    )
+    .expect("test fixture");
+    fs::remove_file(env.path(&arrived(1))).expect("test fixture");
+    fs::write(env.path("readme.txt"), b"edited again while down").expect("test fixture");
+    let watcher = Watcher::start(&env, &[]);
+    let (_, findings, stderr) = watcher.stop();
+    let t = tally(&findings, &env.tree);
+    assert!(
+        t.keys()
+            .any(|(k, p)| p == &arrived(0) && k != "added" && k != "removed"),
+        "the arrival changed while down is a change: {findings:#?}\n{stderr}"
+    );
+    assert_eq!(
+        t.get(&("removed".into(), arrived(1))),
+        Some(&1),
+        "{findings:#?}"
+    );
+    assert_eq!(
+        t.get(&("content-changed".into(), "readme.txt".into())),
+        Some(&1),
+        "{findings:#?}"
+    );
+    assert!(
+        !t.keys().any(|(_, p)| p == &arrived(2)),
+        "the untouched arrival is nothing new: {findings:#?}"
+    );
+    assert_eq!(changes(&findings).len(), 3, "{findings:#?}");
+}
+
+#[test]
+fn what_the_last_watcher_saw_edited_in_the_store_is_an_alert_and_compared_with_the_profile() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    env.profile(&["--policy", "append-only"]);
+    let sample = &pydicom_samples(1)[0];
+    let watcher = Watcher::start(&env, &[]);
+    fs::copy(sample, env.path("study/arrived.dcm")).expect("test fixture");
+    let seen = watcher.wait(Duration::from_secs(20), |f, _| {
+        tally(f, &env.tree).contains_key(&("added".into(), "study/arrived.dcm".into()))
+    });
+    let (_, findings, _) = watcher.stop();
+    assert!(seen, "{findings:#?}");
+    // An intruder edits what was seen (here: one byte of the kept entry) with sqlite3.
+    let store = env.home.join("pacsguard.db");
+    let edited = std::process::Command::new("sqlite3")
+        .arg(&store)
+        .arg(
+            "UPDATE watch_seen SET entries = substr(entries, 1, length(entries) - 1) || x'00' \
+             WHERE rel = CAST('study/arrived.dcm' AS BLOB); SELECT changes();",
+        )
+        .output()
+        .expect("sqlite3 runs (scripts/setup-test-deps.sh)");
+    assert_eq!(
+        String::from_utf8_lossy(&edited.stdout).trim(),
+        "1",
+        "{}",
+        String::from_utf8_lossy(&edited.stderr)
+    );
+    let watcher = Watcher::start(&env, &[]);
+    let (code, findings, stderr) = watcher.stop();
+    let t = tally(&findings, &env.tree);
+    assert_eq!(
+        t.get(&("watch-state-altered".into(), "study/arrived.dcm".into())),
+        Some(&1),
+        "{findings:#?}\n{stderr}"
+    );
+    // Compared with the profile instead: an arrival again, not hidden.
+    assert_eq!(
+        t.get(&("added".into(), "study/arrived.dcm".into())),
+        Some(&1),
+        "{findings:#?}"
+    );
+    assert_eq!(code, 1);
+}

@@ -22,6 +22,7 @@ mod mappings;
 mod ransomware;
 mod running;
 mod scrub;
+mod seen;
 mod trail;
 mod view;
 mod windows;
@@ -220,6 +221,7 @@ impl Session {
         let config = self.config.watch.clone();
         self.profile_first(request, out)?;
         let (baseline, _) = self.require_baseline()?;
+        let generation = baseline.generation;
         let mut roots: Vec<RootProfile> = Vec::new();
         for (root, _) in self.check_targets(&baseline, &request.paths)? {
             if !roots.iter().any(|r| r.spec.path == root)
@@ -242,7 +244,7 @@ impl Session {
             }
             None => Vec::new(),
         };
-        let mut guard = Guard::new(self, out, config, roots, canaries)?;
+        let mut guard = Guard::new(self, out, config, roots, canaries, generation)?;
         let result = guard.run(stop);
         guard.stop_background();
         let report = result?;
@@ -490,6 +492,13 @@ struct Guard<'a> {
     degraded_syslog: Option<degraded_syslog::DegradedSyslog>,
     /// Per root gone or replaced: the entries it held (see [`Guard::stash_departed`]).
     departed: HashMap<usize, Vec<Entry>>,
+    /// Paths reported since the last save of what was seen (see [`seen`]).
+    seen: seen::Unsaved,
+    seen_mac: seen::Mac,
+    /// Saving what was seen failed last time (said once until it works again).
+    seen_failing: bool,
+    /// The baseline generation the views started from.
+    generation: u64,
 }
 
 impl<'a> Guard<'a> {
@@ -499,6 +508,7 @@ impl<'a> Guard<'a> {
         config: WatchConfig,
         roots: Vec<RootProfile>,
         canaries: Vec<PathBuf>,
+        generation: u64,
     ) -> Result<Guard<'a>, EngineError> {
         let quiet = Duration::from_millis(config.quiet_ms);
         let watcher = TreeWatcher::new(config.max_watches)
@@ -540,6 +550,7 @@ impl<'a> Guard<'a> {
             None => None,
         };
         let seal_key = crate::maintenance::SealKey::of(&session.key);
+        let seen_mac = seen::Mac::new(&session.key);
         Ok(Guard {
             root_paths,
             root_devices,
@@ -596,6 +607,10 @@ impl<'a> Guard<'a> {
             degraded: None,
             degraded_syslog,
             departed: HashMap::new(),
+            seen: seen::Unsaved::default(),
+            seen_mac,
+            seen_failing: false,
+            generation,
         })
     }
 
@@ -606,6 +621,8 @@ impl<'a> Guard<'a> {
     }
 
     fn run(&mut self, stop: &AtomicBool) -> Result<WatchReport, EngineError> {
+        // What earlier runs saw, before anything is watched or compared.
+        let restored = self.restore_seen()?;
         // Watches first, then the catch-up walk: a change made in between is seen by one
         // or the other, never by neither.
         let (root_paths, directories): (Vec<PathBuf>, Vec<PathBuf>) = {
@@ -643,6 +660,7 @@ impl<'a> Guard<'a> {
         self.heartbeat()?;
         self.out.notice(&started);
         self.after_unclean_stop(Instant::now())?;
+        self.report_restored(restored)?;
         // Windows declared before the start cover the catch-up too.
         self.maintenance(Instant::now())?;
 
@@ -1422,7 +1440,9 @@ impl<'a> Guard<'a> {
         now: Instant,
     ) -> Result<(), EngineError> {
         let spec = base.spec.clone();
-        let mut findings: Vec<Finding> = compare(base, &tree)
+        let compared = compare(base, &tree);
+        self.seen.note(index, &spec.path, &compared);
+        let mut findings: Vec<Finding> = compared
             .into_iter()
             .filter(|f| self.first_report(f))
             .collect();
@@ -1491,6 +1511,9 @@ impl<'a> Guard<'a> {
             if !self.watcher.is_watched(&dir) && !self.unwatched.contains(&dir) {
                 self.add_watch(dir, now, true)?;
             }
+        }
+        if self.seen.len() >= seen::MAX_UNSAVED_SEEN {
+            self.save_seen()?;
         }
         Ok(())
     }
@@ -2061,6 +2084,7 @@ impl<'a> Guard<'a> {
     fn checkpoint(&mut self) -> Result<(), EngineError> {
         let now = Instant::now();
         self.last_checkpoint = now;
+        self.save_seen()?;
         if self.degraded.is_some() {
             return Ok(()); // signed once the trail has caught up
         }
@@ -2371,6 +2395,116 @@ impl<'a> Guard<'a> {
         }
         self.checkpoint()?;
         running::mark_stopped(&self.session.home.dir)
+    }
+}
+
+impl Guard<'_> {
+    /// Takes into the views what earlier runs saw (see [`seen`]); rows of an older
+    /// baseline are dropped from the store.
+    fn restore_seen(&mut self) -> Result<seen::Restored, EngineError> {
+        let rows = self.session.store.seen_rows()?;
+        if rows.is_empty() {
+            return Ok(seen::Restored::default());
+        }
+        let restored = {
+            let mut views = self
+                .views
+                .lock()
+                .map_err(|_| EngineError::Usage("watch: the scrub thread failed".into()))?;
+            seen::restore(rows, &mut views, &self.seen_mac, self.generation)
+        };
+        if restored.stale > 0 {
+            self.session.store.clear_seen()?;
+        }
+        Ok(restored)
+    }
+
+    /// Says what [`Guard::restore_seen`] did: on the record, and a refused row (edited in
+    /// the store) as an alert.
+    fn report_restored(&mut self, restored: seen::Restored) -> Result<(), EngineError> {
+        if restored.applied > 0 || restored.stale > 0 {
+            let detail = format!(
+                "{} paths are compared with what earlier watchers last saw of them, not with \
+                 the profile (arrivals and changes they reported since generation {} was \
+                 signed){}",
+                restored.applied,
+                self.generation,
+                if restored.stale > 0 {
+                    format!(
+                        "; {} kept against an older profile generation were dropped",
+                        restored.stale
+                    )
+                } else {
+                    String::new()
+                }
+            );
+            self.out.notice(&detail);
+            self.record(Outcome::Success, detail, Vec::new())?;
+        }
+        let now = Instant::now();
+        let findings: Vec<Finding> = restored
+            .refused
+            .into_iter()
+            .map(|path| {
+                Finding::new(
+                    path,
+                    FindingKind::WatchStateAltered,
+                    Severity::Alert,
+                    format!(
+                        "what an earlier watcher saw of this path was changed in the store \
+                         after it was written (its MAC does not verify): the path is compared \
+                         with the profile instead; someone with write access to the home \
+                         edited {}",
+                        escape_path(&self.session.home.store_path())
+                    ),
+                )
+            })
+            .collect();
+        self.publish(&findings, now)
+    }
+
+    /// Writes to the store what the views hold at the paths reported since the last save.
+    /// A failure (a full disk) keeps them for the next checkpoint, up to
+    /// [`seen::MAX_UNSAVED_SEEN`]; past that they are forgotten, on the record.
+    fn save_seen(&mut self) -> Result<(), EngineError> {
+        if self.seen.is_empty() {
+            return Ok(());
+        }
+        let rows = {
+            let views = self.views()?;
+            self.seen.rows(&views, &self.seen_mac, self.generation)
+        };
+        match self.session.store.put_seen(&rows) {
+            Ok(()) => {
+                self.seen.clear();
+                self.seen_failing = false;
+            }
+            Err(e) => {
+                let over = self.seen.len() >= seen::MAX_UNSAVED_SEEN;
+                if over {
+                    self.seen.clear();
+                }
+                if over || !self.seen_failing {
+                    self.seen_failing = true;
+                    let detail = format!(
+                        "what this watcher saw cannot be kept in the store ({e}); {}",
+                        if over {
+                            format!(
+                                "more than {} paths waited (MAX_UNSAVED_SEEN) and are \
+                                 forgotten: the next start compares them with the profile \
+                                 and reports them again",
+                                seen::MAX_UNSAVED_SEEN
+                            )
+                        } else {
+                            "tried again at each checkpoint".to_string()
+                        }
+                    );
+                    self.out.notice(&detail);
+                    self.record(Outcome::Failure, detail, Vec::new())?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
