@@ -18,6 +18,7 @@ mod canary;
 mod clock;
 mod degraded_syslog;
 mod entropy;
+mod flags;
 mod mappings;
 mod ransomware;
 mod running;
@@ -499,6 +500,9 @@ struct Guard<'a> {
     seen_failing: bool,
     /// The baseline generation the views started from.
     generation: u64,
+    /// Polls inode flags, which change without an event (see [`flags`]).
+    flag_poll: flags::FlagPoll,
+    last_flag_poll: Instant,
 }
 
 impl<'a> Guard<'a> {
@@ -611,6 +615,8 @@ impl<'a> Guard<'a> {
             seen_mac,
             seen_failing: false,
             generation,
+            flag_poll: flags::FlagPoll::default(),
+            last_flag_poll: now,
         })
     }
 
@@ -1002,6 +1008,7 @@ impl<'a> Guard<'a> {
                                 None => path,
                             };
                             self.writers.insert(path.clone(), writer);
+                            self.flag_poll.touched(&path);
                             if self.is_fresh(&path) {
                                 self.debounce.mark_closed_after(path, now, RENAME_GRACE);
                             } else {
@@ -1466,6 +1473,9 @@ impl<'a> Guard<'a> {
             }
         }
         self.windows.soften(&mut findings);
+        for finding in &findings {
+            self.flag_poll.touched(&finding.path);
+        }
         let evidence = self.evidence(&spec.path, base, &mut findings);
         if spec.policy == Policy::AppendOnly || self.canary_roots.contains(&spec.path) {
             let alerts = self.detector.observe(&spec.path, &findings, &evidence, now);
@@ -2325,6 +2335,19 @@ impl<'a> Guard<'a> {
             pool.feed();
         }
         self.late_jobs(now)?;
+        if now.duration_since(self.last_flag_poll) >= flags::FLAG_POLL_INTERVAL {
+            self.last_flag_poll = now;
+            let differ = {
+                let views = self
+                    .views
+                    .lock()
+                    .map_err(|_| EngineError::Usage("watch: the scrub thread failed".into()))?;
+                self.flag_poll.poll(&views)
+            };
+            for path in differ {
+                self.debounce.mark(path, now, true, true);
+            }
+        }
         for failure in self.alert.reap() {
             self.record(Outcome::Failure, failure, Vec::new())?;
         }
