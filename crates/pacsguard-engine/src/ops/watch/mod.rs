@@ -1429,7 +1429,53 @@ impl<'a> Guard<'a> {
         let mut base = base;
         let kept = self.offload_big_files(index, &mut base, &mut tree, now);
         hash_tree(&spec, Some(&base), &mut tree, &|_| {});
+        self.look_again_if_replaced(&spec.path, &base, &mut tree, now);
         self.conclude(index, &base, tree, &rels, &unlistable, kept, now)
+    }
+
+    /// A file replaced at its path between the walk and its hashing (`sed -i`, an editor
+    /// or a receiver renaming a finished file over it) comes back `unstable`: the hashing
+    /// refuses any inode but the one the walk saw, and the path now holds another. That
+    /// file is not unstable; what the walk saw of it is stale. It is taken out of this
+    /// verification (compared with nothing: the view keeps what it knew) and looked at
+    /// again at once, [`MAX_DEFERRALS`] times at most: a path replaced without end is
+    /// reported `unstable` then, as it is.
+    fn look_again_if_replaced(
+        &mut self,
+        root: &Path,
+        base: &RootProfile,
+        tree: &mut Tree,
+        now: Instant,
+    ) {
+        use std::os::unix::fs::MetadataExt as _;
+        let mut replaced: HashSet<Vec<u8>> = HashSet::new();
+        for entry in &mut tree.entries {
+            if entry.kind != EntryType::File || entry.content != Content::Unstable {
+                continue;
+            }
+            let path = absolute(root, &entry.rel);
+            let other_inode = std::fs::symlink_metadata(&path)
+                .is_ok_and(|m| (m.dev(), m.ino()) != (entry.meta.dev, entry.meta.ino));
+            if !other_inode {
+                continue;
+            }
+            let times = self.deferrals.remove(&path).unwrap_or(0);
+            if times >= MAX_DEFERRALS {
+                continue;
+            }
+            self.deferrals.insert(path.clone(), times + 1);
+            self.debounce.mark(path, now, true, true);
+            match base.entry(&entry.rel) {
+                // Unchanged for now: the next look compares the new file with it.
+                Some(old) => *entry = old.clone(),
+                None => {
+                    replaced.insert(entry.rel.clone());
+                }
+            }
+        }
+        if !replaced.is_empty() {
+            tree.entries.retain(|e| !replaced.contains(&e.rel));
+        }
     }
 
     /// Reports the differences between `base` and a hashed capture of the subtrees
