@@ -1208,3 +1208,96 @@ fn what_the_last_watcher_saw_edited_in_the_store_is_an_alert_and_compared_with_t
     );
     assert_eq!(code, 1);
 }
+
+/// An ingest still queued for screening when the watcher stops is one `not-inspected`
+/// warning with the count (the paths on the trail), not one per file, and the next start
+/// reports and screens those arrivals again; what was found before the stop is not
+/// reported again, what was not is. Reduced scale of bench/watch.sh's burst (in rescan
+/// mode, `max_watches = 10`): on a fast machine nothing is left at the stop.
+#[test]
+fn arrivals_still_queued_at_the_stop_are_one_warning_and_screened_at_the_next_start() {
+    const FILES: usize = 1500;
+    let env = Env::new();
+    configure(
+        &env,
+        "scrub_mb_per_s = 0\nmax_watches = 10\npoll_seconds = 1\n",
+    );
+    env.profile(&["--policy", "append-only"]);
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.testdata/wheels/pydicom/pydicom/data/test_files/CT_small.dcm");
+    let watcher = Watcher::start(&env, &[]);
+    for i in 0..FILES {
+        let dir = env.path(&format!("ingest/{}", i / 100));
+        fs::create_dir_all(&dir).expect("test fixture");
+        fs::copy(&sample, dir.join(format!("{i}.dcm"))).expect("pydicom sample");
+    }
+    // Stopped while the rescan finds them, when many wait for screening.
+    let found = watcher.wait(Duration::from_secs(120), |f, _| {
+        f.iter().filter(|f| f["kind"] == "added").count() >= FILES / 2
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(found, "{stderr}");
+    let not_inspected: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["kind"] == "not-inspected")
+        .collect();
+    assert!(
+        not_inspected.len() <= 1,
+        "one summary, not one per file: {} of them, e.g. {:#?}",
+        not_inspected.len(),
+        &not_inspected[..not_inspected.len().min(3)]
+    );
+    // On a fast machine the workers finish within the stop's grace: then nothing is left.
+    let left = not_inspected.first().map_or(0, |summary| {
+        let detail = summary["detail"].as_str().unwrap_or_default();
+        let left: usize = detail
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("the summary starts with the count");
+        assert!(
+            left > 0 && detail.contains("arrivals still queued"),
+            "{detail}"
+        );
+        left
+    });
+    let show = env.run(&["audit", "show", "--json", "--action", "watch"]);
+    let records: Value = serde_json::from_slice(&show.stdout).expect("audit show");
+    let listed: usize = records["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .filter(|r| {
+            r["detail"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("not verified before the stop"))
+        })
+        .map(|r| r["objects"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(listed, left, "every path on the trail");
+
+    // The next start: every file not reported before the stop, and those not screened.
+    let reported: std::collections::HashSet<String> = findings
+        .iter()
+        .filter(|f| f["kind"] == "added" && f["path"].as_str().is_some_and(|p| p.ends_with(".dcm")))
+        .filter_map(|f| f["path"].as_str().map(str::to_string))
+        .collect();
+    let expected = FILES - reported.len() + left;
+    let watcher = Watcher::start(&env, &[]);
+    let again = watcher.wait(Duration::from_secs(120), |f, _| {
+        f.iter()
+            .filter(|f| {
+                f["kind"] == "added" && f["path"].as_str().is_some_and(|p| p.ends_with(".dcm"))
+            })
+            .count()
+            >= expected
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(again, "{stderr}");
+    let added = findings
+        .iter()
+        .filter(|f| f["kind"] == "added" && f["path"].as_str().is_some_and(|p| p.ends_with(".dcm")))
+        .count();
+    assert_eq!(added, expected, "{stderr}");
+}

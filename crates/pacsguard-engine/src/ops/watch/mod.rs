@@ -120,6 +120,11 @@ pub const ARRIVAL_GRACE: Duration = Duration::from_secs(30);
 /// written is reported once, complete, not as an empty arrival and then a change.
 pub const MAX_DEFERRALS: u32 = 10;
 
+/// Bytes of paths put on the trail per record when many are listed at once (jobs
+/// unfinished at the stop): escaped at worst (9 bytes for a control byte), still under
+/// the trail's 1 MiB record limit.
+pub const PATH_BYTES_PER_RECORD: usize = 64 << 10;
+
 /// A path to verify, as the debounce handed it over.
 #[derive(Clone, Debug)]
 struct Pending {
@@ -159,6 +164,8 @@ struct InFlight {
     again: bool,
     /// Its deadline passed and that was reported.
     late: bool,
+    /// Screening an arrival (else hashing a big file).
+    screen: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -1713,6 +1720,7 @@ impl<'a> Guard<'a> {
                     since: now,
                     again: false,
                     late: false,
+                    screen: !is_hash,
                 },
             );
             return true;
@@ -1796,9 +1804,12 @@ impl<'a> Guard<'a> {
         Ok(())
     }
 
-    /// At the stop: the workers' jobs get [`STOP_GRACE`] to come back and be reported;
-    /// each one still out is a `not-inspected` warning (the next start compares it with
-    /// the profile again), never dropped in silence.
+    /// At the stop: the workers' jobs get [`STOP_GRACE`] to come back and be reported.
+    /// What is still out then (a large ingest still queued for screening: tens of
+    /// thousands of files) is one `not-inspected` warning per root with the count, and
+    /// the paths on the trail, never dropped in silence. An arrival not screened is taken
+    /// out of the view, so the next start reports and screens it again; a big file not
+    /// hashed keeps its last verified entry and is compared with it at the next start.
     fn finish_jobs(&mut self) -> Result<(), EngineError> {
         let end = Instant::now() + STOP_GRACE;
         while !self.in_flight.is_empty() {
@@ -1814,46 +1825,94 @@ impl<'a> Guard<'a> {
             }
         }
         let now = Instant::now();
-        let unfinished: Vec<Finding> = self
-            .in_flight
-            .drain()
-            .map(|(path, _)| {
-                Finding::new(
-                    path,
-                    FindingKind::NotInspected,
-                    Severity::Warning,
-                    format!(
-                        "not verified before the watcher stopped (still being hashed or \
-                         screened {} s after the stop); the next start compares it with the \
-                         profile again",
-                        STOP_GRACE.as_secs()
-                    ),
-                )
-            })
-            .collect();
-        self.publish(&unfinished, now)
+        let unfinished: Vec<(PathBuf, InFlight)> = self.in_flight.drain().collect();
+        let mut by_root: BTreeMap<usize, (Vec<PathBuf>, usize)> = BTreeMap::new();
+        for (path, flight) in unfinished {
+            let Some((index, rel)) = self.root_of(&path) else {
+                continue;
+            };
+            let (paths, screens) = by_root.entry(index).or_default();
+            if flight.screen {
+                *screens += 1;
+                self.views()?[index].set(&rel, None);
+                self.seen.note_rel(index, rel);
+            }
+            paths.push(path);
+        }
+        for (index, (mut paths, screens)) in by_root {
+            let Some(root) = self.root_paths.get(index).cloned() else {
+                continue;
+            };
+            paths.sort();
+            let finding = Finding::new(
+                root.clone(),
+                FindingKind::NotInspected,
+                Severity::Warning,
+                format!(
+                    "{} files were not verified before the watcher stopped ({screens} \
+                     arrivals still queued for screening, {} big files still being hashed, \
+                     {} s after the stop): the next start reports and screens those arrivals \
+                     again and compares the big files with what was last verified; every \
+                     path is on the audit trail (\"not verified before the stop\")",
+                    paths.len(),
+                    paths.len() - screens,
+                    STOP_GRACE.as_secs()
+                ),
+            )
+            .with_root(root);
+            self.publish(&[finding], now)?;
+            self.record_paths("not verified before the stop", paths)?;
+        }
+        Ok(())
     }
 
-    /// Jobs past their deadline ([`workers::JOB_DEADLINE`]) are reported, once each.
+    /// Puts `paths` on the trail under `what`, in records of at most
+    /// [`PATH_BYTES_PER_RECORD`] of paths each.
+    fn record_paths(&mut self, what: &str, paths: Vec<PathBuf>) -> Result<(), EngineError> {
+        let total = paths.len();
+        let mut first = 1;
+        for chunk in path_chunks(paths, PATH_BYTES_PER_RECORD) {
+            let last = first + chunk.len() - 1;
+            self.record(
+                Outcome::Success,
+                format!("{what}: paths {first} to {last} of {total}"),
+                chunk,
+            )?;
+            first = last + 1;
+        }
+        Ok(())
+    }
+
+    /// Jobs past their deadline ([`workers::JOB_DEADLINE`]) are reported, once each: one
+    /// warning per turn with their count (a large ingest can leave thousands waiting),
+    /// the paths on the trail.
     fn late_jobs(&mut self, now: Instant) -> Result<(), EngineError> {
         let mut late = Vec::new();
         for (path, flight) in &mut self.in_flight {
             if !flight.late && now.duration_since(flight.since) >= workers::JOB_DEADLINE {
                 flight.late = true;
-                late.push(Finding::new(
-                    path.clone(),
-                    FindingKind::NotInspected,
-                    Severity::Warning,
-                    format!(
-                        "not verified within {} s of being queued (a worker is still hashing \
-                         or screening it, or it still waits behind a large ingest: slow \
-                         storage, a file that keeps growing); reported when done",
-                        workers::JOB_DEADLINE.as_secs()
-                    ),
-                ));
+                late.push(path.clone());
             }
         }
-        self.publish(&late, now)
+        if late.is_empty() {
+            return Ok(());
+        }
+        late.sort();
+        let finding = Finding::new(
+            late[0].clone(),
+            FindingKind::NotInspected,
+            Severity::Warning,
+            format!(
+                "{} files not verified within {} s of being queued (a worker is still hashing \
+                 or screening them, or they still wait behind a large ingest: slow storage, a \
+                 file that keeps growing); each is reported when done, and every path is on \
+                 the audit trail (\"not verified in time\"); this is the first",
+                late.len(),
+                workers::JOB_DEADLINE.as_secs()
+            ),
+        );
+        self.publish(&[finding], now)?;
+        self.record_paths("not verified in time", late)
     }
 
     /// Leaves out of this verification the new files that a directory walk found (no
@@ -2587,6 +2646,27 @@ fn trail_origin(home: &crate::home::Home) -> String {
         .map_or_else(crate::home::hostname, |v| v.name().to_string())
 }
 
+/// `paths` in order, cut into chunks of at most `limit` bytes of paths each (a path
+/// longer than that alone is a chunk of its own).
+fn path_chunks(paths: Vec<PathBuf>, limit: usize) -> Vec<Vec<PathBuf>> {
+    let mut chunks = Vec::new();
+    let mut chunk: Vec<PathBuf> = Vec::new();
+    let mut bytes = 0;
+    for path in paths {
+        let len = path.as_os_str().len();
+        if !chunk.is_empty() && bytes + len > limit {
+            chunks.push(std::mem::take(&mut chunk));
+            bytes = 0;
+        }
+        bytes += len;
+        chunk.push(path);
+    }
+    if !chunk.is_empty() {
+        chunks.push(chunk);
+    }
+    chunks
+}
+
 /// Whether a file whose arrival was reported at `arrived` is still in transit.
 fn in_transit(arrived: Instant) -> bool {
     arrived.elapsed() <= ARRIVAL_GRACE
@@ -2598,6 +2678,28 @@ mod tests {
 
     fn rels(items: &[&str]) -> Vec<Vec<u8>> {
         items.iter().map(|s| s.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn listed_paths_are_cut_at_the_byte_limit_and_none_is_lost() {
+        let paths: Vec<PathBuf> = (0..10)
+            .map(|i| PathBuf::from(format!("/r/{i}.dcm")))
+            .collect();
+        // Each path is 8 bytes: 3 fit in 24, the 4th would pass the limit.
+        let chunks = path_chunks(paths.clone(), 24);
+        assert_eq!(
+            chunks.iter().map(Vec::len).collect::<Vec<_>>(),
+            [3, 3, 3, 1]
+        );
+        assert_eq!(chunks.concat(), paths);
+        // Under the limit by one byte: 2 per chunk.
+        assert_eq!(path_chunks(paths.clone(), 23)[0].len(), 2);
+        // A path longer than the limit is a record alone, not dropped.
+        assert_eq!(path_chunks(paths.clone(), 1).len(), 10);
+        // A listed path is escaped in the record (a control byte becomes `\u{0001}`, its
+        // backslash escaped again in JSON: 9 bytes for one): the chunk, escaped at worst,
+        // still fits the audit log's largest record.
+        assert!(PATH_BYTES_PER_RECORD * 10 < pacsguard_audit::MAX_RECORD_BYTES);
     }
 
     #[test]

@@ -64,6 +64,19 @@ impl Unsaved {
         }
     }
 
+    /// Notes one path (its one entry, or its absence).
+    pub fn note_rel(&mut self, index: usize, rel: Vec<u8>) {
+        if self
+            .paths
+            .entry(index)
+            .or_default()
+            .insert(rel, false)
+            .is_none()
+        {
+            self.count += 1;
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.count
     }
