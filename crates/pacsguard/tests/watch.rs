@@ -1193,6 +1193,11 @@ fn what_the_last_watcher_saw_edited_in_the_store_is_an_alert_and_compared_with_t
         String::from_utf8_lossy(&edited.stderr)
     );
     let watcher = Watcher::start(&env, &[]);
+    // A file found new by the catch-up may wait a quiet period (if still being written).
+    watcher.wait(Duration::from_secs(20), |f, _| {
+        tally(f, &env.tree).contains_key(&("added".into(), "study/arrived.dcm".into()))
+    });
+    std::thread::sleep(Duration::from_millis(500)); // time for a duplicate to show
     let (code, findings, stderr) = watcher.stop();
     let t = tally(&findings, &env.tree);
     assert_eq!(

@@ -1844,8 +1844,13 @@ impl<'a> Guard<'a> {
                 continue;
             };
             paths.sort();
+            // About the one file, when it is one; else about the root.
+            let about = match paths.as_slice() {
+                [one] => one.clone(),
+                _ => root.clone(),
+            };
             let finding = Finding::new(
-                root.clone(),
+                about,
                 FindingKind::NotInspected,
                 Severity::Warning,
                 format!(
