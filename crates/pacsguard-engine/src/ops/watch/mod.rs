@@ -125,6 +125,12 @@ pub const MAX_DEFERRALS: u32 = 10;
 /// the trail's 1 MiB record limit.
 pub const PATH_BYTES_PER_RECORD: usize = 64 << 10;
 
+/// Pixel Data changes inside a maintenance window sampled per verification for
+/// encryption (up to 1 MiB read each, [`entropy::ENTROPY_SAMPLE_BYTES`]): a migration
+/// rewriting thousands of images costs at most this many reads per batch; beyond it, the
+/// changes are softened like any other inside the window.
+pub const MAX_WINDOW_SAMPLES_PER_BATCH: usize = 64;
+
 /// A path to verify, as the debounce handed it over.
 #[derive(Clone, Debug)]
 struct Pending {
@@ -1525,7 +1531,8 @@ impl<'a> Guard<'a> {
                 )?;
             }
         }
-        self.windows.soften(&mut findings);
+        let encrypted = self.encrypted_in_window(&spec.path, base, &tree, &findings);
+        self.windows.soften(&mut findings, &encrypted);
         for finding in &findings {
             self.flag_poll.touched(&finding.path);
         }
@@ -2052,6 +2059,59 @@ impl<'a> Guard<'a> {
             self.writers.remove(&finding.path);
         }
         evidence
+    }
+
+    /// The `pixel-data-changed` findings inside an open maintenance window that are
+    /// encryption, not a legitimate rewrite: the transfer syntax is the same as before
+    /// (a re-compression changes it, and leaves valid encapsulated fragments) and the
+    /// image, stored uncompressed, now holds a block of random bytes. At most
+    /// [`MAX_WINDOW_SAMPLES_PER_BATCH`] are sampled per verification; the rest are
+    /// softened as before, and that is said in their detail.
+    fn encrypted_in_window(
+        &self,
+        root: &Path,
+        base: &RootProfile,
+        tree: &Tree,
+        findings: &[Finding],
+    ) -> HashSet<PathBuf> {
+        let mut encrypted = HashSet::new();
+        let mut sampled = 0;
+        for finding in findings {
+            if finding.kind != FindingKind::PixelDataChanged || !self.windows.covers(&finding.path)
+            {
+                continue;
+            }
+            let Ok(rel) = finding.path.strip_prefix(root) else {
+                continue;
+            };
+            let rel = rel.as_os_str().as_bytes();
+            let (Some(old), Ok(at)) = (
+                base.entry(rel),
+                tree.entries.binary_search_by(|e| e.rel.as_slice().cmp(rel)),
+            ) else {
+                continue;
+            };
+            let syntax = |e: &Entry| match &e.content {
+                Content::Hashed {
+                    dicom: Some(facts), ..
+                } => Some(facts.transfer_syntax.clone()),
+                _ => None,
+            };
+            let Some(before) = syntax(old) else {
+                continue;
+            };
+            if syntax(&tree.entries[at]).as_ref() != Some(&before) {
+                continue; // re-compressed (or no longer readable as DICOM: alerts anyway)
+            }
+            if sampled >= MAX_WINDOW_SAMPLES_PER_BATCH {
+                break;
+            }
+            sampled += 1;
+            if random_where_structured(old, &finding.path).is_some() {
+                encrypted.insert(finding.path.clone());
+            }
+        }
+        encrypted
     }
 
     /// Watches `dir`; when `rewalk`, a new watch is followed by another (fast) walk of the
