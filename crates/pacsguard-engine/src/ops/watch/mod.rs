@@ -124,6 +124,10 @@ pub const MAX_DEFERRALS: u32 = 10;
 /// unfinished at the stop): escaped at worst (9 bytes for a control byte), still under
 /// the trail's 1 MiB record limit.
 pub const PATH_BYTES_PER_RECORD: usize = 64 << 10;
+// A listed path is escaped in the record (a control byte becomes `\u{0001}`, its
+// backslash escaped again in JSON: 9 bytes for one): a chunk escaped at worst still fits
+// the audit log's largest record.
+const _: () = assert!(PATH_BYTES_PER_RECORD * 10 < pacsguard_audit::MAX_RECORD_BYTES);
 
 /// Pixel Data changes inside a maintenance window sampled per verification for
 /// encryption (up to 1 MiB read each, [`entropy::ENTROPY_SAMPLE_BYTES`]): a migration
@@ -2761,10 +2765,6 @@ mod tests {
         assert_eq!(path_chunks(paths.clone(), 23)[0].len(), 2);
         // A path longer than the limit is a record alone, not dropped.
         assert_eq!(path_chunks(paths.clone(), 1).len(), 10);
-        // A listed path is escaped in the record (a control byte becomes `\u{0001}`, its
-        // backslash escaped again in JSON: 9 bytes for one): the chunk, escaped at worst,
-        // still fits the audit log's largest record.
-        assert!(PATH_BYTES_PER_RECORD * 10 < pacsguard_audit::MAX_RECORD_BYTES);
     }
 
     #[test]
