@@ -1306,3 +1306,99 @@ fn arrivals_still_queued_at_the_stop_are_one_warning_and_screened_at_the_next_st
         .count();
     assert_eq!(added, expected, "{stderr}");
 }
+
+/// Review s6-r11: a writer that changes the file's attributes while it still writes it
+/// (Rust's `std::fs::copy` fchmods the destination it has just truncated, then writes;
+/// rsync, install and tar set times or owner as they go) had the attribute event taken
+/// for a close: the half-written file was judged at once and called `no-longer-dicom`
+/// (3 to 5 of 5 re-compressions), then `content-changed` when the writer closed it.
+/// Real files: pydicom's CT_small.dcm, re-compressed by dcmtk's dcmcrle, copied back over
+/// the original in place by python3 in 4 KiB steps and by `std::fs::copy`.
+#[test]
+fn an_attribute_change_while_a_writer_still_writes_is_not_judged_mid_write() {
+    const MODES: [&str; 3] = ["fchmod", "utime", "fchown"];
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.testdata/wheels/pydicom/pydicom/data/test_files/CT_small.dcm");
+    let archive = env.path("archive");
+    fs::create_dir_all(&archive).expect("test fixture");
+    let paths: Vec<std::path::PathBuf> = (0..MODES.len() + 2)
+        .map(|i| {
+            let path = archive.join(format!("{i}.dcm"));
+            fs::copy(&sample, &path).expect("pydicom's CT_small.dcm");
+            path
+        })
+        .collect();
+    env.profile(&["--policy", "append-only"]);
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&staging).expect("test fixture");
+    let watcher = Watcher::start(&env, &[]);
+    let writer = "import os, sys, time\n\
+        mode, src, dst = sys.argv[1:4]\n\
+        data = open(src, 'rb').read()\n\
+        fd = os.open(dst, os.O_WRONLY | os.O_TRUNC)\n\
+        if mode == 'fchmod': os.fchmod(fd, 0o644)\n\
+        for i in range(0, len(data), 4096):\n\
+        \x20   os.write(fd, data[i:i + 4096])\n\
+        \x20   if i == 8192 and mode == 'utime': os.utime(fd, None)\n\
+        \x20   if i == 8192 and mode == 'fchown': os.fchown(fd, os.getuid(), os.getgid())\n\
+        \x20   time.sleep(0.03)\n\
+        os.close(fd)\n";
+    for (i, path) in paths.iter().enumerate() {
+        let out = staging.join(format!("{i}.dcm"));
+        let status = std::process::Command::new("dcmcrle")
+            .arg(path)
+            .arg(&out)
+            .status()
+            .expect("dcmtk runs (scripts/setup-test-deps.sh)");
+        assert!(status.success(), "dcmcrle {}", path.display());
+        match MODES.get(i) {
+            Some(mode) => {
+                let status = std::process::Command::new("python3")
+                    .args(["-c", writer, mode])
+                    .arg(&out)
+                    .arg(path)
+                    .status()
+                    .expect("python3 runs");
+                assert!(status.success(), "python3 writer {mode}");
+            }
+            None => {
+                fs::copy(&out, path).expect("test fixture");
+            }
+        }
+    }
+    let rel = |p: &Path| {
+        p.strip_prefix(&env.tree)
+            .expect("in the tree")
+            .to_string_lossy()
+            .into_owned()
+    };
+    let rewritten: Vec<String> = paths.iter().map(|p| rel(p)).collect();
+    let seen = watcher.wait(Duration::from_secs(20), |f, _| {
+        let t = tally(f, &env.tree);
+        rewritten
+            .iter()
+            .all(|p| t.contains_key(&("pixel-data-changed".to_string(), p.clone())))
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    let counts = tally(&findings, &env.tree);
+    for path in &rewritten {
+        let about: Vec<&(String, String)> = counts
+            .keys()
+            .filter(|(kind, p)| p == path && kind != "events-lost")
+            .collect();
+        assert_eq!(
+            about,
+            [&("pixel-data-changed".to_string(), path.clone())],
+            "{path}: one re-compression, judged once its writer closed it: {findings:#?}"
+        );
+        assert_eq!(
+            counts.get(&("pixel-data-changed".to_string(), path.clone())),
+            Some(&1),
+            "{findings:#?}"
+        );
+    }
+}

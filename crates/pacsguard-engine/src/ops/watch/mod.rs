@@ -912,8 +912,11 @@ impl<'a> Guard<'a> {
                 }
             }
         }
+        // Not settled: an attribute change may come from a writer that still writes (a
+        // fchmod, futimens or fchown between its truncation and its close), so the file
+        // is judged once quiet or at its close, not half-written now.
         for path in due {
-            self.debounce.mark(path, now, true, true);
+            self.debounce.mark(path, now, false, true);
         }
         if notices.contains(&AttribNotice::Overflow) {
             self.events_lost(
@@ -1099,8 +1102,8 @@ impl<'a> Guard<'a> {
                     // has an event, and what was created before is found by the walk.
                     self.add_watch(path.clone(), now, false)?;
                 }
-                // A new file just closed (or chmod-ed, as an editor does to its temporary
-                // file) waits RENAME_GRACE: it may be renamed into place at once.
+                // A new file just closed waits RENAME_GRACE: it may be renamed into place
+                // at once.
                 // Renames are verified at once, both names together.
                 if settled && !directory_appeared && touched && self.is_fresh(&path) {
                     self.debounce.mark_closed_after(path, now, RENAME_GRACE);
