@@ -137,6 +137,10 @@ finding_kinds! {
     /// A signed-in console user called a route their role does not allow (refused): a
     /// probe of the server's authorization, or a page that offered what it should not.
     AccessDenied => "access-denied",
+    /// What an earlier watcher saw of a path (kept in the store so that a restart does
+    /// not report it again) was edited after it was written: the path is compared with
+    /// the profile instead.
+    WatchStateAltered => "watch-state-altered",
 }
 
 impl fmt::Display for FindingKind {

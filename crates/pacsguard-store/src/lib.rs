@@ -12,10 +12,12 @@
 //!   an acceptance edited, added or deleted in the store fails verification.
 
 mod console;
+mod seen;
 mod signing;
 mod sqlite;
 
 pub use console::{AccountRow, ConsoleDb, SessionRow};
+pub use seen::SeenRow;
 pub use signing::{
     SIGNATURE_DOMAIN, SIGNATURE_DOMAIN_V2, fingerprint, signing_message, signing_message_v2,
 };

@@ -19,8 +19,11 @@ pub type RawBatch = Result<Vec<InotifyEvent>, Errno>;
 /// What the kernel told, as paths.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Notice {
-    /// Something at `path` changed. `settled`: its writer closed it, or it was deleted,
-    /// renamed or had its attributes changed, so there is nothing more to wait for.
+    /// Something at `path` changed. `settled`: its writer closed it, or it was deleted or
+    /// renamed, so there is nothing more to wait for. An attribute change is not settled:
+    /// it says nothing about whether a writer still holds the file open (std::fs::copy
+    /// fchmods the file it has just truncated, then writes it; rsync, install and tar set
+    /// times or owner as they go), so it waits for a quiet period or the close.
     /// `directory_appeared`: a directory was created or moved in, and needs a watch and a
     /// scan of what it already holds. `touched`: the file was written, closed after
     /// writing or had its attributes changed (not renamed or deleted).
@@ -215,8 +218,7 @@ impl TreeWatcher {
                     | AddWatchFlags::IN_MOVED_TO
                     | AddWatchFlags::IN_DELETE_SELF
                     | AddWatchFlags::IN_MOVE_SELF
-                    | AddWatchFlags::IN_UNMOUNT
-                    | AddWatchFlags::IN_ATTRIB,
+                    | AddWatchFlags::IN_UNMOUNT,
             ) || (is_dir && mask.contains(AddWatchFlags::IN_CREATE));
             let directory_appeared =
                 is_dir && mask.intersects(AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO);

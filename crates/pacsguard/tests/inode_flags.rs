@@ -81,6 +81,20 @@ fn chattr_is_a_finding_in_check() {
 
 #[test]
 fn chattr_is_a_finding_while_watching() {
+    // chattr raises no inotify event of its own (it opens and closes the file): the scrub
+    // finds it too, when it goes round the small tree continuously.
+    chattr_while_watching("scrub_mb_per_s = 100\nscrub_min_cycle_seconds = 0\n", 60);
+}
+
+#[test]
+fn chattr_is_seen_in_real_time_without_the_scrub() {
+    // No scrub: only the watcher's flag poll can see it, within seconds.
+    chattr_while_watching("scrub_mb_per_s = 0\n", 5);
+}
+
+/// `chattr +i`, `-i`, `+a` on a profiled file while `watch` runs with `watch_config`: each
+/// a `metadata-changed` finding within `within_s` seconds.
+fn chattr_while_watching(watch_config: &str, within_s: u64) {
     let env = Env::new();
     if !flags_supported(&env) {
         return;
@@ -88,11 +102,10 @@ fn chattr_is_a_finding_while_watching() {
     let file = env.path("readme.txt");
     let _unflag = Unflag(&file);
     env.profile(&[]);
-    // chattr raises no inotify event of its own (it opens and closes the file): the scrub
-    // finds it, so let the scrub go round the small tree continuously.
     let config = env.home.join("config.toml");
     let mut text = fs::read_to_string(&config).expect("config");
-    text.push_str("\n[watch]\nscrub_mb_per_s = 100\nscrub_min_cycle_seconds = 0\n");
+    text.push_str("\n[watch]\n");
+    text.push_str(watch_config);
     fs::write(&config, text).expect("config");
 
     let mut child = pacsguard()
@@ -124,8 +137,8 @@ fn chattr_is_a_finding_while_watching() {
             text.push('\n');
         }
     });
-    let wait = |done: &dyn Fn(&[Value], &str) -> bool| {
-        let end = Instant::now() + Duration::from_secs(60);
+    let wait = |within: u64, done: &dyn Fn(&[Value], &str) -> bool| {
+        let end = Instant::now() + Duration::from_secs(within);
         while Instant::now() < end {
             if done(
                 &findings.lock().expect("lock"),
@@ -138,7 +151,7 @@ fn chattr_is_a_finding_while_watching() {
         false
     };
     assert!(
-        wait(&|_, err| err.contains("watching for changes")),
+        wait(60, &|_, err| err.contains("watching for changes")),
         "{}",
         stderr.lock().expect("lock")
     );
@@ -157,7 +170,7 @@ fn chattr_is_a_finding_while_watching() {
     ] {
         assert!(chattr(flag, &file));
         assert!(
-            wait(&flagged(want)),
+            wait(within_s, &flagged(want)),
             "no finding for chattr {flag}: {:#?}\n{}",
             findings.lock().expect("lock"),
             stderr.lock().expect("lock")

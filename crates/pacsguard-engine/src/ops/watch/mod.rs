@@ -18,11 +18,13 @@ mod canary;
 mod clock;
 mod degraded_syslog;
 mod entropy;
+mod flags;
 mod mappings;
 mod ransomware;
 mod requests;
 mod running;
 mod scrub;
+mod seen;
 mod trail;
 mod view;
 mod windows;
@@ -119,6 +121,21 @@ pub const ARRIVAL_GRACE: Duration = Duration::from_secs(30);
 /// written is reported once, complete, not as an empty arrival and then a change.
 pub const MAX_DEFERRALS: u32 = 10;
 
+/// Bytes of paths put on the trail per record when many are listed at once (jobs
+/// unfinished at the stop): escaped at worst (9 bytes for a control byte), still under
+/// the trail's 1 MiB record limit.
+pub const PATH_BYTES_PER_RECORD: usize = 64 << 10;
+// A listed path is escaped in the record (a control byte becomes `\u{0001}`, its
+// backslash escaped again in JSON: 9 bytes for one): a chunk escaped at worst still fits
+// the audit log's largest record.
+const _: () = assert!(PATH_BYTES_PER_RECORD * 10 < pacsguard_audit::MAX_RECORD_BYTES);
+
+/// Pixel Data changes inside a maintenance window sampled per verification for
+/// encryption (up to 1 MiB read each, [`entropy::ENTROPY_SAMPLE_BYTES`]): a migration
+/// rewriting thousands of images costs at most this many reads per batch; beyond it, the
+/// changes are softened like any other inside the window.
+pub const MAX_WINDOW_SAMPLES_PER_BATCH: usize = 64;
+
 /// A path to verify, as the debounce handed it over.
 #[derive(Clone, Debug)]
 struct Pending {
@@ -158,6 +175,8 @@ struct InFlight {
     again: bool,
     /// Its deadline passed and that was reported.
     late: bool,
+    /// Screening an arrival (else hashing a big file).
+    screen: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -223,6 +242,7 @@ impl Session {
         let config = self.config.watch.clone();
         self.profile_first(request, out)?;
         let (baseline, _) = self.require_baseline()?;
+        let generation = baseline.generation;
         let mut roots: Vec<RootProfile> = Vec::new();
         for (root, _) in self.check_targets(&baseline, &request.paths)? {
             if !roots.iter().any(|r| r.spec.path == root)
@@ -245,7 +265,7 @@ impl Session {
             }
             None => Vec::new(),
         };
-        let mut guard = Guard::new(self, out, config, roots, canaries)?;
+        let mut guard = Guard::new(self, out, config, roots, canaries, generation)?;
         let result = guard.run(stop);
         guard.stop_background();
         let report = result?;
@@ -493,6 +513,16 @@ struct Guard<'a> {
     degraded_syslog: Option<degraded_syslog::DegradedSyslog>,
     /// Per root gone or replaced: the entries it held (see [`Guard::stash_departed`]).
     departed: HashMap<usize, Vec<Entry>>,
+    /// Paths reported since the last save of what was seen (see [`seen`]).
+    seen: seen::Unsaved,
+    seen_mac: seen::Mac,
+    /// Saving what was seen failed last time (said once until it works again).
+    seen_failing: bool,
+    /// The baseline generation the views started from.
+    generation: u64,
+    /// Polls inode flags, which change without an event (see [`flags`]).
+    flag_poll: flags::FlagPoll,
+    last_flag_poll: Instant,
 }
 
 impl<'a> Guard<'a> {
@@ -502,6 +532,7 @@ impl<'a> Guard<'a> {
         config: WatchConfig,
         roots: Vec<RootProfile>,
         canaries: Vec<PathBuf>,
+        generation: u64,
     ) -> Result<Guard<'a>, EngineError> {
         let quiet = Duration::from_millis(config.quiet_ms);
         let watcher = TreeWatcher::new(config.max_watches)
@@ -543,6 +574,7 @@ impl<'a> Guard<'a> {
             None => None,
         };
         let seal_key = crate::maintenance::SealKey::of(&session.key);
+        let seen_mac = seen::Mac::new(&session.key);
         Ok(Guard {
             root_paths,
             root_devices,
@@ -599,6 +631,12 @@ impl<'a> Guard<'a> {
             degraded: None,
             degraded_syslog,
             departed: HashMap::new(),
+            seen: seen::Unsaved::default(),
+            seen_mac,
+            seen_failing: false,
+            generation,
+            flag_poll: flags::FlagPoll::default(),
+            last_flag_poll: now,
         })
     }
 
@@ -609,6 +647,8 @@ impl<'a> Guard<'a> {
     }
 
     fn run(&mut self, stop: &AtomicBool) -> Result<WatchReport, EngineError> {
+        // What earlier runs saw, before anything is watched or compared.
+        let restored = self.restore_seen()?;
         // Watches first, then the catch-up walk: a change made in between is seen by one
         // or the other, never by neither.
         let (root_paths, directories): (Vec<PathBuf>, Vec<PathBuf>) = {
@@ -646,6 +686,7 @@ impl<'a> Guard<'a> {
         self.heartbeat()?;
         self.out.notice(&started);
         self.after_unclean_stop(Instant::now())?;
+        self.report_restored(restored)?;
         // Windows declared before the start cover the catch-up too.
         self.maintenance(Instant::now())?;
 
@@ -874,8 +915,11 @@ impl<'a> Guard<'a> {
                 }
             }
         }
+        // Not settled: an attribute change may come from a writer that still writes (a
+        // fchmod, futimens or fchown between its truncation and its close), so the file
+        // is judged once quiet or at its close, not half-written now.
         for path in due {
-            self.debounce.mark(path, now, true, true);
+            self.debounce.mark(path, now, false, true);
         }
         if notices.contains(&AttribNotice::Overflow) {
             self.events_lost(
@@ -987,6 +1031,7 @@ impl<'a> Guard<'a> {
                                 None => path,
                             };
                             self.writers.insert(path.clone(), writer);
+                            self.flag_poll.touched(&path);
                             if self.is_fresh(&path) {
                                 self.debounce.mark_closed_after(path, now, RENAME_GRACE);
                             } else {
@@ -1060,8 +1105,8 @@ impl<'a> Guard<'a> {
                     // has an event, and what was created before is found by the walk.
                     self.add_watch(path.clone(), now, false)?;
                 }
-                // A new file just closed (or chmod-ed, as an editor does to its temporary
-                // file) waits RENAME_GRACE: it may be renamed into place at once.
+                // A new file just closed waits RENAME_GRACE: it may be renamed into place
+                // at once.
                 // Renames are verified at once, both names together.
                 if settled && !directory_appeared && touched && self.is_fresh(&path) {
                     self.debounce.mark_closed_after(path, now, RENAME_GRACE);
@@ -1407,7 +1452,53 @@ impl<'a> Guard<'a> {
         let mut base = base;
         let kept = self.offload_big_files(index, &mut base, &mut tree, now);
         hash_tree(&spec, Some(&base), &mut tree, &|_| {});
+        self.look_again_if_replaced(&spec.path, &base, &mut tree, now);
         self.conclude(index, &base, tree, &rels, &unlistable, kept, now)
+    }
+
+    /// A file replaced at its path between the walk and its hashing (`sed -i`, an editor
+    /// or a receiver renaming a finished file over it) comes back `unstable`: the hashing
+    /// refuses any inode but the one the walk saw, and the path now holds another. That
+    /// file is not unstable; what the walk saw of it is stale. It is taken out of this
+    /// verification (compared with nothing: the view keeps what it knew) and looked at
+    /// again at once, [`MAX_DEFERRALS`] times at most: a path replaced without end is
+    /// reported `unstable` then, as it is.
+    fn look_again_if_replaced(
+        &mut self,
+        root: &Path,
+        base: &RootProfile,
+        tree: &mut Tree,
+        now: Instant,
+    ) {
+        use std::os::unix::fs::MetadataExt as _;
+        let mut replaced: HashSet<Vec<u8>> = HashSet::new();
+        for entry in &mut tree.entries {
+            if entry.kind != EntryType::File || entry.content != Content::Unstable {
+                continue;
+            }
+            let path = absolute(root, &entry.rel);
+            let other_inode = std::fs::symlink_metadata(&path)
+                .is_ok_and(|m| (m.dev(), m.ino()) != (entry.meta.dev, entry.meta.ino));
+            if !other_inode {
+                continue;
+            }
+            let times = self.deferrals.remove(&path).unwrap_or(0);
+            if times >= MAX_DEFERRALS {
+                continue;
+            }
+            self.deferrals.insert(path.clone(), times + 1);
+            self.debounce.mark(path, now, true, true);
+            match base.entry(&entry.rel) {
+                // Unchanged for now: the next look compares the new file with it.
+                Some(old) => *entry = old.clone(),
+                None => {
+                    replaced.insert(entry.rel.clone());
+                }
+            }
+        }
+        if !replaced.is_empty() {
+            tree.entries.retain(|e| !replaced.contains(&e.rel));
+        }
     }
 
     /// Reports the differences between `base` and a hashed capture of the subtrees
@@ -1425,7 +1516,9 @@ impl<'a> Guard<'a> {
         now: Instant,
     ) -> Result<(), EngineError> {
         let spec = base.spec.clone();
-        let mut findings: Vec<Finding> = compare(base, &tree)
+        let compared = compare(base, &tree);
+        self.seen.note(index, &spec.path, &compared);
+        let mut findings: Vec<Finding> = compared
             .into_iter()
             .filter(|f| self.first_report(f))
             .collect();
@@ -1448,7 +1541,11 @@ impl<'a> Guard<'a> {
                 )?;
             }
         }
-        self.windows.soften(&mut findings);
+        let encrypted = self.encrypted_in_window(&spec.path, base, &tree, &findings);
+        self.windows.soften(&mut findings, &encrypted);
+        for finding in &findings {
+            self.flag_poll.touched(&finding.path);
+        }
         let evidence = self.evidence(&spec.path, base, &mut findings);
         if spec.policy == Policy::AppendOnly || self.canary_roots.contains(&spec.path) {
             let alerts = self.detector.observe(&spec.path, &findings, &evidence, now);
@@ -1494,6 +1591,9 @@ impl<'a> Guard<'a> {
             if !self.watcher.is_watched(&dir) && !self.unwatched.contains(&dir) {
                 self.add_watch(dir, now, true)?;
             }
+        }
+        if self.seen.len() >= seen::MAX_UNSAVED_SEEN {
+            self.save_seen()?;
         }
         Ok(())
     }
@@ -1637,6 +1737,7 @@ impl<'a> Guard<'a> {
                     since: now,
                     again: false,
                     late: false,
+                    screen: !is_hash,
                 },
             );
             return true;
@@ -1720,9 +1821,12 @@ impl<'a> Guard<'a> {
         Ok(())
     }
 
-    /// At the stop: the workers' jobs get [`STOP_GRACE`] to come back and be reported;
-    /// each one still out is a `not-inspected` warning (the next start compares it with
-    /// the profile again), never dropped in silence.
+    /// At the stop: the workers' jobs get [`STOP_GRACE`] to come back and be reported.
+    /// What is still out then (a large ingest still queued for screening: tens of
+    /// thousands of files) is one `not-inspected` warning per root with the count, and
+    /// the paths on the trail, never dropped in silence. An arrival not screened is taken
+    /// out of the view, so the next start reports and screens it again; a big file not
+    /// hashed keeps its last verified entry and is compared with it at the next start.
     fn finish_jobs(&mut self) -> Result<(), EngineError> {
         let end = Instant::now() + STOP_GRACE;
         while !self.in_flight.is_empty() {
@@ -1738,46 +1842,99 @@ impl<'a> Guard<'a> {
             }
         }
         let now = Instant::now();
-        let unfinished: Vec<Finding> = self
-            .in_flight
-            .drain()
-            .map(|(path, _)| {
-                Finding::new(
-                    path,
-                    FindingKind::NotInspected,
-                    Severity::Warning,
-                    format!(
-                        "not verified before the watcher stopped (still being hashed or \
-                         screened {} s after the stop); the next start compares it with the \
-                         profile again",
-                        STOP_GRACE.as_secs()
-                    ),
-                )
-            })
-            .collect();
-        self.publish(&unfinished, now)
+        let unfinished: Vec<(PathBuf, InFlight)> = self.in_flight.drain().collect();
+        let mut by_root: BTreeMap<usize, (Vec<PathBuf>, usize)> = BTreeMap::new();
+        for (path, flight) in unfinished {
+            let Some((index, rel)) = self.root_of(&path) else {
+                continue;
+            };
+            let (paths, screens) = by_root.entry(index).or_default();
+            if flight.screen {
+                *screens += 1;
+                self.views()?[index].set(&rel, None);
+                self.seen.note_rel(index, rel);
+            }
+            paths.push(path);
+        }
+        for (index, (mut paths, screens)) in by_root {
+            let Some(root) = self.root_paths.get(index).cloned() else {
+                continue;
+            };
+            paths.sort();
+            // About the one file, when it is one; else about the root.
+            let about = match paths.as_slice() {
+                [one] => one.clone(),
+                _ => root.clone(),
+            };
+            let finding = Finding::new(
+                about,
+                FindingKind::NotInspected,
+                Severity::Warning,
+                format!(
+                    "{} files were not verified before the watcher stopped ({screens} \
+                     arrivals still queued for screening, {} big files still being hashed, \
+                     {} s after the stop): the next start reports and screens those arrivals \
+                     again and compares the big files with what was last verified; every \
+                     path is on the audit trail (\"not verified before the stop\")",
+                    paths.len(),
+                    paths.len() - screens,
+                    STOP_GRACE.as_secs()
+                ),
+            )
+            .with_root(root);
+            self.publish(&[finding], now)?;
+            self.record_paths("not verified before the stop", paths)?;
+        }
+        Ok(())
     }
 
-    /// Jobs past their deadline ([`workers::JOB_DEADLINE`]) are reported, once each.
+    /// Puts `paths` on the trail under `what`, in records of at most
+    /// [`PATH_BYTES_PER_RECORD`] of paths each.
+    fn record_paths(&mut self, what: &str, paths: Vec<PathBuf>) -> Result<(), EngineError> {
+        let total = paths.len();
+        let mut first = 1;
+        for chunk in path_chunks(paths, PATH_BYTES_PER_RECORD) {
+            let last = first + chunk.len() - 1;
+            self.record(
+                Outcome::Success,
+                format!("{what}: paths {first} to {last} of {total}"),
+                chunk,
+            )?;
+            first = last + 1;
+        }
+        Ok(())
+    }
+
+    /// Jobs past their deadline ([`workers::JOB_DEADLINE`]) are reported, once each: one
+    /// warning per turn with their count (a large ingest can leave thousands waiting),
+    /// the paths on the trail.
     fn late_jobs(&mut self, now: Instant) -> Result<(), EngineError> {
         let mut late = Vec::new();
         for (path, flight) in &mut self.in_flight {
             if !flight.late && now.duration_since(flight.since) >= workers::JOB_DEADLINE {
                 flight.late = true;
-                late.push(Finding::new(
-                    path.clone(),
-                    FindingKind::NotInspected,
-                    Severity::Warning,
-                    format!(
-                        "not verified within {} s of being queued (a worker is still hashing \
-                         or screening it, or it still waits behind a large ingest: slow \
-                         storage, a file that keeps growing); reported when done",
-                        workers::JOB_DEADLINE.as_secs()
-                    ),
-                ));
+                late.push(path.clone());
             }
         }
-        self.publish(&late, now)
+        if late.is_empty() {
+            return Ok(());
+        }
+        late.sort();
+        let finding = Finding::new(
+            late[0].clone(),
+            FindingKind::NotInspected,
+            Severity::Warning,
+            format!(
+                "{} files not verified within {} s of being queued (a worker is still hashing \
+                 or screening them, or they still wait behind a large ingest: slow storage, a \
+                 file that keeps growing); each is reported when done, and every path is on \
+                 the audit trail (\"not verified in time\"); this is the first",
+                late.len(),
+                workers::JOB_DEADLINE.as_secs()
+            ),
+        );
+        self.publish(&[finding], now)?;
+        self.record_paths("not verified in time", late)
     }
 
     /// Leaves out of this verification the new files that a directory walk found (no
@@ -1912,6 +2069,59 @@ impl<'a> Guard<'a> {
             self.writers.remove(&finding.path);
         }
         evidence
+    }
+
+    /// The `pixel-data-changed` findings inside an open maintenance window that are
+    /// encryption, not a legitimate rewrite: the transfer syntax is the same as before
+    /// (a re-compression changes it, and leaves valid encapsulated fragments) and the
+    /// image, stored uncompressed, now holds a block of random bytes. At most
+    /// [`MAX_WINDOW_SAMPLES_PER_BATCH`] are sampled per verification; the rest are
+    /// softened as before, and that is said in their detail.
+    fn encrypted_in_window(
+        &self,
+        root: &Path,
+        base: &RootProfile,
+        tree: &Tree,
+        findings: &[Finding],
+    ) -> HashSet<PathBuf> {
+        let mut encrypted = HashSet::new();
+        let mut sampled = 0;
+        for finding in findings {
+            if finding.kind != FindingKind::PixelDataChanged || !self.windows.covers(&finding.path)
+            {
+                continue;
+            }
+            let Ok(rel) = finding.path.strip_prefix(root) else {
+                continue;
+            };
+            let rel = rel.as_os_str().as_bytes();
+            let (Some(old), Ok(at)) = (
+                base.entry(rel),
+                tree.entries.binary_search_by(|e| e.rel.as_slice().cmp(rel)),
+            ) else {
+                continue;
+            };
+            let syntax = |e: &Entry| match &e.content {
+                Content::Hashed {
+                    dicom: Some(facts), ..
+                } => Some(facts.transfer_syntax.clone()),
+                _ => None,
+            };
+            let Some(before) = syntax(old) else {
+                continue;
+            };
+            if syntax(&tree.entries[at]).as_ref() != Some(&before) {
+                continue; // re-compressed (or no longer readable as DICOM: alerts anyway)
+            }
+            if sampled >= MAX_WINDOW_SAMPLES_PER_BATCH {
+                break;
+            }
+            sampled += 1;
+            if random_where_structured(old, &finding.path).is_some() {
+                encrypted.insert(finding.path.clone());
+            }
+        }
+        encrypted
     }
 
     /// Watches `dir`; when `rewalk`, a new watch is followed by another (fast) walk of the
@@ -2064,6 +2274,7 @@ impl<'a> Guard<'a> {
     fn checkpoint(&mut self) -> Result<(), EngineError> {
         let now = Instant::now();
         self.last_checkpoint = now;
+        self.save_seen()?;
         if self.degraded.is_some() {
             return Ok(()); // signed once the trail has caught up
         }
@@ -2305,6 +2516,19 @@ impl<'a> Guard<'a> {
             pool.feed();
         }
         self.late_jobs(now)?;
+        if now.duration_since(self.last_flag_poll) >= flags::FLAG_POLL_INTERVAL {
+            self.last_flag_poll = now;
+            let differ = {
+                let views = self
+                    .views
+                    .lock()
+                    .map_err(|_| EngineError::Usage("watch: the scrub thread failed".into()))?;
+                self.flag_poll.poll(&views)
+            };
+            for path in differ {
+                self.debounce.mark(path, now, true, true);
+            }
+        }
         for failure in self.alert.reap() {
             self.record(Outcome::Failure, failure, Vec::new())?;
         }
@@ -2378,6 +2602,116 @@ impl<'a> Guard<'a> {
     }
 }
 
+impl Guard<'_> {
+    /// Takes into the views what earlier runs saw (see [`seen`]); rows of an older
+    /// baseline are dropped from the store.
+    fn restore_seen(&mut self) -> Result<seen::Restored, EngineError> {
+        let rows = self.session.store.seen_rows()?;
+        if rows.is_empty() {
+            return Ok(seen::Restored::default());
+        }
+        let restored = {
+            let mut views = self
+                .views
+                .lock()
+                .map_err(|_| EngineError::Usage("watch: the scrub thread failed".into()))?;
+            seen::restore(rows, &mut views, &self.seen_mac, self.generation)
+        };
+        if restored.stale > 0 {
+            self.session.store.clear_seen()?;
+        }
+        Ok(restored)
+    }
+
+    /// Says what [`Guard::restore_seen`] did: on the record, and a refused row (edited in
+    /// the store) as an alert.
+    fn report_restored(&mut self, restored: seen::Restored) -> Result<(), EngineError> {
+        if restored.applied > 0 || restored.stale > 0 {
+            let detail = format!(
+                "{} paths are compared with what earlier watchers last saw of them, not with \
+                 the profile (arrivals and changes they reported since generation {} was \
+                 signed){}",
+                restored.applied,
+                self.generation,
+                if restored.stale > 0 {
+                    format!(
+                        "; {} kept against an older profile generation were dropped",
+                        restored.stale
+                    )
+                } else {
+                    String::new()
+                }
+            );
+            self.out.notice(&detail);
+            self.record(Outcome::Success, detail, Vec::new())?;
+        }
+        let now = Instant::now();
+        let findings: Vec<Finding> = restored
+            .refused
+            .into_iter()
+            .map(|path| {
+                Finding::new(
+                    path,
+                    FindingKind::WatchStateAltered,
+                    Severity::Alert,
+                    format!(
+                        "what an earlier watcher saw of this path was changed in the store \
+                         after it was written (its MAC does not verify): the path is compared \
+                         with the profile instead; someone with write access to the home \
+                         edited {}",
+                        escape_path(&self.session.home.store_path())
+                    ),
+                )
+            })
+            .collect();
+        self.publish(&findings, now)
+    }
+
+    /// Writes to the store what the views hold at the paths reported since the last save.
+    /// A failure (a full disk) keeps them for the next checkpoint, up to
+    /// [`seen::MAX_UNSAVED_SEEN`]; past that they are forgotten, on the record.
+    fn save_seen(&mut self) -> Result<(), EngineError> {
+        if self.seen.is_empty() {
+            return Ok(());
+        }
+        let rows = {
+            let views = self.views()?;
+            self.seen.rows(&views, &self.seen_mac, self.generation)
+        };
+        match self.session.store.put_seen(&rows) {
+            Ok(()) => {
+                self.seen.clear();
+                self.seen_failing = false;
+            }
+            Err(e) => {
+                let over = self.seen.len() >= seen::MAX_UNSAVED_SEEN;
+                if over {
+                    self.seen.clear();
+                }
+                if over || !self.seen_failing {
+                    self.seen_failing = true;
+                    let detail = format!(
+                        "what this watcher saw cannot be kept in the store ({e}); {}",
+                        if over {
+                            format!(
+                                "more than {} paths waited (MAX_UNSAVED_SEEN) and are \
+                                 forgotten: the next start compares them with the profile \
+                                 and reports them again",
+                                seen::MAX_UNSAVED_SEEN
+                            )
+                        } else {
+                            "tried again at each checkpoint".to_string()
+                        }
+                    );
+                    self.out.notice(&detail);
+                    self.record(Outcome::Failure, detail, Vec::new())?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The trail's origin (the name in `trail.pub`), for messages sent beside the trail; the
 /// host name if it cannot be read.
 fn trail_origin(home: &crate::home::Home) -> String {
@@ -2386,6 +2720,27 @@ fn trail_origin(home: &crate::home::Home) -> String {
         .flatten()
         .and_then(|text| pacsguard_trail::note::Verifier::parse(text.trim()).ok())
         .map_or_else(crate::home::hostname, |v| v.name().to_string())
+}
+
+/// `paths` in order, cut into chunks of at most `limit` bytes of paths each (a path
+/// longer than that alone is a chunk of its own).
+fn path_chunks(paths: Vec<PathBuf>, limit: usize) -> Vec<Vec<PathBuf>> {
+    let mut chunks = Vec::new();
+    let mut chunk: Vec<PathBuf> = Vec::new();
+    let mut bytes = 0;
+    for path in paths {
+        let len = path.as_os_str().len();
+        if !chunk.is_empty() && bytes + len > limit {
+            chunks.push(std::mem::take(&mut chunk));
+            bytes = 0;
+        }
+        bytes += len;
+        chunk.push(path);
+    }
+    if !chunk.is_empty() {
+        chunks.push(chunk);
+    }
+    chunks
 }
 
 /// Whether a file whose arrival was reported at `arrived` is still in transit.
@@ -2399,6 +2754,24 @@ mod tests {
 
     fn rels(items: &[&str]) -> Vec<Vec<u8>> {
         items.iter().map(|s| s.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn listed_paths_are_cut_at_the_byte_limit_and_none_is_lost() {
+        let paths: Vec<PathBuf> = (0..10)
+            .map(|i| PathBuf::from(format!("/r/{i}.dcm")))
+            .collect();
+        // Each path is 8 bytes: 3 fit in 24, the 4th would pass the limit.
+        let chunks = path_chunks(paths.clone(), 24);
+        assert_eq!(
+            chunks.iter().map(Vec::len).collect::<Vec<_>>(),
+            [3, 3, 3, 1]
+        );
+        assert_eq!(chunks.concat(), paths);
+        // Under the limit by one byte: 2 per chunk.
+        assert_eq!(path_chunks(paths.clone(), 23)[0].len(), 2);
+        // A path longer than the limit is a record alone, not dropped.
+        assert_eq!(path_chunks(paths.clone(), 1).len(), 10);
     }
 
     #[test]

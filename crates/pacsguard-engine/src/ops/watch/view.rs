@@ -90,6 +90,23 @@ impl RootView {
             .extend(entries.into_iter().map(|e| (e.rel.clone(), e)));
     }
 
+    /// The entry at `rel`.
+    pub fn entry(&self, rel: &[u8]) -> Option<&Entry> {
+        self.entries.get(rel)
+    }
+
+    /// Puts `entry` at `rel`, or removes what is there (and nothing below it).
+    pub fn set(&mut self, rel: &[u8], entry: Option<Entry>) {
+        match entry {
+            Some(entry) => {
+                self.entries.insert(rel.to_vec(), entry);
+            }
+            None => {
+                self.entries.remove(rel);
+            }
+        }
+    }
+
     /// Whether the view holds `rel`.
     pub fn contains(&self, rel: &[u8]) -> bool {
         self.entries.contains_key(rel)

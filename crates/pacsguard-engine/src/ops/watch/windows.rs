@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::os::unix::fs::MetadataExt as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use pacsguard_events::{Finding, FindingKind, Severity};
@@ -170,9 +170,16 @@ impl Windows {
         changes
     }
 
+    /// Whether an open window covers `path`.
+    pub fn covers(&self, path: &Path) -> bool {
+        self.open.iter().any(|(w, _)| w.covers(path))
+    }
+
     /// Changes inside an open window become `info`, saying which window; they are
-    /// counted for its summary.
-    pub fn soften(&mut self, findings: &mut [Finding]) {
+    /// counted for its summary. Except the paths in `encrypted` (Pixel Data that turned
+    /// random under an unchanged transfer syntax): no migration or re-compression does
+    /// that, so they stay what they are, and count towards ransomware.
+    pub fn soften(&mut self, findings: &mut [Finding], encrypted: &HashSet<PathBuf>) {
         if self.open.is_empty() {
             return;
         }
@@ -186,6 +193,15 @@ impl Windows {
                 continue;
             };
             *counts.entry(finding.kind.as_str()).or_default() += 1;
+            if encrypted.contains(&finding.path) {
+                finding.detail = format!(
+                    "{} (inside maintenance window {}, but not softened: the transfer syntax \
+                     is unchanged and Pixel Data now reads as random bytes, which a \
+                     re-compression or migration never leaves: encrypted?)",
+                    finding.detail, window.id
+                );
+                continue;
+            }
             if finding.severity > Severity::Info {
                 finding.detail = format!(
                     "{} (a {} inside maintenance window {}: {})",
@@ -260,7 +276,7 @@ mod tests {
                 "no DICM magic (encrypted?)",
             ),
         ];
-        windows.soften(&mut findings);
+        windows.soften(&mut findings, &HashSet::new());
         assert_eq!(findings[0].severity, Severity::Info);
         assert!(
             findings[0]
@@ -308,7 +324,7 @@ mod tests {
             Severity::Alert,
             "gone",
         )];
-        windows.soften(&mut after);
+        windows.soften(&mut after, &HashSet::new());
         assert_eq!(after[0].severity, Severity::Alert, "no window is open");
         std::fs::write(
             &path,

@@ -1,0 +1,204 @@
+//! What a watcher verified and reported since the baseline was signed, kept so that the
+//! next start compares each path with what the watcher last saw (not with the baseline,
+//! which would report every arrival of an earlier run again).
+//!
+//! Rows are written incrementally, one per path a finding was about. Each row carries a
+//! MAC computed by the caller (the store holds no key of its own) over everything in it,
+//! so an edited row is refused by the caller; a deleted row only makes the next start
+//! compare that path with the baseline again (reported once more, never hidden).
+
+use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
+use std::path::PathBuf;
+
+use rusqlite::params;
+use rusqlite::types::ValueRef;
+
+use crate::sqlite::{Store, StoreError};
+
+const SEEN_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS watch_seen (
+    root BLOB NOT NULL,
+    rel BLOB NOT NULL,
+    generation INTEGER NOT NULL,
+    whole INTEGER NOT NULL,
+    entries BLOB NOT NULL,
+    mac BLOB NOT NULL,
+    PRIMARY KEY (root, rel)
+) WITHOUT ROWID;
+";
+
+/// One path as a watcher last saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeenRow {
+    pub root: PathBuf,
+    /// Relative to the root (empty: the root itself).
+    pub rel: Vec<u8>,
+    /// The baseline generation the row was seen against; rows of another generation are
+    /// stale (a profile or accept signed since) and are dropped.
+    pub generation: u64,
+    /// `entries` is the whole subtree at `rel` (a directory moved or removed); otherwise
+    /// `entries` is the one entry at `rel`, or nothing when it is gone.
+    pub whole: bool,
+    /// Encoded with `pacsguard_profile::codec::encode_entry`.
+    pub entries: Vec<u8>,
+    pub mac: Vec<u8>,
+}
+
+/// The bytes of a column as stored, whatever its type.
+fn value_bytes(value: ValueRef<'_>) -> Vec<u8> {
+    match value {
+        ValueRef::Blob(b) | ValueRef::Text(b) => b.to_vec(),
+        ValueRef::Integer(n) => n.to_le_bytes().to_vec(),
+        ValueRef::Real(f) => f.to_le_bytes().to_vec(),
+        ValueRef::Null => Vec::new(),
+    }
+}
+
+impl Store {
+    fn ensure_seen(&self) -> Result<(), StoreError> {
+        self.conn.execute_batch(SEEN_SCHEMA).map_err(self.sql())
+    }
+
+    /// Every row, ancestors before their descendants (sorted by root, then path).
+    pub fn seen_rows(&self) -> Result<Vec<SeenRow>, StoreError> {
+        self.ensure_seen()?;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT root, rel, generation, whole, entries, mac FROM watch_seen ORDER BY root, rel",
+            )
+            .map_err(self.sql())?;
+        let rows = stmt
+            // Read whatever type a column holds: an edited row (text where a blob was) is
+            // refused by the caller's MAC, not an error that stops the watcher.
+            .query_map([], |r| {
+                let bytes = |i| r.get_ref(i).map(value_bytes);
+                let number = |i| {
+                    r.get_ref(i).map(|v| match v {
+                        ValueRef::Integer(n) => u64::try_from(n).unwrap_or(u64::MAX),
+                        _ => u64::MAX,
+                    })
+                };
+                Ok(SeenRow {
+                    root: PathBuf::from(std::ffi::OsString::from_vec(bytes(0)?)),
+                    rel: bytes(1)?,
+                    generation: number(2)?,
+                    whole: number(3)? != 0,
+                    entries: bytes(4)?,
+                    mac: bytes(5)?,
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(self.sql())?;
+        Ok(rows)
+    }
+
+    /// Writes `rows` in one transaction. A whole-subtree row replaces every row below
+    /// its path too (they describe what it now holds), so rows read back in path order
+    /// never put an older state on top of a newer one.
+    pub fn put_seen(&mut self, rows: &[SeenRow]) -> Result<(), StoreError> {
+        self.ensure_seen()?;
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sql)?;
+        {
+            let mut below = tx
+                .prepare("DELETE FROM watch_seen WHERE root = ?1 AND rel >= ?2 AND rel < ?3")
+                .map_err(sql)?;
+            let mut all = tx
+                .prepare("DELETE FROM watch_seen WHERE root = ?1")
+                .map_err(sql)?;
+            let mut put = tx
+                .prepare(
+                    "INSERT OR REPLACE INTO watch_seen (root, rel, generation, whole, entries, mac) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(sql)?;
+            for row in rows {
+                let root = row.root.as_os_str().as_bytes();
+                if row.whole && row.rel.is_empty() {
+                    all.execute(params![root]).map_err(sql)?;
+                } else if row.whole {
+                    // `rel/…` is the range [rel + "/", rel + "0"): `/` sorts just before `0`.
+                    let mut from = row.rel.clone();
+                    from.push(b'/');
+                    let mut to = row.rel.clone();
+                    to.push(b'0');
+                    below.execute(params![root, from, to]).map_err(sql)?;
+                }
+                put.execute(params![
+                    root,
+                    row.rel,
+                    i64::try_from(row.generation).unwrap_or(i64::MAX),
+                    i64::from(row.whole),
+                    row.entries,
+                    row.mac
+                ])
+                .map_err(sql)?;
+            }
+        }
+        tx.commit().map_err(sql)
+    }
+
+    /// Drops every row (stale: another baseline generation).
+    pub fn clear_seen(&mut self) -> Result<(), StoreError> {
+        self.ensure_seen()?;
+        self.conn
+            .execute("DELETE FROM watch_seen", [])
+            .map(|_| ())
+            .map_err(self.sql())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(rel: &str, whole: bool, entries: &[u8]) -> SeenRow {
+        SeenRow {
+            root: PathBuf::from("/r"),
+            rel: rel.as_bytes().to_vec(),
+            generation: 3,
+            whole,
+            entries: entries.to_vec(),
+            mac: vec![1; 32],
+        }
+    }
+
+    #[test]
+    fn a_whole_subtree_row_replaces_the_rows_below_it_and_no_sibling() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(&dir.path().join("pacsguard.db")).expect("open");
+        store
+            .put_seen(&[
+                row("a/x", false, b"x1"),
+                row("a-b", false, b"ab"),
+                row("a0", false, b"a0"),
+                row("b", false, b"b"),
+            ])
+            .expect("put");
+        store.put_seen(&[row("a", true, b"")]).expect("put whole");
+        let rels: Vec<Vec<u8>> = store
+            .seen_rows()
+            .expect("rows")
+            .into_iter()
+            .map(|r| r.rel)
+            .collect();
+        assert_eq!(
+            rels,
+            [
+                b"a".to_vec(),
+                b"a-b".to_vec(),
+                b"a0".to_vec(),
+                b"b".to_vec()
+            ]
+        );
+        store.put_seen(&[row("", true, b"")]).expect("root");
+        assert_eq!(store.seen_rows().expect("rows").len(), 1);
+        store.clear_seen().expect("clear");
+        assert!(store.seen_rows().expect("rows").is_empty());
+    }
+}
