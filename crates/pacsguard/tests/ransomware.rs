@@ -528,7 +528,7 @@ fn held_mapping_attack(through_links: bool) {
 }
 
 /// Review finding: making a hard link to a guarded file outside the tree raised nothing
-/// until the file was written. With fanotify (root), the link count rising is seen at once.
+/// until the file was written. With fanotify (root), the link count rising is seen within the quiet period.
 #[test]
 fn a_new_hard_link_to_a_guarded_file_is_reported_at_once() {
     if !common::is_root() {

@@ -838,7 +838,8 @@ impl<'a> Guard<'a> {
     }
 
     /// The fanotify group for attribute changes (see [`AttribWatcher`]); says whether
-    /// new hard links are seen at once.
+    /// new hard links are seen within the quiet period (an attribute change waits, like a
+    /// write, so a writer that fchmods mid-write is not judged half-written).
     fn start_attribs(&mut self, roots: &[PathBuf]) -> String {
         let attribs = match AttribWatcher::new() {
             Ok(attribs) => attribs,
@@ -886,7 +887,7 @@ impl<'a> Guard<'a> {
             return format!("a new hard link is seen at its next write (fanotify reader: {e})");
         }
         self.attribs = Some(attribs);
-        "a new hard link to a guarded file is seen at once".to_string()
+        "a new hard link to a guarded file is seen within the quiet period".to_string()
     }
 
     /// The guarded files an attribute change may be about, re-verified now: the link
