@@ -243,6 +243,14 @@ pub fn find_batch_command(bytes: &[u8]) -> Option<Command> {
             .position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'@'))
             .unwrap_or(line.len());
         let start = &line[skip..];
+        // Most lines of binary data start with no launcher's first letter: one compare
+        // instead of sixteen (a '\n' is one byte in 256 of pixel data).
+        let Some(first) = start.first().map(u8::to_ascii_lowercase) else {
+            continue;
+        };
+        if !BATCH.iter().any(|launcher| launcher[0] == first) {
+            continue;
+        }
         for launcher in BATCH {
             let Some(head) = start.get(..launcher.len()) else {
                 continue;
