@@ -176,6 +176,72 @@ pub fn find_shell_command(bytes: &[u8]) -> Option<Command> {
     }
 }
 
+/// Bytes of `!` lines handed to the shell model per file. Each candidate's line is
+/// modelled to its end, so a line of many `:!` would cost its length squared without a
+/// cap. Lines that start with `!` do not overlap, so they cost at most the file's size
+/// once; `:!` inside a line of pixel data comes once per 64 KiB, and the lines of
+/// 256 MiB of random bytes add up to ~2 MiB. Past it: a warning.
+pub const MAX_EX_MODELLED_BYTES: usize = 16 * 1024 * 1024;
+
+/// The first `!command` that `ex`/`vi` or `ed` would hand to the shell, if the file were
+/// fed to them as commands: `ex -s < file`, `vim -es < file`, `ed < file`, `vi -s file`.
+///
+/// Nothing opens a DICOM file this way on its own: like `sh file.dcm`, it takes someone
+/// (or a script of the attacker's) naming the file as commands. It is screened like the
+/// shell for that reason, and because what runs is a shell command line. vim in ex mode
+/// reports an error for a line of garbage and goes on with the next (`vim -es` prints
+/// nothing and runs a `!` line after binary lines: tests/real_readers.rs); GNU `ed` stops
+/// at its first error, so there only a first line runs, which this search covers too.
+/// A line that quits (`q`, `x…`) would stop vim before a later escape; that is not
+/// modelled: an escape is reported wherever it is (more, never less).
+/// Found: `!` at the start of a line (after blanks and `:`, which ex skips), and `:!`
+/// anywhere (the keys `vi -s` types: `:` opens the command line wherever it is). The
+/// rest of the line is what `sh -c` gets, judged by the shell model.
+pub fn find_ex_command(bytes: &[u8]) -> Option<Command> {
+    let weak = |name: &[u8]| WEAK.contains(&name);
+    let wrapper = |name: &[u8]| WRAPPERS.contains(&name);
+    let mut modelled = 0usize;
+    for bang in memchr::memchr_iter(b'!', bytes) {
+        let before = &bytes[..bang];
+        let lead = before
+            .iter()
+            .rev()
+            .take_while(|b| matches!(b, b' ' | b'\t' | b':'))
+            .count();
+        let line_start = bang - lead;
+        let at_line_start = line_start == 0 || bytes[line_start - 1] == b'\n';
+        let after_colon = before.last() == Some(&b':');
+        if !at_line_start && !after_colon {
+            continue;
+        }
+        let rest = &bytes[bang + 1..];
+        let line = &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())];
+        modelled += line.len();
+        if modelled > MAX_EX_MODELLED_BYTES {
+            return Some(Command {
+                offset: bang,
+                interpreter: "ex",
+                severity: Severity::Warning,
+                detail: format!(
+                    "more than {MAX_EX_MODELLED_BYTES} bytes of ex/ed shell escapes (MAX_EX_MODELLED_BYTES): the rest were not checked"
+                ),
+            });
+        }
+        if let Some(sh::Outcome::Runs(_)) = sh::first_command(line, &is_strong, &weak, &wrapper) {
+            return Some(Command {
+                offset: bang,
+                interpreter: "ex",
+                severity: Severity::Alert,
+                detail: format!(
+                    "an ex/ed shell escape (\"{}\") that vi, ex or ed runs when the file is fed to them as commands (ex -s < file, vi -s file, ed < file)",
+                    line_excerpt(bytes, bang)
+                ),
+            });
+        }
+    }
+    None
+}
+
 /// Where a program a shell runs by path is dropped: the current directory, the
 /// temporary and home directories an unprivileged payload can write to.
 const DROP_ROOTS: [&[u8]; 9] = [
@@ -205,7 +271,9 @@ fn is_strong(word: &[u8]) -> bool {
 /// names data (`/usr/share/fonts`, `/var/log/syslog`, `/usr/local/lib` in an `ld.so.conf`
 /// or a README) is no program: `sh` would only say "Permission denied" or "not found".
 /// A line of base64 (a PEM key, an embedded JPEG's `/9j/4AAQ…`) starts with `/` too, and
-/// is no command; nor is a path that ends a sentence (`… in /usr/local/share/foo.`).
+/// is no command; nor is a path in a program directory that ends a sentence (`… in
+/// /usr/local/sbin/foo.`). Where a payload is dropped, a trailing `.` is part of the
+/// name (`./x.` runs the file `x.`; review s5 walk-around), so there it counts.
 fn is_program_path(word: &[u8]) -> bool {
     let printable = word
         .iter()
@@ -218,8 +286,8 @@ fn is_program_path(word: &[u8]) -> bool {
         && printable
         && (dropped || (word[0] == b'/' && in_program_dir))
         && word[1..].iter().any(u8::is_ascii_alphanumeric)
-        && !word.ends_with(b".")
-        && !word.ends_with(b"/")
+        && (dropped || !word.ends_with(b"."))
+        && (dropped || !word.ends_with(b"."))
 }
 
 fn shell_command(bytes: &[u8], at: usize) -> Command {

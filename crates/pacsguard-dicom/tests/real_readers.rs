@@ -883,3 +883,121 @@ fn command_substitutions_in_assignments_and_arguments_are_commands() {
     assert_eq!(find_shell_command(b"x\n.\nend of report\n"), None);
     assert_eq!(find_shell_command(b"x\n. Impression: normal study\n"), None);
 }
+
+/// Runs `program args` with `input` as its standard input in a fresh directory holding
+/// `files` (name, content, executable), and says whether `RAN` was written there.
+fn runs_in_dir(program: &str, args: &[&str], input: &[u8], files: &[(&str, &[u8])]) -> bool {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new();
+    for (name, content) in files {
+        let path = dir.path(name);
+        std::fs::write(&path, content).expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let mut child = Command::new(program)
+        .args(args)
+        .current_dir(&dir.0)
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", &dir.0)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(input);
+    }
+    let _ = child.wait();
+    dir.path("RAN").exists()
+}
+
+/// Walk-around (session 5): a `!command` line ran when the file was fed to vi/ex or ed
+/// as commands, and nothing reported it. vim in ex mode goes past lines of garbage to a
+/// `!` line; GNU ed stops at its first error, so there it is the first line. Each case
+/// is run by the real program first.
+#[test]
+fn shell_escapes_that_ex_and_ed_run_are_found() {
+    let garbage = b"\0\0\0DICM\x02\0\x01\0OB\0\0\x01\x02\n\x7f\x80 garbage\n".as_slice();
+    let escape = b"!sh -c 'echo x > RAN'\n".as_slice();
+    let ex_file = [garbage, escape, b"q!\n"].concat();
+    let ed_file = [escape, garbage, b"q\n"].concat();
+    let vi_keys = [garbage, b"xx:", escape].concat();
+    let cases: [(&str, &[&str], &[u8]); 3] = [
+        ("vim", &["-es", "-u", "NONE", "-i", "NONE"], &ex_file),
+        ("ex", &["-s", "-u", "NONE", "-i", "NONE"], &ex_file),
+        ("ed", &["-s"], &ed_file),
+    ];
+    for (program, args, file) in cases {
+        if Path::new("/usr/bin").join(program).exists() {
+            assert!(
+                runs_in_dir(program, args, file, &[]),
+                "{program} did not run it"
+            );
+        }
+        let found = pacsguard_dicom::find_ex_command(file).expect(program);
+        assert_eq!(found.severity, Severity::Alert, "{program}: {found:?}");
+    }
+    // `vi -s FILE` types the file as keys: `:` opens the command line wherever it is.
+    assert!(pacsguard_dicom::find_ex_command(&vi_keys).is_some());
+    // Inside a whole DICOM file the escape is an alert of the scan.
+    let mut element = b"\n".to_vec();
+    element.extend_from_slice(escape);
+    let dicom = kit::DicomBuilder::ct("1.2.3.4")
+        .element(0x0010, 0x4000, *b"LT", &element)
+        .build();
+    assert!(
+        alerts(&inspect(&dicom)).iter().any(|a| a.contains("ex/ed")),
+        "{:?}",
+        alerts(&inspect(&dicom))
+    );
+    // `!` in prose, or a shell escape that runs nothing an attacker uses, is no command.
+    for text in [
+        &b"Findings: normal!\nImpression: stable!\n"[..],
+        b"!important note\n",
+        b"Wow:! what a scan\n",
+    ] {
+        assert_eq!(pacsguard_dicom::find_ex_command(text), None, "{text:?}");
+    }
+}
+
+/// The limit on `!` lines modelled (each line to its end): lines that add up to
+/// MAX_EX_MODELLED_BYTES are all modelled, and one byte more is a warning.
+#[test]
+fn ex_escapes_past_their_limit_are_a_warning() {
+    let limit = pacsguard_dicom::MAX_EX_MODELLED_BYTES;
+    let line = |len: usize| {
+        let mut line = b"!x ".to_vec();
+        line.resize(len, b'a');
+        line.push(b'\n');
+        line
+    };
+    // 16 lines; what follows each `!` is 1 MiB up to the newline: the limit exactly.
+    let mut at_limit = Vec::new();
+    for _ in 0..16 {
+        at_limit.extend(line(1 + limit / 16));
+    }
+    let mut past = at_limit.clone();
+    past.extend(line(3));
+    assert_eq!(pacsguard_dicom::find_ex_command(&at_limit), None);
+    let found = pacsguard_dicom::find_ex_command(&past).expect("a warning");
+    assert_eq!(found.severity, Severity::Warning, "{found:?}");
+    assert!(
+        found.detail.contains("MAX_EX_MODELLED_BYTES"),
+        "{}",
+        found.detail
+    );
+}
+
+/// Walk-around (session 5): a dropped payload named with a trailing `.` (`./x.`) runs,
+/// and was taken for the end of a sentence. Proven with dash; a sentence ending in a
+/// program directory's path is still prose.
+#[test]
+fn a_dropped_payload_whose_name_ends_in_a_dot_is_a_command() {
+    let script = b"\x01\x02binary\x7f\n./x.\n".as_slice();
+    let payload = b"#!/bin/sh\necho x > RAN\n".as_slice();
+    assert!(runs_in_dir("dash", &["-s"], script, &[("x.", payload)]));
+    let found = find_shell_command(script).expect("found");
+    assert_eq!(found.severity, Severity::Alert, "{found:?}");
+    assert_eq!(find_shell_command(b"/usr/local/sbin/foo.\n"), None);
+}
