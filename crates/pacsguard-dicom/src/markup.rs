@@ -85,6 +85,11 @@ const URL_ATTRIBUTES: [&str; 9] = [
     "background",
 ];
 
+/// Other attributes whose value can run script: inline CSS, a `<meta http-equiv=refresh>`
+/// target (Internet Explorer, which mshta is, follows a refresh to a `javascript:` URL),
+/// an `<object>`'s document (`data="data:text/html,…"`).
+const OTHER_ATTRIBUTES: [&str; 3] = ["style", "content", "data"];
+
 /// URL schemes that run script.
 /// `data:` URLs of documents run their script too, in a frame, object or embed of a web
 /// viewer (an opaque origin, but script all the same).
@@ -201,7 +206,7 @@ static SEARCHERS: LazyLock<Option<(Searcher, Searcher)>> = LazyLock::new(|| {
         .iter()
         .chain(HANDLERS.iter())
         .chain(URL_ATTRIBUTES.iter().filter(|a| !a.contains(':')))
-        .chain(std::iter::once(&"style"))
+        .chain(OTHER_ATTRIBUTES.iter())
         .map(|n| n.as_bytes().to_vec())
         .collect();
     let wide: Vec<Vec<u8>> = ascii.iter().map(|p| utf16le(p)).collect();
@@ -412,7 +417,7 @@ fn confirm_attribute(text: &[u8], at: usize, cut_before: bool, cut_after: bool) 
             continue; // it ends before the candidate, or holds it inside a value
         }
         for attribute in &tag.attributes {
-            if let Some(what) = active_attribute(&tag.name, attribute) {
+            if let Some(what) = active_attribute(&tag, attribute) {
                 return Verdict::Runs(what);
             }
         }
@@ -519,7 +524,8 @@ fn read_tag(text: &[u8], open: usize) -> Option<Tag> {
 
 /// Whether an attribute runs script: an event handler, or a URL with a script scheme
 /// (entity-encoded or split by whitespace as browsers still read it).
-fn active_attribute(tag: &[u8], attribute: &Attribute) -> Option<String> {
+fn active_attribute(whole: &Tag, attribute: &Attribute) -> Option<String> {
+    let tag = whole.name.as_slice();
     let name = attribute.name.as_slice();
     let shown = || {
         format!(
@@ -586,12 +592,34 @@ fn active_attribute(tag: &[u8], attribute: &Attribute) -> Option<String> {
         }
         return None;
     }
-    if URL_ATTRIBUTES.iter().any(|a| a.as_bytes() == name) {
-        let url: Vec<u8> = decode_entities(&attribute.value)
+    let url = || -> Vec<u8> {
+        decode_entities(&attribute.value)
             .into_iter()
             .filter(|&b| b > b' ')
             .map(|b| b.to_ascii_lowercase())
-            .collect();
+            .collect()
+    };
+    if tag == b"meta" && name == b"content" && is_refresh(whole) {
+        // `0;url=javascript:…`, `0; URL='…'`, `0,…`: the target follows the delay.
+        let content = url();
+        let target = content
+            .iter()
+            .position(|&b| b == b';' || b == b',')
+            .map_or(&content[..0], |at| &content[at + 1..]);
+        let target = target.strip_prefix(b"url=").unwrap_or(target);
+        let target = target.strip_prefix(b"'").unwrap_or(target);
+        let target = target.strip_prefix(b"\"").unwrap_or(target);
+        if SCRIPT_SCHEMES.iter().any(|s| target.starts_with(s)) {
+            return Some(format!(
+                "a refresh to a script URL ({}): Internet Explorer's engine, which mshta uses, loads it when the file is rendered as HTML",
+                shown()
+            ));
+        }
+    }
+    let url_attribute = URL_ATTRIBUTES.iter().any(|a| a.as_bytes() == name)
+        || (tag == b"object" && name == b"data");
+    if url_attribute {
+        let url = url();
         if SCRIPT_SCHEMES.iter().any(|s| url.starts_with(s)) {
             return Some(format!(
                 "a script URL in markup ({}): script runs when the file is rendered as HTML and the link is followed or loaded",
@@ -600,6 +628,16 @@ fn active_attribute(tag: &[u8], attribute: &Attribute) -> Option<String> {
         }
     }
     None
+}
+
+/// Whether a `<meta>` tag is `http-equiv="refresh"`.
+fn is_refresh(tag: &Tag) -> bool {
+    tag.attributes.iter().any(|a| {
+        a.name == b"http-equiv"
+            && decode_entities(&a.value)
+                .trim_ascii()
+                .eq_ignore_ascii_case(b"refresh")
+    })
 }
 
 /// Character references as a browser decodes them in an attribute value: `&#106;`,
@@ -717,6 +755,13 @@ mod tests {
             b"<div onclick=\"alert(1)\">x</div>",
             b"<div style=\"width: expression(alert(1))\">x</div>",
             b"<p style='background:url(&#106;avascript:alert(1))'>x</p>",
+            // Walk-arounds (session 5): an object's document, an embed's unquoted data:
+            // URL, a refresh to a script URL.
+            b"<object data=\"data:text/html,<script>alert(1)</script>\"></object>",
+            b"<OBJECT DATA='data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg=='>",
+            b"<embed src=data:text/html,%3Cscript%3Ealert(1)%3C/script%3E>",
+            b"<meta http-equiv=\"refresh\" content=\"0;url=javascript:alert(1)\">",
+            b"<META CONTENT='0; URL=data:text/html,<script>alert(1)</script>' HTTP-EQUIV=Refresh>",
         ] {
             let found = find_markup(markup);
             assert!(
@@ -736,6 +781,10 @@ mod tests {
             b"<img alt=\"onerror=alert(1)\" src=x.png>",
             b"<p style=\"color: red; font-weight: bold\">x</p>",
             b"<p title='x src=javascript:y'>",
+            b"<meta http-equiv=\"refresh\" content=\"30;url=https://example.org/\">",
+            b"<meta name=\"description\" content=\"javascript:tips\">",
+            b"<div data=\"data:text/html,x\">",
+            b"<object data=\"report.pdf\" type=\"application/pdf\"></object>",
         ] {
             assert_eq!(
                 find_markup(inert),
