@@ -385,7 +385,27 @@ pub(crate) enum WholeZip {
     CannotTell(String),
 }
 
+/// ZIPs inside a ZIP opened, counting the outer one: a JAR in a ZIP in a ZIP is the
+/// usual mail attachment. An entry that is a ZIP one level deeper is not opened: a
+/// warning (the verdict "cannot tell"), never "inert".
+pub const MAX_ZIP_DEPTH: usize = 3;
+/// Bytes inflated in all to open the ZIPs inside a ZIP (each is read whole: its
+/// directory is at its end). Past it, the rest cannot be told: a warning.
+pub const MAX_NESTED_ZIP_BYTES: usize = 64 * 1024 * 1024;
+
 pub(crate) fn whole_zip(bytes: &[u8]) -> WholeZip {
+    zip_at_depth(bytes, 1, &mut ZipWork::default())
+}
+
+/// What opening a ZIP and the ZIPs inside it has cost so far: entries are counted
+/// against [`MAX_ZIP_ENTRIES_READ`] across all of them, not per ZIP.
+#[derive(Default)]
+struct ZipWork {
+    entries: usize,
+    inflated: usize,
+}
+
+fn zip_at_depth(bytes: &[u8], depth: usize, work: &mut ZipWork) -> WholeZip {
     let Some((eocd, _)) = trailing_zip(bytes) else {
         return WholeZip::CannotTell("no central directory found".to_owned());
     };
@@ -394,7 +414,7 @@ pub(crate) fn whole_zip(bytes: &[u8]) -> WholeZip {
     };
     let mut read = 0u64;
     while bytes.get(at..at + 4) == Some(b"PK\x01\x02") {
-        if read as usize >= MAX_ZIP_ENTRIES_READ {
+        if work.entries >= MAX_ZIP_ENTRIES_READ {
             return WholeZip::CannotTell(format!(
                 "more than {MAX_ZIP_ENTRIES_READ} entries (MAX_ZIP_ENTRIES_READ)"
             ));
@@ -418,7 +438,33 @@ pub(crate) fn whole_zip(bytes: &[u8]) -> WholeZip {
         {
             return WholeZip::Runs(format!("{} ({format})", shown(name)));
         }
+        if entry_head(bytes, at).is_some_and(|head| head.starts_with(b"PK\x03\x04")) {
+            if depth >= MAX_ZIP_DEPTH {
+                return WholeZip::CannotTell(format!(
+                    "\"{}\" is a ZIP inside ZIPs {depth} deep, not opened (MAX_ZIP_DEPTH)",
+                    shown(name)
+                ));
+            }
+            let room = MAX_NESTED_ZIP_BYTES.saturating_sub(work.inflated);
+            let Some(inner) = entry_data(bytes, at, room) else {
+                return WholeZip::CannotTell(format!(
+                    "\"{}\" is a ZIP that could not be inflated within {MAX_NESTED_ZIP_BYTES} bytes (MAX_NESTED_ZIP_BYTES)",
+                    shown(name)
+                ));
+            };
+            work.inflated += inner.len();
+            match zip_at_depth(&inner, depth + 1, work) {
+                WholeZip::Runs(what) => {
+                    return WholeZip::Runs(format!("{}/{what}", shown(name)));
+                }
+                WholeZip::CannotTell(why) => {
+                    return WholeZip::CannotTell(format!("in \"{}\": {why}", shown(name)));
+                }
+                WholeZip::Inert(_) => {}
+            }
+        }
         read += 1;
+        work.entries += 1;
         at = name_end + usize::from(extra_len) + usize::from(comment_len);
     }
     if read < entries.min(MAX_ZIP_ENTRIES_READ as u64) {
@@ -462,6 +508,26 @@ fn entry_head(bytes: &[u8], central: usize) -> Option<Vec<u8>> {
             out.truncate(result.bytes_written);
             Some(out)
         }
+        _ => None,
+    }
+}
+
+/// The whole entry whose central directory header is at `central`, stored or deflated,
+/// if it inflates to its end within `limit` bytes.
+fn entry_data(bytes: &[u8], central: usize, limit: usize) -> Option<Vec<u8>> {
+    let method = u16_le(bytes, central + 10)?;
+    let compressed = usize::try_from(u32_le(bytes, central + 20)?).ok()?;
+    let local = usize::try_from(u32_le(bytes, central + 42)?).ok()?;
+    if bytes.get(local..local + 4)? != b"PK\x03\x04" {
+        return None;
+    }
+    let name_len = usize::from(u16_le(bytes, local + 26)?);
+    let extra_len = usize::from(u16_le(bytes, local + 28)?);
+    let data = local + 30 + name_len + extra_len;
+    let data = bytes.get(data..data.saturating_add(compressed).min(bytes.len()))?;
+    match method {
+        0 => (data.len() <= limit).then(|| data.to_vec()),
+        8 => miniz_oxide::inflate::decompress_to_vec_with_limit(data, limit).ok(),
         _ => None,
     }
 }

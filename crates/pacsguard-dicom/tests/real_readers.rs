@@ -1001,3 +1001,104 @@ fn a_dropped_payload_whose_name_ends_in_a_dot_is_a_command() {
     assert_eq!(found.severity, Severity::Alert, "{found:?}");
     assert_eq!(find_shell_command(b"/usr/local/sbin/foo.\n"), None);
 }
+
+/// Walk-around (session 5): a ZIP inside a ZIP was not opened, so a program two ZIPs
+/// deep left the outer ZIP "inert" (a warning). Nested ZIPs are opened to
+/// MAX_ZIP_DEPTH (at it: found), one deeper is a warning naming the limit. Built with
+/// Python's zipfile, deflated as zip tools write them.
+#[test]
+fn zips_inside_zips_are_opened_to_their_depth_limit() {
+    use pacsguard_dicom::MAX_ZIP_DEPTH;
+    let dir = TempDir::new();
+    std::fs::write(dir.path("launcher.exe"), kit::real_pe()).expect("write");
+    std::fs::write(dir.path("notes.txt"), b"report text\n").expect("write");
+    // nest.py DEPTH INNER OUT: INNER wrapped in DEPTH ZIPs, the outermost written to OUT.
+    let script = "import sys, zipfile, io\n\
+        depth, inner, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]\n\
+        name, data = inner, open(inner, 'rb').read()\n\
+        for level in range(depth):\n\
+        \x20   buf = io.BytesIO()\n\
+        \x20   with zipfile.ZipFile(buf, 'w', zipfile.ZIP_DEFLATED) as z:\n\
+        \x20       z.writestr('readme.txt', 'x')\n\
+        \x20       z.writestr(name, data)\n\
+        \x20   name, data = 'level%d.zip' % level, buf.getvalue()\n\
+        open(out, 'wb').write(data)\n";
+    std::fs::write(dir.path("nest.py"), script).expect("write");
+    let nested = |depth: usize, inner: &str| {
+        let out = format!("{inner}-{depth}.zip");
+        run(
+            "python3",
+            &["nest.py", &depth.to_string(), inner, &out],
+            &dir.0,
+        );
+        inspect(&std::fs::read(dir.path(&out)).expect("read"))
+    };
+    for depth in 2..=MAX_ZIP_DEPTH {
+        let inspection = nested(depth, "launcher.exe");
+        assert!(
+            has_alert(&inspection, FindingKind::ExecutableFile),
+            "depth {depth}: {:#?}",
+            inspection.observations
+        );
+    }
+    let past = nested(MAX_ZIP_DEPTH + 1, "launcher.exe");
+    assert!(alerts(&past).is_empty(), "{:#?}", past.observations);
+    assert!(
+        past.observations
+            .iter()
+            .any(|o| o.severity == Severity::Warning && o.detail.contains("MAX_ZIP_DEPTH")),
+        "{:#?}",
+        past.observations
+    );
+    let fine = nested(2, "notes.txt");
+    assert!(alerts(&fine).is_empty(), "{:#?}", fine.observations);
+}
+
+/// MAX_NESTED_ZIP_BYTES: an inner ZIP that inflates to exactly the limit is opened (the
+/// program in it found); one byte more is a warning naming the limit.
+#[test]
+fn a_zip_inside_a_zip_past_its_inflation_limit_is_a_warning() {
+    use pacsguard_dicom::MAX_NESTED_ZIP_BYTES;
+    let dir = TempDir::new();
+    std::fs::write(dir.path("launcher.exe"), kit::real_pe()).expect("write");
+    // inner.py SIZE OUT: a ZIP of exactly SIZE bytes (a stored pad, then the program),
+    // deflated into the ZIP written to OUT.
+    let script = "import sys, zipfile, io\n\
+        size, out = int(sys.argv[1]), sys.argv[2]\n\
+        exe = open('launcher.exe', 'rb').read()\n\
+        def inner(pad):\n\
+        \x20   buf = io.BytesIO()\n\
+        \x20   with zipfile.ZipFile(buf, 'w', zipfile.ZIP_STORED) as z:\n\
+        \x20       z.writestr('pad.bin', bytes(pad))\n\
+        \x20       z.writestr('launcher.exe', exe)\n\
+        \x20   return buf.getvalue()\n\
+        data = inner(0)\n\
+        data = inner(size - len(data))\n\
+        assert len(data) == size, len(data)\n\
+        with zipfile.ZipFile(out, 'w', zipfile.ZIP_DEFLATED) as z:\n\
+        \x20   z.writestr('inner.zip', data)\n";
+    std::fs::write(dir.path("inner.py"), script).expect("write");
+    let outer = |size: usize| {
+        run(
+            "python3",
+            &["inner.py", &size.to_string(), "outer.zip"],
+            &dir.0,
+        );
+        inspect(&std::fs::read(dir.path("outer.zip")).expect("read"))
+    };
+    let at_limit = outer(MAX_NESTED_ZIP_BYTES);
+    assert!(
+        has_alert(&at_limit, FindingKind::ExecutableFile),
+        "{:#?}",
+        at_limit.observations
+    );
+    let past = outer(MAX_NESTED_ZIP_BYTES + 1);
+    assert!(alerts(&past).is_empty(), "{:#?}", past.observations);
+    assert!(
+        past.observations
+            .iter()
+            .any(|o| o.severity == Severity::Warning && o.detail.contains("MAX_NESTED_ZIP_BYTES")),
+        "{:#?}",
+        past.observations
+    );
+}
