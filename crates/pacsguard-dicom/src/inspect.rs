@@ -9,6 +9,7 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use pacsguard_events::{FindingKind, Severity, escape_bytes};
 
 use crate::budget::Budget;
+use crate::carriers::{self, Carries};
 use crate::dataset::{self, DataSetSummary, show_tag};
 use crate::embedded::{self, Hidden, WholeZip};
 use crate::format::{self, Format, u16_le, u32_le};
@@ -496,7 +497,25 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
     // compressed streams this crate does not open are said to be unopened. Named as a
     // DICOM file, each is an alert after all (`Inspection::named`).
     let mut zip_entry = None;
+    let mut carried = None;
     let inert = match format {
+        Some(carrier @ (Format::Ole | Format::Rtf | Format::Cab)) => {
+            let judged = match carrier {
+                Format::Ole => carriers::ole(bytes),
+                Format::Rtf => carriers::rtf(bytes),
+                _ => carriers::cab(bytes),
+            };
+            match judged {
+                Carries::Runs(what) => {
+                    carried = Some(what);
+                    None
+                }
+                Carries::Inert(what) => Some(format!("it is {what}")),
+                Carries::CannotTell(why) => Some(format!(
+                    "it is a {carrier} file that could not be read to its end ({why}): what it carries was not inspected"
+                )),
+            }
+        }
         _ if archive.is_some() => None,
         Some(Format::Pdf) => Some(
             "it is a PDF document (the actions it holds, if any, are reported on their own)"
@@ -539,6 +558,10 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
             Format::Zip if zip_entry.is_some() => format!(
                 "not a DICOM file: it is a ZIP archive with an entry that runs (\"{}\")",
                 zip_entry.as_deref().unwrap_or_default()
+            ),
+            Format::Ole | Format::Rtf | Format::Cab if carried.is_some() => format!(
+                "not a DICOM file: it is a {format} file carrying {}",
+                carried.as_deref().unwrap_or_default()
             ),
             Format::Pe | Format::Elf | Format::MachO => {
                 match format::confirm_executable_within(bytes, &mut budget) {
@@ -688,6 +711,9 @@ impl Inspection {
                         | Format::PowerShell
                         | Format::Pdf
                         | Format::Zip
+                        | Format::Ole
+                        | Format::Rtf
+                        | Format::Cab
                         | Format::Xz
                         | Format::Bzip2
                         | Format::Zstd

@@ -17,6 +17,7 @@
 
 mod archive;
 mod budget;
+mod carriers;
 mod dataset;
 mod embedded;
 mod format;
@@ -35,6 +36,7 @@ pub use archive::{
     open as open_archive,
 };
 pub use budget::{Budget, INSPECTION_DEADLINE, MAX_CANDIDATES_PER_FILE, MAX_PARSED_BYTES_PER_FILE};
+pub use carriers::MAX_CAB_FILES_READ;
 pub use dataset::{DataSetSummary, MAX_SEQUENCE_DEPTH};
 pub use embedded::{
     Hidden, MAX_NESTED_ZIP_BYTES, MAX_ZIP_DEPTH, MAX_ZIP_ENTRIES_READ, ZIP_ENTRY_HEAD_BYTES,

@@ -1102,3 +1102,45 @@ fn a_zip_inside_a_zip_past_its_inflation_limit_is_a_warning() {
         past.observations
     );
 }
+
+/// False alarm (session 5): an OLE, RTF or CAB file not named like DICOM was an alert
+/// whatever it held. Now a cabinet (written by gcab) is an alert when it installs a
+/// program, an RTF when its object is a package, an OLE file when it has macros or a
+/// package; otherwise the not-DICOM warning, and named like DICOM an alert again.
+#[test]
+fn office_containers_alert_for_what_they_carry() {
+    let dir = TempDir::new();
+    std::fs::write(dir.path("setup.exe"), kit::real_pe()).expect("write");
+    std::fs::write(dir.path("font.ttf"), b"font data").expect("write");
+    std::fs::write(dir.path("notes.txt"), b"report text\n").expect("write");
+    run("gcab", &["-c", "-z", "evil.cab", "setup.exe", "notes.txt"], &dir.0);
+    run("gcab", &["-c", "fine.cab", "font.ttf", "notes.txt"], &dir.0);
+    let read = |name: &str| std::fs::read(dir.path(name)).expect("read");
+    let package_rtf = b"{\\rtf1\\ansi{\\object\\objemb{\\*\\objclass Package}{\\*\\objdata \n0105000002000000080000005061636b61676500}}}".to_vec();
+    let plain_rtf = b"{\\rtf1\\ansi\\deff0 {\\fonttbl{\\f0 Arial;}}Impression: stable.\\par}".to_vec();
+    let ole = |stream: &str| {
+        let mut file = vec![0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
+        file.resize(1024, 0);
+        file.extend(stream.bytes().flat_map(|b| [b, 0]));
+        file.resize(2048, 0);
+        file
+    };
+    for (runs, bytes) in [
+        (true, read("evil.cab")),
+        (false, read("fine.cab")),
+        (true, package_rtf),
+        (false, plain_rtf),
+        (true, ole("_VBA_PROJECT")),
+        (true, ole("\u{1}Ole10Native")),
+        (false, ole("WordDocument")),
+    ] {
+        let inspection = inspect(&bytes);
+        assert_eq!(
+            !alerts(&inspection).is_empty(),
+            runs,
+            "{:#?}",
+            inspection.observations
+        );
+        assert!(!alerts(&inspection.named("IM0001.dcm")).is_empty());
+    }
+}
