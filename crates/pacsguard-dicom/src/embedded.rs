@@ -48,6 +48,13 @@ static CANDIDATES: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
         .ok()
 });
 
+/// Searchers built once: `memmem::find` builds one per call, which cost more than the
+/// search itself on the short values of a data set (perf, small instances).
+static MZ: LazyLock<memchr::memmem::Finder<'static>> =
+    LazyLock::new(|| memchr::memmem::Finder::new(b"MZ"));
+static EOCD: LazyLock<memchr::memmem::Finder<'static>> =
+    LazyLock::new(|| memchr::memmem::Finder::new(b"PK\x05\x06"));
+
 /// A ZIP's end-of-central-directory record is 22 bytes plus a comment of up to 65,535.
 const EOCD_LEN: usize = 22;
 const EOCD_SEARCH_WINDOW: usize = EOCD_LEN + u16::MAX as usize;
@@ -93,7 +100,7 @@ pub fn search(
         }
     }
     // `MZ` on its own: memchr's two-byte search is fast where an automaton is not.
-    for at in memchr::memmem::find_iter(bytes, b"MZ") {
+    for at in MZ.find_iter(bytes) {
         if budget.exhausted().is_some() {
             return;
         }
@@ -193,7 +200,10 @@ fn archive_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> Option<Hidden
 /// (`%PDF-` or `%!PS-Adobe-N.n PDF-M.m`).
 fn pdf_header(bytes: &[u8]) -> Option<usize> {
     let head = &bytes[..bytes.len().min(PDF_HEADER_WINDOW)];
-    format::find(head, b"%PDF-").or_else(|| format::find(head, b"%!PS-Adobe-"))
+    // By its `%` (memchr), not with a searcher built per call: this runs on every value.
+    let first =
+        |magic: &[u8]| memchr::memchr_iter(b'%', head).find(|&at| head[at..].starts_with(magic));
+    first(b"%PDF-").or_else(|| first(b"%!PS-Adobe-"))
 }
 
 /// What a PDF in `bytes` does and carries, if a reader would find its header there. The
@@ -261,15 +271,13 @@ pub(crate) fn trailing_zip_hidden(bytes: &[u8]) -> Option<Hidden> {
 /// offset of the record and a description.
 pub fn trailing_zip(bytes: &[u8]) -> Option<(usize, String)> {
     let window_start = bytes.len().saturating_sub(EOCD_SEARCH_WINDOW);
-    let mut end = bytes.len();
-    while let Some(found) = memchr::memmem::rfind(&bytes[window_start..end], b"PK\x05\x06") {
-        let at = window_start + found;
-        if let Some(detail) = zip_ending_at(bytes, at) {
-            return Some((at, detail));
-        }
-        end = at;
-    }
-    None
+    // Found forwards (a SIMD search; the reverse one is not), confirmed from the last:
+    // the record readers take is the one nearest the end.
+    let found: Vec<usize> = EOCD.find_iter(&bytes[window_start..]).collect();
+    found.into_iter().rev().find_map(|at| {
+        let at = window_start + at;
+        zip_ending_at(bytes, at).map(|detail| (at, detail))
+    })
 }
 
 /// Confirms an end-of-central-directory record at `eocd` the way ZIP readers do: its
