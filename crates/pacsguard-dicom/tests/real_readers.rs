@@ -1113,11 +1113,16 @@ fn office_containers_alert_for_what_they_carry() {
     std::fs::write(dir.path("setup.exe"), kit::real_pe()).expect("write");
     std::fs::write(dir.path("font.ttf"), b"font data").expect("write");
     std::fs::write(dir.path("notes.txt"), b"report text\n").expect("write");
-    run("gcab", &["-c", "-z", "evil.cab", "setup.exe", "notes.txt"], &dir.0);
+    run(
+        "gcab",
+        &["-c", "-z", "evil.cab", "setup.exe", "notes.txt"],
+        &dir.0,
+    );
     run("gcab", &["-c", "fine.cab", "font.ttf", "notes.txt"], &dir.0);
     let read = |name: &str| std::fs::read(dir.path(name)).expect("read");
     let package_rtf = b"{\\rtf1\\ansi{\\object\\objemb{\\*\\objclass Package}{\\*\\objdata \n0105000002000000080000005061636b61676500}}}".to_vec();
-    let plain_rtf = b"{\\rtf1\\ansi\\deff0 {\\fonttbl{\\f0 Arial;}}Impression: stable.\\par}".to_vec();
+    let plain_rtf =
+        b"{\\rtf1\\ansi\\deff0 {\\fonttbl{\\f0 Arial;}}Impression: stable.\\par}".to_vec();
     let ole = |stream: &str| {
         let mut file = vec![0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
         file.resize(1024, 0);
