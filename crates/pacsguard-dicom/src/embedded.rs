@@ -19,7 +19,7 @@ use crate::pdf;
 
 /// The four-byte magics that open a candidate (besides `MZ` and `%PDF-`, searched apart);
 /// each is confirmed before anything is reported.
-const CANDIDATE_MAGICS: [&[u8]; 13] = [
+const CANDIDATE_MAGICS: [&[u8]; 16] = [
     b"\x7fELF",
     &[0xFE, 0xED, 0xFA, 0xCE],
     &[0xCE, 0xFA, 0xED, 0xFE],
@@ -36,6 +36,12 @@ const CANDIDATE_MAGICS: [&[u8]; 13] = [
     b"\xfd7zXZ\0",
     b"7z\xbc\xaf\x27\x1c",
     b"BZh",
+    // A `.pyc` of CPython 3.7 and later (PEP 552), two bytes in: its magic's `\r\n` and
+    // a flags word of 0, 1 or 3. (3.6 and older put a timestamp there: no fixed bytes to
+    // search for, and those releases are long out of support.)
+    b"\r\n\0\0\0\0",
+    b"\r\n\x01\0\0\0",
+    b"\r\n\x03\0\0\0",
 ];
 
 /// Leftmost-first matching lets aho-corasick use its SIMD (Teddy) searcher for these
@@ -137,6 +143,18 @@ pub fn search(
                 Some(header) => archive_at(from(header), header, budget),
                 None => None,
             },
+            b"\r\n\0\0\0\0" | b"\r\n\x01\0\0\0" | b"\r\n\x03\0\0\0" => at
+                .checked_sub(2)
+                .and_then(|start| {
+                    format::confirm_executable_within(from(start), budget).map(|exe| (start, exe))
+                })
+                .map(|(start, exe)| Hidden {
+                    format: exe.format,
+                    offset: start,
+                    kind: FindingKind::EmbeddedExecutable,
+                    severity: Severity::Alert,
+                    detail: exe.detail,
+                }),
             b"\xfd7zXZ\0" | b"7z\xbc\xaf\x27\x1c" | b"BZh" => {
                 crate::archive::confirm_compressed(from(at)).map(|(format, detail)| Hidden {
                     format,

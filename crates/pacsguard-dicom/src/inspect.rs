@@ -639,9 +639,20 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
         found.hidden_as(FindingKind::ExecutableFile, hidden, 0, &place);
     }
     let whole_zip = format == Some(Format::Zip);
+    // The limit an archive that is the whole file reached is reported above, once.
+    let limit_at_start = match &archive {
+        Some(crate::archive::Opened::Limit { format, .. }) => Some(*format),
+        _ => None,
+    };
     embedded::search(bytes, bytes, 0, &mut budget, |hidden| {
         if whole_zip && hidden.format == Format::Zip {
             return true; // the file is this ZIP, judged above entry by entry
+        }
+        if hidden.offset == 0
+            && hidden.kind == FindingKind::NotInspected
+            && limit_at_start == Some(hidden.format)
+        {
+            return true;
         }
         found.hidden(hidden, 0, "in a file that is not DICOM")
     });

@@ -527,6 +527,14 @@ fn an_archive_inflating_past_its_limit_is_a_warning() {
     assert_opens_to_what_it_carries(&under);
     let over = tgz(MAX_ARCHIVE_INFLATED_BYTES);
     assert_stops_at_limit(&over, "MAX_ARCHIVE_INFLATED_BYTES");
+    // Session 5: the whole-file opening and the search for archives each reported the
+    // limit: one warning says it.
+    let limits = inspect(&over)
+        .observations
+        .iter()
+        .filter(|o| o.detail.contains("MAX_ARCHIVE_INFLATED_BYTES"))
+        .count();
+    assert_eq!(limits, 1, "{:#?}", inspect(&over).observations);
 }
 
 /// xz and bzip2 streams written by the real programs, and a 7z start header built to the
@@ -1148,4 +1156,45 @@ fn office_containers_alert_for_what_they_carry() {
         );
         assert!(!alerts(&inspection.named("IM0001.dcm")).is_empty());
     }
+}
+
+/// Session 5: a `.pyc` inside an element was not searched for (only a whole-file one was
+/// sniffed). One compiled by the real python3, put in a private OB element, is found;
+/// the same bytes with their code object marker changed are not.
+#[test]
+fn compiled_python_in_an_element_is_found() {
+    let dir = TempDir::new();
+    std::fs::write(dir.path("hello.py"), b"print('RAN')\n").expect("write");
+    run("python3", &["-m", "py_compile", "hello.py"], &dir.0);
+    let pyc_path = std::fs::read_dir(dir.path("__pycache__"))
+        .expect("pycache")
+        .next()
+        .expect("pyc")
+        .expect("entry")
+        .path();
+    let pyc = std::fs::read(&pyc_path).expect("pyc");
+    let mut value = b"vendor blob ".to_vec();
+    value.extend_from_slice(&pyc);
+    let dicom = kit::DicomBuilder::ct("1.2.3.5")
+        .element(0x0009, 0x1010, *b"OB", &value)
+        .build();
+    let inspection = inspect(&dicom);
+    assert!(
+        inspection
+            .observations
+            .iter()
+            .any(|o| o.severity == Severity::Alert && o.format == Some(Format::PythonBytecode)),
+        "{:#?}",
+        inspection.observations
+    );
+    let mut broken = value.clone();
+    broken[12 + 16] = b'x';
+    let dicom = kit::DicomBuilder::ct("1.2.3.5")
+        .element(0x0009, 0x1010, *b"OB", &broken)
+        .build();
+    assert!(
+        alerts(&inspect(&dicom)).is_empty(),
+        "{:#?}",
+        inspect(&dicom).observations
+    );
 }
