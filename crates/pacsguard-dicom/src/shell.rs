@@ -176,11 +176,11 @@ pub fn find_shell_command(bytes: &[u8]) -> Option<Command> {
     }
 }
 
-/// Bytes of `!` lines handed to the shell model per file. Each candidate's line is
-/// modelled to its end, so a line of many `:!` would cost its length squared without a
-/// cap. Lines that start with `!` do not overlap, so they cost at most the file's size
-/// once; `:!` inside a line of pixel data comes once per 64 KiB, and the lines of
-/// 256 MiB of random bytes add up to ~2 MiB. Past it: a warning.
+/// Bytes of `:!` lines (an escape inside a line) handed to the shell model per file. Each
+/// candidate's line is modelled to its end, so a line of many `:!` would cost its length
+/// squared without a cap. Lines that start with `!` do not overlap (they cost at most the
+/// file's size once) and are not counted; `:!` inside a line of pixel data comes once per
+/// 64 KiB, and its lines in 256 MiB of random bytes add up to ~1 MiB. Past it: a warning.
 pub const MAX_EX_MODELLED_BYTES: usize = 16 * 1024 * 1024;
 
 /// The first `!command` that `ex`/`vi` or `ed` would hand to the shell, if the file were
@@ -216,7 +216,10 @@ pub fn find_ex_command(bytes: &[u8]) -> Option<Command> {
         }
         let rest = &bytes[bang + 1..];
         let line = &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())];
-        modelled += line.len();
+        if !at_line_start {
+            // Lines from a line start do not overlap: at most the file once, not charged.
+            modelled += line.len();
+        }
         if modelled > MAX_EX_MODELLED_BYTES {
             return Some(Command {
                 offset: bang,

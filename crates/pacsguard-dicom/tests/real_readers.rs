@@ -974,19 +974,20 @@ fn shell_escapes_that_ex_and_ed_run_are_found() {
 #[test]
 fn ex_escapes_past_their_limit_are_a_warning() {
     let limit = pacsguard_dicom::MAX_EX_MODELLED_BYTES;
-    let line = |len: usize| {
-        let mut line = b"!x ".to_vec();
-        line.resize(len, b'a');
+    // `:!` inside a line (how `vi -s` types it), `after` bytes from the `!` to the newline.
+    let line = |after: usize| {
+        let mut line = b"a:!x ".to_vec();
+        line.resize(3 + after, b'a');
         line.push(b'\n');
         line
     };
-    // 16 lines; what follows each `!` is 1 MiB up to the newline: the limit exactly.
+    // 16 lines of 1 MiB after their `!`: the limit exactly.
     let mut at_limit = Vec::new();
     for _ in 0..16 {
-        at_limit.extend(line(1 + limit / 16));
+        at_limit.extend(line(limit / 16));
     }
     let mut past = at_limit.clone();
-    past.extend(line(3));
+    past.extend(line(2));
     assert_eq!(pacsguard_dicom::find_ex_command(&at_limit), None);
     let found = pacsguard_dicom::find_ex_command(&past).expect("a warning");
     assert_eq!(found.severity, Severity::Warning, "{found:?}");
@@ -995,6 +996,9 @@ fn ex_escapes_past_their_limit_are_a_warning() {
         "{}",
         found.detail
     );
+    // Lines that start with `!` cost the file once and are not counted: no warning.
+    let starts: Vec<u8> = b"!x y z\n".repeat(limit / 4);
+    assert_eq!(pacsguard_dicom::find_ex_command(&starts), None);
 }
 
 /// Walk-around (session 5): a dropped payload named with a trailing `.` (`./x.`) runs,
