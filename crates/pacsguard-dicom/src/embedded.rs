@@ -489,6 +489,30 @@ fn zip_at_depth(bytes: &[u8], depth: usize, work: &mut ZipWork) -> WholeZip {
                 WholeZip::Inert(_) => {}
             }
         }
+        // A tar or gzip entry is opened as a whole tar or gzip file is (its own limits):
+        // a program in a .tar or .tgz inside the ZIP left the ZIP "inert", while the same
+        // .tgz on its own alerts.
+        if let Some(head) = entry_head(bytes, at)
+            && crate::archive::sniff_archive(&head).is_some()
+        {
+            let room = MAX_NESTED_ZIP_BYTES.saturating_sub(work.inflated);
+            let Some(inner) = entry_data(bytes, at, room) else {
+                return WholeZip::CannotTell(format!(
+                    "\"{}\" is a tar or gzip archive that could not be inflated within {MAX_NESTED_ZIP_BYTES} bytes (MAX_NESTED_ZIP_BYTES)",
+                    shown(name)
+                ));
+            };
+            work.inflated += inner.len();
+            match crate::archive::open(&inner) {
+                crate::archive::Opened::Carries { detail, .. } => {
+                    return WholeZip::Runs(format!("{}: {detail}", shown(name)));
+                }
+                crate::archive::Opened::Limit { detail, .. } => {
+                    return WholeZip::CannotTell(format!("in \"{}\": {detail}", shown(name)));
+                }
+                crate::archive::Opened::Inert { .. } | crate::archive::Opened::NotArchive => {}
+            }
+        }
         read += 1;
         work.entries += 1;
         at = name_end + usize::from(extra_len) + usize::from(comment_len);

@@ -1066,6 +1066,33 @@ fn zips_inside_zips_are_opened_to_their_depth_limit() {
     assert!(alerts(&fine).is_empty(), "{:#?}", fine.observations);
 }
 
+/// A tar or a .tgz inside a ZIP is opened as the same tar or .tgz on its own is (review
+/// s6-r10): a program in it left the ZIP "none of which runs". Made by the real tar, gzip
+/// and zip programs; an inert tar in a ZIP stays no alert.
+#[test]
+fn tar_and_gzip_inside_a_zip_are_opened() {
+    let dir = TempDir::new();
+    std::fs::write(dir.path("launcher.exe"), kit::real_pe()).expect("write");
+    std::fs::write(dir.path("notes.txt"), b"report text\n").expect("write");
+    run("tar", &["cf", "prog.tar", "launcher.exe"], &dir.0);
+    run("tar", &["czf", "prog.tgz", "launcher.exe"], &dir.0);
+    run("tar", &["cf", "notes.tar", "notes.txt"], &dir.0);
+    run("zip", &["-q", "tar.zip", "prog.tar"], &dir.0);
+    run("zip", &["-q", "tgz.zip", "prog.tgz"], &dir.0);
+    run("zip", &["-q", "-0", "stored.zip", "prog.tgz"], &dir.0);
+    run("zip", &["-q", "notes.zip", "notes.tar"], &dir.0);
+    for name in ["tar.zip", "tgz.zip", "stored.zip"] {
+        let inspection = inspect(&std::fs::read(dir.path(name)).expect("read"));
+        assert!(
+            has_alert(&inspection, FindingKind::ExecutableFile),
+            "{name}: {:#?}",
+            inspection.observations
+        );
+    }
+    let inert = inspect(&std::fs::read(dir.path("notes.zip")).expect("read"));
+    assert!(alerts(&inert).is_empty(), "{:#?}", inert.observations);
+}
+
 /// MAX_NESTED_ZIP_BYTES: an inner ZIP that inflates to exactly the limit is opened (the
 /// program in it found); one byte more is a warning naming the limit.
 #[test]
