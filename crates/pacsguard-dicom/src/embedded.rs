@@ -504,6 +504,12 @@ fn zip_at_depth(bytes: &[u8], depth: usize, work: &mut ZipWork) -> WholeZip {
             };
             work.inflated += inner.len();
             match crate::archive::open(&inner) {
+                // An HTML page is no entry that runs in a ZIP (a ZIP of reports is
+                // inert), nor in a .html.gz inside one: /usr/share/doc's changelogs.
+                crate::archive::Opened::Carries {
+                    format: Some(Format::Html),
+                    ..
+                } => {}
                 crate::archive::Opened::Carries { detail, .. } => {
                     return WholeZip::Runs(format!("{}: {detail}", shown(name)));
                 }
