@@ -503,7 +503,17 @@ fn zip_at_depth(bytes: &[u8], depth: usize, work: &mut ZipWork) -> WholeZip {
                 ));
             };
             work.inflated += inner.len();
-            match crate::archive::open(&inner) {
+            // What opening it inflates counts too: a thousand small gzip bombs in one
+            // ZIP were each inflated to MAX_ARCHIVE_INFLATED_BYTES (a 365 KB ZIP, 63 GB).
+            if work.inflated >= MAX_NESTED_ZIP_BYTES {
+                return WholeZip::CannotTell(format!(
+                    "\"{}\" not opened: archives inside the ZIP inflated past {MAX_NESTED_ZIP_BYTES} bytes in all (MAX_NESTED_ZIP_BYTES)",
+                    shown(name)
+                ));
+            }
+            let (opened, cost) = crate::archive::open_counting(&inner);
+            work.inflated = work.inflated.saturating_add(cost);
+            match opened {
                 // An HTML page is no entry that runs in a ZIP (a ZIP of reports is
                 // inert), nor in a .html.gz inside one: /usr/share/doc's changelogs.
                 crate::archive::Opened::Carries {

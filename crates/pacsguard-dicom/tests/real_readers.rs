@@ -1109,6 +1109,45 @@ fn tar_and_gzip_inside_a_zip_are_opened() {
     );
 }
 
+/// What the tar and gzip entries of a ZIP inflate when opened counts against
+/// MAX_NESTED_ZIP_BYTES (review s6-r10): a 365 KB ZIP of a thousand small gzip bombs was
+/// 63 GB of inflation. Nine 8 MiB bombs (real gzip) pass the limit before the .tgz with a
+/// program is reached: a warning naming the limit, not an unbounded search.
+#[test]
+fn gzip_entries_of_a_zip_share_its_inflation_limit() {
+    use pacsguard_dicom::MAX_NESTED_ZIP_BYTES;
+    let dir = TempDir::new();
+    std::fs::write(dir.path("launcher.exe"), kit::real_pe()).expect("write");
+    run("tar", &["czf", "prog.tgz", "launcher.exe"], &dir.0);
+    let bomb = 8 << 20;
+    let count = MAX_NESTED_ZIP_BYTES / bomb + 1;
+    let mut names = Vec::new();
+    for i in 0..count {
+        let name = format!("log{i}.gz");
+        let cmd = format!("head -c {bomb} /dev/zero | gzip -9 > {name}");
+        run("sh", &["-c", &cmd], &dir.0);
+        names.push(name);
+    }
+    names.push("prog.tgz".to_owned());
+    let mut args = vec!["-q", "-0", "bombs.zip"];
+    args.extend(names.iter().map(String::as_str));
+    run("zip", &args, &dir.0);
+    let inspection = inspect(&std::fs::read(dir.path("bombs.zip")).expect("read"));
+    assert!(
+        !has_alert(&inspection, FindingKind::ExecutableFile),
+        "{:#?}",
+        inspection.observations
+    );
+    assert!(
+        inspection
+            .observations
+            .iter()
+            .any(|o| o.severity == Severity::Warning && o.detail.contains("MAX_NESTED_ZIP_BYTES")),
+        "{:#?}",
+        inspection.observations
+    );
+}
+
 /// MAX_NESTED_ZIP_BYTES: an inner ZIP that inflates to exactly the limit is opened (the
 /// program in it found); one byte more is a warning naming the limit.
 #[test]
