@@ -58,26 +58,25 @@ pub(crate) fn rtf(bytes: &[u8]) -> Carries {
     if memchr::memmem::find(&lower, b"\\objdata").is_none() {
         return Carries::Inert("an RTF document with no embedded object (\\objdata)".to_owned());
     }
-    for class in RTF_RUNNING_CLASSES {
-        let hex: Vec<u8> = class
-            .bytes()
-            .flat_map(|b| format!("{b:02x}").into_bytes())
-            .collect();
-        // Hex digits in \objdata may be split by line breaks: compare without them.
-        let digits: Vec<u8> = lower
+    // Hex digits in \objdata may be split by line breaks: compare without them.
+    let digits: Vec<u8> = lower
+        .iter()
+        .copied()
+        .filter(|b| !matches!(b, b'\r' | b'\n' | b' ' | b'\t'))
+        .collect();
+    // The hex decoded at both alignments, in lower case: Windows looks a class name up in
+    // the registry, whose keys ignore case (`EQUATION.3` opens the equation editor), so
+    // the hex of one spelling is not enough.
+    let decoded = [hex_decoded(&digits, 0), hex_decoded(&digits, 1)];
+    for name in RTF_RUNNING_CLASSES {
+        let class = name.to_ascii_lowercase();
+        let named = decoded
             .iter()
-            .copied()
-            .filter(|b| !matches!(b, b'\r' | b'\n' | b' ' | b'\t'))
-            .collect();
-        let named = memchr::memmem::find(&digits, &hex).is_some()
-            || memchr::memmem::find(
-                &digits,
-                format!("\\objclass{}", class.to_ascii_lowercase()).as_bytes(),
-            )
-            .is_some();
+            .any(|d| memchr::memmem::find(d, class.as_bytes()).is_some())
+            || memchr::memmem::find(&digits, format!("\\objclass{class}").as_bytes()).is_some();
         if named {
             return Carries::Runs(format!(
-                "an embedded OLE object of class {class} (\\objdata), which runs when the document is opened or the object clicked"
+                "an embedded OLE object of class {name} (\\objdata), which runs when the document is opened or the object clicked"
             ));
         }
     }
@@ -85,6 +84,23 @@ pub(crate) fn rtf(bytes: &[u8]) -> Carries {
         "an RTF document whose embedded objects are no package and no equation editor object"
             .to_owned(),
     )
+}
+
+/// Pairs of hex digits from `from` decoded to bytes, lower-cased (a pair that is not two
+/// hex digits gives a NUL): what an `\objdata` holds, whatever its case.
+fn hex_decoded(digits: &[u8], from: usize) -> Vec<u8> {
+    let value = |d: u8| (d as char).to_digit(16);
+    digits
+        .get(from..)
+        .unwrap_or_default()
+        .chunks_exact(2)
+        .map(|pair| match (value(pair[0]), value(pair[1])) {
+            (Some(high), Some(low)) => u8::try_from(high * 16 + low)
+                .unwrap_or(0)
+                .to_ascii_lowercase(),
+            _ => 0,
+        })
+        .collect()
 }
 
 /// A cabinet's file list (MS-CAB 2.1, 2.3): an entry named like a program (`.exe`,
@@ -190,6 +206,12 @@ mod tests {
         assert!(matches!(rtf(package), Carries::Runs(_)));
         let equation = b"{\\rtf1{\\object\\objupdate{\\*\\objdata 01050000020000000b0000004571756174696f6e2e3300}}}";
         assert!(matches!(rtf(equation), Carries::Runs(_)));
+        // Class names are looked up case-insensitively (review s6-r10): EQUATION.3 and
+        // "package" run as Equation.3 and Package do, in hex of either case.
+        let shouting = b"{\\rtf1{\\object\\objupdate{\\*\\objdata 01050000020000000b0000004551554154494F4E2E3300}}}";
+        assert!(matches!(rtf(shouting), Carries::Runs(_)));
+        let lower = b"{\\rtf1{\\object{\\*\\objdata 0105000002000000080000007061636b\n61676500}}}";
+        assert!(matches!(rtf(lower), Carries::Runs(_)));
         assert!(matches!(
             rtf(b"{\\rtf1\\ansi Report text\\par}"),
             Carries::Inert(_)
