@@ -36,9 +36,16 @@ const OLE_RUNNING_NAMES: [(&str, &str); 2] = [
 ];
 
 pub(crate) fn ole(bytes: &[u8]) -> Carries {
+    // A compound file looks names up without case (MS-CFB 2.6.4 compares them upper-cased),
+    // so a `_vba_project` stream is the macros Office runs: compared lower-cased.
+    let lower = bytes.to_ascii_lowercase();
     for (name, what) in OLE_RUNNING_NAMES {
-        let wide: Vec<u8> = name.bytes().flat_map(|b| [b, 0]).collect();
-        if memchr::memmem::find(bytes, &wide).is_some() {
+        let wide: Vec<u8> = name
+            .to_ascii_lowercase()
+            .bytes()
+            .flat_map(|b| [b, 0])
+            .collect();
+        if memchr::memmem::find(&lower, &wide).is_some() {
             return Carries::Runs(what.to_owned());
         }
     }

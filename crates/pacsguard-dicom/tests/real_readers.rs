@@ -1231,6 +1231,9 @@ fn office_containers_alert_for_what_they_carry() {
         (false, plain_rtf),
         (true, ole("_VBA_PROJECT")),
         (true, ole("\u{1}Ole10Native")),
+        // Stream names are looked up without case (review s6-r10).
+        (true, ole("_vba_Project")),
+        (true, ole("\u{1}ole10NATIVE")),
         (false, ole("WordDocument")),
     ] {
         let inspection = inspect(&bytes);
