@@ -721,6 +721,16 @@ pub fn named_as_dicom(file_name: &str) -> bool {
     extension.is_some_and(|e| DICOM_EXTENSIONS.contains(&e.as_str())) || uid_like
 }
 
+/// Extensions Windows opens with msiexec: an installer package (`.msi`) or a patch
+/// (`.msp`), both OLE compound files.
+const INSTALLER_EXTENSIONS: [&str; 2] = ["msi", "msp"];
+
+fn named_as_installer(file_name: &str) -> bool {
+    file_name
+        .rsplit_once('.')
+        .is_some_and(|(_, e)| INSTALLER_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
 impl Inspection {
     /// Weighs a file that is not DICOM by its name. Text of shell or batch commands is
     /// documentation as often as not (a README, notes, a docstring), and a PDF, a ZIP of
@@ -729,7 +739,27 @@ impl Inspection {
     /// loaders look (whose ENOEXEC fallback runs text; PDF readers and ZIP readers open
     /// what the viewer hands them): an alert.
     pub fn named(mut self, file_name: &str) -> Self {
-        if self.container != Container::NotDicom || !named_as_dicom(file_name) {
+        if self.container != Container::NotDicom {
+            return self;
+        }
+        if named_as_installer(file_name) {
+            // An OLE file named `.msi`/`.msp` is a Windows Installer package: opening it
+            // installs, and its custom actions run programs (review s6-r10: judged as an
+            // Office document with no macros, it was only the not-DICOM warning).
+            for observation in &mut self.observations {
+                if observation.kind == FindingKind::NotDicom
+                    && observation.format == Some(Format::Ole)
+                {
+                    observation.kind = FindingKind::ExecutableFile;
+                    observation.severity = Severity::Alert;
+                    observation.detail = format!(
+                        "named as a Windows Installer package (msiexec installs it and runs its custom actions when it is opened): {}",
+                        observation.detail
+                    );
+                }
+            }
+        }
+        if !named_as_dicom(file_name) {
             return self;
         }
         for observation in &mut self.observations {

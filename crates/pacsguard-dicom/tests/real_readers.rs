@@ -1245,6 +1245,21 @@ fn office_containers_alert_for_what_they_carry() {
         );
         assert!(!alerts(&inspection.named("IM0001.dcm")).is_empty());
     }
+    // An OLE file named as a Windows Installer package installs and runs its custom
+    // actions when opened, macros or not (review s6-r10); named as a report, it does not.
+    for (name, runs) in [
+        ("setup.msi", true),
+        ("fix.MSP", true),
+        ("report.doc", false),
+    ] {
+        let inspection = inspect(&ole("SummaryInformation")).named(name);
+        assert_eq!(
+            !alerts(&inspection).is_empty(),
+            runs,
+            "{name}: {:#?}",
+            inspection.observations
+        );
+    }
 }
 
 /// Session 5: a `.pyc` inside an element was not searched for (only a whole-file one was
