@@ -211,7 +211,7 @@ pub fn find_ex_command(bytes: &[u8]) -> Option<Command> {
         let line_start = bang - lead;
         let at_line_start = line_start == 0 || bytes[line_start - 1] == b'\n';
         let after_colon = before.last() == Some(&b':');
-        if !at_line_start && !after_colon {
+        if !at_line_start && !after_colon && !ex_command_before(before) {
             continue;
         }
         let rest = &bytes[bang + 1..];
@@ -243,6 +243,60 @@ pub fn find_ex_command(bytes: &[u8]) -> Option<Command> {
         }
     }
     None
+}
+
+/// Ex commands that hand the rest of their line to the shell after `!`: `:r !cmd`
+/// (read its output), `:w !cmd` (write to it), `:e !cmd` (ed), and the `:silent`
+/// modifier before any of them (`:silent! !cmd`).
+const EX_BANG_COMMANDS: [&[u8]; 9] = [
+    b"r", b"read", b"w", b"write", b"e", b"sil", b"silent", b"sil!", b"silent!",
+];
+
+/// Whether the text before a `!` makes it a shell escape of the ex command it ends
+/// (review s6-r10: vim ran `r !cmd`, `w !cmd`, `silent !cmd`, `1,1!cmd`, `%!cmd` and
+/// `set nocp|!cmd`, and only a bare `!` was looked for). Read backwards from the `!`:
+/// blanks, one command of [`EX_BANG_COMMANDS`], a range (`1,2`, `%`, `.,$`, `'a`), then
+/// blanks or colons back to a line start or a `|` that ends the previous command. The
+/// walk stops at any other byte (a `!` among them), so each byte is walked for at most
+/// one `!`: linear however many there are.
+fn ex_command_before(before: &[u8]) -> bool {
+    let blank = |b: &u8| matches!(b, b' ' | b'\t');
+    let mut end = before.len();
+    end -= before[..end].iter().rev().take_while(|b| blank(b)).count();
+    let word_len = before[..end]
+        .iter()
+        .rev()
+        .take(8)
+        .take_while(|b| b.is_ascii_lowercase() || **b == b'!')
+        .count();
+    let word = &before[end - word_len..end];
+    let word_start = end - word_len;
+    let word_whole = word_start == 0 || !before[word_start - 1].is_ascii_alphabetic();
+    let had_word = word_len > 0 && word_whole && EX_BANG_COMMANDS.contains(&word);
+    if word_len > 0 && !had_word {
+        return false;
+    }
+    end = word_start;
+    let range_len = before[..end]
+        .iter()
+        .rev()
+        .take_while(|b| {
+            b.is_ascii_digit()
+                || matches!(b, b',' | b';' | b'.' | b'$' | b'%' | b'+' | b'-' | b'\'')
+        })
+        .count();
+    end -= range_len;
+    end -= before[..end]
+        .iter()
+        .rev()
+        .take_while(|b| matches!(b, b' ' | b'\t' | b':'))
+        .count();
+    // A bare `!` at a line start is the caller's own case; after a `|` it is this one.
+    let after_bar = end > 0 && before[end - 1] == b'|';
+    if !had_word && range_len == 0 {
+        return after_bar;
+    }
+    end == 0 || before[end - 1] == b'\n' || after_bar
 }
 
 /// Where a program a shell runs by path is dropped: the current directory, the

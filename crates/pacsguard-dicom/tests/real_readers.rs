@@ -969,6 +969,46 @@ fn shell_escapes_that_ex_and_ed_run_are_found() {
     }
 }
 
+/// Ex commands that end in a shell escape (review s6-r10): the real vim runs each after a
+/// line of garbage, and each is found; the same words in prose are not.
+#[test]
+fn ex_commands_ending_in_a_shell_escape_are_found() {
+    let garbage = b"\0\0\0DICM\x02\0\x01\0OB\0\0\x01\x02\n\x7f\x80 garbage\n".as_slice();
+    for escape in [
+        &b"r !sh -c 'echo x > RAN'\n"[..],
+        b"w !sh -c 'echo x > RAN'\n",
+        b"sil !sh -c 'echo x > RAN'\n",
+        b"silent! !sh -c 'echo x > RAN'\n",
+        b"1,1!sh -c 'echo x > RAN'\n",
+        b"%!sh -c 'echo x > RAN'\n",
+        b"set nocp|!sh -c 'echo x > RAN'\n",
+        b":.;.r !sh -c 'echo x > RAN'\n",
+    ] {
+        let file = [garbage, escape, b"q!\n"].concat();
+        if Path::new("/usr/bin/vim").exists() {
+            assert!(
+                runs_in_dir("vim", &["-es", "-u", "NONE", "-i", "NONE"], &file, &[]),
+                "vim did not run {escape:?}"
+            );
+        }
+        let found = pacsguard_dicom::find_ex_command(&file);
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{escape:?}: {found:?}"
+        );
+    }
+    for text in [
+        &b"Wear !important shoes\n"[..],
+        b"r !important\n",
+        b"Score: 10!\n",
+        b"over!sh -c 'x'\n",
+    ] {
+        assert_eq!(pacsguard_dicom::find_ex_command(text), None, "{text:?}");
+    }
+}
+
 /// The limit on `!` lines modelled (each line to its end): lines that add up to
 /// MAX_EX_MODELLED_BYTES are all modelled, and one byte more is a warning.
 #[test]
