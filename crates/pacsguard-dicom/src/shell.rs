@@ -242,6 +242,86 @@ pub fn find_ex_command(bytes: &[u8]) -> Option<Command> {
             });
         }
     }
+    find_vim_string_command(bytes)
+}
+
+/// Vim script calls that hand a string to the shell: `call system('cmd')`, `let x =
+/// system("cmd")` (review s6-r10: vim -es ran them after garbage). The string is judged
+/// by the shell model. Found by `system(` / `systemlist(`; the walk back to the line start goes over the bytes an assignment
+/// or a call can hold and stops at any other (a `(` among them): linear.
+fn find_vim_string_command(bytes: &[u8]) -> Option<Command> {
+    let weak = |name: &[u8]| WEAK.contains(&name);
+    let wrapper = |name: &[u8]| WRAPPERS.contains(&name);
+    let judge = |at: usize, quoted: &[u8]| -> Option<Command> {
+        let quote = *quoted.first()?;
+        if !matches!(quote, b'\'' | b'"') {
+            return None;
+        }
+        let body = &quoted[1..];
+        let body = &body[..memchr::memchr2(quote, b'\n', body).unwrap_or(body.len())];
+        let body = body.strip_prefix(b"!").unwrap_or(body);
+        match sh::first_command(body, &is_strong, &weak, &wrapper) {
+            Some(sh::Outcome::Runs(_)) => Some(Command {
+                offset: at,
+                interpreter: "ex",
+                severity: Severity::Alert,
+                detail: format!(
+                    "a vim command handing a string to the shell (\"{}\") that vim runs when the file is fed to it as commands (vim -es < file)",
+                    line_excerpt(bytes, at)
+                ),
+            }),
+            _ => None,
+        }
+    };
+    let line_head = |at: usize| -> &[u8] {
+        let back = bytes[..at]
+            .iter()
+            .rev()
+            .take_while(|b| {
+                b.is_ascii_alphanumeric()
+                    || matches!(b, b' ' | b'\t' | b':' | b'_' | b'=' | b'.' | b'!')
+            })
+            .count();
+        let start = at - back;
+        if start == 0 || matches!(bytes[start - 1], b'\n' | b'|') {
+            bytes[start..at].trim_ascii_start()
+        } else {
+            b"-"
+        }
+    };
+    for at in memchr::memmem::find_iter(bytes, b"system") {
+        let call = &bytes[at + 6..];
+        if !(call.starts_with(b"(") || call.starts_with(b"list(")) {
+            continue;
+        }
+        let head = line_head(at);
+        let colons = head
+            .iter()
+            .take_while(|b| matches!(b, b':' | b' ' | b'\t'))
+            .count();
+        let head = &head[colons..];
+        let caller = [
+            &b"call "[..],
+            b"let ",
+            b"echo ",
+            b"exe ",
+            b"execute ",
+            b"sil ",
+            b"silent ",
+        ]
+        .iter()
+        .any(|word| head.starts_with(word));
+        if !caller {
+            continue;
+        }
+        let open = at + memchr::memchr(b'(', &bytes[at..]).unwrap_or(0) + 1;
+        if let Some(found) = bytes
+            .get(open..)
+            .and_then(|q| judge(at, q.trim_ascii_start()))
+        {
+            return Some(found);
+        }
+    }
     None
 }
 

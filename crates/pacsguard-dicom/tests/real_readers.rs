@@ -983,6 +983,9 @@ fn ex_commands_ending_in_a_shell_escape_are_found() {
         b"%!sh -c 'echo x > RAN'\n",
         b"set nocp|!sh -c 'echo x > RAN'\n",
         b":.;.r !sh -c 'echo x > RAN'\n",
+        b"call system('sh -c \"echo x > RAN\"')\n",
+        b"let out = system(\"sh -c 'echo x > RAN'\")\n",
+        b"  :echo systemlist('sh -c \"echo x > RAN\"')\n",
     ] {
         let file = [garbage, escape, b"q!\n"].concat();
         if Path::new("/usr/bin/vim").exists() {
@@ -1004,6 +1007,8 @@ fn ex_commands_ending_in_a_shell_escape_are_found() {
         b"r !important\n",
         b"Score: 10!\n",
         b"over!sh -c 'x'\n",
+        b"call system(s) administrators when the operating system('s disk) fills\n",
+        b"A system('sh -c x') call in prose\n",
     ] {
         assert_eq!(pacsguard_dicom::find_ex_command(text), None, "{text:?}");
     }
