@@ -246,8 +246,8 @@ pub fn find_ex_command(bytes: &[u8]) -> Option<Command> {
 }
 
 /// Vim script calls that hand a string to the shell: `call system('cmd')`, `let x =
-/// system("cmd")` (review s6-r10: vim -es ran them after garbage). The string is judged
-/// by the shell model. Found by `system(` / `systemlist(`; the walk back to the line start goes over the bytes an assignment
+/// system("cmd")`, `exe '!cmd'` (review s6-r10: vim -es ran them after garbage). The
+/// string is judged by the shell model. Found by `system(` / `systemlist(`; the walk back to the line start goes over the bytes an assignment
 /// or a call can hold and stops at any other (a `(` among them): linear.
 fn find_vim_string_command(bytes: &[u8]) -> Option<Command> {
     let weak = |name: &[u8]| WEAK.contains(&name);
@@ -319,6 +319,31 @@ fn find_vim_string_command(bytes: &[u8]) -> Option<Command> {
             .get(open..)
             .and_then(|q| judge(at, q.trim_ascii_start()))
         {
+            return Some(found);
+        }
+    }
+    // `exe '!cmd'` / `execute "!cmd"` at a line start (or after `|`): the walk back goes
+    // over blanks and colons only.
+    for at in memchr::memmem::find_iter(bytes, b"exe") {
+        let lead = bytes[..at]
+            .iter()
+            .rev()
+            .take_while(|b| matches!(b, b' ' | b'\t' | b':'))
+            .count();
+        let start = at - lead;
+        if start != 0 && !matches!(bytes[start - 1], b'\n' | b'|') {
+            continue;
+        }
+        let rest = &bytes[at + 3..];
+        let rest = rest.strip_prefix(b"cute").unwrap_or(rest);
+        if !rest.first().is_some_and(|b| matches!(b, b' ' | b'\t')) {
+            continue;
+        }
+        let quoted = rest.trim_ascii_start();
+        if quoted.get(1) != Some(&b'!') {
+            continue;
+        }
+        if let Some(found) = judge(at, quoted) {
             return Some(found);
         }
     }

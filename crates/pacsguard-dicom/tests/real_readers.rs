@@ -986,6 +986,8 @@ fn ex_commands_ending_in_a_shell_escape_are_found() {
         b"call system('sh -c \"echo x > RAN\"')\n",
         b"let out = system(\"sh -c 'echo x > RAN'\")\n",
         b"  :echo systemlist('sh -c \"echo x > RAN\"')\n",
+        b"exe '!sh -c \"echo x > RAN\"'\n",
+        b"set nocp | execute \"!sh -c 'echo x > RAN'\"\n",
     ] {
         let file = [garbage, escape, b"q!\n"].concat();
         if Path::new("/usr/bin/vim").exists() {
@@ -1009,6 +1011,7 @@ fn ex_commands_ending_in_a_shell_escape_are_found() {
         b"over!sh -c 'x'\n",
         b"call system(s) administrators when the operating system('s disk) fills\n",
         b"A system('sh -c x') call in prose\n",
+        b"exe '!important'\nexecutables: 'sh -c x'\n",
     ] {
         assert_eq!(pacsguard_dicom::find_ex_command(text), None, "{text:?}");
     }
