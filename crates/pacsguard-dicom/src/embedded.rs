@@ -19,7 +19,7 @@ use crate::pdf;
 
 /// The four-byte magics that open a candidate (besides `MZ` and `%PDF-`, searched apart);
 /// each is confirmed before anything is reported.
-const CANDIDATE_MAGICS: [&[u8]; 13] = [
+const CANDIDATE_MAGICS: [&[u8]; 16] = [
     b"\x7fELF",
     &[0xFE, 0xED, 0xFA, 0xCE],
     &[0xCE, 0xFA, 0xED, 0xFE],
@@ -36,6 +36,12 @@ const CANDIDATE_MAGICS: [&[u8]; 13] = [
     b"\xfd7zXZ\0",
     b"7z\xbc\xaf\x27\x1c",
     b"BZh",
+    // A `.pyc` of CPython 3.7 and later (PEP 552), two bytes in: its magic's `\r\n` and
+    // a flags word of 0, 1 or 3. (3.6 and older put a timestamp there: no fixed bytes to
+    // search for, and those releases are long out of support.)
+    b"\r\n\0\0\0\0",
+    b"\r\n\x01\0\0\0",
+    b"\r\n\x03\0\0\0",
 ];
 
 /// Leftmost-first matching lets aho-corasick use its SIMD (Teddy) searcher for these
@@ -47,6 +53,13 @@ static CANDIDATES: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
         .build(CANDIDATE_MAGICS)
         .ok()
 });
+
+/// Searchers built once: `memmem::find` builds one per call, which cost more than the
+/// search itself on the short values of a data set (perf, small instances).
+static MZ: LazyLock<memchr::memmem::Finder<'static>> =
+    LazyLock::new(|| memchr::memmem::Finder::new(b"MZ"));
+static EOCD: LazyLock<memchr::memmem::Finder<'static>> =
+    LazyLock::new(|| memchr::memmem::Finder::new(b"PK\x05\x06"));
 
 /// A ZIP's end-of-central-directory record is 22 bytes plus a comment of up to 65,535.
 const EOCD_LEN: usize = 22;
@@ -93,7 +106,7 @@ pub fn search(
         }
     }
     // `MZ` on its own: memchr's two-byte search is fast where an automaton is not.
-    for at in memchr::memmem::find_iter(bytes, b"MZ") {
+    for at in MZ.find_iter(bytes) {
         if budget.exhausted().is_some() {
             return;
         }
@@ -130,6 +143,18 @@ pub fn search(
                 Some(header) => archive_at(from(header), header, budget),
                 None => None,
             },
+            b"\r\n\0\0\0\0" | b"\r\n\x01\0\0\0" | b"\r\n\x03\0\0\0" => at
+                .checked_sub(2)
+                .and_then(|start| {
+                    format::confirm_executable_within(from(start), budget).map(|exe| (start, exe))
+                })
+                .map(|(start, exe)| Hidden {
+                    format: exe.format,
+                    offset: start,
+                    kind: FindingKind::EmbeddedExecutable,
+                    severity: Severity::Alert,
+                    detail: exe.detail,
+                }),
             b"\xfd7zXZ\0" | b"7z\xbc\xaf\x27\x1c" | b"BZh" => {
                 crate::archive::confirm_compressed(from(at)).map(|(format, detail)| Hidden {
                     format,
@@ -193,7 +218,10 @@ fn archive_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> Option<Hidden
 /// (`%PDF-` or `%!PS-Adobe-N.n PDF-M.m`).
 fn pdf_header(bytes: &[u8]) -> Option<usize> {
     let head = &bytes[..bytes.len().min(PDF_HEADER_WINDOW)];
-    format::find(head, b"%PDF-").or_else(|| format::find(head, b"%!PS-Adobe-"))
+    // By its `%` (memchr), not with a searcher built per call: this runs on every value.
+    let first =
+        |magic: &[u8]| memchr::memchr_iter(b'%', head).find(|&at| head[at..].starts_with(magic));
+    first(b"%PDF-").or_else(|| first(b"%!PS-Adobe-"))
 }
 
 /// What a PDF in `bytes` does and carries, if a reader would find its header there. The
@@ -261,15 +289,13 @@ pub(crate) fn trailing_zip_hidden(bytes: &[u8]) -> Option<Hidden> {
 /// offset of the record and a description.
 pub fn trailing_zip(bytes: &[u8]) -> Option<(usize, String)> {
     let window_start = bytes.len().saturating_sub(EOCD_SEARCH_WINDOW);
-    let mut end = bytes.len();
-    while let Some(found) = memchr::memmem::rfind(&bytes[window_start..end], b"PK\x05\x06") {
-        let at = window_start + found;
-        if let Some(detail) = zip_ending_at(bytes, at) {
-            return Some((at, detail));
-        }
-        end = at;
-    }
-    None
+    // Found forwards (a SIMD search; the reverse one is not), confirmed from the last:
+    // the record readers take is the one nearest the end.
+    let found: Vec<usize> = EOCD.find_iter(&bytes[window_start..]).collect();
+    found.into_iter().rev().find_map(|at| {
+        let at = window_start + at;
+        zip_ending_at(bytes, at).map(|detail| (at, detail))
+    })
 }
 
 /// Confirms an end-of-central-directory record at `eocd` the way ZIP readers do: its
@@ -385,7 +411,27 @@ pub(crate) enum WholeZip {
     CannotTell(String),
 }
 
+/// ZIPs inside a ZIP opened, counting the outer one: a JAR in a ZIP in a ZIP is the
+/// usual mail attachment. An entry that is a ZIP one level deeper is not opened: a
+/// warning (the verdict "cannot tell"), never "inert".
+pub const MAX_ZIP_DEPTH: usize = 3;
+/// Bytes inflated in all to open the ZIPs inside a ZIP (each is read whole: its
+/// directory is at its end). Past it, the rest cannot be told: a warning.
+pub const MAX_NESTED_ZIP_BYTES: usize = 64 * 1024 * 1024;
+
 pub(crate) fn whole_zip(bytes: &[u8]) -> WholeZip {
+    zip_at_depth(bytes, 1, &mut ZipWork::default())
+}
+
+/// What opening a ZIP and the ZIPs inside it has cost so far: entries are counted
+/// against [`MAX_ZIP_ENTRIES_READ`] across all of them, not per ZIP.
+#[derive(Default)]
+struct ZipWork {
+    entries: usize,
+    inflated: usize,
+}
+
+fn zip_at_depth(bytes: &[u8], depth: usize, work: &mut ZipWork) -> WholeZip {
     let Some((eocd, _)) = trailing_zip(bytes) else {
         return WholeZip::CannotTell("no central directory found".to_owned());
     };
@@ -394,7 +440,7 @@ pub(crate) fn whole_zip(bytes: &[u8]) -> WholeZip {
     };
     let mut read = 0u64;
     while bytes.get(at..at + 4) == Some(b"PK\x01\x02") {
-        if read as usize >= MAX_ZIP_ENTRIES_READ {
+        if work.entries >= MAX_ZIP_ENTRIES_READ {
             return WholeZip::CannotTell(format!(
                 "more than {MAX_ZIP_ENTRIES_READ} entries (MAX_ZIP_ENTRIES_READ)"
             ));
@@ -418,7 +464,73 @@ pub(crate) fn whole_zip(bytes: &[u8]) -> WholeZip {
         {
             return WholeZip::Runs(format!("{} ({format})", shown(name)));
         }
+        if entry_head(bytes, at).is_some_and(|head| head.starts_with(b"PK\x03\x04")) {
+            if depth >= MAX_ZIP_DEPTH {
+                return WholeZip::CannotTell(format!(
+                    "\"{}\" is a ZIP inside ZIPs {depth} deep, not opened (MAX_ZIP_DEPTH)",
+                    shown(name)
+                ));
+            }
+            let room = MAX_NESTED_ZIP_BYTES.saturating_sub(work.inflated);
+            let Some(inner) = entry_data(bytes, at, room) else {
+                return WholeZip::CannotTell(format!(
+                    "\"{}\" is a ZIP that could not be inflated within {MAX_NESTED_ZIP_BYTES} bytes (MAX_NESTED_ZIP_BYTES)",
+                    shown(name)
+                ));
+            };
+            work.inflated += inner.len();
+            match zip_at_depth(&inner, depth + 1, work) {
+                WholeZip::Runs(what) => {
+                    return WholeZip::Runs(format!("{}/{what}", shown(name)));
+                }
+                WholeZip::CannotTell(why) => {
+                    return WholeZip::CannotTell(format!("in \"{}\": {why}", shown(name)));
+                }
+                WholeZip::Inert(_) => {}
+            }
+        }
+        // A tar or gzip entry is opened as a whole tar or gzip file is (its own limits):
+        // a program in a .tar or .tgz inside the ZIP left the ZIP "inert", while the same
+        // .tgz on its own alerts.
+        if let Some(head) = entry_head(bytes, at)
+            && crate::archive::sniff_archive(&head).is_some()
+        {
+            let room = MAX_NESTED_ZIP_BYTES.saturating_sub(work.inflated);
+            let Some(inner) = entry_data(bytes, at, room) else {
+                return WholeZip::CannotTell(format!(
+                    "\"{}\" is a tar or gzip archive that could not be inflated within {MAX_NESTED_ZIP_BYTES} bytes (MAX_NESTED_ZIP_BYTES)",
+                    shown(name)
+                ));
+            };
+            work.inflated += inner.len();
+            // What opening it inflates counts too: a thousand small gzip bombs in one
+            // ZIP were each inflated to MAX_ARCHIVE_INFLATED_BYTES (a 365 KB ZIP, 63 GB).
+            if work.inflated >= MAX_NESTED_ZIP_BYTES {
+                return WholeZip::CannotTell(format!(
+                    "\"{}\" not opened: archives inside the ZIP inflated past {MAX_NESTED_ZIP_BYTES} bytes in all (MAX_NESTED_ZIP_BYTES)",
+                    shown(name)
+                ));
+            }
+            let (opened, cost) = crate::archive::open_counting(&inner);
+            work.inflated = work.inflated.saturating_add(cost);
+            match opened {
+                // An HTML page is no entry that runs in a ZIP (a ZIP of reports is
+                // inert), nor in a .html.gz inside one: /usr/share/doc's changelogs.
+                crate::archive::Opened::Carries {
+                    format: Some(Format::Html),
+                    ..
+                } => {}
+                crate::archive::Opened::Carries { detail, .. } => {
+                    return WholeZip::Runs(format!("{}: {detail}", shown(name)));
+                }
+                crate::archive::Opened::Limit { detail, .. } => {
+                    return WholeZip::CannotTell(format!("in \"{}\": {detail}", shown(name)));
+                }
+                crate::archive::Opened::Inert { .. } | crate::archive::Opened::NotArchive => {}
+            }
+        }
         read += 1;
+        work.entries += 1;
         at = name_end + usize::from(extra_len) + usize::from(comment_len);
     }
     if read < entries.min(MAX_ZIP_ENTRIES_READ as u64) {
@@ -462,6 +574,26 @@ fn entry_head(bytes: &[u8], central: usize) -> Option<Vec<u8>> {
             out.truncate(result.bytes_written);
             Some(out)
         }
+        _ => None,
+    }
+}
+
+/// The whole entry whose central directory header is at `central`, stored or deflated,
+/// if it inflates to its end within `limit` bytes.
+fn entry_data(bytes: &[u8], central: usize, limit: usize) -> Option<Vec<u8>> {
+    let method = u16_le(bytes, central + 10)?;
+    let compressed = usize::try_from(u32_le(bytes, central + 20)?).ok()?;
+    let local = usize::try_from(u32_le(bytes, central + 42)?).ok()?;
+    if bytes.get(local..local + 4)? != b"PK\x03\x04" {
+        return None;
+    }
+    let name_len = usize::from(u16_le(bytes, local + 26)?);
+    let extra_len = usize::from(u16_le(bytes, local + 28)?);
+    let data = local + 30 + name_len + extra_len;
+    let data = bytes.get(data..data.saturating_add(compressed).min(bytes.len()))?;
+    match method {
+        0 => (data.len() <= limit).then(|| data.to_vec()),
+        8 => miniz_oxide::inflate::decompress_to_vec_with_limit(data, limit).ok(),
         _ => None,
     }
 }

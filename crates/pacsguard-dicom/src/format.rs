@@ -362,8 +362,26 @@ pub(crate) fn confirm_executable_within(bytes: &[u8], budget: &mut Budget) -> Op
         Format::Elf => confirm_elf(bytes, budget),
         Format::MachO => confirm_macho(bytes, budget),
         Format::JavaClass => confirm_class(bytes, budget),
+        Format::PythonBytecode => confirm_pyc(bytes),
         _ => None,
     }
+}
+
+/// A `.pyc` as CPython 3.7+ loads it (PEP 552): the 16-byte header, then the marshalled
+/// module code object (`c`, or `c` with the reference flag, 0xE3).
+fn confirm_pyc(bytes: &[u8]) -> Option<Executable> {
+    let magic = u16_le(bytes, 0)?;
+    // 3394 is CPython 3.7's first magic number: the first with the 16-byte header.
+    let code = *bytes.get(16)?;
+    if !is_python_bytecode(bytes) || magic < 3394 || !matches!(code, b'c' | 0xE3) {
+        return None;
+    }
+    Some(Executable {
+        format: Format::PythonBytecode,
+        detail: format!(
+            "compiled Python (magic number {magic}, a module code object): python3 runs it"
+        ),
+    })
 }
 
 /// A Java class file as the JVM checks it before anything else (JVMS §4.1): the magic, a

@@ -9,6 +9,7 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use pacsguard_events::{FindingKind, Severity, escape_bytes};
 
 use crate::budget::Budget;
+use crate::carriers::{self, Carries};
 use crate::dataset::{self, DataSetSummary, show_tag};
 use crate::embedded::{self, Hidden, WholeZip};
 use crate::format::{self, Format, u16_le, u32_le};
@@ -326,19 +327,39 @@ pub fn inspect_first_window(head: &[u8], file_len: u64) -> Inspection {
 /// Searches one window of a file read in windows, at offset `base` of the file: hidden
 /// executables and archives (and, in the `last` window, a ZIP's end record), and markup
 /// that would run script. Offsets in the observations are offsets in the file. Parses
-/// are charged to `budget`, one per file.
+/// are charged to `budget`, one per file. `whole_zip`: the file is a ZIP (its first
+/// bytes said so, it is not DICOM), so the end record in its last window is the file's
+/// own: an alert only if an entry in its directory runs, as for a ZIP read whole.
 pub fn inspect_window(
     window: &[u8],
     base: u64,
     last: bool,
+    whole_zip: bool,
     budget: &mut Budget,
 ) -> Vec<Observation> {
     let mut found = Observations::new();
     embedded::search(window, window, 0, budget, |hidden| {
+        if whole_zip && hidden.format == Format::Zip {
+            return true; // the file's own directory, judged below
+        }
         found.hidden(hidden, 0, "in a window of a file read in windows")
     });
     if last && let Some(hidden) = embedded::trailing_zip_hidden(window) {
-        found.hidden(hidden, 0, "at the end of the file");
+        if !whole_zip {
+            found.hidden(hidden, 0, "at the end of the file");
+        } else if let WholeZip::Runs(entry) = embedded::whole_zip(window) {
+            found.push(Observation {
+                kind: FindingKind::ExecutableFile,
+                severity: Severity::Alert,
+                format: Some(Format::Zip),
+                offset: Some(hidden.offset as u64),
+                detail: format!(
+                    "not a DICOM file: it is a ZIP archive with an entry that runs (\"{entry}\"), named in its central directory"
+                ),
+            });
+        }
+        // Else the directory names nothing that runs: the first window's not-DICOM
+        // warning (its entries not all read) stands.
     }
     if let Some((at, detail)) = crate::markup::find_active_markup(window) {
         let hidden = Hidden {
@@ -496,7 +517,25 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
     // compressed streams this crate does not open are said to be unopened. Named as a
     // DICOM file, each is an alert after all (`Inspection::named`).
     let mut zip_entry = None;
+    let mut carried = None;
     let inert = match format {
+        Some(carrier @ (Format::Ole | Format::Rtf | Format::Cab)) => {
+            let judged = match carrier {
+                Format::Ole => carriers::ole(bytes),
+                Format::Rtf => carriers::rtf(bytes),
+                _ => carriers::cab(bytes),
+            };
+            match judged {
+                Carries::Runs(what) => {
+                    carried = Some(what);
+                    None
+                }
+                Carries::Inert(what) => Some(format!("it is {what}")),
+                Carries::CannotTell(why) => Some(format!(
+                    "it is a {carrier} file that could not be read to its end ({why}): what it carries was not inspected"
+                )),
+            }
+        }
         _ if archive.is_some() => None,
         Some(Format::Pdf) => Some(
             "it is a PDF document (the actions it holds, if any, are reported on their own)"
@@ -539,6 +578,10 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
             Format::Zip if zip_entry.is_some() => format!(
                 "not a DICOM file: it is a ZIP archive with an entry that runs (\"{}\")",
                 zip_entry.as_deref().unwrap_or_default()
+            ),
+            Format::Ole | Format::Rtf | Format::Cab if carried.is_some() => format!(
+                "not a DICOM file: it is a {format} file carrying {}",
+                carried.as_deref().unwrap_or_default()
             ),
             Format::Pe | Format::Elf | Format::MachO => {
                 match format::confirm_executable_within(bytes, &mut budget) {
@@ -596,9 +639,20 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
         found.hidden_as(FindingKind::ExecutableFile, hidden, 0, &place);
     }
     let whole_zip = format == Some(Format::Zip);
+    // The limit an archive that is the whole file reached is reported above, once.
+    let limit_at_start = match &archive {
+        Some(crate::archive::Opened::Limit { format, .. }) => Some(*format),
+        _ => None,
+    };
     embedded::search(bytes, bytes, 0, &mut budget, |hidden| {
         if whole_zip && hidden.format == Format::Zip {
             return true; // the file is this ZIP, judged above entry by entry
+        }
+        if hidden.offset == 0
+            && hidden.kind == FindingKind::NotInspected
+            && limit_at_start == Some(hidden.format)
+        {
+            return true;
         }
         found.hidden(hidden, 0, "in a file that is not DICOM")
     });
@@ -667,6 +721,16 @@ pub fn named_as_dicom(file_name: &str) -> bool {
     extension.is_some_and(|e| DICOM_EXTENSIONS.contains(&e.as_str())) || uid_like
 }
 
+/// Extensions Windows opens with msiexec: an installer package (`.msi`) or a patch
+/// (`.msp`), both OLE compound files.
+const INSTALLER_EXTENSIONS: [&str; 2] = ["msi", "msp"];
+
+fn named_as_installer(file_name: &str) -> bool {
+    file_name
+        .rsplit_once('.')
+        .is_some_and(|(_, e)| INSTALLER_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
 impl Inspection {
     /// Weighs a file that is not DICOM by its name. Text of shell or batch commands is
     /// documentation as often as not (a README, notes, a docstring), and a PDF, a ZIP of
@@ -675,7 +739,27 @@ impl Inspection {
     /// loaders look (whose ENOEXEC fallback runs text; PDF readers and ZIP readers open
     /// what the viewer hands them): an alert.
     pub fn named(mut self, file_name: &str) -> Self {
-        if self.container != Container::NotDicom || !named_as_dicom(file_name) {
+        if self.container != Container::NotDicom {
+            return self;
+        }
+        if named_as_installer(file_name) {
+            // An OLE file named `.msi`/`.msp` is a Windows Installer package: opening it
+            // installs, and its custom actions run programs (review s6-r10: judged as an
+            // Office document with no macros, it was only the not-DICOM warning).
+            for observation in &mut self.observations {
+                if observation.kind == FindingKind::NotDicom
+                    && observation.format == Some(Format::Ole)
+                {
+                    observation.kind = FindingKind::ExecutableFile;
+                    observation.severity = Severity::Alert;
+                    observation.detail = format!(
+                        "named as a Windows Installer package (msiexec installs it and runs its custom actions when it is opened): {}",
+                        observation.detail
+                    );
+                }
+            }
+        }
+        if !named_as_dicom(file_name) {
             return self;
         }
         for observation in &mut self.observations {
@@ -688,6 +772,9 @@ impl Inspection {
                         | Format::PowerShell
                         | Format::Pdf
                         | Format::Zip
+                        | Format::Ole
+                        | Format::Rtf
+                        | Format::Cab
                         | Format::Xz
                         | Format::Bzip2
                         | Format::Zstd
@@ -975,21 +1062,25 @@ fn walk_and_search(
     let mut document_bytes = 0usize;
     let mut documents = Vec::new();
     let (summary, error) = dataset::walk(bytes, start, ts, |value| {
-        let place = if value.fragment {
-            format!("in a pixel data fragment{offset_note}")
-        } else {
-            format!(
-                "in element {} ({}){offset_note}",
-                show_tag(value.tag),
-                value.vr
-            )
+        // Formatted only for a finding: once per element it was a tenth of the time of a
+        // scan of small instances (perf).
+        let place = || {
+            if value.fragment {
+                format!("in a pixel data fragment{offset_note}")
+            } else {
+                format!(
+                    "in element {} ({}){offset_note}",
+                    show_tag(value.tag),
+                    value.vr
+                )
+            }
         };
         embedded::search(value.bytes, bytes, value.offset, budget, |hidden| {
-            found.hidden(hidden, value.offset, &place)
+            found.hidden(hidden, value.offset, &place())
         });
         if value.tag == ENCAPSULATED_DOCUMENT && !value.fragment {
             for hidden in embedded::encapsulated_document(value.bytes, budget.deadline()) {
-                found.hidden(hidden, value.offset, &place);
+                found.hidden(hidden, value.offset, &place());
             }
         }
         if value.tag == ENCAPSULATED_DOCUMENT

@@ -17,6 +17,7 @@
 
 mod archive;
 mod budget;
+mod carriers;
 mod dataset;
 mod embedded;
 mod format;
@@ -35,10 +36,11 @@ pub use archive::{
     open as open_archive,
 };
 pub use budget::{Budget, INSPECTION_DEADLINE, MAX_CANDIDATES_PER_FILE, MAX_PARSED_BYTES_PER_FILE};
+pub use carriers::MAX_CAB_FILES_READ;
 pub use dataset::{DataSetSummary, MAX_SEQUENCE_DEPTH};
 pub use embedded::{
-    Hidden, MAX_ZIP_ENTRIES_READ, ZIP_ENTRY_HEAD_BYTES, active_pdf, pdf_findings,
-    search as search_hidden, trailing_zip,
+    Hidden, MAX_NESTED_ZIP_BYTES, MAX_ZIP_DEPTH, MAX_ZIP_ENTRIES_READ, ZIP_ENTRY_HEAD_BYTES,
+    active_pdf, pdf_findings, search as search_hidden, trailing_zip,
 };
 pub use format::{
     Executable, Format, MAX_EXECUTABLE_PARSE_BYTES, MAX_MACHO_LOAD_COMMANDS, PeHeaders,
@@ -61,4 +63,6 @@ pub use pdf::{
 };
 pub use preamble::{PREAMBLE_LEN, Preamble, classify as classify_preamble};
 pub use sh::{MAX_SHELL_CASE_NESTING, MAX_SHELL_HEREDOCS, MAX_SHELL_WORD_NESTING};
-pub use shell::{Command, find_batch_command, find_shell_command};
+pub use shell::{
+    Command, MAX_EX_MODELLED_BYTES, find_batch_command, find_ex_command, find_shell_command,
+};

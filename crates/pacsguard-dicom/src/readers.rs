@@ -45,6 +45,7 @@ pub fn whole_file(
     for command in [
         shell::find_shell_command(bytes),
         shell::find_batch_command(bytes),
+        shell::find_ex_command(bytes),
     ]
     .into_iter()
     .flatten()

@@ -176,6 +176,234 @@ pub fn find_shell_command(bytes: &[u8]) -> Option<Command> {
     }
 }
 
+/// Bytes of `:!` lines (an escape inside a line) handed to the shell model per file. Each
+/// candidate's line is modelled to its end, so a line of many `:!` would cost its length
+/// squared without a cap. Lines that start with `!` do not overlap (they cost at most the
+/// file's size once) and are not counted; `:!` inside a line of pixel data comes once per
+/// 64 KiB, and its lines in 256 MiB of random bytes add up to ~1 MiB. Past it: a warning.
+pub const MAX_EX_MODELLED_BYTES: usize = 16 * 1024 * 1024;
+
+/// The first `!command` that `ex`/`vi` or `ed` would hand to the shell, if the file were
+/// fed to them as commands: `ex -s < file`, `vim -es < file`, `ed < file`, `vi -s file`.
+///
+/// Nothing opens a DICOM file this way on its own: like `sh file.dcm`, it takes someone
+/// (or a script of the attacker's) naming the file as commands. It is screened like the
+/// shell for that reason, and because what runs is a shell command line. vim in ex mode
+/// reports an error for a line of garbage and goes on with the next (`vim -es` prints
+/// nothing and runs a `!` line after binary lines: tests/real_readers.rs); GNU `ed` stops
+/// at its first error, so there only a first line runs, which this search covers too.
+/// A line that quits (`q`, `x…`) would stop vim before a later escape; that is not
+/// modelled: an escape is reported wherever it is (more, never less).
+/// Found: `!` at the start of a line (after blanks and `:`, which ex skips), and `:!`
+/// anywhere (the keys `vi -s` types: `:` opens the command line wherever it is). The
+/// rest of the line is what `sh -c` gets, judged by the shell model.
+pub fn find_ex_command(bytes: &[u8]) -> Option<Command> {
+    let weak = |name: &[u8]| WEAK.contains(&name);
+    let wrapper = |name: &[u8]| WRAPPERS.contains(&name);
+    let mut modelled = 0usize;
+    for bang in memchr::memchr_iter(b'!', bytes) {
+        let before = &bytes[..bang];
+        let lead = before
+            .iter()
+            .rev()
+            .take_while(|b| matches!(b, b' ' | b'\t' | b':'))
+            .count();
+        let line_start = bang - lead;
+        let at_line_start = line_start == 0 || bytes[line_start - 1] == b'\n';
+        let after_colon = before.last() == Some(&b':');
+        if !at_line_start && !after_colon && !ex_command_before(before) {
+            continue;
+        }
+        let rest = &bytes[bang + 1..];
+        let line = &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())];
+        if !at_line_start {
+            // Lines from a line start do not overlap: at most the file once, not charged.
+            modelled += line.len();
+        }
+        if modelled > MAX_EX_MODELLED_BYTES {
+            return Some(Command {
+                offset: bang,
+                interpreter: "ex",
+                severity: Severity::Warning,
+                detail: format!(
+                    "more than {MAX_EX_MODELLED_BYTES} bytes of ex/ed shell escapes (MAX_EX_MODELLED_BYTES): the rest were not checked"
+                ),
+            });
+        }
+        if let Some(sh::Outcome::Runs(_)) = sh::first_command(line, &is_strong, &weak, &wrapper) {
+            return Some(Command {
+                offset: bang,
+                interpreter: "ex",
+                severity: Severity::Alert,
+                detail: format!(
+                    "an ex/ed shell escape (\"{}\") that vi, ex or ed runs when the file is fed to them as commands (ex -s < file, vi -s file, ed < file)",
+                    line_excerpt(bytes, bang)
+                ),
+            });
+        }
+    }
+    find_vim_string_command(bytes)
+}
+
+/// Vim script calls that hand a string to the shell: `call system('cmd')`, `let x =
+/// system("cmd")`, `exe '!cmd'` (review s6-r10: vim -es ran them after garbage). The
+/// string is judged by the shell model. Found by `system(` / `systemlist(`; the walk back to the line start goes over the bytes an assignment
+/// or a call can hold and stops at any other (a `(` among them): linear.
+fn find_vim_string_command(bytes: &[u8]) -> Option<Command> {
+    let weak = |name: &[u8]| WEAK.contains(&name);
+    let wrapper = |name: &[u8]| WRAPPERS.contains(&name);
+    let judge = |at: usize, quoted: &[u8]| -> Option<Command> {
+        let quote = *quoted.first()?;
+        if !matches!(quote, b'\'' | b'"') {
+            return None;
+        }
+        let body = &quoted[1..];
+        let body = &body[..memchr::memchr2(quote, b'\n', body).unwrap_or(body.len())];
+        let body = body.strip_prefix(b"!").unwrap_or(body);
+        match sh::first_command(body, &is_strong, &weak, &wrapper) {
+            Some(sh::Outcome::Runs(_)) => Some(Command {
+                offset: at,
+                interpreter: "ex",
+                severity: Severity::Alert,
+                detail: format!(
+                    "a vim command handing a string to the shell (\"{}\") that vim runs when the file is fed to it as commands (vim -es < file)",
+                    line_excerpt(bytes, at)
+                ),
+            }),
+            _ => None,
+        }
+    };
+    let line_head = |at: usize| -> &[u8] {
+        let back = bytes[..at]
+            .iter()
+            .rev()
+            .take_while(|b| {
+                b.is_ascii_alphanumeric()
+                    || matches!(b, b' ' | b'\t' | b':' | b'_' | b'=' | b'.' | b'!')
+            })
+            .count();
+        let start = at - back;
+        if start == 0 || matches!(bytes[start - 1], b'\n' | b'|') {
+            bytes[start..at].trim_ascii_start()
+        } else {
+            b"-"
+        }
+    };
+    for at in memchr::memmem::find_iter(bytes, b"system") {
+        let call = &bytes[at + 6..];
+        if !(call.starts_with(b"(") || call.starts_with(b"list(")) {
+            continue;
+        }
+        let head = line_head(at);
+        let colons = head
+            .iter()
+            .take_while(|b| matches!(b, b':' | b' ' | b'\t'))
+            .count();
+        let head = &head[colons..];
+        let caller = [
+            &b"call "[..],
+            b"let ",
+            b"echo ",
+            b"exe ",
+            b"execute ",
+            b"sil ",
+            b"silent ",
+        ]
+        .iter()
+        .any(|word| head.starts_with(word));
+        if !caller {
+            continue;
+        }
+        let open = at + memchr::memchr(b'(', &bytes[at..]).unwrap_or(0) + 1;
+        if let Some(found) = bytes
+            .get(open..)
+            .and_then(|q| judge(at, q.trim_ascii_start()))
+        {
+            return Some(found);
+        }
+    }
+    // `exe '!cmd'` / `execute "!cmd"` at a line start (or after `|`): the walk back goes
+    // over blanks and colons only.
+    for at in memchr::memmem::find_iter(bytes, b"exe") {
+        let lead = bytes[..at]
+            .iter()
+            .rev()
+            .take_while(|b| matches!(b, b' ' | b'\t' | b':'))
+            .count();
+        let start = at - lead;
+        if start != 0 && !matches!(bytes[start - 1], b'\n' | b'|') {
+            continue;
+        }
+        let rest = &bytes[at + 3..];
+        let rest = rest.strip_prefix(b"cute").unwrap_or(rest);
+        if !rest.first().is_some_and(|b| matches!(b, b' ' | b'\t')) {
+            continue;
+        }
+        let quoted = rest.trim_ascii_start();
+        if quoted.get(1) != Some(&b'!') {
+            continue;
+        }
+        if let Some(found) = judge(at, quoted) {
+            return Some(found);
+        }
+    }
+    None
+}
+
+/// Ex commands that hand the rest of their line to the shell after `!`: `:r !cmd`
+/// (read its output), `:w !cmd` (write to it), `:e !cmd` (ed), and the `:silent`
+/// modifier before any of them (`:silent! !cmd`).
+const EX_BANG_COMMANDS: [&[u8]; 9] = [
+    b"r", b"read", b"w", b"write", b"e", b"sil", b"silent", b"sil!", b"silent!",
+];
+
+/// Whether the text before a `!` makes it a shell escape of the ex command it ends
+/// (review s6-r10: vim ran `r !cmd`, `w !cmd`, `silent !cmd`, `1,1!cmd`, `%!cmd` and
+/// `set nocp|!cmd`, and only a bare `!` was looked for). Read backwards from the `!`:
+/// blanks, one command of [`EX_BANG_COMMANDS`], a range (`1,2`, `%`, `.,$`, `'a`), then
+/// blanks or colons back to a line start or a `|` that ends the previous command. The
+/// walk stops at any other byte (a `!` among them), so each byte is walked for at most
+/// one `!`: linear however many there are.
+fn ex_command_before(before: &[u8]) -> bool {
+    let blank = |b: &u8| matches!(b, b' ' | b'\t');
+    let mut end = before.len();
+    end -= before[..end].iter().rev().take_while(|b| blank(b)).count();
+    let word_len = before[..end]
+        .iter()
+        .rev()
+        .take(8)
+        .take_while(|b| b.is_ascii_lowercase() || **b == b'!')
+        .count();
+    let word = &before[end - word_len..end];
+    let word_start = end - word_len;
+    let word_whole = word_start == 0 || !before[word_start - 1].is_ascii_alphabetic();
+    let had_word = word_len > 0 && word_whole && EX_BANG_COMMANDS.contains(&word);
+    if word_len > 0 && !had_word {
+        return false;
+    }
+    end = word_start;
+    let range_len = before[..end]
+        .iter()
+        .rev()
+        .take_while(|b| {
+            b.is_ascii_digit()
+                || matches!(b, b',' | b';' | b'.' | b'$' | b'%' | b'+' | b'-' | b'\'')
+        })
+        .count();
+    end -= range_len;
+    end -= before[..end]
+        .iter()
+        .rev()
+        .take_while(|b| matches!(b, b' ' | b'\t' | b':'))
+        .count();
+    // A bare `!` at a line start is the caller's own case; after a `|` it is this one.
+    let after_bar = end > 0 && before[end - 1] == b'|';
+    if !had_word && range_len == 0 {
+        return after_bar;
+    }
+    end == 0 || before[end - 1] == b'\n' || after_bar
+}
+
 /// Where a program a shell runs by path is dropped: the current directory, the
 /// temporary and home directories an unprivileged payload can write to.
 const DROP_ROOTS: [&[u8]; 9] = [
@@ -205,7 +433,9 @@ fn is_strong(word: &[u8]) -> bool {
 /// names data (`/usr/share/fonts`, `/var/log/syslog`, `/usr/local/lib` in an `ld.so.conf`
 /// or a README) is no program: `sh` would only say "Permission denied" or "not found".
 /// A line of base64 (a PEM key, an embedded JPEG's `/9j/4AAQ…`) starts with `/` too, and
-/// is no command; nor is a path that ends a sentence (`… in /usr/local/share/foo.`).
+/// is no command; nor is a path in a program directory that ends a sentence (`… in
+/// /usr/local/sbin/foo.`). Where a payload is dropped, a trailing `.` is part of the
+/// name (`./x.` runs the file `x.`; review s5 walk-around), so there it counts.
 fn is_program_path(word: &[u8]) -> bool {
     let printable = word
         .iter()
@@ -218,8 +448,8 @@ fn is_program_path(word: &[u8]) -> bool {
         && printable
         && (dropped || (word[0] == b'/' && in_program_dir))
         && word[1..].iter().any(u8::is_ascii_alphanumeric)
-        && !word.ends_with(b".")
-        && !word.ends_with(b"/")
+        && (dropped || !word.ends_with(b"."))
+        && (dropped || !word.ends_with(b"."))
 }
 
 fn shell_command(bytes: &[u8], at: usize) -> Command {
@@ -243,6 +473,14 @@ pub fn find_batch_command(bytes: &[u8]) -> Option<Command> {
             .position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'@'))
             .unwrap_or(line.len());
         let start = &line[skip..];
+        // Most lines of binary data start with no launcher's first letter: one compare
+        // instead of sixteen (a '\n' is one byte in 256 of pixel data).
+        let Some(first) = start.first().map(u8::to_ascii_lowercase) else {
+            continue;
+        };
+        if !BATCH.iter().any(|launcher| launcher[0] == first) {
+            continue;
+        }
         for launcher in BATCH {
             let Some(head) = start.get(..launcher.len()) else {
                 continue;

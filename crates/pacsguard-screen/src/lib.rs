@@ -111,16 +111,18 @@ impl Worker<'_> {
     }
 
     /// Screens one later window of a file read in windows, at offset `base`: hidden
-    /// content, markup, and the rules (whose matches name the window).
+    /// content, markup, and the rules (whose matches name the window). `whole_zip`: the
+    /// file is a ZIP, not DICOM (see [`inspect_window`]).
     pub fn screen_window(
         &mut self,
         path: &Path,
         window: &[u8],
         base: u64,
         last: bool,
+        whole_zip: bool,
         budget: &mut Budget,
     ) -> Vec<Finding> {
-        let observations = inspect_window(window, base, last, budget);
+        let observations = inspect_window(window, base, last, whole_zip, budget);
         let mut findings = observations_as_findings(path, &observations);
         if let Some(scanner) = self.scanner.as_mut() {
             let place = format!(" in the window at offset {base}");

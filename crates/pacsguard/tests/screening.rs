@@ -425,6 +425,54 @@ fn files_over_the_whole_file_limit_are_read_in_windows_not_skipped() {
     );
 }
 
+/// False alarm (session 5): a ZIP over the whole-file limit, read in windows, was an
+/// alert from its end record alone, whatever it held. It is the file's own directory:
+/// an alert only when an entry named in it runs, else the not-DICOM warning.
+#[test]
+fn a_zip_read_in_windows_alerts_only_for_an_entry_that_runs() {
+    use std::io::{Seek as _, SeekFrom, Write as _};
+
+    let env = Env::new();
+    let size = pacsguard_engine::MAX_WHOLE_FILE_BYTES + 3 * 1024 * 1024;
+    let mut paths = Vec::new();
+    for name in ["notes.txt", "run.exe"] {
+        // The local header and data at the start, the central directory and end record
+        // at the end, a sparse hole between (readers find the directory from its end).
+        let zip = kit::zip_with(name, b"content");
+        let directory = zip
+            .windows(4)
+            .position(|w| w == b"PK\x01\x02")
+            .expect("central directory");
+        let path = env.path(&format!("archive-{name}.zip"));
+        let mut file = fs::File::create(&path).expect("create");
+        file.write_all(&zip[..directory]).expect("head");
+        file.set_len(size - (zip.len() - directory) as u64)
+            .expect("sparse");
+        file.seek(SeekFrom::End(0)).expect("seek");
+        file.write_all(&zip[directory..]).expect("tail");
+        drop(file);
+        paths.push(path);
+    }
+    let (_, json) = scan_json(&env, &[paths[0].to_str().expect("utf-8")]);
+    let findings = findings_of(&json, &paths[0]);
+    assert!(
+        findings.iter().all(|f| f["severity"] != "alert"),
+        "{json:#}"
+    );
+    assert!(
+        findings.iter().any(|f| f["kind"] == "not-dicom"),
+        "{json:#}"
+    );
+    let (code, json) = scan_json(&env, &[paths[1].to_str().expect("utf-8")]);
+    assert_eq!(code, 1, "{json:#}");
+    let findings = findings_of(&json, &paths[1]);
+    assert!(
+        findings.iter().any(|f| f["severity"] == "alert"
+            && f["detail"].as_str().is_some_and(|d| d.contains("run.exe"))),
+        "{json:#}"
+    );
+}
+
 #[test]
 fn too_many_rule_files_are_refused_before_anything_is_read() {
     let env = Env::new();

@@ -530,6 +530,8 @@ fn screen_in_windows(
     }
     let screened = worker.screen_first_window(path, &head, size);
     let dicom = screened.inspection.container != pacsguard_dicom::Container::NotDicom;
+    // A ZIP that is the whole file: its end record is its own, not a ZIP appended.
+    let whole_zip = !dicom && pacsguard_dicom::sniff(&head) == Some(pacsguard_dicom::Format::Zip);
     let mut findings = screened.findings;
     let mut hashed = head.len() as u64;
     drop(head);
@@ -549,7 +551,7 @@ fn screen_in_windows(
             hasher.update(&window[new..]);
             hashed = base + window.len() as u64;
         }
-        findings.extend(worker.screen_window(path, &window, base, last, &mut budget));
+        findings.extend(worker.screen_window(path, &window, base, last, whole_zip, &mut budget));
         base += step;
     }
     if let Some(reason) = budget.exhausted() {

@@ -1,0 +1,230 @@
+//! Office containers that are whole files (OLE compound files, RTF, Microsoft Cabinet),
+//! judged by what they carry: none of them runs by being opened, but Word and Excel run
+//! a document's macros, a packaged OLE object runs the file it holds when clicked, RTF
+//! `\objdata` embeds such an object (or the equation editor that CVE-2017-11882 took
+//! over), and a cabinet's `.exe`/`.inf` runs when it is expanded and installed. A report
+//! saved as `.doc`, a cabinet of fonts, run nothing: the not-DICOM warning, not an alert.
+
+use crate::format::u16_le;
+use crate::format::u32_le;
+
+/// What a container carries.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Carries {
+    /// What runs, named.
+    Runs(String),
+    /// Nothing that runs; one phrase saying what was looked at.
+    Inert(String),
+    /// It could not be read far enough to tell (a limit, or damage).
+    CannotTell(String),
+}
+
+/// CFFILE entries of a cabinet read; past it, the verdict is "not inspected" (a
+/// warning), never "inert".
+pub const MAX_CAB_FILES_READ: usize = 50_000;
+
+/// Stream and storage names in an OLE directory that mean code runs when the document
+/// is opened or its object is activated: VBA macros (`_VBA_PROJECT` in Word's `Macros`
+/// and Excel's `_VBA_PROJECT_CUR` storages), a packaged file (`\x01Ole10Native`).
+/// Directory entries hold names in UTF-16LE.
+const OLE_RUNNING_NAMES: [(&str, &str); 2] = [
+    ("_VBA_PROJECT", "VBA macros, which Word and Excel run"),
+    (
+        "\u{1}Ole10Native",
+        "a packaged file (Ole10Native), which runs when its icon is clicked",
+    ),
+];
+
+pub(crate) fn ole(bytes: &[u8]) -> Carries {
+    // A compound file looks names up without case (MS-CFB 2.6.4 compares them upper-cased),
+    // so a `_vba_project` stream is the macros Office runs: compared lower-cased.
+    let lower = bytes.to_ascii_lowercase();
+    for (name, what) in OLE_RUNNING_NAMES {
+        let wide: Vec<u8> = name
+            .to_ascii_lowercase()
+            .bytes()
+            .flat_map(|b| [b, 0])
+            .collect();
+        if memchr::memmem::find(&lower, &wide).is_some() {
+            return Carries::Runs(what.to_owned());
+        }
+    }
+    Carries::Inert(
+        "an OLE compound file (a Word, Excel or other Office document) with no macros and no packaged file".to_owned(),
+    )
+}
+
+/// OLE classes whose objects run code when an RTF document is opened: a package (the file
+/// it holds) and Equation Editor 3.0 (CVE-2017-11882, run by merely opening the document).
+/// Word reads the class from `\objclass` or from the OLE1 header inside `\objdata`, where
+/// it is hex: both are looked for.
+const RTF_RUNNING_CLASSES: [&str; 2] = ["Package", "Equation.3"];
+
+pub(crate) fn rtf(bytes: &[u8]) -> Carries {
+    let lower = bytes.to_ascii_lowercase();
+    if memchr::memmem::find(&lower, b"\\objdata").is_none() {
+        return Carries::Inert("an RTF document with no embedded object (\\objdata)".to_owned());
+    }
+    // Hex digits in \objdata may be split by line breaks: compare without them.
+    let digits: Vec<u8> = lower
+        .iter()
+        .copied()
+        .filter(|b| !matches!(b, b'\r' | b'\n' | b' ' | b'\t'))
+        .collect();
+    // The hex decoded at both alignments, in lower case: Windows looks a class name up in
+    // the registry, whose keys ignore case (`EQUATION.3` opens the equation editor), so
+    // the hex of one spelling is not enough.
+    let decoded = [hex_decoded(&digits, 0), hex_decoded(&digits, 1)];
+    for name in RTF_RUNNING_CLASSES {
+        let class = name.to_ascii_lowercase();
+        let named = decoded
+            .iter()
+            .any(|d| memchr::memmem::find(d, class.as_bytes()).is_some())
+            || memchr::memmem::find(&digits, format!("\\objclass{class}").as_bytes()).is_some();
+        if named {
+            return Carries::Runs(format!(
+                "an embedded OLE object of class {name} (\\objdata), which runs when the document is opened or the object clicked"
+            ));
+        }
+    }
+    Carries::Inert(
+        "an RTF document whose embedded objects are no package and no equation editor object"
+            .to_owned(),
+    )
+}
+
+/// Pairs of hex digits from `from` decoded to bytes, lower-cased (a pair that is not two
+/// hex digits gives a NUL): what an `\objdata` holds, whatever its case.
+fn hex_decoded(digits: &[u8], from: usize) -> Vec<u8> {
+    let value = |d: u8| (d as char).to_digit(16);
+    digits
+        .get(from..)
+        .unwrap_or_default()
+        .chunks_exact(2)
+        .map(|pair| match (value(pair[0]), value(pair[1])) {
+            (Some(high), Some(low)) => u8::try_from(high * 16 + low)
+                .unwrap_or(0)
+                .to_ascii_lowercase(),
+            _ => 0,
+        })
+        .collect()
+}
+
+/// A cabinet's file list (MS-CAB 2.1, 2.3): an entry named like a program (`.exe`,
+/// `.inf` and the other runnable extensions) runs when the cabinet is expanded and
+/// installed.
+pub(crate) fn cab(bytes: &[u8]) -> Carries {
+    let broken = || Carries::CannotTell("its file list could not be read".to_owned());
+    let (Some(first_file), Some(files), Some(flags)) =
+        (u32_le(bytes, 16), u16_le(bytes, 28), u16_le(bytes, 30))
+    else {
+        return broken();
+    };
+    let _ = flags; // the reserved fields sit before the folders, not the files
+    let Ok(mut at) = usize::try_from(first_file) else {
+        return broken();
+    };
+    for read in 0..usize::from(files) {
+        if read >= MAX_CAB_FILES_READ {
+            return Carries::CannotTell(format!(
+                "more than {MAX_CAB_FILES_READ} files (MAX_CAB_FILES_READ)"
+            ));
+        }
+        let name_start = at + 16;
+        let Some(name_len) = bytes.get(name_start..).and_then(|r| memchr::memchr(0, r)) else {
+            return broken();
+        };
+        let name = &bytes[name_start..name_start + name_len];
+        let lower = name.to_ascii_lowercase();
+        let base = lower.rsplit(|&b| b == b'\\').next().unwrap_or(&lower);
+        let extension = base
+            .iter()
+            .rposition(|&b| b == b'.')
+            .map(|dot| String::from_utf8_lossy(&base[dot + 1..]).into_owned());
+        let runs = extension.is_some_and(|e| {
+            e == "inf" || crate::format::RUNNABLE_EXTENSIONS.contains(&e.as_str())
+        });
+        if runs {
+            return Carries::Runs(format!(
+                "\"{}\", a program a cabinet installs",
+                pacsguard_events::escape_bytes(&name[..name.len().min(64)])
+            ));
+        }
+        at = name_start + name_len + 1;
+    }
+    Carries::Inert(format!(
+        "a cabinet of {files} file(s), none named like a program"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cab_of(names: &[&str]) -> Vec<u8> {
+        let mut cab = b"MSCF\0\0\0\0".to_vec();
+        cab.resize(36, 0);
+        cab[16..20].copy_from_slice(&36u32.to_le_bytes());
+        cab[28..30].copy_from_slice(&(names.len() as u16).to_le_bytes());
+        for name in names {
+            cab.extend_from_slice(&[0u8; 16]);
+            cab.extend_from_slice(name.as_bytes());
+            cab.push(0);
+        }
+        cab
+    }
+
+    #[test]
+    fn a_cabinet_runs_when_it_holds_a_program() {
+        assert!(matches!(
+            cab(&cab_of(&["a.ttf", "setup.INF"])),
+            Carries::Runs(_)
+        ));
+        assert!(matches!(cab(&cab_of(&["dir\\x.exe"])), Carries::Runs(_)));
+        assert!(matches!(
+            cab(&cab_of(&["a.ttf", "b.txt"])),
+            Carries::Inert(_)
+        ));
+        let mut cut = cab_of(&["a.ttf", "b.txt"]);
+        cut.truncate(cut.len() - 3);
+        assert!(matches!(cab(&cut), Carries::CannotTell(_)));
+    }
+
+    /// MAX_CAB_FILES_READ: that many files are read; a cabinet listing more is a
+    /// warning.
+    #[test]
+    fn cabinet_files_at_the_limit_are_read_and_past_it_are_a_warning() {
+        let names = vec!["f.txt"; MAX_CAB_FILES_READ];
+        assert_eq!(
+            cab(&cab_of(&names)),
+            Carries::Inert(format!(
+                "a cabinet of {MAX_CAB_FILES_READ} file(s), none named like a program"
+            ))
+        );
+        let names = vec!["f.txt"; MAX_CAB_FILES_READ + 1];
+        assert!(
+            matches!(cab(&cab_of(&names)), Carries::CannotTell(r) if r.contains("MAX_CAB_FILES_READ"))
+        );
+    }
+
+    #[test]
+    fn rtf_objects_run_when_they_are_packages_or_equations() {
+        let package = b"{\\rtf1{\\object\\objemb{\\*\\objclass Package}{\\*\\objdata 0105000002000000\n08000000\n5061636b\n61676500}}}";
+        assert!(matches!(rtf(package), Carries::Runs(_)));
+        let equation = b"{\\rtf1{\\object\\objupdate{\\*\\objdata 01050000020000000b0000004571756174696f6e2e3300}}}";
+        assert!(matches!(rtf(equation), Carries::Runs(_)));
+        // Class names are looked up case-insensitively (review s6-r10): EQUATION.3 and
+        // "package" run as Equation.3 and Package do, in hex of either case.
+        let shouting = b"{\\rtf1{\\object\\objupdate{\\*\\objdata 01050000020000000b0000004551554154494F4E2E3300}}}";
+        assert!(matches!(rtf(shouting), Carries::Runs(_)));
+        let lower = b"{\\rtf1{\\object{\\*\\objdata 0105000002000000080000007061636b\n61676500}}}";
+        assert!(matches!(rtf(lower), Carries::Runs(_)));
+        assert!(matches!(
+            rtf(b"{\\rtf1\\ansi Report text\\par}"),
+            Carries::Inert(_)
+        ));
+        let picture =
+            b"{\\rtf1{\\object{\\*\\objclass Paint.Picture}{\\*\\objdata 0105000002000000}}}";
+        assert!(matches!(rtf(picture), Carries::Inert(_)));
+    }
+}
