@@ -566,13 +566,33 @@ struct TokenQuery {
 }
 
 async fn setup_form(State(state): State<AppState>, Query(q): Query<TokenQuery>) -> Response {
-    let console = state.console.clone();
-    let token = q.token.clone();
-    match blocking(move || console.setup_token_valid(&token)).await {
-        Ok(Ok(true)) => html(pages::setup(&q.token, None)),
-        Ok(Ok(false)) => (StatusCode::FORBIDDEN, html(pages::setup_refused())).into_response(),
-        Ok(Err(e)) => failure(&e),
-        Err(r) => r,
+    let link = OneTimeLink {
+        valid: Console::setup_token_valid,
+        form: pages::setup,
+        refused: pages::setup_refused,
+    };
+    link.page(&state, q.token).await
+}
+
+/// A page reached by a one-time link (the first administrator's setup, an invitation):
+/// its form while the token is valid, a refusal once it is spent or expired.
+struct OneTimeLink {
+    valid: fn(&Console, &str) -> Result<bool, AuthError>,
+    form: fn(&str, Option<&str>) -> String,
+    refused: fn() -> String,
+}
+
+impl OneTimeLink {
+    async fn page(self, state: &AppState, token: String) -> Response {
+        let console = state.console.clone();
+        let checked = token.clone();
+        let valid = self.valid;
+        match blocking(move || valid(&console, &checked)).await {
+            Ok(Ok(true)) => html((self.form)(&token, None)),
+            Ok(Ok(false)) => (StatusCode::FORBIDDEN, html((self.refused)())).into_response(),
+            Ok(Err(e)) => failure(&e),
+            Err(r) => r,
+        }
     }
 }
 
@@ -1059,14 +1079,12 @@ async fn accounts_invite(
 }
 
 async fn welcome_form(State(state): State<AppState>, Query(q): Query<TokenQuery>) -> Response {
-    let console = state.console.clone();
-    let token = q.token.clone();
-    match blocking(move || console.invitation_valid(&token)).await {
-        Ok(Ok(true)) => html(pages::welcome(&q.token, None)),
-        Ok(Ok(false)) => (StatusCode::FORBIDDEN, html(pages::invitation_refused())).into_response(),
-        Ok(Err(e)) => failure(&e),
-        Err(r) => r,
-    }
+    let link = OneTimeLink {
+        valid: Console::invitation_valid,
+        form: pages::welcome,
+        refused: pages::invitation_refused,
+    };
+    link.page(&state, q.token).await
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -130,9 +130,15 @@ impl Index {
     }
 }
 
-/// Refuses (exit 2, naming it) a backup that is not there, or is neither a directory
-/// nor a regular file (a tar archive): a symbolic link is not followed.
+/// Refuses (exit 2) an empty list of backups, and (naming it) a backup that is not there
+/// or is neither a directory nor a regular file (a tar archive): a symbolic link is not
+/// followed.
 pub fn validate(backups: &[PathBuf]) -> Result<(), EngineError> {
+    if backups.is_empty() {
+        return Err(EngineError::Usage(
+            "name at least one backup with --from (a directory copy or a tar archive)".into(),
+        ));
+    }
     for backup in backups {
         let meta = std::fs::symlink_metadata(backup).map_err(|e| EngineError::io(backup, e))?;
         if !meta.is_dir() && !meta.is_file() {

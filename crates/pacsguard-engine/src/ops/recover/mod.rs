@@ -168,11 +168,6 @@ impl Session {
         request: &RecoverRequest,
         progress: &dyn Progress,
     ) -> Result<RecoverReport, EngineError> {
-        if request.from.is_empty() {
-            return Err(EngineError::Usage(
-                "name at least one backup with --from (a directory copy or a tar archive)".into(),
-            ));
-        }
         // A backup named wrong is an error even when nothing turns out to be damaged.
         backup::validate(&request.from)?;
         let (mut baseline, info) = self.require_baseline()?;

@@ -80,11 +80,8 @@ impl Session {
         request: &RecoverRequest,
         progress: &dyn Progress,
     ) -> Result<Readiness, EngineError> {
-        if request.from.is_empty() {
-            return Err(EngineError::Usage(
-                "name at least one backup with --from (a directory copy or a tar archive)".into(),
-            ));
-        }
+        // A backup named wrong is an error before anything is measured.
+        backup::validate(&request.from)?;
         if request.apply {
             return Err(EngineError::Usage(
                 "--readiness measures the backups and writes nothing: it does not take --apply"

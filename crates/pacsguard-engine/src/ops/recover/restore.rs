@@ -499,6 +499,20 @@ mod tests {
 
     use super::*;
 
+    /// A static root at `root` holding `entries`, hashed with BLAKE3.
+    fn static_root(root: &Path, entries: Vec<Entry>) -> RootProfile {
+        RootProfile {
+            spec: RootSpec {
+                path: root.to_path_buf(),
+                policy: Policy::Static,
+                hash: HashAlgorithm::Blake3,
+                exclude: Vec::new(),
+                cross_mounts: false,
+            },
+            entries,
+        }
+    }
+
     fn profiled(good: &[u8], meta: &std::fs::Metadata) -> Entry {
         Entry {
             rel: b"a".to_vec(),
@@ -535,16 +549,7 @@ mod tests {
         std::fs::write(&damaged, b"encrypted").expect("write");
         let meta = std::fs::symlink_metadata(&damaged).expect("stat");
         let entry = profiled(b"good", &meta);
-        let base = RootProfile {
-            spec: RootSpec {
-                path: root.clone(),
-                policy: Policy::Static,
-                hash: HashAlgorithm::Blake3,
-                exclude: Vec::new(),
-                cross_mounts: false,
-            },
-            entries: vec![entry.clone()],
-        };
+        let base = static_root(&root, vec![entry.clone()]);
         let seen = Seen::of(&Meta::of(&meta));
         // Rewritten in place by someone else, mtime put back; the kernel's change time
         // moves on its own clock tick, so write until it has.
@@ -605,16 +610,7 @@ mod tests {
         std::fs::write(&damaged, b"encrypted").expect("write");
         let meta = std::fs::symlink_metadata(&damaged).expect("stat");
         let entry = profiled(b"good", &meta);
-        let base = RootProfile {
-            spec: RootSpec {
-                path: root.clone(),
-                policy: Policy::Static,
-                hash: HashAlgorithm::Blake3,
-                exclude: Vec::new(),
-                cross_mounts: false,
-            },
-            entries: vec![entry.clone()],
-        };
+        let base = static_root(&root, vec![entry.clone()]);
         let target = Target {
             root: &root,
             base: &base,
@@ -691,16 +687,7 @@ mod tests {
         };
         let mut in_gone = entry.clone();
         in_gone.rel = b"e/b".to_vec();
-        let base = RootProfile {
-            spec: RootSpec {
-                path: root.clone(),
-                policy: Policy::Static,
-                hash: HashAlgorithm::Blake3,
-                exclude: Vec::new(),
-                cross_mounts: false,
-            },
-            entries: vec![entry.clone(), gone, in_gone.clone()],
-        };
+        let base = static_root(&root, vec![entry.clone(), gone, in_gone.clone()]);
         let mut journal = Journal::new(root.join("journal"));
         for (profiled, seen) in [(&entry, Some(Seen::of(&Meta::of(&meta)))), (&in_gone, None)] {
             let target = Target {
@@ -755,16 +742,7 @@ mod tests {
             rel: b"b".to_vec(),
             ..first.clone()
         };
-        let base = RootProfile {
-            spec: RootSpec {
-                path: root.clone(),
-                policy: Policy::Static,
-                hash: HashAlgorithm::Blake3,
-                exclude: Vec::new(),
-                cross_mounts: false,
-            },
-            entries: vec![first.clone(), second.clone()],
-        };
+        let base = static_root(&root, vec![first.clone(), second.clone()]);
         let mut journal = Journal::new(root.join("journal"));
         for profiled in [&first, &second] {
             // The kernel's change time moves on its clock tick: make sure it does.
@@ -801,16 +779,7 @@ mod tests {
         std::fs::write(&damaged, b"encrypted").expect("write");
         let meta = std::fs::symlink_metadata(&damaged).expect("stat");
         let entry = profiled(b"good", &meta);
-        let base = RootProfile {
-            spec: RootSpec {
-                path: root.clone(),
-                policy: Policy::Static,
-                hash: HashAlgorithm::Blake3,
-                exclude: Vec::new(),
-                cross_mounts: false,
-            },
-            entries: vec![entry.clone()],
-        };
+        let base = static_root(&root, vec![entry.clone()]);
         let seen = Seen::of(&Meta::of(&meta));
         let mut journal = Journal::new(root.join("journal"));
         let mut target = Target {
