@@ -888,15 +888,7 @@ async fn differences_accept(
             accepted.accepted.len(),
         )),
         Ok(Ok(Decision::Waiting(id))) => html(pages::waiting(&auth, &form.root, id)),
-        Ok(Err(e @ (AuthError::StepUpNeeded | AuthError::Invalid(_)))) => {
-            let status = if matches!(e, AuthError::StepUpNeeded) {
-                StatusCode::FORBIDDEN
-            } else {
-                StatusCode::BAD_REQUEST
-            };
-            differences_with(&state, &auth, status, Some(&e.to_string())).await
-        }
-        Ok(Err(e)) => failure(&e),
+        Ok(Err(e)) => decision_refused(&state, &auth, &e).await,
         Err(r) => r,
     }
 }
@@ -923,17 +915,21 @@ async fn differences_confirm(
             accepted.generation,
             accepted.accepted.len(),
         )),
-        Ok(Err(e @ (AuthError::StepUpNeeded | AuthError::Invalid(_)))) => {
-            let status = if matches!(e, AuthError::StepUpNeeded) {
-                StatusCode::FORBIDDEN
-            } else {
-                StatusCode::BAD_REQUEST
-            };
-            differences_with(&state, &auth, status, Some(&e.to_string())).await
-        }
-        Ok(Err(e)) => failure(&e),
+        Ok(Err(e)) => decision_refused(&state, &auth, &e).await,
         Err(r) => r,
     }
+}
+
+/// A decision (an acceptance or its confirmation) that was not taken: a missing step-up
+/// (403) or a request that no longer matches what the page showed (400) is said on the
+/// differences page, anything else is a failure.
+async fn decision_refused(state: &AppState, auth: &Authenticated, e: &AuthError) -> Response {
+    let status = match e {
+        AuthError::StepUpNeeded => StatusCode::FORBIDDEN,
+        AuthError::Invalid(_) => StatusCode::BAD_REQUEST,
+        _ => return failure(e),
+    };
+    differences_with(state, auth, status, Some(&e.to_string())).await
 }
 
 /// Where a step-up may lead back to: fixed pages only (no open redirect).
