@@ -37,6 +37,7 @@ pub mod server;
 pub mod throttle;
 pub mod tls;
 pub mod totp;
+pub mod webauthn;
 
 pub use auth::{AuthError, Authenticated, Console};
 pub use clock::{Clock, ManualClock, SystemClock};
