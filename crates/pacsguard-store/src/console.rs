@@ -18,6 +18,9 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 
 use crate::sqlite::StoreError;
 
+mod passkeys;
+pub use passkeys::{NewPasskey, PasskeyAdded, PasskeyRemoved, PasskeyRow};
+
 const CONSOLE_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS console_accounts (
     id INTEGER PRIMARY KEY,
@@ -79,6 +82,15 @@ pub struct AccountRow {
     pub failures: i64,
     /// Seconds since the epoch until which sign-in is refused (0: not locked).
     pub locked_until: i64,
+    /// Passkeys registered (WebAuthn credentials): a second factor like the TOTP secret.
+    pub passkeys: i64,
+}
+
+impl AccountRow {
+    /// Whether a second factor is enrolled (TOTP or at least one passkey).
+    pub fn enrolled(&self) -> bool {
+        self.totp_secret.is_some() || self.passkeys > 0
+    }
 }
 
 /// One server-side session as stored.
@@ -114,6 +126,7 @@ impl ConsoleDb {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sql)?;
         conn.execute_batch(CONSOLE_SCHEMA).map_err(sql)?;
+        conn.execute_batch(passkeys::SCHEMA).map_err(sql)?;
         Ok(ConsoleDb {
             conn,
             path: path.to_path_buf(),
@@ -222,7 +235,9 @@ impl ConsoleDb {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT name, role, totp_secret IS NOT NULL FROM console_accounts ORDER BY name",
+                "SELECT name, role, totp_secret IS NOT NULL OR EXISTS \
+                 (SELECT 1 FROM console_passkeys p WHERE p.account = console_accounts.id) \
+                 FROM console_accounts ORDER BY name",
             )
             .map_err(self.sql())?;
         let rows = stmt
@@ -237,7 +252,8 @@ impl ConsoleDb {
         value: &dyn rusqlite::ToSql,
     ) -> Result<Option<AccountRow>, StoreError> {
         let query = format!(
-            "SELECT id, name, role, password_hash, totp_secret, totp_last_step, failures, locked_until \
+            "SELECT id, name, role, password_hash, totp_secret, totp_last_step, failures, locked_until, \
+             (SELECT count(*) FROM console_passkeys p WHERE p.account = console_accounts.id) \
              FROM console_accounts WHERE {clause}"
         );
         self.conn
@@ -251,6 +267,7 @@ impl ConsoleDb {
                     totp_last_step: r.get(5)?,
                     failures: r.get(6)?,
                     locked_until: r.get(7)?,
+                    passkeys: r.get(8)?,
                 })
             })
             .optional()
@@ -505,7 +522,8 @@ impl ConsoleDb {
         )
         .map_err(sql)?;
         tx.execute(
-            "UPDATE console_accounts SET password_hash = ?2 WHERE id = ?1 AND totp_secret IS NULL",
+            "UPDATE console_accounts SET password_hash = ?2 WHERE id = ?1 AND totp_secret IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM console_passkeys WHERE account = ?1)",
             params![account, password_hash],
         )
         .map_err(sql)?;
