@@ -122,11 +122,11 @@ pub struct Console {
     inbox: Inbox,
     uid: u32,
     /// The store file: the path of `account-locked` findings.
-    store_path: PathBuf,
+    pub(crate) store_path: PathBuf,
     /// Issuer shown in authenticator apps: "PacsGuard HOST".
     issuer: String,
     addresses: Mutex<AddressThrottle>,
-    pending: Mutex<HashMap<Vec<u8>, PendingEnrolment>>,
+    pub(crate) pending: Mutex<HashMap<Vec<u8>, PendingEnrolment>>,
     pub guard: Arc<GuardState>,
     /// When each session (by token digest) last confirmed its second factor for a
     /// decision (see [`crate::decide`]); in memory: a restart asks again.
@@ -137,6 +137,8 @@ pub struct Console {
     /// drops them, and they are asked again.
     pub(crate) pending_accepts: Mutex<Vec<crate::decide::PendingAccept>>,
     pub(crate) next_pending_id: Mutex<u64>,
+    /// Passkeys: the relying party and the challenges issued (see [`crate::passkey`]).
+    pub(crate) passkeys: crate::passkey::Passkeys,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, AuthError> {
@@ -206,6 +208,7 @@ impl Console {
             guardian: None,
             pending_accepts: Mutex::new(Vec::new()),
             next_pending_id: Mutex::new(0),
+            passkeys: crate::passkey::Passkeys::default(),
         })
     }
 
@@ -409,6 +412,24 @@ impl Console {
         address: IpAddr,
         previous: Option<&str>,
     ) -> Result<NewSession, AuthError> {
+        self.login_with(
+            name,
+            password,
+            crate::passkey::SecondFactor::Code(code),
+            address,
+            previous,
+        )
+    }
+
+    /// [`Console::login`] with either second factor (a code, or a passkey's assertion).
+    pub(crate) fn login_with(
+        &self,
+        name: &str,
+        password: &str,
+        factor: crate::passkey::SecondFactor<'_>,
+        address: IpAddr,
+        previous: Option<&str>,
+    ) -> Result<NewSession, AuthError> {
         if let Some(previous) = previous.filter(|t| secret::is_token(t)) {
             self.end_replaced_session(previous)?;
         }
@@ -447,16 +468,16 @@ impl Console {
             return self.refuse(Some(&account), name, &addr, "wrong password", false);
         }
         let mut how = String::new();
-        if let Some(secret) = &account.totp_secret {
-            match self.second_factor(&account, secret, code, now)? {
+        if account.enrolled() {
+            match self.check_factor(&account, factor, now, None)? {
                 Ok(detail) => how = detail,
-                Err(reason) => return self.refuse(Some(&account), name, &addr, reason, false),
+                Err(reason) => return self.refuse(Some(&account), name, &addr, &reason, false),
             }
         }
         let role = Role::parse(&account.role)
             .ok_or_else(|| AuthError::Internal(format!("account {name}: unknown role")))?;
         lock(&self.db)?.set_failures(account.id, 0, 0)?;
-        let enrolled = account.totp_secret.is_some();
+        let enrolled = account.enrolled();
         self.record(self.event(
             name,
             Action::Login,
@@ -649,11 +670,12 @@ impl Console {
         let role = Role::parse(&account.role).ok_or_else(|| {
             AuthError::Internal(format!("account {}: unknown role", account.name))
         })?;
+        let enrolled = account.enrolled();
         Ok(Some(Authenticated {
             account: account.id,
             name: account.name,
             role,
-            enrolled: account.totp_secret.is_some(),
+            enrolled,
             csrf: session.csrf,
             token_hash: hash,
         }))
@@ -726,20 +748,7 @@ impl Console {
             ));
             return Err(AuthError::WrongCode);
         };
-        let mut codes = Vec::with_capacity(RECOVERY_CODES);
-        let mut hashes = Vec::with_capacity(RECOVERY_CODES);
-        for _ in 0..RECOVERY_CODES {
-            let code = data_encoding::BASE32_NOPAD.encode(&random(RECOVERY_CODE_BYTES)?);
-            hashes.push(secret::digest(&code));
-            let shown = format!(
-                "{}-{}-{}-{}",
-                &code[..4],
-                &code[4..8],
-                &code[8..12],
-                &code[12..]
-            );
-            codes.push(shown);
-        }
+        let (codes, hashes) = new_recovery_codes()?;
         self.record(self.event(
             &auth.name,
             Action::Account,
@@ -808,6 +817,25 @@ impl Console {
     pub fn accounts(&self) -> Result<Vec<(String, String, bool)>, AuthError> {
         Ok(lock(&self.db)?.accounts()?)
     }
+}
+
+/// [`RECOVERY_CODES`] new recovery codes as shown once, and their digests as stored.
+pub(crate) fn new_recovery_codes() -> Result<(Vec<String>, Vec<Vec<u8>>), AuthError> {
+    let mut codes = Vec::with_capacity(RECOVERY_CODES);
+    let mut hashes = Vec::with_capacity(RECOVERY_CODES);
+    for _ in 0..RECOVERY_CODES {
+        let code = data_encoding::BASE32_NOPAD.encode(&random(RECOVERY_CODE_BYTES)?);
+        hashes.push(secret::digest(&code));
+        let shown = format!(
+            "{}-{}-{}-{}",
+            &code[..4],
+            &code[4..8],
+            &code[8..12],
+            &code[12..]
+        );
+        codes.push(shown);
+    }
+    Ok((codes, hashes))
 }
 
 fn token_csrf() -> Result<String, AuthError> {

@@ -118,17 +118,27 @@ impl Console {
         code: &str,
         address: IpAddr,
     ) -> Result<NewSession, AuthError> {
+        self.step_up_with(auth, crate::passkey::SecondFactor::Code(code), address)
+    }
+
+    /// [`Console::step_up`] with either second factor (a code, or a passkey's assertion).
+    pub(crate) fn step_up_with(
+        &self,
+        auth: &Authenticated,
+        factor: crate::passkey::SecondFactor<'_>,
+        address: IpAddr,
+    ) -> Result<NewSession, AuthError> {
         let now = self.now();
         let account = lock(&self.db)?
             .account_by_id(auth.account)?
             .ok_or(AuthError::StepUpFailed)?;
-        let Some(secret) = account.totp_secret.clone() else {
+        if !account.enrolled() {
             return Err(AuthError::StepUpFailed);
-        };
+        }
         let outcome = if account.locked_until > now {
-            Err("refused unchecked: sign-in is paused for this account")
+            Err("refused unchecked: sign-in is paused for this account".to_string())
         } else {
-            self.second_factor(&account, &secret, code, now)?
+            self.check_factor(&account, factor, now, Some(&auth.token_hash))?
         };
         let how = match outcome {
             Ok(how) => how,

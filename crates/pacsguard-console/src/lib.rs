@@ -30,6 +30,7 @@ pub mod decide;
 pub mod guard;
 pub mod http;
 mod pages;
+pub mod passkey;
 pub mod password;
 pub mod roles;
 pub mod secret;

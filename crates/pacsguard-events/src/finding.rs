@@ -141,6 +141,10 @@ finding_kinds! {
     /// not report it again) was edited after it was written: the path is compared with
     /// the profile instead.
     WatchStateAltered => "watch-state-altered",
+    /// A console passkey's signature counter did not move forward (it went back, or
+    /// stayed, while the stored one is not zero): two authenticators hold the same key,
+    /// a cloned one among them. The sign-in or step-up was refused.
+    PasskeyCloneSuspected => "passkey-clone-suspected",
 }
 
 impl fmt::Display for FindingKind {

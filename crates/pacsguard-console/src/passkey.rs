@@ -1,0 +1,677 @@
+//! Passkeys (WebAuthn) as the console's phishing-resistant second factor: registration
+//! (the first second factor at setup or invitation, or one more later), sign-in with the
+//! password and a passkey, step-up with a passkey, listing and removal.
+//!
+//! * The relying party is the console's configured origin ([`crate::webauthn`] does the
+//!   verification); without one (a console reached by IP address) passkeys are off and
+//!   the pages say why.
+//! * Challenges are issued by the server, 256 bits, single use (taken out when an answer
+//!   arrives, whatever the outcome), valid [`CHALLENGE_LIFETIME`]: a registration's and a
+//!   step-up's are bound to the session that asked; a sign-in's (before anyone is known)
+//!   are kept in a pool of their own, so a flood of sign-in pages cannot push out a
+//!   signed-in person's challenge.
+//! * A passkey signs in only the account it is registered to (the server's
+//!   `allowCredentials`), and a signature counter that does not move forward is a
+//!   `passkey-clone-suspected` alert and a refusal.
+//! * Adding a passkey to an enrolled account and removing one are changes of the
+//!   account's factors: both need a step-up within [`crate::STEP_UP_WINDOW`], and the
+//!   last second factor cannot be removed.
+//! * Every registration, use, failure, removal and counter regression is on the trail
+//!   (sign-ins and step-ups as `login`, registration and removal as `account`).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+use pacsguard_events::{Action, Event, Finding, FindingKind, Outcome, Severity};
+use pacsguard_store::{NewPasskey, PasskeyAdded, PasskeyRemoved, PasskeyRow};
+use sha2::{Digest as _, Sha256};
+
+use crate::auth::{AuthError, Authenticated, Console, NewSession, lock};
+use crate::secret;
+use crate::webauthn::{self, CHALLENGE_BYTES, RelyingParty};
+
+/// How long a challenge stays valid: the WebAuthn ceremony's recommended timeout
+/// (5 minutes) is what the page asks the browser for.
+pub const CHALLENGE_LIFETIME: i64 = 5 * 60;
+/// Registration and step-up challenges outstanding at once (one per session); past this
+/// the oldest is forgotten and its ceremony must start again.
+pub const MAX_SESSION_CHALLENGES: usize = 1_000;
+/// Sign-in challenges outstanding at once (one per sign-in page shown, anyone can ask);
+/// past this the oldest is forgotten.
+pub const MAX_SIGN_IN_CHALLENGES: usize = 1_000;
+/// Passkeys one account may hold (each is listed in its step-up page).
+pub const MAX_PASSKEYS_PER_ACCOUNT: usize = 10;
+/// Longest label a person gives a passkey.
+pub const MAX_LABEL_BYTES: usize = 64;
+/// The ceremony timeout the pages ask the browser for, in milliseconds.
+pub const CEREMONY_TIMEOUT_MS: i64 = CHALLENGE_LIFETIME * 1000;
+
+/// The second factor presented at a sign-in or step-up.
+#[derive(Clone, Copy, Debug)]
+pub enum SecondFactor<'a> {
+    /// A TOTP code or a recovery code.
+    Code(&'a str),
+    /// A passkey's assertion.
+    Passkey(&'a Assertion),
+}
+
+/// `navigator.credentials.get()`'s answer as the console's script posts it: each binary
+/// field base64url without padding.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct Assertion {
+    pub credential_id: String,
+    pub client_data: String,
+    pub authenticator_data: String,
+    pub signature: String,
+    pub user_handle: String,
+}
+
+/// `navigator.credentials.create()`'s answer as the console's script posts it.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct Registration {
+    pub client_data: String,
+    pub attestation_object: String,
+    pub label: String,
+}
+
+/// What a page hands `navigator.credentials.create()` (binary fields base64url).
+#[derive(Clone, Debug)]
+pub struct CreationOptions {
+    pub origin: String,
+    pub rp_id: String,
+    pub challenge: String,
+    pub user_id: String,
+    pub user_name: String,
+    /// The account's credentials, so an authenticator does not register twice.
+    pub exclude: Vec<String>,
+}
+
+/// What a page hands `navigator.credentials.get()`.
+#[derive(Clone, Debug)]
+pub struct RequestOptions {
+    pub origin: String,
+    pub rp_id: String,
+    pub challenge: String,
+    /// The account's credentials (empty at sign-in: the passkey says whose it is).
+    pub allow: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Purpose {
+    Register,
+    StepUp,
+}
+
+#[derive(Debug)]
+struct Issued {
+    purpose: Purpose,
+    challenge: Vec<u8>,
+    at: i64,
+}
+
+/// The relying party and the challenges outstanding.
+#[derive(Debug, Default)]
+pub(crate) struct Passkeys {
+    rp: Option<RelyingParty>,
+    by_session: Mutex<HashMap<Vec<u8>, Issued>>,
+    sign_in: Mutex<HashMap<Vec<u8>, i64>>,
+}
+
+fn b64(bytes: &[u8]) -> String {
+    data_encoding::BASE64URL_NOPAD.encode(bytes)
+}
+
+/// The WebAuthn user handle of an account: opaque, stable, not its name.
+fn user_handle(account: i64) -> Vec<u8> {
+    let mut hash = Sha256::new();
+    hash.update(b"pacsguard console user handle\0");
+    hash.update(account.to_be_bytes());
+    hash.finalize().to_vec()
+}
+
+/// A label as a person typed it: trimmed, cut to [`MAX_LABEL_BYTES`] on a character
+/// boundary, "passkey" when empty.
+fn label_of(text: &str) -> String {
+    let text = text.trim();
+    let mut end = text.len().min(MAX_LABEL_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let label: String = text[..end].chars().filter(|c| !c.is_control()).collect();
+    if label.is_empty() {
+        "passkey".into()
+    } else {
+        label
+    }
+}
+
+/// The first bytes of a credential ID, for the trail (enough to tell passkeys apart).
+fn short_id(id: &[u8]) -> String {
+    secret::hex(&id[..id.len().min(8)])
+}
+
+const PASSKEYS_OFF: &str = "passkeys are off: the console has no origin with a domain name (set [console] origin = \"https://HOST:PORT\" and open the console there)";
+
+impl Passkeys {
+    fn forget_expired(now: i64, at: i64) -> bool {
+        now - at < CHALLENGE_LIFETIME && now >= at
+    }
+}
+
+impl Console {
+    /// Turns passkeys on, for this relying party (before it serves).
+    pub fn with_relying_party(mut self, rp: RelyingParty) -> Console {
+        self.passkeys.rp = Some(rp);
+        self
+    }
+
+    /// The relying party, if passkeys are on.
+    pub fn relying_party(&self) -> Option<&RelyingParty> {
+        self.passkeys.rp.as_ref()
+    }
+
+    fn rp(&self) -> Result<&RelyingParty, AuthError> {
+        self.relying_party()
+            .ok_or_else(|| AuthError::Invalid(PASSKEYS_OFF.into()))
+    }
+
+    fn new_challenge() -> Result<Vec<u8>, AuthError> {
+        secret::random_bytes(CHALLENGE_BYTES).map_err(|e| AuthError::Random(e.to_string()))
+    }
+
+    /// A challenge for this session's ceremony, replacing one it had.
+    fn issue_for_session(
+        &self,
+        auth: &Authenticated,
+        purpose: Purpose,
+    ) -> Result<Vec<u8>, AuthError> {
+        let challenge = Console::new_challenge()?;
+        let now = self.now();
+        let mut map = lock(&self.passkeys.by_session)?;
+        map.retain(|_, i| Passkeys::forget_expired(now, i.at));
+        if map.len() >= MAX_SESSION_CHALLENGES
+            && !map.contains_key(&auth.token_hash)
+            && let Some(oldest) = map.iter().min_by_key(|(_, i)| i.at).map(|(k, _)| k.clone())
+        {
+            map.remove(&oldest);
+        }
+        map.insert(
+            auth.token_hash.clone(),
+            Issued {
+                purpose,
+                challenge: challenge.clone(),
+                at: now,
+            },
+        );
+        Ok(challenge)
+    }
+
+    /// Takes the session's challenge out (single use): it, if it was issued for
+    /// `purpose`, is `presented` and has not expired.
+    fn take_for_session(
+        &self,
+        token_hash: &[u8],
+        purpose: Purpose,
+        presented: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        let now = self.now();
+        let issued = lock(&self.passkeys.by_session)
+            .map_err(|e| e.to_string())?
+            .remove(token_hash);
+        match issued {
+            Some(i)
+                if i.purpose == purpose
+                    && i.challenge == presented
+                    && Passkeys::forget_expired(now, i.at) =>
+            {
+                Ok(i.challenge)
+            }
+            Some(i) if i.challenge == presented => {
+                Err("the challenge expired or was issued for another ceremony".into())
+            }
+            _ => {
+                Err("the challenge is not one this session was given (replayed, or unknown)".into())
+            }
+        }
+    }
+
+    fn take_for_sign_in(&self, presented: &[u8]) -> Result<Vec<u8>, String> {
+        let now = self.now();
+        match lock(&self.passkeys.sign_in)
+            .map_err(|e| e.to_string())?
+            .remove(presented)
+        {
+            Some(at) if Passkeys::forget_expired(now, at) => Ok(presented.to_vec()),
+            Some(_) => Err("the challenge expired".into()),
+            None => Err("the challenge was not issued or was used already (replayed)".into()),
+        }
+    }
+
+    fn credential_ids(&self, account: i64) -> Result<Vec<String>, AuthError> {
+        Ok(lock(&self.db)?
+            .passkeys_of(account)?
+            .iter()
+            .map(|p| b64(&p.credential_id))
+            .collect())
+    }
+
+    /// Begins registering a passkey for this session's account. An enrolled account
+    /// must have stepped up (adding a factor is changing the account's factors).
+    pub fn begin_passkey_registration(
+        &self,
+        auth: &Authenticated,
+    ) -> Result<CreationOptions, AuthError> {
+        let rp = self.rp()?.clone();
+        if auth.enrolled && !self.stepped_up(auth) {
+            return Err(AuthError::StepUpNeeded);
+        }
+        let challenge = self.issue_for_session(auth, Purpose::Register)?;
+        Ok(CreationOptions {
+            origin: rp.origin,
+            rp_id: rp.id,
+            challenge: b64(&challenge),
+            user_id: b64(&user_handle(auth.account)),
+            user_name: auth.name.clone(),
+            exclude: self.credential_ids(auth.account)?,
+        })
+    }
+
+    /// Records a refused registration and says why.
+    fn registration_refused(&self, auth: &Authenticated, reason: &str) -> AuthError {
+        let _ = self.record(self.event(
+            &auth.name,
+            Action::Account,
+            Outcome::Failure,
+            format!(
+                "{}: a passkey registration was refused: {reason}",
+                auth.name
+            ),
+        ));
+        AuthError::Invalid(format!("the passkey was not registered: {reason}"))
+    }
+
+    /// Verifies and stores a passkey registration. For an account without a second
+    /// factor (setup, invitation) it is the enrolment: recovery codes (returned once) and
+    /// a new session token, as for TOTP. For an enrolled account it is one more passkey
+    /// (a step-up needed): `None`.
+    pub fn finish_passkey_registration(
+        &self,
+        auth: &Authenticated,
+        form: &Registration,
+        address: IpAddr,
+    ) -> Result<Option<(Vec<String>, NewSession)>, AuthError> {
+        let rp = self.rp()?.clone();
+        if auth.enrolled && !self.stepped_up(auth) {
+            return Err(AuthError::StepUpNeeded);
+        }
+        let decoded = webauthn::base64url(&form.client_data, "clientDataJSON").and_then(|c| {
+            Ok((
+                c,
+                webauthn::base64url(&form.attestation_object, "the attestation object")?,
+            ))
+        });
+        let (client_data, attestation) =
+            decoded.map_err(|e| self.registration_refused(auth, &e.to_string()))?;
+        let presented = webauthn::challenge_of(&client_data)
+            .map_err(|e| self.registration_refused(auth, &e.to_string()))?;
+        let challenge = self
+            .take_for_session(&auth.token_hash, Purpose::Register, &presented)
+            .map_err(|e| self.registration_refused(auth, &e))?;
+        let registered = webauthn::verify_registration(&rp, &challenge, &client_data, &attestation)
+            .map_err(|e| self.registration_refused(auth, &e.to_string()))?;
+        if lock(&self.db)?
+            .passkey(&registered.credential_id)?
+            .is_some()
+        {
+            return Err(self.registration_refused(auth, "this passkey is registered already"));
+        }
+        let label = label_of(&form.label);
+        let first = !auth.enrolled;
+        let recovery = if first {
+            Some(crate::auth::new_recovery_codes()?)
+        } else {
+            None
+        };
+        self.record(self.event(
+            &auth.name,
+            Action::Account,
+            Outcome::Success,
+            format!(
+                "{} registered the passkey \"{}\" (credential {}…, attestation {}, user verified) from {address}{}",
+                auth.name,
+                pacsguard_events::escape_bytes(label.as_bytes()),
+                short_id(&registered.credential_id),
+                registered.format,
+                if first {
+                    format!(
+                        " as the second factor; {} single-use recovery codes issued (earlier ones void)",
+                        crate::auth::RECOVERY_CODES
+                    )
+                } else {
+                    " (after a step-up)".into()
+                }
+            ),
+        ))?;
+        let added = lock(&self.db)?.add_passkey(
+            auth.account,
+            NewPasskey {
+                credential_id: &registered.credential_id,
+                public_key: &registered.public_key,
+                sign_count: registered.sign_count,
+                label: &label,
+                format: registered.format,
+                created: self.now(),
+            },
+            MAX_PASSKEYS_PER_ACCOUNT,
+            recovery.as_ref().map(|(_, hashes)| hashes.as_slice()),
+        )?;
+        let refused = match added {
+            PasskeyAdded::Added => None,
+            PasskeyAdded::Duplicate => Some("this passkey is registered already".to_string()),
+            PasskeyAdded::Full => Some(format!(
+                "an account holds at most {MAX_PASSKEYS_PER_ACCOUNT} passkeys: remove one first"
+            )),
+            PasskeyAdded::AlreadyEnrolled => {
+                Some("a second factor was enrolled meanwhile in another session".to_string())
+            }
+        };
+        if let Some(reason) = refused {
+            return Err(self.registration_refused(auth, &reason));
+        }
+        let Some((codes, _)) = recovery else {
+            return Ok(None);
+        };
+        lock(&self.db)?.delete_session(&auth.token_hash)?;
+        lock(&self.pending)?.remove(&auth.token_hash);
+        let session = self.new_session(auth.account, true, address)?;
+        Ok(Some((codes, session)))
+    }
+
+    /// A sign-in challenge, for the page that asks for a passkey before anyone is known.
+    pub fn passkey_sign_in_options(&self) -> Result<RequestOptions, AuthError> {
+        let rp = self.rp()?.clone();
+        let challenge = Console::new_challenge()?;
+        let now = self.now();
+        let mut pool = lock(&self.passkeys.sign_in)?;
+        pool.retain(|_, at| Passkeys::forget_expired(now, *at));
+        if pool.len() >= MAX_SIGN_IN_CHALLENGES
+            && let Some(oldest) = pool
+                .iter()
+                .min_by_key(|(_, at)| **at)
+                .map(|(k, _)| k.clone())
+        {
+            pool.remove(&oldest);
+        }
+        pool.insert(challenge.clone(), now);
+        Ok(RequestOptions {
+            origin: rp.origin,
+            rp_id: rp.id,
+            challenge: b64(&challenge),
+            allow: Vec::new(),
+        })
+    }
+
+    /// A step-up challenge for this session, offering the account's own passkeys.
+    pub fn passkey_step_up_options(
+        &self,
+        auth: &Authenticated,
+    ) -> Result<RequestOptions, AuthError> {
+        let rp = self.rp()?.clone();
+        let allow = self.credential_ids(auth.account)?;
+        if allow.is_empty() {
+            return Err(AuthError::Invalid(
+                "this account has no passkey: confirm with a code instead".into(),
+            ));
+        }
+        let challenge = self.issue_for_session(auth, Purpose::StepUp)?;
+        Ok(RequestOptions {
+            origin: rp.origin,
+            rp_id: rp.id,
+            challenge: b64(&challenge),
+            allow,
+        })
+    }
+
+    /// Signs in with name, password and a passkey (see [`Console::login`]).
+    pub fn login_with_passkey(
+        &self,
+        name: &str,
+        password: &str,
+        assertion: &Assertion,
+        address: IpAddr,
+        previous: Option<&str>,
+    ) -> Result<NewSession, AuthError> {
+        self.login_with(
+            name,
+            password,
+            SecondFactor::Passkey(assertion),
+            address,
+            previous,
+        )
+    }
+
+    /// Confirms the second factor for decisions with a passkey (see [`Console::step_up`]).
+    pub fn step_up_with_passkey(
+        &self,
+        auth: &Authenticated,
+        assertion: &Assertion,
+        address: IpAddr,
+    ) -> Result<NewSession, AuthError> {
+        self.step_up_with(auth, SecondFactor::Passkey(assertion), address)
+    }
+
+    /// Checks a second factor of an enrolled account: `Ok(detail for the trail)` or
+    /// `Err(the reason for the trail)`; the outer error is a store failure. `session`:
+    /// the step-up's session (its challenge), `None` at sign-in.
+    pub(crate) fn check_factor(
+        &self,
+        account: &pacsguard_store::AccountRow,
+        factor: SecondFactor<'_>,
+        now: i64,
+        session: Option<&[u8]>,
+    ) -> Result<Result<String, String>, AuthError> {
+        match factor {
+            SecondFactor::Code(code) => {
+                let code_is_totp = code.trim().len() == crate::totp::DIGITS as usize;
+                match (&account.totp_secret, code_is_totp) {
+                    (Some(secret), _) => Ok(self
+                        .second_factor(account, secret, code, now)?
+                        .map_err(str::to_string)),
+                    // No app enrolled: a six-digit code is never right; anything else
+                    // may be a recovery code.
+                    (None, true) => Ok(Err("wrong code (no authenticator app enrolled)".into())),
+                    (None, false) => Ok(self
+                        .second_factor(account, &[], code, now)?
+                        .map_err(str::to_string)),
+                }
+            }
+            SecondFactor::Passkey(assertion) => {
+                self.check_passkey(account, assertion, now, session)
+            }
+        }
+    }
+
+    fn check_passkey(
+        &self,
+        account: &pacsguard_store::AccountRow,
+        assertion: &Assertion,
+        now: i64,
+        session: Option<&[u8]>,
+    ) -> Result<Result<String, String>, AuthError> {
+        let refused = |reason: String| Ok(Err(format!("passkey: {reason}")));
+        let Ok(rp) = self.rp() else {
+            return refused("passkeys are off".into());
+        };
+        let decoded = (|| {
+            Ok::<_, webauthn::WebauthnError>((
+                webauthn::base64url(&assertion.credential_id, "the credential ID")?,
+                webauthn::base64url(&assertion.client_data, "clientDataJSON")?,
+                webauthn::base64url(&assertion.authenticator_data, "the authenticator data")?,
+                webauthn::base64url(&assertion.signature, "the signature")?,
+                webauthn::base64url(&assertion.user_handle, "the user handle")?,
+            ))
+        })();
+        let (id, client_data, authenticator_data, signature, handle) = match decoded {
+            Ok(d) => d,
+            Err(e) => return refused(e.to_string()),
+        };
+        let presented = match webauthn::challenge_of(&client_data) {
+            Ok(c) => c,
+            Err(e) => return refused(e.to_string()),
+        };
+        let taken = match session {
+            Some(token_hash) => self.take_for_session(token_hash, Purpose::StepUp, &presented),
+            None => self.take_for_sign_in(&presented),
+        };
+        let challenge = match taken {
+            Ok(c) => c,
+            Err(e) => return refused(e),
+        };
+        let Some(passkey) = lock(&self.db)?.passkey(&id)? else {
+            return refused("an unknown credential".into());
+        };
+        if passkey.account != account.id {
+            return refused("a credential of another account".into());
+        }
+        if !handle.is_empty() && handle != user_handle(account.id) {
+            return refused("the authenticator names another user".into());
+        }
+        let count = match webauthn::verify_assertion(
+            rp,
+            &challenge,
+            &passkey.public_key,
+            &client_data,
+            &authenticator_data,
+            &signature,
+        ) {
+            Ok(count) => count,
+            Err(e) => return refused(e.to_string()),
+        };
+        if !lock(&self.db)?.use_passkey(&id, count, now)? {
+            self.clone_suspected(account, &passkey, count);
+            return refused(format!(
+                "its signature counter did not move forward ({count} after {}): a cloned authenticator?",
+                passkey.sign_count
+            ));
+        }
+        Ok(Ok(format!(
+            " with the passkey \"{}\" (credential {}…)",
+            pacsguard_events::escape_bytes(passkey.label.as_bytes()),
+            short_id(&passkey.credential_id)
+        )))
+    }
+
+    fn clone_suspected(
+        &self,
+        account: &pacsguard_store::AccountRow,
+        passkey: &PasskeyRow,
+        count: u32,
+    ) {
+        let finding = Finding::new(
+            self.store_path.clone(),
+            FindingKind::PasskeyCloneSuspected,
+            Severity::Alert,
+            format!(
+                "console: the passkey \"{}\" (credential {}…) of {} presented the signature counter {count}, not above the {} it reached before: two authenticators hold its key; refused",
+                pacsguard_events::escape_bytes(passkey.label.as_bytes()),
+                short_id(&passkey.credential_id),
+                account.name,
+                passkey.sign_count
+            ),
+        );
+        let mut event = Event::of_finding(self.actor(&account.name), finding);
+        event.action = Action::Login;
+        let _ = self.record(event);
+    }
+
+    /// This account's passkeys.
+    pub fn passkeys_of(&self, auth: &Authenticated) -> Result<Vec<PasskeyRow>, AuthError> {
+        Ok(lock(&self.db)?.passkeys_of(auth.account)?)
+    }
+
+    /// Removes one of this account's passkeys (`credential_id` base64url), after a
+    /// step-up; never the last second factor.
+    pub fn remove_passkey(
+        &self,
+        auth: &Authenticated,
+        credential_id: &str,
+        address: IpAddr,
+    ) -> Result<(), AuthError> {
+        if !self.stepped_up(auth) {
+            return Err(AuthError::StepUpNeeded);
+        }
+        let id = webauthn::base64url(credential_id, "the credential ID")
+            .map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let (row, others, totp) = {
+            let db = lock(&self.db)?;
+            let mine = db.passkeys_of(auth.account)?;
+            let totp = db
+                .account_by_id(auth.account)?
+                .is_some_and(|a| a.totp_secret.is_some());
+            let row = mine.iter().find(|p| p.credential_id == id).cloned();
+            (row, mine.len().saturating_sub(1), totp)
+        };
+        let Some(row) = row else {
+            return Err(AuthError::Invalid("no such passkey of yours".into()));
+        };
+        let last = "it is your last second factor: register another passkey first";
+        if others == 0 && !totp {
+            return Err(AuthError::Invalid(last.into()));
+        }
+        self.record(self.event(
+            &auth.name,
+            Action::Account,
+            Outcome::Success,
+            format!(
+                "{} removed the passkey \"{}\" (credential {}…) after a step-up, from {address}",
+                auth.name,
+                pacsguard_events::escape_bytes(row.label.as_bytes()),
+                short_id(&row.credential_id)
+            ),
+        ))?;
+        match lock(&self.db)?.remove_passkey(auth.account, &id)? {
+            PasskeyRemoved::Removed => Ok(()),
+            // Another session changed the factors between the check and the removal:
+            // the record above said it was removed, so say it was not.
+            other => {
+                let _ = self.record(self.event(
+                    &auth.name,
+                    Action::Account,
+                    Outcome::Failure,
+                    format!(
+                        "{}: the passkey (credential {}…) was not removed after all ({other:?})",
+                        auth.name,
+                        short_id(&row.credential_id)
+                    ),
+                ));
+                Err(AuthError::Invalid(last.into()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_bounded_trimmed_and_never_empty() {
+        assert_eq!(label_of("  YubiKey 5  "), "YubiKey 5");
+        assert_eq!(label_of(""), "passkey");
+        assert_eq!(label_of("a\u{7}b"), "ab");
+        let long = "é".repeat(MAX_LABEL_BYTES);
+        let cut = label_of(&long);
+        assert!(cut.len() <= MAX_LABEL_BYTES && cut.chars().all(|c| c == 'é'));
+        assert_eq!(
+            label_of(&"x".repeat(MAX_LABEL_BYTES)).len(),
+            MAX_LABEL_BYTES
+        );
+        assert_eq!(
+            label_of(&"x".repeat(MAX_LABEL_BYTES + 1)).len(),
+            MAX_LABEL_BYTES
+        );
+    }
+}
