@@ -36,9 +36,10 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a sign-in waits for a turn before the server answers 503.
 pub const HASH_WAIT: Duration = Duration::from_secs(10);
 
-/// Content-Security-Policy: nothing but our own stylesheet, no script at all, no
-/// framing, forms only to ourselves.
-pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// Content-Security-Policy: nothing but our own stylesheet and our own script file
+/// (the passkey ceremony, `static/passkey.js`), no inline script, no framing, forms only
+/// to ourselves.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Who may call a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -206,6 +207,61 @@ pub static ROUTES: &[Route] = &[
         access: Access::Role(Role::Administrator),
         handler: || post(accounts_create),
     },
+    // Passkeys (WebAuthn): crate::passkey_http.
+    Route {
+        method: Method::GET,
+        path: "/static/passkey.js",
+        access: Access::Public,
+        handler: || get(crate::passkey_http::script),
+    },
+    Route {
+        method: Method::GET,
+        path: "/login/passkey",
+        access: Access::Public,
+        handler: || get(crate::passkey_http::sign_in_form),
+    },
+    Route {
+        method: Method::POST,
+        path: "/login/passkey",
+        access: Access::Public,
+        handler: || post(crate::passkey_http::sign_in_submit),
+    },
+    Route {
+        method: Method::GET,
+        path: "/enrol/passkey",
+        access: Access::Enrolment,
+        handler: || get(crate::passkey_http::enrol_form),
+    },
+    Route {
+        method: Method::POST,
+        path: "/passkeys/register",
+        access: Access::Enrolment,
+        handler: || post(crate::passkey_http::register_submit),
+    },
+    Route {
+        method: Method::GET,
+        path: "/passkeys",
+        access: Access::Role(Role::Viewer),
+        handler: || get(crate::passkey_http::list_page),
+    },
+    Route {
+        method: Method::POST,
+        path: "/passkeys/remove",
+        access: Access::Role(Role::Viewer),
+        handler: || post(crate::passkey_http::remove_submit),
+    },
+    Route {
+        method: Method::GET,
+        path: "/step-up/passkey",
+        access: Access::Role(Role::Viewer),
+        handler: || get(crate::passkey_http::step_up_form),
+    },
+    Route {
+        method: Method::POST,
+        path: "/step-up/passkey",
+        access: Access::Role(Role::Viewer),
+        handler: || post(crate::passkey_http::step_up_submit),
+    },
 ];
 
 /// The route a request matched, from the table.
@@ -252,7 +308,7 @@ async fn not_found() -> Response {
         .into_response()
 }
 
-fn html(body: String) -> Response {
+pub(crate) fn html(body: String) -> Response {
     (
         [(
             header::CONTENT_TYPE,
@@ -263,7 +319,7 @@ fn html(body: String) -> Response {
         .into_response()
 }
 
-fn status_page(status: StatusCode, title: &str, text: &str) -> Response {
+pub(crate) fn status_page(status: StatusCode, title: &str, text: &str) -> Response {
     (status, html(pages::message(title, text))).into_response()
 }
 
@@ -307,7 +363,7 @@ async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
-fn cookie_token(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn cookie_token(headers: &HeaderMap) -> Option<String> {
     for value in headers.get_all(header::COOKIE) {
         let Ok(text) = value.to_str() else { continue };
         for pair in text.split(';') {
@@ -321,7 +377,7 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
     None
 }
 
-fn set_cookie(session: &NewSession) -> HeaderValue {
+pub(crate) fn set_cookie(session: &NewSession) -> HeaderValue {
     HeaderValue::from_str(&format!(
         "{COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Strict",
         session.token
@@ -335,7 +391,7 @@ fn clear_cookie() -> HeaderValue {
     )
 }
 
-fn redirect(to: &'static str) -> Response {
+pub(crate) fn redirect(to: &'static str) -> Response {
     (
         StatusCode::SEE_OTHER,
         [(header::LOCATION, HeaderValue::from_static(to))],
@@ -343,7 +399,7 @@ fn redirect(to: &'static str) -> Response {
         .into_response()
 }
 
-fn redirect_with_cookie(to: &'static str, cookie: HeaderValue) -> Response {
+pub(crate) fn redirect_with_cookie(to: &'static str, cookie: HeaderValue) -> Response {
     (
         StatusCode::SEE_OTHER,
         [
@@ -355,7 +411,7 @@ fn redirect_with_cookie(to: &'static str, cookie: HeaderValue) -> Response {
 }
 
 /// Runs store and hashing work off the async workers.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, Response> {
     tokio::task::spawn_blocking(f).await.map_err(|_| {
@@ -369,7 +425,7 @@ async fn blocking<T: Send + 'static>(
 
 /// The answer to an error that is not the person's to correct: fixed text to the
 /// client, the detail to the server's log.
-fn failure(error: &AuthError) -> Response {
+pub(crate) fn failure(error: &AuthError) -> Response {
     eprintln!("pacsguard serve: {error}");
     match error {
         AuthError::Unrecorded(_) => status_page(
@@ -542,7 +598,7 @@ fn unauthenticated(is_post: bool) -> Response {
     }
 }
 
-fn peer_ip(peer: Option<Extension<Peer>>) -> IpAddr {
+pub(crate) fn peer_ip(peer: Option<Extension<Peer>>) -> IpAddr {
     peer.map_or(IpAddr::from([0, 0, 0, 0]), |Extension(Peer(addr))| {
         addr.ip()
     })
@@ -605,7 +661,9 @@ struct SetupForm {
 }
 
 /// Waits for a turn to hash (see [`MAX_CONCURRENT_HASHES`]).
-async fn hash_turn(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, Response> {
+pub(crate) async fn hash_turn(
+    state: &AppState,
+) -> Result<tokio::sync::OwnedSemaphorePermit, Response> {
     match tokio::time::timeout(HASH_WAIT, state.hashes.clone().acquire_owned()).await {
         Ok(Ok(permit)) => Ok(permit),
         _ => Err(status_page(
@@ -933,9 +991,10 @@ async fn decision_refused(state: &AppState, auth: &Authenticated, e: &AuthError)
 }
 
 /// Where a step-up may lead back to: fixed pages only (no open redirect).
-fn step_up_target(next: &str) -> &'static str {
+pub(crate) fn step_up_target(next: &str) -> &'static str {
     match next {
         "/accounts" => "/accounts",
+        "/passkeys" => "/passkeys",
         _ => "/differences",
     }
 }

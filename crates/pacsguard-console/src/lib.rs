@@ -31,6 +31,8 @@ pub mod guard;
 pub mod http;
 mod pages;
 pub mod passkey;
+mod passkey_http;
+mod passkey_pages;
 pub mod password;
 pub mod roles;
 pub mod secret;

@@ -26,14 +26,15 @@ pub fn esc(text: &str) -> String {
     out
 }
 
-fn page(title: &str, auth: Option<&Authenticated>, body: &str) -> String {
+pub(crate) fn page(title: &str, auth: Option<&Authenticated>, body: &str) -> String {
     let mut header = String::new();
     if let Some(auth) = auth.filter(|a| a.enrolled) {
         header.push_str(
             "<nav><a id=\"nav-overview\" href=\"/\">Overview</a> \
              <a id=\"nav-alerts\" href=\"/alerts\">Alerts</a> \
              <a id=\"nav-differences\" href=\"/differences\">Differences</a> \
-             <a id=\"nav-trail\" href=\"/trail\">Audit trail</a>",
+             <a id=\"nav-trail\" href=\"/trail\">Audit trail</a> \
+             <a id=\"nav-passkeys\" href=\"/passkeys\">Passkeys</a>",
         );
         if auth.role >= Role::Administrator {
             header.push_str(" <a id=\"nav-accounts\" href=\"/accounts\">Accounts</a>");
@@ -60,7 +61,7 @@ fn page(title: &str, auth: Option<&Authenticated>, body: &str) -> String {
     )
 }
 
-fn error_line(error: Option<&str>) -> String {
+pub(crate) fn error_line(error: Option<&str>) -> String {
     error.map_or(String::new(), |e| {
         format!(
             "<p id=\"error\" class=\"error\" role=\"alert\">{}</p>",
@@ -107,7 +108,8 @@ pub fn login(error: Option<&str>) -> String {
              <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
              <label for=\"code\">Code from your authenticator app, or a recovery code</label>\
              <input id=\"code\" name=\"code\" type=\"text\" inputmode=\"numeric\" autocomplete=\"one-time-code\">\
-             <button id=\"sign-in\" type=\"submit\">Sign in</button></form></section>",
+             <button id=\"sign-in\" type=\"submit\">Sign in</button></form>\
+             <p><a id=\"passkey-sign-in-link\" href=\"/login/passkey\">Sign in with a passkey instead</a></p></section>",
             error_line(error)
         ),
     )
@@ -125,7 +127,8 @@ pub fn enrol(auth: &Authenticated, enrolment: &Enrolment, error: Option<&str>) -
              <form id=\"enrol-form\" method=\"post\" action=\"/enrol\">\
              <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
              <label for=\"code\">Current code</label><input id=\"code\" name=\"code\" type=\"text\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required>\
-             <button id=\"confirm\" type=\"submit\">Confirm</button></form></section>",
+             <button id=\"confirm\" type=\"submit\">Confirm</button></form>\
+             <p><a id=\"passkey-enrol-link\" href=\"/enrol/passkey\">Or register a passkey instead (a security key, or this device's own)</a></p></section>",
             error_line(error),
             esc(&enrolment.uri),
             esc(&enrolment.secret_base32),
@@ -386,9 +389,11 @@ pub fn step_up(auth: &Authenticated, next: &str, error: Option<&str>) -> String 
              <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
              <input type=\"hidden\" name=\"next\" value=\"{}\">\
              <label for=\"code\">Current code</label><input id=\"code\" name=\"code\" type=\"text\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required>\
-             <button id=\"confirm\" type=\"submit\">Confirm</button></form></section>",
+             <button id=\"confirm\" type=\"submit\">Confirm</button></form>\
+             <p><a id=\"passkey-step-up-link\" href=\"/step-up/passkey?next={}\">Confirm with a passkey instead</a></p></section>",
             error_line(error),
             esc(&auth.csrf),
+            esc(next),
             esc(next)
         ),
     )
