@@ -168,6 +168,14 @@ impl Console {
         self
     }
 
+    /// Turns passkeys on when there is a relying party.
+    pub fn with_relying_party_if(self, rp: Option<RelyingParty>) -> Console {
+        match rp {
+            Some(rp) => self.with_relying_party(rp),
+            None => self,
+        }
+    }
+
     /// The relying party, if passkeys are on.
     pub fn relying_party(&self) -> Option<&RelyingParty> {
         self.passkeys.rp.as_ref()

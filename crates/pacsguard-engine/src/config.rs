@@ -98,6 +98,10 @@ pub struct ConsoleConfig {
     /// Four eyes: an acceptance into a `static` root asked in the console is done only
     /// once a second, different approver confirms it.
     pub four_eyes: bool,
+    /// The console's origin for passkeys, `https://HOST[:PORT]` (HOST a domain name: the
+    /// WebAuthn relying party). Default: `https://localhost:PORT` when listening on a
+    /// loopback address, else `https://HOSTNAME:PORT`.
+    pub origin: Option<String>,
 }
 
 /// Largest `max_watches` accepted: the kernel's own ceiling is memory, and a watch costs

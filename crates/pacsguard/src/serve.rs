@@ -161,6 +161,27 @@ fn url_host(addr: &SocketAddr) -> String {
     }
 }
 
+/// The console's WebAuthn relying party: `[console] origin` (refused if it is not
+/// `https://DOMAIN[:PORT]`), else `https://localhost:PORT` on a loopback address and
+/// `https://HOSTNAME:PORT` otherwise (`None`, passkeys off, if that is no domain name).
+fn relying_party(
+    configured: Option<&str>,
+    local: &SocketAddr,
+) -> Result<Option<pacsguard_console::webauthn::RelyingParty>> {
+    use pacsguard_console::webauthn::RelyingParty;
+    if let Some(origin) = configured {
+        return RelyingParty::from_origin(origin)
+            .map(Some)
+            .map_err(|e| anyhow!("[console] origin: {e}"));
+    }
+    let host = if local.ip().is_loopback() {
+        "localhost".to_string()
+    } else {
+        pacsguard_engine::hostname()
+    };
+    Ok(RelyingParty::from_origin(&format!("https://{host}:{}", local.port())).ok())
+}
+
 pub fn run(
     home: Home,
     paths: Vec<PathBuf>,
@@ -200,6 +221,7 @@ pub fn run(
             guard.add_root(&root);
         }
     }
+    let relying_party = relying_party(config.console.origin.as_deref(), &local)?;
     let db = pacsguard_store::ConsoleDb::open(&home.store_path())?;
     let console = Arc::new(
         Console::new(
@@ -214,7 +236,8 @@ pub fn run(
             requests: session.requests(),
             home: home.clone(),
             four_eyes: config.console.four_eyes,
-        })),
+        }))
+        .with_relying_party_if(relying_party.clone()),
     );
 
     let port = local.port();
@@ -229,6 +252,15 @@ pub fn run(
         },
         tls.fingerprint
     ));
+    match &relying_party {
+        Some(rp) => say(&format!(
+            "passkeys at {} (relying party {}; [console] origin changes it)",
+            rp.origin, rp.id
+        )),
+        None => say(
+            "passkeys are off: this host has no domain name for them; set [console] origin = \"https://HOST:PORT\"",
+        ),
+    }
     if let Some(token) = console.issue_setup_token()? {
         say(&format!(
             "no account exists yet: create the first administrator within {} minutes at https://{host}:{port}/setup?token={token}",
