@@ -823,6 +823,84 @@ fn the_console_in_a_real_browser_from_setup_to_an_acceptance() {
     );
 }
 
+/// Passkeys in a real browser (Debian's Chromium with its virtual authenticator through
+/// CDP, driven by `tests/browser/passkey.cjs`): a passkey as the first administrator's
+/// second factor (a real attestation object from Chromium), sign-out, sign-in with the
+/// password and the passkey, a step-up with it that lets a difference be accepted; then
+/// an authenticator that does not verify its user gets no session, and an answer without
+/// user verification posted by a changed page script is refused by the server. The
+/// console is opened at `https://localhost:PORT`, the relying party a loopback `serve`
+/// takes by default (browsers allow no passkey on an IP address).
+#[test]
+fn passkeys_in_a_real_browser_from_setup_to_a_step_up() {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let node_modules = workspace.join(".testdata/node/node_modules");
+    assert!(
+        node_modules.join("playwright-core").is_dir() && Path::new("/usr/bin/chromium").exists(),
+        "the browser tests need chromium and playwright-core: run scripts/setup-test-deps.sh"
+    );
+    // A directory of its own: the other browser test empties its own when it starts,
+    // and the two may run at once.
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots-passkeys");
+    let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots).expect("screenshot directory");
+
+    let env = Env::new();
+    env.profile(&[]);
+    let server = Server::start(&env, &[]);
+    assert!(
+        server.stderr().contains("passkeys at https://localhost:"),
+        "{}",
+        server.stderr()
+    );
+    let link = server
+        .setup_link()
+        .expect("a setup link is printed")
+        .replace("https://127.0.0.1:", "https://localhost:");
+    let base = server
+        .base
+        .replace("https://127.0.0.1:", "https://localhost:");
+    std::fs::write(env.path("readme.txt"), b"vendor patch 8 text\n").expect("patch");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !server.stdout().contains("readme.txt") {
+        assert!(Instant::now() < deadline, "{}", server.stdout());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = Command::new("node")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/passkey.cjs"))
+        .env("BASE", &base)
+        .env("SETUP_LINK", &link)
+        .env("SHOTS", &shots)
+        .env("NODE_PATH", &node_modules)
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "{}{}\nscreenshots in {}\nserve: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        shots.display(),
+        server.stderr()
+    );
+    assert!(shots.join("passkey-09-server-refuses-no-uv.png").is_file());
+    let check = env.run(&["check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+    server.stop();
+    let logins = stdout(&env.run(&["audit", "show", "--action", "login", "--json"]));
+    for expected in [
+        "signed in (administrator) from 127.0.0.1 with the passkey",
+        "confirmed the second factor with the passkey",
+        "failed: passkey: the authenticator did not verify the user (flag UV",
+    ] {
+        assert!(logins.contains(expected), "{expected}: {logins}");
+    }
+    let accounts = stdout(&env.run(&["audit", "show", "--action", "account", "--json"]));
+    assert!(
+        accounts.contains("registered the passkey") && accounts.contains("attestation none"),
+        "{accounts}"
+    );
+}
+
 /// One peer that opens every connection slot and never starts TLS (each held up to
 /// HANDSHAKE_TIMEOUT, renewed at will) locked everyone out: found in review, a person's
 /// page took 7 to 11 s while one client did this. A peer now gets
