@@ -9,7 +9,8 @@
 //!
 //! Invariants:
 //! * No default password: the first administrator is created with a one-time setup token
-//!   and must enrol a TOTP second factor before any other page opens.
+//!   and must enrol a second factor (TOTP, or a passkey: [`webauthn`], [`passkey`])
+//!   before any other page opens.
 //! * Secrets are stored as digests (Argon2id for passwords, SHA-256 for random tokens and
 //!   recovery codes); a TOTP step is accepted once per account.
 //! * Every route is in [`http::ROUTES`] with its minimum role; the router is built from

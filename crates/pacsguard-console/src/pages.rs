@@ -1,4 +1,5 @@
-//! Server-rendered pages: plain HTML and one stylesheet, no script (the CSP forbids it),
+//! Server-rendered pages: plain HTML and one stylesheet, no inline script (the CSP forbids
+//! it; the passkey pages load the one script file, `static/passkey.js`),
 //! every form with its CSRF token, every control with a stable `id` and a `<label>` so
 //! people and browser tests find the same things.
 
