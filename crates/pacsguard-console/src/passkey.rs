@@ -665,6 +665,85 @@ impl Console {
 mod tests {
     use super::*;
 
+    fn console(clock: &crate::ManualClock) -> (tempfile::TempDir, Console) {
+        let home = tempfile::tempdir().expect("tempdir");
+        let store = home.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let db = pacsguard_store::ConsoleDb::open(&store).expect("console tables");
+        let console = Console::new(
+            db,
+            std::sync::Arc::new(clock.clone()),
+            pacsguard_events::Inbox::new(),
+            store,
+            "test-host",
+            std::sync::Arc::new(crate::GuardState::new()),
+        )
+        .expect("console");
+        (home, console)
+    }
+
+    fn session(n: usize) -> Authenticated {
+        Authenticated {
+            account: 1,
+            name: "ann".into(),
+            role: crate::Role::Viewer,
+            enrolled: false,
+            csrf: String::new(),
+            token_hash: (n as u64).to_be_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn session_challenges_are_kept_to_their_limit_and_the_oldest_forgotten() {
+        let clock = crate::ManualClock::new(1_800_000_000);
+        let (_home, console) = console(&clock);
+        let first = console
+            .issue_for_session(&session(0), Purpose::Register)
+            .expect("issued");
+        clock.advance(1);
+        let second = console
+            .issue_for_session(&session(1), Purpose::Register)
+            .expect("issued");
+        clock.advance(1);
+        for n in 2..MAX_SESSION_CHALLENGES {
+            console
+                .issue_for_session(&session(n), Purpose::StepUp)
+                .expect("issued");
+        }
+        assert_eq!(
+            lock(&console.passkeys.by_session).expect("lock").len(),
+            MAX_SESSION_CHALLENGES
+        );
+        console
+            .issue_for_session(&session(MAX_SESSION_CHALLENGES), Purpose::StepUp)
+            .expect("issued");
+        assert_eq!(
+            console.take_for_session(&session(1).token_hash, Purpose::Register, &second),
+            Ok(second.clone())
+        );
+        assert!(
+            console
+                .take_for_session(&session(0).token_hash, Purpose::Register, &first)
+                .is_err(),
+            "the oldest was forgotten"
+        );
+        // A challenge is for its own purpose and session only, and once.
+        let step_up = console
+            .issue_for_session(&session(7), Purpose::StepUp)
+            .expect("issued");
+        assert!(
+            console
+                .take_for_session(&session(7).token_hash, Purpose::Register, &step_up)
+                .is_err()
+        );
+        assert!(
+            console
+                .take_for_session(&session(7).token_hash, Purpose::StepUp, &step_up)
+                .is_err(),
+            "spent by the refused answer"
+        );
+    }
+
     #[test]
     fn labels_are_bounded_trimmed_and_never_empty() {
         assert_eq!(label_of("  YubiKey 5  "), "YubiKey 5");

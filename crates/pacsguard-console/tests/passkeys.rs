@@ -768,3 +768,54 @@ async fn the_routes_serve_the_script_and_refuse_a_post_without_the_csrf_token() 
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+/// An invited person chooses the password with the one-time link and enrols a passkey as
+/// the second factor, in place of an authenticator app; then signs in with it.
+#[test]
+fn an_invited_person_enrols_a_passkey_instead_of_totp() {
+    let h = harness();
+    let (mut admin_key, auth) = h.admin_with_passkey();
+    let options = h.console.passkey_step_up_options(&auth).expect("options");
+    let session = h
+        .console
+        .step_up_with_passkey(&auth, &admin_key.assert(&options.challenge), ip())
+        .expect("stepped up");
+    let admin = h.session(&session.token);
+    let link = h
+        .console
+        .invite(&admin, "bob", "approver", "new PACS approver, ticket HR-12")
+        .expect("invited");
+    let session = h
+        .console
+        .redeem_invitation(&link, PASSWORD, ip())
+        .expect("redeemed");
+    let bob = h.session(&session.token);
+    assert!(!bob.enrolled);
+    let mut key = Authenticator::new(42);
+    let options = h.console.begin_passkey_registration(&bob).expect("options");
+    assert!(options.exclude.is_empty());
+    let (codes, session) = h
+        .console
+        .finish_passkey_registration(&bob, &key.register(&options, "bob's key"), ip())
+        .expect("registered")
+        .expect("first factor");
+    assert_eq!(codes.len(), pacsguard_console::auth::RECOVERY_CODES);
+    assert!(h.session(&session.token).enrolled);
+    let challenge = h.sign_in_challenge().challenge;
+    let token = h
+        .login("bob", &key.assert(&challenge))
+        .expect("bob signs in");
+    assert_eq!(h.session(&token).name, "bob");
+    // A recovery code still signs bob in (he has no authenticator app).
+    let by_code = h
+        .console
+        .login("bob", PASSWORD, &codes[0], ip(), None)
+        .expect("recovery code");
+    assert!(h.session(&by_code.token).enrolled);
+    // A six-digit guess is never a code of an account without an app.
+    h.clock.advance(LOCKOUT_SECONDS + 1);
+    assert!(matches!(
+        h.console.login("bob", PASSWORD, "123456", ip(), None),
+        Err(AuthError::SignInFailed)
+    ));
+}

@@ -506,3 +506,86 @@ fn an_openssl_key_registers_with_packed_self_attestation_and_signs_in() {
         Err(WebauthnError::UserNotPresent)
     );
 }
+
+#[test]
+fn every_truncation_and_bit_flip_of_a_real_ceremony_is_an_answer_never_a_panic() {
+    let rp = example_org();
+    let (challenge, client, attestation) = (
+        hex(SELF_REG_CHALLENGE),
+        hex(SELF_REG_CLIENT_DATA),
+        hex(SELF_REG_ATTESTATION),
+    );
+    for len in 0..attestation.len() {
+        assert!(verify_registration(&rp, &challenge, &client, &attestation[..len]).is_err());
+    }
+    for i in 0..attestation.len() {
+        for bit in 0..8 {
+            let mut changed = attestation.clone();
+            changed[i] ^= 1 << bit;
+            let _ = verify_registration(&rp, &challenge, &client, &changed);
+        }
+    }
+    let (get_challenge, get_client, auth, signature) = (
+        hex(SELF_GET_CHALLENGE),
+        hex(SELF_GET_CLIENT_DATA),
+        hex(SELF_GET_AUTH_DATA),
+        hex(SELF_GET_SIGNATURE),
+    );
+    let key = verify_registration(&rp, &challenge, &client, &attestation)
+        .expect("registers")
+        .public_key;
+    for len in 0..auth.len() {
+        assert!(
+            verify_assertion(
+                &rp,
+                &get_challenge,
+                &key,
+                &get_client,
+                &auth[..len],
+                &signature
+            )
+            .is_err()
+        );
+    }
+    for i in 0..get_client.len() {
+        let mut changed = get_client.clone();
+        changed[i] ^= 0x20;
+        assert!(
+            verify_assertion(&rp, &get_challenge, &key, &changed, &auth, &signature).is_err(),
+            "a changed clientDataJSON byte {i}"
+        );
+    }
+}
+
+#[test]
+fn authenticator_data_is_read_up_to_its_limit() {
+    let rp = example_org();
+    let client = hex(SELF_GET_CLIENT_DATA);
+    let challenge = hex(SELF_GET_CHALLENGE);
+    let key = hex(NONE_PUBLIC_KEY);
+    // At the limit: read (and refused for what it holds, not for its size).
+    let mut at_limit = hex(SELF_GET_AUTH_DATA);
+    at_limit[32] |= FLAG_ED;
+    at_limit.push(0xa1);
+    at_limit.push(0x61);
+    at_limit.push(b'x');
+    let pad = MAX_AUTHENTICATOR_DATA_BYTES - at_limit.len() - 3;
+    at_limit.push(0x59);
+    at_limit.extend_from_slice(&u16::try_from(pad).expect("small").to_be_bytes());
+    at_limit.extend(std::iter::repeat_n(0u8, pad));
+    assert_eq!(at_limit.len(), MAX_AUTHENTICATOR_DATA_BYTES);
+    assert!(
+        AuthenticatorData::parse(&at_limit).is_ok(),
+        "extensions read"
+    );
+    assert_eq!(
+        verify_assertion(&rp, &challenge, &key, &client, &at_limit, &[0u8; 8]),
+        Err(WebauthnError::BadSignature)
+    );
+    let mut over = at_limit.clone();
+    over.push(0);
+    assert_eq!(
+        verify_assertion(&rp, &challenge, &key, &client, &over, &[0u8; 8]),
+        Err(WebauthnError::TooLarge("the authenticator data"))
+    );
+}
