@@ -41,7 +41,8 @@ pub mod server;
 pub mod throttle;
 pub mod tls;
 pub mod totp;
-pub mod webauthn;
+/// The relying party (its own crate, so it can be fuzzed alone).
+pub use pacsguard_webauthn as webauthn;
 
 pub use auth::{AuthError, Authenticated, Console};
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -1,6 +1,7 @@
 //! A WebAuthn relying party (W3C Web Authentication Level 3, §7.1 registration and §7.2
-//! authentication), written for the console: small, strict, without I/O, every refusal
-//! a typed error.
+//! authentication), written for the console of `pacsguard serve` (which keeps the
+//! challenges, the credentials and the trail): small, strict, without I/O, every
+//! refusal a typed error, no panic on any input (fuzzed: `fuzz/`, target `webauthn`).
 //!
 //! What it accepts, and nothing else:
 //! * ES256 credentials (COSE EC2 P-256, alg -7), verified with `ring`;
