@@ -42,3 +42,12 @@ cargo +nightly fuzz run -a pdf corpus/pdf -- \
   -rss_limit_mb=2048 \
   -timeout=10 \
   -print_final_stats=1
+
+# The console's WebAuthn relying party: what anyone can post to the sign-in page.
+mkdir -p corpus/webauthn
+cargo +nightly fuzz run -a webauthn corpus/webauthn -- \
+  -max_total_time="$seconds" \
+  -max_len=16384 \
+  -rss_limit_mb=2048 \
+  -timeout=10 \
+  -print_final_stats=1
