@@ -156,7 +156,8 @@ fn short_id(id: &[u8]) -> String {
 const PASSKEYS_OFF: &str = "passkeys are off: the console has no origin with a domain name (set [console] origin = \"https://HOST:PORT\" and open the console there)";
 
 impl Passkeys {
-    fn forget_expired(now: i64, at: i64) -> bool {
+    /// Whether a challenge issued `at` is still valid `now`.
+    fn fresh(now: i64, at: i64) -> bool {
         now - at < CHALLENGE_LIFETIME && now >= at
     }
 }
@@ -199,7 +200,7 @@ impl Console {
         let challenge = Console::new_challenge()?;
         let now = self.now();
         let mut map = lock(&self.passkeys.by_session)?;
-        map.retain(|_, i| Passkeys::forget_expired(now, i.at));
+        map.retain(|_, i| Passkeys::fresh(now, i.at));
         if map.len() >= MAX_SESSION_CHALLENGES
             && !map.contains_key(&auth.token_hash)
             && let Some(oldest) = map.iter().min_by_key(|(_, i)| i.at).map(|(k, _)| k.clone())
@@ -233,7 +234,7 @@ impl Console {
             Some(i)
                 if i.purpose == purpose
                     && i.challenge == presented
-                    && Passkeys::forget_expired(now, i.at) =>
+                    && Passkeys::fresh(now, i.at) =>
             {
                 Ok(i.challenge)
             }
@@ -252,7 +253,7 @@ impl Console {
             .map_err(|e| e.to_string())?
             .remove(presented)
         {
-            Some(at) if Passkeys::forget_expired(now, at) => Ok(presented.to_vec()),
+            Some(at) if Passkeys::fresh(now, at) => Ok(presented.to_vec()),
             Some(_) => Err("the challenge expired".into()),
             None => Err("the challenge was not issued or was used already (replayed)".into()),
         }
@@ -404,7 +405,7 @@ impl Console {
         let challenge = Console::new_challenge()?;
         let now = self.now();
         let mut pool = lock(&self.passkeys.sign_in)?;
-        pool.retain(|_, at| Passkeys::forget_expired(now, *at));
+        pool.retain(|_, at| Passkeys::fresh(now, *at));
         if pool.len() >= MAX_SIGN_IN_CHALLENGES
             && let Some(oldest) = pool
                 .iter()
