@@ -710,7 +710,11 @@ fn without_a_domain_origin_passkeys_are_off_and_say_why() {
 #[tokio::test]
 async fn the_routes_serve_the_script_and_refuse_a_post_without_the_csrf_token() {
     let h = harness();
-    let (_, auth) = h.admin_with_passkey();
+    let (mut key, _) = h.admin_with_passkey();
+    let token = h
+        .login("admin", &key.assert(&h.sign_in_challenge().challenge))
+        .expect("signed in");
+    let csrf = h.session(&token).csrf;
     let app = pacsguard_console::http::app(h.console.clone());
     let send = |method: &str, uri: &str, cookie: Option<String>, body: &str| {
         let mut builder = Request::builder()
@@ -757,8 +761,25 @@ async fn the_routes_serve_the_script_and_refuse_a_post_without_the_csrf_token() 
     assert!(body.contains("data-passkey=\"get\"") && body.contains("data-challenge=\""));
     assert!(body.contains("<script src=\"/static/passkey.js\" defer></script>"));
     assert!(!body.contains("<script>"), "no inline script");
-    // A token for the router: a fresh sign-in's session.
-    let _ = auth;
+    // Signed in, but without the session's CSRF token: refused before the handler.
+    for path in ["/passkeys/register", "/passkeys/remove", "/step-up/passkey"] {
+        let (status, _, body) = send("POST", path, Some(token.clone()), "id=x").await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        assert!(body.contains("security token"), "{path}: {body}");
+    }
+    // With it, a removal still needs a step-up.
+    let (status, _, body) = send(
+        "POST",
+        "/passkeys/remove",
+        Some(token.clone()),
+        &format!("csrf={csrf}&id={}", b64(&key.id)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(body.contains("confirm your second factor first"), "{body}");
+    let (status, _, body) = send("GET", "/passkeys", Some(token.clone()), "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("YubiKey 5") && body.contains("id=\"passkeys-step-up-needed\""));
     let (status, _, _) = send(
         "POST",
         "/passkeys/register",
