@@ -7,9 +7,11 @@
 //!   the pages say why.
 //! * Challenges are issued by the server, 256 bits, single use (taken out when an answer
 //!   arrives, whatever the outcome), valid [`CHALLENGE_LIFETIME`]: a registration's and a
-//!   step-up's are bound to the session that asked; a sign-in's (before anyone is known)
-//!   are kept in a pool of their own, so a flood of sign-in pages cannot push out a
-//!   signed-in person's challenge.
+//!   step-up's are bound to the session that asked. A sign-in's (before anyone is known)
+//!   are not kept at all: each carries when it was issued and a MAC under a key of this
+//!   process ([`SignInChallenges`]), so anyone may open the sign-in page as often as
+//!   they like without pushing out someone else's challenge; only the answered ones
+//!   (after a right password) are remembered, to refuse a replay.
 //! * A passkey signs in only the account it is registered to (the server's
 //!   `allowCredentials`), and a signature counter that does not move forward is a
 //!   `passkey-clone-suspected` alert and a refusal.
@@ -23,9 +25,11 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
+use hmac::{Hmac, KeyInit as _, Mac as _};
 use pacsguard_events::{Action, Event, Finding, FindingKind, Outcome, Severity};
 use pacsguard_store::{NewPasskey, PasskeyAdded, PasskeyRemoved, PasskeyRow};
 use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
 
 use crate::auth::{AuthError, Authenticated, Console, NewSession, lock};
 use crate::secret;
@@ -37,9 +41,12 @@ pub const CHALLENGE_LIFETIME: i64 = 5 * 60;
 /// Registration and step-up challenges outstanding at once (one per session); past this
 /// the oldest is forgotten and its ceremony must start again.
 pub const MAX_SESSION_CHALLENGES: usize = 1_000;
-/// Sign-in challenges outstanding at once (one per sign-in page shown, anyone can ask);
-/// past this the oldest is forgotten.
-pub const MAX_SIGN_IN_CHALLENGES: usize = 1_000;
+/// Sign-in challenges answered within [`CHALLENGE_LIFETIME`] that are remembered to
+/// refuse their replay. One is spent only by a sign-in whose password was right (an
+/// account's failures lock it after [`crate::throttle::MAX_ACCOUNT_FAILURES`]), so this
+/// is about 30 a second for five minutes; past it a passkey sign-in is refused (and the
+/// refusal on the trail says why) rather than a spent challenge forgotten.
+pub const MAX_SPENT_SIGN_IN_CHALLENGES: usize = 10_000;
 /// Passkeys one account may hold (each is listed in its step-up page).
 pub const MAX_PASSKEYS_PER_ACCOUNT: usize = 10;
 /// Longest label a person gives a passkey.
@@ -117,7 +124,98 @@ struct Issued {
 pub(crate) struct Passkeys {
     rp: Option<RelyingParty>,
     by_session: Mutex<HashMap<Vec<u8>, Issued>>,
-    sign_in: Mutex<HashMap<Vec<u8>, i64>>,
+    sign_in: SignInChallenges,
+}
+
+/// Sign-in challenges, which anyone may ask for (the page is shown before anyone is
+/// known): none is stored when issued, so no number of requests can push out another
+/// person's. A challenge is `issued at (8 bytes, big-endian seconds) || nonce (8) ||
+/// tag (16)`, the tag the first 16 bytes of HMAC-SHA-256 under a key drawn once per
+/// process: the server knows it issued a challenge, and when, from the challenge
+/// itself. Single use: an answered challenge is remembered until it expires (at most
+/// [`MAX_SPENT_SIGN_IN_CHALLENGES`]). A restart draws a new key, so challenges issued
+/// before it are refused (the page is reloaded).
+#[derive(Debug, Default)]
+struct SignInChallenges {
+    key: Mutex<Option<Vec<u8>>>,
+    spent: Mutex<HashMap<Vec<u8>, i64>>,
+}
+
+/// Bytes of a sign-in challenge's parts (together [`CHALLENGE_BYTES`]).
+const SIGN_IN_AT_BYTES: usize = 8;
+const SIGN_IN_NONCE_BYTES: usize = 8;
+const SIGN_IN_TAG_BYTES: usize = CHALLENGE_BYTES - SIGN_IN_AT_BYTES - SIGN_IN_NONCE_BYTES;
+/// Domain separation for the sign-in challenge's MAC.
+const SIGN_IN_MAC_CONTEXT: &[u8] = b"pacsguard console passkey sign-in challenge\0";
+/// Bytes of the process's sign-in MAC key.
+const SIGN_IN_KEY_BYTES: usize = 32;
+
+impl SignInChallenges {
+    /// The process's MAC key, drawn at first use.
+    fn key(&self) -> Result<Vec<u8>, AuthError> {
+        let mut key = lock(&self.key)?;
+        if let Some(k) = key.as_ref() {
+            return Ok(k.clone());
+        }
+        let drawn = secret::random_bytes(SIGN_IN_KEY_BYTES)
+            .map_err(|e| AuthError::Random(e.to_string()))?;
+        *key = Some(drawn.clone());
+        Ok(drawn)
+    }
+
+    fn tag(key: &[u8], at_and_nonce: &[u8]) -> Result<Vec<u8>, AuthError> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(key)
+            .map_err(|e| AuthError::Internal(format!("sign-in challenge key: {e}")))?;
+        mac.update(SIGN_IN_MAC_CONTEXT);
+        mac.update(at_and_nonce);
+        Ok(mac.finalize().into_bytes()[..SIGN_IN_TAG_BYTES].to_vec())
+    }
+
+    /// A new challenge, issued `now` (nothing is stored).
+    fn issue(&self, now: i64) -> Result<Vec<u8>, AuthError> {
+        let key = self.key()?;
+        let mut challenge = now.to_be_bytes().to_vec();
+        challenge.extend(
+            secret::random_bytes(SIGN_IN_NONCE_BYTES)
+                .map_err(|e| AuthError::Random(e.to_string()))?,
+        );
+        let tag = SignInChallenges::tag(&key, &challenge)?;
+        challenge.extend(tag);
+        Ok(challenge)
+    }
+
+    /// Spends `presented` (single use): `Ok` if this process issued it, it has not
+    /// expired and was not answered before; else the reason.
+    fn spend(&self, presented: &[u8], now: i64) -> Result<Result<(), String>, AuthError> {
+        let not_issued = "the challenge was not issued by this console (or before it restarted)";
+        if presented.len() != CHALLENGE_BYTES {
+            return Ok(Err(not_issued.into()));
+        }
+        let (signed, tag) = presented.split_at(SIGN_IN_AT_BYTES + SIGN_IN_NONCE_BYTES);
+        let expected = SignInChallenges::tag(&self.key()?, signed)?;
+        if !bool::from(expected.as_slice().ct_eq(tag)) {
+            return Ok(Err(not_issued.into()));
+        }
+        let mut at = [0u8; SIGN_IN_AT_BYTES];
+        at.copy_from_slice(&signed[..SIGN_IN_AT_BYTES]);
+        let at = i64::from_be_bytes(at);
+        if !Passkeys::fresh(now, at) {
+            return Ok(Err("the challenge expired".into()));
+        }
+        let mut spent = lock(&self.spent)?;
+        spent.retain(|_, issued| Passkeys::fresh(now, *issued));
+        if spent.contains_key(presented) {
+            return Ok(Err("the challenge was used already (replayed)".into()));
+        }
+        if spent.len() >= MAX_SPENT_SIGN_IN_CHALLENGES {
+            return Ok(Err(format!(
+                "more than {MAX_SPENT_SIGN_IN_CHALLENGES} passkey sign-ins within {} minutes: refused until some expire (a replay could not be told otherwise)",
+                CHALLENGE_LIFETIME / 60
+            )));
+        }
+        spent.insert(presented.to_vec(), at);
+        Ok(Ok(()))
+    }
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -248,14 +346,10 @@ impl Console {
     }
 
     fn take_for_sign_in(&self, presented: &[u8]) -> Result<Vec<u8>, String> {
-        let now = self.now();
-        match lock(&self.passkeys.sign_in)
-            .map_err(|e| e.to_string())?
-            .remove(presented)
-        {
-            Some(at) if Passkeys::fresh(now, at) => Ok(presented.to_vec()),
-            Some(_) => Err("the challenge expired".into()),
-            None => Err("the challenge was not issued or was used already (replayed)".into()),
+        match self.passkeys.sign_in.spend(presented, self.now()) {
+            Ok(Ok(())) => Ok(presented.to_vec()),
+            Ok(Err(reason)) => Err(reason),
+            Err(e) => Err(e.to_string()),
         }
     }
 
@@ -402,19 +496,7 @@ impl Console {
     /// A sign-in challenge, for the page that asks for a passkey before anyone is known.
     pub fn passkey_sign_in_options(&self) -> Result<RequestOptions, AuthError> {
         let rp = self.rp()?.clone();
-        let challenge = Console::new_challenge()?;
-        let now = self.now();
-        let mut pool = lock(&self.passkeys.sign_in)?;
-        pool.retain(|_, at| Passkeys::fresh(now, *at));
-        if pool.len() >= MAX_SIGN_IN_CHALLENGES
-            && let Some(oldest) = pool
-                .iter()
-                .min_by_key(|(_, at)| **at)
-                .map(|(k, _)| k.clone())
-        {
-            pool.remove(&oldest);
-        }
-        pool.insert(challenge.clone(), now);
+        let challenge = self.passkeys.sign_in.issue(self.now())?;
         Ok(RequestOptions {
             origin: rp.origin,
             rp_id: rp.id,
@@ -743,6 +825,68 @@ mod tests {
                 .is_err(),
             "spent by the refused answer"
         );
+    }
+
+    #[test]
+    fn spent_sign_in_challenges_are_kept_to_their_limit_and_then_refused_not_forgotten() {
+        let challenges = SignInChallenges::default();
+        let now = 1_800_000_000;
+        let first = challenges.issue(now).expect("issued");
+        assert_eq!(first.len(), CHALLENGE_BYTES);
+        assert_eq!(challenges.spend(&first, now).expect("lock"), Ok(()));
+        for _ in 1..MAX_SPENT_SIGN_IN_CHALLENGES {
+            let c = challenges.issue(now).expect("issued");
+            assert_eq!(challenges.spend(&c, now).expect("lock"), Ok(()));
+        }
+        let one_more = challenges.issue(now).expect("issued");
+        let refused = challenges.spend(&one_more, now).expect("lock");
+        assert!(
+            matches!(&refused, Err(r) if r.contains("more than")),
+            "{refused:?}"
+        );
+        // The first is still known as spent: at the limit nothing is forgotten.
+        let replay = challenges.spend(&first, now).expect("lock");
+        assert!(
+            matches!(&replay, Err(r) if r.contains("replayed")),
+            "{replay:?}"
+        );
+        // Once the spent ones expire, sign-ins go on.
+        let later = now + CHALLENGE_LIFETIME;
+        let fresh = challenges.issue(later).expect("issued");
+        assert_eq!(challenges.spend(&fresh, later).expect("lock"), Ok(()));
+    }
+
+    #[test]
+    fn a_sign_in_challenge_is_valid_for_its_lifetime_only() {
+        let challenges = SignInChallenges::default();
+        let now = 1_800_000_000;
+        let c = challenges.issue(now).expect("issued");
+        assert_eq!(
+            challenges
+                .spend(&c, now + CHALLENGE_LIFETIME - 1)
+                .expect("lock"),
+            Ok(())
+        );
+        let c = challenges.issue(now).expect("issued");
+        assert_eq!(
+            challenges
+                .spend(&c, now + CHALLENGE_LIFETIME)
+                .expect("lock"),
+            Err("the challenge expired".to_string())
+        );
+        // Issued "in the future" (a forged time cannot carry a valid tag, but the clock
+        // may step back): refused.
+        let c = challenges.issue(now + 10).expect("issued");
+        assert!(challenges.spend(&c, now).expect("lock").is_err());
+        // Its time changed: the tag no longer matches.
+        let mut c = challenges.issue(now - CHALLENGE_LIFETIME).expect("issued");
+        c[..8].copy_from_slice(&now.to_be_bytes());
+        let forged = challenges.spend(&c, now).expect("lock");
+        assert!(
+            matches!(&forged, Err(r) if r.contains("not issued")),
+            "{forged:?}"
+        );
+        assert!(challenges.spend(&c[..31], now).expect("lock").is_err());
     }
 
     #[test]
