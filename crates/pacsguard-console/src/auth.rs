@@ -32,6 +32,14 @@ use crate::secret;
 use crate::throttle::{self, AddressThrottle};
 use crate::totp;
 
+/// Said on the trail at an enrolment of the first second factor, which ends every
+/// session of the account: a session holds no record of how it was opened, so one
+/// opened with the password only (before enrolment) would otherwise count as signed in
+/// with both factors once the account has one (found in review: a thief who knew the
+/// password before enrolment kept an administrator's session without the passkey).
+pub(crate) const ENROLMENT_ENDS_SESSIONS: &str =
+    "every session of the account opened before it ended (they had the password only)";
+
 /// How long the setup link printed at first start stays valid.
 pub const SETUP_TOKEN_LIFETIME: i64 = 15 * 60;
 /// A session unused this long ends.
@@ -754,14 +762,16 @@ impl Console {
             Action::Account,
             Outcome::Success,
             format!(
-                "{} enrolled a TOTP second factor; {RECOVERY_CODES} single-use recovery codes issued (earlier ones void)",
+                "{} enrolled a TOTP second factor; {RECOVERY_CODES} single-use recovery codes issued (earlier ones void); {ENROLMENT_ENDS_SESSIONS}",
                 auth.name
             ),
         ))?;
         {
+            // One guard for both: no request sees the account enrolled while a session
+            // opened with the password only is still alive.
             let mut db = lock(&self.db)?;
             db.enrol_totp(auth.account, &secret, step, &hashes)?;
-            db.delete_session(&auth.token_hash)?;
+            db.delete_sessions_of(auth.account)?;
         }
         lock(&self.pending)?.remove(&auth.token_hash);
         let session = self.new_session(auth.account, true, address)?;

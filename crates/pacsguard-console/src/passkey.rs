@@ -450,27 +450,37 @@ impl Console {
                 registered.format,
                 if first {
                     format!(
-                        " as the second factor; {} single-use recovery codes issued (earlier ones void)",
-                        crate::auth::RECOVERY_CODES
+                        " as the second factor; {} single-use recovery codes issued (earlier ones void); {}",
+                        crate::auth::RECOVERY_CODES,
+                        crate::auth::ENROLMENT_ENDS_SESSIONS
                     )
                 } else {
                     " (after a step-up)".into()
                 }
             ),
         ))?;
-        let added = lock(&self.db)?.add_passkey(
-            auth.account,
-            NewPasskey {
-                credential_id: &registered.credential_id,
-                public_key: &registered.public_key,
-                sign_count: registered.sign_count,
-                label: &label,
-                format: registered.format,
-                created: self.now(),
-            },
-            MAX_PASSKEYS_PER_ACCOUNT,
-            recovery.as_ref().map(|(_, hashes)| hashes.as_slice()),
-        )?;
+        let added = {
+            // One guard for both: no request sees the account enrolled while a session
+            // opened with the password only is still alive.
+            let mut db = lock(&self.db)?;
+            let added = db.add_passkey(
+                auth.account,
+                NewPasskey {
+                    credential_id: &registered.credential_id,
+                    public_key: &registered.public_key,
+                    sign_count: registered.sign_count,
+                    label: &label,
+                    format: registered.format,
+                    created: self.now(),
+                },
+                MAX_PASSKEYS_PER_ACCOUNT,
+                recovery.as_ref().map(|(_, hashes)| hashes.as_slice()),
+            )?;
+            if first && added == PasskeyAdded::Added {
+                db.delete_sessions_of(auth.account)?;
+            }
+            added
+        };
         let refused = match added {
             PasskeyAdded::Added => None,
             PasskeyAdded::Duplicate => Some("this passkey is registered already".to_string()),

@@ -853,3 +853,81 @@ fn an_invited_person_enrols_a_passkey_instead_of_totp() {
         Err(AuthError::SignInFailed)
     ));
 }
+
+/// Found in review: a session keeps no record of how it was opened, so one opened with
+/// the password only before the account had a second factor counted as fully signed in
+/// once the account enrolled one in another session (a thief who knew the password
+/// before enrolment kept an administrator's session, never presenting the passkey).
+/// Enrolling the first second factor, a passkey or TOTP, ends every session of the
+/// account; the enrolling browser gets a new one.
+#[test]
+fn enrolling_a_second_factor_ends_the_sessions_opened_with_the_password_only() {
+    let h = harness();
+    let token = h
+        .console
+        .issue_setup_token()
+        .expect("issued")
+        .expect("first");
+    let owner = h
+        .console
+        .setup(&token, "admin", PASSWORD, ip())
+        .expect("setup");
+    let thief = h
+        .console
+        .login("admin", PASSWORD, "", ip(), None)
+        .expect("the password alone opens an enrolment session");
+    assert!(!h.session(&thief.token).enrolled);
+    let auth = h.session(&owner.token);
+    let mut key = Authenticator::new(1);
+    let options = h
+        .console
+        .begin_passkey_registration(&auth)
+        .expect("options");
+    let (_, session) = h
+        .console
+        .finish_passkey_registration(&auth, &key.register(&options, "mine"), ip())
+        .expect("registered")
+        .expect("first factor");
+    assert!(h.session(&session.token).enrolled);
+    assert!(
+        h.console
+            .authenticate(&thief.token)
+            .expect("store")
+            .is_none(),
+        "the password-only session outlived the enrolment"
+    );
+    assert!(h.events().iter().any(|e| {
+        e.detail
+            .contains("every session of the account opened before it ended")
+    }));
+
+    // The same with TOTP, for an account created with a password.
+    let db = pacsguard_store::ConsoleDb::open(&h.home.path().join("store.sqlite")).expect("db");
+    let hash = pacsguard_console::password::hash(PASSWORD).expect("hash");
+    db.create_account("carol", "viewer", &hash, START)
+        .expect("carol");
+    let enrolling = h
+        .console
+        .login("carol", PASSWORD, "", ip(), None)
+        .expect("signed in");
+    let thief = h
+        .console
+        .login("carol", PASSWORD, "", ip(), None)
+        .expect("signed in");
+    let auth = h.session(&enrolling.token);
+    let enrolment = h.console.begin_enrolment(&auth).expect("begun");
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(enrolment.secret_base32.as_bytes())
+        .expect("base32");
+    let code = totp::code_at_step(&secret, totp::step_of(START));
+    h.console
+        .confirm_enrolment(&auth, &code, ip())
+        .expect("enrolled");
+    assert!(
+        h.console
+            .authenticate(&thief.token)
+            .expect("store")
+            .is_none(),
+        "the password-only session outlived the TOTP enrolment"
+    );
+}
