@@ -2,6 +2,8 @@
 //! with SHA-256 over P-256 (`kty` 2 EC2, `alg` -7, `crv` 1). Signatures are verified with
 //! `ring` (already the TLS provider): WebAuthn's ES256 signatures are ASN.1 DER.
 
+use ring::agreement::{self, ECDH_P256, EphemeralPrivateKey};
+use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_ASN1, UnparsedPublicKey};
 
 use super::WebauthnError;
@@ -27,8 +29,10 @@ pub struct Es256Key {
 
 impl Es256Key {
     /// The key of a decoded COSE_Key map, refused unless it is EC2/P-256/ES256 with two
-    /// 32-byte coordinates. (Whether the point is on the curve is checked by `ring` at
-    /// every verification: a point off the curve verifies nothing.)
+    /// 32-byte coordinates of a point on the curve. The point is checked here, not only
+    /// at the first signature: a registration with attestation `none` signs nothing, so
+    /// a point off the curve would be stored as a person's only second factor that no
+    /// sign-in can ever use (found in review).
     pub fn from_cose(key: &Value<'_>) -> Result<Es256Key, WebauthnError> {
         if !matches!(key, Value::Map(_)) {
             return Err(WebauthnError::BadKey("not a COSE_Key map"));
@@ -55,6 +59,9 @@ impl Es256Key {
         point.push(0x04);
         point.extend_from_slice(x);
         point.extend_from_slice(y);
+        if !on_curve(&point) {
+            return Err(WebauthnError::BadKey("the point is not on the P-256 curve"));
+        }
         Ok(Es256Key { point })
     }
 
@@ -69,4 +76,22 @@ impl Es256Key {
             .verify(message, signature)
             .map_err(|_| WebauthnError::BadSignature)
     }
+}
+
+/// Whether `point` (uncompressed SEC1) is a valid P-256 public key: coordinates below
+/// the field prime and on the curve (not the point at infinity). `ring` offers no
+/// check on its own; its ECDH validates the peer's public key (SP 800-56A's full
+/// public-key validation) before any arithmetic, so an agreement with a throwaway key
+/// succeeds exactly for a valid point.
+fn on_curve(point: &[u8]) -> bool {
+    let rng = SystemRandom::new();
+    let Ok(mine) = EphemeralPrivateKey::generate(&ECDH_P256, &rng) else {
+        return false;
+    };
+    agreement::agree_ephemeral(
+        mine,
+        &agreement::UnparsedPublicKey::new(&ECDH_P256, point),
+        |_| (),
+    )
+    .is_ok()
 }

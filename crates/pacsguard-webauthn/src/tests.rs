@@ -64,7 +64,7 @@ fn w3c_packed_self_attestation_registers() {
 #[test]
 fn w3c_packed_self_attestation_with_a_changed_byte_is_refused() {
     let mut attestation = hex(SELF_REG_ATTESTATION);
-    // The last byte of the credential's y coordinate: the self signature no longer holds.
+    // The last byte of the credential's y coordinate: the point leaves the curve.
     let last = attestation.len() - 1;
     attestation[last] ^= 1;
     let refused = verify_registration(
@@ -73,7 +73,67 @@ fn w3c_packed_self_attestation_with_a_changed_byte_is_refused() {
         &hex(SELF_REG_CLIENT_DATA),
         &attestation,
     );
+    assert_eq!(
+        refused,
+        Err(WebauthnError::BadKey("the point is not on the P-256 curve"))
+    );
+    // A byte of the self signature (its last, inside s): it no longer holds.
+    let mut attestation = hex(SELF_REG_ATTESTATION);
+    let sig_end = attestation
+        .windows(8)
+        .position(|w| w == b"authData")
+        .expect("authData")
+        - 2;
+    attestation[sig_end] ^= 1;
+    let refused = verify_registration(
+        &example_org(),
+        &hex(SELF_REG_CHALLENGE),
+        &hex(SELF_REG_CLIENT_DATA),
+        &attestation,
+    );
     assert_eq!(refused, Err(WebauthnError::BadSignature));
+}
+
+/// Found in review: with attestation `none` nothing is signed at registration, and a
+/// COSE key whose point is not on P-256 was stored as a person's second factor (their
+/// only one at setup) that could never verify a sign-in. Every invalid point is
+/// refused at decoding: off the curve, a coordinate at or above the field prime, the
+/// origin.
+#[test]
+fn a_key_whose_point_is_not_on_the_curve_is_refused() {
+    let off = WebauthnError::BadKey("the point is not on the P-256 curve");
+    let key = hex(NONE_PUBLIC_KEY);
+    assert!(cose::Es256Key::from_cose_bytes(&key).is_ok());
+    // x at bytes 10..42, y at 45..77 (after `21 58 20` and `22 58 20`).
+    assert_eq!(key[7..10], [0x21, 0x58, 0x20]);
+    assert_eq!(key[42..45], [0x22, 0x58, 0x20]);
+    let mut flipped = key.clone();
+    flipped[76] ^= 1;
+    assert_eq!(cose::Es256Key::from_cose_bytes(&flipped), Err(off.clone()));
+    let mut zero = key.clone();
+    zero[10..42].fill(0);
+    zero[45..77].fill(0);
+    assert_eq!(cose::Es256Key::from_cose_bytes(&zero), Err(off.clone()));
+    // x = p (the field prime), y unchanged.
+    let mut big = key.clone();
+    big[10..42].copy_from_slice(&hex(
+        "ffffffff00000001000000000000000000000000ffffffffffffffffffffffff",
+    ));
+    assert_eq!(cose::Es256Key::from_cose_bytes(&big), Err(off.clone()));
+    // In a whole registration (the §16.2 one, attestation none): refused at the key,
+    // before anything else is judged.
+    let mut attestation = hex(NONE_REG_ATTESTATION);
+    let last = attestation.len() - 1;
+    attestation[last] ^= 1;
+    assert_eq!(
+        verify_registration(
+            &example_org(),
+            &hex(NONE_REG_CHALLENGE),
+            &hex(NONE_REG_CLIENT_DATA),
+            &attestation,
+        ),
+        Err(off)
+    );
 }
 
 /// §16.2's authenticator did not verify its user: the console refuses what the
