@@ -39,13 +39,15 @@ use crate::webauthn::{self, CHALLENGE_BYTES, RelyingParty};
 /// (5 minutes) is what the page asks the browser for.
 pub const CHALLENGE_LIFETIME: i64 = 5 * 60;
 /// Registration and step-up challenges outstanding at once (one per session); past this
-/// the oldest is forgotten and its ceremony must start again.
+/// the oldest of the account holding the most is forgotten (see [`heaviest_oldest`]) and
+/// its ceremony must start again.
 pub const MAX_SESSION_CHALLENGES: usize = 1_000;
 /// Sign-in challenges answered within [`CHALLENGE_LIFETIME`] that are remembered to
 /// refuse their replay. One is spent only by a sign-in whose password was right (an
 /// account's failures lock it after [`crate::throttle::MAX_ACCOUNT_FAILURES`]), so this
-/// is about 30 a second for five minutes; past it a passkey sign-in is refused (and the
-/// refusal on the trail says why) rather than a spent challenge forgotten.
+/// is about 30 a second for five minutes; past it the oldest spent by the account that
+/// spent the most is forgotten (see [`heaviest_oldest`]): only that account's own
+/// answer could then be replayed, and only with its password.
 pub const MAX_SPENT_SIGN_IN_CHALLENGES: usize = 10_000;
 /// Passkeys one account may hold (each is listed in its step-up page).
 pub const MAX_PASSKEYS_PER_ACCOUNT: usize = 10;
@@ -114,6 +116,8 @@ enum Purpose {
 
 #[derive(Debug)]
 struct Issued {
+    /// Whose session asked (a full map forgets the heaviest account's first).
+    account: i64,
     purpose: Purpose,
     challenge: Vec<u8>,
     at: i64,
@@ -138,7 +142,30 @@ pub(crate) struct Passkeys {
 #[derive(Debug, Default)]
 struct SignInChallenges {
     key: Mutex<Option<Vec<u8>>>,
-    spent: Mutex<HashMap<Vec<u8>, i64>>,
+    /// Answered challenges: the account that answered and when each was issued.
+    spent: Mutex<HashMap<Vec<u8>, (i64, i64)>>,
+}
+
+/// Which entry a full map of challenges forgets: the oldest of the account holding the
+/// most. One person (or one insider's thousand sessions) filling the map then pushes out
+/// only their own, never another account's challenge mid-ceremony (found in review: the
+/// oldest overall went, so anyone able to open enough sessions could make every other
+/// person's step-up and registration fail).
+fn heaviest_oldest<'a, K: Clone + 'a>(
+    entries: impl Iterator<Item = (&'a K, i64, i64)> + Clone,
+) -> Option<K> {
+    let mut held: HashMap<i64, usize> = HashMap::new();
+    for (_, account, _) in entries.clone() {
+        *held.entry(account).or_default() += 1;
+    }
+    let heaviest = held
+        .into_iter()
+        .max_by_key(|&(account, n)| (n, std::cmp::Reverse(account)))
+        .map(|(account, _)| account)?;
+    entries
+        .filter(|&(_, account, _)| account == heaviest)
+        .min_by_key(|&(_, _, at)| at)
+        .map(|(key, _, _)| key.clone())
 }
 
 /// Bytes of a sign-in challenge's parts (together [`CHALLENGE_BYTES`]).
@@ -184,9 +211,14 @@ impl SignInChallenges {
         Ok(challenge)
     }
 
-    /// Spends `presented` (single use): `Ok` if this process issued it, it has not
-    /// expired and was not answered before; else the reason.
-    fn spend(&self, presented: &[u8], now: i64) -> Result<Result<(), String>, AuthError> {
+    /// Spends `presented` for `account` (single use): `Ok` if this process issued it,
+    /// it has not expired and was not answered before; else the reason.
+    fn spend(
+        &self,
+        presented: &[u8],
+        account: i64,
+        now: i64,
+    ) -> Result<Result<(), String>, AuthError> {
         let not_issued = "the challenge was not issued by this console (or before it restarted)";
         if presented.len() != CHALLENGE_BYTES {
             return Ok(Err(not_issued.into()));
@@ -203,17 +235,16 @@ impl SignInChallenges {
             return Ok(Err("the challenge expired".into()));
         }
         let mut spent = lock(&self.spent)?;
-        spent.retain(|_, issued| Passkeys::fresh(now, *issued));
+        spent.retain(|_, &mut (_, issued)| Passkeys::fresh(now, issued));
         if spent.contains_key(presented) {
             return Ok(Err("the challenge was used already (replayed)".into()));
         }
-        if spent.len() >= MAX_SPENT_SIGN_IN_CHALLENGES {
-            return Ok(Err(format!(
-                "more than {MAX_SPENT_SIGN_IN_CHALLENGES} passkey sign-ins within {} minutes: refused until some expire (a replay could not be told otherwise)",
-                CHALLENGE_LIFETIME / 60
-            )));
+        if spent.len() >= MAX_SPENT_SIGN_IN_CHALLENGES
+            && let Some(forget) = heaviest_oldest(spent.iter().map(|(k, &(a, t))| (k, a, t)))
+        {
+            spent.remove(&forget);
         }
-        spent.insert(presented.to_vec(), at);
+        spent.insert(presented.to_vec(), (account, at));
         Ok(Ok(()))
     }
 }
@@ -301,13 +332,14 @@ impl Console {
         map.retain(|_, i| Passkeys::fresh(now, i.at));
         if map.len() >= MAX_SESSION_CHALLENGES
             && !map.contains_key(&auth.token_hash)
-            && let Some(oldest) = map.iter().min_by_key(|(_, i)| i.at).map(|(k, _)| k.clone())
+            && let Some(forget) = heaviest_oldest(map.iter().map(|(k, i)| (k, i.account, i.at)))
         {
-            map.remove(&oldest);
+            map.remove(&forget);
         }
         map.insert(
             auth.token_hash.clone(),
             Issued {
+                account: auth.account,
                 purpose,
                 challenge: challenge.clone(),
                 at: now,
@@ -345,8 +377,8 @@ impl Console {
         }
     }
 
-    fn take_for_sign_in(&self, presented: &[u8]) -> Result<Vec<u8>, String> {
-        match self.passkeys.sign_in.spend(presented, self.now()) {
+    fn take_for_sign_in(&self, presented: &[u8], account: i64) -> Result<Vec<u8>, String> {
+        match self.passkeys.sign_in.spend(presented, account, self.now()) {
             Ok(Ok(())) => Ok(presented.to_vec()),
             Ok(Err(reason)) => Err(reason),
             Err(e) => Err(e.to_string()),
@@ -625,7 +657,7 @@ impl Console {
         };
         let taken = match session {
             Some(token_hash) => self.take_for_session(token_hash, Purpose::StepUp, &presented),
-            None => self.take_for_sign_in(&presented),
+            None => self.take_for_sign_in(&presented, account.id),
         };
         let challenge = match taken {
             Ok(c) => c,
@@ -776,8 +808,12 @@ mod tests {
     }
 
     fn session(n: usize) -> Authenticated {
+        session_of(1, n)
+    }
+
+    fn session_of(account: i64, n: usize) -> Authenticated {
         Authenticated {
-            account: 1,
+            account,
             name: "ann".into(),
             role: crate::Role::Viewer,
             enrolled: false,
@@ -837,33 +873,71 @@ mod tests {
         );
     }
 
+    /// Found in review: the oldest challenge overall was forgotten, so an insider with
+    /// enough sessions (a passkey signs in as often as one likes) made an
+    /// administrator's step-up or registration fail mid-ceremony.
     #[test]
-    fn spent_sign_in_challenges_are_kept_to_their_limit_and_then_refused_not_forgotten() {
+    fn a_full_session_pool_forgets_the_flooding_accounts_challenges_only() {
+        let clock = crate::ManualClock::new(1_800_000_000);
+        let (_home, console) = console(&clock);
+        let admin = session_of(1, 0);
+        let mine = console
+            .issue_for_session(&admin, Purpose::StepUp)
+            .expect("issued");
+        clock.advance(1);
+        for n in 1..=2 * MAX_SESSION_CHALLENGES {
+            console
+                .issue_for_session(&session_of(2, n), Purpose::StepUp)
+                .expect("issued");
+        }
+        assert_eq!(
+            lock(&console.passkeys.by_session).expect("lock").len(),
+            MAX_SESSION_CHALLENGES
+        );
+        assert_eq!(
+            console.take_for_session(&admin.token_hash, Purpose::StepUp, &mine),
+            Ok(mine.clone())
+        );
+    }
+
+    #[test]
+    fn spent_sign_in_challenges_are_kept_to_their_limit_and_then_the_heaviest_forgets() {
         let challenges = SignInChallenges::default();
         let now = 1_800_000_000;
-        let first = challenges.issue(now).expect("issued");
-        assert_eq!(first.len(), CHALLENGE_BYTES);
-        assert_eq!(challenges.spend(&first, now).expect("lock"), Ok(()));
-        for _ in 1..MAX_SPENT_SIGN_IN_CHALLENGES {
-            let c = challenges.issue(now).expect("issued");
-            assert_eq!(challenges.spend(&c, now).expect("lock"), Ok(()));
-        }
-        let one_more = challenges.issue(now).expect("issued");
-        let refused = challenges.spend(&one_more, now).expect("lock");
-        assert!(
-            matches!(&refused, Err(r) if r.contains("more than")),
-            "{refused:?}"
+        // Account 1's answer first (the oldest), then account 2 fills the rest.
+        let mine = challenges.issue(now - 1).expect("issued");
+        assert_eq!(challenges.spend(&mine, 1, now).expect("lock"), Ok(()));
+        let flooder_first = challenges.issue(now).expect("issued");
+        assert_eq!(
+            challenges.spend(&flooder_first, 2, now).expect("lock"),
+            Ok(())
         );
-        // The first is still known as spent: at the limit nothing is forgotten.
-        let replay = challenges.spend(&first, now).expect("lock");
+        for _ in 2..MAX_SPENT_SIGN_IN_CHALLENGES {
+            let c = challenges.issue(now).expect("issued");
+            assert_eq!(challenges.spend(&c, 2, now).expect("lock"), Ok(()));
+        }
+        assert_eq!(
+            lock(&challenges.spent).expect("lock").len(),
+            MAX_SPENT_SIGN_IN_CHALLENGES
+        );
+        // One more: still accepted, and one of account 2's is forgotten, not account 1's.
+        let one_more = challenges.issue(now + 1).expect("issued");
+        assert_eq!(
+            challenges.spend(&one_more, 2, now + 1).expect("lock"),
+            Ok(())
+        );
+        assert_eq!(
+            lock(&challenges.spent).expect("lock").len(),
+            MAX_SPENT_SIGN_IN_CHALLENGES
+        );
+        let replay = challenges.spend(&mine, 1, now + 1).expect("lock");
         assert!(
             matches!(&replay, Err(r) if r.contains("replayed")),
             "{replay:?}"
         );
-        // Once the spent ones expire, sign-ins go on.
-        let later = now + CHALLENGE_LIFETIME;
-        let fresh = challenges.issue(later).expect("issued");
-        assert_eq!(challenges.spend(&fresh, later).expect("lock"), Ok(()));
+        let spent = lock(&challenges.spent).expect("lock");
+        assert_eq!(spent.values().filter(|(a, _)| *a == 1).count(), 1);
+        assert!(spent.contains_key(&one_more));
     }
 
     #[test]
@@ -873,30 +947,30 @@ mod tests {
         let c = challenges.issue(now).expect("issued");
         assert_eq!(
             challenges
-                .spend(&c, now + CHALLENGE_LIFETIME - 1)
+                .spend(&c, 1, now + CHALLENGE_LIFETIME - 1)
                 .expect("lock"),
             Ok(())
         );
         let c = challenges.issue(now).expect("issued");
         assert_eq!(
             challenges
-                .spend(&c, now + CHALLENGE_LIFETIME)
+                .spend(&c, 1, now + CHALLENGE_LIFETIME)
                 .expect("lock"),
             Err("the challenge expired".to_string())
         );
         // Issued "in the future" (a forged time cannot carry a valid tag, but the clock
         // may step back): refused.
         let c = challenges.issue(now + 10).expect("issued");
-        assert!(challenges.spend(&c, now).expect("lock").is_err());
+        assert!(challenges.spend(&c, 1, now).expect("lock").is_err());
         // Its time changed: the tag no longer matches.
         let mut c = challenges.issue(now - CHALLENGE_LIFETIME).expect("issued");
         c[..8].copy_from_slice(&now.to_be_bytes());
-        let forged = challenges.spend(&c, now).expect("lock");
+        let forged = challenges.spend(&c, 1, now).expect("lock");
         assert!(
             matches!(&forged, Err(r) if r.contains("not issued")),
             "{forged:?}"
         );
-        assert!(challenges.spend(&c[..31], now).expect("lock").is_err());
+        assert!(challenges.spend(&c[..31], 1, now).expect("lock").is_err());
     }
 
     #[test]
