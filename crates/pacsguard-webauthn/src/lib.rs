@@ -18,7 +18,7 @@
 //! `clientDataJSON` is at most [`MAX_CLIENT_DATA_BYTES`], its `type` is the ceremony's,
 //! its `challenge` the expected one, its `origin` exactly the console's, `crossOrigin`
 //! not true; the authenticator data's `rpIdHash` is SHA-256 of the RP ID, flags UP and UV
-//! are set, its lengths hold together; the signature verifies over
+//! are set, BS only with BE, its lengths hold together; the signature verifies over
 //! `authenticatorData || SHA-256(clientDataJSON)`.
 
 pub mod cbor;
@@ -45,6 +45,7 @@ const MAX_SHOWN_BYTES: usize = 100;
 const FLAG_UP: u8 = 0x01;
 const FLAG_UV: u8 = 0x04;
 const FLAG_BE: u8 = 0x08;
+const FLAG_BS: u8 = 0x10;
 const FLAG_AT: u8 = 0x40;
 const FLAG_ED: u8 = 0x80;
 
@@ -312,8 +313,14 @@ impl<'a> AuthenticatorData<'a> {
         self.flags & FLAG_BE != 0
     }
 
-    /// §7.1 steps 13–15 / §7.2 steps 15–17: rpIdHash, UP, UV.
+    /// §7.1 steps 13–15 and 17 / §7.2 steps 15–17 and 19: rpIdHash, UP, UV, and BS
+    /// only with BE (a credential cannot be backed up if it may not be).
     fn check(&self, rp: &RelyingParty) -> Result<(), WebauthnError> {
+        if self.flags & FLAG_BS != 0 && self.flags & FLAG_BE == 0 {
+            return Err(WebauthnError::BadAuthenticatorData(
+                "flag BS (backed up) without flag BE (backup eligible)",
+            ));
+        }
         if self.rp_id_hash != rp.id_hash() {
             return Err(WebauthnError::WrongRpId);
         }

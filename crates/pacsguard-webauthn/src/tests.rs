@@ -649,3 +649,30 @@ fn authenticator_data_is_read_up_to_its_limit() {
         Err(WebauthnError::TooLarge("the authenticator data"))
     );
 }
+
+/// Found in review: §7.1 and §7.2 require that an authenticator which says its
+/// credential is backed up (BS) also says it may be (BE); the flags were not compared.
+#[test]
+fn backed_up_without_backup_eligible_is_refused() {
+    // Flag BS (backed up), bit 4.
+    const BS: u8 = 0x10;
+    let rp = RelyingParty::from_origin("https://pacs.example").expect("rp");
+    let key = OpensslKey::new();
+    let challenge = [5u8; CHALLENGE_BYTES];
+    let client = client_data("webauthn.get", &challenge, &rp.origin);
+    let answer = |flags: u8| {
+        let auth = auth_data(&rp.id, flags, 4, None);
+        let mut message = auth.clone();
+        message.extend_from_slice(&Sha256::digest(&client));
+        let signature = key.sign(&message);
+        verify_assertion(&rp, &challenge, &key.cose(), &client, &auth, &signature)
+    };
+    assert_eq!(answer(FLAG_UP | FLAG_UV | FLAG_BE | BS), Ok(4));
+    assert_eq!(answer(FLAG_UP | FLAG_UV | FLAG_BE), Ok(4));
+    assert_eq!(
+        answer(FLAG_UP | FLAG_UV | BS),
+        Err(WebauthnError::BadAuthenticatorData(
+            "flag BS (backed up) without flag BE (backup eligible)"
+        ))
+    );
+}
