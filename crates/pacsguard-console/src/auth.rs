@@ -770,7 +770,22 @@ impl Console {
             // One guard for both: no request sees the account enrolled while a session
             // opened with the password only is still alive.
             let mut db = lock(&self.db)?;
-            db.enrol_totp(auth.account, &secret, step, &hashes)?;
+            if !db.enrol_totp(auth.account, &secret, step, &hashes)? {
+                drop(db);
+                // The record above said it was enrolled: say it was not.
+                let _ = self.record(self.event(
+                    &auth.name,
+                    Action::Account,
+                    Outcome::Failure,
+                    format!(
+                        "{}: the TOTP second factor was not enrolled after all: one was enrolled meanwhile in another session",
+                        auth.name
+                    ),
+                ));
+                return Err(AuthError::Invalid(
+                    "a second factor was enrolled meanwhile in another session".into(),
+                ));
+            }
             db.delete_sessions_of(auth.account)?;
         }
         lock(&self.pending)?.remove(&auth.token_hash);

@@ -269,8 +269,10 @@ impl Harness {
         let id = db
             .create_account("bob", "approver", &hash, START)
             .expect("bob");
-        db.enrol_totp(id, &[5u8; totp::SECRET_BYTES], 0, &[])
-            .expect("totp");
+        assert!(
+            db.enrol_totp(id, &[5u8; totp::SECRET_BYTES], 0, &[])
+                .expect("totp")
+        );
         id
     }
 }
@@ -930,4 +932,50 @@ fn enrolling_a_second_factor_ends_the_sessions_opened_with_the_password_only() {
             .is_none(),
         "the password-only session outlived the TOTP enrolment"
     );
+}
+
+/// Found in review: a TOTP enrolment confirmed in one session after a passkey was
+/// enrolled in another (both begun before either finished) replaced the recovery codes
+/// the passkey's enrolment had just shown, voiding them silently, and added a second
+/// factor nobody had stepped up for. It is now refused, with the reason.
+#[test]
+fn a_totp_enrolment_after_a_passkey_enrolment_elsewhere_is_refused() {
+    let h = harness();
+    let token = h
+        .console
+        .issue_setup_token()
+        .expect("issued")
+        .expect("first");
+    let first = h
+        .console
+        .setup(&token, "admin", PASSWORD, ip())
+        .expect("setup");
+    let second = h
+        .console
+        .login("admin", PASSWORD, "", ip(), None)
+        .expect("signed in");
+    let totp_session = h.session(&second.token);
+    let enrolment = h.console.begin_enrolment(&totp_session).expect("begun");
+    let passkey_session = h.session(&first.token);
+    let mut key = Authenticator::new(1);
+    let options = h
+        .console
+        .begin_passkey_registration(&passkey_session)
+        .expect("options");
+    let (codes, _) = h
+        .console
+        .finish_passkey_registration(&passkey_session, &key.register(&options, "mine"), ip())
+        .expect("registered")
+        .expect("first factor");
+    // The TOTP confirmation was already under way (authenticated before the passkey).
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(enrolment.secret_base32.as_bytes())
+        .expect("base32");
+    let code = totp::code_at_step(&secret, totp::step_of(START));
+    let refused = h.console.confirm_enrolment(&totp_session, &code, ip());
+    assert!(matches!(refused, Err(AuthError::Invalid(_))), "{refused:?}");
+    // The recovery codes the passkey's enrolment showed still sign in.
+    h.console
+        .login("admin", PASSWORD, &codes[0], ip(), None)
+        .expect("a recovery code shown at the passkey's enrolment works");
 }

@@ -307,14 +307,17 @@ impl ConsoleDb {
     }
 
     /// Stores the enrolled TOTP secret, the step its confirming code used, and the
-    /// recovery codes' digests, replacing any earlier ones, in one transaction.
+    /// recovery codes' digests, replacing any earlier ones, in one transaction; false
+    /// (nothing changed) if the account has a second factor already (TOTP or a passkey,
+    /// enrolled meanwhile in another session: replacing its recovery codes would void
+    /// the ones just shown to that session).
     pub fn enrol_totp(
         &mut self,
         id: i64,
         secret: &[u8],
         step: i64,
         recovery_hashes: &[Vec<u8>],
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let path = self.path.clone();
         let sql = |source| StoreError::Sqlite {
             path: path.clone(),
@@ -324,11 +327,17 @@ impl ConsoleDb {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(sql)?;
-        tx.execute(
-            "UPDATE console_accounts SET totp_secret = ?2, totp_last_step = ?3 WHERE id = ?1",
-            params![id, secret, step],
-        )
-        .map_err(sql)?;
+        let changed = tx
+            .execute(
+                "UPDATE console_accounts SET totp_secret = ?2, totp_last_step = ?3 \
+                 WHERE id = ?1 AND totp_secret IS NULL \
+                 AND NOT EXISTS (SELECT 1 FROM console_passkeys WHERE account = ?1)",
+                params![id, secret, step],
+            )
+            .map_err(sql)?;
+        if changed != 1 {
+            return Ok(false);
+        }
         tx.execute(
             "DELETE FROM console_recovery_codes WHERE account = ?1",
             [id],
@@ -342,7 +351,7 @@ impl ConsoleDb {
             .map_err(sql)?;
         }
         tx.commit().map_err(sql)?;
-        Ok(())
+        Ok(true)
     }
 
     /// Spends one recovery code (by digest): true if it existed and was unused.
@@ -629,8 +638,15 @@ mod tests {
             .create_first_account(b"t", "a", "administrator", "h", 1)
             .expect("sql")
             .expect("created");
-        db.enrol_totp(id, b"secret", 10, &[b"r1".to_vec()])
-            .expect("enrol");
+        assert!(
+            db.enrol_totp(id, b"secret", 10, &[b"r1".to_vec()])
+                .expect("enrol")
+        );
+        assert!(
+            !db.enrol_totp(id, b"other", 12, &[b"r2".to_vec()])
+                .expect("sql"),
+            "enrolled already"
+        );
         assert!(
             !db.spend_totp_step(id, 10).expect("sql"),
             "the enrolment code"

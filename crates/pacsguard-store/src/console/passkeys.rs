@@ -371,7 +371,14 @@ mod tests {
             db.remove_passkey(ann, b"b").expect("rm"),
             PasskeyRemoved::LastFactor
         );
-        db.enrol_totp(ann, &[1; 20], 0, &[]).expect("totp");
+        // A TOTP beside the passkey (enrol_totp refuses an enrolled account: in the
+        // console the passkey would have come after the TOTP).
+        db.conn
+            .execute(
+                "UPDATE console_accounts SET totp_secret = x'01' WHERE id = ?1",
+                [ann],
+            )
+            .expect("totp");
         assert_eq!(
             db.remove_passkey(ann, b"b").expect("rm"),
             PasskeyRemoved::Removed
