@@ -113,7 +113,12 @@ pub fn read(bytes: &[u8]) -> Result<Directory, DicomdirError> {
             _ => {}
         }
     }
-    let root = root.ok_or_else(|| error(meta.end, "no Offset of the First Directory Record of the Root Directory Entity (0004,1200)"))?;
+    let root = root.ok_or_else(|| {
+        error(
+            meta.end,
+            "no Offset of the First Directory Record of the Root Directory Entity (0004,1200)",
+        )
+    })?;
     let unreachable = check_links(&records, root)?;
     Ok(Directory {
         records,
@@ -136,7 +141,9 @@ fn check_links(records: &[Record], root: Option<usize>) -> Result<usize, Dicomdi
             let Some(&index) = by_offset.get(&offset) else {
                 return Err(error(
                     from,
-                    format!("a directory record link points at byte {offset}, where no record starts"),
+                    format!(
+                        "a directory record link points at byte {offset}, where no record starts"
+                    ),
                 ));
             };
             if !reached.insert(index) {
@@ -209,7 +216,9 @@ pub fn file_id_components(id: &str) -> Result<Vec<String>, String> {
             return Err("an empty component (an absolute or doubled separator)".to_owned());
         }
         if component.chars().all(|c| c == '.') {
-            return Err(format!("a component {component:?} that leaves its directory"));
+            return Err(format!(
+                "a component {component:?} that leaves its directory"
+            ));
         }
         if component.len() > MAX_FILE_ID_COMPONENT_LEN {
             return Err(format!(
@@ -242,7 +251,13 @@ struct Element {
 impl Element {
     fn ul(&self, bytes: &[u8]) -> Result<Option<usize>, DicomdirError> {
         if self.value.1 - self.value.0 != 4 {
-            return Err(error(self.value.0, format!("({:04X},{:04X}) is not one UL value", self.tag.0, self.tag.1)));
+            return Err(error(
+                self.value.0,
+                format!(
+                    "({:04X},{:04X}) is not one UL value",
+                    self.tag.0, self.tag.1
+                ),
+            ));
         }
         let value = u32_le(bytes, self.value.0).unwrap_or(0);
         // Zero means "no such record" (PS3.3 F.3.2.2).
@@ -276,12 +291,18 @@ impl Elements<'_> {
             .and_then(|v| v.try_into().ok())
             .ok_or_else(truncated)?;
         if !vr.iter().all(u8::is_ascii_uppercase) {
-            return Err(error(at, format!("({group:04X},{number:04X}) has no explicit VR")));
+            return Err(error(
+                at,
+                format!("({group:04X},{number:04X}) has no explicit VR"),
+            ));
         }
         let (length, value_at) = if has_long_length(vr) {
             (u32_le(bytes, at + 8).ok_or_else(truncated)?, at + 12)
         } else {
-            (u32::from(u16_le(bytes, at + 6).ok_or_else(truncated)?), at + 8)
+            (
+                u32::from(u16_le(bytes, at + 6).ok_or_else(truncated)?),
+                at + 8,
+            )
         };
         let mut element = Element {
             tag: (group, number),
@@ -291,11 +312,19 @@ impl Elements<'_> {
         };
         if element.undefined {
             if &vr != b"SQ" && &vr != b"UN" {
-                return Err(error(at, format!("({group:04X},{number:04X}) has an undefined length and is not a sequence")));
+                return Err(error(
+                    at,
+                    format!(
+                        "({group:04X},{number:04X}) has an undefined length and is not a sequence"
+                    ),
+                ));
             }
             // Read the items to find the delimiter; what lies between is checked there.
             if depth >= MAX_DICOMDIR_NESTING {
-                return Err(error(at, format!("sequences nested deeper than {MAX_DICOMDIR_NESTING}")));
+                return Err(error(
+                    at,
+                    format!("sequences nested deeper than {MAX_DICOMDIR_NESTING}"),
+                ));
             }
             let mut items = Items::new_undefined(bytes, value_at, self.end, depth + 1);
             while items.next_item()?.is_some() {}
@@ -328,7 +357,10 @@ struct Items<'a> {
 impl<'a> Items<'a> {
     fn new(bytes: &'a [u8], sequence: &Element) -> Result<Items<'a>, DicomdirError> {
         if &sequence.vr != b"SQ" {
-            return Err(error(sequence.value.0, "the Directory Record Sequence is not a sequence"));
+            return Err(error(
+                sequence.value.0,
+                "the Directory Record Sequence is not a sequence",
+            ));
         }
         Ok(Items {
             bytes,
@@ -400,7 +432,12 @@ impl<'a> Items<'a> {
                 let item_end = body
                     .checked_add(length as usize)
                     .filter(|&e| e <= self.end)
-                    .ok_or_else(|| error(at, format!("an item claims {length} bytes past the end of its sequence")))?;
+                    .ok_or_else(|| {
+                        error(
+                            at,
+                            format!("an item claims {length} bytes past the end of its sequence"),
+                        )
+                    })?;
                 // Check the item's own elements (nested sequences included) hold together.
                 let mut elements = Elements {
                     bytes,
@@ -469,7 +506,11 @@ mod tests {
             })
             .collect();
         let link = |i: Option<usize>| i.map_or(0, |i| offsets[i] as u32);
-        let first = if records.is_empty() { 0 } else { offsets[0] as u32 };
+        let first = if records.is_empty() {
+            0
+        } else {
+            offsets[0] as u32
+        };
         bytes.extend(element(4, 0x1200, b"UL", &first.to_le_bytes()));
         let mut items = Vec::new();
         for r in records {
@@ -510,12 +551,24 @@ mod tests {
             + 8;
         let value = u32_le(&dangling, at).expect("value") + 1;
         dangling[at..at + 4].copy_from_slice(&value.to_le_bytes());
-        assert!(read(&dangling).expect_err("dangling").reason.contains("no record starts"));
+        assert!(
+            read(&dangling)
+                .expect_err("dangling")
+                .reason
+                .contains("no record starts")
+        );
     }
 
     #[test]
     fn file_ids_that_leave_the_medium_are_refused() {
-        for bad in ["..\\ETC", "\\ABS", "A\\\\B", "A/B", "A\\.", "1\\2\\3\\4\\5\\6\\7\\8\\9"] {
+        for bad in [
+            "..\\ETC",
+            "\\ABS",
+            "A\\\\B",
+            "A/B",
+            "A\\.",
+            "1\\2\\3\\4\\5\\6\\7\\8\\9",
+        ] {
             assert!(file_id_components(bad).is_err(), "{bad}");
         }
         assert!(file_id_components("1\\2\\3\\4\\5\\6\\7\\8").is_ok());

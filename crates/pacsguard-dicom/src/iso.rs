@@ -50,7 +50,9 @@ impl Source for [u8] {
     }
 
     fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>, String> {
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(self.len());
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(self.len());
         let end = start.saturating_add(len).min(self.len());
         Ok(self[start..end].to_vec())
     }
@@ -90,7 +92,9 @@ pub struct Listing {
 pub enum IsoError {
     #[error("not an ISO 9660 image: {0}")]
     NotIso(String),
-    #[error("the image is truncated: its volume descriptor says {declared} bytes, the file holds {actual}")]
+    #[error(
+        "the image is truncated: its volume descriptor says {declared} bytes, the file holds {actual}"
+    )]
     Truncated { declared: u64, actual: u64 },
     #[error("cannot read the image: {0}")]
     Read(String),
@@ -141,13 +145,17 @@ pub fn list<S: Source + ?Sized>(source: &S) -> Result<Listing, IsoError> {
             continue;
         }
         let Some(start) = extent.checked_mul(volume.block) else {
-            listing.problems.push(problem(shown, "directory extent out of range"));
+            listing
+                .problems
+                .push(problem(shown, "directory extent out of range"));
             continue;
         };
         if size > MAX_DIRECTORY_BYTES {
             listing.problems.push(problem(
                 shown,
-                format!("directory of {size} bytes, over the {MAX_DIRECTORY_BYTES}-byte limit: not read"),
+                format!(
+                    "directory of {size} bytes, over the {MAX_DIRECTORY_BYTES}-byte limit: not read"
+                ),
             ));
             continue;
         }
@@ -175,7 +183,9 @@ pub fn list<S: Source + ?Sized>(source: &S) -> Result<Listing, IsoError> {
             if entries > MAX_ISO_ENTRIES {
                 listing.problems.push(problem(
                     shown,
-                    format!("more than {MAX_ISO_ENTRIES} entries on the image: the listing stopped here"),
+                    format!(
+                        "more than {MAX_ISO_ENTRIES} entries on the image: the listing stopped here"
+                    ),
                 ));
                 return Ok(listing);
             }
@@ -247,7 +257,9 @@ fn volume<S: Source + ?Sized>(source: &S) -> Result<Volume, IsoError> {
     let mut joliet = None;
     for index in 0..MAX_VOLUME_DESCRIPTORS as u64 {
         let at = (16 + index) * SECTOR;
-        let bytes = source.read_at(at, SECTOR as usize).map_err(IsoError::Read)?;
+        let bytes = source
+            .read_at(at, SECTOR as usize)
+            .map_err(IsoError::Read)?;
         if bytes.len() < SECTOR as usize {
             break;
         }
@@ -361,7 +373,13 @@ fn file_name(raw: &[u8], joliet: bool) -> Result<String, String> {
         String::from_utf16_lossy(&units)
     } else {
         raw.iter()
-            .map(|&b| if b.is_ascii() { char::from(b) } else { '\u{fffd}' })
+            .map(|&b| {
+                if b.is_ascii() {
+                    char::from(b)
+                } else {
+                    '\u{fffd}'
+                }
+            })
             .collect()
     };
     if let Some(semicolon) = name.rfind(';')
@@ -373,7 +391,9 @@ fn file_name(raw: &[u8], joliet: bool) -> Result<String, String> {
         name.pop();
     }
     if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
-        return Err(format!("a directory record named {name:?}: not a path component"));
+        return Err(format!(
+            "a directory record named {name:?}: not a path component"
+        ));
     }
     Ok(name)
 }
@@ -400,7 +420,12 @@ mod tests {
         dir.extend(record(18, SECTOR as u32, true, &[1]));
         let mut data = Vec::new();
         for (i, (name, bytes)) in files.iter().enumerate() {
-            dir.extend(record(19 + i as u32, bytes.len() as u32, false, name.as_bytes()));
+            dir.extend(record(
+                19 + i as u32,
+                bytes.len() as u32,
+                false,
+                name.as_bytes(),
+            ));
             let mut sector = bytes.to_vec();
             sector.resize(SECTOR as usize, 0);
             data.extend(sector);
@@ -431,7 +456,10 @@ mod tests {
         let listing = list(image.as_slice()).expect("list");
         let names: Vec<&str> = listing.files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(names, ["DICOMDIR", "AUTORUN.INF"]);
-        assert_eq!(read(image.as_slice(), &listing.files[1]).expect("read"), b"[autorun]");
+        assert_eq!(
+            read(image.as_slice(), &listing.files[1]).expect("read"),
+            b"[autorun]"
+        );
         assert!(listing.problems.is_empty(), "{:?}", listing.problems);
     }
 
@@ -475,7 +503,10 @@ mod tests {
     fn names_that_are_not_path_components_are_refused() {
         assert!(file_name(b"..", false).is_err());
         assert!(file_name(b"A/B;1", false).is_err());
-        assert_eq!(file_name(b"VIEWER.EXE;1", false).expect("name"), "VIEWER.EXE");
+        assert_eq!(
+            file_name(b"VIEWER.EXE;1", false).expect("name"),
+            "VIEWER.EXE"
+        );
         let joliet: Vec<u8> = "viewer.exe;1"
             .encode_utf16()
             .flat_map(u16::to_be_bytes)
