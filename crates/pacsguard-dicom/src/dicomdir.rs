@@ -577,6 +577,60 @@ mod tests {
         assert!(file_id_components(&format!("{long}A")).is_err());
     }
 
+    /// A DICOMDIR without a root offset whose record sequence is `items`.
+    fn with_items(items: &[u8]) -> Vec<u8> {
+        let mut bytes = vec![0u8; 128];
+        bytes.extend_from_slice(b"DICM");
+        bytes.extend(element(2, 2, b"UI", b"1.2.840.10008.1.3.10"));
+        bytes.extend(element(2, 0x10, b"UI", b"1.2.840.10008.1.2.1\0"));
+        bytes.extend(element(4, 0x1200, b"UL", &0u32.to_le_bytes()));
+        bytes.extend(element(4, 0x1220, b"SQ", items));
+        bytes
+    }
+
+    #[test]
+    fn records_up_to_the_limit_are_read_and_one_more_is_refused() {
+        let empty_item = [0xFE, 0xFF, 0x00, 0xE0, 0, 0, 0, 0];
+        let at = with_items(&empty_item.repeat(MAX_DIRECTORY_RECORDS));
+        let dir = read(&at).expect("at the limit");
+        assert_eq!(dir.records.len(), MAX_DIRECTORY_RECORDS);
+        assert_eq!(dir.unreachable, MAX_DIRECTORY_RECORDS);
+        let over = with_items(&empty_item.repeat(MAX_DIRECTORY_RECORDS + 1));
+        let error = read(&over).expect_err("over the limit");
+        assert!(error.reason.contains("more than"), "{}", error.reason);
+    }
+
+    #[test]
+    fn sequences_nested_to_the_limit_are_read_and_deeper_ones_refused() {
+        // An item holding a sequence of undefined length holding an item ... `depth` deep.
+        let nested = |depth: usize| {
+            let mut inner = Vec::new();
+            for _ in 0..depth {
+                let mut sequence = vec![
+                    0x88, 0x00, 0x00, 0x02, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+                ];
+                sequence.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
+                sequence.extend(inner);
+                sequence.extend_from_slice(&[0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]);
+                sequence.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+                inner = sequence;
+            }
+            let mut item = vec![0xFE, 0xFF, 0x00, 0xE0];
+            item.extend_from_slice(&(inner.len() as u32).to_le_bytes());
+            item.extend(inner);
+            read(&with_items(&item))
+        };
+        assert_eq!(
+            nested(MAX_DICOMDIR_NESTING - 1)
+                .expect("at the limit")
+                .records
+                .len(),
+            1
+        );
+        let error = nested(MAX_DICOMDIR_NESTING).expect_err("over the limit");
+        assert!(error.reason.contains("nested deeper"), "{}", error.reason);
+    }
+
     #[test]
     fn truncated_and_forged_bytes_are_errors_not_panics() {
         let bytes = dicomdir(&[(None, None, Some("DICOM\\IM1"))]);

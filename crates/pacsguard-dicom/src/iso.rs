@@ -499,6 +499,147 @@ mod tests {
         }
     }
 
+    /// An image whose root directory (sector 18) holds `root_records` after `.` and
+    /// `..`, sized `root_size`, followed by `extra` sectors of whatever `fill` writes.
+    fn raw_image(root_records: &[u8], root_size: u32, extra: usize) -> Vec<u8> {
+        let sectors = 18 + (root_size as usize).div_ceil(SECTOR as usize) + extra;
+        let mut image = vec![0u8; sectors * SECTOR as usize];
+        let pvd = 16 * SECTOR as usize;
+        image[pvd] = 1;
+        image[pvd + 1..pvd + 6].copy_from_slice(b"CD001");
+        image[pvd + 80..pvd + 84].copy_from_slice(&(sectors as u32).to_le_bytes());
+        image[pvd + 128..pvd + 130].copy_from_slice(&2048u16.to_le_bytes());
+        let root = record(18, root_size, true, &[0]);
+        image[pvd + 156..pvd + 156 + root.len()].copy_from_slice(&root);
+        let term = 17 * SECTOR as usize;
+        image[term] = 255;
+        image[term + 1..term + 6].copy_from_slice(b"CD001");
+        let dir = 18 * SECTOR as usize;
+        let mut records = record(18, root_size, true, &[0]);
+        records.extend(record(18, root_size, true, &[1]));
+        records.extend_from_slice(root_records);
+        image[dir..dir + records.len()].copy_from_slice(&records);
+        image
+    }
+
+    #[test]
+    fn entries_up_to_the_limit_are_listed_and_one_more_is_reported() {
+        // Records never cross a sector: 60 of 34 bytes per sector.
+        let listed = |count: usize| {
+            // After `.` and `..` (68 bytes), as many 34-byte records as fit a sector.
+            let sector = SECTOR as usize;
+            let mut records = Vec::new();
+            for _ in 0..count {
+                let at = 68 + records.len();
+                if at % sector + 34 > sector {
+                    records.resize(records.len() + sector - at % sector, 0);
+                }
+                records.extend(record(18, 0, false, b"F"));
+            }
+            let sectors = (68 + records.len()).div_ceil(sector);
+            let image = raw_image(&records, (sectors * SECTOR as usize) as u32, 0);
+            list(image.as_slice()).expect("list")
+        };
+        let at = listed(MAX_ISO_ENTRIES);
+        assert_eq!(at.files.len(), MAX_ISO_ENTRIES);
+        assert!(at.problems.is_empty(), "{:?}", at.problems.first());
+        let over = listed(MAX_ISO_ENTRIES + 1);
+        assert_eq!(over.files.len(), MAX_ISO_ENTRIES);
+        assert!(over.problems[0].reason.contains("listing stopped"));
+    }
+
+    #[test]
+    fn directories_down_to_the_depth_limit_are_read_and_deeper_ones_reported() {
+        // A chain of directories, one per sector after the root: D/D/D/...
+        let chain = |levels: usize| {
+            let mut image = raw_image(
+                &record(19, SECTOR as u32, true, b"D"),
+                SECTOR as u32,
+                levels,
+            );
+            for level in 1..=levels {
+                let at = (18 + level) * SECTOR as usize;
+                let mut records = record(18 + level as u32, SECTOR as u32, true, &[0]);
+                records.extend(record(17 + level as u32, SECTOR as u32, true, &[1]));
+                if level < levels {
+                    records.extend(record(19 + level as u32, SECTOR as u32, true, b"D"));
+                }
+                image[at..at + records.len()].copy_from_slice(&records);
+            }
+            list(image.as_slice()).expect("list")
+        };
+        let at = chain(MAX_ISO_DEPTH - 1);
+        assert_eq!(at.directories, MAX_ISO_DEPTH);
+        assert!(at.problems.is_empty(), "{:?}", at.problems);
+        let over = chain(MAX_ISO_DEPTH);
+        assert_eq!(over.directories, MAX_ISO_DEPTH);
+        assert!(
+            over.problems[0].reason.contains("deeper than"),
+            "{:?}",
+            over.problems
+        );
+    }
+
+    #[test]
+    fn a_directory_at_the_size_limit_is_read_and_a_larger_one_reported() {
+        let at = raw_image(&[], MAX_DIRECTORY_BYTES as u32, 0);
+        let listing = list(at.as_slice()).expect("list");
+        assert_eq!(listing.directories, 1);
+        assert!(listing.problems.is_empty(), "{:?}", listing.problems);
+        let over = raw_image(&[], MAX_DIRECTORY_BYTES as u32 + 1, 0);
+        let listing = list(over.as_slice()).expect("list");
+        assert_eq!(listing.directories, 0);
+        assert!(
+            listing.problems[0].reason.contains("over the"),
+            "{:?}",
+            listing.problems
+        );
+    }
+
+    #[test]
+    fn the_primary_descriptor_is_found_only_within_the_descriptor_limit() {
+        let with_pvd_at = |index: usize| {
+            let mut image = image(&[("A;1", b"a")]);
+            let pvd = image[16 * SECTOR as usize..17 * SECTOR as usize].to_vec();
+            let mut descriptors = Vec::new();
+            for _ in 0..index {
+                let mut other = vec![0u8; SECTOR as usize];
+                other[0] = 3; // a Volume Partition descriptor, skipped
+                other[1..6].copy_from_slice(b"CD001");
+                descriptors.extend(other);
+            }
+            descriptors.extend(pvd);
+            // Move the tree after the descriptors: rebuild offsets by shifting sectors.
+            let shift = index;
+            let mut rest = image.split_off(16 * SECTOR as usize);
+            rest.drain(..SECTOR as usize); // the original PVD
+            image.extend(descriptors);
+            image.extend(rest);
+            // The root and file extents move by `shift` sectors.
+            let pvd_at = (16 + index) * SECTOR as usize;
+            let root_extent = pvd_at + 156 + 2;
+            let moved = |image: &mut Vec<u8>, at: usize| {
+                let v = u32_le(image, at).expect("extent") + shift as u32;
+                image[at..at + 4].copy_from_slice(&v.to_le_bytes());
+            };
+            moved(&mut image, root_extent);
+            let blocks = pvd_at + 80;
+            moved(&mut image, blocks);
+            let dir = (18 + shift) * SECTOR as usize;
+            for record_at in [dir, dir + 34, dir + 68] {
+                moved(&mut image, record_at + 2);
+            }
+            list(image.as_slice())
+        };
+        let found = with_pvd_at(MAX_VOLUME_DESCRIPTORS - 1).expect("within the limit");
+        assert_eq!(found.files.len(), 1);
+        let over = with_pvd_at(MAX_VOLUME_DESCRIPTORS).expect_err("past the limit");
+        assert!(
+            over.to_string().contains("no primary volume descriptor"),
+            "{over}"
+        );
+    }
+
     #[test]
     fn names_that_are_not_path_components_are_refused() {
         assert!(file_name(b"..", false).is_err());

@@ -227,6 +227,13 @@ enum MediaCommand {
         /// Where to write the signed manifest (a new file; default: HOME/media/).
         #[arg(long, value_name = "FILE")]
         manifest: Option<PathBuf>,
+        /// A directory of .yar/.yara files applied besides the built-in rules.
+        #[arg(long, value_name = "DIR")]
+        rules: Option<PathBuf>,
+        /// Known-bad SHA-256 values (one per line, or a CSV with a sha256_hash column): a
+        /// match is an alert, on the viewer too.
+        #[arg(long, value_name = "FILE")]
+        hashlist: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -676,12 +683,16 @@ fn media(home: Home, command: MediaCommand) -> Result<ExitCode> {
             source,
             dest,
             manifest,
+            rules,
+            hashlist,
             json,
         } => {
             let request = MediaRequest {
                 source,
                 destination: dest,
                 manifest,
+                rules,
+                hashlist,
             };
             let report = Session::open(home)?.media_import(&request)?;
             output::media_import(&report, json)?;

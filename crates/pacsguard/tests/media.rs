@@ -423,3 +423,43 @@ fn a_dicomdir_that_points_off_the_medium_or_at_the_viewer_raises_an_alert() {
     assert!(!dest.join("VIEWER.EXE").exists());
     assert_eq!(listing(&dest).len(), 5);
 }
+
+#[test]
+fn a_viewer_on_a_known_bad_list_is_an_alert_though_expected() {
+    let env = Env::new();
+    let root = env.dir.path().canonicalize().expect("canonical");
+    let stage = stage(&root);
+    let list = root.join("bad.txt");
+    fs::write(
+        &list,
+        format!("{}\n", sha256(&pacsguard_testkit::real_pe())),
+    )
+    .expect("write");
+    let dest = root.join("dest");
+    fs::create_dir(&dest).expect("mkdir");
+    let out = env.run(&[
+        "media",
+        "import",
+        stage.to_str().expect("utf-8"),
+        dest.to_str().expect("utf-8"),
+        "--hashlist",
+        list.to_str().expect("utf-8"),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let viewer_alert = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .any(|f| {
+            f["kind"] == "hashlist-match"
+                && f["severity"] == "alert"
+                && f["path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with("VIEWER.EXE"))
+        });
+    assert!(viewer_alert, "{report:#}");
+    assert!(!dest.join("VIEWER.EXE").exists());
+    assert_eq!(strings(&report, "copied", "path").len(), 7);
+}

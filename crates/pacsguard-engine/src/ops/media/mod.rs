@@ -28,8 +28,9 @@ use sha2::{Digest as _, Sha256};
 pub use manifest::{MAX_MANIFEST_BYTES, VerifiedManifest, verify as verify_manifest};
 use medium::{Medium, MediumFile};
 
+use super::ScanRequest;
 use super::Session;
-use super::scan::{MAX_SCAN_MEMORY_BYTES, MAX_WHOLE_FILE_BYTES, MemoryBudget, arrival_screener};
+use super::scan::{MAX_SCAN_MEMORY_BYTES, MAX_WHOLE_FILE_BYTES, MemoryBudget, build_screener};
 use crate::error::EngineError;
 use crate::files::OutDir;
 
@@ -47,6 +48,11 @@ pub struct MediaRequest {
     pub destination: PathBuf,
     /// Where the signed manifest goes (default: `HOME/media/<time>-<nonce>.manifest`).
     pub manifest: Option<PathBuf>,
+    /// YARA rules applied besides the built-in ones, as `scan --rules`.
+    pub rules: Option<PathBuf>,
+    /// Known-bad SHA-256 values, as `scan --hashlist`: a match is an alert even on the
+    /// content a medium is expected to carry.
+    pub hashlist: Option<PathBuf>,
 }
 
 /// An instance copied into the destination.
@@ -169,7 +175,11 @@ impl Session {
         let medium = Medium::open(&source, self.skip_dirs())?;
         let mut findings = Vec::new();
         let references = resolve(&source, &medium, &mut findings)?;
-        let screener = arrival_screener()?;
+        let screener = build_screener(&ScanRequest {
+            rules: request.rules.clone(),
+            hashlist: request.hashlist.clone(),
+            ..ScanRequest::default()
+        })?;
         let memory = MemoryBudget::new(MAX_SCAN_MEMORY_BYTES);
         let outcomes: Vec<Outcome1> = medium
             .files
