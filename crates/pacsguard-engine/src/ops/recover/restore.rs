@@ -60,11 +60,15 @@ pub struct Target<'a> {
     pub seen: Option<Seen>,
 }
 
-/// Why a file was not restored: this file only (the run goes on), or the run itself
+/// Why a file was not restored: this file only (the run goes on), the backup copy it
+/// was read from (another copy with the profile's digest may serve), or the run itself
 /// (the journal or the audit trail cannot be written: stop).
 #[derive(Debug)]
 pub enum Failure {
     File(String),
+    /// The copy read was not what the index saw: unreadable, of another size or digest
+    /// (changed since it was searched, a failing backup disk).
+    Copy(String),
     Fatal(EngineError),
 }
 
@@ -132,9 +136,9 @@ fn write_verify_place(
         &mut file,
     )
     .and_then(|n| file.sync_all().map(|()| n))
-    .map_err(|e| Failure::File(format!("cannot write the copy: {e}")))?;
+    .map_err(|e| Failure::Copy(format!("cannot copy the backup copy: {e}")))?;
     if copied != profiled.meta.size {
-        return Err(Failure::File(format!(
+        return Err(Failure::Copy(format!(
             "the backup copy has {copied} bytes, the profile {}",
             profiled.meta.size
         )));
@@ -267,8 +271,8 @@ fn verify(target: &Target<'_>, file: &mut File) -> Result<(), Failure> {
     };
     match (digest, target.profiled.content.digest()) {
         (Some(got), Some(want)) if got == *want && len == target.profiled.meta.size => Ok(()),
-        _ => Err(Failure::File(
-            "the copy written does not have the profile's digest; it was removed".to_owned(),
+        _ => Err(Failure::Copy(
+            "the copy written does not have the profile's digest (the backup copy changed since it was searched); it was removed".to_owned(),
         )),
     }
 }
@@ -827,7 +831,7 @@ mod tests {
             &mut |_| Ok(()),
             &mut Vec::new(),
         );
-        assert!(matches!(result, Err(Failure::File(_))), "{result:?}");
+        assert!(matches!(result, Err(Failure::Copy(_))), "{result:?}");
         assert_eq!(std::fs::read(&damaged).expect("read"), b"encrypted");
 
         // Still what the report saw: restored, with the profile's mode and mtime.
