@@ -768,3 +768,70 @@ fn a_copy_that_fails_while_restored_falls_back_to_the_next_backup() {
     let (code, findings, _) = env.check(&[]);
     assert_eq!(code, 0, "{findings:?}");
 }
+
+#[test]
+fn a_hard_linked_pair_comes_back_as_one_inode() {
+    use std::os::unix::fs::MetadataExt as _;
+    let env = Env::new();
+    let files = pacs_tree(&env.tree, 4);
+    // Two pairs of names for one inode each (a PACS deduplicating identical instances).
+    let pair = |file: &Path, name: &str| {
+        let other = file.with_file_name(name);
+        fs::hard_link(file, &other).expect("ln");
+        other
+    };
+    let in_place = (files[0].clone(), pair(&files[0], "same-as-first.dcm"));
+    let replaced = (files[1].clone(), pair(&files[1], "same-as-second.dcm"));
+    env.profile(&[]);
+    let profiled_ino = fs::metadata(&replaced.0).expect("stat").ino();
+    let base = env.dir.path().canonicalize().expect("canonical");
+    let backup = base.join("backup");
+    run_ok(
+        "cp",
+        &["-a", env.tree_str(), backup.to_str().expect("utf-8")],
+    );
+
+    // One inode encrypted in place (both names damaged); in the other pair, one name
+    // replaced by an encrypted file of its own (the other name intact).
+    let bytes = fs::read(&in_place.0).expect("read");
+    fs::write(&in_place.0, encrypted(&bytes, 3)).expect("encrypt in place");
+    let bytes = fs::read(&replaced.1).expect("read");
+    fs::remove_file(&replaced.1).expect("rm");
+    fs::write(&replaced.1, encrypted(&bytes, 4)).expect("encrypted copy");
+
+    let out = env.run(&[
+        "recover",
+        "--apply",
+        "--json",
+        "--from",
+        backup.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let meta = |p: &Path| fs::metadata(p).expect("stat");
+    for (a, b) in [&in_place, &replaced] {
+        assert_eq!(
+            meta(a).ino(),
+            meta(b).ino(),
+            "{} and {} split",
+            a.display(),
+            b.display()
+        );
+        assert_eq!(meta(a).nlink(), 2);
+        assert_eq!(fs::read(a).expect("read"), fs::read(b).expect("read"));
+    }
+    // The intact name's inode, the profile's own, is the one both names hold again.
+    assert_eq!(meta(&replaced.1).ino(), profiled_ino);
+    assert_eq!(
+        fs::read(&in_place.1).expect("read"),
+        fs::read(backup.join(in_place.1.strip_prefix(&env.tree).expect("rel"))).expect("backup")
+    );
+    assert!(temporaries(&env.tree).is_empty());
+    let (code, findings, _) = env.check(&[]);
+    assert_eq!(code, 0, "{findings:?}");
+}

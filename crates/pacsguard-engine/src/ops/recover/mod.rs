@@ -311,6 +311,13 @@ impl Session {
                 &mut journal,
                 &mut refreshed,
             )?;
+            self.relink_groups(
+                &baseline,
+                &damaged,
+                &mut outcomes,
+                &mut journal,
+                &mut refreshed,
+            )?;
         }
         for ((d, source), (status, detail)) in damaged.iter().zip(sources).zip(outcomes) {
             counts.damaged += 1;
@@ -575,6 +582,110 @@ impl Session {
             }
         }
         Ok(copy_failed)
+    }
+
+    /// Puts back the hard links the profile records: names of one profiled inode that
+    /// were restored as files of their own become links of one inode again, that of an
+    /// intact name when one is left (its inode is the profile's own), else of the first
+    /// name restored. Each relink is on the trail.
+    fn relink_groups(
+        &mut self,
+        baseline: &Baseline,
+        damaged: &[Damaged],
+        outcomes: &mut [(Status, Option<String>)],
+        journal: &mut journal::Journal,
+        refreshed: &mut Vec<(usize, Vec<u8>, Meta)>,
+    ) -> Result<(), EngineError> {
+        let mut groups: HashMap<(usize, u64, u64), Vec<usize>> = HashMap::new();
+        for (i, d) in damaged.iter().enumerate() {
+            if outcomes[i].0 == Status::Restored && d.profiled.meta.nlink > 1 {
+                let m = &d.profiled.meta;
+                groups.entry((d.root, m.dev, m.ino)).or_default().push(i);
+            }
+        }
+        let mut groups: Vec<_> = groups.into_iter().collect();
+        groups.sort();
+        for ((root, dev, ino), members) in groups {
+            let base = &baseline.roots[root];
+            let root_path = &base.spec.path;
+            let names: Vec<&Entry> = base
+                .entries
+                .iter()
+                .filter(|e| e.kind == EntryType::File && (e.meta.dev, e.meta.ino) == (dev, ino))
+                .collect();
+            if names.len() < 2 {
+                continue; // its other names lie outside the profiled roots
+            }
+            let restored_identity = |i: usize, refreshed: &[(usize, Vec<u8>, Meta)]| {
+                refreshed
+                    .iter()
+                    .rev()
+                    .find(|(r, rel, _)| *r == root && *rel == damaged[i].rel)
+                    .map(|(_, _, m)| (m.dev, m.ino))
+            };
+            let intact = names.iter().find(|e| {
+                !damaged.iter().any(|d| d.root == root && d.rel == e.rel)
+                    && restore::current_meta(root_path, &e.rel, e)
+                        .is_some_and(|m| (m.dev, m.ino) == (dev, ino))
+            });
+            let (canonical, identity, rest) = match intact {
+                Some(e) => (e.rel.clone(), (dev, ino), &members[..]),
+                None => match restored_identity(members[0], refreshed) {
+                    Some(identity) => (damaged[members[0]].rel.clone(), identity, &members[1..]),
+                    None => continue,
+                },
+            };
+            let mut linked = false;
+            for &i in rest {
+                let Some(restored) = restored_identity(i, refreshed) else {
+                    continue;
+                };
+                let path = RootProfile::absolute_of(root_path, &damaged[i].rel);
+                let canonical_path = RootProfile::absolute_of(root_path, &canonical);
+                match restore::relink(
+                    root_path,
+                    &canonical,
+                    identity,
+                    &damaged[i].rel,
+                    restored,
+                    journal,
+                ) {
+                    Ok(()) => {
+                        linked = true;
+                        let detail = format!(
+                            "{} is a hard link of {} again (one inode, as the profile records)",
+                            escape_path(&path),
+                            escape_path(&canonical_path)
+                        );
+                        outcomes[i].1 = Some(detail.clone());
+                        self.finish(
+                            Event::new(
+                                self.actor.clone(),
+                                Action::Recover,
+                                Outcome::Success,
+                                detail,
+                            )
+                            .with_objects(vec![path, canonical_path]),
+                        )?;
+                    }
+                    Err(Failure::Fatal(e)) => return Err(e),
+                    Err(Failure::File(why) | Failure::Copy(why)) => {
+                        outcomes[i].1 = Some(format!(
+                            "restored as a separate file, not as the hard link of {} the profile records: {why}",
+                            escape_path(&canonical_path)
+                        ));
+                    }
+                }
+            }
+            if linked {
+                for e in &names {
+                    if let Some(meta) = restore::current_meta(root_path, &e.rel, e) {
+                        refreshed.push((root, e.rel.clone(), meta));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     fn restore_one(
