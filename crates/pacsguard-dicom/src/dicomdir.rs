@@ -261,7 +261,7 @@ impl Element {
         }
         let value = u32_le(bytes, self.value.0).unwrap_or(0);
         // Zero means "no such record" (PS3.3 F.3.2.2).
-        Ok((value != 0).then(|| value as usize))
+        Ok((value != 0).then_some(value as usize))
     }
 }
 
@@ -343,6 +343,9 @@ impl Elements<'_> {
     }
 }
 
+/// One item: the offset of its Item tag, and the range of its elements.
+type Item = (usize, (usize, usize));
+
 /// The items of a sequence: each item's offset and the range of its elements.
 struct Items<'a> {
     bytes: &'a [u8],
@@ -383,7 +386,7 @@ impl<'a> Items<'a> {
         }
     }
 
-    fn next_item(&mut self) -> Result<Option<(usize, (usize, usize))>, DicomdirError> {
+    fn next_item(&mut self) -> Result<Option<Item>, DicomdirError> {
         if self.done || (!self.undefined && self.at >= self.end) {
             return Ok(None);
         }
