@@ -46,6 +46,11 @@ enum ProfileCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List the signed generations kept in the home for `diff GEN GEN` (the newest 16).
+    Generations {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -160,13 +165,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// What changed between two profiles: `current` (the home's signed profile) or a file
-    /// written by `profile export`. Added, removed, moved and changed entries (content,
+    /// What changed between two profiles: `current` (the home's signed profile), a
+    /// generation kept in the home (a number, see `profile generations`), or a file
+    /// written by `profile export` (`./3` for a file named like a number). Added, removed, moved and changed entries (content,
     /// mode, owner, capabilities and other extended attributes), grouped by directory.
     Diff {
-        /// `current` or an export file.
+        /// `current`, a kept generation number, or an export file.
         a: String,
-        /// `current` or an export file.
+        /// `current`, a kept generation number, or an export file.
         b: String,
         #[arg(long)]
         json: bool,
@@ -444,6 +450,10 @@ impl Command {
                 action: Some(ProfileCommand::Export { json, .. }),
                 ..
             }
+            | Command::Profile {
+                action: Some(ProfileCommand::Generations { json }),
+                ..
+            }
             | Command::Check { json, .. }
             | Command::Watch { json, .. }
             | Command::Serve { json, .. }
@@ -491,10 +501,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
             output::export(&report, json)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Profile {
+            action: Some(ProfileCommand::Generations { json }),
+            ..
+        } => {
+            let kept = Session::open(home)?.generations()?;
+            output::generations(&kept, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Diff { a, b, json } => {
             let side = |s: String| {
                 if s == "current" {
                     ProfileRef::Current
+                } else if let Ok(generation) = s.parse::<u64>() {
+                    ProfileRef::Generation(generation)
                 } else {
                     ProfileRef::Export(PathBuf::from(s))
                 }

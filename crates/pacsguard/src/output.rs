@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 use pacsguard_engine::{
     AcceptReport, AuditVerifyReport, CheckReport, DiffReport, ExportReport, InitReport,
-    MediaReport, ProfileReport, QuarantineRecord, Readiness, RecoverReport, ReinitReport,
-    RootSummary, SanitizeReport, ScanReport, VerifiedManifest, WatchOutput, WatchReport,
-    WitnessInitReport,
+    KeptGeneration, MediaReport, ProfileReport, QuarantineRecord, Readiness, RecoverReport,
+    ReinitReport, RootSummary, SanitizeReport, ScanReport, VerifiedManifest, WatchOutput,
+    WatchReport, WitnessInitReport,
 };
 use pacsguard_events::{Finding, SeverityCounts, escape_bytes, escape_path};
 use serde::Serialize;
@@ -448,6 +448,32 @@ pub fn media_import(report: &MediaReport, as_json: bool) -> Result<()> {
         c.info,
         escape_path(&report.manifest)
     );
+    write_stdout(&text)
+}
+
+pub fn generations(kept: &[KeptGeneration], as_json: bool) -> Result<()> {
+    if as_json {
+        return json(
+            "profile-generations",
+            &serde_json::json!({ "generations": kept }),
+        );
+    }
+    let mut text = String::new();
+    for g in kept {
+        let _ = writeln!(
+            text,
+            "generation {:>6}  created {}  {} entries in {} root(s)",
+            g.generation,
+            humantime::format_rfc3339_seconds(
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(g.created.max(0) as u64)
+            ),
+            g.entries,
+            g.roots
+        );
+    }
+    if kept.is_empty() {
+        text.push_str("no generation kept yet (each profile or accept keeps one)\n");
+    }
     write_stdout(&text)
 }
 

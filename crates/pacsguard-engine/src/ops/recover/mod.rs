@@ -839,6 +839,7 @@ impl Session {
         self.announce(Action::Accept, baseline.generation, changed_roots.clone())?;
         self.store
             .save(baseline, &changed_roots, &self.key, Some(&acceptance))?;
+        self.keep_generation(baseline)?;
         let detail = format!(
             "{} restored file(s) taken into baseline generation {} (new inode and ctime)",
             refreshed.len(),
