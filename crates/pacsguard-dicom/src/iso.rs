@@ -36,6 +36,10 @@ pub const MAX_ISO_DEPTH: usize = 32;
 /// The largest directory extent read (one directory's records). 64 KiB holds ~1,500
 /// entries; real directories of DICOM media hold a few hundred.
 pub const MAX_DIRECTORY_BYTES: u64 = 8 * 1024 * 1024;
+/// Directory bytes read from one image in all. Without it, a forged image of a few
+/// hundred MB whose directory records point at overlapping 8 MiB extents would make the
+/// reader go through terabytes; a real DVD's directories are a few MB.
+pub const MAX_TOTAL_DIRECTORY_BYTES: u64 = 256 * 1024 * 1024;
 
 /// The image: its size and random access to its bytes.
 pub trait Source {
@@ -135,6 +139,7 @@ pub fn list<S: Source + ?Sized>(source: &S) -> Result<Listing, IsoError> {
     let mut queue = VecDeque::from([(String::new(), volume.root.extent, volume.root.size, 0)]);
     let mut seen = HashSet::new();
     let mut entries = 0usize;
+    let mut directory_bytes = 0u64;
     while let Some((path, extent, size, depth)) = queue.pop_front() {
         let shown = if path.is_empty() { "/" } else { &path };
         if !seen.insert(extent) {
@@ -159,6 +164,14 @@ pub fn list<S: Source + ?Sized>(source: &S) -> Result<Listing, IsoError> {
             ));
             continue;
         }
+        if directory_bytes.saturating_add(size) > MAX_TOTAL_DIRECTORY_BYTES {
+            listing.problems.push(problem(
+                shown,
+                format!("the image's directories hold more than {MAX_TOTAL_DIRECTORY_BYTES} bytes: the listing stopped here"),
+            ));
+            return Ok(listing);
+        }
+        directory_bytes += size;
         if start.saturating_add(size) > source.size() {
             listing.problems.push(problem(
                 shown,
@@ -593,6 +606,38 @@ mod tests {
             listing.problems[0].reason.contains("over the"),
             "{:?}",
             listing.problems
+        );
+    }
+
+    #[test]
+    fn directory_bytes_past_the_total_limit_stop_the_listing() {
+        // Subdirectories that all point at one 8 MiB extent (distinct LBAs, overlapping
+        // data in a real attack; here each its own LBA into the same zeroed area).
+        let per = MAX_DIRECTORY_BYTES;
+        let fits = (MAX_TOTAL_DIRECTORY_BYTES / per) as usize; // root's 2 KiB aside
+        let listed = |subdirectories: usize| {
+            let mut records = Vec::new();
+            for i in 0..subdirectories {
+                records.extend(record(
+                    19 + i as u32,
+                    per as u32,
+                    true,
+                    format!("D{i}").as_bytes(),
+                ));
+            }
+            let extra = (per / SECTOR) as usize + subdirectories + 1;
+            let image = raw_image(&records, SECTOR as u32, extra);
+            list(image.as_slice()).expect("list")
+        };
+        let at = listed(fits - 1);
+        assert_eq!(at.directories, fits);
+        assert!(at.problems.is_empty(), "{:?}", at.problems.first());
+        let over = listed(fits);
+        assert_eq!(over.directories, fits);
+        assert!(
+            over.problems[0].reason.contains("listing stopped"),
+            "{:?}",
+            over.problems
         );
     }
 

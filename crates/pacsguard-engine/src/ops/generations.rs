@@ -8,7 +8,6 @@
 
 use std::path::PathBuf;
 
-use pacsguard_events::{Action, Event, Outcome};
 use pacsguard_profile::Baseline;
 use serde::Serialize;
 
@@ -53,47 +52,24 @@ impl Session {
         self.generations_dir().join(format!("{generation:020}.pgx"))
     }
 
-    /// Keeps `baseline`, just signed into the store. Keeping it is a convenience for
-    /// `diff`: a failure is recorded on the trail, never undoes the signed baseline.
-    pub(super) fn keep_generation(&mut self, baseline: &Baseline) -> Result<(), EngineError> {
+    /// Keeps `baseline`, just signed into the store, and says how it went, for the
+    /// signing's own record on the trail. Keeping it is a convenience for `diff`: a
+    /// failure is said there, and never undoes the signed baseline.
+    pub(super) fn keep_generation(&self, baseline: &Baseline) -> String {
         let kept = within_limit(baseline.entry_count())
             .and_then(|()| self.write_generation(baseline).map_err(|e| e.to_string()));
-        let (outcome, detail) = match kept {
-            Ok(pruned) => (
-                Outcome::Success,
-                format!(
-                    "baseline generation {} kept for diff{}",
-                    baseline.generation,
-                    if pruned.is_empty() {
-                        String::new()
-                    } else {
-                        format!(
-                            "; generation(s) {} removed (the newest {MAX_KEPT_GENERATIONS} are kept)",
-                            pruned
-                                .iter()
-                                .map(u64::to_string)
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )
-                    }
-                ),
+        match kept {
+            Ok(pruned) if pruned.is_empty() => "kept for diff".to_owned(),
+            Ok(pruned) => format!(
+                "kept for diff (generation(s) {} removed: the newest {MAX_KEPT_GENERATIONS} are kept)",
+                pruned
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
-            Err(why) => (
-                Outcome::Failure,
-                format!(
-                    "baseline generation {} not kept for diff: {why}",
-                    baseline.generation
-                ),
-            ),
-        };
-        // No generation attached: the trail follows generations by the records of the
-        // signing itself; this one only says where a copy was kept.
-        self.finish(Event::new(
-            self.actor.clone(),
-            Action::Profile,
-            outcome,
-            detail,
-        ))
+            Err(why) => format!("not kept for diff: {why}"),
+        }
     }
 
     /// Writes the generation; returns the generations removed to stay within the limit.

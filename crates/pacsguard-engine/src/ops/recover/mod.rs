@@ -839,9 +839,9 @@ impl Session {
         self.announce(Action::Accept, baseline.generation, changed_roots.clone())?;
         self.store
             .save(baseline, &changed_roots, &self.key, Some(&acceptance))?;
-        self.keep_generation(baseline)?;
+        let kept = self.keep_generation(baseline);
         let detail = format!(
-            "{} restored file(s) taken into baseline generation {} (new inode and ctime)",
+            "{} restored file(s) taken into baseline generation {} (new inode and ctime); {kept}",
             refreshed.len(),
             baseline.generation
         );
