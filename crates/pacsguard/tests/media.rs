@@ -123,7 +123,7 @@ fn assert_gate_held(env: &Env, report: &Value, dest: &Path, upper_case: bool) {
         if upper_case {
             n.to_uppercase()
         } else {
-            n.to_owned()
+            n.to_lowercase()
         }
     };
     let copied = strings(report, "copied", "path");
@@ -196,7 +196,8 @@ fn assert_gate_held(env: &Env, report: &Value, dest: &Path, upper_case: bool) {
     assert_eq!(viewer["what"], "pe");
     for finding in report["findings"].as_array().expect("findings") {
         let path = finding["path"].as_str().expect("path");
-        if path.ends_with("VIEWER.EXE") || path.to_uppercase().ends_with("AUTORUN.INF") {
+        let upper = path.to_uppercase();
+        if upper.ends_with("VIEWER.EXE") || upper.ends_with("AUTORUN.INF") {
             assert_eq!(finding["severity"], "info", "{finding:#}");
         }
     }
@@ -462,4 +463,28 @@ fn a_viewer_on_a_known_bad_list_is_an_alert_though_expected() {
     assert!(viewer_alert, "{report:#}");
     assert!(!dest.join("VIEWER.EXE").exists());
     assert_eq!(strings(&report, "copied", "path").len(), 7);
+}
+
+#[test]
+fn a_mounted_iso_9660_with_lower_case_names_is_matched_without_case() {
+    // Linux mounts a plain ISO 9660 volume with its names in lower case (`map=normal`),
+    // while the DICOMDIR's Referenced File IDs stay upper case.
+    let env = Env::new();
+    let root = env.dir.path().canonicalize().expect("canonical");
+    let stage = stage(&root);
+    let mounted = root.join("mounted");
+    fs::create_dir_all(mounted.join("dicom")).expect("mkdir");
+    for file in pacsguard_testkit::files_under(&stage) {
+        let rel = file
+            .strip_prefix(&stage)
+            .expect("rel")
+            .to_string_lossy()
+            .to_lowercase();
+        fs::copy(&file, mounted.join(rel)).expect("copy");
+    }
+    let dest = root.join("dest");
+    fs::create_dir(&dest).expect("mkdir");
+    let (code, report) = import(&env, &mounted, &dest);
+    assert_eq!(code, 1, "{report:#}");
+    assert_gate_held(&env, &report, &dest, false);
 }
