@@ -51,3 +51,25 @@ cargo +nightly fuzz run -a webauthn corpus/webauthn -- \
   -rss_limit_mb=2048 \
   -timeout=10 \
   -print_final_stats=1
+
+# The media gate's readers (ISO 9660 and DICOMDIR): the DICOM seeds (the wheels'
+# DICOMDIRs among them) and small ISO images mastered by genisoimage and xorriso, which
+# need more than 64 KiB (the volume descriptors start at 32 KiB).
+mkdir -p corpus/media
+cp -n corpus/inspect/* corpus/media/ 2>/dev/null || true
+staging="$(mktemp -d)"
+trap 'rm -rf "$staging"' EXIT
+mkdir -p "$staging/DICOM"
+dicomdir="$(find "$(cd "$fuzz/.." && pwd)/.testdata/wheels/pydicom" -name DICOMDIR | head -n 1)"
+cp "$dicomdir" "$staging/DICOMDIR"
+printf '[autorun]\r\nopen=VIEWER.EXE\r\n' >"$staging/AUTORUN.INF"
+printf 'DICM' >"$staging/DICOM/IM000001"
+genisoimage -quiet -o corpus/media/seed-genisoimage.iso "$staging"
+xorriso -as mkisofs -quiet -J -R -o corpus/media/seed-xorriso-joliet.iso "$staging" 2>/dev/null
+cargo +nightly fuzz run -a media corpus/media -- \
+  -dict="$fuzz/inspect.dict" \
+  -max_total_time="$seconds" \
+  -max_len=1048576 \
+  -rss_limit_mb=2048 \
+  -timeout=10 \
+  -print_final_stats=1

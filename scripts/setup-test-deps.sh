@@ -44,6 +44,10 @@ declare -A needed=(
   [ed]=ed
   [vim]=vim
   [gcab]=gcab
+  # issue 17: patient CDs for `media import`, mastered the way a burning station does
+  # (dcmmkdir writes the DICOMDIR; xorriso and genisoimage write the ISO 9660 image)
+  [xorriso]=xorriso
+  [genisoimage]=genisoimage
 )
 
 # packages that provide no command of their own

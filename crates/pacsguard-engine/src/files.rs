@@ -177,6 +177,70 @@ impl OutDir {
         })
     }
 
+    /// Puts `bytes` into the directory as the new file `name`, complete or not at all and
+    /// never over anything: the data go to an unnamed `O_TMPFILE` first (invisible to a
+    /// PACS watching the directory), are synced, and only then linked in under `name`
+    /// (`linkat` fails if anything stands there). Where the file system has no
+    /// `O_TMPFILE`, a hidden temporary name is renamed with `RENAME_NOREPLACE` instead.
+    pub(crate) fn publish(&self, name: &str, bytes: &[u8], mode: u32) -> Result<(), EngineError> {
+        use std::io::Write as _;
+        use std::os::fd::AsRawFd as _;
+        if name.contains('/') || name.starts_with('.') || name.is_empty() {
+            return Err(self.error(format!("{name:?} is not a file name")));
+        }
+        let path = self.path.join(name);
+        let exists = |e: rustix::io::Errno| {
+            if e == rustix::io::Errno::EXIST {
+                EngineError::io(&path, "already exists; nothing was overwritten")
+            } else {
+                EngineError::io(&path, io::Error::from(e))
+            }
+        };
+        let flags = OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC;
+        match rustix::fs::openat(&self.fd, ".", flags, Mode::from_raw_mode(mode)) {
+            Ok(fd) => {
+                let mut file = File::from(fd);
+                file.write_all(bytes)
+                    .and_then(|()| file.sync_all())
+                    .map_err(|e| EngineError::io(&path, e))?;
+                let proc = format!("/proc/self/fd/{}", file.as_raw_fd());
+                rustix::fs::linkat(
+                    rustix::fs::CWD,
+                    proc.as_str(),
+                    &self.fd,
+                    name,
+                    AtFlags::SYMLINK_FOLLOW,
+                )
+                .map_err(exists)?;
+            }
+            Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::ISDIR) => {
+                let mut nonce = [0u8; 8];
+                getrandom::fill(&mut nonce).map_err(|e| EngineError::io(&path, e))?;
+                let hidden = format!(".{name}.{}.pacsguard-tmp", hex::encode(nonce));
+                let mut file = self.create(&hidden, mode)?;
+                let written = file.write_all(bytes).and_then(|()| file.sync_all());
+                let renamed = written
+                    .map_err(|e| EngineError::io(&path, e))
+                    .and_then(|()| {
+                        rustix::fs::renameat_with(
+                            &self.fd,
+                            hidden.as_str(),
+                            &self.fd,
+                            name,
+                            rustix::fs::RenameFlags::NOREPLACE,
+                        )
+                        .map_err(exists)
+                    });
+                if renamed.is_err() {
+                    let _ = rustix::fs::unlinkat(&self.fd, hidden.as_str(), AtFlags::empty());
+                }
+                renamed?;
+            }
+            Err(e) => return Err(EngineError::io(&path, io::Error::from(e))),
+        }
+        self.sync()
+    }
+
     /// Makes the directory's new entries durable.
     pub(crate) fn sync(&self) -> Result<(), EngineError> {
         rustix::fs::fsync(&self.fd).map_err(|e| self.error(io::Error::from(e)))

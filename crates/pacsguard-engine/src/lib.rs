@@ -45,5 +45,10 @@ pub use ops::{
     Session, Side, Source, Status, Unrestorable, WatchOutput, WatchReport, WatchRequest,
     WitnessInitReport,
 };
+pub use ops::{
+    Copied, Expected, MAX_MANIFEST_BYTES, MAX_MEDIA_FILE_BYTES, MAX_UID_NAME_LEN, MediaReport,
+    MediaRequest, Refused, VerifiedManifest, read_trusted_key, verify_manifest,
+};
+pub use ops::{KeptGeneration, MAX_KEPT_GENERATION_ENTRIES, MAX_KEPT_GENERATIONS};
 pub use progress::{NoProgress, Progress};
 pub use vault::{QuarantineRecord, RecordedFinding, Vault};

@@ -57,11 +57,15 @@ pub enum Action {
     /// Files of a guarded tree were found in backups (`recover`) or restored from them
     /// (`recover --apply`, one record per file restored), or the backups' readiness measured.
     Recover,
+    /// A medium (CD, DVD, USB, ISO image) was screened by `media import` and its clean
+    /// referenced instances copied into an import folder (one record per copy, one for
+    /// the import with its signed manifest).
+    MediaImport,
 }
 
 impl Action {
     /// Every action, in the order above: the vocabulary of `audit show --action`.
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 16] = [
         Action::Init,
         Action::Profile,
         Action::Check,
@@ -77,6 +81,7 @@ impl Action {
         Action::Logout,
         Action::Account,
         Action::Recover,
+        Action::MediaImport,
     ];
 
     /// The stable kebab-case name written into records.
@@ -97,6 +102,7 @@ impl Action {
             Action::Logout => "logout",
             Action::Account => "account",
             Action::Recover => "recover",
+            Action::MediaImport => "media-import",
         }
     }
 }

@@ -145,6 +145,26 @@ finding_kinds! {
     /// stayed, while the stored one is not zero): two authenticators hold the same key,
     /// a cloned one among them. The sign-in or step-up was refused.
     PasskeyCloneSuspected => "passkey-clone-suspected",
+    /// `media import`: a DICOMDIR record references something that cannot be a DICOM
+    /// instance of the medium (an absolute path or `..`, a name PS3.10 does not allow, a
+    /// file that is not DICOM, an executable): an alert, and nothing it names is copied.
+    MediaReferenceUnsafe => "media-reference-unsafe",
+    /// `media import`: a file the DICOMDIR references is not on the medium (or could not
+    /// be read): not copied.
+    MediaReferenceMissing => "media-reference-missing",
+    /// `media import`: a referenced file's own SOP Instance UID differs from the one its
+    /// DICOMDIR record states, or it has none a file can be named after: not copied.
+    MediaReferenceMismatch => "media-reference-mismatch",
+    /// `media import`: a DICOM file on the medium that the DICOMDIR does not reference:
+    /// screened, not copied (only referenced instances are imported).
+    MediaUnreferenced => "media-unreferenced",
+    /// `media import`: content a patient medium is expected to carry besides its images
+    /// (a viewer program, `autorun.inf`, a README): screened, recorded with its digest,
+    /// never copied and never run. Info, not an alarm, unless it is on a known-bad list.
+    MediaExpectedContent => "media-expected-content",
+    /// `media import`: the destination already holds a file of that name (the instance
+    /// was imported before, or another file stands there): nothing was overwritten.
+    MediaDestinationExists => "media-destination-exists",
 }
 
 impl fmt::Display for FindingKind {

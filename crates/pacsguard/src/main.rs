@@ -16,8 +16,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 use pacsguard_engine::{
-    AcceptRequest, CheckRequest, EngineError, Home, ProfileRef, ProfileRequest, RecoverRequest,
-    ScanRequest, Session, ShowFilter, Vault, WatchRequest, default_home,
+    AcceptRequest, CheckRequest, EngineError, Home, MediaRequest, ProfileRef, ProfileRequest,
+    RecoverRequest, ScanRequest, Session, ShowFilter, Vault, WatchRequest, default_home,
 };
 use pacsguard_profile::{HashAlgorithm, Policy};
 
@@ -43,6 +43,11 @@ enum ProfileCommand {
     Export {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the signed generations kept in the home for `diff GEN GEN` (the newest 16).
+    Generations {
         #[arg(long)]
         json: bool,
     },
@@ -160,13 +165,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// What changed between two profiles: `current` (the home's signed profile) or a file
-    /// written by `profile export`. Added, removed, moved and changed entries (content,
+    /// What changed between two profiles: `current` (the home's signed profile), a
+    /// generation kept in the home (a number, see `profile generations`), or a file
+    /// written by `profile export` (`./3` for a file named like a number). Added, removed, moved and changed entries (content,
     /// mode, owner, capabilities and other extended attributes), grouped by directory.
     Diff {
-        /// `current` or an export file.
+        /// `current`, a kept generation number, or an export file.
         a: String,
-        /// `current` or an export file.
+        /// `current`, a kept generation number, or an export file.
         b: String,
         #[arg(long)]
         json: bool,
@@ -190,6 +196,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The media gate: screen a patient CD/DVD/USB (a mounted directory or an ISO image
+    /// file) with a DICOMDIR and copy only the clean instances it references.
+    Media {
+        #[command(subcommand)]
+        command: MediaCommand,
+    },
     /// List, show or export the copies in the quarantine vault.
     Quarantine {
         #[command(subcommand)]
@@ -205,6 +217,40 @@ enum Command {
     Maintenance {
         #[command(subcommand)]
         command: maintenance::MaintenanceCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum MediaCommand {
+    /// Validate the DICOMDIR of SRC, screen every file on it, copy the referenced DICOM
+    /// instances that are clean into DEST (named SOPInstanceUID.dcm, never over an
+    /// existing file) and write a signed manifest. Nothing on the medium is written or run.
+    Import {
+        /// The medium: a mounted directory or an ISO 9660 image file (read, never mounted).
+        source: PathBuf,
+        /// The import folder (a PACS's watched folder): only complete files appear in it.
+        dest: PathBuf,
+        /// Where to write the signed manifest (a new file; default: HOME/media/).
+        #[arg(long, value_name = "FILE")]
+        manifest: Option<PathBuf>,
+        /// A directory of .yar/.yara files applied besides the built-in rules.
+        #[arg(long, value_name = "DIR")]
+        rules: Option<PathBuf>,
+        /// Known-bad SHA-256 values (one per line, or a CSV with a sha256_hash column): a
+        /// match is an alert, on the viewer too.
+        #[arg(long, value_name = "FILE")]
+        hashlist: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify a media manifest's signature (with the home's key, or --trust KEY) and show it.
+    Verify {
+        manifest: PathBuf,
+        /// The public key (a signing.pub file) the manifest must be signed by.
+        #[arg(long, value_name = "KEY")]
+        trust: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -404,6 +450,10 @@ impl Command {
                 action: Some(ProfileCommand::Export { json, .. }),
                 ..
             }
+            | Command::Profile {
+                action: Some(ProfileCommand::Generations { json }),
+                ..
+            }
             | Command::Check { json, .. }
             | Command::Watch { json, .. }
             | Command::Serve { json, .. }
@@ -412,6 +462,9 @@ impl Command {
             | Command::Sanitize { json, .. }
             | Command::Diff { json, .. }
             | Command::Recover { json, .. } => *json,
+            Command::Media { command } => match command {
+                MediaCommand::Import { json, .. } | MediaCommand::Verify { json, .. } => *json,
+            },
             Command::Quarantine { command } => match command {
                 QuarantineCommand::List { json } | QuarantineCommand::Show { json, .. } => *json,
                 QuarantineCommand::Export { .. } => false,
@@ -448,10 +501,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
             output::export(&report, json)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Profile {
+            action: Some(ProfileCommand::Generations { json }),
+            ..
+        } => {
+            let kept = Session::open(home)?.generations()?;
+            output::generations(&kept, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Diff { a, b, json } => {
             let side = |s: String| {
                 if s == "current" {
                     ProfileRef::Current
+                } else if let Ok(generation) = s.parse::<u64>() {
+                    ProfileRef::Generation(generation)
                 } else {
                     ProfileRef::Export(PathBuf::from(s))
                 }
@@ -628,8 +691,45 @@ fn run(cli: Cli) -> Result<ExitCode> {
             output::recover(&report, json)?;
             Ok(ExitCode::from(u8::from(report.needs_attention())))
         }
+        Command::Media { command } => media(home, command),
         Command::Quarantine { command } => quarantine(&home, command),
         Command::Audit { command } => audit(&home, command),
+    }
+}
+
+fn media(home: Home, command: MediaCommand) -> Result<ExitCode> {
+    match command {
+        MediaCommand::Import {
+            source,
+            dest,
+            manifest,
+            rules,
+            hashlist,
+            json,
+        } => {
+            let request = MediaRequest {
+                source,
+                destination: dest,
+                manifest,
+                rules,
+                hashlist,
+            };
+            let report = Session::open(home)?.media_import(&request)?;
+            output::media_import(&report, json)?;
+            Ok(ExitCode::from(u8::from(report.needs_attention())))
+        }
+        MediaCommand::Verify {
+            manifest,
+            trust,
+            json,
+        } => {
+            let key = pacsguard_engine::read_trusted_key(
+                &trust.unwrap_or_else(|| home.public_key_path()),
+            )?;
+            let verified = pacsguard_engine::verify_manifest(&manifest, &key)?;
+            output::media_verify(&verified, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -8,8 +8,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 use pacsguard_engine::{
     AcceptReport, AuditVerifyReport, CheckReport, DiffReport, ExportReport, InitReport,
-    ProfileReport, QuarantineRecord, Readiness, RecoverReport, ReinitReport, RootSummary,
-    SanitizeReport, ScanReport, WatchOutput, WatchReport, WitnessInitReport,
+    KeptGeneration, MediaReport, ProfileReport, QuarantineRecord, Readiness, RecoverReport,
+    ReinitReport, RootSummary, SanitizeReport, ScanReport, VerifiedManifest, WatchOutput,
+    WatchReport, WitnessInitReport,
 };
 use pacsguard_events::{Finding, SeverityCounts, escape_bytes, escape_path};
 use serde::Serialize;
@@ -391,6 +392,110 @@ pub fn scan_text(report: &ScanReport, as_json: bool) -> Result<String> {
         report.hashlist_entries
     );
     Ok(text)
+}
+
+pub fn media_import(report: &MediaReport, as_json: bool) -> Result<()> {
+    if as_json {
+        return json("media-import", report);
+    }
+    let mut text = findings_text(&report.findings);
+    for copy in &report.copied {
+        let _ = writeln!(
+            text,
+            "copied   {} -> {} (SHA-256 {})",
+            escape_bytes(copy.path.as_bytes()),
+            copy.file,
+            copy.sha256
+        );
+    }
+    for refused in &report.refused {
+        let _ = writeln!(
+            text,
+            "REFUSED  {} ({})",
+            escape_bytes(refused.path.as_bytes()),
+            refused.kinds.join(", ")
+        );
+    }
+    for expected in &report.expected {
+        let _ = writeln!(
+            text,
+            "expected {} ({}, {} bytes): left on the medium, never run",
+            escape_bytes(expected.path.as_bytes()),
+            expected.what,
+            expected.size
+        );
+    }
+    let c = &report.counts;
+    let verdict = if c.alert > 0 {
+        "MALICIOUS CONTENT FOUND"
+    } else if report.needs_attention() {
+        "needs review"
+    } else {
+        "clean"
+    };
+    let _ = writeln!(
+        text,
+        "{verdict}: {} of {} referenced instances copied into {}, {} refused, {} expected files left on the medium ({} files, {} screened); {} alert, {} warning, {} info\nsigned manifest: {}",
+        report.copied.len(),
+        report.referenced,
+        escape_path(&report.destination),
+        report.refused.len(),
+        report.expected.len(),
+        report.files,
+        human_bytes(report.bytes),
+        c.alert,
+        c.warning,
+        c.info,
+        escape_path(&report.manifest)
+    );
+    write_stdout(&text)
+}
+
+pub fn generations(kept: &[KeptGeneration], as_json: bool) -> Result<()> {
+    if as_json {
+        return json(
+            "profile-generations",
+            &serde_json::json!({ "generations": kept }),
+        );
+    }
+    let mut text = String::new();
+    for g in kept {
+        let _ = writeln!(
+            text,
+            "generation {:>6}  created {}  {} entries in {} root(s)",
+            g.generation,
+            humantime::format_rfc3339_seconds(
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(g.created.max(0) as u64)
+            ),
+            g.entries,
+            g.roots
+        );
+    }
+    if kept.is_empty() {
+        text.push_str("no generation kept yet (each profile or accept keeps one)\n");
+    }
+    write_stdout(&text)
+}
+
+pub fn media_verify(verified: &VerifiedManifest, as_json: bool) -> Result<()> {
+    if as_json {
+        return json("media-verify", verified);
+    }
+    let body = &verified.body;
+    let count = |field: &str| body[field].as_array().map_or(0, Vec::len);
+    write_stdout(&format!(
+        "manifest verified, signed by {}: {} copied, {} refused, {} expected, from {} into {}{}\n",
+        verified.signer_fingerprint,
+        count("copied"),
+        count("refused"),
+        count("expected"),
+        body["source"].as_str().unwrap_or("?"),
+        body["destination"].as_str().unwrap_or("?"),
+        body["incomplete"]
+            .as_str()
+            .map(|e| format!(" (INCOMPLETE: {e})"))
+            .unwrap_or_default()
+    ))
 }
 
 pub fn sanitize(report: &SanitizeReport, as_json: bool) -> Result<()> {

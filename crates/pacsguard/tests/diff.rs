@@ -258,3 +258,91 @@ fn check_against_a_vendor_export_verifies_origin_with_the_trusted_key() {
     let out = env.run(&["check", "--against", release]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A profile of the tree again: exit 1 when it took changes in.
+fn reprofile(env: &Env) {
+    let out = env.run(&["profile", env.tree_str()]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+}
+
+/// The generations the home keeps, as `profile generations --json` lists them.
+fn kept(env: &Env) -> Vec<u64> {
+    let out = env.run(&["profile", "generations", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let listed: Value = serde_json::from_slice(&out.stdout).expect("json");
+    listed["generations"]
+        .as_array()
+        .expect("generations")
+        .iter()
+        .map(|g| g["generation"].as_u64().expect("number"))
+        .collect()
+}
+
+#[test]
+fn two_stored_generations_are_compared_without_an_export() {
+    let env = Env::new();
+    env.profile(&[]);
+    fs::write(env.path("readme.txt"), b"patched text\n").expect("write");
+    fs::write(env.path("study/series/3.dcm"), b"DICM image three").expect("write");
+    reprofile(&env);
+    fs::set_permissions(env.path("readme.txt"), fs::Permissions::from_mode(0o4755)).expect("chmod");
+    let out = env.run(&["accept", "--all", "--reason", "reviewed patch"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(kept(&env), [1, 2, 3]);
+
+    // 1 → 2: what the second profile took in, and nothing of the later acceptance.
+    let (code, report) = diff(&env, "1", "2");
+    assert_eq!(code, 1, "{report:#}");
+    let mut found = changes(&env, &report);
+    found.sort();
+    assert_eq!(
+        found
+            .iter()
+            .map(|(k, p, _)| (k.as_str(), p.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("added", "study/series/3.dcm"),
+            ("content-changed", "readme.txt")
+        ],
+        "{report:#}"
+    );
+    assert_eq!(report["a"]["generation"], 1);
+    // 2 → 3 is the acceptance: the mode only; 3 and `current` are the same.
+    let (_, report) = diff(&env, "2", "3");
+    let found = changes(&env, &report);
+    assert_eq!(found.len(), 1, "{report:#}");
+    assert!(found[0].2.contains(&"mode".to_owned()), "{found:?}");
+    let (code, _) = diff(&env, "3", "current");
+    assert_eq!(code, 0);
+
+    // A kept generation edited in the home is refused, and one never kept is named.
+    let file = env.home.join("generations").join(format!("{:020}.pgx", 1));
+    let mut bytes = fs::read(&file).expect("kept file");
+    let last = bytes.len() - 70;
+    bytes[last] ^= 1;
+    fs::write(&file, bytes).expect("edit");
+    let out = env.run(&["diff", "1", "2"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("does not verify"), "{}", stderr(&out));
+    let out = env.run(&["diff", "9", "2"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("not kept (kept: 1, 2, 3)"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn the_newest_max_kept_generations_are_kept() {
+    let env = Env::new();
+    let limit = pacsguard_engine::MAX_KEPT_GENERATIONS as u64;
+    for i in 0..=limit {
+        fs::write(env.path("readme.txt"), format!("version {i}\n")).expect("write");
+        reprofile(&env);
+    }
+    // limit + 1 profiles: generations 1..=limit+1, the oldest removed.
+    assert_eq!(kept(&env), (2..=limit + 1).collect::<Vec<_>>());
+    let (code, report) = diff(&env, "2", &(limit + 1).to_string());
+    assert_eq!(code, 1, "{report:#}");
+}

@@ -639,3 +639,199 @@ fn a_digest_cache_over_max_cache_bytes_is_reported_and_replaced() {
     let out = env.run(&["recover", "--readiness", "--json", "--from", from]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
+
+/// A backup copy that goes bad between the search and the restore: a fanotify permission
+/// listener (the kernel holds every open of the file until it answers) lets `recover`'s
+/// first open of the copy (the search, which hashes it) through untouched and, at the
+/// second (the restore), overwrites the copy with other bytes of the same size through
+/// a descriptor it opened beforehand, then lets the open through: a failing disk or a
+/// backup rewritten in between, at an exact moment. Returns the opens it saw.
+fn spoil_at_second_open(copy: &Path) -> std::thread::JoinHandle<usize> {
+    use nix::sys::fanotify::{
+        EventFFlags, Fanotify, FanotifyResponse, InitFlags, MarkFlags, MaskFlags, Response,
+    };
+    use std::os::unix::fs::FileExt as _;
+    let writer = fs::OpenOptions::new()
+        .write(true)
+        .open(copy)
+        .expect("open the copy for writing before the mark");
+    let size = writer.metadata().expect("stat").len() as usize;
+    let group = Fanotify::init(
+        InitFlags::FAN_CLASS_CONTENT | InitFlags::FAN_CLOEXEC | InitFlags::FAN_NONBLOCK,
+        EventFFlags::O_RDONLY | EventFFlags::O_LARGEFILE,
+    )
+    .expect("fanotify (root, CONFIG_FANOTIFY_ACCESS_PERMISSIONS)");
+    let root = fs::File::open("/").expect("root dir");
+    group
+        .mark(
+            MarkFlags::FAN_MARK_ADD,
+            MaskFlags::FAN_OPEN_PERM,
+            &root,
+            Some(copy),
+        )
+        .expect("mark the copy");
+    std::thread::spawn(move || {
+        let mut opens = 0;
+        // Bounded: a run that never opens the copy twice fails the test, never hangs it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while opens < 2 && std::time::Instant::now() < deadline {
+            let events = match group.read_events() {
+                Ok(events) => events,
+                Err(nix::errno::Errno::EAGAIN) => {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    continue;
+                }
+                Err(e) => panic!("fanotify read: {e}"),
+            };
+            for event in events {
+                opens += 1;
+                if opens == 2 {
+                    writer
+                        .write_all_at(&vec![0x5A; size], 0)
+                        .expect("spoil the copy");
+                    writer.sync_all().expect("sync");
+                }
+                if let Some(fd) = event.fd() {
+                    group
+                        .write_response(FanotifyResponse::new(fd, Response::FAN_ALLOW))
+                        .expect("allow");
+                }
+            }
+        }
+        opens
+    })
+}
+
+#[test]
+fn a_copy_that_fails_while_restored_falls_back_to_the_next_backup() {
+    if !common::is_root() {
+        eprintln!("skipped: fanotify permission events need root");
+        return;
+    }
+    let env = Env::new();
+    let files = pacs_tree(&env.tree, 3);
+    env.profile(&[]);
+    let before = state(&files);
+    let base = env.dir.path().canonicalize().expect("canonical");
+    let first = base.join("backup-1");
+    let second = base.join("backup-2");
+    run_ok(
+        "cp",
+        &["-a", env.tree_str(), first.to_str().expect("utf-8")],
+    );
+    run_ok(
+        "rsync",
+        &[
+            "-a",
+            &format!("{}/", env.tree_str()),
+            second.to_str().expect("utf-8"),
+        ],
+    );
+    let victim = &files[0];
+    fs::write(victim, encrypted(&fs::read(victim).expect("read"), 7)).expect("encrypt");
+    let rel = victim.strip_prefix(&env.tree).expect("in the tree");
+    let spoiled = first.join(rel);
+    let listener = spoil_at_second_open(&spoiled);
+    let out = env.run(&[
+        "recover",
+        "--apply",
+        "--json",
+        "--from",
+        first.to_str().expect("utf-8"),
+        "--from",
+        second.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(listener.join().expect("listener"), 2);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let report = json(&out);
+    let file = &report["files"][0];
+    assert_eq!(file["status"], "restored", "{report:#}");
+    let used = file["source"]["path"].as_str().expect("a directory copy");
+    assert_eq!(
+        used,
+        second.join(rel).to_str().expect("utf-8"),
+        "{report:#}"
+    );
+    let detail = file["detail"].as_str().expect("why the second copy");
+    assert!(
+        detail.contains("copy 2 of 2") && detail.contains("backup-1"),
+        "{detail}"
+    );
+    assert_eq!(state(&files), before);
+    assert!(temporaries(&env.tree).is_empty());
+    let (code, findings, _) = env.check(&[]);
+    assert_eq!(code, 0, "{findings:?}");
+}
+
+#[test]
+fn a_hard_linked_pair_comes_back_as_one_inode() {
+    use std::os::unix::fs::MetadataExt as _;
+    let env = Env::new();
+    let files = pacs_tree(&env.tree, 4);
+    // Two pairs of names for one inode each (a PACS deduplicating identical instances).
+    let pair = |file: &Path, name: &str| {
+        let other = file.with_file_name(name);
+        fs::hard_link(file, &other).expect("ln");
+        other
+    };
+    let in_place = (files[0].clone(), pair(&files[0], "same-as-first.dcm"));
+    let replaced = (files[1].clone(), pair(&files[1], "same-as-second.dcm"));
+    env.profile(&[]);
+    let profiled_ino = fs::metadata(&replaced.0).expect("stat").ino();
+    let base = env.dir.path().canonicalize().expect("canonical");
+    let backup = base.join("backup");
+    run_ok(
+        "cp",
+        &["-a", env.tree_str(), backup.to_str().expect("utf-8")],
+    );
+
+    // One inode encrypted in place (both names damaged); in the other pair, one name
+    // replaced by an encrypted file of its own (the other name intact).
+    let bytes = fs::read(&in_place.0).expect("read");
+    fs::write(&in_place.0, encrypted(&bytes, 3)).expect("encrypt in place");
+    let bytes = fs::read(&replaced.1).expect("read");
+    fs::remove_file(&replaced.1).expect("rm");
+    fs::write(&replaced.1, encrypted(&bytes, 4)).expect("encrypted copy");
+
+    let out = env.run(&[
+        "recover",
+        "--apply",
+        "--json",
+        "--from",
+        backup.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let meta = |p: &Path| fs::metadata(p).expect("stat");
+    for (a, b) in [&in_place, &replaced] {
+        assert_eq!(
+            meta(a).ino(),
+            meta(b).ino(),
+            "{} and {} split",
+            a.display(),
+            b.display()
+        );
+        assert_eq!(meta(a).nlink(), 2);
+        assert_eq!(fs::read(a).expect("read"), fs::read(b).expect("read"));
+    }
+    // The intact name's inode, the profile's own, is the one both names hold again.
+    assert_eq!(meta(&replaced.1).ino(), profiled_ino);
+    assert_eq!(
+        fs::read(&in_place.1).expect("read"),
+        fs::read(backup.join(in_place.1.strip_prefix(&env.tree).expect("rel"))).expect("backup")
+    );
+    assert!(temporaries(&env.tree).is_empty());
+    let (code, findings, _) = env.check(&[]);
+    assert_eq!(code, 0, "{findings:?}");
+}

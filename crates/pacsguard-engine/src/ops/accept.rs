@@ -125,9 +125,10 @@ impl Session {
         self.announce(Action::Accept, baseline.generation, changed_roots.clone())?;
         self.store
             .save(&baseline, &changed_roots, &self.key, Some(&acceptance))?;
+        let kept = self.keep_generation(&baseline);
         self.emit_findings(Action::Accept, Some(reason), &accepted)?;
         let detail = format!(
-            "{} differences accepted into baseline generation {}",
+            "{} differences accepted into baseline generation {}; {kept}",
             accepted.len(),
             baseline.generation
         );

@@ -23,6 +23,8 @@ pub enum ProfileRef {
     Current,
     /// A file written by `profile export`.
     Export(PathBuf),
+    /// A generation kept in the home (`profile generations`).
+    Generation(u64),
 }
 
 #[derive(Debug, Serialize)]
@@ -99,6 +101,16 @@ impl Session {
                     generation: info.generation,
                     created: info.created,
                     key_fingerprint: info.key_fingerprint,
+                };
+                Ok((baseline, side))
+            }
+            ProfileRef::Generation(generation) => {
+                let baseline = self.kept_generation(*generation)?;
+                let side = Side {
+                    source: format!("generation {generation}"),
+                    generation: baseline.generation,
+                    created: baseline.created,
+                    key_fingerprint: pacsguard_store::fingerprint(&self.key.verifying_key()),
                 };
                 Ok((baseline, side))
             }

@@ -77,7 +77,7 @@ impl Session {
     }
 }
 
-fn encode(baseline: &Baseline, key: &ed25519_dalek::SigningKey) -> Vec<u8> {
+pub(super) fn encode(baseline: &Baseline, key: &ed25519_dalek::SigningKey) -> Vec<u8> {
     use std::os::unix::ffi::OsStrExt as _;
     let mut out = MAGIC.to_vec();
     put_bytes(&mut out, key.verifying_key().as_bytes());

@@ -4,6 +4,8 @@ mod accept;
 mod check;
 mod diff;
 mod export;
+mod generations;
+mod media;
 mod profile;
 mod quarantine;
 mod recover;
@@ -34,7 +36,12 @@ use serde::Serialize;
 pub use accept::{AcceptReport, AcceptRequest};
 pub use check::{CheckReport, CheckRequest};
 pub use diff::{DiffCounts, DiffReport, DirectoryChanges, ProfileRef, Side};
-pub use export::{ExportReport, MAX_EXPORT_BYTES};
+pub use export::{ExportReport, MAX_EXPORT_BYTES, read_trusted_key};
+pub use generations::{KeptGeneration, MAX_KEPT_GENERATION_ENTRIES, MAX_KEPT_GENERATIONS};
+pub use media::{
+    Copied, Expected, MAX_MANIFEST_BYTES, MAX_MEDIA_FILE_BYTES, MAX_UID_NAME_LEN, MediaReport,
+    MediaRequest, Refused, VerifiedManifest, verify_manifest,
+};
 pub use profile::{ProfileReport, ProfileRequest};
 pub use recover::{
     BackupSummary, MAX_ARCHIVE_MEMBERS, MAX_CACHE_BYTES, MAX_JOURNAL_BYTES, Readiness,

@@ -88,6 +88,7 @@ impl Session {
         let changed: Vec<PathBuf> = specs.iter().map(|s| s.path.clone()).collect();
         self.announce(Action::Profile, baseline.generation, changed.clone())?;
         self.store.save(&baseline, &changed, &self.key, None)?;
+        let kept = self.keep_generation(&baseline);
 
         self.emit_findings(Action::Profile, None, &findings)?;
         let counts = SeverityCounts::of(&findings);
@@ -97,7 +98,7 @@ impl Session {
             Outcome::Success
         };
         let detail = format!(
-            "baseline generation {} signed: {} entries in {} roots",
+            "baseline generation {} signed: {} entries in {} roots; {kept}",
             baseline.generation,
             baseline.entry_count(),
             baseline.roots.len()

@@ -318,7 +318,7 @@ pub(super) fn screen_arrivals(screener: &Screener, paths: &[PathBuf]) -> Vec<Fin
 
 /// The built-in rules plus `--rules`, and `--hashlist`: errors here name the file and stop
 /// the run before anything is screened (exit 2).
-fn build_screener(request: &ScanRequest) -> Result<Screener, EngineError> {
+pub(super) fn build_screener(request: &ScanRequest) -> Result<Screener, EngineError> {
     let rules = if pacsguard_screen::YARA_AVAILABLE {
         let mut sources = vec![RuleSource::builtin()];
         if let Some(dir) = &request.rules {
@@ -593,20 +593,20 @@ fn screen_in_windows(
 }
 
 /// File bytes held by screening workers, shared by all of them ([`MAX_SCAN_MEMORY_BYTES`]).
-struct MemoryBudget {
+pub(super) struct MemoryBudget {
     total: u64,
     available: std::sync::Mutex<u64>,
     freed: std::sync::Condvar,
 }
 
 /// Bytes taken from a [`MemoryBudget`], given back when dropped.
-struct Lease<'a> {
+pub(super) struct Lease<'a> {
     budget: &'a MemoryBudget,
     bytes: u64,
 }
 
 impl MemoryBudget {
-    fn new(total: u64) -> MemoryBudget {
+    pub(super) fn new(total: u64) -> MemoryBudget {
         MemoryBudget {
             total,
             available: std::sync::Mutex::new(total),
@@ -615,7 +615,7 @@ impl MemoryBudget {
     }
 
     /// Waits until `bytes` (at most the whole budget) are free and takes them.
-    fn take(&self, bytes: u64) -> Lease<'_> {
+    pub(super) fn take(&self, bytes: u64) -> Lease<'_> {
         let bytes = bytes.min(self.total);
         let mut available = self
             .available

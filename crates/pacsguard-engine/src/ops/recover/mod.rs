@@ -261,15 +261,19 @@ impl Session {
         };
         let mut files = Vec::new();
         let mut counts = RecoverCounts::default();
-        // Per damaged file (same order as `damaged`): the copy to use.
-        let sources: Vec<Option<Source>> = damaged
+        // Per damaged file (same order as `damaged`): every copy with its digest, in the
+        // order of `--from`; the first is used, the next ones if it fails while copied.
+        let candidates: Vec<Vec<Source>> = damaged
             .iter()
             .map(|d| {
                 d.key(&baseline)
                     .and_then(|k| index.found.get(&k))
-                    .and_then(|copies| copies.first().cloned())
+                    .cloned()
+                    .unwrap_or_default()
             })
             .collect();
+        let mut sources: Vec<Option<Source>> =
+            candidates.iter().map(|c| c.first().cloned()).collect();
         // A log of a growing root has grown since it was profiled: putting the profiled
         // version back would destroy every line written since. Its backup copy is
         // reported, never written.
@@ -293,15 +297,23 @@ impl Session {
             })
             .collect();
         if request.apply {
-            let writable: Vec<Option<Source>> = sources
+            let writable: Vec<Vec<Source>> = candidates
                 .iter()
                 .zip(&damaged)
-                .map(|(s, d)| s.clone().filter(|_| !growing(d)))
+                .map(|(c, d)| if growing(d) { Vec::new() } else { c.clone() })
                 .collect();
             self.apply(
                 &baseline,
                 &damaged,
                 &writable,
+                &mut sources,
+                &mut outcomes,
+                &mut journal,
+                &mut refreshed,
+            )?;
+            self.relink_groups(
+                &baseline,
+                &damaged,
                 &mut outcomes,
                 &mut journal,
                 &mut refreshed,
@@ -384,9 +396,74 @@ impl Session {
         })
     }
 
-    /// Restores every damaged file that has a copy: directory copies one by one, each
-    /// archive read once for all its members that are needed.
+    /// Restores every damaged file that has a copy, from its first copy; a file whose
+    /// copy fails while it is copied (unreadable, or no longer the content the search
+    /// hashed) is tried again from its next copy with the profile's digest, round by
+    /// round. `used` ends naming the copy each file was restored from (or last tried).
+    #[allow(clippy::too_many_arguments)]
     fn apply(
+        &mut self,
+        baseline: &Baseline,
+        damaged: &[Damaged],
+        candidates: &[Vec<Source>],
+        used: &mut [Option<Source>],
+        outcomes: &mut [(Status, Option<String>)],
+        journal: &mut journal::Journal,
+        refreshed: &mut Vec<(usize, Vec<u8>, Meta)>,
+    ) -> Result<(), EngineError> {
+        let mut pending: Vec<usize> = (0..damaged.len())
+            .filter(|&i| !candidates[i].is_empty())
+            .collect();
+        let mut failed_copies: Vec<Vec<String>> = vec![Vec::new(); damaged.len()];
+        let mut round = 0;
+        while !pending.is_empty() {
+            let sources: Vec<Option<Source>> = (0..damaged.len())
+                .map(|i| {
+                    pending
+                        .contains(&i)
+                        .then(|| candidates[i].get(round).cloned())
+                        .flatten()
+                })
+                .collect();
+            for &i in &pending {
+                used[i].clone_from(&sources[i]);
+                outcomes[i] = (Status::Recoverable, None);
+            }
+            let copy_failed =
+                self.apply_round(baseline, damaged, &sources, outcomes, journal, refreshed)?;
+            for &i in &pending {
+                if let (Some(source), Some(why)) = (&sources[i], &outcomes[i].1)
+                    && copy_failed.contains(&i)
+                {
+                    failed_copies[i].push(format!("{source}: {why}"));
+                }
+            }
+            round += 1;
+            pending = copy_failed
+                .into_iter()
+                .filter(|&i| candidates[i].len() > round)
+                .collect();
+        }
+        for (i, failures) in failed_copies.iter().enumerate() {
+            if failures.is_empty() {
+                continue;
+            }
+            let tried = failures.join("; ");
+            outcomes[i].1 = Some(match outcomes[i].0 {
+                Status::Restored => format!(
+                    "restored from copy {} of {} after the one(s) before failed: {tried}",
+                    failures.len() + 1,
+                    candidates[i].len()
+                ),
+                _ => format!("every copy failed: {tried}"),
+            });
+        }
+        Ok(())
+    }
+
+    /// One round of [`Self::apply`]: directory copies one by one, each archive read once
+    /// for all its members that are needed. Returns the files whose copy failed.
+    fn apply_round(
         &mut self,
         baseline: &Baseline,
         damaged: &[Damaged],
@@ -394,7 +471,8 @@ impl Session {
         outcomes: &mut [(Status, Option<String>)],
         journal: &mut journal::Journal,
         refreshed: &mut Vec<(usize, Vec<u8>, Meta)>,
-    ) -> Result<(), EngineError> {
+    ) -> Result<Vec<usize>, EngineError> {
+        let mut copy_failed = Vec::new();
         let mut by_archive: HashMap<PathBuf, HashMap<u64, Vec<usize>>> = HashMap::new();
         for (i, source) in sources.iter().enumerate() {
             match source {
@@ -408,12 +486,15 @@ impl Session {
                             journal,
                             refreshed,
                         ),
-                        Err(e) => Err(Failure::File(format!(
+                        Err(e) => Err(Failure::Copy(format!(
                             "cannot read the backup copy {}: {}",
                             escape_path(path),
                             crate::files::refusal(&e)
                         ))),
                     };
+                    if matches!(result, Err(Failure::Copy(_))) {
+                        copy_failed.push(i);
+                    }
                     outcomes[i] = self.settle(baseline, &damaged[i], result, refreshed)?;
                 }
                 Some(Source::Member { archive, index, .. }) => {
@@ -449,6 +530,18 @@ impl Session {
                     journal,
                     refreshed,
                 );
+                if matches!(result, Err(Failure::Copy(_))) {
+                    copy_failed.extend(wanting.iter().copied());
+                    outcomes[first] = self.settle(baseline, &damaged[first], result, refreshed)?;
+                    for &other in &wanting[1..] {
+                        outcomes[other] = outcomes[first].clone();
+                    }
+                    left -= 1;
+                    if left == 0 {
+                        break;
+                    }
+                    continue;
+                }
                 outcomes[first] = self.settle(baseline, &damaged[first], result, refreshed)?;
                 for &other in &wanting[1..] {
                     let copy = RootProfile::absolute_of(
@@ -483,6 +576,111 @@ impl Session {
                                 escape_path(&archive_path)
                             )),
                         );
+                        copy_failed.push(i);
+                    }
+                }
+            }
+        }
+        Ok(copy_failed)
+    }
+
+    /// Puts back the hard links the profile records: names of one profiled inode that
+    /// were restored as files of their own become links of one inode again, that of an
+    /// intact name when one is left (its inode is the profile's own), else of the first
+    /// name restored. Each relink is on the trail.
+    fn relink_groups(
+        &mut self,
+        baseline: &Baseline,
+        damaged: &[Damaged],
+        outcomes: &mut [(Status, Option<String>)],
+        journal: &mut journal::Journal,
+        refreshed: &mut Vec<(usize, Vec<u8>, Meta)>,
+    ) -> Result<(), EngineError> {
+        let mut groups: HashMap<(usize, u64, u64), Vec<usize>> = HashMap::new();
+        for (i, d) in damaged.iter().enumerate() {
+            if outcomes[i].0 == Status::Restored && d.profiled.meta.nlink > 1 {
+                let m = &d.profiled.meta;
+                groups.entry((d.root, m.dev, m.ino)).or_default().push(i);
+            }
+        }
+        let mut groups: Vec<_> = groups.into_iter().collect();
+        groups.sort();
+        for ((root, dev, ino), members) in groups {
+            let base = &baseline.roots[root];
+            let root_path = &base.spec.path;
+            let names: Vec<&Entry> = base
+                .entries
+                .iter()
+                .filter(|e| e.kind == EntryType::File && (e.meta.dev, e.meta.ino) == (dev, ino))
+                .collect();
+            if names.len() < 2 {
+                continue; // its other names lie outside the profiled roots
+            }
+            let restored_identity = |i: usize, refreshed: &[(usize, Vec<u8>, Meta)]| {
+                refreshed
+                    .iter()
+                    .rev()
+                    .find(|(r, rel, _)| *r == root && *rel == damaged[i].rel)
+                    .map(|(_, _, m)| (m.dev, m.ino))
+            };
+            let intact = names.iter().find(|e| {
+                !damaged.iter().any(|d| d.root == root && d.rel == e.rel)
+                    && restore::current_meta(root_path, &e.rel, e)
+                        .is_some_and(|m| (m.dev, m.ino) == (dev, ino))
+            });
+            let (canonical, identity, rest) = match intact {
+                Some(e) => (e.rel.clone(), (dev, ino), &members[..]),
+                None => match restored_identity(members[0], refreshed) {
+                    Some(identity) => (damaged[members[0]].rel.clone(), identity, &members[1..]),
+                    None => continue,
+                },
+            };
+            let mut linked = false;
+            for &i in rest {
+                let Some(restored) = restored_identity(i, refreshed) else {
+                    continue;
+                };
+                let path = RootProfile::absolute_of(root_path, &damaged[i].rel);
+                let canonical_path = RootProfile::absolute_of(root_path, &canonical);
+                match restore::relink(
+                    root_path,
+                    &canonical,
+                    identity,
+                    &damaged[i].rel,
+                    restored,
+                    journal,
+                ) {
+                    Ok(()) => {
+                        linked = true;
+                        let detail = format!(
+                            "{} is a hard link of {} again (one inode, as the profile records)",
+                            escape_path(&path),
+                            escape_path(&canonical_path)
+                        );
+                        outcomes[i].1 = Some(detail.clone());
+                        self.finish(
+                            Event::new(
+                                self.actor.clone(),
+                                Action::Recover,
+                                Outcome::Success,
+                                detail,
+                            )
+                            .with_objects(vec![path, canonical_path]),
+                        )?;
+                    }
+                    Err(Failure::Fatal(e)) => return Err(e),
+                    Err(Failure::File(why) | Failure::Copy(why)) => {
+                        outcomes[i].1 = Some(format!(
+                            "restored as a separate file, not as the hard link of {} the profile records: {why}",
+                            escape_path(&canonical_path)
+                        ));
+                    }
+                }
+            }
+            if linked {
+                for e in &names {
+                    if let Some(meta) = restore::current_meta(root_path, &e.rel, e) {
+                        refreshed.push((root, e.rel.clone(), meta));
                     }
                 }
             }
@@ -575,7 +773,7 @@ impl Session {
                 refreshed.push((d.root, d.rel.clone(), meta));
                 Ok((Status::Restored, None))
             }
-            Err(Failure::File(why)) => {
+            Err(Failure::File(why) | Failure::Copy(why)) => {
                 self.emit(
                     Event::new(
                         self.actor.clone(),
@@ -641,8 +839,9 @@ impl Session {
         self.announce(Action::Accept, baseline.generation, changed_roots.clone())?;
         self.store
             .save(baseline, &changed_roots, &self.key, Some(&acceptance))?;
+        let kept = self.keep_generation(baseline);
         let detail = format!(
-            "{} restored file(s) taken into baseline generation {} (new inode and ctime)",
+            "{} restored file(s) taken into baseline generation {} (new inode and ctime); {kept}",
             refreshed.len(),
             baseline.generation
         );

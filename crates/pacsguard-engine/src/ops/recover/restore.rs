@@ -60,11 +60,15 @@ pub struct Target<'a> {
     pub seen: Option<Seen>,
 }
 
-/// Why a file was not restored: this file only (the run goes on), or the run itself
+/// Why a file was not restored: this file only (the run goes on), the backup copy it
+/// was read from (another copy with the profile's digest may serve), or the run itself
 /// (the journal or the audit trail cannot be written: stop).
 #[derive(Debug)]
 pub enum Failure {
     File(String),
+    /// The copy read was not what the index saw: unreadable, of another size or digest
+    /// (changed since it was searched, a failing backup disk).
+    Copy(String),
     Fatal(EngineError),
 }
 
@@ -132,9 +136,9 @@ fn write_verify_place(
         &mut file,
     )
     .and_then(|n| file.sync_all().map(|()| n))
-    .map_err(|e| Failure::File(format!("cannot write the copy: {e}")))?;
+    .map_err(|e| Failure::Copy(format!("cannot copy the backup copy: {e}")))?;
     if copied != profiled.meta.size {
-        return Err(Failure::File(format!(
+        return Err(Failure::Copy(format!(
             "the backup copy has {copied} bytes, the profile {}",
             profiled.meta.size
         )));
@@ -221,6 +225,90 @@ fn write_verify_place(
     Ok(meta_of(&restored, profiled))
 }
 
+/// Makes `other` (a name this run restored as a file of its own, the inode `restored`)
+/// a hard link of `canonical` (an intact or restored name of the same profiled inode,
+/// the inode `identity`), as the profile records them: a hard-linked pair comes back as
+/// one inode, not split in two. The link is made at a journaled temporary name beside
+/// `other`, checked to be `identity` (no link followed: `linkat` without
+/// `AT_SYMLINK_FOLLOW`), and renamed over `other` only if that is still our restored
+/// file. Both hold the profile's content, so a reader sees the right bytes throughout.
+pub fn relink(
+    root: &Path,
+    canonical: &[u8],
+    identity: (u64, u64),
+    other: &[u8],
+    restored: (u64, u64),
+    journal: &mut Journal,
+) -> Result<(), Failure> {
+    let open_parent = |rel: &[u8]| open_parent(root, rel);
+    let identity_of = |dir: &OwnedFd, name: &[u8]| {
+        rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
+            .ok()
+            .filter(|s| {
+                rustix::fs::FileType::from_raw_mode(s.st_mode) == rustix::fs::FileType::RegularFile
+            })
+            .map(|s| (s.st_dev, s.st_ino))
+    };
+    let (cdir, cname) = open_parent(canonical)?;
+    let (odir, oname) = open_parent(other)?;
+    if identity_of(&cdir, &cname) != Some(identity) {
+        return Err(Failure::File(
+            "the other name of its hard link changed since it was checked; left as a separate file"
+                .to_owned(),
+        ));
+    }
+    let temp = temp_name(&oname)?;
+    let path = pacsguard_profile::RootProfile::absolute_of(root, other);
+    journal.temp(&path.with_file_name(std::ffi::OsStr::from_bytes(&temp)))?;
+    rustix::fs::linkat(
+        &cdir,
+        cname.as_slice(),
+        &odir,
+        temp.as_slice(),
+        AtFlags::empty(),
+    )
+    .map_err(file_failure("cannot link the other name of its hard link"))?;
+    let ours = identity_of(&odir, &temp) == Some(identity);
+    let still = identity_of(&odir, &oname) == Some(restored);
+    if !(ours && still) {
+        if ours {
+            let _ = rustix::fs::unlinkat(&odir, temp.as_slice(), AtFlags::empty());
+        }
+        return Err(Failure::File(
+            "the restored file or its link changed while it was linked; left as a separate file"
+                .to_owned(),
+        ));
+    }
+    rustix::fs::renameat(&odir, temp.as_slice(), &odir, oname.as_slice())
+        .map_err(file_failure("cannot rename the link into place"))?;
+    rustix::fs::fsync(&odir).map_err(file_failure("cannot sync the directory"))?;
+    Ok(())
+}
+
+/// The parent directory of `rel` below `root`, each component opened without following
+/// a link, and the file name.
+fn open_parent(root: &Path, rel: &[u8]) -> Result<(OwnedFd, Vec<u8>), Failure> {
+    let (parent, name) = split_rel(rel);
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mut dir = rustix::fs::open(root, flags, Mode::empty())
+        .map_err(file_failure("cannot open the profiled root"))?;
+    for component in parent.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
+        dir = rustix::fs::openat(&dir, component, flags, Mode::empty()).map_err(file_failure(
+            "cannot open its directory (a link is not followed)",
+        ))?;
+    }
+    Ok((dir, name.to_vec()))
+}
+
+/// What the file at `rel` is now (its identity, link count and change time, the rest as
+/// profiled), not following a link; `None` when it is not a regular file.
+pub fn current_meta(root: &Path, rel: &[u8], profiled: &Entry) -> Option<Meta> {
+    let (dir, name) = open_parent(root, rel).ok()?;
+    let stat = rustix::fs::statat(&dir, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW).ok()?;
+    (rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::RegularFile)
+        .then(|| meta_of(&stat, profiled))
+}
+
 /// Whether `name` in `dir` is the inode open as `fd` (not followed if a link).
 fn is_ours(dir: &OwnedFd, name: &[u8], fd: &OwnedFd) -> bool {
     match (
@@ -267,8 +355,8 @@ fn verify(target: &Target<'_>, file: &mut File) -> Result<(), Failure> {
     };
     match (digest, target.profiled.content.digest()) {
         (Some(got), Some(want)) if got == *want && len == target.profiled.meta.size => Ok(()),
-        _ => Err(Failure::File(
-            "the copy written does not have the profile's digest; it was removed".to_owned(),
+        _ => Err(Failure::Copy(
+            "the copy written does not have the profile's digest (the backup copy changed since it was searched); it was removed".to_owned(),
         )),
     }
 }
@@ -827,7 +915,7 @@ mod tests {
             &mut |_| Ok(()),
             &mut Vec::new(),
         );
-        assert!(matches!(result, Err(Failure::File(_))), "{result:?}");
+        assert!(matches!(result, Err(Failure::Copy(_))), "{result:?}");
         assert_eq!(std::fs::read(&damaged).expect("read"), b"encrypted");
 
         // Still what the report saw: restored, with the profile's mode and mtime.
