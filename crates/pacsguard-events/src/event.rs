@@ -57,11 +57,15 @@ pub enum Action {
     /// Files of a guarded tree were found in backups (`recover`) or restored from them
     /// (`recover --apply`, one record per file restored), or the backups' readiness measured.
     Recover,
+    /// The DICOM gateway admitted or refused an association, relayed an instance, or
+    /// an association ended (DICOM 110104 DICOM Instances Transferred; refusals 110113
+    /// Security Alert).
+    Gateway,
 }
 
 impl Action {
     /// Every action, in the order above: the vocabulary of `audit show --action`.
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 16] = [
         Action::Init,
         Action::Profile,
         Action::Check,
@@ -77,6 +81,7 @@ impl Action {
         Action::Logout,
         Action::Account,
         Action::Recover,
+        Action::Gateway,
     ];
 
     /// The stable kebab-case name written into records.
@@ -97,6 +102,7 @@ impl Action {
             Action::Logout => "logout",
             Action::Account => "account",
             Action::Recover => "recover",
+            Action::Gateway => "gateway",
         }
     }
 }

@@ -1,0 +1,572 @@
+//! The sockets: listeners, one tokio task per association, PDUs relayed as read.
+//!
+//! Each PDU is read whole (its length checked against the limit before a byte of the
+//! body is buffered), looked at, and written to the other side unchanged; only the
+//! association request and answer are rewritten (called AE, maximum length, refused
+//! presentation contexts). A task that fails or panics ends its own association; the
+//! listener and the other associations go on.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use pacsguard_events::{Action, Actor, Event, Finding, FindingKind, Outcome, Severity};
+use pacsguard_screen::Screener;
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+use crate::admission::{Admission, admit, refused_items};
+use crate::config::{GatewayConfig, Limits, Listener};
+use crate::dimse::{Assembler, Instance, part10};
+use crate::pdu::{
+    Abort, Associate, DICOM_APPLICATION_CONTEXT, Item, PDU_HEADER_BYTES, Pdu, PduError,
+    Rejection, SubItem, ae_text, header, kind, proposed_syntaxes, result, sub,
+};
+
+/// How long associations in flight are given to finish after a stop is asked for; then
+/// they are aborted.
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Where the gateway's evidence goes: the audit trail and the quarantine vault, owned by
+/// the caller (the engine's session), which writes them in order.
+pub trait Evidence: Send + Sync + 'static {
+    fn record(&self, event: Event);
+    /// Keeps a copy of an instance that raised an alert (a Part 10 file).
+    fn quarantine(&self, name: &str, bytes: Vec<u8>, findings: Vec<Finding>);
+}
+
+struct Shared {
+    limits: Limits,
+    screener: Arc<Screener>,
+    evidence: Arc<dyn Evidence>,
+    actor: Actor,
+}
+
+impl Shared {
+    fn event(&self, outcome: Outcome, object: &str, detail: String) {
+        self.evidence.record(
+            Event::new(self.actor.clone(), Action::Gateway, outcome, detail)
+                .with_objects(vec![object.into()]),
+        );
+    }
+}
+
+/// The listeners, bound.
+pub struct Gateway {
+    bound: Vec<(TcpListener, Arc<Listener>)>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("listeners", &self.local_addrs())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// Binds every listener; an address that cannot be bound is an error naming it.
+    pub async fn bind(
+        config: GatewayConfig,
+        screener: Arc<Screener>,
+        evidence: Arc<dyn Evidence>,
+        actor: Actor,
+    ) -> Result<Gateway, (SocketAddr, std::io::Error)> {
+        let mut bound = Vec::new();
+        for listener in config.listeners {
+            let socket = TcpListener::bind(listener.listen)
+                .await
+                .map_err(|e| (listener.listen, e))?;
+            bound.push((socket, Arc::new(listener)));
+        }
+        Ok(Gateway {
+            bound,
+            shared: Arc::new(Shared {
+                limits: config.limits,
+                screener,
+                evidence,
+                actor,
+            }),
+        })
+    }
+
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.bound
+            .iter()
+            .filter_map(|(s, _)| s.local_addr().ok())
+            .collect()
+    }
+
+    /// Serves until `stop` completes, then gives associations in flight [`STOP_GRACE`].
+    pub async fn serve(self, stop: impl std::future::Future<Output = ()>) {
+        let mut associations = JoinSet::new();
+        let mut accepting = JoinSet::new();
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(TcpStream, SocketAddr, Arc<Listener>)>(64);
+        for (socket, listener) in self.bound {
+            let tx = tx.clone();
+            let shared = Arc::clone(&self.shared);
+            accepting.spawn(async move {
+                loop {
+                    let Ok((stream, peer)) = socket.accept().await else {
+                        // EMFILE and the like: do not spin.
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    };
+                    // Before a byte is read: a peer outside the allow-list is closed on.
+                    if !listener.allow.iter().any(|n| n.contains(peer.ip())) {
+                        drop(stream);
+                        shared.event(
+                            Outcome::Failure,
+                            &format!("dicom://{peer}"),
+                            format!(
+                                "refused: connection from {peer} to {}: address not in the listener's allow-list; closed before reading",
+                                listener.listen
+                            ),
+                        );
+                        continue;
+                    }
+                    if tx.send((stream, peer, Arc::clone(&listener))).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => break,
+                Some((stream, peer, listener)) = rx.recv() => {
+                    let shared = Arc::clone(&self.shared);
+                    associations.spawn(association(stream, peer, listener, shared));
+                }
+                Some(done) = associations.join_next(), if !associations.is_empty() => {
+                    if let Err(e) = done && e.is_panic() {
+                        self.shared.event(
+                            Outcome::Failure,
+                            "dicom://",
+                            "an association's task panicked; it was ended, the others go on".into(),
+                        );
+                    }
+                }
+            }
+        }
+        accepting.abort_all();
+        let _ = tokio::time::timeout(STOP_GRACE, async {
+            while associations.join_next().await.is_some() {}
+        })
+        .await;
+        associations.abort_all();
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ReadError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Pdu(#[from] PduError),
+}
+
+/// Reads one PDU whole: `None` at a clean end of the stream before a header.
+async fn read_pdu<R: AsyncRead + Unpin>(
+    r: &mut R,
+    limit: u32,
+) -> Result<Option<Vec<u8>>, ReadError> {
+    let mut head = [0u8; PDU_HEADER_BYTES];
+    match r.read_exact(&mut head[..1]).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    r.read_exact(&mut head[1..]).await?;
+    let (_, length) = header(&head, limit)?;
+    let length = usize::try_from(length).map_err(|_| PduError::TooLong {
+        length,
+        limit,
+    })?;
+    let mut pdu = Vec::with_capacity(PDU_HEADER_BYTES + length);
+    pdu.extend_from_slice(&head);
+    pdu.resize(PDU_HEADER_BYTES + length, 0);
+    r.read_exact(&mut pdu[PDU_HEADER_BYTES..]).await?;
+    Ok(Some(pdu))
+}
+
+/// A-ABORT from the service provider: 0 reason not specified, 2 unexpected PDU,
+/// 6 invalid PDU parameter value (PS3.8 Table 9-26).
+fn provider_abort(reason: u8) -> Vec<u8> {
+    Pdu::Abort(Abort { source: 2, reason }).encode()
+}
+
+async fn send<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) {
+    let _ = w.write_all(bytes).await;
+    let _ = w.flush().await;
+}
+
+/// One association from its request to its end.
+async fn association(mut peer: TcpStream, addr: SocketAddr, listener: Arc<Listener>, shared: Arc<Shared>) {
+    let limits = shared.limits.clone();
+    let object = format!("dicom://{addr}");
+    let rq = match tokio::time::timeout(limits.artim, read_pdu(&mut peer, limits.max_pdu_length)).await {
+        Err(_) => {
+            shared.event(Outcome::Failure, &object, format!("refused: no association request from {addr} within the ARTIM timeout ({} s)", limits.artim.as_secs()));
+            send(&mut peer, &provider_abort(0)).await;
+            return;
+        }
+        Ok(Ok(Some(bytes))) => bytes,
+        Ok(Ok(None)) => return,
+        Ok(Err(e)) => {
+            shared.event(Outcome::Failure, &object, format!("refused: bad association request from {addr}: {e}"));
+            send(&mut peer, &provider_abort(6)).await;
+            return;
+        }
+    };
+    let rq = match Pdu::decode(&rq) {
+        Ok(Pdu::AssociateRq(rq)) => rq,
+        Ok(_) => {
+            shared.event(Outcome::Failure, &object, format!("refused: {addr} sent another PDU before an association request"));
+            send(&mut peer, &provider_abort(2)).await;
+            return;
+        }
+        Err(e) => {
+            shared.event(Outcome::Failure, &object, format!("refused: bad association request from {addr}: {e}"));
+            send(&mut peer, &provider_abort(6)).await;
+            return;
+        }
+    };
+    let (calling, called) = (ae_text(&rq.calling_ae), ae_text(&rq.called_ae));
+    let object = format!("dicom://{calling}@{addr}/{called}");
+    let (route, forward, offered, refused) = match admit(&listener, addr.ip(), &rq, limits.max_pdu_length) {
+        Admission::Reject { rejection, why } => {
+            shared.event(
+                Outcome::Failure,
+                &object,
+                format!(
+                    "refused: {why} (A-ASSOCIATE-RJ result {} source {} reason {})",
+                    rejection.result, rejection.source, rejection.reason
+                ),
+            );
+            send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
+            return;
+        }
+        Admission::Accept { route, forward, offered, refused } => (route, forward, offered, refused),
+    };
+    if offered.is_empty() {
+        shared.event(Outcome::Failure, &object, format!("accepted with no presentation context: all {} refused by the route's allow-lists", refused.len()));
+        answer_alone(&mut peer, &rq, &refused, &limits).await;
+        return;
+    }
+    let upstream = tokio::time::timeout(limits.artim, TcpStream::connect(route.upstream.as_str())).await;
+    let mut upstream = match upstream {
+        Ok(Ok(s)) => s,
+        failed => {
+            let why = match failed {
+                Ok(Err(e)) => e.to_string(),
+                _ => "timed out".to_owned(),
+            };
+            shared.event(Outcome::Failure, &object, format!("refused: upstream {} unreachable: {why} (A-ASSOCIATE-RJ transient, temporary congestion)", route.upstream));
+            let rejection = Rejection { result: Rejection::TRANSIENT, source: Rejection::PROVIDER_PRESENTATION, reason: 1 };
+            send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
+            return;
+        }
+    };
+    send(&mut upstream, &Pdu::AssociateRq(forward).encode()).await;
+    let answer = match tokio::time::timeout(limits.artim, read_pdu(&mut upstream, limits.max_pdu_length)).await {
+        Ok(Ok(Some(bytes))) => Pdu::decode(&bytes).map_err(|e| e.to_string()),
+        Ok(Ok(None)) => Err("closed the connection".to_owned()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("no answer within the ARTIM timeout".to_owned()),
+    };
+    let mut ac = match answer {
+        Ok(Pdu::AssociateAc(ac)) => ac,
+        Ok(Pdu::AssociateRj(rejection)) => {
+            shared.event(Outcome::Failure, &object, format!("refused by upstream {} (result {} source {} reason {}), passed on", route.upstream, rejection.result, rejection.source, rejection.reason));
+            send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
+            return;
+        }
+        other => {
+            let why = match other {
+                Err(e) => e,
+                _ => "answered with an unexpected PDU".to_owned(),
+            };
+            shared.event(Outcome::Failure, &object, format!("aborted: upstream {}: {why}", route.upstream));
+            send(&mut peer, &provider_abort(0)).await;
+            send(&mut upstream, &provider_abort(0)).await;
+            return;
+        }
+    };
+    // The answer as the peer expects it: its own called AE echoed, the contexts the
+    // gateway refused added, and the gateway's maximum length.
+    ac.called_ae = rq.called_ae;
+    ac.calling_ae = rq.calling_ae;
+    ac.cap_maximum_length(limits.max_pdu_length);
+    let mut syntaxes = HashMap::new();
+    for item in &ac.items {
+        if let Item::AcceptedContext { id, result: result::ACCEPTANCE, sub_items } = item
+            && let Some(o) = offered.iter().find(|o| o.id == *id)
+        {
+            let ts = proposed_syntaxes(sub_items).1.first().map(|t| String::from_utf8_lossy(t).into_owned()).unwrap_or_default();
+            syntaxes.insert(*id, (o.abstract_syntax.clone(), ts));
+        }
+    }
+    ac.items.extend(refused_items(&refused));
+    send(&mut peer, &Pdu::AssociateAc(ac).encode()).await;
+    shared.event(
+        Outcome::Success,
+        &object,
+        format!(
+            "accepted: {calling} at {addr} calling {called}, relayed to {} at {}; {} presentation context(s) accepted upstream, {} refused by the gateway",
+            route.upstream_ae, route.upstream, syntaxes.len(), refused.len()
+        ),
+    );
+    let syntaxes = Arc::new(syntaxes);
+    let started = Instant::now();
+    let activity = Arc::new(AtomicU64::new(0));
+    let (mut peer_r, mut peer_w) = peer.into_split();
+    let (mut up_r, mut up_w) = upstream.into_split();
+    let tap = Tap { shared: Arc::clone(&shared), object: object.clone(), syntaxes: Arc::clone(&syntaxes), assembler: Assembler::new(usize::try_from(limits.max_inspected_bytes).unwrap_or(usize::MAX)), counts: Arc::default() };
+    let counts = Arc::clone(&tap.counts);
+    let tap_back = Tap { assembler: Assembler::new(usize::try_from(limits.max_inspected_bytes).unwrap_or(usize::MAX)), ..tap.clone_empty() };
+    let end = tokio::select! {
+        e = direction(&mut peer_r, &mut up_w, tap, &limits, &activity, started, "peer") => e,
+        e = direction(&mut up_r, &mut peer_w, tap_back, &limits, &activity, started, "upstream") => e,
+    };
+    let (instances, bytes) = (counts.instances.load(Ordering::Relaxed), counts.bytes.load(Ordering::Relaxed));
+    let outcome = match end {
+        End::Released => Outcome::Success,
+        End::Aborted(_) | End::PassedOn => Outcome::Failure,
+    };
+    if let End::Aborted(reason) = &end {
+        // Both sides learn that the association is gone.
+        send(&mut up_w, &provider_abort(*reason)).await;
+        send(&mut peer_w, &provider_abort(*reason)).await;
+    }
+    let _ = up_w.shutdown().await;
+    let _ = peer_w.shutdown().await;
+    shared.event(outcome, &object, format!("ended: {} after {:.1} s; {instances} instance(s), {bytes} data set bytes relayed", end.text(), started.elapsed().as_secs_f64()));
+}
+
+/// The gateway answers an association whose every context it refused, and its release.
+async fn answer_alone(peer: &mut TcpStream, rq: &Associate, refused: &[crate::admission::Refused], limits: &Limits) {
+    let mut items = vec![Item::ApplicationContext(DICOM_APPLICATION_CONTEXT.to_vec())];
+    items.extend(refused_items(refused));
+    items.push(Item::UserInformation(vec![
+        SubItem { kind: sub::MAXIMUM_LENGTH, value: limits.max_pdu_length.to_be_bytes().to_vec() },
+        SubItem { kind: 0x52, value: b"2.25.262113318453702349961853829106473105512".to_vec() },
+    ]));
+    let ac = Associate { protocol_version: 1, called_ae: rq.called_ae, calling_ae: rq.calling_ae, items };
+    send(peer, &Pdu::AssociateAc(ac).encode()).await;
+    match tokio::time::timeout(limits.artim, read_pdu(peer, limits.max_pdu_length)).await {
+        Ok(Ok(Some(bytes))) if bytes.first() == Some(&kind::RELEASE_RQ) => {
+            send(peer, &Pdu::ReleaseRp.encode()).await;
+        }
+        Ok(Ok(None)) => {}
+        _ => send(peer, &provider_abort(2)).await,
+    }
+}
+
+#[derive(Debug)]
+enum End {
+    Released,
+    /// With the A-ABORT reason to send both sides.
+    Aborted(u8),
+    /// One side aborted; its A-ABORT was passed on as it came.
+    PassedOn,
+}
+
+impl End {
+    fn text(&self) -> &'static str {
+        match self {
+            End::Released => "released",
+            End::Aborted(_) => "aborted",
+            End::PassedOn => "aborted by one side",
+        }
+    }
+}
+
+/// What one direction sees of the data sets passing through.
+struct Tap {
+    shared: Arc<Shared>,
+    object: String,
+    syntaxes: Arc<HashMap<u8, (String, String)>>,
+    assembler: Assembler,
+    counts: Arc<Counts>,
+}
+
+/// Instances and data set bytes seen, both directions together.
+#[derive(Debug, Default)]
+struct Counts {
+    instances: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl Tap {
+    fn clone_empty(&self) -> Tap {
+        Tap {
+            shared: Arc::clone(&self.shared),
+            object: self.object.clone(),
+            syntaxes: Arc::clone(&self.syntaxes),
+            assembler: Assembler::new(0),
+            counts: Arc::clone(&self.counts),
+        }
+    }
+
+    /// Looks at one P-DATA PDU; `Err` with an abort reason when it uses a context that
+    /// was not accepted.
+    fn look(&mut self, bytes: &[u8]) -> Result<(), u8> {
+        let Ok(Pdu::PData(pdvs)) = Pdu::decode(bytes) else {
+            return Err(6);
+        };
+        for pdv in &pdvs {
+            if !self.syntaxes.contains_key(&pdv.context_id) {
+                return Err(6);
+            }
+            if let Some(instance) = self.assembler.push(pdv) {
+                self.counts.instances.fetch_add(1, Ordering::Relaxed);
+                self.counts.bytes.fetch_add(instance.size, Ordering::Relaxed);
+                self.screen(instance);
+            }
+        }
+        Ok(())
+    }
+
+    /// Screens a data set off the relay's path: the data set is already on its way.
+    fn screen(&self, instance: Instance) {
+        let shared = Arc::clone(&self.shared);
+        let object = self.object.clone();
+        let ts = self
+            .syntaxes
+            .get(&instance.context_id)
+            .map(|(_, ts)| ts.clone())
+            .unwrap_or_default();
+        tokio::task::spawn_blocking(move || screen_instance(&shared, &object, &ts, instance));
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn screen_instance(shared: &Shared, object: &str, ts: &str, instance: Instance) {
+    let name = format!("{object}/{}", instance.sop_instance);
+    let path = std::path::PathBuf::from(&name);
+    let digest = hex(&instance.sha256);
+    let mut findings = Vec::new();
+    let mut file = None;
+    match &instance.bytes {
+        Some(data) => {
+            let bytes = part10(&instance.sop_class, &instance.sop_instance, ts, data);
+            let screened = shared.screener.worker().screen(&path, &bytes);
+            findings.extend(screened.findings.into_iter().filter(|f| {
+                f.severity == Severity::Alert || f.kind == FindingKind::NotInspected
+            }));
+            file = Some(bytes);
+        }
+        None => findings.push(Finding::new(
+            path.clone(),
+            FindingKind::NotInspected,
+            Severity::Warning,
+            format!(
+                "data set of {} bytes is larger than limits.max_inspected_bytes ({}): relayed without screening",
+                instance.size, shared.limits.max_inspected_bytes
+            ),
+        )),
+    }
+    let alerts = findings.iter().filter(|f| f.severity == Severity::Alert).count();
+    for f in &findings {
+        shared
+            .evidence
+            .record(Event::of_finding(shared.actor.clone(), f.clone()));
+    }
+    let outcome = if findings.is_empty() { Outcome::Success } else { Outcome::Findings };
+    shared.event(
+        outcome,
+        &name,
+        format!(
+            "relayed C-STORE SOP Instance UID {} (SOP Class {}, transfer syntax {ts}): {} data set bytes, SHA-256 {digest}; {} alert(s){}",
+            instance.sop_instance,
+            instance.sop_class,
+            instance.size,
+            alerts,
+            if alerts > 0 { ", forwarded all the same, a copy kept in quarantine" } else { "" }
+        ),
+    );
+    if alerts > 0 && let Some(bytes) = file {
+        shared.evidence.quarantine(&name, bytes, findings);
+    }
+}
+
+/// Relays one direction until the association ends.
+async fn direction<R, W>(
+    from: &mut R,
+    to: &mut W,
+    mut tap: Tap,
+    limits: &Limits,
+    activity: &AtomicU64,
+    started: Instant,
+    side: &'static str,
+) -> End
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let now_ms = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let end = loop {
+        let read = tokio::time::timeout(limits.idle, read_pdu(from, limits.max_pdu_length)).await;
+        let bytes = match read {
+            Err(_) => {
+                // Silent this long: end only if the other direction was silent too.
+                let idle_ms = now_ms().saturating_sub(activity.load(Ordering::Relaxed));
+                if u128::from(idle_ms) >= limits.idle.as_millis() {
+                    tap.shared.event(Outcome::Failure, &tap.object, format!("no PDU in either direction for {} s (limits.idle_seconds): aborted", limits.idle.as_secs()));
+                    break End::Aborted(0);
+                }
+                continue;
+            }
+            Ok(Ok(Some(bytes))) => bytes,
+            Ok(Ok(None)) => {
+                tap.shared.event(Outcome::Failure, &tap.object, format!("the {side} closed the connection without a release"));
+                break End::Aborted(0);
+            }
+            Ok(Err(e)) => {
+                tap.shared.event(Outcome::Failure, &tap.object, format!("invalid PDU from the {side}: {e}"));
+                break End::Aborted(6);
+            }
+        };
+        activity.store(now_ms(), Ordering::Relaxed);
+        match bytes[0] {
+            kind::P_DATA => {
+                if let Err(reason) = tap.look(&bytes) {
+                    tap.shared.event(Outcome::Failure, &tap.object, format!("invalid P-DATA from the {side} (malformed, or on a presentation context not accepted)"));
+                    break End::Aborted(reason);
+                }
+                if to.write_all(&bytes).await.is_err() {
+                    break End::Aborted(0);
+                }
+            }
+            kind::RELEASE_RQ => {
+                if to.write_all(&bytes).await.is_err() {
+                    break End::Aborted(0);
+                }
+            }
+            kind::RELEASE_RP => {
+                send(to, &bytes).await;
+                break End::Released;
+            }
+            kind::ABORT => {
+                send(to, &bytes).await;
+                tap.shared.event(Outcome::Failure, &tap.object, format!("A-ABORT from the {side}, passed on"));
+                break End::PassedOn;
+            }
+            _ => {
+                tap.shared.event(Outcome::Failure, &tap.object, format!("unexpected PDU type {:#04x} from the {side} on an established association", bytes[0]));
+                break End::Aborted(2);
+            }
+        }
+    };
+    end
+}
