@@ -69,7 +69,10 @@ pub fn admit<'a>(
                 source: Rejection::PROVIDER_ACSE,
                 reason: reason::PROTOCOL_VERSION_NOT_SUPPORTED,
             },
-            why: format!("protocol version {:#06x} not supported", rq.protocol_version),
+            why: format!(
+                "protocol version {:#06x} not supported",
+                rq.protocol_version
+            ),
         };
     }
     if rq.application_context() != Some(DICOM_APPLICATION_CONTEXT) {
@@ -213,8 +216,16 @@ upstream_ae = "ARCHIVE"
             calling_ae: ae_field(calling),
             items: vec![
                 Item::ApplicationContext(DICOM_APPLICATION_CONTEXT.to_vec()),
-                context(1, b"1.2.840.10008.5.1.4.1.1.2\0", &[b"1.2.840.10008.1.2\0", b"1.2.840.10008.1.2.1\0"]),
-                context(3, b"1.2.840.10008.5.1.4.1.1.4\0", &[b"1.2.840.10008.1.2.1\0"]),
+                context(
+                    1,
+                    b"1.2.840.10008.5.1.4.1.1.2\0",
+                    &[b"1.2.840.10008.1.2\0", b"1.2.840.10008.1.2.1\0"],
+                ),
+                context(
+                    3,
+                    b"1.2.840.10008.5.1.4.1.1.4\0",
+                    &[b"1.2.840.10008.1.2.1\0"],
+                ),
                 context(5, b"1.2.840.10008.5.1.4.1.1.2\0", &[b"1.2.840.10008.1.2\0"]),
             ],
         }
@@ -240,10 +251,19 @@ upstream_ae = "ARCHIVE"
         assert_eq!(r.0, Rejection::by_user(1));
         let mut bad = rq("PACS", "CT1");
         bad.items[0] = Item::ApplicationContext(b"1.2.3".to_vec());
-        assert_eq!(rejection(admit(&l, ok, &bad, 65536)).expect("refused").0, Rejection::by_user(2));
+        assert_eq!(
+            rejection(admit(&l, ok, &bad, 65536)).expect("refused").0,
+            Rejection::by_user(2)
+        );
         bad = rq("PACS", "CT1");
         bad.protocol_version = 2;
-        assert_eq!(rejection(admit(&l, ok, &bad, 65536)).expect("refused").0.source, 2);
+        assert_eq!(
+            rejection(admit(&l, ok, &bad, 65536))
+                .expect("refused")
+                .0
+                .source,
+            2
+        );
         // AE titles compare without their padding, as PS3.5 says.
         assert!(rejection(admit(&l, ok, &rq(" PACS ", "CT1"), 65536)).is_none());
     }
@@ -266,12 +286,19 @@ upstream_ae = "ARCHIVE"
         assert_eq!(
             refused,
             vec![
-                Refused { id: 3, result: result::ABSTRACT_SYNTAX_NOT_SUPPORTED },
-                Refused { id: 5, result: result::TRANSFER_SYNTAXES_NOT_SUPPORTED },
+                Refused {
+                    id: 3,
+                    result: result::ABSTRACT_SYNTAX_NOT_SUPPORTED
+                },
+                Refused {
+                    id: 5,
+                    result: result::TRANSFER_SYNTAXES_NOT_SUPPORTED
+                },
             ]
         );
         // The forwarded context keeps only the allowed transfer syntax.
-        let Pdu::AssociateRq(decoded) = Pdu::decode(&Pdu::AssociateRq(forward).encode()).expect("valid")
+        let Pdu::AssociateRq(decoded) =
+            Pdu::decode(&Pdu::AssociateRq(forward).encode()).expect("valid")
         else {
             panic!("not an RQ")
         };
@@ -279,7 +306,9 @@ upstream_ae = "ARCHIVE"
             .items
             .iter()
             .filter_map(|i| match i {
-                Item::ProposedContext { sub_items, .. } => Some(proposed_syntaxes(sub_items).1.len()),
+                Item::ProposedContext { sub_items, .. } => {
+                    Some(proposed_syntaxes(sub_items).1.len())
+                }
                 _ => None,
             })
             .collect();

@@ -22,8 +22,8 @@ use crate::admission::{Admission, admit, refused_items};
 use crate::config::{GatewayConfig, Limits, Listener};
 use crate::dimse::{Assembler, Instance, part10};
 use crate::pdu::{
-    Abort, Associate, DICOM_APPLICATION_CONTEXT, Item, PDU_HEADER_BYTES, Pdu, PduError,
-    Rejection, SubItem, ae_text, header, kind, proposed_syntaxes, result, sub,
+    Abort, Associate, DICOM_APPLICATION_CONTEXT, Item, PDU_HEADER_BYTES, Pdu, PduError, Rejection,
+    SubItem, ae_text, header, kind, proposed_syntaxes, result, sub,
 };
 
 /// How long associations in flight are given to finish after a stop is asked for; then
@@ -185,10 +185,7 @@ async fn read_pdu<R: AsyncRead + Unpin>(
     }
     r.read_exact(&mut head[1..]).await?;
     let (_, length) = header(&head, limit)?;
-    let length = usize::try_from(length).map_err(|_| PduError::TooLong {
-        length,
-        limit,
-    })?;
+    let length = usize::try_from(length).map_err(|_| PduError::TooLong { length, limit })?;
     let mut pdu = Vec::with_capacity(PDU_HEADER_BYTES + length);
     pdu.extend_from_slice(&head);
     pdu.resize(PDU_HEADER_BYTES + length, 0);
@@ -208,19 +205,37 @@ async fn send<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) {
 }
 
 /// One association from its request to its end.
-async fn association(mut peer: TcpStream, addr: SocketAddr, listener: Arc<Listener>, shared: Arc<Shared>) {
+async fn association(
+    mut peer: TcpStream,
+    addr: SocketAddr,
+    listener: Arc<Listener>,
+    shared: Arc<Shared>,
+) {
     let limits = shared.limits.clone();
     let object = format!("dicom://{addr}");
-    let rq = match tokio::time::timeout(limits.artim, read_pdu(&mut peer, limits.max_pdu_length)).await {
+    let rq = match tokio::time::timeout(limits.artim, read_pdu(&mut peer, limits.max_pdu_length))
+        .await
+    {
         Err(_) => {
-            shared.event(Outcome::Failure, &object, format!("refused: no association request from {addr} within the ARTIM timeout ({} s)", limits.artim.as_secs()));
+            shared.event(
+                Outcome::Failure,
+                &object,
+                format!(
+                    "refused: no association request from {addr} within the ARTIM timeout ({} s)",
+                    limits.artim.as_secs()
+                ),
+            );
             send(&mut peer, &provider_abort(0)).await;
             return;
         }
         Ok(Ok(Some(bytes))) => bytes,
         Ok(Ok(None)) => return,
         Ok(Err(e)) => {
-            shared.event(Outcome::Failure, &object, format!("refused: bad association request from {addr}: {e}"));
+            shared.event(
+                Outcome::Failure,
+                &object,
+                format!("refused: bad association request from {addr}: {e}"),
+            );
             send(&mut peer, &provider_abort(6)).await;
             return;
         }
@@ -228,39 +243,61 @@ async fn association(mut peer: TcpStream, addr: SocketAddr, listener: Arc<Listen
     let rq = match Pdu::decode(&rq) {
         Ok(Pdu::AssociateRq(rq)) => rq,
         Ok(_) => {
-            shared.event(Outcome::Failure, &object, format!("refused: {addr} sent another PDU before an association request"));
+            shared.event(
+                Outcome::Failure,
+                &object,
+                format!("refused: {addr} sent another PDU before an association request"),
+            );
             send(&mut peer, &provider_abort(2)).await;
             return;
         }
         Err(e) => {
-            shared.event(Outcome::Failure, &object, format!("refused: bad association request from {addr}: {e}"));
+            shared.event(
+                Outcome::Failure,
+                &object,
+                format!("refused: bad association request from {addr}: {e}"),
+            );
             send(&mut peer, &provider_abort(6)).await;
             return;
         }
     };
     let (calling, called) = (ae_text(&rq.calling_ae), ae_text(&rq.called_ae));
     let object = format!("dicom://{calling}@{addr}/{called}");
-    let (route, forward, offered, refused) = match admit(&listener, addr.ip(), &rq, limits.max_pdu_length) {
-        Admission::Reject { rejection, why } => {
-            shared.event(
-                Outcome::Failure,
-                &object,
-                format!(
-                    "refused: {why} (A-ASSOCIATE-RJ result {} source {} reason {})",
-                    rejection.result, rejection.source, rejection.reason
-                ),
-            );
-            send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
-            return;
-        }
-        Admission::Accept { route, forward, offered, refused } => (route, forward, offered, refused),
-    };
+    let (route, forward, offered, refused) =
+        match admit(&listener, addr.ip(), &rq, limits.max_pdu_length) {
+            Admission::Reject { rejection, why } => {
+                shared.event(
+                    Outcome::Failure,
+                    &object,
+                    format!(
+                        "refused: {why} (A-ASSOCIATE-RJ result {} source {} reason {})",
+                        rejection.result, rejection.source, rejection.reason
+                    ),
+                );
+                send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
+                return;
+            }
+            Admission::Accept {
+                route,
+                forward,
+                offered,
+                refused,
+            } => (route, forward, offered, refused),
+        };
     if offered.is_empty() {
-        shared.event(Outcome::Failure, &object, format!("accepted with no presentation context: all {} refused by the route's allow-lists", refused.len()));
+        shared.event(
+            Outcome::Failure,
+            &object,
+            format!(
+                "accepted with no presentation context: all {} refused by the route's allow-lists",
+                refused.len()
+            ),
+        );
         answer_alone(&mut peer, &rq, &refused, &limits).await;
         return;
     }
-    let upstream = tokio::time::timeout(limits.artim, TcpStream::connect(route.upstream.as_str())).await;
+    let upstream =
+        tokio::time::timeout(limits.artim, TcpStream::connect(route.upstream.as_str())).await;
     let mut upstream = match upstream {
         Ok(Ok(s)) => s,
         failed => {
@@ -269,22 +306,36 @@ async fn association(mut peer: TcpStream, addr: SocketAddr, listener: Arc<Listen
                 _ => "timed out".to_owned(),
             };
             shared.event(Outcome::Failure, &object, format!("refused: upstream {} unreachable: {why} (A-ASSOCIATE-RJ transient, temporary congestion)", route.upstream));
-            let rejection = Rejection { result: Rejection::TRANSIENT, source: Rejection::PROVIDER_PRESENTATION, reason: 1 };
+            let rejection = Rejection {
+                result: Rejection::TRANSIENT,
+                source: Rejection::PROVIDER_PRESENTATION,
+                reason: 1,
+            };
             send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
             return;
         }
     };
     send(&mut upstream, &Pdu::AssociateRq(forward).encode()).await;
-    let answer = match tokio::time::timeout(limits.artim, read_pdu(&mut upstream, limits.max_pdu_length)).await {
-        Ok(Ok(Some(bytes))) => Pdu::decode(&bytes).map_err(|e| e.to_string()),
-        Ok(Ok(None)) => Err("closed the connection".to_owned()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("no answer within the ARTIM timeout".to_owned()),
-    };
+    let answer =
+        match tokio::time::timeout(limits.artim, read_pdu(&mut upstream, limits.max_pdu_length))
+            .await
+        {
+            Ok(Ok(Some(bytes))) => Pdu::decode(&bytes).map_err(|e| e.to_string()),
+            Ok(Ok(None)) => Err("closed the connection".to_owned()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("no answer within the ARTIM timeout".to_owned()),
+        };
     let mut ac = match answer {
         Ok(Pdu::AssociateAc(ac)) => ac,
         Ok(Pdu::AssociateRj(rejection)) => {
-            shared.event(Outcome::Failure, &object, format!("refused by upstream {} (result {} source {} reason {}), passed on", route.upstream, rejection.result, rejection.source, rejection.reason));
+            shared.event(
+                Outcome::Failure,
+                &object,
+                format!(
+                    "refused by upstream {} (result {} source {} reason {}), passed on",
+                    route.upstream, rejection.result, rejection.source, rejection.reason
+                ),
+            );
             send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
             return;
         }
@@ -293,7 +344,11 @@ async fn association(mut peer: TcpStream, addr: SocketAddr, listener: Arc<Listen
                 Err(e) => e,
                 _ => "answered with an unexpected PDU".to_owned(),
             };
-            shared.event(Outcome::Failure, &object, format!("aborted: upstream {}: {why}", route.upstream));
+            shared.event(
+                Outcome::Failure,
+                &object,
+                format!("aborted: upstream {}: {why}", route.upstream),
+            );
             send(&mut peer, &provider_abort(0)).await;
             send(&mut upstream, &provider_abort(0)).await;
             return;
@@ -306,10 +361,18 @@ async fn association(mut peer: TcpStream, addr: SocketAddr, listener: Arc<Listen
     ac.cap_maximum_length(limits.max_pdu_length);
     let mut syntaxes = HashMap::new();
     for item in &ac.items {
-        if let Item::AcceptedContext { id, result: result::ACCEPTANCE, sub_items } = item
+        if let Item::AcceptedContext {
+            id,
+            result: result::ACCEPTANCE,
+            sub_items,
+        } = item
             && let Some(o) = offered.iter().find(|o| o.id == *id)
         {
-            let ts = proposed_syntaxes(sub_items).1.first().map(|t| String::from_utf8_lossy(t).into_owned()).unwrap_or_default();
+            let ts = proposed_syntaxes(sub_items)
+                .1
+                .first()
+                .map(|t| String::from_utf8_lossy(t).into_owned())
+                .unwrap_or_default();
             syntaxes.insert(*id, (o.abstract_syntax.clone(), ts));
         }
     }
@@ -328,14 +391,30 @@ async fn association(mut peer: TcpStream, addr: SocketAddr, listener: Arc<Listen
     let activity = Arc::new(AtomicU64::new(0));
     let (mut peer_r, mut peer_w) = peer.into_split();
     let (mut up_r, mut up_w) = upstream.into_split();
-    let tap = Tap { shared: Arc::clone(&shared), object: object.clone(), syntaxes: Arc::clone(&syntaxes), assembler: Assembler::new(usize::try_from(limits.max_inspected_bytes).unwrap_or(usize::MAX)), counts: Arc::default() };
+    let tap = Tap {
+        shared: Arc::clone(&shared),
+        object: object.clone(),
+        syntaxes: Arc::clone(&syntaxes),
+        assembler: Assembler::new(
+            usize::try_from(limits.max_inspected_bytes).unwrap_or(usize::MAX),
+        ),
+        counts: Arc::default(),
+    };
     let counts = Arc::clone(&tap.counts);
-    let tap_back = Tap { assembler: Assembler::new(usize::try_from(limits.max_inspected_bytes).unwrap_or(usize::MAX)), ..tap.clone_empty() };
+    let tap_back = Tap {
+        assembler: Assembler::new(
+            usize::try_from(limits.max_inspected_bytes).unwrap_or(usize::MAX),
+        ),
+        ..tap.clone_empty()
+    };
     let end = tokio::select! {
         e = direction(&mut peer_r, &mut up_w, tap, &limits, &activity, started, "peer") => e,
         e = direction(&mut up_r, &mut peer_w, tap_back, &limits, &activity, started, "upstream") => e,
     };
-    let (instances, bytes) = (counts.instances.load(Ordering::Relaxed), counts.bytes.load(Ordering::Relaxed));
+    let (instances, bytes) = (
+        counts.instances.load(Ordering::Relaxed),
+        counts.bytes.load(Ordering::Relaxed),
+    );
     let outcome = match end {
         End::Released => Outcome::Success,
         End::Aborted(_) | End::PassedOn => Outcome::Failure,
@@ -347,18 +426,42 @@ async fn association(mut peer: TcpStream, addr: SocketAddr, listener: Arc<Listen
     }
     let _ = up_w.shutdown().await;
     let _ = peer_w.shutdown().await;
-    shared.event(outcome, &object, format!("ended: {} after {:.1} s; {instances} instance(s), {bytes} data set bytes relayed", end.text(), started.elapsed().as_secs_f64()));
+    shared.event(
+        outcome,
+        &object,
+        format!(
+            "ended: {} after {:.1} s; {instances} instance(s), {bytes} data set bytes relayed",
+            end.text(),
+            started.elapsed().as_secs_f64()
+        ),
+    );
 }
 
 /// The gateway answers an association whose every context it refused, and its release.
-async fn answer_alone(peer: &mut TcpStream, rq: &Associate, refused: &[crate::admission::Refused], limits: &Limits) {
+async fn answer_alone(
+    peer: &mut TcpStream,
+    rq: &Associate,
+    refused: &[crate::admission::Refused],
+    limits: &Limits,
+) {
     let mut items = vec![Item::ApplicationContext(DICOM_APPLICATION_CONTEXT.to_vec())];
     items.extend(refused_items(refused));
     items.push(Item::UserInformation(vec![
-        SubItem { kind: sub::MAXIMUM_LENGTH, value: limits.max_pdu_length.to_be_bytes().to_vec() },
-        SubItem { kind: 0x52, value: b"2.25.262113318453702349961853829106473105512".to_vec() },
+        SubItem {
+            kind: sub::MAXIMUM_LENGTH,
+            value: limits.max_pdu_length.to_be_bytes().to_vec(),
+        },
+        SubItem {
+            kind: 0x52,
+            value: b"2.25.262113318453702349961853829106473105512".to_vec(),
+        },
     ]));
-    let ac = Associate { protocol_version: 1, called_ae: rq.called_ae, calling_ae: rq.calling_ae, items };
+    let ac = Associate {
+        protocol_version: 1,
+        called_ae: rq.called_ae,
+        calling_ae: rq.calling_ae,
+        items,
+    };
     send(peer, &Pdu::AssociateAc(ac).encode()).await;
     match tokio::time::timeout(limits.artim, read_pdu(peer, limits.max_pdu_length)).await {
         Ok(Ok(Some(bytes))) if bytes.first() == Some(&kind::RELEASE_RQ) => {
@@ -427,7 +530,9 @@ impl Tap {
             }
             if let Some(instance) = self.assembler.push(pdv) {
                 self.counts.instances.fetch_add(1, Ordering::Relaxed);
-                self.counts.bytes.fetch_add(instance.size, Ordering::Relaxed);
+                self.counts
+                    .bytes
+                    .fetch_add(instance.size, Ordering::Relaxed);
                 self.screen(instance);
             }
         }
@@ -476,13 +581,20 @@ fn screen_instance(shared: &Shared, object: &str, ts: &str, instance: Instance) 
             ),
         )),
     }
-    let alerts = findings.iter().filter(|f| f.severity == Severity::Alert).count();
+    let alerts = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Alert)
+        .count();
     for f in &findings {
         shared
             .evidence
             .record(Event::of_finding(shared.actor.clone(), f.clone()));
     }
-    let outcome = if findings.is_empty() { Outcome::Success } else { Outcome::Findings };
+    let outcome = if findings.is_empty() {
+        Outcome::Success
+    } else {
+        Outcome::Findings
+    };
     shared.event(
         outcome,
         &name,
@@ -495,7 +607,9 @@ fn screen_instance(shared: &Shared, object: &str, ts: &str, instance: Instance) 
             if alerts > 0 { ", forwarded all the same, a copy kept in quarantine" } else { "" }
         ),
     );
-    if alerts > 0 && let Some(bytes) = file {
+    if alerts > 0
+        && let Some(bytes) = file
+    {
         shared.evidence.quarantine(&name, bytes, findings);
     }
 }
@@ -522,18 +636,33 @@ where
                 // Silent this long: end only if the other direction was silent too.
                 let idle_ms = now_ms().saturating_sub(activity.load(Ordering::Relaxed));
                 if u128::from(idle_ms) >= limits.idle.as_millis() {
-                    tap.shared.event(Outcome::Failure, &tap.object, format!("no PDU in either direction for {} s (limits.idle_seconds): aborted", limits.idle.as_secs()));
+                    tap.shared.event(
+                        Outcome::Failure,
+                        &tap.object,
+                        format!(
+                            "no PDU in either direction for {} s (limits.idle_seconds): aborted",
+                            limits.idle.as_secs()
+                        ),
+                    );
                     break End::Aborted(0);
                 }
                 continue;
             }
             Ok(Ok(Some(bytes))) => bytes,
             Ok(Ok(None)) => {
-                tap.shared.event(Outcome::Failure, &tap.object, format!("the {side} closed the connection without a release"));
+                tap.shared.event(
+                    Outcome::Failure,
+                    &tap.object,
+                    format!("the {side} closed the connection without a release"),
+                );
                 break End::Aborted(0);
             }
             Ok(Err(e)) => {
-                tap.shared.event(Outcome::Failure, &tap.object, format!("invalid PDU from the {side}: {e}"));
+                tap.shared.event(
+                    Outcome::Failure,
+                    &tap.object,
+                    format!("invalid PDU from the {side}: {e}"),
+                );
                 break End::Aborted(6);
             }
         };
@@ -559,11 +688,22 @@ where
             }
             kind::ABORT => {
                 send(to, &bytes).await;
-                tap.shared.event(Outcome::Failure, &tap.object, format!("A-ABORT from the {side}, passed on"));
+                tap.shared.event(
+                    Outcome::Failure,
+                    &tap.object,
+                    format!("A-ABORT from the {side}, passed on"),
+                );
                 break End::PassedOn;
             }
             _ => {
-                tap.shared.event(Outcome::Failure, &tap.object, format!("unexpected PDU type {:#04x} from the {side} on an established association", bytes[0]));
+                tap.shared.event(
+                    Outcome::Failure,
+                    &tap.object,
+                    format!(
+                        "unexpected PDU type {:#04x} from the {side} on an established association",
+                        bytes[0]
+                    ),
+                );
                 break End::Aborted(2);
             }
         }

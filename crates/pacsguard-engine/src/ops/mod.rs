@@ -4,6 +4,7 @@ mod accept;
 mod check;
 mod diff;
 mod export;
+mod gateway;
 mod profile;
 mod quarantine;
 mod recover;
@@ -35,6 +36,7 @@ pub use accept::{AcceptReport, AcceptRequest};
 pub use check::{CheckReport, CheckRequest};
 pub use diff::{DiffCounts, DiffReport, DirectoryChanges, ProfileRef, Side};
 pub use export::{ExportReport, MAX_EXPORT_BYTES};
+pub use gateway::screener;
 pub use profile::{ProfileReport, ProfileRequest};
 pub use recover::{
     BackupSummary, MAX_ARCHIVE_MEMBERS, MAX_CACHE_BYTES, MAX_JOURNAL_BYTES, Readiness,

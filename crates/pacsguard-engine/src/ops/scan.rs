@@ -318,7 +318,7 @@ pub(super) fn screen_arrivals(screener: &Screener, paths: &[PathBuf]) -> Vec<Fin
 
 /// The built-in rules plus `--rules`, and `--hashlist`: errors here name the file and stop
 /// the run before anything is screened (exit 2).
-fn build_screener(request: &ScanRequest) -> Result<Screener, EngineError> {
+pub(super) fn build_screener(request: &ScanRequest) -> Result<Screener, EngineError> {
     let rules = if pacsguard_screen::YARA_AVAILABLE {
         let mut sources = vec![RuleSource::builtin()];
         if let Some(dir) = &request.rules {

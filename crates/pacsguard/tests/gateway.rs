@@ -1,0 +1,455 @@
+//! `pacsguard gateway` with real peers: DCMTK's `echoscu` and `storescu` send through the
+//! gateway to DCMTK's `storescp`. What arrives is compared with what `storescp` receives
+//! from `storescu` directly; refusals are read as `storescu` prints them.
+
+mod common;
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Env, pacsguard, stderr, stdout};
+use sha2::{Digest as _, Sha256};
+
+/// The peers are real programs; without them the tests fail (scripts/setup-test-deps.sh
+/// installs them) rather than pass having tested nothing.
+fn require_dcmtk() {
+    for program in ["storescp", "storescu", "echoscu"] {
+        assert!(
+            Command::new(program).arg("--version").output().is_ok(),
+            "{program} is missing: run scripts/setup-test-deps.sh (Debian package dcmtk)"
+        );
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A `storescp` receiving into `dir` as AE `ARCHIVE`; killed when dropped.
+struct Receiver {
+    child: Child,
+    port: u16,
+}
+
+impl Receiver {
+    fn start(dir: &Path) -> Receiver {
+        std::fs::create_dir_all(dir).expect("mkdir");
+        let port = free_port();
+        let child = Command::new("storescp")
+            // +xa: accept every transfer syntax DCMTK knows (compressed ones too).
+            .args(["+xa", "-aet", "ARCHIVE", "-od"])
+            .arg(dir)
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("storescp runs");
+        wait_for_port(port);
+        Receiver { child, port }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `pacsguard gateway`; stopped with SIGTERM by [`Gateway::stop`].
+struct Gateway {
+    child: Child,
+    ports: Vec<u16>,
+}
+
+impl Gateway {
+    fn start(env: &Env, config: &str) -> Gateway {
+        let path = env.dir.path().join("gateway.toml");
+        std::fs::write(&path, config).expect("write config");
+        let mut child = pacsguard()
+            .arg("--home")
+            .arg(&env.home)
+            .args(["gateway", "--json", "--config"])
+            .arg(&path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("pacsguard gateway runs");
+        let err = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(err).lines();
+        let listeners = config.matches("[[listener]]").count();
+        let mut ports = Vec::new();
+        while ports.len() < listeners {
+            let line = lines
+                .next()
+                .expect("the gateway prints where it listens")
+                .expect("stderr line");
+            let addr = line
+                .strip_prefix("pacsguard gateway: listening on ")
+                .unwrap_or_else(|| panic!("unexpected: {line}"));
+            ports.push(
+                addr.rsplit(':')
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .expect("port"),
+            );
+        }
+        // Keep draining stderr so the gateway never blocks on it.
+        std::thread::spawn(move || for _ in lines {});
+        Gateway { child, ports }
+    }
+
+    /// SIGTERM, then the exit status and every JSON line it printed.
+    fn stop(mut self) -> (i32, Vec<serde_json::Value>) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+        let mut out = String::new();
+        self.child
+            .stdout
+            .take()
+            .expect("stdout")
+            .read_to_string(&mut out)
+            .expect("read stdout");
+        let status = self.child.wait().expect("exit");
+        let events = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        (status.code().expect("exit code"), events)
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn config(listeners: &[(&str, &str)], routes: &str) -> String {
+    let mut text = String::new();
+    for (allow, extra_routes) in listeners {
+        text.push_str(&format!(
+            "[[listener]]\nlisten = \"127.0.0.1:0\"\nallow = [\"{allow}\"]\n{routes}{extra_routes}\n"
+        ));
+    }
+    text
+}
+
+fn route(called: &str, calling: &str, extra: &str, upstream: u16) -> String {
+    format!(
+        "[[listener.route]]\ncalled_ae = \"{called}\"\ncalling_ae = [\"{calling}\"]\n{extra}\nupstream = \"127.0.0.1:{upstream}\"\nupstream_ae = \"ARCHIVE\"\n"
+    )
+}
+
+const ANY: &str = "sop_classes = [\"*\"]\ntransfer_syntaxes = [\"*\"]";
+
+fn storescu(port: u16, calling: &str, called: &str, files: &[PathBuf]) -> Output {
+    storescu_with(&[], port, calling, called, files)
+}
+
+fn storescu_with(
+    options: &[&str],
+    port: u16,
+    calling: &str,
+    called: &str,
+    files: &[PathBuf],
+) -> Output {
+    Command::new("storescu")
+        .args(options)
+        .args(["-aet", calling, "-aec", called, "127.0.0.1"])
+        .arg(port.to_string())
+        .args(files)
+        .output()
+        .expect("storescu runs")
+}
+
+fn echoscu(port: u16, calling: &str, called: &str) -> Output {
+    Command::new("echoscu")
+        .args(["-aet", calling, "-aec", called, "127.0.0.1"])
+        .arg(port.to_string())
+        .output()
+        .expect("echoscu runs")
+}
+
+/// SHA-256 of every file received, by file name.
+fn received(dir: &Path) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| {
+            let path = e.expect("entry").path();
+            let bytes = std::fs::read(&path).expect("read");
+            (
+                path.file_name()
+                    .expect("name")
+                    .to_string_lossy()
+                    .into_owned(),
+                hex(&Sha256::digest(&bytes)),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn samples() -> Vec<PathBuf> {
+    let dir = pacsguard_testkit::pydicom_files();
+    [
+        "CT_small.dcm",
+        "MR_small.dcm",
+        "SC_rgb_small_odd.dcm",
+        "rtplan.dcm",
+        "rtdose.dcm",
+        "examples_palette.dcm",
+        "waveform_ecg.dcm",
+    ]
+    .iter()
+    .map(|n| dir.join(n))
+    .collect()
+}
+
+fn gateway_events(events: &[serde_json::Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["action"] == "gateway")
+        .map(|e| e["detail"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn storescu_through_the_gateway_delivers_what_it_delivers_directly_byte_for_byte() {
+    require_dcmtk();
+    let env = Env::new();
+    let direct_dir = env.dir.path().join("direct");
+    let relayed_dir = env.dir.path().join("relayed");
+    let direct = Receiver::start(&direct_dir);
+    let out = storescu(direct.port, "CT1", "ARCHIVE", &samples());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    drop(direct);
+
+    let upstream = Receiver::start(&relayed_dir);
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+    );
+    let out = echoscu(gateway.ports[0], "CT1", "PACS");
+    assert_eq!(out.status.code(), Some(0), "echoscu: {}", stderr(&out));
+    let out = storescu(gateway.ports[0], "CT1", "PACS", &samples());
+    assert_eq!(out.status.code(), Some(0), "storescu: {}", stderr(&out));
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "clean relay: {events:?}");
+
+    let want = received(&direct_dir);
+    assert_eq!(want.len(), samples().len());
+    assert_eq!(
+        received(&relayed_dir),
+        want,
+        "what arrived through the gateway"
+    );
+    let details = gateway_events(&events);
+    let relayed: Vec<&String> = details
+        .iter()
+        .filter(|d| d.starts_with("relayed C-STORE"))
+        .collect();
+    assert_eq!(relayed.len(), samples().len(), "{details:#?}");
+    assert!(
+        relayed
+            .iter()
+            .all(|d| d.contains("SHA-256 ") && d.contains("0 alert(s)"))
+    );
+
+    // On the trail, signed.
+    let out = env.run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = env.run(&["audit", "show", "--json", "--action", "gateway"]);
+    assert!(stdout(&out).contains("relayed C-STORE"), "{}", stdout(&out));
+}
+
+#[test]
+fn each_refusal_is_answered_as_the_standard_says_and_recorded() {
+    require_dcmtk();
+    let env = Env::new();
+    let upstream = Receiver::start(&env.dir.path().join("rx"));
+    let routes = format!(
+        "{}{}",
+        route(
+            "PACS",
+            "CT1",
+            "sop_classes = [\"1.2.840.10008.5.1.4.1.1.4\", \"1.2.840.10008.1.1\"]\ntransfer_syntaxes = [\"*\"]",
+            upstream.port
+        ),
+        route("PACS", "FAR", ANY, upstream.port).replace(
+            "[[listener.route]]\n",
+            "[[listener.route]]\npeers = [\"10.9.9.9\"]\n"
+        ),
+    );
+    let text = format!(
+        "{}{}",
+        config(&[("127.0.0.0/8", "")], &routes),
+        config(
+            &[("10.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port)
+        ),
+    );
+    let gateway = Gateway::start(&env, &text);
+    let (open, closed) = (gateway.ports[0], gateway.ports[1]);
+
+    let cases = [
+        ("MR9", "PACS", "Reason: Calling AE Title Not Recognized"),
+        ("CT1", "NOPE", "Reason: Called AE Title Not Recognized"),
+        ("FAR", "PACS", "Reason: No Reason"),
+    ];
+    for (calling, called, want) in cases {
+        let out = echoscu(open, calling, called);
+        assert_eq!(out.status.code(), Some(1), "{calling}->{called}");
+        let text = stderr(&out);
+        assert!(text.contains("Association Rejected"), "{text}");
+        assert!(
+            text.contains("Result: Rejected Permanent, Source: Service User"),
+            "{text}"
+        );
+        assert!(text.contains(want), "{calling}->{called}: {text}");
+    }
+    // A CT on a route that allows only MR: the context is refused in the AC, beside
+    // the others storescu proposes (relayed upstream) ...
+    let ct = pacsguard_testkit::pydicom_files().join("CT_small.dcm");
+    let out = storescu(open, "CT1", "PACS", std::slice::from_ref(&ct));
+    assert!(
+        stderr(&out).contains("No presentation context for: (CT)"),
+        "{}",
+        stderr(&out)
+    );
+    // ... or alone (-R: only the file's own; the gateway answers without an upstream).
+    let out = storescu_with(&["-R"], open, "CT1", "PACS", &[ct]);
+    assert!(
+        stderr(&out).contains("No Acceptable Presentation Contexts"),
+        "{}",
+        stderr(&out)
+    );
+    // An address outside the listener's allow-list: closed before a byte is read.
+    let out = echoscu(closed, "CT1", "PACS");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        !stderr(&out).contains("Association Rejected"),
+        "{}",
+        stderr(&out)
+    );
+
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0);
+    let details = gateway_events(&events);
+    for want in [
+        "refused: calling AE title \"MR9\" not recognised for \"PACS\" (A-ASSOCIATE-RJ result 1 source 1 reason 3)",
+        "refused: called AE title \"NOPE\" not recognised (A-ASSOCIATE-RJ result 1 source 1 reason 7)",
+        "refused: calling AE title \"FAR\" is not allowed from 127.0.0.1 (A-ASSOCIATE-RJ result 1 source 1 reason 1)",
+        "address not in the listener's allow-list; closed before reading",
+        "refused by the gateway",
+        "accepted with no presentation context: all 2 refused by the route's allow-lists",
+    ] {
+        assert!(
+            details.iter().any(|d| d.contains(want)),
+            "{want}: {details:#?}"
+        );
+    }
+    assert!(
+        std::fs::read_dir(env.dir.path().join("rx"))
+            .expect("rx")
+            .next()
+            .is_none(),
+        "nothing refused reached the receiver"
+    );
+}
+
+#[test]
+fn a_pe_in_a_private_element_raises_an_alert_and_is_still_forwarded_with_a_quarantine_copy() {
+    require_dcmtk();
+    let env = Env::new();
+    let uid = "1.2.826.0.1.3680043.10.1137.99";
+    let file = env.dir.path().join("pe.dcm");
+    let dicom = pacsguard_testkit::DicomBuilder::ct(uid)
+        .element(0x0009, 0x0010, *b"LO", b"ACME 1.0")
+        .element(0x0009, 0x1010, *b"OB", &pacsguard_testkit::real_pe())
+        .build();
+    std::fs::write(&file, &dicom).expect("write");
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+    );
+    let out = storescu(gateway.ports[0], "CT1", "PACS", &[file]);
+    assert_eq!(out.status.code(), Some(0), "forwarded: {}", stderr(&out));
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 1, "an alert: {events:#?}");
+    let alert = events
+        .iter()
+        .find(|e| e["finding"]["severity"] == "alert")
+        .unwrap_or_else(|| panic!("no alert: {events:#?}"));
+    assert_eq!(alert["finding"]["kind"], "embedded-executable", "{alert}");
+    assert!(
+        alert["finding"]["path"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with(uid),
+        "{alert}"
+    );
+    // Forwarded: the receiver has it.
+    assert_eq!(received(&rx).len(), 1);
+    // And a copy in the vault, which any DICOM reader opens.
+    let out = env.run(&["quarantine", "list", "--json"]);
+    let list: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    let text = list.to_string();
+    assert!(
+        text.contains(uid) && text.contains("embedded-executable"),
+        "{text}"
+    );
+    let out = env.run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn a_bad_configuration_is_an_error_naming_the_field() {
+    let env = Env::new();
+    let path = env.dir.path().join("gateway.toml");
+    std::fs::write(
+        &path,
+        config(&[("127.0.0.0/8", "")], &route("PACS", "CT\\\\1", ANY, 104)),
+    )
+    .expect("write");
+    let out = env.run(&["gateway", "--config", path.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("listener[0].route[0].calling_ae"),
+        "{}",
+        stderr(&out)
+    );
+    // A TOML syntax error names its line.
+    std::fs::write(&path, "[[listener]]\nlisten = \"127.0.0.1:0\n").expect("write");
+    let out = env.run(&["gateway", "--config", path.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("line 2"), "{}", stderr(&out));
+}
