@@ -94,7 +94,7 @@ pub fn admit<'a>(
     }
     let Some(route) = for_called
         .into_iter()
-        .find(|r| r.calling_ae.iter().any(|c| *c == calling))
+        .find(|r| r.calling_ae.contains(&calling))
     else {
         return Admission::Reject {
             rejection: Rejection::by_user(reason::CALLING_AE_NOT_RECOGNIZED),

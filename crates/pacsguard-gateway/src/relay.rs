@@ -629,7 +629,7 @@ where
     W: AsyncWrite + Unpin,
 {
     let now_ms = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let end = loop {
+    loop {
         let read = tokio::time::timeout(limits.idle, read_pdu(from, limits.max_pdu_length)).await;
         let bytes = match read {
             Err(_) => {
@@ -644,7 +644,7 @@ where
                             limits.idle.as_secs()
                         ),
                     );
-                    break End::Aborted(0);
+                    return End::Aborted(0);
                 }
                 continue;
             }
@@ -655,7 +655,7 @@ where
                     &tap.object,
                     format!("the {side} closed the connection without a release"),
                 );
-                break End::Aborted(0);
+                return End::Aborted(0);
             }
             Ok(Err(e)) => {
                 tap.shared.event(
@@ -663,7 +663,7 @@ where
                     &tap.object,
                     format!("invalid PDU from the {side}: {e}"),
                 );
-                break End::Aborted(6);
+                return End::Aborted(6);
             }
         };
         activity.store(now_ms(), Ordering::Relaxed);
@@ -671,20 +671,20 @@ where
             kind::P_DATA => {
                 if let Err(reason) = tap.look(&bytes) {
                     tap.shared.event(Outcome::Failure, &tap.object, format!("invalid P-DATA from the {side} (malformed, or on a presentation context not accepted)"));
-                    break End::Aborted(reason);
+                    return End::Aborted(reason);
                 }
                 if to.write_all(&bytes).await.is_err() {
-                    break End::Aborted(0);
+                    return End::Aborted(0);
                 }
             }
             kind::RELEASE_RQ => {
                 if to.write_all(&bytes).await.is_err() {
-                    break End::Aborted(0);
+                    return End::Aborted(0);
                 }
             }
             kind::RELEASE_RP => {
                 send(to, &bytes).await;
-                break End::Released;
+                return End::Released;
             }
             kind::ABORT => {
                 send(to, &bytes).await;
@@ -693,7 +693,7 @@ where
                     &tap.object,
                     format!("A-ABORT from the {side}, passed on"),
                 );
-                break End::PassedOn;
+                return End::PassedOn;
             }
             _ => {
                 tap.shared.event(
@@ -704,9 +704,8 @@ where
                         bytes[0]
                     ),
                 );
-                break End::Aborted(2);
+                return End::Aborted(2);
             }
         }
-    };
-    end
+    }
 }

@@ -25,7 +25,7 @@ use crate::signals;
 pub const SIGN_INTERVAL: Duration = Duration::from_secs(1);
 
 enum Item {
-    Event(Event),
+    Event(Box<Event>),
     Quarantine {
         name: String,
         bytes: Vec<u8>,
@@ -47,7 +47,7 @@ impl Channel {
 
 impl Evidence for Channel {
     fn record(&self, event: Event) {
-        self.send(Item::Event(event));
+        self.send(Item::Event(Box::new(event)));
     }
 
     fn quarantine(&self, name: &str, bytes: Vec<u8>, findings: Vec<Finding>) {
@@ -204,7 +204,7 @@ fn keep(session: &mut Session, item: Item, json: bool) -> Result<bool> {
                 .as_ref()
                 .is_some_and(|f| f.severity != Severity::Info);
             print(&event, json);
-            session.record_events(vec![event])?;
+            session.record_events(vec![*event])?;
             Ok(attention)
         }
         Item::Quarantine {
