@@ -6,7 +6,10 @@
 //! artim_seconds = 30       # association establishment and release timer
 //! idle_seconds = 300       # an association silent this long is aborted
 //! max_pdu_length = 65536   # what the gateway states it receives (<= MAX_PDU_LENGTH)
-//! max_inspected_bytes = 268435456
+//! max_inspected_bytes = 268435456        # one data set kept whole for screening
+//! inspection_memory_bytes = 1073741824   # all data sets held for screening together
+//! max_associations = 64
+//! max_associations_per_peer = 16
 //!
 //! [[listener]]
 //! listen = "0.0.0.0:11112"
@@ -44,9 +47,21 @@ pub const DEFAULT_MAX_PDU_LENGTH: u32 = 64 * 1024;
 /// this size whole (`MAX_WHOLE_FILE_BYTES`); a larger one is relayed and reported
 /// `not-inspected`.
 pub const DEFAULT_MAX_INSPECTED_BYTES: u64 = 256 * 1024 * 1024;
-/// The most a configuration may raise that: each association in flight may hold one data
-/// set of this size in memory.
+/// The most a configuration may raise that.
 pub const MAX_INSPECTED_BYTES_LIMIT: u64 = 1024 * 1024 * 1024;
+/// Default for data set bytes held for screening by all associations together (see
+/// `dimse::MemoryBudget`); a data set arriving while it is spent is relayed and reported
+/// `not-inspected`. Memory in use is about twice this (a Part 10 copy is screened).
+pub const DEFAULT_INSPECTION_MEMORY_BYTES: u64 = 1024 * 1024 * 1024;
+/// Default associations in flight in total: each holds a task, two sockets and buffers
+/// of up to two PDUs. A connection beyond it is answered A-ASSOCIATE-RJ (transient,
+/// local limit exceeded) without being read.
+pub const DEFAULT_MAX_ASSOCIATIONS: usize = 64;
+/// Default associations in flight from one peer address, so one sender cannot take
+/// every slot.
+pub const DEFAULT_MAX_ASSOCIATIONS_PER_PEER: usize = 16;
+/// The most a configuration may raise the association limit to.
+pub const MAX_ASSOCIATIONS_LIMIT: usize = 4096;
 
 #[derive(Debug, Error)]
 #[error("{field}: {reason}")]
@@ -78,6 +93,9 @@ struct RawLimits {
     idle_seconds: Option<u64>,
     max_pdu_length: Option<u32>,
     max_inspected_bytes: Option<u64>,
+    inspection_memory_bytes: Option<u64>,
+    max_associations: Option<usize>,
+    max_associations_per_peer: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -108,6 +126,9 @@ pub struct Limits {
     pub idle: Duration,
     pub max_pdu_length: u32,
     pub max_inspected_bytes: u64,
+    pub inspection_memory_bytes: u64,
+    pub max_associations: usize,
+    pub max_associations_per_peer: usize,
 }
 
 impl Default for Limits {
@@ -117,6 +138,9 @@ impl Default for Limits {
             idle: DEFAULT_IDLE,
             max_pdu_length: DEFAULT_MAX_PDU_LENGTH,
             max_inspected_bytes: DEFAULT_MAX_INSPECTED_BYTES,
+            inspection_memory_bytes: DEFAULT_INSPECTION_MEMORY_BYTES,
+            max_associations: DEFAULT_MAX_ASSOCIATIONS,
+            max_associations_per_peer: DEFAULT_MAX_ASSOCIATIONS_PER_PEER,
         }
     }
 }
@@ -248,6 +272,36 @@ impl GatewayConfig {
                 ));
             }
             limits.max_inspected_bytes = n;
+        }
+        if let Some(n) = raw.limits.inspection_memory_bytes {
+            if n > 16 * MAX_INSPECTED_BYTES_LIMIT {
+                return Err(err(
+                    "limits.inspection_memory_bytes",
+                    format!("{n}: more than {}", 16 * MAX_INSPECTED_BYTES_LIMIT),
+                ));
+            }
+            limits.inspection_memory_bytes = n;
+        }
+        if let Some(n) = raw.limits.max_associations {
+            if !(1..=MAX_ASSOCIATIONS_LIMIT).contains(&n) {
+                return Err(err(
+                    "limits.max_associations",
+                    format!("{n}: must lie between 1 and {MAX_ASSOCIATIONS_LIMIT}"),
+                ));
+            }
+            limits.max_associations = n;
+        }
+        if let Some(n) = raw.limits.max_associations_per_peer {
+            if !(1..=limits.max_associations).contains(&n) {
+                return Err(err(
+                    "limits.max_associations_per_peer",
+                    format!(
+                        "{n}: must lie between 1 and max_associations ({})",
+                        limits.max_associations
+                    ),
+                ));
+            }
+            limits.max_associations_per_peer = n;
         }
         if raw.listener.is_empty() {
             return Err(err("listener", "no [[listener]]: nothing to do"));

@@ -3,6 +3,8 @@
 //! The bytes relayed are never rebuilt from this: it is a tap beside the relay.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest as _, Sha256};
 
@@ -59,16 +61,97 @@ pub fn parse_command(bytes: &[u8]) -> Option<Command> {
     Some(command)
 }
 
-/// A C-STORE data set seen whole (or counted and hashed whole, when over the limit).
-#[derive(Clone, Debug)]
+/// Data set bytes held for screening by every association together: each data set
+/// takes its bytes from this budget as they arrive and gives them back once screened.
+/// Several associations (or one that interleaves data sets on many presentation
+/// contexts) cannot hold more; past it a data set is relayed and reported
+/// `not-inspected`.
+#[derive(Debug)]
+pub struct MemoryBudget {
+    cap: u64,
+    held: AtomicU64,
+}
+
+impl MemoryBudget {
+    pub fn new(cap: u64) -> Arc<MemoryBudget> {
+        Arc::new(MemoryBudget {
+            cap,
+            held: AtomicU64::new(0),
+        })
+    }
+
+    pub fn held(&self) -> u64 {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    fn take(&self, n: u64) -> bool {
+        self.held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                held.checked_add(n).filter(|total| *total <= self.cap)
+            })
+            .is_ok()
+    }
+
+    fn give(&self, n: u64) {
+        let _ = self
+            .held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                Some(held.saturating_sub(n))
+            });
+    }
+}
+
+/// Bytes taken from a [`MemoryBudget`], given back when dropped.
+#[derive(Debug)]
+pub struct Reservation {
+    budget: Arc<MemoryBudget>,
+    bytes: u64,
+}
+
+impl Reservation {
+    fn new(budget: &Arc<MemoryBudget>) -> Reservation {
+        Reservation {
+            budget: Arc::clone(budget),
+            bytes: 0,
+        }
+    }
+
+    fn grow(&mut self, n: u64) -> bool {
+        let ok = self.budget.take(n);
+        if ok {
+            self.bytes += n;
+        }
+        ok
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.budget.give(self.bytes);
+    }
+}
+
+/// Why a data set was relayed without being kept for screening.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Skipped {
+    /// Larger than the per-data-set limit.
+    TooLarge,
+    /// The shared [`MemoryBudget`] was spent by data sets in flight.
+    MemoryBudget,
+}
+
+/// A C-STORE data set seen whole (or counted and hashed whole, when it was not kept).
+#[derive(Debug)]
 pub struct Instance {
     pub context_id: u8,
     pub sop_class: String,
     pub sop_instance: String,
     pub size: u64,
     pub sha256: [u8; 32],
-    /// The data set's bytes; `None` when it was larger than the inspection limit.
-    pub bytes: Option<Vec<u8>>,
+    /// The data set's bytes, or why they were not kept.
+    pub bytes: Result<Vec<u8>, Skipped>,
+    /// Holds the bytes' share of the memory budget until the instance is dropped.
+    pub reservation: Option<Reservation>,
 }
 
 #[derive(Debug, Default)]
@@ -79,7 +162,8 @@ struct Context {
     store: Option<Command>,
     data: Vec<u8>,
     data_size: u64,
-    too_large: bool,
+    skipped: Option<Skipped>,
+    reservation: Option<Reservation>,
     hash: Sha256,
 }
 
@@ -88,13 +172,15 @@ struct Context {
 pub struct Assembler {
     /// Bytes of one data set kept for inspection; past it the rest is hashed only.
     limit: usize,
+    budget: Arc<MemoryBudget>,
     contexts: HashMap<u8, Context>,
 }
 
 impl Assembler {
-    pub fn new(limit: usize) -> Self {
+    pub fn new(limit: usize, budget: Arc<MemoryBudget>) -> Self {
         Assembler {
             limit,
+            budget,
             contexts: HashMap::new(),
         }
     }
@@ -116,9 +202,10 @@ impl Assembler {
                 context.command.clear();
                 context.command_too_long = false;
                 context.store = parsed.filter(|c| c.field == C_STORE_RQ && c.has_data_set);
-                context.data.clear();
+                context.data = Vec::new();
                 context.data_size = 0;
-                context.too_large = false;
+                context.skipped = None;
+                context.reservation = Some(Reservation::new(&self.budget));
                 context.hash = Sha256::new();
             }
             return None;
@@ -126,12 +213,18 @@ impl Assembler {
         context.store.as_ref()?;
         context.hash.update(&pdv.data);
         context.data_size += pdv.data.len() as u64;
-        if !context.too_large {
+        if context.skipped.is_none() {
+            let growth = pdv.data.len() as u64;
             if context.data.len() + pdv.data.len() > self.limit {
-                context.too_large = true;
-                context.data = Vec::new();
+                context.skipped = Some(Skipped::TooLarge);
+            } else if !context.reservation.as_mut().is_some_and(|r| r.grow(growth)) {
+                context.skipped = Some(Skipped::MemoryBudget);
             } else {
                 context.data.extend_from_slice(&pdv.data);
+            }
+            if context.skipped.is_some() {
+                context.data = Vec::new();
+                context.reservation = None;
             }
         }
         if !pdv.is_last() {
@@ -146,7 +239,11 @@ impl Assembler {
             sop_instance: command.affected_sop_instance,
             size: std::mem::take(&mut context.data_size),
             sha256: hash.finalize().into(),
-            bytes: (!std::mem::take(&mut context.too_large)).then_some(bytes),
+            bytes: match context.skipped.take() {
+                Some(why) => Err(why),
+                None => Ok(bytes),
+            },
+            reservation: context.reservation.take(),
         })
     }
 }
@@ -220,7 +317,7 @@ mod tests {
 
     #[test]
     fn a_fragmented_c_store_is_reassembled_with_its_uids() {
-        let mut a = Assembler::new(1024);
+        let mut a = Assembler::new(1024, MemoryBudget::new(1024));
         let command = store_command();
         assert!(a.push(&pdv(1, &command[..10])).is_none());
         assert!(a.push(&pdv(3, &command[10..])).is_none());
@@ -228,21 +325,42 @@ mod tests {
         let instance = a.push(&pdv(2, b"def")).expect("complete");
         assert_eq!(instance.sop_instance, "1.2.3.4");
         assert_eq!(instance.sop_class, "1.2.840.10008.5.1.4.1.1.2");
-        assert_eq!(instance.bytes.as_deref(), Some(&b"abcdef"[..]));
+        assert_eq!(instance.bytes.as_deref(), Ok(&b"abcdef"[..]));
         assert_eq!(instance.sha256, <[u8; 32]>::from(Sha256::digest(b"abcdef")));
     }
 
     #[test]
     fn a_data_set_at_the_limit_is_kept_and_one_byte_over_is_hashed_only() {
         for (size, kept) in [(8usize, true), (9, false)] {
-            let mut a = Assembler::new(8);
+            let mut a = Assembler::new(8, MemoryBudget::new(1024));
             a.push(&pdv(3, &store_command()));
             let data = vec![7u8; size];
             let instance = a.push(&pdv(2, &data)).expect("complete");
-            assert_eq!(instance.bytes.is_some(), kept, "{size} bytes");
+            assert_eq!(instance.bytes.is_ok(), kept, "{size} bytes");
             assert_eq!(instance.size, size as u64);
             assert_eq!(instance.sha256, <[u8; 32]>::from(Sha256::digest(&data)));
         }
+    }
+
+    #[test]
+    fn data_sets_in_flight_share_one_memory_budget_and_give_it_back() {
+        let budget = MemoryBudget::new(10);
+        let mut a = Assembler::new(100, Arc::clone(&budget));
+        let mut b = Assembler::new(100, Arc::clone(&budget));
+        a.push(&pdv(3, &store_command()));
+        b.push(&pdv(3, &store_command()));
+        assert!(a.push(&pdv(0, &[1; 6])).is_none());
+        // 6 + 4 = 10: at the budget, kept.
+        let at = b.push(&pdv(2, &[2; 4])).expect("complete");
+        assert!(at.bytes.is_ok());
+        assert_eq!(budget.held(), 10);
+        // One byte more while both are held: the budget is spent.
+        let over = a.push(&pdv(2, &[1; 1])).expect("complete");
+        assert_eq!(over.bytes.err(), Some(Skipped::MemoryBudget));
+        assert_eq!(over.size, 7);
+        assert_eq!(budget.held(), 4);
+        drop(at);
+        assert_eq!(budget.held(), 0);
     }
 
     #[test]
@@ -252,7 +370,7 @@ mod tests {
             let _ = parse_command(&command[..n]);
         }
         assert!(parse_command(&[0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff]).is_none());
-        let mut a = Assembler::new(8);
+        let mut a = Assembler::new(8, MemoryBudget::new(8));
         let big = vec![0u8; MAX_COMMAND_SET_BYTES + 1];
         assert!(a.push(&pdv(3, &big)).is_none());
         assert!(a.push(&pdv(2, b"data")).is_none());

@@ -22,4 +22,4 @@ pub mod pdu;
 pub mod relay;
 
 pub use config::{ConfigError, GatewayConfig, Limits};
-pub use relay::{Evidence, Gateway, STOP_GRACE};
+pub use relay::{Evidence, Gateway, SCREENING_THREADS, STOP_GRACE};

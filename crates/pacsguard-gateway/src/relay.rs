@@ -20,7 +20,7 @@ use tokio::task::JoinSet;
 
 use crate::admission::{Admission, admit, refused_items};
 use crate::config::{GatewayConfig, Limits, Listener};
-use crate::dimse::{Assembler, Instance, part10};
+use crate::dimse::{Assembler, Instance, MemoryBudget, Skipped, part10};
 use crate::pdu::{
     Abort, Associate, DICOM_APPLICATION_CONTEXT, Item, PDU_HEADER_BYTES, Pdu, PduError, Rejection,
     SubItem, ae_text, header, kind, proposed_syntaxes, result, sub,
@@ -29,6 +29,11 @@ use crate::pdu::{
 /// How long associations in flight are given to finish after a stop is asked for; then
 /// they are aborted.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Threads that screen data sets (the runtime's blocking pool): screening is CPU work,
+/// and more threads than cores would only slow the relay; data sets waiting for one are
+/// held within the memory budget.
+pub const SCREENING_THREADS: usize = 2;
 
 /// Where the gateway's evidence goes: the audit trail and the quarantine vault, owned by
 /// the caller (the engine's session), which writes them in order.
@@ -40,12 +45,60 @@ pub trait Evidence: Send + Sync + 'static {
 
 struct Shared {
     limits: Limits,
+    /// Data set bytes held for screening by all associations together.
+    memory: Arc<MemoryBudget>,
+    /// Associations in flight, in total and per peer address.
+    active: std::sync::Mutex<HashMap<std::net::IpAddr, usize>>,
     screener: Arc<Screener>,
     evidence: Arc<dyn Evidence>,
     actor: Actor,
 }
 
+/// One association's place in the limits; given back when dropped.
+struct Slot {
+    shared: Arc<Shared>,
+    ip: std::net::IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Ok(mut active) = self.shared.active.lock()
+            && let Some(n) = active.get_mut(&self.ip)
+        {
+            *n -= 1;
+            if *n == 0 {
+                active.remove(&self.ip);
+            }
+        }
+    }
+}
+
 impl Shared {
+    /// A place for one more association from `ip`, or why there is none.
+    fn slot(self: &Arc<Self>, ip: std::net::IpAddr) -> Result<Slot, String> {
+        let mut active = self
+            .active
+            .lock()
+            .map_err(|_| "the association table was poisoned".to_owned())?;
+        let total: usize = active.values().sum();
+        if total >= self.limits.max_associations {
+            return Err(format!(
+                "{total} associations in flight (limits.max_associations)"
+            ));
+        }
+        let from_peer = active.entry(ip).or_insert(0);
+        if *from_peer >= self.limits.max_associations_per_peer {
+            return Err(format!(
+                "{from_peer} associations in flight from {ip} (limits.max_associations_per_peer)"
+            ));
+        }
+        *from_peer += 1;
+        Ok(Slot {
+            shared: Arc::clone(self),
+            ip,
+        })
+    }
+
     fn event(&self, outcome: Outcome, object: &str, detail: String) {
         self.evidence.record(
             Event::new(self.actor.clone(), Action::Gateway, outcome, detail)
@@ -86,6 +139,8 @@ impl Gateway {
         Ok(Gateway {
             bound,
             shared: Arc::new(Shared {
+                memory: MemoryBudget::new(config.limits.inspection_memory_bytes),
+                active: std::sync::Mutex::default(),
                 limits: config.limits,
                 screener,
                 evidence,
@@ -105,7 +160,8 @@ impl Gateway {
     pub async fn serve(self, stop: impl std::future::Future<Output = ()>) {
         let mut associations = JoinSet::new();
         let mut accepting = JoinSet::new();
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<(TcpStream, SocketAddr, Arc<Listener>)>(64);
+        let (tx, mut rx) =
+            tokio::sync::mpsc::channel::<(TcpStream, SocketAddr, Arc<Listener>, Slot)>(64);
         for (socket, listener) in self.bound {
             let tx = tx.clone();
             let shared = Arc::clone(&self.shared);
@@ -129,7 +185,27 @@ impl Gateway {
                         );
                         continue;
                     }
-                    if tx.send((stream, peer, Arc::clone(&listener))).await.is_err() {
+                    let slot = match shared.slot(peer.ip()) {
+                        Ok(slot) => slot,
+                        Err(why) => {
+                            // Answered at once, without reading: rejected-transient by the
+                            // service provider, local limit exceeded (PS3.8 Table 9-21).
+                            let rejection = Rejection {
+                                result: Rejection::TRANSIENT,
+                                source: Rejection::PROVIDER_PRESENTATION,
+                                reason: 2,
+                            };
+                            let _ = stream.try_write(&Pdu::AssociateRj(rejection).encode());
+                            drop(stream);
+                            shared.event(
+                                Outcome::Failure,
+                                &format!("dicom://{peer}"),
+                                format!("refused: connection from {peer}: {why} (A-ASSOCIATE-RJ transient, local limit exceeded)"),
+                            );
+                            continue;
+                        }
+                    };
+                    if tx.send((stream, peer, Arc::clone(&listener), slot)).await.is_err() {
                         return;
                     }
                 }
@@ -140,9 +216,12 @@ impl Gateway {
         loop {
             tokio::select! {
                 () = &mut stop => break,
-                Some((stream, peer, listener)) = rx.recv() => {
+                Some((stream, peer, listener, slot)) = rx.recv() => {
                     let shared = Arc::clone(&self.shared);
-                    associations.spawn(association(stream, peer, listener, shared));
+                    associations.spawn(async move {
+                        association(stream, peer, listener, shared).await;
+                        drop(slot);
+                    });
                 }
                 Some(done) = associations.join_next(), if !associations.is_empty() => {
                     if let Err(e) = done && e.is_panic() {
@@ -397,6 +476,7 @@ async fn association(
         syntaxes: Arc::clone(&syntaxes),
         assembler: Assembler::new(
             usize::try_from(limits.max_inspected_bytes).unwrap_or(usize::MAX),
+            Arc::clone(&shared.memory),
         ),
         counts: Arc::default(),
     };
@@ -404,6 +484,7 @@ async fn association(
     let tap_back = Tap {
         assembler: Assembler::new(
             usize::try_from(limits.max_inspected_bytes).unwrap_or(usize::MAX),
+            Arc::clone(&shared.memory),
         ),
         ..tap.clone_empty()
     };
@@ -513,7 +594,7 @@ impl Tap {
             shared: Arc::clone(&self.shared),
             object: self.object.clone(),
             syntaxes: Arc::clone(&self.syntaxes),
-            assembler: Assembler::new(0),
+            assembler: Assembler::new(0, Arc::clone(&self.shared.memory)),
             counts: Arc::clone(&self.counts),
         }
     }
@@ -562,25 +643,37 @@ fn screen_instance(shared: &Shared, object: &str, ts: &str, instance: Instance) 
     let digest = hex(&instance.sha256);
     let mut findings = Vec::new();
     let mut file = None;
-    match &instance.bytes {
-        Some(data) => {
-            let bytes = part10(&instance.sop_class, &instance.sop_instance, ts, data);
+    let Instance {
+        bytes, reservation, ..
+    } = instance;
+    match bytes {
+        Ok(data) => {
+            let bytes = part10(&instance.sop_class, &instance.sop_instance, ts, &data);
+            drop(data);
             let screened = shared.screener.worker().screen(&path, &bytes);
             findings.extend(screened.findings.into_iter().filter(|f| {
                 f.severity == Severity::Alert || f.kind == FindingKind::NotInspected
             }));
             file = Some(bytes);
         }
-        None => findings.push(Finding::new(
+        Err(why) => findings.push(Finding::new(
             path.clone(),
             FindingKind::NotInspected,
             Severity::Warning,
-            format!(
-                "data set of {} bytes is larger than limits.max_inspected_bytes ({}): relayed without screening",
-                instance.size, shared.limits.max_inspected_bytes
-            ),
+            match why {
+                Skipped::TooLarge => format!(
+                    "data set of {} bytes is larger than limits.max_inspected_bytes ({}): relayed without screening",
+                    instance.size, shared.limits.max_inspected_bytes
+                ),
+                Skipped::MemoryBudget => format!(
+                    "data set of {} bytes arrived while data sets in flight held limits.inspection_memory_bytes ({}): relayed without screening",
+                    instance.size, shared.limits.inspection_memory_bytes
+                ),
+            },
         )),
     }
+    // The budget is given back once screened (the quarantine copy is the caller's).
+    drop(reservation);
     let alerts = findings
         .iter()
         .filter(|f| f.severity == Severity::Alert)

@@ -105,6 +105,7 @@ pub fn run(
     let evidence: Arc<dyn Evidence> = Arc::new(Channel(Mutex::new(tx)));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .max_blocking_threads(pacsguard_gateway::SCREENING_THREADS)
         .enable_all()
         .build()
         .context("starting the gateway's runtime")?;

@@ -401,10 +401,27 @@ fn a_pe_in_a_private_element_raises_an_alert_and_is_still_forwarded_with_a_quara
             &route("PACS", "CT1", ANY, upstream.port),
         ),
     );
-    let out = storescu(gateway.ports[0], "CT1", "PACS", &[file]);
+    // And an encapsulated PDF that runs JavaScript when opened.
+    let pdf_uid = "1.2.826.0.1.3680043.10.1137.98";
+    let pdf_file = env.dir.path().join("pdf.dcm");
+    let pdf = pacsguard_testkit::pdf("/OpenAction << /S /JavaScript /JS (app.alert(1)) >>");
+    std::fs::write(
+        &pdf_file,
+        pacsguard_testkit::DicomBuilder::encapsulated_pdf(pdf_uid, &pdf).build(),
+    )
+    .expect("write");
+    let out = storescu(gateway.ports[0], "CT1", "PACS", &[file, pdf_file]);
     assert_eq!(out.status.code(), Some(0), "forwarded: {}", stderr(&out));
     let (code, events) = gateway.stop();
     assert_eq!(code, 1, "an alert: {events:#?}");
+    let pdf_alert = events.iter().any(|e| {
+        e["finding"]["severity"] == "alert"
+            && e["finding"]["path"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with(pdf_uid)
+    });
+    assert!(pdf_alert, "no alert for the PDF: {events:#?}");
     let alert = events
         .iter()
         .find(|e| e["finding"]["severity"] == "alert")
@@ -417,8 +434,8 @@ fn a_pe_in_a_private_element_raises_an_alert_and_is_still_forwarded_with_a_quara
             .ends_with(uid),
         "{alert}"
     );
-    // Forwarded: the receiver has it.
-    assert_eq!(received(&rx).len(), 1);
+    // Forwarded: the receiver has both.
+    assert_eq!(received(&rx).len(), 2);
     // And a copy in the vault, which any DICOM reader opens.
     let out = env.run(&["quarantine", "list", "--json"]);
     let list: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
@@ -452,4 +469,78 @@ fn a_bad_configuration_is_an_error_naming_the_field() {
     let out = env.run(&["gateway", "--config", path.to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("line 2"), "{}", stderr(&out));
+}
+
+#[test]
+fn limits_are_enforced_and_answered_and_a_hostile_peer_disturbs_no_one_else() {
+    use std::io::Write as _;
+    require_dcmtk();
+    let env = Env::new();
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let text = format!(
+        "[limits]\nartim_seconds = 2\nmax_associations_per_peer = 2\nmax_inspected_bytes = 1000\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port)
+        )
+    );
+    let gateway = Gateway::start(&env, &text);
+    let port = gateway.ports[0];
+
+    // A header announcing 4 GiB: refused from the header, answered A-ABORT.
+    let mut hostile = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    hostile
+        .write_all(&[1, 0, 0xff, 0xff, 0xff, 0xff])
+        .expect("write");
+    let mut answer = Vec::new();
+    hostile
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let _ = hostile.read_to_end(&mut answer);
+    assert_eq!(answer.first(), Some(&7), "an A-ABORT: {answer:?}");
+
+    // Two silent connections take this peer's two places ...
+    let silent: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // ... so a third is refused at once, as the standard says for a local limit.
+    let out = echoscu(port, "CT1", "PACS");
+    assert_eq!(out.status.code(), Some(1));
+    let text = stderr(&out);
+    assert!(text.contains("Result: Rejected Transient"), "{text}");
+    assert!(text.contains("Reason: Local Limit Exceeded"), "{text}");
+    // The ARTIM timer ends the silent ones; their places come back.
+    std::thread::sleep(Duration::from_millis(2500));
+    drop(silent);
+    let ct = pacsguard_testkit::pydicom_files().join("CT_small.dcm");
+    let out = storescu(port, "CT1", "PACS", &[ct]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(received(&rx).len(), 1, "relayed although not inspected");
+
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 1, "a not-inspected warning: {events:#?}");
+    let warning = events
+        .iter()
+        .find(|e| e["finding"]["kind"] == "not-inspected")
+        .unwrap_or_else(|| panic!("no not-inspected: {events:#?}"));
+    assert!(
+        warning["finding"]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("larger than limits.max_inspected_bytes (1000)"),
+        "{warning}"
+    );
+    let details = gateway_events(&events);
+    for want in [
+        "PDU length 4294967295 exceeds the limit",
+        "no association request from 127.0.0.1",
+        "(limits.max_associations_per_peer) (A-ASSOCIATE-RJ transient, local limit exceeded)",
+    ] {
+        assert!(
+            details.iter().any(|d| d.contains(want)),
+            "{want}: {details:#?}"
+        );
+    }
 }
