@@ -256,12 +256,31 @@ async fn read_pdu<R: AsyncRead + Unpin>(
     r: &mut R,
     limit: u32,
 ) -> Result<Option<Vec<u8>>, ReadError> {
-    let mut head = [0u8; PDU_HEADER_BYTES];
-    match r.read_exact(&mut head[..1]).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e.into()),
+    match read_first(r).await? {
+        Some(first) => Ok(Some(read_rest(r, first, limit).await?)),
+        None => Ok(None),
     }
+}
+
+/// The first byte of the next PDU, `None` at a clean end of the stream. Cancel-safe
+/// (`read` into one byte consumes nothing unless it completes), so waiting for it may be
+/// given up and taken up again without losing the stream's framing.
+async fn read_first<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<u8>, ReadError> {
+    let mut first = [0u8; 1];
+    match r.read(&mut first).await? {
+        0 => Ok(None),
+        _ => Ok(Some(first[0])),
+    }
+}
+
+/// The rest of a PDU whose first byte was read: its length checked against `limit`
+/// before the body is buffered.
+async fn read_rest<R: AsyncRead + Unpin>(
+    r: &mut R,
+    first: u8,
+    limit: u32,
+) -> Result<Vec<u8>, ReadError> {
+    let mut head = [first, 0, 0, 0, 0, 0];
     r.read_exact(&mut head[1..]).await?;
     let (_, length) = header(&head, limit)?;
     let length = usize::try_from(length).map_err(|_| PduError::TooLong { length, limit })?;
@@ -269,7 +288,7 @@ async fn read_pdu<R: AsyncRead + Unpin>(
     pdu.extend_from_slice(&head);
     pdu.resize(PDU_HEADER_BYTES + length, 0);
     r.read_exact(&mut pdu[PDU_HEADER_BYTES..]).await?;
-    Ok(Some(pdu))
+    Ok(pdu)
 }
 
 /// A-ABORT from the service provider: 0 reason not specified, 2 unexpected PDU,
@@ -723,7 +742,28 @@ where
 {
     let now_ms = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     loop {
-        let read = tokio::time::timeout(limits.idle, read_pdu(from, limits.max_pdu_length)).await;
+        // Waiting for the next PDU may time out and resume (the other direction may be
+        // busy with a long data set); a PDU that has begun must arrive whole within the
+        // idle limit, or the association is aborted: giving up half-way would lose the
+        // stream's framing.
+        let read = match tokio::time::timeout(limits.idle, read_first(from)).await {
+            Err(elapsed) => Err(elapsed),
+            Ok(Ok(Some(first))) => Ok(
+                match tokio::time::timeout(
+                    limits.idle,
+                    read_rest(from, first, limits.max_pdu_length),
+                )
+                .await
+                {
+                    Ok(rest) => rest.map(Some),
+                    Err(_) => Err(ReadError::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "a PDU begun was not completed within limits.idle_seconds",
+                    ))),
+                },
+            ),
+            Ok(other) => Ok(other.map(|_| None)),
+        };
         let bytes = match read {
             Err(_) => {
                 // Silent this long: end only if the other direction was silent too.
@@ -800,5 +840,90 @@ where
                 return End::Aborted(2);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pdu::Pdv;
+
+    #[derive(Default)]
+    struct Kept(std::sync::Mutex<Vec<Event>>);
+
+    impl Evidence for Kept {
+        fn record(&self, event: Event) {
+            if let Ok(mut events) = self.0.lock() {
+                events.push(event);
+            }
+        }
+        fn quarantine(&self, _: &str, _: Vec<u8>, _: Vec<Finding>) {}
+    }
+
+    fn shared(limits: Limits) -> Arc<Shared> {
+        Arc::new(Shared {
+            memory: MemoryBudget::new(limits.inspection_memory_bytes),
+            active: std::sync::Mutex::default(),
+            limits,
+            screener: Arc::new(Screener::default()),
+            evidence: Arc::new(Kept::default()),
+            actor: Actor {
+                user: "test".into(),
+                uid: 0,
+                sudo_user: None,
+            },
+        })
+    }
+
+    /// A PDU that starts near the end of one idle period and finishes in the next is
+    /// relayed whole: waiting for a PDU may be resumed, reading one is never cut.
+    #[tokio::test(start_paused = true)]
+    async fn a_pdu_spanning_an_idle_period_is_relayed_whole_while_the_other_side_is_busy() {
+        let limits = Limits {
+            idle: Duration::from_secs(10),
+            ..Limits::default()
+        };
+        let shared = shared(limits.clone());
+        let tap = Tap {
+            shared: Arc::clone(&shared),
+            object: "test".into(),
+            syntaxes: Arc::new(HashMap::from([(1u8, (String::new(), String::new()))])),
+            assembler: Assembler::new(1024, Arc::clone(&shared.memory)),
+            counts: Arc::default(),
+        };
+        let pdu = Pdu::PData(vec![Pdv {
+            context_id: 1,
+            control: 0,
+            data: vec![9; 100],
+        }])
+        .encode();
+        let release = Pdu::ReleaseRp.encode();
+        let (mut peer, mut from) = tokio::io::duplex(4096);
+        let (mut to, mut sink) = tokio::io::duplex(4096);
+        let activity = Arc::new(AtomicU64::new(0));
+        let started = Instant::now();
+        let busy = Arc::clone(&activity);
+        let sender = async move {
+            tokio::time::sleep(Duration::from_secs(8)).await;
+            peer.write_all(&pdu[..50]).await.expect("write");
+            // The other direction is busy meanwhile.
+            for _ in 0..6 {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                busy.store(
+                    u64::try_from(started.elapsed().as_millis()).unwrap_or(0),
+                    Ordering::Relaxed,
+                );
+            }
+            peer.write_all(&pdu[50..]).await.expect("write");
+            peer.write_all(&release).await.expect("write");
+            pdu
+        };
+        let relay = direction(&mut from, &mut to, tap, &limits, &activity, started, "peer");
+        let (end, sent) = tokio::join!(relay, sender);
+        assert!(matches!(end, End::Released), "{end:?}");
+        drop(to);
+        let mut relayed = Vec::new();
+        sink.read_to_end(&mut relayed).await.expect("read");
+        assert_eq!(&relayed[..sent.len()], &sent[..]);
     }
 }
