@@ -16,6 +16,8 @@ pub const MAX_COMMAND_SET_BYTES: usize = 64 * 1024;
 
 /// The command field of a C-STORE-RQ (PS3.7 Table E.1-1).
 pub const C_STORE_RQ: u16 = 0x0001;
+/// The command field of a C-STORE-RSP.
+pub const C_STORE_RSP: u16 = 0x8001;
 /// Command Data Set Type value meaning "no data set follows".
 const NO_DATA_SET: u16 = 0x0101;
 
@@ -26,6 +28,8 @@ pub struct Command {
     pub affected_sop_class: String,
     pub affected_sop_instance: String,
     pub has_data_set: bool,
+    /// (0000,0900) of a response.
+    pub status: Option<u16>,
 }
 
 /// Reads a command set (implicit VR little endian, PS3.7 6.3.1). `None` when it is not
@@ -54,6 +58,7 @@ pub fn parse_command(bytes: &[u8]) -> Option<Command> {
             0x1000 => command.affected_sop_instance = text(),
             0x0100 => field = short(),
             0x0800 => command.has_data_set = short() != Some(NO_DATA_SET),
+            0x0900 => command.status = short(),
             _ => {}
         }
     }
@@ -174,6 +179,8 @@ pub struct Assembler {
     limit: usize,
     budget: Arc<MemoryBudget>,
     contexts: HashMap<u8, Context>,
+    /// C-STORE responses seen since [`Assembler::take_responses`].
+    responses: Vec<Command>,
 }
 
 impl Assembler {
@@ -182,7 +189,14 @@ impl Assembler {
             limit,
             budget,
             contexts: HashMap::new(),
+            responses: Vec::new(),
         }
+    }
+
+    /// The C-STORE responses seen since the last call (at most one per command set, so
+    /// bounded by the PDVs pushed).
+    pub fn take_responses(&mut self) -> Vec<Command> {
+        std::mem::take(&mut self.responses)
     }
 
     /// Takes one PDV; returns the instance whose data set it completed, if any.
@@ -201,6 +215,9 @@ impl Assembler {
                     .flatten();
                 context.command.clear();
                 context.command_too_long = false;
+                if let Some(response) = parsed.as_ref().filter(|c| c.field == C_STORE_RSP) {
+                    self.responses.push(response.clone());
+                }
                 context.store = parsed.filter(|c| c.field == C_STORE_RQ && c.has_data_set);
                 context.data = Vec::new();
                 context.data_size = 0;

@@ -635,8 +635,28 @@ impl Tap {
                     .fetch_add(instance.size, Ordering::Relaxed);
                 self.screen(instance);
             }
+            for response in self.assembler.take_responses() {
+                self.answered(&response);
+            }
         }
         Ok(())
+    }
+
+    /// Records how the receiving side answered a C-STORE (PS3.7 C.4.2.1.5: 0000 success,
+    /// Bxxx warning, anything else a failure).
+    fn answered(&self, response: &crate::dimse::Command) {
+        let status = response.status.unwrap_or(0xffff);
+        let (outcome, word) = match status {
+            0x0000 => (Outcome::Success, "stored"),
+            0x0001 | 0xb000..=0xbfff => (Outcome::Success, "stored with a warning"),
+            _ => (Outcome::Failure, "not stored"),
+        };
+        let uid = &response.affected_sop_instance;
+        self.shared.event(
+            outcome,
+            &format!("{}/{uid}", self.object),
+            format!("C-STORE of SOP Instance UID {uid} answered with status {status:#06x}: {word}"),
+        );
     }
 
     /// Screens a data set off the relay's path: the data set is already on its way.

@@ -278,6 +278,11 @@ fn storescu_through_the_gateway_delivers_what_it_delivers_directly_byte_for_byte
             .iter()
             .all(|d| d.contains("SHA-256 ") && d.contains("0 alert(s)"))
     );
+    let stored = details
+        .iter()
+        .filter(|d| d.contains("answered with status 0x0000: stored"))
+        .count();
+    assert_eq!(stored, samples().len(), "{details:#?}");
 
     // On the trail, signed.
     let out = env.run(&["audit", "verify"]);
