@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use pacsguard_gateway::admission::admit;
 use pacsguard_gateway::config::{GatewayConfig, Listener};
-use pacsguard_gateway::dimse::{Assembler, parse_command};
+use pacsguard_gateway::dimse::{Assembler, MemoryBudget, parse_command};
 use pacsguard_gateway::pdu::Pdu;
 
 fn listener() -> &'static Listener {
@@ -45,12 +45,16 @@ fuzz_target!(|data: &[u8]| {
             let _ = admit(listener(), [127, 0, 0, 1].into(), rq, 65536);
         }
         Pdu::PData(pdvs) => {
-            let mut assembler = Assembler::new(4096);
+            let budget = MemoryBudget::new(8192);
+            let mut assembler = Assembler::new(4096, std::sync::Arc::clone(&budget));
             for pdv in pdvs {
                 if let Some(instance) = assembler.push(pdv) {
-                    assert!(instance.bytes.as_ref().is_none_or(|b| b.len() <= 4096));
+                    assert!(instance.bytes.as_ref().map_or(true, |b| b.len() <= 4096));
                 }
+                assert!(budget.held() <= 8192);
             }
+            drop(assembler);
+            assert_eq!(budget.held(), 0, "every reservation given back");
         }
         _ => {}
     }

@@ -549,3 +549,61 @@ fn limits_are_enforced_and_answered_and_a_hostile_peer_disturbs_no_one_else() {
         );
     }
 }
+
+/// pynetdicom's own apps, a second implementation nobody here wrote.
+fn pynetdicom(app: &str, args: &[&str], files: &[PathBuf]) -> Output {
+    let kit = pacsguard_testkit::testdata().join("wheels");
+    let path = format!(
+        "{}:{}",
+        kit.join("pydicom").display(),
+        kit.join("pynetdicom").display()
+    );
+    Command::new("python3")
+        .env("PYTHONPATH", path)
+        .args(["-m", "pynetdicom", app])
+        .args(args)
+        .args(files)
+        .output()
+        .expect("python3 runs")
+}
+
+#[test]
+fn pynetdicom_through_the_gateway_delivers_what_it_delivers_directly() {
+    require_dcmtk();
+    let env = Env::new();
+    let files = samples()[..3].to_vec();
+    let direct_dir = env.dir.path().join("direct");
+    let relayed_dir = env.dir.path().join("relayed");
+    let direct = Receiver::start(&direct_dir);
+    let port = direct.port.to_string();
+    let args = ["-aet", "CT1", "-aec", "ARCHIVE", "127.0.0.1", port.as_str()];
+    let out = pynetdicom("storescu", &args, &files);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    drop(direct);
+
+    let upstream = Receiver::start(&relayed_dir);
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+    );
+    let port = gateway.ports[0].to_string();
+    let args = ["-aet", "CT1", "-aec", "PACS", "127.0.0.1", port.as_str()];
+    let out = pynetdicom("storescu", &args, &files);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let refused = ["-aet", "XX", "-aec", "PACS", "127.0.0.1", port.as_str()];
+    let out = pynetdicom("echoscu", &refused, &[]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("Reason: Calling AE title not recognised"),
+        "{}",
+        stderr(&out)
+    );
+    let (code, _) = gateway.stop();
+    assert_eq!(code, 0);
+    let want = received(&direct_dir);
+    assert_eq!(want.len(), files.len());
+    assert_eq!(received(&relayed_dir), want);
+}
