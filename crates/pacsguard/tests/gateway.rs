@@ -49,13 +49,14 @@ impl Receiver {
     fn start(dir: &Path) -> Receiver {
         std::fs::create_dir_all(dir).expect("mkdir");
         let port = free_port();
+        let log = std::fs::File::create(dir.with_extension("log")).expect("log");
         let child = Command::new("storescp")
             // +xa: accept every transfer syntax DCMTK knows (compressed ones too).
-            .args(["+xa", "-aet", "ARCHIVE", "-od"])
+            .args(["-v", "+xa", "-aet", "ARCHIVE", "-od"])
             .arg(dir)
             .arg(port.to_string())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("storescp runs");
         wait_for_port(port);
@@ -257,6 +258,13 @@ fn storescu_through_the_gateway_delivers_what_it_delivers_directly_byte_for_byte
     assert_eq!(out.status.code(), Some(0), "echoscu: {}", stderr(&out));
     let out = storescu(gateway.ports[0], "CT1", "PACS", &samples());
     assert_eq!(out.status.code(), Some(0), "storescu: {}", stderr(&out));
+    // An A-ABORT from the sender reaches the receiver.
+    let out = Command::new("echoscu")
+        .args(["--abort", "-aet", "CT1", "-aec", "PACS", "127.0.0.1"])
+        .arg(gateway.ports[0].to_string())
+        .output()
+        .expect("echoscu runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let (code, events) = gateway.stop();
     assert_eq!(code, 0, "clean relay: {events:?}");
 
@@ -266,6 +274,14 @@ fn storescu_through_the_gateway_delivers_what_it_delivers_directly_byte_for_byte
         received(&relayed_dir),
         want,
         "what arrived through the gateway"
+    );
+    let log = std::fs::read_to_string(relayed_dir.with_extension("log")).expect("log");
+    assert!(log.contains("Association Aborted"), "{log}");
+    assert!(
+        gateway_events(&events)
+            .iter()
+            .any(|d| d.contains("A-ABORT from the peer, passed on")),
+        "{events:#?}"
     );
     let details = gateway_events(&events);
     let relayed: Vec<&String> = details
