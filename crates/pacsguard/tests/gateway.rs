@@ -623,3 +623,54 @@ fn pynetdicom_through_the_gateway_delivers_what_it_delivers_directly() {
     assert_eq!(want.len(), files.len());
     assert_eq!(received(&relayed_dir), want);
 }
+
+#[test]
+fn concurrent_associations_are_each_relayed_whole() {
+    const SENDERS: usize = 24;
+    require_dcmtk();
+    let env = Env::new();
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let text = format!(
+        "[limits]\nmax_associations_per_peer = {SENDERS}\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port)
+        )
+    );
+    let gateway = Gateway::start(&env, &text);
+    let files: Vec<PathBuf> = (0..SENDERS)
+        .map(|i| {
+            let path = env.dir.path().join(format!("{i}.dcm"));
+            let uid = format!("1.2.826.0.1.3680043.10.1137.7.{i}");
+            std::fs::write(&path, pacsguard_testkit::DicomBuilder::ct(&uid).build())
+                .expect("write");
+            path
+        })
+        .collect();
+    let senders: Vec<Child> = files
+        .iter()
+        .map(|file| {
+            Command::new("storescu")
+                .args(["-aet", "CT1", "-aec", "PACS", "127.0.0.1"])
+                .arg(gateway.ports[0].to_string())
+                .arg(file)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("storescu runs")
+        })
+        .collect();
+    for sender in senders {
+        let out = sender.wait_with_output().expect("storescu ends");
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0);
+    assert_eq!(received(&rx).len(), SENDERS);
+    let stored = gateway_events(&events)
+        .iter()
+        .filter(|d| d.contains(": stored"))
+        .count();
+    assert_eq!(stored, SENDERS);
+}
