@@ -297,9 +297,17 @@ fn provider_abort(reason: u8) -> Vec<u8> {
     Pdu::Abort(Abort { source: 2, reason }).encode()
 }
 
+/// How long the gateway's own answers (A-ASSOCIATE-RJ/AC, A-ABORT, A-RELEASE-RP) may take
+/// to be written: a peer that does not read cannot hold the task.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Writes one of the gateway's own PDUs, best effort, within [`SEND_TIMEOUT`].
 async fn send<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) {
-    let _ = w.write_all(bytes).await;
-    let _ = w.flush().await;
+    let _ = tokio::time::timeout(SEND_TIMEOUT, async {
+        let _ = w.write_all(bytes).await;
+        let _ = w.flush().await;
+    })
+    .await;
 }
 
 /// One association from its request to its end.
