@@ -49,6 +49,8 @@ struct Shared {
     memory: Arc<MemoryBudget>,
     /// Associations in flight, in total and per peer address.
     active: std::sync::Mutex<HashMap<std::net::IpAddr, usize>>,
+    /// Connection refusals recorded one by one, per address (`refusals`).
+    refusals: std::sync::Mutex<crate::refusals::Refusals>,
     screener: Arc<Screener>,
     evidence: Arc<dyn Evidence>,
     actor: Actor,
@@ -99,6 +101,51 @@ impl Shared {
         })
     }
 
+    /// Records a connection refused before it was read, within the per-address bound of
+    /// `refusals`; the rest are counted into a summary.
+    fn refused(&self, peer: SocketAddr, detail: String) {
+        let verdict = match self.refusals.lock() {
+            Ok(mut r) => r.note(peer.ip(), std::time::Instant::now()),
+            Err(_) => crate::refusals::Verdict::Record,
+        };
+        if verdict == crate::refusals::Verdict::Record {
+            self.event(Outcome::Failure, &format!("dicom://{peer}"), detail);
+        }
+    }
+
+    /// Records the summaries of refusals that were counted, not recorded one by one:
+    /// of the windows that have passed, or (at the stop) of all.
+    fn summarise_refusals(&self, all: bool) {
+        let now = std::time::Instant::now();
+        let at = if all {
+            now + crate::refusals::WINDOW
+        } else {
+            now
+        };
+        let due = match self.refusals.lock() {
+            Ok(mut r) => r.due(at),
+            Err(_) => Vec::new(),
+        };
+        for (ip, count) in due {
+            let (object, from) = match ip {
+                Some(ip) => (format!("dicom://{ip}"), ip.to_string()),
+                None => (
+                    "dicom://".to_owned(),
+                    "addresses beyond the tracked limit".to_owned(),
+                ),
+            };
+            self.event(
+                Outcome::Failure,
+                &object,
+                format!(
+                    "refused: {count} further connection(s) from {from} within {} s, beyond the {} recorded one by one",
+                    crate::refusals::WINDOW.as_secs(),
+                    crate::refusals::RECORDED_PER_WINDOW
+                ),
+            );
+        }
+    }
+
     fn event(&self, outcome: Outcome, object: &str, detail: String) {
         self.evidence.record(
             Event::new(self.actor.clone(), Action::Gateway, outcome, detail)
@@ -141,6 +188,7 @@ impl Gateway {
             shared: Arc::new(Shared {
                 memory: MemoryBudget::new(config.limits.inspection_memory_bytes),
                 active: std::sync::Mutex::default(),
+                refusals: std::sync::Mutex::default(),
                 limits: config.limits,
                 screener,
                 evidence,
@@ -175,9 +223,8 @@ impl Gateway {
                     // Before a byte is read: a peer outside the allow-list is closed on.
                     if !listener.allow.iter().any(|n| n.contains(peer.ip())) {
                         drop(stream);
-                        shared.event(
-                            Outcome::Failure,
-                            &format!("dicom://{peer}"),
+                        shared.refused(
+                            peer,
                             format!(
                                 "refused: connection from {peer} to {}: address not in the listener's allow-list; closed before reading",
                                 listener.listen
@@ -197,9 +244,8 @@ impl Gateway {
                             };
                             let _ = stream.try_write(&Pdu::AssociateRj(rejection).encode());
                             drop(stream);
-                            shared.event(
-                                Outcome::Failure,
-                                &format!("dicom://{peer}"),
+                            shared.refused(
+                                peer,
                                 format!("refused: connection from {peer}: {why} (A-ASSOCIATE-RJ transient, local limit exceeded)"),
                             );
                             continue;
@@ -213,9 +259,11 @@ impl Gateway {
         }
         drop(tx);
         tokio::pin!(stop);
+        let mut summaries = tokio::time::interval(crate::refusals::WINDOW);
         loop {
             tokio::select! {
                 () = &mut stop => break,
+                _ = summaries.tick() => self.shared.summarise_refusals(false),
                 Some((stream, peer, listener, slot)) = rx.recv() => {
                     let shared = Arc::clone(&self.shared);
                     associations.spawn(async move {
@@ -235,6 +283,8 @@ impl Gateway {
             }
         }
         accepting.abort_all();
+        // What was counted and not yet summarised is said before the stop.
+        self.shared.summarise_refusals(true);
         let _ = tokio::time::timeout(STOP_GRACE, async {
             while associations.join_next().await.is_some() {}
         })
@@ -892,6 +942,7 @@ mod tests {
         Arc::new(Shared {
             memory: MemoryBudget::new(limits.inspection_memory_bytes),
             active: std::sync::Mutex::default(),
+            refusals: std::sync::Mutex::default(),
             limits,
             screener: Arc::new(Screener::default()),
             evidence: Arc::new(Kept::default()),

@@ -377,9 +377,27 @@ fn each_refusal_is_answered_as_the_standard_says_and_recorded() {
         stderr(&out)
     );
 
+    // A denied host connecting in a loop: 10 refusals a minute are recorded one by one,
+    // the rest as one summary (the trail cannot be flooded).
+    for _ in 0..14 {
+        let mut denied = TcpStream::connect(("127.0.0.1", closed)).expect("connect");
+        let _ = denied.read_to_end(&mut Vec::new());
+    }
+
     let (code, events) = gateway.stop();
     assert_eq!(code, 0);
     let details = gateway_events(&events);
+    let one_by_one = details
+        .iter()
+        .filter(|d| d.contains("address not in the listener's allow-list"))
+        .count();
+    assert_eq!(one_by_one, 10, "{details:#?}");
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("refused: 5 further connection(s) from 127.0.0.1 within 60 s")),
+        "{details:#?}"
+    );
     for want in [
         "refused: calling AE title \"MR9\" not recognised for \"PACS\" (A-ASSOCIATE-RJ result 1 source 1 reason 3)",
         "refused: called AE title \"NOPE\" not recognised (A-ASSOCIATE-RJ result 1 source 1 reason 7)",
