@@ -101,15 +101,15 @@ impl Shared {
         })
     }
 
-    /// Records a connection refused before it was read, within the per-address bound of
-    /// `refusals`; the rest are counted into a summary.
-    fn refused(&self, peer: SocketAddr, detail: String) {
+    /// Records a refusal (of a connection, or of an association request) within the
+    /// per-address bound of `refusals`; the rest are counted into a summary.
+    fn refused(&self, ip: std::net::IpAddr, object: &str, detail: String) {
         let verdict = match self.refusals.lock() {
-            Ok(mut r) => r.note(peer.ip(), std::time::Instant::now()),
+            Ok(mut r) => r.note(ip, std::time::Instant::now()),
             Err(_) => crate::refusals::Verdict::Record,
         };
         if verdict == crate::refusals::Verdict::Record {
-            self.event(Outcome::Failure, &format!("dicom://{peer}"), detail);
+            self.event(Outcome::Failure, object, detail);
         }
     }
 
@@ -138,7 +138,7 @@ impl Shared {
                 Outcome::Failure,
                 &object,
                 format!(
-                    "refused: {count} further connection(s) from {from} within {} s, beyond the {} recorded one by one",
+                    "refused: {count} further connection(s) or association request(s) from {from} within {} s, beyond the {} recorded one by one",
                     crate::refusals::WINDOW.as_secs(),
                     crate::refusals::RECORDED_PER_WINDOW
                 ),
@@ -224,7 +224,8 @@ impl Gateway {
                     if !listener.allow.iter().any(|n| n.contains(peer.ip())) {
                         drop(stream);
                         shared.refused(
-                            peer,
+                            peer.ip(),
+                            &format!("dicom://{peer}"),
                             format!(
                                 "refused: connection from {peer} to {}: address not in the listener's allow-list; closed before reading",
                                 listener.listen
@@ -245,7 +246,8 @@ impl Gateway {
                             let _ = stream.try_write(&Pdu::AssociateRj(rejection).encode());
                             drop(stream);
                             shared.refused(
-                                peer,
+                                peer.ip(),
+                                &format!("dicom://{peer}"),
                                 format!("refused: connection from {peer}: {why} (A-ASSOCIATE-RJ transient, local limit exceeded)"),
                             );
                             continue;
@@ -373,8 +375,8 @@ async fn association(
         .await
     {
         Err(_) => {
-            shared.event(
-                Outcome::Failure,
+            shared.refused(
+                addr.ip(),
                 &object,
                 format!(
                     "refused: no association request from {addr} within the ARTIM timeout ({} s)",
@@ -387,8 +389,8 @@ async fn association(
         Ok(Ok(Some(bytes))) => bytes,
         Ok(Ok(None)) => return,
         Ok(Err(e)) => {
-            shared.event(
-                Outcome::Failure,
+            shared.refused(
+                addr.ip(),
                 &object,
                 format!("refused: bad association request from {addr}: {e}"),
             );
@@ -399,8 +401,8 @@ async fn association(
     let rq = match Pdu::decode(&rq) {
         Ok(Pdu::AssociateRq(rq)) => rq,
         Ok(_) => {
-            shared.event(
-                Outcome::Failure,
+            shared.refused(
+                addr.ip(),
                 &object,
                 format!("refused: {addr} sent another PDU before an association request"),
             );
@@ -408,8 +410,8 @@ async fn association(
             return;
         }
         Err(e) => {
-            shared.event(
-                Outcome::Failure,
+            shared.refused(
+                addr.ip(),
                 &object,
                 format!("refused: bad association request from {addr}: {e}"),
             );
@@ -422,8 +424,8 @@ async fn association(
     let (route, forward, offered, refused) =
         match admit(&listener, addr.ip(), &rq, limits.max_pdu_length) {
             Admission::Reject { rejection, why } => {
-                shared.event(
-                    Outcome::Failure,
+                shared.refused(
+                    addr.ip(),
                     &object,
                     format!(
                         "refused: {why} (A-ASSOCIATE-RJ result {} source {} reason {})",
