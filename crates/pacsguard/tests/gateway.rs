@@ -47,11 +47,16 @@ struct Receiver {
 
 impl Receiver {
     fn start(dir: &Path) -> Receiver {
+        Receiver::start_with(dir, &[])
+    }
+
+    fn start_with(dir: &Path, options: &[&str]) -> Receiver {
         std::fs::create_dir_all(dir).expect("mkdir");
         let port = free_port();
         let log = std::fs::File::create(dir.with_extension("log")).expect("log");
         let child = Command::new("storescp")
             // +xa: accept every transfer syntax DCMTK knows (compressed ones too).
+            .args(options)
             .args(["-v", "+xa", "-aet", "ARCHIVE", "-od"])
             .arg(dir)
             .arg(port.to_string())
@@ -511,13 +516,57 @@ fn a_bad_configuration_is_an_error_naming_the_field() {
     assert!(stderr(&out).contains("line 2"), "{}", stderr(&out));
 }
 
+/// An association of CT1 to PACS for Verification, established through the gateway and
+/// left open.
+fn established(port: u16) -> TcpStream {
+    use pacsguard_gateway::pdu::{
+        Associate, DICOM_APPLICATION_CONTEXT, Item, Pdu, SubItem, ae_field, sub,
+    };
+    use std::io::Write as _;
+    let rq = Pdu::AssociateRq(Associate {
+        protocol_version: 1,
+        called_ae: ae_field("PACS"),
+        calling_ae: ae_field("CT1"),
+        items: vec![
+            Item::ApplicationContext(DICOM_APPLICATION_CONTEXT.to_vec()),
+            Item::ProposedContext {
+                id: 1,
+                sub_items: vec![
+                    SubItem {
+                        kind: sub::ABSTRACT_SYNTAX,
+                        value: b"1.2.840.10008.1.1".to_vec(),
+                    },
+                    SubItem {
+                        kind: sub::TRANSFER_SYNTAX,
+                        value: b"1.2.840.10008.1.2".to_vec(),
+                    },
+                ],
+            },
+            Item::UserInformation(vec![SubItem {
+                kind: sub::MAXIMUM_LENGTH,
+                value: 16384u32.to_be_bytes().to_vec(),
+            }]),
+        ],
+    });
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.write_all(&rq.encode()).expect("write");
+    let mut head = [0u8; 6];
+    stream.read_exact(&mut head).expect("an answer");
+    let len = u32::from_be_bytes([head[2], head[3], head[4], head[5]]);
+    let mut body = vec![0u8; len as usize];
+    stream.read_exact(&mut body).expect("the answer's body");
+    assert_eq!(head[0], 2, "an A-ASSOCIATE-AC: {head:?} {body:?}");
+    stream
+}
+
 #[test]
 fn limits_are_enforced_and_answered_and_a_hostile_peer_disturbs_no_one_else() {
     use std::io::Write as _;
     require_dcmtk();
     let env = Env::new();
     let rx = env.dir.path().join("rx");
-    let upstream = Receiver::start(&rx);
+    // --fork: storescp serves one association at a time otherwise, and two are held open.
+    let upstream = Receiver::start_with(&rx, &["--fork"]);
     let text = format!(
         "[limits]\nartim_seconds = 2\nmax_associations_per_peer = 2\nmax_inspected_bytes = 1000\n{}",
         config(
@@ -540,23 +589,32 @@ fn limits_are_enforced_and_answered_and_a_hostile_peer_disturbs_no_one_else() {
     let _ = hostile.read_to_end(&mut answer);
     assert_eq!(answer.first(), Some(&7), "an A-ABORT: {answer:?}");
 
-    // Two silent connections take this peer's two places ...
-    let silent: Vec<TcpStream> = (0..2)
-        .map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect"))
-        .collect();
-    std::thread::sleep(Duration::from_millis(300));
+    // A connection that never sends its request is aborted when the ARTIM timer runs out.
+    let mut silent = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    silent
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut answer = Vec::new();
+    let _ = silent.read_to_end(&mut answer);
+    assert_eq!(answer.first(), Some(&7), "an A-ABORT: {answer:?}");
+
+    // Two established associations take this peer's two places ...
+    let held: Vec<TcpStream> = (0..2).map(|_| established(port)).collect();
     // ... so a third is refused at once, as the standard says for a local limit.
     let out = echoscu(port, "CT1", "PACS");
     assert_eq!(out.status.code(), Some(1));
     let text = stderr(&out);
     assert!(text.contains("Result: Rejected Transient"), "{text}");
     assert!(text.contains("Reason: Local Limit Exceeded"), "{text}");
-    // The ARTIM timer ends the silent ones; their places come back.
-    std::thread::sleep(Duration::from_millis(2500));
-    drop(silent);
+    // Closed, they give their places back (the gateway sees the end of each).
+    drop(held);
     let ct = pacsguard_testkit::pydicom_files().join("CT_small.dcm");
-    let out = storescu(port, "CT1", "PACS", &[ct]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while received(&rx).is_empty() {
+        assert!(Instant::now() < deadline, "the places never came back");
+        let _ = storescu(port, "CT1", "PACS", std::slice::from_ref(&ct));
+        std::thread::sleep(Duration::from_millis(200));
+    }
     assert_eq!(received(&rx).len(), 1, "relayed although not inspected");
 
     let (code, events) = gateway.stop();
@@ -649,7 +707,8 @@ fn concurrent_associations_are_each_relayed_whole() {
     require_dcmtk();
     let env = Env::new();
     let rx = env.dir.path().join("rx");
-    let upstream = Receiver::start(&rx);
+    // --fork: the receiver serves them at once too.
+    let upstream = Receiver::start_with(&rx, &["--fork"]);
     let text = format!(
         "[limits]\nmax_associations_per_peer = {SENDERS}\n{}",
         config(
