@@ -222,7 +222,6 @@ impl Gateway {
                     };
                     // Before a byte is read: a peer outside the allow-list is closed on.
                     if !listener.allow.iter().any(|n| n.contains(peer.ip())) {
-                        drop(stream);
                         shared.refused(
                             peer.ip(),
                             &format!("dicom://{peer}"),
@@ -231,6 +230,7 @@ impl Gateway {
                                 listener.listen
                             ),
                         );
+                        drop(stream);
                         continue;
                     }
                     let slot = match shared.slot(peer.ip()) {
@@ -243,13 +243,13 @@ impl Gateway {
                                 source: Rejection::PROVIDER_PRESENTATION,
                                 reason: 2,
                             };
-                            let _ = stream.try_write(&Pdu::AssociateRj(rejection).encode());
-                            drop(stream);
                             shared.refused(
                                 peer.ip(),
                                 &format!("dicom://{peer}"),
                                 format!("refused: connection from {peer}: {why} (A-ASSOCIATE-RJ transient, local limit exceeded)"),
                             );
+                            let _ = stream.try_write(&Pdu::AssociateRj(rejection).encode());
+                            drop(stream);
                             continue;
                         }
                     };
