@@ -552,6 +552,21 @@ upstream_ae = "ARCHIVE"
     }
 
     #[test]
+    fn a_file_at_the_size_limit_is_read_and_one_byte_more_is_refused() {
+        let mut at = GOOD.to_owned();
+        at.push('#');
+        while at.len() < MAX_CONFIG_BYTES {
+            at.push('x');
+        }
+        assert!(GatewayConfig::parse(&at).is_ok());
+        at.push('x');
+        assert_eq!(
+            GatewayConfig::parse(&at).expect_err("too large").field,
+            "(file)"
+        );
+    }
+
+    #[test]
     fn networks_match_by_prefix_and_mapped_ipv4() {
         let n = Network::parse("10.1.0.0/16").expect("net");
         assert!(n.contains("10.1.200.3".parse().expect("ip")));

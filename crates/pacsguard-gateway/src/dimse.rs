@@ -381,6 +381,20 @@ mod tests {
     }
 
     #[test]
+    fn a_command_set_at_its_limit_is_read() {
+        let mut command = store_command();
+        // Filled to the limit with a (0000,4000) element, which the gateway does not read.
+        let fill = MAX_COMMAND_SET_BYTES - command.len() - 8;
+        element(&mut command, 0x4000, &vec![b' '; fill]);
+        assert_eq!(command.len(), MAX_COMMAND_SET_BYTES);
+        let mut a = Assembler::new(8, MemoryBudget::new(8));
+        assert!(a.push(&pdv(1, &command[..100])).is_none());
+        assert!(a.push(&pdv(3, &command[100..])).is_none());
+        let instance = a.push(&pdv(2, b"data")).expect("the C-STORE was read");
+        assert_eq!(instance.sop_instance, "1.2.3.4");
+    }
+
+    #[test]
     fn truncated_or_oversized_command_sets_are_not_read() {
         let command = store_command();
         for n in 0..command.len() {

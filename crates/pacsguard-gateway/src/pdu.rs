@@ -654,6 +654,19 @@ mod tests {
     }
 
     #[test]
+    fn an_association_pdu_has_its_own_bound_checked_from_the_header() {
+        let at = MAX_ASSOCIATE_LENGTH.to_be_bytes();
+        let head = [1, 0, at[0], at[1], at[2], at[3]];
+        assert_eq!(header(&head, 4096), Ok((1, MAX_ASSOCIATE_LENGTH)));
+        let past = (MAX_ASSOCIATE_LENGTH + 1).to_be_bytes();
+        let head = [2, 0, past[0], past[1], past[2], past[3]];
+        assert!(matches!(header(&head, 4096), Err(PduError::TooLong { .. })));
+        // Any other PDU is held to the caller's (smaller) limit.
+        let head = [4, 0, 0, 0, 0x10, 1];
+        assert!(matches!(header(&head, 4096), Err(PduError::TooLong { .. })));
+    }
+
+    #[test]
     fn more_presentation_contexts_than_the_standard_allows_are_refused() {
         let context = Item::ProposedContext {
             id: 1,

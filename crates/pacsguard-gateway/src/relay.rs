@@ -956,6 +956,27 @@ mod tests {
         })
     }
 
+    #[test]
+    fn associations_are_limited_in_total_and_per_peer_and_places_come_back() {
+        let shared = shared(Limits {
+            max_associations: 3,
+            max_associations_per_peer: 2,
+            ..Limits::default()
+        });
+        let (a, b, c): (std::net::IpAddr, std::net::IpAddr, std::net::IpAddr) = (
+            "10.0.0.1".parse().expect("ip"),
+            "10.0.0.2".parse().expect("ip"),
+            "10.0.0.3".parse().expect("ip"),
+        );
+        let first = shared.slot(a).expect("1 of 2 for a");
+        let _second = shared.slot(a).expect("2 of 2 for a: at the limit");
+        assert!(shared.slot(a).is_err(), "3 for a");
+        let _third = shared.slot(b).expect("3 of 3 in total: at the limit");
+        assert!(shared.slot(c).is_err(), "4 in total");
+        drop(first);
+        assert!(shared.slot(c).is_ok(), "a place came back");
+    }
+
     /// A PDU that starts near the end of one idle period and finishes in the next is
     /// relayed whole: waiting for a PDU may be resumed, reading one is never cut.
     #[tokio::test(start_paused = true)]
