@@ -73,3 +73,12 @@ cargo +nightly fuzz run -a media corpus/media -- \
   -rss_limit_mb=2048 \
   -timeout=10 \
   -print_final_stats=1
+
+# The gateway's PDU decoder (issue 16): PDUs real DCMTK peers exchanged as seeds.
+bash "$fuzz/seed-pdu.sh"
+cargo +nightly fuzz run -a pdu corpus/pdu -- \
+  -max_total_time="$seconds" \
+  -max_len=65536 \
+  -rss_limit_mb=2048 \
+  -timeout=10 \
+  -print_final_stats=1

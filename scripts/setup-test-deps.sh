@@ -18,6 +18,10 @@ declare -A needed=(
   [b3sum]=b3sum
   # dcmdump checks that hand-built test files read the way the tests claim (issue 10)
   [dcmdump]=dcmtk
+  # the DICOM gateway's peers: echoscu and storescu send through it to storescp (issue 16)
+  [storescp]=dcmtk
+  [storescu]=dcmtk
+  [echoscu]=dcmtk
   # javac/jar build a JAR that `java -jar` runs from inside a DICOM file (issue 10)
   [javac]=default-jdk-headless
   # real PDF readers and writers: the PDF screening tests build documents with qpdf and

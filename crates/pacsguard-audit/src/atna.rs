@@ -100,6 +100,9 @@ fn dcm_event_type(action: &str, kind: &str) -> Option<(&'static str, &'static st
         ("login", _) => Some(("110122", "Login")),
         ("logout", _) => Some(("110123", "Logout")),
         ("account", _) => Some(("110137", "User Security Attributes Changed")),
+        // The gateway (issue 16): associations and the instances relayed over them; a
+        // refusal is told by its outcome (failure) under the Security Alert event ID.
+        ("gateway", "") => Some(("110104", "DICOM Instances Transferred")),
         (_, "metadata-changed") => Some(("110135", "Object Security Attributes Changed")),
         ("audit", _) => Some(("110133", "Audit Recording Stopped")),
         _ => None,

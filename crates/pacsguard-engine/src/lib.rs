@@ -43,7 +43,7 @@ pub use ops::{
     RecoverFile, RecoverReport, RecoverRequest, ReinitReport, Reply, Request, Requests,
     RootReadiness, RootSummary, SCAN_WINDOW_BYTES, SanitizeReport, ScanReport, ScanRequest,
     Session, Side, Source, Status, Unrestorable, WatchOutput, WatchReport, WatchRequest,
-    WitnessInitReport,
+    WitnessInitReport, screener,
 };
 pub use ops::{
     Copied, Expected, MAX_MANIFEST_BYTES, MAX_MEDIA_FILE_BYTES, MAX_UID_NAME_LEN, MediaReport,

@@ -61,11 +61,15 @@ pub enum Action {
     /// referenced instances copied into an import folder (one record per copy, one for
     /// the import with its signed manifest).
     MediaImport,
+    /// The DICOM gateway admitted or refused an association, relayed an instance, or
+    /// an association ended (DICOM 110104 DICOM Instances Transferred; refusals 110113
+    /// Security Alert).
+    Gateway,
 }
 
 impl Action {
     /// Every action, in the order above: the vocabulary of `audit show --action`.
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 17] = [
         Action::Init,
         Action::Profile,
         Action::Check,
@@ -82,6 +86,7 @@ impl Action {
         Action::Account,
         Action::Recover,
         Action::MediaImport,
+        Action::Gateway,
     ];
 
     /// The stable kebab-case name written into records.
@@ -103,6 +108,7 @@ impl Action {
             Action::Account => "account",
             Action::Recover => "recover",
             Action::MediaImport => "media-import",
+            Action::Gateway => "gateway",
         }
     }
 }

@@ -4,6 +4,7 @@
 //! 2 error (bad input, bad signature, I/O failure). Scripts and SIEMs depend on these.
 
 mod control;
+mod gateway;
 mod maintenance;
 mod output;
 mod progress;
@@ -120,6 +121,22 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         listen: Option<String>,
         /// The guard's findings as JSON lines, as `watch --json` prints them.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the DICOM gateway (an application firewall relaying associations to the
+    /// routes' upstreams, C-STORE data sets screened in line) until SIGTERM or SIGINT.
+    Gateway {
+        /// The gateway's TOML file: listeners, allow-lists, routes, limits.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// A directory of `.yar`/`.yara` files, applied besides the built-in rules.
+        #[arg(long, value_name = "DIR")]
+        rules: Option<PathBuf>,
+        /// Known-bad SHA-256 values (as `scan --hashlist`).
+        #[arg(long, value_name = "FILE")]
+        hashlist: Option<PathBuf>,
+        /// Every event as a JSON line, as it happens.
         #[arg(long)]
         json: bool,
     },
@@ -457,6 +474,7 @@ impl Command {
             | Command::Check { json, .. }
             | Command::Watch { json, .. }
             | Command::Serve { json, .. }
+            | Command::Gateway { json, .. }
             | Command::Accept { json, .. }
             | Command::Scan { json, .. }
             | Command::Sanitize { json, .. }
@@ -614,6 +632,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             listen,
             json,
         } => serve::run(home, paths, policy.map(Policy::from), listen, json),
+        Command::Gateway {
+            config,
+            rules,
+            hashlist,
+            json,
+        } => gateway::run(home, config, rules, hashlist, json),
         Command::Accept {
             paths,
             all,

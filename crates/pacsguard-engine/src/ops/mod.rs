@@ -4,6 +4,7 @@ mod accept;
 mod check;
 mod diff;
 mod export;
+mod gateway;
 mod generations;
 mod media;
 mod profile;
@@ -37,6 +38,7 @@ pub use accept::{AcceptReport, AcceptRequest};
 pub use check::{CheckReport, CheckRequest};
 pub use diff::{DiffCounts, DiffReport, DirectoryChanges, ProfileRef, Side};
 pub use export::{ExportReport, MAX_EXPORT_BYTES, read_trusted_key};
+pub use gateway::screener;
 pub use generations::{KeptGeneration, MAX_KEPT_GENERATION_ENTRIES, MAX_KEPT_GENERATIONS};
 pub use media::{
     Copied, Expected, MAX_MANIFEST_BYTES, MAX_MEDIA_FILE_BYTES, MAX_UID_NAME_LEN, MediaReport,

@@ -1,0 +1,318 @@
+//! Admission of an association: the answer to an A-ASSOCIATE-RQ from a peer, decided
+//! from the request and the peer's address alone (no I/O), so it is tested byte for byte.
+//!
+//! The peer's address was already checked against the listener's allow-list before the
+//! request was read (see `relay`). Here: protocol version, application context, called
+//! AE, calling AE, the route's own peer list, then the presentation contexts.
+
+use std::net::IpAddr;
+
+use crate::config::{Listener, Route};
+use crate::pdu::{
+    Associate, DICOM_APPLICATION_CONTEXT, Item, Rejection, SubItem, ae_field, ae_text,
+    proposed_syntaxes, result, sub,
+};
+
+/// A-ASSOCIATE-RJ reasons of the service user (PS3.8 Table 9-21).
+pub mod reason {
+    pub const NO_REASON: u8 = 1;
+    pub const APPLICATION_CONTEXT_NOT_SUPPORTED: u8 = 2;
+    pub const CALLING_AE_NOT_RECOGNIZED: u8 = 3;
+    pub const CALLED_AE_NOT_RECOGNIZED: u8 = 7;
+    /// Of the service provider (ACSE), source 2.
+    pub const PROTOCOL_VERSION_NOT_SUPPORTED: u8 = 2;
+}
+
+/// A presentation context the gateway answers itself (it is not sent upstream).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refused {
+    pub id: u8,
+    pub result: u8,
+}
+
+/// A presentation context sent upstream: what the data sets on it are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Offered {
+    pub id: u8,
+    pub abstract_syntax: String,
+}
+
+#[derive(Debug)]
+pub enum Admission<'a> {
+    Accept {
+        route: &'a Route,
+        /// The request to send upstream: called AE of the upstream, allowed contexts and
+        /// transfer syntaxes only, the gateway's maximum length.
+        forward: Associate,
+        offered: Vec<Offered>,
+        refused: Vec<Refused>,
+    },
+    Reject {
+        rejection: Rejection,
+        /// For the audit trail (the peer only sees the reason code).
+        why: String,
+    },
+}
+
+pub fn admit<'a>(
+    listener: &'a Listener,
+    peer: IpAddr,
+    rq: &Associate,
+    max_pdu_length: u32,
+) -> Admission<'a> {
+    let called = ae_text(&rq.called_ae);
+    let calling = ae_text(&rq.calling_ae);
+    if rq.protocol_version & 1 == 0 {
+        return Admission::Reject {
+            rejection: Rejection {
+                result: Rejection::PERMANENT,
+                source: Rejection::PROVIDER_ACSE,
+                reason: reason::PROTOCOL_VERSION_NOT_SUPPORTED,
+            },
+            why: format!(
+                "protocol version {:#06x} not supported",
+                rq.protocol_version
+            ),
+        };
+    }
+    if rq.application_context() != Some(DICOM_APPLICATION_CONTEXT) {
+        return Admission::Reject {
+            rejection: Rejection::by_user(reason::APPLICATION_CONTEXT_NOT_SUPPORTED),
+            why: "application context name not supported".into(),
+        };
+    }
+    let for_called: Vec<&Route> = listener
+        .routes
+        .iter()
+        .filter(|r| r.called_ae == called)
+        .collect();
+    if for_called.is_empty() {
+        return Admission::Reject {
+            rejection: Rejection::by_user(reason::CALLED_AE_NOT_RECOGNIZED),
+            why: format!("called AE title {called:?} not recognised"),
+        };
+    }
+    let Some(route) = for_called
+        .into_iter()
+        .find(|r| r.calling_ae.contains(&calling))
+    else {
+        return Admission::Reject {
+            rejection: Rejection::by_user(reason::CALLING_AE_NOT_RECOGNIZED),
+            why: format!("calling AE title {calling:?} not recognised for {called:?}"),
+        };
+    };
+    if !route.peers.is_empty() && !route.peers.iter().any(|n| n.contains(peer)) {
+        // The caller's AE title is known, but not from this address: an AE title is not
+        // authentication. The peer is told no more than "no reason given".
+        return Admission::Reject {
+            rejection: Rejection::by_user(reason::NO_REASON),
+            why: format!("calling AE title {calling:?} is not allowed from {peer}"),
+        };
+    }
+    let mut forward = rq.clone();
+    forward.called_ae = ae_field(&route.upstream_ae);
+    forward.cap_maximum_length(max_pdu_length);
+    let mut offered = Vec::new();
+    let mut refused = Vec::new();
+    forward.items.retain_mut(|item| {
+        let Item::ProposedContext { id, sub_items } = item else {
+            return true;
+        };
+        let (abstract_syntax, transfer) = proposed_syntaxes(sub_items);
+        let abstract_syntax = abstract_syntax.unwrap_or_default();
+        if !route.sop_classes.allows(abstract_syntax) {
+            refused.push(Refused {
+                id: *id,
+                result: result::ABSTRACT_SYNTAX_NOT_SUPPORTED,
+            });
+            return false;
+        }
+        if !transfer.iter().any(|t| route.transfer_syntaxes.allows(t)) {
+            refused.push(Refused {
+                id: *id,
+                result: result::TRANSFER_SYNTAXES_NOT_SUPPORTED,
+            });
+            return false;
+        }
+        offered.push(Offered {
+            id: *id,
+            abstract_syntax: String::from_utf8_lossy(abstract_syntax).into_owned(),
+        });
+        sub_items.retain(|s| {
+            s.kind != sub::TRANSFER_SYNTAX
+                || route
+                    .transfer_syntaxes
+                    .allows(crate::pdu::trim_uid_padding(&s.value))
+        });
+        true
+    });
+    Admission::Accept {
+        route,
+        forward,
+        offered,
+        refused,
+    }
+}
+
+/// The contexts the gateway refused itself, as A-ASSOCIATE-AC items.
+pub fn refused_items(refused: &[Refused]) -> Vec<Item> {
+    refused
+        .iter()
+        .map(|r| Item::AcceptedContext {
+            id: r.id,
+            result: r.result,
+            // PS3.8 9.3.3.2: the transfer syntax sub-item of a rejected context is
+            // present and not significant.
+            sub_items: vec![SubItem {
+                kind: sub::TRANSFER_SYNTAX,
+                value: b"1.2.840.10008.1.2".to_vec(),
+            }],
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::GatewayConfig;
+    use crate::pdu::{Pdu, SubItem};
+
+    fn listener() -> Listener {
+        let text = r#"
+[[listener]]
+listen = "127.0.0.1:11112"
+allow = ["0.0.0.0/0"]
+[[listener.route]]
+called_ae = "PACS"
+calling_ae = ["CT1"]
+peers = ["10.0.0.1"]
+sop_classes = ["1.2.840.10008.5.1.4.1.1.2"]
+transfer_syntaxes = ["1.2.840.10008.1.2.1"]
+upstream = "127.0.0.1:104"
+upstream_ae = "ARCHIVE"
+"#;
+        GatewayConfig::parse(text)
+            .expect("valid")
+            .listeners
+            .remove(0)
+    }
+
+    fn context(id: u8, abstract_syntax: &[u8], transfer: &[&[u8]]) -> Item {
+        let mut sub_items = vec![SubItem {
+            kind: sub::ABSTRACT_SYNTAX,
+            value: abstract_syntax.to_vec(),
+        }];
+        sub_items.extend(transfer.iter().map(|t| SubItem {
+            kind: sub::TRANSFER_SYNTAX,
+            value: t.to_vec(),
+        }));
+        Item::ProposedContext { id, sub_items }
+    }
+
+    fn rq(called: &str, calling: &str) -> Associate {
+        Associate {
+            protocol_version: 1,
+            called_ae: ae_field(called),
+            calling_ae: ae_field(calling),
+            items: vec![
+                Item::ApplicationContext(DICOM_APPLICATION_CONTEXT.to_vec()),
+                context(
+                    1,
+                    b"1.2.840.10008.5.1.4.1.1.2\0",
+                    &[b"1.2.840.10008.1.2\0", b"1.2.840.10008.1.2.1\0"],
+                ),
+                context(
+                    3,
+                    b"1.2.840.10008.5.1.4.1.1.4\0",
+                    &[b"1.2.840.10008.1.2.1\0"],
+                ),
+                context(5, b"1.2.840.10008.5.1.4.1.1.2\0", &[b"1.2.840.10008.1.2\0"]),
+            ],
+        }
+    }
+
+    fn rejection(a: Admission<'_>) -> Option<(Rejection, String)> {
+        match a {
+            Admission::Reject { rejection, why } => Some((rejection, why)),
+            Admission::Accept { .. } => None,
+        }
+    }
+
+    #[test]
+    fn each_refusal_carries_the_standard_reason() {
+        let l = listener();
+        let ok: IpAddr = "10.0.0.1".parse().expect("ip");
+        let other: IpAddr = "10.0.0.2".parse().expect("ip");
+        let r = rejection(admit(&l, ok, &rq("OTHER", "CT1"), 65536)).expect("refused");
+        assert_eq!(r.0, Rejection::by_user(7));
+        let r = rejection(admit(&l, ok, &rq("PACS", "MR9"), 65536)).expect("refused");
+        assert_eq!(r.0, Rejection::by_user(3));
+        let r = rejection(admit(&l, other, &rq("PACS", "CT1"), 65536)).expect("refused");
+        assert_eq!(r.0, Rejection::by_user(1));
+        let mut bad = rq("PACS", "CT1");
+        bad.items[0] = Item::ApplicationContext(b"1.2.3".to_vec());
+        assert_eq!(
+            rejection(admit(&l, ok, &bad, 65536)).expect("refused").0,
+            Rejection::by_user(2)
+        );
+        bad = rq("PACS", "CT1");
+        bad.protocol_version = 2;
+        assert_eq!(
+            rejection(admit(&l, ok, &bad, 65536))
+                .expect("refused")
+                .0
+                .source,
+            2
+        );
+        // AE titles compare without their padding, as PS3.5 says.
+        assert!(rejection(admit(&l, ok, &rq(" PACS ", "CT1"), 65536)).is_none());
+    }
+
+    #[test]
+    fn contexts_are_filtered_by_sop_class_and_transfer_syntax() {
+        let l = listener();
+        let ok: IpAddr = "10.0.0.1".parse().expect("ip");
+        let Admission::Accept {
+            forward,
+            offered,
+            refused,
+            ..
+        } = admit(&l, ok, &rq("PACS", "CT1"), 65536)
+        else {
+            panic!("refused")
+        };
+        assert_eq!(ae_text(&forward.called_ae), "ARCHIVE");
+        assert_eq!(offered.len(), 1);
+        assert_eq!(
+            refused,
+            vec![
+                Refused {
+                    id: 3,
+                    result: result::ABSTRACT_SYNTAX_NOT_SUPPORTED
+                },
+                Refused {
+                    id: 5,
+                    result: result::TRANSFER_SYNTAXES_NOT_SUPPORTED
+                },
+            ]
+        );
+        // The forwarded context keeps only the allowed transfer syntax.
+        let Pdu::AssociateRq(decoded) =
+            Pdu::decode(&Pdu::AssociateRq(forward).encode()).expect("valid")
+        else {
+            panic!("not an RQ")
+        };
+        let contexts: Vec<_> = decoded
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                Item::ProposedContext { sub_items, .. } => {
+                    Some(proposed_syntaxes(sub_items).1.len())
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(contexts, vec![1]);
+        assert_eq!(decoded.maximum_length(), Some(65536));
+    }
+}

@@ -1,0 +1,581 @@
+//! The gateway's configuration: a TOML file of listeners, their allow-lists and routes.
+//! Every field is validated when the file is read; an error names the field.
+//!
+//! ```toml
+//! [limits]                 # all optional
+//! artim_seconds = 30       # association establishment and release timer
+//! idle_seconds = 300       # an association silent this long is aborted
+//! max_pdu_length = 65536   # what the gateway states it receives (<= MAX_PDU_LENGTH)
+//! max_inspected_bytes = 268435456        # one data set kept whole for screening
+//! inspection_memory_bytes = 1073741824   # all data sets held for screening together
+//! max_associations = 64
+//! max_associations_per_peer = 16
+//!
+//! [[listener]]
+//! listen = "0.0.0.0:11112"
+//! allow = ["10.1.0.0/16", "192.168.5.7"]   # peers that may open a connection at all
+//!
+//! [[listener.route]]
+//! called_ae = "PACS"                 # the AE title the sender calls
+//! calling_ae = ["CT1", "MR1"]        # who may call it
+//! peers = ["10.1.2.3"]               # optional: from where (default: the listener's allow)
+//! sop_classes = ["1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.1.1"]  # or ["*"]
+//! transfer_syntaxes = ["*"]
+//! upstream = "10.2.0.5:104"
+//! upstream_ae = "ARCHIVE"
+//! ```
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::pdu::MAX_PDU_LENGTH;
+
+/// The largest configuration file read.
+pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
+/// Default ARTIM timer (PS3.8 9.1.5): a peer that connects and does not complete the
+/// association request, or a release that is not answered, within this is aborted.
+pub const DEFAULT_ARTIM: Duration = Duration::from_secs(30);
+/// Default idle limit: an established association with no PDU in either direction for
+/// this long is aborted, so a silent peer does not hold a task and two sockets forever.
+pub const DEFAULT_IDLE: Duration = Duration::from_secs(300);
+/// Default maximum P-DATA length the gateway states to both sides.
+pub const DEFAULT_MAX_PDU_LENGTH: u32 = 64 * 1024;
+/// Default size of a data set kept whole for screening: the engine screens files up to
+/// this size whole (`MAX_WHOLE_FILE_BYTES`); a larger one is relayed and reported
+/// `not-inspected`.
+pub const DEFAULT_MAX_INSPECTED_BYTES: u64 = 256 * 1024 * 1024;
+/// The most a configuration may raise that.
+pub const MAX_INSPECTED_BYTES_LIMIT: u64 = 1024 * 1024 * 1024;
+/// Default for data set bytes held for screening by all associations together (see
+/// `dimse::MemoryBudget`); a data set arriving while it is spent is relayed and reported
+/// `not-inspected`. Memory in use is about twice this (a Part 10 copy is screened).
+pub const DEFAULT_INSPECTION_MEMORY_BYTES: u64 = 1024 * 1024 * 1024;
+/// Default associations in flight in total: each holds a task, two sockets and buffers
+/// of up to two PDUs. A connection beyond it is answered A-ASSOCIATE-RJ (transient,
+/// local limit exceeded) without being read.
+pub const DEFAULT_MAX_ASSOCIATIONS: usize = 64;
+/// Default associations in flight from one peer address, so one sender cannot take
+/// every slot.
+pub const DEFAULT_MAX_ASSOCIATIONS_PER_PEER: usize = 16;
+/// The most a configuration may raise the association limit to.
+pub const MAX_ASSOCIATIONS_LIMIT: usize = 4096;
+
+#[derive(Debug, Error)]
+#[error("{field}: {reason}")]
+pub struct ConfigError {
+    pub field: String,
+    pub reason: String,
+}
+
+fn err(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
+    listener: Vec<RawListener>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    artim_seconds: Option<u64>,
+    idle_seconds: Option<u64>,
+    max_pdu_length: Option<u32>,
+    max_inspected_bytes: Option<u64>,
+    inspection_memory_bytes: Option<u64>,
+    max_associations: Option<usize>,
+    max_associations_per_peer: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawListener {
+    listen: String,
+    allow: Vec<String>,
+    #[serde(default)]
+    route: Vec<RawRoute>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    called_ae: String,
+    calling_ae: Vec<String>,
+    peers: Option<Vec<String>>,
+    sop_classes: Vec<String>,
+    transfer_syntaxes: Vec<String>,
+    upstream: String,
+    upstream_ae: String,
+}
+
+/// Validated limits.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub artim: Duration,
+    pub idle: Duration,
+    pub max_pdu_length: u32,
+    pub max_inspected_bytes: u64,
+    pub inspection_memory_bytes: u64,
+    pub max_associations: usize,
+    pub max_associations_per_peer: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            artim: DEFAULT_ARTIM,
+            idle: DEFAULT_IDLE,
+            max_pdu_length: DEFAULT_MAX_PDU_LENGTH,
+            max_inspected_bytes: DEFAULT_MAX_INSPECTED_BYTES,
+            inspection_memory_bytes: DEFAULT_INSPECTION_MEMORY_BYTES,
+            max_associations: DEFAULT_MAX_ASSOCIATIONS,
+            max_associations_per_peer: DEFAULT_MAX_ASSOCIATIONS_PER_PEER,
+        }
+    }
+}
+
+/// An address or a network (`10.0.0.0/8`, `fd00::/8`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Network {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl Network {
+    pub fn parse(text: &str) -> Option<Network> {
+        let (addr, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a.parse::<IpAddr>().ok()?, Some(p.parse::<u8>().ok()?)),
+            None => (text.parse::<IpAddr>().ok()?, None),
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(Network { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// An allow-list of UIDs, or every UID (`"*"`, written out so that "everything" is a
+/// decision in the file, never the effect of a list left empty).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UidList {
+    Any,
+    Only(Vec<String>),
+}
+
+impl UidList {
+    pub fn allows(&self, uid: &[u8]) -> bool {
+        match self {
+            UidList::Any => true,
+            UidList::Only(list) => list.iter().any(|u| u.as_bytes() == uid),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Route {
+    pub called_ae: String,
+    pub calling_ae: Vec<String>,
+    /// Where the peer may connect from for this route; empty: anywhere the listener allows.
+    pub peers: Vec<Network>,
+    pub sop_classes: UidList,
+    pub transfer_syntaxes: UidList,
+    pub upstream: String,
+    pub upstream_ae: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Listener {
+    pub listen: SocketAddr,
+    pub allow: Vec<Network>,
+    pub routes: Vec<Route>,
+}
+
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    pub limits: Limits,
+    pub listeners: Vec<Listener>,
+}
+
+impl GatewayConfig {
+    pub fn parse(text: &str) -> Result<GatewayConfig, ConfigError> {
+        if text.len() > MAX_CONFIG_BYTES {
+            return Err(err(
+                "(file)",
+                format!("larger than {MAX_CONFIG_BYTES} bytes"),
+            ));
+        }
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let field = e.span().map_or_else(
+                || "(file)".to_owned(),
+                |s| {
+                    let line = text.get(..s.start).map_or(0, |t| t.matches('\n').count()) + 1;
+                    format!("line {line}")
+                },
+            );
+            err(field, e.message().to_owned())
+        })?;
+        let mut limits = Limits::default();
+        if let Some(s) = raw.limits.artim_seconds {
+            limits.artim = seconds("limits.artim_seconds", s)?;
+        }
+        if let Some(s) = raw.limits.idle_seconds {
+            limits.idle = seconds("limits.idle_seconds", s)?;
+        }
+        if let Some(n) = raw.limits.max_pdu_length {
+            // PS3.8 D.1: the smallest maximum length a receiver may state is not fixed,
+            // but below 4 KiB every C-STORE is cut into tiny fragments.
+            if !(4096..=MAX_PDU_LENGTH).contains(&n) {
+                return Err(err(
+                    "limits.max_pdu_length",
+                    format!("{n}: must lie between 4096 and {MAX_PDU_LENGTH}"),
+                ));
+            }
+            limits.max_pdu_length = n;
+        }
+        if let Some(n) = raw.limits.max_inspected_bytes {
+            if n > MAX_INSPECTED_BYTES_LIMIT {
+                return Err(err(
+                    "limits.max_inspected_bytes",
+                    format!("{n}: more than {MAX_INSPECTED_BYTES_LIMIT}"),
+                ));
+            }
+            limits.max_inspected_bytes = n;
+        }
+        if let Some(n) = raw.limits.inspection_memory_bytes {
+            if n > 16 * MAX_INSPECTED_BYTES_LIMIT {
+                return Err(err(
+                    "limits.inspection_memory_bytes",
+                    format!("{n}: more than {}", 16 * MAX_INSPECTED_BYTES_LIMIT),
+                ));
+            }
+            limits.inspection_memory_bytes = n;
+        }
+        if let Some(n) = raw.limits.max_associations {
+            if !(1..=MAX_ASSOCIATIONS_LIMIT).contains(&n) {
+                return Err(err(
+                    "limits.max_associations",
+                    format!("{n}: must lie between 1 and {MAX_ASSOCIATIONS_LIMIT}"),
+                ));
+            }
+            limits.max_associations = n;
+        }
+        if let Some(n) = raw.limits.max_associations_per_peer {
+            if !(1..=limits.max_associations).contains(&n) {
+                return Err(err(
+                    "limits.max_associations_per_peer",
+                    format!(
+                        "{n}: must lie between 1 and max_associations ({})",
+                        limits.max_associations
+                    ),
+                ));
+            }
+            limits.max_associations_per_peer = n;
+        }
+        if raw.listener.is_empty() {
+            return Err(err("listener", "no [[listener]]: nothing to do"));
+        }
+        let mut listeners = Vec::new();
+        for (i, l) in raw.listener.iter().enumerate() {
+            let at = format!("listener[{i}]");
+            let listen = l.listen.parse::<SocketAddr>().map_err(|_| {
+                err(
+                    format!("{at}.listen"),
+                    format!("{:?}: not ADDRESS:PORT", l.listen),
+                )
+            })?;
+            // Port 0 (any free port, for tests) may be given more than once.
+            if listen.port() != 0 && listeners.iter().any(|o: &Listener| o.listen == listen) {
+                return Err(err(
+                    format!("{at}.listen"),
+                    format!("{listen} is listed twice"),
+                ));
+            }
+            let allow = networks(&format!("{at}.allow"), &l.allow)?;
+            if allow.is_empty() {
+                return Err(err(
+                    format!("{at}.allow"),
+                    "empty: no peer could connect (list addresses or networks; 0.0.0.0/0 allows every IPv4 peer)",
+                ));
+            }
+            if l.route.is_empty() {
+                return Err(err(format!("{at}.route"), "no [[listener.route]]"));
+            }
+            let mut routes: Vec<Route> = Vec::new();
+            for (j, r) in l.route.iter().enumerate() {
+                let at = format!("{at}.route[{j}]");
+                let called_ae = ae(&format!("{at}.called_ae"), &r.called_ae)?;
+                if r.calling_ae.is_empty() {
+                    return Err(err(
+                        format!("{at}.calling_ae"),
+                        "empty: no sender could call",
+                    ));
+                }
+                let calling_ae = r
+                    .calling_ae
+                    .iter()
+                    .map(|a| ae(&format!("{at}.calling_ae"), a))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let peers = match &r.peers {
+                    Some(p) => {
+                        let list = networks(&format!("{at}.peers"), p)?;
+                        if list.is_empty() {
+                            return Err(err(
+                                format!("{at}.peers"),
+                                "empty: leave it out to use the listener's allow",
+                            ));
+                        }
+                        list
+                    }
+                    None => Vec::new(),
+                };
+                let sop_classes = uids(&format!("{at}.sop_classes"), &r.sop_classes)?;
+                let transfer_syntaxes =
+                    uids(&format!("{at}.transfer_syntaxes"), &r.transfer_syntaxes)?;
+                if r.upstream.parse::<SocketAddr>().is_err()
+                    && r.upstream
+                        .rsplit_once(':')
+                        .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+                {
+                    return Err(err(
+                        format!("{at}.upstream"),
+                        format!("{:?}: not HOST:PORT", r.upstream),
+                    ));
+                }
+                let upstream_ae = ae(&format!("{at}.upstream_ae"), &r.upstream_ae)?;
+                // Two routes answering the same caller on the same called AE would make the
+                // choice depend on their order: refuse it.
+                for (k, other) in routes.iter().enumerate() {
+                    if other.called_ae == called_ae
+                        && other.calling_ae.iter().any(|c| calling_ae.contains(c))
+                    {
+                        return Err(err(
+                            format!("{at}.calling_ae"),
+                            format!("a caller of {called_ae} is already routed by route[{k}]"),
+                        ));
+                    }
+                }
+                routes.push(Route {
+                    called_ae,
+                    calling_ae,
+                    peers,
+                    sop_classes,
+                    transfer_syntaxes,
+                    upstream: r.upstream.clone(),
+                    upstream_ae,
+                });
+            }
+            listeners.push(Listener {
+                listen,
+                allow,
+                routes,
+            });
+        }
+        Ok(GatewayConfig { limits, listeners })
+    }
+}
+
+fn seconds(field: &str, s: u64) -> Result<Duration, ConfigError> {
+    if !(1..=86_400).contains(&s) {
+        return Err(err(
+            field,
+            format!("{s}: must lie between 1 and 86400 seconds"),
+        ));
+    }
+    Ok(Duration::from_secs(s))
+}
+
+/// An AE title (PS3.5 Table 6.2-1): 1 to 16 characters of the default repertoire, no
+/// backslash or control character, not only spaces.
+fn ae(field: &str, text: &str) -> Result<String, ConfigError> {
+    let trimmed = text.trim_matches(' ');
+    if trimmed.is_empty() || text.len() > 16 {
+        return Err(err(
+            field,
+            format!("{text:?}: an AE title has 1 to 16 characters"),
+        ));
+    }
+    if text
+        .bytes()
+        .any(|b| b == b'\\' || !(0x20..0x7f).contains(&b))
+    {
+        return Err(err(
+            field,
+            format!("{text:?}: an AE title is printable ASCII without a backslash"),
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+fn networks(field: &str, list: &[String]) -> Result<Vec<Network>, ConfigError> {
+    list.iter()
+        .map(|t| {
+            Network::parse(t)
+                .ok_or_else(|| err(field, format!("{t:?}: not an address or ADDRESS/PREFIX")))
+        })
+        .collect()
+}
+
+fn uids(field: &str, list: &[String]) -> Result<UidList, ConfigError> {
+    if list.iter().any(|u| u == "*") {
+        if list.len() > 1 {
+            return Err(err(
+                field,
+                "\"*\" allows everything: list nothing beside it",
+            ));
+        }
+        return Ok(UidList::Any);
+    }
+    if list.is_empty() {
+        return Err(err(field, "empty: name the UIDs allowed, or \"*\" for all"));
+    }
+    for u in list {
+        let valid = !u.is_empty()
+            && u.len() <= 64
+            && u.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+            && !u.starts_with('.')
+            && !u.ends_with('.')
+            && !u.contains("..");
+        if !valid {
+            return Err(err(
+                field,
+                format!("{u:?}: not a UID (digits and dots, at most 64)"),
+            ));
+        }
+    }
+    Ok(UidList::Only(list.to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[[listener]]
+listen = "127.0.0.1:11112"
+allow = ["127.0.0.0/8"]
+[[listener.route]]
+called_ae = "PACS"
+calling_ae = ["CT1"]
+sop_classes = ["*"]
+transfer_syntaxes = ["1.2.840.10008.1.2"]
+upstream = "127.0.0.1:104"
+upstream_ae = "ARCHIVE"
+"#;
+
+    #[test]
+    fn a_good_file_is_read() {
+        let c = GatewayConfig::parse(GOOD).expect("valid");
+        assert_eq!(c.listeners[0].routes[0].called_ae, "PACS");
+        assert_eq!(c.limits.max_pdu_length, DEFAULT_MAX_PDU_LENGTH);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (
+                GOOD.replace("\"CT1\"", "\"A\\\\B\""),
+                "listener[0].route[0].calling_ae",
+            ),
+            (
+                GOOD.replace("[\"CT1\"]", "[]"),
+                "listener[0].route[0].calling_ae",
+            ),
+            (
+                GOOD.replace("127.0.0.0/8", "127.0.0.0/33"),
+                "listener[0].allow",
+            ),
+            (GOOD.replace("[\"127.0.0.0/8\"]", "[]"), "listener[0].allow"),
+            (
+                GOOD.replace("\"PACS\"", "\"SEVENTEEN_CHARS_X\""),
+                "listener[0].route[0].called_ae",
+            ),
+            (
+                GOOD.replace("[\"*\"]", "[]"),
+                "listener[0].route[0].sop_classes",
+            ),
+            (
+                GOOD.replace("1.2.840.10008.1.2\"", "1.2..3\""),
+                "listener[0].route[0].transfer_syntaxes",
+            ),
+            (
+                GOOD.replace("127.0.0.1:104", "nowhere"),
+                "listener[0].route[0].upstream",
+            ),
+            (
+                format!("[limits]\nmax_pdu_length = {}\n{GOOD}", MAX_PDU_LENGTH + 1),
+                "limits.max_pdu_length",
+            ),
+            (
+                format!("[limits]\nidle_seconds = 0\n{GOOD}"),
+                "limits.idle_seconds",
+            ),
+        ];
+        for (text, field) in cases {
+            let e = GatewayConfig::parse(&text).expect_err(field);
+            assert_eq!(e.field, field, "{e}");
+        }
+        // At the limit: accepted.
+        let at = format!("[limits]\nmax_pdu_length = {MAX_PDU_LENGTH}\n{GOOD}");
+        assert!(GatewayConfig::parse(&at).is_ok());
+    }
+
+    #[test]
+    fn a_file_at_the_size_limit_is_read_and_one_byte_more_is_refused() {
+        let mut at = GOOD.to_owned();
+        at.push('#');
+        while at.len() < MAX_CONFIG_BYTES {
+            at.push('x');
+        }
+        assert!(GatewayConfig::parse(&at).is_ok());
+        at.push('x');
+        assert_eq!(
+            GatewayConfig::parse(&at).expect_err("too large").field,
+            "(file)"
+        );
+    }
+
+    #[test]
+    fn networks_match_by_prefix_and_mapped_ipv4() {
+        let n = Network::parse("10.1.0.0/16").expect("net");
+        assert!(n.contains("10.1.200.3".parse().expect("ip")));
+        assert!(!n.contains("10.2.0.1".parse().expect("ip")));
+        assert!(n.contains("::ffff:10.1.0.9".parse().expect("ip")));
+        assert!(
+            Network::parse("0.0.0.0/0")
+                .expect("all")
+                .contains("8.8.8.8".parse().expect("ip"))
+        );
+    }
+}

@@ -1,0 +1,26 @@
+//! The DICOM gateway: an application-level firewall and relay for the imaging DMZ.
+//!
+//! Layers, each without the one above it:
+//! * [`pdu`]: the Upper Layer PDUs of PS3.8, decoded totally and bounded, encoded back
+//!   byte for byte;
+//! * [`dimse`]: a tap that reassembles C-STORE data sets from P-DATA fragments;
+//! * [`config`]: listeners, allow-lists, routes and limits from TOML, validated;
+//! * [`admission`]: the answer to an association request (no I/O);
+//! * [`relay`]: the sockets, one tokio task per association; data sets screened with
+//!   the same [`pacsguard_screen::Screener`] as `scan`, evidence handed to the caller
+//!   through [`Evidence`].
+//!
+//! Invariants: the gateway never changes a data set (P-DATA PDUs are written on exactly
+//! as read); screening happens beside the relay and never holds it up; an alert forwards
+//! the instance all the same and keeps a quarantine copy (a false alert must not stop
+//! clinical work); every admission, refusal, instance and end is evidence.
+
+pub mod admission;
+pub mod config;
+pub mod dimse;
+pub mod pdu;
+pub mod refusals;
+pub mod relay;
+
+pub use config::{ConfigError, GatewayConfig, Limits};
+pub use relay::{Evidence, Gateway, SCREENING_THREADS, STOP_GRACE};

@@ -1,0 +1,1031 @@
+//! The sockets: listeners, one tokio task per association, PDUs relayed as read.
+//!
+//! Each PDU is read whole (its length checked against the limit before a byte of the
+//! body is buffered), looked at, and written to the other side unchanged; only the
+//! association request and answer are rewritten (called AE, maximum length, refused
+//! presentation contexts). A task that fails or panics ends its own association; the
+//! listener and the other associations go on.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use pacsguard_events::{Action, Actor, Event, Finding, FindingKind, Outcome, Severity};
+use pacsguard_screen::Screener;
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+use crate::admission::{Admission, admit, refused_items};
+use crate::config::{GatewayConfig, Limits, Listener};
+use crate::dimse::{Assembler, Instance, MemoryBudget, Skipped, part10};
+use crate::pdu::{
+    Abort, Associate, DICOM_APPLICATION_CONTEXT, Item, PDU_HEADER_BYTES, Pdu, PduError, Rejection,
+    SubItem, ae_text, header, kind, proposed_syntaxes, result, sub,
+};
+
+/// How long associations in flight are given to finish after a stop is asked for; then
+/// they are aborted.
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Threads that screen data sets (the runtime's blocking pool): screening is CPU work,
+/// and more threads than cores would only slow the relay; data sets waiting for one are
+/// held within the memory budget.
+pub const SCREENING_THREADS: usize = 2;
+
+/// Where the gateway's evidence goes: the audit trail and the quarantine vault, owned by
+/// the caller (the engine's session), which writes them in order.
+pub trait Evidence: Send + Sync + 'static {
+    fn record(&self, event: Event);
+    /// Keeps a copy of an instance that raised an alert (a Part 10 file).
+    fn quarantine(&self, name: &str, bytes: Vec<u8>, findings: Vec<Finding>);
+}
+
+struct Shared {
+    limits: Limits,
+    /// Data set bytes held for screening by all associations together.
+    memory: Arc<MemoryBudget>,
+    /// Associations in flight, in total and per peer address.
+    active: std::sync::Mutex<HashMap<std::net::IpAddr, usize>>,
+    /// Connection refusals recorded one by one, per address (`refusals`).
+    refusals: std::sync::Mutex<crate::refusals::Refusals>,
+    screener: Arc<Screener>,
+    evidence: Arc<dyn Evidence>,
+    actor: Actor,
+}
+
+/// One association's place in the limits; given back when dropped.
+struct Slot {
+    shared: Arc<Shared>,
+    ip: std::net::IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Ok(mut active) = self.shared.active.lock()
+            && let Some(n) = active.get_mut(&self.ip)
+        {
+            *n -= 1;
+            if *n == 0 {
+                active.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl Shared {
+    /// A place for one more association from `ip`, or why there is none.
+    fn slot(self: &Arc<Self>, ip: std::net::IpAddr) -> Result<Slot, String> {
+        let mut active = self
+            .active
+            .lock()
+            .map_err(|_| "the association table was poisoned".to_owned())?;
+        let total: usize = active.values().sum();
+        if total >= self.limits.max_associations {
+            return Err(format!(
+                "{total} associations in flight (limits.max_associations)"
+            ));
+        }
+        let from_peer = active.entry(ip).or_insert(0);
+        if *from_peer >= self.limits.max_associations_per_peer {
+            return Err(format!(
+                "{from_peer} associations in flight from {ip} (limits.max_associations_per_peer)"
+            ));
+        }
+        *from_peer += 1;
+        Ok(Slot {
+            shared: Arc::clone(self),
+            ip,
+        })
+    }
+
+    /// Records a refusal (of a connection, or of an association request) within the
+    /// per-address bound of `refusals`; the rest are counted into a summary.
+    fn refused(&self, ip: std::net::IpAddr, object: &str, detail: String) {
+        let verdict = match self.refusals.lock() {
+            Ok(mut r) => r.note(ip, std::time::Instant::now()),
+            Err(_) => crate::refusals::Verdict::Record,
+        };
+        if verdict == crate::refusals::Verdict::Record {
+            self.event(Outcome::Failure, object, detail);
+        }
+    }
+
+    /// Records the summaries of refusals that were counted, not recorded one by one:
+    /// of the windows that have passed, or (at the stop) of all.
+    fn summarise_refusals(&self, all: bool) {
+        let now = std::time::Instant::now();
+        let at = if all {
+            now + crate::refusals::WINDOW
+        } else {
+            now
+        };
+        let due = match self.refusals.lock() {
+            Ok(mut r) => r.due(at),
+            Err(_) => Vec::new(),
+        };
+        for (ip, count) in due {
+            let (object, from) = match ip {
+                Some(ip) => (format!("dicom://{ip}"), ip.to_string()),
+                None => (
+                    "dicom://".to_owned(),
+                    "addresses beyond the tracked limit".to_owned(),
+                ),
+            };
+            self.event(
+                Outcome::Failure,
+                &object,
+                format!(
+                    "refused: {count} further connection(s) or association request(s) from {from} within {} s, beyond the {} recorded one by one",
+                    crate::refusals::WINDOW.as_secs(),
+                    crate::refusals::RECORDED_PER_WINDOW
+                ),
+            );
+        }
+    }
+
+    fn event(&self, outcome: Outcome, object: &str, detail: String) {
+        self.evidence.record(
+            Event::new(self.actor.clone(), Action::Gateway, outcome, detail)
+                .with_objects(vec![object.into()]),
+        );
+    }
+}
+
+/// The listeners, bound.
+pub struct Gateway {
+    bound: Vec<(TcpListener, Arc<Listener>)>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("listeners", &self.local_addrs())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// Binds every listener; an address that cannot be bound is an error naming it.
+    pub async fn bind(
+        config: GatewayConfig,
+        screener: Arc<Screener>,
+        evidence: Arc<dyn Evidence>,
+        actor: Actor,
+    ) -> Result<Gateway, (SocketAddr, std::io::Error)> {
+        let mut bound = Vec::new();
+        for listener in config.listeners {
+            let socket = TcpListener::bind(listener.listen)
+                .await
+                .map_err(|e| (listener.listen, e))?;
+            bound.push((socket, Arc::new(listener)));
+        }
+        Ok(Gateway {
+            bound,
+            shared: Arc::new(Shared {
+                memory: MemoryBudget::new(config.limits.inspection_memory_bytes),
+                active: std::sync::Mutex::default(),
+                refusals: std::sync::Mutex::default(),
+                limits: config.limits,
+                screener,
+                evidence,
+                actor,
+            }),
+        })
+    }
+
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.bound
+            .iter()
+            .filter_map(|(s, _)| s.local_addr().ok())
+            .collect()
+    }
+
+    /// Serves until `stop` completes, then gives associations in flight [`STOP_GRACE`].
+    pub async fn serve(self, stop: impl std::future::Future<Output = ()>) {
+        let mut associations = JoinSet::new();
+        let mut accepting = JoinSet::new();
+        let (tx, mut rx) =
+            tokio::sync::mpsc::channel::<(TcpStream, SocketAddr, Arc<Listener>, Slot)>(64);
+        for (socket, listener) in self.bound {
+            let tx = tx.clone();
+            let shared = Arc::clone(&self.shared);
+            accepting.spawn(async move {
+                loop {
+                    let Ok((stream, peer)) = socket.accept().await else {
+                        // EMFILE and the like: do not spin.
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    };
+                    // Before a byte is read: a peer outside the allow-list is closed on.
+                    if !listener.allow.iter().any(|n| n.contains(peer.ip())) {
+                        shared.refused(
+                            peer.ip(),
+                            &format!("dicom://{peer}"),
+                            format!(
+                                "refused: connection from {peer} to {}: address not in the listener's allow-list; closed before reading",
+                                listener.listen
+                            ),
+                        );
+                        drop(stream);
+                        continue;
+                    }
+                    let slot = match shared.slot(peer.ip()) {
+                        Ok(slot) => slot,
+                        Err(why) => {
+                            // Answered at once, without reading: rejected-transient by the
+                            // service provider, local limit exceeded (PS3.8 Table 9-21).
+                            let rejection = Rejection {
+                                result: Rejection::TRANSIENT,
+                                source: Rejection::PROVIDER_PRESENTATION,
+                                reason: 2,
+                            };
+                            shared.refused(
+                                peer.ip(),
+                                &format!("dicom://{peer}"),
+                                format!("refused: connection from {peer}: {why} (A-ASSOCIATE-RJ transient, local limit exceeded)"),
+                            );
+                            let _ = stream.try_write(&Pdu::AssociateRj(rejection).encode());
+                            drop(stream);
+                            continue;
+                        }
+                    };
+                    if tx.send((stream, peer, Arc::clone(&listener), slot)).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        tokio::pin!(stop);
+        let mut summaries = tokio::time::interval(crate::refusals::WINDOW);
+        loop {
+            tokio::select! {
+                () = &mut stop => break,
+                _ = summaries.tick() => self.shared.summarise_refusals(false),
+                Some((stream, peer, listener, slot)) = rx.recv() => {
+                    let shared = Arc::clone(&self.shared);
+                    associations.spawn(async move {
+                        association(stream, peer, listener, shared).await;
+                        drop(slot);
+                    });
+                }
+                Some(done) = associations.join_next(), if !associations.is_empty() => {
+                    if let Err(e) = done && e.is_panic() {
+                        self.shared.event(
+                            Outcome::Failure,
+                            "dicom://",
+                            "an association's task panicked; it was ended, the others go on".into(),
+                        );
+                    }
+                }
+            }
+        }
+        accepting.abort_all();
+        // What was counted and not yet summarised is said before the stop.
+        self.shared.summarise_refusals(true);
+        let _ = tokio::time::timeout(STOP_GRACE, async {
+            while associations.join_next().await.is_some() {}
+        })
+        .await;
+        associations.abort_all();
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ReadError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Pdu(#[from] PduError),
+}
+
+/// Reads one PDU whole: `None` at a clean end of the stream before a header.
+async fn read_pdu<R: AsyncRead + Unpin>(
+    r: &mut R,
+    limit: u32,
+) -> Result<Option<Vec<u8>>, ReadError> {
+    match read_first(r).await? {
+        Some(first) => Ok(Some(read_rest(r, first, limit).await?)),
+        None => Ok(None),
+    }
+}
+
+/// The first byte of the next PDU, `None` at a clean end of the stream. Cancel-safe
+/// (`read` into one byte consumes nothing unless it completes), so waiting for it may be
+/// given up and taken up again without losing the stream's framing.
+async fn read_first<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<u8>, ReadError> {
+    let mut first = [0u8; 1];
+    match r.read(&mut first).await? {
+        0 => Ok(None),
+        _ => Ok(Some(first[0])),
+    }
+}
+
+/// The rest of a PDU whose first byte was read: its length checked against `limit`
+/// before the body is buffered.
+async fn read_rest<R: AsyncRead + Unpin>(
+    r: &mut R,
+    first: u8,
+    limit: u32,
+) -> Result<Vec<u8>, ReadError> {
+    let mut head = [first, 0, 0, 0, 0, 0];
+    r.read_exact(&mut head[1..]).await?;
+    let (_, length) = header(&head, limit)?;
+    let length = usize::try_from(length).map_err(|_| PduError::TooLong { length, limit })?;
+    let mut pdu = Vec::with_capacity(PDU_HEADER_BYTES + length);
+    pdu.extend_from_slice(&head);
+    pdu.resize(PDU_HEADER_BYTES + length, 0);
+    r.read_exact(&mut pdu[PDU_HEADER_BYTES..]).await?;
+    Ok(pdu)
+}
+
+/// A-ABORT from the service provider: 0 reason not specified, 2 unexpected PDU,
+/// 6 invalid PDU parameter value (PS3.8 Table 9-26).
+fn provider_abort(reason: u8) -> Vec<u8> {
+    Pdu::Abort(Abort { source: 2, reason }).encode()
+}
+
+/// How long the gateway's own answers (A-ASSOCIATE-RJ/AC, A-ABORT, A-RELEASE-RP) may take
+/// to be written: a peer that does not read cannot hold the task.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Writes one of the gateway's own PDUs, best effort, within [`SEND_TIMEOUT`].
+async fn send<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) {
+    let _ = tokio::time::timeout(SEND_TIMEOUT, async {
+        let _ = w.write_all(bytes).await;
+        let _ = w.flush().await;
+    })
+    .await;
+}
+
+/// One association from its request to its end.
+async fn association(
+    mut peer: TcpStream,
+    addr: SocketAddr,
+    listener: Arc<Listener>,
+    shared: Arc<Shared>,
+) {
+    let limits = shared.limits.clone();
+    let object = format!("dicom://{addr}");
+    let rq = match tokio::time::timeout(limits.artim, read_pdu(&mut peer, limits.max_pdu_length))
+        .await
+    {
+        Err(_) => {
+            shared.refused(
+                addr.ip(),
+                &object,
+                format!(
+                    "refused: no association request from {addr} within the ARTIM timeout ({} s)",
+                    limits.artim.as_secs()
+                ),
+            );
+            send(&mut peer, &provider_abort(0)).await;
+            return;
+        }
+        Ok(Ok(Some(bytes))) => bytes,
+        Ok(Ok(None)) => return,
+        Ok(Err(e)) => {
+            shared.refused(
+                addr.ip(),
+                &object,
+                format!("refused: bad association request from {addr}: {e}"),
+            );
+            send(&mut peer, &provider_abort(6)).await;
+            return;
+        }
+    };
+    let rq = match Pdu::decode(&rq) {
+        Ok(Pdu::AssociateRq(rq)) => rq,
+        Ok(_) => {
+            shared.refused(
+                addr.ip(),
+                &object,
+                format!("refused: {addr} sent another PDU before an association request"),
+            );
+            send(&mut peer, &provider_abort(2)).await;
+            return;
+        }
+        Err(e) => {
+            shared.refused(
+                addr.ip(),
+                &object,
+                format!("refused: bad association request from {addr}: {e}"),
+            );
+            send(&mut peer, &provider_abort(6)).await;
+            return;
+        }
+    };
+    let (calling, called) = (ae_text(&rq.calling_ae), ae_text(&rq.called_ae));
+    let object = format!("dicom://{calling}@{addr}/{called}");
+    let (route, forward, offered, refused) =
+        match admit(&listener, addr.ip(), &rq, limits.max_pdu_length) {
+            Admission::Reject { rejection, why } => {
+                shared.refused(
+                    addr.ip(),
+                    &object,
+                    format!(
+                        "refused: {why} (A-ASSOCIATE-RJ result {} source {} reason {})",
+                        rejection.result, rejection.source, rejection.reason
+                    ),
+                );
+                send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
+                return;
+            }
+            Admission::Accept {
+                route,
+                forward,
+                offered,
+                refused,
+            } => (route, forward, offered, refused),
+        };
+    if offered.is_empty() {
+        shared.event(
+            Outcome::Failure,
+            &object,
+            format!(
+                "accepted with no presentation context: all {} refused by the route's allow-lists",
+                refused.len()
+            ),
+        );
+        answer_alone(&mut peer, &rq, &refused, &limits).await;
+        return;
+    }
+    let upstream =
+        tokio::time::timeout(limits.artim, TcpStream::connect(route.upstream.as_str())).await;
+    let mut upstream = match upstream {
+        Ok(Ok(s)) => s,
+        failed => {
+            let why = match failed {
+                Ok(Err(e)) => e.to_string(),
+                _ => "timed out".to_owned(),
+            };
+            shared.event(Outcome::Failure, &object, format!("refused: upstream {} unreachable: {why} (A-ASSOCIATE-RJ transient, temporary congestion)", route.upstream));
+            let rejection = Rejection {
+                result: Rejection::TRANSIENT,
+                source: Rejection::PROVIDER_PRESENTATION,
+                reason: 1,
+            };
+            send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
+            return;
+        }
+    };
+    send(&mut upstream, &Pdu::AssociateRq(forward).encode()).await;
+    let answer =
+        match tokio::time::timeout(limits.artim, read_pdu(&mut upstream, limits.max_pdu_length))
+            .await
+        {
+            Ok(Ok(Some(bytes))) => Pdu::decode(&bytes).map_err(|e| e.to_string()),
+            Ok(Ok(None)) => Err("closed the connection".to_owned()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("no answer within the ARTIM timeout".to_owned()),
+        };
+    let mut ac = match answer {
+        Ok(Pdu::AssociateAc(ac)) => ac,
+        Ok(Pdu::AssociateRj(rejection)) => {
+            shared.event(
+                Outcome::Failure,
+                &object,
+                format!(
+                    "refused by upstream {} (result {} source {} reason {}), passed on",
+                    route.upstream, rejection.result, rejection.source, rejection.reason
+                ),
+            );
+            send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
+            return;
+        }
+        other => {
+            let why = match other {
+                Err(e) => e,
+                _ => "answered with an unexpected PDU".to_owned(),
+            };
+            shared.event(
+                Outcome::Failure,
+                &object,
+                format!("aborted: upstream {}: {why}", route.upstream),
+            );
+            send(&mut peer, &provider_abort(0)).await;
+            send(&mut upstream, &provider_abort(0)).await;
+            return;
+        }
+    };
+    // The answer as the peer expects it: its own called AE echoed, the contexts the
+    // gateway refused added, and the gateway's maximum length.
+    ac.called_ae = rq.called_ae;
+    ac.calling_ae = rq.calling_ae;
+    ac.cap_maximum_length(limits.max_pdu_length);
+    let mut syntaxes = HashMap::new();
+    for item in &ac.items {
+        if let Item::AcceptedContext {
+            id,
+            result: result::ACCEPTANCE,
+            sub_items,
+        } = item
+            && let Some(o) = offered.iter().find(|o| o.id == *id)
+        {
+            let ts = proposed_syntaxes(sub_items)
+                .1
+                .first()
+                .map(|t| String::from_utf8_lossy(t).into_owned())
+                .unwrap_or_default();
+            syntaxes.insert(*id, (o.abstract_syntax.clone(), ts));
+        }
+    }
+    ac.items.extend(refused_items(&refused));
+    send(&mut peer, &Pdu::AssociateAc(ac).encode()).await;
+    shared.event(
+        Outcome::Success,
+        &object,
+        format!(
+            "accepted: {calling} at {addr} calling {called}, relayed to {} at {}; {} presentation context(s) accepted upstream, {} refused by the gateway",
+            route.upstream_ae, route.upstream, syntaxes.len(), refused.len()
+        ),
+    );
+    let syntaxes = Arc::new(syntaxes);
+    let started = Instant::now();
+    let activity = Arc::new(AtomicU64::new(0));
+    let (mut peer_r, mut peer_w) = peer.into_split();
+    let (mut up_r, mut up_w) = upstream.into_split();
+    let tap = Tap {
+        shared: Arc::clone(&shared),
+        object: object.clone(),
+        syntaxes: Arc::clone(&syntaxes),
+        assembler: Assembler::new(
+            usize::try_from(limits.max_inspected_bytes).unwrap_or(usize::MAX),
+            Arc::clone(&shared.memory),
+        ),
+        counts: Arc::default(),
+    };
+    let counts = Arc::clone(&tap.counts);
+    let tap_back = Tap {
+        assembler: Assembler::new(
+            usize::try_from(limits.max_inspected_bytes).unwrap_or(usize::MAX),
+            Arc::clone(&shared.memory),
+        ),
+        ..tap.clone_empty()
+    };
+    let end = tokio::select! {
+        e = direction(&mut peer_r, &mut up_w, tap, &limits, &activity, started, "peer") => e,
+        e = direction(&mut up_r, &mut peer_w, tap_back, &limits, &activity, started, "upstream") => e,
+    };
+    let (instances, bytes) = (
+        counts.instances.load(Ordering::Relaxed),
+        counts.bytes.load(Ordering::Relaxed),
+    );
+    let outcome = match end {
+        End::Released => Outcome::Success,
+        End::Aborted(_) | End::PassedOn => Outcome::Failure,
+    };
+    if let End::Aborted(reason) = &end {
+        // Both sides learn that the association is gone.
+        send(&mut up_w, &provider_abort(*reason)).await;
+        send(&mut peer_w, &provider_abort(*reason)).await;
+    }
+    let _ = up_w.shutdown().await;
+    let _ = peer_w.shutdown().await;
+    shared.event(
+        outcome,
+        &object,
+        format!(
+            "ended: {} after {:.1} s; {instances} instance(s), {bytes} data set bytes relayed",
+            end.text(),
+            started.elapsed().as_secs_f64()
+        ),
+    );
+}
+
+/// The gateway answers an association whose every context it refused, and its release.
+async fn answer_alone(
+    peer: &mut TcpStream,
+    rq: &Associate,
+    refused: &[crate::admission::Refused],
+    limits: &Limits,
+) {
+    let mut items = vec![Item::ApplicationContext(DICOM_APPLICATION_CONTEXT.to_vec())];
+    items.extend(refused_items(refused));
+    items.push(Item::UserInformation(vec![
+        SubItem {
+            kind: sub::MAXIMUM_LENGTH,
+            value: limits.max_pdu_length.to_be_bytes().to_vec(),
+        },
+        SubItem {
+            kind: 0x52,
+            value: b"2.25.262113318453702349961853829106473105512".to_vec(),
+        },
+    ]));
+    let ac = Associate {
+        protocol_version: 1,
+        called_ae: rq.called_ae,
+        calling_ae: rq.calling_ae,
+        items,
+    };
+    send(peer, &Pdu::AssociateAc(ac).encode()).await;
+    match tokio::time::timeout(limits.artim, read_pdu(peer, limits.max_pdu_length)).await {
+        Ok(Ok(Some(bytes))) if bytes.first() == Some(&kind::RELEASE_RQ) => {
+            send(peer, &Pdu::ReleaseRp.encode()).await;
+        }
+        Ok(Ok(None)) => {}
+        _ => send(peer, &provider_abort(2)).await,
+    }
+}
+
+#[derive(Debug)]
+enum End {
+    Released,
+    /// With the A-ABORT reason to send both sides.
+    Aborted(u8),
+    /// One side aborted; its A-ABORT was passed on as it came.
+    PassedOn,
+}
+
+impl End {
+    fn text(&self) -> &'static str {
+        match self {
+            End::Released => "released",
+            End::Aborted(_) => "aborted",
+            End::PassedOn => "aborted by one side",
+        }
+    }
+}
+
+/// What one direction sees of the data sets passing through.
+struct Tap {
+    shared: Arc<Shared>,
+    object: String,
+    syntaxes: Arc<HashMap<u8, (String, String)>>,
+    assembler: Assembler,
+    counts: Arc<Counts>,
+}
+
+/// Instances and data set bytes seen, both directions together.
+#[derive(Debug, Default)]
+struct Counts {
+    instances: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl Tap {
+    fn clone_empty(&self) -> Tap {
+        Tap {
+            shared: Arc::clone(&self.shared),
+            object: self.object.clone(),
+            syntaxes: Arc::clone(&self.syntaxes),
+            assembler: Assembler::new(0, Arc::clone(&self.shared.memory)),
+            counts: Arc::clone(&self.counts),
+        }
+    }
+
+    /// Looks at one P-DATA PDU; `Err` with an abort reason when it uses a context that
+    /// was not accepted.
+    fn look(&mut self, bytes: &[u8]) -> Result<(), u8> {
+        let Ok(Pdu::PData(pdvs)) = Pdu::decode(bytes) else {
+            return Err(6);
+        };
+        for pdv in &pdvs {
+            if !self.syntaxes.contains_key(&pdv.context_id) {
+                return Err(6);
+            }
+            if let Some(instance) = self.assembler.push(pdv) {
+                self.counts.instances.fetch_add(1, Ordering::Relaxed);
+                self.counts
+                    .bytes
+                    .fetch_add(instance.size, Ordering::Relaxed);
+                self.screen(instance);
+            }
+            for response in self.assembler.take_responses() {
+                self.answered(&response);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records how the receiving side answered a C-STORE (PS3.7 C.4.2.1.5: 0000 success,
+    /// Bxxx warning, anything else a failure).
+    fn answered(&self, response: &crate::dimse::Command) {
+        let status = response.status.unwrap_or(0xffff);
+        let (outcome, word) = match status {
+            0x0000 => (Outcome::Success, "stored"),
+            0x0001 | 0xb000..=0xbfff => (Outcome::Success, "stored with a warning"),
+            _ => (Outcome::Failure, "not stored"),
+        };
+        let uid = &response.affected_sop_instance;
+        self.shared.event(
+            outcome,
+            &format!("{}/{uid}", self.object),
+            format!("C-STORE of SOP Instance UID {uid} answered with status {status:#06x}: {word}"),
+        );
+    }
+
+    /// Screens a data set off the relay's path: the data set is already on its way.
+    fn screen(&self, instance: Instance) {
+        let shared = Arc::clone(&self.shared);
+        let object = self.object.clone();
+        let ts = self
+            .syntaxes
+            .get(&instance.context_id)
+            .map(|(_, ts)| ts.clone())
+            .unwrap_or_default();
+        tokio::task::spawn_blocking(move || screen_instance(&shared, &object, &ts, instance));
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn screen_instance(shared: &Shared, object: &str, ts: &str, instance: Instance) {
+    let name = format!("{object}/{}", instance.sop_instance);
+    let path = std::path::PathBuf::from(&name);
+    let digest = hex(&instance.sha256);
+    let mut findings = Vec::new();
+    let mut file = None;
+    let Instance {
+        bytes, reservation, ..
+    } = instance;
+    match bytes {
+        Ok(data) => {
+            let bytes = part10(&instance.sop_class, &instance.sop_instance, ts, &data);
+            drop(data);
+            let screened = shared.screener.worker().screen(&path, &bytes);
+            findings.extend(screened.findings.into_iter().filter(|f| {
+                f.severity == Severity::Alert || f.kind == FindingKind::NotInspected
+            }));
+            file = Some(bytes);
+        }
+        Err(why) => findings.push(Finding::new(
+            path.clone(),
+            FindingKind::NotInspected,
+            Severity::Warning,
+            match why {
+                Skipped::TooLarge => format!(
+                    "data set of {} bytes is larger than limits.max_inspected_bytes ({}): relayed without screening",
+                    instance.size, shared.limits.max_inspected_bytes
+                ),
+                Skipped::MemoryBudget => format!(
+                    "data set of {} bytes arrived while data sets in flight held limits.inspection_memory_bytes ({}): relayed without screening",
+                    instance.size, shared.limits.inspection_memory_bytes
+                ),
+            },
+        )),
+    }
+    // The budget is given back once screened (the quarantine copy is the caller's).
+    drop(reservation);
+    let alerts = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Alert)
+        .count();
+    for f in &findings {
+        shared
+            .evidence
+            .record(Event::of_finding(shared.actor.clone(), f.clone()));
+    }
+    let outcome = if findings.is_empty() {
+        Outcome::Success
+    } else {
+        Outcome::Findings
+    };
+    shared.event(
+        outcome,
+        &name,
+        format!(
+            "relayed C-STORE SOP Instance UID {} (SOP Class {}, transfer syntax {ts}): {} data set bytes, SHA-256 {digest}; {} alert(s){}",
+            instance.sop_instance,
+            instance.sop_class,
+            instance.size,
+            alerts,
+            if alerts > 0 { ", forwarded all the same, a copy kept in quarantine" } else { "" }
+        ),
+    );
+    if alerts > 0
+        && let Some(bytes) = file
+    {
+        shared.evidence.quarantine(&name, bytes, findings);
+    }
+}
+
+/// Relays one direction until the association ends.
+async fn direction<R, W>(
+    from: &mut R,
+    to: &mut W,
+    mut tap: Tap,
+    limits: &Limits,
+    activity: &AtomicU64,
+    started: Instant,
+    side: &'static str,
+) -> End
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let now_ms = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    loop {
+        // Waiting for the next PDU may time out and resume (the other direction may be
+        // busy with a long data set); a PDU that has begun must arrive whole within the
+        // idle limit, or the association is aborted: giving up half-way would lose the
+        // stream's framing.
+        let read = match tokio::time::timeout(limits.idle, read_first(from)).await {
+            Err(elapsed) => Err(elapsed),
+            Ok(Ok(Some(first))) => Ok(
+                match tokio::time::timeout(
+                    limits.idle,
+                    read_rest(from, first, limits.max_pdu_length),
+                )
+                .await
+                {
+                    Ok(rest) => rest.map(Some),
+                    Err(_) => Err(ReadError::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "a PDU begun was not completed within limits.idle_seconds",
+                    ))),
+                },
+            ),
+            Ok(other) => Ok(other.map(|_| None)),
+        };
+        let bytes = match read {
+            Err(_) => {
+                // Silent this long: end only if the other direction was silent too.
+                let idle_ms = now_ms().saturating_sub(activity.load(Ordering::Relaxed));
+                if u128::from(idle_ms) >= limits.idle.as_millis() {
+                    tap.shared.event(
+                        Outcome::Failure,
+                        &tap.object,
+                        format!(
+                            "no PDU in either direction for {} s (limits.idle_seconds): aborted",
+                            limits.idle.as_secs()
+                        ),
+                    );
+                    return End::Aborted(0);
+                }
+                continue;
+            }
+            Ok(Ok(Some(bytes))) => bytes,
+            Ok(Ok(None)) => {
+                tap.shared.event(
+                    Outcome::Failure,
+                    &tap.object,
+                    format!("the {side} closed the connection without a release"),
+                );
+                return End::Aborted(0);
+            }
+            Ok(Err(e)) => {
+                tap.shared.event(
+                    Outcome::Failure,
+                    &tap.object,
+                    format!("invalid PDU from the {side}: {e}"),
+                );
+                return End::Aborted(6);
+            }
+        };
+        activity.store(now_ms(), Ordering::Relaxed);
+        match bytes[0] {
+            kind::P_DATA => {
+                if let Err(reason) = tap.look(&bytes) {
+                    tap.shared.event(Outcome::Failure, &tap.object, format!("invalid P-DATA from the {side} (malformed, or on a presentation context not accepted)"));
+                    return End::Aborted(reason);
+                }
+                if to.write_all(&bytes).await.is_err() {
+                    return End::Aborted(0);
+                }
+            }
+            kind::RELEASE_RQ => {
+                if to.write_all(&bytes).await.is_err() {
+                    return End::Aborted(0);
+                }
+            }
+            kind::RELEASE_RP => {
+                send(to, &bytes).await;
+                return End::Released;
+            }
+            kind::ABORT => {
+                send(to, &bytes).await;
+                tap.shared.event(
+                    Outcome::Failure,
+                    &tap.object,
+                    format!("A-ABORT from the {side}, passed on"),
+                );
+                return End::PassedOn;
+            }
+            _ => {
+                tap.shared.event(
+                    Outcome::Failure,
+                    &tap.object,
+                    format!(
+                        "unexpected PDU type {:#04x} from the {side} on an established association",
+                        bytes[0]
+                    ),
+                );
+                return End::Aborted(2);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pdu::Pdv;
+
+    #[derive(Default)]
+    struct Kept(std::sync::Mutex<Vec<Event>>);
+
+    impl Evidence for Kept {
+        fn record(&self, event: Event) {
+            if let Ok(mut events) = self.0.lock() {
+                events.push(event);
+            }
+        }
+        fn quarantine(&self, _: &str, _: Vec<u8>, _: Vec<Finding>) {}
+    }
+
+    fn shared(limits: Limits) -> Arc<Shared> {
+        Arc::new(Shared {
+            memory: MemoryBudget::new(limits.inspection_memory_bytes),
+            active: std::sync::Mutex::default(),
+            refusals: std::sync::Mutex::default(),
+            limits,
+            screener: Arc::new(Screener::default()),
+            evidence: Arc::new(Kept::default()),
+            actor: Actor {
+                user: "test".into(),
+                uid: 0,
+                sudo_user: None,
+            },
+        })
+    }
+
+    #[test]
+    fn associations_are_limited_in_total_and_per_peer_and_places_come_back() {
+        let shared = shared(Limits {
+            max_associations: 3,
+            max_associations_per_peer: 2,
+            ..Limits::default()
+        });
+        let (a, b, c): (std::net::IpAddr, std::net::IpAddr, std::net::IpAddr) = (
+            "10.0.0.1".parse().expect("ip"),
+            "10.0.0.2".parse().expect("ip"),
+            "10.0.0.3".parse().expect("ip"),
+        );
+        let first = shared.slot(a).expect("1 of 2 for a");
+        let _second = shared.slot(a).expect("2 of 2 for a: at the limit");
+        assert!(shared.slot(a).is_err(), "3 for a");
+        let _third = shared.slot(b).expect("3 of 3 in total: at the limit");
+        assert!(shared.slot(c).is_err(), "4 in total");
+        drop(first);
+        assert!(shared.slot(c).is_ok(), "a place came back");
+    }
+
+    /// A PDU that starts near the end of one idle period and finishes in the next is
+    /// relayed whole: waiting for a PDU may be resumed, reading one is never cut.
+    #[tokio::test(start_paused = true)]
+    async fn a_pdu_spanning_an_idle_period_is_relayed_whole_while_the_other_side_is_busy() {
+        let limits = Limits {
+            idle: Duration::from_secs(10),
+            ..Limits::default()
+        };
+        let shared = shared(limits.clone());
+        let tap = Tap {
+            shared: Arc::clone(&shared),
+            object: "test".into(),
+            syntaxes: Arc::new(HashMap::from([(1u8, (String::new(), String::new()))])),
+            assembler: Assembler::new(1024, Arc::clone(&shared.memory)),
+            counts: Arc::default(),
+        };
+        let pdu = Pdu::PData(vec![Pdv {
+            context_id: 1,
+            control: 0,
+            data: vec![9; 100],
+        }])
+        .encode();
+        let release = Pdu::ReleaseRp.encode();
+        let (mut peer, mut from) = tokio::io::duplex(4096);
+        let (mut to, mut sink) = tokio::io::duplex(4096);
+        let activity = Arc::new(AtomicU64::new(0));
+        let started = Instant::now();
+        let busy = Arc::clone(&activity);
+        let sender = async move {
+            tokio::time::sleep(Duration::from_secs(8)).await;
+            peer.write_all(&pdu[..50]).await.expect("write");
+            // The other direction is busy meanwhile.
+            for _ in 0..6 {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                busy.store(
+                    u64::try_from(started.elapsed().as_millis()).unwrap_or(0),
+                    Ordering::Relaxed,
+                );
+            }
+            peer.write_all(&pdu[50..]).await.expect("write");
+            peer.write_all(&release).await.expect("write");
+            pdu
+        };
+        let relay = direction(&mut from, &mut to, tap, &limits, &activity, started, "peer");
+        let (end, sent) = tokio::join!(relay, sender);
+        assert!(matches!(end, End::Released), "{end:?}");
+        drop(to);
+        let mut relayed = Vec::new();
+        sink.read_to_end(&mut relayed).await.expect("read");
+        assert_eq!(&relayed[..sent.len()], &sent[..]);
+    }
+}

@@ -1,0 +1,253 @@
+//! `pacsguard gateway --config FILE`: the DICOM gateway in the foreground, until SIGTERM
+//! or SIGINT.
+//!
+//! The associations run on a tokio runtime on a thread of its own; their events and
+//! quarantine copies come back over a channel to this thread, which owns the session
+//! (the trail's one writer), writes them in order, prints them, and signs a checkpoint
+//! at most every [`SIGN_INTERVAL`] while records arrive and once more at the stop.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, anyhow};
+use pacsguard_engine::{Home, Session};
+use pacsguard_events::{Action, Event, Finding, Outcome, Severity, escape_bytes};
+use pacsguard_gateway::{Evidence, Gateway, GatewayConfig, config::MAX_CONFIG_BYTES};
+
+use crate::signals;
+
+/// How often what the gateway recorded is made durable and signed while records arrive.
+pub const SIGN_INTERVAL: Duration = Duration::from_secs(1);
+
+enum Item {
+    Event(Box<Event>),
+    Quarantine {
+        name: String,
+        bytes: Vec<u8>,
+        findings: Vec<Finding>,
+    },
+}
+
+/// The gateway's hands on the trail: a channel to the session's thread.
+struct Channel(Mutex<Sender<Item>>);
+
+impl Channel {
+    fn send(&self, item: Item) {
+        if let Ok(sender) = self.0.lock() {
+            // The receiver is gone only once the session stopped: nothing more is kept.
+            let _ = sender.send(item);
+        }
+    }
+}
+
+impl Evidence for Channel {
+    fn record(&self, event: Event) {
+        self.send(Item::Event(Box::new(event)));
+    }
+
+    fn quarantine(&self, name: &str, bytes: Vec<u8>, findings: Vec<Finding>) {
+        self.send(Item::Quarantine {
+            name: name.to_owned(),
+            bytes,
+            findings,
+        });
+    }
+}
+
+fn read_config(path: &Path) -> Result<GatewayConfig> {
+    let bytes = pacsguard_fs_read(path)?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| anyhow!("{}: not UTF-8 text", path.display()))?;
+    GatewayConfig::parse(&text).map_err(|e| anyhow!("{}: {e}", path.display()))
+}
+
+/// The configuration's bytes, bounded (a FIFO or `/dev/zero` is not read forever).
+fn pacsguard_fs_read(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if !meta.is_file() {
+        return Err(anyhow!("{}: not a regular file", path.display()));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() > MAX_CONFIG_BYTES {
+        return Err(anyhow!(
+            "{}: larger than {MAX_CONFIG_BYTES} bytes",
+            path.display()
+        ));
+    }
+    Ok(bytes)
+}
+
+pub fn run(
+    home: Home,
+    config: PathBuf,
+    rules: Option<PathBuf>,
+    hashlist: Option<PathBuf>,
+    json: bool,
+) -> Result<ExitCode> {
+    let stop = signals::stop_on_termination()?;
+    let gateway_config = read_config(&config)?;
+    let screener = Arc::new(pacsguard_engine::screener(rules, hashlist)?);
+    let mut session = Session::open(home)?;
+    let (tx, rx) = channel();
+    let evidence: Arc<dyn Evidence> = Arc::new(Channel(Mutex::new(tx)));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(pacsguard_gateway::SCREENING_THREADS)
+        .enable_all()
+        .build()
+        .context("starting the gateway's runtime")?;
+    let gateway = runtime
+        .block_on(Gateway::bind(
+            gateway_config,
+            screener,
+            Arc::clone(&evidence),
+            session.actor().clone(),
+        ))
+        .map_err(|(addr, e)| anyhow!("cannot listen on {addr}: {e}"))?;
+    let addrs = gateway.local_addrs();
+    let listening: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+    session.record_events(vec![Event::new(
+        session.actor().clone(),
+        Action::Gateway,
+        Outcome::Success,
+        format!(
+            "gateway started with {}: listening on {}",
+            config.display(),
+            listening.join(", ")
+        ),
+    )])?;
+    session.sign()?;
+    for addr in &addrs {
+        eprintln!("pacsguard gateway: listening on {addr}");
+    }
+    drop(evidence);
+    let flag = Arc::clone(&stop);
+    let relay = std::thread::Builder::new()
+        .name("gateway".into())
+        .spawn(move || {
+            runtime.block_on(gateway.serve(async move {
+                while !flag.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }));
+            // Screening still running finishes (its evidence is kept) within the grace.
+            runtime.shutdown_timeout(pacsguard_gateway::STOP_GRACE);
+        })
+        .context("starting the gateway's thread")?;
+    let result = keep_evidence(&mut session, &rx, json);
+    if result.is_err() {
+        // Evidence that cannot be kept stops the gateway: it must not relay unrecorded.
+        stop.store(true, Ordering::Relaxed);
+    }
+    let _ = relay.join();
+    let attention = result?;
+    // What came in while the relay stopped.
+    let mut attention_after = false;
+    while let Ok(item) = rx.try_recv() {
+        attention_after |= keep(&mut session, item, json)?;
+    }
+    session.record_events(vec![Event::new(
+        session.actor().clone(),
+        Action::Gateway,
+        Outcome::Success,
+        "gateway stopped".to_owned(),
+    )])?;
+    session.sign()?;
+    Ok(if attention || attention_after {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Writes what the gateway hands over until it stops; whether anything needed attention.
+fn keep_evidence(session: &mut Session, rx: &Receiver<Item>, json: bool) -> Result<bool> {
+    let mut attention = false;
+    let mut unsigned = false;
+    let mut last_sign = Instant::now();
+    loop {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(item) => {
+                attention |= keep(session, item, json)?;
+                unsigned = true;
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if unsigned && last_sign.elapsed() >= SIGN_INTERVAL {
+            session.sign()?;
+            unsigned = false;
+            last_sign = Instant::now();
+        }
+    }
+    Ok(attention)
+}
+
+/// Records one item and prints it; whether it needs attention (a warning or an alert).
+fn keep(session: &mut Session, item: Item, json: bool) -> Result<bool> {
+    match item {
+        Item::Event(event) => {
+            let attention = event
+                .finding
+                .as_ref()
+                .is_some_and(|f| f.severity != Severity::Info);
+            print(&event, json);
+            session.record_events(vec![*event])?;
+            Ok(attention)
+        }
+        Item::Quarantine {
+            name,
+            bytes,
+            findings,
+        } => {
+            let record = session.quarantine_received(&name, &bytes, &findings)?;
+            let line = format!(
+                "quarantined {} as SHA-256 {}",
+                escape_bytes(name.as_bytes()),
+                record.sha256
+            );
+            if !json {
+                let _ = writeln!(std::io::stdout(), "{line}");
+            }
+            Ok(false)
+        }
+    }
+}
+
+fn print(event: &Event, json: bool) {
+    let line = if json {
+        serde_json::to_string(event).unwrap_or_default()
+    } else if let Some(f) = &event.finding {
+        format!(
+            "{} {} {}: {}",
+            f.severity.as_str(),
+            f.kind.as_str(),
+            pacsguard_events::escape_path(&f.path),
+            f.detail
+        )
+    } else {
+        let object = event
+            .objects
+            .first()
+            .map(|o| pacsguard_events::escape_path(o))
+            .unwrap_or_default();
+        format!(
+            "gateway {object}: {}",
+            escape_bytes(event.detail.as_bytes())
+        )
+    };
+    let _ = writeln!(std::io::stdout(), "{line}");
+}

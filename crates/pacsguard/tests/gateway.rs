@@ -1,0 +1,754 @@
+//! `pacsguard gateway` with real peers: DCMTK's `echoscu` and `storescu` send through the
+//! gateway to DCMTK's `storescp`. What arrives is compared with what `storescp` receives
+//! from `storescu` directly; refusals are read as `storescu` prints them.
+
+mod common;
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Env, pacsguard, stderr, stdout};
+use sha2::{Digest as _, Sha256};
+
+/// The peers are real programs; without them the tests fail (scripts/setup-test-deps.sh
+/// installs them) rather than pass having tested nothing.
+fn require_dcmtk() {
+    for program in ["storescp", "storescu", "echoscu"] {
+        assert!(
+            Command::new(program).arg("--version").output().is_ok(),
+            "{program} is missing: run scripts/setup-test-deps.sh (Debian package dcmtk)"
+        );
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A `storescp` receiving into `dir` as AE `ARCHIVE`; killed when dropped.
+struct Receiver {
+    child: Child,
+    port: u16,
+}
+
+impl Receiver {
+    fn start(dir: &Path) -> Receiver {
+        Receiver::start_with(dir, &[])
+    }
+
+    fn start_with(dir: &Path, options: &[&str]) -> Receiver {
+        std::fs::create_dir_all(dir).expect("mkdir");
+        let port = free_port();
+        let log = std::fs::File::create(dir.with_extension("log")).expect("log");
+        let child = Command::new("storescp")
+            // +xa: accept every transfer syntax DCMTK knows (compressed ones too).
+            .args(options)
+            .args(["-v", "+xa", "-aet", "ARCHIVE", "-od"])
+            .arg(dir)
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("storescp runs");
+        wait_for_port(port);
+        Receiver { child, port }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `pacsguard gateway`; stopped with SIGTERM by [`Gateway::stop`].
+struct Gateway {
+    child: Child,
+    ports: Vec<u16>,
+}
+
+impl Gateway {
+    fn start(env: &Env, config: &str) -> Gateway {
+        let path = env.dir.path().join("gateway.toml");
+        std::fs::write(&path, config).expect("write config");
+        let mut child = pacsguard()
+            .arg("--home")
+            .arg(&env.home)
+            .args(["gateway", "--json", "--config"])
+            .arg(&path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("pacsguard gateway runs");
+        let err = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(err).lines();
+        let listeners = config.matches("[[listener]]").count();
+        let mut ports = Vec::new();
+        while ports.len() < listeners {
+            let line = lines
+                .next()
+                .expect("the gateway prints where it listens")
+                .expect("stderr line");
+            let addr = line
+                .strip_prefix("pacsguard gateway: listening on ")
+                .unwrap_or_else(|| panic!("unexpected: {line}"));
+            ports.push(
+                addr.rsplit(':')
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .expect("port"),
+            );
+        }
+        // Keep draining stderr so the gateway never blocks on it.
+        std::thread::spawn(move || for _ in lines {});
+        Gateway { child, ports }
+    }
+
+    /// SIGTERM, then the exit status and every JSON line it printed.
+    fn stop(mut self) -> (i32, Vec<serde_json::Value>) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+        let mut out = String::new();
+        self.child
+            .stdout
+            .take()
+            .expect("stdout")
+            .read_to_string(&mut out)
+            .expect("read stdout");
+        let status = self.child.wait().expect("exit");
+        let events = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        (status.code().expect("exit code"), events)
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn config(listeners: &[(&str, &str)], routes: &str) -> String {
+    let mut text = String::new();
+    for (allow, extra_routes) in listeners {
+        text.push_str(&format!(
+            "[[listener]]\nlisten = \"127.0.0.1:0\"\nallow = [\"{allow}\"]\n{routes}{extra_routes}\n"
+        ));
+    }
+    text
+}
+
+fn route(called: &str, calling: &str, extra: &str, upstream: u16) -> String {
+    format!(
+        "[[listener.route]]\ncalled_ae = \"{called}\"\ncalling_ae = [\"{calling}\"]\n{extra}\nupstream = \"127.0.0.1:{upstream}\"\nupstream_ae = \"ARCHIVE\"\n"
+    )
+}
+
+const ANY: &str = "sop_classes = [\"*\"]\ntransfer_syntaxes = [\"*\"]";
+
+fn storescu(port: u16, calling: &str, called: &str, files: &[PathBuf]) -> Output {
+    storescu_with(&[], port, calling, called, files)
+}
+
+fn storescu_with(
+    options: &[&str],
+    port: u16,
+    calling: &str,
+    called: &str,
+    files: &[PathBuf],
+) -> Output {
+    Command::new("storescu")
+        .args(options)
+        .args(["-aet", calling, "-aec", called, "127.0.0.1"])
+        .arg(port.to_string())
+        .args(files)
+        .output()
+        .expect("storescu runs")
+}
+
+fn echoscu(port: u16, calling: &str, called: &str) -> Output {
+    Command::new("echoscu")
+        .args(["-aet", calling, "-aec", called, "127.0.0.1"])
+        .arg(port.to_string())
+        .output()
+        .expect("echoscu runs")
+}
+
+/// SHA-256 of every file received, by file name.
+fn received(dir: &Path) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| {
+            let path = e.expect("entry").path();
+            let bytes = std::fs::read(&path).expect("read");
+            (
+                path.file_name()
+                    .expect("name")
+                    .to_string_lossy()
+                    .into_owned(),
+                hex(&Sha256::digest(&bytes)),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn samples() -> Vec<PathBuf> {
+    let dir = pacsguard_testkit::pydicom_files();
+    [
+        "CT_small.dcm",
+        "MR_small.dcm",
+        "SC_rgb_small_odd.dcm",
+        "rtplan.dcm",
+        "rtdose.dcm",
+        "examples_palette.dcm",
+        "waveform_ecg.dcm",
+    ]
+    .iter()
+    .map(|n| dir.join(n))
+    .collect()
+}
+
+fn gateway_events(events: &[serde_json::Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["action"] == "gateway")
+        .map(|e| e["detail"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn storescu_through_the_gateway_delivers_what_it_delivers_directly_byte_for_byte() {
+    require_dcmtk();
+    let env = Env::new();
+    let direct_dir = env.dir.path().join("direct");
+    let relayed_dir = env.dir.path().join("relayed");
+    let direct = Receiver::start(&direct_dir);
+    let out = storescu(direct.port, "CT1", "ARCHIVE", &samples());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    drop(direct);
+
+    let upstream = Receiver::start(&relayed_dir);
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+    );
+    let out = echoscu(gateway.ports[0], "CT1", "PACS");
+    assert_eq!(out.status.code(), Some(0), "echoscu: {}", stderr(&out));
+    let out = storescu(gateway.ports[0], "CT1", "PACS", &samples());
+    assert_eq!(out.status.code(), Some(0), "storescu: {}", stderr(&out));
+    // An A-ABORT from the sender reaches the receiver.
+    let out = Command::new("echoscu")
+        .args(["--abort", "-aet", "CT1", "-aec", "PACS", "127.0.0.1"])
+        .arg(gateway.ports[0].to_string())
+        .output()
+        .expect("echoscu runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "clean relay: {events:?}");
+
+    let want = received(&direct_dir);
+    assert_eq!(want.len(), samples().len());
+    assert_eq!(
+        received(&relayed_dir),
+        want,
+        "what arrived through the gateway"
+    );
+    let log = std::fs::read_to_string(relayed_dir.with_extension("log")).expect("log");
+    assert!(log.contains("Association Aborted"), "{log}");
+    assert!(
+        gateway_events(&events)
+            .iter()
+            .any(|d| d.contains("A-ABORT from the peer, passed on")),
+        "{events:#?}"
+    );
+    let details = gateway_events(&events);
+    let relayed: Vec<&String> = details
+        .iter()
+        .filter(|d| d.starts_with("relayed C-STORE"))
+        .collect();
+    assert_eq!(relayed.len(), samples().len(), "{details:#?}");
+    assert!(
+        relayed
+            .iter()
+            .all(|d| d.contains("SHA-256 ") && d.contains("0 alert(s)"))
+    );
+    let stored = details
+        .iter()
+        .filter(|d| d.contains("answered with status 0x0000: stored"))
+        .count();
+    assert_eq!(stored, samples().len(), "{details:#?}");
+
+    // On the trail, signed.
+    let out = env.run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = env.run(&["audit", "show", "--json", "--action", "gateway"]);
+    assert!(stdout(&out).contains("relayed C-STORE"), "{}", stdout(&out));
+}
+
+#[test]
+fn each_refusal_is_answered_as_the_standard_says_and_recorded() {
+    require_dcmtk();
+    let env = Env::new();
+    let upstream = Receiver::start(&env.dir.path().join("rx"));
+    let routes = format!(
+        "{}{}",
+        route(
+            "PACS",
+            "CT1",
+            "sop_classes = [\"1.2.840.10008.5.1.4.1.1.4\", \"1.2.840.10008.1.1\"]\ntransfer_syntaxes = [\"*\"]",
+            upstream.port
+        ),
+        route("PACS", "FAR", ANY, upstream.port).replace(
+            "[[listener.route]]\n",
+            "[[listener.route]]\npeers = [\"10.9.9.9\"]\n"
+        ),
+    );
+    let text = format!(
+        "{}{}",
+        config(&[("127.0.0.0/8", "")], &routes),
+        config(
+            &[("10.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port)
+        ),
+    );
+    let gateway = Gateway::start(&env, &text);
+    let (open, closed) = (gateway.ports[0], gateway.ports[1]);
+
+    let cases = [
+        ("MR9", "PACS", "Reason: Calling AE Title Not Recognized"),
+        ("CT1", "NOPE", "Reason: Called AE Title Not Recognized"),
+        ("FAR", "PACS", "Reason: No Reason"),
+    ];
+    for (calling, called, want) in cases {
+        let out = echoscu(open, calling, called);
+        assert_eq!(out.status.code(), Some(1), "{calling}->{called}");
+        let text = stderr(&out);
+        assert!(text.contains("Association Rejected"), "{text}");
+        assert!(
+            text.contains("Result: Rejected Permanent, Source: Service User"),
+            "{text}"
+        );
+        assert!(text.contains(want), "{calling}->{called}: {text}");
+    }
+    // A CT on a route that allows only MR: the context is refused in the AC, beside
+    // the others storescu proposes (relayed upstream) ...
+    let ct = pacsguard_testkit::pydicom_files().join("CT_small.dcm");
+    let out = storescu(open, "CT1", "PACS", std::slice::from_ref(&ct));
+    assert!(
+        stderr(&out).contains("No presentation context for: (CT)"),
+        "{}",
+        stderr(&out)
+    );
+    // ... or alone (-R: only the file's own; the gateway answers without an upstream).
+    let out = storescu_with(&["-R"], open, "CT1", "PACS", &[ct]);
+    assert!(
+        stderr(&out).contains("No Acceptable Presentation Contexts"),
+        "{}",
+        stderr(&out)
+    );
+    // An address outside the listener's allow-list: closed before a byte is read.
+    let out = echoscu(closed, "CT1", "PACS");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        !stderr(&out).contains("Association Rejected"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A denied host connecting in a loop: 10 refusals a minute are recorded one by one
+    // (the three association refusals above and seven of these), the rest as one
+    // summary: the trail cannot be flooded.
+    for _ in 0..14 {
+        let mut denied = TcpStream::connect(("127.0.0.1", closed)).expect("connect");
+        let _ = denied.read_to_end(&mut Vec::new());
+    }
+
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0);
+    let details = gateway_events(&events);
+    let one_by_one = details
+        .iter()
+        .filter(|d| d.contains("address not in the listener's allow-list"))
+        .count();
+    assert_eq!(one_by_one, 7, "{details:#?}");
+    assert!(
+        details.iter().any(|d| d.contains(
+            "refused: 8 further connection(s) or association request(s) from 127.0.0.1 within 60 s"
+        )),
+        "{details:#?}"
+    );
+    for want in [
+        "refused: calling AE title \"MR9\" not recognised for \"PACS\" (A-ASSOCIATE-RJ result 1 source 1 reason 3)",
+        "refused: called AE title \"NOPE\" not recognised (A-ASSOCIATE-RJ result 1 source 1 reason 7)",
+        "refused: calling AE title \"FAR\" is not allowed from 127.0.0.1 (A-ASSOCIATE-RJ result 1 source 1 reason 1)",
+        "address not in the listener's allow-list; closed before reading",
+        "refused by the gateway",
+        "accepted with no presentation context: all 2 refused by the route's allow-lists",
+    ] {
+        assert!(
+            details.iter().any(|d| d.contains(want)),
+            "{want}: {details:#?}"
+        );
+    }
+    assert!(
+        std::fs::read_dir(env.dir.path().join("rx"))
+            .expect("rx")
+            .next()
+            .is_none(),
+        "nothing refused reached the receiver"
+    );
+}
+
+#[test]
+fn a_pe_in_a_private_element_raises_an_alert_and_is_still_forwarded_with_a_quarantine_copy() {
+    require_dcmtk();
+    let env = Env::new();
+    let uid = "1.2.826.0.1.3680043.10.1137.99";
+    let file = env.dir.path().join("pe.dcm");
+    let dicom = pacsguard_testkit::DicomBuilder::ct(uid)
+        .element(0x0009, 0x0010, *b"LO", b"ACME 1.0")
+        .element(0x0009, 0x1010, *b"OB", &pacsguard_testkit::real_pe())
+        .build();
+    std::fs::write(&file, &dicom).expect("write");
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+    );
+    // And an encapsulated PDF that runs JavaScript when opened.
+    let pdf_uid = "1.2.826.0.1.3680043.10.1137.98";
+    let pdf_file = env.dir.path().join("pdf.dcm");
+    let pdf = pacsguard_testkit::pdf("/OpenAction << /S /JavaScript /JS (app.alert(1)) >>");
+    std::fs::write(
+        &pdf_file,
+        pacsguard_testkit::DicomBuilder::encapsulated_pdf(pdf_uid, &pdf).build(),
+    )
+    .expect("write");
+    let out = storescu(gateway.ports[0], "CT1", "PACS", &[file, pdf_file]);
+    assert_eq!(out.status.code(), Some(0), "forwarded: {}", stderr(&out));
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 1, "an alert: {events:#?}");
+    let pdf_alert = events.iter().any(|e| {
+        e["finding"]["severity"] == "alert"
+            && e["finding"]["path"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with(pdf_uid)
+    });
+    assert!(pdf_alert, "no alert for the PDF: {events:#?}");
+    let alert = events
+        .iter()
+        .find(|e| e["finding"]["severity"] == "alert")
+        .unwrap_or_else(|| panic!("no alert: {events:#?}"));
+    assert_eq!(alert["finding"]["kind"], "embedded-executable", "{alert}");
+    assert!(
+        alert["finding"]["path"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with(uid),
+        "{alert}"
+    );
+    // Forwarded: the receiver has both.
+    assert_eq!(received(&rx).len(), 2);
+    // And a copy in the vault, which any DICOM reader opens.
+    let out = env.run(&["quarantine", "list", "--json"]);
+    let list: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    let text = list.to_string();
+    assert!(
+        text.contains(uid) && text.contains("embedded-executable"),
+        "{text}"
+    );
+    let out = env.run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn a_bad_configuration_is_an_error_naming_the_field() {
+    let env = Env::new();
+    let path = env.dir.path().join("gateway.toml");
+    std::fs::write(
+        &path,
+        config(&[("127.0.0.0/8", "")], &route("PACS", "CT\\\\1", ANY, 104)),
+    )
+    .expect("write");
+    let out = env.run(&["gateway", "--config", path.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("listener[0].route[0].calling_ae"),
+        "{}",
+        stderr(&out)
+    );
+    // A TOML syntax error names its line.
+    std::fs::write(&path, "[[listener]]\nlisten = \"127.0.0.1:0\n").expect("write");
+    let out = env.run(&["gateway", "--config", path.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("line 2"), "{}", stderr(&out));
+}
+
+/// An association of CT1 to PACS for Verification, established through the gateway and
+/// left open.
+fn established(port: u16) -> TcpStream {
+    use pacsguard_gateway::pdu::{
+        Associate, DICOM_APPLICATION_CONTEXT, Item, Pdu, SubItem, ae_field, sub,
+    };
+    use std::io::Write as _;
+    let rq = Pdu::AssociateRq(Associate {
+        protocol_version: 1,
+        called_ae: ae_field("PACS"),
+        calling_ae: ae_field("CT1"),
+        items: vec![
+            Item::ApplicationContext(DICOM_APPLICATION_CONTEXT.to_vec()),
+            Item::ProposedContext {
+                id: 1,
+                sub_items: vec![
+                    SubItem {
+                        kind: sub::ABSTRACT_SYNTAX,
+                        value: b"1.2.840.10008.1.1".to_vec(),
+                    },
+                    SubItem {
+                        kind: sub::TRANSFER_SYNTAX,
+                        value: b"1.2.840.10008.1.2".to_vec(),
+                    },
+                ],
+            },
+            Item::UserInformation(vec![SubItem {
+                kind: sub::MAXIMUM_LENGTH,
+                value: 16384u32.to_be_bytes().to_vec(),
+            }]),
+        ],
+    });
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.write_all(&rq.encode()).expect("write");
+    let mut head = [0u8; 6];
+    stream.read_exact(&mut head).expect("an answer");
+    let len = u32::from_be_bytes([head[2], head[3], head[4], head[5]]);
+    let mut body = vec![0u8; len as usize];
+    stream.read_exact(&mut body).expect("the answer's body");
+    assert_eq!(head[0], 2, "an A-ASSOCIATE-AC: {head:?} {body:?}");
+    stream
+}
+
+#[test]
+fn limits_are_enforced_and_answered_and_a_hostile_peer_disturbs_no_one_else() {
+    use std::io::Write as _;
+    require_dcmtk();
+    let env = Env::new();
+    let rx = env.dir.path().join("rx");
+    // --fork: storescp serves one association at a time otherwise, and two are held open.
+    let upstream = Receiver::start_with(&rx, &["--fork"]);
+    let text = format!(
+        "[limits]\nartim_seconds = 2\nmax_associations_per_peer = 2\nmax_inspected_bytes = 1000\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port)
+        )
+    );
+    let gateway = Gateway::start(&env, &text);
+    let port = gateway.ports[0];
+
+    // A header announcing 4 GiB: refused from the header, answered A-ABORT.
+    let mut hostile = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    hostile
+        .write_all(&[1, 0, 0xff, 0xff, 0xff, 0xff])
+        .expect("write");
+    let mut answer = Vec::new();
+    hostile
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let _ = hostile.read_to_end(&mut answer);
+    assert_eq!(answer.first(), Some(&7), "an A-ABORT: {answer:?}");
+
+    // A connection that never sends its request is aborted when the ARTIM timer runs out.
+    let mut silent = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    silent
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut answer = Vec::new();
+    let _ = silent.read_to_end(&mut answer);
+    assert_eq!(answer.first(), Some(&7), "an A-ABORT: {answer:?}");
+
+    // Two established associations take this peer's two places ...
+    let held: Vec<TcpStream> = (0..2).map(|_| established(port)).collect();
+    // ... so a third is refused at once, as the standard says for a local limit.
+    let out = echoscu(port, "CT1", "PACS");
+    assert_eq!(out.status.code(), Some(1));
+    let text = stderr(&out);
+    assert!(text.contains("Result: Rejected Transient"), "{text}");
+    assert!(text.contains("Reason: Local Limit Exceeded"), "{text}");
+    // Closed, they give their places back (the gateway sees the end of each).
+    drop(held);
+    let ct = pacsguard_testkit::pydicom_files().join("CT_small.dcm");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while received(&rx).is_empty() {
+        assert!(Instant::now() < deadline, "the places never came back");
+        let _ = storescu(port, "CT1", "PACS", std::slice::from_ref(&ct));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(received(&rx).len(), 1, "relayed although not inspected");
+
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 1, "a not-inspected warning: {events:#?}");
+    let warning = events
+        .iter()
+        .find(|e| e["finding"]["kind"] == "not-inspected")
+        .unwrap_or_else(|| panic!("no not-inspected: {events:#?}"));
+    assert!(
+        warning["finding"]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("larger than limits.max_inspected_bytes (1000)"),
+        "{warning}"
+    );
+    let details = gateway_events(&events);
+    for want in [
+        "PDU length 4294967295 exceeds the limit",
+        "no association request from 127.0.0.1",
+        "(limits.max_associations_per_peer) (A-ASSOCIATE-RJ transient, local limit exceeded)",
+    ] {
+        assert!(
+            details.iter().any(|d| d.contains(want)),
+            "{want}: {details:#?}"
+        );
+    }
+}
+
+/// pynetdicom's own apps, a second implementation nobody here wrote.
+fn pynetdicom(app: &str, args: &[&str], files: &[PathBuf]) -> Output {
+    let kit = pacsguard_testkit::testdata().join("wheels");
+    let path = format!(
+        "{}:{}",
+        kit.join("pydicom").display(),
+        kit.join("pynetdicom").display()
+    );
+    Command::new("python3")
+        .env("PYTHONPATH", path)
+        .args(["-m", "pynetdicom", app])
+        .args(args)
+        .args(files)
+        .output()
+        .expect("python3 runs")
+}
+
+#[test]
+fn pynetdicom_through_the_gateway_delivers_what_it_delivers_directly() {
+    require_dcmtk();
+    let env = Env::new();
+    let files = samples()[..3].to_vec();
+    let direct_dir = env.dir.path().join("direct");
+    let relayed_dir = env.dir.path().join("relayed");
+    let direct = Receiver::start(&direct_dir);
+    let port = direct.port.to_string();
+    let args = ["-aet", "CT1", "-aec", "ARCHIVE", "127.0.0.1", port.as_str()];
+    let out = pynetdicom("storescu", &args, &files);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    drop(direct);
+
+    let upstream = Receiver::start(&relayed_dir);
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+    );
+    let port = gateway.ports[0].to_string();
+    let args = ["-aet", "CT1", "-aec", "PACS", "127.0.0.1", port.as_str()];
+    let out = pynetdicom("storescu", &args, &files);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let refused = ["-aet", "XX", "-aec", "PACS", "127.0.0.1", port.as_str()];
+    let out = pynetdicom("echoscu", &refused, &[]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("Reason: Calling AE title not recognised"),
+        "{}",
+        stderr(&out)
+    );
+    let (code, _) = gateway.stop();
+    assert_eq!(code, 0);
+    let want = received(&direct_dir);
+    assert_eq!(want.len(), files.len());
+    assert_eq!(received(&relayed_dir), want);
+}
+
+#[test]
+fn concurrent_associations_are_each_relayed_whole() {
+    const SENDERS: usize = 24;
+    require_dcmtk();
+    let env = Env::new();
+    let rx = env.dir.path().join("rx");
+    // --fork: the receiver serves them at once too.
+    let upstream = Receiver::start_with(&rx, &["--fork"]);
+    let text = format!(
+        "[limits]\nmax_associations_per_peer = {SENDERS}\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port)
+        )
+    );
+    let gateway = Gateway::start(&env, &text);
+    let files: Vec<PathBuf> = (0..SENDERS)
+        .map(|i| {
+            let path = env.dir.path().join(format!("{i}.dcm"));
+            let uid = format!("1.2.826.0.1.3680043.10.1137.7.{i}");
+            std::fs::write(&path, pacsguard_testkit::DicomBuilder::ct(&uid).build())
+                .expect("write");
+            path
+        })
+        .collect();
+    let senders: Vec<Child> = files
+        .iter()
+        .map(|file| {
+            Command::new("storescu")
+                .args(["-aet", "CT1", "-aec", "PACS", "127.0.0.1"])
+                .arg(gateway.ports[0].to_string())
+                .arg(file)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("storescu runs")
+        })
+        .collect();
+    for sender in senders {
+        let out = sender.wait_with_output().expect("storescu ends");
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0);
+    assert_eq!(received(&rx).len(), SENDERS);
+    let stored = gateway_events(&events)
+        .iter()
+        .filter(|d| d.contains(": stored"))
+        .count();
+    assert_eq!(stored, SENDERS);
+}
