@@ -19,7 +19,7 @@ use crate::pdf;
 
 /// The four-byte magics that open a candidate (besides `MZ` and `%PDF-`, searched apart);
 /// each is confirmed before anything is reported.
-const CANDIDATE_MAGICS: [&[u8]; 16] = [
+const CANDIDATE_MAGICS: [&[u8]; 17] = [
     b"\x7fELF",
     &[0xFE, 0xED, 0xFA, 0xCE],
     &[0xCE, 0xFA, 0xED, 0xFE],
@@ -42,6 +42,9 @@ const CANDIDATE_MAGICS: [&[u8]; 16] = [
     b"\r\n\0\0\0\0",
     b"\r\n\x01\0\0\0",
     b"\r\n\x03\0\0\0",
+    // An OLE compound file (a legacy Office document): an alert when it carries macros
+    // (VBA, Excel 4.0 macro sheets) or a packaged file, which Office runs.
+    b"\xd0\xcf\x11\xe0",
 ];
 
 /// Leftmost-first matching lets aho-corasick use its SIMD (Teddy) searcher for these
@@ -151,6 +154,7 @@ pub fn search(
                     severity: Severity::Alert,
                     detail: exe.detail,
                 }),
+            b"\xd0\xcf\x11\xe0" => ole_at(from(at), at, budget),
             b"\xfd7zXZ\0" | b"7z\xbc\xaf\x27\x1c" | b"BZh" => {
                 crate::archive::confirm_compressed(from(at)).map(|(format, detail)| Hidden {
                     format,
@@ -175,6 +179,25 @@ pub fn search(
         {
             return;
         }
+    }
+}
+
+/// An OLE compound file at `offset` (its bytes from there on, as Office reads them from
+/// its header), judged by what it carries: a finding only if that runs. Its reading is
+/// charged to `budget`.
+fn ole_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> Option<Hidden> {
+    if format::sniff(bytes) != Some(Format::Ole) || !budget.charge(bytes.len()) {
+        return None;
+    }
+    match crate::carriers::ole(bytes) {
+        crate::carriers::Carries::Runs(what) => Some(Hidden {
+            format: Format::Ole,
+            offset,
+            kind: FindingKind::EmbeddedExecutable,
+            severity: Severity::Alert,
+            detail: format!("an OLE compound file (an Office document) carrying {what}"),
+        }),
+        _ => None,
     }
 }
 
@@ -529,15 +552,31 @@ fn zip_at_depth(bytes: &[u8], depth: usize, work: &mut crate::archive::Work) -> 
         {
             return WholeZip::Runs(format!("{} ({format})", shown(name)));
         }
+        if name.eq_ignore_ascii_case(b"[Content_Types].xml") {
+            match declared_macros(bytes, at, work) {
+                Ok(Some(what)) => return WholeZip::Runs(format!("{} ({what})", shown(name))),
+                Ok(None) => {}
+                Err(why) => {
+                    undecided.get_or_insert(why);
+                }
+            }
+        }
         let nested = head.as_deref().and_then(|head| {
             if head.starts_with(b"PK\x03\x04") {
-                Some(true)
+                Some(Nested::Zip)
+            } else if crate::archive::sniff_archive(head).is_some() {
+                Some(Nested::Archive)
             } else {
-                crate::archive::sniff_archive(head).map(|_| false)
+                match format::sniff(head) {
+                    Some(carrier @ (Format::Ole | Format::Rtf | Format::Cab)) => {
+                        Some(Nested::Carrier(carrier))
+                    }
+                    _ => None,
+                }
             }
         });
-        if let Some(is_zip) = nested {
-            match nested_entry(bytes, at, name, is_zip, depth, work) {
+        if let Some(kind) = nested {
+            match nested_entry(bytes, at, name, kind, depth, work) {
                 WholeZip::Runs(what) => return WholeZip::Runs(what),
                 WholeZip::CannotTell(why) => {
                     undecided.get_or_insert(why);
@@ -560,16 +599,63 @@ fn zip_at_depth(bytes: &[u8], depth: usize, work: &mut crate::archive::Work) -> 
     }
 }
 
-/// An entry of a ZIP that is itself a ZIP (`is_zip`) or a tar or gzip archive, opened
-/// whole within what is left of [`MAX_NESTED_ZIP_BYTES`], and judged.
+/// What an entry of a ZIP is that is opened whole to be judged.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Nested {
+    Zip,
+    /// A tar or gzip archive.
+    Archive,
+    /// An OLE compound file (a legacy Office document), an RTF or a cabinet.
+    Carrier(Format),
+}
+
+/// Content types of parts that hold code Office runs: Excel 4.0 macro sheets
+/// (`…macrosheet+xml`, `…intlmacrosheet+xml`, and the binary `…macrosheet` of .xlsb) and
+/// VBA projects (`application/vnd.ms-office.vbaProject`), wherever the part is stored.
+const MACRO_CONTENT_TYPES: [(&[u8], &str); 2] = [
+    (
+        b"macrosheet",
+        "it declares an Excel 4.0 (XLM) macro sheet, whose formulas Excel runs",
+    ),
+    (
+        b"vbaproject",
+        "it declares a VBA project, whose macros Office runs",
+    ),
+];
+
+/// Whether an OOXML package's `[Content_Types].xml` (the entry at `at`) declares a part
+/// with macros: Excel opens a macro sheet by its declared type, whatever its part name.
+/// `Err` when it could not be inflated within what is left of [`MAX_NESTED_ZIP_BYTES`].
+fn declared_macros(
+    bytes: &[u8],
+    at: usize,
+    work: &mut crate::archive::Work,
+) -> Result<Option<&'static str>, String> {
+    let room = MAX_NESTED_ZIP_BYTES.saturating_sub(work.zip_inflated);
+    let Some(types) = entry_data(bytes, at, room) else {
+        return Err(format!(
+            "[Content_Types].xml could not be inflated within {MAX_NESTED_ZIP_BYTES} bytes (MAX_NESTED_ZIP_BYTES)"
+        ));
+    };
+    work.zip_inflated += types.len();
+    let lower = types.to_ascii_lowercase();
+    Ok(MACRO_CONTENT_TYPES
+        .iter()
+        .find(|(needle, _)| memchr::memmem::find(&lower, needle).is_some())
+        .map(|&(_, what)| what))
+}
+
+/// An entry of a ZIP that is itself a ZIP, a tar or gzip archive or an Office container,
+/// opened whole within what is left of [`MAX_NESTED_ZIP_BYTES`], and judged.
 fn nested_entry(
     bytes: &[u8],
     at: usize,
     name: &[u8],
-    is_zip: bool,
+    kind: Nested,
     depth: usize,
     work: &mut crate::archive::Work,
 ) -> WholeZip {
+    let is_zip = kind == Nested::Zip;
     if is_zip && depth >= MAX_ZIP_DEPTH {
         return WholeZip::CannotTell(format!(
             "\"{}\" is a ZIP inside ZIPs {depth} deep, not opened (MAX_ZIP_DEPTH)",
@@ -578,10 +664,10 @@ fn nested_entry(
     }
     let room = MAX_NESTED_ZIP_BYTES.saturating_sub(work.zip_inflated);
     let Some(inner) = entry_data(bytes, at, room) else {
-        let what = if is_zip {
-            "a ZIP"
-        } else {
-            "a tar or gzip archive"
+        let what = match kind {
+            Nested::Zip => "a ZIP",
+            Nested::Archive => "a tar or gzip archive",
+            Nested::Carrier(_) => "an Office container",
         };
         return WholeZip::CannotTell(format!(
             "\"{}\" is {what} that could not be inflated within {MAX_NESTED_ZIP_BYTES} bytes (MAX_NESTED_ZIP_BYTES)",
@@ -589,6 +675,23 @@ fn nested_entry(
         ));
     };
     work.zip_inflated += inner.len();
+    if let Nested::Carrier(carrier) = kind {
+        let judged = match carrier {
+            Format::Ole => crate::carriers::ole(&inner),
+            Format::Rtf => crate::carriers::rtf(&inner),
+            _ => crate::carriers::cab(&inner),
+        };
+        return match judged {
+            crate::carriers::Carries::Runs(what) => {
+                WholeZip::Runs(format!("{}: {carrier} file carrying {what}", shown(name)))
+            }
+            crate::carriers::Carries::Inert(_) => WholeZip::Inert(1),
+            crate::carriers::Carries::CannotTell(why) => WholeZip::CannotTell(format!(
+                "\"{}\" is a {carrier} file that could not be read to its end ({why})",
+                shown(name)
+            )),
+        };
+    }
     if is_zip {
         return match zip_at_depth(&inner, depth + 1, work) {
             WholeZip::Runs(what) => WholeZip::Runs(format!("{}/{what}", shown(name))),
@@ -709,6 +812,8 @@ fn entry_runs(name: &[u8]) -> bool {
         || base == b"__main__.py"
         || base == b"__main__.pyc"
         || base == b"vbaproject.bin"
+        // Excel 4.0 macro sheets of an .xlsm or .xlsb: Excel runs their formulas.
+        || lower.starts_with(b"xl/macrosheets/")
         || extension.as_deref() == Some("class")
         || extension.is_some_and(|e| crate::format::RUNNABLE_EXTENSIONS.contains(&e.as_str()))
 }
