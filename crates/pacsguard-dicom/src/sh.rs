@@ -523,7 +523,7 @@ impl Parser<'_> {
         if self.redirect {
             self.redirect = false;
             self.line_has_syntax = true;
-            self.judge_substitutions(&word); // `>$(curl …)` runs curl
+            self.judge_substitutions(word); // `>$(curl …)` runs curl
             return Ok(());
         }
         let reserved = |name: &[u8]| !word.quoted && !word.dynamic && *word.text == *name;
@@ -547,7 +547,7 @@ impl Parser<'_> {
         }
         self.after_name = None;
         if !self.command_start {
-            self.argument(&word);
+            self.argument(word);
             return Ok(());
         }
         if !word.quoted && !word.dynamic {
@@ -604,7 +604,7 @@ impl Parser<'_> {
             // `VAR=value cmd`: the command comes next (or none: `VAR=value;`).
             self.assigned = true;
             self.empty = false;
-            self.judge_substitutions(&word); // `X=$(curl … | sh)` runs both
+            self.judge_substitutions(word); // `X=$(curl … | sh)` runs both
             return Ok(());
         }
         self.command_start = false;
@@ -612,7 +612,7 @@ impl Parser<'_> {
         self.continued = false;
         self.empty = false;
         self.after_name = Some(word.start);
-        self.judge(&word);
+        self.judge(word);
         Ok(())
     }
 
