@@ -62,12 +62,20 @@ def biff8(macro, pad=True):
         return stream  # small: kept in the mini stream
     return stream + b'\0' * (8192 - len(stream))  # a regular stream, not the mini stream
 
-def cfb(path, stream_name, stream):
+def cfb(path, stream_name, stream, decoy=None):
+    # decoy: a second stream (name, bytes) listed first in the directory, both children
+    # of the root storage.
+    streams = ([decoy] if decoy else []) + [(stream_name, stream)]
     ss = 512
-    n = (len(stream) + ss - 1) // ss
-    stream = stream + b'\0' * (n * ss - len(stream))
     ENDOFCHAIN, FREESECT, FATSECT, NOSTREAM = 0xFFFFFFFE, 0xFFFFFFFF, 0xFFFFFFFD, 0xFFFFFFFF
-    fat = [FATSECT, ENDOFCHAIN] + [3 + i for i in range(n - 1)] + [ENDOFCHAIN]
+    fat = [FATSECT, ENDOFCHAIN]
+    body, starts = b'', []
+    for _, data in streams:
+        n = (len(data) + ss - 1) // ss
+        first = 2 + len(body) // ss
+        starts.append(first)
+        fat += [first + 1 + i for i in range(n - 1)] + [ENDOFCHAIN]
+        body += data + b'\0' * (n * ss - len(data))
     fat += [FREESECT] * (128 - len(fat))
     header = (b'\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1' + b'\0' * 16 +
               struct.pack('<HHHHH', 0x3E, 3, 0xFFFE, 9, 6) + b'\0' * 6 +
@@ -76,16 +84,19 @@ def cfb(path, stream_name, stream):
     assert len(header) == 512
     # The root's class: an Excel 97-2003 workbook (CLSID 00020820-0000-0000-C000-000000000046).
     excel = bytes.fromhex('2008020000000000c000000000000046')
-    def entry(name, kind, child, start, size):
+    def entry(name, kind, child, start, size, right=NOSTREAM):
         n16 = (name + '\0').encode('utf-16-le') if name else b''
         return (n16 + b'\0' * (64 - len(n16)) + struct.pack('<HBB', len(n16), kind, 1) +
-                struct.pack('<III', NOSTREAM, NOSTREAM, child) + (excel if kind == 5 else b'\0' * 16) + b'\0' * 4 +
+                struct.pack('<III', NOSTREAM, right, child) + (excel if kind == 5 else b'\0' * 16) + b'\0' * 4 +
                 b'\0' * 16 + struct.pack('<IQ', start, size))
-    directory = (entry('Root Entry', 5, 1, ENDOFCHAIN, 0) + entry(stream_name, 2, NOSTREAM, 2, len(stream)) +
-                 entry('', 0, NOSTREAM, 0, 0) * 2)
+    directory = entry('Root Entry', 5, 1, ENDOFCHAIN, 0)
+    for i, ((name, data), start) in enumerate(zip(streams, starts)):
+        right = i + 2 if i + 1 < len(streams) else NOSTREAM
+        directory += entry(name, 2, NOSTREAM, start, len(data), right)
+    directory += entry('', 0, NOSTREAM, 0, 0) * (3 - len(streams))
     assert len(directory) == 512
     with open(path, 'wb') as f:
-        f.write(header + struct.pack('<128I', *fat) + directory + stream)
+        f.write(header + struct.pack('<128I', *fat) + directory + body)
 
 def cfb_mini(path, stream_name, stream):
     # A stream under the 4096-byte cutoff lives in the mini stream: 64-byte sectors in the
@@ -124,3 +135,5 @@ ooxml(os.path.join(out, 'plain.xlsx'), False)
 ooxml(os.path.join(out, 'renamed.xlsm'), True, folder='worksheets')
 cfb(os.path.join(out, 'xlm.xls'), 'Workbook', biff8(True))
 cfb(os.path.join(out, 'plain.xls'), 'Workbook', biff8(False))
+# A BIFF5 `Book` stream without macros listed before the `Workbook` Excel reads.
+cfb(os.path.join(out, 'decoy.xls'), 'Workbook', biff8(True), decoy=('Book', biff8(False)))

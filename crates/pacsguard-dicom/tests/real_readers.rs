@@ -1495,7 +1495,8 @@ fn no_member_ends_the_walk_of_the_others() {
 /// with a macro sheet part, under its usual name or only by its declared content type) is
 /// an alert, on its own, inside a ZIP or a tar and in a DICOM element, whether the
 /// `Workbook` stream is in
-/// regular sectors or in the mini stream; the same workbooks without a macro
+/// regular sectors or in the mini stream, and behind a decoy `Book` stream listed first;
+/// the same workbooks without a macro
 /// sheet are not. Files laid out by tests/excel.py as Excel writes them; where oletools
 /// is installed (scripts/setup-test-deps.sh), olevba, the reference detector, confirms
 /// the `.xls` verdicts first.
@@ -1509,6 +1510,7 @@ fn excel_4_macro_sheets_are_alerts_and_plain_workbooks_are_not() {
         for (name, xlm) in [
             ("xlm.xls", true),
             ("mini.xls", true),
+            ("decoy.xls", true),
             ("plain.xls", false),
             ("plain_mini.xls", false),
         ] {
@@ -1542,6 +1544,7 @@ fn excel_4_macro_sheets_are_alerts_and_plain_workbooks_are_not() {
     for name in [
         "xlm.xls",
         "mini.xls",
+        "decoy.xls",
         "xlm.xlsm",
         "renamed.xlsm",
         "xls.zip",

@@ -61,8 +61,9 @@ impl File<'_> {
     }
 }
 
-/// The first stream named one of `names` (without case, as compound files compare names),
-/// or `None` when the file is no compound file or has no such stream.
+/// The stream of the root storage named by the first of `names` it has (without case, as
+/// compound files compare names), or `None` when the file is no compound file or has no
+/// such stream.
 pub(super) fn stream(bytes: &[u8], names: &[&str]) -> Option<Vec<u8>> {
     if !bytes.starts_with(&SIGNATURE) {
         return None;
@@ -111,9 +112,33 @@ pub(super) fn stream(bytes: &[u8], names: &[&str]) -> Option<Vec<u8>> {
     let directory = file.read_chain(u32_le(bytes, 0x30)?, bytes.len());
     let entry = |i: usize| directory.get(i * DIRECTORY_ENTRY..(i + 1) * DIRECTORY_ENTRY);
     let root = entry(0).filter(|e| e[0x42] == ROOT)?;
-    let wanted = directory
-        .chunks_exact(DIRECTORY_ENTRY)
-        .find(|e| e[0x42] == STREAM && names.iter().any(|name| entry_named(e, name)))?;
+    // The root storage's own streams (a red-black tree of siblings under its child), as
+    // Office looks them up: a `Workbook` inside an embedded object's storage, or listed
+    // first in the directory, is not the one Excel reads.
+    let mut children = Vec::new();
+    let mut seen = vec![false; directory.len() / DIRECTORY_ENTRY];
+    let mut stack = vec![u32_le(root, 0x4C)?];
+    while let Some(id) = stack.pop() {
+        let Some(slot) = seen.get_mut(id as usize).filter(|seen| !**seen) else {
+            continue; // NOSTREAM, out of range, or a loop
+        };
+        *slot = true;
+        let Some(child) = entry(id as usize) else {
+            continue;
+        };
+        children.push(child);
+        stack.extend(
+            [u32_le(child, 0x44), u32_le(child, 0x48)]
+                .into_iter()
+                .flatten(),
+        );
+    }
+    // In the order of `names`: Excel reads `Workbook` when both it and `Book` are there.
+    let wanted = names.iter().find_map(|name| {
+        children
+            .iter()
+            .find(|e| e[0x42] == STREAM && entry_named(e, name))
+    })?;
     let start = u32_le(wanted, 0x74)?;
     let size = usize::try_from(u32_le(wanted, 0x78)?)
         .ok()?
