@@ -50,8 +50,12 @@ def ooxml(path, macro, folder='macrosheets'):
 def rec(rid, data=b''):
     return struct.pack('<HH', rid, len(data)) + data
 
-def biff8(macro, pad=True):
+def biff8(macro, pad=True, encrypted=False):
     bof_globals = rec(0x0809, struct.pack('<HHHHII', 0x0600, 0x0005, 0x0DBB, 0x07CC, 0, 6))
+    if encrypted:
+        # FILEPASS, RC4 CryptoAPI header (its salt and verifier left zero): what follows
+        # is encrypted, as Excel writes a file protected with the default password.
+        bof_globals += rec(0x002F, struct.pack('<HHH', 1, 4, 2) + b'\0' * 48)
     name = b'Macro1' if macro else b'Sheet1'
     def boundsheet(pos):
         return rec(0x0085, struct.pack('<IBBBB', pos, 0, 1 if macro else 0, len(name), 0) + name)
@@ -135,5 +139,6 @@ ooxml(os.path.join(out, 'plain.xlsx'), False)
 ooxml(os.path.join(out, 'renamed.xlsm'), True, folder='worksheets')
 cfb(os.path.join(out, 'xlm.xls'), 'Workbook', biff8(True))
 cfb(os.path.join(out, 'plain.xls'), 'Workbook', biff8(False))
+cfb(os.path.join(out, 'encrypted.xls'), 'Workbook', biff8(True, encrypted=True))
 # A BIFF5 `Book` stream without macros listed before the `Workbook` Excel reads.
 cfb(os.path.join(out, 'decoy.xls'), 'Workbook', biff8(True), decoy=('Book', biff8(False)))

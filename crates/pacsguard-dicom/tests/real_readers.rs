@@ -1575,6 +1575,21 @@ fn excel_4_macro_sheets_are_alerts_and_plain_workbooks_are_not() {
             planted.observations
         );
     }
+    // Encrypted (FILEPASS), the sheet types cannot be read: a warning saying so.
+    let encrypted = read("encrypted.xls");
+    assert!(
+        alerts(&encrypted).is_empty(),
+        "{:#?}",
+        encrypted.observations
+    );
+    assert!(
+        encrypted
+            .observations
+            .iter()
+            .any(|o| o.severity == Severity::Warning && o.detail.contains("FILEPASS")),
+        "{:#?}",
+        encrypted.observations
+    );
     let sheet = read("xlm.xls");
     assert!(
         alerts(&sheet).iter().any(|a| a.contains("Excel 4.0")),
