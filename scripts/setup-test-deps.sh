@@ -81,6 +81,11 @@ tools="$(cd "$(dirname "$0")/.." && pwd)/.testdata/pytools"
 if [[ ! -d $tools/rnc2rng ]]; then
   python3 -m pip install --quiet --disable-pip-version-check --target "$tools" "rnc2rng==2.7.0"
 fi
+# oletools (PyPI): olevba, the reference detector of VBA and Excel 4.0 (XLM) macros, is the
+# oracle of the screening tests on hand-made Excel files. Into the checkout as well.
+if [[ ! -d $tools/oletools ]]; then
+  python3 -m pip install --quiet --disable-pip-version-check --target "$tools" "oletools==0.60.2"
+fi
 
 # Real DICOM files written by others: pydicom's and pynetdicom's sample files, from the
 # wheels (downloaded, not installed; never committed). Unzipped under .testdata/wheels.

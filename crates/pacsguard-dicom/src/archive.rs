@@ -37,11 +37,50 @@ pub enum Opened {
     Limit { format: Format, detail: String },
 }
 
-/// What is left of the limits for one archive and what it holds.
-struct Budget {
+/// What is left of the limits for one file's archives and ZIPs, and what it holds: one
+/// for everything nested in the file, so that a tar of ZIPs of tars never renews a limit
+/// by changing container (each level used to start afresh: a tar of 4,096 ZIPs would have
+/// had 4,096 inflation budgets).
+pub(crate) struct Work {
+    /// Bytes gzip members may still inflate to ([`MAX_ARCHIVE_INFLATED_BYTES`]).
     inflated: usize,
+    /// tar and gzip members that may still be looked at ([`MAX_ARCHIVE_MEMBERS`]).
     members: usize,
+    /// ZIP central directory entries read so far (`MAX_ZIP_ENTRIES_READ`).
+    pub(crate) zip_entries: usize,
+    /// Bytes inflated to open ZIP entries whole so far (`MAX_NESTED_ZIP_BYTES`).
+    pub(crate) zip_inflated: usize,
+    /// ZIP entries with data whose first bytes could not be read (a compression method
+    /// not read here, or data outside the bytes given).
+    pub(crate) zip_unread: usize,
+    /// The first limit reached, or the first member that could not be looked into.
     reached: Option<String>,
+}
+
+impl Work {
+    pub(crate) fn new() -> Work {
+        Work {
+            inflated: MAX_ARCHIVE_INFLATED_BYTES,
+            members: MAX_ARCHIVE_MEMBERS,
+            zip_entries: 0,
+            zip_inflated: 0,
+            zip_unread: 0,
+            reached: None,
+        }
+    }
+
+    /// Bytes gzip members inflated to so far.
+    pub(crate) fn done_inflating(&self) -> usize {
+        MAX_ARCHIVE_INFLATED_BYTES - self.inflated
+    }
+
+    /// What was done so far, in bytes, for the caller's per-file budget.
+    pub(crate) fn done(&self) -> usize {
+        (MAX_ARCHIVE_INFLATED_BYTES - self.inflated)
+            + (MAX_ARCHIVE_MEMBERS - self.members) * 512
+            + self.zip_inflated
+            + self.zip_entries * 46
+    }
 }
 
 /// Opens `bytes` if they are a gzip or tar file and screens what it carries.
@@ -52,31 +91,35 @@ pub fn open(bytes: &[u8]) -> Opened {
 /// [`open`], and the work it took (bytes inflated and members read), for the caller's
 /// per-file budget.
 pub fn open_counting(bytes: &[u8]) -> (Opened, usize) {
-    let mut budget = Budget {
-        inflated: MAX_ARCHIVE_INFLATED_BYTES,
-        members: MAX_ARCHIVE_MEMBERS,
-        reached: None,
+    let mut work = Work::new();
+    let opened = open_nested(bytes, 0, &mut work);
+    (opened, work.done().max(1))
+}
+
+/// [`open`] for an archive `depth` containers deep (a tar entry of a ZIP), charging what
+/// it does to `work`, which the containers around it share.
+pub(crate) fn open_nested(bytes: &[u8], depth: usize, work: &mut Work) -> Opened {
+    let Some(format) = sniff_archive(bytes) else {
+        return Opened::NotArchive;
     };
-    let format = match sniff_archive(bytes) {
-        Some(format) => format,
-        None => return (Opened::NotArchive, 0),
-    };
+    // This archive's own limit, if it reaches one; the first one reached in the file is
+    // kept for whoever reports it.
+    let outer = work.reached.take();
     let mut members = 0usize;
-    let opened = match carried(bytes, format, 0, &mut budget, &mut members) {
+    let opened = match carried(bytes, format, depth, work, &mut members) {
         Some(Ok((member, format, detail))) => Opened::Carries {
             member,
             format,
             detail,
         },
         Some(Err(())) => Opened::NotArchive,
-        None => match budget.reached {
+        None => match work.reached.clone() {
             Some(detail) => Opened::Limit { format, detail },
             None => Opened::Inert { format, members },
         },
     };
-    let work = (MAX_ARCHIVE_INFLATED_BYTES - budget.inflated)
-        + (MAX_ARCHIVE_MEMBERS - budget.members) * 512;
-    (opened, work.max(1))
+    work.reached = outer.or(work.reached.take());
+    opened
 }
 
 /// An xz, 7z or bzip2 stream at the start of `bytes`, confirmed by what its format checks
@@ -128,24 +171,25 @@ pub fn sniff_archive(bytes: &[u8]) -> Option<Format> {
 type Found = Result<(String, Option<Format>, String), ()>;
 
 /// The first member of the archive `bytes` (of `format`) that runs; `Some(Err)` when the
-/// outer structure does not hold; `None` when nothing runs (or a limit stopped the
-/// search: `budget.reached` says).
+/// outer structure does not hold; `None` when nothing runs. A member that could not be
+/// looked into, or a limit, is noted in `work.reached` and the walk goes on: what it
+/// could not tell never hides a later member that runs.
 fn carried(
     bytes: &[u8],
     format: Format,
     depth: usize,
-    budget: &mut Budget,
+    work: &mut Work,
     members: &mut usize,
 ) -> Option<Found> {
     if depth >= MAX_ARCHIVE_DEPTH {
-        budget.reached.get_or_insert(format!(
+        work.reached.get_or_insert(format!(
             "archives nested more than {MAX_ARCHIVE_DEPTH} deep (MAX_ARCHIVE_DEPTH)"
         ));
         return None;
     }
     match format {
         Format::Gzip => {
-            let (name, inner) = match gunzip(bytes, budget) {
+            let (name, inner) = match gunzip(bytes, work) {
                 Ok(opened) => opened,
                 Err(()) => return Some(Err(())),
             };
@@ -155,7 +199,14 @@ fn carried(
             } else {
                 name
             };
-            member_verdict(&name, &inner, depth, budget, members).map(Ok)
+            match member_verdict(&name, &inner, depth, work, members) {
+                Verdict::Runs(found) => Some(Ok(found)),
+                Verdict::CannotTell(why) => {
+                    work.reached.get_or_insert(why);
+                    None
+                }
+                Verdict::Inert => None,
+            }
         }
         Format::Tar => {
             let mut at = 0usize;
@@ -167,13 +218,13 @@ fn carried(
                 if !tar_header_valid(header) {
                     return if at == 0 { Some(Err(())) } else { None };
                 }
-                if budget.members == 0 {
-                    budget.reached.get_or_insert(format!(
+                if work.members == 0 {
+                    work.reached.get_or_insert(format!(
                         "more than {MAX_ARCHIVE_MEMBERS} archive members (MAX_ARCHIVE_MEMBERS)"
                     ));
                     return None;
                 }
-                budget.members -= 1;
+                work.members -= 1;
                 let size = tar_size(&header[124..136])?;
                 let start = at + 512;
                 let data = bytes.get(start..start.saturating_add(size).min(bytes.len()))?;
@@ -188,8 +239,12 @@ fn carried(
                     }
                     b'0' | 0 | b'7' => {
                         *members += 1;
-                        if let Some(found) = member_verdict(&name, data, depth, budget, members) {
-                            return Some(Ok(found));
+                        match member_verdict(&name, data, depth, work, members) {
+                            Verdict::Runs(found) => return Some(Ok(found)),
+                            Verdict::CannotTell(why) => {
+                                work.reached.get_or_insert(why);
+                            }
+                            Verdict::Inert => {}
                         }
                     }
                     _ => {} // directories, links, pax headers
@@ -202,54 +257,123 @@ fn carried(
     }
 }
 
-/// Whether one member runs (or holds something that runs).
+/// What one member is to the program that gets it once extracted.
+enum Verdict {
+    /// It runs, or carries what runs: the member's name, its format, one sentence.
+    Runs((String, Option<Format>, String)),
+    /// Nothing a loader acts on: an image, a report, XML, text, an archive of those.
+    Inert,
+    /// It could not be looked into (a format not opened here, a limit): one sentence.
+    CannotTell(String),
+}
+
+/// Whether one member runs (or holds something that runs). Containers are judged by
+/// what they hold, as the same file on its own is: a ZIP of images, a document without
+/// macros, an HTML page are inert members; a JAR, a document with macros, an HTA run.
 fn member_verdict(
     name: &str,
     data: &[u8],
     depth: usize,
-    budget: &mut Budget,
+    work: &mut Work,
     members: &mut usize,
-) -> Option<(String, Option<Format>, String)> {
+) -> Verdict {
     let shown = pacsguard_events::escape_bytes(&name.as_bytes()[..name.len().min(64)]);
     if let Some(exe) = format::confirm_executable(data) {
-        return Some((
+        return Verdict::Runs((
             name.to_owned(),
             Some(exe.format),
             format!("\"{shown}\": {}", exe.detail),
         ));
     }
-    if let Some(inner) = sniff_archive(data) {
-        return match carried(data, inner, depth + 1, budget, members)? {
-            Ok((member, format, detail)) => Some((
-                member,
-                format,
-                format!("in \"{shown}\" ({inner}), {detail}"),
-            )),
-            Err(()) => None,
-        };
-    }
     let sniffed = format::sniff(data);
-    if let Some(format) = sniffed.filter(|f| f.runs_or_carries()) {
-        return Some((
-            name.to_owned(),
-            Some(format),
-            format!("\"{shown}\" is a {format} file"),
-        ));
-    }
+    let by_content = if let Some(inner) = sniff_archive(data) {
+        match carried(data, inner, depth + 1, work, members) {
+            Some(Ok((member, format, detail))) => {
+                return Verdict::Runs((
+                    member,
+                    format,
+                    format!("in \"{shown}\" ({inner}), {detail}"),
+                ));
+            }
+            // Limits met inside were noted in `work` by the walk.
+            Some(Err(())) | None => Verdict::Inert,
+        }
+    } else {
+        match sniffed {
+            Some(Format::Zip) => match crate::embedded::zip_nested(data, depth + 1, work) {
+                crate::embedded::WholeZip::Runs(entry) => {
+                    return Verdict::Runs((
+                        name.to_owned(),
+                        Some(Format::Zip),
+                        format!("\"{shown}\" is a ZIP archive with an entry that runs ({entry})"),
+                    ));
+                }
+                crate::embedded::WholeZip::Inert(_) => Verdict::Inert,
+                crate::embedded::WholeZip::CannotTell(why) => Verdict::CannotTell(format!(
+                    "\"{shown}\" is a ZIP archive whose entries were not all read ({why})"
+                )),
+            },
+            Some(carrier @ (Format::Ole | Format::Rtf | Format::Cab)) => {
+                let judged = match carrier {
+                    Format::Ole => crate::carriers::ole(data),
+                    Format::Rtf => crate::carriers::rtf(data),
+                    _ => crate::carriers::cab(data),
+                };
+                match judged {
+                    crate::carriers::Carries::Runs(what) => {
+                        return Verdict::Runs((
+                            name.to_owned(),
+                            Some(carrier),
+                            format!("\"{shown}\" is a {carrier} file carrying {what}"),
+                        ));
+                    }
+                    crate::carriers::Carries::Inert(_) => Verdict::Inert,
+                    crate::carriers::Carries::CannotTell(why) => Verdict::CannotTell(format!(
+                        "\"{shown}\" is a {carrier} file that could not be read to its end ({why})"
+                    )),
+                }
+            }
+            Some(
+                compressed @ (Format::Xz
+                | Format::Bzip2
+                | Format::Zstd
+                | Format::SevenZip
+                | Format::Rar),
+            ) => Verdict::CannotTell(format!(
+                "\"{shown}\" is a {compressed} archive, which is not opened here"
+            )),
+            // A page is acted on for the script it holds when a browser renders it, as
+            // every web page is; only an HTA asks mshta for a program's rights.
+            Some(Format::Html) if !is_hta(data) => Verdict::Inert,
+            Some(format) if format.runs_or_carries() => {
+                return Verdict::Runs((
+                    name.to_owned(),
+                    Some(format),
+                    format!("\"{shown}\" is a {format} file"),
+                ));
+            }
+            _ => Verdict::Inert,
+        }
+    };
     let extension = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
     if let Some(extension) = extension.filter(|e| format::RUNNABLE_EXTENSIONS.contains(&e.as_str()))
     {
-        return Some((
+        return Verdict::Runs((
             name.to_owned(),
             sniffed,
             format!("\"{shown}\": a .{extension} file runs when opened"),
         ));
     }
-    None
+    by_content
+}
+
+/// `<hta:application>` (any case) in a page: it asks mshta for a program's rights.
+fn is_hta(data: &[u8]) -> bool {
+    data.windows(5).any(|w| w.eq_ignore_ascii_case(b"<hta:"))
 }
 
 /// The name and the inflated content of a gzip member, if its whole structure holds.
-fn gunzip(bytes: &[u8], budget: &mut Budget) -> Result<(String, Vec<u8>), ()> {
+fn gunzip(bytes: &[u8], budget: &mut Work) -> Result<(String, Vec<u8>), ()> {
     const FHCRC: u8 = 2;
     const FEXTRA: u8 = 4;
     const FNAME: u8 = 8;

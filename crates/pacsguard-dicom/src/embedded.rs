@@ -19,7 +19,7 @@ use crate::pdf;
 
 /// The four-byte magics that open a candidate (besides `MZ` and `%PDF-`, searched apart);
 /// each is confirmed before anything is reported.
-const CANDIDATE_MAGICS: [&[u8]; 16] = [
+const CANDIDATE_MAGICS: [&[u8]; 17] = [
     b"\x7fELF",
     &[0xFE, 0xED, 0xFA, 0xCE],
     &[0xCE, 0xFA, 0xED, 0xFE],
@@ -42,6 +42,9 @@ const CANDIDATE_MAGICS: [&[u8]; 16] = [
     b"\r\n\0\0\0\0",
     b"\r\n\x01\0\0\0",
     b"\r\n\x03\0\0\0",
+    // An OLE compound file (a legacy Office document): an alert when it carries macros
+    // (VBA, Excel 4.0 macro sheets) or a packaged file, which Office runs.
+    b"\xd0\xcf\x11\xe0",
 ];
 
 /// Leftmost-first matching lets aho-corasick use its SIMD (Teddy) searcher for these
@@ -131,13 +134,9 @@ pub fn search(
         }
         let at = candidate.start();
         let hidden = match CANDIDATE_MAGICS[candidate.pattern().as_usize()] {
-            b"PK\x05\x06" => zip_ending_at(bytes, at).map(|detail| Hidden {
-                format: Format::Zip,
-                offset: at,
-                kind: FindingKind::EmbeddedExecutable,
-                severity: Severity::Alert,
-                detail,
-            }),
+            b"PK\x05\x06" => {
+                zip_ending_at(bytes, at).map(|detail| judged_zip(bytes, at, detail, budget))
+            }
             b"\x1f\x8b\x08" => archive_at(from(at), at, budget),
             b"ustar" => match at.checked_sub(257) {
                 Some(header) => archive_at(from(header), header, budget),
@@ -155,6 +154,7 @@ pub fn search(
                     severity: Severity::Alert,
                     detail: exe.detail,
                 }),
+            b"\xd0\xcf\x11\xe0" => ole_at(from(at), at, budget),
             b"\xfd7zXZ\0" | b"7z\xbc\xaf\x27\x1c" | b"BZh" => {
                 crate::archive::confirm_compressed(from(at)).map(|(format, detail)| Hidden {
                     format,
@@ -179,6 +179,25 @@ pub fn search(
         {
             return;
         }
+    }
+}
+
+/// An OLE compound file at `offset` (its bytes from there on, as Office reads them from
+/// its header), judged by what it carries: a finding only if that runs. Its reading is
+/// charged to `budget`.
+fn ole_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> Option<Hidden> {
+    if format::sniff(bytes) != Some(Format::Ole) || !budget.charge(bytes.len()) {
+        return None;
+    }
+    match crate::carriers::ole(bytes) {
+        crate::carriers::Carries::Runs(what) => Some(Hidden {
+            format: Format::Ole,
+            offset,
+            kind: FindingKind::EmbeddedExecutable,
+            severity: Severity::Alert,
+            detail: format!("an OLE compound file (an Office document) carrying {what}"),
+        }),
+        _ => None,
     }
 }
 
@@ -273,15 +292,60 @@ pub fn active_pdf(pdf: &[u8]) -> Option<String> {
     (!alerts.is_empty()).then(|| alerts.join("; "))
 }
 
-/// [`trailing_zip`] as the finding it is: an archive a ZIP reader opens from the end.
+/// [`trailing_zip`] as the finding it is: an archive a ZIP reader opens from the end,
+/// judged by its entries.
 pub(crate) fn trailing_zip_hidden(bytes: &[u8]) -> Option<Hidden> {
-    trailing_zip(bytes).map(|(offset, detail)| Hidden {
+    let mut budget = Budget::default();
+    trailing_zip(bytes).map(|(offset, detail)| judged_zip(bytes, offset, detail, &mut budget))
+}
+
+/// A ZIP found inside other bytes by its end record at `eocd` (confirmed, described by
+/// `detail`), judged as a ZIP file on its own is, entry by entry: an alert when an entry
+/// runs (`java -jar` and `python3` open a JAR or zipapp wherever it sits), a warning when
+/// its entries could not all be read, else info: a ZIP of reports runs nothing, wherever
+/// it is. Its work is charged to `budget`.
+fn judged_zip(bytes: &[u8], eocd: usize, detail: String, budget: &mut Budget) -> Hidden {
+    let comment_len = usize::from(u16_le(bytes, eocd + 20).unwrap_or(0));
+    let end = eocd
+        .saturating_add(EOCD_LEN)
+        .saturating_add(comment_len)
+        .min(bytes.len());
+    let mut work = crate::archive::Work::new();
+    let verdict = zip_at_depth(&bytes[..end], 1, &mut work);
+    budget.charge(work.done());
+    let (kind, severity, detail) = match verdict {
+        WholeZip::Runs(entry) => (
+            FindingKind::EmbeddedExecutable,
+            Severity::Alert,
+            format!("{detail}, with an entry that runs (\"{entry}\")"),
+        ),
+        WholeZip::CannotTell(why) => (
+            FindingKind::NotInspected,
+            Severity::Warning,
+            format!("{detail}, whose entries were not all read ({why})"),
+        ),
+        WholeZip::Inert(_) if work.zip_unread > 0 => (
+            FindingKind::NotInspected,
+            Severity::Warning,
+            format!(
+                "{detail}, of which {} entr{} could not be read (a compression method not read here, or data outside the bytes read)",
+                work.zip_unread,
+                if work.zip_unread == 1 { "y" } else { "ies" }
+            ),
+        ),
+        WholeZip::Inert(_) => (
+            FindingKind::EmbeddedFile,
+            Severity::Info,
+            format!("{detail}, none of whose entries runs"),
+        ),
+    };
+    Hidden {
         format: Format::Zip,
-        offset,
-        kind: FindingKind::EmbeddedExecutable,
-        severity: Severity::Alert,
+        offset: eocd,
+        kind,
+        severity,
         detail,
-    })
+    }
 }
 
 /// A ZIP archive whose end-of-central-directory record is in the last 64 KiB of `bytes`
@@ -322,8 +386,15 @@ fn zip_ending_at(bytes: &[u8], eocd: usize) -> Option<String> {
 /// Where the central directory of the ZIP whose end record is at `eocd` starts, how many
 /// entries it claims, and whether ZIP64 records said so.
 fn zip_directory(bytes: &[u8], eocd: usize) -> Option<(usize, u64, bool)> {
+    zip_directory_at(bytes, eocd).map(|(directory, entries, zip64, _)| (directory, entries, zip64))
+}
+
+/// [`zip_directory`], and the directory's offset as the records give it (from the start
+/// of the archive: less than where it is when bytes were put before the archive).
+fn zip_directory_at(bytes: &[u8], eocd: usize) -> Option<(usize, u64, bool, u64)> {
     let mut entries = u64::from(u16_le(bytes, eocd + 10)?);
     let mut directory_size = u64::from(u32_le(bytes, eocd + 12)?);
+    let mut directory_offset = u64::from(u32_le(bytes, eocd + 16)?);
     let mut end_of_directory = eocd;
     let mut zip64 = false;
     let saturated = entries == 0xFFFF || directory_size == 0xFFFF_FFFF;
@@ -340,6 +411,7 @@ fn zip_directory(bytes: &[u8], eocd: usize) -> Option<(usize, u64, bool)> {
             Some(record) => {
                 entries = u64_le(bytes, record + 32)?;
                 directory_size = u64_le(bytes, record + 40)?;
+                directory_offset = u64_le(bytes, record + 48)?;
                 end_of_directory = record;
                 zip64 = true;
             }
@@ -353,7 +425,7 @@ fn zip_directory(bytes: &[u8], eocd: usize) -> Option<(usize, u64, bool)> {
     if bytes.get(directory..directory + 4)? != b"PK\x01\x02" {
         return None;
     }
-    Some((directory, entries, zip64))
+    Some((directory, entries, zip64, directory_offset))
 }
 
 fn zip_description(
@@ -420,27 +492,39 @@ pub const MAX_ZIP_DEPTH: usize = 3;
 pub const MAX_NESTED_ZIP_BYTES: usize = 64 * 1024 * 1024;
 
 pub(crate) fn whole_zip(bytes: &[u8]) -> WholeZip {
-    zip_at_depth(bytes, 1, &mut ZipWork::default())
+    zip_at_depth(bytes, 1, &mut crate::archive::Work::new())
 }
 
-/// What opening a ZIP and the ZIPs inside it has cost so far: entries are counted
-/// against [`MAX_ZIP_ENTRIES_READ`] across all of them, not per ZIP.
-#[derive(Default)]
-struct ZipWork {
-    entries: usize,
-    inflated: usize,
+/// A ZIP that is a member of a tar or gzip `depth` containers deep, judged as
+/// [`whole_zip`] judges a ZIP, with the limits of the archive around it (`work`).
+pub(crate) fn zip_nested(bytes: &[u8], depth: usize, work: &mut crate::archive::Work) -> WholeZip {
+    zip_at_depth(bytes, depth, work)
 }
 
-fn zip_at_depth(bytes: &[u8], depth: usize, work: &mut ZipWork) -> WholeZip {
+/// Every entry is looked at: one that cannot be told (a nested archive past a limit)
+/// is remembered and the walk goes on, so that a program after it is still found; the
+/// verdict is then "cannot tell" only if nothing runs.
+fn zip_at_depth(bytes: &[u8], depth: usize, work: &mut crate::archive::Work) -> WholeZip {
     let Some((eocd, _)) = trailing_zip(bytes) else {
         return WholeZip::CannotTell("no central directory found".to_owned());
     };
-    let Some((mut at, entries, _)) = zip_directory(bytes, eocd) else {
+    let Some((mut at, entries, _, offset)) = zip_directory_at(bytes, eocd) else {
         return WholeZip::CannotTell("no central directory found".to_owned());
     };
+    // Entries are found from the start of the archive, which is where readers put it
+    // when bytes come before it (Python's zipfile and Java take the difference between
+    // where the directory is and where the records say it is): a ZIP in an element, or
+    // after a DICOM file, is read as they read it.
+    let start = usize::try_from(offset)
+        .ok()
+        .and_then(|offset| at.checked_sub(offset))
+        .unwrap_or(0);
+    let bytes = &bytes[start..];
+    at -= start;
     let mut read = 0u64;
+    let mut undecided: Option<String> = None;
     while bytes.get(at..at + 4) == Some(b"PK\x01\x02") {
-        if work.entries >= MAX_ZIP_ENTRIES_READ {
+        if work.zip_entries >= MAX_ZIP_ENTRIES_READ {
             return WholeZip::CannotTell(format!(
                 "more than {MAX_ZIP_ENTRIES_READ} entries (MAX_ZIP_ENTRIES_READ)"
             ));
@@ -459,78 +543,49 @@ fn zip_at_depth(bytes: &[u8], depth: usize, work: &mut ZipWork) -> WholeZip {
         if entry_runs(name) {
             return WholeZip::Runs(shown(name));
         }
-        if let Some(head) = entry_head(bytes, at)
-            && let Some(format) = format::sniff(&head).filter(|f| runs_from_its_start(*f, &head))
+        let head = entry_head(bytes, at);
+        if head.is_none() && u32_le(bytes, at + 20).is_some_and(|size| size > 0) {
+            work.zip_unread += 1;
+        }
+        if let Some(head) = &head
+            && let Some(format) = format::sniff(head).filter(|f| runs_from_its_start(*f, head))
         {
             return WholeZip::Runs(format!("{} ({format})", shown(name)));
         }
-        if entry_head(bytes, at).is_some_and(|head| head.starts_with(b"PK\x03\x04")) {
-            if depth >= MAX_ZIP_DEPTH {
-                return WholeZip::CannotTell(format!(
-                    "\"{}\" is a ZIP inside ZIPs {depth} deep, not opened (MAX_ZIP_DEPTH)",
-                    shown(name)
-                ));
-            }
-            let room = MAX_NESTED_ZIP_BYTES.saturating_sub(work.inflated);
-            let Some(inner) = entry_data(bytes, at, room) else {
-                return WholeZip::CannotTell(format!(
-                    "\"{}\" is a ZIP that could not be inflated within {MAX_NESTED_ZIP_BYTES} bytes (MAX_NESTED_ZIP_BYTES)",
-                    shown(name)
-                ));
-            };
-            work.inflated += inner.len();
-            match zip_at_depth(&inner, depth + 1, work) {
-                WholeZip::Runs(what) => {
-                    return WholeZip::Runs(format!("{}/{what}", shown(name)));
+        if name.eq_ignore_ascii_case(b"[Content_Types].xml") {
+            match declared_macros(bytes, at, work) {
+                Ok(Some(what)) => return WholeZip::Runs(format!("{} ({what})", shown(name))),
+                Ok(None) => {}
+                Err(why) => {
+                    undecided.get_or_insert(why);
                 }
+            }
+        }
+        let nested = head.as_deref().and_then(|head| {
+            if head.starts_with(b"PK\x03\x04") {
+                Some(Nested::Zip)
+            } else if crate::archive::sniff_archive(head).is_some() {
+                Some(Nested::Archive)
+            } else {
+                match format::sniff(head) {
+                    Some(carrier @ (Format::Ole | Format::Rtf | Format::Cab)) => {
+                        Some(Nested::Carrier(carrier))
+                    }
+                    _ => None,
+                }
+            }
+        });
+        if let Some(kind) = nested {
+            match nested_entry(bytes, at, name, kind, depth, work) {
+                WholeZip::Runs(what) => return WholeZip::Runs(what),
                 WholeZip::CannotTell(why) => {
-                    return WholeZip::CannotTell(format!("in \"{}\": {why}", shown(name)));
+                    undecided.get_or_insert(why);
                 }
                 WholeZip::Inert(_) => {}
             }
         }
-        // A tar or gzip entry is opened as a whole tar or gzip file is (its own limits):
-        // a program in a .tar or .tgz inside the ZIP left the ZIP "inert", while the same
-        // .tgz on its own alerts.
-        if let Some(head) = entry_head(bytes, at)
-            && crate::archive::sniff_archive(&head).is_some()
-        {
-            let room = MAX_NESTED_ZIP_BYTES.saturating_sub(work.inflated);
-            let Some(inner) = entry_data(bytes, at, room) else {
-                return WholeZip::CannotTell(format!(
-                    "\"{}\" is a tar or gzip archive that could not be inflated within {MAX_NESTED_ZIP_BYTES} bytes (MAX_NESTED_ZIP_BYTES)",
-                    shown(name)
-                ));
-            };
-            work.inflated += inner.len();
-            // What opening it inflates counts too: a thousand small gzip bombs in one
-            // ZIP were each inflated to MAX_ARCHIVE_INFLATED_BYTES (a 365 KB ZIP, 63 GB).
-            if work.inflated >= MAX_NESTED_ZIP_BYTES {
-                return WholeZip::CannotTell(format!(
-                    "\"{}\" not opened: archives inside the ZIP inflated past {MAX_NESTED_ZIP_BYTES} bytes in all (MAX_NESTED_ZIP_BYTES)",
-                    shown(name)
-                ));
-            }
-            let (opened, cost) = crate::archive::open_counting(&inner);
-            work.inflated = work.inflated.saturating_add(cost);
-            match opened {
-                // An HTML page is no entry that runs in a ZIP (a ZIP of reports is
-                // inert), nor in a .html.gz inside one: /usr/share/doc's changelogs.
-                crate::archive::Opened::Carries {
-                    format: Some(Format::Html),
-                    ..
-                } => {}
-                crate::archive::Opened::Carries { detail, .. } => {
-                    return WholeZip::Runs(format!("{}: {detail}", shown(name)));
-                }
-                crate::archive::Opened::Limit { detail, .. } => {
-                    return WholeZip::CannotTell(format!("in \"{}\": {detail}", shown(name)));
-                }
-                crate::archive::Opened::Inert { .. } | crate::archive::Opened::NotArchive => {}
-            }
-        }
         read += 1;
-        work.entries += 1;
+        work.zip_entries += 1;
         at = name_end + usize::from(extra_len) + usize::from(comment_len);
     }
     if read < entries.min(MAX_ZIP_ENTRIES_READ as u64) {
@@ -538,7 +593,139 @@ fn zip_at_depth(bytes: &[u8], depth: usize, work: &mut ZipWork) -> WholeZip {
             "its directory ends after {read} of the {entries} entries it claims"
         ));
     }
-    WholeZip::Inert(read)
+    match undecided {
+        Some(why) => WholeZip::CannotTell(why),
+        None => WholeZip::Inert(read),
+    }
+}
+
+/// What an entry of a ZIP is that is opened whole to be judged.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Nested {
+    Zip,
+    /// A tar or gzip archive.
+    Archive,
+    /// An OLE compound file (a legacy Office document), an RTF or a cabinet.
+    Carrier(Format),
+}
+
+/// Content types of parts that hold code Office runs: Excel 4.0 macro sheets
+/// (`…macrosheet+xml`, `…intlmacrosheet+xml`, and the binary `…macrosheet` of .xlsb) and
+/// VBA projects (`application/vnd.ms-office.vbaProject`), wherever the part is stored.
+const MACRO_CONTENT_TYPES: [(&[u8], &str); 2] = [
+    (
+        b"macrosheet",
+        "it declares an Excel 4.0 (XLM) macro sheet, whose formulas Excel runs",
+    ),
+    (
+        b"vbaproject",
+        "it declares a VBA project, whose macros Office runs",
+    ),
+];
+
+/// Whether an OOXML package's `[Content_Types].xml` (the entry at `at`) declares a part
+/// with macros: Excel opens a macro sheet by its declared type, whatever its part name.
+/// `Err` when it could not be inflated within what is left of [`MAX_NESTED_ZIP_BYTES`].
+fn declared_macros(
+    bytes: &[u8],
+    at: usize,
+    work: &mut crate::archive::Work,
+) -> Result<Option<&'static str>, String> {
+    let room = MAX_NESTED_ZIP_BYTES.saturating_sub(work.zip_inflated);
+    let Some(types) = entry_data(bytes, at, room) else {
+        return Err(format!(
+            "[Content_Types].xml could not be inflated within {MAX_NESTED_ZIP_BYTES} bytes (MAX_NESTED_ZIP_BYTES)"
+        ));
+    };
+    work.zip_inflated += types.len();
+    let lower = types.to_ascii_lowercase();
+    Ok(MACRO_CONTENT_TYPES
+        .iter()
+        .find(|(needle, _)| memchr::memmem::find(&lower, needle).is_some())
+        .map(|&(_, what)| what))
+}
+
+/// An entry of a ZIP that is itself a ZIP, a tar or gzip archive or an Office container,
+/// opened whole within what is left of [`MAX_NESTED_ZIP_BYTES`], and judged.
+fn nested_entry(
+    bytes: &[u8],
+    at: usize,
+    name: &[u8],
+    kind: Nested,
+    depth: usize,
+    work: &mut crate::archive::Work,
+) -> WholeZip {
+    let is_zip = kind == Nested::Zip;
+    if is_zip && depth >= MAX_ZIP_DEPTH {
+        return WholeZip::CannotTell(format!(
+            "\"{}\" is a ZIP inside ZIPs {depth} deep, not opened (MAX_ZIP_DEPTH)",
+            shown(name)
+        ));
+    }
+    let room = MAX_NESTED_ZIP_BYTES.saturating_sub(work.zip_inflated);
+    let Some(inner) = entry_data(bytes, at, room) else {
+        let what = match kind {
+            Nested::Zip => "a ZIP",
+            Nested::Archive => "a tar or gzip archive",
+            Nested::Carrier(_) => "an Office container",
+        };
+        return WholeZip::CannotTell(format!(
+            "\"{}\" is {what} that could not be inflated within {MAX_NESTED_ZIP_BYTES} bytes (MAX_NESTED_ZIP_BYTES)",
+            shown(name)
+        ));
+    };
+    work.zip_inflated += inner.len();
+    if let Nested::Carrier(carrier) = kind {
+        let judged = match carrier {
+            Format::Ole => crate::carriers::ole(&inner),
+            Format::Rtf => crate::carriers::rtf(&inner),
+            _ => crate::carriers::cab(&inner),
+        };
+        return match judged {
+            crate::carriers::Carries::Runs(what) => {
+                WholeZip::Runs(format!("{}: {carrier} file carrying {what}", shown(name)))
+            }
+            crate::carriers::Carries::Inert(_) => WholeZip::Inert(1),
+            crate::carriers::Carries::CannotTell(why) => WholeZip::CannotTell(format!(
+                "\"{}\" is a {carrier} file that could not be read to its end ({why})",
+                shown(name)
+            )),
+        };
+    }
+    if is_zip {
+        return match zip_at_depth(&inner, depth + 1, work) {
+            WholeZip::Runs(what) => WholeZip::Runs(format!("{}/{what}", shown(name))),
+            WholeZip::CannotTell(why) => {
+                WholeZip::CannotTell(format!("in \"{}\": {why}", shown(name)))
+            }
+            inert => inert,
+        };
+    }
+    // A tar or gzip entry is opened as a whole tar or gzip file is: a program in a .tar
+    // or .tgz inside the ZIP left the ZIP "inert", while the same .tgz on its own alerts.
+    // What opening it inflates counts too: a thousand small gzip bombs in one ZIP were
+    // each inflated to MAX_ARCHIVE_INFLATED_BYTES (a 365 KB ZIP, 63 GB).
+    if work.zip_inflated >= MAX_NESTED_ZIP_BYTES {
+        return WholeZip::CannotTell(format!(
+            "\"{}\" not opened: archives inside the ZIP inflated past {MAX_NESTED_ZIP_BYTES} bytes in all (MAX_NESTED_ZIP_BYTES)",
+            shown(name)
+        ));
+    }
+    let before = work.done_inflating();
+    let opened = crate::archive::open_nested(&inner, depth, work);
+    work.zip_inflated = work
+        .zip_inflated
+        .saturating_add(work.done_inflating() - before);
+    match opened {
+        crate::archive::Opened::Carries { detail, .. } => {
+            WholeZip::Runs(format!("{}: {detail}", shown(name)))
+        }
+        crate::archive::Opened::Limit { detail, .. } => {
+            WholeZip::CannotTell(format!("in \"{}\": {detail}", shown(name)))
+        }
+        crate::archive::Opened::Inert { members, .. } => WholeZip::Inert(members as u64),
+        crate::archive::Opened::NotArchive => WholeZip::Inert(0),
+    }
 }
 
 /// How much of each entry is inflated to tell what it is by its first bytes (an
@@ -625,6 +812,8 @@ fn entry_runs(name: &[u8]) -> bool {
         || base == b"__main__.py"
         || base == b"__main__.pyc"
         || base == b"vbaproject.bin"
+        // Excel 4.0 macro sheets of an .xlsm or .xlsb: Excel runs their formulas.
+        || lower.starts_with(b"xl/macrosheets/")
         || extension.as_deref() == Some("class")
         || extension.is_some_and(|e| crate::format::RUNNABLE_EXTENSIONS.contains(&e.as_str()))
 }

@@ -409,10 +409,16 @@ fn confirm_class(bytes: &[u8], budget: &mut Budget) -> Option<Executable> {
                 )),
                 1,
             ),
-            3 | 4 | 9 | 10 | 11 | 12 | 17 | 18 => (5, 1),
+            // Each tag from the class-file version that introduced it (JVMS Table 4.4-B):
+            // the JVM rejects a newer constant in an older class ("Unknown constant tag").
+            3 | 4 | 9 | 10 | 11 | 12 => (5, 1),
+            18 if major >= 51 => (5, 1),
+            17 if major >= 55 => (5, 1),
             5 | 6 => (9, 2),
-            7 | 8 | 16 | 19 | 20 => (3, 1),
-            15 => (4, 1),
+            7 | 8 => (3, 1),
+            16 if major >= 51 => (3, 1),
+            19 | 20 if major >= 53 => (3, 1),
+            15 if major >= 51 => (4, 1),
             _ => return None, // no such constant: not a class the JVM loads
         };
         at = at.checked_add(length)?;
@@ -598,6 +604,24 @@ mod tests {
 
     /// The Mach-O limit at its edge: at the limit goblin parses the table, one more and
     /// the consistent header counts without the table being walked.
+    /// Fuzzing (session 7, `executable` target): a class-file version 50 holding constants
+    /// of tag 20 (CONSTANT_Package, Java 9's) was confirmed as a class, which HotSpot refuses
+    /// ("Unknown constant tag 20"). The input found (73 bytes); at version 53 it holds.
+    #[test]
+    fn constants_newer_than_the_class_file_version_are_no_class() {
+        let mut class = vec![0xCA, 0xFE, 0xBA, 0xBE, 0x61, 0x65, 0x00, 0x32, 0x00, 0x14];
+        class.extend_from_slice(&[0x14; 16]);
+        class.push(0x3C);
+        class.extend_from_slice(&[0x14; 39]);
+        class.extend_from_slice(b"II*\0\x01\x06\0");
+        assert_eq!(confirm_executable(&class), None);
+        class[7] = 53;
+        assert_eq!(
+            confirm_executable(&class).map(|exe| exe.format),
+            Some(Format::JavaClass)
+        );
+    }
+
     #[test]
     fn macho_load_commands_are_parsed_up_to_the_limit_only() {
         let at_limit = macho_header(MAX_MACHO_LOAD_COMMANDS);

@@ -114,7 +114,22 @@ struct Searcher {
     /// (perf, bench/scan.sh). `None` where the CPU has no packed searcher: the automaton
     /// then searches on its own, slower but the same.
     starts: Option<packed::Searcher>,
+    /// The same patterns in a DFA with no prefilter, for stretches where places a pattern
+    /// can start are dense: 100 MB of `oN` (every other byte the start of `onload`) made
+    /// the start search stop 50 million times, each stop an anchored search of its own
+    /// (3.6 s; review s6-r10). There the DFA reads the bytes in one pass instead.
+    dense: AhoCorasick,
+    /// The longest pattern, in bytes: a match found in a stretch ending this close to its
+    /// end may be the start of a longer one.
+    longest: usize,
 }
+
+/// Anchored searches in a row that found nothing, each within [`DENSE_GAP`] bytes of the
+/// last, after which the next [`DENSE_STRETCH`] bytes are searched by the DFA in one pass.
+/// Chance starts in binary data are ~1,500 bytes apart: never dense.
+const DENSE_MISSES: usize = 8;
+const DENSE_GAP: usize = 64;
+const DENSE_STRETCH: usize = 64 * 1024;
 
 /// Characters of each pattern that the start search looks for: two letters occur at
 /// random in binary data once per ~1,500 bytes at most (44 case variants), and a third
@@ -144,7 +159,20 @@ impl Searcher {
             .builder()
             .extend(&starts)
             .build();
-        Some(Searcher { automaton, starts })
+        let dense = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+            .prefilter(false)
+            .build(&patterns)
+            .ok()?;
+        let longest = patterns.iter().map(Vec::len).max().unwrap_or(1);
+        Some(Searcher {
+            automaton,
+            starts,
+            dense,
+            longest,
+        })
     }
 
     /// The matches `find_iter` would give (leftmost-longest, not overlapping), found by
@@ -156,20 +184,55 @@ impl Searcher {
             return Box::new(self.automaton.find_iter(bytes));
         };
         let mut from = 0usize;
+        // Anchored searches in a row that found nothing, close together.
+        let mut misses = 0usize;
+        let mut last_miss = 0usize;
         Box::new(std::iter::from_fn(move || {
             while from < bytes.len() {
                 let start = starts
                     .find_in(bytes, Span::from(from..bytes.len()))?
                     .start();
+                if misses >= DENSE_MISSES {
+                    // The leftmost-longest match of the stretch is the one the anchored
+                    // searches would reach first; one too near the stretch's end may be
+                    // cut short (or hide one that starts before it and runs past the
+                    // end): from there on, the search starts again.
+                    misses = 0;
+                    let end = bytes.len().min(start.saturating_add(DENSE_STRETCH));
+                    let input = Input::new(bytes).span(start..end);
+                    let safe = |at: usize| end == bytes.len() || at + self.longest <= end;
+                    match self.dense.find(input) {
+                        Some(found) if safe(found.start()) => {
+                            from = found.end().max(found.start() + 1);
+                            return Some(found);
+                        }
+                        None if end == bytes.len() => return None,
+                        _ => {
+                            from = (end + 1).saturating_sub(self.longest).max(start + 1);
+                            continue;
+                        }
+                    }
+                }
                 let input = Input::new(bytes)
                     .span(start..bytes.len())
                     .anchored(Anchored::Yes);
+                #[cfg(test)]
+                tests::ANCHORED.with(|n| n.set(n.get() + 1));
                 match self.automaton.find(input) {
                     Some(found) => {
+                        misses = 0;
                         from = found.end().max(start + 1);
                         return Some(found);
                     }
-                    None => from = start + 1,
+                    None => {
+                        misses = if start - last_miss <= DENSE_GAP {
+                            misses + 1
+                        } else {
+                            0
+                        };
+                        last_miss = start;
+                        from = start + 1;
+                    }
                 }
             }
             None
@@ -906,6 +969,48 @@ mod tests {
         // The planted ones are there to be found (the comparison is not of two empties).
         assert!(ascii.find_iter(&texts[0]).count() >= 6);
         assert!(wide.find_iter(&texts[0]).count() >= 6);
+    }
+
+    thread_local! {
+        /// Anchored searches run by `Searcher::find_iter` on this thread.
+        pub(super) static ANCHORED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// Review s6-r10: 100 MB of `oN` took 3.6 s, an anchored search at every other byte
+    /// (each `oN` can start `onload`). Where starts are dense the DFA reads the stretch in
+    /// one pass: a few anchored searches per stretch, and the same matches as the
+    /// automaton alone finds, including those across the stretches' ends.
+    #[test]
+    fn dense_starts_are_read_in_one_pass_with_the_same_matches() {
+        let (ascii, wide) = SEARCHERS.as_ref().expect("searchers");
+        let mut dense = b"oN".repeat(500_000);
+        // Matches planted across the ends of stretches, in both encodings, and one
+        // longer pattern whose shorter prefix is a pattern too (`onfocusin`/`onfocus`).
+        for (i, plant) in [&b"onload"[..], b"onfocusin", b"ONERROR", b"<script"]
+            .iter()
+            .enumerate()
+        {
+            for end in [DENSE_STRETCH, 3 * DENSE_STRETCH, 5 * DENSE_STRETCH] {
+                let at = end - 3 + i * 40_000;
+                dense[at..at + plant.len()].copy_from_slice(plant);
+                let wide_plant = utf16le(plant);
+                let at = end + 200_001 + i * 40_000;
+                dense[at..at + wide_plant.len()].copy_from_slice(&wide_plant);
+            }
+        }
+        let wide_dense = utf16le(&b"oN".repeat(300_000));
+        for text in [&dense, &wide_dense] {
+            for searcher in [ascii, wide] {
+                ANCHORED.with(|n| n.set(0));
+                let fast: Vec<Match> = searcher.find_iter(text).collect();
+                let anchored = ANCHORED.with(|n| n.get());
+                let plain: Vec<Match> = searcher.automaton.find_iter(text.as_slice()).collect();
+                assert_eq!(fast, plain);
+                assert!(anchored < text.len() / 1000, "{anchored} anchored searches");
+            }
+        }
+        assert!(ascii.find_iter(&dense).count() >= 12);
+        assert!(wide.find_iter(&dense).count() >= 12);
     }
 
     #[test]

@@ -55,3 +55,90 @@ fn script_in_a_deflated_data_set_is_found() {
         found.observations
     );
 }
+
+/// `plain` deflated by DCMTK's `dcmconv +td`, or `None` when dcmtk is not installed.
+fn deflated_by_dcmconv(plain: &[u8]) -> Option<Vec<u8>> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (input, output) = (dir.path().join("in.dcm"), dir.path().join("out.dcm"));
+    std::fs::write(&input, plain).expect("write");
+    let converted = match Command::new("dcmconv")
+        .arg("+td")
+        .arg(&input)
+        .arg(&output)
+        .output()
+    {
+        Ok(out) => out,
+        Err(_) => {
+            eprintln!("dcmconv not installed (scripts/setup-test-deps.sh installs dcmtk): skipped");
+            return None;
+        }
+    };
+    assert!(
+        converted.status.success(),
+        "dcmconv: {}",
+        String::from_utf8_lossy(&converted.stderr)
+    );
+    Some(std::fs::read(&output).expect("read"))
+}
+
+fn has_alert(observations: &[pacsguard_dicom::Observation], kind: FindingKind) -> bool {
+    observations
+        .iter()
+        .any(|o| o.kind == kind && o.severity == pacsguard_events::Severity::Alert)
+}
+
+/// Issue 10, class 4: bytes after the end of a deflate stream (which no DICOM reader
+/// looks at) are searched, and a deflated data set cut short is searched as far as it
+/// inflates. A real PE (pip's launcher) appended to a file DCMTK deflated, and one in a
+/// private element of a deflated data set cut off after it.
+#[test]
+fn what_follows_or_breaks_a_deflate_stream_is_still_searched() {
+    let pe = pacsguard_testkit::real_pe();
+    let clean = DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.20.2")
+        .without_pixels()
+        .build();
+    let Some(mut appended) = deflated_by_dcmconv(&clean) else {
+        return;
+    };
+    appended.extend_from_slice(&pe);
+    let found = inspect(&appended);
+    assert!(
+        has_alert(&found.observations, FindingKind::EmbeddedExecutable),
+        "{:#?}",
+        found.observations
+    );
+    // Random bytes after the PE: incompressible, so the cut falls inside them.
+    let mut noise = vec![0u8; 200_000];
+    let mut x = 0x9E37_79B9u32;
+    for b in &mut noise {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        *b = x as u8;
+    }
+    let hidden = DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.20.3")
+        .without_pixels()
+        .element(0x0009, 0x0010, *b"LO", b"VENDOR")
+        .element(0x0009, 0x1000, *b"OB", &pe)
+        .element(0x0011, 0x0010, *b"LO", b"VENDOR")
+        .element(0x0011, 0x1000, *b"OB", &noise)
+        .build();
+    let Some(deflated) = deflated_by_dcmconv(&hidden) else {
+        return;
+    };
+    let cut = &deflated[..deflated.len() - 100_000];
+    let found = inspect(cut);
+    assert!(
+        has_alert(&found.observations, FindingKind::EmbeddedExecutable),
+        "{:#?}",
+        found.observations
+    );
+    assert!(
+        found
+            .observations
+            .iter()
+            .any(|o| o.kind == FindingKind::MalformedDicom && o.detail.contains("inflate")),
+        "{:#?}",
+        found.observations
+    );
+}

@@ -8,6 +8,8 @@
 use crate::format::u16_le;
 use crate::format::u32_le;
 
+mod compound;
+
 /// What a container carries.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Carries {
@@ -36,6 +38,24 @@ const OLE_RUNNING_NAMES: [(&str, &str); 2] = [
 ];
 
 pub(crate) fn ole(bytes: &[u8]) -> Carries {
+    // Excel 4.0 (XLM) macros live on macro sheets, which Excel runs from an `Auto_Open`
+    // name when the workbook opens: no VBA stream is involved, so no name gives them away.
+    match compound::stream(bytes, &["Workbook", "Book"])
+        .as_deref()
+        .and_then(xlm_macro_sheet)
+    {
+        Some(Sheets::Macro(sheet)) => {
+            return Carries::Runs(format!(
+                "an Excel 4.0 (XLM) macro sheet \"{sheet}\", whose formulas (EXEC, CALL, REGISTER) Excel runs when the workbook opens"
+            ));
+        }
+        Some(Sheets::Encrypted) => {
+            return Carries::CannotTell(
+                "an encrypted Excel workbook (FILEPASS): Excel opens one encrypted with its default password without asking, and the types of its sheets (macro sheets among them) are encrypted".to_owned(),
+            );
+        }
+        None => {}
+    }
     // A compound file looks names up without case (MS-CFB 2.6.4 compares them upper-cased),
     // so a `_vba_project` stream is the macros Office runs: compared lower-cased.
     let lower = bytes.to_ascii_lowercase();
@@ -52,6 +72,41 @@ pub(crate) fn ole(bytes: &[u8]) -> Carries {
     Carries::Inert(
         "an OLE compound file (a Word, Excel or other Office document) with no macros and no packaged file".to_owned(),
     )
+}
+
+/// The first Excel 4.0 macro sheet a BIFF5/BIFF8 workbook stream declares (or that it is
+/// encrypted before one could be read): a BOUNDSHEET
+/// record (0x0085) whose sheet type is 1 ([MS-XLS] 2.4.28; olevba's plugin_biff calls it
+/// "Excel 4.0 macro sheet"). Records are walked in order, as Excel reads them; the walk
+/// ends at the first record that runs past the stream.
+fn xlm_macro_sheet(workbook: &[u8]) -> Option<Sheets> {
+    const BOUNDSHEET: u16 = 0x0085;
+    const FILEPASS: u16 = 0x002F;
+    const MACRO_SHEET: u8 = 1;
+    let mut at = 0usize;
+    while let (Some(id), Some(len)) = (u16_le(workbook, at), u16_le(workbook, at + 2)) {
+        let data = workbook.get(at + 4..at + 4 + usize::from(len))?;
+        if id == FILEPASS {
+            // What follows is encrypted ([MS-XLS] 2.2.10), a sheet's type included.
+            return Some(Sheets::Encrypted);
+        }
+        if id == BOUNDSHEET && data.get(5) == Some(&MACRO_SHEET) {
+            // BIFF8: cch, fHighByte, characters; BIFF5: cch, characters.
+            let name = data.get(8..).or(data.get(7..)).unwrap_or_default();
+            let name = &name[..name.len().min(64)];
+            return Some(Sheets::Macro(pacsguard_events::escape_bytes(name)));
+        }
+        at += 4 + usize::from(len);
+    }
+    None
+}
+
+/// What a workbook stream says about its sheets.
+enum Sheets {
+    /// A macro sheet, by name.
+    Macro(String),
+    /// The stream is encrypted from its FILEPASS record on: the sheet types cannot be read.
+    Encrypted,
 }
 
 /// OLE classes whose objects run code when an RTF document is opened: a package (the file

@@ -1,0 +1,71 @@
+//! Issue 10, class 3: the built-in YARA rules apply to every form a DICOM data set comes
+//! in, not only to Part 10 files: a bare data set (no preamble, no `DICM`) and a deflated
+//! data set, whose text is compressed in the file (DCMTK's `dcmconv +td` deflates it, as
+//! a modality or router would). The EICAR test string stands for a signature.
+#![cfg(feature = "yara")]
+#![allow(clippy::disallowed_methods)] // the test writes its fixture for dcmconv
+
+use std::path::Path;
+use std::process::Command;
+
+use pacsguard_screen::{RuleSource, Rules, Screener};
+use pacsguard_testkit::{self as kit, DicomBuilder};
+
+const EICAR: &[u8] = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+
+fn rule_hits(bytes: &[u8]) -> Vec<String> {
+    let rules = Rules::compile(&[RuleSource::builtin()]).expect("built-in rules");
+    let screener = Screener::new(Some(rules), None);
+    let mut worker = screener.worker();
+    worker
+        .screen(Path::new("/store/x.dcm"), bytes)
+        .findings
+        .into_iter()
+        .map(|f| f.detail)
+        .filter(|d| d.contains("pacsguard_eicar_test_file"))
+        .collect()
+}
+
+#[test]
+fn builtin_rules_apply_to_bare_and_deflated_data_sets() {
+    let mut bare = Vec::new();
+    kit::write_element(
+        &mut bare,
+        (0x0008, 0x0016),
+        *b"UI",
+        b"1.2.840.10008.5.1.4.1.1.2",
+    );
+    kit::write_element(
+        &mut bare,
+        (0x0008, 0x0018),
+        *b"UI",
+        b"1.2.826.0.1.3680043.10.1137.7",
+    );
+    kit::write_element(&mut bare, (0x0020, 0x4000), *b"LT", EICAR);
+    assert!(!rule_hits(&bare).is_empty(), "bare data set");
+
+    let plain = DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.8")
+        .without_pixels()
+        .element(0x0020, 0x4000, *b"LT", EICAR)
+        .build();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (input, output) = (dir.path().join("in.dcm"), dir.path().join("out.dcm"));
+    std::fs::write(&input, &plain).expect("write");
+    let Ok(converted) = Command::new("dcmconv")
+        .arg("+td")
+        .arg(&input)
+        .arg(&output)
+        .output()
+    else {
+        eprintln!("dcmconv not installed (scripts/setup-test-deps.sh installs dcmtk): skipped");
+        return;
+    };
+    assert!(converted.status.success(), "dcmconv");
+    let deflated = std::fs::read(&output).expect("read");
+    assert!(!deflated.windows(EICAR.len()).any(|w| w == EICAR));
+    let hits = rule_hits(&deflated);
+    assert!(
+        hits.iter().any(|d| d.contains("in the inflated data set")),
+        "{hits:?}"
+    );
+}
