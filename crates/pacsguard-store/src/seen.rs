@@ -97,6 +97,18 @@ impl Store {
     /// its path too (they describe what it now holds), so rows read back in path order
     /// never put an older state on top of a newer one.
     pub fn put_seen(&mut self, rows: &[SeenRow]) -> Result<(), StoreError> {
+        self.put_seen_with(rows, |_| Ok(()))
+    }
+
+    /// [`Store::put_seen`], handing `before_commit` the MACs of the rows the write takes
+    /// away (replaced or below a whole-subtree row) before it is committed: the caller
+    /// keeps a digest of the whole set up to date without reading it again, and records
+    /// it first. An error from `before_commit` leaves the store as it was.
+    pub fn put_seen_with(
+        &mut self,
+        rows: &[SeenRow],
+        before_commit: impl FnOnce(&[Vec<u8>]) -> Result<(), String>,
+    ) -> Result<(), StoreError> {
         self.ensure_seen()?;
         let path = self.path.clone();
         let sql = |source| StoreError::Sqlite {
@@ -104,7 +116,18 @@ impl Store {
             source,
         };
         let tx = self.conn.transaction().map_err(sql)?;
+        let mut displaced = Vec::new();
         {
+            let mut macs_below = tx
+                .prepare("SELECT mac FROM watch_seen WHERE root = ?1 AND rel >= ?2 AND rel < ?3")
+                .map_err(sql)?;
+            let mut macs_all = tx
+                .prepare("SELECT mac FROM watch_seen WHERE root = ?1")
+                .map_err(sql)?;
+            let mut mac_at = tx
+                .prepare("SELECT mac FROM watch_seen WHERE root = ?1 AND rel = ?2")
+                .map_err(sql)?;
+            let mac_of = |r: &rusqlite::Row<'_>| r.get_ref(0).map(value_bytes);
             let mut below = tx
                 .prepare("DELETE FROM watch_seen WHERE root = ?1 AND rel >= ?2 AND rel < ?3")
                 .map_err(sql)?;
@@ -120,14 +143,32 @@ impl Store {
             for row in rows {
                 let root = row.root.as_os_str().as_bytes();
                 if row.whole && row.rel.is_empty() {
+                    for mac in macs_all.query_map(params![root], mac_of).map_err(sql)? {
+                        displaced.push(mac.map_err(sql)?);
+                    }
                     all.execute(params![root]).map_err(sql)?;
-                } else if row.whole {
-                    // `rel/…` is the range [rel + "/", rel + "0"): `/` sorts just before `0`.
-                    let mut from = row.rel.clone();
-                    from.push(b'/');
-                    let mut to = row.rel.clone();
-                    to.push(b'0');
-                    below.execute(params![root, from, to]).map_err(sql)?;
+                } else {
+                    if row.whole {
+                        // `rel/…` is the range [rel + "/", rel + "0"): `/` sorts just
+                        // before `0`.
+                        let mut from = row.rel.clone();
+                        from.push(b'/');
+                        let mut to = row.rel.clone();
+                        to.push(b'0');
+                        for mac in macs_below
+                            .query_map(params![root, from, to], mac_of)
+                            .map_err(sql)?
+                        {
+                            displaced.push(mac.map_err(sql)?);
+                        }
+                        below.execute(params![root, from, to]).map_err(sql)?;
+                    }
+                    for mac in mac_at
+                        .query_map(params![root, row.rel], mac_of)
+                        .map_err(sql)?
+                    {
+                        displaced.push(mac.map_err(sql)?);
+                    }
                 }
                 put.execute(params![
                     root,
@@ -140,16 +181,32 @@ impl Store {
                 .map_err(sql)?;
             }
         }
+        before_commit(&displaced).map_err(|reason| StoreError::Refused {
+            path: path.clone(),
+            reason,
+        })?;
         tx.commit().map_err(sql)
     }
 
-    /// Drops every row (stale: another baseline generation).
-    pub fn clear_seen(&mut self) -> Result<(), StoreError> {
+    /// Drops every row (stale: another baseline generation, or not trusted), once
+    /// `before_commit` (which may record the empty set first) succeeded.
+    pub fn clear_seen(
+        &mut self,
+        before_commit: impl FnOnce() -> Result<(), String>,
+    ) -> Result<(), StoreError> {
         self.ensure_seen()?;
-        self.conn
-            .execute("DELETE FROM watch_seen", [])
-            .map(|_| ())
-            .map_err(self.sql())
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sql)?;
+        tx.execute("DELETE FROM watch_seen", []).map_err(sql)?;
+        before_commit().map_err(|reason| StoreError::Refused {
+            path: path.clone(),
+            reason,
+        })?;
+        tx.commit().map_err(sql)
     }
 }
 
@@ -198,7 +255,52 @@ mod tests {
         );
         store.put_seen(&[row("", true, b"")]).expect("root");
         assert_eq!(store.seen_rows().expect("rows").len(), 1);
-        store.clear_seen().expect("clear");
+        store.clear_seen(|| Ok(())).expect("clear");
         assert!(store.seen_rows().expect("rows").is_empty());
+    }
+
+    /// The caller keeps a digest of the whole set from what each write takes away: every
+    /// row replaced or removed below a whole-subtree row is handed over, nothing else; a
+    /// refusal leaves the store as it was.
+    #[test]
+    fn a_write_hands_over_exactly_the_rows_it_takes_away_and_a_refusal_keeps_the_store() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(&dir.path().join("pacsguard.db")).expect("open");
+        let with_mac = |rel: &str, whole: bool, mac: u8| SeenRow {
+            mac: vec![mac; 32],
+            ..row(rel, whole, b"")
+        };
+        store
+            .put_seen(&[
+                with_mac("a/x", false, 1),
+                with_mac("a-b", false, 2),
+                with_mac("b", false, 3),
+            ])
+            .expect("put");
+        let mut taken = Vec::new();
+        store
+            .put_seen_with(&[with_mac("a", true, 4), with_mac("b", false, 5)], |d| {
+                taken = d.to_vec();
+                Ok(())
+            })
+            .expect("put whole");
+        taken.sort();
+        assert_eq!(taken, [vec![1; 32], vec![3; 32]]);
+        let refused = store.put_seen_with(&[with_mac("", true, 6)], |d| {
+            assert_eq!(d.len(), 3, "a, a-b and b below the root");
+            Err("the trail cannot be written".into())
+        });
+        assert!(
+            matches!(refused, Err(StoreError::Refused { .. })),
+            "{refused:?}"
+        );
+        assert!(store.clear_seen(|| Err("no".into())).is_err());
+        let macs: Vec<u8> = store
+            .seen_rows()
+            .expect("rows")
+            .iter()
+            .map(|r| r.mac[0])
+            .collect();
+        assert_eq!(macs, [4, 2, 5], "nothing changed by the refused writes");
     }
 }
