@@ -30,7 +30,9 @@ fn is_encapsulated_pixel_header(b: &[u8]) -> bool {
     b.len() == 12 && b[..4] == [0xE0, 0x7F, 0x10, 0x00] && b[6..8] == [0, 0] && b[8..] == [0xFF; 4]
 }
 
-/// Fragments looked at per file: the first and last of them carry the markers.
+/// Fragments looked at per file (a multi-frame image has one or more per frame; an
+/// attacker can write millions of empty items): past it, the file is judged on the
+/// fragments looked at, and the end marker of the last frame is not asked for.
 pub const MAX_FRAGMENTS_CHECKED: usize = 4096;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,7 +94,7 @@ fn broken_in(bytes: &[u8], codec: Codec) -> bool {
     let Some(value) = bytes.get(from + header + 12..) else {
         return false;
     };
-    let fragments = match fragments(value) {
+    let (fragments, all) = match fragments(value) {
         Some(f) => f,
         // Items that do not parse where encapsulated Pixel Data must be: overwritten.
         None => return !value.is_empty(),
@@ -100,7 +102,7 @@ fn broken_in(bytes: &[u8], codec: Codec) -> bool {
     let (Some(first), Some(last)) = (fragments.first(), fragments.last()) else {
         return false;
     };
-    let complete = bytes.len() < MAX_FRAGMENT_READ_BYTES;
+    let complete = all && bytes.len() < MAX_FRAGMENT_READ_BYTES;
     match codec {
         Codec::Jpeg => !first.starts_with(&[0xFF, 0xD8]) || !ends_with_eoi(last, complete),
         Codec::J2k => {
@@ -121,19 +123,25 @@ fn ends_with_eoi(last: &[u8], complete: bool) -> bool {
     !complete || eoi(last) || last.split_last().is_some_and(|(_, rest)| eoi(rest))
 }
 
-/// The fragments (Basic Offset Table left out), or `None` when the items do not parse.
-/// Items running past the bytes read end the list (the file is longer than was read).
-fn fragments(value: &[u8]) -> Option<Vec<&[u8]>> {
+/// The fragments (Basic Offset Table left out), and whether they are all of them (not
+/// cut by the bytes read or by [`MAX_FRAGMENTS_CHECKED`]); `None` when the items do not
+/// parse.
+fn fragments(value: &[u8]) -> Option<(Vec<&[u8]>, bool)> {
     let mut at = 0usize;
     let mut items = Vec::new();
-    while at + 8 <= value.len() && items.len() <= MAX_FRAGMENTS_CHECKED {
+    let mut all = false;
+    while at + 8 <= value.len() {
         let tag = &value[at..at + 4];
         let len = u32::from_le_bytes([value[at + 4], value[at + 5], value[at + 6], value[at + 7]]);
         if tag == [0xFE, 0xFF, 0xDD, 0xE0] {
+            all = true;
             break;
         }
         if tag != [0xFE, 0xFF, 0x00, 0xE0] || len == u32::MAX {
             return None;
+        }
+        if items.len() > MAX_FRAGMENTS_CHECKED {
+            break; // the Basic Offset Table and MAX_FRAGMENTS_CHECKED fragments
         }
         let start = at + 8;
         let end = start.checked_add(usize::try_from(len).ok()?)?;
@@ -143,8 +151,10 @@ fn fragments(value: &[u8]) -> Option<Vec<&[u8]>> {
         items.push(&value[start..end]);
         at = end;
     }
-    // The first item is the Basic Offset Table.
-    (!items.is_empty()).then(|| items.split_off(1))
+    if items.is_empty() {
+        return None;
+    }
+    Some((items.split_off(1), all))
 }
 
 /// An RLE fragment's header (PS3.5 G.3.1): 1 to 15 segments, the first at offset 64,
@@ -274,6 +284,34 @@ mod tests {
         }
         assert!(looked >= 20, "{looked} compressed samples");
         assert!(broken.is_empty(), "{broken:?}");
+    }
+
+    /// A JPEG image with more fragments than are looked at: judged on the first
+    /// MAX_FRAGMENTS_CHECKED (each opened by SOI), without asking the last one read for
+    /// the frame's end marker (it is not the last); one fragment fewer, it is asked.
+    #[test]
+    fn fragments_past_the_limit_are_not_judged_as_the_last() {
+        let item = |body: &[u8]| {
+            let mut b = vec![0xFE, 0xFF, 0x00, 0xE0];
+            b.extend((body.len() as u32).to_le_bytes());
+            b.extend(body);
+            b
+        };
+        let value = |n: usize| {
+            let mut v = item(b"");
+            for _ in 0..n {
+                v.extend(item(&[0xFF, 0xD8, 0xAB, 0xCD])); // SOI, no EOI: only the last lacks it
+            }
+            v.extend([0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+            v
+        };
+        let at_limit = value(MAX_FRAGMENTS_CHECKED);
+        let (seen, all) = fragments(&at_limit).expect("items");
+        assert_eq!((seen.len(), all), (MAX_FRAGMENTS_CHECKED, true));
+        let over = value(MAX_FRAGMENTS_CHECKED + 1);
+        let (seen, all) = fragments(&over).expect("items");
+        assert_eq!((seen.len(), all), (MAX_FRAGMENTS_CHECKED, false));
+        assert!(fragments(&[0x01; 16]).is_none(), "not items");
     }
 
     #[test]

@@ -240,6 +240,46 @@ mod tests {
         assert!(!pool.submit(screen(room)), "one over the limit");
     }
 
+    /// A batch of arrivals is one job: every path comes back with it, and what one file
+    /// of the batch carries is reported about that file (a real ELF, /bin/true, in the
+    /// preamble of one of three).
+    #[test]
+    fn a_batch_of_arrivals_is_screened_as_one_job_and_each_finding_names_its_file() {
+        let tmp = tempfile::tempdir().expect("test fixture");
+        let mut dicom = vec![0u8; 132];
+        dicom[128..132].copy_from_slice(b"DICM");
+        let elf = std::fs::read("/bin/true").expect("/bin/true");
+        let mut hostile = elf[..128].to_vec();
+        hostile.extend_from_slice(b"DICM");
+        let paths: Vec<PathBuf> = (0..3)
+            .map(|i| tmp.path().join(format!("{i}.dcm")))
+            .collect();
+        for (i, path) in paths.iter().enumerate() {
+            std::fs::write(path, if i == 1 { &hostile } else { &dicom }).expect("test fixture");
+        }
+        let screener = Arc::new(super::super::super::scan::arrival_screener().expect("rules"));
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        let mut pool = Pool::start(screener, tx).expect("pool");
+        assert!(pool.submit(Job::Screen {
+            root: tmp.path().to_path_buf(),
+            paths: paths.clone(),
+        }));
+        let done = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("a result");
+        let Msg::Done(Done::Screened {
+            paths: back,
+            findings,
+            ..
+        }) = done
+        else {
+            panic!("{done:?}");
+        };
+        assert_eq!(back, paths);
+        assert!(!findings.is_empty());
+        assert!(findings.iter().all(|f| f.path == paths[1]), "{findings:#?}");
+    }
+
     /// A worker screens an arrival and hands the result back to the loop.
     #[test]
     fn a_worker_screens_and_reports_back() {
