@@ -536,6 +536,8 @@ struct Guard<'a> {
     writer_waits: BoundedMap<PathBuf, Instant>,
     /// A pass over `/proc` for other writers stopped at its limit: said once.
     writer_limit_reported: bool,
+    /// When the last pass over `/proc` for other writers ran.
+    last_writer_scan: Option<Instant>,
     /// Set while the start-up catch-up is concluded: what it finds new was stored while
     /// nobody watched, and is no arrival in transit (see [`ARRIVAL_GRACE`]).
     catching_up: bool,
@@ -661,6 +663,7 @@ impl<'a> Guard<'a> {
             mapping_limit_reported: false,
             writer_waits: BoundedMap::new(MAX_REMEMBERED_WRITERS),
             writer_limit_reported: false,
+            last_writer_scan: None,
             catching_up: false,
             alert: AlertCommand::new(config.on_alert.clone()),
             views: Arc::new(Mutex::new(roots.into_iter().map(RootView::new).collect())),
@@ -1481,7 +1484,12 @@ impl<'a> Guard<'a> {
                 .inodes
                 .read()
                 .map_err(|_| EngineError::Usage("watch: the fanotify reader failed".into()))?;
-            for item in due.iter().filter(|d| d.settled && d.rehash) {
+            // A file that arrived a moment ago is an arrival, not a guarded file being
+            // rewritten: an ingest burst must not cost a pass over `/proc` per turn.
+            for item in due
+                .iter()
+                .filter(|d| d.settled && d.rehash && !self.arrivals.contains(&d.path))
+            {
                 if let Ok(meta) = std::fs::symlink_metadata(&item.path)
                     && meta.is_file()
                     && inodes.contains_key(&(meta.dev(), meta.ino()))
@@ -1493,6 +1501,20 @@ impl<'a> Guard<'a> {
         if candidates.is_empty() {
             return Ok(());
         }
+        // One pass per WRITER_SCAN_INTERVAL: the files of the turns in between wait for it.
+        if let Some(last) = self.last_writer_scan {
+            let since = now.duration_since(last);
+            if since < writers::WRITER_SCAN_INTERVAL {
+                let wait = writers::WRITER_SCAN_INTERVAL - since;
+                let waiting: HashSet<PathBuf> = candidates.into_values().collect();
+                for path in &waiting {
+                    self.debounce.mark_closed_after(path.clone(), now, wait);
+                }
+                due.retain(|d| !waiting.contains(&d.path));
+                return Ok(());
+            }
+        }
+        self.last_writer_scan = Some(now);
         let wanted = candidates.keys().copied().collect();
         let scan = writers::other_writers(&wanted, writers::MAX_FDS_PER_WRITER_SCAN);
         if scan.truncated && !self.writer_limit_reported {

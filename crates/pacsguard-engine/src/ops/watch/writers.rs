@@ -22,6 +22,11 @@ use std::time::Duration;
 /// server; a host holding more is looked at up to here.
 pub const MAX_FDS_PER_WRITER_SCAN: usize = 200_000;
 
+/// At most one pass over `/proc` this often: files closed meanwhile wait for the next
+/// pass (a rewrite of the store by ransomware closes thousands of files a second, and a
+/// pass costs milliseconds), so a rewrite is verified this much later at most.
+pub const WRITER_SCAN_INTERVAL: Duration = Duration::from_millis(100);
+
 /// How long a closed file another process still holds open for writing waits before it
 /// is verified anyway (and what a half-written file looks like is reported): a writer
 /// that never closes must not keep a change unreported.
