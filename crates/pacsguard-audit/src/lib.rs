@@ -27,7 +27,7 @@ pub mod syslog;
 mod verify;
 
 pub use atna::audit_message;
-pub use checkpoint::{Checkpoint, CheckpointError, TrailState};
+pub use checkpoint::{Checkpoint, CheckpointError, SeenMarks, TrailState, decode_tag, encode_tag};
 pub use log::{AuditLog, LogError, MAX_RECORD_BYTES, skip_line};
 pub use mac::RecordKey;
 pub use sink::{

@@ -51,6 +51,9 @@ pub(crate) struct Scan {
 pub struct Generations {
     pub baseline: u64,
     pub announced: u64,
+    /// The watcher's row-set tags the records announce and confirm (see
+    /// [`crate::SeenMarks`]), relative to the state the reading started from.
+    pub seen: crate::SeenMarks,
 }
 
 impl Generations {
@@ -77,6 +80,11 @@ impl Generations {
         if let (Some(action), Some(outcome)) = (text("action"), text("outcome")) {
             let generation = record.get("generation").and_then(serde_json::Value::as_u64);
             self.observe(action, outcome, generation);
+            if action == "watch"
+                && let Some(tag) = text("watch_seen").and_then(crate::decode_tag)
+            {
+                self.seen.observe(outcome, tag);
+            }
         }
     }
 }

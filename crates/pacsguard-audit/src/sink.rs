@@ -320,6 +320,7 @@ impl AuditSink {
                 .announced
                 .max(generations.announced)
                 .max(generations.baseline),
+            seen: state.seen.then(generations.seen),
             ..state
         };
         let state = follow(TrailState {
@@ -328,6 +329,7 @@ impl AuditSink {
                 baseline: baseline_if_unknown,
                 announced: baseline_if_unknown,
                 settings,
+                seen: crate::SeenMarks::default(),
             })
         });
         // Only now that the trail is proven whole: our own torn checkpoint line goes.
@@ -403,6 +405,7 @@ impl AuditSink {
         let mut generations = Generations {
             baseline: self.state.baseline,
             announced: self.state.announced,
+            seen: self.state.seen,
         };
         let outcome = match event.outcome {
             Outcome::Started => "started",
@@ -411,8 +414,14 @@ impl AuditSink {
             Outcome::Failure => "failure",
         };
         generations.observe(event.action.as_str(), outcome, event.generation);
+        if event.action.as_str() == "watch"
+            && let Some(tag) = event.watch_seen.as_deref().and_then(crate::decode_tag)
+        {
+            generations.seen.observe(outcome, tag);
+        }
         self.state.baseline = generations.baseline;
         self.state.announced = generations.announced;
+        self.state.seen = generations.seen;
     }
 
     fn error(&self, e: impl std::fmt::Display) -> SinkError {

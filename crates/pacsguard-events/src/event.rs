@@ -163,6 +163,11 @@ pub struct Event {
     pub boot_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub boottime_ms: Option<u64>,
+    /// For the watcher's saves of what it saw (`watch`, outcome `started` then `success`):
+    /// the base64 tag of the whole kept row set, which the trail's checkpoints carry so a
+    /// store put back to an older set disagrees with the trail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watch_seen: Option<String>,
 }
 
 impl Event {
@@ -180,6 +185,7 @@ impl Event {
             generation: None,
             boot_id: None,
             boottime_ms: None,
+            watch_seen: None,
         }
     }
 

@@ -122,11 +122,7 @@ impl Store {
                 if row.whole && row.rel.is_empty() {
                     all.execute(params![root]).map_err(sql)?;
                 } else if row.whole {
-                    // `rel/…` is the range [rel + "/", rel + "0"): `/` sorts just before `0`.
-                    let mut from = row.rel.clone();
-                    from.push(b'/');
-                    let mut to = row.rel.clone();
-                    to.push(b'0');
+                    let (from, to) = below_range(&row.rel);
                     below.execute(params![root, from, to]).map_err(sql)?;
                 }
                 put.execute(params![
@@ -143,14 +139,112 @@ impl Store {
         tx.commit().map_err(sql)
     }
 
-    /// Drops every row (stale: another baseline generation).
-    pub fn clear_seen(&mut self) -> Result<(), StoreError> {
+    /// [`Store::put_seen`], first handing `before_commit` the MACs of the rows the write
+    /// will take away (replaced, or below a whole-subtree row): the caller keeps a digest
+    /// of the whole set up to date without reading it again, and records it first. They
+    /// are read before anything is written, and no transaction is open while
+    /// `before_commit` runs (it writes the trail, whose checkpoint is also kept in this
+    /// store through another connection). An error from `before_commit` writes nothing.
+    /// The store has one writer (the home's lock), so nothing changes in between.
+    pub fn put_seen_with(
+        &mut self,
+        rows: &[SeenRow],
+        before_commit: impl FnOnce(&[Vec<u8>]) -> Result<(), String>,
+    ) -> Result<(), StoreError> {
         self.ensure_seen()?;
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        // By (root, path): a row below a whole-subtree row of the batch and named again
+        // later in it is taken away once.
+        let mut displaced: std::collections::BTreeMap<(Vec<u8>, Vec<u8>), Vec<u8>> =
+            std::collections::BTreeMap::new();
+        {
+            let mut macs_below = self
+                .conn
+                .prepare(
+                    "SELECT rel, mac FROM watch_seen WHERE root = ?1 AND rel >= ?2 AND rel < ?3",
+                )
+                .map_err(sql)?;
+            let mut macs_all = self
+                .conn
+                .prepare("SELECT rel, mac FROM watch_seen WHERE root = ?1")
+                .map_err(sql)?;
+            let mut mac_at = self
+                .conn
+                .prepare("SELECT rel, mac FROM watch_seen WHERE root = ?1 AND rel = ?2")
+                .map_err(sql)?;
+            let rel_mac = |r: &rusqlite::Row<'_>| {
+                Ok((
+                    r.get_ref(0).map(value_bytes)?,
+                    r.get_ref(1).map(value_bytes)?,
+                ))
+            };
+            for row in rows {
+                let root = row.root.as_os_str().as_bytes();
+                let mut found = Vec::new();
+                if row.whole && row.rel.is_empty() {
+                    for m in macs_all.query_map(params![root], rel_mac).map_err(sql)? {
+                        found.push(m.map_err(sql)?);
+                    }
+                } else {
+                    if row.whole {
+                        let (from, to) = below_range(&row.rel);
+                        for m in macs_below
+                            .query_map(params![root, from, to], rel_mac)
+                            .map_err(sql)?
+                        {
+                            found.push(m.map_err(sql)?);
+                        }
+                    }
+                    for m in mac_at
+                        .query_map(params![root, row.rel], rel_mac)
+                        .map_err(sql)?
+                    {
+                        found.push(m.map_err(sql)?);
+                    }
+                }
+                for (rel, mac) in found {
+                    displaced.insert((root.to_vec(), rel), mac);
+                }
+            }
+        }
+        let displaced: Vec<Vec<u8>> = displaced.into_values().collect();
+        before_commit(&displaced).map_err(|reason| StoreError::Refused {
+            path: path.clone(),
+            reason,
+        })?;
+        self.put_seen(rows)
+    }
+
+    /// Drops every row (stale: another baseline generation, or not trusted), once
+    /// `before_commit` (which may record the empty set first; no transaction is open
+    /// meanwhile) succeeded.
+    pub fn clear_seen(
+        &mut self,
+        before_commit: impl FnOnce() -> Result<(), String>,
+    ) -> Result<(), StoreError> {
+        self.ensure_seen()?;
+        before_commit().map_err(|reason| StoreError::Refused {
+            path: self.path.clone(),
+            reason,
+        })?;
         self.conn
             .execute("DELETE FROM watch_seen", [])
             .map(|_| ())
             .map_err(self.sql())
     }
+}
+
+/// The rows below `rel`: the range [rel + "/", rel + "0"), `/` sorting just before `0`.
+fn below_range(rel: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let mut from = rel.to_vec();
+    from.push(b'/');
+    let mut to = rel.to_vec();
+    to.push(b'0');
+    (from, to)
 }
 
 #[cfg(test)]
@@ -198,7 +292,100 @@ mod tests {
         );
         store.put_seen(&[row("", true, b"")]).expect("root");
         assert_eq!(store.seen_rows().expect("rows").len(), 1);
-        store.clear_seen().expect("clear");
+        store.clear_seen(|| Ok(())).expect("clear");
+        assert!(store.seen_rows().expect("rows").is_empty());
+    }
+
+    /// The caller keeps a digest of the whole set from what each write takes away: every
+    /// row replaced or removed below a whole-subtree row is handed over, nothing else; a
+    /// refusal leaves the store as it was.
+    #[test]
+    fn a_write_hands_over_exactly_the_rows_it_takes_away_and_a_refusal_keeps_the_store() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(&dir.path().join("pacsguard.db")).expect("open");
+        let with_mac = |rel: &str, whole: bool, mac: u8| SeenRow {
+            mac: vec![mac; 32],
+            ..row(rel, whole, b"")
+        };
+        store
+            .put_seen(&[
+                with_mac("a/x", false, 1),
+                with_mac("a-b", false, 2),
+                with_mac("b", false, 3),
+            ])
+            .expect("put");
+        // "a" whole takes "a/x" away, and "a/x" named again in the same batch does not
+        // take it away a second time.
+        let mut once = Vec::new();
+        store
+            .put_seen_with(&[with_mac("a", true, 7), with_mac("a/x", false, 8)], |d| {
+                once = d.to_vec();
+                Err("only looking".into())
+            })
+            .expect_err("refused");
+        assert_eq!(once, [vec![1; 32]]);
+        let mut taken = Vec::new();
+        store
+            .put_seen_with(&[with_mac("a", true, 4), with_mac("b", false, 5)], |d| {
+                taken = d.to_vec();
+                Ok(())
+            })
+            .expect("put whole");
+        taken.sort();
+        assert_eq!(taken, [vec![1; 32], vec![3; 32]]);
+        let refused = store.put_seen_with(&[with_mac("", true, 6)], |d| {
+            assert_eq!(d.len(), 3, "a, a-b and b below the root");
+            Err("the trail cannot be written".into())
+        });
+        assert!(
+            matches!(refused, Err(StoreError::Refused { .. })),
+            "{refused:?}"
+        );
+        assert!(store.clear_seen(|| Err("no".into())).is_err());
+        let macs: Vec<u8> = store
+            .seen_rows()
+            .expect("rows")
+            .iter()
+            .map(|r| r.mac[0])
+            .collect();
+        assert_eq!(macs, [4, 2, 5], "nothing changed by the refused writes");
+    }
+
+    /// The caller records the set on the trail in `before_commit`, and the trail keeps
+    /// its newest checkpoint in this same store through another connection. With the
+    /// write transaction open meanwhile, that write waited out sqlite's busy timeout
+    /// (5 s per save, stalling the watcher's loop) and then failed, leaving the store's
+    /// copy of the newest checkpoint behind.
+    #[test]
+    fn another_connection_can_write_the_store_while_the_set_is_recorded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("pacsguard.db");
+        let mut store = Store::open(&file).expect("open");
+        store.put_seen(&[row("a", false, b"a")]).expect("put");
+        let mut mirrored = None;
+        store
+            .put_seen_with(&[row("a", true, b""), row("b", false, b"b")], |_| {
+                mirrored = Some(
+                    Store::open(&file)
+                        .and_then(|mut other| other.set_trail_mark("a checkpoint note"))
+                        .map_err(|e| e.to_string()),
+                );
+                Ok(())
+            })
+            .expect("put");
+        assert_eq!(mirrored, Some(Ok(())));
+        let mut cleared = None;
+        store
+            .clear_seen(|| {
+                cleared = Some(
+                    Store::open(&file)
+                        .and_then(|mut other| other.set_trail_mark("the next note"))
+                        .map_err(|e| e.to_string()),
+                );
+                Ok(())
+            })
+            .expect("clear");
+        assert_eq!(cleared, Some(Ok(())));
         assert!(store.seen_rows().expect("rows").is_empty());
     }
 }

@@ -63,6 +63,10 @@ pub enum StoreError {
     },
     #[error("profile store {}: damaged: {reason}", .path.display())]
     Corrupt { path: PathBuf, reason: String },
+    /// The caller declined to commit a write (it could not record it first): nothing
+    /// was changed.
+    #[error("profile store {}: not written: {reason}", .path.display())]
+    Refused { path: PathBuf, reason: String },
     #[error("profile store {}: the baseline signature does not verify: the stored profile was modified after it was signed", .path.display())]
     BadSignature { path: PathBuf },
     #[error("profile store {}: the baseline was signed by key {found}, not by this home's key {expected}", .path.display())]

@@ -959,3 +959,140 @@ fn inside_a_window_pixel_encryption_alerts_and_re_compression_does_not() {
         );
     }
 }
+
+/// Offsets and lengths of the fragments of the encapsulated Pixel Data (explicit VR
+/// little endian, `(7FE0,0010) OB` of undefined length), the Basic Offset Table left out.
+fn fragment_spans(bytes: &[u8]) -> Vec<(usize, usize)> {
+    const PIXEL_DATA: [u8; 12] = [
+        0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+    ];
+    let mut at = bytes
+        .windows(PIXEL_DATA.len())
+        .rposition(|w| w == PIXEL_DATA)
+        .expect("encapsulated Pixel Data")
+        + PIXEL_DATA.len();
+    let mut spans = Vec::new();
+    while bytes[at..at + 4] == [0xFE, 0xFF, 0x00, 0xE0] {
+        let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4 bytes")) as usize;
+        spans.push((at + 8, len));
+        at += 8 + len;
+    }
+    spans.split_off(1)
+}
+
+/// Issue 11: inside a maintenance window, a JPEG, JPEG 2000 or RLE image whose fragments
+/// were overwritten with random bytes, transfer syntax and lengths kept, was info (a
+/// compressed image is near-random already, so entropy says nothing). Its fragments are
+/// no longer its codec's stream: an alert, and it counts towards ransomware. A genuine
+/// re-compression in the window (dcmtk: dcmdrle then dcmcrle, the same syntax with new
+/// fragments; dcmdjpeg then dcmcrle) stays info. Real files: pydicom's compressed samples.
+#[test]
+fn inside_a_window_encrypted_fragments_of_compressed_images_alert_and_re_compression_does_not() {
+    const SAMPLES: [&str; 6] = [
+        "MR_small_RLE.dcm",
+        "SC_rgb_rle.dcm",
+        "SC_rgb_rle_2frame.dcm",
+        "SC_rgb_jpeg_dcmtk.dcm",
+        "JPEG-lossy.dcm",
+        "JPEG2000.dcm",
+    ];
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.testdata/wheels/pydicom/pydicom/data/test_files");
+    let archive = env.path("archive");
+    fs::create_dir_all(&archive).expect("test fixture");
+    let copy = |n: usize, copy: &str| {
+        let path = archive.join(format!("{copy}-{}", SAMPLES[n]));
+        fs::copy(samples.join(SAMPLES[n]), &path).expect("pydicom's sample");
+        path
+    };
+    let recompressed: Vec<PathBuf> = (0..5).map(|n| copy(n, "a")).collect();
+    let encrypted: Vec<PathBuf> = (0..SAMPLES.len()).map(|n| copy(n, "b")).collect();
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    let declared = env.run(&[
+        "maintenance",
+        "start",
+        archive.to_str().expect("test fixture"),
+        "--until",
+        "10min",
+        "--reason",
+        "CHG-5121 re-compression",
+    ]);
+    assert!(declared.status.success(), "{}", common::stderr(&declared));
+    assert!(
+        watcher.wait(Duration::from_secs(10), |f, _| count(
+            f,
+            "maintenance-window"
+        ) == 1),
+        "{:#?}",
+        watcher.findings()
+    );
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&staging).expect("test fixture");
+    let run = |tool: &str, from: &Path, to: &Path| {
+        let status = std::process::Command::new(tool)
+            .arg(from)
+            .arg(to)
+            .status()
+            .expect("dcmtk runs (scripts/setup-test-deps.sh)");
+        assert!(status.success(), "{tool} {}", from.display());
+    };
+    for (i, path) in recompressed.iter().enumerate() {
+        let plain = staging.join(format!("{i}.plain.dcm"));
+        let out = staging.join(format!("{i}.dcm"));
+        run(if i < 3 { "dcmdrle" } else { "dcmdjpeg" }, path, &plain);
+        run("dcmcrle", &plain, &out);
+        fs::copy(&out, path).expect("test fixture");
+    }
+    let rel = |p: &Path| {
+        p.strip_prefix(&env.tree)
+            .expect("in the tree")
+            .to_string_lossy()
+            .into_owned()
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    let loud: Vec<Value> = watcher
+        .findings()
+        .into_iter()
+        .filter(|f| {
+            f["severity"] != "info"
+                && f["kind"] != "maintenance-window"
+                && f["kind"] != "events-lost"
+        })
+        .collect();
+    assert!(
+        loud.is_empty(),
+        "a re-compression inside the window: {loud:#?}"
+    );
+
+    // Every fragment overwritten in place with random bytes, lengths kept.
+    for (i, path) in encrypted.iter().enumerate() {
+        let mut bytes = fs::read(path).expect("test fixture");
+        for (n, (at, len)) in fragment_spans(&bytes).into_iter().enumerate() {
+            bytes[at..at + len].copy_from_slice(&keystream(len, 100 + (i * 16 + n) as u64));
+        }
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .expect("test fixture");
+        std::io::Write::write_all(&mut file, &bytes).expect("test fixture");
+    }
+    let raised = watcher.wait(Duration::from_secs(20), |f, _| {
+        count(f, "ransomware-suspected") >= 1
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+    for path in encrypted.iter().map(|p| rel(p)) {
+        assert!(
+            findings.iter().any(|f| f["kind"] == "pixel-data-changed"
+                && f["severity"] == "alert"
+                && f["path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with(path.as_str()))),
+            "{path} with its fragments encrypted inside the window is an alert: {findings:#?}"
+        );
+    }
+}

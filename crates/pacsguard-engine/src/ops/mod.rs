@@ -83,6 +83,9 @@ pub struct Session {
     inbox: Inbox,
     /// Commands of other processes beside a running watcher, run by the watcher's loop.
     requests: Requests,
+    /// What the trail last recorded of the watcher's kept row set (`watch_seen`): a
+    /// watcher starts only from a set the trail allows (see `ops/watch/seen.rs`).
+    trail_seen: pacsguard_audit::SeenMarks,
 }
 
 impl std::fmt::Debug for Session {
@@ -207,6 +210,7 @@ impl Session {
             trail_options: options,
             inbox: Inbox::new(),
             requests: Requests::default(),
+            trail_seen: opening.state.map(|s| s.seen).unwrap_or_default(),
         };
         if let Some(state) = opening.state
             && state.settings != settings

@@ -39,6 +39,10 @@ impl<K: Eq + Hash, V> BoundedMap<K, V> {
     pub fn contains(&self, key: &K) -> bool {
         self.map.contains_key(key)
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
 }
 
 #[cfg(test)]

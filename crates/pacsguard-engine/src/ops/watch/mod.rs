@@ -16,6 +16,7 @@ mod alert;
 mod bounded;
 mod canary;
 mod clock;
+mod codec;
 mod degraded_syslog;
 mod entropy;
 mod flags;
@@ -29,6 +30,7 @@ mod trail;
 mod view;
 mod windows;
 mod workers;
+mod writers;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::os::unix::ffi::OsStrExt as _;
@@ -47,6 +49,7 @@ use pacsguard_profile::{
     Change, Policy, ProfileError, RootProfile, compare, hash_tree, reuse_unchanged, walk_subtrees,
 };
 use pacsguard_screen::Screener;
+use pacsguard_store::SeenRow;
 use pacsguard_watch::{
     AttribNotice, AttribWatcher, Debounce, Notice, RawBatch, TreeWatcher, WatchOutcome, WriteBatch,
     WriteNotice, WriteWatcher,
@@ -101,6 +104,12 @@ pub const MAX_REMEMBERED_PROBLEMS: usize = 100_000;
 /// burst that overflows the queue again and again is one incident (every overflow still
 /// triggers its rescan).
 pub const OVERFLOW_REPORT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How long the first overflow of an incident waits for the others before it is
+/// reported: a burst that overflows inotify's queue and, a moment later, fanotify's (or
+/// the channel to the loop) is one `events-lost` finding naming every queue, not one per
+/// queue (the overflows themselves are each on the trail at once, and rescanned at once).
+pub const OVERFLOW_COALESCE: Duration = Duration::from_secs(1);
 
 /// Writers (from fanotify) remembered for paths not yet verified.
 pub const MAX_REMEMBERED_WRITERS: usize = 100_000;
@@ -324,6 +333,45 @@ impl Session {
     }
 }
 
+/// The files of a hashed capture replaced at their path between the walk and the hashing
+/// (`unstable`, and the path now holds another inode), each with its index, to be looked
+/// at again: [`MAX_DEFERRALS`] times in a row at most, counted per path in `retries`. A
+/// file hashed as it stands ends its count: the next save that lands mid-hash (an hour
+/// later, or the eleventh of the day) is looked at again too, never called `unstable`
+/// because earlier saves used the count up.
+fn replaced_to_look_again(
+    root: &Path,
+    entries: &[Entry],
+    retries: &mut BoundedMap<PathBuf, u32>,
+) -> Vec<(usize, PathBuf)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut again = Vec::new();
+    for (at, entry) in entries.iter().enumerate() {
+        if entry.kind != EntryType::File {
+            continue;
+        }
+        if entry.content != Content::Unstable {
+            if !retries.is_empty() {
+                retries.remove(&absolute(root, &entry.rel));
+            }
+            continue;
+        }
+        let path = absolute(root, &entry.rel);
+        let other_inode = std::fs::symlink_metadata(&path)
+            .is_ok_and(|m| (m.dev(), m.ino()) != (entry.meta.dev, entry.meta.ino));
+        if !other_inode {
+            continue;
+        }
+        let times = retries.remove(&path).unwrap_or(0);
+        if times >= MAX_DEFERRALS {
+            continue;
+        }
+        retries.insert(path.clone(), times + 1);
+        again.push((at, path));
+    }
+    again
+}
+
 /// The absolute path of `rel` below `root` (the root itself for the empty path).
 fn absolute(root: &Path, rel: &[u8]) -> PathBuf {
     RootProfile::absolute_of(root, rel)
@@ -483,6 +531,13 @@ struct Guard<'a> {
     carried: HashMap<PathBuf, PathBuf>,
     /// More shared writable mappings were held than one scan looks at: said once.
     mapping_limit_reported: bool,
+    /// Guarded files closed while another process still holds them open for writing:
+    /// since when each waits for its last writer (see [`writers`]).
+    writer_waits: BoundedMap<PathBuf, Instant>,
+    /// A pass over `/proc` for other writers stopped at its limit: said once.
+    writer_limit_reported: bool,
+    /// When the last pass over `/proc` for other writers ran.
+    last_writer_scan: Option<Instant>,
     /// Set while the start-up catch-up is concluded: what it finds new was stored while
     /// nobody watched, and is no arrival in transit (see [`ARRIVAL_GRACE`]).
     catching_up: bool,
@@ -495,9 +550,12 @@ struct Guard<'a> {
     scrub: Option<Background>,
     mapping_scan: Option<Background>,
     report: WatchReport,
-    /// Per [`Queue`]: when its last overflow was reported, and how many since.
-    last_overflow_report: [Option<Instant>; 3],
+    /// When overflows were last reported (all queues together: one incident, one
+    /// finding), when the next report is due, and per [`Queue`] how many since and what.
+    last_overflow_report: Option<Instant>,
+    overflow_report_due: Option<Instant>,
     overflows_unreported: [u64; 3],
+    overflow_what: [Option<String>; 3],
     unsigned: bool,
     last_checkpoint: Instant,
     last_heartbeat: Instant,
@@ -516,6 +574,8 @@ struct Guard<'a> {
     /// Paths reported since the last save of what was seen (see [`seen`]).
     seen: seen::Unsaved,
     seen_mac: seen::Mac,
+    /// The digest of the whole kept row set as the store holds it (see [`seen`]).
+    seen_set: seen::SetDigest,
     /// Saving what was seen failed last time (said once until it works again).
     seen_failing: bool,
     /// The baseline generation the views started from.
@@ -601,6 +661,9 @@ impl<'a> Guard<'a> {
             in_flight: HashMap::new(),
             carried: HashMap::new(),
             mapping_limit_reported: false,
+            writer_waits: BoundedMap::new(MAX_REMEMBERED_WRITERS),
+            writer_limit_reported: false,
+            last_writer_scan: None,
             catching_up: false,
             alert: AlertCommand::new(config.on_alert.clone()),
             views: Arc::new(Mutex::new(roots.into_iter().map(RootView::new).collect())),
@@ -619,8 +682,10 @@ impl<'a> Guard<'a> {
             scrub: None,
             mapping_scan: None,
             report: WatchReport::default(),
-            last_overflow_report: [None; 3],
+            last_overflow_report: None,
+            overflow_report_due: None,
             overflows_unreported: [0; 3],
+            overflow_what: [None, None, None],
             unsigned: false,
             last_checkpoint: now,
             last_heartbeat: now,
@@ -633,6 +698,7 @@ impl<'a> Guard<'a> {
             departed: HashMap::new(),
             seen: seen::Unsaved::default(),
             seen_mac,
+            seen_set: seen::SetDigest::default(),
             seen_failing: false,
             generation,
             flag_poll: flags::FlagPoll::default(),
@@ -745,6 +811,8 @@ impl<'a> Guard<'a> {
             self.verify_due(Instant::now())?;
             self.tick(Instant::now())?;
         }
+        // An overflow just before the stop is still reported, not left for nobody.
+        self.report_overflows(Instant::now(), true)?;
         self.finish_jobs()?;
         self.report.watches = self.watcher.watch_count();
         self.report.polled_directories = self.unwatched.len();
@@ -1155,34 +1223,60 @@ impl<'a> Guard<'a> {
         Ok(())
     }
 
-    /// An `events-lost` warning per root, at most one per [`OVERFLOW_REPORT_INTERVAL`]
-    /// (the overflows in between are counted into the next); every overflow is on the
-    /// trail.
+    /// Every overflow is on the trail at once. The finding comes [`OVERFLOW_COALESCE`]
+    /// later, one `events-lost` warning per root for all the queues that overflowed
+    /// meanwhile (see [`Guard::report_overflows`]); overflows within
+    /// [`OVERFLOW_REPORT_INTERVAL`] of a report are counted into the next one.
     fn events_lost(&mut self, queue: Queue, what: &str, now: Instant) -> Result<(), EngineError> {
         self.report.overflows += 1;
         let q = queue as usize;
         self.overflows_unreported[q] += 1;
-        let report = self.last_overflow_report[q]
-            .is_none_or(|t| now.duration_since(t) >= OVERFLOW_REPORT_INTERVAL);
-        if !report {
-            return self.record(Outcome::Success, what.to_string(), Vec::new());
+        self.overflow_what[q] = Some(what.to_string());
+        if self.overflow_report_due.is_none()
+            && self
+                .last_overflow_report
+                .is_none_or(|t| now.duration_since(t) >= OVERFLOW_REPORT_INTERVAL)
+        {
+            self.overflow_report_due = Some(now + OVERFLOW_COALESCE);
         }
+        self.record(Outcome::Success, what.to_string(), Vec::new())
+    }
+
+    /// Publishes the `events-lost` warning of an incident once it is due (`force`: at
+    /// the stop, whatever the time): one per root, naming each queue that overflowed.
+    fn report_overflows(&mut self, now: Instant, force: bool) -> Result<(), EngineError> {
+        let Some(due) = self.overflow_report_due else {
+            return Ok(());
+        };
+        if due > now && !force {
+            return Ok(());
+        }
+        let what: Vec<String> = self
+            .overflow_what
+            .iter_mut()
+            .zip(self.overflows_unreported.iter_mut())
+            .filter_map(|(what, count)| {
+                let text = what
+                    .take()
+                    .map(|w| format!("{w} ({count} overflows since the last report)"));
+                *count = 0;
+                text
+            })
+            .collect();
+        self.overflow_report_due = None;
+        self.last_overflow_report = Some(now);
+        let detail = what.join("; ");
         let roots: Vec<PathBuf> = self.views()?.iter().map(|v| v.spec.path.clone()).collect();
         for root in roots {
             let finding = Finding::new(
                 root.clone(),
                 FindingKind::EventsLost,
                 Severity::Warning,
-                format!(
-                    "{what} ({} overflows since the last report)",
-                    self.overflows_unreported[q]
-                ),
+                detail.clone(),
             )
             .with_root(root);
             self.publish(&[finding], now)?;
         }
-        self.last_overflow_report[q] = Some(now);
-        self.overflows_unreported[q] = 0;
         Ok(())
     }
 
@@ -1348,10 +1442,11 @@ impl<'a> Guard<'a> {
     }
 
     fn verify_due(&mut self, now: Instant) -> Result<(), EngineError> {
-        let due = self.debounce.take_due(now);
+        let mut due = self.debounce.take_due(now);
         if due.is_empty() {
             return Ok(());
         }
+        self.wait_for_other_writers(&mut due, now)?;
         let mut by_root: BTreeMap<usize, Vec<Pending>> = BTreeMap::new();
         for item in due {
             // Paths outside every root come from a directory moved out of a root, whose
@@ -1369,6 +1464,94 @@ impl<'a> Guard<'a> {
         }
         for (index, subtrees) in by_root {
             self.verify(index, subtrees, now)?;
+        }
+        Ok(())
+    }
+
+    /// Guarded files closed after a write that another process still holds open for
+    /// writing are not verified yet (see [`writers`]): each waits a quiet period and is
+    /// looked at again, until its last writer closes it or [`writers::MAX_WRITER_WAIT`]
+    /// has passed. One pass over `/proc` per turn, for the files of the turn.
+    fn wait_for_other_writers(
+        &mut self,
+        due: &mut Vec<pacsguard_watch::Due>,
+        now: Instant,
+    ) -> Result<(), EngineError> {
+        use std::os::unix::fs::MetadataExt as _;
+        let mut candidates: HashMap<(u64, u64), PathBuf> = HashMap::new();
+        {
+            let inodes = self
+                .inodes
+                .read()
+                .map_err(|_| EngineError::Usage("watch: the fanotify reader failed".into()))?;
+            // A file that arrived a moment ago is an arrival, not a guarded file being
+            // rewritten: an ingest burst must not cost a pass over `/proc` per turn.
+            for item in due
+                .iter()
+                .filter(|d| d.settled && d.rehash && !self.arrivals.contains(&d.path))
+            {
+                if let Ok(meta) = std::fs::symlink_metadata(&item.path)
+                    && meta.is_file()
+                    && inodes.contains_key(&(meta.dev(), meta.ino()))
+                {
+                    candidates.insert((meta.dev(), meta.ino()), item.path.clone());
+                }
+            }
+        }
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        // One pass per WRITER_SCAN_INTERVAL: the files of the turns in between wait for it.
+        if let Some(last) = self.last_writer_scan {
+            let since = now.duration_since(last);
+            if since < writers::WRITER_SCAN_INTERVAL {
+                let wait = writers::WRITER_SCAN_INTERVAL - since;
+                let waiting: HashSet<PathBuf> = candidates.into_values().collect();
+                for path in &waiting {
+                    self.debounce.mark_closed_after(path.clone(), now, wait);
+                }
+                due.retain(|d| !waiting.contains(&d.path));
+                return Ok(());
+            }
+        }
+        self.last_writer_scan = Some(now);
+        let wanted = candidates.keys().copied().collect();
+        let scan = writers::other_writers(&wanted, writers::MAX_FDS_PER_WRITER_SCAN);
+        if scan.truncated && !self.writer_limit_reported {
+            self.writer_limit_reported = true;
+            let finding = Finding::new(
+                PathBuf::from("/proc"),
+                FindingKind::NotInspected,
+                Severity::Warning,
+                format!(
+                    "more than {} open descriptors are held on this host \
+                     (MAX_FDS_PER_WRITER_SCAN): a file closed by one writer while another \
+                     still writes it may be verified half-written",
+                    writers::MAX_FDS_PER_WRITER_SCAN
+                ),
+            );
+            self.publish(&[finding], now)?;
+        }
+        let mut waiting: HashSet<PathBuf> = HashSet::new();
+        for (key, path) in candidates {
+            let Some(holder) = scan.held.get(&key) else {
+                self.writer_waits.remove(&path);
+                continue;
+            };
+            let since = *self.writer_waits.get(&path).unwrap_or(&now);
+            if now.duration_since(since) >= writers::MAX_WRITER_WAIT {
+                // Waited long enough: verified now, and the writer named.
+                self.writer_waits.remove(&path);
+                self.writers
+                    .insert(path, format!("{holder}, still writing it"));
+                continue;
+            }
+            self.writer_waits.insert(path.clone(), since);
+            self.debounce.mark(path.clone(), now, false, true);
+            waiting.insert(path);
+        }
+        if !waiting.is_empty() {
+            due.retain(|d| !waiting.contains(&d.path));
         }
         Ok(())
     }
@@ -1471,24 +1654,10 @@ impl<'a> Guard<'a> {
         tree: &mut Tree,
         now: Instant,
     ) {
-        use std::os::unix::fs::MetadataExt as _;
         let mut replaced: HashSet<Vec<u8>> = HashSet::new();
-        for entry in &mut tree.entries {
-            if entry.kind != EntryType::File || entry.content != Content::Unstable {
-                continue;
-            }
-            let path = absolute(root, &entry.rel);
-            let other_inode = std::fs::symlink_metadata(&path)
-                .is_ok_and(|m| (m.dev(), m.ino()) != (entry.meta.dev, entry.meta.ino));
-            if !other_inode {
-                continue;
-            }
-            let times = self.deferrals.remove(&path).unwrap_or(0);
-            if times >= MAX_DEFERRALS {
-                continue;
-            }
-            self.deferrals.insert(path.clone(), times + 1);
+        for (at, path) in replaced_to_look_again(root, &tree.entries, &mut self.deferrals) {
             self.debounce.mark(path, now, true, true);
+            let entry = &mut tree.entries[at];
             match base.entry(&entry.rel) {
                 // Unchanged for now: the next look compares the new file with it.
                 Some(old) => *entry = old.clone(),
@@ -1532,11 +1701,11 @@ impl<'a> Guard<'a> {
                 .filter(|f| std::fs::symlink_metadata(&f.path).is_ok_and(|m| m.is_file()))
                 .map(|f| f.path.clone())
                 .collect();
-            for path in arrivals {
+            for batch in arrivals.chunks(workers::SCREEN_BATCH) {
                 self.dispatch(
                     Job::Screen {
                         root: spec.path.clone(),
-                        path,
+                        paths: batch.to_vec(),
                     },
                     now,
                 )?;
@@ -1708,21 +1877,30 @@ impl<'a> Guard<'a> {
 
     /// Gives `job` to the workers (see [`Guard::submit`]).
     fn dispatch(&mut self, job: Job, now: Instant) -> Result<(), EngineError> {
-        let path = job.path();
+        let paths = match &job {
+            Job::Screen { paths, .. } => paths.clone(),
+            Job::Hash { .. } => vec![job.path()],
+        };
         if self.submit(job, now) {
             return Ok(());
         }
         // An arrival that cannot be screened now is still guarded by its hash.
-        let finding = Finding::new(
-            path,
-            FindingKind::NotInspected,
-            Severity::Warning,
-            format!(
-                "not screened: {} files wait for the verification workers already",
-                workers::MAX_QUEUED_JOBS
-            ),
-        );
-        self.publish(&[finding], now)
+        let findings: Vec<Finding> = paths
+            .into_iter()
+            .map(|path| {
+                Finding::new(
+                    path,
+                    FindingKind::NotInspected,
+                    Severity::Warning,
+                    format!(
+                        "not screened: {} batches of arrivals wait for the verification \
+                         workers already",
+                        workers::MAX_QUEUED_JOBS
+                    ),
+                )
+            })
+            .collect();
+        self.publish(&findings, now)
     }
 
     /// Queues `job`; false when the queue is full. A hash job that cannot be queued is
@@ -1730,17 +1908,24 @@ impl<'a> Guard<'a> {
     fn submit(&mut self, job: Job, now: Instant) -> bool {
         let path = job.path();
         let is_hash = matches!(job, Job::Hash { .. });
+        // Each arrival of a batch is in flight on its own (deadlines, the stop's count).
+        let flying = match &job {
+            Job::Screen { paths, .. } => paths.clone(),
+            Job::Hash { .. } => vec![path.clone()],
+        };
         let queued = self.pool.as_mut().is_some_and(|pool| pool.submit(job));
         if queued {
-            self.in_flight.insert(
-                path,
-                InFlight {
-                    since: now,
-                    again: false,
-                    late: false,
-                    screen: !is_hash,
-                },
-            );
+            for path in flying {
+                self.in_flight.insert(
+                    path,
+                    InFlight {
+                        since: now,
+                        again: false,
+                        late: false,
+                        screen: !is_hash,
+                    },
+                );
+            }
             return true;
         }
         if is_hash {
@@ -1805,11 +1990,13 @@ impl<'a> Guard<'a> {
             }
             Done::Screened {
                 root,
-                path,
+                paths,
                 findings,
             } => {
-                if self.in_flight.remove(&path).is_some_and(|f| f.again) {
-                    self.debounce.mark(path.clone(), now, true, true);
+                for path in paths {
+                    if self.in_flight.remove(&path).is_some_and(|f| f.again) {
+                        self.debounce.mark(path, now, true, true);
+                    }
                 }
                 let findings: Vec<Finding> = findings
                     .into_iter()
@@ -2118,7 +2305,11 @@ impl<'a> Guard<'a> {
                 break;
             }
             sampled += 1;
-            if random_where_structured(old, &finding.path).is_some() {
+            // Uncompressed pixels turned random, or a compressed image's fragments that
+            // are no longer its codec's stream (see `codec`).
+            if random_where_structured(old, &finding.path).is_some()
+                || codec::fragments_broken(&finding.path, &before)
+            {
                 encrypted.insert(finding.path.clone());
             }
         }
@@ -2493,6 +2684,7 @@ impl<'a> Guard<'a> {
         if self.degraded.as_ref().is_some_and(|d| d.due(now)) {
             self.catch_up(now);
         }
+        self.report_overflows(now, false)?;
         // What the console beside this watcher did (logins, account changes): on the
         // trail in order, within one turn, signed with the next checkpoint.
         for event in self.session.inbox.take() {
@@ -2605,13 +2797,27 @@ impl<'a> Guard<'a> {
 
 impl Guard<'_> {
     /// Takes into the views what earlier runs saw (see [`seen`]); rows of an older
-    /// baseline are dropped from the store.
+    /// baseline are dropped from the store. The stored set must be one the trail allows
+    /// (its tag confirmed or pending there): otherwise no row is trusted, they are all
+    /// dropped and every path is compared with the signed profile.
     fn restore_seen(&mut self) -> Result<seen::Restored, EngineError> {
         let rows = self.session.store.seen_rows()?;
+        self.seen_set = seen::SetDigest::of(&self.seen_mac, rows.iter().map(|r| r.mac.as_slice()));
+        let marks = self.session.trail_seen;
+        let tag = self.seen_mac.tag(&self.seen_set);
+        if !marks.is_empty() && !marks.allows(&tag) {
+            let mut restored = seen::Restored {
+                untrusted: Some(rows.len()),
+                refused: seen::refused(&rows, &self.seen_mac),
+                ..seen::Restored::default()
+            };
+            restored.not_dropped = self.commit_seen(None).err();
+            return Ok(restored);
+        }
         if rows.is_empty() {
             return Ok(seen::Restored::default());
         }
-        let restored = {
+        let mut restored = {
             let mut views = self
                 .views
                 .lock()
@@ -2619,9 +2825,76 @@ impl Guard<'_> {
             seen::restore(rows, &mut views, &self.seen_mac, self.generation)
         };
         if restored.stale > 0 {
-            self.session.store.clear_seen()?;
+            restored.not_dropped = self.commit_seen(None).err();
+        } else if marks.is_empty() {
+            // Rows kept before the trail recorded their set (an older PacsGuard): bound
+            // to the trail from now on.
+            restored.not_dropped = self.commit_seen(Some(&[])).err();
         }
         Ok(restored)
+    }
+
+    /// Writes a change of the kept set to the store (`rows`, or `None`: drop them all),
+    /// bound to the trail: the tag of the set after the change is written to the trail
+    /// and made durable (signed) first, then the store is written, then the tag is
+    /// confirmed. A watcher stopped anywhere in between leaves a store holding the
+    /// confirmed or the pending set, both of which the next start accepts. On an error
+    /// the store is as it was (and the trail, if it failed, degraded).
+    fn commit_seen(&mut self, rows: Option<&[SeenRow]>) -> Result<(), String> {
+        let session = &mut *self.session;
+        let mac = &self.seen_mac;
+        let mut next = self.seen_set;
+        let mut trail_failed = None;
+        let mut announce = |next: &seen::SetDigest| -> Result<(), String> {
+            let mut event = Event::new(
+                session.actor.clone(),
+                Action::Watch,
+                Outcome::Started,
+                format!(
+                    "keeping what this watcher saw: the store is about to hold {} rows                      (their tag is in watch_seen; a start accepts only this set or the one                      confirmed before it)",
+                    next.count()
+                ),
+            );
+            event.watch_seen = Some(pacsguard_audit::encode_tag(&mac.tag(next)));
+            let written = session.bus.emit(&event).and_then(|()| session.bus.flush());
+            written.map_err(|e| {
+                let reason = e.to_string();
+                trail_failed = Some(reason.clone());
+                reason
+            })
+        };
+        let written = match rows {
+            Some(rows) => session.store.put_seen_with(rows, |displaced| {
+                for old in displaced {
+                    next.remove(mac, old);
+                }
+                for row in rows {
+                    next.insert(mac, &row.mac);
+                }
+                announce(&next)
+            }),
+            None => {
+                next = seen::SetDigest::default();
+                session.store.clear_seen(|| announce(&next))
+            }
+        };
+        if let Some(reason) = trail_failed {
+            self.degrade(reason, None, Instant::now());
+        }
+        written.map_err(|e| e.to_string())?;
+        self.seen_set = next;
+        let mut event = Event::new(
+            self.session.actor.clone(),
+            Action::Watch,
+            Outcome::Success,
+            format!(
+                "kept what this watcher saw: the store holds {} rows",
+                next.count()
+            ),
+        );
+        event.watch_seen = Some(pacsguard_audit::encode_tag(&self.seen_mac.tag(&next)));
+        self.emit(event, Instant::now());
+        Ok(())
     }
 
     /// Says what [`Guard::restore_seen`] did: on the record, and a refused row (edited in
@@ -2646,25 +2919,45 @@ impl Guard<'_> {
             self.out.notice(&detail);
             self.record(Outcome::Success, detail, Vec::new())?;
         }
+        if let Some(reason) = &restored.not_dropped {
+            let detail = format!(
+                "the rows kept by earlier watchers could not be dropped from the store \
+                 ({reason}): they are not used by this run, and dropped at a later start"
+            );
+            self.out.notice(&detail);
+            self.record(Outcome::Failure, detail, Vec::new())?;
+        }
         let now = Instant::now();
-        let findings: Vec<Finding> = restored
-            .refused
-            .into_iter()
-            .map(|path| {
-                Finding::new(
-                    path,
-                    FindingKind::WatchStateAltered,
-                    Severity::Alert,
-                    format!(
-                        "what an earlier watcher saw of this path was changed in the store \
+        let mut findings: Vec<Finding> = Vec::new();
+        if let Some(rows) = restored.untrusted {
+            findings.push(Finding::new(
+                self.session.home.store_path(),
+                FindingKind::WatchStateAltered,
+                Severity::Alert,
+                format!(
+                    "what earlier watchers saw, as the store keeps it ({rows} rows), is not \
+                     the set the audit trail recorded at their last save: the store was put \
+                     back to an older copy, or rows were deleted, added or edited, by someone \
+                     with write access to the home; no row is trusted (they were dropped) \
+                     and every path is compared with the signed profile, so what earlier \
+                     watchers reported may be reported again"
+                ),
+            ));
+        }
+        findings.extend(restored.refused.into_iter().map(|path| {
+            Finding::new(
+                path,
+                FindingKind::WatchStateAltered,
+                Severity::Alert,
+                format!(
+                    "what an earlier watcher saw of this path was changed in the store \
                          after it was written (its MAC does not verify): the path is compared \
                          with the profile instead; someone with write access to the home \
                          edited {}",
-                        escape_path(&self.session.home.store_path())
-                    ),
-                )
-            })
-            .collect();
+                    escape_path(&self.session.home.store_path())
+                ),
+            )
+        }));
         self.publish(&findings, now)
     }
 
@@ -2675,11 +2968,17 @@ impl Guard<'_> {
         if self.seen.is_empty() {
             return Ok(());
         }
-        let rows = {
-            let views = self.views()?;
-            self.seen.rows(&views, &self.seen_mac, self.generation)
+        let result = if self.degraded.is_some() {
+            // The set's tag goes to the trail before the store: kept until it catches up.
+            Err("the audit trail, where the kept set is recorded first, cannot be written".into())
+        } else {
+            let rows = {
+                let views = self.views()?;
+                self.seen.rows(&views, &self.seen_mac, self.generation)
+            };
+            self.commit_seen(Some(&rows))
         };
-        match self.session.store.put_seen(&rows) {
+        match result {
             Ok(()) => {
                 self.seen.clear();
                 self.seen_failing = false;
@@ -2752,6 +3051,62 @@ fn in_transit(arrived: Instant) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A config file saved with `sed -i` (replaced at its path) eleven times over a day,
+    /// each save landing while a batch was hashed: each is looked at again. The count of
+    /// looks ended with each file hashed as it stands; it was never reset, so the
+    /// eleventh save was called `unstable`, a false warning.
+    #[test]
+    fn the_count_of_looks_at_a_replaced_file_ends_when_it_is_hashed_as_it_stands() {
+        use std::os::unix::fs::MetadataExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        let path = root.join("app.conf");
+        std::fs::write(&path, "port = 104\n").expect("test fixture");
+        let meta = std::fs::metadata(&path).expect("test fixture");
+        // What the walk saw: another inode than the path holds now (the file replaced).
+        let walked = Entry {
+            rel: b"app.conf".to_vec(),
+            kind: EntryType::File,
+            meta: pacsguard_fs::Meta {
+                dev: meta.dev(),
+                ino: meta.ino() + 1,
+                ..pacsguard_fs::Meta::default()
+            },
+            link_target: None,
+            xattrs: Vec::new(),
+            content: Content::Unstable,
+        };
+        let hashed = Entry {
+            content: Content::Pending,
+            meta: pacsguard_fs::Meta {
+                dev: meta.dev(),
+                ino: meta.ino(),
+                ..pacsguard_fs::Meta::default()
+            },
+            ..walked.clone()
+        };
+        let mut retries = BoundedMap::new(MAX_REMEMBERED_WRITERS);
+        for save in 0..=MAX_DEFERRALS + 1 {
+            let again = replaced_to_look_again(root, std::slice::from_ref(&walked), &mut retries);
+            assert_eq!(again, [(0, path.clone())], "save {save} is looked at again");
+            // The look again hashes it as it stands.
+            assert!(
+                replaced_to_look_again(root, std::slice::from_ref(&hashed), &mut retries)
+                    .is_empty()
+            );
+        }
+        // Replaced without end (never hashed as it stands): looked at again MAX_DEFERRALS
+        // times in a row, then taken as it is (`unstable`).
+        let looks: Vec<bool> = (0..=MAX_DEFERRALS)
+            .map(|_| {
+                !replaced_to_look_again(root, std::slice::from_ref(&walked), &mut retries)
+                    .is_empty()
+            })
+            .collect();
+        assert_eq!(looks.iter().filter(|l| **l).count(), MAX_DEFERRALS as usize);
+        assert_eq!(looks.last(), Some(&false));
+    }
 
     fn rels(items: &[&str]) -> Vec<Vec<u8>> {
         items.iter().map(|s| s.as_bytes().to_vec()).collect()

@@ -9,6 +9,17 @@
 //! generation, the root, the path and what was seen: a row edited in the store is refused
 //! and reported, and that path is compared with the profile. A row deleted makes the next
 //! start compare its path with the profile again: reported once more, never hidden.
+//!
+//! Rows are not chained, so a MAC alone cannot tell an older row put back (a "gone" row
+//! replayed after the file was deleted again while no watcher ran) from the current one.
+//! The whole set is therefore bound to the trail: [`SetDigest`] is the sum (mod 2^256)
+//! of a secret-keyed hash of every row's MAC, kept up to date at each save from the rows
+//! the save adds and takes away (no rehash of the set), and its keyed tag is written to
+//! the trail before the store (announced), confirmed after, and signed into every
+//! checkpoint. A start whose stored set has neither the confirmed nor the pending tag
+//! trusts no row: an alert, the rows dropped, every path compared with the profile.
+//! The per-row hash is keyed and never written anywhere, and the trail holds only tags,
+//! so someone who reads the store and the trail learns nothing to forge a sum with.
 
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::ffi::OsStrExt as _;
@@ -30,6 +41,13 @@ pub const MAX_UNSAVED_SEEN: usize = 100_000;
 /// The MAC's key derivation context (BLAKE3 `derive_key`): never change it, or every row
 /// kept so far is refused.
 const MAC_CONTEXT: &str = "pacsguard 2026-11 watch seen rows v1";
+
+/// The key of the per-row hash summed into [`SetDigest`] (never change it: the trail's
+/// tags would no longer match the store).
+const LEAF_CONTEXT: &str = "pacsguard 2026-12 watch seen set leaf v1";
+
+/// The key of a set's tag, the form the trail records.
+const TAG_CONTEXT: &str = "pacsguard 2026-12 watch seen set tag v1";
 
 /// Paths to write at the next save, per root index: whether the whole subtree at the
 /// path is written (it arrived, went or moved) or the one entry.
@@ -122,16 +140,94 @@ impl Unsaved {
     }
 }
 
-/// Keyed BLAKE3 over a row.
+/// Keyed BLAKE3 over a row, and the keys of the set digest.
 pub struct Mac {
     key: [u8; 32],
+    leaf: [u8; 32],
+    tag: [u8; 32],
+}
+
+/// The whole kept row set as a sum (mod 2^256, little-endian limbs) of a keyed hash of
+/// each row's MAC, with the row count: adding or taking away a row updates it in
+/// constant time. A sum, not XOR: a row present twice (the table rebuilt without its key)
+/// does not cancel out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SetDigest {
+    sum: [u64; 4],
+    count: u64,
+}
+
+impl SetDigest {
+    /// The digest of `macs` (the MAC column of every stored row).
+    pub fn of<'m>(mac: &Mac, macs: impl IntoIterator<Item = &'m [u8]>) -> SetDigest {
+        let mut set = SetDigest::default();
+        for m in macs {
+            set.insert(mac, m);
+        }
+        set
+    }
+
+    pub fn insert(&mut self, mac: &Mac, row_mac: &[u8]) {
+        let leaf = limbs(&mac.leaf(row_mac));
+        let mut carry = false;
+        for (s, l) in self.sum.iter_mut().zip(leaf) {
+            let (v, c1) = s.overflowing_add(l);
+            let (v, c2) = v.overflowing_add(u64::from(carry));
+            *s = v;
+            carry = c1 || c2;
+        }
+        self.count = self.count.wrapping_add(1);
+    }
+
+    pub fn remove(&mut self, mac: &Mac, row_mac: &[u8]) {
+        let leaf = limbs(&mac.leaf(row_mac));
+        let mut borrow = false;
+        for (s, l) in self.sum.iter_mut().zip(leaf) {
+            let (v, b1) = s.overflowing_sub(l);
+            let (v, b2) = v.overflowing_sub(u64::from(borrow));
+            *s = v;
+            borrow = b1 || b2;
+        }
+        self.count = self.count.wrapping_sub(1);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+}
+
+fn limbs(hash: &[u8; 32]) -> [u64; 4] {
+    let mut limbs = [0u64; 4];
+    for (limb, bytes) in limbs.iter_mut().zip(hash.chunks_exact(8)) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(bytes);
+        *limb = u64::from_le_bytes(b);
+    }
+    limbs
 }
 
 impl Mac {
     pub fn new(signing: &SigningKey) -> Mac {
+        let secret = signing.to_bytes();
         Mac {
-            key: blake3::derive_key(MAC_CONTEXT, &signing.to_bytes()),
+            key: blake3::derive_key(MAC_CONTEXT, &secret),
+            leaf: blake3::derive_key(LEAF_CONTEXT, &secret),
+            tag: blake3::derive_key(TAG_CONTEXT, &secret),
         }
+    }
+
+    fn leaf(&self, row_mac: &[u8]) -> [u8; 32] {
+        *blake3::keyed_hash(&self.leaf, row_mac).as_bytes()
+    }
+
+    /// The tag the trail records for a set: keyed, so the sum itself is never shown.
+    pub fn tag(&self, set: &SetDigest) -> [u8; 32] {
+        let mut h = blake3::Hasher::new_keyed(&self.tag);
+        for limb in set.sum {
+            h.update(&limb.to_le_bytes());
+        }
+        h.update(&set.count.to_le_bytes());
+        *h.finalize().as_bytes()
     }
 
     fn of(&self, row: &SeenRow) -> [u8; 32] {
@@ -163,6 +259,18 @@ pub struct Restored {
     pub stale: usize,
     /// Rows whose MAC or encoding is wrong: (root, path), compared with the profile.
     pub refused: Vec<PathBuf>,
+    /// The stored set is not one the trail allows: this many rows, none used.
+    pub untrusted: Option<usize>,
+    /// Why rows that were to be dropped (stale or untrusted) are still in the store.
+    pub not_dropped: Option<String>,
+}
+
+/// The rows whose MAC does not verify, by path (for the report of an untrusted set).
+pub fn refused(rows: &[SeenRow], mac: &Mac) -> Vec<PathBuf> {
+    rows.iter()
+        .filter(|row| !mac.verifies(row))
+        .map(|row| super::absolute(&row.root, &row.rel))
+        .collect()
 }
 
 /// Takes the rows (ancestors first) into the views of the roots they belong to.
@@ -204,4 +312,54 @@ fn within(rel: &[u8], subtree: &[u8]) -> bool {
     subtree.is_empty()
         || rel == subtree
         || (rel.len() > subtree.len() && rel.starts_with(subtree) && rel[subtree.len()] == b'/')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The running digest equals the digest of the set read again, whatever the order of
+    /// insertions and removals; a set with a row replaced by an older one, a row twice or
+    /// a row missing has another tag.
+    #[test]
+    fn the_running_digest_is_the_digest_of_the_set_and_any_other_set_has_another_tag() {
+        let mac = Mac::new(&SigningKey::from_bytes(&[7; 32]));
+        let rows: Vec<[u8; 32]> = (0u8..50).map(|i| [i; 32]).collect();
+        let mut running = SetDigest::default();
+        for r in &rows {
+            running.insert(&mac, r);
+        }
+        running.remove(&mac, &rows[10]);
+        running.insert(&mac, &[200; 32]);
+        let mut now: Vec<&[u8]> = rows.iter().map(|r| r.as_slice()).collect();
+        now[10] = &[200; 32];
+        now.reverse();
+        let read_again = SetDigest::of(&mac, now.iter().copied());
+        assert_eq!(running, read_again);
+        let tag = mac.tag(&running);
+        let current = now.clone();
+        // The older row put back in place of the newer one.
+        let at = now.len() - 11;
+        now[at] = rows[10].as_slice();
+        assert_ne!(mac.tag(&SetDigest::of(&mac, now.iter().copied())), tag);
+        // A row twice, or one missing.
+        let mut twice = running;
+        twice.insert(&mac, &rows[3]);
+        assert_ne!(mac.tag(&twice), tag);
+        let mut missing = running;
+        missing.remove(&mac, &rows[3]);
+        assert_ne!(mac.tag(&missing), tag);
+        // Empty after taking everything away, whatever the carries did meanwhile.
+        let mut all = read_again;
+        for r in &current {
+            all.remove(&mac, r);
+        }
+        assert_eq!(all, SetDigest::default());
+        // Another home's key gives another tag for the same set.
+        let other = Mac::new(&SigningKey::from_bytes(&[8; 32]));
+        assert_ne!(
+            other.tag(&SetDigest::of(&other, current.iter().copied())),
+            tag
+        );
+    }
 }
