@@ -128,15 +128,8 @@ pub struct Console {
     addresses: Mutex<AddressThrottle>,
     pending: Mutex<HashMap<Vec<u8>, PendingEnrolment>>,
     pub guard: Arc<GuardState>,
-    /// When each session (by token digest) last confirmed its second factor for a
-    /// decision (see [`crate::decide`]); in memory: a restart asks again.
-    pub(crate) step_ups: Mutex<HashMap<Vec<u8>, i64>>,
     /// The guard's hands: what decisions act on (`None`: decisions are refused).
     pub(crate) guardian: Option<Arc<dyn crate::decide::Guardian>>,
-    /// Acceptances waiting for a second approver (four eyes); in memory: a restart
-    /// drops them, and they are asked again.
-    pub(crate) pending_accepts: Mutex<Vec<crate::decide::PendingAccept>>,
-    pub(crate) next_pending_id: Mutex<u64>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, AuthError> {
@@ -202,10 +195,7 @@ impl Console {
             addresses: Mutex::new(addresses),
             pending: Mutex::new(HashMap::new()),
             guard,
-            step_ups: Mutex::new(HashMap::new()),
             guardian: None,
-            pending_accepts: Mutex::new(Vec::new()),
-            next_pending_id: Mutex::new(0),
         })
     }
 
@@ -800,8 +790,9 @@ impl Console {
             )
             .with_reason(reason),
         )?;
-        db.create_account(name, role.as_str(), &hash, self.now())?;
-        Ok(())
+        let id = db.create_account(name, role.as_str(), &hash, self.now())?;
+        drop(db);
+        self.record_origin(id, by.account)
     }
 
     /// Every account: name, role, whether enrolled.

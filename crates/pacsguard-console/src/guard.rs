@@ -25,6 +25,9 @@ pub struct OpenFinding {
     pub kind: String,
     pub path: String,
     pub detail: String,
+    /// For a move: where it was before (escaped); an acceptance names it as shown too.
+    #[serde(skip)]
+    pub from: Option<String>,
 }
 
 /// What the pages show of the open findings.
@@ -55,6 +58,23 @@ impl OpenFindings {
             }
         }
         hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The paths of the findings shown for `root` (every root when empty), escaped, a
+    /// move's former path too: what an acceptance may take in. `None` when findings were
+    /// dropped past [`MAX_OPEN_FINDINGS`]: the page could not show them all, and the
+    /// digest of [`OpenFindings::seen`] is the only check left.
+    pub fn shown_paths(&self, root: &str) -> Option<Vec<String>> {
+        if self.dropped > 0 {
+            return None;
+        }
+        Some(
+            self.findings
+                .iter()
+                .filter(|f| root.is_empty() || f.root == root)
+                .flat_map(|f| std::iter::once(f.path.clone()).chain(f.from.clone()))
+                .collect(),
+        )
     }
 }
 
@@ -186,6 +206,7 @@ impl GuardState {
                 kind: finding.kind.to_string(),
                 path: escape_path(&finding.path),
                 detail: finding.detail.clone(),
+                from: finding.from.as_deref().map(escape_path),
             });
             let root = inner
                 .roots

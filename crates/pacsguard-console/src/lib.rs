@@ -27,6 +27,7 @@
 pub mod auth;
 pub mod clock;
 pub mod decide;
+pub mod four_eyes;
 pub mod guard;
 pub mod http;
 mod pages;

@@ -1030,6 +1030,7 @@ impl pacsguard_console::Guardian for RecordingGuard {
         who: &str,
         _paths: Vec<std::path::PathBuf>,
         reason: &str,
+        _expected: Option<Vec<String>>,
     ) -> Result<pacsguard_console::Accepted, String> {
         self.accepted
             .lock()
@@ -1050,110 +1051,118 @@ impl pacsguard_console::Guardian for RecordingGuard {
     }
 }
 
-/// Four eyes: the first approver's acceptance waits; the same person cannot confirm it;
-/// a second, stepped-up approver with a reason does, and the guard gets both names.
-#[tokio::test]
-async fn four_eyes_needs_a_second_different_approver() {
+impl Harness {
+    /// The stepped-up administrator creates an approver account `name` (it enrols at
+    /// its first sign-in).
+    async fn create_approver(&self, admin: &str, csrf: &str, name: &str, password: &str) {
+        let r = self
+            .send(
+                "POST",
+                "/accounts",
+                Some(admin),
+                &[
+                    ("csrf", csrf),
+                    ("name", name),
+                    ("role", "approver"),
+                    ("password", password),
+                    ("reason", "second approver for the PACS"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    }
+
+    /// A created account's first sign-in and enrolment, then a step-up: its cookie,
+    /// CSRF token and TOTP secret.
+    async fn first_sign_in(&self, name: &str, password: &str) -> (String, String, String) {
+        let r = self.login(name, password, "").await;
+        let cookie = r.cookie().expect("cookie");
+        let (cookie, _, secret) = self.enrol(&cookie).await;
+        let (cookie, csrf) = self.stepped_up(&cookie, &secret).await;
+        (cookie, csrf, secret)
+    }
+
+    /// An acceptance of /srv/pacs asked with four eyes: the answer.
+    async fn ask_acceptance(&self, cookie: &str, csrf: &str, reason: &str) -> Response {
+        let seen = self.console.guard.open_findings().seen("/srv/pacs");
+        self.send(
+            "POST",
+            "/differences/accept",
+            Some(cookie),
+            &[
+                ("csrf", csrf),
+                ("root", "/srv/pacs"),
+                ("reason", reason),
+                ("seen", &seen),
+            ],
+        )
+        .await
+    }
+
+    /// Confirms waiting acceptance `id` with what the differences page shows now.
+    async fn confirm_acceptance(&self, cookie: &str, csrf: &str, id: &str) -> Response {
+        let seen = self.console.guard.open_findings().seen("/srv/pacs");
+        self.send(
+            "POST",
+            "/differences/confirm",
+            Some(cookie),
+            &[
+                ("csrf", csrf),
+                ("id", id),
+                ("reason", "checked the vendor hashes"),
+                ("seen", &seen),
+            ],
+        )
+        .await
+    }
+}
+
+/// A harness whose guard records acceptances and always asks for four eyes.
+fn four_eyes_harness() -> (Harness, Arc<RecordingGuard>) {
     let home = tempfile::tempdir().expect("tempdir");
     drop(pacsguard_store::Store::open(&home.path().join("store.sqlite")).expect("store"));
     let guard = Arc::new(RecordingGuard::default());
     let h = harness_with(home, ManualClock::new(START), Some(guard.clone()));
+    (h, guard)
+}
+
+/// Four eyes: the first approver's acceptance waits; the same person cannot confirm it;
+/// a second, stepped-up approver with a reason does, and the guard gets both names. The
+/// second approver was created by the first, so only after the cooling period.
+#[tokio::test]
+async fn four_eyes_needs_a_second_different_approver() {
+    use pacsguard_console::four_eyes::FOUR_EYES_COOLING_PERIOD;
+    let (h, guard) = four_eyes_harness();
     let (cookie, _, secret) = h.first_admin().await;
     let (cookie, csrf) = h.stepped_up(&cookie, &secret).await;
-    let r = h
-        .send(
-            "POST",
-            "/accounts",
-            Some(&cookie),
-            &[
-                ("csrf", &csrf),
-                ("name", "bob"),
-                ("role", "approver"),
-                ("password", "violet harbour evening tide"),
-                ("reason", "second approver for the PACS"),
-            ],
-        )
+    h.create_approver(&cookie, &csrf, "bob", "violet harbour evening tide")
         .await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-    let step_up = |cookie: String, secret: String| {
-        let h = &h;
-        async move {
-            let csrf = h.csrf(&cookie).await;
-            let code = h.next_code(&secret);
-            let r = h
-                .send(
-                    "POST",
-                    "/step-up",
-                    Some(&cookie),
-                    &[("csrf", &csrf), ("code", &code)],
-                )
-                .await;
-            assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-            let cookie = r.cookie().expect("cookie");
-            let csrf = h.csrf(&cookie).await;
-            (cookie, csrf)
-        }
-    };
-    let (admin, admin_csrf) = step_up(cookie, secret.clone()).await;
-    let seen = h.console.guard.open_findings().seen("/srv/pacs");
-    let r = h
-        .send(
-            "POST",
-            "/differences/accept",
-            Some(&admin),
-            &[
-                ("csrf", &admin_csrf),
-                ("root", "/srv/pacs"),
-                ("reason", "patch 7"),
-                ("seen", &seen),
-            ],
-        )
-        .await;
+    // A week later bob's account is his own.
+    h.clock.advance(FOUR_EYES_COOLING_PERIOD);
+    let code = h.next_code(&secret);
+    let admin = h.login("admin", ADMIN_PASSWORD, &code).await;
+    let admin = admin.cookie().expect("signed in again");
+    let (admin, admin_csrf) = h.stepped_up(&admin, &secret).await;
+    let r = h.ask_acceptance(&admin, &admin_csrf, "patch 7").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert!(r.body.contains("id=\"waiting\""), "{}", r.body);
     assert!(
         guard.accepted.lock().expect("fixture").is_empty(),
         "nothing yet"
     );
-    let r = h
-        .send(
-            "POST",
-            "/differences/confirm",
-            Some(&admin),
-            &[
-                ("csrf", &admin_csrf),
-                ("id", "1"),
-                ("reason", "me again"),
-                ("seen", &seen),
-            ],
-        )
-        .await;
+    let r = h.confirm_acceptance(&admin, &admin_csrf, "1").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     assert!(r.body.contains("another person"), "{}", r.body);
 
     // Bob signs in, enrols, steps up and confirms.
-    let r = h.login("bob", "violet harbour evening tide", "").await;
-    let bob = r.cookie().expect("cookie");
-    let (bob, _, bob_secret) = h.enrol(&bob).await;
-    let (bob, bob_csrf) = step_up(bob, bob_secret).await;
+    let (bob, bob_csrf, _) = h.first_sign_in("bob", "violet harbour evening tide").await;
     let page = h.send("GET", "/differences", Some(&bob), &[]).await;
     assert!(page.body.contains("id=\"confirm-1\""), "{}", page.body);
-    let seen = page
-        .field("seen")
-        .expect("the confirm form says what it showed");
-    let r = h
-        .send(
-            "POST",
-            "/differences/confirm",
-            Some(&bob),
-            &[
-                ("csrf", &bob_csrf),
-                ("id", "1"),
-                ("reason", "checked the vendor hashes"),
-                ("seen", &seen),
-            ],
-        )
-        .await;
+    assert!(
+        page.field("seen").is_some(),
+        "the confirm form says what it showed"
+    );
+    let r = h.confirm_acceptance(&bob, &bob_csrf, "1").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     // The confirmation names the root it took in, not "every root" (found in review).
     assert!(
@@ -1178,6 +1187,92 @@ async fn four_eyes_needs_a_second_different_approver() {
         Outcome::Started,
         "asks a second approver",
     );
+    // Confirmed once: a second confirmation finds nothing waiting.
+    let r = h.confirm_acceptance(&bob, &bob_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+}
+
+/// One person cannot pass four eyes alone with accounts of their own making: an account
+/// the asker created within the cooling period cannot confirm, nor can two accounts
+/// the same administrator created confirm each other; each refusal is on the trail and
+/// nothing reaches the guard.
+#[tokio::test]
+async fn four_eyes_refuses_a_second_account_of_the_same_person() {
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    h.create_approver(&admin, &admin_csrf, "bob", "violet harbour evening tide")
+        .await;
+    h.create_approver(&admin, &admin_csrf, "carol", "amber meadow under rain")
+        .await;
+    let r = h.ask_acceptance(&admin, &admin_csrf, "patch 7").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (bob, bob_csrf, _) = h.first_sign_in("bob", "violet harbour evening tide").await;
+    let r = h.confirm_acceptance(&bob, &bob_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(
+        r.body
+            .contains("four eyes: the second approver must be another person"),
+        "{}",
+        r.body
+    );
+    // Bob asks, carol (made by the same administrator) confirms: one person still.
+    let r = h.ask_acceptance(&bob, &bob_csrf, "patch 8").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (carol, carol_csrf, _) = h.first_sign_in("carol", "amber meadow under rain").await;
+    let r = h.confirm_acceptance(&carol, &carol_csrf, "2").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("another person"), "{}", r.body);
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
+    let refused = details(&h.events(), Action::Accept, Outcome::Failure);
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(refused[0].contains("bob was refused as second approver of request 1"));
+}
+
+/// A step-up and a waiting acceptance are in the store: a restart keeps both (until
+/// their windows end), and the second approver confirms after it.
+#[tokio::test]
+async fn step_ups_and_waiting_acceptances_survive_a_restart() {
+    use pacsguard_console::four_eyes::FOUR_EYES_COOLING_PERIOD;
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, csrf) = h.stepped_up(&cookie, &secret).await;
+    h.create_approver(&admin, &csrf, "bob", "violet harbour evening tide")
+        .await;
+    h.clock.advance(FOUR_EYES_COOLING_PERIOD);
+    let code = h.next_code(&secret);
+    let admin = h.login("admin", ADMIN_PASSWORD, &code).await;
+    let admin = admin.cookie().expect("signed in again");
+    let (admin, admin_csrf) = h.stepped_up(&admin, &secret).await;
+    let r = h.ask_acceptance(&admin, &admin_csrf, "patch 7").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (bob, bob_csrf, _) = h.first_sign_in("bob", "violet harbour evening tide").await;
+
+    // The restart: a new console on the same store, the same guard.
+    let Harness {
+        _home,
+        clock,
+        app,
+        console,
+        ..
+    } = h;
+    drop(app);
+    drop(console);
+    let h = harness_with(_home, clock, Some(guard.clone()));
+    assert_eq!(h.console.pending_accepts().len(), 1, "still waiting");
+    let page = h.send("GET", "/differences", Some(&bob), &[]).await;
+    assert!(
+        !page.body.contains("id=\"step-up-needed\""),
+        "still stepped up: {}",
+        page.body
+    );
+    let r = h.confirm_acceptance(&bob, &bob_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(guard.accepted.lock().expect("fixture").len(), 1);
+    // The step-up's window still ends it after a restart.
+    h.clock.advance(pacsguard_console::STEP_UP_WINDOW + 1);
+    let page = h.send("GET", "/differences", Some(&admin), &[]).await;
+    assert!(page.body.contains("id=\"step-up-needed\""), "{}", page.body);
 }
 
 /// Chromium sends `Origin: null` with a page's own form posts under our
@@ -1481,6 +1576,7 @@ impl pacsguard_console::Guardian for PathsGuard {
         _who: &str,
         paths: Vec<std::path::PathBuf>,
         _reason: &str,
+        _expected: Option<Vec<String>>,
     ) -> Result<pacsguard_console::Accepted, String> {
         self.paths.lock().expect("test fixture").extend(paths);
         Ok(pacsguard_console::Accepted {

@@ -18,6 +18,9 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 
 use crate::sqlite::StoreError;
 
+mod decisions;
+pub use decisions::PendingAcceptRow;
+
 const CONSOLE_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS console_accounts (
     id INTEGER PRIMARY KEY,
@@ -114,6 +117,8 @@ impl ConsoleDb {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sql)?;
         conn.execute_batch(CONSOLE_SCHEMA).map_err(sql)?;
+        conn.execute_batch(decisions::DECISIONS_SCHEMA)
+            .map_err(sql)?;
         Ok(ConsoleDb {
             conn,
             path: path.to_path_buf(),

@@ -252,9 +252,12 @@ fn read_request(stream: &UnixStream) -> Result<WireRequest, String> {
 fn run(command: Command, json: bool, actor: Actor, requests: &Requests) -> WireReply {
     let request = match command {
         Command::Check { paths, fast } => Request::Check(CheckRequest { paths, fast }),
-        Command::Accept { paths, all, reason } => {
-            Request::Accept(AcceptRequest { paths, all, reason })
-        }
+        Command::Accept { paths, all, reason } => Request::Accept(AcceptRequest {
+            paths,
+            all,
+            reason,
+            expected: None,
+        }),
         Command::Scan {
             paths,
             rules,

@@ -564,8 +564,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 other => other?,
             };
-            let report =
-                session.accept(&AcceptRequest { paths, all, reason }, progress.as_ref())?;
+            let report = session.accept(
+                &AcceptRequest {
+                    paths,
+                    all,
+                    reason,
+                    expected: None,
+                },
+                progress.as_ref(),
+            )?;
             output::accept(&report, json)?;
             Ok(ExitCode::SUCCESS)
         }

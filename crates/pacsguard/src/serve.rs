@@ -62,6 +62,7 @@ impl pacsguard_console::Guardian for Hands {
         who: &str,
         paths: Vec<PathBuf>,
         reason: &str,
+        expected: Option<Vec<String>>,
     ) -> Result<pacsguard_console::Accepted, String> {
         let actor = pacsguard_events::Actor {
             user: who.to_string(),
@@ -72,6 +73,7 @@ impl pacsguard_console::Guardian for Hands {
             all: paths.is_empty(),
             paths,
             reason: reason.to_string(),
+            expected,
         });
         let answer = self.requests.submit(request, actor)?;
         match answer.recv() {
