@@ -4,6 +4,7 @@
 //! 2 error (bad input, bad signature, I/O failure). Scripts and SIEMs depend on these.
 
 mod control;
+mod four_eyes;
 mod maintenance;
 mod output;
 mod progress;

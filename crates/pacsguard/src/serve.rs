@@ -93,10 +93,7 @@ impl pacsguard_console::Guardian for Hands {
         if !self.four_eyes {
             return false;
         }
-        match static_roots(&self.home) {
-            Ok(roots) => touches_any(root, &roots),
-            Err(_) => true,
-        }
+        crate::four_eyes::covers_static(&self.home, root)
     }
 
     fn trail(&self, limit: usize) -> Result<Vec<serde_json::Value>, String> {
@@ -111,42 +108,6 @@ impl pacsguard_console::Guardian for Hands {
         records.reverse();
         Ok(records)
     }
-}
-
-/// The profiled `static` roots (their paths as profiled: resolved).
-fn static_roots(home: &Home) -> Result<Vec<PathBuf>> {
-    let store = pacsguard_store::Store::open(&home.store_path())?;
-    let key = home.load_key()?;
-    Ok(store
-        .load(&key.verifying_key())?
-        .map(|(baseline, _)| {
-            baseline
-                .roots
-                .iter()
-                .filter(|r| r.spec.policy == Policy::Static)
-                .map(|r| r.spec.path.clone())
-                .collect()
-        })
-        .unwrap_or_default())
-}
-
-/// Whether an acceptance of `root` (every root when empty) covers any of `roots`: the
-/// path is resolved as the acceptance resolves it (a symlink, `..` or a subdirectory
-/// must not slip past four eyes), and one that cannot be resolved counts as covering
-/// (fail closed).
-fn touches_any(root: &str, roots: &[PathBuf]) -> bool {
-    if roots.is_empty() {
-        return false;
-    }
-    if root.is_empty() {
-        return true;
-    }
-    let Ok(path) = std::fs::canonicalize(root) else {
-        return true;
-    };
-    roots
-        .iter()
-        .any(|r| path.starts_with(r) || r.starts_with(&path))
 }
 
 fn say(text: &str) {
@@ -333,41 +294,4 @@ pub fn run(
     served?;
     output::watch_stopped(&report);
     Ok(output::status(&report.counts))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::path::Path;
-
-    /// Four eyes cannot be walked around by naming a static root another way.
-    #[test]
-    fn an_acceptance_covers_a_static_root_however_it_is_named() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let base = dir.path().canonicalize().expect("canonical");
-        let guarded = base.join("static");
-        std::fs::create_dir_all(guarded.join("sub")).expect("mkdir");
-        std::fs::create_dir_all(base.join("other")).expect("mkdir");
-        std::os::unix::fs::symlink(&guarded, base.join("link")).expect("symlink");
-        let roots = vec![guarded.clone()];
-        let name = |p: &Path| p.to_str().expect("utf-8").to_string();
-        assert!(touches_any("", &roots), "every root");
-        assert!(touches_any(&name(&guarded), &roots));
-        assert!(
-            touches_any(&name(&guarded.join("sub")), &roots),
-            "a subdirectory"
-        );
-        assert!(touches_any(&name(&base.join("link")), &roots), "a symlink");
-        assert!(
-            touches_any(&name(&base.join("other/../static/sub")), &roots),
-            "a detour through .."
-        );
-        assert!(touches_any(&name(&base), &roots), "a parent");
-        assert!(
-            touches_any(&name(&base.join("gone")), &roots),
-            "unresolvable"
-        );
-        assert!(!touches_any(&name(&base.join("other")), &roots));
-        assert!(!touches_any("", &[]), "no static root");
-    }
 }

@@ -971,3 +971,90 @@ fn a_command_past_the_control_connections_limit_is_refused_with_a_reason() {
     drop(held);
     server.stop();
 }
+
+/// Four eyes cannot be walked around from root's shell: `pacsguard accept` relayed to the
+/// running guard for a `static` root under `[console] four_eyes` is refused with where
+/// to ask instead, and nothing is signed in (the difference is still reported).
+#[test]
+fn a_relayed_cli_accept_into_a_four_eyes_root_is_refused() {
+    let env = Env::new();
+    env.profile(&["--policy", "static"]);
+    let path = env.home.join("config.toml");
+    let mut text = std::fs::read_to_string(&path).expect("config");
+    text.push_str("\n[console]\nfour_eyes = true\n");
+    std::fs::write(&path, text).expect("config");
+    let server = Server::start(&env, &[]);
+    std::fs::write(env.path("readme.txt"), b"patched text\n").expect("patch");
+    for args in [
+        vec!["accept", "--all", "--reason", "alone"],
+        vec!["accept", env.tree_str(), "--reason", "alone"],
+    ] {
+        let accept = env.run(&args);
+        assert_eq!(accept.status.code(), Some(2), "{}", stdout(&accept));
+        assert!(
+            stderr(&accept).contains("four eyes")
+                && stderr(&accept).contains("Nothing was accepted"),
+            "{}",
+            stderr(&accept)
+        );
+    }
+    let check = env.run(&["check"]);
+    assert_eq!(check.status.code(), Some(1), "{}", stdout(&check));
+    assert!(stdout(&check).contains("readme.txt"), "{}", stdout(&check));
+    server.stop();
+}
+
+/// The engine takes in only what the person was shown: a change the guard has not
+/// reported yet (its writer still has the file open, inside the quiet period) is found
+/// by the acceptance's own comparison, and then nothing is accepted. Before, the page
+/// showed no difference and the acceptance signed the unseen change in.
+#[test]
+fn a_difference_not_yet_reported_is_not_accepted_with_what_was_shown() {
+    let env = Env::new();
+    env.profile(&[]);
+    configure_watch(&env, "quiet_ms = 30000\nscrub_mb_per_s = 0\n");
+    let server = Server::start(&env, &[]);
+    let secret = first_admin(&server);
+    let mut unseen = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(env.path("readme.txt"))
+        .expect("open");
+    std::io::Write::write_all(&mut unseen, b"not reviewed\n").expect("write");
+    let (_, _, body) = server.curl("GET", "/differences", &[]);
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let (status, headers, _) = server.curl(
+        "POST",
+        "/step-up",
+        &[("csrf", &csrf), ("code", &next_step_code(&secret))],
+    );
+    assert_eq!(status, 303, "{headers}");
+    let (_, _, page) = server.curl("GET", "/differences", &[]);
+    assert!(!page.contains("readme.txt"), "not reported yet: {page}");
+    let csrf = value_of(&page, "name=\"csrf\" value=\"", '"');
+    let seen = value_of(&page, "name=\"seen\" value=\"", '"');
+    let (status, _, body) = server.curl(
+        "POST",
+        "/differences/accept",
+        &[
+            ("csrf", &csrf),
+            ("root", env.tree_str()),
+            ("reason", "nothing to see"),
+            ("seen", &seen),
+        ],
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("not among those shown") && body.contains("readme.txt"),
+        "{body}"
+    );
+    let check = env.run(&["check"]);
+    assert_eq!(
+        check.status.code(),
+        Some(1),
+        "nothing was accepted: {}",
+        stdout(&check)
+    );
+    drop(unseen);
+    server.stop();
+}
