@@ -32,6 +32,7 @@ pub mod guard;
 pub mod http;
 mod pages;
 pub mod password;
+pub mod refusals;
 pub mod roles;
 pub mod secret;
 pub mod server;

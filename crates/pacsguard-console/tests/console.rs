@@ -1625,3 +1625,57 @@ async fn a_root_whose_name_is_not_utf8_is_accepted_by_its_real_path() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(*guard.paths.lock().expect("fixture"), vec![raw]);
 }
+
+/// MAX_STEP_UPS at its limit: with the store holding that many step-ups a new one is
+/// kept and the oldest forgotten (its holder confirms again), never more than the limit;
+/// below it, nothing is forgotten.
+#[tokio::test]
+async fn step_ups_are_bounded_at_their_limit_the_oldest_forgotten() {
+    use pacsguard_console::decide::MAX_STEP_UPS;
+    let h = harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let store = h.store();
+    // Others' step-ups, older than any made here: one short of the limit.
+    for i in 0..MAX_STEP_UPS - 1 {
+        let key = format!("other session {i}");
+        // Session 0 the oldest of all.
+        let at = if i == 0 {
+            START - 200
+        } else {
+            START - 100 + i64::try_from(i % 50).expect("small")
+        };
+        store
+            .set_step_up(key.as_bytes(), at, MAX_STEP_UPS)
+            .expect("fill");
+    }
+    let (stepped, _) = h.stepped_up(&cookie, &secret).await;
+    assert_eq!(
+        store.step_up_count().expect("count"),
+        i64::try_from(MAX_STEP_UPS).expect("fits")
+    );
+    assert!(
+        store.step_up(b"other session 0").expect("read").is_some(),
+        "at the limit nothing is forgotten"
+    );
+    // A second browser signs in and steps up: one past the limit, the oldest goes.
+    let code = h.next_code(&secret);
+    let second = h.login("admin", ADMIN_PASSWORD, &code).await;
+    let second = second.cookie().expect("cookie");
+    let (second, _) = h.stepped_up(&second, &secret).await;
+    assert_eq!(
+        store.step_up_count().expect("count"),
+        i64::try_from(MAX_STEP_UPS).expect("fits")
+    );
+    assert!(
+        store.step_up(b"other session 0").expect("read").is_none(),
+        "the oldest forgotten"
+    );
+    for cookie in [&stepped, &second] {
+        let page = h.send("GET", "/differences", Some(cookie), &[]).await;
+        assert!(
+            !page.body.contains("id=\"step-up-needed\""),
+            "{}",
+            page.body
+        );
+    }
+}

@@ -44,6 +44,10 @@ pub const REFUSAL_READ_TIMEOUT: Duration = Duration::from_millis(200);
 /// How long writing the answer may stall on a client that does not read it.
 pub const CONTROL_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Commands refused for [`MAX_CONTROL_CONNECTIONS`], written rate-limited.
+static REFUSED: pacsguard_console::refusals::RefusalLog =
+    pacsguard_console::refusals::RefusalLog::new("pacsguard");
+
 /// A command sent to the running guard.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "kebab-case")]
@@ -158,6 +162,9 @@ fn accept_loop(listener: &UnixListener, home: &Home, requests: &Requests, stop: 
             Ok((mut stream, _)) => {
                 let _ = stream.set_nonblocking(false);
                 if open.load(Ordering::Relaxed) >= MAX_CONTROL_CONNECTIONS {
+                    REFUSED.refused(&format!(
+                        "a command on the control socket: {MAX_CONTROL_CONNECTIONS} are with the guard already (MAX_CONTROL_CONNECTIONS)"
+                    ));
                     // Its request is read first (briefly): a socket closed with unread
                     // data resets the client's read, which would lose this answer and
                     // leave it saying only "connection reset by peer".

@@ -868,6 +868,13 @@ fn one_peer_holding_every_connection_slot_does_not_lock_others_out() {
             "over its share, the peer's connection is closed at once"
         );
     }
+    // And the refusals are on the service's log: one line, counting the rest.
+    let log = server.stderr();
+    assert_eq!(
+        log.matches("refused a connection from 127.0.0.1").count(),
+        1,
+        "{log}"
+    );
     drop(held);
     server.stop();
 }
@@ -953,13 +960,24 @@ fn a_command_past_the_control_connections_limit_is_refused_with_a_reason() {
     env.profile(&[]);
     let server = Server::start(&env, &[]);
     let socket = env.home.join("control.sock");
-    let held: Vec<std::os::unix::net::UnixStream> = (0..MAX_CONTROL_CONNECTIONS)
-        .map(|_| {
-            let mut stream = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
-            stream.write_all(b"{\"command\":").expect("half a request");
-            stream
-        })
-        .collect();
+    let hold = || {
+        let mut stream = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
+        stream.write_all(b"{\"command\":").expect("half a request");
+        stream
+    };
+    // One below the limit: the command is served.
+    let mut held: Vec<std::os::unix::net::UnixStream> =
+        (0..MAX_CONTROL_CONNECTIONS - 1).map(|_| hold()).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let check = env.run(&["check", "--fast"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
+    assert!(
+        !server.stderr().contains("refused a command"),
+        "{}",
+        server.stderr()
+    );
+    // At the limit: refused, with words.
+    held.push(hold());
     std::thread::sleep(Duration::from_millis(500));
     let check = env.run(&["check", "--fast"]);
     assert_eq!(check.status.code(), Some(2), "{}", stderr(&check));
@@ -967,6 +985,13 @@ fn a_command_past_the_control_connections_limit_is_refused_with_a_reason() {
         stderr(&check).contains("MAX_CONTROL_CONNECTIONS"),
         "{}",
         stderr(&check)
+    );
+    assert!(
+        server
+            .stderr()
+            .contains("refused a command on the control socket"),
+        "the refusal is logged: {}",
+        server.stderr()
     );
     drop(held);
     server.stop();
