@@ -203,6 +203,8 @@ impl Console {
     /// comes back, and records how many: the store keeps no dead token.
     pub fn purge_expired_sessions(&self) -> Result<usize, AuthError> {
         let now = self.now();
+        // Emergency accesses first: each end is a record of its own (110138).
+        self.end_expired_emergencies(now)?;
         let purged = lock(&self.db)?.purge_sessions(now - IDLE_SECONDS, now - ABSOLUTE_SECONDS)?;
         if purged > 0 {
             self.record(self.event(
@@ -221,7 +223,7 @@ impl Console {
 
     /// Counts a failed sign-in against an address, in memory and in the store; true
     /// when it reached the lockout.
-    fn fail_address(&self, addr: &str, now: i64) -> Result<bool, AuthError> {
+    pub(crate) fn fail_address(&self, addr: &str, now: i64) -> Result<bool, AuthError> {
         let (locked, entry, forgotten) = {
             let mut addresses = lock(&self.addresses)?;
             let locked = addresses.fail(addr, now);
@@ -239,6 +241,31 @@ impl Console {
 
     pub fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    /// The store file: the path of the console's own findings.
+    pub(crate) fn store_path(&self) -> &std::path::Path {
+        &self.store_path
+    }
+
+    /// Whether sign-in from `addr` is paused now (its failures reached the limit).
+    pub(crate) fn address_closed(&self, addr: &str, now: i64) -> Result<bool, AuthError> {
+        Ok(lock(&self.addresses)?.is_closed(addr, now))
+    }
+
+    /// Counts a failed sign-in of any kind against `addr`; its lockout is an alert.
+    pub(crate) fn count_address_failure(&self, addr: &str, now: i64) -> Result<(), AuthError> {
+        if self.fail_address(addr, now)? {
+            self.locked(
+                addr,
+                format!(
+                    "sign-in from {addr} paused for {} minutes after {} failed sign-ins",
+                    throttle::LOCKOUT_SECONDS / 60,
+                    throttle::MAX_ADDRESS_FAILURES
+                ),
+            );
+        }
+        Ok(())
     }
 
     pub(crate) fn actor(&self, name: &str) -> Actor {
@@ -621,16 +648,21 @@ impl Console {
             Some(format!("idle for {} minutes", IDLE_SECONDS / 60))
         } else if now - session.created >= ABSOLUTE_SECONDS {
             Some(format!("{} hours after sign-in", ABSOLUTE_SECONDS / 3600))
+        } else if account.name == crate::breakglass::BREAK_GLASS_ACCOUNT
+            && now - session.created >= crate::breakglass::BREAK_GLASS_SECONDS
+        {
+            Some(format!(
+                "its {} minutes are over",
+                crate::breakglass::BREAK_GLASS_SECONDS / 60
+            ))
         } else {
             None
         };
         if let Some(why) = expired {
             db.delete_session(&hash)?;
             drop(db);
-            self.record(self.event(
+            self.record(self.session_end_event(
                 &account.name,
-                Action::Logout,
-                Outcome::Success,
                 format!("the session of {} ended: {why}", account.name),
             ))?;
             return Ok(None);
@@ -656,12 +688,7 @@ impl Console {
 
     pub fn logout(&self, auth: &Authenticated) -> Result<(), AuthError> {
         lock(&self.db)?.delete_session(&auth.token_hash)?;
-        self.record(self.event(
-            &auth.name,
-            Action::Logout,
-            Outcome::Success,
-            format!("{} signed out", auth.name),
-        ))
+        self.record(self.session_end_event(&auth.name, format!("{} signed out", auth.name)))
     }
 
     /// A new secret for this session's enrolment (replacing one begun before).

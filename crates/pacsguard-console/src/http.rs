@@ -206,6 +206,31 @@ pub static ROUTES: &[Route] = &[
         access: Access::Role(Role::Administrator),
         handler: || post(accounts_create),
     },
+    // Break-glass (crate::breakglass): the emergency sign-in, and its seal.
+    Route {
+        method: Method::GET,
+        path: "/break-glass",
+        access: Access::Public,
+        handler: || get(crate::breakglass_http::break_glass_form),
+    },
+    Route {
+        method: Method::POST,
+        path: "/break-glass",
+        access: Access::Public,
+        handler: || post(crate::breakglass_http::break_glass_submit),
+    },
+    Route {
+        method: Method::GET,
+        path: "/accounts/break-glass",
+        access: Access::Role(Role::Administrator),
+        handler: || get(crate::breakglass_http::seal_form),
+    },
+    Route {
+        method: Method::POST,
+        path: "/accounts/break-glass",
+        access: Access::Role(Role::Administrator),
+        handler: || post(crate::breakglass_http::seal_submit),
+    },
 ];
 
 /// The route a request matched, from the table.
@@ -252,7 +277,7 @@ async fn not_found() -> Response {
         .into_response()
 }
 
-fn html(body: String) -> Response {
+pub(crate) fn html(body: String) -> Response {
     (
         [(
             header::CONTENT_TYPE,
@@ -321,7 +346,7 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
     None
 }
 
-fn set_cookie(session: &NewSession) -> HeaderValue {
+pub(crate) fn set_cookie(session: &NewSession) -> HeaderValue {
     HeaderValue::from_str(&format!(
         "{COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Strict",
         session.token
@@ -343,7 +368,7 @@ fn redirect(to: &'static str) -> Response {
         .into_response()
 }
 
-fn redirect_with_cookie(to: &'static str, cookie: HeaderValue) -> Response {
+pub(crate) fn redirect_with_cookie(to: &'static str, cookie: HeaderValue) -> Response {
     (
         StatusCode::SEE_OTHER,
         [
@@ -355,7 +380,7 @@ fn redirect_with_cookie(to: &'static str, cookie: HeaderValue) -> Response {
 }
 
 /// Runs store and hashing work off the async workers.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, Response> {
     tokio::task::spawn_blocking(f).await.map_err(|_| {
@@ -369,7 +394,7 @@ async fn blocking<T: Send + 'static>(
 
 /// The answer to an error that is not the person's to correct: fixed text to the
 /// client, the detail to the server's log.
-fn failure(error: &AuthError) -> Response {
+pub(crate) fn failure(error: &AuthError) -> Response {
     eprintln!("pacsguard serve: {error}");
     match error {
         AuthError::Unrecorded(_) => status_page(
@@ -505,6 +530,15 @@ async fn authorize(State(state): State<AppState>, request: Request, next: Next) 
             ),
         );
     }
+    // Break-glass: every request of an emergency access is on the trail before it is
+    // handled; one that cannot be recorded is not handled.
+    if crate::breakglass::is_emergency(&auth)
+        && let Err(e) = state
+            .console
+            .emergency_request(&auth, route.method.as_str(), route.path)
+    {
+        return failure(&e);
+    }
     let (parts, body) = request.into_parts();
     let mut request = if is_post {
         let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
@@ -542,7 +576,7 @@ fn unauthenticated(is_post: bool) -> Response {
     }
 }
 
-fn peer_ip(peer: Option<Extension<Peer>>) -> IpAddr {
+pub(crate) fn peer_ip(peer: Option<Extension<Peer>>) -> IpAddr {
     peer.map_or(IpAddr::from([0, 0, 0, 0]), |Extension(Peer(addr))| {
         addr.ip()
     })

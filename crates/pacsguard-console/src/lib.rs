@@ -25,6 +25,8 @@
 //!   [`tls::MAX_PEM_BYTES`].
 
 pub mod auth;
+pub mod breakglass;
+mod breakglass_http;
 pub mod clock;
 pub mod decide;
 pub mod four_eyes;

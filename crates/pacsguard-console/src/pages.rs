@@ -26,7 +26,7 @@ pub fn esc(text: &str) -> String {
     out
 }
 
-fn page(title: &str, auth: Option<&Authenticated>, body: &str) -> String {
+pub(crate) fn page(title: &str, auth: Option<&Authenticated>, body: &str) -> String {
     let mut header = String::new();
     if let Some(auth) = auth.filter(|a| a.enrolled) {
         header.push_str(
@@ -60,7 +60,7 @@ fn page(title: &str, auth: Option<&Authenticated>, body: &str) -> String {
     )
 }
 
-fn error_line(error: Option<&str>) -> String {
+pub(crate) fn error_line(error: Option<&str>) -> String {
     error.map_or(String::new(), |e| {
         format!(
             "<p id=\"error\" class=\"error\" role=\"alert\">{}</p>",
@@ -486,7 +486,7 @@ pub fn accounts(
         "Accounts",
         Some(auth),
         &format!(
-            "<section><h2>Accounts</h2>{}<table id=\"accounts\"><thead><tr><th>Name</th><th>Role</th><th>Second factor</th></tr></thead><tbody>{rows}</tbody></table></section>\
+            "<section><h2>Accounts</h2>{}<table id=\"accounts\"><thead><tr><th>Name</th><th>Role</th><th>Second factor</th></tr></thead><tbody>{rows}</tbody></table><p><a id=\"break-glass-link\" href=\"/accounts/break-glass\">Emergency access (break-glass): seal or re-seal</a></p></section>\
              <section><h2>Change a role</h2><p class=\"hint\">Needs your second factor confirmed within 5 minutes (<a id=\"role-step-up\" href=\"/step-up?next=/accounts\">confirm it</a>) and a reason; the account's sessions end.</p>\
              <form id=\"role-form\" method=\"post\" action=\"/accounts/role\">\
              <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
@@ -520,7 +520,7 @@ pub fn accounts(
     )
 }
 
-fn unix_time(seconds: i64) -> String {
+pub(crate) fn unix_time(seconds: i64) -> String {
     let t =
         std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(seconds).unwrap_or(0));
     humantime::format_rfc3339_seconds(t).to_string()

@@ -1679,3 +1679,163 @@ async fn step_ups_are_bounded_at_their_limit_the_oldest_forgotten() {
         );
     }
 }
+
+/// Break-glass end to end in the router: an administrator seals the emergency account
+/// (step-up and reason; the secret shown once); the secret signs in once without a
+/// second factor, raising an `emergency-access` alert; every request is recorded; the
+/// emergency account cannot manage accounts or have its role changed; it ends after
+/// BREAK_GLASS_SECONDS with its stop recorded; a new seal voids the old secret.
+#[tokio::test]
+async fn break_glass_is_sealed_used_once_alerted_recorded_and_time_limited() {
+    use pacsguard_console::breakglass::{BREAK_GLASS_ACCOUNT, BREAK_GLASS_SECONDS};
+    use pacsguard_events::FindingKind;
+    let h = harness();
+    let (cookie, csrf, secret) = h.first_admin().await;
+    // No step-up: refused.
+    let r = h
+        .send(
+            "POST",
+            "/accounts/break-glass",
+            Some(&cookie),
+            &[("csrf", &csrf), ("reason", "on-call envelope")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let seal = |reason: &'static str| {
+        let (admin, admin_csrf, h) = (admin.clone(), admin_csrf.clone(), &h);
+        async move {
+            let r = h
+                .send(
+                    "POST",
+                    "/accounts/break-glass",
+                    Some(&admin),
+                    &[("csrf", &admin_csrf), ("reason", reason)],
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            r.element("break-glass-secret").expect("the secret, once")
+        }
+    };
+    let envelope = seal("on-call envelope").await;
+    assert_eq!(envelope.replace('-', "").len(), 52, "{envelope}");
+    let page = h
+        .send("GET", "/accounts/break-glass", Some(&admin), &[])
+        .await;
+    assert!(
+        page.body.contains("intact") && !page.body.contains(&envelope),
+        "{}",
+        page.body
+    );
+    h.events();
+
+    let glass = |secret: String| {
+        let h = &h;
+        async move {
+            h.send(
+                "POST",
+                "/break-glass",
+                None,
+                &[
+                    ("secret", &secret),
+                    ("reason", "admin's phone lost, ransomware alert"),
+                ],
+            )
+            .await
+        }
+    };
+    let r = glass("AAAA-BBBB".into()).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+    // As typed from paper: lower case, spaces.
+    let r = glass(envelope.to_lowercase().replace('-', " ")).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let emergency = r.cookie().expect("an emergency session");
+    let events = h.events();
+    let alert = events
+        .iter()
+        .filter_map(|e| e.finding.as_ref())
+        .find(|f| f.kind == FindingKind::EmergencyAccess)
+        .expect("the use is an alert");
+    assert_eq!(alert.severity, pacsguard_events::Severity::Alert);
+    assert_logged(&events, Action::Emergency, Outcome::Failure, "refused");
+    // Once only.
+    let again = glass(envelope.clone()).await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED, "{}", again.body);
+
+    // Every request is recorded; it sees, but cannot manage accounts.
+    let r = h.send("GET", "/alerts", Some(&emergency), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = h.send("GET", "/accounts", Some(&emergency), &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let events = h.events();
+    let requests = details(&events, Action::Emergency, Outcome::Started);
+    assert!(
+        requests
+            .iter()
+            .any(|d| d.contains("emergency access: GET /alerts")),
+        "{requests:?}"
+    );
+    let r = h
+        .send(
+            "POST",
+            "/accounts/role",
+            Some(&admin),
+            &[
+                ("csrf", &admin_csrf),
+                ("name", BREAK_GLASS_ACCOUNT),
+                ("role", "administrator"),
+                ("reason", "more power"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+
+    // Its hour ends it (kept alive by requests meanwhile), with the stop recorded.
+    for _ in 0..(BREAK_GLASS_SECONDS / 600) - 1 {
+        h.clock.advance(600);
+        let r = h.send("GET", "/", Some(&emergency), &[]).await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    h.clock.advance(600);
+    let r = h.send("GET", "/", Some(&emergency), &[]).await;
+    assert_eq!(r.location(), Some("/login"));
+    assert_logged(
+        &h.events(),
+        Action::Emergency,
+        Outcome::Success,
+        "minutes are over",
+    );
+
+    // A new seal voids the old envelope (broken or not) and opens with its own secret.
+    let code = h.next_code(&secret);
+    let admin = h
+        .login("admin", ADMIN_PASSWORD, &code)
+        .await
+        .cookie()
+        .expect("again");
+    let (admin, admin_csrf) = h.stepped_up(&admin, &secret).await;
+    let r = h
+        .send(
+            "POST",
+            "/accounts/break-glass",
+            Some(&admin),
+            &[("csrf", &admin_csrf), ("reason", "re-sealed after use")],
+        )
+        .await;
+    let fresh = r.element("break-glass-secret").expect("a new secret");
+    assert_eq!(glass(envelope).await.status, StatusCode::UNAUTHORIZED);
+    let r = glass(fresh).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let emergency = r.cookie().expect("session");
+    let csrf = h.csrf(&emergency).await;
+    let r = h
+        .send("POST", "/logout", Some(&emergency), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.location(), Some("/login"));
+    assert_logged(
+        &h.events(),
+        Action::Emergency,
+        Outcome::Success,
+        "signed out",
+    );
+}

@@ -57,11 +57,16 @@ pub enum Action {
     /// Files of a guarded tree were found in backups (`recover`) or restored from them
     /// (`recover --apply`, one record per file restored), or the backups' readiness measured.
     Recover,
+    /// Break-glass: the console's sealed emergency account was used (its start is an
+    /// `emergency-access` alert, DICOM 110127), each request made with it is recorded
+    /// (outcome `started`, before it is handled), and its end (outcome `success`, DICOM
+    /// 110138 Emergency Override Stopped); sealing and re-sealing it.
+    Emergency,
 }
 
 impl Action {
     /// Every action, in the order above: the vocabulary of `audit show --action`.
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 16] = [
         Action::Init,
         Action::Profile,
         Action::Check,
@@ -77,6 +82,7 @@ impl Action {
         Action::Logout,
         Action::Account,
         Action::Recover,
+        Action::Emergency,
     ];
 
     /// The stable kebab-case name written into records.
@@ -97,6 +103,7 @@ impl Action {
             Action::Logout => "logout",
             Action::Account => "account",
             Action::Recover => "recover",
+            Action::Emergency => "emergency",
         }
     }
 }

@@ -141,6 +141,10 @@ finding_kinds! {
     /// not report it again) was edited after it was written: the path is compared with
     /// the profile instead.
     WatchStateAltered => "watch-state-altered",
+    /// The console's sealed emergency account (break-glass) was used: someone signed in
+    /// without a second factor, as an emergency procedure allows. Always an alert, so it
+    /// is seen and reviewed (DICOM 110127 Emergency Override Started).
+    EmergencyAccess => "emergency-access",
 }
 
 impl fmt::Display for FindingKind {

@@ -18,7 +18,9 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 
 use crate::sqlite::StoreError;
 
+mod breakglass;
 mod decisions;
+pub use breakglass::SealRow;
 pub use decisions::PendingAcceptRow;
 
 const CONSOLE_SCHEMA: &str = "
@@ -118,6 +120,8 @@ impl ConsoleDb {
             .map_err(sql)?;
         conn.execute_batch(CONSOLE_SCHEMA).map_err(sql)?;
         conn.execute_batch(decisions::DECISIONS_SCHEMA)
+            .map_err(sql)?;
+        conn.execute_batch(breakglass::BREAK_GLASS_SCHEMA)
             .map_err(sql)?;
         Ok(ConsoleDb {
             conn,
