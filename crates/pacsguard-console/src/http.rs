@@ -231,7 +231,18 @@ pub static ROUTES: &[Route] = &[
         access: Access::Role(Role::Administrator),
         handler: || post(crate::breakglass_http::seal_submit),
     },
+    Route {
+        method: Method::GET,
+        path: "/api/openapi.json",
+        access: Access::Role(Role::Viewer),
+        handler: || get(openapi_document),
+    },
 ];
+
+/// The OpenAPI document of these routes ([`crate::openapi`]).
+async fn openapi_document() -> Response {
+    axum::Json(crate::openapi::document()).into_response()
+}
 
 /// The route a request matched, from the table.
 pub fn route_of(method: &Method, path: &str) -> Option<&'static Route> {

@@ -32,6 +32,7 @@ pub mod decide;
 pub mod four_eyes;
 pub mod guard;
 pub mod http;
+pub mod openapi;
 mod pages;
 pub mod password;
 pub mod refusals;
