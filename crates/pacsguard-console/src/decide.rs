@@ -54,6 +54,28 @@ pub trait Guardian: Send + Sync + std::fmt::Debug {
     /// The newest `limit` records of the audit trail, newest first, as JSON objects.
     fn trail(&self, limit: usize) -> Result<Vec<serde_json::Value>, String>;
 
+    /// A page of the trail: the newest `limit` records with a `seq` below `before`
+    /// (every record when `None`), newest first, and the `seq` to ask the next older
+    /// page with. The default reads [`Guardian::trail`]; the guard reads from the log's
+    /// end, so a page costs the same however long the trail is.
+    fn trail_page(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<serde_json::Value>, Option<u64>), String> {
+        let all = self.trail(usize::MAX)?;
+        let below: Vec<serde_json::Value> = all
+            .into_iter()
+            .filter(|r| {
+                before.is_none_or(|b| r.get("seq").and_then(serde_json::Value::as_u64) < Some(b))
+            })
+            .collect();
+        let older = (below.len() > limit)
+            .then(|| below.get(limit - 1).and_then(|r| r.get("seq")?.as_u64()))
+            .flatten();
+        Ok((below.into_iter().take(limit).collect(), older))
+    }
+
     /// Whether accepting under `root` (every root when empty) needs a second, different
     /// approver (`[console] four_eyes` and a `static` root among those covered).
     fn needs_second_approver(&self, _root: &str) -> bool {
@@ -605,6 +627,18 @@ impl Console {
     /// Every live session, for administrators: account, begun, last used, address.
     pub fn sessions(&self) -> Result<Vec<(String, i64, i64, String)>, AuthError> {
         Ok(lock(&self.db)?.sessions()?)
+    }
+
+    /// A page of the trail, through the guard (see [`Guardian::trail_page`]).
+    pub fn trail_page(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<serde_json::Value>, Option<u64>), AuthError> {
+        match &self.guardian {
+            Some(g) => g.trail_page(before, limit).map_err(AuthError::Invalid),
+            None => Ok((Vec::new(), None)),
+        }
     }
 
     /// The newest trail records, through the guard.

@@ -1030,16 +1030,25 @@ async fn step_up_submit(
 /// Records shown on the trail page.
 pub const TRAIL_PAGE_RECORDS: usize = 200;
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct TrailQuery {
+    /// The page below this record's `seq` (the newest page when absent).
+    before: Option<u64>,
+}
+
 async fn trail_page(
     State(state): State<AppState>,
     Extension(auth): Extension<Authenticated>,
+    Query(q): Query<TrailQuery>,
 ) -> Response {
     let console = state.console.clone();
-    match blocking(move || console.trail(TRAIL_PAGE_RECORDS)).await {
-        Ok(Ok(records)) => html(pages::trail(
+    match blocking(move || console.trail_page(q.before, TRAIL_PAGE_RECORDS)).await {
+        Ok(Ok((records, older))) => html(pages::trail(
             &auth,
             &state.console.guard.snapshot(),
             &records,
+            older,
         )),
         Ok(Err(e @ AuthError::Invalid(_))) => status_page(
             StatusCode::SERVICE_UNAVAILABLE,

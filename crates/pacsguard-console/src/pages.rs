@@ -394,7 +394,12 @@ pub fn step_up(auth: &Authenticated, next: &str, error: Option<&str>) -> String 
     )
 }
 
-pub fn trail(auth: &Authenticated, snap: &Snapshot, records: &[serde_json::Value]) -> String {
+pub fn trail(
+    auth: &Authenticated,
+    snap: &Snapshot,
+    records: &[serde_json::Value],
+    older: Option<u64>,
+) -> String {
     let status = match &snap.trail {
         None => "<span class=\"warn\">not verified yet</span>".to_string(),
         Some(t) if t.intact => format!(
@@ -442,7 +447,10 @@ pub fn trail(auth: &Authenticated, snap: &Snapshot, records: &[serde_json::Value
         &format!(
             "<section><h2>Audit trail</h2><p>Verification: <span id=\"trail-status\">{status}</span></p>\
              <p class=\"hint\">The newest records; <code>pacsguard audit verify</code> checks every record against every signed checkpoint.</p>\
-             <table id=\"records\"><thead><tr><th>#</th><th>When</th><th>Who</th><th>Action</th><th>What</th><th>Reason</th></tr></thead><tbody>{rows}</tbody></table></section>"
+             <table id=\"records\"><thead><tr><th>#</th><th>When</th><th>Who</th><th>Action</th><th>What</th><th>Reason</th></tr></thead><tbody>{rows}</tbody></table>{more}</section>",
+            more = older.map_or_else(String::new, |seq| format!(
+                "<p><a id=\"older\" href=\"/trail?before={seq}\">Older records</a> <a id=\"newest\" href=\"/trail\">Newest</a></p>"
+            ))
         ),
     )
 }

@@ -23,6 +23,7 @@ pub mod maintenance;
 mod ops;
 mod progress;
 mod settings;
+mod trail_page;
 mod vault;
 
 pub use actor::current_actor;
@@ -46,4 +47,5 @@ pub use ops::{
     WitnessInitReport,
 };
 pub use progress::{NoProgress, Progress};
+pub use trail_page::{MAX_TRAIL_PAGE_RECORDS, TrailPage, audit_page};
 pub use vault::{QuarantineRecord, RecordedFinding, Vault};

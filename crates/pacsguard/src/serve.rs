@@ -96,6 +96,18 @@ impl pacsguard_console::Guardian for Hands {
         crate::four_eyes::covers_static(&self.home, root)
     }
 
+    /// Read from the end of the log (a binary search for `before`): a page costs the
+    /// same however long the trail is.
+    fn trail_page(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<serde_json::Value>, Option<u64>), String> {
+        pacsguard_engine::audit_page(&self.home, before, limit)
+            .map(|page| (page.records, page.older))
+            .map_err(|e| e.to_string())
+    }
+
     fn trail(&self, limit: usize) -> Result<Vec<serde_json::Value>, String> {
         let mut records = pacsguard_engine::audit_show(
             &self.home,

@@ -744,6 +744,19 @@ fn an_acceptance_in_the_console_needs_a_step_up_and_changes_the_signed_profile()
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("1 difference(s)"), "{body}");
 
+    // The trail page, read from the log's end, and the page before a record.
+    let (status, _, trail) = server.curl("GET", "/trail", &[]);
+    assert_eq!(status, 200, "{trail}");
+    let newest: u64 = value_of(&trail, "<tr id=\"record-0\"><td>", '<')
+        .parse()
+        .expect("a seq");
+    assert!(newest > 3, "{trail}");
+    let (_, _, older) = server.curl("GET", &format!("/trail?before={newest}"), &[]);
+    let first: u64 = value_of(&older, "<tr id=\"record-0\"><td>", '<')
+        .parse()
+        .expect("a seq");
+    assert_eq!(first, newest - 1, "{older}");
+
     let check = env.run(&["check"]);
     assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
     server.stop();
