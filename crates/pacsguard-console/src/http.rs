@@ -237,6 +237,18 @@ pub static ROUTES: &[Route] = &[
         access: Access::Role(Role::Viewer),
         handler: || get(openapi_document),
     },
+    Route {
+        method: Method::GET,
+        path: "/sessions",
+        access: Access::Role(Role::Viewer),
+        handler: || get(crate::sessions::sessions_form),
+    },
+    Route {
+        method: Method::POST,
+        path: "/sessions/end",
+        access: Access::Role(Role::Viewer),
+        handler: || post(crate::sessions::sessions_end),
+    },
 ];
 
 /// The OpenAPI document of these routes ([`crate::openapi`]).

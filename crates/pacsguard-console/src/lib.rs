@@ -39,6 +39,7 @@ pub mod refusals;
 pub mod roles;
 pub mod secret;
 pub mod server;
+pub mod sessions;
 pub mod throttle;
 pub mod tls;
 pub mod totp;

@@ -265,6 +265,20 @@ pub static OPERATIONS: &[Operation] = &[
     },
     Operation {
         method: "GET",
+        path: "/sessions",
+        summary: "Your live sessions (every session for an administrator)",
+        fields: &[],
+        answer: "html",
+    },
+    Operation {
+        method: "POST",
+        path: "/sessions/end",
+        summary: "Ends one of your sessions (anyone's for an administrator)",
+        fields: &[("id", "The session's id as the sessions page shows it")],
+        answer: "html",
+    },
+    Operation {
+        method: "GET",
         path: "/api/openapi.json",
         summary: "This document",
         fields: &[],

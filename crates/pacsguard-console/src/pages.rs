@@ -33,7 +33,8 @@ pub(crate) fn page(title: &str, auth: Option<&Authenticated>, body: &str) -> Str
             "<nav><a id=\"nav-overview\" href=\"/\">Overview</a> \
              <a id=\"nav-alerts\" href=\"/alerts\">Alerts</a> \
              <a id=\"nav-differences\" href=\"/differences\">Differences</a> \
-             <a id=\"nav-trail\" href=\"/trail\">Audit trail</a>",
+             <a id=\"nav-trail\" href=\"/trail\">Audit trail</a> \
+             <a id=\"nav-sessions\" href=\"/sessions\">Sessions</a>",
         );
         if auth.role >= Role::Administrator {
             header.push_str(" <a id=\"nav-accounts\" href=\"/accounts\">Accounts</a>");

@@ -1839,3 +1839,136 @@ async fn break_glass_is_sealed_used_once_alerted_recorded_and_time_limited() {
         "signed out",
     );
 }
+
+/// A person sees their own sessions and ends one (a browser left signed in elsewhere);
+/// they cannot see or end another's; an administrator sees and ends anyone's; each end
+/// is on the trail.
+#[tokio::test]
+async fn people_see_and_end_their_sessions_and_administrators_anyones() {
+    let h = harness();
+    let (admin, admin_csrf, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = {
+        let _ = admin_csrf;
+        h.stepped_up(&admin, &secret).await
+    };
+    let r = h
+        .send(
+            "POST",
+            "/accounts",
+            Some(&admin),
+            &[
+                ("csrf", &admin_csrf),
+                ("name", "val"),
+                ("role", "viewer"),
+                ("password", "violet harbour evening tide"),
+                ("reason", "reads the overview"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let first = h.login("val", "violet harbour evening tide", "").await;
+    let (first, first_csrf, val_secret) = h.enrol(&first.cookie().expect("cookie")).await;
+    // A second browser of val's.
+    let code = h.next_code(&val_secret);
+    let second = h.login("val", "violet harbour evening tide", &code).await;
+    let second = second.cookie().expect("cookie");
+
+    let page = h.send("GET", "/sessions", Some(&first), &[]).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_eq!(
+        page.body.matches("<tr id=\"session-").count(),
+        2,
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("this browser") && !page.body.contains(">admin<"),
+        "{}",
+        page.body
+    );
+    // The admin's session id, from the admin's own page: val cannot end it.
+    let admin_page = h.send("GET", "/sessions", Some(&admin), &[]).await;
+    assert_eq!(
+        admin_page.body.matches("<tr id=\"session-").count(),
+        3,
+        "{}",
+        admin_page.body
+    );
+    let id_of = |body: &str, who: &str| -> String {
+        let row = body
+            .split("<tr id=\"session-")
+            .skip(1)
+            .find(|row| row.contains(&format!("<td>{who}</td>")) && !row.contains("this browser"))
+            .expect("a row");
+        row[..row.find('"').expect("id end")].to_string()
+    };
+    let admin_id = {
+        let row = admin_page
+            .body
+            .split("<tr id=\"session-")
+            .skip(1)
+            .find(|row| row.contains("<td>admin</td>"))
+            .expect("admin's row");
+        row[..row.find('"').expect("id")].to_string()
+    };
+    let r = h
+        .send(
+            "POST",
+            "/sessions/end",
+            Some(&first),
+            &[("csrf", &first_csrf), ("id", &admin_id)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(
+        h.overview(&admin).await.status,
+        StatusCode::OK,
+        "the admin's session lives"
+    );
+    // Val ends the other browser's session.
+    let other = id_of(&page.body, "val");
+    let r = h
+        .send(
+            "POST",
+            "/sessions/end",
+            Some(&first),
+            &[("csrf", &first_csrf), ("id", &other)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(h.overview(&second).await.location(), Some("/login"));
+    // The administrator ends val's remaining one.
+    let admin_page = h.send("GET", "/sessions", Some(&admin), &[]).await;
+    let val_id = {
+        let row = admin_page
+            .body
+            .split("<tr id=\"session-")
+            .skip(1)
+            .find(|row| row.contains("<td>val</td>"))
+            .expect("val's row");
+        row[..row.find('"').expect("id")].to_string()
+    };
+    let r = h
+        .send(
+            "POST",
+            "/sessions/end",
+            Some(&admin),
+            &[("csrf", &admin_csrf), ("id", &val_id)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(h.overview(&first).await.location(), Some("/login"));
+    let ended = details(&h.events(), Action::Logout, Outcome::Success);
+    assert!(
+        ended
+            .iter()
+            .any(|d| d.contains("val ended a session of val")),
+        "{ended:?}"
+    );
+    assert!(
+        ended
+            .iter()
+            .any(|d| d.contains("admin ended a session of val")),
+        "{ended:?}"
+    );
+}

@@ -20,8 +20,10 @@ use crate::sqlite::StoreError;
 
 mod breakglass;
 mod decisions;
+mod sessions;
 pub use breakglass::SealRow;
 pub use decisions::PendingAcceptRow;
+pub use sessions::LiveSession;
 
 const CONSOLE_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS console_accounts (

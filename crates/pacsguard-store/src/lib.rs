@@ -16,7 +16,7 @@ mod seen;
 mod signing;
 mod sqlite;
 
-pub use console::{AccountRow, ConsoleDb, PendingAcceptRow, SealRow, SessionRow};
+pub use console::{AccountRow, ConsoleDb, LiveSession, PendingAcceptRow, SealRow, SessionRow};
 pub use seen::SeenRow;
 pub use signing::{
     SIGNATURE_DOMAIN, SIGNATURE_DOMAIN_V2, fingerprint, signing_message, signing_message_v2,
