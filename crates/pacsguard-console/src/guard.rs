@@ -117,6 +117,8 @@ struct Inner {
     trail: Option<TrailStatus>,
     open: std::collections::VecDeque<OpenFinding>,
     dropped: u64,
+    /// Findings and arrivals per hour, for the charts.
+    hourly: crate::charts::Hourly,
 }
 
 #[derive(Debug)]
@@ -135,6 +137,7 @@ impl Default for GuardState {
                 trail: None,
                 open: std::collections::VecDeque::new(),
                 dropped: 0,
+                hourly: crate::charts::Hourly::default(),
             }),
         }
     }
@@ -184,6 +187,10 @@ impl GuardState {
     /// holds its path; a finding outside every root, such as the home's, is not counted).
     pub fn finding(&self, finding: &Finding) {
         self.with(|inner| {
+            let now = SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            inner.hourly.record(now, finding);
             let root_of = inner
                 .roots
                 .iter()
@@ -271,6 +278,12 @@ impl GuardState {
             dropped: inner.dropped,
         })
         .unwrap_or_default()
+    }
+
+    /// The per-hour counts of the last [`crate::charts::CHART_HOURS`] hours up to `now`.
+    pub fn hourly(&self, now: i64) -> Vec<crate::charts::Bucket> {
+        self.with(|inner| inner.hourly.series(now))
+            .unwrap_or_default()
     }
 
     /// An acceptance took the differences of `root` (escaped as shown; every root when

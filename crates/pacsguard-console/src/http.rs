@@ -249,6 +249,12 @@ pub static ROUTES: &[Route] = &[
         access: Access::Role(Role::Viewer),
         handler: || post(crate::sessions::sessions_end),
     },
+    Route {
+        method: Method::GET,
+        path: "/charts",
+        access: Access::Role(Role::Viewer),
+        handler: || get(crate::charts::charts_page),
+    },
 ];
 
 /// The OpenAPI document of these routes ([`crate::openapi`]).

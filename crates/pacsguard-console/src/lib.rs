@@ -27,6 +27,7 @@
 pub mod auth;
 pub mod breakglass;
 mod breakglass_http;
+pub mod charts;
 pub mod clock;
 pub mod decide;
 pub mod four_eyes;

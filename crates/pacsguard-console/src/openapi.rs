@@ -279,6 +279,13 @@ pub static OPERATIONS: &[Operation] = &[
     },
     Operation {
         method: "GET",
+        path: "/charts",
+        summary: "Findings and arrivals per hour, as inline SVG",
+        fields: &[],
+        answer: "html",
+    },
+    Operation {
+        method: "GET",
         path: "/api/openapi.json",
         summary: "This document",
         fields: &[],

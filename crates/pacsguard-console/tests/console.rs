@@ -1972,3 +1972,30 @@ async fn people_see_and_end_their_sessions_and_administrators_anyones() {
         "{ended:?}"
     );
 }
+
+/// The charts page draws what the guard reported, as inline SVG under the strict CSP
+/// (no script, no inline style).
+#[tokio::test]
+async fn the_charts_page_draws_findings_and_arrivals_per_hour() {
+    use pacsguard_events::{Finding, FindingKind, Severity};
+    let h = harness();
+    let (cookie, _, _) = h.first_admin().await;
+    for (kind, severity) in [
+        (FindingKind::Added, Severity::Info),
+        (FindingKind::Added, Severity::Info),
+        (FindingKind::ContentChanged, Severity::Alert),
+    ] {
+        h.console.guard.finding(&Finding::new(
+            std::path::PathBuf::from("/srv/pacs/x.dcm"),
+            kind,
+            severity,
+            "x",
+        ));
+    }
+    let r = h.send("GET", "/charts", Some(&cookie), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("id=\"chart-findings\"") && r.body.contains("id=\"chart-arrivals\""));
+    assert!(r.body.contains("1 alert 0 warning 2 info"), "{}", r.body);
+    assert!(r.body.contains("2 arrivals"), "{}", r.body);
+    assert!(!r.body.contains("<script") && !r.body.contains("style=\""));
+}
