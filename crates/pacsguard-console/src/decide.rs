@@ -76,6 +76,18 @@ pub trait Guardian: Send + Sync + std::fmt::Debug {
         Ok((below.into_iter().take(limit).collect(), older))
     }
 
+    /// The quarantine vault's records (JSON objects), oldest first. The default: none
+    /// (no vault beside this console).
+    fn quarantine_list(&self) -> Result<Vec<serde_json::Value>, String> {
+        Ok(Vec::new())
+    }
+
+    /// The records and the bytes of the vault copy whose SHA-256 starts with `prefix`,
+    /// read only, after the vault checked the copy still hashes to its name.
+    fn quarantine_copy(&self, _prefix: &str) -> Result<(Vec<serde_json::Value>, Vec<u8>), String> {
+        Err("no quarantine vault beside this console".into())
+    }
+
     /// Whether accepting under `root` (every root when empty) needs a second, different
     /// approver (`[console] four_eyes` and a `static` root among those covered).
     fn needs_second_approver(&self, _root: &str) -> bool {

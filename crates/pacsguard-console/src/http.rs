@@ -255,6 +255,24 @@ pub static ROUTES: &[Route] = &[
         access: Access::Role(Role::Viewer),
         handler: || get(crate::charts::charts_page),
     },
+    Route {
+        method: Method::GET,
+        path: "/quarantine",
+        access: Access::Role(Role::Viewer),
+        handler: || get(crate::quarantine::quarantine_page),
+    },
+    Route {
+        method: Method::GET,
+        path: "/quarantine/item",
+        access: Access::Role(Role::Viewer),
+        handler: || get(crate::quarantine::quarantine_item),
+    },
+    Route {
+        method: Method::POST,
+        path: "/quarantine/export",
+        access: Access::Role(Role::Approver),
+        handler: || post(crate::quarantine::quarantine_export),
+    },
 ];
 
 /// The OpenAPI document of these routes ([`crate::openapi`]).

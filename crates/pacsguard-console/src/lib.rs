@@ -36,6 +36,7 @@ pub mod http;
 pub mod openapi;
 mod pages;
 pub mod password;
+pub mod quarantine;
 pub mod refusals;
 pub mod roles;
 pub mod secret;

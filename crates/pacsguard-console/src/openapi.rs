@@ -286,6 +286,27 @@ pub static OPERATIONS: &[Operation] = &[
     },
     Operation {
         method: "GET",
+        path: "/quarantine",
+        summary: "The quarantine vault's copies, newest first",
+        fields: &[],
+        answer: "html",
+    },
+    Operation {
+        method: "GET",
+        path: "/quarantine/item",
+        summary: "One copy's records, after checking it still hashes to its name (query `sha`: 8 to 64 hex digits of its SHA-256)",
+        fields: &[],
+        answer: "html",
+    },
+    Operation {
+        method: "POST",
+        path: "/quarantine/export",
+        summary: "Sends a vault copy to the browser, unchanged in the vault (step-up needed)",
+        fields: &[("sha", "8 to 64 hex digits of the copy's SHA-256"), REASON],
+        answer: "file",
+    },
+    Operation {
+        method: "GET",
         path: "/api/openapi.json",
         summary: "This document",
         fields: &[],

@@ -34,6 +34,7 @@ pub(crate) fn page(title: &str, auth: Option<&Authenticated>, body: &str) -> Str
              <a id=\"nav-alerts\" href=\"/alerts\">Alerts</a> \
              <a id=\"nav-differences\" href=\"/differences\">Differences</a> \
              <a id=\"nav-trail\" href=\"/trail\">Audit trail</a> \
+             <a id=\"nav-quarantine\" href=\"/quarantine\">Quarantine</a> \
              <a id=\"nav-charts\" href=\"/charts\">Charts</a> \
              <a id=\"nav-sessions\" href=\"/sessions\">Sessions</a>",
         );

@@ -96,6 +96,38 @@ impl pacsguard_console::Guardian for Hands {
         crate::four_eyes::covers_static(&self.home, root)
     }
 
+    fn quarantine_list(&self) -> Result<Vec<serde_json::Value>, String> {
+        let records = pacsguard_engine::Vault::new(self.home.quarantine_dir())
+            .list()
+            .map_err(|e| e.to_string())?;
+        records
+            .iter()
+            .map(|r| serde_json::to_value(r).map_err(|e| e.to_string()))
+            .collect()
+    }
+
+    /// Read only: the vault checks the copy's SHA-256 (`Vault::find`), the bytes are read
+    /// bounded by the largest file a scan reads, and the console hashes them again.
+    fn quarantine_copy(&self, prefix: &str) -> Result<(Vec<serde_json::Value>, Vec<u8>), String> {
+        use std::io::Read as _;
+        let (records, content) = pacsguard_engine::Vault::new(self.home.quarantine_dir())
+            .find(prefix)
+            .map_err(|e| e.to_string())?;
+        let limit = pacsguard_engine::MAX_SCAN_FILE_BYTES;
+        let mut bytes = Vec::new();
+        std::fs::File::open(&content)
+            .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
+            .map_err(|e| format!("{}: {e}", content.display()))?;
+        if bytes.len() as u64 > limit {
+            return Err(format!("{}: larger than {limit} bytes", content.display()));
+        }
+        let records = records
+            .iter()
+            .map(|r| serde_json::to_value(r).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((records, bytes))
+    }
+
     /// Read from the end of the log (a binary search for `before`): a page costs the
     /// same however long the trail is.
     fn trail_page(

