@@ -779,8 +779,12 @@ fn an_acceptance_in_the_console_needs_a_step_up_and_changes_the_signed_profile()
 /// The console in a real browser (Debian's Chromium, headless, driven by playwright-core
 /// from `tests/browser/`): setup link, first administrator, TOTP enrolment, sign-out and
 /// sign-in with a recovery code, the overview, alerts and trail pages, then a difference
-/// accepted with a step-up and a reason, which really changes the signed profile. Every
-/// page is photographed into `target/tmp/browser-screenshots/` (and `failure.png`).
+/// accepted with a step-up and a reason, which really changes the signed profile; then
+/// the sessions, charts, quarantine, break-glass and older-trail pages, a forged CSRF
+/// token refused, a wrong password, a wrong code and a replayed code refused alike,
+/// throttling that refuses even the right password, and a viewer refused an approver's
+/// action through the page and the API. Every page is photographed into
+/// `target/tmp/browser-screenshots/` (and `failure.png`).
 #[test]
 fn the_console_in_a_real_browser_from_setup_to_an_acceptance() {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
