@@ -427,6 +427,13 @@ impl Console {
                 "four eyes: the second approver must have the approver role".into(),
             ));
         }
+        // The emergency account is nobody's own: whoever sealed it (or holds the
+        // envelope) could otherwise be their own second approver.
+        if crate::breakglass::is_emergency(auth) {
+            return Err(AuthError::Invalid(
+                "four eyes: the emergency account cannot be the second approver".into(),
+            ));
+        }
         let Some(asked) = self.pending_accepts().into_iter().find(|p| p.id == id) else {
             return Err(AuthError::Invalid(format!(
                 "no acceptance {id} waits (confirmed, lapsed after {} minutes, or unknown)",

@@ -1999,3 +1999,43 @@ async fn the_charts_page_draws_findings_and_arrivals_per_hour() {
     assert!(r.body.contains("2 arrivals"), "{}", r.body);
     assert!(!r.body.contains("<script") && !r.body.contains("style=\""));
 }
+
+/// Found attacking break-glass: an administrator who seals the emergency account holds
+/// its envelope, so it must never be their second approver (it has no creator on record
+/// and would otherwise count as another person).
+#[tokio::test]
+async fn the_emergency_account_is_never_a_second_approver() {
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let r = h
+        .send(
+            "POST",
+            "/accounts/break-glass",
+            Some(&admin),
+            &[("csrf", &admin_csrf), ("reason", "on-call envelope")],
+        )
+        .await;
+    let envelope = r.element("break-glass-secret").expect("secret");
+    let r = h.ask_acceptance(&admin, &admin_csrf, "patch 7").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = h
+        .send(
+            "POST",
+            "/break-glass",
+            None,
+            &[("secret", &envelope), ("reason", "me again")],
+        )
+        .await;
+    let emergency = r.cookie().expect("an emergency session");
+    let csrf = h.csrf(&emergency).await;
+    let r = h.confirm_acceptance(&emergency, &csrf, "1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(
+        r.body
+            .contains("emergency account cannot be the second approver"),
+        "{}",
+        r.body
+    );
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
+}
