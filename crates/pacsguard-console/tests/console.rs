@@ -2039,3 +2039,46 @@ async fn the_emergency_account_is_never_a_second_approver() {
     );
     assert!(guard.accepted.lock().expect("fixture").is_empty());
 }
+
+/// MAX_INVITATION_CHAIN at its limit: a second approver whose chain of recent creators
+/// is one link short of the limit is followed to its end (and confirms); at the limit the
+/// chain is not followed further and the confirmation is refused (fail closed).
+#[tokio::test]
+async fn an_invitation_chain_is_followed_up_to_its_limit_and_refused_at_it() {
+    use pacsguard_console::four_eyes::MAX_INVITATION_CHAIN;
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    h.create_approver(&admin, &admin_csrf, "bob", "violet harbour evening tide")
+        .await;
+    let (bob, bob_csrf, _) = h.first_sign_in("bob", "violet harbour evening tide").await;
+    let store = h.store();
+    let bob_id = 2;
+    let now = h.clock.now();
+    // bob <- 1000 <- 1001 <- ...: accounts long gone, each made within the period.
+    let chain = |links: usize| {
+        let mut at = bob_id;
+        for i in 0..links {
+            let by = 1000 + i64::try_from(i).expect("small");
+            store.record_origin(at, by, now).expect("origin");
+            at = by;
+        }
+    };
+    chain(MAX_INVITATION_CHAIN - 1);
+    let r = h.ask_acceptance(&admin, &admin_csrf, "patch 7").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = h.confirm_acceptance(&bob, &bob_csrf, "1").await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "one link short of the limit: {}",
+        r.body
+    );
+    chain(MAX_INVITATION_CHAIN);
+    let r = h.ask_acceptance(&admin, &admin_csrf, "patch 8").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = h.confirm_acceptance(&bob, &bob_csrf, "2").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("cannot be followed"), "{}", r.body);
+    assert_eq!(guard.accepted.lock().expect("fixture").len(), 1);
+}
