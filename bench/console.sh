@@ -43,6 +43,12 @@ records=$(wc -l <"$work/home/audit.log")
 info "trail: $records records"
 
 log "starting pacsguard serve"
+# A console without accounts at each run (the bench creates its administrator from the
+# setup link); the trail and the profile are kept.
+if command -v sqlite3 >/dev/null; then
+    sqlite3 "$work/home/pacsguard.db" "DELETE FROM console_accounts; DELETE FROM console_sessions; \
+        DELETE FROM console_setup; DELETE FROM console_address_failures;" 2>/dev/null || true
+fi
 rm -f "$work/home/console/"*.pem 2>/dev/null || true
 "$PACSGUARD" --home "$work/home" serve --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
 serve=$!
