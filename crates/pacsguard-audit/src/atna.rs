@@ -93,8 +93,11 @@ fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
 }
 
 /// (csd-code, codeSystemName, originalText) of the DCM event type, if one fits.
-fn dcm_event_type(action: &str, kind: &str) -> Option<(&'static str, &'static str)> {
+fn dcm_event_type(action: &str, kind: &str, outcome: &str) -> Option<(&'static str, &'static str)> {
     match (action, kind) {
+        // Break-glass: its start is an `emergency-access` alert, its end a success.
+        ("emergency", "emergency-access") => Some(("110127", "Emergency Override Started")),
+        ("emergency", "") if outcome == "success" => Some(("110138", "Emergency Override Stopped")),
         ("init" | "profile" | "accept", "") => Some(("110129", "Security Configuration")),
         // The console's records (issue 13): DICOM's user authentication event types.
         ("login", _) => Some(("110122", "Login")),
@@ -143,7 +146,7 @@ pub fn audit_message(record: &Value) -> String {
         outcome_indicator(record)
     );
     x.push_str("    <EventID csd-code=\"110113\" codeSystemName=\"DCM\" originalText=\"Security Alert\"/>\n");
-    if let Some((code, meaning)) = dcm_event_type(action, kind) {
+    if let Some((code, meaning)) = dcm_event_type(action, kind, str_of(record, "outcome")) {
         let _ = writeln!(
             x,
             "    <EventTypeCode csd-code=\"{code}\" codeSystemName=\"DCM\" originalText=\"{meaning}\"/>"
@@ -263,6 +266,23 @@ mod tests {
         assert_eq!(file_uri("/x/\\q"), "file:///x/%5Cq");
         let record = serde_json::json!({"seq": 1, "action": "check", "objects": ["/a b/c#d"]});
         assert!(audit_message(&record).contains("ParticipantObjectID=\"file:///a%20b/c%23d\""));
+    }
+
+    /// PS3.16 CID 403 (DICOM Audit Event Type Codes): 110127 Emergency Override Started,
+    /// 110138 Emergency Override Stopped.
+    #[test]
+    fn break_glass_records_carry_the_emergency_override_codes() {
+        let started = serde_json::json!({"seq": 1, "action": "emergency", "outcome": "findings",
+            "finding": {"kind": "emergency-access", "severity": "alert"}});
+        let message = audit_message(&started);
+        assert!(message.contains("<EventTypeCode csd-code=\"110127\" codeSystemName=\"DCM\" originalText=\"Emergency Override Started\""), "{message}");
+        let stopped = serde_json::json!({"seq": 2, "action": "emergency", "outcome": "success"});
+        let message = audit_message(&stopped);
+        assert!(message.contains("<EventTypeCode csd-code=\"110138\" codeSystemName=\"DCM\" originalText=\"Emergency Override Stopped\""), "{message}");
+        let request = serde_json::json!({"seq": 3, "action": "emergency", "outcome": "started"});
+        assert!(
+            !audit_message(&request).contains("codeSystemName=\"DCM\" originalText=\"Emergency")
+        );
     }
 
     #[test]

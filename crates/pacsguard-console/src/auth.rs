@@ -136,15 +136,8 @@ pub struct Console {
     addresses: Mutex<AddressThrottle>,
     pub(crate) pending: Mutex<HashMap<Vec<u8>, PendingEnrolment>>,
     pub guard: Arc<GuardState>,
-    /// When each session (by token digest) last confirmed its second factor for a
-    /// decision (see [`crate::decide`]); in memory: a restart asks again.
-    pub(crate) step_ups: Mutex<HashMap<Vec<u8>, i64>>,
     /// The guard's hands: what decisions act on (`None`: decisions are refused).
     pub(crate) guardian: Option<Arc<dyn crate::decide::Guardian>>,
-    /// Acceptances waiting for a second approver (four eyes); in memory: a restart
-    /// drops them, and they are asked again.
-    pub(crate) pending_accepts: Mutex<Vec<crate::decide::PendingAccept>>,
-    pub(crate) next_pending_id: Mutex<u64>,
     /// Passkeys: the relying party and the challenges issued (see [`crate::passkey`]).
     pub(crate) passkeys: crate::passkey::Passkeys,
 }
@@ -212,10 +205,7 @@ impl Console {
             addresses: Mutex::new(addresses),
             pending: Mutex::new(HashMap::new()),
             guard,
-            step_ups: Mutex::new(HashMap::new()),
             guardian: None,
-            pending_accepts: Mutex::new(Vec::new()),
-            next_pending_id: Mutex::new(0),
             passkeys: crate::passkey::Passkeys::default(),
         })
     }
@@ -224,6 +214,8 @@ impl Console {
     /// comes back, and records how many: the store keeps no dead token.
     pub fn purge_expired_sessions(&self) -> Result<usize, AuthError> {
         let now = self.now();
+        // Emergency accesses first: each end is a record of its own (110138).
+        self.end_expired_emergencies(now)?;
         let purged = lock(&self.db)?.purge_sessions(now - IDLE_SECONDS, now - ABSOLUTE_SECONDS)?;
         if purged > 0 {
             self.record(self.event(
@@ -242,7 +234,7 @@ impl Console {
 
     /// Counts a failed sign-in against an address, in memory and in the store; true
     /// when it reached the lockout.
-    fn fail_address(&self, addr: &str, now: i64) -> Result<bool, AuthError> {
+    pub(crate) fn fail_address(&self, addr: &str, now: i64) -> Result<bool, AuthError> {
         let (locked, entry, forgotten) = {
             let mut addresses = lock(&self.addresses)?;
             let locked = addresses.fail(addr, now);
@@ -260,6 +252,31 @@ impl Console {
 
     pub fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    /// The store file: the path of the console's own findings.
+    pub(crate) fn store_path(&self) -> &std::path::Path {
+        &self.store_path
+    }
+
+    /// Whether sign-in from `addr` is paused now (its failures reached the limit).
+    pub(crate) fn address_closed(&self, addr: &str, now: i64) -> Result<bool, AuthError> {
+        Ok(lock(&self.addresses)?.is_closed(addr, now))
+    }
+
+    /// Counts a failed sign-in of any kind against `addr`; its lockout is an alert.
+    pub(crate) fn count_address_failure(&self, addr: &str, now: i64) -> Result<(), AuthError> {
+        if self.fail_address(addr, now)? {
+            self.locked(
+                addr,
+                format!(
+                    "sign-in from {addr} paused for {} minutes after {} failed sign-ins",
+                    throttle::LOCKOUT_SECONDS / 60,
+                    throttle::MAX_ADDRESS_FAILURES
+                ),
+            );
+        }
+        Ok(())
     }
 
     pub(crate) fn actor(&self, name: &str) -> Actor {
@@ -660,16 +677,21 @@ impl Console {
             Some(format!("idle for {} minutes", IDLE_SECONDS / 60))
         } else if now - session.created >= ABSOLUTE_SECONDS {
             Some(format!("{} hours after sign-in", ABSOLUTE_SECONDS / 3600))
+        } else if account.name == crate::breakglass::BREAK_GLASS_ACCOUNT
+            && now - session.created >= crate::breakglass::BREAK_GLASS_SECONDS
+        {
+            Some(format!(
+                "its {} minutes are over",
+                crate::breakglass::BREAK_GLASS_SECONDS / 60
+            ))
         } else {
             None
         };
         if let Some(why) = expired {
             db.delete_session(&hash)?;
             drop(db);
-            self.record(self.event(
+            self.record(self.session_end_event(
                 &account.name,
-                Action::Logout,
-                Outcome::Success,
                 format!("the session of {} ended: {why}", account.name),
             ))?;
             return Ok(None);
@@ -696,12 +718,7 @@ impl Console {
 
     pub fn logout(&self, auth: &Authenticated) -> Result<(), AuthError> {
         lock(&self.db)?.delete_session(&auth.token_hash)?;
-        self.record(self.event(
-            &auth.name,
-            Action::Logout,
-            Outcome::Success,
-            format!("{} signed out", auth.name),
-        ))
+        self.record(self.session_end_event(&auth.name, format!("{} signed out", auth.name)))
     }
 
     /// A new secret for this session's enrolment (replacing one begun before).
@@ -834,8 +851,9 @@ impl Console {
             )
             .with_reason(reason),
         )?;
-        db.create_account(name, role.as_str(), &hash, self.now())?;
-        Ok(())
+        let id = db.create_account(name, role.as_str(), &hash, self.now())?;
+        drop(db);
+        self.record_origin(id, by.account)
     }
 
     /// Every account: name, role, whether enrolled.

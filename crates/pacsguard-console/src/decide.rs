@@ -19,14 +19,15 @@ use serde::Serialize;
 use crate::auth::{AuthError, Authenticated, Console, NewSession, lock};
 use crate::roles::Role;
 use crate::throttle;
+use pacsguard_store::PendingAcceptRow;
 
 /// How long a confirmed second factor counts for decisions (NIST SP 800-63B asks for
 /// a fresh authentication for sensitive actions; 5 minutes, as the issue asks).
 pub const STEP_UP_WINDOW: i64 = 5 * 60;
 /// Longest reason for a decision: a sentence or a ticket, as the CLI's `--reason`.
 pub const MAX_REASON_BYTES: usize = 4096;
-/// Step-ups remembered (one per session); past this the oldest is forgotten and its
-/// holder confirms again.
+/// Step-ups remembered (one per session, in the store); past this the oldest is
+/// forgotten and its holder confirms again.
 pub const MAX_STEP_UPS: usize = 1_000;
 
 /// What an acceptance took into the signed profile.
@@ -39,12 +40,53 @@ pub struct Accepted {
 /// The guard's hands, given to the console by the process that runs both.
 pub trait Guardian: Send + Sync + std::fmt::Debug {
     /// Takes the differences under `paths` (every profiled root when empty) into the
-    /// signed profile, recorded as done by `who` for `reason`. The error is shown to the
-    /// person.
-    fn accept(&self, who: &str, paths: Vec<PathBuf>, reason: &str) -> Result<Accepted, String>;
+    /// signed profile, recorded as done by `who` for `reason`, and only if every
+    /// difference found then is at one of the `expected` paths (escaped) when they are
+    /// given: what the person was shown. The error is shown to the person.
+    fn accept(
+        &self,
+        who: &str,
+        paths: Vec<PathBuf>,
+        reason: &str,
+        expected: Option<Vec<String>>,
+    ) -> Result<Accepted, String>;
 
     /// The newest `limit` records of the audit trail, newest first, as JSON objects.
     fn trail(&self, limit: usize) -> Result<Vec<serde_json::Value>, String>;
+
+    /// A page of the trail: the newest `limit` records with a `seq` below `before`
+    /// (every record when `None`), newest first, and the `seq` to ask the next older
+    /// page with. The default reads [`Guardian::trail`]; the guard reads from the log's
+    /// end, so a page costs the same however long the trail is.
+    fn trail_page(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<serde_json::Value>, Option<u64>), String> {
+        let all = self.trail(usize::MAX)?;
+        let below: Vec<serde_json::Value> = all
+            .into_iter()
+            .filter(|r| {
+                before.is_none_or(|b| r.get("seq").and_then(serde_json::Value::as_u64) < Some(b))
+            })
+            .collect();
+        let older = (below.len() > limit)
+            .then(|| below.get(limit - 1).and_then(|r| r.get("seq")?.as_u64()))
+            .flatten();
+        Ok((below.into_iter().take(limit).collect(), older))
+    }
+
+    /// The quarantine vault's records (JSON objects), oldest first. The default: none
+    /// (no vault beside this console).
+    fn quarantine_list(&self) -> Result<Vec<serde_json::Value>, String> {
+        Ok(Vec::new())
+    }
+
+    /// The records and the bytes of the vault copy whose SHA-256 starts with `prefix`,
+    /// read only, after the vault checked the copy still hashes to its name.
+    fn quarantine_copy(&self, _prefix: &str) -> Result<(Vec<serde_json::Value>, Vec<u8>), String> {
+        Err("no quarantine vault beside this console".into())
+    }
 
     /// Whether accepting under `root` (every root when empty) needs a second, different
     /// approver (`[console] four_eyes` and a `static` root among those covered).
@@ -64,6 +106,9 @@ pub struct PendingAccept {
     #[serde(skip)]
     pub(crate) asked_by_account: i64,
     pub asked_at: i64,
+    /// The digest of the findings the asker was shown.
+    #[serde(skip)]
+    pub(crate) seen: String,
 }
 
 /// What an acceptance asked in the console did.
@@ -85,6 +130,9 @@ pub const FOUR_EYES_WINDOW: i64 = 3600;
 /// Acceptances waiting for a second approver at once; more are refused until one is
 /// confirmed or lapses.
 pub const MAX_PENDING_ACCEPTS: usize = 100;
+
+/// What a person is told when the differences changed after their page was drawn.
+const CHANGED_SINCE_SHOWN: &str = "the differences changed since this page was shown: nothing was accepted; review them below and decide again";
 
 /// A checked reason: trimmed, not empty, bounded.
 fn reason_of(reason: &str) -> Result<&str, AuthError> {
@@ -189,28 +237,27 @@ impl Console {
         let session = self.new_session(auth.account, true, address)?;
         lock(&self.db)?.delete_session(&auth.token_hash)?;
         {
-            let mut step_ups = lock(&self.step_ups)?;
-            step_ups.remove(&auth.token_hash);
-            if step_ups.len() >= MAX_STEP_UPS
-                && let Some(oldest) = step_ups
-                    .iter()
-                    .min_by_key(|(_, at)| **at)
-                    .map(|(k, _)| k.clone())
-            {
-                step_ups.remove(&oldest);
-            }
-            step_ups.insert(crate::secret::digest(&session.token), now);
+            // In the store, so a restart keeps it: the window, not the process, ends it.
+            let db = lock(&self.db)?;
+            db.forget_step_up(&auth.token_hash)?;
+            db.purge_step_ups(now - STEP_UP_WINDOW)?;
+            db.set_step_up(&crate::secret::digest(&session.token), now, MAX_STEP_UPS)?;
         }
         Ok(session)
     }
 
     /// Whether this session confirmed its second factor within [`STEP_UP_WINDOW`].
     pub fn stepped_up(&self, auth: &Authenticated) -> bool {
+        // An emergency access has no second factor to confirm: its session, limited to
+        // BREAK_GLASS_SECONDS and recorded request by request, stands for one.
+        if crate::breakglass::is_emergency(auth) {
+            return true;
+        }
         let now = self.now();
-        lock(&self.step_ups).is_ok_and(|s| {
-            s.get(&auth.token_hash)
-                .is_some_and(|&at| now - at <= STEP_UP_WINDOW && now >= at)
-        })
+        lock(&self.db)
+            .ok()
+            .and_then(|db| db.step_up(&auth.token_hash).ok().flatten())
+            .is_some_and(|at| now - at <= STEP_UP_WINDOW && now >= at)
     }
 
     /// The common gate of every decision: a fresh step-up and a reason.
@@ -249,10 +296,10 @@ impl Console {
         self.unchanged_since_shown(root, seen)?;
         let guardian = self.guardian()?;
         if guardian.needs_second_approver(root) {
-            return self.ask_second_approver(auth, root, reason);
+            return self.ask_second_approver(auth, root, reason, seen);
         }
         let who = self.actor(&auth.name).user;
-        self.run_accept(guardian.as_ref(), &who, root, reason)
+        self.run_accept(guardian.as_ref(), &who, root, reason, seen)
             .map(Decision::Accepted)
     }
 
@@ -262,9 +309,7 @@ impl Console {
         if self.guard.open_findings().seen(root) == seen {
             return Ok(());
         }
-        Err(AuthError::Invalid(
-            "the differences changed since this page was shown: nothing was accepted; review them below and decide again".into(),
-        ))
+        Err(AuthError::Invalid(CHANGED_SINCE_SHOWN.into()))
     }
 
     fn run_accept(
@@ -273,7 +318,15 @@ impl Console {
         who: &str,
         root: &str,
         reason: &str,
+        seen: &str,
     ) -> Result<Accepted, AuthError> {
+        // One view of the open findings for the last check and for what the engine may
+        // take in: a difference it finds anywhere else was never shown, and is refused.
+        let open = self.guard.open_findings();
+        if open.seen(root) != seen {
+            return Err(AuthError::Invalid(CHANGED_SINCE_SHOWN.into()));
+        }
+        let expected = open.shown_paths(root);
         // A root as its page showed it (escaped) is its real path again; any other
         // path (typed by hand) is taken as written.
         let paths: Vec<PathBuf> = if root.is_empty() {
@@ -286,7 +339,7 @@ impl Console {
             ]
         };
         let accepted = guardian
-            .accept(who, paths, reason)
+            .accept(who, paths, reason, expected)
             .map_err(AuthError::Invalid)?;
         if !accepted.accepted.is_empty() {
             self.guard.accepted(root);
@@ -299,19 +352,28 @@ impl Console {
         auth: &Authenticated,
         root: &str,
         reason: &str,
+        seen: &str,
     ) -> Result<Decision, AuthError> {
         let now = self.now();
-        let mut pending = lock(&self.pending_accepts)?;
-        pending.retain(|p| now - p.asked_at < FOUR_EYES_WINDOW);
-        if pending.len() >= MAX_PENDING_ACCEPTS {
+        let db = lock(&self.db)?;
+        db.purge_pending_accepts(now - FOUR_EYES_WINDOW)?;
+        if db.pending_accepts()?.len() >= MAX_PENDING_ACCEPTS {
             return Err(AuthError::Invalid(format!(
                 "{MAX_PENDING_ACCEPTS} acceptances already wait for a second approver"
             )));
         }
-        let mut next = lock(&self.next_pending_id)?;
-        *next += 1;
-        let id = *next;
-        self.record(
+        // Stored before it is recorded: the id is the store's, and a request that could
+        // not be recorded is removed again (not done).
+        let id = db.insert_pending_accept(&PendingAcceptRow {
+            id: 0,
+            root: root.to_string(),
+            reason: reason.to_string(),
+            asked_by: auth.name.clone(),
+            asked_by_account: auth.account,
+            asked_at: now,
+            seen: seen.to_string(),
+        })?;
+        let recorded = self.record(
             self.event(
                 &auth.name,
                 Action::Accept,
@@ -323,34 +385,44 @@ impl Console {
                 ),
             )
             .with_reason(reason),
-        )?;
-        pending.push(PendingAccept {
-            id,
-            root: root.to_string(),
-            reason: reason.to_string(),
-            asked_by: auth.name.clone(),
-            asked_by_account: auth.account,
-            asked_at: now,
-        });
-        Ok(Decision::Waiting(id))
+        );
+        if let Err(e) = recorded {
+            db.remove_pending_accept(id)?;
+            return Err(e);
+        }
+        Ok(Decision::Waiting(u64::try_from(id).unwrap_or_default()))
     }
 
-    /// The acceptances waiting for a second approver (lapsed ones dropped).
+    /// The acceptances waiting for a second approver (lapsed ones dropped); kept in the
+    /// store, so a restart keeps them until [`FOUR_EYES_WINDOW`] ends them.
     pub fn pending_accepts(&self) -> Vec<PendingAccept> {
         let now = self.now();
-        lock(&self.pending_accepts).map_or_else(
-            |_| Vec::new(),
-            |mut p| {
-                p.retain(|p| now - p.asked_at < FOUR_EYES_WINDOW);
-                p.clone()
-            },
-        )
+        let Ok(db) = lock(&self.db) else {
+            return Vec::new();
+        };
+        let _ = db.purge_pending_accepts(now - FOUR_EYES_WINDOW);
+        db.pending_accepts()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|row| PendingAccept {
+                id: u64::try_from(row.id).unwrap_or_default(),
+                root: row.root,
+                reason: row.reason,
+                asked_by: row.asked_by,
+                asked_by_account: row.asked_by_account,
+                asked_at: row.asked_at,
+                seen: row.seen,
+            })
+            .collect()
     }
 
     /// A second, different approver confirms a waiting acceptance (after a step-up, with
     /// a reason of their own): the guard accepts, and the trail names both.
-    /// `seen`: as for [`Console::accept`], what the second approver's page showed. Gives
-    /// what was accepted and the root it was asked for (as shown; empty: every root).
+    /// `seen`: as for [`Console::accept`], what the second approver's page showed; it
+    /// must also be what the first approver was shown, so the second approver never
+    /// takes in a difference the first did not approve. The second approver must be
+    /// another person ([`crate::four_eyes`]). Gives what was accepted and the root it was
+    /// asked for (as shown; empty: every root).
     pub fn confirm_accept(
         &self,
         auth: &Authenticated,
@@ -359,30 +431,58 @@ impl Console {
         seen: &str,
     ) -> Result<(Accepted, String), AuthError> {
         let reason = self.decision(auth, reason)?;
-        let now = self.now();
-        let asked = {
-            let mut pending = lock(&self.pending_accepts)?;
-            pending.retain(|p| now - p.asked_at < FOUR_EYES_WINDOW);
-            let Some(at) = pending.iter().position(|p| p.id == id) else {
-                return Err(AuthError::Invalid(format!(
-                    "no acceptance {id} waits (confirmed, lapsed after {} minutes, or unknown)",
-                    FOUR_EYES_WINDOW / 60
-                )));
-            };
-            if pending[at].asked_by_account == auth.account {
-                return Err(AuthError::Invalid(
-                    "four eyes: the second approver must be another person".into(),
-                ));
-            }
-            self.unchanged_since_shown(&pending[at].root, seen)?;
-            pending.remove(at)
+        // The route asks for an approver; the decision asks again (never only one gate).
+        if auth.role < Role::Approver {
+            return Err(AuthError::Invalid(
+                "four eyes: the second approver must have the approver role".into(),
+            ));
+        }
+        // The emergency account is nobody's own: whoever sealed it (or holds the
+        // envelope) could otherwise be their own second approver.
+        if crate::breakglass::is_emergency(auth) {
+            return Err(AuthError::Invalid(
+                "four eyes: the emergency account cannot be the second approver".into(),
+            ));
+        }
+        let Some(asked) = self.pending_accepts().into_iter().find(|p| p.id == id) else {
+            return Err(AuthError::Invalid(format!(
+                "no acceptance {id} waits (confirmed, lapsed after {} minutes, or unknown)",
+                FOUR_EYES_WINDOW / 60
+            )));
         };
+        if let Err(why) = self.distinct_persons(asked.asked_by_account, auth.account) {
+            let _ = self.record(
+                self.event(
+                    &auth.name,
+                    Action::Accept,
+                    Outcome::Failure,
+                    format!(
+                        "{} was refused as second approver of request {id} asked by {}: {why}",
+                        auth.name, asked.asked_by
+                    ),
+                )
+                .with_reason(reason),
+            );
+            return Err(AuthError::Invalid(format!("four eyes: {why}")));
+        }
+        if asked.seen != seen {
+            return Err(AuthError::Invalid(
+                "the differences changed since the first approver asked: nothing was accepted; they ask again for what is open now".into(),
+            ));
+        }
+        self.unchanged_since_shown(&asked.root, seen)?;
+        let id_row = i64::try_from(id).unwrap_or(i64::MAX);
+        if !lock(&self.db)?.remove_pending_accept(id_row)? {
+            return Err(AuthError::Invalid(format!(
+                "acceptance {id} was confirmed by someone else meanwhile"
+            )));
+        }
         let both = format!(
             "four eyes: asked by {} ({}); confirmed by {} ({reason})",
             asked.asked_by, asked.reason, auth.name
         );
         let who = self.actor(&auth.name).user;
-        self.run_accept(self.guardian()?.as_ref(), &who, &asked.root, &both)
+        self.run_accept(self.guardian()?.as_ref(), &who, &asked.root, &both, seen)
             .map(|accepted| (accepted, asked.root))
     }
 
@@ -403,6 +503,11 @@ impl Console {
         let account = db
             .account_by_name(name)?
             .ok_or_else(|| AuthError::Invalid(format!("no account {name}")))?;
+        if account.name == crate::breakglass::BREAK_GLASS_ACCOUNT {
+            return Err(AuthError::Invalid(
+                "the emergency account's role is fixed (approver)".into(),
+            ));
+        }
         if account.id == auth.account && role < Role::Administrator {
             return Err(AuthError::Invalid(
                 "an administrator cannot lower their own role (another administrator can)".into(),
@@ -476,6 +581,9 @@ impl Console {
         )?;
         // No password hash: nothing verifies until the link is redeemed.
         let id = db.create_account(name, role.as_str(), NO_PASSWORD, self.now())?;
+        drop(db);
+        self.record_origin(id, by.account)?;
+        let db = lock(&self.db)?;
         db.set_invitation(
             id,
             &crate::secret::digest(&token),
@@ -548,6 +656,18 @@ impl Console {
     /// Every live session, for administrators: account, begun, last used, address.
     pub fn sessions(&self) -> Result<Vec<(String, i64, i64, String)>, AuthError> {
         Ok(lock(&self.db)?.sessions()?)
+    }
+
+    /// A page of the trail, through the guard (see [`Guardian::trail_page`]).
+    pub fn trail_page(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<serde_json::Value>, Option<u64>), AuthError> {
+        match &self.guardian {
+            Some(g) => g.trail_page(before, limit).map_err(AuthError::Invalid),
+            None => Ok((Vec::new(), None)),
+        }
     }
 
     /// The newest trail records, through the guard.

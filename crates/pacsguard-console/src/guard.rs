@@ -25,6 +25,9 @@ pub struct OpenFinding {
     pub kind: String,
     pub path: String,
     pub detail: String,
+    /// For a move: where it was before (escaped); an acceptance names it as shown too.
+    #[serde(skip)]
+    pub from: Option<String>,
 }
 
 /// What the pages show of the open findings.
@@ -55,6 +58,23 @@ impl OpenFindings {
             }
         }
         hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The paths of the findings shown for `root` (every root when empty), escaped, a
+    /// move's former path too: what an acceptance may take in. `None` when findings were
+    /// dropped past [`MAX_OPEN_FINDINGS`]: the page could not show them all, and the
+    /// digest of [`OpenFindings::seen`] is the only check left.
+    pub fn shown_paths(&self, root: &str) -> Option<Vec<String>> {
+        if self.dropped > 0 {
+            return None;
+        }
+        Some(
+            self.findings
+                .iter()
+                .filter(|f| root.is_empty() || f.root == root)
+                .flat_map(|f| std::iter::once(f.path.clone()).chain(f.from.clone()))
+                .collect(),
+        )
     }
 }
 
@@ -97,6 +117,8 @@ struct Inner {
     trail: Option<TrailStatus>,
     open: std::collections::VecDeque<OpenFinding>,
     dropped: u64,
+    /// Findings and arrivals per hour, for the charts.
+    hourly: crate::charts::Hourly,
 }
 
 #[derive(Debug)]
@@ -115,6 +137,7 @@ impl Default for GuardState {
                 trail: None,
                 open: std::collections::VecDeque::new(),
                 dropped: 0,
+                hourly: crate::charts::Hourly::default(),
             }),
         }
     }
@@ -164,6 +187,10 @@ impl GuardState {
     /// holds its path; a finding outside every root, such as the home's, is not counted).
     pub fn finding(&self, finding: &Finding) {
         self.with(|inner| {
+            let now = SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            inner.hourly.record(now, finding);
             let root_of = inner
                 .roots
                 .iter()
@@ -186,6 +213,7 @@ impl GuardState {
                 kind: finding.kind.to_string(),
                 path: escape_path(&finding.path),
                 detail: finding.detail.clone(),
+                from: finding.from.as_deref().map(escape_path),
             });
             let root = inner
                 .roots
@@ -250,6 +278,12 @@ impl GuardState {
             dropped: inner.dropped,
         })
         .unwrap_or_default()
+    }
+
+    /// The per-hour counts of the last [`crate::charts::CHART_HOURS`] hours up to `now`.
+    pub fn hourly(&self, now: i64) -> Vec<crate::charts::Bucket> {
+        self.with(|inner| inner.hourly.series(now))
+            .unwrap_or_default()
     }
 
     /// An acceptance took the differences of `root` (escaped as shown; every root when

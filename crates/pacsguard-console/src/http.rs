@@ -262,7 +262,79 @@ pub static ROUTES: &[Route] = &[
         access: Access::Role(Role::Viewer),
         handler: || post(crate::passkey_http::step_up_submit),
     },
+    // Break-glass (crate::breakglass): the emergency sign-in, and its seal.
+    Route {
+        method: Method::GET,
+        path: "/break-glass",
+        access: Access::Public,
+        handler: || get(crate::breakglass_http::break_glass_form),
+    },
+    Route {
+        method: Method::POST,
+        path: "/break-glass",
+        access: Access::Public,
+        handler: || post(crate::breakglass_http::break_glass_submit),
+    },
+    Route {
+        method: Method::GET,
+        path: "/accounts/break-glass",
+        access: Access::Role(Role::Administrator),
+        handler: || get(crate::breakglass_http::seal_form),
+    },
+    Route {
+        method: Method::POST,
+        path: "/accounts/break-glass",
+        access: Access::Role(Role::Administrator),
+        handler: || post(crate::breakglass_http::seal_submit),
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/openapi.json",
+        access: Access::Role(Role::Viewer),
+        handler: || get(openapi_document),
+    },
+    Route {
+        method: Method::GET,
+        path: "/sessions",
+        access: Access::Role(Role::Viewer),
+        handler: || get(crate::sessions::sessions_form),
+    },
+    Route {
+        method: Method::POST,
+        path: "/sessions/end",
+        access: Access::Role(Role::Viewer),
+        handler: || post(crate::sessions::sessions_end),
+    },
+    Route {
+        method: Method::GET,
+        path: "/charts",
+        access: Access::Role(Role::Viewer),
+        handler: || get(crate::charts::charts_page),
+    },
+    Route {
+        method: Method::GET,
+        path: "/quarantine",
+        access: Access::Role(Role::Viewer),
+        handler: || get(crate::quarantine::quarantine_page),
+    },
+    Route {
+        method: Method::GET,
+        path: "/quarantine/item",
+        access: Access::Role(Role::Viewer),
+        handler: || get(crate::quarantine::quarantine_item),
+    },
+    Route {
+        method: Method::POST,
+        path: "/quarantine/export",
+        access: Access::Role(Role::Approver),
+        handler: || post(crate::quarantine::quarantine_export),
+    },
 ];
+
+/// The OpenAPI document of these routes ([`crate::openapi`]).
+async fn openapi_document() -> Response {
+    axum::Json(crate::openapi::document()).into_response()
+}
 
 /// The route a request matched, from the table.
 pub fn route_of(method: &Method, path: &str) -> Option<&'static Route> {
@@ -560,6 +632,15 @@ async fn authorize(State(state): State<AppState>, request: Request, next: Next) 
                 auth.role.as_str()
             ),
         );
+    }
+    // Break-glass: every request of an emergency access is on the trail before it is
+    // handled; one that cannot be recorded is not handled.
+    if crate::breakglass::is_emergency(&auth)
+        && let Err(e) = state
+            .console
+            .emergency_request(&auth, route.method.as_str(), route.path)
+    {
+        return failure(&e);
     }
     let (parts, body) = request.into_parts();
     let mut request = if is_post {
@@ -1044,16 +1125,25 @@ async fn step_up_submit(
 /// Records shown on the trail page.
 pub const TRAIL_PAGE_RECORDS: usize = 200;
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct TrailQuery {
+    /// The page below this record's `seq` (the newest page when absent).
+    before: Option<u64>,
+}
+
 async fn trail_page(
     State(state): State<AppState>,
     Extension(auth): Extension<Authenticated>,
+    Query(q): Query<TrailQuery>,
 ) -> Response {
     let console = state.console.clone();
-    match blocking(move || console.trail(TRAIL_PAGE_RECORDS)).await {
-        Ok(Ok(records)) => html(pages::trail(
+    match blocking(move || console.trail_page(q.before, TRAIL_PAGE_RECORDS)).await {
+        Ok(Ok((records, older))) => html(pages::trail(
             &auth,
             &state.console.guard.snapshot(),
             &records,
+            older,
         )),
         Ok(Err(e @ AuthError::Invalid(_))) => status_page(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -23,21 +23,34 @@
 //!   [`server::HANDSHAKE_TIMEOUT`], [`server::HEADER_TIMEOUT`],
 //!   [`password::MAX_PASSWORD_BYTES`], [`auth::MAX_NAME_BYTES`],
 //!   [`auth::MAX_PENDING_ENROLMENTS`], [`throttle::MAX_TRACKED_ADDRESSES`],
-//!   [`tls::MAX_PEM_BYTES`].
+//!   [`tls::MAX_PEM_BYTES`], [`decide::MAX_STEP_UPS`], [`decide::MAX_PENDING_ACCEPTS`],
+//!   [`four_eyes::MAX_INVITATION_CHAIN`], [`breakglass::BREAK_GLASS_SECONDS`],
+//!   [`refusals::REFUSAL_LOG_INTERVAL`], [`charts::CHART_HOURS`],
+//!   [`quarantine::QUARANTINE_PAGE_RECORDS`].
+//! * Four eyes means two people ([`four_eyes`]); break-glass is sealed, single-use, an
+//!   alert, and recorded request by request ([`breakglass`]).
 
 pub mod auth;
+pub mod breakglass;
+mod breakglass_http;
+pub mod charts;
 pub mod clock;
 pub mod decide;
+pub mod four_eyes;
 pub mod guard;
 pub mod http;
+pub mod openapi;
 mod pages;
 pub mod passkey;
 mod passkey_http;
 mod passkey_pages;
 pub mod password;
+pub mod quarantine;
+pub mod refusals;
 pub mod roles;
 pub mod secret;
 pub mod server;
+pub mod sessions;
 pub mod throttle;
 pub mod tls;
 pub mod totp;

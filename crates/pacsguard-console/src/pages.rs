@@ -35,7 +35,10 @@ pub(crate) fn page(title: &str, auth: Option<&Authenticated>, body: &str) -> Str
              <a id=\"nav-alerts\" href=\"/alerts\">Alerts</a> \
              <a id=\"nav-differences\" href=\"/differences\">Differences</a> \
              <a id=\"nav-trail\" href=\"/trail\">Audit trail</a> \
-             <a id=\"nav-passkeys\" href=\"/passkeys\">Passkeys</a>",
+             <a id=\"nav-passkeys\" href=\"/passkeys\">Passkeys</a> \
+             <a id=\"nav-quarantine\" href=\"/quarantine\">Quarantine</a> \
+             <a id=\"nav-charts\" href=\"/charts\">Charts</a> \
+             <a id=\"nav-sessions\" href=\"/sessions\">Sessions</a>",
         );
         if auth.role >= Role::Administrator {
             header.push_str(" <a id=\"nav-accounts\" href=\"/accounts\">Accounts</a>");
@@ -400,7 +403,12 @@ pub fn step_up(auth: &Authenticated, next: &str, error: Option<&str>) -> String 
     )
 }
 
-pub fn trail(auth: &Authenticated, snap: &Snapshot, records: &[serde_json::Value]) -> String {
+pub fn trail(
+    auth: &Authenticated,
+    snap: &Snapshot,
+    records: &[serde_json::Value],
+    older: Option<u64>,
+) -> String {
     let status = match &snap.trail {
         None => "<span class=\"warn\">not verified yet</span>".to_string(),
         Some(t) if t.intact => format!(
@@ -448,7 +456,10 @@ pub fn trail(auth: &Authenticated, snap: &Snapshot, records: &[serde_json::Value
         &format!(
             "<section><h2>Audit trail</h2><p>Verification: <span id=\"trail-status\">{status}</span></p>\
              <p class=\"hint\">The newest records; <code>pacsguard audit verify</code> checks every record against every signed checkpoint.</p>\
-             <table id=\"records\"><thead><tr><th>#</th><th>When</th><th>Who</th><th>Action</th><th>What</th><th>Reason</th></tr></thead><tbody>{rows}</tbody></table></section>"
+             <table id=\"records\"><thead><tr><th>#</th><th>When</th><th>Who</th><th>Action</th><th>What</th><th>Reason</th></tr></thead><tbody>{rows}</tbody></table>{more}</section>",
+            more = older.map_or_else(String::new, |seq| format!(
+                "<p><a id=\"older\" href=\"/trail?before={seq}\">Older records</a> <a id=\"newest\" href=\"/trail\">Newest</a></p>"
+            ))
         ),
     )
 }
@@ -492,7 +503,7 @@ pub fn accounts(
         "Accounts",
         Some(auth),
         &format!(
-            "<section><h2>Accounts</h2>{}<table id=\"accounts\"><thead><tr><th>Name</th><th>Role</th><th>Second factor</th></tr></thead><tbody>{rows}</tbody></table></section>\
+            "<section><h2>Accounts</h2>{}<table id=\"accounts\"><thead><tr><th>Name</th><th>Role</th><th>Second factor</th></tr></thead><tbody>{rows}</tbody></table><p><a id=\"break-glass-link\" href=\"/accounts/break-glass\">Emergency access (break-glass): seal or re-seal</a></p></section>\
              <section><h2>Change a role</h2><p class=\"hint\">Needs your second factor confirmed within 5 minutes (<a id=\"role-step-up\" href=\"/step-up?next=/accounts\">confirm it</a>) and a reason; the account's sessions end.</p>\
              <form id=\"role-form\" method=\"post\" action=\"/accounts/role\">\
              <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
@@ -526,7 +537,7 @@ pub fn accounts(
     )
 }
 
-fn unix_time(seconds: i64) -> String {
+pub(crate) fn unix_time(seconds: i64) -> String {
     let t =
         std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(seconds).unwrap_or(0));
     humantime::format_rfc3339_seconds(t).to_string()

@@ -37,6 +37,10 @@ const STOP_POLL: Duration = Duration::from_millis(100);
 /// console used by a few people.
 const WORKER_THREADS: usize = 2;
 
+/// Connections closed for [`MAX_CONNECTIONS_PER_ADDRESS`], written rate-limited.
+static OVER_SHARE: crate::refusals::RefusalLog =
+    crate::refusals::RefusalLog::new("pacsguard serve");
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("starting the console's runtime: {0}")]
@@ -105,6 +109,10 @@ async fn accept_loop(
         let Some(share) = AddressShare::take(&per_address, addr.ip()) else {
             // Over its share: closed now (dropping it), its slot free for others.
             drop(tcp);
+            OVER_SHARE.refused(&format!(
+                "a connection from {} (it holds MAX_CONNECTIONS_PER_ADDRESS, {MAX_CONNECTIONS_PER_ADDRESS}, already)",
+                addr.ip()
+            ));
             continue;
         };
         let acceptor = acceptor.clone();

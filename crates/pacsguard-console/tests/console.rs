@@ -1035,6 +1035,7 @@ impl pacsguard_console::Guardian for RecordingGuard {
         who: &str,
         _paths: Vec<std::path::PathBuf>,
         reason: &str,
+        _expected: Option<Vec<String>>,
     ) -> Result<pacsguard_console::Accepted, String> {
         self.accepted
             .lock()
@@ -1055,110 +1056,118 @@ impl pacsguard_console::Guardian for RecordingGuard {
     }
 }
 
-/// Four eyes: the first approver's acceptance waits; the same person cannot confirm it;
-/// a second, stepped-up approver with a reason does, and the guard gets both names.
-#[tokio::test]
-async fn four_eyes_needs_a_second_different_approver() {
+impl Harness {
+    /// The stepped-up administrator creates an approver account `name` (it enrols at
+    /// its first sign-in).
+    async fn create_approver(&self, admin: &str, csrf: &str, name: &str, password: &str) {
+        let r = self
+            .send(
+                "POST",
+                "/accounts",
+                Some(admin),
+                &[
+                    ("csrf", csrf),
+                    ("name", name),
+                    ("role", "approver"),
+                    ("password", password),
+                    ("reason", "second approver for the PACS"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    }
+
+    /// A created account's first sign-in and enrolment, then a step-up: its cookie,
+    /// CSRF token and TOTP secret.
+    async fn first_sign_in(&self, name: &str, password: &str) -> (String, String, String) {
+        let r = self.login(name, password, "").await;
+        let cookie = r.cookie().expect("cookie");
+        let (cookie, _, secret) = self.enrol(&cookie).await;
+        let (cookie, csrf) = self.stepped_up(&cookie, &secret).await;
+        (cookie, csrf, secret)
+    }
+
+    /// An acceptance of /srv/pacs asked with four eyes: the answer.
+    async fn ask_acceptance(&self, cookie: &str, csrf: &str, reason: &str) -> Response {
+        let seen = self.console.guard.open_findings().seen("/srv/pacs");
+        self.send(
+            "POST",
+            "/differences/accept",
+            Some(cookie),
+            &[
+                ("csrf", csrf),
+                ("root", "/srv/pacs"),
+                ("reason", reason),
+                ("seen", &seen),
+            ],
+        )
+        .await
+    }
+
+    /// Confirms waiting acceptance `id` with what the differences page shows now.
+    async fn confirm_acceptance(&self, cookie: &str, csrf: &str, id: &str) -> Response {
+        let seen = self.console.guard.open_findings().seen("/srv/pacs");
+        self.send(
+            "POST",
+            "/differences/confirm",
+            Some(cookie),
+            &[
+                ("csrf", csrf),
+                ("id", id),
+                ("reason", "checked the vendor hashes"),
+                ("seen", &seen),
+            ],
+        )
+        .await
+    }
+}
+
+/// A harness whose guard records acceptances and always asks for four eyes.
+fn four_eyes_harness() -> (Harness, Arc<RecordingGuard>) {
     let home = tempfile::tempdir().expect("tempdir");
     drop(pacsguard_store::Store::open(&home.path().join("store.sqlite")).expect("store"));
     let guard = Arc::new(RecordingGuard::default());
     let h = harness_with(home, ManualClock::new(START), Some(guard.clone()));
+    (h, guard)
+}
+
+/// Four eyes: the first approver's acceptance waits; the same person cannot confirm it;
+/// a second, stepped-up approver with a reason does, and the guard gets both names. The
+/// second approver was created by the first, so only after the cooling period.
+#[tokio::test]
+async fn four_eyes_needs_a_second_different_approver() {
+    use pacsguard_console::four_eyes::FOUR_EYES_COOLING_PERIOD;
+    let (h, guard) = four_eyes_harness();
     let (cookie, _, secret) = h.first_admin().await;
     let (cookie, csrf) = h.stepped_up(&cookie, &secret).await;
-    let r = h
-        .send(
-            "POST",
-            "/accounts",
-            Some(&cookie),
-            &[
-                ("csrf", &csrf),
-                ("name", "bob"),
-                ("role", "approver"),
-                ("password", "violet harbour evening tide"),
-                ("reason", "second approver for the PACS"),
-            ],
-        )
+    h.create_approver(&cookie, &csrf, "bob", "violet harbour evening tide")
         .await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-    let step_up = |cookie: String, secret: String| {
-        let h = &h;
-        async move {
-            let csrf = h.csrf(&cookie).await;
-            let code = h.next_code(&secret);
-            let r = h
-                .send(
-                    "POST",
-                    "/step-up",
-                    Some(&cookie),
-                    &[("csrf", &csrf), ("code", &code)],
-                )
-                .await;
-            assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-            let cookie = r.cookie().expect("cookie");
-            let csrf = h.csrf(&cookie).await;
-            (cookie, csrf)
-        }
-    };
-    let (admin, admin_csrf) = step_up(cookie, secret.clone()).await;
-    let seen = h.console.guard.open_findings().seen("/srv/pacs");
-    let r = h
-        .send(
-            "POST",
-            "/differences/accept",
-            Some(&admin),
-            &[
-                ("csrf", &admin_csrf),
-                ("root", "/srv/pacs"),
-                ("reason", "patch 7"),
-                ("seen", &seen),
-            ],
-        )
-        .await;
+    // A week later bob's account is his own.
+    h.clock.advance(FOUR_EYES_COOLING_PERIOD);
+    let code = h.next_code(&secret);
+    let admin = h.login("admin", ADMIN_PASSWORD, &code).await;
+    let admin = admin.cookie().expect("signed in again");
+    let (admin, admin_csrf) = h.stepped_up(&admin, &secret).await;
+    let r = h.ask_acceptance(&admin, &admin_csrf, "patch 7").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert!(r.body.contains("id=\"waiting\""), "{}", r.body);
     assert!(
         guard.accepted.lock().expect("fixture").is_empty(),
         "nothing yet"
     );
-    let r = h
-        .send(
-            "POST",
-            "/differences/confirm",
-            Some(&admin),
-            &[
-                ("csrf", &admin_csrf),
-                ("id", "1"),
-                ("reason", "me again"),
-                ("seen", &seen),
-            ],
-        )
-        .await;
+    let r = h.confirm_acceptance(&admin, &admin_csrf, "1").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     assert!(r.body.contains("another person"), "{}", r.body);
 
     // Bob signs in, enrols, steps up and confirms.
-    let r = h.login("bob", "violet harbour evening tide", "").await;
-    let bob = r.cookie().expect("cookie");
-    let (bob, _, bob_secret) = h.enrol(&bob).await;
-    let (bob, bob_csrf) = step_up(bob, bob_secret).await;
+    let (bob, bob_csrf, _) = h.first_sign_in("bob", "violet harbour evening tide").await;
     let page = h.send("GET", "/differences", Some(&bob), &[]).await;
     assert!(page.body.contains("id=\"confirm-1\""), "{}", page.body);
-    let seen = page
-        .field("seen")
-        .expect("the confirm form says what it showed");
-    let r = h
-        .send(
-            "POST",
-            "/differences/confirm",
-            Some(&bob),
-            &[
-                ("csrf", &bob_csrf),
-                ("id", "1"),
-                ("reason", "checked the vendor hashes"),
-                ("seen", &seen),
-            ],
-        )
-        .await;
+    assert!(
+        page.field("seen").is_some(),
+        "the confirm form says what it showed"
+    );
+    let r = h.confirm_acceptance(&bob, &bob_csrf, "1").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     // The confirmation names the root it took in, not "every root" (found in review).
     assert!(
@@ -1183,6 +1192,92 @@ async fn four_eyes_needs_a_second_different_approver() {
         Outcome::Started,
         "asks a second approver",
     );
+    // Confirmed once: a second confirmation finds nothing waiting.
+    let r = h.confirm_acceptance(&bob, &bob_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+}
+
+/// One person cannot pass four eyes alone with accounts of their own making: an account
+/// the asker created within the cooling period cannot confirm, nor can two accounts
+/// the same administrator created confirm each other; each refusal is on the trail and
+/// nothing reaches the guard.
+#[tokio::test]
+async fn four_eyes_refuses_a_second_account_of_the_same_person() {
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    h.create_approver(&admin, &admin_csrf, "bob", "violet harbour evening tide")
+        .await;
+    h.create_approver(&admin, &admin_csrf, "carol", "amber meadow under rain")
+        .await;
+    let r = h.ask_acceptance(&admin, &admin_csrf, "patch 7").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (bob, bob_csrf, _) = h.first_sign_in("bob", "violet harbour evening tide").await;
+    let r = h.confirm_acceptance(&bob, &bob_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(
+        r.body
+            .contains("four eyes: the second approver must be another person"),
+        "{}",
+        r.body
+    );
+    // Bob asks, carol (made by the same administrator) confirms: one person still.
+    let r = h.ask_acceptance(&bob, &bob_csrf, "patch 8").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (carol, carol_csrf, _) = h.first_sign_in("carol", "amber meadow under rain").await;
+    let r = h.confirm_acceptance(&carol, &carol_csrf, "2").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("another person"), "{}", r.body);
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
+    let refused = details(&h.events(), Action::Accept, Outcome::Failure);
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(refused[0].contains("bob was refused as second approver of request 1"));
+}
+
+/// A step-up and a waiting acceptance are in the store: a restart keeps both (until
+/// their windows end), and the second approver confirms after it.
+#[tokio::test]
+async fn step_ups_and_waiting_acceptances_survive_a_restart() {
+    use pacsguard_console::four_eyes::FOUR_EYES_COOLING_PERIOD;
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, csrf) = h.stepped_up(&cookie, &secret).await;
+    h.create_approver(&admin, &csrf, "bob", "violet harbour evening tide")
+        .await;
+    h.clock.advance(FOUR_EYES_COOLING_PERIOD);
+    let code = h.next_code(&secret);
+    let admin = h.login("admin", ADMIN_PASSWORD, &code).await;
+    let admin = admin.cookie().expect("signed in again");
+    let (admin, admin_csrf) = h.stepped_up(&admin, &secret).await;
+    let r = h.ask_acceptance(&admin, &admin_csrf, "patch 7").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (bob, bob_csrf, _) = h.first_sign_in("bob", "violet harbour evening tide").await;
+
+    // The restart: a new console on the same store, the same guard.
+    let Harness {
+        _home,
+        clock,
+        app,
+        console,
+        ..
+    } = h;
+    drop(app);
+    drop(console);
+    let h = harness_with(_home, clock, Some(guard.clone()));
+    assert_eq!(h.console.pending_accepts().len(), 1, "still waiting");
+    let page = h.send("GET", "/differences", Some(&bob), &[]).await;
+    assert!(
+        !page.body.contains("id=\"step-up-needed\""),
+        "still stepped up: {}",
+        page.body
+    );
+    let r = h.confirm_acceptance(&bob, &bob_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(guard.accepted.lock().expect("fixture").len(), 1);
+    // The step-up's window still ends it after a restart.
+    h.clock.advance(pacsguard_console::STEP_UP_WINDOW + 1);
+    let page = h.send("GET", "/differences", Some(&admin), &[]).await;
+    assert!(page.body.contains("id=\"step-up-needed\""), "{}", page.body);
 }
 
 /// Chromium sends `Origin: null` with a page's own form posts under our
@@ -1486,6 +1581,7 @@ impl pacsguard_console::Guardian for PathsGuard {
         _who: &str,
         paths: Vec<std::path::PathBuf>,
         _reason: &str,
+        _expected: Option<Vec<String>>,
     ) -> Result<pacsguard_console::Accepted, String> {
         self.paths.lock().expect("test fixture").extend(paths);
         Ok(pacsguard_console::Accepted {
@@ -1533,4 +1629,461 @@ async fn a_root_whose_name_is_not_utf8_is_accepted_by_its_real_path() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(*guard.paths.lock().expect("fixture"), vec![raw]);
+}
+
+/// MAX_STEP_UPS at its limit: with the store holding that many step-ups a new one is
+/// kept and the oldest forgotten (its holder confirms again), never more than the limit;
+/// below it, nothing is forgotten.
+#[tokio::test]
+async fn step_ups_are_bounded_at_their_limit_the_oldest_forgotten() {
+    use pacsguard_console::decide::MAX_STEP_UPS;
+    let h = harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let store = h.store();
+    // Others' step-ups, older than any made here: one short of the limit.
+    for i in 0..MAX_STEP_UPS - 1 {
+        let key = format!("other session {i}");
+        // Session 0 the oldest of all.
+        let at = if i == 0 {
+            START - 200
+        } else {
+            START - 100 + i64::try_from(i % 50).expect("small")
+        };
+        store
+            .set_step_up(key.as_bytes(), at, MAX_STEP_UPS)
+            .expect("fill");
+    }
+    let (stepped, _) = h.stepped_up(&cookie, &secret).await;
+    assert_eq!(
+        store.step_up_count().expect("count"),
+        i64::try_from(MAX_STEP_UPS).expect("fits")
+    );
+    assert!(
+        store.step_up(b"other session 0").expect("read").is_some(),
+        "at the limit nothing is forgotten"
+    );
+    // A second browser signs in and steps up: one past the limit, the oldest goes.
+    let code = h.next_code(&secret);
+    let second = h.login("admin", ADMIN_PASSWORD, &code).await;
+    let second = second.cookie().expect("cookie");
+    let (second, _) = h.stepped_up(&second, &secret).await;
+    assert_eq!(
+        store.step_up_count().expect("count"),
+        i64::try_from(MAX_STEP_UPS).expect("fits")
+    );
+    assert!(
+        store.step_up(b"other session 0").expect("read").is_none(),
+        "the oldest forgotten"
+    );
+    for cookie in [&stepped, &second] {
+        let page = h.send("GET", "/differences", Some(cookie), &[]).await;
+        assert!(
+            !page.body.contains("id=\"step-up-needed\""),
+            "{}",
+            page.body
+        );
+    }
+}
+
+/// Break-glass end to end in the router: an administrator seals the emergency account
+/// (step-up and reason; the secret shown once); the secret signs in once without a
+/// second factor, raising an `emergency-access` alert; every request is recorded; the
+/// emergency account cannot manage accounts or have its role changed; it ends after
+/// BREAK_GLASS_SECONDS with its stop recorded; a new seal voids the old secret.
+#[tokio::test]
+async fn break_glass_is_sealed_used_once_alerted_recorded_and_time_limited() {
+    use pacsguard_console::breakglass::{BREAK_GLASS_ACCOUNT, BREAK_GLASS_SECONDS};
+    use pacsguard_events::FindingKind;
+    let h = harness();
+    let (cookie, csrf, secret) = h.first_admin().await;
+    // No step-up: refused.
+    let r = h
+        .send(
+            "POST",
+            "/accounts/break-glass",
+            Some(&cookie),
+            &[("csrf", &csrf), ("reason", "on-call envelope")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let seal = |reason: &'static str| {
+        let (admin, admin_csrf, h) = (admin.clone(), admin_csrf.clone(), &h);
+        async move {
+            let r = h
+                .send(
+                    "POST",
+                    "/accounts/break-glass",
+                    Some(&admin),
+                    &[("csrf", &admin_csrf), ("reason", reason)],
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            r.element("break-glass-secret").expect("the secret, once")
+        }
+    };
+    let envelope = seal("on-call envelope").await;
+    assert_eq!(envelope.replace('-', "").len(), 52, "{envelope}");
+    let page = h
+        .send("GET", "/accounts/break-glass", Some(&admin), &[])
+        .await;
+    assert!(
+        page.body.contains("intact") && !page.body.contains(&envelope),
+        "{}",
+        page.body
+    );
+    h.events();
+
+    let glass = |secret: String| {
+        let h = &h;
+        async move {
+            h.send(
+                "POST",
+                "/break-glass",
+                None,
+                &[
+                    ("secret", &secret),
+                    ("reason", "admin's phone lost, ransomware alert"),
+                ],
+            )
+            .await
+        }
+    };
+    let r = glass("AAAA-BBBB".into()).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+    // As typed from paper: lower case, spaces.
+    let r = glass(envelope.to_lowercase().replace('-', " ")).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let emergency = r.cookie().expect("an emergency session");
+    let events = h.events();
+    let alert = events
+        .iter()
+        .filter_map(|e| e.finding.as_ref())
+        .find(|f| f.kind == FindingKind::EmergencyAccess)
+        .expect("the use is an alert");
+    assert_eq!(alert.severity, pacsguard_events::Severity::Alert);
+    assert_logged(&events, Action::Emergency, Outcome::Failure, "refused");
+    // Once only.
+    let again = glass(envelope.clone()).await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED, "{}", again.body);
+
+    // Every request is recorded; it sees, but cannot manage accounts.
+    let r = h.send("GET", "/alerts", Some(&emergency), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = h.send("GET", "/accounts", Some(&emergency), &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let events = h.events();
+    let requests = details(&events, Action::Emergency, Outcome::Started);
+    assert!(
+        requests
+            .iter()
+            .any(|d| d.contains("emergency access: GET /alerts")),
+        "{requests:?}"
+    );
+    let r = h
+        .send(
+            "POST",
+            "/accounts/role",
+            Some(&admin),
+            &[
+                ("csrf", &admin_csrf),
+                ("name", BREAK_GLASS_ACCOUNT),
+                ("role", "administrator"),
+                ("reason", "more power"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+
+    // Its hour ends it (kept alive by requests meanwhile), with the stop recorded.
+    for _ in 0..(BREAK_GLASS_SECONDS / 600) - 1 {
+        h.clock.advance(600);
+        let r = h.send("GET", "/", Some(&emergency), &[]).await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    h.clock.advance(600);
+    let r = h.send("GET", "/", Some(&emergency), &[]).await;
+    assert_eq!(r.location(), Some("/login"));
+    assert_logged(
+        &h.events(),
+        Action::Emergency,
+        Outcome::Success,
+        "minutes are over",
+    );
+
+    // A new seal voids the old envelope (broken or not) and opens with its own secret.
+    let code = h.next_code(&secret);
+    let admin = h
+        .login("admin", ADMIN_PASSWORD, &code)
+        .await
+        .cookie()
+        .expect("again");
+    let (admin, admin_csrf) = h.stepped_up(&admin, &secret).await;
+    let r = h
+        .send(
+            "POST",
+            "/accounts/break-glass",
+            Some(&admin),
+            &[("csrf", &admin_csrf), ("reason", "re-sealed after use")],
+        )
+        .await;
+    let fresh = r.element("break-glass-secret").expect("a new secret");
+    assert_eq!(glass(envelope).await.status, StatusCode::UNAUTHORIZED);
+    let r = glass(fresh).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let emergency = r.cookie().expect("session");
+    let csrf = h.csrf(&emergency).await;
+    let r = h
+        .send("POST", "/logout", Some(&emergency), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.location(), Some("/login"));
+    assert_logged(
+        &h.events(),
+        Action::Emergency,
+        Outcome::Success,
+        "signed out",
+    );
+}
+
+/// A person sees their own sessions and ends one (a browser left signed in elsewhere);
+/// they cannot see or end another's; an administrator sees and ends anyone's; each end
+/// is on the trail.
+#[tokio::test]
+async fn people_see_and_end_their_sessions_and_administrators_anyones() {
+    let h = harness();
+    let (admin, admin_csrf, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = {
+        let _ = admin_csrf;
+        h.stepped_up(&admin, &secret).await
+    };
+    let r = h
+        .send(
+            "POST",
+            "/accounts",
+            Some(&admin),
+            &[
+                ("csrf", &admin_csrf),
+                ("name", "val"),
+                ("role", "viewer"),
+                ("password", "violet harbour evening tide"),
+                ("reason", "reads the overview"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let first = h.login("val", "violet harbour evening tide", "").await;
+    let (first, first_csrf, val_secret) = h.enrol(&first.cookie().expect("cookie")).await;
+    // A second browser of val's.
+    let code = h.next_code(&val_secret);
+    let second = h.login("val", "violet harbour evening tide", &code).await;
+    let second = second.cookie().expect("cookie");
+
+    let page = h.send("GET", "/sessions", Some(&first), &[]).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_eq!(
+        page.body.matches("<tr id=\"session-").count(),
+        2,
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("this browser") && !page.body.contains(">admin<"),
+        "{}",
+        page.body
+    );
+    // The admin's session id, from the admin's own page: val cannot end it.
+    let admin_page = h.send("GET", "/sessions", Some(&admin), &[]).await;
+    assert_eq!(
+        admin_page.body.matches("<tr id=\"session-").count(),
+        3,
+        "{}",
+        admin_page.body
+    );
+    let id_of = |body: &str, who: &str| -> String {
+        let row = body
+            .split("<tr id=\"session-")
+            .skip(1)
+            .find(|row| row.contains(&format!("<td>{who}</td>")) && !row.contains("this browser"))
+            .expect("a row");
+        row[..row.find('"').expect("id end")].to_string()
+    };
+    let admin_id = {
+        let row = admin_page
+            .body
+            .split("<tr id=\"session-")
+            .skip(1)
+            .find(|row| row.contains("<td>admin</td>"))
+            .expect("admin's row");
+        row[..row.find('"').expect("id")].to_string()
+    };
+    let r = h
+        .send(
+            "POST",
+            "/sessions/end",
+            Some(&first),
+            &[("csrf", &first_csrf), ("id", &admin_id)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(
+        h.overview(&admin).await.status,
+        StatusCode::OK,
+        "the admin's session lives"
+    );
+    // Val ends the other browser's session.
+    let other = id_of(&page.body, "val");
+    let r = h
+        .send(
+            "POST",
+            "/sessions/end",
+            Some(&first),
+            &[("csrf", &first_csrf), ("id", &other)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(h.overview(&second).await.location(), Some("/login"));
+    // The administrator ends val's remaining one.
+    let admin_page = h.send("GET", "/sessions", Some(&admin), &[]).await;
+    let val_id = {
+        let row = admin_page
+            .body
+            .split("<tr id=\"session-")
+            .skip(1)
+            .find(|row| row.contains("<td>val</td>"))
+            .expect("val's row");
+        row[..row.find('"').expect("id")].to_string()
+    };
+    let r = h
+        .send(
+            "POST",
+            "/sessions/end",
+            Some(&admin),
+            &[("csrf", &admin_csrf), ("id", &val_id)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(h.overview(&first).await.location(), Some("/login"));
+    let ended = details(&h.events(), Action::Logout, Outcome::Success);
+    assert!(
+        ended
+            .iter()
+            .any(|d| d.contains("val ended a session of val")),
+        "{ended:?}"
+    );
+    assert!(
+        ended
+            .iter()
+            .any(|d| d.contains("admin ended a session of val")),
+        "{ended:?}"
+    );
+}
+
+/// The charts page draws what the guard reported, as inline SVG under the strict CSP
+/// (no script, no inline style).
+#[tokio::test]
+async fn the_charts_page_draws_findings_and_arrivals_per_hour() {
+    use pacsguard_events::{Finding, FindingKind, Severity};
+    let h = harness();
+    let (cookie, _, _) = h.first_admin().await;
+    for (kind, severity) in [
+        (FindingKind::Added, Severity::Info),
+        (FindingKind::Added, Severity::Info),
+        (FindingKind::ContentChanged, Severity::Alert),
+    ] {
+        h.console.guard.finding(&Finding::new(
+            std::path::PathBuf::from("/srv/pacs/x.dcm"),
+            kind,
+            severity,
+            "x",
+        ));
+    }
+    let r = h.send("GET", "/charts", Some(&cookie), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("id=\"chart-findings\"") && r.body.contains("id=\"chart-arrivals\""));
+    assert!(r.body.contains("1 alert 0 warning 2 info"), "{}", r.body);
+    assert!(r.body.contains("2 arrivals"), "{}", r.body);
+    assert!(!r.body.contains("<script") && !r.body.contains("style=\""));
+}
+
+/// Found attacking break-glass: an administrator who seals the emergency account holds
+/// its envelope, so it must never be their second approver (it has no creator on record
+/// and would otherwise count as another person).
+#[tokio::test]
+async fn the_emergency_account_is_never_a_second_approver() {
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let r = h
+        .send(
+            "POST",
+            "/accounts/break-glass",
+            Some(&admin),
+            &[("csrf", &admin_csrf), ("reason", "on-call envelope")],
+        )
+        .await;
+    let envelope = r.element("break-glass-secret").expect("secret");
+    let r = h.ask_acceptance(&admin, &admin_csrf, "patch 7").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = h
+        .send(
+            "POST",
+            "/break-glass",
+            None,
+            &[("secret", &envelope), ("reason", "me again")],
+        )
+        .await;
+    let emergency = r.cookie().expect("an emergency session");
+    let csrf = h.csrf(&emergency).await;
+    let r = h.confirm_acceptance(&emergency, &csrf, "1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(
+        r.body
+            .contains("emergency account cannot be the second approver"),
+        "{}",
+        r.body
+    );
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
+}
+
+/// MAX_INVITATION_CHAIN at its limit: a second approver whose chain of recent creators
+/// is one link short of the limit is followed to its end (and confirms); at the limit the
+/// chain is not followed further and the confirmation is refused (fail closed).
+#[tokio::test]
+async fn an_invitation_chain_is_followed_up_to_its_limit_and_refused_at_it() {
+    use pacsguard_console::four_eyes::MAX_INVITATION_CHAIN;
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    h.create_approver(&admin, &admin_csrf, "bob", "violet harbour evening tide")
+        .await;
+    let (bob, bob_csrf, _) = h.first_sign_in("bob", "violet harbour evening tide").await;
+    let store = h.store();
+    let bob_id = 2;
+    let now = h.clock.now();
+    // bob <- 1000 <- 1001 <- ...: accounts long gone, each made within the period.
+    let chain = |links: usize| {
+        let mut at = bob_id;
+        for i in 0..links {
+            let by = 1000 + i64::try_from(i).expect("small");
+            store.record_origin(at, by, now).expect("origin");
+            at = by;
+        }
+    };
+    chain(MAX_INVITATION_CHAIN - 1);
+    let r = h.ask_acceptance(&admin, &admin_csrf, "patch 7").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = h.confirm_acceptance(&bob, &bob_csrf, "1").await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "one link short of the limit: {}",
+        r.body
+    );
+    chain(MAX_INVITATION_CHAIN);
+    let r = h.ask_acceptance(&admin, &admin_csrf, "patch 8").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = h.confirm_acceptance(&bob, &bob_csrf, "2").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("cannot be followed"), "{}", r.body);
+    assert_eq!(guard.accepted.lock().expect("fixture").len(), 1);
 }

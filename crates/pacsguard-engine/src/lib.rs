@@ -23,6 +23,7 @@ pub mod maintenance;
 mod ops;
 mod progress;
 mod settings;
+mod trail_page;
 mod vault;
 
 pub use actor::current_actor;
@@ -51,4 +52,5 @@ pub use ops::{
 };
 pub use ops::{KeptGeneration, MAX_KEPT_GENERATION_ENTRIES, MAX_KEPT_GENERATIONS};
 pub use progress::{NoProgress, Progress};
+pub use trail_page::{MAX_TRAIL_PAGE_RECORDS, TrailPage, audit_page};
 pub use vault::{QuarantineRecord, RecordedFinding, Vault};

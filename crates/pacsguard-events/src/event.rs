@@ -65,11 +65,16 @@ pub enum Action {
     /// an association ended (DICOM 110104 DICOM Instances Transferred; refusals 110113
     /// Security Alert).
     Gateway,
+    /// Break-glass: the console's sealed emergency account was used (its start is an
+    /// `emergency-access` alert, DICOM 110127), each request made with it is recorded
+    /// (outcome `started`, before it is handled), and its end (outcome `success`, DICOM
+    /// 110138 Emergency Override Stopped); sealing and re-sealing it.
+    Emergency,
 }
 
 impl Action {
     /// Every action, in the order above: the vocabulary of `audit show --action`.
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 18] = [
         Action::Init,
         Action::Profile,
         Action::Check,
@@ -87,6 +92,7 @@ impl Action {
         Action::Recover,
         Action::MediaImport,
         Action::Gateway,
+        Action::Emergency,
     ];
 
     /// The stable kebab-case name written into records.
@@ -109,6 +115,7 @@ impl Action {
             Action::Recover => "recover",
             Action::MediaImport => "media-import",
             Action::Gateway => "gateway",
+            Action::Emergency => "emergency",
         }
     }
 }

@@ -165,6 +165,10 @@ finding_kinds! {
     /// `media import`: the destination already holds a file of that name (the instance
     /// was imported before, or another file stands there): nothing was overwritten.
     MediaDestinationExists => "media-destination-exists",
+    /// The console's sealed emergency account (break-glass) was used: someone signed in
+    /// without a second factor, as an emergency procedure allows. Always an alert, so it
+    /// is seen and reviewed (DICOM 110127 Emergency Override Started).
+    EmergencyAccess => "emergency-access",
 }
 
 impl fmt::Display for FindingKind {

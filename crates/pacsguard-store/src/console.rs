@@ -20,6 +20,12 @@ use crate::sqlite::StoreError;
 
 mod passkeys;
 pub use passkeys::{NewPasskey, PasskeyAdded, PasskeyRemoved, PasskeyRow};
+mod breakglass;
+mod decisions;
+mod sessions;
+pub use breakglass::SealRow;
+pub use decisions::PendingAcceptRow;
+pub use sessions::LiveSession;
 
 const CONSOLE_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS console_accounts (
@@ -127,6 +133,10 @@ impl ConsoleDb {
             .map_err(sql)?;
         conn.execute_batch(CONSOLE_SCHEMA).map_err(sql)?;
         conn.execute_batch(passkeys::SCHEMA).map_err(sql)?;
+        conn.execute_batch(decisions::DECISIONS_SCHEMA)
+            .map_err(sql)?;
+        conn.execute_batch(breakglass::BREAK_GLASS_SCHEMA)
+            .map_err(sql)?;
         Ok(ConsoleDb {
             conn,
             path: path.to_path_buf(),

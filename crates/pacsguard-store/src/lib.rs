@@ -17,7 +17,8 @@ mod signing;
 mod sqlite;
 
 pub use console::{
-    AccountRow, ConsoleDb, NewPasskey, PasskeyAdded, PasskeyRemoved, PasskeyRow, SessionRow,
+    AccountRow, ConsoleDb, LiveSession, NewPasskey, PasskeyAdded, PasskeyRemoved, PasskeyRow,
+    PendingAcceptRow, SealRow, SessionRow,
 };
 pub use seen::SeenRow;
 pub use signing::{

@@ -44,6 +44,10 @@ pub const REFUSAL_READ_TIMEOUT: Duration = Duration::from_millis(200);
 /// How long writing the answer may stall on a client that does not read it.
 pub const CONTROL_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Commands refused for [`MAX_CONTROL_CONNECTIONS`], written rate-limited.
+static REFUSED: pacsguard_console::refusals::RefusalLog =
+    pacsguard_console::refusals::RefusalLog::new("pacsguard");
+
 /// A command sent to the running guard.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "kebab-case")]
@@ -127,9 +131,10 @@ impl Server {
         let stop = Arc::new(AtomicBool::new(false));
         let handle = {
             let stop = stop.clone();
+            let home = home.clone();
             std::thread::Builder::new()
                 .name("control".into())
-                .spawn(move || accept_loop(&listener, &requests, &stop))
+                .spawn(move || accept_loop(&listener, &home, &requests, &stop))
                 .context("starting the control socket's thread")?
         };
         Ok(Server {
@@ -150,13 +155,16 @@ impl Drop for Server {
     }
 }
 
-fn accept_loop(listener: &UnixListener, requests: &Requests, stop: &AtomicBool) {
+fn accept_loop(listener: &UnixListener, home: &Home, requests: &Requests, stop: &AtomicBool) {
     let open = Arc::new(AtomicUsize::new(0));
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
             Ok((mut stream, _)) => {
                 let _ = stream.set_nonblocking(false);
                 if open.load(Ordering::Relaxed) >= MAX_CONTROL_CONNECTIONS {
+                    REFUSED.refused(&format!(
+                        "a command on the control socket: {MAX_CONTROL_CONNECTIONS} are with the guard already (MAX_CONTROL_CONNECTIONS)"
+                    ));
                     // Its request is read first (briefly): a socket closed with unread
                     // data resets the client's read, which would lose this answer and
                     // leave it saying only "connection reset by peer".
@@ -172,11 +180,12 @@ fn accept_loop(listener: &UnixListener, requests: &Requests, stop: &AtomicBool) 
                 }
                 open.fetch_add(1, Ordering::Relaxed);
                 let requests = requests.clone();
+                let home = home.clone();
                 let open_here = open.clone();
                 let spawned = std::thread::Builder::new()
                     .name("control-client".into())
                     .spawn(move || {
-                        serve_one(stream, &requests);
+                        serve_one(stream, &home, &requests);
                         open_here.fetch_sub(1, Ordering::Relaxed);
                     });
                 if spawned.is_err() {
@@ -220,7 +229,7 @@ fn peer_actor(stream: &UnixStream, sudo_user: Option<String>) -> Result<Actor, S
     })
 }
 
-fn serve_one(mut stream: UnixStream, requests: &Requests) {
+fn serve_one(mut stream: UnixStream, home: &Home, requests: &Requests) {
     let _ = stream.set_read_timeout(Some(CONTROL_READ_TIMEOUT));
     // A client that stops reading its answer does not hold this thread for ever.
     let _ = stream.set_write_timeout(Some(CONTROL_WRITE_TIMEOUT));
@@ -228,7 +237,7 @@ fn serve_one(mut stream: UnixStream, requests: &Requests) {
         Err(message) => WireReply::error(message),
         Ok(request) => match peer_actor(&stream, request.sudo_user) {
             Err(message) => WireReply::error(message),
-            Ok(actor) => run(request.command, request.json, actor, requests),
+            Ok(actor) => run(request.command, request.json, actor, home, requests),
         },
     };
     let _ = answer(&mut stream, &reply);
@@ -249,12 +258,20 @@ fn read_request(stream: &UnixStream) -> Result<WireRequest, String> {
 
 /// Hands the command to the guard, waits for it to run, and renders what the command
 /// prints.
-fn run(command: Command, json: bool, actor: Actor, requests: &Requests) -> WireReply {
+fn run(command: Command, json: bool, actor: Actor, home: &Home, requests: &Requests) -> WireReply {
+    if let Command::Accept { paths, .. } = &command
+        && let Some(refusal) = four_eyes_refusal(home, paths)
+    {
+        return WireReply::error(refusal);
+    }
     let request = match command {
         Command::Check { paths, fast } => Request::Check(CheckRequest { paths, fast }),
-        Command::Accept { paths, all, reason } => {
-            Request::Accept(AcceptRequest { paths, all, reason })
-        }
+        Command::Accept { paths, all, reason } => Request::Accept(AcceptRequest {
+            paths,
+            all,
+            reason,
+            expected: None,
+        }),
         Command::Scan {
             paths,
             rules,
@@ -294,6 +311,25 @@ fn run(command: Command, json: bool, actor: Actor, requests: &Requests) -> WireR
         },
         Err(e) => WireReply::error(crate::error_message(&e)),
     }
+}
+
+/// Four eyes is the console's: an acceptance relayed here that covers a `static` root
+/// under `[console] four_eyes` is refused, so root's CLI cannot sign in alone what the
+/// console asks two approvers for. The refusal says where to ask instead.
+fn four_eyes_refusal(home: &Home, paths: &[PathBuf]) -> Option<String> {
+    let covered = if paths.is_empty() {
+        crate::four_eyes::needed(home, "").then(|| "every root".to_string())
+    } else {
+        paths
+            .iter()
+            .find(|p| p.to_str().is_none_or(|p| crate::four_eyes::needed(home, p)))
+            .map(|p| pacsguard_events::escape_path(p))
+    };
+    covered.map(|what| {
+        format!(
+            "four eyes ([console] four_eyes): accepting {what} covers a static root and needs two approvers; ask for it in the console (Differences), where a second approver confirms it. Nothing was accepted"
+        )
+    })
 }
 
 /// The client side: when the home is locked by a guard that listens, the command is

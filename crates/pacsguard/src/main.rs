@@ -4,6 +4,7 @@
 //! 2 error (bad input, bad signature, I/O failure). Scripts and SIEMs depend on these.
 
 mod control;
+mod four_eyes;
 mod gateway;
 mod maintenance;
 mod output;
@@ -651,8 +652,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 other => other?,
             };
-            let report =
-                session.accept(&AcceptRequest { paths, all, reason }, progress.as_ref())?;
+            let report = session.accept(
+                &AcceptRequest {
+                    paths,
+                    all,
+                    reason,
+                    expected: None,
+                },
+                progress.as_ref(),
+            )?;
             output::accept(&report, json)?;
             Ok(ExitCode::SUCCESS)
         }

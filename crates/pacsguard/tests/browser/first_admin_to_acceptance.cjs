@@ -1,8 +1,10 @@
 // The console in a real browser: Debian's Chromium driven headless by playwright-core.
 // First-admin setup from the printed link, TOTP enrolment (the code computed here from the
 // secret the page shows, RFC 6238), sign-out, sign-in with a recovery code, the overview,
-// then a difference accepted with a step-up and a reason. Every page is photographed into
-// SHOTS; a failure also leaves failure.png there.
+// then a difference accepted with a step-up and a reason; the other pages; a forged CSRF
+// token; a wrong password, a wrong code, a replayed code and throttling in a second
+// browser context; a viewer refused an approver's action by the page and by the API.
+// Every page is photographed into SHOTS; a failure also leaves failure.png there.
 //
 // Run by crates/pacsguard/tests/serve.rs with BASE, SETUP_LINK, SHOTS and NODE_PATH set.
 'use strict';
@@ -68,7 +70,8 @@ async function main() {
     await page.click('#confirm');
     await page.waitForSelector('#recovery-codes');
     await shot('03-recovery-codes');
-    const recovery = (await page.textContent('#recovery-codes li')).trim();
+    const recoveryCodes = (await page.$$eval('#recovery-codes li', (items) => items.map((i) => i.textContent.trim())));
+    const recovery = recoveryCodes[0];
     await Promise.all([page.waitForURL(`${BASE}/`), page.click('#continue')]);
     await page.waitForSelector('#roots');
     await shot('04-overview');
@@ -99,7 +102,8 @@ async function main() {
     await page.click('#step-up-link');
     await page.waitForSelector('#step-up-form');
     await shot('09-step-up');
-    await page.fill('#code', totp(secret, Math.max(stepNow(), enrolStep + 1)));
+    const stepUpCode = totp(secret, Math.max(stepNow(), enrolStep + 1));
+    await page.fill('#code', stepUpCode);
     await Promise.all([page.waitForURL(/\/differences$/), page.click('#confirm')]);
     if (await page.$('#step-up-needed')) throw new Error('the step-up did not count');
     await page.fill('#reason-0', 'vendor patch 7, ticket CHG-1234');
@@ -112,6 +116,95 @@ async function main() {
     await page.click('#nav-accounts');
     await page.waitForSelector('#sessions');
     await shot('11-accounts');
+
+    // The other pages, each photographed.
+    for (const [name, url, selector] of [
+      ['12-sessions', '/sessions', '#my-sessions'],
+      ['13-charts', '/charts', '#chart-findings'],
+      ['14-quarantine', '/quarantine', '#quarantine'],
+      ['15-break-glass-seal', '/accounts/break-glass', '#seal-form'],
+      ['16-trail-older', '/trail?before=5', '#records'],
+    ]) {
+      await page.goto(`${BASE}${url}`);
+      await page.waitForSelector(selector);
+      await shot(name);
+    }
+
+    // CSRF: a state change without the session's token is refused, cookie or not.
+    const forged = await context.request.post(`${BASE}/differences/accept`, {
+      form: { csrf: 'forged', root: '', reason: 'x', seen: '' },
+    });
+    if (forged.status() !== 403 || !(await forged.text()).includes('security token')) {
+      throw new Error(`a forged CSRF token was not refused: ${forged.status()}`);
+    }
+
+    // A viewer, created by the (stepped-up) administrator.
+    await page.goto(`${BASE}/accounts`);
+    await page.fill('#name', 'val');
+    await page.selectOption('#role', 'viewer');
+    await page.fill('#password', 'violet harbour evening tide');
+    await page.fill('#account-reason', 'reads the overview');
+    await Promise.all([page.waitForURL(/\/accounts$/), page.click('#create-account')]);
+
+    // Sign-in failures in a second browser: a wrong password, a wrong code, a replayed
+    // code (the one the step-up spent), each the same uniform refusal.
+    const other = await browser.newContext({ ignoreHTTPSErrors: true });
+    const login = await other.newPage();
+    const signIn = async (name, password, code) => {
+      await login.goto(`${BASE}/login`);
+      await login.fill('#name', name);
+      await login.fill('#password', password);
+      await login.fill('#code', code);
+      await login.click('#sign-in');
+      await login.waitForLoadState();
+    };
+    const refused = async (what) => {
+      const error = await login.$('#error');
+      const text = error ? await error.textContent() : '';
+      if (!text.includes('Sign-in failed')) throw new Error(`${what} was not refused: ${login.url()} ${text}`);
+    };
+    await signIn('admin', 'not the password at all', recoveryCodes[1]);
+    await refused('a wrong password');
+    await login.screenshot({ path: path.join(SHOTS, '17-wrong-password.png'), fullPage: true });
+    await signIn('admin', PASSWORD, '000000');
+    await refused('a wrong code');
+    await signIn('admin', PASSWORD, stepUpCode);
+    await refused('a replayed code');
+    // Throttling: three more failures start a growing delay (4 s after six), during
+    // which even the right password and code are refused.
+    for (let i = 0; i < 3; i += 1) {
+      await signIn('admin', 'still not the password', '000000');
+    }
+    await signIn('admin', PASSWORD, recoveryCodes[1]);
+    await refused('a sign-in during the delay');
+    await login.screenshot({ path: path.join(SHOTS, '18-throttled.png'), fullPage: true });
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+
+    // The viewer signs in (password, then enrolment) and is refused an approver's
+    // action, through the page and through the API.
+    await signIn('val', 'violet harbour evening tide', '');
+    await login.waitForURL(/\/enrol$/);
+    const valSecret = base32(await login.textContent('#totp-secret'));
+    await login.fill('#code', totp(valSecret, stepNow()));
+    await login.click('#confirm');
+    await login.waitForSelector('#recovery-codes');
+    await Promise.all([login.waitForURL(`${BASE}/`), login.click('#continue')]);
+    await login.goto(`${BASE}/differences`);
+    if (await login.$('#accept-0')) throw new Error('a viewer was offered an acceptance');
+    await login.goto(`${BASE}/accounts`);
+    if (!(await login.content()).includes('needs the role administrator')) {
+      throw new Error('a viewer reached the accounts page');
+    }
+    await login.screenshot({ path: path.join(SHOTS, '19-viewer-refused.png'), fullPage: true });
+    await login.goto(`${BASE}/`);
+    const valCsrf = await login.getAttribute('input[name=csrf]', 'value');
+    const api = await other.request.post(`${BASE}/differences/accept`, {
+      form: { csrf: valCsrf, root: '', reason: 'x', seen: '' },
+    });
+    if (api.status() !== 403 || !(await api.text()).includes('needs the role approver')) {
+      throw new Error(`the API let a viewer accept: ${api.status()}`);
+    }
+    await other.close();
     console.log('browser: ok');
   } catch (error) {
     await shot('failure').catch(() => {});

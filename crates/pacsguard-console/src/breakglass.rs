@@ -1,0 +1,247 @@
+//! Break-glass: the emergency access procedure HIPAA §164.312(a)(2)(ii) asks for, for the
+//! night when the one person on call has lost their phone.
+//!
+//! * An administrator (after a step-up, with a reason) seals the emergency account: a
+//!   256-bit random secret is shown once, to be printed and sealed in an envelope; only
+//!   its SHA-256 is stored. A new seal voids the old envelope.
+//! * Whoever opens the envelope signs in at `/break-glass` with the secret and a reason,
+//!   without a second factor (an emergency may have none to offer). The seal breaks:
+//!   the secret works once, and an administrator must seal again afterwards.
+//! * The use is an `emergency-access` **alert** (DICOM 110127 Emergency Override Started);
+//!   every request made with it is recorded before it is handled, and its end (signed
+//!   out, idle, or [`BREAK_GLASS_SECONDS`] after it began) is recorded as DICOM 110138
+//!   Emergency Override Stopped.
+//! * The emergency account is an approver: it can see everything and accept differences
+//!   (its decisions need no step-up, it has no second factor), never manage accounts or
+//!   seal itself again. Its name is not a valid account name, so nobody can create it or
+//!   sign in to it with a password.
+
+use std::net::IpAddr;
+
+use pacsguard_events::{Action, Event, Finding, FindingKind, Outcome, Severity};
+
+use crate::auth::{AuthError, Authenticated, Console, NewSession, lock};
+use crate::roles::Role;
+
+/// The emergency account's name: with a space, so [`crate::auth::valid_name`] refuses it
+/// everywhere else (no invitation, no password sign-in can reach it).
+pub const BREAK_GLASS_ACCOUNT: &str = "break glass";
+/// How long an emergency access lasts at most, used or not: an hour to restore service,
+/// then sign in properly (or break a new seal, which needs an administrator).
+pub const BREAK_GLASS_SECONDS: i64 = 3600;
+/// Random bytes of the sealed secret: 256 bits, shown as 52 base32 characters. No
+/// second factor protects it, so it is as strong as a key; throttled per address anyway.
+pub const BREAK_GLASS_SECRET_BYTES: usize = 32;
+/// The stored "password" of the emergency account: not an Argon2id string, so nothing
+/// verifies against it.
+const NO_PASSWORD: &str = "!break-glass";
+
+/// Whether this session is an emergency access.
+pub fn is_emergency(auth: &Authenticated) -> bool {
+    auth.name == BREAK_GLASS_ACCOUNT
+}
+
+/// A secret as typed: case, spaces and dashes do not matter.
+fn normalise(secret: &str) -> String {
+    secret
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .flat_map(char::to_uppercase)
+        .collect()
+}
+
+/// The state of the seal, for the administrators' page.
+#[derive(Clone, Debug)]
+pub struct SealState {
+    pub sealed_at: i64,
+    pub sealed_by: String,
+    pub broken_at: Option<i64>,
+}
+
+impl Console {
+    /// Seals the emergency account with a new secret, returned once (grouped by four
+    /// characters, to print); the earlier envelope is void and any emergency session ends.
+    pub fn seal_break_glass(&self, by: &Authenticated, reason: &str) -> Result<String, AuthError> {
+        let reason = self.decision(by, reason)?;
+        if is_emergency(by) {
+            return Err(AuthError::Invalid(
+                "the emergency account cannot seal itself again".into(),
+            ));
+        }
+        let secret = data_encoding::BASE32_NOPAD.encode(
+            &crate::secret::random_bytes(BREAK_GLASS_SECRET_BYTES)
+                .map_err(|e| AuthError::Random(e.to_string()))?,
+        );
+        let shown: Vec<String> = secret
+            .as_bytes()
+            .chunks(4)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect();
+        self.record(
+            self.event(
+                &by.name,
+                Action::Emergency,
+                Outcome::Success,
+                format!(
+                    "{} sealed the emergency account (break-glass) with a new secret after a step-up; any earlier envelope is void",
+                    by.name
+                ),
+            )
+            .with_reason(reason),
+        )?;
+        let now = self.now();
+        let mut db = lock(&self.db)?;
+        let account = match db.account_by_name(BREAK_GLASS_ACCOUNT)? {
+            Some(account) => account.id,
+            None => {
+                let id = db.create_account(
+                    BREAK_GLASS_ACCOUNT,
+                    Role::Approver.as_str(),
+                    NO_PASSWORD,
+                    now,
+                )?;
+                // A TOTP secret nobody knows (discarded here): the account counts as
+                // enrolled, so its sessions reach the pages, and no code can be made
+                // for it.
+                let unknown = crate::secret::random_bytes(crate::totp::SECRET_BYTES)
+                    .map_err(|e| AuthError::Random(e.to_string()))?;
+                db.enrol_totp(id, &unknown, i64::MAX, &[])?;
+                id
+            }
+        };
+        db.delete_sessions_of(account)?;
+        db.seal_break_glass(&crate::secret::digest(&secret), now, &by.name)?;
+        Ok(shown.join("-"))
+    }
+
+    /// The seal, if one was ever made.
+    pub fn break_glass_seal(&self) -> Result<Option<SealState>, AuthError> {
+        Ok(lock(&self.db)?.seal()?.map(|s| SealState {
+            sealed_at: s.sealed_at,
+            sealed_by: s.sealed_by,
+            broken_at: s.broken_at,
+        }))
+    }
+
+    /// Emergency sign-in with the sealed secret and a reason: an alert, a session of
+    /// [`BREAK_GLASS_SECONDS`] at most, the seal broken. A wrong, used or voided secret
+    /// gets the one sign-in refusal and counts against the address.
+    pub fn break_glass(
+        &self,
+        secret: &str,
+        reason: &str,
+        address: IpAddr,
+    ) -> Result<NewSession, AuthError> {
+        let now = self.now();
+        let addr = address.to_string();
+        let reason = reason.trim();
+        if reason.is_empty() || reason.len() > crate::decide::MAX_REASON_BYTES {
+            return Err(AuthError::Invalid(format!(
+                "say why emergency access is needed (1 to {} bytes)",
+                crate::decide::MAX_REASON_BYTES
+            )));
+        }
+        if self.address_closed(&addr, now)? {
+            let _ = self.record(self.event(
+                BREAK_GLASS_ACCOUNT,
+                Action::Emergency,
+                Outcome::Failure,
+                format!("emergency access from {addr} refused unchecked: sign-in is paused for this address"),
+            ));
+            return Err(AuthError::SignInFailed);
+        }
+        let digest = crate::secret::digest(&normalise(secret));
+        let (broken, account) = {
+            let db = lock(&self.db)?;
+            (
+                db.break_seal(&digest, now)?,
+                db.account_by_name(BREAK_GLASS_ACCOUNT)?,
+            )
+        };
+        let Some(account) = account.filter(|_| broken) else {
+            self.count_address_failure(&addr, now)?;
+            let _ = self.record(self.event(
+                BREAK_GLASS_ACCOUNT,
+                Action::Emergency,
+                Outcome::Failure,
+                format!(
+                    "emergency access from {addr} refused: the secret is wrong, already used, or of a void seal"
+                ),
+            ));
+            return Err(AuthError::SignInFailed);
+        };
+        let finding = Finding::new(
+            self.store_path().to_path_buf(),
+            FindingKind::EmergencyAccess,
+            Severity::Alert,
+            format!(
+                "console: emergency access (break-glass) begun from {addr} without a second factor; the seal is broken and an administrator must seal it again; every request is recorded; it ends within {} minutes",
+                BREAK_GLASS_SECONDS / 60
+            ),
+        );
+        let mut event =
+            Event::of_finding(self.actor(BREAK_GLASS_ACCOUNT), finding).with_reason(reason);
+        event.action = Action::Emergency;
+        self.record(event)?;
+        self.new_session(account.id, true, address)
+    }
+
+    /// Records one request made with an emergency access, before it is handled: if it
+    /// cannot be recorded, it is not handled.
+    pub fn emergency_request(
+        &self,
+        auth: &Authenticated,
+        method: &str,
+        path: &str,
+    ) -> Result<(), AuthError> {
+        self.record(self.event(
+            &auth.name,
+            Action::Emergency,
+            Outcome::Started,
+            format!("emergency access: {method} {path}"),
+        ))
+    }
+
+    /// The record of a session's end: for an emergency access DICOM's Emergency Override
+    /// Stopped, else a sign-out.
+    pub(crate) fn session_end_event(&self, name: &str, detail: String) -> Event {
+        if name == BREAK_GLASS_ACCOUNT {
+            self.event(
+                name,
+                Action::Emergency,
+                Outcome::Success,
+                format!("emergency access (break-glass) ended: {detail}"),
+            )
+        } else {
+            self.event(name, Action::Logout, Outcome::Success, detail)
+        }
+    }
+
+    /// Ends the emergency sessions past their limit or idle, whether or not their
+    /// browser comes back, each with its Emergency Override Stopped record.
+    pub(crate) fn end_expired_emergencies(&self, now: i64) -> Result<(), AuthError> {
+        let ended = {
+            let db = lock(&self.db)?;
+            let Some(account) = db.account_by_name(BREAK_GLASS_ACCOUNT)? else {
+                return Ok(());
+            };
+            let mut ended = Vec::new();
+            for (token, created, last_seen) in db.sessions_of(account.id)? {
+                let why = if now - created >= BREAK_GLASS_SECONDS {
+                    format!("its {} minutes are over", BREAK_GLASS_SECONDS / 60)
+                } else if now - last_seen >= crate::auth::IDLE_SECONDS {
+                    format!("idle for {} minutes", crate::auth::IDLE_SECONDS / 60)
+                } else {
+                    continue;
+                };
+                db.delete_session(&token)?;
+                ended.push(why);
+            }
+            ended
+        };
+        for why in ended {
+            self.record(self.session_end_event(BREAK_GLASS_ACCOUNT, why))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,83 @@
+//! Four eyes means two people: who may confirm another approver's acceptance.
+//!
+//! An account id is not a person. An administrator who wants to pass four eyes alone
+//! invites (or creates) a second account, keeps its enrolment link, enrols its second
+//! factor and confirms their own request with it. So every account records who created
+//! or invited it and when, and an account counts as still in its creator's hands for
+//! [`FOUR_EYES_COOLING_PERIOD`]. The people behind an account are the account and, along
+//! the chain of creators, each creator whose link is younger than that period. Two
+//! accounts are two people for four eyes only when those sets do not meet: an account
+//! the asker invited last week cannot confirm, nor can one invited by an account the
+//! asker invited, nor two fresh accounts of one administrator confirm each other.
+//!
+//! What this does not prove: an account created long ago by the same person. That is a
+//! planned insider, visible on the accounts page and on the trail (each creation with
+//! its creator, step-up and reason), which other administrators can see.
+
+use crate::auth::{AuthError, Console, lock};
+
+/// How long an account counts as in the hands of the person who created or invited it,
+/// for four eyes. A week: longer than any session (12 h) an intruder could steal, so a
+/// stolen administrator session cannot mint its own second approver, and long enough
+/// that a planted account stands on the accounts page and the trail for days before it
+/// can confirm anything; short enough that a new colleague can act as second approver
+/// in their second week.
+pub const FOUR_EYES_COOLING_PERIOD: i64 = 7 * 24 * 3600;
+
+/// Longest chain of creators followed. A longer chain of accounts each created by the
+/// previous within the cooling period is itself suspicious: refused (fail closed).
+pub const MAX_INVITATION_CHAIN: usize = 32;
+
+impl Console {
+    /// The accounts whose holders control `account` now: itself and its recent creators.
+    /// `None` when the chain is longer than [`MAX_INVITATION_CHAIN`].
+    fn controllers(&self, account: i64, now: i64) -> Result<Option<Vec<i64>>, AuthError> {
+        let db = lock(&self.db)?;
+        let mut chain = vec![account];
+        let mut at = account;
+        for _ in 0..MAX_INVITATION_CHAIN {
+            match db.origin(at)? {
+                Some((by, when)) if now - when < FOUR_EYES_COOLING_PERIOD => {
+                    if chain.contains(&by) {
+                        return Ok(Some(chain));
+                    }
+                    chain.push(by);
+                    at = by;
+                }
+                _ => return Ok(Some(chain)),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether the holders of `asker` and `confirmer` are two people for four eyes; the
+    /// error says why not.
+    pub(crate) fn distinct_persons(&self, asker: i64, confirmer: i64) -> Result<(), String> {
+        if asker == confirmer {
+            return Err("the second approver must be another person".into());
+        }
+        let now = self.now();
+        let (Ok(Some(a)), Ok(Some(c))) = (
+            self.controllers(asker, now),
+            self.controllers(confirmer, now),
+        ) else {
+            return Err(format!(
+                "the chain of accounts that created these accounts cannot be followed (longer than {MAX_INVITATION_CHAIN} within {} days, or unreadable)",
+                FOUR_EYES_COOLING_PERIOD / 86_400
+            ));
+        };
+        if a.iter().any(|x| c.contains(x)) {
+            return Err(format!(
+                "the second approver must be another person: this account was created or invited less than {} days ago by the asker or by an account that also created the asker's",
+                FOUR_EYES_COOLING_PERIOD / 86_400
+            ));
+        }
+        Ok(())
+    }
+
+    /// Records who created or invited `account` (for [`Console::distinct_persons`]).
+    pub(crate) fn record_origin(&self, account: i64, by: i64) -> Result<(), AuthError> {
+        lock(&self.db)?.record_origin(account, by, self.now())?;
+        Ok(())
+    }
+}

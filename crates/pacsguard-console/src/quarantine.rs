@@ -1,0 +1,349 @@
+//! The quarantine vault in the console: the copies the guard took of files that raised
+//! an alert (list, details), and their export to a person's browser, a decision: a fresh
+//! step-up and a reason, on the trail before a byte leaves. Exporting only reads: the
+//! vault copy is never written, moved or "cleaned", and what is sent is checked against
+//! the SHA-256 the vault names it by (an altered copy is refused, not sent).
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use axum::extract::{Extension, Form, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse as _, Response};
+use pacsguard_events::{Action, Outcome};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::auth::{AuthError, Authenticated, Console};
+use crate::http::{AppState, Peer, blocking, failure, html, peer_ip};
+use crate::pages::{error_line, esc, page};
+use crate::roles::Role;
+
+/// Quarantined copies listed on one page (newest first); the rest are counted.
+pub const QUARANTINE_PAGE_RECORDS: usize = 500;
+
+fn text(v: &Value, key: &str) -> String {
+    match v.get(key) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// A SHA-256 prefix as a person or a link gives it: 8 to 64 hexadecimal digits.
+fn valid_prefix(sha: &str) -> bool {
+    (8..=64).contains(&sha.len()) && sha.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+impl Console {
+    /// The vault's records, newest first.
+    pub fn quarantined(&self) -> Result<Vec<Value>, AuthError> {
+        let guardian = self.guardian_for_quarantine()?;
+        let mut records = guardian.quarantine_list().map_err(AuthError::Invalid)?;
+        records.reverse();
+        Ok(records)
+    }
+
+    fn guardian_for_quarantine(
+        &self,
+    ) -> Result<std::sync::Arc<dyn crate::decide::Guardian>, AuthError> {
+        self.guardian
+            .clone()
+            .ok_or_else(|| AuthError::Invalid("no guard runs beside this console".into()))
+    }
+
+    /// The records of one vault entry and its size, after the vault checked the copy's
+    /// SHA-256.
+    pub fn quarantined_item(&self, sha: &str) -> Result<(Vec<Value>, usize), AuthError> {
+        if !valid_prefix(sha) {
+            return Err(AuthError::Invalid(
+                "name a copy by 8 to 64 hexadecimal digits of its SHA-256".into(),
+            ));
+        }
+        let (records, bytes) = self
+            .guardian_for_quarantine()?
+            .quarantine_copy(sha)
+            .map_err(AuthError::Invalid)?;
+        Ok((records, bytes.len()))
+    }
+
+    /// Exports a vault copy to this person (a decision: step-up and reason), recorded
+    /// before it is sent; the bytes and their full SHA-256.
+    pub fn export_quarantined(
+        &self,
+        auth: &Authenticated,
+        sha: &str,
+        reason: &str,
+        address: IpAddr,
+    ) -> Result<(String, Vec<u8>), AuthError> {
+        let reason = self.decision(auth, reason)?;
+        if !valid_prefix(sha) {
+            return Err(AuthError::Invalid(
+                "name a copy by 8 to 64 hexadecimal digits of its SHA-256".into(),
+            ));
+        }
+        let (records, bytes) = self
+            .guardian_for_quarantine()?
+            .quarantine_copy(sha)
+            .map_err(AuthError::Invalid)?;
+        let actual = {
+            use sha2::{Digest as _, Sha256};
+            Sha256::digest(&bytes)
+                .iter()
+                .fold(String::new(), |mut s, b| {
+                    let _ = write!(s, "{b:02x}");
+                    s
+                })
+        };
+        // What is sent is what the vault names: a copy altered since the vault checked it
+        // is refused.
+        if records.first().map(|r| text(r, "sha256")) != Some(actual.clone()) {
+            return Err(AuthError::Invalid(format!(
+                "the vault copy does not hash to its name (SHA-256 now {actual}): altered; not exported"
+            )));
+        }
+        self.record(
+            self.event(
+                &auth.name,
+                Action::Quarantine,
+                Outcome::Success,
+                format!(
+                    "{} exported the vault copy with SHA-256 {actual} ({} bytes, found at {}) to their browser at {address}, after a step-up; the vault copy is unchanged",
+                    auth.name,
+                    bytes.len(),
+                    records.first().map(|r| text(r, "original_path")).unwrap_or_default()
+                ),
+            )
+            .with_reason(reason),
+        )?;
+        Ok((actual, bytes))
+    }
+}
+
+fn list_page(auth: &Authenticated, records: &[Value]) -> String {
+    let mut rows = String::new();
+    for r in records.iter().take(QUARANTINE_PAGE_RECORDS) {
+        let sha = text(r, "sha256");
+        let kinds: Vec<String> = r
+            .get("findings")
+            .and_then(Value::as_array)
+            .map(|f| f.iter().map(|f| text(f, "kind")).collect())
+            .unwrap_or_default();
+        let _ = write!(
+            rows,
+            "<tr><td><a href=\"/quarantine/item?sha={sha}\"><code>{short}</code></a></td><td>{when}</td><td class=\"path\">{path}</td><td>{kinds}</td><td>{size}</td></tr>",
+            sha = esc(&sha),
+            short = esc(sha.get(..16).unwrap_or(&sha)),
+            when = esc(&text(r, "quarantined_at")),
+            path = esc(&text(r, "original_path")),
+            kinds = esc(&kinds.join(", ")),
+            size = esc(&text(r, "size"))
+        );
+    }
+    if rows.is_empty() {
+        rows.push_str("<tr><td colspan=\"5\">The vault is empty.</td></tr>");
+    }
+    let more = records.len().saturating_sub(QUARANTINE_PAGE_RECORDS);
+    page(
+        "Quarantine",
+        Some(auth),
+        &format!(
+            "<section><h2>Quarantine</h2><p class=\"hint\">Copies of files that raised an alert; the originals were never touched.</p>\
+             <table id=\"quarantine\"><thead><tr><th>SHA-256</th><th>When</th><th>Found at</th><th>Why</th><th>Bytes</th></tr></thead><tbody>{rows}</tbody></table>{}</section>",
+            if more > 0 {
+                format!(
+                    "<p>{more} older copies are not listed here: <code>pacsguard quarantine list</code>.</p>"
+                )
+            } else {
+                String::new()
+            }
+        ),
+    )
+}
+
+fn item_page(
+    auth: &Authenticated,
+    sha: &str,
+    records: &[Value],
+    size: usize,
+    stepped_up: bool,
+    error: Option<&str>,
+) -> String {
+    let mut rows = String::new();
+    for r in records {
+        let findings: Vec<String> = r
+            .get("findings")
+            .and_then(Value::as_array)
+            .map(|f| {
+                f.iter()
+                    .map(|f| {
+                        format!(
+                            "{} {}: {}",
+                            text(f, "severity"),
+                            text(f, "kind"),
+                            text(f, "detail")
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let _ = write!(
+            rows,
+            "<tr><td>{}</td><td class=\"path\">{}</td><td>{} {} uid {} gid {}</td><td>{}</td><td>{}</td></tr>",
+            esc(&text(r, "quarantined_at")),
+            esc(&text(r, "original_path")),
+            esc(&text(r, "mode")),
+            esc(&text(r, "size")),
+            esc(&text(r, "uid")),
+            esc(&text(r, "gid")),
+            esc(&text(r, "actor")),
+            esc(&findings.join("; "))
+        );
+    }
+    let export = if auth.role >= Role::Approver {
+        format!(
+            "<section><h3>Export</h3>{}<p class=\"hint\">The copy is sent to this browser as a file; the vault keeps it unchanged. Needs your second factor confirmed within 5 minutes and a reason, recorded on the trail.</p>{}\
+             <form id=\"export-form\" method=\"post\" action=\"/quarantine/export\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"sha\" value=\"{}\">\
+             <label for=\"export-reason\">Reason</label><input id=\"export-reason\" name=\"reason\" type=\"text\" required maxlength=\"4096\">\
+             <button id=\"export\" type=\"submit\">Export the copy</button></form></section>",
+            error_line(error),
+            if stepped_up {
+                String::new()
+            } else {
+                "<p id=\"step-up-needed\"><a href=\"/step-up\">Confirm your second factor</a> first.</p>".to_string()
+            },
+            esc(&auth.csrf),
+            esc(sha)
+        )
+    } else {
+        error_line(error)
+    };
+    page(
+        "Quarantined copy",
+        Some(auth),
+        &format!(
+            "<section><h2>Quarantined copy</h2><p>SHA-256 <code id=\"sha256\">{}</code>, {size} bytes, <span id=\"verified\">checked: the copy still hashes to its name</span>.</p>\
+             <table id=\"quarantine-records\"><thead><tr><th>When</th><th>Found at</th><th>Mode, size, owner</th><th>By</th><th>Findings</th></tr></thead><tbody>{rows}</tbody></table></section>{export}",
+            esc(&records
+                .first()
+                .map(|r| text(r, "sha256"))
+                .unwrap_or_default())
+        ),
+    )
+}
+
+pub(crate) async fn quarantine_page(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+) -> Response {
+    let console = state.console.clone();
+    match blocking(move || console.quarantined()).await {
+        Ok(Ok(records)) => html(list_page(&auth, &records)),
+        Ok(Err(AuthError::Invalid(m))) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            html(crate::pages::message("Quarantine", &m)),
+        )
+            .into_response(),
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct ItemQuery {
+    sha: String,
+}
+
+async fn item_with(
+    state: &AppState,
+    auth: &Authenticated,
+    sha: String,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Response {
+    let console = state.console.clone();
+    let s = sha.clone();
+    match blocking(move || console.quarantined_item(&s)).await {
+        Ok(Ok((records, size))) => (
+            status,
+            html(item_page(
+                auth,
+                &sha,
+                &records,
+                size,
+                state.console.stepped_up(auth),
+                error,
+            )),
+        )
+            .into_response(),
+        Ok(Err(AuthError::Invalid(m))) => (
+            StatusCode::BAD_REQUEST,
+            html(crate::pages::message("Quarantine", &m)),
+        )
+            .into_response(),
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
+}
+
+pub(crate) async fn quarantine_item(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+    Query(q): Query<ItemQuery>,
+) -> Response {
+    item_with(&state, &auth, q.sha, StatusCode::OK, None).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct ExportForm {
+    sha: String,
+    reason: String,
+}
+
+pub(crate) async fn quarantine_export(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+    peer: Option<Extension<Peer>>,
+    Form(form): Form<ExportForm>,
+) -> Response {
+    let console = state.console.clone();
+    let a = auth.clone();
+    let ip = peer_ip(peer);
+    let (sha, reason) = (form.sha.clone(), form.reason);
+    match blocking(move || console.export_quarantined(&a, &sha, &reason, ip)).await {
+        Ok(Ok((sha256, bytes))) => {
+            let disposition =
+                HeaderValue::from_str(&format!("attachment; filename=\"{sha256}.quarantined\""))
+                    .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
+            (
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/octet-stream"),
+                    ),
+                    (header::CONTENT_DISPOSITION, disposition),
+                ],
+                bytes,
+            )
+                .into_response()
+        }
+        Ok(Err(AuthError::StepUpNeeded)) => {
+            item_with(
+                &state,
+                &auth,
+                form.sha,
+                StatusCode::FORBIDDEN,
+                Some(&AuthError::StepUpNeeded.to_string()),
+            )
+            .await
+        }
+        Ok(Err(AuthError::Invalid(m))) => {
+            item_with(&state, &auth, form.sha, StatusCode::BAD_REQUEST, Some(&m)).await
+        }
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
+}

@@ -1,0 +1,112 @@
+//! The seal of the console's emergency account (break-glass): the digest of its secret,
+//! who sealed it and when, and when it was broken (used). One row: a new seal replaces
+//! the old one, so only the newest envelope opens.
+
+use rusqlite::{OptionalExtension as _, params};
+
+use super::ConsoleDb;
+use crate::sqlite::StoreError;
+
+pub(super) const BREAK_GLASS_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS console_break_glass (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    secret_hash BLOB NOT NULL,
+    sealed_at INTEGER NOT NULL,
+    sealed_by TEXT NOT NULL,
+    broken_at INTEGER
+);
+";
+
+/// The seal as stored (the secret's digest left out).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealRow {
+    pub sealed_at: i64,
+    pub sealed_by: String,
+    /// When the seal was broken (the secret used); `None`: intact.
+    pub broken_at: Option<i64>,
+}
+
+impl ConsoleDb {
+    /// A new seal (the secret's digest), replacing any earlier one, intact.
+    pub fn seal_break_glass(
+        &self,
+        secret_hash: &[u8],
+        now: i64,
+        by: &str,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT OR REPLACE INTO console_break_glass (id, secret_hash, sealed_at, sealed_by, broken_at) \
+             VALUES (1, ?1, ?2, ?3, NULL)",
+            params![secret_hash, now, by],
+        )?;
+        Ok(())
+    }
+
+    /// Breaks the seal if `secret_hash` is its secret's and it is intact, atomically:
+    /// true once per seal, false for a wrong secret or a seal already broken.
+    pub fn break_seal(&self, secret_hash: &[u8], now: i64) -> Result<bool, StoreError> {
+        Ok(self.execute(
+            "UPDATE console_break_glass SET broken_at = ?2 \
+             WHERE id = 1 AND secret_hash = ?1 AND broken_at IS NULL",
+            params![secret_hash, now],
+        )? == 1)
+    }
+
+    /// The seal, if one was ever made.
+    pub fn seal(&self) -> Result<Option<SealRow>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT sealed_at, sealed_by, broken_at FROM console_break_glass WHERE id = 1",
+                [],
+                |r| {
+                    Ok(SealRow {
+                        sealed_at: r.get(0)?,
+                        sealed_by: r.get(1)?,
+                        broken_at: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.sql())
+    }
+
+    /// The sessions of an account: token digest and when each began.
+    pub fn sessions_of(&self, account: i64) -> Result<Vec<(Vec<u8>, i64, i64)>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT token_hash, created, last_seen FROM console_sessions WHERE account = ?1",
+            )
+            .map_err(self.sql())?;
+        let rows = statement
+            .query_map([account], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(self.sql())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.sql())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{ConsoleDb, Store};
+
+    #[test]
+    fn a_seal_breaks_once_and_a_new_seal_replaces_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("store.sqlite");
+        drop(Store::open(&path).expect("store"));
+        let db = ConsoleDb::open(&path).expect("console tables");
+        assert!(db.seal().expect("read").is_none());
+        assert!(!db.break_seal(b"secret", 1).expect("no seal yet"));
+        db.seal_break_glass(b"secret", 10, "admin").expect("seal");
+        assert!(!db.break_seal(b"other", 11).expect("wrong secret"));
+        assert!(db.break_seal(b"secret", 12).expect("right secret"));
+        assert!(!db.break_seal(b"secret", 13).expect("once"));
+        assert_eq!(db.seal().expect("read").and_then(|s| s.broken_at), Some(12));
+        db.seal_break_glass(b"new", 20, "admin").expect("re-seal");
+        assert!(
+            !db.break_seal(b"secret", 21)
+                .expect("the old envelope is void")
+        );
+        assert!(db.break_seal(b"new", 22).expect("the new one opens"));
+    }
+}

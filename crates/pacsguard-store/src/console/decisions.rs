@@ -1,0 +1,238 @@
+//! What the console's decisions must remember across a restart: each session's last
+//! step-up, the acceptances waiting for a second approver (four eyes), and who created
+//! or invited each account (the invitation chain four eyes reads to tell two people from
+//! one person with two accounts).
+//!
+//! Kept in tables of their own, created like the others (`CREATE TABLE IF NOT EXISTS`,
+//! additive), so a store written before them keeps working: an account without an
+//! origin row was created before origins were recorded, or is the first administrator.
+
+use rusqlite::{OptionalExtension as _, params};
+
+use super::ConsoleDb;
+use crate::sqlite::StoreError;
+
+pub(super) const DECISIONS_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS console_step_ups (
+    token_hash BLOB PRIMARY KEY,
+    at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS console_step_ups_at ON console_step_ups (at);
+CREATE TABLE IF NOT EXISTS console_pending_accepts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    root TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    asked_by TEXT NOT NULL,
+    asked_by_account INTEGER NOT NULL,
+    asked_at INTEGER NOT NULL,
+    seen TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS console_account_origins (
+    account INTEGER PRIMARY KEY,
+    created_by INTEGER NOT NULL,
+    at INTEGER NOT NULL
+);
+";
+
+/// An acceptance asked by one approver and waiting for a second one, as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingAcceptRow {
+    /// Never reused (AUTOINCREMENT): a confirmation names one request for ever.
+    pub id: i64,
+    /// As the page showed it (escaped); empty: every root.
+    pub root: String,
+    pub reason: String,
+    pub asked_by: String,
+    pub asked_by_account: i64,
+    pub asked_at: i64,
+    /// The digest of the findings the asker was shown: the confirmation must see the
+    /// same, so nothing the asker did not approve is taken in.
+    pub seen: String,
+}
+
+impl ConsoleDb {
+    /// Remembers that the session `token_hash` confirmed its second factor at `at`.
+    /// At most `max` are kept: the oldest are forgotten first (their holders confirm
+    /// again).
+    pub fn set_step_up(&self, token_hash: &[u8], at: i64, max: usize) -> Result<(), StoreError> {
+        let keep = i64::try_from(max.saturating_sub(1)).unwrap_or(i64::MAX);
+        self.execute(
+            "DELETE FROM console_step_ups WHERE token_hash = ?1",
+            [token_hash],
+        )?;
+        self.execute(
+            "DELETE FROM console_step_ups WHERE token_hash NOT IN \
+             (SELECT token_hash FROM console_step_ups ORDER BY at DESC LIMIT ?1)",
+            [keep],
+        )?;
+        self.execute(
+            "INSERT INTO console_step_ups (token_hash, at) VALUES (?1, ?2)",
+            params![token_hash, at],
+        )?;
+        Ok(())
+    }
+
+    /// When the session `token_hash` last confirmed its second factor.
+    pub fn step_up(&self, token_hash: &[u8]) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT at FROM console_step_ups WHERE token_hash = ?1",
+                [token_hash],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.sql())
+    }
+
+    pub fn forget_step_up(&self, token_hash: &[u8]) -> Result<(), StoreError> {
+        self.execute(
+            "DELETE FROM console_step_ups WHERE token_hash = ?1",
+            [token_hash],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets every step-up confirmed before `before` (past its window): how many.
+    pub fn purge_step_ups(&self, before: i64) -> Result<usize, StoreError> {
+        self.execute("DELETE FROM console_step_ups WHERE at < ?1", [before])
+    }
+
+    pub fn step_up_count(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("SELECT count(*) FROM console_step_ups", [], |r| r.get(0))
+            .map_err(self.sql())
+    }
+
+    /// Stores a waiting acceptance (its `id` is ignored): the new id.
+    pub fn insert_pending_accept(&self, row: &PendingAcceptRow) -> Result<i64, StoreError> {
+        self.execute(
+            "INSERT INTO console_pending_accepts \
+             (root, reason, asked_by, asked_by_account, asked_at, seen) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                row.root,
+                row.reason,
+                row.asked_by,
+                row.asked_by_account,
+                row.asked_at,
+                row.seen
+            ],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Forgets the acceptances asked before `before` (lapsed): how many.
+    pub fn purge_pending_accepts(&self, before: i64) -> Result<usize, StoreError> {
+        self.execute(
+            "DELETE FROM console_pending_accepts WHERE asked_at <= ?1",
+            [before],
+        )
+    }
+
+    /// The waiting acceptances, oldest first.
+    pub fn pending_accepts(&self) -> Result<Vec<PendingAcceptRow>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT id, root, reason, asked_by, asked_by_account, asked_at, seen \
+                 FROM console_pending_accepts ORDER BY id",
+            )
+            .map_err(self.sql())?;
+        let rows = statement
+            .query_map([], |r| {
+                Ok(PendingAcceptRow {
+                    id: r.get(0)?,
+                    root: r.get(1)?,
+                    reason: r.get(2)?,
+                    asked_by: r.get(3)?,
+                    asked_by_account: r.get(4)?,
+                    asked_at: r.get(5)?,
+                    seen: r.get(6)?,
+                })
+            })
+            .map_err(self.sql())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.sql())
+    }
+
+    /// Removes a waiting acceptance; true if it was there (so two confirmations of one
+    /// request cannot both run).
+    pub fn remove_pending_accept(&self, id: i64) -> Result<bool, StoreError> {
+        Ok(self.execute("DELETE FROM console_pending_accepts WHERE id = ?1", [id])? == 1)
+    }
+
+    /// Records that `created_by` created or invited `account` at `at`.
+    pub fn record_origin(&self, account: i64, created_by: i64, at: i64) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT OR REPLACE INTO console_account_origins (account, created_by, at) \
+             VALUES (?1, ?2, ?3)",
+            params![account, created_by, at],
+        )?;
+        Ok(())
+    }
+
+    /// Who created or invited `account`, and when (`None`: the first administrator, or
+    /// an account older than these records).
+    pub fn origin(&self, account: i64) -> Result<Option<(i64, i64)>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT created_by, at FROM console_account_origins WHERE account = ?1",
+                [account],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(self.sql())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Store;
+
+    fn db() -> (tempfile::TempDir, ConsoleDb) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("store.sqlite");
+        drop(Store::open(&path).expect("store"));
+        let db = ConsoleDb::open(&path).expect("console tables");
+        (dir, db)
+    }
+
+    #[test]
+    fn step_ups_are_kept_up_to_their_limit_the_oldest_forgotten_first() {
+        let (_dir, db) = db();
+        for i in 0..5u8 {
+            db.set_step_up(&[i], i64::from(i), 3).expect("set");
+        }
+        assert_eq!(db.step_up_count().expect("count"), 3);
+        assert_eq!(db.step_up(&[0]).expect("read"), None, "the oldest went");
+        assert_eq!(db.step_up(&[1]).expect("read"), None);
+        assert_eq!(db.step_up(&[4]).expect("read"), Some(4));
+        // Confirming again replaces, it does not add.
+        db.set_step_up(&[4], 9, 3).expect("again");
+        assert_eq!(db.step_up_count().expect("count"), 3);
+        assert_eq!(db.purge_step_ups(4).expect("purge"), 2);
+        assert_eq!(db.step_up(&[4]).expect("read"), Some(9));
+    }
+
+    #[test]
+    fn a_waiting_acceptance_is_removed_once_and_its_id_never_reused() {
+        let (_dir, db) = db();
+        let row = PendingAcceptRow {
+            id: 0,
+            root: "/srv".into(),
+            reason: "patch".into(),
+            asked_by: "ann".into(),
+            asked_by_account: 1,
+            asked_at: 100,
+            seen: "ab".into(),
+        };
+        let first = db.insert_pending_accept(&row).expect("insert");
+        assert!(db.remove_pending_accept(first).expect("remove"));
+        assert!(!db.remove_pending_accept(first).expect("twice"));
+        let second = db.insert_pending_accept(&row).expect("insert");
+        assert!(second > first);
+        assert_eq!(db.pending_accepts().expect("list")[0].seen, "ab");
+        assert_eq!(db.purge_pending_accepts(100).expect("purge"), 1);
+        assert!(db.pending_accepts().expect("list").is_empty());
+    }
+}
