@@ -488,3 +488,82 @@ fn a_mounted_iso_9660_with_lower_case_names_is_matched_without_case() {
     assert_eq!(code, 1, "{report:#}");
     assert_gate_held(&env, &report, &dest, false);
 }
+
+/// Two different images on one medium under one SOP Instance UID (a second patient's
+/// image given the first's UID with DCMTK's `dcmodify`, the DICOMDIR written by
+/// `dcmmkdir` and then made to list that UID for both). Copying either would let thread
+/// scheduling pick which image the PACS files under the UID: neither is copied, both are
+/// refused as `media-reference-mismatch`, the other instances are imported.
+#[test]
+fn two_instances_under_one_sop_instance_uid_are_both_refused() {
+    let env = Env::new();
+    let root = env.dir.path().canonicalize().expect("canonical");
+    let stage = root.join("stage");
+    fs::create_dir_all(stage.join("DICOM")).expect("mkdir");
+    let ct = pacsguard_testkit::pydicom_sample("CT_small.dcm");
+    fs::write(stage.join("DICOM/IM000001"), &ct).expect("write");
+    fs::write(stage.join("DICOM/IM000002"), &ct).expect("write");
+    fs::write(
+        stage.join("DICOM/IM000003"),
+        pacsguard_testkit::pydicom_sample("MR_small_padded.dcm"),
+    )
+    .expect("write");
+    let uid = "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322";
+    let other = "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.99999";
+    run_ok(
+        "dcmodify",
+        &[
+            "-nb",
+            "-m",
+            "PatientName=OTHER^PATIENT",
+            "-m",
+            &format!("SOPInstanceUID={other}"),
+            "-m",
+            "StudyInstanceUID=1.2.826.0.1.3680043.2.1143.1",
+            "-m",
+            "SeriesInstanceUID=1.2.826.0.1.3680043.2.1143.2",
+            "DICOM/IM000002",
+        ],
+        &stage,
+    );
+    run_ok("dcmmkdir", &["+r", "+I", "DICOM"], &stage);
+    // Same length, so every offset dcmmkdir wrote holds (the file meta and the data
+    // set both carry the UID).
+    for file in ["DICOM/IM000002", "DICOMDIR"] {
+        let mut bytes = fs::read(stage.join(file)).expect("read");
+        let mut edits = 0;
+        while let Some(at) = bytes
+            .windows(other.len())
+            .position(|w| w == other.as_bytes())
+        {
+            bytes[at..at + uid.len()].copy_from_slice(uid.as_bytes());
+            edits += 1;
+        }
+        assert!(edits > 0, "{file} holds the other UID");
+        fs::write(stage.join(file), bytes).expect("write");
+    }
+    let dest = root.join("dest");
+    fs::create_dir(&dest).expect("mkdir");
+    let (code, report) = import(&env, &stage, &dest);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(
+        strings(&report, "copied", "path"),
+        BTreeSet::from(["DICOM/IM000003".to_owned()]),
+        "{report:#}"
+    );
+    assert!(!dest.join(format!("{uid}.dcm")).exists());
+    for refused in ["DICOM/IM000001", "DICOM/IM000002"] {
+        let entry = report["refused"]
+            .as_array()
+            .expect("refused")
+            .iter()
+            .find(|r| r["path"] == refused)
+            .unwrap_or_else(|| panic!("{refused} refused: {report:#}"));
+        assert_eq!(entry["kinds"][0], "media-reference-mismatch", "{entry}");
+        assert!(
+            entry["reason"].as_str().expect("reason").contains(uid),
+            "{entry}"
+        );
+    }
+    assert_eq!(listing(&dest).len(), 1);
+}

@@ -138,6 +138,11 @@ struct ManifestBody<'a> {
 struct Reference {
     /// The SOP Instance UID its record names, if any.
     sop_instance: Option<String>,
+    /// Why the DICOMDIR's references cannot tell which instance this is: its UID is
+    /// listed for another file of the medium too, or two records give it different UIDs.
+    /// Copying either file would let thread scheduling choose which image the PACS
+    /// receives under that UID (another patient's, perhaps): neither is copied.
+    conflict: Option<String>,
 }
 
 /// One file's outcome, produced on a worker thread.
@@ -392,9 +397,19 @@ fn resolve(
         };
         match medium.find(components) {
             Ok(Some(found)) => {
-                references[found].get_or_insert(Reference {
+                let reference = references[found].get_or_insert(Reference {
                     sop_instance: record.sop_instance.clone(),
+                    conflict: None,
                 });
+                if reference.sop_instance != record.sop_instance {
+                    reference.conflict = Some(format!(
+                        "two DICOMDIR records reference it with different SOP Instance UIDs ({:?} and {:?}, the {} record at byte {})",
+                        reference.sop_instance.as_deref().unwrap_or(""),
+                        record.sop_instance.as_deref().unwrap_or(""),
+                        record.kind,
+                        record.offset
+                    ));
+                }
             }
             Ok(None) => findings.push(Finding::new(
                 source.join(components.join("/")),
@@ -417,7 +432,42 @@ fn resolve(
             "a DICOMDIR record references the DICOMDIR itself",
         ));
     }
+    mark_shared_uids(medium, &mut references);
     Ok(references)
+}
+
+/// Marks every referenced file whose listed SOP Instance UID is also listed for another
+/// file of the medium. A copied instance's own UID must equal its listed one, so with
+/// listed UIDs unique no two copies can claim one destination name.
+fn mark_shared_uids(medium: &Medium, references: &mut [Option<Reference>]) {
+    let mut by_uid: std::collections::HashMap<&str, Vec<usize>> = std::collections::HashMap::new();
+    for (index, reference) in references.iter().enumerate() {
+        if let Some(uid) = reference.as_ref().and_then(|r| r.sop_instance.as_deref()) {
+            by_uid.entry(uid).or_default().push(index);
+        }
+    }
+    let mut shared: Vec<(usize, String)> = Vec::new();
+    for (uid, files) in by_uid.into_iter().filter(|(_, f)| f.len() > 1) {
+        for &index in &files {
+            let others: Vec<&str> = files
+                .iter()
+                .filter(|&&o| o != index)
+                .map(|&o| medium.files[o].rel.as_str())
+                .collect();
+            shared.push((
+                index,
+                format!(
+                    "the DICOMDIR lists its SOP Instance UID {uid:?} for {} too: which image is that instance cannot be told, neither is copied",
+                    others.join(", ")
+                ),
+            ));
+        }
+    }
+    for (index, why) in shared {
+        if let Some(reference) = references[index].as_mut() {
+            reference.conflict.get_or_insert(why);
+        }
+    }
 }
 
 /// What a worker needs to screen and copy one file.
@@ -470,6 +520,14 @@ impl Place<'_> {
                         .with_format(format_of(&bytes)),
                     );
                 }
+                if let Some(conflict) = &reference.conflict {
+                    findings.push(Finding::new(
+                        path.clone(),
+                        FindingKind::MediaReferenceMismatch,
+                        Severity::Warning,
+                        conflict.clone(),
+                    ));
+                }
                 let uid = screened.inspection.sop_instance_uid.clone();
                 match (&uid, &reference.sop_instance) {
                     (Some(own), Some(listed)) if own != listed => findings.push(Finding::new(
@@ -489,6 +547,15 @@ impl Place<'_> {
                         FindingKind::MediaReferenceMismatch,
                         Severity::Warning,
                         "it has no SOP Instance UID",
+                    )),
+                    // PS3.3 F.3.2.2: Referenced SOP Instance UID in File is required in
+                    // a record that references a file. Without it, the file's own UID is
+                    // checked against nothing and could be another instance's.
+                    (Some(_), None) => findings.push(Finding::new(
+                        path.clone(),
+                        FindingKind::MediaReferenceMismatch,
+                        Severity::Warning,
+                        "its DICOMDIR record names no SOP Instance UID (Referenced SOP Instance UID in File), so which instance it is cannot be checked",
                     )),
                     _ => {}
                 }
