@@ -161,6 +161,11 @@ finding_kinds! {
     /// `media import`: the destination already holds a file of that name (the instance
     /// was imported before, or another file stands there): nothing was overwritten.
     MediaDestinationExists => "media-destination-exists",
+    /// `media import`: an ISO image whose primary (ISO 9660) tree holds a file the
+    /// Joliet tree does not show: Windows reads one tree, Linux and macOS the other, so
+    /// the medium looks different depending on who reads it. The file is screened (and
+    /// never copied unless the DICOMDIR references it and it is clean).
+    MediaTreesDiffer => "media-trees-differ",
 }
 
 impl fmt::Display for FindingKind {

@@ -567,3 +567,66 @@ fn two_instances_under_one_sop_instance_uid_are_both_refused() {
     }
     assert_eq!(listing(&dest).len(), 1);
 }
+
+/// A Joliet + Rock Ridge image (genisoimage) whose ISO 9660 tree holds a Windows program
+/// the Joliet tree hides (`-hide-joliet`): Windows shows the Joliet tree, Linux and macOS
+/// mount the other. The import must screen it and say the trees differ, not list only
+/// the Joliet tree and leave it unseen.
+#[test]
+fn a_file_hidden_from_the_joliet_tree_is_screened_and_reported() {
+    let env = Env::new();
+    let root = env.dir.path().canonicalize().expect("canonical");
+    let stage = stage(&root);
+    fs::write(stage.join("SETUP.EXE"), pacsguard_testkit::real_pe()).expect("write");
+    let image = root.join("hidden.iso");
+    run_ok(
+        "genisoimage",
+        &[
+            "-quiet",
+            "-J",
+            "-R",
+            "-hide-joliet",
+            "SETUP.EXE",
+            "-o",
+            image.to_str().expect("utf-8"),
+            "stage",
+        ],
+        &root,
+    );
+    let dest = root.join("dest");
+    fs::create_dir(&dest).expect("mkdir");
+    let (code, report) = import(&env, &image, &dest);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(report["source_kind"], "iso9660-joliet");
+    let about = |name: &str| -> Vec<(String, String)> {
+        report["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter(|f| f["path"].as_str().is_some_and(|p| p.ends_with(name)))
+            .map(|f| {
+                (
+                    f["kind"].as_str().expect("kind").to_owned(),
+                    f["severity"].as_str().expect("severity").to_owned(),
+                )
+            })
+            .collect()
+    };
+    let setup = about("SETUP.EXE");
+    assert!(
+        setup.contains(&("media-trees-differ".to_owned(), "warning".to_owned())),
+        "{setup:?}"
+    );
+    assert!(
+        setup.iter().any(|(k, _)| k == "executable-file"),
+        "screened: {setup:?}"
+    );
+    // Files both trees show are listed once, and the import is otherwise unchanged.
+    assert!(
+        about("VIEWER.EXE")
+            .iter()
+            .all(|(k, _)| k != "media-trees-differ")
+    );
+    assert_eq!(strings(&report, "copied", "path").len(), CLEAN.len());
+    assert!(!dest.join("SETUP.EXE").exists());
+}

@@ -42,6 +42,9 @@ pub(super) struct Medium {
     pub kind: &'static str,
     pub files: Vec<MediumFile>,
     pub others: Vec<Other>,
+    /// Files of an image's primary tree that its Joliet tree does not show (also in
+    /// `files`, by their primary path).
+    pub primary_only: Vec<String>,
     image: Option<Image>,
     /// Lower-case path → index in `files`, `None` where two files differ by case only.
     by_name: HashMap<String, Option<usize>>,
@@ -114,6 +117,7 @@ impl Medium {
             kind: "directory",
             files,
             others,
+            primary_only: Vec::new(),
             image: None,
             by_name: HashMap::new(),
         })
@@ -133,6 +137,7 @@ impl Medium {
                 benign: false,
             })
             .collect();
+        let primary_only = listing.primary_only.into_iter().map(|f| f.path).collect();
         let files = listing
             .files
             .into_iter()
@@ -150,6 +155,7 @@ impl Medium {
             },
             files,
             others,
+            primary_only,
             image: Some(image),
             by_name: HashMap::new(),
         })

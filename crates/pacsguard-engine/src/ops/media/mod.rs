@@ -221,6 +221,14 @@ impl Session {
                 )
             });
         }
+        for rel in &medium.primary_only {
+            findings.push(Finding::new(
+                source.join(rel),
+                FindingKind::MediaTreesDiffer,
+                Severity::Warning,
+                "in the image's ISO 9660 tree only: its Joliet tree (what Windows shows) hides it, Linux and macOS show it; screened under its ISO 9660 name",
+            ));
+        }
         let files = medium.files.len() as u64;
         let referenced = references.iter().filter(|r| r.is_some()).count() as u64;
         let kind = medium.kind;
