@@ -630,3 +630,42 @@ fn a_file_hidden_from_the_joliet_tree_is_screened_and_reported() {
     assert_eq!(strings(&report, "copied", "path").len(), CLEAN.len());
     assert!(!dest.join("SETUP.EXE").exists());
 }
+
+/// `--manifest` on the medium itself (a writable USB stick, here a directory) or over an
+/// existing file is refused before anything is copied: the medium is never written, and
+/// DEST never receives instances without a signed manifest of them.
+#[test]
+fn a_manifest_on_the_medium_or_over_a_file_is_refused_before_any_copy() {
+    let env = Env::new();
+    let root = env.dir.path().canonicalize().expect("canonical");
+    let stage = stage(&root);
+    let before = fs::read_dir(&stage).expect("stage").count();
+    let dest = root.join("dest");
+    fs::create_dir(&dest).expect("mkdir");
+    let taken = root.join("taken.manifest");
+    fs::write(&taken, b"an earlier manifest").expect("write");
+    for manifest in [
+        stage.join("import.manifest"),
+        stage.join("DICOM/import.manifest"),
+        taken.clone(),
+    ] {
+        let out = env.run(&[
+            "media",
+            "import",
+            stage.to_str().expect("utf-8"),
+            dest.to_str().expect("utf-8"),
+            "--manifest",
+            manifest.to_str().expect("utf-8"),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{manifest:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("nothing was copied"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(listing(&dest).is_empty(), "{manifest:?}");
+    }
+    assert_eq!(fs::read_dir(&stage).expect("stage").count(), before);
+    assert!(!stage.join("DICOM/import.manifest").exists());
+    assert_eq!(fs::read(&taken).expect("read"), b"an earlier manifest");
+}

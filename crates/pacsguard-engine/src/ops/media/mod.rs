@@ -176,6 +176,9 @@ impl Session {
                 "the destination lies on the medium: nothing on a medium is ever written",
             ));
         }
+        if let Some(manifest) = &request.manifest {
+            manifest_place_usable(manifest, &source)?;
+        }
         let out = OutDir::open_or_create(&destination, 0o755)?;
         let medium = Medium::open(&source, self.skip_dirs())?;
         let mut findings = Vec::new();
@@ -350,6 +353,31 @@ impl Session {
         };
         Ok(path)
     }
+}
+
+/// Checks `--manifest FILE` before anything is copied: a manifest refused after the copy
+/// would leave instances in DEST with no signed account of them. It must not lie on the
+/// medium (nothing on a medium is ever written: a USB stick is writable) and must not
+/// exist yet (it is never overwritten).
+fn manifest_place_usable(manifest: &Path, source: &Path) -> Result<(), EngineError> {
+    let parent = manifest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    let parent = std::fs::canonicalize(parent).map_err(|e| EngineError::io(parent, e))?;
+    if parent.starts_with(source) {
+        return Err(EngineError::io(
+            manifest,
+            "the manifest would be written on the medium: nothing on a medium is ever written; nothing was copied",
+        ));
+    }
+    if std::fs::symlink_metadata(manifest).is_ok() {
+        return Err(EngineError::io(
+            manifest,
+            "already exists; a manifest is never overwritten; nothing was copied",
+        ));
+    }
+    Ok(())
 }
 
 /// Reads the DICOMDIR and maps every record's Referenced File ID to a file of the medium.
