@@ -43,6 +43,15 @@ pub const MAX_DIRECTORY_BYTES: u64 = 8 * 1024 * 1024;
 /// reader go through terabytes; a real DVD's directories are a few MB.
 pub const MAX_TOTAL_DIRECTORY_BYTES: u64 = 256 * 1024 * 1024;
 
+/// File bytes listed from one image, at most this many times the image's own size (plus
+/// [`LISTED_BYTES_SLACK`]). Extents may overlap, so without it a 256 MiB image whose
+/// 200,000 records all point at one 256 MiB extent lists 51 TB for an import to read and
+/// screen. Real media share an extent only between hard links and empty files.
+pub const MAX_LISTED_BYTES_PER_IMAGE_BYTE: u64 = 2;
+/// What [`MAX_LISTED_BYTES_PER_IMAGE_BYTE`] allows beyond its multiple (small images
+/// whose hard-linked files share extents).
+pub const LISTED_BYTES_SLACK: u64 = 64 * 1024 * 1024;
+
 /// The image: its size and random access to its bytes.
 pub trait Source {
     fn size(&self) -> u64;
@@ -200,6 +209,7 @@ pub fn list<S: Source + ?Sized>(source: &S) -> Result<Listing, IsoError> {
 struct Budget {
     entries: usize,
     directory_bytes: u64,
+    file_bytes: u64,
 }
 
 /// Walks one directory tree from `root` breadth-first, pushing its files into `files`
@@ -303,7 +313,23 @@ fn walk<S: Source + ?Sized>(
             }
             let offset = record.extent.checked_mul(block);
             match offset {
+                Some(_)
+                    if budget.file_bytes.saturating_add(record.size)
+                        > source
+                            .size()
+                            .saturating_mul(MAX_LISTED_BYTES_PER_IMAGE_BYTE)
+                            .saturating_add(LISTED_BYTES_SLACK) =>
+                {
+                    listing.problems.push(problem(
+                        &child,
+                        format!(
+                            "the image's files claim more than {MAX_LISTED_BYTES_PER_IMAGE_BYTE} times its {} bytes (extents that overlap): not read",
+                            source.size()
+                        ),
+                    ));
+                }
                 Some(offset) if offset.saturating_add(record.size) <= source.size() => {
+                    budget.file_bytes += record.size;
                     files.push(IsoFile {
                         path: child,
                         offset,
@@ -721,6 +747,41 @@ mod tests {
         assert_eq!(over.directories, fits);
         assert!(
             over.problems[0].reason.contains("listing stopped"),
+            "{:?}",
+            over.problems
+        );
+    }
+
+    #[test]
+    fn files_over_the_listed_bytes_limit_are_reported_not_listed() {
+        // Records that all point at one extent of the image (sector 19 on): as many as
+        // the limit allows are listed, the next one is a problem.
+        let listed = |extent_bytes: u64, count: usize| {
+            let mut records = Vec::new();
+            for i in 0..count {
+                records.extend(record(
+                    19,
+                    extent_bytes as u32,
+                    false,
+                    format!("F{i}").as_bytes(),
+                ));
+            }
+            let extra = extent_bytes.div_ceil(SECTOR) as usize;
+            let image = raw_image(&records, SECTOR as u32, extra);
+            let allowed = (image.len() as u64 * MAX_LISTED_BYTES_PER_IMAGE_BYTE
+                + LISTED_BYTES_SLACK)
+                / extent_bytes;
+            (list(image.as_slice()).expect("list"), allowed as usize)
+        };
+        let extent = 16 * 1024 * 1024;
+        let (_, allowed) = listed(extent, 1);
+        let (at, _) = listed(extent, allowed);
+        assert_eq!(at.files.len(), allowed);
+        assert!(at.problems.is_empty(), "{:?}", at.problems.first());
+        let (over, _) = listed(extent, allowed + 1);
+        assert_eq!(over.files.len(), allowed);
+        assert!(
+            over.problems[0].reason.contains("overlap"),
             "{:?}",
             over.problems
         );
