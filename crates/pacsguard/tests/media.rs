@@ -669,3 +669,41 @@ fn a_manifest_on_the_medium_or_over_a_file_is_refused_before_any_copy() {
     assert!(!stage.join("DICOM/import.manifest").exists());
     assert_eq!(fs::read(&taken).expect("read"), b"an earlier manifest");
 }
+
+/// A medium (a USB stick, here a directory) holding many hard links to one large file:
+/// each name used to be read and screened, so links multiplied the bytes an import
+/// reads without bound. A link is screened once, under its first name; the other names
+/// are `not-inspected` warnings naming it, and the import still copies the instances.
+#[test]
+fn hard_links_on_a_medium_are_screened_once() {
+    let env = Env::new();
+    let root = env.dir.path().canonicalize().expect("canonical");
+    let stage = stage(&root);
+    let big = stage.join("DATA.BIN");
+    fs::write(&big, vec![0x5a; 1024 * 1024]).expect("write");
+    for i in 0..40 {
+        fs::hard_link(&big, stage.join(format!("L{i:03}.BIN"))).expect("link");
+    }
+    let dest = root.join("dest");
+    fs::create_dir(&dest).expect("mkdir");
+    let (code, report) = import(&env, &stage, &dest);
+    assert_eq!(code, 1, "{report:#}");
+    // Read once: the medium's ~1 MB of instances and viewer plus one copy of the
+    // linked file (41 copies, 41 MiB, when each name was read).
+    let linked = 1024 * 1024;
+    let bytes = report["bytes"].as_u64().expect("bytes");
+    assert!(bytes < 10 * linked, "{bytes} bytes read");
+    let not_screened = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| {
+            f["kind"] == "not-inspected"
+                && f["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("a hard link of"))
+        })
+        .count();
+    assert_eq!(not_screened, 40, "{report:#}");
+    assert_eq!(strings(&report, "copied", "path").len(), CLEAN.len());
+}
