@@ -707,3 +707,35 @@ fn hard_links_on_a_medium_are_screened_once() {
     assert_eq!(not_screened, 40, "{report:#}");
     assert_eq!(strings(&report, "copied", "path").len(), CLEAN.len());
 }
+
+/// An import that stops on an error (here a copy refused by the kernel: `ulimit -f`
+/// under `sh`, SIGXFSZ ignored, so the write fails with EFBIG) still signs a manifest of
+/// what it did, marked incomplete. `media verify` of it must not exit 0 as for a
+/// complete import: a script trusting the status would take it for one.
+#[test]
+fn an_incomplete_import_s_manifest_verifies_with_status_one() {
+    let env = Env::new();
+    let root = env.dir.path().canonicalize().expect("canonical");
+    let stage = stage(&root);
+    let dest = root.join("dest");
+    fs::create_dir(&dest).expect("mkdir");
+    let manifest = root.join("import.manifest");
+    let script = "trap '' XFSZ; ulimit -f 30; exec \"$0\" --home \"$1\" media import \"$2\" \"$3\" --manifest \"$4\"";
+    let out = Command::new("sh")
+        .args(["-c", script])
+        .arg(env!("CARGO_BIN_EXE_pacsguard"))
+        .args([&env.home, &stage, &dest, &manifest])
+        .output()
+        .expect("sh");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("File too large"), "{}", stderr(&out));
+    let out = env.run(&["media", "verify", manifest.to_str().expect("utf-8")]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("INCOMPLETE"), "{}", stdout(&out));
+}
