@@ -8,7 +8,9 @@
 //!
 //! What is read: the volume descriptors (the Primary, and a Joliet Supplementary one
 //! whose UCS-2 names are preferred when present), and the directory tree from the root
-//! record, breadth-first. Every length and offset comes from the image and is checked
+//! record, breadth-first. With a Joliet tree the primary tree is walked too: a file only
+//! the primary tree shows (hidden from Windows, seen by Linux and macOS) is listed under
+//! its primary name and named in `primary_only`, never left unscreened. Every length and offset comes from the image and is checked
 //! against the image before use; every amount of work is bounded by a named constant;
 //! a directory that points back at one already read (a loop) is read once. Files the
 //! reader cannot give whole (multi-extent, interleaved, data beyond the image) are
@@ -28,7 +30,7 @@ pub const SECTOR: u64 = 2048;
 pub const MAX_VOLUME_DESCRIPTORS: usize = 64;
 /// Entries (files and directories) listed from one image. A full DVD of 1 KB files holds
 /// ~4.5 million, but a patient medium holds some thousands of instances; past this the
-/// listing stops and says so.
+/// listing stops and says so. Counted over both trees of a Joliet image.
 pub const MAX_ISO_ENTRIES: usize = 200_000;
 /// Directory levels followed. ECMA-119 allows 8; Joliet and Rock Ridge media go deeper,
 /// real ones never this deep.
@@ -40,6 +42,15 @@ pub const MAX_DIRECTORY_BYTES: u64 = 8 * 1024 * 1024;
 /// hundred MB whose directory records point at overlapping 8 MiB extents would make the
 /// reader go through terabytes; a real DVD's directories are a few MB.
 pub const MAX_TOTAL_DIRECTORY_BYTES: u64 = 256 * 1024 * 1024;
+
+/// File bytes listed from one image, at most this many times the image's own size (plus
+/// [`LISTED_BYTES_SLACK`]). Extents may overlap, so without it a 256 MiB image whose
+/// 200,000 records all point at one 256 MiB extent lists 51 TB for an import to read and
+/// screen. Real media share an extent only between hard links and empty files.
+pub const MAX_LISTED_BYTES_PER_IMAGE_BYTE: u64 = 2;
+/// What [`MAX_LISTED_BYTES_PER_IMAGE_BYTE`] allows beyond its multiple (small images
+/// whose hard-linked files share extents).
+pub const LISTED_BYTES_SLACK: u64 = 64 * 1024 * 1024;
 
 /// The image: its size and random access to its bytes.
 pub trait Source {
@@ -87,6 +98,11 @@ pub struct Listing {
     pub problems: Vec<IsoProblem>,
     /// The names are Joliet's (UCS-2) rather than the primary volume's.
     pub joliet: bool,
+    /// Files of the primary (ISO 9660) tree whose data the Joliet tree does not show:
+    /// hidden from a Windows reader, seen by one that mounts the primary or Rock Ridge
+    /// tree (Linux, macOS). They are in `files` too, under their primary path, so they are
+    /// screened; each is also named here because two trees that differ are a disguise.
+    pub primary_only: Vec<IsoFile>,
     /// The volume's size as its descriptor states it.
     pub volume_bytes: u64,
 }
@@ -120,6 +136,8 @@ struct Volume {
     root: Record,
     joliet: bool,
     volume_bytes: u64,
+    /// With a Joliet tree: the primary tree, walked too (a file can be in one only).
+    primary: Option<(u64, Record)>,
 }
 
 /// Lists every file and directory of the image.
@@ -136,10 +154,78 @@ pub fn list<S: Source + ?Sized>(source: &S) -> Result<Listing, IsoError> {
         volume_bytes: volume.volume_bytes,
         ..Listing::default()
     };
-    let mut queue = VecDeque::from([(String::new(), volume.root.extent, volume.root.size, 0)]);
+    let mut budget = Budget::default();
+    let mut files = Vec::new();
+    let complete = walk(
+        source,
+        volume.block,
+        &volume.root,
+        volume.joliet,
+        &mut budget,
+        &mut files,
+        &mut listing,
+    )?;
+    listing.files = files;
+    if let (true, Some((block, root))) = (complete, &volume.primary) {
+        // The primary tree, with the same limits counted on: its files whose data the
+        // Joliet tree does not show are listed too (under their primary names).
+        let shown: HashSet<(u64, u64)> = listing.files.iter().map(|f| (f.offset, f.size)).collect();
+        let mut primary = Vec::new();
+        let mut primary_listing = Listing::default();
+        walk(
+            source,
+            *block,
+            root,
+            false,
+            &mut budget,
+            &mut primary,
+            &mut primary_listing,
+        )?;
+        listing.directories += primary_listing.directories;
+        // Problems the Joliet walk reported already (the same extents) are not repeated.
+        let new: Vec<IsoProblem> = primary_listing
+            .problems
+            .into_iter()
+            .filter(|p| {
+                !listing
+                    .problems
+                    .iter()
+                    .any(|q| q.reason == p.reason && q.path.eq_ignore_ascii_case(&p.path))
+            })
+            .collect();
+        listing.problems.extend(new);
+        for file in primary {
+            if !shown.contains(&(file.offset, file.size)) {
+                listing.primary_only.push(file.clone());
+                listing.files.push(file);
+            }
+        }
+    }
+    Ok(listing)
+}
+
+/// The work done so far on one image, across its trees.
+#[derive(Default)]
+struct Budget {
+    entries: usize,
+    directory_bytes: u64,
+    file_bytes: u64,
+}
+
+/// Walks one directory tree from `root` breadth-first, pushing its files into `files`
+/// and its problems and directory count into `listing`. `Ok(false)` when a limit of the
+/// whole image stopped it.
+fn walk<S: Source + ?Sized>(
+    source: &S,
+    block: u64,
+    root: &Record,
+    joliet: bool,
+    budget: &mut Budget,
+    files: &mut Vec<IsoFile>,
+    listing: &mut Listing,
+) -> Result<bool, IsoError> {
+    let mut queue = VecDeque::from([(String::new(), root.extent, root.size, 0)]);
     let mut seen = HashSet::new();
-    let mut entries = 0usize;
-    let mut directory_bytes = 0u64;
     while let Some((path, extent, size, depth)) = queue.pop_front() {
         let shown = if path.is_empty() { "/" } else { &path };
         if !seen.insert(extent) {
@@ -149,7 +235,7 @@ pub fn list<S: Source + ?Sized>(source: &S) -> Result<Listing, IsoError> {
             ));
             continue;
         }
-        let Some(start) = extent.checked_mul(volume.block) else {
+        let Some(start) = extent.checked_mul(block) else {
             listing
                 .problems
                 .push(problem(shown, "directory extent out of range"));
@@ -164,14 +250,14 @@ pub fn list<S: Source + ?Sized>(source: &S) -> Result<Listing, IsoError> {
             ));
             continue;
         }
-        if directory_bytes.saturating_add(size) > MAX_TOTAL_DIRECTORY_BYTES {
+        if budget.directory_bytes.saturating_add(size) > MAX_TOTAL_DIRECTORY_BYTES {
             listing.problems.push(problem(
                 shown,
                 format!("the image's directories hold more than {MAX_TOTAL_DIRECTORY_BYTES} bytes: the listing stopped here"),
             ));
-            return Ok(listing);
+            return Ok(false);
         }
-        directory_bytes += size;
+        budget.directory_bytes += size;
         if start.saturating_add(size) > source.size() {
             listing.problems.push(problem(
                 shown,
@@ -183,7 +269,7 @@ pub fn list<S: Source + ?Sized>(source: &S) -> Result<Listing, IsoError> {
             .read_at(start, usize::try_from(size).unwrap_or(usize::MAX))
             .map_err(IsoError::Read)?;
         listing.directories += 1;
-        for record in records(&bytes, volume.joliet) {
+        for record in records(&bytes, joliet) {
             let record = match record {
                 Ok(record) => record,
                 Err(reason) => {
@@ -192,15 +278,15 @@ pub fn list<S: Source + ?Sized>(source: &S) -> Result<Listing, IsoError> {
                 }
             };
             let Some(name) = &record.name else { continue };
-            entries += 1;
-            if entries > MAX_ISO_ENTRIES {
+            budget.entries += 1;
+            if budget.entries > MAX_ISO_ENTRIES {
                 listing.problems.push(problem(
                     shown,
                     format!(
                         "more than {MAX_ISO_ENTRIES} entries on the image: the listing stopped here"
                     ),
                 ));
-                return Ok(listing);
+                return Ok(false);
             }
             let child = if path.is_empty() {
                 name.clone()
@@ -225,10 +311,26 @@ pub fn list<S: Source + ?Sized>(source: &S) -> Result<Listing, IsoError> {
                 ));
                 continue;
             }
-            let offset = record.extent.checked_mul(volume.block);
+            let offset = record.extent.checked_mul(block);
             match offset {
+                Some(_)
+                    if budget.file_bytes.saturating_add(record.size)
+                        > source
+                            .size()
+                            .saturating_mul(MAX_LISTED_BYTES_PER_IMAGE_BYTE)
+                            .saturating_add(LISTED_BYTES_SLACK) =>
+                {
+                    listing.problems.push(problem(
+                        &child,
+                        format!(
+                            "the image's files claim more than {MAX_LISTED_BYTES_PER_IMAGE_BYTE} times its {} bytes (extents that overlap): not read",
+                            source.size()
+                        ),
+                    ));
+                }
                 Some(offset) if offset.saturating_add(record.size) <= source.size() => {
-                    listing.files.push(IsoFile {
+                    budget.file_bytes += record.size;
+                    files.push(IsoFile {
                         path: child,
                         offset,
                         size: record.size,
@@ -241,7 +343,7 @@ pub fn list<S: Source + ?Sized>(source: &S) -> Result<Listing, IsoError> {
             }
         }
     }
-    Ok(listing)
+    Ok(true)
 }
 
 /// The bytes of a listed file.
@@ -295,22 +397,31 @@ fn volume<S: Source + ?Sized>(source: &S) -> Result<Volume, IsoError> {
         return Err(IsoError::NotIso("no primary volume descriptor".to_owned()));
     };
     let chosen = joliet.as_deref().unwrap_or(&primary);
-    let block = u64::from(u16::from_le_bytes([chosen[128], chosen[129]]));
-    if !matches!(block, 512 | 1024 | 2048) {
-        return Err(IsoError::NotIso(format!("logical block size {block}")));
-    }
+    let (block, root) = tree(chosen)?;
     let blocks = u64::from(u32_le(chosen, 80).unwrap_or(0));
-    let root_bytes = &chosen[156..190];
-    let root = match decode(root_bytes, false) {
-        Ok(Some((record, _))) if record.directory => record,
-        _ => return Err(IsoError::NotIso("bad root directory record".to_owned())),
+    let primary_tree = match joliet {
+        Some(_) => Some(tree(&primary)?),
+        None => None,
     };
     Ok(Volume {
         block,
         root,
         joliet: joliet.is_some(),
         volume_bytes: blocks * block,
+        primary: primary_tree,
     })
+}
+
+/// The logical block size and root directory record of one volume descriptor.
+fn tree(descriptor: &[u8]) -> Result<(u64, Record), IsoError> {
+    let block = u64::from(u16::from_le_bytes([descriptor[128], descriptor[129]]));
+    if !matches!(block, 512 | 1024 | 2048) {
+        return Err(IsoError::NotIso(format!("logical block size {block}")));
+    }
+    match decode(&descriptor[156..190], false) {
+        Ok(Some((record, _))) if record.directory => Ok((block, record)),
+        _ => Err(IsoError::NotIso("bad root directory record".to_owned())),
+    }
 }
 
 /// The records of one directory extent, in order.
@@ -636,6 +747,41 @@ mod tests {
         assert_eq!(over.directories, fits);
         assert!(
             over.problems[0].reason.contains("listing stopped"),
+            "{:?}",
+            over.problems
+        );
+    }
+
+    #[test]
+    fn files_over_the_listed_bytes_limit_are_reported_not_listed() {
+        // Records that all point at one extent of the image (sector 19 on): as many as
+        // the limit allows are listed, the next one is a problem.
+        let listed = |extent_bytes: u64, count: usize| {
+            let mut records = Vec::new();
+            for i in 0..count {
+                records.extend(record(
+                    19,
+                    extent_bytes as u32,
+                    false,
+                    format!("F{i}").as_bytes(),
+                ));
+            }
+            let extra = extent_bytes.div_ceil(SECTOR) as usize;
+            let image = raw_image(&records, SECTOR as u32, extra);
+            let allowed = (image.len() as u64 * MAX_LISTED_BYTES_PER_IMAGE_BYTE
+                + LISTED_BYTES_SLACK)
+                / extent_bytes;
+            (list(image.as_slice()).expect("list"), allowed as usize)
+        };
+        let extent = 16 * 1024 * 1024;
+        let (_, allowed) = listed(extent, 1);
+        let (at, _) = listed(extent, allowed);
+        assert_eq!(at.files.len(), allowed);
+        assert!(at.problems.is_empty(), "{:?}", at.problems.first());
+        let (over, _) = listed(extent, allowed + 1);
+        assert_eq!(over.files.len(), allowed);
+        assert!(
+            over.problems[0].reason.contains("overlap"),
             "{:?}",
             over.problems
         );

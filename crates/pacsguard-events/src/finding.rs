@@ -169,6 +169,11 @@ finding_kinds! {
     /// without a second factor, as an emergency procedure allows. Always an alert, so it
     /// is seen and reviewed (DICOM 110127 Emergency Override Started).
     EmergencyAccess => "emergency-access",
+    /// `media import`: an ISO image whose primary (ISO 9660) tree holds a file the
+    /// Joliet tree does not show: Windows reads one tree, Linux and macOS the other, so
+    /// the medium looks different depending on who reads it. The file is screened (and
+    /// never copied unless the DICOMDIR references it and it is clean).
+    MediaTreesDiffer => "media-trees-differ",
 }
 
 impl fmt::Display for FindingKind {

@@ -760,7 +760,14 @@ fn media(home: Home, command: MediaCommand) -> Result<ExitCode> {
             )?;
             let verified = pacsguard_engine::verify_manifest(&manifest, &key)?;
             output::media_verify(&verified, json)?;
-            Ok(ExitCode::SUCCESS)
+            // A genuine manifest of an import that stopped on an error is not a clean
+            // import: a script that trusts exit 0 must not take it for one.
+            Ok(ExitCode::from(u8::from(
+                verified
+                    .body
+                    .get("incomplete")
+                    .is_some_and(|e| !e.is_null()),
+            )))
         }
     }
 }

@@ -488,3 +488,254 @@ fn a_mounted_iso_9660_with_lower_case_names_is_matched_without_case() {
     assert_eq!(code, 1, "{report:#}");
     assert_gate_held(&env, &report, &dest, false);
 }
+
+/// Two different images on one medium under one SOP Instance UID (a second patient's
+/// image given the first's UID with DCMTK's `dcmodify`, the DICOMDIR written by
+/// `dcmmkdir` and then made to list that UID for both). Copying either would let thread
+/// scheduling pick which image the PACS files under the UID: neither is copied, both are
+/// refused as `media-reference-mismatch`, the other instances are imported.
+#[test]
+fn two_instances_under_one_sop_instance_uid_are_both_refused() {
+    let env = Env::new();
+    let root = env.dir.path().canonicalize().expect("canonical");
+    let stage = root.join("stage");
+    fs::create_dir_all(stage.join("DICOM")).expect("mkdir");
+    let ct = pacsguard_testkit::pydicom_sample("CT_small.dcm");
+    fs::write(stage.join("DICOM/IM000001"), &ct).expect("write");
+    fs::write(stage.join("DICOM/IM000002"), &ct).expect("write");
+    fs::write(
+        stage.join("DICOM/IM000003"),
+        pacsguard_testkit::pydicom_sample("MR_small_padded.dcm"),
+    )
+    .expect("write");
+    let uid = "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322";
+    let other = "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.99999";
+    run_ok(
+        "dcmodify",
+        &[
+            "-nb",
+            "-m",
+            "PatientName=OTHER^PATIENT",
+            "-m",
+            &format!("SOPInstanceUID={other}"),
+            "-m",
+            "StudyInstanceUID=1.2.826.0.1.3680043.2.1143.1",
+            "-m",
+            "SeriesInstanceUID=1.2.826.0.1.3680043.2.1143.2",
+            "DICOM/IM000002",
+        ],
+        &stage,
+    );
+    run_ok("dcmmkdir", &["+r", "+I", "DICOM"], &stage);
+    // Same length, so every offset dcmmkdir wrote holds (the file meta and the data
+    // set both carry the UID).
+    for file in ["DICOM/IM000002", "DICOMDIR"] {
+        let mut bytes = fs::read(stage.join(file)).expect("read");
+        let mut edits = 0;
+        while let Some(at) = bytes
+            .windows(other.len())
+            .position(|w| w == other.as_bytes())
+        {
+            bytes[at..at + uid.len()].copy_from_slice(uid.as_bytes());
+            edits += 1;
+        }
+        assert!(edits > 0, "{file} holds the other UID");
+        fs::write(stage.join(file), bytes).expect("write");
+    }
+    let dest = root.join("dest");
+    fs::create_dir(&dest).expect("mkdir");
+    let (code, report) = import(&env, &stage, &dest);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(
+        strings(&report, "copied", "path"),
+        BTreeSet::from(["DICOM/IM000003".to_owned()]),
+        "{report:#}"
+    );
+    assert!(!dest.join(format!("{uid}.dcm")).exists());
+    for refused in ["DICOM/IM000001", "DICOM/IM000002"] {
+        let entry = report["refused"]
+            .as_array()
+            .expect("refused")
+            .iter()
+            .find(|r| r["path"] == refused)
+            .unwrap_or_else(|| panic!("{refused} refused: {report:#}"));
+        assert_eq!(entry["kinds"][0], "media-reference-mismatch", "{entry}");
+        assert!(
+            entry["reason"].as_str().expect("reason").contains(uid),
+            "{entry}"
+        );
+    }
+    assert_eq!(listing(&dest).len(), 1);
+}
+
+/// A Joliet + Rock Ridge image (genisoimage) whose ISO 9660 tree holds a Windows program
+/// the Joliet tree hides (`-hide-joliet`): Windows shows the Joliet tree, Linux and macOS
+/// mount the other. The import must screen it and say the trees differ, not list only
+/// the Joliet tree and leave it unseen.
+#[test]
+fn a_file_hidden_from_the_joliet_tree_is_screened_and_reported() {
+    let env = Env::new();
+    let root = env.dir.path().canonicalize().expect("canonical");
+    let stage = stage(&root);
+    fs::write(stage.join("SETUP.EXE"), pacsguard_testkit::real_pe()).expect("write");
+    let image = root.join("hidden.iso");
+    run_ok(
+        "genisoimage",
+        &[
+            "-quiet",
+            "-J",
+            "-R",
+            "-hide-joliet",
+            "SETUP.EXE",
+            "-o",
+            image.to_str().expect("utf-8"),
+            "stage",
+        ],
+        &root,
+    );
+    let dest = root.join("dest");
+    fs::create_dir(&dest).expect("mkdir");
+    let (code, report) = import(&env, &image, &dest);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(report["source_kind"], "iso9660-joliet");
+    let about = |name: &str| -> Vec<(String, String)> {
+        report["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter(|f| f["path"].as_str().is_some_and(|p| p.ends_with(name)))
+            .map(|f| {
+                (
+                    f["kind"].as_str().expect("kind").to_owned(),
+                    f["severity"].as_str().expect("severity").to_owned(),
+                )
+            })
+            .collect()
+    };
+    let setup = about("SETUP.EXE");
+    assert!(
+        setup.contains(&("media-trees-differ".to_owned(), "warning".to_owned())),
+        "{setup:?}"
+    );
+    assert!(
+        setup.iter().any(|(k, _)| k == "executable-file"),
+        "screened: {setup:?}"
+    );
+    // Files both trees show are listed once, and the import is otherwise unchanged.
+    assert!(
+        about("VIEWER.EXE")
+            .iter()
+            .all(|(k, _)| k != "media-trees-differ")
+    );
+    assert_eq!(strings(&report, "copied", "path").len(), CLEAN.len());
+    assert!(!dest.join("SETUP.EXE").exists());
+}
+
+/// `--manifest` on the medium itself (a writable USB stick, here a directory) or over an
+/// existing file is refused before anything is copied: the medium is never written, and
+/// DEST never receives instances without a signed manifest of them.
+#[test]
+fn a_manifest_on_the_medium_or_over_a_file_is_refused_before_any_copy() {
+    let env = Env::new();
+    let root = env.dir.path().canonicalize().expect("canonical");
+    let stage = stage(&root);
+    let before = fs::read_dir(&stage).expect("stage").count();
+    let dest = root.join("dest");
+    fs::create_dir(&dest).expect("mkdir");
+    let taken = root.join("taken.manifest");
+    fs::write(&taken, b"an earlier manifest").expect("write");
+    for manifest in [
+        stage.join("import.manifest"),
+        stage.join("DICOM/import.manifest"),
+        taken.clone(),
+    ] {
+        let out = env.run(&[
+            "media",
+            "import",
+            stage.to_str().expect("utf-8"),
+            dest.to_str().expect("utf-8"),
+            "--manifest",
+            manifest.to_str().expect("utf-8"),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{manifest:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("nothing was copied"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(listing(&dest).is_empty(), "{manifest:?}");
+    }
+    assert_eq!(fs::read_dir(&stage).expect("stage").count(), before);
+    assert!(!stage.join("DICOM/import.manifest").exists());
+    assert_eq!(fs::read(&taken).expect("read"), b"an earlier manifest");
+}
+
+/// A medium (a USB stick, here a directory) holding many hard links to one large file:
+/// each name used to be read and screened, so links multiplied the bytes an import
+/// reads without bound. A link is screened once, under its first name; the other names
+/// are `not-inspected` warnings naming it, and the import still copies the instances.
+#[test]
+fn hard_links_on_a_medium_are_screened_once() {
+    let env = Env::new();
+    let root = env.dir.path().canonicalize().expect("canonical");
+    let stage = stage(&root);
+    let big = stage.join("DATA.BIN");
+    fs::write(&big, vec![0x5a; 1024 * 1024]).expect("write");
+    for i in 0..40 {
+        fs::hard_link(&big, stage.join(format!("L{i:03}.BIN"))).expect("link");
+    }
+    let dest = root.join("dest");
+    fs::create_dir(&dest).expect("mkdir");
+    let (code, report) = import(&env, &stage, &dest);
+    assert_eq!(code, 1, "{report:#}");
+    // Read once: the medium's ~1 MB of instances and viewer plus one copy of the
+    // linked file (41 copies, 41 MiB, when each name was read).
+    let linked = 1024 * 1024;
+    let bytes = report["bytes"].as_u64().expect("bytes");
+    assert!(bytes < 10 * linked, "{bytes} bytes read");
+    let not_screened = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| {
+            f["kind"] == "not-inspected"
+                && f["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("a hard link of"))
+        })
+        .count();
+    assert_eq!(not_screened, 40, "{report:#}");
+    assert_eq!(strings(&report, "copied", "path").len(), CLEAN.len());
+}
+
+/// An import that stops on an error (here a copy refused by the kernel: `ulimit -f`
+/// under `sh`, SIGXFSZ ignored, so the write fails with EFBIG) still signs a manifest of
+/// what it did, marked incomplete. `media verify` of it must not exit 0 as for a
+/// complete import: a script trusting the status would take it for one.
+#[test]
+fn an_incomplete_import_s_manifest_verifies_with_status_one() {
+    let env = Env::new();
+    let root = env.dir.path().canonicalize().expect("canonical");
+    let stage = stage(&root);
+    let dest = root.join("dest");
+    fs::create_dir(&dest).expect("mkdir");
+    let manifest = root.join("import.manifest");
+    let script = "trap '' XFSZ; ulimit -f 30; exec \"$0\" --home \"$1\" media import \"$2\" \"$3\" --manifest \"$4\"";
+    let out = Command::new("sh")
+        .args(["-c", script])
+        .arg(env!("CARGO_BIN_EXE_pacsguard"))
+        .args([&env.home, &stage, &dest, &manifest])
+        .output()
+        .expect("sh");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("File too large"), "{}", stderr(&out));
+    let out = env.run(&["media", "verify", manifest.to_str().expect("utf-8")]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("INCOMPLETE"), "{}", stdout(&out));
+}

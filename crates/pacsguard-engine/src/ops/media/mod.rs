@@ -138,6 +138,11 @@ struct ManifestBody<'a> {
 struct Reference {
     /// The SOP Instance UID its record names, if any.
     sop_instance: Option<String>,
+    /// Why the DICOMDIR's references cannot tell which instance this is: its UID is
+    /// listed for another file of the medium too, or two records give it different UIDs.
+    /// Copying either file would let thread scheduling choose which image the PACS
+    /// receives under that UID (another patient's, perhaps): neither is copied.
+    conflict: Option<String>,
 }
 
 /// One file's outcome, produced on a worker thread.
@@ -170,6 +175,9 @@ impl Session {
                 &destination,
                 "the destination lies on the medium: nothing on a medium is ever written",
             ));
+        }
+        if let Some(manifest) = &request.manifest {
+            manifest_place_usable(manifest, &source)?;
         }
         let out = OutDir::open_or_create(&destination, 0o755)?;
         let medium = Medium::open(&source, self.skip_dirs())?;
@@ -215,6 +223,14 @@ impl Session {
                     &other.reason,
                 )
             });
+        }
+        for rel in &medium.primary_only {
+            findings.push(Finding::new(
+                source.join(rel),
+                FindingKind::MediaTreesDiffer,
+                Severity::Warning,
+                "in the image's ISO 9660 tree only: its Joliet tree (what Windows shows) hides it, Linux and macOS show it; screened under its ISO 9660 name",
+            ));
         }
         let files = medium.files.len() as u64;
         let referenced = references.iter().filter(|r| r.is_some()).count() as u64;
@@ -339,6 +355,31 @@ impl Session {
     }
 }
 
+/// Checks `--manifest FILE` before anything is copied: a manifest refused after the copy
+/// would leave instances in DEST with no signed account of them. It must not lie on the
+/// medium (nothing on a medium is ever written: a USB stick is writable) and must not
+/// exist yet (it is never overwritten).
+fn manifest_place_usable(manifest: &Path, source: &Path) -> Result<(), EngineError> {
+    let parent = manifest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    let parent = std::fs::canonicalize(parent).map_err(|e| EngineError::io(parent, e))?;
+    if parent.starts_with(source) {
+        return Err(EngineError::io(
+            manifest,
+            "the manifest would be written on the medium: nothing on a medium is ever written; nothing was copied",
+        ));
+    }
+    if std::fs::symlink_metadata(manifest).is_ok() {
+        return Err(EngineError::io(
+            manifest,
+            "already exists; a manifest is never overwritten; nothing was copied",
+        ));
+    }
+    Ok(())
+}
+
 /// Reads the DICOMDIR and maps every record's Referenced File ID to a file of the medium.
 /// A medium without a DICOMDIR, or one that cannot be read, is refused whole (exit 2):
 /// without it nothing is known to be an instance of the medium.
@@ -392,9 +433,19 @@ fn resolve(
         };
         match medium.find(components) {
             Ok(Some(found)) => {
-                references[found].get_or_insert(Reference {
+                let reference = references[found].get_or_insert(Reference {
                     sop_instance: record.sop_instance.clone(),
+                    conflict: None,
                 });
+                if reference.sop_instance != record.sop_instance {
+                    reference.conflict = Some(format!(
+                        "two DICOMDIR records reference it with different SOP Instance UIDs ({:?} and {:?}, the {} record at byte {})",
+                        reference.sop_instance.as_deref().unwrap_or(""),
+                        record.sop_instance.as_deref().unwrap_or(""),
+                        record.kind,
+                        record.offset
+                    ));
+                }
             }
             Ok(None) => findings.push(Finding::new(
                 source.join(components.join("/")),
@@ -417,7 +468,42 @@ fn resolve(
             "a DICOMDIR record references the DICOMDIR itself",
         ));
     }
+    mark_shared_uids(medium, &mut references);
     Ok(references)
+}
+
+/// Marks every referenced file whose listed SOP Instance UID is also listed for another
+/// file of the medium. A copied instance's own UID must equal its listed one, so with
+/// listed UIDs unique no two copies can claim one destination name.
+fn mark_shared_uids(medium: &Medium, references: &mut [Option<Reference>]) {
+    let mut by_uid: std::collections::HashMap<&str, Vec<usize>> = std::collections::HashMap::new();
+    for (index, reference) in references.iter().enumerate() {
+        if let Some(uid) = reference.as_ref().and_then(|r| r.sop_instance.as_deref()) {
+            by_uid.entry(uid).or_default().push(index);
+        }
+    }
+    let mut shared: Vec<(usize, String)> = Vec::new();
+    for (uid, files) in by_uid.into_iter().filter(|(_, f)| f.len() > 1) {
+        for &index in &files {
+            let others: Vec<&str> = files
+                .iter()
+                .filter(|&&o| o != index)
+                .map(|&o| medium.files[o].rel.as_str())
+                .collect();
+            shared.push((
+                index,
+                format!(
+                    "the DICOMDIR lists its SOP Instance UID {uid:?} for {} too: which image is that instance cannot be told, neither is copied",
+                    others.join(", ")
+                ),
+            ));
+        }
+    }
+    for (index, why) in shared {
+        if let Some(reference) = references[index].as_mut() {
+            reference.conflict.get_or_insert(why);
+        }
+    }
 }
 
 /// What a worker needs to screen and copy one file.
@@ -470,6 +556,14 @@ impl Place<'_> {
                         .with_format(format_of(&bytes)),
                     );
                 }
+                if let Some(conflict) = &reference.conflict {
+                    findings.push(Finding::new(
+                        path.clone(),
+                        FindingKind::MediaReferenceMismatch,
+                        Severity::Warning,
+                        conflict.clone(),
+                    ));
+                }
                 let uid = screened.inspection.sop_instance_uid.clone();
                 match (&uid, &reference.sop_instance) {
                     (Some(own), Some(listed)) if own != listed => findings.push(Finding::new(
@@ -489,6 +583,15 @@ impl Place<'_> {
                         FindingKind::MediaReferenceMismatch,
                         Severity::Warning,
                         "it has no SOP Instance UID",
+                    )),
+                    // PS3.3 F.3.2.2: Referenced SOP Instance UID in File is required in
+                    // a record that references a file. Without it, the file's own UID is
+                    // checked against nothing and could be another instance's.
+                    (Some(_), None) => findings.push(Finding::new(
+                        path.clone(),
+                        FindingKind::MediaReferenceMismatch,
+                        Severity::Warning,
+                        "its DICOMDIR record names no SOP Instance UID (Referenced SOP Instance UID in File), so which instance it is cannot be checked",
                     )),
                     _ => {}
                 }
