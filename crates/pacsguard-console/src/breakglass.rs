@@ -110,7 +110,28 @@ impl Console {
             }
         };
         db.delete_sessions_of(account)?;
+        // Acceptances the emergency account asked for wait for a second approver who
+        // must not be the holder of the envelope used; after a new seal the store
+        // names only the new sealer, so they are void with the old envelope.
+        let mut voided = Vec::new();
+        for row in db.pending_accepts()? {
+            if row.asked_by_account == account && db.remove_pending_accept(row.id)? {
+                voided.push(row.id.to_string());
+            }
+        }
         db.seal_break_glass(&crate::secret::digest(&secret), now, &by.name)?;
+        drop(db);
+        if !voided.is_empty() {
+            self.record(self.event(
+                &by.name,
+                Action::Emergency,
+                Outcome::Success,
+                format!(
+                    "the new seal voided the acceptances the emergency account asked for (requests {}): the second approver of a request is checked against the holder of the envelope it was asked with",
+                    voided.join(", ")
+                ),
+            ))?;
+        }
         Ok(shown.join("-"))
     }
 

@@ -29,9 +29,48 @@ pub const FOUR_EYES_COOLING_PERIOD: i64 = 7 * 24 * 3600;
 pub const MAX_INVITATION_CHAIN: usize = 32;
 
 impl Console {
-    /// The accounts whose holders control `account` now: itself and its recent creators.
-    /// `None` when the chain is longer than [`MAX_INVITATION_CHAIN`].
+    /// The accounts whose holders control `account` now: itself and its recent creators;
+    /// for the emergency account also whoever sealed its envelope, with their own
+    /// controllers, however long ago (the envelope stays in the sealer's hands until it
+    /// is opened, so no cooling period applies). `None` when a chain is longer than
+    /// [`MAX_INVITATION_CHAIN`].
     fn controllers(&self, account: i64, now: i64) -> Result<Option<Vec<i64>>, AuthError> {
+        let Some(mut chain) = self.creators(account, now)? else {
+            return Ok(None);
+        };
+        if let Some(sealer) = self.sealer_of(account)? {
+            let Some(theirs) = self.creators(sealer, now)? else {
+                return Ok(None);
+            };
+            chain.extend(
+                theirs
+                    .into_iter()
+                    .filter(|x| !chain.contains(x))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        Ok(Some(chain))
+    }
+
+    /// The account that sealed the emergency envelope, when `account` is the emergency
+    /// account and a seal names an account that exists.
+    fn sealer_of(&self, account: i64) -> Result<Option<i64>, AuthError> {
+        let db = lock(&self.db)?;
+        let Some(emergency) = db.account_by_name(crate::breakglass::BREAK_GLASS_ACCOUNT)? else {
+            return Ok(None);
+        };
+        if emergency.id != account {
+            return Ok(None);
+        }
+        let Some(seal) = db.seal()? else {
+            return Ok(None);
+        };
+        Ok(db.account_by_name(&seal.sealed_by)?.map(|a| a.id))
+    }
+
+    /// `account` and, along the chain of creators, each one whose link is younger than
+    /// [`FOUR_EYES_COOLING_PERIOD`]. `None` when longer than [`MAX_INVITATION_CHAIN`].
+    fn creators(&self, account: i64, now: i64) -> Result<Option<Vec<i64>>, AuthError> {
         let db = lock(&self.db)?;
         let mut chain = vec![account];
         let mut at = account;

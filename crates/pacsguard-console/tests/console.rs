@@ -2082,3 +2082,116 @@ async fn an_invitation_chain_is_followed_up_to_its_limit_and_refused_at_it() {
     assert!(r.body.contains("cannot be followed"), "{}", r.body);
     assert_eq!(guard.accepted.lock().expect("fixture").len(), 1);
 }
+
+/// Seals the emergency account as `admin` and opens the envelope at once: the emergency
+/// session's cookie and CSRF token.
+async fn seal_and_break_glass(h: &Harness, admin: &str, admin_csrf: &str) -> (String, String) {
+    let r = h
+        .send(
+            "POST",
+            "/accounts/break-glass",
+            Some(admin),
+            &[("csrf", admin_csrf), ("reason", "on-call envelope")],
+        )
+        .await;
+    let envelope = r.element("break-glass-secret").expect("secret");
+    let r = h
+        .send(
+            "POST",
+            "/break-glass",
+            None,
+            &[("secret", &envelope), ("reason", "the PACS is down")],
+        )
+        .await;
+    let emergency = r.cookie().expect("an emergency session");
+    let csrf = h.csrf(&emergency).await;
+    (emergency, csrf)
+}
+
+/// Found attacking four eyes (review s7-r13c): the other direction of the emergency
+/// account. Whoever sealed it holds the envelope, opens it, asks for an acceptance as the
+/// emergency account (no step-up, no creator on record) and confirms it with their own
+/// account: one person passed four eyes. The sealer (and whoever they control) is a
+/// holder of the emergency account, however old the seal.
+#[tokio::test]
+async fn the_sealer_cannot_confirm_what_the_emergency_account_asked() {
+    use pacsguard_console::four_eyes::FOUR_EYES_COOLING_PERIOD;
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    // The first administrator's account has been theirs for long: no cooling period
+    // explains the refusal.
+    h.clock.advance(FOUR_EYES_COOLING_PERIOD * 4);
+    let code = h.next_code(&secret);
+    let admin = h.login("admin", ADMIN_PASSWORD, &code).await;
+    let admin = admin.cookie().expect("signed in again");
+    drop(cookie);
+    let (admin, admin_csrf) = h.stepped_up(&admin, &secret).await;
+    let (emergency, csrf) = seal_and_break_glass(&h, &admin, &admin_csrf).await;
+    let r = h.ask_acceptance(&emergency, &csrf, "restore service").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("id=\"waiting\""), "{}", r.body);
+    let r = h.confirm_acceptance(&admin, &admin_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("another person"), "{}", r.body);
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
+}
+
+/// The same with a colleague's new seal in between (as the break-glass page asks after
+/// every use): the store then names only the new sealer, so the emergency account's
+/// waiting acceptances are void with the envelope they were asked with, and the old
+/// sealer finds nothing to confirm.
+#[tokio::test]
+async fn a_new_seal_voids_what_the_emergency_account_asked() {
+    use pacsguard_console::four_eyes::FOUR_EYES_COOLING_PERIOD;
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (cookie, csrf) = h.stepped_up(&cookie, &secret).await;
+    let r = h
+        .send(
+            "POST",
+            "/accounts",
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("name", "carol"),
+                ("role", "administrator"),
+                ("password", "violet harbour evening tide"),
+                ("reason", "second administrator"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    // Carol's account is her own by now.
+    h.clock.advance(FOUR_EYES_COOLING_PERIOD);
+    let code = h.next_code(&secret);
+    let admin = h.login("admin", ADMIN_PASSWORD, &code).await;
+    let admin = admin.cookie().expect("signed in again");
+    let (admin, admin_csrf) = h.stepped_up(&admin, &secret).await;
+    let (emergency, e_csrf) = seal_and_break_glass(&h, &admin, &admin_csrf).await;
+    let r = h
+        .ask_acceptance(&emergency, &e_csrf, "restore service")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (carol, carol_csrf, _) = h
+        .first_sign_in("carol", "violet harbour evening tide")
+        .await;
+    let r = h
+        .send(
+            "POST",
+            "/accounts/break-glass",
+            Some(&carol),
+            &[("csrf", &carol_csrf), ("reason", "reseal after the outage")],
+        )
+        .await;
+    assert!(r.element("break-glass-secret").is_some(), "{}", r.body);
+    assert!(h.console.pending_accepts().is_empty());
+    let r = h.confirm_acceptance(&admin, &admin_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
+    assert_logged(
+        &h.events(),
+        Action::Emergency,
+        Outcome::Success,
+        "voided the acceptances the emergency account asked for",
+    );
+}
