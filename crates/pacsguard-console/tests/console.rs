@@ -2190,8 +2190,96 @@ async fn a_new_seal_voids_what_the_emergency_account_asked() {
     assert!(guard.accepted.lock().expect("fixture").is_empty());
     assert_logged(
         &h.events(),
+        Action::Accept,
+        Outcome::Failure,
+        "voided the acceptances the emergency account asked for",
+    );
+}
+
+/// Found in review (s7-r13c): the trail is what ATNA reports, and an `emergency` success
+/// is DICOM 110138 Emergency Override Stopped. Sealing was recorded as one (a stop with
+/// no start), while an emergency access ended by an administrator on /sessions or by a
+/// new seal left none (a start with no stop). Every end of it is now a stop on the
+/// emergency account's name, and a seal is an account change.
+#[tokio::test]
+async fn every_end_of_an_emergency_access_is_an_override_stopped_and_a_seal_is_not() {
+    let (h, _guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    // The inbox is drained at each look: what was seen so far is kept here.
+    let mut seen: Vec<Event> = Vec::new();
+    let stops = |h: &Harness, seen: &mut Vec<Event>| {
+        seen.extend(h.events());
+        seen.iter()
+            .filter(|e| e.action == Action::Emergency && e.outcome == Outcome::Success)
+            .count()
+    };
+    let (emergency, _) = seal_and_break_glass(&h, &admin, &admin_csrf).await;
+    assert_eq!(
+        stops(&h, &mut seen),
+        0,
+        "a seal is no emergency's end: {seen:?}"
+    );
+    assert_logged(
+        &seen,
+        Action::Account,
+        Outcome::Success,
+        "sealed the emergency account",
+    );
+    // An administrator ends it on /sessions.
+    let page = h.send("GET", "/sessions", Some(&admin), &[]).await;
+    let id = page
+        .body
+        .split("<tr id=\"session-")
+        .skip(1)
+        .find(|row| row.contains("break glass"))
+        .and_then(|row| row.split('"').next())
+        .expect("the emergency session is listed")
+        .to_string();
+    let r = h
+        .send(
+            "POST",
+            "/sessions/end",
+            Some(&admin),
+            &[("csrf", &admin_csrf), ("id", &id)],
+        )
+        .await;
+    assert!(
+        r.status.is_success() || r.status.is_redirection(),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        h.send("GET", "/", Some(&emergency), &[]).await.location(),
+        Some("/login")
+    );
+    assert_eq!(stops(&h, &mut seen), 1, "{seen:?}");
+    assert_logged(
+        &seen,
         Action::Emergency,
         Outcome::Success,
-        "voided the acceptances the emergency account asked for",
+        "admin ended a session of break glass",
+    );
+    // A new seal ends a live one.
+    let (emergency, _) = seal_and_break_glass(&h, &admin, &admin_csrf).await;
+    let r = h
+        .send(
+            "POST",
+            "/accounts/break-glass",
+            Some(&admin),
+            &[("csrf", &admin_csrf), ("reason", "envelope seen opened")],
+        )
+        .await;
+    assert!(r.element("break-glass-secret").is_some(), "{}", r.body);
+    assert_eq!(
+        h.send("GET", "/", Some(&emergency), &[]).await.location(),
+        Some("/login")
+    );
+    assert_eq!(stops(&h, &mut seen), 2, "{seen:?}");
+    assert_logged(
+        &seen,
+        Action::Emergency,
+        Outcome::Success,
+        "admin sealed the account again",
     );
 }
