@@ -130,6 +130,8 @@ pub struct Console {
     pub guard: Arc<GuardState>,
     /// The guard's hands: what decisions act on (`None`: decisions are refused).
     pub(crate) guardian: Option<Arc<dyn crate::decide::Guardian>>,
+    /// Vault copies being read now ([`crate::quarantine::MAX_VAULT_READS`]).
+    pub(crate) vault_reads: Mutex<usize>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, AuthError> {
@@ -196,6 +198,7 @@ impl Console {
             pending: Mutex::new(HashMap::new()),
             guard,
             guardian: None,
+            vault_reads: Mutex::new(0),
         })
     }
 

@@ -2283,3 +2283,129 @@ async fn every_end_of_an_emergency_access_is_an_override_stopped_and_a_seal_is_n
         "admin sealed the account again",
     );
 }
+
+/// A vault whose reads wait until released, counting the reads in flight.
+#[derive(Debug, Default)]
+struct SlowVault {
+    entered: std::sync::atomic::AtomicUsize,
+    released: std::sync::Mutex<bool>,
+    wake: std::sync::Condvar,
+}
+
+impl SlowVault {
+    fn release(&self) {
+        *self.released.lock().expect("fixture") = true;
+        self.wake.notify_all();
+    }
+}
+
+impl pacsguard_console::Guardian for SlowVault {
+    fn accept(
+        &self,
+        _who: &str,
+        _paths: Vec<std::path::PathBuf>,
+        _reason: &str,
+        _expected: Option<Vec<String>>,
+    ) -> Result<pacsguard_console::Accepted, String> {
+        Err("not in this test".into())
+    }
+
+    fn trail(&self, _limit: usize) -> Result<Vec<serde_json::Value>, String> {
+        Ok(Vec::new())
+    }
+
+    fn quarantine_copy(&self, _prefix: &str) -> Result<(Vec<serde_json::Value>, Vec<u8>), String> {
+        self.entered
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut released = self.released.lock().expect("fixture");
+        while !*released {
+            released = self.wake.wait(released).expect("fixture");
+        }
+        let copy = b"#!/bin/sh\necho quarantined\n".to_vec();
+        let sha = sha256_hex(&copy);
+        Ok((
+            vec![serde_json::json!({"sha256": sha, "original_path": "/srv/pacs/x.sh"})],
+            copy,
+        ))
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Found in review (s7-r13c): each quarantine item page read its vault copy whole, twice
+/// (up to 256 MiB each), in the process that also runs the guard; twelve viewers' pages
+/// of one 250 MB copy held 3 GB. MAX_VAULT_READS at once: the one below the limit is
+/// served while the limit's are in flight, the next is refused and says why, and a read
+/// after them is served again.
+#[tokio::test]
+async fn vault_reads_are_bounded_and_the_one_past_the_limit_is_told_to_try_again() {
+    use pacsguard_console::quarantine::MAX_VAULT_READS;
+    use std::sync::atomic::Ordering;
+    let home = tempfile::tempdir().expect("tempdir");
+    drop(pacsguard_store::Store::open(&home.path().join("store.sqlite")).expect("store"));
+    let vault = Arc::new(SlowVault::default());
+    let h = harness_with(home, ManualClock::new(START), Some(vault.clone()));
+    let (cookie, _, _) = h.first_admin().await;
+    let item = "/quarantine/item?sha=abababab";
+    let in_flight =
+        futures_join_all((0..MAX_VAULT_READS).map(|_| h.send("GET", item, Some(&cookie), &[])));
+    let past_limit = async {
+        while vault.entered.load(Ordering::SeqCst) < MAX_VAULT_READS {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let r = h.send("GET", item, Some(&cookie), &[]).await;
+        vault.release();
+        r
+    };
+    let (served, refused) = tokio::join!(in_flight, past_limit);
+    for r in served {
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(r.body.contains("still hashes to its name"), "{}", r.body);
+    }
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert!(
+        refused.body.contains("vault copies are being read") && refused.body.contains("try again"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(vault.entered.load(Ordering::SeqCst), MAX_VAULT_READS);
+    let r = h.send("GET", item, Some(&cookie), &[]).await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "the places are given back: {}",
+        r.body
+    );
+}
+
+/// Joins futures of one type (no futures crate in this test).
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for (f, slot) in pinned.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
