@@ -2409,3 +2409,62 @@ async fn futures_join_all<F: std::future::Future>(
     .await;
     out.into_iter().flatten().collect()
 }
+
+/// Found in review (s7-r13c): four eyes counted only who created an account. An
+/// administrator who created a harmless-looking viewer long ago (knowing its password,
+/// it never signed in) raised it to approver today, enrolled its second factor and
+/// confirmed their own request: one person. Whoever raises an account's role holds it
+/// for the cooling period, as its creator would.
+#[tokio::test]
+async fn an_account_raised_to_approver_by_the_asker_cannot_confirm_within_the_cooling_period() {
+    use pacsguard_console::four_eyes::FOUR_EYES_COOLING_PERIOD;
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (cookie, csrf) = h.stepped_up(&cookie, &secret).await;
+    let r = h
+        .send(
+            "POST",
+            "/accounts",
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("name", "vic"),
+                ("role", "viewer"),
+                ("password", "violet harbour evening tide"),
+                ("reason", "read-only access for the ward"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    // A month later the viewer is long past any cooling period of its creation.
+    h.clock.advance(FOUR_EYES_COOLING_PERIOD * 4);
+    let code = h.next_code(&secret);
+    let admin = h.login("admin", ADMIN_PASSWORD, &code).await;
+    let admin = admin.cookie().expect("signed in again");
+    let (admin, admin_csrf) = h.stepped_up(&admin, &secret).await;
+    let r = h.ask_acceptance(&admin, &admin_csrf, "patch 7").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = h
+        .send(
+            "POST",
+            "/accounts/role",
+            Some(&admin),
+            &[
+                ("csrf", &admin_csrf),
+                ("name", "vic"),
+                ("role", "approver"),
+                ("reason", "cover the night shift"),
+            ],
+        )
+        .await;
+    assert!(
+        r.status.is_redirection() || r.status.is_success(),
+        "{}",
+        r.body
+    );
+    let (vic, vic_csrf, _) = h.first_sign_in("vic", "violet harbour evening tide").await;
+    let r = h.confirm_acceptance(&vic, &vic_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("another person"), "{}", r.body);
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
+}
