@@ -140,6 +140,8 @@ pub struct Console {
     pub(crate) guardian: Option<Arc<dyn crate::decide::Guardian>>,
     /// Passkeys: the relying party and the challenges issued (see [`crate::passkey`]).
     pub(crate) passkeys: crate::passkey::Passkeys,
+    /// Vault copies being read now ([`crate::quarantine::MAX_VAULT_READS`]).
+    pub(crate) vault_reads: Mutex<usize>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, AuthError> {
@@ -207,6 +209,7 @@ impl Console {
             guard,
             guardian: None,
             passkeys: crate::passkey::Passkeys::default(),
+            vault_reads: Mutex::new(0),
         })
     }
 

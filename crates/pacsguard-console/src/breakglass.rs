@@ -77,10 +77,12 @@ impl Console {
             .chunks(4)
             .map(|c| String::from_utf8_lossy(c).into_owned())
             .collect();
+        // An account's credential changed (DICOM 110137), not an emergency's end: an
+        // `emergency` success is what ATNA reports as Emergency Override Stopped.
         self.record(
             self.event(
                 &by.name,
-                Action::Emergency,
+                Action::Account,
                 Outcome::Success,
                 format!(
                     "{} sealed the emergency account (break-glass) with a new secret after a step-up; any earlier envelope is void",
@@ -109,8 +111,37 @@ impl Console {
                 id
             }
         };
+        // A live emergency access ends with the old envelope, and says so (DICOM 110138).
+        let live = db.sessions_of(account)?.len();
         db.delete_sessions_of(account)?;
+        // Acceptances the emergency account asked for wait for a second approver who
+        // must not be the holder of the envelope used; after a new seal the store
+        // names only the new sealer, so they are void with the old envelope.
+        let mut voided = Vec::new();
+        for row in db.pending_accepts()? {
+            if row.asked_by_account == account && db.remove_pending_accept(row.id)? {
+                voided.push(row.id.to_string());
+            }
+        }
         db.seal_break_glass(&crate::secret::digest(&secret), now, &by.name)?;
+        drop(db);
+        for _ in 0..live {
+            self.record(self.session_end_event(
+                BREAK_GLASS_ACCOUNT,
+                format!("{} sealed the account again", by.name),
+            ))?;
+        }
+        if !voided.is_empty() {
+            self.record(self.event(
+                &by.name,
+                Action::Accept,
+                Outcome::Failure,
+                format!(
+                    "the new seal voided the acceptances the emergency account asked for (requests {}): the second approver of a request is checked against the holder of the envelope it was asked with",
+                    voided.join(", ")
+                ),
+            ))?;
+        }
         Ok(shown.join("-"))
     }
 

@@ -529,7 +529,8 @@ impl Console {
         )?;
         db.set_role(account.id, role.as_str())?;
         db.delete_sessions_of(account.id)?;
-        Ok(())
+        drop(db);
+        self.record_role_grant(account.id, auth.account)
     }
 
     /// An administrator invites a person: the account is created without a usable

@@ -4,8 +4,10 @@
 //! invites (or creates) a second account, keeps its enrolment link, enrols its second
 //! factor and confirms their own request with it. So every account records who created
 //! or invited it and when, and an account counts as still in its creator's hands for
-//! [`FOUR_EYES_COOLING_PERIOD`]. The people behind an account are the account and, along
-//! the chain of creators, each creator whose link is younger than that period. Two
+//! [`FOUR_EYES_COOLING_PERIOD`]; so does whoever last changed its role (raising a
+//! long-planted viewer to approver makes a second approver as surely as creating one).
+//! The people behind an account are the account and, along the chain of creators and
+//! role changes, each one whose link is younger than that period. Two
 //! accounts are two people for four eyes only when those sets do not meet: an account
 //! the asker invited last week cannot confirm, nor can one invited by an account the
 //! asker invited, nor two fresh accounts of one administrator confirm each other.
@@ -24,30 +26,84 @@ use crate::auth::{AuthError, Console, lock};
 /// in their second week.
 pub const FOUR_EYES_COOLING_PERIOD: i64 = 7 * 24 * 3600;
 
-/// Longest chain of creators followed. A longer chain of accounts each created by the
+/// Most accounts followed along creators and role changes. A longer chain of accounts each created by the
 /// previous within the cooling period is itself suspicious: refused (fail closed).
 pub const MAX_INVITATION_CHAIN: usize = 32;
 
 impl Console {
-    /// The accounts whose holders control `account` now: itself and its recent creators.
-    /// `None` when the chain is longer than [`MAX_INVITATION_CHAIN`].
+    /// The accounts whose holders control `account` now: itself and its recent creators;
+    /// for the emergency account also whoever sealed its envelope, with their own
+    /// controllers, however long ago (the envelope stays in the sealer's hands until it
+    /// is opened, so no cooling period applies). `None` when a chain is longer than
+    /// [`MAX_INVITATION_CHAIN`].
     fn controllers(&self, account: i64, now: i64) -> Result<Option<Vec<i64>>, AuthError> {
+        let Some(mut chain) = self.creators(account, now)? else {
+            return Ok(None);
+        };
+        if let Some(sealer) = self.sealer_of(account)? {
+            let Some(theirs) = self.creators(sealer, now)? else {
+                return Ok(None);
+            };
+            chain.extend(
+                theirs
+                    .into_iter()
+                    .filter(|x| !chain.contains(x))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        Ok(Some(chain))
+    }
+
+    /// The account that sealed the emergency envelope, when `account` is the emergency
+    /// account and a seal names an account that exists.
+    fn sealer_of(&self, account: i64) -> Result<Option<i64>, AuthError> {
         let db = lock(&self.db)?;
+        let Some(emergency) = db.account_by_name(crate::breakglass::BREAK_GLASS_ACCOUNT)? else {
+            return Ok(None);
+        };
+        if emergency.id != account {
+            return Ok(None);
+        }
+        let Some(seal) = db.seal()? else {
+            return Ok(None);
+        };
+        Ok(db.account_by_name(&seal.sealed_by)?.map(|a| a.id))
+    }
+
+    /// `account` and, following links younger than [`FOUR_EYES_COOLING_PERIOD`], who
+    /// created or invited it and who last changed its role, and theirs in turn. A role
+    /// raised is a second approver made as surely as an account created: a viewer
+    /// account planted long ago and raised today is in the raiser's hands for the
+    /// cooling period (review s7-r13c). `None` when the links reach more than
+    /// [`MAX_INVITATION_CHAIN`] accounts.
+    fn creators(&self, account: i64, now: i64) -> Result<Option<Vec<i64>>, AuthError> {
+        let db = lock(&self.db)?;
+        let fresh = |when: i64| now - when < FOUR_EYES_COOLING_PERIOD;
         let mut chain = vec![account];
-        let mut at = account;
-        for _ in 0..MAX_INVITATION_CHAIN {
-            match db.origin(at)? {
-                Some((by, when)) if now - when < FOUR_EYES_COOLING_PERIOD => {
-                    if chain.contains(&by) {
-                        return Ok(Some(chain));
+        let mut next = 0;
+        while let Some(&at) = chain.get(next) {
+            next += 1;
+            let mut links: Vec<i64> = db
+                .role_grants(at)?
+                .into_iter()
+                .filter(|&(_, when)| fresh(when))
+                .map(|(by, _)| by)
+                .collect();
+            if let Some((by, when)) = db.origin(at)?
+                && fresh(when)
+            {
+                links.push(by);
+            }
+            for by in links {
+                if !chain.contains(&by) {
+                    if chain.len() >= MAX_INVITATION_CHAIN {
+                        return Ok(None);
                     }
                     chain.push(by);
-                    at = by;
                 }
-                _ => return Ok(Some(chain)),
             }
         }
-        Ok(None)
+        Ok(Some(chain))
     }
 
     /// Whether the holders of `asker` and `confirmer` are two people for four eyes; the
@@ -72,6 +128,12 @@ impl Console {
                 FOUR_EYES_COOLING_PERIOD / 86_400
             ));
         }
+        Ok(())
+    }
+
+    /// Records who changed the role of `account` (for [`Console::distinct_persons`]).
+    pub(crate) fn record_role_grant(&self, account: i64, by: i64) -> Result<(), AuthError> {
+        lock(&self.db)?.record_role_grant(account, by, self.now())?;
         Ok(())
     }
 

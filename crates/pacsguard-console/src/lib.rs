@@ -26,7 +26,7 @@
 //!   [`tls::MAX_PEM_BYTES`], [`decide::MAX_STEP_UPS`], [`decide::MAX_PENDING_ACCEPTS`],
 //!   [`four_eyes::MAX_INVITATION_CHAIN`], [`breakglass::BREAK_GLASS_SECONDS`],
 //!   [`refusals::REFUSAL_LOG_INTERVAL`], [`charts::CHART_HOURS`],
-//!   [`quarantine::QUARANTINE_PAGE_RECORDS`].
+//!   [`quarantine::QUARANTINE_PAGE_RECORDS`], [`quarantine::MAX_VAULT_READS`].
 //! * Four eyes means two people ([`four_eyes`]); break-glass is sealed, single-use, an
 //!   alert, and recorded request by request ([`breakglass`]).
 

@@ -22,6 +22,25 @@ use crate::roles::Role;
 /// Quarantined copies listed on one page (newest first); the rest are counted.
 pub const QUARANTINE_PAGE_RECORDS: usize = 500;
 
+/// Vault copies read at once for the quarantine pages and exports. A copy is read whole
+/// (up to the 256 MiB the vault copies, once by the vault's own check and once more to
+/// show or send it), and the guard runs in this process: twelve viewers' item pages of
+/// one 250 MB copy held 3 GB (review s7-r13c), and 32 connections per address could
+/// have the kernel end the guard. Past the limit a request is refused with "try again"
+/// (said on the page), not queued.
+pub const MAX_VAULT_READS: usize = 2;
+
+/// One vault read in flight, counted until dropped.
+struct VaultRead<'a>(&'a std::sync::Mutex<usize>);
+
+impl Drop for VaultRead<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut n) = self.0.lock() {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
 fn text(v: &Value, key: &str) -> String {
     match v.get(key) {
         Some(Value::String(s)) => s.clone(),
@@ -36,6 +55,18 @@ fn valid_prefix(sha: &str) -> bool {
 }
 
 impl Console {
+    /// A place among the [`MAX_VAULT_READS`] vault reads, or the refusal that says so.
+    fn vault_read(&self) -> Result<VaultRead<'_>, AuthError> {
+        let mut reads = crate::auth::lock(&self.vault_reads)?;
+        if *reads >= MAX_VAULT_READS {
+            return Err(AuthError::Invalid(format!(
+                "{MAX_VAULT_READS} vault copies are being read for other requests (the most at once): try again in a moment"
+            )));
+        }
+        *reads += 1;
+        Ok(VaultRead(&self.vault_reads))
+    }
+
     /// The vault's records, newest first.
     pub fn quarantined(&self) -> Result<Vec<Value>, AuthError> {
         let guardian = self.guardian_for_quarantine()?;
@@ -60,6 +91,7 @@ impl Console {
                 "name a copy by 8 to 64 hexadecimal digits of its SHA-256".into(),
             ));
         }
+        let _read = self.vault_read()?;
         let (records, bytes) = self
             .guardian_for_quarantine()?
             .quarantine_copy(sha)
@@ -82,6 +114,7 @@ impl Console {
                 "name a copy by 8 to 64 hexadecimal digits of its SHA-256".into(),
             ));
         }
+        let _read = self.vault_read()?;
         let (records, bytes) = self
             .guardian_for_quarantine()?
             .quarantine_copy(sha)

@@ -71,18 +71,21 @@ impl Console {
                 "no such session of yours (ended already?)".into(),
             ));
         };
-        self.record(self.event(
-            &auth.name,
-            Action::Logout,
-            Outcome::Success,
-            format!(
-                "{} ended a session of {} (signed in from {} at {})",
-                auth.name,
-                session.name,
-                session.address,
-                unix_time(session.created)
-            ),
-        ))?;
+        let detail = format!(
+            "{} ended a session of {} (signed in from {} at {})",
+            auth.name,
+            session.name,
+            session.address,
+            unix_time(session.created)
+        );
+        // An emergency access ended here is an Emergency Override Stopped like any other
+        // end of it, on the emergency account's name.
+        let event = if session.name == crate::breakglass::BREAK_GLASS_ACCOUNT {
+            self.session_end_event(&session.name, detail)
+        } else {
+            self.event(&auth.name, Action::Logout, Outcome::Success, detail)
+        };
+        self.record(event)?;
         db.delete_session(&session.token_hash)?;
         Ok(())
     }

@@ -2087,3 +2087,389 @@ async fn an_invitation_chain_is_followed_up_to_its_limit_and_refused_at_it() {
     assert!(r.body.contains("cannot be followed"), "{}", r.body);
     assert_eq!(guard.accepted.lock().expect("fixture").len(), 1);
 }
+
+/// Seals the emergency account as `admin` and opens the envelope at once: the emergency
+/// session's cookie and CSRF token.
+async fn seal_and_break_glass(h: &Harness, admin: &str, admin_csrf: &str) -> (String, String) {
+    let r = h
+        .send(
+            "POST",
+            "/accounts/break-glass",
+            Some(admin),
+            &[("csrf", admin_csrf), ("reason", "on-call envelope")],
+        )
+        .await;
+    let envelope = r.element("break-glass-secret").expect("secret");
+    let r = h
+        .send(
+            "POST",
+            "/break-glass",
+            None,
+            &[("secret", &envelope), ("reason", "the PACS is down")],
+        )
+        .await;
+    let emergency = r.cookie().expect("an emergency session");
+    let csrf = h.csrf(&emergency).await;
+    (emergency, csrf)
+}
+
+/// Found attacking four eyes (review s7-r13c): the other direction of the emergency
+/// account. Whoever sealed it holds the envelope, opens it, asks for an acceptance as the
+/// emergency account (no step-up, no creator on record) and confirms it with their own
+/// account: one person passed four eyes. The sealer (and whoever they control) is a
+/// holder of the emergency account, however old the seal.
+#[tokio::test]
+async fn the_sealer_cannot_confirm_what_the_emergency_account_asked() {
+    use pacsguard_console::four_eyes::FOUR_EYES_COOLING_PERIOD;
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    // The first administrator's account has been theirs for long: no cooling period
+    // explains the refusal.
+    h.clock.advance(FOUR_EYES_COOLING_PERIOD * 4);
+    let code = h.next_code(&secret);
+    let admin = h.login("admin", ADMIN_PASSWORD, &code).await;
+    let admin = admin.cookie().expect("signed in again");
+    drop(cookie);
+    let (admin, admin_csrf) = h.stepped_up(&admin, &secret).await;
+    let (emergency, csrf) = seal_and_break_glass(&h, &admin, &admin_csrf).await;
+    let r = h.ask_acceptance(&emergency, &csrf, "restore service").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("id=\"waiting\""), "{}", r.body);
+    let r = h.confirm_acceptance(&admin, &admin_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("another person"), "{}", r.body);
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
+}
+
+/// The same with a colleague's new seal in between (as the break-glass page asks after
+/// every use): the store then names only the new sealer, so the emergency account's
+/// waiting acceptances are void with the envelope they were asked with, and the old
+/// sealer finds nothing to confirm.
+#[tokio::test]
+async fn a_new_seal_voids_what_the_emergency_account_asked() {
+    use pacsguard_console::four_eyes::FOUR_EYES_COOLING_PERIOD;
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (cookie, csrf) = h.stepped_up(&cookie, &secret).await;
+    let r = h
+        .send(
+            "POST",
+            "/accounts",
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("name", "carol"),
+                ("role", "administrator"),
+                ("password", "violet harbour evening tide"),
+                ("reason", "second administrator"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    // Carol's account is her own by now.
+    h.clock.advance(FOUR_EYES_COOLING_PERIOD);
+    let code = h.next_code(&secret);
+    let admin = h.login("admin", ADMIN_PASSWORD, &code).await;
+    let admin = admin.cookie().expect("signed in again");
+    let (admin, admin_csrf) = h.stepped_up(&admin, &secret).await;
+    let (emergency, e_csrf) = seal_and_break_glass(&h, &admin, &admin_csrf).await;
+    let r = h
+        .ask_acceptance(&emergency, &e_csrf, "restore service")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (carol, carol_csrf, _) = h
+        .first_sign_in("carol", "violet harbour evening tide")
+        .await;
+    let r = h
+        .send(
+            "POST",
+            "/accounts/break-glass",
+            Some(&carol),
+            &[("csrf", &carol_csrf), ("reason", "reseal after the outage")],
+        )
+        .await;
+    assert!(r.element("break-glass-secret").is_some(), "{}", r.body);
+    assert!(h.console.pending_accepts().is_empty());
+    let r = h.confirm_acceptance(&admin, &admin_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
+    assert_logged(
+        &h.events(),
+        Action::Accept,
+        Outcome::Failure,
+        "voided the acceptances the emergency account asked for",
+    );
+}
+
+/// Found in review (s7-r13c): the trail is what ATNA reports, and an `emergency` success
+/// is DICOM 110138 Emergency Override Stopped. Sealing was recorded as one (a stop with
+/// no start), while an emergency access ended by an administrator on /sessions or by a
+/// new seal left none (a start with no stop). Every end of it is now a stop on the
+/// emergency account's name, and a seal is an account change.
+#[tokio::test]
+async fn every_end_of_an_emergency_access_is_an_override_stopped_and_a_seal_is_not() {
+    let (h, _guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    // The inbox is drained at each look: what was seen so far is kept here.
+    let mut seen: Vec<Event> = Vec::new();
+    let stops = |h: &Harness, seen: &mut Vec<Event>| {
+        seen.extend(h.events());
+        seen.iter()
+            .filter(|e| e.action == Action::Emergency && e.outcome == Outcome::Success)
+            .count()
+    };
+    let (emergency, _) = seal_and_break_glass(&h, &admin, &admin_csrf).await;
+    assert_eq!(
+        stops(&h, &mut seen),
+        0,
+        "a seal is no emergency's end: {seen:?}"
+    );
+    assert_logged(
+        &seen,
+        Action::Account,
+        Outcome::Success,
+        "sealed the emergency account",
+    );
+    // An administrator ends it on /sessions.
+    let page = h.send("GET", "/sessions", Some(&admin), &[]).await;
+    let id = page
+        .body
+        .split("<tr id=\"session-")
+        .skip(1)
+        .find(|row| row.contains("break glass"))
+        .and_then(|row| row.split('"').next())
+        .expect("the emergency session is listed")
+        .to_string();
+    let r = h
+        .send(
+            "POST",
+            "/sessions/end",
+            Some(&admin),
+            &[("csrf", &admin_csrf), ("id", &id)],
+        )
+        .await;
+    assert!(
+        r.status.is_success() || r.status.is_redirection(),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        h.send("GET", "/", Some(&emergency), &[]).await.location(),
+        Some("/login")
+    );
+    assert_eq!(stops(&h, &mut seen), 1, "{seen:?}");
+    assert_logged(
+        &seen,
+        Action::Emergency,
+        Outcome::Success,
+        "admin ended a session of break glass",
+    );
+    // A new seal ends a live one.
+    let (emergency, _) = seal_and_break_glass(&h, &admin, &admin_csrf).await;
+    let r = h
+        .send(
+            "POST",
+            "/accounts/break-glass",
+            Some(&admin),
+            &[("csrf", &admin_csrf), ("reason", "envelope seen opened")],
+        )
+        .await;
+    assert!(r.element("break-glass-secret").is_some(), "{}", r.body);
+    assert_eq!(
+        h.send("GET", "/", Some(&emergency), &[]).await.location(),
+        Some("/login")
+    );
+    assert_eq!(stops(&h, &mut seen), 2, "{seen:?}");
+    assert_logged(
+        &seen,
+        Action::Emergency,
+        Outcome::Success,
+        "admin sealed the account again",
+    );
+}
+
+/// A vault whose reads wait until released, counting the reads in flight.
+#[derive(Debug, Default)]
+struct SlowVault {
+    entered: std::sync::atomic::AtomicUsize,
+    released: std::sync::Mutex<bool>,
+    wake: std::sync::Condvar,
+}
+
+impl SlowVault {
+    fn release(&self) {
+        *self.released.lock().expect("fixture") = true;
+        self.wake.notify_all();
+    }
+}
+
+impl pacsguard_console::Guardian for SlowVault {
+    fn accept(
+        &self,
+        _who: &str,
+        _paths: Vec<std::path::PathBuf>,
+        _reason: &str,
+        _expected: Option<Vec<String>>,
+    ) -> Result<pacsguard_console::Accepted, String> {
+        Err("not in this test".into())
+    }
+
+    fn trail(&self, _limit: usize) -> Result<Vec<serde_json::Value>, String> {
+        Ok(Vec::new())
+    }
+
+    fn quarantine_copy(&self, _prefix: &str) -> Result<(Vec<serde_json::Value>, Vec<u8>), String> {
+        self.entered
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut released = self.released.lock().expect("fixture");
+        while !*released {
+            released = self.wake.wait(released).expect("fixture");
+        }
+        let copy = b"#!/bin/sh\necho quarantined\n".to_vec();
+        let sha = sha256_hex(&copy);
+        Ok((
+            vec![serde_json::json!({"sha256": sha, "original_path": "/srv/pacs/x.sh"})],
+            copy,
+        ))
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Found in review (s7-r13c): each quarantine item page read its vault copy whole, twice
+/// (up to 256 MiB each), in the process that also runs the guard; twelve viewers' pages
+/// of one 250 MB copy held 3 GB. MAX_VAULT_READS at once: the one below the limit is
+/// served while the limit's are in flight, the next is refused and says why, and a read
+/// after them is served again.
+#[tokio::test]
+async fn vault_reads_are_bounded_and_the_one_past_the_limit_is_told_to_try_again() {
+    use pacsguard_console::quarantine::MAX_VAULT_READS;
+    use std::sync::atomic::Ordering;
+    let home = tempfile::tempdir().expect("tempdir");
+    drop(pacsguard_store::Store::open(&home.path().join("store.sqlite")).expect("store"));
+    let vault = Arc::new(SlowVault::default());
+    let h = harness_with(home, ManualClock::new(START), Some(vault.clone()));
+    let (cookie, _, _) = h.first_admin().await;
+    let item = "/quarantine/item?sha=abababab";
+    let in_flight =
+        futures_join_all((0..MAX_VAULT_READS).map(|_| h.send("GET", item, Some(&cookie), &[])));
+    let past_limit = async {
+        while vault.entered.load(Ordering::SeqCst) < MAX_VAULT_READS {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let r = h.send("GET", item, Some(&cookie), &[]).await;
+        vault.release();
+        r
+    };
+    let (served, refused) = tokio::join!(in_flight, past_limit);
+    for r in served {
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(r.body.contains("still hashes to its name"), "{}", r.body);
+    }
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert!(
+        refused.body.contains("vault copies are being read") && refused.body.contains("try again"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(vault.entered.load(Ordering::SeqCst), MAX_VAULT_READS);
+    let r = h.send("GET", item, Some(&cookie), &[]).await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "the places are given back: {}",
+        r.body
+    );
+}
+
+/// Joins futures of one type (no futures crate in this test).
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for (f, slot) in pinned.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
+
+/// Found in review (s7-r13c): four eyes counted only who created an account. An
+/// administrator who created a harmless-looking viewer long ago (knowing its password,
+/// it never signed in) raised it to approver today, enrolled its second factor and
+/// confirmed their own request: one person. Whoever raises an account's role holds it
+/// for the cooling period, as its creator would.
+#[tokio::test]
+async fn an_account_raised_to_approver_by_the_asker_cannot_confirm_within_the_cooling_period() {
+    use pacsguard_console::four_eyes::FOUR_EYES_COOLING_PERIOD;
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (cookie, csrf) = h.stepped_up(&cookie, &secret).await;
+    let r = h
+        .send(
+            "POST",
+            "/accounts",
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("name", "vic"),
+                ("role", "viewer"),
+                ("password", "violet harbour evening tide"),
+                ("reason", "read-only access for the ward"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    // A month later the viewer is long past any cooling period of its creation.
+    h.clock.advance(FOUR_EYES_COOLING_PERIOD * 4);
+    let code = h.next_code(&secret);
+    let admin = h.login("admin", ADMIN_PASSWORD, &code).await;
+    let admin = admin.cookie().expect("signed in again");
+    let (admin, admin_csrf) = h.stepped_up(&admin, &secret).await;
+    let r = h.ask_acceptance(&admin, &admin_csrf, "patch 7").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = h
+        .send(
+            "POST",
+            "/accounts/role",
+            Some(&admin),
+            &[
+                ("csrf", &admin_csrf),
+                ("name", "vic"),
+                ("role", "approver"),
+                ("reason", "cover the night shift"),
+            ],
+        )
+        .await;
+    assert!(
+        r.status.is_redirection() || r.status.is_success(),
+        "{}",
+        r.body
+    );
+    let (vic, vic_csrf, _) = h.first_sign_in("vic", "violet harbour evening tide").await;
+    let r = h.confirm_acceptance(&vic, &vic_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("another person"), "{}", r.body);
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
+}

@@ -68,7 +68,8 @@ pub enum Action {
     /// Break-glass: the console's sealed emergency account was used (its start is an
     /// `emergency-access` alert, DICOM 110127), each request made with it is recorded
     /// (outcome `started`, before it is handled), and its end (outcome `success`, DICOM
-    /// 110138 Emergency Override Stopped); sealing and re-sealing it.
+    /// 110138 Emergency Override Stopped, however it ends: timed out, signed out, ended by an
+    /// administrator or by a new seal). Sealing is an `account` change (DICOM 110137).
     Emergency,
 }
 

@@ -32,6 +32,12 @@ CREATE TABLE IF NOT EXISTS console_account_origins (
     created_by INTEGER NOT NULL,
     at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS console_role_grants (
+    account INTEGER NOT NULL,
+    granted_by INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (account, granted_by)
+) WITHOUT ROWID;
 ";
 
 /// An acceptance asked by one approver and waiting for a second one, as stored.
@@ -168,6 +174,34 @@ impl ConsoleDb {
             params![account, created_by, at],
         )?;
         Ok(())
+    }
+
+    /// Records that `granted_by` changed the role of `account` at `at` (the latest time
+    /// per pair is kept).
+    pub fn record_role_grant(
+        &self,
+        account: i64,
+        granted_by: i64,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT OR REPLACE INTO console_role_grants (account, granted_by, at) \
+             VALUES (?1, ?2, ?3)",
+            params![account, granted_by, at],
+        )?;
+        Ok(())
+    }
+
+    /// Who changed the role of `account`, each with the last time they did.
+    pub fn role_grants(&self, account: i64) -> Result<Vec<(i64, i64)>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT granted_by, at FROM console_role_grants WHERE account = ?1")
+            .map_err(self.sql())?;
+        let rows = statement
+            .query_map([account], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(self.sql())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.sql())
     }
 
     /// Who created or invited `account`, and when (`None`: the first administrator, or
