@@ -544,6 +544,10 @@ async fn association(
             route.upstream_ae, route.upstream, syntaxes.len(), refused.len()
         ),
     );
+    let negotiated: HashMap<u8, String> = syntaxes
+        .iter()
+        .map(|(id, (abstract_syntax, _))| (*id, abstract_syntax.clone()))
+        .collect();
     let syntaxes = Arc::new(syntaxes);
     let started = Instant::now();
     let activity = Arc::new(AtomicU64::new(0));
@@ -556,7 +560,8 @@ async fn association(
         assembler: Assembler::new(
             usize::try_from(limits.max_inspected_bytes).unwrap_or(usize::MAX),
             Arc::clone(&shared.memory),
-        ),
+        )
+        .with_contexts(negotiated.clone()),
         counts: Arc::default(),
     };
     let counts = Arc::clone(&tap.counts);
@@ -564,7 +569,8 @@ async fn association(
         assembler: Assembler::new(
             usize::try_from(limits.max_inspected_bytes).unwrap_or(usize::MAX),
             Arc::clone(&shared.memory),
-        ),
+        )
+        .with_contexts(negotiated),
         ..tap.clone_empty()
     };
     let end = tokio::select! {
@@ -678,25 +684,34 @@ impl Tap {
         }
     }
 
-    /// Looks at one P-DATA PDU; `Err` with an abort reason when it uses a context that
-    /// was not accepted.
-    fn look(&mut self, bytes: &[u8]) -> Result<(), u8> {
+    /// Looks at one P-DATA PDU; `Err` with the A-ABORT reason and why, when it is
+    /// malformed, uses a context that was not accepted, or breaks the DIMSE rules the
+    /// tap relies on (see [`crate::dimse::Violation`]): what the gateway cannot follow
+    /// is not relayed, since the receiver might read it as a C-STORE nobody screened.
+    fn look(&mut self, bytes: &[u8]) -> Result<(), (u8, String)> {
         let Ok(Pdu::PData(pdvs)) = Pdu::decode(bytes) else {
-            return Err(6);
+            return Err((6, "a malformed P-DATA-TF PDU".to_owned()));
         };
         for pdv in &pdvs {
             if !self.syntaxes.contains_key(&pdv.context_id) {
-                return Err(6);
+                return Err((
+                    6,
+                    format!(
+                        "a fragment on presentation context {}, which was not accepted",
+                        pdv.context_id
+                    ),
+                ));
             }
-            if let Some(instance) = self.assembler.push(pdv) {
+            let pushed = self.assembler.push(pdv);
+            for response in self.assembler.take_responses() {
+                self.answered(&response);
+            }
+            if let Some(instance) = pushed.map_err(|v| (6, v.to_string()))? {
                 self.counts.instances.fetch_add(1, Ordering::Relaxed);
                 self.counts
                     .bytes
                     .fetch_add(instance.size, Ordering::Relaxed);
                 self.screen(instance);
-            }
-            for response in self.assembler.take_responses() {
-                self.answered(&response);
             }
         }
         Ok(())
@@ -882,8 +897,12 @@ where
         activity.store(now_ms(), Ordering::Relaxed);
         match bytes[0] {
             kind::P_DATA => {
-                if let Err(reason) = tap.look(&bytes) {
-                    tap.shared.event(Outcome::Failure, &tap.object, format!("invalid P-DATA from the {side} (malformed, or on a presentation context not accepted)"));
+                if let Err((reason, why)) = tap.look(&bytes) {
+                    tap.shared.event(
+                        Outcome::Failure,
+                        &tap.object,
+                        format!("invalid P-DATA from the {side}, not relayed: {why}; aborted"),
+                    );
                     return End::Aborted(reason);
                 }
                 if to.write_all(&bytes).await.is_err() {
@@ -993,9 +1012,10 @@ mod tests {
             assembler: Assembler::new(1024, Arc::clone(&shared.memory)),
             counts: Arc::default(),
         };
+        // A command fragment, not the last: the tap lets it through.
         let pdu = Pdu::PData(vec![Pdv {
             context_id: 1,
-            control: 0,
+            control: 1,
             data: vec![9; 100],
         }])
         .encode();

@@ -752,3 +752,70 @@ fn concurrent_associations_are_each_relayed_whole() {
         .count();
     assert_eq!(stored, SENDERS);
 }
+
+/// A hostile modality's C-STOREs that DCMTK's storescp stores but the gateway's tap did
+/// not read as C-STOREs: a PE stored unscreened, with no record at all (two Command
+/// Fields: storescp keeps the first; a command set with trailing bytes), a SOP class the
+/// route refused sent on the CT context, a data set begun on another context. Each is
+/// now aborted before a byte of its data set reaches the receiver, and recorded.
+#[test]
+fn c_stores_the_gateway_cannot_read_as_the_receiver_would_are_aborted_not_relayed() {
+    require_dcmtk();
+    let env = Env::new();
+    let pe = env.dir.path().join("pe.exe");
+    std::fs::write(&pe, pacsguard_testkit::real_pe()).expect("write");
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route(
+                "PACS",
+                "CT1",
+                "sop_classes = [\"1.2.840.10008.5.1.4.1.1.2\", \"1.2.840.10008.1.1\"]\ntransfer_syntaxes = [\"*\"]",
+                upstream.port,
+            ),
+        ),
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/hostile_modality.py");
+    let tricks = [
+        "two-command-fields",
+        "trailing-bytes",
+        "pdf-on-ct-context",
+        "data-on-another-context",
+    ];
+    for (n, trick) in tricks.iter().enumerate() {
+        let out = Command::new("python3")
+            .arg(&script)
+            .arg(gateway.ports[0].to_string())
+            .arg(&pe)
+            .arg(trick)
+            .arg(format!("1.2.826.0.1.3680043.10.1137.7{n}"))
+            .output()
+            .expect("python3 runs");
+        assert!(out.status.success(), "{trick}: {}", stderr(&out));
+        assert_eq!(
+            stdout(&out).trim(),
+            "7",
+            "{trick}: answered with an A-ABORT"
+        );
+    }
+    let (_, events) = gateway.stop();
+    assert_eq!(
+        received(&rx),
+        Vec::<(String, String)>::new(),
+        "nothing reached the receiver"
+    );
+    let aborted = gateway_events(&events)
+        .into_iter()
+        .filter(|d| d.starts_with("invalid P-DATA from the peer, not relayed: "))
+        .collect::<Vec<_>>();
+    assert_eq!(aborted.len(), tricks.len(), "{events:#?}");
+    assert!(
+        aborted
+            .iter()
+            .any(|d| d.contains("names SOP class \"1.2.840.10008.5.1.4.1.1.104.1\"")),
+        "{aborted:#?}"
+    );
+}
