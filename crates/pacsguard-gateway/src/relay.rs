@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
-use crate::admission::{Admission, admit, refused_items};
+use crate::admission::{Admission, admit, hold_answer, refused_items};
 use crate::config::{GatewayConfig, Limits, Listener};
 use crate::dimse::{Assembler, Instance, MemoryBudget, Skipped, part10};
 use crate::pdu::{
@@ -473,7 +473,7 @@ async fn association(
             return;
         }
     };
-    send(&mut upstream, &Pdu::AssociateRq(forward).encode()).await;
+    send(&mut upstream, &Pdu::AssociateRq(forward.clone()).encode()).await;
     let answer =
         match tokio::time::timeout(limits.artim, read_pdu(&mut upstream, limits.max_pdu_length))
             .await
@@ -517,6 +517,25 @@ async fn association(
     ac.called_ae = rq.called_ae;
     ac.calling_ae = rq.calling_ae;
     ac.cap_maximum_length(limits.max_pdu_length);
+    // What the upstream accepted is held to what was forwarded: an upstream may not
+    // open a context the gateway refused or a transfer syntax the route does not allow.
+    // One record (an answer of 64 KiB could hold thousands of items), the first few
+    // changes named.
+    let changed = hold_answer(&forward, &mut ac);
+    if !changed.is_empty() {
+        const NAMED: usize = 8;
+        shared.event(
+            Outcome::Failure,
+            &object,
+            format!(
+                "upstream {} answered contexts it was not offered, held to what was forwarded ({} change(s)): {}{}",
+                route.upstream,
+                changed.len(),
+                changed[..changed.len().min(NAMED)].join("; "),
+                if changed.len() > NAMED { "; ..." } else { "" }
+            ),
+        );
+    }
     let mut syntaxes = HashMap::new();
     for item in &ac.items {
         if let Item::AcceptedContext {
