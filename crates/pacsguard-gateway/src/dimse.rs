@@ -202,6 +202,8 @@ pub struct Instance {
     pub bytes: Result<Vec<u8>, Skipped>,
     /// Holds the bytes' share of the memory budget until the instance is dropped.
     pub reservation: Option<Reservation>,
+    /// False when the association ended before the data set's last fragment.
+    pub complete: bool,
 }
 
 #[derive(Debug, Default)]
@@ -358,23 +360,38 @@ impl Assembler {
         if !pdv.is_last() {
             return Ok(None);
         }
-        let Some(command) = context.store.take() else {
-            return Ok(None);
-        };
-        let hash = std::mem::take(&mut context.hash);
-        let bytes = std::mem::take(&mut context.data);
-        Ok(Some(Instance {
+        Ok(context.take_instance(id, true))
+    }
+
+    /// The C-STORE data set still arriving when the association ended (its last
+    /// fragment never came): what arrived was relayed all the same, so it is screened
+    /// and recorded like a whole one, marked incomplete.
+    pub fn unfinished(&mut self) -> Option<Instance> {
+        let id = self.open.take()?;
+        self.contexts.get_mut(&id)?.take_instance(id, false)
+    }
+}
+
+impl Context {
+    /// The C-STORE whose data set this context holds, as an instance.
+    fn take_instance(&mut self, id: u8, complete: bool) -> Option<Instance> {
+        let command = self.store.take()?;
+        self.awaiting_data = false;
+        let hash = std::mem::take(&mut self.hash);
+        let bytes = std::mem::take(&mut self.data);
+        Some(Instance {
             context_id: id,
             sop_class: command.affected_sop_class,
             sop_instance: command.affected_sop_instance,
-            size: std::mem::take(&mut context.data_size),
+            size: std::mem::take(&mut self.data_size),
             sha256: hash.finalize().into(),
-            bytes: match context.skipped.take() {
+            bytes: match self.skipped.take() {
                 Some(why) => Err(why),
                 None => Ok(bytes),
             },
-            reservation: context.reservation.take(),
-        }))
+            reservation: self.reservation.take(),
+            complete,
+        })
     }
 }
 
@@ -663,5 +680,21 @@ mod tests {
             a.push(&pdv(3, &store_command()[34..])),
             Err(Violation::SopClassMismatch { .. })
         ));
+    }
+
+    /// A data set whose last fragment never came (the peer released instead) was
+    /// relayed all the same: it is given back for screening, marked incomplete.
+    #[test]
+    fn a_data_set_never_completed_is_given_back_at_the_end() {
+        let mut a = Assembler::new(1024, MemoryBudget::new(1024));
+        assert!(a.unfinished().is_none(), "nothing begun");
+        a.push(&pdv(3, &store_command())).expect("valid");
+        a.push(&pdv(0, b"MZ")).expect("valid");
+        a.push(&pdv(0, b"PE")).expect("valid");
+        let instance = a.unfinished().expect("the data set begun");
+        assert!(!instance.complete);
+        assert_eq!(instance.sop_instance, "1.2.3.4");
+        assert_eq!(instance.bytes.as_deref(), Ok(&b"MZPE"[..]));
+        assert!(a.unfinished().is_none(), "given back once");
     }
 }

@@ -592,10 +592,20 @@ async fn association(
         .with_contexts(negotiated),
         ..tap.clone_empty()
     };
+    let (mut tap, mut tap_back) = (tap, tap_back);
     let end = tokio::select! {
-        e = direction(&mut peer_r, &mut up_w, tap, &limits, &activity, started, "peer") => e,
-        e = direction(&mut up_r, &mut peer_w, tap_back, &limits, &activity, started, "upstream") => e,
+        e = direction(&mut peer_r, &mut up_w, &mut tap, &limits, &activity, started, "peer") => e,
+        e = direction(&mut up_r, &mut peer_w, &mut tap_back, &limits, &activity, started, "upstream") => e,
     };
+    // A data set begun and never finished was relayed as far as it went: screened and
+    // recorded all the same.
+    for t in [&mut tap, &mut tap_back] {
+        if let Some(instance) = t.assembler.unfinished() {
+            t.counts.instances.fetch_add(1, Ordering::Relaxed);
+            t.counts.bytes.fetch_add(instance.size, Ordering::Relaxed);
+            t.screen(instance);
+        }
+    }
     let (instances, bytes) = (
         counts.instances.load(Ordering::Relaxed),
         counts.bytes.load(Ordering::Relaxed),
@@ -825,10 +835,15 @@ fn screen_instance(shared: &Shared, object: &str, ts: &str, instance: Instance) 
         outcome,
         &name,
         format!(
-            "relayed C-STORE SOP Instance UID {} (SOP Class {}, transfer syntax {ts}): {} data set bytes, SHA-256 {digest}; {} alert(s){}",
+            "relayed C-STORE SOP Instance UID {} (SOP Class {}, transfer syntax {ts}): {} data set bytes{}, SHA-256 {digest}; {} alert(s){}",
             instance.sop_instance,
             instance.sop_class,
             instance.size,
+            if instance.complete {
+                ""
+            } else {
+                " (incomplete: the association ended before its last fragment)"
+            },
             alerts,
             if alerts > 0 { ", forwarded all the same, a copy kept in quarantine" } else { "" }
         ),
@@ -844,7 +859,7 @@ fn screen_instance(shared: &Shared, object: &str, ts: &str, instance: Instance) 
 async fn direction<R, W>(
     from: &mut R,
     to: &mut W,
-    mut tap: Tap,
+    tap: &mut Tap,
     limits: &Limits,
     activity: &AtomicU64,
     started: Instant,
@@ -1059,7 +1074,10 @@ mod tests {
             peer.write_all(&release).await.expect("write");
             pdu
         };
-        let relay = direction(&mut from, &mut to, tap, &limits, &activity, started, "peer");
+        let mut tap = tap;
+        let relay = direction(
+            &mut from, &mut to, &mut tap, &limits, &activity, started, "peer",
+        );
         let (end, sent) = tokio::join!(relay, sender);
         assert!(matches!(end, End::Released), "{end:?}");
         drop(to);

@@ -819,3 +819,48 @@ fn c_stores_the_gateway_cannot_read_as_the_receiver_would_are_aborted_not_relaye
         "{aborted:#?}"
     );
 }
+
+/// A C-STORE whose data set never gets its last fragment (the peer releases instead)
+/// was relayed as far as it went with no record ("0 instance(s), 0 data set bytes"):
+/// what arrived is now screened, and its PE raises an alert, marked incomplete.
+#[test]
+fn a_data_set_never_finished_is_screened_and_recorded_all_the_same() {
+    require_dcmtk();
+    let env = Env::new();
+    let pe = env.dir.path().join("pe.exe");
+    std::fs::write(&pe, pacsguard_testkit::real_pe()).expect("write");
+    let upstream = Receiver::start(&env.dir.path().join("rx"));
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+    );
+    let uid = "1.2.826.0.1.3680043.10.1137.80";
+    let out = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/hostile_modality.py"))
+        .arg(gateway.ports[0].to_string())
+        .arg(&pe)
+        .args(["never-finished", uid])
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 1, "an alert: {events:#?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["finding"]["kind"] == "embedded-executable"
+                && e["finding"]["path"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .ends_with(uid)),
+        "{events:#?}"
+    );
+    assert!(
+        gateway_events(&events).iter().any(|d| d.contains(uid)
+            && d.contains("(incomplete: the association ended before its last fragment)")),
+        "{events:#?}"
+    );
+}
