@@ -54,6 +54,10 @@ struct Shared {
     screener: Arc<Screener>,
     evidence: Arc<dyn Evidence>,
     actor: Actor,
+    /// Set when [`STOP_GRACE`] has passed after a stop: associations still in flight end
+    /// themselves (A-ABORT both sides, records, screening what they hold) rather than
+    /// being dropped without a word.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 /// One association's place in the limits; given back when dropped.
@@ -193,6 +197,7 @@ impl Gateway {
                 screener,
                 evidence,
                 actor,
+                stopping: tokio::sync::watch::Sender::new(false),
             }),
         })
     }
@@ -288,6 +293,13 @@ impl Gateway {
         // What was counted and not yet summarised is said before the stop.
         self.shared.summarise_refusals(true);
         let _ = tokio::time::timeout(STOP_GRACE, async {
+            while associations.join_next().await.is_some() {}
+        })
+        .await;
+        // Those still in flight are told to end, which takes at most their two A-ABORTs;
+        // only what does not end then (a connection still before its request) is dropped.
+        self.shared.stopping.send_replace(true);
+        let _ = tokio::time::timeout(2 * SEND_TIMEOUT + Duration::from_secs(1), async {
             while associations.join_next().await.is_some() {}
         })
         .await;
@@ -593,7 +605,19 @@ async fn association(
         ..tap.clone_empty()
     };
     let (mut tap, mut tap_back) = (tap, tap_back);
+    let mut stopping = shared.stopping.subscribe();
     let end = tokio::select! {
+        _ = stopping.wait_for(|s| *s) => {
+            shared.event(
+                Outcome::Failure,
+                &object,
+                format!(
+                    "the gateway stopped and the association was still in flight after {} s: aborted",
+                    STOP_GRACE.as_secs()
+                ),
+            );
+            End::Aborted(0)
+        }
         e = direction(&mut peer_r, &mut up_w, &mut tap, &limits, &activity, started, "peer") => e,
         e = direction(&mut up_r, &mut peer_w, &mut tap_back, &limits, &activity, started, "upstream") => e,
     };
@@ -1001,6 +1025,7 @@ mod tests {
             limits,
             screener: Arc::new(Screener::default()),
             evidence: Arc::new(Kept::default()),
+            stopping: tokio::sync::watch::Sender::new(false),
             actor: Actor {
                 user: "test".into(),
                 uid: 0,

@@ -864,3 +864,63 @@ fn a_data_set_never_finished_is_screened_and_recorded_all_the_same() {
         "{events:#?}"
     );
 }
+
+/// An association still in flight when the gateway stops, past STOP_GRACE, was dropped
+/// without a word: no A-ABORT to the peer, no "ended" record, and the data set it held
+/// never screened. It now ends as any aborted association does.
+#[test]
+fn an_association_in_flight_at_the_stop_is_aborted_recorded_and_screened() {
+    require_dcmtk();
+    let env = Env::new();
+    let pe = env.dir.path().join("pe.exe");
+    std::fs::write(&pe, pacsguard_testkit::real_pe()).expect("write");
+    let upstream = Receiver::start(&env.dir.path().join("rx"));
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+    );
+    let uid = "1.2.826.0.1.3680043.10.1137.81";
+    let peer = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/hostile_modality.py"))
+        .arg(gateway.ports[0].to_string())
+        .arg(&pe)
+        .args(["linger", uid])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    // Until the peer has sent all but the last fragment.
+    let mut peer = peer;
+    let mut said = BufReader::new(peer.stdout.take().expect("stdout")).lines();
+    assert_eq!(said.next().expect("a line").expect("read"), "sent");
+    let (code, events) = gateway.stop();
+    let answer = said.next().expect("a line").expect("read");
+    let out = peer.wait_with_output().expect("python3 ends");
+    assert_eq!(
+        answer,
+        "7",
+        "the peer was sent an A-ABORT: {}",
+        stderr(&out)
+    );
+    assert_eq!(code, 1, "an alert: {events:#?}");
+    let records = gateway_events(&events);
+    assert!(
+        records
+            .iter()
+            .any(|d| d.starts_with("the gateway stopped and the association was still in flight")),
+        "{records:#?}"
+    );
+    assert!(
+        records.iter().any(|d| d.starts_with("ended: aborted")),
+        "{records:#?}"
+    );
+    assert!(
+        records
+            .iter()
+            .any(|d| d.contains(uid) && d.contains("(incomplete")),
+        "{records:#?}"
+    );
+}

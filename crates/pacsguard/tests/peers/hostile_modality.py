@@ -1,7 +1,7 @@
 """A hostile modality: a raw DICOM Upper Layer peer (no toolkit) that sends one
 C-STORE, carrying the PE file named on the command line in a private element, the way
 a lenient receiver (DCMTK's storescp) still stores it but a naive tap does not read it
-as a C-STORE, or never finishes it. Usage: hostile_modality.py PORT PE_FILE TRICK UID. Prints the type of the
+as a C-STORE, or never finishes it (and releases, or lingers). Usage: hostile_modality.py PORT PE_FILE TRICK UID. Prints the type of the
 first PDU answered after the C-STORE (4 P-DATA: the receiver answered; 6 A-RELEASE-RP; 7 A-ABORT)."""
 import socket, struct, sys
 
@@ -79,7 +79,7 @@ elif trick == "pdf-on-ct-context":  # a SOP class the route refused, on the CT c
     fields, sop_class = store, PDF
 elif trick == "data-on-another-context":
     fields, ctx_of_data = store, 3
-elif trick == "never-finished":  # no last fragment: the peer releases instead
+elif trick in ("never-finished", "linger"):  # no last fragment: release, or wait
     fields = store
 else:
     sys.exit("unknown trick " + trick)
@@ -98,10 +98,12 @@ try:
     chunks = [data[i:i + 8000] for i in range(0, len(data), 8000)]
     for i, chunk in enumerate(chunks):
         last = i == len(chunks) - 1
-        unfinished = last and trick == "never-finished"
+        unfinished = last and trick in ("never-finished", "linger")
         s.sendall(pdata(1 if last else ctx_of_data, 0 if unfinished else 2 if last else 0, chunk))
     if trick == "never-finished":
         s.sendall(bytes([5, 0, 0, 0, 0, 4, 0, 0, 0, 0]))
+    if trick == "linger":
+        print("sent", flush=True)
     answer = recv_pdu(s)
 except OSError:
     pass  # the gateway closed while we were sending: its A-ABORT may still be read
