@@ -809,6 +809,7 @@ fn screen_instance(shared: &Shared, object: &str, ts: &str, instance: Instance) 
     let path = std::path::PathBuf::from(&name);
     let digest = hex(&instance.sha256);
     let mut findings = Vec::new();
+    let mut disagreements: Vec<String> = Vec::new();
     let mut file = None;
     let Instance {
         bytes, reservation, ..
@@ -818,6 +819,24 @@ fn screen_instance(shared: &Shared, object: &str, ts: &str, instance: Instance) 
             let bytes = part10(&instance.sop_class, &instance.sop_instance, ts, &data);
             drop(data);
             let screened = shared.screener.worker().screen(&path, &bytes);
+            // The data set's own UIDs (the screener reads (0008,0016)/(0008,0018) over
+            // the meta group written from the command): a receiver may file the
+            // instance under them, so a difference is named where it can be searched.
+            let inspected = &screened.inspection;
+            for (what, command, data_set) in [
+                (
+                    "SOP Instance UID",
+                    &instance.sop_instance,
+                    &inspected.sop_instance_uid,
+                ),
+                ("SOP Class UID", &instance.sop_class, &inspected.sop_class_uid),
+            ] {
+                if let Some(other) = data_set.as_ref().filter(|d| *d != command) {
+                    disagreements.push(format!(
+                        "the data set names {what} {other:?}, the command {command:?}"
+                    ));
+                }
+            }
             findings.extend(screened.findings.into_iter().filter(|f| {
                 f.severity == Severity::Alert || f.kind == FindingKind::NotInspected
             }));
@@ -850,7 +869,7 @@ fn screen_instance(shared: &Shared, object: &str, ts: &str, instance: Instance) 
             .evidence
             .record(Event::of_finding(shared.actor.clone(), f.clone()));
     }
-    let outcome = if findings.is_empty() {
+    let outcome = if findings.is_empty() && disagreements.is_empty() {
         Outcome::Success
     } else {
         Outcome::Findings
@@ -859,7 +878,7 @@ fn screen_instance(shared: &Shared, object: &str, ts: &str, instance: Instance) 
         outcome,
         &name,
         format!(
-            "relayed C-STORE SOP Instance UID {} (SOP Class {}, transfer syntax {ts}): {} data set bytes{}, SHA-256 {digest}; {} alert(s){}",
+            "relayed C-STORE SOP Instance UID {} (SOP Class {}, transfer syntax {ts}): {} data set bytes{}, SHA-256 {digest}; {} alert(s){}{}",
             instance.sop_instance,
             instance.sop_class,
             instance.size,
@@ -869,7 +888,12 @@ fn screen_instance(shared: &Shared, object: &str, ts: &str, instance: Instance) 
                 " (incomplete: the association ended before its last fragment)"
             },
             alerts,
-            if alerts > 0 { ", forwarded all the same, a copy kept in quarantine" } else { "" }
+            if alerts > 0 { ", forwarded all the same, a copy kept in quarantine" } else { "" },
+            if disagreements.is_empty() {
+                String::new()
+            } else {
+                format!("; {} (PS3.4 B.2.1: they must agree)", disagreements.join(", "))
+            }
         ),
     );
     if alerts > 0

@@ -924,3 +924,40 @@ fn an_association_in_flight_at_the_stop_is_aborted_recorded_and_screened() {
         "{records:#?}"
     );
 }
+
+/// A C-STORE whose command names one SOP Instance UID and whose data set another:
+/// storescp answers 0xA900 and still writes the file, so the trail said "not stored"
+/// under a UID the archive does not use. The record now names both.
+#[test]
+fn a_data_set_naming_another_instance_than_its_command_is_named_on_the_record() {
+    require_dcmtk();
+    let env = Env::new();
+    let pe = env.dir.path().join("pe.exe");
+    std::fs::write(&pe, pacsguard_testkit::real_pe()).expect("write");
+    let upstream = Receiver::start(&env.dir.path().join("rx"));
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+    );
+    let uid = "1.2.826.0.1.3680043.10.1137.82";
+    let out = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/hostile_modality.py"))
+        .arg(gateway.ports[0].to_string())
+        .arg(&pe)
+        .args(["uid-mismatch", uid])
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (_, events) = gateway.stop();
+    let expected =
+        format!("the data set names SOP Instance UID \"{uid}.9\", the command \"{uid}\"");
+    assert!(
+        gateway_events(&events).iter().any(|d| d
+            .starts_with(&format!("relayed C-STORE SOP Instance UID {uid} "))
+            && d.contains(&expected)),
+        "{events:#?}"
+    );
+}

@@ -79,12 +79,15 @@ elif trick == "pdf-on-ct-context":  # a SOP class the route refused, on the CT c
     fields, sop_class = store, PDF
 elif trick == "data-on-another-context":
     fields, ctx_of_data = store, 3
+elif trick == "uid-mismatch":  # the data set names another instance than the command
+    fields = store
 elif trick in ("never-finished", "linger"):  # no last fragment: release, or wait
     fields = store
 else:
     sys.exit("unknown trick " + trick)
 cmd = command(sop_class, fields) + (b"\0\0" if trick == "trailing-bytes" else b"")
-data = explicit(8, 0x16, b"UI", sop_class.encode()) + explicit(8, 0x18, b"UI", uid.encode())
+data_uid = uid + ".9" if trick == "uid-mismatch" else uid
+data = explicit(8, 0x16, b"UI", sop_class.encode()) + explicit(8, 0x18, b"UI", data_uid.encode())
 data += explicit(9, 0x10, b"LO", b"ACME 1.0") + explicit(9, 0x1010, b"OB", PE)
 data += explicit(0x10, 0x10, b"PN", b"Doe^J")
 s = socket.create_connection(("127.0.0.1", port))
