@@ -171,6 +171,72 @@ pub fn refused_items(refused: &[Refused]) -> Vec<Item> {
         .collect()
 }
 
+/// Holds the upstream's A-ASSOCIATE-AC to the request the gateway forwarded, before the
+/// peer sees it (PS3.8 9.3.3.2: one answer per proposed context, an acceptance naming
+/// one of the transfer syntaxes proposed for it). An answer for a context never forwarded
+/// (one the gateway refused, or none the peer proposed) or a second answer for one is
+/// dropped; an acceptance with a transfer syntax not forwarded (so not allowed by the
+/// route, or never proposed by the peer) becomes a refusal, transfer syntaxes not
+/// supported. Returns what was changed, one line each, for the record.
+pub fn hold_answer(forward: &Associate, ac: &mut Associate) -> Vec<String> {
+    let proposed: Vec<(u8, Vec<Vec<u8>>)> = forward
+        .items
+        .iter()
+        .filter_map(|item| match item {
+            Item::ProposedContext { id, sub_items } => Some((
+                *id,
+                proposed_syntaxes(sub_items)
+                    .1
+                    .into_iter()
+                    .map(<[u8]>::to_vec)
+                    .collect(),
+            )),
+            _ => None,
+        })
+        .collect();
+    let mut changed = Vec::new();
+    let mut answered = Vec::new();
+    ac.items.retain_mut(|item| {
+        let Item::AcceptedContext {
+            id,
+            result,
+            sub_items,
+        } = item
+        else {
+            return true;
+        };
+        let Some((_, syntaxes)) = proposed.iter().find(|(p, _)| p == id) else {
+            changed.push(format!(
+                "dropped the upstream's answer for presentation context {id}, which was not forwarded"
+            ));
+            return false;
+        };
+        if answered.contains(id) {
+            changed.push(format!(
+                "dropped the upstream's second answer for presentation context {id}"
+            ));
+            return false;
+        }
+        answered.push(*id);
+        if *result == result::ACCEPTANCE {
+            let chosen = proposed_syntaxes(sub_items).1;
+            let held = matches!(chosen.as_slice(), [ts] if syntaxes.iter().any(|s| s == ts));
+            if !held {
+                changed.push(format!(
+                    "refused presentation context {id}: the upstream accepted it with transfer syntax {}, not one forwarded",
+                    chosen
+                        .first()
+                        .map(|t| String::from_utf8_lossy(t).into_owned())
+                        .unwrap_or_else(|| "(none)".to_owned())
+                ));
+                *result = result::TRANSFER_SYNTAXES_NOT_SUPPORTED;
+            }
+        }
+        true
+    });
+    changed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,5 +380,48 @@ upstream_ae = "ARCHIVE"
             .collect();
         assert_eq!(contexts, vec![1]);
         assert_eq!(decoded.maximum_length(), Some(65536));
+    }
+
+    /// An upstream that answers a context the gateway refused, one the peer never
+    /// proposed, one twice, or with a transfer syntax the route does not allow (seen
+    /// from a raw upstream: the peer got "5 accepted" beside the gateway's "5 refused",
+    /// and Deflate it had never proposed) is held to what was forwarded.
+    #[test]
+    fn the_upstreams_answer_is_held_to_what_was_forwarded() {
+        let forward = rq("PACS", "CT1");
+        let answer = |id: u8, result: u8, ts: &[u8]| Item::AcceptedContext {
+            id,
+            result,
+            sub_items: vec![SubItem {
+                kind: sub::TRANSFER_SYNTAX,
+                value: ts.to_vec(),
+            }],
+        };
+        let deflate = b"1.2.840.10008.1.2.1.99";
+        let mut ac = Associate {
+            items: vec![
+                Item::ApplicationContext(DICOM_APPLICATION_CONTEXT.to_vec()),
+                answer(1, result::ACCEPTANCE, deflate),
+                answer(3, result::ACCEPTANCE, b"1.2.840.10008.1.2.1\0"),
+                answer(5, result::ACCEPTANCE, b"1.2.840.10008.1.2"),
+                answer(5, result::ACCEPTANCE, b"1.2.840.10008.1.2"),
+                answer(7, result::ACCEPTANCE, b"1.2.840.10008.1.2"),
+            ],
+            ..forward.clone()
+        };
+        let changed = hold_answer(&forward, &mut ac);
+        assert_eq!(changed.len(), 3, "{changed:#?}");
+        assert_eq!(
+            ac.items[1..],
+            [
+                answer(1, result::TRANSFER_SYNTAXES_NOT_SUPPORTED, deflate),
+                answer(3, result::ACCEPTANCE, b"1.2.840.10008.1.2.1\0"),
+                answer(5, result::ACCEPTANCE, b"1.2.840.10008.1.2"),
+            ]
+        );
+        // A conforming answer is left as it is.
+        let before = ac.clone();
+        assert!(hold_answer(&forward, &mut ac).is_empty());
+        assert_eq!(ac, before);
     }
 }

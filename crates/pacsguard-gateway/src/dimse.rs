@@ -27,19 +27,27 @@ pub struct Command {
     pub field: u16,
     pub affected_sop_class: String,
     pub affected_sop_instance: String,
+    /// (0000,0003) of the N- services.
+    pub requested_sop_class: String,
     pub has_data_set: bool,
     /// (0000,0900) of a response.
     pub status: Option<u16>,
 }
 
 /// Reads a command set (implicit VR little endian, PS3.7 6.3.1). `None` when it is not
-/// one: a truncated element, or no Command Field.
+/// one a receiver must read the same way: a truncated element, an element of another
+/// group, elements not in strictly increasing order (so none twice: PS3.7 6.3.1 says each
+/// occurs at most once, in order), a US element whose value is not 2 bytes, or no Command
+/// Field. Receivers differ on such sets (DCMTK keeps the first of two Command Fields, a
+/// last-wins reader the second), so the gateway must not guess which one the upstream
+/// will act on.
 pub fn parse_command(bytes: &[u8]) -> Option<Command> {
     let mut command = Command {
         has_data_set: true,
         ..Command::default()
     };
     let mut field = None;
+    let mut previous: Option<u16> = None;
     let mut rest = bytes;
     while !rest.is_empty() {
         let head = rest.get(..8)?;
@@ -48,22 +56,59 @@ pub fn parse_command(bytes: &[u8]) -> Option<Command> {
         let len = usize::try_from(u32::from_le_bytes([head[4], head[5], head[6], head[7]])).ok()?;
         let value = rest.get(8..8usize.checked_add(len)?)?;
         rest = &rest[8 + len..];
-        if group != 0 {
-            continue;
+        if group != 0 || previous.is_some_and(|p| p >= element) {
+            return None;
         }
+        previous = Some(element);
         let text = || String::from_utf8_lossy(crate::pdu::trim_uid_padding(value)).into_owned();
-        let short = || value.get(..2).map(|v| u16::from_le_bytes([v[0], v[1]]));
+        let short = || <[u8; 2]>::try_from(value).ok().map(u16::from_le_bytes);
         match element {
             0x0002 => command.affected_sop_class = text(),
+            0x0003 => command.requested_sop_class = text(),
             0x1000 => command.affected_sop_instance = text(),
-            0x0100 => field = short(),
-            0x0800 => command.has_data_set = short() != Some(NO_DATA_SET),
-            0x0900 => command.status = short(),
+            0x0100 => field = Some(short()?),
+            0x0800 => command.has_data_set = short()? != NO_DATA_SET,
+            0x0900 => command.status = Some(short()?),
             _ => {}
         }
     }
     command.field = field?;
     Some(command)
+}
+
+/// Why the gateway cannot follow a direction's DIMSE messages. Each is a breach of PS3.7
+/// or PS3.8 Annex E that a lenient receiver may still act on, storing a data set the
+/// gateway did not see as a C-STORE: the association is aborted instead of relayed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Violation {
+    #[error(
+        "the command set on presentation context {0} cannot be read unambiguously (truncated, an element repeated, out of order or of another group, a wrong value length, or no Command Field)"
+    )]
+    UnreadableCommand(u8),
+    #[error(
+        "the command set on presentation context {0} is larger than {MAX_COMMAND_SET_BYTES} bytes"
+    )]
+    CommandTooLong(u8),
+    #[error(
+        "a data set fragment on presentation context {0} where no command announced a data set"
+    )]
+    UnannouncedDataSet(u8),
+    #[error(
+        "a command fragment on presentation context {0} while the data set of the message before was still due"
+    )]
+    CommandInDataSet(u8),
+    #[error(
+        "a fragment on presentation context {got} while the message on context {open} was not complete (PS3.8 E.1: messages are not interleaved)"
+    )]
+    Interleaved { open: u8, got: u8 },
+    #[error(
+        "the command on presentation context {context} names SOP class {command:?}, the context was negotiated for {negotiated} (PS3.7: a refused SOP class may not ride another context)"
+    )]
+    SopClassMismatch {
+        context: u8,
+        command: String,
+        negotiated: String,
+    },
 }
 
 /// Data set bytes held for screening by every association together: each data set
@@ -157,14 +202,17 @@ pub struct Instance {
     pub bytes: Result<Vec<u8>, Skipped>,
     /// Holds the bytes' share of the memory budget until the instance is dropped.
     pub reservation: Option<Reservation>,
+    /// False when the association ended before the data set's last fragment.
+    pub complete: bool,
 }
 
 #[derive(Debug, Default)]
 struct Context {
     command: Vec<u8>,
-    command_too_long: bool,
     /// The C-STORE whose data set is arriving.
     store: Option<Command>,
+    /// A command announced a data set (of any service) not yet complete.
+    awaiting_data: bool,
     data: Vec<u8>,
     data_size: u64,
     skipped: Option<Skipped>,
@@ -181,6 +229,12 @@ pub struct Assembler {
     contexts: HashMap<u8, Context>,
     /// C-STORE responses seen since [`Assembler::take_responses`].
     responses: Vec<Command>,
+    /// The context whose message has begun and is not complete: no other may be used
+    /// until it is (PS3.8 E.1).
+    open: Option<u8>,
+    /// The abstract syntax each accepted context was negotiated for; a command naming
+    /// another SOP class is a [`Violation`]. Empty: not checked.
+    negotiated: HashMap<u8, String>,
 }
 
 impl Assembler {
@@ -190,6 +244,42 @@ impl Assembler {
             budget,
             contexts: HashMap::new(),
             responses: Vec::new(),
+            open: None,
+            negotiated: HashMap::new(),
+        }
+    }
+
+    /// The abstract syntax of each accepted presentation context, to hold commands to.
+    #[must_use]
+    pub fn with_contexts(mut self, negotiated: HashMap<u8, String>) -> Self {
+        self.negotiated = negotiated;
+        self
+    }
+
+    /// A command whose SOP class is not its context's: refused SOP classes would
+    /// otherwise ride an accepted context.
+    fn check_sop_class(&self, context_id: u8, command: &Command) -> Result<(), Violation> {
+        let Some(negotiated) = self.negotiated.get(&context_id) else {
+            return Ok(());
+        };
+        let named = [&command.affected_sop_class, &command.requested_sop_class];
+        let store_without_class =
+            command.field == C_STORE_RQ && command.affected_sop_class.is_empty();
+        match named
+            .into_iter()
+            .find(|c| !c.is_empty() && *c != negotiated)
+        {
+            Some(other) => Err(Violation::SopClassMismatch {
+                context: context_id,
+                command: other.clone(),
+                negotiated: negotiated.clone(),
+            }),
+            None if store_without_class => Err(Violation::SopClassMismatch {
+                context: context_id,
+                command: String::new(),
+                negotiated: negotiated.clone(),
+            }),
+            None => Ok(()),
         }
     }
 
@@ -199,35 +289,58 @@ impl Assembler {
         std::mem::take(&mut self.responses)
     }
 
-    /// Takes one PDV; returns the instance whose data set it completed, if any.
-    pub fn push(&mut self, pdv: &Pdv) -> Option<Instance> {
-        let context = self.contexts.entry(pdv.context_id).or_default();
+    /// Takes one PDV; returns the instance whose data set it completed, if any, or the
+    /// [`Violation`] that makes the stream impossible to follow (the caller aborts).
+    pub fn push(&mut self, pdv: &Pdv) -> Result<Option<Instance>, Violation> {
+        let id = pdv.context_id;
+        if let Some(open) = self.open
+            && open != id
+        {
+            return Err(Violation::Interleaved { open, got: id });
+        }
+        self.open = Some(id);
+        let context = self.contexts.entry(id).or_default();
         if pdv.is_command() {
-            if context.command.len() + pdv.data.len() > MAX_COMMAND_SET_BYTES {
-                context.command_too_long = true;
-                context.command.clear();
-            } else if !context.command_too_long {
-                context.command.extend_from_slice(&pdv.data);
+            if context.awaiting_data {
+                return Err(Violation::CommandInDataSet(id));
             }
+            if context.command.len() + pdv.data.len() > MAX_COMMAND_SET_BYTES {
+                return Err(Violation::CommandTooLong(id));
+            }
+            context.command.extend_from_slice(&pdv.data);
             if pdv.is_last() {
-                let parsed = (!context.command_too_long)
-                    .then(|| parse_command(&context.command))
-                    .flatten();
+                let parsed = parse_command(&context.command);
                 context.command.clear();
-                context.command_too_long = false;
-                if let Some(response) = parsed.as_ref().filter(|c| c.field == C_STORE_RSP) {
-                    self.responses.push(response.clone());
+                let parsed = parsed.ok_or(Violation::UnreadableCommand(id))?;
+                self.check_sop_class(id, &parsed)?;
+                let context = self.contexts.entry(id).or_default();
+                if parsed.field == C_STORE_RSP {
+                    self.responses.push(parsed.clone());
                 }
-                context.store = parsed.filter(|c| c.field == C_STORE_RQ && c.has_data_set);
+                context.awaiting_data = parsed.has_data_set;
+                if !parsed.has_data_set {
+                    self.open = None;
+                }
+                context.store = Some(parsed).filter(|c| c.field == C_STORE_RQ && c.has_data_set);
                 context.data = Vec::new();
                 context.data_size = 0;
                 context.skipped = None;
                 context.reservation = Some(Reservation::new(&self.budget));
                 context.hash = Sha256::new();
             }
-            return None;
+            return Ok(None);
         }
-        context.store.as_ref()?;
+        if !context.awaiting_data {
+            return Err(Violation::UnannouncedDataSet(id));
+        }
+        if pdv.is_last() {
+            context.awaiting_data = false;
+            self.open = None;
+        }
+        if context.store.is_none() {
+            // The data set of another service (a C-FIND identifier, ...): relayed as is.
+            return Ok(None);
+        }
         context.hash.update(&pdv.data);
         context.data_size += pdv.data.len() as u64;
         if context.skipped.is_none() {
@@ -245,22 +358,39 @@ impl Assembler {
             }
         }
         if !pdv.is_last() {
-            return None;
+            return Ok(None);
         }
-        let command = context.store.take()?;
-        let hash = std::mem::take(&mut context.hash);
-        let bytes = std::mem::take(&mut context.data);
+        Ok(context.take_instance(id, true))
+    }
+
+    /// The C-STORE data set still arriving when the association ended (its last
+    /// fragment never came): what arrived was relayed all the same, so it is screened
+    /// and recorded like a whole one, marked incomplete.
+    pub fn unfinished(&mut self) -> Option<Instance> {
+        let id = self.open.take()?;
+        self.contexts.get_mut(&id)?.take_instance(id, false)
+    }
+}
+
+impl Context {
+    /// The C-STORE whose data set this context holds, as an instance.
+    fn take_instance(&mut self, id: u8, complete: bool) -> Option<Instance> {
+        let command = self.store.take()?;
+        self.awaiting_data = false;
+        let hash = std::mem::take(&mut self.hash);
+        let bytes = std::mem::take(&mut self.data);
         Some(Instance {
-            context_id: pdv.context_id,
+            context_id: id,
             sop_class: command.affected_sop_class,
             sop_instance: command.affected_sop_instance,
-            size: std::mem::take(&mut context.data_size),
+            size: std::mem::take(&mut self.data_size),
             sha256: hash.finalize().into(),
-            bytes: match context.skipped.take() {
+            bytes: match self.skipped.take() {
                 Some(why) => Err(why),
                 None => Ok(bytes),
             },
-            reservation: context.reservation.take(),
+            reservation: self.reservation.take(),
+            complete,
         })
     }
 }
@@ -336,10 +466,10 @@ mod tests {
     fn a_fragmented_c_store_is_reassembled_with_its_uids() {
         let mut a = Assembler::new(1024, MemoryBudget::new(1024));
         let command = store_command();
-        assert!(a.push(&pdv(1, &command[..10])).is_none());
-        assert!(a.push(&pdv(3, &command[10..])).is_none());
-        assert!(a.push(&pdv(0, b"abc")).is_none());
-        let instance = a.push(&pdv(2, b"def")).expect("complete");
+        assert!(a.push(&pdv(1, &command[..10])).expect("valid").is_none());
+        assert!(a.push(&pdv(3, &command[10..])).expect("valid").is_none());
+        assert!(a.push(&pdv(0, b"abc")).expect("valid").is_none());
+        let instance = a.push(&pdv(2, b"def")).expect("valid").expect("complete");
         assert_eq!(instance.sop_instance, "1.2.3.4");
         assert_eq!(instance.sop_class, "1.2.840.10008.5.1.4.1.1.2");
         assert_eq!(instance.bytes.as_deref(), Ok(&b"abcdef"[..]));
@@ -350,9 +480,9 @@ mod tests {
     fn a_data_set_at_the_limit_is_kept_and_one_byte_over_is_hashed_only() {
         for (size, kept) in [(8usize, true), (9, false)] {
             let mut a = Assembler::new(8, MemoryBudget::new(1024));
-            a.push(&pdv(3, &store_command()));
+            a.push(&pdv(3, &store_command())).expect("valid");
             let data = vec![7u8; size];
-            let instance = a.push(&pdv(2, &data)).expect("complete");
+            let instance = a.push(&pdv(2, &data)).expect("valid").expect("complete");
             assert_eq!(instance.bytes.is_ok(), kept, "{size} bytes");
             assert_eq!(instance.size, size as u64);
             assert_eq!(instance.sha256, <[u8; 32]>::from(Sha256::digest(&data)));
@@ -364,15 +494,15 @@ mod tests {
         let budget = MemoryBudget::new(10);
         let mut a = Assembler::new(100, Arc::clone(&budget));
         let mut b = Assembler::new(100, Arc::clone(&budget));
-        a.push(&pdv(3, &store_command()));
-        b.push(&pdv(3, &store_command()));
-        assert!(a.push(&pdv(0, &[1; 6])).is_none());
+        a.push(&pdv(3, &store_command())).expect("valid");
+        b.push(&pdv(3, &store_command())).expect("valid");
+        assert!(a.push(&pdv(0, &[1; 6])).expect("valid").is_none());
         // 6 + 4 = 10: at the budget, kept.
-        let at = b.push(&pdv(2, &[2; 4])).expect("complete");
+        let at = b.push(&pdv(2, &[2; 4])).expect("valid").expect("complete");
         assert!(at.bytes.is_ok());
         assert_eq!(budget.held(), 10);
         // One byte more while both are held: the budget is spent.
-        let over = a.push(&pdv(2, &[1; 1])).expect("complete");
+        let over = a.push(&pdv(2, &[1; 1])).expect("valid").expect("complete");
         assert_eq!(over.bytes.err(), Some(Skipped::MemoryBudget));
         assert_eq!(over.size, 7);
         assert_eq!(budget.held(), 4);
@@ -388,9 +518,12 @@ mod tests {
         element(&mut command, 0x4000, &vec![b' '; fill]);
         assert_eq!(command.len(), MAX_COMMAND_SET_BYTES);
         let mut a = Assembler::new(8, MemoryBudget::new(8));
-        assert!(a.push(&pdv(1, &command[..100])).is_none());
-        assert!(a.push(&pdv(3, &command[100..])).is_none());
-        let instance = a.push(&pdv(2, b"data")).expect("the C-STORE was read");
+        assert!(a.push(&pdv(1, &command[..100])).expect("valid").is_none());
+        assert!(a.push(&pdv(3, &command[100..])).expect("valid").is_none());
+        let instance = a
+            .push(&pdv(2, b"data"))
+            .expect("valid")
+            .expect("the C-STORE was read");
         assert_eq!(instance.sop_instance, "1.2.3.4");
     }
 
@@ -401,9 +534,167 @@ mod tests {
             let _ = parse_command(&command[..n]);
         }
         assert!(parse_command(&[0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff]).is_none());
+        // One byte over the limit is a violation (the association is aborted), never a
+        // data set relayed unread.
         let mut a = Assembler::new(8, MemoryBudget::new(8));
         let big = vec![0u8; MAX_COMMAND_SET_BYTES + 1];
-        assert!(a.push(&pdv(3, &big)).is_none());
-        assert!(a.push(&pdv(2, b"data")).is_none());
+        assert_eq!(
+            a.push(&pdv(3, &big)).err(),
+            Some(Violation::CommandTooLong(1))
+        );
+    }
+
+    /// Command sets a receiver may read otherwise than the gateway (PS3.7 6.3.1: each
+    /// element at most once, in increasing order, of group 0000) are not followed: with
+    /// two Command Fields DCMTK's storescp keeps the first (a C-STORE) and stored a PE
+    /// the gateway had taken for the data set of a C-ECHO and never screened.
+    #[test]
+    fn command_sets_read_two_ways_are_violations() {
+        let store = store_command();
+        let with = |at: usize, extra: &[u8]| {
+            let mut c = store[..at].to_vec();
+            c.extend_from_slice(extra);
+            c.extend_from_slice(&store[at..]);
+            c
+        };
+        // (0000,0002) takes 34 bytes of store_command(), (0000,0100) the next 10.
+        let mut echo = Vec::new();
+        element(&mut echo, 0x0100, &0x0030u16.to_le_bytes());
+        let mut no_data = Vec::new();
+        element(&mut no_data, 0x0800, &0x0101u16.to_le_bytes());
+        let mut wide = Vec::new();
+        element(&mut wide, 0x0100, &[1, 0, 0x30, 0]);
+        let mut data_element = Vec::new();
+        data_element.extend_from_slice(&[8, 0, 0x18, 0, 2, 0, 0, 0, b'1', 0]);
+        let mut ok = store.clone();
+        element(&mut ok, 0x4000, b"ok");
+        assert!(parse_command(&ok).is_some(), "a well-formed set is read");
+        for (name, bad) in [
+            ("a second Command Field", with(44, &echo)),
+            ("a second Command Data Set Type", {
+                let mut c = store.clone();
+                element(&mut c, 0x0800, &0x0101u16.to_le_bytes());
+                c
+            }),
+            ("elements out of order", with(0, &no_data)),
+            ("a 4-byte Command Field", {
+                let mut c = store[..34].to_vec();
+                c.extend_from_slice(&wide);
+                c.extend_from_slice(&store[44..]);
+                c
+            }),
+            ("a data element", {
+                let mut c = store.clone();
+                c.extend_from_slice(&data_element);
+                c
+            }),
+            ("trailing bytes", {
+                let mut c = store.clone();
+                c.extend_from_slice(&[0, 0]);
+                c
+            }),
+        ] {
+            assert!(parse_command(&bad).is_none(), "{name}");
+            let mut a = Assembler::new(1024, MemoryBudget::new(1024));
+            assert_eq!(
+                a.push(&pdv(3, &bad)).err(),
+                Some(Violation::UnreadableCommand(1)),
+                "{name}"
+            );
+        }
+    }
+
+    /// A data set fragment the gateway cannot attribute to a C-STORE it screens is a
+    /// violation: without a command, after a command saying no data set follows, on
+    /// another context than its command's (storescp aborts; a lenient reader would
+    /// join them), or interleaved with another message (PS3.8 E.1).
+    #[test]
+    fn fragments_not_following_their_command_are_violations() {
+        let on = |context_id, control, data: &[u8]| Pdv {
+            context_id,
+            control,
+            data: data.to_vec(),
+        };
+        let mut a = Assembler::new(1024, MemoryBudget::new(1024));
+        assert_eq!(
+            a.push(&pdv(2, b"MZ")).err(),
+            Some(Violation::UnannouncedDataSet(1))
+        );
+        let mut no_data = store_command();
+        no_data[34 + 10 + 8..34 + 10 + 10].copy_from_slice(&0x0101u16.to_le_bytes());
+        let mut a = Assembler::new(1024, MemoryBudget::new(1024));
+        assert!(a.push(&pdv(3, &no_data)).expect("valid").is_none());
+        assert_eq!(
+            a.push(&pdv(2, b"MZ")).err(),
+            Some(Violation::UnannouncedDataSet(1))
+        );
+        let mut a = Assembler::new(1024, MemoryBudget::new(1024));
+        a.push(&pdv(3, &store_command())).expect("valid");
+        assert_eq!(
+            a.push(&on(3, 0, b"MZ")).err(),
+            Some(Violation::Interleaved { open: 1, got: 3 })
+        );
+        let mut a = Assembler::new(1024, MemoryBudget::new(1024));
+        a.push(&pdv(1, &store_command()[..10])).expect("valid");
+        assert_eq!(
+            a.push(&on(3, 3, &store_command())).err(),
+            Some(Violation::Interleaved { open: 1, got: 3 })
+        );
+        let mut a = Assembler::new(1024, MemoryBudget::new(1024));
+        a.push(&pdv(3, &store_command())).expect("valid");
+        a.push(&pdv(0, b"ab")).expect("valid");
+        assert_eq!(
+            a.push(&pdv(3, &store_command())).err(),
+            Some(Violation::CommandInDataSet(1))
+        );
+        // After a whole message, another context may begin the next.
+        let mut a = Assembler::new(1024, MemoryBudget::new(1024));
+        a.push(&pdv(3, &store_command())).expect("valid");
+        a.push(&pdv(2, b"ab")).expect("valid").expect("complete");
+        a.push(&on(3, 3, &store_command())).expect("valid");
+        a.push(&on(3, 2, b"cd")).expect("valid").expect("complete");
+    }
+
+    /// A C-STORE naming a SOP class other than its context's: the route refused
+    /// Encapsulated PDF, the peer sent one on its CT context and storescp stored it.
+    #[test]
+    fn a_command_for_another_sop_class_than_its_context_is_a_violation() {
+        let contexts = || HashMap::from([(1u8, "1.2.840.10008.5.1.4.1.1.4".to_owned())]);
+        let mut a = Assembler::new(1024, MemoryBudget::new(1024)).with_contexts(contexts());
+        assert_eq!(
+            a.push(&pdv(3, &store_command())).err(),
+            Some(Violation::SopClassMismatch {
+                context: 1,
+                command: "1.2.840.10008.5.1.4.1.1.2".into(),
+                negotiated: "1.2.840.10008.5.1.4.1.1.4".into()
+            })
+        );
+        let mut a = Assembler::new(1024, MemoryBudget::new(1024)).with_contexts(HashMap::from([(
+            1u8,
+            "1.2.840.10008.5.1.4.1.1.2".to_owned(),
+        )]));
+        a.push(&pdv(3, &store_command())).expect("its own class");
+        // A C-STORE without an Affected SOP Class UID cannot be held to its context.
+        let mut a = Assembler::new(1024, MemoryBudget::new(1024)).with_contexts(contexts());
+        assert!(matches!(
+            a.push(&pdv(3, &store_command()[34..])),
+            Err(Violation::SopClassMismatch { .. })
+        ));
+    }
+
+    /// A data set whose last fragment never came (the peer released instead) was
+    /// relayed all the same: it is given back for screening, marked incomplete.
+    #[test]
+    fn a_data_set_never_completed_is_given_back_at_the_end() {
+        let mut a = Assembler::new(1024, MemoryBudget::new(1024));
+        assert!(a.unfinished().is_none(), "nothing begun");
+        a.push(&pdv(3, &store_command())).expect("valid");
+        a.push(&pdv(0, b"MZ")).expect("valid");
+        a.push(&pdv(0, b"PE")).expect("valid");
+        let instance = a.unfinished().expect("the data set begun");
+        assert!(!instance.complete);
+        assert_eq!(instance.sop_instance, "1.2.3.4");
+        assert_eq!(instance.bytes.as_deref(), Ok(&b"MZPE"[..]));
+        assert!(a.unfinished().is_none(), "given back once");
     }
 }

@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
-use crate::admission::{Admission, admit, refused_items};
+use crate::admission::{Admission, admit, hold_answer, refused_items};
 use crate::config::{GatewayConfig, Limits, Listener};
 use crate::dimse::{Assembler, Instance, MemoryBudget, Skipped, part10};
 use crate::pdu::{
@@ -54,6 +54,10 @@ struct Shared {
     screener: Arc<Screener>,
     evidence: Arc<dyn Evidence>,
     actor: Actor,
+    /// Set when [`STOP_GRACE`] has passed after a stop: associations still in flight end
+    /// themselves (A-ABORT both sides, records, screening what they hold) rather than
+    /// being dropped without a word.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 /// One association's place in the limits; given back when dropped.
@@ -193,6 +197,7 @@ impl Gateway {
                 screener,
                 evidence,
                 actor,
+                stopping: tokio::sync::watch::Sender::new(false),
             }),
         })
     }
@@ -288,6 +293,13 @@ impl Gateway {
         // What was counted and not yet summarised is said before the stop.
         self.shared.summarise_refusals(true);
         let _ = tokio::time::timeout(STOP_GRACE, async {
+            while associations.join_next().await.is_some() {}
+        })
+        .await;
+        // Those still in flight are told to end, which takes at most their two A-ABORTs;
+        // only what does not end then (a connection still before its request) is dropped.
+        self.shared.stopping.send_replace(true);
+        let _ = tokio::time::timeout(2 * SEND_TIMEOUT + Duration::from_secs(1), async {
             while associations.join_next().await.is_some() {}
         })
         .await;
@@ -473,7 +485,7 @@ async fn association(
             return;
         }
     };
-    send(&mut upstream, &Pdu::AssociateRq(forward).encode()).await;
+    send(&mut upstream, &Pdu::AssociateRq(forward.clone()).encode()).await;
     let answer =
         match tokio::time::timeout(limits.artim, read_pdu(&mut upstream, limits.max_pdu_length))
             .await
@@ -517,6 +529,25 @@ async fn association(
     ac.called_ae = rq.called_ae;
     ac.calling_ae = rq.calling_ae;
     ac.cap_maximum_length(limits.max_pdu_length);
+    // What the upstream accepted is held to what was forwarded: an upstream may not
+    // open a context the gateway refused or a transfer syntax the route does not allow.
+    // One record (an answer of 64 KiB could hold thousands of items), the first few
+    // changes named.
+    let changed = hold_answer(&forward, &mut ac);
+    if !changed.is_empty() {
+        const NAMED: usize = 8;
+        shared.event(
+            Outcome::Failure,
+            &object,
+            format!(
+                "upstream {} answered contexts it was not offered, held to what was forwarded ({} change(s)): {}{}",
+                route.upstream,
+                changed.len(),
+                changed[..changed.len().min(NAMED)].join("; "),
+                if changed.len() > NAMED { "; ..." } else { "" }
+            ),
+        );
+    }
     let mut syntaxes = HashMap::new();
     for item in &ac.items {
         if let Item::AcceptedContext {
@@ -544,6 +575,10 @@ async fn association(
             route.upstream_ae, route.upstream, syntaxes.len(), refused.len()
         ),
     );
+    let negotiated: HashMap<u8, String> = syntaxes
+        .iter()
+        .map(|(id, (abstract_syntax, _))| (*id, abstract_syntax.clone()))
+        .collect();
     let syntaxes = Arc::new(syntaxes);
     let started = Instant::now();
     let activity = Arc::new(AtomicU64::new(0));
@@ -556,7 +591,8 @@ async fn association(
         assembler: Assembler::new(
             usize::try_from(limits.max_inspected_bytes).unwrap_or(usize::MAX),
             Arc::clone(&shared.memory),
-        ),
+        )
+        .with_contexts(negotiated.clone()),
         counts: Arc::default(),
     };
     let counts = Arc::clone(&tap.counts);
@@ -564,13 +600,36 @@ async fn association(
         assembler: Assembler::new(
             usize::try_from(limits.max_inspected_bytes).unwrap_or(usize::MAX),
             Arc::clone(&shared.memory),
-        ),
+        )
+        .with_contexts(negotiated),
         ..tap.clone_empty()
     };
+    let (mut tap, mut tap_back) = (tap, tap_back);
+    let mut stopping = shared.stopping.subscribe();
     let end = tokio::select! {
-        e = direction(&mut peer_r, &mut up_w, tap, &limits, &activity, started, "peer") => e,
-        e = direction(&mut up_r, &mut peer_w, tap_back, &limits, &activity, started, "upstream") => e,
+        _ = stopping.wait_for(|s| *s) => {
+            shared.event(
+                Outcome::Failure,
+                &object,
+                format!(
+                    "the gateway stopped and the association was still in flight after {} s: aborted",
+                    STOP_GRACE.as_secs()
+                ),
+            );
+            End::Aborted(0)
+        }
+        e = direction(&mut peer_r, &mut up_w, &mut tap, &limits, &activity, started, "peer") => e,
+        e = direction(&mut up_r, &mut peer_w, &mut tap_back, &limits, &activity, started, "upstream") => e,
     };
+    // A data set begun and never finished was relayed as far as it went: screened and
+    // recorded all the same.
+    for t in [&mut tap, &mut tap_back] {
+        if let Some(instance) = t.assembler.unfinished() {
+            t.counts.instances.fetch_add(1, Ordering::Relaxed);
+            t.counts.bytes.fetch_add(instance.size, Ordering::Relaxed);
+            t.screen(instance);
+        }
+    }
     let (instances, bytes) = (
         counts.instances.load(Ordering::Relaxed),
         counts.bytes.load(Ordering::Relaxed),
@@ -678,25 +737,34 @@ impl Tap {
         }
     }
 
-    /// Looks at one P-DATA PDU; `Err` with an abort reason when it uses a context that
-    /// was not accepted.
-    fn look(&mut self, bytes: &[u8]) -> Result<(), u8> {
+    /// Looks at one P-DATA PDU; `Err` with the A-ABORT reason and why, when it is
+    /// malformed, uses a context that was not accepted, or breaks the DIMSE rules the
+    /// tap relies on (see [`crate::dimse::Violation`]): what the gateway cannot follow
+    /// is not relayed, since the receiver might read it as a C-STORE nobody screened.
+    fn look(&mut self, bytes: &[u8]) -> Result<(), (u8, String)> {
         let Ok(Pdu::PData(pdvs)) = Pdu::decode(bytes) else {
-            return Err(6);
+            return Err((6, "a malformed P-DATA-TF PDU".to_owned()));
         };
         for pdv in &pdvs {
             if !self.syntaxes.contains_key(&pdv.context_id) {
-                return Err(6);
+                return Err((
+                    6,
+                    format!(
+                        "a fragment on presentation context {}, which was not accepted",
+                        pdv.context_id
+                    ),
+                ));
             }
-            if let Some(instance) = self.assembler.push(pdv) {
+            let pushed = self.assembler.push(pdv);
+            for response in self.assembler.take_responses() {
+                self.answered(&response);
+            }
+            if let Some(instance) = pushed.map_err(|v| (6, v.to_string()))? {
                 self.counts.instances.fetch_add(1, Ordering::Relaxed);
                 self.counts
                     .bytes
                     .fetch_add(instance.size, Ordering::Relaxed);
                 self.screen(instance);
-            }
-            for response in self.assembler.take_responses() {
-                self.answered(&response);
             }
         }
         Ok(())
@@ -741,6 +809,7 @@ fn screen_instance(shared: &Shared, object: &str, ts: &str, instance: Instance) 
     let path = std::path::PathBuf::from(&name);
     let digest = hex(&instance.sha256);
     let mut findings = Vec::new();
+    let mut disagreements: Vec<String> = Vec::new();
     let mut file = None;
     let Instance {
         bytes, reservation, ..
@@ -750,6 +819,24 @@ fn screen_instance(shared: &Shared, object: &str, ts: &str, instance: Instance) 
             let bytes = part10(&instance.sop_class, &instance.sop_instance, ts, &data);
             drop(data);
             let screened = shared.screener.worker().screen(&path, &bytes);
+            // The data set's own UIDs (the screener reads (0008,0016)/(0008,0018) over
+            // the meta group written from the command): a receiver may file the
+            // instance under them, so a difference is named where it can be searched.
+            let inspected = &screened.inspection;
+            for (what, command, data_set) in [
+                (
+                    "SOP Instance UID",
+                    &instance.sop_instance,
+                    &inspected.sop_instance_uid,
+                ),
+                ("SOP Class UID", &instance.sop_class, &inspected.sop_class_uid),
+            ] {
+                if let Some(other) = data_set.as_ref().filter(|d| *d != command) {
+                    disagreements.push(format!(
+                        "the data set names {what} {other:?}, the command {command:?}"
+                    ));
+                }
+            }
             findings.extend(screened.findings.into_iter().filter(|f| {
                 f.severity == Severity::Alert || f.kind == FindingKind::NotInspected
             }));
@@ -782,7 +869,7 @@ fn screen_instance(shared: &Shared, object: &str, ts: &str, instance: Instance) 
             .evidence
             .record(Event::of_finding(shared.actor.clone(), f.clone()));
     }
-    let outcome = if findings.is_empty() {
+    let outcome = if findings.is_empty() && disagreements.is_empty() {
         Outcome::Success
     } else {
         Outcome::Findings
@@ -791,12 +878,22 @@ fn screen_instance(shared: &Shared, object: &str, ts: &str, instance: Instance) 
         outcome,
         &name,
         format!(
-            "relayed C-STORE SOP Instance UID {} (SOP Class {}, transfer syntax {ts}): {} data set bytes, SHA-256 {digest}; {} alert(s){}",
+            "relayed C-STORE SOP Instance UID {} (SOP Class {}, transfer syntax {ts}): {} data set bytes{}, SHA-256 {digest}; {} alert(s){}{}",
             instance.sop_instance,
             instance.sop_class,
             instance.size,
+            if instance.complete {
+                ""
+            } else {
+                " (incomplete: the association ended before its last fragment)"
+            },
             alerts,
-            if alerts > 0 { ", forwarded all the same, a copy kept in quarantine" } else { "" }
+            if alerts > 0 { ", forwarded all the same, a copy kept in quarantine" } else { "" },
+            if disagreements.is_empty() {
+                String::new()
+            } else {
+                format!("; {} (PS3.4 B.2.1: they must agree)", disagreements.join(", "))
+            }
         ),
     );
     if alerts > 0
@@ -810,7 +907,7 @@ fn screen_instance(shared: &Shared, object: &str, ts: &str, instance: Instance) 
 async fn direction<R, W>(
     from: &mut R,
     to: &mut W,
-    mut tap: Tap,
+    tap: &mut Tap,
     limits: &Limits,
     activity: &AtomicU64,
     started: Instant,
@@ -882,8 +979,12 @@ where
         activity.store(now_ms(), Ordering::Relaxed);
         match bytes[0] {
             kind::P_DATA => {
-                if let Err(reason) = tap.look(&bytes) {
-                    tap.shared.event(Outcome::Failure, &tap.object, format!("invalid P-DATA from the {side} (malformed, or on a presentation context not accepted)"));
+                if let Err((reason, why)) = tap.look(&bytes) {
+                    tap.shared.event(
+                        Outcome::Failure,
+                        &tap.object,
+                        format!("invalid P-DATA from the {side}, not relayed: {why}; aborted"),
+                    );
                     return End::Aborted(reason);
                 }
                 if to.write_all(&bytes).await.is_err() {
@@ -948,6 +1049,7 @@ mod tests {
             limits,
             screener: Arc::new(Screener::default()),
             evidence: Arc::new(Kept::default()),
+            stopping: tokio::sync::watch::Sender::new(false),
             actor: Actor {
                 user: "test".into(),
                 uid: 0,
@@ -993,9 +1095,10 @@ mod tests {
             assembler: Assembler::new(1024, Arc::clone(&shared.memory)),
             counts: Arc::default(),
         };
+        // A command fragment, not the last: the tap lets it through.
         let pdu = Pdu::PData(vec![Pdv {
             context_id: 1,
-            control: 0,
+            control: 1,
             data: vec![9; 100],
         }])
         .encode();
@@ -1020,7 +1123,10 @@ mod tests {
             peer.write_all(&release).await.expect("write");
             pdu
         };
-        let relay = direction(&mut from, &mut to, tap, &limits, &activity, started, "peer");
+        let mut tap = tap;
+        let relay = direction(
+            &mut from, &mut to, &mut tap, &limits, &activity, started, "peer",
+        );
         let (end, sent) = tokio::join!(relay, sender);
         assert!(matches!(end, End::Released), "{end:?}");
         drop(to);

@@ -752,3 +752,212 @@ fn concurrent_associations_are_each_relayed_whole() {
         .count();
     assert_eq!(stored, SENDERS);
 }
+
+/// A hostile modality's C-STOREs that DCMTK's storescp stores but the gateway's tap did
+/// not read as C-STOREs: a PE stored unscreened, with no record at all (two Command
+/// Fields: storescp keeps the first; a command set with trailing bytes), a SOP class the
+/// route refused sent on the CT context, a data set begun on another context. Each is
+/// now aborted before a byte of its data set reaches the receiver, and recorded.
+#[test]
+fn c_stores_the_gateway_cannot_read_as_the_receiver_would_are_aborted_not_relayed() {
+    require_dcmtk();
+    let env = Env::new();
+    let pe = env.dir.path().join("pe.exe");
+    std::fs::write(&pe, pacsguard_testkit::real_pe()).expect("write");
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route(
+                "PACS",
+                "CT1",
+                "sop_classes = [\"1.2.840.10008.5.1.4.1.1.2\", \"1.2.840.10008.1.1\"]\ntransfer_syntaxes = [\"*\"]",
+                upstream.port,
+            ),
+        ),
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/hostile_modality.py");
+    let tricks = [
+        "two-command-fields",
+        "trailing-bytes",
+        "pdf-on-ct-context",
+        "data-on-another-context",
+    ];
+    for (n, trick) in tricks.iter().enumerate() {
+        let out = Command::new("python3")
+            .arg(&script)
+            .arg(gateway.ports[0].to_string())
+            .arg(&pe)
+            .arg(trick)
+            .arg(format!("1.2.826.0.1.3680043.10.1137.7{n}"))
+            .output()
+            .expect("python3 runs");
+        assert!(out.status.success(), "{trick}: {}", stderr(&out));
+        assert_eq!(
+            stdout(&out).trim(),
+            "7",
+            "{trick}: answered with an A-ABORT"
+        );
+    }
+    let (_, events) = gateway.stop();
+    assert_eq!(
+        received(&rx),
+        Vec::<(String, String)>::new(),
+        "nothing reached the receiver"
+    );
+    let aborted = gateway_events(&events)
+        .into_iter()
+        .filter(|d| d.starts_with("invalid P-DATA from the peer, not relayed: "))
+        .collect::<Vec<_>>();
+    assert_eq!(aborted.len(), tricks.len(), "{events:#?}");
+    assert!(
+        aborted
+            .iter()
+            .any(|d| d.contains("names SOP class \"1.2.840.10008.5.1.4.1.1.104.1\"")),
+        "{aborted:#?}"
+    );
+}
+
+/// A C-STORE whose data set never gets its last fragment (the peer releases instead)
+/// was relayed as far as it went with no record ("0 instance(s), 0 data set bytes"):
+/// what arrived is now screened, and its PE raises an alert, marked incomplete.
+#[test]
+fn a_data_set_never_finished_is_screened_and_recorded_all_the_same() {
+    require_dcmtk();
+    let env = Env::new();
+    let pe = env.dir.path().join("pe.exe");
+    std::fs::write(&pe, pacsguard_testkit::real_pe()).expect("write");
+    let upstream = Receiver::start(&env.dir.path().join("rx"));
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+    );
+    let uid = "1.2.826.0.1.3680043.10.1137.80";
+    let out = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/hostile_modality.py"))
+        .arg(gateway.ports[0].to_string())
+        .arg(&pe)
+        .args(["never-finished", uid])
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 1, "an alert: {events:#?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["finding"]["kind"] == "embedded-executable"
+                && e["finding"]["path"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .ends_with(uid)),
+        "{events:#?}"
+    );
+    assert!(
+        gateway_events(&events).iter().any(|d| d.contains(uid)
+            && d.contains("(incomplete: the association ended before its last fragment)")),
+        "{events:#?}"
+    );
+}
+
+/// An association still in flight when the gateway stops, past STOP_GRACE, was dropped
+/// without a word: no A-ABORT to the peer, no "ended" record, and the data set it held
+/// never screened. It now ends as any aborted association does.
+#[test]
+fn an_association_in_flight_at_the_stop_is_aborted_recorded_and_screened() {
+    require_dcmtk();
+    let env = Env::new();
+    let pe = env.dir.path().join("pe.exe");
+    std::fs::write(&pe, pacsguard_testkit::real_pe()).expect("write");
+    let upstream = Receiver::start(&env.dir.path().join("rx"));
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+    );
+    let uid = "1.2.826.0.1.3680043.10.1137.81";
+    let peer = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/hostile_modality.py"))
+        .arg(gateway.ports[0].to_string())
+        .arg(&pe)
+        .args(["linger", uid])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    // Until the peer has sent all but the last fragment.
+    let mut peer = peer;
+    let mut said = BufReader::new(peer.stdout.take().expect("stdout")).lines();
+    assert_eq!(said.next().expect("a line").expect("read"), "sent");
+    let (code, events) = gateway.stop();
+    let answer = said.next().expect("a line").expect("read");
+    let out = peer.wait_with_output().expect("python3 ends");
+    assert_eq!(
+        answer,
+        "7",
+        "the peer was sent an A-ABORT: {}",
+        stderr(&out)
+    );
+    assert_eq!(code, 1, "an alert: {events:#?}");
+    let records = gateway_events(&events);
+    assert!(
+        records
+            .iter()
+            .any(|d| d.starts_with("the gateway stopped and the association was still in flight")),
+        "{records:#?}"
+    );
+    assert!(
+        records.iter().any(|d| d.starts_with("ended: aborted")),
+        "{records:#?}"
+    );
+    assert!(
+        records
+            .iter()
+            .any(|d| d.contains(uid) && d.contains("(incomplete")),
+        "{records:#?}"
+    );
+}
+
+/// A C-STORE whose command names one SOP Instance UID and whose data set another:
+/// storescp answers 0xA900 and still writes the file, so the trail said "not stored"
+/// under a UID the archive does not use. The record now names both.
+#[test]
+fn a_data_set_naming_another_instance_than_its_command_is_named_on_the_record() {
+    require_dcmtk();
+    let env = Env::new();
+    let pe = env.dir.path().join("pe.exe");
+    std::fs::write(&pe, pacsguard_testkit::real_pe()).expect("write");
+    let upstream = Receiver::start(&env.dir.path().join("rx"));
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+    );
+    let uid = "1.2.826.0.1.3680043.10.1137.82";
+    let out = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/hostile_modality.py"))
+        .arg(gateway.ports[0].to_string())
+        .arg(&pe)
+        .args(["uid-mismatch", uid])
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (_, events) = gateway.stop();
+    let expected =
+        format!("the data set names SOP Instance UID \"{uid}.9\", the command \"{uid}\"");
+    assert!(
+        gateway_events(&events).iter().any(|d| d
+            .starts_with(&format!("relayed C-STORE SOP Instance UID {uid} "))
+            && d.contains(&expected)),
+        "{events:#?}"
+    );
+}
