@@ -1611,3 +1611,88 @@ fn excel_4_macro_sheets_are_alerts_and_plain_workbooks_are_not() {
         );
     }
 }
+
+/// Review finding (s7-r10): three ways `tar x` / `tar xz` extract a member the archive walk
+/// never saw or saw under another name. Each archive is written by the real gzip, tar or
+/// python3 and extracted by GNU tar first, which proves the program lands on disk:
+/// - a .tgz whose tar continues in a second gzip member (`gzip -d` writes members one after
+///   the other; only the first was inflated, the tar ended early and was "inert");
+/// - a damaged header between members (GNU tar says "Skipping to next header" and
+///   extracts the next one; the walk stopped there);
+/// - a pax extended header whose `path` names the member `run.vbs` while the ustar header
+///   says `notes.txt` (the name tar extracts under is the pax one).
+#[test]
+fn members_tar_extracts_past_gzip_members_damaged_headers_and_pax_names_are_screened() {
+    let dir = TempDir::new();
+    std::fs::write(dir.path("notes.txt"), b"report text\n").expect("write");
+    std::fs::write(dir.path("launcher.exe"), kit::real_pe()).expect("write");
+    run(
+        "tar",
+        &["cf", "both.tar", "notes.txt", "launcher.exe"],
+        &dir.0,
+    );
+    let tar = std::fs::read(dir.path("both.tar")).expect("read");
+    let gzip = |bytes: &[u8]| {
+        let mut child = Command::new("gzip")
+            .arg("-c")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("gzip");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let owned = bytes.to_vec();
+        let writer = std::thread::spawn(move || {
+            use std::io::Write;
+            stdin.write_all(&owned).expect("to gzip");
+        });
+        let out = child.wait_with_output().expect("gzip output");
+        writer.join().expect("writer");
+        out.stdout
+    };
+    // The first member ends inside the tar: after notes.txt's header.
+    let mut split = gzip(&tar[..512]);
+    split.extend(gzip(&tar[512..]));
+    // A block of garbage where the second member's header would be read.
+    let mut damaged = tar[..1024].to_vec();
+    damaged.extend([b'A'; 512]);
+    damaged.extend(&tar[1024..]);
+    let damaged = gzip(&damaged);
+    let script = "import io, tarfile\n\
+        data = b'WScript.Echo \"RAN\"\\r\\n'\n\
+        info = tarfile.TarInfo('notes.txt'); info.size = len(data)\n\
+        info.pax_headers = {'path': 'run.vbs'}\n\
+        with tarfile.open('pax.tar', 'w', format=tarfile.PAX_FORMAT) as tar:\n    \
+        tar.addfile(info, io.BytesIO(data))\n";
+    run("python3", &["-c", script], &dir.0);
+    let pax = std::fs::read(dir.path("pax.tar")).expect("read");
+    for (name, bytes, lands) in [
+        ("split.tgz", split, "launcher.exe"),
+        ("damaged.tgz", damaged, "launcher.exe"),
+        ("pax.tar", pax, "run.vbs"),
+    ] {
+        let out = TempDir::new();
+        std::fs::write(out.path(name), &bytes).expect("write");
+        // Exit status 2 for the damaged header, the member extracted all the same.
+        let _ = Command::new("tar")
+            .args(["xf", name])
+            .current_dir(&out.0)
+            .status()
+            .expect("tar");
+        assert!(out.path(lands).exists(), "{name}: GNU tar extracts {lands}");
+        let inspection = inspect(&bytes);
+        assert!(
+            has_alert(&inspection, FindingKind::ExecutableFile),
+            "{name}: {:#?}",
+            inspection.observations
+        );
+        let dicom = kit::DicomBuilder::ct("1.2.3.43")
+            .element(0x0009, 0x1010, *b"OB", &bytes)
+            .build();
+        let inspection = inspect(&dicom);
+        assert!(
+            has_alert(&inspection, FindingKind::EmbeddedExecutable),
+            "{name} in an element: {:#?}",
+            inspection.observations
+        );
+    }
+}
