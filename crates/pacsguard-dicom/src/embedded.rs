@@ -390,42 +390,89 @@ fn zip_directory(bytes: &[u8], eocd: usize) -> Option<(usize, u64, bool)> {
 }
 
 /// [`zip_directory`], and the directory's offset as the records give it (from the start
-/// of the archive: less than where it is when bytes were put before the archive).
+/// of the archive: less than where it is when bytes were put before the archive): the
+/// first of [`zip_directories`].
 fn zip_directory_at(bytes: &[u8], eocd: usize) -> Option<(usize, u64, bool, u64)> {
-    let mut entries = u64::from(u16_le(bytes, eocd + 10)?);
-    let mut directory_size = u64::from(u32_le(bytes, eocd + 12)?);
-    let mut directory_offset = u64::from(u32_le(bytes, eocd + 16)?);
-    let mut end_of_directory = eocd;
-    let mut zip64 = false;
+    zip_directories(bytes, eocd).into_iter().next()
+}
+
+/// Every central directory a ZIP reader finds from the end record at `eocd`: where it
+/// starts, how many entries it claims, whether ZIP64 records said so, and its offset as
+/// the records give it. Readers disagree on where the ZIP64 end record is, and an archive
+/// can hold a different directory for each: Python (`zipfile`, `zipimport`) reads the
+/// 56-byte record right before the 20-byte locator; Java (`java -jar`) reads it at the
+/// offset the locator gives, with nothing between them required. Java and Python take
+/// the ZIP64 record whenever the locator is there, whether or not the classic fields are
+/// saturated; when they are not, Java keeps the classic fields if the two disagree. Every
+/// directory one of them reads is returned (the same one once), so that what one reader
+/// runs is judged even when another reader is shown a decoy.
+fn zip_directories(bytes: &[u8], eocd: usize) -> Vec<(usize, u64, bool, u64)> {
+    let mut found = Vec::new();
+    let (Some(entries), Some(directory_size), Some(directory_offset)) = (
+        u16_le(bytes, eocd + 10),
+        u32_le(bytes, eocd + 12),
+        u32_le(bytes, eocd + 16),
+    ) else {
+        return found;
+    };
     let saturated = entries == 0xFFFF || directory_size == 0xFFFF_FFFF;
-    // ZIP64: a 20-byte locator right before the record, the 56-byte ZIP64 end record right
-    // before the locator (where Python looks for it). Java and Python take the ZIP64
-    // record whenever the locator is there, whether or not the classic fields are
-    // saturated: so does this.
     let locator = eocd
         .checked_sub(ZIP64_LOCATOR_LEN)
         .filter(|&at| bytes.get(at..at + 4) == Some(b"PK\x06\x07"));
-    if saturated || locator.is_some() {
-        let record = locator.and_then(|at| at.checked_sub(ZIP64_RECORD_LEN));
-        match record.filter(|&at| bytes.get(at..at + 4) == Some(b"PK\x06\x06")) {
-            Some(record) => {
-                entries = u64_le(bytes, record + 32)?;
-                directory_size = u64_le(bytes, record + 40)?;
-                directory_offset = u64_le(bytes, record + 48)?;
-                end_of_directory = record;
-                zip64 = true;
+    let mut view = |end_of_directory: usize, entries: u64, size: u64, offset: u64, zip64: bool| {
+        let Some(directory) = usize::try_from(size)
+            .ok()
+            .and_then(|size| end_of_directory.checked_sub(size))
+        else {
+            return;
+        };
+        let here = (directory, entries, zip64, offset);
+        if bytes.get(directory..directory + 4) == Some(b"PK\x01\x02") && !found.contains(&here) {
+            found.push(here);
+        }
+    };
+    if let Some(locator) = locator {
+        // Python's place for the record, then Java's (the locator's offset, taken as a
+        // position in the bytes, as Java takes it in the file).
+        let records = [
+            locator.checked_sub(ZIP64_RECORD_LEN),
+            u64_le(bytes, locator + 8).and_then(|at| usize::try_from(at).ok()),
+        ];
+        for record in records.into_iter().flatten() {
+            if bytes.get(record..record + 4) != Some(b"PK\x06\x06") {
+                continue;
             }
-            None if saturated => return None,
-            // A locator without its record: the classic fields stand, and the directory
-            // ends where the locator begins.
-            None => end_of_directory = locator?,
+            let (Some(entries), Some(size), Some(offset)) = (
+                u64_le(bytes, record + 32),
+                u64_le(bytes, record + 40),
+                u64_le(bytes, record + 48),
+            ) else {
+                continue;
+            };
+            view(record, entries, size, offset, true);
+        }
+        // A locator without a record Python finds: the classic fields stand, and the
+        // directory ends where the locator begins (Python); Java's ends at the record.
+        if !saturated {
+            view(
+                locator,
+                entries.into(),
+                directory_size.into(),
+                directory_offset.into(),
+                false,
+            );
         }
     }
-    let directory = end_of_directory.checked_sub(usize::try_from(directory_size).ok()?)?;
-    if bytes.get(directory..directory + 4)? != b"PK\x01\x02" {
-        return None;
+    if !saturated {
+        view(
+            eocd,
+            entries.into(),
+            directory_size.into(),
+            directory_offset.into(),
+            false,
+        );
     }
-    Some((directory, entries, zip64, directory_offset))
+    found
 }
 
 fn zip_description(
@@ -504,13 +551,35 @@ pub(crate) fn zip_nested(bytes: &[u8], depth: usize, work: &mut crate::archive::
 /// Every entry is looked at: one that cannot be told (a nested archive past a limit)
 /// is remembered and the walk goes on, so that a program after it is still found; the
 /// verdict is then "cannot tell" only if nothing runs.
+///
+/// Each directory a reader finds ([`zip_directories`]) is judged: an entry that runs in
+/// any of them is what that reader runs.
 fn zip_at_depth(bytes: &[u8], depth: usize, work: &mut crate::archive::Work) -> WholeZip {
     let Some((eocd, _)) = trailing_zip(bytes) else {
         return WholeZip::CannotTell("no central directory found".to_owned());
     };
-    let Some((mut at, entries, _, offset)) = zip_directory_at(bytes, eocd) else {
-        return WholeZip::CannotTell("no central directory found".to_owned());
-    };
+    let mut judged: Option<WholeZip> = None;
+    for directory in zip_directories(bytes, eocd) {
+        judged = Some(
+            match (directory_verdict(bytes, directory, depth, work), judged) {
+                (runs @ WholeZip::Runs(_), _) => return runs,
+                (_, Some(cannot @ WholeZip::CannotTell(_))) => cannot,
+                (verdict, _) => verdict,
+            },
+        );
+    }
+    judged.unwrap_or_else(|| WholeZip::CannotTell("no central directory found".to_owned()))
+}
+
+/// One central directory of a ZIP (`directory`: where it is, the entries it claims,
+/// whether ZIP64 said so, its offset as the records give it), entry by entry.
+fn directory_verdict(
+    bytes: &[u8],
+    directory: (usize, u64, bool, u64),
+    depth: usize,
+    work: &mut crate::archive::Work,
+) -> WholeZip {
+    let (mut at, entries, _, offset) = directory;
     // Entries are found from the start of the archive, which is where readers put it
     // when bytes come before it (Python's zipfile and Java take the difference between
     // where the directory is and where the records say it is): a ZIP in an element, or

@@ -1696,3 +1696,48 @@ fn members_tar_extracts_past_gzip_members_damaged_headers_and_pax_names_are_scre
         );
     }
 }
+
+/// Review finding (s7-r10): Java finds a ZIP64 end record at the offset its locator gives;
+/// Python (and the walk) only right before the locator. With padding between the two,
+/// `java -jar` ran a JAR (alone, or appended to a CT) that the walk called "no central
+/// directory found" (a warning; after a DICOM file, only malformed-dicom). Every
+/// directory some reader finds is judged now. The JAR is written by tests/zip64_java.py
+/// around a class javac compiled, and run by java first.
+#[test]
+fn a_jar_whose_zip64_record_only_java_finds_is_judged_as_java_reads_it() {
+    let dir = TempDir::new();
+    std::fs::write(
+        dir.path("Main.java"),
+        "public class Main { public static void main(String[] a) { System.out.println(\"RAN\"); } }\n",
+    )
+    .expect("write");
+    run("javac", &["Main.java"], &dir.0);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/zip64_java.py");
+    let ct = kit::DicomBuilder::ct("1.2.3.44").build();
+    std::fs::write(dir.path("ct.dcm"), &ct).expect("write");
+    run("python3", &[script, "alone.jar"], &dir.0);
+    run("python3", &[script, "appended.dcm", "ct.dcm"], &dir.0);
+    for name in ["alone.jar", "appended.dcm"] {
+        let ran = Command::new("java")
+            .args(["-jar", name])
+            .current_dir(&dir.0)
+            .output()
+            .expect("java");
+        assert!(
+            String::from_utf8_lossy(&ran.stdout).contains("RAN"),
+            "{name}: java -jar runs it: {}",
+            String::from_utf8_lossy(&ran.stderr)
+        );
+        let inspection = inspect(&std::fs::read(dir.path(name)).expect("read"));
+        let kind = if name == "alone.jar" {
+            FindingKind::ExecutableFile
+        } else {
+            FindingKind::EmbeddedExecutable
+        };
+        assert!(
+            has_alert(&inspection, kind),
+            "{name}: {:#?}",
+            inspection.observations
+        );
+    }
+}
