@@ -328,7 +328,7 @@ fn judged_zip(bytes: &[u8], eocd: usize, detail: String, budget: &mut Budget) ->
             FindingKind::NotInspected,
             Severity::Warning,
             format!(
-                "{detail}, of which {} entr{} could not be read (a compression method not read here, or data outside the bytes read)",
+                "{detail}, of which {} entr{} could not be read (encrypted, a compression method not read here, or data outside the bytes read)",
                 work.zip_unread,
                 if work.zip_unread == 1 { "y" } else { "ies" }
             ),
@@ -539,13 +539,25 @@ pub const MAX_ZIP_DEPTH: usize = 3;
 pub const MAX_NESTED_ZIP_BYTES: usize = 64 * 1024 * 1024;
 
 pub(crate) fn whole_zip(bytes: &[u8]) -> WholeZip {
-    zip_at_depth(bytes, 1, &mut crate::archive::Work::new())
+    zip_nested(bytes, 1, &mut crate::archive::Work::new())
 }
 
 /// A ZIP that is a member of a tar or gzip `depth` containers deep, judged as
-/// [`whole_zip`] judges a ZIP, with the limits of the archive around it (`work`).
+/// [`whole_zip`] judges a ZIP, with the limits of the archive around it (`work`). Entries
+/// whose first bytes could not be read (encrypted ones among them) make "none runs"
+/// something it cannot tell.
 pub(crate) fn zip_nested(bytes: &[u8], depth: usize, work: &mut crate::archive::Work) -> WholeZip {
-    zip_at_depth(bytes, depth, work)
+    let unread = work.zip_unread;
+    match zip_at_depth(bytes, depth, work) {
+        WholeZip::Inert(_) if work.zip_unread > unread => {
+            let n = work.zip_unread - unread;
+            WholeZip::CannotTell(format!(
+                "{n} entr{} could not be read: encrypted, a compression method not read here, or data outside the bytes read",
+                if n == 1 { "y" } else { "ies" }
+            ))
+        }
+        verdict => verdict,
+    }
 }
 
 /// Every entry is looked at: one that cannot be told (a nested archive past a limit)
@@ -801,9 +813,20 @@ fn nested_entry(
 /// executable's headers, `#!`, a class file's magic).
 pub const ZIP_ENTRY_HEAD_BYTES: usize = 4096;
 
+/// Whether the entry whose central directory header is at `central` is encrypted (general
+/// purpose flag bit 0): its data are ciphertext, and what it is cannot be told from
+/// them. Whoever has the password (mailed beside the archive) extracts the program.
+fn encrypted(bytes: &[u8], central: usize) -> bool {
+    u16_le(bytes, central + 8).is_some_and(|flags| flags & 1 != 0)
+}
+
 /// The first [`ZIP_ENTRY_HEAD_BYTES`] of the entry whose central directory header is at
-/// `central`, stored or deflated (the methods ZIP readers use for what they run).
+/// `central`, stored or deflated (the methods ZIP readers use for what they run); `None`
+/// when they cannot be read (encrypted, another method, outside the bytes).
 fn entry_head(bytes: &[u8], central: usize) -> Option<Vec<u8>> {
+    if encrypted(bytes, central) {
+        return None;
+    }
     let method = u16_le(bytes, central + 10)?;
     let compressed = usize::try_from(u32_le(bytes, central + 20)?).ok()?;
     let local = usize::try_from(u32_le(bytes, central + 42)?).ok()?;
@@ -837,6 +860,9 @@ fn entry_head(bytes: &[u8], central: usize) -> Option<Vec<u8>> {
 /// The whole entry whose central directory header is at `central`, stored or deflated,
 /// if it inflates to its end within `limit` bytes.
 fn entry_data(bytes: &[u8], central: usize, limit: usize) -> Option<Vec<u8>> {
+    if encrypted(bytes, central) {
+        return None;
+    }
     let method = u16_le(bytes, central + 10)?;
     let compressed = usize::try_from(u32_le(bytes, central + 20)?).ok()?;
     let local = usize::try_from(u32_le(bytes, central + 42)?).ok()?;

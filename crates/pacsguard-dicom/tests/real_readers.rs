@@ -1741,3 +1741,48 @@ fn a_jar_whose_zip64_record_only_java_finds_is_judged_as_java_reads_it() {
         );
     }
 }
+
+/// Review finding (s7-r10): an encrypted ZIP entry was judged by its ciphertext, so a ZIP
+/// (written by `zip -P`) holding a program under a harmless name, in an element of a CT,
+/// was info "none of whose entries runs" (exit 0): whoever has the password mailed beside
+/// it extracts the program. What cannot be read is a warning; `unzip -P` proves the
+/// program is there.
+#[test]
+fn an_encrypted_zip_entry_is_not_judged_inert() {
+    let dir = TempDir::new();
+    std::fs::write(dir.path("notes.dat"), kit::real_pe()).expect("write");
+    std::fs::write(dir.path("report.txt"), b"report text\n").expect("write");
+    run(
+        "zip",
+        &["-q", "-P", "infected", "enc.zip", "notes.dat", "report.txt"],
+        &dir.0,
+    );
+    let out = TempDir::new();
+    let zip = dir.path("enc.zip");
+    run(
+        "unzip",
+        &["-q", "-P", "infected", zip.to_str().expect("path")],
+        &out.0,
+    );
+    assert_eq!(
+        std::fs::read(out.path("notes.dat")).expect("extracted"),
+        kit::real_pe()
+    );
+    let bytes = std::fs::read(&zip).expect("read");
+    let dicom = kit::DicomBuilder::ct("1.2.3.45")
+        .element(0x0009, 0x1010, *b"OB", &bytes)
+        .build();
+    for (what, inspection) in [
+        ("in an element", inspect(&dicom)),
+        ("alone", inspect(&bytes)),
+    ] {
+        assert!(
+            inspection
+                .observations
+                .iter()
+                .any(|o| o.severity == Severity::Warning && o.detail.contains("could not be read")),
+            "{what}: {:#?}",
+            inspection.observations
+        );
+    }
+}
