@@ -1786,3 +1786,43 @@ fn an_encrypted_zip_entry_is_not_judged_inert() {
         );
     }
 }
+
+/// Review finding (s7-r10): a compound file's header repeats the mini stream cutoff the
+/// specification fixes at 4096. With 0 there, the small Workbook stream of an .xls was read
+/// through the FAT (garbage: "no macros") while olevba, which takes the header's value
+/// where it can, still reads its Excel 4.0 macro sheet from the mini stream. Both readings
+/// are judged. olevba confirms the case where it is installed.
+#[test]
+fn a_mini_stream_cutoff_other_than_the_specified_one_does_not_hide_a_macro_sheet() {
+    let dir = TempDir::new();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/excel.py");
+    run("python3", &[script.to_str().expect("utf-8"), "."], &dir.0);
+    for (name, xlm) in [("mini.xls", true), ("plain_mini.xls", false)] {
+        let mut bytes = std::fs::read(dir.path(name)).expect("read");
+        bytes[0x38..0x3C].copy_from_slice(&0u32.to_le_bytes());
+        let patched = format!("cut0-{name}");
+        std::fs::write(dir.path(&patched), &bytes).expect("write");
+        let tools = kit::testdata().join("pytools");
+        if tools.join("oletools").is_dir() {
+            let out = Command::new("python3")
+                .args(["-m", "oletools.olevba", &patched])
+                .env("PYTHONPATH", &tools)
+                .current_dir(&dir.0)
+                .output()
+                .expect("olevba");
+            let report = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(
+                report.contains("XLM macro found"),
+                xlm,
+                "olevba on {patched}"
+            );
+        }
+        let inspection = inspect(&bytes);
+        assert_eq!(
+            has_alert(&inspection, FindingKind::ExecutableFile),
+            xlm,
+            "{patched}: {:#?}",
+            inspection.observations
+        );
+    }
+}
