@@ -396,13 +396,25 @@ fn is_hta(data: &[u8]) -> bool {
 /// inflated before the damage, as `gzip -d` writes it before it complains.
 fn gunzip(bytes: &[u8], budget: &mut Work) -> Result<(String, Vec<u8>), ()> {
     let mut out = Vec::new();
-    let (name, mut at) = gunzip_member(bytes, budget, &mut out)?;
+    let mut state = InflateState::new_boxed(DataFormat::Raw);
+    let mut chunk = vec![0u8; 64 * 1024];
+    let (name, mut at) = gunzip_member(bytes, budget, &mut out, &mut state, &mut chunk)?;
     while budget.inflated > 0
         && bytes
             .get(at..)
             .is_some_and(|rest| rest.starts_with(&[0x1F, 0x8B, 0x08]))
     {
-        match gunzip_member(&bytes[at..], budget, &mut out) {
+        // Each member is a member of the file's archives: 400,000 empty 20-byte members
+        // (8 MB) took minutes before they were counted.
+        if budget.members == 0 {
+            budget.reached.get_or_insert(format!(
+                "more than {MAX_ARCHIVE_MEMBERS} archive members (MAX_ARCHIVE_MEMBERS)"
+            ));
+            break;
+        }
+        budget.members -= 1;
+        state.reset(DataFormat::Raw);
+        match gunzip_member(&bytes[at..], budget, &mut out, &mut state, &mut chunk) {
             Ok((_, used)) => at += used,
             Err(()) => break,
         }
@@ -416,6 +428,8 @@ fn gunzip_member(
     bytes: &[u8],
     budget: &mut Work,
     out: &mut Vec<u8>,
+    state: &mut InflateState,
+    chunk: &mut [u8],
 ) -> Result<(String, usize), ()> {
     let first = out.len();
     const FHCRC: u8 = 2;
@@ -444,11 +458,9 @@ fn gunzip_member(
         at += 2;
     }
     let compressed = bytes.get(at..).ok_or(())?;
-    let mut state = InflateState::new_boxed(DataFormat::Raw);
-    let mut chunk = vec![0u8; 64 * 1024];
     let mut read = 0usize;
     loop {
-        let result = inflate(&mut state, &compressed[read..], &mut chunk, MZFlush::None);
+        let result = inflate(state, &compressed[read..], chunk, MZFlush::None);
         read += result.bytes_consumed;
         if result.bytes_written > budget.inflated {
             budget.reached.get_or_insert(format!(
