@@ -15,7 +15,8 @@ use crate::format::{self, Format};
 
 /// Bytes one archive may inflate to (nested archives share it).
 pub const MAX_ARCHIVE_INFLATED_BYTES: usize = 64 * 1024 * 1024;
-/// tar members looked at per archive (nested archives share it).
+/// tar members, gzip members after the first, and damaged tar blocks skipped, looked at
+/// per archive (nested archives share it).
 pub const MAX_ARCHIVE_MEMBERS: usize = 4096;
 /// Archives inside archives opened in turn (`.tar.gz` is two).
 pub const MAX_ARCHIVE_DEPTH: usize = 4;
@@ -221,8 +222,17 @@ fn carried(
                     }
                     // GNU tar does not stop at a damaged header: it says "Skipping to
                     // next header" and extracts the members after it (exit status 2, the
-                    // files written all the same). So is the walk: block by block, which
-                    // costs one checksum per 512 bytes.
+                    // files written all the same). So is the walk: block by block, each
+                    // skipped block counted as a member (a checksum of 512 bytes), or a
+                    // file of headers among garbage would cost each of its tar candidates
+                    // a walk to its end (8 MB: 10 s).
+                    if work.members == 0 {
+                        work.reached.get_or_insert(format!(
+                            "more than {MAX_ARCHIVE_MEMBERS} archive members and damaged blocks skipped (MAX_ARCHIVE_MEMBERS)"
+                        ));
+                        return None;
+                    }
+                    work.members -= 1;
                     long_name = None;
                     at += 512;
                     continue;
