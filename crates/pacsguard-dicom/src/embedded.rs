@@ -439,7 +439,7 @@ fn zip_directories(bytes: &[u8], eocd: usize) -> Vec<(usize, u64, bool, u64)> {
             u64_le(bytes, locator + 8).and_then(|at| usize::try_from(at).ok()),
         ];
         for record in records.into_iter().flatten() {
-            if bytes.get(record..record + 4) != Some(b"PK\x06\x06") {
+            if bytes.get(record..record.saturating_add(4)) != Some(b"PK\x06\x06") {
                 continue;
             }
             let (Some(entries), Some(size), Some(offset)) = (
@@ -1034,6 +1034,28 @@ mod tests {
     /// first one is read once; later ones are inside it.
     /// Review finding: a ZIP64 end record and locator before an unsaturated classic end
     /// record (which `java -jar` runs) was not recognised.
+    /// The locator's offset is the attacker's: one at the end of the address space is
+    /// no record (an overflow there would panic), and the ZIP is read by its classic
+    /// fields.
+    #[test]
+    fn a_zip64_locator_offset_at_the_end_of_the_address_space_is_no_record() {
+        let zip = pacsguard_testkit::zip_with("META-INF/MANIFEST.MF", b"Main-Class: X\n");
+        let eocd = zip.len() - EOCD_LEN;
+        for offset in [u64::MAX, u64::MAX - 3, usize::MAX as u64 - 2] {
+            let mut locator = b"PK\x06\x07".to_vec();
+            locator.extend_from_slice(&[0; 4]);
+            locator.extend_from_slice(&offset.to_le_bytes());
+            locator.extend_from_slice(&1u32.to_le_bytes());
+            let mut with = zip[..eocd].to_vec();
+            with.extend_from_slice(&locator);
+            with.extend_from_slice(&zip[eocd..]);
+            assert_eq!(
+                whole_zip(&with),
+                WholeZip::Runs("META-INF/MANIFEST.MF".to_owned())
+            );
+        }
+    }
+
     #[test]
     fn a_zip64_locator_is_followed_even_when_the_classic_record_is_not_saturated() {
         let zip = pacsguard_testkit::zip_with("META-INF/MANIFEST.MF", b"Main-Class: X\n");
