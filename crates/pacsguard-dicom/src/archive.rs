@@ -15,7 +15,8 @@ use crate::format::{self, Format};
 
 /// Bytes one archive may inflate to (nested archives share it).
 pub const MAX_ARCHIVE_INFLATED_BYTES: usize = 64 * 1024 * 1024;
-/// tar members looked at per archive (nested archives share it).
+/// tar members, gzip members after the first, and damaged tar blocks skipped, looked at
+/// per archive (nested archives share it).
 pub const MAX_ARCHIVE_MEMBERS: usize = 4096;
 /// Archives inside archives opened in turn (`.tar.gz` is two).
 pub const MAX_ARCHIVE_DEPTH: usize = 4;
@@ -216,7 +217,25 @@ fn carried(
                     return None; // the end-of-archive blocks
                 }
                 if !tar_header_valid(header) {
-                    return if at == 0 { Some(Err(())) } else { None };
+                    if at == 0 {
+                        return Some(Err(()));
+                    }
+                    // GNU tar does not stop at a damaged header: it says "Skipping to
+                    // next header" and extracts the members after it (exit status 2, the
+                    // files written all the same). So is the walk: block by block, each
+                    // skipped block counted as a member (a checksum of 512 bytes), or a
+                    // file of headers among garbage would cost each of its tar candidates
+                    // a walk to its end (8 MB: 10 s).
+                    if work.members == 0 {
+                        work.reached.get_or_insert(format!(
+                            "more than {MAX_ARCHIVE_MEMBERS} archive members and damaged blocks skipped (MAX_ARCHIVE_MEMBERS)"
+                        ));
+                        return None;
+                    }
+                    work.members -= 1;
+                    long_name = None;
+                    at += 512;
+                    continue;
                 }
                 if work.members == 0 {
                     work.reached.get_or_insert(format!(
@@ -236,6 +255,14 @@ fn carried(
                     b'L' => {
                         let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
                         long_name = Some(String::from_utf8_lossy(&data[..end]).into_owned());
+                    }
+                    // A pax extended header: its `path` record is the name the next
+                    // member is extracted under (GNU tar and Python's tarfile use it over
+                    // the header's own name), so a `run.bat` can hide behind `notes.txt`.
+                    b'x' => {
+                        if let Some(path) = pax_path(data) {
+                            long_name = Some(path);
+                        }
                     }
                     b'0' | 0 | b'7' => {
                         *members += 1;
@@ -372,8 +399,49 @@ fn is_hta(data: &[u8]) -> bool {
     data.windows(5).any(|w| w.eq_ignore_ascii_case(b"<hta:"))
 }
 
-/// The name and the inflated content of a gzip member, if its whole structure holds.
+/// The name and the inflated content of a gzip file, if its first member's structure
+/// holds. `gzip -d` (and so `tar xzf`) writes the members of a file one after the other
+/// as one output: a tar whose second half is in a second member is one tar, so every
+/// member that follows is inflated onto the first; one that is damaged adds what
+/// inflated before the damage, as `gzip -d` writes it before it complains.
 fn gunzip(bytes: &[u8], budget: &mut Work) -> Result<(String, Vec<u8>), ()> {
+    let mut out = Vec::new();
+    let mut state = InflateState::new_boxed(DataFormat::Raw);
+    let mut chunk = vec![0u8; 64 * 1024];
+    let (name, mut at) = gunzip_member(bytes, budget, &mut out, &mut state, &mut chunk)?;
+    while budget.inflated > 0
+        && bytes
+            .get(at..)
+            .is_some_and(|rest| rest.starts_with(&[0x1F, 0x8B, 0x08]))
+    {
+        // Each member is a member of the file's archives: 400,000 empty 20-byte members
+        // (8 MB) took minutes before they were counted.
+        if budget.members == 0 {
+            budget.reached.get_or_insert(format!(
+                "more than {MAX_ARCHIVE_MEMBERS} archive members (MAX_ARCHIVE_MEMBERS)"
+            ));
+            break;
+        }
+        budget.members -= 1;
+        state.reset(DataFormat::Raw);
+        match gunzip_member(&bytes[at..], budget, &mut out, &mut state, &mut chunk) {
+            Ok((_, used)) => at += used,
+            Err(()) => break,
+        }
+    }
+    Ok((name, out))
+}
+
+/// One gzip member at the start of `bytes`, inflated onto `out`: its name and the bytes
+/// it takes, if its whole structure holds.
+fn gunzip_member(
+    bytes: &[u8],
+    budget: &mut Work,
+    out: &mut Vec<u8>,
+    state: &mut InflateState,
+    chunk: &mut [u8],
+) -> Result<(String, usize), ()> {
+    let first = out.len();
     const FHCRC: u8 = 2;
     const FEXTRA: u8 = 4;
     const FNAME: u8 = 8;
@@ -400,12 +468,9 @@ fn gunzip(bytes: &[u8], budget: &mut Work) -> Result<(String, Vec<u8>), ()> {
         at += 2;
     }
     let compressed = bytes.get(at..).ok_or(())?;
-    let mut state = InflateState::new_boxed(DataFormat::Raw);
-    let mut out = Vec::new();
-    let mut chunk = vec![0u8; 64 * 1024];
     let mut read = 0usize;
     loop {
-        let result = inflate(&mut state, &compressed[read..], &mut chunk, MZFlush::None);
+        let result = inflate(state, &compressed[read..], chunk, MZFlush::None);
         read += result.bytes_consumed;
         if result.bytes_written > budget.inflated {
             budget.reached.get_or_insert(format!(
@@ -414,7 +479,7 @@ fn gunzip(bytes: &[u8], budget: &mut Work) -> Result<(String, Vec<u8>), ()> {
             // What inflated is still screened: the start of a file is what names it.
             out.extend_from_slice(&chunk[..budget.inflated]);
             budget.inflated = 0;
-            return Ok((name, out));
+            return Ok((name, bytes.len()));
         }
         budget.inflated -= result.bytes_written;
         out.extend_from_slice(&chunk[..result.bytes_written]);
@@ -427,10 +492,28 @@ fn gunzip(bytes: &[u8], budget: &mut Work) -> Result<(String, Vec<u8>), ()> {
     let trailer = compressed.get(read..read + 8).ok_or(())?;
     let crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
     let size = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
-    if crc != crc32fast::hash(&out) || size != out.len() as u32 {
+    let member = &out[first..];
+    if crc != crc32fast::hash(member) || size != member.len() as u32 {
         return Err(()); // gzip reports "crc error": not a file it delivers
     }
-    Ok((name, out))
+    Ok((name, at + read + 8))
+}
+
+/// The `path` record of a pax extended header (records `LEN key=value\n`, POSIX.1-2001).
+fn pax_path(data: &[u8]) -> Option<String> {
+    let mut rest = data;
+    let mut found = None;
+    while !rest.is_empty() {
+        let space = memchr::memchr(b' ', rest)?;
+        let len: usize = std::str::from_utf8(&rest[..space]).ok()?.parse().ok()?;
+        let record = rest.get(space + 1..len.checked_sub(1)?)?;
+        if let Some(path) = record.strip_prefix(b"path=") {
+            // The last record of a key wins, as in tar.
+            found = Some(String::from_utf8_lossy(path).into_owned());
+        }
+        rest = rest.get(len..)?;
+    }
+    found
 }
 
 /// A tar header's checksum holds (the sum of its bytes, the checksum field as spaces).

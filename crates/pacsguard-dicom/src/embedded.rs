@@ -328,7 +328,7 @@ fn judged_zip(bytes: &[u8], eocd: usize, detail: String, budget: &mut Budget) ->
             FindingKind::NotInspected,
             Severity::Warning,
             format!(
-                "{detail}, of which {} entr{} could not be read (a compression method not read here, or data outside the bytes read)",
+                "{detail}, of which {} entr{} could not be read (encrypted, a compression method not read here, or data outside the bytes read)",
                 work.zip_unread,
                 if work.zip_unread == 1 { "y" } else { "ies" }
             ),
@@ -390,42 +390,89 @@ fn zip_directory(bytes: &[u8], eocd: usize) -> Option<(usize, u64, bool)> {
 }
 
 /// [`zip_directory`], and the directory's offset as the records give it (from the start
-/// of the archive: less than where it is when bytes were put before the archive).
+/// of the archive: less than where it is when bytes were put before the archive): the
+/// first of [`zip_directories`].
 fn zip_directory_at(bytes: &[u8], eocd: usize) -> Option<(usize, u64, bool, u64)> {
-    let mut entries = u64::from(u16_le(bytes, eocd + 10)?);
-    let mut directory_size = u64::from(u32_le(bytes, eocd + 12)?);
-    let mut directory_offset = u64::from(u32_le(bytes, eocd + 16)?);
-    let mut end_of_directory = eocd;
-    let mut zip64 = false;
+    zip_directories(bytes, eocd).into_iter().next()
+}
+
+/// Every central directory a ZIP reader finds from the end record at `eocd`: where it
+/// starts, how many entries it claims, whether ZIP64 records said so, and its offset as
+/// the records give it. Readers disagree on where the ZIP64 end record is, and an archive
+/// can hold a different directory for each: Python (`zipfile`, `zipimport`) reads the
+/// 56-byte record right before the 20-byte locator; Java (`java -jar`) reads it at the
+/// offset the locator gives, with nothing between them required. Java and Python take
+/// the ZIP64 record whenever the locator is there, whether or not the classic fields are
+/// saturated; when they are not, Java keeps the classic fields if the two disagree. Every
+/// directory one of them reads is returned (the same one once), so that what one reader
+/// runs is judged even when another reader is shown a decoy.
+fn zip_directories(bytes: &[u8], eocd: usize) -> Vec<(usize, u64, bool, u64)> {
+    let mut found = Vec::new();
+    let (Some(entries), Some(directory_size), Some(directory_offset)) = (
+        u16_le(bytes, eocd + 10),
+        u32_le(bytes, eocd + 12),
+        u32_le(bytes, eocd + 16),
+    ) else {
+        return found;
+    };
     let saturated = entries == 0xFFFF || directory_size == 0xFFFF_FFFF;
-    // ZIP64: a 20-byte locator right before the record, the 56-byte ZIP64 end record right
-    // before the locator (where Python looks for it). Java and Python take the ZIP64
-    // record whenever the locator is there, whether or not the classic fields are
-    // saturated: so does this.
     let locator = eocd
         .checked_sub(ZIP64_LOCATOR_LEN)
         .filter(|&at| bytes.get(at..at + 4) == Some(b"PK\x06\x07"));
-    if saturated || locator.is_some() {
-        let record = locator.and_then(|at| at.checked_sub(ZIP64_RECORD_LEN));
-        match record.filter(|&at| bytes.get(at..at + 4) == Some(b"PK\x06\x06")) {
-            Some(record) => {
-                entries = u64_le(bytes, record + 32)?;
-                directory_size = u64_le(bytes, record + 40)?;
-                directory_offset = u64_le(bytes, record + 48)?;
-                end_of_directory = record;
-                zip64 = true;
+    let mut view = |end_of_directory: usize, entries: u64, size: u64, offset: u64, zip64: bool| {
+        let Some(directory) = usize::try_from(size)
+            .ok()
+            .and_then(|size| end_of_directory.checked_sub(size))
+        else {
+            return;
+        };
+        let here = (directory, entries, zip64, offset);
+        if bytes.get(directory..directory + 4) == Some(b"PK\x01\x02") && !found.contains(&here) {
+            found.push(here);
+        }
+    };
+    if let Some(locator) = locator {
+        // Python's place for the record, then Java's (the locator's offset, taken as a
+        // position in the bytes, as Java takes it in the file).
+        let records = [
+            locator.checked_sub(ZIP64_RECORD_LEN),
+            u64_le(bytes, locator + 8).and_then(|at| usize::try_from(at).ok()),
+        ];
+        for record in records.into_iter().flatten() {
+            if bytes.get(record..record.saturating_add(4)) != Some(b"PK\x06\x06") {
+                continue;
             }
-            None if saturated => return None,
-            // A locator without its record: the classic fields stand, and the directory
-            // ends where the locator begins.
-            None => end_of_directory = locator?,
+            let (Some(entries), Some(size), Some(offset)) = (
+                u64_le(bytes, record + 32),
+                u64_le(bytes, record + 40),
+                u64_le(bytes, record + 48),
+            ) else {
+                continue;
+            };
+            view(record, entries, size, offset, true);
+        }
+        // A locator without a record Python finds: the classic fields stand, and the
+        // directory ends where the locator begins (Python); Java's ends at the record.
+        if !saturated {
+            view(
+                locator,
+                entries.into(),
+                directory_size.into(),
+                directory_offset.into(),
+                false,
+            );
         }
     }
-    let directory = end_of_directory.checked_sub(usize::try_from(directory_size).ok()?)?;
-    if bytes.get(directory..directory + 4)? != b"PK\x01\x02" {
-        return None;
+    if !saturated {
+        view(
+            eocd,
+            entries.into(),
+            directory_size.into(),
+            directory_offset.into(),
+            false,
+        );
     }
-    Some((directory, entries, zip64, directory_offset))
+    found
 }
 
 fn zip_description(
@@ -492,25 +539,59 @@ pub const MAX_ZIP_DEPTH: usize = 3;
 pub const MAX_NESTED_ZIP_BYTES: usize = 64 * 1024 * 1024;
 
 pub(crate) fn whole_zip(bytes: &[u8]) -> WholeZip {
-    zip_at_depth(bytes, 1, &mut crate::archive::Work::new())
+    zip_nested(bytes, 1, &mut crate::archive::Work::new())
 }
 
 /// A ZIP that is a member of a tar or gzip `depth` containers deep, judged as
-/// [`whole_zip`] judges a ZIP, with the limits of the archive around it (`work`).
+/// [`whole_zip`] judges a ZIP, with the limits of the archive around it (`work`). Entries
+/// whose first bytes could not be read (encrypted ones among them) make "none runs"
+/// something it cannot tell.
 pub(crate) fn zip_nested(bytes: &[u8], depth: usize, work: &mut crate::archive::Work) -> WholeZip {
-    zip_at_depth(bytes, depth, work)
+    let unread = work.zip_unread;
+    match zip_at_depth(bytes, depth, work) {
+        WholeZip::Inert(_) if work.zip_unread > unread => {
+            let n = work.zip_unread - unread;
+            WholeZip::CannotTell(format!(
+                "{n} entr{} could not be read: encrypted, a compression method not read here, or data outside the bytes read",
+                if n == 1 { "y" } else { "ies" }
+            ))
+        }
+        verdict => verdict,
+    }
 }
 
 /// Every entry is looked at: one that cannot be told (a nested archive past a limit)
 /// is remembered and the walk goes on, so that a program after it is still found; the
 /// verdict is then "cannot tell" only if nothing runs.
+///
+/// Each directory a reader finds ([`zip_directories`]) is judged: an entry that runs in
+/// any of them is what that reader runs.
 fn zip_at_depth(bytes: &[u8], depth: usize, work: &mut crate::archive::Work) -> WholeZip {
     let Some((eocd, _)) = trailing_zip(bytes) else {
         return WholeZip::CannotTell("no central directory found".to_owned());
     };
-    let Some((mut at, entries, _, offset)) = zip_directory_at(bytes, eocd) else {
-        return WholeZip::CannotTell("no central directory found".to_owned());
-    };
+    let mut judged: Option<WholeZip> = None;
+    for directory in zip_directories(bytes, eocd) {
+        judged = Some(
+            match (directory_verdict(bytes, directory, depth, work), judged) {
+                (runs @ WholeZip::Runs(_), _) => return runs,
+                (_, Some(cannot @ WholeZip::CannotTell(_))) => cannot,
+                (verdict, _) => verdict,
+            },
+        );
+    }
+    judged.unwrap_or_else(|| WholeZip::CannotTell("no central directory found".to_owned()))
+}
+
+/// One central directory of a ZIP (`directory`: where it is, the entries it claims,
+/// whether ZIP64 said so, its offset as the records give it), entry by entry.
+fn directory_verdict(
+    bytes: &[u8],
+    directory: (usize, u64, bool, u64),
+    depth: usize,
+    work: &mut crate::archive::Work,
+) -> WholeZip {
+    let (mut at, entries, _, offset) = directory;
     // Entries are found from the start of the archive, which is where readers put it
     // when bytes come before it (Python's zipfile and Java take the difference between
     // where the directory is and where the records say it is): a ZIP in an element, or
@@ -732,9 +813,20 @@ fn nested_entry(
 /// executable's headers, `#!`, a class file's magic).
 pub const ZIP_ENTRY_HEAD_BYTES: usize = 4096;
 
+/// Whether the entry whose central directory header is at `central` is encrypted (general
+/// purpose flag bit 0): its data are ciphertext, and what it is cannot be told from
+/// them. Whoever has the password (mailed beside the archive) extracts the program.
+fn encrypted(bytes: &[u8], central: usize) -> bool {
+    u16_le(bytes, central + 8).is_some_and(|flags| flags & 1 != 0)
+}
+
 /// The first [`ZIP_ENTRY_HEAD_BYTES`] of the entry whose central directory header is at
-/// `central`, stored or deflated (the methods ZIP readers use for what they run).
+/// `central`, stored or deflated (the methods ZIP readers use for what they run); `None`
+/// when they cannot be read (encrypted, another method, outside the bytes).
 fn entry_head(bytes: &[u8], central: usize) -> Option<Vec<u8>> {
+    if encrypted(bytes, central) {
+        return None;
+    }
     let method = u16_le(bytes, central + 10)?;
     let compressed = usize::try_from(u32_le(bytes, central + 20)?).ok()?;
     let local = usize::try_from(u32_le(bytes, central + 42)?).ok()?;
@@ -768,6 +860,9 @@ fn entry_head(bytes: &[u8], central: usize) -> Option<Vec<u8>> {
 /// The whole entry whose central directory header is at `central`, stored or deflated,
 /// if it inflates to its end within `limit` bytes.
 fn entry_data(bytes: &[u8], central: usize, limit: usize) -> Option<Vec<u8>> {
+    if encrypted(bytes, central) {
+        return None;
+    }
     let method = u16_le(bytes, central + 10)?;
     let compressed = usize::try_from(u32_le(bytes, central + 20)?).ok()?;
     let local = usize::try_from(u32_le(bytes, central + 42)?).ok()?;
@@ -939,6 +1034,28 @@ mod tests {
     /// first one is read once; later ones are inside it.
     /// Review finding: a ZIP64 end record and locator before an unsaturated classic end
     /// record (which `java -jar` runs) was not recognised.
+    /// The locator's offset is the attacker's: one at the end of the address space is
+    /// no record (an overflow there would panic), and the ZIP is read by its classic
+    /// fields.
+    #[test]
+    fn a_zip64_locator_offset_at_the_end_of_the_address_space_is_no_record() {
+        let zip = pacsguard_testkit::zip_with("META-INF/MANIFEST.MF", b"Main-Class: X\n");
+        let eocd = zip.len() - EOCD_LEN;
+        for offset in [u64::MAX, u64::MAX - 3, usize::MAX as u64 - 2] {
+            let mut locator = b"PK\x06\x07".to_vec();
+            locator.extend_from_slice(&[0; 4]);
+            locator.extend_from_slice(&offset.to_le_bytes());
+            locator.extend_from_slice(&1u32.to_le_bytes());
+            let mut with = zip[..eocd].to_vec();
+            with.extend_from_slice(&locator);
+            with.extend_from_slice(&zip[eocd..]);
+            assert_eq!(
+                whole_zip(&with),
+                WholeZip::Runs("META-INF/MANIFEST.MF".to_owned())
+            );
+        }
+    }
+
     #[test]
     fn a_zip64_locator_is_followed_even_when_the_classic_record_is_not_saturated() {
         let zip = pacsguard_testkit::zip_with("META-INF/MANIFEST.MF", b"Main-Class: X\n");

@@ -456,6 +456,11 @@ fn confirm_attribute(text: &[u8], at: usize, cut_before: bool, cut_after: bool) 
         }
         tries += 1;
         if tries > MAX_TAG_TRIES {
+            if !own_value_may_run(text, at) {
+                // Whichever tag holds it (if any), its own value runs nothing; any other
+                // attribute of that tag that runs is a candidate of its own.
+                return Verdict::Inert;
+            }
             return Verdict::CannotTell(format!(
                 "an attribute that could run script (\"{}\") after more than {MAX_TAG_TRIES} tag openings (MAX_TAG_TRIES): which tag holds it was not told",
                 excerpt(&text[at..])
@@ -505,6 +510,61 @@ fn confirm_attribute(text: &[u8], at: usize, cut_before: bool, cut_after: bool) 
         ));
     }
     Verdict::Inert
+}
+
+/// Whether the attribute whose name starts at `at` could run script by its own value,
+/// read forward with the tokenizer's rules for a name, `=` and a quoted or unquoted
+/// value (the same in every tag). Plain text ("data = hash.read();", "data =<< trim")
+/// after many `<` of code or prose is an attribute only in name: its value names no
+/// script URL, CSS expression or behavior, so it runs nothing wherever it stands. An
+/// event handler, a `srcdoc` document, or a value not read to its end may run.
+fn own_value_may_run(text: &[u8], at: usize) -> bool {
+    let is_space = |b: u8| matches!(b, b'\t' | b'\n' | b'\x0c' | b'\r' | b' ');
+    let rest = &text[at..];
+    let name_len = rest
+        .iter()
+        .skip(1) // a first `=` is part of the name
+        .take_while(|&&b| !is_space(b) && !matches!(b, b'/' | b'>' | b'='))
+        .count()
+        + 1;
+    let name = rest[..name_len.min(rest.len())].to_ascii_lowercase();
+    if name == b"srcdoc" || HANDLERS.iter().any(|h| h.as_bytes() == name) {
+        return true;
+    }
+    let mut i = name_len;
+    while rest.get(i).is_some_and(|&b| is_space(b)) {
+        i += 1;
+    }
+    if rest.get(i) != Some(&b'=') {
+        return false; // no value: nothing to run
+    }
+    i += 1;
+    while rest.get(i).is_some_and(|&b| is_space(b)) {
+        i += 1;
+    }
+    let value = match rest.get(i) {
+        None => return true,
+        Some(&quote @ (b'"' | b'\'')) => match memchr::memchr(quote, &rest[i + 1..]) {
+            Some(close) => &rest[i + 1..i + 1 + close],
+            None => return true, // not read to its end
+        },
+        Some(_) => {
+            let len = rest[i..]
+                .iter()
+                .take_while(|&&b| !is_space(b) && b != b'>')
+                .count();
+            &rest[i..i + len]
+        }
+    };
+    let value: Vec<u8> = decode_entities(value)
+        .into_iter()
+        .filter(|&b| b > b' ' && b != b'\\')
+        .map(|b| b.to_ascii_lowercase())
+        .collect();
+    SCRIPT_SCHEMES
+        .iter()
+        .chain([&b"expression("[..], b"behavior:url("].iter())
+        .any(|needle| memchr::memmem::find(&value, needle).is_some())
 }
 
 struct Attribute {
@@ -889,6 +949,35 @@ mod tests {
         let found = find_markup(markup(MAX_TAG_TRIES).as_bytes()).expect("found");
         assert_eq!(found.severity, Severity::Warning, "{found:?}");
         assert!(found.detail.contains("MAX_TAG_TRIES"), "{}", found.detail);
+    }
+
+    /// Review finding (s7-r10): prose and code with many `<` (`a<b`, `List<T>`, heredocs)
+    /// before `data = hash.read();` (nodejs's crypto.md, vim's eval.txt) were warnings
+    /// past MAX_TAG_TRIES. An attribute whose own value runs nothing is inert whatever
+    /// holds it; a handler, or a value with a script URL, is still a warning there.
+    #[test]
+    fn past_the_tag_tries_an_attribute_whose_value_runs_nothing_is_inert() {
+        let lead = "if (a<b && 'x' < c) { List<String> l = f(\"<y\"); }\n".repeat(MAX_TAG_TRIES);
+        for text in [
+            "data = hash.read();\n",
+            "data =<< trim DATA\n",
+            "src=\"https://example.org/x.png\"\n",
+        ] {
+            let file = format!("{lead}{text}");
+            let found = find_markup(file.as_bytes());
+            assert!(found.is_none(), "{text}: {found:?}");
+        }
+        for text in [
+            "data = \"javascript:alert(1)\"\n",
+            "href=&#106;avascript:alert(1)\n",
+            "onerror = alert(1)\n",
+            "style='x:expression(alert(1))'\n",
+        ] {
+            let file = format!("{lead}{text}");
+            let found = find_markup(file.as_bytes()).expect("found");
+            assert_eq!(found.severity, Severity::Warning, "{text}: {found:?}");
+            assert!(found.detail.contains("MAX_TAG_TRIES"), "{}", found.detail);
+        }
     }
 
     /// MAX_MARKUP_CANDIDATES: a live handler after that many inert candidates less one is

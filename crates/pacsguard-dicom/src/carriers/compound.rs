@@ -61,10 +61,37 @@ impl File<'_> {
     }
 }
 
+/// The mini stream cutoff [MS-CFB] 2.2 requires: a stream shorter than this lives in the
+/// mini stream. The header repeats it; a file can say otherwise there.
+const MINI_STREAM_CUTOFF: usize = 4096;
+
 /// The stream of the root storage named by the first of `names` it has (without case, as
-/// compound files compare names), or `None` when the file is no compound file or has no
-/// such stream.
-pub(super) fn stream(bytes: &[u8], names: &[&str]) -> Option<Vec<u8>> {
+/// compound files compare names), or nothing when the file is no compound file or has no
+/// such stream. Read as a reader that takes the header's mini stream cutoff reads it
+/// (olefile, so olevba), and, when the header gives another cutoff than the 4096 the
+/// specification requires, also as a reader that keeps to 4096: one or two readings,
+/// each to be judged (a cutoff of 0 sent a small Workbook stream to the FAT here, while
+/// olevba read its macro sheet from the mini stream).
+pub(super) fn stream(bytes: &[u8], names: &[&str]) -> Vec<Vec<u8>> {
+    let Some((header, specified)) = stream_by_cutoff(bytes, names, None) else {
+        return Vec::new();
+    };
+    let mut readings = vec![header];
+    if !specified
+        && let Some((reading, _)) = stream_by_cutoff(bytes, names, Some(MINI_STREAM_CUTOFF))
+    {
+        readings.push(reading);
+    }
+    readings
+}
+
+/// [`stream`] with the header's cutoff (`cutoff` `None`) or the one given; and whether
+/// the header's cutoff is the one the specification requires.
+fn stream_by_cutoff(
+    bytes: &[u8],
+    names: &[&str],
+    cutoff: Option<usize>,
+) -> Option<(Vec<u8>, bool)> {
     if !bytes.starts_with(&SIGNATURE) {
         return None;
     }
@@ -143,9 +170,10 @@ pub(super) fn stream(bytes: &[u8], names: &[&str]) -> Option<Vec<u8>> {
     let size = usize::try_from(u32_le(wanted, 0x78)?)
         .ok()?
         .min(bytes.len());
-    let cutoff = usize::try_from(u32_le(bytes, 0x38)?).ok()?;
-    if size >= cutoff {
-        return Some(file.read_chain(start, size));
+    let header_cutoff = usize::try_from(u32_le(bytes, 0x38)?).ok()?;
+    let specified = header_cutoff == MINI_STREAM_CUTOFF;
+    if size >= cutoff.unwrap_or(header_cutoff) {
+        return Some((file.read_chain(start, size), specified));
     }
     // A small stream lives in the mini stream (the root entry's chain), in 64-byte
     // sectors chained by the mini FAT.
@@ -175,7 +203,7 @@ pub(super) fn stream(bytes: &[u8], names: &[&str]) -> Option<Vec<u8>> {
         next = mini_fat.get(next as usize).copied().unwrap_or(LAST_SECTOR);
     }
     out.truncate(size);
-    Some(out)
+    Some((out, specified))
 }
 
 /// Whether a directory entry is named `name` (its UTF-16 name, compared without case).

@@ -40,10 +40,12 @@ const OLE_RUNNING_NAMES: [(&str, &str); 2] = [
 pub(crate) fn ole(bytes: &[u8]) -> Carries {
     // Excel 4.0 (XLM) macros live on macro sheets, which Excel runs from an `Auto_Open`
     // name when the workbook opens: no VBA stream is involved, so no name gives them away.
-    match compound::stream(bytes, &["Workbook", "Book"])
-        .as_deref()
-        .and_then(xlm_macro_sheet)
-    {
+    let readings = compound::stream(bytes, &["Workbook", "Book"]);
+    let sheets = readings
+        .iter()
+        .filter_map(|workbook| xlm_macro_sheet(workbook))
+        .min_by_key(|sheets| matches!(sheets, Sheets::Encrypted));
+    match sheets {
         Some(Sheets::Macro(sheet)) => {
             return Carries::Runs(format!(
                 "an Excel 4.0 (XLM) macro sheet \"{sheet}\", whose formulas (EXEC, CALL, REGISTER) Excel runs when the workbook opens"
