@@ -1598,3 +1598,86 @@ fn a_second_write_handle_closed_while_the_first_still_writes_is_not_judged_mid_w
         );
     }
 }
+
+/// Review s7-r11 (`attacks/writer_pause.sh`): as above, but the first writer pauses for
+/// longer than the quiet period after the probe's close (a DICOM receiver waiting for the
+/// next PDU). The watcher found the writer, but looked again at the file as one merely
+/// gone quiet, not one closed while another writer holds it: the /proc pass was skipped
+/// and the half-written file judged one quiet period later (`no-longer-dicom`), long
+/// before MAX_WRITER_WAIT. Real files: pydicom's CT_small.dcm through dcmtk's dcmcrle.
+#[test]
+fn a_first_writer_pausing_longer_than_the_quiet_period_is_still_waited_for() {
+    const FILES: usize = 2;
+    let env = Env::new();
+    configure(&env, "quiet_ms = 1000\nscrub_mb_per_s = 0\n");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.testdata/wheels/pydicom/pydicom/data/test_files/CT_small.dcm");
+    let archive = env.path("archive");
+    fs::create_dir_all(&archive).expect("test fixture");
+    let paths: Vec<std::path::PathBuf> = (0..FILES)
+        .map(|i| {
+            let path = archive.join(format!("{i}.dcm"));
+            fs::copy(&sample, &path).expect("pydicom's CT_small.dcm");
+            path
+        })
+        .collect();
+    env.profile(&["--policy", "append-only"]);
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&staging).expect("test fixture");
+    let watcher = Watcher::start(&env, &[]);
+    // Truncate, write the first 4 KiB, a probe opens and closes the file for writing,
+    // then nothing for 3.5 s (3 quiet periods) with the file still open, then the rest.
+    let writer = "import os, sys, time, subprocess\n\
+        src, dst = sys.argv[1:3]\n\
+        data = open(src, 'rb').read()\n\
+        fd = os.open(dst, os.O_WRONLY | os.O_TRUNC)\n\
+        os.write(fd, data[:4096])\n\
+        subprocess.run([sys.executable, '-c', 'import os, sys; os.close(os.open(sys.argv[1], os.O_WRONLY))', dst], check=True)\n\
+        time.sleep(3.5)\n\
+        os.write(fd, data[4096:])\n\
+        os.close(fd)\n";
+    for (i, path) in paths.iter().enumerate() {
+        let out = staging.join(format!("{i}.dcm"));
+        let status = std::process::Command::new("dcmcrle")
+            .arg(path)
+            .arg(&out)
+            .status()
+            .expect("dcmtk runs (scripts/setup-test-deps.sh)");
+        assert!(status.success(), "dcmcrle {}", path.display());
+        let status = std::process::Command::new("python3")
+            .args(["-c", writer])
+            .arg(&out)
+            .arg(path)
+            .status()
+            .expect("python3 runs");
+        assert!(status.success(), "python3 writer");
+    }
+    let rel = |p: &Path| {
+        p.strip_prefix(&env.tree)
+            .expect("in the tree")
+            .to_string_lossy()
+            .into_owned()
+    };
+    let rewritten: Vec<String> = paths.iter().map(|p| rel(p)).collect();
+    let seen = watcher.wait(Duration::from_secs(30), |f, _| {
+        let t = tally(f, &env.tree);
+        rewritten
+            .iter()
+            .all(|p| t.contains_key(&("pixel-data-changed".to_string(), p.clone())))
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    let counts = tally(&findings, &env.tree);
+    for path in &rewritten {
+        let about: Vec<&(String, String)> = counts
+            .keys()
+            .filter(|(kind, p)| p == path && kind != "events-lost")
+            .collect();
+        assert_eq!(
+            about,
+            [&("pixel-data-changed".to_string(), path.clone())],
+            "{path}: one re-compression, judged once its last writer closed it: {findings:#?}"
+        );
+    }
+}

@@ -1485,11 +1485,15 @@ impl<'a> Guard<'a> {
                 .read()
                 .map_err(|_| EngineError::Usage("watch: the fanotify reader failed".into()))?;
             // A file that arrived a moment ago is an arrival, not a guarded file being
-            // rewritten: an ingest burst must not cost a pass over `/proc` per turn.
-            for item in due
-                .iter()
-                .filter(|d| d.settled && d.rehash && !self.arrivals.contains(&d.path))
-            {
+            // rewritten: an ingest burst must not cost a pass over `/proc` per turn. A
+            // file already waiting for its last writer is looked at again whatever made
+            // it due: that writer's own writes (due once quiet, not "settled") must not
+            // end the wait before it closes the file or MAX_WRITER_WAIT has passed.
+            for item in due.iter().filter(|d| {
+                (d.settled || self.writer_waits.contains(&d.path))
+                    && d.rehash
+                    && !self.arrivals.contains(&d.path)
+            }) {
                 if let Ok(meta) = std::fs::symlink_metadata(&item.path)
                     && meta.is_file()
                     && inodes.contains_key(&(meta.dev(), meta.ino()))
@@ -1515,6 +1519,7 @@ impl<'a> Guard<'a> {
             }
         }
         self.last_writer_scan = Some(now);
+        let quiet = Duration::from_millis(self.config.quiet_ms);
         let wanted = candidates.keys().copied().collect();
         let scan = writers::other_writers(&wanted, writers::MAX_FDS_PER_WRITER_SCAN);
         if scan.truncated && !self.writer_limit_reported {
@@ -1547,7 +1552,9 @@ impl<'a> Guard<'a> {
                 continue;
             }
             self.writer_waits.insert(path.clone(), since);
-            self.debounce.mark(path.clone(), now, false, true);
+            // Looked at again a quiet period from now, still as closed by a writer (so
+            // still a candidate above), not as a file merely gone quiet.
+            self.debounce.mark_closed_after(path.clone(), now, quiet);
             waiting.insert(path);
         }
         if !waiting.is_empty() {
