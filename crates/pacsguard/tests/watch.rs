@@ -1746,3 +1746,67 @@ fn a_save_killed_before_its_confirmation_then_one_killed_before_the_store_is_no_
         "reported in the first run, kept: {findings:#?}"
     );
 }
+
+/// Review s7-r11 (`attacks/writer_forever.sh`): a decoy (`sleep`) holds a guarded image
+/// open for writing through a hard link outside the tree, and python3 encrypts the image
+/// in place. After MAX_WRITER_WAIT the finding named only the decoy ("written by sleep
+/// (pid N), still writing it"): the process fanotify saw write the file was dropped from
+/// the record. Both are named now. (Waits out MAX_WRITER_WAIT, 30 s.)
+#[test]
+fn a_decoy_holding_the_file_open_does_not_take_the_writers_name_off_the_finding() {
+    let env = Env::new();
+    configure(&env, "quiet_ms = 100\nscrub_mb_per_s = 0\n");
+    let sample = &pydicom_samples(1)[0];
+    let image = env.path("study/image.dcm");
+    fs::copy(sample, &image).expect("test fixture");
+    env.profile(&["--policy", "append-only"]);
+    let outside = env.dir.path().join("decoy-link.dcm");
+    fs::hard_link(&image, &outside).expect("test fixture");
+    let watcher = Watcher::start(&env, &[]);
+    let decoy = std::process::Command::new("sleep")
+        .arg("120")
+        .stdout(
+            fs::OpenOptions::new()
+                .append(true)
+                .open(&outside)
+                .expect("test fixture"),
+        )
+        .spawn()
+        .expect("sleep runs");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _decoy = Kill(decoy);
+    std::thread::sleep(Duration::from_millis(500));
+    let status = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import os, sys\n\
+             p = sys.argv[1]\n\
+             n = os.path.getsize(p)\n\
+             f = open(p, 'r+b'); f.seek(132); f.write(os.urandom(n - 132)); f.close()\n",
+        ])
+        .arg(&image)
+        .status()
+        .expect("python3 runs");
+    assert!(status.success());
+    let seen = watcher.wait(Duration::from_secs(60), |f, _| {
+        f.iter()
+            .any(|f| f["kind"] == "no-longer-dicom" || f["kind"] == "content-changed")
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    let judged = findings
+        .iter()
+        .find(|f| f["kind"] == "no-longer-dicom" || f["kind"] == "content-changed")
+        .expect("judged");
+    let detail = judged["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("python3 (pid") && detail.contains("sleep (pid"),
+        "the writer and the holder are both named: {detail}"
+    );
+}

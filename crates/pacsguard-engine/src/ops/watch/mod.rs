@@ -1545,10 +1545,19 @@ impl<'a> Guard<'a> {
             };
             let since = *self.writer_waits.get(&path).unwrap_or(&now);
             if now.duration_since(since) >= writers::MAX_WRITER_WAIT {
-                // Waited long enough: verified now, and the writer named.
+                // Waited long enough: verified now, and the holder named beside the
+                // process whose write was seen (fanotify), never instead of it: a decoy
+                // holding the file open must not take the encryptor's name off the
+                // finding.
                 self.writer_waits.remove(&path);
-                self.writers
-                    .insert(path, format!("{holder}, still writing it"));
+                let named = match self.writers.get(&path) {
+                    Some(seen) if !seen.contains(holder.as_str()) => {
+                        format!("{seen}; {holder} still holds it open for writing")
+                    }
+                    Some(seen) => seen.clone(),
+                    None => format!("{holder}, still writing it"),
+                };
+                self.writers.insert(path, named);
                 continue;
             }
             self.writer_waits.insert(path.clone(), since);
