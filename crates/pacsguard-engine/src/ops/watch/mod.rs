@@ -1485,15 +1485,11 @@ impl<'a> Guard<'a> {
                 .read()
                 .map_err(|_| EngineError::Usage("watch: the fanotify reader failed".into()))?;
             // A file that arrived a moment ago is an arrival, not a guarded file being
-            // rewritten: an ingest burst must not cost a pass over `/proc` per turn. A
-            // file already waiting for its last writer is looked at again whatever made
-            // it due: that writer's own writes (due once quiet, not "settled") must not
-            // end the wait before it closes the file or MAX_WRITER_WAIT has passed.
-            for item in due.iter().filter(|d| {
-                (d.settled || self.writer_waits.contains(&d.path))
-                    && d.rehash
-                    && !self.arrivals.contains(&d.path)
-            }) {
+            // rewritten: an ingest burst must not cost a pass over `/proc` per turn.
+            for item in due
+                .iter()
+                .filter(|d| d.settled && d.rehash && !self.arrivals.contains(&d.path))
+            {
                 if let Ok(meta) = std::fs::symlink_metadata(&item.path)
                     && meta.is_file()
                     && inodes.contains_key(&(meta.dev(), meta.ino()))
@@ -1519,7 +1515,6 @@ impl<'a> Guard<'a> {
             }
         }
         self.last_writer_scan = Some(now);
-        let quiet = Duration::from_millis(self.config.quiet_ms);
         let wanted = candidates.keys().copied().collect();
         let scan = writers::other_writers(&wanted, writers::MAX_FDS_PER_WRITER_SCAN);
         if scan.truncated && !self.writer_limit_reported {
@@ -1545,25 +1540,14 @@ impl<'a> Guard<'a> {
             };
             let since = *self.writer_waits.get(&path).unwrap_or(&now);
             if now.duration_since(since) >= writers::MAX_WRITER_WAIT {
-                // Waited long enough: verified now, and the holder named beside the
-                // process whose write was seen (fanotify), never instead of it: a decoy
-                // holding the file open must not take the encryptor's name off the
-                // finding.
+                // Waited long enough: verified now, and the writer named.
                 self.writer_waits.remove(&path);
-                let named = match self.writers.get(&path) {
-                    Some(seen) if !seen.contains(holder.as_str()) => {
-                        format!("{seen}; {holder} still holds it open for writing")
-                    }
-                    Some(seen) => seen.clone(),
-                    None => format!("{holder}, still writing it"),
-                };
-                self.writers.insert(path, named);
+                self.writers
+                    .insert(path, format!("{holder}, still writing it"));
                 continue;
             }
             self.writer_waits.insert(path.clone(), since);
-            // Looked at again a quiet period from now, still as closed by a writer (so
-            // still a candidate above), not as a file merely gone quiet.
-            self.debounce.mark_closed_after(path.clone(), now, quiet);
+            self.debounce.mark(path.clone(), now, false, true);
             waiting.insert(path);
         }
         if !waiting.is_empty() {
