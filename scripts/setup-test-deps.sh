@@ -36,6 +36,9 @@ declare -A needed=(
   [openssl]=openssl
   # edits the store the way an intruder would (issue 12: acceptances edited in place)
   [sqlite3]=sqlite3
+  # kills the watcher at an exact step of a save (a breakpoint on a function), as a
+  # crash or a power cut would (watch.rs, the kept set's confirmation)
+  [gdb]=gdb
   # the console's browser test: Debian's Chromium, headless, driven by playwright-core
   # (below) from node
   [chromium]=chromium

@@ -1598,3 +1598,68 @@ fn a_second_write_handle_closed_while_the_first_still_writes_is_not_judged_mid_w
         );
     }
 }
+
+/// Review s7-r11 (`attacks/seen_pending.sh`): two faults on a bad day, no intruder. The
+/// watcher is killed after the store took a save's rows but before the trail heard the
+/// save confirmed; the next run's first save announces its set and is killed before the
+/// store write. The store holds the set of the first save, which the trail announced and
+/// nobody changed: the third start must accept it quietly. It raised a
+/// `watch-state-altered` alert and dropped every kept row (the first file reported as an
+/// arrival again), because the second announcement had replaced the pending one. The
+/// kills are placed with gdb breakpoints on functions (real SIGKILL, exact step).
+#[test]
+fn a_save_killed_before_its_confirmation_then_one_killed_before_the_store_is_no_alert() {
+    let env = Env::new();
+    configure(
+        &env,
+        "quiet_ms = 100\nscrub_mb_per_s = 0\ncheckpoint_seconds = 1\n",
+    );
+    env.profile(&["--policy", "append-only"]);
+    let sample = &pydicom_samples(1)[0];
+    // Runs the watcher under gdb, killed (SIGKILL) at the first call of `function`,
+    // after `then` put a new file in place.
+    let killed_at = |function: &str, then: &dyn Fn()| {
+        let mut gdb = std::process::Command::new("gdb")
+            .args(["-q", "-batch", "-ex", "set pagination off"])
+            .args(["-ex", "handle SIGPIPE nostop noprint pass"])
+            .args(["-ex", &format!("break {function}")])
+            .args(["-ex", "run", "-ex", "kill", "-ex", "quit", "--args"])
+            .arg(env!("CARGO_BIN_EXE_pacsguard"))
+            .arg("--home")
+            .arg(&env.home)
+            .args(["watch", "--json"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("gdb runs (scripts/setup-test-deps.sh)");
+        std::thread::sleep(Duration::from_secs(5)); // gdb reads the symbols, the watcher starts
+        then();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while gdb.try_wait().expect("gdb").is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let _ = gdb.kill();
+        let out = gdb.wait_with_output().expect("gdb output");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(text.contains("hit Breakpoint"), "{function}: {text}");
+    };
+    killed_at("confirm_seen", &|| {
+        fs::copy(sample, env.path("study/first.dcm")).expect("test fixture");
+    });
+    killed_at("put_seen", &|| {
+        fs::copy(sample, env.path("study/second.dcm")).expect("test fixture");
+    });
+    let watcher = Watcher::start(&env, &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(
+        !findings.iter().any(|f| f["kind"] == "watch-state-altered"),
+        "{findings:#?}\n{stderr}"
+    );
+    let t = tally(&findings, &env.tree);
+    assert!(
+        !t.contains_key(&("added".to_string(), "study/first.dcm".to_string())),
+        "reported in the first run, kept: {findings:#?}"
+    );
+}

@@ -7,7 +7,9 @@
 //! header of 1 to 15 segment offsets, the first 64, rising, inside the fragment. A file
 //! that kept its transfer syntax but whose fragments no longer have that shape was not
 //! re-compressed: its fragments were overwritten, which in a maintenance window still
-//! counts towards ransomware.
+//! counts towards ransomware. Nor does a JPEG or JPEG-LS image whose scan data between
+//! kept headers and EOI was overwritten: its `FF` bytes are not followed by what the
+//! encoder writes after one ([`MIN_BAD_MARKERS`]).
 //!
 //! Fragments are read from the encapsulated Pixel Data (PS3.5 A.4): items `(FFFE,E000)`
 //! with a 32-bit length, the first the Basic Offset Table, up to the sequence delimiter.
@@ -37,8 +39,10 @@ pub const MAX_FRAGMENTS_CHECKED: usize = 4096;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Codec {
-    /// JPEG (baseline, extended, lossless) and JPEG-LS: SOI ... EOI.
+    /// JPEG (baseline, extended, lossless): SOI ... EOI.
     Jpeg,
+    /// JPEG-LS: SOI ... EOI, another stuffing of its scan data (see [`MIN_BAD_MARKERS`]).
+    JpegLs,
     /// JPEG 2000 and High-Throughput JPEG 2000: SOC SIZ ... EOC, or a JP2 file.
     J2k,
     Rle,
@@ -49,9 +53,8 @@ fn codec_of(transfer_syntax: &str) -> Option<Codec> {
         "1.2.840.10008.1.2.4.50"
         | "1.2.840.10008.1.2.4.51"
         | "1.2.840.10008.1.2.4.57"
-        | "1.2.840.10008.1.2.4.70"
-        | "1.2.840.10008.1.2.4.80"
-        | "1.2.840.10008.1.2.4.81" => Some(Codec::Jpeg),
+        | "1.2.840.10008.1.2.4.70" => Some(Codec::Jpeg),
+        "1.2.840.10008.1.2.4.80" | "1.2.840.10008.1.2.4.81" => Some(Codec::JpegLs),
         "1.2.840.10008.1.2.4.90"
         | "1.2.840.10008.1.2.4.91"
         | "1.2.840.10008.1.2.4.201"
@@ -104,7 +107,11 @@ fn broken_in(bytes: &[u8], codec: Codec) -> bool {
     };
     let complete = all && bytes.len() < MAX_FRAGMENT_READ_BYTES;
     match codec {
-        Codec::Jpeg => !first.starts_with(&[0xFF, 0xD8]) || !ends_with_eoi(last, complete),
+        Codec::Jpeg | Codec::JpegLs => {
+            !first.starts_with(&[0xFF, 0xD8])
+                || !ends_with_eoi(last, complete)
+                || scan_data_unstuffed(&fragments, codec == Codec::JpegLs)
+        }
         Codec::J2k => {
             let codestream = first.starts_with(&[0xFF, 0x4F, 0xFF, 0x51]);
             let jp2 = first.starts_with(&[0, 0, 0, 0x0C, b'j', b'P', b' ', b' ']);
@@ -121,6 +128,87 @@ fn broken_in(bytes: &[u8], codec: Codec) -> bool {
 fn ends_with_eoi(last: &[u8], complete: bool) -> bool {
     let eoi = |end: &[u8]| end.ends_with(&[0xFF, 0xD9]);
     !complete || eoi(last) || last.split_last().is_some_and(|(_, rest)| eoi(rest))
+}
+
+/// An encryptor that kept an image's headers (SOI to SOS) and its closing EOI, and
+/// overwrote the entropy-coded bytes between them, leaves the markers checked above in
+/// place. So each frame's stream (its fragments joined) is walked as a decoder reads it:
+/// marker segments skipped by their length, and in scan data every `FF` followed by what
+/// the encoder must write after one: JPEG `00`, JPEG-LS a byte below `80`, either a
+/// restart marker or a marker a decoder knows (EOI ends the frame). Random bytes hold an
+/// `FF` every ~256 bytes, nearly always followed by something else; this many such
+/// `FF`s in an image mean its scan data is not the codec's stream.
+const MIN_BAD_MARKERS: usize = 2;
+
+/// Whether the frames of `fragments` hold [`MIN_BAD_MARKERS`] `FF`s a JPEG (`ls`:
+/// JPEG-LS) encoder does not write.
+fn scan_data_unstuffed(fragments: &[&[u8]], ls: bool) -> bool {
+    let mut frames: Vec<Vec<u8>> = Vec::new();
+    for fragment in fragments {
+        match frames.last_mut() {
+            Some(frame) if !fragment.starts_with(&[0xFF, 0xD8]) => {
+                frame.extend_from_slice(fragment)
+            }
+            _ => frames.push(fragment.to_vec()),
+        }
+    }
+    frames.iter().map(|f| bad_markers(f, ls)).sum::<usize>() >= MIN_BAD_MARKERS
+}
+
+/// `FF`s of one frame's stream (from its SOI) that a decoder would refuse: in scan data,
+/// one followed by neither stuffing, a restart marker, EOI nor a marker that may come
+/// between scans; a marker segment whose length does not end on the next marker (or
+/// runs past the frame); a frame header (SOF) once a scan began.
+fn bad_markers(frame: &[u8], ls: bool) -> usize {
+    let mut bad = 0usize;
+    let mut scanning = false;
+    let mut at = 2; // past SOI
+    while at + 1 < frame.len() {
+        if frame[at] != 0xFF {
+            at += 1;
+            continue;
+        }
+        let next = frame[at + 1];
+        let stuffed = if ls { next < 0x80 } else { next == 0 };
+        if next == 0xFF {
+            at += 1; // a fill byte
+        } else if (scanning && stuffed) || (0xD0..=0xD7).contains(&next) {
+            at += 2;
+        } else if next == 0xD9 {
+            break; // EOI: what follows is the fragment's padding
+        } else if is_segment_marker(next, scanning) {
+            // A marker segment (tables, a scan's header): skipped by its length, and
+            // followed by a marker unless it opened a scan.
+            let Some(len) = frame.get(at + 2..at + 4) else {
+                break;
+            };
+            let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
+            let end = at + 2 + len;
+            let opens_scan = next == 0xDA;
+            let lands = end < frame.len() && (opens_scan || frame[end] == 0xFF);
+            if len < 2 || !lands {
+                bad += 1;
+                at += 2;
+            } else {
+                scanning |= opens_scan;
+                at = end;
+            }
+        } else {
+            bad += 1;
+            at += 2;
+        }
+    }
+    bad
+}
+
+/// Markers followed by a length (ITU T.81 B.1.1.4, T.87 C.1): before the first scan,
+/// any (SOF, DHT, DAC, SOS, DQT, DNL, DRI, APP, COM, JPEG-LS SOF55 and LSE, extensions);
+/// once a scan began, only those that may come between scans (no second frame header).
+fn is_segment_marker(code: u8, scanning: bool) -> bool {
+    if !scanning {
+        return matches!(code, 0xC0..=0xCF | 0xDA..=0xDF | 0xE0..=0xEF | 0xF0..=0xFE);
+    }
+    matches!(code, 0xC4 | 0xCC | 0xDA..=0xDD | 0xE0..=0xEF | 0xF8 | 0xFE)
 }
 
 /// The fragments (Basic Offset Table left out), and whether they are all of them (not
@@ -240,7 +328,7 @@ mod tests {
             ("SC_rgb_jpeg_dcmtk.dcm", Codec::Jpeg),
             ("JPEG-lossy.dcm", Codec::Jpeg),
             ("SC_rgb_jpeg_gdcm.dcm", Codec::Jpeg),
-            ("MR_small_jpeg_ls_lossless.dcm", Codec::Jpeg),
+            ("MR_small_jpeg_ls_lossless.dcm", Codec::JpegLs),
             ("JPEG2000.dcm", Codec::J2k),
             ("MR_small_jp2klossless.dcm", Codec::J2k),
             ("MR_small_RLE.dcm", Codec::Rle),
@@ -257,6 +345,147 @@ mod tests {
                 "{name} with its fragments encrypted"
             );
         }
+    }
+
+    /// Review s7-r11 (`attacks/jpeg_keep_markers.py`): an encryptor that keeps each JPEG
+    /// image's headers (SOI to the end of the SOS header) and its closing EOI, and
+    /// overwrites only the entropy-coded scan data between them, kept every marker the
+    /// check looked at: not counted in a maintenance window. Real images, real encoders.
+    #[test]
+    fn jpeg_scan_data_encrypted_between_kept_markers_is_broken() {
+        for (name, codec) in [
+            ("SC_rgb_jpeg_dcmtk.dcm", Codec::Jpeg),
+            ("JPEG-lossy.dcm", Codec::Jpeg),
+            ("SC_rgb_jpeg_gdcm.dcm", Codec::Jpeg),
+            ("MR_small_jpeg_ls_lossless.dcm", Codec::JpegLs),
+        ] {
+            let mut bytes = sample(name);
+            assert!(!broken_in(&bytes, codec), "{name} as written holds");
+            let value_start = bytes
+                .windows(12)
+                .rposition(is_encapsulated_pixel_header)
+                .expect("encapsulated Pixel Data")
+                + 12;
+            let (frags, _) = fragments(&bytes[value_start..]).expect("items");
+            // Where each fragment lies in `bytes` (items follow one another in order).
+            let mut spans = Vec::new();
+            let mut at = value_start;
+            at += 8 + u32::from_le_bytes([
+                bytes[at + 4],
+                bytes[at + 5],
+                bytes[at + 6],
+                bytes[at + 7],
+            ]) as usize; // the Basic Offset Table
+            for f in &frags {
+                spans.push((at + 8, f.len()));
+                at += 8 + f.len();
+            }
+            let mut state = 0x9e37_79b9_7f4a_7c15u64;
+            let mut in_scan = false;
+            for (start, len) in spans {
+                let mut from = start;
+                if !in_scan {
+                    let f = &bytes[start..start + len];
+                    let sos = f
+                        .windows(2)
+                        .position(|w| w == [0xFF, 0xDA])
+                        .expect("an SOS");
+                    from = start + sos + 2 + u16::from_be_bytes([f[sos + 2], f[sos + 3]]) as usize;
+                    in_scan = true;
+                }
+                // Keep the last two bytes (EOI) and a pad byte before them.
+                for b in &mut bytes[from..start + len - 3] {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    *b = state as u8;
+                }
+            }
+            assert!(
+                broken_in(&bytes, codec),
+                "{name}: scan data encrypted between kept markers"
+            );
+        }
+    }
+
+    /// No false alarm on what dcmtk's encoders write today: baseline, extended, spectral
+    /// selection off, lossless (SV1 and other predictors), JPEG-LS lossless and
+    /// near-lossless, with restart intervals, from real 8-, 12- and 16-bit and RGB images.
+    #[test]
+    fn dcmtk_jpeg_and_jpeg_ls_outputs_hold_as_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let samples = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../.testdata/wheels/pydicom/pydicom/data/test_files");
+        let mut looked = 0;
+        for name in [
+            "CT_small.dcm",
+            "MR_small.dcm",
+            "SC_rgb_small_odd.dcm",
+            "examples_rgb_color.dcm",
+            "liver_1frame.dcm",
+            "examples_palette.dcm",
+        ] {
+            for (tool, opts) in [
+                ("dcmcjpeg", &["+e1"][..]),
+                ("dcmcjpeg", &["+e2"][..]),
+                ("dcmcjpeg", &["+el"][..]),
+                ("dcmcjpeg", &["+ee", "+ri", "8"][..]),
+                ("dcmcjpeg", &["+e4", "+ps", "6"][..]),
+                ("dcmcjpls", &[][..]),
+                ("dcmcjpls", &["+en", "+md", "2"][..]),
+                ("dcmcjpls", &["+en", "+md", "5", "+ri", "16"][..]),
+            ] {
+                let out = dir
+                    .path()
+                    .join(format!("{name}.{tool}.{}.dcm", opts.join("")));
+                let ok = std::process::Command::new(tool)
+                    .args(opts)
+                    .arg(samples.join(name))
+                    .arg(&out)
+                    .status()
+                    .expect("dcmtk runs (scripts/setup-test-deps.sh)")
+                    .success();
+                if !ok {
+                    continue; // an option this image does not take (bit depth)
+                }
+                let bytes = std::fs::read(&out).expect("dcmtk's output");
+                let layout = pacsguard_dicom::layout(&bytes).expect("a layout");
+                let codec = codec_of(&layout.transfer_syntax).expect("a compressed syntax");
+                looked += 1;
+                assert!(!broken_in(&bytes, codec), "{name} {tool} {opts:?}");
+            }
+        }
+        assert!(looked >= 16, "{looked} dcmtk outputs");
+    }
+
+    /// MIN_BAD_MARKERS at its limit: one `FF` no encoder writes in a frame's scan data is
+    /// not enough, two are; stuffing, restart markers, fill bytes and a next scan's
+    /// tables are not counted; a frame header after a scan began is.
+    #[test]
+    fn bad_markers_are_counted_up_to_the_limit() {
+        let sos = [0xFF, 0xDA, 0x00, 0x04, 0x01, 0x00];
+        let frame = |scan: &[u8]| {
+            let mut f = vec![0xFF, 0xD8];
+            f.extend(sos);
+            f.extend(scan);
+            f.extend([0xFF, 0xD9]);
+            f
+        };
+        let good = frame(&[
+            1, 0xFF, 0x00, 2, 0xFF, 0xD3, 3, 0xFF, 0xFF, 0x00, 0xFF, 0xC4, 0x00, 0x03, 7, 0xFF,
+            0xDA, 0x00, 0x02, 9,
+        ]);
+        assert_eq!(bad_markers(&good, false), 0);
+        let one = frame(&[1, 0xFF, 0x17, 2]);
+        assert_eq!(bad_markers(&one, false), 1);
+        assert!(!scan_data_unstuffed(&[&one], false), "one is not enough");
+        let two = frame(&[1, 0xFF, 0x17, 2, 0xFF, 0x42, 3]);
+        assert!(scan_data_unstuffed(&[&two], false), "MIN_BAD_MARKERS");
+        let sof_in_scan = frame(&[1, 0xFF, 0xC0, 0x00, 0x02, 0xFF, 0xC1, 0x00, 0x02]);
+        assert_eq!(bad_markers(&sof_in_scan, false), 2);
+        // JPEG-LS: any byte below 80 after FF is data; 80 and up is a marker.
+        let ls = frame(&[1, 0xFF, 0x17, 0xFF, 0x7F, 2, 0xFF, 0x90, 0xFF, 0xB0]);
+        assert_eq!(bad_markers(&ls, true), 2);
     }
 
     /// No false alarm on what real encoders wrote: every compressed image among

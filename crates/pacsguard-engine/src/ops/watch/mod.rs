@@ -2814,6 +2814,14 @@ impl Guard<'_> {
             restored.not_dropped = self.commit_seen(None).err();
             return Ok(restored);
         }
+        if marks.pending == Some(tag) && marks.confirmed != Some(tag) {
+            // The store took the set announced last, and the watcher stopped before the
+            // trail heard it confirmed. Confirmed now: left pending, the next save's
+            // announcement replaces it, and if that save then does not reach the store
+            // (killed, a full disk) the trail allows neither what the store holds nor
+            // anything else, and the next start raises a false watch-state-altered alert.
+            self.confirm_seen();
+        }
         if rows.is_empty() {
             return Ok(seen::Restored::default());
         }
@@ -2851,7 +2859,9 @@ impl Guard<'_> {
                 Action::Watch,
                 Outcome::Started,
                 format!(
-                    "keeping what this watcher saw: the store is about to hold {} rows                      (their tag is in watch_seen; a start accepts only this set or the one                      confirmed before it)",
+                    "keeping what this watcher saw: the store is about to hold {} rows \
+                     (their tag is in watch_seen; a start accepts only this set or the one \
+                     confirmed before it)",
                     next.count()
                 ),
             );
@@ -2883,6 +2893,14 @@ impl Guard<'_> {
         }
         written.map_err(|e| e.to_string())?;
         self.seen_set = next;
+        self.confirm_seen();
+        Ok(())
+    }
+
+    /// Records on the trail that the store holds the set [`Guard::seen_set`] (the
+    /// `success` record a start accepts it by).
+    fn confirm_seen(&mut self) {
+        let next = self.seen_set;
         let mut event = Event::new(
             self.session.actor.clone(),
             Action::Watch,
@@ -2894,7 +2912,6 @@ impl Guard<'_> {
         );
         event.watch_seen = Some(pacsguard_audit::encode_tag(&self.seen_mac.tag(&next)));
         self.emit(event, Instant::now());
-        Ok(())
     }
 
     /// Says what [`Guard::restore_seen`] did: on the record, and a refused row (edited in
