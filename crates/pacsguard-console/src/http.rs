@@ -495,6 +495,17 @@ pub(crate) async fn blocking<T: Send + 'static>(
     })
 }
 
+/// The status of a refusal the person can correct on the form they posted (a step-up
+/// is missing: 403; what they typed is not valid: 400), shown on that form again; `None`
+/// for every other error, which is a [`failure`].
+pub(crate) fn form_refusal(error: &AuthError) -> Option<StatusCode> {
+    match error {
+        AuthError::StepUpNeeded => Some(StatusCode::FORBIDDEN),
+        AuthError::Invalid(_) => Some(StatusCode::BAD_REQUEST),
+        _ => None,
+    }
+}
+
 /// The answer to an error that is not the person's to correct: fixed text to the
 /// client, the detail to the server's log.
 pub(crate) fn failure(error: &AuthError) -> Response {
@@ -1172,13 +1183,10 @@ async fn accounts_role(
     let a = auth.clone();
     match blocking(move || console.change_role(&a, &form.name, &form.role, &form.reason)).await {
         Ok(Ok(())) => redirect("/accounts"),
-        Ok(Err(e @ AuthError::StepUpNeeded)) => {
-            accounts_with(&state, auth, StatusCode::FORBIDDEN, Some(e.to_string())).await
-        }
-        Ok(Err(e @ AuthError::Invalid(_))) => {
-            accounts_with(&state, auth, StatusCode::BAD_REQUEST, Some(e.to_string())).await
-        }
-        Ok(Err(e)) => failure(&e),
+        Ok(Err(e)) => match form_refusal(&e) {
+            Some(status) => accounts_with(&state, auth, status, Some(e.to_string())).await,
+            None => failure(&e),
+        },
         Err(r) => r,
     }
 }
@@ -1212,13 +1220,10 @@ async fn accounts_invite(
                 &format!("https://{host}/welcome?token={token}"),
             ))
         }
-        Ok(Err(e @ AuthError::StepUpNeeded)) => {
-            accounts_with(&state, auth, StatusCode::FORBIDDEN, Some(e.to_string())).await
-        }
-        Ok(Err(e @ AuthError::Invalid(_))) => {
-            accounts_with(&state, auth, StatusCode::BAD_REQUEST, Some(e.to_string())).await
-        }
-        Ok(Err(e)) => failure(&e),
+        Ok(Err(e)) => match form_refusal(&e) {
+            Some(status) => accounts_with(&state, auth, status, Some(e.to_string())).await,
+            None => failure(&e),
+        },
         Err(r) => r,
     }
 }

@@ -9,8 +9,8 @@ use serde::Deserialize;
 
 use crate::auth::{AuthError, Authenticated};
 use crate::http::{
-    AppState, Peer, SIGN_IN_FAILED, blocking, cookie_token, failure, hash_turn, html, peer_ip,
-    redirect, redirect_with_cookie, set_cookie, step_up_target,
+    AppState, Peer, SIGN_IN_FAILED, blocking, cookie_token, failure, form_refusal, hash_turn, html,
+    peer_ip, redirect, redirect_with_cookie, set_cookie, step_up_target,
 };
 use crate::passkey::{Assertion, Registration};
 use crate::{pages, passkey_pages};
@@ -242,13 +242,10 @@ pub(crate) async fn remove_submit(
     let a = auth.clone();
     match blocking(move || console.remove_passkey(&a, &form.id, ip)).await {
         Ok(Ok(())) => redirect("/passkeys"),
-        Ok(Err(e @ AuthError::StepUpNeeded)) => {
-            list_with(&state, auth, StatusCode::FORBIDDEN, Some(e.to_string())).await
-        }
-        Ok(Err(e @ AuthError::Invalid(_))) => {
-            list_with(&state, auth, StatusCode::BAD_REQUEST, Some(e.to_string())).await
-        }
-        Ok(Err(e)) => failure(&e),
+        Ok(Err(e)) => match form_refusal(&e) {
+            Some(status) => list_with(&state, auth, status, Some(e.to_string())).await,
+            None => failure(&e),
+        },
         Err(r) => r,
     }
 }
