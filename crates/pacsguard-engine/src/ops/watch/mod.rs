@@ -130,6 +130,14 @@ pub const ARRIVAL_GRACE: Duration = Duration::from_secs(30);
 /// written is reported once, complete, not as an empty arrival and then a change.
 pub const MAX_DEFERRALS: u32 = 10;
 
+/// A file replaced at its path between the walk and its hashing (`sed -i`, a rename into
+/// place) is looked at again, this many times in a row at most before it is called
+/// `unstable`. Each time counts only when a save landed inside that one look, so a burst of
+/// saves spoils about one look each; under load a burst of 60 `sed -i` saves in two seconds
+/// used up a limit of 10 and a config edit was called `unstable`. A path replaced without
+/// end still reaches the limit and is reported as it is.
+pub const MAX_REPLACED_LOOKS: u32 = 100;
+
 /// Bytes of paths put on the trail per record when many are listed at once (jobs
 /// unfinished at the stop): escaped at worst (9 bytes for a control byte), still under
 /// the trail's 1 MiB record limit.
@@ -335,7 +343,7 @@ impl Session {
 
 /// The files of a hashed capture replaced at their path between the walk and the hashing
 /// (`unstable`, and the path now holds another inode), each with its index, to be looked
-/// at again: [`MAX_DEFERRALS`] times in a row at most, counted per path in `retries`. A
+/// at again: [`MAX_REPLACED_LOOKS`] times in a row at most, counted per path in `retries`. A
 /// file hashed as it stands ends its count: the next save that lands mid-hash (an hour
 /// later, or the eleventh of the day) is looked at again too, never called `unstable`
 /// because earlier saves used the count up.
@@ -363,7 +371,7 @@ fn replaced_to_look_again(
             continue;
         }
         let times = retries.remove(&path).unwrap_or(0);
-        if times >= MAX_DEFERRALS {
+        if times >= MAX_REPLACED_LOOKS {
             continue;
         }
         retries.insert(path.clone(), times + 1);
@@ -1645,7 +1653,7 @@ impl<'a> Guard<'a> {
     /// refuses any inode but the one the walk saw, and the path now holds another. That
     /// file is not unstable; what the walk saw of it is stale. It is taken out of this
     /// verification (compared with nothing: the view keeps what it knew) and looked at
-    /// again at once, [`MAX_DEFERRALS`] times at most: a path replaced without end is
+    /// again at once, [`MAX_REPLACED_LOOKS`] times at most: a path replaced without end is
     /// reported `unstable` then, as it is.
     fn look_again_if_replaced(
         &mut self,
@@ -3104,7 +3112,7 @@ mod tests {
             ..walked.clone()
         };
         let mut retries = BoundedMap::new(MAX_REMEMBERED_WRITERS);
-        for save in 0..=MAX_DEFERRALS + 1 {
+        for save in 0..=MAX_REPLACED_LOOKS + 1 {
             let again = replaced_to_look_again(root, std::slice::from_ref(&walked), &mut retries);
             assert_eq!(again, [(0, path.clone())], "save {save} is looked at again");
             // The look again hashes it as it stands.
@@ -3113,15 +3121,18 @@ mod tests {
                     .is_empty()
             );
         }
-        // Replaced without end (never hashed as it stands): looked at again MAX_DEFERRALS
+        // Replaced without end (never hashed as it stands): looked at again MAX_REPLACED_LOOKS
         // times in a row, then taken as it is (`unstable`).
-        let looks: Vec<bool> = (0..=MAX_DEFERRALS)
+        let looks: Vec<bool> = (0..=MAX_REPLACED_LOOKS)
             .map(|_| {
                 !replaced_to_look_again(root, std::slice::from_ref(&walked), &mut retries)
                     .is_empty()
             })
             .collect();
-        assert_eq!(looks.iter().filter(|l| **l).count(), MAX_DEFERRALS as usize);
+        assert_eq!(
+            looks.iter().filter(|l| **l).count(),
+            MAX_REPLACED_LOOKS as usize
+        );
         assert_eq!(looks.last(), Some(&false));
     }
 
