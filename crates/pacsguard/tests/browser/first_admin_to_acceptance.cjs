@@ -170,15 +170,24 @@ async function main() {
     await refused('a wrong code');
     await signIn('admin', PASSWORD, stepUpCode);
     await refused('a replayed code');
-    // Throttling: three more failures start a growing delay (4 s after six), during
-    // which even the right password and code are refused.
-    for (let i = 0; i < 3; i += 1) {
+    // Throttling: each failure past the third closes sign-in for 1, 2, 4, 8 s (whole
+    // seconds on the server's clock), during which even the right password and code are
+    // refused. An attempt while closed is not counted, so each of these failures waits
+    // out the previous closure (its length plus one second of rounding): otherwise a slow
+    // or a fast machine changes which attempts count and the probed delay can be over
+    // before the probe lands.
+    const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+    for (const closedSeconds of [1, 2, 4]) {
       await signIn('admin', 'still not the password', '000000');
+      await sleep((closedSeconds + 1) * 1000 + 100);
     }
+    // The seventh failure closes sign-in for 8 s: the probe lands well inside it.
+    await signIn('admin', 'still not the password', '000000');
     await signIn('admin', PASSWORD, recoveryCodes[1]);
     await refused('a sign-in during the delay');
     await login.screenshot({ path: path.join(SHOTS, '18-throttled.png'), fullPage: true });
-    await new Promise((resolve) => setTimeout(resolve, 5000));
+    // The address has the same seven failures: wait out its 8 s closure too.
+    await sleep(9100);
 
     // The viewer signs in (password, then enrolment) and is refused an approver's
     // action, through the page and through the API.
