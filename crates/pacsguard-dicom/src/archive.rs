@@ -56,6 +56,10 @@ pub(crate) struct Work {
     pub(crate) zip_unread: usize,
     /// The first limit reached, or the first member that could not be looked into.
     reached: Option<String>,
+    /// Bytes of the outermost archive its walk went through (every gzip member inflated,
+    /// every tar block read): a gzip or tar start inside them is a member of it, already
+    /// looked at, not an archive of its own.
+    walked: usize,
 }
 
 impl Work {
@@ -67,6 +71,7 @@ impl Work {
             zip_inflated: 0,
             zip_unread: 0,
             reached: None,
+            walked: 0,
         }
     }
 
@@ -92,9 +97,18 @@ pub fn open(bytes: &[u8]) -> Opened {
 /// [`open`], and the work it took (bytes inflated and members read), for the caller's
 /// per-file budget.
 pub fn open_counting(bytes: &[u8]) -> (Opened, usize) {
+    let (opened, work, _) = open_walking(bytes);
+    (opened, work)
+}
+
+/// [`open_counting`], and how many bytes of `bytes` the walk went through: the members
+/// of a gzip file one after the other, a tar's blocks. A gzip or tar start in them is part
+/// of this archive, which a search must not open again (a file of 4,098 gzip members was
+/// opened from each of its members, each opening reporting the same limit).
+pub(crate) fn open_walking(bytes: &[u8]) -> (Opened, usize, usize) {
     let mut work = Work::new();
     let opened = open_nested(bytes, 0, &mut work);
-    (opened, work.done().max(1))
+    (opened, work.done().max(1), work.walked.min(bytes.len()))
 }
 
 /// [`open`] for an archive `depth` containers deep (a tar entry of a ZIP), charging what
@@ -190,29 +204,55 @@ fn carried(
     }
     match format {
         Format::Gzip => {
-            let (name, inner) = match gunzip(bytes, work) {
-                Ok(opened) => opened,
-                Err(()) => return Some(Err(())),
+            let Ok(gunzipped) = gunzip(bytes, work) else {
+                return Some(Err(()));
             };
+            if depth == 0 {
+                work.walked = gunzipped.end;
+            }
             *members += 1;
-            let name = if name.is_empty() {
+            let name = if gunzipped.name.is_empty() {
                 "(unnamed)".to_owned()
             } else {
-                name
+                gunzipped.name
             };
-            match member_verdict(&name, &inner, depth, work, members) {
-                Verdict::Runs(found) => Some(Ok(found)),
+            let inner = &gunzipped.out;
+            match member_verdict(&name, inner, depth, work, members) {
+                Verdict::Runs(found) => return Some(Ok(found)),
                 Verdict::CannotTell(why) => {
                     work.reached.get_or_insert(why);
-                    None
                 }
-                Verdict::Inert => None,
+                Verdict::Inert => {}
             }
+            // Each later member's own content, as a tool that takes the members apart
+            // would write it: a search no longer opens the members past the first from
+            // their own starts (one walk covers them), so a program alone in a member
+            // after text is found here. Each member's own bytes only: the walk stays
+            // linear in what was inflated.
+            let mut ends = gunzipped.starts.iter().skip(1).copied();
+            for (n, start) in gunzipped.starts.iter().copied().enumerate() {
+                let end = ends.next().unwrap_or(inner.len());
+                let Some(own) = inner.get(start..end).filter(|own| !own.is_empty()) else {
+                    continue;
+                };
+                let member = format!("{name} (gzip member {})", n + 2);
+                match member_verdict(&member, own, depth, work, members) {
+                    Verdict::Runs(found) => return Some(Ok(found)),
+                    Verdict::CannotTell(why) => {
+                        work.reached.get_or_insert(why);
+                    }
+                    Verdict::Inert => {}
+                }
+            }
+            None
         }
         Format::Tar => {
             let mut at = 0usize;
             let mut long_name: Option<String> = None;
             while let Some(header) = bytes.get(at..at + 512) {
+                if depth == 0 {
+                    work.walked = at + 512;
+                }
                 if header.iter().all(|&b| b == 0) {
                     return None; // the end-of-archive blocks
                 }
@@ -266,6 +306,9 @@ fn carried(
                     }
                     b'0' | 0 | b'7' => {
                         *members += 1;
+                        if depth == 0 {
+                            work.walked = start + data.len();
+                        }
                         match member_verdict(&name, data, depth, work, members) {
                             Verdict::Runs(found) => return Some(Ok(found)),
                             Verdict::CannotTell(why) => {
@@ -404,8 +447,9 @@ fn is_hta(data: &[u8]) -> bool {
 /// as one output: a tar whose second half is in a second member is one tar, so every
 /// member that follows is inflated onto the first; one that is damaged adds what
 /// inflated before the damage, as `gzip -d` writes it before it complains.
-fn gunzip(bytes: &[u8], budget: &mut Work) -> Result<(String, Vec<u8>), ()> {
+fn gunzip(bytes: &[u8], budget: &mut Work) -> Result<Gunzipped, ()> {
     let mut out = Vec::new();
+    let mut starts = Vec::new();
     let mut state = InflateState::new_boxed(DataFormat::Raw);
     let mut chunk = vec![0u8; 64 * 1024];
     let (name, mut at) = gunzip_member(bytes, budget, &mut out, &mut state, &mut chunk)?;
@@ -424,16 +468,36 @@ fn gunzip(bytes: &[u8], budget: &mut Work) -> Result<(String, Vec<u8>), ()> {
         }
         budget.members -= 1;
         state.reset(DataFormat::Raw);
+        starts.push(out.len());
         match gunzip_member(&bytes[at..], budget, &mut out, &mut state, &mut chunk) {
             Ok((_, used)) => at += used,
             Err(()) => break,
         }
     }
-    Ok((name, out))
+    Ok(Gunzipped {
+        name,
+        out,
+        starts,
+        end: at,
+    })
+}
+
+/// A gzip file's members, inflated one after the other as `gzip -d` writes them.
+struct Gunzipped {
+    /// The first member's name (FNAME), which `gzip -d` writes the output under.
+    name: String,
+    out: Vec<u8>,
+    /// Where each member after the first starts in `out` (one per member: at most
+    /// [`MAX_ARCHIVE_MEMBERS`]).
+    starts: Vec<usize>,
+    /// The bytes of the file the members took (to where a limit stopped the
+    /// inflation, if one did).
+    end: usize,
 }
 
 /// One gzip member at the start of `bytes`, inflated onto `out`: its name and the bytes
-/// it takes, if its whole structure holds.
+/// it takes (to where the inflation stopped, if a limit stopped it), if its whole
+/// structure holds.
 fn gunzip_member(
     bytes: &[u8],
     budget: &mut Work,
@@ -479,7 +543,7 @@ fn gunzip_member(
             // What inflated is still screened: the start of a file is what names it.
             out.extend_from_slice(&chunk[..budget.inflated]);
             budget.inflated = 0;
-            return Ok((name, bytes.len()));
+            return Ok((name, at + read));
         }
         budget.inflated -= result.bytes_written;
         out.extend_from_slice(&chunk[..result.bytes_written]);

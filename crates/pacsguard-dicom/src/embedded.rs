@@ -128,6 +128,7 @@ pub fn search(
     let Some(candidates) = CANDIDATES.as_ref() else {
         return;
     };
+    let mut archives = Archives::default();
     for candidate in candidates.find_iter(bytes) {
         if budget.exhausted().is_some() {
             return;
@@ -137,9 +138,9 @@ pub fn search(
             b"PK\x05\x06" => {
                 zip_ending_at(bytes, at).map(|detail| judged_zip(bytes, at, detail, budget))
             }
-            b"\x1f\x8b\x08" => archive_at(from(at), at, budget),
+            b"\x1f\x8b\x08" => archives.open(from(at), at, budget),
             b"ustar" => match at.checked_sub(257) {
-                Some(header) => archive_at(from(header), header, budget),
+                Some(header) => archives.open(from(header), header, budget),
                 None => None,
             },
             b"\r\n\0\0\0\0" | b"\r\n\x01\0\0\0" | b"\r\n\x03\0\0\0" => at
@@ -201,15 +202,58 @@ fn ole_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> Option<Hidden> {
     }
 }
 
-/// A gzip or tar archive at `offset` (its bytes from there on), opened: a finding if it
-/// carries what runs, or if a limit stopped the look inside. Its work is charged.
-fn archive_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> Option<Hidden> {
-    use crate::archive::{Opened, open_counting, sniff_archive};
-    let format = sniff_archive(bytes)?;
-    let (opened, work) = open_counting(bytes);
-    if !budget.charge(work) {
-        return None;
+/// The gzip and tar archives one search opened: where the last walk ended, and whether a
+/// limit was reported already.
+#[derive(Default)]
+struct Archives {
+    /// Offset (in the bytes searched) up to which an archive's walk went: the gzip starts
+    /// there are its own later members, the `ustar` magics its own later headers, all
+    /// looked at by that walk. Opening each again cost a walk per member (quadratic) and
+    /// a warning per member when the walk met a limit (33 for one file).
+    walked_to: usize,
+    /// A `not-inspected` warning was given for an archive in these bytes: what a later
+    /// start (the members past a limit, opened afresh) meets is that limit again, and one
+    /// warning names it. Alerts are never held back.
+    limit_reported: bool,
+}
+
+impl Archives {
+    /// The gzip or tar archive at `offset` (`bytes` from there on), opened unless an
+    /// earlier walk went through it: a finding if it carries what runs, or if a limit
+    /// stopped the look inside (once per search). Its work is charged to `budget`.
+    fn open(&mut self, bytes: &[u8], offset: usize, budget: &mut Budget) -> Option<Hidden> {
+        if offset < self.walked_to {
+            return None;
+        }
+        let (hidden, walked) = archive_at(bytes, offset, budget);
+        self.walked_to = self.walked_to.max(offset.saturating_add(walked));
+        match hidden {
+            Some(hidden) if hidden.kind == FindingKind::NotInspected => {
+                (!std::mem::replace(&mut self.limit_reported, true)).then_some(hidden)
+            }
+            other => other,
+        }
     }
+}
+
+/// A gzip or tar archive at `offset` (its bytes from there on), opened: a finding if it
+/// carries what runs, or if a limit stopped the look inside; and the bytes its walk went
+/// through. Its work is charged.
+fn archive_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> (Option<Hidden>, usize) {
+    use crate::archive::{open_walking, sniff_archive};
+    let Some(format) = sniff_archive(bytes) else {
+        return (None, 0);
+    };
+    let (opened, work, walked) = open_walking(bytes);
+    if !budget.charge(work) {
+        return (None, walked);
+    }
+    (opened_hidden(opened, format, offset), walked)
+}
+
+/// What an opened archive at `offset` is to report.
+fn opened_hidden(opened: crate::archive::Opened, format: Format, offset: usize) -> Option<Hidden> {
+    use crate::archive::Opened;
     match opened {
         Opened::Carries {
             format: inner,

@@ -1911,3 +1911,110 @@ fn damaged_tar_blocks_at_the_limit_are_skipped_and_past_it_are_a_warning() {
     assert_opens_to_what_it_carries(&at_limit);
     assert_stops_at_limit(&file(MAX_ARCHIVE_MEMBERS - 1), "MAX_ARCHIVE_MEMBERS");
 }
+
+/// One warning per file of many gzip members, not one per member (issue 10, session 7's
+/// "Open"): every gzip start in a multi-member file was opened as an archive of its own
+/// and walked every member after it, so each of the first 33 starts of a file of
+/// MAX_ARCHIVE_MEMBERS + 33 members met the member limit and said so (33 `not-inspected`
+/// warnings, and a walk per member). The members are the real gzip's (`gzip -c a > f;
+/// gzip -c b >> f; ...`), in a private element and appended to the file; a program alone
+/// in a member after the text (which `gzip -d` writes after the text) is still an alert.
+#[test]
+fn a_file_of_many_gzip_members_gives_one_warning_naming_the_limit() {
+    use pacsguard_dicom::MAX_ARCHIVE_MEMBERS;
+    let dir = TempDir::new();
+    let texts = [
+        &b"Study report: no acute findings.\n"[..],
+        b"Technologist notes: patient moved during series 3.\n",
+        b"",
+    ];
+    let mut members = Vec::new();
+    for (n, text) in texts.iter().enumerate() {
+        let name = format!("part{n}.txt");
+        std::fs::write(dir.path(&name), text).expect("write");
+        let out = Command::new("gzip")
+            .args(["-c", &name])
+            .current_dir(&dir.0)
+            .output()
+            .expect("gzip");
+        assert!(out.status.success());
+        members.push(out.stdout);
+    }
+    let multi = |count: usize| {
+        let mut file = Vec::new();
+        for n in 0..count {
+            file.extend(&members[n % members.len()]);
+        }
+        file
+    };
+    // The real gzip reads it as one stream of every member's text.
+    let past = multi(MAX_ARCHIVE_MEMBERS + 33);
+    std::fs::write(dir.path("many.gz"), &past).expect("write");
+    let unpacked = Command::new("gzip")
+        .args(["-dc", "many.gz"])
+        .current_dir(&dir.0)
+        .output()
+        .expect("gzip -d");
+    assert!(unpacked.status.success());
+    assert!(unpacked.stdout.starts_with(texts[0]));
+    let limits = |inspection: &Inspection| {
+        inspection
+            .observations
+            .iter()
+            .filter(|o| o.kind == FindingKind::NotInspected && o.severity == Severity::Warning)
+            .map(|o| o.detail.clone())
+            .collect::<Vec<_>>()
+    };
+    let ct = kit::pydicom_sample("CT_small.dcm");
+    let mut appended = ct.clone();
+    appended.extend(&past);
+    for (place, file) in [
+        ("element", in_private_element(&past)),
+        ("appended", appended),
+    ] {
+        let inspection = inspect(&file);
+        let warnings = limits(&inspection);
+        assert_eq!(warnings.len(), 1, "{place}: {warnings:#?}");
+        assert!(
+            warnings[0].contains("MAX_ARCHIVE_MEMBERS"),
+            "{place}: {warnings:?}"
+        );
+    }
+    // Under the limit: the members are text, opened once, nothing to say.
+    let under = multi(40);
+    let mut appended = ct.clone();
+    appended.extend(&under);
+    for (place, file) in [
+        ("element", in_private_element(&under)),
+        ("appended", appended),
+    ] {
+        let inspection = inspect(&file);
+        assert_eq!(limits(&inspection), Vec::<String>::new(), "{place}");
+        assert!(
+            !has_alert(&inspection, FindingKind::EmbeddedExecutable),
+            "{place}"
+        );
+    }
+    // A program in a member of its own past the limit is still found from its own start.
+    std::fs::write(dir.path("launcher.exe"), kit::real_pe()).expect("write");
+    let pe = Command::new("gzip")
+        .args(["-c", "launcher.exe"])
+        .current_dir(&dir.0)
+        .output()
+        .expect("gzip")
+        .stdout;
+    let mut with_pe = past.clone();
+    with_pe.extend(&pe);
+    let inspection = inspect(&in_private_element(&with_pe));
+    assert!(
+        has_alert(&inspection, FindingKind::EmbeddedExecutable),
+        "{:#?}",
+        inspection.observations
+    );
+    assert_eq!(
+        limits(&inspection).len(),
+        1,
+        "{:#?}",
+        inspection.observations
+    );
+}
