@@ -89,6 +89,11 @@ fi
 if [[ ! -d $tools/oletools ]]; then
   python3 -m pip install --quiet --disable-pip-version-check --target "$tools" "oletools==0.60.2"
 fi
+# msoffcrypto-tool (PyPI): decrypts Office files (olevba uses it to try Excel's default
+# password, "VelvetSweatshop"); the oracle of the encrypted .xls screening tests.
+if [[ ! -d $tools/msoffcrypto ]]; then
+  python3 -m pip install --quiet --disable-pip-version-check --target "$tools" "msoffcrypto-tool==5.4.2"
+fi
 
 # Real DICOM files written by others: pydicom's and pynetdicom's sample files, from the
 # wheels (downloaded, not installed; never committed). Unzipped under .testdata/wheels.

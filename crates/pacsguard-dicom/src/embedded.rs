@@ -184,8 +184,10 @@ pub fn search(
 }
 
 /// An OLE compound file at `offset` (its bytes from there on, as Office reads them from
-/// its header), judged by what it carries: a finding only if that runs. Its reading is
-/// charged to `budget`.
+/// its header), judged by what it carries: an alert if that runs, a warning if it could
+/// not be read far enough to tell (a workbook encrypted with a password Excel asks for:
+/// it said nothing in an element, while the same file on its own was a warning). Its
+/// reading is charged to `budget`.
 fn ole_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> Option<Hidden> {
     if format::sniff(bytes) != Some(Format::Ole) || !budget.charge(bytes.len()) {
         return None;
@@ -198,7 +200,14 @@ fn ole_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> Option<Hidden> {
             severity: Severity::Alert,
             detail: format!("an OLE compound file (an Office document) carrying {what}"),
         }),
-        _ => None,
+        crate::carriers::Carries::CannotTell(why) => Some(Hidden {
+            format: Format::Ole,
+            offset,
+            kind: FindingKind::NotInspected,
+            severity: Severity::Warning,
+            detail: format!("an OLE compound file (an Office document) not inspected: {why}"),
+        }),
+        crate::carriers::Carries::Inert(_) => None,
     }
 }
 

@@ -131,6 +131,100 @@ def cfb_mini(path, stream_name, stream):
     with open(path, 'wb') as f:
         f.write(header + struct.pack('<128I', *fat) + directory + struct.pack('<128I', *minifat) + mini)
 
+def rc4(key, data):
+    s, j = list(range(256)), 0
+    for i in range(256):
+        j = (j + s[i] + key[i % len(key)]) % 256
+        s[i], s[j] = s[j], s[i]
+    i = j = 0
+    out = bytearray()
+    for b in data:
+        i = (i + 1) % 256
+        j = (j + s[i]) % 256
+        s[i], s[j] = s[j], s[i]
+        out.append(b ^ s[(s[i] + s[j]) % 256])
+    return bytes(out)
+
+def encrypt_biff8(stream, password, scheme):
+    # A workbook stream encrypted as Excel writes it ([MS-XLS] 2.2.10, [MS-OFFCRYPTO] 2.3.5
+    # and 2.3.6): a FILEPASS record after the globals' BOF, then every record's data (but
+    # for the records never encrypted, and a BoundSheet8's stream position) XORed with RC4
+    # keystream at its offset in its 1024-byte block, a new key per block.
+    # scheme: 'rc4' (1.1, MD5) or 'cryptoapi' / 'cryptoapi40' (SHA-1, 128- or 40-bit key).
+    import hashlib
+    pw = password.encode('utf-16-le')
+    salt = bytes(range(0x30, 0x40))
+    verifier = bytes(range(0xA0, 0xB0))
+    if scheme == 'rc4':
+        h1 = hashlib.md5((hashlib.md5(pw).digest()[:5] + salt) * 16).digest()[:5]
+        def key(block):
+            return hashlib.md5(h1 + struct.pack('<I', block)).digest()
+        sealed = rc4(key(0), verifier + hashlib.md5(verifier).digest())
+        filepass = struct.pack('<HHH', 1, 1, 1) + salt + sealed
+    else:
+        bits = 40 if scheme == 'cryptoapi40' else 128
+        h0 = hashlib.sha1(salt + pw).digest()
+        def key(block):
+            k = hashlib.sha1(h0 + struct.pack('<I', block)).digest()[:bits // 8]
+            return k + b'\0' * 11 if bits == 40 else k
+        csp = 'Microsoft Enhanced Cryptographic Provider v1.0\0'.encode('utf-16-le')
+        header = struct.pack('<IIIIIIII', 0x04, 0, 0x6801, 0x8004, bits, 1, 0, 0) + csp
+        sealed = rc4(key(0), verifier + hashlib.sha1(verifier).digest())
+        filepass = (struct.pack('<HHHII', 1, 4, 2, 0x04, len(header)) + header +
+                    struct.pack('<I', 16) + salt + sealed[:16] + struct.pack('<I', 20) + sealed[16:])
+    # Insert FILEPASS after the first BOF; the BoundSheet8 positions move by its size.
+    first = 4 + struct.unpack('<H', stream[2:4])[0]
+    fp = rec(0x002F, filepass)
+    records, at = [], first
+    while at + 4 <= len(stream):
+        rid, n = struct.unpack('<HH', stream[at:at + 4])
+        data = stream[at + 4:at + 4 + n]
+        if rid == 0x0085:
+            data = struct.pack('<I', struct.unpack('<I', data[:4])[0] + len(fp)) + data[4:]
+        records.append((rid, data))
+        at += 4 + n
+    out = bytearray(stream[:first] + fp)
+    for rid, data in records:
+        offset = len(out) + 4
+        plain_from = 4 if rid == 0x0085 else 0
+        if rid in (0x0809, 0x002F, 0x0194, 0x0195, 0x00E1, 0x0196, 0x0138):
+            plain_from = len(data)
+        enc = bytearray(data)
+        for i in range(plain_from, len(data)):
+            pos = offset + i
+            stream_key = rc4(key(pos // 1024), bytes(1024))
+            enc[i] ^= stream_key[pos % 1024]
+        out += struct.pack('<HH', rid, len(data)) + enc
+    return bytes(out)
+
+def biff8_long(macro):
+    # biff8() with 20 WriteAccess records (112 bytes each) before its BoundSheet8, which
+    # then lies in the stream's third 1024-byte block: three RC4 keys once encrypted.
+    stream = biff8(macro, pad=False)
+    first = 4 + struct.unpack('<H', stream[2:4])[0]
+    filler = b''.join(rec(0x005C, b'PacsGuard test %02d' % n + b' ' * 95) for n in range(20))
+    rest = bytearray(stream[first:])
+    # BoundSheet8 is the first record after BOF: its lbPlyPos moves by the filler.
+    pos = struct.unpack('<I', rest[4:8])[0] + len(filler)
+    rest[4:8] = struct.pack('<I', pos)
+    return stream[:first] + filler + bytes(rest)
+
+def padded(stream):
+    # Past the mini stream cutoff, in whole (empty) record headers: msoffcrypto walks the
+    # records to the stream's end.
+    return stream + b'\0' * (-(-(8192 - len(stream)) // 4) * 4)
+
+for name, macro, password, scheme in [
+    ('velvet_rc4.xls', True, 'VelvetSweatshop', 'rc4'),
+    ('velvet_cryptoapi.xls', True, 'VelvetSweatshop', 'cryptoapi'),
+    ('velvet_cryptoapi40.xls', True, 'VelvetSweatshop', 'cryptoapi40'),
+    ('velvet_plain.xls', False, 'VelvetSweatshop', 'cryptoapi'),
+    ('other_rc4.xls', True, 'hospital2024', 'rc4'),
+    ('other_cryptoapi.xls', True, 'hospital2024', 'cryptoapi'),
+]:
+    cfb(os.path.join(out, name), 'Workbook', padded(encrypt_biff8(biff8_long(macro), password, scheme)))
+cfb(os.path.join(out, 'long.xls'), 'Workbook', padded(biff8_long(True)))
+
 cfb_mini(os.path.join(out, 'mini.xls'), 'Workbook', biff8(True, pad=False))
 cfb_mini(os.path.join(out, 'plain_mini.xls'), 'Workbook', biff8(False, pad=False))
 ooxml(os.path.join(out, 'xlm.xlsm'), True)

@@ -2018,3 +2018,113 @@ fn a_file_of_many_gzip_members_gives_one_warning_naming_the_limit() {
         inspection.observations
     );
 }
+
+/// Issue 10 (session 7's "Open"): an `.xls` encrypted with Excel's default password
+/// ("VelvetSweatshop") opens in Excel without a prompt, and its macro sheet runs; it was
+/// only "encrypted" (a warning). Now decrypted as Excel does, in both RC4 schemes of a
+/// FILEPASS record (RC4 1.1 with MD5; RC4 CryptoAPI with SHA-1, 128- and 40-bit keys), and
+/// screened: a macro sheet is an alert, alone and in a DICOM element; a workbook without
+/// one is none; one encrypted with another password stays the warning. tests/excel.py
+/// encrypts the workbooks as [MS-XLS] 2.2.10 describes, over three 1024-byte blocks; where
+/// oletools and msoffcrypto-tool are installed (scripts/setup-test-deps.sh), olevba, which
+/// tries Excel's default password through msoffcrypto-tool, confirms each verdict first,
+/// and msoffcrypto-tool confirms the other password opens the other files.
+#[test]
+fn workbooks_encrypted_with_excels_default_password_are_decrypted_and_screened() {
+    let dir = TempDir::new();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/excel.py");
+    run("python3", &[script.to_str().expect("utf-8"), "."], &dir.0);
+    let runs = [
+        "velvet_rc4.xls",
+        "velvet_cryptoapi.xls",
+        "velvet_cryptoapi40.xls",
+    ];
+    let other = ["other_rc4.xls", "other_cryptoapi.xls"];
+    let tools = kit::testdata().join("pytools");
+    if tools.join("oletools").is_dir() && tools.join("msoffcrypto").is_dir() {
+        let olevba = |name: &str| {
+            let out = Command::new("python3")
+                .args(["-m", "oletools.olevba", name])
+                .env("PYTHONPATH", &tools)
+                .current_dir(&dir.0)
+                .output()
+                .expect("olevba");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr)
+        };
+        for name in runs {
+            let report = olevba(name);
+            assert!(
+                report.contains("XLM macro found"),
+                "olevba on {name}: {report}"
+            );
+        }
+        let report = olevba("velvet_plain.xls");
+        assert!(!report.contains("XLM macro found"), "{report}");
+        for name in other {
+            let report = olevba(name);
+            assert!(
+                report.contains("could not decrypt"),
+                "olevba on {name}: {report}"
+            );
+            let opened = Command::new("python3")
+                .args([
+                    "-c",
+                    "import msoffcrypto, sys, io\n\
+                     f = msoffcrypto.OfficeFile(open(sys.argv[1], 'rb'))\n\
+                     f.load_key(password='hospital2024')\n\
+                     f.decrypt(io.BytesIO())",
+                    name,
+                ])
+                .env("PYTHONPATH", &tools)
+                .current_dir(&dir.0)
+                .status()
+                .expect("msoffcrypto");
+            assert!(opened.success(), "msoffcrypto-tool on {name}");
+        }
+    }
+    let bytes = |name: &str| std::fs::read(dir.path(name)).expect("read");
+    for name in runs {
+        for (place, inspection) in [
+            ("alone", inspect(&bytes(name))),
+            ("in an element", inspect(&in_private_element(&bytes(name)))),
+        ] {
+            let alerts = alerts(&inspection);
+            assert!(
+                alerts
+                    .iter()
+                    .any(|a| a.contains("Excel 4.0") && a.contains("default password")),
+                "{name} {place}: {:#?}",
+                inspection.observations
+            );
+        }
+    }
+    let plain = inspect(&in_private_element(&bytes("velvet_plain.xls")));
+    assert!(alerts(&plain).is_empty(), "{:#?}", plain.observations);
+    assert!(
+        !plain
+            .observations
+            .iter()
+            .any(|o| o.detail.contains("FILEPASS")),
+        "{:#?}",
+        plain.observations
+    );
+    for name in other {
+        let inspection = inspect(&in_private_element(&bytes(name)));
+        assert!(
+            alerts(&inspection).is_empty(),
+            "{name}: {:#?}",
+            inspection.observations
+        );
+        assert!(
+            inspection
+                .observations
+                .iter()
+                .any(|o| o.severity == Severity::Warning
+                    && o.detail.contains("FILEPASS")
+                    && o.detail.contains("other than Excel's default")),
+            "{name}: {:#?}",
+            inspection.observations
+        );
+    }
+}

@@ -8,6 +8,7 @@
 use crate::format::u16_le;
 use crate::format::u32_le;
 
+mod biff_crypt;
 mod compound;
 
 /// What a container carries.
@@ -44,17 +45,33 @@ pub(crate) fn ole(bytes: &[u8]) -> Carries {
     let sheets = readings
         .iter()
         .filter_map(|workbook| xlm_macro_sheet(workbook))
-        .min_by_key(|sheets| matches!(sheets, Sheets::Encrypted));
+        .min_by_key(|sheets| matches!(sheets, Sheets::Encrypted(_)));
     match sheets {
-        Some(Sheets::Macro(sheet)) => {
+        Some(Sheets::Macro(sheet, encrypted)) => {
+            let how = if encrypted {
+                format!(
+                    " in a workbook encrypted with Excel's default password (\"{}\"), which Excel opens without asking",
+                    biff_crypt::EXCEL_DEFAULT_PASSWORD
+                )
+            } else {
+                String::new()
+            };
             return Carries::Runs(format!(
-                "an Excel 4.0 (XLM) macro sheet \"{sheet}\", whose formulas (EXEC, CALL, REGISTER) Excel runs when the workbook opens"
+                "an Excel 4.0 (XLM) macro sheet \"{sheet}\"{how}, whose formulas (EXEC, CALL, REGISTER) Excel runs when the workbook opens"
             ));
         }
-        Some(Sheets::Encrypted) => {
-            return Carries::CannotTell(
-                "an encrypted Excel workbook (FILEPASS): Excel opens one encrypted with its default password without asking, and the types of its sheets (macro sheets among them) are encrypted".to_owned(),
-            );
+        Some(Sheets::Encrypted(locked)) => {
+            let why = match locked {
+                biff_crypt::Locked::OtherPassword => {
+                    "with a password other than Excel's default (Excel asks for it)".to_owned()
+                }
+                biff_crypt::Locked::NotDecrypted(how) => {
+                    format!("by {how}, which is not decrypted here")
+                }
+            };
+            return Carries::CannotTell(format!(
+                "an Excel workbook encrypted {why} (FILEPASS): the types of its sheets (macro sheets among them) are encrypted"
+            ));
         }
         None => {}
     }
@@ -77,26 +94,40 @@ pub(crate) fn ole(bytes: &[u8]) -> Carries {
 }
 
 /// The first Excel 4.0 macro sheet a BIFF5/BIFF8 workbook stream declares (or that it is
-/// encrypted before one could be read): a BOUNDSHEET
+/// encrypted with a password Excel asks for before one could be read): a BOUNDSHEET
 /// record (0x0085) whose sheet type is 1 ([MS-XLS] 2.4.28; olevba's plugin_biff calls it
 /// "Excel 4.0 macro sheet"). Records are walked in order, as Excel reads them; the walk
-/// ends at the first record that runs past the stream.
+/// ends at the first record that runs past the stream. Past a FILEPASS record the records
+/// are encrypted: with Excel's default password they are decrypted as Excel does
+/// ([`biff_crypt`]), and the walk goes on.
 fn xlm_macro_sheet(workbook: &[u8]) -> Option<Sheets> {
     const BOUNDSHEET: u16 = 0x0085;
     const FILEPASS: u16 = 0x002F;
     const MACRO_SHEET: u8 = 1;
+    let mut decryptor: Option<biff_crypt::Decryptor> = None;
     let mut at = 0usize;
     while let (Some(id), Some(len)) = (u16_le(workbook, at), u16_le(workbook, at + 2)) {
         let data = workbook.get(at + 4..at + 4 + usize::from(len))?;
-        if id == FILEPASS {
+        if id == FILEPASS && decryptor.is_none() {
             // What follows is encrypted ([MS-XLS] 2.2.10), a sheet's type included.
-            return Some(Sheets::Encrypted);
-        }
-        if id == BOUNDSHEET && data.get(5) == Some(&MACRO_SHEET) {
-            // BIFF8: cch, fHighByte, characters; BIFF5: cch, characters.
-            let name = data.get(8..).or(data.get(7..)).unwrap_or_default();
-            let name = &name[..name.len().min(64)];
-            return Some(Sheets::Macro(pacsguard_events::escape_bytes(name)));
+            match biff_crypt::Decryptor::with_default_password(data) {
+                Ok(opened) => decryptor = Some(opened),
+                Err(locked) => return Some(Sheets::Encrypted(locked)),
+            }
+        } else if id == BOUNDSHEET {
+            let mut data = data.to_vec();
+            if let Some(decryptor) = decryptor.as_mut() {
+                decryptor.record(id, at + 4, &mut data);
+            }
+            if data.get(5) == Some(&MACRO_SHEET) {
+                // BIFF8: cch, fHighByte, characters; BIFF5: cch, characters.
+                let name = data.get(8..).or(data.get(7..)).unwrap_or_default();
+                let name = &name[..name.len().min(64)];
+                return Some(Sheets::Macro(
+                    pacsguard_events::escape_bytes(name),
+                    decryptor.is_some(),
+                ));
+            }
         }
         at += 4 + usize::from(len);
     }
@@ -105,10 +136,12 @@ fn xlm_macro_sheet(workbook: &[u8]) -> Option<Sheets> {
 
 /// What a workbook stream says about its sheets.
 enum Sheets {
-    /// A macro sheet, by name.
-    Macro(String),
-    /// The stream is encrypted from its FILEPASS record on: the sheet types cannot be read.
-    Encrypted,
+    /// A macro sheet, by name, and whether the workbook was encrypted with Excel's
+    /// default password.
+    Macro(String, bool),
+    /// The stream is encrypted from its FILEPASS record on, and not with Excel's default
+    /// password: the sheet types cannot be read.
+    Encrypted(biff_crypt::Locked),
 }
 
 /// OLE classes whose objects run code when an RTF document is opened: a package (the file

@@ -13,7 +13,7 @@
 
 mod actions;
 mod budget;
-mod crypt;
+pub(crate) mod crypt;
 mod document;
 mod filters;
 mod lexer;
