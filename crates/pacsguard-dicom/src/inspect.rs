@@ -956,17 +956,26 @@ fn is_little_endian_explicit(ts: &TransferSyntax) -> bool {
 /// searched: the inflated part when the stream breaks or the budget stops it, the
 /// compressed bytes themselves, and any bytes after the end of the deflate stream (which
 /// no DICOM reader looks at, and which are therefore a place to hide a payload).
-fn read_deflated(
-    bytes: &[u8],
-    start: usize,
-    inspection: &mut Inspection,
-    found: &mut Observations,
-    budget: &mut Budget,
-) {
+/// A raw deflate stream inflated up to a limit.
+struct Inflated {
+    /// What inflated, at most the limit.
+    bytes: Vec<u8>,
+    /// Compressed bytes read.
+    consumed: usize,
+    /// Why the inflation stopped short of the stream's end: the limit (`not-inspected`)
+    /// or damage (`malformed-dicom`, the detail to follow "the deflated data set at ...").
+    problem: Option<(FindingKind, String)>,
+}
+
+/// Inflates `compressed` to at most `limit` bytes ([`MAX_INFLATED_DATA_SET_BYTES`] for a
+/// data set; a parameter so that the boundary is tested without 512 MiB). A stream of
+/// exactly `limit` bytes is whole; one byte more is the limit reached, also when that
+/// byte comes in the call that ends the stream (which was taken for the end, the data set
+/// cut short without a word).
+fn inflate_bounded(compressed: &[u8], limit: usize) -> Inflated {
     use miniz_oxide::inflate::stream::{InflateState, inflate};
     use miniz_oxide::{DataFormat, MZFlush, MZStatus};
 
-    let compressed = bytes.get(start..).unwrap_or_default();
     let mut state = InflateState::new_boxed(DataFormat::Raw);
     let mut inflated = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
@@ -979,30 +988,57 @@ fn read_deflated(
             MZFlush::None,
         );
         consumed += result.bytes_consumed;
-        let room = MAX_INFLATED_DATA_SET_BYTES - inflated.len();
+        let room = limit - inflated.len();
         inflated.extend_from_slice(&chunk[..result.bytes_written.min(room)]);
         match result.status {
-            Ok(MZStatus::StreamEnd) => break None,
             _ if result.bytes_written > room => {
                 break Some((
                     FindingKind::NotInspected,
                     format!(
-                        "the deflated data set inflates to more than {MAX_INFLATED_DATA_SET_BYTES} bytes (MAX_INFLATED_DATA_SET_BYTES); the rest was searched in its compressed form only"
+                        "the deflated data set inflates to more than {limit} bytes (MAX_INFLATED_DATA_SET_BYTES); the rest was searched in its compressed form only"
                     ),
                 ));
             }
+            Ok(MZStatus::StreamEnd) => break None,
             Ok(_) if result.bytes_consumed > 0 || result.bytes_written > 0 => continue,
             other => {
                 break Some((
                     FindingKind::MalformedDicom,
                     format!(
-                        "the deflated data set at offset {start} does not inflate past {} inflated bytes: {other:?}",
+                        "does not inflate past {} inflated bytes: {other:?}",
                         inflated.len()
                     ),
                 ));
             }
         }
     };
+    Inflated {
+        bytes: inflated,
+        consumed,
+        problem,
+    }
+}
+
+fn read_deflated(
+    bytes: &[u8],
+    start: usize,
+    inspection: &mut Inspection,
+    found: &mut Observations,
+    budget: &mut Budget,
+) {
+    let compressed = bytes.get(start..).unwrap_or_default();
+    let Inflated {
+        bytes: inflated,
+        consumed,
+        problem,
+    } = inflate_bounded(compressed, MAX_INFLATED_DATA_SET_BYTES);
+    let problem = problem.map(|(kind, detail)| match kind {
+        FindingKind::MalformedDicom => (
+            kind,
+            format!("the deflated data set at offset {start} {detail}"),
+        ),
+        _ => (kind, detail),
+    });
     let Some(ts) = TransferSyntaxRegistry.get(EXPLICIT_VR_LE) else {
         return;
     };
@@ -1125,4 +1161,59 @@ fn walk_and_search(
 
 fn show_text(text: &str) -> String {
     escape_bytes(&text.as_bytes()[..text.len().min(MAX_UID_LEN)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A raw deflate stream of `data`, written by the real gzip (`-n`: a 10-byte header,
+    /// then the stream, then an 8-byte trailer).
+    fn deflated(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut gzip = std::process::Command::new("gzip")
+            .args(["-n", "-c"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("gzip");
+        let mut stdin = gzip.stdin.take().expect("stdin");
+        let owned = data.to_vec();
+        let writer = std::thread::spawn(move || stdin.write_all(&owned).expect("to gzip"));
+        let out = gzip.wait_with_output().expect("gzip output");
+        writer.join().expect("writer");
+        out.stdout[10..out.stdout.len() - 8].to_vec()
+    }
+
+    /// MAX_INFLATED_DATA_SET_BYTES at its boundary, lowered through `inflate_bounded`'s
+    /// limit (512 MiB is too heavy for a test): a stream of exactly the limit is whole, one
+    /// byte over is `not-inspected` naming the limit. 100,000 bytes end in the second
+    /// 64 KiB inflate call, the one that also reports the stream's end: that call was
+    /// taken for the end, and the data set cut short at the limit without a word.
+    #[test]
+    fn a_data_set_inflating_to_its_limit_is_whole_and_one_byte_over_is_a_warning() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let stream = deflated(&data);
+        let at = inflate_bounded(&stream, data.len());
+        assert!(at.problem.is_none(), "{:?}", at.problem);
+        assert_eq!(at.bytes, data);
+        assert_eq!(at.consumed, stream.len());
+        let over = inflate_bounded(&stream, data.len() - 1);
+        let (kind, detail) = over.problem.expect("the limit is reached");
+        assert_eq!(kind, FindingKind::NotInspected);
+        assert!(detail.contains("MAX_INFLATED_DATA_SET_BYTES"), "{detail}");
+        assert_eq!(over.bytes, data[..data.len() - 1]);
+        // The limit in the middle of the stream, as before.
+        let early = inflate_bounded(&stream, 1000);
+        assert_eq!(
+            early.problem.map(|(kind, _)| kind),
+            Some(FindingKind::NotInspected)
+        );
+        // A stream cut short is damage, not the limit.
+        let cut = inflate_bounded(&stream[..stream.len() / 2], data.len());
+        assert_eq!(
+            cut.problem.map(|(kind, _)| kind),
+            Some(FindingKind::MalformedDicom)
+        );
+    }
 }
