@@ -493,9 +493,21 @@ pub fn find_batch_command(bytes: &[u8]) -> Option<Command> {
         let Some(first) = start.first().map(u8::to_ascii_lowercase) else {
             continue;
         };
-        if !BATCH.iter().any(|launcher| launcher[0] == first) {
+        if !BATCH.iter().any(|launcher| launcher[0] == first) && !matches!(first, b'^' | b'"') {
             continue;
         }
+        // cmd.exe drops its escape character and the quotes in a program's name before it
+        // looks the name up: `p^ower^shell`, `"powershell.exe"` run PowerShell. The line
+        // is read as cmd.exe reads it (a copy of this one line, when its first word has
+        // either: each line at most once).
+        let unescaped;
+        let start = match unescaped_program_name(start) {
+            Some(line) => {
+                unescaped = line;
+                &unescaped[..]
+            }
+            None => start,
+        };
         for launcher in BATCH {
             let Some(head) = start.get(..launcher.len()) else {
                 continue;
@@ -548,6 +560,35 @@ pub fn find_batch_command(bytes: &[u8]) -> Option<Command> {
         }
     }
     None
+}
+
+/// The line at the start of `start` (to its `\n`, included) with the carets and double
+/// quotes of its first word removed as cmd.exe removes them (`^x` is `x`), or `None`
+/// when its first word has neither.
+fn unescaped_program_name(start: &[u8]) -> Option<Vec<u8>> {
+    let line = &start[..memchr::memchr(b'\n', start).map_or(start.len(), |n| n + 1)];
+    let word_end = line
+        .iter()
+        .position(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        .unwrap_or(line.len());
+    let word = &line[..word_end];
+    if !word.iter().any(|b| matches!(b, b'^' | b'"')) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(line.len());
+    let mut escaped = false;
+    for &b in word {
+        match b {
+            b'^' if !escaped => escaped = true,
+            b'"' if !escaped => {}
+            _ => {
+                out.push(b);
+                escaped = false;
+            }
+        }
+    }
+    out.extend_from_slice(&line[word_end..]);
+    Some(out)
 }
 
 fn line_excerpt(bytes: &[u8], at: usize) -> String {
@@ -656,5 +697,43 @@ mod tests {
         assert_eq!(found.interpreter, "powershell");
         assert!(find_batch_command(b"x\r\ncmd.exe /c calc\r\n").is_some());
         assert_eq!(find_batch_command(b"x\nstarting the scan\n"), None);
+    }
+
+    /// cmd.exe removes carets (its escape character) and double quotes from a program's
+    /// name before it runs it (DOSfuscation): `p^ower^shell` and `"powershell.exe"` are
+    /// PowerShell, and were no command here. A doubled caret is a caret: no launcher.
+    #[test]
+    fn carets_and_quotes_in_a_launcher_name_are_read_as_cmd_reads_them() {
+        for line in [
+            &b"x\r\np^ower^shell -nop -c iex(x)\r\n"[..],
+            b"x\n\"powershell.exe\" -enc ZABpAHIAIAAiAGMAOgBcAHAAcgBvAGcAcgBhAG0AIABmAGkAbABlAHMAIgAgAA==\n",
+            b"x\n@^p^o^w^e^r^s^h^e^l^l^.^e^x^e -c x\n",
+            b"x\n\"c\"md /c calc\n",
+            b"x\nm^s^h^t^a vbscript:Execute(x)\n",
+        ] {
+            assert!(
+                find_batch_command(line).is_some(),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        let quoted = find_batch_command(
+            b"x\n\"pwsh\" -ec ZABpAHIAIAAiAGMAOgBcAHAAcgBvAGcAcgBhAG0AIABmAGkAbABlAHMAIgAgAA==\n",
+        )
+        .expect("found");
+        assert_eq!(quoted.interpreter, "powershell");
+        assert!(quoted.detail.contains("program files"), "{}", quoted.detail);
+        for line in [
+            &b"x\np^^owershell -c x\n"[..],
+            b"x\n\"the scan\" was repeated\n",
+            b"x\n^\n",
+        ] {
+            assert_eq!(
+                find_batch_command(line),
+                None,
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
     }
 }
