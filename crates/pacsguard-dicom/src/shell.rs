@@ -566,15 +566,17 @@ pub fn find_batch_command(bytes: &[u8]) -> Option<Command> {
 /// quotes of its first word removed as cmd.exe removes them (`^x` is `x`), or `None`
 /// when its first word has neither.
 fn unescaped_program_name(start: &[u8]) -> Option<Vec<u8>> {
-    let line = &start[..memchr::memchr(b'\n', start).map_or(start.len(), |n| n + 1)];
-    let word_end = line
+    // The first word only, on every candidate line (this runs over pixel data); the
+    // line's end only for a word that has a caret or a quote.
+    let word_end = start
         .iter()
         .position(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
-        .unwrap_or(line.len());
-    let word = &line[..word_end];
+        .unwrap_or(start.len());
+    let word = &start[..word_end];
     if !word.iter().any(|b| matches!(b, b'^' | b'"')) {
         return None;
     }
+    let line = &start[..memchr::memchr(b'\n', start).map_or(start.len(), |n| n + 1)];
     let mut out = Vec::with_capacity(line.len());
     let mut escaped = false;
     for &b in word {
