@@ -7,11 +7,12 @@
 //!   the pages say why.
 //! * Challenges are issued by the server, 256 bits, single use (taken out when an answer
 //!   arrives, whatever the outcome), valid [`CHALLENGE_LIFETIME`]: a registration's and a
-//!   step-up's are bound to the session that asked, one slot per session and ceremony. A sign-in's (before anyone is known)
-//!   are not kept at all: each carries when it was issued and a MAC under a key of this
-//!   process ([`SignInChallenges`]), so anyone may open the sign-in page as often as
-//!   they like without pushing out someone else's challenge; only the answered ones
-//!   (after a right password) are remembered, to refuse a replay.
+//!   step-up's are bound to the session that asked, one slot per session and ceremony.
+//!   A sign-in's (before anyone is known) are not kept at all: each carries when it was
+//!   issued, its number and a MAC under a key of this process ([`SignInChallenges`]),
+//!   so anyone may open the sign-in page as often as they like without pushing out
+//!   someone else's challenge; only the answered ones (after a right password) are
+//!   remembered, to refuse a replay.
 //! * A passkey signs in only the account it is registered to (the server's
 //!   `allowCredentials`), and a signature counter that does not move forward is a
 //!   refusal, and a `passkey-clone-suspected` alert when the answer's challenge was
