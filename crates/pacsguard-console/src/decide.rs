@@ -204,6 +204,17 @@ fn reason_of(reason: &str) -> Result<&str, AuthError> {
             "the reason is longer than {MAX_REASON_BYTES} bytes"
         )));
     }
+    // A reason is read by other people on the pages and the trail: a character that
+    // reorders or hides text (U+202E) would make it say something else than it does.
+    if let Some(c) = reason
+        .chars()
+        .find(|&c| pacsguard_events::needs_escape(c) && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(AuthError::Invalid(format!(
+            "the reason holds an invisible or direction-changing character (U+{:04X}): type it again without it",
+            c as u32
+        )));
+    }
     Ok(reason)
 }
 

@@ -291,7 +291,12 @@ fn label_of(text: &str) -> String {
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    let label: String = text[..end].chars().filter(|c| !c.is_control()).collect();
+    // Controls and characters that reorder or hide text (U+202E) are dropped: a label is
+    // shown to its holder and on the trail as the name of a factor.
+    let label: String = text[..end]
+        .chars()
+        .filter(|&c| !pacsguard_events::needs_escape(c))
+        .collect();
     if label.is_empty() {
         "passkey".into()
     } else {
@@ -1089,6 +1094,9 @@ mod tests {
         assert_eq!(label_of("  YubiKey 5  "), "YubiKey 5");
         assert_eq!(label_of(""), "passkey");
         assert_eq!(label_of("a\u{7}b"), "ab");
+        // U+202E would show "YubiKey fdp.exe" as "YubiKey exe.pdf".
+        assert_eq!(label_of("YubiKey \u{202e}fdp.exe"), "YubiKey fdp.exe");
+        assert_eq!(label_of("\u{202e}\u{2066}\u{200b}"), "passkey");
         let long = "é".repeat(MAX_LABEL_BYTES);
         let cut = label_of(&long);
         assert!(cut.len() <= MAX_LABEL_BYTES && cut.chars().all(|c| c == 'é'));

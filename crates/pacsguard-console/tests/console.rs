@@ -1308,6 +1308,28 @@ async fn a_waiting_request_edited_or_planted_in_the_store_is_refused_with_an_ale
     assert_eq!(guard.accepted.lock().expect("fixture").len(), 1);
 }
 
+/// A reason is read by other people on the pages and the trail: one holding U+202E
+/// (which shows "fdp.exe" as "exe.pdf") is refused, saying which character.
+#[tokio::test]
+async fn a_reason_with_a_direction_override_is_refused() {
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (cookie, csrf) = h.stepped_up(&cookie, &secret).await;
+    let r = h
+        .ask_acceptance(&cookie, &csrf, "vendor patch \u{202e}fdp.exe")
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("U+202E"), "{}", r.body);
+    assert!(!r.body.contains('\u{202e}'), "{}", r.body);
+    assert!(h.console.pending_accepts().is_empty());
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
+    // A reason on several lines is fine.
+    let r = h
+        .ask_acceptance(&cookie, &csrf, "vendor patch 7\nhashes checked")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
 /// One person cannot pass four eyes alone with accounts of their own making: an account
 /// the asker created within the cooling period cannot confirm, nor can two accounts
 /// the same administrator created confirm each other; each refusal is on the trail and

@@ -505,8 +505,17 @@ fn two_passkeys_of_one_account_keep_their_own_counters() {
         .begin_passkey_registration(&auth)
         .expect("options");
     h.console
-        .finish_passkey_registration(&auth, &laptop.register(&options, "laptop"), ip())
+        .finish_passkey_registration(&auth, &laptop.register(&options, "lap\u{202e}top"), ip())
         .expect("added");
+    // The label's U+202E is dropped at input.
+    let labels: Vec<String> = h
+        .console
+        .passkeys_of(&auth)
+        .expect("list")
+        .into_iter()
+        .map(|p| p.label)
+        .collect();
+    assert!(labels.contains(&"laptop".to_string()), "{labels:?}");
     for _ in 0..3 {
         for authenticator in [&mut key, &mut laptop] {
             let challenge = h.sign_in_challenge().challenge;
