@@ -29,6 +29,56 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
 /// a slice of the old records: `pacsguard_audit::FULL_PASS_PERIOD`).
 pub const TRAIL_VERIFY_INTERVAL: Duration = Duration::from_secs(60);
 
+/// Test-only, and only in debug builds: names a file holding a number of seconds the
+/// console's clock runs ahead of the system's (read at each look; absent or unreadable:
+/// none). A browser test moves the console past its 15-minute idle limit this way
+/// instead of sleeping. A release build has no such code (`cfg(debug_assertions)`), so
+/// the variable does nothing in production; a debug build that honours it says so on
+/// its first line.
+#[cfg_attr(not(debug_assertions), allow(dead_code))]
+pub const TEST_CLOCK_FILE_VAR: &str = "PACSGUARD_TEST_CLOCK_FILE";
+
+/// The console's clock: the system's, or in a debug build under [`TEST_CLOCK_FILE_VAR`]
+/// the system's moved by the file's offset.
+fn console_clock() -> Arc<dyn pacsguard_console::Clock> {
+    #[cfg(debug_assertions)]
+    if let Some(file) = std::env::var_os(TEST_CLOCK_FILE_VAR) {
+        let file = PathBuf::from(file);
+        say(&format!(
+            "TEST CLOCK: the console's time runs ahead by the seconds in {} (debug build, {TEST_CLOCK_FILE_VAR}); never in production",
+            file.display()
+        ));
+        return Arc::new(test_clock::OffsetClock { file });
+    }
+    Arc::new(SystemClock)
+}
+
+#[cfg(debug_assertions)]
+mod test_clock {
+    use pacsguard_console::{Clock, SystemClock};
+
+    /// Longest offset file read (a number of seconds).
+    const MAX_OFFSET_FILE_BYTES: u64 = 32;
+
+    #[derive(Debug)]
+    pub(super) struct OffsetClock {
+        pub(super) file: std::path::PathBuf,
+    }
+
+    impl Clock for OffsetClock {
+        fn now(&self) -> i64 {
+            use std::io::Read as _;
+            let mut text = String::new();
+            let offset = std::fs::File::open(&self.file)
+                .and_then(|f| f.take(MAX_OFFSET_FILE_BYTES).read_to_string(&mut text))
+                .ok()
+                .and_then(|_| text.trim().parse::<i64>().ok())
+                .unwrap_or(0);
+            SystemClock.now().saturating_add(offset)
+        }
+    }
+}
+
 /// The watcher's output: printed as `watch` prints it, and counted for the overview.
 struct ServeOutput {
     lines: output::WatchLines,
@@ -275,7 +325,7 @@ pub fn run(
     let console = Arc::new(
         Console::new(
             db,
-            Arc::new(SystemClock),
+            console_clock(),
             session.inbox(),
             home.store_path(),
             &host,

@@ -26,6 +26,11 @@ struct Server {
     cacert: PathBuf,
 }
 
+/// The file whose number of seconds moves the console's clock of a test server ahead.
+fn clock_file(env: &Env) -> PathBuf {
+    env.dir.path().join("console-clock-offset")
+}
+
 impl Server {
     fn start(env: &Env, args: &[&str]) -> Server {
         let mut child = pacsguard()
@@ -33,6 +38,8 @@ impl Server {
             .arg(&env.home)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
+            // The console's test clock (debug builds only): absent, no offset.
+            .env("PACSGUARD_TEST_CLOCK_FILE", clock_file(env))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -815,6 +822,7 @@ fn the_console_in_a_real_browser_from_setup_to_an_acceptance() {
         .env("BASE", &server.base)
         .env("SETUP_LINK", &link)
         .env("SHOTS", &shots)
+        .env("CLOCK_FILE", clock_file(&env))
         .env("NODE_PATH", &node_modules)
         .output()
         .expect("node runs");
@@ -837,6 +845,13 @@ fn the_console_in_a_real_browser_from_setup_to_an_acceptance() {
     assert!(
         text.contains("console:admin") && text.contains("CHG-1234"),
         "{text}"
+    );
+    // The idle expiry the browser met (the console's clock moved past the limit) is on
+    // the trail.
+    let all = stdout(&env.run(&["audit", "show", "--json"]));
+    assert!(
+        all.contains("the session of admin ended: idle for 15 minutes"),
+        "{all}"
     );
 }
 
