@@ -114,9 +114,12 @@ pub trait Guardian: Send + Sync + std::fmt::Debug {
         Ok(Vec::new())
     }
 
-    /// The records and the bytes of the vault copy whose SHA-256 starts with `prefix`,
-    /// read only, after the vault checked the copy still hashes to its name.
-    fn quarantine_copy(&self, _prefix: &str) -> Result<(Vec<serde_json::Value>, Vec<u8>), String> {
+    /// The records of the vault copy whose SHA-256 starts with `prefix` and the copy
+    /// opened for reading (read only), after the vault checked it still hashes to its name.
+    fn quarantine_copy(
+        &self,
+        _prefix: &str,
+    ) -> Result<(Vec<serde_json::Value>, crate::quarantine::VaultCopy), String> {
         Err("no quarantine vault beside this console".into())
     }
 

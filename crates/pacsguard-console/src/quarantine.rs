@@ -22,12 +22,105 @@ use crate::roles::Role;
 /// Quarantined copies listed on one page (newest first); the rest are counted.
 pub const QUARANTINE_PAGE_RECORDS: usize = 500;
 
-/// Vault copies read at once for the quarantine pages and exports. A copy is read whole
-/// (up to the 256 MiB the vault copies, once by the vault's own check and once more to
-/// show or send it), and the guard runs in this process: twelve viewers' item pages of
-/// one 250 MB copy held 3 GB (review s7-r13c), and 32 connections per address could
-/// have the kernel end the guard. Past the limit a request is refused with "try again"
-/// (said on the page), not queued.
+/// Bytes of a vault copy read at once when the console hashes or sends it.
+pub const EXPORT_CHUNK_BYTES: usize = 64 << 10;
+/// Chunks of a download read ahead of the connection: what a slow client can make the
+/// console hold per download.
+pub const EXPORT_CHUNKS_IN_FLIGHT: usize = 4;
+
+/// A vault copy opened for reading, after the vault checked its SHA-256 (the console
+/// hashes it again as it reads: the file may change after the check).
+#[derive(Debug)]
+pub struct VaultCopy {
+    pub file: std::fs::File,
+    pub len: u64,
+}
+
+/// The SHA-256 (hex) of what `file` holds from its start, read [`EXPORT_CHUNK_BYTES`]
+/// at a time.
+fn sha256_of(file: &mut std::fs::File) -> std::io::Result<String> {
+    use sha2::{Digest as _, Sha256};
+    use std::io::{Read as _, Seek as _};
+    file.seek(std::io::SeekFrom::Start(0))?;
+    let mut hash = Sha256::new();
+    let mut chunk = vec![0u8; EXPORT_CHUNK_BYTES];
+    loop {
+        match file.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => hash.update(chunk.get(..n).unwrap_or_default()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(hash.finalize().iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    }))
+}
+
+/// A download's body: the copy read by a blocking task [`EXPORT_CHUNK_BYTES`] at a
+/// time, hashed again as it goes; if the bytes sent do not hash to `expected` (the copy
+/// changed during the download) the body ends in an error, so the connection is cut and
+/// the browser keeps no complete file.
+fn download_body(mut file: std::fs::File, expected: String) -> axum::body::Body {
+    use sha2::{Digest as _, Sha256};
+    use std::io::{Read as _, Seek as _};
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(EXPORT_CHUNKS_IN_FLIGHT);
+    tokio::task::spawn_blocking(move || {
+        let mut hash = Sha256::new();
+        if let Err(e) = file.seek(std::io::SeekFrom::Start(0)) {
+            let _ = tx.blocking_send(Err(e));
+            return;
+        }
+        loop {
+            let mut chunk = vec![0u8; EXPORT_CHUNK_BYTES];
+            match file.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => {
+                    chunk.truncate(n);
+                    hash.update(&chunk);
+                    if tx.blocking_send(Ok(chunk)).is_err() {
+                        return; // the client went away
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            }
+        }
+        let sent: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        if sent != expected {
+            let _ = tx.blocking_send(Err(std::io::Error::other(
+                "the vault copy changed during the download",
+            )));
+        }
+    });
+    axum::body::Body::from_stream(Chunks(rx))
+}
+
+/// The chunks a download's reader sends, as the stream the response body reads.
+struct Chunks(tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>);
+
+impl futures_core::Stream for Chunks {
+    type Item = std::io::Result<Vec<u8>>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+/// Vault copies read at once for the quarantine pages and exports. A copy is streamed
+/// (the vault's check, this console's own hash, the download: [`EXPORT_CHUNK_BYTES`] at
+/// a time, at most [`EXPORT_CHUNKS_IN_FLIGHT`] chunks queued per download), but each
+/// read costs a pass over up to the 256 MiB the vault copies, and the guard runs in this
+/// process: twelve viewers' item pages of one 250 MB copy once held 3 GB (review
+/// s7-r13c, when copies were read whole). Past the limit a request is refused with "try
+/// again" (said on the page), not queued.
 pub const MAX_VAULT_READS: usize = 2;
 
 /// One vault read in flight, counted until dropped.
@@ -92,22 +185,23 @@ impl Console {
             ));
         }
         let _read = self.vault_read()?;
-        let (records, bytes) = self
+        let (records, copy) = self
             .guardian_for_quarantine()?
             .quarantine_copy(sha)
             .map_err(AuthError::Invalid)?;
-        Ok((records, bytes.len()))
+        Ok((records, usize::try_from(copy.len).unwrap_or(usize::MAX)))
     }
 
     /// Exports a vault copy to this person (a decision: step-up and reason), recorded
-    /// before it is sent; the bytes and their full SHA-256.
+    /// before it is sent; its full SHA-256 and the copy, opened, to be streamed (hashed
+    /// again as it is sent).
     pub fn export_quarantined(
         &self,
         auth: &Authenticated,
         sha: &str,
         reason: &str,
         address: IpAddr,
-    ) -> Result<(String, Vec<u8>), AuthError> {
+    ) -> Result<(String, VaultCopy), AuthError> {
         let reason = self.decision(auth, reason)?;
         if !valid_prefix(sha) {
             return Err(AuthError::Invalid(
@@ -115,19 +209,12 @@ impl Console {
             ));
         }
         let _read = self.vault_read()?;
-        let (records, bytes) = self
+        let (records, mut copy) = self
             .guardian_for_quarantine()?
             .quarantine_copy(sha)
             .map_err(AuthError::Invalid)?;
-        let actual = {
-            use sha2::{Digest as _, Sha256};
-            Sha256::digest(&bytes)
-                .iter()
-                .fold(String::new(), |mut s, b| {
-                    let _ = write!(s, "{b:02x}");
-                    s
-                })
-        };
+        let actual = sha256_of(&mut copy.file)
+            .map_err(|e| AuthError::Invalid(format!("the vault copy cannot be read: {e}")))?;
         // What is sent is what the vault names: a copy altered since the vault checked it
         // is refused.
         if records.first().map(|r| text(r, "sha256")) != Some(actual.clone()) {
@@ -143,13 +230,13 @@ impl Console {
                 format!(
                     "{} exported the vault copy with SHA-256 {actual} ({} bytes, found at {}) to their browser at {address}, after a step-up; the vault copy is unchanged",
                     auth.name,
-                    bytes.len(),
+                    copy.len,
                     records.first().map(|r| text(r, "original_path")).unwrap_or_default()
                 ),
             )
             .with_reason(reason),
         )?;
-        Ok((actual, bytes))
+        Ok((actual, copy))
     }
 }
 
@@ -347,7 +434,7 @@ pub(crate) async fn quarantine_export(
     let ip = peer_ip(peer);
     let (sha, reason) = (form.sha.clone(), form.reason);
     match blocking(move || console.export_quarantined(&a, &sha, &reason, ip)).await {
-        Ok(Ok((sha256, bytes))) => {
+        Ok(Ok((sha256, copy))) => {
             let disposition =
                 HeaderValue::from_str(&format!("attachment; filename=\"{sha256}.quarantined\""))
                     .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
@@ -359,7 +446,7 @@ pub(crate) async fn quarantine_export(
                     ),
                     (header::CONTENT_DISPOSITION, disposition),
                 ],
-                bytes,
+                download_body(copy.file, sha256),
             )
                 .into_response()
         }

@@ -2455,7 +2455,10 @@ impl pacsguard_console::Guardian for SlowVault {
         Ok(Vec::new())
     }
 
-    fn quarantine_copy(&self, _prefix: &str) -> Result<(Vec<serde_json::Value>, Vec<u8>), String> {
+    fn quarantine_copy(
+        &self,
+        _prefix: &str,
+    ) -> Result<(Vec<serde_json::Value>, pacsguard_console::VaultCopy), String> {
         self.entered
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let mut released = self.released.lock().expect("fixture");
@@ -2464,9 +2467,14 @@ impl pacsguard_console::Guardian for SlowVault {
         }
         let copy = b"#!/bin/sh\necho quarantined\n".to_vec();
         let sha = sha256_hex(&copy);
+        let mut file = tempfile::tempfile().map_err(|e| e.to_string())?;
+        std::io::Write::write_all(&mut file, &copy).map_err(|e| e.to_string())?;
         Ok((
             vec![serde_json::json!({"sha256": sha, "original_path": "/srv/pacs/x.sh"})],
-            copy,
+            pacsguard_console::VaultCopy {
+                file,
+                len: copy.len() as u64,
+            },
         ))
     }
 }

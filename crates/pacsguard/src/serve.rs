@@ -157,26 +157,20 @@ impl pacsguard_console::Guardian for Hands {
             .collect()
     }
 
-    /// Read only: the vault checks the copy's SHA-256 (`Vault::find`), the bytes are read
-    /// bounded by the largest file a scan reads, and the console hashes them again.
-    fn quarantine_copy(&self, prefix: &str) -> Result<(Vec<serde_json::Value>, Vec<u8>), String> {
-        use std::io::Read as _;
-        let (records, content) = pacsguard_engine::Vault::new(self.home.quarantine_dir())
-            .find(prefix)
+    /// Read only: the vault checks the copy's SHA-256 as a stream (`Vault::find`) and
+    /// opens it; the console hashes it again as it reads it, never holding it whole.
+    fn quarantine_copy(
+        &self,
+        prefix: &str,
+    ) -> Result<(Vec<serde_json::Value>, pacsguard_console::VaultCopy), String> {
+        let (records, file, len) = pacsguard_engine::Vault::new(self.home.quarantine_dir())
+            .open_copy(prefix)
             .map_err(|e| e.to_string())?;
-        let limit = pacsguard_engine::MAX_SCAN_FILE_BYTES;
-        let mut bytes = Vec::new();
-        std::fs::File::open(&content)
-            .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
-            .map_err(|e| format!("{}: {e}", content.display()))?;
-        if bytes.len() as u64 > limit {
-            return Err(format!("{}: larger than {limit} bytes", content.display()));
-        }
         let records = records
             .iter()
             .map(|r| serde_json::to_value(r).map_err(|e| e.to_string()))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok((records, bytes))
+        Ok((records, pacsguard_console::VaultCopy { file, len }))
     }
 
     /// Read from the end of the log (a binary search for `before`): a page costs the
