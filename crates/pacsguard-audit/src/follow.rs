@@ -84,6 +84,9 @@ pub struct Follower {
     problems: Vec<Problem>,
     /// Problems not kept past [`MAX_KEPT_PROBLEMS`].
     dropped: u64,
+    /// The home's record MAC key, when the reader has it: every record after the newest
+    /// checkpoint must carry a valid MAC (checked on the records read, not the whole log).
+    record_key: Option<crate::RecordKey>,
 }
 
 impl Follower {
@@ -110,9 +113,17 @@ impl Follower {
             full_passes: 0,
             problems: Vec::new(),
             dropped: 0,
+            record_key: None,
         };
         follower.keep(report.problems.iter().cloned());
         Ok((follower, report))
+    }
+
+    /// Checks the MAC of every record after the newest checkpoint with `key` (the home's),
+    /// as a writer does before it signs them.
+    pub fn with_record_key(mut self, key: crate::RecordKey) -> Follower {
+        self.record_key = Some(key);
+        self
     }
 
     /// Records verified up to the newest checkpoint.
@@ -243,7 +254,11 @@ impl Follower {
             self.head = head;
         }
         file.seek(SeekFrom::Start(self.head.bytes))?;
-        let (tail, end) = scan_from(&mut *file, &BTreeSet::new(), self.head.clone(), None, None)?;
+        let mac = self
+            .record_key
+            .as_ref()
+            .map(|key| (key, self.head.frontier.size()));
+        let (tail, end) = scan_from(&mut *file, &BTreeSet::new(), self.head.clone(), mac, None)?;
         found.extend(tail.problems);
         found.extend(tail.heartbeat_gaps);
         report.records = end.frontier.size();

@@ -278,3 +278,30 @@ fn the_rolling_pass_rereads_every_record_within_its_period() {
     assert_eq!(budget, MIN_SWEEP_RECORDS + 1);
     assert!(budget * steps >= records);
 }
+
+/// With the home's record key, a record appended after the newest checkpoint without a
+/// valid MAC (not written by PacsGuard) is found by the step that reads it.
+#[test]
+fn an_unsigned_record_without_the_homes_mac_is_found_by_the_next_step() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    commands(dir.path(), 3, 4);
+    let (follower, _) = start(dir.path());
+    let mut follower = follower.with_record_key(pacsguard_audit::RecordKey::of(&signer()));
+    assert!(follower.step(1).expect("step").report.is_intact());
+    let log = dir.path().join("audit.log");
+    let mut text = std::fs::read_to_string(&log).expect("read");
+    let records = text.lines().count();
+    text.push_str(&format!(
+        "{{\"seq\":{records},\"action\":\"check\",\"outcome\":\"success\",\"detail\":\"forged\"}}\n"
+    ));
+    std::fs::write(&log, &text).expect("write");
+    let step = follower.step(1).expect("step");
+    assert!(
+        step.report
+            .problems
+            .iter()
+            .any(|p| p.what.contains("without a valid MAC")),
+        "{:?}",
+        step.report.problems
+    );
+}

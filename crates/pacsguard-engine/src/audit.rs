@@ -102,7 +102,7 @@ pub fn audit_verify(
     .map_err(|e| EngineError::io(&log, e))?;
     let mut report = report;
     if dir.is_none() {
-        cross_check_store(home, &mut report)?;
+        cross_check_store(home, &mut report, true)?;
     }
     Ok(AuditVerifyReport {
         trail_key: verifier.encode(),
@@ -140,14 +140,20 @@ pub fn audit_follow(
         None
     };
     let log = home.dir.join("audit.log");
-    let (follower, mut report) = pacsguard_audit::Follower::start(
+    let (mut follower, mut report) = pacsguard_audit::Follower::start(
         &log,
         &home.dir.join("checkpoints.jsonl"),
         &verifier,
         witness.as_deref(),
     )
     .map_err(|e| EngineError::io(&log, e))?;
-    cross_check_store(home, &mut report)?;
+    cross_check_store(home, &mut report, true)?;
+    // The unsigned records' MACs are checked by the follower on what it reads, not by a
+    // pass over the whole log at every step.
+    if let Ok(key) = home.load_key() {
+        follower =
+            follower.with_record_key(pacsguard_audit::RecordKey::of(&home.trail_signer(&key)?));
+    }
     let follower = AuditFollower {
         home: home.clone(),
         follower,
@@ -172,7 +178,7 @@ impl AuditFollower {
             .follower
             .step(pacsguard_audit::sweep_budget(records, self.interval))
             .map_err(|e| EngineError::io(&log, e))?;
-        cross_check_store(&self.home, &mut followed.report)?;
+        cross_check_store(&self.home, &mut followed.report, false)?;
         Ok(followed)
     }
 
@@ -183,7 +189,13 @@ impl AuditFollower {
 
 /// The home's store against the verified trail: an emptied trail does not verify while
 /// the store holds a baseline, nor a trail whose checkpoint records a newer one.
-fn cross_check_store(home: &Home, report: &mut VerifyReport) -> Result<(), EngineError> {
+/// `unsealed`: also read the log for unsigned records without this home's MAC (a
+/// follower checks those itself, on the records it reads).
+fn cross_check_store(
+    home: &Home,
+    report: &mut VerifyReport,
+    unsealed: bool,
+) -> Result<(), EngineError> {
     let path = home.store_path();
     if std::fs::symlink_metadata(&path).is_err() {
         if report.state.is_some_and(|s| s.baseline > 0) {
@@ -246,7 +258,8 @@ fn cross_check_store(home: &Home, report: &mut VerifyReport) -> Result<(), Engin
             Err(e) => return Err(e.into()),
         }
     }
-    if report.unsigned_records > 0
+    if unsealed
+        && report.unsigned_records > 0
         && let Ok(key) = home.load_key()
     {
         let record_key = pacsguard_audit::RecordKey::of(&home.trail_signer(&key)?);
