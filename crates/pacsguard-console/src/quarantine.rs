@@ -59,9 +59,11 @@ fn sha256_of(file: &mut std::fs::File) -> std::io::Result<String> {
 }
 
 /// A download's body: the copy read by a blocking task [`EXPORT_CHUNK_BYTES`] at a
-/// time, hashed again as it goes; if the bytes sent do not hash to `expected` (the copy
-/// changed during the download) the body ends in an error, so the connection is cut and
-/// the browser keeps no complete file.
+/// time, hashed again as it goes; if the bytes read do not hash to `expected` (the copy
+/// changed during the download) the body ends in an error, so the connection is cut.
+/// The last chunk read is held back until the hash is known: a copy changed in its last
+/// bytes mid-download would otherwise reach the client whole (curl `-o` keeps every byte
+/// it was sent, whatever the cut), so a changed copy never arrives complete.
 fn download_body(mut file: std::fs::File, expected: String) -> axum::body::Body {
     use sha2::{Digest as _, Sha256};
     use std::io::{Read as _, Seek as _};
@@ -72,6 +74,8 @@ fn download_body(mut file: std::fs::File, expected: String) -> axum::body::Body 
             let _ = tx.blocking_send(Err(e));
             return;
         }
+        // The chunk read last, sent once the next one is read or the hash is known.
+        let mut held: Option<Vec<u8>> = None;
         loop {
             let mut chunk = vec![0u8; EXPORT_CHUNK_BYTES];
             match file.read(&mut chunk) {
@@ -79,7 +83,9 @@ fn download_body(mut file: std::fs::File, expected: String) -> axum::body::Body 
                 Ok(n) => {
                     chunk.truncate(n);
                     hash.update(&chunk);
-                    if tx.blocking_send(Ok(chunk)).is_err() {
+                    if let Some(previous) = held.replace(chunk)
+                        && tx.blocking_send(Ok(previous)).is_err()
+                    {
                         return; // the client went away
                     }
                 }
@@ -90,11 +96,16 @@ fn download_body(mut file: std::fs::File, expected: String) -> axum::body::Body 
                 }
             }
         }
-        let sent: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
-        if sent != expected {
-            let _ = tx.blocking_send(Err(std::io::Error::other(
+        let read: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        let last = if read == expected {
+            held.map(Ok)
+        } else {
+            Some(Err(std::io::Error::other(
                 "the vault copy changed during the download",
-            )));
+            )))
+        };
+        if let Some(last) = last {
+            let _ = tx.blocking_send(last);
         }
     });
     axum::body::Body::from_stream(Chunks(rx))
@@ -445,6 +456,9 @@ pub(crate) async fn quarantine_export(
                         HeaderValue::from_static("application/octet-stream"),
                     ),
                     (header::CONTENT_DISPOSITION, disposition),
+                    // The length the vault checked: a browser or curl told it knows a
+                    // download cut short (a copy changed mid-way) is incomplete.
+                    (header::CONTENT_LENGTH, HeaderValue::from(copy.len)),
                 ],
                 download_body(copy.file, sha256),
             )
@@ -465,5 +479,74 @@ pub(crate) async fn quarantine_export(
         }
         Ok(Err(e)) => failure(&e),
         Err(r) => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sha256_hex(bytes: &[u8]) -> String {
+        use sha2::{Digest as _, Sha256};
+        Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Everything a download's body yields until its end or its first error.
+    async fn received(body: axum::body::Body) -> (Vec<u8>, bool) {
+        use futures_core::Stream as _;
+        let mut stream = body.into_data_stream();
+        let mut bytes = Vec::new();
+        loop {
+            match std::future::poll_fn(|cx| std::pin::Pin::new(&mut stream).poll_next(cx)).await {
+                Some(Ok(chunk)) => bytes.extend_from_slice(&chunk),
+                Some(Err(_)) => return (bytes, false),
+                None => return (bytes, true),
+            }
+        }
+    }
+
+    /// Found in review s8-r13: the download sent every chunk and only then compared the
+    /// hash, so a copy whose last bytes were changed after the console's check (between
+    /// the check and the end of a slow download) reached curl whole; the cut came after
+    /// the last byte. The last chunk is now held back until the hash is known.
+    #[tokio::test]
+    async fn a_copy_changed_in_its_last_bytes_mid_download_never_arrives_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("content");
+        let original = vec![b'a'; EXPORT_CHUNK_BYTES * 3 + 100];
+        let mut changed = original.clone();
+        if let Some(last) = changed.last_mut() {
+            *last = b'X';
+        }
+        std::fs::write(&path, &changed).expect("write");
+        let file = std::fs::File::open(&path).expect("open");
+        let (bytes, ended) = received(download_body(file, sha256_hex(&original))).await;
+        assert!(!ended, "the download ends in an error");
+        assert!(
+            bytes.len() < changed.len() && !bytes.contains(&b'X'),
+            "{} of {} bytes received, the changed byte among them: {}",
+            bytes.len(),
+            changed.len(),
+            bytes.contains(&b'X')
+        );
+
+        // Cut to a chunk boundary: what is received is still short of what was read.
+        std::fs::write(&path, &original[..EXPORT_CHUNK_BYTES * 2]).expect("write");
+        let file = std::fs::File::open(&path).expect("open");
+        let (bytes, ended) = received(download_body(file, sha256_hex(&original))).await;
+        assert!(!ended);
+        assert!(bytes.len() < EXPORT_CHUNK_BYTES * 2, "{}", bytes.len());
+
+        // An intact copy, small or of several chunks, arrives whole.
+        for len in [0, 10, EXPORT_CHUNK_BYTES, EXPORT_CHUNK_BYTES * 3 + 100] {
+            std::fs::write(&path, &original[..len]).expect("write");
+            let file = std::fs::File::open(&path).expect("open");
+            let (bytes, ended) = received(download_body(file, sha256_hex(&original[..len]))).await;
+            assert!(ended, "{len}");
+            assert_eq!(bytes, &original[..len]);
+        }
     }
 }
