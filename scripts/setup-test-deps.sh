@@ -64,6 +64,9 @@ missing=()
 for cmd in "${!needed[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${needed[$cmd]}")
 done
+# GNU time (the peak memory of a vault export, tests/screening.rs): `command -v time`
+# finds the shell keyword, so the program is looked for by its path.
+[[ -x /usr/bin/time ]] || missing+=(time)
 for pkg in "${libraries[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done

@@ -20,6 +20,7 @@
 
 mod atna;
 mod checkpoint;
+mod follow;
 mod log;
 mod mac;
 mod sink;
@@ -28,6 +29,9 @@ mod verify;
 
 pub use atna::audit_message;
 pub use checkpoint::{Checkpoint, CheckpointError, SeenMarks, TrailState, decode_tag, encode_tag};
+pub use follow::{
+    FULL_PASS_PERIOD, FollowReport, Follower, MAX_KEPT_PROBLEMS, MIN_SWEEP_RECORDS, sweep_budget,
+};
 pub use log::{AuditLog, LogError, MAX_RECORD_BYTES, skip_line};
 pub use mac::RecordKey;
 pub use sink::{

@@ -105,19 +105,50 @@ pub(crate) fn scan(
     start: (u64, Frontier),
     mac: Option<(&RecordKey, u64)>,
 ) -> io::Result<Scan> {
+    let start = Cursor {
+        bytes: start.0,
+        frontier: start.1,
+        heartbeats: Heartbeats::default(),
+    };
+    scan_from(reader, roots_at, start, mac, None).map(|(scan, _)| scan)
+}
+
+/// Where a reading of the log stands: the next byte, the tree of the records before it,
+/// and the last heartbeat's promise, so that a later reading goes on from here exactly as
+/// one reading from the start would.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Cursor {
+    pub bytes: u64,
+    pub frontier: Frontier,
+    heartbeats: Heartbeats,
+}
+
+/// [`scan`] from a cursor, stopping once the tree holds `stop_at` records (the end of the
+/// log without it). Returns the cursor after the last complete record read. The reader
+/// must stand at `start.bytes`.
+pub(crate) fn scan_from(
+    reader: impl io::Read,
+    roots_at: &BTreeSet<u64>,
+    start: Cursor,
+    mac: Option<(&RecordKey, u64)>,
+    stop_at: Option<u64>,
+) -> io::Result<(Scan, Cursor)> {
     let mut reader = BufReader::with_capacity(1 << 20, reader);
     let mut scan = Scan {
-        complete_bytes: start.0,
-        frontier: start.1,
+        complete_bytes: start.bytes,
+        frontier: start.frontier,
         ..Scan::default()
     };
     let mut line = Vec::new();
-    let mut heartbeats = Heartbeats::default();
+    let mut heartbeats = start.heartbeats;
     if roots_at.contains(&scan.frontier.size()) {
         scan.roots
             .insert(scan.frontier.size(), scan.frontier.root());
     }
     loop {
+        if stop_at.is_some_and(|stop| scan.frontier.size() >= stop) {
+            break;
+        }
         line.clear();
         let n = (&mut reader)
             .take(MAX_RECORD_BYTES as u64 + 1)
@@ -181,7 +212,12 @@ pub(crate) fn scan(
                 .insert(scan.frontier.size(), scan.frontier.root());
         }
     }
-    Ok(scan)
+    let cursor = Cursor {
+        bytes: scan.complete_bytes,
+        frontier: scan.frontier.clone(),
+        heartbeats,
+    };
+    Ok((scan, cursor))
 }
 
 /// Skips to just past the next newline; returns the bytes skipped.
@@ -407,7 +443,7 @@ pub(crate) fn leaf_hashes(path: &Path, count: u64) -> Result<Vec<Hash>, LogError
 }
 
 /// Whether the log is at least `offset` bytes long and a record ends there.
-fn ends_a_line(file: &mut File, offset: u64) -> io::Result<bool> {
+pub(crate) fn ends_a_line(file: &mut File, offset: u64) -> io::Result<bool> {
     if offset == 0 {
         return Ok(true);
     }
@@ -421,7 +457,7 @@ fn ends_a_line(file: &mut File, offset: u64) -> io::Result<bool> {
 }
 
 /// The last heartbeat's promise, while reading a trail in order.
-#[derive(Default)]
+#[derive(Clone, Debug, Default)]
 struct Heartbeats {
     /// (time, seconds promised, boot id and milliseconds since boot if recorded) of the
     /// last heartbeat that promised another.

@@ -2,14 +2,14 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::io::{self, BufRead, BufReader, Read as _};
+use std::io::{self, BufRead, BufReader, Read as _, Seek as _};
 use std::path::{Path, PathBuf};
 
 use pacsguard_trail::note::Verifier;
 use serde::Serialize;
 
 use crate::checkpoint::Checkpoint;
-use crate::log::scan;
+use crate::log::scan_from;
 
 /// One thing wrong with a trail, and where.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -66,6 +66,30 @@ pub fn verify(
     verifier: &Verifier,
     witness: Option<&Path>,
 ) -> io::Result<VerifyReport> {
+    verify_anchored(log, checkpoints, verifier, witness).map(|(report, _)| report)
+}
+
+/// What a whole verification leaves for a [`crate::Follower`] to go on from.
+#[derive(Debug, Default)]
+pub(crate) struct Anchor {
+    /// Every checkpoint of `checkpoints.jsonl` that opened: size → signed root.
+    pub signed: std::collections::BTreeMap<u64, pacsguard_trail::merkle::Hash>,
+    /// The newest of them (sizes only grow).
+    pub last: Option<Checkpoint>,
+    /// Bytes of complete lines read from `checkpoints.jsonl`.
+    pub checkpoint_bytes: u64,
+    /// The log read up to the newest checkpoint's size.
+    pub head: crate::log::Cursor,
+}
+
+/// [`verify`], also returning where it stopped.
+pub(crate) fn verify_anchored(
+    log: &Path,
+    checkpoints: &Path,
+    verifier: &Verifier,
+    witness: Option<&Path>,
+) -> io::Result<(VerifyReport, Anchor)> {
+    let mut anchor = Anchor::default();
     let mut report = VerifyReport::default();
     let mut signed: Vec<(String, Checkpoint)> = Vec::new();
     match pacsguard_fs::open_regular(checkpoints) {
@@ -100,6 +124,7 @@ pub fn verify(
                     break;
                 }
                 offset += line.len() as u64;
+                anchor.checkpoint_bytes = offset;
                 let note = serde_json::from_slice::<serde_json::Value>(&line)
                     .ok()
                     .and_then(|v| v.get("note").and_then(|n| n.as_str()).map(String::from));
@@ -124,6 +149,10 @@ pub fn verify(
     }
     report.checkpoints = signed.len() as u64;
     report.state = signed.last().and_then(|(_, c)| c.state);
+    for (_, checkpoint) in &signed {
+        anchor.signed.insert(checkpoint.size, checkpoint.root);
+    }
+    anchor.last = signed.last().map(|(_, c)| c.clone());
     if let Some(dir) = witness {
         let origin = signed.first().map(|(_, c)| c.origin.clone());
         match origin.map(|o| witness_path(dir, &o, verifier.key_id())) {
@@ -171,12 +200,30 @@ pub fn verify(
     }
 
     let sizes: BTreeSet<u64> = signed.iter().map(|(_, c)| c.size).collect();
-    let scan = scan(
-        pacsguard_fs::open_regular(log).map_err(as_io)?,
+    // Read in two parts, up to the newest checkpoint and then the records after it, so
+    // a follower can go on from the newest signed size without reading the log again.
+    let newest = anchor.last.as_ref().map_or(0, |c| c.size);
+    let mut file = pacsguard_fs::open_regular(log).map_err(as_io)?;
+    let (signed_part, head) = scan_from(
+        &mut file,
         &sizes,
-        (0, pacsguard_trail::merkle::Frontier::new()),
+        crate::log::Cursor::default(),
         None,
+        Some(newest),
     )?;
+    file.seek(io::SeekFrom::Start(head.bytes))?;
+    let (mut scan, _) = scan_from(&mut file, &sizes, head.clone(), None, None)?;
+    anchor.head = head;
+    scan.roots.extend(signed_part.roots);
+    let mut problems = signed_part.problems;
+    problems.append(&mut scan.problems);
+    scan.problems = problems;
+    let mut gaps = signed_part.heartbeat_gaps;
+    gaps.append(&mut scan.heartbeat_gaps);
+    scan.heartbeat_gaps = gaps;
+    if signed_part.torn_tail.is_some() {
+        scan.torn_tail = signed_part.torn_tail;
+    }
     report.records = scan.frontier.size();
     report.torn_tail = scan.torn_tail;
     report.problems.extend(scan.problems);
@@ -243,7 +290,7 @@ pub fn verify(
     }
     report.signed_size = signed.iter().map(|(_, c)| c.size).max().unwrap_or(0);
     report.unsigned_records = report.records.saturating_sub(report.signed_size);
-    Ok(report)
+    Ok((report, anchor))
 }
 
 /// The witness keeps one file per trail, named by the log's identity: its origin and its

@@ -13,7 +13,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use pacsguard_events::{Action, Finding, Outcome};
+use pacsguard_events::{Action, Finding, FindingKind, Outcome, Severity};
 use serde::Serialize;
 
 use crate::auth::{AuthError, Authenticated, Console, NewSession, lock};
@@ -76,15 +76,50 @@ pub trait Guardian: Send + Sync + std::fmt::Debug {
         Ok((below.into_iter().take(limit).collect(), older))
     }
 
+    /// The `request_digest` the trail recorded for the waiting request `id` (see
+    /// [`pacsguard_events::Event::request_digest`]): read from the trail's end through
+    /// [`Guardian::trail_page`], at most [`MAX_REQUEST_SEARCH_RECORDS`] records back.
+    /// `Ok(None)`: the whole trail was read and holds none; an error past the limit.
+    fn request_record(&self, id: u64) -> Result<Option<String>, String> {
+        let prefix = format!("{id}:");
+        let mut before = None;
+        let mut read = 0usize;
+        loop {
+            if read >= MAX_REQUEST_SEARCH_RECORDS {
+                return Err(format!(
+                    "its record is not among the newest {MAX_REQUEST_SEARCH_RECORDS} records of the trail"
+                ));
+            }
+            let (records, older) = self.trail_page(before, REQUEST_SEARCH_PAGE)?;
+            read += records.len().max(1);
+            let found = records.iter().find_map(|r| {
+                r.get("request_digest")?
+                    .as_str()?
+                    .strip_prefix(&prefix)
+                    .map(str::to_string)
+            });
+            if found.is_some() {
+                return Ok(found);
+            }
+            match older {
+                Some(older) => before = Some(older),
+                None => return Ok(None),
+            }
+        }
+    }
+
     /// The quarantine vault's records (JSON objects), oldest first. The default: none
     /// (no vault beside this console).
     fn quarantine_list(&self) -> Result<Vec<serde_json::Value>, String> {
         Ok(Vec::new())
     }
 
-    /// The records and the bytes of the vault copy whose SHA-256 starts with `prefix`,
-    /// read only, after the vault checked the copy still hashes to its name.
-    fn quarantine_copy(&self, _prefix: &str) -> Result<(Vec<serde_json::Value>, Vec<u8>), String> {
+    /// The records of the vault copy whose SHA-256 starts with `prefix` and the copy
+    /// opened for reading (read only), after the vault checked it still hashes to its name.
+    fn quarantine_copy(
+        &self,
+        _prefix: &str,
+    ) -> Result<(Vec<serde_json::Value>, crate::quarantine::VaultCopy), String> {
         Err("no quarantine vault beside this console".into())
     }
 
@@ -131,6 +166,31 @@ pub const FOUR_EYES_WINDOW: i64 = 3600;
 /// confirmed or lapses.
 pub const MAX_PENDING_ACCEPTS: usize = 100;
 
+/// Trail records read back at most to find a waiting request's record: an hour
+/// ([`FOUR_EYES_WINDOW`]) of a busy guard's records. Past it the confirmation is refused
+/// (fail closed, said so); the first approver asks again.
+pub const MAX_REQUEST_SEARCH_RECORDS: usize = 200_000;
+/// Records per page of that search (the trail page's own limit).
+const REQUEST_SEARCH_PAGE: usize = 1_000;
+
+/// What the trail records of a waiting acceptance when it is asked: a digest of every
+/// field its confirmation relies on (who asked and as which account, for which root,
+/// why, when, what they were shown), so a row edited or planted in the store is told
+/// from the one that was asked.
+pub(crate) fn request_digest(row: &PendingAcceptRow) -> String {
+    use sha2::{Digest as _, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(b"pacsguard console request v1\0");
+    for number in [row.id, row.asked_by_account, row.asked_at] {
+        hash.update(number.to_le_bytes());
+    }
+    for text in [&row.root, &row.reason, &row.asked_by, &row.seen] {
+        hash.update((text.len() as u64).to_le_bytes());
+        hash.update(text.as_bytes());
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// What a person is told when the differences changed after their page was drawn.
 const CHANGED_SINCE_SHOWN: &str = "the differences changed since this page was shown: nothing was accepted; review them below and decide again";
 
@@ -145,6 +205,17 @@ fn reason_of(reason: &str) -> Result<&str, AuthError> {
     if reason.len() > MAX_REASON_BYTES {
         return Err(AuthError::Invalid(format!(
             "the reason is longer than {MAX_REASON_BYTES} bytes"
+        )));
+    }
+    // A reason is read by other people on the pages and the trail: a character that
+    // reorders or hides text (U+202E) would make it say something else than it does.
+    if let Some(c) = reason
+        .chars()
+        .find(|&c| pacsguard_events::needs_escape(c) && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(AuthError::Invalid(format!(
+            "the reason holds an invisible or direction-changing character (U+{:04X}): type it again without it",
+            c as u32
         )));
     }
     Ok(reason)
@@ -364,7 +435,7 @@ impl Console {
         }
         // Stored before it is recorded: the id is the store's, and a request that could
         // not be recorded is removed again (not done).
-        let id = db.insert_pending_accept(&PendingAcceptRow {
+        let mut row = PendingAcceptRow {
             id: 0,
             root: root.to_string(),
             reason: reason.to_string(),
@@ -372,9 +443,11 @@ impl Console {
             asked_by_account: auth.account,
             asked_at: now,
             seen: seen.to_string(),
-        })?;
-        let recorded = self.record(
-            self.event(
+        };
+        let id = db.insert_pending_accept(&row)?;
+        row.id = id;
+        let mut event = self
+            .event(
                 &auth.name,
                 Action::Accept,
                 Outcome::Started,
@@ -384,8 +457,9 @@ impl Console {
                     if root.is_empty() { "every root" } else { root }
                 ),
             )
-            .with_reason(reason),
-        );
+            .with_reason(reason);
+        event.request_digest = Some(format!("{id}:{}", request_digest(&row)));
+        let recorded = self.record(event);
         if let Err(e) = recorded {
             db.remove_pending_accept(id)?;
             return Err(e);
@@ -450,6 +524,7 @@ impl Console {
                 FOUR_EYES_WINDOW / 60
             )));
         };
+        self.as_recorded(auth, &asked)?;
         if let Err(why) = self.distinct_persons(asked.asked_by_account, auth.account) {
             let _ = self.record(
                 self.event(
@@ -484,6 +559,54 @@ impl Console {
         let who = self.actor(&auth.name).user;
         self.run_accept(self.guardian()?.as_ref(), &who, &asked.root, &both, seen)
             .map(|accepted| (accepted, asked.root))
+    }
+
+    /// Refuses a waiting request that is not as the trail recorded it when it was asked
+    /// (edited in the store, or planted there without being asked): a
+    /// `console-request-altered` alert, and the request is dropped.
+    fn as_recorded(&self, auth: &Authenticated, asked: &PendingAccept) -> Result<(), AuthError> {
+        let id = asked.id;
+        let row = PendingAcceptRow {
+            id: i64::try_from(id).unwrap_or(i64::MAX),
+            root: asked.root.clone(),
+            reason: asked.reason.clone(),
+            asked_by: asked.asked_by.clone(),
+            asked_by_account: asked.asked_by_account,
+            asked_at: asked.asked_at,
+            seen: asked.seen.clone(),
+        };
+        let why = match self.guardian()?.request_record(id) {
+            Ok(Some(recorded)) if recorded == request_digest(&row) => return Ok(()),
+            Ok(Some(_)) => "no longer matches the digest the trail recorded when it was asked",
+            Ok(None) => "has no record on the trail (never asked through the console)",
+            Err(e) => {
+                return Err(AuthError::Invalid(format!(
+                    "four eyes: request {id} cannot be checked against the trail ({e}): nothing was accepted; ask again"
+                )));
+            }
+        };
+        let finding = Finding::new(
+            self.store_path.clone(),
+            FindingKind::ConsoleRequestAltered,
+            Severity::Alert,
+            format!(
+                "console: request {id} waiting for a second approver (asked by {} for {}) {why}: the store was edited; its confirmation by {} was refused and the request dropped",
+                asked.asked_by,
+                if asked.root.is_empty() {
+                    "every root"
+                } else {
+                    asked.root.as_str()
+                },
+                auth.name
+            ),
+        );
+        let mut event = pacsguard_events::Event::of_finding(self.actor(&auth.name), finding);
+        event.action = Action::Accept;
+        let _ = self.record(event);
+        lock(&self.db)?.remove_pending_accept(row.id)?;
+        Err(AuthError::Invalid(format!(
+            "four eyes: request {id} {why}: refused, and the security team alerted"
+        )))
     }
 
     /// Changes an account's role; the account's sessions end (its holder signs in again

@@ -61,4 +61,5 @@ pub use auth::{AuthError, Authenticated, Console};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use decide::{Accepted, Decision, Guardian, PendingAccept, STEP_UP_WINDOW};
 pub use guard::GuardState;
+pub use quarantine::VaultCopy;
 pub use roles::Role;

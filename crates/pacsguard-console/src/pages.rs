@@ -21,6 +21,12 @@ pub fn esc(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            // A character that reorders or hides what the reader sees (U+202E makes
+            // "exe.pdf" of "fdp.exe") is shown by its code, as the trail escapes it:
+            // labels, reasons and names typed by people are shown as they are.
+            c if pacsguard_events::needs_escape(c) && !matches!(c, '\n' | '\r' | '\t') => {
+                out.push_str(&format!("\\u{{{:04x}}}", c as u32));
+            }
             c => out.push(c),
         }
     }
@@ -592,4 +598,24 @@ pub fn message(title: &str, text: &str) -> String {
             esc(text)
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::esc;
+
+    #[test]
+    fn text_shown_on_pages_is_escaped_and_never_reordered() {
+        assert_eq!(
+            esc("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+        // A reason or label typed with U+202E (or stored before it was refused) shows
+        // the character's code instead of reversing the text after it.
+        assert_eq!(esc("invoice \u{202e}fdp.exe"), "invoice \\u{202e}fdp.exe");
+        assert_eq!(esc("a\u{2066}b\u{200b}c"), "a\\u{2066}b\\u{200b}c");
+        // Line breaks of a reason stay what they are.
+        assert_eq!(esc("line\nnext\tcol"), "line\nnext\tcol");
+        assert_eq!(esc("Röntgen 東京"), "Röntgen 東京");
+    }
 }

@@ -7,14 +7,18 @@
 //!   the pages say why.
 //! * Challenges are issued by the server, 256 bits, single use (taken out when an answer
 //!   arrives, whatever the outcome), valid [`CHALLENGE_LIFETIME`]: a registration's and a
-//!   step-up's are bound to the session that asked. A sign-in's (before anyone is known)
-//!   are not kept at all: each carries when it was issued and a MAC under a key of this
-//!   process ([`SignInChallenges`]), so anyone may open the sign-in page as often as
-//!   they like without pushing out someone else's challenge; only the answered ones
-//!   (after a right password) are remembered, to refuse a replay.
+//!   step-up's are bound to the session that asked, one slot per session and ceremony.
+//!   A sign-in's (before anyone is known) are not kept at all: each carries when it was
+//!   issued, its number and a MAC under a key of this process ([`SignInChallenges`]),
+//!   so anyone may open the sign-in page as often as they like without pushing out
+//!   someone else's challenge; only the answered ones (after a right password) are
+//!   remembered, to refuse a replay.
 //! * A passkey signs in only the account it is registered to (the server's
 //!   `allowCredentials`), and a signature counter that does not move forward is a
-//!   `passkey-clone-suspected` alert and a refusal.
+//!   refusal, and a `passkey-clone-suspected` alert when the answer's challenge was
+//!   issued after that credential's counter last moved (every challenge carries its
+//!   number in the order issued, [`Passkeys::issued`]); one issued before was overtaken by
+//!   a newer answer of the same authenticator (two tabs at once), not made by a clone.
 //! * Adding a passkey to an enrolled account and removing one are changes of the
 //!   account's factors: both need a step-up within [`crate::STEP_UP_WINDOW`], and the
 //!   last second factor cannot be removed.
@@ -38,7 +42,8 @@ use crate::webauthn::{self, CHALLENGE_BYTES, RelyingParty};
 /// How long a challenge stays valid: the WebAuthn ceremony's recommended timeout
 /// (5 minutes) is what the page asks the browser for.
 pub const CHALLENGE_LIFETIME: i64 = 5 * 60;
-/// Registration and step-up challenges outstanding at once (one per session); past this
+/// Registration and step-up challenges outstanding at once (one per session and
+/// ceremony: a registration started in one tab leaves a step-up in another); past this
 /// the oldest of the account holding the most is forgotten (see [`heaviest_oldest`]) and
 /// its ceremony must start again.
 pub const MAX_SESSION_CHALLENGES: usize = 1_000;
@@ -108,7 +113,7 @@ pub struct RequestOptions {
     pub allow: Vec<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Purpose {
     Register,
     StepUp,
@@ -118,17 +123,33 @@ enum Purpose {
 struct Issued {
     /// Whose session asked (a full map forgets the heaviest account's first).
     account: i64,
-    purpose: Purpose,
     challenge: Vec<u8>,
     at: i64,
+    /// Its place in the order challenges were issued ([`Passkeys::issued`]).
+    seq: u64,
 }
+
+/// A session's slot for one ceremony: each ceremony of a session has its own, so a
+/// registration started in one tab does not cancel a step-up under way in another.
+type Slot = (Vec<u8>, Purpose);
 
 /// The relying party and the challenges outstanding.
 #[derive(Debug, Default)]
 pub(crate) struct Passkeys {
     rp: Option<RelyingParty>,
-    by_session: Mutex<HashMap<Vec<u8>, Issued>>,
+    by_session: Mutex<HashMap<Slot, Issued>>,
     sign_in: SignInChallenges,
+    /// Challenges issued by this process so far (sign-in and session alike): each
+    /// challenge carries its number, so an answer can be told to have been asked before
+    /// or after a passkey's counter last moved.
+    issued: std::sync::atomic::AtomicU64,
+    /// Per credential: the number of challenges issued when its signature counter last
+    /// moved forward, and when. An answer to a challenge issued before that, with a
+    /// counter not above the stored one, was overtaken by a newer answer of the same
+    /// authenticator (two tabs, two requests at once), not made by a clone. Entries older
+    /// than [`CHALLENGE_LIFETIME`] are dropped (every challenge issued before them has
+    /// expired), so this holds at most the credentials used within that time.
+    advanced: Mutex<HashMap<Vec<u8>, (u64, i64)>>,
 }
 
 /// Sign-in challenges, which anyone may ask for (the page is shown before anyone is
@@ -198,27 +219,26 @@ impl SignInChallenges {
         Ok(mac.finalize().into_bytes()[..SIGN_IN_TAG_BYTES].to_vec())
     }
 
-    /// A new challenge, issued `now` (nothing is stored).
-    fn issue(&self, now: i64) -> Result<Vec<u8>, AuthError> {
+    /// A new challenge, issued `now` as the `seq`th of this process (nothing is stored):
+    /// the number is the nonce (unique in this process; the MAC key is drawn again at a
+    /// restart), so the answer tells when it was asked.
+    fn issue(&self, now: i64, seq: u64) -> Result<Vec<u8>, AuthError> {
         let key = self.key()?;
         let mut challenge = now.to_be_bytes().to_vec();
-        challenge.extend(
-            secret::random_bytes(SIGN_IN_NONCE_BYTES)
-                .map_err(|e| AuthError::Random(e.to_string()))?,
-        );
+        challenge.extend(seq.to_be_bytes());
         let tag = SignInChallenges::tag(&key, &challenge)?;
         challenge.extend(tag);
         Ok(challenge)
     }
 
-    /// Spends `presented` for `account` (single use): `Ok` if this process issued it,
-    /// it has not expired and was not answered before; else the reason.
+    /// Spends `presented` for `account` (single use): `Ok(its number)` if this process
+    /// issued it, it has not expired and was not answered before; else the reason.
     fn spend(
         &self,
         presented: &[u8],
         account: i64,
         now: i64,
-    ) -> Result<Result<(), String>, AuthError> {
+    ) -> Result<Result<u64, String>, AuthError> {
         let not_issued = "the challenge was not issued by this console (or before it restarted)";
         if presented.len() != CHALLENGE_BYTES {
             return Ok(Err(not_issued.into()));
@@ -245,7 +265,9 @@ impl SignInChallenges {
             spent.remove(&forget);
         }
         spent.insert(presented.to_vec(), (account, at));
-        Ok(Ok(()))
+        let mut seq = [0u8; SIGN_IN_NONCE_BYTES];
+        seq.copy_from_slice(&signed[SIGN_IN_AT_BYTES..]);
+        Ok(Ok(u64::from_be_bytes(seq)))
     }
 }
 
@@ -269,7 +291,12 @@ fn label_of(text: &str) -> String {
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    let label: String = text[..end].chars().filter(|c| !c.is_control()).collect();
+    // Controls and characters that reorder or hide text (U+202E) are dropped: a label is
+    // shown to its holder and on the trail as the name of a factor.
+    let label: String = text[..end]
+        .chars()
+        .filter(|&c| !pacsguard_events::needs_escape(c))
+        .collect();
     if label.is_empty() {
         "passkey".into()
     } else {
@@ -288,6 +315,12 @@ impl Passkeys {
     /// Whether a challenge issued `at` is still valid `now`.
     fn fresh(now: i64, at: i64) -> bool {
         now - at < CHALLENGE_LIFETIME && now >= at
+    }
+
+    /// The number of the next challenge issued.
+    fn next_seq(&self) -> u64 {
+        self.issued
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -328,58 +361,67 @@ impl Console {
     ) -> Result<Vec<u8>, AuthError> {
         let challenge = Console::new_challenge()?;
         let now = self.now();
+        let seq = self.passkeys.next_seq();
+        let slot = (auth.token_hash.clone(), purpose);
         let mut map = lock(&self.passkeys.by_session)?;
         map.retain(|_, i| Passkeys::fresh(now, i.at));
         if map.len() >= MAX_SESSION_CHALLENGES
-            && !map.contains_key(&auth.token_hash)
+            && !map.contains_key(&slot)
             && let Some(forget) = heaviest_oldest(map.iter().map(|(k, i)| (k, i.account, i.at)))
         {
             map.remove(&forget);
         }
         map.insert(
-            auth.token_hash.clone(),
+            slot,
             Issued {
                 account: auth.account,
-                purpose,
                 challenge: challenge.clone(),
                 at: now,
+                seq,
             },
         );
         Ok(challenge)
     }
 
-    /// Takes the session's challenge out (single use): it, if it was issued for
-    /// `purpose`, is `presented` and has not expired.
+    /// Takes the session's challenge for `purpose` out (single use) with its number: it,
+    /// if it is `presented` and has not expired. A challenge of the session's other
+    /// ceremony presented here is spent too (refused, never reusable).
     fn take_for_session(
         &self,
         token_hash: &[u8],
         purpose: Purpose,
         presented: &[u8],
-    ) -> Result<Vec<u8>, String> {
+    ) -> Result<(Vec<u8>, u64), String> {
         let now = self.now();
-        let issued = lock(&self.passkeys.by_session)
-            .map_err(|e| e.to_string())?
-            .remove(token_hash);
+        let mut map = lock(&self.passkeys.by_session).map_err(|e| e.to_string())?;
+        let issued = map.remove(&(token_hash.to_vec(), purpose));
+        let other = match purpose {
+            Purpose::Register => Purpose::StepUp,
+            Purpose::StepUp => Purpose::Register,
+        };
+        let other_slot = (token_hash.to_vec(), other);
+        let misused = map
+            .get(&other_slot)
+            .is_some_and(|i| i.challenge == presented);
+        if misused {
+            map.remove(&other_slot);
+        }
+        drop(map);
         match issued {
-            Some(i)
-                if i.purpose == purpose
-                    && i.challenge == presented
-                    && Passkeys::fresh(now, i.at) =>
-            {
-                Ok(i.challenge)
+            Some(i) if i.challenge == presented && Passkeys::fresh(now, i.at) => {
+                Ok((i.challenge, i.seq))
             }
-            Some(i) if i.challenge == presented => {
-                Err("the challenge expired or was issued for another ceremony".into())
-            }
+            Some(i) if i.challenge == presented => Err("the challenge expired".into()),
+            _ if misused => Err("the challenge was issued for another ceremony".into()),
             _ => {
                 Err("the challenge is not one this session was given (replayed, or unknown)".into())
             }
         }
     }
 
-    fn take_for_sign_in(&self, presented: &[u8], account: i64) -> Result<Vec<u8>, String> {
+    fn take_for_sign_in(&self, presented: &[u8], account: i64) -> Result<(Vec<u8>, u64), String> {
         match self.passkeys.sign_in.spend(presented, account, self.now()) {
-            Ok(Ok(())) => Ok(presented.to_vec()),
+            Ok(Ok(seq)) => Ok((presented.to_vec(), seq)),
             Ok(Err(reason)) => Err(reason),
             Err(e) => Err(e.to_string()),
         }
@@ -452,7 +494,7 @@ impl Console {
             decoded.map_err(|e| self.registration_refused(auth, &e.to_string()))?;
         let presented = webauthn::challenge_of(&client_data)
             .map_err(|e| self.registration_refused(auth, &e.to_string()))?;
-        let challenge = self
+        let (challenge, _) = self
             .take_for_session(&auth.token_hash, Purpose::Register, &presented)
             .map_err(|e| self.registration_refused(auth, &e))?;
         let registered = webauthn::verify_registration(&rp, &challenge, &client_data, &attestation)
@@ -538,7 +580,10 @@ impl Console {
     /// A sign-in challenge, for the page that asks for a passkey before anyone is known.
     pub fn passkey_sign_in_options(&self) -> Result<RequestOptions, AuthError> {
         let rp = self.rp()?.clone();
-        let challenge = self.passkeys.sign_in.issue(self.now())?;
+        let challenge = self
+            .passkeys
+            .sign_in
+            .issue(self.now(), self.passkeys.next_seq())?;
         Ok(RequestOptions {
             origin: rp.origin,
             rp_id: rp.id,
@@ -659,7 +704,7 @@ impl Console {
             Some(token_hash) => self.take_for_session(token_hash, Purpose::StepUp, &presented),
             None => self.take_for_sign_in(&presented, account.id),
         };
-        let challenge = match taken {
+        let (challenge, asked) = match taken {
             Ok(c) => c,
             Err(e) => return refused(e),
         };
@@ -683,13 +728,41 @@ impl Console {
             Ok(count) => count,
             Err(e) => return refused(e.to_string()),
         };
-        if !lock(&self.db)?.use_passkey(&id, count, now)? {
+        // The counter's move and its record in `advanced` happen under one lock, so an
+        // answer overtaken at the same moment sees the move it lost to.
+        let mut advanced = lock(&self.passkeys.advanced)?;
+        advanced.retain(|_, &mut (_, at)| Passkeys::fresh(now, at));
+        if lock(&self.db)?.use_passkey(&id, count, now)? {
+            advanced.insert(
+                id.clone(),
+                (
+                    self.passkeys
+                        .issued
+                        .load(std::sync::atomic::Ordering::SeqCst),
+                    now,
+                ),
+            );
+        } else {
+            // Only a counter that goes back for an answer asked after the counter last
+            // moved is a clone signal; an answer asked before it was overtaken by a newer
+            // answer of the same authenticator (two requests or tabs at once).
+            if advanced
+                .get(&id)
+                .is_some_and(|&(moved_at, _)| asked < moved_at)
+            {
+                return refused(format!(
+                    "an answer overtaken by a newer one of the same passkey (counter {count}, already at {}; two ceremonies at once): not a clone, but refused; try again",
+                    passkey.sign_count
+                ));
+            }
+            drop(advanced);
             self.clone_suspected(account, &passkey, count);
             return refused(format!(
                 "its signature counter did not move forward ({count} after {}): a cloned authenticator?",
                 passkey.sign_count
             ));
         }
+        drop(advanced);
         Ok(Ok(format!(
             " with the passkey \"{}\" (credential {}…)",
             pacsguard_events::escape_bytes(passkey.label.as_bytes()),
@@ -788,6 +861,12 @@ impl Console {
 
 #[cfg(test)]
 mod tests {
+    /// A challenge number never given before in this test process.
+    fn fresh_seq() -> u64 {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    }
+
     use super::*;
 
     fn console(clock: &crate::ManualClock) -> (tempfile::TempDir, Console) {
@@ -847,7 +926,9 @@ mod tests {
             .issue_for_session(&session(MAX_SESSION_CHALLENGES), Purpose::StepUp)
             .expect("issued");
         assert_eq!(
-            console.take_for_session(&session(1).token_hash, Purpose::Register, &second),
+            console
+                .take_for_session(&session(1).token_hash, Purpose::Register, &second)
+                .map(|(c, _)| c),
             Ok(second.clone())
         );
         assert!(
@@ -873,6 +954,32 @@ mod tests {
         );
     }
 
+    /// Found open in session 7: registration and step-up shared one slot per session, so
+    /// a registration started in one tab cancelled a step-up under way in another.
+    #[test]
+    fn a_registration_started_in_another_tab_leaves_the_step_up_under_way() {
+        let clock = crate::ManualClock::new(1_800_000_000);
+        let (_home, console) = console(&clock);
+        let step_up = console
+            .issue_for_session(&session(3), Purpose::StepUp)
+            .expect("issued");
+        let register = console
+            .issue_for_session(&session(3), Purpose::Register)
+            .expect("issued");
+        assert_eq!(
+            console
+                .take_for_session(&session(3).token_hash, Purpose::StepUp, &step_up)
+                .map(|(c, _)| c),
+            Ok(step_up)
+        );
+        assert_eq!(
+            console
+                .take_for_session(&session(3).token_hash, Purpose::Register, &register)
+                .map(|(c, _)| c),
+            Ok(register)
+        );
+    }
+
     /// Found in review: the oldest challenge overall was forgotten, so an insider with
     /// enough sessions (a passkey signs in as often as one likes) made an
     /// administrator's step-up or registration fail mid-ceremony.
@@ -895,7 +1002,9 @@ mod tests {
             MAX_SESSION_CHALLENGES
         );
         assert_eq!(
-            console.take_for_session(&admin.token_hash, Purpose::StepUp, &mine),
+            console
+                .take_for_session(&admin.token_hash, Purpose::StepUp, &mine)
+                .map(|(c, _)| c),
             Ok(mine.clone())
         );
     }
@@ -905,26 +1014,30 @@ mod tests {
         let challenges = SignInChallenges::default();
         let now = 1_800_000_000;
         // Account 1's answer first (the oldest), then account 2 fills the rest.
-        let mine = challenges.issue(now - 1).expect("issued");
-        assert_eq!(challenges.spend(&mine, 1, now).expect("lock"), Ok(()));
-        let flooder_first = challenges.issue(now).expect("issued");
-        assert_eq!(
-            challenges.spend(&flooder_first, 2, now).expect("lock"),
-            Ok(())
+        let mine = challenges.issue(now - 1, fresh_seq()).expect("issued");
+        assert!(challenges.spend(&mine, 1, now).expect("lock").is_ok());
+        let flooder_first = challenges.issue(now, fresh_seq()).expect("issued");
+        assert!(
+            challenges
+                .spend(&flooder_first, 2, now)
+                .expect("lock")
+                .is_ok()
         );
         for _ in 2..MAX_SPENT_SIGN_IN_CHALLENGES {
-            let c = challenges.issue(now).expect("issued");
-            assert_eq!(challenges.spend(&c, 2, now).expect("lock"), Ok(()));
+            let c = challenges.issue(now, fresh_seq()).expect("issued");
+            assert!(challenges.spend(&c, 2, now).expect("lock").is_ok());
         }
         assert_eq!(
             lock(&challenges.spent).expect("lock").len(),
             MAX_SPENT_SIGN_IN_CHALLENGES
         );
         // One more: still accepted, and one of account 2's is forgotten, not account 1's.
-        let one_more = challenges.issue(now + 1).expect("issued");
-        assert_eq!(
-            challenges.spend(&one_more, 2, now + 1).expect("lock"),
-            Ok(())
+        let one_more = challenges.issue(now + 1, fresh_seq()).expect("issued");
+        assert!(
+            challenges
+                .spend(&one_more, 2, now + 1)
+                .expect("lock")
+                .is_ok()
         );
         assert_eq!(
             lock(&challenges.spent).expect("lock").len(),
@@ -944,14 +1057,15 @@ mod tests {
     fn a_sign_in_challenge_is_valid_for_its_lifetime_only() {
         let challenges = SignInChallenges::default();
         let now = 1_800_000_000;
-        let c = challenges.issue(now).expect("issued");
+        let seq = fresh_seq();
+        let c = challenges.issue(now, seq).expect("issued");
         assert_eq!(
             challenges
                 .spend(&c, 1, now + CHALLENGE_LIFETIME - 1)
                 .expect("lock"),
-            Ok(())
+            Ok(seq)
         );
-        let c = challenges.issue(now).expect("issued");
+        let c = challenges.issue(now, fresh_seq()).expect("issued");
         assert_eq!(
             challenges
                 .spend(&c, 1, now + CHALLENGE_LIFETIME)
@@ -960,10 +1074,12 @@ mod tests {
         );
         // Issued "in the future" (a forged time cannot carry a valid tag, but the clock
         // may step back): refused.
-        let c = challenges.issue(now + 10).expect("issued");
+        let c = challenges.issue(now + 10, fresh_seq()).expect("issued");
         assert!(challenges.spend(&c, 1, now).expect("lock").is_err());
         // Its time changed: the tag no longer matches.
-        let mut c = challenges.issue(now - CHALLENGE_LIFETIME).expect("issued");
+        let mut c = challenges
+            .issue(now - CHALLENGE_LIFETIME, fresh_seq())
+            .expect("issued");
         c[..8].copy_from_slice(&now.to_be_bytes());
         let forged = challenges.spend(&c, 1, now).expect("lock");
         assert!(
@@ -978,6 +1094,9 @@ mod tests {
         assert_eq!(label_of("  YubiKey 5  "), "YubiKey 5");
         assert_eq!(label_of(""), "passkey");
         assert_eq!(label_of("a\u{7}b"), "ab");
+        // U+202E would show "YubiKey fdp.exe" as "YubiKey exe.pdf".
+        assert_eq!(label_of("YubiKey \u{202e}fdp.exe"), "YubiKey fdp.exe");
+        assert_eq!(label_of("\u{202e}\u{2066}\u{200b}"), "passkey");
         let long = "é".repeat(MAX_LABEL_BYTES);
         let cut = label_of(&long);
         assert!(cut.len() <= MAX_LABEL_BYTES && cut.chars().all(|c| c == 'é'));

@@ -22,12 +22,116 @@ use crate::roles::Role;
 /// Quarantined copies listed on one page (newest first); the rest are counted.
 pub const QUARANTINE_PAGE_RECORDS: usize = 500;
 
-/// Vault copies read at once for the quarantine pages and exports. A copy is read whole
-/// (up to the 256 MiB the vault copies, once by the vault's own check and once more to
-/// show or send it), and the guard runs in this process: twelve viewers' item pages of
-/// one 250 MB copy held 3 GB (review s7-r13c), and 32 connections per address could
-/// have the kernel end the guard. Past the limit a request is refused with "try again"
-/// (said on the page), not queued.
+/// Bytes of a vault copy read at once when the console hashes or sends it.
+pub const EXPORT_CHUNK_BYTES: usize = 64 << 10;
+/// Chunks of a download read ahead of the connection: what a slow client can make the
+/// console hold per download.
+pub const EXPORT_CHUNKS_IN_FLIGHT: usize = 4;
+
+/// A vault copy opened for reading, after the vault checked its SHA-256 (the console
+/// hashes it again as it reads: the file may change after the check).
+#[derive(Debug)]
+pub struct VaultCopy {
+    pub file: std::fs::File,
+    pub len: u64,
+}
+
+/// The SHA-256 (hex) of what `file` holds from its start, read [`EXPORT_CHUNK_BYTES`]
+/// at a time.
+fn sha256_of(file: &mut std::fs::File) -> std::io::Result<String> {
+    use sha2::{Digest as _, Sha256};
+    use std::io::{Read as _, Seek as _};
+    file.seek(std::io::SeekFrom::Start(0))?;
+    let mut hash = Sha256::new();
+    let mut chunk = vec![0u8; EXPORT_CHUNK_BYTES];
+    loop {
+        match file.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => hash.update(chunk.get(..n).unwrap_or_default()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(hash.finalize().iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    }))
+}
+
+/// A download's body: the copy read by a blocking task [`EXPORT_CHUNK_BYTES`] at a
+/// time, hashed again as it goes; if the bytes read do not hash to `expected` (the copy
+/// changed during the download) the body ends in an error, so the connection is cut.
+/// The last chunk read is held back until the hash is known: a copy changed in its last
+/// bytes mid-download would otherwise reach the client whole (curl `-o` keeps every byte
+/// it was sent, whatever the cut), so a changed copy never arrives complete.
+fn download_body(mut file: std::fs::File, expected: String) -> axum::body::Body {
+    use sha2::{Digest as _, Sha256};
+    use std::io::{Read as _, Seek as _};
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(EXPORT_CHUNKS_IN_FLIGHT);
+    tokio::task::spawn_blocking(move || {
+        let mut hash = Sha256::new();
+        if let Err(e) = file.seek(std::io::SeekFrom::Start(0)) {
+            let _ = tx.blocking_send(Err(e));
+            return;
+        }
+        // The chunk read last, sent once the next one is read or the hash is known.
+        let mut held: Option<Vec<u8>> = None;
+        loop {
+            let mut chunk = vec![0u8; EXPORT_CHUNK_BYTES];
+            match file.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => {
+                    chunk.truncate(n);
+                    hash.update(&chunk);
+                    if let Some(previous) = held.replace(chunk)
+                        && tx.blocking_send(Ok(previous)).is_err()
+                    {
+                        return; // the client went away
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            }
+        }
+        let read: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        let last = if read == expected {
+            held.map(Ok)
+        } else {
+            Some(Err(std::io::Error::other(
+                "the vault copy changed during the download",
+            )))
+        };
+        if let Some(last) = last {
+            let _ = tx.blocking_send(last);
+        }
+    });
+    axum::body::Body::from_stream(Chunks(rx))
+}
+
+/// The chunks a download's reader sends, as the stream the response body reads.
+struct Chunks(tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>);
+
+impl futures_core::Stream for Chunks {
+    type Item = std::io::Result<Vec<u8>>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+/// Vault copies read at once for the quarantine pages and exports. A copy is streamed
+/// (the vault's check, this console's own hash, the download: [`EXPORT_CHUNK_BYTES`] at
+/// a time, at most [`EXPORT_CHUNKS_IN_FLIGHT`] chunks queued per download), but each
+/// read costs a pass over up to the 256 MiB the vault copies, and the guard runs in this
+/// process: twelve viewers' item pages of one 250 MB copy once held 3 GB (review
+/// s7-r13c, when copies were read whole). Past the limit a request is refused with "try
+/// again" (said on the page), not queued.
 pub const MAX_VAULT_READS: usize = 2;
 
 /// One vault read in flight, counted until dropped.
@@ -92,22 +196,23 @@ impl Console {
             ));
         }
         let _read = self.vault_read()?;
-        let (records, bytes) = self
+        let (records, copy) = self
             .guardian_for_quarantine()?
             .quarantine_copy(sha)
             .map_err(AuthError::Invalid)?;
-        Ok((records, bytes.len()))
+        Ok((records, usize::try_from(copy.len).unwrap_or(usize::MAX)))
     }
 
     /// Exports a vault copy to this person (a decision: step-up and reason), recorded
-    /// before it is sent; the bytes and their full SHA-256.
+    /// before it is sent; its full SHA-256 and the copy, opened, to be streamed (hashed
+    /// again as it is sent).
     pub fn export_quarantined(
         &self,
         auth: &Authenticated,
         sha: &str,
         reason: &str,
         address: IpAddr,
-    ) -> Result<(String, Vec<u8>), AuthError> {
+    ) -> Result<(String, VaultCopy), AuthError> {
         let reason = self.decision(auth, reason)?;
         if !valid_prefix(sha) {
             return Err(AuthError::Invalid(
@@ -115,19 +220,12 @@ impl Console {
             ));
         }
         let _read = self.vault_read()?;
-        let (records, bytes) = self
+        let (records, mut copy) = self
             .guardian_for_quarantine()?
             .quarantine_copy(sha)
             .map_err(AuthError::Invalid)?;
-        let actual = {
-            use sha2::{Digest as _, Sha256};
-            Sha256::digest(&bytes)
-                .iter()
-                .fold(String::new(), |mut s, b| {
-                    let _ = write!(s, "{b:02x}");
-                    s
-                })
-        };
+        let actual = sha256_of(&mut copy.file)
+            .map_err(|e| AuthError::Invalid(format!("the vault copy cannot be read: {e}")))?;
         // What is sent is what the vault names: a copy altered since the vault checked it
         // is refused.
         if records.first().map(|r| text(r, "sha256")) != Some(actual.clone()) {
@@ -143,13 +241,13 @@ impl Console {
                 format!(
                     "{} exported the vault copy with SHA-256 {actual} ({} bytes, found at {}) to their browser at {address}, after a step-up; the vault copy is unchanged",
                     auth.name,
-                    bytes.len(),
+                    copy.len,
                     records.first().map(|r| text(r, "original_path")).unwrap_or_default()
                 ),
             )
             .with_reason(reason),
         )?;
-        Ok((actual, bytes))
+        Ok((actual, copy))
     }
 }
 
@@ -347,7 +445,7 @@ pub(crate) async fn quarantine_export(
     let ip = peer_ip(peer);
     let (sha, reason) = (form.sha.clone(), form.reason);
     match blocking(move || console.export_quarantined(&a, &sha, &reason, ip)).await {
-        Ok(Ok((sha256, bytes))) => {
+        Ok(Ok((sha256, copy))) => {
             let disposition =
                 HeaderValue::from_str(&format!("attachment; filename=\"{sha256}.quarantined\""))
                     .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
@@ -358,8 +456,11 @@ pub(crate) async fn quarantine_export(
                         HeaderValue::from_static("application/octet-stream"),
                     ),
                     (header::CONTENT_DISPOSITION, disposition),
+                    // The length the vault checked: a browser or curl told it knows a
+                    // download cut short (a copy changed mid-way) is incomplete.
+                    (header::CONTENT_LENGTH, HeaderValue::from(copy.len)),
                 ],
-                bytes,
+                download_body(copy.file, sha256),
             )
                 .into_response()
         }
@@ -378,5 +479,74 @@ pub(crate) async fn quarantine_export(
         }
         Ok(Err(e)) => failure(&e),
         Err(r) => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sha256_hex(bytes: &[u8]) -> String {
+        use sha2::{Digest as _, Sha256};
+        Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Everything a download's body yields until its end or its first error.
+    async fn received(body: axum::body::Body) -> (Vec<u8>, bool) {
+        use futures_core::Stream as _;
+        let mut stream = body.into_data_stream();
+        let mut bytes = Vec::new();
+        loop {
+            match std::future::poll_fn(|cx| std::pin::Pin::new(&mut stream).poll_next(cx)).await {
+                Some(Ok(chunk)) => bytes.extend_from_slice(&chunk),
+                Some(Err(_)) => return (bytes, false),
+                None => return (bytes, true),
+            }
+        }
+    }
+
+    /// Found in review s8-r13: the download sent every chunk and only then compared the
+    /// hash, so a copy whose last bytes were changed after the console's check (between
+    /// the check and the end of a slow download) reached curl whole; the cut came after
+    /// the last byte. The last chunk is now held back until the hash is known.
+    #[tokio::test]
+    async fn a_copy_changed_in_its_last_bytes_mid_download_never_arrives_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("content");
+        let original = vec![b'a'; EXPORT_CHUNK_BYTES * 3 + 100];
+        let mut changed = original.clone();
+        if let Some(last) = changed.last_mut() {
+            *last = b'X';
+        }
+        std::fs::write(&path, &changed).expect("write");
+        let file = std::fs::File::open(&path).expect("open");
+        let (bytes, ended) = received(download_body(file, sha256_hex(&original))).await;
+        assert!(!ended, "the download ends in an error");
+        assert!(
+            bytes.len() < changed.len() && !bytes.contains(&b'X'),
+            "{} of {} bytes received, the changed byte among them: {}",
+            bytes.len(),
+            changed.len(),
+            bytes.contains(&b'X')
+        );
+
+        // Cut to a chunk boundary: what is received is still short of what was read.
+        std::fs::write(&path, &original[..EXPORT_CHUNK_BYTES * 2]).expect("write");
+        let file = std::fs::File::open(&path).expect("open");
+        let (bytes, ended) = received(download_body(file, sha256_hex(&original))).await;
+        assert!(!ended);
+        assert!(bytes.len() < EXPORT_CHUNK_BYTES * 2, "{}", bytes.len());
+
+        // An intact copy, small or of several chunks, arrives whole.
+        for len in [0, 10, EXPORT_CHUNK_BYTES, EXPORT_CHUNK_BYTES * 3 + 100] {
+            std::fs::write(&path, &original[..len]).expect("write");
+            let file = std::fs::File::open(&path).expect("open");
+            let (bytes, ended) = received(download_body(file, sha256_hex(&original[..len]))).await;
+            assert!(ended, "{len}");
+            assert_eq!(bytes, &original[..len]);
+        }
     }
 }

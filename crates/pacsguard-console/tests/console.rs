@@ -1027,6 +1027,19 @@ async fn the_alerts_differences_trail_and_step_up_pages_render() {
 #[derive(Debug, Default)]
 struct RecordingGuard {
     accepted: std::sync::Mutex<Vec<(String, String)>>,
+    /// The console's events as the real guard writes them on its trail (what the
+    /// four-eyes confirmation checks a waiting request against): read from the harness's
+    /// inbox, see [`RecordingGuard::attach`]; events a test takes from the inbox before
+    /// the guard read them are not on it.
+    trail: std::sync::Mutex<Vec<Event>>,
+    inbox: std::sync::Mutex<Option<Inbox>>,
+}
+
+impl RecordingGuard {
+    /// Reads the console's events from `inbox` (a harness's; a restart attaches again).
+    fn attach(&self, inbox: &Inbox) {
+        *self.inbox.lock().expect("fixture") = Some(inbox.clone());
+    }
 }
 
 impl pacsguard_console::Guardian for RecordingGuard {
@@ -1047,8 +1060,26 @@ impl pacsguard_console::Guardian for RecordingGuard {
         })
     }
 
-    fn trail(&self, _limit: usize) -> Result<Vec<serde_json::Value>, String> {
-        Ok(Vec::new())
+    /// Every event the console pushed so far, newest first, numbered as the trail
+    /// numbers them. What is taken from the inbox is pushed back, in order, so the
+    /// harness's `events()` still sees it.
+    fn trail(&self, limit: usize) -> Result<Vec<serde_json::Value>, String> {
+        let mut trail = self.trail.lock().expect("fixture");
+        if let Some(inbox) = self.inbox.lock().expect("fixture").as_ref() {
+            for event in inbox.take() {
+                trail.push(event.clone());
+                inbox.push(event).map_err(|e| e.to_string())?;
+            }
+        }
+        let mut records = Vec::new();
+        for (seq, event) in trail.iter().enumerate() {
+            let mut record = serde_json::to_value(event).map_err(|e| e.to_string())?;
+            record["seq"] = serde_json::json!(seq);
+            records.push(record);
+        }
+        records.reverse();
+        records.truncate(limit);
+        Ok(records)
     }
 
     fn needs_second_approver(&self, _root: &str) -> bool {
@@ -1128,6 +1159,7 @@ fn four_eyes_harness() -> (Harness, Arc<RecordingGuard>) {
     drop(pacsguard_store::Store::open(&home.path().join("store.sqlite")).expect("store"));
     let guard = Arc::new(RecordingGuard::default());
     let h = harness_with(home, ManualClock::new(START), Some(guard.clone()));
+    guard.attach(&h.inbox);
     (h, guard)
 }
 
@@ -1197,6 +1229,107 @@ async fn four_eyes_needs_a_second_different_approver() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
 }
 
+/// A request waiting for a second approver lives in the store, where root can edit it:
+/// the trail holds its digest from when it was asked. A row edited with sqlite3 (widened
+/// to every root) or planted there is refused at confirmation with a
+/// `console-request-altered` alert, and nothing reaches the guard.
+#[tokio::test]
+async fn a_waiting_request_edited_or_planted_in_the_store_is_refused_with_an_alert() {
+    use pacsguard_console::four_eyes::FOUR_EYES_COOLING_PERIOD;
+    use pacsguard_events::{FindingKind, Severity};
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (cookie, csrf) = h.stepped_up(&cookie, &secret).await;
+    h.create_approver(&cookie, &csrf, "bob", "violet harbour evening tide")
+        .await;
+    h.clock.advance(FOUR_EYES_COOLING_PERIOD);
+    let code = h.next_code(&secret);
+    let admin = h.login("admin", ADMIN_PASSWORD, &code).await;
+    let admin = admin.cookie().expect("signed in again");
+    let (admin, admin_csrf) = h.stepped_up(&admin, &secret).await;
+    let r = h.ask_acceptance(&admin, &admin_csrf, "patch 7").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (bob, bob_csrf, _) = h.first_sign_in("bob", "violet harbour evening tide").await;
+    let store = h._home.path().join("store.sqlite");
+    let sql = |statement: &str| {
+        let out = std::process::Command::new("sqlite3")
+            .arg(&store)
+            .arg(statement)
+            .output()
+            .expect("sqlite3 runs");
+        assert!(out.status.success(), "{out:?}");
+    };
+    let altered = |events: &[Event]| {
+        events
+            .iter()
+            .filter_map(|e| e.finding.as_ref())
+            .filter(|f| {
+                f.kind == FindingKind::ConsoleRequestAltered && f.severity == Severity::Alert
+            })
+            .map(|f| f.detail.clone())
+            .collect::<Vec<_>>()
+    };
+    // The guard writes the console's events on its trail; the test then starts
+    // counting events afresh.
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
+    let _ = h.events();
+
+    // Widened from /srv/pacs to every root behind the console's back.
+    sql("UPDATE console_pending_accepts SET root = '' WHERE id = 1");
+    let r = h.confirm_acceptance(&bob, &bob_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("no longer matches"), "{}", r.body);
+    let alerts = altered(&h.events());
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].contains("request 1"), "{alerts:?}");
+    assert!(h.console.pending_accepts().is_empty(), "dropped");
+
+    // Planted: a request admin never asked.
+    sql(&format!(
+        "INSERT INTO console_pending_accepts (root, reason, asked_by, asked_by_account, asked_at, seen) \
+         SELECT '', 'planted', 'admin', id, {}, '' FROM console_accounts WHERE name = 'admin'",
+        h.clock.now()
+    ));
+    let planted = h.console.pending_accepts();
+    assert_eq!(planted.len(), 1, "{planted:?}");
+    let id = planted[0].id.to_string();
+    let r = h.confirm_acceptance(&bob, &bob_csrf, &id).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("no record on the trail"), "{}", r.body);
+    assert_eq!(altered(&h.events()).len(), 1);
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
+
+    // Asked through the console again, the same confirmation goes through.
+    let r = h.ask_acceptance(&admin, &admin_csrf, "patch 7").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let id = h.console.pending_accepts()[0].id.to_string();
+    let r = h.confirm_acceptance(&bob, &bob_csrf, &id).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(guard.accepted.lock().expect("fixture").len(), 1);
+}
+
+/// A reason is read by other people on the pages and the trail: one holding U+202E
+/// (which shows "fdp.exe" as "exe.pdf") is refused, saying which character.
+#[tokio::test]
+async fn a_reason_with_a_direction_override_is_refused() {
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (cookie, csrf) = h.stepped_up(&cookie, &secret).await;
+    let r = h
+        .ask_acceptance(&cookie, &csrf, "vendor patch \u{202e}fdp.exe")
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("U+202E"), "{}", r.body);
+    assert!(!r.body.contains('\u{202e}'), "{}", r.body);
+    assert!(h.console.pending_accepts().is_empty());
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
+    // A reason on several lines is fine.
+    let r = h
+        .ask_acceptance(&cookie, &csrf, "vendor patch 7\nhashes checked")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
 /// One person cannot pass four eyes alone with accounts of their own making: an account
 /// the asker created within the cooling period cannot confirm, nor can two accounts
 /// the same administrator created confirm each other; each refusal is on the trail and
@@ -1253,7 +1386,9 @@ async fn step_ups_and_waiting_acceptances_survive_a_restart() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let (bob, bob_csrf, _) = h.first_sign_in("bob", "violet harbour evening tide").await;
 
-    // The restart: a new console on the same store, the same guard.
+    // The restart: a new console on the same store, the same guard (which wrote the
+    // console's events on its trail before).
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
     let Harness {
         _home,
         clock,
@@ -1264,6 +1399,7 @@ async fn step_ups_and_waiting_acceptances_survive_a_restart() {
     drop(app);
     drop(console);
     let h = harness_with(_home, clock, Some(guard.clone()));
+    guard.attach(&h.inbox);
     assert_eq!(h.console.pending_accepts().len(), 1, "still waiting");
     let page = h.send("GET", "/differences", Some(&bob), &[]).await;
     assert!(
@@ -2319,7 +2455,10 @@ impl pacsguard_console::Guardian for SlowVault {
         Ok(Vec::new())
     }
 
-    fn quarantine_copy(&self, _prefix: &str) -> Result<(Vec<serde_json::Value>, Vec<u8>), String> {
+    fn quarantine_copy(
+        &self,
+        _prefix: &str,
+    ) -> Result<(Vec<serde_json::Value>, pacsguard_console::VaultCopy), String> {
         self.entered
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let mut released = self.released.lock().expect("fixture");
@@ -2328,9 +2467,14 @@ impl pacsguard_console::Guardian for SlowVault {
         }
         let copy = b"#!/bin/sh\necho quarantined\n".to_vec();
         let sha = sha256_hex(&copy);
+        let mut file = tempfile::tempfile().map_err(|e| e.to_string())?;
+        std::io::Write::write_all(&mut file, &copy).map_err(|e| e.to_string())?;
         Ok((
             vec![serde_json::json!({"sha256": sha, "original_path": "/srv/pacs/x.sh"})],
-            copy,
+            pacsguard_console::VaultCopy {
+                file,
+                len: copy.len() as u64,
+            },
         ))
     }
 }

@@ -102,7 +102,7 @@ pub fn audit_verify(
     .map_err(|e| EngineError::io(&log, e))?;
     let mut report = report;
     if dir.is_none() {
-        cross_check_store(home, &mut report)?;
+        cross_check_store(home, &mut report, true)?;
     }
     Ok(AuditVerifyReport {
         trail_key: verifier.encode(),
@@ -111,9 +111,91 @@ pub fn audit_verify(
     })
 }
 
+/// The home's trail followed by a long-running process (`serve`): verified whole once,
+/// then only what was appended, plus a rolling re-read of the old records (see
+/// [`pacsguard_audit::Follower`]). The store is cross-checked at every step.
+#[derive(Debug)]
+pub struct AuditFollower {
+    home: Home,
+    follower: pacsguard_audit::Follower,
+    /// Time between steps: sets how many old records each step re-reads.
+    interval: std::time::Duration,
+}
+
+/// Verifies the home's trail whole, as `audit verify` does, and returns a follower that
+/// goes on from there (none when the trail is gone: the report says so, and the caller
+/// verifies whole again later).
+pub fn audit_follow(
+    home: &Home,
+    interval: std::time::Duration,
+) -> Result<(Option<AuditFollower>, AuditVerifyReport), EngineError> {
+    home.check_permissions()?;
+    if home.is_initialized() && crate::ops::trail_is_gone(home)? {
+        return Ok((None, audit_verify(home, None, None, None)?));
+    }
+    let verifier = read_verifier(&home.dir.join("trail.pub"), None)?;
+    let witness = if home.config_path().exists() {
+        Config::load(&home.config_path())?.audit.witness
+    } else {
+        None
+    };
+    let log = home.dir.join("audit.log");
+    let (mut follower, mut report) = pacsguard_audit::Follower::start(
+        &log,
+        &home.dir.join("checkpoints.jsonl"),
+        &verifier,
+        witness.as_deref(),
+    )
+    .map_err(|e| EngineError::io(&log, e))?;
+    cross_check_store(home, &mut report, true)?;
+    // The unsigned records' MACs are checked by the follower on what it reads, not by a
+    // pass over the whole log at every step.
+    if let Ok(key) = home.load_key() {
+        follower =
+            follower.with_record_key(pacsguard_audit::RecordKey::of(&home.trail_signer(&key)?));
+    }
+    let follower = AuditFollower {
+        home: home.clone(),
+        follower,
+        interval,
+    };
+    Ok((
+        Some(follower),
+        AuditVerifyReport {
+            trail_key: verifier.encode(),
+            log,
+            report,
+        },
+    ))
+}
+
+impl AuditFollower {
+    /// Verifies what was appended since the last step and a slice of the old records.
+    pub fn step(&mut self) -> Result<pacsguard_audit::FollowReport, EngineError> {
+        let log = self.home.dir.join("audit.log");
+        let records = self.follower_records();
+        let mut followed = self
+            .follower
+            .step(pacsguard_audit::sweep_budget(records, self.interval))
+            .map_err(|e| EngineError::io(&log, e))?;
+        cross_check_store(&self.home, &mut followed.report, false)?;
+        Ok(followed)
+    }
+
+    fn follower_records(&self) -> u64 {
+        self.follower.verified_records()
+    }
+}
+
 /// The home's store against the verified trail: an emptied trail does not verify while
 /// the store holds a baseline, nor a trail whose checkpoint records a newer one.
-fn cross_check_store(home: &Home, report: &mut VerifyReport) -> Result<(), EngineError> {
+/// `unsealed`: also read the log for unsigned records without this home's MAC (a
+/// follower checks those itself, on the records it reads).
+fn cross_check_store(
+    home: &Home,
+    report: &mut VerifyReport,
+    unsealed: bool,
+) -> Result<(), EngineError> {
     let path = home.store_path();
     if std::fs::symlink_metadata(&path).is_err() {
         if report.state.is_some_and(|s| s.baseline > 0) {
@@ -176,7 +258,8 @@ fn cross_check_store(home: &Home, report: &mut VerifyReport) -> Result<(), Engin
             Err(e) => return Err(e.into()),
         }
     }
-    if report.unsigned_records > 0
+    if unsealed
+        && report.unsigned_records > 0
         && let Ok(key) = home.load_key()
     {
         let record_key = pacsguard_audit::RecordKey::of(&home.trail_signer(&key)?);

@@ -22,8 +22,22 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(
 /// to a temporary file beside it first, and only a complete, synced file is linked in
 /// (`link` fails if the name exists, where `rename` would overwrite).
 pub(crate) fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), EngineError> {
+    write_new_with(path, mode, |file| {
+        file.write_all(bytes).map_err(|e| EngineError::io(path, e))
+    })
+}
+
+/// [`write_new`] with the content written by `fill` into the open new file (a stream
+/// copied without holding it whole). `fill` may run twice (once into the temporary file,
+/// once more into `path` itself on a file system without hard links); what it returns
+/// the second time is returned. An error from it leaves no file behind.
+pub(crate) fn write_new_with<T>(
+    path: &Path,
+    mode: u32,
+    mut fill: impl FnMut(&mut File) -> Result<T, EngineError>,
+) -> Result<T, EngineError> {
     let tmp = temporary_beside(path)?;
-    write_synced(&tmp, bytes, mode)?;
+    let filled = write_synced_with(&tmp, mode, &mut fill)?;
     let linked = fs::hard_link(&tmp, path);
     match linked {
         // FAT, exFAT and some network file systems (a USB stick at a media import) have no
@@ -36,12 +50,12 @@ pub(crate) fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Engi
             ) =>
         {
             let _ = fs::remove_file(&tmp);
-            write_synced(path, bytes, mode)?;
-            sync_parent(path)
+            let filled = write_synced_with(path, mode, &mut fill)?;
+            sync_parent(path).map(|()| filled)
         }
         other => {
             let _ = fs::remove_file(&tmp);
-            finish_link(path, other)
+            finish_link(path, other).map(|()| filled)
         }
     }
 }
@@ -71,19 +85,32 @@ pub(crate) fn temporary_beside(path: &Path) -> Result<PathBuf, EngineError> {
 }
 
 fn write_synced(path: &Path, bytes: &[u8], mode: u32) -> Result<(), EngineError> {
+    write_synced_with(path, mode, |file| {
+        file.write_all(bytes).map_err(|e| EngineError::io(path, e))
+    })
+}
+
+fn write_synced_with<T>(
+    path: &Path,
+    mode: u32,
+    fill: impl FnOnce(&mut File) -> Result<T, EngineError>,
+) -> Result<T, EngineError> {
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(mode)
         .open(path)
         .map_err(|e| EngineError::io(path, e))?;
-    let written = file.write_all(bytes).and_then(|()| file.sync_all());
-    if let Err(e) = written {
+    let written = fill(&mut file).and_then(|filled| {
+        file.sync_all()
+            .map(|()| filled)
+            .map_err(|e| EngineError::io(path, e))
+    });
+    if written.is_err() {
         drop(file);
         let _ = fs::remove_file(path);
-        return Err(EngineError::io(path, e));
     }
-    Ok(())
+    written
 }
 
 fn sync_parent(path: &Path) -> Result<(), EngineError> {

@@ -24,6 +24,63 @@ use crate::error::EngineError;
 /// by `MAX_OBSERVATIONS`); a larger file is not one of ours.
 const MAX_RECORD_FILE_BYTES: u64 = 4 << 20;
 
+/// Bytes of a vault copy held at once while it is hashed or exported: a copy (up to
+/// `MAX_SCAN_FILE_BYTES`, 256 MiB) is streamed through this buffer, never read whole.
+pub const VAULT_READ_BUFFER_BYTES: usize = 64 << 10;
+
+/// Streams `reader` through a [`VAULT_READ_BUFFER_BYTES`] buffer into `sink` (when
+/// given), hashing it: its SHA-256 (hex) and length. More than `limit` bytes is an error.
+fn stream_hashed(
+    mut reader: impl std::io::Read,
+    mut sink: Option<&mut dyn std::io::Write>,
+    limit: u64,
+) -> std::io::Result<(String, u64)> {
+    let mut hash = Sha256::new();
+    let mut buffer = vec![0u8; VAULT_READ_BUFFER_BYTES];
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        total += n as u64;
+        if total > limit {
+            return Err(std::io::Error::other(format!(
+                "larger than {limit} bytes: not a copy the vault makes"
+            )));
+        }
+        let chunk = buffer.get(..n).unwrap_or_default();
+        hash.update(chunk);
+        if let Some(sink) = sink.as_mut() {
+            sink.write_all(chunk)?;
+        }
+    }
+    Ok((hex::encode(hash.finalize()), total))
+}
+
+/// Streams the vault copy `content` (into `sink` when given) and checks that it hashes to
+/// `expected`, its name: a copy altered since it was made is refused.
+fn check_copy(
+    content: &Path,
+    expected: &str,
+    sink: Option<&mut fs::File>,
+) -> Result<(), EngineError> {
+    let file = pacsguard_fs::open_regular(content)
+        .map_err(|e| EngineError::io(content, crate::files::refusal(&e)))?;
+    let sink = sink.map(|f| f as &mut dyn std::io::Write);
+    let (actual, _) = stream_hashed(file, sink, crate::ops::MAX_SCAN_FILE_BYTES)
+        .map_err(|e| EngineError::io(content, e))?;
+    if actual != expected {
+        return Err(EngineError::io(
+            content,
+            format!("the vault copy was altered: its SHA-256 is now {actual}"),
+        ));
+    }
+    Ok(())
+}
+
 /// One time a file was quarantined.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct QuarantineRecord {
@@ -203,31 +260,52 @@ impl Vault {
                 "an incomplete vault entry: a quarantine was interrupted (killed) before its copy was complete, so there is no copy; the next pacsguard command removes the entry and records that it did",
             ));
         }
-        let bytes = crate::files::read_bounded(&content, crate::ops::MAX_SCAN_FILE_BYTES)?
-            .ok_or_else(|| EngineError::io(&content, "cannot read: it does not exist"))?;
-        let actual = hex::encode(Sha256::digest(&bytes));
         let expected = entry
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        if actual != expected {
-            return Err(EngineError::io(
-                &content,
-                format!("the vault copy was altered: its SHA-256 is now {actual}"),
-            ));
-        }
+        check_copy(&content, &expected, None)?;
         Ok((self.records_in(&entry)?, content))
     }
 
     /// Writes the copy whose SHA-256 starts with `prefix` to the new file `out` (mode
     /// 0400, never over an existing file); returns its full SHA-256.
+    ///
+    /// The copy is streamed ([`VAULT_READ_BUFFER_BYTES`] at a time) and hashed again as it
+    /// is written: a copy altered between the check and the export leaves no file.
     pub fn export(&self, prefix: &str, out: &Path) -> Result<String, EngineError> {
-        let (_, content) = self.find(prefix)?;
-        let bytes = crate::files::read_bounded(&content, crate::ops::MAX_SCAN_FILE_BYTES)?
-            .ok_or_else(|| EngineError::io(&content, "cannot read: it does not exist"))?;
-        let sha256 = hex::encode(Sha256::digest(&bytes));
-        write_new(out, &bytes, 0o400)?;
-        Ok(sha256)
+        let (records, content) = self.find(prefix)?;
+        let expected = records.first().map_or_else(
+            || {
+                content
+                    .parent()
+                    .and_then(Path::file_name)
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            },
+            |r| r.sha256.clone(),
+        );
+        crate::durable::write_new_with(out, 0o400, |file| {
+            check_copy(&content, &expected, Some(file))?;
+            Ok(expected.clone())
+        })
+    }
+
+    /// Opens the vault copy whose SHA-256 starts with `prefix` for reading, after
+    /// [`Vault::find`] checked it: its records, the open file and its length. A reader
+    /// streams it and hashes it again as it goes (the file may change after the check).
+    pub fn open_copy(
+        &self,
+        prefix: &str,
+    ) -> Result<(Vec<QuarantineRecord>, fs::File, u64), EngineError> {
+        let (records, content) = self.find(prefix)?;
+        let file = pacsguard_fs::open_regular(&content)
+            .map_err(|e| EngineError::io(&content, crate::files::refusal(&e)))?;
+        let len = file
+            .metadata()
+            .map_err(|e| EngineError::io(&content, e))?
+            .len();
+        Ok((records, file, len))
     }
 
     /// Removes what a quarantine killed midway (kill -9, power loss) left behind: the

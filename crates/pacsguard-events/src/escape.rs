@@ -40,7 +40,10 @@ pub fn escape_path(path: &Path) -> String {
     escape_bytes(path.as_os_str().as_bytes())
 }
 
-fn needs_escape(c: char) -> bool {
+/// Whether `c` is escaped by [`escape_bytes`]: a control character, or one that reorders
+/// or hides what a reader sees (bidirectional overrides such as U+202E, zero-width
+/// marks, tag characters). Pages that show text people typed neutralise the same set.
+pub fn needs_escape(c: char) -> bool {
     c.is_control()
         || matches!(c,
             // Bidirectional embeddings, overrides and isolates, and zero-width marks:

@@ -176,6 +176,12 @@ pub struct Event {
     /// store put back to an older set disagrees with the trail.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub watch_seen: Option<String>,
+    /// For a console request that waits for a second person (four eyes): `<id>:<SHA-256
+    /// hex>` of what was asked (root, reason, who, when, the findings shown). The request
+    /// itself waits in the store, where root can edit it; this record is what the
+    /// confirmation is checked against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_digest: Option<String>,
 }
 
 impl Event {
@@ -194,6 +200,7 @@ impl Event {
             boot_id: None,
             boottime_ms: None,
             watch_seen: None,
+            request_digest: None,
         }
     }
 

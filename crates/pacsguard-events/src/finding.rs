@@ -145,6 +145,10 @@ finding_kinds! {
     /// stayed, while the stored one is not zero): two authenticators hold the same key,
     /// a cloned one among them. The sign-in or step-up was refused.
     PasskeyCloneSuspected => "passkey-clone-suspected",
+    /// A console request waiting for a second person (four eyes) no longer matches the
+    /// digest recorded on the trail when it was made, or has no such record: the store
+    /// was edited (or a request planted in it). The confirmation was refused.
+    ConsoleRequestAltered => "console-request-altered",
     /// `media import`: a DICOMDIR record references something that cannot be a DICOM
     /// instance of the medium (an absolute path or `..`, a name PS3.10 does not allow, a
     /// file that is not DICOM, an executable): an alert, and nothing it names is copied.

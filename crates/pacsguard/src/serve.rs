@@ -25,8 +25,59 @@ use crate::signals;
 
 /// Where the console listens without `--listen` or `[console] listen`: this host only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
-/// How often the trail is verified for the overview page.
+/// How often the trail is verified for the overview page (what was appended since, and
+/// a slice of the old records: `pacsguard_audit::FULL_PASS_PERIOD`).
 pub const TRAIL_VERIFY_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Test-only, and only in debug builds: names a file holding a number of seconds the
+/// console's clock runs ahead of the system's (read at each look; absent or unreadable:
+/// none). A browser test moves the console past its 15-minute idle limit this way
+/// instead of sleeping. A release build has no such code (`cfg(debug_assertions)`), so
+/// the variable does nothing in production; a debug build that honours it says so on
+/// its first line.
+#[cfg_attr(not(debug_assertions), allow(dead_code))]
+pub const TEST_CLOCK_FILE_VAR: &str = "PACSGUARD_TEST_CLOCK_FILE";
+
+/// The console's clock: the system's, or in a debug build under [`TEST_CLOCK_FILE_VAR`]
+/// the system's moved by the file's offset.
+fn console_clock() -> Arc<dyn pacsguard_console::Clock> {
+    #[cfg(debug_assertions)]
+    if let Some(file) = std::env::var_os(TEST_CLOCK_FILE_VAR) {
+        let file = PathBuf::from(file);
+        say(&format!(
+            "TEST CLOCK: the console's time runs ahead by the seconds in {} (debug build, {TEST_CLOCK_FILE_VAR}); never in production",
+            file.display()
+        ));
+        return Arc::new(test_clock::OffsetClock { file });
+    }
+    Arc::new(SystemClock)
+}
+
+#[cfg(debug_assertions)]
+mod test_clock {
+    use pacsguard_console::{Clock, SystemClock};
+
+    /// Longest offset file read (a number of seconds).
+    const MAX_OFFSET_FILE_BYTES: u64 = 32;
+
+    #[derive(Debug)]
+    pub(super) struct OffsetClock {
+        pub(super) file: std::path::PathBuf,
+    }
+
+    impl Clock for OffsetClock {
+        fn now(&self) -> i64 {
+            use std::io::Read as _;
+            let mut text = String::new();
+            let offset = std::fs::File::open(&self.file)
+                .and_then(|f| f.take(MAX_OFFSET_FILE_BYTES).read_to_string(&mut text))
+                .ok()
+                .and_then(|_| text.trim().parse::<i64>().ok())
+                .unwrap_or(0);
+            SystemClock.now().saturating_add(offset)
+        }
+    }
+}
 
 /// The watcher's output: printed as `watch` prints it, and counted for the overview.
 struct ServeOutput {
@@ -106,26 +157,20 @@ impl pacsguard_console::Guardian for Hands {
             .collect()
     }
 
-    /// Read only: the vault checks the copy's SHA-256 (`Vault::find`), the bytes are read
-    /// bounded by the largest file a scan reads, and the console hashes them again.
-    fn quarantine_copy(&self, prefix: &str) -> Result<(Vec<serde_json::Value>, Vec<u8>), String> {
-        use std::io::Read as _;
-        let (records, content) = pacsguard_engine::Vault::new(self.home.quarantine_dir())
-            .find(prefix)
+    /// Read only: the vault checks the copy's SHA-256 as a stream (`Vault::find`) and
+    /// opens it; the console hashes it again as it reads it, never holding it whole.
+    fn quarantine_copy(
+        &self,
+        prefix: &str,
+    ) -> Result<(Vec<serde_json::Value>, pacsguard_console::VaultCopy), String> {
+        let (records, file, len) = pacsguard_engine::Vault::new(self.home.quarantine_dir())
+            .open_copy(prefix)
             .map_err(|e| e.to_string())?;
-        let limit = pacsguard_engine::MAX_SCAN_FILE_BYTES;
-        let mut bytes = Vec::new();
-        std::fs::File::open(&content)
-            .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
-            .map_err(|e| format!("{}: {e}", content.display()))?;
-        if bytes.len() as u64 > limit {
-            return Err(format!("{}: larger than {limit} bytes", content.display()));
-        }
         let records = records
             .iter()
             .map(|r| serde_json::to_value(r).map_err(|e| e.to_string()))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok((records, bytes))
+        Ok((records, pacsguard_console::VaultCopy { file, len }))
     }
 
     /// Read from the end of the log (a binary search for `before`): a page costs the
@@ -151,6 +196,47 @@ impl pacsguard_console::Guardian for Hands {
         records.drain(..keep);
         records.reverse();
         Ok(records)
+    }
+}
+
+/// One turn of the trail's verification for the overview: the whole trail at the first
+/// turn (and after an error), then only what was appended plus a slice of the old records
+/// (`pacsguard_audit::Follower`): the whole trail every minute was 39 s of CPU at a
+/// million records in a debug build.
+fn verify_trail(
+    home: &Home,
+    guard: &GuardState,
+    follower: &mut Option<pacsguard_engine::AuditFollower>,
+) {
+    let shown = |report: &pacsguard_audit::VerifyReport, how: &str| {
+        let mut detail = format!("{} records, {how}", report.records);
+        if let Some(problem) = report.problems.first() {
+            detail.push_str(&format!("; {problem}"));
+        }
+        guard.set_trail(report.is_intact(), detail);
+    };
+    match follower {
+        Some(f) => match f.step() {
+            Ok(followed) => shown(
+                &followed.report,
+                &format!(
+                    "new records verified; full re-read at record {} (round {})",
+                    followed.swept,
+                    followed.full_passes + 1
+                ),
+            ),
+            Err(e) => {
+                guard.set_trail(false, e.to_string());
+                *follower = None;
+            }
+        },
+        None => match pacsguard_engine::audit_follow(home, TRAIL_VERIFY_INTERVAL) {
+            Ok((next, report)) => {
+                shown(&report.report, "whole trail verified");
+                *follower = next;
+            }
+            Err(e) => guard.set_trail(false, e.to_string()),
+        },
     }
 }
 
@@ -233,7 +319,7 @@ pub fn run(
     let console = Arc::new(
         Console::new(
             db,
-            Arc::new(SystemClock),
+            console_clock(),
             session.inbox(),
             home.store_path(),
             &host,
@@ -318,15 +404,10 @@ pub fn run(
             .name("trail-verify".into())
             .spawn(move || {
                 let mut next = std::time::Instant::now();
+                let mut follower: Option<pacsguard_engine::AuditFollower> = None;
                 while !server_stop.load(Ordering::Relaxed) {
                     if std::time::Instant::now() >= next {
-                        match pacsguard_engine::audit_verify(&home, None, None, None) {
-                            Ok(report) => guard.set_trail(
-                                report.report.is_intact(),
-                                format!("{} records", report.report.records),
-                            ),
-                            Err(e) => guard.set_trail(false, e.to_string()),
-                        }
+                        verify_trail(&home, &guard, &mut follower);
                         if let Err(e) = console.purge_expired_sessions() {
                             say(&format!("expired sessions not purged: {e}"));
                         }

@@ -207,6 +207,86 @@ fn quarantine_copies_are_listed_shown_and_exported_never_over_a_file() {
     );
 }
 
+/// A vault copy is streamed when it is checked and exported, never read whole (found
+/// open in session 7: `Vault::find` read it whole, and `export` a second time). A 64 MiB
+/// copy, a thousand times the read buffer, is shown and exported by a process whose peak
+/// memory (GNU time's maximum resident set) stays far below the copy's size, and the
+/// export is byte-identical.
+#[test]
+fn a_vault_copy_larger_than_the_read_buffer_is_streamed_not_read_whole() {
+    use sha2::{Digest as _, Sha256};
+    const COPY_BYTES: usize = 64 << 20;
+    let env = Env::new();
+    plant_polyglots(&env);
+    let (code, json) = scan_json(
+        &env,
+        &[
+            "--quarantine",
+            env.path("incoming").to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(code, 1);
+    let record = json["quarantined"][0].clone();
+    let small = record["sha256"].as_str().expect("sha256").to_string();
+    // A large copy beside it, as the vault lays one out: content named by its SHA-256
+    // and a record.
+    let mut big = vec![0u8; COPY_BYTES];
+    for (i, b) in big.iter_mut().enumerate() {
+        *b = (i % 251) as u8;
+    }
+    let sha = hex::encode(Sha256::digest(&big));
+    let vault = env.home.join("quarantine");
+    let entry = vault.join(&sha);
+    fs::create_dir(&entry).expect("entry");
+    fs::write(entry.join("content"), &big).expect("content");
+    drop(big);
+    let mut record_json = record.clone();
+    record_json["sha256"] = Value::from(sha.clone());
+    record_json["size"] = Value::from(COPY_BYTES as u64);
+    let small_record = fs::read_dir(vault.join(&small))
+        .expect("entry")
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        .expect("a record");
+    fs::write(
+        entry.join(small_record.file_name()),
+        serde_json::to_vec(&record_json).expect("json"),
+    )
+    .expect("record");
+
+    let peak_kib = |args: &[&str]| -> u64 {
+        let out = std::process::Command::new("/usr/bin/time")
+            .args(["-f", "peak-kib %M"])
+            .arg(env!("CARGO_BIN_EXE_pacsguard"))
+            .arg("--home")
+            .arg(&env.home)
+            .args(args)
+            .output()
+            .expect("GNU time runs (scripts/setup-test-deps.sh installs it)");
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let text = stderr(&out);
+        text.lines()
+            .find_map(|l| l.strip_prefix("peak-kib "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no peak in {text}"))
+    };
+    let limit_kib = (COPY_BYTES / 2 / 1024) as u64;
+    let shown = peak_kib(&["quarantine", "show", &sha[..16]]);
+    assert!(shown < limit_kib, "show peaked at {shown} KiB");
+    let out_path = env.dir.path().join("big-evidence.bin");
+    let exported = peak_kib(&[
+        "quarantine",
+        "export",
+        &sha,
+        "--out",
+        out_path.to_str().expect("utf-8"),
+    ]);
+    assert!(exported < limit_kib, "export peaked at {exported} KiB");
+    let copy = fs::read(&out_path).expect("exported");
+    assert_eq!(copy.len(), COPY_BYTES);
+    assert_eq!(hex::encode(Sha256::digest(&copy)), sha);
+}
+
 #[test]
 fn sanitize_writes_a_new_verified_copy_and_refuses_everything_else() {
     let env = Env::new();

