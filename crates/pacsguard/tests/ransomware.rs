@@ -525,6 +525,19 @@ fn held_mapping_attack(through_links: bool) {
     if through_links {
         assert!(detail.contains("/outside/x"), "{detail}");
     }
+    // A file found written through a mapping is judged at once: the descriptor the
+    // mapping keeps is not another writer whose file must first stay unchanged for the
+    // settle time (that gave the attacker 2 s more).
+    let waited: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["kind"] == "no-longer-dicom")
+        .filter(|f| {
+            f["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("unchanged for"))
+        })
+        .collect();
+    assert!(waited.is_empty(), "{waited:#?}");
 }
 
 /// Review finding: making a hard link to a guarded file outside the tree raised nothing

@@ -1800,8 +1800,11 @@ fn an_edit_through_a_held_python_mmap_is_reported_within_seconds() {
     assert!(reported < Duration::from_secs(20), "{reported:?}");
     let finding = judged_finding(&findings, &image).expect("judged");
     let detail = finding["detail"].as_str().unwrap_or_default();
+    // Found by the scan of mappings (judged at once) or by the close of a descriptor
+    // (judged once settled): either way python3 is named, and why.
     assert!(
-        detail.contains("python3 (pid") && detail.contains("unchanged for"),
+        detail.contains("python3 (pid")
+            && (detail.contains("unchanged for") || detail.contains("shared writable mapping")),
         "the holder is named and why it was not waited for: {finding:#}"
     );
 }
@@ -1930,7 +1933,9 @@ fn a_first_writer_pausing_longer_than_the_quiet_period_is_still_waited_for() {
 /// open for writing through a hard link outside the tree, and python3 encrypts the image
 /// in place. The finding named only the decoy ("written by sleep (pid N), still writing
 /// it"): the process fanotify saw write the file was dropped from the record. Both are
-/// named.
+/// named. And the decoy, which holds the file without writing it, does not hold the
+/// change back until MAX_WRITER_WAIT (30 s): it is judged once the file has stayed
+/// unchanged for the settle time (2 s here).
 #[test]
 fn a_decoy_holding_the_file_open_does_not_take_the_writers_name_off_the_finding() {
     let env = Env::new();
@@ -1966,19 +1971,21 @@ fn a_decoy_holding_the_file_open_does_not_take_the_writers_name_off_the_finding(
         .status()
         .expect("python3 runs");
     assert!(status.success());
-    let seen = watcher.wait(Duration::from_secs(60), |f, _| {
+    let seen = watcher.wait(Duration::from_secs(20), |f, _| {
         f.iter()
             .any(|f| f["kind"] == "no-longer-dicom" || f["kind"] == "content-changed")
     });
     let (_, findings, stderr) = watcher.stop();
-    assert!(seen, "{findings:#?}\n{stderr}");
+    assert!(seen, "not judged within 20 s: {findings:#?}\n{stderr}");
     let judged = findings
         .iter()
         .find(|f| f["kind"] == "no-longer-dicom" || f["kind"] == "content-changed")
         .expect("judged");
     let detail = judged["detail"].as_str().unwrap_or_default();
     assert!(
-        detail.contains("python3 (pid") && detail.contains("sleep (pid"),
-        "the writer and the holder are both named: {detail}"
+        detail.contains("python3 (pid")
+            && detail.contains("sleep (pid")
+            && detail.contains("unchanged for"),
+        "the writer and the holder are both named, and why it was not waited for: {detail}"
     );
 }

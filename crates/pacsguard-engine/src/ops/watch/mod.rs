@@ -539,6 +539,10 @@ struct Guard<'a> {
     carried: HashMap<PathBuf, PathBuf>,
     /// More shared writable mappings were held than one scan looks at: said once.
     mapping_limit_reported: bool,
+    /// Files due because a process holds them mapped shared and writable (the scan, or
+    /// a look that saw one change): that mapping is the writer, and the descriptor it
+    /// keeps is no other writer to wait for (see [`Guard::wait_for_other_writers`]).
+    mapped_due: BoundedMap<PathBuf, ()>,
     /// Guarded files closed while another process still holds them open for writing:
     /// since when each waits for its last writer (see [`writers`]).
     writer_waits: BoundedMap<PathBuf, writers::Wait>,
@@ -669,6 +673,7 @@ impl<'a> Guard<'a> {
             in_flight: HashMap::new(),
             carried: HashMap::new(),
             mapping_limit_reported: false,
+            mapped_due: BoundedMap::new(MAX_REMEMBERED_WRITERS),
             writer_waits: BoundedMap::new(MAX_REMEMBERED_WRITERS),
             writer_limit_reported: false,
             last_writer_scan: None,
@@ -1147,6 +1152,7 @@ impl<'a> Guard<'a> {
                 }
                 for file in files {
                     self.writers.insert(file.path.clone(), file.holder);
+                    self.mapped_due.insert(file.path.clone(), ());
                     self.debounce.mark(file.path, now, true, true);
                 }
             }
@@ -1505,6 +1511,12 @@ impl<'a> Guard<'a> {
                     && d.rehash
                     && !self.arrivals.contains(&d.path)
             }) {
+                // A file found written through a held mapping is judged now: the
+                // mapping's own descriptor would hold it back until it settles, and
+                // an encryption through mappings must not gain that time.
+                if self.mapped_due.remove(&item.path).is_some() {
+                    continue;
+                }
                 // A guarded file the view knows under another path was renamed (or linked)
                 // here: the rename, not a writer's close, brought it. It is verified now,
                 // with its old path when that is due too: held back alone, the old path
