@@ -490,7 +490,6 @@ mod tests {
                 ("dcmcrle", &[][..]),
                 ("gdcmconv", &["--j2k"][..]),
                 ("gdcmconv", &["--j2k", "--irreversible"][..]),
-                ("gdcmconv", &["--j2k", "--number-resolution", "3"][..]),
                 ("gdcmconv", &["--rle"][..]),
             ] {
                 let out = dir
