@@ -140,11 +140,29 @@ fn ends_at(stream: &[u8], after: usize, complete: bool) -> bool {
     !complete || stream.len().saturating_sub(after) <= 1
 }
 
-/// `FF` bytes in tile data followed by a value above `8F` that is not SOP or EPH.
+/// `FF` bytes in tile data followed by a value above `8F` that is not SOP or EPH. An SOP
+/// marker segment (`FF91`, `Lsop` = 4, the packet's 16-bit sequence number `Nsop`) is
+/// stepped over whole: its number is not stuffed (packet 65,425 is `FF91`), and its last
+/// byte is followed by the packet header's first.
 fn unstuffed(body: &[u8]) -> usize {
-    body.windows(2)
-        .filter(|w| w[0] == 0xFF && w[1] > 0x8F && w[1] != SOP && w[1] != EPH)
-        .count()
+    let mut bad = 0;
+    let mut at = 0;
+    while at + 1 < body.len() {
+        if body[at] != 0xFF {
+            at += 1;
+            continue;
+        }
+        match body[at + 1] {
+            SOP => at += 6,
+            EPH => at += 2,
+            code if code > 0x8F => {
+                bad += 1;
+                at += 2;
+            }
+            _ => at += 2,
+        }
+    }
+    bad
 }
 
 #[cfg(test)]
@@ -197,6 +215,12 @@ mod tests {
             !broken(&padded, false, true),
             "a stream cut short is not asked for its end"
         );
+        // An SOP whose packet number is FFxx, followed by a packet header starting FF:
+        // neither is a coder's FF.
+        let sop = [
+            0x12, 0xFF, SOP, 0, 4, 0xFF, 0xA0, 0xFF, 0x20, 0xFF, SOP, 0, 4, 0xFF, 0xFF, 0x7F,
+        ];
+        assert_eq!(unstuffed(&sop), 0);
         // Not a codestream at all.
         assert!(broken(&[0x12; 64], true, true));
     }
