@@ -30,6 +30,9 @@ declare -A needed=(
   [mutool]=mupdf-tools
   [pdfinfo]=poppler-utils
   [faketime]=faketime
+  # GDCM's JPEG 2000 and RLE encoders: a genuine re-compression inside a maintenance
+  # window is no false alarm (watch codec checks, issue 11)
+  [gdcmconv]=libgdcm-tools
   # the console's end-to-end tests drive `pacsguard serve` over HTTPS with curl and
   # read its certificate with openssl
   [curl]=curl

@@ -18,6 +18,9 @@ use std::path::Path;
 
 use pacsguard_fs::read_head;
 
+mod j2k;
+mod rle;
+
 /// Bytes of a changed file read to find its fragments: the Pixel Data of a compressed
 /// image of this size is looked at; a larger file is judged on the fragments in it (at
 /// least the first, which is the one a codec header must open).
@@ -45,6 +48,9 @@ enum Codec {
     JpegLs,
     /// JPEG 2000 and High-Throughput JPEG 2000: SOC SIZ ... EOC, or a JP2 file.
     J2k,
+    /// High-Throughput JPEG 2000 (T.814): the same codestream; its code-blocks are not
+    /// held to Part 1's bit stuffing here (no HTJ2K sample to prove the rule on).
+    Htj2k,
     Rle,
 }
 
@@ -55,11 +61,10 @@ fn codec_of(transfer_syntax: &str) -> Option<Codec> {
         | "1.2.840.10008.1.2.4.57"
         | "1.2.840.10008.1.2.4.70" => Some(Codec::Jpeg),
         "1.2.840.10008.1.2.4.80" | "1.2.840.10008.1.2.4.81" => Some(Codec::JpegLs),
-        "1.2.840.10008.1.2.4.90"
-        | "1.2.840.10008.1.2.4.91"
-        | "1.2.840.10008.1.2.4.201"
-        | "1.2.840.10008.1.2.4.202"
-        | "1.2.840.10008.1.2.4.203" => Some(Codec::J2k),
+        "1.2.840.10008.1.2.4.90" | "1.2.840.10008.1.2.4.91" => Some(Codec::J2k),
+        "1.2.840.10008.1.2.4.201" | "1.2.840.10008.1.2.4.202" | "1.2.840.10008.1.2.4.203" => {
+            Some(Codec::Htj2k)
+        }
         "1.2.840.10008.1.2.5" => Some(Codec::Rle),
         _ => None,
     }
@@ -112,13 +117,61 @@ fn broken_in(bytes: &[u8], codec: Codec) -> bool {
                 || !ends_with_eoi(last, complete)
                 || scan_data_unstuffed(&fragments, codec == Codec::JpegLs)
         }
-        Codec::J2k => {
+        Codec::J2k | Codec::Htj2k => {
             let codestream = first.starts_with(&[0xFF, 0x4F, 0xFF, 0x51]);
             let jp2 = first.starts_with(&[0, 0, 0, 0x0C, b'j', b'P', b' ', b' ']);
-            !(codestream || jp2) || (codestream && !ends_with_eoi(last, complete))
+            if !codestream {
+                // A JP2 file's boxes are not walked: its signature is what is asked for.
+                return !jp2;
+            }
+            !ends_with_eoi(last, complete)
+                || codestreams_broken(&fragments, complete, codec == Codec::J2k)
         }
-        Codec::Rle => fragments.iter().any(|f| !rle_header_holds(f)),
+        Codec::Rle => {
+            let plane = plane_bytes(&bytes[..from + header]);
+            fragments
+                .iter()
+                .any(|f| !rle_header_holds(f) || rle::broken(f, plane))
+        }
     }
+}
+
+/// Whether a frame's JPEG 2000 codestream (its fragments joined; a frame starts with a
+/// fragment opening SOC SIZ) is not an encoder's (see [`j2k`]). The last frame is asked
+/// for its end only when everything was read.
+fn codestreams_broken(fragments: &[&[u8]], complete: bool, stuffed: bool) -> bool {
+    let mut frames: Vec<Vec<u8>> = Vec::new();
+    for fragment in fragments {
+        match frames.last_mut() {
+            Some(frame) if !fragment.starts_with(&[0xFF, 0x4F, 0xFF, 0x51]) => {
+                frame.extend_from_slice(fragment)
+            }
+            _ => frames.push(fragment.to_vec()),
+        }
+    }
+    let last = frames.len().saturating_sub(1);
+    frames
+        .iter()
+        .enumerate()
+        .any(|(i, frame)| j2k::broken(frame, i < last || complete, stuffed))
+}
+
+/// Rows x Columns, the bytes of one RLE segment (a byte plane), from the first Rows
+/// `(0028,0010)` and Columns `(0028,0011)` elements (explicit VR little endian, as RLE
+/// is) in the data set before the Pixel Data: the image's own come before any icon
+/// image's (`(0088,0200)` sorts after them). `None` when either is not found: each
+/// frame's segments must then decode to one length.
+fn plane_bytes(header: &[u8]) -> Option<usize> {
+    let value = |tag: [u8; 4]| {
+        let at = header
+            .windows(8)
+            .position(|w| w[..4] == tag && w[4..] == [b'U', b'S', 2, 0])?;
+        let v = header.get(at + 8..at + 10)?;
+        Some(usize::from(u16::from_le_bytes([v[0], v[1]])))
+    };
+    let rows = value([0x28, 0x00, 0x10, 0x00])?;
+    let columns = value([0x28, 0x00, 0x11, 0x00])?;
+    Some(rows * columns).filter(|&plane| plane > 0)
 }
 
 /// Whether a frame's last fragment ends with `FF D9`, one pad byte allowed after it
@@ -412,7 +465,7 @@ mod tests {
     /// selection off, lossless (SV1 and other predictors), JPEG-LS lossless and
     /// near-lossless, with restart intervals, from real 8-, 12- and 16-bit and RGB images.
     #[test]
-    fn dcmtk_jpeg_and_jpeg_ls_outputs_hold_as_written() {
+    fn dcmtk_and_gdcm_outputs_hold_as_written() {
         let dir = tempfile::tempdir().expect("tempdir");
         let samples = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../.testdata/wheels/pydicom/pydicom/data/test_files");
@@ -434,6 +487,10 @@ mod tests {
                 ("dcmcjpls", &[][..]),
                 ("dcmcjpls", &["+en", "+md", "2"][..]),
                 ("dcmcjpls", &["+en", "+md", "5", "+ri", "16"][..]),
+                ("dcmcrle", &[][..]),
+                ("gdcmconv", &["--j2k"][..]),
+                ("gdcmconv", &["--j2k", "--irreversible"][..]),
+                ("gdcmconv", &["--rle"][..]),
             ] {
                 let out = dir
                     .path()
@@ -443,7 +500,7 @@ mod tests {
                     .arg(samples.join(name))
                     .arg(&out)
                     .status()
-                    .expect("dcmtk runs (scripts/setup-test-deps.sh)")
+                    .expect("dcmtk and gdcmconv run (scripts/setup-test-deps.sh)")
                     .success();
                 if !ok {
                     continue; // an option this image does not take (bit depth)
@@ -455,7 +512,7 @@ mod tests {
                 assert!(!broken_in(&bytes, codec), "{name} {tool} {opts:?}");
             }
         }
-        assert!(looked >= 16, "{looked} dcmtk outputs");
+        assert!(looked >= 30, "{looked} dcmtk and GDCM outputs");
     }
 
     /// MIN_BAD_MARKERS at its limit: one `FF` no encoder writes in a frame's scan data is
@@ -486,6 +543,147 @@ mod tests {
         // JPEG-LS: any byte below 80 after FF is data; 80 and up is a marker.
         let ls = frame(&[1, 0xFF, 0x17, 0xFF, 0x7F, 2, 0xFF, 0x90, 0xFF, 0xB0]);
         assert_eq!(bad_markers(&ls, true), 2);
+    }
+
+    /// Where each fragment of the encapsulated Pixel Data lies in `bytes` (start,
+    /// length), the Basic Offset Table left out.
+    fn fragment_spans(bytes: &[u8]) -> Vec<(usize, usize)> {
+        let value_start = bytes
+            .windows(12)
+            .rposition(is_encapsulated_pixel_header)
+            .expect("encapsulated Pixel Data")
+            + 12;
+        let mut spans = Vec::new();
+        let mut at = value_start;
+        while bytes[at..at + 4] == [0xFE, 0xFF, 0x00, 0xE0] {
+            let len =
+                u32::from_le_bytes([bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]])
+                    as usize;
+            spans.push((at + 8, len));
+            at += 8 + len;
+        }
+        spans.split_off(1)
+    }
+
+    fn keystream(state: &mut u64, out: &mut [u8]) {
+        for b in out {
+            *state ^= *state << 13;
+            *state ^= *state >> 7;
+            *state ^= *state << 17;
+            *b = *state as u8;
+        }
+    }
+
+    /// An encryptor that keeps every JPEG 2000 marker (SOC, SIZ, COD, QCD, each SOT and
+    /// SOD, EOC, so every tile-part length still lands on the next SOT) and overwrites
+    /// only the tile data after each SOD: real images from pydicom (several encoders),
+    /// broken once encrypted so, and as written they hold.
+    #[test]
+    fn j2k_tile_data_encrypted_between_kept_markers_is_broken() {
+        let mut looked = 0;
+        for name in [
+            "JPEG2000.dcm",
+            "MR_small_jp2klossless.dcm",
+            "693_J2KI.dcm",
+            "GDCMJ2K_TextGBR.dcm",
+            "J2K_pixelrep_mismatch.dcm",
+            "examples_jpeg2k.dcm",
+        ] {
+            let mut bytes = sample(name);
+            assert!(!broken_in(&bytes, Codec::J2k), "{name} as written holds");
+            let mut state = 0x9e37_79b9_7f4a_7c15u64;
+            let mut encrypted = 0usize;
+            // Each frame: its fragments, from one opening SOC SIZ (a JP2 file is left).
+            let mut frames: Vec<Vec<(usize, usize)>> = Vec::new();
+            for (start, len) in fragment_spans(&bytes) {
+                if bytes[start..].starts_with(&[0xFF, 0x4F, 0xFF, 0x51]) {
+                    frames.push(vec![(start, len)]);
+                } else if let Some(frame) = frames.last_mut() {
+                    frame.push((start, len));
+                }
+            }
+            for frame in frames {
+                let stream: Vec<u8> = frame
+                    .iter()
+                    .flat_map(|&(start, len)| bytes[start..start + len].to_vec())
+                    .collect();
+                // Where a byte of the joined stream lies in the file.
+                let in_file = |mut o: usize| {
+                    for &(start, len) in &frame {
+                        if o < len {
+                            return start + o;
+                        }
+                        o -= len;
+                    }
+                    unreachable!("inside the frame")
+                };
+                // Each SOT's tile-part: its data runs from its SOD to SOT + Psot.
+                let mut at = stream
+                    .windows(2)
+                    .position(|w| w == [0xFF, 0x90])
+                    .expect("SOT");
+                while stream.get(at..at + 2) == Some(&[0xFF, 0x90][..]) {
+                    let p = &stream[at + 6..at + 10];
+                    let psot = u32::from_be_bytes([p[0], p[1], p[2], p[3]]) as usize;
+                    let sod = at
+                        + stream[at..]
+                            .windows(2)
+                            .position(|w| w == [0xFF, 0x93])
+                            .expect("SOD")
+                        + 2;
+                    let end = if psot == 0 {
+                        stream.len() - 2
+                    } else {
+                        at + psot
+                    };
+                    for o in sod..end {
+                        let mut b = [0u8];
+                        keystream(&mut state, &mut b);
+                        bytes[in_file(o)] = b[0];
+                    }
+                    encrypted += end - sod;
+                    at = end;
+                }
+            }
+            // Random bytes hold an unstuffed FF every ~600 bytes: a tile body of a few
+            // hundred bytes (JPEG2000.dcm's is 122) may show none; from 8 KiB on, fewer
+            // than two is a chance below one in ten thousand.
+            if encrypted < 8192 {
+                continue;
+            }
+            looked += 1;
+            assert!(
+                broken_in(&bytes, Codec::J2k),
+                "{name}: {encrypted} bytes of tile data encrypted between kept markers"
+            );
+        }
+        assert!(looked >= 2, "{looked} codestreams encrypted");
+    }
+
+    /// An encryptor that keeps each RLE frame's 64-byte header (segment count and
+    /// offsets) and overwrites the segments: the segments no longer decode to Rows x
+    /// Columns. Real RLE images from pydicom, 8 to 32 bits, one and two frames.
+    #[test]
+    fn rle_segments_encrypted_behind_a_kept_header_are_broken() {
+        for name in [
+            "MR_small_RLE.dcm",
+            "SC_rgb_rle.dcm",
+            "SC_rgb_rle_16bit.dcm",
+            "SC_rgb_rle_16bit_2frame.dcm",
+            "SC_rgb_rle_2frame.dcm",
+            "SC_rgb_rle_32bit.dcm",
+            "SC_rgb_rle_32bit_2frame.dcm",
+            "rtdose_rle.dcm",
+            "rtdose_rle_1frame.dcm",
+        ] {
+            let mut bytes = sample(name);
+            assert!(!broken_in(&bytes, Codec::Rle), "{name} as written holds");
+            let mut state = 0x2545_f491_4f6c_dd1du64;
+            for (start, len) in fragment_spans(&bytes) {
+                keystream(&mut state, &mut bytes[start + 64..start + len]);
+            }
+            assert!(broken_in(&bytes, Codec::Rle), "{name}: segments encrypted");
+        }
     }
 
     /// No false alarm on what real encoders wrote: every compressed image among

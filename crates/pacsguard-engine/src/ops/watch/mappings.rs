@@ -23,10 +23,19 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use super::Msg;
+use super::writers::Look;
 
 /// How often the mappings of every process are looked at: how long a rewrite through a
 /// held mapping can go unseen.
 pub const MAPPING_SCAN_INTERVAL: Duration = Duration::from_secs(2);
+
+/// How often, between two scans, the files the last scan found mapped are looked at
+/// (size, times, their first and last bytes: [`Look`]): a rewrite through a mapping
+/// moves them (the first write to a clean page updates the times; the ends change when
+/// a whole file is rewritten), and is re-verified then, not up to
+/// [`MAPPING_SCAN_INTERVAL`] later. A look is a `stat` and two small reads per mapped
+/// file, and there is none while no guarded file is mapped.
+pub const MAPPED_LOOK_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Bytes of one process's `maps` read: a process with more mappings than this (a hostile
 /// one can make millions) is looked at up to here, and the rest is said in the notice.
@@ -198,21 +207,78 @@ pub fn run(
     while !stop.load(Ordering::Relaxed) {
         let found = scan(&wanted, skip);
         let handed = found.mapped.len();
+        // Looked at before they are handed over: a write after the watcher's
+        // re-verification is then a change at the next look.
+        let mut held: Vec<(MappedFile, Option<Look>)> = found
+            .mapped
+            .iter()
+            .map(|m| (m.clone(), Look::of(&m.path)))
+            .collect();
         if handed > 0 && tx.send(Msg::Mapped(found.mapped, found.total)).is_err() {
             return;
         }
         skip = next_skip(skip, handed, found.total);
         let mut slept = Duration::ZERO;
         while slept < MAPPING_SCAN_INTERVAL && !stop.load(Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_millis(100));
-            slept += Duration::from_millis(100);
+            std::thread::sleep(MAPPED_LOOK_INTERVAL);
+            slept += MAPPED_LOOK_INTERVAL;
+            let changed = changed_since(&mut held);
+            let count = changed.len();
+            if count > 0 && tx.send(Msg::Mapped(changed, count)).is_err() {
+                return;
+            }
         }
     }
+}
+
+/// The held files whose look moved since the last one (their look updated): a rewrite
+/// through a mapping found here is re-verified at once, not at the next scan.
+fn changed_since(held: &mut [(MappedFile, Option<Look>)]) -> Vec<MappedFile> {
+    let mut changed = Vec::new();
+    for (file, look) in held.iter_mut() {
+        let now = Look::of(&file.path);
+        if now != *look {
+            *look = now;
+            changed.push(file.clone());
+        }
+    }
+    changed
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A rewrite through a real shared mapping (python3's mmap, held open) is a change
+    /// of the file's look; a look with nothing written is none.
+    #[test]
+    fn a_write_through_a_held_mapping_moves_the_look_between_scans() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("image.dcm");
+        std::fs::write(&path, vec![0u8; 64 * 1024]).expect("test fixture");
+        let file = MappedFile {
+            path: path.clone(),
+            holder: "python3".into(),
+        };
+        let mut held = vec![(file.clone(), Look::of(&path))];
+        assert!(changed_since(&mut held).is_empty());
+        let status = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import mmap, os, sys\n\
+                 fd = os.open(sys.argv[1], os.O_RDWR)\n\
+                 m = mmap.mmap(fd, 0)\n\
+                 os.close(fd)\n\
+                 m[:] = os.urandom(len(m))\n\
+                 m.flush()\n",
+            ])
+            .arg(&path)
+            .status()
+            .expect("python3 runs");
+        assert!(status.success());
+        assert_eq!(changed_since(&mut held), vec![file]);
+        assert!(changed_since(&mut held).is_empty(), "said once");
+    }
 
     #[test]
     fn only_shared_writable_file_mappings_inside_the_roots_count() {

@@ -539,9 +539,13 @@ struct Guard<'a> {
     carried: HashMap<PathBuf, PathBuf>,
     /// More shared writable mappings were held than one scan looks at: said once.
     mapping_limit_reported: bool,
+    /// Files due because a process holds them mapped shared and writable (the scan, or
+    /// a look that saw one change): that mapping is the writer, and the descriptor it
+    /// keeps is no other writer to wait for (see [`Guard::wait_for_other_writers`]).
+    mapped_due: BoundedMap<PathBuf, ()>,
     /// Guarded files closed while another process still holds them open for writing:
     /// since when each waits for its last writer (see [`writers`]).
-    writer_waits: BoundedMap<PathBuf, Instant>,
+    writer_waits: BoundedMap<PathBuf, writers::Wait>,
     /// A pass over `/proc` for other writers stopped at its limit: said once.
     writer_limit_reported: bool,
     /// When the last pass over `/proc` for other writers ran.
@@ -669,6 +673,7 @@ impl<'a> Guard<'a> {
             in_flight: HashMap::new(),
             carried: HashMap::new(),
             mapping_limit_reported: false,
+            mapped_due: BoundedMap::new(MAX_REMEMBERED_WRITERS),
             writer_waits: BoundedMap::new(MAX_REMEMBERED_WRITERS),
             writer_limit_reported: false,
             last_writer_scan: None,
@@ -1147,6 +1152,7 @@ impl<'a> Guard<'a> {
                 }
                 for file in files {
                     self.writers.insert(file.path.clone(), file.holder);
+                    self.mapped_due.insert(file.path.clone(), ());
                     self.debounce.mark(file.path, now, true, true);
                 }
             }
@@ -1477,9 +1483,12 @@ impl<'a> Guard<'a> {
     }
 
     /// Guarded files closed after a write that another process still holds open for
-    /// writing are not verified yet (see [`writers`]): each waits a quiet period and is
-    /// looked at again, until its last writer closes it or [`writers::MAX_WRITER_WAIT`]
-    /// has passed. One pass over `/proc` per turn, for the files of the turn.
+    /// writing are not verified yet (see [`writers`]): each is looked at again every
+    /// quiet period until its last writer closes it, it has stayed unchanged for the
+    /// settle time ([`writers::settle_time`]: a holder that does not write, such as a
+    /// mapping's descriptor, must not hold a change back), or
+    /// [`writers::MAX_WRITER_WAIT`] has passed. One pass over `/proc` per turn, for the
+    /// files of the turn.
     fn wait_for_other_writers(
         &mut self,
         due: &mut Vec<pacsguard_watch::Due>,
@@ -1494,13 +1503,31 @@ impl<'a> Guard<'a> {
                 .map_err(|_| EngineError::Usage("watch: the fanotify reader failed".into()))?;
             // A file that arrived a moment ago is an arrival, not a guarded file being
             // rewritten: an ingest burst must not cost a pass over `/proc` per turn.
-            for item in due
-                .iter()
-                .filter(|d| d.settled && d.rehash && !self.arrivals.contains(&d.path))
-            {
+            for item in due.iter().filter(|d| {
+                // A file already waiting for its last writer is looked at again
+                // whatever made it due: that writer's own writes (due once quiet, not
+                // "settled") must not end the wait.
+                (d.settled || self.writer_waits.contains(&d.path))
+                    && d.rehash
+                    && !self.arrivals.contains(&d.path)
+            }) {
+                // A file found written through a held mapping is judged now: the
+                // mapping's own descriptor would hold it back until it settles, and
+                // an encryption through mappings must not gain that time.
+                if self.mapped_due.remove(&item.path).is_some() {
+                    continue;
+                }
+                // A guarded file the view knows under another path was renamed (or linked)
+                // here: the rename, not a writer's close, brought it. It is verified now,
+                // with its old path when that is due too: held back alone, the old path
+                // would be `removed` now and this one `added` later instead of one `moved`
+                // (and `.locked` + rename is a ransomware pattern). A writer still writing
+                // it closes it later, and that close is waited for like any.
                 if let Ok(meta) = std::fs::symlink_metadata(&item.path)
                     && meta.is_file()
-                    && inodes.contains_key(&(meta.dev(), meta.ino()))
+                    && inodes
+                        .get(&(meta.dev(), meta.ino()))
+                        .is_some_and(|known| *known == item.path)
                 {
                     candidates.insert((meta.dev(), meta.ino()), item.path.clone());
                 }
@@ -1540,23 +1567,57 @@ impl<'a> Guard<'a> {
             );
             self.publish(&[finding], now)?;
         }
+        let settle = writers::settle_time(Duration::from_millis(self.config.quiet_ms));
+        let quiet = Duration::from_millis(self.config.quiet_ms);
         let mut waiting: HashSet<PathBuf> = HashSet::new();
         for (key, path) in candidates {
             let Some(holder) = scan.held.get(&key) else {
                 self.writer_waits.remove(&path);
                 continue;
             };
-            let since = *self.writer_waits.get(&path).unwrap_or(&now);
-            if now.duration_since(since) >= writers::MAX_WRITER_WAIT {
-                // Waited long enough: verified now, and the writer named.
-                self.writer_waits.remove(&path);
-                self.writers
-                    .insert(path, format!("{holder}, still writing it"));
-                continue;
-            }
-            self.writer_waits.insert(path.clone(), since);
-            self.debounce.mark(path.clone(), now, false, true);
-            waiting.insert(path);
+            let look = writers::Look::of(&path);
+            let verdict = match self.writer_waits.get(&path).cloned() {
+                Some(mut wait) => {
+                    let verdict = wait.judge(now, look, settle);
+                    self.writer_waits.insert(path.clone(), wait);
+                    verdict
+                }
+                None => {
+                    self.writer_waits
+                        .insert(path.clone(), writers::Wait::new(now, look));
+                    writers::Verdict::Wait
+                }
+            };
+            let why = match verdict {
+                writers::Verdict::Wait => {
+                    // Looked at again a quiet period from now, still as closed by a
+                    // writer (so a candidate above again), not as a file merely quiet:
+                    // that would end the wait after one quiet period.
+                    self.debounce.mark_closed_after(path.clone(), now, quiet);
+                    waiting.insert(path);
+                    continue;
+                }
+                writers::Verdict::Settled(unchanged) => format!(
+                    "still holds it open for writing (unchanged for {:.1} s, verified as it stands)",
+                    unchanged.as_secs_f64()
+                ),
+                writers::Verdict::Limit => format!(
+                    "still holds it open for writing and changing after {} s                      (MAX_WRITER_WAIT, verified as it stands)",
+                    writers::MAX_WRITER_WAIT.as_secs()
+                ),
+            };
+            // Verified now. The holder is named beside the process whose write was seen
+            // (fanotify), never instead of it: a decoy holding the file open must not
+            // take the encryptor's name off the finding.
+            self.writer_waits.remove(&path);
+            let named = match self.writers.get(&path) {
+                Some(seen) if !seen.contains(holder.as_str()) => {
+                    format!("{seen}; {holder} {why}")
+                }
+                Some(seen) => format!("{seen}, {why}"),
+                None => format!("{holder}, {why}"),
+            };
+            self.writers.insert(path, named);
         }
         if !waiting.is_empty() {
             due.retain(|d| !waiting.contains(&d.path));

@@ -333,4 +333,50 @@ mod tests {
         .expect("test fixture");
         assert!(windows.poll(t0 + MAINTENANCE_POLL * 4).is_empty());
     }
+
+    /// Issue 11 item 10: a window expires on its own at its end time (nobody ends it):
+    /// closed with its summary and `expired`, and a change after it is an alert again.
+    #[test]
+    fn a_window_expires_on_its_own_at_its_end() {
+        let tmp = tempfile::tempdir().expect("test fixture");
+        let home = Home::new(tmp.path().join("home"));
+        home.init().expect("init");
+        let store = tmp
+            .path()
+            .canonicalize()
+            .expect("test fixture")
+            .join("store");
+        std::fs::create_dir(&store).expect("test fixture");
+        let key = SealKey::of(&home.load_key().expect("key"));
+        let mut windows = Windows::new(
+            maintenance::maintenance_path(&home),
+            vec![store.clone()],
+            key,
+        );
+        let t0 = Instant::now();
+        let until = SystemTime::now() + Duration::from_millis(1500);
+        maintenance::declare(&home, std::slice::from_ref(&store), &store, until, "short")
+            .expect("start");
+        let opened = windows.poll(t0 + MAINTENANCE_POLL);
+        assert!(
+            matches!(&opened[..], [WindowChange::Opened(_)]),
+            "{opened:?}"
+        );
+        while SystemTime::now() <= until {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let closed = windows.poll(t0 + MAINTENANCE_POLL * 2);
+        assert!(
+            matches!(&closed[..], [WindowChange::Closed { summary, expired: true, .. }] if summary == "nothing changed inside it"),
+            "{closed:?}"
+        );
+        let mut after = vec![Finding::new(
+            store.join("a.dcm"),
+            FindingKind::Removed,
+            Severity::Alert,
+            "gone",
+        )];
+        windows.soften(&mut after, &HashSet::new());
+        assert_eq!(after[0].severity, Severity::Alert, "the window has expired");
+    }
 }

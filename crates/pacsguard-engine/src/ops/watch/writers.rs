@@ -15,7 +15,7 @@
 use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Open descriptors of all processes looked at per pass over `/proc` (one `stat` each,
 /// and a read of `fdinfo` for those of a file looked for): a few milliseconds on a
@@ -31,6 +31,130 @@ pub const WRITER_SCAN_INTERVAL: Duration = Duration::from_millis(100);
 /// is verified anyway (and what a half-written file looks like is reported): a writer
 /// that never closes must not keep a change unreported.
 pub const MAX_WRITER_WAIT: Duration = Duration::from_secs(30);
+
+/// How many quiet periods a file held open for writing by another process may stay
+/// unchanged before it is verified anyway, and the least that is (see [`settle_time`]).
+/// A receiver pausing between two PDUs leaves the file unchanged for a moment and must
+/// not have a half-written image judged; a process that keeps a read-write descriptor
+/// without writing (CPython's `mmap` keeps one for the mapping's life, a decoy holding
+/// the file) must not hold a change back until [`MAX_WRITER_WAIT`]. An edit by a held
+/// writer is reported this long after its last change.
+pub const WRITER_SETTLE_QUIET_PERIODS: u32 = 5;
+/// The least settle time, whatever `quiet_ms` says.
+pub const MIN_WRITER_SETTLE: Duration = Duration::from_secs(2);
+
+/// How long a held file must stay unchanged before it is verified anyway.
+pub fn settle_time(quiet: Duration) -> Duration {
+    (quiet * WRITER_SETTLE_QUIET_PERIODS)
+        .max(MIN_WRITER_SETTLE)
+        .min(MAX_WRITER_WAIT)
+}
+
+/// Bytes of a held file read at each end for its [`Look`]: writes through a shared
+/// mapping do not always move `mtime` (a page already dirty is written again without a
+/// fault), and a file's header and its last bytes are where a writer pausing between two
+/// halves, or an encryption going on, changes it. Two pages, cheap at every look.
+pub const LOOK_BYTES: u64 = 4096;
+
+/// What a held file looks like: changed since the last look means its writer is at work.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Look {
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+    ends: [u8; 32],
+}
+
+impl Look {
+    /// The file as it is now; `None` when it cannot be read (gone, replaced by
+    /// something else): it is then verified, which reports what it became.
+    pub fn of(path: &Path) -> Option<Look> {
+        use std::io::{Read as _, Seek as _, SeekFrom};
+        use std::os::unix::fs::OpenOptionsExt as _;
+        // Never blocks on a FIFO put in the file's place, never follows a symlink.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+            .open(path)
+            .ok()?;
+        let meta = file.metadata().ok()?;
+        if !meta.is_file() {
+            return None;
+        }
+        let mut hasher = blake3::Hasher::new();
+        let mut head = Vec::new();
+        (&file).take(LOOK_BYTES).read_to_end(&mut head).ok()?;
+        hasher.update(&head);
+        let size = meta.len();
+        if size > LOOK_BYTES {
+            let mut tail = Vec::new();
+            let mut reader = &file;
+            reader
+                .seek(SeekFrom::Start(
+                    size.saturating_sub(LOOK_BYTES).max(LOOK_BYTES),
+                ))
+                .ok()?;
+            reader.take(LOOK_BYTES).read_to_end(&mut tail).ok()?;
+            hasher.update(&tail);
+        }
+        Some(Look {
+            size,
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+            ends: *hasher.finalize().as_bytes(),
+        })
+    }
+}
+
+/// One file waiting for another writer to close it.
+#[derive(Clone, Debug)]
+pub struct Wait {
+    /// Its first look found it held: [`MAX_WRITER_WAIT`] counts from here.
+    pub since: Instant,
+    /// When it was last seen to change: [`settle_time`] counts from here.
+    pub changed: Instant,
+    /// What it looked like then.
+    pub look: Option<Look>,
+}
+
+/// Why a held file is verified now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Still changing, or unchanged for less than the settle time: wait on.
+    Wait,
+    /// Unchanged for the settle time while still held open for writing.
+    Settled(Duration),
+    /// Held and changing for [`MAX_WRITER_WAIT`].
+    Limit,
+}
+
+impl Wait {
+    pub fn new(now: Instant, look: Option<Look>) -> Wait {
+        Wait {
+            since: now,
+            changed: now,
+            look,
+        }
+    }
+
+    /// Takes in the file's look at `now` and says whether to verify it.
+    pub fn judge(&mut self, now: Instant, look: Option<Look>, settle: Duration) -> Verdict {
+        if look.is_none() || look != self.look {
+            self.changed = now;
+            self.look = look;
+        }
+        if now.duration_since(self.since) >= MAX_WRITER_WAIT {
+            Verdict::Limit
+        } else if self.look.is_none() {
+            // Unreadable as it stands: verified now, and what it became reported.
+            Verdict::Settled(Duration::ZERO)
+        } else if now.duration_since(self.changed) >= settle {
+            Verdict::Settled(now.duration_since(self.changed))
+        } else {
+            Verdict::Wait
+        }
+    }
+}
 
 /// What one pass found.
 #[derive(Debug, Default)]
@@ -135,6 +259,75 @@ mod tests {
         assert!(!flags_write("pos:\t0\nflags:\t0100000\n"));
         assert!(!flags_write("flags:\tnot octal\n"));
         assert!(!flags_write(""));
+    }
+
+    /// The settle time is a few quiet periods, never under MIN_WRITER_SETTLE nor over
+    /// MAX_WRITER_WAIT; a held file is verified once unchanged that long, or at
+    /// MAX_WRITER_WAIT exactly if it never stops changing, and not a moment before.
+    #[test]
+    fn a_held_file_is_verified_once_settled_or_at_max_writer_wait() {
+        assert_eq!(settle_time(Duration::from_millis(100)), MIN_WRITER_SETTLE);
+        assert_eq!(settle_time(Duration::from_secs(1)), Duration::from_secs(5));
+        assert_eq!(settle_time(Duration::from_secs(60)), MAX_WRITER_WAIT);
+        let look = |size| {
+            Some(Look {
+                size,
+                mtime: (0, 0),
+                ctime: (0, 0),
+                ends: [0; 32],
+            })
+        };
+        let settle = Duration::from_secs(2);
+        let t0 = Instant::now();
+        let mut wait = Wait::new(t0, look(1));
+        let before = settle - Duration::from_nanos(1);
+        assert_eq!(wait.judge(t0 + before, look(1), settle), Verdict::Wait);
+        assert_eq!(
+            wait.judge(t0 + settle, look(1), settle),
+            Verdict::Settled(settle)
+        );
+        // A writer that changes the file at every look is waited for up to the limit.
+        let mut wait = Wait::new(t0, look(0));
+        let mut t = t0;
+        let mut size = 0;
+        while t + Duration::from_millis(500) < t0 + MAX_WRITER_WAIT {
+            t += Duration::from_millis(500);
+            size += 1;
+            assert_eq!(wait.judge(t, look(size), settle), Verdict::Wait, "{t:?}");
+        }
+        assert_eq!(
+            wait.judge(t0 + MAX_WRITER_WAIT, look(size + 1), settle),
+            Verdict::Limit
+        );
+        // A file that cannot be looked at is verified at once: what it became is reported.
+        let mut wait = Wait::new(t0, look(1));
+        assert_eq!(
+            wait.judge(t0, None, settle),
+            Verdict::Settled(Duration::ZERO)
+        );
+    }
+
+    /// The look of a real file moves when a byte at either end changes, size and times
+    /// kept (as a write through a mapping can leave them).
+    #[test]
+    fn the_look_of_a_file_sees_a_change_at_either_end() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("image.dcm");
+        let mut data = vec![7u8; 3 * LOOK_BYTES as usize];
+        std::fs::write(&path, &data).expect("test fixture");
+        let first = Look::of(&path).expect("a file");
+        let same = Look::of(&path).expect("a file");
+        assert_eq!(first, same);
+        for at in [0, data.len() - 1] {
+            data[at] ^= 1;
+            std::fs::write(&path, &data).expect("test fixture");
+            let mut now = Look::of(&path).expect("a file");
+            now.mtime = first.mtime;
+            now.ctime = first.ctime;
+            assert_ne!(now, first, "a change at byte {at}");
+            data[at] ^= 1;
+        }
+        assert!(Look::of(dir.path()).is_none(), "a directory has no look");
     }
 
     /// A real child process (`sleep` with the file open for writing on its stdout) is
