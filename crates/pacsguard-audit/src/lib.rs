@@ -20,6 +20,7 @@
 
 mod atna;
 mod checkpoint;
+pub mod delivery;
 mod log;
 mod mac;
 mod sink;

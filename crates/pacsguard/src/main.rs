@@ -343,6 +343,10 @@ enum AuditCommand {
         /// PEM private key of --cert.
         #[arg(long, value_name = "FILE", requires = "cert")]
         key: Option<PathBuf>,
+        /// The destination's name: each has its own delivery cursor
+        /// (HOME/delivery/NAME.cursor), so one collector that is down holds back no other.
+        #[arg(long, value_name = "NAME", default_value = "syslog")]
+        destination: String,
     },
     /// Start a new trail in a home whose trail is gone (audit.log and checkpoints.jsonl
     /// deleted or emptied while the signing key remains: every other command refuses it
@@ -834,10 +838,16 @@ fn audit(home: &Home, command: AuditCommand) -> Result<ExitCode> {
             output::audit_show(&records, json)?;
             Ok(ExitCode::SUCCESS)
         }
-        AuditCommand::Forward { to, ca, cert, key } => {
+        AuditCommand::Forward {
+            to,
+            ca,
+            cert,
+            key,
+            destination,
+        } => {
             let target = pacsguard_audit::syslog::Target::parse(&to, ca, cert.zip(key))
                 .map_err(|e| anyhow::anyhow!("--to {e}"))?;
-            let report = pacsguard_engine::audit_forward(home, &target)?;
+            let report = pacsguard_engine::audit_forward(home, &target, &destination)?;
             output::audit_forward(report.sent, &to)?;
             // A deadline passed (a stalling collector): a warning, nothing lost.
             if let Some(warning) = report.warning {
