@@ -1,0 +1,468 @@
+//! The console's side: the fleet listener, enrolment, and the witness of each host.
+//!
+//! One TLS listener for hosts, apart from the web console (a browser must never be
+//! asked for a client certificate): client certificates are requested and verified
+//! against the console's host CA; a connection without one may only enrol. Each
+//! connection is served on a thread of its own ([`MAX_CONNECTIONS`] at most), frames in
+//! and out, each connection closed after [`IDLE_TIMEOUT`] without a frame. A host is
+//! looked up by its certificate's fingerprint at every request, so a revocation refuses
+//! the next request of a connection already open.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use pacsguard_events::{Finding, FindingKind, Severity};
+use pacsguard_store::{AcceptedBatch, ConsoleDb, HostRow, StoreError, TokenRefusal};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use sha2::{Digest as _, Sha256};
+
+use crate::ca::HostCa;
+use crate::cosign::Cosigner;
+use crate::wire::{self, Request, Response};
+use crate::witness::{self, Refusal, Witnessed};
+
+/// Connections served at once; more wait in the kernel's backlog.
+pub const MAX_CONNECTIONS: usize = 64;
+/// A connection that sends no frame for this long is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// The longest heartbeat interval a host may promise (a longer one is taken as this).
+pub const MAX_INTERVAL: u64 = 3600;
+/// How long past its promised interval a host may stay silent before the `host-silent`
+/// alert: room for a slow network and a busy host.
+pub const SILENCE_GRACE: Duration = Duration::from_secs(10);
+/// How long an enrolment token is valid unless `--expires` says otherwise.
+pub const ENROL_TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
+/// The longest an enrolment token may be made valid for.
+pub const MAX_ENROL_TOKEN_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Longest host name a host may enrol under.
+pub const MAX_HOST_NAME: usize = 64;
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn token_digest(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+fn is_token(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Makes a one-time enrolment token valid for `lifetime` and stores its digest; the
+/// token itself is returned once and kept nowhere.
+pub fn issue_token(store: &Path, lifetime: Duration) -> Result<(String, i64), String> {
+    if lifetime.is_zero() || lifetime > MAX_ENROL_TOKEN_LIFETIME {
+        return Err(format!(
+            "--expires must be more than 0 and at most {} hours",
+            MAX_ENROL_TOKEN_LIFETIME.as_secs() / 3600
+        ));
+    }
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| e.to_string())?;
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let db = ConsoleDb::open(store).map_err(|e| e.to_string())?;
+    let now = now();
+    let expires = now.saturating_add(i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX));
+    db.add_enrol_token(&token_digest(&token), now, expires)
+        .map_err(|e| e.to_string())?;
+    Ok((token, expires))
+}
+
+/// Where the console raises its alerts (the console's own trail, through the guard).
+pub type Alert = Box<dyn Fn(Finding) + Send + Sync>;
+
+/// The console's fleet: its store, host CA, witness key and alert sink.
+pub struct Fleet {
+    pub store: PathBuf,
+    pub ca: HostCa,
+    pub cosigner: Cosigner,
+    alert: Alert,
+}
+
+impl std::fmt::Debug for Fleet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fleet").field("store", &self.store).finish()
+    }
+}
+
+fn host_path(name: &str) -> PathBuf {
+    PathBuf::from(format!("fleet/{name}"))
+}
+
+impl Fleet {
+    pub fn new(store: PathBuf, ca: HostCa, cosigner: Cosigner, alert: Alert) -> Fleet {
+        Fleet {
+            store,
+            ca,
+            cosigner,
+            alert,
+        }
+    }
+
+    /// The listener's TLS configuration: the console's own certificate, client
+    /// certificates requested and, when given, verified against the host CA.
+    pub fn tls_config(
+        &self,
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> Result<Arc<rustls::ServerConfig>, String> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(self.ca.cert_der().map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+        let verifier =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .allow_unauthenticated()
+                .build()
+                .map_err(|e| e.to_string())?;
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain, key)
+            .map_err(|e| e.to_string())?;
+        Ok(Arc::new(config))
+    }
+
+    fn raise(&self, host: &HostRow, kind: FindingKind, detail: String) {
+        (self.alert)(Finding::new(
+            host_path(&host.name),
+            kind,
+            Severity::Alert,
+            format!("host {}: {detail}", host.name),
+        ));
+    }
+
+    /// Answers one request. `peer` is the client certificate the handshake verified.
+    pub fn answer(&self, db: &mut ConsoleDb, peer: Option<&[u8]>, request: Request) -> Response {
+        let refused = |reason: String| Response::Refused { reason };
+        match request {
+            Request::Enrol { token, name, csr } => {
+                self.enrol(db, &token, &name, &csr).unwrap_or_else(refused)
+            }
+            Request::Report {
+                trail_key,
+                interval,
+                first,
+                records,
+                checkpoint,
+            } => {
+                let Some(peer) = peer else {
+                    return refused(
+                        "this connection has no client certificate: enrol first (pacsguard enroll)"
+                            .into(),
+                    );
+                };
+                let host = match db.host_by_fingerprint(&crate::cert_fingerprint(peer)) {
+                    Ok(Some(host)) => host,
+                    Ok(None) => {
+                        return refused("the console does not know this host's certificate".into());
+                    }
+                    Err(e) => return refused(format!("the console's store: {e}")),
+                };
+                if host.revoked.is_some() {
+                    return refused(format!(
+                        "this host ({}) was revoked by the console: enrol it anew to report again",
+                        host.name
+                    ));
+                }
+                self.report(
+                    db,
+                    &host,
+                    &trail_key,
+                    interval,
+                    first,
+                    &records,
+                    checkpoint.as_deref(),
+                )
+                .unwrap_or_else(|e| refused(format!("the console's store: {e}")))
+            }
+        }
+    }
+
+    fn enrol(
+        &self,
+        db: &mut ConsoleDb,
+        token: &str,
+        name: &str,
+        csr: &str,
+    ) -> Result<Response, String> {
+        if !is_token(token) {
+            return Err(
+                "the enrolment token is not one this console issues (64 hex digits)".into(),
+            );
+        }
+        if name.is_empty()
+            || name.len() > MAX_HOST_NAME
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+        {
+            return Err(format!(
+                "host name {name:?}: 1 to {MAX_HOST_NAME} letters, digits, '-', '.' or '_'"
+            ));
+        }
+        let csr = B64
+            .decode(csr)
+            .map_err(|_| "the certificate request is not base64".to_string())?;
+        let (pem, der) = self.ca.issue(&csr, name).map_err(|e| e.to_string())?;
+        match db
+            .enrol_host(
+                &token_digest(token),
+                now(),
+                name,
+                &crate::cert_fingerprint(&der),
+            )
+            .map_err(|e| e.to_string())?
+        {
+            Ok(_) => Ok(Response::Enrolled {
+                certificate: pem,
+                witness: self.cosigner.verifier(),
+            }),
+            Err(TokenRefusal::Unknown) => {
+                Err("the enrolment token is unknown to this console".into())
+            }
+            Err(TokenRefusal::Used) => {
+                Err("the enrolment token was used already: a token enrols one host, once".into())
+            }
+            Err(TokenRefusal::Expired) => Err(
+                "the enrolment token expired: ask for a new one (pacsguard console enrol-token)"
+                    .into(),
+            ),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn report(
+        &self,
+        db: &mut ConsoleDb,
+        host: &HostRow,
+        trail_key: &str,
+        interval: u64,
+        first: u64,
+        records: &[String],
+        checkpoint: Option<&str>,
+    ) -> Result<Response, StoreError> {
+        let now = now();
+        let interval = i64::try_from(interval.clamp(1, MAX_INTERVAL)).unwrap_or(1);
+        db.touch_host(host.id, now, interval)?;
+        let Some(frontier) = witness::frontier_from(host.size, &host.peaks) else {
+            return Ok(Response::Refused {
+                reason: "the console's record of this host is damaged".into(),
+            });
+        };
+        let checkpoint_size = host
+            .checkpoint
+            .as_deref()
+            .and_then(|n| n.lines().nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let held = Witnessed {
+            trail_key: host.trail_key.clone(),
+            frontier,
+            checkpoint_size,
+        };
+        let accepted = match witness::verify_report(&held, trail_key, first, records, checkpoint) {
+            Ok(accepted) => accepted,
+            Err(refusal) => {
+                let kind = match &refusal {
+                    Refusal::NewKey(_) => Some(FindingKind::HostKeyNew),
+                    Refusal::Fork(_) => Some(FindingKind::HostTrailFork),
+                    Refusal::Gap(_) => Some(FindingKind::HostTrailGap),
+                    Refusal::Inclusion(_) => Some(FindingKind::HostRecordUnproven),
+                    Refusal::Malformed(_) => None,
+                };
+                // Raised once per change of state, not at every retry of the host.
+                if db.set_host_state(host.id, refusal.state(), refusal.detail())?
+                    && let Some(kind) = kind
+                {
+                    self.raise(host, kind, refusal.detail().to_string());
+                }
+                return Ok(Response::Refused {
+                    reason: format!("the console refused this report: {}", refusal.detail()),
+                });
+            }
+        };
+        let size = accepted.frontier.size();
+        let stamp = u64::try_from(now).unwrap_or(0);
+        let (note, cosigned) = match &accepted.checkpoint {
+            Some((_, note)) => match self.cosigner.cosign(note, stamp) {
+                Ok(cosigned) => (note.clone(), Some(cosigned)),
+                Err(e) => {
+                    return Ok(Response::Refused {
+                        reason: format!("the console could not cosign: {e}"),
+                    });
+                }
+            },
+            None => (host.checkpoint.clone().unwrap_or_default(), None),
+        };
+        if accepted.records.is_empty() && accepted.checkpoint.is_none() {
+            return Ok(Response::Witnessed { size, cosigned });
+        }
+        let stored = db.accept_batch(
+            host.id,
+            &AcceptedBatch {
+                from_size: host.size,
+                records: &accepted.records,
+                size,
+                peaks: witness::peaks_bytes(&accepted.frontier),
+                trail_key,
+                checkpoint: &note,
+                cosignature: cosigned.as_deref().unwrap_or(""),
+                now,
+            },
+        )?;
+        if !stored {
+            return Ok(Response::Refused {
+                reason: "another connection of this host reported meanwhile; send again".into(),
+            });
+        }
+        Ok(Response::Witnessed { size, cosigned })
+    }
+
+    /// Raises `host-silent` for each host past its promised interval (once per silence).
+    pub fn check_silence(&self, db: &ConsoleDb) -> Result<(), StoreError> {
+        let now = now();
+        let grace = i64::try_from(SILENCE_GRACE.as_secs()).unwrap_or(i64::MAX);
+        for host in db.hosts()? {
+            if host.revoked.is_some() || host.interval == 0 || host.state == "silent" {
+                continue;
+            }
+            let due = host
+                .last_contact
+                .saturating_add(host.interval)
+                .saturating_add(grace);
+            if now > due {
+                let detail = format!(
+                    "nothing received for {} s; it promised a report every {} s",
+                    now - host.last_contact,
+                    host.interval
+                );
+                if db.set_host_state(host.id, "silent", &detail)? {
+                    self.raise(&host, FindingKind::HostSilent, detail);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Serves hosts on `listener` until `stop`; checks for silent hosts every second.
+pub fn serve(
+    listener: TcpListener,
+    config: Arc<rustls::ServerConfig>,
+    fleet: Arc<Fleet>,
+    stop: Arc<AtomicBool>,
+    say: Arc<dyn Fn(&str) + Send + Sync>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    listener.set_nonblocking(true)?;
+    std::thread::Builder::new()
+        .name("fleet".into())
+        .spawn(move || {
+            let open = Arc::new(AtomicUsize::new(0));
+            let silence_db = Mutex::new(ConsoleDb::open(&fleet.store).ok());
+            let mut next_silence_check = std::time::Instant::now();
+            while !stop.load(Ordering::Relaxed) {
+                if std::time::Instant::now() >= next_silence_check {
+                    if let Ok(guard) = silence_db.lock()
+                        && let Some(db) = guard.as_ref()
+                        && let Err(e) = fleet.check_silence(db)
+                    {
+                        say(&format!("fleet: silence check: {e}"));
+                    }
+                    next_silence_check = std::time::Instant::now() + Duration::from_secs(1);
+                }
+                match listener.accept() {
+                    Ok((tcp, _)) => {
+                        if open.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
+                            drop(tcp); // over the limit: the host retries at its next report
+                            continue;
+                        }
+                        open.fetch_add(1, Ordering::Relaxed);
+                        let (config, fleet, count, stop, thread_say) = (
+                            config.clone(),
+                            fleet.clone(),
+                            open.clone(),
+                            stop.clone(),
+                            say.clone(),
+                        );
+                        let spawned = std::thread::Builder::new().name("fleet-host".into()).spawn(
+                            move || {
+                                if let Err(e) = connection(tcp, config, &fleet, &stop) {
+                                    thread_say(&format!("fleet: {e}"));
+                                }
+                                count.fetch_sub(1, Ordering::Relaxed);
+                            },
+                        );
+                        if spawned.is_err() {
+                            open.fetch_sub(1, Ordering::Relaxed);
+                            say("fleet: could not start a connection thread");
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    Err(e) => {
+                        say(&format!("fleet: accept: {e}"));
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                }
+            }
+        })
+}
+
+fn connection(
+    tcp: TcpStream,
+    config: Arc<rustls::ServerConfig>,
+    fleet: &Fleet,
+    stop: &AtomicBool,
+) -> Result<(), String> {
+    tcp.set_nonblocking(false).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(IDLE_TIMEOUT))
+        .and_then(|()| tcp.set_write_timeout(Some(IDLE_TIMEOUT)))
+        .map_err(|e| e.to_string())?;
+    let session = rustls::ServerConnection::new(config).map_err(|e| e.to_string())?;
+    let mut stream = rustls::StreamOwned::new(session, tcp);
+    while stream.conn.is_handshaking() {
+        if stream.conn.complete_io(&mut stream.sock).is_err() {
+            return Ok(()); // a refused certificate or a dropped connection: nothing to answer
+        }
+    }
+    let peer: Option<Vec<u8>> = stream
+        .conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.to_vec());
+    let mut db = ConsoleDb::open(&fleet.store).map_err(|e| e.to_string())?;
+    while !stop.load(Ordering::Relaxed) {
+        let request = match wire::read_frame::<Request>(&mut stream) {
+            Ok(Some(request)) => request,
+            Ok(None) => return Ok(()),
+            Err(wire::WireError::Io(_)) => return Ok(()),
+            Err(e) => {
+                let _ = wire::write_frame(
+                    &mut stream,
+                    &Response::Refused {
+                        reason: e.to_string(),
+                    },
+                );
+                return Ok(());
+            }
+        };
+        let response = fleet.answer(&mut db, peer.as_deref(), request);
+        if wire::write_frame(&mut stream, &response).is_err() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}

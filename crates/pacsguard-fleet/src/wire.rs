@@ -1,0 +1,151 @@
+//! The wire between a host and the console: length-prefixed JSON frames over TLS.
+//!
+//! A frame is a 4-byte big-endian length and that many bytes of JSON. The reader refuses
+//! a length over [`MAX_FRAME_BYTES`] before reading it, so a peer cannot make the other
+//! side allocate more than that.
+
+use std::io::{self, Read, Write};
+
+use serde::{Deserialize, Serialize};
+
+/// Largest frame either side reads: a batch ([`MAX_BATCH_BYTES`] of record lines,
+/// escaped as JSON strings at most doubles them) with room for one record at the edge.
+pub const MAX_FRAME_BYTES: u32 = 16 << 20;
+
+/// Record bytes a host puts in one report before it sends it.
+pub const MAX_BATCH_BYTES: usize = 4 << 20;
+
+/// What a host asks of the console.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Request {
+    /// Enrolment, before the host has an identity: the token and a PKCS#10 request
+    /// (base64 DER) for the key the host made.
+    Enrol {
+        token: String,
+        name: String,
+        csr: String,
+    },
+    /// Trail records (each as written in `audit.log`, in order) and the newest
+    /// checkpoint; an empty list with a checkpoint is a heartbeat.
+    Report {
+        /// The host's trail key (a note verifier: `origin+keyid+key`).
+        trail_key: String,
+        /// The most seconds until the next report, as the host promises.
+        interval: u64,
+        /// Sequence number of the first record.
+        first: u64,
+        records: Vec<String>,
+        checkpoint: Option<String>,
+    },
+}
+
+/// The console's answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Response {
+    Enrolled {
+        /// The host's client certificate (PEM), issued by the console's host CA.
+        certificate: String,
+        /// The console's witness key (a note verifier for cosignatures).
+        witness: String,
+    },
+    /// Records up to `size` are stored; `cosigned` is the checkpoint with the console's
+    /// cosignature line added, when one was sent and verified.
+    Witnessed { size: u64, cosigned: Option<String> },
+    /// Refused, with the reason a person can act on.
+    Refused { reason: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    #[error("a frame of {0} bytes, more than the {MAX_FRAME_BYTES}-byte limit")]
+    TooLarge(u64),
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+}
+
+/// Writes one frame.
+pub fn write_frame(out: &mut impl Write, message: &impl Serialize) -> Result<(), WireError> {
+    let body = serde_json::to_vec(message).map_err(|e| WireError::Malformed(e.to_string()))?;
+    let len = u32::try_from(body.len())
+        .ok()
+        .filter(|n| *n <= MAX_FRAME_BYTES)
+        .ok_or(WireError::TooLarge(body.len() as u64))?;
+    out.write_all(&len.to_be_bytes())?;
+    out.write_all(&body)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Reads one frame; `Ok(None)` at a clean end of the stream before a frame began.
+pub fn read_frame<T: for<'de> Deserialize<'de>>(
+    input: &mut impl Read,
+) -> Result<Option<T>, WireError> {
+    let mut len = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        match input.read(&mut len[got..]) {
+            Ok(0) if got == 0 => return Ok(None),
+            Ok(0) => {
+                return Err(WireError::Malformed(
+                    "the stream ended inside a length".into(),
+                ));
+            }
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let len = u32::from_be_bytes(len);
+    if len > MAX_FRAME_BYTES {
+        return Err(WireError::TooLarge(u64::from(len)));
+    }
+    let mut body = Vec::new();
+    input.take(u64::from(len)).read_to_end(&mut body)?;
+    if body.len() as u64 != u64::from(len) {
+        return Err(WireError::Malformed(
+            "the stream ended inside a frame".into(),
+        ));
+    }
+    serde_json::from_slice(&body)
+        .map(Some)
+        .map_err(|e| WireError::Malformed(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_end_cleanly() {
+        let mut bytes = Vec::new();
+        let sent = Response::Witnessed {
+            size: 3,
+            cosigned: None,
+        };
+        write_frame(&mut bytes, &sent).expect("write");
+        let mut input = bytes.as_slice();
+        assert_eq!(
+            read_frame::<Response>(&mut input).expect("read"),
+            Some(sent)
+        );
+        assert_eq!(read_frame::<Response>(&mut input).expect("end"), None);
+    }
+
+    #[test]
+    fn a_length_over_the_limit_is_refused_before_it_is_read() {
+        let at_limit = MAX_FRAME_BYTES.to_be_bytes();
+        // At the limit the length is accepted, and the short body is what fails.
+        let err =
+            read_frame::<Response>(&mut at_limit.as_slice().chain(&b"{}"[..])).expect_err("short");
+        assert!(matches!(err, WireError::Malformed(_)), "{err}");
+        let over = (MAX_FRAME_BYTES + 1).to_be_bytes();
+        let err = read_frame::<Response>(&mut over.as_slice()).expect_err("over");
+        assert!(matches!(err, WireError::TooLarge(_)), "{err}");
+        let torn = [0u8, 0];
+        assert!(read_frame::<Response>(&mut torn.as_slice()).is_err());
+    }
+}

@@ -1,0 +1,307 @@
+//! Many hosts, one console (issue 14): two real `serve` processes on loopback, a console
+//! and a host, each with its own home. Enrolment (tokens spent once, expired, a wrong
+//! fingerprint), the host's trail delivered and witnessed, the attack of the issue (the
+//! host's trail deleted and started anew) flagged by the console, and revocation.
+
+mod common;
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Env, pacsguard, stderr, stdout};
+
+/// A running `pacsguard serve`, its stderr collected line by line.
+struct Serve {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Serve {
+    fn start(env: &Env, args: &[&str]) -> Serve {
+        let mut child = pacsguard()
+            .arg("--home")
+            .arg(&env.home)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("pacsguard serve starts");
+        let text = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&text);
+        let pipe = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                let mut text = sink.lock().expect("test fixture");
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        let serve = Serve {
+            child,
+            stderr: text,
+        };
+        assert!(
+            serve.wait_for("watching for changes", Duration::from_secs(60)),
+            "serve did not start: {}",
+            serve.stderr()
+        );
+        serve
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().expect("test fixture").clone()
+    }
+
+    fn wait_for(&self, text: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.stderr().contains(text) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// The rest of the first line after `marker`.
+    fn after(&self, marker: &str) -> String {
+        let text = self.stderr();
+        let start = text
+            .find(marker)
+            .unwrap_or_else(|| panic!("{marker}: {text}"))
+            + marker.len();
+        text[start..]
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    }
+
+    fn stop(mut self) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn token(console: &Env, expires: &str) -> String {
+    let out = console.run(&["console", "enrol-token", "--expires", expires]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    stdout(&out).trim().to_string()
+}
+
+fn hosts(console: &Env) -> Vec<serde_json::Value> {
+    let out = console.run(&["console", "hosts", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect()
+}
+
+/// Polls the console's hosts until `test` holds for the one named `name`.
+fn wait_host(
+    console: &Env,
+    name: &str,
+    test: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let found = hosts(console).into_iter().find(|h| h["name"] == name);
+        if let Some(host) = &found
+            && test(host)
+        {
+            return host.clone();
+        }
+        assert!(Instant::now() < deadline, "host {name}: {found:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The records the console stored for `name`, read with Python's sqlite3.
+fn stored_records(console: &Env, name: &str) -> Vec<String> {
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3,sys\n\
+             db=sqlite3.connect(sys.argv[1])\n\
+             for (line,) in db.execute('SELECT r.line FROM fleet_records r JOIN fleet_hosts h ON h.id=r.host WHERE h.name=? ORDER BY r.seq',(sys.argv[2],)):\n    \
+             sys.stdout.buffer.write(line+b'\\n')",
+        )
+        .arg(console.home.join("pacsguard.db"))
+        .arg(name)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn a_host_enrols_reports_is_witnessed_and_its_rewritten_trail_is_flagged() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+
+    let host = Env::new();
+    host.profile(&[]);
+    let enroll = |env: &Env, token: &str, fingerprint: &str, name: &str| {
+        env.run(&[
+            "enroll",
+            &url,
+            "--token",
+            token,
+            "--fingerprint",
+            fingerprint,
+            "--name",
+            name,
+        ])
+    };
+
+    // A certificate other than the console's: refused before anything is sent.
+    let first = token(&console, "15m");
+    let wrong = "00:".repeat(31) + "00";
+    let out = enroll(&host, &first, &wrong, "pacs-01");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("fingerprint"), "{}", stderr(&out));
+    assert!(!host.home.join("fleet").exists(), "nothing half-written");
+
+    let out = enroll(&host, &first, &fingerprint, "pacs-01");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(host.home.join("fleet/key.pem").is_file());
+
+    // The same token again, from another host: spent.
+    let other = Env::new();
+    other.profile(&[]);
+    let out = enroll(&other, &first, &fingerprint, "pacs-02");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("used already"), "{}", stderr(&out));
+    // An expired one.
+    let short = token(&console, "1s");
+    std::thread::sleep(Duration::from_millis(2100));
+    let out = enroll(&other, &short, &fingerprint, "pacs-02");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("expired"), "{}", stderr(&out));
+    assert!(!other.home.join("fleet").exists());
+
+    // The host guards and reports: every record it signed reaches the console once, in
+    // order, each checkpoint witnessed, the cosignatures kept beside its trail.
+    let guard = Serve::start(&host, &[]);
+    assert!(
+        guard.stderr().contains("reporting to the console"),
+        "{}",
+        guard.stderr()
+    );
+    std::fs::write(host.path("study/new.dcm"), b"arrived").expect("write");
+    let seen = wait_host(&console, "pacs-01", |h| {
+        h["records"].as_u64() > Some(3) && h["witnessed"] == h["records"] && h["state"] == "ok"
+    });
+    guard.stop();
+    let log = std::fs::read_to_string(host.home.join("audit.log")).expect("log");
+    let stored = stored_records(&console, "pacs-01");
+    assert!(stored.len() as u64 >= seen["records"].as_u64().expect("records"));
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(
+        stored,
+        lines[..stored.len()],
+        "the host's records, once, in order"
+    );
+    let cosigned =
+        std::fs::read_to_string(host.home.join("fleet/cosignatures.jsonl")).expect("kept");
+    assert!(cosigned.contains("/pacsguard-console"), "{cosigned}");
+    assert_eq!(hosts(&console)[0]["state"], "ok");
+
+    // The attack: root on the host deletes the trail and starts it anew.
+    for name in ["audit.log", "checkpoints.jsonl", "pacsguard.db"] {
+        std::fs::remove_file(host.home.join(name)).expect("intruder deletes");
+    }
+    let out = host.run(&["audit", "reinit", "--reason", "nothing to see"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let guard = Serve::start(&host, &[host.tree_str()]);
+    let flagged = wait_host(&console, "pacs-01", |h| h["state"] == "fork");
+    assert!(
+        flagged["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("started anew"),
+        "{flagged}"
+    );
+    assert!(
+        guard.wait_for("the console refused", Duration::from_secs(30)),
+        "{}",
+        guard.stderr()
+    );
+    guard.stop();
+    // The console's own trail holds the alert.
+    server.stop();
+    let out = console.run(&["audit", "show", "--json"]);
+    assert!(
+        stdout(&out).contains("host-trail-fork") && stdout(&out).contains("pacs-01"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn a_revoked_host_is_refused_with_a_clear_message() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let host = Env::new();
+    host.profile(&[]);
+    let token = token(&console, "15m");
+    let out = host.run(&[
+        "enroll",
+        &url,
+        "--token",
+        &token,
+        "--fingerprint",
+        &fingerprint,
+        "--name",
+        "ct-3",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = host.run(&["audit", "forward", "--to", "console"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(hosts(&console)[0]["records"].as_u64() > Some(0));
+
+    let out = console.run(&["console", "revoke-host", "ct-3"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = host.run(&["audit", "forward", "--to", "console"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("revoked"), "{}", stderr(&out));
+    let out = console.run(&["console", "revoke-host", "ct-3"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "revoked already: {}",
+        stderr(&out)
+    );
+    server.stop();
+}
