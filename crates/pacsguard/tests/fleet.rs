@@ -305,3 +305,43 @@ fn a_revoked_host_is_refused_with_a_clear_message() {
     );
     server.stop();
 }
+
+/// A host that stops reporting (killed, cut off) is raised as silent once its promised
+/// interval and the console's grace have passed, on the console's own trail.
+#[test]
+fn a_host_killed_mid_stream_is_raised_as_silent() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let host = Env::new();
+    host.profile(&[]);
+    let token = token(&console, "15m");
+    let out = host.run(&[
+        "enroll",
+        &url,
+        "--token",
+        &token,
+        "--fingerprint",
+        &fingerprint,
+        "--name",
+        "mr-1",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut guard = Serve::start(&host, &[]);
+    wait_host(&console, "mr-1", |h| h["records"].as_u64() > Some(0));
+    let killed = Instant::now();
+    guard.child.kill().expect("kill -9");
+    let silent = wait_host(&console, "mr-1", |h| h["state"] == "silent");
+    // Not before the promised interval (15 s) and the grace (10 s) have passed.
+    assert!(killed.elapsed() >= Duration::from_secs(20), "{silent}");
+    server.stop();
+    let out = console.run(&["audit", "show", "--json"]);
+    assert!(
+        stdout(&out).contains("host-silent") && stdout(&out).contains("mr-1"),
+        "{}",
+        stdout(&out)
+    );
+}
