@@ -77,6 +77,19 @@ pub fn issue_token(store: &Path, lifetime: Duration) -> Result<(String, i64), St
     Ok((token, expires))
 }
 
+/// What a person is told about a refused token.
+fn token_refusal(refusal: TokenRefusal) -> String {
+    match refusal {
+        TokenRefusal::Unknown => "the enrolment token is unknown to this console".into(),
+        TokenRefusal::Used => {
+            "the enrolment token was used already: a token enrols one host, once".into()
+        }
+        TokenRefusal::Expired => {
+            "the enrolment token expired: ask for a new one (pacsguard console enrol-token)".into()
+        }
+    }
+}
+
 /// Where the console raises its alerts (the console's own trail, through the guard).
 pub type Alert = Box<dyn Fn(Finding) + Send + Sync>;
 
@@ -212,6 +225,13 @@ impl Fleet {
                 "host name {name:?}: 1 to {MAX_HOST_NAME} letters, digits, '-', '.' or '_'"
             ));
         }
+        // Nothing is parsed or signed for a token that would be refused anyway.
+        if let Some(refusal) = db
+            .enrol_token_refusal(&token_digest(token), now())
+            .map_err(|e| e.to_string())?
+        {
+            return Err(token_refusal(refusal));
+        }
         let csr = B64
             .decode(csr)
             .map_err(|_| "the certificate request is not base64".to_string())?;
@@ -229,16 +249,7 @@ impl Fleet {
                 certificate: pem,
                 witness: self.cosigner.verifier(),
             }),
-            Err(TokenRefusal::Unknown) => {
-                Err("the enrolment token is unknown to this console".into())
-            }
-            Err(TokenRefusal::Used) => {
-                Err("the enrolment token was used already: a token enrols one host, once".into())
-            }
-            Err(TokenRefusal::Expired) => Err(
-                "the enrolment token expired: ask for a new one (pacsguard console enrol-token)"
-                    .into(),
-            ),
+            Err(refusal) => Err(token_refusal(refusal)),
         }
     }
 

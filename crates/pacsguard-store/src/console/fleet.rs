@@ -142,6 +142,30 @@ impl ConsoleDb {
         Ok(())
     }
 
+    /// Why the token would be refused now, if it would (checked before any work is
+    /// done for a request; [`ConsoleDb::enrol_host`] checks again as it spends it).
+    pub fn enrol_token_refusal(
+        &self,
+        token_hash: &[u8],
+        now: i64,
+    ) -> Result<Option<TokenRefusal>, StoreError> {
+        let token: Option<(i64, Option<i64>)> = self
+            .conn
+            .query_row(
+                "SELECT expires, used FROM fleet_tokens WHERE token_hash = ?1",
+                params![token_hash],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(self.sql())?;
+        Ok(match token {
+            None => Some(TokenRefusal::Unknown),
+            Some((_, Some(_))) => Some(TokenRefusal::Used),
+            Some((expires, None)) if now >= expires => Some(TokenRefusal::Expired),
+            Some(_) => None,
+        })
+    }
+
     /// Spends the token and enrols a host in one transaction: a token is spent once,
     /// and only before it expires. Returns the new host's id, or why it was refused.
     pub fn enrol_host(
