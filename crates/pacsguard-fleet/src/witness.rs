@@ -213,7 +213,7 @@ pub fn peaks_bytes(frontier: &Frontier) -> Vec<u8> {
 
 /// A frontier from stored peaks; `None` if they do not fit the size.
 pub fn frontier_from(size: u64, peaks: &[u8]) -> Option<Frontier> {
-    if peaks.len() % 32 != 0 {
+    if !peaks.len().is_multiple_of(32) {
         return None;
     }
     let peaks: Vec<Hash> = peaks
