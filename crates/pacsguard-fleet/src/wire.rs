@@ -148,4 +148,54 @@ mod tests {
         let torn = [0u8, 0];
         assert!(read_frame::<Response>(&mut torn.as_slice()).is_err());
     }
+
+    /// Hostile bytes (random, and a valid frame cut or flipped anywhere) are an error or a
+    /// message, never a panic. A smoke test beside the fuzzing of the other parsers.
+    #[test]
+    fn hostile_frames_never_panic() {
+        let mut valid = Vec::new();
+        write_frame(
+            &mut valid,
+            &Request::Report {
+                trail_key: "h+00000000+AQ==".into(),
+                interval: 5,
+                first: 0,
+                records: vec!["{\"seq\":0}".into()],
+                checkpoint: Some("h\n1\nAA==\n\n".into()),
+            },
+        )
+        .expect("write");
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..5000 {
+            let mut bytes = valid.clone();
+            let cut = (next() as usize) % (bytes.len() + 1);
+            bytes.truncate(cut.max(4));
+            let at = (next() as usize) % bytes.len();
+            bytes[at] ^= (next() & 0xff) as u8;
+            if let Ok(Some(Request::Report {
+                trail_key,
+                first,
+                records,
+                checkpoint,
+                ..
+            })) = read_frame::<Request>(&mut bytes.as_slice())
+            {
+                let _ = crate::witness::verify_report(
+                    &crate::witness::Witnessed::default(),
+                    &trail_key,
+                    first,
+                    &records,
+                    checkpoint.as_deref(),
+                );
+            }
+            let random: Vec<u8> = (0..(next() % 64)).map(|_| (next() & 0xff) as u8).collect();
+            let _ = read_frame::<Request>(&mut random.as_slice());
+        }
+    }
 }
