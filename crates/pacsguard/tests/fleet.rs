@@ -345,3 +345,72 @@ fn a_host_killed_mid_stream_is_raised_as_silent() {
         stdout(&out)
     );
 }
+
+/// The console killed (-9) while a host reports, the host writing on: when the console
+/// is back, it holds every record of the host exactly once, in order, every checkpoint
+/// verified, and the host was never held back.
+#[test]
+fn a_console_killed_mid_stream_loses_nothing_and_gets_nothing_twice() {
+    let console = Env::new();
+    console.profile(&[]);
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        probe.local_addr().expect("addr").port()
+    };
+    let fleet = format!("127.0.0.1:{port}");
+    let server = Serve::start(&console, &["--fleet-listen", &fleet]);
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let host = Env::new();
+    host.profile(&[]);
+    let token = token(&console, "15m");
+    let out = host.run(&[
+        "enroll",
+        &format!("tls://{fleet}"),
+        "--token",
+        &token,
+        "--fingerprint",
+        &fingerprint,
+        "--name",
+        "us-4",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "us-4", |h| h["records"].as_u64() > Some(0));
+    drop(server); // kill -9
+    for i in 0..20 {
+        std::fs::write(host.path(&format!("study/while-down-{i}.dcm")), b"x").expect("write");
+    }
+    assert!(
+        guard.wait_for("console delivery:", Duration::from_secs(30)),
+        "the host says the console is down: {}",
+        guard.stderr()
+    );
+    let server = Serve::start(&console, &["--fleet-listen", &fleet]);
+    assert!(
+        guard.wait_for("console delivery resumed", Duration::from_secs(60)),
+        "{}",
+        guard.stderr()
+    );
+    guard.stop();
+    // What the host signed on its way out is delivered by hand (the guard is stopped).
+    let out = host.run(&["audit", "forward", "--to", "console"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let log = std::fs::read_to_string(host.home.join("audit.log")).expect("log");
+    let lines: Vec<&str> = log.lines().collect();
+    let held = wait_host(&console, "us-4", |h| h["state"] == "ok");
+    assert_eq!(held["records"].as_u64(), Some(lines.len() as u64), "{held}");
+    assert_eq!(
+        held["witnessed"], held["records"],
+        "every checkpoint verified"
+    );
+    assert_eq!(
+        stored_records(&console, "us-4"),
+        lines,
+        "once each, in order"
+    );
+    assert!(
+        log.contains("while-down-19"),
+        "the records written while it was down"
+    );
+    server.stop();
+}
