@@ -77,6 +77,21 @@ pub fn issue_token(store: &Path, lifetime: Duration) -> Result<(String, i64), St
     Ok((token, expires))
 }
 
+/// A host's name as it enrols: shown on pages and in alerts, so a closed alphabet.
+fn check_host_name(name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || name.len() > MAX_HOST_NAME
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+    {
+        return Err(format!(
+            "host name {name:?}: 1 to {MAX_HOST_NAME} letters, digits, '-', '.' or '_'"
+        ));
+    }
+    Ok(())
+}
+
 /// What a person is told about a refused token.
 fn token_refusal(refusal: TokenRefusal) -> String {
     match refusal {
@@ -215,16 +230,7 @@ impl Fleet {
                 "the enrolment token is not one this console issues (64 hex digits)".into(),
             );
         }
-        if name.is_empty()
-            || name.len() > MAX_HOST_NAME
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
-        {
-            return Err(format!(
-                "host name {name:?}: 1 to {MAX_HOST_NAME} letters, digits, '-', '.' or '_'"
-            ));
-        }
+        check_host_name(name)?;
         // Nothing is parsed or signed for a token that would be refused anyway.
         if let Some(refusal) = db
             .enrol_token_refusal(&token_digest(token), now())
@@ -476,4 +482,47 @@ fn connection(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_are_held_to_their_limit_and_alphabet() {
+        assert!(check_host_name(&"a".repeat(MAX_HOST_NAME)).is_ok());
+        assert!(check_host_name(&"a".repeat(MAX_HOST_NAME + 1)).is_err());
+        for bad in ["", "pacs 01", "<b>", "a/b", "pacs\n01"] {
+            assert!(check_host_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn token_lifetimes_are_held_to_their_limit_and_the_token_is_stored_hashed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let over = MAX_ENROL_TOKEN_LIFETIME + Duration::from_secs(1);
+        assert!(issue_token(&store, over).is_err());
+        assert!(issue_token(&store, Duration::ZERO).is_err());
+        let (token, expires) = issue_token(&store, MAX_ENROL_TOKEN_LIFETIME).expect("at the limit");
+        assert!(is_token(&token));
+        assert!(expires > now());
+        let db = ConsoleDb::open(&store).expect("db");
+        assert_eq!(
+            db.enrol_token_refusal(&token_digest(&token), now())
+                .expect("db"),
+            None
+        );
+        assert_eq!(
+            db.enrol_token_refusal(token.as_bytes(), now()).expect("db"),
+            Some(TokenRefusal::Unknown),
+            "only the digest is stored"
+        );
+        assert_eq!(
+            db.enrol_token_refusal(&token_digest(&token), expires)
+                .expect("db"),
+            Some(TokenRefusal::Expired)
+        );
+    }
 }
