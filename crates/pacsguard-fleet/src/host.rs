@@ -493,3 +493,101 @@ impl Transport for ConsoleTransport<'_> {
         }
     }
 }
+
+/// Most of `cosignatures.jsonl` that `audit verify` reads.
+pub const MAX_COSIGNATURES_BYTES: u64 = 64 << 20;
+
+/// Checks the trail at `log` (origin `origin`) against the console's cosignatures kept
+/// beside it: each must verify with the console's witness key, and the trail's root at
+/// each cosigned size must be the cosigned root. Cosignatures of earlier trails (another
+/// origin, before an `audit reinit`) are not this trail's and are passed over. Returns
+/// the problems as (position, what).
+pub fn check_cosignatures(
+    identity: &Identity,
+    log: &Path,
+    origin: &str,
+) -> Result<Vec<(String, String)>, FleetError> {
+    use pacsguard_trail::merkle::{Frontier, leaf_hash};
+    let path = identity.cosignatures_path();
+    let file_err = |path: &Path, reason: String| FleetError::File {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text = match pacsguard_fs::read_file(&path, MAX_COSIGNATURES_BYTES) {
+        Ok(read) => String::from_utf8_lossy(&read.bytes).into_owned(),
+        Err(e) if e.is_missing() => return Ok(Vec::new()),
+        Err(e) => return Err(file_err(&path, e.to_string())),
+    };
+    let mut problems = Vec::new();
+    let position = |n: usize| format!("{} line {}", path.display(), n + 1);
+    let mut wanted: Vec<(u64, String, usize)> = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let Some(note) = serde_json::from_str::<serde_json::Value>(line)
+            .ok()
+            .and_then(|v| v.get("note").and_then(|n| n.as_str()).map(String::from))
+        else {
+            problems.push((position(n), "not a cosigned checkpoint".into()));
+            continue;
+        };
+        if let Err(e) = crate::cosign::verify(&note, &identity.console.witness) {
+            problems.push((position(n), format!("{e}: edited")));
+            continue;
+        }
+        let mut lines = note.lines();
+        let (Some(of), Some(size), Some(root)) = (lines.next(), lines.next(), lines.next()) else {
+            problems.push((position(n), "not a checkpoint".into()));
+            continue;
+        };
+        if of != origin {
+            continue;
+        }
+        match size.parse::<u64>() {
+            Ok(size) => wanted.push((size, root.to_string(), n)),
+            Err(_) => problems.push((position(n), "not a checkpoint".into())),
+        }
+    }
+    wanted.sort_by_key(|w| w.0);
+    let file = pacsguard_fs::open_regular(log).map_err(|e| file_err(log, e.to_string()))?;
+    let mut reader = io::BufReader::new(file);
+    let mut frontier = Frontier::new();
+    let mut line = Vec::new();
+    let mut next = wanted.iter().peekable();
+    loop {
+        while let Some((size, root, n)) = next.peek() {
+            if *size != frontier.size() {
+                break;
+            }
+            if B64.encode(frontier.root()) != *root {
+                problems.push((
+                    position(*n),
+                    format!("the console witnessed another tree at {size} records than this trail holds: the trail was rewritten"),
+                ));
+            }
+            next.next();
+        }
+        if next.peek().is_none() {
+            break;
+        }
+        line.clear();
+        let n = io::BufRead::read_until(
+            &mut (&mut reader).take(pacsguard_audit::MAX_RECORD_BYTES as u64 + 1),
+            b'\n',
+            &mut line,
+        )
+        .map_err(|e| file_err(log, e.to_string()))?;
+        if n == 0 || line.last() != Some(&b'\n') {
+            break;
+        }
+        frontier.push(leaf_hash(&line[..n - 1]));
+    }
+    for (size, _, n) in next {
+        problems.push((
+            position(*n),
+            format!(
+                "the console witnessed {size} records of this trail, but it holds only {}: rolled back",
+                frontier.size()
+            ),
+        ));
+    }
+    Ok(problems)
+}

@@ -157,6 +157,23 @@ pub fn enroll(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `audit verify` on an enrolled host: the trail checked against the console's
+/// cosignatures kept beside it (see [`host::check_cosignatures`]).
+pub fn check_cosignatures(home: &Home, report: &mut pacsguard_audit::VerifyReport) -> Result<()> {
+    let Some(identity) = Identity::load(&home.dir)? else {
+        return Ok(());
+    };
+    let trail_key = std::fs::read_to_string(home.trail_key_path())
+        .with_context(|| home.trail_key_path().display().to_string())?;
+    let origin = trail_key.trim().split('+').next().unwrap_or("").to_string();
+    for (position, what) in host::check_cosignatures(&identity, &home.audit_log_path(), &origin)? {
+        report
+            .problems
+            .push(pacsguard_audit::Problem { position, what });
+    }
+    Ok(())
+}
+
 /// What `serve` started for the fleet; joined when it stops.
 #[derive(Default)]
 pub struct Running {

@@ -843,12 +843,15 @@ fn audit(home: &Home, command: AuditCommand) -> Result<ExitCode> {
             key,
             json,
         } => {
-            let report = pacsguard_engine::audit_verify(
+            let mut report = pacsguard_engine::audit_verify(
                 home,
                 dir.as_deref(),
                 witness.as_deref(),
                 key.as_deref(),
             )?;
+            if dir.is_none() {
+                fleet::check_cosignatures(home, &mut report.report)?;
+            }
             output::audit_verify(&report, json)?;
             Ok(if !report.report.is_intact() {
                 ExitCode::from(2)

@@ -233,6 +233,28 @@ fn a_host_enrols_reports_is_witnessed_and_its_rewritten_trail_is_flagged() {
         std::fs::read_to_string(host.home.join("fleet/cosignatures.jsonl")).expect("kept");
     assert!(cosigned.contains("/pacsguard-console"), "{cosigned}");
     assert_eq!(hosts(&console)[0]["state"], "ok");
+    // `audit verify` checks the trail against the cosignatures kept beside it.
+    let out = host.run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let kept = host.home.join("fleet/cosignatures.jsonl");
+    let copy = std::fs::read_to_string(&kept).expect("kept");
+    let last = copy.lines().last().expect("one");
+    let at = last.rfind(' ').expect("signature") + 3;
+    let flipped = format!(
+        "{}{}{}",
+        &last[..at],
+        if &last[at..=at] == "A" { "B" } else { "A" },
+        &last[at + 1..]
+    );
+    std::fs::write(&kept, copy.replace(last, &flipped)).expect("edit");
+    let out = host.run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("cosignatures.jsonl"),
+        "{}",
+        stdout(&out)
+    );
+    std::fs::write(&kept, &copy).expect("put back");
 
     // The attack: root on the host deletes the trail and starts it anew.
     for name in ["audit.log", "checkpoints.jsonl", "pacsguard.db"] {
