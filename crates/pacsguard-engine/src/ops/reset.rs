@@ -122,7 +122,7 @@ impl Session {
         session.emit(event)?;
         let moved = old_cursor.as_ref().map_or(String::new(), |p| {
             format!(
-                "; the old trail's forwarding cursor was moved to {}",
+                "; the old trail's delivery cursors were moved to {}",
                 pacsguard_events::escape_path(p)
             )
         });
