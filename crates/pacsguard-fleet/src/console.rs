@@ -31,6 +31,8 @@ use crate::witness::{self, Refusal, Witnessed};
 pub const MAX_CONNECTIONS: usize = 64;
 /// A connection that sends no frame for this long is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a TLS handshake may take as a whole.
+pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(30);
 /// The longest heartbeat interval a host may promise (a longer one is taken as this).
 pub const MAX_INTERVAL: u64 = 3600;
 /// How long past its promised interval a host may stay silent before the `host-silent`
@@ -450,11 +452,41 @@ fn connection(
         .map_err(|e| e.to_string())?;
     let session = rustls::ServerConnection::new(config).map_err(|e| e.to_string())?;
     let mut stream = rustls::StreamOwned::new(session, tcp);
+    // The handshake as a whole ends by HANDSHAKE_DEADLINE: a peer that trickles a byte
+    // now and then (which resets a per-read timeout) cannot hold a connection slot.
+    let deadline = std::time::Instant::now() + HANDSHAKE_DEADLINE;
     while stream.conn.is_handshaking() {
-        if stream.conn.complete_io(&mut stream.sock).is_err() {
-            return Ok(()); // a refused certificate or a dropped connection: nothing to answer
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || stream.sock.set_read_timeout(Some(left)).is_err() {
+            return Ok(());
+        }
+        // One read or write at a time (not `complete_io`, which reads on until the
+        // handshake is done), so the deadline is looked at between two reads.
+        if stream.conn.wants_write() {
+            if stream.conn.write_tls(&mut stream.sock).is_err() {
+                return Ok(());
+            }
+            continue;
+        }
+        match stream.conn.read_tls(&mut stream.sock) {
+            Ok(0) | Err(_) => return Ok(()), // ended, or the deadline passed
+            Ok(_) => {}
+        }
+        if stream.conn.process_new_packets().is_err() {
+            // A refused certificate: the alert goes out, nothing else.
+            let _ = stream.conn.write_tls(&mut stream.sock);
+            return Ok(());
         }
     }
+    while stream.conn.wants_write() {
+        if stream.conn.write_tls(&mut stream.sock).is_err() {
+            return Ok(());
+        }
+    }
+    stream
+        .sock
+        .set_read_timeout(Some(IDLE_TIMEOUT))
+        .map_err(|e| e.to_string())?;
     let peer: Option<Vec<u8>> = stream
         .conn
         .peer_certificates()
