@@ -104,6 +104,9 @@ fn token_refusal(refusal: TokenRefusal) -> String {
         TokenRefusal::Expired => {
             "the enrolment token expired: ask for a new one (pacsguard console enrol-token)".into()
         }
+        TokenRefusal::NameTaken => {
+            "another enrolled host has this name: choose another (--name), or revoke the old one first (pacsguard console revoke-host)".into()
+        }
     }
 }
 
@@ -275,6 +278,27 @@ impl Fleet {
         let now = now();
         let interval = i64::try_from(interval.clamp(1, MAX_INTERVAL)).unwrap_or(1);
         db.touch_host(host.id, now, interval)?;
+        // The console witnesses a trail (its key), not a certificate: a second host
+        // reporting a trail key another host reports with would get the same log
+        // cosigned from a fresh state, a fork included.
+        if host.trail_key.as_deref() != Some(trail_key)
+            && let Some(other) = db.hosts()?.into_iter().find(|other| {
+                other.id != host.id
+                    && other.trail_key.as_deref().map(witness::key_part)
+                        == Some(witness::key_part(trail_key))
+            })
+        {
+            let detail = format!(
+                "it reports with the trail key of host {} ({trail_key}): a copy of that host's identity, or the same host enrolled twice; the console witnesses each trail for one host only",
+                other.name
+            );
+            if db.set_host_state(host.id, "new-key", &detail)? {
+                self.raise(host, FindingKind::HostKeyNew, detail.clone());
+            }
+            return Ok(Response::Refused {
+                reason: format!("the console refused this report: {detail}"),
+            });
+        }
         let Some(frontier) = witness::frontier_from(host.size, &host.peaks) else {
             return Ok(Response::Refused {
                 reason: "the console's record of this host is damaged".into(),

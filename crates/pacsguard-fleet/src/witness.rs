@@ -75,7 +75,7 @@ pub struct Accepted {
 
 /// The public-key part of a note verifier (`name+id+key` → `key`): a trail started anew
 /// keeps the host's key under a new origin name.
-fn key_part(verifier: &str) -> &str {
+pub fn key_part(verifier: &str) -> &str {
     verifier.rsplit('+').next().unwrap_or(verifier)
 }
 

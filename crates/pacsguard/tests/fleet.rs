@@ -436,3 +436,84 @@ fn a_console_killed_mid_stream_loses_nothing_and_gets_nothing_twice() {
     );
     server.stop();
 }
+
+/// The console witnesses a trail for one host: a second enrolment under a name a host
+/// holds is refused, and a host reporting another host's trail (its home copied, key and
+/// records) is refused with `host-key-new`, not cosigned from a fresh state, which would
+/// let a rewritten copy of that trail be cosigned as well.
+#[test]
+fn a_trail_is_witnessed_for_one_host_and_a_name_held_once() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let enroll = |env: &Env, token: &str, name: &str| {
+        env.run(&[
+            "enroll",
+            &url,
+            "--token",
+            token,
+            "--fingerprint",
+            &fingerprint,
+            "--name",
+            name,
+        ])
+    };
+    let host = Env::new();
+    host.profile(&[]);
+    let out = enroll(&host, &token(&console, "15m"), "pacs-01");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = host.run(&["audit", "forward", "--to", "console"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // Root on pacs-01 copies its home (trail key and trail) to a machine of its own.
+    let copy = Env::new();
+    std::fs::remove_dir_all(&copy.home).expect("rm");
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&host.home)
+        .arg(&copy.home)
+        .status()
+        .expect("cp runs");
+    assert!(status.success());
+    std::fs::remove_dir_all(copy.home.join("fleet")).expect("rm");
+    std::fs::remove_dir_all(copy.home.join("delivery")).expect("rm");
+
+    let second = token(&console, "15m");
+    let out = enroll(&copy, &second, "pacs-01");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("has this name"), "{}", stderr(&out));
+    // The token was not spent by the refusal.
+    let out = enroll(&copy, &second, "pacs-01b");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = copy.run(&["audit", "forward", "--to", "console"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("trail key of host pacs-01"),
+        "{}",
+        stderr(&out)
+    );
+    let cosigned = copy.home.join("fleet/cosignatures.jsonl");
+    assert!(
+        std::fs::read_to_string(&cosigned).unwrap_or_default().is_empty(),
+        "nothing cosigned for the copy"
+    );
+    let flagged = wait_host(&console, "pacs-01b", |h| h["state"] == "new-key");
+    assert_eq!(flagged["records"], 0, "{flagged}");
+    assert_eq!(
+        hosts(&console).iter().filter(|h| h["name"] == "pacs-01").count(),
+        1
+    );
+    // The real pacs-01 reports on undisturbed.
+    let out = host.run(&["audit", "forward", "--to", "console"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    server.stop();
+    let out = console.run(&["audit", "show", "--json"]);
+    assert!(
+        stdout(&out).contains("host-key-new") && stdout(&out).contains("pacs-01b"),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -53,12 +53,15 @@ CREATE TABLE IF NOT EXISTS fleet_checkpoints (
 ) WITHOUT ROWID;
 ";
 
-/// Why an enrolment token was refused.
+/// Why an enrolment (its token, or the name it asks for) was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenRefusal {
     Unknown,
     Used,
     Expired,
+    /// A host not revoked holds the name: a second one under it would share its alerts
+    /// and its line on the Hosts page (the token is not spent).
+    NameTaken,
 }
 
 /// One enrolled host as stored.
@@ -197,6 +200,19 @@ impl ConsoleDb {
         };
         if let Some(refusal) = refusal {
             return Ok(Err(refusal));
+        }
+        // In the same transaction as the insert: two hosts enrolling under one name at
+        // once cannot both pass.
+        let taken: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM fleet_hosts WHERE name = ?1 AND revoked IS NULL",
+                params![name],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql)?;
+        if taken.is_some() {
+            return Ok(Err(TokenRefusal::NameTaken));
         }
         tx.execute(
             "UPDATE fleet_tokens SET used = ?2 WHERE token_hash = ?1",
