@@ -516,9 +516,17 @@ fn connection(
         .peer_certificates()
         .and_then(|c| c.first())
         .map(|c| c.to_vec());
+    // A peer without a certificate may only enrol: one small frame, then the
+    // connection ends, so an anonymous peer cannot make the console hold a host's
+    // batch-sized frames or keep a slot for a conversation.
+    let limit = if peer.is_some() {
+        wire::MAX_FRAME_BYTES
+    } else {
+        wire::MAX_ENROL_FRAME_BYTES
+    };
     let mut db = ConsoleDb::open(&fleet.store).map_err(|e| e.to_string())?;
     while !stop.load(Ordering::Relaxed) {
-        let request = match wire::read_frame::<Request>(&mut stream) {
+        let request = match wire::read_frame_within::<Request>(&mut stream, limit) {
             Ok(Some(request)) => request,
             Ok(None) => return Ok(()),
             Err(wire::WireError::Io(_)) => return Ok(()),
@@ -533,7 +541,7 @@ fn connection(
             }
         };
         let response = fleet.answer(&mut db, peer.as_deref(), request);
-        if wire::write_frame(&mut stream, &response).is_err() {
+        if wire::write_frame(&mut stream, &response).is_err() || peer.is_none() {
             return Ok(());
         }
     }

@@ -12,6 +12,12 @@ use serde::{Deserialize, Serialize};
 /// escaped as JSON strings at most doubles them) with room for one record at the edge.
 pub const MAX_FRAME_BYTES: u32 = 16 << 20;
 
+/// Largest frame read from a peer without a client certificate: it may only enrol, and
+/// an enrolment (a 64-digit token, a host name, a CSR of one P-256 or Ed25519 key) is a
+/// few kilobytes. Anyone who reaches the listener can open connections, so without this
+/// each of them could make the console hold [`MAX_FRAME_BYTES`].
+pub const MAX_ENROL_FRAME_BYTES: u32 = 64 << 10;
+
 /// Record bytes a host puts in one report before it sends it.
 pub const MAX_BATCH_BYTES: usize = 4 << 20;
 
@@ -61,8 +67,8 @@ pub enum Response {
 pub enum WireError {
     #[error(transparent)]
     Io(#[from] io::Error),
-    #[error("a frame of {0} bytes, more than the {MAX_FRAME_BYTES}-byte limit")]
-    TooLarge(u64),
+    #[error("a frame of {0} bytes, more than the {1}-byte limit")]
+    TooLarge(u64, u32),
     #[error("malformed frame: {0}")]
     Malformed(String),
 }
@@ -73,7 +79,7 @@ pub fn write_frame(out: &mut impl Write, message: &impl Serialize) -> Result<(),
     let len = u32::try_from(body.len())
         .ok()
         .filter(|n| *n <= MAX_FRAME_BYTES)
-        .ok_or(WireError::TooLarge(body.len() as u64))?;
+        .ok_or(WireError::TooLarge(body.len() as u64, MAX_FRAME_BYTES))?;
     out.write_all(&len.to_be_bytes())?;
     out.write_all(&body)?;
     out.flush()?;
@@ -84,6 +90,16 @@ pub fn write_frame(out: &mut impl Write, message: &impl Serialize) -> Result<(),
 pub fn read_frame<T: for<'de> Deserialize<'de>>(
     input: &mut impl Read,
 ) -> Result<Option<T>, WireError> {
+    read_frame_within(input, MAX_FRAME_BYTES)
+}
+
+/// Reads one frame of at most `limit` bytes (itself at most [`MAX_FRAME_BYTES`]), the
+/// length refused before any of the body is read.
+pub fn read_frame_within<T: for<'de> Deserialize<'de>>(
+    input: &mut impl Read,
+    limit: u32,
+) -> Result<Option<T>, WireError> {
+    let limit = limit.min(MAX_FRAME_BYTES);
     let mut len = [0u8; 4];
     let mut got = 0;
     while got < 4 {
@@ -100,8 +116,8 @@ pub fn read_frame<T: for<'de> Deserialize<'de>>(
         }
     }
     let len = u32::from_be_bytes(len);
-    if len > MAX_FRAME_BYTES {
-        return Err(WireError::TooLarge(u64::from(len)));
+    if len > limit {
+        return Err(WireError::TooLarge(u64::from(len), limit));
     }
     let mut body = Vec::new();
     input.take(u64::from(len)).read_to_end(&mut body)?;
@@ -144,7 +160,19 @@ mod tests {
         assert!(matches!(err, WireError::Malformed(_)), "{err}");
         let over = (MAX_FRAME_BYTES + 1).to_be_bytes();
         let err = read_frame::<Response>(&mut over.as_slice()).expect_err("over");
-        assert!(matches!(err, WireError::TooLarge(_)), "{err}");
+        assert!(matches!(err, WireError::TooLarge(..)), "{err}");
+        // A peer that may only enrol is held to the enrolment limit.
+        let at_limit = MAX_ENROL_FRAME_BYTES.to_be_bytes();
+        let err = read_frame_within::<Response>(
+            &mut at_limit.as_slice().chain(&b"{}"[..]),
+            MAX_ENROL_FRAME_BYTES,
+        )
+        .expect_err("short");
+        assert!(matches!(err, WireError::Malformed(_)), "{err}");
+        let over = (MAX_ENROL_FRAME_BYTES + 1).to_be_bytes();
+        let err = read_frame_within::<Response>(&mut over.as_slice(), MAX_ENROL_FRAME_BYTES)
+            .expect_err("over");
+        assert!(matches!(err, WireError::TooLarge(..)), "{err}");
         let torn = [0u8, 0];
         assert!(read_frame::<Response>(&mut torn.as_slice()).is_err());
     }

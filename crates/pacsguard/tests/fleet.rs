@@ -517,3 +517,61 @@ fn a_trail_is_witnessed_for_one_host_and_a_name_held_once() {
         stdout(&out)
     );
 }
+
+/// A peer without a client certificate (anyone who reaches the listener) may only enrol:
+/// a frame over the enrolment limit is refused from its length, before the console reads
+/// or holds its body, and the connection ends after one answer. Python's ssl module is
+/// the peer.
+#[test]
+fn an_anonymous_peer_is_held_to_one_enrolment_sized_frame() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = server.after("listening for hosts at ");
+    let address = url
+        .split_whitespace()
+        .next()
+        .and_then(|u| u.strip_prefix("tls://"))
+        .expect("url")
+        .to_string();
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import socket,ssl,struct,sys\n\
+             host,port=sys.argv[1].rsplit(':',1)\n\
+             ctx=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)\n\
+             ctx.check_hostname=False\n\
+             ctx.verify_mode=ssl.CERT_NONE\n\
+             s=ctx.wrap_socket(socket.create_connection((host,int(port)),timeout=20))\n\
+             def frame(n):\n    \
+                 s.sendall(struct.pack('>I',n))\n    \
+                 head=b''\n    \
+                 while len(head)<4:\n        \
+                     got=s.recv(4-len(head))\n        \
+                     if not got: return None\n        \
+                     head+=got\n    \
+                 (m,)=struct.unpack('>I',head)\n    \
+                 body=b''\n    \
+                 while len(body)<m:\n        \
+                     body+=s.recv(m-len(body))\n    \
+                 return body.decode()\n\
+             # The enrolment limit (64 KiB) and one byte more; no body is sent.\n\
+             print(frame(64*1024+1))\n\
+             try:\n    \
+                 print('second answer:', frame(10))\n\
+             except OSError as e:\n    \
+                 print('closed:', e)\n",
+        )
+        .arg(&address)
+        .output()
+        .expect("python3 runs");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("refused") && said.contains("65537"), "{said}");
+    assert!(!said.contains("second answer: {"), "{said}");
+    server.stop();
+}
