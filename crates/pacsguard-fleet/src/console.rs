@@ -8,7 +8,8 @@
 //! looked up by its certificate's fingerprint at every request, so a revocation refuses
 //! the next request of a connection already open.
 
-use std::net::{TcpListener, TcpStream};
+use std::collections::HashMap;
+use std::net::{IpAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,6 +30,11 @@ use crate::witness::{self, Refusal, Witnessed};
 
 /// Connections served at once; more wait in the kernel's backlog.
 pub const MAX_CONNECTIONS: usize = 64;
+/// Connections from one network address that have not (yet) shown a host certificate:
+/// in their handshake, or anonymous (enrolling). Anyone who reaches the listener can
+/// open these, so one address may not hold more than this many of the
+/// [`MAX_CONNECTIONS`] slots: enrolled hosts elsewhere still get in.
+pub const MAX_UNPROVEN_PER_ADDRESS: usize = 8;
 /// A connection that sends no frame for this long is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a TLS handshake may take as a whole.
@@ -400,6 +406,53 @@ impl Fleet {
     }
 }
 
+/// Connections per address that have not shown a host certificate.
+type Unproven = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
+/// One connection counted in [`Unproven`] until it shows a host certificate or ends.
+struct UnprovenSlot {
+    table: Unproven,
+    address: IpAddr,
+    held: bool,
+}
+
+impl UnprovenSlot {
+    /// Takes a slot for `address`, or `None` if it holds [`MAX_UNPROVEN_PER_ADDRESS`].
+    fn take(table: &Unproven, address: IpAddr) -> Option<UnprovenSlot> {
+        let mut counts = table.lock().ok()?;
+        let count = counts.entry(address).or_insert(0);
+        if *count >= MAX_UNPROVEN_PER_ADDRESS {
+            return None;
+        }
+        *count += 1;
+        Some(UnprovenSlot {
+            table: table.clone(),
+            address,
+            held: true,
+        })
+    }
+
+    fn release(&mut self) {
+        if !std::mem::take(&mut self.held) {
+            return;
+        }
+        if let Ok(mut counts) = self.table.lock()
+            && let Some(count) = counts.get_mut(&self.address)
+        {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.address);
+            }
+        }
+    }
+}
+
+impl Drop for UnprovenSlot {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
 /// Serves hosts on `listener` until `stop`; checks for silent hosts every second.
 pub fn serve(
     listener: TcpListener,
@@ -413,6 +466,7 @@ pub fn serve(
         .name("fleet".into())
         .spawn(move || {
             let open = Arc::new(AtomicUsize::new(0));
+            let unproven: Unproven = Arc::new(Mutex::new(HashMap::new()));
             let silence_db = Mutex::new(ConsoleDb::open(&fleet.store).ok());
             let mut next_silence_check = std::time::Instant::now();
             while !stop.load(Ordering::Relaxed) {
@@ -426,11 +480,15 @@ pub fn serve(
                     next_silence_check = std::time::Instant::now() + Duration::from_secs(1);
                 }
                 match listener.accept() {
-                    Ok((tcp, _)) => {
+                    Ok((tcp, from)) => {
                         if open.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
                             drop(tcp); // over the limit: the host retries at its next report
                             continue;
                         }
+                        let Some(slot) = UnprovenSlot::take(&unproven, from.ip()) else {
+                            drop(tcp); // this address holds its share of unproven slots
+                            continue;
+                        };
                         open.fetch_add(1, Ordering::Relaxed);
                         let (config, fleet, count, stop, thread_say) = (
                             config.clone(),
@@ -441,7 +499,7 @@ pub fn serve(
                         );
                         let spawned = std::thread::Builder::new().name("fleet-host".into()).spawn(
                             move || {
-                                if let Err(e) = connection(tcp, config, &fleet, &stop) {
+                                if let Err(e) = connection(tcp, config, &fleet, &stop, slot) {
                                     thread_say(&format!("fleet: {e}"));
                                 }
                                 count.fetch_sub(1, Ordering::Relaxed);
@@ -469,6 +527,7 @@ fn connection(
     config: Arc<rustls::ServerConfig>,
     fleet: &Fleet,
     stop: &AtomicBool,
+    mut slot: UnprovenSlot,
 ) -> Result<(), String> {
     tcp.set_nonblocking(false).map_err(|e| e.to_string())?;
     tcp.set_read_timeout(Some(IDLE_TIMEOUT))
@@ -516,6 +575,10 @@ fn connection(
         .peer_certificates()
         .and_then(|c| c.first())
         .map(|c| c.to_vec());
+    if peer.is_some() {
+        // Verified against the host CA: no longer counted against its address.
+        slot.release();
+    }
     // A peer without a certificate may only enrol: one small frame, then the
     // connection ends, so an anonymous peer cannot make the console hold a host's
     // batch-sized frames or keep a slot for a conversation.
@@ -551,6 +614,28 @@ fn connection(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unproven_connections_are_held_to_their_limit_per_address() {
+        let table: Unproven = Arc::default();
+        let one: IpAddr = [192, 0, 2, 1].into();
+        let two: IpAddr = [192, 0, 2, 2].into();
+        let mut held: Vec<UnprovenSlot> = (0..MAX_UNPROVEN_PER_ADDRESS)
+            .map(|_| UnprovenSlot::take(&table, one).expect("under the limit"))
+            .collect();
+        assert!(UnprovenSlot::take(&table, one).is_none(), "at the limit");
+        assert!(UnprovenSlot::take(&table, two).is_some(), "another address");
+        // A connection that shows its certificate frees its place (once, however often
+        // released), and so does one that ends.
+        held[0].release();
+        held[0].release();
+        let again = UnprovenSlot::take(&table, one).expect("a place again");
+        assert!(UnprovenSlot::take(&table, one).is_none());
+        drop(again);
+        assert!(UnprovenSlot::take(&table, one).is_some());
+        held.clear();
+        assert!(table.lock().expect("table").is_empty());
+    }
 
     #[test]
     fn host_names_are_held_to_their_limit_and_alphabet() {

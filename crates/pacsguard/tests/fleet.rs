@@ -575,3 +575,60 @@ fn an_anonymous_peer_is_held_to_one_enrolment_sized_frame() {
     assert!(!said.contains("second answer: {"), "{said}");
     server.stop();
 }
+
+/// Anyone on the network can open connections that never show a certificate (here:
+/// idle TCP, not a byte of TLS, from another loopback address, held by python). One
+/// address holds at most `MAX_UNPROVEN_PER_ADDRESS` slots, so an enrolled host still
+/// reports while such a peer holds more connections than the listener has slots.
+#[test]
+fn idle_anonymous_connections_from_one_address_do_not_lock_hosts_out() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let host = Env::new();
+    host.profile(&[]);
+    let token = token(&console, "15m");
+    let out = host.run(&[
+        "enroll",
+        &url,
+        "--token",
+        &token,
+        "--fingerprint",
+        &fingerprint,
+        "--name",
+        "pacs-07",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let address = url.strip_prefix("tls://").expect("tls url").to_string();
+    let mut flood = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import socket,sys,time\n\
+             host,port=sys.argv[1].rsplit(':',1)\n\
+             held=[]\n\
+             for _ in range(80):\n    \
+                 s=socket.socket(); s.bind(('127.0.0.2',0))\n    \
+                 s.connect((host,int(port))); held.append(s)\n\
+             print('ready',flush=True)\n\
+             time.sleep(120)\n",
+        )
+        .arg(&address)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut line = String::new();
+    BufReader::new(flood.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read");
+    assert_eq!(line.trim(), "ready");
+    // Let the listener accept what the kernel queued (it polls every 50 ms).
+    std::thread::sleep(Duration::from_secs(2));
+    let out = host.run(&["audit", "forward", "--to", "console"]);
+    let _ = flood.kill();
+    let _ = flood.wait();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    server.stop();
+}
