@@ -21,6 +21,7 @@
 mod atna;
 mod checkpoint;
 mod follow;
+pub mod delivery;
 mod log;
 mod mac;
 mod sink;

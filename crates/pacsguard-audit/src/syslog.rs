@@ -7,17 +7,15 @@
 //! adds RFC 5425/6587 octet counting for stream transports (TCP, and TLS with the server's
 //! certificate verified and, for IHE ATNA, an optional client certificate).
 //!
-//! [`Forwarder`] is the spool: the trail itself is the durable queue, and a cursor file
-//! remembers how far delivery got. Over TCP and TLS the cursor moves only after the
-//! collector closed the connection (it read everything); a collector that is down or
-//! fails midway delays delivery, never drops it: the next run sends from the cursor, in
-//! order. UDP has no acknowledgement: a datagram sent to a collector that is down is lost
+//! [`SyslogTransport`] is this collector's transport for [`crate::delivery`], the one
+//! delivery mechanism (the trail is the queue, each destination has its own cursor).
+//! Over TCP and TLS the cursor moves only after the collector closed the connection (it
+//! read everything); a collector that is down or fails midway delays delivery, never
+//! drops it: the next run sends from the cursor, in order. UDP has no acknowledgement: a datagram sent to a collector that is down is lost
 //! (RFC 5426); use TLS where every record must arrive.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, BufRead as _, BufReader, Read as _, Seek as _, SeekFrom, Write as _};
+use std::io::{self, Write as _};
 use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -225,28 +223,6 @@ fn tls_config(ca: &Path, client: Option<&(PathBuf, PathBuf)>) -> io::Result<rust
                 .with_client_auth_cert(chain, key)
                 .map_err(|e| bad(cert, &e))
         }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ForwardError {
-    #[error("{}: {source}", .path.display())]
-    File { path: PathBuf, source: io::Error },
-    #[error("collector {target}: {source} (delivery resumes from record {resume} next time)")]
-    Send {
-        target: String,
-        resume: u64,
-        source: io::Error,
-    },
-}
-
-impl ForwardError {
-    /// Whether a named deadline ended the run ([`HANDSHAKE_DEADLINE`], [`SEND_DEADLINE`],
-    /// [`DRAIN_DEADLINE`]): a slow or stalling collector. Nothing was lost (the cursor
-    /// stayed where the unconfirmed batch began); a warning, not a failure.
-    pub fn deadline_passed(&self) -> bool {
-        matches!(self, ForwardError::Send { source, .. }
-            if matches!(source.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock))
     }
 }
 
@@ -530,161 +506,72 @@ fn drain_until_closed(stream: &mut (impl io::Read + ?Sized)) -> io::Result<()> {
     }
 }
 
-/// The most of `forward.cursor` read: two numbers on one line.
-const MAX_CURSOR_BYTES: u64 = 4096;
-
-/// Delivery progress, kept in the cursor file: the next record to send and its offset.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Cursor {
-    pub seq: u64,
-    pub offset: u64,
-}
-
-/// Sends the trail's records from the cursor on, in order, and moves the cursor.
+/// A syslog collector as a destination of [`crate::delivery::Delivery`]: records become
+/// RFC 5424 messages on one connection per batch, confirmed when the collector closed
+/// the connection after reading everything (TCP, TLS); UDP has no acknowledgement.
 #[derive(Debug)]
-pub struct Forwarder {
-    pub log: PathBuf,
-    pub cursor: PathBuf,
-    pub origin: String,
+pub struct SyslogTransport {
+    target: Target,
+    origin: String,
+    connection: Option<Connection>,
+    send_deadline: Instant,
 }
 
-impl Forwarder {
-    pub fn read_cursor(&self) -> Result<Cursor, ForwardError> {
-        let file_err = |source| ForwardError::File {
-            path: self.cursor.clone(),
-            source,
-        };
-        match pacsguard_fs::read_file(&self.cursor, MAX_CURSOR_BYTES) {
-            Ok(read) => {
-                let text = String::from_utf8_lossy(&read.bytes);
-                let mut parts = text.split_whitespace().map(str::parse::<u64>);
-                match (parts.next(), parts.next()) {
-                    (Some(Ok(seq)), Some(Ok(offset))) => Ok(Cursor { seq, offset }),
-                    _ => Err(file_err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "not a forwarding cursor",
-                    ))),
-                }
-            }
-            Err(e) if e.is_missing() => Ok(Cursor::default()),
-            Err(e) => Err(file_err(io::Error::other(e.to_string()))),
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Connection::Udp(_) => "udp",
+            Connection::Tcp(_) => "tcp",
+            Connection::Tls(_) => "tls",
+        })
+    }
+}
+
+impl SyslogTransport {
+    /// `origin` is the trail's origin, sent with every message as part of its dedup key.
+    pub fn new(target: Target, origin: String) -> SyslogTransport {
+        SyslogTransport {
+            target,
+            origin,
+            connection: None,
+            send_deadline: Instant::now() + SEND_DEADLINE,
         }
     }
+}
 
-    fn write_cursor(&self, cursor: Cursor) -> Result<(), ForwardError> {
-        let file_err = |source| ForwardError::File {
-            path: self.cursor.clone(),
-            source,
-        };
-        let tmp = self.cursor.with_extension("tmp");
-        // Whatever stands at the temporary name (a crash's leftover, or a symlink planted
-        // to make root overwrite another file) is removed, never written through: the
-        // new file is created exclusively and no link is followed.
-        match fs::remove_file(&tmp) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(file_err(e)),
-        }
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(file_err)?;
-        file.write_all(format!("{} {}\n", cursor.seq, cursor.offset).as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(file_err)?;
-        fs::rename(&tmp, &self.cursor).map_err(file_err)
+impl crate::delivery::Transport for SyslogTransport {
+    fn describe(&self) -> String {
+        format!("collector {}", self.target.describe())
     }
 
-    /// Delivers every complete record after the cursor; returns how many were sent.
-    pub fn forward(&self, target: &Target) -> Result<u64, ForwardError> {
-        let log_err = |source| ForwardError::File {
-            path: self.log.clone(),
-            source,
+    fn send(&mut self, _line: &[u8], record: &Value) -> io::Result<()> {
+        let mut message = message(record, &self.origin);
+        if matches!(self.target, Target::Udp(_)) && message.len() > MAX_UDP_MESSAGE {
+            // One oversized record (a finding on a path of thousands of characters)
+            // must not stop delivery for good: the collector gets a notice in its
+            // place, with the same dedup key, and the record stays in the trail.
+            message = oversize_notice(record, &self.origin, message.len());
+        }
+        let conn = match &mut self.connection {
+            Some(conn) => conn,
+            None => self
+                .connection
+                .insert(Connection::open(&self.target, self.send_deadline)?),
         };
-        let mut cursor = self.read_cursor()?;
-        let start = cursor.seq;
-        let mut file = pacsguard_fs::open_regular(&self.log)
-            .map_err(|e| log_err(io::Error::other(e.to_string())))?;
-        if file.metadata().map_err(log_err)?.len() < cursor.offset {
-            return Err(log_err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "shorter than the forwarding cursor: truncated",
-            )));
+        conn.send(&message)
+    }
+
+    /// Past [`SEND_DEADLINE`] the batch stops: what was sent is confirmed (or not) as a
+    /// batch of its own, the rest waits for the next run.
+    fn batch_full(&self) -> bool {
+        Instant::now() >= self.send_deadline
+    }
+
+    fn confirm(&mut self, _after: crate::delivery::Cursor) -> io::Result<()> {
+        match self.connection.take() {
+            Some(mut conn) => conn.finish(),
+            None => Ok(()),
         }
-        file.seek(SeekFrom::Start(cursor.offset)).map_err(log_err)?;
-        let mut reader = BufReader::new(file);
-        let target_name = target.describe();
-        let send_err = |resume, source| ForwardError::Send {
-            target: target_name.clone(),
-            resume,
-            source,
-        };
-        let mut connection: Option<Connection> = None;
-        let send_deadline = std::time::Instant::now() + SEND_DEADLINE;
-        let mut sent = 0u64;
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            let n = (&mut reader)
-                .take(crate::MAX_RECORD_BYTES as u64 + 1)
-                .read_until(b'\n', &mut line)
-                .map_err(log_err)?;
-            if n == 0 || line.last() != Some(&b'\n') {
-                break; // the end, or a record still being written
-            }
-            let record: Value = serde_json::from_slice(&line[..n - 1]).map_err(|e| {
-                log_err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("record {}: {e}", cursor.seq),
-                ))
-            })?;
-            // The cursor belongs to this trail only if the record where it points carries
-            // the sequence number it expects (a trail moved aside and started anew does not).
-            if record.get("seq").and_then(Value::as_u64) != Some(cursor.seq) {
-                return Err(log_err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "the record at byte {} is not record {}: the trail does not match forward.cursor (delete it to send everything again)",
-                        cursor.offset, cursor.seq
-                    ),
-                )));
-            }
-            let mut message = message(&record, &self.origin);
-            if matches!(target, Target::Udp(_)) && message.len() > MAX_UDP_MESSAGE {
-                // One oversized record (a finding on a path of thousands of characters)
-                // must not stop delivery for good: the collector gets a notice in its
-                // place, with the same dedup key, and the record stays in the trail.
-                message = oversize_notice(&record, &self.origin, message.len());
-            }
-            let conn = match &mut connection {
-                Some(conn) => conn,
-                None => connection.insert(
-                    Connection::open(target, send_deadline).map_err(|e| send_err(cursor.seq, e))?,
-                ),
-            };
-            if std::time::Instant::now() >= send_deadline {
-                // Stop here: what was sent is confirmed (or not) as a batch of its own, the
-                // rest waits for the next run.
-                break;
-            }
-            conn.send(&message).map_err(|e| send_err(start, e))?;
-            cursor = Cursor {
-                seq: cursor.seq.saturating_add(1),
-                offset: cursor.offset + n as u64,
-            };
-            sent += 1;
-        }
-        if let Some(mut conn) = connection {
-            // Not confirmed: the cursor stays where this run started.
-            conn.finish().map_err(|e| send_err(start, e))?;
-        }
-        if sent > 0 {
-            self.write_cursor(cursor)?;
-        }
-        Ok(sent)
     }
 }
 

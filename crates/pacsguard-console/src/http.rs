@@ -167,6 +167,12 @@ pub static ROUTES: &[Route] = &[
     },
     Route {
         method: Method::GET,
+        path: "/hosts",
+        access: Access::Role(Role::Viewer),
+        handler: || get(crate::hosts::hosts_page),
+    },
+    Route {
+        method: Method::GET,
         path: "/accounts",
         access: Access::Role(Role::Administrator),
         handler: || get(accounts_page),

@@ -169,6 +169,13 @@ pub static OPERATIONS: &[Operation] = &[
     },
     Operation {
         method: "GET",
+        path: "/hosts",
+        summary: "Hosts enrolled in this console: state, last contact, trail witnessed up to where",
+        fields: &[],
+        answer: "html",
+    },
+    Operation {
+        method: "GET",
         path: "/accounts",
         summary: "Accounts and live sessions",
         fields: &[],

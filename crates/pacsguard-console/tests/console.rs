@@ -2617,3 +2617,34 @@ async fn an_account_raised_to_approver_by_the_asker_cannot_confirm_within_the_co
     assert!(r.body.contains("another person"), "{}", r.body);
     assert!(guard.accepted.lock().expect("fixture").is_empty());
 }
+
+/// Issue 14: the hosts page shows each enrolled host's state, what the console last
+/// refused of it, and nothing a host's name could inject.
+#[tokio::test]
+async fn the_hosts_page_shows_each_host_and_its_state() {
+    let h = harness();
+    let (cookie, _, _) = h.first_admin().await;
+    let r = h.send("GET", "/hosts", Some(&cookie), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("No host is enrolled"), "{}", r.body);
+    let store = h._home.path().join("store.sqlite");
+    let mut db = pacsguard_store::ConsoleDb::open(&store).expect("db");
+    db.add_enrol_token(b"digest", START, START + 900)
+        .expect("token");
+    let id = db
+        .enrol_host(b"digest", START, "<b>pacs-01</b>", "ab")
+        .expect("store")
+        .expect("enrolled");
+    let r = h.send("GET", "/hosts", Some(&cookie), &[]).await;
+    assert!(r.body.contains("&lt;b&gt;pacs-01"), "{}", r.body);
+    assert!(!r.body.contains("<b>pacs-01"), "escaped: {}", r.body);
+    assert!(r.body.contains("never reported"), "{}", r.body);
+    db.set_host_state(id, "fork", "the trail was started anew")
+        .expect("state");
+    let r = h.send("GET", "/hosts", Some(&cookie), &[]).await;
+    assert!(
+        r.body.contains("fork") && r.body.contains("the trail was started anew"),
+        "{}",
+        r.body
+    );
+}

@@ -270,12 +270,9 @@ fn cross_check_store(
             report.problems.push(problem);
         }
     }
-    if let Some(what) = crate::ops::forwarded_beyond(home, report.records)? {
+    if let Some((cursor, what)) = crate::ops::forwarded_beyond(home, report.records)? {
         report.problems.push(Problem {
-            position: format!(
-                "forwarding cursor {}",
-                home.dir.join("forward.cursor").display()
-            ),
+            position: format!("delivery cursor {}", cursor.display()),
             what,
         });
     }
@@ -512,21 +509,26 @@ pub struct ForwardReport {
     pub warning: Option<String>,
 }
 
-/// Sends the home's trail to a syslog collector from where the last run stopped (the
-/// cursor `forward.cursor` in the home).
+/// Sends the home's trail to a syslog collector from where the last run to the same
+/// destination stopped (its cursor `HOME/delivery/NAME.cursor`; the single
+/// `forward.cursor` of earlier versions becomes the `syslog` destination's).
 pub fn audit_forward(
     home: &Home,
     target: &pacsguard_audit::syslog::Target,
+    destination: &str,
 ) -> Result<ForwardReport, EngineError> {
+    use pacsguard_audit::delivery;
     home.check_permissions()?;
     let _lock = home.lock()?;
+    let usage = |e: delivery::DeliveryError| EngineError::Usage(e.to_string());
+    delivery::check_name(destination).map_err(usage)?;
+    delivery::migrate_legacy_cursor(&home.dir).map_err(usage)?;
     let verifier = read_verifier(&home.trail_key_path(), None)?;
-    let forwarder = pacsguard_audit::syslog::Forwarder {
-        log: home.audit_log_path(),
-        cursor: home.dir.join("forward.cursor"),
-        origin: verifier.name().to_string(),
-    };
-    match forwarder.forward(target) {
+    let delivery =
+        delivery::Delivery::of(&home.dir, home.audit_log_path(), destination).map_err(usage)?;
+    let mut transport =
+        pacsguard_audit::syslog::SyslogTransport::new(target.clone(), verifier.name().to_string());
+    match delivery.deliver(&mut transport, None) {
         Ok(sent) => Ok(ForwardReport {
             sent,
             warning: None,
@@ -535,6 +537,6 @@ pub fn audit_forward(
             sent: 0,
             warning: Some(e.to_string()),
         }),
-        Err(e) => Err(EngineError::Usage(e.to_string())),
+        Err(e) => Err(usage(e)),
     }
 }

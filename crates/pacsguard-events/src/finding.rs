@@ -178,6 +178,22 @@ finding_kinds! {
     /// the medium looks different depending on who reads it. The file is screened (and
     /// never copied unless the DICOMDIR references it and it is clean).
     MediaTreesDiffer => "media-trees-differ",
+    /// Console: an enrolled host's trail does not extend what the console accepted of
+    /// it: a checkpoint inconsistent with one seen, records sent again from an earlier
+    /// position, or a trail started anew (fork, rollback, rewrite). Refused and kept.
+    HostTrailFork => "host-trail-fork",
+    /// Console: an enrolled host delivered records (or a checkpoint) after a gap: some
+    /// of its records never reached the console.
+    HostTrailGap => "host-trail-gap",
+    /// Console: records an enrolled host delivered are not in the tree its own signed
+    /// checkpoint covers (the inclusion proof fails): altered after signing or in transit.
+    HostRecordUnproven => "host-record-unproven",
+    /// Console: an enrolled host reported with another trail key than before: its home
+    /// was made anew, or someone else holds its identity.
+    HostKeyNew => "host-key-new",
+    /// Console: an enrolled host sent nothing within the interval it promised (and the
+    /// console's grace): stopped, cut off, or silenced.
+    HostSilent => "host-silent",
 }
 
 impl fmt::Display for FindingKind {

@@ -22,6 +22,8 @@ mod passkeys;
 pub use passkeys::{NewPasskey, PasskeyAdded, PasskeyRemoved, PasskeyRow};
 mod breakglass;
 mod decisions;
+mod fleet;
+pub use fleet::{AcceptedBatch, HostRow, TokenRefusal};
 mod sessions;
 pub use breakglass::SealRow;
 pub use decisions::PendingAcceptRow;
@@ -137,6 +139,7 @@ impl ConsoleDb {
             .map_err(sql)?;
         conn.execute_batch(breakglass::BREAK_GLASS_SCHEMA)
             .map_err(sql)?;
+        conn.execute_batch(fleet::FLEET_SCHEMA).map_err(sql)?;
         Ok(ConsoleDb {
             conn,
             path: path.to_path_buf(),

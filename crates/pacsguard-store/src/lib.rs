@@ -17,8 +17,8 @@ mod signing;
 mod sqlite;
 
 pub use console::{
-    AccountRow, ConsoleDb, LiveSession, NewPasskey, PasskeyAdded, PasskeyRemoved, PasskeyRow,
-    PendingAcceptRow, SealRow, SessionRow,
+    AcceptedBatch, AccountRow, ConsoleDb, HostRow, LiveSession, NewPasskey, PasskeyAdded,
+    PasskeyRemoved, PasskeyRow, PendingAcceptRow, SealRow, SessionRow, TokenRefusal,
 };
 pub use seen::SeenRow;
 pub use signing::{

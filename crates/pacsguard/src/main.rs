@@ -4,6 +4,7 @@
 //! 2 error (bad input, bad signature, I/O failure). Scripts and SIEMs depend on these.
 
 mod control;
+mod fleet;
 mod four_eyes;
 mod gateway;
 mod maintenance;
@@ -124,6 +125,10 @@ enum Command {
         /// The guard's findings as JSON lines, as `watch --json` prints them.
         #[arg(long)]
         json: bool,
+        /// ADDRESS:PORT where hosts enrolled in this console report (mutual TLS; not
+        /// the web console's port). Off without it.
+        #[arg(long, value_name = "ADDR")]
+        fleet_listen: Option<String>,
     },
     /// Run the DICOM gateway (an application firewall relaying associations to the
     /// routes' upstreams, C-STORE data sets screened in line) until SIGTERM or SIGINT.
@@ -236,6 +241,26 @@ enum Command {
         #[command(subcommand)]
         command: maintenance::MaintenanceCommand,
     },
+    /// On a console: enrolment tokens for new hosts, the hosts, revocation.
+    Console {
+        #[command(subcommand)]
+        command: fleet::ConsoleCommand,
+    },
+    /// Join this host to a console: its key pair is made here and stays here, the
+    /// console issues its identity; `serve` then reports the trail to the console.
+    Enroll {
+        /// The console's fleet listener: tls://HOST:PORT (`serve --fleet-listen`).
+        url: String,
+        /// The one-time token from `pacsguard console enrol-token` on the console.
+        #[arg(long)]
+        token: String,
+        /// SHA-256 fingerprint of the console's certificate, as its `serve` prints it.
+        #[arg(long, value_name = "SHA256")]
+        fingerprint: String,
+        /// The name this host is known by on the console (default: its host name).
+        #[arg(long)]
+        name: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -331,7 +356,8 @@ enum AuditCommand {
     /// Send the trail to a syslog collector (RFC 5424, IHE ATNA messages), from where the
     /// last run stopped; a collector that is down delays delivery, never loses it.
     Forward {
-        /// tls://HOST:PORT (RFC 5425), tcp://HOST:PORT (RFC 6587) or udp://HOST:PORT (RFC 5426).
+        /// tls://HOST:PORT (RFC 5425), tcp://HOST:PORT (RFC 6587) or udp://HOST:PORT (RFC 5426);
+        /// `console`: one delivery to the console this host is enrolled in.
         #[arg(long, value_name = "URL")]
         to: String,
         /// PEM file of the CA that signed the collector's certificate (tls://).
@@ -343,6 +369,10 @@ enum AuditCommand {
         /// PEM private key of --cert.
         #[arg(long, value_name = "FILE", requires = "cert")]
         key: Option<PathBuf>,
+        /// The destination's name: each has its own delivery cursor
+        /// (HOME/delivery/NAME.cursor), so one collector that is down holds back no other.
+        #[arg(long, value_name = "NAME", default_value = "syslog")]
+        destination: String,
     },
     /// Start a new trail in a home whose trail is gone (audit.log and checkpoints.jsonl
     /// deleted or emptied while the signing key remains: every other command refuses it
@@ -498,6 +528,8 @@ impl Command {
                 AuditCommand::Forward { .. } | AuditCommand::Export { .. } => false,
             },
             Command::Maintenance { command } => command.wants_json(),
+            Command::Console { command } => command.wants_json(),
+            Command::Enroll { .. } => false,
         }
     }
 }
@@ -632,7 +664,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
             policy,
             listen,
             json,
-        } => serve::run(home, paths, policy.map(Policy::from), listen, json),
+            fleet_listen,
+        } => serve::run(
+            home,
+            paths,
+            policy.map(Policy::from),
+            listen,
+            json,
+            fleet_listen,
+        ),
+        Command::Console { command } => fleet::console(&home, command),
+        Command::Enroll {
+            url,
+            token,
+            fingerprint,
+            name,
+        } => fleet::enroll(&home, &url, &token, &fingerprint, name),
         Command::Gateway {
             config,
             rules,
@@ -796,12 +843,15 @@ fn audit(home: &Home, command: AuditCommand) -> Result<ExitCode> {
             key,
             json,
         } => {
-            let report = pacsguard_engine::audit_verify(
+            let mut report = pacsguard_engine::audit_verify(
                 home,
                 dir.as_deref(),
                 witness.as_deref(),
                 key.as_deref(),
             )?;
+            if dir.is_none() {
+                fleet::check_cosignatures(home, &mut report.report)?;
+            }
             output::audit_verify(&report, json)?;
             Ok(if !report.report.is_intact() {
                 ExitCode::from(2)
@@ -834,10 +884,21 @@ fn audit(home: &Home, command: AuditCommand) -> Result<ExitCode> {
             output::audit_show(&records, json)?;
             Ok(ExitCode::SUCCESS)
         }
-        AuditCommand::Forward { to, ca, cert, key } => {
+        AuditCommand::Forward {
+            to,
+            ca,
+            cert,
+            key,
+            destination,
+        } => {
+            if to == "console" {
+                let sent = fleet::forward_once(home)?;
+                output::audit_forward(sent, &to)?;
+                return Ok(ExitCode::SUCCESS);
+            }
             let target = pacsguard_audit::syslog::Target::parse(&to, ca, cert.zip(key))
                 .map_err(|e| anyhow::anyhow!("--to {e}"))?;
-            let report = pacsguard_engine::audit_forward(home, &target)?;
+            let report = pacsguard_engine::audit_forward(home, &target, &destination)?;
             output::audit_forward(report.sent, &to)?;
             // A deadline passed (a stalling collector): a warning, nothing lost.
             if let Some(warning) = report.warning {

@@ -333,7 +333,7 @@ pub fn trail_reinit(report: &ReinitReport, as_json: bool) -> Result<()> {
     if let Some(cursor) = &report.old_cursor {
         let _ = writeln!(
             text,
-            "the old trail's forwarding cursor was moved to {cursor}"
+            "the old trail's delivery cursors were moved to {cursor}"
         );
     }
     write_stdout(&text)

@@ -281,6 +281,7 @@ pub fn run(
     policy: Option<Policy>,
     listen: Option<String>,
     json: bool,
+    fleet_listen: Option<String>,
 ) -> Result<ExitCode> {
     let stop = signals::stop_on_termination()?;
     let session = Session::open(home.clone())?;
@@ -367,6 +368,20 @@ pub fn run(
     // The guard: the engine's watcher, as `pacsguard watch` runs it.
     let watch_stop = Arc::new(AtomicBool::new(false));
     let server_stop = Arc::new(AtomicBool::new(false));
+    // The fleet: hosts reporting to this console, or this host reporting to its console.
+    let console_key = config
+        .console
+        .key
+        .clone()
+        .unwrap_or_else(|| home.dir.join("console").join("key.pem"));
+    let fleet = crate::fleet::start(
+        &home,
+        fleet_listen,
+        (tls.cert_path.clone(), console_key),
+        session.inbox(),
+        server_stop.clone(),
+    )?;
+
     let watcher = {
         let watch_stop = watch_stop.clone();
         let server_stop = server_stop.clone();
@@ -444,6 +459,7 @@ pub fn run(
     watch_stop.store(true, Ordering::Relaxed);
     let _ = relay.join();
     let _ = verifier.join();
+    fleet.join();
     let report = watcher
         .join()
         .map_err(|_| anyhow!("the guard thread panicked"))??;

@@ -121,13 +121,13 @@ fn a_whole_home_rolled_back_is_caught_by_the_forwarding_cursor() {
     let out = env.run(&["check"]);
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     assert!(
-        stderr(&out).contains("forward.cursor") && stderr(&out).contains("rolled back"),
+        stderr(&out).contains("syslog.cursor") && stderr(&out).contains("rolled back"),
         "{}",
         stderr(&out)
     );
     let out = env.run(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
-    assert!(stdout(&out).contains("forward.cursor"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("syslog.cursor"), "{}", stdout(&out));
 }
 
 // Item 2: audit.log, checkpoints.jsonl and pacsguard.db deleted, the key left.

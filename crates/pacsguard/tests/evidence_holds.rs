@@ -659,7 +659,9 @@ fn audit_forward_never_writes_through_a_link_planted_in_the_home() {
     env.profile(&[]);
     let victim = env.dir.path().join("victim.txt");
     fs::write(&victim, b"PRECIOUS\n").expect("victim");
-    std::os::unix::fs::symlink(&victim, env.home.join("forward.tmp")).expect("plant link");
+    fs::create_dir(env.home.join("delivery")).expect("delivery dir");
+    std::os::unix::fs::symlink(&victim, env.home.join("delivery/syslog.cursor.tmp"))
+        .expect("plant link");
     // A real TCP collector on loopback that reads until the sender closes.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
@@ -682,7 +684,7 @@ fn audit_forward_never_writes_through_a_link_planted_in_the_home() {
         b"PRECIOUS\n",
         "the file the link named is untouched"
     );
-    let cursor = fs::symlink_metadata(env.home.join("forward.cursor")).expect("cursor");
+    let cursor = fs::symlink_metadata(env.home.join("delivery/syslog.cursor")).expect("cursor");
     assert!(cursor.file_type().is_file(), "the cursor is a regular file");
 }
 

@@ -428,6 +428,101 @@ fn forwarding_waits_out_a_collector_that_is_down_and_loses_nothing() {
     );
 }
 
+/// Issue 14: each destination has its own cursor. One collector down for a while holds
+/// back no other, and when it is back it gets everything in order, none twice.
+#[test]
+fn two_destinations_one_down_the_other_is_not_held_back() {
+    let env = Env::new();
+    env.profile(&[]);
+    let forward = |name: &str, addr: &str| {
+        env.run(&[
+            "audit",
+            "forward",
+            "--destination",
+            name,
+            "--to",
+            &format!("tcp://{addr}"),
+        ])
+    };
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let down = closed.local_addr().expect("addr").to_string();
+    drop(closed);
+    let mut to_a = Vec::new();
+    for round in 0..3 {
+        fs::write(env.path(&format!("study/new-{round}.dcm")), b"x").expect("write");
+        let _ = env.check(&["--fast"]);
+        let (addr, collector) = tcp_collector();
+        let out = forward("siem-a", &addr.to_string());
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        to_a.extend(
+            collector
+                .join()
+                .expect("collector")
+                .iter()
+                .map(|m| seq_of(m)),
+        );
+        assert_refused(&forward("siem-b", &down), "resumes from record 0");
+    }
+    let records = verify(&env, &[]).1["records"].as_u64().expect("records");
+    assert_eq!(to_a, (0..records).collect::<Vec<_>>(), "a got each once");
+    let (addr, collector) = tcp_collector();
+    let out = forward("siem-b", &addr.to_string());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let to_b: Vec<u64> = collector
+        .join()
+        .expect("collector")
+        .iter()
+        .map(|m| seq_of(m))
+        .collect();
+    assert_eq!(
+        to_b,
+        (0..records).collect::<Vec<_>>(),
+        "b got everything once"
+    );
+    assert!(env.home.join("delivery/siem-a.cursor").is_file());
+    assert!(env.home.join("delivery/siem-b.cursor").is_file());
+}
+
+/// Issue 14: the single `forward.cursor` of earlier versions becomes the `syslog`
+/// destination's cursor: an upgrade neither sends again nor skips.
+#[test]
+fn the_cursor_of_an_earlier_version_is_taken_over_without_resending() {
+    let env = Env::new();
+    env.profile(&[]);
+    let (addr, collector) = tcp_collector();
+    let out = env.run(&["audit", "forward", "--to", &format!("tcp://{addr}")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let first: Vec<u64> = collector
+        .join()
+        .expect("collector")
+        .iter()
+        .map(|m| seq_of(m))
+        .collect();
+    // What an earlier version left: its one cursor at the home's top.
+    let cursor = env.home.join("delivery/syslog.cursor");
+    fs::rename(&cursor, env.home.join("forward.cursor")).expect("as before");
+    fs::write(env.path("study/later.dcm"), b"x").expect("write");
+    let _ = env.check(&["--fast"]);
+    let (addr, collector) = tcp_collector();
+    let out = env.run(&["audit", "forward", "--to", &format!("tcp://{addr}")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let second: Vec<u64> = collector
+        .join()
+        .expect("collector")
+        .iter()
+        .map(|m| seq_of(m))
+        .collect();
+    let records = verify(&env, &[]).1["records"].as_u64().expect("records");
+    let next = first.last().expect("sent") + 1;
+    assert_eq!(
+        second,
+        (next..records).collect::<Vec<_>>(),
+        "none again, none skipped"
+    );
+    assert!(!env.home.join("forward.cursor").exists(), "moved");
+    assert!(cursor.is_file());
+}
+
 #[test]
 fn forwarding_over_udp_sends_one_datagram_per_record() {
     let env = busy_env();
@@ -790,7 +885,7 @@ fn a_tls_stream_cut_mid_batch_is_not_delivery_and_the_next_run_sends_everything(
             pki.client_key.to_str().expect("utf-8"),
         ])
     };
-    let cursor = env.home.join("forward.cursor");
+    let cursor = env.home.join("delivery/syslog.cursor");
     // Past the handshake and the first records, well short of the whole batch.
     let (port, proxy) = resetting_proxy(rsyslog.port, 6000);
     let out = forward(port);
@@ -934,7 +1029,7 @@ fn a_collector_that_closes_the_tls_session_early_has_not_received_the_batch() {
     let out = tls_forward(&env, &pki, early.port);
     assert_refused(&out, "resumes from record 0");
     assert!(
-        !env.home.join("forward.cursor").exists(),
+        !env.home.join("delivery/syslog.cursor").exists(),
         "the cursor moved"
     );
     drop(early);
@@ -991,7 +1086,7 @@ fn a_collector_that_stalls_the_handshake_is_given_up_at_the_deadline() {
         stderr(&out)
     );
     assert!(
-        !env.home.join("forward.cursor").exists(),
+        !env.home.join("delivery/syslog.cursor").exists(),
         "the cursor moved"
     );
     // The home is free again: the next command runs.

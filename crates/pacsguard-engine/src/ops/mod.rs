@@ -448,7 +448,7 @@ fn cross_check(home: &Home, stored: u64, opening: &Opening) -> Result<(), Engine
         None => None,
     };
     if problem.is_none()
-        && let Some(problem) = forwarded_beyond(home, opening.records)?
+        && let Some((_, problem)) = forwarded_beyond(home, opening.records)?
     {
         return Err(EngineError::io(
             home.audit_log_path(),
@@ -495,24 +495,26 @@ pub(crate) fn mark_ahead(
     }))
 }
 
-/// Whether the forwarding cursor says more records were delivered to the collector than
-/// the trail holds: the trail was rolled back to an earlier copy (or the cursor edited).
-/// The cursor is one more copy of a later state, beside the witness and the store.
-pub(crate) fn forwarded_beyond(home: &Home, records: u64) -> Result<Option<String>, EngineError> {
-    let forwarder = pacsguard_audit::syslog::Forwarder {
-        log: home.audit_log_path(),
-        cursor: home.dir.join("forward.cursor"),
-        origin: String::new(),
-    };
-    let cursor = forwarder
-        .read_cursor()
+/// Whether a destination's delivery cursor says more records were delivered than the
+/// trail holds: the trail was rolled back to an earlier copy (or the cursor edited).
+/// Each cursor is one more copy of a later state, beside the witness and the store.
+pub(crate) fn forwarded_beyond(
+    home: &Home,
+    records: u64,
+) -> Result<Option<(PathBuf, String)>, EngineError> {
+    let cursors = pacsguard_audit::delivery::all_cursors(&home.dir)
         .map_err(|e| EngineError::Usage(e.to_string()))?;
-    Ok((cursor.seq > records).then(|| {
-        format!(
-            "forward.cursor records that {} records were delivered to the syslog collector, but the trail holds only {records}: the trail was rolled back to an earlier copy (or the cursor edited); the collector holds the later records",
-            cursor.seq
-        )
-    }))
+    Ok(cursors
+        .into_iter()
+        .find(|(_, _, cursor)| cursor.seq > records)
+        .map(|(name, path, cursor)| {
+            let what = format!(
+                "{} records that {} records were delivered to the {name} destination, but the trail holds only {records}: the trail was rolled back to an earlier copy (or the cursor edited); the destination holds the later records",
+                path.display(),
+                cursor.seq
+            );
+            (path, what)
+        }))
 }
 
 pub(crate) fn now_unix() -> i64 {

@@ -79,17 +79,25 @@ pub(crate) fn prepare(home: &Home, key: &SigningKey) -> Result<(), EngineError> 
     home.new_trail_origin(key, super::now_unix())
 }
 
+/// The old trail's delivery cursors (the `delivery` directory, and the single
+/// `forward.cursor` of earlier versions) are moved aside together: their positions
+/// belong to the old trail. Returns where the last one went.
 fn move_cursor_aside(home: &Home) -> Result<Option<PathBuf>, EngineError> {
-    let cursor = home.dir.join("forward.cursor");
-    if std::fs::symlink_metadata(&cursor).is_err() {
-        return Ok(None);
+    let stamp = super::now_unix();
+    let mut moved = None;
+    for name in [
+        pacsguard_audit::delivery::LEGACY_CURSOR,
+        pacsguard_audit::delivery::DELIVERY_DIR,
+    ] {
+        let cursor = home.dir.join(name);
+        if std::fs::symlink_metadata(&cursor).is_err() {
+            continue;
+        }
+        let aside = home.dir.join(format!("{name}.before-reinit-{stamp}"));
+        std::fs::rename(&cursor, &aside).map_err(|e| EngineError::io(&cursor, e))?;
+        moved = Some(aside);
     }
-    let aside = home.dir.join(format!(
-        "forward.cursor.before-reinit-{}",
-        super::now_unix()
-    ));
-    std::fs::rename(&cursor, &aside).map_err(|e| EngineError::io(&cursor, e))?;
-    Ok(Some(aside))
+    Ok(moved)
 }
 
 impl Session {
@@ -114,7 +122,7 @@ impl Session {
         session.emit(event)?;
         let moved = old_cursor.as_ref().map_or(String::new(), |p| {
             format!(
-                "; the old trail's forwarding cursor was moved to {}",
+                "; the old trail's delivery cursors were moved to {}",
                 pacsguard_events::escape_path(p)
             )
         });

@@ -1,0 +1,677 @@
+//! The console's side: the fleet listener, enrolment, and the witness of each host.
+//!
+//! One TLS listener for hosts, apart from the web console (a browser must never be
+//! asked for a client certificate): client certificates are requested and verified
+//! against the console's host CA; a connection without one may only enrol. Each
+//! connection is served on a thread of its own ([`MAX_CONNECTIONS`] at most), frames in
+//! and out, each connection closed after [`IDLE_TIMEOUT`] without a frame. A host is
+//! looked up by its certificate's fingerprint at every request, so a revocation refuses
+//! the next request of a connection already open.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use pacsguard_events::{Finding, FindingKind, Severity};
+use pacsguard_store::{AcceptedBatch, ConsoleDb, HostRow, StoreError, TokenRefusal};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use sha2::{Digest as _, Sha256};
+
+use crate::ca::HostCa;
+use crate::cosign::Cosigner;
+use crate::wire::{self, Request, Response};
+use crate::witness::{self, Refusal, Witnessed};
+
+/// Connections served at once; more wait in the kernel's backlog.
+pub const MAX_CONNECTIONS: usize = 64;
+/// Connections from one network address that have not (yet) shown a host certificate:
+/// in their handshake, or anonymous (enrolling). Anyone who reaches the listener can
+/// open these, so one address may not hold more than this many of the
+/// [`MAX_CONNECTIONS`] slots: enrolled hosts elsewhere still get in.
+pub const MAX_UNPROVEN_PER_ADDRESS: usize = 8;
+/// A connection that sends no frame for this long is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a TLS handshake may take as a whole.
+pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(30);
+/// The longest heartbeat interval a host may promise (a longer one is taken as this).
+pub const MAX_INTERVAL: u64 = 3600;
+/// How long past its promised interval a host may stay silent before the `host-silent`
+/// alert: room for a slow network and a busy host.
+pub const SILENCE_GRACE: Duration = Duration::from_secs(10);
+/// How long an enrolment token is valid unless `--expires` says otherwise.
+pub const ENROL_TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
+/// The longest an enrolment token may be made valid for.
+pub const MAX_ENROL_TOKEN_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Longest host name a host may enrol under.
+pub const MAX_HOST_NAME: usize = 64;
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn token_digest(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+fn is_token(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Makes a one-time enrolment token valid for `lifetime` and stores its digest; the
+/// token itself is returned once and kept nowhere.
+pub fn issue_token(store: &Path, lifetime: Duration) -> Result<(String, i64), String> {
+    if lifetime.is_zero() || lifetime > MAX_ENROL_TOKEN_LIFETIME {
+        return Err(format!(
+            "--expires must be more than 0 and at most {} hours",
+            MAX_ENROL_TOKEN_LIFETIME.as_secs() / 3600
+        ));
+    }
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| e.to_string())?;
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let db = ConsoleDb::open(store).map_err(|e| e.to_string())?;
+    let now = now();
+    let expires = now.saturating_add(i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX));
+    db.add_enrol_token(&token_digest(&token), now, expires)
+        .map_err(|e| e.to_string())?;
+    Ok((token, expires))
+}
+
+/// A host's name as it enrols: shown on pages and in alerts, so a closed alphabet.
+fn check_host_name(name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || name.len() > MAX_HOST_NAME
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+    {
+        return Err(format!(
+            "host name {name:?}: 1 to {MAX_HOST_NAME} letters, digits, '-', '.' or '_'"
+        ));
+    }
+    Ok(())
+}
+
+/// What a person is told about a refused token.
+fn token_refusal(refusal: TokenRefusal) -> String {
+    match refusal {
+        TokenRefusal::Unknown => "the enrolment token is unknown to this console".into(),
+        TokenRefusal::Used => {
+            "the enrolment token was used already: a token enrols one host, once".into()
+        }
+        TokenRefusal::Expired => {
+            "the enrolment token expired: ask for a new one (pacsguard console enrol-token)".into()
+        }
+        TokenRefusal::NameTaken => {
+            "another enrolled host has this name: choose another (--name), or revoke the old one first (pacsguard console revoke-host)".into()
+        }
+    }
+}
+
+/// Where the console raises its alerts (the console's own trail, through the guard).
+pub type Alert = Box<dyn Fn(Finding) + Send + Sync>;
+
+/// The console's fleet: its store, host CA, witness key and alert sink.
+pub struct Fleet {
+    pub store: PathBuf,
+    pub ca: HostCa,
+    pub cosigner: Cosigner,
+    alert: Alert,
+}
+
+impl std::fmt::Debug for Fleet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fleet").field("store", &self.store).finish()
+    }
+}
+
+fn host_path(name: &str) -> PathBuf {
+    PathBuf::from(format!("fleet/{name}"))
+}
+
+impl Fleet {
+    pub fn new(store: PathBuf, ca: HostCa, cosigner: Cosigner, alert: Alert) -> Fleet {
+        Fleet {
+            store,
+            ca,
+            cosigner,
+            alert,
+        }
+    }
+
+    /// The listener's TLS configuration: the console's own certificate, client
+    /// certificates requested and, when given, verified against the host CA.
+    pub fn tls_config(
+        &self,
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> Result<Arc<rustls::ServerConfig>, String> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(self.ca.cert_der().map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+        let verifier =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .allow_unauthenticated()
+                .build()
+                .map_err(|e| e.to_string())?;
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain, key)
+            .map_err(|e| e.to_string())?;
+        Ok(Arc::new(config))
+    }
+
+    fn raise(&self, host: &HostRow, kind: FindingKind, detail: String) {
+        (self.alert)(Finding::new(
+            host_path(&host.name),
+            kind,
+            Severity::Alert,
+            format!("host {}: {detail}", host.name),
+        ));
+    }
+
+    /// Answers one request. `peer` is the client certificate the handshake verified.
+    pub fn answer(&self, db: &mut ConsoleDb, peer: Option<&[u8]>, request: Request) -> Response {
+        let refused = |reason: String| Response::Refused { reason };
+        match request {
+            Request::Enrol { token, name, csr } => {
+                self.enrol(db, &token, &name, &csr).unwrap_or_else(refused)
+            }
+            Request::Report {
+                trail_key,
+                interval,
+                first,
+                records,
+                checkpoint,
+            } => {
+                let Some(peer) = peer else {
+                    return refused(
+                        "this connection has no client certificate: enrol first (pacsguard enroll)"
+                            .into(),
+                    );
+                };
+                let host = match db.host_by_fingerprint(&crate::cert_fingerprint(peer)) {
+                    Ok(Some(host)) => host,
+                    Ok(None) => {
+                        return refused("the console does not know this host's certificate".into());
+                    }
+                    Err(e) => return refused(format!("the console's store: {e}")),
+                };
+                if host.revoked.is_some() {
+                    return refused(format!(
+                        "this host ({}) was revoked by the console: enrol it anew to report again",
+                        host.name
+                    ));
+                }
+                self.report(
+                    db,
+                    &host,
+                    &trail_key,
+                    interval,
+                    first,
+                    &records,
+                    checkpoint.as_deref(),
+                )
+                .unwrap_or_else(|e| refused(format!("the console's store: {e}")))
+            }
+        }
+    }
+
+    fn enrol(
+        &self,
+        db: &mut ConsoleDb,
+        token: &str,
+        name: &str,
+        csr: &str,
+    ) -> Result<Response, String> {
+        if !is_token(token) {
+            return Err(
+                "the enrolment token is not one this console issues (64 hex digits)".into(),
+            );
+        }
+        check_host_name(name)?;
+        // Nothing is parsed or signed for a token that would be refused anyway.
+        if let Some(refusal) = db
+            .enrol_token_refusal(&token_digest(token), now())
+            .map_err(|e| e.to_string())?
+        {
+            return Err(token_refusal(refusal));
+        }
+        let csr = B64
+            .decode(csr)
+            .map_err(|_| "the certificate request is not base64".to_string())?;
+        let (pem, der) = self.ca.issue(&csr, name).map_err(|e| e.to_string())?;
+        match db
+            .enrol_host(
+                &token_digest(token),
+                now(),
+                name,
+                &crate::cert_fingerprint(&der),
+            )
+            .map_err(|e| e.to_string())?
+        {
+            Ok(_) => Ok(Response::Enrolled {
+                certificate: pem,
+                witness: self.cosigner.verifier(),
+            }),
+            Err(refusal) => Err(token_refusal(refusal)),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn report(
+        &self,
+        db: &mut ConsoleDb,
+        host: &HostRow,
+        trail_key: &str,
+        interval: u64,
+        first: u64,
+        records: &[String],
+        checkpoint: Option<&str>,
+    ) -> Result<Response, StoreError> {
+        let now = now();
+        let interval = i64::try_from(interval.clamp(1, MAX_INTERVAL)).unwrap_or(1);
+        db.touch_host(host.id, now, interval)?;
+        // The console witnesses a trail (its key), not a certificate: a second host
+        // reporting a trail key another host reports with would get the same log
+        // cosigned from a fresh state, a fork included.
+        if host.trail_key.as_deref() != Some(trail_key)
+            && let Some(other) = db.hosts()?.into_iter().find(|other| {
+                other.id != host.id
+                    && other.trail_key.as_deref().map(witness::key_part)
+                        == Some(witness::key_part(trail_key))
+            })
+        {
+            let detail = format!(
+                "it reports with the trail key of host {} ({trail_key}): a copy of that host's identity, or the same host enrolled twice; the console witnesses each trail for one host only",
+                other.name
+            );
+            if db.set_host_state(host.id, "new-key", &detail)? {
+                self.raise(host, FindingKind::HostKeyNew, detail.clone());
+            }
+            return Ok(Response::Refused {
+                reason: format!("the console refused this report: {detail}"),
+            });
+        }
+        let Some(frontier) = witness::frontier_from(host.size, &host.peaks) else {
+            return Ok(Response::Refused {
+                reason: "the console's record of this host is damaged".into(),
+            });
+        };
+        let checkpoint_size = host
+            .checkpoint
+            .as_deref()
+            .and_then(|n| n.lines().nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let held = Witnessed {
+            trail_key: host.trail_key.clone(),
+            frontier,
+            checkpoint_size,
+        };
+        let accepted = match witness::verify_report(&held, trail_key, first, records, checkpoint) {
+            Ok(accepted) => accepted,
+            Err(refusal) => {
+                let kind = match &refusal {
+                    Refusal::NewKey(_) => Some(FindingKind::HostKeyNew),
+                    Refusal::Fork(_) => Some(FindingKind::HostTrailFork),
+                    Refusal::Gap(_) => Some(FindingKind::HostTrailGap),
+                    Refusal::Inclusion(_) => Some(FindingKind::HostRecordUnproven),
+                    Refusal::Malformed(_) => None,
+                };
+                // Raised once per change of state, not at every retry of the host.
+                if db.set_host_state(host.id, refusal.state(), refusal.detail())?
+                    && let Some(kind) = kind
+                {
+                    self.raise(host, kind, refusal.detail().to_string());
+                }
+                return Ok(Response::Refused {
+                    reason: format!("the console refused this report: {}", refusal.detail()),
+                });
+            }
+        };
+        let size = accepted.frontier.size();
+        let stamp = u64::try_from(now).unwrap_or(0);
+        let (note, cosigned) = match &accepted.checkpoint {
+            Some((_, note)) => match self.cosigner.cosign(note, stamp) {
+                Ok(cosigned) => (note.clone(), Some(cosigned)),
+                Err(e) => {
+                    return Ok(Response::Refused {
+                        reason: format!("the console could not cosign: {e}"),
+                    });
+                }
+            },
+            None => (host.checkpoint.clone().unwrap_or_default(), None),
+        };
+        if accepted.records.is_empty() && accepted.checkpoint.is_none() {
+            return Ok(Response::Witnessed { size, cosigned });
+        }
+        let stored = db.accept_batch(
+            host.id,
+            &AcceptedBatch {
+                from_size: host.size,
+                records: &accepted.records,
+                size,
+                peaks: witness::peaks_bytes(&accepted.frontier),
+                trail_key,
+                checkpoint: &note,
+                cosignature: cosigned.as_deref().unwrap_or(""),
+                now,
+            },
+        )?;
+        if !stored {
+            return Ok(Response::Refused {
+                reason: "another connection of this host reported meanwhile; send again".into(),
+            });
+        }
+        Ok(Response::Witnessed { size, cosigned })
+    }
+
+    /// Raises `host-silent` for each host past its promised interval (once per silence).
+    pub fn check_silence(&self, db: &ConsoleDb) -> Result<(), StoreError> {
+        let now = now();
+        let grace = i64::try_from(SILENCE_GRACE.as_secs()).unwrap_or(i64::MAX);
+        for host in db.hosts()? {
+            if host.revoked.is_some() || host.interval == 0 || host.state == "silent" {
+                continue;
+            }
+            let due = host
+                .last_contact
+                .saturating_add(host.interval)
+                .saturating_add(grace);
+            if now > due {
+                let detail = format!(
+                    "nothing received for {} s; it promised a report every {} s",
+                    now - host.last_contact,
+                    host.interval
+                );
+                if db.set_host_state(host.id, "silent", &detail)? {
+                    self.raise(&host, FindingKind::HostSilent, detail);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Connections per address that have not shown a host certificate.
+type Unproven = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
+/// One connection counted in [`Unproven`] until it shows a host certificate or ends.
+struct UnprovenSlot {
+    table: Unproven,
+    address: IpAddr,
+    held: bool,
+}
+
+impl UnprovenSlot {
+    /// Takes a slot for `address`, or `None` if it holds [`MAX_UNPROVEN_PER_ADDRESS`].
+    fn take(table: &Unproven, address: IpAddr) -> Option<UnprovenSlot> {
+        let mut counts = table.lock().ok()?;
+        let count = counts.entry(address).or_insert(0);
+        if *count >= MAX_UNPROVEN_PER_ADDRESS {
+            return None;
+        }
+        *count += 1;
+        Some(UnprovenSlot {
+            table: table.clone(),
+            address,
+            held: true,
+        })
+    }
+
+    fn release(&mut self) {
+        if !std::mem::take(&mut self.held) {
+            return;
+        }
+        if let Ok(mut counts) = self.table.lock()
+            && let Some(count) = counts.get_mut(&self.address)
+        {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.address);
+            }
+        }
+    }
+}
+
+impl Drop for UnprovenSlot {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// Serves hosts on `listener` until `stop`; checks for silent hosts every second.
+pub fn serve(
+    listener: TcpListener,
+    config: Arc<rustls::ServerConfig>,
+    fleet: Arc<Fleet>,
+    stop: Arc<AtomicBool>,
+    say: Arc<dyn Fn(&str) + Send + Sync>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    listener.set_nonblocking(true)?;
+    std::thread::Builder::new()
+        .name("fleet".into())
+        .spawn(move || {
+            let open = Arc::new(AtomicUsize::new(0));
+            let unproven: Unproven = Arc::new(Mutex::new(HashMap::new()));
+            let silence_db = Mutex::new(ConsoleDb::open(&fleet.store).ok());
+            let mut next_silence_check = std::time::Instant::now();
+            while !stop.load(Ordering::Relaxed) {
+                if std::time::Instant::now() >= next_silence_check {
+                    if let Ok(guard) = silence_db.lock()
+                        && let Some(db) = guard.as_ref()
+                        && let Err(e) = fleet.check_silence(db)
+                    {
+                        say(&format!("fleet: silence check: {e}"));
+                    }
+                    next_silence_check = std::time::Instant::now() + Duration::from_secs(1);
+                }
+                match listener.accept() {
+                    Ok((tcp, from)) => {
+                        if open.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
+                            drop(tcp); // over the limit: the host retries at its next report
+                            continue;
+                        }
+                        let Some(slot) = UnprovenSlot::take(&unproven, from.ip()) else {
+                            drop(tcp); // this address holds its share of unproven slots
+                            continue;
+                        };
+                        open.fetch_add(1, Ordering::Relaxed);
+                        let (config, fleet, count, stop, thread_say) = (
+                            config.clone(),
+                            fleet.clone(),
+                            open.clone(),
+                            stop.clone(),
+                            say.clone(),
+                        );
+                        let spawned = std::thread::Builder::new().name("fleet-host".into()).spawn(
+                            move || {
+                                if let Err(e) = connection(tcp, config, &fleet, &stop, slot) {
+                                    thread_say(&format!("fleet: {e}"));
+                                }
+                                count.fetch_sub(1, Ordering::Relaxed);
+                            },
+                        );
+                        if spawned.is_err() {
+                            open.fetch_sub(1, Ordering::Relaxed);
+                            say("fleet: could not start a connection thread");
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    Err(e) => {
+                        say(&format!("fleet: accept: {e}"));
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                }
+            }
+        })
+}
+
+fn connection(
+    tcp: TcpStream,
+    config: Arc<rustls::ServerConfig>,
+    fleet: &Fleet,
+    stop: &AtomicBool,
+    mut slot: UnprovenSlot,
+) -> Result<(), String> {
+    tcp.set_nonblocking(false).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(IDLE_TIMEOUT))
+        .and_then(|()| tcp.set_write_timeout(Some(IDLE_TIMEOUT)))
+        .map_err(|e| e.to_string())?;
+    let session = rustls::ServerConnection::new(config).map_err(|e| e.to_string())?;
+    let mut stream = rustls::StreamOwned::new(session, tcp);
+    // The handshake as a whole ends by HANDSHAKE_DEADLINE: a peer that trickles a byte
+    // now and then (which resets a per-read timeout) cannot hold a connection slot.
+    let deadline = std::time::Instant::now() + HANDSHAKE_DEADLINE;
+    while stream.conn.is_handshaking() {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || stream.sock.set_read_timeout(Some(left)).is_err() {
+            return Ok(());
+        }
+        // One read or write at a time (not `complete_io`, which reads on until the
+        // handshake is done), so the deadline is looked at between two reads.
+        if stream.conn.wants_write() {
+            if stream.conn.write_tls(&mut stream.sock).is_err() {
+                return Ok(());
+            }
+            continue;
+        }
+        match stream.conn.read_tls(&mut stream.sock) {
+            Ok(0) | Err(_) => return Ok(()), // ended, or the deadline passed
+            Ok(_) => {}
+        }
+        if stream.conn.process_new_packets().is_err() {
+            // A refused certificate: the alert goes out, nothing else.
+            let _ = stream.conn.write_tls(&mut stream.sock);
+            return Ok(());
+        }
+    }
+    while stream.conn.wants_write() {
+        if stream.conn.write_tls(&mut stream.sock).is_err() {
+            return Ok(());
+        }
+    }
+    stream
+        .sock
+        .set_read_timeout(Some(IDLE_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    let peer: Option<Vec<u8>> = stream
+        .conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.to_vec());
+    if peer.is_some() {
+        // Verified against the host CA: no longer counted against its address.
+        slot.release();
+    }
+    // A peer without a certificate may only enrol: one small frame, then the
+    // connection ends, so an anonymous peer cannot make the console hold a host's
+    // batch-sized frames or keep a slot for a conversation.
+    let limit = if peer.is_some() {
+        wire::MAX_FRAME_BYTES
+    } else {
+        wire::MAX_ENROL_FRAME_BYTES
+    };
+    let mut db = ConsoleDb::open(&fleet.store).map_err(|e| e.to_string())?;
+    while !stop.load(Ordering::Relaxed) {
+        let request = match wire::read_frame_within::<Request>(&mut stream, limit) {
+            Ok(Some(request)) => request,
+            Ok(None) => return Ok(()),
+            Err(wire::WireError::Io(_)) => return Ok(()),
+            Err(e) => {
+                let _ = wire::write_frame(
+                    &mut stream,
+                    &Response::Refused {
+                        reason: e.to_string(),
+                    },
+                );
+                return Ok(());
+            }
+        };
+        let response = fleet.answer(&mut db, peer.as_deref(), request);
+        if wire::write_frame(&mut stream, &response).is_err() || peer.is_none() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unproven_connections_are_held_to_their_limit_per_address() {
+        let table: Unproven = Arc::default();
+        let one: IpAddr = [192, 0, 2, 1].into();
+        let two: IpAddr = [192, 0, 2, 2].into();
+        let mut held: Vec<UnprovenSlot> = (0..MAX_UNPROVEN_PER_ADDRESS)
+            .map(|_| UnprovenSlot::take(&table, one).expect("under the limit"))
+            .collect();
+        assert!(UnprovenSlot::take(&table, one).is_none(), "at the limit");
+        assert!(UnprovenSlot::take(&table, two).is_some(), "another address");
+        // A connection that shows its certificate frees its place (once, however often
+        // released), and so does one that ends.
+        held[0].release();
+        held[0].release();
+        let again = UnprovenSlot::take(&table, one).expect("a place again");
+        assert!(UnprovenSlot::take(&table, one).is_none());
+        drop(again);
+        assert!(UnprovenSlot::take(&table, one).is_some());
+        held.clear();
+        assert!(table.lock().expect("table").is_empty());
+    }
+
+    #[test]
+    fn host_names_are_held_to_their_limit_and_alphabet() {
+        assert!(check_host_name(&"a".repeat(MAX_HOST_NAME)).is_ok());
+        assert!(check_host_name(&"a".repeat(MAX_HOST_NAME + 1)).is_err());
+        for bad in ["", "pacs 01", "<b>", "a/b", "pacs\n01"] {
+            assert!(check_host_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn token_lifetimes_are_held_to_their_limit_and_the_token_is_stored_hashed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let over = MAX_ENROL_TOKEN_LIFETIME + Duration::from_secs(1);
+        assert!(issue_token(&store, over).is_err());
+        assert!(issue_token(&store, Duration::ZERO).is_err());
+        let (token, expires) = issue_token(&store, MAX_ENROL_TOKEN_LIFETIME).expect("at the limit");
+        assert!(is_token(&token));
+        assert!(expires > now());
+        let db = ConsoleDb::open(&store).expect("db");
+        assert_eq!(
+            db.enrol_token_refusal(&token_digest(&token), now())
+                .expect("db"),
+            None
+        );
+        assert_eq!(
+            db.enrol_token_refusal(token.as_bytes(), now()).expect("db"),
+            Some(TokenRefusal::Unknown),
+            "only the digest is stored"
+        );
+        assert_eq!(
+            db.enrol_token_refusal(&token_digest(&token), expires)
+                .expect("db"),
+            Some(TokenRefusal::Expired)
+        );
+    }
+}

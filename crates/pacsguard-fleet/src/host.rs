@@ -1,0 +1,593 @@
+//! The host's side: enrolment, its identity, and the console as a delivery transport.
+//!
+//! After enrolment the host's home holds `fleet/`: `key.pem` (its private key, 0600,
+//! made here and never sent), `cert.pem` (the client certificate the console issued),
+//! `console.json` (the console's address, its certificate's fingerprint and its witness
+//! key) and, as reports are witnessed, `cosignatures.jsonl` (each checkpoint the console
+//! cosigned, beside the trail).
+
+use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use pacsguard_audit::delivery::{Cursor, Transport};
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use serde::{Deserialize, Serialize};
+
+use crate::wire::{self, MAX_BATCH_BYTES, Request, Response};
+
+/// The directory of the home that holds the host's fleet identity.
+pub const FLEET_DIR: &str = "fleet";
+/// The delivery destination (cursor name) of the console.
+pub const CONSOLE_DESTINATION: &str = "console";
+/// How long connecting to the console, and each read or write on the connection, may
+/// take: a console that stalls delays delivery (the cursor stays), never the guard.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest identity file read (`console.json`, `cert.pem`, `key.pem`).
+const MAX_IDENTITY_FILE_BYTES: u64 = 64 << 10;
+/// How much of the end of `checkpoints.jsonl` is read for the newest checkpoint.
+const CHECKPOINT_TAIL_BYTES: u64 = 256 << 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    #[error("{}: {reason}", .path.display())]
+    File { path: PathBuf, reason: String },
+    #[error("console {address}: {reason}")]
+    Console { address: String, reason: String },
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// What the host knows of its console (`fleet/console.json`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ConsoleInfo {
+    /// `HOST:PORT` of the console's fleet listener.
+    pub address: String,
+    /// Lower-case hex SHA-256 of the console's certificate.
+    pub fingerprint: String,
+    /// The console's cosignature verifier key.
+    pub witness: String,
+    /// The name the host enrolled under.
+    pub name: String,
+}
+
+/// `tls://HOST:PORT` or `HOST:PORT` → (`HOST:PORT`, the host part).
+pub fn parse_address(url: &str) -> Result<(String, String), FleetError> {
+    let rest = url.strip_prefix("tls://").unwrap_or(url);
+    let rest = rest.trim_end_matches('/');
+    let Some((host, port)) = rest.rsplit_once(':') else {
+        return Err(FleetError::Usage(format!(
+            "{url:?}: expected tls://HOST:PORT (the console's fleet listener, `serve --fleet-listen`)"
+        )));
+    };
+    if host.is_empty() || port.parse::<u16>().is_err() || rest.contains('/') {
+        return Err(FleetError::Usage(format!(
+            "{url:?}: expected tls://HOST:PORT (the console's fleet listener, `serve --fleet-listen`)"
+        )));
+    }
+    let name = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    Ok((rest.to_string(), name))
+}
+
+type Stream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+fn console_err(address: &str, reason: impl ToString) -> FleetError {
+    FleetError::Console {
+        address: address.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Connects to the console, TLS pinned to `fingerprint`, with a client certificate once
+/// the host has one, and completes the handshake (so a wrong certificate, or a refused
+/// client, fails before anything is sent).
+fn connect(
+    address: &str,
+    fingerprint: &str,
+    client: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+) -> Result<Stream, FleetError> {
+    let (_, host) = parse_address(address)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| console_err(address, e))?
+        .dangerous()
+        .with_custom_certificate_verifier(crate::pin::Pinned::new(fingerprint));
+    let config = match client {
+        None => builder.with_no_client_auth(),
+        Some((chain, key)) => builder
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| console_err(address, e))?,
+    };
+    let name = ServerName::try_from(host.clone())
+        .map_err(|e| console_err(address, format!("{host}: {e}")))?;
+    let session = rustls::ClientConnection::new(Arc::new(config), name)
+        .map_err(|e| console_err(address, e))?;
+    let socket = address
+        .to_socket_addrs()
+        .map_err(|e| console_err(address, e))?
+        .next()
+        .ok_or_else(|| console_err(address, "no address"))?;
+    let tcp =
+        TcpStream::connect_timeout(&socket, IO_TIMEOUT).map_err(|e| console_err(address, e))?;
+    tcp.set_read_timeout(Some(IO_TIMEOUT))
+        .and_then(|()| tcp.set_write_timeout(Some(IO_TIMEOUT)))
+        .map_err(|e| console_err(address, e))?;
+    let mut stream = rustls::StreamOwned::new(session, tcp);
+    while stream.conn.is_handshaking() {
+        stream
+            .conn
+            .complete_io(&mut stream.sock)
+            .map_err(|e| console_err(address, handshake_reason(&e)))?;
+    }
+    Ok(stream)
+}
+
+/// A handshake error as a person can act on it.
+fn handshake_reason(e: &io::Error) -> String {
+    let text = e.to_string();
+    if text.contains("CertificateRevoked") || text.contains("certificate revoked") {
+        "the console refused this host's certificate: it was revoked".into()
+    } else if text.contains("UnknownCA") || text.contains("BadCertificate") {
+        format!("the console refused this host's certificate ({text}): it does not know this host")
+    } else {
+        format!("TLS handshake failed: {text}")
+    }
+}
+
+/// One request and its answer on a connection.
+fn exchange(stream: &mut Stream, address: &str, request: &Request) -> Result<Response, FleetError> {
+    wire::write_frame(stream, request).map_err(|e| console_err(address, e))?;
+    match wire::read_frame::<Response>(stream) {
+        Ok(Some(response)) => Ok(response),
+        Ok(None) => Err(console_err(
+            address,
+            "the console closed the connection without an answer",
+        )),
+        Err(e) => Err(console_err(address, reason_of(&e))),
+    }
+}
+
+fn reason_of(e: &wire::WireError) -> String {
+    match e {
+        wire::WireError::Io(io) => handshake_reason(io),
+        other => other.to_string(),
+    }
+}
+
+fn read_text(path: &Path) -> Result<String, FleetError> {
+    let read =
+        pacsguard_fs::read_file(path, MAX_IDENTITY_FILE_BYTES).map_err(|e| FleetError::File {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    String::from_utf8(read.bytes).map_err(|_| FleetError::File {
+        path: path.to_path_buf(),
+        reason: "not UTF-8 text".into(),
+    })
+}
+
+/// What enrolment left in the home.
+#[derive(Debug)]
+pub struct Enrolled {
+    pub dir: PathBuf,
+    pub console: ConsoleInfo,
+}
+
+/// Joins the console at `url` with the one-time `token`, trusting only a certificate
+/// with `fingerprint`. The key pair is made here and stays in `HOME/fleet/key.pem`;
+/// nothing is written unless the console issued the identity (written to a temporary
+/// directory, renamed into place whole).
+pub fn enrol(
+    home: &Path,
+    url: &str,
+    token: &str,
+    fingerprint: &str,
+    name: &str,
+) -> Result<Enrolled, FleetError> {
+    let (address, _) = parse_address(url)?;
+    let fingerprint = crate::normalize_fingerprint(fingerprint).ok_or_else(|| {
+        FleetError::Usage(format!(
+            "--fingerprint {fingerprint:?}: expected the console certificate's SHA-256 (64 hex digits, with or without colons, as `serve` prints it)"
+        ))
+    })?;
+    let dir = home.join(FLEET_DIR);
+    if std::fs::symlink_metadata(&dir).is_ok() {
+        return Err(FleetError::Usage(format!(
+            "{}: this host is enrolled already (remove the directory to enrol it anew; the console will report a new host key)",
+            dir.display()
+        )));
+    }
+    let key = rcgen::KeyPair::generate().map_err(|e| FleetError::Usage(e.to_string()))?;
+    let csr = rcgen::CertificateParams::default()
+        .serialize_request(&key)
+        .map_err(|e| FleetError::Usage(e.to_string()))?;
+    let mut stream = connect(&address, &fingerprint, None)?;
+    let request = Request::Enrol {
+        token: token.trim().to_string(),
+        name: name.to_string(),
+        csr: B64.encode(csr.der()),
+    };
+    let (certificate, witness) = match exchange(&mut stream, &address, &request)? {
+        Response::Enrolled {
+            certificate,
+            witness,
+        } => (certificate, witness),
+        Response::Refused { reason } => return Err(console_err(&address, reason)),
+        other => {
+            return Err(console_err(
+                &address,
+                format!("unexpected answer {other:?}"),
+            ));
+        }
+    };
+    let console = ConsoleInfo {
+        address,
+        fingerprint,
+        witness,
+        name: name.to_string(),
+    };
+    let tmp = home.join(format!("{FLEET_DIR}.tmp-{}", std::process::id()));
+    let file_err = |path: &Path, e: &dyn std::fmt::Display| FleetError::File {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&tmp)
+        .map_err(|e| file_err(&tmp, &e))?;
+    let json = serde_json::to_vec_pretty(&console).map_err(|e| file_err(&tmp, &e))?;
+    for (file, bytes, mode) in [
+        ("key.pem", key.serialize_pem().into_bytes(), 0o600),
+        ("cert.pem", certificate.into_bytes(), 0o644),
+        ("console.json", json, 0o644),
+    ] {
+        crate::ca::write_new(&tmp.join(file), &bytes, mode)
+            .map_err(|e| file_err(&tmp.join(file), &e))?;
+    }
+    std::fs::rename(&tmp, &dir).map_err(|e| file_err(&dir, &e))?;
+    Ok(Enrolled { dir, console })
+}
+
+/// The host's identity, read from `HOME/fleet/`.
+#[derive(Debug)]
+pub struct Identity {
+    pub dir: PathBuf,
+    pub console: ConsoleInfo,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+}
+
+impl Identity {
+    /// `None` when the host was never enrolled.
+    pub fn load(home: &Path) -> Result<Option<Identity>, FleetError> {
+        let dir = home.join(FLEET_DIR);
+        if std::fs::symlink_metadata(&dir).is_err() {
+            return Ok(None);
+        }
+        let info_path = dir.join("console.json");
+        let console: ConsoleInfo =
+            serde_json::from_str(&read_text(&info_path)?).map_err(|e| FleetError::File {
+                path: info_path.clone(),
+                reason: e.to_string(),
+            })?;
+        let cert_path = dir.join("cert.pem");
+        let chain = CertificateDer::pem_slice_iter(read_text(&cert_path)?.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| FleetError::File {
+                path: cert_path.clone(),
+                reason: e.to_string(),
+            })?;
+        let key_path = dir.join("key.pem");
+        let key = PrivateKeyDer::from_pem_slice(read_text(&key_path)?.as_bytes()).map_err(|e| {
+            FleetError::File {
+                path: key_path.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        Ok(Some(Identity {
+            dir,
+            console,
+            chain,
+            key,
+        }))
+    }
+
+    fn connect(&self) -> Result<Stream, FleetError> {
+        connect(
+            &self.console.address,
+            &self.console.fingerprint,
+            Some((self.chain.clone(), self.key.clone_key())),
+        )
+    }
+
+    /// Where the console's cosignatures are kept.
+    pub fn cosignatures_path(&self) -> PathBuf {
+        self.dir.join("cosignatures.jsonl")
+    }
+}
+
+/// The newest checkpoint in `checkpoints.jsonl`: (size, signed note). The console
+/// verifies it; here it is only chosen.
+pub fn newest_checkpoint(path: &Path) -> io::Result<Option<(u64, String)>> {
+    let mut file = match pacsguard_fs::open_regular(path) {
+        Ok(file) => file,
+        Err(e) if e.is_missing() => return Ok(None),
+        Err(e) => return Err(io::Error::other(e.to_string())),
+    };
+    let len = file.metadata()?.len();
+    let start = len.saturating_sub(CHECKPOINT_TAIL_BYTES);
+    file.seek(SeekFrom::Start(start))?;
+    let mut tail = Vec::new();
+    file.take(CHECKPOINT_TAIL_BYTES).read_to_end(&mut tail)?;
+    let Some(end) = tail.iter().rposition(|&b| b == b'\n') else {
+        return Ok(None);
+    };
+    let complete = &tail[..end];
+    let line = complete
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(complete, |i| &complete[i + 1..]);
+    let note = serde_json::from_slice::<serde_json::Value>(line)
+        .ok()
+        .and_then(|v| v.get("note").and_then(|n| n.as_str()).map(String::from));
+    Ok(note.and_then(|note| {
+        let size = note.lines().nth(1)?.parse::<u64>().ok()?;
+        Some((size, note))
+    }))
+}
+
+/// The console as a destination of the trail's delivery: records are gathered into one
+/// report with the newest checkpoint (when it covers exactly the records delivered by
+/// then) and confirmed by the console's answer.
+pub struct ConsoleTransport<'a> {
+    identity: &'a Identity,
+    trail_key: String,
+    interval: u64,
+    checkpoint: Option<(u64, String)>,
+    first: Option<u64>,
+    records: Vec<String>,
+    bytes: usize,
+    stream: Option<Stream>,
+    /// The size of the last cosigned checkpoint kept (so a heartbeat does not add it again).
+    pub kept: u64,
+}
+
+impl std::fmt::Debug for ConsoleTransport<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleTransport")
+            .field("console", &self.identity.console.address)
+            .field("records", &self.records.len())
+            .finish()
+    }
+}
+
+impl<'a> ConsoleTransport<'a> {
+    pub fn new(
+        identity: &'a Identity,
+        trail_key: String,
+        interval: u64,
+        checkpoint: Option<(u64, String)>,
+        kept: u64,
+    ) -> ConsoleTransport<'a> {
+        ConsoleTransport {
+            identity,
+            trail_key,
+            interval,
+            checkpoint,
+            first: None,
+            records: Vec::new(),
+            bytes: 0,
+            stream: None,
+            kept,
+        }
+    }
+
+    /// The newest checkpoint, read again before each delivery run.
+    pub fn set_checkpoint(&mut self, checkpoint: Option<(u64, String)>) {
+        self.checkpoint = checkpoint;
+    }
+
+    fn keep(&mut self, size: u64, cosigned: &str) -> io::Result<()> {
+        if size <= self.kept {
+            return Ok(());
+        }
+        crate::cosign::verify(cosigned, &self.identity.console.witness).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the console's cosignature does not verify with its witness key: {e}"),
+            )
+        })?;
+        let path = self.identity.cosignatures_path();
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)?;
+        let line = serde_json::json!({ "note": cosigned }).to_string();
+        file.write_all(format!("{line}\n").as_bytes())?;
+        file.sync_all()?;
+        self.kept = size;
+        Ok(())
+    }
+}
+
+impl Transport for ConsoleTransport<'_> {
+    fn describe(&self) -> String {
+        format!("console {}", self.identity.console.address)
+    }
+
+    fn send(&mut self, line: &[u8], record: &serde_json::Value) -> io::Result<()> {
+        let text = std::str::from_utf8(line).map_err(|_| {
+            io::Error::new(io::ErrorKind::InvalidData, "a record that is not UTF-8")
+        })?;
+        if self.first.is_none() {
+            self.first = record.get("seq").and_then(serde_json::Value::as_u64);
+        }
+        self.bytes += text.len();
+        self.records.push(text.to_string());
+        Ok(())
+    }
+
+    fn batch_full(&self) -> bool {
+        self.bytes >= MAX_BATCH_BYTES
+    }
+
+    fn confirm(&mut self, after: Cursor) -> io::Result<()> {
+        let checkpoint = self
+            .checkpoint
+            .as_ref()
+            .filter(|(size, _)| *size == after.seq)
+            .map(|(_, note)| note.clone());
+        let request = Request::Report {
+            trail_key: self.trail_key.clone(),
+            interval: self.interval,
+            first: self.first.unwrap_or(after.seq),
+            records: std::mem::take(&mut self.records),
+            checkpoint,
+        };
+        self.first = None;
+        self.bytes = 0;
+        let address = self.identity.console.address.clone();
+        let stream = match &mut self.stream {
+            Some(stream) => stream,
+            None => self.stream.insert(
+                self.identity
+                    .connect()
+                    .map_err(|e| io::Error::other(e.to_string()))?,
+            ),
+        };
+        let answer = exchange(stream, &address, &request);
+        match answer {
+            Ok(Response::Witnessed { size, cosigned }) => {
+                if size != after.seq {
+                    return Err(io::Error::other(format!(
+                        "the console holds {size} records, not the {} sent",
+                        after.seq
+                    )));
+                }
+                if let Some(cosigned) = cosigned {
+                    self.keep(size, &cosigned)?;
+                }
+                Ok(())
+            }
+            Ok(Response::Refused { reason }) => {
+                self.stream = None;
+                Err(io::Error::new(io::ErrorKind::PermissionDenied, reason))
+            }
+            Ok(other) => Err(io::Error::other(format!("unexpected answer {other:?}"))),
+            Err(e) => {
+                self.stream = None;
+                Err(io::Error::other(e.to_string()))
+            }
+        }
+    }
+}
+
+/// Most of `cosignatures.jsonl` that `audit verify` reads.
+pub const MAX_COSIGNATURES_BYTES: u64 = 64 << 20;
+
+/// Checks the trail at `log` (origin `origin`) against the console's cosignatures kept
+/// beside it: each must verify with the console's witness key, and the trail's root at
+/// each cosigned size must be the cosigned root. Cosignatures of earlier trails (another
+/// origin, before an `audit reinit`) are not this trail's and are passed over. Returns
+/// the problems as (position, what).
+pub fn check_cosignatures(
+    identity: &Identity,
+    log: &Path,
+    origin: &str,
+) -> Result<Vec<(String, String)>, FleetError> {
+    use pacsguard_trail::merkle::{Frontier, leaf_hash};
+    let path = identity.cosignatures_path();
+    let file_err = |path: &Path, reason: String| FleetError::File {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text = match pacsguard_fs::read_file(&path, MAX_COSIGNATURES_BYTES) {
+        Ok(read) => String::from_utf8_lossy(&read.bytes).into_owned(),
+        Err(e) if e.is_missing() => return Ok(Vec::new()),
+        Err(e) => return Err(file_err(&path, e.to_string())),
+    };
+    let mut problems = Vec::new();
+    let position = |n: usize| format!("{} line {}", path.display(), n + 1);
+    let mut wanted: Vec<(u64, String, usize)> = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let Some(note) = serde_json::from_str::<serde_json::Value>(line)
+            .ok()
+            .and_then(|v| v.get("note").and_then(|n| n.as_str()).map(String::from))
+        else {
+            problems.push((position(n), "not a cosigned checkpoint".into()));
+            continue;
+        };
+        if let Err(e) = crate::cosign::verify(&note, &identity.console.witness) {
+            problems.push((position(n), format!("{e}: edited")));
+            continue;
+        }
+        let mut lines = note.lines();
+        let (Some(of), Some(size), Some(root)) = (lines.next(), lines.next(), lines.next()) else {
+            problems.push((position(n), "not a checkpoint".into()));
+            continue;
+        };
+        if of != origin {
+            continue;
+        }
+        match size.parse::<u64>() {
+            Ok(size) => wanted.push((size, root.to_string(), n)),
+            Err(_) => problems.push((position(n), "not a checkpoint".into())),
+        }
+    }
+    wanted.sort_by_key(|w| w.0);
+    let file = pacsguard_fs::open_regular(log).map_err(|e| file_err(log, e.to_string()))?;
+    let mut reader = io::BufReader::new(file);
+    let mut frontier = Frontier::new();
+    let mut line = Vec::new();
+    let mut next = wanted.iter().peekable();
+    loop {
+        while let Some((size, root, n)) = next.peek() {
+            if *size != frontier.size() {
+                break;
+            }
+            if B64.encode(frontier.root()) != *root {
+                problems.push((
+                    position(*n),
+                    format!("the console witnessed another tree at {size} records than this trail holds: the trail was rewritten"),
+                ));
+            }
+            next.next();
+        }
+        if next.peek().is_none() {
+            break;
+        }
+        line.clear();
+        let n = io::BufRead::read_until(
+            &mut (&mut reader).take(pacsguard_audit::MAX_RECORD_BYTES as u64 + 1),
+            b'\n',
+            &mut line,
+        )
+        .map_err(|e| file_err(log, e.to_string()))?;
+        if n == 0 || line.last() != Some(&b'\n') {
+            break;
+        }
+        frontier.push(leaf_hash(&line[..n - 1]));
+    }
+    for (size, _, n) in next {
+        problems.push((
+            position(*n),
+            format!(
+                "the console witnessed {size} records of this trail, but it holds only {}: rolled back",
+                frontier.size()
+            ),
+        ));
+    }
+    Ok(problems)
+}

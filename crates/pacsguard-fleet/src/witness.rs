@@ -1,0 +1,375 @@
+//! The console as witness of one host's trail, without I/O.
+//!
+//! The console keeps every record a host delivered and the Merkle frontier over them.
+//! A report continues that tree: its first record must be the next one expected (an
+//! earlier one is the trail rewound, a later one a gap), each record is hashed into the
+//! frontier, and a checkpoint must sign exactly the tree so obtained. That is the
+//! strongest form of the RFC 6962 proofs: the console does not take an inclusion or
+//! consistency proof from the host, it recomputes the root from the leaves it holds, so
+//! a record that is not in the signed tree, or a checkpoint that does not extend the one
+//! accepted before, cannot verify.
+
+use pacsguard_audit::Checkpoint;
+use pacsguard_trail::merkle::{Frontier, Hash, leaf_hash};
+use pacsguard_trail::note::Verifier;
+
+/// What the console holds of a host's trail.
+#[derive(Clone, Debug, Default)]
+pub struct Witnessed {
+    /// The host's trail key, once it reported.
+    pub trail_key: Option<String>,
+    /// The frontier over every record accepted.
+    pub frontier: Frontier,
+    /// The size of the last checkpoint accepted (≤ the frontier's size).
+    pub checkpoint_size: u64,
+}
+
+/// Why a report is refused; each is an alert on the console.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The host's trail key is not the one it reported with before.
+    NewKey(String),
+    /// A checkpoint inconsistent with what was accepted, or records again from an
+    /// earlier position: the trail was forked, rewound or rewritten.
+    Fork(String),
+    /// Records after a gap: some were never delivered.
+    Gap(String),
+    /// Records the checkpoint does not sign: they are not in the host's signed tree.
+    Inclusion(String),
+    /// Not a well-formed report (a bad key, a record that is not the JSON of one).
+    Malformed(String),
+}
+
+impl Refusal {
+    pub fn detail(&self) -> &str {
+        match self {
+            Refusal::NewKey(d)
+            | Refusal::Fork(d)
+            | Refusal::Gap(d)
+            | Refusal::Inclusion(d)
+            | Refusal::Malformed(d) => d,
+        }
+    }
+
+    /// The state name the console stores for the host while this holds.
+    pub fn state(&self) -> &'static str {
+        match self {
+            Refusal::NewKey(_) => "new-key",
+            Refusal::Fork(_) => "fork",
+            Refusal::Gap(_) => "gap",
+            Refusal::Inclusion(_) => "inclusion",
+            Refusal::Malformed(_) => "malformed",
+        }
+    }
+}
+
+/// A report that verified: the new state and the checkpoint to cosign.
+#[derive(Clone, Debug)]
+pub struct Accepted {
+    pub frontier: Frontier,
+    /// The checkpoint (verified), if the report carried one.
+    pub checkpoint: Option<(Checkpoint, String)>,
+    /// The records as (sequence number, bytes).
+    pub records: Vec<(u64, Vec<u8>)>,
+}
+
+/// The public-key part of a note verifier (`name+id+key` → `key`): a trail started anew
+/// keeps the host's key under a new origin name.
+pub fn key_part(verifier: &str) -> &str {
+    verifier.rsplit('+').next().unwrap_or(verifier)
+}
+
+/// Checks one report against what the console holds of the host.
+pub fn verify_report(
+    held: &Witnessed,
+    trail_key: &str,
+    first: u64,
+    records: &[String],
+    checkpoint: Option<&str>,
+) -> Result<Accepted, Refusal> {
+    let verifier = Verifier::parse(trail_key)
+        .map_err(|e| Refusal::Malformed(format!("the trail key does not parse: {e}")))?;
+    if let Some(known) = &held.trail_key
+        && known != trail_key
+    {
+        return Err(if key_part(known) == key_part(trail_key) {
+            Refusal::Fork(format!(
+                "the host's trail was started anew (origin {} after {}): its earlier records ({} accepted) are no longer the trail it writes",
+                verifier.name(),
+                known.split('+').next().unwrap_or(""),
+                held.frontier.size()
+            ))
+        } else {
+            Refusal::NewKey(format!(
+                "the host reports with another trail key ({}) than the one it reported with before ({known}): its home was made anew, or someone else holds its identity",
+                verifier.encode()
+            ))
+        });
+    }
+    let size = held.frontier.size();
+    if !records.is_empty() && first < size {
+        return Err(Refusal::Fork(format!(
+            "records from {first} again, but {size} were accepted already: the trail was rewound or rewritten"
+        )));
+    }
+    if !records.is_empty() && first > size {
+        return Err(Refusal::Gap(format!(
+            "records from {first}, but only {size} were delivered: records {size} to {} are missing",
+            first - 1
+        )));
+    }
+    let mut frontier = held.frontier.clone();
+    let mut kept = Vec::with_capacity(records.len());
+    for (i, line) in records.iter().enumerate() {
+        let seq = first + i as u64;
+        let stated = serde_json::from_str::<serde_json::Value>(line)
+            .ok()
+            .and_then(|v| v.get("seq").and_then(serde_json::Value::as_u64));
+        if stated != Some(seq) {
+            return Err(Refusal::Malformed(format!(
+                "record {seq} is not a trail record of that number"
+            )));
+        }
+        frontier.push(leaf_hash(line.as_bytes()));
+        kept.push((seq, line.as_bytes().to_vec()));
+    }
+    let checkpoint = match checkpoint {
+        None => None,
+        Some(note) => {
+            let opened = Checkpoint::open(note, &verifier).map_err(|e| {
+                Refusal::Malformed(format!(
+                    "the checkpoint does not verify with the trail key: {e}"
+                ))
+            })?;
+            if opened.origin != verifier.name() {
+                return Err(Refusal::Malformed(format!(
+                    "the checkpoint's origin {} is not the trail key's {}",
+                    opened.origin,
+                    verifier.name()
+                )));
+            }
+            check_against(held, &frontier, &opened)?;
+            Some((opened, note.to_string()))
+        }
+    };
+    Ok(Accepted {
+        frontier,
+        checkpoint,
+        records: kept,
+    })
+}
+
+/// A signed checkpoint must agree with the tree the console holds: below the last one
+/// accepted is a rollback, at the size held it must have the root the console computed.
+fn check_against(
+    held: &Witnessed,
+    frontier: &Frontier,
+    checkpoint: &Checkpoint,
+) -> Result<(), Refusal> {
+    if checkpoint.size < held.checkpoint_size {
+        return Err(Refusal::Fork(format!(
+            "a checkpoint of {} records after one of {} was accepted: the trail was rolled back",
+            checkpoint.size, held.checkpoint_size
+        )));
+    }
+    if checkpoint.size == frontier.size() {
+        if checkpoint.root != frontier.root() {
+            return Err(if checkpoint.size == held.frontier.size() {
+                Refusal::Fork(format!(
+                    "a checkpoint of {} records with another root than the tree accepted at that size: the trail was forked",
+                    checkpoint.size
+                ))
+            } else {
+                Refusal::Inclusion(format!(
+                    "records {} to {} are not in the tree the host's checkpoint of {} records signs",
+                    held.frontier.size(),
+                    frontier.size().saturating_sub(1),
+                    checkpoint.size
+                ))
+            });
+        }
+        return Ok(());
+    }
+    if checkpoint.size > frontier.size() {
+        return Err(Refusal::Gap(format!(
+            "a checkpoint of {} records, but only {} were delivered",
+            checkpoint.size,
+            frontier.size()
+        )));
+    }
+    // Between the last checkpoint accepted and the records held: the host sends its
+    // records up to its newest checkpoint, so this is not what an honest host sends.
+    Err(Refusal::Malformed(format!(
+        "a checkpoint of {} records, not the {} delivered",
+        checkpoint.size,
+        frontier.size()
+    )))
+}
+
+/// The frontier's peaks as stored (32 bytes each).
+pub fn peaks_bytes(frontier: &Frontier) -> Vec<u8> {
+    frontier.peaks().concat()
+}
+
+/// A frontier from stored peaks; `None` if they do not fit the size.
+pub fn frontier_from(size: u64, peaks: &[u8]) -> Option<Frontier> {
+    if !peaks.len().is_multiple_of(32) {
+        return None;
+    }
+    let peaks: Vec<Hash> = peaks
+        .chunks(32)
+        .filter_map(|c| <Hash>::try_from(c).ok())
+        .collect();
+    Frontier::from_peaks(size, &peaks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::SigningKey;
+    use pacsguard_trail::note::Signer;
+
+    fn signer(origin: &str) -> Signer {
+        Signer::new(origin, SigningKey::from_bytes(&[3; 32])).expect("signer")
+    }
+
+    fn records(from: u64, to: u64, tag: &str) -> Vec<String> {
+        (from..to)
+            .map(|seq| format!("{{\"seq\":{seq},\"detail\":\"{tag}\"}}"))
+            .collect()
+    }
+
+    fn checkpoint(signer: &Signer, all: &[String]) -> String {
+        let mut frontier = Frontier::new();
+        for line in all {
+            frontier.push(leaf_hash(line.as_bytes()));
+        }
+        Checkpoint {
+            origin: signer.verifier().name().to_string(),
+            size: frontier.size(),
+            root: frontier.root(),
+            resume: None,
+            state: None,
+        }
+        .sign(signer)
+        .expect("sign")
+    }
+
+    fn accept(held: &mut Witnessed, key: &str, first: u64, recs: &[String], ck: Option<&str>) {
+        let ok = verify_report(held, key, first, recs, ck).expect("accepted");
+        held.frontier = ok.frontier;
+        held.trail_key = Some(key.to_string());
+        if let Some((c, _)) = ok.checkpoint {
+            held.checkpoint_size = c.size;
+        }
+    }
+
+    #[test]
+    fn an_honest_trail_is_accepted_batch_after_batch() {
+        let s = signer("host-a");
+        let key = s.verifier().encode();
+        let all = records(0, 10, "x");
+        let mut held = Witnessed::default();
+        accept(
+            &mut held,
+            &key,
+            0,
+            &all[..4],
+            Some(&checkpoint(&s, &all[..4])),
+        );
+        // A batch cut short without a checkpoint, then the rest with it.
+        accept(&mut held, &key, 4, &all[4..6], None);
+        accept(&mut held, &key, 6, &all[6..], Some(&checkpoint(&s, &all)));
+        assert_eq!(held.checkpoint_size, 10);
+        // A heartbeat: the same checkpoint again.
+        accept(&mut held, &key, 10, &[], Some(&checkpoint(&s, &all)));
+    }
+
+    #[test]
+    fn a_rewritten_trail_is_a_fork_and_a_restarted_one_too() {
+        let s = signer("host-a");
+        let key = s.verifier().encode();
+        let all = records(0, 6, "x");
+        let mut held = Witnessed::default();
+        accept(&mut held, &key, 0, &all, Some(&checkpoint(&s, &all)));
+        // Rewritten from record 2 on, resent from 2: rewound.
+        let other = [&all[..2], &records(2, 8, "y")[..]].concat();
+        let refusal = verify_report(&held, &key, 2, &other[2..], Some(&checkpoint(&s, &other)))
+            .expect_err("rewound");
+        assert!(matches!(refusal, Refusal::Fork(_)), "{refusal:?}");
+        // Only the checkpoint of the rewritten trail at the accepted size: forked.
+        let refusal = verify_report(&held, &key, 6, &[], Some(&checkpoint(&s, &other[..6])))
+            .expect_err("forked");
+        assert!(matches!(refusal, Refusal::Fork(_)), "{refusal:?}");
+        // An older checkpoint put back: rolled back.
+        let refusal = verify_report(&held, &key, 6, &[], Some(&checkpoint(&s, &all[..3])))
+            .expect_err("rolled back");
+        assert!(matches!(refusal, Refusal::Fork(_)), "{refusal:?}");
+        // The trail started anew (`audit reinit`): same key, new origin.
+        let anew = signer("host-a/1700000000");
+        let fresh = records(0, 2, "z");
+        let refusal = verify_report(
+            &held,
+            &anew.verifier().encode(),
+            0,
+            &fresh,
+            Some(&checkpoint(&anew, &fresh)),
+        )
+        .expect_err("restarted");
+        assert!(matches!(refusal, Refusal::Fork(_)), "{refusal:?}");
+    }
+
+    #[test]
+    fn gaps_foreign_records_and_new_keys_are_refused() {
+        let s = signer("host-a");
+        let key = s.verifier().encode();
+        let all = records(0, 6, "x");
+        let mut held = Witnessed::default();
+        accept(
+            &mut held,
+            &key,
+            0,
+            &all[..2],
+            Some(&checkpoint(&s, &all[..2])),
+        );
+        let refusal =
+            verify_report(&held, &key, 4, &all[4..], Some(&checkpoint(&s, &all))).expect_err("gap");
+        assert!(matches!(refusal, Refusal::Gap(_)), "{refusal:?}");
+        // Records 2.. altered in transit (or on disk after signing): not in the tree.
+        let altered = records(2, 6, "altered");
+        let refusal = verify_report(&held, &key, 2, &altered, Some(&checkpoint(&s, &all)))
+            .expect_err("inclusion");
+        assert!(matches!(refusal, Refusal::Inclusion(_)), "{refusal:?}");
+        let stranger = Signer::new("host-a", SigningKey::from_bytes(&[4; 32])).expect("signer");
+        let refusal = verify_report(
+            &held,
+            &stranger.verifier().encode(),
+            2,
+            &all[2..],
+            Some(&checkpoint(&stranger, &all)),
+        )
+        .expect_err("new key");
+        assert!(matches!(refusal, Refusal::NewKey(_)), "{refusal:?}");
+        // A checkpoint signed by another key than the trail key it came with.
+        let refusal = verify_report(
+            &held,
+            &key,
+            2,
+            &all[2..],
+            Some(&checkpoint(&stranger, &all)),
+        )
+        .expect_err("not signed");
+        assert!(matches!(refusal, Refusal::Malformed(_)), "{refusal:?}");
+    }
+
+    #[test]
+    fn stored_peaks_round_trip() {
+        let mut frontier = Frontier::new();
+        for line in records(0, 11, "x") {
+            frontier.push(leaf_hash(line.as_bytes()));
+        }
+        let back = frontier_from(11, &peaks_bytes(&frontier)).expect("fits");
+        assert_eq!(back.root(), frontier.root());
+        assert!(frontier_from(12, &peaks_bytes(&frontier)).is_none());
+    }
+}

@@ -1,0 +1,359 @@
+//! The console's fleet: enrolment tokens, enrolled hosts, and what each host delivered
+//! (its trail records, its checkpoints and the console's cosignatures of them).
+//!
+//! Tokens are stored as SHA-256 digests (256-bit random values), spent in the same
+//! transaction that enrols the host. A host is known by the SHA-256 fingerprint of the
+//! client certificate the console issued to it; revoking sets `revoked`, and every later
+//! connection with that certificate is refused. The witness state of a host (`size`,
+//! `peaks`: the Merkle frontier of the records accepted, and the last checkpoint) moves
+//! only in the transaction that stores the records it covers, and only from the state
+//! the caller verified against (`accept_batch` checks `size`), so two connections of one
+//! host cannot interleave.
+
+use rusqlite::{OptionalExtension as _, params};
+
+use super::ConsoleDb;
+use crate::sqlite::StoreError;
+
+pub(super) const FLEET_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS fleet_tokens (
+    token_hash BLOB PRIMARY KEY,
+    created INTEGER NOT NULL,
+    expires INTEGER NOT NULL,
+    used INTEGER
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS fleet_hosts (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    fingerprint TEXT NOT NULL UNIQUE,
+    enrolled INTEGER NOT NULL,
+    revoked INTEGER,
+    last_contact INTEGER NOT NULL DEFAULT 0,
+    interval INTEGER NOT NULL DEFAULT 0,
+    trail_key TEXT,
+    size INTEGER NOT NULL DEFAULT 0,
+    peaks BLOB NOT NULL DEFAULT x'',
+    checkpoint TEXT,
+    state TEXT NOT NULL DEFAULT 'ok',
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS fleet_records (
+    host INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    line BLOB NOT NULL,
+    PRIMARY KEY (host, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS fleet_checkpoints (
+    host INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    note TEXT NOT NULL,
+    cosignature TEXT NOT NULL,
+    received INTEGER NOT NULL,
+    PRIMARY KEY (host, size)
+) WITHOUT ROWID;
+";
+
+/// Why an enrolment (its token, or the name it asks for) was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenRefusal {
+    Unknown,
+    Used,
+    Expired,
+    /// A host not revoked holds the name: a second one under it would share its alerts
+    /// and its line on the Hosts page (the token is not spent).
+    NameTaken,
+}
+
+/// One enrolled host as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostRow {
+    pub id: i64,
+    pub name: String,
+    /// SHA-256 of the client certificate the console issued (hex, lower case).
+    pub fingerprint: String,
+    pub enrolled: i64,
+    pub revoked: Option<i64>,
+    /// When the host last delivered (or sent a heartbeat); 0: never.
+    pub last_contact: i64,
+    /// The heartbeat interval the host promised, in seconds (0: none yet).
+    pub interval: i64,
+    /// The host's trail key (a note verifier: `origin+keyid+key`), once it reported.
+    pub trail_key: Option<String>,
+    /// Records accepted (and witnessed) so far.
+    pub size: u64,
+    /// The Merkle frontier of those records: 32-byte roots of the perfect subtrees.
+    pub peaks: Vec<u8>,
+    /// The last checkpoint accepted (a signed note).
+    pub checkpoint: Option<String>,
+    /// `ok`, or what the console refused last (`fork`, `gap`, `key-changed`, `silent`).
+    pub state: String,
+    pub detail: String,
+}
+
+const HOST_COLUMNS: &str = "id, name, fingerprint, enrolled, revoked, last_contact, interval, \
+     trail_key, size, peaks, checkpoint, state, detail";
+
+fn host_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HostRow> {
+    Ok(HostRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        fingerprint: r.get(2)?,
+        enrolled: r.get(3)?,
+        revoked: r.get(4)?,
+        last_contact: r.get(5)?,
+        interval: r.get(6)?,
+        trail_key: r.get(7)?,
+        size: u64::try_from(r.get::<_, i64>(8)?).unwrap_or(0),
+        peaks: r.get(9)?,
+        checkpoint: r.get(10)?,
+        state: r.get(11)?,
+        detail: r.get(12)?,
+    })
+}
+
+/// What a verified batch adds to a host's witness state.
+#[derive(Clone, Debug)]
+pub struct AcceptedBatch<'a> {
+    /// The size the batch was verified against (the stored one at the time).
+    pub from_size: u64,
+    /// The records, by sequence number, as the host's trail holds them.
+    pub records: &'a [(u64, Vec<u8>)],
+    pub size: u64,
+    pub peaks: Vec<u8>,
+    pub trail_key: &'a str,
+    pub checkpoint: &'a str,
+    pub cosignature: &'a str,
+    pub now: i64,
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl ConsoleDb {
+    /// Stores a new enrolment token's digest, valid until `expires`.
+    pub fn add_enrol_token(
+        &self,
+        token_hash: &[u8],
+        now: i64,
+        expires: i64,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO fleet_tokens (token_hash, created, expires) VALUES (?1, ?2, ?3)",
+            params![token_hash, now, expires],
+        )?;
+        Ok(())
+    }
+
+    /// Why the token would be refused now, if it would (checked before any work is
+    /// done for a request; [`ConsoleDb::enrol_host`] checks again as it spends it).
+    pub fn enrol_token_refusal(
+        &self,
+        token_hash: &[u8],
+        now: i64,
+    ) -> Result<Option<TokenRefusal>, StoreError> {
+        let token: Option<(i64, Option<i64>)> = self
+            .conn
+            .query_row(
+                "SELECT expires, used FROM fleet_tokens WHERE token_hash = ?1",
+                params![token_hash],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(self.sql())?;
+        Ok(match token {
+            None => Some(TokenRefusal::Unknown),
+            Some((_, Some(_))) => Some(TokenRefusal::Used),
+            Some((expires, None)) if now >= expires => Some(TokenRefusal::Expired),
+            Some(_) => None,
+        })
+    }
+
+    /// Spends the token and enrols a host in one transaction: a token is spent once,
+    /// and only before it expires. Returns the new host's id, or why it was refused.
+    pub fn enrol_host(
+        &mut self,
+        token_hash: &[u8],
+        now: i64,
+        name: &str,
+        fingerprint: &str,
+    ) -> Result<Result<i64, TokenRefusal>, StoreError> {
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sql)?;
+        let token: Option<(i64, Option<i64>)> = tx
+            .query_row(
+                "SELECT expires, used FROM fleet_tokens WHERE token_hash = ?1",
+                params![token_hash],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(sql)?;
+        let refusal = match token {
+            None => Some(TokenRefusal::Unknown),
+            Some((_, Some(_))) => Some(TokenRefusal::Used),
+            Some((expires, None)) if now >= expires => Some(TokenRefusal::Expired),
+            Some(_) => None,
+        };
+        if let Some(refusal) = refusal {
+            return Ok(Err(refusal));
+        }
+        // In the same transaction as the insert: two hosts enrolling under one name at
+        // once cannot both pass.
+        let taken: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM fleet_hosts WHERE name = ?1 AND revoked IS NULL",
+                params![name],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql)?;
+        if taken.is_some() {
+            return Ok(Err(TokenRefusal::NameTaken));
+        }
+        tx.execute(
+            "UPDATE fleet_tokens SET used = ?2 WHERE token_hash = ?1",
+            params![token_hash, now],
+        )
+        .map_err(sql)?;
+        tx.execute(
+            "INSERT INTO fleet_hosts (name, fingerprint, enrolled) VALUES (?1, ?2, ?3)",
+            params![name, fingerprint, now],
+        )
+        .map_err(sql)?;
+        let id = tx.last_insert_rowid();
+        tx.commit().map_err(sql)?;
+        Ok(Ok(id))
+    }
+
+    pub fn host_by_fingerprint(&self, fingerprint: &str) -> Result<Option<HostRow>, StoreError> {
+        self.conn
+            .query_row(
+                &format!("SELECT {HOST_COLUMNS} FROM fleet_hosts WHERE fingerprint = ?1"),
+                params![fingerprint],
+                host_row,
+            )
+            .optional()
+            .map_err(self.sql())
+    }
+
+    pub fn host(&self, id: i64) -> Result<Option<HostRow>, StoreError> {
+        self.conn
+            .query_row(
+                &format!("SELECT {HOST_COLUMNS} FROM fleet_hosts WHERE id = ?1"),
+                params![id],
+                host_row,
+            )
+            .optional()
+            .map_err(self.sql())
+    }
+
+    pub fn hosts(&self) -> Result<Vec<HostRow>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare(&format!(
+                "SELECT {HOST_COLUMNS} FROM fleet_hosts ORDER BY name, id"
+            ))
+            .map_err(self.sql())?;
+        let rows = statement.query_map([], host_row).map_err(self.sql())?;
+        rows.collect::<Result<_, _>>().map_err(self.sql())
+    }
+
+    /// Revokes the hosts named `name` that are not revoked yet; returns how many.
+    pub fn revoke_host(&self, name: &str, now: i64) -> Result<usize, StoreError> {
+        self.execute(
+            "UPDATE fleet_hosts SET revoked = ?2 WHERE name = ?1 AND revoked IS NULL",
+            params![name, now],
+        )
+    }
+
+    /// Notes a contact from the host and the heartbeat interval it promises.
+    pub fn touch_host(&self, id: i64, now: i64, interval: i64) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE fleet_hosts SET last_contact = ?2, interval = ?3 WHERE id = ?1",
+            params![id, now, interval],
+        )?;
+        Ok(())
+    }
+
+    /// Sets the host's state; returns whether it changed (so an alert is raised once per
+    /// change, not at every retry).
+    pub fn set_host_state(&self, id: i64, state: &str, detail: &str) -> Result<bool, StoreError> {
+        Ok(self.execute(
+            "UPDATE fleet_hosts SET state = ?2, detail = ?3 WHERE id = ?1 AND state <> ?2",
+            params![id, state, detail],
+        )? == 1)
+    }
+
+    /// Stores a verified batch: its records, the checkpoint and its cosignature, and the
+    /// new witness state, in one transaction, only if the host's size is still the one
+    /// the batch was verified against. Returns whether it was stored.
+    pub fn accept_batch(
+        &mut self,
+        host: i64,
+        batch: &AcceptedBatch<'_>,
+    ) -> Result<bool, StoreError> {
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sql)?;
+        let moved = tx
+            .execute(
+                "UPDATE fleet_hosts SET size = ?3, peaks = ?4, checkpoint = ?5, trail_key = ?6, \
+                 last_contact = ?7, state = 'ok', detail = '' WHERE id = ?1 AND size = ?2",
+                params![
+                    host,
+                    to_i64(batch.from_size),
+                    to_i64(batch.size),
+                    batch.peaks,
+                    batch.checkpoint,
+                    batch.trail_key,
+                    batch.now
+                ],
+            )
+            .map_err(sql)?;
+        if moved != 1 {
+            return Ok(false);
+        }
+        for (seq, line) in batch.records {
+            tx.execute(
+                "INSERT INTO fleet_records (host, seq, line) VALUES (?1, ?2, ?3)",
+                params![host, to_i64(*seq), line],
+            )
+            .map_err(sql)?;
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO fleet_checkpoints (host, size, note, cosignature, received) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                host,
+                to_i64(batch.size),
+                batch.checkpoint,
+                batch.cosignature,
+                batch.now
+            ],
+        )
+        .map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        Ok(true)
+    }
+
+    /// The records a host delivered, in order (for tests and the drill-down).
+    pub fn host_records(&self, host: i64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT seq, line FROM fleet_records WHERE host = ?1 ORDER BY seq")
+            .map_err(self.sql())?;
+        let rows = statement
+            .query_map(params![host], |r| {
+                Ok((u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0), r.get(1)?))
+            })
+            .map_err(self.sql())?;
+        rows.collect::<Result<_, _>>().map_err(self.sql())
+    }
+}

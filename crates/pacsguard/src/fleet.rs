@@ -1,0 +1,367 @@
+//! Many hosts, one console: the CLI of enrolment and the fleet's part of `serve`.
+//!
+//! On the console: `pacsguard console enrol-token` makes a one-time token (run as the
+//! console home's owner, root: the person who can read the console's keys anyway, so
+//! no web step-up is needed and it can be scripted), `console hosts` lists the hosts,
+//! `console revoke-host NAME` revokes one; `serve --fleet-listen ADDR` listens for hosts.
+//! On a host: `pacsguard enroll URL --token T --fingerprint SHA256` joins, and the host's
+//! `serve` then delivers its trail to the console beside guarding.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, anyhow};
+use clap::Subcommand;
+use pacsguard_audit::delivery::Delivery;
+use pacsguard_engine::Home;
+use pacsguard_fleet::host::{self, CONSOLE_DESTINATION, ConsoleTransport, Identity};
+
+/// How often a host's `serve` delivers its trail to the console (and, with nothing new,
+/// sends a heartbeat).
+pub const REPORT_INTERVAL: Duration = Duration::from_secs(2);
+/// The interval a host promises the console: a few reports may fail (a console
+/// restarting) before the console calls it silent.
+pub const PROMISED_INTERVAL: Duration = Duration::from_secs(15);
+
+#[derive(Subcommand, Debug)]
+pub enum ConsoleCommand {
+    /// Make a one-time token for `pacsguard enroll` on a new host (printed once, stored
+    /// hashed).
+    EnrolToken {
+        /// How long the token is valid (e.g. 15m, 2h; at most 7 days).
+        #[arg(long, value_name = "DURATION", default_value = "15m")]
+        expires: humantime::Duration,
+    },
+    /// List the enrolled hosts: state, last contact, trail witnessed up to where.
+    Hosts {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a host: its next request (and every later connection) is refused.
+    RevokeHost { name: String },
+}
+
+impl ConsoleCommand {
+    pub fn wants_json(&self) -> bool {
+        matches!(self, ConsoleCommand::Hosts { json: true })
+    }
+}
+
+pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
+    home.check_permissions()?;
+    let store = home.store_path();
+    match command {
+        ConsoleCommand::EnrolToken { expires } => {
+            let (token, until) = pacsguard_fleet::console::issue_token(&store, expires.into())
+                .map_err(|e| anyhow!(e))?;
+            println!("{token}");
+            eprintln!(
+                "pacsguard: one-time enrolment token, valid until {} (UTC): on the new host run\n  pacsguard enroll tls://CONSOLE:PORT --token {token} --fingerprint <the console certificate's SHA-256, as serve prints it>",
+                humantime::format_rfc3339_seconds(
+                    std::time::UNIX_EPOCH + Duration::from_secs(u64::try_from(until).unwrap_or(0))
+                )
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        ConsoleCommand::Hosts { json } => {
+            let db = pacsguard_store::ConsoleDb::open(&store)?;
+            let hosts = db.hosts()?;
+            if json {
+                for h in &hosts {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "name": h.name, "state": h.state, "detail": h.detail,
+                            "revoked": h.revoked.is_some(), "last_contact": h.last_contact,
+                            "interval": h.interval, "records": h.size,
+                            "witnessed": witnessed(h),
+                        })
+                    );
+                }
+            } else {
+                for h in &hosts {
+                    println!(
+                        "{}\t{}\tlast contact {}\t{} records, witnessed up to {}{}",
+                        h.name,
+                        if h.revoked.is_some() {
+                            "revoked"
+                        } else {
+                            &h.state
+                        },
+                        h.last_contact,
+                        h.size,
+                        witnessed(h),
+                        if h.detail.is_empty() {
+                            String::new()
+                        } else {
+                            format!("\t{}", h.detail)
+                        }
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConsoleCommand::RevokeHost { name } => {
+            let db = pacsguard_store::ConsoleDb::open(&store)?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            match db.revoke_host(&name, now)? {
+                0 => Err(anyhow!(
+                    "no enrolled host named {name:?} that is not revoked already"
+                )),
+                n => {
+                    eprintln!("pacsguard: revoked {n} host(s) named {name:?}");
+                    Ok(ExitCode::SUCCESS)
+                }
+            }
+        }
+    }
+}
+
+/// The size of the last checkpoint the console cosigned for `host`.
+fn witnessed(host: &pacsguard_store::HostRow) -> u64 {
+    host.checkpoint
+        .as_deref()
+        .and_then(|n| n.lines().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+pub fn enroll(
+    home: &Home,
+    url: &str,
+    token: &str,
+    fingerprint: &str,
+    name: Option<String>,
+) -> Result<ExitCode> {
+    home.check_permissions()?;
+    if !home.is_initialized() {
+        return Err(anyhow!(
+            "{}: not a PacsGuard home (pacsguard init first)",
+            home.dir.display()
+        ));
+    }
+    let name = name.unwrap_or_else(pacsguard_engine::hostname);
+    let enrolled = host::enrol(&home.dir, url, token, fingerprint, &name)?;
+    println!(
+        "enrolled as {} with console {}; identity in {} (the key never left this host). `pacsguard serve` now reports to the console.",
+        enrolled.console.name,
+        enrolled.console.address,
+        enrolled.dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `audit verify` on an enrolled host: the trail checked against the console's
+/// cosignatures kept beside it (see [`host::check_cosignatures`]).
+pub fn check_cosignatures(home: &Home, report: &mut pacsguard_audit::VerifyReport) -> Result<()> {
+    let Some(identity) = Identity::load(&home.dir)? else {
+        return Ok(());
+    };
+    let trail_key = std::fs::read_to_string(home.trail_key_path())
+        .with_context(|| home.trail_key_path().display().to_string())?;
+    let origin = trail_key.trim().split('+').next().unwrap_or("").to_string();
+    for (position, what) in host::check_cosignatures(&identity, &home.audit_log_path(), &origin)? {
+        report
+            .problems
+            .push(pacsguard_audit::Problem { position, what });
+    }
+    Ok(())
+}
+
+/// What `serve` started for the fleet; joined when it stops.
+#[derive(Default)]
+pub struct Running {
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    pub fn join(self) {
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn say(text: &str) {
+    eprintln!("pacsguard serve: {text}");
+}
+
+/// The fleet's part of `serve`: the listener for hosts (with `--fleet-listen`) and, on
+/// an enrolled host, the delivery of its trail to its console.
+pub fn start(
+    home: &Home,
+    fleet_listen: Option<String>,
+    console_cert: (PathBuf, PathBuf),
+    inbox: pacsguard_events::Inbox,
+    stop: Arc<AtomicBool>,
+) -> Result<Running> {
+    let mut running = Running::default();
+    if let Some(listen) = fleet_listen {
+        running.threads.push(listen_for_hosts(
+            home,
+            &listen,
+            console_cert,
+            inbox,
+            stop.clone(),
+        )?);
+    }
+    if let Some(identity) = Identity::load(&home.dir)? {
+        say(&format!(
+            "reporting to the console at {} as {}",
+            identity.console.address, identity.console.name
+        ));
+        let home = home.clone();
+        running.threads.push(
+            std::thread::Builder::new()
+                .name("report".into())
+                .spawn(move || report(&home, &identity, &stop))
+                .context("starting the report thread")?,
+        );
+    }
+    Ok(running)
+}
+
+fn listen_for_hosts(
+    home: &Home,
+    listen: &str,
+    (cert, key): (PathBuf, PathBuf),
+    inbox: pacsguard_events::Inbox,
+    stop: Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<()>> {
+    use rustls::pki_types::pem::PemObject as _;
+    let console_dir = home.dir.join("console");
+    let name = pacsguard_engine::hostname();
+    let ca = pacsguard_fleet::ca::HostCa::load_or_generate(&console_dir, &name)?;
+    let cosigner = pacsguard_fleet::cosign::Cosigner::load_or_generate(
+        &console_dir.join("witness.key"),
+        &format!("{name}/pacsguard-console"),
+    )?;
+    let chain = rustls::pki_types::CertificateDer::pem_file_iter(&cert)
+        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| anyhow!("{}: {e}", cert.display()))?;
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(&key)
+        .map_err(|e| anyhow!("{}: {e}", key.display()))?;
+    let alert: pacsguard_fleet::console::Alert = Box::new(move |finding| {
+        let actor = pacsguard_events::Actor {
+            user: "console".into(),
+            uid: nix::unistd::geteuid().as_raw(),
+            sudo_user: None,
+        };
+        if let Err(e) = inbox.push(pacsguard_events::Event::of_finding(actor, finding)) {
+            say(&format!(
+                "fleet: an alert could not be queued for the trail: {e}"
+            ));
+        }
+    });
+    let fleet = pacsguard_fleet::console::Fleet::new(home.store_path(), ca, cosigner, alert);
+    let config = fleet
+        .tls_config(chain, key)
+        .map_err(|e| anyhow!("fleet TLS: {e}"))?;
+    let addr: std::net::SocketAddr = listen
+        .parse()
+        .map_err(|e| anyhow!("--fleet-listen {listen:?}: not ADDRESS:PORT ({e})"))?;
+    let listener =
+        TcpListener::bind(addr).with_context(|| format!("listening for hosts on {addr}"))?;
+    let local = listener.local_addr()?;
+    say(&format!(
+        "listening for hosts at tls://{local} (enrolment tokens: pacsguard console enrol-token)"
+    ));
+    pacsguard_fleet::console::serve(listener, config, Arc::new(fleet), stop, Arc::new(say))
+        .context("starting the fleet listener")
+}
+
+/// One delivery run to the console: the records up to the newest checkpoint (the
+/// records after it wait for the checkpoint that signs them), or a heartbeat.
+fn deliver_once(
+    home: &Home,
+    delivery: &Delivery,
+    transport: &mut ConsoleTransport<'_>,
+) -> Result<u64, pacsguard_audit::delivery::DeliveryError> {
+    let checkpoint = host::newest_checkpoint(&home.checkpoints_path()).unwrap_or(None);
+    let cursor = delivery.read_cursor()?;
+    let limit = checkpoint
+        .as_ref()
+        .map_or(0, |(size, _)| size.saturating_sub(cursor.seq));
+    transport.set_checkpoint(checkpoint);
+    delivery.deliver(transport, Some(limit))
+}
+
+/// `audit forward --to console`: one delivery run, under the home's lock (so not
+/// beside a running `serve`, which delivers by itself). Returns the records delivered.
+pub fn forward_once(home: &Home) -> Result<u64> {
+    home.check_permissions()?;
+    let _lock = home.lock()?;
+    let identity = Identity::load(&home.dir)?
+        .ok_or_else(|| anyhow!("this host is not enrolled in a console (pacsguard enroll)"))?;
+    let trail_key = std::fs::read_to_string(home.trail_key_path())
+        .with_context(|| home.trail_key_path().display().to_string())?;
+    let delivery = Delivery::of(&home.dir, home.audit_log_path(), CONSOLE_DESTINATION)?;
+    let mut transport = ConsoleTransport::new(
+        &identity,
+        trail_key.trim().to_string(),
+        PROMISED_INTERVAL.as_secs(),
+        None,
+        0,
+    );
+    Ok(deliver_once(home, &delivery, &mut transport)?)
+}
+
+/// Delivers the trail to the console every [`REPORT_INTERVAL`] until `stop`: the records
+/// up to the newest checkpoint (the rest wait for theirs), or a heartbeat. A console
+/// that is down or refuses is said once per change, and tried again at the next turn.
+fn report(home: &Home, identity: &Identity, stop: &AtomicBool) {
+    let delivery = match Delivery::of(&home.dir, home.audit_log_path(), CONSOLE_DESTINATION) {
+        Ok(delivery) => delivery,
+        Err(e) => return say(&format!("console delivery: {e}")),
+    };
+    let mut transport: Option<ConsoleTransport<'_>> = None;
+    let mut last_problem: Option<String> = None;
+    let mut next = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        if Instant::now() < next {
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        }
+        next = Instant::now() + REPORT_INTERVAL;
+        let trail_key = match std::fs::read_to_string(home.trail_key_path()) {
+            Ok(text) => text.trim().to_string(),
+            Err(e) => {
+                say(&format!(
+                    "console delivery: {}: {e}",
+                    home.trail_key_path().display()
+                ));
+                continue;
+            }
+        };
+        let transport = match &mut transport {
+            Some(t) => t,
+            None => transport.insert(ConsoleTransport::new(
+                identity,
+                trail_key,
+                PROMISED_INTERVAL.as_secs(),
+                None,
+                0,
+            )),
+        };
+        match deliver_once(home, &delivery, transport) {
+            Ok(_) => {
+                if last_problem.take().is_some() {
+                    say("console delivery resumed");
+                }
+            }
+            Err(e) => {
+                let text = e.to_string();
+                if last_problem.as_deref() != Some(&text) {
+                    say(&format!("console delivery: {text}"));
+                    last_problem = Some(text);
+                }
+            }
+        }
+    }
+}

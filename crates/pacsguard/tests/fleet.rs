@@ -1,0 +1,634 @@
+//! Many hosts, one console (issue 14): two real `serve` processes on loopback, a console
+//! and a host, each with its own home. Enrolment (tokens spent once, expired, a wrong
+//! fingerprint), the host's trail delivered and witnessed, the attack of the issue (the
+//! host's trail deleted and started anew) flagged by the console, and revocation.
+
+mod common;
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Env, pacsguard, stderr, stdout};
+
+/// A running `pacsguard serve`, its stderr collected line by line.
+struct Serve {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Serve {
+    fn start(env: &Env, args: &[&str]) -> Serve {
+        let mut child = pacsguard()
+            .arg("--home")
+            .arg(&env.home)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("pacsguard serve starts");
+        let text = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&text);
+        let pipe = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                let mut text = sink.lock().expect("test fixture");
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        let serve = Serve {
+            child,
+            stderr: text,
+        };
+        assert!(
+            serve.wait_for("watching for changes", Duration::from_secs(60)),
+            "serve did not start: {}",
+            serve.stderr()
+        );
+        serve
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().expect("test fixture").clone()
+    }
+
+    fn wait_for(&self, text: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.stderr().contains(text) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// The rest of the first line after `marker`.
+    fn after(&self, marker: &str) -> String {
+        let text = self.stderr();
+        let start = text
+            .find(marker)
+            .unwrap_or_else(|| panic!("{marker}: {text}"))
+            + marker.len();
+        text[start..]
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    }
+
+    fn stop(mut self) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn token(console: &Env, expires: &str) -> String {
+    let out = console.run(&["console", "enrol-token", "--expires", expires]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    stdout(&out).trim().to_string()
+}
+
+fn hosts(console: &Env) -> Vec<serde_json::Value> {
+    let out = console.run(&["console", "hosts", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect()
+}
+
+/// Polls the console's hosts until `test` holds for the one named `name`.
+fn wait_host(
+    console: &Env,
+    name: &str,
+    test: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let found = hosts(console).into_iter().find(|h| h["name"] == name);
+        if let Some(host) = &found
+            && test(host)
+        {
+            return host.clone();
+        }
+        assert!(Instant::now() < deadline, "host {name}: {found:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The records the console stored for `name`, read with Python's sqlite3.
+fn stored_records(console: &Env, name: &str) -> Vec<String> {
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3,sys\n\
+             db=sqlite3.connect(sys.argv[1])\n\
+             for (line,) in db.execute('SELECT r.line FROM fleet_records r JOIN fleet_hosts h ON h.id=r.host WHERE h.name=? ORDER BY r.seq',(sys.argv[2],)):\n    \
+             sys.stdout.buffer.write(line+b'\\n')",
+        )
+        .arg(console.home.join("pacsguard.db"))
+        .arg(name)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn a_host_enrols_reports_is_witnessed_and_its_rewritten_trail_is_flagged() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+
+    let host = Env::new();
+    host.profile(&[]);
+    let enroll = |env: &Env, token: &str, fingerprint: &str, name: &str| {
+        env.run(&[
+            "enroll",
+            &url,
+            "--token",
+            token,
+            "--fingerprint",
+            fingerprint,
+            "--name",
+            name,
+        ])
+    };
+
+    // A certificate other than the console's: refused before anything is sent.
+    let first = token(&console, "15m");
+    let wrong = "00:".repeat(31) + "00";
+    let out = enroll(&host, &first, &wrong, "pacs-01");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("fingerprint"), "{}", stderr(&out));
+    assert!(!host.home.join("fleet").exists(), "nothing half-written");
+
+    let out = enroll(&host, &first, &fingerprint, "pacs-01");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(host.home.join("fleet/key.pem").is_file());
+
+    // The same token again, from another host: spent.
+    let other = Env::new();
+    other.profile(&[]);
+    let out = enroll(&other, &first, &fingerprint, "pacs-02");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("used already"), "{}", stderr(&out));
+    // An expired one.
+    let short = token(&console, "1s");
+    std::thread::sleep(Duration::from_millis(2100));
+    let out = enroll(&other, &short, &fingerprint, "pacs-02");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("expired"), "{}", stderr(&out));
+    assert!(!other.home.join("fleet").exists());
+
+    // The host guards and reports: every record it signed reaches the console once, in
+    // order, each checkpoint witnessed, the cosignatures kept beside its trail.
+    let guard = Serve::start(&host, &[]);
+    assert!(
+        guard.stderr().contains("reporting to the console"),
+        "{}",
+        guard.stderr()
+    );
+    std::fs::write(host.path("study/new.dcm"), b"arrived").expect("write");
+    let seen = wait_host(&console, "pacs-01", |h| {
+        h["records"].as_u64() > Some(3) && h["witnessed"] == h["records"] && h["state"] == "ok"
+    });
+    guard.stop();
+    let log = std::fs::read_to_string(host.home.join("audit.log")).expect("log");
+    let stored = stored_records(&console, "pacs-01");
+    assert!(stored.len() as u64 >= seen["records"].as_u64().expect("records"));
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(
+        stored,
+        lines[..stored.len()],
+        "the host's records, once, in order"
+    );
+    let cosigned =
+        std::fs::read_to_string(host.home.join("fleet/cosignatures.jsonl")).expect("kept");
+    assert!(cosigned.contains("/pacsguard-console"), "{cosigned}");
+    assert_eq!(hosts(&console)[0]["state"], "ok");
+    // `audit verify` checks the trail against the cosignatures kept beside it.
+    let out = host.run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let kept = host.home.join("fleet/cosignatures.jsonl");
+    let copy = std::fs::read_to_string(&kept).expect("kept");
+    let last = copy.lines().last().expect("one");
+    let at = last.rfind(' ').expect("signature") + 3;
+    let flipped = format!(
+        "{}{}{}",
+        &last[..at],
+        if &last[at..=at] == "A" { "B" } else { "A" },
+        &last[at + 1..]
+    );
+    std::fs::write(&kept, copy.replace(last, &flipped)).expect("edit");
+    let out = host.run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("cosignatures.jsonl"),
+        "{}",
+        stdout(&out)
+    );
+    std::fs::write(&kept, &copy).expect("put back");
+
+    // The attack: root on the host deletes the trail and starts it anew.
+    for name in ["audit.log", "checkpoints.jsonl", "pacsguard.db"] {
+        std::fs::remove_file(host.home.join(name)).expect("intruder deletes");
+    }
+    let out = host.run(&["audit", "reinit", "--reason", "nothing to see"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let guard = Serve::start(&host, &[host.tree_str()]);
+    let flagged = wait_host(&console, "pacs-01", |h| h["state"] == "fork");
+    assert!(
+        flagged["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("started anew"),
+        "{flagged}"
+    );
+    assert!(
+        guard.wait_for("the console refused", Duration::from_secs(30)),
+        "{}",
+        guard.stderr()
+    );
+    guard.stop();
+    // The console's own trail holds the alert.
+    server.stop();
+    let out = console.run(&["audit", "show", "--json"]);
+    assert!(
+        stdout(&out).contains("host-trail-fork") && stdout(&out).contains("pacs-01"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn a_revoked_host_is_refused_with_a_clear_message() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let host = Env::new();
+    host.profile(&[]);
+    let token = token(&console, "15m");
+    let out = host.run(&[
+        "enroll",
+        &url,
+        "--token",
+        &token,
+        "--fingerprint",
+        &fingerprint,
+        "--name",
+        "ct-3",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = host.run(&["audit", "forward", "--to", "console"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(hosts(&console)[0]["records"].as_u64() > Some(0));
+
+    let out = console.run(&["console", "revoke-host", "ct-3"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = host.run(&["audit", "forward", "--to", "console"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("revoked"), "{}", stderr(&out));
+    let out = console.run(&["console", "revoke-host", "ct-3"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "revoked already: {}",
+        stderr(&out)
+    );
+    server.stop();
+}
+
+/// A host that stops reporting (killed, cut off) is raised as silent once its promised
+/// interval and the console's grace have passed, on the console's own trail.
+#[test]
+fn a_host_killed_mid_stream_is_raised_as_silent() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let host = Env::new();
+    host.profile(&[]);
+    let token = token(&console, "15m");
+    let out = host.run(&[
+        "enroll",
+        &url,
+        "--token",
+        &token,
+        "--fingerprint",
+        &fingerprint,
+        "--name",
+        "mr-1",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut guard = Serve::start(&host, &[]);
+    wait_host(&console, "mr-1", |h| h["records"].as_u64() > Some(0));
+    let killed = Instant::now();
+    guard.child.kill().expect("kill -9");
+    let silent = wait_host(&console, "mr-1", |h| h["state"] == "silent");
+    // Not before the promised interval (15 s) and the grace (10 s) have passed.
+    assert!(killed.elapsed() >= Duration::from_secs(20), "{silent}");
+    server.stop();
+    let out = console.run(&["audit", "show", "--json"]);
+    assert!(
+        stdout(&out).contains("host-silent") && stdout(&out).contains("mr-1"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// The console killed (-9) while a host reports, the host writing on: when the console
+/// is back, it holds every record of the host exactly once, in order, every checkpoint
+/// verified, and the host was never held back.
+#[test]
+fn a_console_killed_mid_stream_loses_nothing_and_gets_nothing_twice() {
+    let console = Env::new();
+    console.profile(&[]);
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        probe.local_addr().expect("addr").port()
+    };
+    let fleet = format!("127.0.0.1:{port}");
+    let server = Serve::start(&console, &["--fleet-listen", &fleet]);
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let host = Env::new();
+    host.profile(&[]);
+    let token = token(&console, "15m");
+    let out = host.run(&[
+        "enroll",
+        &format!("tls://{fleet}"),
+        "--token",
+        &token,
+        "--fingerprint",
+        &fingerprint,
+        "--name",
+        "us-4",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "us-4", |h| h["records"].as_u64() > Some(0));
+    drop(server); // kill -9
+    for i in 0..20 {
+        std::fs::write(host.path(&format!("study/while-down-{i}.dcm")), b"x").expect("write");
+    }
+    assert!(
+        guard.wait_for("console delivery:", Duration::from_secs(30)),
+        "the host says the console is down: {}",
+        guard.stderr()
+    );
+    let server = Serve::start(&console, &["--fleet-listen", &fleet]);
+    assert!(
+        guard.wait_for("console delivery resumed", Duration::from_secs(60)),
+        "{}",
+        guard.stderr()
+    );
+    guard.stop();
+    // What the host signed on its way out is delivered by hand (the guard is stopped).
+    let out = host.run(&["audit", "forward", "--to", "console"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let log = std::fs::read_to_string(host.home.join("audit.log")).expect("log");
+    let lines: Vec<&str> = log.lines().collect();
+    let held = wait_host(&console, "us-4", |h| h["state"] == "ok");
+    assert_eq!(held["records"].as_u64(), Some(lines.len() as u64), "{held}");
+    assert_eq!(
+        held["witnessed"], held["records"],
+        "every checkpoint verified"
+    );
+    assert_eq!(
+        stored_records(&console, "us-4"),
+        lines,
+        "once each, in order"
+    );
+    assert!(
+        log.contains("while-down-19"),
+        "the records written while it was down"
+    );
+    server.stop();
+}
+
+/// The console witnesses a trail for one host: a second enrolment under a name a host
+/// holds is refused, and a host reporting another host's trail (its home copied, key and
+/// records) is refused with `host-key-new`, not cosigned from a fresh state, which would
+/// let a rewritten copy of that trail be cosigned as well.
+#[test]
+fn a_trail_is_witnessed_for_one_host_and_a_name_held_once() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let enroll = |env: &Env, token: &str, name: &str| {
+        env.run(&[
+            "enroll",
+            &url,
+            "--token",
+            token,
+            "--fingerprint",
+            &fingerprint,
+            "--name",
+            name,
+        ])
+    };
+    let host = Env::new();
+    host.profile(&[]);
+    let out = enroll(&host, &token(&console, "15m"), "pacs-01");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = host.run(&["audit", "forward", "--to", "console"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // Root on pacs-01 copies its home (trail key and trail) to a machine of its own.
+    let copy = Env::new();
+    std::fs::remove_dir_all(&copy.home).expect("rm");
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&host.home)
+        .arg(&copy.home)
+        .status()
+        .expect("cp runs");
+    assert!(status.success());
+    std::fs::remove_dir_all(copy.home.join("fleet")).expect("rm");
+    std::fs::remove_dir_all(copy.home.join("delivery")).expect("rm");
+
+    let second = token(&console, "15m");
+    let out = enroll(&copy, &second, "pacs-01");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("has this name"), "{}", stderr(&out));
+    // The token was not spent by the refusal.
+    let out = enroll(&copy, &second, "pacs-01b");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = copy.run(&["audit", "forward", "--to", "console"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("trail key of host pacs-01"),
+        "{}",
+        stderr(&out)
+    );
+    let cosigned = copy.home.join("fleet/cosignatures.jsonl");
+    assert!(
+        std::fs::read_to_string(&cosigned).unwrap_or_default().is_empty(),
+        "nothing cosigned for the copy"
+    );
+    let flagged = wait_host(&console, "pacs-01b", |h| h["state"] == "new-key");
+    assert_eq!(flagged["records"], 0, "{flagged}");
+    assert_eq!(
+        hosts(&console).iter().filter(|h| h["name"] == "pacs-01").count(),
+        1
+    );
+    // The real pacs-01 reports on undisturbed.
+    let out = host.run(&["audit", "forward", "--to", "console"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    server.stop();
+    let out = console.run(&["audit", "show", "--json"]);
+    assert!(
+        stdout(&out).contains("host-key-new") && stdout(&out).contains("pacs-01b"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// A peer without a client certificate (anyone who reaches the listener) may only enrol:
+/// a frame over the enrolment limit is refused from its length, before the console reads
+/// or holds its body, and the connection ends after one answer. Python's ssl module is
+/// the peer.
+#[test]
+fn an_anonymous_peer_is_held_to_one_enrolment_sized_frame() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = server.after("listening for hosts at ");
+    let address = url
+        .split_whitespace()
+        .next()
+        .and_then(|u| u.strip_prefix("tls://"))
+        .expect("url")
+        .to_string();
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import socket,ssl,struct,sys\n\
+             host,port=sys.argv[1].rsplit(':',1)\n\
+             ctx=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)\n\
+             ctx.check_hostname=False\n\
+             ctx.verify_mode=ssl.CERT_NONE\n\
+             s=ctx.wrap_socket(socket.create_connection((host,int(port)),timeout=20))\n\
+             def frame(n):\n    \
+                 s.sendall(struct.pack('>I',n))\n    \
+                 head=b''\n    \
+                 while len(head)<4:\n        \
+                     got=s.recv(4-len(head))\n        \
+                     if not got: return None\n        \
+                     head+=got\n    \
+                 (m,)=struct.unpack('>I',head)\n    \
+                 body=b''\n    \
+                 while len(body)<m:\n        \
+                     body+=s.recv(m-len(body))\n    \
+                 return body.decode()\n\
+             # The enrolment limit (64 KiB) and one byte more; no body is sent.\n\
+             print(frame(64*1024+1))\n\
+             try:\n    \
+                 print('second answer:', frame(10))\n\
+             except OSError as e:\n    \
+                 print('closed:', e)\n",
+        )
+        .arg(&address)
+        .output()
+        .expect("python3 runs");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("refused") && said.contains("65537"), "{said}");
+    assert!(!said.contains("second answer: {"), "{said}");
+    server.stop();
+}
+
+/// Anyone on the network can open connections that never show a certificate (here:
+/// idle TCP, not a byte of TLS, from another loopback address, held by python). One
+/// address holds at most `MAX_UNPROVEN_PER_ADDRESS` slots, so an enrolled host still
+/// reports while such a peer holds more connections than the listener has slots.
+#[test]
+fn idle_anonymous_connections_from_one_address_do_not_lock_hosts_out() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let host = Env::new();
+    host.profile(&[]);
+    let token = token(&console, "15m");
+    let out = host.run(&[
+        "enroll",
+        &url,
+        "--token",
+        &token,
+        "--fingerprint",
+        &fingerprint,
+        "--name",
+        "pacs-07",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let address = url.strip_prefix("tls://").expect("tls url").to_string();
+    let mut flood = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import socket,sys,time\n\
+             host,port=sys.argv[1].rsplit(':',1)\n\
+             held=[]\n\
+             for _ in range(80):\n    \
+                 s=socket.socket(); s.bind(('127.0.0.2',0))\n    \
+                 s.connect((host,int(port))); held.append(s)\n\
+             print('ready',flush=True)\n\
+             time.sleep(120)\n",
+        )
+        .arg(&address)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut line = String::new();
+    BufReader::new(flood.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read");
+    assert_eq!(line.trim(), "ready");
+    // Let the listener accept what the kernel queued (it polls every 50 ms).
+    std::thread::sleep(Duration::from_secs(2));
+    let out = host.run(&["audit", "forward", "--to", "console"]);
+    let _ = flood.kill();
+    let _ = flood.wait();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    server.stop();
+}
