@@ -10,6 +10,9 @@
 //! inspection_memory_bytes = 1073741824   # all data sets held for screening together
 //! max_associations = 64
 //! max_associations_per_peer = 16
+//! request_seconds = 10     # a connection's A-ASSOCIATE-RQ must arrive within this
+//! max_pending = 32         # connections not yet requesting an association, in total
+//! max_pending_per_peer = 16 # ... from one address (an IPv6 /64); default: max_associations_per_peer
 //!
 //! [[listener]]
 //! listen = "0.0.0.0:11112"
@@ -62,6 +65,17 @@ pub const DEFAULT_MAX_ASSOCIATIONS: usize = 64;
 pub const DEFAULT_MAX_ASSOCIATIONS_PER_PEER: usize = 16;
 /// The most a configuration may raise the association limit to.
 pub const MAX_ASSOCIATIONS_LIMIT: usize = 4096;
+/// Default time a new connection has to send its A-ASSOCIATE-RQ (never more than the
+/// ARTIM timer): every real sender sends it at once, so a connection still silent after
+/// this is a held place, not a slow sender (review finding 6).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default connections that have not yet sent their request, in total (see `places`):
+/// smaller than the association budget, since each holds a place without a word.
+pub const DEFAULT_MAX_PENDING: usize = 32;
+// Those from one peer (`max_pending_per_peer`) default to `max_associations_per_peer`
+// (capped by `max_pending`): a sender may open at once as many connections as it may
+// hold associations. A flood from several addresses is met by the eviction in
+// `places` (a newcomer takes the oldest place of the biggest holder), not by the share.
 
 #[derive(Debug, Error)]
 #[error("{field}: {reason}")]
@@ -96,6 +110,9 @@ struct RawLimits {
     inspection_memory_bytes: Option<u64>,
     max_associations: Option<usize>,
     max_associations_per_peer: Option<usize>,
+    request_seconds: Option<u64>,
+    max_pending: Option<usize>,
+    max_pending_per_peer: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,6 +146,10 @@ pub struct Limits {
     pub inspection_memory_bytes: u64,
     pub max_associations: usize,
     pub max_associations_per_peer: usize,
+    /// The time a connection has to send its request (at most `artim`).
+    pub request: Duration,
+    pub max_pending: usize,
+    pub max_pending_per_peer: usize,
 }
 
 impl Default for Limits {
@@ -141,6 +162,9 @@ impl Default for Limits {
             inspection_memory_bytes: DEFAULT_INSPECTION_MEMORY_BYTES,
             max_associations: DEFAULT_MAX_ASSOCIATIONS,
             max_associations_per_peer: DEFAULT_MAX_ASSOCIATIONS_PER_PEER,
+            request: DEFAULT_REQUEST_TIMEOUT,
+            max_pending: DEFAULT_MAX_PENDING,
+            max_pending_per_peer: DEFAULT_MAX_ASSOCIATIONS_PER_PEER,
         }
     }
 }
@@ -302,6 +326,32 @@ impl GatewayConfig {
                 ));
             }
             limits.max_associations_per_peer = n;
+        }
+        if let Some(s) = raw.limits.request_seconds {
+            limits.request = seconds("limits.request_seconds", s)?;
+        }
+        limits.request = limits.request.min(limits.artim);
+        if let Some(n) = raw.limits.max_pending {
+            if !(1..=MAX_ASSOCIATIONS_LIMIT).contains(&n) {
+                return Err(err(
+                    "limits.max_pending",
+                    format!("{n}: must lie between 1 and {MAX_ASSOCIATIONS_LIMIT}"),
+                ));
+            }
+            limits.max_pending = n;
+        }
+        limits.max_pending_per_peer = limits.max_associations_per_peer.min(limits.max_pending);
+        if let Some(n) = raw.limits.max_pending_per_peer {
+            if !(1..=limits.max_pending).contains(&n) {
+                return Err(err(
+                    "limits.max_pending_per_peer",
+                    format!(
+                        "{n}: must lie between 1 and max_pending ({})",
+                        limits.max_pending
+                    ),
+                ));
+            }
+            limits.max_pending_per_peer = n;
         }
         if raw.listener.is_empty() {
             return Err(err("listener", "no [[listener]]: nothing to do"));
@@ -498,6 +548,19 @@ upstream_ae = "ARCHIVE"
     fn a_good_file_is_read() {
         let c = GatewayConfig::parse(GOOD).expect("valid");
         assert_eq!(c.listeners[0].routes[0].called_ae, "PACS");
+        assert_eq!(c.limits.request, DEFAULT_REQUEST_TIMEOUT);
+        assert_eq!(
+            c.limits.max_pending_per_peer,
+            DEFAULT_MAX_ASSOCIATIONS_PER_PEER
+        );
+        // The request timeout is never longer than ARTIM; the share never more than the
+        // pending budget.
+        let c = GatewayConfig::parse(&format!(
+            "[limits]\nartim_seconds = 3\nmax_pending = 4\n{GOOD}"
+        ))
+        .expect("valid");
+        assert_eq!(c.limits.request, Duration::from_secs(3));
+        assert_eq!(c.limits.max_pending_per_peer, 4);
         assert_eq!(c.limits.max_pdu_length, DEFAULT_MAX_PDU_LENGTH);
     }
 
@@ -540,6 +603,18 @@ upstream_ae = "ARCHIVE"
             (
                 format!("[limits]\nidle_seconds = 0\n{GOOD}"),
                 "limits.idle_seconds",
+            ),
+            (
+                format!("[limits]\nrequest_seconds = 0\n{GOOD}"),
+                "limits.request_seconds",
+            ),
+            (
+                format!("[limits]\nmax_pending = 0\n{GOOD}"),
+                "limits.max_pending",
+            ),
+            (
+                format!("[limits]\nmax_pending = 4\nmax_pending_per_peer = 5\n{GOOD}"),
+                "limits.max_pending_per_peer",
             ),
         ];
         for (text, field) in cases {

@@ -19,6 +19,7 @@ pub mod admission;
 pub mod config;
 pub mod dimse;
 pub mod pdu;
+pub mod places;
 pub mod refusals;
 pub mod relay;
 

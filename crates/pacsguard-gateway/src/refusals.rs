@@ -7,6 +7,11 @@
 //! host would stop imaging for everyone. So each address gets
 //! [`RECORDED_PER_WINDOW`] records per [`WINDOW`]; the rest of that window is counted
 //! and recorded as one summary when the window has passed. Nothing is dropped unsaid.
+//!
+//! Connections that hold a place without a word (closed at the request timeout, or
+//! displaced by a newer one, see `places`) are an *incident* of their peer: the first of
+//! a window is recorded ([`INCIDENT_RECORDS_PER_WINDOW`]), the rest counted into its
+//! summary, so a flood renewed every few seconds costs the trail two records a minute.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -14,11 +19,36 @@ use std::time::{Duration, Instant};
 
 /// Refusals of one address recorded one by one per [`WINDOW`].
 pub const RECORDED_PER_WINDOW: u32 = 10;
+/// Records per [`WINDOW`] of one peer's incident of silent connections.
+pub const INCIDENT_RECORDS_PER_WINDOW: u32 = 1;
 /// The window of [`RECORDED_PER_WINDOW`].
 pub const WINDOW: Duration = Duration::from_secs(60);
 /// Addresses tracked at once; refusals of further addresses in the same window share one
 /// count (a sender with many source addresses gains nothing but a shared summary).
 pub const MAX_TRACKED_ADDRESSES: usize = 4096;
+
+/// What an incident of a peer is of: each is recorded once per window and summarised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Incident {
+    /// Connections that held a pending place without a word, or found none.
+    Silent,
+    /// Association requests refused at the association limits.
+    AssociationLimit,
+}
+
+impl Incident {
+    /// What the summary counts.
+    pub fn counted(self) -> &'static str {
+        match self {
+            Incident::Silent => {
+                "connection(s) refused at a limit or closed without an association request"
+            }
+            Incident::AssociationLimit => {
+                "association request(s) refused at the association limits"
+            }
+        }
+    }
+}
 
 #[derive(Debug)]
 struct Window {
@@ -35,15 +65,32 @@ pub enum Verdict {
     Count,
 }
 
-/// Per-address windows and the count of refusals beyond the tracked addresses.
-#[derive(Debug, Default)]
-pub struct Refusals {
-    windows: HashMap<IpAddr, Window>,
+/// Per-address windows and the count of refusals beyond the tracked addresses (keyed by
+/// address, or by address and cause: `K`).
+#[derive(Debug)]
+pub struct Refusals<K = IpAddr> {
+    windows: HashMap<K, Window>,
     untracked: u64,
+    per_window: u32,
 }
 
-impl Refusals {
-    pub fn note(&mut self, ip: IpAddr, now: Instant) -> Verdict {
+impl<K: std::hash::Hash + Eq + Clone> Default for Refusals<K> {
+    fn default() -> Self {
+        Refusals::recording(RECORDED_PER_WINDOW)
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Refusals<K> {
+    /// Recording `per_window` of each address one by one per [`WINDOW`].
+    pub fn recording(per_window: u32) -> Self {
+        Refusals {
+            windows: HashMap::new(),
+            untracked: 0,
+            per_window,
+        }
+    }
+
+    pub fn note(&mut self, ip: K, now: Instant) -> Verdict {
         if !self.windows.contains_key(&ip) && self.windows.len() >= MAX_TRACKED_ADDRESSES {
             self.untracked += 1;
             return Verdict::Count;
@@ -53,7 +100,7 @@ impl Refusals {
             recorded: 0,
             suppressed: 0,
         });
-        if window.recorded < RECORDED_PER_WINDOW {
+        if window.recorded < self.per_window {
             window.recorded += 1;
             Verdict::Record
         } else {
@@ -65,14 +112,14 @@ impl Refusals {
     /// The summaries of windows that have passed (address, refusals not recorded one by
     /// one; `None` for the addresses beyond [`MAX_TRACKED_ADDRESSES`]); those windows are
     /// forgotten.
-    pub fn due(&mut self, now: Instant) -> Vec<(Option<IpAddr>, u64)> {
+    pub fn due(&mut self, now: Instant) -> Vec<(Option<K>, u64)> {
         let mut out = Vec::new();
         self.windows.retain(|ip, w| {
             if now.duration_since(w.start) < WINDOW {
                 return true;
             }
             if w.suppressed > 0 {
-                out.push((Some(*ip), w.suppressed));
+                out.push((Some(ip.clone()), w.suppressed));
             }
             false
         });

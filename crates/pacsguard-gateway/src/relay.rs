@@ -25,6 +25,8 @@ use crate::pdu::{
     Abort, Associate, DICOM_APPLICATION_CONTEXT, Item, PDU_HEADER_BYTES, Pdu, PduError, Rejection,
     SubItem, ae_text, header, kind, proposed_syntaxes, result, sub,
 };
+use crate::places::{Full, Pending, Places};
+use crate::refusals::Incident;
 
 /// How long associations in flight are given to finish after a stop is asked for; then
 /// they are aborted.
@@ -47,10 +49,12 @@ struct Shared {
     limits: Limits,
     /// Data set bytes held for screening by all associations together.
     memory: Arc<MemoryBudget>,
-    /// Associations in flight, in total and per peer address.
-    active: std::sync::Mutex<HashMap<std::net::IpAddr, usize>>,
+    /// Places of connections before their request, and of associations (`places`).
+    places: Arc<Places>,
     /// Connection refusals recorded one by one, per address (`refusals`).
     refusals: std::sync::Mutex<crate::refusals::Refusals>,
+    /// Limits reached and silent connections closed, one record per incident of a peer.
+    incidents: std::sync::Mutex<crate::refusals::Refusals<(std::net::IpAddr, Incident)>>,
     screener: Arc<Screener>,
     evidence: Arc<dyn Evidence>,
     actor: Actor,
@@ -60,49 +64,17 @@ struct Shared {
     stopping: tokio::sync::watch::Sender<bool>,
 }
 
-/// One association's place in the limits; given back when dropped.
-struct Slot {
-    shared: Arc<Shared>,
-    ip: std::net::IpAddr,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        if let Ok(mut active) = self.shared.active.lock()
-            && let Some(n) = active.get_mut(&self.ip)
-        {
-            *n -= 1;
-            if *n == 0 {
-                active.remove(&self.ip);
-            }
-        }
-    }
-}
-
 impl Shared {
-    /// A place for one more association from `ip`, or why there is none.
-    fn slot(self: &Arc<Self>, ip: std::net::IpAddr) -> Result<Slot, String> {
-        let mut active = self
-            .active
-            .lock()
-            .map_err(|_| "the association table was poisoned".to_owned())?;
-        let total: usize = active.values().sum();
-        if total >= self.limits.max_associations {
-            return Err(format!(
-                "{total} associations in flight (limits.max_associations)"
-            ));
+    /// Records a refusal at a limit, or a connection closed for holding a place without
+    /// a word: one record per incident of its peer (`refusals`), the rest summarised.
+    fn incident(&self, ip: std::net::IpAddr, of: Incident, object: &str, detail: String) {
+        let verdict = match self.incidents.lock() {
+            Ok(mut r) => r.note((crate::places::peer_key(ip), of), std::time::Instant::now()),
+            Err(_) => crate::refusals::Verdict::Record,
+        };
+        if verdict == crate::refusals::Verdict::Record {
+            self.event(Outcome::Failure, object, detail);
         }
-        let from_peer = active.entry(ip).or_insert(0);
-        if *from_peer >= self.limits.max_associations_per_peer {
-            return Err(format!(
-                "{from_peer} associations in flight from {ip} (limits.max_associations_per_peer)"
-            ));
-        }
-        *from_peer += 1;
-        Ok(Slot {
-            shared: Arc::clone(self),
-            ip,
-        })
     }
 
     /// Records a refusal (of a connection, or of an association request) within the
@@ -126,28 +98,54 @@ impl Shared {
         } else {
             now
         };
-        let due = match self.refusals.lock() {
+        let refusals = match self.refusals.lock() {
             Ok(mut r) => r.due(at),
             Err(_) => Vec::new(),
         };
-        for (ip, count) in due {
-            let (object, from) = match ip {
-                Some(ip) => (format!("dicom://{ip}"), ip.to_string()),
-                None => (
-                    "dicom://".to_owned(),
-                    "addresses beyond the tracked limit".to_owned(),
-                ),
-            };
-            self.event(
-                Outcome::Failure,
-                &object,
-                format!(
-                    "refused: {count} further connection(s) or association request(s) from {from} within {} s, beyond the {} recorded one by one",
-                    crate::refusals::WINDOW.as_secs(),
-                    crate::refusals::RECORDED_PER_WINDOW
-                ),
+        let beyond = format!(
+            "beyond the {} recorded one by one",
+            crate::refusals::RECORDED_PER_WINDOW
+        );
+        for (ip, count) in refusals {
+            self.summary(
+                ip,
+                count,
+                "connection(s) or association request(s)",
+                &beyond,
             );
         }
+        let incidents = match self.incidents.lock() {
+            Ok(mut r) => r.due(at),
+            Err(_) => Vec::new(),
+        };
+        for (key, count) in incidents {
+            let (ip, of) = match key {
+                Some((ip, of)) => (Some(ip), of.counted()),
+                None => (
+                    None,
+                    "connection(s) refused at a limit or closed without a word",
+                ),
+            };
+            self.summary(ip, count, of, "beyond the first recorded");
+        }
+    }
+
+    fn summary(&self, ip: Option<std::net::IpAddr>, count: u64, what: &str, beyond: &str) {
+        let (object, from) = match ip {
+            Some(ip) => (format!("dicom://{ip}"), ip.to_string()),
+            None => (
+                "dicom://".to_owned(),
+                "addresses beyond the tracked limit".to_owned(),
+            ),
+        };
+        self.event(
+            Outcome::Failure,
+            &object,
+            format!(
+                "refused: {count} further {what} from {from} within {} s, {beyond}",
+                crate::refusals::WINDOW.as_secs(),
+            ),
+        );
     }
 
     fn event(&self, outcome: Outcome, object: &str, detail: String) {
@@ -157,6 +155,23 @@ impl Shared {
         );
     }
 }
+
+fn places(limits: &Limits) -> Arc<Places> {
+    Places::new(
+        limits.max_pending,
+        limits.max_pending_per_peer,
+        limits.max_associations,
+        limits.max_associations_per_peer,
+    )
+}
+
+/// A-ASSOCIATE-RJ rejected-transient by the service provider, local limit exceeded
+/// (PS3.8 Table 9-21).
+const LOCAL_LIMIT_EXCEEDED: Rejection = Rejection {
+    result: Rejection::TRANSIENT,
+    source: Rejection::PROVIDER_PRESENTATION,
+    reason: 2,
+};
 
 /// The listeners, bound.
 pub struct Gateway {
@@ -191,8 +206,11 @@ impl Gateway {
             bound,
             shared: Arc::new(Shared {
                 memory: MemoryBudget::new(config.limits.inspection_memory_bytes),
-                active: std::sync::Mutex::default(),
+                places: places(&config.limits),
                 refusals: std::sync::Mutex::default(),
+                incidents: std::sync::Mutex::new(crate::refusals::Refusals::recording(
+                    crate::refusals::INCIDENT_RECORDS_PER_WINDOW,
+                )),
                 limits: config.limits,
                 screener,
                 evidence,
@@ -214,7 +232,7 @@ impl Gateway {
         let mut associations = JoinSet::new();
         let mut accepting = JoinSet::new();
         let (tx, mut rx) =
-            tokio::sync::mpsc::channel::<(TcpStream, SocketAddr, Arc<Listener>, Slot)>(64);
+            tokio::sync::mpsc::channel::<(TcpStream, SocketAddr, Arc<Listener>, Pending)>(64);
         for (socket, listener) in self.bound {
             let tx = tx.clone();
             let shared = Arc::clone(&self.shared);
@@ -238,27 +256,24 @@ impl Gateway {
                         drop(stream);
                         continue;
                     }
-                    let slot = match shared.slot(peer.ip()) {
-                        Ok(slot) => slot,
-                        Err(why) => {
-                            // Answered at once, without reading: rejected-transient by the
-                            // service provider, local limit exceeded (PS3.8 Table 9-21).
-                            let rejection = Rejection {
-                                result: Rejection::TRANSIENT,
-                                source: Rejection::PROVIDER_PRESENTATION,
-                                reason: 2,
-                            };
-                            shared.refused(
+                    // A small place until the request arrives (`places`); an
+                    // association's place only once it is admitted.
+                    let pending = match shared.places.pending(peer.ip()) {
+                        Ok(pending) => pending,
+                        Err(Full(why)) => {
+                            // Answered at once, without reading.
+                            shared.incident(
                                 peer.ip(),
+                                Incident::Silent,
                                 &format!("dicom://{peer}"),
                                 format!("refused: connection from {peer}: {why} (A-ASSOCIATE-RJ transient, local limit exceeded)"),
                             );
-                            let _ = stream.try_write(&Pdu::AssociateRj(rejection).encode());
+                            let _ = stream.try_write(&Pdu::AssociateRj(LOCAL_LIMIT_EXCEEDED).encode());
                             drop(stream);
                             continue;
                         }
                     };
-                    if tx.send((stream, peer, Arc::clone(&listener), slot)).await.is_err() {
+                    if tx.send((stream, peer, Arc::clone(&listener), pending)).await.is_err() {
                         return;
                     }
                 }
@@ -271,12 +286,9 @@ impl Gateway {
             tokio::select! {
                 () = &mut stop => break,
                 _ = summaries.tick() => self.shared.summarise_refusals(false),
-                Some((stream, peer, listener, slot)) = rx.recv() => {
+                Some((stream, peer, listener, pending)) = rx.recv() => {
                     let shared = Arc::clone(&self.shared);
-                    associations.spawn(async move {
-                        association(stream, peer, listener, shared).await;
-                        drop(slot);
-                    });
+                    associations.spawn(association(stream, peer, listener, shared, pending));
                 }
                 Some(done) = associations.join_next(), if !associations.is_empty() => {
                     if let Err(e) = done && e.is_panic() {
@@ -380,19 +392,34 @@ async fn association(
     addr: SocketAddr,
     listener: Arc<Listener>,
     shared: Arc<Shared>,
+    pending: Pending,
 ) {
     let limits = shared.limits.clone();
     let object = format!("dicom://{addr}");
-    let rq = match tokio::time::timeout(limits.artim, read_pdu(&mut peer, limits.max_pdu_length))
-        .await
-    {
-        Err(_) => {
-            shared.refused(
+    let read = tokio::select! {
+        r = tokio::time::timeout(limits.request, read_pdu(&mut peer, limits.max_pdu_length)) => r,
+        () = pending.evicted() => {
+            shared.incident(
                 addr.ip(),
+                Incident::Silent,
                 &object,
                 format!(
-                    "refused: no association request from {addr} within the ARTIM timeout ({} s)",
-                    limits.artim.as_secs()
+                    "closed: a connection from {addr} had sent no association request when every place for one was taken (limits.max_pending); a newer connection took its place"
+                ),
+            );
+            send(&mut peer, &provider_abort(0)).await;
+            return;
+        }
+    };
+    let rq = match read {
+        Err(_) => {
+            shared.incident(
+                addr.ip(),
+                Incident::Silent,
+                &object,
+                format!(
+                    "closed: no association request from {addr} within {} s (limits.request_seconds)",
+                    limits.request.as_secs()
                 ),
             );
             send(&mut peer, &provider_abort(0)).await;
@@ -454,6 +481,21 @@ async fn association(
                 refused,
             } => (route, forward, offered, refused),
         };
+    // Admitted: the pending place is given up for an association's.
+    drop(pending);
+    let _place = match shared.places.association(addr.ip()) {
+        Ok(place) => place,
+        Err(Full(why)) => {
+            shared.incident(
+                addr.ip(),
+                Incident::AssociationLimit,
+                &object,
+                format!("refused: {why} (A-ASSOCIATE-RJ transient, local limit exceeded)"),
+            );
+            send(&mut peer, &Pdu::AssociateRj(LOCAL_LIMIT_EXCEEDED).encode()).await;
+            return;
+        }
+    };
     if offered.is_empty() {
         shared.event(
             Outcome::Failure,
@@ -1044,8 +1086,9 @@ mod tests {
     fn shared(limits: Limits) -> Arc<Shared> {
         Arc::new(Shared {
             memory: MemoryBudget::new(limits.inspection_memory_bytes),
-            active: std::sync::Mutex::default(),
+            places: places(&limits),
             refusals: std::sync::Mutex::default(),
+            incidents: std::sync::Mutex::default(),
             limits,
             screener: Arc::new(Screener::default()),
             evidence: Arc::new(Kept::default()),
@@ -1056,27 +1099,6 @@ mod tests {
                 sudo_user: None,
             },
         })
-    }
-
-    #[test]
-    fn associations_are_limited_in_total_and_per_peer_and_places_come_back() {
-        let shared = shared(Limits {
-            max_associations: 3,
-            max_associations_per_peer: 2,
-            ..Limits::default()
-        });
-        let (a, b, c): (std::net::IpAddr, std::net::IpAddr, std::net::IpAddr) = (
-            "10.0.0.1".parse().expect("ip"),
-            "10.0.0.2".parse().expect("ip"),
-            "10.0.0.3".parse().expect("ip"),
-        );
-        let first = shared.slot(a).expect("1 of 2 for a");
-        let _second = shared.slot(a).expect("2 of 2 for a: at the limit");
-        assert!(shared.slot(a).is_err(), "3 for a");
-        let _third = shared.slot(b).expect("3 of 3 in total: at the limit");
-        assert!(shared.slot(c).is_err(), "4 in total");
-        drop(first);
-        assert!(shared.slot(c).is_ok(), "a place came back");
     }
 
     /// A PDU that starts near the end of one idle period and finishes in the next is

@@ -961,3 +961,101 @@ fn a_data_set_naming_another_instance_than_its_command_is_named_on_the_record() 
         "{events:#?}"
     );
 }
+
+/// A TCP connection to the gateway from `127.0.0.<host>` (the whole of 127/8 is the
+/// loopback: one machine can be many peers).
+fn connect_from(host: u8, port: u16) -> TcpStream {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    let from = std::net::SocketAddr::from(([127, 0, 0, host], 0));
+    socket.bind(&SockAddr::from(from)).expect("bind");
+    let to = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    socket.connect(&SockAddr::from(to)).expect("connect");
+    socket.into()
+}
+
+/// Review finding 6: silent connections took an association's place at accept, so 16
+/// from each of four addresses locked every sender out, renewably. Now a connection
+/// holds a small pending place until its request (a share per peer, the oldest of the
+/// biggest holder given to a newcomer) and a silent one is closed at the request
+/// timeout; each peer's incident is one record, the rest a summary.
+#[test]
+fn silent_connections_from_many_addresses_do_not_lock_a_sender_out() {
+    require_dcmtk();
+    let env = Env::new();
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    // The default limits: what a gateway installed as documented has.
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+    );
+    let port = gateway.ports[0];
+    // Eight flooding addresses, 16 silent connections each: the attack of the finding
+    // (four addresses) twice over; every pending place (32) is taken many times over.
+    const HOSTS: std::ops::RangeInclusive<u8> = 2..=9;
+    const PER_HOST: usize = 16;
+    let mut silent = Vec::new();
+    for host in HOSTS {
+        for _ in 0..PER_HOST {
+            silent.push((host, connect_from(host, port)));
+        }
+    }
+    // Let the gateway take every one of them before the sender comes.
+    std::thread::sleep(Duration::from_millis(500));
+    let ct = pacsguard_testkit::pydicom_files().join("CT_small.dcm");
+    let out = storescu(port, "CT1", "PACS", std::slice::from_ref(&ct));
+    assert_eq!(out.status.code(), Some(0), "storescu: {}", stderr(&out));
+    assert_eq!(received(&rx).len(), 1, "the sender got through");
+
+    // Every silent connection is answered with an A-ABORT: when a newer connection
+    // took its place, or at the request timeout (10 s by default, not ARTIM's 30).
+    let started = Instant::now();
+    for (host, mut stream) in silent {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        assert_eq!(answer.first(), Some(&7), "127.0.0.{host}: {answer:?}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "closed before ARTIM"
+    );
+
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+    let details = gateway_events(&events);
+    // One record per flooding host, the rest in its summary.
+    for host in HOSTS {
+        let from = format!("127.0.0.{host}:");
+        let one_by_one = details
+            .iter()
+            .filter(|d| {
+                d.contains(&from)
+                    && (d.contains("(limits.max_pending_per_peer)")
+                        || d.contains("no association request")
+                        || d.contains("a newer connection took its place"))
+            })
+            .count();
+        assert_eq!(one_by_one, 1, "127.0.0.{host}: {details:#?}");
+        let summary = format!(
+            "refused: {} further connection(s) refused at a limit or closed without an association request from 127.0.0.{host} within 60 s",
+            PER_HOST - 1
+        );
+        assert!(
+            details.iter().any(|d| d.contains(&summary)),
+            "{summary}: {details:#?}"
+        );
+    }
+    assert!(
+        details
+            .iter()
+            .any(|d| d.starts_with("accepted: CT1 at 127.0.0.1")),
+        "{details:#?}"
+    );
+}
