@@ -26,11 +26,13 @@
 //! transfer_syntaxes = ["*"]
 //! upstream = "10.2.0.5:104"
 //! upstream_ae = "ARCHIVE"
+//! refuse = ["embedded-executable", "active-pdf"]  # optional: refuse, not forward, on these alerts
 //! ```
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use pacsguard_events::FindingKind;
 use serde::Deserialize;
 use thiserror::Error;
 
@@ -134,6 +136,8 @@ struct RawRoute {
     transfer_syntaxes: Vec<String>,
     upstream: String,
     upstream_ae: String,
+    #[serde(default)]
+    refuse: Vec<String>,
 }
 
 /// Validated limits.
@@ -237,6 +241,10 @@ pub struct Route {
     pub transfer_syntaxes: UidList,
     pub upstream: String,
     pub upstream_ae: String,
+    /// Alerts of these kinds make the route refuse the C-STORE (a failure status to the
+    /// sender, nothing upstream) instead of forwarding it. Empty: forward, alert and
+    /// keep a quarantine copy, the default (a false alert must not stop clinical work).
+    pub refuse: Vec<FindingKind>,
 }
 
 #[derive(Clone, Debug)]
@@ -424,6 +432,22 @@ impl GatewayConfig {
                     ));
                 }
                 let upstream_ae = ae(&format!("{at}.upstream_ae"), &r.upstream_ae)?;
+                let refuse = r
+                    .refuse
+                    .iter()
+                    .map(|name| {
+                        FindingKind::ALL
+                            .iter()
+                            .copied()
+                            .find(|k| k.as_str() == name)
+                            .ok_or_else(|| {
+                                err(
+                                    format!("{at}.refuse"),
+                                    format!("{name:?}: not a finding kind (see the README's list)"),
+                                )
+                            })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
                 // Two routes answering the same caller on the same called AE would make the
                 // choice depend on their order: refuse it.
                 for (k, other) in routes.iter().enumerate() {
@@ -444,6 +468,7 @@ impl GatewayConfig {
                     transfer_syntaxes,
                     upstream: r.upstream.clone(),
                     upstream_ae,
+                    refuse,
                 });
             }
             listeners.push(Listener {
@@ -603,6 +628,10 @@ upstream_ae = "ARCHIVE"
             (
                 format!("[limits]\nidle_seconds = 0\n{GOOD}"),
                 "limits.idle_seconds",
+            ),
+            (
+                GOOD.replace("upstream_ae", "refuse = [\"embedded-exe\"]\nupstream_ae"),
+                "listener[0].route[0].refuse",
             ),
             (
                 format!("[limits]\nrequest_seconds = 0\n{GOOD}"),

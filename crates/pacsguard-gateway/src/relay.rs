@@ -41,8 +41,9 @@ pub const SCREENING_THREADS: usize = 2;
 /// the caller (the engine's session), which writes them in order.
 pub trait Evidence: Send + Sync + 'static {
     fn record(&self, event: Event);
-    /// Keeps a copy of an instance that raised an alert (a Part 10 file).
-    fn quarantine(&self, name: &str, bytes: Vec<u8>, findings: Vec<Finding>);
+    /// Keeps a copy of an instance that raised an alert (a Part 10 file); `forwarded`
+    /// says whether it went on upstream (false: a refusing route answered it).
+    fn quarantine(&self, name: &str, bytes: Vec<u8>, findings: Vec<Finding>, forwarded: bool);
 }
 
 struct Shared {
@@ -624,8 +625,14 @@ async fn association(
     let syntaxes = Arc::new(syntaxes);
     let started = Instant::now();
     let activity = Arc::new(AtomicU64::new(0));
-    let (mut peer_r, mut peer_w) = peer.into_split();
-    let (mut up_r, mut up_w) = upstream.into_split();
+    let (mut peer_r, peer_w) = peer.into_split();
+    let (mut up_r, up_w) = upstream.into_split();
+    // The peer is written by both directions on a refusing route (the upstream's PDUs,
+    // and the gateway's own answer to a C-STORE it refused), a PDU at a time.
+    let (peer_w, up_w) = (
+        tokio::sync::Mutex::new(peer_w),
+        tokio::sync::Mutex::new(up_w),
+    );
     let tap = Tap {
         shared: Arc::clone(&shared),
         object: object.clone(),
@@ -636,6 +643,7 @@ async fn association(
         )
         .with_contexts(negotiated.clone()),
         counts: Arc::default(),
+        hold: (!route.refuse.is_empty()).then(|| Hold::new(route.refuse.clone(), &limits)),
     };
     let counts = Arc::clone(&tap.counts);
     let tap_back = Tap {
@@ -660,21 +668,24 @@ async fn association(
             );
             End::Aborted(0)
         }
-        e = direction(&mut peer_r, &mut up_w, &mut tap, &limits, &activity, started, "peer") => e,
-        e = direction(&mut up_r, &mut peer_w, &mut tap_back, &limits, &activity, started, "upstream") => e,
+        e = direction(&mut peer_r, &up_w, Some(&peer_w), &mut tap, &limits, &activity, started, "peer") => e,
+        e = direction(&mut up_r, &peer_w, None::<&tokio::sync::Mutex<tokio::net::tcp::OwnedWriteHalf>>, &mut tap_back, &limits, &activity, started, "upstream") => e,
     };
+    let (mut peer_w, mut up_w) = (peer_w.into_inner(), up_w.into_inner());
     // A data set begun and never finished was relayed as far as it went: screened and
     // recorded all the same.
     for t in [&mut tap, &mut tap_back] {
         if let Some(instance) = t.assembler.unfinished() {
+            // Held, it was not forwarded at all: screened and recorded as not forwarded.
             t.counts.instances.fetch_add(1, Ordering::Relaxed);
             t.counts.bytes.fetch_add(instance.size, Ordering::Relaxed);
             t.screen(instance);
         }
     }
-    let (instances, bytes) = (
+    let (instances, bytes, refused) = (
         counts.instances.load(Ordering::Relaxed),
         counts.bytes.load(Ordering::Relaxed),
+        counts.refused.load(Ordering::Relaxed),
     );
     let outcome = match end {
         End::Released => Outcome::Success,
@@ -691,9 +702,14 @@ async fn association(
         outcome,
         &object,
         format!(
-            "ended: {} after {:.1} s; {instances} instance(s), {bytes} data set bytes relayed",
+            "ended: {} after {:.1} s; {instances} instance(s), {bytes} data set bytes relayed{}",
             end.text(),
-            started.elapsed().as_secs_f64()
+            started.elapsed().as_secs_f64(),
+            if refused > 0 {
+                format!(" ({refused} instance(s) refused by the route, not forwarded)")
+            } else {
+                String::new()
+            }
         ),
     );
 }
@@ -759,6 +775,109 @@ struct Tap {
     syntaxes: Arc<HashMap<u8, (String, String)>>,
     assembler: Assembler,
     counts: Arc<Counts>,
+    /// On a refusing route, the peer's messages held whole until screened.
+    hold: Option<Hold>,
+}
+
+/// The C-STORE failure status for a data set refused for what it holds: "Error: cannot
+/// understand" (PS3.4 B.2.3, Cxxx). A failure, not a warning (Bxxx would say it was
+/// stored) and not "refused: out of resources" (A7xx invites the sender to try again
+/// later, and it would be refused again); "data set does not match SOP class" (A9xx)
+/// would blame the modality's encoding. DCMTK's storescu prints it as "Error: Cannot
+/// understand", pynetdicom as 0xC000 "Cannot understand"; the Error Comment (0000,0902)
+/// names the finding kinds.
+pub const STATUS_REFUSED_CONTENT: u16 = 0xC000;
+/// The C-STORE failure status for a data set a refusing route could not hold whole to
+/// screen (over `limits.max_inspected_bytes`, or the memory budget spent): "Refused: out
+/// of resources" (PS3.4 B.2.3, A7xx) is the truth, and a smaller one, or the same later,
+/// may pass. A refusing route forwards nothing it has not screened.
+pub const STATUS_REFUSED_UNSCREENED: u16 = 0xA700;
+
+/// What a refusing route holds of the peer's current message.
+#[derive(Debug)]
+struct Hold {
+    refuse: Vec<FindingKind>,
+    pdus: Vec<Vec<u8>>,
+    bytes: u64,
+    /// The message grew past [`Hold::cap`] or the memory budget: it is refused at its
+    /// end, since what was held is gone.
+    overflow: bool,
+    reservation: Option<crate::dimse::Reservation>,
+    cap: u64,
+}
+
+impl Hold {
+    fn new(refuse: Vec<FindingKind>, limits: &Limits) -> Hold {
+        Hold {
+            refuse,
+            pdus: Vec::new(),
+            bytes: 0,
+            overflow: false,
+            reservation: None,
+            // The data set (at most max_inspected_bytes is screened) in PDUs: each adds
+            // 12 header bytes to at least 4 KiB of data (max_pdu_length >= 4096), under
+            // 1/256, and the command set before it at most MAX_COMMAND_SET_BYTES.
+            cap: limits.max_inspected_bytes
+                + limits.max_inspected_bytes / 256
+                + 2 * crate::dimse::MAX_COMMAND_SET_BYTES as u64,
+        }
+    }
+
+    /// Keeps one PDU of the message, within the cap and the shared memory budget.
+    fn keep(&mut self, bytes: Vec<u8>, memory: &Arc<MemoryBudget>) {
+        if self.overflow {
+            return;
+        }
+        let n = bytes.len() as u64;
+        let reservation = self
+            .reservation
+            .get_or_insert_with(|| crate::dimse::Reservation::new(memory));
+        if self.bytes + n <= self.cap && reservation.grow(n) {
+            self.pdus.push(bytes);
+            self.bytes += n;
+        } else {
+            self.overflow = true;
+            self.take();
+        }
+    }
+
+    /// What was held, and its share of the budget given back.
+    fn take(&mut self) -> Vec<Vec<u8>> {
+        self.bytes = 0;
+        self.reservation = None;
+        std::mem::take(&mut self.pdus)
+    }
+}
+
+/// What a refusing route does with a PDU of the peer.
+enum Held {
+    /// The message is not complete: nothing is written yet.
+    Wait,
+    /// Screened (or not a C-STORE): the PDUs held, written upstream as read.
+    Forward(Vec<Vec<u8>>),
+    /// Refused: nothing goes upstream; this C-STORE-RSP goes to the peer.
+    Answer(Vec<u8>),
+    /// A message that cannot be held whole and is not a C-STORE (a query identifier of
+    /// hundreds of MiB): the association is aborted.
+    Abort(String),
+}
+
+/// A C-STORE a refusing route answers itself.
+#[derive(Debug)]
+struct Refusal {
+    status: u16,
+    comment: String,
+}
+
+/// How an instance is screened: beside the relay (forwarded already), or held.
+#[derive(Clone, Copy, Debug)]
+enum Policy<'a> {
+    Forwarded,
+    Held {
+        refuse: &'a [FindingKind],
+        /// False when its PDUs could not all be held (it cannot be forwarded).
+        whole: bool,
+    },
 }
 
 /// Instances and data set bytes seen, both directions together.
@@ -766,6 +885,8 @@ struct Tap {
 struct Counts {
     instances: AtomicU64,
     bytes: AtomicU64,
+    /// Of those, refused on a refusing route (answered by the gateway, not forwarded).
+    refused: AtomicU64,
 }
 
 impl Tap {
@@ -776,6 +897,7 @@ impl Tap {
             syntaxes: Arc::clone(&self.syntaxes),
             assembler: Assembler::new(0, Arc::clone(&self.shared.memory)),
             counts: Arc::clone(&self.counts),
+            hold: None,
         }
     }
 
@@ -783,11 +905,12 @@ impl Tap {
     /// malformed, uses a context that was not accepted, or breaks the DIMSE rules the
     /// tap relies on (see [`crate::dimse::Violation`]): what the gateway cannot follow
     /// is not relayed, since the receiver might read it as a C-STORE nobody screened.
-    fn look(&mut self, bytes: &[u8]) -> Result<(), (u8, String)> {
+    fn look(&mut self, bytes: &[u8]) -> Result<Vec<Instance>, (u8, String)> {
         let Ok(Pdu::PData(pdvs)) = Pdu::decode(bytes) else {
             return Err((6, "a malformed P-DATA-TF PDU".to_owned()));
         };
-        for pdv in &pdvs {
+        let mut done = Vec::new();
+        for (i, pdv) in pdvs.iter().enumerate() {
             if !self.syntaxes.contains_key(&pdv.context_id) {
                 return Err((
                     6,
@@ -806,10 +929,97 @@ impl Tap {
                 self.counts
                     .bytes
                     .fetch_add(instance.size, Ordering::Relaxed);
-                self.screen(instance);
+                // A refusing route forwards or refuses a C-STORE as a whole, so the PDU
+                // that completes it may carry nothing of the next message.
+                if self.hold.is_some() && i + 1 < pdvs.len() {
+                    return Err((
+                        6,
+                        "a P-DATA PDU carries more after the last fragment of a C-STORE data set held for screening".to_owned(),
+                    ));
+                }
+                done.push(instance);
             }
         }
-        Ok(())
+        Ok(done)
+    }
+
+    /// On a refusing route: holds the PDU until its message is complete, then screens a
+    /// C-STORE's data set before anything of it is written upstream (the sender waits
+    /// for its answer meanwhile, as it would for the receiver's).
+    async fn hold(&mut self, bytes: Vec<u8>, done: Vec<Instance>) -> Held {
+        let Some(hold) = self.hold.as_mut() else {
+            return Held::Forward(vec![bytes]);
+        };
+        hold.keep(bytes, &self.shared.memory);
+        let Some(instance) = done.into_iter().next() else {
+            if self.assembler.mid_message() {
+                return Held::Wait;
+            }
+            // A message without a C-STORE data set (an echo, a query) is complete.
+            if hold.overflow {
+                hold.overflow = false;
+                return Held::Abort(format!(
+                    "a message of over {} bytes that is not a C-STORE could not be held whole on a refusing route",
+                    hold.cap
+                ));
+            }
+            return Held::Forward(hold.take());
+        };
+        let whole = !std::mem::take(&mut hold.overflow);
+        let pdus = hold.take();
+        let refuse = hold.refuse.clone();
+        let (context_id, class, uid, message_id) = (
+            instance.context_id,
+            instance.sop_class.clone(),
+            instance.sop_instance.clone(),
+            instance.message_id.unwrap_or(0),
+        );
+        let shared = Arc::clone(&self.shared);
+        let object = self.object.clone();
+        let ts = self.transfer_syntax(context_id);
+        let refusal = tokio::task::spawn_blocking(move || {
+            screen_instance(
+                &shared,
+                &object,
+                &ts,
+                instance,
+                Policy::Held {
+                    refuse: &refuse,
+                    whole,
+                },
+            )
+        })
+        .await
+        .unwrap_or_else(|_| {
+            // The screening panicked: what was not screened is not forwarded.
+            Some(Refusal {
+                status: STATUS_REFUSED_UNSCREENED,
+                comment: "refused by the gateway: screening failed".to_owned(),
+            })
+        });
+        match refusal {
+            None => Held::Forward(pdus),
+            Some(r) => {
+                self.counts.refused.fetch_add(1, Ordering::Relaxed);
+                Held::Answer(
+                    Pdu::PData(vec![crate::pdu::Pdv {
+                        context_id,
+                        control: 0x03,
+                        data: crate::dimse::store_response(
+                            &class, &uid, message_id, r.status, &r.comment,
+                        ),
+                    }])
+                    .encode(),
+                )
+            }
+        }
+    }
+
+    fn transfer_syntax(&self, context_id: u8) -> String {
+        self.syntaxes
+            .get(&context_id)
+            .map(|(_, ts)| ts.clone())
+            .unwrap_or_default()
     }
 
     /// Records how the receiving side answered a C-STORE (PS3.7 C.4.2.1.5: 0000 success,
@@ -833,12 +1043,21 @@ impl Tap {
     fn screen(&self, instance: Instance) {
         let shared = Arc::clone(&self.shared);
         let object = self.object.clone();
-        let ts = self
-            .syntaxes
-            .get(&instance.context_id)
-            .map(|(_, ts)| ts.clone())
-            .unwrap_or_default();
-        tokio::task::spawn_blocking(move || screen_instance(&shared, &object, &ts, instance));
+        let ts = self.transfer_syntax(instance.context_id);
+        // Still held when the association ended (a refusing route): it never went
+        // upstream.
+        let held = self.hold.is_some();
+        tokio::task::spawn_blocking(move || {
+            let policy = if held {
+                Policy::Held {
+                    refuse: &[],
+                    whole: false,
+                }
+            } else {
+                Policy::Forwarded
+            };
+            screen_instance(&shared, &object, &ts, instance, policy)
+        });
     }
 }
 
@@ -846,7 +1065,15 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn screen_instance(shared: &Shared, object: &str, ts: &str, instance: Instance) {
+/// Screens one data set and records it; on a refusing route (`Policy::Held`), the
+/// refusal the sender is to be answered with, if any.
+fn screen_instance(
+    shared: &Shared,
+    object: &str,
+    ts: &str,
+    instance: Instance,
+    policy: Policy<'_>,
+) -> Option<Refusal> {
     let name = format!("{object}/{}", instance.sop_instance);
     let path = std::path::PathBuf::from(&name);
     let digest = hex(&instance.sha256);
@@ -911,16 +1138,67 @@ fn screen_instance(shared: &Shared, object: &str, ts: &str, instance: Instance) 
             .evidence
             .record(Event::of_finding(shared.actor.clone(), f.clone()));
     }
-    let outcome = if findings.is_empty() && disagreements.is_empty() {
+    let refusal = match policy {
+        Policy::Forwarded => None,
+        Policy::Held { refuse, whole } => {
+            let mut kinds: Vec<&str> = findings
+                .iter()
+                .filter(|f| f.severity == Severity::Alert && refuse.contains(&f.kind))
+                .map(|f| f.kind.as_str())
+                .collect();
+            kinds.dedup();
+            if !kinds.is_empty() {
+                Some(Refusal {
+                    status: STATUS_REFUSED_CONTENT,
+                    comment: format!("refused by the gateway: {}", kinds.join(", ")),
+                })
+            } else if !whole || file.is_none() {
+                Some(Refusal {
+                    status: STATUS_REFUSED_UNSCREENED,
+                    comment: "refused by the gateway: too large to screen".to_owned(),
+                })
+            } else {
+                None
+            }
+        }
+    };
+    let outcome = if findings.is_empty() && disagreements.is_empty() && refusal.is_none() {
         Outcome::Success
     } else {
         Outcome::Findings
+    };
+    let what = match (&refusal, instance.complete) {
+        (None, _) => "relayed",
+        (Some(_), true) => "refused",
+        (Some(_), false) => "not forwarded",
+    };
+    let fate = match &refusal {
+        None if alerts > 0 => ", forwarded all the same, a copy kept in quarantine".to_owned(),
+        None => String::new(),
+        Some(_) if !instance.complete => format!(
+            ", held for screening on a refusing route and never forwarded{}",
+            if alerts > 0 {
+                ", a copy kept in quarantine"
+            } else {
+                ""
+            }
+        ),
+        Some(r) => format!(
+            "; answered C-STORE status {:#06x} ({}), not forwarded upstream{}",
+            r.status,
+            r.comment,
+            if alerts > 0 {
+                ", a copy kept in quarantine"
+            } else {
+                ""
+            }
+        ),
     };
     shared.event(
         outcome,
         &name,
         format!(
-            "relayed C-STORE SOP Instance UID {} (SOP Class {}, transfer syntax {ts}): {} data set bytes{}, SHA-256 {digest}; {} alert(s){}{}",
+            "{what} C-STORE SOP Instance UID {} (SOP Class {}, transfer syntax {ts}): {} data set bytes{}, SHA-256 {digest}; {} alert(s){fate}{}",
             instance.sop_instance,
             instance.sop_class,
             instance.size,
@@ -930,7 +1208,6 @@ fn screen_instance(shared: &Shared, object: &str, ts: &str, instance: Instance) 
                 " (incomplete: the association ended before its last fragment)"
             },
             alerts,
-            if alerts > 0 { ", forwarded all the same, a copy kept in quarantine" } else { "" },
             if disagreements.is_empty() {
                 String::new()
             } else {
@@ -941,14 +1218,19 @@ fn screen_instance(shared: &Shared, object: &str, ts: &str, instance: Instance) 
     if alerts > 0
         && let Some(bytes) = file
     {
-        shared.evidence.quarantine(&name, bytes, findings);
+        shared
+            .evidence
+            .quarantine(&name, bytes, findings, refusal.is_none());
     }
+    refusal
 }
 
 /// Relays one direction until the association ends.
-async fn direction<R, W>(
+#[allow(clippy::too_many_arguments)]
+async fn direction<R, W, B>(
     from: &mut R,
-    to: &mut W,
+    to: &tokio::sync::Mutex<W>,
+    back: Option<&tokio::sync::Mutex<B>>,
     tap: &mut Tap,
     limits: &Limits,
     activity: &AtomicU64,
@@ -958,6 +1240,7 @@ async fn direction<R, W>(
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
+    B: AsyncWrite + Unpin,
 {
     let now_ms = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     loop {
@@ -1021,29 +1304,65 @@ where
         activity.store(now_ms(), Ordering::Relaxed);
         match bytes[0] {
             kind::P_DATA => {
-                if let Err((reason, why)) = tap.look(&bytes) {
-                    tap.shared.event(
-                        Outcome::Failure,
-                        &tap.object,
-                        format!("invalid P-DATA from the {side}, not relayed: {why}; aborted"),
-                    );
-                    return End::Aborted(reason);
+                let done = match tap.look(&bytes) {
+                    Ok(done) => done,
+                    Err((reason, why)) => {
+                        tap.shared.event(
+                            Outcome::Failure,
+                            &tap.object,
+                            format!("invalid P-DATA from the {side}, not relayed: {why}; aborted"),
+                        );
+                        return End::Aborted(reason);
+                    }
+                };
+                if tap.hold.is_none() {
+                    // Screened beside the relay: the PDU goes on at once.
+                    for instance in done {
+                        tap.screen(instance);
+                    }
+                    if to.lock().await.write_all(&bytes).await.is_err() {
+                        return End::Aborted(0);
+                    }
+                    continue;
                 }
-                if to.write_all(&bytes).await.is_err() {
-                    return End::Aborted(0);
+                match tap.hold(bytes, done).await {
+                    Held::Wait => {}
+                    Held::Forward(pdus) => {
+                        let mut to = to.lock().await;
+                        for pdu in pdus {
+                            if to.write_all(&pdu).await.is_err() {
+                                return End::Aborted(0);
+                            }
+                        }
+                    }
+                    Held::Answer(rsp) => {
+                        let Some(back) = back else {
+                            return End::Aborted(0);
+                        };
+                        if back.lock().await.write_all(&rsp).await.is_err() {
+                            return End::Aborted(0);
+                        }
+                    }
+                    Held::Abort(why) => {
+                        tap.shared
+                            .event(Outcome::Failure, &tap.object, format!("{why}; aborted"));
+                        return End::Aborted(0);
+                    }
                 }
+                // Screening may have taken a while: it was activity, not silence.
+                activity.store(now_ms(), Ordering::Relaxed);
             }
             kind::RELEASE_RQ => {
-                if to.write_all(&bytes).await.is_err() {
+                if to.lock().await.write_all(&bytes).await.is_err() {
                     return End::Aborted(0);
                 }
             }
             kind::RELEASE_RP => {
-                send(to, &bytes).await;
+                send(&mut *to.lock().await, &bytes).await;
                 return End::Released;
             }
             kind::ABORT => {
-                send(to, &bytes).await;
+                send(&mut *to.lock().await, &bytes).await;
                 tap.shared.event(
                     Outcome::Failure,
                     &tap.object,
@@ -1080,7 +1399,7 @@ mod tests {
                 events.push(event);
             }
         }
-        fn quarantine(&self, _: &str, _: Vec<u8>, _: Vec<Finding>) {}
+        fn quarantine(&self, _: &str, _: Vec<u8>, _: Vec<Finding>, _: bool) {}
     }
 
     fn shared(limits: Limits) -> Arc<Shared> {
@@ -1101,6 +1420,32 @@ mod tests {
         })
     }
 
+    #[test]
+    fn a_refusing_route_holds_up_to_its_cap_and_one_byte_more_overflows() {
+        let limits = Limits {
+            max_inspected_bytes: 1000,
+            ..Limits::default()
+        };
+        let memory = MemoryBudget::new(1 << 30);
+        let mut hold = Hold::new(vec![FindingKind::EmbeddedExecutable], &limits);
+        let cap = usize::try_from(hold.cap).expect("small");
+        hold.keep(vec![0; cap - 1], &memory);
+        hold.keep(vec![0; 1], &memory);
+        assert!(!hold.overflow, "at the cap");
+        assert_eq!(memory.held(), hold.cap);
+        hold.keep(vec![0; 1], &memory);
+        assert!(hold.overflow, "one byte more");
+        assert!(hold.pdus.is_empty());
+        assert_eq!(memory.held(), 0, "given back");
+        // The shared budget bounds it too.
+        let small = MemoryBudget::new(10);
+        let mut hold = Hold::new(vec![], &limits);
+        hold.keep(vec![0; 10], &small);
+        assert!(!hold.overflow);
+        hold.keep(vec![0; 1], &small);
+        assert!(hold.overflow);
+    }
+
     /// A PDU that starts near the end of one idle period and finishes in the next is
     /// relayed whole: waiting for a PDU may be resumed, reading one is never cut.
     #[tokio::test(start_paused = true)]
@@ -1116,6 +1461,7 @@ mod tests {
             syntaxes: Arc::new(HashMap::from([(1u8, (String::new(), String::new()))])),
             assembler: Assembler::new(1024, Arc::clone(&shared.memory)),
             counts: Arc::default(),
+            hold: None,
         };
         // A command fragment, not the last: the tap lets it through.
         let pdu = Pdu::PData(vec![Pdv {
@@ -1126,7 +1472,7 @@ mod tests {
         .encode();
         let release = Pdu::ReleaseRp.encode();
         let (mut peer, mut from) = tokio::io::duplex(4096);
-        let (mut to, mut sink) = tokio::io::duplex(4096);
+        let (to, mut sink) = tokio::io::duplex(4096);
         let activity = Arc::new(AtomicU64::new(0));
         let started = Instant::now();
         let busy = Arc::clone(&activity);
@@ -1146,8 +1492,16 @@ mod tests {
             pdu
         };
         let mut tap = tap;
+        let to = tokio::sync::Mutex::new(to);
         let relay = direction(
-            &mut from, &mut to, &mut tap, &limits, &activity, started, "peer",
+            &mut from,
+            &to,
+            None::<&tokio::sync::Mutex<tokio::io::DuplexStream>>,
+            &mut tap,
+            &limits,
+            &activity,
+            started,
+            "peer",
         );
         let (end, sent) = tokio::join!(relay, sender);
         assert!(matches!(end, End::Released), "{end:?}");

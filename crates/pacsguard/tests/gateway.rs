@@ -1059,3 +1059,152 @@ fn silent_connections_from_many_addresses_do_not_lock_a_sender_out() {
         "{details:#?}"
     );
 }
+
+/// A refusing route: a C-STORE whose data set raises an alert of a named kind is
+/// answered by the gateway with a failure status (0xC000, "cannot understand", the kinds
+/// in the Error Comment) and never reaches the upstream; a copy is kept in quarantine
+/// and the trail says it was refused. A clean instance on the same association is
+/// forwarded (its PDUs held until screened, then written as read), and an alert of a
+/// kind the route does not name is forwarded as on any route.
+#[test]
+fn a_refusing_route_answers_a_failure_status_and_the_upstream_never_receives_the_instance() {
+    require_dcmtk();
+    let env = Env::new();
+    let pe_uid = "1.2.826.0.1.3680043.10.1137.201";
+    let pe_file = env.dir.path().join("pe.dcm");
+    std::fs::write(
+        &pe_file,
+        pacsguard_testkit::DicomBuilder::ct(pe_uid)
+            .element(0x0009, 0x0010, *b"LO", b"ACME 1.0")
+            .element(0x0009, 0x1010, *b"OB", &pacsguard_testkit::real_pe())
+            .build(),
+    )
+    .expect("write");
+    let pdf_uid = "1.2.826.0.1.3680043.10.1137.202";
+    let pdf_file = env.dir.path().join("pdf.dcm");
+    let pdf = pacsguard_testkit::pdf("/OpenAction << /S /JavaScript /JS (app.alert(1)) >>");
+    std::fs::write(
+        &pdf_file,
+        pacsguard_testkit::DicomBuilder::encapsulated_pdf(pdf_uid, &pdf).build(),
+    )
+    .expect("write");
+    let ct = pacsguard_testkit::pydicom_files().join("CT_small.dcm");
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route(
+                "PACS",
+                "CT1",
+                &format!("{ANY}\nrefuse = [\"embedded-executable\"]"),
+                upstream.port,
+            ),
+        ),
+    );
+    // -d prints the response's command set; --no-halt goes on after a failure.
+    let out = storescu_with(
+        &["-d", "--no-halt"],
+        gateway.ports[0],
+        "CT1",
+        "PACS",
+        &[pe_file, ct, pdf_file],
+    );
+    let log = stderr(&out);
+    // The sender's log shows the failure status and why.
+    assert!(
+        log.contains("DIMSE Status                  : 0xc000: Error: Cannot understand"),
+        "{log}"
+    );
+    assert_eq!(log.matches(": 0x0000: Success").count(), 2, "{log}");
+    assert!(
+        log.contains("refused by the gateway: embedded-executable"),
+        "{log}"
+    );
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 1, "alerts: {events:#?}");
+
+    // The upstream has the clean CT, byte for byte, and the PDF (its alert is of a kind
+    // the route forwards); never the PE.
+    let got = received(&rx);
+    assert_eq!(got.len(), 2, "{got:?}");
+    let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(names.iter().all(|n| !n.contains(pe_uid)), "{names:?}");
+    assert!(names.iter().any(|n| n.contains(pdf_uid)), "{names:?}");
+    let storescp_log = std::fs::read_to_string(rx.with_extension("log")).expect("log");
+    assert!(!storescp_log.contains(pe_uid), "{storescp_log}");
+
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d.starts_with(&format!("refused C-STORE SOP Instance UID {pe_uid}"))
+            && d.contains("answered C-STORE status 0xc000 (refused by the gateway: embedded-executable), not forwarded upstream, a copy kept in quarantine")),
+        "{details:#?}"
+    );
+    assert!(
+        details.iter().any(|d| d
+            .starts_with(&format!("relayed C-STORE SOP Instance UID {pdf_uid}"))
+            && d.contains("forwarded all the same")),
+        "{details:#?}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("(1 instance(s) refused by the route, not forwarded)")),
+        "{details:#?}"
+    );
+    // The quarantine keeps both, and says which was not forwarded.
+    let out = env.run(&["quarantine", "list", "--json"]);
+    let text = stdout(&out);
+    assert!(text.contains(pe_uid) && text.contains(pdf_uid), "{text}");
+    let out = env.run(&["audit", "show", "--json", "--action", "quarantine"]);
+    assert!(
+        stdout(&out).contains("the instance was refused by its route and not forwarded"),
+        "{}",
+        stdout(&out)
+    );
+    let out = env.run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// A refusing route forwards nothing it has not screened: a data set over
+/// `max_inspected_bytes` is refused with 0xA700 ("out of resources"), where any other
+/// route relays it with a `not-inspected` warning.
+#[test]
+fn a_refusing_route_refuses_what_it_cannot_hold_whole_to_screen() {
+    require_dcmtk();
+    let env = Env::new();
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let text = format!(
+        "[limits]\nmax_inspected_bytes = 1000\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route(
+                "PACS",
+                "CT1",
+                &format!("{ANY}\nrefuse = [\"embedded-executable\"]"),
+                upstream.port
+            )
+        )
+    );
+    let gateway = Gateway::start(&env, &text);
+    let ct = pacsguard_testkit::pydicom_files().join("CT_small.dcm");
+    let out = storescu_with(&["-d"], gateway.ports[0], "CT1", "PACS", &[ct]);
+    let log = stderr(&out);
+    assert!(
+        log.contains("DIMSE Status                  : 0xa700: Refused: Out of resources"),
+        "{log}"
+    );
+    assert!(log.contains("too large to screen"), "{log}");
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 1, "a not-inspected warning: {events:#?}");
+    assert!(received(&rx).is_empty(), "nothing unscreened went upstream");
+    let details = gateway_events(&events);
+    assert!(
+        details
+            .iter()
+            .any(|d| d.starts_with("refused C-STORE") && d.contains("status 0xa700")),
+        "{details:#?}"
+    );
+}
