@@ -34,6 +34,8 @@ pub struct Command {
     pub status: Option<u16>,
     /// (0000,0110) Message ID of a request: what its response names.
     pub message_id: Option<u16>,
+    /// (0000,0120) Message ID Being Responded To, of a response.
+    pub responding_to: Option<u16>,
 }
 
 /// Reads a command set (implicit VR little endian, PS3.7 6.3.1). `None` when it is not
@@ -70,6 +72,7 @@ pub fn parse_command(bytes: &[u8]) -> Option<Command> {
             0x1000 => command.affected_sop_instance = text(),
             0x0100 => field = Some(short()?),
             0x0110 => command.message_id = Some(short()?),
+            0x0120 => command.responding_to = Some(short()?),
             0x0800 => command.has_data_set = short()? != NO_DATA_SET,
             0x0900 => command.status = Some(short()?),
             _ => {}

@@ -687,6 +687,35 @@ async fn association(
         counts.bytes.load(Ordering::Relaxed),
         counts.refused.load(Ordering::Relaxed),
     );
+    // What was forwarded and never answered is not known to be stored: each says so.
+    let unanswered = counts
+        .unanswered
+        .lock()
+        .map(|mut u| std::mem::take(&mut *u))
+        .unwrap_or_default();
+    for (_, uid) in &unanswered.named {
+        shared.event(
+            Outcome::Failure,
+            &format!("{object}/{uid}"),
+            format!(
+                "C-STORE of SOP Instance UID {uid} was forwarded to upstream {} and never answered before the association {}: not known to be stored",
+                route.upstream,
+                end.text()
+            ),
+        );
+    }
+    if unanswered.more > 0 {
+        shared.event(
+            Outcome::Failure,
+            &object,
+            format!(
+                "{} further C-STORE(s) forwarded to upstream {} and never answered before the association {} (beyond the {MAX_UNANSWERED_NAMED} named)",
+                unanswered.more,
+                route.upstream,
+                end.text()
+            ),
+        );
+    }
     let outcome = match end {
         End::Released => Outcome::Success,
         End::Aborted(_) | End::PassedOn => Outcome::Failure,
@@ -887,6 +916,48 @@ struct Counts {
     bytes: AtomicU64,
     /// Of those, refused on a refusing route (answered by the gateway, not forwarded).
     refused: AtomicU64,
+    /// C-STOREs forwarded whose response has not come back yet (Message ID, SOP
+    /// Instance UID): those left at the end were never confirmed stored.
+    unanswered: std::sync::Mutex<Unanswered>,
+}
+
+/// C-STOREs forwarded and not yet answered, at most [`MAX_UNANSWERED_NAMED`] by name.
+#[derive(Debug, Default)]
+struct Unanswered {
+    named: Vec<(Option<u16>, String)>,
+    /// Beyond the names kept (a sender with asynchronous operations and an upstream
+    /// that never answers): only counted.
+    more: u64,
+}
+
+/// C-STOREs forwarded and not yet answered that are kept by name: a peer may send many
+/// without waiting for answers, so the list is bounded; the rest are counted.
+pub const MAX_UNANSWERED_NAMED: usize = 64;
+
+impl Counts {
+    fn forwarded(&self, message_id: Option<u16>, uid: &str) {
+        if let Ok(mut u) = self.unanswered.lock() {
+            if u.named.len() < MAX_UNANSWERED_NAMED {
+                u.named.push((message_id, uid.to_owned()));
+            } else {
+                u.more += 1;
+            }
+        }
+    }
+
+    fn answered(&self, responding_to: Option<u16>, uid: &str) {
+        if let Ok(mut u) = self.unanswered.lock() {
+            let at = u.named.iter().position(|(id, named)| {
+                (responding_to.is_some() && *id == responding_to) || named == uid
+            });
+            match at {
+                Some(i) => {
+                    u.named.remove(i);
+                }
+                None => u.more = u.more.saturating_sub(1),
+            }
+        }
+    }
 }
 
 impl Tap {
@@ -937,6 +1008,8 @@ impl Tap {
                         "a P-DATA PDU carries more after the last fragment of a C-STORE data set held for screening".to_owned(),
                     ));
                 }
+                self.counts
+                    .forwarded(instance.message_id, &instance.sop_instance);
                 done.push(instance);
             }
         }
@@ -1001,6 +1074,8 @@ impl Tap {
             None => Held::Forward(pdus),
             Some(r) => {
                 self.counts.refused.fetch_add(1, Ordering::Relaxed);
+                // Answered by the gateway: nothing is awaited from the upstream.
+                self.counts.answered(Some(message_id), &uid);
                 Held::Answer(
                     Pdu::PData(vec![crate::pdu::Pdv {
                         context_id,
@@ -1025,6 +1100,8 @@ impl Tap {
     /// Records how the receiving side answered a C-STORE (PS3.7 C.4.2.1.5: 0000 success,
     /// Bxxx warning, anything else a failure).
     fn answered(&self, response: &crate::dimse::Command) {
+        self.counts
+            .answered(response.responding_to, &response.affected_sop_instance);
         let status = response.status.unwrap_or(0xffff);
         let (outcome, word) = match status {
             0x0000 => (Outcome::Success, "stored"),
@@ -1225,6 +1302,16 @@ fn screen_instance(
     refusal
 }
 
+/// Records why a PDU could not be written on (the other side reset the connection, ...).
+fn write_failed(tap: &Tap, to: &str, e: &std::io::Error) -> End {
+    tap.shared.event(
+        Outcome::Failure,
+        &tap.object,
+        format!("could not write to the {to}: {e}; aborted"),
+    );
+    End::Aborted(0)
+}
+
 /// Relays one direction until the association ends.
 #[allow(clippy::too_many_arguments)]
 async fn direction<R, W, B>(
@@ -1243,6 +1330,7 @@ where
     B: AsyncWrite + Unpin,
 {
     let now_ms = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let other = if side == "peer" { "upstream" } else { "peer" };
     loop {
         // Waiting for the next PDU may time out and resume (the other direction may be
         // busy with a long data set); a PDU that has begun must arrive whole within the
@@ -1292,6 +1380,14 @@ where
                 );
                 return End::Aborted(0);
             }
+            Ok(Err(ReadError::Io(e))) => {
+                tap.shared.event(
+                    Outcome::Failure,
+                    &tap.object,
+                    format!("the connection to the {side} failed while reading: {e}"),
+                );
+                return End::Aborted(0);
+            }
             Ok(Err(e)) => {
                 tap.shared.event(
                     Outcome::Failure,
@@ -1320,8 +1416,8 @@ where
                     for instance in done {
                         tap.screen(instance);
                     }
-                    if to.lock().await.write_all(&bytes).await.is_err() {
-                        return End::Aborted(0);
+                    if let Err(e) = to.lock().await.write_all(&bytes).await {
+                        return write_failed(tap, other, &e);
                     }
                     continue;
                 }
@@ -1330,8 +1426,8 @@ where
                     Held::Forward(pdus) => {
                         let mut to = to.lock().await;
                         for pdu in pdus {
-                            if to.write_all(&pdu).await.is_err() {
-                                return End::Aborted(0);
+                            if let Err(e) = to.write_all(&pdu).await {
+                                return write_failed(tap, other, &e);
                             }
                         }
                     }
@@ -1339,8 +1435,8 @@ where
                         let Some(back) = back else {
                             return End::Aborted(0);
                         };
-                        if back.lock().await.write_all(&rsp).await.is_err() {
-                            return End::Aborted(0);
+                        if let Err(e) = back.lock().await.write_all(&rsp).await {
+                            return write_failed(tap, "peer", &e);
                         }
                     }
                     Held::Abort(why) => {
@@ -1353,8 +1449,8 @@ where
                 activity.store(now_ms(), Ordering::Relaxed);
             }
             kind::RELEASE_RQ => {
-                if to.lock().await.write_all(&bytes).await.is_err() {
-                    return End::Aborted(0);
+                if let Err(e) = to.lock().await.write_all(&bytes).await {
+                    return write_failed(tap, other, &e);
                 }
             }
             kind::RELEASE_RP => {
@@ -1418,6 +1514,27 @@ mod tests {
                 sudo_user: None,
             },
         })
+    }
+
+    #[test]
+    fn unanswered_stores_are_named_up_to_the_limit_and_counted_beyond() {
+        let counts = Counts::default();
+        for i in 0..MAX_UNANSWERED_NAMED {
+            counts.forwarded(u16::try_from(i).ok(), &format!("1.2.{i}"));
+        }
+        counts.forwarded(Some(999), "1.2.999");
+        {
+            let u = counts.unanswered.lock().expect("lock");
+            assert_eq!(u.named.len(), MAX_UNANSWERED_NAMED, "at the limit");
+            assert_eq!(u.more, 1, "one beyond: counted");
+        }
+        // Answers match by Message ID, or by UID when the response has none.
+        counts.answered(Some(0), "");
+        counts.answered(None, "1.2.1");
+        counts.answered(Some(999), "1.2.999");
+        let u = counts.unanswered.lock().expect("lock");
+        assert_eq!(u.named.len(), MAX_UNANSWERED_NAMED - 2);
+        assert_eq!(u.more, 0);
     }
 
     #[test]

@@ -1208,3 +1208,98 @@ fn a_refusing_route_refuses_what_it_cannot_hold_whole_to_screen() {
         "{details:#?}"
     );
 }
+
+/// Every way forwarding upstream can fail leaves its reason on the trail: the upstream
+/// down, refusing the association, aborting during and after a data set, and killed
+/// while an instance is on its way.
+#[test]
+fn each_failure_to_forward_upstream_leaves_its_reason_on_the_trail() {
+    require_dcmtk();
+    let env = Env::new();
+    let ct = pacsguard_testkit::pydicom_files().join("CT_small.dcm");
+    let down = free_port();
+    let refusing = Receiver::start_with(&env.dir.path().join("refusing"), &["--refuse"]);
+    let during = Receiver::start_with(&env.dir.path().join("during"), &["--abort-during"]);
+    let after = Receiver::start_with(&env.dir.path().join("after"), &["--abort-after"]);
+    let mut killed =
+        Receiver::start_with(&env.dir.path().join("killed"), &["--sleep-during", "30"]);
+    let routes = [
+        route("PACS", "DOWN", ANY, down),
+        route("PACS", "REFUSE", ANY, refusing.port),
+        route("PACS", "DURING", ANY, during.port),
+        route("PACS", "AFTER", ANY, after.port),
+        route("PACS", "KILLED", ANY, killed.port),
+    ]
+    .concat();
+    let gateway = Gateway::start(&env, &config(&[("127.0.0.0/8", "")], &routes));
+    let port = gateway.ports[0];
+    for calling in ["DOWN", "REFUSE", "DURING", "AFTER"] {
+        let out = storescu(port, calling, "PACS", std::slice::from_ref(&ct));
+        assert_ne!(out.status.code(), Some(0), "{calling}: {}", stderr(&out));
+    }
+    // The upstream is killed while it holds the data set (it sleeps during the store).
+    let sender = Command::new("storescu")
+        .args(["-aet", "KILLED", "-aec", "PACS", "127.0.0.1"])
+        .arg(port.to_string())
+        .arg(&ct)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("storescu runs");
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = killed.child.kill();
+    let out = sender.wait_with_output().expect("storescu ends");
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    let about = |calling: &str, want: &str| {
+        assert!(
+            details
+                .iter()
+                .any(|d| d.contains(want) && (calling.is_empty() || d.contains(calling))),
+            "{calling}: {want}: {details:#?}"
+        );
+    };
+    about(
+        "",
+        &format!("upstream 127.0.0.1:{down} unreachable: Connection refused"),
+    );
+    about("", "refused by upstream 127.0.0.1:");
+    about("", "A-ABORT from the upstream, passed on");
+    assert!(
+        details.iter().any(|d| d.contains(
+            "the connection to the upstream failed while reading: Connection reset by peer"
+        ) || d.contains("could not write to the upstream")),
+        "{details:#?}"
+    );
+    // An instance forwarded and never answered says so, under its UID: the trail does
+    // not leave "relayed" as the last word on an instance the upstream never stored.
+    let uid = "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322";
+    for calling in ["DURING", "AFTER", "KILLED"] {
+        let unanswered = events.iter().any(|e| {
+            e["action"] == "gateway"
+                && e["outcome"] == "failure"
+                && e.to_string().contains(&format!("{calling}@"))
+                && e["detail"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with(&format!(
+                        "C-STORE of SOP Instance UID {uid} was forwarded to upstream"
+                    ))
+                && e["detail"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("never answered before the association")
+        });
+        assert!(unanswered, "{calling}: {details:#?}");
+    }
+    // An instance the upstream answered is not called unanswered.
+    assert_eq!(
+        details
+            .iter()
+            .filter(|d| d.contains("never answered before the association"))
+            .count(),
+        3,
+        "{details:#?}"
+    );
+}
