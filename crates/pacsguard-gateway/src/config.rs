@@ -12,6 +12,7 @@
 //! max_associations_per_peer = 16
 //! request_seconds = 10     # a connection's A-ASSOCIATE-RQ must arrive within this
 //! max_pending = 32         # connections not yet requesting an association, in total
+//! max_associations_per_minute = 1200  # from one peer; past it A-ASSOCIATE-RJ transient
 //! max_pending_per_peer = 16 # ... from one address (an IPv6 /64); default: max_associations_per_peer
 //!
 //! [[listener]]
@@ -71,6 +72,12 @@ pub const MAX_ASSOCIATIONS_LIMIT: usize = 4096;
 /// ARTIM timer): every real sender sends it at once, so a connection still silent after
 /// this is a held place, not a slow sender (review finding 6).
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default associations (connections) per minute from one peer (an address, an IPv6
+/// /64): generous, since older modalities open one association per image (a CT of 2,000
+/// slices in under two minutes), yet it stops a sender looping requests at full speed.
+pub const DEFAULT_MAX_ASSOCIATIONS_PER_MINUTE: u32 = 1200;
+/// The most a configuration may raise that to.
+pub const MAX_ASSOCIATIONS_PER_MINUTE_LIMIT: u32 = 1_000_000;
 /// Default connections that have not yet sent their request, in total (see `places`):
 /// smaller than the association budget, since each holds a place without a word.
 pub const DEFAULT_MAX_PENDING: usize = 32;
@@ -113,6 +120,7 @@ struct RawLimits {
     max_associations: Option<usize>,
     max_associations_per_peer: Option<usize>,
     request_seconds: Option<u64>,
+    max_associations_per_minute: Option<u32>,
     max_pending: Option<usize>,
     max_pending_per_peer: Option<usize>,
 }
@@ -154,6 +162,8 @@ pub struct Limits {
     pub request: Duration,
     pub max_pending: usize,
     pub max_pending_per_peer: usize,
+    /// Connections per [`crate::rate::RATE_WINDOW`] from one peer.
+    pub max_associations_per_minute: u32,
 }
 
 impl Default for Limits {
@@ -169,6 +179,7 @@ impl Default for Limits {
             request: DEFAULT_REQUEST_TIMEOUT,
             max_pending: DEFAULT_MAX_PENDING,
             max_pending_per_peer: DEFAULT_MAX_ASSOCIATIONS_PER_PEER,
+            max_associations_per_minute: DEFAULT_MAX_ASSOCIATIONS_PER_MINUTE,
         }
     }
 }
@@ -339,6 +350,15 @@ impl GatewayConfig {
             limits.request = seconds("limits.request_seconds", s)?;
         }
         limits.request = limits.request.min(limits.artim);
+        if let Some(n) = raw.limits.max_associations_per_minute {
+            if !(1..=MAX_ASSOCIATIONS_PER_MINUTE_LIMIT).contains(&n) {
+                return Err(err(
+                    "limits.max_associations_per_minute",
+                    format!("{n}: must lie between 1 and {MAX_ASSOCIATIONS_PER_MINUTE_LIMIT}"),
+                ));
+            }
+            limits.max_associations_per_minute = n;
+        }
         if let Some(n) = raw.limits.max_pending {
             if !(1..=MAX_ASSOCIATIONS_LIMIT).contains(&n) {
                 return Err(err(
@@ -636,6 +656,10 @@ upstream_ae = "ARCHIVE"
             (
                 format!("[limits]\nrequest_seconds = 0\n{GOOD}"),
                 "limits.request_seconds",
+            ),
+            (
+                format!("[limits]\nmax_associations_per_minute = 0\n{GOOD}"),
+                "limits.max_associations_per_minute",
             ),
             (
                 format!("[limits]\nmax_pending = 0\n{GOOD}"),

@@ -20,6 +20,7 @@ pub mod config;
 pub mod dimse;
 pub mod pdu;
 pub mod places;
+pub mod rate;
 pub mod refusals;
 pub mod relay;
 

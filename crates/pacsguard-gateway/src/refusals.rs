@@ -34,6 +34,8 @@ pub enum Incident {
     Silent,
     /// Association requests refused at the association limits.
     AssociationLimit,
+    /// Connections refused past the rate per peer.
+    Rate,
 }
 
 impl Incident {
@@ -46,6 +48,7 @@ impl Incident {
             Incident::AssociationLimit => {
                 "association request(s) refused at the association limits"
             }
+            Incident::Rate => "connection(s) refused past limits.max_associations_per_minute",
         }
     }
 }

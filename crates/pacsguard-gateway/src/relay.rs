@@ -54,6 +54,8 @@ struct Shared {
     places: Arc<Places>,
     /// Connection refusals recorded one by one, per address (`refusals`).
     refusals: std::sync::Mutex<crate::refusals::Refusals>,
+    /// Connections per minute per peer (`rate`).
+    rates: std::sync::Mutex<crate::rate::Rates>,
     /// Limits reached and silent connections closed, one record per incident of a peer.
     incidents: std::sync::Mutex<crate::refusals::Refusals<(std::net::IpAddr, Incident)>>,
     screener: Arc<Screener>,
@@ -208,6 +210,9 @@ impl Gateway {
             shared: Arc::new(Shared {
                 memory: MemoryBudget::new(config.limits.inspection_memory_bytes),
                 places: places(&config.limits),
+                rates: std::sync::Mutex::new(crate::rate::Rates::new(
+                    config.limits.max_associations_per_minute,
+                )),
                 refusals: std::sync::Mutex::default(),
                 incidents: std::sync::Mutex::new(crate::refusals::Refusals::recording(
                     crate::refusals::INCIDENT_RECORDS_PER_WINDOW,
@@ -254,6 +259,27 @@ impl Gateway {
                                 listener.listen
                             ),
                         );
+                        drop(stream);
+                        continue;
+                    }
+                    // Past the rate per peer: answered at once, without reading.
+                    let allowed = shared
+                        .rates
+                        .lock()
+                        .map_or(true, |mut r| r.allow(peer.ip(), std::time::Instant::now()));
+                    if !allowed {
+                        shared.incident(
+                            peer.ip(),
+                            Incident::Rate,
+                            &format!("dicom://{peer}"),
+                            format!(
+                                "refused: connection from {peer}: more than {} in {} s from {} (limits.max_associations_per_minute) (A-ASSOCIATE-RJ transient, local limit exceeded)",
+                                shared.limits.max_associations_per_minute,
+                                crate::rate::RATE_WINDOW.as_secs(),
+                                crate::places::peer_key(peer.ip())
+                            ),
+                        );
+                        let _ = stream.try_write(&Pdu::AssociateRj(LOCAL_LIMIT_EXCEEDED).encode());
                         drop(stream);
                         continue;
                     }
@@ -1502,6 +1528,9 @@ mod tests {
         Arc::new(Shared {
             memory: MemoryBudget::new(limits.inspection_memory_bytes),
             places: places(&limits),
+            rates: std::sync::Mutex::new(crate::rate::Rates::new(
+                limits.max_associations_per_minute,
+            )),
             refusals: std::sync::Mutex::default(),
             incidents: std::sync::Mutex::default(),
             limits,

@@ -1303,3 +1303,59 @@ fn each_failure_to_forward_upstream_leaves_its_reason_on_the_trail() {
         "{details:#?}"
     );
 }
+
+/// A sender looping association requests: past `max_associations_per_minute` from its
+/// address, each is answered at once with A-ASSOCIATE-RJ (transient, local limit
+/// exceeded, as echoscu prints it), and the incident is one record plus a summary.
+#[test]
+fn associations_past_the_rate_per_peer_are_rejected_transient_with_one_record() {
+    require_dcmtk();
+    const RATE: usize = 5;
+    const OVER: usize = 4;
+    let env = Env::new();
+    let upstream = Receiver::start_with(&env.dir.path().join("rx"), &["--fork"]);
+    let text = format!(
+        "[limits]\nmax_associations_per_minute = {RATE}\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port)
+        )
+    );
+    let gateway = Gateway::start(&env, &text);
+    for i in 0..RATE {
+        let out = echoscu(gateway.ports[0], "CT1", "PACS");
+        assert_eq!(out.status.code(), Some(0), "{i}: {}", stderr(&out));
+    }
+    for _ in 0..OVER {
+        let out = echoscu(gateway.ports[0], "CT1", "PACS");
+        assert_eq!(out.status.code(), Some(1));
+        let text = stderr(&out);
+        assert!(text.contains("Result: Rejected Transient"), "{text}");
+        assert!(text.contains("Reason: Local Limit Exceeded"), "{text}");
+    }
+    // Another peer has its own rate.
+    let other = connect_from(2, gateway.ports[0]);
+    drop(other);
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0);
+    let details = gateway_events(&events);
+    let one_by_one = details
+        .iter()
+        .filter(|d| d.contains("(limits.max_associations_per_minute) (A-ASSOCIATE-RJ"))
+        .count();
+    assert_eq!(one_by_one, 1, "{details:#?}");
+    let summary = format!(
+        "refused: {} further connection(s) refused past limits.max_associations_per_minute from 127.0.0.1 within 60 s",
+        OVER - 1
+    );
+    assert!(
+        details.iter().any(|d| d.contains(&summary)),
+        "{summary}: {details:#?}"
+    );
+    assert!(
+        !details
+            .iter()
+            .any(|d| d.contains("127.0.0.2") && d.contains("max_associations_per_minute")),
+        "{details:#?}"
+    );
+}
