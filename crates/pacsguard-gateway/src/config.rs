@@ -18,6 +18,7 @@
 //! [[listener]]
 //! listen = "0.0.0.0:11112"
 //! allow = ["10.1.0.0/16", "192.168.5.7"]   # peers that may open a connection at all
+//! tls = { cert = "gw.pem", key = "gw.key", client_ca = "ca.pem" }   # optional
 //!
 //! [[listener.route]]
 //! called_ae = "PACS"                 # the AE title the sender calls
@@ -27,7 +28,8 @@
 //! transfer_syntaxes = ["*"]
 //! upstream = "10.2.0.5:104"
 //! upstream_ae = "ARCHIVE"
-//! refuse = ["embedded-executable", "active-pdf"]  # optional: refuse, not forward, on these alerts
+//! refuse = ["embedded-executable", "active-content"]  # optional: refuse, not forward, on these alerts
+//! upstream_tls = { ca = "pacs-ca.pem", cert = "gw.pem", key = "gw.key", server_name = "pacs" }  # optional
 //! ```
 
 use std::net::{IpAddr, SocketAddr};
@@ -130,6 +132,7 @@ struct RawLimits {
 struct RawListener {
     listen: String,
     allow: Vec<String>,
+    tls: Option<ListenerTls>,
     #[serde(default)]
     route: Vec<RawRoute>,
 }
@@ -146,6 +149,29 @@ struct RawRoute {
     upstream_ae: String,
     #[serde(default)]
     refuse: Vec<String>,
+    upstream_tls: Option<UpstreamTls>,
+}
+
+/// A listener that terminates TLS (files read when the gateway binds, see `tls`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerTls {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+    /// Clients must present a certificate issued by this CA (mutual TLS).
+    pub client_ca: Option<std::path::PathBuf>,
+}
+
+/// A route that originates TLS to its upstream.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTls {
+    /// The CA the upstream's certificate must chain to.
+    pub ca: std::path::PathBuf,
+    pub cert: Option<std::path::PathBuf>,
+    pub key: Option<std::path::PathBuf>,
+    /// The name the upstream's certificate must carry; default the upstream's host.
+    pub server_name: Option<String>,
 }
 
 /// Validated limits.
@@ -256,12 +282,14 @@ pub struct Route {
     /// sender, nothing upstream) instead of forwarding it. Empty: forward, alert and
     /// keep a quarantine copy, the default (a false alert must not stop clinical work).
     pub refuse: Vec<FindingKind>,
+    pub upstream_tls: Option<UpstreamTls>,
 }
 
 #[derive(Clone, Debug)]
 pub struct Listener {
     pub listen: SocketAddr,
     pub allow: Vec<Network>,
+    pub tls: Option<ListenerTls>,
     pub routes: Vec<Route>,
 }
 
@@ -489,11 +517,13 @@ impl GatewayConfig {
                     upstream: r.upstream.clone(),
                     upstream_ae,
                     refuse,
+                    upstream_tls: r.upstream_tls.clone(),
                 });
             }
             listeners.push(Listener {
                 listen,
                 allow,
+                tls: l.tls.clone(),
                 routes,
             });
         }

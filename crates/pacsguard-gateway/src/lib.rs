@@ -23,6 +23,7 @@ pub mod places;
 pub mod rate;
 pub mod refusals;
 pub mod relay;
+pub mod tls;
 
 pub use config::{ConfigError, GatewayConfig, Limits};
 pub use relay::{Evidence, Gateway, SCREENING_THREADS, STOP_GRACE};

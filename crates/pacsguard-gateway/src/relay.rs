@@ -176,9 +176,63 @@ const LOCAL_LIMIT_EXCEEDED: Rejection = Rejection {
     reason: 2,
 };
 
+/// A byte stream to a peer or an upstream: TCP, or TLS over TCP.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// A listener with its TLS, loaded when bound.
+struct Bound {
+    listener: Listener,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    /// Per route (same order as `listener.routes`): TLS towards its upstream.
+    connectors: Vec<
+        Option<(
+            tokio_rustls::TlsConnector,
+            rustls::pki_types::ServerName<'static>,
+        )>,
+    >,
+}
+
+impl Bound {
+    fn new(listener: Listener) -> Result<Bound, crate::tls::TlsError> {
+        let acceptor = match &listener.tls {
+            Some(t) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server(
+                &t.cert,
+                &t.key,
+                t.client_ca.as_deref(),
+            )?)),
+            None => None,
+        };
+        let mut connectors = Vec::new();
+        for route in &listener.routes {
+            connectors.push(match &route.upstream_tls {
+                Some(t) => {
+                    let config =
+                        crate::tls::client(&t.ca, t.cert.as_deref(), t.key.as_deref())?;
+                    let name = crate::tls::upstream_name(&route.upstream, t.server_name.as_deref())
+                        .ok_or_else(|| crate::tls::TlsError {
+                            path: t.ca.clone(),
+                            reason: format!(
+                                "no server name to check the certificate of upstream {} against (set upstream_tls.server_name)",
+                                route.upstream
+                            ),
+                        })?;
+                    Some((tokio_rustls::TlsConnector::from(config), name))
+                }
+                None => None,
+            });
+        }
+        Ok(Bound {
+            listener,
+            acceptor,
+            connectors,
+        })
+    }
+}
+
 /// The listeners, bound.
 pub struct Gateway {
-    bound: Vec<(TcpListener, Arc<Listener>)>,
+    bound: Vec<(TcpListener, Arc<Bound>)>,
     shared: Arc<Shared>,
 }
 
@@ -200,10 +254,10 @@ impl Gateway {
     ) -> Result<Gateway, (SocketAddr, std::io::Error)> {
         let mut bound = Vec::new();
         for listener in config.listeners {
-            let socket = TcpListener::bind(listener.listen)
-                .await
-                .map_err(|e| (listener.listen, e))?;
-            bound.push((socket, Arc::new(listener)));
+            let at = listener.listen;
+            let tls = Bound::new(listener).map_err(|e| (at, std::io::Error::other(e)))?;
+            let socket = TcpListener::bind(at).await.map_err(|e| (at, e))?;
+            bound.push((socket, Arc::new(tls)));
         }
         Ok(Gateway {
             bound,
@@ -238,8 +292,8 @@ impl Gateway {
         let mut associations = JoinSet::new();
         let mut accepting = JoinSet::new();
         let (tx, mut rx) =
-            tokio::sync::mpsc::channel::<(TcpStream, SocketAddr, Arc<Listener>, Pending)>(64);
-        for (socket, listener) in self.bound {
+            tokio::sync::mpsc::channel::<(TcpStream, SocketAddr, Arc<Bound>, Pending)>(64);
+        for (socket, bound) in self.bound {
             let tx = tx.clone();
             let shared = Arc::clone(&self.shared);
             accepting.spawn(async move {
@@ -250,6 +304,7 @@ impl Gateway {
                         continue;
                     };
                     // Before a byte is read: a peer outside the allow-list is closed on.
+                    let listener = &bound.listener;
                     if !listener.allow.iter().any(|n| n.contains(peer.ip())) {
                         shared.refused(
                             peer.ip(),
@@ -300,7 +355,7 @@ impl Gateway {
                             continue;
                         }
                     };
-                    if tx.send((stream, peer, Arc::clone(&listener), pending)).await.is_err() {
+                    if tx.send((stream, peer, Arc::clone(&bound), pending)).await.is_err() {
                         return;
                     }
                 }
@@ -313,9 +368,9 @@ impl Gateway {
             tokio::select! {
                 () = &mut stop => break,
                 _ = summaries.tick() => self.shared.summarise_refusals(false),
-                Some((stream, peer, listener, pending)) = rx.recv() => {
+                Some((stream, peer, bound, pending)) = rx.recv() => {
                     let shared = Arc::clone(&self.shared);
-                    associations.spawn(association(stream, peer, listener, shared, pending));
+                    associations.spawn(association(stream, peer, bound, shared, pending));
                 }
                 Some(done) = associations.join_next(), if !associations.is_empty() => {
                     if let Err(e) = done && e.is_panic() {
@@ -415,14 +470,56 @@ async fn send<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) {
 
 /// One association from its request to its end.
 async fn association(
-    mut peer: TcpStream,
+    tcp: TcpStream,
     addr: SocketAddr,
-    listener: Arc<Listener>,
+    bound: Arc<Bound>,
     shared: Arc<Shared>,
     pending: Pending,
 ) {
+    let listener = &bound.listener;
     let limits = shared.limits.clone();
     let object = format!("dicom://{addr}");
+    let mut peer: Box<dyn Stream> = match &bound.acceptor {
+        None => Box::new(tcp),
+        // The handshake is held to the request's timeout and place, like the request.
+        Some(acceptor) => {
+            let handshake = tokio::select! {
+                r = tokio::time::timeout(limits.request, acceptor.accept(tcp)) => r,
+                () = pending.evicted() => {
+                    shared.incident(
+                        addr.ip(),
+                        Incident::Silent,
+                        &object,
+                        format!("closed: a connection from {addr} had not completed its TLS handshake when every place for one was taken (limits.max_pending)"),
+                    );
+                    return;
+                }
+            };
+            match handshake {
+                Ok(Ok(tls)) => Box::new(tls),
+                Ok(Err(e)) => {
+                    shared.refused(
+                        addr.ip(),
+                        &object,
+                        format!("refused: TLS handshake with {addr} failed: {e}"),
+                    );
+                    return;
+                }
+                Err(_) => {
+                    shared.incident(
+                        addr.ip(),
+                        Incident::Silent,
+                        &object,
+                        format!(
+                            "closed: no TLS handshake from {addr} within {} s (limits.request_seconds)",
+                            limits.request.as_secs()
+                        ),
+                    );
+                    return;
+                }
+            }
+        }
+    };
     let read = tokio::select! {
         r = tokio::time::timeout(limits.request, read_pdu(&mut peer, limits.max_pdu_length)) => r,
         () = pending.evicted() => {
@@ -488,7 +585,7 @@ async fn association(
     let (calling, called) = (ae_text(&rq.calling_ae), ae_text(&rq.called_ae));
     let object = format!("dicom://{calling}@{addr}/{called}");
     let (route, forward, offered, refused) =
-        match admit(&listener, addr.ip(), &rq, limits.max_pdu_length) {
+        match admit(listener, addr.ip(), &rq, limits.max_pdu_length) {
             Admission::Reject { rejection, why } => {
                 shared.refused(
                     addr.ip(),
@@ -537,7 +634,7 @@ async fn association(
     }
     let upstream =
         tokio::time::timeout(limits.artim, TcpStream::connect(route.upstream.as_str())).await;
-    let mut upstream = match upstream {
+    let tcp = match upstream {
         Ok(Ok(s)) => s,
         failed => {
             let why = match failed {
@@ -552,6 +649,33 @@ async fn association(
             };
             send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
             return;
+        }
+    };
+    let connector = listener
+        .routes
+        .iter()
+        .position(|r| std::ptr::eq(r, route))
+        .and_then(|i| bound.connectors.get(i).cloned().flatten());
+    let mut upstream: Box<dyn Stream> = match connector {
+        None => Box::new(tcp),
+        Some((connector, name)) => {
+            match tokio::time::timeout(limits.artim, connector.connect(name, tcp)).await {
+                Ok(Ok(tls)) => Box::new(tls),
+                failed => {
+                    let why = match failed {
+                        Ok(Err(e)) => e.to_string(),
+                        _ => "timed out".to_owned(),
+                    };
+                    shared.event(Outcome::Failure, &object, format!("refused: TLS to upstream {} failed: {why} (A-ASSOCIATE-RJ transient, temporary congestion)", route.upstream));
+                    let rejection = Rejection {
+                        result: Rejection::TRANSIENT,
+                        source: Rejection::PROVIDER_PRESENTATION,
+                        reason: 1,
+                    };
+                    send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
+                    return;
+                }
+            }
         }
     };
     send(&mut upstream, &Pdu::AssociateRq(forward.clone()).encode()).await;
@@ -651,8 +775,8 @@ async fn association(
     let syntaxes = Arc::new(syntaxes);
     let started = Instant::now();
     let activity = Arc::new(AtomicU64::new(0));
-    let (mut peer_r, peer_w) = peer.into_split();
-    let (mut up_r, up_w) = upstream.into_split();
+    let (mut peer_r, peer_w) = tokio::io::split(peer);
+    let (mut up_r, up_w) = tokio::io::split(upstream);
     // The peer is written by both directions on a refusing route (the upstream's PDUs,
     // and the gateway's own answer to a C-STORE it refused), a PDU at a time.
     let (peer_w, up_w) = (
@@ -695,7 +819,7 @@ async fn association(
             End::Aborted(0)
         }
         e = direction(&mut peer_r, &up_w, Some(&peer_w), &mut tap, &limits, &activity, started, "peer") => e,
-        e = direction(&mut up_r, &peer_w, None::<&tokio::sync::Mutex<tokio::net::tcp::OwnedWriteHalf>>, &mut tap_back, &limits, &activity, started, "upstream") => e,
+        e = direction(&mut up_r, &peer_w, None::<&tokio::sync::Mutex<tokio::io::WriteHalf<Box<dyn Stream>>>>, &mut tap_back, &limits, &activity, started, "upstream") => e,
     };
     let (mut peer_w, mut up_w) = (peer_w.into_inner(), up_w.into_inner());
     // A data set begun and never finished was relayed as far as it went: screened and
@@ -771,7 +895,7 @@ async fn association(
 
 /// The gateway answers an association whose every context it refused, and its release.
 async fn answer_alone(
-    peer: &mut TcpStream,
+    peer: &mut Box<dyn Stream>,
     rq: &Associate,
     refused: &[crate::admission::Refused],
     limits: &Limits,
@@ -1328,6 +1452,12 @@ fn screen_instance(
     refusal
 }
 
+/// Writes one PDU on and flushes it (a TLS stream holds records back until flushed).
+async fn write_pdu<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> std::io::Result<()> {
+    w.write_all(bytes).await?;
+    w.flush().await
+}
+
 /// Records why a PDU could not be written on (the other side reset the connection, ...).
 fn write_failed(tap: &Tap, to: &str, e: &std::io::Error) -> End {
     tap.shared.event(
@@ -1442,7 +1572,7 @@ where
                     for instance in done {
                         tap.screen(instance);
                     }
-                    if let Err(e) = to.lock().await.write_all(&bytes).await {
+                    if let Err(e) = write_pdu(&mut *to.lock().await, &bytes).await {
                         return write_failed(tap, other, &e);
                     }
                     continue;
@@ -1452,7 +1582,7 @@ where
                     Held::Forward(pdus) => {
                         let mut to = to.lock().await;
                         for pdu in pdus {
-                            if let Err(e) = to.write_all(&pdu).await {
+                            if let Err(e) = write_pdu(&mut *to, &pdu).await {
                                 return write_failed(tap, other, &e);
                             }
                         }
@@ -1461,7 +1591,7 @@ where
                         let Some(back) = back else {
                             return End::Aborted(0);
                         };
-                        if let Err(e) = back.lock().await.write_all(&rsp).await {
+                        if let Err(e) = write_pdu(&mut *back.lock().await, &rsp).await {
                             return write_failed(tap, "peer", &e);
                         }
                     }
@@ -1475,7 +1605,7 @@ where
                 activity.store(now_ms(), Ordering::Relaxed);
             }
             kind::RELEASE_RQ => {
-                if let Err(e) = to.lock().await.write_all(&bytes).await {
+                if let Err(e) = write_pdu(&mut *to.lock().await, &bytes).await {
                     return write_failed(tap, other, &e);
                 }
             }

@@ -118,7 +118,7 @@ pub fn run(
             Arc::clone(&evidence),
             session.actor().clone(),
         ))
-        .map_err(|(addr, e)| anyhow!("cannot listen on {addr}: {e}"))?;
+        .map_err(|(addr, e)| anyhow!("cannot start the listener on {addr}: {e}"))?;
     let addrs = gateway.local_addrs();
     let listening: Vec<String> = addrs.iter().map(ToString::to_string).collect();
     session.record_events(vec![Event::new(

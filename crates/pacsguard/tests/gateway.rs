@@ -1359,3 +1359,212 @@ fn associations_past_the_rate_per_peer_are_rejected_transient_with_one_record() 
         "{details:#?}"
     );
 }
+
+/// A CA and certificates signed by it (RSA: DCMTK's default BCP 195 profile offers
+/// ECDHE-RSA suites for TLS 1.2), made with the openssl CLI: `NAME.pem` and `NAME.key`
+/// for each name, each valid for 127.0.0.1 and localhost.
+fn make_pki(dir: &Path, names: &[&str]) {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(out.status.success(), "openssl {args:?}: {}", stderr(&out));
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n",
+    )
+    .expect("write");
+    for name in names {
+        let (key, csr, pem) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+        );
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            &format!("/CN={name}"),
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+        ]);
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            &pem,
+        ]);
+    }
+    // The gateway refuses nothing about key modes, but keep them private anyway.
+    for entry in std::fs::read_dir(dir).expect("dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "key") {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        }
+    }
+}
+
+/// TLS on both sides with DCMTK's own TLS (OpenSSL): storescu +tls → gateway (terminates,
+/// mutual TLS) → storescp +tls (the gateway originates, presenting its certificate).
+/// Byte for byte what storescu sends in the clear to a plain storescp; a client without a
+/// certificate from the CA, and one speaking plain DICOM to the TLS listener, are refused.
+#[test]
+fn tls_is_terminated_and_originated_with_dcmtk_on_both_sides() {
+    require_dcmtk();
+    let env = Env::new();
+    let pki = env.dir.path().join("pki");
+    make_pki(&pki, &["gateway", "archive", "modality", "stranger"]);
+    let other = env.dir.path().join("other");
+    make_pki(&other, &["stranger"]);
+    let p = |name: &str| pki.join(name).display().to_string();
+
+    let direct_dir = env.dir.path().join("direct");
+    let direct = Receiver::start(&direct_dir);
+    let files = samples();
+    let out = storescu(direct.port, "CT1", "ARCHIVE", &files);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    drop(direct);
+
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start_with(
+        &rx,
+        &[
+            "+tls",
+            &p("archive.key"),
+            &p("archive.pem"),
+            "+cf",
+            &p("ca.pem"),
+        ],
+    );
+    let text = format!(
+        "[[listener]]\nlisten = \"127.0.0.1:0\"\nallow = [\"127.0.0.0/8\"]\ntls = {{ cert = \"{}\", key = \"{}\", client_ca = \"{}\" }}\n{}upstream_tls = {{ ca = \"{}\", cert = \"{}\", key = \"{}\" }}\n",
+        p("gateway.pem"),
+        p("gateway.key"),
+        p("ca.pem"),
+        route("PACS", "CT1", ANY, upstream.port),
+        p("ca.pem"),
+        p("gateway.pem"),
+        p("gateway.key"),
+    );
+    let gateway = Gateway::start(&env, &text);
+    let port = gateway.ports[0];
+    let out = storescu_with(
+        &[
+            "+tls",
+            &p("modality.key"),
+            &p("modality.pem"),
+            "+cf",
+            &p("ca.pem"),
+        ],
+        port,
+        "CT1",
+        "PACS",
+        &files,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "storescu +tls: {}",
+        stderr(&out)
+    );
+    // A client certificate from another CA: refused in the handshake.
+    let o = |name: &str| other.join(name).display().to_string();
+    let out = storescu_with(
+        &[
+            "+tls",
+            &o("stranger.key"),
+            &o("stranger.pem"),
+            "+cf",
+            &p("ca.pem"),
+        ],
+        port,
+        "CT1",
+        "PACS",
+        &files[..1],
+    );
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Plain DICOM to the TLS listener: no association.
+    let out = echoscu(port, "CT1", "PACS");
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    // TLS 1.1 and a CBC suite (not BCP 195): no handshake; TLS 1.2 with an AEAD ECDHE
+    // suite: one (it then sends no DICOM and is closed).
+    let s_client = |args: &[&str]| {
+        Command::new("openssl")
+            .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+            .args(["-cert", &p("modality.pem"), "-key", &p("modality.key")])
+            .args(["-CAfile", &p("ca.pem")])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("openssl runs")
+    };
+    let old = s_client(&["-tls1_1"]);
+    assert!(
+        stdout(&old).contains("Cipher is (NONE)"),
+        "{}",
+        stdout(&old)
+    );
+    let cbc = s_client(&["-tls1_2", "-cipher", "ECDHE-RSA-AES128-SHA256"]);
+    assert!(
+        stdout(&cbc).contains("Cipher is (NONE)"),
+        "{}",
+        stdout(&cbc)
+    );
+    let good = s_client(&["-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256"]);
+    assert!(
+        stdout(&good).contains("New, TLSv1.2, Cipher is ECDHE-RSA-AES128-GCM-SHA256"),
+        "{}",
+        stdout(&good)
+    );
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+    assert_eq!(
+        received(&rx),
+        received(&direct_dir),
+        "through TLS on both sides, byte for byte"
+    );
+    let details = gateway_events(&events);
+    assert_eq!(
+        details
+            .iter()
+            .filter(|d| d.contains("refused: TLS handshake with 127.0.0.1"))
+            .count(),
+        4,
+        "{details:#?}"
+    );
+}
