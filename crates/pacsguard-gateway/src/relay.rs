@@ -334,7 +334,10 @@ impl Gateway {
                                 crate::places::peer_key(peer.ip())
                             ),
                         );
-                        let _ = stream.try_write(&Pdu::AssociateRj(LOCAL_LIMIT_EXCEEDED).encode());
+                        // A TLS client is not answered in plain DICOM: only closed on.
+                        if bound.acceptor.is_none() {
+                            let _ = stream.try_write(&Pdu::AssociateRj(LOCAL_LIMIT_EXCEEDED).encode());
+                        }
                         drop(stream);
                         continue;
                     }
@@ -350,7 +353,10 @@ impl Gateway {
                                 &format!("dicom://{peer}"),
                                 format!("refused: connection from {peer}: {why} (A-ASSOCIATE-RJ transient, local limit exceeded)"),
                             );
+                            // A TLS client is not answered in plain DICOM: only closed on.
+                        if bound.acceptor.is_none() {
                             let _ = stream.try_write(&Pdu::AssociateRj(LOCAL_LIMIT_EXCEEDED).encode());
+                        }
                             drop(stream);
                             continue;
                         }

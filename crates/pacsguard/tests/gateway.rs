@@ -1472,7 +1472,7 @@ fn tls_is_terminated_and_originated_with_dcmtk_on_both_sides() {
         ],
     );
     let text = format!(
-        "[[listener]]\nlisten = \"127.0.0.1:0\"\nallow = [\"127.0.0.0/8\"]\ntls = {{ cert = \"{}\", key = \"{}\", client_ca = \"{}\" }}\n{}upstream_tls = {{ ca = \"{}\", cert = \"{}\", key = \"{}\" }}\n",
+        "[limits]\nmax_associations_per_minute = 6\n[[listener]]\nlisten = \"127.0.0.1:0\"\nallow = [\"127.0.0.0/8\"]\ntls = {{ cert = \"{}\", key = \"{}\", client_ca = \"{}\" }}\n{}upstream_tls = {{ ca = \"{}\", cert = \"{}\", key = \"{}\" }}\n",
         p("gateway.pem"),
         p("gateway.key"),
         p("ca.pem"),
@@ -1550,6 +1550,14 @@ fn tls_is_terminated_and_originated_with_dcmtk_on_both_sides() {
         stdout(&good).contains("New, TLSv1.2, Cipher is ECDHE-RSA-AES128-GCM-SHA256"),
         "{}",
         stdout(&good)
+    );
+    // The seventh connection this minute is past the rate: a TLS client is closed on,
+    // not sent a plain A-ASSOCIATE-RJ it would read as a broken handshake.
+    let over = s_client(&[]);
+    assert!(
+        stdout(&over).contains("SSL handshake has read 0 bytes"),
+        "{}",
+        stdout(&over)
     );
     let (code, events) = gateway.stop();
     assert_eq!(code, 0, "{events:#?}");
