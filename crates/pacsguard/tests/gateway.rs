@@ -1103,6 +1103,9 @@ fn a_refusing_route_answers_a_failure_status_and_the_upstream_never_receives_the
             ),
         ),
     );
+    // A message without a data set is not held back on a refusing route.
+    let out = echoscu(gateway.ports[0], "CT1", "PACS");
+    assert_eq!(out.status.code(), Some(0), "echoscu: {}", stderr(&out));
     // -d prints the response's command set; --no-halt goes on after a failure.
     let out = storescu_with(
         &["-d", "--no-halt"],
