@@ -15,8 +15,13 @@ use crate::places::peer_key;
 /// The window the rate is counted over.
 pub const RATE_WINDOW: Duration = Duration::from_secs(60);
 /// Peers whose windows are kept. Past it, windows that ended are forgotten first; if
-/// every one is current, a new peer is let through uncounted (an attacker with that many
-/// addresses must not turn the rate limit against every sender).
+/// every one is current, the window with the fewest connections is forgotten for the
+/// newcomer. A new peer is never let through uncounted: addresses sprayed once each to
+/// fill the table would otherwise leave the one looping sender unlimited. The peer that
+/// loops is the one with the most connections, so it is the last one forgotten (an
+/// attacker must bring every other tracked peer to its count within one window, about
+/// `MAX_RATED_PEERS * max_associations_per_minute` connections a minute, to escape); a
+/// peer forgotten this way starts a new window, which costs only that peer's count.
 pub const MAX_RATED_PEERS: usize = 4096;
 
 #[derive(Debug)]
@@ -46,7 +51,15 @@ impl Rates {
             self.windows
                 .retain(|_, w| now.duration_since(w.start) < RATE_WINDOW);
             if self.windows.len() >= MAX_RATED_PEERS {
-                return true;
+                // The fewest connections (ties: the most recent window) give way.
+                let lightest = self
+                    .windows
+                    .iter()
+                    .min_by_key(|(_, w)| (w.count, std::cmp::Reverse(w.start)))
+                    .map(|(peer, _)| *peer);
+                if let Some(lightest) = lightest {
+                    self.windows.remove(&lightest);
+                }
             }
         }
         let window = self.windows.entry(peer).or_insert(Window {
@@ -91,19 +104,41 @@ mod tests {
         assert!(!rates.allow("2001:db8::2".parse().expect("ip"), t0));
     }
 
+    /// Review s8-r16: addresses sprayed once each filled the table, and a new peer past
+    /// it was let through uncounted: the looping sender was unlimited.
     #[test]
-    fn past_the_tracked_peers_a_new_one_passes_uncounted_until_windows_end() {
-        let mut rates = Rates::new(1);
+    fn addresses_sprayed_to_fill_the_table_leave_no_peer_uncounted() {
         let t0 = Instant::now();
-        for i in 0..MAX_RATED_PEERS {
-            let ip = IpAddr::from(u32::try_from(i).expect("small").to_be_bytes());
-            assert!(rates.allow(ip, t0));
+        let looping: IpAddr = "203.0.113.9".parse().expect("ip");
+        // The looping peer arrives after the spray, and before it (having looped twice).
+        for (first, spray_from) in [(false, 0u32), (true, 1_000_000)] {
+            let mut rates = Rates::new(3);
+            if first {
+                assert!(rates.allow(looping, t0) && rates.allow(looping, t0));
+            }
+            for i in 0..u32::try_from(MAX_RATED_PEERS).expect("small") + 10 {
+                assert!(rates.allow(IpAddr::from((spray_from + i).to_be_bytes()), t0));
+            }
+            let mut allowed = 0;
+            for _ in 0..10 {
+                if rates.allow(looping, t0) {
+                    allowed += 1;
+                }
+            }
+            assert_eq!(
+                allowed,
+                if first { 1 } else { 3 },
+                "its rate (3), counted (first: {first})"
+            );
+            assert!(rates.windows.len() <= MAX_RATED_PEERS);
         }
-        let new: IpAddr = "203.0.113.9".parse().expect("ip");
-        assert!(rates.allow(new, t0) && rates.allow(new, t0), "uncounted");
-        // Once the windows have ended, it is counted again.
-        let later = t0 + RATE_WINDOW;
-        assert!(rates.allow(new, later));
-        assert!(!rates.allow(new, later));
+        // Every tracked peer at the limit: a new one still gets in, counted.
+        let mut rates = Rates::new(1);
+        for i in 0..u32::try_from(MAX_RATED_PEERS).expect("small") {
+            assert!(rates.allow(IpAddr::from(i.to_be_bytes()), t0));
+        }
+        assert!(rates.allow(looping, t0), "a place for a newcomer");
+        assert!(!rates.allow(looping, t0), "counted");
+        assert_eq!(rates.windows.len(), MAX_RATED_PEERS);
     }
 }
