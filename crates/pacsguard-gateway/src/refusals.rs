@@ -26,6 +26,13 @@ pub const WINDOW: Duration = Duration::from_secs(60);
 /// Addresses tracked at once; refusals of further addresses in the same window share one
 /// count (a sender with many source addresses gains nothing but a shared summary).
 pub const MAX_TRACKED_ADDRESSES: usize = 4096;
+/// Records one by one per [`WINDOW`] of all addresses together. A bound per address
+/// alone let a sender spraying connections from thousands of addresses (an IPv6 /48
+/// holds 65536 peers) cost the trail a record and a summary per address, thousands a
+/// minute, renewably; past this, refusals of addresses not yet recorded share the one
+/// count of [`MAX_TRACKED_ADDRESSES`], so a window costs the trail at most this many
+/// records, as many summaries and one shared summary.
+pub const MAX_RECORDED_PER_WINDOW: u32 = 256;
 
 /// What an incident of a peer is of: each is recorded once per window and summarised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -75,6 +82,9 @@ pub struct Refusals<K = IpAddr> {
     windows: HashMap<K, Window>,
     untracked: u64,
     per_window: u32,
+    /// Records of all addresses in the window that began at `.0`
+    /// ([`MAX_RECORDED_PER_WINDOW`]).
+    recorded: (Option<Instant>, u32),
 }
 
 impl<K: std::hash::Hash + Eq + Clone> Default for Refusals<K> {
@@ -90,11 +100,21 @@ impl<K: std::hash::Hash + Eq + Clone> Refusals<K> {
             windows: HashMap::new(),
             untracked: 0,
             per_window,
+            recorded: (None, 0),
         }
     }
 
     pub fn note(&mut self, ip: K, now: Instant) -> Verdict {
-        if !self.windows.contains_key(&ip) && self.windows.len() >= MAX_TRACKED_ADDRESSES {
+        if self
+            .recorded
+            .0
+            .is_none_or(|start| now.duration_since(start) >= WINDOW)
+        {
+            self.recorded = (Some(now), 0);
+        }
+        let spent = self.recorded.1 >= MAX_RECORDED_PER_WINDOW;
+        if !self.windows.contains_key(&ip) && (spent || self.windows.len() >= MAX_TRACKED_ADDRESSES)
+        {
             self.untracked += 1;
             return Verdict::Count;
         }
@@ -103,8 +123,9 @@ impl<K: std::hash::Hash + Eq + Clone> Refusals<K> {
             recorded: 0,
             suppressed: 0,
         });
-        if window.recorded < self.per_window {
+        if window.recorded < self.per_window && !spent {
             window.recorded += 1;
+            self.recorded.1 += 1;
             Verdict::Record
         } else {
             window.suppressed += 1;
@@ -158,12 +179,47 @@ mod tests {
     fn addresses_beyond_the_tracked_limit_share_one_count() {
         let mut r = Refusals::default();
         let t0 = Instant::now();
+        // Windows not yet summarised fill the table over several windows of the bound on
+        // records of all addresses together.
+        let per = MAX_RECORDED_PER_WINDOW as usize;
+        let mut last = t0;
         for i in 0..MAX_TRACKED_ADDRESSES {
             let ip = IpAddr::from(u32::try_from(i).expect("small").to_be_bytes());
-            assert_eq!(r.note(ip, t0), Verdict::Record);
+            last = t0 + WINDOW * u32::try_from(i / per).expect("small");
+            assert_eq!(r.note(ip, last), Verdict::Record);
         }
         let extra: IpAddr = "203.0.113.1".parse().expect("ip");
-        assert_eq!(r.note(extra, t0), Verdict::Count);
+        assert_eq!(r.note(extra, last + WINDOW), Verdict::Count);
         assert_eq!(r.due(t0), vec![(None, 1)]);
+    }
+
+    /// Review s8-r16: 4200 addresses sprayed once each cost the trail a record each (and
+    /// as many again in summaries): the bound per address alone is no bound.
+    #[test]
+    fn records_of_all_addresses_together_are_bounded_per_window() {
+        let mut r = Refusals::<IpAddr>::recording(INCIDENT_RECORDS_PER_WINDOW);
+        let t0 = Instant::now();
+        let mut records = 0;
+        let sprayed = 2 * MAX_TRACKED_ADDRESSES;
+        for i in 0..sprayed {
+            let ip = IpAddr::from(u32::try_from(i).expect("small").to_be_bytes());
+            for _ in 0..2 {
+                if r.note(ip, t0) == Verdict::Record {
+                    records += 1;
+                }
+            }
+        }
+        assert_eq!(
+            records, MAX_RECORDED_PER_WINDOW,
+            "at the limit, not past it"
+        );
+        let summaries = r.due(t0 + WINDOW);
+        // A summary for each address recorded, one shared for the rest: nothing unsaid.
+        assert_eq!(summaries.len(), MAX_RECORDED_PER_WINDOW as usize + 1);
+        let counted: u64 = summaries.iter().map(|(_, n)| n).sum();
+        assert_eq!(counted + u64::from(records), 2 * sprayed as u64);
+        // A new window records again.
+        let again: IpAddr = "203.0.113.1".parse().expect("ip");
+        assert_eq!(r.note(again, t0 + WINDOW), Verdict::Record);
     }
 }

@@ -138,7 +138,9 @@ impl Shared {
             Some(ip) => (format!("dicom://{ip}"), ip.to_string()),
             None => (
                 "dicom://".to_owned(),
-                "addresses beyond the tracked limit".to_owned(),
+                // Past refusals::MAX_RECORDED_PER_WINDOW or MAX_TRACKED_ADDRESSES.
+                "further addresses, beyond the records of a window for all addresses together"
+                    .to_owned(),
             ),
         };
         self.event(
