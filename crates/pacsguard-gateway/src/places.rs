@@ -8,7 +8,7 @@
 //!   (`limits.max_pending`, smaller than the association budget; at most
 //!   `limits.max_pending_per_peer` of one peer) for at most `limits.request_seconds`;
 //!   when every pending place is taken, a new connection takes the oldest pending place
-//!   of the peer holding the most: a sender that speaks at once (every real one) gets
+//!   of the network, then the peer, holding the most: a sender that speaks at once (every real one) gets
 //!   through, and a silent flood, always the biggest holder, displaces itself;
 //! * an *association* place (`limits.max_associations`, `..._per_peer`) is taken only
 //!   once the request is admitted.
@@ -39,6 +39,32 @@ pub fn peer_key(ip: IpAddr) -> IpAddr {
                 IpAddr::V6((u128::from(v6) & mask).into())
             }
         },
+    }
+}
+
+/// The network a newcomer's eviction counts holders by first: an IPv4 /24.
+/// Counted per address alone, silent connections from more addresses than there are
+/// pending places (one each, all tied at the most) made the oldest of them the one to
+/// go, and the oldest is a genuine sender still sending its request over a slow link:
+/// 40 loopback addresses evicted it every time (review s8-r16). Counting the network
+/// first, a flood spread over many addresses of one network is the biggest holder, and
+/// gives up its own places; the per-address shares (`max_pending_per_peer`) stay as
+/// they were. One network to itself can still tie with a sender's own network.
+pub const EVICTION_IPV4_NETWORK_BITS: u32 = 24;
+/// The same for IPv6: a /48, what one site is commonly given (a host picks /64s in it).
+pub const EVICTION_IPV6_NETWORK_BITS: u32 = 48;
+
+/// The network `peer` (a [`peer_key`]) is counted under when choosing whose place goes.
+fn network(peer: IpAddr) -> IpAddr {
+    match peer {
+        IpAddr::V4(v4) => {
+            let mask = u32::MAX << (32 - EVICTION_IPV4_NETWORK_BITS);
+            IpAddr::V4((u32::from(v4) & mask).into())
+        }
+        IpAddr::V6(v6) => {
+            let mask = u128::MAX << (128 - EVICTION_IPV6_NETWORK_BITS);
+            IpAddr::V6((u128::from(v6) & mask).into())
+        }
     }
 }
 
@@ -127,14 +153,22 @@ impl Places {
             )));
         }
         if t.pending.len() >= self.max_pending {
-            // The peer holding the most (ties: the one whose oldest waits longest) gives
-            // up its oldest.
-            let most = per_peer.values().copied().max().unwrap_or(0);
+            // The network holding the most, then its peer holding the most (ties: the
+            // one whose oldest waits longest) gives up its oldest.
+            let mut per_network: HashMap<IpAddr, usize> = HashMap::new();
+            for (peer, n) in &per_peer {
+                *per_network.entry(network(*peer)).or_insert(0) += n;
+            }
             let victim = t
                 .pending
                 .iter()
-                .filter(|(_, w)| per_peer.get(&w.peer) == Some(&most))
-                .min_by_key(|(id, w)| (w.since, **id))
+                .max_by_key(|(id, w)| {
+                    (
+                        per_network.get(&network(w.peer)).copied().unwrap_or(0),
+                        per_peer.get(&w.peer).copied().unwrap_or(0),
+                        std::cmp::Reverse((w.since, **id)),
+                    )
+                })
                 .map(|(id, _)| *id);
             match victim.and_then(|id| t.pending.remove(&id)) {
                 // notify_one keeps a permit if the task is not waiting yet.
@@ -288,6 +322,41 @@ mod tests {
         assert_eq!(places.pending_count(), 4, "its place was already given");
         drop(mine);
         assert_eq!(places.pending_count(), 3);
+    }
+
+    /// Review s8-r16: one silent place from each of more addresses than there are
+    /// places tied them all at the most, and the oldest place to go was a sender's still
+    /// sending its request.
+    #[tokio::test]
+    async fn a_flood_spread_over_many_addresses_of_one_network_displaces_its_own() {
+        for (sender, flood) in [
+            ("192.0.2.10", "10.9.0.0"),
+            ("2001:db8:1::10", "2001:db8:2:0::"),
+        ] {
+            let places = Places::new(4, 2, 64, 16);
+            let slow = places
+                .pending(ip(sender))
+                .expect("the sender's place, oldest");
+            let spread = |i: u8| -> IpAddr {
+                match ip(flood) {
+                    IpAddr::V4(v4) => {
+                        IpAddr::V4(std::net::Ipv4Addr::from(u32::from(v4) + u32::from(i)))
+                    }
+                    // A /64 each: a peer each.
+                    IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
+                        u128::from(v6) + (u128::from(i) << 64),
+                    )),
+                }
+            };
+            let mut held = Vec::new();
+            for i in 1..=40 {
+                held.push(places.pending(spread(i)).expect("a newcomer gets a place"));
+            }
+            let evicted =
+                tokio::time::timeout(std::time::Duration::from_millis(200), slow.evicted()).await;
+            assert!(evicted.is_err(), "{sender}: its place was kept");
+            assert_eq!(places.pending_count(), 4);
+        }
     }
 
     #[test]
