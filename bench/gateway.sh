@@ -70,6 +70,10 @@ cat >"$WORK/gateway.toml" <<EOF
 [limits]
 max_associations_per_peer = $((C + 2))
 max_associations = $((C + 2))
+# All C senders start at once from one address: room for all of them before their
+# requests, and no rate limit in the way of the measurement.
+max_pending = $((C + 2))
+max_associations_per_minute = 1000000
 [[listener]]
 listen = "127.0.0.1:0"
 allow = ["127.0.0.0/8"]

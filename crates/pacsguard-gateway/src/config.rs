@@ -10,10 +10,15 @@
 //! inspection_memory_bytes = 1073741824   # all data sets held for screening together
 //! max_associations = 64
 //! max_associations_per_peer = 16
+//! request_seconds = 10     # a connection's A-ASSOCIATE-RQ must arrive within this
+//! max_pending = 32         # connections not yet requesting an association, in total
+//! max_associations_per_minute = 1200  # from one peer; past it A-ASSOCIATE-RJ transient
+//! max_pending_per_peer = 16 # ... from one address (an IPv6 /64); default: max_associations_per_peer
 //!
 //! [[listener]]
 //! listen = "0.0.0.0:11112"
 //! allow = ["10.1.0.0/16", "192.168.5.7"]   # peers that may open a connection at all
+//! tls = { cert = "gw.pem", key = "gw.key", client_ca = "ca.pem" }   # optional
 //!
 //! [[listener.route]]
 //! called_ae = "PACS"                 # the AE title the sender calls
@@ -23,11 +28,14 @@
 //! transfer_syntaxes = ["*"]
 //! upstream = "10.2.0.5:104"
 //! upstream_ae = "ARCHIVE"
+//! refuse = ["embedded-executable", "active-content"]  # optional: refuse, not forward, on these alerts
+//! upstream_tls = { ca = "pacs-ca.pem", cert = "gw.pem", key = "gw.key", server_name = "pacs" }  # optional
 //! ```
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use pacsguard_events::FindingKind;
 use serde::Deserialize;
 use thiserror::Error;
 
@@ -62,6 +70,23 @@ pub const DEFAULT_MAX_ASSOCIATIONS: usize = 64;
 pub const DEFAULT_MAX_ASSOCIATIONS_PER_PEER: usize = 16;
 /// The most a configuration may raise the association limit to.
 pub const MAX_ASSOCIATIONS_LIMIT: usize = 4096;
+/// Default time a new connection has to send its A-ASSOCIATE-RQ (never more than the
+/// ARTIM timer): every real sender sends it at once, so a connection still silent after
+/// this is a held place, not a slow sender (review finding 6).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default associations (connections) per minute from one peer (an address, an IPv6
+/// /64): generous, since older modalities open one association per image (a CT of 2,000
+/// slices in under two minutes), yet it stops a sender looping requests at full speed.
+pub const DEFAULT_MAX_ASSOCIATIONS_PER_MINUTE: u32 = 1200;
+/// The most a configuration may raise that to.
+pub const MAX_ASSOCIATIONS_PER_MINUTE_LIMIT: u32 = 1_000_000;
+/// Default connections that have not yet sent their request, in total (see `places`):
+/// smaller than the association budget, since each holds a place without a word.
+pub const DEFAULT_MAX_PENDING: usize = 32;
+// Those from one peer (`max_pending_per_peer`) default to `max_associations_per_peer`
+// (capped by `max_pending`): a sender may open at once as many connections as it may
+// hold associations. A flood from several addresses is met by the eviction in
+// `places` (a newcomer takes the oldest place of the biggest holder), not by the share.
 
 #[derive(Debug, Error)]
 #[error("{field}: {reason}")]
@@ -96,6 +121,10 @@ struct RawLimits {
     inspection_memory_bytes: Option<u64>,
     max_associations: Option<usize>,
     max_associations_per_peer: Option<usize>,
+    request_seconds: Option<u64>,
+    max_associations_per_minute: Option<u32>,
+    max_pending: Option<usize>,
+    max_pending_per_peer: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -103,6 +132,7 @@ struct RawLimits {
 struct RawListener {
     listen: String,
     allow: Vec<String>,
+    tls: Option<ListenerTls>,
     #[serde(default)]
     route: Vec<RawRoute>,
 }
@@ -117,6 +147,31 @@ struct RawRoute {
     transfer_syntaxes: Vec<String>,
     upstream: String,
     upstream_ae: String,
+    #[serde(default)]
+    refuse: Vec<String>,
+    upstream_tls: Option<UpstreamTls>,
+}
+
+/// A listener that terminates TLS (files read when the gateway binds, see `tls`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerTls {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+    /// Clients must present a certificate issued by this CA (mutual TLS).
+    pub client_ca: Option<std::path::PathBuf>,
+}
+
+/// A route that originates TLS to its upstream.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTls {
+    /// The CA the upstream's certificate must chain to.
+    pub ca: std::path::PathBuf,
+    pub cert: Option<std::path::PathBuf>,
+    pub key: Option<std::path::PathBuf>,
+    /// The name the upstream's certificate must carry; default the upstream's host.
+    pub server_name: Option<String>,
 }
 
 /// Validated limits.
@@ -129,6 +184,12 @@ pub struct Limits {
     pub inspection_memory_bytes: u64,
     pub max_associations: usize,
     pub max_associations_per_peer: usize,
+    /// The time a connection has to send its request (at most `artim`).
+    pub request: Duration,
+    pub max_pending: usize,
+    pub max_pending_per_peer: usize,
+    /// Connections per [`crate::rate::RATE_WINDOW`] from one peer.
+    pub max_associations_per_minute: u32,
 }
 
 impl Default for Limits {
@@ -141,6 +202,10 @@ impl Default for Limits {
             inspection_memory_bytes: DEFAULT_INSPECTION_MEMORY_BYTES,
             max_associations: DEFAULT_MAX_ASSOCIATIONS,
             max_associations_per_peer: DEFAULT_MAX_ASSOCIATIONS_PER_PEER,
+            request: DEFAULT_REQUEST_TIMEOUT,
+            max_pending: DEFAULT_MAX_PENDING,
+            max_pending_per_peer: DEFAULT_MAX_ASSOCIATIONS_PER_PEER,
+            max_associations_per_minute: DEFAULT_MAX_ASSOCIATIONS_PER_MINUTE,
         }
     }
 }
@@ -213,12 +278,18 @@ pub struct Route {
     pub transfer_syntaxes: UidList,
     pub upstream: String,
     pub upstream_ae: String,
+    /// Alerts of these kinds make the route refuse the C-STORE (a failure status to the
+    /// sender, nothing upstream) instead of forwarding it. Empty: forward, alert and
+    /// keep a quarantine copy, the default (a false alert must not stop clinical work).
+    pub refuse: Vec<FindingKind>,
+    pub upstream_tls: Option<UpstreamTls>,
 }
 
 #[derive(Clone, Debug)]
 pub struct Listener {
     pub listen: SocketAddr,
     pub allow: Vec<Network>,
+    pub tls: Option<ListenerTls>,
     pub routes: Vec<Route>,
 }
 
@@ -303,6 +374,41 @@ impl GatewayConfig {
             }
             limits.max_associations_per_peer = n;
         }
+        if let Some(s) = raw.limits.request_seconds {
+            limits.request = seconds("limits.request_seconds", s)?;
+        }
+        limits.request = limits.request.min(limits.artim);
+        if let Some(n) = raw.limits.max_associations_per_minute {
+            if !(1..=MAX_ASSOCIATIONS_PER_MINUTE_LIMIT).contains(&n) {
+                return Err(err(
+                    "limits.max_associations_per_minute",
+                    format!("{n}: must lie between 1 and {MAX_ASSOCIATIONS_PER_MINUTE_LIMIT}"),
+                ));
+            }
+            limits.max_associations_per_minute = n;
+        }
+        if let Some(n) = raw.limits.max_pending {
+            if !(1..=MAX_ASSOCIATIONS_LIMIT).contains(&n) {
+                return Err(err(
+                    "limits.max_pending",
+                    format!("{n}: must lie between 1 and {MAX_ASSOCIATIONS_LIMIT}"),
+                ));
+            }
+            limits.max_pending = n;
+        }
+        limits.max_pending_per_peer = limits.max_associations_per_peer.min(limits.max_pending);
+        if let Some(n) = raw.limits.max_pending_per_peer {
+            if !(1..=limits.max_pending).contains(&n) {
+                return Err(err(
+                    "limits.max_pending_per_peer",
+                    format!(
+                        "{n}: must lie between 1 and max_pending ({})",
+                        limits.max_pending
+                    ),
+                ));
+            }
+            limits.max_pending_per_peer = n;
+        }
         if raw.listener.is_empty() {
             return Err(err("listener", "no [[listener]]: nothing to do"));
         }
@@ -374,6 +480,22 @@ impl GatewayConfig {
                     ));
                 }
                 let upstream_ae = ae(&format!("{at}.upstream_ae"), &r.upstream_ae)?;
+                let refuse = r
+                    .refuse
+                    .iter()
+                    .map(|name| {
+                        FindingKind::ALL
+                            .iter()
+                            .copied()
+                            .find(|k| k.as_str() == name)
+                            .ok_or_else(|| {
+                                err(
+                                    format!("{at}.refuse"),
+                                    format!("{name:?}: not a finding kind (see the README's list)"),
+                                )
+                            })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
                 // Two routes answering the same caller on the same called AE would make the
                 // choice depend on their order: refuse it.
                 for (k, other) in routes.iter().enumerate() {
@@ -394,11 +516,14 @@ impl GatewayConfig {
                     transfer_syntaxes,
                     upstream: r.upstream.clone(),
                     upstream_ae,
+                    refuse,
+                    upstream_tls: r.upstream_tls.clone(),
                 });
             }
             listeners.push(Listener {
                 listen,
                 allow,
+                tls: l.tls.clone(),
                 routes,
             });
         }
@@ -498,6 +623,19 @@ upstream_ae = "ARCHIVE"
     fn a_good_file_is_read() {
         let c = GatewayConfig::parse(GOOD).expect("valid");
         assert_eq!(c.listeners[0].routes[0].called_ae, "PACS");
+        assert_eq!(c.limits.request, DEFAULT_REQUEST_TIMEOUT);
+        assert_eq!(
+            c.limits.max_pending_per_peer,
+            DEFAULT_MAX_ASSOCIATIONS_PER_PEER
+        );
+        // The request timeout is never longer than ARTIM; the share never more than the
+        // pending budget.
+        let c = GatewayConfig::parse(&format!(
+            "[limits]\nartim_seconds = 3\nmax_pending = 4\n{GOOD}"
+        ))
+        .expect("valid");
+        assert_eq!(c.limits.request, Duration::from_secs(3));
+        assert_eq!(c.limits.max_pending_per_peer, 4);
         assert_eq!(c.limits.max_pdu_length, DEFAULT_MAX_PDU_LENGTH);
     }
 
@@ -540,6 +678,26 @@ upstream_ae = "ARCHIVE"
             (
                 format!("[limits]\nidle_seconds = 0\n{GOOD}"),
                 "limits.idle_seconds",
+            ),
+            (
+                GOOD.replace("upstream_ae", "refuse = [\"embedded-exe\"]\nupstream_ae"),
+                "listener[0].route[0].refuse",
+            ),
+            (
+                format!("[limits]\nrequest_seconds = 0\n{GOOD}"),
+                "limits.request_seconds",
+            ),
+            (
+                format!("[limits]\nmax_associations_per_minute = 0\n{GOOD}"),
+                "limits.max_associations_per_minute",
+            ),
+            (
+                format!("[limits]\nmax_pending = 0\n{GOOD}"),
+                "limits.max_pending",
+            ),
+            (
+                format!("[limits]\nmax_pending = 4\nmax_pending_per_peer = 5\n{GOOD}"),
+                "limits.max_pending_per_peer",
             ),
         ];
         for (text, field) in cases {

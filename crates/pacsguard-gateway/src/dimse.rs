@@ -32,6 +32,10 @@ pub struct Command {
     pub has_data_set: bool,
     /// (0000,0900) of a response.
     pub status: Option<u16>,
+    /// (0000,0110) Message ID of a request: what its response names.
+    pub message_id: Option<u16>,
+    /// (0000,0120) Message ID Being Responded To, of a response.
+    pub responding_to: Option<u16>,
 }
 
 /// Reads a command set (implicit VR little endian, PS3.7 6.3.1). `None` when it is not
@@ -67,6 +71,8 @@ pub fn parse_command(bytes: &[u8]) -> Option<Command> {
             0x0003 => command.requested_sop_class = text(),
             0x1000 => command.affected_sop_instance = text(),
             0x0100 => field = Some(short()?),
+            0x0110 => command.message_id = Some(short()?),
+            0x0120 => command.responding_to = Some(short()?),
             0x0800 => command.has_data_set = short()? != NO_DATA_SET,
             0x0900 => command.status = Some(short()?),
             _ => {}
@@ -159,14 +165,14 @@ pub struct Reservation {
 }
 
 impl Reservation {
-    fn new(budget: &Arc<MemoryBudget>) -> Reservation {
+    pub(crate) fn new(budget: &Arc<MemoryBudget>) -> Reservation {
         Reservation {
             budget: Arc::clone(budget),
             bytes: 0,
         }
     }
 
-    fn grow(&mut self, n: u64) -> bool {
+    pub(crate) fn grow(&mut self, n: u64) -> bool {
         let ok = self.budget.take(n);
         if ok {
             self.bytes += n;
@@ -196,6 +202,8 @@ pub struct Instance {
     pub context_id: u8,
     pub sop_class: String,
     pub sop_instance: String,
+    /// The request's Message ID (what a C-STORE-RSP answering it names).
+    pub message_id: Option<u16>,
     pub size: u64,
     pub sha256: [u8; 32],
     /// The data set's bytes, or why they were not kept.
@@ -363,6 +371,11 @@ impl Assembler {
         Ok(context.take_instance(id, true))
     }
 
+    /// A message has begun and its last fragment has not arrived.
+    pub fn mid_message(&self) -> bool {
+        self.open.is_some()
+    }
+
     /// The C-STORE data set still arriving when the association ended (its last
     /// fragment never came): what arrived was relayed all the same, so it is screened
     /// and recorded like a whole one, marked incomplete.
@@ -383,6 +396,7 @@ impl Context {
             context_id: id,
             sop_class: command.affected_sop_class,
             sop_instance: command.affected_sop_instance,
+            message_id: command.message_id,
             size: std::mem::take(&mut self.data_size),
             sha256: hash.finalize().into(),
             bytes: match self.skipped.take() {
@@ -393,6 +407,52 @@ impl Context {
             complete,
         })
     }
+}
+
+/// The command set of a C-STORE-RSP (PS3.7 9.3.1.2, implicit VR little endian): the
+/// gateway's own answer to a C-STORE it does not forward. `comment` becomes the Error
+/// Comment (0000,0902), cut to its 64 characters (LO).
+pub fn store_response(
+    sop_class: &str,
+    sop_instance: &str,
+    message_id: u16,
+    status: u16,
+    comment: &str,
+) -> Vec<u8> {
+    fn element(out: &mut Vec<u8>, tag: u16, value: &[u8], pad: u8) {
+        let padded = value.len() + value.len() % 2;
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(&tag.to_le_bytes());
+        out.extend_from_slice(&u32::try_from(padded).unwrap_or(0).to_le_bytes());
+        out.extend_from_slice(value);
+        if value.len() % 2 == 1 {
+            out.push(pad);
+        }
+    }
+    let comment: String = comment
+        .chars()
+        .filter(|c| c.is_ascii() && !c.is_ascii_control() && *c != '\\')
+        .take(64)
+        .collect();
+    let mut body = Vec::new();
+    element(&mut body, 0x0002, sop_class.as_bytes(), 0);
+    element(&mut body, 0x0100, &C_STORE_RSP.to_le_bytes(), 0);
+    element(&mut body, 0x0120, &message_id.to_le_bytes(), 0);
+    element(&mut body, 0x0800, &NO_DATA_SET.to_le_bytes(), 0);
+    element(&mut body, 0x0900, &status.to_le_bytes(), 0);
+    if !comment.is_empty() {
+        element(&mut body, 0x0902, comment.as_bytes(), b' ');
+    }
+    element(&mut body, 0x1000, sop_instance.as_bytes(), 0);
+    let mut out = Vec::with_capacity(body.len() + 12);
+    element(
+        &mut out,
+        0x0000,
+        &u32::try_from(body.len()).unwrap_or(0).to_le_bytes(),
+        0,
+    );
+    out.extend_from_slice(&body);
+    out
 }
 
 /// A DICOM Part 10 file of a data set received over the network: a zero preamble, `DICM`
@@ -437,6 +497,26 @@ pub fn part10(sop_class: &str, sop_instance: &str, transfer_syntax: &str, data: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_gateways_own_store_response_reads_back_as_one() {
+        // An odd UID (padded with NUL) and a comment of 70 characters (cut to 64, LO).
+        let comment = "x".repeat(70);
+        let rsp = store_response("1.2.840.10008.5.1.4.1.1.2", "1.2.3", 7, 0xc000, &comment);
+        let read = parse_command(&rsp).expect("a valid command set");
+        assert_eq!(read.field, C_STORE_RSP);
+        assert_eq!(read.status, Some(0xc000));
+        assert_eq!(read.affected_sop_class, "1.2.840.10008.5.1.4.1.1.2");
+        assert_eq!(read.affected_sop_instance, "1.2.3");
+        assert!(!read.has_data_set);
+        // Group length: the bytes after its own element.
+        let length = u32::from_le_bytes([rsp[8], rsp[9], rsp[10], rsp[11]]);
+        assert_eq!(length as usize, rsp.len() - 12);
+        assert!(rsp.windows(64).any(|w| w == "x".repeat(64).as_bytes()));
+        assert!(!rsp.windows(65).any(|w| w == "x".repeat(65).as_bytes()));
+        // Every element has an even length.
+        assert_eq!(rsp.len() % 2, 0);
+    }
 
     fn element(out: &mut Vec<u8>, elem: u16, value: &[u8]) {
         out.extend_from_slice(&0u16.to_le_bytes());

@@ -6,6 +6,9 @@
 //! * [`dimse`]: a tap that reassembles C-STORE data sets from P-DATA fragments;
 //! * [`config`]: listeners, allow-lists, routes and limits from TOML, validated;
 //! * [`admission`]: the answer to an association request (no I/O);
+//! * [`places`], [`rate`], [`refusals`]: what a peer may hold and how often it may
+//!   connect (no I/O), and how refusals reach the trail without flooding it;
+//! * [`tls`]: rustls configurations for either side;
 //! * [`relay`]: the sockets, one tokio task per association; data sets screened with
 //!   the same [`pacsguard_screen::Screener`] as `scan`, evidence handed to the caller
 //!   through [`Evidence`].
@@ -13,14 +16,19 @@
 //! Invariants: the gateway never changes a data set (P-DATA PDUs are written on exactly
 //! as read); screening happens beside the relay and never holds it up; an alert forwards
 //! the instance all the same and keeps a quarantine copy (a false alert must not stop
-//! clinical work); every admission, refusal, instance and end is evidence.
+//! clinical work), except on a route configured to `refuse` its kind, where the message
+//! is held until screened and answered with a C-STORE failure status instead; every
+//! admission, refusal, instance and end is evidence.
 
 pub mod admission;
 pub mod config;
 pub mod dimse;
 pub mod pdu;
+pub mod places;
+pub mod rate;
 pub mod refusals;
 pub mod relay;
+pub mod tls;
 
 pub use config::{ConfigError, GatewayConfig, Limits};
 pub use relay::{Evidence, Gateway, SCREENING_THREADS, STOP_GRACE};

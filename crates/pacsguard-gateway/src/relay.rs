@@ -25,6 +25,8 @@ use crate::pdu::{
     Abort, Associate, DICOM_APPLICATION_CONTEXT, Item, PDU_HEADER_BYTES, Pdu, PduError, Rejection,
     SubItem, ae_text, header, kind, proposed_syntaxes, result, sub,
 };
+use crate::places::{Full, Pending, Places};
+use crate::refusals::Incident;
 
 /// How long associations in flight are given to finish after a stop is asked for; then
 /// they are aborted.
@@ -39,18 +41,23 @@ pub const SCREENING_THREADS: usize = 2;
 /// the caller (the engine's session), which writes them in order.
 pub trait Evidence: Send + Sync + 'static {
     fn record(&self, event: Event);
-    /// Keeps a copy of an instance that raised an alert (a Part 10 file).
-    fn quarantine(&self, name: &str, bytes: Vec<u8>, findings: Vec<Finding>);
+    /// Keeps a copy of an instance that raised an alert (a Part 10 file); `forwarded`
+    /// says whether it went on upstream (false: a refusing route answered it).
+    fn quarantine(&self, name: &str, bytes: Vec<u8>, findings: Vec<Finding>, forwarded: bool);
 }
 
 struct Shared {
     limits: Limits,
     /// Data set bytes held for screening by all associations together.
     memory: Arc<MemoryBudget>,
-    /// Associations in flight, in total and per peer address.
-    active: std::sync::Mutex<HashMap<std::net::IpAddr, usize>>,
+    /// Places of connections before their request, and of associations (`places`).
+    places: Arc<Places>,
     /// Connection refusals recorded one by one, per address (`refusals`).
     refusals: std::sync::Mutex<crate::refusals::Refusals>,
+    /// Connections per minute per peer (`rate`).
+    rates: std::sync::Mutex<crate::rate::Rates>,
+    /// Limits reached and silent connections closed, one record per incident of a peer.
+    incidents: std::sync::Mutex<crate::refusals::Refusals<(std::net::IpAddr, Incident)>>,
     screener: Arc<Screener>,
     evidence: Arc<dyn Evidence>,
     actor: Actor,
@@ -60,49 +67,17 @@ struct Shared {
     stopping: tokio::sync::watch::Sender<bool>,
 }
 
-/// One association's place in the limits; given back when dropped.
-struct Slot {
-    shared: Arc<Shared>,
-    ip: std::net::IpAddr,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        if let Ok(mut active) = self.shared.active.lock()
-            && let Some(n) = active.get_mut(&self.ip)
-        {
-            *n -= 1;
-            if *n == 0 {
-                active.remove(&self.ip);
-            }
-        }
-    }
-}
-
 impl Shared {
-    /// A place for one more association from `ip`, or why there is none.
-    fn slot(self: &Arc<Self>, ip: std::net::IpAddr) -> Result<Slot, String> {
-        let mut active = self
-            .active
-            .lock()
-            .map_err(|_| "the association table was poisoned".to_owned())?;
-        let total: usize = active.values().sum();
-        if total >= self.limits.max_associations {
-            return Err(format!(
-                "{total} associations in flight (limits.max_associations)"
-            ));
+    /// Records a refusal at a limit, or a connection closed for holding a place without
+    /// a word: one record per incident of its peer (`refusals`), the rest summarised.
+    fn incident(&self, ip: std::net::IpAddr, of: Incident, object: &str, detail: String) {
+        let verdict = match self.incidents.lock() {
+            Ok(mut r) => r.note((crate::places::peer_key(ip), of), std::time::Instant::now()),
+            Err(_) => crate::refusals::Verdict::Record,
+        };
+        if verdict == crate::refusals::Verdict::Record {
+            self.event(Outcome::Failure, object, detail);
         }
-        let from_peer = active.entry(ip).or_insert(0);
-        if *from_peer >= self.limits.max_associations_per_peer {
-            return Err(format!(
-                "{from_peer} associations in flight from {ip} (limits.max_associations_per_peer)"
-            ));
-        }
-        *from_peer += 1;
-        Ok(Slot {
-            shared: Arc::clone(self),
-            ip,
-        })
     }
 
     /// Records a refusal (of a connection, or of an association request) within the
@@ -126,28 +101,56 @@ impl Shared {
         } else {
             now
         };
-        let due = match self.refusals.lock() {
+        let refusals = match self.refusals.lock() {
             Ok(mut r) => r.due(at),
             Err(_) => Vec::new(),
         };
-        for (ip, count) in due {
-            let (object, from) = match ip {
-                Some(ip) => (format!("dicom://{ip}"), ip.to_string()),
-                None => (
-                    "dicom://".to_owned(),
-                    "addresses beyond the tracked limit".to_owned(),
-                ),
-            };
-            self.event(
-                Outcome::Failure,
-                &object,
-                format!(
-                    "refused: {count} further connection(s) or association request(s) from {from} within {} s, beyond the {} recorded one by one",
-                    crate::refusals::WINDOW.as_secs(),
-                    crate::refusals::RECORDED_PER_WINDOW
-                ),
+        let beyond = format!(
+            "beyond the {} recorded one by one",
+            crate::refusals::RECORDED_PER_WINDOW
+        );
+        for (ip, count) in refusals {
+            self.summary(
+                ip,
+                count,
+                "connection(s) or association request(s)",
+                &beyond,
             );
         }
+        let incidents = match self.incidents.lock() {
+            Ok(mut r) => r.due(at),
+            Err(_) => Vec::new(),
+        };
+        for (key, count) in incidents {
+            let (ip, of) = match key {
+                Some((ip, of)) => (Some(ip), of.counted()),
+                None => (
+                    None,
+                    "connection(s) refused at a limit or closed without a word",
+                ),
+            };
+            self.summary(ip, count, of, "beyond the first recorded");
+        }
+    }
+
+    fn summary(&self, ip: Option<std::net::IpAddr>, count: u64, what: &str, beyond: &str) {
+        let (object, from) = match ip {
+            Some(ip) => (format!("dicom://{ip}"), ip.to_string()),
+            None => (
+                "dicom://".to_owned(),
+                // Past refusals::MAX_RECORDED_PER_WINDOW or MAX_TRACKED_ADDRESSES.
+                "further addresses, beyond the records of a window for all addresses together"
+                    .to_owned(),
+            ),
+        };
+        self.event(
+            Outcome::Failure,
+            &object,
+            format!(
+                "refused: {count} further {what} from {from} within {} s, {beyond}",
+                crate::refusals::WINDOW.as_secs(),
+            ),
+        );
     }
 
     fn event(&self, outcome: Outcome, object: &str, detail: String) {
@@ -158,9 +161,80 @@ impl Shared {
     }
 }
 
+fn places(limits: &Limits) -> Arc<Places> {
+    Places::new(
+        limits.max_pending,
+        limits.max_pending_per_peer,
+        limits.max_associations,
+        limits.max_associations_per_peer,
+    )
+}
+
+/// A-ASSOCIATE-RJ rejected-transient by the service provider, local limit exceeded
+/// (PS3.8 Table 9-21).
+const LOCAL_LIMIT_EXCEEDED: Rejection = Rejection {
+    result: Rejection::TRANSIENT,
+    source: Rejection::PROVIDER_PRESENTATION,
+    reason: 2,
+};
+
+/// A byte stream to a peer or an upstream: TCP, or TLS over TCP.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// A listener with its TLS, loaded when bound.
+struct Bound {
+    listener: Listener,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    /// Per route (same order as `listener.routes`): TLS towards its upstream.
+    connectors: Vec<
+        Option<(
+            tokio_rustls::TlsConnector,
+            rustls::pki_types::ServerName<'static>,
+        )>,
+    >,
+}
+
+impl Bound {
+    fn new(listener: Listener) -> Result<Bound, crate::tls::TlsError> {
+        let acceptor = match &listener.tls {
+            Some(t) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server(
+                &t.cert,
+                &t.key,
+                t.client_ca.as_deref(),
+            )?)),
+            None => None,
+        };
+        let mut connectors = Vec::new();
+        for route in &listener.routes {
+            connectors.push(match &route.upstream_tls {
+                Some(t) => {
+                    let config =
+                        crate::tls::client(&t.ca, t.cert.as_deref(), t.key.as_deref())?;
+                    let name = crate::tls::upstream_name(&route.upstream, t.server_name.as_deref())
+                        .ok_or_else(|| crate::tls::TlsError {
+                            path: t.ca.clone(),
+                            reason: format!(
+                                "no server name to check the certificate of upstream {} against (set upstream_tls.server_name)",
+                                route.upstream
+                            ),
+                        })?;
+                    Some((tokio_rustls::TlsConnector::from(config), name))
+                }
+                None => None,
+            });
+        }
+        Ok(Bound {
+            listener,
+            acceptor,
+            connectors,
+        })
+    }
+}
+
 /// The listeners, bound.
 pub struct Gateway {
-    bound: Vec<(TcpListener, Arc<Listener>)>,
+    bound: Vec<(TcpListener, Arc<Bound>)>,
     shared: Arc<Shared>,
 }
 
@@ -182,17 +256,23 @@ impl Gateway {
     ) -> Result<Gateway, (SocketAddr, std::io::Error)> {
         let mut bound = Vec::new();
         for listener in config.listeners {
-            let socket = TcpListener::bind(listener.listen)
-                .await
-                .map_err(|e| (listener.listen, e))?;
-            bound.push((socket, Arc::new(listener)));
+            let at = listener.listen;
+            let tls = Bound::new(listener).map_err(|e| (at, std::io::Error::other(e)))?;
+            let socket = TcpListener::bind(at).await.map_err(|e| (at, e))?;
+            bound.push((socket, Arc::new(tls)));
         }
         Ok(Gateway {
             bound,
             shared: Arc::new(Shared {
                 memory: MemoryBudget::new(config.limits.inspection_memory_bytes),
-                active: std::sync::Mutex::default(),
+                places: places(&config.limits),
+                rates: std::sync::Mutex::new(crate::rate::Rates::new(
+                    config.limits.max_associations_per_minute,
+                )),
                 refusals: std::sync::Mutex::default(),
+                incidents: std::sync::Mutex::new(crate::refusals::Refusals::recording(
+                    crate::refusals::INCIDENT_RECORDS_PER_WINDOW,
+                )),
                 limits: config.limits,
                 screener,
                 evidence,
@@ -214,8 +294,8 @@ impl Gateway {
         let mut associations = JoinSet::new();
         let mut accepting = JoinSet::new();
         let (tx, mut rx) =
-            tokio::sync::mpsc::channel::<(TcpStream, SocketAddr, Arc<Listener>, Slot)>(64);
-        for (socket, listener) in self.bound {
+            tokio::sync::mpsc::channel::<(TcpStream, SocketAddr, Arc<Bound>, Pending)>(64);
+        for (socket, bound) in self.bound {
             let tx = tx.clone();
             let shared = Arc::clone(&self.shared);
             accepting.spawn(async move {
@@ -226,6 +306,7 @@ impl Gateway {
                         continue;
                     };
                     // Before a byte is read: a peer outside the allow-list is closed on.
+                    let listener = &bound.listener;
                     if !listener.allow.iter().any(|n| n.contains(peer.ip())) {
                         shared.refused(
                             peer.ip(),
@@ -238,27 +319,51 @@ impl Gateway {
                         drop(stream);
                         continue;
                     }
-                    let slot = match shared.slot(peer.ip()) {
-                        Ok(slot) => slot,
-                        Err(why) => {
-                            // Answered at once, without reading: rejected-transient by the
-                            // service provider, local limit exceeded (PS3.8 Table 9-21).
-                            let rejection = Rejection {
-                                result: Rejection::TRANSIENT,
-                                source: Rejection::PROVIDER_PRESENTATION,
-                                reason: 2,
-                            };
-                            shared.refused(
+                    // Past the rate per peer: answered at once, without reading.
+                    let allowed = shared
+                        .rates
+                        .lock()
+                        .map_or(true, |mut r| r.allow(peer.ip(), std::time::Instant::now()));
+                    if !allowed {
+                        shared.incident(
+                            peer.ip(),
+                            Incident::Rate,
+                            &format!("dicom://{peer}"),
+                            format!(
+                                "refused: connection from {peer}: more than {} in {} s from {} (limits.max_associations_per_minute) (A-ASSOCIATE-RJ transient, local limit exceeded)",
+                                shared.limits.max_associations_per_minute,
+                                crate::rate::RATE_WINDOW.as_secs(),
+                                crate::places::peer_key(peer.ip())
+                            ),
+                        );
+                        // A TLS client is not answered in plain DICOM: only closed on.
+                        if bound.acceptor.is_none() {
+                            let _ = stream.try_write(&Pdu::AssociateRj(LOCAL_LIMIT_EXCEEDED).encode());
+                        }
+                        drop(stream);
+                        continue;
+                    }
+                    // A small place until the request arrives (`places`); an
+                    // association's place only once it is admitted.
+                    let pending = match shared.places.pending(peer.ip()) {
+                        Ok(pending) => pending,
+                        Err(Full(why)) => {
+                            // Answered at once, without reading.
+                            shared.incident(
                                 peer.ip(),
+                                Incident::Silent,
                                 &format!("dicom://{peer}"),
                                 format!("refused: connection from {peer}: {why} (A-ASSOCIATE-RJ transient, local limit exceeded)"),
                             );
-                            let _ = stream.try_write(&Pdu::AssociateRj(rejection).encode());
+                            // A TLS client is not answered in plain DICOM: only closed on.
+                        if bound.acceptor.is_none() {
+                            let _ = stream.try_write(&Pdu::AssociateRj(LOCAL_LIMIT_EXCEEDED).encode());
+                        }
                             drop(stream);
                             continue;
                         }
                     };
-                    if tx.send((stream, peer, Arc::clone(&listener), slot)).await.is_err() {
+                    if tx.send((stream, peer, Arc::clone(&bound), pending)).await.is_err() {
                         return;
                     }
                 }
@@ -271,12 +376,9 @@ impl Gateway {
             tokio::select! {
                 () = &mut stop => break,
                 _ = summaries.tick() => self.shared.summarise_refusals(false),
-                Some((stream, peer, listener, slot)) = rx.recv() => {
+                Some((stream, peer, bound, pending)) = rx.recv() => {
                     let shared = Arc::clone(&self.shared);
-                    associations.spawn(async move {
-                        association(stream, peer, listener, shared).await;
-                        drop(slot);
-                    });
+                    associations.spawn(association(stream, peer, bound, shared, pending));
                 }
                 Some(done) = associations.join_next(), if !associations.is_empty() => {
                     if let Err(e) = done && e.is_panic() {
@@ -376,23 +478,80 @@ async fn send<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) {
 
 /// One association from its request to its end.
 async fn association(
-    mut peer: TcpStream,
+    tcp: TcpStream,
     addr: SocketAddr,
-    listener: Arc<Listener>,
+    bound: Arc<Bound>,
     shared: Arc<Shared>,
+    pending: Pending,
 ) {
+    let listener = &bound.listener;
     let limits = shared.limits.clone();
     let object = format!("dicom://{addr}");
-    let rq = match tokio::time::timeout(limits.artim, read_pdu(&mut peer, limits.max_pdu_length))
-        .await
-    {
-        Err(_) => {
-            shared.refused(
+    let mut peer: Box<dyn Stream> = match &bound.acceptor {
+        None => Box::new(tcp),
+        // The handshake is held to the request's timeout and place, like the request.
+        Some(acceptor) => {
+            let handshake = tokio::select! {
+                r = tokio::time::timeout(limits.request, acceptor.accept(tcp)) => r,
+                () = pending.evicted() => {
+                    shared.incident(
+                        addr.ip(),
+                        Incident::Silent,
+                        &object,
+                        format!("closed: a connection from {addr} had not completed its TLS handshake when every place for one was taken (limits.max_pending)"),
+                    );
+                    return;
+                }
+            };
+            match handshake {
+                Ok(Ok(tls)) => Box::new(tls),
+                Ok(Err(e)) => {
+                    shared.refused(
+                        addr.ip(),
+                        &object,
+                        format!("refused: TLS handshake with {addr} failed: {e}"),
+                    );
+                    return;
+                }
+                Err(_) => {
+                    shared.incident(
+                        addr.ip(),
+                        Incident::Silent,
+                        &object,
+                        format!(
+                            "closed: no TLS handshake from {addr} within {} s (limits.request_seconds)",
+                            limits.request.as_secs()
+                        ),
+                    );
+                    return;
+                }
+            }
+        }
+    };
+    let read = tokio::select! {
+        r = tokio::time::timeout(limits.request, read_pdu(&mut peer, limits.max_pdu_length)) => r,
+        () = pending.evicted() => {
+            shared.incident(
                 addr.ip(),
+                Incident::Silent,
                 &object,
                 format!(
-                    "refused: no association request from {addr} within the ARTIM timeout ({} s)",
-                    limits.artim.as_secs()
+                    "closed: a connection from {addr} had sent no association request when every place for one was taken (limits.max_pending); a newer connection took its place"
+                ),
+            );
+            send(&mut peer, &provider_abort(0)).await;
+            return;
+        }
+    };
+    let rq = match read {
+        Err(_) => {
+            shared.incident(
+                addr.ip(),
+                Incident::Silent,
+                &object,
+                format!(
+                    "closed: no association request from {addr} within {} s (limits.request_seconds)",
+                    limits.request.as_secs()
                 ),
             );
             send(&mut peer, &provider_abort(0)).await;
@@ -434,7 +593,7 @@ async fn association(
     let (calling, called) = (ae_text(&rq.calling_ae), ae_text(&rq.called_ae));
     let object = format!("dicom://{calling}@{addr}/{called}");
     let (route, forward, offered, refused) =
-        match admit(&listener, addr.ip(), &rq, limits.max_pdu_length) {
+        match admit(listener, addr.ip(), &rq, limits.max_pdu_length) {
             Admission::Reject { rejection, why } => {
                 shared.refused(
                     addr.ip(),
@@ -454,6 +613,21 @@ async fn association(
                 refused,
             } => (route, forward, offered, refused),
         };
+    // Admitted: the pending place is given up for an association's.
+    drop(pending);
+    let _place = match shared.places.association(addr.ip()) {
+        Ok(place) => place,
+        Err(Full(why)) => {
+            shared.incident(
+                addr.ip(),
+                Incident::AssociationLimit,
+                &object,
+                format!("refused: {why} (A-ASSOCIATE-RJ transient, local limit exceeded)"),
+            );
+            send(&mut peer, &Pdu::AssociateRj(LOCAL_LIMIT_EXCEEDED).encode()).await;
+            return;
+        }
+    };
     if offered.is_empty() {
         shared.event(
             Outcome::Failure,
@@ -468,7 +642,7 @@ async fn association(
     }
     let upstream =
         tokio::time::timeout(limits.artim, TcpStream::connect(route.upstream.as_str())).await;
-    let mut upstream = match upstream {
+    let tcp = match upstream {
         Ok(Ok(s)) => s,
         failed => {
             let why = match failed {
@@ -483,6 +657,33 @@ async fn association(
             };
             send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
             return;
+        }
+    };
+    let connector = listener
+        .routes
+        .iter()
+        .position(|r| std::ptr::eq(r, route))
+        .and_then(|i| bound.connectors.get(i).cloned().flatten());
+    let mut upstream: Box<dyn Stream> = match connector {
+        None => Box::new(tcp),
+        Some((connector, name)) => {
+            match tokio::time::timeout(limits.artim, connector.connect(name, tcp)).await {
+                Ok(Ok(tls)) => Box::new(tls),
+                failed => {
+                    let why = match failed {
+                        Ok(Err(e)) => e.to_string(),
+                        _ => "timed out".to_owned(),
+                    };
+                    shared.event(Outcome::Failure, &object, format!("refused: TLS to upstream {} failed: {why} (A-ASSOCIATE-RJ transient, temporary congestion)", route.upstream));
+                    let rejection = Rejection {
+                        result: Rejection::TRANSIENT,
+                        source: Rejection::PROVIDER_PRESENTATION,
+                        reason: 1,
+                    };
+                    send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
+                    return;
+                }
+            }
         }
     };
     send(&mut upstream, &Pdu::AssociateRq(forward.clone()).encode()).await;
@@ -582,8 +783,14 @@ async fn association(
     let syntaxes = Arc::new(syntaxes);
     let started = Instant::now();
     let activity = Arc::new(AtomicU64::new(0));
-    let (mut peer_r, mut peer_w) = peer.into_split();
-    let (mut up_r, mut up_w) = upstream.into_split();
+    let (mut peer_r, peer_w) = tokio::io::split(peer);
+    let (mut up_r, up_w) = tokio::io::split(upstream);
+    // The peer is written by both directions on a refusing route (the upstream's PDUs,
+    // and the gateway's own answer to a C-STORE it refused), a PDU at a time.
+    let (peer_w, up_w) = (
+        tokio::sync::Mutex::new(peer_w),
+        tokio::sync::Mutex::new(up_w),
+    );
     let tap = Tap {
         shared: Arc::clone(&shared),
         object: object.clone(),
@@ -594,6 +801,7 @@ async fn association(
         )
         .with_contexts(negotiated.clone()),
         counts: Arc::default(),
+        hold: (!route.refuse.is_empty()).then(|| Hold::new(route.refuse.clone(), &limits)),
     };
     let counts = Arc::clone(&tap.counts);
     let tap_back = Tap {
@@ -618,22 +826,54 @@ async fn association(
             );
             End::Aborted(0)
         }
-        e = direction(&mut peer_r, &mut up_w, &mut tap, &limits, &activity, started, "peer") => e,
-        e = direction(&mut up_r, &mut peer_w, &mut tap_back, &limits, &activity, started, "upstream") => e,
+        e = direction(&mut peer_r, &up_w, Some(&peer_w), &mut tap, &limits, &activity, started, "peer") => e,
+        e = direction(&mut up_r, &peer_w, None::<&tokio::sync::Mutex<tokio::io::WriteHalf<Box<dyn Stream>>>>, &mut tap_back, &limits, &activity, started, "upstream") => e,
     };
+    let (mut peer_w, mut up_w) = (peer_w.into_inner(), up_w.into_inner());
     // A data set begun and never finished was relayed as far as it went: screened and
     // recorded all the same.
     for t in [&mut tap, &mut tap_back] {
         if let Some(instance) = t.assembler.unfinished() {
+            // Held, it was not forwarded at all: screened and recorded as not forwarded.
             t.counts.instances.fetch_add(1, Ordering::Relaxed);
             t.counts.bytes.fetch_add(instance.size, Ordering::Relaxed);
             t.screen(instance);
         }
     }
-    let (instances, bytes) = (
+    let (instances, bytes, refused) = (
         counts.instances.load(Ordering::Relaxed),
         counts.bytes.load(Ordering::Relaxed),
+        counts.refused.load(Ordering::Relaxed),
     );
+    // What was forwarded and never answered is not known to be stored: each says so.
+    let unanswered = counts
+        .unanswered
+        .lock()
+        .map(|mut u| std::mem::take(&mut *u))
+        .unwrap_or_default();
+    for (_, uid) in &unanswered.named {
+        shared.event(
+            Outcome::Failure,
+            &format!("{object}/{uid}"),
+            format!(
+                "C-STORE of SOP Instance UID {uid} was forwarded to upstream {} and never answered before the association {}: not known to be stored",
+                route.upstream,
+                end.text()
+            ),
+        );
+    }
+    if unanswered.more > 0 {
+        shared.event(
+            Outcome::Failure,
+            &object,
+            format!(
+                "{} further C-STORE(s) forwarded to upstream {} and never answered before the association {} (beyond the {MAX_UNANSWERED_NAMED} named)",
+                unanswered.more,
+                route.upstream,
+                end.text()
+            ),
+        );
+    }
     let outcome = match end {
         End::Released => Outcome::Success,
         End::Aborted(_) | End::PassedOn => Outcome::Failure,
@@ -649,16 +889,21 @@ async fn association(
         outcome,
         &object,
         format!(
-            "ended: {} after {:.1} s; {instances} instance(s), {bytes} data set bytes relayed",
+            "ended: {} after {:.1} s; {instances} instance(s), {bytes} data set bytes relayed{}",
             end.text(),
-            started.elapsed().as_secs_f64()
+            started.elapsed().as_secs_f64(),
+            if refused > 0 {
+                format!(" ({refused} instance(s) refused by the route, not forwarded)")
+            } else {
+                String::new()
+            }
         ),
     );
 }
 
 /// The gateway answers an association whose every context it refused, and its release.
 async fn answer_alone(
-    peer: &mut TcpStream,
+    peer: &mut Box<dyn Stream>,
     rq: &Associate,
     refused: &[crate::admission::Refused],
     limits: &Limits,
@@ -717,6 +962,109 @@ struct Tap {
     syntaxes: Arc<HashMap<u8, (String, String)>>,
     assembler: Assembler,
     counts: Arc<Counts>,
+    /// On a refusing route, the peer's messages held whole until screened.
+    hold: Option<Hold>,
+}
+
+/// The C-STORE failure status for a data set refused for what it holds: "Error: cannot
+/// understand" (PS3.4 B.2.3, Cxxx). A failure, not a warning (Bxxx would say it was
+/// stored) and not "refused: out of resources" (A7xx invites the sender to try again
+/// later, and it would be refused again); "data set does not match SOP class" (A9xx)
+/// would blame the modality's encoding. DCMTK's storescu prints it as "Error: Cannot
+/// understand", pynetdicom as 0xC000 "Cannot understand"; the Error Comment (0000,0902)
+/// names the finding kinds.
+pub const STATUS_REFUSED_CONTENT: u16 = 0xC000;
+/// The C-STORE failure status for a data set a refusing route could not hold whole to
+/// screen (over `limits.max_inspected_bytes`, or the memory budget spent): "Refused: out
+/// of resources" (PS3.4 B.2.3, A7xx) is the truth, and a smaller one, or the same later,
+/// may pass. A refusing route forwards nothing it has not screened.
+pub const STATUS_REFUSED_UNSCREENED: u16 = 0xA700;
+
+/// What a refusing route holds of the peer's current message.
+#[derive(Debug)]
+struct Hold {
+    refuse: Vec<FindingKind>,
+    pdus: Vec<Vec<u8>>,
+    bytes: u64,
+    /// The message grew past [`Hold::cap`] or the memory budget: it is refused at its
+    /// end, since what was held is gone.
+    overflow: bool,
+    reservation: Option<crate::dimse::Reservation>,
+    cap: u64,
+}
+
+impl Hold {
+    fn new(refuse: Vec<FindingKind>, limits: &Limits) -> Hold {
+        Hold {
+            refuse,
+            pdus: Vec::new(),
+            bytes: 0,
+            overflow: false,
+            reservation: None,
+            // The data set (at most max_inspected_bytes is screened) in PDUs: each adds
+            // 12 header bytes to at least 4 KiB of data (max_pdu_length >= 4096), under
+            // 1/256, and the command set before it at most MAX_COMMAND_SET_BYTES.
+            cap: limits.max_inspected_bytes
+                + limits.max_inspected_bytes / 256
+                + 2 * crate::dimse::MAX_COMMAND_SET_BYTES as u64,
+        }
+    }
+
+    /// Keeps one PDU of the message, within the cap and the shared memory budget.
+    fn keep(&mut self, bytes: Vec<u8>, memory: &Arc<MemoryBudget>) {
+        if self.overflow {
+            return;
+        }
+        let n = bytes.len() as u64;
+        let reservation = self
+            .reservation
+            .get_or_insert_with(|| crate::dimse::Reservation::new(memory));
+        if self.bytes + n <= self.cap && reservation.grow(n) {
+            self.pdus.push(bytes);
+            self.bytes += n;
+        } else {
+            self.overflow = true;
+            self.take();
+        }
+    }
+
+    /// What was held, and its share of the budget given back.
+    fn take(&mut self) -> Vec<Vec<u8>> {
+        self.bytes = 0;
+        self.reservation = None;
+        std::mem::take(&mut self.pdus)
+    }
+}
+
+/// What a refusing route does with a PDU of the peer.
+enum Held {
+    /// The message is not complete: nothing is written yet.
+    Wait,
+    /// Screened (or not a C-STORE): the PDUs held, written upstream as read.
+    Forward(Vec<Vec<u8>>),
+    /// Refused: nothing goes upstream; this C-STORE-RSP goes to the peer.
+    Answer(Vec<u8>),
+    /// A message that cannot be held whole and is not a C-STORE (a query identifier of
+    /// hundreds of MiB): the association is aborted.
+    Abort(String),
+}
+
+/// A C-STORE a refusing route answers itself.
+#[derive(Debug)]
+struct Refusal {
+    status: u16,
+    comment: String,
+}
+
+/// How an instance is screened: beside the relay (forwarded already), or held.
+#[derive(Clone, Copy, Debug)]
+enum Policy<'a> {
+    Forwarded,
+    Held {
+        refuse: &'a [FindingKind],
+        /// False when its PDUs could not all be held (it cannot be forwarded).
+        whole: bool,
+    },
 }
 
 /// Instances and data set bytes seen, both directions together.
@@ -724,6 +1072,50 @@ struct Tap {
 struct Counts {
     instances: AtomicU64,
     bytes: AtomicU64,
+    /// Of those, refused on a refusing route (answered by the gateway, not forwarded).
+    refused: AtomicU64,
+    /// C-STOREs forwarded whose response has not come back yet (Message ID, SOP
+    /// Instance UID): those left at the end were never confirmed stored.
+    unanswered: std::sync::Mutex<Unanswered>,
+}
+
+/// C-STOREs forwarded and not yet answered, at most [`MAX_UNANSWERED_NAMED`] by name.
+#[derive(Debug, Default)]
+struct Unanswered {
+    named: Vec<(Option<u16>, String)>,
+    /// Beyond the names kept (a sender with asynchronous operations and an upstream
+    /// that never answers): only counted.
+    more: u64,
+}
+
+/// C-STOREs forwarded and not yet answered that are kept by name: a peer may send many
+/// without waiting for answers, so the list is bounded; the rest are counted.
+pub const MAX_UNANSWERED_NAMED: usize = 64;
+
+impl Counts {
+    fn forwarded(&self, message_id: Option<u16>, uid: &str) {
+        if let Ok(mut u) = self.unanswered.lock() {
+            if u.named.len() < MAX_UNANSWERED_NAMED {
+                u.named.push((message_id, uid.to_owned()));
+            } else {
+                u.more += 1;
+            }
+        }
+    }
+
+    fn answered(&self, responding_to: Option<u16>, uid: &str) {
+        if let Ok(mut u) = self.unanswered.lock() {
+            let at = u.named.iter().position(|(id, named)| {
+                (responding_to.is_some() && *id == responding_to) || named == uid
+            });
+            match at {
+                Some(i) => {
+                    u.named.remove(i);
+                }
+                None => u.more = u.more.saturating_sub(1),
+            }
+        }
+    }
 }
 
 impl Tap {
@@ -734,6 +1126,7 @@ impl Tap {
             syntaxes: Arc::clone(&self.syntaxes),
             assembler: Assembler::new(0, Arc::clone(&self.shared.memory)),
             counts: Arc::clone(&self.counts),
+            hold: None,
         }
     }
 
@@ -741,11 +1134,12 @@ impl Tap {
     /// malformed, uses a context that was not accepted, or breaks the DIMSE rules the
     /// tap relies on (see [`crate::dimse::Violation`]): what the gateway cannot follow
     /// is not relayed, since the receiver might read it as a C-STORE nobody screened.
-    fn look(&mut self, bytes: &[u8]) -> Result<(), (u8, String)> {
+    fn look(&mut self, bytes: &[u8]) -> Result<Vec<Instance>, (u8, String)> {
         let Ok(Pdu::PData(pdvs)) = Pdu::decode(bytes) else {
             return Err((6, "a malformed P-DATA-TF PDU".to_owned()));
         };
-        for pdv in &pdvs {
+        let mut done = Vec::new();
+        for (i, pdv) in pdvs.iter().enumerate() {
             if !self.syntaxes.contains_key(&pdv.context_id) {
                 return Err((
                     6,
@@ -764,15 +1158,108 @@ impl Tap {
                 self.counts
                     .bytes
                     .fetch_add(instance.size, Ordering::Relaxed);
-                self.screen(instance);
+                // A refusing route forwards or refuses a C-STORE as a whole, so the PDU
+                // that completes it may carry nothing of the next message.
+                if self.hold.is_some() && i + 1 < pdvs.len() {
+                    return Err((
+                        6,
+                        "a P-DATA PDU carries more after the last fragment of a C-STORE data set held for screening".to_owned(),
+                    ));
+                }
+                self.counts
+                    .forwarded(instance.message_id, &instance.sop_instance);
+                done.push(instance);
             }
         }
-        Ok(())
+        Ok(done)
+    }
+
+    /// On a refusing route: holds the PDU until its message is complete, then screens a
+    /// C-STORE's data set before anything of it is written upstream (the sender waits
+    /// for its answer meanwhile, as it would for the receiver's).
+    async fn hold(&mut self, bytes: Vec<u8>, done: Vec<Instance>) -> Held {
+        let Some(hold) = self.hold.as_mut() else {
+            return Held::Forward(vec![bytes]);
+        };
+        hold.keep(bytes, &self.shared.memory);
+        let Some(instance) = done.into_iter().next() else {
+            if self.assembler.mid_message() {
+                return Held::Wait;
+            }
+            // A message without a C-STORE data set (an echo, a query) is complete.
+            if hold.overflow {
+                hold.overflow = false;
+                return Held::Abort(format!(
+                    "a message of over {} bytes that is not a C-STORE could not be held whole on a refusing route",
+                    hold.cap
+                ));
+            }
+            return Held::Forward(hold.take());
+        };
+        let whole = !std::mem::take(&mut hold.overflow);
+        let pdus = hold.take();
+        let refuse = hold.refuse.clone();
+        let (context_id, class, uid, message_id) = (
+            instance.context_id,
+            instance.sop_class.clone(),
+            instance.sop_instance.clone(),
+            instance.message_id.unwrap_or(0),
+        );
+        let shared = Arc::clone(&self.shared);
+        let object = self.object.clone();
+        let ts = self.transfer_syntax(context_id);
+        let refusal = tokio::task::spawn_blocking(move || {
+            screen_instance(
+                &shared,
+                &object,
+                &ts,
+                instance,
+                Policy::Held {
+                    refuse: &refuse,
+                    whole,
+                },
+            )
+        })
+        .await
+        .unwrap_or_else(|_| {
+            // The screening panicked: what was not screened is not forwarded.
+            Some(Refusal {
+                status: STATUS_REFUSED_UNSCREENED,
+                comment: "refused by the gateway: screening failed".to_owned(),
+            })
+        });
+        match refusal {
+            None => Held::Forward(pdus),
+            Some(r) => {
+                self.counts.refused.fetch_add(1, Ordering::Relaxed);
+                // Answered by the gateway: nothing is awaited from the upstream.
+                self.counts.answered(Some(message_id), &uid);
+                Held::Answer(
+                    Pdu::PData(vec![crate::pdu::Pdv {
+                        context_id,
+                        control: 0x03,
+                        data: crate::dimse::store_response(
+                            &class, &uid, message_id, r.status, &r.comment,
+                        ),
+                    }])
+                    .encode(),
+                )
+            }
+        }
+    }
+
+    fn transfer_syntax(&self, context_id: u8) -> String {
+        self.syntaxes
+            .get(&context_id)
+            .map(|(_, ts)| ts.clone())
+            .unwrap_or_default()
     }
 
     /// Records how the receiving side answered a C-STORE (PS3.7 C.4.2.1.5: 0000 success,
     /// Bxxx warning, anything else a failure).
     fn answered(&self, response: &crate::dimse::Command) {
+        self.counts
+            .answered(response.responding_to, &response.affected_sop_instance);
         let status = response.status.unwrap_or(0xffff);
         let (outcome, word) = match status {
             0x0000 => (Outcome::Success, "stored"),
@@ -791,12 +1278,21 @@ impl Tap {
     fn screen(&self, instance: Instance) {
         let shared = Arc::clone(&self.shared);
         let object = self.object.clone();
-        let ts = self
-            .syntaxes
-            .get(&instance.context_id)
-            .map(|(_, ts)| ts.clone())
-            .unwrap_or_default();
-        tokio::task::spawn_blocking(move || screen_instance(&shared, &object, &ts, instance));
+        let ts = self.transfer_syntax(instance.context_id);
+        // Still held when the association ended (a refusing route): it never went
+        // upstream.
+        let held = self.hold.is_some();
+        tokio::task::spawn_blocking(move || {
+            let policy = if held {
+                Policy::Held {
+                    refuse: &[],
+                    whole: false,
+                }
+            } else {
+                Policy::Forwarded
+            };
+            screen_instance(&shared, &object, &ts, instance, policy)
+        });
     }
 }
 
@@ -804,7 +1300,15 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn screen_instance(shared: &Shared, object: &str, ts: &str, instance: Instance) {
+/// Screens one data set and records it; on a refusing route (`Policy::Held`), the
+/// refusal the sender is to be answered with, if any.
+fn screen_instance(
+    shared: &Shared,
+    object: &str,
+    ts: &str,
+    instance: Instance,
+    policy: Policy<'_>,
+) -> Option<Refusal> {
     let name = format!("{object}/{}", instance.sop_instance);
     let path = std::path::PathBuf::from(&name);
     let digest = hex(&instance.sha256);
@@ -869,16 +1373,67 @@ fn screen_instance(shared: &Shared, object: &str, ts: &str, instance: Instance) 
             .evidence
             .record(Event::of_finding(shared.actor.clone(), f.clone()));
     }
-    let outcome = if findings.is_empty() && disagreements.is_empty() {
+    let refusal = match policy {
+        Policy::Forwarded => None,
+        Policy::Held { refuse, whole } => {
+            let mut kinds: Vec<&str> = findings
+                .iter()
+                .filter(|f| f.severity == Severity::Alert && refuse.contains(&f.kind))
+                .map(|f| f.kind.as_str())
+                .collect();
+            kinds.dedup();
+            if !kinds.is_empty() {
+                Some(Refusal {
+                    status: STATUS_REFUSED_CONTENT,
+                    comment: format!("refused by the gateway: {}", kinds.join(", ")),
+                })
+            } else if !whole || file.is_none() {
+                Some(Refusal {
+                    status: STATUS_REFUSED_UNSCREENED,
+                    comment: "refused by the gateway: too large to screen".to_owned(),
+                })
+            } else {
+                None
+            }
+        }
+    };
+    let outcome = if findings.is_empty() && disagreements.is_empty() && refusal.is_none() {
         Outcome::Success
     } else {
         Outcome::Findings
+    };
+    let what = match (&refusal, instance.complete) {
+        (None, _) => "relayed",
+        (Some(_), true) => "refused",
+        (Some(_), false) => "not forwarded",
+    };
+    let fate = match &refusal {
+        None if alerts > 0 => ", forwarded all the same, a copy kept in quarantine".to_owned(),
+        None => String::new(),
+        Some(_) if !instance.complete => format!(
+            ", held for screening on a refusing route and never forwarded{}",
+            if alerts > 0 {
+                ", a copy kept in quarantine"
+            } else {
+                ""
+            }
+        ),
+        Some(r) => format!(
+            "; answered C-STORE status {:#06x} ({}), not forwarded upstream{}",
+            r.status,
+            r.comment,
+            if alerts > 0 {
+                ", a copy kept in quarantine"
+            } else {
+                ""
+            }
+        ),
     };
     shared.event(
         outcome,
         &name,
         format!(
-            "relayed C-STORE SOP Instance UID {} (SOP Class {}, transfer syntax {ts}): {} data set bytes{}, SHA-256 {digest}; {} alert(s){}{}",
+            "{what} C-STORE SOP Instance UID {} (SOP Class {}, transfer syntax {ts}): {} data set bytes{}, SHA-256 {digest}; {} alert(s){fate}{}",
             instance.sop_instance,
             instance.sop_class,
             instance.size,
@@ -888,7 +1443,6 @@ fn screen_instance(shared: &Shared, object: &str, ts: &str, instance: Instance) 
                 " (incomplete: the association ended before its last fragment)"
             },
             alerts,
-            if alerts > 0 { ", forwarded all the same, a copy kept in quarantine" } else { "" },
             if disagreements.is_empty() {
                 String::new()
             } else {
@@ -899,14 +1453,35 @@ fn screen_instance(shared: &Shared, object: &str, ts: &str, instance: Instance) 
     if alerts > 0
         && let Some(bytes) = file
     {
-        shared.evidence.quarantine(&name, bytes, findings);
+        shared
+            .evidence
+            .quarantine(&name, bytes, findings, refusal.is_none());
     }
+    refusal
+}
+
+/// Writes one PDU on and flushes it (a TLS stream holds records back until flushed).
+async fn write_pdu<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> std::io::Result<()> {
+    w.write_all(bytes).await?;
+    w.flush().await
+}
+
+/// Records why a PDU could not be written on (the other side reset the connection, ...).
+fn write_failed(tap: &Tap, to: &str, e: &std::io::Error) -> End {
+    tap.shared.event(
+        Outcome::Failure,
+        &tap.object,
+        format!("could not write to the {to}: {e}; aborted"),
+    );
+    End::Aborted(0)
 }
 
 /// Relays one direction until the association ends.
-async fn direction<R, W>(
+#[allow(clippy::too_many_arguments)]
+async fn direction<R, W, B>(
     from: &mut R,
-    to: &mut W,
+    to: &tokio::sync::Mutex<W>,
+    back: Option<&tokio::sync::Mutex<B>>,
     tap: &mut Tap,
     limits: &Limits,
     activity: &AtomicU64,
@@ -916,8 +1491,10 @@ async fn direction<R, W>(
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
+    B: AsyncWrite + Unpin,
 {
     let now_ms = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let other = if side == "peer" { "upstream" } else { "peer" };
     loop {
         // Waiting for the next PDU may time out and resume (the other direction may be
         // busy with a long data set); a PDU that has begun must arrive whole within the
@@ -967,6 +1544,14 @@ where
                 );
                 return End::Aborted(0);
             }
+            Ok(Err(ReadError::Io(e))) => {
+                tap.shared.event(
+                    Outcome::Failure,
+                    &tap.object,
+                    format!("the connection to the {side} failed while reading: {e}"),
+                );
+                return End::Aborted(0);
+            }
             Ok(Err(e)) => {
                 tap.shared.event(
                     Outcome::Failure,
@@ -979,29 +1564,65 @@ where
         activity.store(now_ms(), Ordering::Relaxed);
         match bytes[0] {
             kind::P_DATA => {
-                if let Err((reason, why)) = tap.look(&bytes) {
-                    tap.shared.event(
-                        Outcome::Failure,
-                        &tap.object,
-                        format!("invalid P-DATA from the {side}, not relayed: {why}; aborted"),
-                    );
-                    return End::Aborted(reason);
+                let done = match tap.look(&bytes) {
+                    Ok(done) => done,
+                    Err((reason, why)) => {
+                        tap.shared.event(
+                            Outcome::Failure,
+                            &tap.object,
+                            format!("invalid P-DATA from the {side}, not relayed: {why}; aborted"),
+                        );
+                        return End::Aborted(reason);
+                    }
+                };
+                if tap.hold.is_none() {
+                    // Screened beside the relay: the PDU goes on at once.
+                    for instance in done {
+                        tap.screen(instance);
+                    }
+                    if let Err(e) = write_pdu(&mut *to.lock().await, &bytes).await {
+                        return write_failed(tap, other, &e);
+                    }
+                    continue;
                 }
-                if to.write_all(&bytes).await.is_err() {
-                    return End::Aborted(0);
+                match tap.hold(bytes, done).await {
+                    Held::Wait => {}
+                    Held::Forward(pdus) => {
+                        let mut to = to.lock().await;
+                        for pdu in pdus {
+                            if let Err(e) = write_pdu(&mut *to, &pdu).await {
+                                return write_failed(tap, other, &e);
+                            }
+                        }
+                    }
+                    Held::Answer(rsp) => {
+                        let Some(back) = back else {
+                            return End::Aborted(0);
+                        };
+                        if let Err(e) = write_pdu(&mut *back.lock().await, &rsp).await {
+                            return write_failed(tap, "peer", &e);
+                        }
+                    }
+                    Held::Abort(why) => {
+                        tap.shared
+                            .event(Outcome::Failure, &tap.object, format!("{why}; aborted"));
+                        return End::Aborted(0);
+                    }
                 }
+                // Screening may have taken a while: it was activity, not silence.
+                activity.store(now_ms(), Ordering::Relaxed);
             }
             kind::RELEASE_RQ => {
-                if to.write_all(&bytes).await.is_err() {
-                    return End::Aborted(0);
+                if let Err(e) = write_pdu(&mut *to.lock().await, &bytes).await {
+                    return write_failed(tap, other, &e);
                 }
             }
             kind::RELEASE_RP => {
-                send(to, &bytes).await;
+                send(&mut *to.lock().await, &bytes).await;
                 return End::Released;
             }
             kind::ABORT => {
-                send(to, &bytes).await;
+                send(&mut *to.lock().await, &bytes).await;
                 tap.shared.event(
                     Outcome::Failure,
                     &tap.object,
@@ -1038,14 +1659,18 @@ mod tests {
                 events.push(event);
             }
         }
-        fn quarantine(&self, _: &str, _: Vec<u8>, _: Vec<Finding>) {}
+        fn quarantine(&self, _: &str, _: Vec<u8>, _: Vec<Finding>, _: bool) {}
     }
 
     fn shared(limits: Limits) -> Arc<Shared> {
         Arc::new(Shared {
             memory: MemoryBudget::new(limits.inspection_memory_bytes),
-            active: std::sync::Mutex::default(),
+            places: places(&limits),
+            rates: std::sync::Mutex::new(crate::rate::Rates::new(
+                limits.max_associations_per_minute,
+            )),
             refusals: std::sync::Mutex::default(),
+            incidents: std::sync::Mutex::default(),
             limits,
             screener: Arc::new(Screener::default()),
             evidence: Arc::new(Kept::default()),
@@ -1059,24 +1684,50 @@ mod tests {
     }
 
     #[test]
-    fn associations_are_limited_in_total_and_per_peer_and_places_come_back() {
-        let shared = shared(Limits {
-            max_associations: 3,
-            max_associations_per_peer: 2,
+    fn unanswered_stores_are_named_up_to_the_limit_and_counted_beyond() {
+        let counts = Counts::default();
+        for i in 0..MAX_UNANSWERED_NAMED {
+            counts.forwarded(u16::try_from(i).ok(), &format!("1.2.{i}"));
+        }
+        counts.forwarded(Some(999), "1.2.999");
+        {
+            let u = counts.unanswered.lock().expect("lock");
+            assert_eq!(u.named.len(), MAX_UNANSWERED_NAMED, "at the limit");
+            assert_eq!(u.more, 1, "one beyond: counted");
+        }
+        // Answers match by Message ID, or by UID when the response has none.
+        counts.answered(Some(0), "");
+        counts.answered(None, "1.2.1");
+        counts.answered(Some(999), "1.2.999");
+        let u = counts.unanswered.lock().expect("lock");
+        assert_eq!(u.named.len(), MAX_UNANSWERED_NAMED - 2);
+        assert_eq!(u.more, 0);
+    }
+
+    #[test]
+    fn a_refusing_route_holds_up_to_its_cap_and_one_byte_more_overflows() {
+        let limits = Limits {
+            max_inspected_bytes: 1000,
             ..Limits::default()
-        });
-        let (a, b, c): (std::net::IpAddr, std::net::IpAddr, std::net::IpAddr) = (
-            "10.0.0.1".parse().expect("ip"),
-            "10.0.0.2".parse().expect("ip"),
-            "10.0.0.3".parse().expect("ip"),
-        );
-        let first = shared.slot(a).expect("1 of 2 for a");
-        let _second = shared.slot(a).expect("2 of 2 for a: at the limit");
-        assert!(shared.slot(a).is_err(), "3 for a");
-        let _third = shared.slot(b).expect("3 of 3 in total: at the limit");
-        assert!(shared.slot(c).is_err(), "4 in total");
-        drop(first);
-        assert!(shared.slot(c).is_ok(), "a place came back");
+        };
+        let memory = MemoryBudget::new(1 << 30);
+        let mut hold = Hold::new(vec![FindingKind::EmbeddedExecutable], &limits);
+        let cap = usize::try_from(hold.cap).expect("small");
+        hold.keep(vec![0; cap - 1], &memory);
+        hold.keep(vec![0; 1], &memory);
+        assert!(!hold.overflow, "at the cap");
+        assert_eq!(memory.held(), hold.cap);
+        hold.keep(vec![0; 1], &memory);
+        assert!(hold.overflow, "one byte more");
+        assert!(hold.pdus.is_empty());
+        assert_eq!(memory.held(), 0, "given back");
+        // The shared budget bounds it too.
+        let small = MemoryBudget::new(10);
+        let mut hold = Hold::new(vec![], &limits);
+        hold.keep(vec![0; 10], &small);
+        assert!(!hold.overflow);
+        hold.keep(vec![0; 1], &small);
+        assert!(hold.overflow);
     }
 
     /// A PDU that starts near the end of one idle period and finishes in the next is
@@ -1094,6 +1745,7 @@ mod tests {
             syntaxes: Arc::new(HashMap::from([(1u8, (String::new(), String::new()))])),
             assembler: Assembler::new(1024, Arc::clone(&shared.memory)),
             counts: Arc::default(),
+            hold: None,
         };
         // A command fragment, not the last: the tap lets it through.
         let pdu = Pdu::PData(vec![Pdv {
@@ -1104,7 +1756,7 @@ mod tests {
         .encode();
         let release = Pdu::ReleaseRp.encode();
         let (mut peer, mut from) = tokio::io::duplex(4096);
-        let (mut to, mut sink) = tokio::io::duplex(4096);
+        let (to, mut sink) = tokio::io::duplex(4096);
         let activity = Arc::new(AtomicU64::new(0));
         let started = Instant::now();
         let busy = Arc::clone(&activity);
@@ -1124,8 +1776,16 @@ mod tests {
             pdu
         };
         let mut tap = tap;
+        let to = tokio::sync::Mutex::new(to);
         let relay = direction(
-            &mut from, &mut to, &mut tap, &limits, &activity, started, "peer",
+            &mut from,
+            &to,
+            None::<&tokio::sync::Mutex<tokio::io::DuplexStream>>,
+            &mut tap,
+            &limits,
+            &activity,
+            started,
+            "peer",
         );
         let (end, sent) = tokio::join!(relay, sender);
         assert!(matches!(end, End::Released), "{end:?}");

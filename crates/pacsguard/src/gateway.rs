@@ -30,6 +30,7 @@ enum Item {
         name: String,
         bytes: Vec<u8>,
         findings: Vec<Finding>,
+        forwarded: bool,
     },
 }
 
@@ -50,11 +51,12 @@ impl Evidence for Channel {
         self.send(Item::Event(Box::new(event)));
     }
 
-    fn quarantine(&self, name: &str, bytes: Vec<u8>, findings: Vec<Finding>) {
+    fn quarantine(&self, name: &str, bytes: Vec<u8>, findings: Vec<Finding>, forwarded: bool) {
         self.send(Item::Quarantine {
             name: name.to_owned(),
             bytes,
             findings,
+            forwarded,
         });
     }
 }
@@ -116,7 +118,7 @@ pub fn run(
             Arc::clone(&evidence),
             session.actor().clone(),
         ))
-        .map_err(|(addr, e)| anyhow!("cannot listen on {addr}: {e}"))?;
+        .map_err(|(addr, e)| anyhow!("cannot start the listener on {addr}: {e}"))?;
     let addrs = gateway.local_addrs();
     let listening: Vec<String> = addrs.iter().map(ToString::to_string).collect();
     session.record_events(vec![Event::new(
@@ -212,8 +214,9 @@ fn keep(session: &mut Session, item: Item, json: bool) -> Result<bool> {
             name,
             bytes,
             findings,
+            forwarded,
         } => {
-            let record = session.quarantine_received(&name, &bytes, &findings)?;
+            let record = session.quarantine_received(&name, &bytes, &findings, forwarded)?;
             let line = format!(
                 "quarantined {} as SHA-256 {}",
                 escape_bytes(name.as_bytes()),

@@ -961,3 +961,621 @@ fn a_data_set_naming_another_instance_than_its_command_is_named_on_the_record() 
         "{events:#?}"
     );
 }
+
+/// A TCP connection to the gateway from `127.0.0.<host>` (the whole of 127/8 is the
+/// loopback: one machine can be many peers).
+fn connect_from(host: u8, port: u16) -> TcpStream {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    let from = std::net::SocketAddr::from(([127, 0, 0, host], 0));
+    socket.bind(&SockAddr::from(from)).expect("bind");
+    let to = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    socket.connect(&SockAddr::from(to)).expect("connect");
+    socket.into()
+}
+
+/// Review finding 6: silent connections took an association's place at accept, so 16
+/// from each of four addresses locked every sender out, renewably. Now a connection
+/// holds a small pending place until its request (a share per peer, the oldest of the
+/// biggest holder given to a newcomer) and a silent one is closed at the request
+/// timeout; each peer's incident is one record, the rest a summary.
+#[test]
+fn silent_connections_from_many_addresses_do_not_lock_a_sender_out() {
+    require_dcmtk();
+    let env = Env::new();
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    // The default limits: what a gateway installed as documented has.
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+    );
+    let port = gateway.ports[0];
+    // Eight flooding addresses, 16 silent connections each: the attack of the finding
+    // (four addresses) twice over; every pending place (32) is taken many times over.
+    const HOSTS: std::ops::RangeInclusive<u8> = 2..=9;
+    const PER_HOST: usize = 16;
+    let mut silent = Vec::new();
+    for host in HOSTS {
+        for _ in 0..PER_HOST {
+            silent.push((host, connect_from(host, port)));
+        }
+    }
+    // Let the gateway take every one of them before the sender comes.
+    std::thread::sleep(Duration::from_millis(500));
+    let ct = pacsguard_testkit::pydicom_files().join("CT_small.dcm");
+    let out = storescu(port, "CT1", "PACS", std::slice::from_ref(&ct));
+    assert_eq!(out.status.code(), Some(0), "storescu: {}", stderr(&out));
+    assert_eq!(received(&rx).len(), 1, "the sender got through");
+
+    // Every silent connection is answered with an A-ABORT: when a newer connection
+    // took its place, or at the request timeout (10 s by default, not ARTIM's 30).
+    let started = Instant::now();
+    for (host, mut stream) in silent {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        assert_eq!(answer.first(), Some(&7), "127.0.0.{host}: {answer:?}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "closed before ARTIM"
+    );
+
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+    let details = gateway_events(&events);
+    // One record per flooding host, the rest in its summary.
+    for host in HOSTS {
+        let from = format!("127.0.0.{host}:");
+        let one_by_one = details
+            .iter()
+            .filter(|d| {
+                d.contains(&from)
+                    && (d.contains("(limits.max_pending_per_peer)")
+                        || d.contains("no association request")
+                        || d.contains("a newer connection took its place"))
+            })
+            .count();
+        assert_eq!(one_by_one, 1, "127.0.0.{host}: {details:#?}");
+        let summary = format!(
+            "refused: {} further connection(s) refused at a limit or closed without an association request from 127.0.0.{host} within 60 s",
+            PER_HOST - 1
+        );
+        assert!(
+            details.iter().any(|d| d.contains(&summary)),
+            "{summary}: {details:#?}"
+        );
+    }
+    assert!(
+        details
+            .iter()
+            .any(|d| d.starts_with("accepted: CT1 at 127.0.0.1")),
+        "{details:#?}"
+    );
+}
+
+/// A refusing route: a C-STORE whose data set raises an alert of a named kind is
+/// answered by the gateway with a failure status (0xC000, "cannot understand", the kinds
+/// in the Error Comment) and never reaches the upstream; a copy is kept in quarantine
+/// and the trail says it was refused. A clean instance on the same association is
+/// forwarded (its PDUs held until screened, then written as read), and an alert of a
+/// kind the route does not name is forwarded as on any route.
+#[test]
+fn a_refusing_route_answers_a_failure_status_and_the_upstream_never_receives_the_instance() {
+    require_dcmtk();
+    let env = Env::new();
+    let pe_uid = "1.2.826.0.1.3680043.10.1137.201";
+    let pe_file = env.dir.path().join("pe.dcm");
+    std::fs::write(
+        &pe_file,
+        pacsguard_testkit::DicomBuilder::ct(pe_uid)
+            .element(0x0009, 0x0010, *b"LO", b"ACME 1.0")
+            .element(0x0009, 0x1010, *b"OB", &pacsguard_testkit::real_pe())
+            .build(),
+    )
+    .expect("write");
+    let pdf_uid = "1.2.826.0.1.3680043.10.1137.202";
+    let pdf_file = env.dir.path().join("pdf.dcm");
+    let pdf = pacsguard_testkit::pdf("/OpenAction << /S /JavaScript /JS (app.alert(1)) >>");
+    std::fs::write(
+        &pdf_file,
+        pacsguard_testkit::DicomBuilder::encapsulated_pdf(pdf_uid, &pdf).build(),
+    )
+    .expect("write");
+    let ct = pacsguard_testkit::pydicom_files().join("CT_small.dcm");
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route(
+                "PACS",
+                "CT1",
+                &format!("{ANY}\nrefuse = [\"embedded-executable\"]"),
+                upstream.port,
+            ),
+        ),
+    );
+    // A message without a data set is not held back on a refusing route.
+    let out = echoscu(gateway.ports[0], "CT1", "PACS");
+    assert_eq!(out.status.code(), Some(0), "echoscu: {}", stderr(&out));
+    // -d prints the response's command set; --no-halt goes on after a failure.
+    let out = storescu_with(
+        &["-d", "--no-halt"],
+        gateway.ports[0],
+        "CT1",
+        "PACS",
+        &[pe_file, ct, pdf_file],
+    );
+    let log = stderr(&out);
+    // The sender's log shows the failure status and why.
+    assert!(
+        log.contains("DIMSE Status                  : 0xc000: Error: Cannot understand"),
+        "{log}"
+    );
+    assert_eq!(log.matches(": 0x0000: Success").count(), 2, "{log}");
+    assert!(
+        log.contains("refused by the gateway: embedded-executable"),
+        "{log}"
+    );
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 1, "alerts: {events:#?}");
+
+    // The upstream has the clean CT, byte for byte, and the PDF (its alert is of a kind
+    // the route forwards); never the PE.
+    let got = received(&rx);
+    assert_eq!(got.len(), 2, "{got:?}");
+    let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(names.iter().all(|n| !n.contains(pe_uid)), "{names:?}");
+    assert!(names.iter().any(|n| n.contains(pdf_uid)), "{names:?}");
+    let storescp_log = std::fs::read_to_string(rx.with_extension("log")).expect("log");
+    assert!(!storescp_log.contains(pe_uid), "{storescp_log}");
+
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d.starts_with(&format!("refused C-STORE SOP Instance UID {pe_uid}"))
+            && d.contains("answered C-STORE status 0xc000 (refused by the gateway: embedded-executable), not forwarded upstream, a copy kept in quarantine")),
+        "{details:#?}"
+    );
+    assert!(
+        details.iter().any(|d| d
+            .starts_with(&format!("relayed C-STORE SOP Instance UID {pdf_uid}"))
+            && d.contains("forwarded all the same")),
+        "{details:#?}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("(1 instance(s) refused by the route, not forwarded)")),
+        "{details:#?}"
+    );
+    // The quarantine keeps both, and says which was not forwarded.
+    let out = env.run(&["quarantine", "list", "--json"]);
+    let text = stdout(&out);
+    assert!(text.contains(pe_uid) && text.contains(pdf_uid), "{text}");
+    let out = env.run(&["audit", "show", "--json", "--action", "quarantine"]);
+    assert!(
+        stdout(&out).contains("the instance was refused by its route and not forwarded"),
+        "{}",
+        stdout(&out)
+    );
+    let out = env.run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// A refusing route forwards nothing it has not screened: a data set over
+/// `max_inspected_bytes` is refused with 0xA700 ("out of resources"), where any other
+/// route relays it with a `not-inspected` warning.
+#[test]
+fn a_refusing_route_refuses_what_it_cannot_hold_whole_to_screen() {
+    require_dcmtk();
+    let env = Env::new();
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let text = format!(
+        "[limits]\nmax_inspected_bytes = 1000\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route(
+                "PACS",
+                "CT1",
+                &format!("{ANY}\nrefuse = [\"embedded-executable\"]"),
+                upstream.port
+            )
+        )
+    );
+    let gateway = Gateway::start(&env, &text);
+    let ct = pacsguard_testkit::pydicom_files().join("CT_small.dcm");
+    let out = storescu_with(&["-d"], gateway.ports[0], "CT1", "PACS", &[ct]);
+    let log = stderr(&out);
+    assert!(
+        log.contains("DIMSE Status                  : 0xa700: Refused: Out of resources"),
+        "{log}"
+    );
+    assert!(log.contains("too large to screen"), "{log}");
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 1, "a not-inspected warning: {events:#?}");
+    assert!(received(&rx).is_empty(), "nothing unscreened went upstream");
+    let details = gateway_events(&events);
+    assert!(
+        details
+            .iter()
+            .any(|d| d.starts_with("refused C-STORE") && d.contains("status 0xa700")),
+        "{details:#?}"
+    );
+}
+
+/// Every way forwarding upstream can fail leaves its reason on the trail: the upstream
+/// down, refusing the association, aborting during and after a data set, and killed
+/// while an instance is on its way.
+#[test]
+fn each_failure_to_forward_upstream_leaves_its_reason_on_the_trail() {
+    require_dcmtk();
+    let env = Env::new();
+    let ct = pacsguard_testkit::pydicom_files().join("CT_small.dcm");
+    let down = free_port();
+    let refusing = Receiver::start_with(&env.dir.path().join("refusing"), &["--refuse"]);
+    let during = Receiver::start_with(&env.dir.path().join("during"), &["--abort-during"]);
+    let after = Receiver::start_with(&env.dir.path().join("after"), &["--abort-after"]);
+    let mut killed =
+        Receiver::start_with(&env.dir.path().join("killed"), &["--sleep-during", "30"]);
+    let routes = [
+        route("PACS", "DOWN", ANY, down),
+        route("PACS", "REFUSE", ANY, refusing.port),
+        route("PACS", "DURING", ANY, during.port),
+        route("PACS", "AFTER", ANY, after.port),
+        route("PACS", "KILLED", ANY, killed.port),
+    ]
+    .concat();
+    let gateway = Gateway::start(&env, &config(&[("127.0.0.0/8", "")], &routes));
+    let port = gateway.ports[0];
+    for calling in ["DOWN", "REFUSE", "DURING", "AFTER"] {
+        let out = storescu(port, calling, "PACS", std::slice::from_ref(&ct));
+        assert_ne!(out.status.code(), Some(0), "{calling}: {}", stderr(&out));
+    }
+    // The upstream is killed while it holds the data set (it sleeps during the store).
+    let sender = Command::new("storescu")
+        .args(["-aet", "KILLED", "-aec", "PACS", "127.0.0.1"])
+        .arg(port.to_string())
+        .arg(&ct)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("storescu runs");
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = killed.child.kill();
+    let out = sender.wait_with_output().expect("storescu ends");
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    let about = |calling: &str, want: &str| {
+        assert!(
+            details
+                .iter()
+                .any(|d| d.contains(want) && (calling.is_empty() || d.contains(calling))),
+            "{calling}: {want}: {details:#?}"
+        );
+    };
+    about(
+        "",
+        &format!("upstream 127.0.0.1:{down} unreachable: Connection refused"),
+    );
+    about("", "refused by upstream 127.0.0.1:");
+    about("", "A-ABORT from the upstream, passed on");
+    assert!(
+        details.iter().any(|d| d.contains(
+            "the connection to the upstream failed while reading: Connection reset by peer"
+        ) || d.contains("could not write to the upstream")),
+        "{details:#?}"
+    );
+    // An instance forwarded and never answered says so, under its UID: the trail does
+    // not leave "relayed" as the last word on an instance the upstream never stored.
+    let uid = "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322";
+    for calling in ["DURING", "AFTER", "KILLED"] {
+        let unanswered = events.iter().any(|e| {
+            e["action"] == "gateway"
+                && e["outcome"] == "failure"
+                && e.to_string().contains(&format!("{calling}@"))
+                && e["detail"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with(&format!(
+                        "C-STORE of SOP Instance UID {uid} was forwarded to upstream"
+                    ))
+                && e["detail"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("never answered before the association")
+        });
+        assert!(unanswered, "{calling}: {details:#?}");
+    }
+    // An instance the upstream answered is not called unanswered.
+    assert_eq!(
+        details
+            .iter()
+            .filter(|d| d.contains("never answered before the association"))
+            .count(),
+        3,
+        "{details:#?}"
+    );
+}
+
+/// A sender looping association requests: past `max_associations_per_minute` from its
+/// address, each is answered at once with A-ASSOCIATE-RJ (transient, local limit
+/// exceeded, as echoscu prints it), and the incident is one record plus a summary.
+#[test]
+fn associations_past_the_rate_per_peer_are_rejected_transient_with_one_record() {
+    require_dcmtk();
+    const RATE: usize = 5;
+    const OVER: usize = 4;
+    let env = Env::new();
+    let upstream = Receiver::start_with(&env.dir.path().join("rx"), &["--fork"]);
+    let text = format!(
+        "[limits]\nmax_associations_per_minute = {RATE}\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port)
+        )
+    );
+    let gateway = Gateway::start(&env, &text);
+    for i in 0..RATE {
+        let out = echoscu(gateway.ports[0], "CT1", "PACS");
+        assert_eq!(out.status.code(), Some(0), "{i}: {}", stderr(&out));
+    }
+    for _ in 0..OVER {
+        let out = echoscu(gateway.ports[0], "CT1", "PACS");
+        assert_eq!(out.status.code(), Some(1));
+        let text = stderr(&out);
+        assert!(text.contains("Result: Rejected Transient"), "{text}");
+        assert!(text.contains("Reason: Local Limit Exceeded"), "{text}");
+    }
+    // Another peer has its own rate.
+    let other = connect_from(2, gateway.ports[0]);
+    drop(other);
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0);
+    let details = gateway_events(&events);
+    let one_by_one = details
+        .iter()
+        .filter(|d| d.contains("(limits.max_associations_per_minute) (A-ASSOCIATE-RJ"))
+        .count();
+    assert_eq!(one_by_one, 1, "{details:#?}");
+    let summary = format!(
+        "refused: {} further connection(s) refused past limits.max_associations_per_minute from 127.0.0.1 within 60 s",
+        OVER - 1
+    );
+    assert!(
+        details.iter().any(|d| d.contains(&summary)),
+        "{summary}: {details:#?}"
+    );
+    assert!(
+        !details
+            .iter()
+            .any(|d| d.contains("127.0.0.2") && d.contains("max_associations_per_minute")),
+        "{details:#?}"
+    );
+}
+
+/// A CA and certificates signed by it (RSA: DCMTK's default BCP 195 profile offers
+/// ECDHE-RSA suites for TLS 1.2), made with the openssl CLI: `NAME.pem` and `NAME.key`
+/// for each name, each valid for 127.0.0.1 and localhost.
+fn make_pki(dir: &Path, names: &[&str]) {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(out.status.success(), "openssl {args:?}: {}", stderr(&out));
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n",
+    )
+    .expect("write");
+    for name in names {
+        let (key, csr, pem) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+        );
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            &format!("/CN={name}"),
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+        ]);
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            &pem,
+        ]);
+    }
+    // The gateway refuses nothing about key modes, but keep them private anyway.
+    for entry in std::fs::read_dir(dir).expect("dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "key") {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        }
+    }
+}
+
+/// TLS on both sides with DCMTK's own TLS (OpenSSL): storescu +tls → gateway (terminates,
+/// mutual TLS) → storescp +tls (the gateway originates, presenting its certificate).
+/// Byte for byte what storescu sends in the clear to a plain storescp; a client without a
+/// certificate from the CA, and one speaking plain DICOM to the TLS listener, are refused.
+#[test]
+fn tls_is_terminated_and_originated_with_dcmtk_on_both_sides() {
+    require_dcmtk();
+    let env = Env::new();
+    let pki = env.dir.path().join("pki");
+    make_pki(&pki, &["gateway", "archive", "modality", "stranger"]);
+    let other = env.dir.path().join("other");
+    make_pki(&other, &["stranger"]);
+    let p = |name: &str| pki.join(name).display().to_string();
+
+    let direct_dir = env.dir.path().join("direct");
+    let direct = Receiver::start(&direct_dir);
+    let files = samples();
+    let out = storescu(direct.port, "CT1", "ARCHIVE", &files);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    drop(direct);
+
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start_with(
+        &rx,
+        &[
+            "+tls",
+            &p("archive.key"),
+            &p("archive.pem"),
+            "+cf",
+            &p("ca.pem"),
+        ],
+    );
+    let text = format!(
+        "[limits]\nmax_associations_per_minute = 6\n[[listener]]\nlisten = \"127.0.0.1:0\"\nallow = [\"127.0.0.0/8\"]\ntls = {{ cert = \"{}\", key = \"{}\", client_ca = \"{}\" }}\n{}upstream_tls = {{ ca = \"{}\", cert = \"{}\", key = \"{}\" }}\n",
+        p("gateway.pem"),
+        p("gateway.key"),
+        p("ca.pem"),
+        route("PACS", "CT1", ANY, upstream.port),
+        p("ca.pem"),
+        p("gateway.pem"),
+        p("gateway.key"),
+    );
+    let gateway = Gateway::start(&env, &text);
+    let port = gateway.ports[0];
+    let out = storescu_with(
+        &[
+            "+tls",
+            &p("modality.key"),
+            &p("modality.pem"),
+            "+cf",
+            &p("ca.pem"),
+        ],
+        port,
+        "CT1",
+        "PACS",
+        &files,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "storescu +tls: {}",
+        stderr(&out)
+    );
+    // A client certificate from another CA: refused in the handshake.
+    let o = |name: &str| other.join(name).display().to_string();
+    let out = storescu_with(
+        &[
+            "+tls",
+            &o("stranger.key"),
+            &o("stranger.pem"),
+            "+cf",
+            &p("ca.pem"),
+        ],
+        port,
+        "CT1",
+        "PACS",
+        &files[..1],
+    );
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Plain DICOM to the TLS listener: no association.
+    let out = echoscu(port, "CT1", "PACS");
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    // TLS 1.1 and a CBC suite (not BCP 195): no handshake; TLS 1.2 with an AEAD ECDHE
+    // suite: one (it then sends no DICOM and is closed).
+    let s_client = |args: &[&str]| {
+        Command::new("openssl")
+            .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+            .args(["-cert", &p("modality.pem"), "-key", &p("modality.key")])
+            .args(["-CAfile", &p("ca.pem")])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("openssl runs")
+    };
+    let old = s_client(&["-tls1_1"]);
+    assert!(
+        stdout(&old).contains("Cipher is (NONE)"),
+        "{}",
+        stdout(&old)
+    );
+    let cbc = s_client(&["-tls1_2", "-cipher", "ECDHE-RSA-AES128-SHA256"]);
+    assert!(
+        stdout(&cbc).contains("Cipher is (NONE)"),
+        "{}",
+        stdout(&cbc)
+    );
+    let good = s_client(&["-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256"]);
+    assert!(
+        stdout(&good).contains("New, TLSv1.2, Cipher is ECDHE-RSA-AES128-GCM-SHA256"),
+        "{}",
+        stdout(&good)
+    );
+    // The seventh connection this minute is past the rate: a TLS client is closed on,
+    // not sent a plain A-ASSOCIATE-RJ it would read as a broken handshake.
+    let over = s_client(&[]);
+    assert!(
+        stdout(&over).contains("SSL handshake has read 0 bytes"),
+        "{}",
+        stdout(&over)
+    );
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+    assert_eq!(
+        received(&rx),
+        received(&direct_dir),
+        "through TLS on both sides, byte for byte"
+    );
+    let details = gateway_events(&events);
+    assert_eq!(
+        details
+            .iter()
+            .filter(|d| d.contains("refused: TLS handshake with 127.0.0.1"))
+            .count(),
+        4,
+        "{details:#?}"
+    );
+}

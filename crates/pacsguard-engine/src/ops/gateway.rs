@@ -44,12 +44,14 @@ impl Session {
     }
 
     /// Keeps a copy of bytes received over the network (a data set as a Part 10 file)
-    /// that raised an alert, under `name` (where it came from), and records it.
+    /// that raised an alert, under `name` (where it came from), and records it;
+    /// `forwarded` says whether the instance went on (false: refused by its route).
     pub fn quarantine_received(
         &mut self,
         name: &str,
         bytes: &[u8],
         findings: &[Finding],
+        forwarded: bool,
     ) -> Result<QuarantineRecord, EngineError> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -70,8 +72,14 @@ impl Session {
         let vault = Vault::new(self.home.quarantine_dir());
         let record = vault.put(&original, &hostname(), &self.actor_name())?;
         let detail = format!(
-            "received over DICOM and copied into the vault as SHA-256 {} ({} bytes); the instance was forwarded unchanged",
-            record.sha256, record.size
+            "received over DICOM and copied into the vault as SHA-256 {} ({} bytes); {}",
+            record.sha256,
+            record.size,
+            if forwarded {
+                "the instance was forwarded unchanged"
+            } else {
+                "the instance was refused by its route and not forwarded"
+            }
         );
         self.emit(
             Event::new(

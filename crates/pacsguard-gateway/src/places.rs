@@ -1,0 +1,374 @@
+//! Places for connections and associations, counted per peer (no I/O).
+//!
+//! A connection costs the gateway a task and a socket before the peer has said a word,
+//! so a place taken at `accept` let 16 silent connections from each of four allowed
+//! addresses lock every sender out, renewably every ARTIM period (review finding 6).
+//! Two budgets instead:
+//! * a connection that has not yet sent its A-ASSOCIATE-RQ holds a *pending* place
+//!   (`limits.max_pending`, smaller than the association budget; at most
+//!   `limits.max_pending_per_peer` of one peer) for at most `limits.request_seconds`;
+//!   when every pending place is taken, a new connection takes the oldest pending place
+//!   of the network, then the peer, holding the most: a sender that speaks at once (every real one) gets
+//!   through, and a silent flood, always the biggest holder, displaces itself;
+//! * an *association* place (`limits.max_associations`, `..._per_peer`) is taken only
+//!   once the request is admitted.
+//!
+//! Peers are counted by address, an IPv6 address by its /[`IPV6_PEER_PREFIX_BITS`]
+//! prefix: one host is given a whole /64 and can pick any address in it.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::Notify;
+
+/// The IPv6 prefix counted as one peer: a /64 is what one host (one SLAAC interface)
+/// is given, and privacy addresses let it use any address inside it.
+pub const IPV6_PEER_PREFIX_BITS: u32 = 64;
+
+/// The peer a connection is counted under: an IPv4 address (an IPv4-mapped IPv6 address
+/// as its IPv4 address), or an IPv6 address's /[`IPV6_PEER_PREFIX_BITS`] prefix.
+pub fn peer_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mask = u128::MAX << (128 - IPV6_PEER_PREFIX_BITS);
+                IpAddr::V6((u128::from(v6) & mask).into())
+            }
+        },
+    }
+}
+
+/// The network a newcomer's eviction counts holders by first: an IPv4 /24.
+/// Counted per address alone, silent connections from more addresses than there are
+/// pending places (one each, all tied at the most) made the oldest of them the one to
+/// go, and the oldest is a genuine sender still sending its request over a slow link:
+/// 40 loopback addresses evicted it every time (review s8-r16). Counting the network
+/// first, a flood spread over many addresses of one network is the biggest holder, and
+/// gives up its own places; the per-address shares (`max_pending_per_peer`) stay as
+/// they were. One network to itself can still tie with a sender's own network.
+pub const EVICTION_IPV4_NETWORK_BITS: u32 = 24;
+/// The same for IPv6: a /48, what one site is commonly given (a host picks /64s in it).
+pub const EVICTION_IPV6_NETWORK_BITS: u32 = 48;
+
+/// The network `peer` (a [`peer_key`]) is counted under when choosing whose place goes.
+fn network(peer: IpAddr) -> IpAddr {
+    match peer {
+        IpAddr::V4(v4) => {
+            let mask = u32::MAX << (32 - EVICTION_IPV4_NETWORK_BITS);
+            IpAddr::V4((u32::from(v4) & mask).into())
+        }
+        IpAddr::V6(v6) => {
+            let mask = u128::MAX << (128 - EVICTION_IPV6_NETWORK_BITS);
+            IpAddr::V6((u128::from(v6) & mask).into())
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Waiting {
+    peer: IpAddr,
+    since: Instant,
+    evicted: Arc<Notify>,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    next_id: u64,
+    pending: HashMap<u64, Waiting>,
+    associations: HashMap<IpAddr, usize>,
+}
+
+/// The two budgets, shared by every listener.
+#[derive(Debug)]
+pub struct Places {
+    table: Mutex<Table>,
+    max_pending: usize,
+    max_pending_per_peer: usize,
+    max_associations: usize,
+    max_associations_per_peer: usize,
+}
+
+/// Why no place was given (for the trail; the peer is answered A-ASSOCIATE-RJ
+/// transient, local limit exceeded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Full(pub String);
+
+/// A pending place: given back when dropped. [`Pending::evicted`] completes when a newer
+/// connection took it.
+#[derive(Debug)]
+pub struct Pending {
+    places: Arc<Places>,
+    id: u64,
+    evicted: Arc<Notify>,
+}
+
+/// An association place: given back when dropped.
+#[derive(Debug)]
+pub struct Association {
+    places: Arc<Places>,
+    peer: IpAddr,
+}
+
+impl Places {
+    pub fn new(
+        max_pending: usize,
+        max_pending_per_peer: usize,
+        max_associations: usize,
+        max_associations_per_peer: usize,
+    ) -> Arc<Places> {
+        Arc::new(Places {
+            table: Mutex::default(),
+            max_pending,
+            max_pending_per_peer,
+            max_associations,
+            max_associations_per_peer,
+        })
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, Table> {
+        // A panic while holding it leaves only counts, which stay consistent enough to go
+        // on with: a poisoned lock must not stop the gateway.
+        self.table
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A pending place for a connection from `ip`, taking the oldest of the peer holding
+    /// the most when all are taken; `Full` when this peer already holds its share.
+    pub fn pending(self: &Arc<Self>, ip: IpAddr) -> Result<Pending, Full> {
+        let peer = peer_key(ip);
+        let mut t = self.table();
+        let mut per_peer: HashMap<IpAddr, usize> = HashMap::new();
+        for w in t.pending.values() {
+            *per_peer.entry(w.peer).or_insert(0) += 1;
+        }
+        let mine = per_peer.get(&peer).copied().unwrap_or(0);
+        if mine >= self.max_pending_per_peer {
+            return Err(Full(format!(
+                "{mine} connections from {peer} have not yet sent an association request (limits.max_pending_per_peer)"
+            )));
+        }
+        if t.pending.len() >= self.max_pending {
+            // The network holding the most, then its peer holding the most (ties: the
+            // one whose oldest waits longest) gives up its oldest.
+            let mut per_network: HashMap<IpAddr, usize> = HashMap::new();
+            for (peer, n) in &per_peer {
+                *per_network.entry(network(*peer)).or_insert(0) += n;
+            }
+            let victim = t
+                .pending
+                .iter()
+                .max_by_key(|(id, w)| {
+                    (
+                        per_network.get(&network(w.peer)).copied().unwrap_or(0),
+                        per_peer.get(&w.peer).copied().unwrap_or(0),
+                        std::cmp::Reverse((w.since, **id)),
+                    )
+                })
+                .map(|(id, _)| *id);
+            match victim.and_then(|id| t.pending.remove(&id)) {
+                // notify_one keeps a permit if the task is not waiting yet.
+                Some(w) => w.evicted.notify_one(),
+                None => {
+                    return Err(Full(format!(
+                        "{} connections have not yet sent an association request (limits.max_pending)",
+                        t.pending.len()
+                    )));
+                }
+            }
+        }
+        let id = t.next_id;
+        t.next_id += 1;
+        let evicted = Arc::new(Notify::new());
+        t.pending.insert(
+            id,
+            Waiting {
+                peer,
+                since: Instant::now(),
+                evicted: Arc::clone(&evicted),
+            },
+        );
+        Ok(Pending {
+            places: Arc::clone(self),
+            id,
+            evicted,
+        })
+    }
+
+    /// An association place for an admitted request from `ip`.
+    pub fn association(self: &Arc<Self>, ip: IpAddr) -> Result<Association, Full> {
+        let peer = peer_key(ip);
+        let mut t = self.table();
+        let total: usize = t.associations.values().sum();
+        if total >= self.max_associations {
+            return Err(Full(format!(
+                "{total} associations in flight (limits.max_associations)"
+            )));
+        }
+        let from_peer = t.associations.entry(peer).or_insert(0);
+        if *from_peer >= self.max_associations_per_peer {
+            return Err(Full(format!(
+                "{from_peer} associations in flight from {peer} (limits.max_associations_per_peer)"
+            )));
+        }
+        *from_peer += 1;
+        Ok(Association {
+            places: Arc::clone(self),
+            peer,
+        })
+    }
+
+    /// Connections waiting for their request, in total.
+    pub fn pending_count(&self) -> usize {
+        self.table().pending.len()
+    }
+}
+
+impl Pending {
+    /// Completes when a newer connection took this place.
+    pub async fn evicted(&self) {
+        self.evicted.notified().await;
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.places.table().pending.remove(&self.id);
+    }
+}
+
+impl Drop for Association {
+    fn drop(&mut self) {
+        let mut t = self.places.table();
+        if let Some(n) = t.associations.get_mut(&self.peer) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                t.associations.remove(&self.peer);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().expect("ip")
+    }
+
+    #[test]
+    fn ipv6_peers_are_counted_by_their_64_prefix_and_mapped_ipv4_as_ipv4() {
+        assert_eq!(peer_key(ip("10.0.0.1")), ip("10.0.0.1"));
+        assert_eq!(peer_key(ip("::ffff:10.0.0.1")), ip("10.0.0.1"));
+        assert_eq!(peer_key(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
+        assert_eq!(
+            peer_key(ip("2001:db8:1:2:ffff:ffff:ffff:ffff")),
+            peer_key(ip("2001:db8:1:2::7"))
+        );
+        assert_ne!(
+            peer_key(ip("2001:db8:1:3::1")),
+            peer_key(ip("2001:db8:1:2::1"))
+        );
+        // One /64 is one peer for both budgets, at the limit.
+        let places = Places::new(8, 2, 8, 2);
+        let _a = places.pending(ip("2001:db8::1")).expect("1 of 2");
+        let _b = places
+            .pending(ip("2001:db8::2"))
+            .expect("2 of 2: at the limit");
+        assert!(places.pending(ip("2001:db8::ffff")).is_err(), "same /64");
+        let _c = places.pending(ip("2001:db8:0:1::1")).expect("another /64");
+        let _d = places.association(ip("2001:db8::1")).expect("1 of 2");
+        let _e = places.association(ip("2001:db8::2")).expect("2 of 2");
+        assert!(places.association(ip("2001:db8::3")).is_err());
+    }
+
+    #[test]
+    fn associations_are_limited_in_total_and_per_peer_and_places_come_back() {
+        let places = Places::new(8, 8, 3, 2);
+        let (a, b, c) = (ip("10.0.0.1"), ip("10.0.0.2"), ip("10.0.0.3"));
+        let first = places.association(a).expect("1 of 2 for a");
+        let _second = places.association(a).expect("2 of 2 for a: at the limit");
+        assert!(places.association(a).is_err(), "3 for a");
+        let _third = places
+            .association(b)
+            .expect("3 of 3 in total: at the limit");
+        assert!(places.association(c).is_err(), "4 in total");
+        drop(first);
+        assert!(places.association(c).is_ok(), "a place came back");
+    }
+
+    #[tokio::test]
+    async fn a_full_pending_budget_gives_the_oldest_place_of_the_biggest_holder_to_a_newcomer() {
+        let places = Places::new(4, 3, 64, 16);
+        let (flood, other, sender) = (ip("10.0.0.1"), ip("10.0.0.2"), ip("10.0.0.3"));
+        let oldest = places.pending(flood).expect("1");
+        let _f2 = places.pending(flood).expect("2");
+        let _f3 = places.pending(flood).expect("3: its share");
+        assert!(places.pending(flood).is_err(), "beyond its share");
+        let _o = places.pending(other).expect("4: every place taken");
+        assert_eq!(places.pending_count(), 4);
+        // A newcomer gets in: the flood's oldest is told to go.
+        let mine = places.pending(sender).expect("a place for the sender");
+        tokio::time::timeout(std::time::Duration::from_secs(5), oldest.evicted())
+            .await
+            .expect("the oldest of the biggest holder was evicted");
+        assert_eq!(places.pending_count(), 4);
+        drop(oldest);
+        assert_eq!(places.pending_count(), 4, "its place was already given");
+        drop(mine);
+        assert_eq!(places.pending_count(), 3);
+    }
+
+    /// Review s8-r16: one silent place from each of more addresses than there are
+    /// places tied them all at the most, and the oldest place to go was a sender's still
+    /// sending its request.
+    #[tokio::test]
+    async fn a_flood_spread_over_many_addresses_of_one_network_displaces_its_own() {
+        for (sender, flood) in [
+            ("192.0.2.10", "10.9.0.0"),
+            ("2001:db8:1::10", "2001:db8:2:0::"),
+        ] {
+            let places = Places::new(4, 2, 64, 16);
+            let slow = places
+                .pending(ip(sender))
+                .expect("the sender's place, oldest");
+            let spread = |i: u8| -> IpAddr {
+                match ip(flood) {
+                    IpAddr::V4(v4) => {
+                        IpAddr::V4(std::net::Ipv4Addr::from(u32::from(v4) + u32::from(i)))
+                    }
+                    // A /64 each: a peer each.
+                    IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
+                        u128::from(v6) + (u128::from(i) << 64),
+                    )),
+                }
+            };
+            let mut held = Vec::new();
+            for i in 1..=40 {
+                held.push(places.pending(spread(i)).expect("a newcomer gets a place"));
+            }
+            let evicted =
+                tokio::time::timeout(std::time::Duration::from_millis(200), slow.evicted()).await;
+            assert!(evicted.is_err(), "{sender}: its place was kept");
+            assert_eq!(places.pending_count(), 4);
+        }
+    }
+
+    #[test]
+    fn a_peer_at_its_share_is_refused_rather_than_displacing_its_own() {
+        let places = Places::new(2, 2, 64, 16);
+        let a = ip("10.0.0.1");
+        let _first = places.pending(a).expect("1");
+        let _second = places.pending(a).expect("2: its share and the budget");
+        let refused = places.pending(a).expect_err("3");
+        assert!(
+            refused.0.contains("limits.max_pending_per_peer"),
+            "{refused:?}"
+        );
+    }
+}

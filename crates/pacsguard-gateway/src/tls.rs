@@ -1,0 +1,142 @@
+//! TLS on either side of the gateway (PS3.15 B.9 "BCP 195 non-downgrading" secure
+//! transport): rustls with the ring provider, TLS 1.2 and 1.3 only, and ring's default
+//! suites, which are all AEAD with ECDHE (BCP 195: no RSA key exchange, no CBC, no RC4,
+//! no export or NULL suites).
+//!
+//! * A listener with `tls` terminates TLS; with `client_ca` it demands a client
+//!   certificate issued by that CA (IHE ATNA node authentication).
+//! * A route with `upstream_tls` originates TLS to its upstream, checking the upstream's
+//!   certificate against `ca` (and presenting `cert`/`key` when given).
+//!
+//! Files are read when the gateway binds; an error names the file and the reason.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+/// Largest certificate, key or CA file read.
+pub const MAX_PEM_BYTES: u64 = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {reason}", .path.display())]
+pub struct TlsError {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+fn error(path: &Path, reason: impl ToString) -> TlsError {
+    TlsError {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
+    let file = std::fs::File::open(path).map_err(|e| error(path, e))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_PEM_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| error(path, e))?;
+    if bytes.len() as u64 > MAX_PEM_BYTES {
+        return Err(error(path, format!("larger than {MAX_PEM_BYTES} bytes")));
+    }
+    Ok(bytes)
+}
+
+fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let bytes = read(path)?;
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<_, _>>()
+        .map_err(|e| error(path, format!("not PEM certificates: {e}")))?;
+    if chain.is_empty() {
+        return Err(error(path, "holds no certificate"));
+    }
+    Ok(chain)
+}
+
+fn key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_slice(&read(path)?)
+        .map_err(|e| error(path, format!("not a PEM private key: {e}")))
+}
+
+fn roots(path: &Path) -> Result<Arc<rustls::RootCertStore>, TlsError> {
+    let mut store = rustls::RootCertStore::empty();
+    for cert in certificates(path)? {
+        store
+            .add(cert)
+            .map_err(|e| error(path, format!("not a usable CA certificate: {e}")))?;
+    }
+    Ok(Arc::new(store))
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The server side of a listener: its certificate and key, and the CA its clients'
+/// certificates must chain to (mutual TLS) when given.
+pub fn server(
+    cert: &Path,
+    key_path: &Path,
+    client_ca: Option<&Path>,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let chain = certificates(cert)?;
+    let key = key(key_path)?;
+    let builder = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| error(cert, e))?;
+    let builder = match client_ca {
+        Some(ca) => {
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(roots(ca)?, provider())
+                    .build()
+                    .map_err(|e| error(ca, e))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let config = builder
+        .with_single_cert(chain, key)
+        .map_err(|e| error(cert, format!("certificate and key do not go together: {e}")))?;
+    Ok(Arc::new(config))
+}
+
+/// The client side towards an upstream: the CA its certificate must chain to, and the
+/// gateway's own certificate when the upstream demands one.
+pub fn client(
+    ca: &Path,
+    cert: Option<&Path>,
+    key_path: Option<&Path>,
+) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| error(ca, e))?
+        .with_root_certificates(roots(ca)?);
+    let config = match (cert, key_path) {
+        (Some(cert), Some(key_path)) => builder
+            .with_client_auth_cert(certificates(cert)?, key(key_path)?)
+            .map_err(|e| error(cert, format!("certificate and key do not go together: {e}")))?,
+        (None, None) => builder.with_no_client_auth(),
+        (Some(path), None) | (None, Some(path)) => {
+            return Err(error(
+                path,
+                "cert and key go together: give both or neither",
+            ));
+        }
+    };
+    Ok(Arc::new(config))
+}
+
+/// The name the upstream's certificate must carry: `server_name`, else the host of
+/// `HOST:PORT` (a name or an IP address).
+pub fn upstream_name(upstream: &str, server_name: Option<&str>) -> Option<ServerName<'static>> {
+    let host = match server_name {
+        Some(name) => name,
+        None => upstream.rsplit_once(':').map(|(h, _)| h)?,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    ServerName::try_from(host.to_owned()).ok()
+}
