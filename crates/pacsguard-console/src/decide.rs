@@ -211,7 +211,7 @@ fn reason_of(reason: &str) -> Result<&str, AuthError> {
     // reorders or hides text (U+202E) would make it say something else than it does.
     if let Some(c) = reason
         .chars()
-        .find(|&c| pacsguard_events::needs_escape(c) && !matches!(c, '\n' | '\r' | '\t'))
+        .find(|&c| pacsguard_events::hides_text(c) && !matches!(c, '\n' | '\r' | '\t'))
     {
         return Err(AuthError::Invalid(format!(
             "the reason holds an invisible or direction-changing character (U+{:04X}): type it again without it",

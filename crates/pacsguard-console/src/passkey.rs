@@ -295,7 +295,7 @@ fn label_of(text: &str) -> String {
     // shown to its holder and on the trail as the name of a factor.
     let label: String = text[..end]
         .chars()
-        .filter(|&c| !pacsguard_events::needs_escape(c))
+        .filter(|&c| !pacsguard_events::hides_text(c))
         .collect();
     if label.is_empty() {
         "passkey".into()
@@ -1097,6 +1097,8 @@ mod tests {
         // U+202E would show "YubiKey fdp.exe" as "YubiKey exe.pdf".
         assert_eq!(label_of("YubiKey \u{202e}fdp.exe"), "YubiKey fdp.exe");
         assert_eq!(label_of("\u{202e}\u{2066}\u{200b}"), "passkey");
+        // Found in review s8-r13: invisible characters outside the bidi set stayed.
+        assert_eq!(label_of("Yubi\u{ad}Key\u{3164}\u{e0100}"), "YubiKey");
         let long = "é".repeat(MAX_LABEL_BYTES);
         let cut = label_of(&long);
         assert!(cut.len() <= MAX_LABEL_BYTES && cut.chars().all(|c| c == 'é'));

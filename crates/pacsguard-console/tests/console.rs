@@ -1323,6 +1323,16 @@ async fn a_reason_with_a_direction_override_is_refused() {
     assert!(!r.body.contains('\u{202e}'), "{}", r.body);
     assert!(h.console.pending_accepts().is_empty());
     assert!(guard.accepted.lock().expect("fixture").is_empty());
+    // Found in review s8-r13: characters drawn as nothing (a Hangul filler, a variation
+    // selector of the supplement, which carries hidden text) were let through.
+    for hidden in ['\u{3164}', '\u{e0101}', '\u{ad}'] {
+        let r = h
+            .ask_acceptance(&cookie, &csrf, &format!("approved by CISO{hidden}"))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert!(r.body.contains("invisible"), "{}", r.body);
+        assert!(h.console.pending_accepts().is_empty());
+    }
     // A reason on several lines is fine.
     let r = h
         .ask_acceptance(&cookie, &csrf, "vendor patch 7\nhashes checked")
