@@ -131,16 +131,19 @@ impl Console {
                 format!("{} sealed the account again", by.name),
             ))?;
         }
-        if !voided.is_empty() {
-            self.record(self.event(
+        // One record per request, each closing it on the trail (a row put back in the
+        // store afterwards is refused at confirmation: see `closed_request_digest`).
+        for id in &voided {
+            let mut event = self.event(
                 &by.name,
                 Action::Accept,
                 Outcome::Failure,
                 format!(
-                    "the new seal voided the acceptances the emergency account asked for (requests {}): the second approver of a request is checked against the holder of the envelope it was asked with",
-                    voided.join(", ")
+                    "the new seal voided the acceptances the emergency account asked for (request {id}): the second approver of a request is checked against the holder of the envelope it was asked with"
                 ),
-            ))?;
+            );
+            event.request_digest = Some(crate::decide::closed_request_digest(id));
+            self.record(event)?;
         }
         Ok(shown.join("-"))
     }

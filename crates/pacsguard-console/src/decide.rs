@@ -191,6 +191,17 @@ pub(crate) fn request_digest(row: &PendingAcceptRow) -> String {
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// What the trail records (as `request_digest`) when a waiting request is closed
+/// otherwise than by its confirmation or its lapse (voided by a new seal, dropped as
+/// altered): the newest record of a request then says it is closed, and the same row put
+/// back in the store with sqlite3 is refused at confirmation like any altered one. (A
+/// confirmed request cannot come back: what it was shown is no longer open; nor a lapsed
+/// one: its time is in its digest.)
+pub(crate) fn closed_request_digest(id: impl std::fmt::Display) -> String {
+    format!("{id}:{REQUEST_CLOSED}")
+}
+const REQUEST_CLOSED: &str = "closed";
+
 /// What a person is told when the differences changed after their page was drawn.
 const CHANGED_SINCE_SHOWN: &str = "the differences changed since this page was shown: nothing was accepted; review them below and decide again";
 
@@ -577,6 +588,9 @@ impl Console {
         };
         let why = match self.guardian()?.request_record(id) {
             Ok(Some(recorded)) if recorded == request_digest(&row) => return Ok(()),
+            Ok(Some(recorded)) if recorded == REQUEST_CLOSED => {
+                "was closed on the trail (voided, or dropped as altered) and put back in the store"
+            }
             Ok(Some(_)) => "no longer matches the digest the trail recorded when it was asked",
             Ok(None) => "has no record on the trail (never asked through the console)",
             Err(e) => {
@@ -602,6 +616,7 @@ impl Console {
         );
         let mut event = pacsguard_events::Event::of_finding(self.actor(&auth.name), finding);
         event.action = Action::Accept;
+        event.request_digest = Some(closed_request_digest(id));
         let _ = self.record(event);
         lock(&self.db)?.remove_pending_accept(row.id)?;
         Err(AuthError::Invalid(format!(

@@ -1274,14 +1274,37 @@ async fn a_waiting_request_edited_or_planted_in_the_store_is_refused_with_an_ale
     pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
     let _ = h.events();
 
+    let dump = std::process::Command::new("sqlite3")
+        .arg(&store)
+        .arg(".mode insert console_pending_accepts")
+        .arg("SELECT * FROM console_pending_accepts")
+        .output()
+        .expect("sqlite3 runs");
+    let saved_row = String::from_utf8(dump.stdout).expect("utf-8");
     // Widened from /srv/pacs to every root behind the console's back.
     sql("UPDATE console_pending_accepts SET root = '' WHERE id = 1");
     let r = h.confirm_acceptance(&bob, &bob_csrf, "1").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     assert!(r.body.contains("no longer matches"), "{}", r.body);
-    let alerts = altered(&h.events());
+    let events = h.events();
+    let alerts = altered(&events);
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert!(alerts[0].contains("request 1"), "{alerts:?}");
+    assert!(h.console.pending_accepts().is_empty(), "dropped");
+    // Found in review s8-r13: the request announced as dropped, put back as it was
+    // asked, came back to life; its drop is on the trail now.
+    for event in events {
+        h.inbox
+            .push(event)
+            .expect("back on the inbox for the guard's trail");
+    }
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
+    let _ = h.events();
+    sql(&saved_row);
+    let r = h.confirm_acceptance(&bob, &bob_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("was closed on the trail"), "{}", r.body);
+    assert_eq!(altered(&h.events()).len(), 1);
     assert!(h.console.pending_accepts().is_empty(), "dropped");
 
     // Planted: a request admin never asked.
@@ -2323,6 +2346,17 @@ async fn a_new_seal_voids_what_the_emergency_account_asked() {
         .ask_acceptance(&emergency, &e_csrf, "restore service")
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // The guard writes the request's record on its trail; the row as it is now.
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
+    let store = h._home.path().join("store.sqlite");
+    let dump = std::process::Command::new("sqlite3")
+        .arg(&store)
+        .arg(".mode insert console_pending_accepts")
+        .arg("SELECT * FROM console_pending_accepts")
+        .output()
+        .expect("sqlite3 runs");
+    let saved_row = String::from_utf8(dump.stdout).expect("utf-8");
+    assert!(saved_row.starts_with("INSERT INTO"), "{saved_row}");
     let (carol, carol_csrf, _) = h
         .first_sign_in("carol", "violet harbour evening tide")
         .await;
@@ -2339,12 +2373,36 @@ async fn a_new_seal_voids_what_the_emergency_account_asked() {
     let r = h.confirm_acceptance(&admin, &admin_csrf, "1").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     assert!(guard.accepted.lock().expect("fixture").is_empty());
+    let events = h.events();
     assert_logged(
-        &h.events(),
+        &events,
         Action::Accept,
         Outcome::Failure,
         "voided the acceptances the emergency account asked for",
     );
+
+    // Found in review s8-r13: the voided row put back with sqlite3 as it was (its digest
+    // on the trail still matching) was confirmed by the old envelope's holder, whom the
+    // store no longer names as a sealer.
+    for event in events {
+        h.inbox
+            .push(event)
+            .expect("back on the inbox for the guard's trail");
+    }
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
+    let _ = h.events();
+    let out = std::process::Command::new("sqlite3")
+        .arg(&store)
+        .arg(&saved_row)
+        .output()
+        .expect("sqlite3 runs");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(h.console.pending_accepts().len(), 1, "put back");
+    let r = h.confirm_acceptance(&admin, &admin_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("was closed on the trail"), "{}", r.body);
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
+    assert!(h.console.pending_accepts().is_empty(), "dropped again");
 }
 
 /// Found in review (s7-r13c): the trail is what ATNA reports, and an `emergency` success
