@@ -120,6 +120,9 @@ impl Console {
         let mut voided = Vec::new();
         for row in db.pending_accepts()? {
             if row.asked_by_account == account && db.remove_pending_accept(row.id)? {
+                if let Ok(id) = u64::try_from(row.id) {
+                    lock(&self.asked)?.remove(&id);
+                }
                 voided.push(row.id.to_string());
             }
         }

@@ -176,8 +176,8 @@ const REQUEST_SEARCH_PAGE: usize = 1_000;
 /// What the trail records of a waiting acceptance when it is asked: a digest of every
 /// field its confirmation relies on (who asked and as which account, for which root,
 /// why, when, what they were shown), so a row edited or planted in the store is told
-/// from the one that was asked.
-pub(crate) fn request_digest(row: &PendingAcceptRow) -> String {
+/// from the one that was asked. The trail records `<id>:<this digest>`.
+pub fn request_digest(row: &PendingAcceptRow) -> String {
     use sha2::{Digest as _, Sha256};
     let mut hash = Sha256::new();
     hash.update(b"pacsguard console request v1\0");
@@ -457,6 +457,20 @@ impl Console {
         };
         let id = db.insert_pending_accept(&row)?;
         row.id = id;
+        // Kept in this process too (the trail is only read for requests asked before
+        // it started): a record edited on the trail with the store row is refused.
+        let waiting: std::collections::HashSet<u64> = db
+            .pending_accepts()?
+            .iter()
+            .filter_map(|r| u64::try_from(r.id).ok())
+            .collect();
+        {
+            let mut asked = lock(&self.asked)?;
+            asked.retain(|id, _| waiting.contains(id));
+            if let Ok(key) = u64::try_from(id) {
+                asked.insert(key, request_digest(&row));
+            }
+        }
         let mut event = self
             .event(
                 &auth.name,
@@ -586,7 +600,12 @@ impl Console {
             asked_at: asked.asked_at,
             seen: asked.seen.clone(),
         };
-        let why = match self.guardian()?.request_record(id) {
+        let known = lock(&self.asked)?.get(&id).cloned();
+        let recorded = match known {
+            Some(digest) => Ok(Some(digest)),
+            None => self.guardian()?.request_record(id),
+        };
+        let why = match recorded {
             Ok(Some(recorded)) if recorded == request_digest(&row) => return Ok(()),
             Ok(Some(recorded)) if recorded == REQUEST_CLOSED => {
                 "was closed on the trail (voided, or dropped as altered) and put back in the store"
@@ -618,6 +637,7 @@ impl Console {
         event.action = Action::Accept;
         event.request_digest = Some(closed_request_digest(id));
         let _ = self.record(event);
+        lock(&self.asked)?.remove(&id);
         lock(&self.db)?.remove_pending_accept(row.id)?;
         Err(AuthError::Invalid(format!(
             "four eyes: request {id} {why}: refused, and the security team alerted"

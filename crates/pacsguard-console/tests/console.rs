@@ -1331,6 +1331,85 @@ async fn a_waiting_request_edited_or_planted_in_the_store_is_refused_with_an_ale
     assert_eq!(guard.accepted.lock().expect("fixture").len(), 1);
 }
 
+/// Found in review s8-r13: root, who can edit the store, can edit the trail's record of
+/// a request too (the same length: a digest for a digest), and the confirmation read
+/// only the trail; the follower finds such an edit within a minute for a record not
+/// signed yet, hours later for a signed one, after the acceptance. A request asked by
+/// this process is now checked against what the process recorded.
+#[tokio::test]
+async fn a_request_edited_in_the_store_and_on_the_trail_alike_is_refused() {
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (cookie, csrf) = h.stepped_up(&cookie, &secret).await;
+    h.create_approver(&cookie, &csrf, "bob", "violet harbour evening tide")
+        .await;
+    h.clock
+        .advance(pacsguard_console::four_eyes::FOUR_EYES_COOLING_PERIOD);
+    let code = h.next_code(&secret);
+    let admin = h.login("admin", ADMIN_PASSWORD, &code).await;
+    let admin = admin.cookie().expect("signed in again");
+    let (admin, admin_csrf) = h.stepped_up(&admin, &secret).await;
+    let r = h.ask_acceptance(&admin, &admin_csrf, "patch 7").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (bob, bob_csrf, _) = h.first_sign_in("bob", "violet harbour evening tide").await;
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
+    let _ = h.events();
+
+    // Widened to every root, in the store and in the trail's record alike.
+    let store = h._home.path().join("store.sqlite");
+    let out = std::process::Command::new("sqlite3")
+        .arg(&store)
+        .arg("UPDATE console_pending_accepts SET root = '' WHERE id = 1")
+        .output()
+        .expect("sqlite3 runs");
+    assert!(out.status.success(), "{out:?}");
+    let out = std::process::Command::new("sqlite3")
+        .arg(&store)
+        .arg("SELECT asked_by_account, asked_at, seen FROM console_pending_accepts WHERE id = 1")
+        .output()
+        .expect("sqlite3 runs");
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let fields: Vec<&str> = text.trim().split('|').collect();
+    assert_eq!(fields.len(), 3, "{text}");
+    let row = pacsguard_store::PendingAcceptRow {
+        id: 1,
+        root: String::new(),
+        reason: "patch 7".into(),
+        asked_by: "admin".into(),
+        asked_by_account: fields[0].parse().expect("account"),
+        asked_at: fields[1].parse().expect("time"),
+        seen: fields[2].to_string(),
+    };
+    let forged = format!("1:{}", pacsguard_console::decide::request_digest(&row));
+    let mut edited = 0;
+    for event in guard.trail.lock().expect("fixture").iter_mut() {
+        if event
+            .request_digest
+            .as_deref()
+            .is_some_and(|d| d.starts_with("1:"))
+        {
+            assert_eq!(
+                event.request_digest.as_ref().map(String::len),
+                Some(forged.len())
+            );
+            event.request_digest = Some(forged.clone());
+            edited += 1;
+        }
+    }
+    assert_eq!(edited, 1);
+    let r = h.confirm_acceptance(&bob, &bob_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("no longer matches"), "{}", r.body);
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
+    let alerts = h
+        .events()
+        .iter()
+        .filter_map(|e| e.finding.as_ref())
+        .filter(|f| f.kind == pacsguard_events::FindingKind::ConsoleRequestAltered)
+        .count();
+    assert_eq!(alerts, 1);
+}
+
 /// A reason is read by other people on the pages and the trail: one holding U+202E
 /// (which shows "fdp.exe" as "exe.pdf") is refused, saying which character.
 #[tokio::test]
