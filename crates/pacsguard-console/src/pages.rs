@@ -24,13 +24,34 @@ pub fn esc(text: &str) -> String {
             // A character that reorders or hides what the reader sees (U+202E makes
             // "exe.pdf" of "fdp.exe") is shown by its code, as the trail escapes it:
             // labels, reasons and names typed by people are shown as they are.
-            c if pacsguard_events::hides_text(c) && !matches!(c, '\n' | '\r' | '\t') => {
-                out.push_str(&format!("\\u{{{:04x}}}", c as u32));
-            }
+            c if shown_by_code(c) => out.push_str(&code_of(c)),
             c => out.push(c),
         }
     }
     out
+}
+
+/// Whether a page shows `c` by its code ([`code_of`]) rather than as itself.
+fn shown_by_code(c: char) -> bool {
+    pacsguard_events::hides_text(c) && !matches!(c, '\n' | '\r' | '\t')
+}
+
+fn code_of(c: char) -> String {
+    format!("\\u{{{:04x}}}", c as u32)
+}
+
+/// `text` as a form posts it back after a page showed it with [`esc`] (the characters
+/// that hide text by their code): what a form's value is compared with.
+pub(crate) fn as_posted(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if shown_by_code(c) {
+                code_of(c)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 pub(crate) fn page(title: &str, auth: Option<&Authenticated>, body: &str) -> String {

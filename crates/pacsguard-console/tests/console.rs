@@ -1879,6 +1879,40 @@ async fn a_root_whose_name_is_not_utf8_is_accepted_by_its_real_path() {
     assert_eq!(*guard.paths.lock().expect("fixture"), vec![raw]);
 }
 
+/// Found in review s8-r13: pages show the characters that hide text by their code, so a
+/// root whose name holds one (a soft hyphen, U+00AD) came back from its acceptance form
+/// as that code, and the guard was given a path that does not exist.
+#[tokio::test]
+async fn a_root_whose_name_holds_an_invisible_character_is_accepted_by_its_real_path() {
+    let home = tempfile::tempdir().expect("tempdir");
+    drop(pacsguard_store::Store::open(&home.path().join("store.sqlite")).expect("store"));
+    let guard = Arc::new(PathsGuard::default());
+    let h = harness_with(home, ManualClock::new(START), Some(guard.clone()));
+    let raw = std::path::PathBuf::from("/srv/pacs\u{ad}archive");
+    h.console.guard.add_root(&raw);
+    let (cookie, _, secret) = h.first_admin().await;
+    let (cookie, csrf) = h.stepped_up(&cookie, &secret).await;
+    let page = h.send("GET", "/differences", Some(&cookie), &[]).await;
+    let shown = page.field("root").expect("the accept form names the root");
+    assert_eq!(shown, "/srv/pacs\\u{00ad}archive", "shown by its code");
+    let seen = page.field("seen").expect("seen");
+    let r = h
+        .send(
+            "POST",
+            "/differences/accept",
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("root", &shown),
+                ("reason", "CHG-8"),
+                ("seen", &seen),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(*guard.paths.lock().expect("fixture"), vec![raw]);
+}
+
 /// MAX_STEP_UPS at its limit: with the store holding that many step-ups a new one is
 /// kept and the oldest forgotten (its holder confirms again), never more than the limit;
 /// below it, nothing is forgotten.
