@@ -18,6 +18,11 @@
 //! are compared again. An edit that changes the length of an old record is seen at once:
 //! the byte where the remembered tree ends is no longer the end of a record.
 //!
+//! The records after the newest checkpoint (not signed yet) are read again at every
+//! step, and the tree of those read at the last step must be found again: records cut
+//! off the log's end, edited or replaced before their checkpoint are seen at the next
+//! step, with or without the home's MAC key.
+//!
 //! Problems stay reported once found (a trail found damaged is not intact again until a
 //! person verifies it whole, which a restart does).
 
@@ -87,6 +92,11 @@ pub struct Follower {
     /// The home's record MAC key, when the reader has it: every record after the newest
     /// checkpoint must carry a valid MAC (checked on the records read, not the whole log).
     record_key: Option<crate::RecordKey>,
+    /// The records read at the last step (how many, and the root of their tree): the
+    /// unsigned ones among them must still be there, unchanged, at the next step. A MAC
+    /// and a sequence number do not tell a tail cut off at a record's end from a log
+    /// that never held it, and a writer killed meanwhile would sign what is left.
+    seen: Option<(u64, Hash)>,
 }
 
 impl Follower {
@@ -114,6 +124,7 @@ impl Follower {
             problems: Vec::new(),
             dropped: 0,
             record_key: None,
+            seen: None,
         };
         follower.keep(report.problems.iter().cloned());
         Ok((follower, report))
@@ -215,9 +226,18 @@ impl Follower {
             .copied()
             .unwrap_or(0)
             .max(self.head.frontier.size());
+        // The tree of the records seen at the last step is recomputed by whichever
+        // reading below passes its size.
+        let seen_size: BTreeSet<u64> = self.seen.iter().map(|(size, _)| *size).collect();
+        let signed_sizes: BTreeSet<u64> = sizes.union(&seen_size).copied().collect();
         file.seek(SeekFrom::Start(self.head.bytes))?;
-        let (signed_part, head) =
-            scan_from(&mut *file, &sizes, self.head.clone(), None, Some(newest))?;
+        let (signed_part, head) = scan_from(
+            &mut *file,
+            &signed_sizes,
+            self.head.clone(),
+            None,
+            Some(newest),
+        )?;
         let mut intact = signed_part.problems.is_empty();
         found.extend(signed_part.problems);
         found.extend(signed_part.heartbeat_gaps);
@@ -258,7 +278,26 @@ impl Follower {
             .record_key
             .as_ref()
             .map(|key| (key, self.head.frontier.size()));
-        let (tail, end) = scan_from(&mut *file, &BTreeSet::new(), self.head.clone(), mac, None)?;
+        let (tail, end) = scan_from(&mut *file, &seen_size, self.head.clone(), mac, None)?;
+        if let Some((size, root)) = self.seen {
+            match tail.roots.get(&size).or(signed_part.roots.get(&size)) {
+                None => found.push(Problem {
+                    position: format!("{}", self.log.display()),
+                    what: format!(
+                        "holds {} records where {size} were read at the last step: records after the newest checkpoint were removed (the log was truncated)",
+                        end.frontier.size()
+                    ),
+                }),
+                Some(now) if *now != root => found.push(Problem {
+                    position: format!("{}", self.log.display()),
+                    what: format!(
+                        "its first {size} records, read at the last step, changed since: a record after the newest checkpoint was edited, removed or replaced"
+                    ),
+                }),
+                Some(_) => {}
+            }
+        }
+        self.seen = Some((end.frontier.size(), end.frontier.root()));
         found.extend(tail.problems);
         found.extend(tail.heartbeat_gaps);
         report.records = end.frontier.size();

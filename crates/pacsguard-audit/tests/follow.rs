@@ -305,3 +305,71 @@ fn an_unsigned_record_without_the_homes_mac_is_found_by_the_next_step() {
         step.report.problems
     );
 }
+
+/// Found in review s8-r13: records after the newest checkpoint that a step had read were
+/// cut off the log's end (at a record's end) and the next step reported a shorter trail,
+/// intact: their MACs and sequence numbers say nothing of records no longer there, and a
+/// writer killed before its next checkpoint would sign what is left. The follower now
+/// keeps the tree of what it read and finds it again, or says what went.
+#[test]
+fn unsigned_records_read_at_a_step_and_then_cut_off_or_edited_are_found() {
+    for attack in ["truncated", "edited"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        commands(dir.path(), 2, 4);
+        let (follower, _) = start(dir.path());
+        // Cut off: even with the home's key. Edited: by a follower without the key (a
+        // console that cannot read it), which checks no MACs.
+        let mut follower = if attack == "truncated" {
+            follower.with_record_key(pacsguard_audit::RecordKey::of(&signer()))
+        } else {
+            follower
+        };
+        let signed = follower.verified_records() as usize;
+        // A writer still running: its records wait for its next checkpoint.
+        let (mut sink, _) = AuditSink::open(
+            files(dir.path()),
+            "test".into(),
+            signer().verifier().name().to_string(),
+            signer(),
+            TrailOptions::default(),
+        )
+        .expect("open");
+        for n in 0..3 {
+            let actor = Actor {
+                user: "root".into(),
+                uid: 0,
+                sudo_user: None,
+            };
+            let event = Event::new(actor, Action::Check, Outcome::Success, format!("later {n}"));
+            sink.record(&event).expect("record");
+        }
+        let step = follower.step(1).expect("step");
+        assert!(step.report.is_intact(), "{:?}", step.report.problems);
+        assert!(step.report.unsigned_records >= 3);
+        let log = dir.path().join("audit.log");
+        let text = std::fs::read_to_string(&log).expect("read");
+        let mut lines: Vec<&str> = text.lines().collect();
+        let edited;
+        if attack == "truncated" {
+            lines.truncate(signed + 1);
+        } else {
+            // The last record's detail, same length: structure and sequence still hold.
+            let last = lines.len() - 1;
+            edited = lines[last].replacen("later 2", "later 9", 1);
+            lines[last] = &edited;
+        }
+        std::fs::write(&log, format!("{}\n", lines.join("\n"))).expect("write");
+        let step = follower.step(1).expect("step");
+        assert!(
+            !step.report.is_intact()
+                && step
+                    .report
+                    .problems
+                    .iter()
+                    .any(|p| p.what.contains("read at the last step")),
+            "{attack}: {:?}",
+            step.report.problems
+        );
+        drop(sink);
+    }
+}

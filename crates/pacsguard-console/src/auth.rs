@@ -142,6 +142,10 @@ pub struct Console {
     pub(crate) passkeys: crate::passkey::Passkeys,
     /// Vault copies being read now ([`crate::quarantine::MAX_VAULT_READS`]).
     pub(crate) vault_reads: Mutex<usize>,
+    /// The digest of each request waiting for a second approver that this process asked
+    /// (at most [`crate::decide::MAX_PENDING_ACCEPTS`]): what its confirmation is checked
+    /// against before the trail, which root can edit as well as the store.
+    pub(crate) asked: Mutex<HashMap<u64, String>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, AuthError> {
@@ -210,6 +214,7 @@ impl Console {
             guardian: None,
             passkeys: crate::passkey::Passkeys::default(),
             vault_reads: Mutex::new(0),
+            asked: Mutex::new(HashMap::new()),
         })
     }
 

@@ -120,6 +120,9 @@ impl Console {
         let mut voided = Vec::new();
         for row in db.pending_accepts()? {
             if row.asked_by_account == account && db.remove_pending_accept(row.id)? {
+                if let Ok(id) = u64::try_from(row.id) {
+                    lock(&self.asked)?.remove(&id);
+                }
                 voided.push(row.id.to_string());
             }
         }
@@ -131,16 +134,19 @@ impl Console {
                 format!("{} sealed the account again", by.name),
             ))?;
         }
-        if !voided.is_empty() {
-            self.record(self.event(
+        // One record per request, each closing it on the trail (a row put back in the
+        // store afterwards is refused at confirmation: see `closed_request_digest`).
+        for id in &voided {
+            let mut event = self.event(
                 &by.name,
                 Action::Accept,
                 Outcome::Failure,
                 format!(
-                    "the new seal voided the acceptances the emergency account asked for (requests {}): the second approver of a request is checked against the holder of the envelope it was asked with",
-                    voided.join(", ")
+                    "the new seal voided the acceptances the emergency account asked for (request {id}): the second approver of a request is checked against the holder of the envelope it was asked with"
                 ),
-            ))?;
+            );
+            event.request_digest = Some(crate::decide::closed_request_digest(id));
+            self.record(event)?;
         }
         Ok(shown.join("-"))
     }

@@ -176,8 +176,8 @@ const REQUEST_SEARCH_PAGE: usize = 1_000;
 /// What the trail records of a waiting acceptance when it is asked: a digest of every
 /// field its confirmation relies on (who asked and as which account, for which root,
 /// why, when, what they were shown), so a row edited or planted in the store is told
-/// from the one that was asked.
-pub(crate) fn request_digest(row: &PendingAcceptRow) -> String {
+/// from the one that was asked. The trail records `<id>:<this digest>`.
+pub fn request_digest(row: &PendingAcceptRow) -> String {
     use sha2::{Digest as _, Sha256};
     let mut hash = Sha256::new();
     hash.update(b"pacsguard console request v1\0");
@@ -190,6 +190,17 @@ pub(crate) fn request_digest(row: &PendingAcceptRow) -> String {
     }
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// What the trail records (as `request_digest`) when a waiting request is closed
+/// otherwise than by its confirmation or its lapse (voided by a new seal, dropped as
+/// altered): the newest record of a request then says it is closed, and the same row put
+/// back in the store with sqlite3 is refused at confirmation like any altered one. (A
+/// confirmed request cannot come back: what it was shown is no longer open; nor a lapsed
+/// one: its time is in its digest.)
+pub(crate) fn closed_request_digest(id: impl std::fmt::Display) -> String {
+    format!("{id}:{REQUEST_CLOSED}")
+}
+const REQUEST_CLOSED: &str = "closed";
 
 /// What a person is told when the differences changed after their page was drawn.
 const CHANGED_SINCE_SHOWN: &str = "the differences changed since this page was shown: nothing was accepted; review them below and decide again";
@@ -211,7 +222,7 @@ fn reason_of(reason: &str) -> Result<&str, AuthError> {
     // reorders or hides text (U+202E) would make it say something else than it does.
     if let Some(c) = reason
         .chars()
-        .find(|&c| pacsguard_events::needs_escape(c) && !matches!(c, '\n' | '\r' | '\t'))
+        .find(|&c| pacsguard_events::hides_text(c) && !matches!(c, '\n' | '\r' | '\t'))
     {
         return Err(AuthError::Invalid(format!(
             "the reason holds an invisible or direction-changing character (U+{:04X}): type it again without it",
@@ -446,6 +457,20 @@ impl Console {
         };
         let id = db.insert_pending_accept(&row)?;
         row.id = id;
+        // Kept in this process too (the trail is only read for requests asked before
+        // it started): a record edited on the trail with the store row is refused.
+        let waiting: std::collections::HashSet<u64> = db
+            .pending_accepts()?
+            .iter()
+            .filter_map(|r| u64::try_from(r.id).ok())
+            .collect();
+        {
+            let mut asked = lock(&self.asked)?;
+            asked.retain(|id, _| waiting.contains(id));
+            if let Ok(key) = u64::try_from(id) {
+                asked.insert(key, request_digest(&row));
+            }
+        }
         let mut event = self
             .event(
                 &auth.name,
@@ -575,8 +600,16 @@ impl Console {
             asked_at: asked.asked_at,
             seen: asked.seen.clone(),
         };
-        let why = match self.guardian()?.request_record(id) {
+        let known = lock(&self.asked)?.get(&id).cloned();
+        let recorded = match known {
+            Some(digest) => Ok(Some(digest)),
+            None => self.guardian()?.request_record(id),
+        };
+        let why = match recorded {
             Ok(Some(recorded)) if recorded == request_digest(&row) => return Ok(()),
+            Ok(Some(recorded)) if recorded == REQUEST_CLOSED => {
+                "was closed on the trail (voided, or dropped as altered) and put back in the store"
+            }
             Ok(Some(_)) => "no longer matches the digest the trail recorded when it was asked",
             Ok(None) => "has no record on the trail (never asked through the console)",
             Err(e) => {
@@ -602,7 +635,9 @@ impl Console {
         );
         let mut event = pacsguard_events::Event::of_finding(self.actor(&auth.name), finding);
         event.action = Action::Accept;
+        event.request_digest = Some(closed_request_digest(id));
         let _ = self.record(event);
+        lock(&self.asked)?.remove(&id);
         lock(&self.db)?.remove_pending_accept(row.id)?;
         Err(AuthError::Invalid(format!(
             "four eyes: request {id} {why}: refused, and the security team alerted"

@@ -169,6 +169,21 @@ impl GuardState {
         .flatten()
     }
 
+    /// The root a form names as its page showed it (the characters that hide text shown
+    /// by their code, [`crate::pages::esc`]): the root's own escaped path, or `posted`
+    /// itself when no root is shown so.
+    pub fn root_named(&self, posted: &str) -> String {
+        self.with(|inner| {
+            inner
+                .roots
+                .iter()
+                .find(|r| r.path == posted || crate::pages::as_posted(&r.path) == posted)
+                .map(|r| r.path.clone())
+        })
+        .flatten()
+        .unwrap_or_else(|| posted.to_string())
+    }
+
     /// A root the guard watches (listed even before anything is found in it).
     pub fn add_root(&self, path: &Path) {
         self.with(|inner| {

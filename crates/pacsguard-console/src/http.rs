@@ -1035,7 +1035,8 @@ async fn differences_accept(
 ) -> Response {
     let console = state.console.clone();
     let a = auth.clone();
-    let root = form.root.clone();
+    // A root shown with a character that hides text comes back with its code.
+    let root = console.guard.root_named(&form.root);
     match blocking(move || console.accept(&a, &root, &form.reason, &form.seen)).await {
         Ok(Ok(Decision::Accepted(accepted))) => html(pages::accepted(
             &auth,

@@ -24,13 +24,34 @@ pub fn esc(text: &str) -> String {
             // A character that reorders or hides what the reader sees (U+202E makes
             // "exe.pdf" of "fdp.exe") is shown by its code, as the trail escapes it:
             // labels, reasons and names typed by people are shown as they are.
-            c if pacsguard_events::needs_escape(c) && !matches!(c, '\n' | '\r' | '\t') => {
-                out.push_str(&format!("\\u{{{:04x}}}", c as u32));
-            }
+            c if shown_by_code(c) => out.push_str(&code_of(c)),
             c => out.push(c),
         }
     }
     out
+}
+
+/// Whether a page shows `c` by its code ([`code_of`]) rather than as itself.
+fn shown_by_code(c: char) -> bool {
+    pacsguard_events::hides_text(c) && !matches!(c, '\n' | '\r' | '\t')
+}
+
+fn code_of(c: char) -> String {
+    format!("\\u{{{:04x}}}", c as u32)
+}
+
+/// `text` as a form posts it back after a page showed it with [`esc`] (the characters
+/// that hide text by their code): what a form's value is compared with.
+pub(crate) fn as_posted(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if shown_by_code(c) {
+                code_of(c)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 pub(crate) fn page(title: &str, auth: Option<&Authenticated>, body: &str) -> String {
@@ -614,6 +635,20 @@ mod tests {
         // the character's code instead of reversing the text after it.
         assert_eq!(esc("invoice \u{202e}fdp.exe"), "invoice \\u{202e}fdp.exe");
         assert_eq!(esc("a\u{2066}b\u{200b}c"), "a\\u{2066}b\\u{200b}c");
+        // Found in review s8-r13: the rest of the default-ignorable characters were
+        // drawn as nothing, so a file "report\u{ad}.pdf" or "admin\u{3164}" from the
+        // guarded tree looked like the real one beside it.
+        for (c, code) in [
+            ('\u{ad}', "\\u{00ad}"),
+            ('\u{3164}', "\\u{3164}"),
+            ('\u{115f}', "\\u{115f}"),
+            ('\u{180e}', "\\u{180e}"),
+            ('\u{fe0f}', "\\u{fe0f}"),
+            ('\u{e0100}', "\\u{e0100}"),
+            ('\u{fff9}', "\\u{fff9}"),
+        ] {
+            assert_eq!(esc(&format!("report{c}.pdf")), format!("report{code}.pdf"));
+        }
         // Line breaks of a reason stay what they are.
         assert_eq!(esc("line\nnext\tcol"), "line\nnext\tcol");
         assert_eq!(esc("Röntgen 東京"), "Röntgen 東京");

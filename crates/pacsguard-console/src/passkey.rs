@@ -17,8 +17,9 @@
 //!   `allowCredentials`), and a signature counter that does not move forward is a
 //!   refusal, and a `passkey-clone-suspected` alert when the answer's challenge was
 //!   issued after that credential's counter last moved (every challenge carries its
-//!   number in the order issued, [`Passkeys::issued`]); one issued before was overtaken by
-//!   a newer answer of the same authenticator (two tabs at once), not made by a clone.
+//!   number in the order issued, [`Passkeys::issued`]); one issued before, whose counter
+//!   is above the stored one before that race, was overtaken by a newer answer of the
+//!   same authenticator (two tabs at once), not made by a clone.
 //! * Adding a passkey to an enrolled account and removing one are changes of the
 //!   account's factors: both need a step-up within [`crate::STEP_UP_WINDOW`], and the
 //!   last second factor cannot be removed.
@@ -143,13 +144,29 @@ pub(crate) struct Passkeys {
     /// challenge carries its number, so an answer can be told to have been asked before
     /// or after a passkey's counter last moved.
     issued: std::sync::atomic::AtomicU64,
-    /// Per credential: the number of challenges issued when its signature counter last
-    /// moved forward, and when. An answer to a challenge issued before that, with a
-    /// counter not above the stored one, was overtaken by a newer answer of the same
-    /// authenticator (two tabs, two requests at once), not made by a clone. Entries older
-    /// than [`CHALLENGE_LIFETIME`] are dropped (every challenge issued before them has
-    /// expired), so this holds at most the credentials used within that time.
-    advanced: Mutex<HashMap<Vec<u8>, (u64, i64)>>,
+    /// Per credential: how its signature counter last moved forward ([`Moved`]). An
+    /// answer to a challenge issued before that move, with a counter not above the
+    /// stored one but above the counter before the moves, was overtaken by a newer answer
+    /// of the same authenticator (two tabs, two requests at once), not made by a clone.
+    /// Entries older than [`CHALLENGE_LIFETIME`] are dropped (every challenge issued
+    /// before them has expired), so this holds at most the credentials used within that
+    /// time.
+    advanced: Mutex<HashMap<Vec<u8>, Moved>>,
+}
+
+/// A credential's signature counter moving forward, for telling an overtaken answer from
+/// a clone's.
+#[derive(Clone, Copy, Debug)]
+struct Moved {
+    /// Challenges issued when it last moved.
+    issued: u64,
+    /// The stored counter before the first of its moves still remembered: an answer
+    /// overtaken in a race was signed after it, so its counter is above it; a copy of
+    /// the authenticator made before the race is not (found in review s8-r13: a copy
+    /// answering a challenge asked before the original's next use passed as overtaken).
+    before: i64,
+    /// When it last moved.
+    at: i64,
 }
 
 /// Sign-in challenges, which anyone may ask for (the page is shown before anyone is
@@ -295,7 +312,7 @@ fn label_of(text: &str) -> String {
     // shown to its holder and on the trail as the name of a factor.
     let label: String = text[..end]
         .chars()
-        .filter(|&c| !pacsguard_events::needs_escape(c))
+        .filter(|&c| !pacsguard_events::hides_text(c))
         .collect();
     if label.is_empty() {
         "passkey".into()
@@ -731,24 +748,30 @@ impl Console {
         // The counter's move and its record in `advanced` happen under one lock, so an
         // answer overtaken at the same moment sees the move it lost to.
         let mut advanced = lock(&self.passkeys.advanced)?;
-        advanced.retain(|_, &mut (_, at)| Passkeys::fresh(now, at));
+        advanced.retain(|_, moved| Passkeys::fresh(now, moved.at));
         if lock(&self.db)?.use_passkey(&id, count, now)? {
+            let before = advanced
+                .get(&id)
+                .map_or(passkey.sign_count, |moved| moved.before);
             advanced.insert(
                 id.clone(),
-                (
-                    self.passkeys
+                Moved {
+                    issued: self
+                        .passkeys
                         .issued
                         .load(std::sync::atomic::Ordering::SeqCst),
-                    now,
-                ),
+                    before,
+                    at: now,
+                },
             );
         } else {
-            // Only a counter that goes back for an answer asked after the counter last
-            // moved is a clone signal; an answer asked before it was overtaken by a newer
-            // answer of the same authenticator (two requests or tabs at once).
+            // A counter that does not move forward is a clone signal, unless the answer
+            // was asked before the counter last moved and signed after the counter's
+            // value before those moves: overtaken by a newer answer of the same
+            // authenticator (two requests or tabs at once).
             if advanced
                 .get(&id)
-                .is_some_and(|&(moved_at, _)| asked < moved_at)
+                .is_some_and(|moved| asked < moved.issued && i64::from(count) > moved.before)
             {
                 return refused(format!(
                     "an answer overtaken by a newer one of the same passkey (counter {count}, already at {}; two ceremonies at once): not a clone, but refused; try again",
@@ -1097,6 +1120,8 @@ mod tests {
         // U+202E would show "YubiKey fdp.exe" as "YubiKey exe.pdf".
         assert_eq!(label_of("YubiKey \u{202e}fdp.exe"), "YubiKey fdp.exe");
         assert_eq!(label_of("\u{202e}\u{2066}\u{200b}"), "passkey");
+        // Found in review s8-r13: invisible characters outside the bidi set stayed.
+        assert_eq!(label_of("Yubi\u{ad}Key\u{3164}\u{e0100}"), "YubiKey");
         let long = "é".repeat(MAX_LABEL_BYTES);
         let cut = label_of(&long);
         assert!(cut.len() <= MAX_LABEL_BYTES && cut.chars().all(|c| c == 'é'));

@@ -1274,14 +1274,37 @@ async fn a_waiting_request_edited_or_planted_in_the_store_is_refused_with_an_ale
     pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
     let _ = h.events();
 
+    let dump = std::process::Command::new("sqlite3")
+        .arg(&store)
+        .arg(".mode insert console_pending_accepts")
+        .arg("SELECT * FROM console_pending_accepts")
+        .output()
+        .expect("sqlite3 runs");
+    let saved_row = String::from_utf8(dump.stdout).expect("utf-8");
     // Widened from /srv/pacs to every root behind the console's back.
     sql("UPDATE console_pending_accepts SET root = '' WHERE id = 1");
     let r = h.confirm_acceptance(&bob, &bob_csrf, "1").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     assert!(r.body.contains("no longer matches"), "{}", r.body);
-    let alerts = altered(&h.events());
+    let events = h.events();
+    let alerts = altered(&events);
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert!(alerts[0].contains("request 1"), "{alerts:?}");
+    assert!(h.console.pending_accepts().is_empty(), "dropped");
+    // Found in review s8-r13: the request announced as dropped, put back as it was
+    // asked, came back to life; its drop is on the trail now.
+    for event in events {
+        h.inbox
+            .push(event)
+            .expect("back on the inbox for the guard's trail");
+    }
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
+    let _ = h.events();
+    sql(&saved_row);
+    let r = h.confirm_acceptance(&bob, &bob_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("was closed on the trail"), "{}", r.body);
+    assert_eq!(altered(&h.events()).len(), 1);
     assert!(h.console.pending_accepts().is_empty(), "dropped");
 
     // Planted: a request admin never asked.
@@ -1308,6 +1331,85 @@ async fn a_waiting_request_edited_or_planted_in_the_store_is_refused_with_an_ale
     assert_eq!(guard.accepted.lock().expect("fixture").len(), 1);
 }
 
+/// Found in review s8-r13: root, who can edit the store, can edit the trail's record of
+/// a request too (the same length: a digest for a digest), and the confirmation read
+/// only the trail; the follower finds such an edit within a minute for a record not
+/// signed yet, hours later for a signed one, after the acceptance. A request asked by
+/// this process is now checked against what the process recorded.
+#[tokio::test]
+async fn a_request_edited_in_the_store_and_on_the_trail_alike_is_refused() {
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (cookie, csrf) = h.stepped_up(&cookie, &secret).await;
+    h.create_approver(&cookie, &csrf, "bob", "violet harbour evening tide")
+        .await;
+    h.clock
+        .advance(pacsguard_console::four_eyes::FOUR_EYES_COOLING_PERIOD);
+    let code = h.next_code(&secret);
+    let admin = h.login("admin", ADMIN_PASSWORD, &code).await;
+    let admin = admin.cookie().expect("signed in again");
+    let (admin, admin_csrf) = h.stepped_up(&admin, &secret).await;
+    let r = h.ask_acceptance(&admin, &admin_csrf, "patch 7").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (bob, bob_csrf, _) = h.first_sign_in("bob", "violet harbour evening tide").await;
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
+    let _ = h.events();
+
+    // Widened to every root, in the store and in the trail's record alike.
+    let store = h._home.path().join("store.sqlite");
+    let out = std::process::Command::new("sqlite3")
+        .arg(&store)
+        .arg("UPDATE console_pending_accepts SET root = '' WHERE id = 1")
+        .output()
+        .expect("sqlite3 runs");
+    assert!(out.status.success(), "{out:?}");
+    let out = std::process::Command::new("sqlite3")
+        .arg(&store)
+        .arg("SELECT asked_by_account, asked_at, seen FROM console_pending_accepts WHERE id = 1")
+        .output()
+        .expect("sqlite3 runs");
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let fields: Vec<&str> = text.trim().split('|').collect();
+    assert_eq!(fields.len(), 3, "{text}");
+    let row = pacsguard_store::PendingAcceptRow {
+        id: 1,
+        root: String::new(),
+        reason: "patch 7".into(),
+        asked_by: "admin".into(),
+        asked_by_account: fields[0].parse().expect("account"),
+        asked_at: fields[1].parse().expect("time"),
+        seen: fields[2].to_string(),
+    };
+    let forged = format!("1:{}", pacsguard_console::decide::request_digest(&row));
+    let mut edited = 0;
+    for event in guard.trail.lock().expect("fixture").iter_mut() {
+        if event
+            .request_digest
+            .as_deref()
+            .is_some_and(|d| d.starts_with("1:"))
+        {
+            assert_eq!(
+                event.request_digest.as_ref().map(String::len),
+                Some(forged.len())
+            );
+            event.request_digest = Some(forged.clone());
+            edited += 1;
+        }
+    }
+    assert_eq!(edited, 1);
+    let r = h.confirm_acceptance(&bob, &bob_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("no longer matches"), "{}", r.body);
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
+    let alerts = h
+        .events()
+        .iter()
+        .filter_map(|e| e.finding.as_ref())
+        .filter(|f| f.kind == pacsguard_events::FindingKind::ConsoleRequestAltered)
+        .count();
+    assert_eq!(alerts, 1);
+}
+
 /// A reason is read by other people on the pages and the trail: one holding U+202E
 /// (which shows "fdp.exe" as "exe.pdf") is refused, saying which character.
 #[tokio::test]
@@ -1323,6 +1425,16 @@ async fn a_reason_with_a_direction_override_is_refused() {
     assert!(!r.body.contains('\u{202e}'), "{}", r.body);
     assert!(h.console.pending_accepts().is_empty());
     assert!(guard.accepted.lock().expect("fixture").is_empty());
+    // Found in review s8-r13: characters drawn as nothing (a Hangul filler, a variation
+    // selector of the supplement, which carries hidden text) were let through.
+    for hidden in ['\u{3164}', '\u{e0101}', '\u{ad}'] {
+        let r = h
+            .ask_acceptance(&cookie, &csrf, &format!("approved by CISO{hidden}"))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert!(r.body.contains("invisible"), "{}", r.body);
+        assert!(h.console.pending_accepts().is_empty());
+    }
     // A reason on several lines is fine.
     let r = h
         .ask_acceptance(&cookie, &csrf, "vendor patch 7\nhashes checked")
@@ -1759,6 +1871,40 @@ async fn a_root_whose_name_is_not_utf8_is_accepted_by_its_real_path() {
                 ("csrf", &csrf),
                 ("root", &shown),
                 ("reason", "CHG-7"),
+                ("seen", &seen),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(*guard.paths.lock().expect("fixture"), vec![raw]);
+}
+
+/// Found in review s8-r13: pages show the characters that hide text by their code, so a
+/// root whose name holds one (a soft hyphen, U+00AD) came back from its acceptance form
+/// as that code, and the guard was given a path that does not exist.
+#[tokio::test]
+async fn a_root_whose_name_holds_an_invisible_character_is_accepted_by_its_real_path() {
+    let home = tempfile::tempdir().expect("tempdir");
+    drop(pacsguard_store::Store::open(&home.path().join("store.sqlite")).expect("store"));
+    let guard = Arc::new(PathsGuard::default());
+    let h = harness_with(home, ManualClock::new(START), Some(guard.clone()));
+    let raw = std::path::PathBuf::from("/srv/pacs\u{ad}archive");
+    h.console.guard.add_root(&raw);
+    let (cookie, _, secret) = h.first_admin().await;
+    let (cookie, csrf) = h.stepped_up(&cookie, &secret).await;
+    let page = h.send("GET", "/differences", Some(&cookie), &[]).await;
+    let shown = page.field("root").expect("the accept form names the root");
+    assert_eq!(shown, "/srv/pacs\\u{00ad}archive", "shown by its code");
+    let seen = page.field("seen").expect("seen");
+    let r = h
+        .send(
+            "POST",
+            "/differences/accept",
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("root", &shown),
+                ("reason", "CHG-8"),
                 ("seen", &seen),
             ],
         )
@@ -2313,6 +2459,17 @@ async fn a_new_seal_voids_what_the_emergency_account_asked() {
         .ask_acceptance(&emergency, &e_csrf, "restore service")
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // The guard writes the request's record on its trail; the row as it is now.
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
+    let store = h._home.path().join("store.sqlite");
+    let dump = std::process::Command::new("sqlite3")
+        .arg(&store)
+        .arg(".mode insert console_pending_accepts")
+        .arg("SELECT * FROM console_pending_accepts")
+        .output()
+        .expect("sqlite3 runs");
+    let saved_row = String::from_utf8(dump.stdout).expect("utf-8");
+    assert!(saved_row.starts_with("INSERT INTO"), "{saved_row}");
     let (carol, carol_csrf, _) = h
         .first_sign_in("carol", "violet harbour evening tide")
         .await;
@@ -2329,12 +2486,36 @@ async fn a_new_seal_voids_what_the_emergency_account_asked() {
     let r = h.confirm_acceptance(&admin, &admin_csrf, "1").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     assert!(guard.accepted.lock().expect("fixture").is_empty());
+    let events = h.events();
     assert_logged(
-        &h.events(),
+        &events,
         Action::Accept,
         Outcome::Failure,
         "voided the acceptances the emergency account asked for",
     );
+
+    // Found in review s8-r13: the voided row put back with sqlite3 as it was (its digest
+    // on the trail still matching) was confirmed by the old envelope's holder, whom the
+    // store no longer names as a sealer.
+    for event in events {
+        h.inbox
+            .push(event)
+            .expect("back on the inbox for the guard's trail");
+    }
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
+    let _ = h.events();
+    let out = std::process::Command::new("sqlite3")
+        .arg(&store)
+        .arg(&saved_row)
+        .output()
+        .expect("sqlite3 runs");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(h.console.pending_accepts().len(), 1, "put back");
+    let r = h.confirm_acceptance(&admin, &admin_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("was closed on the trail"), "{}", r.body);
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
+    assert!(h.console.pending_accepts().is_empty(), "dropped again");
 }
 
 /// Found in review (s7-r13c): the trail is what ATNA reports, and an `emergency` success

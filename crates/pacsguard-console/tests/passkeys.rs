@@ -486,6 +486,35 @@ fn an_answer_overtaken_by_a_newer_one_of_the_same_passkey_is_no_clone_alert() {
     assert_eq!(clone_alerts(&h.events()), 1);
 }
 
+/// Found in review s8-r13: a copy of a passkey made some uses ago that answered a
+/// challenge asked before the original's next use was taken for an answer overtaken by
+/// a newer one: refused, but no clone alert, so a copy racing the real authenticator (it
+/// can ask for sign-in challenges at will) was never reported. An overtaken answer was
+/// signed after the counter's value before the race; such a copy's is not above it.
+#[test]
+fn a_copy_behind_the_original_is_a_clone_even_with_a_challenge_asked_before_its_use() {
+    let h = harness();
+    let (mut key, _) = h.admin_with_passkey();
+    // The copy was made here; the original is used twice more, and time passes.
+    let copied_at = key.count;
+    for _ in 0..2 {
+        let challenge = h.sign_in_challenge().challenge;
+        h.login("admin", &key.assert(&challenge))
+            .expect("signed in");
+    }
+    h.clock.advance(CHALLENGE_LIFETIME);
+    h.events();
+    // The copy asks for its challenge first; the original signs in after.
+    let held = h.sign_in_challenge().challenge;
+    let challenge = h.sign_in_challenge().challenge;
+    h.login("admin", &key.assert(&challenge))
+        .expect("the original signs in");
+    key.count = copied_at;
+    let result = h.login("admin", &key.assert(&held));
+    assert!(result.is_err());
+    assert_eq!(clone_alerts(&h.events()), 1, "{:?}", result.err());
+}
+
 /// Two authenticators of one account keep a counter each: their uses interleaved (one
 /// far ahead of the other) are no clone signal.
 #[test]

@@ -63,6 +63,35 @@ pub fn needs_escape(c: char) -> bool {
             | '\u{e0000}'..='\u{e007f}')
 }
 
+/// Whether `c` hides or reorders text for a person who reads it rendered (a console
+/// page, a passkey label, a reason): what [`needs_escape`] escapes, and the rest of
+/// Unicode's default-ignorable code points, which a browser draws as nothing (U+00AD soft
+/// hyphen, U+3164 and U+115F Hangul fillers, U+180E, variation selectors U+FE00..FE0F and
+/// U+E0100..E01EF, ...): a file named "report\u{ad}.pdf" is shown as "report.pdf"
+/// beside the real one, and a reason can carry text nobody sees. Not used by
+/// [`escape_bytes`], whose escaping of paths is compared across versions (profiles,
+/// acceptances).
+pub fn hides_text(c: char) -> bool {
+    needs_escape(c)
+        || matches!(c,
+            '\u{00ad}'
+            | '\u{034f}'
+            | '\u{115f}'..='\u{1160}'
+            | '\u{17b4}'..='\u{17b5}'
+            | '\u{180b}'..='\u{180f}'
+            | '\u{2065}'
+            | '\u{206a}'..='\u{206f}'
+            | '\u{3164}'
+            | '\u{fe00}'..='\u{fe0f}'
+            | '\u{ffa0}'
+            // Unassigned specials and the interlinear annotation marks (which hide the
+            // annotated text in some renderers).
+            | '\u{fff0}'..='\u{fffb}'
+            | '\u{1bca0}'..='\u{1bca3}'
+            | '\u{1d173}'..='\u{1d17a}'
+            | '\u{e0080}'..='\u{e0fff}')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

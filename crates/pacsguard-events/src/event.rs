@@ -179,7 +179,9 @@ pub struct Event {
     /// For a console request that waits for a second person (four eyes): `<id>:<SHA-256
     /// hex>` of what was asked (root, reason, who, when, the findings shown). The request
     /// itself waits in the store, where root can edit it; this record is what the
-    /// confirmation is checked against.
+    /// confirmation is checked against. `<id>:closed` on the record that closes a request
+    /// otherwise (voided by a new seal, dropped as altered): the newest record of a
+    /// request is the one that counts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_digest: Option<String>,
 }

@@ -200,7 +200,7 @@ impl pacsguard_console::Guardian for Hands {
 }
 
 /// One turn of the trail's verification for the overview: the whole trail at the first
-/// turn (and after an error), then only what was appended plus a slice of the old records
+/// turn (until it could start), then only what was appended plus a slice of the old records
 /// (`pacsguard_audit::Follower`): the whole trail every minute was 39 s of CPU at a
 /// million records in a debug build.
 fn verify_trail(
@@ -225,10 +225,11 @@ fn verify_trail(
                     followed.full_passes + 1
                 ),
             ),
-            Err(e) => {
-                guard.set_trail(false, e.to_string());
-                *follower = None;
-            }
+            // The follower is kept: what it found stays reported (a trail found damaged
+            // is intact again only after a person verifies it whole, at a restart), and
+            // the next turn goes on from where it stood. Dropping it here let a log
+            // moved away for a minute and put back "repaired" turn the overview intact.
+            Err(e) => guard.set_trail(false, e.to_string()),
         },
         None => match pacsguard_engine::audit_follow(home, TRAIL_VERIFY_INTERVAL) {
             Ok((next, report)) => {
@@ -467,4 +468,51 @@ pub fn run(
     served?;
     output::watch_stopped(&report);
     Ok(output::status(&report.counts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn intact(guard: &GuardState) -> (bool, String) {
+        let trail = guard.snapshot().trail.expect("the trail was verified");
+        (trail.intact, trail.detail)
+    }
+
+    /// Found in review s8-r13: a step that failed (the log moved away for a moment)
+    /// dropped the follower, and the next turn verified the trail whole again: a trail
+    /// found damaged, then put back as it was, showed intact on the overview again.
+    #[test]
+    fn a_trail_found_damaged_stays_damaged_after_a_step_that_failed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = Home::new(dir.path().join("home"));
+        home.init().expect("init");
+        let guard = GuardState::new();
+        let mut follower = None;
+        verify_trail(&home, &guard, &mut follower);
+        assert!(intact(&guard).0, "{:?}", intact(&guard));
+        assert!(follower.is_some());
+
+        let log = home.dir.join("audit.log");
+        let original = std::fs::read(&log).expect("log");
+        let mut forged = original.clone();
+        forged.extend_from_slice(b"{\"not\": \"a record of this trail\"}\n");
+        std::fs::write(&log, &forged).expect("write");
+        verify_trail(&home, &guard, &mut follower);
+        assert!(!intact(&guard).0, "found: {:?}", intact(&guard));
+
+        // Put back as it was, the log moved away for one turn in between.
+        std::fs::write(&log, &original).expect("write");
+        let away = home.dir.join("audit.log.away");
+        std::fs::rename(&log, &away).expect("move away");
+        verify_trail(&home, &guard, &mut follower);
+        assert!(!intact(&guard).0);
+        std::fs::rename(&away, &log).expect("move back");
+        verify_trail(&home, &guard, &mut follower);
+        let (intact, detail) = intact(&guard);
+        assert!(
+            !intact,
+            "still damaged until verified whole by a person: {detail}"
+        );
+    }
 }

@@ -1204,18 +1204,10 @@ fn peak_kib(pid: u32) -> u64 {
         .expect("VmHWM")
 }
 
-/// A vault copy far larger than a read chunk is exported through the console as a
-/// stream: the download is the copy byte for byte, and the process that runs the guard
-/// never holds it (found open in session 7: the copy was read whole, by the vault's check
-/// and again to send it, so its peak memory grew by twice the copy's size).
-#[test]
-fn a_large_quarantined_copy_is_exported_as_a_stream() {
+/// A script quarantined by `scan --quarantine`, and beside it a vault copy of `content`
+/// laid out as the vault lays one out; the copy's SHA-256.
+fn plant_vault_copy(env: &Env, content: &[u8]) -> String {
     use sha2::{Digest as _, Sha256};
-    const COPY_BYTES: usize = 48 << 20;
-    let env = Env::new();
-    env.profile(&[]);
-    let server = Server::start(&env, &[]);
-    let secret = first_admin(&server);
     let incoming = env.dir.path().join("incoming");
     std::fs::create_dir_all(&incoming).expect("mkdir");
     std::fs::write(
@@ -1239,16 +1231,10 @@ fn a_large_quarantined_copy_is_exported_as_a_stream() {
         .flatten()
         .find(|e| e.file_name().to_string_lossy().ends_with(".json"))
         .expect("a record");
-    let mut big = String::with_capacity(COPY_BYTES);
-    let mut n = 0u64;
-    while big.len() + 32 < COPY_BYTES {
-        big.push_str(&format!("quarantined line {n:012}\n"));
-        n += 1;
-    }
-    let sha = hex::encode(Sha256::digest(big.as_bytes()));
+    let sha = hex::encode(Sha256::digest(content));
     let entry = vault.join(&sha);
     std::fs::create_dir(&entry).expect("entry");
-    std::fs::write(entry.join("content"), big.as_bytes()).expect("content");
+    std::fs::write(entry.join("content"), content).expect("content");
     let mut record: serde_json::Value =
         serde_json::from_slice(&std::fs::read(record_file.path()).expect("record")).expect("json");
     record["sha256"] = serde_json::Value::from(sha.clone());
@@ -1257,6 +1243,27 @@ fn a_large_quarantined_copy_is_exported_as_a_stream() {
         serde_json::to_vec(&record).expect("json"),
     )
     .expect("record");
+    sha
+}
+
+/// A vault copy far larger than a read chunk is exported through the console as a
+/// stream: the download is the copy byte for byte, and the process that runs the guard
+/// never holds it (found open in session 7: the copy was read whole, by the vault's check
+/// and again to send it, so its peak memory grew by twice the copy's size).
+#[test]
+fn a_large_quarantined_copy_is_exported_as_a_stream() {
+    const COPY_BYTES: usize = 48 << 20;
+    let env = Env::new();
+    env.profile(&[]);
+    let server = Server::start(&env, &[]);
+    let secret = first_admin(&server);
+    let mut big = String::with_capacity(COPY_BYTES);
+    let mut n = 0u64;
+    while big.len() + 32 < COPY_BYTES {
+        big.push_str(&format!("quarantined line {n:012}\n"));
+        n += 1;
+    }
+    let sha = plant_vault_copy(&env, big.as_bytes());
 
     let (status, headers, _) = server.curl("GET", "/quarantine", &[]);
     assert_eq!(status, 200, "{headers}");
@@ -1289,6 +1296,86 @@ fn a_large_quarantined_copy_is_exported_as_a_stream() {
     assert!(
         grown < (COPY_BYTES / 2 / 1024) as u64,
         "the guard's process grew by {grown} KiB for a {COPY_BYTES}-byte copy"
+    );
+    server.stop();
+}
+
+/// Found in review s8-r13: the export compared the copy's hash only after sending its
+/// last byte, so a vault copy changed in its last bytes during a slow download reached
+/// curl whole (curl `-o` keeps what it was sent, whatever the cut). The last chunk now
+/// waits for the hash: real curl, slowed down, the copy changed on disk mid-way.
+#[test]
+fn a_copy_changed_during_its_download_never_reaches_curl_whole() {
+    use std::io::{Seek as _, Write as _};
+    const COPY_BYTES: usize = 32 << 20;
+    const TAMPERED: &[u8] = b"TAMPERED-TAIL-00";
+    let env = Env::new();
+    env.profile(&[]);
+    let server = Server::start(&env, &[]);
+    let secret = first_admin(&server);
+    let copy: Vec<u8> = (0..COPY_BYTES).map(|i| b'a' + (i % 26) as u8).collect();
+    let sha = plant_vault_copy(&env, &copy);
+    let (_, _, item) = server.curl("GET", &format!("/quarantine/item?sha={sha}"), &[]);
+    let csrf = value_of(&item, "name=\"csrf\" value=\"", '"');
+    let (status, headers, _) = server.curl(
+        "POST",
+        "/step-up",
+        &[("csrf", &csrf), ("code", &next_step_code(&secret))],
+    );
+    assert_eq!(status, 303, "{headers}");
+    let (_, _, item) = server.curl("GET", &format!("/quarantine/item?sha={sha}"), &[]);
+    let csrf = value_of(&item, "name=\"csrf\" value=\"", '"');
+
+    let out = env.dir.path().join("download");
+    let curl = Command::new("curl")
+        .args(["-sS", "--limit-rate", "4M", "--cacert"])
+        .arg(&server.cacert)
+        .arg("-b")
+        .arg(&server.jar)
+        .arg("-o")
+        .arg(&out)
+        .arg("--data-urlencode")
+        .arg(format!("csrf={csrf}"))
+        .arg("--data-urlencode")
+        .arg(format!("sha={sha}"))
+        .arg("--data-urlencode")
+        .arg("reason=sample for the CERT, ticket 4713")
+        .arg(format!("{}/quarantine/export", server.base))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("curl runs");
+    // A first MiB arrived: the console checked the copy and is sending it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::metadata(&out).map_or(0, |m| m.len()) < 1 << 20 {
+        assert!(Instant::now() < deadline, "the download did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let content = env.home.join("quarantine").join(&sha).join("content");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&content)
+        .expect("the copy, as an intruder opens it");
+    file.seek(std::io::SeekFrom::End(-(TAMPERED.len() as i64)))
+        .expect("seek");
+    file.write_all(TAMPERED).expect("write");
+    drop(file);
+    let done = curl.wait_with_output().expect("curl ends");
+    let got = std::fs::read(&out).expect("download");
+    assert!(
+        !done.status.success(),
+        "curl saw a complete download of {} bytes",
+        got.len()
+    );
+    assert!(
+        got.len() < COPY_BYTES && !got.ends_with(TAMPERED),
+        "{} of {COPY_BYTES} bytes reached curl, the changed tail among them: {}",
+        got.len(),
+        got.ends_with(TAMPERED)
+    );
+    assert_eq!(
+        got,
+        copy[..got.len()],
+        "what arrived is the copy as checked"
     );
     server.stop();
 }
