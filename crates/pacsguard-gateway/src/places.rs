@@ -72,6 +72,8 @@ fn network(peer: IpAddr) -> IpAddr {
 struct Waiting {
     peer: IpAddr,
     since: Instant,
+    /// The connection has begun its request (see [`Pending::progressed`]).
+    progressed: bool,
     evicted: Arc<Notify>,
 }
 
@@ -153,8 +155,9 @@ impl Places {
             )));
         }
         if t.pending.len() >= self.max_pending {
-            // The network holding the most, then its peer holding the most (ties: the
-            // one whose oldest waits longest) gives up its oldest.
+            // The network holding the most, then its peer holding the most, gives up a
+            // place: a silent one before one whose request has begun (a sender on a
+            // slow link in the flood's own network), then the oldest.
             let mut per_network: HashMap<IpAddr, usize> = HashMap::new();
             for (peer, n) in &per_peer {
                 *per_network.entry(network(*peer)).or_insert(0) += n;
@@ -166,6 +169,7 @@ impl Places {
                     (
                         per_network.get(&network(w.peer)).copied().unwrap_or(0),
                         per_peer.get(&w.peer).copied().unwrap_or(0),
+                        !w.progressed,
                         std::cmp::Reverse((w.since, **id)),
                     )
                 })
@@ -189,6 +193,7 @@ impl Places {
             Waiting {
                 peer,
                 since: Instant::now(),
+                progressed: false,
                 evicted: Arc::clone(&evicted),
             },
         );
@@ -229,6 +234,14 @@ impl Places {
 }
 
 impl Pending {
+    /// The connection has sent the first bytes of its request (or completed its TLS
+    /// handshake): among the places of the biggest holder, the silent ones go first.
+    pub fn progressed(&self) {
+        if let Some(w) = self.places.table().pending.get_mut(&self.id) {
+            w.progressed = true;
+        }
+    }
+
     /// Completes when a newer connection took this place.
     pub async fn evicted(&self) {
         self.evicted.notified().await;
@@ -357,6 +370,36 @@ mod tests {
             assert!(evicted.is_err(), "{sender}: its place was kept");
             assert_eq!(places.pending_count(), 4);
         }
+    }
+
+    /// Review s8-r16: a flood in the sender's own network, one silent place per address,
+    /// evicted the sender still sending its request (the oldest).
+    #[tokio::test]
+    async fn a_silent_place_goes_before_one_whose_request_has_begun() {
+        let places = Places::new(4, 2, 64, 16);
+        let slow = places
+            .pending(ip("10.9.0.50"))
+            .expect("the sender's, oldest");
+        slow.progressed();
+        let mut held = Vec::new();
+        for i in 1..=40u8 {
+            held.push(
+                places
+                    .pending(IpAddr::from([10, 9, 0, 100 + i]))
+                    .expect("a place"),
+            );
+        }
+        let evicted =
+            tokio::time::timeout(std::time::Duration::from_millis(200), slow.evicted()).await;
+        assert!(evicted.is_err(), "its place was kept");
+        // Among the progressed, the oldest goes as before.
+        for w in &held {
+            w.progressed();
+        }
+        let _newcomer = places.pending(ip("10.9.0.7")).expect("a place");
+        tokio::time::timeout(std::time::Duration::from_secs(5), slow.evicted())
+            .await
+            .expect("every place progressed: the oldest went");
     }
 
     #[test]

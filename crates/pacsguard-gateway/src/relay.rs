@@ -487,8 +487,26 @@ async fn association(
     let listener = &bound.listener;
     let limits = shared.limits.clone();
     let object = format!("dicom://{addr}");
+    // Set when a newer connection took the place while the first byte was awaited
+    // (the eviction's one notification is spent then).
+    let mut evicted_first = false;
+    // The request's time: from the accept, or from the end of the TLS handshake.
+    let mut deadline = tokio::time::Instant::now() + limits.request;
     let mut peer: Box<dyn Stream> = match &bound.acceptor {
-        None => Box::new(tcp),
+        None => {
+            // The first byte of the request marks the place as begun (`places`: the
+            // silent ones of the biggest holder go first), without consuming it.
+            let mut first = [0u8; 1];
+            tokio::select! {
+                r = tokio::time::timeout_at(deadline, tcp.peek(&mut first)) => {
+                    if matches!(r, Ok(Ok(n)) if n > 0) {
+                        pending.progressed();
+                    }
+                }
+                () = pending.evicted() => evicted_first = true,
+            }
+            Box::new(tcp)
+        }
         // The handshake is held to the request's timeout and place, like the request.
         Some(acceptor) => {
             let handshake = tokio::select! {
@@ -504,7 +522,11 @@ async fn association(
                 }
             };
             match handshake {
-                Ok(Ok(tls)) => Box::new(tls),
+                Ok(Ok(tls)) => {
+                    pending.progressed();
+                    deadline = tokio::time::Instant::now() + limits.request;
+                    Box::new(tls)
+                }
                 Ok(Err(e)) => {
                     shared.refused(
                         addr.ip(),
@@ -529,8 +551,12 @@ async fn association(
         }
     };
     let read = tokio::select! {
-        r = tokio::time::timeout(limits.request, read_pdu(&mut peer, limits.max_pdu_length)) => r,
-        () = pending.evicted() => {
+        biased;
+        () = async {
+            if !evicted_first {
+                pending.evicted().await;
+            }
+        } => {
             shared.incident(
                 addr.ip(),
                 Incident::Silent,
@@ -542,6 +568,7 @@ async fn association(
             send(&mut peer, &provider_abort(0)).await;
             return;
         }
+        r = tokio::time::timeout_at(deadline, read_pdu(&mut peer, limits.max_pdu_length)) => r,
     };
     let rq = match read {
         Err(_) => {

@@ -1060,6 +1060,126 @@ fn silent_connections_from_many_addresses_do_not_lock_a_sender_out() {
     );
 }
 
+/// Review s8-r16: one silent connection from each of 40 addresses, renewed, tied every
+/// peer at one pending place, and the oldest place to go was a genuine sender's still
+/// sending its request over a slow link: it was aborted every time. Holders are counted
+/// by network first now, so the flood (one /24) gives up its own places, and in the
+/// sender's own /24 a silent place goes before one whose request has begun.
+#[test]
+fn a_flood_from_many_addresses_does_not_evict_a_sender_still_sending_its_request() {
+    use pacsguard_gateway::pdu::{
+        Associate, DICOM_APPLICATION_CONTEXT, Item, Pdu, SubItem, ae_field, sub,
+    };
+    use socket2::{Domain, SockAddr, Socket, Type};
+    use std::io::Write as _;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    require_dcmtk();
+    let env = Env::new();
+    let upstream = Receiver::start(&env.dir.path().join("rx"));
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+    );
+    let port = gateway.ports[0];
+    let from = move |a: [u8; 4]| -> TcpStream {
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+        socket
+            .bind(&SockAddr::from(std::net::SocketAddr::from((a, 0))))
+            .expect("bind");
+        socket
+            .connect(&SockAddr::from(std::net::SocketAddr::from((
+                [127, 0, 0, 1],
+                port,
+            ))))
+            .expect("connect");
+        socket.into()
+    };
+    // A flood from another /24 (counted by network), then from the sender's own
+    // (its places silent, the sender's begun).
+    for flood_from in [(2u8, 0u8), (0, 100)] {
+        // More flooding addresses than pending places (32 by default), one place each.
+        const FLOODING: u8 = 40;
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let (net, first) = flood_from;
+        let flood = {
+            let stop = std::sync::Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut held: Vec<Option<TcpStream>> = (0..FLOODING).map(|_| None).collect();
+                let mut i = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    let host = u8::try_from(i % usize::from(FLOODING)).expect("small") + 1;
+                    held[usize::from(host - 1)] = Some(from([127, net, 0, first + host]));
+                    i += 1;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                i
+            })
+        };
+        std::thread::sleep(Duration::from_millis(500));
+        let rq = Pdu::AssociateRq(Associate {
+            protocol_version: 1,
+            called_ae: ae_field("PACS"),
+            calling_ae: ae_field("CT1"),
+            items: vec![
+                Item::ApplicationContext(DICOM_APPLICATION_CONTEXT.to_vec()),
+                Item::ProposedContext {
+                    id: 1,
+                    sub_items: vec![
+                        SubItem {
+                            kind: sub::ABSTRACT_SYNTAX,
+                            value: b"1.2.840.10008.1.1".to_vec(),
+                        },
+                        SubItem {
+                            kind: sub::TRANSFER_SYNTAX,
+                            value: b"1.2.840.10008.1.2".to_vec(),
+                        },
+                    ],
+                },
+                Item::UserInformation(vec![SubItem {
+                    kind: sub::MAXIMUM_LENGTH,
+                    value: 16384u32.to_be_bytes().to_vec(),
+                }]),
+            ],
+        })
+        .encode();
+        // The request in ten pieces over two seconds: a slow link.
+        let mut sender = from([127, 0, 0, 50]);
+        let mut written = Ok(());
+        for piece in rq.chunks(rq.len() / 10 + 1) {
+            written = written.and_then(|()| sender.write_all(piece));
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        sender
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut head = [0u8; 1];
+        let answered = sender.read_exact(&mut head);
+        stop.store(true, Ordering::Relaxed);
+        let renewed = flood.join().expect("flood");
+        assert!(
+            renewed > 2 * usize::from(FLOODING),
+            "the flood renewed its places: {renewed}"
+        );
+        written.expect("the request was written whole");
+        answered.expect("an answer");
+        assert_eq!(head[0], 2, "an A-ASSOCIATE-AC, not an A-ABORT");
+        drop(sender);
+    }
+    let (code, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert_eq!(
+        details
+            .iter()
+            .filter(|d| d.starts_with("accepted: CT1 at 127.0.0.50"))
+            .count(),
+        2,
+        "{code}: {details:#?}"
+    );
+}
+
 /// A refusing route: a C-STORE whose data set raises an alert of a named kind is
 /// answered by the gateway with a failure status (0xC000, "cannot understand", the kinds
 /// in the Error Comment) and never reaches the upstream; a copy is kept in quarantine
