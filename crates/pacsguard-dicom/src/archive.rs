@@ -56,10 +56,14 @@ pub(crate) struct Work {
     pub(crate) zip_unread: usize,
     /// The first limit reached, or the first member that could not be looked into.
     reached: Option<String>,
-    /// Bytes of the outermost archive its walk went through (every gzip member inflated,
-    /// every tar block read): a gzip or tar start inside them is a member of it, already
-    /// looked at, not an archive of its own.
-    walked: usize,
+    /// Offsets in the outermost archive's bytes where its walk read a later gzip member or
+    /// a tar header from that offset on, as a search opening an archive there would: a
+    /// search need not open those again (one walk, not one per member). Only those: a
+    /// gzip or tar start anywhere else in the bytes the walk went through (inside a
+    /// member's data, in a stored deflate block, past a tar size that claims the rest of
+    /// the bytes) was judged from no start of its own, and must still be opened. In
+    /// ascending order; at most one per member ([`MAX_ARCHIVE_MEMBERS`]).
+    walked: Vec<usize>,
 }
 
 impl Work {
@@ -71,7 +75,7 @@ impl Work {
             zip_inflated: 0,
             zip_unread: 0,
             reached: None,
-            walked: 0,
+            walked: Vec::new(),
         }
     }
 
@@ -101,14 +105,14 @@ pub fn open_counting(bytes: &[u8]) -> (Opened, usize) {
     (opened, work)
 }
 
-/// [`open_counting`], and how many bytes of `bytes` the walk went through: the members
-/// of a gzip file one after the other, a tar's blocks. A gzip or tar start in them is part
-/// of this archive, which a search must not open again (a file of 4,098 gzip members was
-/// opened from each of its members, each opening reporting the same limit).
-pub(crate) fn open_walking(bytes: &[u8]) -> (Opened, usize, usize) {
+/// [`open_counting`], and the offsets in `bytes` of the later gzip members and the tar
+/// headers the walk read from there on: this archive's own starts, which a search must
+/// not open again (a file of 4,098 gzip members was opened from each of its members, each
+/// opening reporting the same limit). Ascending.
+pub(crate) fn open_walking(bytes: &[u8]) -> (Opened, usize, Vec<usize>) {
     let mut work = Work::new();
     let opened = open_nested(bytes, 0, &mut work);
-    (opened, work.done().max(1), work.walked.min(bytes.len()))
+    (opened, work.done().max(1), std::mem::take(&mut work.walked))
 }
 
 /// [`open`] for an archive `depth` containers deep (a tar entry of a ZIP), charging what
@@ -208,7 +212,7 @@ fn carried(
                 return Some(Err(()));
             };
             if depth == 0 {
-                work.walked = gunzipped.end;
+                work.walked.extend(&gunzipped.member_offsets);
             }
             *members += 1;
             let name = if gunzipped.name.is_empty() {
@@ -250,9 +254,6 @@ fn carried(
             let mut at = 0usize;
             let mut long_name: Option<String> = None;
             while let Some(header) = bytes.get(at..at + 512) {
-                if depth == 0 {
-                    work.walked = at + 512;
-                }
                 if header.iter().all(|&b| b == 0) {
                     return None; // the end-of-archive blocks
                 }
@@ -284,6 +285,9 @@ fn carried(
                     return None;
                 }
                 work.members -= 1;
+                if depth == 0 && at > 0 {
+                    work.walked.push(at);
+                }
                 let size = tar_size(&header[124..136])?;
                 let start = at + 512;
                 let data = bytes.get(start..start.saturating_add(size).min(bytes.len()))?;
@@ -306,9 +310,6 @@ fn carried(
                     }
                     b'0' | 0 | b'7' => {
                         *members += 1;
-                        if depth == 0 {
-                            work.walked = start + data.len();
-                        }
                         match member_verdict(&name, data, depth, work, members) {
                             Verdict::Runs(found) => return Some(Ok(found)),
                             Verdict::CannotTell(why) => {
@@ -450,6 +451,7 @@ fn is_hta(data: &[u8]) -> bool {
 fn gunzip(bytes: &[u8], budget: &mut Work) -> Result<Gunzipped, ()> {
     let mut out = Vec::new();
     let mut starts = Vec::new();
+    let mut member_offsets = Vec::new();
     let mut state = InflateState::new_boxed(DataFormat::Raw);
     let mut chunk = vec![0u8; 64 * 1024];
     let (name, mut at) = gunzip_member(bytes, budget, &mut out, &mut state, &mut chunk)?;
@@ -469,6 +471,7 @@ fn gunzip(bytes: &[u8], budget: &mut Work) -> Result<Gunzipped, ()> {
         budget.members -= 1;
         state.reset(DataFormat::Raw);
         starts.push(out.len());
+        member_offsets.push(at);
         match gunzip_member(&bytes[at..], budget, &mut out, &mut state, &mut chunk) {
             Ok((_, used)) => at += used,
             Err(()) => break,
@@ -478,7 +481,7 @@ fn gunzip(bytes: &[u8], budget: &mut Work) -> Result<Gunzipped, ()> {
         name,
         out,
         starts,
-        end: at,
+        member_offsets,
     })
 }
 
@@ -490,9 +493,9 @@ struct Gunzipped {
     /// Where each member after the first starts in `out` (one per member: at most
     /// [`MAX_ARCHIVE_MEMBERS`]).
     starts: Vec<usize>,
-    /// The bytes of the file the members took (to where a limit stopped the
-    /// inflation, if one did).
-    end: usize,
+    /// Where each member after the first starts in the gzip file's bytes (one per entry
+    /// of `starts`).
+    member_offsets: Vec<usize>,
 }
 
 /// One gzip member at the start of `bytes`, inflated onto `out`: its name and the bytes

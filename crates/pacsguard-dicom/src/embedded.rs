@@ -211,15 +211,19 @@ fn ole_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> Option<Hidden> {
     }
 }
 
-/// The gzip and tar archives one search opened: where the last walk ended, and whether a
-/// limit was reported already.
+/// The gzip and tar archives one search opened: the starts their walks read, and whether
+/// a limit was reported already.
 #[derive(Default)]
 struct Archives {
-    /// Offset (in the bytes searched) up to which an archive's walk went: the gzip starts
-    /// there are its own later members, the `ustar` magics its own later headers, all
-    /// looked at by that walk. Opening each again cost a walk per member (quadratic) and
-    /// a warning per member when the walk met a limit (33 for one file).
-    walked_to: usize,
+    /// Offsets (in the bytes searched, ascending) where an earlier walk read a later gzip
+    /// member or tar header from that offset on, as opening an archive there would: its
+    /// own members, looked at by that walk. Opening each again cost a walk per member
+    /// (quadratic) and a warning per member when the walk met a limit (33 for one file).
+    /// Only those starts: a range ("everything the walk went through") let a 512-byte tar
+    /// header claiming an 8 GiB member, or a gzip start inside a member's data, hide
+    /// every gzip of a program after it, which the walk had judged by nothing but the
+    /// first bytes of the member around it.
+    walked: std::collections::BTreeSet<usize>,
     /// A `not-inspected` warning was given for an archive in these bytes: what a later
     /// start (the members past a limit, opened afresh) meets is that limit again, and one
     /// warning names it. Alerts are never held back.
@@ -228,14 +232,15 @@ struct Archives {
 
 impl Archives {
     /// The gzip or tar archive at `offset` (`bytes` from there on), opened unless an
-    /// earlier walk went through it: a finding if it carries what runs, or if a limit
+    /// earlier walk read a member or header from there: a finding if it carries what runs, or if a limit
     /// stopped the look inside (once per search). Its work is charged to `budget`.
     fn open(&mut self, bytes: &[u8], offset: usize, budget: &mut Budget) -> Option<Hidden> {
-        if offset < self.walked_to {
+        if self.walked.contains(&offset) {
             return None;
         }
         let (hidden, walked) = archive_at(bytes, offset, budget);
-        self.walked_to = self.walked_to.max(offset.saturating_add(walked));
+        self.walked
+            .extend(walked.into_iter().map(|at| offset.saturating_add(at)));
         match hidden {
             Some(hidden) if hidden.kind == FindingKind::NotInspected => {
                 (!std::mem::replace(&mut self.limit_reported, true)).then_some(hidden)
@@ -246,12 +251,12 @@ impl Archives {
 }
 
 /// A gzip or tar archive at `offset` (its bytes from there on), opened: a finding if it
-/// carries what runs, or if a limit stopped the look inside; and the bytes its walk went
-/// through. Its work is charged.
-fn archive_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> (Option<Hidden>, usize) {
+/// carries what runs, or if a limit stopped the look inside; and the offsets (from
+/// `offset`) of the later members and headers its walk read. Its work is charged.
+fn archive_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> (Option<Hidden>, Vec<usize>) {
     use crate::archive::{open_walking, sniff_archive};
     let Some(format) = sniff_archive(bytes) else {
-        return (None, 0);
+        return (None, Vec::new());
     };
     let (opened, work, walked) = open_walking(bytes);
     if !budget.charge(work) {

@@ -2128,3 +2128,78 @@ fn workbooks_encrypted_with_excels_default_password_are_decrypted_and_screened()
         );
     }
 }
+
+/// Review s8-r10: the search skipped every gzip or tar start inside the bytes an earlier
+/// archive walk "went through", though the walk judged a member by its first bytes only.
+/// A gzip of a program after text in a tar member (GNU tar's own), or after one 512-byte
+/// tar header claiming an 8 GiB member (the walk took the rest of the element for that
+/// member), or inside a gzip member stored verbatim (deflate level 0, python3's zlib), was
+/// silence; `dd`/`tail -c +N | gunzip` delivers the program. Only the starts the walk
+/// read from themselves (its later gzip members, its tar headers) are skipped: a file of
+/// many members still gives one warning (the test above).
+#[test]
+fn a_gzip_inside_the_bytes_of_an_earlier_archive_walk_is_still_opened() {
+    let dir = TempDir::new();
+    let text = b"Study report: no acute findings.\n".repeat(20);
+    std::fs::write(dir.path("launcher.exe"), kit::real_pe()).expect("write");
+    let gz_pe = Command::new("gzip")
+        .args(["-c", "-n", "launcher.exe"])
+        .current_dir(&dir.0)
+        .output()
+        .expect("gzip")
+        .stdout;
+    let mut notes = text.clone();
+    notes.extend(&gz_pe);
+    notes.extend(&text);
+    std::fs::write(dir.path("notes.txt"), &notes).expect("write");
+    run(
+        "tar",
+        &["--format=ustar", "-cf", "notes.tar", "notes.txt"],
+        &dir.0,
+    );
+    let tar = std::fs::read(dir.path("notes.tar")).expect("read");
+    // The real gzip finds the program from the start of its gzip: the bytes a dropper
+    // carves out.
+    let at = tar
+        .windows(gz_pe.len())
+        .position(|w| w == gz_pe.as_slice())
+        .expect("the gzip is in the tar member");
+    std::fs::write(dir.path("carved.gz"), &tar[at..]).expect("write");
+    let carved = Command::new("sh")
+        .args(["-c", "gzip -dc carved.gz 2>/dev/null"])
+        .current_dir(&dir.0)
+        .output()
+        .expect("gzip -d");
+    assert!(carved.stdout.starts_with(b"MZ"));
+    // The same tar header, its size field claiming 8 GiB (checksum recomputed).
+    let mut huge = tar[..512].to_vec();
+    huge[124..136].copy_from_slice(b"77777777777\0");
+    huge[148..156].copy_from_slice(b"        ");
+    let sum: u32 = huge.iter().map(|&b| u32::from(b)).sum();
+    huge[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    huge.extend(&notes);
+    // A gzip member stored verbatim (level 0) holding the text and the gzip of the program.
+    std::fs::write(dir.path("notes.bin"), &notes).expect("write");
+    let stored = Command::new("python3")
+        .args([
+            "-c",
+            "import gzip,sys; sys.stdout.buffer.write(gzip.compress(open('notes.bin','rb').read(), 0, mtime=0))",
+        ])
+        .current_dir(&dir.0)
+        .output()
+        .expect("python3")
+        .stdout;
+    assert!(stored.windows(gz_pe.len()).any(|w| w == gz_pe.as_slice()));
+    for (case, value) in [
+        ("tar member", tar),
+        ("huge tar size", huge),
+        ("stored gzip", stored),
+    ] {
+        let inspection = inspect(&in_private_element(&value));
+        assert!(
+            has_alert(&inspection, FindingKind::EmbeddedExecutable),
+            "{case}: {:#?}",
+            inspection.observations
+        );
+    }
+}
