@@ -479,22 +479,45 @@ fn shell_command(bytes: &[u8], at: usize) -> Command {
     }
 }
 
-/// The first line that starts with a Windows launcher, as `cmd.exe` would run it.
+/// The first command that starts with a Windows launcher, as `cmd.exe` would run it: at
+/// the start of a line, or after one of the operators that start another command on the
+/// same line (`&`, `&&`, `||`, `|`): `echo hi & powershell -enc ...` runs PowerShell
+/// whatever the first command was (the bytes of a DICOM header before it are a command
+/// that fails, and cmd.exe goes on).
 pub fn find_batch_command(bytes: &[u8]) -> Option<Command> {
-    for newline in memchr::memchr_iter(b'\n', bytes) {
-        let line = &bytes[newline + 1..];
-        let skip = line
+    memchr::memchr3_iter(b'\n', b'&', b'|', bytes)
+        .find_map(|separator| batch_command_at(bytes, separator + 1))
+}
+
+/// The command that starts at `at` (after a line's start or an operator), if its program
+/// is a Windows launcher.
+fn batch_command_at(bytes: &[u8], at: usize) -> Option<Command> {
+    let line = bytes.get(at..)?;
+    // cmd.exe skips these before a command's name: blanks, `@` (no echo), the
+    // delimiters `;`, `,` and `=`, and a `(` that opens a block; and `call` runs what
+    // follows it.
+    let delimiter = |b: &u8| matches!(b, b' ' | b'\t' | b'\r' | b'@' | b';' | b',' | b'=' | b'(');
+    let mut skip = line
+        .iter()
+        .position(|b| !delimiter(b))
+        .unwrap_or(line.len());
+    if line
+        .get(skip..skip + 5)
+        .is_some_and(|call| call[..4].eq_ignore_ascii_case(b"call") && delimiter(&call[4]))
+    {
+        skip += 4;
+        skip += line[skip..]
             .iter()
-            .position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'@'))
-            .unwrap_or(line.len());
+            .position(|b| !delimiter(b))
+            .unwrap_or(line.len() - skip);
+    }
+    {
         let start = &line[skip..];
         // Most lines of binary data start with no launcher's first letter: one compare
         // instead of sixteen (a '\n' is one byte in 256 of pixel data).
-        let Some(first) = start.first().map(u8::to_ascii_lowercase) else {
-            continue;
-        };
+        let first = start.first().map(u8::to_ascii_lowercase)?;
         if !BATCH.iter().any(|launcher| launcher[0] == first) && !matches!(first, b'^' | b'"') {
-            continue;
+            return None;
         }
         // cmd.exe drops its escape character and the quotes in a program's name before it
         // looks the name up: `p^ower^shell`, `"powershell.exe"` run PowerShell. The line
@@ -524,7 +547,7 @@ pub fn find_batch_command(bytes: &[u8]) -> Option<Command> {
                 && (!AMBIGUOUS_BATCH.contains(&launcher)
                     || command_like_argument(&start[launcher.len()..]))
             {
-                let offset = newline + 1 + skip;
+                let offset = at + skip;
                 let interpreter = if launcher.starts_with(b"p") {
                     "powershell"
                 } else {
@@ -566,11 +589,13 @@ pub fn find_batch_command(bytes: &[u8]) -> Option<Command> {
 /// quotes of its first word removed as cmd.exe removes them (`^x` is `x`), or `None`
 /// when its first word has neither.
 fn unescaped_program_name(start: &[u8]) -> Option<Vec<u8>> {
-    // The first word only, on every candidate line (this runs over pixel data); the
-    // line's end only for a word that has a caret or a quote.
+    // The first word only, on every candidate command (this runs over pixel data); the
+    // line's end only for a word that has a caret or a quote. The word ends at an
+    // operator too, as cmd.exe ends it: a command starts after every `&` and `|`, and a
+    // word running over them would be read again from each (quadratic in `p&p&p&...`).
     let word_end = start
         .iter()
-        .position(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        .position(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>'))
         .unwrap_or(start.len());
     let word = &start[..word_end];
     if !word.iter().any(|b| matches!(b, b'^' | b'"')) {
@@ -690,6 +715,39 @@ mod tests {
         assert!(find_shell_command(b"x 'quoted\n' y\ncurl x\n").is_some());
         assert!(find_shell_command(b"`\x01\x02\x03`\ncurl x\n").is_some());
         assert_eq!(find_shell_command(b"`\x01\x02\x03\ncurl x\n"), None);
+    }
+
+    /// Review s8-r10: cmd.exe starts a command after `&`, `&&`, `||` and `|` on the same
+    /// line, skips `;`, `,`, `=` and `(` before one, and `call` runs what follows: each
+    /// of these ran PowerShell and was no command here (only a line's first word was).
+    #[test]
+    fn commands_after_cmd_operators_and_call_are_found() {
+        for line in [
+            &b"\0\x01garbage & powershell -nop -c iex(x)\r\n"[..],
+            b"x\r\nver&&powershell -nop -c iex(x)\r\n",
+            b"x\r\nver||p^owershell -nop -c iex(x)\r\n",
+            b"x\r\necho x|powershell -nop -c iex(x)\r\n",
+            b"x\r\ncall powershell -nop -c iex(x)\r\n",
+            b"x\r\n;,powershell -nop -c iex(x)\r\n",
+            b"x\r\n(powershell -nop -c iex(x))\r\n",
+            b"x\r\necho a & (call \"pwsh\" -ec x)\r\n",
+        ] {
+            let found = find_batch_command(line)
+                .unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(line)));
+            assert_eq!(found.interpreter, "powershell");
+        }
+        for text in [
+            &b"x\nR&D meeting: the powershell course\n"[..],
+            b"x\nQ & A: start of contrast injection | cmd (common bile duct) dilated\n",
+            b"x\nrecall powershell training\n",
+        ] {
+            assert_eq!(
+                find_batch_command(text),
+                None,
+                "{}",
+                String::from_utf8_lossy(text)
+            );
+        }
     }
 
     #[test]
