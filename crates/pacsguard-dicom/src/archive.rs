@@ -228,19 +228,19 @@ fn carried(
                 }
                 Verdict::Inert => {}
             }
-            // Each later member's own content, as a tool that takes the members apart
-            // would write it: a search no longer opens the members past the first from
-            // their own starts (one walk covers them), so a program alone in a member
-            // after text is found here. Each member's own bytes only: the walk stays
-            // linear in what was inflated.
+            // Each later member from its own start, as `tail -c +N file.gz | gunzip`
+            // writes it: a search no longer opens the members past the first from their
+            // own starts (one walk covers them), so a program in a member after text is
+            // found here.
             let mut ends = gunzipped.starts.iter().skip(1).copied();
             for (n, start) in gunzipped.starts.iter().copied().enumerate() {
                 let end = ends.next().unwrap_or(inner.len());
-                let Some(own) = inner.get(start..end).filter(|own| !own.is_empty()) else {
+                if start >= end {
                     continue;
-                };
+                }
+                let judged = member_from_its_start(inner, start, end, work);
                 let member = format!("{name} (gzip member {})", n + 2);
-                match member_verdict(&member, own, depth, work, members) {
+                match member_verdict(&member, judged, depth, work, members) {
                     Verdict::Runs(found) => return Some(Ok(found)),
                     Verdict::CannotTell(why) => {
                         work.reached.get_or_insert(why);
@@ -483,6 +483,46 @@ fn gunzip(bytes: &[u8], budget: &mut Work) -> Result<Gunzipped, ()> {
         starts,
         member_offsets,
     })
+}
+
+/// How far past a later gzip member's own bytes it is read to tell what its start names:
+/// a magic split over two members (`M` in one, `Z...` in the next, `<ht` and `ml>`) is
+/// named from the first. This bounds the extra read per member (4,096 members: 16 MiB,
+/// not the whole output each); a start is named within a few bytes of where it starts.
+pub const GZIP_MEMBER_NAMING_BYTES: usize = 4096;
+
+/// A later gzip member (bytes `start..end` of everything the file inflated to), as a
+/// search opening the file at this member read it before members were walked once: from
+/// its start on. A container whose structure goes on in the members after it (a tar cut
+/// in the middle of a member's data, a ZIP, a compound file) is judged through every
+/// member after it, charged to the inflation limit (past it, by its own bytes, the limit
+/// noted); any other start is judged by its own bytes and [`GZIP_MEMBER_NAMING_BYTES`]
+/// after them, as a start names a file (a program split over two members is one).
+fn member_from_its_start<'a>(
+    inner: &'a [u8],
+    start: usize,
+    end: usize,
+    work: &mut Work,
+) -> &'a [u8] {
+    let from_here = &inner[start..];
+    let named = &from_here[..from_here
+        .len()
+        .min((end - start).saturating_add(GZIP_MEMBER_NAMING_BYTES))];
+    let spans = matches!(
+        format::sniff(named),
+        Some(Format::Tar | Format::Gzip | Format::Zip | Format::Ole | Format::Cab | Format::Rtf)
+    );
+    if !spans || named.len() == from_here.len() {
+        return named;
+    }
+    if from_here.len() > work.inflated {
+        work.reached.get_or_insert(format!(
+            "gzip members read again from their own starts past {MAX_ARCHIVE_INFLATED_BYTES} bytes (MAX_ARCHIVE_INFLATED_BYTES)"
+        ));
+        return named;
+    }
+    work.inflated -= from_here.len();
+    from_here
 }
 
 /// A gzip file's members, inflated one after the other as `gzip -d` writes them.

