@@ -211,8 +211,16 @@ fn ole_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> Option<Hidden> {
     }
 }
 
-/// The gzip and tar archives one search opened: the starts their walks read, and whether
-/// a limit was reported already.
+/// Distinct `not-inspected` warnings one search gives for the gzip and tar archives it
+/// opens. The same reason is named once (the members past a limit, opened afresh, meet
+/// that limit again: a file of thousands of members is one warning); a different reason
+/// (a limit, then a workbook encrypted with a password Excel asks for, in a separate
+/// archive) is a warning of its own, up to this many: each names a file names its own
+/// reason, and an attacker can make as many as it has members.
+pub const MAX_ARCHIVE_WARNINGS_PER_SEARCH: usize = 8;
+
+/// The gzip and tar archives one search opened: the starts their walks read, and the
+/// warnings given.
 #[derive(Default)]
 struct Archives {
     /// Offsets (in the bytes searched, ascending) where an earlier walk read a later gzip
@@ -224,16 +232,17 @@ struct Archives {
     /// every gzip of a program after it, which the walk had judged by nothing but the
     /// first bytes of the member around it.
     walked: std::collections::BTreeSet<usize>,
-    /// A `not-inspected` warning was given for an archive in these bytes: what a later
-    /// start (the members past a limit, opened afresh) meets is that limit again, and one
-    /// warning names it. Alerts are never held back.
-    limit_reported: bool,
+    /// The details of the `not-inspected` warnings given for archives in these bytes (at
+    /// most [`MAX_ARCHIVE_WARNINGS_PER_SEARCH`]): one per reason (a single flag dropped
+    /// every reason after the first limit). Alerts are never held back.
+    reported: Vec<String>,
 }
 
 impl Archives {
     /// The gzip or tar archive at `offset` (`bytes` from there on), opened unless an
-    /// earlier walk read a member or header from there: a finding if it carries what runs, or if a limit
-    /// stopped the look inside (once per search). Its work is charged to `budget`.
+    /// earlier walk read a member or header from there: a finding if it carries what
+    /// runs, or if a limit stopped the look inside (once per reason in a search). Its work
+    /// is charged to `budget`.
     fn open(&mut self, bytes: &[u8], offset: usize, budget: &mut Budget) -> Option<Hidden> {
         if self.walked.contains(&offset) {
             return None;
@@ -243,7 +252,12 @@ impl Archives {
             .extend(walked.into_iter().map(|at| offset.saturating_add(at)));
         match hidden {
             Some(hidden) if hidden.kind == FindingKind::NotInspected => {
-                (!std::mem::replace(&mut self.limit_reported, true)).then_some(hidden)
+                let new = self.reported.len() < MAX_ARCHIVE_WARNINGS_PER_SEARCH
+                    && !self.reported.contains(&hidden.detail);
+                new.then(|| {
+                    self.reported.push(hidden.detail.clone());
+                    hidden
+                })
             }
             other => other,
         }

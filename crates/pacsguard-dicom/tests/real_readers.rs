@@ -2288,3 +2288,86 @@ fn a_program_or_tar_cut_over_gzip_members_is_found_from_the_first_of_them() {
         inspection.observations
     );
 }
+
+/// Review s8-r10: a search named one archive warning in all, so after a tar past
+/// MAX_ARCHIVE_MEMBERS a separate .tgz holding what cannot be opened (here an xz stream,
+/// the real xz's) said nothing of it: the file named only the member limit. Each reason
+/// is now a warning once, up to MAX_ARCHIVE_WARNINGS_PER_SEARCH distinct ones; the same
+/// limit met again is still one (the many-member test above).
+#[test]
+fn distinct_archive_warnings_in_one_search_are_each_named_to_their_limit() {
+    use pacsguard_dicom::{MAX_ARCHIVE_MEMBERS, MAX_ARCHIVE_WARNINGS_PER_SEARCH};
+    let dir = TempDir::new();
+    std::fs::write(dir.path("log.txt"), b"scanner log\n".repeat(100)).expect("write");
+    run("xz", &["-k", "log.txt"], &dir.0);
+    let mut names = Vec::new();
+    for n in 0..MAX_ARCHIVE_MEMBERS + 2 {
+        let name = format!("f{n:05}");
+        std::fs::write(dir.path(&name), b"").expect("write");
+        names.push(name);
+    }
+    std::fs::write(dir.path("list"), names.join("\n")).expect("write");
+    run(
+        "tar",
+        &["--format=ustar", "-cf", "many.tar", "-T", "list"],
+        &dir.0,
+    );
+    let many = std::fs::read(dir.path("many.tar")).expect("read");
+    // A .tgz holding `n.xz`, a reason of its own per name, after a line of text (two
+    // gzip files end to end are one file of two members to gzip).
+    let tgz = |n: usize| {
+        let name = format!("log{n}.xz");
+        std::fs::copy(dir.path("log.txt.xz"), dir.path(&name)).expect("copy");
+        let out = Command::new("sh")
+            .args([
+                "-c",
+                &format!("tar --format=ustar -cf - {name} | gzip -c -n"),
+            ])
+            .current_dir(&dir.0)
+            .output()
+            .expect("tar | gzip");
+        assert!(out.status.success());
+        [&b"\nnext file\n"[..], &out.stdout].concat()
+    };
+    let warnings = |value: &[u8]| {
+        let inspection = inspect(&in_private_element(value));
+        assert!(
+            !inspection
+                .observations
+                .iter()
+                .any(|o| o.severity == Severity::Alert),
+            "{:#?}",
+            inspection.observations
+        );
+        inspection
+            .observations
+            .iter()
+            .filter(|o| o.kind == FindingKind::NotInspected)
+            .map(|o| o.detail.clone())
+            .collect::<Vec<_>>()
+    };
+    let mut value = many.clone();
+    value.extend(tgz(0));
+    let found = warnings(&value);
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert!(found[0].contains("MAX_ARCHIVE_MEMBERS"), "{found:#?}");
+    assert!(found[1].contains("log0.xz"), "{found:#?}");
+    // At the limit every reason is named; one more reason is not.
+    for (reasons, named) in [
+        (
+            MAX_ARCHIVE_WARNINGS_PER_SEARCH,
+            MAX_ARCHIVE_WARNINGS_PER_SEARCH,
+        ),
+        (
+            MAX_ARCHIVE_WARNINGS_PER_SEARCH + 1,
+            MAX_ARCHIVE_WARNINGS_PER_SEARCH,
+        ),
+    ] {
+        let mut value = many.clone();
+        for n in 1..reasons {
+            value.extend(tgz(n));
+        }
+        let found = warnings(&value);
+        assert_eq!(found.len(), named, "{reasons}: {found:#?}");
+    }
+}
