@@ -56,10 +56,14 @@ pub(crate) struct Work {
     pub(crate) zip_unread: usize,
     /// The first limit reached, or the first member that could not be looked into.
     reached: Option<String>,
-    /// Bytes of the outermost archive its walk went through (every gzip member inflated,
-    /// every tar block read): a gzip or tar start inside them is a member of it, already
-    /// looked at, not an archive of its own.
-    walked: usize,
+    /// Offsets in the outermost archive's bytes where its walk read a later gzip member or
+    /// a tar header from that offset on, as a search opening an archive there would: a
+    /// search need not open those again (one walk, not one per member). Only those: a
+    /// gzip or tar start anywhere else in the bytes the walk went through (inside a
+    /// member's data, in a stored deflate block, past a tar size that claims the rest of
+    /// the bytes) was judged from no start of its own, and must still be opened. In
+    /// ascending order; at most one per member ([`MAX_ARCHIVE_MEMBERS`]).
+    walked: Vec<usize>,
 }
 
 impl Work {
@@ -71,7 +75,7 @@ impl Work {
             zip_inflated: 0,
             zip_unread: 0,
             reached: None,
-            walked: 0,
+            walked: Vec::new(),
         }
     }
 
@@ -101,14 +105,14 @@ pub fn open_counting(bytes: &[u8]) -> (Opened, usize) {
     (opened, work)
 }
 
-/// [`open_counting`], and how many bytes of `bytes` the walk went through: the members
-/// of a gzip file one after the other, a tar's blocks. A gzip or tar start in them is part
-/// of this archive, which a search must not open again (a file of 4,098 gzip members was
-/// opened from each of its members, each opening reporting the same limit).
-pub(crate) fn open_walking(bytes: &[u8]) -> (Opened, usize, usize) {
+/// [`open_counting`], and the offsets in `bytes` of the later gzip members and the tar
+/// headers the walk read from there on: this archive's own starts, which a search must
+/// not open again (a file of 4,098 gzip members was opened from each of its members, each
+/// opening reporting the same limit). Ascending.
+pub(crate) fn open_walking(bytes: &[u8]) -> (Opened, usize, Vec<usize>) {
     let mut work = Work::new();
     let opened = open_nested(bytes, 0, &mut work);
-    (opened, work.done().max(1), work.walked.min(bytes.len()))
+    (opened, work.done().max(1), std::mem::take(&mut work.walked))
 }
 
 /// [`open`] for an archive `depth` containers deep (a tar entry of a ZIP), charging what
@@ -208,7 +212,7 @@ fn carried(
                 return Some(Err(()));
             };
             if depth == 0 {
-                work.walked = gunzipped.end;
+                work.walked.extend(&gunzipped.member_offsets);
             }
             *members += 1;
             let name = if gunzipped.name.is_empty() {
@@ -224,19 +228,19 @@ fn carried(
                 }
                 Verdict::Inert => {}
             }
-            // Each later member's own content, as a tool that takes the members apart
-            // would write it: a search no longer opens the members past the first from
-            // their own starts (one walk covers them), so a program alone in a member
-            // after text is found here. Each member's own bytes only: the walk stays
-            // linear in what was inflated.
+            // Each later member from its own start, as `tail -c +N file.gz | gunzip`
+            // writes it: a search no longer opens the members past the first from their
+            // own starts (one walk covers them), so a program in a member after text is
+            // found here.
             let mut ends = gunzipped.starts.iter().skip(1).copied();
             for (n, start) in gunzipped.starts.iter().copied().enumerate() {
                 let end = ends.next().unwrap_or(inner.len());
-                let Some(own) = inner.get(start..end).filter(|own| !own.is_empty()) else {
+                if start >= end {
                     continue;
-                };
+                }
+                let judged = member_from_its_start(inner, start, end, work);
                 let member = format!("{name} (gzip member {})", n + 2);
-                match member_verdict(&member, own, depth, work, members) {
+                match member_verdict(&member, judged, depth, work, members) {
                     Verdict::Runs(found) => return Some(Ok(found)),
                     Verdict::CannotTell(why) => {
                         work.reached.get_or_insert(why);
@@ -250,9 +254,6 @@ fn carried(
             let mut at = 0usize;
             let mut long_name: Option<String> = None;
             while let Some(header) = bytes.get(at..at + 512) {
-                if depth == 0 {
-                    work.walked = at + 512;
-                }
                 if header.iter().all(|&b| b == 0) {
                     return None; // the end-of-archive blocks
                 }
@@ -284,6 +285,9 @@ fn carried(
                     return None;
                 }
                 work.members -= 1;
+                if depth == 0 && at > 0 {
+                    work.walked.push(at);
+                }
                 let size = tar_size(&header[124..136])?;
                 let start = at + 512;
                 let data = bytes.get(start..start.saturating_add(size).min(bytes.len()))?;
@@ -306,9 +310,6 @@ fn carried(
                     }
                     b'0' | 0 | b'7' => {
                         *members += 1;
-                        if depth == 0 {
-                            work.walked = start + data.len();
-                        }
                         match member_verdict(&name, data, depth, work, members) {
                             Verdict::Runs(found) => return Some(Ok(found)),
                             Verdict::CannotTell(why) => {
@@ -450,6 +451,7 @@ fn is_hta(data: &[u8]) -> bool {
 fn gunzip(bytes: &[u8], budget: &mut Work) -> Result<Gunzipped, ()> {
     let mut out = Vec::new();
     let mut starts = Vec::new();
+    let mut member_offsets = Vec::new();
     let mut state = InflateState::new_boxed(DataFormat::Raw);
     let mut chunk = vec![0u8; 64 * 1024];
     let (name, mut at) = gunzip_member(bytes, budget, &mut out, &mut state, &mut chunk)?;
@@ -469,6 +471,7 @@ fn gunzip(bytes: &[u8], budget: &mut Work) -> Result<Gunzipped, ()> {
         budget.members -= 1;
         state.reset(DataFormat::Raw);
         starts.push(out.len());
+        member_offsets.push(at);
         match gunzip_member(&bytes[at..], budget, &mut out, &mut state, &mut chunk) {
             Ok((_, used)) => at += used,
             Err(()) => break,
@@ -478,8 +481,48 @@ fn gunzip(bytes: &[u8], budget: &mut Work) -> Result<Gunzipped, ()> {
         name,
         out,
         starts,
-        end: at,
+        member_offsets,
     })
+}
+
+/// How far past a later gzip member's own bytes it is read to tell what its start names:
+/// a magic split over two members (`M` in one, `Z...` in the next, `<ht` and `ml>`) is
+/// named from the first. This bounds the extra read per member (4,096 members: 16 MiB,
+/// not the whole output each); a start is named within a few bytes of where it starts.
+pub const GZIP_MEMBER_NAMING_BYTES: usize = 4096;
+
+/// A later gzip member (bytes `start..end` of everything the file inflated to), as a
+/// search opening the file at this member read it before members were walked once: from
+/// its start on. A container whose structure goes on in the members after it (a tar cut
+/// in the middle of a member's data, a ZIP, a compound file) is judged through every
+/// member after it, charged to the inflation limit (past it, by its own bytes, the limit
+/// noted); any other start is judged by its own bytes and [`GZIP_MEMBER_NAMING_BYTES`]
+/// after them, as a start names a file (a program split over two members is one).
+fn member_from_its_start<'a>(
+    inner: &'a [u8],
+    start: usize,
+    end: usize,
+    work: &mut Work,
+) -> &'a [u8] {
+    let from_here = &inner[start..];
+    let named = &from_here[..from_here
+        .len()
+        .min((end - start).saturating_add(GZIP_MEMBER_NAMING_BYTES))];
+    let spans = matches!(
+        format::sniff(named),
+        Some(Format::Tar | Format::Gzip | Format::Zip | Format::Ole | Format::Cab | Format::Rtf)
+    );
+    if !spans || named.len() == from_here.len() {
+        return named;
+    }
+    if from_here.len() > work.inflated {
+        work.reached.get_or_insert(format!(
+            "gzip members read again from their own starts past {MAX_ARCHIVE_INFLATED_BYTES} bytes (MAX_ARCHIVE_INFLATED_BYTES)"
+        ));
+        return named;
+    }
+    work.inflated -= from_here.len();
+    from_here
 }
 
 /// A gzip file's members, inflated one after the other as `gzip -d` writes them.
@@ -490,9 +533,9 @@ struct Gunzipped {
     /// Where each member after the first starts in `out` (one per member: at most
     /// [`MAX_ARCHIVE_MEMBERS`]).
     starts: Vec<usize>,
-    /// The bytes of the file the members took (to where a limit stopped the
-    /// inflation, if one did).
-    end: usize,
+    /// Where each member after the first starts in the gzip file's bytes (one per entry
+    /// of `starts`).
+    member_offsets: Vec<usize>,
 }
 
 /// One gzip member at the start of `bytes`, inflated onto `out`: its name and the bytes

@@ -211,34 +211,53 @@ fn ole_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> Option<Hidden> {
     }
 }
 
-/// The gzip and tar archives one search opened: where the last walk ended, and whether a
-/// limit was reported already.
+/// Distinct `not-inspected` warnings one search gives for the gzip and tar archives it
+/// opens. The same reason is named once (the members past a limit, opened afresh, meet
+/// that limit again: a file of thousands of members is one warning); a different reason
+/// (a limit, then a workbook encrypted with a password Excel asks for, in a separate
+/// archive) is a warning of its own, up to this many: each names a file names its own
+/// reason, and an attacker can make as many as it has members.
+pub const MAX_ARCHIVE_WARNINGS_PER_SEARCH: usize = 8;
+
+/// The gzip and tar archives one search opened: the starts their walks read, and the
+/// warnings given.
 #[derive(Default)]
 struct Archives {
-    /// Offset (in the bytes searched) up to which an archive's walk went: the gzip starts
-    /// there are its own later members, the `ustar` magics its own later headers, all
-    /// looked at by that walk. Opening each again cost a walk per member (quadratic) and
-    /// a warning per member when the walk met a limit (33 for one file).
-    walked_to: usize,
-    /// A `not-inspected` warning was given for an archive in these bytes: what a later
-    /// start (the members past a limit, opened afresh) meets is that limit again, and one
-    /// warning names it. Alerts are never held back.
-    limit_reported: bool,
+    /// Offsets (in the bytes searched, ascending) where an earlier walk read a later gzip
+    /// member or tar header from that offset on, as opening an archive there would: its
+    /// own members, looked at by that walk. Opening each again cost a walk per member
+    /// (quadratic) and a warning per member when the walk met a limit (33 for one file).
+    /// Only those starts: a range ("everything the walk went through") let a 512-byte tar
+    /// header claiming an 8 GiB member, or a gzip start inside a member's data, hide
+    /// every gzip of a program after it, which the walk had judged by nothing but the
+    /// first bytes of the member around it.
+    walked: std::collections::BTreeSet<usize>,
+    /// The details of the `not-inspected` warnings given for archives in these bytes (at
+    /// most [`MAX_ARCHIVE_WARNINGS_PER_SEARCH`]): one per reason (a single flag dropped
+    /// every reason after the first limit). Alerts are never held back.
+    reported: Vec<String>,
 }
 
 impl Archives {
     /// The gzip or tar archive at `offset` (`bytes` from there on), opened unless an
-    /// earlier walk went through it: a finding if it carries what runs, or if a limit
-    /// stopped the look inside (once per search). Its work is charged to `budget`.
+    /// earlier walk read a member or header from there: a finding if it carries what
+    /// runs, or if a limit stopped the look inside (once per reason in a search). Its work
+    /// is charged to `budget`.
     fn open(&mut self, bytes: &[u8], offset: usize, budget: &mut Budget) -> Option<Hidden> {
-        if offset < self.walked_to {
+        if self.walked.contains(&offset) {
             return None;
         }
         let (hidden, walked) = archive_at(bytes, offset, budget);
-        self.walked_to = self.walked_to.max(offset.saturating_add(walked));
+        self.walked
+            .extend(walked.into_iter().map(|at| offset.saturating_add(at)));
         match hidden {
             Some(hidden) if hidden.kind == FindingKind::NotInspected => {
-                (!std::mem::replace(&mut self.limit_reported, true)).then_some(hidden)
+                let new = self.reported.len() < MAX_ARCHIVE_WARNINGS_PER_SEARCH
+                    && !self.reported.contains(&hidden.detail);
+                new.then(|| {
+                    self.reported.push(hidden.detail.clone());
+                    hidden
+                })
             }
             other => other,
         }
@@ -246,12 +265,12 @@ impl Archives {
 }
 
 /// A gzip or tar archive at `offset` (its bytes from there on), opened: a finding if it
-/// carries what runs, or if a limit stopped the look inside; and the bytes its walk went
-/// through. Its work is charged.
-fn archive_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> (Option<Hidden>, usize) {
+/// carries what runs, or if a limit stopped the look inside; and the offsets (from
+/// `offset`) of the later members and headers its walk read. Its work is charged.
+fn archive_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> (Option<Hidden>, Vec<usize>) {
     use crate::archive::{open_walking, sniff_archive};
     let Some(format) = sniff_archive(bytes) else {
-        return (None, 0);
+        return (None, Vec::new());
     };
     let (opened, work, walked) = open_walking(bytes);
     if !budget.charge(work) {

@@ -42,8 +42,9 @@ pub use budget::{Budget, INSPECTION_DEADLINE, MAX_CANDIDATES_PER_FILE, MAX_PARSE
 pub use carriers::MAX_CAB_FILES_READ;
 pub use dataset::{DataSetSummary, MAX_SEQUENCE_DEPTH};
 pub use embedded::{
-    Hidden, MAX_NESTED_ZIP_BYTES, MAX_ZIP_DEPTH, MAX_ZIP_ENTRIES_READ, ZIP_ENTRY_HEAD_BYTES,
-    active_pdf, pdf_findings, search as search_hidden, trailing_zip,
+    Hidden, MAX_ARCHIVE_WARNINGS_PER_SEARCH, MAX_NESTED_ZIP_BYTES, MAX_ZIP_DEPTH,
+    MAX_ZIP_ENTRIES_READ, ZIP_ENTRY_HEAD_BYTES, active_pdf, pdf_findings, search as search_hidden,
+    trailing_zip,
 };
 pub use format::{
     Executable, Format, MAX_EXECUTABLE_PARSE_BYTES, MAX_MACHO_LOAD_COMMANDS, PeHeaders,

@@ -479,22 +479,28 @@ fn shell_command(bytes: &[u8], at: usize) -> Command {
     }
 }
 
-/// The first line that starts with a Windows launcher, as `cmd.exe` would run it.
+/// The first command that starts with a Windows launcher, as `cmd.exe` would run it: at
+/// the start of a line, or after one of the operators that start another command on the
+/// same line (`&`, `&&`, `||`, `|`): `echo hi & powershell -enc ...` runs PowerShell
+/// whatever the first command was (the bytes of a DICOM header before it are a command
+/// that fails, and cmd.exe goes on).
 pub fn find_batch_command(bytes: &[u8]) -> Option<Command> {
-    for newline in memchr::memchr_iter(b'\n', bytes) {
-        let line = &bytes[newline + 1..];
-        let skip = line
-            .iter()
-            .position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'@'))
-            .unwrap_or(line.len());
+    memchr::memchr3_iter(b'\n', b'&', b'|', bytes)
+        .find_map(|separator| batch_command_at(bytes, separator + 1))
+}
+
+/// The command that starts at `at` (after a line's start or an operator), if its program
+/// is a Windows launcher.
+fn batch_command_at(bytes: &[u8], at: usize) -> Option<Command> {
+    let line = bytes.get(at..)?;
+    let skip = program_start(line);
+    {
         let start = &line[skip..];
         // Most lines of binary data start with no launcher's first letter: one compare
         // instead of sixteen (a '\n' is one byte in 256 of pixel data).
-        let Some(first) = start.first().map(u8::to_ascii_lowercase) else {
-            continue;
-        };
+        let first = start.first().map(u8::to_ascii_lowercase)?;
         if !BATCH.iter().any(|launcher| launcher[0] == first) && !matches!(first, b'^' | b'"') {
-            continue;
+            return None;
         }
         // cmd.exe drops its escape character and the quotes in a program's name before it
         // looks the name up: `p^ower^shell`, `"powershell.exe"` run PowerShell. The line
@@ -524,7 +530,7 @@ pub fn find_batch_command(bytes: &[u8]) -> Option<Command> {
                 && (!AMBIGUOUS_BATCH.contains(&launcher)
                     || command_like_argument(&start[launcher.len()..]))
             {
-                let offset = newline + 1 + skip;
+                let offset = at + skip;
                 let interpreter = if launcher.starts_with(b"p") {
                     "powershell"
                 } else {
@@ -562,15 +568,137 @@ pub fn find_batch_command(bytes: &[u8]) -> Option<Command> {
     None
 }
 
+/// Where the program of the command at the start of `line` begins, past what cmd.exe reads
+/// before it: blanks, `@` (no echo), the delimiters `;`, `,` and `=`, a `(` that opens a
+/// block, and the commands that run another: `call x`, `if <condition> x`, `for ... do x`.
+/// Each step moves forward, and the search stays within this command (to its `&`, `|`
+/// or line end, where the next candidate starts): linear over the bytes searched.
+fn program_start(line: &[u8]) -> usize {
+    let delimiter = |b: &u8| matches!(b, b' ' | b'\t' | b'\r' | b'@' | b';' | b',' | b'=' | b'(');
+    // A word also ends at an operator or the line's end, where the next candidate
+    // starts; the command's extent is only looked for after `if` and `for`.
+    let word_ends = |b: &u8| delimiter(b) || matches!(b, b'&' | b'|' | b'\n');
+    let mut at = 0;
+    loop {
+        at += line[at..]
+            .iter()
+            .position(|b| !delimiter(b))
+            .unwrap_or(line.len() - at);
+        // Pixel data: most candidates start with none of `call`, `if`, `for`.
+        if !matches!(
+            line.get(at).map(u8::to_ascii_lowercase),
+            Some(b'c' | b'i' | b'f')
+        ) {
+            return at;
+        }
+        let word_end = at
+            + line[at..]
+                .iter()
+                .position(word_ends)
+                .unwrap_or(line.len() - at);
+        let word = &line[at..word_end];
+        let command = || {
+            let end = memchr::memchr3(b'\n', b'&', b'|', &line[at..]);
+            &line[..end.map_or(line.len(), |end| at + end)]
+        };
+        if word.eq_ignore_ascii_case(b"call") {
+            at = word_end;
+        } else if word.eq_ignore_ascii_case(b"if") {
+            // A condition cmd.exe cannot read is a syntax error: nothing runs.
+            match past_if_condition(command(), word_end) {
+                Some(body) => at = body,
+                None => return at,
+            }
+        } else if word.eq_ignore_ascii_case(b"for") {
+            match past_for_do(command(), word_end) {
+                Some(body) => at = body,
+                None => return at,
+            }
+        } else {
+            return at;
+        }
+    }
+}
+
+/// Past the condition of an `if` whose keyword ends at `from`: `[/i] [not]` then
+/// `errorlevel N`, `exist PATH`, `defined NAME`, `cmdextversion N`, `a==b` (one word or
+/// three) or `a OP b` (EQU, NEQ, LSS, LEQ, GTR, GEQ); `None` for any other words.
+fn past_if_condition(command: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    let mut next = || {
+        let blank = |b: &u8| matches!(b, b' ' | b'\t');
+        at += command[at..]
+            .iter()
+            .position(|b| !blank(b))
+            .unwrap_or(command.len() - at);
+        let start = at;
+        at += command[at..]
+            .iter()
+            .position(blank)
+            .unwrap_or(command.len() - at);
+        (&command[start..at], at)
+    };
+    let is = |word: &[u8], name: &[u8]| word.eq_ignore_ascii_case(name);
+    let (mut word, mut end) = next();
+    if is(word, b"/i") {
+        (word, end) = next();
+    }
+    if is(word, b"not") {
+        (word, end) = next();
+    }
+    if ["errorlevel", "exist", "defined", "cmdextversion"]
+        .iter()
+        .any(|key| is(word, key.as_bytes()))
+    {
+        return Some(next().1);
+    }
+    if memchr::memmem::find(word, b"==").is_some() {
+        // `a==b`, or `a==` then `b`
+        return Some(if word.ends_with(b"==") { next().1 } else { end });
+    }
+    let (op, op_end) = next();
+    if op == b"=="
+        || ["equ", "neq", "lss", "leq", "gtr", "geq"]
+            .iter()
+            .any(|key| is(op, key.as_bytes()))
+    {
+        return Some(next().1);
+    }
+    op.starts_with(b"==").then_some(op_end) // `a ==b`
+}
+
+/// Where the body of a `for` whose keyword ends at `from` starts: after the `do` that
+/// follows the `)` closing its set, if the command has one.
+fn past_for_do(command: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    while let Some(close) = memchr::memchr(b')', &command[at..]) {
+        let after = &command[at + close + 1..];
+        let blanks = after
+            .iter()
+            .position(|b| !matches!(b, b' ' | b'\t'))
+            .unwrap_or(after.len());
+        let rest = &after[blanks..];
+        if rest.get(..2).is_some_and(|d| d.eq_ignore_ascii_case(b"do"))
+            && rest.get(2).is_none_or(|b| matches!(b, b' ' | b'\t' | b'('))
+        {
+            return Some(at + close + 1 + blanks + 2);
+        }
+        at += close + 1;
+    }
+    None
+}
+
 /// The line at the start of `start` (to its `\n`, included) with the carets and double
 /// quotes of its first word removed as cmd.exe removes them (`^x` is `x`), or `None`
 /// when its first word has neither.
 fn unescaped_program_name(start: &[u8]) -> Option<Vec<u8>> {
-    // The first word only, on every candidate line (this runs over pixel data); the
-    // line's end only for a word that has a caret or a quote.
+    // The first word only, on every candidate command (this runs over pixel data); the
+    // line's end only for a word that has a caret or a quote. The word ends at an
+    // operator too, as cmd.exe ends it: a command starts after every `&` and `|`, and a
+    // word running over them would be read again from each (quadratic in `p&p&p&...`).
     let word_end = start
         .iter()
-        .position(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        .position(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>'))
         .unwrap_or(start.len());
     let word = &start[..word_end];
     if !word.iter().any(|b| matches!(b, b'^' | b'"')) {
@@ -690,6 +818,47 @@ mod tests {
         assert!(find_shell_command(b"x 'quoted\n' y\ncurl x\n").is_some());
         assert!(find_shell_command(b"`\x01\x02\x03`\ncurl x\n").is_some());
         assert_eq!(find_shell_command(b"`\x01\x02\x03\ncurl x\n"), None);
+    }
+
+    /// Review s8-r10: cmd.exe starts a command after `&`, `&&`, `||` and `|` on the same
+    /// line, skips `;`, `,`, `=` and `(` before one, and `call` runs what follows: each
+    /// of these ran PowerShell and was no command here (only a line's first word was).
+    #[test]
+    fn commands_after_cmd_operators_and_call_are_found() {
+        for line in [
+            &b"\0\x01garbage & powershell -nop -c iex(x)\r\n"[..],
+            b"x\r\nver&&powershell -nop -c iex(x)\r\n",
+            b"x\r\nver||p^owershell -nop -c iex(x)\r\n",
+            b"x\r\necho x|powershell -nop -c iex(x)\r\n",
+            b"x\r\ncall powershell -nop -c iex(x)\r\n",
+            b"x\r\n;,powershell -nop -c iex(x)\r\n",
+            b"x\r\n(powershell -nop -c iex(x))\r\n",
+            b"x\r\necho a & (call \"pwsh\" -ec x)\r\n",
+            b"x\r\nif 1==1 powershell -nop -c iex(x)\r\n",
+            b"x\r\nif /i not \"%a%\" == \"b\" p^owershell -c x\r\n",
+            b"x\r\nif exist C:\\x.txt call powershell -c x\r\n",
+            b"x\r\nIF %x% GEQ 1 (powershell -c x)\r\n",
+            b"x\r\nfor %%a in (1 2) do powershell -c x\r\n",
+            b"x\r\nfor /f \"tokens=*\" %%a in ('ver') DO @if 1==1 pwsh -c x\r\n",
+        ] {
+            let found = find_batch_command(line)
+                .unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(line)));
+            assert_eq!(found.interpreter, "powershell");
+        }
+        for text in [
+            &b"x\nR&D meeting: the powershell course\n"[..],
+            b"x\nQ & A: start of contrast injection | cmd (common bile duct) dilated\n",
+            b"x\nrecall powershell training\n",
+            b"x\nif the powershell course is full, call us\n",
+            b"x\nfor (the patient) do nothing\n",
+        ] {
+            assert_eq!(
+                find_batch_command(text),
+                None,
+                "{}",
+                String::from_utf8_lossy(text)
+            );
+        }
     }
 
     #[test]

