@@ -286,10 +286,13 @@ impl Fleet {
         db.touch_host(host.id, now, interval)?;
         // The console witnesses a trail (its key), not a certificate: a second host
         // reporting a trail key another host reports with would get the same log
-        // cosigned from a fresh state, a fork included.
+        // cosigned from a fresh state, a fork included. A key is held once a checkpoint
+        // signed by it was accepted: records alone prove no possession of the key (the
+        // public key is no secret), so they cannot lock its owner out.
         if host.trail_key.as_deref() != Some(trail_key)
             && let Some(other) = db.hosts()?.into_iter().find(|other| {
                 other.id != host.id
+                    && other.checkpoint.as_deref().is_some_and(|c| !c.is_empty())
                     && other.trail_key.as_deref().map(witness::key_part)
                         == Some(witness::key_part(trail_key))
             })

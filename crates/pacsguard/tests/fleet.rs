@@ -632,3 +632,76 @@ fn idle_anonymous_connections_from_one_address_do_not_lock_hosts_out() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     server.stop();
 }
+
+/// A trail key is public (`trail.pub`): an enrolled host that reports another host's key
+/// with records of its own making, and no checkpoint (it cannot sign one), must not make
+/// that key its own and lock the real owner out. Python's ssl module, with the squatter's
+/// real client certificate, sends the report.
+#[test]
+fn records_without_a_signed_checkpoint_do_not_take_another_hosts_trail_key() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let enroll = |env: &Env, name: &str| {
+        let token = token(&console, "15m");
+        let out = env.run(&[
+            "enroll",
+            &url,
+            "--token",
+            &token,
+            "--fingerprint",
+            &fingerprint,
+            "--name",
+            name,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    };
+    let squatter = Env::new();
+    enroll(&squatter, "ws-9");
+    let victim = Env::new();
+    victim.profile(&[]);
+    enroll(&victim, "pacs-02");
+    let key = std::fs::read_to_string(victim.home.join("trail.pub")).expect("public key");
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import json,socket,ssl,struct,sys\n\
+             addr,fleet,key=sys.argv[1:4]\n\
+             host,port=addr.rsplit(':',1)\n\
+             ctx=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)\n\
+             ctx.check_hostname=False\n\
+             ctx.verify_mode=ssl.CERT_NONE\n\
+             ctx.load_cert_chain(fleet+'/cert.pem',fleet+'/key.pem')\n\
+             s=ctx.wrap_socket(socket.create_connection((host,int(port)),timeout=20))\n\
+             recs=[json.dumps({'seq':i,'detail':'forged'}) for i in range(3)]\n\
+             body=json.dumps({'type':'report','trail_key':key.strip(),'interval':15,'first':0,'records':recs,'checkpoint':None}).encode()\n\
+             s.sendall(struct.pack('>I',len(body))+body)\n\
+             head=s.recv(4)\n\
+             (m,)=struct.unpack('>I',head)\n\
+             got=b''\n\
+             while len(got)<m: got+=s.recv(m-len(got))\n\
+             print(got.decode())\n",
+        )
+        .arg(url.strip_prefix("tls://").expect("tls url"))
+        .arg(squatter.home.join("fleet"))
+        .arg(&key)
+        .output()
+        .expect("python3 runs");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The forged records were taken as unproven records of ws-9's trail (as before).
+    assert!(said.contains("witnessed"), "{said}");
+    // The owner reports and is witnessed, not refused as a copy of ws-9.
+    let out = victim.run(&["audit", "forward", "--to", "console"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let owner = wait_host(&console, "pacs-02", |h| h["records"].as_u64() > Some(0));
+    assert_eq!(owner["state"], "ok", "{owner}");
+    server.stop();
+}
