@@ -324,6 +324,7 @@ impl Fleet {
             frontier,
             checkpoint_size,
         };
+        let (first, records) = skip_held(db, host, first, records)?;
         let accepted = match witness::verify_report(&held, trail_key, first, records, checkpoint) {
             Ok(accepted) => accepted,
             Err(refusal) => {
@@ -407,6 +408,39 @@ impl Fleet {
         }
         Ok(())
     }
+}
+
+/// Passes over the leading records of a report that the console holds already, byte for
+/// byte: the host sends them again when the console's answer to the batch that stored
+/// them never reached it (the host killed between the console's commit and its cursor
+/// write, the connection cut after the commit). Taking them as the trail rewound would
+/// raise a false `host-trail-fork` and refuse that host for good. A record that differs
+/// from the one held is left in, and refused as the fork it is.
+fn skip_held<'r>(
+    db: &ConsoleDb,
+    host: &HostRow,
+    first: u64,
+    records: &'r [String],
+) -> Result<(u64, &'r [String]), StoreError> {
+    if records.is_empty() || first >= host.size {
+        return Ok((first, records));
+    }
+    let overlap = usize::try_from(host.size - first)
+        .unwrap_or(usize::MAX)
+        .min(records.len());
+    let end = first.saturating_add(overlap as u64);
+    let held = db.host_records_between(host.id, first, end)?;
+    let same = held.len() == overlap
+        && held
+            .iter()
+            .zip(records)
+            .zip(first..end)
+            .all(|(((seq, line), sent), expected)| *seq == expected && line == sent.as_bytes());
+    Ok(if same {
+        (end, &records[overlap..])
+    } else {
+        (first, records)
+    })
 }
 
 /// Connections per address that have not shown a host certificate.

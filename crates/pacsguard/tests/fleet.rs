@@ -705,3 +705,54 @@ fn records_without_a_signed_checkpoint_do_not_take_another_hosts_trail_key() {
     assert_eq!(owner["state"], "ok", "{owner}");
     server.stop();
 }
+
+/// The console stores a batch but its answer never reaches the host (the host killed
+/// between the console's commit and its cursor write, or the connection cut after the
+/// commit): the host sends the same records again. That is not the trail rewound: no
+/// fork alert, the host is not refused for good, and the console holds every record
+/// once. The crash's state is made by putting back the cursor as it was before the
+/// delivery.
+#[test]
+fn records_sent_again_after_a_lost_answer_are_not_a_fork() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let host = Env::new();
+    host.profile(&[]);
+    let token = token(&console, "15m");
+    let out = host.run(&[
+        "enroll",
+        &url,
+        "--token",
+        &token,
+        "--fingerprint",
+        &fingerprint,
+        "--name",
+        "pacs-03",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let forward = || {
+        let out = host.run(&["audit", "forward", "--to", "console"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    };
+    forward();
+    let cursor = host.home.join("delivery/console.cursor");
+    let before = std::fs::read(&cursor).expect("cursor");
+    host.run(&["check", host.tree_str()]);
+    forward();
+    std::fs::write(&cursor, &before).expect("the answer was lost");
+    forward();
+    host.run(&["check", host.tree_str()]);
+    forward();
+    let seen = wait_host(&console, "pacs-03", |h| h["records"].as_u64() > Some(0));
+    assert_eq!(seen["state"], "ok", "{seen}");
+    let log = std::fs::read_to_string(host.home.join("audit.log")).expect("log");
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(stored_records(&console, "pacs-03"), lines, "once, in order");
+    server.stop();
+    let out = console.run(&["audit", "show", "--json"]);
+    assert!(!stdout(&out).contains("host-trail-fork"), "{}", stdout(&out));
+}

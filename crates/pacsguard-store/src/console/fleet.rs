@@ -343,6 +343,29 @@ impl ConsoleDb {
         Ok(true)
     }
 
+    /// The records a host delivered with sequence numbers from `from` (inclusive) to `to`
+    /// (exclusive), in order.
+    pub fn host_records_between(
+        &self,
+        host: i64,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT seq, line FROM fleet_records WHERE host = ?1 AND seq >= ?2 AND seq < ?3 \
+                 ORDER BY seq",
+            )
+            .map_err(self.sql())?;
+        let rows = statement
+            .query_map(params![host, to_i64(from), to_i64(to)], |r| {
+                Ok((u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0), r.get(1)?))
+            })
+            .map_err(self.sql())?;
+        rows.collect::<Result<_, _>>().map_err(self.sql())
+    }
+
     /// The records a host delivered, in order (for tests and the drill-down).
     pub fn host_records(&self, host: i64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let mut statement = self
