@@ -612,19 +612,27 @@ fn connection(
         .peer_certificates()
         .and_then(|c| c.first())
         .map(|c| c.to_vec());
-    if peer.is_some() {
-        // Verified against the host CA: no longer counted against its address.
+    let mut db = ConsoleDb::open(&fleet.store).map_err(|e| e.to_string())?;
+    // Verified against the host CA and a host not revoked: no longer counted against
+    // its address. A revoked host's certificate still passes the handshake (the CA
+    // keeps no revocation list), so it stays held to its address's share.
+    let proven = peer.as_deref().is_some_and(|peer| {
+        matches!(
+            db.host_by_fingerprint(&crate::cert_fingerprint(peer)),
+            Ok(Some(host)) if host.revoked.is_none()
+        )
+    });
+    if proven {
         slot.release();
     }
-    // A peer without a certificate may only enrol: one small frame, then the
-    // connection ends, so an anonymous peer cannot make the console hold a host's
+    // A peer without a certificate (or a revoked host's) may only enrol: one small
+    // frame, then the connection ends, so it cannot make the console hold a host's
     // batch-sized frames or keep a slot for a conversation.
-    let limit = if peer.is_some() {
+    let limit = if proven {
         wire::MAX_FRAME_BYTES
     } else {
         wire::MAX_ENROL_FRAME_BYTES
     };
-    let mut db = ConsoleDb::open(&fleet.store).map_err(|e| e.to_string())?;
     while !stop.load(Ordering::Relaxed) {
         let request = match wire::read_frame_within::<Request>(&mut stream, limit) {
             Ok(Some(request)) => request,
@@ -641,7 +649,7 @@ fn connection(
             }
         };
         let response = fleet.answer(&mut db, peer.as_deref(), request);
-        if wire::write_frame(&mut stream, &response).is_err() || peer.is_none() {
+        if wire::write_frame(&mut stream, &response).is_err() || !proven {
             return Ok(());
         }
     }

@@ -756,3 +756,74 @@ fn records_sent_again_after_a_lost_answer_are_not_a_fork() {
     let out = console.run(&["audit", "show", "--json"]);
     assert!(!stdout(&out).contains("host-trail-fork"), "{}", stdout(&out));
 }
+
+/// A revoked host's certificate still passes the TLS handshake (the host CA keeps no
+/// revocation list): its connections stay counted against its address like anonymous
+/// ones, so a revoked host holding many (python, its real certificate, from another
+/// loopback address) does not lock the hosts still enrolled out.
+#[test]
+fn a_revoked_hosts_connections_do_not_lock_hosts_out() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let enroll = |env: &Env, name: &str| {
+        let token = token(&console, "15m");
+        let out = env.run(&[
+            "enroll",
+            &url,
+            "--token",
+            &token,
+            "--fingerprint",
+            &fingerprint,
+            "--name",
+            name,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    };
+    let revoked = Env::new();
+    enroll(&revoked, "old-ws");
+    let host = Env::new();
+    host.profile(&[]);
+    enroll(&host, "pacs-04");
+    let out = console.run(&["console", "revoke-host", "old-ws"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut flood = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import socket,ssl,sys,time\n\
+             addr,fleet=sys.argv[1:3]\n\
+             host,port=addr.rsplit(':',1)\n\
+             ctx=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)\n\
+             ctx.check_hostname=False\n\
+             ctx.verify_mode=ssl.CERT_NONE\n\
+             ctx.load_cert_chain(fleet+'/cert.pem',fleet+'/key.pem')\n\
+             held=[]\n\
+             for _ in range(80):\n    \
+                 try:\n        \
+                     s=socket.socket(); s.bind(('127.0.0.2',0)); s.settimeout(5)\n        \
+                     s.connect((host,int(port))); held.append(ctx.wrap_socket(s))\n    \
+                 except OSError:\n        \
+                     pass\n\
+             print('ready',len(held),flush=True)\n\
+             time.sleep(120)\n",
+        )
+        .arg(url.strip_prefix("tls://").expect("tls url"))
+        .arg(revoked.home.join("fleet"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut line = String::new();
+    BufReader::new(flood.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read");
+    assert!(line.starts_with("ready"), "{line}");
+    std::thread::sleep(Duration::from_secs(2));
+    let out = host.run(&["audit", "forward", "--to", "console"]);
+    let _ = flood.kill();
+    let _ = flood.wait();
+    assert_eq!(out.status.code(), Some(0), "{line}{}", stderr(&out));
+    server.stop();
+}
