@@ -497,13 +497,18 @@ fn a_trail_is_witnessed_for_one_host_and_a_name_held_once() {
     );
     let cosigned = copy.home.join("fleet/cosignatures.jsonl");
     assert!(
-        std::fs::read_to_string(&cosigned).unwrap_or_default().is_empty(),
+        std::fs::read_to_string(&cosigned)
+            .unwrap_or_default()
+            .is_empty(),
         "nothing cosigned for the copy"
     );
     let flagged = wait_host(&console, "pacs-01b", |h| h["state"] == "new-key");
     assert_eq!(flagged["records"], 0, "{flagged}");
     assert_eq!(
-        hosts(&console).iter().filter(|h| h["name"] == "pacs-01").count(),
+        hosts(&console)
+            .iter()
+            .filter(|h| h["name"] == "pacs-01")
+            .count(),
         1
     );
     // The real pacs-01 reports on undisturbed.
@@ -754,7 +759,11 @@ fn records_sent_again_after_a_lost_answer_are_not_a_fork() {
     assert_eq!(stored_records(&console, "pacs-03"), lines, "once, in order");
     server.stop();
     let out = console.run(&["audit", "show", "--json"]);
-    assert!(!stdout(&out).contains("host-trail-fork"), "{}", stdout(&out));
+    assert!(
+        !stdout(&out).contains("host-trail-fork"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 /// A revoked host's certificate still passes the TLS handshake (the host CA keeps no
