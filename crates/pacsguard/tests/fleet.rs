@@ -836,3 +836,46 @@ fn a_revoked_hosts_connections_do_not_lock_hosts_out() {
     assert_eq!(out.status.code(), Some(0), "{line}{}", stderr(&out));
     server.stop();
 }
+
+/// Eight hosts (one address's share of unproven connections) enrol at once with one token: exactly one is enrolled, and every other
+/// is told the token was used, not a raw store error ("database is locked").
+#[test]
+fn hosts_racing_for_one_token_enrol_one_and_are_told_why_not() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let token = token(&console, "15m");
+    let racers: Vec<Env> = (0..8).map(|_| Env::new()).collect();
+    let children: Vec<Child> = racers
+        .iter()
+        .enumerate()
+        .map(|(i, env)| {
+            pacsguard()
+                .arg("--home")
+                .arg(&env.home)
+                .args(["enroll", &url, "--token", &token, "--fingerprint"])
+                .arg(&fingerprint)
+                .args(["--name", &format!("race-{i}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("enroll starts")
+        })
+        .collect();
+    let mut enrolled = 0;
+    for child in children {
+        let out = child.wait_with_output().expect("enroll ends");
+        let said = String::from_utf8_lossy(&out.stderr);
+        match out.status.code() {
+            Some(0) => enrolled += 1,
+            Some(2) => assert!(said.contains("used already"), "{said}"),
+            other => panic!("{other:?}: {said}"),
+        }
+    }
+    assert_eq!(enrolled, 1);
+    assert_eq!(hosts(&console).len(), 1);
+    server.stop();
+}

@@ -183,7 +183,14 @@ impl ConsoleDb {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(sql)?;
+        // Immediate: the write lock is taken (waiting the busy timeout) before the token
+        // is read. A deferred transaction that read it would fail with "database is
+        // locked", not wait, when another enrolment wrote meanwhile: hosts enrolling at
+        // once got a raw store error instead of "used already".
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql)?;
         let token: Option<(i64, Option<i64>)> = tx
             .query_row(
                 "SELECT expires, used FROM fleet_tokens WHERE token_hash = ?1",
