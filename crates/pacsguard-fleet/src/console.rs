@@ -286,10 +286,13 @@ impl Fleet {
         db.touch_host(host.id, now, interval)?;
         // The console witnesses a trail (its key), not a certificate: a second host
         // reporting a trail key another host reports with would get the same log
-        // cosigned from a fresh state, a fork included.
+        // cosigned from a fresh state, a fork included. A key is held once a checkpoint
+        // signed by it was accepted: records alone prove no possession of the key (the
+        // public key is no secret), so they cannot lock its owner out.
         if host.trail_key.as_deref() != Some(trail_key)
             && let Some(other) = db.hosts()?.into_iter().find(|other| {
                 other.id != host.id
+                    && other.checkpoint.as_deref().is_some_and(|c| !c.is_empty())
                     && other.trail_key.as_deref().map(witness::key_part)
                         == Some(witness::key_part(trail_key))
             })
@@ -321,6 +324,7 @@ impl Fleet {
             frontier,
             checkpoint_size,
         };
+        let (first, records) = skip_held(db, host, first, records)?;
         let accepted = match witness::verify_report(&held, trail_key, first, records, checkpoint) {
             Ok(accepted) => accepted,
             Err(refusal) => {
@@ -404,6 +408,39 @@ impl Fleet {
         }
         Ok(())
     }
+}
+
+/// Passes over the leading records of a report that the console holds already, byte for
+/// byte: the host sends them again when the console's answer to the batch that stored
+/// them never reached it (the host killed between the console's commit and its cursor
+/// write, the connection cut after the commit). Taking them as the trail rewound would
+/// raise a false `host-trail-fork` and refuse that host for good. A record that differs
+/// from the one held is left in, and refused as the fork it is.
+fn skip_held<'r>(
+    db: &ConsoleDb,
+    host: &HostRow,
+    first: u64,
+    records: &'r [String],
+) -> Result<(u64, &'r [String]), StoreError> {
+    if records.is_empty() || first >= host.size {
+        return Ok((first, records));
+    }
+    let overlap = usize::try_from(host.size - first)
+        .unwrap_or(usize::MAX)
+        .min(records.len());
+    let end = first.saturating_add(overlap as u64);
+    let held = db.host_records_between(host.id, first, end)?;
+    let same = held.len() == overlap
+        && held
+            .iter()
+            .zip(records)
+            .zip(first..end)
+            .all(|(((seq, line), sent), expected)| *seq == expected && line == sent.as_bytes());
+    Ok(if same {
+        (end, &records[overlap..])
+    } else {
+        (first, records)
+    })
 }
 
 /// Connections per address that have not shown a host certificate.
@@ -575,19 +612,27 @@ fn connection(
         .peer_certificates()
         .and_then(|c| c.first())
         .map(|c| c.to_vec());
-    if peer.is_some() {
-        // Verified against the host CA: no longer counted against its address.
+    let mut db = ConsoleDb::open(&fleet.store).map_err(|e| e.to_string())?;
+    // Verified against the host CA and a host not revoked: no longer counted against
+    // its address. A revoked host's certificate still passes the handshake (the CA
+    // keeps no revocation list), so it stays held to its address's share.
+    let proven = peer.as_deref().is_some_and(|peer| {
+        matches!(
+            db.host_by_fingerprint(&crate::cert_fingerprint(peer)),
+            Ok(Some(host)) if host.revoked.is_none()
+        )
+    });
+    if proven {
         slot.release();
     }
-    // A peer without a certificate may only enrol: one small frame, then the
-    // connection ends, so an anonymous peer cannot make the console hold a host's
+    // A peer without a certificate (or a revoked host's) may only enrol: one small
+    // frame, then the connection ends, so it cannot make the console hold a host's
     // batch-sized frames or keep a slot for a conversation.
-    let limit = if peer.is_some() {
+    let limit = if proven {
         wire::MAX_FRAME_BYTES
     } else {
         wire::MAX_ENROL_FRAME_BYTES
     };
-    let mut db = ConsoleDb::open(&fleet.store).map_err(|e| e.to_string())?;
     while !stop.load(Ordering::Relaxed) {
         let request = match wire::read_frame_within::<Request>(&mut stream, limit) {
             Ok(Some(request)) => request,
@@ -604,7 +649,7 @@ fn connection(
             }
         };
         let response = fleet.answer(&mut db, peer.as_deref(), request);
-        if wire::write_frame(&mut stream, &response).is_err() || peer.is_none() {
+        if wire::write_frame(&mut stream, &response).is_err() || !proven {
             return Ok(());
         }
     }

@@ -497,13 +497,18 @@ fn a_trail_is_witnessed_for_one_host_and_a_name_held_once() {
     );
     let cosigned = copy.home.join("fleet/cosignatures.jsonl");
     assert!(
-        std::fs::read_to_string(&cosigned).unwrap_or_default().is_empty(),
+        std::fs::read_to_string(&cosigned)
+            .unwrap_or_default()
+            .is_empty(),
         "nothing cosigned for the copy"
     );
     let flagged = wait_host(&console, "pacs-01b", |h| h["state"] == "new-key");
     assert_eq!(flagged["records"], 0, "{flagged}");
     assert_eq!(
-        hosts(&console).iter().filter(|h| h["name"] == "pacs-01").count(),
+        hosts(&console)
+            .iter()
+            .filter(|h| h["name"] == "pacs-01")
+            .count(),
         1
     );
     // The real pacs-01 reports on undisturbed.
@@ -630,5 +635,247 @@ fn idle_anonymous_connections_from_one_address_do_not_lock_hosts_out() {
     let _ = flood.kill();
     let _ = flood.wait();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    server.stop();
+}
+
+/// A trail key is public (`trail.pub`): an enrolled host that reports another host's key
+/// with records of its own making, and no checkpoint (it cannot sign one), must not make
+/// that key its own and lock the real owner out. Python's ssl module, with the squatter's
+/// real client certificate, sends the report.
+#[test]
+fn records_without_a_signed_checkpoint_do_not_take_another_hosts_trail_key() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let enroll = |env: &Env, name: &str| {
+        let token = token(&console, "15m");
+        let out = env.run(&[
+            "enroll",
+            &url,
+            "--token",
+            &token,
+            "--fingerprint",
+            &fingerprint,
+            "--name",
+            name,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    };
+    let squatter = Env::new();
+    enroll(&squatter, "ws-9");
+    let victim = Env::new();
+    victim.profile(&[]);
+    enroll(&victim, "pacs-02");
+    let key = std::fs::read_to_string(victim.home.join("trail.pub")).expect("public key");
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import json,socket,ssl,struct,sys\n\
+             addr,fleet,key=sys.argv[1:4]\n\
+             host,port=addr.rsplit(':',1)\n\
+             ctx=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)\n\
+             ctx.check_hostname=False\n\
+             ctx.verify_mode=ssl.CERT_NONE\n\
+             ctx.load_cert_chain(fleet+'/cert.pem',fleet+'/key.pem')\n\
+             s=ctx.wrap_socket(socket.create_connection((host,int(port)),timeout=20))\n\
+             recs=[json.dumps({'seq':i,'detail':'forged'}) for i in range(3)]\n\
+             body=json.dumps({'type':'report','trail_key':key.strip(),'interval':15,'first':0,'records':recs,'checkpoint':None}).encode()\n\
+             s.sendall(struct.pack('>I',len(body))+body)\n\
+             head=s.recv(4)\n\
+             (m,)=struct.unpack('>I',head)\n\
+             got=b''\n\
+             while len(got)<m: got+=s.recv(m-len(got))\n\
+             print(got.decode())\n",
+        )
+        .arg(url.strip_prefix("tls://").expect("tls url"))
+        .arg(squatter.home.join("fleet"))
+        .arg(&key)
+        .output()
+        .expect("python3 runs");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The forged records were taken as unproven records of ws-9's trail (as before).
+    assert!(said.contains("witnessed"), "{said}");
+    // The owner reports and is witnessed, not refused as a copy of ws-9.
+    let out = victim.run(&["audit", "forward", "--to", "console"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let owner = wait_host(&console, "pacs-02", |h| h["records"].as_u64() > Some(0));
+    assert_eq!(owner["state"], "ok", "{owner}");
+    server.stop();
+}
+
+/// The console stores a batch but its answer never reaches the host (the host killed
+/// between the console's commit and its cursor write, or the connection cut after the
+/// commit): the host sends the same records again. That is not the trail rewound: no
+/// fork alert, the host is not refused for good, and the console holds every record
+/// once. The crash's state is made by putting back the cursor as it was before the
+/// delivery.
+#[test]
+fn records_sent_again_after_a_lost_answer_are_not_a_fork() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let host = Env::new();
+    host.profile(&[]);
+    let token = token(&console, "15m");
+    let out = host.run(&[
+        "enroll",
+        &url,
+        "--token",
+        &token,
+        "--fingerprint",
+        &fingerprint,
+        "--name",
+        "pacs-03",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let forward = || {
+        let out = host.run(&["audit", "forward", "--to", "console"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    };
+    forward();
+    let cursor = host.home.join("delivery/console.cursor");
+    let before = std::fs::read(&cursor).expect("cursor");
+    host.run(&["check", host.tree_str()]);
+    forward();
+    std::fs::write(&cursor, &before).expect("the answer was lost");
+    forward();
+    host.run(&["check", host.tree_str()]);
+    forward();
+    let seen = wait_host(&console, "pacs-03", |h| h["records"].as_u64() > Some(0));
+    assert_eq!(seen["state"], "ok", "{seen}");
+    let log = std::fs::read_to_string(host.home.join("audit.log")).expect("log");
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(stored_records(&console, "pacs-03"), lines, "once, in order");
+    server.stop();
+    let out = console.run(&["audit", "show", "--json"]);
+    assert!(
+        !stdout(&out).contains("host-trail-fork"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// A revoked host's certificate still passes the TLS handshake (the host CA keeps no
+/// revocation list): its connections stay counted against its address like anonymous
+/// ones, so a revoked host holding many (python, its real certificate, from another
+/// loopback address) does not lock the hosts still enrolled out.
+#[test]
+fn a_revoked_hosts_connections_do_not_lock_hosts_out() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let enroll = |env: &Env, name: &str| {
+        let token = token(&console, "15m");
+        let out = env.run(&[
+            "enroll",
+            &url,
+            "--token",
+            &token,
+            "--fingerprint",
+            &fingerprint,
+            "--name",
+            name,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    };
+    let revoked = Env::new();
+    enroll(&revoked, "old-ws");
+    let host = Env::new();
+    host.profile(&[]);
+    enroll(&host, "pacs-04");
+    let out = console.run(&["console", "revoke-host", "old-ws"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut flood = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import socket,ssl,sys,time\n\
+             addr,fleet=sys.argv[1:3]\n\
+             host,port=addr.rsplit(':',1)\n\
+             ctx=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)\n\
+             ctx.check_hostname=False\n\
+             ctx.verify_mode=ssl.CERT_NONE\n\
+             ctx.load_cert_chain(fleet+'/cert.pem',fleet+'/key.pem')\n\
+             held=[]\n\
+             for _ in range(80):\n    \
+                 try:\n        \
+                     s=socket.socket(); s.bind(('127.0.0.2',0)); s.settimeout(5)\n        \
+                     s.connect((host,int(port))); held.append(ctx.wrap_socket(s))\n    \
+                 except OSError:\n        \
+                     pass\n\
+             print('ready',len(held),flush=True)\n\
+             time.sleep(120)\n",
+        )
+        .arg(url.strip_prefix("tls://").expect("tls url"))
+        .arg(revoked.home.join("fleet"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut line = String::new();
+    BufReader::new(flood.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read");
+    assert!(line.starts_with("ready"), "{line}");
+    std::thread::sleep(Duration::from_secs(2));
+    let out = host.run(&["audit", "forward", "--to", "console"]);
+    let _ = flood.kill();
+    let _ = flood.wait();
+    assert_eq!(out.status.code(), Some(0), "{line}{}", stderr(&out));
+    server.stop();
+}
+
+/// Eight hosts (one address's share of unproven connections) enrol at once with one token: exactly one is enrolled, and every other
+/// is told the token was used, not a raw store error ("database is locked").
+#[test]
+fn hosts_racing_for_one_token_enrol_one_and_are_told_why_not() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let token = token(&console, "15m");
+    let racers: Vec<Env> = (0..8).map(|_| Env::new()).collect();
+    let children: Vec<Child> = racers
+        .iter()
+        .enumerate()
+        .map(|(i, env)| {
+            pacsguard()
+                .arg("--home")
+                .arg(&env.home)
+                .args(["enroll", &url, "--token", &token, "--fingerprint"])
+                .arg(&fingerprint)
+                .args(["--name", &format!("race-{i}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("enroll starts")
+        })
+        .collect();
+    let mut enrolled = 0;
+    for child in children {
+        let out = child.wait_with_output().expect("enroll ends");
+        let said = String::from_utf8_lossy(&out.stderr);
+        match out.status.code() {
+            Some(0) => enrolled += 1,
+            Some(2) => assert!(said.contains("used already"), "{said}"),
+            other => panic!("{other:?}: {said}"),
+        }
+    }
+    assert_eq!(enrolled, 1);
+    assert_eq!(hosts(&console).len(), 1);
     server.stop();
 }

@@ -183,7 +183,14 @@ impl ConsoleDb {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(sql)?;
+        // Immediate: the write lock is taken (waiting the busy timeout) before the token
+        // is read. A deferred transaction that read it would fail with "database is
+        // locked", not wait, when another enrolment wrote meanwhile: hosts enrolling at
+        // once got a raw store error instead of "used already".
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql)?;
         let token: Option<(i64, Option<i64>)> = tx
             .query_row(
                 "SELECT expires, used FROM fleet_tokens WHERE token_hash = ?1",
@@ -341,6 +348,29 @@ impl ConsoleDb {
         .map_err(sql)?;
         tx.commit().map_err(sql)?;
         Ok(true)
+    }
+
+    /// The records a host delivered with sequence numbers from `from` (inclusive) to `to`
+    /// (exclusive), in order.
+    pub fn host_records_between(
+        &self,
+        host: i64,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT seq, line FROM fleet_records WHERE host = ?1 AND seq >= ?2 AND seq < ?3 \
+                 ORDER BY seq",
+            )
+            .map_err(self.sql())?;
+        let rows = statement
+            .query_map(params![host, to_i64(from), to_i64(to)], |r| {
+                Ok((u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0), r.get(1)?))
+            })
+            .map_err(self.sql())?;
+        rows.collect::<Result<_, _>>().map_err(self.sql())
     }
 
     /// The records a host delivered, in order (for tests and the drill-down).
