@@ -58,6 +58,9 @@ declare -A needed=(
   # (dcmmkdir writes the DICOMDIR; xorriso and genisoimage write the ISO 9660 image)
   [xorriso]=xorriso
   [genisoimage]=genisoimage
+  # GNU time (not the shell keyword) reports the peak RSS of the binary for the memory
+  # bounds of tests/scale.rs (issue 15)
+  [/usr/bin/time]=time
 )
 
 # packages that provide no command of their own

@@ -513,7 +513,7 @@ fn hash_once(
     Ok(Attempt::Done(
         Content::Hashed {
             digest,
-            prefix: prefix_digest,
+            prefix: prefix_digest.map(Box::new),
             dicom: None,
         },
         after,
@@ -747,7 +747,7 @@ mod tests {
             };
             assert_eq!(*digest, Digest(*blake3::hash(&data).as_bytes()));
             assert_eq!(
-                *prefix,
+                prefix.as_deref().copied(),
                 Some((cut as u64, Digest(*blake3::hash(&data[..cut]).as_bytes()))),
                 "cut {cut}"
             );
@@ -789,7 +789,7 @@ mod tests {
                 };
                 assert_eq!(*digest, one_shot(&data), "{algorithm} whole file");
                 assert_eq!(
-                    *prefix,
+                    prefix.as_deref().copied(),
                     Some((cut as u64, one_shot(&data[..cut]))),
                     "{algorithm} cut {cut}"
                 );
@@ -885,7 +885,7 @@ mod tests {
             h.update(&vec![0; 12_345_678 - 4]);
             h.update(b"is");
             assert_eq!(
-                *prefix,
+                prefix.as_deref().copied(),
                 Some((12_345_680, h.finalize())),
                 "{algorithm} prefix"
             );

@@ -151,6 +151,13 @@ impl Baseline {
         self.roots.iter().find(|r| r.spec.contains(path))
     }
 
+    /// Takes the root at `path` out of the baseline, for a caller that will put its
+    /// successor back with [`Baseline::replace_root`]: no copy of its entries is made.
+    pub fn take_root(&mut self, path: &Path) -> Option<RootProfile> {
+        let index = self.roots.iter().position(|r| r.spec.path == path)?;
+        Some(self.roots.remove(index))
+    }
+
     /// Puts `root` in place of the root with the same path (or adds it), keeping order.
     pub fn replace_root(&mut self, root: RootProfile) {
         self.roots.retain(|r| r.spec.path != root.spec.path);

@@ -80,7 +80,7 @@ impl Session {
                 continue;
             };
             let sub = restrict(&base, within);
-            let (tree, _) = self.capture(&base.spec, Some(&sub), within, false, progress)?;
+            let (tree, _) = self.capture(&base.spec, Some(&*sub), within, false, progress)?;
             let differences = compare(&sub, &tree);
             if differences.is_empty() {
                 continue;

@@ -1,5 +1,6 @@
 //! `pacsguard check`: verify trees against the signed baseline.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 
 use pacsguard_events::{Action, Event, Finding, FindingKind, Outcome, Severity, SeverityCounts};
@@ -98,11 +99,11 @@ impl Session {
             };
             let base = restrict(base, within);
             let (tree, hashed) =
-                self.capture(&base.spec, Some(&base), within, request.fast, progress)?;
+                self.capture(&base.spec, Some(&*base), within, request.fast, progress)?;
             let base = if own_profile {
                 base
             } else {
-                localize(base, &tree)
+                Cow::Owned(localize(base.into_owned(), &tree))
             };
             let differences = compare(&base, &tree);
             if base.spec.policy == Policy::AppendOnly {
@@ -286,12 +287,15 @@ fn localize(mut base: RootProfile, tree: &pacsguard_fs::Tree) -> RootProfile {
     base
 }
 
-/// The part of a root's baseline inside `within`.
-pub(super) fn restrict(base: &RootProfile, within: &[u8]) -> RootProfile {
+/// The part of a root's baseline inside `within`: the root itself, borrowed, when
+/// `within` is empty. A whole-root check used to clone every entry here, a third copy of
+/// the tree beside the loaded baseline and the fresh capture (53 MB of 155 MB of heap at
+/// 200,000 files).
+pub(super) fn restrict<'b>(base: &'b RootProfile, within: &[u8]) -> Cow<'b, RootProfile> {
     if within.is_empty() {
-        return base.clone();
+        return Cow::Borrowed(base);
     }
-    RootProfile {
+    Cow::Owned(RootProfile {
         spec: base.spec.clone(),
         entries: base
             .entries
@@ -299,5 +303,5 @@ pub(super) fn restrict(base: &RootProfile, within: &[u8]) -> RootProfile {
             .filter(|e| is_within(&e.rel, within))
             .cloned()
             .collect(),
-    }
+    })
 }

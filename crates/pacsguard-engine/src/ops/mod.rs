@@ -316,7 +316,6 @@ impl Session {
             reuse_unchanged(base, &mut tree);
         }
         let (mut files, mut bytes) = (0u64, 0u64);
-        let mut requested: std::collections::HashSet<Vec<u8>> = Default::default();
         if spec.policy.hashes_content() {
             for entry in tree
                 .entries
@@ -325,21 +324,28 @@ impl Session {
             {
                 files += 1;
                 bytes += entry.meta.size;
-                requested.insert(entry.rel.clone());
             }
         }
+        // Only what was read to its end and got a digest counts as hashed: an unreadable,
+        // unstable or vanished file was attempted, not hashed. A file holds a digest before
+        // hashing only when `--fast` reused the profile's, and hashing never drops one, so
+        // the digests the hashing added are those after minus those before (no set of the
+        // requested paths: that was a copy of every path).
+        let digests = |tree: &Tree| {
+            tree.entries
+                .iter()
+                .filter(|e| matches!(e.content, Content::Hashed { .. }))
+                .fold((0u64, 0u64), |(n, b), e| (n + 1, b + e.meta.size))
+        };
+        let before = digests(&tree);
         progress.start(&spec.path, files, bytes);
         hash_tree(spec, base, &mut tree, &|n| progress.advance(n));
         progress.finish();
-        // Only what was read to its end and got a digest counts as hashed: an unreadable,
-        // unstable or vanished file was attempted, not hashed.
-        let (mut files, mut bytes) = (0u64, 0u64);
-        for entry in tree.entries.iter().filter(|e| requested.contains(&e.rel)) {
-            if matches!(entry.content, pacsguard_fs::Content::Hashed { .. }) {
-                files += 1;
-                bytes += entry.meta.size;
-            }
-        }
+        let after = digests(&tree);
+        let (files, bytes) = (
+            after.0.saturating_sub(before.0),
+            after.1.saturating_sub(before.1),
+        );
         Ok((tree, (files, bytes)))
     }
 

@@ -57,11 +57,12 @@ impl Session {
         for spec in &specs {
             // Re-profiling a root takes in whatever changed since its last profile without
             // review (`accept` is the reviewed way): say what, so it is on the record.
-            // Digests of another algorithm cannot be compared.
+            // Digests of another algorithm cannot be compared. The old root is taken out,
+            // not copied (a second copy of every entry): its successor replaces it below,
+            // and on an error the baseline in memory is dropped unsaved.
             let mut previous = baseline
-                .root(&spec.path)
-                .filter(|p| p.spec.hash == spec.hash)
-                .cloned();
+                .take_root(&spec.path)
+                .filter(|p| p.spec.hash == spec.hash);
             // Entries the new exclusions leave out are not "gone": they are no longer
             // profiled, which the new spec (signed with the baseline) says.
             if let Some(previous) = previous.as_mut() {

@@ -97,7 +97,7 @@ pub(super) fn recognise<'e>(
             continue;
         };
         let still_growing = matches!(&new.content, Content::Hashed { prefix: Some(p), .. }
-            if *p == (old.meta.size, *old_digest));
+            if **p == (old.meta.size, *old_digest));
         if still_growing || new.content.digest() == Some(old_digest) {
             continue;
         }
@@ -106,7 +106,7 @@ pub(super) fn recognise<'e>(
                 && !old_inodes.contains(&id(c))
                 && is_rotation_of(&c.rel, &old.rel)
                 && matches!(&c.content, Content::Hashed { prefix: Some(p), .. }
-                    if *p == (old.meta.size, *old_digest))
+                    if **p == (old.meta.size, *old_digest))
         });
         let Some(copy) = copy else { continue };
         out.report_moved(
@@ -222,7 +222,7 @@ fn is_same_file_grown(old: &Entry, new: &Entry) -> bool {
     };
     new.content.digest() == Some(old_digest)
         || matches!(&new.content, Content::Hashed { prefix: Some(p), .. }
-            if *p == (old.meta.size, *old_digest))
+            if **p == (old.meta.size, *old_digest))
 }
 
 fn id(e: &Entry) -> (u64, u64) {

@@ -188,7 +188,7 @@ impl Session {
                 continue;
             };
             let base = restrict(&baseline.roots[root_index], within);
-            let (tree, _) = self.capture(&base.spec, Some(&base), within, false, progress)?;
+            let (tree, _) = self.capture(&base.spec, Some(&*base), within, false, progress)?;
             let now = |rel: &[u8]| {
                 tree.entries
                     .binary_search_by(|e| e.rel.as_slice().cmp(rel))

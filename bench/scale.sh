@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# bench/scale.sh — archive scale: peak memory of `profile`, `check` and `check --fast`
+# on trees of 1,000,000 and 5,000,000 files (issue 15).
+#
+# The files are EMPTY (one inode each, no data block): 5,000,000 files of even a few bytes
+# would take 20 GB of 4 KiB blocks. What grows with the number of files is the per-entry
+# bookkeeping, which is what this measures; hashing speed is bench/profile.sh's business.
+# The tree is grown in place from one size to the next (sizes ascending), each size gets a
+# fresh home, and the tree is deleted at the end unless BENCH_KEEP=1. When the file system
+# lacks the inodes or space for a size, the size is shrunk to what fits and the report
+# says so. Always exits 0 once measurements are done: a benchmark, not a test.
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$BENCH_DIR/.." && pwd)
+
+# ---- knobs (documented in bench/README.md, "Archive scale") -------------------
+SIZES=${BENCH_SIZES:-"1000000 5000000"}     # file counts, ascending
+WORK=${BENCH_WORK:-$BENCH_DIR/work/scale}   # tree, homes and logs go here
+KEEP=${BENCH_KEEP:-0}                       # 1 => keep the tree afterwards
+PACSGUARD=${PACSGUARD:-}                    # prebuilt binary => skip cargo build
+# Inodes and bytes left free for everyone else on the machine.
+RESERVE_INODES=${BENCH_RESERVE_INODES:-2000000}
+RESERVE_KB=${BENCH_RESERVE_KB:-4000000}
+FILES_PER_DIR=1000                          # like a series directory of a PACS store
+
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
+
+prev=0
+for n in $SIZES; do
+    [[ $n =~ ^[1-9][0-9]*$ ]] || die "BENCH_SIZES: '$n' is not a positive integer"
+    ((n > prev)) || die "BENCH_SIZES must be ascending (the tree grows from one to the next)"
+    prev=$n
+done
+[[ -x /usr/bin/time ]] || install_packages time
+command -v python3 >/dev/null || install_packages python3
+
+# ---- the binary ----------------------------------------------------------------
+REV=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+git -C "$REPO" diff --quiet HEAD -- crates Cargo.toml Cargo.lock 2>/dev/null || REV="$REV+dirty"
+if [[ -z $PACSGUARD ]]; then
+    log "cargo build --release -p pacsguard"
+    (cd "$REPO" && nice -n 10 cargo build --release -p pacsguard >&2)
+    PACSGUARD=${CARGO_TARGET_DIR:-$REPO/target}/release/pacsguard
+else
+    REV="prebuilt $PACSGUARD; repo at $REV"
+fi
+[[ -x $PACSGUARD ]] || die "no executable at $PACSGUARD"
+
+mkdir -p "$WORK"
+TREE=$WORK/tree
+LOGS=$WORK/logs
+mkdir -p "$TREE" "$LOGS"
+cleanup() {
+    if [[ $KEEP != 1 ]]; then
+        log "deleting $TREE and the homes (BENCH_KEEP=1 keeps them)"
+        rm -rf "$TREE" "$WORK"/home-* "$WORK/tree.count"
+    fi
+}
+trap cleanup EXIT
+
+# How many files exist in the tree now (the generator's own count, kept beside it).
+have=0
+[[ -f $WORK/tree.count ]] && have=$(cat "$WORK/tree.count")
+
+# Grows the tree to $1 files: directories of FILES_PER_DIR empty files, created with
+# mknod relative to each directory's descriptor (one system call per file).
+grow_tree() {
+    python3 - "$TREE" "$have" "$1" "$FILES_PER_DIR" <<'EOF'
+import os, stat, sys
+root, have, want, per = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+i = have
+while i < want:
+    d = os.path.join(root, "study%04d" % (i // (per * 100)), "series%07d" % (i // per))
+    os.makedirs(d, exist_ok=True)
+    fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        stop = min(want, (i // per + 1) * per)
+        for j in range(i, stop):
+            os.mknod("%08d.dcm" % j, 0o644 | stat.S_IFREG, dir_fd=fd)
+        i = stop
+    finally:
+        os.close(fd)
+EOF
+    have=$1
+    echo "$have" >"$WORK/tree.count"
+}
+
+# The largest count up to $1 the file system can take now, leaving the reserves free.
+fitting() {
+    local want=$1 inodes kb dirs_kb most
+    inodes=$(df --output=iavail "$WORK" | tail -1 | tr -d ' ')
+    kb=$(df --output=avail "$WORK" | tail -1 | tr -d ' ')
+    # New files cost an inode each; directories about 32 bytes of listing per file.
+    most=$((have + inodes - RESERVE_INODES))
+    dirs_kb=$(((want - have) * 32 / 1024))
+    if ((kb - dirs_kb < RESERVE_KB)); then
+        most=$((have + (kb - RESERVE_KB) * 1024 / 32))
+    fi
+    ((most < want)) && echo $((most > have ? most : have)) || echo "$want"
+}
+
+# Runs one pacsguard command under GNU time; prints "peak_kib seconds exit".
+measure() {
+    local name=$1; shift
+    local rc=0
+    /usr/bin/time -f '%M %e' -o "$LOGS/$name.time" "$PACSGUARD" "$@" \
+        >"$LOGS/$name.out" 2>"$LOGS/$name.err" || rc=$?
+    echo "$(cat "$LOGS/$name.time" | tail -1) $rc"
+}
+
+declare -A RSS SECS RC COUNT
+NOTES=()
+sizes_done=()
+for want in $SIZES; do
+    n=$(fitting "$want")
+    if ((n < want)); then
+        NOTES+=("size $want shrunk to $n: the file system has too few free inodes or bytes (reserves: $RESERVE_INODES inodes, $RESERVE_KB KiB)")
+        warn "${NOTES[-1]}"
+    fi
+    if ((${#sizes_done[@]} > 0 && n <= sizes_done[-1])); then
+        NOTES+=("size $want not measured: no room to grow the tree past ${sizes_done[-1]} files")
+        continue
+    fi
+    log "tree of $n empty files"
+    start=$(date +%s)
+    grow_tree "$n"
+    info "grown in $(($(date +%s) - start)) s"
+    home=$WORK/home-$n
+    rm -rf "$home"
+    "$PACSGUARD" --home "$home" init >"$LOGS/init-$n.out" 2>&1 || die "init failed: $(cat "$LOGS/init-$n.out")"
+    for cmd in profile check check-fast; do
+        case $cmd in
+            profile) args=(profile "$TREE") ;;
+            check) args=(check) ;;
+            check-fast) args=(check --fast) ;;
+        esac
+        log "$cmd, $n files"
+        read -r rss secs rc < <(measure "$cmd-$n" --home "$home" "${args[@]}")
+        RSS[$cmd,$n]=$rss SECS[$cmd,$n]=$secs RC[$cmd,$n]=$rc
+        info "peak RSS $((rss / 1024)) MiB, $secs s, exit $rc"
+        # An unchanged tree must check clean: otherwise the numbers are of something else.
+        ((rc == 0)) || NOTES+=("$cmd at $n files exited $rc (want 0): see $LOGS/$cmd-$n.err")
+    done
+    COUNT[$n]=$n
+    sizes_done+=("$n")
+done
+
+# ---- report ----------------------------------------------------------------------
+REPORT=$WORK/results.md
+{
+    echo "Run $(date -u +%Y-%m-%dT%H:%MZ) at $REV, empty files, $FILES_PER_DIR per directory."
+    echo
+    printf '| command |'
+    for n in "${sizes_done[@]}"; do printf ' %s files |' "$n"; done
+    ((${#sizes_done[@]} > 1)) && printf ' ratio %s/%s |' "${sizes_done[-1]}" "${sizes_done[0]}"
+    echo
+    printf '|---|'
+    for _ in "${sizes_done[@]}"; do printf -- '---:|'; done
+    ((${#sizes_done[@]} > 1)) && printf -- '---:|'
+    echo
+    for cmd in profile check check-fast; do
+        printf '| `%s` |' "${cmd/-/ --}"
+        for n in "${sizes_done[@]}"; do
+            rss=${RSS[$cmd,$n]}
+            printf ' %d MiB (%d B/file), %s s |' $((rss / 1024)) $((rss * 1024 / n)) "${SECS[$cmd,$n]}"
+        done
+        if ((${#sizes_done[@]} > 1)); then
+            awk -v a="${RSS[$cmd,${sizes_done[-1]}]}" -v b="${RSS[$cmd,${sizes_done[0]}]}" \
+                'BEGIN { printf " %.2f× |", a / b }'
+        fi
+        echo
+    done
+    echo
+    echo "Target (issue 15): peak RSS ≤ 256 MiB at 5,000,000 files, and ≤ +10% from 1,000,000 to 5,000,000."
+    for note in "${NOTES[@]}"; do echo "- $note"; done
+} >"$REPORT"
+log "report ($REPORT)"
+cat "$REPORT"

@@ -1,0 +1,129 @@
+//! Memory per file of `profile` and `check` (issue 15), measured as the kernel reports it:
+//! the peak resident set of the real binary, through GNU `time` (scripts/setup-test-deps.sh
+//! installs it). The bounds are per file above a 1-file run of the same command, on a tree
+//! large enough that the entries, not the fixed start-up cost, dominate: a copy of every
+//! entry too many (what `check` held before: the baseline cloned to restrict it to the
+//! whole root, a set of every hashed path) crosses them.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::Path;
+use std::process::Command;
+
+use common::pacsguard;
+
+/// Files in the measured tree: at this count a copy of every entry is ~15 MB, well
+/// above the noise of the allocator's per-thread arenas.
+const FILES: usize = 50_000;
+const FILES_PER_DIR: usize = 1_000;
+
+/// Peak RSS above a 1-file run, per file, for a whole check (the stored baseline and the
+/// fresh capture, one copy each). Measured at about 600 in a debug build; three copies and a
+/// set of every path, as before issue 15, measured about 900.
+const CHECK_BYTES_PER_FILE: u64 = 750;
+
+/// The same for `profile`, which holds the capture once but also writes the store
+/// (SQLite's page cache, the digest beside the writing): measured about 710. Encoding every
+/// chunk before writing the first, as before issue 15, added about 310.
+const PROFILE_BYTES_PER_FILE: u64 = 850;
+
+/// Hashing threads of every measured run. Each worker thread that hashes gets its own
+/// allocator arena and buffers, about 300 KiB of resident memory that a 1-file run never
+/// touches: left to the machine's core count, a 32-thread CI runner measured 773 B/file
+/// for check and 893 for profile on this same tree (2 threads: 575 and 705), failing a
+/// correct build. Pinned, the bounds measure entries per file on any machine.
+const THREADS: &str = "2";
+
+/// Peak resident set (bytes) of `pacsguard --home HOME ARGS`, which must exit with 0.
+fn peak_rss(home: &Path, args: &[&str]) -> u64 {
+    let report = tempfile::NamedTempFile::new().expect("temp file");
+    let out = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(report.path())
+        .arg(env!("CARGO_BIN_EXE_pacsguard"))
+        .env("RAYON_NUM_THREADS", THREADS)
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .output()
+        .expect("GNU time runs (scripts/setup-test-deps.sh installs it)");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = fs::read_to_string(report.path()).expect("time's report");
+    let kib: u64 = text
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no peak RSS in {text:?}"));
+    kib * 1024
+}
+
+fn tree_of(root: &Path, files: usize) {
+    for i in 0..files {
+        let dir = root.join(format!("series{:04}", i / FILES_PER_DIR));
+        if i % FILES_PER_DIR == 0 {
+            fs::create_dir_all(&dir).expect("mkdir");
+        }
+        // Empty files: one inode each and no data block; the entries are what is measured.
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(dir.join(format!("{i:06}.dcm")))
+            .expect("create");
+    }
+}
+
+/// (peak of profile, peak of check, peak of check --fast) over a tree of `files` files.
+fn measure(dir: &Path, files: usize) -> [u64; 3] {
+    let home = dir.join(format!("home-{files}"));
+    let tree = dir.join(format!("tree-{files}"));
+    fs::create_dir(&tree).expect("mkdir");
+    tree_of(&tree, files);
+    let out = pacsguard()
+        .arg("--home")
+        .arg(&home)
+        .arg("init")
+        .output()
+        .expect("init");
+    assert_eq!(out.status.code(), Some(0));
+    let tree = tree.to_str().expect("utf-8 temp path");
+    [
+        peak_rss(&home, &["profile", tree]),
+        peak_rss(&home, &["check"]),
+        peak_rss(&home, &["check", "--fast"]),
+    ]
+}
+
+#[test]
+fn check_holds_one_copy_of_the_baseline_and_one_of_the_tree() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fixed = measure(dir.path(), 1);
+    let large = measure(dir.path(), FILES);
+    let per_file = |i: usize| large[i].saturating_sub(fixed[i]) / FILES as u64;
+    let (profile, check, fast) = (per_file(0), per_file(1), per_file(2));
+    eprintln!(
+        "bytes per file above a 1-file run: profile {profile}, check {check}, check --fast {fast}"
+    );
+    assert!(
+        check <= CHECK_BYTES_PER_FILE,
+        "check: {check} bytes per file (bound {CHECK_BYTES_PER_FILE})"
+    );
+    assert!(
+        fast <= CHECK_BYTES_PER_FILE,
+        "check --fast: {fast} bytes per file (bound {CHECK_BYTES_PER_FILE})"
+    );
+    // A profile holds the capture once (and no encoded copy of it while saving).
+    assert!(
+        profile <= PROFILE_BYTES_PER_FILE,
+        "profile: {profile} bytes per file (bound {PROFILE_BYTES_PER_FILE})"
+    );
+}
