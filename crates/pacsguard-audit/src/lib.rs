@@ -20,8 +20,8 @@
 
 mod atna;
 mod checkpoint;
-mod follow;
 pub mod delivery;
+mod follow;
 mod log;
 mod mac;
 mod sink;
