@@ -1796,7 +1796,9 @@ impl<'a> Guard<'a> {
         now: Instant,
     ) {
         // Looked at after the hashing: a target found by the walk may have been renamed
-        // on while it was hashed. What is gone is not reported as anything here.
+        // on while it was hashed. What it held and was hashed still pairs with what the
+        // view knows (one `moved` to it now, another from it next); what vanished under
+        // the hashing is not reported as anything here.
         let moved_on: HashSet<Vec<u8>> = rels
             .iter()
             .filter(|rel| {
@@ -1810,8 +1812,8 @@ impl<'a> Guard<'a> {
         if moved_on.is_empty() {
             return;
         }
-        tree.entries.retain(|e| !within_any(&e.rel, &moved_on));
-        tree.problems.retain(|p| !within_any(&p.rel, &moved_on));
+        tree.entries
+            .retain(|e| !(e.content == Content::Vanished && within_any(&e.rel, &moved_on)));
         let found: HashSet<&[u8]> = tree.entries.iter().map(|e| e.rel.as_slice()).collect();
         // A file found under another path of this verification is paired with it there.
         let inodes: HashSet<(u64, u64)> = tree
