@@ -1733,6 +1733,64 @@ fn a_rename_right_after_an_edit_is_one_move_not_a_removal_and_an_arrival() {
     assert!(split.is_empty(), "a rename split in two: {split:#?}");
 }
 
+/// A receiver rewriting a guarded image (a genuine re-compression, `dcmcrle`) pauses 3 s
+/// mid-file, longer than the settle time (2.5 s at the default quiet period), holding it
+/// open after a helper opened and closed it for writing (the close is the event). Its
+/// descriptor sits at the file's end: it is a writer at work, waited for until it
+/// closes. Judged once unchanged for the settle time, the half-written image was a false
+/// `no-longer-dicom` alert, then a `content-changed` one (review s8-r11).
+#[test]
+fn a_receiver_pausing_mid_file_longer_than_the_settle_time_is_not_judged_mid_file() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.testdata/wheels/pydicom/pydicom/data/test_files/CT_small.dcm");
+    let image = env.path("study/image.dcm");
+    fs::copy(&sample, &image).expect("pydicom's CT_small.dcm");
+    env.profile(&["--policy", "append-only"]);
+    let rle = env.dir.path().join("rle.dcm");
+    let status = std::process::Command::new("dcmcrle")
+        .arg(&sample)
+        .arg(&rle)
+        .status()
+        .expect("dcmtk runs (scripts/setup-test-deps.sh)");
+    assert!(status.success(), "dcmcrle");
+    let watcher = Watcher::start(&env, &[]);
+    let writer = "import os, sys, time, subprocess\n\
+        src, dst = sys.argv[1:3]\n\
+        data = open(src, 'rb').read()\n\
+        fd = os.open(dst, os.O_WRONLY | os.O_TRUNC)\n\
+        os.write(fd, data[:4096])\n\
+        subprocess.run([sys.executable, '-c', 'import os, sys; os.close(os.open(sys.argv[1], os.O_WRONLY))', dst], check=True)\n\
+        time.sleep(3)\n\
+        os.write(fd, data[4096:])\n\
+        os.close(fd)\n";
+    let status = std::process::Command::new("python3")
+        .args(["-c", writer])
+        .arg(&rle)
+        .arg(&image)
+        .status()
+        .expect("python3 runs");
+    assert!(status.success(), "python3 writer");
+    let rel = "study/image.dcm".to_string();
+    let seen = watcher.wait(Duration::from_secs(20), |f, _| {
+        tally(f, &env.tree).contains_key(&("pixel-data-changed".to_string(), rel.clone()))
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    let counts = tally(&findings, &env.tree);
+    let about: Vec<&(String, String)> = counts
+        .keys()
+        .filter(|(kind, p)| *p == rel && kind != "events-lost")
+        .collect();
+    assert_eq!(
+        about,
+        [&("pixel-data-changed".to_string(), rel.clone())],
+        "{findings:#?}"
+    );
+}
+
 /// Guarded files each renamed twice in a row, at once (`X` to `X.tmp` elsewhere, then to
 /// `X.locked`: what ransomware and some receivers do). The watcher often reads the first
 /// rename's events before the second rename happens and walks or hashes after it: both

@@ -1662,6 +1662,14 @@ impl<'a> Guard<'a> {
                     waiting.insert(path);
                     continue;
                 }
+                // Its writer sits at its end, past its first bytes: a receiver that
+                // paused mid-file (a slow link) is waited for, up to MAX_WRITER_WAIT;
+                // judged now, the half-written image would be a false alarm.
+                writers::Verdict::Settled(_) if scan.at_end.contains(&key) => {
+                    self.debounce.mark_closed_after(path.clone(), now, quiet);
+                    waiting.insert(path);
+                    continue;
+                }
                 writers::Verdict::Settled(unchanged) => format!(
                     "still holds it open for writing (unchanged for {:.1} s, verified as it stands)",
                     unchanged.as_secs_f64()
