@@ -97,6 +97,18 @@ impl Debounce {
         );
     }
 
+    /// Takes `path` out of the waiting set, if it is there: it is being verified now with
+    /// another path (the other half of a rename) and must not come due again alone.
+    pub fn forget(&mut self, path: &std::path::Path) -> bool {
+        match self.pending.remove(path) {
+            Some(slot) => {
+                self.queue.remove(&slot.key);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// When the next path becomes due.
     pub fn next_due(&self) -> Option<Instant> {
         self.queue.keys().next().map(|(due, _)| *due)
@@ -201,6 +213,20 @@ mod tests {
             }]
         );
         assert!(d.take_due(t0 + Duration::from_secs(10)).is_empty());
+    }
+
+    #[test]
+    fn a_forgotten_path_never_comes_due() {
+        let mut d = debounce();
+        let t0 = Instant::now();
+        d.mark("/a".into(), t0, false, true);
+        d.mark("/b".into(), t0, false, true);
+        assert!(d.forget(std::path::Path::new("/a")));
+        assert!(!d.forget(std::path::Path::new("/a")));
+        let due = d.take_due(t0 + Duration::from_secs(10));
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].path, PathBuf::from("/b"));
+        assert!(d.is_empty());
     }
 
     #[test]

@@ -1699,21 +1699,30 @@ fn a_rename_right_after_an_edit_is_one_move_not_a_removal_and_an_arrival() {
         // its own turn of the loop.
         std::thread::sleep(Duration::from_millis(500));
     }
+    let last = moves.last().expect("rounds").clone();
     let seen = watcher.wait(Duration::from_secs(20), |f, _| {
-        let t = tally(f, &env.tree);
-        moves
-            .iter()
-            .all(|p| t.contains_key(&("moved".to_string(), p.clone())))
+        tally(f, &env.tree).contains_key(&("moved".to_string(), last.clone()))
             || f.iter().any(|f| f["kind"] == "removed")
     });
     std::thread::sleep(Duration::from_millis(500));
     let (_, findings, stderr) = watcher.stop();
     assert!(seen, "{findings:#?}\n{stderr}");
     let counts = tally(&findings, &env.tree);
+    // Each hop is one `moved`. A watcher held up past the next round (a loaded machine)
+    // finds the file already gone from a hop and reports the chain from where it last
+    // saw it: a hop may then be left out, never reported twice, and the last is reported.
+    assert_eq!(
+        counts.get(&("moved".to_string(), last.clone())),
+        Some(&1),
+        "{last}: {findings:#?}"
+    );
     for path in &moves {
-        assert_eq!(
-            counts.get(&("moved".to_string(), path.clone())),
-            Some(&1),
+        assert!(
+            counts
+                .get(&("moved".to_string(), path.clone()))
+                .copied()
+                .unwrap_or(0)
+                <= 1,
             "{path}: {findings:#?}"
         );
     }
@@ -1722,6 +1731,126 @@ fn a_rename_right_after_an_edit_is_one_move_not_a_removal_and_an_arrival() {
         .filter(|f| f["kind"] == "removed" || f["kind"] == "added")
         .collect();
     assert!(split.is_empty(), "a rename split in two: {split:#?}");
+}
+
+/// A receiver rewriting a guarded image (a genuine re-compression, `dcmcrle`) pauses 3 s
+/// mid-file, longer than the settle time (2.5 s at the default quiet period), holding it
+/// open after a helper opened and closed it for writing (the close is the event). Its
+/// descriptor sits at the file's end: it is a writer at work, waited for until it
+/// closes. Judged once unchanged for the settle time, the half-written image was a false
+/// `no-longer-dicom` alert, then a `content-changed` one (review s8-r11).
+#[test]
+fn a_receiver_pausing_mid_file_longer_than_the_settle_time_is_not_judged_mid_file() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.testdata/wheels/pydicom/pydicom/data/test_files/CT_small.dcm");
+    let image = env.path("study/image.dcm");
+    fs::copy(&sample, &image).expect("pydicom's CT_small.dcm");
+    env.profile(&["--policy", "append-only"]);
+    let rle = env.dir.path().join("rle.dcm");
+    let status = std::process::Command::new("dcmcrle")
+        .arg(&sample)
+        .arg(&rle)
+        .status()
+        .expect("dcmtk runs (scripts/setup-test-deps.sh)");
+    assert!(status.success(), "dcmcrle");
+    let watcher = Watcher::start(&env, &[]);
+    let writer = "import os, sys, time, subprocess\n\
+        src, dst = sys.argv[1:3]\n\
+        data = open(src, 'rb').read()\n\
+        fd = os.open(dst, os.O_WRONLY | os.O_TRUNC)\n\
+        os.write(fd, data[:4096])\n\
+        subprocess.run([sys.executable, '-c', 'import os, sys; os.close(os.open(sys.argv[1], os.O_WRONLY))', dst], check=True)\n\
+        time.sleep(3)\n\
+        os.write(fd, data[4096:])\n\
+        os.close(fd)\n";
+    let status = std::process::Command::new("python3")
+        .args(["-c", writer])
+        .arg(&rle)
+        .arg(&image)
+        .status()
+        .expect("python3 runs");
+    assert!(status.success(), "python3 writer");
+    let rel = "study/image.dcm".to_string();
+    let seen = watcher.wait(Duration::from_secs(20), |f, _| {
+        tally(f, &env.tree).contains_key(&("pixel-data-changed".to_string(), rel.clone()))
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    let counts = tally(&findings, &env.tree);
+    let about: Vec<&(String, String)> = counts
+        .keys()
+        .filter(|(kind, p)| *p == rel && kind != "events-lost")
+        .collect();
+    assert_eq!(
+        about,
+        [&("pixel-data-changed".to_string(), rel.clone())],
+        "{findings:#?}"
+    );
+}
+
+/// Guarded files each renamed twice in a row, at once (`X` to `X.tmp` elsewhere, then to
+/// `X.locked`: what ransomware and some receivers do). The watcher often reads the first
+/// rename's events before the second rename happens and walks or hashes after it: both
+/// `X` and `X.tmp` are gone then. Each file must still be one chain of `moved` from `X` to
+/// `X.locked`, never `X` removed and `X.locked` added (before the fix, 12 to 47 files in
+/// 60 were split so, at any load).
+#[test]
+fn a_file_renamed_twice_at_once_is_moved_never_removed_and_added() {
+    const FILES: usize = 40;
+    let env = Env::new();
+    configure(&env, "quiet_ms = 100\nscrub_mb_per_s = 0\n");
+    for i in 0..FILES {
+        fs::write(
+            env.path(&format!("study/series/c{i}.dcm")),
+            format!("DICM image c{i}"),
+        )
+        .expect("test fixture");
+    }
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    for i in 0..FILES {
+        let tmp = env.path(&format!("study/c{i}.dcm.tmp"));
+        fs::rename(env.path(&format!("study/series/c{i}.dcm")), &tmp).expect("test fixture");
+        fs::rename(&tmp, env.path(&format!("study/series/c{i}.dcm.locked"))).expect("test fixture");
+        // Each file's chain is its own turn of the loop, as with a real encryptor.
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let prefix = format!("{}/", env.tree.display());
+    let rel = |v: &Value| {
+        let path = v.as_str().unwrap_or_default();
+        path.strip_prefix(&prefix).unwrap_or(path).to_string()
+    };
+    let moved = |findings: &[Value], field: &str, want: &str| {
+        findings
+            .iter()
+            .filter(|f| f["kind"] == "moved" && rel(&f[field]) == want)
+            .count()
+    };
+    let seen = watcher.wait(Duration::from_secs(20), |f, _| {
+        (0..FILES).all(|i| moved(f, "path", &format!("study/series/c{i}.dcm.locked")) > 0)
+            || f.iter().any(|f| f["kind"] == "removed")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    let split: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["kind"] == "removed" || f["kind"] == "added")
+        .collect();
+    assert!(
+        split.is_empty(),
+        "{} renames split in two: {split:#?}",
+        split.len() / 2
+    );
+    for i in 0..FILES {
+        let from = format!("study/series/c{i}.dcm");
+        let to = format!("study/series/c{i}.dcm.locked");
+        assert_eq!(moved(&findings, "from", &from), 1, "{from}: {findings:#?}");
+        assert_eq!(moved(&findings, "path", &to), 1, "{to}: {findings:#?}");
+    }
 }
 
 /// A guarded image rewritten in place by `python3` while another process holds it open

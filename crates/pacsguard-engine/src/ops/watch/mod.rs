@@ -114,6 +114,15 @@ pub const OVERFLOW_COALESCE: Duration = Duration::from_secs(1);
 /// Writers (from fanotify) remembered for paths not yet verified.
 pub const MAX_REMEMBERED_WRITERS: usize = 100_000;
 
+/// Guarded files whose removal was put off because a rename chain was in flight (see
+/// [`Guard::put_off_chain_departures`]), remembered with how many times. Forgetting (when
+/// full) costs at most a few more short waits, never a missed change.
+pub const MAX_CHAIN_DEFERRED: usize = 100_000;
+/// How many times in a row the removal of one guarded file is put off, a quiet period
+/// each, while a rename chain is in flight: an attacker renaming files on and on must not
+/// hold a removal back for longer than this.
+pub const MAX_CHAIN_DEFERRALS: u32 = 3;
+
 /// Files that arrived during this run, remembered so that renaming one into place (an
 /// ingest writing `X.part`, then renaming it to `X`) is the arrival it is, not a move of
 /// a guarded file. Forgetting (when full) costs at most a `moved` alert for such a rename,
@@ -543,6 +552,10 @@ struct Guard<'a> {
     /// a look that saw one change): that mapping is the writer, and the descriptor it
     /// keeps is no other writer to wait for (see [`Guard::wait_for_other_writers`]).
     mapped_due: BoundedMap<PathBuf, ()>,
+    /// Guarded files gone from their path whose removal was put off, and how many times: a
+    /// rename chain (`X` to `X.tmp` to `X.locked`) was in flight (see
+    /// [`Guard::put_off_chain_departures`]).
+    chain_deferred: BoundedMap<PathBuf, u32>,
     /// Guarded files closed while another process still holds them open for writing:
     /// since when each waits for its last writer (see [`writers`]).
     writer_waits: BoundedMap<PathBuf, writers::Wait>,
@@ -674,6 +687,7 @@ impl<'a> Guard<'a> {
             carried: HashMap::new(),
             mapping_limit_reported: false,
             mapped_due: BoundedMap::new(MAX_REMEMBERED_WRITERS),
+            chain_deferred: BoundedMap::new(MAX_CHAIN_DEFERRED),
             writer_waits: BoundedMap::new(MAX_REMEMBERED_WRITERS),
             writer_limit_reported: false,
             last_writer_scan: None,
@@ -1461,6 +1475,7 @@ impl<'a> Guard<'a> {
             return Ok(());
         }
         self.wait_for_other_writers(&mut due, now)?;
+        self.pair_rename_chains(&mut due)?;
         let mut by_root: BTreeMap<usize, Vec<Pending>> = BTreeMap::new();
         for item in due {
             // Paths outside every root come from a directory moved out of a root, whose
@@ -1478,6 +1493,56 @@ impl<'a> Guard<'a> {
         }
         for (index, subtrees) in by_root {
             self.verify(index, subtrees, now)?;
+        }
+        Ok(())
+    }
+
+    /// A file present at a due path whose inode the view knows under another path, now
+    /// gone, brings that path into this verification (taken out of the waiting set): the
+    /// end of a rename chain whose start was put off (see
+    /// [`Guard::put_off_chain_departures`]) is verified with it, as one `moved`.
+    fn pair_rename_chains(
+        &mut self,
+        due: &mut Vec<pacsguard_watch::Due>,
+    ) -> Result<(), EngineError> {
+        use std::os::unix::fs::MetadataExt as _;
+        let mut claimed: HashSet<PathBuf> = HashSet::new();
+        {
+            let inodes = self
+                .inodes
+                .read()
+                .map_err(|_| EngineError::Usage("watch: the fanotify reader failed".into()))?;
+            let views = self.views()?;
+            let guarded_file = |path: &Path| {
+                views.iter().any(|v| {
+                    path.strip_prefix(&v.spec.path).is_ok_and(|rel| {
+                        v.entry(rel.as_os_str().as_bytes())
+                            .is_some_and(|e| e.kind == EntryType::File)
+                    })
+                })
+            };
+            for item in due.iter() {
+                if let Ok(meta) = std::fs::symlink_metadata(&item.path)
+                    && meta.is_file()
+                    && let Some(known) = inodes.get(&(meta.dev(), meta.ino()))
+                    && *known != item.path
+                    && guarded_file(known)
+                {
+                    claimed.insert(known.clone());
+                }
+            }
+        }
+        let in_batch: HashSet<PathBuf> = due.iter().map(|d| d.path.clone()).collect();
+        for path in &claimed {
+            self.chain_deferred.remove(path);
+            if !in_batch.contains(path) && !path.exists() {
+                self.debounce.forget(path);
+                due.push(pacsguard_watch::Due {
+                    path: path.clone(),
+                    rehash: true,
+                    settled: true,
+                });
+            }
         }
         Ok(())
     }
@@ -1597,12 +1662,20 @@ impl<'a> Guard<'a> {
                     waiting.insert(path);
                     continue;
                 }
+                // Its writer sits at its end, past its first bytes: a receiver that
+                // paused mid-file (a slow link) is waited for, up to MAX_WRITER_WAIT;
+                // judged now, the half-written image would be a false alarm.
+                writers::Verdict::Settled(_) if scan.at_end.contains(&key) => {
+                    self.debounce.mark_closed_after(path.clone(), now, quiet);
+                    waiting.insert(path);
+                    continue;
+                }
                 writers::Verdict::Settled(unchanged) => format!(
                     "still holds it open for writing (unchanged for {:.1} s, verified as it stands)",
                     unchanged.as_secs_f64()
                 ),
                 writers::Verdict::Limit => format!(
-                    "still holds it open for writing and changing after {} s                      (MAX_WRITER_WAIT, verified as it stands)",
+                    "still holds it open for writing and changing after {} s (MAX_WRITER_WAIT, verified as it stands)",
                     writers::MAX_WRITER_WAIT.as_secs()
                 ),
             };
@@ -1650,7 +1723,7 @@ impl<'a> Guard<'a> {
                 .map(|p| p.rel.clone())
                 .collect(),
         );
-        let rels = topmost(subtrees.into_iter().map(|p| p.rel).collect());
+        let mut rels = topmost(subtrees.into_iter().map(|p| p.rel).collect());
         self.report.verifications += rels.len() as u64;
         self.restore_departed(index)?;
         let (spec, base, mut trusted) = {
@@ -1706,7 +1779,80 @@ impl<'a> Guard<'a> {
         let kept = self.offload_big_files(index, &mut base, &mut tree, now);
         hash_tree(&spec, Some(&base), &mut tree, &|_| {});
         self.look_again_if_replaced(&spec.path, &base, &mut tree, now);
+        self.put_off_chain_departures(&spec.path, &mut rels, &mut base, &settled, &mut tree, now);
         self.conclude(index, &base, tree, &rels, &unlistable, kept, now)
+    }
+
+    /// A file renamed twice in a row (`X` to `X.tmp` to `X.locked`, as ransomware and some
+    /// receivers do) may have its first rename's events read before the second rename,
+    /// and be walked or hashed after it: `X` is gone and so is `X.tmp`, so `X` would be
+    /// `removed` now and `X.locked` `added` when the second rename's events are read, a
+    /// moment later, instead of one `moved`. So, once the verification is hashed, a
+    /// guarded file gone from a due path is put off (kept in the view, due again a quiet
+    /// period from now) when a path of the same verification that an event announced
+    /// (renamed or closed there) and the view does not know is gone again: the chain is in
+    /// flight, its next events are on their way, and their end brings it back at once (see
+    /// [`Guard::pair_rename_chains`]). At most [`MAX_CHAIN_DEFERRALS`] times a path: a
+    /// removal is never held back for long.
+    fn put_off_chain_departures(
+        &mut self,
+        root: &Path,
+        rels: &mut Vec<Vec<u8>>,
+        base: &mut RootProfile,
+        settled: &HashSet<Vec<u8>>,
+        tree: &mut Tree,
+        now: Instant,
+    ) {
+        // Looked at after the hashing: a target found by the walk may have been renamed
+        // on while it was hashed. What it held and was hashed still pairs with what the
+        // view knows (one `moved` to it now, another from it next); what vanished under
+        // the hashing is not reported as anything here.
+        let moved_on: HashSet<Vec<u8>> = rels
+            .iter()
+            .filter(|rel| {
+                settled.contains(*rel)
+                    && base.entry(rel).is_none()
+                    && std::fs::symlink_metadata(absolute(root, rel))
+                        .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+            })
+            .cloned()
+            .collect();
+        if moved_on.is_empty() {
+            return;
+        }
+        tree.entries
+            .retain(|e| !(e.content == Content::Vanished && within_any(&e.rel, &moved_on)));
+        let found: HashSet<&[u8]> = tree.entries.iter().map(|e| e.rel.as_slice()).collect();
+        // A file found under another path of this verification is paired with it there.
+        let inodes: HashSet<(u64, u64)> = tree
+            .entries
+            .iter()
+            .map(|e| (e.meta.dev, e.meta.ino))
+            .collect();
+        let quiet = Duration::from_millis(self.config.quiet_ms);
+        let mut put_off: HashSet<Vec<u8>> = HashSet::new();
+        for rel in rels.iter() {
+            if found.contains(rel.as_slice())
+                || !base.entry(rel).is_some_and(|e| {
+                    e.kind == EntryType::File && !inodes.contains(&(e.meta.dev, e.meta.ino))
+                })
+            {
+                continue;
+            }
+            let path = absolute(root, rel);
+            let times = self.chain_deferred.get(&path).copied().unwrap_or(0);
+            if times >= MAX_CHAIN_DEFERRALS {
+                self.chain_deferred.remove(&path);
+                continue;
+            }
+            self.chain_deferred.insert(path.clone(), times + 1);
+            self.debounce.mark_closed_after(path, now, quiet);
+            put_off.insert(rel.clone());
+        }
+        if !put_off.is_empty() {
+            rels.retain(|rel| !put_off.contains(rel));
+            base.entries.retain(|e| !put_off.contains(&e.rel));
+        }
     }
 
     /// A file replaced at its path between the walk and its hashing (`sed -i`, an editor

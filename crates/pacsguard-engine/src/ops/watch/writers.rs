@@ -162,6 +162,10 @@ pub struct WriterScan {
     /// The files looked for that a process still holds open for writing, with the first
     /// such process ("name (pid N)").
     pub held: HashMap<(u64, u64), String>,
+    /// The held files one of whose write descriptors sits at the file's end, past its
+    /// first bytes: a writer appending that paused (a receiver waiting for the next PDU),
+    /// not a descriptor kept without writing (a decoy's, a mapping's: at offset 0).
+    pub at_end: HashSet<(u64, u64)>,
     /// The pass stopped at [`MAX_FDS_PER_WRITER_SCAN`]: the files not found held may be.
     pub truncated: bool,
 }
@@ -200,25 +204,39 @@ pub fn other_writers(wanted: &HashSet<(u64, u64)>, limit: usize) -> WriterScan {
                 continue;
             };
             let key = (meta.dev(), meta.ino());
-            if !meta.is_file() || !wanted.contains(&key) || scan.held.contains_key(&key) {
+            if !meta.is_file() || !wanted.contains(&key) {
                 continue;
             }
-            if opened_for_writing(&base.join("fdinfo").join(fd.file_name())) {
-                scan.held.insert(key, holder(&base, pid));
+            if let Some(pos) = write_position(&base.join("fdinfo").join(fd.file_name())) {
+                if pos > 0 && pos >= meta.len() {
+                    scan.at_end.insert(key);
+                }
+                scan.held.entry(key).or_insert_with(|| holder(&base, pid));
             }
         }
     }
     scan
 }
 
-/// Whether an `fdinfo` file's `flags:` (octal) say `O_WRONLY` or `O_RDWR`.
-fn opened_for_writing(fdinfo: &Path) -> bool {
+/// The offset (`pos:`) of a descriptor whose `fdinfo` `flags:` (octal) say `O_WRONLY`
+/// or `O_RDWR`; `None` for one not open for writing.
+fn write_position(fdinfo: &Path) -> Option<u64> {
     use std::io::Read as _;
     // A few lines; bounded all the same (a kernel file, but read like any input).
     let mut text = Vec::new();
-    let read =
-        std::fs::File::open(fdinfo).and_then(|f| f.take(FDINFO_BYTES).read_to_end(&mut text));
-    read.is_ok() && flags_write(&String::from_utf8_lossy(&text))
+    std::fs::File::open(fdinfo)
+        .and_then(|f| f.take(FDINFO_BYTES).read_to_end(&mut text))
+        .ok()?;
+    let text = String::from_utf8_lossy(&text);
+    if !flags_write(&text) {
+        return None;
+    }
+    Some(
+        text.lines()
+            .find_map(|l| l.strip_prefix("pos:"))
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or(0),
+    )
 }
 
 /// Bytes of an `fdinfo` file read: its `flags:` line is the second; the rest (inotify or
