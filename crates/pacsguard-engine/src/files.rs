@@ -214,31 +214,69 @@ impl OutDir {
                 .map_err(exists)?;
             }
             Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::ISDIR) => {
-                let mut nonce = [0u8; 8];
-                getrandom::fill(&mut nonce).map_err(|e| EngineError::io(&path, e))?;
-                let hidden = format!(".{name}.{}.pacsguard-tmp", hex::encode(nonce));
-                let mut file = self.create(&hidden, mode)?;
-                let written = file.write_all(bytes).and_then(|()| file.sync_all());
-                let renamed = written
-                    .map_err(|e| EngineError::io(&path, e))
-                    .and_then(|()| {
-                        rustix::fs::renameat_with(
-                            &self.fd,
-                            hidden.as_str(),
-                            &self.fd,
-                            name,
-                            rustix::fs::RenameFlags::NOREPLACE,
-                        )
-                        .map_err(exists)
-                    });
-                if renamed.is_err() {
-                    let _ = rustix::fs::unlinkat(&self.fd, hidden.as_str(), AtFlags::empty());
-                }
-                renamed?;
+                self.publish_hidden(name, bytes, mode, rename_noreplace)?;
             }
             Err(e) => return Err(EngineError::io(&path, io::Error::from(e))),
         }
         self.sync()
+    }
+
+    /// [`OutDir::publish`] where the file system has no `O_TMPFILE`: the data go to a
+    /// hidden temporary name (`O_EXCL`), are synced, and are given `name` only if nothing
+    /// stands there: `renameat2(RENAME_NOREPLACE)`, or where the file system does not know
+    /// that flag (`EINVAL`: some network and FUSE file systems), `linkat`, which never
+    /// replaces either, then the hidden name is removed. A plain `rename` (which would
+    /// replace a file that appeared meanwhile) is never the fallback. On any failure the
+    /// hidden file is removed and the error says so. `rename` is the no-replace rename,
+    /// a parameter so that a test can be a file system without it.
+    fn publish_hidden(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        mode: u32,
+        rename: fn(&OwnedFd, &str, &str) -> rustix::io::Result<()>,
+    ) -> Result<(), EngineError> {
+        use std::io::Write as _;
+        let path = self.path.join(name);
+        let exists = |e: rustix::io::Errno| {
+            if e == rustix::io::Errno::EXIST {
+                EngineError::io(&path, "already exists; nothing was overwritten")
+            } else {
+                EngineError::io(&path, io::Error::from(e))
+            }
+        };
+        let mut nonce = [0u8; 8];
+        getrandom::fill(&mut nonce).map_err(|e| EngineError::io(&path, e))?;
+        let hidden = format!(".{name}.{}.pacsguard-tmp", hex::encode(nonce));
+        let mut file = self.create(&hidden, mode)?;
+        let written = file.write_all(bytes).and_then(|()| file.sync_all());
+        drop(file);
+        let placed = written
+            .map_err(|e| EngineError::io(&path, e))
+            .and_then(|()| match rename(&self.fd, &hidden, name) {
+                Err(rustix::io::Errno::INVAL) => rustix::fs::linkat(
+                    &self.fd,
+                    hidden.as_str(),
+                    &self.fd,
+                    name,
+                    AtFlags::empty(),
+                )
+                .map_err(|e| match e {
+                    rustix::io::Errno::EXIST => exists(e),
+                    e => EngineError::io(
+                        &path,
+                        format!(
+                            "this file system can neither rename without replacing (RENAME_NOREPLACE) nor link ({}); nothing was written",
+                            io::Error::from(e)
+                        ),
+                    ),
+                }),
+                other => other.map_err(exists),
+            });
+        // After a rename nothing stands at the hidden name (ENOENT, ignored); after a link
+        // or a failure, the hidden name goes.
+        let _ = rustix::fs::unlinkat(&self.fd, hidden.as_str(), AtFlags::empty());
+        placed
     }
 
     /// Makes the directory's new entries durable.
@@ -251,9 +289,65 @@ impl OutDir {
     }
 }
 
+/// `renameat2(RENAME_NOREPLACE)` within one directory.
+fn rename_noreplace(dir: &OwnedFd, from: &str, to: &str) -> rustix::io::Result<()> {
+    rustix::fs::renameat_with(dir, from, dir, to, rustix::fs::RenameFlags::NOREPLACE)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hidden-name path of `publish` (no `O_TMPFILE`), with and without
+    /// `RENAME_NOREPLACE`: the file appears whole under its name, nothing that stands
+    /// there is replaced, and no hidden file is left behind either way.
+    #[test]
+    fn publishing_without_o_tmpfile_never_replaces_and_leaves_nothing_behind() {
+        fn no_noreplace(_: &OwnedFd, _: &str, _: &str) -> rustix::io::Result<()> {
+            Err(rustix::io::Errno::INVAL)
+        }
+        fn no_rename_no_link(dir: &OwnedFd, from: &str, _: &str) -> rustix::io::Result<()> {
+            // As a file system that has neither: make the link fail too, by removing the
+            // source first (the link then fails with ENOENT, not EEXIST).
+            rustix::fs::unlinkat(dir, from, AtFlags::empty())?;
+            Err(rustix::io::Errno::INVAL)
+        }
+        let names = |out: &OutDir| {
+            let mut names: Vec<String> = std::fs::read_dir(out.path())
+                .expect("list")
+                .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = OutDir::open_or_create(&dir.path().join("out"), 0o700).expect("created");
+        for (rename, name) in [
+            (rename_noreplace as fn(&OwnedFd, &str, &str) -> _, "a.dcm"),
+            (no_noreplace, "b.dcm"),
+        ] {
+            out.publish_hidden(name, b"image", 0o644, rename)
+                .expect("published");
+            assert_eq!(
+                std::fs::read(out.path().join(name)).expect("read"),
+                b"image"
+            );
+            let err = out
+                .publish_hidden(name, b"other", 0o644, rename)
+                .expect_err("never over a file");
+            assert!(err.to_string().contains("already exists"), "{err}");
+            assert_eq!(
+                std::fs::read(out.path().join(name)).expect("read"),
+                b"image"
+            );
+        }
+        assert_eq!(names(&out), ["a.dcm", "b.dcm"]);
+        let err = out
+            .publish_hidden("c.dcm", b"image", 0o644, no_rename_no_link)
+            .expect_err("neither works");
+        assert!(err.to_string().contains("nothing was written"), "{err}");
+        assert_eq!(names(&out), ["a.dcm", "b.dcm"]);
+    }
 
     #[test]
     fn an_out_dir_never_writes_through_a_planted_link() {

@@ -170,6 +170,11 @@ impl Session {
     ) -> Result<RecoverReport, EngineError> {
         // A backup named wrong is an error even when nothing turns out to be damaged.
         backup::validate(&request.from)?;
+        // `--apply` signs the restored files into a new generation: a locked
+        // profile-signing key refuses it before anything is written.
+        if request.apply {
+            self.profile_signer()?;
+        }
         let (mut baseline, info) = self.require_baseline()?;
         let targets = self.check_targets(&baseline, &request.paths)?;
         let mut journal = journal::Journal::new(self.home.dir.join("recover.journal"));
@@ -642,14 +647,17 @@ impl Session {
                 };
                 let path = RootProfile::absolute_of(root_path, &damaged[i].rel);
                 let canonical_path = RootProfile::absolute_of(root_path, &canonical);
-                match restore::relink(
-                    root_path,
-                    &canonical,
-                    identity,
-                    &damaged[i].rel,
-                    restored,
-                    journal,
-                ) {
+                let d = &damaged[i];
+                let target = Target {
+                    root: root_path,
+                    base,
+                    rel: &d.rel,
+                    profiled: &d.profiled,
+                    algorithm: base.spec.hash,
+                    split: matches!(&d.profiled.content, Content::Hashed { dicom: Some(_), .. }),
+                    seen: d.seen,
+                };
+                match restore::relink(&target, &canonical, identity, restored, journal) {
                     Ok(()) => {
                         linked = true;
                         let detail = format!(
@@ -837,9 +845,10 @@ impl Session {
         // through `profile` and `accept` records).
         let reason = acceptance.reason.clone();
         self.announce(Action::Accept, baseline.generation, changed_roots.clone())?;
+        let signer = self.profile_signer()?;
         self.store
-            .save(baseline, &changed_roots, &self.key, Some(&acceptance))?;
-        let kept = self.keep_generation(baseline);
+            .save(baseline, &changed_roots, &signer, Some(&acceptance))?;
+        let kept = self.keep_generation(baseline, &signer);
         let detail = format!(
             "{} restored file(s) taken into baseline generation {} (new inode and ctime); {kept}",
             refreshed.len(),

@@ -230,16 +230,19 @@ fn write_verify_place(
 /// the inode `identity`), as the profile records them: a hard-linked pair comes back as
 /// one inode, not split in two. The link is made at a journaled temporary name beside
 /// `other`, checked to be `identity` (no link followed: `linkat` without
-/// `AT_SYMLINK_FOLLOW`), and renamed over `other` only if that is still our restored
-/// file. Both hold the profile's content, so a reader sees the right bytes throughout.
+/// `AT_SYMLINK_FOLLOW`), its content read through that link and compared with the
+/// profile's digest (`target`, the profile of `other`: the names of one inode share it),
+/// and renamed over `other` only if that is still our restored file. An intact name is
+/// the profile's inode, not necessarily the profile's content: written in place since
+/// the report, linking to it would throw away the verified copy for the changed bytes.
 pub fn relink(
-    root: &Path,
+    target: &Target<'_>,
     canonical: &[u8],
     identity: (u64, u64),
-    other: &[u8],
     restored: (u64, u64),
     journal: &mut Journal,
 ) -> Result<(), Failure> {
+    let (root, other) = (target.root, target.rel);
     let open_parent = |rel: &[u8]| open_parent(root, rel);
     let identity_of = |dir: &OwnedFd, name: &[u8]| {
         rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
@@ -278,6 +281,32 @@ pub fn relink(
             "the restored file or its link changed while it was linked; left as a separate file"
                 .to_owned(),
         ));
+    }
+    // Read through the new link itself (no name can be swapped under the descriptor).
+    let content = rustix::fs::openat(
+        &odir,
+        temp.as_slice(),
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map(File::from)
+    .map_err(file_failure("cannot read the other name of its hard link"))
+    .and_then(|mut file| {
+        let same = rustix::fs::fstat(&file).is_ok_and(|s| (s.st_dev, s.st_ino) == identity);
+        if same && verify(target, &mut file).is_ok() {
+            Ok(())
+        } else {
+            Err(Failure::File(format!(
+                "the other name of its hard link, {}, no longer holds the profile's content (changed since the report); left as a separate file",
+                pacsguard_events::escape_path(&pacsguard_profile::RootProfile::absolute_of(
+                    root, canonical
+                ))
+            )))
+        }
+    });
+    if let Err(failure) = content {
+        let _ = rustix::fs::unlinkat(&odir, temp.as_slice(), AtFlags::empty());
+        return Err(failure);
     }
     rustix::fs::renameat(&odir, temp.as_slice(), &odir, oname.as_slice())
         .map_err(file_failure("cannot rename the link into place"))?;
@@ -856,6 +885,78 @@ mod tests {
         }
         assert_eq!(std::fs::read(root.join("a")).expect("read"), b"good");
         assert_eq!(std::fs::read(root.join("b")).expect("read"), b"good");
+    }
+
+    /// A hard link's intact name is the profile's inode; rewritten in place after the
+    /// report (same inode, other bytes), it must not become the content of the restored
+    /// name: the relink reads it and leaves the verified copy alone.
+    #[test]
+    fn a_hard_link_is_not_made_to_an_intact_name_whose_content_changed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().canonicalize().expect("canonical");
+        std::fs::write(root.join("a"), b"good").expect("write");
+        std::fs::hard_link(root.join("a"), root.join("b")).expect("ln");
+        let meta = std::fs::symlink_metadata(root.join("a")).expect("stat");
+        let identity = (meta.dev(), meta.ino());
+        let first = profiled(b"good", &meta);
+        let second = Entry {
+            rel: b"b".to_vec(),
+            ..first.clone()
+        };
+        let base = static_root(&root, vec![first.clone(), second.clone()]);
+        // `b` was deleted and restored as a file of its own.
+        std::fs::remove_file(root.join("b")).expect("rm");
+        std::fs::write(root.join("b"), b"good").expect("restored copy");
+        let restored = std::fs::symlink_metadata(root.join("b")).expect("stat");
+        let target = Target {
+            root: &root,
+            base: &base,
+            rel: &second.rel,
+            profiled: &second,
+            algorithm: HashAlgorithm::Blake3,
+            split: false,
+            seen: None,
+        };
+        let mut journal = Journal::new(root.join("journal"));
+        // The intact name is written in place (same inode) before the relink.
+        std::fs::write(root.join("a"), b"evil").expect("rewrite in place");
+        let failure = relink(
+            &target,
+            b"a",
+            identity,
+            (restored.dev(), restored.ino()),
+            &mut journal,
+        )
+        .expect_err("a changed intact name is not linked to");
+        let Failure::File(why) = failure else {
+            panic!("{failure:?}")
+        };
+        assert!(
+            why.contains("no longer holds the profile's content"),
+            "{why}"
+        );
+        assert_eq!(std::fs::read(root.join("b")).expect("read"), b"good");
+        let after = std::fs::symlink_metadata(root.join("b")).expect("stat");
+        assert_eq!(after.ino(), restored.ino(), "b is still the verified copy");
+        // No temporary link is left beside it.
+        let names: Vec<_> = std::fs::read_dir(&root)
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names.len(), 3, "{names:?}"); // a, b, journal
+        // With the intact name holding the profile's content again, the link is made.
+        std::fs::write(root.join("a"), b"good").expect("rewrite in place");
+        relink(
+            &target,
+            b"a",
+            identity,
+            (restored.dev(), restored.ino()),
+            &mut journal,
+        )
+        .map_err(|e| format!("{e:?}"))
+        .expect("linked");
+        let after = std::fs::symlink_metadata(root.join("b")).expect("stat");
+        assert_eq!((after.dev(), after.ino()), identity);
     }
 
     /// The damaged file is replaced only if it is still the one the report saw.
