@@ -346,3 +346,43 @@ fn the_newest_max_kept_generations_are_kept() {
     let (code, report) = diff(&env, "2", &(limit + 1).to_string());
     assert_eq!(code, 1, "{report:#}");
 }
+
+/// A generation deleted from the middle of `HOME/generations` (or the newest, which the
+/// store names) is a gap: `profile generations` and `diff` refuse, naming the number.
+#[test]
+fn a_generation_deleted_from_the_kept_ones_is_named() {
+    let env = Env::new();
+    for i in 0..4 {
+        fs::write(env.path("readme.txt"), format!("version {i}\n")).expect("write");
+        reprofile(&env);
+    }
+    assert_eq!(kept(&env), [1, 2, 3, 4]);
+    let dir = env.home.join("generations");
+    fs::remove_file(dir.join(format!("{:020}.pgx", 2))).expect("rm");
+    let out = env.run(&["profile", "generations"]);
+    common::assert_refused(&out, "generation(s) 2 missing");
+    let out = env.run(&["diff", "1", "3"]);
+    common::assert_refused(&out, "generation(s) 2 missing");
+    // A note that is not signed by this home does not stand in for it.
+    fs::write(
+        dir.join(format!("{:020}.not-kept", 2)),
+        "PACSGUARD-GENERATION-NOT-KEPT 1\n2\nover the limit\ned25519 00\n",
+    )
+    .expect("plant");
+    common::assert_refused(&env.run(&["profile", "generations"]), "2 missing");
+    // The newest, which the store names, is missed too.
+    fs::remove_file(dir.join(format!("{:020}.not-kept", 2))).expect("rm");
+    let kept_4 = fs::read(dir.join(format!("{:020}.pgx", 4))).expect("read");
+    fs::remove_file(dir.join(format!("{:020}.pgx", 4))).expect("rm");
+    common::assert_refused(
+        &env.run(&["profile", "generations"]),
+        "generation(s) 2, 4 missing",
+    );
+    fs::write(dir.join(format!("{:020}.pgx", 2)), kept_4.clone()).expect("plant");
+    // A generation's file holding another generation is refused as before.
+    fs::write(dir.join(format!("{:020}.pgx", 4)), kept_4).expect("put back");
+    common::assert_refused(
+        &env.run(&["profile", "generations"]),
+        "not the 2 its name says",
+    );
+}

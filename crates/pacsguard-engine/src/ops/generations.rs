@@ -4,10 +4,17 @@
 //! home's key) in `HOME/generations/`, the newest [`MAX_KEPT_GENERATIONS`] of them.
 //! Baselines over [`MAX_KEPT_GENERATION_ENTRIES`] entries (an image store, not the
 //! binaries a patch review compares) are not copied at every change: that is said on
-//! the trail, and `profile export` keeps one by hand.
+//! the trail, and `profile export` keeps one by hand, and a signed note
+//! (`<generation>.not-kept`, [`not_kept_note`]) stands in the generation's place.
+//!
+//! A generation deleted from the middle of the directory (or the newest, which the store
+//! names) is a gap: every generation between the oldest kept and the store's is kept or
+//! noted, so a missing number is an error naming it, for `generations` and `diff` alike.
+//! The oldest ones are pruned, so a generation older than the oldest kept is not missed.
 
 use std::path::PathBuf;
 
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use pacsguard_profile::Baseline;
 use serde::Serialize;
 
@@ -52,12 +59,35 @@ impl Session {
         self.generations_dir().join(format!("{generation:020}.pgx"))
     }
 
+    fn not_kept_path(&self, generation: u64) -> PathBuf {
+        self.generations_dir()
+            .join(format!("{generation:020}{NOT_KEPT_SUFFIX}"))
+    }
+
     /// Keeps `baseline`, just signed into the store, and says how it went, for the
     /// signing's own record on the trail. Keeping it is a convenience for `diff`: a
-    /// failure is said there, and never undoes the signed baseline.
-    pub(super) fn keep_generation(&self, baseline: &Baseline) -> String {
-        let kept = within_limit(baseline.entry_count())
-            .and_then(|()| self.write_generation(baseline).map_err(|e| e.to_string()));
+    /// failure is said there, and never undoes the signed baseline; a signed note then
+    /// says why the generation is not kept, so that its absence is not taken for a
+    /// deletion.
+    pub(super) fn keep_generation(&self, baseline: &Baseline, signer: &SigningKey) -> String {
+        let kept = within_limit(baseline.entry_count()).and_then(|()| {
+            self.write_generation(baseline, signer)
+                .map_err(|e| e.to_string())
+        });
+        if let Err(why) = &kept {
+            let note = not_kept_note(baseline.generation, why, signer);
+            let written = OutDir::open_or_create(&self.generations_dir(), 0o700).and_then(|dir| {
+                let name = format!("{:020}{NOT_KEPT_SUFFIX}", baseline.generation);
+                if dir.contains(&name) {
+                    Ok(())
+                } else {
+                    dir.publish(&name, note.as_bytes(), 0o600)
+                }
+            });
+            if let Err(e) = written {
+                return format!("not kept for diff: {why}; nor its note ({e})");
+            }
+        }
         match kept {
             Ok(pruned) if pruned.is_empty() => "kept for diff".to_owned(),
             Ok(pruned) => format!(
@@ -73,11 +103,15 @@ impl Session {
     }
 
     /// Writes the generation; returns the generations removed to stay within the limit.
-    fn write_generation(&self, baseline: &Baseline) -> Result<Vec<u64>, EngineError> {
+    fn write_generation(
+        &self,
+        baseline: &Baseline,
+        signer: &SigningKey,
+    ) -> Result<Vec<u64>, EngineError> {
         let dir = OutDir::open_or_create(&self.generations_dir(), 0o700)?;
         let name = format!("{:020}.pgx", baseline.generation);
         if !dir.contains(&name) {
-            dir.publish(&name, &encode(baseline, &self.key), 0o600)?;
+            dir.publish(&name, &encode(baseline, signer), 0o600)?;
         }
         let mut kept = self.kept_numbers()?;
         let mut pruned = Vec::new();
@@ -87,11 +121,69 @@ impl Session {
             std::fs::remove_file(&path).map_err(|e| EngineError::io(&path, e))?;
             pruned.push(oldest);
         }
+        // Notes older than the oldest generation kept say nothing any more.
+        if let Some(&oldest) = kept.first() {
+            for noted in self.numbers_with_suffix(NOT_KEPT_SUFFIX)? {
+                if noted < oldest {
+                    let path = self.not_kept_path(noted);
+                    std::fs::remove_file(&path).map_err(|e| EngineError::io(&path, e))?;
+                }
+            }
+        }
         Ok(pruned)
     }
 
     /// The generations kept, oldest first.
     fn kept_numbers(&self) -> Result<Vec<u64>, EngineError> {
+        self.numbers_with_suffix(".pgx")
+    }
+
+    /// Refuses a directory of kept generations with a gap: a generation between the
+    /// oldest kept and the store's newest that is neither kept nor noted as not kept
+    /// (with a note this home signed for that generation) was deleted.
+    fn check_gaps(&self) -> Result<(), EngineError> {
+        let kept = self.kept_numbers()?;
+        let Some(&oldest) = kept.first() else {
+            return Ok(());
+        };
+        let newest = self
+            .store
+            .generation()?
+            .max(*kept.last().unwrap_or(&oldest));
+        let public = self.profile_public;
+        let mut missing = Vec::new();
+        for generation in oldest..=newest {
+            if kept.binary_search(&generation).is_ok() {
+                continue;
+            }
+            let path = self.not_kept_path(generation);
+            let noted = crate::files::read_text(&path, crate::files::MAX_SMALL_FILE_BYTES)?
+                .is_some_and(|text| note_verifies(&text, generation, &public));
+            if !noted {
+                missing.push(generation);
+                if missing.len() >= MAX_NAMED_GAPS {
+                    break;
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(EngineError::io(
+            self.generations_dir(),
+            format!(
+                "generation(s) {} missing between the oldest kept ({oldest}) and the newest ({newest}): deleted from the directory (every generation signed is kept, or a signed note says why not); keep the home as evidence",
+                missing
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ))
+    }
+
+    /// The numbers of the files of the generations directory named `<number><suffix>`.
+    fn numbers_with_suffix(&self, suffix: &str) -> Result<Vec<u64>, EngineError> {
         let dir = self.generations_dir();
         let listing = match std::fs::read_dir(&dir) {
             Ok(listing) => listing,
@@ -104,7 +196,7 @@ impl Session {
             let name = entry.file_name();
             if let Some(number) = name
                 .to_str()
-                .and_then(|n| n.strip_suffix(".pgx"))
+                .and_then(|n| n.strip_suffix(suffix))
                 .and_then(|n| n.parse::<u64>().ok())
             {
                 numbers.push(number);
@@ -117,6 +209,7 @@ impl Session {
     /// The kept generation `generation`, verified: signed by this home's key, and the
     /// generation its name says.
     pub(super) fn kept_generation(&self, generation: u64) -> Result<Baseline, EngineError> {
+        self.check_gaps()?;
         let path = self.generation_path(generation);
         if !path.exists() {
             let kept = self.kept_numbers()?;
@@ -133,7 +226,7 @@ impl Session {
             )));
         }
         let exported = read_export(&path)?;
-        if exported.signer != self.key.verifying_key() {
+        if exported.signer != self.profile_public {
             return Err(EngineError::io(&path, "not signed by this home's key"));
         }
         if exported.baseline.generation != generation {
@@ -148,8 +241,56 @@ impl Session {
         Ok(exported.baseline)
     }
 
+    /// Every kept generation and note, read and verified with the present profile key,
+    /// to be signed again by a new one ([`Session::resign_generations`]).
+    pub(super) fn kept_for_resigning(&self) -> Result<Vec<Resign>, EngineError> {
+        let mut all = Vec::new();
+        for generation in self.kept_numbers()? {
+            all.push(Resign::Kept(self.kept_generation(generation)?));
+        }
+        for generation in self.numbers_with_suffix(NOT_KEPT_SUFFIX)? {
+            let path = self.not_kept_path(generation);
+            let text = crate::files::read_text(&path, crate::files::MAX_SMALL_FILE_BYTES)?
+                .unwrap_or_default();
+            if !note_verifies(&text, generation, &self.profile_public) {
+                return Err(EngineError::io(
+                    &path,
+                    "not a note signed by this home's profile key; nothing was changed",
+                ));
+            }
+            let why = text.lines().nth(2).unwrap_or_default().to_owned();
+            all.push(Resign::Note(generation, why));
+        }
+        Ok(all)
+    }
+
+    /// Writes `kept` again signed by `key`, each file replaced atomically.
+    pub(super) fn resign_generations(
+        &self,
+        kept: Vec<Resign>,
+        key: &SigningKey,
+    ) -> Result<usize, EngineError> {
+        let count = kept.len();
+        for item in kept {
+            match item {
+                Resign::Kept(baseline) => crate::durable::write_atomically(
+                    &self.generation_path(baseline.generation),
+                    &encode(&baseline, key),
+                    0o600,
+                )?,
+                Resign::Note(generation, why) => crate::durable::write_atomically(
+                    &self.not_kept_path(generation),
+                    not_kept_note(generation, &why, key).as_bytes(),
+                    0o600,
+                )?,
+            }
+        }
+        Ok(count)
+    }
+
     /// Every kept generation, oldest first, each verified.
     pub fn generations(&mut self) -> Result<Vec<KeptGeneration>, EngineError> {
+        self.check_gaps()?;
         self.kept_numbers()?
             .into_iter()
             .map(|generation| {
@@ -166,6 +307,55 @@ impl Session {
     }
 }
 
+/// A kept generation, or a note, to sign again.
+pub(super) enum Resign {
+    Kept(Baseline),
+    Note(u64, String),
+}
+
+/// How the note standing for a generation that was not kept is named.
+const NOT_KEPT_SUFFIX: &str = ".not-kept";
+const NOT_KEPT_HEADER: &str = "PACSGUARD-GENERATION-NOT-KEPT 1";
+const NOT_KEPT_CONTEXT: &[u8] = b"pacsguard generation not kept v1\0";
+/// The most missing generations named in one error (the rest are not looked for).
+const MAX_NAMED_GAPS: usize = 32;
+
+/// The signed note that `generation` was not kept, and why: its header, the generation,
+/// the reason on one line, and `ed25519 <hex>` over the context and the lines before.
+fn not_kept_note(generation: u64, why: &str, key: &SigningKey) -> String {
+    let why = why.replace(['\n', '\r'], " ");
+    let signed = format!("{NOT_KEPT_HEADER}\n{generation}\n{why}\n");
+    let mut message = NOT_KEPT_CONTEXT.to_vec();
+    message.extend_from_slice(signed.as_bytes());
+    let signature = key.sign(&message);
+    format!("{signed}ed25519 {}\n", hex::encode(signature.to_bytes()))
+}
+
+/// Whether `text` is a note, signed by `public`, that `generation` was not kept.
+fn note_verifies(text: &str, generation: u64, public: &VerifyingKey) -> bool {
+    let Some(at) = text.rfind("ed25519 ") else {
+        return false;
+    };
+    let (signed, signature) = text.split_at(at);
+    let mut lines = signed.lines();
+    if lines.next() != Some(NOT_KEPT_HEADER) || lines.next() != Some(&generation.to_string()) {
+        return false;
+    }
+    let Some(signature) = signature
+        .strip_prefix("ed25519 ")
+        .and_then(|s| s.strip_suffix('\n'))
+        .and_then(|s| hex::decode(s).ok())
+        .and_then(|s| <[u8; 64]>::try_from(s).ok())
+    else {
+        return false;
+    };
+    let mut message = NOT_KEPT_CONTEXT.to_vec();
+    message.extend_from_slice(signed.as_bytes());
+    public
+        .verify_strict(&message, &Signature::from_bytes(&signature))
+        .is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,5 +365,21 @@ mod tests {
         assert!(within_limit(MAX_KEPT_GENERATION_ENTRIES).is_ok());
         let over = within_limit(MAX_KEPT_GENERATION_ENTRIES + 1).expect_err("over");
         assert!(over.contains("profile export"), "{over}");
+    }
+
+    #[test]
+    fn a_not_kept_note_verifies_for_its_generation_and_key_only() {
+        let key = SigningKey::from_bytes(&[3u8; 32]);
+        let note = not_kept_note(7, "over the limit\nsecond line", &key);
+        assert!(note_verifies(&note, 7, &key.verifying_key()));
+        assert!(!note_verifies(&note, 8, &key.verifying_key()));
+        let other = SigningKey::from_bytes(&[4u8; 32]);
+        assert!(!note_verifies(&note, 7, &other.verifying_key()));
+        assert!(!note_verifies(
+            &note.replace("over", "under"),
+            7,
+            &key.verifying_key()
+        ));
+        assert!(!note_verifies("", 7, &key.verifying_key()));
     }
 }
