@@ -169,6 +169,15 @@ finding_kinds! {
     /// `media import`: the destination already holds a file of that name (the instance
     /// was imported before, or another file stands there): nothing was overwritten.
     MediaDestinationExists => "media-destination-exists",
+    /// `media verify --dest`: a copy the manifest lists is not in the import folder
+    /// (taken in by the PACS and removed, deleted, or the manifest is of another import).
+    MediaCopyMissing => "media-copy-missing",
+    /// `media verify --dest`: a copy in the import folder does not have the SHA-256 the
+    /// manifest signs (changed after the import, or not a regular file any more): an alert.
+    MediaCopyChanged => "media-copy-changed",
+    /// `media verify --dest`: a file in the import folder that the manifest does not list
+    /// (another import's, or put there by someone else).
+    MediaDestinationExtra => "media-destination-extra",
     /// The console's sealed emergency account (break-glass) was used: someone signed in
     /// without a second factor, as an emergency procedure allows. Always an alert, so it
     /// is seen and reviewed (DICOM 110127 Emergency Override Started).

@@ -739,3 +739,106 @@ fn an_incomplete_import_s_manifest_verifies_with_status_one() {
     );
     assert!(stdout(&out).contains("INCOMPLETE"), "{}", stdout(&out));
 }
+
+/// `media verify --dest`: the import folder compared with the signed manifest. A copy
+/// changed after the import, one removed, one put beside them, and a manifest of another
+/// import replayed for a folder are each reported; an untouched folder verifies clean.
+#[test]
+fn media_verify_dest_catches_changed_missing_extra_and_replayed() {
+    let env = Env::new();
+    let root = env.dir.path().canonicalize().expect("canonical");
+    let stage = stage(&root);
+    let dest = root.join("dest");
+    fs::create_dir(&dest).expect("mkdir");
+    let (code, report) = import(&env, &stage, &dest);
+    assert_eq!(code, 1, "{report:#}");
+    let manifest = report["manifest"].as_str().expect("manifest").to_owned();
+    let verify = |dir: &Path| -> (i32, Value) {
+        let out = env.run(&[
+            "media",
+            "verify",
+            &manifest,
+            "--dest",
+            dir.to_str().expect("utf-8"),
+            "--json",
+        ]);
+        let value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&out), stderr(&out)));
+        (out.status.code().expect("exit code"), value)
+    };
+    let kinds = |v: &Value| -> Vec<(String, String)> {
+        let mut all: Vec<(String, String)> = v["destination"]["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .map(|f| {
+                let path = PathBuf::from(f["path"].as_str().expect("path"));
+                (
+                    f["kind"].as_str().expect("kind").to_owned(),
+                    path.file_name()
+                        .expect("name")
+                        .to_string_lossy()
+                        .into_owned(),
+                )
+            })
+            .collect();
+        all.sort();
+        all
+    };
+    let (code, clean) = verify(&dest);
+    assert_eq!(code, 0, "{clean:#}");
+    assert_eq!(clean["destination"]["matching"], CLEAN.len(), "{clean:#}");
+    assert!(kinds(&clean).is_empty());
+
+    let names: Vec<String> = listing(&dest).into_iter().map(|(n, _)| n).collect();
+    // One copy rewritten (the same size, one byte flipped), one deleted, one added.
+    let changed = dest.join(&names[0]);
+    let mut bytes = fs::read(&changed).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    fs::write(&changed, bytes).expect("rewrite");
+    fs::remove_file(dest.join(&names[1])).expect("rm");
+    fs::write(dest.join("planted.dcm"), b"DICM").expect("plant");
+    let (code, found) = verify(&dest);
+    assert_eq!(code, 1, "{found:#}");
+    assert_eq!(
+        kinds(&found),
+        [
+            ("media-copy-changed".to_owned(), names[0].clone()),
+            ("media-copy-missing".to_owned(), names[1].clone()),
+            (
+                "media-destination-extra".to_owned(),
+                "planted.dcm".to_owned()
+            ),
+        ]
+    );
+    // A copy replaced by a symbolic link to the genuine bytes is not the copy.
+    let genuine = root.join("genuine");
+    fs::copy(dest.join(&names[2]), &genuine).expect("cp");
+    fs::remove_file(dest.join(&names[2])).expect("rm");
+    std::os::unix::fs::symlink(&genuine, dest.join(&names[2])).expect("ln");
+    let (_, found) = verify(&dest);
+    assert!(
+        kinds(&found).contains(&("media-copy-changed".to_owned(), names[2].clone())),
+        "{found:#}"
+    );
+    // The manifest replayed for a folder it never described.
+    let other = root.join("other");
+    fs::create_dir(&other).expect("mkdir");
+    let (code, replayed) = verify(&other);
+    assert_eq!(code, 1);
+    assert_eq!(
+        kinds(&replayed)
+            .iter()
+            .filter(|(k, _)| k == "media-copy-missing")
+            .count(),
+        CLEAN.len()
+    );
+    // Nothing in DEST was written by any of this.
+    assert!(
+        fs::symlink_metadata(dest.join(&names[2]))
+            .expect("stat")
+            .file_type()
+            .is_symlink()
+    );
+}

@@ -11,6 +11,7 @@
 //! (read once, held in memory, hashed, written), so a medium that changes between the
 //! screening and the copy cannot slip anything through.
 
+mod dest;
 mod manifest;
 mod medium;
 
@@ -25,6 +26,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
+pub use dest::{DestinationReport, MAX_REPORTED_EXTRA, verify_destination};
 pub use manifest::{MAX_MANIFEST_BYTES, VerifiedManifest, verify as verify_manifest};
 use medium::{Medium, MediumFile};
 
@@ -165,6 +167,9 @@ impl Session {
     }
 
     fn media_import_inner(&mut self, request: &MediaRequest) -> Result<MediaReport, EngineError> {
+        // The manifest is signed with the profile key: a locked one refuses the import
+        // before anything is copied (copies without their signed account are not made).
+        self.profile_signer()?;
         let started = super::now_unix();
         let source = std::fs::canonicalize(&request.source)
             .map_err(|e| EngineError::io(&request.source, e))?;
@@ -329,14 +334,14 @@ impl Session {
             actor: self.actor_name(),
             started,
             finished: super::now_unix(),
-            signer: hex::encode(self.key.verifying_key().as_bytes()),
+            signer: hex::encode(self.profile_public.as_bytes()),
             copied: &report.copied,
             refused: &report.refused,
             expected: &report.expected,
             counts: &report.counts,
             incomplete: error.map(ToString::to_string),
         };
-        let bytes = manifest::encode(&body, &self.key)?;
+        let bytes = manifest::encode(&body, &self.profile_signer()?)?;
         let path = match &request.manifest {
             Some(path) => {
                 crate::durable::write_new(path, &bytes, 0o644)?;
