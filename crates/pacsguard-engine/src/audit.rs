@@ -245,7 +245,8 @@ fn cross_check_store(
     // The store's own signature (the baseline and the acceptances: who, when, why):
     // every command refuses an edited store, and verify must not call that home intact.
     if let Ok(key) = home.load_key() {
-        match pacsguard_store::Store::open(&path)?.load(&key.verifying_key()) {
+        let profile_public = home.profile_public_key(&key)?;
+        match pacsguard_store::Store::open(&path)?.load(&profile_public) {
             Ok(_) => {}
             Err(
                 e @ (pacsguard_store::StoreError::BadSignature { .. }

@@ -7,7 +7,7 @@ use std::os::unix::fs::{
 };
 use std::path::PathBuf;
 
-use ed25519_dalek::SigningKey;
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use nix::fcntl::{Flock, FlockArg};
 use pacsguard_audit::{AuditSink, Durability, Opening, TrailFiles, TrailOptions};
 use pacsguard_events::{Action, Event, EventBus, Outcome};
@@ -68,6 +68,25 @@ impl Home {
     }
     pub fn public_key_path(&self) -> PathBuf {
         self.dir.join("signing.pub")
+    }
+    /// The passphrase-protected profile-signing key, when the home has one (`key protect`,
+    /// `init --passphrase`; see `keyfile.rs`).
+    pub fn profile_key_path(&self) -> PathBuf {
+        self.dir.join("profile.key")
+    }
+    /// The public half of `profile.key`: what verifies the signed profile, exports,
+    /// generations and media manifests of a protected home.
+    pub fn profile_public_key_path(&self) -> PathBuf {
+        self.dir.join("profile.pub")
+    }
+    /// The public key that must have signed this home's profile (and its exports and
+    /// media manifests): `profile.pub` when it is protected, else `signing.pub`.
+    pub fn profile_trust_path(&self) -> PathBuf {
+        if self.is_profile_key_protected() {
+            self.profile_public_key_path()
+        } else {
+            self.public_key_path()
+        }
     }
     pub fn store_path(&self) -> PathBuf {
         self.dir.join("pacsguard.db")
@@ -263,6 +282,65 @@ impl Home {
         hex::decode_to_slice(lines.next().unwrap_or("").trim(), seed.as_mut_slice())
             .map_err(|e| bad(format!("malformed key: {e}")))?;
         Ok(SigningKey::from_bytes(&seed))
+    }
+
+    /// Whether profiles are signed by a passphrase-protected key of their own (anything
+    /// standing at `profile.key`, a link included, counts: it is then refused when read,
+    /// never silently replaced by `signing.key`).
+    pub fn is_profile_key_protected(&self) -> bool {
+        std::fs::symlink_metadata(self.profile_key_path()).is_ok()
+    }
+
+    /// The text of `profile.key`, refused if others can read it.
+    fn read_profile_key_file(&self) -> Result<Zeroizing<String>, EngineError> {
+        let path = self.profile_key_path();
+        let bad = |reason: String| EngineError::Key {
+            path: path.clone(),
+            reason,
+        };
+        let read = pacsguard_fs::read_file(&path, MAX_KEY_FILE_BYTES)
+            .map_err(|e| bad(crate::files::refusal(&e)))?;
+        if read.meta.mode & 0o077 != 0 {
+            return Err(bad(format!(
+                "mode {:04o} lets others read it; run chmod 600",
+                read.meta.mode
+            )));
+        }
+        String::from_utf8(read.bytes)
+            .map(Zeroizing::new)
+            .map_err(|_| bad("not a PacsGuard key file (not text)".into()))
+    }
+
+    /// The public key that verifies this home's profile: the home key's own for a home
+    /// without `profile.key`; else the one `profile.key` names, which `profile.pub` must
+    /// repeat (a pair that disagrees was tampered with or half replaced).
+    pub fn profile_public_key(&self, home_key: &SigningKey) -> Result<VerifyingKey, EngineError> {
+        if !self.is_profile_key_protected() {
+            return Ok(home_key.verifying_key());
+        }
+        let text = self.read_profile_key_file()?;
+        let named = crate::keyfile::public_of(&self.profile_key_path(), &text)?;
+        let published = crate::ops::read_trusted_key(&self.profile_public_key_path())?;
+        if named != published {
+            return Err(EngineError::Key {
+                path: self.profile_public_key_path(),
+                reason: format!(
+                    "is not the public key of {} (one of the pair was replaced); nothing was done",
+                    self.profile_key_path().display()
+                ),
+            });
+        }
+        Ok(named)
+    }
+
+    /// Opens `profile.key` with `passphrase`: exit 2 on a wrong one, before any command
+    /// has opened the home, so nothing is written.
+    pub fn unlock_profile_key(
+        &self,
+        passphrase: &crate::keyfile::Passphrase,
+    ) -> Result<SigningKey, EngineError> {
+        let text = self.read_profile_key_file()?;
+        crate::keyfile::open(&self.profile_key_path(), &text, passphrase)
     }
 
     /// Takes the home's exclusive lock, or fails at once if another command holds it,

@@ -19,6 +19,7 @@ mod durable;
 mod error;
 mod files;
 mod home;
+mod keyfile;
 pub mod maintenance;
 mod ops;
 mod progress;
@@ -36,6 +37,10 @@ pub use config::{
 };
 pub use error::EngineError;
 pub use home::{Home, InitReport, default_home, hostname};
+pub use keyfile::{
+    KDF_M_COST_KIB, KDF_P_COST, KDF_T_COST, MAX_PASSPHRASE_BYTES, MIN_PASSPHRASE_CHARS, Passphrase,
+};
+pub use ops::ProtectReport;
 pub use ops::{
     AcceptReport, AcceptRequest, BackupSummary, CheckReport, CheckRequest, DiffCounts, DiffReport,
     DirectoryChanges, ExportReport, MAX_ARCHIVE_MEMBERS, MAX_CACHE_BYTES, MAX_EXPORT_BYTES,
@@ -47,8 +52,9 @@ pub use ops::{
     WitnessInitReport, screener,
 };
 pub use ops::{
-    Copied, Expected, MAX_MANIFEST_BYTES, MAX_MEDIA_FILE_BYTES, MAX_UID_NAME_LEN, MediaReport,
-    MediaRequest, Refused, VerifiedManifest, read_trusted_key, verify_manifest,
+    Copied, DestinationReport, Expected, MAX_MANIFEST_BYTES, MAX_MEDIA_FILE_BYTES,
+    MAX_REPORTED_EXTRA, MAX_UID_NAME_LEN, MediaReport, MediaRequest, Refused, VerifiedManifest,
+    read_trusted_key, verify_destination, verify_manifest,
 };
 pub use ops::{KeptGeneration, MAX_KEPT_GENERATION_ENTRIES, MAX_KEPT_GENERATIONS};
 pub use progress::{NoProgress, Progress};

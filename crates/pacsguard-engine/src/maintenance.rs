@@ -127,7 +127,7 @@ pub fn guarded_roots(home: &Home) -> Result<Vec<PathBuf>, EngineError> {
     let key = home.load_key()?;
     let store = pacsguard_store::Store::open(&home.store_path())?;
     Ok(store
-        .load(&key.verifying_key())?
+        .load(&home.profile_public_key(&key)?)?
         .map(|(baseline, _)| baseline.roots.iter().map(|r| r.spec.path.clone()).collect())
         .unwrap_or_default())
 }

@@ -60,6 +60,9 @@ pub enum Command {
         paths: Vec<PathBuf>,
         all: bool,
         reason: String,
+        /// A protected profile-signing key's passphrase (the client checked it already).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        passphrase: Option<WirePassphrase>,
     },
     Scan {
         paths: Vec<PathBuf>,
@@ -68,6 +71,29 @@ pub enum Command {
         quarantine: bool,
         preamble_only: bool,
     },
+}
+
+/// A passphrase on the wire: never printed (its `Debug` hides it).
+#[derive(Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct WirePassphrase(String);
+
+impl std::fmt::Debug for WirePassphrase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WirePassphrase(..)")
+    }
+}
+
+impl Drop for WirePassphrase {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
+impl From<pacsguard_engine::Passphrase> for WirePassphrase {
+    fn from(p: pacsguard_engine::Passphrase) -> WirePassphrase {
+        WirePassphrase(p.expose().to_owned())
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -266,12 +292,31 @@ fn run(command: Command, json: bool, actor: Actor, home: &Home, requests: &Reque
     }
     let request = match command {
         Command::Check { paths, fast } => Request::Check(CheckRequest { paths, fast }),
-        Command::Accept { paths, all, reason } => Request::Accept(AcceptRequest {
+        Command::Accept {
             paths,
             all,
             reason,
-            expected: None,
-        }),
+            passphrase,
+        } => {
+            let passphrase = match passphrase
+                .map(|p| {
+                    pacsguard_engine::Passphrase::new(zeroize::Zeroizing::new(std::mem::take(
+                        &mut { p }.0,
+                    )))
+                })
+                .transpose()
+            {
+                Ok(p) => p,
+                Err(e) => return WireReply::error(e.to_string()),
+            };
+            Request::Accept(AcceptRequest {
+                paths,
+                all,
+                reason,
+                expected: None,
+                passphrase,
+            })
+        }
         Command::Scan {
             paths,
             rules,
@@ -399,10 +444,12 @@ fn absolute(command: Command) -> Result<Command> {
             paths,
             all: every,
             reason,
+            passphrase,
         } => Command::Accept {
             paths: all(paths)?,
             all: every,
             reason,
+            passphrase,
         },
         Command::Scan {
             paths,

@@ -35,7 +35,7 @@ fn static_roots(home: &Home) -> Result<Vec<PathBuf>> {
     let store = pacsguard_store::Store::open(&home.store_path())?;
     let key = home.load_key()?;
     Ok(store
-        .load(&key.verifying_key())?
+        .load(&home.profile_public_key(&key)?)?
         .map(|(baseline, _)| {
             baseline
                 .roots

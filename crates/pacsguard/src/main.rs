@@ -9,6 +9,7 @@ mod four_eyes;
 mod gateway;
 mod maintenance;
 mod output;
+mod passphrase;
 mod progress;
 mod serve;
 mod signals;
@@ -35,8 +36,30 @@ struct Cli {
     /// for root, ~/.local/share/pacsguard otherwise.
     #[arg(long, global = true, env = "PACSGUARD_HOME", value_name = "DIR")]
     home: Option<PathBuf>,
+    /// Read the passphrase of a protected profile-signing key from the first line of FILE
+    /// (commands that sign: profile, accept, recover --apply, profile export, media
+    /// import, key protect). Without it, and without --passphrase-fd, it is asked on the
+    /// terminal. Never given as a value on the command line.
+    #[arg(long, global = true, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
+    /// Read that passphrase from the first line of the open file descriptor N.
+    #[arg(long, global = true, value_name = "N")]
+    passphrase_fd: Option<u32>,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyCommand {
+    /// Sign profiles from now on with a key of their own, sealed with a passphrase
+    /// (Argon2id, ChaCha20-Poly1305): profile, accept, recover --apply, profile export and
+    /// media import then need it; check, watch, scan and audit verify do not. The trail
+    /// stays signed by signing.key, unattended. The stored profile and the kept
+    /// generations are signed again by the new key.
+    Protect {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -60,8 +83,17 @@ enum ProfileCommand {
 enum Command {
     /// Create the home: config template, Ed25519 signing key (0600), empty store and event log.
     Init {
+        /// Protect the profile-signing key with a passphrase from the start (as `key
+        /// protect` right after init).
+        #[arg(long)]
+        passphrase: bool,
         #[arg(long)]
         json: bool,
+    },
+    /// The profile-signing key: protect it with a passphrase.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
     },
     /// Build or extend the signed profile of these trees (or of all configured roots).
     #[command(args_conflicts_with_subcommands = true)]
@@ -292,6 +324,10 @@ enum MediaCommand {
         /// The public key (a signing.pub file) the manifest must be signed by.
         #[arg(long, value_name = "KEY")]
         trust: Option<PathBuf>,
+        /// Also compare this import folder with the manifest: every copy present with
+        /// its SHA-256, nothing changed, nothing the manifest does not list.
+        #[arg(long, value_name = "DIR")]
+        dest: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -490,7 +526,10 @@ impl Command {
     /// Whether the caller asked for JSON: then an error is a JSON document too.
     fn wants_json(&self) -> bool {
         match self {
-            Command::Init { json }
+            Command::Init { json, .. }
+            | Command::Key {
+                command: KeyCommand::Protect { json },
+            }
             | Command::Profile {
                 action: None, json, ..
             }
@@ -537,18 +576,41 @@ impl Command {
 fn run(cli: Cli) -> Result<ExitCode> {
     let home = Home::new(cli.home.unwrap_or_else(default_home));
     let progress = progress::for_stderr();
+    let secret = passphrase::Source {
+        file: cli.passphrase_file,
+        fd: cli.passphrase_fd,
+    };
     match cli.command {
         Command::Maintenance { command } => maintenance::run(&home, command),
-        Command::Init { json } => {
+        Command::Init { passphrase, json } => {
+            // The new passphrase is read before the home is made: a mistyped one leaves
+            // no half-protected home behind.
+            let new = passphrase.then(|| secret.read_new()).transpose()?;
             let report = home.init()?;
             output::init(&report, json)?;
+            if let Some(new) = new {
+                let protected = Session::open(home)?.protect_profile_key(&new)?;
+                output::protected(&protected, json)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Key {
+            command: KeyCommand::Protect { json },
+        } => {
+            if home.is_profile_key_protected() {
+                // Said before the passphrase is asked for.
+                Session::open(home.clone())?;
+            }
+            let new = secret.read_new()?;
+            let report = Session::open(home)?.protect_profile_key(&new)?;
+            output::protected(&report, json)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Profile {
             action: Some(ProfileCommand::Export { out, json }),
             ..
         } => {
-            let report = Session::open(home)?.profile_export(&out)?;
+            let report = passphrase::open_signing(home, &secret)?.profile_export(&out)?;
             output::export(&report, json)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -593,7 +655,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 exclude,
                 cross_mounts,
             };
-            let report = Session::open(home)?.profile(&request, progress.as_ref())?;
+            let report =
+                passphrase::open_signing(home, &secret)?.profile(&request, progress.as_ref())?;
             output::profile(&report, json)?;
             Ok(output::status(&report.counts))
         }
@@ -692,12 +755,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             reason,
             json,
         } => {
-            let mut session = match Session::open(home.clone()) {
-                Err(e @ EngineError::Locked { .. }) => {
-                    let command = control::Command::Accept { paths, all, reason };
+            let mut session = match passphrase::open_signing_or_relay(&home, &secret)? {
+                Err((e, passphrase)) => {
+                    let command = control::Command::Accept {
+                        paths,
+                        all,
+                        reason,
+                        passphrase: passphrase.map(control::WirePassphrase::from),
+                    };
                     return control::relay(&home, command, json).unwrap_or(Err(e.into()));
                 }
-                other => other?,
+                Ok(session) => session,
             };
             let report = session.accept(
                 &AcceptRequest {
@@ -705,6 +773,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     all,
                     reason,
                     expected: None,
+                    passphrase: None,
                 },
                 progress.as_ref(),
             )?;
@@ -760,7 +829,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             json,
         } => {
             let request = RecoverRequest { from, paths, apply };
-            let mut session = Session::open(home)?;
+            let mut session = if apply && !readiness {
+                passphrase::open_signing(home, &secret)?
+            } else {
+                Session::open(home)?
+            };
             if readiness {
                 let report = session.recover_readiness(&request, progress.as_ref())?;
                 output::readiness(&report, json)?;
@@ -770,13 +843,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             output::recover(&report, json)?;
             Ok(ExitCode::from(u8::from(report.needs_attention())))
         }
-        Command::Media { command } => media(home, command),
+        Command::Media { command } => media(home, command, &secret),
         Command::Quarantine { command } => quarantine(&home, command),
         Command::Audit { command } => audit(&home, command),
     }
 }
 
-fn media(home: Home, command: MediaCommand) -> Result<ExitCode> {
+fn media(home: Home, command: MediaCommand, secret: &passphrase::Source) -> Result<ExitCode> {
     match command {
         MediaCommand::Import {
             source,
@@ -793,28 +866,32 @@ fn media(home: Home, command: MediaCommand) -> Result<ExitCode> {
                 rules,
                 hashlist,
             };
-            let report = Session::open(home)?.media_import(&request)?;
+            let report = passphrase::open_signing(home, secret)?.media_import(&request)?;
             output::media_import(&report, json)?;
             Ok(ExitCode::from(u8::from(report.needs_attention())))
         }
         MediaCommand::Verify {
             manifest,
             trust,
+            dest,
             json,
         } => {
             let key = pacsguard_engine::read_trusted_key(
-                &trust.unwrap_or_else(|| home.public_key_path()),
+                &trust.unwrap_or_else(|| home.profile_trust_path()),
             )?;
             let verified = pacsguard_engine::verify_manifest(&manifest, &key)?;
-            output::media_verify(&verified, json)?;
+            let compared = dest
+                .map(|dest| pacsguard_engine::verify_destination(&verified, &manifest, &dest))
+                .transpose()?;
+            output::media_verify(&verified, compared.as_ref(), json)?;
             // A genuine manifest of an import that stopped on an error is not a clean
             // import: a script that trusts exit 0 must not take it for one.
-            Ok(ExitCode::from(u8::from(
-                verified
-                    .body
-                    .get("incomplete")
-                    .is_some_and(|e| !e.is_null()),
-            )))
+            let incomplete = verified
+                .body
+                .get("incomplete")
+                .is_some_and(|e| !e.is_null());
+            let differs = compared.as_ref().is_some_and(|c| c.needs_attention());
+            Ok(ExitCode::from(u8::from(incomplete || differs)))
         }
     }
 }

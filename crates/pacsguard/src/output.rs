@@ -7,10 +7,10 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use pacsguard_engine::{
-    AcceptReport, AuditVerifyReport, CheckReport, DiffReport, ExportReport, InitReport,
-    KeptGeneration, MediaReport, ProfileReport, QuarantineRecord, Readiness, RecoverReport,
-    ReinitReport, RootSummary, SanitizeReport, ScanReport, VerifiedManifest, WatchOutput,
-    WatchReport, WitnessInitReport,
+    AcceptReport, AuditVerifyReport, CheckReport, DestinationReport, DiffReport, ExportReport,
+    InitReport, KeptGeneration, MediaReport, ProfileReport, ProtectReport, QuarantineRecord,
+    Readiness, RecoverReport, ReinitReport, RootSummary, SanitizeReport, ScanReport,
+    VerifiedManifest, WatchOutput, WatchReport, WitnessInitReport,
 };
 use pacsguard_events::{Finding, SeverityCounts, escape_bytes, escape_path};
 use serde::Serialize;
@@ -70,6 +70,21 @@ pub fn init(report: &InitReport, as_json: bool) -> Result<()> {
         );
     }
     write_stdout(&text)
+}
+
+pub fn protected(report: &ProtectReport, as_json: bool) -> Result<()> {
+    if as_json {
+        return json("key-protect", report);
+    }
+    write_stdout(&format!(
+        "profiles are signed by the new key {}, protected by a passphrase (profile, accept, recover --apply, profile export and media import ask for it; check, watch, scan and audit verify do not)\n\
+         baseline generation {} and {} kept generation(s) signed by it; the audit trail stays signed by the home key {}\n\
+         keep a copy of the new fingerprint off this machine, and the passphrase: without it no profile can be signed\n",
+        report.key_fingerprint,
+        report.generation,
+        report.generations_resigned,
+        report.trail_key_fingerprint
+    ))
 }
 
 pub fn profile(report: &ProfileReport, as_json: bool) -> Result<()> {
@@ -477,12 +492,42 @@ pub fn generations(kept: &[KeptGeneration], as_json: bool) -> Result<()> {
     write_stdout(&text)
 }
 
-pub fn media_verify(verified: &VerifiedManifest, as_json: bool) -> Result<()> {
+pub fn media_verify(
+    verified: &VerifiedManifest,
+    destination: Option<&DestinationReport>,
+    as_json: bool,
+) -> Result<()> {
     if as_json {
-        return json("media-verify", verified);
+        #[derive(serde::Serialize)]
+        struct Both<'a> {
+            #[serde(flatten)]
+            manifest: &'a VerifiedManifest,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            destination: Option<&'a DestinationReport>,
+        }
+        return json(
+            "media-verify",
+            &Both {
+                manifest: verified,
+                destination,
+            },
+        );
     }
     let body = &verified.body;
     let count = |field: &str| body[field].as_array().map_or(0, Vec::len);
+    if let Some(report) = destination {
+        let mut text = findings_text(&report.findings);
+        let _ = writeln!(
+            text,
+            "{}: {} of {} copies present with the manifest's SHA-256; {} alert(s), {} warning(s)",
+            escape_path(&report.destination),
+            report.matching,
+            count("copied"),
+            report.counts.alert,
+            report.counts.warning,
+        );
+        write_stdout(&text)?;
+    }
     write_stdout(&format!(
         "manifest verified, signed by {}: {} copied, {} refused, {} expected, from {} into {}{}\n",
         verified.signer_fingerprint,

@@ -121,6 +121,7 @@ impl pacsguard_console::Guardian for Hands {
             sudo_user: None,
         };
         let request = pacsguard_engine::Request::Accept(pacsguard_engine::AcceptRequest {
+            passphrase: None,
             all: paths.is_empty(),
             paths,
             reason: reason.to_string(),

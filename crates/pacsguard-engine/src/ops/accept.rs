@@ -28,6 +28,10 @@ pub struct AcceptRequest {
     /// signed in with the ones reviewed. `None`: whatever differs now (the CLI, whose
     /// person names the paths and runs `check` first).
     pub expected: Option<Vec<String>>,
+    /// The passphrase of a protected profile-signing key, for an acceptance relayed to
+    /// a running guard (which keeps no unlocked key between requests). `None` elsewhere:
+    /// a command that opens the home itself unlocks the key before it opens it.
+    pub passphrase: Option<crate::keyfile::Passphrase>,
 }
 
 #[derive(Debug, Serialize)]
@@ -55,6 +59,7 @@ impl Session {
         request: &AcceptRequest,
         progress: &dyn Progress,
     ) -> Result<AcceptReport, EngineError> {
+        let signer = self.profile_signer()?;
         let reason = request.reason.trim();
         if reason.is_empty() {
             return Err(EngineError::Usage(
@@ -103,7 +108,7 @@ impl Session {
         if let Some(expected) = &request.expected {
             refuse_unseen(&accepted, expected)?;
         }
-        let fingerprint = pacsguard_store::fingerprint(&self.key.verifying_key());
+        let fingerprint = self.profile_fingerprint();
         if accepted.is_empty() {
             let event = Event::new(
                 self.actor.clone(),
@@ -133,11 +138,11 @@ impl Session {
         };
         self.announce(Action::Accept, baseline.generation, changed_roots.clone())?;
         self.store
-            .save(&baseline, &changed_roots, &self.key, Some(&acceptance))?;
-        let kept = self.keep_generation(&baseline);
+            .save(&baseline, &changed_roots, &signer, Some(&acceptance))?;
+        let kept = self.keep_generation(&baseline, &signer);
         self.emit_findings(Action::Accept, Some(reason), &accepted)?;
         let detail = format!(
-            "{} differences accepted into baseline generation {}; {kept}",
+            "{} differences accepted into baseline generation {} signed by key {fingerprint}; {kept}",
             accepted.len(),
             baseline.generation
         );

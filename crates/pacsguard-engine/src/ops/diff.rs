@@ -110,7 +110,7 @@ impl Session {
                     source: format!("generation {generation}"),
                     generation: baseline.generation,
                     created: baseline.created,
-                    key_fingerprint: pacsguard_store::fingerprint(&self.key.verifying_key()),
+                    key_fingerprint: self.profile_fingerprint(),
                 };
                 Ok((baseline, side))
             }

@@ -50,9 +50,9 @@ impl Session {
     pub fn profile_export(&mut self, out: &Path) -> Result<ExportReport, EngineError> {
         self.recorded(Action::Profile, vec![out.to_path_buf()], |s| {
             let (baseline, _) = s.require_baseline()?;
-            let bytes = encode(&baseline, &s.key);
+            let bytes = encode(&baseline, &s.profile_signer()?);
             crate::durable::write_new(out, &bytes, 0o644)?;
-            let fingerprint = pacsguard_store::fingerprint(&s.key.verifying_key());
+            let fingerprint = s.profile_fingerprint();
             let entries = baseline.entry_count() as u64;
             s.finish(
                 Event::new(

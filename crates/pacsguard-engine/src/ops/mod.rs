@@ -6,6 +6,7 @@ mod diff;
 mod export;
 mod gateway;
 mod generations;
+mod keys;
 mod media;
 mod profile;
 mod quarantine;
@@ -40,9 +41,11 @@ pub use diff::{DiffCounts, DiffReport, DirectoryChanges, ProfileRef, Side};
 pub use export::{ExportReport, MAX_EXPORT_BYTES, read_trusted_key};
 pub use gateway::screener;
 pub use generations::{KeptGeneration, MAX_KEPT_GENERATION_ENTRIES, MAX_KEPT_GENERATIONS};
+pub use keys::ProtectReport;
 pub use media::{
-    Copied, Expected, MAX_MANIFEST_BYTES, MAX_MEDIA_FILE_BYTES, MAX_UID_NAME_LEN, MediaReport,
-    MediaRequest, Refused, VerifiedManifest, verify_manifest,
+    Copied, DestinationReport, Expected, MAX_MANIFEST_BYTES, MAX_MEDIA_FILE_BYTES,
+    MAX_REPORTED_EXTRA, MAX_UID_NAME_LEN, MediaReport, MediaRequest, Refused, VerifiedManifest,
+    verify_destination, verify_manifest,
 };
 pub use profile::{ProfileReport, ProfileRequest};
 pub use recover::{
@@ -71,7 +74,15 @@ use crate::progress::Progress;
 pub struct Session {
     home: Home,
     _lock: Flock<File>,
+    /// The home key (`signing.key`): the trail's checkpoints, the record and seen-state
+    /// MACs, the maintenance windows' seals. Always loaded: the guard runs unattended.
     key: SigningKey,
+    /// What signs profiles, acceptances, exports, kept generations and media manifests:
+    /// the home key itself, or the passphrase-protected `profile.key` once unlocked
+    /// (`None` until then; see `keyfile.rs`).
+    profile_key: Option<SigningKey>,
+    /// What verifies them (the public half of the above, known without the passphrase).
+    profile_public: ed25519_dalek::VerifyingKey,
     store: Store,
     config: Config,
     bus: EventBus,
@@ -159,6 +170,8 @@ impl Session {
         home.check_permissions()?;
         let lock = home.lock()?;
         let key = home.load_key()?;
+        let profile_public = home.profile_public_key(&key)?;
+        let profile_key = (!home.is_profile_key_protected()).then(|| key.clone());
         // A signing key with no trail: the home was reset (or emptied) behind PacsGuard's
         // back. Starting a fresh trail here would sign over the loss of everything it held.
         let gone = reset::trail_is_gone(&home)?;
@@ -203,6 +216,8 @@ impl Session {
             home,
             _lock: lock,
             key,
+            profile_key,
+            profile_public,
             store,
             config,
             bus,
@@ -268,7 +283,47 @@ impl Session {
     }
 
     fn load_baseline(&self) -> Result<Option<(Baseline, SignedInfo)>, EngineError> {
-        Ok(self.store.load(&self.key.verifying_key())?)
+        Ok(self.store.load(&self.profile_public)?)
+    }
+
+    /// Gives the session the profile-signing key a passphrase unlocked
+    /// ([`Home::unlock_profile_key`]); it must be the key `profile.pub` names.
+    pub fn use_profile_key(&mut self, key: SigningKey) -> Result<(), EngineError> {
+        if key.verifying_key() != self.profile_public {
+            return Err(EngineError::Key {
+                path: self.home.profile_key_path(),
+                reason: "is not the key that signs this home's profile".into(),
+            });
+        }
+        self.profile_key = Some(key);
+        Ok(())
+    }
+
+    /// Forgets an unlocked profile-signing key (a protected home's, after the one
+    /// command that needed it: a watcher keeps none between requests).
+    pub fn forget_profile_key(&mut self) {
+        if self.home.is_profile_key_protected() {
+            self.profile_key = None;
+        }
+    }
+
+    /// Whether signing needs a passphrase this session was not given.
+    pub fn profile_key_locked(&self) -> bool {
+        self.profile_key.is_none()
+    }
+
+    /// The key that signs profiles, or the error that says a passphrase is needed. Taken
+    /// before an operation changes anything, so that a locked key refuses it whole.
+    fn profile_signer(&self) -> Result<SigningKey, EngineError> {
+        self.profile_key.clone().ok_or_else(|| EngineError::Key {
+            path: self.home.profile_key_path(),
+            reason: "signing needs its passphrase (a terminal prompt, --passphrase-file FILE or --passphrase-fd N); nothing was done".into(),
+        })
+    }
+
+    /// The fingerprint of the key that signs this home's profile.
+    fn profile_fingerprint(&self) -> String {
+        pacsguard_store::fingerprint(&self.profile_public)
     }
 
     fn require_baseline(&self) -> Result<(Baseline, SignedInfo), EngineError> {

@@ -48,6 +48,7 @@ impl Session {
         request: &ProfileRequest,
         progress: &dyn Progress,
     ) -> Result<ProfileReport, EngineError> {
+        let signer = self.profile_signer()?;
         // Extending a baseline that fails verification would launder the tampering under
         // a fresh signature: refuse.
         let mut baseline = self.load_baseline()?.map(|(b, _)| b).unwrap_or_default();
@@ -88,8 +89,8 @@ impl Session {
         baseline.created = now_unix();
         let changed: Vec<PathBuf> = specs.iter().map(|s| s.path.clone()).collect();
         self.announce(Action::Profile, baseline.generation, changed.clone())?;
-        self.store.save(&baseline, &changed, &self.key, None)?;
-        let kept = self.keep_generation(&baseline);
+        self.store.save(&baseline, &changed, &signer, None)?;
+        let kept = self.keep_generation(&baseline, &signer);
 
         self.emit_findings(Action::Profile, None, &findings)?;
         let counts = SeverityCounts::of(&findings);
@@ -99,8 +100,9 @@ impl Session {
             Outcome::Success
         };
         let detail = format!(
-            "baseline generation {} signed: {} entries in {} roots; {kept}",
+            "baseline generation {} signed by key {}: {} entries in {} roots; {kept}",
             baseline.generation,
+            self.profile_fingerprint(),
             baseline.entry_count(),
             baseline.roots.len()
         );
@@ -111,7 +113,7 @@ impl Session {
         )?;
         Ok(ProfileReport {
             generation: baseline.generation,
-            key_fingerprint: pacsguard_store::fingerprint(&self.key.verifying_key()),
+            key_fingerprint: self.profile_fingerprint(),
             roots: summaries,
             counts,
             findings,

@@ -35,7 +35,18 @@ impl Guard<'_> {
                 Request::Check(request) => Reply::Check(self.session.check(&request, &NoProgress)),
                 Request::Scan(request) => Reply::Scan(self.session.scan(&request, &NoProgress)),
                 Request::Accept(request) => {
-                    let result = self.session.accept(&request, &NoProgress);
+                    // A protected key is unlocked for this one acceptance, then forgotten:
+                    // the guard holds no profile-signing key between requests.
+                    let unlocked = match &request.passphrase {
+                        Some(passphrase) => self
+                            .session
+                            .home
+                            .unlock_profile_key(passphrase)
+                            .and_then(|key| self.session.use_profile_key(key)),
+                        None => Ok(()),
+                    };
+                    let result = unlocked.and_then(|()| self.session.accept(&request, &NoProgress));
+                    self.session.forget_profile_key();
                     if result.as_ref().is_ok_and(|r| !r.accepted.is_empty()) {
                         self.session.actor = own.clone();
                         if let Err(e) = self.take_accepted(&request) {

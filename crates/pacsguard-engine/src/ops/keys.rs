@@ -1,0 +1,118 @@
+//! `pacsguard key protect` (and `init --passphrase`): profiles signed from now on by a
+//! key of their own, sealed with a passphrase (`keyfile.rs` says why and how). The home
+//! key (`signing.key`) keeps signing the trail, unattended.
+
+use ed25519_dalek::SigningKey;
+use pacsguard_events::{Action, Event, Outcome};
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use super::Session;
+use crate::durable::write_atomically;
+use crate::error::EngineError;
+use crate::keyfile::{self, Passphrase};
+
+#[derive(Debug, Serialize)]
+pub struct ProtectReport {
+    /// The new profile-signing key's fingerprint.
+    pub key_fingerprint: String,
+    /// The home key's, which keeps signing the trail.
+    pub trail_key_fingerprint: String,
+    /// The generation of the stored profile, now signed by the new key (0: none yet).
+    pub generation: u64,
+    /// Kept generations signed again by the new key.
+    pub generations_resigned: usize,
+}
+
+impl Session {
+    /// Makes a profile-signing key sealed under `passphrase` and signs the stored
+    /// profile and the kept generations with it. Refused for a home that has one.
+    pub fn protect_profile_key(
+        &mut self,
+        passphrase: &Passphrase,
+    ) -> Result<ProtectReport, EngineError> {
+        if self.home.is_profile_key_protected() {
+            return Err(EngineError::Usage(format!(
+                "{} exists: this home's profile-signing key is already protected; nothing was changed",
+                self.home.profile_key_path().display()
+            )));
+        }
+        passphrase.check_new()?;
+        let objects = vec![
+            self.home.profile_key_path(),
+            self.home.profile_public_key_path(),
+        ];
+        self.recorded(Action::Profile, objects, |s| s.protect_inner(passphrase))
+    }
+
+    fn protect_inner(&mut self, passphrase: &Passphrase) -> Result<ProtectReport, EngineError> {
+        // Everything signed by the home key is verified before it is signed again: a
+        // tampered profile is refused here, not laundered under the new key.
+        let baseline = self.load_baseline()?;
+        let kept = self.kept_for_resigning()?;
+        let mut seed = Zeroizing::new([0u8; 32]);
+        getrandom::fill(seed.as_mut_slice())
+            .map_err(|e| EngineError::io(self.home.profile_key_path(), e))?;
+        let key = SigningKey::from_bytes(&seed);
+        let sealed = keyfile::seal(&key, passphrase).map_err(|reason| EngineError::Key {
+            path: self.home.profile_key_path(),
+            reason,
+        })?;
+        let fingerprint = pacsguard_store::fingerprint(&key.verifying_key());
+        self.emit(
+            Event::new(
+                self.actor.clone(),
+                Action::Profile,
+                Outcome::Started,
+                format!(
+                    "protecting the profile-signing key with a passphrase: new key {fingerprint}; the trail stays signed by the home key {}",
+                    pacsguard_store::fingerprint(&self.key.verifying_key())
+                ),
+            )
+            .with_objects(vec![self.home.profile_key_path()]),
+        )?;
+        self.bus.flush()?;
+        // The public half first: `profile.key` standing is what marks the home protected.
+        let public = format!("{}\n", hex::encode(key.verifying_key().as_bytes()));
+        write_atomically(
+            &self.home.profile_public_key_path(),
+            public.as_bytes(),
+            0o644,
+        )?;
+        write_atomically(&self.home.profile_key_path(), sealed.as_bytes(), 0o600)?;
+        let generation = match &baseline {
+            Some((baseline, _)) => {
+                self.store.save(baseline, &[], &key, None)?;
+                baseline.generation
+            }
+            None => 0,
+        };
+        let resigned = self.resign_generations(kept, &key)?;
+        self.profile_public = key.verifying_key();
+        self.profile_key = Some(key);
+        self.finish(
+            Event::new(
+                self.actor.clone(),
+                Action::Profile,
+                Outcome::Success,
+                format!(
+                    "the profile-signing key is {fingerprint}, protected by a passphrase (Argon2id m={} KiB t={} p={}, ChaCha20-Poly1305); baseline generation {generation} and {resigned} kept generation(s) signed by it",
+                    keyfile::KDF_M_COST_KIB,
+                    keyfile::KDF_T_COST,
+                    keyfile::KDF_P_COST
+                ),
+            )
+            .with_objects(vec![
+                self.home.profile_key_path(),
+                self.home.profile_public_key_path(),
+            ])
+            .with_generation(generation),
+        )?;
+        Ok(ProtectReport {
+            key_fingerprint: fingerprint,
+            trail_key_fingerprint: pacsguard_store::fingerprint(&self.key.verifying_key()),
+            generation,
+            generations_resigned: resigned,
+        })
+    }
+}

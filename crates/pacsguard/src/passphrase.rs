@@ -1,0 +1,179 @@
+//! Where the passphrase of a protected profile-signing key comes from: a terminal prompt
+//! (echo off), or a file or descriptor named on the command line. Never an argument value
+//! or an environment variable: those are readable by every user in /proc.
+
+use std::fs::OpenOptions;
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, anyhow};
+use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
+use pacsguard_engine::{EngineError, Home, MAX_PASSPHRASE_BYTES, Passphrase, Session};
+use zeroize::Zeroizing;
+
+/// How the command was told to get the passphrase.
+#[derive(Clone, Debug, Default)]
+pub struct Source {
+    pub file: Option<PathBuf>,
+    pub fd: Option<u32>,
+}
+
+impl Source {
+    /// The passphrase of the home's existing key.
+    pub fn read(&self, home: &Home) -> Result<Passphrase> {
+        let what = format!(
+            "passphrase of {}",
+            pacsguard_events::escape_path(&home.profile_key_path())
+        );
+        self.get(&what, false)
+    }
+
+    /// A new passphrase (asked twice on a terminal).
+    pub fn read_new(&self) -> Result<Passphrase> {
+        let passphrase = self.get("new passphrase for the profile-signing key", true)?;
+        passphrase.check_new()?;
+        Ok(passphrase)
+    }
+
+    fn get(&self, what: &str, twice: bool) -> Result<Passphrase> {
+        let text = match (&self.file, self.fd) {
+            (Some(_), Some(_)) => {
+                return Err(anyhow!(
+                    "give the passphrase one way: --passphrase-file or --passphrase-fd"
+                ));
+            }
+            (Some(file), None) => first_line(file)?,
+            (None, Some(fd)) => first_line(Path::new(&format!("/proc/self/fd/{fd}")))
+                .with_context(|| format!("--passphrase-fd {fd}"))?,
+            (None, None) => {
+                let first = prompt(&format!("{what}: "))?;
+                if twice && *prompt(&format!("{what} again: "))? != *first {
+                    return Err(anyhow!("the two passphrases differ; nothing was changed"));
+                }
+                first
+            }
+        };
+        Ok(Passphrase::new(text)?)
+    }
+}
+
+/// The first line of `path` (its newline taken off), read bounded.
+fn first_line(path: &Path) -> Result<Zeroizing<String>> {
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("cannot read the passphrase from {}", path.display()))?;
+    let mut bytes = Zeroizing::new(Vec::new());
+    file.take(MAX_PASSPHRASE_BYTES as u64 + 3)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read the passphrase from {}", path.display()))?;
+    line_of(bytes).with_context(|| format!("the passphrase in {}", path.display()))
+}
+
+/// The bytes up to the first newline (a `\r\n` too), as text.
+fn line_of(bytes: Zeroizing<Vec<u8>>) -> Result<Zeroizing<String>> {
+    let end = bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .unwrap_or(bytes.len());
+    let mut line = &bytes[..end];
+    if let Some(stripped) = line.strip_suffix(b"\r") {
+        line = stripped;
+    }
+    if line.is_empty() {
+        return Err(anyhow!("is empty"));
+    }
+    let text = std::str::from_utf8(line).map_err(|_| anyhow!("is not UTF-8 text"))?;
+    Ok(Zeroizing::new(text.to_owned()))
+}
+
+/// Asks on the controlling terminal with echo off; the terminal is put back as it was.
+fn prompt(question: &str) -> Result<Zeroizing<String>> {
+    let mut tty = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .map_err(|_| {
+            anyhow!(
+                "the profile-signing key is protected by a passphrase and there is no terminal to ask it on: give --passphrase-file FILE or --passphrase-fd N"
+            )
+        })?;
+    let saved = tcgetattr(&tty).context("/dev/tty")?;
+    let mut quiet = saved.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    quiet.local_flags.insert(LocalFlags::ECHONL);
+    tcsetattr(&tty, SetArg::TCSAFLUSH, &quiet).context("/dev/tty")?;
+    let answer = (|| -> Result<Zeroizing<Vec<u8>>> {
+        tty.write_all(question.as_bytes())?;
+        tty.flush()?;
+        let mut line = Zeroizing::new(Vec::new());
+        let mut byte = [0u8; 1];
+        while line.len() <= MAX_PASSPHRASE_BYTES + 2 {
+            match tty.read(&mut byte)? {
+                0 => break,
+                _ if byte[0] == b'\n' => break,
+                _ => line.push(byte[0]),
+            }
+        }
+        Ok(line)
+    })();
+    let restored = tcsetattr(&tty, SetArg::TCSAFLUSH, &saved);
+    let answer = answer.context("/dev/tty")?;
+    restored.context("/dev/tty")?;
+    line_of(answer)
+}
+
+/// Opens the home for a command that signs: a protected key is unlocked first (a wrong
+/// passphrase stops here, before the home is opened or anything written).
+pub fn open_signing(home: Home, source: &Source) -> Result<Session> {
+    let key = if home.is_profile_key_protected() {
+        Some(home.unlock_profile_key(&source.read(&home)?)?)
+    } else {
+        None
+    };
+    let mut session = Session::open(home)?;
+    if let Some(key) = key {
+        session.use_profile_key(key)?;
+    }
+    Ok(session)
+}
+
+/// Like [`open_signing`], but a home held by a running guard is handed back with the
+/// passphrase read (the guard unlocks the key itself for the relayed command).
+pub fn open_signing_or_relay(
+    home: &Home,
+    source: &Source,
+) -> Result<Result<Session, (EngineError, Option<Passphrase>)>> {
+    let (key, passphrase) = if home.is_profile_key_protected() {
+        let passphrase = source.read(home)?;
+        (
+            Some(home.unlock_profile_key(&passphrase)?),
+            Some(passphrase),
+        )
+    } else {
+        (None, None)
+    };
+    match Session::open(home.clone()) {
+        Ok(mut session) => {
+            if let Some(key) = key {
+                session.use_profile_key(key)?;
+            }
+            Ok(Ok(session))
+        }
+        Err(e @ EngineError::Locked { .. }) => Ok(Err((e, passphrase))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_line_is_the_passphrase() {
+        let line = |b: &[u8]| line_of(Zeroizing::new(b.to_vec())).map(|s| s.to_string());
+        assert_eq!(line(b"secret words\n").expect("line"), "secret words");
+        assert_eq!(line(b"secret words\r\nmore").expect("line"), "secret words");
+        assert_eq!(line(b"no newline").expect("line"), "no newline");
+        assert!(line(b"\n").is_err());
+        assert!(line(b"\xff\n").is_err());
+    }
+}

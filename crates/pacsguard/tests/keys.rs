@@ -1,0 +1,444 @@
+//! The passphrase-protected profile-signing key of a standalone host (issue 14, item 4):
+//! `init --passphrase` and `key protect`; the commands that sign need the passphrase
+//! (from a file, a descriptor or a real terminal), the ones that verify do not, a wrong
+//! one writes nothing, and the guard keeps signing its trail unattended.
+
+mod common;
+mod watcher;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use common::{Env, assert_refused, pacsguard, stderr, stdout};
+use watcher::Watcher;
+
+const PASSPHRASE: &str = "long enough to guard a PACS";
+
+/// A file holding `text` and a newline, beside the home.
+fn secret_file(env: &Env, name: &str, text: &str) -> PathBuf {
+    let path = env.dir.path().join(name);
+    fs::write(&path, format!("{text}\n")).expect("write");
+    path
+}
+
+/// `pacsguard --home HOME ARGS` with no controlling terminal (`setsid`): a prompt cannot
+/// be answered, so the passphrase must come from where the arguments say.
+fn run_detached(env: &Env, args: &[&str]) -> Output {
+    Command::new("setsid")
+        .arg("--wait")
+        .arg(env!("CARGO_BIN_EXE_pacsguard"))
+        .arg("--home")
+        .arg(&env.home)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("setsid runs")
+}
+
+/// The bytes of every file of the home that a command writes (trail, store, keys,
+/// generations), to prove that a refused command wrote none of them.
+fn home_state(home: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut all = Vec::new();
+    let mut dirs = vec![home.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(&dir).expect("list") {
+            let path = entry.expect("entry").path();
+            let meta = fs::symlink_metadata(&path).expect("stat");
+            // The lock file's holder line is rewritten by whoever takes the lock.
+            if path.file_name().is_some_and(|n| n == "lock") {
+                continue;
+            }
+            if meta.is_dir() {
+                dirs.push(path);
+            } else if meta.is_file() {
+                all.push((path.clone(), fs::read(&path).expect("read")));
+            }
+        }
+    }
+    all.sort();
+    all
+}
+
+/// A home made with `init --passphrase` and the tree profiled with the passphrase.
+fn protected_env() -> (Env, PathBuf) {
+    let env = Env::new();
+    // Env::new ran a plain init; start again with a protected one.
+    fs::remove_dir_all(&env.home).expect("rm home");
+    let pass = secret_file(&env, "pass", PASSPHRASE);
+    let out = run_detached(
+        &env,
+        &[
+            "--passphrase-file",
+            pass.to_str().expect("utf-8"),
+            "init",
+            "--passphrase",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("protected by a passphrase"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run_detached(
+        &env,
+        &[
+            "--passphrase-file",
+            pass.to_str().expect("utf-8"),
+            "profile",
+            env.tree_str(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    (env, pass)
+}
+
+#[test]
+fn the_key_file_is_useless_without_its_passphrase() {
+    let (env, _) = protected_env();
+    let key = env.home.join("profile.key");
+    let meta = fs::metadata(&key).expect("profile.key");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let text = fs::read_to_string(&key).expect("read");
+    assert!(
+        text.starts_with("PacsGuard Ed25519 signing key v2 (passphrase)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nkdf argon2id v=19 m=65536 t=3 p=1\n"),
+        "{text}"
+    );
+    // The public key it names is profile.pub's, and it is not the home (trail) key.
+    let public = fs::read_to_string(env.home.join("profile.pub")).expect("profile.pub");
+    assert!(
+        text.contains(&format!("\npublic {}", public.trim())),
+        "{text}"
+    );
+    let trail = fs::read_to_string(env.home.join("signing.pub")).expect("signing.pub");
+    assert_ne!(public.trim(), trail.trim());
+}
+
+#[test]
+fn signing_needs_the_passphrase_and_verifying_does_not() {
+    let (env, pass) = protected_env();
+    let pass = pass.to_str().expect("utf-8");
+    let wrong = secret_file(&env, "wrong", "not the passphrase at all");
+    let wrong = wrong.to_str().expect("utf-8");
+    fs::write(env.path("readme.txt"), b"patched\n").expect("write");
+
+    // check, scan, audit verify: no passphrase, no terminal.
+    let out = run_detached(&env, &["check", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).contains("content-changed"), "{}", stdout(&out));
+    let out = run_detached(&env, &["scan", env.tree_str()]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+    let out = run_detached(&env, &["audit", "verify"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+
+    // Every command that signs: without a passphrase, or with a wrong one, exit 2 and
+    // not one byte of the home changed.
+    let export = env.dir.path().join("release.pgx");
+    let export = export.to_str().expect("utf-8");
+    let dest = env.dir.path().join("dest");
+    fs::create_dir(&dest).expect("mkdir");
+    let signing: Vec<Vec<&str>> = vec![
+        vec!["profile", env.tree_str()],
+        vec!["accept", "--all", "--reason", "patch 7"],
+        vec!["profile", "export", "--out", export],
+        vec!["recover", "--apply", "--from", env.tree_str()],
+        vec![
+            "media",
+            "import",
+            env.tree_str(),
+            dest.to_str().expect("utf-8"),
+        ],
+    ];
+    for args in &signing {
+        let before = home_state(&env.home);
+        let out = run_detached(&env, args);
+        assert_refused(&out, "no terminal to ask it on");
+        let mut with_wrong = vec!["--passphrase-file", wrong];
+        with_wrong.extend_from_slice(args);
+        let out = run_detached(&env, &with_wrong);
+        assert_refused(&out, "the passphrase is wrong");
+        assert!(home_state(&env.home) == before, "{args:?} changed the home");
+        assert!(!Path::new(export).exists());
+        assert_eq!(fs::read_dir(&dest).expect("list").count(), 0);
+    }
+
+    // With it, from a file or from a descriptor.
+    let out = run_detached(
+        &env,
+        &[
+            "--passphrase-file",
+            pass,
+            "accept",
+            "--all",
+            "--reason",
+            "patch 7",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "exec setsid --wait \"$0\" --home \"$1\" --passphrase-fd 3 profile export --out \"$2\" 3<\"$3\""
+        ))
+        .arg(env!("CARGO_BIN_EXE_pacsguard"))
+        .arg(&env.home)
+        .arg(export)
+        .arg(pass)
+        .output()
+        .expect("bash");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // The export and the profile verify with profile.pub, without the passphrase.
+    let trust = env.home.join("profile.pub");
+    let out = run_detached(
+        &env,
+        &[
+            "check",
+            "--against",
+            export,
+            "--trust",
+            trust.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let out = run_detached(&env, &["check"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    // The home key does not verify what the profile key signed.
+    let home_key = env.home.join("signing.pub");
+    let out = run_detached(
+        &env,
+        &[
+            "check",
+            "--against",
+            export,
+            "--trust",
+            home_key.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
+/// The prompt of a real terminal (`script` gives the command a pseudo-terminal): the
+/// passphrase typed is read with echo off, so it never appears in what the terminal shows.
+#[test]
+fn the_passphrase_is_asked_on_the_terminal_without_echo() {
+    let (env, _) = protected_env();
+    fs::write(env.path("readme.txt"), b"patched\n").expect("write");
+    let command = format!(
+        "{} --home {} accept --all --reason terminal",
+        env!("CARGO_BIN_EXE_pacsguard"),
+        env.home.display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script runs");
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("stdin");
+        // Typed after the prompt is up: a terminal flushes what came before it.
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        stdin
+            .write_all(format!("{PASSPHRASE}\n").as_bytes())
+            .expect("type");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let out = child.wait_with_output().expect("script ends");
+    let shown = stdout(&out);
+    assert!(shown.contains("passphrase of"), "{shown}");
+    assert!(
+        !shown.contains(PASSPHRASE),
+        "the passphrase was echoed: {shown}"
+    );
+    assert!(shown.contains("accepted"), "{shown}{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+}
+
+/// `key protect` on a home in use: the stored profile and the kept generations are signed
+/// again by the new key, the trail goes on under the home key, and `check` and `diff`
+/// work as before.
+#[test]
+fn key_protect_moves_profile_signing_to_a_new_key() {
+    let env = Env::new();
+    env.profile(&[]);
+    fs::write(env.path("readme.txt"), b"second\n").expect("write");
+    let out = env.run(&["profile", env.tree_str()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let trail_before = fs::read(env.home.join("trail.pub")).expect("trail.pub");
+    let short = secret_file(&env, "short", "too short");
+    let out = run_detached(
+        &env,
+        &[
+            "--passphrase-file",
+            short.to_str().expect("utf-8"),
+            "key",
+            "protect",
+        ],
+    );
+    assert_refused(&out, "shorter than 12 characters");
+    assert!(!env.home.join("profile.key").exists());
+    let pass = secret_file(&env, "pass", PASSPHRASE);
+    let pass = pass.to_str().expect("utf-8");
+    let out = run_detached(
+        &env,
+        &["--passphrase-file", pass, "key", "protect", "--json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["generation"], 2, "{report}");
+    assert_eq!(report["generations_resigned"], 2, "{report}");
+    // Again: refused, the key stays.
+    let key = fs::read(env.home.join("profile.key")).expect("key");
+    let out = run_detached(&env, &["--passphrase-file", pass, "key", "protect"]);
+    assert_refused(&out, "already protected");
+    assert_eq!(fs::read(env.home.join("profile.key")).expect("key"), key);
+
+    assert_eq!(
+        fs::read(env.home.join("trail.pub")).expect("trail.pub"),
+        trail_before
+    );
+    let out = run_detached(&env, &["check"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let out = run_detached(&env, &["diff", "1", "2"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let out = run_detached(&env, &["audit", "verify"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    // profile.pub replaced by another key: refused, not trusted.
+    let other = Env::new();
+    fs::copy(other.home.join("signing.pub"), env.home.join("profile.pub")).expect("swap");
+    assert_refused(
+        &run_detached(&env, &["check"]),
+        "one of the pair was replaced",
+    );
+}
+
+/// A guard (`watch`) runs unattended on a protected home: it needs no passphrase to start
+/// or to sign its trail; an `accept` relayed to it carries the passphrase the client
+/// checked, and a wrong one is refused by the client before anything reaches the guard.
+#[test]
+fn a_running_guard_needs_no_passphrase_and_a_relayed_accept_brings_it() {
+    let (env, pass) = protected_env();
+    let pass = pass.to_str().expect("utf-8");
+    let wrong = secret_file(&env, "wrong", "not the passphrase at all");
+    let guard = Watcher::start(&env, &[]);
+    fs::write(env.path("readme.txt"), b"patched\n").expect("write");
+    assert!(
+        guard.wait(std::time::Duration::from_secs(60), |f, _| f
+            .iter()
+            .any(|f| f["kind"] == "content-changed")),
+        "{}",
+        guard.stderr()
+    );
+    let out = run_detached(
+        &env,
+        &[
+            "--passphrase-file",
+            wrong.to_str().expect("utf-8"),
+            "accept",
+            "--all",
+            "--reason",
+            "patch 7",
+        ],
+    );
+    assert_refused(&out, "the passphrase is wrong");
+    let out = run_detached(&env, &["accept", "--all", "--reason", "patch 7"]);
+    assert_refused(&out, "no terminal to ask it on");
+    let out = run_detached(
+        &env,
+        &[
+            "--passphrase-file",
+            pass,
+            "accept",
+            "--all",
+            "--reason",
+            "patch 7",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("accepted"), "{}", stdout(&out));
+    let (code, _, err) = guard.stop();
+    assert!(matches!(code, 0 | 1), "{err}");
+    let out = pacsguard()
+        .arg("--home")
+        .arg(&env.home)
+        .args(["audit", "verify"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let out = run_detached(&env, &["check"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
