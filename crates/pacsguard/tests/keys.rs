@@ -195,9 +195,9 @@ fn signing_needs_the_passphrase_and_verifying_does_not() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let out = Command::new("bash")
         .arg("-c")
-        .arg(format!(
-            "exec setsid --wait \"$0\" --home \"$1\" --passphrase-fd 3 profile export --out \"$2\" 3<\"$3\""
-        ))
+        .arg(
+            "exec setsid --wait \"$0\" --home \"$1\" --passphrase-fd 3 profile export --out \"$2\" 3<\"$3\"",
+        )
         .arg(env!("CARGO_BIN_EXE_pacsguard"))
         .arg(&env.home)
         .arg(export)
