@@ -835,3 +835,55 @@ fn a_hard_linked_pair_comes_back_as_one_inode() {
     let (code, findings, _) = env.check(&[]);
     assert_eq!(code, 0, "{findings:?}");
 }
+
+/// A hostile tar backup (members named `../..`, absolute, a link out of the tree): a
+/// backup is searched by digest, so its member names choose nothing. The damaged file is
+/// restored at the path the profile names, and nothing is written where the names point.
+#[test]
+fn a_tar_backup_whose_members_point_outside_the_tree_writes_only_the_profiled_path() {
+    let env = Env::new();
+    env.profile(&[]);
+    let root = env.dir.path().canonicalize().expect("canonical");
+    let good = fs::read(env.path("readme.txt")).expect("read");
+    fs::write(env.path("readme.txt"), b"encrypted by ransomware").expect("damage");
+    let tar = root.join("hostile.tar");
+    let escaped = root.join("escaped");
+    // Python's tarfile writes the names as given (GNU tar would strip them).
+    let script = format!(
+        "import io, tarfile, sys\n\
+         t = tarfile.open(sys.argv[1], 'w')\n\
+         for name in ['../../../..{escaped}', '{escaped}.abs', 'ok/../../x']:\n\
+         \x20   ti = tarfile.TarInfo(name); data = open(sys.argv[2], 'rb').read(); ti.size = len(data)\n\
+         \x20   t.addfile(ti, io.BytesIO(data))\n\
+         ti = tarfile.TarInfo('link-out'); ti.type = tarfile.SYMTYPE; ti.linkname = '/etc/passwd'; t.addfile(ti)\n\
+         t.close()\n",
+        escaped = escaped.display()
+    );
+    let good_copy = root.join("good");
+    fs::write(&good_copy, &good).expect("write");
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .arg(&tar)
+        .arg(&good_copy)
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = env.run(&["recover", "--apply", "--from", tar.to_str().expect("utf-8")]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(fs::read(env.path("readme.txt")).expect("read"), good);
+    for leaked in [
+        escaped.clone(),
+        escaped.with_extension("abs"),
+        root.join("x"),
+    ] {
+        assert!(!leaked.exists(), "{} was written", leaked.display());
+    }
+    let (code, _, _) = env.check(&[]);
+    assert_eq!(code, 0);
+}
