@@ -7,6 +7,10 @@ set -euo pipefail
 declare -A needed=(
   [mkfifo]=coreutils
   [setpriv]=util-linux
+  # the passphrase tests (keys.rs): setsid runs a command without a controlling
+  # terminal, script gives one a real pseudo-terminal to prompt on (issue 14)
+  [setsid]=util-linux
+  [script]=bsdutils
   [mount]=mount
   [xmllint]=libxml2-utils
   [rsyslogd]=rsyslog
