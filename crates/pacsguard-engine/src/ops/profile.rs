@@ -100,9 +100,8 @@ impl Session {
             Outcome::Success
         };
         let detail = format!(
-            "baseline generation {} signed by key {}: {} entries in {} roots; {kept}",
+            "baseline generation {} signed: {} entries in {} roots; {kept}",
             baseline.generation,
-            self.profile_fingerprint(),
             baseline.entry_count(),
             baseline.roots.len()
         );
