@@ -30,6 +30,11 @@
 //! upstream_ae = "ARCHIVE"
 //! refuse = ["embedded-executable", "active-content"]  # optional: refuse, not forward, on these alerts
 //! upstream_tls = { ca = "pacs-ca.pem", cert = "gw.pem", key = "gw.key", server_name = "pacs" }  # optional
+//! # optional: User Identity Negotiation required, username + passcode (hash from
+//! # `pacsguard gateway --hash-passcode`)
+//! users = [{ username = "ct1", passcode_hash = "argon2id$v=19$m=19456,t=2,p=1$..." }]
+//! # optional, on a listener with tls.client_ca: the client certificates admitted
+//! client_certificates = ["cn:ct1", "san:ct1.hospital.org", "sha256:AB:CD:..."]
 //! ```
 
 use std::net::{IpAddr, SocketAddr};
@@ -39,6 +44,7 @@ use pacsguard_events::FindingKind;
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::identity::{MAX_USERNAME_BYTES, User};
 use crate::pdu::MAX_PDU_LENGTH;
 
 /// The largest configuration file read.
@@ -150,7 +156,21 @@ struct RawRoute {
     #[serde(default)]
     refuse: Vec<String>,
     upstream_tls: Option<UpstreamTls>,
+    #[serde(default)]
+    users: Vec<RawUser>,
+    #[serde(default)]
+    client_certificates: Vec<String>,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUser {
+    username: String,
+    passcode_hash: String,
+}
+
+/// Most bytes of a stored passcode hash (the console's bound on a stored hash).
+const MAX_PASSCODE_HASH_BYTES: usize = 512;
 
 /// A listener that terminates TLS (files read when the gateway binds, see `tls`).
 #[derive(Clone, Debug, Deserialize)]
@@ -175,7 +195,7 @@ pub struct UpstreamTls {
 }
 
 /// Validated limits.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     pub artim: Duration,
     pub idle: Duration,
@@ -283,6 +303,12 @@ pub struct Route {
     /// keep a quarantine copy, the default (a false alert must not stop clinical work).
     pub refuse: Vec<FindingKind>,
     pub upstream_tls: Option<UpstreamTls>,
+    /// User Identity Negotiation: when not empty, a request must carry one of these
+    /// usernames with its passcode (see `identity`).
+    pub users: Vec<User>,
+    /// TLS client certificates admitted (`certificate::Rule`); empty: any the listener's
+    /// `client_ca` admits (or none, on a listener without TLS).
+    pub client_certificates: Vec<crate::certificate::Rule>,
 }
 
 #[derive(Clone, Debug)]
@@ -508,6 +534,23 @@ impl GatewayConfig {
                         ));
                     }
                 }
+                let users = users(&format!("{at}.users"), &r.users)?;
+                let client_certificates = r
+                    .client_certificates
+                    .iter()
+                    .map(|t| {
+                        crate::certificate::Rule::parse(t)
+                            .map_err(|e| err(format!("{at}.client_certificates"), e))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                if !client_certificates.is_empty()
+                    && l.tls.as_ref().is_none_or(|t| t.client_ca.is_none())
+                {
+                    return Err(err(
+                        format!("{at}.client_certificates"),
+                        "the listener asks for no client certificate: give it tls.client_ca",
+                    ));
+                }
                 routes.push(Route {
                     called_ae,
                     calling_ae,
@@ -518,6 +561,8 @@ impl GatewayConfig {
                     upstream_ae,
                     refuse,
                     upstream_tls: r.upstream_tls.clone(),
+                    users,
+                    client_certificates,
                 });
             }
             listeners.push(Listener {
@@ -561,6 +606,48 @@ fn ae(field: &str, text: &str) -> Result<String, ConfigError> {
         ));
     }
     Ok(trimmed.to_owned())
+}
+
+/// The users of a route: names of 1 to [`MAX_USERNAME_BYTES`] bytes, each once, and a
+/// hash in the form `pacsguard gateway --hash-passcode` prints (whether it verifies is
+/// only known when a passcode is checked; a damaged one never matches).
+fn users(field: &str, list: &[RawUser]) -> Result<Vec<User>, ConfigError> {
+    let mut out: Vec<User> = Vec::new();
+    for u in list {
+        if u.username.is_empty() || u.username.len() > MAX_USERNAME_BYTES {
+            return Err(err(
+                field,
+                format!(
+                    "{:?}: a username has 1 to {MAX_USERNAME_BYTES} bytes",
+                    u.username
+                ),
+            ));
+        }
+        if out.iter().any(|o| o.username == u.username) {
+            return Err(err(field, format!("{:?} is listed twice", u.username)));
+        }
+        let parts: Vec<&str> = u.passcode_hash.split('$').collect();
+        let well_formed = u.passcode_hash.len() <= MAX_PASSCODE_HASH_BYTES
+            && matches!(parts.as_slice(), ["argon2id", "v=19", params, salt, hash]
+                if params.starts_with("m=")
+                    && !salt.is_empty()
+                    && hash.len() == 64
+                    && [salt, hash].iter().all(|h| h.bytes().all(|b| b.is_ascii_hexdigit())));
+        if !well_formed {
+            return Err(err(
+                field,
+                format!(
+                    "the passcode_hash of {:?} is not an Argon2id hash as `pacsguard gateway --hash-passcode` prints it",
+                    u.username
+                ),
+            ));
+        }
+        out.push(User {
+            username: u.username.clone(),
+            passcode_hash: u.passcode_hash.clone(),
+        });
+    }
+    Ok(out)
 }
 
 fn networks(field: &str, list: &[String]) -> Result<Vec<Network>, ConfigError> {
@@ -618,6 +705,21 @@ transfer_syntaxes = ["1.2.840.10008.1.2"]
 upstream = "127.0.0.1:104"
 upstream_ae = "ARCHIVE"
 "#;
+
+    /// The form of a hash the console's `password::hash` makes (not a real one).
+    const HASH: &str = "argon2id$v=19$m=19456,t=2,p=1$00112233445566778899aabbccddeeff$0011223344556677889900112233445566778899001122334455667788990011";
+
+    #[test]
+    fn users_are_read_with_their_hashes() {
+        let text = GOOD.replace(
+            "upstream_ae",
+            &format!("users = [{{ username = \"ct1\", passcode_hash = \"{HASH}\" }}]\nupstream_ae"),
+        );
+        let c = GatewayConfig::parse(&text).expect("valid");
+        assert_eq!(c.listeners[0].routes[0].users[0].username, "ct1");
+        let c = GatewayConfig::parse(GOOD).expect("valid");
+        assert!(c.listeners[0].routes[0].users.is_empty());
+    }
 
     #[test]
     fn a_good_file_is_read() {
@@ -698,6 +800,31 @@ upstream_ae = "ARCHIVE"
             (
                 format!("[limits]\nmax_pending = 4\nmax_pending_per_peer = 5\n{GOOD}"),
                 "limits.max_pending_per_peer",
+            ),
+            (
+                GOOD.replace("upstream_ae", "client_certificates = [\"cn:ct1\"]\nupstream_ae"),
+                "listener[0].route[0].client_certificates",
+            ),
+            (
+                GOOD.replace(
+                    "upstream_ae",
+                    "users = [{ username = \"u\", passcode_hash = \"secret\" }]\nupstream_ae",
+                ),
+                "listener[0].route[0].users",
+            ),
+            (
+                GOOD.replace(
+                    "upstream_ae",
+                    &format!("users = [{{ username = \"u\", passcode_hash = \"{HASH}\" }}, {{ username = \"u\", passcode_hash = \"{HASH}\" }}]\nupstream_ae"),
+                ),
+                "listener[0].route[0].users",
+            ),
+            (
+                GOOD.replace(
+                    "upstream_ae",
+                    &format!("users = [{{ username = \"\", passcode_hash = \"{HASH}\" }}]\nupstream_ae"),
+                ),
+                "listener[0].route[0].users",
             ),
         ];
         for (text, field) in cases {

@@ -65,6 +65,10 @@ struct Shared {
     /// themselves (A-ABORT both sides, records, screening what they hold) rather than
     /// being dropped without a word.
     stopping: tokio::sync::watch::Sender<bool>,
+    /// Checks a passcode against its stored hash (`identity`).
+    passcode_check: crate::identity::PasscodeCheck,
+    /// Turns for a passcode check ([`crate::identity::IDENTITY_CHECKS_AT_ONCE`]).
+    identity_checks: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {
@@ -232,10 +236,74 @@ impl Bound {
     }
 }
 
+/// A listener's rules as they are now: replaced whole by a reload, while each
+/// association keeps the `Bound` it was admitted under until it ends.
+type Current = std::sync::RwLock<Arc<Bound>>;
+
+fn current(of: &Current) -> Option<Arc<Bound>> {
+    of.read().ok().map(|b| Arc::clone(&b))
+}
+
+/// Replaces the rules of a running gateway (`Gateway::reloader`): routes, allow-lists,
+/// users, certificates and TLS files. The listening addresses and the limits are those of
+/// the start (the places, rates and memory budget are counted under them): a file that
+/// changes them is refused, and a restart takes them.
+pub struct Reloader {
+    listeners: Vec<(SocketAddr, Arc<Current>)>,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for Reloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let addrs: Vec<SocketAddr> = self.listeners.iter().map(|(a, _)| *a).collect();
+        f.debug_struct("Reloader")
+            .field("listeners", &addrs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reloader {
+    /// Takes `config` for new associations, or nothing at all: every listener's TLS files
+    /// are loaded before any is replaced. `Err` says why, for the operator and the record.
+    pub fn reload(&self, config: GatewayConfig) -> Result<(), String> {
+        if config.limits != self.limits {
+            return Err("[limits] differ from those the gateway started with: they change only with a restart".into());
+        }
+        let was: Vec<SocketAddr> = self.listeners.iter().map(|(a, _)| *a).collect();
+        let now: Vec<SocketAddr> = config.listeners.iter().map(|l| l.listen).collect();
+        if was != now {
+            return Err(format!(
+                "the listeners ({}) differ from those the gateway started with ({}): they change only with a restart",
+                list(&now),
+                list(&was)
+            ));
+        }
+        let mut fresh = Vec::new();
+        for listener in config.listeners {
+            let at = listener.listen;
+            fresh.push(Bound::new(listener).map_err(|e| format!("listener {at}: {e}"))?);
+        }
+        for ((_, slot), bound) in self.listeners.iter().zip(fresh) {
+            if let Ok(mut slot) = slot.write() {
+                *slot = Arc::new(bound);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn list(addrs: &[SocketAddr]) -> String {
+    addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The listeners, bound.
 pub struct Gateway {
-    bound: Vec<(TcpListener, Arc<Bound>)>,
-    shared: Arc<Shared>,
+    bound: Vec<(TcpListener, Arc<Current>)>,
+    shared: Shared,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -259,11 +327,11 @@ impl Gateway {
             let at = listener.listen;
             let tls = Bound::new(listener).map_err(|e| (at, std::io::Error::other(e)))?;
             let socket = TcpListener::bind(at).await.map_err(|e| (at, e))?;
-            bound.push((socket, Arc::new(tls)));
+            bound.push((socket, Arc::new(std::sync::RwLock::new(Arc::new(tls)))));
         }
         Ok(Gateway {
             bound,
-            shared: Arc::new(Shared {
+            shared: Shared {
                 memory: MemoryBudget::new(config.limits.inspection_memory_bytes),
                 places: places(&config.limits),
                 rates: std::sync::Mutex::new(crate::rate::Rates::new(
@@ -278,8 +346,32 @@ impl Gateway {
                 evidence,
                 actor,
                 stopping: tokio::sync::watch::Sender::new(false),
-            }),
+                passcode_check: crate::identity::refuse_every_passcode,
+                identity_checks: Arc::new(tokio::sync::Semaphore::new(
+                    crate::identity::IDENTITY_CHECKS_AT_ONCE,
+                )),
+            },
         })
+    }
+
+    /// A handle that replaces the rules for new associations (SIGHUP in the binary).
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            listeners: self
+                .bound
+                .iter()
+                .filter_map(|(_, c)| Some((current(c)?.listener.listen, Arc::clone(c))))
+                .collect(),
+            limits: self.shared.limits.clone(),
+        }
+    }
+
+    /// The check of a passcode against a stored hash for routes that require a user
+    /// identity (the binary gives the console's Argon2id `password::verify`). Without
+    /// one, no passcode verifies.
+    pub fn with_passcode_check(mut self, check: crate::identity::PasscodeCheck) -> Gateway {
+        self.shared.passcode_check = check;
+        self
     }
 
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
@@ -291,19 +383,25 @@ impl Gateway {
 
     /// Serves until `stop` completes, then gives associations in flight [`STOP_GRACE`].
     pub async fn serve(self, stop: impl std::future::Future<Output = ()>) {
+        let shared = Arc::new(self.shared);
         let mut associations = JoinSet::new();
         let mut accepting = JoinSet::new();
         let (tx, mut rx) =
             tokio::sync::mpsc::channel::<(TcpStream, SocketAddr, Arc<Bound>, Pending)>(64);
-        for (socket, bound) in self.bound {
+        for (socket, rules) in self.bound {
             let tx = tx.clone();
-            let shared = Arc::clone(&self.shared);
+            let shared = Arc::clone(&shared);
             accepting.spawn(async move {
                 loop {
                     let Ok((stream, peer)) = socket.accept().await else {
                         // EMFILE and the like: do not spin.
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         continue;
+                    };
+                    // The rules as they are at this connection's arrival: it keeps them
+                    // to its end, whatever a reload brings later.
+                    let Some(bound) = current(&rules) else {
+                        return;
                     };
                     // Before a byte is read: a peer outside the allow-list is closed on.
                     let listener = &bound.listener;
@@ -375,14 +473,14 @@ impl Gateway {
         loop {
             tokio::select! {
                 () = &mut stop => break,
-                _ = summaries.tick() => self.shared.summarise_refusals(false),
+                _ = summaries.tick() => shared.summarise_refusals(false),
                 Some((stream, peer, bound, pending)) = rx.recv() => {
-                    let shared = Arc::clone(&self.shared);
+                    let shared = Arc::clone(&shared);
                     associations.spawn(association(stream, peer, bound, shared, pending));
                 }
                 Some(done) = associations.join_next(), if !associations.is_empty() => {
                     if let Err(e) = done && e.is_panic() {
-                        self.shared.event(
+                        shared.event(
                             Outcome::Failure,
                             "dicom://",
                             "an association's task panicked; it was ended, the others go on".into(),
@@ -393,14 +491,14 @@ impl Gateway {
         }
         accepting.abort_all();
         // What was counted and not yet summarised is said before the stop.
-        self.shared.summarise_refusals(true);
+        shared.summarise_refusals(true);
         let _ = tokio::time::timeout(STOP_GRACE, async {
             while associations.join_next().await.is_some() {}
         })
         .await;
         // Those still in flight are told to end, which takes at most their two A-ABORTs;
         // only what does not end then (a connection still before its request) is dropped.
-        self.shared.stopping.send_replace(true);
+        shared.stopping.send_replace(true);
         let _ = tokio::time::timeout(2 * SEND_TIMEOUT + Duration::from_secs(1), async {
             while associations.join_next().await.is_some() {}
         })
@@ -492,6 +590,8 @@ async fn association(
     let mut evicted_first = false;
     // The request's time: from the accept, or from the end of the TLS handshake.
     let mut deadline = tokio::time::Instant::now() + limits.request;
+    // The peer's TLS client certificate, when the listener asked for one.
+    let mut certificate = None;
     let mut peer: Box<dyn Stream> = match &bound.acceptor {
         None => {
             // The first byte of the request marks the place as begun (`places`: the
@@ -523,6 +623,12 @@ async fn association(
             };
             match handshake {
                 Ok(Ok(tls)) => {
+                    certificate = tls
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(<[_]>::first)
+                        .map(|der| crate::certificate::Presented::read(der));
                     pending.progressed();
                     deadline = tokio::time::Instant::now() + limits.request;
                     Box::new(tls)
@@ -619,9 +725,39 @@ async fn association(
     };
     let (calling, called) = (ae_text(&rq.calling_ae), ae_text(&rq.called_ae));
     let object = format!("dicom://{calling}@{addr}/{called}");
-    let (route, forward, offered, refused) =
-        match admit(listener, addr.ip(), &rq, limits.max_pdu_length) {
-            Admission::Reject { rejection, why } => {
+    let (route, forward, offered, refused, identity) = match admit(
+        listener,
+        addr.ip(),
+        certificate.as_ref(),
+        &rq,
+        limits.max_pdu_length,
+    ) {
+        Admission::Reject { rejection, why } => {
+            shared.refused(
+                addr.ip(),
+                &object,
+                format!(
+                    "refused: {why} (A-ASSOCIATE-RJ result {} source {} reason {})",
+                    rejection.result, rejection.source, rejection.reason
+                ),
+            );
+            send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
+            return;
+        }
+        Admission::Accept {
+            route,
+            forward,
+            offered,
+            refused,
+            identity,
+        } => (route, forward, offered, refused, identity),
+    };
+    // A username and passcode the route requires: checked before anything is admitted.
+    let user = match identity {
+        None => None,
+        Some(claim) => match check_identity(&shared, claim, limits.artim).await {
+            Ok(claim) => Some(claim),
+            Err((rejection, why)) => {
                 shared.refused(
                     addr.ip(),
                     &object,
@@ -633,13 +769,8 @@ async fn association(
                 send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
                 return;
             }
-            Admission::Accept {
-                route,
-                forward,
-                offered,
-                refused,
-            } => (route, forward, offered, refused),
-        };
+        },
+    };
     // Admitted: the pending place is given up for an association's.
     drop(pending);
     let _place = match shared.places.association(addr.ip()) {
@@ -664,7 +795,14 @@ async fn association(
                 refused.len()
             ),
         );
-        answer_alone(&mut peer, &rq, &refused, &limits).await;
+        answer_alone(
+            &mut peer,
+            &rq,
+            &refused,
+            user.as_ref().is_some_and(|c| c.respond),
+            &limits,
+        )
+        .await;
         return;
     }
     let upstream =
@@ -794,12 +932,28 @@ async fn association(
         }
     }
     ac.items.extend(refused_items(&refused));
+    if !route.users.is_empty() {
+        // The upstream was asked no identity: an answer to one is not its to give.
+        ac.remove_user_sub_items(sub::USER_IDENTITY_AC);
+    }
+    if user.as_ref().is_some_and(|c| c.respond) {
+        ac.push_user_sub_item(crate::identity::positive_response());
+    }
     send(&mut peer, &Pdu::AssociateAc(ac).encode()).await;
+    let mut who = user.as_ref().map_or_else(String::new, |c| {
+        format!(
+            " as user {} (user identity negotiation, passcode verified)",
+            crate::identity::recorded(&c.username)
+        )
+    });
+    if let Some(c) = &certificate {
+        who.push_str(&format!(" with client certificate {}", c.describe()));
+    }
     shared.event(
         Outcome::Success,
         &object,
         format!(
-            "accepted: {calling} at {addr} calling {called}, relayed to {} at {}; {} presentation context(s) accepted upstream, {} refused by the gateway",
+            "accepted: {calling} at {addr}{who} calling {called}, relayed to {} at {}; {} presentation context(s) accepted upstream, {} refused by the gateway",
             route.upstream_ae, route.upstream, syntaxes.len(), refused.len()
         ),
     );
@@ -928,16 +1082,54 @@ async fn association(
     );
 }
 
+/// Checks a username and passcode (Argon2id, on a blocking thread) when a turn is free
+/// within `wait`: the claim back when it verifies, else the rejection and why.
+async fn check_identity(
+    shared: &Shared,
+    claim: crate::identity::Claim,
+    wait: Duration,
+) -> Result<crate::identity::Claim, (Rejection, String)> {
+    let turn =
+        tokio::time::timeout(wait, Arc::clone(&shared.identity_checks).acquire_owned()).await;
+    let Ok(Ok(turn)) = turn else {
+        return Err((
+            LOCAL_LIMIT_EXCEEDED,
+            format!(
+                "user identity of {} not checked: {} checks already running for {} s (identity::IDENTITY_CHECKS_AT_ONCE)",
+                crate::identity::recorded(&claim.username),
+                crate::identity::IDENTITY_CHECKS_AT_ONCE,
+                wait.as_secs()
+            ),
+        ));
+    };
+    let check = shared.passcode_check;
+    let checked = tokio::task::spawn_blocking(move || {
+        let verdict = claim.verify(check);
+        drop(turn);
+        (claim, verdict)
+    })
+    .await;
+    match checked {
+        Ok((claim, Ok(()))) => Ok(claim),
+        Ok((_, Err(why))) => Err((crate::admission::IDENTITY_REFUSED, why)),
+        Err(_) => Err((
+            crate::admission::IDENTITY_REFUSED,
+            "user identity: the check failed".to_owned(),
+        )),
+    }
+}
+
 /// The gateway answers an association whose every context it refused, and its release.
 async fn answer_alone(
     peer: &mut Box<dyn Stream>,
     rq: &Associate,
     refused: &[crate::admission::Refused],
+    respond: bool,
     limits: &Limits,
 ) {
     let mut items = vec![Item::ApplicationContext(DICOM_APPLICATION_CONTEXT.to_vec())];
     items.extend(refused_items(refused));
-    items.push(Item::UserInformation(vec![
+    let mut user_information = vec![
         SubItem {
             kind: sub::MAXIMUM_LENGTH,
             value: limits.max_pdu_length.to_be_bytes().to_vec(),
@@ -946,7 +1138,11 @@ async fn answer_alone(
             kind: 0x52,
             value: b"2.25.262113318453702349961853829106473105512".to_vec(),
         },
-    ]));
+    ];
+    if respond {
+        user_information.push(crate::identity::positive_response());
+    }
+    items.push(Item::UserInformation(user_information));
     let ac = Associate {
         protocol_version: 1,
         called_ae: rq.called_ae,
@@ -1701,6 +1897,8 @@ mod tests {
             limits,
             screener: Arc::new(Screener::default()),
             evidence: Arc::new(Kept::default()),
+            passcode_check: crate::identity::refuse_every_passcode,
+            identity_checks: Arc::new(tokio::sync::Semaphore::new(1)),
             stopping: tokio::sync::watch::Sender::new(false),
             actor: Actor {
                 user: "test".into(),

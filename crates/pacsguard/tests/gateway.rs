@@ -56,8 +56,9 @@ impl Receiver {
         let log = std::fs::File::create(dir.with_extension("log")).expect("log");
         let child = Command::new("storescp")
             // +xa: accept every transfer syntax DCMTK knows (compressed ones too).
+            .args(["-v", "+xa", "-aet", "ARCHIVE"])
             .args(options)
-            .args(["-v", "+xa", "-aet", "ARCHIVE", "-od"])
+            .arg("-od")
             .arg(dir)
             .arg(port.to_string())
             .stdout(Stdio::null())
@@ -80,6 +81,8 @@ impl Drop for Receiver {
 struct Gateway {
     child: Child,
     ports: Vec<u16>,
+    /// Every stderr line after the listening addresses.
+    said: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Gateway {
@@ -114,9 +117,44 @@ impl Gateway {
                     .expect("port"),
             );
         }
-        // Keep draining stderr so the gateway never blocks on it.
-        std::thread::spawn(move || for _ in lines {});
-        Gateway { child, ports }
+        // Keep draining stderr so the gateway never blocks on it; what it says is kept.
+        let said = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let keep = std::sync::Arc::clone(&said);
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if let Ok(mut said) = keep.lock() {
+                    said.push(line);
+                }
+            }
+        });
+        Gateway { child, ports, said }
+    }
+
+    /// Waits (up to 20 s) for a line of stderr containing `text`, and returns it.
+    fn stderr_line(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(line) = self
+                .said
+                .lock()
+                .expect("lock")
+                .iter()
+                .find(|l| l.contains(text))
+            {
+                return line.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {text:?} on stderr: {:?}",
+                self.said.lock().expect("lock")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
+        nix::sys::signal::kill(pid, signal).expect("signal");
     }
 
     /// SIGTERM, then the exit status and every JSON line it printed.
@@ -1698,4 +1736,430 @@ fn tls_is_terminated_and_originated_with_dcmtk_on_both_sides() {
         4,
         "{details:#?}"
     );
+}
+
+/// `pacsguard gateway --hash-passcode`: the hash a route's `users` holds.
+fn hash_passcode(passcode: &str) -> String {
+    use std::io::Write as _;
+    let mut child = pacsguard()
+        .args(["gateway", "--hash-passcode"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("pacsguard runs");
+    writeln!(child.stdin.take().expect("stdin"), "{passcode}").expect("write");
+    let out = child.wait_with_output().expect("ends");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let hash = stdout(&out).trim().to_owned();
+    assert!(hash.starts_with("argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+    hash
+}
+
+/// A C-ECHO from pynetdicom's own AE with a user identity item (type 2); prints whether
+/// the association was established and whether the answer carried an identity response.
+fn pynetdicom_echo_as(port: u16, username: &str, passcode: &str, respond: bool) -> String {
+    let kit = pacsguard_testkit::testdata().join("wheels");
+    let path = format!(
+        "{}:{}",
+        kit.join("pydicom").display(),
+        kit.join("pynetdicom").display()
+    );
+    let script = format!(
+        r#"
+from pynetdicom import AE
+from pynetdicom.pdu_primitives import UserIdentityNegotiation
+ae = AE(ae_title="CT1")
+ae.add_requested_context("1.2.840.10008.1.1")
+ui = UserIdentityNegotiation()
+ui.user_identity_type = 2
+ui.positive_response_requested = {respond}
+ui.primary_field = {username:?}.encode()
+ui.secondary_field = {passcode:?}.encode()
+assoc = ae.associate("127.0.0.1", {port}, ae_title="PACS", ext_neg=[ui])
+print("established", assoc.is_established)
+if assoc.is_established:
+    print("response", assoc.acceptor.user_identity is not None)
+    print("echo", assoc.send_c_echo().Status)
+    assoc.release()
+elif assoc.is_rejected:
+    print("rejected", assoc.acceptor.primitive.result, assoc.acceptor.primitive.result_source, assoc.acceptor.primitive.diagnostic)
+"#,
+        respond = if respond { "True" } else { "False" },
+    );
+    let out = Command::new("python3")
+        .env("PYTHONPATH", path)
+        .args(["-c", &script])
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+}
+
+/// User Identity Negotiation (PS3.7 D.3.3.7) with the senders' own implementations:
+/// DCMTK's `storescu --user --password` and pynetdicom's AE. The right passcode is
+/// admitted, byte for byte relayed, and answered with the positive response asked for;
+/// a wrong passcode, an unknown name, a username alone and no identity are each refused
+/// (A-ASSOCIATE-RJ permanent, ACSE, no reason given) and recorded with the reason; the
+/// upstream never receives the identity (the passcode is the gateway's credential).
+#[test]
+fn a_route_requiring_a_user_identity_admits_only_the_right_passcode() {
+    require_dcmtk();
+    let env = Env::new();
+    let passcode = "correct horse battery";
+    let hash = hash_passcode(passcode);
+    let rx = env.dir.path().join("rx");
+    // -d: storescp dumps the association requests it receives.
+    let upstream = Receiver::start_with(&rx, &["-d"]);
+    let extra =
+        format!("{ANY}\nusers = [{{ username = \"ct-tech\", passcode_hash = \"{hash}\" }}]");
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", &extra, upstream.port),
+        ),
+    );
+    let port = gateway.ports[0];
+    let files = samples()[..2].to_vec();
+    // -rsp: storescu requires the positive response.
+    let out = storescu_with(
+        &["--user", "ct-tech", "--password", passcode, "-rsp"],
+        port,
+        "CT1",
+        "PACS",
+        &files,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let refusals: [(&[&str], &str); 4] = [
+        (
+            &["--user", "ct-tech", "--password", "wrong horse battery"],
+            "wrong passcode for username \"ct-tech\"",
+        ),
+        (
+            &["--user", "mallory", "--password", passcode],
+            "unknown username \"mallory\"",
+        ),
+        (&["--user", "ct-tech"], "type 1 (username only)"),
+        (&[], "the request carries none"),
+    ];
+    for (options, _) in &refusals {
+        let out = storescu_with(options, port, "CT1", "PACS", &files[..1]);
+        assert_eq!(out.status.code(), Some(1), "{options:?}: {}", stderr(&out));
+        let text = stderr(&out);
+        assert!(
+            text.contains("Result: Rejected Permanent, Source: Service Provider (ACSE Related)")
+                && text.contains("Reason: No Reason"),
+            "{options:?}: {text}"
+        );
+    }
+    let ok = pynetdicom_echo_as(port, "ct-tech", passcode, true);
+    assert!(ok.contains("established True"), "{ok}");
+    assert!(ok.contains("response True"), "the positive response: {ok}");
+    assert!(ok.contains("echo 0"), "{ok}");
+    let quiet = pynetdicom_echo_as(port, "ct-tech", passcode, false);
+    assert!(
+        quiet.contains("response False"),
+        "none asked, none given: {quiet}"
+    );
+    let bad = pynetdicom_echo_as(port, "ct-tech", "nope", true);
+    assert!(bad.contains("rejected 1 2 1"), "{bad}");
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+
+    let direct_dir = env.dir.path().join("direct");
+    let direct = Receiver::start(&direct_dir);
+    let out = storescu(direct.port, "CT1", "ARCHIVE", &files);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    drop(direct);
+    assert_eq!(
+        received(&rx),
+        received(&direct_dir),
+        "relayed byte for byte"
+    );
+    let log = std::fs::read_to_string(rx.with_extension("log")).expect("log");
+    assert!(
+        log.contains("A-ASSOCIATE-RQ"),
+        "storescp dumps requests: {log}"
+    );
+    assert!(
+        !log.contains("ct-tech") && !log.contains(passcode),
+        "the identity reached the upstream: {log}"
+    );
+
+    let details = gateway_events(&events);
+    let admitted = details
+        .iter()
+        .filter(|d| {
+            d.starts_with("accepted: CT1 at 127.0.0.1:")
+                && d.contains(
+                    " as user \"ct-tech\" (user identity negotiation, passcode verified) calling PACS",
+                )
+        })
+        .count();
+    assert_eq!(admitted, 3, "{details:#?}");
+    for (_, why) in refusals {
+        assert!(
+            details
+                .iter()
+                .any(|d| d.contains(why)
+                    && d.contains("(A-ASSOCIATE-RJ result 1 source 2 reason 1)")),
+            "{why}: {details:#?}"
+        );
+    }
+    assert!(
+        !details
+            .iter()
+            .any(|d| d.contains(passcode) || d.contains("horse")),
+        "no passcode on the trail"
+    );
+}
+
+/// IHE ATNA node authentication by route: one CA issued both client certificates; a
+/// route names which it admits, by subject CN (`CT1`) or by the certificate's SHA-256
+/// (`CT2`, as `openssl x509 -fingerprint -sha256` prints it). Each certificate passes
+/// only its own route, with DCMTK's `storescu +tls`; the other is refused (A-ASSOCIATE-RJ
+/// permanent, service user, no reason given) and the record names the certificate.
+#[test]
+fn routes_admit_only_the_client_certificates_they_name() {
+    require_dcmtk();
+    let env = Env::new();
+    let pki = env.dir.path().join("pki");
+    make_pki(&pki, &["gateway", "modality", "workstation"]);
+    let p = |name: &str| pki.join(name).display().to_string();
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(pki.join("workstation.pem"))
+        .output()
+        .expect("openssl runs");
+    let fingerprint = stdout(&out)
+        .trim()
+        .rsplit('=')
+        .next()
+        .expect("fingerprint")
+        .to_owned();
+    assert_eq!(fingerprint.len(), 95, "{fingerprint}");
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let routes = format!(
+        "{}{}",
+        route(
+            "PACS",
+            "CT1",
+            &format!("{ANY}\nclient_certificates = [\"cn:modality\"]"),
+            upstream.port
+        ),
+        route(
+            "PACS",
+            "CT2",
+            &format!("{ANY}\nclient_certificates = [\"sha256:{fingerprint}\"]"),
+            upstream.port
+        ),
+    );
+    let text = format!(
+        "[[listener]]\nlisten = \"127.0.0.1:0\"\nallow = [\"127.0.0.0/8\"]\ntls = {{ cert = \"{}\", key = \"{}\", client_ca = \"{}\" }}\n{routes}",
+        p("gateway.pem"),
+        p("gateway.key"),
+        p("ca.pem"),
+    );
+    let gateway = Gateway::start(&env, &text);
+    let port = gateway.ports[0];
+    let files = samples();
+    let send = |who: &str, calling: &str, file: &PathBuf| {
+        storescu_with(
+            &[
+                "+tls",
+                &p(&format!("{who}.key")),
+                &p(&format!("{who}.pem")),
+                "+cf",
+                &p("ca.pem"),
+            ],
+            port,
+            calling,
+            "PACS",
+            std::slice::from_ref(file),
+        )
+    };
+    for (who, calling, file) in [
+        ("modality", "CT1", &files[0]),
+        ("workstation", "CT2", &files[1]),
+    ] {
+        let out = send(who, calling, file);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{who} as {calling}: {}",
+            stderr(&out)
+        );
+    }
+    for (who, calling) in [("workstation", "CT1"), ("modality", "CT2")] {
+        let out = send(who, calling, &files[2]);
+        assert_eq!(out.status.code(), Some(1), "{who} as {calling}");
+        let text = stderr(&out);
+        assert!(
+            text.contains("Result: Rejected Permanent, Source: Service User")
+                && text.contains("Reason: No Reason"),
+            "{who} as {calling}: {text}"
+        );
+    }
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+    assert_eq!(
+        std::fs::read_dir(&rx).expect("rx").count(),
+        2,
+        "two admitted"
+    );
+    let details = gateway_events(&events);
+    let plain = fingerprint.replace(':', "").to_lowercase();
+    for want in [
+        "accepted: CT1 at 127.0.0.1:".to_owned(),
+        "with client certificate CN=\"modality\" SHA-256 ".to_owned(),
+        format!("with client certificate CN=\"workstation\" SHA-256 {plain}"),
+        format!(
+            "calling AE title \"CT1\": client certificate CN=\"workstation\" SHA-256 {plain} is not one the route admits (client_certificates) (A-ASSOCIATE-RJ result 1 source 1 reason 1)"
+        ),
+        "calling AE title \"CT2\": client certificate CN=\"modality\" SHA-256 ".to_owned(),
+    ] {
+        assert!(
+            details.iter().any(|d| d.contains(&want)),
+            "{want}: {details:#?}"
+        );
+    }
+}
+
+/// An archive that takes `seconds` to store each instance: pynetdicom's SCP (its handler
+/// sleeps, prints `storing UID` when a store begins, and writes what it received).
+struct SlowArchive {
+    child: Child,
+    port: u16,
+    said: std::io::Lines<BufReader<std::process::ChildStdout>>,
+}
+
+impl SlowArchive {
+    fn start(dir: &Path, seconds: f64) -> SlowArchive {
+        std::fs::create_dir_all(dir).expect("mkdir");
+        let kit = pacsguard_testkit::testdata().join("wheels");
+        let path = format!(
+            "{}:{}",
+            kit.join("pydicom").display(),
+            kit.join("pynetdicom").display()
+        );
+        let port = free_port();
+        let mut child = Command::new("python3")
+            .env("PYTHONPATH", path)
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/slow_archive.py"))
+            .arg(port.to_string())
+            .arg(dir)
+            .arg(seconds.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 runs");
+        let said = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        wait_for_port(port);
+        SlowArchive { child, port, said }
+    }
+
+    /// Waits for the next store to begin.
+    fn storing(&mut self) -> String {
+        self.said.next().expect("a line").expect("read")
+    }
+}
+
+impl Drop for SlowArchive {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// SIGHUP re-reads the configuration: a DCMTK `storescu` association in flight (its
+/// C-STOREs held 2 s each by a slow pynetdicom archive) is not dropped and finishes under
+/// the rules that admitted it, every instance delivered; new associations follow the new
+/// rules (CT1 no longer recognised, CT9 admitted); a bad file is refused with its reason on
+/// stderr and the trail, and the rules running before it stay.
+#[test]
+fn sighup_reloads_the_rules_for_new_associations_and_lets_those_in_flight_finish() {
+    require_dcmtk();
+    let env = Env::new();
+    let rx = env.dir.path().join("rx");
+    let mut archive = SlowArchive::start(&rx, 2.0);
+    let path = env.dir.path().join("gateway.toml");
+    let text = config(
+        &[("127.0.0.0/8", "")],
+        &route("PACS", "CT1", ANY, archive.port),
+    );
+    let gateway = Gateway::start(&env, &text);
+    let port = gateway.ports[0];
+    let files = samples()[..2].to_vec();
+    let sender = {
+        let files = files.clone();
+        std::thread::spawn(move || storescu(port, "CT1", "PACS", &files))
+    };
+    assert!(
+        archive.storing().starts_with("storing "),
+        "a store in flight"
+    );
+    std::fs::write(
+        &path,
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT9", ANY, archive.port),
+        ),
+    )
+    .expect("write");
+    gateway.signal(nix::sys::signal::Signal::SIGHUP);
+    gateway.stderr_line("configuration reloaded from");
+    let out = echoscu(port, "CT1", "PACS");
+    assert!(
+        stderr(&out).contains("Reason: Calling AE Title Not Recognized"),
+        "new associations follow the new rules: {}",
+        stderr(&out)
+    );
+    let out = echoscu(port, "CT9", "PACS");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = sender.join().expect("storescu thread");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the association in flight finished: {}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read_dir(&rx).expect("rx").count(), files.len());
+
+    // A bad file: refused, named, and the running rules stay.
+    std::fs::write(&path, text.replace("ARCHIVE", "SEVENTEEN_CHARS_XX")).expect("write");
+    gateway.signal(nix::sys::signal::Signal::SIGHUP);
+    let said = gateway.stderr_line("configuration reload refused");
+    assert!(
+        said.contains("listener[0].route[0].upstream_ae")
+            && said.contains("running configuration is kept"),
+        "{said}"
+    );
+    // One that changes what only a restart changes: refused too.
+    std::fs::write(&path, format!("[limits]\nidle_seconds = 9\n{text}")).expect("write");
+    gateway.signal(nix::sys::signal::Signal::SIGHUP);
+    gateway.stderr_line("[limits] differ");
+    let out = echoscu(port, "CT9", "PACS");
+    assert_eq!(out.status.code(), Some(0), "kept: {}", stderr(&out));
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+    let details = gateway_events(&events);
+    assert_eq!(
+        details
+            .iter()
+            .filter(|d| d
+                .starts_with("configuration reload refused, the running configuration is kept"))
+            .count(),
+        2,
+        "{details:#?}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|d| d.starts_with("ended: released") && d.contains("; 2 instance(s)")),
+        "{details:#?}"
+    );
+    let out = env.run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
