@@ -8,6 +8,7 @@
 //! max_pdu_length = 65536   # what the gateway states it receives (<= MAX_PDU_LENGTH)
 //! max_inspected_bytes = 268435456        # one data set kept whole for screening
 //! inspection_memory_bytes = 1073741824   # all data sets held for screening together
+//! inspection_memory_per_peer_bytes = 536870912  # ... by one peer (default: default_peer_share)
 //! max_associations = 64
 //! max_associations_per_peer = 16
 //! request_seconds = 10     # a connection's A-ASSOCIATE-RQ must arrive within this
@@ -67,6 +68,25 @@ pub const MAX_INSPECTED_BYTES_LIMIT: u64 = 1024 * 1024 * 1024;
 /// `dimse::MemoryBudget`); a data set arriving while it is spent is relayed and reported
 /// `not-inspected`. Memory in use is about twice this (a Part 10 copy is screened).
 pub const DEFAULT_INSPECTION_MEMORY_BYTES: u64 = 1024 * 1024 * 1024;
+/// A peer's share of `inspection_memory_bytes` by default is at least this fraction
+/// of it (see [`default_peer_share`]), so one peer (every association from one address or
+/// IPv6 /64 together) cannot hold the whole screening budget and leave every other
+/// sender's data sets unscreened.
+pub const DEFAULT_PEER_MEMORY_SHARE_DIVISOR: u64 = 4;
+
+/// The default share of one peer: a quarter of the budget, but never less than one
+/// data set of `max_inspected_bytes` held on a refusing route (its PDUs and its screened
+/// copy: twice the data set, the PDU headers and two command sets), and never more than
+/// the budget.
+pub fn default_peer_share(inspection_memory_bytes: u64, max_inspected_bytes: u64) -> u64 {
+    let one_refused_data_set = 2 * max_inspected_bytes
+        + max_inspected_bytes / 128
+        + 2 * crate::dimse::MAX_COMMAND_SET_BYTES as u64;
+    (inspection_memory_bytes / DEFAULT_PEER_MEMORY_SHARE_DIVISOR)
+        .max(one_refused_data_set)
+        .min(inspection_memory_bytes)
+}
+
 /// Default associations in flight in total: each holds a task, two sockets and buffers
 /// of up to two PDUs. A connection beyond it is answered A-ASSOCIATE-RJ (transient,
 /// local limit exceeded) without being read.
@@ -125,6 +145,7 @@ struct RawLimits {
     max_pdu_length: Option<u32>,
     max_inspected_bytes: Option<u64>,
     inspection_memory_bytes: Option<u64>,
+    inspection_memory_per_peer_bytes: Option<u64>,
     max_associations: Option<usize>,
     max_associations_per_peer: Option<usize>,
     request_seconds: Option<u64>,
@@ -202,6 +223,8 @@ pub struct Limits {
     pub max_pdu_length: u32,
     pub max_inspected_bytes: u64,
     pub inspection_memory_bytes: u64,
+    /// What one peer's data sets may hold of `inspection_memory_bytes` together.
+    pub inspection_memory_per_peer: u64,
     pub max_associations: usize,
     pub max_associations_per_peer: usize,
     /// The time a connection has to send its request (at most `artim`).
@@ -220,6 +243,10 @@ impl Default for Limits {
             max_pdu_length: DEFAULT_MAX_PDU_LENGTH,
             max_inspected_bytes: DEFAULT_MAX_INSPECTED_BYTES,
             inspection_memory_bytes: DEFAULT_INSPECTION_MEMORY_BYTES,
+            inspection_memory_per_peer: default_peer_share(
+                DEFAULT_INSPECTION_MEMORY_BYTES,
+                DEFAULT_MAX_INSPECTED_BYTES,
+            ),
             max_associations: DEFAULT_MAX_ASSOCIATIONS,
             max_associations_per_peer: DEFAULT_MAX_ASSOCIATIONS_PER_PEER,
             request: DEFAULT_REQUEST_TIMEOUT,
@@ -378,6 +405,20 @@ impl GatewayConfig {
                 ));
             }
             limits.inspection_memory_bytes = n;
+        }
+        limits.inspection_memory_per_peer =
+            default_peer_share(limits.inspection_memory_bytes, limits.max_inspected_bytes);
+        if let Some(n) = raw.limits.inspection_memory_per_peer_bytes {
+            if !(1..=limits.inspection_memory_bytes).contains(&n) {
+                return Err(err(
+                    "limits.inspection_memory_per_peer_bytes",
+                    format!(
+                        "{n}: must lie between 1 and inspection_memory_bytes ({})",
+                        limits.inspection_memory_bytes
+                    ),
+                ));
+            }
+            limits.inspection_memory_per_peer = n;
         }
         if let Some(n) = raw.limits.max_associations {
             if !(1..=MAX_ASSOCIATIONS_LIMIT).contains(&n) {
@@ -719,6 +760,34 @@ upstream_ae = "ARCHIVE"
         assert_eq!(c.listeners[0].routes[0].users[0].username, "ct1");
         let c = GatewayConfig::parse(GOOD).expect("valid");
         assert!(c.listeners[0].routes[0].users.is_empty());
+    }
+
+    #[test]
+    fn a_peers_share_defaults_to_a_quarter_or_one_refused_data_set() {
+        let c = GatewayConfig::parse(GOOD).expect("valid");
+        // 1 GiB / 4 is less than one 256 MiB data set held on a refusing route.
+        assert_eq!(
+            c.limits.inspection_memory_per_peer,
+            2 * DEFAULT_MAX_INSPECTED_BYTES
+                + DEFAULT_MAX_INSPECTED_BYTES / 128
+                + 2 * crate::dimse::MAX_COMMAND_SET_BYTES as u64
+        );
+        assert!(c.limits.inspection_memory_per_peer < c.limits.inspection_memory_bytes);
+        let c = GatewayConfig::parse(&format!(
+            "[limits]\ninspection_memory_bytes = 16000000000\n{GOOD}"
+        ))
+        .expect("valid");
+        assert_eq!(c.limits.inspection_memory_per_peer, 4_000_000_000);
+        let c = GatewayConfig::parse(&format!(
+            "[limits]\ninspection_memory_bytes = 1000\ninspection_memory_per_peer_bytes = 1000\n{GOOD}"
+        ))
+        .expect("at the limit");
+        assert_eq!(c.limits.inspection_memory_per_peer, 1000);
+        let e = GatewayConfig::parse(&format!(
+            "[limits]\ninspection_memory_bytes = 1000\ninspection_memory_per_peer_bytes = 1001\n{GOOD}"
+        ))
+        .expect_err("one more");
+        assert_eq!(e.field, "limits.inspection_memory_per_peer_bytes");
     }
 
     #[test]

@@ -126,6 +126,8 @@ pub enum Violation {
 pub struct MemoryBudget {
     cap: u64,
     held: AtomicU64,
+    /// A peer's share takes from the budget of all peers too (see [`MemoryBudget::share`]).
+    parent: Option<Arc<MemoryBudget>>,
 }
 
 impl MemoryBudget {
@@ -133,6 +135,17 @@ impl MemoryBudget {
         Arc::new(MemoryBudget {
             cap,
             held: AtomicU64::new(0),
+            parent: None,
+        })
+    }
+
+    /// A share of `parent` of at most `cap` bytes (one peer's): what it takes is taken
+    /// from both, so one peer cannot hold the whole of `parent`.
+    pub fn share(parent: &Arc<MemoryBudget>, cap: u64) -> Arc<MemoryBudget> {
+        Arc::new(MemoryBudget {
+            cap,
+            held: AtomicU64::new(0),
+            parent: Some(Arc::clone(parent)),
         })
     }
 
@@ -141,19 +154,37 @@ impl MemoryBudget {
     }
 
     fn take(&self, n: u64) -> bool {
-        self.held
+        let own = self
+            .held
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
                 held.checked_add(n).filter(|total| *total <= self.cap)
             })
-            .is_ok()
+            .is_ok();
+        if !own {
+            return false;
+        }
+        if let Some(parent) = &self.parent
+            && !parent.take(n)
+        {
+            self.give_own(n);
+            return false;
+        }
+        true
     }
 
-    fn give(&self, n: u64) {
+    fn give_own(&self, n: u64) {
         let _ = self
             .held
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
                 Some(held.saturating_sub(n))
             });
+    }
+
+    fn give(&self, n: u64) {
+        self.give_own(n);
+        if let Some(parent) = &self.parent {
+            parent.give(n);
+        }
     }
 }
 
@@ -192,7 +223,8 @@ impl Drop for Reservation {
 pub enum Skipped {
     /// Larger than the per-data-set limit.
     TooLarge,
-    /// The shared [`MemoryBudget`] was spent by data sets in flight.
+    /// The shared [`MemoryBudget`], or the peer's share of it, was spent by data sets
+    /// in flight.
     MemoryBudget,
 }
 
@@ -588,6 +620,30 @@ mod tests {
         assert_eq!(budget.held(), 4);
         drop(at);
         assert_eq!(budget.held(), 0);
+    }
+
+    /// A peer's share: at its cap it holds, one byte more is refused (and nothing of the
+    /// refused byte stays taken from either); the total bounds the shares together.
+    #[test]
+    fn a_peers_share_bounds_it_and_the_total_bounds_all_shares() {
+        let total = MemoryBudget::new(10);
+        let (one, two) = (
+            MemoryBudget::share(&total, 6),
+            MemoryBudget::share(&total, 6),
+        );
+        let mut a = Reservation::new(&one);
+        assert!(a.grow(6), "at the share");
+        assert!(!a.grow(1), "one byte past the share");
+        assert_eq!((one.held(), total.held()), (6, 6));
+        let mut b = Reservation::new(&two);
+        assert!(b.grow(4), "the rest of the total");
+        assert!(!b.grow(1), "past the total, within the share");
+        assert_eq!((two.held(), total.held()), (4, 10));
+        drop(a);
+        assert_eq!((one.held(), total.held()), (0, 4));
+        assert!(b.grow(2));
+        drop(b);
+        assert_eq!(total.held(), 0);
     }
 
     #[test]

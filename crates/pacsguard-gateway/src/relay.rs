@@ -50,6 +50,10 @@ struct Shared {
     limits: Limits,
     /// Data set bytes held for screening by all associations together.
     memory: Arc<MemoryBudget>,
+    /// Each peer's share of `memory` (`limits.inspection_memory_per_peer`), held by its
+    /// associations in flight; an entry whose associations all ended is dropped when
+    /// the next is made (at most one per association in flight).
+    peer_memory: std::sync::Mutex<HashMap<std::net::IpAddr, std::sync::Weak<MemoryBudget>>>,
     /// Places of connections before their request, and of associations (`places`).
     places: Arc<Places>,
     /// Connection refusals recorded one by one, per address (`refusals`).
@@ -72,6 +76,22 @@ struct Shared {
 }
 
 impl Shared {
+    /// The share of the screening memory of the peer at `ip` (its address, an IPv6 /64),
+    /// the same for all its associations in flight.
+    fn peer_memory(&self, ip: std::net::IpAddr) -> Arc<MemoryBudget> {
+        let key = crate::places::peer_key(ip);
+        let Ok(mut shares) = self.peer_memory.lock() else {
+            return MemoryBudget::share(&self.memory, self.limits.inspection_memory_per_peer);
+        };
+        if let Some(share) = shares.get(&key).and_then(std::sync::Weak::upgrade) {
+            return share;
+        }
+        shares.retain(|_, share| share.strong_count() > 0);
+        let share = MemoryBudget::share(&self.memory, self.limits.inspection_memory_per_peer);
+        shares.insert(key, Arc::downgrade(&share));
+        share
+    }
+
     /// Records a refusal at a limit, or a connection closed for holding a place without
     /// a word: one record per incident of its peer (`refusals`), the rest summarised.
     fn incident(&self, ip: std::net::IpAddr, of: Incident, object: &str, detail: String) {
@@ -333,6 +353,7 @@ impl Gateway {
             bound,
             shared: Shared {
                 memory: MemoryBudget::new(config.limits.inspection_memory_bytes),
+                peer_memory: std::sync::Mutex::default(),
                 places: places(&config.limits),
                 rates: std::sync::Mutex::new(crate::rate::Rates::new(
                     config.limits.max_associations_per_minute,
@@ -972,15 +993,18 @@ async fn association(
         tokio::sync::Mutex::new(peer_w),
         tokio::sync::Mutex::new(up_w),
     );
+    // The data sets of this association (both ways) are held within its peer's share.
+    let memory = shared.peer_memory(addr.ip());
     let tap = Tap {
         shared: Arc::clone(&shared),
         object: object.clone(),
         syntaxes: Arc::clone(&syntaxes),
         assembler: Assembler::new(
             usize::try_from(limits.max_inspected_bytes).unwrap_or(usize::MAX),
-            Arc::clone(&shared.memory),
+            Arc::clone(&memory),
         )
         .with_contexts(negotiated.clone()),
+        memory: Arc::clone(&memory),
         counts: Arc::default(),
         hold: (!route.refuse.is_empty()).then(|| Hold::new(route.refuse.clone(), &limits)),
     };
@@ -988,7 +1012,7 @@ async fn association(
     let tap_back = Tap {
         assembler: Assembler::new(
             usize::try_from(limits.max_inspected_bytes).unwrap_or(usize::MAX),
-            Arc::clone(&shared.memory),
+            memory,
         )
         .with_contexts(negotiated),
         ..tap.clone_empty()
@@ -1184,6 +1208,8 @@ struct Tap {
     object: String,
     syntaxes: Arc<HashMap<u8, (String, String)>>,
     assembler: Assembler,
+    /// The peer's share of the screening memory (`Shared::peer_memory`).
+    memory: Arc<MemoryBudget>,
     counts: Arc<Counts>,
     /// On a refusing route, the peer's messages held whole until screened.
     hold: Option<Hold>,
@@ -1347,7 +1373,8 @@ impl Tap {
             shared: Arc::clone(&self.shared),
             object: self.object.clone(),
             syntaxes: Arc::clone(&self.syntaxes),
-            assembler: Assembler::new(0, Arc::clone(&self.shared.memory)),
+            assembler: Assembler::new(0, Arc::clone(&self.memory)),
+            memory: Arc::clone(&self.memory),
             counts: Arc::clone(&self.counts),
             hold: None,
         }
@@ -1404,7 +1431,7 @@ impl Tap {
         let Some(hold) = self.hold.as_mut() else {
             return Held::Forward(vec![bytes]);
         };
-        hold.keep(bytes, &self.shared.memory);
+        hold.keep(bytes, &self.memory);
         let Some(instance) = done.into_iter().next() else {
             if self.assembler.mid_message() {
                 return Held::Wait;
@@ -1579,8 +1606,10 @@ fn screen_instance(
                     instance.size, shared.limits.max_inspected_bytes
                 ),
                 Skipped::MemoryBudget => format!(
-                    "data set of {} bytes arrived while data sets in flight held limits.inspection_memory_bytes ({}): relayed without screening",
-                    instance.size, shared.limits.inspection_memory_bytes
+                    "data set of {} bytes arrived while data sets in flight held limits.inspection_memory_bytes ({}) or this peer's share of it (limits.inspection_memory_per_peer_bytes, {}): relayed without screening",
+                    instance.size,
+                    shared.limits.inspection_memory_bytes,
+                    shared.limits.inspection_memory_per_peer
                 ),
             },
         )),
@@ -1888,6 +1917,7 @@ mod tests {
     fn shared(limits: Limits) -> Arc<Shared> {
         Arc::new(Shared {
             memory: MemoryBudget::new(limits.inspection_memory_bytes),
+            peer_memory: std::sync::Mutex::default(),
             places: places(&limits),
             rates: std::sync::Mutex::new(crate::rate::Rates::new(
                 limits.max_associations_per_minute,
@@ -1969,6 +1999,7 @@ mod tests {
             object: "test".into(),
             syntaxes: Arc::new(HashMap::from([(1u8, (String::new(), String::new()))])),
             assembler: Assembler::new(1024, Arc::clone(&shared.memory)),
+            memory: Arc::clone(&shared.memory),
             counts: Arc::default(),
             hold: None,
         };

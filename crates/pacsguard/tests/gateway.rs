@@ -2163,3 +2163,41 @@ fn sighup_reloads_the_rules_for_new_associations_and_lets_those_in_flight_finish
     let out = env.run(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+/// One peer's data sets hold at most its share of the screening memory
+/// (`inspection_memory_per_peer_bytes`), so one sender cannot spend the whole budget and
+/// leave everyone else's data sets unscreened: DCMTK's storescu sends MR_small (within
+/// the share: screened) and CT_small (past it: relayed, `not-inspected` naming the share).
+#[test]
+fn one_peers_data_sets_hold_only_its_share_of_the_screening_memory() {
+    require_dcmtk();
+    let env = Env::new();
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let text = format!(
+        "[limits]\ninspection_memory_bytes = 1000000\ninspection_memory_per_peer_bytes = 20000\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port)
+        )
+    );
+    let gateway = Gateway::start(&env, &text);
+    let dir = pacsguard_testkit::pydicom_files();
+    let files = [dir.join("MR_small.dcm"), dir.join("CT_small.dcm")];
+    let out = storescu(gateway.ports[0], "CT1", "PACS", &files);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 1, "a not-inspected warning: {events:#?}");
+    assert_eq!(received(&rx).len(), 2, "both relayed");
+    let warnings: Vec<&str> = events
+        .iter()
+        .filter(|e| e["finding"]["kind"] == "not-inspected")
+        .map(|e| e["finding"]["detail"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(warnings.len(), 1, "{events:#?}");
+    assert!(
+        warnings[0]
+            .contains("this peer's share of it (limits.inspection_memory_per_peer_bytes, 20000)"),
+        "{warnings:?}"
+    );
+}
