@@ -439,20 +439,17 @@ impl Gateway {
                         continue;
                     }
                     // Past the rate per peer: answered at once, without reading.
-                    let allowed = shared
+                    let over = shared
                         .rates
                         .lock()
-                        .map_or(true, |mut r| r.allow(peer.ip(), std::time::Instant::now()));
-                    if !allowed {
+                        .map_or(None, |mut r| r.over(peer.ip(), std::time::Instant::now()));
+                    if let Some(over) = over {
                         shared.incident(
                             peer.ip(),
                             Incident::Rate,
                             &format!("dicom://{peer}"),
                             format!(
-                                "refused: connection from {peer}: more than {} in {} s from {} (limits.max_associations_per_minute) (A-ASSOCIATE-RJ transient, local limit exceeded)",
-                                shared.limits.max_associations_per_minute,
-                                crate::rate::RATE_WINDOW.as_secs(),
-                                crate::places::peer_key(peer.ip())
+                                "refused: connection from {peer}: {over} (A-ASSOCIATE-RJ transient, local limit exceeded)"
                             ),
                         );
                         // A TLS client is not answered in plain DICOM: only closed on.
