@@ -74,6 +74,8 @@ struct Waiting {
     since: Instant,
     /// The connection has begun its request (see [`Pending::progressed`]).
     progressed: bool,
+    /// Bytes of its request received so far (see [`Pending::received`]).
+    received: u64,
     evicted: Arc<Notify>,
 }
 
@@ -157,7 +159,9 @@ impl Places {
         if t.pending.len() >= self.max_pending {
             // The network holding the most, then its peer holding the most, gives up a
             // place: a silent one before one whose request has begun (a sender on a
-            // slow link in the flood's own network), then the oldest.
+            // slow link in the flood's own network), then the one that has sent the
+            // fewest bytes of its request (connections of the sender's own /24 that
+            // each trickle a byte go before the sender; review s8-r16), then the oldest.
             let mut per_network: HashMap<IpAddr, usize> = HashMap::new();
             for (peer, n) in &per_peer {
                 *per_network.entry(network(*peer)).or_insert(0) += n;
@@ -170,6 +174,7 @@ impl Places {
                         per_network.get(&network(w.peer)).copied().unwrap_or(0),
                         per_peer.get(&w.peer).copied().unwrap_or(0),
                         !w.progressed,
+                        std::cmp::Reverse(w.received),
                         std::cmp::Reverse((w.since, **id)),
                     )
                 })
@@ -194,6 +199,7 @@ impl Places {
                 peer,
                 since: Instant::now(),
                 progressed: false,
+                received: 0,
                 evicted: Arc::clone(&evicted),
             },
         );
@@ -239,6 +245,15 @@ impl Pending {
     pub fn progressed(&self) {
         if let Some(w) = self.places.table().pending.get_mut(&self.id) {
             w.progressed = true;
+        }
+    }
+
+    /// `bytes` of the request have arrived: of the places of the biggest holder that
+    /// have begun, the one with the fewest bytes goes first.
+    pub fn received(&self, bytes: u64) {
+        if let Some(w) = self.places.table().pending.get_mut(&self.id) {
+            w.progressed = true;
+            w.received = bytes;
         }
     }
 

@@ -573,6 +573,32 @@ async fn read_rest<R: AsyncRead + Unpin>(
     Ok(pdu)
 }
 
+/// Reads an association request, telling its pending place how many bytes have come
+/// (`places`: of a holder's places, the one with the fewest bytes gives way first).
+struct Counted<'a, R> {
+    inner: &'a mut R,
+    pending: &'a Pending,
+    bytes: u64,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Counted<'_, R> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut *this.inner).poll_read(cx, buf);
+        let n = buf.filled().len().saturating_sub(before);
+        if n > 0 {
+            this.bytes += n as u64;
+            this.pending.received(this.bytes);
+        }
+        polled
+    }
+}
+
 /// A-ABORT from the service provider: 0 reason not specified, 2 unexpected PDU,
 /// 6 invalid PDU parameter value (PS3.8 Table 9-26).
 fn provider_abort(reason: u8) -> Vec<u8> {
@@ -674,6 +700,11 @@ async fn association(
             }
         }
     };
+    let mut counted = Counted {
+        inner: &mut peer,
+        pending: &pending,
+        bytes: 0,
+    };
     let read = tokio::select! {
         biased;
         () = async {
@@ -692,7 +723,10 @@ async fn association(
             send(&mut peer, &provider_abort(0)).await;
             return;
         }
-        r = tokio::time::timeout_at(deadline, read_pdu(&mut peer, limits.max_pdu_length)) => r,
+        r = tokio::time::timeout_at(
+            deadline,
+            read_pdu(&mut counted, limits.max_pdu_length),
+        ) => r,
     };
     let rq = match read {
         Err(_) => {

@@ -1136,8 +1136,9 @@ fn a_flood_from_many_addresses_does_not_evict_a_sender_still_sending_its_request
         socket.into()
     };
     // A flood from another /24 (counted by network), then from the sender's own
-    // (its places silent, the sender's begun).
-    for flood_from in [(2u8, 0u8), (0, 100)] {
+    // (its places silent, the sender's begun), then from the sender's own with each
+    // place sending one byte of a request (begun, but fewer bytes than the sender's).
+    for (flood_from, trickle) in [((2u8, 0u8), false), ((0, 100), false), ((0, 100), true)] {
         // More flooding addresses than pending places (32 by default), one place each.
         const FLOODING: u8 = 40;
         let stop = std::sync::Arc::new(AtomicBool::new(false));
@@ -1149,7 +1150,12 @@ fn a_flood_from_many_addresses_does_not_evict_a_sender_still_sending_its_request
                 let mut i = 0usize;
                 while !stop.load(Ordering::Relaxed) {
                     let host = u8::try_from(i % usize::from(FLOODING)).expect("small") + 1;
-                    held[usize::from(host - 1)] = Some(from([127, net, 0, first + host]));
+                    let mut connection = from([127, net, 0, first + host]);
+                    if trickle {
+                        // The first byte of an A-ASSOCIATE-RQ, and no more.
+                        let _ = connection.write_all(&[1]);
+                    }
+                    held[usize::from(host - 1)] = Some(connection);
                     i += 1;
                     std::thread::sleep(Duration::from_millis(5));
                 }
@@ -1213,7 +1219,7 @@ fn a_flood_from_many_addresses_does_not_evict_a_sender_still_sending_its_request
             .iter()
             .filter(|d| d.starts_with("accepted: CT1 at 127.0.0.50"))
             .count(),
-        2,
+        3,
         "{code}: {details:#?}"
     );
 }
