@@ -18,6 +18,20 @@ pub const MAX_COMMAND_SET_BYTES: usize = 64 * 1024;
 pub const C_STORE_RQ: u16 = 0x0001;
 /// The command field of a C-STORE-RSP.
 pub const C_STORE_RSP: u16 = 0x8001;
+/// Query/retrieve requests (PS3.7 E.1), recorded as queries (DICOM 110112).
+pub const C_FIND_RQ: u16 = 0x0020;
+pub const C_GET_RQ: u16 = 0x0010;
+pub const C_MOVE_RQ: u16 = 0x0021;
+
+/// The name of a query/retrieve request's command field, `None` for other commands.
+pub fn query_name(field: u16) -> Option<&'static str> {
+    match field {
+        C_FIND_RQ => Some("C-FIND-RQ"),
+        C_GET_RQ => Some("C-GET-RQ"),
+        C_MOVE_RQ => Some("C-MOVE-RQ"),
+        _ => None,
+    }
+}
 /// Command Data Set Type value meaning "no data set follows".
 const NO_DATA_SET: u16 = 0x0101;
 
@@ -269,6 +283,9 @@ pub struct Assembler {
     contexts: HashMap<u8, Context>,
     /// C-STORE responses seen since [`Assembler::take_responses`].
     responses: Vec<Command>,
+    /// Query/retrieve requests seen since [`Assembler::take_queries`] (at most one per
+    /// command set read, so as many as the PDU held: bounded by the PDU).
+    queries: Vec<Command>,
     /// The context whose message has begun and is not complete: no other may be used
     /// until it is (PS3.8 E.1).
     open: Option<u8>,
@@ -284,6 +301,7 @@ impl Assembler {
             budget,
             contexts: HashMap::new(),
             responses: Vec::new(),
+            queries: Vec::new(),
             open: None,
             negotiated: HashMap::new(),
         }
@@ -329,6 +347,11 @@ impl Assembler {
         std::mem::take(&mut self.responses)
     }
 
+    /// The C-FIND, C-GET and C-MOVE requests seen since the last call.
+    pub fn take_queries(&mut self) -> Vec<Command> {
+        std::mem::take(&mut self.queries)
+    }
+
     /// Takes one PDV; returns the instance whose data set it completed, if any, or the
     /// [`Violation`] that makes the stream impossible to follow (the caller aborts).
     pub fn push(&mut self, pdv: &Pdv) -> Result<Option<Instance>, Violation> {
@@ -356,6 +379,9 @@ impl Assembler {
                 let context = self.contexts.entry(id).or_default();
                 if parsed.field == C_STORE_RSP {
                     self.responses.push(parsed.clone());
+                }
+                if query_name(parsed.field).is_some() {
+                    self.queries.push(parsed.clone());
                 }
                 context.awaiting_data = parsed.has_data_set;
                 if !parsed.has_data_set {

@@ -1434,6 +1434,9 @@ impl Tap {
             for response in self.assembler.take_responses() {
                 self.answered(&response);
             }
+            for query in self.assembler.take_queries() {
+                self.queried(&query);
+            }
             if let Some(instance) = pushed.map_err(|v| (6, v.to_string()))? {
                 self.counts.instances.fetch_add(1, Ordering::Relaxed);
                 self.counts
@@ -1538,6 +1541,26 @@ impl Tap {
 
     /// Records how the receiving side answered a C-STORE (PS3.7 C.4.2.1.5: 0000 success,
     /// Bxxx warning, anything else a failure).
+    /// A query/retrieve request relayed: a record of its own (DICOM 110112 Query in the
+    /// ATNA form), naming the service, the information model and the Message ID. The
+    /// identifier (the query keys) is relayed, not recorded.
+    fn queried(&self, query: &crate::dimse::Command) {
+        let Some(name) = crate::dimse::query_name(query.field) else {
+            return;
+        };
+        self.shared.event(
+            Outcome::Success,
+            &self.object,
+            format!(
+                "query: {name} (Message ID {}) on {}, relayed",
+                query
+                    .message_id
+                    .map_or_else(|| "none".to_owned(), |m| m.to_string()),
+                query.affected_sop_class
+            ),
+        );
+    }
+
     fn answered(&self, response: &crate::dimse::Command) {
         self.counts
             .answered(response.responding_to, &response.affected_sop_instance);

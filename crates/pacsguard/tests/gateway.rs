@@ -2207,3 +2207,106 @@ fn one_peers_data_sets_hold_only_its_share_of_the_screening_memory() {
         "{warnings:?}"
     );
 }
+
+/// A process killed when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Query records (DICOM 110112): DCMTK's `findscu` and `getscu` through the gateway to
+/// DCMTK's `dcmqrscp`. The answers reach the sender as they would directly, each
+/// C-FIND-RQ and C-GET-RQ is a `query:` record (110112 in the ATNA form), and the
+/// instance C-GET brings back from the archive is screened and recorded like any other.
+#[test]
+fn queries_relayed_are_recorded_as_queries() {
+    require_dcmtk();
+    let env = Env::new();
+    let db = env.dir.path().join("db");
+    std::fs::create_dir_all(&db).expect("mkdir");
+    let port = free_port();
+    let cfg = env.dir.path().join("qr.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "NetworkTCPPort = {port}\nMaxPDUSize = 16384\nMaxAssociations = 16\nHostTable BEGIN\nHostTable END\nVendorTable BEGIN\nVendorTable END\nAETable BEGIN\nARCHIVE {} RW (100, 1024mb) ANY\nAETable END\n",
+            db.display()
+        ),
+    )
+    .expect("write");
+    let _archive = Killed(
+        Command::new("dcmqrscp")
+            .arg("-c")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dcmqrscp runs"),
+    );
+    wait_for_port(port);
+    let files = samples()[..2].to_vec();
+    let out = storescu(port, "CT1", "ARCHIVE", &files);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let gateway = Gateway::start(
+        &env,
+        &config(&[("127.0.0.0/8", "")], &route("PACS", "CT1", ANY, port)),
+    );
+    let gw = gateway.ports[0].to_string();
+    let out = Command::new("findscu")
+        .args([
+            "-S",
+            "-k",
+            "QueryRetrieveLevel=STUDY",
+            "-k",
+            "StudyInstanceUID",
+        ])
+        .args(["-aet", "CT1", "-aec", "PACS", "127.0.0.1", &gw])
+        .output()
+        .expect("findscu runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Find Response: 2 (Pending)"),
+        "{}",
+        stderr(&out)
+    );
+    let mr_study = "1.3.6.1.4.1.5962.1.2.4.20040826185059.5457";
+    let got = env.dir.path().join("got");
+    std::fs::create_dir_all(&got).expect("mkdir");
+    let out = Command::new("getscu")
+        .args(["-S", "-k", "QueryRetrieveLevel=STUDY"])
+        .arg("-k")
+        .arg(format!("StudyInstanceUID={mr_study}"))
+        .args(["-aet", "CT1", "-aec", "PACS", "-od"])
+        .arg(&got)
+        .args(["127.0.0.1", &gw])
+        .output()
+        .expect("getscu runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_dir(&got).expect("got").count(),
+        1,
+        "one instance retrieved"
+    );
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+    let details = gateway_events(&events);
+    for want in [
+        "query: C-FIND-RQ (Message ID 1) on 1.2.840.10008.5.1.4.1.2.2.1, relayed",
+        "query: C-GET-RQ (Message ID 1) on 1.2.840.10008.5.1.4.1.2.2.3, relayed",
+        "relayed C-STORE",
+    ] {
+        assert!(
+            details.iter().any(|d| d.contains(want)),
+            "{want}: {details:#?}"
+        );
+    }
+    assert_eq!(
+        details.iter().filter(|d| d.starts_with("query: ")).count(),
+        2,
+        "{details:#?}"
+    );
+}
