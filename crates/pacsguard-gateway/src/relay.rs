@@ -1036,6 +1036,7 @@ async fn association(
         )
         .with_contexts(negotiated.clone()),
         memory: Arc::clone(&memory),
+        towards: "upstream",
         counts: Arc::default(),
         hold: (!route.refuse.is_empty()).then(|| Hold::new(route.refuse.clone(), &limits)),
     };
@@ -1046,6 +1047,11 @@ async fn association(
             memory,
         )
         .with_contexts(negotiated),
+        // On a refusing route the instances the upstream sends (C-GET's C-STORE
+        // sub-operations) are held and screened as the sender's are, and a refused one
+        // is answered to the upstream.
+        hold: (!route.refuse.is_empty()).then(|| Hold::new(route.refuse.clone(), &limits)),
+        towards: "to the peer",
         ..tap.clone_empty()
     };
     let (mut tap, mut tap_back) = (tap, tap_back);
@@ -1063,7 +1069,7 @@ async fn association(
             End::Aborted(0)
         }
         e = direction(&mut peer_r, &up_w, Some(&peer_w), &mut tap, &limits, &activity, started, "peer") => e,
-        e = direction(&mut up_r, &peer_w, None::<&tokio::sync::Mutex<tokio::io::WriteHalf<Box<dyn Stream>>>>, &mut tap_back, &limits, &activity, started, "upstream") => e,
+        e = direction(&mut up_r, &peer_w, Some(&up_w), &mut tap_back, &limits, &activity, started, "upstream") => e,
     };
     let (mut peer_w, mut up_w) = (peer_w.into_inner(), up_w.into_inner());
     // A data set begun and never finished was relayed as far as it went: screened and
@@ -1241,6 +1247,8 @@ struct Tap {
     assembler: Assembler,
     /// The peer's share of the screening memory (`Shared::peer_memory`).
     memory: Arc<MemoryBudget>,
+    /// Where what this tap sees goes ("upstream", "to the peer"), for the records.
+    towards: &'static str,
     counts: Arc<Counts>,
     /// On a refusing route, the peer's messages held whole until screened.
     hold: Option<Hold>,
@@ -1344,6 +1352,8 @@ enum Policy<'a> {
         refuse: &'a [FindingKind],
         /// False when its PDUs could not all be held (it cannot be forwarded).
         whole: bool,
+        /// Where a refused data set was not sent ("upstream", "to the peer").
+        towards: &'static str,
     },
 }
 
@@ -1406,6 +1416,7 @@ impl Tap {
             syntaxes: Arc::clone(&self.syntaxes),
             assembler: Assembler::new(0, Arc::clone(&self.memory)),
             memory: Arc::clone(&self.memory),
+            towards: self.towards,
             counts: Arc::clone(&self.counts),
             hold: None,
         }
@@ -1492,6 +1503,7 @@ impl Tap {
         let shared = Arc::clone(&self.shared);
         let object = self.object.clone();
         let ts = self.transfer_syntax(context_id);
+        let towards = self.towards;
         let refusal = tokio::task::spawn_blocking(move || {
             screen_instance(
                 &shared,
@@ -1501,6 +1513,7 @@ impl Tap {
                 Policy::Held {
                     refuse: &refuse,
                     whole,
+                    towards,
                 },
             )
         })
@@ -1586,11 +1599,13 @@ impl Tap {
         // Still held when the association ended (a refusing route): it never went
         // upstream.
         let held = self.hold.is_some();
+        let towards = self.towards;
         tokio::task::spawn_blocking(move || {
             let policy = if held {
                 Policy::Held {
                     refuse: &[],
                     whole: false,
+                    towards,
                 }
             } else {
                 Policy::Forwarded
@@ -1681,7 +1696,7 @@ fn screen_instance(
     }
     let refusal = match policy {
         Policy::Forwarded => None,
-        Policy::Held { refuse, whole } => {
+        Policy::Held { refuse, whole, .. } => {
             let mut kinds: Vec<&str> = findings
                 .iter()
                 .filter(|f| f.severity == Severity::Alert && refuse.contains(&f.kind))
@@ -1708,6 +1723,10 @@ fn screen_instance(
     } else {
         Outcome::Findings
     };
+    let towards = match policy {
+        Policy::Held { towards, .. } => towards,
+        Policy::Forwarded => "upstream",
+    };
     let what = match (&refusal, instance.complete) {
         (None, _) => "relayed",
         (Some(_), true) => "refused",
@@ -1725,7 +1744,7 @@ fn screen_instance(
             }
         ),
         Some(r) => format!(
-            "; answered C-STORE status {:#06x} ({}), not forwarded upstream{}",
+            "; answered C-STORE status {:#06x} ({}), not forwarded {towards}{}",
             r.status,
             r.comment,
             if alerts > 0 {
@@ -1906,7 +1925,7 @@ where
                             return End::Aborted(0);
                         };
                         if let Err(e) = write_pdu(&mut *back.lock().await, &rsp).await {
-                            return write_failed(tap, "peer", &e);
+                            return write_failed(tap, side, &e);
                         }
                     }
                     Held::Abort(why) => {
@@ -2054,6 +2073,7 @@ mod tests {
             syntaxes: Arc::new(HashMap::from([(1u8, (String::new(), String::new()))])),
             assembler: Assembler::new(1024, Arc::clone(&shared.memory)),
             memory: Arc::clone(&shared.memory),
+            towards: "upstream",
             counts: Arc::default(),
             hold: None,
         };

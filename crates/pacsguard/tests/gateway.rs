@@ -2218,18 +2218,13 @@ impl Drop for Killed {
     }
 }
 
-/// Query records (DICOM 110112): DCMTK's `findscu` and `getscu` through the gateway to
-/// DCMTK's `dcmqrscp`. The answers reach the sender as they would directly, each
-/// C-FIND-RQ and C-GET-RQ is a `query:` record (110112 in the ATNA form), and the
-/// instance C-GET brings back from the archive is screened and recorded like any other.
-#[test]
-fn queries_relayed_are_recorded_as_queries() {
-    require_dcmtk();
-    let env = Env::new();
-    let db = env.dir.path().join("db");
+/// A `dcmqrscp` archive (AE `ARCHIVE`) on a free port, its database under `dir`;
+/// killed when dropped.
+fn dcmqrscp(dir: &Path) -> (Killed, u16) {
+    let db = dir.join("db");
     std::fs::create_dir_all(&db).expect("mkdir");
     let port = free_port();
-    let cfg = env.dir.path().join("qr.cfg");
+    let cfg = dir.join("qr.cfg");
     std::fs::write(
         &cfg,
         format!(
@@ -2238,7 +2233,7 @@ fn queries_relayed_are_recorded_as_queries() {
         ),
     )
     .expect("write");
-    let _archive = Killed(
+    let archive = Killed(
         Command::new("dcmqrscp")
             .arg("-c")
             .arg(&cfg)
@@ -2248,6 +2243,93 @@ fn queries_relayed_are_recorded_as_queries() {
             .expect("dcmqrscp runs"),
     );
     wait_for_port(port);
+    (archive, port)
+}
+
+/// `getscu` of one study through the gateway into `dir`.
+fn getscu(port: u16, study: &str, dir: &Path) -> Output {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    Command::new("getscu")
+        .args(["-S", "-k", "QueryRetrieveLevel=STUDY"])
+        .arg("-k")
+        .arg(format!("StudyInstanceUID={study}"))
+        .args(["-aet", "CT1", "-aec", "PACS", "-od"])
+        .arg(dir)
+        .args(["127.0.0.1", &port.to_string()])
+        .output()
+        .expect("getscu runs")
+}
+
+/// On a refusing route, the instances the archive sends back for a C-GET (its C-STORE
+/// sub-operations, upstream to peer) are held and screened before a byte reaches the
+/// sender: one carrying a PE in a private element is answered to the archive with the
+/// failure status and never reaches `getscu`; a clean one is delivered.
+#[test]
+fn a_refusing_route_holds_what_a_c_get_brings_back() {
+    require_dcmtk();
+    let env = Env::new();
+    let (_archive, port) = dcmqrscp(env.dir.path());
+    let uid = "1.2.826.0.1.3680043.10.1137.77";
+    let pe = env.dir.path().join("pe.dcm");
+    let dicom = pacsguard_testkit::DicomBuilder::ct(uid)
+        .element(0x0009, 0x0010, *b"LO", b"ACME 1.0")
+        .element(0x0009, 0x1010, *b"OB", &pacsguard_testkit::real_pe())
+        .build();
+    std::fs::write(&pe, &dicom).expect("write");
+    let mr = pacsguard_testkit::pydicom_files().join("MR_small.dcm");
+    let out = storescu(port, "CT1", "ARCHIVE", &[pe, mr]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route(
+                "PACS",
+                "CT1",
+                &format!("{ANY}\nrefuse = [\"embedded-executable\"]"),
+                port,
+            ),
+        ),
+    );
+    let refused = env.dir.path().join("refused");
+    let out = getscu(gateway.ports[0], "1.2.826.0.1.3680043.10.1137.1", &refused);
+    assert_eq!(
+        std::fs::read_dir(&refused).expect("dir").count(),
+        0,
+        "the PE never reached the sender: {}",
+        stderr(&out)
+    );
+    let clean = env.dir.path().join("clean");
+    let out = getscu(
+        gateway.ports[0],
+        "1.3.6.1.4.1.5962.1.2.4.20040826185059.5457",
+        &clean,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_dir(&clean).expect("dir").count(),
+        1,
+        "the clean one arrived"
+    );
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 1, "an alert: {events:#?}");
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d.contains(uid)
+            && d.contains("answered C-STORE status 0xc000 (refused by the gateway: embedded-executable), not forwarded to the peer")),
+        "{details:#?}"
+    );
+}
+
+/// Query records (DICOM 110112): DCMTK's `findscu` and `getscu` through the gateway to
+/// DCMTK's `dcmqrscp`. The answers reach the sender as they would directly, each
+/// C-FIND-RQ and C-GET-RQ is a `query:` record (110112 in the ATNA form), and the
+/// instance C-GET brings back from the archive is screened and recorded like any other.
+#[test]
+fn queries_relayed_are_recorded_as_queries() {
+    require_dcmtk();
+    let env = Env::new();
+    let (_archive, port) = dcmqrscp(env.dir.path());
     let files = samples()[..2].to_vec();
     let out = storescu(port, "CT1", "ARCHIVE", &files);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -2275,16 +2357,7 @@ fn queries_relayed_are_recorded_as_queries() {
     );
     let mr_study = "1.3.6.1.4.1.5962.1.2.4.20040826185059.5457";
     let got = env.dir.path().join("got");
-    std::fs::create_dir_all(&got).expect("mkdir");
-    let out = Command::new("getscu")
-        .args(["-S", "-k", "QueryRetrieveLevel=STUDY"])
-        .arg("-k")
-        .arg(format!("StudyInstanceUID={mr_study}"))
-        .args(["-aet", "CT1", "-aec", "PACS", "-od"])
-        .arg(&got)
-        .args(["127.0.0.1", &gw])
-        .output()
-        .expect("getscu runs");
+    let out = getscu(gateway.ports[0], mr_study, &got);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
         std::fs::read_dir(&got).expect("got").count(),
