@@ -2058,6 +2058,76 @@ mod tests {
         assert!(hold.overflow);
     }
 
+    /// Passcode checks in flight at once, for [`slow_check`].
+    static CHECKING: AtomicU64 = AtomicU64::new(0);
+    static MOST_AT_ONCE: AtomicU64 = AtomicU64::new(0);
+
+    /// A passcode check that takes 300 ms and counts how many run at once.
+    fn slow_check(passcode: &str, _: &str) -> bool {
+        let now = CHECKING.fetch_add(1, Ordering::SeqCst) + 1;
+        MOST_AT_ONCE.fetch_max(now, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(300));
+        CHECKING.fetch_sub(1, Ordering::SeqCst);
+        passcode == "right"
+    }
+
+    /// `IDENTITY_CHECKS_AT_ONCE` checks run together, never more; a request that finds
+    /// every turn taken for its whole wait is rejected transient (local limit exceeded).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn passcode_checks_run_at_most_their_limit_at_once() {
+        use crate::identity::{IDENTITY_CHECKS_AT_ONCE, Request, User, claim};
+        let users = vec![User {
+            username: "u".into(),
+            passcode_hash: "stored".into(),
+        }];
+        let rq = |passcode: &str| Associate {
+            protocol_version: 1,
+            called_ae: crate::pdu::ae_field("PACS"),
+            calling_ae: crate::pdu::ae_field("CT1"),
+            items: vec![Item::UserInformation(vec![
+                Request {
+                    kind: 2,
+                    positive_response_requested: false,
+                    primary: b"u".to_vec(),
+                    secondary: passcode.as_bytes().to_vec(),
+                }
+                .encode(),
+            ])],
+        };
+        let mut shared = Arc::into_inner(shared(Limits::default())).expect("one owner");
+        shared.passcode_check = slow_check;
+        shared.identity_checks = Arc::new(tokio::sync::Semaphore::new(IDENTITY_CHECKS_AT_ONCE));
+        let shared = Arc::new(shared);
+        let mut checks = JoinSet::new();
+        for i in 0..2 * IDENTITY_CHECKS_AT_ONCE {
+            let shared = Arc::clone(&shared);
+            let c = claim(&users, &rq(if i == 0 { "right" } else { "wrong" }))
+                .expect("read")
+                .expect("claim");
+            checks.spawn(async move { check_identity(&shared, c, Duration::from_secs(10)).await });
+        }
+        // While every turn is taken, a request that may wait 50 ms is turned away.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let c = claim(&users, &rq("right")).expect("read").expect("claim");
+        let turned_away = check_identity(&shared, c, Duration::from_millis(50)).await;
+        assert!(
+            matches!(&turned_away, Err((r, why)) if *r == LOCAL_LIMIT_EXCEEDED && why.contains("IDENTITY_CHECKS_AT_ONCE")),
+            "{turned_away:?}"
+        );
+        let mut verified = 0;
+        while let Some(done) = checks.join_next().await {
+            if done.expect("joined").is_ok() {
+                verified += 1;
+            }
+        }
+        assert_eq!(verified, 1, "the right passcode only");
+        assert_eq!(
+            MOST_AT_ONCE.load(Ordering::SeqCst),
+            IDENTITY_CHECKS_AT_ONCE as u64,
+            "at the limit, never past it"
+        );
+    }
+
     /// A PDU that starts near the end of one idle period and finishes in the next is
     /// relayed whole: waiting for a PDU may be resumed, reading one is never cut.
     #[tokio::test(start_paused = true)]
