@@ -681,14 +681,19 @@ fn limits_are_enforced_and_answered_and_a_hostile_peer_disturbs_no_one_else() {
     }
 }
 
-/// pynetdicom's own apps, a second implementation nobody here wrote.
-fn pynetdicom(app: &str, args: &[&str], files: &[PathBuf]) -> Output {
+/// PYTHONPATH for pydicom and pynetdicom from the test wheels.
+fn pynetdicom_path() -> String {
     let kit = pacsguard_testkit::testdata().join("wheels");
-    let path = format!(
+    format!(
         "{}:{}",
         kit.join("pydicom").display(),
         kit.join("pynetdicom").display()
-    );
+    )
+}
+
+/// pynetdicom's own apps, a second implementation nobody here wrote.
+fn pynetdicom(app: &str, args: &[&str], files: &[PathBuf]) -> Output {
+    let path = pynetdicom_path();
     Command::new("python3")
         .env("PYTHONPATH", path)
         .args(["-m", "pynetdicom", app])
@@ -1765,12 +1770,7 @@ fn hash_passcode(passcode: &str) -> String {
 /// A C-ECHO from pynetdicom's own AE with a user identity item (type 2); prints whether
 /// the association was established and whether the answer carried an identity response.
 fn pynetdicom_echo_as(port: u16, username: &str, passcode: &str, respond: bool) -> String {
-    let kit = pacsguard_testkit::testdata().join("wheels");
-    let path = format!(
-        "{}:{}",
-        kit.join("pydicom").display(),
-        kit.join("pynetdicom").display()
-    );
+    let path = pynetdicom_path();
     let script = format!(
         r#"
 from pynetdicom import AE
@@ -2044,12 +2044,7 @@ struct SlowArchive {
 impl SlowArchive {
     fn start(dir: &Path, seconds: f64) -> SlowArchive {
         std::fs::create_dir_all(dir).expect("mkdir");
-        let kit = pacsguard_testkit::testdata().join("wheels");
-        let path = format!(
-            "{}:{}",
-            kit.join("pydicom").display(),
-            kit.join("pynetdicom").display()
-        );
+        let path = pynetdicom_path();
         let port = free_port();
         let mut child = Command::new("python3")
             .env("PYTHONPATH", path)
