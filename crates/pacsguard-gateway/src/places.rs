@@ -289,6 +289,28 @@ mod tests {
         text.parse().expect("ip")
     }
 
+    /// Of begun places tied by network and peer, the one with the fewest bytes of its
+    /// request gives way, not the oldest: a byte trickled per connection from the
+    /// sender's own /24 no longer outlasts a sender on a slow link.
+    #[tokio::test]
+    async fn the_begun_place_with_the_fewest_bytes_gives_way_first() {
+        let places = Places::new(2, 2, 8, 8);
+        let sender = places.pending(ip("10.0.0.1")).expect("place");
+        let trickle = places.pending(ip("10.0.0.2")).expect("place");
+        sender.received(120);
+        trickle.received(1);
+        let _newcomer = places.pending(ip("10.0.0.3")).expect("a place taken");
+        let soon = std::time::Duration::from_millis(20);
+        assert!(
+            tokio::time::timeout(soon, trickle.evicted()).await.is_ok(),
+            "the fewest bytes went"
+        );
+        assert!(
+            tokio::time::timeout(soon, sender.evicted()).await.is_err(),
+            "the oldest, with more bytes, stayed"
+        );
+    }
+
     #[test]
     fn ipv6_peers_are_counted_by_their_64_prefix_and_mapped_ipv4_as_ipv4() {
         assert_eq!(peer_key(ip("10.0.0.1")), ip("10.0.0.1"));
