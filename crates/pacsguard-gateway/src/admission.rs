@@ -145,7 +145,7 @@ pub fn admit<'a>(
             };
         }
     }
-    let identity = match crate::identity::claim(&route.users, rq) {
+    let identity = match crate::identity::claim(&route.users, route.jwt.as_ref(), rq) {
         Ok(claim) => claim,
         Err(why) => {
             return Admission::Reject {
@@ -155,7 +155,7 @@ pub fn admit<'a>(
         }
     };
     let mut forward = rq.clone();
-    if !route.users.is_empty() {
+    if route.requires_identity() {
         // The gateway's credential stays with the gateway.
         forward.remove_user_sub_items(sub::USER_IDENTITY_RQ);
     }

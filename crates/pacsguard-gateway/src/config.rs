@@ -34,6 +34,8 @@
 //! # optional: User Identity Negotiation required, username + passcode (hash from
 //! # `pacsguard gateway --hash-passcode`)
 //! users = [{ username = "ct1", passcode_hash = "argon2id$v=19$m=19456,t=2,p=1$..." }]
+//! # optional: a JSON Web Token (type 5) signed with one of these Ed25519 keys
+//! jwt = { ed25519_keys = ["11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="], issuer = "ris" }
 //! # optional, on a listener with tls.client_ca: the client certificates admitted
 //! client_certificates = ["cn:ct1", "san:ct1.hospital.org", "sha256:AB:CD:..."]
 //! ```
@@ -181,6 +183,15 @@ struct RawRoute {
     users: Vec<RawUser>,
     #[serde(default)]
     client_certificates: Vec<String>,
+    jwt: Option<RawJwt>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJwt {
+    ed25519_keys: Vec<String>,
+    issuer: Option<String>,
+    audience: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -336,6 +347,15 @@ pub struct Route {
     /// TLS client certificates admitted (`certificate::Rule`); empty: any the listener's
     /// `client_ca` admits (or none, on a listener without TLS).
     pub client_certificates: Vec<crate::certificate::Rule>,
+    /// User Identity Negotiation with a JSON Web Token (type 5) this rule accepts.
+    pub jwt: Option<crate::jwt::JwtRule>,
+}
+
+impl Route {
+    /// The route requires a user identity (a passcode or a token).
+    pub fn requires_identity(&self) -> bool {
+        !self.users.is_empty() || self.jwt.is_some()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -576,6 +596,30 @@ impl GatewayConfig {
                     }
                 }
                 let users = users(&format!("{at}.users"), &r.users)?;
+                let jwt = match &r.jwt {
+                    None => None,
+                    Some(j) => {
+                        if j.ed25519_keys.is_empty() {
+                            return Err(err(
+                                format!("{at}.jwt.ed25519_keys"),
+                                "empty: no token could verify",
+                            ));
+                        }
+                        let keys = j
+                            .ed25519_keys
+                            .iter()
+                            .map(|k| {
+                                crate::jwt::JwtRule::key(k)
+                                    .map_err(|e| err(format!("{at}.jwt.ed25519_keys"), e))
+                            })
+                            .collect::<Result<Vec<_>, _>>()?;
+                        Some(crate::jwt::JwtRule {
+                            keys,
+                            issuer: j.issuer.clone(),
+                            audience: j.audience.clone(),
+                        })
+                    }
+                };
                 let client_certificates = r
                     .client_certificates
                     .iter()
@@ -604,6 +648,7 @@ impl GatewayConfig {
                     upstream_tls: r.upstream_tls.clone(),
                     users,
                     client_certificates,
+                    jwt,
                 });
             }
             listeners.push(Listener {

@@ -163,6 +163,8 @@ pub struct Claim {
     known: bool,
     /// The sender asked for a positive response (59H) in the A-ASSOCIATE-AC.
     pub respond: bool,
+    /// A JSON Web Token, verified already (see `jwt`): nothing left to check.
+    token: bool,
 }
 
 impl std::fmt::Debug for Claim {
@@ -175,9 +177,21 @@ impl std::fmt::Debug for Claim {
 }
 
 impl Claim {
+    /// What was verified, for the record.
+    pub fn how(&self) -> &'static str {
+        if self.token {
+            "JSON Web Token"
+        } else {
+            "passcode"
+        }
+    }
+
     /// Runs the check (Argon2id: call it off the async threads). `Err` says why for the
     /// record (the sender is told no more than the rejection's codes).
     pub fn verify(&self, check: PasscodeCheck) -> Result<(), String> {
+        if self.token {
+            return Ok(());
+        }
         let matched = check(&self.passcode, &self.stored);
         if !self.known {
             return Err(format!(
@@ -195,11 +209,21 @@ impl Claim {
     }
 }
 
-/// What a request's user identity means for a route with `users`: `Ok(None)` when the
-/// route requires none; a [`Claim`] to verify; or why the request is refused at once.
-pub fn claim(users: &[User], rq: &Associate) -> Result<Option<Claim>, String> {
-    let Some(first) = users.first() else {
+/// What a request's user identity means for a route with `users` and `jwt`: `Ok(None)`
+/// when the route requires none; a [`Claim`] to verify; or why the request is refused at
+/// once (a token is verified here: Ed25519 is cheap).
+pub fn claim(
+    users: &[User],
+    jwt: Option<&crate::jwt::JwtRule>,
+    rq: &Associate,
+) -> Result<Option<Claim>, String> {
+    if users.is_empty() && jwt.is_none() {
         return Ok(None);
+    }
+    let required = match (users.is_empty(), jwt.is_some()) {
+        (false, true) => "a username and passcode (type 2) or a JSON Web Token (type 5)",
+        (true, _) => "a JSON Web Token (type 5)",
+        (false, false) => "a username and passcode (type 2)",
     };
     let items: Vec<&SubItem> = rq
         .user_sub_items()
@@ -207,10 +231,9 @@ pub fn claim(users: &[User], rq: &Associate) -> Result<Option<Claim>, String> {
         .collect();
     let item = match items.as_slice() {
         [] => {
-            return Err(
-                "user identity: the request carries none, and the route requires a username and passcode"
-                    .into(),
-            );
+            return Err(format!(
+                "user identity: the request carries none, and the route requires {required}"
+            ));
         }
         [one] => one,
         more => {
@@ -221,13 +244,31 @@ pub fn claim(users: &[User], rq: &Associate) -> Result<Option<Claim>, String> {
         }
     };
     let request = Request::decode(&item.value).map_err(|e| format!("user identity: {e}"))?;
-    if request.kind != kind::USERNAME_AND_PASSCODE {
+    if let (kind::JWT, Some(rule)) = (request.kind, jwt) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let username = crate::jwt::verify(rule, &request.primary, now)
+            .map_err(|e| format!("user identity: {e}"))?;
+        return Ok(Some(Claim {
+            username,
+            passcode: String::new(),
+            stored: String::new(),
+            known: true,
+            respond: request.positive_response_requested,
+            token: true,
+        }));
+    }
+    let Some(first) = users
+        .first()
+        .filter(|_| request.kind == kind::USERNAME_AND_PASSCODE)
+    else {
         return Err(format!(
-            "user identity: type {} ({}), and the route requires a username and passcode (type 2)",
+            "user identity: type {} ({}), and the route requires {required}",
             request.kind,
             kind_name(request.kind)
         ));
-    }
+    };
     if request.primary.len() > MAX_USERNAME_BYTES {
         return Err(format!(
             "user identity: a username of {} bytes, more than {MAX_USERNAME_BYTES}",
@@ -258,6 +299,7 @@ pub fn claim(users: &[User], rq: &Associate) -> Result<Option<Claim>, String> {
         username,
         passcode,
         respond: request.positive_response_requested,
+        token: false,
     }))
 }
 
@@ -315,12 +357,12 @@ mod tests {
     #[test]
     fn a_username_and_passcode_are_checked_against_that_users_hash() {
         let users = users();
-        let c = claim(&users, &rq(vec![identity(2, b"bob", b"b")]))
+        let c = claim(&users, None, &rq(vec![identity(2, b"bob", b"b")]))
             .expect("read")
             .expect("claim");
         assert!(c.respond);
         assert_eq!(c.verify(check), Ok(()));
-        let c = claim(&users, &rq(vec![identity(2, b"bob", b"a")]))
+        let c = claim(&users, None, &rq(vec![identity(2, b"bob", b"a")]))
             .expect("read")
             .expect("claim");
         assert!(
@@ -330,7 +372,7 @@ mod tests {
         );
         // Alice's passcode under an unknown name: checked (the time of a wrong passcode)
         // and refused.
-        let c = claim(&users, &rq(vec![identity(2, b"mallory", b"a")]))
+        let c = claim(&users, None, &rq(vec![identity(2, b"mallory", b"a")]))
             .expect("read")
             .expect("claim");
         assert!(
@@ -339,7 +381,7 @@ mod tests {
                 .contains("unknown username")
         );
         // No users: nothing required, whatever the request carries.
-        assert!(claim(&[], &rq(vec![])).expect("read").is_none());
+        assert!(claim(&[], None, &rq(vec![])).expect("read").is_none());
     }
 
     #[test]
@@ -374,13 +416,13 @@ mod tests {
             ),
         ];
         for (subs, want) in cases {
-            let e = claim(&users, &rq(subs)).expect_err(want);
+            let e = claim(&users, None, &rq(subs)).expect_err(want);
             assert!(e.contains(want), "{want}: {e}");
         }
         // At the limits: read.
         let at_name = vec![b'a'; MAX_USERNAME_BYTES];
         let at_pass = vec![b'p'; MAX_PASSCODE_BYTES];
-        assert!(claim(&users, &rq(vec![identity(2, &at_name, &at_pass)])).is_ok());
+        assert!(claim(&users, None, &rq(vec![identity(2, &at_name, &at_pass)])).is_ok());
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod certificate;
 pub mod config;
 pub mod dimse;
 pub mod identity;
+pub mod jwt;
 pub mod pdu;
 pub mod places;
 pub mod rate;

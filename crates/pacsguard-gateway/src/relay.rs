@@ -984,7 +984,7 @@ async fn association(
         }
     }
     ac.items.extend(refused_items(&refused));
-    if !route.users.is_empty() {
+    if route.requires_identity() {
         // The upstream was asked no identity: an answer to one is not its to give.
         ac.remove_user_sub_items(sub::USER_IDENTITY_AC);
     }
@@ -994,8 +994,9 @@ async fn association(
     send(&mut peer, &Pdu::AssociateAc(ac).encode()).await;
     let mut who = user.as_ref().map_or_else(String::new, |c| {
         format!(
-            " as user {} (user identity negotiation, passcode verified)",
-            crate::identity::recorded(&c.username)
+            " as user {} (user identity negotiation, {} verified)",
+            crate::identity::recorded(&c.username),
+            c.how()
         )
     });
     if let Some(c) = &certificate {
@@ -2101,14 +2102,16 @@ mod tests {
         let mut checks = JoinSet::new();
         for i in 0..2 * IDENTITY_CHECKS_AT_ONCE {
             let shared = Arc::clone(&shared);
-            let c = claim(&users, &rq(if i == 0 { "right" } else { "wrong" }))
+            let c = claim(&users, None, &rq(if i == 0 { "right" } else { "wrong" }))
                 .expect("read")
                 .expect("claim");
             checks.spawn(async move { check_identity(&shared, c, Duration::from_secs(10)).await });
         }
         // While every turn is taken, a request that may wait 50 ms is turned away.
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let c = claim(&users, &rq("right")).expect("read").expect("claim");
+        let c = claim(&users, None, &rq("right"))
+            .expect("read")
+            .expect("claim");
         let turned_away = check_identity(&shared, c, Duration::from_millis(50)).await;
         assert!(
             matches!(&turned_away, Err((r, why)) if *r == LOCAL_LIMIT_EXCEEDED && why.contains("IDENTITY_CHECKS_AT_ONCE")),

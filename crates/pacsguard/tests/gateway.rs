@@ -2378,3 +2378,116 @@ fn queries_relayed_are_recorded_as_queries() {
         "{details:#?}"
     );
 }
+
+/// A C-ECHO from pynetdicom's AE with a JSON Web Token (user identity type 5) signed by
+/// the openssl CLI with the Ed25519 key `key` (claims as given, `exp` relative to now).
+fn pynetdicom_echo_with_token(port: u16, key: &Path, sub: &str, exp_in: i64) -> String {
+    let script = format!(
+        r#"
+import base64, json, subprocess, time
+from pynetdicom import AE
+from pynetdicom.pdu_primitives import UserIdentityNegotiation
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=")
+head = b64(json.dumps({{"alg": "EdDSA", "typ": "JWT"}}).encode())
+body = b64(json.dumps({{"sub": {sub:?}, "exp": int(time.time()) + {exp_in}, "iss": "ris"}}).encode())
+signed = head + b"." + body
+import tempfile
+with tempfile.NamedTemporaryFile() as f:
+    f.write(signed)
+    f.flush()
+    # Ed25519 signs in one shot: openssl wants the input as a file.
+    sig = subprocess.run(["openssl", "pkeyutl", "-sign", "-inkey", {key:?}, "-rawin", "-in", f.name], capture_output=True, check=True).stdout
+ae = AE(ae_title="CT1")
+ae.add_requested_context("1.2.840.10008.1.1")
+ui = UserIdentityNegotiation()
+ui.user_identity_type = 5
+ui.positive_response_requested = False
+ui.primary_field = signed + b"." + b64(sig)
+assoc = ae.associate("127.0.0.1", {port}, ae_title="PACS", ext_neg=[ui])
+print("established", assoc.is_established)
+if assoc.is_established:
+    print("echo", assoc.send_c_echo().Status)
+    assoc.release()
+"#,
+        key = key.display().to_string(),
+    );
+    let out = Command::new("python3")
+        .env("PYTHONPATH", pynetdicom_path())
+        .args(["-c", &script])
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+}
+
+/// User identity type 5: a JSON Web Token signed with the route's Ed25519 key (made and
+/// signed by openssl, sent by pynetdicom's AE) is admitted and its subject recorded; one
+/// signed by another key, or expired, is refused with the reason on the trail.
+#[test]
+fn a_route_admits_a_json_web_token_signed_by_its_key() {
+    require_dcmtk();
+    let env = Env::new();
+    let (key, other) = (
+        env.dir.path().join("key.pem"),
+        env.dir.path().join("other.pem"),
+    );
+    for k in [&key, &other] {
+        let out = Command::new("openssl")
+            .args(["genpkey", "-algorithm", "ed25519", "-out"])
+            .arg(k)
+            .output()
+            .expect("openssl runs");
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let der = Command::new("openssl")
+        .args(["pkey", "-pubout", "-outform", "DER", "-in"])
+        .arg(&key)
+        .output()
+        .expect("openssl runs")
+        .stdout;
+    let raw = &der[der.len() - 32..];
+    let b64 = Command::new("python3")
+        .args([
+            "-c",
+            "import base64,sys; print(base64.b64encode(bytes.fromhex(sys.argv[1])).decode())",
+            &hex(raw),
+        ])
+        .output()
+        .expect("python3 runs");
+    let public = stdout(&b64).trim().to_owned();
+    let upstream = Receiver::start(&env.dir.path().join("rx"));
+    let extra = format!("{ANY}\njwt = {{ ed25519_keys = [\"{public}\"], issuer = \"ris\" }}");
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", &extra, upstream.port),
+        ),
+    );
+    let port = gateway.ports[0];
+    let ok = pynetdicom_echo_with_token(port, &key, "dr-who", 300);
+    assert!(
+        ok.contains("established True") && ok.contains("echo 0"),
+        "{ok}"
+    );
+    let forged = pynetdicom_echo_with_token(port, &other, "dr-who", 300);
+    assert!(forged.contains("established False"), "{forged}");
+    let expired = pynetdicom_echo_with_token(port, &key, "dr-who", -10);
+    assert!(expired.contains("established False"), "{expired}");
+    let out = echoscu(port, "CT1", "PACS");
+    assert_eq!(out.status.code(), Some(1), "no identity: refused");
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+    let details = gateway_events(&events);
+    for want in [
+        " as user \"dr-who\" (user identity negotiation, JSON Web Token verified) calling PACS",
+        "user identity: JSON Web Token: the signature is not by a key the route names (A-ASSOCIATE-RJ result 1 source 2 reason 1)",
+        "user identity: JSON Web Token: expired at",
+        "the route requires a JSON Web Token (type 5)",
+    ] {
+        assert!(
+            details.iter().any(|d| d.contains(want)),
+            "{want}: {details:#?}"
+        );
+    }
+}
