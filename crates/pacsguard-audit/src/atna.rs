@@ -93,8 +93,15 @@ fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
 }
 
 /// (csd-code, codeSystemName, originalText) of the DCM event type, if one fits.
-fn dcm_event_type(action: &str, kind: &str, outcome: &str) -> Option<(&'static str, &'static str)> {
+fn dcm_event_type(
+    action: &str,
+    kind: &str,
+    outcome: &str,
+    detail: &str,
+) -> Option<(&'static str, &'static str)> {
     match (action, kind) {
+        // A C-FIND, C-GET or C-MOVE request the gateway relayed (issue 16).
+        ("gateway", "") if detail.starts_with("query: ") => Some(("110112", "Query")),
         // Break-glass: its start is an `emergency-access` alert, its end a success.
         ("emergency", "emergency-access") => Some(("110127", "Emergency Override Started")),
         ("emergency", "") if outcome == "success" => Some(("110138", "Emergency Override Stopped")),
@@ -146,7 +153,12 @@ pub fn audit_message(record: &Value) -> String {
         outcome_indicator(record)
     );
     x.push_str("    <EventID csd-code=\"110113\" codeSystemName=\"DCM\" originalText=\"Security Alert\"/>\n");
-    if let Some((code, meaning)) = dcm_event_type(action, kind, str_of(record, "outcome")) {
+    if let Some((code, meaning)) = dcm_event_type(
+        action,
+        kind,
+        str_of(record, "outcome"),
+        str_of(record, "detail"),
+    ) {
         let _ = writeln!(
             x,
             "    <EventTypeCode csd-code=\"{code}\" codeSystemName=\"DCM\" originalText=\"{meaning}\"/>"
@@ -266,6 +278,23 @@ mod tests {
         assert_eq!(file_uri("/x/\\q"), "file:///x/%5Cq");
         let record = serde_json::json!({"seq": 1, "action": "check", "objects": ["/a b/c#d"]});
         assert!(audit_message(&record).contains("ParticipantObjectID=\"file:///a%20b/c%23d\""));
+    }
+
+    /// The gateway's query records carry 110112 Query; its other records 110104.
+    #[test]
+    fn gateway_queries_carry_the_query_code() {
+        let query = serde_json::json!({"seq": 1, "action": "gateway", "outcome": "success",
+            "detail": "query: C-FIND-RQ (Message ID 1) on 1.2.840.10008.5.1.4.1.2.2.1, relayed"});
+        let message = audit_message(&query);
+        assert!(
+            message.contains(
+                "<EventTypeCode csd-code=\"110112\" codeSystemName=\"DCM\" originalText=\"Query\""
+            ),
+            "{message}"
+        );
+        let relayed = serde_json::json!({"seq": 2, "action": "gateway", "outcome": "success",
+            "detail": "relayed C-STORE of 1.2.3"});
+        assert!(audit_message(&relayed).contains("csd-code=\"110104\""));
     }
 
     /// PS3.16 CID 403 (DICOM Audit Event Type Codes): 110127 Emergency Override Started,

@@ -7,6 +7,7 @@
 
 use std::net::IpAddr;
 
+use crate::certificate::Presented;
 use crate::config::{Listener, Route};
 use crate::pdu::{
     Associate, DICOM_APPLICATION_CONTEXT, Item, Rejection, SubItem, ae_field, ae_text,
@@ -22,6 +23,16 @@ pub mod reason {
     /// Of the service provider (ACSE), source 2.
     pub const PROTOCOL_VERSION_NOT_SUPPORTED: u8 = 2;
 }
+
+/// A-ASSOCIATE-RJ for a user identity missing, unreadable or wrong: rejected-permanent
+/// (the same identity will not do better later), by the service provider's ACSE
+/// function, no reason given, as pynetdicom documents for an authorisation failure
+/// (PS3.7 D.3.3.7 names no code of its own).
+pub const IDENTITY_REFUSED: Rejection = Rejection {
+    result: Rejection::PERMANENT,
+    source: Rejection::PROVIDER_ACSE,
+    reason: 1,
+};
 
 /// A presentation context the gateway answers itself (it is not sent upstream).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +57,9 @@ pub enum Admission<'a> {
         forward: Associate,
         offered: Vec<Offered>,
         refused: Vec<Refused>,
+        /// A username and passcode to check before the association is admitted (the
+        /// route requires one; see `identity`).
+        identity: Option<crate::identity::Claim>,
     },
     Reject {
         rejection: Rejection,
@@ -54,9 +68,11 @@ pub enum Admission<'a> {
     },
 }
 
+/// `certificate`: the peer's TLS client certificate, on a listener that asked for one.
 pub fn admit<'a>(
     listener: &'a Listener,
     peer: IpAddr,
+    certificate: Option<&Presented>,
     rq: &Associate,
     max_pdu_length: u32,
 ) -> Admission<'a> {
@@ -109,7 +125,40 @@ pub fn admit<'a>(
             why: format!("calling AE title {calling:?} is not allowed from {peer}"),
         };
     }
+    if !route.client_certificates.is_empty() {
+        // IHE ATNA node authentication: the CA issued the certificate; the route names
+        // which of the CA's nodes it admits. Told no more than an address refused.
+        let admitted = certificate
+            .is_some_and(|c| route.client_certificates.iter().any(|rule| rule.matches(c)));
+        if !admitted {
+            return Admission::Reject {
+                rejection: Rejection::by_user(reason::NO_REASON),
+                why: match certificate {
+                    Some(c) => format!(
+                        "calling AE title {calling:?}: client certificate {} is not one the route admits (client_certificates)",
+                        c.describe()
+                    ),
+                    None => format!(
+                        "calling AE title {calling:?}: no client certificate, and the route admits only those it names (client_certificates)"
+                    ),
+                },
+            };
+        }
+    }
+    let identity = match crate::identity::claim(&route.users, route.jwt.as_ref(), rq) {
+        Ok(claim) => claim,
+        Err(why) => {
+            return Admission::Reject {
+                rejection: IDENTITY_REFUSED,
+                why,
+            };
+        }
+    };
     let mut forward = rq.clone();
+    if route.requires_identity() {
+        // The gateway's credential stays with the gateway.
+        forward.remove_user_sub_items(sub::USER_IDENTITY_RQ);
+    }
     forward.called_ae = ae_field(&route.upstream_ae);
     forward.cap_maximum_length(max_pdu_length);
     let mut offered = Vec::new();
@@ -151,6 +200,7 @@ pub fn admit<'a>(
         forward,
         offered,
         refused,
+        identity,
     }
 }
 
@@ -309,29 +359,31 @@ upstream_ae = "ARCHIVE"
         let l = listener();
         let ok: IpAddr = "10.0.0.1".parse().expect("ip");
         let other: IpAddr = "10.0.0.2".parse().expect("ip");
-        let r = rejection(admit(&l, ok, &rq("OTHER", "CT1"), 65536)).expect("refused");
+        let r = rejection(admit(&l, ok, None, &rq("OTHER", "CT1"), 65536)).expect("refused");
         assert_eq!(r.0, Rejection::by_user(7));
-        let r = rejection(admit(&l, ok, &rq("PACS", "MR9"), 65536)).expect("refused");
+        let r = rejection(admit(&l, ok, None, &rq("PACS", "MR9"), 65536)).expect("refused");
         assert_eq!(r.0, Rejection::by_user(3));
-        let r = rejection(admit(&l, other, &rq("PACS", "CT1"), 65536)).expect("refused");
+        let r = rejection(admit(&l, other, None, &rq("PACS", "CT1"), 65536)).expect("refused");
         assert_eq!(r.0, Rejection::by_user(1));
         let mut bad = rq("PACS", "CT1");
         bad.items[0] = Item::ApplicationContext(b"1.2.3".to_vec());
         assert_eq!(
-            rejection(admit(&l, ok, &bad, 65536)).expect("refused").0,
+            rejection(admit(&l, ok, None, &bad, 65536))
+                .expect("refused")
+                .0,
             Rejection::by_user(2)
         );
         bad = rq("PACS", "CT1");
         bad.protocol_version = 2;
         assert_eq!(
-            rejection(admit(&l, ok, &bad, 65536))
+            rejection(admit(&l, ok, None, &bad, 65536))
                 .expect("refused")
                 .0
                 .source,
             2
         );
         // AE titles compare without their padding, as PS3.5 says.
-        assert!(rejection(admit(&l, ok, &rq(" PACS ", "CT1"), 65536)).is_none());
+        assert!(rejection(admit(&l, ok, None, &rq(" PACS ", "CT1"), 65536)).is_none());
     }
 
     #[test]
@@ -343,7 +395,7 @@ upstream_ae = "ARCHIVE"
             offered,
             refused,
             ..
-        } = admit(&l, ok, &rq("PACS", "CT1"), 65536)
+        } = admit(&l, ok, None, &rq("PACS", "CT1"), 65536)
         else {
             panic!("refused")
         };

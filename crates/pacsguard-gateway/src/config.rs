@@ -8,6 +8,7 @@
 //! max_pdu_length = 65536   # what the gateway states it receives (<= MAX_PDU_LENGTH)
 //! max_inspected_bytes = 268435456        # one data set kept whole for screening
 //! inspection_memory_bytes = 1073741824   # all data sets held for screening together
+//! inspection_memory_per_peer_bytes = 536870912  # ... by one peer (default: default_peer_share)
 //! max_associations = 64
 //! max_associations_per_peer = 16
 //! request_seconds = 10     # a connection's A-ASSOCIATE-RQ must arrive within this
@@ -30,6 +31,13 @@
 //! upstream_ae = "ARCHIVE"
 //! refuse = ["embedded-executable", "active-content"]  # optional: refuse, not forward, on these alerts
 //! upstream_tls = { ca = "pacs-ca.pem", cert = "gw.pem", key = "gw.key", server_name = "pacs" }  # optional
+//! # optional: User Identity Negotiation required, username + passcode (hash from
+//! # `pacsguard gateway --hash-passcode`)
+//! users = [{ username = "ct1", passcode_hash = "argon2id$v=19$m=19456,t=2,p=1$..." }]
+//! # optional: a JSON Web Token (type 5) signed with one of these Ed25519 keys
+//! jwt = { ed25519_keys = ["11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="], issuer = "ris" }
+//! # optional, on a listener with tls.client_ca: the client certificates admitted
+//! client_certificates = ["cn:ct1", "san:ct1.hospital.org", "sha256:AB:CD:..."]
 //! ```
 
 use std::net::{IpAddr, SocketAddr};
@@ -39,6 +47,7 @@ use pacsguard_events::FindingKind;
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::identity::{MAX_USERNAME_BYTES, User};
 use crate::pdu::MAX_PDU_LENGTH;
 
 /// The largest configuration file read.
@@ -61,6 +70,25 @@ pub const MAX_INSPECTED_BYTES_LIMIT: u64 = 1024 * 1024 * 1024;
 /// `dimse::MemoryBudget`); a data set arriving while it is spent is relayed and reported
 /// `not-inspected`. Memory in use is about twice this (a Part 10 copy is screened).
 pub const DEFAULT_INSPECTION_MEMORY_BYTES: u64 = 1024 * 1024 * 1024;
+/// A peer's share of `inspection_memory_bytes` by default is at least this fraction
+/// of it (see [`default_peer_share`]), so one peer (every association from one address or
+/// IPv6 /64 together) cannot hold the whole screening budget and leave every other
+/// sender's data sets unscreened.
+pub const DEFAULT_PEER_MEMORY_SHARE_DIVISOR: u64 = 4;
+
+/// The default share of one peer: a quarter of the budget, but never less than one
+/// data set of `max_inspected_bytes` held on a refusing route (its PDUs and its screened
+/// copy: twice the data set, the PDU headers and two command sets), and never more than
+/// the budget.
+pub fn default_peer_share(inspection_memory_bytes: u64, max_inspected_bytes: u64) -> u64 {
+    let one_refused_data_set = 2 * max_inspected_bytes
+        + max_inspected_bytes / 128
+        + 2 * crate::dimse::MAX_COMMAND_SET_BYTES as u64;
+    (inspection_memory_bytes / DEFAULT_PEER_MEMORY_SHARE_DIVISOR)
+        .max(one_refused_data_set)
+        .min(inspection_memory_bytes)
+}
+
 /// Default associations in flight in total: each holds a task, two sockets and buffers
 /// of up to two PDUs. A connection beyond it is answered A-ASSOCIATE-RJ (transient,
 /// local limit exceeded) without being read.
@@ -119,6 +147,7 @@ struct RawLimits {
     max_pdu_length: Option<u32>,
     max_inspected_bytes: Option<u64>,
     inspection_memory_bytes: Option<u64>,
+    inspection_memory_per_peer_bytes: Option<u64>,
     max_associations: Option<usize>,
     max_associations_per_peer: Option<usize>,
     request_seconds: Option<u64>,
@@ -150,7 +179,30 @@ struct RawRoute {
     #[serde(default)]
     refuse: Vec<String>,
     upstream_tls: Option<UpstreamTls>,
+    #[serde(default)]
+    users: Vec<RawUser>,
+    #[serde(default)]
+    client_certificates: Vec<String>,
+    jwt: Option<RawJwt>,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJwt {
+    ed25519_keys: Vec<String>,
+    issuer: Option<String>,
+    audience: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUser {
+    username: String,
+    passcode_hash: String,
+}
+
+/// Most bytes of a stored passcode hash (the console's bound on a stored hash).
+const MAX_PASSCODE_HASH_BYTES: usize = 512;
 
 /// A listener that terminates TLS (files read when the gateway binds, see `tls`).
 #[derive(Clone, Debug, Deserialize)]
@@ -175,13 +227,15 @@ pub struct UpstreamTls {
 }
 
 /// Validated limits.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     pub artim: Duration,
     pub idle: Duration,
     pub max_pdu_length: u32,
     pub max_inspected_bytes: u64,
     pub inspection_memory_bytes: u64,
+    /// What one peer's data sets may hold of `inspection_memory_bytes` together.
+    pub inspection_memory_per_peer: u64,
     pub max_associations: usize,
     pub max_associations_per_peer: usize,
     /// The time a connection has to send its request (at most `artim`).
@@ -200,6 +254,10 @@ impl Default for Limits {
             max_pdu_length: DEFAULT_MAX_PDU_LENGTH,
             max_inspected_bytes: DEFAULT_MAX_INSPECTED_BYTES,
             inspection_memory_bytes: DEFAULT_INSPECTION_MEMORY_BYTES,
+            inspection_memory_per_peer: default_peer_share(
+                DEFAULT_INSPECTION_MEMORY_BYTES,
+                DEFAULT_MAX_INSPECTED_BYTES,
+            ),
             max_associations: DEFAULT_MAX_ASSOCIATIONS,
             max_associations_per_peer: DEFAULT_MAX_ASSOCIATIONS_PER_PEER,
             request: DEFAULT_REQUEST_TIMEOUT,
@@ -283,6 +341,21 @@ pub struct Route {
     /// keep a quarantine copy, the default (a false alert must not stop clinical work).
     pub refuse: Vec<FindingKind>,
     pub upstream_tls: Option<UpstreamTls>,
+    /// User Identity Negotiation: when not empty, a request must carry one of these
+    /// usernames with its passcode (see `identity`).
+    pub users: Vec<User>,
+    /// TLS client certificates admitted (`certificate::Rule`); empty: any the listener's
+    /// `client_ca` admits (or none, on a listener without TLS).
+    pub client_certificates: Vec<crate::certificate::Rule>,
+    /// User Identity Negotiation with a JSON Web Token (type 5) this rule accepts.
+    pub jwt: Option<crate::jwt::JwtRule>,
+}
+
+impl Route {
+    /// The route requires a user identity (a passcode or a token).
+    pub fn requires_identity(&self) -> bool {
+        !self.users.is_empty() || self.jwt.is_some()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -352,6 +425,20 @@ impl GatewayConfig {
                 ));
             }
             limits.inspection_memory_bytes = n;
+        }
+        limits.inspection_memory_per_peer =
+            default_peer_share(limits.inspection_memory_bytes, limits.max_inspected_bytes);
+        if let Some(n) = raw.limits.inspection_memory_per_peer_bytes {
+            if !(1..=limits.inspection_memory_bytes).contains(&n) {
+                return Err(err(
+                    "limits.inspection_memory_per_peer_bytes",
+                    format!(
+                        "{n}: must lie between 1 and inspection_memory_bytes ({})",
+                        limits.inspection_memory_bytes
+                    ),
+                ));
+            }
+            limits.inspection_memory_per_peer = n;
         }
         if let Some(n) = raw.limits.max_associations {
             if !(1..=MAX_ASSOCIATIONS_LIMIT).contains(&n) {
@@ -508,6 +595,47 @@ impl GatewayConfig {
                         ));
                     }
                 }
+                let users = users(&format!("{at}.users"), &r.users)?;
+                let jwt = match &r.jwt {
+                    None => None,
+                    Some(j) => {
+                        if j.ed25519_keys.is_empty() {
+                            return Err(err(
+                                format!("{at}.jwt.ed25519_keys"),
+                                "empty: no token could verify",
+                            ));
+                        }
+                        let keys = j
+                            .ed25519_keys
+                            .iter()
+                            .map(|k| {
+                                crate::jwt::JwtRule::key(k)
+                                    .map_err(|e| err(format!("{at}.jwt.ed25519_keys"), e))
+                            })
+                            .collect::<Result<Vec<_>, _>>()?;
+                        Some(crate::jwt::JwtRule {
+                            keys,
+                            issuer: j.issuer.clone(),
+                            audience: j.audience.clone(),
+                        })
+                    }
+                };
+                let client_certificates = r
+                    .client_certificates
+                    .iter()
+                    .map(|t| {
+                        crate::certificate::Rule::parse(t)
+                            .map_err(|e| err(format!("{at}.client_certificates"), e))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                if !client_certificates.is_empty()
+                    && l.tls.as_ref().is_none_or(|t| t.client_ca.is_none())
+                {
+                    return Err(err(
+                        format!("{at}.client_certificates"),
+                        "the listener asks for no client certificate: give it tls.client_ca",
+                    ));
+                }
                 routes.push(Route {
                     called_ae,
                     calling_ae,
@@ -518,6 +646,9 @@ impl GatewayConfig {
                     upstream_ae,
                     refuse,
                     upstream_tls: r.upstream_tls.clone(),
+                    users,
+                    client_certificates,
+                    jwt,
                 });
             }
             listeners.push(Listener {
@@ -561,6 +692,48 @@ fn ae(field: &str, text: &str) -> Result<String, ConfigError> {
         ));
     }
     Ok(trimmed.to_owned())
+}
+
+/// The users of a route: names of 1 to [`MAX_USERNAME_BYTES`] bytes, each once, and a
+/// hash in the form `pacsguard gateway --hash-passcode` prints (whether it verifies is
+/// only known when a passcode is checked; a damaged one never matches).
+fn users(field: &str, list: &[RawUser]) -> Result<Vec<User>, ConfigError> {
+    let mut out: Vec<User> = Vec::new();
+    for u in list {
+        if u.username.is_empty() || u.username.len() > MAX_USERNAME_BYTES {
+            return Err(err(
+                field,
+                format!(
+                    "{:?}: a username has 1 to {MAX_USERNAME_BYTES} bytes",
+                    u.username
+                ),
+            ));
+        }
+        if out.iter().any(|o| o.username == u.username) {
+            return Err(err(field, format!("{:?} is listed twice", u.username)));
+        }
+        let parts: Vec<&str> = u.passcode_hash.split('$').collect();
+        let well_formed = u.passcode_hash.len() <= MAX_PASSCODE_HASH_BYTES
+            && matches!(parts.as_slice(), ["argon2id", "v=19", params, salt, hash]
+                if params.starts_with("m=")
+                    && !salt.is_empty()
+                    && hash.len() == 64
+                    && [salt, hash].iter().all(|h| h.bytes().all(|b| b.is_ascii_hexdigit())));
+        if !well_formed {
+            return Err(err(
+                field,
+                format!(
+                    "the passcode_hash of {:?} is not an Argon2id hash as `pacsguard gateway --hash-passcode` prints it",
+                    u.username
+                ),
+            ));
+        }
+        out.push(User {
+            username: u.username.clone(),
+            passcode_hash: u.passcode_hash.clone(),
+        });
+    }
+    Ok(out)
 }
 
 fn networks(field: &str, list: &[String]) -> Result<Vec<Network>, ConfigError> {
@@ -618,6 +791,49 @@ transfer_syntaxes = ["1.2.840.10008.1.2"]
 upstream = "127.0.0.1:104"
 upstream_ae = "ARCHIVE"
 "#;
+
+    /// The form of a hash the console's `password::hash` makes (not a real one).
+    const HASH: &str = "argon2id$v=19$m=19456,t=2,p=1$00112233445566778899aabbccddeeff$0011223344556677889900112233445566778899001122334455667788990011";
+
+    #[test]
+    fn users_are_read_with_their_hashes() {
+        let text = GOOD.replace(
+            "upstream_ae",
+            &format!("users = [{{ username = \"ct1\", passcode_hash = \"{HASH}\" }}]\nupstream_ae"),
+        );
+        let c = GatewayConfig::parse(&text).expect("valid");
+        assert_eq!(c.listeners[0].routes[0].users[0].username, "ct1");
+        let c = GatewayConfig::parse(GOOD).expect("valid");
+        assert!(c.listeners[0].routes[0].users.is_empty());
+    }
+
+    #[test]
+    fn a_peers_share_defaults_to_a_quarter_or_one_refused_data_set() {
+        let c = GatewayConfig::parse(GOOD).expect("valid");
+        // 1 GiB / 4 is less than one 256 MiB data set held on a refusing route.
+        assert_eq!(
+            c.limits.inspection_memory_per_peer,
+            2 * DEFAULT_MAX_INSPECTED_BYTES
+                + DEFAULT_MAX_INSPECTED_BYTES / 128
+                + 2 * crate::dimse::MAX_COMMAND_SET_BYTES as u64
+        );
+        assert!(c.limits.inspection_memory_per_peer < c.limits.inspection_memory_bytes);
+        let c = GatewayConfig::parse(&format!(
+            "[limits]\ninspection_memory_bytes = 16000000000\n{GOOD}"
+        ))
+        .expect("valid");
+        assert_eq!(c.limits.inspection_memory_per_peer, 4_000_000_000);
+        let c = GatewayConfig::parse(&format!(
+            "[limits]\ninspection_memory_bytes = 1000\ninspection_memory_per_peer_bytes = 1000\n{GOOD}"
+        ))
+        .expect("at the limit");
+        assert_eq!(c.limits.inspection_memory_per_peer, 1000);
+        let e = GatewayConfig::parse(&format!(
+            "[limits]\ninspection_memory_bytes = 1000\ninspection_memory_per_peer_bytes = 1001\n{GOOD}"
+        ))
+        .expect_err("one more");
+        assert_eq!(e.field, "limits.inspection_memory_per_peer_bytes");
+    }
 
     #[test]
     fn a_good_file_is_read() {
@@ -698,6 +914,31 @@ upstream_ae = "ARCHIVE"
             (
                 format!("[limits]\nmax_pending = 4\nmax_pending_per_peer = 5\n{GOOD}"),
                 "limits.max_pending_per_peer",
+            ),
+            (
+                GOOD.replace("upstream_ae", "client_certificates = [\"cn:ct1\"]\nupstream_ae"),
+                "listener[0].route[0].client_certificates",
+            ),
+            (
+                GOOD.replace(
+                    "upstream_ae",
+                    "users = [{ username = \"u\", passcode_hash = \"secret\" }]\nupstream_ae",
+                ),
+                "listener[0].route[0].users",
+            ),
+            (
+                GOOD.replace(
+                    "upstream_ae",
+                    &format!("users = [{{ username = \"u\", passcode_hash = \"{HASH}\" }}, {{ username = \"u\", passcode_hash = \"{HASH}\" }}]\nupstream_ae"),
+                ),
+                "listener[0].route[0].users",
+            ),
+            (
+                GOOD.replace(
+                    "upstream_ae",
+                    &format!("users = [{{ username = \"\", passcode_hash = \"{HASH}\" }}]\nupstream_ae"),
+                ),
+                "listener[0].route[0].users",
             ),
         ];
         for (text, field) in cases {

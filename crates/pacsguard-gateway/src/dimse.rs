@@ -18,6 +18,20 @@ pub const MAX_COMMAND_SET_BYTES: usize = 64 * 1024;
 pub const C_STORE_RQ: u16 = 0x0001;
 /// The command field of a C-STORE-RSP.
 pub const C_STORE_RSP: u16 = 0x8001;
+/// Query/retrieve requests (PS3.7 E.1), recorded as queries (DICOM 110112).
+pub const C_FIND_RQ: u16 = 0x0020;
+pub const C_GET_RQ: u16 = 0x0010;
+pub const C_MOVE_RQ: u16 = 0x0021;
+
+/// The name of a query/retrieve request's command field, `None` for other commands.
+pub fn query_name(field: u16) -> Option<&'static str> {
+    match field {
+        C_FIND_RQ => Some("C-FIND-RQ"),
+        C_GET_RQ => Some("C-GET-RQ"),
+        C_MOVE_RQ => Some("C-MOVE-RQ"),
+        _ => None,
+    }
+}
 /// Command Data Set Type value meaning "no data set follows".
 const NO_DATA_SET: u16 = 0x0101;
 
@@ -126,6 +140,8 @@ pub enum Violation {
 pub struct MemoryBudget {
     cap: u64,
     held: AtomicU64,
+    /// A peer's share takes from the budget of all peers too (see [`MemoryBudget::share`]).
+    parent: Option<Arc<MemoryBudget>>,
 }
 
 impl MemoryBudget {
@@ -133,6 +149,17 @@ impl MemoryBudget {
         Arc::new(MemoryBudget {
             cap,
             held: AtomicU64::new(0),
+            parent: None,
+        })
+    }
+
+    /// A share of `parent` of at most `cap` bytes (one peer's): what it takes is taken
+    /// from both, so one peer cannot hold the whole of `parent`.
+    pub fn share(parent: &Arc<MemoryBudget>, cap: u64) -> Arc<MemoryBudget> {
+        Arc::new(MemoryBudget {
+            cap,
+            held: AtomicU64::new(0),
+            parent: Some(Arc::clone(parent)),
         })
     }
 
@@ -141,19 +168,37 @@ impl MemoryBudget {
     }
 
     fn take(&self, n: u64) -> bool {
-        self.held
+        let own = self
+            .held
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
                 held.checked_add(n).filter(|total| *total <= self.cap)
             })
-            .is_ok()
+            .is_ok();
+        if !own {
+            return false;
+        }
+        if let Some(parent) = &self.parent
+            && !parent.take(n)
+        {
+            self.give_own(n);
+            return false;
+        }
+        true
     }
 
-    fn give(&self, n: u64) {
+    fn give_own(&self, n: u64) {
         let _ = self
             .held
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
                 Some(held.saturating_sub(n))
             });
+    }
+
+    fn give(&self, n: u64) {
+        self.give_own(n);
+        if let Some(parent) = &self.parent {
+            parent.give(n);
+        }
     }
 }
 
@@ -192,7 +237,8 @@ impl Drop for Reservation {
 pub enum Skipped {
     /// Larger than the per-data-set limit.
     TooLarge,
-    /// The shared [`MemoryBudget`] was spent by data sets in flight.
+    /// The shared [`MemoryBudget`], or the peer's share of it, was spent by data sets
+    /// in flight.
     MemoryBudget,
 }
 
@@ -237,6 +283,9 @@ pub struct Assembler {
     contexts: HashMap<u8, Context>,
     /// C-STORE responses seen since [`Assembler::take_responses`].
     responses: Vec<Command>,
+    /// Query/retrieve requests seen since [`Assembler::take_queries`] (at most one per
+    /// command set read, so as many as the PDU held: bounded by the PDU).
+    queries: Vec<Command>,
     /// The context whose message has begun and is not complete: no other may be used
     /// until it is (PS3.8 E.1).
     open: Option<u8>,
@@ -252,6 +301,7 @@ impl Assembler {
             budget,
             contexts: HashMap::new(),
             responses: Vec::new(),
+            queries: Vec::new(),
             open: None,
             negotiated: HashMap::new(),
         }
@@ -297,6 +347,11 @@ impl Assembler {
         std::mem::take(&mut self.responses)
     }
 
+    /// The C-FIND, C-GET and C-MOVE requests seen since the last call.
+    pub fn take_queries(&mut self) -> Vec<Command> {
+        std::mem::take(&mut self.queries)
+    }
+
     /// Takes one PDV; returns the instance whose data set it completed, if any, or the
     /// [`Violation`] that makes the stream impossible to follow (the caller aborts).
     pub fn push(&mut self, pdv: &Pdv) -> Result<Option<Instance>, Violation> {
@@ -324,6 +379,9 @@ impl Assembler {
                 let context = self.contexts.entry(id).or_default();
                 if parsed.field == C_STORE_RSP {
                     self.responses.push(parsed.clone());
+                }
+                if query_name(parsed.field).is_some() {
+                    self.queries.push(parsed.clone());
                 }
                 context.awaiting_data = parsed.has_data_set;
                 if !parsed.has_data_set {
@@ -588,6 +646,30 @@ mod tests {
         assert_eq!(budget.held(), 4);
         drop(at);
         assert_eq!(budget.held(), 0);
+    }
+
+    /// A peer's share: at its cap it holds, one byte more is refused (and nothing of the
+    /// refused byte stays taken from either); the total bounds the shares together.
+    #[test]
+    fn a_peers_share_bounds_it_and_the_total_bounds_all_shares() {
+        let total = MemoryBudget::new(10);
+        let (one, two) = (
+            MemoryBudget::share(&total, 6),
+            MemoryBudget::share(&total, 6),
+        );
+        let mut a = Reservation::new(&one);
+        assert!(a.grow(6), "at the share");
+        assert!(!a.grow(1), "one byte past the share");
+        assert_eq!((one.held(), total.held()), (6, 6));
+        let mut b = Reservation::new(&two);
+        assert!(b.grow(4), "the rest of the total");
+        assert!(!b.grow(1), "past the total, within the share");
+        assert_eq!((two.held(), total.held()), (4, 10));
+        drop(a);
+        assert_eq!((one.held(), total.held()), (0, 4));
+        assert!(b.grow(2));
+        drop(b);
+        assert_eq!(total.held(), 0);
     }
 
     #[test]

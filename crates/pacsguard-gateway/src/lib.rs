@@ -21,8 +21,11 @@
 //! admission, refusal, instance and end is evidence.
 
 pub mod admission;
+pub mod certificate;
 pub mod config;
 pub mod dimse;
+pub mod identity;
+pub mod jwt;
 pub mod pdu;
 pub mod places;
 pub mod rate;
@@ -31,4 +34,4 @@ pub mod relay;
 pub mod tls;
 
 pub use config::{ConfigError, GatewayConfig, Limits};
-pub use relay::{Evidence, Gateway, SCREENING_THREADS, STOP_GRACE};
+pub use relay::{Evidence, Gateway, Reloader, SCREENING_THREADS, STOP_GRACE};

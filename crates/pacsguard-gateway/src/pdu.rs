@@ -157,6 +157,10 @@ pub mod sub {
     pub const ABSTRACT_SYNTAX: u8 = 0x30;
     pub const TRANSFER_SYNTAX: u8 = 0x40;
     pub const MAXIMUM_LENGTH: u8 = 0x51;
+    /// User identity negotiation, in the request (PS3.7 D.3.3.7.1).
+    pub const USER_IDENTITY_RQ: u8 = 0x58;
+    /// User identity negotiation, the acceptor's answer (PS3.7 D.3.3.7.2).
+    pub const USER_IDENTITY_AC: u8 = 0x59;
 }
 
 /// The fixed fields and items of an A-ASSOCIATE-RQ or -AC.
@@ -519,7 +523,8 @@ impl Associate {
             .map(u32::from_be_bytes)
     }
 
-    fn user_sub_items(&self) -> impl Iterator<Item = &SubItem> {
+    /// The user information sub-items, in order.
+    pub fn user_sub_items(&self) -> impl Iterator<Item = &SubItem> {
         self.items
             .iter()
             .filter_map(|i| match i {
@@ -527,6 +532,31 @@ impl Associate {
                 _ => None,
             })
             .flatten()
+    }
+
+    /// Removes every user information sub-item of `kind`; how many there were.
+    pub fn remove_user_sub_items(&mut self, kind: u8) -> usize {
+        let mut removed = 0;
+        for item in &mut self.items {
+            if let Item::UserInformation(subs) = item {
+                let before = subs.len();
+                subs.retain(|s| s.kind != kind);
+                removed += before - subs.len();
+            }
+        }
+        removed
+    }
+
+    /// Appends a user information sub-item (to the first user information item, made
+    /// if there is none).
+    pub fn push_user_sub_item(&mut self, sub_item: SubItem) {
+        for item in &mut self.items {
+            if let Item::UserInformation(subs) = item {
+                subs.push(sub_item);
+                return;
+            }
+        }
+        self.items.push(Item::UserInformation(vec![sub_item]));
     }
 
     /// States `limit` as the maximum P-DATA length this side receives: a stated length of

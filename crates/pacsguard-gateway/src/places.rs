@@ -74,6 +74,8 @@ struct Waiting {
     since: Instant,
     /// The connection has begun its request (see [`Pending::progressed`]).
     progressed: bool,
+    /// Bytes of its request received so far (see [`Pending::received`]).
+    received: u64,
     evicted: Arc<Notify>,
 }
 
@@ -157,7 +159,9 @@ impl Places {
         if t.pending.len() >= self.max_pending {
             // The network holding the most, then its peer holding the most, gives up a
             // place: a silent one before one whose request has begun (a sender on a
-            // slow link in the flood's own network), then the oldest.
+            // slow link in the flood's own network), then the one that has sent the
+            // fewest bytes of its request (connections of the sender's own /24 that
+            // each trickle a byte go before the sender; review s8-r16), then the oldest.
             let mut per_network: HashMap<IpAddr, usize> = HashMap::new();
             for (peer, n) in &per_peer {
                 *per_network.entry(network(*peer)).or_insert(0) += n;
@@ -170,6 +174,7 @@ impl Places {
                         per_network.get(&network(w.peer)).copied().unwrap_or(0),
                         per_peer.get(&w.peer).copied().unwrap_or(0),
                         !w.progressed,
+                        std::cmp::Reverse(w.received),
                         std::cmp::Reverse((w.since, **id)),
                     )
                 })
@@ -194,6 +199,7 @@ impl Places {
                 peer,
                 since: Instant::now(),
                 progressed: false,
+                received: 0,
                 evicted: Arc::clone(&evicted),
             },
         );
@@ -242,6 +248,15 @@ impl Pending {
         }
     }
 
+    /// `bytes` of the request have arrived: of the places of the biggest holder that
+    /// have begun, the one with the fewest bytes goes first.
+    pub fn received(&self, bytes: u64) {
+        if let Some(w) = self.places.table().pending.get_mut(&self.id) {
+            w.progressed = true;
+            w.received = bytes;
+        }
+    }
+
     /// Completes when a newer connection took this place.
     pub async fn evicted(&self) {
         self.evicted.notified().await;
@@ -272,6 +287,28 @@ mod tests {
 
     fn ip(text: &str) -> IpAddr {
         text.parse().expect("ip")
+    }
+
+    /// Of begun places tied by network and peer, the one with the fewest bytes of its
+    /// request gives way, not the oldest: a byte trickled per connection from the
+    /// sender's own /24 no longer outlasts a sender on a slow link.
+    #[tokio::test]
+    async fn the_begun_place_with_the_fewest_bytes_gives_way_first() {
+        let places = Places::new(2, 2, 8, 8);
+        let sender = places.pending(ip("10.0.0.1")).expect("place");
+        let trickle = places.pending(ip("10.0.0.2")).expect("place");
+        sender.received(120);
+        trickle.received(1);
+        let _newcomer = places.pending(ip("10.0.0.3")).expect("a place taken");
+        let soon = std::time::Duration::from_millis(20);
+        assert!(
+            tokio::time::timeout(soon, trickle.evicted()).await.is_ok(),
+            "the fewest bytes went"
+        );
+        assert!(
+            tokio::time::timeout(soon, sender.evicted()).await.is_err(),
+            "the oldest, with more bytes, stayed"
+        );
     }
 
     #[test]

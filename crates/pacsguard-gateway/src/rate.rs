@@ -4,7 +4,8 @@
 //! connection and records each time, and the upstream an association: past
 //! `limits.max_associations_per_minute` from one peer (an address, an IPv6 /64; see
 //! `places::peer_key`) in a window of [`RATE_WINDOW`], a connection is answered at once
-//! with A-ASSOCIATE-RJ (transient, local limit exceeded) without being read.
+//! with A-ASSOCIATE-RJ (transient, local limit exceeded) without being read. An IPv6
+//! /48 as a whole gets [`IPV6_NETWORK_RATE_FACTOR`] times that.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -24,6 +25,24 @@ pub const RATE_WINDOW: Duration = Duration::from_secs(60);
 /// peer forgotten this way starts a new window, which costs only that peer's count.
 pub const MAX_RATED_PEERS: usize = 4096;
 
+/// An IPv6 peer is its /64, but one site is usually given a /48: 65,536 /64s to rotate
+/// through, each with a rate of its own. The /48 as a whole gets this many times one
+/// peer's rate (a site's many hosts share it), so rotating /64s buys at most this factor.
+pub const IPV6_NETWORK_RATE_FACTOR: u32 = 16;
+/// The IPv6 network counted together (a site's usual allocation).
+pub const IPV6_NETWORK_PREFIX_BITS: u32 = 48;
+
+/// The IPv6 /48 of `ip`, or `None` for IPv4 (and IPv4-mapped) addresses.
+fn network_key(ip: IpAddr) -> Option<IpAddr> {
+    match ip {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            let mask = u128::MAX << (128 - IPV6_NETWORK_PREFIX_BITS);
+            Some(IpAddr::V6((u128::from(v6) & mask).into()))
+        }
+        _ => None,
+    }
+}
+
 #[derive(Debug)]
 struct Window {
     start: Instant,
@@ -34,6 +53,8 @@ struct Window {
 pub struct Rates {
     per_window: u32,
     windows: HashMap<IpAddr, Window>,
+    /// IPv6 /48s, at `per_window * IPV6_NETWORK_RATE_FACTOR`.
+    networks: Box<Option<Rates>>,
 }
 
 impl Rates {
@@ -41,12 +62,54 @@ impl Rates {
         Rates {
             per_window,
             windows: HashMap::new(),
+            networks: Box::new(Some(Rates {
+                per_window: per_window.saturating_mul(IPV6_NETWORK_RATE_FACTOR),
+                windows: HashMap::new(),
+                networks: Box::new(None),
+            })),
         }
     }
 
-    /// Counts one connection from `ip` at `now`; false when it is over the rate.
+    /// Counts one connection from `ip` at `now`; false when it is over the rate of its
+    /// peer, or of its IPv6 /48 (see [`Rates::over`]).
     pub fn allow(&mut self, ip: IpAddr, now: Instant) -> bool {
-        let peer = peer_key(ip);
+        self.over(ip, now).is_none()
+    }
+
+    /// Counts one connection from `ip` at `now` when it is within both rates; else
+    /// says which it is over (nothing is counted then), for the record.
+    pub fn over(&mut self, ip: IpAddr, now: Instant) -> Option<String> {
+        let peer_open = self.window(peer_key(ip), now).count < self.per_window;
+        let network = network_key(ip);
+        let network_open = match (network, self.networks.as_mut()) {
+            (Some(key), Some(networks)) => networks.window(key, now).count < networks.per_window,
+            _ => true,
+        };
+        if !peer_open {
+            return Some(format!(
+                "more than {} in {} s from {} (limits.max_associations_per_minute)",
+                self.per_window,
+                RATE_WINDOW.as_secs(),
+                peer_key(ip)
+            ));
+        }
+        if let (false, Some(key)) = (network_open, network) {
+            return Some(format!(
+                "more than {} in {} s from the IPv6 network {key}/{IPV6_NETWORK_PREFIX_BITS} ({IPV6_NETWORK_RATE_FACTOR} x limits.max_associations_per_minute)",
+                self.per_window.saturating_mul(IPV6_NETWORK_RATE_FACTOR),
+                RATE_WINDOW.as_secs(),
+            ));
+        }
+        self.window(peer_key(ip), now).count += 1;
+        if let (Some(key), Some(networks)) = (network, self.networks.as_mut()) {
+            networks.window(key, now).count += 1;
+        }
+        None
+    }
+
+    /// The current window of `peer` (a new one when it has none or its window ended),
+    /// within [`MAX_RATED_PEERS`].
+    fn window(&mut self, peer: IpAddr, now: Instant) -> &mut Window {
         if !self.windows.contains_key(&peer) && self.windows.len() >= MAX_RATED_PEERS {
             self.windows
                 .retain(|_, w| now.duration_since(w.start) < RATE_WINDOW);
@@ -72,11 +135,7 @@ impl Rates {
                 count: 0,
             };
         }
-        if window.count >= self.per_window {
-            return false;
-        }
-        window.count += 1;
-        true
+        window
     }
 }
 
@@ -102,6 +161,50 @@ mod tests {
         let mut rates = Rates::new(1);
         assert!(rates.allow("2001:db8::1".parse().expect("ip"), t0));
         assert!(!rates.allow("2001:db8::2".parse().expect("ip"), t0));
+    }
+
+    /// One IPv6 /48 rotating through its /64s gets `IPV6_NETWORK_RATE_FACTOR` times one
+    /// peer's rate in all, exactly; another /48 and IPv4 peers are not affected.
+    #[test]
+    fn a_48_rotating_64s_gets_its_factor_of_the_rate_and_no_more() {
+        let t0 = Instant::now();
+        let mut rates = Rates::new(3);
+        let per_network = 3 * IPV6_NETWORK_RATE_FACTOR;
+        let mut allowed = 0;
+        for i in 0..per_network + 5 {
+            // A new /64 for each connection, each within its own rate.
+            let ip: IpAddr = format!("2001:db8:7:{i:x}::1").parse().expect("ip");
+            if rates.allow(ip, t0) {
+                allowed += 1;
+            }
+        }
+        assert_eq!(allowed, per_network, "at the limit, and not one more");
+        let why = rates
+            .over("2001:db8:7:ffff::1".parse().expect("ip"), t0)
+            .expect("over");
+        assert!(why.contains("the IPv6 network 2001:db8:7::/48"), "{why}");
+        assert!(
+            rates.allow("2001:db8:8::1".parse().expect("ip"), t0),
+            "another /48"
+        );
+        assert!(rates.allow("10.0.0.1".parse().expect("ip"), t0), "IPv4");
+        assert!(
+            rates.allow("2001:db8:7:1::1".parse().expect("ip"), t0 + RATE_WINDOW),
+            "a new window"
+        );
+        // A refused connection is counted against neither.
+        let mut rates = Rates::new(1);
+        assert!(rates.allow("2001:db8:9::1".parse().expect("ip"), t0));
+        assert!(!rates.allow("2001:db8:9::2".parse().expect("ip"), t0));
+        assert_eq!(
+            rates
+                .networks
+                .as_ref()
+                .as_ref()
+                .and_then(|n| n.windows.values().next())
+                .map(|w| w.count),
+            Some(1)
+        );
     }
 
     /// Review s8-r16: addresses sprayed once each filled the table, and a new peer past

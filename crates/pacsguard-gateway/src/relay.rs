@@ -50,6 +50,10 @@ struct Shared {
     limits: Limits,
     /// Data set bytes held for screening by all associations together.
     memory: Arc<MemoryBudget>,
+    /// Each peer's share of `memory` (`limits.inspection_memory_per_peer`), held by its
+    /// associations in flight; an entry whose associations all ended is dropped when
+    /// the next is made (at most one per association in flight).
+    peer_memory: std::sync::Mutex<HashMap<std::net::IpAddr, std::sync::Weak<MemoryBudget>>>,
     /// Places of connections before their request, and of associations (`places`).
     places: Arc<Places>,
     /// Connection refusals recorded one by one, per address (`refusals`).
@@ -65,9 +69,29 @@ struct Shared {
     /// themselves (A-ABORT both sides, records, screening what they hold) rather than
     /// being dropped without a word.
     stopping: tokio::sync::watch::Sender<bool>,
+    /// Checks a passcode against its stored hash (`identity`).
+    passcode_check: crate::identity::PasscodeCheck,
+    /// Turns for a passcode check ([`crate::identity::IDENTITY_CHECKS_AT_ONCE`]).
+    identity_checks: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {
+    /// The share of the screening memory of the peer at `ip` (its address, an IPv6 /64),
+    /// the same for all its associations in flight.
+    fn peer_memory(&self, ip: std::net::IpAddr) -> Arc<MemoryBudget> {
+        let key = crate::places::peer_key(ip);
+        let Ok(mut shares) = self.peer_memory.lock() else {
+            return MemoryBudget::share(&self.memory, self.limits.inspection_memory_per_peer);
+        };
+        if let Some(share) = shares.get(&key).and_then(std::sync::Weak::upgrade) {
+            return share;
+        }
+        shares.retain(|_, share| share.strong_count() > 0);
+        let share = MemoryBudget::share(&self.memory, self.limits.inspection_memory_per_peer);
+        shares.insert(key, Arc::downgrade(&share));
+        share
+    }
+
     /// Records a refusal at a limit, or a connection closed for holding a place without
     /// a word: one record per incident of its peer (`refusals`), the rest summarised.
     fn incident(&self, ip: std::net::IpAddr, of: Incident, object: &str, detail: String) {
@@ -232,10 +256,74 @@ impl Bound {
     }
 }
 
+/// A listener's rules as they are now: replaced whole by a reload, while each
+/// association keeps the `Bound` it was admitted under until it ends.
+type Current = std::sync::RwLock<Arc<Bound>>;
+
+fn current(of: &Current) -> Option<Arc<Bound>> {
+    of.read().ok().map(|b| Arc::clone(&b))
+}
+
+/// Replaces the rules of a running gateway (`Gateway::reloader`): routes, allow-lists,
+/// users, certificates and TLS files. The listening addresses and the limits are those of
+/// the start (the places, rates and memory budget are counted under them): a file that
+/// changes them is refused, and a restart takes them.
+pub struct Reloader {
+    listeners: Vec<(SocketAddr, Arc<Current>)>,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for Reloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let addrs: Vec<SocketAddr> = self.listeners.iter().map(|(a, _)| *a).collect();
+        f.debug_struct("Reloader")
+            .field("listeners", &addrs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reloader {
+    /// Takes `config` for new associations, or nothing at all: every listener's TLS files
+    /// are loaded before any is replaced. `Err` says why, for the operator and the record.
+    pub fn reload(&self, config: GatewayConfig) -> Result<(), String> {
+        if config.limits != self.limits {
+            return Err("[limits] differ from those the gateway started with: they change only with a restart".into());
+        }
+        let was: Vec<SocketAddr> = self.listeners.iter().map(|(a, _)| *a).collect();
+        let now: Vec<SocketAddr> = config.listeners.iter().map(|l| l.listen).collect();
+        if was != now {
+            return Err(format!(
+                "the listeners ({}) differ from those the gateway started with ({}): they change only with a restart",
+                list(&now),
+                list(&was)
+            ));
+        }
+        let mut fresh = Vec::new();
+        for listener in config.listeners {
+            let at = listener.listen;
+            fresh.push(Bound::new(listener).map_err(|e| format!("listener {at}: {e}"))?);
+        }
+        for ((_, slot), bound) in self.listeners.iter().zip(fresh) {
+            if let Ok(mut slot) = slot.write() {
+                *slot = Arc::new(bound);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn list(addrs: &[SocketAddr]) -> String {
+    addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The listeners, bound.
 pub struct Gateway {
-    bound: Vec<(TcpListener, Arc<Bound>)>,
-    shared: Arc<Shared>,
+    bound: Vec<(TcpListener, Arc<Current>)>,
+    shared: Shared,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -259,12 +347,13 @@ impl Gateway {
             let at = listener.listen;
             let tls = Bound::new(listener).map_err(|e| (at, std::io::Error::other(e)))?;
             let socket = TcpListener::bind(at).await.map_err(|e| (at, e))?;
-            bound.push((socket, Arc::new(tls)));
+            bound.push((socket, Arc::new(std::sync::RwLock::new(Arc::new(tls)))));
         }
         Ok(Gateway {
             bound,
-            shared: Arc::new(Shared {
+            shared: Shared {
                 memory: MemoryBudget::new(config.limits.inspection_memory_bytes),
+                peer_memory: std::sync::Mutex::default(),
                 places: places(&config.limits),
                 rates: std::sync::Mutex::new(crate::rate::Rates::new(
                     config.limits.max_associations_per_minute,
@@ -278,8 +367,32 @@ impl Gateway {
                 evidence,
                 actor,
                 stopping: tokio::sync::watch::Sender::new(false),
-            }),
+                passcode_check: crate::identity::refuse_every_passcode,
+                identity_checks: Arc::new(tokio::sync::Semaphore::new(
+                    crate::identity::IDENTITY_CHECKS_AT_ONCE,
+                )),
+            },
         })
+    }
+
+    /// A handle that replaces the rules for new associations (SIGHUP in the binary).
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            listeners: self
+                .bound
+                .iter()
+                .filter_map(|(_, c)| Some((current(c)?.listener.listen, Arc::clone(c))))
+                .collect(),
+            limits: self.shared.limits.clone(),
+        }
+    }
+
+    /// The check of a passcode against a stored hash for routes that require a user
+    /// identity (the binary gives the console's Argon2id `password::verify`). Without
+    /// one, no passcode verifies.
+    pub fn with_passcode_check(mut self, check: crate::identity::PasscodeCheck) -> Gateway {
+        self.shared.passcode_check = check;
+        self
     }
 
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
@@ -291,19 +404,25 @@ impl Gateway {
 
     /// Serves until `stop` completes, then gives associations in flight [`STOP_GRACE`].
     pub async fn serve(self, stop: impl std::future::Future<Output = ()>) {
+        let shared = Arc::new(self.shared);
         let mut associations = JoinSet::new();
         let mut accepting = JoinSet::new();
         let (tx, mut rx) =
             tokio::sync::mpsc::channel::<(TcpStream, SocketAddr, Arc<Bound>, Pending)>(64);
-        for (socket, bound) in self.bound {
+        for (socket, rules) in self.bound {
             let tx = tx.clone();
-            let shared = Arc::clone(&self.shared);
+            let shared = Arc::clone(&shared);
             accepting.spawn(async move {
                 loop {
                     let Ok((stream, peer)) = socket.accept().await else {
                         // EMFILE and the like: do not spin.
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         continue;
+                    };
+                    // The rules as they are at this connection's arrival: it keeps them
+                    // to its end, whatever a reload brings later.
+                    let Some(bound) = current(&rules) else {
+                        return;
                     };
                     // Before a byte is read: a peer outside the allow-list is closed on.
                     let listener = &bound.listener;
@@ -320,20 +439,17 @@ impl Gateway {
                         continue;
                     }
                     // Past the rate per peer: answered at once, without reading.
-                    let allowed = shared
+                    let over = shared
                         .rates
                         .lock()
-                        .map_or(true, |mut r| r.allow(peer.ip(), std::time::Instant::now()));
-                    if !allowed {
+                        .map_or(None, |mut r| r.over(peer.ip(), std::time::Instant::now()));
+                    if let Some(over) = over {
                         shared.incident(
                             peer.ip(),
                             Incident::Rate,
                             &format!("dicom://{peer}"),
                             format!(
-                                "refused: connection from {peer}: more than {} in {} s from {} (limits.max_associations_per_minute) (A-ASSOCIATE-RJ transient, local limit exceeded)",
-                                shared.limits.max_associations_per_minute,
-                                crate::rate::RATE_WINDOW.as_secs(),
-                                crate::places::peer_key(peer.ip())
+                                "refused: connection from {peer}: {over} (A-ASSOCIATE-RJ transient, local limit exceeded)"
                             ),
                         );
                         // A TLS client is not answered in plain DICOM: only closed on.
@@ -375,14 +491,14 @@ impl Gateway {
         loop {
             tokio::select! {
                 () = &mut stop => break,
-                _ = summaries.tick() => self.shared.summarise_refusals(false),
+                _ = summaries.tick() => shared.summarise_refusals(false),
                 Some((stream, peer, bound, pending)) = rx.recv() => {
-                    let shared = Arc::clone(&self.shared);
+                    let shared = Arc::clone(&shared);
                     associations.spawn(association(stream, peer, bound, shared, pending));
                 }
                 Some(done) = associations.join_next(), if !associations.is_empty() => {
                     if let Err(e) = done && e.is_panic() {
-                        self.shared.event(
+                        shared.event(
                             Outcome::Failure,
                             "dicom://",
                             "an association's task panicked; it was ended, the others go on".into(),
@@ -393,14 +509,14 @@ impl Gateway {
         }
         accepting.abort_all();
         // What was counted and not yet summarised is said before the stop.
-        self.shared.summarise_refusals(true);
+        shared.summarise_refusals(true);
         let _ = tokio::time::timeout(STOP_GRACE, async {
             while associations.join_next().await.is_some() {}
         })
         .await;
         // Those still in flight are told to end, which takes at most their two A-ABORTs;
         // only what does not end then (a connection still before its request) is dropped.
-        self.shared.stopping.send_replace(true);
+        shared.stopping.send_replace(true);
         let _ = tokio::time::timeout(2 * SEND_TIMEOUT + Duration::from_secs(1), async {
             while associations.join_next().await.is_some() {}
         })
@@ -457,6 +573,32 @@ async fn read_rest<R: AsyncRead + Unpin>(
     Ok(pdu)
 }
 
+/// Reads an association request, telling its pending place how many bytes have come
+/// (`places`: of a holder's places, the one with the fewest bytes gives way first).
+struct Counted<'a, R> {
+    inner: &'a mut R,
+    pending: &'a Pending,
+    bytes: u64,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Counted<'_, R> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut *this.inner).poll_read(cx, buf);
+        let n = buf.filled().len().saturating_sub(before);
+        if n > 0 {
+            this.bytes += n as u64;
+            this.pending.received(this.bytes);
+        }
+        polled
+    }
+}
+
 /// A-ABORT from the service provider: 0 reason not specified, 2 unexpected PDU,
 /// 6 invalid PDU parameter value (PS3.8 Table 9-26).
 fn provider_abort(reason: u8) -> Vec<u8> {
@@ -492,6 +634,8 @@ async fn association(
     let mut evicted_first = false;
     // The request's time: from the accept, or from the end of the TLS handshake.
     let mut deadline = tokio::time::Instant::now() + limits.request;
+    // The peer's TLS client certificate, when the listener asked for one.
+    let mut certificate = None;
     let mut peer: Box<dyn Stream> = match &bound.acceptor {
         None => {
             // The first byte of the request marks the place as begun (`places`: the
@@ -523,6 +667,12 @@ async fn association(
             };
             match handshake {
                 Ok(Ok(tls)) => {
+                    certificate = tls
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(<[_]>::first)
+                        .map(|der| crate::certificate::Presented::read(der));
                     pending.progressed();
                     deadline = tokio::time::Instant::now() + limits.request;
                     Box::new(tls)
@@ -550,6 +700,11 @@ async fn association(
             }
         }
     };
+    let mut counted = Counted {
+        inner: &mut peer,
+        pending: &pending,
+        bytes: 0,
+    };
     let read = tokio::select! {
         biased;
         () = async {
@@ -568,7 +723,10 @@ async fn association(
             send(&mut peer, &provider_abort(0)).await;
             return;
         }
-        r = tokio::time::timeout_at(deadline, read_pdu(&mut peer, limits.max_pdu_length)) => r,
+        r = tokio::time::timeout_at(
+            deadline,
+            read_pdu(&mut counted, limits.max_pdu_length),
+        ) => r,
     };
     let rq = match read {
         Err(_) => {
@@ -619,9 +777,39 @@ async fn association(
     };
     let (calling, called) = (ae_text(&rq.calling_ae), ae_text(&rq.called_ae));
     let object = format!("dicom://{calling}@{addr}/{called}");
-    let (route, forward, offered, refused) =
-        match admit(listener, addr.ip(), &rq, limits.max_pdu_length) {
-            Admission::Reject { rejection, why } => {
+    let (route, forward, offered, refused, identity) = match admit(
+        listener,
+        addr.ip(),
+        certificate.as_ref(),
+        &rq,
+        limits.max_pdu_length,
+    ) {
+        Admission::Reject { rejection, why } => {
+            shared.refused(
+                addr.ip(),
+                &object,
+                format!(
+                    "refused: {why} (A-ASSOCIATE-RJ result {} source {} reason {})",
+                    rejection.result, rejection.source, rejection.reason
+                ),
+            );
+            send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
+            return;
+        }
+        Admission::Accept {
+            route,
+            forward,
+            offered,
+            refused,
+            identity,
+        } => (route, forward, offered, refused, identity),
+    };
+    // A username and passcode the route requires: checked before anything is admitted.
+    let user = match identity {
+        None => None,
+        Some(claim) => match check_identity(&shared, claim, limits.artim).await {
+            Ok(claim) => Some(claim),
+            Err((rejection, why)) => {
                 shared.refused(
                     addr.ip(),
                     &object,
@@ -633,13 +821,8 @@ async fn association(
                 send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
                 return;
             }
-            Admission::Accept {
-                route,
-                forward,
-                offered,
-                refused,
-            } => (route, forward, offered, refused),
-        };
+        },
+    };
     // Admitted: the pending place is given up for an association's.
     drop(pending);
     let _place = match shared.places.association(addr.ip()) {
@@ -664,7 +847,14 @@ async fn association(
                 refused.len()
             ),
         );
-        answer_alone(&mut peer, &rq, &refused, &limits).await;
+        answer_alone(
+            &mut peer,
+            &rq,
+            &refused,
+            user.as_ref().is_some_and(|c| c.respond),
+            &limits,
+        )
+        .await;
         return;
     }
     let upstream =
@@ -794,12 +984,29 @@ async fn association(
         }
     }
     ac.items.extend(refused_items(&refused));
+    if route.requires_identity() {
+        // The upstream was asked no identity: an answer to one is not its to give.
+        ac.remove_user_sub_items(sub::USER_IDENTITY_AC);
+    }
+    if user.as_ref().is_some_and(|c| c.respond) {
+        ac.push_user_sub_item(crate::identity::positive_response());
+    }
     send(&mut peer, &Pdu::AssociateAc(ac).encode()).await;
+    let mut who = user.as_ref().map_or_else(String::new, |c| {
+        format!(
+            " as user {} (user identity negotiation, {} verified)",
+            crate::identity::recorded(&c.username),
+            c.how()
+        )
+    });
+    if let Some(c) = &certificate {
+        who.push_str(&format!(" with client certificate {}", c.describe()));
+    }
     shared.event(
         Outcome::Success,
         &object,
         format!(
-            "accepted: {calling} at {addr} calling {called}, relayed to {} at {}; {} presentation context(s) accepted upstream, {} refused by the gateway",
+            "accepted: {calling} at {addr}{who} calling {called}, relayed to {} at {}; {} presentation context(s) accepted upstream, {} refused by the gateway",
             route.upstream_ae, route.upstream, syntaxes.len(), refused.len()
         ),
     );
@@ -818,15 +1025,19 @@ async fn association(
         tokio::sync::Mutex::new(peer_w),
         tokio::sync::Mutex::new(up_w),
     );
+    // The data sets of this association (both ways) are held within its peer's share.
+    let memory = shared.peer_memory(addr.ip());
     let tap = Tap {
         shared: Arc::clone(&shared),
         object: object.clone(),
         syntaxes: Arc::clone(&syntaxes),
         assembler: Assembler::new(
             usize::try_from(limits.max_inspected_bytes).unwrap_or(usize::MAX),
-            Arc::clone(&shared.memory),
+            Arc::clone(&memory),
         )
         .with_contexts(negotiated.clone()),
+        memory: Arc::clone(&memory),
+        towards: "upstream",
         counts: Arc::default(),
         hold: (!route.refuse.is_empty()).then(|| Hold::new(route.refuse.clone(), &limits)),
     };
@@ -834,9 +1045,14 @@ async fn association(
     let tap_back = Tap {
         assembler: Assembler::new(
             usize::try_from(limits.max_inspected_bytes).unwrap_or(usize::MAX),
-            Arc::clone(&shared.memory),
+            memory,
         )
         .with_contexts(negotiated),
+        // On a refusing route the instances the upstream sends (C-GET's C-STORE
+        // sub-operations) are held and screened as the sender's are, and a refused one
+        // is answered to the upstream.
+        hold: (!route.refuse.is_empty()).then(|| Hold::new(route.refuse.clone(), &limits)),
+        towards: "to the peer",
         ..tap.clone_empty()
     };
     let (mut tap, mut tap_back) = (tap, tap_back);
@@ -854,7 +1070,7 @@ async fn association(
             End::Aborted(0)
         }
         e = direction(&mut peer_r, &up_w, Some(&peer_w), &mut tap, &limits, &activity, started, "peer") => e,
-        e = direction(&mut up_r, &peer_w, None::<&tokio::sync::Mutex<tokio::io::WriteHalf<Box<dyn Stream>>>>, &mut tap_back, &limits, &activity, started, "upstream") => e,
+        e = direction(&mut up_r, &peer_w, Some(&up_w), &mut tap_back, &limits, &activity, started, "upstream") => e,
     };
     let (mut peer_w, mut up_w) = (peer_w.into_inner(), up_w.into_inner());
     // A data set begun and never finished was relayed as far as it went: screened and
@@ -928,16 +1144,54 @@ async fn association(
     );
 }
 
+/// Checks a username and passcode (Argon2id, on a blocking thread) when a turn is free
+/// within `wait`: the claim back when it verifies, else the rejection and why.
+async fn check_identity(
+    shared: &Shared,
+    claim: crate::identity::Claim,
+    wait: Duration,
+) -> Result<crate::identity::Claim, (Rejection, String)> {
+    let turn =
+        tokio::time::timeout(wait, Arc::clone(&shared.identity_checks).acquire_owned()).await;
+    let Ok(Ok(turn)) = turn else {
+        return Err((
+            LOCAL_LIMIT_EXCEEDED,
+            format!(
+                "user identity of {} not checked: {} checks already running for {} s (identity::IDENTITY_CHECKS_AT_ONCE)",
+                crate::identity::recorded(&claim.username),
+                crate::identity::IDENTITY_CHECKS_AT_ONCE,
+                wait.as_secs()
+            ),
+        ));
+    };
+    let check = shared.passcode_check;
+    let checked = tokio::task::spawn_blocking(move || {
+        let verdict = claim.verify(check);
+        drop(turn);
+        (claim, verdict)
+    })
+    .await;
+    match checked {
+        Ok((claim, Ok(()))) => Ok(claim),
+        Ok((_, Err(why))) => Err((crate::admission::IDENTITY_REFUSED, why)),
+        Err(_) => Err((
+            crate::admission::IDENTITY_REFUSED,
+            "user identity: the check failed".to_owned(),
+        )),
+    }
+}
+
 /// The gateway answers an association whose every context it refused, and its release.
 async fn answer_alone(
     peer: &mut Box<dyn Stream>,
     rq: &Associate,
     refused: &[crate::admission::Refused],
+    respond: bool,
     limits: &Limits,
 ) {
     let mut items = vec![Item::ApplicationContext(DICOM_APPLICATION_CONTEXT.to_vec())];
     items.extend(refused_items(refused));
-    items.push(Item::UserInformation(vec![
+    let mut user_information = vec![
         SubItem {
             kind: sub::MAXIMUM_LENGTH,
             value: limits.max_pdu_length.to_be_bytes().to_vec(),
@@ -946,7 +1200,11 @@ async fn answer_alone(
             kind: 0x52,
             value: b"2.25.262113318453702349961853829106473105512".to_vec(),
         },
-    ]));
+    ];
+    if respond {
+        user_information.push(crate::identity::positive_response());
+    }
+    items.push(Item::UserInformation(user_information));
     let ac = Associate {
         protocol_version: 1,
         called_ae: rq.called_ae,
@@ -988,6 +1246,10 @@ struct Tap {
     object: String,
     syntaxes: Arc<HashMap<u8, (String, String)>>,
     assembler: Assembler,
+    /// The peer's share of the screening memory (`Shared::peer_memory`).
+    memory: Arc<MemoryBudget>,
+    /// Where what this tap sees goes ("upstream", "to the peer"), for the records.
+    towards: &'static str,
     counts: Arc<Counts>,
     /// On a refusing route, the peer's messages held whole until screened.
     hold: Option<Hold>,
@@ -1091,6 +1353,8 @@ enum Policy<'a> {
         refuse: &'a [FindingKind],
         /// False when its PDUs could not all be held (it cannot be forwarded).
         whole: bool,
+        /// Where a refused data set was not sent ("upstream", "to the peer").
+        towards: &'static str,
     },
 }
 
@@ -1151,7 +1415,9 @@ impl Tap {
             shared: Arc::clone(&self.shared),
             object: self.object.clone(),
             syntaxes: Arc::clone(&self.syntaxes),
-            assembler: Assembler::new(0, Arc::clone(&self.shared.memory)),
+            assembler: Assembler::new(0, Arc::clone(&self.memory)),
+            memory: Arc::clone(&self.memory),
+            towards: self.towards,
             counts: Arc::clone(&self.counts),
             hold: None,
         }
@@ -1179,6 +1445,9 @@ impl Tap {
             let pushed = self.assembler.push(pdv);
             for response in self.assembler.take_responses() {
                 self.answered(&response);
+            }
+            for query in self.assembler.take_queries() {
+                self.queried(&query);
             }
             if let Some(instance) = pushed.map_err(|v| (6, v.to_string()))? {
                 self.counts.instances.fetch_add(1, Ordering::Relaxed);
@@ -1208,7 +1477,7 @@ impl Tap {
         let Some(hold) = self.hold.as_mut() else {
             return Held::Forward(vec![bytes]);
         };
-        hold.keep(bytes, &self.shared.memory);
+        hold.keep(bytes, &self.memory);
         let Some(instance) = done.into_iter().next() else {
             if self.assembler.mid_message() {
                 return Held::Wait;
@@ -1235,6 +1504,7 @@ impl Tap {
         let shared = Arc::clone(&self.shared);
         let object = self.object.clone();
         let ts = self.transfer_syntax(context_id);
+        let towards = self.towards;
         let refusal = tokio::task::spawn_blocking(move || {
             screen_instance(
                 &shared,
@@ -1244,6 +1514,7 @@ impl Tap {
                 Policy::Held {
                     refuse: &refuse,
                     whole,
+                    towards,
                 },
             )
         })
@@ -1284,6 +1555,26 @@ impl Tap {
 
     /// Records how the receiving side answered a C-STORE (PS3.7 C.4.2.1.5: 0000 success,
     /// Bxxx warning, anything else a failure).
+    /// A query/retrieve request relayed: a record of its own (DICOM 110112 Query in the
+    /// ATNA form), naming the service, the information model and the Message ID. The
+    /// identifier (the query keys) is relayed, not recorded.
+    fn queried(&self, query: &crate::dimse::Command) {
+        let Some(name) = crate::dimse::query_name(query.field) else {
+            return;
+        };
+        self.shared.event(
+            Outcome::Success,
+            &self.object,
+            format!(
+                "query: {name} (Message ID {}) on {}, relayed",
+                query
+                    .message_id
+                    .map_or_else(|| "none".to_owned(), |m| m.to_string()),
+                query.affected_sop_class
+            ),
+        );
+    }
+
     fn answered(&self, response: &crate::dimse::Command) {
         self.counts
             .answered(response.responding_to, &response.affected_sop_instance);
@@ -1309,11 +1600,13 @@ impl Tap {
         // Still held when the association ended (a refusing route): it never went
         // upstream.
         let held = self.hold.is_some();
+        let towards = self.towards;
         tokio::task::spawn_blocking(move || {
             let policy = if held {
                 Policy::Held {
                     refuse: &[],
                     whole: false,
+                    towards,
                 }
             } else {
                 Policy::Forwarded
@@ -1383,8 +1676,10 @@ fn screen_instance(
                     instance.size, shared.limits.max_inspected_bytes
                 ),
                 Skipped::MemoryBudget => format!(
-                    "data set of {} bytes arrived while data sets in flight held limits.inspection_memory_bytes ({}): relayed without screening",
-                    instance.size, shared.limits.inspection_memory_bytes
+                    "data set of {} bytes arrived while data sets in flight held limits.inspection_memory_bytes ({}) or this peer's share of it (limits.inspection_memory_per_peer_bytes, {}): relayed without screening",
+                    instance.size,
+                    shared.limits.inspection_memory_bytes,
+                    shared.limits.inspection_memory_per_peer
                 ),
             },
         )),
@@ -1402,7 +1697,7 @@ fn screen_instance(
     }
     let refusal = match policy {
         Policy::Forwarded => None,
-        Policy::Held { refuse, whole } => {
+        Policy::Held { refuse, whole, .. } => {
             let mut kinds: Vec<&str> = findings
                 .iter()
                 .filter(|f| f.severity == Severity::Alert && refuse.contains(&f.kind))
@@ -1429,6 +1724,10 @@ fn screen_instance(
     } else {
         Outcome::Findings
     };
+    let towards = match policy {
+        Policy::Held { towards, .. } => towards,
+        Policy::Forwarded => "upstream",
+    };
     let what = match (&refusal, instance.complete) {
         (None, _) => "relayed",
         (Some(_), true) => "refused",
@@ -1446,7 +1745,7 @@ fn screen_instance(
             }
         ),
         Some(r) => format!(
-            "; answered C-STORE status {:#06x} ({}), not forwarded upstream{}",
+            "; answered C-STORE status {:#06x} ({}), not forwarded {towards}{}",
             r.status,
             r.comment,
             if alerts > 0 {
@@ -1627,7 +1926,7 @@ where
                             return End::Aborted(0);
                         };
                         if let Err(e) = write_pdu(&mut *back.lock().await, &rsp).await {
-                            return write_failed(tap, "peer", &e);
+                            return write_failed(tap, side, &e);
                         }
                     }
                     Held::Abort(why) => {
@@ -1692,6 +1991,7 @@ mod tests {
     fn shared(limits: Limits) -> Arc<Shared> {
         Arc::new(Shared {
             memory: MemoryBudget::new(limits.inspection_memory_bytes),
+            peer_memory: std::sync::Mutex::default(),
             places: places(&limits),
             rates: std::sync::Mutex::new(crate::rate::Rates::new(
                 limits.max_associations_per_minute,
@@ -1701,6 +2001,8 @@ mod tests {
             limits,
             screener: Arc::new(Screener::default()),
             evidence: Arc::new(Kept::default()),
+            passcode_check: crate::identity::refuse_every_passcode,
+            identity_checks: Arc::new(tokio::sync::Semaphore::new(1)),
             stopping: tokio::sync::watch::Sender::new(false),
             actor: Actor {
                 user: "test".into(),
@@ -1757,6 +2059,78 @@ mod tests {
         assert!(hold.overflow);
     }
 
+    /// Passcode checks in flight at once, for [`slow_check`].
+    static CHECKING: AtomicU64 = AtomicU64::new(0);
+    static MOST_AT_ONCE: AtomicU64 = AtomicU64::new(0);
+
+    /// A passcode check that takes 300 ms and counts how many run at once.
+    fn slow_check(passcode: &str, _: &str) -> bool {
+        let now = CHECKING.fetch_add(1, Ordering::SeqCst) + 1;
+        MOST_AT_ONCE.fetch_max(now, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(300));
+        CHECKING.fetch_sub(1, Ordering::SeqCst);
+        passcode == "right"
+    }
+
+    /// `IDENTITY_CHECKS_AT_ONCE` checks run together, never more; a request that finds
+    /// every turn taken for its whole wait is rejected transient (local limit exceeded).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn passcode_checks_run_at_most_their_limit_at_once() {
+        use crate::identity::{IDENTITY_CHECKS_AT_ONCE, Request, User, claim};
+        let users = vec![User {
+            username: "u".into(),
+            passcode_hash: "stored".into(),
+        }];
+        let rq = |passcode: &str| Associate {
+            protocol_version: 1,
+            called_ae: crate::pdu::ae_field("PACS"),
+            calling_ae: crate::pdu::ae_field("CT1"),
+            items: vec![Item::UserInformation(vec![
+                Request {
+                    kind: 2,
+                    positive_response_requested: false,
+                    primary: b"u".to_vec(),
+                    secondary: passcode.as_bytes().to_vec(),
+                }
+                .encode(),
+            ])],
+        };
+        let mut shared = Arc::into_inner(shared(Limits::default())).expect("one owner");
+        shared.passcode_check = slow_check;
+        shared.identity_checks = Arc::new(tokio::sync::Semaphore::new(IDENTITY_CHECKS_AT_ONCE));
+        let shared = Arc::new(shared);
+        let mut checks = JoinSet::new();
+        for i in 0..2 * IDENTITY_CHECKS_AT_ONCE {
+            let shared = Arc::clone(&shared);
+            let c = claim(&users, None, &rq(if i == 0 { "right" } else { "wrong" }))
+                .expect("read")
+                .expect("claim");
+            checks.spawn(async move { check_identity(&shared, c, Duration::from_secs(10)).await });
+        }
+        // While every turn is taken, a request that may wait 50 ms is turned away.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let c = claim(&users, None, &rq("right"))
+            .expect("read")
+            .expect("claim");
+        let turned_away = check_identity(&shared, c, Duration::from_millis(50)).await;
+        assert!(
+            matches!(&turned_away, Err((r, why)) if *r == LOCAL_LIMIT_EXCEEDED && why.contains("IDENTITY_CHECKS_AT_ONCE")),
+            "{turned_away:?}"
+        );
+        let mut verified = 0;
+        while let Some(done) = checks.join_next().await {
+            if done.expect("joined").is_ok() {
+                verified += 1;
+            }
+        }
+        assert_eq!(verified, 1, "the right passcode only");
+        assert_eq!(
+            MOST_AT_ONCE.load(Ordering::SeqCst),
+            IDENTITY_CHECKS_AT_ONCE as u64,
+            "at the limit, never past it"
+        );
+    }
+
     /// A PDU that starts near the end of one idle period and finishes in the next is
     /// relayed whole: waiting for a PDU may be resumed, reading one is never cut.
     #[tokio::test(start_paused = true)]
@@ -1771,6 +2145,8 @@ mod tests {
             object: "test".into(),
             syntaxes: Arc::new(HashMap::from([(1u8, (String::new(), String::new()))])),
             assembler: Assembler::new(1024, Arc::clone(&shared.memory)),
+            memory: Arc::clone(&shared.memory),
+            towards: "upstream",
             counts: Arc::default(),
             hold: None,
         };

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, anyhow};
 use pacsguard_engine::{Home, Session};
 use pacsguard_events::{Action, Event, Finding, Outcome, Severity, escape_bytes};
-use pacsguard_gateway::{Evidence, Gateway, GatewayConfig, config::MAX_CONFIG_BYTES};
+use pacsguard_gateway::{Evidence, Gateway, GatewayConfig, Reloader, config::MAX_CONFIG_BYTES};
 
 use crate::signals;
 
@@ -92,6 +92,32 @@ fn pacsguard_fs_read(path: &Path) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// `pacsguard gateway --hash-passcode`: one line from standard input (a passcode for a
+/// route's `users`), held to the console's rules for a password, printed as the
+/// console's Argon2id hash.
+pub fn hash_passcode() -> Result<ExitCode> {
+    use std::io::{BufRead as _, Read as _};
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .take(pacsguard_gateway::identity::MAX_PASSCODE_BYTES as u64 + 2)
+        .read_line(&mut line)
+        .context("reading the passcode from standard input")?;
+    let passcode = line
+        .strip_suffix('\n')
+        .map_or(line.as_str(), |l| l.strip_suffix('\r').unwrap_or(l));
+    if passcode.len() > pacsguard_gateway::identity::MAX_PASSCODE_BYTES {
+        return Err(anyhow!(
+            "the passcode is longer than {} bytes",
+            pacsguard_gateway::identity::MAX_PASSCODE_BYTES
+        ));
+    }
+    pacsguard_console::password::check_new(passcode).map_err(|e| anyhow!("{e}"))?;
+    let hash = pacsguard_console::password::hash(passcode).map_err(|e| anyhow!("{e}"))?;
+    println!("{hash}");
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run(
     home: Home,
     config: PathBuf,
@@ -99,6 +125,7 @@ pub fn run(
     hashlist: Option<PathBuf>,
     json: bool,
 ) -> Result<ExitCode> {
+    let hangup = signals::reload_on_hangup()?;
     let stop = signals::stop_on_termination()?;
     let gateway_config = read_config(&config)?;
     let screener = Arc::new(pacsguard_engine::screener(rules, hashlist)?);
@@ -118,8 +145,11 @@ pub fn run(
             Arc::clone(&evidence),
             session.actor().clone(),
         ))
-        .map_err(|(addr, e)| anyhow!("cannot start the listener on {addr}: {e}"))?;
+        .map_err(|(addr, e)| anyhow!("cannot start the listener on {addr}: {e}"))?
+        // Passcodes of routes' users are Argon2id hashes made as the console makes them.
+        .with_passcode_check(pacsguard_console::password::verify);
     let addrs = gateway.local_addrs();
+    let reloader = gateway.reloader();
     let listening: Vec<String> = addrs.iter().map(ToString::to_string).collect();
     session.record_events(vec![Event::new(
         session.actor().clone(),
@@ -149,7 +179,14 @@ pub fn run(
             runtime.shutdown_timeout(pacsguard_gateway::STOP_GRACE);
         })
         .context("starting the gateway's thread")?;
-    let result = keep_evidence(&mut session, &rx, json);
+    let mut on_hangup = |session: &mut Session| {
+        if hangup.swap(false, Ordering::Relaxed) {
+            reload(session, &config, &reloader, json)
+        } else {
+            Ok(())
+        }
+    };
+    let result = keep_evidence(&mut session, &rx, json, &mut on_hangup);
     if result.is_err() {
         // Evidence that cannot be kept stops the gateway: it must not relay unrecorded.
         stop.store(true, Ordering::Relaxed);
@@ -175,12 +212,48 @@ pub fn run(
     })
 }
 
+/// SIGHUP: the configuration file read again and handed to the running gateway for new
+/// associations (those in flight finish under the rules that admitted them). A file that
+/// does not read, does not validate, or changes what only a restart can (listeners,
+/// limits) is refused with its reason on stderr and the trail; the running rules stay.
+fn reload(session: &mut Session, path: &Path, reloader: &Reloader, json: bool) -> Result<()> {
+    let outcome = read_config(path).and_then(|config| {
+        reloader
+            .reload(config)
+            .map_err(|e| anyhow!("{}: {e}", path.display()))
+    });
+    let (result, detail) = match outcome {
+        Ok(()) => (
+            Outcome::Success,
+            format!(
+                "configuration reloaded from {}: new associations follow it; those in flight finish under the rules that admitted them",
+                path.display()
+            ),
+        ),
+        Err(e) => (
+            Outcome::Failure,
+            format!("configuration reload refused, the running configuration is kept: {e:#}"),
+        ),
+    };
+    let _ = writeln!(std::io::stderr(), "pacsguard gateway: {detail}");
+    let event = Event::new(session.actor().clone(), Action::Gateway, result, detail);
+    keep(session, Item::Event(Box::new(event)), json)?;
+    session.sign()?;
+    Ok(())
+}
+
 /// Writes what the gateway hands over until it stops; whether anything needed attention.
-fn keep_evidence(session: &mut Session, rx: &Receiver<Item>, json: bool) -> Result<bool> {
+fn keep_evidence(
+    session: &mut Session,
+    rx: &Receiver<Item>,
+    json: bool,
+    on_hangup: &mut dyn FnMut(&mut Session) -> Result<()>,
+) -> Result<bool> {
     let mut attention = false;
     let mut unsigned = false;
     let mut last_sign = Instant::now();
     loop {
+        on_hangup(session)?;
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(item) => {
                 attention |= keep(session, item, json)?;

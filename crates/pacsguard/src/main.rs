@@ -166,8 +166,12 @@ enum Command {
     /// routes' upstreams, C-STORE data sets screened in line) until SIGTERM or SIGINT.
     Gateway {
         /// The gateway's TOML file: listeners, allow-lists, routes, limits.
-        #[arg(long, value_name = "FILE")]
-        config: PathBuf,
+        #[arg(long, value_name = "FILE", required_unless_present = "hash_passcode")]
+        config: Option<PathBuf>,
+        /// Read a passcode (one line) from standard input and print its Argon2id hash
+        /// for a route's `users`, then exit (nothing else is done).
+        #[arg(long, conflicts_with_all = ["config", "rules", "hashlist", "json"])]
+        hash_passcode: bool,
         /// A directory of `.yar`/`.yara` files, applied besides the built-in rules.
         #[arg(long, value_name = "DIR")]
         rules: Option<PathBuf>,
@@ -745,10 +749,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => fleet::enroll(&home, &url, &token, &fingerprint, name),
         Command::Gateway {
             config,
+            hash_passcode,
             rules,
             hashlist,
             json,
-        } => gateway::run(home, config, rules, hashlist, json),
+        } => match config {
+            Some(config) if !hash_passcode => gateway::run(home, config, rules, hashlist, json),
+            _ => gateway::hash_passcode(),
+        },
         Command::Accept {
             paths,
             all,

@@ -47,3 +47,32 @@ pub fn stop_on_termination() -> Result<Arc<AtomicBool>> {
         .context("starting the signal thread")?;
     Ok(stop)
 }
+
+/// Blocks SIGHUP (and, so that the thread started here inherits them blocked, SIGTERM and
+/// SIGINT) in this thread and every thread it starts from now on, and returns a flag set
+/// at each SIGHUP: the gateway re-reads its configuration. Call first, before
+/// [`stop_on_termination`] and any other thread.
+pub fn reload_on_hangup() -> Result<Arc<AtomicBool>> {
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGHUP);
+    let mut all = mask;
+    all.add(Signal::SIGTERM);
+    all.add(Signal::SIGINT);
+    all.thread_block().context("blocking SIGHUP")?;
+    let fd = SignalFd::new(&mask).context("signalfd")?;
+    let hangup = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&hangup);
+    std::thread::Builder::new()
+        .name("sighup".into())
+        .spawn(move || {
+            loop {
+                match fd.read_signal() {
+                    Ok(Some(_)) => flag.store(true, Ordering::Relaxed),
+                    Ok(None) | Err(nix::errno::Errno::EINTR) => {}
+                    Err(_) => return,
+                }
+            }
+        })
+        .context("starting the SIGHUP thread")?;
+    Ok(hangup)
+}

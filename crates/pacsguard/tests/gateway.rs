@@ -56,8 +56,9 @@ impl Receiver {
         let log = std::fs::File::create(dir.with_extension("log")).expect("log");
         let child = Command::new("storescp")
             // +xa: accept every transfer syntax DCMTK knows (compressed ones too).
+            .args(["-v", "+xa", "-aet", "ARCHIVE"])
             .args(options)
-            .args(["-v", "+xa", "-aet", "ARCHIVE", "-od"])
+            .arg("-od")
             .arg(dir)
             .arg(port.to_string())
             .stdout(Stdio::null())
@@ -80,6 +81,8 @@ impl Drop for Receiver {
 struct Gateway {
     child: Child,
     ports: Vec<u16>,
+    /// Every stderr line after the listening addresses.
+    said: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Gateway {
@@ -114,9 +117,44 @@ impl Gateway {
                     .expect("port"),
             );
         }
-        // Keep draining stderr so the gateway never blocks on it.
-        std::thread::spawn(move || for _ in lines {});
-        Gateway { child, ports }
+        // Keep draining stderr so the gateway never blocks on it; what it says is kept.
+        let said = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let keep = std::sync::Arc::clone(&said);
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if let Ok(mut said) = keep.lock() {
+                    said.push(line);
+                }
+            }
+        });
+        Gateway { child, ports, said }
+    }
+
+    /// Waits (up to 20 s) for a line of stderr containing `text`, and returns it.
+    fn stderr_line(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(line) = self
+                .said
+                .lock()
+                .expect("lock")
+                .iter()
+                .find(|l| l.contains(text))
+            {
+                return line.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {text:?} on stderr: {:?}",
+                self.said.lock().expect("lock")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
+        nix::sys::signal::kill(pid, signal).expect("signal");
     }
 
     /// SIGTERM, then the exit status and every JSON line it printed.
@@ -643,14 +681,19 @@ fn limits_are_enforced_and_answered_and_a_hostile_peer_disturbs_no_one_else() {
     }
 }
 
-/// pynetdicom's own apps, a second implementation nobody here wrote.
-fn pynetdicom(app: &str, args: &[&str], files: &[PathBuf]) -> Output {
+/// PYTHONPATH for pydicom and pynetdicom from the test wheels.
+fn pynetdicom_path() -> String {
     let kit = pacsguard_testkit::testdata().join("wheels");
-    let path = format!(
+    format!(
         "{}:{}",
         kit.join("pydicom").display(),
         kit.join("pynetdicom").display()
-    );
+    )
+}
+
+/// pynetdicom's own apps, a second implementation nobody here wrote.
+fn pynetdicom(app: &str, args: &[&str], files: &[PathBuf]) -> Output {
+    let path = pynetdicom_path();
     Command::new("python3")
         .env("PYTHONPATH", path)
         .args(["-m", "pynetdicom", app])
@@ -1098,8 +1141,9 @@ fn a_flood_from_many_addresses_does_not_evict_a_sender_still_sending_its_request
         socket.into()
     };
     // A flood from another /24 (counted by network), then from the sender's own
-    // (its places silent, the sender's begun).
-    for flood_from in [(2u8, 0u8), (0, 100)] {
+    // (its places silent, the sender's begun), then from the sender's own with each
+    // place sending one byte of a request (begun, but fewer bytes than the sender's).
+    for (flood_from, trickle) in [((2u8, 0u8), false), ((0, 100), false), ((0, 100), true)] {
         // More flooding addresses than pending places (32 by default), one place each.
         const FLOODING: u8 = 40;
         let stop = std::sync::Arc::new(AtomicBool::new(false));
@@ -1111,7 +1155,12 @@ fn a_flood_from_many_addresses_does_not_evict_a_sender_still_sending_its_request
                 let mut i = 0usize;
                 while !stop.load(Ordering::Relaxed) {
                     let host = u8::try_from(i % usize::from(FLOODING)).expect("small") + 1;
-                    held[usize::from(host - 1)] = Some(from([127, net, 0, first + host]));
+                    let mut connection = from([127, net, 0, first + host]);
+                    if trickle {
+                        // The first byte of an A-ASSOCIATE-RQ, and no more.
+                        let _ = connection.write_all(&[1]);
+                    }
+                    held[usize::from(host - 1)] = Some(connection);
                     i += 1;
                     std::thread::sleep(Duration::from_millis(5));
                 }
@@ -1175,7 +1224,7 @@ fn a_flood_from_many_addresses_does_not_evict_a_sender_still_sending_its_request
             .iter()
             .filter(|d| d.starts_with("accepted: CT1 at 127.0.0.50"))
             .count(),
-        2,
+        3,
         "{code}: {details:#?}"
     );
 }
@@ -1698,4 +1747,747 @@ fn tls_is_terminated_and_originated_with_dcmtk_on_both_sides() {
         4,
         "{details:#?}"
     );
+}
+
+/// `pacsguard gateway --hash-passcode`: the hash a route's `users` holds.
+fn hash_passcode(passcode: &str) -> String {
+    use std::io::Write as _;
+    let mut child = pacsguard()
+        .args(["gateway", "--hash-passcode"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("pacsguard runs");
+    writeln!(child.stdin.take().expect("stdin"), "{passcode}").expect("write");
+    let out = child.wait_with_output().expect("ends");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let hash = stdout(&out).trim().to_owned();
+    assert!(hash.starts_with("argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+    hash
+}
+
+/// A C-ECHO from pynetdicom's own AE with a user identity item (type 2); prints whether
+/// the association was established and whether the answer carried an identity response.
+fn pynetdicom_echo_as(port: u16, username: &str, passcode: &str, respond: bool) -> String {
+    let path = pynetdicom_path();
+    let script = format!(
+        r#"
+from pynetdicom import AE
+from pynetdicom.pdu_primitives import UserIdentityNegotiation
+ae = AE(ae_title="CT1")
+ae.add_requested_context("1.2.840.10008.1.1")
+ui = UserIdentityNegotiation()
+ui.user_identity_type = 2
+ui.positive_response_requested = {respond}
+ui.primary_field = {username:?}.encode()
+ui.secondary_field = {passcode:?}.encode()
+assoc = ae.associate("127.0.0.1", {port}, ae_title="PACS", ext_neg=[ui])
+print("established", assoc.is_established)
+if assoc.is_established:
+    print("response", assoc.acceptor.user_identity is not None)
+    print("echo", assoc.send_c_echo().Status)
+    assoc.release()
+elif assoc.is_rejected:
+    print("rejected", assoc.acceptor.primitive.result, assoc.acceptor.primitive.result_source, assoc.acceptor.primitive.diagnostic)
+"#,
+        respond = if respond { "True" } else { "False" },
+    );
+    let out = Command::new("python3")
+        .env("PYTHONPATH", path)
+        .args(["-c", &script])
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+}
+
+/// User Identity Negotiation (PS3.7 D.3.3.7) with the senders' own implementations:
+/// DCMTK's `storescu --user --password` and pynetdicom's AE. The right passcode is
+/// admitted, byte for byte relayed, and answered with the positive response asked for;
+/// a wrong passcode, an unknown name, a username alone and no identity are each refused
+/// (A-ASSOCIATE-RJ permanent, ACSE, no reason given) and recorded with the reason; the
+/// upstream never receives the identity (the passcode is the gateway's credential).
+#[test]
+fn a_route_requiring_a_user_identity_admits_only_the_right_passcode() {
+    require_dcmtk();
+    let env = Env::new();
+    let passcode = "correct horse battery";
+    let hash = hash_passcode(passcode);
+    let rx = env.dir.path().join("rx");
+    // -d: storescp dumps the association requests it receives.
+    let upstream = Receiver::start_with(&rx, &["-d"]);
+    let extra =
+        format!("{ANY}\nusers = [{{ username = \"ct-tech\", passcode_hash = \"{hash}\" }}]");
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", &extra, upstream.port),
+        ),
+    );
+    let port = gateway.ports[0];
+    let files = samples()[..2].to_vec();
+    // -rsp: storescu requires the positive response.
+    let out = storescu_with(
+        &["--user", "ct-tech", "--password", passcode, "-rsp"],
+        port,
+        "CT1",
+        "PACS",
+        &files,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let refusals: [(&[&str], &str); 4] = [
+        (
+            &["--user", "ct-tech", "--password", "wrong horse battery"],
+            "wrong passcode for username \"ct-tech\"",
+        ),
+        (
+            &["--user", "mallory", "--password", passcode],
+            "unknown username \"mallory\"",
+        ),
+        (&["--user", "ct-tech"], "type 1 (username only)"),
+        (&[], "the request carries none"),
+    ];
+    for (options, _) in &refusals {
+        let out = storescu_with(options, port, "CT1", "PACS", &files[..1]);
+        assert_eq!(out.status.code(), Some(1), "{options:?}: {}", stderr(&out));
+        let text = stderr(&out);
+        assert!(
+            text.contains("Result: Rejected Permanent, Source: Service Provider (ACSE Related)")
+                && text.contains("Reason: No Reason"),
+            "{options:?}: {text}"
+        );
+    }
+    let ok = pynetdicom_echo_as(port, "ct-tech", passcode, true);
+    assert!(ok.contains("established True"), "{ok}");
+    assert!(ok.contains("response True"), "the positive response: {ok}");
+    assert!(ok.contains("echo 0"), "{ok}");
+    let quiet = pynetdicom_echo_as(port, "ct-tech", passcode, false);
+    assert!(
+        quiet.contains("response False"),
+        "none asked, none given: {quiet}"
+    );
+    let bad = pynetdicom_echo_as(port, "ct-tech", "nope", true);
+    assert!(bad.contains("rejected 1 2 1"), "{bad}");
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+
+    let direct_dir = env.dir.path().join("direct");
+    let direct = Receiver::start(&direct_dir);
+    let out = storescu(direct.port, "CT1", "ARCHIVE", &files);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    drop(direct);
+    assert_eq!(
+        received(&rx),
+        received(&direct_dir),
+        "relayed byte for byte"
+    );
+    let log = std::fs::read_to_string(rx.with_extension("log")).expect("log");
+    assert!(
+        log.contains("A-ASSOCIATE-RQ"),
+        "storescp dumps requests: {log}"
+    );
+    assert!(
+        !log.contains("ct-tech") && !log.contains(passcode),
+        "the identity reached the upstream: {log}"
+    );
+
+    let details = gateway_events(&events);
+    let admitted = details
+        .iter()
+        .filter(|d| {
+            d.starts_with("accepted: CT1 at 127.0.0.1:")
+                && d.contains(
+                    " as user \"ct-tech\" (user identity negotiation, passcode verified) calling PACS",
+                )
+        })
+        .count();
+    assert_eq!(admitted, 3, "{details:#?}");
+    for (_, why) in refusals {
+        assert!(
+            details
+                .iter()
+                .any(|d| d.contains(why)
+                    && d.contains("(A-ASSOCIATE-RJ result 1 source 2 reason 1)")),
+            "{why}: {details:#?}"
+        );
+    }
+    assert!(
+        !details
+            .iter()
+            .any(|d| d.contains(passcode) || d.contains("horse")),
+        "no passcode on the trail"
+    );
+}
+
+/// IHE ATNA node authentication by route: one CA issued both client certificates; a
+/// route names which it admits, by subject CN (`CT1`) or by the certificate's SHA-256
+/// (`CT2`, as `openssl x509 -fingerprint -sha256` prints it). Each certificate passes
+/// only its own route, with DCMTK's `storescu +tls`; the other is refused (A-ASSOCIATE-RJ
+/// permanent, service user, no reason given) and the record names the certificate.
+#[test]
+fn routes_admit_only_the_client_certificates_they_name() {
+    require_dcmtk();
+    let env = Env::new();
+    let pki = env.dir.path().join("pki");
+    make_pki(&pki, &["gateway", "modality", "workstation"]);
+    let p = |name: &str| pki.join(name).display().to_string();
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(pki.join("workstation.pem"))
+        .output()
+        .expect("openssl runs");
+    let fingerprint = stdout(&out)
+        .trim()
+        .rsplit('=')
+        .next()
+        .expect("fingerprint")
+        .to_owned();
+    assert_eq!(fingerprint.len(), 95, "{fingerprint}");
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let routes = format!(
+        "{}{}",
+        route(
+            "PACS",
+            "CT1",
+            &format!("{ANY}\nclient_certificates = [\"cn:modality\"]"),
+            upstream.port
+        ),
+        route(
+            "PACS",
+            "CT2",
+            &format!("{ANY}\nclient_certificates = [\"sha256:{fingerprint}\"]"),
+            upstream.port
+        ),
+    );
+    let text = format!(
+        "[[listener]]\nlisten = \"127.0.0.1:0\"\nallow = [\"127.0.0.0/8\"]\ntls = {{ cert = \"{}\", key = \"{}\", client_ca = \"{}\" }}\n{routes}",
+        p("gateway.pem"),
+        p("gateway.key"),
+        p("ca.pem"),
+    );
+    let gateway = Gateway::start(&env, &text);
+    let port = gateway.ports[0];
+    let files = samples();
+    let send = |who: &str, calling: &str, file: &PathBuf| {
+        storescu_with(
+            &[
+                "+tls",
+                &p(&format!("{who}.key")),
+                &p(&format!("{who}.pem")),
+                "+cf",
+                &p("ca.pem"),
+            ],
+            port,
+            calling,
+            "PACS",
+            std::slice::from_ref(file),
+        )
+    };
+    for (who, calling, file) in [
+        ("modality", "CT1", &files[0]),
+        ("workstation", "CT2", &files[1]),
+    ] {
+        let out = send(who, calling, file);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{who} as {calling}: {}",
+            stderr(&out)
+        );
+    }
+    for (who, calling) in [("workstation", "CT1"), ("modality", "CT2")] {
+        let out = send(who, calling, &files[2]);
+        assert_eq!(out.status.code(), Some(1), "{who} as {calling}");
+        let text = stderr(&out);
+        assert!(
+            text.contains("Result: Rejected Permanent, Source: Service User")
+                && text.contains("Reason: No Reason"),
+            "{who} as {calling}: {text}"
+        );
+    }
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+    assert_eq!(
+        std::fs::read_dir(&rx).expect("rx").count(),
+        2,
+        "two admitted"
+    );
+    let details = gateway_events(&events);
+    let plain = fingerprint.replace(':', "").to_lowercase();
+    for want in [
+        "accepted: CT1 at 127.0.0.1:".to_owned(),
+        "with client certificate CN=\"modality\" SHA-256 ".to_owned(),
+        format!("with client certificate CN=\"workstation\" SHA-256 {plain}"),
+        format!(
+            "calling AE title \"CT1\": client certificate CN=\"workstation\" SHA-256 {plain} is not one the route admits (client_certificates) (A-ASSOCIATE-RJ result 1 source 1 reason 1)"
+        ),
+        "calling AE title \"CT2\": client certificate CN=\"modality\" SHA-256 ".to_owned(),
+    ] {
+        assert!(
+            details.iter().any(|d| d.contains(&want)),
+            "{want}: {details:#?}"
+        );
+    }
+}
+
+/// An archive that takes `seconds` to store each instance: pynetdicom's SCP (its handler
+/// sleeps, prints `storing UID` when a store begins, and writes what it received).
+struct SlowArchive {
+    child: Child,
+    port: u16,
+    said: std::io::Lines<BufReader<std::process::ChildStdout>>,
+}
+
+impl SlowArchive {
+    fn start(dir: &Path, seconds: f64) -> SlowArchive {
+        std::fs::create_dir_all(dir).expect("mkdir");
+        let path = pynetdicom_path();
+        let port = free_port();
+        let mut child = Command::new("python3")
+            .env("PYTHONPATH", path)
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/slow_archive.py"))
+            .arg(port.to_string())
+            .arg(dir)
+            .arg(seconds.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 runs");
+        let said = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        wait_for_port(port);
+        SlowArchive { child, port, said }
+    }
+
+    /// Waits for the next store to begin.
+    fn storing(&mut self) -> String {
+        self.said.next().expect("a line").expect("read")
+    }
+}
+
+impl Drop for SlowArchive {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// SIGHUP re-reads the configuration: a DCMTK `storescu` association in flight (its
+/// C-STOREs held 2 s each by a slow pynetdicom archive) is not dropped and finishes under
+/// the rules that admitted it, every instance delivered; new associations follow the new
+/// rules (CT1 no longer recognised, CT9 admitted); a bad file is refused with its reason on
+/// stderr and the trail, and the rules running before it stay.
+#[test]
+fn sighup_reloads_the_rules_for_new_associations_and_lets_those_in_flight_finish() {
+    require_dcmtk();
+    let env = Env::new();
+    let rx = env.dir.path().join("rx");
+    let mut archive = SlowArchive::start(&rx, 2.0);
+    let path = env.dir.path().join("gateway.toml");
+    let text = config(
+        &[("127.0.0.0/8", "")],
+        &route("PACS", "CT1", ANY, archive.port),
+    );
+    let gateway = Gateway::start(&env, &text);
+    let port = gateway.ports[0];
+    let files = samples()[..2].to_vec();
+    let sender = {
+        let files = files.clone();
+        std::thread::spawn(move || storescu(port, "CT1", "PACS", &files))
+    };
+    assert!(
+        archive.storing().starts_with("storing "),
+        "a store in flight"
+    );
+    std::fs::write(
+        &path,
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT9", ANY, archive.port),
+        ),
+    )
+    .expect("write");
+    gateway.signal(nix::sys::signal::Signal::SIGHUP);
+    gateway.stderr_line("configuration reloaded from");
+    let out = echoscu(port, "CT1", "PACS");
+    assert!(
+        stderr(&out).contains("Reason: Calling AE Title Not Recognized"),
+        "new associations follow the new rules: {}",
+        stderr(&out)
+    );
+    let out = echoscu(port, "CT9", "PACS");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = sender.join().expect("storescu thread");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the association in flight finished: {}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read_dir(&rx).expect("rx").count(), files.len());
+
+    // A bad file: refused, named, and the running rules stay.
+    std::fs::write(&path, text.replace("ARCHIVE", "SEVENTEEN_CHARS_XX")).expect("write");
+    gateway.signal(nix::sys::signal::Signal::SIGHUP);
+    let said = gateway.stderr_line("configuration reload refused");
+    assert!(
+        said.contains("listener[0].route[0].upstream_ae")
+            && said.contains("running configuration is kept"),
+        "{said}"
+    );
+    // One that changes what only a restart changes: refused too.
+    std::fs::write(&path, format!("[limits]\nidle_seconds = 9\n{text}")).expect("write");
+    gateway.signal(nix::sys::signal::Signal::SIGHUP);
+    gateway.stderr_line("[limits] differ");
+    let out = echoscu(port, "CT9", "PACS");
+    assert_eq!(out.status.code(), Some(0), "kept: {}", stderr(&out));
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+    let details = gateway_events(&events);
+    assert_eq!(
+        details
+            .iter()
+            .filter(|d| d
+                .starts_with("configuration reload refused, the running configuration is kept"))
+            .count(),
+        2,
+        "{details:#?}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|d| d.starts_with("ended: released") && d.contains("; 2 instance(s)")),
+        "{details:#?}"
+    );
+    let out = env.run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// One peer's data sets hold at most its share of the screening memory
+/// (`inspection_memory_per_peer_bytes`), so one sender cannot spend the whole budget and
+/// leave everyone else's data sets unscreened: DCMTK's storescu sends MR_small (within
+/// the share: screened) and CT_small (past it: relayed, `not-inspected` naming the share).
+#[test]
+fn one_peers_data_sets_hold_only_its_share_of_the_screening_memory() {
+    require_dcmtk();
+    let env = Env::new();
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let text = format!(
+        "[limits]\ninspection_memory_bytes = 1000000\ninspection_memory_per_peer_bytes = 20000\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port)
+        )
+    );
+    let gateway = Gateway::start(&env, &text);
+    let dir = pacsguard_testkit::pydicom_files();
+    let files = [dir.join("MR_small.dcm"), dir.join("CT_small.dcm")];
+    let out = storescu(gateway.ports[0], "CT1", "PACS", &files);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 1, "a not-inspected warning: {events:#?}");
+    assert_eq!(received(&rx).len(), 2, "both relayed");
+    let warnings: Vec<&str> = events
+        .iter()
+        .filter(|e| e["finding"]["kind"] == "not-inspected")
+        .map(|e| e["finding"]["detail"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(warnings.len(), 1, "{events:#?}");
+    assert!(
+        warnings[0]
+            .contains("this peer's share of it (limits.inspection_memory_per_peer_bytes, 20000)"),
+        "{warnings:?}"
+    );
+}
+
+/// A process killed when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A `dcmqrscp` archive (AE `ARCHIVE`) on a free port, its database under `dir`;
+/// killed when dropped.
+fn dcmqrscp(dir: &Path) -> (Killed, u16) {
+    let db = dir.join("db");
+    std::fs::create_dir_all(&db).expect("mkdir");
+    let port = free_port();
+    let cfg = dir.join("qr.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "NetworkTCPPort = {port}\nMaxPDUSize = 16384\nMaxAssociations = 16\nHostTable BEGIN\nHostTable END\nVendorTable BEGIN\nVendorTable END\nAETable BEGIN\nARCHIVE {} RW (100, 1024mb) ANY\nAETable END\n",
+            db.display()
+        ),
+    )
+    .expect("write");
+    let archive = Killed(
+        Command::new("dcmqrscp")
+            .arg("-c")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dcmqrscp runs"),
+    );
+    wait_for_port(port);
+    (archive, port)
+}
+
+/// `getscu` of one study through the gateway into `dir`.
+fn getscu(port: u16, study: &str, dir: &Path) -> Output {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    Command::new("getscu")
+        .args(["-S", "-k", "QueryRetrieveLevel=STUDY"])
+        .arg("-k")
+        .arg(format!("StudyInstanceUID={study}"))
+        .args(["-aet", "CT1", "-aec", "PACS", "-od"])
+        .arg(dir)
+        .args(["127.0.0.1", &port.to_string()])
+        .output()
+        .expect("getscu runs")
+}
+
+/// On a refusing route, the instances the archive sends back for a C-GET (its C-STORE
+/// sub-operations, upstream to peer) are held and screened before a byte reaches the
+/// sender: one carrying a PE in a private element is answered to the archive with the
+/// failure status and never reaches `getscu`; a clean one is delivered.
+#[test]
+fn a_refusing_route_holds_what_a_c_get_brings_back() {
+    require_dcmtk();
+    let env = Env::new();
+    let (_archive, port) = dcmqrscp(env.dir.path());
+    let uid = "1.2.826.0.1.3680043.10.1137.77";
+    let pe = env.dir.path().join("pe.dcm");
+    let dicom = pacsguard_testkit::DicomBuilder::ct(uid)
+        .element(0x0009, 0x0010, *b"LO", b"ACME 1.0")
+        .element(0x0009, 0x1010, *b"OB", &pacsguard_testkit::real_pe())
+        .build();
+    std::fs::write(&pe, &dicom).expect("write");
+    let mr = pacsguard_testkit::pydicom_files().join("MR_small.dcm");
+    let out = storescu(port, "CT1", "ARCHIVE", &[pe, mr]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route(
+                "PACS",
+                "CT1",
+                &format!("{ANY}\nrefuse = [\"embedded-executable\"]"),
+                port,
+            ),
+        ),
+    );
+    let refused = env.dir.path().join("refused");
+    let out = getscu(gateway.ports[0], "1.2.826.0.1.3680043.10.1137.1", &refused);
+    assert_eq!(
+        std::fs::read_dir(&refused).expect("dir").count(),
+        0,
+        "the PE never reached the sender: {}",
+        stderr(&out)
+    );
+    let clean = env.dir.path().join("clean");
+    let out = getscu(
+        gateway.ports[0],
+        "1.3.6.1.4.1.5962.1.2.4.20040826185059.5457",
+        &clean,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_dir(&clean).expect("dir").count(),
+        1,
+        "the clean one arrived"
+    );
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 1, "an alert: {events:#?}");
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d.contains(uid)
+            && d.contains("answered C-STORE status 0xc000 (refused by the gateway: embedded-executable), not forwarded to the peer")),
+        "{details:#?}"
+    );
+}
+
+/// Query records (DICOM 110112): DCMTK's `findscu` and `getscu` through the gateway to
+/// DCMTK's `dcmqrscp`. The answers reach the sender as they would directly, each
+/// C-FIND-RQ and C-GET-RQ is a `query:` record (110112 in the ATNA form), and the
+/// instance C-GET brings back from the archive is screened and recorded like any other.
+#[test]
+fn queries_relayed_are_recorded_as_queries() {
+    require_dcmtk();
+    let env = Env::new();
+    let (_archive, port) = dcmqrscp(env.dir.path());
+    let files = samples()[..2].to_vec();
+    let out = storescu(port, "CT1", "ARCHIVE", &files);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let gateway = Gateway::start(
+        &env,
+        &config(&[("127.0.0.0/8", "")], &route("PACS", "CT1", ANY, port)),
+    );
+    let gw = gateway.ports[0].to_string();
+    let out = Command::new("findscu")
+        .args([
+            "-S",
+            "-k",
+            "QueryRetrieveLevel=STUDY",
+            "-k",
+            "StudyInstanceUID",
+        ])
+        .args(["-aet", "CT1", "-aec", "PACS", "127.0.0.1", &gw])
+        .output()
+        .expect("findscu runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Find Response: 2 (Pending)"),
+        "{}",
+        stderr(&out)
+    );
+    let mr_study = "1.3.6.1.4.1.5962.1.2.4.20040826185059.5457";
+    let got = env.dir.path().join("got");
+    let out = getscu(gateway.ports[0], mr_study, &got);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_dir(&got).expect("got").count(),
+        1,
+        "one instance retrieved"
+    );
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+    let details = gateway_events(&events);
+    for want in [
+        "query: C-FIND-RQ (Message ID 1) on 1.2.840.10008.5.1.4.1.2.2.1, relayed",
+        "query: C-GET-RQ (Message ID 1) on 1.2.840.10008.5.1.4.1.2.2.3, relayed",
+        "relayed C-STORE",
+    ] {
+        assert!(
+            details.iter().any(|d| d.contains(want)),
+            "{want}: {details:#?}"
+        );
+    }
+    assert_eq!(
+        details.iter().filter(|d| d.starts_with("query: ")).count(),
+        2,
+        "{details:#?}"
+    );
+}
+
+/// A C-ECHO from pynetdicom's AE with a JSON Web Token (user identity type 5) signed by
+/// the openssl CLI with the Ed25519 key `key` (claims as given, `exp` relative to now).
+fn pynetdicom_echo_with_token(port: u16, key: &Path, sub: &str, exp_in: i64) -> String {
+    let script = format!(
+        r#"
+import base64, json, subprocess, time
+from pynetdicom import AE
+from pynetdicom.pdu_primitives import UserIdentityNegotiation
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=")
+head = b64(json.dumps({{"alg": "EdDSA", "typ": "JWT"}}).encode())
+body = b64(json.dumps({{"sub": {sub:?}, "exp": int(time.time()) + {exp_in}, "iss": "ris"}}).encode())
+signed = head + b"." + body
+import tempfile
+with tempfile.NamedTemporaryFile() as f:
+    f.write(signed)
+    f.flush()
+    # Ed25519 signs in one shot: openssl wants the input as a file.
+    sig = subprocess.run(["openssl", "pkeyutl", "-sign", "-inkey", {key:?}, "-rawin", "-in", f.name], capture_output=True, check=True).stdout
+ae = AE(ae_title="CT1")
+ae.add_requested_context("1.2.840.10008.1.1")
+ui = UserIdentityNegotiation()
+ui.user_identity_type = 5
+ui.positive_response_requested = False
+ui.primary_field = signed + b"." + b64(sig)
+assoc = ae.associate("127.0.0.1", {port}, ae_title="PACS", ext_neg=[ui])
+print("established", assoc.is_established)
+if assoc.is_established:
+    print("echo", assoc.send_c_echo().Status)
+    assoc.release()
+"#,
+        key = key.display().to_string(),
+    );
+    let out = Command::new("python3")
+        .env("PYTHONPATH", pynetdicom_path())
+        .args(["-c", &script])
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+}
+
+/// User identity type 5: a JSON Web Token signed with the route's Ed25519 key (made and
+/// signed by openssl, sent by pynetdicom's AE) is admitted and its subject recorded; one
+/// signed by another key, or expired, is refused with the reason on the trail.
+#[test]
+fn a_route_admits_a_json_web_token_signed_by_its_key() {
+    require_dcmtk();
+    let env = Env::new();
+    let (key, other) = (
+        env.dir.path().join("key.pem"),
+        env.dir.path().join("other.pem"),
+    );
+    for k in [&key, &other] {
+        let out = Command::new("openssl")
+            .args(["genpkey", "-algorithm", "ed25519", "-out"])
+            .arg(k)
+            .output()
+            .expect("openssl runs");
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let der = Command::new("openssl")
+        .args(["pkey", "-pubout", "-outform", "DER", "-in"])
+        .arg(&key)
+        .output()
+        .expect("openssl runs")
+        .stdout;
+    let raw = &der[der.len() - 32..];
+    let b64 = Command::new("python3")
+        .args([
+            "-c",
+            "import base64,sys; print(base64.b64encode(bytes.fromhex(sys.argv[1])).decode())",
+            &hex(raw),
+        ])
+        .output()
+        .expect("python3 runs");
+    let public = stdout(&b64).trim().to_owned();
+    let upstream = Receiver::start(&env.dir.path().join("rx"));
+    let extra = format!("{ANY}\njwt = {{ ed25519_keys = [\"{public}\"], issuer = \"ris\" }}");
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", &extra, upstream.port),
+        ),
+    );
+    let port = gateway.ports[0];
+    let ok = pynetdicom_echo_with_token(port, &key, "dr-who", 300);
+    assert!(
+        ok.contains("established True") && ok.contains("echo 0"),
+        "{ok}"
+    );
+    let forged = pynetdicom_echo_with_token(port, &other, "dr-who", 300);
+    assert!(forged.contains("established False"), "{forged}");
+    let expired = pynetdicom_echo_with_token(port, &key, "dr-who", -10);
+    assert!(expired.contains("established False"), "{expired}");
+    let out = echoscu(port, "CT1", "PACS");
+    assert_eq!(out.status.code(), Some(1), "no identity: refused");
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+    let details = gateway_events(&events);
+    for want in [
+        " as user \"dr-who\" (user identity negotiation, JSON Web Token verified) calling PACS",
+        "user identity: JSON Web Token: the signature is not by a key the route names (A-ASSOCIATE-RJ result 1 source 2 reason 1)",
+        "user identity: JSON Web Token: expired at",
+        "the route requires a JSON Web Token (type 5)",
+    ] {
+        assert!(
+            details.iter().any(|d| d.contains(want)),
+            "{want}: {details:#?}"
+        );
+    }
 }
