@@ -194,6 +194,12 @@ finding_kinds! {
     /// Console: an enrolled host sent nothing within the interval it promised (and the
     /// console's grace): stopped, cut off, or silenced.
     HostSilent => "host-silent",
+    /// An enrolled host's signed profile generation was not approved on its console: on
+    /// the console, a re-baseline made on the host itself (`profile` or `accept` run
+    /// there, by an administrator or by an intruder planting a file) is an alert until an
+    /// approver signs it; on the host, `check` warns while its current profile carries no
+    /// valid approval of the console it enrolled with.
+    HostProfileUnapproved => "host-profile-unapproved",
 }
 
 impl fmt::Display for FindingKind {

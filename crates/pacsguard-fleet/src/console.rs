@@ -23,6 +23,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use sha2::{Digest as _, Sha256};
 
+use crate::approval::ProfileClaim;
 use crate::ca::HostCa;
 use crate::cosign::Cosigner;
 use crate::wire::{self, Request, Response};
@@ -195,6 +196,7 @@ impl Fleet {
                 first,
                 records,
                 checkpoint,
+                profile,
             } => {
                 let Some(peer) = peer else {
                     return refused(
@@ -215,7 +217,12 @@ impl Fleet {
                         host.name
                     ));
                 }
-                self.report(
+                let approval = match profile.map(|claim| self.judge_profile(db, &host, &claim)) {
+                    None => None,
+                    Some(Ok(approval)) => approval,
+                    Some(Err(reason)) => return refused(reason),
+                };
+                match self.report(
                     db,
                     &host,
                     &trail_key,
@@ -223,8 +230,15 @@ impl Fleet {
                     first,
                     &records,
                     checkpoint.as_deref(),
-                )
-                .unwrap_or_else(|e| refused(format!("the console's store: {e}")))
+                ) {
+                    Ok(Response::Witnessed { size, cosigned, .. }) => Response::Witnessed {
+                        size,
+                        cosigned,
+                        approval,
+                    },
+                    Ok(other) => other,
+                    Err(e) => refused(format!("the console's store: {e}")),
+                }
             }
         }
     }
@@ -267,6 +281,55 @@ impl Fleet {
                 witness: self.cosigner.verifier(),
             }),
             Err(refusal) => Err(token_refusal(refusal)),
+        }
+    }
+
+    /// Notes the profile generation a host reports as current: one it claims for the
+    /// first time and no approver accepted here is raised as `host-profile-unapproved`
+    /// (a re-baseline made on the host itself); one an approver accepted gets the
+    /// console's approval, sent back with the answer for the host to keep.
+    fn judge_profile(
+        &self,
+        db: &mut ConsoleDb,
+        host: &HostRow,
+        claim: &ProfileClaim,
+    ) -> Result<Option<String>, String> {
+        if !claim.is_well_formed() {
+            return Err(
+                "the report names its profile with a malformed digest (64 hex digits expected)"
+                    .into(),
+            );
+        }
+        let noted = db
+            .note_profile(
+                host.id,
+                claim.generation,
+                &claim.digest,
+                claim.created,
+                now(),
+            )
+            .map_err(|e| format!("the console's store: {e}"))?;
+        match noted.approved_at {
+            Some(at) => Ok(Some(self.cosigner.approve(
+                &host.name,
+                claim,
+                u64::try_from(at).unwrap_or(0),
+            ))),
+            None => {
+                if noted.new {
+                    self.raise(
+                        host,
+                        FindingKind::HostProfileUnapproved,
+                        format!(
+                            "profile generation {} (signed on the host at {}, {}) was made on the host and is not approved on this console: review it on the Hosts page and approve it there, or investigate the host",
+                            claim.generation,
+                            claim.created,
+                            &claim.digest[..16]
+                        ),
+                    );
+                }
+                Ok(None)
+            }
         }
     }
 
@@ -360,7 +423,11 @@ impl Fleet {
             None => (host.checkpoint.clone().unwrap_or_default(), None),
         };
         if accepted.records.is_empty() && accepted.checkpoint.is_none() {
-            return Ok(Response::Witnessed { size, cosigned });
+            return Ok(Response::Witnessed {
+                size,
+                cosigned,
+                approval: None,
+            });
         }
         let stored = db.accept_batch(
             host.id,
@@ -380,7 +447,11 @@ impl Fleet {
                 reason: "another connection of this host reported meanwhile; send again".into(),
             });
         }
-        Ok(Response::Witnessed { size, cosigned })
+        Ok(Response::Witnessed {
+            size,
+            cosigned,
+            approval: None,
+        })
     }
 
     /// Raises `host-silent` for each host past its promised interval (once per silence).
