@@ -688,3 +688,28 @@ pub fn check_cosignatures(
     }
     Ok(problems)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `approvals.jsonl` is read up to its limit; a larger file is an error naming it
+    /// (it was not written by this host), never read without bound.
+    #[test]
+    fn kept_approvals_are_read_up_to_their_limit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("approvals.jsonl");
+        assert_eq!(kept_approvals(&path), Ok(Vec::new()), "none kept yet");
+        let line = serde_json::json!({ "approval": "a" }).to_string() + "\n";
+        let limit = usize::try_from(MAX_APPROVALS_BYTES).expect("limit");
+        let mut text = line.repeat(limit / line.len());
+        text.push_str(&" ".repeat(limit - text.len()));
+        assert_eq!(text.len(), limit);
+        std::fs::write(&path, &text).expect("write");
+        let kept = kept_approvals(&path).expect("at the limit");
+        assert_eq!(kept.len(), limit / line.len());
+        text.push(' ');
+        std::fs::write(&path, &text).expect("write");
+        assert!(kept_approvals(&path).is_err(), "over the limit");
+    }
+}
