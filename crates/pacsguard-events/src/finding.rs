@@ -200,6 +200,11 @@ finding_kinds! {
     /// approver signs it; on the host, `check` warns while its current profile carries no
     /// valid approval of the console it enrolled with.
     HostProfileUnapproved => "host-profile-unapproved",
+    /// Console: an enrolled host sent more record bytes within the quota window than the
+    /// console holds for one host (`HOST_QUOTA_BYTES`): its further records are refused
+    /// (the host keeps them and delivers them when the window ends), so one host cannot
+    /// fill the console's disk.
+    HostQuotaExceeded => "host-quota-exceeded",
 }
 
 impl fmt::Display for FindingKind {

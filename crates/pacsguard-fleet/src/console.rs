@@ -51,6 +51,32 @@ pub const ENROL_TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
 pub const MAX_ENROL_TOKEN_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Longest host name a host may enrol under.
 pub const MAX_HOST_NAME: usize = 64;
+/// Record bytes the console holds of one host per [`HOST_QUOTA_WINDOW`]: an enrolled
+/// host (or an intruder on it writing records in a loop) cannot fill the console's
+/// disk. A busy archive writes some 100,000 records a day of about 500 bytes (50 MB);
+/// this is twenty times that. Past it the host's reports are refused and
+/// `host-quota-exceeded` raised once; the host keeps its records (its cursor stays) and
+/// delivers them, in order, when the window ends.
+pub const HOST_QUOTA_BYTES: u64 = 1 << 30;
+/// The window [`HOST_QUOTA_BYTES`] counts over.
+pub const HOST_QUOTA_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+/// What the console holds of one host per window ([`HOST_QUOTA_BYTES`] in
+/// [`HOST_QUOTA_WINDOW`] unless a test says otherwise).
+#[derive(Clone, Copy, Debug)]
+pub struct Quota {
+    pub bytes: u64,
+    pub window: Duration,
+}
+
+impl Default for Quota {
+    fn default() -> Quota {
+        Quota {
+            bytes: HOST_QUOTA_BYTES,
+            window: HOST_QUOTA_WINDOW,
+        }
+    }
+}
 
 fn now() -> i64 {
     SystemTime::now()
@@ -126,6 +152,7 @@ pub struct Fleet {
     pub ca: HostCa,
     pub cosigner: Cosigner,
     alert: Alert,
+    quota: Quota,
 }
 
 impl std::fmt::Debug for Fleet {
@@ -145,7 +172,45 @@ impl Fleet {
             ca,
             cosigner,
             alert,
+            quota: Quota::default(),
         }
+    }
+
+    /// Another quota than [`Quota::default`] (tests at the limit).
+    pub fn with_quota(mut self, quota: Quota) -> Fleet {
+        self.quota = quota;
+        self
+    }
+
+    /// Charges `adding` record bytes to `host`'s quota window; `Err` with the detail
+    /// (raised once as `host-quota-exceeded`) when they would pass the limit, and nothing
+    /// is charged then.
+    fn charge_quota(
+        &self,
+        db: &ConsoleDb,
+        host: &HostRow,
+        adding: u64,
+        now: i64,
+    ) -> Result<Result<(i64, u64), String>, StoreError> {
+        let window = i64::try_from(self.quota.window.as_secs()).unwrap_or(i64::MAX);
+        let (start, used) = match db.quota_used(host.id)? {
+            (start, used) if now.saturating_sub(start) < window => (start, used),
+            _ => (now, 0),
+        };
+        let total = used.saturating_add(adding);
+        if total <= self.quota.bytes {
+            return Ok(Ok((start, total)));
+        }
+        let detail = format!(
+            "it sent {used} bytes of records in the current {} h window; {adding} more would pass the console's limit of {} bytes per host (HOST_QUOTA_BYTES): the console takes no more of its records until the window ends in {} s (the host keeps them and delivers them then)",
+            self.quota.window.as_secs() / 3600,
+            self.quota.bytes,
+            start.saturating_add(window).saturating_sub(now)
+        );
+        if db.set_host_state(host.id, "quota", &detail)? {
+            self.raise(host, FindingKind::HostQuotaExceeded, detail.clone());
+        }
+        Ok(Err(detail))
     }
 
     /// The listener's TLS configuration: the console's own certificate, client
@@ -422,6 +487,19 @@ impl Fleet {
             },
             None => (host.checkpoint.clone().unwrap_or_default(), None),
         };
+        let adding: u64 = accepted
+            .records
+            .iter()
+            .map(|(_, line)| line.len() as u64)
+            .sum();
+        let charged = match self.charge_quota(db, host, adding, now)? {
+            Ok(charged) => charged,
+            Err(detail) => {
+                return Ok(Response::Refused {
+                    reason: format!("the console refused this report: {detail}"),
+                });
+            }
+        };
         if accepted.records.is_empty() && accepted.checkpoint.is_none() {
             return Ok(Response::Witnessed {
                 size,
@@ -446,6 +524,9 @@ impl Fleet {
             return Ok(Response::Refused {
                 reason: "another connection of this host reported meanwhile; send again".into(),
             });
+        }
+        if adding > 0 {
+            db.set_quota_used(host.id, charged.0, charged.1)?;
         }
         Ok(Response::Witnessed {
             size,
@@ -751,6 +832,82 @@ mod tests {
         assert!(UnprovenSlot::take(&table, one).is_some());
         held.clear();
         assert!(table.lock().expect("table").is_empty());
+    }
+
+    /// One host cannot fill the console's disk: its records are taken up to the quota
+    /// exactly, the next report is refused and `host-quota-exceeded` raised once, and
+    /// nothing is lost (the host sends the same records again once it may).
+    #[test]
+    fn a_host_is_held_to_its_quota_and_told_once() {
+        use crate::witness::tests::{checkpoint, records, signer};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let mut db = ConsoleDb::open(&store).expect("db");
+        db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+        let peer = b"the host's certificate";
+        let id = db
+            .enrol_host(b"t", now(), "big", &crate::cert_fingerprint(peer))
+            .expect("db")
+            .expect("enrolled");
+        let raised = Arc::new(Mutex::new(Vec::<Finding>::new()));
+        let sink = raised.clone();
+        let fleet = |quota: Quota| {
+            let sink = sink.clone();
+            Fleet::new(
+                store.clone(),
+                HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+                Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
+                Box::new(move |f| sink.lock().expect("sink").push(f)),
+            )
+            .with_quota(quota)
+        };
+        let s = signer("big-trail");
+        let all = records(0, 4, "a record of some length");
+        let report = |first: usize, to: usize| Request::Report {
+            trail_key: s.verifier().encode(),
+            interval: 5,
+            first: first as u64,
+            records: all[first..to].to_vec(),
+            checkpoint: Some(checkpoint(&s, &all[..to])),
+            profile: None,
+        };
+        let limit: u64 = all[..2].iter().map(|l| l.len() as u64).sum();
+        let small = fleet(Quota {
+            bytes: limit,
+            window: HOST_QUOTA_WINDOW,
+        });
+        let answer = small.answer(&mut db, Some(peer), report(0, 2));
+        assert!(
+            matches!(answer, Response::Witnessed { size: 2, .. }),
+            "at the limit: {answer:?}"
+        );
+        for _ in 0..2 {
+            let answer = small.answer(&mut db, Some(peer), report(2, 4));
+            let Response::Refused { reason } = answer else {
+                panic!("over the limit: {answer:?}");
+            };
+            assert!(reason.contains("HOST_QUOTA_BYTES"), "{reason}");
+        }
+        let kinds: Vec<FindingKind> = raised
+            .lock()
+            .expect("raised")
+            .iter()
+            .map(|f| f.kind)
+            .collect();
+        assert_eq!(kinds, [FindingKind::HostQuotaExceeded], "raised once");
+        assert_eq!(db.host_records(id).expect("records").len(), 2);
+        // A new window (here: a larger quota): the same records are taken, in order.
+        let answer = fleet(Quota::default()).answer(&mut db, Some(peer), report(2, 4));
+        assert!(
+            matches!(answer, Response::Witnessed { size: 4, .. }),
+            "{answer:?}"
+        );
+        let held = db.host_records(id).expect("records");
+        assert_eq!(
+            held.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),
+            [0, 1, 2, 3]
+        );
     }
 
     #[test]

@@ -224,22 +224,22 @@ pub fn frontier_from(size: u64, peaks: &[u8]) -> Option<Frontier> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use ed25519_dalek::SigningKey;
     use pacsguard_trail::note::Signer;
 
-    fn signer(origin: &str) -> Signer {
+    pub(crate) fn signer(origin: &str) -> Signer {
         Signer::new(origin, SigningKey::from_bytes(&[3; 32])).expect("signer")
     }
 
-    fn records(from: u64, to: u64, tag: &str) -> Vec<String> {
+    pub(crate) fn records(from: u64, to: u64, tag: &str) -> Vec<String> {
         (from..to)
             .map(|seq| format!("{{\"seq\":{seq},\"detail\":\"{tag}\"}}"))
             .collect()
     }
 
-    fn checkpoint(signer: &Signer, all: &[String]) -> String {
+    pub(crate) fn checkpoint(signer: &Signer, all: &[String]) -> String {
         let mut frontier = Frontier::new();
         for line in all {
             frontier.push(leaf_hash(line.as_bytes()));

@@ -33,6 +33,11 @@ CREATE TABLE IF NOT EXISTS fleet_profiles (
     approved_at INTEGER,
     PRIMARY KEY (host, generation, digest)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS fleet_quota (
+    host INTEGER PRIMARY KEY,
+    window_start INTEGER NOT NULL,
+    bytes INTEGER NOT NULL
+);
 ";
 
 /// One profile generation a host claimed.
@@ -177,6 +182,41 @@ impl ConsoleDb {
             "UPDATE fleet_profiles SET approved_by = NULL, reason = NULL, approved_at = NULL \
              WHERE host = ?1 AND generation = ?2 AND digest = ?3",
             params![host, to_i64(generation), digest],
+        )?;
+        Ok(())
+    }
+
+    /// The record bytes charged to `host` in its current quota window: (window start,
+    /// bytes); (0, 0) before its first records.
+    pub fn quota_used(&self, host: i64) -> Result<(i64, u64), StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT window_start, bytes FROM fleet_quota WHERE host = ?1",
+                params![host],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                    ))
+                },
+            )
+            .optional()
+            .map_err(self.sql())?
+            .unwrap_or((0, 0)))
+    }
+
+    /// Sets what `host` used of its quota in the window that began at `window_start`.
+    pub fn set_quota_used(
+        &self,
+        host: i64,
+        window_start: i64,
+        bytes: u64,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO fleet_quota (host, window_start, bytes) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (host) DO UPDATE SET window_start = ?2, bytes = ?3",
+            params![host, window_start, to_i64(bytes)],
         )?;
         Ok(())
     }
