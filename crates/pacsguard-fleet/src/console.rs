@@ -398,6 +398,41 @@ impl Fleet {
         }
     }
 
+    /// Raises `host-profile-unapproved` for each profile generation the host's trail
+    /// records signing (a `profile` or `accept` record that succeeded) newer than any it
+    /// named in a report: a host whose reports keep naming an approved generation while
+    /// it re-baselines is still seen in its own witnessed trail.
+    fn profiles_in_trail(
+        &self,
+        db: &ConsoleDb,
+        host: &HostRow,
+        records: &[(u64, Vec<u8>)],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        for (seq, line) in records {
+            let Ok(record) = serde_json::from_slice::<serde_json::Value>(line) else {
+                continue;
+            };
+            let signed = matches!(
+                record.get("action").and_then(|a| a.as_str()),
+                Some("profile" | "accept")
+            ) && record.get("outcome").and_then(|o| o.as_str()) == Some("success");
+            let Some(generation) = record.get("generation").and_then(|g| g.as_u64()) else {
+                continue;
+            };
+            if signed && db.note_profile_in_trail(host.id, generation, now)? {
+                self.raise(
+                    host,
+                    FindingKind::HostProfileUnapproved,
+                    format!(
+                        "its trail records signing profile generation {generation} (record {seq}), a generation its reports never named and this console never approved: review the host"
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn report(
         &self,
@@ -507,6 +542,7 @@ impl Fleet {
                 approval: None,
             });
         }
+        self.profiles_in_trail(db, host, &accepted.records, now)?;
         let stored = db.accept_batch(
             host.id,
             &AcceptedBatch {
@@ -907,6 +943,91 @@ mod tests {
         assert_eq!(
             held.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),
             [0, 1, 2, 3]
+        );
+    }
+
+    /// A host whose reports name no new profile generation, while its witnessed trail
+    /// records signing one, is raised as unapproved once; a claim of it later is not a
+    /// second alert, and older generations a trail holds are not news.
+    #[test]
+    fn a_generation_signed_in_the_trail_but_never_named_is_raised_once() {
+        use crate::witness::tests::{checkpoint, signer};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let mut db = ConsoleDb::open(&store).expect("db");
+        db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+        let peer = b"the host's certificate";
+        db.enrol_host(b"t", now(), "ct-2", &crate::cert_fingerprint(peer))
+            .expect("db")
+            .expect("enrolled");
+        let raised = Arc::new(Mutex::new(Vec::<Finding>::new()));
+        let sink = raised.clone();
+        let fleet = Fleet::new(
+            store.clone(),
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
+            Box::new(move |f| sink.lock().expect("sink").push(f)),
+        );
+        let s = signer("ct-2-trail");
+        let record = |seq: u64, action: &str, generation: u64| {
+            format!(
+                "{{\"seq\":{seq},\"action\":\"{action}\",\"outcome\":\"success\",\"generation\":{generation}}}"
+            )
+        };
+        let all = [
+            record(0, "profile", 1),
+            record(1, "profile", 2),
+            record(2, "check", 2),
+            record(3, "accept", 3),
+        ];
+        let claim = |generation: u64| ProfileClaim {
+            generation,
+            created: 1,
+            digest: format!("{generation:064x}"),
+        };
+        let report = |first: usize, to: usize, profile: Option<ProfileClaim>| Request::Report {
+            trail_key: s.verifier().encode(),
+            interval: 5,
+            first: first as u64,
+            records: all[first..to].to_vec(),
+            checkpoint: Some(checkpoint(&s, &all[..to])),
+            profile,
+        };
+        let unapproved = || {
+            raised
+                .lock()
+                .expect("raised")
+                .iter()
+                .filter(|f| f.kind == FindingKind::HostProfileUnapproved)
+                .map(|f| f.detail.clone())
+                .collect::<Vec<_>>()
+        };
+        // Enrolled after two generations: the claim of the newest is the one alert.
+        let answer = fleet.answer(&mut db, Some(peer), report(0, 3, Some(claim(2))));
+        assert!(
+            matches!(answer, Response::Witnessed { size: 3, .. }),
+            "{answer:?}"
+        );
+        assert_eq!(unapproved().len(), 1, "{:?}", unapproved());
+        // Then the host re-baselines but keeps naming generation 2: its trail tells.
+        let answer = fleet.answer(&mut db, Some(peer), report(3, 4, Some(claim(2))));
+        assert!(
+            matches!(answer, Response::Witnessed { size: 4, .. }),
+            "{answer:?}"
+        );
+        let alerts = unapproved();
+        assert_eq!(alerts.len(), 2, "{alerts:?}");
+        assert!(alerts[1].contains("generation 3 (record 3)"), "{alerts:?}");
+        // Named later: not raised again, and not offered for approval as a trail row.
+        let answer = fleet.answer(&mut db, Some(peer), report(4, 4, Some(claim(3))));
+        assert!(matches!(answer, Response::Witnessed { .. }), "{answer:?}");
+        assert_eq!(unapproved().len(), 2, "{:?}", unapproved());
+        assert!(
+            db.pending_profiles()
+                .expect("pending")
+                .iter()
+                .all(|p| p.digest != pacsguard_store::FROM_TRAIL)
         );
     }
 

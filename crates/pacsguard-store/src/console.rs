@@ -25,7 +25,7 @@ mod decisions;
 mod fleet;
 pub use fleet::{AcceptedBatch, HostRow, TokenRefusal};
 mod fleet_profiles;
-pub use fleet_profiles::{MAX_PENDING_PROFILES_PER_HOST, ProfileNoted, ProfileRow};
+pub use fleet_profiles::{FROM_TRAIL, MAX_PENDING_PROFILES_PER_HOST, ProfileNoted, ProfileRow};
 mod sessions;
 pub use breakglass::SealRow;
 pub use decisions::PendingAcceptRow;

@@ -17,9 +17,9 @@ mod signing;
 mod sqlite;
 
 pub use console::{
-    AcceptedBatch, AccountRow, ConsoleDb, HostRow, LiveSession, MAX_PENDING_PROFILES_PER_HOST,
-    NewPasskey, PasskeyAdded, PasskeyRemoved, PasskeyRow, PendingAcceptRow, ProfileNoted,
-    ProfileRow, SealRow, SessionRow, TokenRefusal,
+    AcceptedBatch, AccountRow, ConsoleDb, FROM_TRAIL, HostRow, LiveSession,
+    MAX_PENDING_PROFILES_PER_HOST, NewPasskey, PasskeyAdded, PasskeyRemoved, PasskeyRow,
+    PendingAcceptRow, ProfileNoted, ProfileRow, SealRow, SessionRow, TokenRefusal,
 };
 pub use seen::SeenRow;
 pub use signing::{

@@ -40,6 +40,11 @@ CREATE TABLE IF NOT EXISTS fleet_quota (
 );
 ";
 
+/// The digest of a row noted from the host's trail (a `profile` or `accept` record of a
+/// generation the host never claimed): not hex, so no report's claim and no approval
+/// ever matches it; it only makes the alert once per generation.
+pub const FROM_TRAIL: &str = "trail";
+
 /// One profile generation a host claimed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProfileRow {
@@ -59,7 +64,8 @@ pub struct ProfileRow {
 /// What noting a claim found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProfileNoted {
-    /// Claimed for the first time (so raised once, not at every heartbeat).
+    /// Claimed for the first time (so raised once, not at every heartbeat), and not
+    /// raised already from the host's trail.
     pub new: bool,
     /// When it was approved, if it was.
     pub approved_at: Option<i64>,
@@ -89,6 +95,18 @@ fn profile_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProfileRow> {
     })
 }
 
+/// Drops a host's oldest pending rows past [`MAX_PENDING_PROFILES_PER_HOST`] (never an
+/// approved one, never the one just noted: it is the newest).
+fn prune_pending(conn: &rusqlite::Connection, host: i64) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM fleet_profiles WHERE host = ?1 AND approved_at IS NULL AND \
+         (generation, digest) NOT IN (SELECT generation, digest FROM fleet_profiles \
+          WHERE host = ?1 AND approved_at IS NULL \
+          ORDER BY first_seen DESC, generation DESC LIMIT ?2)",
+        params![host, to_i64(MAX_PENDING_PROFILES_PER_HOST as u64)],
+    )
+}
+
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -112,6 +130,13 @@ impl ConsoleDb {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(sql)?;
+        let from_trail: i64 = tx
+            .query_row(
+                "SELECT count(*) FROM fleet_profiles WHERE host = ?1 AND generation = ?2 AND digest = ?3",
+                params![host, to_i64(generation), FROM_TRAIL],
+                |r| r.get(0),
+            )
+            .map_err(sql)?;
         let new = tx
             .execute(
                 "INSERT OR IGNORE INTO fleet_profiles \
@@ -120,7 +145,8 @@ impl ConsoleDb {
                 params![host, to_i64(generation), digest, created, now],
             )
             .map_err(sql)?
-            == 1;
+            == 1
+            && from_trail == 0;
         tx.execute(
             "UPDATE fleet_profiles SET last_seen = ?4 \
              WHERE host = ?1 AND generation = ?2 AND digest = ?3",
@@ -128,16 +154,7 @@ impl ConsoleDb {
         )
         .map_err(sql)?;
         if new {
-            // The oldest pending rows past the limit go (never an approved one, never
-            // the one just claimed: it is the newest).
-            tx.execute(
-                "DELETE FROM fleet_profiles WHERE host = ?1 AND approved_at IS NULL AND \
-                 (generation, digest) NOT IN (SELECT generation, digest FROM fleet_profiles \
-                  WHERE host = ?1 AND approved_at IS NULL \
-                  ORDER BY first_seen DESC, generation DESC LIMIT ?2)",
-                params![host, to_i64(MAX_PENDING_PROFILES_PER_HOST as u64)],
-            )
-            .map_err(sql)?;
+            prune_pending(&tx, host).map_err(sql)?;
         }
         let approved_at: Option<i64> = tx
             .query_row(
@@ -153,6 +170,36 @@ impl ConsoleDb {
         Ok(ProfileNoted { new, approved_at })
     }
 
+    /// Notes that the host's trail records signing `generation`: `true` (raise it) when
+    /// the host never named that generation, nor a later one, in a report (the older
+    /// generations of a trail delivered at enrolment are not news), once per generation.
+    pub fn note_profile_in_trail(
+        &self,
+        host: i64,
+        generation: u64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let claimed: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM fleet_profiles WHERE host = ?1 AND generation >= ?2",
+                params![host, to_i64(generation)],
+                |r| r.get(0),
+            )
+            .map_err(self.sql())?;
+        if claimed > 0 {
+            return Ok(false);
+        }
+        self.execute(
+            "INSERT OR IGNORE INTO fleet_profiles \
+             (host, generation, digest, created, first_seen, last_seen) \
+             VALUES (?1, ?2, ?3, 0, ?4, 0)",
+            params![host, to_i64(generation), FROM_TRAIL, now],
+        )?;
+        prune_pending(&self.conn, host).map_err(self.sql())?;
+        Ok(true)
+    }
+
     /// Records an approver's acceptance of a pending profile; `false` if no such
     /// profile waits (unknown, or approved already).
     pub fn approve_profile(
@@ -166,7 +213,8 @@ impl ConsoleDb {
     ) -> Result<bool, StoreError> {
         Ok(self.execute(
             "UPDATE fleet_profiles SET approved_by = ?4, reason = ?5, approved_at = ?6 \
-             WHERE host = ?1 AND generation = ?2 AND digest = ?3 AND approved_at IS NULL",
+             WHERE host = ?1 AND generation = ?2 AND digest = ?3 AND approved_at IS NULL \
+             AND digest <> 'trail'",
             params![host, to_i64(generation), digest, by, reason, now],
         )? == 1)
     }
@@ -241,19 +289,21 @@ impl ConsoleDb {
             .map_err(self.sql())
     }
 
-    /// Each host's current profile (the one it claimed last), by host name.
+    /// Each host's current profile, by host name: its highest generation the console
+    /// knows of (a host's generations only grow; a host that keeps naming an older one
+    /// while its trail records a newer one shows the newer).
     pub fn current_profiles(&self) -> Result<Vec<ProfileRow>, StoreError> {
         let mut statement = self
             .conn
             .prepare(&format!(
                 "SELECT {PROFILE_COLUMNS} FROM fleet_profiles p JOIN fleet_hosts h ON h.id = p.host \
-                 WHERE p.last_seen = (SELECT max(last_seen) FROM fleet_profiles q WHERE q.host = p.host) \
-                 ORDER BY h.name, p.host, p.first_seen DESC"
+                 WHERE p.generation = (SELECT max(generation) FROM fleet_profiles q WHERE q.host = p.host) \
+                 ORDER BY h.name, p.host, p.digest = 'trail', p.last_seen DESC"
             ))
             .map_err(self.sql())?;
         let rows = statement.query_map([], profile_row).map_err(self.sql())?;
         let mut all: Vec<ProfileRow> = rows.collect::<Result<_, _>>().map_err(self.sql())?;
-        // Two claims in the same second: the one first seen last is current.
+        // Two rows of one generation: a claim before a trail row, then the one named last.
         all.dedup_by_key(|p| p.host);
         Ok(all)
     }
@@ -264,7 +314,7 @@ impl ConsoleDb {
             .conn
             .prepare(&format!(
                 "SELECT {PROFILE_COLUMNS} FROM fleet_profiles p JOIN fleet_hosts h ON h.id = p.host \
-                 WHERE p.approved_at IS NULL AND h.revoked IS NULL \
+                 WHERE p.approved_at IS NULL AND h.revoked IS NULL AND p.digest <> 'trail' \
                  ORDER BY p.first_seen DESC, h.name"
             ))
             .map_err(self.sql())?;
