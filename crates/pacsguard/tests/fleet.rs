@@ -1081,6 +1081,9 @@ fn a_profile_made_on_the_host_counts_only_once_the_console_approved_it() {
         assert!(Instant::now() < deadline, "{}", guard.stderr());
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Relayed to the running guard, then run alone: approved.
+    let out = host.run(&["check"]);
+    assert_eq!(out.status.code(), Some(0), "relayed: {}", stdout(&out));
     guard.stop();
     let out = host.run(&["check"]);
     assert_eq!(
@@ -1123,6 +1126,13 @@ fn a_profile_made_on_the_host_counts_only_once_the_console_approved_it() {
     assert_eq!(flagged["profile"]["approved"], false, "{flagged}");
     let (_, body) = web.curl("GET", "/hosts", &[]);
     assert!(body.contains("generation 2 unapproved"), "{body}");
+    let out = host.run(&["check"]);
+    assert_eq!(out.status.code(), Some(1), "relayed: {}", stdout(&out));
+    assert!(
+        stdout(&out).contains("host-profile-unapproved"),
+        "{}",
+        stdout(&out)
+    );
     guard.stop();
     assert!(
         !host.home.join("fleet/approvals.jsonl").exists(),
