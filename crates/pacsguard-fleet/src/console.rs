@@ -452,6 +452,29 @@ impl Fleet {
         // cosigned from a fresh state, a fork included. A key is held once a checkpoint
         // signed by it was accepted: records alone prove no possession of the key (the
         // public key is no secret), so they cannot lock its owner out.
+        // A host revoked and enrolled anew from the same home (same name, same trail
+        // key, nothing delivered under the new enrolment): its trail continues where the
+        // console left it, rather than being refused as a copy of the revoked one. The
+        // new enrolment needed a fresh token, so a person decided it.
+        if host.trail_key.is_none()
+            && host.size == 0
+            && let Some(old) = db.hosts()?.into_iter().find(|other| {
+                other.id != host.id
+                    && other.revoked.is_some()
+                    && other.name == host.name
+                    && other.trail_key.as_deref().map(witness::key_part)
+                        == Some(witness::key_part(trail_key))
+            })
+            && db.carry_over_host(old.id, host.id)?
+        {
+            let Some(moved) = db.host(host.id)? else {
+                return Ok(Response::Refused {
+                    reason: "the console's record of this host is gone".into(),
+                });
+            };
+            let interval = u64::try_from(interval).unwrap_or(1);
+            return self.report(db, &moved, trail_key, interval, first, records, checkpoint);
+        }
         if host.trail_key.as_deref() != Some(trail_key)
             && let Some(other) = db.hosts()?.into_iter().find(|other| {
                 other.id != host.id

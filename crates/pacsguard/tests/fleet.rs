@@ -325,6 +325,42 @@ fn a_revoked_host_is_refused_with_a_clear_message() {
         "revoked already: {}",
         stderr(&out)
     );
+
+    // Enrolled again from the same home (its old identity removed, a new token): the
+    // trail continues where the console left it, not refused as a copy of itself.
+    let held = hosts(&console)[0]["records"].as_u64().expect("records");
+    std::fs::remove_dir_all(host.home.join("fleet")).expect("old identity");
+    let second = self::token(&console, "15m");
+    let out = host.run(&[
+        "enroll",
+        &url,
+        "--token",
+        &second,
+        "--fingerprint",
+        &fingerprint,
+        "--name",
+        "ct-3",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    host.run(&["check", host.tree_str()]);
+    let out = host.run(&["audit", "forward", "--to", "console"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let listed = hosts(&console);
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let again = listed
+        .into_iter()
+        .find(|h| h["name"] == "ct-3" && h["revoked"] == false)
+        .expect("the new enrolment");
+    assert_eq!(again["state"], "ok", "{again}");
+    assert!(again["records"].as_u64() > Some(held), "{again}");
+    assert_eq!(again["witnessed"], again["records"], "{again}");
+    let log = std::fs::read_to_string(host.home.join("audit.log")).expect("log");
+    let stored = stored_records(&console, "ct-3");
+    assert_eq!(
+        stored,
+        log.lines().take(stored.len()).collect::<Vec<_>>(),
+        "every record once, in order, under the new enrolment"
+    );
     server.stop();
 }
 
