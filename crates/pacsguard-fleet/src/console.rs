@@ -36,6 +36,11 @@ pub const MAX_CONNECTIONS: usize = 64;
 /// open these, so one address may not hold more than this many of the
 /// [`MAX_CONNECTIONS`] slots: enrolled hosts elsewhere still get in.
 pub const MAX_UNPROVEN_PER_ADDRESS: usize = 8;
+/// Connections, from all addresses together, that have not (yet) shown a host
+/// certificate: half of [`MAX_CONNECTIONS`]. Someone with many addresses (more than
+/// `MAX_CONNECTIONS / MAX_UNPROVEN_PER_ADDRESS` = 8) could otherwise hold every slot with
+/// idle handshakes; the other half stays for enrolled hosts.
+pub const MAX_UNPROVEN_CONNECTIONS: usize = MAX_CONNECTIONS / 2;
 /// A connection that sends no frame for this long is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a TLS handshake may take as a whole.
@@ -665,9 +670,13 @@ struct UnprovenSlot {
 }
 
 impl UnprovenSlot {
-    /// Takes a slot for `address`, or `None` if it holds [`MAX_UNPROVEN_PER_ADDRESS`].
+    /// Takes a slot for `address`, or `None` if it holds [`MAX_UNPROVEN_PER_ADDRESS`] or
+    /// all addresses together hold [`MAX_UNPROVEN_CONNECTIONS`].
     fn take(table: &Unproven, address: IpAddr) -> Option<UnprovenSlot> {
         let mut counts = table.lock().ok()?;
+        if counts.values().sum::<usize>() >= MAX_UNPROVEN_CONNECTIONS {
+            return None;
+        }
         let count = counts.entry(address).or_insert(0);
         if *count >= MAX_UNPROVEN_PER_ADDRESS {
             return None;
@@ -1052,6 +1061,23 @@ mod tests {
                 .iter()
                 .all(|p| p.digest != pacsguard_store::FROM_TRAIL)
         );
+    }
+
+    /// Many addresses together hold at most half the slots without a host certificate,
+    /// so enrolled hosts always find one.
+    #[test]
+    fn unproven_connections_from_many_addresses_leave_slots_for_hosts() {
+        let table: Unproven = Arc::default();
+        let mut held = Vec::new();
+        for n in 0..=u8::MAX {
+            if let Some(slot) = UnprovenSlot::take(&table, [198, 51, 100, n].into()) {
+                held.push(slot);
+            }
+        }
+        assert_eq!(held.len(), MAX_UNPROVEN_CONNECTIONS, "at the limit");
+        assert!(MAX_CONNECTIONS - held.len() >= MAX_CONNECTIONS / 2);
+        held.pop();
+        assert!(UnprovenSlot::take(&table, [203, 0, 113, 1].into()).is_some());
     }
 
     #[test]
