@@ -1,35 +1,106 @@
 //! The hosts page: every host enrolled in this console (issue 14), its state, its last
-//! contact, how far its trail is witnessed, and what the console last refused of it.
-//! Read only; the state is the fleet listener's (`pacsguard-fleet`), kept in the store.
+//! contact, how far its trail is witnessed, whether its profile is approved, and what the
+//! console last refused of it; and the profiles waiting for an approver, each with its
+//! approval form ([`crate::host_approvals`]). The state is the fleet listener's
+//! (`pacsguard-fleet`), kept in the store.
 
 use std::fmt::Write as _;
 
-use axum::Extension;
 use axum::extract::State;
-use axum::response::Response;
-use pacsguard_store::HostRow;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse as _, Response};
+use axum::{Extension, Form};
+use pacsguard_store::{HostRow, ProfileRow};
+use serde::Deserialize;
 
 use crate::auth::{AuthError, Authenticated};
 use crate::http::{AppState, blocking, failure, html};
 use crate::pages::{esc, page};
+
+/// What the page shows, read in one go from the store.
+struct Fleet {
+    hosts: Vec<HostRow>,
+    current: Vec<ProfileRow>,
+    pending: Vec<ProfileRow>,
+}
+
+async fn hosts_with(
+    state: &AppState,
+    auth: &Authenticated,
+    status: StatusCode,
+    message: Option<String>,
+) -> Response {
+    let console = state.console.clone();
+    let now = console.clock.now();
+    let stepped_up = console.stepped_up(auth);
+    let read = blocking(move || {
+        let db = console
+            .db
+            .lock()
+            .map_err(|_| AuthError::Invalid("the console's store is unavailable".into()))?;
+        Ok::<_, AuthError>(Fleet {
+            hosts: db.hosts()?,
+            current: db.current_profiles()?,
+            pending: db.pending_profiles()?,
+        })
+    })
+    .await;
+    match read {
+        Ok(Ok(fleet)) => (
+            status,
+            html(render(auth, &fleet, now, stepped_up, message.as_deref())),
+        )
+            .into_response(),
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
+}
 
 /// GET /hosts.
 pub(crate) async fn hosts_page(
     State(state): State<AppState>,
     Extension(auth): Extension<Authenticated>,
 ) -> Response {
+    hosts_with(&state, &auth, StatusCode::OK, None).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct ApproveForm {
+    host: i64,
+    generation: u64,
+    digest: String,
+    reason: String,
+}
+
+/// POST /hosts/approve: an approver approves a host's profile generation.
+pub(crate) async fn hosts_approve(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+    Form(form): Form<ApproveForm>,
+) -> Response {
     let console = state.console.clone();
-    let now = console.clock.now();
-    let read = blocking(move || {
-        console
-            .db
-            .lock()
-            .map_err(|_| AuthError::Invalid("the console's store is unavailable".into()))
-            .and_then(|db| db.hosts().map_err(AuthError::from))
+    let a = auth.clone();
+    let decided = blocking(move || {
+        console.approve_host_profile(&a, form.host, form.generation, &form.digest, &form.reason)
     })
     .await;
-    match read {
-        Ok(Ok(hosts)) => html(render(&auth, &hosts, now)),
+    match decided {
+        Ok(Ok(row)) => {
+            let said = format!(
+                "Approved profile generation {} of host {}: the host receives the console's approval with its next report.",
+                row.generation, row.host_name
+            );
+            hosts_with(&state, &auth, StatusCode::OK, Some(said)).await
+        }
+        Ok(Err(e @ (AuthError::StepUpNeeded | AuthError::Invalid(_)))) => {
+            let status = if matches!(e, AuthError::StepUpNeeded) {
+                StatusCode::FORBIDDEN
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            hosts_with(&state, &auth, status, Some(e.to_string())).await
+        }
         Ok(Err(e)) => failure(&e),
         Err(r) => r,
     }
@@ -44,9 +115,32 @@ fn witnessed(host: &HostRow) -> u64 {
         .unwrap_or(0)
 }
 
-fn render(auth: &Authenticated, hosts: &[HostRow], now: i64) -> String {
+/// A host's current profile as its row shows it.
+fn profile_cell(current: Option<&ProfileRow>) -> (&'static str, String) {
+    match current {
+        None => ("warn", "not reported".into()),
+        Some(p) => match &p.approved {
+            Some((by, _, _)) => (
+                "ok",
+                format!("generation {} approved by {by}", p.generation),
+            ),
+            None => (
+                "bad",
+                format!("generation {} unapproved (made on the host)", p.generation),
+            ),
+        },
+    }
+}
+
+fn render(
+    auth: &Authenticated,
+    fleet: &Fleet,
+    now: i64,
+    stepped_up: bool,
+    message: Option<&str>,
+) -> String {
     let mut rows = String::new();
-    for h in hosts {
+    for h in &fleet.hosts {
         let (class, state) = match (h.revoked, h.state.as_str()) {
             (Some(_), _) => ("warn", "revoked".to_string()),
             (None, "ok") if h.last_contact == 0 => ("warn", "enrolled, never reported".into()),
@@ -58,12 +152,14 @@ fn render(auth: &Authenticated, hosts: &[HostRow], now: i64) -> String {
         } else {
             format!("{} s ago", now.saturating_sub(h.last_contact))
         };
+        let (profile_class, profile) = profile_cell(fleet.current.iter().find(|p| p.host == h.id));
         let _ = write!(
             rows,
-            "<tr class=\"host\"><td>{}</td><td><span class=\"{class}\">{}</span></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr class=\"host\"><td>{}</td><td><span class=\"{class}\">{}</span></td><td>{}</td><td><span class=\"{profile_class} profile\">{}</span></td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&h.name),
             esc(&state),
             esc(&contact),
+            esc(&profile),
             h.size,
             witnessed(h),
             esc(&h.detail)
@@ -71,16 +167,55 @@ fn render(auth: &Authenticated, hosts: &[HostRow], now: i64) -> String {
     }
     if rows.is_empty() {
         rows.push_str(
-            "<tr><td colspan=\"6\">No host is enrolled. On this console: <code>pacsguard console enrol-token</code>; on the host: <code>pacsguard enroll</code>.</td></tr>",
+            "<tr><td colspan=\"7\">No host is enrolled. On this console: <code>pacsguard console enrol-token</code>; on the host: <code>pacsguard enroll</code>.</td></tr>",
         );
     }
+    let mut pending = String::new();
+    for p in &fleet.pending {
+        let _ = write!(
+            pending,
+            "<li class=\"pending-profile\"><strong>{}</strong>: profile generation {} (signed on the host at {}, first reported {} s ago, <code>{}</code>)\
+             <form method=\"post\" action=\"/hosts/approve\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+             <input type=\"hidden\" name=\"host\" value=\"{}\">\
+             <input type=\"hidden\" name=\"generation\" value=\"{}\">\
+             <input type=\"hidden\" name=\"digest\" value=\"{}\">\
+             <label>Reason <input name=\"reason\" type=\"text\" required></label>\
+             <button type=\"submit\">Approve</button></form></li>",
+            esc(&p.host_name),
+            p.generation,
+            p.created,
+            now.saturating_sub(p.first_seen),
+            esc(&p.digest),
+            esc(&auth.csrf),
+            p.host,
+            p.generation,
+            esc(&p.digest),
+        );
+    }
+    let pending = if pending.is_empty() {
+        "<p id=\"no-pending-profiles\">No host profile waits for approval.</p>".to_string()
+    } else {
+        format!(
+            "<p class=\"hint\">Each was made on its host (<code>profile</code> or <code>accept</code> run there) and counts as unapproved until an approver accepts it here. {}</p><ul id=\"pending-profiles\">{pending}</ul>",
+            if stepped_up {
+                "Your second factor is confirmed."
+            } else {
+                "Approving needs your second factor confirmed within the last 5 minutes: <a id=\"hosts-step-up\" href=\"/step-up?next=/hosts\">confirm it</a>."
+            }
+        )
+    };
+    let message = message.map_or(String::new(), |m| {
+        format!("<p id=\"hosts-message\" class=\"notice\">{}</p>", esc(m))
+    });
     page(
         "Hosts",
         Some(auth),
         &format!(
-            "<section><h2>Hosts</h2>\
+            "<section><h2>Hosts</h2>{message}\
              <p class=\"hint\">Each host's trail as this console holds and witnesses it; alerts about hosts are on the audit trail.</p>\
-             <table id=\"hosts\"><thead><tr><th>Host</th><th>State</th><th>Last contact</th><th>Records</th><th>Witnessed up to</th><th>Last refusal</th></tr></thead><tbody>{rows}</tbody></table></section>"
+             <table id=\"hosts\"><thead><tr><th>Host</th><th>State</th><th>Last contact</th><th>Profile</th><th>Records</th><th>Witnessed up to</th><th>Last refusal</th></tr></thead><tbody>{rows}</tbody></table></section>\
+             <section><h2>Profiles waiting for approval</h2>{pending}</section>"
         ),
     )
 }

@@ -172,6 +172,12 @@ pub static ROUTES: &[Route] = &[
         handler: || get(crate::hosts::hosts_page),
     },
     Route {
+        method: Method::POST,
+        path: "/hosts/approve",
+        access: Access::Role(Role::Approver),
+        handler: || post(crate::hosts::hosts_approve),
+    },
+    Route {
         method: Method::GET,
         path: "/accounts",
         access: Access::Role(Role::Administrator),
@@ -1094,6 +1100,7 @@ pub(crate) fn step_up_target(next: &str) -> &'static str {
     match next {
         "/accounts" => "/accounts",
         "/passkeys" => "/passkeys",
+        "/hosts" => "/hosts",
         _ => "/differences",
     }
 }

@@ -38,6 +38,7 @@ pub mod clock;
 pub mod decide;
 pub mod four_eyes;
 pub mod guard;
+mod host_approvals;
 mod hosts;
 pub mod http;
 pub mod openapi;

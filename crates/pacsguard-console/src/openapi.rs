@@ -170,8 +170,23 @@ pub static OPERATIONS: &[Operation] = &[
     Operation {
         method: "GET",
         path: "/hosts",
-        summary: "Hosts enrolled in this console: state, last contact, trail witnessed up to where",
+        summary: "Hosts enrolled in this console: state, last contact, profile approved or not, trail witnessed up to where; the host profiles waiting for approval",
         fields: &[],
+        answer: "html",
+    },
+    Operation {
+        method: "POST",
+        path: "/hosts/approve",
+        summary: "Approves a profile generation an enrolled host reported (step-up needed); the host receives the console's signed approval with its next report",
+        fields: &[
+            ("host", "The host (its id on this console)"),
+            ("generation", "The profile generation the host reported"),
+            (
+                "digest",
+                "The digest of that generation's signature, as the host reported it",
+            ),
+            REASON,
+        ],
         answer: "html",
     },
     Operation {

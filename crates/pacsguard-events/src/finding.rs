@@ -203,6 +203,17 @@ finding_kinds! {
     /// Console: an enrolled host sent nothing within the interval it promised (and the
     /// console's grace): stopped, cut off, or silenced.
     HostSilent => "host-silent",
+    /// An enrolled host's signed profile generation was not approved on its console: on
+    /// the console, a re-baseline made on the host itself (`profile` or `accept` run
+    /// there, by an administrator or by an intruder planting a file) is an alert until an
+    /// approver signs it; on the host, `check` warns while its current profile carries no
+    /// valid approval of the console it enrolled with.
+    HostProfileUnapproved => "host-profile-unapproved",
+    /// Console: an enrolled host sent more record bytes within the quota window than the
+    /// console holds for one host (`HOST_QUOTA_BYTES`): its further records are refused
+    /// (the host keeps them and delivers them when the window ends), so one host cannot
+    /// fill the console's disk.
+    HostQuotaExceeded => "host-quota-exceeded",
 }
 
 impl fmt::Display for FindingKind {

@@ -23,6 +23,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use sha2::{Digest as _, Sha256};
 
+use crate::approval::ProfileClaim;
 use crate::ca::HostCa;
 use crate::cosign::Cosigner;
 use crate::wire::{self, Request, Response};
@@ -35,6 +36,11 @@ pub const MAX_CONNECTIONS: usize = 64;
 /// open these, so one address may not hold more than this many of the
 /// [`MAX_CONNECTIONS`] slots: enrolled hosts elsewhere still get in.
 pub const MAX_UNPROVEN_PER_ADDRESS: usize = 8;
+/// Connections, from all addresses together, that have not (yet) shown a host
+/// certificate: half of [`MAX_CONNECTIONS`]. Someone with many addresses (more than
+/// `MAX_CONNECTIONS / MAX_UNPROVEN_PER_ADDRESS` = 8) could otherwise hold every slot with
+/// idle handshakes; the other half stays for enrolled hosts.
+pub const MAX_UNPROVEN_CONNECTIONS: usize = MAX_CONNECTIONS / 2;
 /// A connection that sends no frame for this long is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a TLS handshake may take as a whole.
@@ -50,6 +56,32 @@ pub const ENROL_TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
 pub const MAX_ENROL_TOKEN_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Longest host name a host may enrol under.
 pub const MAX_HOST_NAME: usize = 64;
+/// Record bytes the console holds of one host per [`HOST_QUOTA_WINDOW`]: an enrolled
+/// host (or an intruder on it writing records in a loop) cannot fill the console's
+/// disk. A busy archive writes some 100,000 records a day of about 500 bytes (50 MB);
+/// this is twenty times that. Past it the host's reports are refused and
+/// `host-quota-exceeded` raised once; the host keeps its records (its cursor stays) and
+/// delivers them, in order, when the window ends.
+pub const HOST_QUOTA_BYTES: u64 = 1 << 30;
+/// The window [`HOST_QUOTA_BYTES`] counts over.
+pub const HOST_QUOTA_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+/// What the console holds of one host per window ([`HOST_QUOTA_BYTES`] in
+/// [`HOST_QUOTA_WINDOW`] unless a test says otherwise).
+#[derive(Clone, Copy, Debug)]
+pub struct Quota {
+    pub bytes: u64,
+    pub window: Duration,
+}
+
+impl Default for Quota {
+    fn default() -> Quota {
+        Quota {
+            bytes: HOST_QUOTA_BYTES,
+            window: HOST_QUOTA_WINDOW,
+        }
+    }
+}
 
 fn now() -> i64 {
     SystemTime::now()
@@ -125,6 +157,7 @@ pub struct Fleet {
     pub ca: HostCa,
     pub cosigner: Cosigner,
     alert: Alert,
+    quota: Quota,
 }
 
 impl std::fmt::Debug for Fleet {
@@ -144,7 +177,45 @@ impl Fleet {
             ca,
             cosigner,
             alert,
+            quota: Quota::default(),
         }
+    }
+
+    /// Another quota than [`Quota::default`] (tests at the limit).
+    pub fn with_quota(mut self, quota: Quota) -> Fleet {
+        self.quota = quota;
+        self
+    }
+
+    /// Charges `adding` record bytes to `host`'s quota window; `Err` with the detail
+    /// (raised once as `host-quota-exceeded`) when they would pass the limit, and nothing
+    /// is charged then.
+    fn charge_quota(
+        &self,
+        db: &ConsoleDb,
+        host: &HostRow,
+        adding: u64,
+        now: i64,
+    ) -> Result<Result<(i64, u64), String>, StoreError> {
+        let window = i64::try_from(self.quota.window.as_secs()).unwrap_or(i64::MAX);
+        let (start, used) = match db.quota_used(host.id)? {
+            (start, used) if now.saturating_sub(start) < window => (start, used),
+            _ => (now, 0),
+        };
+        let total = used.saturating_add(adding);
+        if total <= self.quota.bytes {
+            return Ok(Ok((start, total)));
+        }
+        let detail = format!(
+            "it sent {used} bytes of records in the current {} h window; {adding} more would pass the console's limit of {} bytes per host (HOST_QUOTA_BYTES): the console takes no more of its records until the window ends in {} s (the host keeps them and delivers them then)",
+            self.quota.window.as_secs() / 3600,
+            self.quota.bytes,
+            start.saturating_add(window).saturating_sub(now)
+        );
+        if db.set_host_state(host.id, "quota", &detail)? {
+            self.raise(host, FindingKind::HostQuotaExceeded, detail.clone());
+        }
+        Ok(Err(detail))
     }
 
     /// The listener's TLS configuration: the console's own certificate, client
@@ -195,6 +266,7 @@ impl Fleet {
                 first,
                 records,
                 checkpoint,
+                profile,
             } => {
                 let Some(peer) = peer else {
                     return refused(
@@ -215,7 +287,12 @@ impl Fleet {
                         host.name
                     ));
                 }
-                self.report(
+                let approval = match profile.map(|claim| self.judge_profile(db, &host, &claim)) {
+                    None => None,
+                    Some(Ok(approval)) => approval,
+                    Some(Err(reason)) => return refused(reason),
+                };
+                match self.report(
                     db,
                     &host,
                     &trail_key,
@@ -223,8 +300,15 @@ impl Fleet {
                     first,
                     &records,
                     checkpoint.as_deref(),
-                )
-                .unwrap_or_else(|e| refused(format!("the console's store: {e}")))
+                ) {
+                    Ok(Response::Witnessed { size, cosigned, .. }) => Response::Witnessed {
+                        size,
+                        cosigned,
+                        approval,
+                    },
+                    Ok(other) => other,
+                    Err(e) => refused(format!("the console's store: {e}")),
+                }
             }
         }
     }
@@ -270,6 +354,90 @@ impl Fleet {
         }
     }
 
+    /// Notes the profile generation a host reports as current: one it claims for the
+    /// first time and no approver accepted here is raised as `host-profile-unapproved`
+    /// (a re-baseline made on the host itself); one an approver accepted gets the
+    /// console's approval, sent back with the answer for the host to keep.
+    fn judge_profile(
+        &self,
+        db: &mut ConsoleDb,
+        host: &HostRow,
+        claim: &ProfileClaim,
+    ) -> Result<Option<String>, String> {
+        if !claim.is_well_formed() {
+            return Err(
+                "the report names its profile with a malformed digest (64 hex digits expected)"
+                    .into(),
+            );
+        }
+        let noted = db
+            .note_profile(
+                host.id,
+                claim.generation,
+                &claim.digest,
+                claim.created,
+                now(),
+            )
+            .map_err(|e| format!("the console's store: {e}"))?;
+        match noted.approved_at {
+            Some(at) => Ok(Some(self.cosigner.approve(
+                &host.name,
+                claim,
+                u64::try_from(at).unwrap_or(0),
+            ))),
+            None => {
+                if noted.new {
+                    self.raise(
+                        host,
+                        FindingKind::HostProfileUnapproved,
+                        format!(
+                            "profile generation {} (signed on the host at {}, {}) was made on the host and is not approved on this console: review it on the Hosts page and approve it there, or investigate the host",
+                            claim.generation,
+                            claim.created,
+                            &claim.digest[..16]
+                        ),
+                    );
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Raises `host-profile-unapproved` for each profile generation the host's trail
+    /// records signing (a `profile` or `accept` record that succeeded) newer than any it
+    /// named in a report: a host whose reports keep naming an approved generation while
+    /// it re-baselines is still seen in its own witnessed trail.
+    fn profiles_in_trail(
+        &self,
+        db: &ConsoleDb,
+        host: &HostRow,
+        records: &[(u64, Vec<u8>)],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        for (seq, line) in records {
+            let Ok(record) = serde_json::from_slice::<serde_json::Value>(line) else {
+                continue;
+            };
+            let signed = matches!(
+                record.get("action").and_then(|a| a.as_str()),
+                Some("profile" | "accept")
+            ) && record.get("outcome").and_then(|o| o.as_str()) == Some("success");
+            let Some(generation) = record.get("generation").and_then(|g| g.as_u64()) else {
+                continue;
+            };
+            if signed && db.note_profile_in_trail(host.id, generation, now)? {
+                self.raise(
+                    host,
+                    FindingKind::HostProfileUnapproved,
+                    format!(
+                        "its trail records signing profile generation {generation} (record {seq}), a generation its reports never named and this console never approved: review the host"
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn report(
         &self,
@@ -289,6 +457,29 @@ impl Fleet {
         // cosigned from a fresh state, a fork included. A key is held once a checkpoint
         // signed by it was accepted: records alone prove no possession of the key (the
         // public key is no secret), so they cannot lock its owner out.
+        // A host revoked and enrolled anew from the same home (same name, same trail
+        // key, nothing delivered under the new enrolment): its trail continues where the
+        // console left it, rather than being refused as a copy of the revoked one. The
+        // new enrolment needed a fresh token, so a person decided it.
+        if host.trail_key.is_none()
+            && host.size == 0
+            && let Some(old) = db.hosts()?.into_iter().find(|other| {
+                other.id != host.id
+                    && other.revoked.is_some()
+                    && other.name == host.name
+                    && other.trail_key.as_deref().map(witness::key_part)
+                        == Some(witness::key_part(trail_key))
+            })
+            && db.carry_over_host(old.id, host.id)?
+        {
+            let Some(moved) = db.host(host.id)? else {
+                return Ok(Response::Refused {
+                    reason: "the console's record of this host is gone".into(),
+                });
+            };
+            let interval = u64::try_from(interval).unwrap_or(1);
+            return self.report(db, &moved, trail_key, interval, first, records, checkpoint);
+        }
         if host.trail_key.as_deref() != Some(trail_key)
             && let Some(other) = db.hosts()?.into_iter().find(|other| {
                 other.id != host.id
@@ -359,9 +550,27 @@ impl Fleet {
             },
             None => (host.checkpoint.clone().unwrap_or_default(), None),
         };
+        let adding: u64 = accepted
+            .records
+            .iter()
+            .map(|(_, line)| line.len() as u64)
+            .sum();
+        let charged = match self.charge_quota(db, host, adding, now)? {
+            Ok(charged) => charged,
+            Err(detail) => {
+                return Ok(Response::Refused {
+                    reason: format!("the console refused this report: {detail}"),
+                });
+            }
+        };
         if accepted.records.is_empty() && accepted.checkpoint.is_none() {
-            return Ok(Response::Witnessed { size, cosigned });
+            return Ok(Response::Witnessed {
+                size,
+                cosigned,
+                approval: None,
+            });
         }
+        self.profiles_in_trail(db, host, &accepted.records, now)?;
         let stored = db.accept_batch(
             host.id,
             &AcceptedBatch {
@@ -380,7 +589,14 @@ impl Fleet {
                 reason: "another connection of this host reported meanwhile; send again".into(),
             });
         }
-        Ok(Response::Witnessed { size, cosigned })
+        if adding > 0 {
+            db.set_quota_used(host.id, charged.0, charged.1)?;
+        }
+        Ok(Response::Witnessed {
+            size,
+            cosigned,
+            approval: None,
+        })
     }
 
     /// Raises `host-silent` for each host past its promised interval (once per silence).
@@ -454,9 +670,13 @@ struct UnprovenSlot {
 }
 
 impl UnprovenSlot {
-    /// Takes a slot for `address`, or `None` if it holds [`MAX_UNPROVEN_PER_ADDRESS`].
+    /// Takes a slot for `address`, or `None` if it holds [`MAX_UNPROVEN_PER_ADDRESS`] or
+    /// all addresses together hold [`MAX_UNPROVEN_CONNECTIONS`].
     fn take(table: &Unproven, address: IpAddr) -> Option<UnprovenSlot> {
         let mut counts = table.lock().ok()?;
+        if counts.values().sum::<usize>() >= MAX_UNPROVEN_CONNECTIONS {
+            return None;
+        }
         let count = counts.entry(address).or_insert(0);
         if *count >= MAX_UNPROVEN_PER_ADDRESS {
             return None;
@@ -680,6 +900,184 @@ mod tests {
         assert!(UnprovenSlot::take(&table, one).is_some());
         held.clear();
         assert!(table.lock().expect("table").is_empty());
+    }
+
+    /// One host cannot fill the console's disk: its records are taken up to the quota
+    /// exactly, the next report is refused and `host-quota-exceeded` raised once, and
+    /// nothing is lost (the host sends the same records again once it may).
+    #[test]
+    fn a_host_is_held_to_its_quota_and_told_once() {
+        use crate::witness::tests::{checkpoint, records, signer};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let mut db = ConsoleDb::open(&store).expect("db");
+        db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+        let peer = b"the host's certificate";
+        let id = db
+            .enrol_host(b"t", now(), "big", &crate::cert_fingerprint(peer))
+            .expect("db")
+            .expect("enrolled");
+        let raised = Arc::new(Mutex::new(Vec::<Finding>::new()));
+        let sink = raised.clone();
+        let fleet = |quota: Quota| {
+            let sink = sink.clone();
+            Fleet::new(
+                store.clone(),
+                HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+                Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
+                Box::new(move |f| sink.lock().expect("sink").push(f)),
+            )
+            .with_quota(quota)
+        };
+        let s = signer("big-trail");
+        let all = records(0, 4, "a record of some length");
+        let report = |first: usize, to: usize| Request::Report {
+            trail_key: s.verifier().encode(),
+            interval: 5,
+            first: first as u64,
+            records: all[first..to].to_vec(),
+            checkpoint: Some(checkpoint(&s, &all[..to])),
+            profile: None,
+        };
+        let limit: u64 = all[..2].iter().map(|l| l.len() as u64).sum();
+        let small = fleet(Quota {
+            bytes: limit,
+            window: HOST_QUOTA_WINDOW,
+        });
+        let answer = small.answer(&mut db, Some(peer), report(0, 2));
+        assert!(
+            matches!(answer, Response::Witnessed { size: 2, .. }),
+            "at the limit: {answer:?}"
+        );
+        for _ in 0..2 {
+            let answer = small.answer(&mut db, Some(peer), report(2, 4));
+            let Response::Refused { reason } = answer else {
+                panic!("over the limit: {answer:?}");
+            };
+            assert!(reason.contains("HOST_QUOTA_BYTES"), "{reason}");
+        }
+        let kinds: Vec<FindingKind> = raised
+            .lock()
+            .expect("raised")
+            .iter()
+            .map(|f| f.kind)
+            .collect();
+        assert_eq!(kinds, [FindingKind::HostQuotaExceeded], "raised once");
+        assert_eq!(db.host_records(id).expect("records").len(), 2);
+        // A new window (here: a larger quota): the same records are taken, in order.
+        let answer = fleet(Quota::default()).answer(&mut db, Some(peer), report(2, 4));
+        assert!(
+            matches!(answer, Response::Witnessed { size: 4, .. }),
+            "{answer:?}"
+        );
+        let held = db.host_records(id).expect("records");
+        assert_eq!(
+            held.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),
+            [0, 1, 2, 3]
+        );
+    }
+
+    /// A host whose reports name no new profile generation, while its witnessed trail
+    /// records signing one, is raised as unapproved once; a claim of it later is not a
+    /// second alert, and older generations a trail holds are not news.
+    #[test]
+    fn a_generation_signed_in_the_trail_but_never_named_is_raised_once() {
+        use crate::witness::tests::{checkpoint, signer};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let mut db = ConsoleDb::open(&store).expect("db");
+        db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+        let peer = b"the host's certificate";
+        db.enrol_host(b"t", now(), "ct-2", &crate::cert_fingerprint(peer))
+            .expect("db")
+            .expect("enrolled");
+        let raised = Arc::new(Mutex::new(Vec::<Finding>::new()));
+        let sink = raised.clone();
+        let fleet = Fleet::new(
+            store.clone(),
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
+            Box::new(move |f| sink.lock().expect("sink").push(f)),
+        );
+        let s = signer("ct-2-trail");
+        let record = |seq: u64, action: &str, generation: u64| {
+            format!(
+                "{{\"seq\":{seq},\"action\":\"{action}\",\"outcome\":\"success\",\"generation\":{generation}}}"
+            )
+        };
+        let all = [
+            record(0, "profile", 1),
+            record(1, "profile", 2),
+            record(2, "check", 2),
+            record(3, "accept", 3),
+        ];
+        let claim = |generation: u64| ProfileClaim {
+            generation,
+            created: 1,
+            digest: format!("{generation:064x}"),
+        };
+        let report = |first: usize, to: usize, profile: Option<ProfileClaim>| Request::Report {
+            trail_key: s.verifier().encode(),
+            interval: 5,
+            first: first as u64,
+            records: all[first..to].to_vec(),
+            checkpoint: Some(checkpoint(&s, &all[..to])),
+            profile,
+        };
+        let unapproved = || {
+            raised
+                .lock()
+                .expect("raised")
+                .iter()
+                .filter(|f| f.kind == FindingKind::HostProfileUnapproved)
+                .map(|f| f.detail.clone())
+                .collect::<Vec<_>>()
+        };
+        // Enrolled after two generations: the claim of the newest is the one alert.
+        let answer = fleet.answer(&mut db, Some(peer), report(0, 3, Some(claim(2))));
+        assert!(
+            matches!(answer, Response::Witnessed { size: 3, .. }),
+            "{answer:?}"
+        );
+        assert_eq!(unapproved().len(), 1, "{:?}", unapproved());
+        // Then the host re-baselines but keeps naming generation 2: its trail tells.
+        let answer = fleet.answer(&mut db, Some(peer), report(3, 4, Some(claim(2))));
+        assert!(
+            matches!(answer, Response::Witnessed { size: 4, .. }),
+            "{answer:?}"
+        );
+        let alerts = unapproved();
+        assert_eq!(alerts.len(), 2, "{alerts:?}");
+        assert!(alerts[1].contains("generation 3 (record 3)"), "{alerts:?}");
+        // Named later: not raised again, and not offered for approval as a trail row.
+        let answer = fleet.answer(&mut db, Some(peer), report(4, 4, Some(claim(3))));
+        assert!(matches!(answer, Response::Witnessed { .. }), "{answer:?}");
+        assert_eq!(unapproved().len(), 2, "{:?}", unapproved());
+        assert!(
+            db.pending_profiles()
+                .expect("pending")
+                .iter()
+                .all(|p| p.digest != pacsguard_store::FROM_TRAIL)
+        );
+    }
+
+    /// Many addresses together hold at most half the slots without a host certificate,
+    /// so enrolled hosts always find one.
+    #[test]
+    fn unproven_connections_from_many_addresses_leave_slots_for_hosts() {
+        let table: Unproven = Arc::default();
+        let mut held = Vec::new();
+        for n in 0..=u8::MAX {
+            if let Some(slot) = UnprovenSlot::take(&table, [198, 51, 100, n].into()) {
+                held.push(slot);
+            }
+        }
+        assert_eq!(held.len(), MAX_UNPROVEN_CONNECTIONS, "at the limit");
+        assert!(MAX_CONNECTIONS - held.len() >= MAX_CONNECTIONS / 2);
+        held.pop();
+        assert!(UnprovenSlot::take(&table, [203, 0, 113, 1].into()).is_some());
     }
 
     #[test]

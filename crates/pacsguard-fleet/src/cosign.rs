@@ -3,8 +3,11 @@
 //! The key ID is the first four bytes of SHA-256(name ‖ "\n" ‖ 0x04 ‖ public key); the
 //! signature line is `— <name> base64(key ID ‖ u64 timestamp ‖ Ed25519 signature)` over
 //! `cosignature/v1\ntime <timestamp>\n` followed by the checkpoint's whole note body. The
-//! witness key is the console's own (`HOME/console/witness.key`, 0600), used for nothing
-//! else, as the format requires (it does not commit to the cosigner's name).
+//! witness key is the console's own (`HOME/console/witness.key`, 0600). Besides
+//! cosignatures it signs only the console's approvals of host profiles
+//! ([`crate::approval`]), under messages of their own domain that no cosignature
+//! message can equal (the format asks that the key sign nothing a verifier could take
+//! for a cosignature; it does not commit to the cosigner's name).
 
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
@@ -135,9 +138,21 @@ impl Cosigner {
     }
 }
 
-/// Checks `note` for a cosignature by the verifier key `verifier` (as
-/// [`Cosigner::verifier`] writes it); returns its timestamp.
-pub fn verify(note: &str, verifier: &str) -> Result<u64, CosignError> {
+impl Cosigner {
+    /// A signature line (`— <name> base64(key ID ‖ Ed25519 signature)`) over `message`,
+    /// for the console's other signed statements ([`crate::approval`]): their messages
+    /// begin with their own domain, never with `cosignature/v1`, and the line carries no
+    /// timestamp, so it is never read as a cosignature.
+    pub fn sign_line(&self, message: &[u8]) -> String {
+        let signature = self.key.sign(message);
+        let mut raw = key_id(&self.name, &self.key.verifying_key()).to_vec();
+        raw.extend_from_slice(&signature.to_bytes());
+        format!("{DASH}{} {}\n", self.name, B64.encode(raw))
+    }
+}
+
+/// The name and public key of a verifier key (as [`Cosigner::verifier`] writes it).
+fn parse_verifier(verifier: &str) -> Result<(&str, VerifyingKey), CosignError> {
     let mut parts = verifier.splitn(3, '+');
     let (Some(name), Some(_), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(CosignError::Note("a verifier key is name+id+key"));
@@ -152,6 +167,31 @@ pub fn verify(note: &str, verifier: &str) -> Result<u64, CosignError> {
             .ok_or(CosignError::Note("not an Ed25519 key"))?,
         _ => return Err(CosignError::Note("not a cosignature/v1 key")),
     };
+    Ok((name, public))
+}
+
+/// Checks a line made by [`Cosigner::sign_line`] over `message` with `verifier`.
+pub fn verify_line(message: &[u8], line: &str, verifier: &str) -> Result<(), CosignError> {
+    let (name, public) = parse_verifier(verifier)?;
+    let refused = || CosignError::NotCosigned(name.to_string());
+    let (who, sig) = line
+        .strip_prefix(DASH)
+        .and_then(|l| l.split_once(' '))
+        .ok_or_else(refused)?;
+    let raw = B64.decode(sig).map_err(|_| refused())?;
+    if who != name || raw.len() != 4 + 64 || raw[..4] != key_id(name, &public) {
+        return Err(refused());
+    }
+    let signature = Signature::from_slice(&raw[4..]).map_err(|_| refused())?;
+    public
+        .verify_strict(message, &signature)
+        .map_err(|_| refused())
+}
+
+/// Checks `note` for a cosignature by the verifier key `verifier` (as
+/// [`Cosigner::verifier`] writes it); returns its timestamp.
+pub fn verify(note: &str, verifier: &str) -> Result<u64, CosignError> {
+    let (name, public) = parse_verifier(verifier)?;
     let id = key_id(name, &public);
     let body = note_body(note)?;
     let signatures = &note[body.len() + 1..];

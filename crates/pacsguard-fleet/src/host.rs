@@ -4,7 +4,8 @@
 //! made here and never sent), `cert.pem` (the client certificate the console issued),
 //! `console.json` (the console's address, its certificate's fingerprint and its witness
 //! key) and, as reports are witnessed, `cosignatures.jsonl` (each checkpoint the console
-//! cosigned, beside the trail).
+//! cosigned, beside the trail) and `approvals.jsonl` (the console's approvals of this
+//! host's profile generations, which `check` verifies).
 
 use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -20,6 +21,7 @@ use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde::{Deserialize, Serialize};
 
+use crate::approval::ProfileClaim;
 use crate::wire::{self, MAX_BATCH_BYTES, Request, Response};
 
 /// The directory of the home that holds the host's fleet identity.
@@ -314,6 +316,43 @@ impl Identity {
     pub fn cosignatures_path(&self) -> PathBuf {
         self.dir.join("cosignatures.jsonl")
     }
+
+    /// Where the console's approvals of this host's profiles are kept.
+    pub fn approvals_path(&self) -> PathBuf {
+        self.dir.join("approvals.jsonl")
+    }
+
+    /// Whether the profile `claim` carries a valid approval of the console this host
+    /// enrolled with, among those kept: `Ok(Some(time))` when one verifies.
+    pub fn approval_of(&self, claim: &ProfileClaim) -> Result<Option<u64>, FleetError> {
+        let path = self.approvals_path();
+        let kept = kept_approvals(&path).map_err(|reason| FleetError::File {
+            path: path.clone(),
+            reason,
+        })?;
+        Ok(kept.iter().find_map(|approval| {
+            crate::approval::verify(approval, &self.console.witness, &self.console.name, claim).ok()
+        }))
+    }
+}
+
+/// Most of `approvals.jsonl` read: an approval is a few hundred bytes and one is kept
+/// per approved generation, so a file larger than this was not written by this host.
+pub const MAX_APPROVALS_BYTES: u64 = 4 << 20;
+
+/// The approvals kept at `path` (none when the file is missing); lines that are not an
+/// approval are passed over (each is verified before it counts).
+fn kept_approvals(path: &Path) -> Result<Vec<String>, String> {
+    let text = match pacsguard_fs::read_file(path, MAX_APPROVALS_BYTES) {
+        Ok(read) => String::from_utf8_lossy(&read.bytes).into_owned(),
+        Err(e) if e.is_missing() => return Ok(Vec::new()),
+        Err(e) => return Err(e.to_string()),
+    };
+    Ok(text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<crate::approval::Kept>(line).ok())
+        .map(|kept| kept.approval)
+        .collect())
 }
 
 /// The newest checkpoint in `checkpoints.jsonl`: (size, signed note). The console
@@ -360,6 +399,10 @@ pub struct ConsoleTransport<'a> {
     stream: Option<Stream>,
     /// The size of the last cosigned checkpoint kept (so a heartbeat does not add it again).
     pub kept: u64,
+    /// The host's current signed profile generation, named in each report.
+    profile: Option<ProfileClaim>,
+    /// The last approval kept (so a heartbeat does not add it again).
+    kept_approval: Option<String>,
 }
 
 impl std::fmt::Debug for ConsoleTransport<'_> {
@@ -389,7 +432,53 @@ impl<'a> ConsoleTransport<'a> {
             bytes: 0,
             stream: None,
             kept,
+            profile: None,
+            kept_approval: None,
         }
+    }
+
+    /// The host's current profile generation, read again before each delivery run.
+    pub fn set_profile(&mut self, profile: Option<ProfileClaim>) {
+        self.profile = profile;
+    }
+
+    /// Keeps the console's approval of the profile this report named, once it verifies
+    /// (with the witness key recorded at enrolment, for this host and this generation),
+    /// in `approvals.jsonl` unless it is there already.
+    fn keep_approval(&mut self, claim: &ProfileClaim, approval: &str) -> io::Result<()> {
+        if self.kept_approval.as_deref() == Some(approval) {
+            return Ok(());
+        }
+        crate::approval::verify(
+            approval,
+            &self.identity.console.witness,
+            &self.identity.console.name,
+            claim,
+        )
+        .map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the console's approval of profile generation {}: {e}",
+                    claim.generation
+                ),
+            )
+        })?;
+        let path = self.identity.approvals_path();
+        let held = kept_approvals(&path).unwrap_or_default();
+        if !held.iter().any(|a| a == approval) {
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&path)?;
+            let line = serde_json::json!({ "approval": approval }).to_string();
+            file.write_all(format!("{line}\n").as_bytes())?;
+            file.sync_all()?;
+        }
+        self.kept_approval = Some(approval.to_string());
+        Ok(())
     }
 
     /// The newest checkpoint, read again before each delivery run.
@@ -455,6 +544,7 @@ impl Transport for ConsoleTransport<'_> {
             first: self.first.unwrap_or(after.seq),
             records: std::mem::take(&mut self.records),
             checkpoint,
+            profile: self.profile.clone(),
         };
         self.first = None;
         self.bytes = 0;
@@ -469,7 +559,11 @@ impl Transport for ConsoleTransport<'_> {
         };
         let answer = exchange(stream, &address, &request);
         match answer {
-            Ok(Response::Witnessed { size, cosigned }) => {
+            Ok(Response::Witnessed {
+                size,
+                cosigned,
+                approval,
+            }) => {
                 if size != after.seq {
                     return Err(io::Error::other(format!(
                         "the console holds {size} records, not the {} sent",
@@ -478,6 +572,9 @@ impl Transport for ConsoleTransport<'_> {
                 }
                 if let Some(cosigned) = cosigned {
                     self.keep(size, &cosigned)?;
+                }
+                if let (Some(approval), Some(claim)) = (approval, self.profile.clone()) {
+                    self.keep_approval(&claim, &approval)?;
                 }
                 Ok(())
             }
@@ -590,4 +687,29 @@ pub fn check_cosignatures(
         ));
     }
     Ok(problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `approvals.jsonl` is read up to its limit; a larger file is an error naming it
+    /// (it was not written by this host), never read without bound.
+    #[test]
+    fn kept_approvals_are_read_up_to_their_limit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("approvals.jsonl");
+        assert_eq!(kept_approvals(&path), Ok(Vec::new()), "none kept yet");
+        let line = serde_json::json!({ "approval": "a" }).to_string() + "\n";
+        let limit = usize::try_from(MAX_APPROVALS_BYTES).expect("limit");
+        let mut text = line.repeat(limit / line.len());
+        text.push_str(&" ".repeat(limit - text.len()));
+        assert_eq!(text.len(), limit);
+        std::fs::write(&path, &text).expect("write");
+        let kept = kept_approvals(&path).expect("at the limit");
+        assert_eq!(kept.len(), limit / line.len());
+        text.push(' ');
+        std::fs::write(&path, &text).expect("write");
+        assert!(kept_approvals(&path).is_err(), "over the limit");
+    }
 }

@@ -21,8 +21,13 @@
 //!   signed tree, a new host key) is refused and raised as an alert on the console's
 //!   own trail; a host that stops reporting is raised as silent.
 //!
+//! - **Approvals** ([`approval`]): each report names the host's signed profile
+//!   generation; one made on the host is pending (and an alert) until an approver accepts
+//!   it on the console, whose signed approval the host keeps and `check` verifies.
+//!
 //! The wire format ([`wire`]) is length-prefixed JSON frames, free of I/O.
 
+pub mod approval;
 pub mod ca;
 pub mod console;
 pub mod cosign;

@@ -8,6 +8,8 @@ use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
+use crate::approval::ProfileClaim;
+
 /// Largest frame either side reads: a batch ([`MAX_BATCH_BYTES`] of record lines,
 /// escaped as JSON strings at most doubles them) with room for one record at the edge.
 pub const MAX_FRAME_BYTES: u32 = 16 << 20;
@@ -43,6 +45,9 @@ pub enum Request {
         first: u64,
         records: Vec<String>,
         checkpoint: Option<String>,
+        /// The host's current signed profile generation, when it has one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        profile: Option<ProfileClaim>,
     },
 }
 
@@ -58,7 +63,14 @@ pub enum Response {
     },
     /// Records up to `size` are stored; `cosigned` is the checkpoint with the console's
     /// cosignature line added, when one was sent and verified.
-    Witnessed { size: u64, cosigned: Option<String> },
+    Witnessed {
+        size: u64,
+        cosigned: Option<String>,
+        /// The console's approval of the profile generation the report named, once an
+        /// approver accepted it there ([`crate::approval`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        approval: Option<String>,
+    },
     /// Refused, with the reason a person can act on.
     Refused { reason: String },
 }
@@ -141,6 +153,7 @@ mod tests {
         let sent = Response::Witnessed {
             size: 3,
             cosigned: None,
+            approval: Some("approved".into()),
         };
         write_frame(&mut bytes, &sent).expect("write");
         let mut input = bytes.as_slice();
@@ -190,6 +203,11 @@ mod tests {
                 first: 0,
                 records: vec!["{\"seq\":0}".into()],
                 checkpoint: Some("h\n1\nAA==\n\n".into()),
+                profile: Some(ProfileClaim {
+                    generation: 2,
+                    created: 3,
+                    digest: "ab".repeat(32),
+                }),
             },
         )
         .expect("write");

@@ -197,10 +197,14 @@ fn check_against(
             frontier.size()
         )));
     }
-    // Between the last checkpoint accepted and the records held: the host sends its
-    // records up to its newest checkpoint, so this is not what an honest host sends.
-    Err(Refusal::Malformed(format!(
-        "a checkpoint of {} records, not the {} delivered",
+    // Between the last checkpoint accepted and the records held. A host delivers records
+    // only up to its newest checkpoint, so the console never holds more records than the
+    // host's newest checkpoint covers: a checkpoint behind the records it delivered means
+    // its checkpoints went back (the file rolled back or edited). An alert, like every
+    // other rollback; it was refused without one, so the host's checkpoints could be
+    // rewound unseen once records ran ahead of the last one accepted.
+    Err(Refusal::Fork(format!(
+        "a checkpoint of {} records after {} of its records were delivered: the host's checkpoints went back (rolled back or rewritten)",
         checkpoint.size,
         frontier.size()
     )))
@@ -224,22 +228,22 @@ pub fn frontier_from(size: u64, peaks: &[u8]) -> Option<Frontier> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use ed25519_dalek::SigningKey;
     use pacsguard_trail::note::Signer;
 
-    fn signer(origin: &str) -> Signer {
+    pub(crate) fn signer(origin: &str) -> Signer {
         Signer::new(origin, SigningKey::from_bytes(&[3; 32])).expect("signer")
     }
 
-    fn records(from: u64, to: u64, tag: &str) -> Vec<String> {
+    pub(crate) fn records(from: u64, to: u64, tag: &str) -> Vec<String> {
         (from..to)
             .map(|seq| format!("{{\"seq\":{seq},\"detail\":\"{tag}\"}}"))
             .collect()
     }
 
-    fn checkpoint(signer: &Signer, all: &[String]) -> String {
+    pub(crate) fn checkpoint(signer: &Signer, all: &[String]) -> String {
         let mut frontier = Frontier::new();
         for line in all {
             frontier.push(leaf_hash(line.as_bytes()));
@@ -360,6 +364,31 @@ mod tests {
         )
         .expect_err("not signed");
         assert!(matches!(refusal, Refusal::Malformed(_)), "{refusal:?}");
+    }
+
+    /// A checkpoint between the last one accepted and the records held is the host's
+    /// checkpoints gone back: an alert (a fork), not a silent refusal.
+    #[test]
+    fn a_checkpoint_behind_the_records_delivered_is_a_rollback() {
+        let s = signer("host-a");
+        let key = s.verifier().encode();
+        let all = records(0, 6, "x");
+        let mut held = Witnessed::default();
+        accept(
+            &mut held,
+            &key,
+            0,
+            &all[..2],
+            Some(&checkpoint(&s, &all[..2])),
+        );
+        // A batch cut short without its checkpoint: records held past the last one.
+        accept(&mut held, &key, 2, &all[2..5], None);
+        assert_eq!((held.checkpoint_size, held.frontier.size()), (2, 5));
+        let refusal = verify_report(&held, &key, 5, &[], Some(&checkpoint(&s, &all[..3])))
+            .expect_err("behind");
+        assert!(matches!(refusal, Refusal::Fork(_)), "{refusal:?}");
+        // The checkpoint of what is held still verifies.
+        accept(&mut held, &key, 5, &[], Some(&checkpoint(&s, &all[..5])));
     }
 
     #[test]

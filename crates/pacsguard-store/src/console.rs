@@ -24,6 +24,8 @@ mod breakglass;
 mod decisions;
 mod fleet;
 pub use fleet::{AcceptedBatch, HostRow, TokenRefusal};
+mod fleet_profiles;
+pub use fleet_profiles::{FROM_TRAIL, MAX_PENDING_PROFILES_PER_HOST, ProfileNoted, ProfileRow};
 mod sessions;
 pub use breakglass::SealRow;
 pub use decisions::PendingAcceptRow;
@@ -140,6 +142,8 @@ impl ConsoleDb {
         conn.execute_batch(breakglass::BREAK_GLASS_SCHEMA)
             .map_err(sql)?;
         conn.execute_batch(fleet::FLEET_SCHEMA).map_err(sql)?;
+        conn.execute_batch(fleet_profiles::FLEET_PROFILES_SCHEMA)
+            .map_err(sql)?;
         Ok(ConsoleDb {
             conn,
             path: path.to_path_buf(),

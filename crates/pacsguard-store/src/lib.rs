@@ -17,11 +17,12 @@ mod signing;
 mod sqlite;
 
 pub use console::{
-    AcceptedBatch, AccountRow, ConsoleDb, HostRow, LiveSession, NewPasskey, PasskeyAdded,
-    PasskeyRemoved, PasskeyRow, PendingAcceptRow, SealRow, SessionRow, TokenRefusal,
+    AcceptedBatch, AccountRow, ConsoleDb, FROM_TRAIL, HostRow, LiveSession,
+    MAX_PENDING_PROFILES_PER_HOST, NewPasskey, PasskeyAdded, PasskeyRemoved, PasskeyRow,
+    PendingAcceptRow, ProfileNoted, ProfileRow, SealRow, SessionRow, TokenRefusal,
 };
 pub use seen::SeenRow;
 pub use signing::{
     SIGNATURE_DOMAIN, SIGNATURE_DOMAIN_V2, fingerprint, signing_message, signing_message_v2,
 };
-pub use sqlite::{Acceptance, SCHEMA_VERSION, SignedInfo, Store, StoreError};
+pub use sqlite::{Acceptance, SCHEMA_VERSION, SignedHead, SignedInfo, Store, StoreError};

@@ -96,6 +96,15 @@ pub struct SignedInfo {
     pub key_fingerprint: String,
 }
 
+/// The baseline's signature row as stored (see [`Store::signed_head`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedHead {
+    pub generation: u64,
+    pub created: i64,
+    pub public_key: Vec<u8>,
+    pub signature: Vec<u8>,
+}
+
 #[derive(Debug)]
 pub struct Store {
     pub(crate) conn: Connection,
@@ -185,6 +194,27 @@ impl Store {
             paths.push(PathBuf::from(std::ffi::OsString::from_vec(bytes)));
         }
         Ok(paths)
+    }
+
+    /// The signature row of the baseline as stored, unverified; `None` if none was ever
+    /// signed. Cheap (one row), for naming the current generation to a console
+    /// ([`Store::load`] verifies it).
+    pub fn signed_head(&self) -> Result<Option<SignedHead>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT generation, created, public_key, signature FROM baseline WHERE id = 1",
+                [],
+                |r| {
+                    Ok(SignedHead {
+                        generation: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                        created: r.get(1)?,
+                        public_key: r.get(2)?,
+                        signature: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.sql())
     }
 
     /// The verified baseline, or `None` if none was ever signed.

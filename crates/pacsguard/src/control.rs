@@ -338,9 +338,12 @@ fn run(command: Command, json: bool, actor: Actor, home: &Home, requests: &Reque
     let rendered = match answer.recv() {
         Err(_) => return WireReply::error("the guard stopped before it ran the command"),
         Ok(Reply::Refused(reason)) => return WireReply::error(reason),
-        Ok(Reply::Check(result)) => result
-            .map_err(anyhow::Error::from)
-            .and_then(|r| Ok((output::check_text(&r, json)?, r.counts.needs_attention()))),
+        Ok(Reply::Check(result)) => result.map_err(anyhow::Error::from).and_then(|mut r| {
+            // As a check run in the client: on an enrolled host, whether the profile
+            // carries the console's approval.
+            crate::fleet::check_approval(home, &mut r)?;
+            Ok((output::check_text(&r, json)?, r.counts.needs_attention()))
+        }),
         Ok(Reply::Scan(result)) => result
             .map_err(anyhow::Error::from)
             .and_then(|r| Ok((output::scan_text(&r, json)?, r.counts.needs_attention()))),

@@ -18,6 +18,7 @@ use anyhow::{Context as _, Result, anyhow};
 use clap::Subcommand;
 use pacsguard_audit::delivery::Delivery;
 use pacsguard_engine::Home;
+use pacsguard_fleet::approval::ProfileClaim;
 use pacsguard_fleet::host::{self, CONSOLE_DESTINATION, ConsoleTransport, Identity};
 
 /// How often a host's `serve` delivers its trail to the console (and, with nothing new,
@@ -70,22 +71,38 @@ pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
         ConsoleCommand::Hosts { json } => {
             let db = pacsguard_store::ConsoleDb::open(&store)?;
             let hosts = db.hosts()?;
+            let current = db.current_profiles()?;
+            let profile_of = |h: &pacsguard_store::HostRow| current.iter().find(|p| p.host == h.id);
             if json {
                 for h in &hosts {
+                    let profile = profile_of(h).map(|p| {
+                        serde_json::json!({
+                            "generation": p.generation, "digest": p.digest,
+                            "approved": p.approved.is_some(),
+                            "approved_by": p.approved.as_ref().map(|a| &a.0),
+                        })
+                    });
                     println!(
                         "{}",
                         serde_json::json!({
                             "name": h.name, "state": h.state, "detail": h.detail,
                             "revoked": h.revoked.is_some(), "last_contact": h.last_contact,
                             "interval": h.interval, "records": h.size,
-                            "witnessed": witnessed(h),
+                            "witnessed": witnessed(h), "profile": profile,
                         })
                     );
                 }
             } else {
                 for h in &hosts {
+                    let profile = match profile_of(h) {
+                        None => "profile not reported".to_string(),
+                        Some(p) if p.approved.is_some() => {
+                            format!("profile generation {} approved", p.generation)
+                        }
+                        Some(p) => format!("profile generation {} UNAPPROVED", p.generation),
+                    };
                     println!(
-                        "{}\t{}\tlast contact {}\t{} records, witnessed up to {}{}",
+                        "{}\t{}\tlast contact {}\t{profile}\t{} records, witnessed up to {}{}",
                         h.name,
                         if h.revoked.is_some() {
                             "revoked"
@@ -170,6 +187,59 @@ pub fn check_cosignatures(home: &Home, report: &mut pacsguard_audit::VerifyRepor
         report
             .problems
             .push(pacsguard_audit::Problem { position, what });
+    }
+    Ok(())
+}
+
+/// The host's current signed profile generation as a report names it: its generation
+/// and the digest of its signature, read from the store's signature row (one row; the
+/// profile is verified by `check`, not here). `None` without a store or a profile, or
+/// while a `profile` rewrites the store (the next report names it).
+pub fn profile_claim(home: &Home) -> Option<ProfileClaim> {
+    let path = home.store_path();
+    if std::fs::symlink_metadata(&path).is_err() {
+        return None;
+    }
+    let store = pacsguard_store::Store::open(&path).ok()?;
+    let head = store.signed_head().ok()??;
+    Some(ProfileClaim {
+        generation: head.generation,
+        created: head.created,
+        digest: pacsguard_fleet::approval::profile_digest(&head.public_key, &head.signature),
+    })
+}
+
+/// `check` on an enrolled host: whether the profile it verified carries a valid
+/// approval of the console (verified with the witness key recorded at enrolment). Not
+/// approved: a `host-profile-unapproved` warning added to the report; approved: said on
+/// stderr. A host that never enrolled has no console to approve: nothing.
+pub fn check_approval(home: &Home, report: &mut pacsguard_engine::CheckReport) -> Result<()> {
+    let Some(identity) = Identity::load(&home.dir)? else {
+        return Ok(());
+    };
+    let Some(claim) = profile_claim(home).filter(|c| c.generation == report.generation) else {
+        return Ok(());
+    };
+    match identity.approval_of(&claim)? {
+        Some(at) => eprintln!(
+            "pacsguard: profile generation {} is approved by the console {} (approval signed at {})",
+            claim.generation,
+            identity.console.address,
+            humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(at))
+        ),
+        None => {
+            let finding = pacsguard_events::Finding::new(
+                home.store_path(),
+                pacsguard_events::FindingKind::HostProfileUnapproved,
+                pacsguard_events::Severity::Warning,
+                format!(
+                    "profile generation {} carries no approval of the console {} this host enrolled with: it was made on this host and counts as unapproved until an approver accepts it on the console's Hosts page",
+                    claim.generation, identity.console.address
+                ),
+            );
+            report.findings.push(finding);
+            report.counts = pacsguard_events::SeverityCounts::of(&report.findings);
+        }
     }
     Ok(())
 }
@@ -289,6 +359,7 @@ fn deliver_once(
         .as_ref()
         .map_or(0, |(size, _)| size.saturating_sub(cursor.seq));
     transport.set_checkpoint(checkpoint);
+    transport.set_profile(profile_claim(home));
     delivery.deliver(transport, Some(limit))
 }
 

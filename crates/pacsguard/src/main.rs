@@ -681,13 +681,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 other => other?,
             };
             let request = CheckRequest { paths, fast };
+            // The console approves this home's own profile, not a profile exported elsewhere.
+            let own_profile = against.is_none();
             let checked = match (against, trust) {
                 (Some(export), Some(trust)) => {
                     session.check_against(&request, &export, &trust, progress.as_ref())
                 }
                 _ => session.check(&request, progress.as_ref()),
             };
-            let report = match checked {
+            let mut report = match checked {
                 // Found but not recorded (a full home disk): shown, then the failure.
                 // One JSON document: the findings and the error together.
                 Err(EngineError::Unrecorded { findings, source }) => {
@@ -706,6 +708,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 other => other?,
             };
+            if own_profile {
+                fleet::check_approval(&home, &mut report)?;
+            }
             output::check(&report, json)?;
             Ok(output::status(&report.counts))
         }

@@ -325,6 +325,42 @@ fn a_revoked_host_is_refused_with_a_clear_message() {
         "revoked already: {}",
         stderr(&out)
     );
+
+    // Enrolled again from the same home (its old identity removed, a new token): the
+    // trail continues where the console left it, not refused as a copy of itself.
+    let held = hosts(&console)[0]["records"].as_u64().expect("records");
+    std::fs::remove_dir_all(host.home.join("fleet")).expect("old identity");
+    let second = self::token(&console, "15m");
+    let out = host.run(&[
+        "enroll",
+        &url,
+        "--token",
+        &second,
+        "--fingerprint",
+        &fingerprint,
+        "--name",
+        "ct-3",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    host.run(&["check", host.tree_str()]);
+    let out = host.run(&["audit", "forward", "--to", "console"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let listed = hosts(&console);
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let again = listed
+        .into_iter()
+        .find(|h| h["name"] == "ct-3" && h["revoked"] == false)
+        .expect("the new enrolment");
+    assert_eq!(again["state"], "ok", "{again}");
+    assert!(again["records"].as_u64() > Some(held), "{again}");
+    assert_eq!(again["witnessed"], again["records"], "{again}");
+    let log = std::fs::read_to_string(host.home.join("audit.log")).expect("log");
+    let stored = stored_records(&console, "ct-3");
+    assert_eq!(
+        stored,
+        log.lines().take(stored.len()).collect::<Vec<_>>(),
+        "every record once, in order, under the new enrolment"
+    );
     server.stop();
 }
 
@@ -878,4 +914,284 @@ fn hosts_racing_for_one_token_enrol_one_and_are_told_why_not() {
     assert_eq!(enrolled, 1);
     assert_eq!(hosts(&console).len(), 1);
     server.stop();
+}
+
+/// The console's web pages as a person uses them: curl with a cookie jar, trusting the
+/// console's own certificate.
+struct Web {
+    base: String,
+    jar: std::path::PathBuf,
+    cacert: std::path::PathBuf,
+}
+
+impl Web {
+    fn of(server: &Serve, console: &Env) -> Web {
+        let base = server.after("console at ");
+        Web {
+            base: base.trim_end_matches('/').to_string(),
+            jar: console.dir.path().join("cookies.txt"),
+            cacert: console.home.join("console/cert.pem"),
+        }
+    }
+
+    fn curl(&self, method: &str, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+        let mut command = std::process::Command::new("curl");
+        command
+            .args(["-sS", "--cacert"])
+            .arg(&self.cacert)
+            .arg("-c")
+            .arg(&self.jar)
+            .arg("-b")
+            .arg(&self.jar)
+            .args(["-X", method, "-w", "\n%{http_code}"]);
+        for (k, v) in form {
+            command.arg("--data-urlencode").arg(format!("{k}={v}"));
+        }
+        let out = command
+            .arg(format!("{}{path}", self.base))
+            .output()
+            .expect("curl runs");
+        assert!(out.status.success(), "curl: {}", stderr(&out));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').expect("status line");
+        (code.parse().expect("status"), body.to_string())
+    }
+
+    /// The first administrator from the setup link `serve` printed, with its TOTP
+    /// enrolled; returns the TOTP secret.
+    fn first_admin(&self, server: &Serve) -> String {
+        let token = server.after("/setup?token=");
+        let (status, _) = self.curl(
+            "POST",
+            "/setup",
+            &[
+                ("token", &token),
+                ("name", "admin"),
+                ("password", "amber lantern over quiet harbour"),
+            ],
+        );
+        assert_eq!(status, 303);
+        let (_, body) = self.curl("GET", "/enrol", &[]);
+        let secret = value_of(&body, "id=\"totp-secret\" class=\"secret\">", '<');
+        let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+        let (status, body) = self.curl(
+            "POST",
+            "/enrol",
+            &[("csrf", &csrf), ("code", &code(&secret, 0))],
+        );
+        assert_eq!(status, 200, "{body}");
+        secret
+    }
+}
+
+fn value_of(body: &str, marker: &str, end: char) -> String {
+    let start = body
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} in {body}"))
+        + marker.len();
+    let stop = body[start..].find(end).expect("end");
+    body[start..start + stop].to_string()
+}
+
+/// The TOTP code of the step `ahead` steps from now (RFC 4648 base32 secret as the page
+/// shows it).
+fn code(secret_b32: &str, ahead: i64) -> String {
+    let (mut bits, mut count, mut secret) = (0u64, 0, Vec::new());
+    for c in secret_b32.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => panic!("not base32: {secret_b32}"),
+        };
+        bits = (bits << 5) | u64::from(v);
+        count += 5;
+        if count >= 8 {
+            count -= 8;
+            secret.push((bits >> count) as u8);
+        }
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let step = pacsguard_console::totp::step_of(i64::try_from(now).expect("time"));
+    pacsguard_console::totp::code_at_step(&secret, step + ahead)
+}
+
+/// Approvals off the host (issue 14, item 4), and the issue's attack on them: a profile
+/// made on the host is unapproved on the console (an alert) until an approver accepts
+/// it there after a step-up; the host keeps the console's signed approval and `check`
+/// verifies it. Then an intruder plants a file and runs `profile`: the console flags the
+/// new generation at the host's next report, `check` on the host says it carries no
+/// approval, and deleting the host's copies of approvals and cosignatures changes
+/// nothing on the console.
+#[test]
+fn a_profile_made_on_the_host_counts_only_once_the_console_approved_it() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let web = Web::of(&server, &console);
+    let secret = web.first_admin(&server);
+
+    let host = Env::new();
+    host.profile(&[]);
+    let token = token(&console, "15m");
+    let out = host.run(&[
+        "enroll",
+        &url,
+        "--token",
+        &token,
+        "--fingerprint",
+        &fingerprint,
+        "--name",
+        "ws-07",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Enrolled, never approved: `check` says so (a warning, exit 1).
+    let out = host.run(&["check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("host-profile-unapproved"),
+        "{}",
+        stdout(&out)
+    );
+
+    let guard = Serve::start(&host, &[]);
+    let seen = wait_host(&console, "ws-07", |h| h["profile"]["generation"] == 1);
+    assert_eq!(seen["profile"]["approved"], false, "{seen}");
+
+    // The approval: refused without a step-up, then done with one and a reason.
+    let (status, body) = web.curl("GET", "/hosts", &[]);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("generation 1 unapproved"), "{body}");
+    assert!(body.contains("id=\"hosts-step-up\""), "{body}");
+    let form = |body: &str| {
+        [
+            value_of(body, "name=\"csrf\" value=\"", '"'),
+            value_of(body, "name=\"host\" value=\"", '"'),
+            value_of(body, "name=\"generation\" value=\"", '"'),
+            value_of(body, "name=\"digest\" value=\"", '"'),
+        ]
+    };
+    let approve = |fields: &[String; 4]| {
+        web.curl(
+            "POST",
+            "/hosts/approve",
+            &[
+                ("csrf", &fields[0]),
+                ("host", &fields[1]),
+                ("generation", &fields[2]),
+                ("digest", &fields[3]),
+                ("reason", "installation baseline, change 1187"),
+            ],
+        )
+    };
+    let fields = form(&body);
+    let (status, body) = approve(&fields);
+    assert_eq!(status, 403, "no step-up yet: {body}");
+    let (status, _) = web.curl(
+        "POST",
+        "/step-up",
+        &[("csrf", &fields[0]), ("code", &code(&secret, 1))],
+    );
+    assert_eq!(status, 303);
+    let (_, body) = web.curl("GET", "/hosts", &[]);
+    let (status, body) = approve(&form(&body));
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("Approved profile generation 1 of host ws-07"),
+        "{body}"
+    );
+    let approved = wait_host(&console, "ws-07", |h| h["profile"]["approved"] == true);
+    assert_eq!(
+        approved["profile"]["approved_by"], "console:admin",
+        "{approved}"
+    );
+    // The host keeps the console's approval at its next report.
+    let kept = host.home.join("fleet/approvals.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !kept.exists() {
+        assert!(Instant::now() < deadline, "{}", guard.stderr());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Relayed to the running guard, then run alone: approved.
+    let out = host.run(&["check"]);
+    assert_eq!(out.status.code(), Some(0), "relayed: {}", stdout(&out));
+    guard.stop();
+    let out = host.run(&["check"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("approved by the console"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The attack: an implant planted and taken into a new profile on the host.
+    std::fs::write(host.path("study/implant.bin"), b"planted by an intruder").expect("plant");
+    let out = host.run(&["profile", host.tree_str()]);
+    assert!(
+        stdout(&out).contains("generation 2 signed"),
+        "{}",
+        stdout(&out)
+    );
+    let out = host.run(&["check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("host-profile-unapproved"),
+        "{}",
+        stdout(&out)
+    );
+    // The host's copies of the console's word, deleted too.
+    for name in ["fleet/approvals.jsonl", "fleet/cosignatures.jsonl"] {
+        std::fs::remove_file(host.home.join(name)).expect("intruder deletes");
+    }
+    let guard = Serve::start(&host, &[]);
+    let started = Instant::now();
+    let flagged = wait_host(&console, "ws-07", |h| h["profile"]["generation"] == 2);
+    // Within one heartbeat interval the host promised (15 s) of its start.
+    assert!(started.elapsed() < Duration::from_secs(15), "{flagged}");
+    assert_eq!(flagged["profile"]["approved"], false, "{flagged}");
+    let (_, body) = web.curl("GET", "/hosts", &[]);
+    assert!(body.contains("generation 2 unapproved"), "{body}");
+    let out = host.run(&["check"]);
+    assert_eq!(out.status.code(), Some(1), "relayed: {}", stdout(&out));
+    assert!(
+        stdout(&out).contains("host-profile-unapproved"),
+        "{}",
+        stdout(&out)
+    );
+    guard.stop();
+    assert!(
+        !host.home.join("fleet/approvals.jsonl").exists(),
+        "nothing approves it"
+    );
+    let out = host.run(&["check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    server.stop();
+    // The console's own trail: the alert for each generation made on the host, and the
+    // approval with its person and reason.
+    let out = console.run(&["audit", "show", "--json"]);
+    let trail = stdout(&out);
+    assert_eq!(
+        trail.matches("host-profile-unapproved").count(),
+        2,
+        "one alert per generation: {trail}"
+    );
+    assert!(
+        trail.contains("approved profile generation 1 of host ws-07"),
+        "{trail}"
+    );
+    assert!(
+        trail.contains("installation baseline, change 1187"),
+        "{trail}"
+    );
 }

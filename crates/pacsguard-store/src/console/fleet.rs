@@ -350,6 +350,57 @@ impl ConsoleDb {
         Ok(true)
     }
 
+    /// Moves the witness state of the revoked host `from` (its records, checkpoints,
+    /// cosignatures, profiles and approvals, its frontier and trail key) to `to`, a host
+    /// enrolled anew under the same name that has delivered nothing yet: a host revoked
+    /// and enrolled again from the same home continues its trail instead of being
+    /// refused as a copy of its old enrolment. Returns whether it moved (only when `from`
+    /// is revoked, the names match and `to` is still empty, all in one transaction).
+    pub fn carry_over_host(&mut self, from: i64, to: i64) -> Result<bool, StoreError> {
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        let moved = tx
+            .execute(
+                "UPDATE fleet_hosts SET size = o.size, peaks = o.peaks, checkpoint = o.checkpoint, \
+                 trail_key = o.trail_key \
+                 FROM (SELECT size, peaks, checkpoint, trail_key, name FROM fleet_hosts \
+                       WHERE id = ?1 AND revoked IS NOT NULL) AS o \
+                 WHERE fleet_hosts.id = ?2 AND fleet_hosts.name = o.name \
+                 AND fleet_hosts.size = 0 AND fleet_hosts.trail_key IS NULL \
+                 AND fleet_hosts.revoked IS NULL",
+                params![from, to],
+            )
+            .map_err(sql)?;
+        if moved != 1 {
+            return Ok(false);
+        }
+        // The new enrolment may have named its profile already (before its first records
+        // arrived): the old row of the same generation, with its approval, replaces it.
+        for table in ["fleet_records", "fleet_checkpoints", "fleet_profiles"] {
+            tx.execute(
+                &format!("UPDATE OR REPLACE {table} SET host = ?2 WHERE host = ?1"),
+                params![from, to],
+            )
+            .map_err(sql)?;
+        }
+        tx.execute(
+            "UPDATE fleet_hosts SET size = 0, peaks = x'', checkpoint = NULL, trail_key = NULL, \
+             detail = 'its witness state moved to the host enrolled anew under its name' \
+             WHERE id = ?1",
+            params![from],
+        )
+        .map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        Ok(true)
+    }
+
     /// The records a host delivered with sequence numbers from `from` (inclusive) to `to`
     /// (exclusive), in order.
     pub fn host_records_between(

@@ -1,0 +1,418 @@
+//! The profile generations enrolled hosts reported, and the console's approvals of them
+//! (issue 14, approvals off the host).
+//!
+//! A host names its current signed profile generation in every report (its generation
+//! number and a digest of its signature). The console keeps one row per (host,
+//! generation, digest): when it was first and last claimed, and, once an approver
+//! accepted it on the console, who, why and when. The row a host claimed last is its
+//! current profile. Only rows an approver decided are kept without bound (people make
+//! them); a host can claim any number of generations, so at most
+//! [`MAX_PENDING_PROFILES_PER_HOST`] unapproved rows are kept per host, the oldest
+//! dropped first (each was raised as an alert when it arrived).
+
+use rusqlite::{OptionalExtension as _, params};
+
+use super::ConsoleDb;
+use crate::sqlite::StoreError;
+
+/// Unapproved profile generations kept per host: a host that re-baselines in a loop (or
+/// an intruder on it sending made-up claims) cannot fill the console's store. Every one
+/// was raised as `host-profile-unapproved` when it arrived; only the oldest rows go.
+pub const MAX_PENDING_PROFILES_PER_HOST: usize = 16;
+
+pub(super) const FLEET_PROFILES_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS fleet_profiles (
+    host INTEGER NOT NULL,
+    generation INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    approved_by TEXT,
+    reason TEXT,
+    approved_at INTEGER,
+    PRIMARY KEY (host, generation, digest)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS fleet_quota (
+    host INTEGER PRIMARY KEY,
+    window_start INTEGER NOT NULL,
+    bytes INTEGER NOT NULL
+);
+";
+
+/// The digest of a row noted from the host's trail (a `profile` or `accept` record of a
+/// generation the host never claimed): not hex, so no report's claim and no approval
+/// ever matches it; it only makes the alert once per generation.
+pub const FROM_TRAIL: &str = "trail";
+
+/// One profile generation a host claimed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProfileRow {
+    pub host: i64,
+    pub host_name: String,
+    pub generation: u64,
+    /// The digest of the generation's signature (hex).
+    pub digest: String,
+    /// When the host signed it (as the host says).
+    pub created: i64,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    /// Who approved it on the console, why and when; `None` while pending.
+    pub approved: Option<(String, String, i64)>,
+}
+
+/// What noting a claim found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProfileNoted {
+    /// Claimed for the first time (so raised once, not at every heartbeat), and not
+    /// raised already from the host's trail.
+    pub new: bool,
+    /// When it was approved, if it was.
+    pub approved_at: Option<i64>,
+}
+
+const PROFILE_COLUMNS: &str = "p.host, h.name, p.generation, p.digest, p.created, p.first_seen, \
+     p.last_seen, p.approved_by, p.reason, p.approved_at";
+
+fn profile_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProfileRow> {
+    let approved_at: Option<i64> = r.get(9)?;
+    Ok(ProfileRow {
+        host: r.get(0)?,
+        host_name: r.get(1)?,
+        generation: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+        digest: r.get(3)?,
+        created: r.get(4)?,
+        first_seen: r.get(5)?,
+        last_seen: r.get(6)?,
+        approved: match approved_at {
+            Some(at) => Some((
+                r.get::<_, Option<String>>(7)?.unwrap_or_default(),
+                r.get::<_, Option<String>>(8)?.unwrap_or_default(),
+                at,
+            )),
+            None => None,
+        },
+    })
+}
+
+/// Drops a host's oldest pending rows past [`MAX_PENDING_PROFILES_PER_HOST`] (never an
+/// approved one, never the one just noted: it is the newest).
+fn prune_pending(conn: &rusqlite::Connection, host: i64) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM fleet_profiles WHERE host = ?1 AND approved_at IS NULL AND \
+         (generation, digest) NOT IN (SELECT generation, digest FROM fleet_profiles \
+          WHERE host = ?1 AND approved_at IS NULL \
+          ORDER BY first_seen DESC, generation DESC LIMIT ?2)",
+        params![host, to_i64(MAX_PENDING_PROFILES_PER_HOST as u64)],
+    )
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl ConsoleDb {
+    /// Notes that `host` reports the profile (`generation`, `digest`) as its current one.
+    pub fn note_profile(
+        &mut self,
+        host: i64,
+        generation: u64,
+        digest: &str,
+        created: i64,
+        now: i64,
+    ) -> Result<ProfileNoted, StoreError> {
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        let from_trail: i64 = tx
+            .query_row(
+                "SELECT count(*) FROM fleet_profiles WHERE host = ?1 AND generation = ?2 AND digest = ?3",
+                params![host, to_i64(generation), FROM_TRAIL],
+                |r| r.get(0),
+            )
+            .map_err(sql)?;
+        let new = tx
+            .execute(
+                "INSERT OR IGNORE INTO fleet_profiles \
+                 (host, generation, digest, created, first_seen, last_seen) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                params![host, to_i64(generation), digest, created, now],
+            )
+            .map_err(sql)?
+            == 1
+            && from_trail == 0;
+        tx.execute(
+            "UPDATE fleet_profiles SET last_seen = ?4 \
+             WHERE host = ?1 AND generation = ?2 AND digest = ?3",
+            params![host, to_i64(generation), digest, now],
+        )
+        .map_err(sql)?;
+        if new {
+            prune_pending(&tx, host).map_err(sql)?;
+        }
+        let approved_at: Option<i64> = tx
+            .query_row(
+                "SELECT approved_at FROM fleet_profiles \
+                 WHERE host = ?1 AND generation = ?2 AND digest = ?3",
+                params![host, to_i64(generation), digest],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql)?
+            .flatten();
+        tx.commit().map_err(sql)?;
+        Ok(ProfileNoted { new, approved_at })
+    }
+
+    /// Notes that the host's trail records signing `generation`: `true` (raise it) when
+    /// the host never named that generation, nor a later one, in a report (the older
+    /// generations of a trail delivered at enrolment are not news), once per generation.
+    pub fn note_profile_in_trail(
+        &self,
+        host: i64,
+        generation: u64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let claimed: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM fleet_profiles WHERE host = ?1 AND generation >= ?2",
+                params![host, to_i64(generation)],
+                |r| r.get(0),
+            )
+            .map_err(self.sql())?;
+        if claimed > 0 {
+            return Ok(false);
+        }
+        self.execute(
+            "INSERT OR IGNORE INTO fleet_profiles \
+             (host, generation, digest, created, first_seen, last_seen) \
+             VALUES (?1, ?2, ?3, 0, ?4, 0)",
+            params![host, to_i64(generation), FROM_TRAIL, now],
+        )?;
+        prune_pending(&self.conn, host).map_err(self.sql())?;
+        Ok(true)
+    }
+
+    /// Records an approver's acceptance of a pending profile; `false` if no such
+    /// profile waits (unknown, or approved already).
+    pub fn approve_profile(
+        &self,
+        host: i64,
+        generation: u64,
+        digest: &str,
+        by: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(self.execute(
+            "UPDATE fleet_profiles SET approved_by = ?4, reason = ?5, approved_at = ?6 \
+             WHERE host = ?1 AND generation = ?2 AND digest = ?3 AND approved_at IS NULL \
+             AND digest <> 'trail'",
+            params![host, to_i64(generation), digest, by, reason, now],
+        )? == 1)
+    }
+
+    /// Takes back an approval that could not be recorded on the trail.
+    pub fn withdraw_profile_approval(
+        &self,
+        host: i64,
+        generation: u64,
+        digest: &str,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE fleet_profiles SET approved_by = NULL, reason = NULL, approved_at = NULL \
+             WHERE host = ?1 AND generation = ?2 AND digest = ?3",
+            params![host, to_i64(generation), digest],
+        )?;
+        Ok(())
+    }
+
+    /// The record bytes charged to `host` in its current quota window: (window start,
+    /// bytes); (0, 0) before its first records.
+    pub fn quota_used(&self, host: i64) -> Result<(i64, u64), StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT window_start, bytes FROM fleet_quota WHERE host = ?1",
+                params![host],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                    ))
+                },
+            )
+            .optional()
+            .map_err(self.sql())?
+            .unwrap_or((0, 0)))
+    }
+
+    /// Sets what `host` used of its quota in the window that began at `window_start`.
+    pub fn set_quota_used(
+        &self,
+        host: i64,
+        window_start: i64,
+        bytes: u64,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO fleet_quota (host, window_start, bytes) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (host) DO UPDATE SET window_start = ?2, bytes = ?3",
+            params![host, window_start, to_i64(bytes)],
+        )?;
+        Ok(())
+    }
+
+    /// One claimed profile.
+    pub fn profile(
+        &self,
+        host: i64,
+        generation: u64,
+        digest: &str,
+    ) -> Result<Option<ProfileRow>, StoreError> {
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT {PROFILE_COLUMNS} FROM fleet_profiles p JOIN fleet_hosts h ON h.id = p.host \
+                     WHERE p.host = ?1 AND p.generation = ?2 AND p.digest = ?3"
+                ),
+                params![host, to_i64(generation), digest],
+                profile_row,
+            )
+            .optional()
+            .map_err(self.sql())
+    }
+
+    /// Each host's current profile, by host name: its highest generation the console
+    /// knows of (a host's generations only grow; a host that keeps naming an older one
+    /// while its trail records a newer one shows the newer).
+    pub fn current_profiles(&self) -> Result<Vec<ProfileRow>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare(&format!(
+                "SELECT {PROFILE_COLUMNS} FROM fleet_profiles p JOIN fleet_hosts h ON h.id = p.host \
+                 WHERE p.generation = (SELECT max(generation) FROM fleet_profiles q WHERE q.host = p.host) \
+                 ORDER BY h.name, p.host, p.digest = 'trail', p.last_seen DESC"
+            ))
+            .map_err(self.sql())?;
+        let rows = statement.query_map([], profile_row).map_err(self.sql())?;
+        let mut all: Vec<ProfileRow> = rows.collect::<Result<_, _>>().map_err(self.sql())?;
+        // Two rows of one generation: a claim before a trail row, then the one named last.
+        all.dedup_by_key(|p| p.host);
+        Ok(all)
+    }
+
+    /// The profiles waiting for an approver, hosts not revoked, newest first.
+    pub fn pending_profiles(&self) -> Result<Vec<ProfileRow>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare(&format!(
+                "SELECT {PROFILE_COLUMNS} FROM fleet_profiles p JOIN fleet_hosts h ON h.id = p.host \
+                 WHERE p.approved_at IS NULL AND h.revoked IS NULL AND p.digest <> 'trail' \
+                 ORDER BY p.first_seen DESC, h.name"
+            ))
+            .map_err(self.sql())?;
+        let rows = statement.query_map([], profile_row).map_err(self.sql())?;
+        rows.collect::<Result<_, _>>().map_err(self.sql())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db_with_host() -> (tempfile::TempDir, ConsoleDb, i64) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("store.sqlite");
+        drop(crate::Store::open(&path).expect("store"));
+        let mut db = ConsoleDb::open(&path).expect("db");
+        db.add_enrol_token(b"t", 0, 100).expect("token");
+        let host = db
+            .enrol_host(b"t", 1, "pacs-01", "ff")
+            .expect("db")
+            .expect("enrolled");
+        (dir, db, host)
+    }
+
+    #[test]
+    fn a_claim_is_new_once_pending_until_approved_and_current_when_last() {
+        let (_dir, mut db, host) = db_with_host();
+        let a = "aa".repeat(32);
+        let noted = db.note_profile(host, 1, &a, 10, 20).expect("note");
+        assert_eq!(
+            noted,
+            ProfileNoted {
+                new: true,
+                approved_at: None
+            }
+        );
+        assert!(!db.note_profile(host, 1, &a, 10, 21).expect("again").new);
+        assert_eq!(db.pending_profiles().expect("pending").len(), 1);
+        assert!(
+            db.approve_profile(host, 1, &a, "alice", "change 42", 30)
+                .expect("approve")
+        );
+        assert!(
+            !db.approve_profile(host, 1, &a, "bob", "again", 31)
+                .expect("once"),
+            "approved once"
+        );
+        assert_eq!(
+            db.note_profile(host, 1, &a, 10, 32)
+                .expect("note")
+                .approved_at,
+            Some(30)
+        );
+        assert!(db.pending_profiles().expect("pending").is_empty());
+        let b = "bb".repeat(32);
+        db.note_profile(host, 2, &b, 40, 41).expect("note");
+        let current = db.current_profiles().expect("current");
+        assert_eq!(current.len(), 1);
+        assert_eq!(
+            (current[0].generation, current[0].approved.clone()),
+            (2, None)
+        );
+        let row = db.profile(host, 1, &a).expect("db").expect("kept");
+        assert_eq!(row.approved, Some(("alice".into(), "change 42".into(), 30)));
+    }
+
+    #[test]
+    fn pending_claims_are_held_to_their_limit_per_host_approved_ones_kept() {
+        let (_dir, mut db, host) = db_with_host();
+        let digest = |n: usize| format!("{n:064x}");
+        db.note_profile(host, 0, &digest(999), 1, 1).expect("note");
+        assert!(
+            db.approve_profile(host, 0, &digest(999), "alice", "ok", 2)
+                .expect("approve")
+        );
+        for n in 0..MAX_PENDING_PROFILES_PER_HOST {
+            db.note_profile(host, n as u64 + 1, &digest(n), 5, 10 + n as i64)
+                .expect("note");
+        }
+        assert_eq!(
+            db.pending_profiles().expect("pending").len(),
+            MAX_PENDING_PROFILES_PER_HOST,
+            "at the limit every pending claim is kept"
+        );
+        let over = MAX_PENDING_PROFILES_PER_HOST;
+        db.note_profile(host, over as u64 + 1, &digest(over), 5, 100)
+            .expect("note");
+        let pending = db.pending_profiles().expect("pending");
+        assert_eq!(pending.len(), MAX_PENDING_PROFILES_PER_HOST);
+        assert!(
+            pending.iter().all(|p| p.digest != digest(0)),
+            "the oldest pending claim went"
+        );
+        assert!(pending.iter().any(|p| p.digest == digest(over)));
+        assert!(
+            db.profile(host, 0, &digest(999)).expect("db").is_some(),
+            "an approved profile is never dropped"
+        );
+    }
+}
