@@ -40,6 +40,55 @@ pub fn audit_page(
     page_of(&home.dir.join("audit.log"), before, limit)
 }
 
+/// Every record (oldest first) whose line holds one of `needles` (a field's name, as
+/// `"account_digest"`): the whole log is read as a stream, and only those lines are
+/// parsed, so reading a million records for the few that name a field costs a pass over
+/// the bytes. A line longer than [`MAX_RECORD_BYTES`] is damage, skipped as
+/// [`audit_page`] skips it (`audit verify` names it).
+pub fn audit_records_with(home: &Home, needles: &[&str]) -> Result<Vec<Value>, EngineError> {
+    use std::io::BufRead as _;
+    home.check_permissions()?;
+    let log = home.dir.join("audit.log");
+    let file = open_regular(&log).map_err(|e| EngineError::io(&log, crate::files::refusal(&e)))?;
+    let mut reader = std::io::BufReader::with_capacity(BLOCK_BYTES as usize, file);
+    let mut line = Vec::new();
+    let mut found = Vec::new();
+    loop {
+        line.clear();
+        // Bounded: a line past the limit is read no further than limit + 1 bytes, then
+        // the rest of it skipped.
+        let read = (&mut reader)
+            .take(MAX_RECORD_BYTES as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| EngineError::io(&log, e))?;
+        if read == 0 {
+            return Ok(found);
+        }
+        if line.last() != Some(&b'\n') && read > MAX_RECORD_BYTES {
+            let mut rest = Vec::new();
+            loop {
+                rest.clear();
+                let n = (&mut reader)
+                    .take(BLOCK_BYTES)
+                    .read_until(b'\n', &mut rest)
+                    .map_err(|e| EngineError::io(&log, e))?;
+                if n == 0 || rest.last() == Some(&b'\n') {
+                    break;
+                }
+            }
+            continue;
+        }
+        if needles
+            .iter()
+            .any(|n| memchr::memmem::find(&line, n.as_bytes()).is_some())
+            && let Ok(record) = serde_json::from_slice::<Value>(&line)
+            && record.get("seq").and_then(Value::as_u64).is_some()
+        {
+            found.push(record);
+        }
+    }
+}
+
 fn page_of(log: &Path, before: Option<u64>, limit: usize) -> Result<TrailPage, EngineError> {
     let limit = limit.clamp(1, MAX_TRAIL_PAGE_RECORDS);
     let mut file =

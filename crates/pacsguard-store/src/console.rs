@@ -26,7 +26,7 @@ mod fleet;
 pub use fleet::{AcceptedBatch, HostRow, TokenRefusal};
 mod sessions;
 pub use breakglass::SealRow;
-pub use decisions::PendingAcceptRow;
+pub use decisions::{AccountBinding, PendingAcceptRow};
 pub use sessions::LiveSession;
 
 const CONSOLE_SCHEMA: &str = "

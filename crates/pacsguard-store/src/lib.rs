@@ -17,8 +17,8 @@ mod signing;
 mod sqlite;
 
 pub use console::{
-    AcceptedBatch, AccountRow, ConsoleDb, HostRow, LiveSession, NewPasskey, PasskeyAdded,
-    PasskeyRemoved, PasskeyRow, PendingAcceptRow, SealRow, SessionRow, TokenRefusal,
+    AcceptedBatch, AccountBinding, AccountRow, ConsoleDb, HostRow, LiveSession, NewPasskey,
+    PasskeyAdded, PasskeyRemoved, PasskeyRow, PendingAcceptRow, SealRow, SessionRow, TokenRefusal,
 };
 pub use seen::SeenRow;
 pub use signing::{
