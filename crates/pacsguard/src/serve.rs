@@ -642,8 +642,7 @@ mod tests {
         let second_round = follow.round_started.expect("round 2 began");
         assert!(second_round >= start);
         verify_trail(&home, &guard, &mut follow);
-        verify_trail(&home, &guard, &mut follow);
-        assert_eq!(follow.whole_as_of, Some(second_round));
+        assert_eq!(follow.whole_as_of, Some(second_round), "round 2 complete");
         let trail = guard.snapshot().trail.expect("verified");
         assert!(trail.intact, "{}", trail.detail);
         assert_eq!(

@@ -1533,7 +1533,7 @@ fn accounts_inserted_or_promoted_with_sqlite3_while_stopped_are_refused_at_the_n
     let server = Server::start(&env, &[]);
     let secret = first_admin(&server);
     server.stop();
-    let store = env.home.join("store.sqlite");
+    let store = env.home.join("pacsguard.db");
     for statement in [
         "INSERT INTO console_accounts (name, role, password_hash, totp_secret, created) \
          SELECT 'mallory', 'administrator', password_hash, totp_secret, created \
