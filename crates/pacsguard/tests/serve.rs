@@ -1238,6 +1238,8 @@ fn plant_vault_copy(env: &Env, content: &[u8]) -> String {
     let mut record: serde_json::Value =
         serde_json::from_slice(&std::fs::read(record_file.path()).expect("record")).expect("json");
     record["sha256"] = serde_json::Value::from(sha.clone());
+    // The size the vault records: the export reads and sends no more than it.
+    record["size"] = serde_json::Value::from(content.len());
     std::fs::write(
         entry.join(record_file.file_name()),
         serde_json::to_vec(&record).expect("json"),
