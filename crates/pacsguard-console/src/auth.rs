@@ -146,6 +146,8 @@ pub struct Console {
     /// (at most [`crate::decide::MAX_PENDING_ACCEPTS`]): what its confirmation is checked
     /// against before the trail, which root can edit as well as the store.
     pub(crate) asked: Mutex<HashMap<u64, String>>,
+    /// The accounts' digests the trail holds ([`crate::bound`]).
+    pub(crate) bindings: Mutex<crate::bound::Bindings>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, AuthError> {
@@ -215,6 +217,7 @@ impl Console {
             passkeys: crate::passkey::Passkeys::default(),
             vault_reads: Mutex::new(0),
             asked: Mutex::new(HashMap::new()),
+            bindings: Mutex::new(crate::bound::Bindings::default()),
         })
     }
 
@@ -378,6 +381,7 @@ impl Console {
         }
         password::check_new(password)?;
         let hash = password::hash(password)?;
+        self.ensure_bound()?;
         // Recorded before the account exists: a crash in between leaves a record of an
         // attempt, never an account without a record.
         self.record(self.event(
@@ -413,6 +417,7 @@ impl Console {
                 "first administrator {name} created; the setup link is spent; the second factor must be enrolled before anything else"
             ),
         ))?;
+        self.bind_account(id, "created with the one-time setup link")?;
         self.new_session(id, false, address)
     }
 
@@ -470,6 +475,7 @@ impl Console {
         let now = self.now();
         let addr = address.to_string();
         let address_closed = lock(&self.addresses)?.is_closed(&addr, now);
+        self.ensure_bound()?;
         let account = if valid_name(name) {
             lock(&self.db)?.account_by_name(name)?
         } else {
@@ -499,6 +505,18 @@ impl Console {
         }
         if !password::verify(password, &account.password_hash) {
             return self.refuse(Some(&account), name, &addr, "wrong password", false);
+        }
+        // An account inserted or promoted in the store is refused like any failure (its
+        // alert is on the trail), after the password's cost, so its timing tells nothing.
+        let as_recorded = self.account_as_recorded(&*lock(&self.db)?, account.id)?;
+        if !as_recorded {
+            return self.refuse(
+                Some(&account),
+                name,
+                &addr,
+                "the account is not as the trail recorded it",
+                false,
+            );
         }
         let mut how = String::new();
         if account.enrolled() {
@@ -672,6 +690,7 @@ impl Console {
             return Ok(None);
         }
         let hash = secret::digest(token);
+        self.ensure_bound()?;
         let db = lock(&self.db)?;
         let Some(session) = db.session(&hash)? else {
             return Ok(None);
@@ -680,6 +699,11 @@ impl Console {
             db.delete_session(&hash)?;
             return Ok(None);
         };
+        // Promoted (or planted) in the store behind the console's back: its sessions end.
+        if !self.account_as_recorded(&db, account.id)? {
+            db.delete_sessions_of(account.id)?;
+            return Ok(None);
+        }
         let now = self.now();
         let expired = if now - session.last_seen >= IDLE_SECONDS {
             Some(format!("idle for {} minutes", IDLE_SECONDS / 60))
@@ -840,6 +864,7 @@ impl Console {
         })?;
         password::check_new(password)?;
         let hash = password::hash(password)?;
+        self.ensure_bound()?;
         let db = lock(&self.db)?;
         if db.account_by_name(name)?.is_some() {
             return Err(AuthError::Invalid(format!(
@@ -861,7 +886,8 @@ impl Console {
         )?;
         let id = db.create_account(name, role.as_str(), &hash, self.now())?;
         drop(db);
-        self.record_origin(id, by.account)
+        self.record_origin(id, by.account)?;
+        self.bind_account(id, &format!("created by {}", by.name))
     }
 
     /// Every account: name, role, whether enrolled.

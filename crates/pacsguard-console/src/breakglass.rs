@@ -92,10 +92,13 @@ impl Console {
             .with_reason(reason),
         )?;
         let now = self.now();
+        self.ensure_bound()?;
         let mut db = lock(&self.db)?;
+        let mut created = false;
         let account = match db.account_by_name(BREAK_GLASS_ACCOUNT)? {
             Some(account) => account.id,
             None => {
+                created = true;
                 let id = db.create_account(
                     BREAK_GLASS_ACCOUNT,
                     Role::Approver.as_str(),
@@ -128,6 +131,9 @@ impl Console {
         }
         db.seal_break_glass(&crate::secret::digest(&secret), now, &by.name)?;
         drop(db);
+        if created {
+            self.bind_account(account, &format!("created sealed by {}", by.name))?;
+        }
         for _ in 0..live {
             self.record(self.session_end_event(
                 BREAK_GLASS_ACCOUNT,

@@ -171,6 +171,54 @@ pub fn arrivals_chart(hours: &[Bucket]) -> String {
     )
 }
 
+/// Width of the scrub's progress bar.
+const SCRUB_WIDTH: u64 = 720;
+const SCRUB_HEIGHT: u64 = 24;
+
+/// The scrub's progress as a bar: the part of this cycle re-verified, with its numbers
+/// in the caption and in a `<title>` (for people and tests), and the start and estimated
+/// end of the cycle. `None`: the scrub has published nothing (off, or not started).
+pub fn scrub_chart(position: Option<&crate::guard::ScrubPosition>) -> String {
+    let esc = crate::pages::esc;
+    let Some(p) = position else {
+        return "<figure id=\"chart-scrub\" data-percent=\"none\"><figcaption>Scrub (background re-verification of every file): \
+                no progress reported yet (off, or not started)</figcaption></figure>"
+            .to_string();
+    };
+    let fraction = if p.fraction.is_finite() {
+        p.fraction.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    // Whole tenths of a percent, so a test sees it move on a large tree.
+    let permille = (fraction * 1000.0).round() as u64;
+    let percent = format!("{}.{}", permille / 10, permille % 10);
+    let done = (permille * SCRUB_WIDTH) / 1000;
+    let state = if p.complete {
+        "cycle complete; the next starts after the minimum cycle time".to_string()
+    } else {
+        match &p.estimated_end {
+            Some(end) => format!("estimated end {}", esc(end)),
+            None => "no estimate yet".to_string(),
+        }
+    };
+    let numbers = format!(
+        "{percent} %: {} of {} files, {} of {} bytes",
+        p.files_done, p.files_total, p.bytes_done, p.bytes_total
+    );
+    format!(
+        "<figure id=\"chart-scrub\" data-percent=\"{percent}\"><figcaption>Scrub (background re-verification of every file): \
+         <span id=\"scrub-numbers\">{numbers}</span>; cycle started {}, {state} (reported {})</figcaption>\
+         <svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" viewBox=\"0 0 {SCRUB_WIDTH} {SCRUB_HEIGHT}\" width=\"{SCRUB_WIDTH}\" height=\"{SCRUB_HEIGHT}\">\
+         <title>scrub {numbers}</title>\
+         <rect x=\"0\" y=\"0\" width=\"{SCRUB_WIDTH}\" height=\"{SCRUB_HEIGHT}\" fill=\"#e4e8ee\"/>\
+         <rect id=\"scrub-done\" x=\"0\" y=\"0\" width=\"{done}\" height=\"{SCRUB_HEIGHT}\" fill=\"#5b7fa6\"/>\
+         </svg></figure>",
+        esc(&p.started),
+        esc(&p.seen),
+    )
+}
+
 /// The charts page.
 pub(crate) async fn charts_page(
     axum::extract::State(state): axum::extract::State<crate::http::AppState>,
@@ -185,7 +233,8 @@ pub(crate) async fn charts_page(
         "Charts",
         Some(&auth),
         &format!(
-            "<section><h2>Charts</h2><p class=\"hint\">Since the guard started; hours in UTC. Hover a bar for its numbers.</p>{}{}</section>",
+            "<section><h2>Charts</h2><p class=\"hint\">Since the guard started; hours in UTC. Hover a bar for its numbers.</p>{}{}{}</section>",
+            scrub_chart(state.console.guard.snapshot().scrub.as_ref()),
             findings_chart(&hours),
             arrivals_chart(&hours)
         ),
@@ -199,6 +248,38 @@ mod tests {
 
     fn finding(kind: FindingKind, severity: Severity) -> Finding {
         Finding::new(PathBuf::from("/srv/x"), kind, severity, "x")
+    }
+
+    #[test]
+    fn the_scrub_bar_shows_the_part_done_and_survives_nonsense() {
+        let position = crate::guard::ScrubPosition {
+            files_done: 3,
+            files_total: 12,
+            bytes_done: 250,
+            bytes_total: 1000,
+            fraction: 0.25,
+            started: "2026-01-01T00:00:00Z".into(),
+            estimated_end: Some("2026-01-01T00:00:30Z".into()),
+            complete: false,
+            seen: "2026-01-01T00:00:10Z".into(),
+        };
+        let svg = scrub_chart(Some(&position));
+        assert!(svg.contains("data-percent=\"25.0\""), "{svg}");
+        assert!(svg.contains("width=\"180\""), "a quarter of the bar: {svg}");
+        assert!(svg.contains("3 of 12 files, 250 of 1000 bytes"), "{svg}");
+        assert!(svg.contains("estimated end 2026-01-01T00:00:30Z"), "{svg}");
+        assert!(!svg.contains("<script") && !svg.contains("style="));
+        for nonsense in [f64::NAN, -1.0, 7.0, f64::INFINITY] {
+            let svg = scrub_chart(Some(&crate::guard::ScrubPosition {
+                fraction: nonsense,
+                ..position.clone()
+            }));
+            assert!(
+                svg.contains("data-percent=\"0.0\"") || svg.contains("data-percent=\"100.0\""),
+                "{nonsense}: {svg}"
+            );
+        }
+        assert!(scrub_chart(None).contains("no progress reported yet"));
     }
 
     #[test]

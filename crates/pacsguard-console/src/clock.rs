@@ -41,3 +41,70 @@ impl Clock for ManualClock {
         self.0.load(Ordering::SeqCst)
     }
 }
+
+/// Whether this build honours a test clock ([`offset_clock`]): only one with the cargo
+/// feature `test-clock`, which the `pacsguard` package enables for its own tests (a
+/// dev-dependency) and nothing else does; `cargo build`, debug or release, leaves it out.
+pub const TEST_CLOCK_BUILT_IN: bool = cfg!(feature = "test-clock");
+
+/// The system's clock moved ahead by the number of seconds in `file` (read at each
+/// look; absent or unreadable: none), in a build with the `test-clock` feature; `None`
+/// in every other build, which has no such code. A browser test moves the console past
+/// its 15-minute idle limit this way instead of sleeping.
+pub fn offset_clock(file: std::path::PathBuf) -> Option<Arc<dyn Clock>> {
+    #[cfg(feature = "test-clock")]
+    {
+        Some(Arc::new(offset::OffsetClock { file }))
+    }
+    #[cfg(not(feature = "test-clock"))]
+    {
+        let _ = file;
+        None
+    }
+}
+
+#[cfg(feature = "test-clock")]
+mod offset {
+    use super::{Clock, SystemClock};
+
+    /// Longest offset file read (a number of seconds).
+    const MAX_OFFSET_FILE_BYTES: u64 = 32;
+
+    #[derive(Debug)]
+    pub(super) struct OffsetClock {
+        pub(super) file: std::path::PathBuf,
+    }
+
+    impl Clock for OffsetClock {
+        fn now(&self) -> i64 {
+            use std::io::Read as _;
+            let mut text = String::new();
+            let offset = std::fs::File::open(&self.file)
+                .and_then(|f| f.take(MAX_OFFSET_FILE_BYTES).read_to_string(&mut text))
+                .ok()
+                .and_then(|_| text.trim().parse::<i64>().ok())
+                .unwrap_or(0);
+            SystemClock.now().saturating_add(offset)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The offset file is honoured exactly when the feature is built in: `cargo test -p
+    /// pacsguard-console` runs this without it (ignored), the workspace's tests with it
+    /// (the `pacsguard` package's dev-dependency turns it on).
+    #[test]
+    fn the_offset_clock_exists_only_with_the_test_clock_feature() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("offset");
+        std::fs::write(&file, "5000").expect("write");
+        let clock = offset_clock(file);
+        assert_eq!(clock.is_some(), TEST_CLOCK_BUILT_IN);
+        if let Some(clock) = clock {
+            assert!(clock.now() - SystemClock.now() >= 4_990);
+        }
+    }
+}

@@ -108,6 +108,26 @@ pub trait Guardian: Send + Sync + std::fmt::Debug {
         }
     }
 
+    /// The trail's records that bind the store's rows (those with an `account_digest`
+    /// or a `request_digest`), oldest first, read once at start ([`crate::bound`]). The
+    /// default reads every page; the guard's hands stream the log instead.
+    fn bound_records(&self) -> Result<Vec<serde_json::Value>, String> {
+        let mut found = Vec::new();
+        let mut before = None;
+        loop {
+            let (records, older) = self.trail_page(before, REQUEST_SEARCH_PAGE)?;
+            found.extend(records.into_iter().filter(|r| {
+                r.get("account_digest").is_some() || r.get("request_digest").is_some()
+            }));
+            match older {
+                Some(older) => before = Some(older),
+                None => break,
+            }
+        }
+        found.reverse();
+        Ok(found)
+    }
+
     /// The quarantine vault's records (JSON objects), oldest first. The default: none
     /// (no vault beside this console).
     fn quarantine_list(&self) -> Result<Vec<serde_json::Value>, String> {
@@ -200,7 +220,7 @@ pub fn request_digest(row: &PendingAcceptRow) -> String {
 pub(crate) fn closed_request_digest(id: impl std::fmt::Display) -> String {
     format!("{id}:{REQUEST_CLOSED}")
 }
-const REQUEST_CLOSED: &str = "closed";
+pub(crate) const REQUEST_CLOSED: &str = "closed";
 
 /// What a person is told when the differences changed after their page was drawn.
 const CHANGED_SINCE_SHOWN: &str = "the differences changed since this page was shown: nothing was accepted; review them below and decide again";
@@ -657,6 +677,7 @@ impl Console {
         let role = Role::parse(role).ok_or_else(|| {
             AuthError::Invalid("a role is viewer, operator, approver or administrator".into())
         })?;
+        self.ensure_bound()?;
         let db = lock(&self.db)?;
         let account = db
             .account_by_name(name)?
@@ -688,7 +709,11 @@ impl Console {
         db.set_role(account.id, role.as_str())?;
         db.delete_sessions_of(account.id)?;
         drop(db);
-        self.record_role_grant(account.id, auth.account)
+        self.record_role_grant(account.id, auth.account)?;
+        self.bind_account(
+            account.id,
+            &format!("given the role {} by {}", role.as_str(), auth.name),
+        )
     }
 
     /// An administrator invites a person: the account is created without a usable
@@ -718,6 +743,7 @@ impl Console {
             AuthError::Invalid("a role is viewer, operator, approver or administrator".into())
         })?;
         let token = crate::secret::new_token().map_err(|e| AuthError::Random(e.to_string()))?;
+        self.ensure_bound()?;
         let db = lock(&self.db)?;
         if db.account_by_name(name)?.is_some() {
             return Err(AuthError::Invalid(format!(
@@ -742,6 +768,7 @@ impl Console {
         let id = db.create_account(name, role.as_str(), NO_PASSWORD, self.now())?;
         drop(db);
         self.record_origin(id, by.account)?;
+        self.bind_account(id, &format!("invited by {}", by.name))?;
         let db = lock(&self.db)?;
         db.set_invitation(
             id,

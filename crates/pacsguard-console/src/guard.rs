@@ -97,6 +97,29 @@ pub struct TrailStatus {
     pub checked: String,
     pub intact: bool,
     pub detail: String,
+    /// Every record was verified as it stood at this time or later (RFC 3339): the
+    /// whole verification at start, then the last completed round of the rolling
+    /// re-read. New records are verified at `checked`; an old record edited in place
+    /// since this time is not seen until the re-read reaches it.
+    pub whole_as_of: Option<String>,
+}
+
+/// Where the guard's scrub (the background re-verification of every file) stands, as
+/// the watcher last published it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ScrubPosition {
+    pub files_done: u64,
+    pub files_total: u64,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    /// 0.0 to 1.0.
+    pub fraction: f64,
+    /// RFC 3339.
+    pub started: String,
+    pub estimated_end: Option<String>,
+    pub complete: bool,
+    /// When the watcher published it (RFC 3339).
+    pub seen: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -106,6 +129,8 @@ pub struct Snapshot {
     pub guard_detail: String,
     pub roots: Vec<RootStatus>,
     pub trail: Option<TrailStatus>,
+    /// `None` until the scrub published (it is off, or has not started yet).
+    pub scrub: Option<ScrubPosition>,
 }
 
 #[derive(Debug)]
@@ -115,6 +140,7 @@ struct Inner {
     since: SystemTime,
     detail: String,
     trail: Option<TrailStatus>,
+    scrub: Option<ScrubPosition>,
     open: std::collections::VecDeque<OpenFinding>,
     dropped: u64,
     /// Findings and arrivals per hour, for the charts.
@@ -135,6 +161,7 @@ impl Default for GuardState {
                 since: SystemTime::now(),
                 detail: "starting".into(),
                 trail: None,
+                scrub: None,
                 open: std::collections::VecDeque::new(),
                 dropped: 0,
                 hourly: crate::charts::Hourly::default(),
@@ -143,7 +170,7 @@ impl Default for GuardState {
     }
 }
 
-fn rfc3339(t: SystemTime) -> String {
+pub(crate) fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
@@ -336,13 +363,25 @@ impl GuardState {
     }
 
     pub fn set_trail(&self, intact: bool, detail: String) {
+        self.set_trail_as_of(intact, detail, None);
+    }
+
+    /// [`GuardState::set_trail`], saying as of when every record was last verified.
+    pub fn set_trail_as_of(&self, intact: bool, detail: String, whole: Option<SystemTime>) {
         self.with(|inner| {
             inner.trail = Some(TrailStatus {
                 checked: rfc3339(SystemTime::now()),
                 intact,
                 detail,
+                whole_as_of: whole.map(rfc3339),
             });
         });
+    }
+
+    /// Where the scrub stands, as the watcher published it (its `seen` set here).
+    pub fn set_scrub(&self, mut position: ScrubPosition) {
+        position.seen = rfc3339(SystemTime::now());
+        self.with(|inner| inner.scrub = Some(position));
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -352,6 +391,7 @@ impl GuardState {
             guard_detail: inner.detail.clone(),
             roots: inner.roots.clone(),
             trail: inner.trail.clone(),
+            scrub: inner.scrub.clone(),
         })
         .unwrap_or(Snapshot {
             guard_alive: false,
@@ -359,6 +399,7 @@ impl GuardState {
             guard_detail: "state unavailable".into(),
             roots: Vec::new(),
             trail: None,
+            scrub: None,
         })
     }
 }

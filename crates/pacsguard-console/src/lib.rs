@@ -31,6 +31,7 @@
 //!   alert, and recorded request by request ([`breakglass`]).
 
 pub mod auth;
+pub mod bound;
 pub mod breakglass;
 mod breakglass_http;
 pub mod charts;
@@ -62,6 +63,6 @@ pub use pacsguard_webauthn as webauthn;
 pub use auth::{AuthError, Authenticated, Console};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use decide::{Accepted, Decision, Guardian, PendingAccept, STEP_UP_WINDOW};
-pub use guard::GuardState;
+pub use guard::{GuardState, ScrubPosition};
 pub use quarantine::VaultCopy;
 pub use roles::Role;

@@ -185,6 +185,35 @@ pub fn recovery_codes(auth: &Authenticated, codes: &[String]) -> String {
     )
 }
 
+/// The trail's verification as the overview and the trail page say it: what was checked
+/// when, never a bare "intact" (see [`crate::guard::TrailStatus::whole_as_of`]).
+fn trail_status(trail: Option<&crate::guard::TrailStatus>) -> String {
+    let Some(t) = trail else {
+        return "<span class=\"warn\">not verified yet</span>".to_string();
+    };
+    if !t.intact {
+        return format!(
+            "<span class=\"bad\">verification failed</span> at {}: {}",
+            esc(&t.checked),
+            esc(&t.detail)
+        );
+    }
+    let whole = match &t.whole_as_of {
+        Some(at) => format!(
+            "every record verified as it stood at <span id=\"trail-whole-as-of\">{}</span> or later \
+             (old records are re-read at least once a day; one edited in place since then is found by that re-read, \
+             or at once by <code>pacsguard audit verify</code>)",
+            esc(at)
+        ),
+        None => "old records not yet verified whole by this process".to_string(),
+    };
+    format!(
+        "<span class=\"ok\">no damage found</span>: new records verified at {}; {whole}. {}",
+        esc(&t.checked),
+        esc(&t.detail)
+    )
+}
+
 pub fn overview(auth: &Authenticated, snap: &Snapshot) -> String {
     let mut rows = String::new();
     for (i, root) in snap.roots.iter().enumerate() {
@@ -216,19 +245,7 @@ pub fn overview(auth: &Authenticated, snap: &Snapshot) -> String {
             esc(&snap.guard_detail)
         )
     };
-    let trail = match &snap.trail {
-        None => "<span class=\"warn\">not verified yet</span>".to_string(),
-        Some(t) if t.intact => format!(
-            "<span class=\"ok\">verified</span> at {}: {}",
-            esc(&t.checked),
-            esc(&t.detail)
-        ),
-        Some(t) => format!(
-            "<span class=\"bad\">verification failed</span> at {}: {}",
-            esc(&t.checked),
-            esc(&t.detail)
-        ),
-    };
+    let trail = trail_status(snap.trail.as_ref());
     let admin = if auth.role >= Role::Administrator {
         "<p><a id=\"accounts-link\" href=\"/accounts\">Accounts</a></p>"
     } else {
@@ -240,11 +257,12 @@ pub fn overview(auth: &Authenticated, snap: &Snapshot) -> String {
         &format!(
             "<section><h2>Overview</h2>\
              <p>Guard: <span id=\"guard\" data-alive=\"{}\">{guard}</span></p>\
-             <p>Audit trail: <span id=\"trail\">{trail}</span></p>{admin}</section>\
+             <p>Audit trail: <span id=\"trail\">{trail}</span></p>{scrub}{admin}</section>\
              <section><h2>Roots</h2><p class=\"hint\">Findings since the guard started; differences stay reported until accepted.</p>\
              <table id=\"roots\"><thead><tr><th>Root</th><th>State</th><th>Alerts</th><th>Warnings</th><th>Info</th><th>Last finding</th></tr></thead>\
              <tbody>{rows}</tbody></table></section>",
-            snap.guard_alive
+            snap.guard_alive,
+            scrub = crate::charts::scrub_chart(snap.scrub.as_ref()),
         ),
     )
 }
@@ -436,19 +454,7 @@ pub fn trail(
     records: &[serde_json::Value],
     older: Option<u64>,
 ) -> String {
-    let status = match &snap.trail {
-        None => "<span class=\"warn\">not verified yet</span>".to_string(),
-        Some(t) if t.intact => format!(
-            "<span class=\"ok\">verified intact</span> at {}: {}",
-            esc(&t.checked),
-            esc(&t.detail)
-        ),
-        Some(t) => format!(
-            "<span class=\"bad\">verification failed</span> at {}: {}",
-            esc(&t.checked),
-            esc(&t.detail)
-        ),
-    };
+    let status = trail_status(snap.trail.as_ref());
     let text = |r: &serde_json::Value, key: &str| -> String {
         match r.get(key) {
             Some(serde_json::Value::String(s)) => s.clone(),
@@ -652,5 +658,39 @@ mod tests {
         // Line breaks of a reason stay what they are.
         assert_eq!(esc("line\nnext\tcol"), "line\nnext\tcol");
         assert_eq!(esc("Röntgen 東京"), "Röntgen 東京");
+    }
+
+    /// The overview says what was verified when: new records at the last step, every
+    /// record only as of the last whole pass (an old record edited in place since is
+    /// not seen until the re-read reaches it), never a bare "intact".
+    #[test]
+    fn the_trail_status_says_as_of_when_every_record_was_verified() {
+        use super::trail_status;
+        use crate::guard::TrailStatus;
+        let status = TrailStatus {
+            checked: "2026-01-02T10:00:00Z".into(),
+            intact: true,
+            detail: "9 records".into(),
+            whole_as_of: Some("2026-01-01T09:00:00Z".into()),
+        };
+        let text = trail_status(Some(&status));
+        assert!(
+            text.contains("new records verified at 2026-01-02T10:00:00Z")
+                && text.contains(
+                    "as it stood at <span id=\"trail-whole-as-of\">2026-01-01T09:00:00Z</span>"
+                ),
+            "{text}"
+        );
+        assert!(!text.contains("intact"), "{text}");
+        let unknown = trail_status(Some(&TrailStatus {
+            whole_as_of: None,
+            ..status.clone()
+        }));
+        assert!(unknown.contains("not yet verified whole"), "{unknown}");
+        let failed = trail_status(Some(&TrailStatus {
+            intact: false,
+            ..status
+        }));
+        assert!(failed.contains("verification failed"), "{failed}");
     }
 }

@@ -37,25 +37,38 @@ pub struct VaultCopy {
 }
 
 /// The SHA-256 (hex) of what `file` holds from its start, read [`EXPORT_CHUNK_BYTES`]
-/// at a time.
-fn sha256_of(file: &mut std::fs::File) -> std::io::Result<String> {
+/// at a time, and never past `len` (the copy's recorded size) plus one byte: `None`
+/// when the file holds more than `len` (grown since it was recorded: a copy made to
+/// grow without end, a FIFO-like file, must not keep the console hashing).
+fn sha256_of(file: &mut std::fs::File, len: u64) -> std::io::Result<Option<String>> {
     use sha2::{Digest as _, Sha256};
     use std::io::{Read as _, Seek as _};
     file.seek(std::io::SeekFrom::Start(0))?;
+    let mut bounded = (&*file).take(len.saturating_add(1));
     let mut hash = Sha256::new();
     let mut chunk = vec![0u8; EXPORT_CHUNK_BYTES];
+    let mut read = 0u64;
     loop {
-        match file.read(&mut chunk) {
+        match bounded.read(&mut chunk) {
             Ok(0) => break,
-            Ok(n) => hash.update(chunk.get(..n).unwrap_or_default()),
+            Ok(n) => {
+                read += n as u64;
+                if read > len {
+                    return Ok(None);
+                }
+                hash.update(chunk.get(..n).unwrap_or_default());
+            }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
-    Ok(hash.finalize().iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    }))
+    Ok(Some(hash.finalize().iter().fold(
+        String::new(),
+        |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        },
+    )))
 }
 
 /// A download's body: the copy read by a blocking task [`EXPORT_CHUNK_BYTES`] at a
@@ -64,7 +77,7 @@ fn sha256_of(file: &mut std::fs::File) -> std::io::Result<String> {
 /// The last chunk read is held back until the hash is known: a copy changed in its last
 /// bytes mid-download would otherwise reach the client whole (curl `-o` keeps every byte
 /// it was sent, whatever the cut), so a changed copy never arrives complete.
-fn download_body(mut file: std::fs::File, expected: String) -> axum::body::Body {
+fn download_body(mut file: std::fs::File, len: u64, expected: String) -> axum::body::Body {
     use sha2::{Digest as _, Sha256};
     use std::io::{Read as _, Seek as _};
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(EXPORT_CHUNKS_IN_FLIGHT);
@@ -76,6 +89,9 @@ fn download_body(mut file: std::fs::File, expected: String) -> axum::body::Body 
         }
         // The chunk read last, sent once the next one is read or the hash is known.
         let mut held: Option<Vec<u8>> = None;
+        // Never past the recorded size: one byte more is read only to see the copy grew
+        // (its hash then differs, and the body ends in an error).
+        let mut file = (&mut file).take(len.saturating_add(1));
         loop {
             let mut chunk = vec![0u8; EXPORT_CHUNK_BYTES];
             match file.read(&mut chunk) {
@@ -224,8 +240,27 @@ impl Console {
             .guardian_for_quarantine()?
             .quarantine_copy(sha)
             .map_err(AuthError::Invalid)?;
-        let actual = sha256_of(&mut copy.file)
-            .map_err(|e| AuthError::Invalid(format!("the vault copy cannot be read: {e}")))?;
+        // The size the vault recorded bounds everything read and sent: a copy grown on
+        // disk (after the vault's check) is refused, not hashed or sent past it.
+        let recorded = records
+            .first()
+            .and_then(|r| r.get("size")?.as_u64())
+            .ok_or_else(|| {
+                AuthError::Invalid("the vault copy's record states no size: not exported".into())
+            })?;
+        if copy.len != recorded {
+            return Err(AuthError::Invalid(format!(
+                "the vault copy is {} bytes on disk but its record says {recorded}: altered; not exported",
+                copy.len
+            )));
+        }
+        let actual = sha256_of(&mut copy.file, recorded)
+            .map_err(|e| AuthError::Invalid(format!("the vault copy cannot be read: {e}")))?
+            .ok_or_else(|| {
+                AuthError::Invalid(format!(
+                    "the vault copy grew past its recorded size of {recorded} bytes while it was read: altered; not exported"
+                ))
+            })?;
         // What is sent is what the vault names: a copy altered since the vault checked it
         // is refused.
         if records.first().map(|r| text(r, "sha256")) != Some(actual.clone()) {
@@ -460,7 +495,7 @@ pub(crate) async fn quarantine_export(
                     // download cut short (a copy changed mid-way) is incomplete.
                     (header::CONTENT_LENGTH, HeaderValue::from(copy.len)),
                 ],
-                download_body(copy.file, sha256),
+                download_body(copy.file, copy.len, sha256),
             )
                 .into_response()
         }
@@ -523,7 +558,12 @@ mod tests {
         }
         std::fs::write(&path, &changed).expect("write");
         let file = std::fs::File::open(&path).expect("open");
-        let (bytes, ended) = received(download_body(file, sha256_hex(&original))).await;
+        let (bytes, ended) = received(download_body(
+            file,
+            original.len() as u64,
+            sha256_hex(&original),
+        ))
+        .await;
         assert!(!ended, "the download ends in an error");
         assert!(
             bytes.len() < changed.len() && !bytes.contains(&b'X'),
@@ -536,7 +576,12 @@ mod tests {
         // Cut to a chunk boundary: what is received is still short of what was read.
         std::fs::write(&path, &original[..EXPORT_CHUNK_BYTES * 2]).expect("write");
         let file = std::fs::File::open(&path).expect("open");
-        let (bytes, ended) = received(download_body(file, sha256_hex(&original))).await;
+        let (bytes, ended) = received(download_body(
+            file,
+            original.len() as u64,
+            sha256_hex(&original),
+        ))
+        .await;
         assert!(!ended);
         assert!(bytes.len() < EXPORT_CHUNK_BYTES * 2, "{}", bytes.len());
 
@@ -544,9 +589,52 @@ mod tests {
         for len in [0, 10, EXPORT_CHUNK_BYTES, EXPORT_CHUNK_BYTES * 3 + 100] {
             std::fs::write(&path, &original[..len]).expect("write");
             let file = std::fs::File::open(&path).expect("open");
-            let (bytes, ended) = received(download_body(file, sha256_hex(&original[..len]))).await;
+            let (bytes, ended) = received(download_body(
+                file,
+                len as u64,
+                sha256_hex(&original[..len]),
+            ))
+            .await;
             assert!(ended, "{len}");
             assert_eq!(bytes, &original[..len]);
         }
+    }
+
+    /// A copy grown on disk past its recorded size is hashed no further than that size
+    /// and one byte (a copy made to grow without end would keep the console reading),
+    /// and refused; at its size exactly it is hashed whole.
+    #[test]
+    fn hashing_stops_at_the_recorded_size_and_a_grown_copy_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("content");
+        let content = vec![b'q'; EXPORT_CHUNK_BYTES + 17];
+        std::fs::write(&path, &content).expect("write");
+        let mut file = std::fs::File::open(&path).expect("open");
+        let len = content.len() as u64;
+        assert_eq!(
+            sha256_of(&mut file, len).expect("read"),
+            Some(sha256_hex(&content)),
+            "at the limit: whole"
+        );
+        assert_eq!(
+            sha256_of(&mut file, len - 1).expect("read"),
+            None,
+            "one byte past the recorded size: refused"
+        );
+        // The download stops there too: a copy grown after the check ends in an error
+        // and at most the recorded size plus a byte is read.
+        let mut grown = content.clone();
+        grown.extend_from_slice(&vec![b'g'; EXPORT_CHUNK_BYTES * 4]);
+        std::fs::write(&path, &grown).expect("write");
+        let file = std::fs::File::open(&path).expect("open");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let (bytes, ended) =
+            rt.block_on(async { received(download_body(file, len, sha256_hex(&content))).await });
+        assert!(!ended, "a grown copy ends in an error");
+        assert!(bytes.len() as u64 <= len, "{} bytes sent", bytes.len());
+        assert!(!bytes.contains(&b'g'));
     }
 }

@@ -2332,22 +2332,33 @@ async fn the_emergency_account_is_never_a_second_approver() {
 /// chain is not followed further and the confirmation is refused (fail closed).
 #[tokio::test]
 async fn an_invitation_chain_is_followed_up_to_its_limit_and_refused_at_it() {
+    use pacsguard_console::four_eyes::FOUR_EYES_COOLING_PERIOD;
     use pacsguard_console::four_eyes::MAX_INVITATION_CHAIN;
     let (h, guard) = four_eyes_harness();
     let (cookie, _, secret) = h.first_admin().await;
     let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
     h.create_approver(&admin, &admin_csrf, "bob", "violet harbour evening tide")
         .await;
-    let (bob, bob_csrf, _) = h.first_sign_in("bob", "violet harbour evening tide").await;
+    let (_, _, bob_secret) = h.first_sign_in("bob", "violet harbour evening tide").await;
+    // A week later admin's creation of bob no longer links them; both sign in again.
+    h.clock.advance(FOUR_EYES_COOLING_PERIOD);
+    let code = h.next_code(&secret);
+    let admin = h.login("admin", ADMIN_PASSWORD, &code).await;
+    let (admin, admin_csrf) = h.stepped_up(&admin.cookie().expect("admin"), &secret).await;
+    let code = h.next_code(&bob_secret);
+    let bob = h.login("bob", "violet harbour evening tide", &code).await;
+    let (bob, bob_csrf) = h.stepped_up(&bob.cookie().expect("bob"), &bob_secret).await;
     let store = h.store();
     let bob_id = 2;
     let now = h.clock.now();
-    // bob <- 1000 <- 1001 <- ...: accounts long gone, each made within the period.
+    // bob <- 1000 <- 1001 <- ...: role changes by accounts long gone, each within the
+    // period. (Role grants, not creators: bob's own creator is bound to the trail, and
+    // an edit of it in the store would refuse bob's account.)
     let chain = |links: usize| {
         let mut at = bob_id;
         for i in 0..links {
             let by = 1000 + i64::try_from(i).expect("small");
-            store.record_origin(at, by, now).expect("origin");
+            store.record_role_grant(at, by, now).expect("grant");
             at = by;
         }
     };
@@ -2651,7 +2662,9 @@ impl pacsguard_console::Guardian for SlowVault {
         let mut file = tempfile::tempfile().map_err(|e| e.to_string())?;
         std::io::Write::write_all(&mut file, &copy).map_err(|e| e.to_string())?;
         Ok((
-            vec![serde_json::json!({"sha256": sha, "original_path": "/srv/pacs/x.sh"})],
+            vec![
+                serde_json::json!({"sha256": sha, "size": copy.len(), "original_path": "/srv/pacs/x.sh"}),
+            ],
             pacsguard_console::VaultCopy {
                 file,
                 len: copy.len() as u64,
@@ -2828,4 +2841,241 @@ async fn the_hosts_page_shows_each_host_and_its_state() {
         "{}",
         r.body
     );
+}
+
+impl Harness {
+    /// The console stopped and started again on the same store, clock and guard (its
+    /// trail kept), as `serve` starts: the store checked against the trail first.
+    fn restart_with(
+        self,
+        guard: &Arc<RecordingGuard>,
+    ) -> (Harness, pacsguard_console::bound::BindReport) {
+        // What the console pushed is on the guard's trail before it stops.
+        pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
+        let Harness {
+            _home,
+            clock,
+            app,
+            console,
+            ..
+        } = self;
+        drop(app);
+        drop(console);
+        let h = harness_with(_home, clock, Some(guard.clone()));
+        guard.attach(&h.inbox);
+        let report = h.console.bind_to_trail().expect("bound to the trail");
+        (h, report)
+    }
+}
+
+/// sqlite3 on the harness's store.
+fn sqlite(h: &Harness, statement: &str) {
+    let out = std::process::Command::new("sqlite3")
+        .arg(h._home.path().join("store.sqlite"))
+        .arg(statement)
+        .output()
+        .expect("sqlite3 runs");
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// The details of the alerts of `kind` among `events`.
+fn alerts_of(events: &[Event], kind: pacsguard_events::FindingKind) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| e.finding.as_ref())
+        .filter(|f| f.kind == kind && f.severity == pacsguard_events::Severity::Alert)
+        .map(|f| f.detail.clone())
+        .collect()
+}
+
+/// Issue 13: accounts are bound to the trail. An account promoted with sqlite3 while
+/// the console runs loses its session and cannot sign in; one inserted with an
+/// administrator's password hash and TOTP secret cannot sign in either; each raises one
+/// `console-account-altered` alert. After a restart the trail's records still tell them
+/// apart, and a role changed through the console (recorded) keeps working.
+#[tokio::test]
+async fn accounts_promoted_or_inserted_with_sqlite3_are_refused_with_an_alert() {
+    use pacsguard_events::FindingKind;
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (cookie, csrf) = h.stepped_up(&cookie, &secret).await;
+    h.create_approver(&cookie, &csrf, "bob", "violet harbour evening tide")
+        .await;
+    h.create_approver(&cookie, &csrf, "carol", "copper kettle under winter rain")
+        .await;
+    let (bob, _, bob_secret) = h.first_sign_in("bob", "violet harbour evening tide").await;
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
+    let bound = guard
+        .trail
+        .lock()
+        .expect("fixture")
+        .iter()
+        .filter(|e| e.account_digest.is_some())
+        .count();
+    assert_eq!(bound, 3, "admin, bob and carol are recorded on the trail");
+    let _ = h.events();
+
+    // Promoted behind the console's back: bob's session ends, his sign-in is refused.
+    sqlite(
+        &h,
+        "UPDATE console_accounts SET role = 'administrator' WHERE name = 'bob'",
+    );
+    let r = h.overview(&bob).await;
+    assert_eq!(r.location(), Some("/login"), "{}", r.body);
+    let code = h.next_code(&bob_secret);
+    let r = h.login("bob", "violet harbour evening tide", &code).await;
+    assert!(r.cookie().is_none(), "{}", r.body);
+    assert!(r.body.contains("Sign-in failed"), "{}", r.body);
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleAccountAltered);
+    assert_eq!(
+        alerts.len(),
+        1,
+        "one alert, not one per request: {alerts:?}"
+    );
+    assert!(
+        alerts[0].contains("bob") && alerts[0].contains("differs"),
+        "{alerts:?}"
+    );
+
+    // Inserted with the administrator's password and second factor: refused too.
+    sqlite(
+        &h,
+        "INSERT INTO console_accounts (name, role, password_hash, totp_secret, created) \
+         SELECT 'mallory', 'administrator', password_hash, totp_secret, created \
+         FROM console_accounts WHERE name = 'admin'",
+    );
+    let code = h.next_code(&secret);
+    let r = h.login("mallory", ADMIN_PASSWORD, &code).await;
+    assert!(r.cookie().is_none(), "{}", r.body);
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleAccountAltered);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].contains("mallory") && alerts[0].contains("no record"),
+        "{alerts:?}"
+    );
+
+    // The administrator, as recorded, still signs in; a role changed through the
+    // console is recorded, so carol keeps working with it.
+    let code = h.next_code(&secret);
+    let r = h.login("admin", ADMIN_PASSWORD, &code).await;
+    let admin = r.cookie().expect("the recorded administrator signs in");
+    let (admin, admin_csrf) = h.stepped_up(&admin, &secret).await;
+    let r = h
+        .send(
+            "POST",
+            "/accounts/role",
+            Some(&admin),
+            &[
+                ("csrf", &admin_csrf),
+                ("name", "carol"),
+                ("role", "viewer"),
+                ("reason", "moved to the reading room"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let r = h
+        .login("carol", "copper kettle under winter rain", "")
+        .await;
+    assert!(
+        r.cookie().is_some(),
+        "carol's recorded role change: {}",
+        r.body
+    );
+
+    // A restart reads the bindings from the trail: bob and mallory stay refused.
+    let (h, report) = h.restart_with(&guard);
+    assert_eq!(report.accounts, 2, "{report:?}");
+    assert_eq!(report.altered_accounts, ["bob", "mallory"], "{report:?}");
+    let code = h.next_code(&secret);
+    let r = h.login("admin", ADMIN_PASSWORD, &code).await;
+    assert!(r.cookie().is_some(), "{}", r.body);
+    let code = h.next_code(&bob_secret);
+    let r = h.login("bob", "violet harbour evening tide", &code).await;
+    assert!(r.cookie().is_none(), "{}", r.body);
+}
+
+/// Issue 13: requests asked before a restart are bound again at the start. One edited
+/// in the store while the console was stopped is dropped at once with a
+/// `console-request-altered` alert; one that matched is held in memory, so an edit of
+/// its row and of its trail record alike, after the restart, is refused at confirmation
+/// (before, a restarted console checked such a request only against the trail).
+#[tokio::test]
+async fn requests_asked_before_a_restart_are_bound_again_at_the_start() {
+    use pacsguard_console::four_eyes::FOUR_EYES_COOLING_PERIOD;
+    use pacsguard_events::FindingKind;
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (cookie, csrf) = h.stepped_up(&cookie, &secret).await;
+    h.create_approver(&cookie, &csrf, "bob", "violet harbour evening tide")
+        .await;
+    h.clock.advance(FOUR_EYES_COOLING_PERIOD);
+    let code = h.next_code(&secret);
+    let admin = h.login("admin", ADMIN_PASSWORD, &code).await;
+    let admin = admin.cookie().expect("signed in again");
+    let (admin, admin_csrf) = h.stepped_up(&admin, &secret).await;
+    let r = h.ask_acceptance(&admin, &admin_csrf, "patch 7").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    // Widened to every root while the console is stopped.
+    sqlite(
+        &h,
+        "UPDATE console_pending_accepts SET root = '' WHERE id = 1",
+    );
+    let (h, report) = h.restart_with(&guard);
+    assert_eq!(report.altered_requests, [1], "{report:?}");
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleRequestAltered);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].contains("dropped at start"), "{alerts:?}");
+    let (bob, bob_csrf, bob_secret) = h.first_sign_in("bob", "violet harbour evening tide").await;
+    let r = h.confirm_acceptance(&bob, &bob_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
+
+    // Asked again, intact across a restart: bound in memory at the start.
+    let code = h.next_code(&secret);
+    let admin = h.login("admin", ADMIN_PASSWORD, &code).await;
+    let admin = admin.cookie().expect("signed in again");
+    let (admin, admin_csrf) = h.stepped_up(&admin, &secret).await;
+    let r = h.ask_acceptance(&admin, &admin_csrf, "patch 8").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (h, report) = h.restart_with(&guard);
+    assert_eq!(
+        (report.requests, report.altered_requests.len()),
+        (1, 0),
+        "{report:?}"
+    );
+    // Now the row and its trail record are edited alike (root widened).
+    sqlite(
+        &h,
+        "UPDATE console_pending_accepts SET root = '' WHERE id = 2",
+    );
+    let row = h
+        .store()
+        .pending_accepts()
+        .expect("rows")
+        .into_iter()
+        .find(|r| r.id == 2)
+        .expect("request 2");
+    let forged = format!("2:{}", pacsguard_console::decide::request_digest(&row));
+    let mut edited = 0;
+    for event in guard.trail.lock().expect("fixture").iter_mut() {
+        if event
+            .request_digest
+            .as_deref()
+            .is_some_and(|d| d.starts_with("2:"))
+        {
+            event.request_digest = Some(forged.clone());
+            edited += 1;
+        }
+    }
+    assert_eq!(edited, 1);
+    let code = h.next_code(&bob_secret);
+    let bob = h.login("bob", "violet harbour evening tide", &code).await;
+    let bob = bob.cookie().expect("bob signs in again");
+    let (bob, bob_csrf) = h.stepped_up(&bob, &bob_secret).await;
+    let r = h.confirm_acceptance(&bob, &bob_csrf, "2").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("no longer matches"), "{}", r.body);
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
 }

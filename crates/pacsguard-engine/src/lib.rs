@@ -47,9 +47,9 @@ pub use ops::{
     MAX_JOURNAL_BYTES, MAX_QUEUED_REQUESTS, MAX_SCAN_FILE_BYTES, MAX_SCAN_MEMORY_BYTES,
     MAX_WHOLE_FILE_BYTES, ProfileRef, ProfileReport, ProfileRequest, Readiness, RecoverCounts,
     RecoverFile, RecoverReport, RecoverRequest, ReinitReport, Reply, Request, Requests,
-    RootReadiness, RootSummary, SCAN_WINDOW_BYTES, SanitizeReport, ScanReport, ScanRequest,
-    Session, Side, Source, Status, Unrestorable, WatchOutput, WatchReport, WatchRequest,
-    WitnessInitReport, screener,
+    RootReadiness, RootSummary, SCAN_WINDOW_BYTES, SCRUB_PROGRESS_INTERVAL, SanitizeReport,
+    ScanReport, ScanRequest, ScrubProgress, Session, Side, Source, Status, Unrestorable,
+    WatchOutput, WatchReport, WatchRequest, WitnessInitReport, screener,
 };
 pub use ops::{
     Copied, DestinationReport, Expected, MAX_MANIFEST_BYTES, MAX_MEDIA_FILE_BYTES,
@@ -58,5 +58,5 @@ pub use ops::{
 };
 pub use ops::{KeptGeneration, MAX_KEPT_GENERATION_ENTRIES, MAX_KEPT_GENERATIONS};
 pub use progress::{NoProgress, Progress};
-pub use trail_page::{MAX_TRAIL_PAGE_RECORDS, TrailPage, audit_page};
+pub use trail_page::{MAX_TRAIL_PAGE_RECORDS, TrailPage, audit_page, audit_records_with};
 pub use vault::{QuarantineRecord, RecordedFinding, Vault};

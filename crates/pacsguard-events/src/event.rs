@@ -184,6 +184,12 @@ pub struct Event {
     /// request is the one that counts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_digest: Option<String>,
+    /// For a console account created or whose role changed: `<id>:<SHA-256 hex>` of
+    /// what the console relies on (name, role, creation time, creator). The account lives
+    /// in the store, where root can edit it; the newest record of an account is what its
+    /// row is checked against at every sign-in and request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_digest: Option<String>,
 }
 
 impl Event {
@@ -203,6 +209,7 @@ impl Event {
             boottime_ms: None,
             watch_seen: None,
             request_digest: None,
+            account_digest: None,
         }
     }
 

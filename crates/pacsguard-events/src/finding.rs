@@ -149,6 +149,10 @@ finding_kinds! {
     /// digest recorded on the trail when it was made, or has no such record: the store
     /// was edited (or a request planted in it). The confirmation was refused.
     ConsoleRequestAltered => "console-request-altered",
+    /// A console account in the store is not as the trail recorded it (its name, role,
+    /// creation time or creator differ, or the trail never recorded it): the store was
+    /// edited (an account inserted or promoted with sqlite3). The account is refused.
+    ConsoleAccountAltered => "console-account-altered",
     /// `media import`: a DICOMDIR record references something that cannot be a DICOM
     /// instance of the medium (an absolute path or `..`, a name PS3.10 does not allow, a
     /// file that is not DICOM, an executable): an alert, and nothing it names is copied.

@@ -17,7 +17,7 @@ mod signing;
 mod sqlite;
 
 pub use console::{
-    AcceptedBatch, AccountRow, ConsoleDb, FROM_TRAIL, HostRow, LiveSession,
+    AcceptedBatch, AccountBinding, AccountRow, ConsoleDb, FROM_TRAIL, HostRow, LiveSession,
     MAX_PENDING_PROFILES_PER_HOST, NewPasskey, PasskeyAdded, PasskeyRemoved, PasskeyRow,
     PendingAcceptRow, ProfileNoted, ProfileRow, SealRow, SessionRow, TokenRefusal,
 };

@@ -29,53 +29,34 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
 /// a slice of the old records: `pacsguard_audit::FULL_PASS_PERIOD`).
 pub const TRAIL_VERIFY_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Test-only, and only in debug builds: names a file holding a number of seconds the
-/// console's clock runs ahead of the system's (read at each look; absent or unreadable:
-/// none). A browser test moves the console past its 15-minute idle limit this way
-/// instead of sleeping. A release build has no such code (`cfg(debug_assertions)`), so
-/// the variable does nothing in production; a debug build that honours it says so on
-/// its first line.
-#[cfg_attr(not(debug_assertions), allow(dead_code))]
+/// Test-only, and only in a build whose console has the `test-clock` feature (the one
+/// `cargo test` builds for this package's tests; `cargo build`, debug or release,
+/// leaves it out): names a file holding a number of seconds the console's clock runs
+/// ahead of the system's (`pacsguard_console::clock::offset_clock`). A build without the
+/// feature has no such code, so the variable does nothing there, a debug build handed to
+/// a user included; a build that honours it says so on its first line.
 pub const TEST_CLOCK_FILE_VAR: &str = "PACSGUARD_TEST_CLOCK_FILE";
 
-/// The console's clock: the system's, or in a debug build under [`TEST_CLOCK_FILE_VAR`]
-/// the system's moved by the file's offset.
+/// The console's clock: the system's, or in a `test-clock` build under
+/// [`TEST_CLOCK_FILE_VAR`] the system's moved by the file's offset.
 fn console_clock() -> Arc<dyn pacsguard_console::Clock> {
-    #[cfg(debug_assertions)]
-    if let Some(file) = std::env::var_os(TEST_CLOCK_FILE_VAR) {
-        let file = PathBuf::from(file);
-        say(&format!(
-            "TEST CLOCK: the console's time runs ahead by the seconds in {} (debug build, {TEST_CLOCK_FILE_VAR}); never in production",
-            file.display()
-        ));
-        return Arc::new(test_clock::OffsetClock { file });
-    }
-    Arc::new(SystemClock)
+    console_clock_in(std::env::var_os(TEST_CLOCK_FILE_VAR))
 }
 
-#[cfg(debug_assertions)]
-mod test_clock {
-    use pacsguard_console::{Clock, SystemClock};
-
-    /// Longest offset file read (a number of seconds).
-    const MAX_OFFSET_FILE_BYTES: u64 = 32;
-
-    #[derive(Debug)]
-    pub(super) struct OffsetClock {
-        pub(super) file: std::path::PathBuf,
-    }
-
-    impl Clock for OffsetClock {
-        fn now(&self) -> i64 {
-            use std::io::Read as _;
-            let mut text = String::new();
-            let offset = std::fs::File::open(&self.file)
-                .and_then(|f| f.take(MAX_OFFSET_FILE_BYTES).read_to_string(&mut text))
-                .ok()
-                .and_then(|_| text.trim().parse::<i64>().ok())
-                .unwrap_or(0);
-            SystemClock.now().saturating_add(offset)
+/// [`console_clock`] with the variable's value `file`.
+fn console_clock_in(file: Option<std::ffi::OsString>) -> Arc<dyn pacsguard_console::Clock> {
+    let Some(file) = file.map(PathBuf::from) else {
+        return Arc::new(SystemClock);
+    };
+    match pacsguard_console::clock::offset_clock(file.clone()) {
+        Some(clock) => {
+            say(&format!(
+                "TEST CLOCK: the console's time runs ahead by the seconds in {} (a test build, {TEST_CLOCK_FILE_VAR}); never in production",
+                file.display()
+            ));
+            clock
         }
+        None => Arc::new(SystemClock),
     }
 }
 
@@ -94,6 +75,21 @@ impl WatchOutput for ServeOutput {
     fn notice(&mut self, text: &str) {
         self.guard.set_alive(true, text);
         self.lines.notice(text);
+    }
+
+    fn scrub_progress(&mut self, p: &pacsguard_engine::ScrubProgress) {
+        let time = |t: std::time::SystemTime| humantime::format_rfc3339_seconds(t).to_string();
+        self.guard.set_scrub(pacsguard_console::ScrubPosition {
+            files_done: p.files_done,
+            files_total: p.files_total,
+            bytes_done: p.bytes_done,
+            bytes_total: p.bytes_total,
+            fraction: p.fraction(),
+            started: time(p.started),
+            estimated_end: p.estimated_end.map(time),
+            complete: p.complete,
+            seen: String::new(),
+        });
     }
 }
 
@@ -186,6 +182,15 @@ impl pacsguard_console::Guardian for Hands {
             .map_err(|e| e.to_string())
     }
 
+    /// One streamed pass over the log, parsing only the records that bind the store.
+    fn bound_records(&self) -> Result<Vec<serde_json::Value>, String> {
+        pacsguard_engine::audit_records_with(
+            &self.home,
+            &["\"account_digest\"", "\"request_digest\""],
+        )
+        .map_err(|e| e.to_string())
+    }
+
     fn trail(&self, limit: usize) -> Result<Vec<serde_json::Value>, String> {
         let mut records = pacsguard_engine::audit_show(
             &self.home,
@@ -200,42 +205,69 @@ impl pacsguard_console::Guardian for Hands {
     }
 }
 
+/// The trail's verification for the overview, from one turn to the next.
+#[derive(Default)]
+struct TrailFollow {
+    follower: Option<pacsguard_engine::AuditFollower>,
+    /// Every record was read and verified as it stood at this time or later: the start's
+    /// whole verification, then the start of the last completed round of the rolling
+    /// re-read. An old record edited in place (same length) after it is found only when
+    /// the re-read reaches it (within `pacsguard_audit::FULL_PASS_PERIOD`): the overview
+    /// says "as of" this time, never a bare "intact" (`audit verify` reads all now).
+    whole_as_of: Option<std::time::SystemTime>,
+    /// When the rolling re-read's current round began.
+    round_started: Option<std::time::SystemTime>,
+    passes: u64,
+}
+
 /// One turn of the trail's verification for the overview: the whole trail at the first
 /// turn (until it could start), then only what was appended plus a slice of the old records
 /// (`pacsguard_audit::Follower`): the whole trail every minute was 39 s of CPU at a
 /// million records in a debug build.
-fn verify_trail(
-    home: &Home,
-    guard: &GuardState,
-    follower: &mut Option<pacsguard_engine::AuditFollower>,
-) {
-    let shown = |report: &pacsguard_audit::VerifyReport, how: &str| {
+fn verify_trail(home: &Home, guard: &GuardState, state: &mut TrailFollow) {
+    let now = std::time::SystemTime::now();
+    let shown = |report: &pacsguard_audit::VerifyReport,
+                 how: &str,
+                 whole: Option<std::time::SystemTime>| {
         let mut detail = format!("{} records, {how}", report.records);
         if let Some(problem) = report.problems.first() {
             detail.push_str(&format!("; {problem}"));
         }
-        guard.set_trail(report.is_intact(), detail);
+        guard.set_trail_as_of(report.is_intact(), detail, whole);
     };
-    match follower {
+    match &mut state.follower {
         Some(f) => match f.step() {
-            Ok(followed) => shown(
-                &followed.report,
-                &format!(
-                    "new records verified; full re-read at record {} (round {})",
-                    followed.swept,
-                    followed.full_passes + 1
-                ),
-            ),
+            Ok(followed) => {
+                if followed.full_passes > state.passes {
+                    // A round completed: every record was re-read since it began.
+                    state.passes = followed.full_passes;
+                    state.whole_as_of = state.round_started;
+                    state.round_started = Some(now);
+                }
+                shown(
+                    &followed.report,
+                    &format!(
+                        "new records verified; rolling re-read of the old ones at record {} (round {})",
+                        followed.swept,
+                        followed.full_passes + 1
+                    ),
+                    state.whole_as_of,
+                );
+            }
             // The follower is kept: what it found stays reported (a trail found damaged
             // is intact again only after a person verifies it whole, at a restart), and
             // the next turn goes on from where it stood. Dropping it here let a log
             // moved away for a minute and put back "repaired" turn the overview intact.
-            Err(e) => guard.set_trail(false, e.to_string()),
+            Err(e) => guard.set_trail_as_of(false, e.to_string(), state.whole_as_of),
         },
         None => match pacsguard_engine::audit_follow(home, TRAIL_VERIFY_INTERVAL) {
             Ok((next, report)) => {
-                shown(&report.report, "whole trail verified");
-                *follower = next;
+                if next.is_some() {
+                    state.whole_as_of = Some(now);
+                    state.round_started = Some(now);
+                }
+                shown(&report.report, "whole trail verified", Some(now));
+                state.follower = next;
             }
             Err(e) => guard.set_trail(false, e.to_string()),
         },
@@ -357,6 +389,37 @@ pub fn run(
             "passkeys are off: this host has no domain name for them; set [console] origin = \"https://HOST:PORT\"",
         ),
     }
+    // The store's accounts and waiting requests checked against the trail, once.
+    let started = std::time::Instant::now();
+    let bound = console.bind_to_trail()?;
+    say(&format!(
+        "accounts bound to the trail: {} as recorded{}{}; {} waiting request(s) bound ({:.1} s)",
+        bound.accounts,
+        if bound.first_bound > 0 {
+            format!(
+                ", {} bound now (first start of this version)",
+                bound.first_bound
+            )
+        } else {
+            String::new()
+        },
+        if bound.altered_accounts.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", REFUSED (not as the trail recorded them, an alert is raised): {}",
+                bound.altered_accounts.join(", ")
+            )
+        },
+        bound.requests,
+        started.elapsed().as_secs_f64()
+    ));
+    if !bound.altered_requests.is_empty() {
+        say(&format!(
+            "waiting requests dropped (not as the trail recorded them, an alert is raised): {:?}",
+            bound.altered_requests
+        ));
+    }
     if let Some(token) = console.issue_setup_token()? {
         say(&format!(
             "no account exists yet: create the first administrator within {} minutes at https://{host}:{port}/setup?token={token}",
@@ -421,10 +484,10 @@ pub fn run(
             .name("trail-verify".into())
             .spawn(move || {
                 let mut next = std::time::Instant::now();
-                let mut follower: Option<pacsguard_engine::AuditFollower> = None;
+                let mut follow = TrailFollow::default();
                 while !server_stop.load(Ordering::Relaxed) {
                     if std::time::Instant::now() >= next {
-                        verify_trail(&home, &guard, &mut follower);
+                        verify_trail(&home, &guard, &mut follow);
                         if let Err(e) = console.purge_expired_sessions() {
                             say(&format!("expired sessions not purged: {e}"));
                         }
@@ -489,10 +552,10 @@ mod tests {
         let home = Home::new(dir.path().join("home"));
         home.init().expect("init");
         let guard = GuardState::new();
-        let mut follower = None;
+        let mut follower = TrailFollow::default();
         verify_trail(&home, &guard, &mut follower);
         assert!(intact(&guard).0, "{:?}", intact(&guard));
-        assert!(follower.is_some());
+        assert!(follower.follower.is_some());
 
         let log = home.dir.join("audit.log");
         let original = std::fs::read(&log).expect("log");
@@ -514,6 +577,78 @@ mod tests {
         assert!(
             !intact,
             "still damaged until verified whole by a person: {detail}"
+        );
+    }
+
+    /// The test clock is a cargo feature of the console, not `debug_assertions`: the
+    /// binary `cargo test` builds for this package honours the variable (the
+    /// dev-dependency enables it), and the package's own dependency on the console does
+    /// not enable it, so `cargo build` (debug or release) makes a binary that ignores it.
+    /// (`pacsguard-console` `clock::tests` checks that without it there is no offset clock.)
+    #[test]
+    fn the_test_clock_is_honoured_only_by_a_build_with_the_feature() {
+        use pacsguard_console::Clock as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("offset");
+        std::fs::write(&file, "100000").expect("write");
+        let system = SystemClock.now();
+        let honoured = console_clock_in(Some(file.into_os_string()));
+        assert!(honoured.now() - system >= 100_000);
+        assert!(console_clock_in(None).now() - system < 1000);
+        let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+            .expect("manifest");
+        let normal = &manifest[manifest.find("[dependencies]").expect("dependencies")
+            ..manifest
+                .find("[dev-dependencies]")
+                .expect("dev-dependencies")];
+        assert!(!normal.contains("test-clock"), "{normal}");
+        let dev = &manifest[manifest.find("[dev-dependencies]").expect("dev")..];
+        assert!(
+            dev.contains("pacsguard-console = { workspace = true, features = [\"test-clock\"] }")
+        );
+    }
+
+    /// Found open in session 8: an old record edited in place with the same length
+    /// stays unseen until the rolling re-read reaches it, while the overview said a bare
+    /// "intact". It now says as of when every record was verified: the start's whole
+    /// verification, then the start of the last round of the re-read that completed,
+    /// never the time of a step that read only the new records.
+    #[test]
+    fn the_trail_is_said_verified_whole_only_as_of_a_completed_round() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = Home::new(dir.path().join("home"));
+        home.init().expect("init");
+        let guard = GuardState::new();
+        let mut follow = TrailFollow::default();
+        let before = std::time::SystemTime::now();
+        verify_trail(&home, &guard, &mut follow);
+        let start = follow
+            .whole_as_of
+            .expect("the whole trail verified at start");
+        assert!(start >= before);
+        // A step re-reads the old records from the start (a small trail: all of them);
+        // the round completes at the next step, and counts from when it began.
+        verify_trail(&home, &guard, &mut follow);
+        assert_eq!(follow.whole_as_of, Some(start), "round 1 not complete yet");
+        verify_trail(&home, &guard, &mut follow);
+        assert_eq!(
+            follow.whole_as_of,
+            Some(start),
+            "round 1 began at the start"
+        );
+        let second_round = follow.round_started.expect("round 2 began");
+        assert!(second_round >= start);
+        verify_trail(&home, &guard, &mut follow);
+        assert_eq!(follow.whole_as_of, Some(second_round), "round 2 complete");
+        let trail = guard.snapshot().trail.expect("verified");
+        assert!(trail.intact, "{}", trail.detail);
+        assert_eq!(
+            trail.whole_as_of.as_deref(),
+            Some(
+                humantime::format_rfc3339_seconds(second_round)
+                    .to_string()
+                    .as_str()
+            )
         );
     }
 }

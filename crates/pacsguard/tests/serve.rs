@@ -1238,6 +1238,8 @@ fn plant_vault_copy(env: &Env, content: &[u8]) -> String {
     let mut record: serde_json::Value =
         serde_json::from_slice(&std::fs::read(record_file.path()).expect("record")).expect("json");
     record["sha256"] = serde_json::Value::from(sha.clone());
+    // The size the vault records: the export reads and sends no more than it.
+    record["size"] = serde_json::Value::from(content.len());
     std::fs::write(
         entry.join(record_file.file_name()),
         serde_json::to_vec(&record).expect("json"),
@@ -1464,5 +1466,114 @@ fn a_quarantined_copy_is_listed_shown_and_exported_with_a_step_up_unchanged() {
     assert!(
         text.contains("console:admin") && text.contains("ticket 4711") && text.contains(&sha),
         "{text}"
+    );
+}
+
+/// The percentage the overview's scrub bar shows (`none` before the scrub published).
+fn scrub_percent(body: &str) -> String {
+    value_of(body, "id=\"chart-scrub\" data-percent=\"", '"')
+}
+
+/// The overview draws the scrub's progress (issue 13 item 6: "scrub progress"): a real
+/// serve re-verifying 12 MB at 1 MB/s publishes where it stands, and the bar on the page
+/// moves forward with its numbers and an estimated end.
+#[test]
+fn the_overview_shows_the_scrub_moving_through_the_tree() {
+    let env = Env::new();
+    for i in 0..12 {
+        std::fs::write(
+            env.path(&format!("series-{i:02}.bin")),
+            vec![i as u8; 1_000_000],
+        )
+        .expect("fixture");
+    }
+    env.profile(&[]);
+    configure_watch(&env, "scrub_mb_per_s = 1\n");
+    let server = Server::start(&env, &[]);
+    first_admin(&server);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen: Vec<f64> = Vec::new();
+    let mut last_body = String::new();
+    while seen.len() < 2 || seen.first() == seen.last() {
+        assert!(
+            Instant::now() < deadline,
+            "the scrub's bar did not move: {seen:?}\n{last_body}"
+        );
+        let (status, _, body) = server.curl("GET", "/", &[]);
+        assert_eq!(status, 200, "{body}");
+        if let Ok(percent) = scrub_percent(&body).parse::<f64>() {
+            if seen.last() != Some(&percent) {
+                seen.push(percent);
+            }
+            assert!(
+                // The fixture's 3 small files (40 bytes) and the 12 written here.
+                body.contains("of 15 files") && body.contains("of 12000040 bytes"),
+                "{body}"
+            );
+        }
+        last_body = body;
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        seen.windows(2).all(|w| w[0] <= w[1]),
+        "the bar only moves forward within a cycle: {seen:?}"
+    );
+    assert!(last_body.contains("estimated end"), "{last_body}");
+    assert!(!last_body.contains("<script"), "no script (CSP)");
+    server.stop();
+}
+
+/// Issue 13: accounts are bound to the trail. An administrator inserted with sqlite3
+/// (the real one's password hash and second factor copied), and the real one's creation
+/// time edited, while serve is stopped: the next start names both refused, neither signs
+/// in with the right password and code, and the trail holds `console-account-altered`.
+#[test]
+fn accounts_inserted_or_promoted_with_sqlite3_while_stopped_are_refused_at_the_next_start() {
+    let env = Env::new();
+    env.profile(&[]);
+    configure_watch(&env, "scrub_mb_per_s = 0\n");
+    let server = Server::start(&env, &[]);
+    let secret = first_admin(&server);
+    server.stop();
+    let store = env.home.join("pacsguard.db");
+    for statement in [
+        "INSERT INTO console_accounts (name, role, password_hash, totp_secret, created) \
+         SELECT 'mallory', 'administrator', password_hash, totp_secret, created \
+         FROM console_accounts WHERE name = 'admin'",
+        "UPDATE console_accounts SET created = created + 1 WHERE name = 'admin'",
+    ] {
+        let out = Command::new("sqlite3")
+            .arg(&store)
+            .arg(statement)
+            .output()
+            .expect("sqlite3 runs");
+        assert!(out.status.success(), "{out:?}");
+    }
+    let _ = std::fs::remove_file(env.dir.path().join("cookies.txt"));
+    let server = Server::start(&env, &[]);
+    let text = server.stderr();
+    assert!(
+        text.contains("REFUSED") && text.contains("admin, mallory"),
+        "{text}"
+    );
+    let sign_in = |name: &str| {
+        let code = next_step_code(&secret);
+        server.curl(
+            "POST",
+            "/login",
+            &[("name", name), ("password", PASSWORD), ("code", &code)],
+        )
+    };
+    for name in ["mallory", "admin"] {
+        let (status, headers, body) = sign_in(name);
+        assert_ne!(status, 303, "{name} signed in: {headers}{body}");
+        assert!(body.contains("Sign-in failed"), "{name}: {body}");
+    }
+    server.stop();
+    let shown = env.run(&["audit", "show", "--json"]);
+    let records = stdout(&shown);
+    assert!(
+        records.contains("console-account-altered") && records.contains("mallory"),
+        "{records}"
     );
 }

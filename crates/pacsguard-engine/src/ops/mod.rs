@@ -61,7 +61,7 @@ pub use scan::{
     MAX_SCAN_FILE_BYTES, MAX_SCAN_MEMORY_BYTES, MAX_WHOLE_FILE_BYTES, SCAN_WINDOW_BYTES,
     ScanReport, ScanRequest,
 };
-pub use watch::{WatchOutput, WatchReport, WatchRequest};
+pub use watch::{SCRUB_PROGRESS_INTERVAL, ScrubProgress, WatchOutput, WatchReport, WatchRequest};
 pub use witness::WitnessInitReport;
 
 use crate::actor::current_actor;

@@ -56,7 +56,55 @@ pub struct PendingAcceptRow {
     pub seen: String,
 }
 
+/// What the trail binds of an account (`Event::account_digest`), as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountBinding {
+    pub id: i64,
+    pub name: String,
+    pub role: String,
+    pub created: i64,
+    /// Who created or invited it (`None`: the first administrator).
+    pub created_by: Option<i64>,
+}
+
 impl ConsoleDb {
+    /// What the trail binds of every account, by id.
+    pub fn account_bindings(&self) -> Result<Vec<AccountBinding>, StoreError> {
+        self.bindings_where("1 = 1", &0)
+    }
+
+    /// What the trail binds of one account.
+    pub fn account_binding(&self, id: i64) -> Result<Option<AccountBinding>, StoreError> {
+        Ok(self.bindings_where("a.id = ?1", &id)?.pop())
+    }
+
+    fn bindings_where(
+        &self,
+        clause: &str,
+        value: &dyn rusqlite::ToSql,
+    ) -> Result<Vec<AccountBinding>, StoreError> {
+        let query = format!(
+            "SELECT a.id, a.name, a.role, a.created, o.created_by FROM console_accounts a \
+             LEFT JOIN console_account_origins o ON o.account = a.id WHERE {clause} ORDER BY a.id"
+        );
+        let mut statement = self.conn.prepare(&query).map_err(self.sql())?;
+        let rows = statement
+            .query_map(
+                rusqlite::params_from_iter(clause.contains("?1").then_some(value)),
+                |r| {
+                    Ok(AccountBinding {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        role: r.get(2)?,
+                        created: r.get(3)?,
+                        created_by: r.get(4)?,
+                    })
+                },
+            )
+            .map_err(self.sql())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.sql())
+    }
+
     /// Remembers that the session `token_hash` confirmed its second factor at `at`.
     /// At most `max` are kept: the oldest are forgotten first (their holders confirm
     /// again).

@@ -79,6 +79,9 @@ async function main() {
     await Promise.all([page.waitForURL(`${BASE}/`), page.click('#continue')]);
     await page.waitForSelector('#roots');
     await shot('04-overview');
+    // The scrub's progress, drawn on the server as SVG (no script), on the overview.
+    await page.waitForSelector('#chart-scrub');
+    await page.locator('#chart-scrub').screenshot({ path: path.join(SHOTS, '04b-scrub-progress.png') });
 
     // Sign out, and in again with a recovery code (the TOTP step is spent).
     await Promise.all([page.waitForURL(/\/login$/), page.click('#logout')]);

@@ -61,6 +61,7 @@ use self::bounded::BoundedMap;
 use self::entropy::{MAX_ENTROPY_SAMPLES_PER_BATCH, random_where_structured};
 use self::ransomware::{Detector, Evidence, Thresholds};
 use self::scrub::Scrub;
+pub use self::scrub::{PROGRESS_INTERVAL as SCRUB_PROGRESS_INTERVAL, ScrubProgress};
 use self::view::RootView;
 use self::windows::{WindowChange, Windows};
 use self::workers::{Done, Job, Pool};
@@ -184,6 +185,8 @@ pub(crate) enum Msg {
         bytes: u64,
         seconds: f64,
     },
+    /// Where the scrub's cycle stands, for the watcher's output.
+    ScrubProgress(ScrubProgress),
     /// Guarded files that processes hold mapped shared and writable, and how many such
     /// mappings there are in all (more when over `MAX_MAPPED_FILES_PER_SCAN`).
     Mapped(Vec<mappings::MappedFile>, usize),
@@ -219,6 +222,9 @@ pub trait WatchOutput {
     fn finding(&mut self, finding: &Finding);
     /// Progress for a person: what the watcher is doing.
     fn notice(&mut self, text: &str);
+    /// Where the scrub's cycle stands (every `scrub::PROGRESS_INTERVAL` while it reads);
+    /// a console draws it, a terminal has the notice at each cycle's end.
+    fn scrub_progress(&mut self, _progress: &ScrubProgress) {}
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -1185,6 +1191,7 @@ impl<'a> Guard<'a> {
                 self.record(Outcome::Success, detail.clone(), Vec::new())?;
                 self.out.notice(&detail);
             }
+            Msg::ScrubProgress(progress) => self.out.scrub_progress(&progress),
         }
         Ok(())
     }

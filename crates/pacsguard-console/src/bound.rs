@@ -1,0 +1,274 @@
+//! What the console keeps in the store and relies on, bound to the audit trail: each
+//! account (name, role, creation time, creator) and each request waiting for a second
+//! approver. Root can edit the store with sqlite3; the trail is append-only, signed and
+//! verified. So the trail records a digest of each account when it is created and when
+//! its role changes (`Event::account_digest`), and of each request when it is asked
+//! (`Event::request_digest`); the console checks the store's rows against them.
+//!
+//! The digests are read from the trail once per process, at start ([`Console::bind_to_trail`],
+//! or at the first check when nothing called it): one streamed pass over the log that
+//! parses only the records naming them. Afterwards the console keeps them in memory and
+//! updates them as it records new ones, so a row edited in the store while the console
+//! runs is refused at once, and a row edited together with its trail record (which the
+//! trail's verification catches only when its re-read reaches it) too.
+//!
+//! * An account whose row differs from its newest record, or that has none, is refused
+//!   at sign-in and at every request of its sessions, and a `console-account-altered`
+//!   alert is recorded (once per account and row).
+//! * A request waiting for a second approver whose row differs from the trail is dropped
+//!   at start with a `console-request-altered` alert (and refused at confirmation, as
+//!   before, if it were still there).
+//!
+//! Upgrade: a trail with no account record at all (a home whose console predates this
+//! binding, or a trail started again by `audit reinit`) binds the accounts the store
+//! holds then, once, with a record saying so: trust on first use, visible on the trail.
+
+use std::collections::{HashMap, HashSet};
+
+use pacsguard_events::{Action, Event, Finding, FindingKind, Outcome, Severity};
+use pacsguard_store::AccountBinding;
+
+use crate::auth::{AuthError, Console, lock};
+
+/// The digest the trail records of an account: every field the console relies on to
+/// say who a person is and what they may do. The trail records `<id>:<this digest>`.
+pub fn account_digest(account: &AccountBinding) -> String {
+    use sha2::{Digest as _, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(b"pacsguard console account v1\0");
+    for number in [
+        account.id,
+        account.created,
+        account.created_by.unwrap_or(-1),
+    ] {
+        hash.update(number.to_le_bytes());
+    }
+    for text in [&account.name, &account.role] {
+        hash.update((text.len() as u64).to_le_bytes());
+        hash.update(text.as_bytes());
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The accounts' digests as the trail holds them, and the alerts already raised.
+#[derive(Debug, Default)]
+pub(crate) struct Bindings {
+    /// `None` until read from the trail.
+    accounts: Option<HashMap<i64, String>>,
+    /// (account, digest of the row found) already reported: one alert per alteration,
+    /// not one per request.
+    alerted: HashSet<(i64, String)>,
+}
+
+/// What [`Console::bind_to_trail`] found, for the start-up line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BindReport {
+    /// Accounts whose row matches the trail.
+    pub accounts: usize,
+    /// Accounts bound now because the trail held no account record (first start).
+    pub first_bound: usize,
+    /// Accounts refused: not as the trail recorded them.
+    pub altered_accounts: Vec<String>,
+    /// Waiting requests bound again to their trail record.
+    pub requests: usize,
+    /// Waiting requests dropped: not as the trail recorded them.
+    pub altered_requests: Vec<i64>,
+}
+
+/// The newest `<id>:<digest>` of each id in `field` of `records` (oldest first).
+fn newest(records: &[serde_json::Value], field: &str) -> HashMap<i64, String> {
+    let mut found = HashMap::new();
+    for record in records {
+        let Some((id, digest)) = record
+            .get(field)
+            .and_then(serde_json::Value::as_str)
+            .and_then(|d| d.split_once(':'))
+        else {
+            continue;
+        };
+        if let Ok(id) = id.parse::<i64>() {
+            found.insert(id, digest.to_string());
+        }
+    }
+    found
+}
+
+impl Console {
+    /// Reads the trail's account and request records and checks the store against them
+    /// (see the module's documentation). Called by `serve` before it listens; the first
+    /// check does it otherwise.
+    pub fn bind_to_trail(&self) -> Result<BindReport, AuthError> {
+        let records = match &self.guardian {
+            Some(guardian) => guardian
+                .bound_records()
+                .map_err(|e| AuthError::Internal(format!("reading the trail: {e}")))?,
+            None => Vec::new(),
+        };
+        let mut report = BindReport::default();
+        self.bind_accounts(&newest(&records, "account_digest"), &mut report)?;
+        self.bind_requests(&newest(&records, "request_digest"), &mut report)?;
+        Ok(report)
+    }
+
+    fn bind_accounts(
+        &self,
+        recorded: &HashMap<i64, String>,
+        report: &mut BindReport,
+    ) -> Result<(), AuthError> {
+        let rows = lock(&self.db)?.account_bindings()?;
+        let first_start = recorded.is_empty();
+        lock(&self.bindings)?.accounts = Some(recorded.clone());
+        for row in rows {
+            if first_start {
+                self.record_binding(&row, "bound to the trail at the first start of a console that binds accounts (trust on first use)")?;
+                report.first_bound += 1;
+            } else if recorded.get(&row.id) == Some(&account_digest(&row)) {
+                report.accounts += 1;
+            } else {
+                self.account_altered(&row, recorded.get(&row.id).is_some())?;
+                report.altered_accounts.push(row.name.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Each waiting request checked against its trail record: kept in memory when it
+    /// matches (its confirmation is then checked against this process's copy), dropped
+    /// with an alert when not.
+    fn bind_requests(
+        &self,
+        recorded: &HashMap<i64, String>,
+        report: &mut BindReport,
+    ) -> Result<(), AuthError> {
+        let rows = lock(&self.db)?.pending_accepts()?;
+        for row in rows {
+            let digest = crate::decide::request_digest(&row);
+            let id = u64::try_from(row.id).unwrap_or(u64::MAX);
+            if recorded.get(&row.id) == Some(&digest) {
+                lock(&self.asked)?.insert(id, digest);
+                report.requests += 1;
+                continue;
+            }
+            let why = match recorded.get(&row.id).map(String::as_str) {
+                Some(crate::decide::REQUEST_CLOSED) => {
+                    "was closed on the trail (voided, or dropped as altered) and put back in the store"
+                }
+                Some(_) => "no longer matches the digest the trail recorded when it was asked",
+                None => "has no record on the trail (never asked through the console)",
+            };
+            let finding = Finding::new(
+                self.store_path.clone(),
+                FindingKind::ConsoleRequestAltered,
+                Severity::Alert,
+                format!(
+                    "console: request {} waiting for a second approver (asked by {} for {}) {why}: the store was edited while the console was stopped; the request was dropped at start",
+                    row.id,
+                    row.asked_by,
+                    if row.root.is_empty() {
+                        "every root"
+                    } else {
+                        row.root.as_str()
+                    }
+                ),
+            );
+            let mut event = Event::of_finding(self.actor("console"), finding);
+            event.action = Action::Accept;
+            event.request_digest = Some(crate::decide::closed_request_digest(row.id));
+            self.record(event)?;
+            lock(&self.db)?.remove_pending_accept(row.id)?;
+            report.altered_requests.push(row.id);
+        }
+        Ok(())
+    }
+
+    /// Records what the trail binds of `account` now (after it was created or its role
+    /// changed), and keeps it for the checks.
+    pub(crate) fn bind_account(&self, account: i64, why: &str) -> Result<(), AuthError> {
+        self.ensure_bound()?;
+        let row = lock(&self.db)?.account_binding(account)?.ok_or_else(|| {
+            AuthError::Internal(format!("account {account} vanished from the store"))
+        })?;
+        self.record_binding(&row, why)
+    }
+
+    fn record_binding(&self, row: &AccountBinding, why: &str) -> Result<(), AuthError> {
+        let digest = account_digest(row);
+        let mut event = self.event(
+            &row.name,
+            Action::Account,
+            Outcome::Success,
+            format!(
+                "account {} ({}, created {}{}) {why}",
+                row.name,
+                row.role,
+                row.created,
+                row.created_by
+                    .map(|by| format!(" by account {by}"))
+                    .unwrap_or_default()
+            ),
+        );
+        event.account_digest = Some(format!("{}:{digest}", row.id));
+        self.record(event)?;
+        lock(&self.bindings)?
+            .accounts
+            .get_or_insert_with(HashMap::new)
+            .insert(row.id, digest);
+        Ok(())
+    }
+
+    /// The trail's records are read once per process (before the store's lock is taken:
+    /// the reading takes it).
+    pub(crate) fn ensure_bound(&self) -> Result<(), AuthError> {
+        if lock(&self.bindings)?.accounts.is_none() {
+            self.bind_to_trail()?;
+        }
+        Ok(())
+    }
+
+    /// Whether the account's row in `db` is as the trail recorded it (see the module);
+    /// when not, the alert is recorded (once) and the caller refuses the account. The
+    /// caller holds the store's lock and called [`Console::ensure_bound`] before taking it.
+    pub(crate) fn account_as_recorded(
+        &self,
+        db: &pacsguard_store::ConsoleDb,
+        account: i64,
+    ) -> Result<bool, AuthError> {
+        let Some(row) = db.account_binding(account)? else {
+            return Ok(false);
+        };
+        let recorded = lock(&self.bindings)?
+            .accounts
+            .as_ref()
+            .and_then(|a| a.get(&account).cloned());
+        if recorded.as_deref() == Some(account_digest(&row).as_str()) {
+            return Ok(true);
+        }
+        self.account_altered(&row, recorded.is_some())?;
+        Ok(false)
+    }
+
+    /// The alert for an account not as recorded (once per account and row).
+    fn account_altered(&self, row: &AccountBinding, has_record: bool) -> Result<(), AuthError> {
+        let key = (row.id, account_digest(row));
+        if !lock(&self.bindings)?.alerted.insert(key) {
+            return Ok(());
+        }
+        let why = if has_record {
+            "differs from what the trail recorded when it was created or its role last changed"
+        } else {
+            "has no record on the trail (never created through the console)"
+        };
+        let finding = Finding::new(
+            self.store_path.clone(),
+            FindingKind::ConsoleAccountAltered,
+            Severity::Alert,
+            format!(
+                "console: the account {} (role {}, created {}) {why}: the store was edited; the account is refused",
+                row.name, row.role, row.created
+            ),
+        );
+        let mut event = Event::of_finding(self.actor(&row.name), finding);
+        event.action = Action::Account;
+        self.record(event)
+    }
+}
