@@ -527,6 +527,12 @@ struct Guard<'a> {
     /// path outside the roots (a hard link made elsewhere) is mapped to the guarded file
     /// it changed. Shared with fanotify's reader, which keeps such writes.
     inodes: Arc<RwLock<HashMap<(u64, u64), PathBuf>>>,
+    /// Every guarded directory by (device, inode), as [`Guard::inodes`] holds the files: a
+    /// study directory renamed twice at once (`X` to `X.tmp` to `X.locked`) is found
+    /// under its last name by its inode and verified with its first, as one `moved` (see
+    /// [`Guard::pair_rename_chains`]). Sized like the view; an entry that moved on is
+    /// checked against the view before it is used.
+    dir_inodes: HashMap<(u64, u64), PathBuf>,
     /// Who last wrote each path fanotify reported, until the path is verified.
     writers: BoundedMap<PathBuf, String>,
     /// How often each new file was left for later (see [`MAX_DEFERRALS`]).
@@ -699,6 +705,7 @@ impl<'a> Guard<'a> {
             writes: None,
             attribs: None,
             inodes: Arc::new(RwLock::new(HashMap::new())),
+            dir_inodes: HashMap::new(),
             writers: BoundedMap::new(MAX_REMEMBERED_WRITERS),
             deferrals: BoundedMap::new(MAX_REMEMBERED_WRITERS),
             arrivals: BoundedMap::new(MAX_REMEMBERED_ARRIVALS),
@@ -1324,23 +1331,35 @@ impl<'a> Guard<'a> {
     /// verification just stored. An inode that moved on is left until it is looked up:
     /// [`Guard::through_hard_link`] checks it is still the guarded file's.
     fn index_inodes(&mut self, stored: Option<(&Path, &[Entry])>) -> Result<(), EngineError> {
-        let files: Vec<((u64, u64), PathBuf)> = match stored {
-            Some((root, entries)) => entries
-                .iter()
-                .filter(|e| e.kind == EntryType::File)
-                .map(|e| ((e.meta.dev, e.meta.ino), absolute(root, &e.rel)))
-                .collect(),
+        let of = |root: &Path, e: &Entry| ((e.meta.dev, e.meta.ino), absolute(root, &e.rel));
+        let (files, directories): (Vec<_>, Vec<_>) = match stored {
+            Some((root, entries)) => (
+                entries
+                    .iter()
+                    .filter(|e| e.kind == EntryType::File)
+                    .map(|e| of(root, e))
+                    .collect(),
+                entries
+                    .iter()
+                    .filter(|e| e.kind == EntryType::Directory)
+                    .map(|e| of(root, e))
+                    .collect(),
+            ),
             None => {
                 let views = self.views()?;
-                views
-                    .iter()
-                    .flat_map(|v| {
-                        v.files()
-                            .map(|e| ((e.meta.dev, e.meta.ino), absolute(&v.spec.path, &e.rel)))
-                    })
-                    .collect()
+                (
+                    views
+                        .iter()
+                        .flat_map(|v| v.files().map(|e| of(&v.spec.path, e)))
+                        .collect(),
+                    views
+                        .iter()
+                        .flat_map(|v| v.directories().map(|e| of(&v.spec.path, e)))
+                        .collect(),
+                )
             }
         };
+        self.dir_inodes.extend(directories);
         let mut inodes = self
             .inodes
             .write()
@@ -1497,9 +1516,9 @@ impl<'a> Guard<'a> {
         Ok(())
     }
 
-    /// A file present at a due path whose inode the view knows under another path, now
-    /// gone, brings that path into this verification (taken out of the waiting set): the
-    /// end of a rename chain whose start was put off (see
+    /// A file (or directory) present at a due path whose inode the view knows under another
+    /// path, now gone, brings that path into this verification (taken out of the waiting
+    /// set): the end of a rename chain whose start was put off (see
     /// [`Guard::put_off_chain_departures`]) is verified with it, as one `moved`.
     fn pair_rename_chains(
         &mut self,
@@ -1513,20 +1532,29 @@ impl<'a> Guard<'a> {
                 .read()
                 .map_err(|_| EngineError::Usage("watch: the fanotify reader failed".into()))?;
             let views = self.views()?;
-            let guarded_file = |path: &Path| {
+            let guarded = |path: &Path, kind: EntryType| {
                 views.iter().any(|v| {
                     path.strip_prefix(&v.spec.path).is_ok_and(|rel| {
                         v.entry(rel.as_os_str().as_bytes())
-                            .is_some_and(|e| e.kind == EntryType::File)
+                            .is_some_and(|e| e.kind == kind)
                     })
                 })
             };
             for item in due.iter() {
-                if let Ok(meta) = std::fs::symlink_metadata(&item.path)
-                    && meta.is_file()
-                    && let Some(known) = inodes.get(&(meta.dev(), meta.ino()))
+                let Ok(meta) = std::fs::symlink_metadata(&item.path) else {
+                    continue;
+                };
+                let inode = (meta.dev(), meta.ino());
+                let (known, kind) = if meta.is_file() {
+                    (inodes.get(&inode), EntryType::File)
+                } else if meta.is_dir() {
+                    (self.dir_inodes.get(&inode), EntryType::Directory)
+                } else {
+                    continue;
+                };
+                if let Some(known) = known
                     && *known != item.path
-                    && guarded_file(known)
+                    && guarded(known, kind)
                 {
                     claimed.insert(known.clone());
                 }
@@ -1787,8 +1815,9 @@ impl<'a> Guard<'a> {
     /// receivers do) may have its first rename's events read before the second rename,
     /// and be walked or hashed after it: `X` is gone and so is `X.tmp`, so `X` would be
     /// `removed` now and `X.locked` `added` when the second rename's events are read, a
-    /// moment later, instead of one `moved`. So, once the verification is hashed, a
-    /// guarded file gone from a due path is put off (kept in the view, due again a quiet
+    /// moment later, instead of one `moved` (and a study directory's files all split so).
+    /// So, once the verification is hashed, a guarded file or directory gone from a due
+    /// path is put off (kept in the view, due again a quiet
     /// period from now) when a path of the same verification that an event announced
     /// (renamed or closed there) and the view does not know is gone again: the chain is in
     /// flight, its next events are on their way, and their end brings it back at once (see
@@ -1820,8 +1849,21 @@ impl<'a> Guard<'a> {
         if moved_on.is_empty() {
             return;
         }
-        tree.entries
-            .retain(|e| !(e.content == Content::Vanished && within_any(&e.rel, &moved_on)));
+        // A directory renamed on while it was walked and hashed (`X.tmp` of a study
+        // renamed `X` → `X.tmp` → `X.locked`) is dropped with all it held: its files'
+        // hashing found them gone, and kept, it would carry `X`'s inode into this capture
+        // with none of its files (`X` moved with its files removed). Dropped, `X` is put off
+        // below and paired with `X.locked` when that arrives.
+        let moved_on_dirs: HashSet<Vec<u8>> = tree
+            .entries
+            .iter()
+            .filter(|e| e.kind == EntryType::Directory && moved_on.contains(&e.rel))
+            .map(|e| e.rel.clone())
+            .collect();
+        tree.entries.retain(|e| {
+            !(e.content == Content::Vanished && within_any(&e.rel, &moved_on))
+                && !within_any(&e.rel, &moved_on_dirs)
+        });
         let found: HashSet<&[u8]> = tree.entries.iter().map(|e| e.rel.as_slice()).collect();
         // A file found under another path of this verification is paired with it there.
         let inodes: HashSet<(u64, u64)> = tree
@@ -1831,10 +1873,15 @@ impl<'a> Guard<'a> {
             .collect();
         let quiet = Duration::from_millis(self.config.quiet_ms);
         let mut put_off: HashSet<Vec<u8>> = HashSet::new();
+        // A study directory renamed on (`X` to `X.tmp` to `X.locked`) is put off with
+        // everything below it, and found again under its last name by its inode
+        // ([`Guard::dir_inodes`]). Never the root: its departure is `stash_departed`'s.
         for rel in rels.iter() {
-            if found.contains(rel.as_slice())
+            if rel.is_empty()
+                || found.contains(rel.as_slice())
                 || !base.entry(rel).is_some_and(|e| {
-                    e.kind == EntryType::File && !inodes.contains(&(e.meta.dev, e.meta.ino))
+                    matches!(e.kind, EntryType::File | EntryType::Directory)
+                        && !inodes.contains(&(e.meta.dev, e.meta.ino))
                 })
             {
                 continue;
@@ -1851,7 +1898,8 @@ impl<'a> Guard<'a> {
         }
         if !put_off.is_empty() {
             rels.retain(|rel| !put_off.contains(rel));
-            base.entries.retain(|e| !put_off.contains(&e.rel));
+            base.entries.retain(|e| !within_any(&e.rel, &put_off));
+            tree.entries.retain(|e| !within_any(&e.rel, &put_off));
         }
     }
 
