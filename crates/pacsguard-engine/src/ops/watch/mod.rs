@@ -57,7 +57,7 @@ use pacsguard_watch::{
 use serde::Serialize;
 
 use self::alert::AlertCommand;
-use self::bounded::BoundedMap;
+use self::bounded::{BoundedMap, OldestOut};
 use self::entropy::{MAX_ENTROPY_SAMPLES_PER_BATCH, random_where_structured};
 use self::ransomware::{Detector, Evidence, Thresholds};
 use self::scrub::Scrub;
@@ -113,6 +113,11 @@ pub const OVERFLOW_COALESCE: Duration = Duration::from_secs(1);
 
 /// Writers (from fanotify) remembered for paths not yet verified.
 pub const MAX_REMEMBERED_WRITERS: usize = 100_000;
+/// Guarded files closed by one writer that wait for another to close them (see
+/// [`writers`]), each held back up to [`writers::MAX_WRITER_WAIT`]. Full, the
+/// longest-waiting is verified as it stands when another comes (and that is reported
+/// once): each file waits no longer than its turn, none is forgotten.
+pub const MAX_WRITER_WAITS: usize = 100_000;
 
 /// Guarded files whose removal was put off because a rename chain was in flight (see
 /// [`Guard::put_off_chain_departures`]), remembered with how many times. Forgetting (when
@@ -405,6 +410,38 @@ fn within_any(rel: &[u8], set: &HashSet<Vec<u8>>) -> bool {
             .any(|(i, &b)| b == b'/' && set.contains(&rel[..i]))
 }
 
+/// Whether the removal of `path`, gone while a rename chain is in flight, is put off once
+/// more (counted), or has been put off [`MAX_CHAIN_DEFERRALS`] times and is reported now
+/// (the count is dropped: a later chain starts again from nothing).
+fn put_off_once_more(deferred: &mut BoundedMap<PathBuf, u32>, path: &Path) -> bool {
+    let path = path.to_path_buf();
+    let times = deferred.get(&path).copied().unwrap_or(0);
+    if times >= MAX_CHAIN_DEFERRALS {
+        deferred.remove(&path);
+        return false;
+    }
+    deferred.insert(path, times + 1);
+    true
+}
+
+/// A removal reported after it was put off [`MAX_CHAIN_DEFERRALS`] times says so: the
+/// reader learns why it comes late, and that renames were going on around it.
+fn note_chain_limit(findings: &mut [Finding], reached: &HashSet<PathBuf>) {
+    if reached.is_empty() {
+        return;
+    }
+    for finding in findings.iter_mut() {
+        if finding.kind == FindingKind::Removed && reached.contains(&finding.path) {
+            finding.detail = format!(
+                "{}; reported after its removal was put off {MAX_CHAIN_DEFERRALS} times \
+                 (MAX_CHAIN_DEFERRALS) while rename chains were in flight and none brought \
+                 it back",
+                finding.detail
+            );
+        }
+    }
+}
+
 /// The top-most of the subtrees: a subtree inside another is covered by its walk.
 fn topmost(mut subtrees: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
     // Sorted, an ancestor comes before its descendants.
@@ -562,9 +599,16 @@ struct Guard<'a> {
     /// rename chain (`X` to `X.tmp` to `X.locked`) was in flight (see
     /// [`Guard::put_off_chain_departures`]).
     chain_deferred: BoundedMap<PathBuf, u32>,
+    /// Paths whose removal reached [`MAX_CHAIN_DEFERRALS`] in this verification: their
+    /// `removed` finding says so (see [`note_chain_limit`]).
+    chain_limit_reached: HashSet<PathBuf>,
     /// Guarded files closed while another process still holds them open for writing:
-    /// since when each waits for its last writer (see [`writers`]).
-    writer_waits: BoundedMap<PathBuf, writers::Wait>,
+    /// since when each waits for its last writer (see [`writers`]). Full
+    /// ([`MAX_WRITER_WAITS`]), the oldest wait is ended: that file is verified as it
+    /// stands, with a note, and reaching the limit is reported once.
+    writer_waits: OldestOut<PathBuf, writers::Wait>,
+    /// [`MAX_WRITER_WAITS`] files waited for their writers at once: said once.
+    writer_waits_full_reported: bool,
     /// A pass over `/proc` for other writers stopped at its limit: said once.
     writer_limit_reported: bool,
     /// When the last pass over `/proc` for other writers ran.
@@ -694,7 +738,9 @@ impl<'a> Guard<'a> {
             mapping_limit_reported: false,
             mapped_due: BoundedMap::new(MAX_REMEMBERED_WRITERS),
             chain_deferred: BoundedMap::new(MAX_CHAIN_DEFERRED),
-            writer_waits: BoundedMap::new(MAX_REMEMBERED_WRITERS),
+            chain_limit_reached: HashSet::new(),
+            writer_waits: OldestOut::new(MAX_WRITER_WAITS),
+            writer_waits_full_reported: false,
             writer_limit_reported: false,
             last_writer_scan: None,
             catching_up: false,
@@ -1676,8 +1722,12 @@ impl<'a> Guard<'a> {
                     verdict
                 }
                 None => {
-                    self.writer_waits
-                        .insert(path.clone(), writers::Wait::new(now, look));
+                    if let Some((oldest, _)) = self
+                        .writer_waits
+                        .insert(path.clone(), writers::Wait::new(now, look))
+                    {
+                        self.end_oldest_wait(oldest, now)?;
+                    }
                     writers::Verdict::Wait
                 }
             };
@@ -1724,6 +1774,41 @@ impl<'a> Guard<'a> {
             due.retain(|d| !waiting.contains(&d.path));
         }
         Ok(())
+    }
+
+    /// [`MAX_WRITER_WAITS`] files wait for their last writer and one more came: the
+    /// oldest wait ends, and that file is verified as it stands (due a quiet period from
+    /// now, as merely quiet, so it is not made to wait again at once), its writer's name
+    /// saying why. Forgetting every wait at once, as before, let each start over and the
+    /// 30 s bound never come; now each file waits no longer than its turn. Reaching the
+    /// limit is said once (a warning): a file judged so may be half-written.
+    fn end_oldest_wait(&mut self, oldest: PathBuf, now: Instant) -> Result<(), EngineError> {
+        let why = format!(
+            "verified while still held open for writing: more than {MAX_WRITER_WAITS} \
+             files waited for their last writer (MAX_WRITER_WAITS), this one longest"
+        );
+        let named = match self.writers.get(&oldest) {
+            Some(seen) => format!("{seen}; {why}"),
+            None => why,
+        };
+        self.writers.insert(oldest.clone(), named);
+        self.debounce.forget(&oldest);
+        self.debounce.mark(oldest.clone(), now, false, true);
+        if self.writer_waits_full_reported {
+            return Ok(());
+        }
+        self.writer_waits_full_reported = true;
+        let finding = Finding::new(
+            oldest,
+            FindingKind::NotInspected,
+            Severity::Warning,
+            format!(
+                "{MAX_WRITER_WAITS} files closed by one writer were waiting for another \
+                 to close them (MAX_WRITER_WAITS): from now on the longest-waiting is \
+                 verified as it stands, perhaps half-written, when another comes"
+            ),
+        );
+        self.publish(&[finding], now)
     }
 
     /// Verifies subtrees of one root against the view, reports the differences, and
@@ -1887,12 +1972,10 @@ impl<'a> Guard<'a> {
                 continue;
             }
             let path = absolute(root, rel);
-            let times = self.chain_deferred.get(&path).copied().unwrap_or(0);
-            if times >= MAX_CHAIN_DEFERRALS {
-                self.chain_deferred.remove(&path);
+            if !put_off_once_more(&mut self.chain_deferred, &path) {
+                self.chain_limit_reached.insert(path);
                 continue;
             }
-            self.chain_deferred.insert(path.clone(), times + 1);
             self.debounce.mark_closed_after(path, now, quiet);
             put_off.insert(rel.clone());
         }
@@ -1956,6 +2039,10 @@ impl<'a> Guard<'a> {
             .filter(|f| self.first_report(f))
             .collect();
         self.arrivals_stay_arrivals(spec.policy, &mut findings);
+        note_chain_limit(
+            &mut findings,
+            &std::mem::take(&mut self.chain_limit_reached),
+        );
         if spec.policy == Policy::AppendOnly {
             // Screening reads the file; the workers do it, and report what they find.
             let arrivals: Vec<PathBuf> = findings
@@ -3411,6 +3498,55 @@ mod tests {
         assert_eq!(path_chunks(paths.clone(), 23)[0].len(), 2);
         // A path longer than the limit is a record alone, not dropped.
         assert_eq!(path_chunks(paths.clone(), 1).len(), 10);
+    }
+
+    /// The limit itself: a removal is put off exactly MAX_CHAIN_DEFERRALS times; one past
+    /// it, it is not (it is reported), and the count starts again after that.
+    #[test]
+    fn a_removal_is_put_off_max_chain_deferrals_times_and_then_reported() {
+        let mut deferred = BoundedMap::new(MAX_CHAIN_DEFERRED);
+        let path = Path::new("/store/study/x.dcm");
+        for time in 1..=MAX_CHAIN_DEFERRALS {
+            assert!(put_off_once_more(&mut deferred, path), "put off {time}");
+        }
+        assert!(
+            !put_off_once_more(&mut deferred, path),
+            "one past the limit"
+        );
+        assert!(!deferred.contains(&path.to_path_buf()));
+        assert!(
+            put_off_once_more(&mut deferred, path),
+            "a new chain starts afresh"
+        );
+        // Another path counts on its own.
+        assert!(put_off_once_more(
+            &mut deferred,
+            Path::new("/store/other.dcm")
+        ));
+
+        // Reported, not silent: the removal says why it came late; others are untouched.
+        let reached: HashSet<PathBuf> = [path.to_path_buf()].into_iter().collect();
+        let mut findings = vec![
+            Finding::new(
+                path.to_path_buf(),
+                FindingKind::Removed,
+                Severity::Alert,
+                "removed".to_string(),
+            ),
+            Finding::new(
+                PathBuf::from("/store/y.dcm"),
+                FindingKind::Removed,
+                Severity::Alert,
+                "removed".to_string(),
+            ),
+        ];
+        note_chain_limit(&mut findings, &reached);
+        assert!(
+            findings[0].detail.contains("MAX_CHAIN_DEFERRALS"),
+            "{}",
+            findings[0].detail
+        );
+        assert_eq!(findings[1].detail, "removed");
     }
 
     #[test]
