@@ -1946,8 +1946,8 @@ impl<'a> Guard<'a> {
             .map(|e| e.rel.clone())
             .collect();
         tree.entries.retain(|e| {
-            !(e.content == Content::Vanished && within_any(&e.rel, &moved_on))
-                && !within_any(&e.rel, &moved_on_dirs)
+            let vanished = e.content == Content::Vanished && within_any(&e.rel, &moved_on);
+            !(vanished || within_any(&e.rel, &moved_on_dirs))
         });
         let found: HashSet<&[u8]> = tree.entries.iter().map(|e| e.rel.as_slice()).collect();
         // A file found under another path of this verification is paired with it there.
