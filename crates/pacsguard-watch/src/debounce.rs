@@ -72,33 +72,16 @@ impl Debounce {
         settled: bool,
         rehash: bool,
     ) {
-        let (first, rehash, closed_due) = match self.pending.remove(&path) {
+        let (first, rehash) = match self.pending.remove(&path) {
             Some(slot) => {
                 self.queue.remove(&slot.key);
-                (
-                    slot.first,
-                    slot.rehash || rehash,
-                    slot.settled.then_some(slot.key.0),
-                )
+                (slot.first, slot.rehash || rehash)
             }
-            None => (now, rehash, None),
+            None => (now, rehash),
         };
-        let mut due = match wait {
+        let due = match wait {
             None => now,
             Some(wait) => (now + wait).min(first + self.max_defer),
-        };
-        // A close not yet taken is not forgotten by a write that follows it before the
-        // path comes due (both read in one turn: a probe closing while the writer writes
-        // on): the path stays due when the close made it due, as settled, so the caller
-        // still asks who else holds it open for writing, as it would have had the two
-        // events come in two turns. Marked unsettled, it would be judged once quiet,
-        // half-written, without that question.
-        let settled = match closed_due {
-            Some(closed) if !settled => {
-                due = due.min(closed);
-                true
-            }
-            _ => settled,
         };
         self.seq += 1;
         let key = (due, self.seq);
@@ -230,38 +213,6 @@ mod tests {
             }]
         );
         assert!(d.take_due(t0 + Duration::from_secs(10)).is_empty());
-    }
-
-    /// A close and a write after it, read in one turn (a probe closes while the writer
-    /// writes on): the close is not forgotten. The path is due when the close made it due,
-    /// as settled (before the fix: due a quiet period later, as merely quiet).
-    #[test]
-    fn a_close_followed_by_a_write_in_one_turn_stays_a_close() {
-        let mut d = debounce();
-        let t0 = Instant::now();
-        d.mark("/a".into(), t0, true, true);
-        d.mark("/a".into(), t0 + Duration::from_millis(1), false, true);
-        assert_eq!(
-            d.take_due(t0 + Duration::from_millis(1)),
-            vec![Due {
-                path: "/a".into(),
-                rehash: true,
-                settled: true
-            }]
-        );
-        // A new file's close waits its grace; a write after it keeps that grace.
-        d.mark_closed_after("/new".into(), t0, Duration::from_millis(20));
-        d.mark("/new".into(), t0 + Duration::from_millis(1), false, true);
-        assert!(d.take_due(t0 + Duration::from_millis(19)).is_empty());
-        let due = d.take_due(t0 + Duration::from_millis(20));
-        assert_eq!(due.len(), 1);
-        assert!(due[0].settled);
-        // Once taken, a write is a write again: due when quiet, not settled.
-        d.mark("/a".into(), t0 + Duration::from_millis(30), false, true);
-        assert!(d.take_due(t0 + Duration::from_millis(129)).is_empty());
-        let due = d.take_due(t0 + Duration::from_millis(130));
-        assert_eq!(due.len(), 1);
-        assert!(!due[0].settled);
     }
 
     #[test]
