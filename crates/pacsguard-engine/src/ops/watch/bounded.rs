@@ -1,9 +1,10 @@
-//! A map that forgets everything when it is full: for what the watcher remembers per path
+//! Maps bounded by a size a hostile tree would otherwise decide. [`BoundedMap`] forgets
+//! everything when it is full: for what the watcher remembers per path
 //! (problems already reported, the last writer of a path), whose size a hostile tree
 //! would otherwise decide. Forgetting costs at most a repeated warning or an unnamed
 //! writer, never a missed change.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 
 #[derive(Debug)]
@@ -45,9 +46,101 @@ impl<K: Eq + Hash, V> BoundedMap<K, V> {
     }
 }
 
+/// A map that, when full, forgets its oldest entry (the one inserted first; updating a
+/// key keeps its age) and hands it back, so the caller can settle what it stood for:
+/// for what must not be forgotten wholesale (the files waiting for their last writer,
+/// each of which is verified when it is pushed out).
+#[derive(Debug)]
+pub struct OldestOut<K, V> {
+    map: HashMap<K, (u64, V)>,
+    /// Keys by insertion number: the first is the oldest.
+    order: BTreeMap<u64, K>,
+    next: u64,
+    capacity: usize,
+}
+
+impl<K: Eq + Hash + Clone, V> OldestOut<K, V> {
+    pub fn new(capacity: usize) -> Self {
+        OldestOut {
+            map: HashMap::new(),
+            order: BTreeMap::new(),
+            next: 0,
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Inserts (or updates, keeping the key's age); when a new key finds the map full,
+    /// the oldest entry is taken out first and returned.
+    pub fn insert(&mut self, key: K, value: V) -> Option<(K, V)> {
+        if let Some(slot) = self.map.get_mut(&key) {
+            slot.1 = value;
+            return None;
+        }
+        let evicted = if self.map.len() >= self.capacity {
+            self.order
+                .pop_first()
+                .and_then(|(_, old)| self.map.remove(&old).map(|(_, v)| (old, v)))
+        } else {
+            None
+        };
+        self.order.insert(self.next, key.clone());
+        self.map.insert(key, (self.next, value));
+        self.next += 1;
+        evicted
+    }
+
+    pub fn remove(&mut self, key: &K) -> Option<V> {
+        let (seq, value) = self.map.remove(key)?;
+        self.order.remove(&seq);
+        Some(value)
+    }
+
+    pub fn get(&self, key: &K) -> Option<&V> {
+        self.map.get(key).map(|(_, v)| v)
+    }
+
+    pub fn contains(&self, key: &K) -> bool {
+        self.map.contains_key(key)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// At the limit nothing is pushed out; one past it, exactly the oldest is, and it is
+    /// handed back; updating a key does not make it younger.
+    #[test]
+    fn oldest_out_pushes_out_only_the_oldest_and_hands_it_back() {
+        let mut map = OldestOut::new(3);
+        assert_eq!(map.insert("a", 1), None);
+        assert_eq!(map.insert("b", 2), None);
+        assert_eq!(map.insert("c", 3), None);
+        assert_eq!(map.insert("a", 10), None, "an update pushes nothing out");
+        assert_eq!(map.map.len(), 3);
+        assert_eq!(map.insert("d", 4), Some(("a", 10)), "a is still the oldest");
+        assert_eq!(map.map.len(), 3);
+        assert!(map.contains(&"b") && map.contains(&"c") && map.contains(&"d"));
+        assert_eq!(map.remove(&"b"), Some(2));
+        assert_eq!(map.insert("e", 5), None, "room again after a removal");
+        assert_eq!(map.insert("f", 6), Some(("c", 3)));
+        assert_eq!(map.get(&"e"), Some(&5));
+    }
+
+    /// The watcher's own limit, reached for real: 100,000 waits are all kept, the next
+    /// pushes out only the first.
+    #[test]
+    fn oldest_out_at_max_remembered_writers() {
+        use super::super::MAX_WRITER_WAITS;
+        let mut map = OldestOut::new(MAX_WRITER_WAITS);
+        for i in 0..MAX_WRITER_WAITS {
+            assert_eq!(map.insert(i, ()), None);
+        }
+        assert_eq!(map.map.len(), MAX_WRITER_WAITS);
+        assert_eq!(map.insert(MAX_WRITER_WAITS, ()), Some((0, ())));
+        assert_eq!(map.map.len(), MAX_WRITER_WAITS);
+        assert!(map.contains(&1) && map.contains(&MAX_WRITER_WAITS));
+    }
 
     #[test]
     fn never_holds_more_than_its_capacity() {

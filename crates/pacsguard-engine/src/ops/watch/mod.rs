@@ -57,7 +57,7 @@ use pacsguard_watch::{
 use serde::Serialize;
 
 use self::alert::AlertCommand;
-use self::bounded::BoundedMap;
+use self::bounded::{BoundedMap, OldestOut};
 use self::entropy::{MAX_ENTROPY_SAMPLES_PER_BATCH, random_where_structured};
 use self::ransomware::{Detector, Evidence, Thresholds};
 use self::scrub::Scrub;
@@ -114,6 +114,11 @@ pub const OVERFLOW_COALESCE: Duration = Duration::from_secs(1);
 
 /// Writers (from fanotify) remembered for paths not yet verified.
 pub const MAX_REMEMBERED_WRITERS: usize = 100_000;
+/// Guarded files closed by one writer that wait for another to close them (see
+/// [`writers`]), each held back up to [`writers::MAX_WRITER_WAIT`]. Full, the
+/// longest-waiting is verified as it stands when another comes (and that is reported
+/// once): each file waits no longer than its turn, none is forgotten.
+pub const MAX_WRITER_WAITS: usize = 100_000;
 
 /// Guarded files whose removal was put off because a rename chain was in flight (see
 /// [`Guard::put_off_chain_departures`]), remembered with how many times. Forgetting (when
@@ -411,6 +416,38 @@ fn within_any(rel: &[u8], set: &HashSet<Vec<u8>>) -> bool {
             .any(|(i, &b)| b == b'/' && set.contains(&rel[..i]))
 }
 
+/// Whether the removal of `path`, gone while a rename chain is in flight, is put off once
+/// more (counted), or has been put off [`MAX_CHAIN_DEFERRALS`] times and is reported now
+/// (the count is dropped: a later chain starts again from nothing).
+fn put_off_once_more(deferred: &mut BoundedMap<PathBuf, u32>, path: &Path) -> bool {
+    let path = path.to_path_buf();
+    let times = deferred.get(&path).copied().unwrap_or(0);
+    if times >= MAX_CHAIN_DEFERRALS {
+        deferred.remove(&path);
+        return false;
+    }
+    deferred.insert(path, times + 1);
+    true
+}
+
+/// A removal reported after it was put off [`MAX_CHAIN_DEFERRALS`] times says so: the
+/// reader learns why it comes late, and that renames were going on around it.
+fn note_chain_limit(findings: &mut [Finding], reached: &HashSet<PathBuf>) {
+    if reached.is_empty() {
+        return;
+    }
+    for finding in findings.iter_mut() {
+        if finding.kind == FindingKind::Removed && reached.contains(&finding.path) {
+            finding.detail = format!(
+                "{}; reported after its removal was put off {MAX_CHAIN_DEFERRALS} times \
+                 (MAX_CHAIN_DEFERRALS) while rename chains were in flight and none brought \
+                 it back",
+                finding.detail
+            );
+        }
+    }
+}
+
 /// The top-most of the subtrees: a subtree inside another is covered by its walk.
 fn topmost(mut subtrees: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
     // Sorted, an ancestor comes before its descendants.
@@ -533,6 +570,12 @@ struct Guard<'a> {
     /// path outside the roots (a hard link made elsewhere) is mapped to the guarded file
     /// it changed. Shared with fanotify's reader, which keeps such writes.
     inodes: Arc<RwLock<HashMap<(u64, u64), PathBuf>>>,
+    /// Every guarded directory by (device, inode), as [`Guard::inodes`] holds the files: a
+    /// study directory renamed twice at once (`X` to `X.tmp` to `X.locked`) is found
+    /// under its last name by its inode and verified with its first, as one `moved` (see
+    /// [`Guard::pair_rename_chains`]). Sized like the view; an entry that moved on is
+    /// checked against the view before it is used.
+    dir_inodes: HashMap<(u64, u64), PathBuf>,
     /// Who last wrote each path fanotify reported, until the path is verified.
     writers: BoundedMap<PathBuf, String>,
     /// How often each new file was left for later (see [`MAX_DEFERRALS`]).
@@ -562,9 +605,16 @@ struct Guard<'a> {
     /// rename chain (`X` to `X.tmp` to `X.locked`) was in flight (see
     /// [`Guard::put_off_chain_departures`]).
     chain_deferred: BoundedMap<PathBuf, u32>,
+    /// Paths whose removal reached [`MAX_CHAIN_DEFERRALS`] in this verification: their
+    /// `removed` finding says so (see [`note_chain_limit`]).
+    chain_limit_reached: HashSet<PathBuf>,
     /// Guarded files closed while another process still holds them open for writing:
-    /// since when each waits for its last writer (see [`writers`]).
-    writer_waits: BoundedMap<PathBuf, writers::Wait>,
+    /// since when each waits for its last writer (see [`writers`]). Full
+    /// ([`MAX_WRITER_WAITS`]), the oldest wait is ended: that file is verified as it
+    /// stands, with a note, and reaching the limit is reported once.
+    writer_waits: OldestOut<PathBuf, writers::Wait>,
+    /// [`MAX_WRITER_WAITS`] files waited for their writers at once: said once.
+    writer_waits_full_reported: bool,
     /// A pass over `/proc` for other writers stopped at its limit: said once.
     writer_limit_reported: bool,
     /// When the last pass over `/proc` for other writers ran.
@@ -694,7 +744,9 @@ impl<'a> Guard<'a> {
             mapping_limit_reported: false,
             mapped_due: BoundedMap::new(MAX_REMEMBERED_WRITERS),
             chain_deferred: BoundedMap::new(MAX_CHAIN_DEFERRED),
-            writer_waits: BoundedMap::new(MAX_REMEMBERED_WRITERS),
+            chain_limit_reached: HashSet::new(),
+            writer_waits: OldestOut::new(MAX_WRITER_WAITS),
+            writer_waits_full_reported: false,
             writer_limit_reported: false,
             last_writer_scan: None,
             catching_up: false,
@@ -705,6 +757,7 @@ impl<'a> Guard<'a> {
             writes: None,
             attribs: None,
             inodes: Arc::new(RwLock::new(HashMap::new())),
+            dir_inodes: HashMap::new(),
             writers: BoundedMap::new(MAX_REMEMBERED_WRITERS),
             deferrals: BoundedMap::new(MAX_REMEMBERED_WRITERS),
             arrivals: BoundedMap::new(MAX_REMEMBERED_ARRIVALS),
@@ -1331,23 +1384,35 @@ impl<'a> Guard<'a> {
     /// verification just stored. An inode that moved on is left until it is looked up:
     /// [`Guard::through_hard_link`] checks it is still the guarded file's.
     fn index_inodes(&mut self, stored: Option<(&Path, &[Entry])>) -> Result<(), EngineError> {
-        let files: Vec<((u64, u64), PathBuf)> = match stored {
-            Some((root, entries)) => entries
-                .iter()
-                .filter(|e| e.kind == EntryType::File)
-                .map(|e| ((e.meta.dev, e.meta.ino), absolute(root, &e.rel)))
-                .collect(),
+        let of = |root: &Path, e: &Entry| ((e.meta.dev, e.meta.ino), absolute(root, &e.rel));
+        let (files, directories): (Vec<_>, Vec<_>) = match stored {
+            Some((root, entries)) => (
+                entries
+                    .iter()
+                    .filter(|e| e.kind == EntryType::File)
+                    .map(|e| of(root, e))
+                    .collect(),
+                entries
+                    .iter()
+                    .filter(|e| e.kind == EntryType::Directory)
+                    .map(|e| of(root, e))
+                    .collect(),
+            ),
             None => {
                 let views = self.views()?;
-                views
-                    .iter()
-                    .flat_map(|v| {
-                        v.files()
-                            .map(|e| ((e.meta.dev, e.meta.ino), absolute(&v.spec.path, &e.rel)))
-                    })
-                    .collect()
+                (
+                    views
+                        .iter()
+                        .flat_map(|v| v.files().map(|e| of(&v.spec.path, e)))
+                        .collect(),
+                    views
+                        .iter()
+                        .flat_map(|v| v.directories().map(|e| of(&v.spec.path, e)))
+                        .collect(),
+                )
             }
         };
+        self.dir_inodes.extend(directories);
         let mut inodes = self
             .inodes
             .write()
@@ -1504,9 +1569,9 @@ impl<'a> Guard<'a> {
         Ok(())
     }
 
-    /// A file present at a due path whose inode the view knows under another path, now
-    /// gone, brings that path into this verification (taken out of the waiting set): the
-    /// end of a rename chain whose start was put off (see
+    /// A file (or directory) present at a due path whose inode the view knows under another
+    /// path, now gone, brings that path into this verification (taken out of the waiting
+    /// set): the end of a rename chain whose start was put off (see
     /// [`Guard::put_off_chain_departures`]) is verified with it, as one `moved`.
     fn pair_rename_chains(
         &mut self,
@@ -1520,20 +1585,29 @@ impl<'a> Guard<'a> {
                 .read()
                 .map_err(|_| EngineError::Usage("watch: the fanotify reader failed".into()))?;
             let views = self.views()?;
-            let guarded_file = |path: &Path| {
+            let guarded = |path: &Path, kind: EntryType| {
                 views.iter().any(|v| {
                     path.strip_prefix(&v.spec.path).is_ok_and(|rel| {
                         v.entry(rel.as_os_str().as_bytes())
-                            .is_some_and(|e| e.kind == EntryType::File)
+                            .is_some_and(|e| e.kind == kind)
                     })
                 })
             };
             for item in due.iter() {
-                if let Ok(meta) = std::fs::symlink_metadata(&item.path)
-                    && meta.is_file()
-                    && let Some(known) = inodes.get(&(meta.dev(), meta.ino()))
+                let Ok(meta) = std::fs::symlink_metadata(&item.path) else {
+                    continue;
+                };
+                let inode = (meta.dev(), meta.ino());
+                let (known, kind) = if meta.is_file() {
+                    (inodes.get(&inode), EntryType::File)
+                } else if meta.is_dir() {
+                    (self.dir_inodes.get(&inode), EntryType::Directory)
+                } else {
+                    continue;
+                };
+                if let Some(known) = known
                     && *known != item.path
-                    && guarded_file(known)
+                    && guarded(known, kind)
                 {
                     claimed.insert(known.clone());
                 }
@@ -1655,8 +1729,12 @@ impl<'a> Guard<'a> {
                     verdict
                 }
                 None => {
-                    self.writer_waits
-                        .insert(path.clone(), writers::Wait::new(now, look));
+                    if let Some((oldest, _)) = self
+                        .writer_waits
+                        .insert(path.clone(), writers::Wait::new(now, look))
+                    {
+                        self.end_oldest_wait(oldest, now)?;
+                    }
                     writers::Verdict::Wait
                 }
             };
@@ -1703,6 +1781,41 @@ impl<'a> Guard<'a> {
             due.retain(|d| !waiting.contains(&d.path));
         }
         Ok(())
+    }
+
+    /// [`MAX_WRITER_WAITS`] files wait for their last writer and one more came: the
+    /// oldest wait ends, and that file is verified as it stands (due a quiet period from
+    /// now, as merely quiet, so it is not made to wait again at once), its writer's name
+    /// saying why. Forgetting every wait at once, as before, let each start over and the
+    /// 30 s bound never come; now each file waits no longer than its turn. Reaching the
+    /// limit is said once (a warning): a file judged so may be half-written.
+    fn end_oldest_wait(&mut self, oldest: PathBuf, now: Instant) -> Result<(), EngineError> {
+        let why = format!(
+            "verified while still held open for writing: more than {MAX_WRITER_WAITS} \
+             files waited for their last writer (MAX_WRITER_WAITS), this one longest"
+        );
+        let named = match self.writers.get(&oldest) {
+            Some(seen) => format!("{seen}; {why}"),
+            None => why,
+        };
+        self.writers.insert(oldest.clone(), named);
+        self.debounce.forget(&oldest);
+        self.debounce.mark(oldest.clone(), now, false, true);
+        if self.writer_waits_full_reported {
+            return Ok(());
+        }
+        self.writer_waits_full_reported = true;
+        let finding = Finding::new(
+            oldest,
+            FindingKind::NotInspected,
+            Severity::Warning,
+            format!(
+                "{MAX_WRITER_WAITS} files closed by one writer were waiting for another \
+                 to close them (MAX_WRITER_WAITS): from now on the longest-waiting is \
+                 verified as it stands, perhaps half-written, when another comes"
+            ),
+        );
+        self.publish(&[finding], now)
     }
 
     /// Verifies subtrees of one root against the view, reports the differences, and
@@ -1794,8 +1907,9 @@ impl<'a> Guard<'a> {
     /// receivers do) may have its first rename's events read before the second rename,
     /// and be walked or hashed after it: `X` is gone and so is `X.tmp`, so `X` would be
     /// `removed` now and `X.locked` `added` when the second rename's events are read, a
-    /// moment later, instead of one `moved`. So, once the verification is hashed, a
-    /// guarded file gone from a due path is put off (kept in the view, due again a quiet
+    /// moment later, instead of one `moved` (and a study directory's files all split so).
+    /// So, once the verification is hashed, a guarded file or directory gone from a due
+    /// path is put off (kept in the view, due again a quiet
     /// period from now) when a path of the same verification that an event announced
     /// (renamed or closed there) and the view does not know is gone again: the chain is in
     /// flight, its next events are on their way, and their end brings it back at once (see
@@ -1827,8 +1941,21 @@ impl<'a> Guard<'a> {
         if moved_on.is_empty() {
             return;
         }
-        tree.entries
-            .retain(|e| !(e.content == Content::Vanished && within_any(&e.rel, &moved_on)));
+        // A directory renamed on while it was walked and hashed (`X.tmp` of a study
+        // renamed `X` → `X.tmp` → `X.locked`) is dropped with all it held: its files'
+        // hashing found them gone, and kept, it would carry `X`'s inode into this capture
+        // with none of its files (`X` moved with its files removed). Dropped, `X` is put off
+        // below and paired with `X.locked` when that arrives.
+        let moved_on_dirs: HashSet<Vec<u8>> = tree
+            .entries
+            .iter()
+            .filter(|e| e.kind == EntryType::Directory && moved_on.contains(&e.rel))
+            .map(|e| e.rel.clone())
+            .collect();
+        tree.entries.retain(|e| {
+            let vanished = e.content == Content::Vanished && within_any(&e.rel, &moved_on);
+            !(vanished || within_any(&e.rel, &moved_on_dirs))
+        });
         let found: HashSet<&[u8]> = tree.entries.iter().map(|e| e.rel.as_slice()).collect();
         // A file found under another path of this verification is paired with it there.
         let inodes: HashSet<(u64, u64)> = tree
@@ -1838,27 +1965,31 @@ impl<'a> Guard<'a> {
             .collect();
         let quiet = Duration::from_millis(self.config.quiet_ms);
         let mut put_off: HashSet<Vec<u8>> = HashSet::new();
+        // A study directory renamed on (`X` to `X.tmp` to `X.locked`) is put off with
+        // everything below it, and found again under its last name by its inode
+        // ([`Guard::dir_inodes`]). Never the root: its departure is `stash_departed`'s.
         for rel in rels.iter() {
-            if found.contains(rel.as_slice())
+            if rel.is_empty()
+                || found.contains(rel.as_slice())
                 || !base.entry(rel).is_some_and(|e| {
-                    e.kind == EntryType::File && !inodes.contains(&(e.meta.dev, e.meta.ino))
+                    matches!(e.kind, EntryType::File | EntryType::Directory)
+                        && !inodes.contains(&(e.meta.dev, e.meta.ino))
                 })
             {
                 continue;
             }
             let path = absolute(root, rel);
-            let times = self.chain_deferred.get(&path).copied().unwrap_or(0);
-            if times >= MAX_CHAIN_DEFERRALS {
-                self.chain_deferred.remove(&path);
+            if !put_off_once_more(&mut self.chain_deferred, &path) {
+                self.chain_limit_reached.insert(path);
                 continue;
             }
-            self.chain_deferred.insert(path.clone(), times + 1);
             self.debounce.mark_closed_after(path, now, quiet);
             put_off.insert(rel.clone());
         }
         if !put_off.is_empty() {
             rels.retain(|rel| !put_off.contains(rel));
-            base.entries.retain(|e| !put_off.contains(&e.rel));
+            base.entries.retain(|e| !within_any(&e.rel, &put_off));
+            tree.entries.retain(|e| !within_any(&e.rel, &put_off));
         }
     }
 
@@ -1915,6 +2046,10 @@ impl<'a> Guard<'a> {
             .filter(|f| self.first_report(f))
             .collect();
         self.arrivals_stay_arrivals(spec.policy, &mut findings);
+        note_chain_limit(
+            &mut findings,
+            &std::mem::take(&mut self.chain_limit_reached),
+        );
         if spec.policy == Policy::AppendOnly {
             // Screening reads the file; the workers do it, and report what they find.
             let arrivals: Vec<PathBuf> = findings
@@ -3370,6 +3505,55 @@ mod tests {
         assert_eq!(path_chunks(paths.clone(), 23)[0].len(), 2);
         // A path longer than the limit is a record alone, not dropped.
         assert_eq!(path_chunks(paths.clone(), 1).len(), 10);
+    }
+
+    /// The limit itself: a removal is put off exactly MAX_CHAIN_DEFERRALS times; one past
+    /// it, it is not (it is reported), and the count starts again after that.
+    #[test]
+    fn a_removal_is_put_off_max_chain_deferrals_times_and_then_reported() {
+        let mut deferred = BoundedMap::new(MAX_CHAIN_DEFERRED);
+        let path = Path::new("/store/study/x.dcm");
+        for time in 1..=MAX_CHAIN_DEFERRALS {
+            assert!(put_off_once_more(&mut deferred, path), "put off {time}");
+        }
+        assert!(
+            !put_off_once_more(&mut deferred, path),
+            "one past the limit"
+        );
+        assert!(!deferred.contains(&path.to_path_buf()));
+        assert!(
+            put_off_once_more(&mut deferred, path),
+            "a new chain starts afresh"
+        );
+        // Another path counts on its own.
+        assert!(put_off_once_more(
+            &mut deferred,
+            Path::new("/store/other.dcm")
+        ));
+
+        // Reported, not silent: the removal says why it came late; others are untouched.
+        let reached: HashSet<PathBuf> = [path.to_path_buf()].into_iter().collect();
+        let mut findings = vec![
+            Finding::new(
+                path.to_path_buf(),
+                FindingKind::Removed,
+                Severity::Alert,
+                "removed".to_string(),
+            ),
+            Finding::new(
+                PathBuf::from("/store/y.dcm"),
+                FindingKind::Removed,
+                Severity::Alert,
+                "removed".to_string(),
+            ),
+        ];
+        note_chain_limit(&mut findings, &reached);
+        assert!(
+            findings[0].detail.contains("MAX_CHAIN_DEFERRALS"),
+            "{}",
+            findings[0].detail
+        );
+        assert_eq!(findings[1].detail, "removed");
     }
 
     #[test]
