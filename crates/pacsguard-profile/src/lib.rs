@@ -16,7 +16,9 @@ mod compare;
 mod policy;
 mod xattr_text;
 
-pub use baseline::{Baseline, FORMAT_VERSION, ProfileError, RootProfile, RootSpec, is_excluded};
+pub use baseline::{
+    Baseline, BaselineDigest, FORMAT_VERSION, ProfileError, RootProfile, RootSpec, is_excluded,
+};
 pub use capture::{
     DicomSplitter, capture_findings, hash_request, hash_tree, is_within, profile_digest,
     reuse_unchanged, walk_root, walk_subtrees,

@@ -15,6 +15,7 @@ mod console;
 mod seen;
 mod signing;
 mod sqlite;
+mod streamed;
 
 pub use console::{
     AcceptedBatch, AccountRow, ConsoleDb, HostRow, LiveSession, NewPasskey, PasskeyAdded,
@@ -25,3 +26,4 @@ pub use signing::{
     SIGNATURE_DOMAIN, SIGNATURE_DOMAIN_V2, fingerprint, signing_message, signing_message_v2,
 };
 pub use sqlite::{Acceptance, SCHEMA_VERSION, SignedInfo, Store, StoreError};
+pub use streamed::{StoredBaseline, StoredEntries};
