@@ -14,7 +14,7 @@ use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::VerifyingKey;
-use pacsguard_fs::Entry;
+use pacsguard_fs::{Entry, EntryType};
 use pacsguard_profile::codec::decode_entries;
 use pacsguard_profile::{Baseline, BaselineDigest, RootProfile, RootSpec};
 use rusqlite::OptionalExtension as _;
@@ -37,6 +37,9 @@ pub struct StoredBaseline {
 struct RootChunks {
     root: PathBuf,
     entries: u64,
+    /// Regular files among the entries and their bytes, for progress reports.
+    files: u64,
+    bytes: u64,
     /// SHA-256 of each chunk, in sequence order.
     hashes: Vec<[u8; 32]>,
 }
@@ -48,6 +51,14 @@ impl StoredBaseline {
             .iter()
             .find(|c| c.root == path)
             .map_or(0, |c| c.entries)
+    }
+
+    /// (files, bytes) the root at `path` recorded, for a progress report's totals.
+    pub fn file_totals(&self, path: &Path) -> (u64, u64) {
+        self.chunks
+            .iter()
+            .find(|c| c.root == path)
+            .map_or((0, 0), |c| (c.files, c.bytes))
     }
 }
 
@@ -71,6 +82,8 @@ impl Store {
             let mut counted = RootChunks {
                 root: spec.path.clone(),
                 entries: 0,
+                files: 0,
+                bytes: 0,
                 hashes: Vec::new(),
             };
             while let Some(row) = rows.next().map_err(self.sql())? {
@@ -90,6 +103,10 @@ impl Store {
                     ))
                 })?;
                 counted.entries += scratch.len() as u64;
+                for file in scratch.iter().filter(|e| e.kind == EntryType::File) {
+                    counted.files += 1;
+                    counted.bytes = counted.bytes.saturating_add(file.meta.size);
+                }
                 scratch.clear();
                 counted.hashes.push(Sha256::digest(&data).into());
             }
