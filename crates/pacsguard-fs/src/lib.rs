@@ -17,6 +17,7 @@ mod entry;
 mod hash;
 mod open;
 mod read;
+mod stream;
 mod walk;
 mod window;
 
@@ -29,6 +30,7 @@ pub use hash::{
     MAX_HASH_ATTEMPTS, MAX_SPLIT_BYTES, Split, digest_bytes, hash_files,
 };
 pub use read::{FileBytes, ReadError, open_regular, read_file, read_head};
+pub use stream::OrderedWalk;
 pub use walk::{
     MAX_OPEN_DIRS, MAX_TREE_DEPTH, Problem, ProblemKind, Tree, WalkError, WalkOptions, walk,
 };

@@ -171,7 +171,7 @@ pub fn walk(root: &Path, options: &WalkOptions<'_>) -> Result<Tree, WalkError> {
     })
 }
 
-fn fstat_meta(fd: impl AsFd) -> io::Result<Meta> {
+pub(crate) fn fstat_meta(fd: impl AsFd) -> io::Result<Meta> {
     let x = rustix::fs::statx(
         fd,
         "",
@@ -239,14 +239,6 @@ impl<'a> Walker<'a> {
         let mut found = self.found.lock().unwrap_or_else(|e| e.into_inner());
         found.entries.append(&mut local.entries);
         found.problems.append(&mut local.problems);
-    }
-
-    fn absolute(&self, rel: &[u8]) -> PathBuf {
-        if rel.is_empty() {
-            self.root.to_path_buf()
-        } else {
-            self.root.join(OsStr::from_bytes(rel))
-        }
     }
 
     fn walk_whole(&self, found: &mut Found, kind: EntryType, meta: Meta) {
@@ -506,16 +498,46 @@ impl<'a> Walker<'a> {
         kind: EntryType,
         meta: Meta,
     ) -> Entry {
+        let at = RecordAt {
+            root: self.root,
+            proc_fd: self.proc_fd,
+        };
+        at.record(&mut found.problems, dir, rel, kind, meta)
+    }
+
+    fn xattrs_or_problem(&self, found: &mut Found, rel: &[u8], path: PathBuf) -> Vec<Xattr> {
+        xattrs_or_problem(&mut found.problems, rel, path)
+    }
+}
+
+/// How an entry below the root is recorded, shared by [`walk`] and the ordered stream.
+pub(crate) struct RecordAt<'a> {
+    pub(crate) root: &'a Path,
+    /// Whether `/proc/self/fd` can name an entry relative to a descriptor.
+    pub(crate) proc_fd: bool,
+}
+
+impl RecordAt<'_> {
+    /// Records the entry `rel` whose name lies in the directory `dir`; what cannot be
+    /// read is added to `problems`.
+    pub(crate) fn record(
+        &self,
+        problems: &mut Vec<Problem>,
+        dir: &OwnedFd,
+        rel: Vec<u8>,
+        kind: EntryType,
+        meta: Meta,
+    ) -> Entry {
         let name = split_last(&rel).1;
         let link_target = if kind == EntryType::Symlink {
             match rustix::fs::readlinkat(dir, OsStr::from_bytes(name), Vec::new()) {
                 Ok(target) => Some(target.into_bytes()),
                 Err(e) => {
-                    found.problem(
-                        &rel,
-                        ProblemKind::Unreadable,
-                        format!("cannot read link: {}", io::Error::from(e)),
-                    );
+                    problems.push(Problem {
+                        rel: rel.clone(),
+                        kind: ProblemKind::Unreadable,
+                        detail: format!("cannot read link: {}", io::Error::from(e)),
+                    });
                     None
                 }
             }
@@ -530,28 +552,32 @@ impl<'a> Walker<'a> {
             path.extend_from_slice(name);
             PathBuf::from(OsStr::from_bytes(&path))
         } else {
-            self.absolute(&rel)
+            self.root.join(OsStr::from_bytes(&rel))
         };
-        let xattrs = self.xattrs_or_problem(found, &rel, path);
+        let xattrs = xattrs_or_problem(problems, &rel, path);
         entry(rel, kind, meta, link_target, xattrs)
     }
+}
 
-    fn xattrs_or_problem(&self, found: &mut Found, rel: &[u8], path: PathBuf) -> Vec<Xattr> {
-        match read_xattrs(&path) {
-            Ok(xattrs) => xattrs,
-            Err(e) => {
-                found.problem(
-                    rel,
-                    ProblemKind::Unreadable,
-                    format!("cannot read extended attributes: {e}"),
-                );
-                Vec::new()
-            }
+pub(crate) fn xattrs_or_problem(
+    problems: &mut Vec<Problem>,
+    rel: &[u8],
+    path: PathBuf,
+) -> Vec<Xattr> {
+    match read_xattrs(&path) {
+        Ok(xattrs) => xattrs,
+        Err(e) => {
+            problems.push(Problem {
+                rel: rel.to_vec(),
+                kind: ProblemKind::Unreadable,
+                detail: format!("cannot read extended attributes: {e}"),
+            });
+            Vec::new()
         }
     }
 }
 
-fn entry(
+pub(crate) fn entry(
     rel: Vec<u8>,
     kind: EntryType,
     meta: Meta,
@@ -574,7 +600,7 @@ fn entry(
 }
 
 /// `statx` of `name` in `dir`, without following a link.
-fn statx_at(dir: impl AsFd, name: &[u8]) -> io::Result<(EntryType, Meta)> {
+pub(crate) fn statx_at(dir: impl AsFd, name: &[u8]) -> io::Result<(EntryType, Meta)> {
     let x = rustix::fs::statx(
         dir,
         OsStr::from_bytes(name),
@@ -586,7 +612,7 @@ fn statx_at(dir: impl AsFd, name: &[u8]) -> io::Result<(EntryType, Meta)> {
 }
 
 /// Splits a relative path into its parent and its last component.
-fn split_last(rel: &[u8]) -> (&[u8], &[u8]) {
+pub(crate) fn split_last(rel: &[u8]) -> (&[u8], &[u8]) {
     match rel.iter().rposition(|&b| b == b'/') {
         Some(i) => (&rel[..i], &rel[i + 1..]),
         None => (&[], rel),

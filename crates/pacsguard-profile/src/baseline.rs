@@ -182,37 +182,87 @@ impl Baseline {
     /// version, generation and time, every root's spec, and every entry in the encoding of
     /// [`crate::codec`] (the one the store keeps). This is what gets signed.
     pub fn digest(&self) -> [u8; 32] {
-        let mut hasher = Sha256::new();
+        let mut digest = BaselineDigest::new(self.generation, self.created, self.roots.len());
+        for root in &self.roots {
+            digest.root(&root.spec, root.entries.len() as u64);
+            for entry in &root.entries {
+                digest.entry(entry);
+            }
+        }
+        digest.finish()
+    }
+}
+
+/// [`Baseline::digest`] computed a piece at a time, so that a baseline kept in the store
+/// is verified (and a new one signed) without holding its entries: the roots in order,
+/// each spec with its entry count, then its entries in order. Fed the same, it gives the
+/// same value as `Baseline::digest`, which is built on it.
+pub struct BaselineDigest {
+    hasher: Sha256,
+    buffer: Vec<u8>,
+}
+
+impl std::fmt::Debug for BaselineDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BaselineDigest").finish_non_exhaustive()
+    }
+}
+
+impl BaselineDigest {
+    pub fn new(generation: u64, created: i64, roots: usize) -> BaselineDigest {
         let mut buffer = Vec::with_capacity(DIGEST_BUFFER + 4096);
         buffer.extend_from_slice(b"pacsguard-baseline\0");
         for v in [
             u64::from(FORMAT_VERSION),
-            self.generation,
-            self.created as u64,
-            self.roots.len() as u64,
+            generation,
+            created as u64,
+            roots as u64,
         ] {
             buffer.extend_from_slice(&v.to_le_bytes());
         }
-        for root in &self.roots {
-            let spec = &root.spec;
-            put_bytes(&mut buffer, spec.path.as_os_str().as_bytes());
-            put_bytes(&mut buffer, spec.policy.as_str().as_bytes());
-            put_bytes(&mut buffer, spec.hash.as_str().as_bytes());
-            buffer.push(u8::from(spec.cross_mounts));
-            put_bytes(&mut buffer, &encode_strings(&spec.exclude));
-            buffer.extend_from_slice(&(root.entries.len() as u64).to_le_bytes());
-            for entry in &root.entries {
-                encode_entry(&mut buffer, entry);
-                // Hand the bytes over in large blocks: per-field calls would cost more in
-                // call overhead than in hashing.
-                if buffer.len() >= DIGEST_BUFFER {
-                    hasher.update(&buffer);
-                    buffer.clear();
-                }
-            }
+        BaselineDigest {
+            hasher: Sha256::new(),
+            buffer,
         }
-        hasher.update(&buffer);
-        hasher.finalize().into()
+    }
+
+    /// Starts a root of `entries` entries (the next ones fed).
+    pub fn root(&mut self, spec: &RootSpec, entries: u64) {
+        let buffer = &mut self.buffer;
+        put_bytes(buffer, spec.path.as_os_str().as_bytes());
+        put_bytes(buffer, spec.policy.as_str().as_bytes());
+        put_bytes(buffer, spec.hash.as_str().as_bytes());
+        buffer.push(u8::from(spec.cross_mounts));
+        put_bytes(buffer, &encode_strings(&spec.exclude));
+        buffer.extend_from_slice(&entries.to_le_bytes());
+        self.flush_full();
+    }
+
+    pub fn entry(&mut self, entry: &Entry) {
+        encode_entry(&mut self.buffer, entry);
+        self.flush_full();
+    }
+
+    /// Entries already in the encoding of [`crate::codec`] (a stored chunk, which is
+    /// entries encoded one after the other): the same as feeding each entry.
+    pub fn encoded_entries(&mut self, encoded: &[u8]) {
+        self.hasher.update(&self.buffer);
+        self.buffer.clear();
+        self.hasher.update(encoded);
+    }
+
+    /// Hand the bytes over in large blocks: per-field calls would cost more in call
+    /// overhead than in hashing.
+    fn flush_full(&mut self) {
+        if self.buffer.len() >= DIGEST_BUFFER {
+            self.hasher.update(&self.buffer);
+            self.buffer.clear();
+        }
+    }
+
+    pub fn finish(mut self) -> [u8; 32] {
+        self.hasher.update(&self.buffer);
+        self.hasher.finalize().into()
     }
 }
 
@@ -288,5 +338,27 @@ mod tests {
             assert_ne!(changed.digest(), d, "mutation {i} not covered");
         }
         assert_eq!(base.clone().digest(), d);
+    }
+
+    #[test]
+    fn a_stored_chunk_digests_as_its_entries() {
+        let mut base = sample();
+        let entry = base.roots[0].entries[0].clone();
+        for i in 0..3000u32 {
+            let mut e = entry.clone();
+            e.rel = format!("e{i:05}").into_bytes();
+            base.roots[0].entries.push(e);
+        }
+        let root = &base.roots[0];
+        let mut chunk = Vec::new();
+        for e in &root.entries {
+            encode_entry(&mut chunk, e);
+        }
+        let mut streamed = BaselineDigest::new(base.generation, base.created, 1);
+        streamed.root(&root.spec, root.entries.len() as u64);
+        let (first, second) = chunk.split_at(1000);
+        streamed.encoded_entries(first);
+        streamed.encoded_entries(second);
+        assert_eq!(streamed.finish(), base.digest());
     }
 }

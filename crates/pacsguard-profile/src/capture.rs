@@ -220,12 +220,19 @@ pub fn hash_tree(
 /// Findings about the capture itself: what could not be read or held still, what was not
 /// descended into. These are reported by `profile` as much as by `check`.
 pub fn capture_findings(spec: &RootSpec, tree: &Tree) -> Vec<Finding> {
+    let mut findings = problem_findings(spec, &tree.problems);
+    findings.extend(tree.entries.iter().filter_map(|e| entry_finding(spec, e)));
+    findings
+}
+
+/// The capture findings of the walk's problems (the first of [`capture_findings`]).
+pub fn problem_findings(spec: &RootSpec, problems: &[pacsguard_fs::Problem]) -> Vec<Finding> {
     let finding = |rel: &[u8], kind, severity, detail: String| {
         Finding::new(absolute(&spec.path, rel), kind, severity, detail).with_root(spec.path.clone())
     };
-    let mut findings = Vec::new();
-    for problem in &tree.problems {
-        findings.push(match problem.kind {
+    problems
+        .iter()
+        .map(|problem| match problem.kind {
             ProblemKind::Unreadable | ProblemKind::Unlistable => finding(
                 &problem.rel,
                 FindingKind::Unreadable,
@@ -245,24 +252,31 @@ pub fn capture_findings(spec: &RootSpec, tree: &Tree) -> Vec<Finding> {
                 Severity::Warning,
                 problem.detail.clone(),
             ),
-        });
+        })
+        .collect()
+}
+
+/// The capture finding of one hashed entry, if its content could not be read or held
+/// still (the rest of [`capture_findings`], entry by entry).
+pub fn entry_finding(spec: &RootSpec, entry: &Entry) -> Option<Finding> {
+    let finding = |kind, detail: String| {
+        Finding::new(
+            absolute(&spec.path, &entry.rel),
+            kind,
+            Severity::Warning,
+            detail,
+        )
+        .with_root(spec.path.clone())
+    };
+    match &entry.content {
+        Content::Unreadable(reason) => Some(finding(
+            FindingKind::Unreadable,
+            format!("cannot read: {reason}"),
+        )),
+        Content::Unstable => Some(finding(
+            FindingKind::Unstable,
+            "changed while being hashed on every attempt; no hash recorded".into(),
+        )),
+        _ => None,
     }
-    for entry in &tree.entries {
-        match &entry.content {
-            Content::Unreadable(reason) => findings.push(finding(
-                &entry.rel,
-                FindingKind::Unreadable,
-                Severity::Warning,
-                format!("cannot read: {reason}"),
-            )),
-            Content::Unstable => findings.push(finding(
-                &entry.rel,
-                FindingKind::Unstable,
-                Severity::Warning,
-                "changed while being hashed on every attempt; no hash recorded".into(),
-            )),
-            _ => {}
-        }
-    }
-    findings
 }

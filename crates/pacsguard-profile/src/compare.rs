@@ -70,6 +70,94 @@ pub fn compare(base: &RootProfile, tree: &Tree) -> Vec<Finding> {
         out.compare_pair(old, new);
     }
 
+    settle(&mut out, removed, added, &tree.problems);
+    out.findings
+}
+
+/// [`compare`] fed one path at a time, in path order, for a root whose stored entries and
+/// walked entries are both streamed: the same findings in the same order, without either
+/// side held whole. Pairs at the same path are compared as they come and dropped; what is
+/// only on one side (removed or added, usually few) is kept for the pairing of moves at
+/// the end, which looks across the whole tree. Not for growing roots: recognising a log
+/// rotation looks at every pair at once (use [`compare`]).
+#[derive(Debug)]
+pub struct StreamingCompare<'s> {
+    spec: &'s RootSpec,
+    /// Findings of the pairs, in path order.
+    paired: Vec<Finding>,
+    /// What the capture could not read or hold still, in path order.
+    captured: Vec<Finding>,
+    removed: Vec<Entry>,
+    added: Vec<Entry>,
+}
+
+impl<'s> StreamingCompare<'s> {
+    /// `None` for a growing root (see the type's documentation).
+    pub fn new(spec: &'s RootSpec) -> Option<StreamingCompare<'s>> {
+        (spec.policy != Policy::Growing).then(|| StreamingCompare {
+            spec,
+            paired: Vec::new(),
+            captured: Vec::new(),
+            removed: Vec::new(),
+            added: Vec::new(),
+        })
+    }
+
+    /// The stored and the walked (hashed) entry at the next path, either missing.
+    pub fn pair(&mut self, old: Option<Entry>, new: Option<Entry>) {
+        if let Some(new) = &new
+            && let Some(finding) = crate::capture::entry_finding(self.spec, new)
+        {
+            self.captured.push(finding);
+        }
+        match (old, new) {
+            (Some(old), Some(new)) => {
+                let mut out = Output {
+                    spec: self.spec,
+                    findings: std::mem::take(&mut self.paired),
+                };
+                out.compare_pair(&old, &new);
+                self.paired = out.findings;
+            }
+            (Some(old), None) => self.removed.push(old),
+            (None, Some(new)) => self.added.push(new),
+            (None, None) => {}
+        }
+    }
+
+    /// Entries held for the pairing of moves (removed and added so far).
+    pub fn held(&self) -> usize {
+        self.removed.len() + self.added.len()
+    }
+
+    /// Every finding, as [`compare`] orders them, given the walk's problems.
+    pub fn finish(self, problems: &[pacsguard_fs::Problem]) -> Vec<Finding> {
+        let mut findings = crate::capture::problem_findings(self.spec, problems);
+        findings.extend(self.captured);
+        findings.extend(self.paired);
+        let mut out = Output {
+            spec: self.spec,
+            findings,
+        };
+        settle(
+            &mut out,
+            self.removed.iter().collect(),
+            self.added.iter().collect(),
+            problems,
+        );
+        out.findings
+    }
+}
+
+/// What the merge left unpaired: renamed directories, moves by content or by SOP
+/// Instance UID, then what was added and what is gone (not below a directory that could
+/// not be listed).
+fn settle<'e>(
+    out: &mut Output<'_>,
+    removed: Vec<&'e Entry>,
+    added: Vec<&'e Entry>,
+    problems: &[pacsguard_fs::Problem],
+) {
     let removed_by_rel: HashMap<&[u8], &Entry> =
         removed.iter().map(|e| (e.rel.as_slice(), *e)).collect();
     let mut consumed: HashSet<&[u8]> = HashSet::new();
@@ -177,8 +265,7 @@ pub fn compare(base: &RootProfile, tree: &Tree) -> Vec<Finding> {
         }
     }
 
-    let unreadable: Vec<&[u8]> = tree
-        .problems
+    let unreadable: Vec<&[u8]> = problems
         .iter()
         .filter(|p| p.kind == pacsguard_fs::ProblemKind::Unlistable)
         .map(|p| p.rel.as_slice())
@@ -197,7 +284,6 @@ pub fn compare(base: &RootProfile, tree: &Tree) -> Vec<Finding> {
             vec![],
         );
     }
-    out.findings
 }
 
 /// The next candidate not already matched to another new path.

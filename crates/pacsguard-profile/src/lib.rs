@@ -16,12 +16,14 @@ mod compare;
 mod policy;
 mod xattr_text;
 
-pub use baseline::{Baseline, FORMAT_VERSION, ProfileError, RootProfile, RootSpec, is_excluded};
+pub use baseline::{
+    Baseline, BaselineDigest, FORMAT_VERSION, ProfileError, RootProfile, RootSpec, is_excluded,
+};
 pub use capture::{
     DicomSplitter, capture_findings, hash_request, hash_tree, is_within, profile_digest,
     reuse_unchanged, walk_root, walk_subtrees,
 };
-pub use compare::compare;
+pub use compare::{StreamingCompare, compare};
 pub use pacsguard_fs::HashAlgorithm;
 pub use policy::{Change, Policy};
 pub use xattr_text::show_xattr;

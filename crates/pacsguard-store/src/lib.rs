@@ -15,6 +15,7 @@ mod console;
 mod seen;
 mod signing;
 mod sqlite;
+mod streamed;
 
 pub use console::{
     AcceptedBatch, AccountBinding, AccountRow, ConsoleDb, FROM_TRAIL, HostRow, LiveSession,
@@ -26,3 +27,4 @@ pub use signing::{
     SIGNATURE_DOMAIN, SIGNATURE_DOMAIN_V2, fingerprint, signing_message, signing_message_v2,
 };
 pub use sqlite::{Acceptance, SCHEMA_VERSION, SignedHead, SignedInfo, Store, StoreError};
+pub use streamed::{StoredBaseline, StoredEntries};

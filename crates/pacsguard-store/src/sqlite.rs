@@ -79,6 +79,13 @@ pub enum StoreError {
     Schema { path: PathBuf, found: i64 },
 }
 
+/// The signature row of a store, its key checked.
+pub(crate) struct SignatureRow {
+    pub(crate) generation: u64,
+    pub(crate) created: i64,
+    pub(crate) signature: Signature,
+}
+
 /// Who took which differences into the baseline, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Acceptance {
@@ -157,7 +164,7 @@ impl Store {
         }
     }
 
-    fn corrupt(&self, reason: impl Into<String>) -> StoreError {
+    pub(crate) fn corrupt(&self, reason: impl Into<String>) -> StoreError {
         StoreError::Corrupt {
             path: self.path.clone(),
             reason: reason.into(),
@@ -219,6 +226,23 @@ impl Store {
 
     /// The verified baseline, or `None` if none was ever signed.
     pub fn load(&self, key: &VerifyingKey) -> Result<Option<(Baseline, SignedInfo)>, StoreError> {
+        let Some(row) = self.signature_row(key)? else {
+            return Ok(None);
+        };
+        let baseline = Baseline {
+            generation: row.generation,
+            created: row.created,
+            roots: self.load_roots()?,
+        };
+        let info = self.verify(key, &row, baseline.digest())?;
+        Ok(Some((baseline, info)))
+    }
+
+    /// The signature row, checked to be by `key`; `None` for a store never signed.
+    pub(crate) fn signature_row(
+        &self,
+        key: &VerifyingKey,
+    ) -> Result<Option<SignatureRow>, StoreError> {
         let row = self
             .conn
             .query_row(
@@ -266,28 +290,45 @@ impl Store {
         }
         let signature = Signature::from_slice(&signature)
             .map_err(|_| self.corrupt("the signature column is not an Ed25519 signature"))?;
-        let baseline = Baseline {
+        Ok(Some(SignatureRow {
             generation: generation as u64,
             created,
-            roots: self.load_roots()?,
-        };
-        let digest = baseline.digest();
+            signature,
+        }))
+    }
+
+    /// Checks the signature over the baseline's `digest` and every acceptance.
+    pub(crate) fn verify(
+        &self,
+        key: &VerifyingKey,
+        row: &SignatureRow,
+        digest: [u8; 32],
+    ) -> Result<SignedInfo, StoreError> {
         let acceptances = acceptances_digest(&self.conn).map_err(self.sql())?;
-        key.verify_strict(&signing_message_v2(&digest, &acceptances), &signature)
-            .or_else(|_| key.verify_strict(&signing_message(&digest), &signature))
+        key.verify_strict(&signing_message_v2(&digest, &acceptances), &row.signature)
+            .or_else(|_| key.verify_strict(&signing_message(&digest), &row.signature))
             .map_err(|_| StoreError::BadSignature {
                 path: self.path.clone(),
             })?;
-        let info = SignedInfo {
-            generation: baseline.generation,
-            created,
+        Ok(SignedInfo {
+            generation: row.generation,
+            created: row.created,
             key_fingerprint: fingerprint(key),
-        };
-        Ok(Some((baseline, info)))
+        })
     }
 
     fn load_roots(&self) -> Result<Vec<RootProfile>, StoreError> {
         let mut roots = Vec::new();
+        for spec in self.load_specs()? {
+            let entries = self.load_entries(&spec.path)?;
+            roots.push(RootProfile { spec, entries });
+        }
+        Ok(roots)
+    }
+
+    /// Every root's spec, in path order; chunks of no root are an error.
+    pub(crate) fn load_specs(&self) -> Result<Vec<RootSpec>, StoreError> {
+        let mut specs = Vec::new();
         let mut stmt = self
             .conn
             .prepare("SELECT path, policy, hash, exclude, cross_mounts FROM roots ORDER BY path")
@@ -315,8 +356,7 @@ impl Store {
                     .ok_or_else(|| self.corrupt("malformed exclude list"))?,
                 cross_mounts: cross_mounts != 0,
             };
-            let entries = self.load_entries(&spec.path)?;
-            roots.push(RootProfile { spec, entries });
+            specs.push(spec);
         }
         let orphans: i64 = self
             .conn
@@ -329,7 +369,7 @@ impl Store {
         if orphans != 0 {
             return Err(self.corrupt(format!("{orphans} entry chunks belong to no profiled root")));
         }
-        Ok(roots)
+        Ok(specs)
     }
 
     fn load_entries(&self, root: &Path) -> Result<Vec<Entry>, StoreError> {

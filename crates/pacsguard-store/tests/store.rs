@@ -106,6 +106,85 @@ fn a_saved_baseline_loads_back_identical_and_verified() {
     assert_eq!(loaded, base);
     assert_eq!(info.generation, 7);
     assert_eq!(store.acceptances().expect("acceptances")[0].reason, "patch");
+    assert_eq!(streamed(&store, &key), (base, info));
+}
+
+/// The baseline as `load_streamed` verifies it and `stored_entries` reads it back.
+fn streamed(store: &Store, key: &SigningKey) -> (Baseline, pacsguard_store::SignedInfo) {
+    let stored = store
+        .load_streamed(&key.verifying_key())
+        .expect("load streamed")
+        .expect("present");
+    let mut baseline = stored.baseline.clone();
+    for root in &mut baseline.roots {
+        assert!(root.entries.is_empty(), "entries held in memory");
+        root.entries = store
+            .stored_entries(&stored, &root.spec.path)
+            .collect::<Result<_, _>>()
+            .expect("entries");
+        assert_eq!(
+            stored.entry_count(&root.spec.path),
+            root.entries.len() as u64
+        );
+    }
+    (baseline, stored.info)
+}
+
+#[test]
+fn a_baseline_of_many_chunks_streams_back_identical() {
+    // Three roots, the middle one spanning several chunks (4,096 entries each) with a
+    // short last one: the digest and the order must come out as `load` has them.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("pacsguard.db");
+    let key = key();
+    let mut base = baseline();
+    let template = base.roots[0].clone();
+    for (name, count) in [("/a", 1usize), ("/srv/pacs", 10_000), ("/z", 4096)] {
+        let mut root = template.clone();
+        root.spec.path = PathBuf::from(name);
+        let file = root.entries[1].clone();
+        root.entries.truncate(1);
+        for i in 1..count {
+            let mut e = file.clone();
+            e.rel = format!("f{i:06}").into_bytes();
+            e.meta.ino = i as u64;
+            root.entries.push(e);
+        }
+        base.replace_root(root);
+    }
+    let changed: Vec<PathBuf> = base.roots.iter().map(|r| r.spec.path.clone()).collect();
+    let mut store = Store::open(&path).expect("open");
+    store.save(&base, &changed, &key, None).expect("save");
+    let (loaded, _) = store
+        .load(&key.verifying_key())
+        .expect("load")
+        .expect("present");
+    assert_eq!(streamed(&store, &key).0, loaded);
+    assert_eq!(loaded, base);
+}
+
+#[test]
+fn a_chunk_changed_after_verification_is_refused_when_read() {
+    let (_dir, path, key, _) = saved();
+    let store = Store::open(&path).expect("open");
+    let stored = store
+        .load_streamed(&key.verifying_key())
+        .expect("load")
+        .expect("present");
+    // Another process rewrites the chunk with a validly encoded, different entry list
+    // between the verification and the reading.
+    rusqlite::Connection::open(&path)
+        .expect("open raw")
+        .execute_batch("UPDATE entry_chunks SET data = CAST(substr(data, 1, length(data) - 1) || X'03' AS BLOB)")
+        .expect("edit");
+    let read: Result<Vec<Entry>, StoreError> = store
+        .stored_entries(&stored, std::path::Path::new("/srv/pacs"))
+        .collect();
+    let err = read.expect_err("a changed chunk is used");
+    assert!(
+        err.to_string().contains("changed after it was verified"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -136,10 +215,8 @@ fn any_edited_row_fails_verification() {
             .expect("open raw")
             .execute_batch(edit)
             .expect(edit);
-        let err = Store::open(&path)
-            .expect("open")
-            .load(&key.verifying_key())
-            .expect_err(edit);
+        let store = Store::open(&path).expect("open");
+        let err = store.load(&key.verifying_key()).expect_err(edit);
         // Either the rows no longer decode or they decode to something that was not signed.
         assert!(
             matches!(
@@ -147,6 +224,15 @@ fn any_edited_row_fails_verification() {
                 StoreError::BadSignature { .. } | StoreError::Corrupt { .. }
             ),
             "{edit}: {err}"
+        );
+        // The same for the verification that holds no entry.
+        let err = store.load_streamed(&key.verifying_key()).expect_err(edit);
+        assert!(
+            matches!(
+                err,
+                StoreError::BadSignature { .. } | StoreError::Corrupt { .. }
+            ),
+            "streamed, {edit}: {err}"
         );
     }
 }

@@ -19,10 +19,13 @@ use common::pacsguard;
 const FILES: usize = 50_000;
 const FILES_PER_DIR: usize = 1_000;
 
-/// Peak RSS above a 1-file run, per file, for a whole check (the stored baseline and the
-/// fresh capture, one copy each). Measured at about 600 in a debug build; three copies and a
-/// set of every path, as before issue 15, measured about 900.
-const CHECK_BYTES_PER_FILE: u64 = 750;
+/// Peak RSS above a 1-file run, per file, for a whole check. `check` streams the stored
+/// profile and the walk (issue 15): measured 85 to 125 in a debug build, what is left
+/// being fixed costs a 1-file run does not reach (SQLite's page cache, a listed directory
+/// of 1,000 entries, the hashing window, the worker threads' arenas), not entries.
+/// Holding the stored baseline and the capture, one copy each, measured about 600 (619
+/// with the base binary); three copies and a set of every path about 900.
+const CHECK_BYTES_PER_FILE: u64 = 200;
 
 /// The same for `profile`, which holds the capture once but also writes the store
 /// (SQLite's page cache, the digest beside the writing): measured about 710. Encoding every
@@ -104,7 +107,7 @@ fn measure(dir: &Path, files: usize) -> [u64; 3] {
 }
 
 #[test]
-fn check_holds_one_copy_of_the_baseline_and_one_of_the_tree() {
+fn check_holds_neither_the_baseline_nor_the_tree() {
     let dir = tempfile::tempdir().expect("tempdir");
     let fixed = measure(dir.path(), 1);
     let large = measure(dir.path(), FILES);

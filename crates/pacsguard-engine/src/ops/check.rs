@@ -39,8 +39,12 @@ impl Session {
         progress: &dyn Progress,
     ) -> Result<CheckReport, EngineError> {
         self.recorded(Action::Check, request.paths.clone(), |s| {
-            let signed = s.require_baseline()?;
-            s.check_inner(request, signed, true, progress)
+            // Verified a chunk at a time; the entries stay in the store (issue 15).
+            let stored = s
+                .store
+                .load_streamed(&s.key.verifying_key())?
+                .ok_or_else(|| EngineError::NoBaseline(s.home.dir.clone()))?;
+            s.check_inner(request, Source::Stored(stored), progress)
         })
     }
 
@@ -75,38 +79,67 @@ impl Session {
                 created: exported.baseline.created,
                 key_fingerprint: pacsguard_store::fingerprint(&exported.signer),
             };
-            s.check_inner(request, (exported.baseline, info), false, progress)
+            s.check_inner(request, Source::Export(exported.baseline, info), progress)
         })
     }
 
     fn check_inner(
         &mut self,
         request: &CheckRequest,
-        (baseline, info): (Baseline, pacsguard_store::SignedInfo),
-        own_profile: bool,
+        source: Source,
         progress: &dyn Progress,
     ) -> Result<CheckReport, EngineError> {
-        let targets = self.check_targets(&baseline, &request.paths)?;
+        let (baseline, info, stored) = match &source {
+            Source::Stored(stored) => (&stored.baseline, &stored.info, Some(stored)),
+            Source::Export(baseline, info) => (baseline, info, None),
+        };
+        let own_profile = stored.is_some();
+        let targets = self.check_targets(baseline, &request.paths)?;
         let mut findings = if request.paths.is_empty() && own_profile {
-            self.config_differences(&baseline)
+            self.config_differences(baseline)
         } else {
             Vec::new()
         };
         let mut summaries = Vec::new();
         for (root, within) in &targets {
-            let Some(base) = baseline.root(root) else {
+            let Some(spec) = baseline.root(root).map(|r| &r.spec) else {
                 continue;
             };
-            let base = restrict(base, within);
-            let (tree, hashed) =
-                self.capture(&base.spec, Some(&*base), within, request.fast, progress)?;
-            let base = if own_profile {
-                base
-            } else {
-                Cow::Owned(localize(base.into_owned(), &tree))
+            let streamed = match stored {
+                Some(stored) => {
+                    self.check_root_streamed(stored, spec, within, request.fast, progress)?
+                }
+                None => None,
             };
-            let differences = compare(&base, &tree);
-            if base.spec.policy == Policy::AppendOnly {
+            let (differences, summary) = match streamed {
+                Some(done) => done,
+                None => {
+                    // In memory: an export (its device, inode and ctime are localized
+                    // against the tree), or a growing root (rotations are recognised
+                    // across the whole root).
+                    let loaded;
+                    let whole = match stored {
+                        Some(stored) => {
+                            loaded = self.store.stored_root(stored, spec)?;
+                            &loaded
+                        }
+                        None => baseline
+                            .root(root)
+                            .ok_or_else(|| EngineError::io(root, "not in the baseline"))?,
+                    };
+                    let base = restrict(whole, within);
+                    let (tree, hashed) =
+                        self.capture(&base.spec, Some(&*base), within, request.fast, progress)?;
+                    let base = if own_profile {
+                        base
+                    } else {
+                        Cow::Owned(localize(base.into_owned(), &tree))
+                    };
+                    let summary = RootSummary::of(&base.spec, &tree.entries, hashed);
+                    (compare(&base, &tree), summary)
+                }
+            };
+            if spec.policy == Policy::AppendOnly {
                 // New images are expected in an image store, and screened on arrival.
                 let arrivals: Vec<PathBuf> = differences
                     .iter()
@@ -120,14 +153,15 @@ impl Session {
                     findings.extend(
                         super::scan::screen_arrivals(&screener, &arrivals)
                             .into_iter()
-                            .map(|f| f.with_root(base.spec.path.clone())),
+                            .map(|f| f.with_root(spec.path.clone())),
                     );
                 }
             } else {
                 findings.extend(differences);
             }
-            summaries.push(RootSummary::of(&base.spec, &tree, hashed));
+            summaries.push(summary);
         }
+        let info = info.clone();
         let counts = SeverityCounts::of(&findings);
         let unrecorded = |findings: Vec<Finding>| {
             move |source| EngineError::Unrecorded {
@@ -265,6 +299,14 @@ impl Session {
         }
         findings
     }
+}
+
+/// The baseline a check verifies against.
+enum Source {
+    /// The home's own, verified in the store and read back a chunk at a time.
+    Stored(pacsguard_store::StoredBaseline),
+    /// An export, verified with a trusted key, in memory.
+    Export(Baseline, pacsguard_store::SignedInfo),
 }
 
 /// A profile made on another machine (an export) takes this machine's device, inode

@@ -15,6 +15,7 @@ mod requests;
 mod reset;
 mod sanitize;
 mod scan;
+mod streamed_check;
 mod targets;
 mod watch;
 mod witness;
@@ -124,7 +125,7 @@ pub struct RootSummary {
 }
 
 impl RootSummary {
-    fn of(spec: &RootSpec, tree: &Tree, hashed: (u64, u64)) -> RootSummary {
+    fn of(spec: &RootSpec, entries: &[pacsguard_fs::Entry], hashed: (u64, u64)) -> RootSummary {
         let mut summary = RootSummary {
             path: spec.path.clone(),
             policy: spec.policy.as_str(),
@@ -133,17 +134,22 @@ impl RootSummary {
             hashed_bytes: hashed.1,
             ..Default::default()
         };
-        for entry in &tree.entries {
-            match entry.kind {
-                EntryType::File => {
-                    summary.files += 1;
-                    summary.bytes += entry.meta.size;
-                }
-                EntryType::Directory => summary.directories += 1,
-                _ => summary.other += 1,
-            }
+        for entry in entries {
+            summary.count(entry);
         }
         summary
+    }
+
+    /// Counts one entry of the tree as it is now.
+    fn count(&mut self, entry: &pacsguard_fs::Entry) {
+        match entry.kind {
+            EntryType::File => {
+                self.files += 1;
+                self.bytes += entry.meta.size;
+            }
+            EntryType::Directory => self.directories += 1,
+            _ => self.other += 1,
+        }
     }
 }
 

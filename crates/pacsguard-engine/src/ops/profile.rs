@@ -82,7 +82,7 @@ impl Session {
                 }
                 None => findings.extend(capture_findings(spec, &tree)),
             }
-            summaries.push(RootSummary::of(spec, &tree, hashed));
+            summaries.push(RootSummary::of(spec, &tree.entries, hashed));
             baseline.replace_root(entries_for_store(spec, tree));
         }
         baseline.generation += 1;

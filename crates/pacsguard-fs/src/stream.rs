@@ -1,0 +1,602 @@
+//! Walking a tree in the order the store keeps it, one entry at a time.
+//!
+//! The profile store sorts a root's entries by the bytes of their whole relative paths,
+//! and a comparison merges the stored entries with the walked ones: both must come in
+//! that order. [`walk`](crate::walk) lists directories in parallel in any order and
+//! sorts everything at the end, so it holds the whole tree; [`OrderedWalk`] yields the
+//! same entries one by one, in the same order, holding only the directories on the way
+//! down to the current one.
+//!
+//! The order: a directory `a` comes at its name, `a`; what lies below it comes where
+//! `a/` sorts among its siblings. Those are not the same place: `a-b` and `a.b` sort
+//! between `a` and `a/x` (`-` and `.` are below `/`), `a0` after. So each directory's
+//! children are sorted by name for files and directories alike, and each directory to
+//! descend into is placed a second time, as a subtree, under the key `name/`.
+//!
+//! Listing is the same as `walk`'s: every directory opened relative to its parent's
+//! descriptor and confirmed to be the inode the listing showed, nothing followed, and one
+//! directory's entries recorded (`statx`, link, extended attributes) in parallel.
+
+use std::cmp::Ordering;
+use std::ffi::OsStr;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt as _;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::entry::{Entry, EntryType, Meta};
+use crate::open::{open_directory, open_directory_at, open_directory_below};
+use crate::walk::{
+    MAX_OPEN_DIRS, MAX_TREE_DEPTH, Problem, ProblemKind, RecordAt, WalkError, WalkOptions,
+    fstat_meta, split_last, statx_at,
+};
+
+/// Entries of one directory recorded by one task of the parallel recording: below it the
+/// task costs more than the system calls it spreads.
+const RECORD_BATCH: usize = 64;
+
+/// A walk that yields entries in the store's order (by the bytes of their relative
+/// paths); see the module documentation. What kept part of the tree from being recorded
+/// is gathered on the side, in [`OrderedWalk::problems`].
+///
+/// Memory: the directories on the path from the root to the one being yielded, each
+/// with those of its entries not yielded yet. It does not grow with the number of files
+/// in the tree, only with the widest directories on one path.
+pub struct OrderedWalk<'a> {
+    root: PathBuf,
+    root_fd: Option<OwnedFd>,
+    options: &'a WalkOptions<'a>,
+    root_dev: u64,
+    proc_fd: bool,
+    /// The entry to yield before the stack: the root's, or the subtree's top.
+    first: Option<Entry>,
+    stack: Vec<Level>,
+    problems: Vec<Problem>,
+}
+
+impl std::fmt::Debug for OrderedWalk<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrderedWalk")
+            .field("root", &self.root)
+            .field("depth", &self.stack.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A directory being yielded.
+struct Level {
+    rel: Vec<u8>,
+    depth: usize,
+    id: (u64, u64),
+    /// Kept to open the subdirectories from; dropped past [`MAX_OPEN_DIRS`] levels, then
+    /// reopened from the root when needed.
+    fd: Option<OwnedFd>,
+    /// Sorted in descending order: the next to yield is the last.
+    children: Vec<Child>,
+}
+
+enum Child {
+    /// Sorts at its own path.
+    Entry(Entry),
+    /// A directory's contents: sorts at its path followed by `/`.
+    Subtree { rel: Vec<u8>, id: (u64, u64) },
+}
+
+impl Child {
+    fn key(&self) -> (&[u8], bool) {
+        match self {
+            Child::Entry(e) => (&e.rel, false),
+            Child::Subtree { rel, .. } => (rel, true),
+        }
+    }
+}
+
+/// Byte order of `path` followed by `/` when the flag is set, without building it.
+fn key_cmp((a, a_dir): (&[u8], bool), (b, b_dir): (&[u8], bool)) -> Ordering {
+    let slash: &[u8] = b"/";
+    let a = a.iter().chain(if a_dir { slash } else { &[] });
+    let b = b.iter().chain(if b_dir { slash } else { &[] });
+    a.cmp(b)
+}
+
+impl<'a> OrderedWalk<'a> {
+    /// Starts a walk of `root` as [`walk`](crate::walk) would make it.
+    pub fn new(root: &Path, options: &'a WalkOptions<'a>) -> Result<OrderedWalk<'a>, WalkError> {
+        if !root.is_absolute() {
+            return Err(WalkError::RootNotAbsolute(root.to_path_buf()));
+        }
+        let root_error = |source| WalkError::Root {
+            path: root.to_path_buf(),
+            source,
+        };
+        let (kind, root_meta) =
+            statx_at(rustix::fs::CWD, root.as_os_str().as_bytes()).map_err(root_error)?;
+        let mut walk = OrderedWalk {
+            root: root.to_path_buf(),
+            root_fd: None,
+            options,
+            root_dev: root_meta.dev,
+            proc_fd: Path::new("/proc/self/fd").is_dir(),
+            first: None,
+            stack: Vec::new(),
+            problems: Vec::new(),
+        };
+        if kind == EntryType::Directory {
+            match open_directory(root) {
+                Ok(fd) => {
+                    let meta = fstat_meta(&fd).map_err(root_error)?;
+                    if (meta.dev, meta.ino) != (root_meta.dev, root_meta.ino) {
+                        return Err(root_error(io::Error::other(
+                            "replaced while it was opened; run again",
+                        )));
+                    }
+                    walk.root_fd = Some(fd);
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(root_error(e)),
+                Err(e) => walk.problem(
+                    &[],
+                    ProblemKind::Unlistable,
+                    format!("cannot list directory: {e}"),
+                ),
+            }
+        }
+        if options.within.is_empty() || walk.root_fd.is_none() {
+            walk.start_whole(kind, root_meta);
+        } else if !walk.excluded(&options.within) {
+            // An excluded subtree holds nothing the profile records.
+            walk.start_subtree(kind, root_meta);
+        }
+        Ok(walk)
+    }
+
+    /// What kept part of the tree from being recorded, so far, sorted by path at the end
+    /// of the walk (a caller reads it once the iterator is exhausted).
+    pub fn problems(&self) -> &[Problem] {
+        &self.problems
+    }
+
+    /// Takes the problems out, sorted by path.
+    pub fn take_problems(&mut self) -> Vec<Problem> {
+        let mut problems = std::mem::take(&mut self.problems);
+        problems.sort_by(|a, b| a.rel.cmp(&b.rel));
+        problems
+    }
+
+    fn problem(&mut self, rel: &[u8], kind: ProblemKind, detail: String) {
+        self.problems.push(Problem {
+            rel: rel.to_vec(),
+            kind,
+            detail,
+        });
+    }
+
+    fn excluded(&self, rel: &[u8]) -> bool {
+        self.options
+            .exclude
+            .is_some_and(|set| set.is_match(Path::new(OsStr::from_bytes(rel))))
+    }
+
+    fn recorder(&self) -> RecordAt<'_> {
+        RecordAt {
+            root: &self.root,
+            proc_fd: self.proc_fd,
+        }
+    }
+
+    fn start_whole(&mut self, kind: EntryType, meta: Meta) {
+        let root_entry = self.record_root(kind, meta);
+        let descend = root_entry.kind == EntryType::Directory && self.root_fd.is_some();
+        let id = (root_entry.meta.dev, root_entry.meta.ino);
+        self.first = Some(root_entry);
+        if descend {
+            let opened = match &self.root_fd {
+                Some(root_fd) => open_directory_at(root_fd, b"."),
+                None => return,
+            };
+            self.enter(Vec::new(), 0, id, opened);
+        }
+    }
+
+    /// Only the subtree `within`, as `walk` does: a directory on the way to it that is
+    /// not a real directory makes the whole root walked, so the change is seen.
+    fn start_subtree(&mut self, kind: EntryType, root_meta: Meta) {
+        let Some(root_fd) = &self.root_fd else {
+            return self.start_whole(kind, root_meta);
+        };
+        let within = self.options.within.clone();
+        let (parent_rel, name) = split_last(&within);
+        let parent = match open_directory_below(root_fd, parent_rel) {
+            Ok(fd) => fd,
+            Err(_) => return self.start_whole(kind, root_meta),
+        };
+        let (kind_here, meta) = match statx_at(&parent, name) {
+            Ok(found) => found,
+            // The subtree is gone: nothing to record (the comparison reports what was there).
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return,
+            Err(_) => return self.start_whole(kind, root_meta),
+        };
+        let depth = within.iter().filter(|&&b| b == b'/').count() + 1;
+        let mut problems = Vec::new();
+        let entry = self
+            .recorder()
+            .record(&mut problems, &parent, within.clone(), kind_here, meta);
+        self.problems.append(&mut problems);
+        let descend = entry.kind == EntryType::Directory && self.descends(&entry, depth);
+        let id = (entry.meta.dev, entry.meta.ino);
+        self.first = Some(entry);
+        if descend {
+            let opened = open_directory_at(&parent, name);
+            self.enter(within, depth, id, opened);
+        }
+    }
+
+    fn record_root(&mut self, kind: EntryType, meta: Meta) -> Entry {
+        let link_target = if kind == EntryType::Symlink {
+            match std::fs::read_link(&self.root) {
+                Ok(target) => Some(std::os::unix::ffi::OsStringExt::into_vec(
+                    target.into_os_string(),
+                )),
+                Err(e) => {
+                    self.problem(
+                        &[],
+                        ProblemKind::Unreadable,
+                        format!("cannot read link: {e}"),
+                    );
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let mut problems = Vec::new();
+        let xattrs = crate::walk::xattrs_or_problem(&mut problems, &[], self.root.to_path_buf());
+        self.problems.append(&mut problems);
+        crate::walk::entry(Vec::new(), kind, meta, link_target, xattrs)
+    }
+
+    /// Whether to list directory `entry` at `depth`: not across a mount point (unless
+    /// asked), not past the depth limit; either is reported, as `walk` reports it.
+    fn descends(&mut self, entry: &Entry, depth: usize) -> bool {
+        if entry.meta.dev != self.root_dev && !self.options.cross_mounts {
+            self.problem(
+                &entry.rel,
+                ProblemKind::NotDescended,
+                "mount point not crossed (use --cross-mounts)".into(),
+            );
+            false
+        } else if depth >= MAX_TREE_DEPTH {
+            self.problem(
+                &entry.rel,
+                ProblemKind::TooDeep,
+                format!(
+                    "{MAX_TREE_DEPTH} levels deep: what lies below is not verified \
+                     (the walk's depth limit)"
+                ),
+            );
+            false
+        } else {
+            true
+        }
+    }
+
+    /// Lists the directory `rel` just opened (`opened`, to be confirmed as inode `id`)
+    /// and pushes it on the stack.
+    fn enter(&mut self, rel: Vec<u8>, depth: usize, id: (u64, u64), opened: io::Result<OwnedFd>) {
+        let dir = match opened.and_then(|fd| Ok((fstat_meta(&fd)?, fd))) {
+            Ok((meta, fd)) if (meta.dev, meta.ino) == id => fd,
+            Ok(_) => {
+                return self.problem(
+                    &rel,
+                    ProblemKind::Unlistable,
+                    "replaced by another directory while the tree was walked; not listed".into(),
+                );
+            }
+            // Gone since its parent was listed: it is simply not part of the tree now.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return,
+            // ELOOP, ENOTDIR: a symlink or a file now stands where the directory was.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) => {
+                return self.problem(
+                    &rel,
+                    ProblemKind::Unlistable,
+                    "replaced by a non-directory while the tree was walked; not followed".into(),
+                );
+            }
+            Err(e) => {
+                return self.problem(
+                    &rel,
+                    ProblemKind::Unlistable,
+                    format!("cannot list directory: {e}"),
+                );
+            }
+        };
+        let names = self.list(&dir, &rel);
+        // Each name's statx, link and extended attributes, on every core, in order.
+        let recorder = self.recorder();
+        let recorded: Vec<(Option<Entry>, Vec<Problem>)> = names
+            .into_par_iter()
+            .with_min_len(RECORD_BATCH)
+            .map(|child| {
+                let mut problems = Vec::new();
+                let entry = match statx_at(&dir, split_last(&child).1) {
+                    Ok((kind, meta)) => {
+                        Some(recorder.record(&mut problems, &dir, child, kind, meta))
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => None, // vanished mid-walk
+                    Err(e) => {
+                        problems.push(Problem {
+                            rel: child,
+                            kind: ProblemKind::Unreadable,
+                            detail: format!("cannot stat: {e}"),
+                        });
+                        None
+                    }
+                };
+                (entry, problems)
+            })
+            .collect();
+        let mut children = Vec::with_capacity(recorded.len());
+        for (entry, mut problems) in recorded {
+            self.problems.append(&mut problems);
+            let Some(entry) = entry else { continue };
+            if entry.kind == EntryType::Directory {
+                let id = (entry.meta.dev, entry.meta.ino);
+                if self.options.skip_dirs.contains(&id) {
+                    continue;
+                }
+                if self.descends(&entry, depth + 1) {
+                    children.push(Child::Subtree {
+                        rel: entry.rel.clone(),
+                        id,
+                    });
+                }
+            }
+            children.push(Child::Entry(entry));
+        }
+        children.sort_unstable_by(|a, b| key_cmp(b.key(), a.key()));
+        self.stack.push(Level {
+            rel,
+            depth,
+            id,
+            fd: Some(dir),
+            children,
+        });
+        // Descriptors stay bounded however deep the tree: the deepest levels keep theirs.
+        if self.stack.len() > MAX_OPEN_DIRS {
+            let index = self.stack.len() - 1 - MAX_OPEN_DIRS;
+            self.stack[index].fd = None;
+        }
+    }
+
+    /// The relative paths of the directory's entries, exclusions left out.
+    fn list(&mut self, dir: &OwnedFd, rel: &[u8]) -> Vec<Vec<u8>> {
+        let listing = match rustix::fs::Dir::read_from(dir) {
+            Ok(listing) => listing,
+            Err(e) => {
+                self.problem(
+                    rel,
+                    ProblemKind::Unlistable,
+                    format!("cannot list directory: {}", io::Error::from(e)),
+                );
+                return Vec::new();
+            }
+        };
+        let mut names = Vec::new();
+        for item in listing {
+            let item = match item {
+                Ok(item) => item,
+                Err(e) => {
+                    self.problem(
+                        rel,
+                        ProblemKind::Unlistable,
+                        format!("cannot list directory: {}", io::Error::from(e)),
+                    );
+                    break;
+                }
+            };
+            let name = item.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            let mut child = rel.to_vec();
+            if !child.is_empty() {
+                child.push(b'/');
+            }
+            child.extend_from_slice(name);
+            if !self.excluded(&child) {
+                names.push(child);
+            }
+        }
+        names
+    }
+
+    /// Descends into the subdirectory `rel` of the top level.
+    fn descend(&mut self, rel: Vec<u8>, id: (u64, u64)) {
+        let Some(top) = self.stack.last_mut() else {
+            return;
+        };
+        let depth = top.depth + 1;
+        if top.fd.is_none() {
+            // Dropped for the budget: reopened from the root, one component at a time
+            // without following links, and confirmed to be the directory listed.
+            let reopened = match &self.root_fd {
+                Some(root_fd) => open_directory_below(root_fd, &top.rel)
+                    .ok()
+                    .filter(|fd| fstat_meta(fd).is_ok_and(|m| (m.dev, m.ino) == top.id)),
+                None => None,
+            };
+            top.fd = reopened;
+        }
+        let opened = match &top.fd {
+            Some(fd) => open_directory_at(fd, split_last(&rel).1),
+            None => Err(io::Error::other(
+                "its parent was replaced while the tree was walked",
+            )),
+        };
+        self.enter(rel, depth, id, opened);
+    }
+}
+
+impl Iterator for OrderedWalk<'_> {
+    type Item = Entry;
+
+    fn next(&mut self) -> Option<Entry> {
+        if let Some(first) = self.first.take() {
+            return Some(first);
+        }
+        loop {
+            let top = self.stack.last_mut()?;
+            match top.children.pop() {
+                None => {
+                    self.stack.pop();
+                }
+                Some(Child::Entry(entry)) => return Some(entry),
+                Some(Child::Subtree { rel, id }) => self.descend(rel, id),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests build fixtures in temporary directories
+mod tests {
+    use super::*;
+    use crate::walk::walk;
+    use std::fs;
+
+    /// Walks `root` both ways: the ordered stream must yield exactly what `walk`
+    /// records (every field), in the order `walk` sorts them, with the same problems.
+    fn same_as_walk(root: &Path, options: &WalkOptions<'_>) -> Vec<Entry> {
+        let tree = walk(root, options).expect("walk");
+        let mut stream = OrderedWalk::new(root, options).expect("stream");
+        let streamed: Vec<Entry> = stream.by_ref().collect();
+        let rels = |entries: &[Entry]| -> Vec<String> {
+            entries
+                .iter()
+                .map(|e| String::from_utf8_lossy(&e.rel).into_owned())
+                .collect()
+        };
+        assert_eq!(rels(&streamed), rels(&tree.entries), "order differs");
+        assert_eq!(streamed, tree.entries);
+        assert_eq!(stream.take_problems(), tree.problems);
+        streamed
+    }
+
+    /// Names that sort between a directory and its contents, or around `/` (0x2f):
+    /// `-` (0x2d) and `.` (0x2e) below it, `0` (0x30) above, a control byte
+    /// far below, and a byte that is not UTF-8 far above.
+    const TRICKY: [&[u8]; 6] = [b"a", b"a-b", b"a.b", b"a0", b"a\xff", b"\x01"];
+
+    #[test]
+    fn the_order_is_the_stores_on_every_small_tree_of_tricky_names() {
+        // Every assignment of absent / file / directory to the tricky names (3^6 trees);
+        // a directory holds a file and a directory of two of the same names, so the
+        // nesting meets the same orderings one level down.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut trees = 0;
+        for assignment in 0..3usize.pow(TRICKY.len() as u32) {
+            let root = dir.path().join(format!("t{assignment}"));
+            fs::create_dir(&root).expect("mkdir");
+            let mut code = assignment;
+            for name in TRICKY {
+                let path = root.join(OsStr::from_bytes(name));
+                match code % 3 {
+                    0 => {}
+                    1 => fs::write(&path, name).expect("write"),
+                    _ => {
+                        fs::create_dir(&path).expect("mkdir");
+                        fs::write(path.join("a-"), b"x").expect("write");
+                        fs::create_dir(path.join("a")).expect("mkdir");
+                        fs::write(path.join(OsStr::from_bytes(b"a/\xff")), b"x").expect("write");
+                        fs::write(path.join("a/b"), b"x").expect("write");
+                    }
+                }
+                code /= 3;
+            }
+            let entries = same_as_walk(&root, &WalkOptions::default());
+            assert!(
+                entries.windows(2).all(|w| w[0].rel < w[1].rel),
+                "tree {assignment}: not strictly ascending by path bytes"
+            );
+            fs::remove_dir_all(&root).expect("cleanup");
+            trees += 1;
+        }
+        assert_eq!(trees, 729);
+    }
+
+    #[test]
+    fn a_directory_and_its_contents_are_not_contiguous() {
+        // The case that makes a plain depth-first walk wrong: `a-b` sorts between the
+        // directory `a` and its child `a/x`.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        fs::create_dir(root.join("a")).expect("mkdir");
+        fs::write(root.join("a/x"), b"x").expect("write");
+        fs::write(root.join("a-b"), b"x").expect("write");
+        fs::write(root.join("a0"), b"x").expect("write");
+        let names: Vec<Vec<u8>> = OrderedWalk::new(root, &WalkOptions::default())
+            .expect("stream")
+            .map(|e| e.rel)
+            .collect();
+        let expected: [&[u8]; 5] = [b"", b"a", b"a-b", b"a/x", b"a0"];
+        assert_eq!(names, expected);
+    }
+
+    #[test]
+    fn subtrees_exclusions_and_skipped_directories_are_walked_as_walk_does() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        for d in ["s/t", "s-u", "home", "s/t.x"] {
+            fs::create_dir_all(root.join(d)).expect("mkdir");
+        }
+        for f in [
+            "s/t/f",
+            "s/t.x/g",
+            "s-u/h",
+            "home/state",
+            "x.tmp",
+            "s/y.tmp",
+        ] {
+            fs::write(root.join(f), b"x").expect("write");
+        }
+        std::os::unix::fs::symlink("/etc", root.join("s/link")).expect("symlink");
+        let mut globs = globset::GlobSetBuilder::new();
+        globs.add(globset::Glob::new("*.tmp").expect("glob"));
+        let globs = globs.build().expect("globset");
+        let home = Meta::of(&fs::metadata(root.join("home")).expect("stat"));
+        for within in [
+            &b""[..],
+            b"s",
+            b"s/t",
+            b"s/t/f",
+            b"gone",
+            b"x.tmp",
+            b"s/link",
+        ] {
+            let options = WalkOptions {
+                exclude: Some(&globs),
+                skip_dirs: vec![(home.dev, home.ino)],
+                within: within.to_vec(),
+                ..Default::default()
+            };
+            same_as_walk(root, &options);
+        }
+    }
+
+    #[test]
+    fn deep_trees_reopen_dropped_descriptors_and_keep_the_depth_limit() {
+        // Past MAX_OPEN_DIRS levels the shallow levels give up their descriptors; a
+        // second directory at every level makes each of them open a child afterwards.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut level = dir.path().to_path_buf();
+        for _ in 0..(MAX_OPEN_DIRS + 50) {
+            fs::create_dir(level.join("a")).expect("mkdir");
+            fs::create_dir(level.join("b")).expect("mkdir");
+            fs::write(level.join("b/f"), b"x").expect("write");
+            level.push("a");
+        }
+        let entries = same_as_walk(dir.path(), &WalkOptions::default());
+        assert_eq!(entries.len(), 1 + 3 * (MAX_OPEN_DIRS + 50));
+    }
+}
