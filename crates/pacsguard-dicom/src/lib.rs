@@ -22,6 +22,7 @@ mod dataset;
 pub mod dicomdir;
 mod embedded;
 mod format;
+pub mod fuzzing;
 mod inspect;
 pub mod iso;
 mod lenient;
