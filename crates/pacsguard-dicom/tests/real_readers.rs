@@ -2371,3 +2371,67 @@ fn distinct_archive_warnings_in_one_search_are_each_named_to_their_limit() {
         assert_eq!(found.len(), named, "{reasons}: {found:#?}");
     }
 }
+
+/// GZIP_MEMBER_NAMING_BYTES at its value (issue 10): a later gzip member is judged by its
+/// own bytes and this many bytes after them, as `tail -c +N file.gz | gunzip` delivers it
+/// from its start. A page in the second member (`<html>`, as gzip writes it) whose
+/// `<hta:` (which makes mshta give it a program's rights) ends on the last byte of that
+/// window, in the third member, is an HTA; one byte further it is read as the page it
+/// starts as. The members are the real gzip's.
+#[test]
+fn a_later_gzip_member_is_named_by_its_own_bytes_and_gzip_member_naming_bytes_after() {
+    use pacsguard_dicom::{ArchiveOpened, GZIP_MEMBER_NAMING_BYTES, open_archive};
+    let dir = TempDir::new();
+    let gzip = |data: &[u8]| {
+        std::fs::write(dir.path("part"), data).expect("write");
+        Command::new("gzip")
+            .args(["-c", "-n", "part"])
+            .current_dir(&dir.0)
+            .output()
+            .expect("gzip")
+            .stdout
+    };
+    let page = b"<html>";
+    let file = |filler: usize| {
+        let mut third = b"x".repeat(filler);
+        third.extend_from_slice(b"<hta:application id=x><script>run()</script>\n");
+        let mut file = gzip(b"Study notes: no findings.\n");
+        file.extend(gzip(page));
+        file.extend(gzip(&third));
+        file
+    };
+    // `<hta:` is 5 bytes: with this filler its `:` is the window's last byte.
+    let at_limit = GZIP_MEMBER_NAMING_BYTES - 5;
+    match open_archive(&file(at_limit)) {
+        ArchiveOpened::Carries { member, detail, .. } => {
+            assert!(member.contains("gzip member 2"), "{member}: {detail}");
+        }
+        other => panic!("at the limit: {other:?}"),
+    }
+    // What gzip itself writes from the second member on is that page.
+    let whole = file(at_limit);
+    let second = gzip(b"Study notes: no findings.\n").len();
+    std::fs::write(dir.path("from-second.gz"), &whole[second..]).expect("write");
+    let out = Command::new("gzip")
+        .args(["-dc", "from-second.gz"])
+        .current_dir(&dir.0)
+        .output()
+        .expect("gzip -d");
+    assert!(out.stdout.starts_with(page));
+    assert_eq!(
+        out.stdout
+            .windows(5)
+            .position(|w| w == b"<hta:")
+            .map(|at| at + 5),
+        Some(page.len() + GZIP_MEMBER_NAMING_BYTES)
+    );
+    // One byte further, the window ends inside `<hta:`: the page is read as a page.
+    assert!(
+        matches!(
+            open_archive(&file(at_limit + 1)),
+            ArchiveOpened::Inert { .. }
+        ),
+        "{:?}",
+        open_archive(&file(at_limit + 1))
+    );
+}
