@@ -14,9 +14,12 @@ use crate::{
     pe_headers, search_hidden, sniff, trailing_zip,
 };
 
+/// What a fuzz target runs on one input.
+pub type Check = fn(&[u8]);
+
 /// The fuzz targets of this crate, by the name `fuzz/Cargo.toml` gives them, with the
 /// function each runs.
-pub const TARGETS: [(&str, fn(&[u8])); 6] = [
+pub const TARGETS: [(&str, Check); 6] = [
     ("inspect", inspect),
     ("zip", zip),
     ("executable", executable),
