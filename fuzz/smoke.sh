@@ -23,6 +23,10 @@ for target in inspect zip executable readers; do
   if [[ $target != inspect ]]; then
     cp -n corpus/inspect/* "corpus/$target/" 2>/dev/null || true
   fi
+  # The committed seeds tests/fuzz_smoke.rs replays (fuzz/README.md, "How CI covers fuzzing").
+  if [[ -d seeds/$target ]]; then
+    cp -n "seeds/$target"/* "corpus/$target/" 2>/dev/null || true
+  fi
   cargo +nightly fuzz run -a "$target" "corpus/$target" -- \
     -dict="$fuzz/inspect.dict" \
     -max_total_time="$seconds" \

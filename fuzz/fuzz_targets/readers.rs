@@ -1,20 +1,11 @@
-//! The whole-file readers' checks (the sh model, the batch line check, the markup search,
-//! gzip and tar opening) on arbitrary bytes: no panic, no unbounded work, offsets inside
-//! the bytes given.
+//! The whole-file readers' checks (the sh model, the batch line and ex escape checks, the
+//! markup search, gzip and tar opening) on arbitrary bytes: no panic, no unbounded work,
+//! offsets inside the bytes given.
+//!
+//! The checks are `pacsguard_dicom::fuzzing::readers`, which `tests/fuzz_smoke.rs` in the
+//! crate runs on every CI run over the seeds and their mutations: one function, two callers.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pacsguard_dicom::{find_batch_command, find_markup, find_shell_command, open_archive};
 
-fuzz_target!(|data: &[u8]| {
-    for command in [find_shell_command(data), find_batch_command(data)]
-        .into_iter()
-        .flatten()
-    {
-        assert!(command.offset < data.len(), "{command:?}");
-    }
-    if let Some(markup) = find_markup(data) {
-        assert!(markup.offset < data.len());
-    }
-    std::hint::black_box(open_archive(data));
-});
+fuzz_target!(|data: &[u8]| pacsguard_dicom::fuzzing::readers(data));

@@ -308,10 +308,14 @@ fn opened_hidden(opened: crate::archive::Opened, format: Format, offset: usize) 
 /// Where a reader finds a PDF header in `bytes`: in the first kilobyte, in either form
 /// (`%PDF-` or `%!PS-Adobe-N.n PDF-M.m`).
 fn pdf_header(bytes: &[u8]) -> Option<usize> {
-    let head = &bytes[..bytes.len().min(PDF_HEADER_WINDOW)];
     // By its `%` (memchr), not with a searcher built per call: this runs on every value.
-    let first =
-        |magic: &[u8]| memchr::memchr_iter(b'%', head).find(|&at| head[at..].starts_with(magic));
+    // A header starts in the window (`format::pdf_header_window`).
+    let first = |magic: &[u8]| {
+        let head = format::pdf_header_window(bytes, magic);
+        memchr::memchr_iter(b'%', head)
+            .take_while(|&at| at < PDF_HEADER_WINDOW)
+            .find(|&at| head[at..].starts_with(magic))
+    };
     first(b"%PDF-").or_else(|| first(b"%!PS-Adobe-"))
 }
 

@@ -114,8 +114,18 @@ impl fmt::Display for Format {
 }
 
 /// Where readers look for `%PDF-`: Acrobat accepts the header anywhere in the first
-/// kilobyte, which is why a PDF fits in a 128-byte preamble at any offset.
+/// kilobyte, which is why a PDF fits in a 128-byte preamble at any offset. A header
+/// *starts* in the window: qpdf opens a file whose `%PDF-` starts at offset 1023 without a
+/// warning (and one at 1024 only by reconstructing it, "can't find PDF header").
 pub const PDF_HEADER_WINDOW: usize = 1024;
+
+/// The bytes searched for a header `magic` that starts in [`PDF_HEADER_WINDOW`]: the
+/// window and the rest of a magic starting on its last byte.
+pub(crate) fn pdf_header_window<'a>(bytes: &'a [u8], magic: &[u8]) -> &'a [u8] {
+    &bytes[..bytes
+        .len()
+        .min(PDF_HEADER_WINDOW + magic.len().saturating_sub(1))]
+}
 
 /// The format whose signature `bytes` start with, if any. Only signatures that an
 /// operating system, a browser or a document reader act on are listed here: anything else
@@ -198,7 +208,7 @@ pub fn sniff(bytes: &[u8]) -> Option<Format> {
     if let Some(format) = sniff_markup(bytes) {
         return Some(format);
     }
-    if find(&bytes[..bytes.len().min(PDF_HEADER_WINDOW)], b"%PDF-").is_some() {
+    if find(pdf_header_window(bytes, b"%PDF-"), b"%PDF-").is_some() {
         return Some(Format::Pdf);
     }
     None

@@ -22,6 +22,7 @@ mod dataset;
 pub mod dicomdir;
 mod embedded;
 mod format;
+pub mod fuzzing;
 mod inspect;
 pub mod iso;
 mod lenient;
@@ -35,8 +36,8 @@ mod sh;
 mod shell;
 
 pub use archive::{
-    MAX_ARCHIVE_DEPTH, MAX_ARCHIVE_INFLATED_BYTES, MAX_ARCHIVE_MEMBERS, Opened as ArchiveOpened,
-    open as open_archive,
+    GZIP_MEMBER_NAMING_BYTES, MAX_ARCHIVE_DEPTH, MAX_ARCHIVE_INFLATED_BYTES, MAX_ARCHIVE_MEMBERS,
+    Opened as ArchiveOpened, open as open_archive,
 };
 pub use budget::{Budget, INSPECTION_DEADLINE, MAX_CANDIDATES_PER_FILE, MAX_PARSED_BYTES_PER_FILE};
 pub use carriers::MAX_CAB_FILES_READ;
@@ -47,8 +48,8 @@ pub use embedded::{
     trailing_zip,
 };
 pub use format::{
-    Executable, Format, MAX_EXECUTABLE_PARSE_BYTES, MAX_MACHO_LOAD_COMMANDS, PeHeaders,
-    confirm_executable, pe_headers, sniff,
+    Executable, Format, MAX_EXECUTABLE_PARSE_BYTES, MAX_MACHO_LOAD_COMMANDS, PDF_HEADER_WINDOW,
+    PeHeaders, confirm_executable, pe_headers, sniff,
 };
 pub use inspect::{
     Container, Document, HEAD_LEN, Inspection, Layout, MAX_DOCUMENT_BYTES, MAX_DOCUMENTS,

@@ -119,9 +119,18 @@ struct Searcher {
     /// the start search stop 50 million times, each stop an anchored search of its own
     /// (3.6 s; review s6-r10). There the DFA reads the bytes in one pass instead.
     dense: AhoCorasick,
+    /// The bytes a pattern has where its third character is ([`START_CHARS`] characters
+    /// in), in every ASCII case: a start found whose third character is none of them
+    /// starts no pattern (every pattern has at least three characters), and needs no
+    /// anchored search. The start search stops once per ~1,500 bytes of pixel data; each
+    /// anchored search cost as much as the start search itself (perf on bench/scan's
+    /// `images` tree), and this check turns most of them away.
+    third: [bool; 256],
     /// The longest pattern, in bytes: a match found in a stretch ending this close to its
     /// end may be the start of a longer one.
     longest: usize,
+    /// Bytes per character: 1, or 2 for UTF-16.
+    width: usize,
 }
 
 /// Anchored searches in a row that found nothing, each within [`DENSE_GAP`] bytes of the
@@ -166,12 +175,20 @@ impl Searcher {
             .prefilter(false)
             .build(&patterns)
             .ok()?;
+        let mut third = [false; 256];
+        for pattern in &patterns {
+            let byte = *pattern.get(START_CHARS * width)?;
+            third[usize::from(byte.to_ascii_lowercase())] = true;
+            third[usize::from(byte.to_ascii_uppercase())] = true;
+        }
         let longest = patterns.iter().map(Vec::len).max().unwrap_or(1);
         Some(Searcher {
             automaton,
             starts,
             dense,
+            third,
             longest,
+            width,
         })
     }
 
@@ -213,12 +230,18 @@ impl Searcher {
                         }
                     }
                 }
-                let input = Input::new(bytes)
-                    .span(start..bytes.len())
-                    .anchored(Anchored::Yes);
-                #[cfg(test)]
-                tests::ANCHORED.with(|n| n.set(n.get() + 1));
-                match self.automaton.find(input) {
+                let third = bytes.get(start + START_CHARS * self.width);
+                let found = if third.is_some_and(|&b| self.third[usize::from(b)]) {
+                    let input = Input::new(bytes)
+                        .span(start..bytes.len())
+                        .anchored(Anchored::Yes);
+                    #[cfg(test)]
+                    tests::ANCHORED.with(|n| n.set(n.get() + 1));
+                    self.automaton.find(input)
+                } else {
+                    None
+                };
+                match found {
                     Some(found) => {
                         misses = 0;
                         from = found.end().max(start + 1);
@@ -1100,6 +1123,41 @@ mod tests {
         }
         assert!(ascii.find_iter(&dense).count() >= 12);
         assert!(wide.find_iter(&dense).count() >= 12);
+    }
+
+    /// Perf on bench/scan's `images` tree: the start search stops where two characters
+    /// of a pattern are (once per ~1,500 bytes of pixel data), and an anchored search at
+    /// each cost as much as the start search. A start whose third character is no
+    /// pattern's is turned away without one; the matches are the automaton's own.
+    #[test]
+    fn starts_whose_third_character_starts_no_pattern_need_no_anchored_search() {
+        let (ascii, wide) = SEARCHERS.as_ref().expect("searchers");
+        let gap = b"-".repeat(100);
+        let mut text = Vec::new();
+        let mut wide_text = Vec::new();
+        for _ in 0..1000 {
+            for start in [&b"on#"[..], b"sr\0", b"<s9", b"Hr!"] {
+                text.extend_from_slice(start);
+                text.extend_from_slice(&gap);
+                wide_text.extend(utf16le(start));
+                wide_text.extend_from_slice(&gap);
+            }
+        }
+        for plant in [&b"onload"[..], b"SRC", b"<script", b"href"] {
+            text.extend_from_slice(plant);
+            text.extend_from_slice(&gap);
+            wide_text.extend(utf16le(plant));
+            wide_text.extend_from_slice(&gap);
+        }
+        for (searcher, text) in [(ascii, &text), (wide, &wide_text)] {
+            ANCHORED.with(|n| n.set(0));
+            let fast: Vec<Match> = searcher.find_iter(text).collect();
+            let anchored = ANCHORED.with(|n| n.get());
+            let plain: Vec<Match> = searcher.automaton.find_iter(text.as_slice()).collect();
+            assert_eq!(fast, plain);
+            assert_eq!(fast.len(), 4);
+            assert!(anchored <= 8, "{anchored} anchored searches");
+        }
     }
 
     #[test]

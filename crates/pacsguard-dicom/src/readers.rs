@@ -12,7 +12,7 @@ use std::time::Instant;
 use pacsguard_events::{FindingKind, Severity};
 
 use crate::embedded::Hidden;
-use crate::format::{Format, PDF_HEADER_WINDOW, find};
+use crate::format::{Format, PDF_HEADER_WINDOW, find, pdf_header_window};
 use crate::{markup, shell};
 
 /// What other programs would act on in `bytes` (the whole file). `documents` are where
@@ -79,8 +79,8 @@ fn pdf_reader(
     preamble_pdf: bool,
     deadline: Instant,
 ) -> Option<Hidden> {
-    let head = &bytes[..bytes.len().min(PDF_HEADER_WINDOW)];
-    let header = find(head, b"%PDF-").or_else(|| {
+    let header = find(pdf_header_window(bytes, b"%PDF-"), b"%PDF-").or_else(|| {
+        let head = pdf_header_window(bytes, b"%!PS-Adobe-");
         let ps = find(head, b"%!PS-Adobe-")?;
         let line_end = head[ps..]
             .iter()
@@ -123,5 +123,23 @@ mod tests {
         let mut ps = vec![0u8; 200];
         ps.extend_from_slice(b"%!PS-Adobe-3.0 PDF-1.7\n1 0 obj << /Type /Catalog >> endobj");
         assert_eq!(whole_file(&ps, &[], false, deadline)[0].format, Format::Pdf);
+    }
+
+    /// PDF_HEADER_WINDOW at its value: a header whose `%PDF-` starts on the window's last
+    /// byte is found (qpdf opens it without a warning; it was not found when its last
+    /// byte was past the window), one byte later it is outside the window.
+    #[test]
+    fn a_pdf_header_starting_on_the_windows_last_byte_is_found() {
+        let deadline = Instant::now() + crate::INSPECTION_DEADLINE;
+        let file = |at: usize| {
+            let mut file = vec![0u8; at];
+            file.extend_from_slice(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj");
+            file
+        };
+        let last = PDF_HEADER_WINDOW - 1;
+        let found = whole_file(&file(last), &[], false, deadline);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!((found[0].format, found[0].offset), (Format::Pdf, last));
+        assert!(whole_file(&file(last + 1), &[], false, deadline).is_empty());
     }
 }

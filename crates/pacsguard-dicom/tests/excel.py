@@ -145,6 +145,45 @@ def rc4(key, data):
         out.append(b ^ s[(s[i] + s[j]) % 256])
     return bytes(out)
 
+# XOR obfuscation, method 1 ([MS-OFFCRYPTO] 2.3.7.1-2.3.7.4): the tables of the spec.
+XOR_PAD = [0xBB, 0xFF, 0xFF, 0xBA, 0xFF, 0xFF, 0xB9, 0x80, 0x00, 0xBE, 0x0F, 0x00, 0xBF, 0x0F, 0x00]
+XOR_INITIAL = [0xE1F0, 0x1D0F, 0xCC9C, 0x84C0, 0x110C, 0x0E10, 0xF1CE, 0x313E, 0x1872, 0xE139,
+               0xD40F, 0x84F9, 0x280C, 0xA96A, 0x4EC3]
+XOR_MATRIX = [
+    0xAEFC, 0x4DD9, 0x9BB2, 0x2745, 0x4E8A, 0x9D14, 0x2A09, 0x7B61, 0xF6C2, 0xFDA5, 0xEB6B,
+    0xC6F7, 0x9DCF, 0x2BBF, 0x4563, 0x8AC6, 0x05AD, 0x0B5A, 0x16B4, 0x2D68, 0x5AD0, 0x0375,
+    0x06EA, 0x0DD4, 0x1BA8, 0x3750, 0x6EA0, 0xDD40, 0xD849, 0xA0B3, 0x5147, 0xA28E, 0x553D,
+    0xAA7A, 0x44D5, 0x6F45, 0xDE8A, 0xAD35, 0x4A4B, 0x9496, 0x390D, 0x721A, 0xEB23, 0xC667,
+    0x9CEF, 0x29FF, 0x53FE, 0xA7FC, 0x5FD9, 0x47D3, 0x8FA6, 0x0F6D, 0x1EDA, 0x3DB4, 0x7B68,
+    0xF6D0, 0xB861, 0x60E3, 0xC1C6, 0x93AD, 0x377B, 0x6EF6, 0xDDEC, 0x45A0, 0x8B40, 0x06A1,
+    0x0D42, 0x1A84, 0x3508, 0x6A10, 0xAA51, 0x4483, 0x8906, 0x022D, 0x045A, 0x08B4, 0x1168,
+    0x76B4, 0xED68, 0xCAF1, 0x85C3, 0x1BA7, 0x374E, 0x6E9C, 0x3730, 0x6E60, 0xDCC0, 0xA9A1,
+    0x4363, 0x86C6, 0x1DAD, 0x3331, 0x6662, 0xCCC4, 0x89A9, 0x0373, 0x06E6, 0x0DCC, 0x1021,
+    0x2042, 0x4084, 0x8108, 0x1231, 0x2462, 0x48C4]
+
+def xor_verifier(pw):
+    v = 0
+    for b in list(pw[::-1]) + [len(pw)]:
+        v = ((1 if v & 0x4000 else 0) ^ ((v << 1) & 0x7FFF)) ^ b
+    return v ^ 0xCE4B
+
+def xor_key(pw):
+    key = XOR_INITIAL[len(pw) - 1]
+    element = 104
+    for b in pw[::-1]:
+        for _ in range(7):
+            if b & 0x40:
+                key ^= XOR_MATRIX[element]
+            b = (b << 1) & 0xFF
+            element -= 1
+    return key
+
+def xor_array(pw):
+    key = xor_key(pw)
+    ror1 = lambda x: ((x >> 1) | (x << 7)) & 0xFF
+    src = list(pw) + XOR_PAD[:16 - len(pw)]
+    return [ror1(src[i] ^ (key >> 8 if i % 2 else key & 0xFF)) for i in range(16)]
+
 def encrypt_biff8(stream, password, scheme):
     # A workbook stream encrypted as Excel writes it ([MS-XLS] 2.2.10, [MS-OFFCRYPTO] 2.3.5
     # and 2.3.6): a FILEPASS record after the globals' BOF, then every record's data (but
@@ -155,7 +194,10 @@ def encrypt_biff8(stream, password, scheme):
     pw = password.encode('utf-16-le')
     salt = bytes(range(0x30, 0x40))
     verifier = bytes(range(0xA0, 0xB0))
-    if scheme == 'rc4':
+    if scheme == 'xor':
+        pwb = password.encode('latin-1')
+        filepass = struct.pack('<HHH', 0, xor_key(pwb), xor_verifier(pwb))
+    elif scheme == 'rc4':
         h1 = hashlib.md5((hashlib.md5(pw).digest()[:5] + salt) * 16).digest()[:5]
         def key(block):
             return hashlib.md5(h1 + struct.pack('<I', block)).digest()
@@ -190,6 +232,16 @@ def encrypt_biff8(stream, password, scheme):
         if rid in (0x0809, 0x002F, 0x0194, 0x0195, 0x00E1, 0x0196, 0x0138):
             plain_from = len(data)
         enc = bytearray(data)
+        if scheme == 'xor':
+            # EncryptData_Method1: rotated left 5 bits, then XORed; the index starts at the
+            # position after the record's data (a BoundSheet8: 4 further), modulo 16.
+            xa = xor_array(password.encode('latin-1'))
+            index = (offset + len(data) + (4 if rid == 0x0085 else 0)) % 16
+            for i in range(plain_from, len(data)):
+                enc[i] = (((enc[i] << 5) | (enc[i] >> 3)) & 0xFF) ^ xa[index]
+                index = (index + 1) % 16
+            out += struct.pack('<HH', rid, len(data)) + enc
+            continue
         for i in range(plain_from, len(data)):
             pos = offset + i
             stream_key = rc4(key(pos // 1024), bytes(1024))
@@ -221,6 +273,9 @@ for name, macro, password, scheme in [
     ('velvet_plain.xls', False, 'VelvetSweatshop', 'cryptoapi'),
     ('other_rc4.xls', True, 'hospital2024', 'rc4'),
     ('other_cryptoapi.xls', True, 'hospital2024', 'cryptoapi'),
+    ('velvet_xor.xls', True, 'VelvetSweatshop', 'xor'),
+    ('velvet_xor_plain.xls', False, 'VelvetSweatshop', 'xor'),
+    ('other_xor.xls', True, 'hospital2024', 'xor'),
 ]:
     cfb(os.path.join(out, name), 'Workbook', padded(encrypt_biff8(biff8_long(macro), password, scheme)))
 cfb(os.path.join(out, 'long.xls'), 'Workbook', padded(biff8_long(True)))

@@ -1,0 +1,2 @@
+p^ower^shell "-c" calc
+if exist x cmd /c start evil.exe
