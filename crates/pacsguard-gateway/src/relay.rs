@@ -407,8 +407,13 @@ impl Gateway {
         let shared = Arc::new(self.shared);
         let mut associations = JoinSet::new();
         let mut accepting = JoinSet::new();
-        let (tx, mut rx) =
-            tokio::sync::mpsc::channel::<(TcpStream, SocketAddr, Arc<Bound>, Pending)>(64);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(
+            TcpStream,
+            SocketAddr,
+            Arc<Bound>,
+            Arc<Current>,
+            Pending,
+        )>(64);
         for (socket, rules) in self.bound {
             let tx = tx.clone();
             let shared = Arc::clone(&shared);
@@ -479,7 +484,7 @@ impl Gateway {
                             continue;
                         }
                     };
-                    if tx.send((stream, peer, Arc::clone(&bound), pending)).await.is_err() {
+                    if tx.send((stream, peer, Arc::clone(&bound), Arc::clone(&rules), pending)).await.is_err() {
                         return;
                     }
                 }
@@ -492,9 +497,9 @@ impl Gateway {
             tokio::select! {
                 () = &mut stop => break,
                 _ = summaries.tick() => shared.summarise_refusals(false),
-                Some((stream, peer, bound, pending)) = rx.recv() => {
+                Some((stream, peer, bound, rules, pending)) = rx.recv() => {
                     let shared = Arc::clone(&shared);
-                    associations.spawn(association(stream, peer, bound, shared, pending));
+                    associations.spawn(association(stream, peer, bound, rules, shared, pending));
                 }
                 Some(done) = associations.join_next(), if !associations.is_empty() => {
                     if let Err(e) = done && e.is_panic() {
@@ -618,15 +623,17 @@ async fn send<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) {
     .await;
 }
 
-/// One association from its request to its end.
+/// One association from its request to its end. `bound`: the rules at the accept (its
+/// TLS acceptor does the handshake); `rules`: the listener's rules as a reload leaves
+/// them, read again when the request has come (see below).
 async fn association(
     tcp: TcpStream,
     addr: SocketAddr,
     bound: Arc<Bound>,
+    rules: Arc<Current>,
     shared: Arc<Shared>,
     pending: Pending,
 ) {
-    let listener = &bound.listener;
     let limits = shared.limits.clone();
     let object = format!("dicom://{addr}");
     // Set when a newer connection took the place while the first byte was awaited
@@ -777,6 +784,25 @@ async fn association(
     };
     let (calling, called) = (ae_text(&rq.calling_ae), ae_text(&rq.called_ae));
     let object = format!("dicom://{calling}@{addr}/{called}");
+    // The request is judged by the rules as they are now, not as they were at the accept:
+    // a connection opened before a reload and silent until after it would otherwise be
+    // admitted by a user, certificate, AE title or address the reload took away (review
+    // s9-r16). Its TLS handshake was done under the rules of the accept.
+    let bound = current(&rules).unwrap_or(bound);
+    let listener = &bound.listener;
+    if !listener.allow.iter().any(|n| n.contains(addr.ip())) {
+        let rejection = Rejection::by_user(crate::admission::reason::NO_REASON);
+        shared.refused(
+            addr.ip(),
+            &object,
+            format!(
+                "refused: {addr} is no longer in the allow-list of {} (configuration reloaded while it sent its request) (A-ASSOCIATE-RJ result {} source {} reason {})",
+                listener.listen, rejection.result, rejection.source, rejection.reason
+            ),
+        );
+        send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
+        return;
+    }
     let (route, forward, offered, refused, identity) = match admit(
         listener,
         addr.ip(),

@@ -554,14 +554,12 @@ fn a_bad_configuration_is_an_error_naming_the_field() {
     assert!(stderr(&out).contains("line 2"), "{}", stderr(&out));
 }
 
-/// An association of CT1 to PACS for Verification, established through the gateway and
-/// left open.
-fn established(port: u16) -> TcpStream {
+/// The A-ASSOCIATE-RQ of CT1 to PACS for Verification.
+fn verification_rq() -> Vec<u8> {
     use pacsguard_gateway::pdu::{
         Associate, DICOM_APPLICATION_CONTEXT, Item, Pdu, SubItem, ae_field, sub,
     };
-    use std::io::Write as _;
-    let rq = Pdu::AssociateRq(Associate {
+    Pdu::AssociateRq(Associate {
         protocol_version: 1,
         called_ae: ae_field("PACS"),
         calling_ae: ae_field("CT1"),
@@ -585,15 +583,28 @@ fn established(port: u16) -> TcpStream {
                 value: 16384u32.to_be_bytes().to_vec(),
             }]),
         ],
-    });
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream.write_all(&rq.encode()).expect("write");
+    })
+    .encode()
+}
+
+/// The first PDU of the answer: its type and body.
+fn answer(stream: &mut TcpStream) -> (u8, Vec<u8>) {
     let mut head = [0u8; 6];
     stream.read_exact(&mut head).expect("an answer");
     let len = u32::from_be_bytes([head[2], head[3], head[4], head[5]]);
     let mut body = vec![0u8; len as usize];
     stream.read_exact(&mut body).expect("the answer's body");
-    assert_eq!(head[0], 2, "an A-ASSOCIATE-AC: {head:?} {body:?}");
+    (head[0], body)
+}
+
+/// An association of CT1 to PACS for Verification, established through the gateway and
+/// left open.
+fn established(port: u16) -> TcpStream {
+    use std::io::Write as _;
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.write_all(&verification_rq()).expect("write");
+    let (kind, body) = answer(&mut stream);
+    assert_eq!(kind, 2, "an A-ASSOCIATE-AC: {body:?}");
     stream
 }
 
@@ -2163,6 +2174,63 @@ fn sighup_reloads_the_rules_for_new_associations_and_lets_those_in_flight_finish
     );
     let out = env.run(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// Review s9-r16: a connection opened before a reload and silent until after it sent its
+/// request under the rules the reload had replaced, and was admitted by a calling AE
+/// title the new file no longer names. Its request is judged by the rules in force when
+/// it arrives: A-ASSOCIATE-RJ calling AE title not recognised, and the record says so.
+#[test]
+fn a_connection_opened_before_a_reload_is_judged_by_the_rules_after_it() {
+    use std::io::Write as _;
+    require_dcmtk();
+    let env = Env::new();
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let path = env.dir.path().join("gateway.toml");
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+    );
+    let port = gateway.ports[0];
+    let mut early = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    // Accepted (and its place taken) before the reload.
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(
+        &path,
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT9", ANY, upstream.port),
+        ),
+    )
+    .expect("write");
+    gateway.signal(nix::sys::signal::Signal::SIGHUP);
+    gateway.stderr_line("configuration reloaded from");
+    early.write_all(&verification_rq()).expect("write");
+    let (kind, body) = answer(&mut early);
+    // A-ASSOCIATE-RJ: result 1 (permanent), source 1 (service user), reason 3.
+    assert_eq!(
+        (kind, body.get(1..4)),
+        (3, Some(&[1u8, 1, 3][..])),
+        "CT1 is no longer a route: {body:?}"
+    );
+    drop(early);
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+    let details = gateway_events(&events);
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("calling AE title \"CT1\" not recognised for \"PACS\"")),
+        "{details:#?}"
+    );
+    assert!(
+        !details.iter().any(|d| d.starts_with("accepted: CT1")),
+        "{details:#?}"
+    );
 }
 
 /// One peer's data sets hold at most its share of the screening memory
