@@ -2218,6 +2218,39 @@ fn a_connection_opened_before_a_reload_is_judged_by_the_rules_after_it() {
         "CT1 is no longer a route: {body:?}"
     );
     drop(early);
+    // The same for an address the reload took out of the allow-list.
+    let mut early = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(
+        &path,
+        config(
+            &[("10.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+    )
+    .expect("write");
+    gateway.signal(nix::sys::signal::Signal::SIGHUP);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while gateway
+        .said
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|l| l.contains("configuration reloaded from"))
+        .count()
+        < 2
+    {
+        assert!(Instant::now() < deadline, "no second reload");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    early.write_all(&verification_rq()).expect("write");
+    let (kind, body) = answer(&mut early);
+    assert_eq!(
+        (kind, body.get(1..4)),
+        (3, Some(&[1u8, 1, 1][..])),
+        "127.0.0.1 is no longer allowed: {body:?}"
+    );
+    drop(early);
     let (code, events) = gateway.stop();
     assert_eq!(code, 0, "{events:#?}");
     let details = gateway_events(&events);
@@ -2225,6 +2258,12 @@ fn a_connection_opened_before_a_reload_is_judged_by_the_rules_after_it() {
         details
             .iter()
             .any(|d| d.contains("calling AE title \"CT1\" not recognised for \"PACS\"")),
+        "{details:#?}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("is no longer in the allow-list of 127.0.0.1:0")),
         "{details:#?}"
     );
     assert!(
