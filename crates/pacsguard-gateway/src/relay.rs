@@ -831,9 +831,14 @@ async fn association(
         } => (route, forward, offered, refused, identity),
     };
     // A username and passcode the route requires: checked before anything is admitted.
+    // The connection keeps its pending place while it waits for a turn, and gives it up
+    // (and its turn) like a connection still sending its request when a newer connection
+    // takes it: otherwise a flood of wrong passcodes from a few addresses, each evicted
+    // from `places` yet still queued for a check, queued without bound and the right
+    // passcode waited past the ARTIM timer behind them (review s9-r16).
     let user = match identity {
         None => None,
-        Some(claim) => match check_identity(&shared, claim, limits.artim).await {
+        Some(claim) => match wait_for_identity(&shared, &pending, claim, limits.artim).await {
             Ok(claim) => Some(claim),
             Err((rejection, why)) => {
                 shared.refused(
@@ -1168,6 +1173,27 @@ async fn association(
             }
         ),
     );
+}
+
+/// [`check_identity`] unless a newer connection takes the pending place first (`places`:
+/// the biggest holder's oldest gives way), which rejects it transient.
+async fn wait_for_identity(
+    shared: &Shared,
+    pending: &Pending,
+    claim: crate::identity::Claim,
+    wait: Duration,
+) -> Result<crate::identity::Claim, (Rejection, String)> {
+    let username = crate::identity::recorded(&claim.username);
+    tokio::select! {
+        biased;
+        () = pending.evicted() => Err((
+            LOCAL_LIMIT_EXCEEDED,
+            format!(
+                "user identity of {username} not checked: every place for a connection before its association was taken while it waited for a passcode check (limits.max_pending); a newer connection took its place"
+            ),
+        )),
+        checked = check_identity(shared, claim, wait) => checked,
+    }
 }
 
 /// Checks a username and passcode (Argon2id, on a blocking thread) when a turn is free

@@ -556,6 +556,11 @@ fn a_bad_configuration_is_an_error_naming_the_field() {
 
 /// The A-ASSOCIATE-RQ of CT1 to PACS for Verification.
 fn verification_rq() -> Vec<u8> {
+    verification_rq_with(Vec::new())
+}
+
+/// [`verification_rq`] with more user information sub-items.
+fn verification_rq_with(more: Vec<pacsguard_gateway::pdu::SubItem>) -> Vec<u8> {
     use pacsguard_gateway::pdu::{
         Associate, DICOM_APPLICATION_CONTEXT, Item, Pdu, SubItem, ae_field, sub,
     };
@@ -578,10 +583,15 @@ fn verification_rq() -> Vec<u8> {
                     },
                 ],
             },
-            Item::UserInformation(vec![SubItem {
-                kind: sub::MAXIMUM_LENGTH,
-                value: 16384u32.to_be_bytes().to_vec(),
-            }]),
+            Item::UserInformation(
+                [SubItem {
+                    kind: sub::MAXIMUM_LENGTH,
+                    value: 16384u32.to_be_bytes().to_vec(),
+                }]
+                .into_iter()
+                .chain(more)
+                .collect(),
+            ),
         ],
     })
     .encode()
@@ -1019,9 +1029,13 @@ fn a_data_set_naming_another_instance_than_its_command_is_named_on_the_record() 
 /// A TCP connection to the gateway from `127.0.0.<host>` (the whole of 127/8 is the
 /// loopback: one machine can be many peers).
 fn connect_from(host: u8, port: u16) -> TcpStream {
+    connect_from_address([127, 0, 0, host], port)
+}
+
+fn connect_from_address(address: [u8; 4], port: u16) -> TcpStream {
     use socket2::{Domain, SockAddr, Socket, Type};
     let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
-    let from = std::net::SocketAddr::from(([127, 0, 0, host], 0));
+    let from = std::net::SocketAddr::from((address, 0));
     socket.bind(&SockAddr::from(from)).expect("bind");
     let to = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     socket.connect(&SockAddr::from(to)).expect("connect");
@@ -1929,6 +1943,85 @@ fn a_route_requiring_a_user_identity_admits_only_the_right_passcode() {
             .iter()
             .any(|d| d.contains(passcode) || d.contains("horse")),
         "no passcode on the trail"
+    );
+}
+
+/// Review s9-r16: wrong passcodes sent from a few addresses (each connection closed as
+/// soon as its request is written) queued for a passcode check without bound: a
+/// connection evicted from its pending place by a newer one still waited for its turn,
+/// and the right passcode, behind them all, was rejected transient at the ARTIM timer.
+/// A connection waiting for a check now gives up its turn with its place, so at most
+/// `max_pending` wait, and the right passcode is admitted during the flood (pynetdicom).
+#[test]
+fn wrong_passcodes_from_a_few_addresses_do_not_lock_the_right_one_out() {
+    use pacsguard_gateway::identity::Request;
+    use std::io::Write as _;
+    require_dcmtk();
+    let env = Env::new();
+    let passcode = "correct horse battery";
+    let hash = hash_passcode(passcode);
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let extra =
+        format!("{ANY}\nusers = [{{ username = \"ct-tech\", passcode_hash = \"{hash}\" }}]");
+    let gateway = Gateway::start(
+        &env,
+        &format!(
+            "[limits]\nartim_seconds = 8\nmax_pending = 4\nmax_pending_per_peer = 2\n{}",
+            config(
+                &[("127.0.0.0/8", "")],
+                &route("PACS", "CT1", &extra, upstream.port),
+            )
+        ),
+    );
+    let port = gateway.ports[0];
+    // The Verification request of `established`, with a wrong passcode.
+    let guess = verification_rq_with(vec![
+        Request {
+            kind: 2,
+            positive_response_requested: false,
+            primary: b"ct-tech".to_vec(),
+            secondary: b"a guess".to_vec(),
+        }
+        .encode(),
+    ]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood: Vec<_> = (11..15u8)
+        .map(|host| {
+            let (stop, guess) = (std::sync::Arc::clone(&stop), guess.clone());
+            std::thread::spawn(move || {
+                let mut sent = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    // Another /24 than the sender's 127.0.0.1.
+                    let mut c = connect_from_address([127, 0, 1, host], port);
+                    if c.write_all(&guess).is_ok() {
+                        sent += 1;
+                    }
+                    drop(c);
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                sent
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(3));
+    let during = pynetdicom_echo_as(port, "ct-tech", passcode, false);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent: i32 = flood.into_iter().map(|t| t.join().expect("flood")).sum();
+    assert!(sent > 300, "a flood: {sent}");
+    assert!(
+        during.contains("established True") && during.contains("echo 0"),
+        "the right passcode during {sent} wrong ones: {during}"
+    );
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+    let details = gateway_events(&events);
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("a newer connection took its place")
+                && d.contains("(A-ASSOCIATE-RJ result 2 source 3 reason 2)")),
+        "{details:#?}"
     );
 }
 
