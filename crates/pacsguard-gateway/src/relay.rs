@@ -1618,11 +1618,20 @@ impl Tap {
             Outcome::Success,
             &self.object,
             format!(
-                "query: {name} (Message ID {}) on {}, relayed",
+                "query: {name} (Message ID {}) on {}{}, relayed",
                 query
                     .message_id
                     .map_or_else(|| "none".to_owned(), |m| m.to_string()),
-                query.affected_sop_class
+                query.affected_sop_class,
+                // A C-MOVE sends the instances to another AE: the record names it.
+                if query.field == crate::dimse::C_MOVE_RQ {
+                    format!(
+                        ", move destination {}",
+                        crate::identity::recorded(&query.move_destination)
+                    )
+                } else {
+                    String::new()
+                }
             ),
         );
     }

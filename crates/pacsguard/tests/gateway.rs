@@ -2559,12 +2559,41 @@ fn queries_relayed_are_recorded_as_queries() {
         1,
         "one instance retrieved"
     );
+    // A C-MOVE of the study to another AE (review s9-r16: the record did not say where
+    // the study was sent). dcmqrscp knows no ELSEWHERE and answers a failure; the
+    // request was relayed all the same.
+    let out = Command::new("movescu")
+        .args([
+            "-S",
+            "-k",
+            "QueryRetrieveLevel=STUDY",
+            "-k",
+            &format!("StudyInstanceUID={mr_study}"),
+        ])
+        .args([
+            "-aet",
+            "CT1",
+            "-aec",
+            "PACS",
+            "-aem",
+            "ELSEWHERE",
+            "127.0.0.1",
+            &gw,
+        ])
+        .output()
+        .expect("movescu runs");
+    assert!(
+        stderr(&out).contains("MoveDestinationUnknown"),
+        "the archive answered through the gateway: {}",
+        stderr(&out)
+    );
     let (code, events) = gateway.stop();
     assert_eq!(code, 0, "{events:#?}");
     let details = gateway_events(&events);
     for want in [
         "query: C-FIND-RQ (Message ID 1) on 1.2.840.10008.5.1.4.1.2.2.1, relayed",
         "query: C-GET-RQ (Message ID 1) on 1.2.840.10008.5.1.4.1.2.2.3, relayed",
+        "query: C-MOVE-RQ (Message ID 1) on 1.2.840.10008.5.1.4.1.2.2.2, move destination \"ELSEWHERE\", relayed",
         "relayed C-STORE",
     ] {
         assert!(
@@ -2574,7 +2603,7 @@ fn queries_relayed_are_recorded_as_queries() {
     }
     assert_eq!(
         details.iter().filter(|d| d.starts_with("query: ")).count(),
-        2,
+        3,
         "{details:#?}"
     );
 }
