@@ -58,6 +58,10 @@ struct Shared {
     places: Arc<Places>,
     /// Connection refusals recorded one by one, per address (`refusals`).
     refusals: std::sync::Mutex<crate::refusals::Refusals>,
+    /// Association requests refused for their user identity, apart from the other
+    /// refusals: guessing passcodes must be named as such in the summaries, not counted
+    /// among refusals of every kind (review s9-r16).
+    identity_refusals: std::sync::Mutex<crate::refusals::Refusals>,
     /// Connections per minute per peer (`rate`).
     rates: std::sync::Mutex<crate::rate::Rates>,
     /// Limits reached and silent connections closed, one record per incident of a peer.
@@ -116,6 +120,31 @@ impl Shared {
         }
     }
 
+    /// [`Shared::refused`] for a request refused for its user identity (its own records
+    /// per address and its own summary).
+    fn refused_identity(&self, ip: std::net::IpAddr, object: &str, detail: String) {
+        let verdict = match self.identity_refusals.lock() {
+            Ok(mut r) => r.note(ip, std::time::Instant::now()),
+            Err(_) => crate::refusals::Verdict::Record,
+        };
+        if verdict == crate::refusals::Verdict::Record {
+            self.event(Outcome::Failure, object, detail);
+        }
+    }
+
+    /// A refused association request, recorded by its kind.
+    fn rejected(&self, ip: std::net::IpAddr, object: &str, rejection: Rejection, why: &str) {
+        let detail = format!(
+            "refused: {why} (A-ASSOCIATE-RJ result {} source {} reason {})",
+            rejection.result, rejection.source, rejection.reason
+        );
+        if rejection == crate::admission::IDENTITY_REFUSED {
+            self.refused_identity(ip, object, detail);
+        } else {
+            self.refused(ip, object, detail);
+        }
+    }
+
     /// Records the summaries of refusals that were counted, not recorded one by one:
     /// of the windows that have passed, or (at the stop) of all.
     fn summarise_refusals(&self, all: bool) {
@@ -138,6 +167,18 @@ impl Shared {
                 ip,
                 count,
                 "connection(s) or association request(s)",
+                &beyond,
+            );
+        }
+        let identities = match self.identity_refusals.lock() {
+            Ok(mut r) => r.due(at),
+            Err(_) => Vec::new(),
+        };
+        for (ip, count) in identities {
+            self.summary(
+                ip,
+                count,
+                "association request(s) refused for their user identity (a passcode, username or token missing or wrong)",
                 &beyond,
             );
         }
@@ -359,6 +400,7 @@ impl Gateway {
                     config.limits.max_associations_per_minute,
                 )),
                 refusals: std::sync::Mutex::default(),
+                identity_refusals: std::sync::Mutex::default(),
                 incidents: std::sync::Mutex::new(crate::refusals::Refusals::recording(
                     crate::refusals::INCIDENT_RECORDS_PER_WINDOW,
                 )),
@@ -811,14 +853,7 @@ async fn association(
         limits.max_pdu_length,
     ) {
         Admission::Reject { rejection, why } => {
-            shared.refused(
-                addr.ip(),
-                &object,
-                format!(
-                    "refused: {why} (A-ASSOCIATE-RJ result {} source {} reason {})",
-                    rejection.result, rejection.source, rejection.reason
-                ),
-            );
+            shared.rejected(addr.ip(), &object, rejection, &why);
             send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
             return;
         }
@@ -841,14 +876,7 @@ async fn association(
         Some(claim) => match wait_for_identity(&shared, &pending, claim, limits.artim).await {
             Ok(claim) => Some(claim),
             Err((rejection, why)) => {
-                shared.refused(
-                    addr.ip(),
-                    &object,
-                    format!(
-                        "refused: {why} (A-ASSOCIATE-RJ result {} source {} reason {})",
-                        rejection.result, rejection.source, rejection.reason
-                    ),
-                );
+                shared.rejected(addr.ip(), &object, rejection, &why);
                 send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
                 return;
             }
@@ -2058,6 +2086,7 @@ mod tests {
                 limits.max_associations_per_minute,
             )),
             refusals: std::sync::Mutex::default(),
+            identity_refusals: std::sync::Mutex::default(),
             incidents: std::sync::Mutex::default(),
             limits,
             screener: Arc::new(Screener::default()),

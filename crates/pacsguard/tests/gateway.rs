@@ -1895,6 +1895,24 @@ fn a_route_requiring_a_user_identity_admits_only_the_right_passcode() {
     );
     let bad = pynetdicom_echo_as(port, "ct-tech", "nope", true);
     assert!(bad.contains("rejected 1 2 1"), "{bad}");
+    // Guessing: past the refusals recorded one by one, the summary names them as
+    // refusals for the user identity (review s9-r16: they were counted among refusals
+    // of every kind).
+    for guess in 0..12 {
+        use std::io::Write as _;
+        let rq = verification_rq_with(vec![
+            pacsguard_gateway::identity::Request {
+                kind: 2,
+                positive_response_requested: false,
+                primary: b"ct-tech".to_vec(),
+                secondary: format!("guess {guess}").into_bytes(),
+            }
+            .encode(),
+        ]);
+        let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        c.write_all(&rq).expect("write");
+        assert_eq!(answer(&mut c).0, 3, "A-ASSOCIATE-RJ");
+    }
     let (code, events) = gateway.stop();
     assert_eq!(code, 0, "{events:#?}");
 
@@ -1943,6 +1961,17 @@ fn a_route_requiring_a_user_identity_admits_only_the_right_passcode() {
             .iter()
             .any(|d| d.contains(passcode) || d.contains("horse")),
         "no passcode on the trail"
+    );
+    assert!(
+        details.iter().any(|d| d.starts_with("refused: ")
+            && d.contains(" further association request(s) refused for their user identity (a passcode, username or token missing or wrong) from 127.0.0.1 within 60 s")),
+        "{details:#?}"
+    );
+    assert!(
+        !details
+            .iter()
+            .any(|d| d.contains("further connection(s) or association request(s)")),
+        "{details:#?}"
     );
 }
 
