@@ -2373,9 +2373,26 @@ fn a_connection_opened_before_a_reload_is_judged_by_the_rules_after_it() {
         "127.0.0.1 is no longer allowed: {body:?}"
     );
     drop(early);
+    // sha256sum of the file in force now: the reload's record names it.
+    let out = Command::new("sha256sum")
+        .arg(&path)
+        .output()
+        .expect("sha256sum runs");
+    let digest = stdout(&out)
+        .split_whitespace()
+        .next()
+        .expect("digest")
+        .to_owned();
     let (code, events) = gateway.stop();
     assert_eq!(code, 0, "{events:#?}");
     let details = gateway_events(&events);
+    assert!(
+        details
+            .iter()
+            .any(|d| d.starts_with("configuration reloaded from ")
+                && d.contains(&format!("(SHA-256 {digest}): new associations follow it"))),
+        "the file in force, by its digest: {details:#?}"
+    );
     assert!(
         details
             .iter()
