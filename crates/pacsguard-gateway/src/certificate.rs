@@ -16,11 +16,18 @@ use x509_parser::prelude::{FromDer as _, GeneralName, X509Certificate};
 /// the peer's certificate is bytes the peer chose (within the CA's policy), and every
 /// name is compared with every rule. Names beyond are not read, and the record says so.
 pub const MAX_CERTIFICATE_NAMES: usize = 64;
+/// Common names of one certificate written in a record.
+const RECORDED_COMMON_NAMES: usize = 4;
 
 /// One entry of a route's `client_certificates`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Rule {
-    /// `cn:NAME`: a common name of the certificate's subject, exactly.
+    /// `cn:NAME`: the common name of the certificate's subject, exactly, when the subject
+    /// has one common name only. A subject with several is ambiguous (OpenSSL's name
+    /// checks read the last, other software the first, and a CA's registration
+    /// check may have looked at either): no `cn:` rule admits it (review s9-r16: a
+    /// certificate for `CN=workstation, CN=modality` passed `cn:modality` and went on the
+    /// trail as "workstation").
     CommonName(String),
     /// `san:NAME`: a DNS name (ASCII case ignored) or an IP address among the subject
     /// alternative names.
@@ -63,7 +70,10 @@ impl Rule {
 
     pub fn matches(&self, presented: &Presented) -> bool {
         match self {
-            Rule::CommonName(name) => presented.common_names.iter().any(|n| n == name),
+            Rule::CommonName(name) => {
+                presented.common_name_count == 1
+                    && presented.common_names.first().is_some_and(|n| n == name)
+            }
             Rule::AltName(name) => {
                 let ip = name.parse::<IpAddr>().ok();
                 presented.alt_names.iter().any(|n| match (ip, n) {
@@ -87,6 +97,9 @@ pub enum AltName {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Presented {
     pub common_names: Vec<String>,
+    /// Common name attributes in the subject, read or not (one in another string type
+    /// than text, or past [`MAX_CERTIFICATE_NAMES`], counts too): `cn:` rules need one.
+    pub common_name_count: usize,
     pub alt_names: Vec<AltName>,
     pub sha256: [u8; 32],
     /// Names past [`MAX_CERTIFICATE_NAMES`] were not read.
@@ -99,6 +112,7 @@ impl Presented {
     pub fn read(der: &[u8]) -> Presented {
         let mut presented = Presented {
             common_names: Vec::new(),
+            common_name_count: 0,
             alt_names: Vec::new(),
             sha256: Sha256::digest(der).into(),
             names_cut: false,
@@ -107,6 +121,7 @@ impl Presented {
             return presented;
         };
         let mut budget = MAX_CERTIFICATE_NAMES;
+        presented.common_name_count = cert.subject().iter_common_name().count();
         for name in cert.subject().iter_common_name() {
             if budget == 0 {
                 presented.names_cut = true;
@@ -143,13 +158,23 @@ impl Presented {
         presented
     }
 
-    /// For the record: the first common name and the SHA-256.
+    /// For the record: the common name (every one, when there are several: the record
+    /// must not name one of them as if it were the certificate's) and the SHA-256.
     pub fn describe(&self) -> String {
-        let cn = self
+        let names: Vec<String> = self
             .common_names
-            .first()
-            .map(|n| format!("CN={:?} ", n.chars().take(64).collect::<String>()))
-            .unwrap_or_default();
+            .iter()
+            .take(RECORDED_COMMON_NAMES)
+            .map(|n| format!("CN={:?}", n.chars().take(64).collect::<String>()))
+            .collect();
+        let cn = match self.common_name_count {
+            0 => String::new(),
+            1 if names.len() == 1 => format!("{} ", names.join("")),
+            n => format!(
+                "{} ({n} subject common names: no cn: rule admits it) ",
+                names.join(", ")
+            ),
+        };
         let hex: String = self.sha256.iter().map(|b| format!("{b:02x}")).collect();
         format!(
             "{cn}SHA-256 {hex}{}",
@@ -169,6 +194,7 @@ mod tests {
     fn presented() -> Presented {
         Presented {
             common_names: vec!["modality".into()],
+            common_name_count: 1,
             alt_names: vec![
                 AltName::Dns("CT1.example".into()),
                 AltName::Ip("10.1.2.3".parse().expect("ip")),
@@ -216,7 +242,7 @@ mod tests {
         let names: Vec<String> = (0..=MAX_CERTIFICATE_NAMES)
             .map(|i| format!("n{i}.example"))
             .collect();
-        let key = openssl_certificate(&names);
+        let key = openssl_certificate("/CN=test", &names);
         let p = Presented::read(&key);
         assert_eq!(
             p.common_names.len() + p.alt_names.len(),
@@ -224,7 +250,10 @@ mod tests {
         );
         assert!(p.names_cut);
         assert!(p.describe().contains("not read"));
-        let p = Presented::read(&openssl_certificate(&names[..MAX_CERTIFICATE_NAMES - 1]));
+        let p = Presented::read(&openssl_certificate(
+            "/CN=test",
+            &names[..MAX_CERTIFICATE_NAMES - 1],
+        ));
         assert!(
             !p.names_cut,
             "one common name and 63 alternative names: at the limit"
@@ -235,13 +264,53 @@ mod tests {
         assert!(p.common_names.is_empty() && !p.names_cut);
     }
 
-    /// A certificate with CN "test" and `names` as DNS alternative names, made by the
-    /// openssl CLI (DER).
-    fn openssl_certificate(names: &[String]) -> Vec<u8> {
+    /// Review s9-r16: one certificate with two subject common names (the openssl CLI
+    /// makes it as the CA signs it) passed `cn:` rules for either, and the record named
+    /// the first. Ambiguous: no `cn:` rule admits it, the record names both; its digest
+    /// and alternative names still match.
+    #[test]
+    fn a_subject_with_several_common_names_passes_no_cn_rule() {
+        let names = ["ws.example".to_owned()];
+        for subject in ["/CN=workstation/CN=modality", "/CN=modality/CN=workstation"] {
+            let der = openssl_certificate(subject, &names);
+            let p = Presented::read(&der);
+            assert_eq!(p.common_name_count, 2, "{subject}");
+            for rule in ["cn:modality", "cn:workstation"] {
+                assert!(
+                    !Rule::parse(rule).expect(rule).matches(&p),
+                    "{subject}: {rule}"
+                );
+            }
+            let digest: String = Sha256::digest(&der)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            for rule in ["san:ws.example".to_owned(), format!("sha256:{digest}")] {
+                assert!(Rule::parse(&rule).expect("rule").matches(&p), "{rule}");
+            }
+            let said = p.describe();
+            assert!(
+                said.contains("CN=\"workstation\"")
+                    && said.contains("CN=\"modality\"")
+                    && said.contains("2 subject common names"),
+                "{said}"
+            );
+        }
+        // One common name, in a subject with other attributes: admitted by it.
+        let p = Presented::read(&openssl_certificate("/OU=modality/CN=workstation", &names));
+        assert!(Rule::parse("cn:workstation").expect("rule").matches(&p));
+        assert!(!Rule::parse("cn:modality").expect("rule").matches(&p));
+        assert!(!p.describe().contains("common names"), "{}", p.describe());
+    }
+
+    /// A certificate whose subject is `subject` (openssl's `-subj` form) and `names` as
+    /// DNS alternative names, made by the openssl CLI (DER).
+    fn openssl_certificate(subject: &str, names: &[String]) -> Vec<u8> {
         let dir = std::env::temp_dir().join(format!(
-            "pacsguard-cert-{}-{}",
+            "pacsguard-cert-{}-{}-{}",
             std::process::id(),
-            names.len()
+            names.len(),
+            subject.len()
         ));
         std::fs::create_dir_all(&dir).expect("mkdir");
         let san: Vec<String> = names.iter().map(|n| format!("DNS:{n}")).collect();
@@ -254,9 +323,7 @@ mod tests {
                 "-pkeyopt",
                 "ec_paramgen_curve:P-256",
             ])
-            .args([
-                "-nodes", "-days", "1", "-subj", "/CN=test", "-outform", "DER",
-            ])
+            .args(["-nodes", "-days", "1", "-subj", subject, "-outform", "DER"])
             .args(["-addext", &format!("subjectAltName={}", san.join(","))])
             .arg("-keyout")
             .arg(dir.join("k.pem"))

@@ -50,6 +50,9 @@ pub struct Command {
     pub message_id: Option<u16>,
     /// (0000,0120) Message ID Being Responded To, of a response.
     pub responding_to: Option<u16>,
+    /// (0000,0600) Move Destination of a C-MOVE-RQ: the AE title the instances go to
+    /// (where a retrieve sends a study is what its record must say).
+    pub move_destination: String,
 }
 
 /// Reads a command set (implicit VR little endian, PS3.7 6.3.1). `None` when it is not
@@ -87,6 +90,9 @@ pub fn parse_command(bytes: &[u8]) -> Option<Command> {
             0x0100 => field = Some(short()?),
             0x0110 => command.message_id = Some(short()?),
             0x0120 => command.responding_to = Some(short()?),
+            0x0600 => {
+                command.move_destination = String::from_utf8_lossy(value).trim().to_owned();
+            }
             0x0800 => command.has_data_set = short()? != NO_DATA_SET,
             0x0900 => command.status = Some(short()?),
             _ => {}

@@ -143,7 +143,8 @@ fn kind_name(kind: u8) -> &'static str {
     }
 }
 
-/// A username as it goes on the record: quoted, control characters escaped, cut.
+/// A username (or other text the sender chose: an AE title in a command) as it goes on
+/// the record: quoted, control characters escaped, cut.
 pub fn recorded(username: &str) -> String {
     let mut text: String = username.chars().take(RECORDED_USERNAME_CHARS).collect();
     if text.len() < username.len() {

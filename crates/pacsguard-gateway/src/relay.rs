@@ -58,6 +58,10 @@ struct Shared {
     places: Arc<Places>,
     /// Connection refusals recorded one by one, per address (`refusals`).
     refusals: std::sync::Mutex<crate::refusals::Refusals>,
+    /// Association requests refused for their user identity, apart from the other
+    /// refusals: guessing passcodes must be named as such in the summaries, not counted
+    /// among refusals of every kind (review s9-r16).
+    identity_refusals: std::sync::Mutex<crate::refusals::Refusals>,
     /// Connections per minute per peer (`rate`).
     rates: std::sync::Mutex<crate::rate::Rates>,
     /// Limits reached and silent connections closed, one record per incident of a peer.
@@ -116,6 +120,31 @@ impl Shared {
         }
     }
 
+    /// [`Shared::refused`] for a request refused for its user identity (its own records
+    /// per address and its own summary).
+    fn refused_identity(&self, ip: std::net::IpAddr, object: &str, detail: String) {
+        let verdict = match self.identity_refusals.lock() {
+            Ok(mut r) => r.note(ip, std::time::Instant::now()),
+            Err(_) => crate::refusals::Verdict::Record,
+        };
+        if verdict == crate::refusals::Verdict::Record {
+            self.event(Outcome::Failure, object, detail);
+        }
+    }
+
+    /// A refused association request, recorded by its kind.
+    fn rejected(&self, ip: std::net::IpAddr, object: &str, rejection: Rejection, why: &str) {
+        let detail = format!(
+            "refused: {why} (A-ASSOCIATE-RJ result {} source {} reason {})",
+            rejection.result, rejection.source, rejection.reason
+        );
+        if rejection == crate::admission::IDENTITY_REFUSED {
+            self.refused_identity(ip, object, detail);
+        } else {
+            self.refused(ip, object, detail);
+        }
+    }
+
     /// Records the summaries of refusals that were counted, not recorded one by one:
     /// of the windows that have passed, or (at the stop) of all.
     fn summarise_refusals(&self, all: bool) {
@@ -138,6 +167,18 @@ impl Shared {
                 ip,
                 count,
                 "connection(s) or association request(s)",
+                &beyond,
+            );
+        }
+        let identities = match self.identity_refusals.lock() {
+            Ok(mut r) => r.due(at),
+            Err(_) => Vec::new(),
+        };
+        for (ip, count) in identities {
+            self.summary(
+                ip,
+                count,
+                "association request(s) refused for their user identity (a passcode, username or token missing or wrong)",
                 &beyond,
             );
         }
@@ -359,6 +400,7 @@ impl Gateway {
                     config.limits.max_associations_per_minute,
                 )),
                 refusals: std::sync::Mutex::default(),
+                identity_refusals: std::sync::Mutex::default(),
                 incidents: std::sync::Mutex::new(crate::refusals::Refusals::recording(
                     crate::refusals::INCIDENT_RECORDS_PER_WINDOW,
                 )),
@@ -407,8 +449,13 @@ impl Gateway {
         let shared = Arc::new(self.shared);
         let mut associations = JoinSet::new();
         let mut accepting = JoinSet::new();
-        let (tx, mut rx) =
-            tokio::sync::mpsc::channel::<(TcpStream, SocketAddr, Arc<Bound>, Pending)>(64);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(
+            TcpStream,
+            SocketAddr,
+            Arc<Bound>,
+            Arc<Current>,
+            Pending,
+        )>(64);
         for (socket, rules) in self.bound {
             let tx = tx.clone();
             let shared = Arc::clone(&shared);
@@ -479,7 +526,7 @@ impl Gateway {
                             continue;
                         }
                     };
-                    if tx.send((stream, peer, Arc::clone(&bound), pending)).await.is_err() {
+                    if tx.send((stream, peer, Arc::clone(&bound), Arc::clone(&rules), pending)).await.is_err() {
                         return;
                     }
                 }
@@ -492,9 +539,9 @@ impl Gateway {
             tokio::select! {
                 () = &mut stop => break,
                 _ = summaries.tick() => shared.summarise_refusals(false),
-                Some((stream, peer, bound, pending)) = rx.recv() => {
+                Some((stream, peer, bound, rules, pending)) = rx.recv() => {
                     let shared = Arc::clone(&shared);
-                    associations.spawn(association(stream, peer, bound, shared, pending));
+                    associations.spawn(association(stream, peer, bound, rules, shared, pending));
                 }
                 Some(done) = associations.join_next(), if !associations.is_empty() => {
                     if let Err(e) = done && e.is_panic() {
@@ -618,15 +665,17 @@ async fn send<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) {
     .await;
 }
 
-/// One association from its request to its end.
+/// One association from its request to its end. `bound`: the rules at the accept (its
+/// TLS acceptor does the handshake); `rules`: the listener's rules as a reload leaves
+/// them, read again when the request has come (see below).
 async fn association(
     tcp: TcpStream,
     addr: SocketAddr,
     bound: Arc<Bound>,
+    rules: Arc<Current>,
     shared: Arc<Shared>,
     pending: Pending,
 ) {
-    let listener = &bound.listener;
     let limits = shared.limits.clone();
     let object = format!("dicom://{addr}");
     // Set when a newer connection took the place while the first byte was awaited
@@ -777,6 +826,25 @@ async fn association(
     };
     let (calling, called) = (ae_text(&rq.calling_ae), ae_text(&rq.called_ae));
     let object = format!("dicom://{calling}@{addr}/{called}");
+    // The request is judged by the rules as they are now, not as they were at the accept:
+    // a connection opened before a reload and silent until after it would otherwise be
+    // admitted by a user, certificate, AE title or address the reload took away (review
+    // s9-r16). Its TLS handshake was done under the rules of the accept.
+    let bound = current(&rules).unwrap_or(bound);
+    let listener = &bound.listener;
+    if !listener.allow.iter().any(|n| n.contains(addr.ip())) {
+        let rejection = Rejection::by_user(crate::admission::reason::NO_REASON);
+        shared.refused(
+            addr.ip(),
+            &object,
+            format!(
+                "refused: {addr} is no longer in the allow-list of {} (configuration reloaded while it sent its request) (A-ASSOCIATE-RJ result {} source {} reason {})",
+                listener.listen, rejection.result, rejection.source, rejection.reason
+            ),
+        );
+        send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
+        return;
+    }
     let (route, forward, offered, refused, identity) = match admit(
         listener,
         addr.ip(),
@@ -785,14 +853,7 @@ async fn association(
         limits.max_pdu_length,
     ) {
         Admission::Reject { rejection, why } => {
-            shared.refused(
-                addr.ip(),
-                &object,
-                format!(
-                    "refused: {why} (A-ASSOCIATE-RJ result {} source {} reason {})",
-                    rejection.result, rejection.source, rejection.reason
-                ),
-            );
+            shared.rejected(addr.ip(), &object, rejection, &why);
             send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
             return;
         }
@@ -805,19 +866,17 @@ async fn association(
         } => (route, forward, offered, refused, identity),
     };
     // A username and passcode the route requires: checked before anything is admitted.
+    // The connection keeps its pending place while it waits for a turn, and gives it up
+    // (and its turn) like a connection still sending its request when a newer connection
+    // takes it: otherwise a flood of wrong passcodes from a few addresses, each evicted
+    // from `places` yet still queued for a check, queued without bound and the right
+    // passcode waited past the ARTIM timer behind them (review s9-r16).
     let user = match identity {
         None => None,
-        Some(claim) => match check_identity(&shared, claim, limits.artim).await {
+        Some(claim) => match wait_for_identity(&shared, &pending, claim, limits.artim).await {
             Ok(claim) => Some(claim),
             Err((rejection, why)) => {
-                shared.refused(
-                    addr.ip(),
-                    &object,
-                    format!(
-                        "refused: {why} (A-ASSOCIATE-RJ result {} source {} reason {})",
-                        rejection.result, rejection.source, rejection.reason
-                    ),
-                );
+                shared.rejected(addr.ip(), &object, rejection, &why);
                 send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
                 return;
             }
@@ -1142,6 +1201,27 @@ async fn association(
             }
         ),
     );
+}
+
+/// [`check_identity`] unless a newer connection takes the pending place first (`places`:
+/// the biggest holder's oldest gives way), which rejects it transient.
+async fn wait_for_identity(
+    shared: &Shared,
+    pending: &Pending,
+    claim: crate::identity::Claim,
+    wait: Duration,
+) -> Result<crate::identity::Claim, (Rejection, String)> {
+    let username = crate::identity::recorded(&claim.username);
+    tokio::select! {
+        biased;
+        () = pending.evicted() => Err((
+            LOCAL_LIMIT_EXCEEDED,
+            format!(
+                "user identity of {username} not checked: every place for a connection before its association was taken while it waited for a passcode check (limits.max_pending); a newer connection took its place"
+            ),
+        )),
+        checked = check_identity(shared, claim, wait) => checked,
+    }
 }
 
 /// Checks a username and passcode (Argon2id, on a blocking thread) when a turn is free
@@ -1566,11 +1646,20 @@ impl Tap {
             Outcome::Success,
             &self.object,
             format!(
-                "query: {name} (Message ID {}) on {}, relayed",
+                "query: {name} (Message ID {}) on {}{}, relayed",
                 query
                     .message_id
                     .map_or_else(|| "none".to_owned(), |m| m.to_string()),
-                query.affected_sop_class
+                query.affected_sop_class,
+                // A C-MOVE sends the instances to another AE: the record names it.
+                if query.field == crate::dimse::C_MOVE_RQ {
+                    format!(
+                        ", move destination {}",
+                        crate::identity::recorded(&query.move_destination)
+                    )
+                } else {
+                    String::new()
+                }
             ),
         );
     }
@@ -1997,6 +2086,7 @@ mod tests {
                 limits.max_associations_per_minute,
             )),
             refusals: std::sync::Mutex::default(),
+            identity_refusals: std::sync::Mutex::default(),
             incidents: std::sync::Mutex::default(),
             limits,
             screener: Arc::new(Screener::default()),

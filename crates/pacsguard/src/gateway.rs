@@ -61,11 +61,19 @@ impl Evidence for Channel {
     }
 }
 
-fn read_config(path: &Path) -> Result<GatewayConfig> {
+/// The configuration and the SHA-256 of its bytes (hex): the start and each reload
+/// record it, so the trail proves which rules were in force when (review s9-r16).
+fn read_config(path: &Path) -> Result<(GatewayConfig, String)> {
+    use sha2::Digest as _;
     let bytes = pacsguard_fs_read(path)?;
+    let digest: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let text =
         String::from_utf8(bytes).map_err(|_| anyhow!("{}: not UTF-8 text", path.display()))?;
-    GatewayConfig::parse(&text).map_err(|e| anyhow!("{}: {e}", path.display()))
+    let config = GatewayConfig::parse(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    Ok((config, digest))
 }
 
 /// The configuration's bytes, bounded (a FIFO or `/dev/zero` is not read forever).
@@ -127,7 +135,7 @@ pub fn run(
 ) -> Result<ExitCode> {
     let hangup = signals::reload_on_hangup()?;
     let stop = signals::stop_on_termination()?;
-    let gateway_config = read_config(&config)?;
+    let (gateway_config, digest) = read_config(&config)?;
     let screener = Arc::new(pacsguard_engine::screener(rules, hashlist)?);
     let mut session = Session::open(home)?;
     let (tx, rx) = channel();
@@ -156,7 +164,7 @@ pub fn run(
         Action::Gateway,
         Outcome::Success,
         format!(
-            "gateway started with {}: listening on {}",
+            "gateway started with {} (SHA-256 {digest}): listening on {}",
             config.display(),
             listening.join(", ")
         ),
@@ -217,16 +225,17 @@ pub fn run(
 /// does not read, does not validate, or changes what only a restart can (listeners,
 /// limits) is refused with its reason on stderr and the trail; the running rules stay.
 fn reload(session: &mut Session, path: &Path, reloader: &Reloader, json: bool) -> Result<()> {
-    let outcome = read_config(path).and_then(|config| {
+    let outcome = read_config(path).and_then(|(config, digest)| {
         reloader
             .reload(config)
-            .map_err(|e| anyhow!("{}: {e}", path.display()))
+            .map_err(|e| anyhow!("{} (SHA-256 {digest}): {e}", path.display()))?;
+        Ok(digest)
     });
     let (result, detail) = match outcome {
-        Ok(()) => (
+        Ok(digest) => (
             Outcome::Success,
             format!(
-                "configuration reloaded from {}: new associations follow it; those in flight finish under the rules that admitted them",
+                "configuration reloaded from {} (SHA-256 {digest}): new associations follow it; those in flight finish under the rules that admitted them",
                 path.display()
             ),
         ),

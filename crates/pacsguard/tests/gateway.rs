@@ -554,14 +554,17 @@ fn a_bad_configuration_is_an_error_naming_the_field() {
     assert!(stderr(&out).contains("line 2"), "{}", stderr(&out));
 }
 
-/// An association of CT1 to PACS for Verification, established through the gateway and
-/// left open.
-fn established(port: u16) -> TcpStream {
+/// The A-ASSOCIATE-RQ of CT1 to PACS for Verification.
+fn verification_rq() -> Vec<u8> {
+    verification_rq_with(Vec::new())
+}
+
+/// [`verification_rq`] with more user information sub-items.
+fn verification_rq_with(more: Vec<pacsguard_gateway::pdu::SubItem>) -> Vec<u8> {
     use pacsguard_gateway::pdu::{
         Associate, DICOM_APPLICATION_CONTEXT, Item, Pdu, SubItem, ae_field, sub,
     };
-    use std::io::Write as _;
-    let rq = Pdu::AssociateRq(Associate {
+    Pdu::AssociateRq(Associate {
         protocol_version: 1,
         called_ae: ae_field("PACS"),
         calling_ae: ae_field("CT1"),
@@ -580,20 +583,38 @@ fn established(port: u16) -> TcpStream {
                     },
                 ],
             },
-            Item::UserInformation(vec![SubItem {
-                kind: sub::MAXIMUM_LENGTH,
-                value: 16384u32.to_be_bytes().to_vec(),
-            }]),
+            Item::UserInformation(
+                [SubItem {
+                    kind: sub::MAXIMUM_LENGTH,
+                    value: 16384u32.to_be_bytes().to_vec(),
+                }]
+                .into_iter()
+                .chain(more)
+                .collect(),
+            ),
         ],
-    });
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream.write_all(&rq.encode()).expect("write");
+    })
+    .encode()
+}
+
+/// The first PDU of the answer: its type and body.
+fn answer(stream: &mut TcpStream) -> (u8, Vec<u8>) {
     let mut head = [0u8; 6];
     stream.read_exact(&mut head).expect("an answer");
     let len = u32::from_be_bytes([head[2], head[3], head[4], head[5]]);
     let mut body = vec![0u8; len as usize];
     stream.read_exact(&mut body).expect("the answer's body");
-    assert_eq!(head[0], 2, "an A-ASSOCIATE-AC: {head:?} {body:?}");
+    (head[0], body)
+}
+
+/// An association of CT1 to PACS for Verification, established through the gateway and
+/// left open.
+fn established(port: u16) -> TcpStream {
+    use std::io::Write as _;
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.write_all(&verification_rq()).expect("write");
+    let (kind, body) = answer(&mut stream);
+    assert_eq!(kind, 2, "an A-ASSOCIATE-AC: {body:?}");
     stream
 }
 
@@ -1008,9 +1029,13 @@ fn a_data_set_naming_another_instance_than_its_command_is_named_on_the_record() 
 /// A TCP connection to the gateway from `127.0.0.<host>` (the whole of 127/8 is the
 /// loopback: one machine can be many peers).
 fn connect_from(host: u8, port: u16) -> TcpStream {
+    connect_from_address([127, 0, 0, host], port)
+}
+
+fn connect_from_address(address: [u8; 4], port: u16) -> TcpStream {
     use socket2::{Domain, SockAddr, Socket, Type};
     let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
-    let from = std::net::SocketAddr::from(([127, 0, 0, host], 0));
+    let from = std::net::SocketAddr::from((address, 0));
     socket.bind(&SockAddr::from(from)).expect("bind");
     let to = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     socket.connect(&SockAddr::from(to)).expect("connect");
@@ -1870,6 +1895,24 @@ fn a_route_requiring_a_user_identity_admits_only_the_right_passcode() {
     );
     let bad = pynetdicom_echo_as(port, "ct-tech", "nope", true);
     assert!(bad.contains("rejected 1 2 1"), "{bad}");
+    // Guessing: past the refusals recorded one by one, the summary names them as
+    // refusals for the user identity (review s9-r16: they were counted among refusals
+    // of every kind).
+    for guess in 0..12 {
+        use std::io::Write as _;
+        let rq = verification_rq_with(vec![
+            pacsguard_gateway::identity::Request {
+                kind: 2,
+                positive_response_requested: false,
+                primary: b"ct-tech".to_vec(),
+                secondary: format!("guess {guess}").into_bytes(),
+            }
+            .encode(),
+        ]);
+        let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        c.write_all(&rq).expect("write");
+        assert_eq!(answer(&mut c).0, 3, "A-ASSOCIATE-RJ");
+    }
     let (code, events) = gateway.stop();
     assert_eq!(code, 0, "{events:#?}");
 
@@ -1918,6 +1961,96 @@ fn a_route_requiring_a_user_identity_admits_only_the_right_passcode() {
             .iter()
             .any(|d| d.contains(passcode) || d.contains("horse")),
         "no passcode on the trail"
+    );
+    assert!(
+        details.iter().any(|d| d.starts_with("refused: ")
+            && d.contains(" further association request(s) refused for their user identity (a passcode, username or token missing or wrong) from 127.0.0.1 within 60 s")),
+        "{details:#?}"
+    );
+    assert!(
+        !details
+            .iter()
+            .any(|d| d.contains("further connection(s) or association request(s)")),
+        "{details:#?}"
+    );
+}
+
+/// Review s9-r16: wrong passcodes sent from a few addresses (each connection closed as
+/// soon as its request is written) queued for a passcode check without bound: a
+/// connection evicted from its pending place by a newer one still waited for its turn,
+/// and the right passcode, behind them all, was rejected transient at the ARTIM timer.
+/// A connection waiting for a check now gives up its turn with its place, so at most
+/// `max_pending` wait, and the right passcode is admitted during the flood (pynetdicom).
+#[test]
+fn wrong_passcodes_from_a_few_addresses_do_not_lock_the_right_one_out() {
+    use pacsguard_gateway::identity::Request;
+    use std::io::Write as _;
+    require_dcmtk();
+    let env = Env::new();
+    let passcode = "correct horse battery";
+    let hash = hash_passcode(passcode);
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let extra =
+        format!("{ANY}\nusers = [{{ username = \"ct-tech\", passcode_hash = \"{hash}\" }}]");
+    let gateway = Gateway::start(
+        &env,
+        &format!(
+            "[limits]\nartim_seconds = 8\nmax_pending = 4\nmax_pending_per_peer = 2\n{}",
+            config(
+                &[("127.0.0.0/8", "")],
+                &route("PACS", "CT1", &extra, upstream.port),
+            )
+        ),
+    );
+    let port = gateway.ports[0];
+    // The Verification request of `established`, with a wrong passcode.
+    let guess = verification_rq_with(vec![
+        Request {
+            kind: 2,
+            positive_response_requested: false,
+            primary: b"ct-tech".to_vec(),
+            secondary: b"a guess".to_vec(),
+        }
+        .encode(),
+    ]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood: Vec<_> = (11..15u8)
+        .map(|host| {
+            let (stop, guess) = (std::sync::Arc::clone(&stop), guess.clone());
+            std::thread::spawn(move || {
+                let mut sent = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    // Another /24 than the sender's 127.0.0.1.
+                    let mut c = connect_from_address([127, 0, 1, host], port);
+                    if c.write_all(&guess).is_ok() {
+                        sent += 1;
+                    }
+                    drop(c);
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                sent
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(3));
+    let during = pynetdicom_echo_as(port, "ct-tech", passcode, false);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent: i32 = flood.into_iter().map(|t| t.join().expect("flood")).sum();
+    assert!(sent > 300, "a flood: {sent}");
+    assert!(
+        during.contains("established True") && during.contains("echo 0"),
+        "the right passcode during {sent} wrong ones: {during}"
+    );
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+    let details = gateway_events(&events);
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("a newer connection took its place")
+                && d.contains("(A-ASSOCIATE-RJ result 2 source 3 reason 2)")),
+        "{details:#?}"
     );
 }
 
@@ -2165,6 +2298,119 @@ fn sighup_reloads_the_rules_for_new_associations_and_lets_those_in_flight_finish
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
+/// Review s9-r16: a connection opened before a reload and silent until after it sent its
+/// request under the rules the reload had replaced, and was admitted by a calling AE
+/// title the new file no longer names. Its request is judged by the rules in force when
+/// it arrives: A-ASSOCIATE-RJ calling AE title not recognised, and the record says so.
+#[test]
+fn a_connection_opened_before_a_reload_is_judged_by_the_rules_after_it() {
+    use std::io::Write as _;
+    require_dcmtk();
+    let env = Env::new();
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let path = env.dir.path().join("gateway.toml");
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+    );
+    let port = gateway.ports[0];
+    let mut early = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    // Accepted (and its place taken) before the reload.
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(
+        &path,
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT9", ANY, upstream.port),
+        ),
+    )
+    .expect("write");
+    gateway.signal(nix::sys::signal::Signal::SIGHUP);
+    gateway.stderr_line("configuration reloaded from");
+    early.write_all(&verification_rq()).expect("write");
+    let (kind, body) = answer(&mut early);
+    // A-ASSOCIATE-RJ: result 1 (permanent), source 1 (service user), reason 3.
+    assert_eq!(
+        (kind, body.get(1..4)),
+        (3, Some(&[1u8, 1, 3][..])),
+        "CT1 is no longer a route: {body:?}"
+    );
+    drop(early);
+    // The same for an address the reload took out of the allow-list.
+    let mut early = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(
+        &path,
+        config(
+            &[("10.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+    )
+    .expect("write");
+    gateway.signal(nix::sys::signal::Signal::SIGHUP);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while gateway
+        .said
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|l| l.contains("configuration reloaded from"))
+        .count()
+        < 2
+    {
+        assert!(Instant::now() < deadline, "no second reload");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    early.write_all(&verification_rq()).expect("write");
+    let (kind, body) = answer(&mut early);
+    assert_eq!(
+        (kind, body.get(1..4)),
+        (3, Some(&[1u8, 1, 1][..])),
+        "127.0.0.1 is no longer allowed: {body:?}"
+    );
+    drop(early);
+    // sha256sum of the file in force now: the reload's record names it.
+    let out = Command::new("sha256sum")
+        .arg(&path)
+        .output()
+        .expect("sha256sum runs");
+    let digest = stdout(&out)
+        .split_whitespace()
+        .next()
+        .expect("digest")
+        .to_owned();
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+    let details = gateway_events(&events);
+    assert!(
+        details
+            .iter()
+            .any(|d| d.starts_with("configuration reloaded from ")
+                && d.contains(&format!("(SHA-256 {digest}): new associations follow it"))),
+        "the file in force, by its digest: {details:#?}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("calling AE title \"CT1\" not recognised for \"PACS\"")),
+        "{details:#?}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("is no longer in the allow-list of 127.0.0.1:0")),
+        "{details:#?}"
+    );
+    assert!(
+        !details.iter().any(|d| d.starts_with("accepted: CT1")),
+        "{details:#?}"
+    );
+}
+
 /// One peer's data sets hold at most its share of the screening memory
 /// (`inspection_memory_per_peer_bytes`), so one sender cannot spend the whole budget and
 /// leave everyone else's data sets unscreened: DCMTK's storescu sends MR_small (within
@@ -2359,12 +2605,41 @@ fn queries_relayed_are_recorded_as_queries() {
         1,
         "one instance retrieved"
     );
+    // A C-MOVE of the study to another AE (review s9-r16: the record did not say where
+    // the study was sent). dcmqrscp knows no ELSEWHERE and answers a failure; the
+    // request was relayed all the same.
+    let out = Command::new("movescu")
+        .args([
+            "-S",
+            "-k",
+            "QueryRetrieveLevel=STUDY",
+            "-k",
+            &format!("StudyInstanceUID={mr_study}"),
+        ])
+        .args([
+            "-aet",
+            "CT1",
+            "-aec",
+            "PACS",
+            "-aem",
+            "ELSEWHERE",
+            "127.0.0.1",
+            &gw,
+        ])
+        .output()
+        .expect("movescu runs");
+    assert!(
+        stderr(&out).contains("MoveDestinationUnknown"),
+        "the archive answered through the gateway: {}",
+        stderr(&out)
+    );
     let (code, events) = gateway.stop();
     assert_eq!(code, 0, "{events:#?}");
     let details = gateway_events(&events);
     for want in [
         "query: C-FIND-RQ (Message ID 1) on 1.2.840.10008.5.1.4.1.2.2.1, relayed",
         "query: C-GET-RQ (Message ID 1) on 1.2.840.10008.5.1.4.1.2.2.3, relayed",
+        "query: C-MOVE-RQ (Message ID 1) on 1.2.840.10008.5.1.4.1.2.2.2, move destination \"ELSEWHERE\", relayed",
         "relayed C-STORE",
     ] {
         assert!(
@@ -2374,7 +2649,7 @@ fn queries_relayed_are_recorded_as_queries() {
     }
     assert_eq!(
         details.iter().filter(|d| d.starts_with("query: ")).count(),
-        2,
+        3,
         "{details:#?}"
     );
 }
