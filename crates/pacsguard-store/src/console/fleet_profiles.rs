@@ -4,11 +4,12 @@
 //! A host names its current signed profile generation in every report (its generation
 //! number and a digest of its signature). The console keeps one row per (host,
 //! generation, digest): when it was first and last claimed, and, once an approver
-//! accepted it on the console, who, why and when. The row a host claimed last is its
+//! accepted it on the console, who, why and when. The host's highest generation is its
 //! current profile. Only rows an approver decided are kept without bound (people make
 //! them); a host can claim any number of generations, so at most
 //! [`MAX_PENDING_PROFILES_PER_HOST`] unapproved rows are kept per host, the oldest
-//! dropped first (each was raised as an alert when it arrived).
+//! dropped first (each was raised as an alert when it arrived), and one more: a row of
+//! the highest generation is never dropped, so the current profile cannot go back.
 
 use rusqlite::{OptionalExtension as _, params};
 
@@ -96,13 +97,18 @@ fn profile_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProfileRow> {
 }
 
 /// Drops a host's oldest pending rows past [`MAX_PENDING_PROFILES_PER_HOST`] (never an
-/// approved one, never the one just noted: it is the newest).
+/// approved one, never the one just noted: it is the newest), and never the last row of
+/// the host's highest generation: the pages show that generation as the host's current
+/// one, so a host that sent made-up claims of an older generation could otherwise push
+/// its unapproved re-baseline out and be shown on an older, approved generation again.
 fn prune_pending(conn: &rusqlite::Connection, host: i64) -> rusqlite::Result<usize> {
     conn.execute(
         "DELETE FROM fleet_profiles WHERE host = ?1 AND approved_at IS NULL AND \
          (generation, digest) NOT IN (SELECT generation, digest FROM fleet_profiles \
           WHERE host = ?1 AND approved_at IS NULL \
-          ORDER BY first_seen DESC, generation DESC LIMIT ?2)",
+          ORDER BY first_seen DESC, generation DESC LIMIT ?2) AND \
+         (generation, digest) NOT IN (SELECT generation, digest FROM fleet_profiles \
+          WHERE host = ?1 ORDER BY generation DESC, first_seen DESC LIMIT 1)",
         params![host, to_i64(MAX_PENDING_PROFILES_PER_HOST as u64)],
     )
 }
@@ -380,6 +386,38 @@ mod tests {
         );
         let row = db.profile(host, 1, &a).expect("db").expect("kept");
         assert_eq!(row.approved, Some(("alice".into(), "change 42".into(), 30)));
+    }
+
+    /// A host on an approved generation re-baselines (a newer, pending generation), then
+    /// sends made-up claims of the older generation until the oldest pending rows go:
+    /// the newest generation is still the one shown, unapproved.
+    #[test]
+    fn claims_of_an_older_generation_never_push_the_newest_out() {
+        let (_dir, mut db, host) = db_with_host();
+        let approved = "aa".repeat(32);
+        db.note_profile(host, 1, &approved, 1, 1).expect("note");
+        assert!(
+            db.approve_profile(host, 1, &approved, "alice", "ok", 2)
+                .expect("approve")
+        );
+        db.note_profile(host, 2, &"bb".repeat(32), 3, 3)
+            .expect("re-baseline");
+        for n in 0..=MAX_PENDING_PROFILES_PER_HOST {
+            db.note_profile(host, 1, &format!("{n:064x}"), 4, 10 + n as i64)
+                .expect("made-up claim");
+        }
+        db.note_profile(host, 1, &approved, 1, 100)
+            .expect("the approved one named again");
+        let current = db.current_profiles().expect("current");
+        assert_eq!(
+            (current[0].generation, current[0].approved.is_some()),
+            (2, false),
+            "{current:?}"
+        );
+        assert!(
+            db.pending_profiles().expect("pending").len() <= MAX_PENDING_PROFILES_PER_HOST + 1,
+            "still bounded"
+        );
     }
 
     #[test]
