@@ -65,6 +65,12 @@ pub const MAX_HOST_NAME: usize = 64;
 pub const HOST_QUOTA_BYTES: u64 = 1 << 30;
 /// The window [`HOST_QUOTA_BYTES`] counts over.
 pub const HOST_QUOTA_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// What one alert a host's claim raises (`host-profile-unapproved`) is charged to the
+/// host's quota besides its detail: the finding's row and the console's trail record of
+/// it (some 750 bytes each, measured). A host can name any number of made-up profile
+/// generations, each a new alert: they count against [`HOST_QUOTA_BYTES`] like its
+/// records, or one host could still grow the console's trail without bound.
+pub const ALERT_QUOTA_BYTES: u64 = 1024;
 
 /// What the console holds of one host per window ([`HOST_QUOTA_BYTES`] in
 /// [`HOST_QUOTA_WINDOW`] unless a test says otherwise).
@@ -207,7 +213,7 @@ impl Fleet {
             return Ok(Ok((start, total)));
         }
         let detail = format!(
-            "it sent {used} bytes of records in the current {} h window; {adding} more would pass the console's limit of {} bytes per host (HOST_QUOTA_BYTES): the console takes no more of its records until the window ends in {} s (the host keeps them and delivers them then)",
+            "it sent {used} bytes of records and alerts in the current {} h window; {adding} more would pass the console's limit of {} bytes per host (HOST_QUOTA_BYTES): the console takes no more of its records until the window ends in {} s (the host keeps them and delivers them then)",
             self.quota.window.as_secs() / 3600,
             self.quota.bytes,
             start.saturating_add(window).saturating_sub(now)
@@ -387,16 +393,24 @@ impl Fleet {
             ))),
             None => {
                 if noted.new {
-                    self.raise(
-                        host,
-                        FindingKind::HostProfileUnapproved,
-                        format!(
-                            "profile generation {} (signed on the host at {}, {}) was made on the host and is not approved on this console: review it on the Hosts page and approve it there, or investigate the host",
-                            claim.generation,
-                            claim.created,
-                            &claim.digest[..16]
-                        ),
+                    let detail = format!(
+                        "profile generation {} (signed on the host at {}, {}) was made on the host and is not approved on this console: review it on the Hosts page and approve it there, or investigate the host",
+                        claim.generation,
+                        claim.created,
+                        &claim.digest[..16]
                     );
+                    let store = |e: StoreError| format!("the console's store: {e}");
+                    let now = now();
+                    let cost = ALERT_QUOTA_BYTES.saturating_add(detail.len() as u64);
+                    // Past the quota the claim is still noted (the Hosts page shows the
+                    // host's highest generation unapproved) and `host-quota-exceeded`
+                    // was raised once; only this alert is not raised.
+                    if let Ok((start, used)) =
+                        self.charge_quota(db, host, cost, now).map_err(store)?
+                    {
+                        db.set_quota_used(host.id, start, used).map_err(store)?;
+                        self.raise(host, FindingKind::HostProfileUnapproved, detail);
+                    }
                 }
                 Ok(None)
             }
@@ -975,6 +989,73 @@ mod tests {
         assert_eq!(
             held.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),
             [0, 1, 2, 3]
+        );
+    }
+
+    /// Made-up profile claims (any host can name any number of generations) are each an
+    /// alert in the console's trail: they are charged to the host's quota like its
+    /// records, so past it no more are raised (`host-quota-exceeded` once), while the
+    /// Hosts page still shows the host's highest generation unapproved.
+    #[test]
+    fn made_up_profile_claims_are_charged_to_the_quota() {
+        use crate::witness::tests::signer;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let mut db = ConsoleDb::open(&store).expect("db");
+        db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+        let peer = b"the host's certificate";
+        let id = db
+            .enrol_host(b"t", now(), "loud", &crate::cert_fingerprint(peer))
+            .expect("db")
+            .expect("enrolled");
+        let raised = Arc::new(Mutex::new(Vec::<Finding>::new()));
+        let sink = raised.clone();
+        // Room for two alerts (each detail is 200 to 400 bytes), not three.
+        let fleet = Fleet::new(
+            store.clone(),
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
+            Box::new(move |f| sink.lock().expect("sink").push(f)),
+        )
+        .with_quota(Quota {
+            bytes: 2 * (ALERT_QUOTA_BYTES + 400),
+            window: HOST_QUOTA_WINDOW,
+        });
+        let s = signer("loud-trail");
+        for n in 1..=10u64 {
+            let answer = fleet.answer(
+                &mut db,
+                Some(peer),
+                Request::Report {
+                    trail_key: s.verifier().encode(),
+                    interval: 5,
+                    first: 0,
+                    records: Vec::new(),
+                    checkpoint: None,
+                    profile: Some(ProfileClaim {
+                        generation: n,
+                        created: 1,
+                        digest: format!("{n:064x}"),
+                    }),
+                },
+            );
+            assert!(!matches!(answer, Response::Enrolled { .. }), "{answer:?}");
+        }
+        let raised = raised.lock().expect("raised");
+        let count = |kind| raised.iter().filter(|f| f.kind == kind).count();
+        assert!(raised.iter().all(|f| (200..400).contains(&f.detail.len())
+            || f.kind != FindingKind::HostProfileUnapproved));
+        assert_eq!(count(FindingKind::HostProfileUnapproved), 2, "{raised:?}");
+        assert_eq!(count(FindingKind::HostQuotaExceeded), 1, "{raised:?}");
+        let current = db.current_profiles().expect("current");
+        assert_eq!(
+            current
+                .iter()
+                .map(|p| (p.host, p.generation, p.approved.is_some()))
+                .collect::<Vec<_>>(),
+            [(id, 10, false)],
+            "the newest claim is still shown, unapproved"
         );
     }
 
