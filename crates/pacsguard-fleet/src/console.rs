@@ -72,6 +72,24 @@ pub const HOST_QUOTA_WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// records, or one host could still grow the console's trail without bound.
 pub const ALERT_QUOTA_BYTES: u64 = 1024;
 
+/// What one stored row (a record, a checkpoint) costs the host's quota besides its text:
+/// its key and index entries. A host that sends records of a few bytes, one per report,
+/// makes the console store a checkpoint row with each (its note and the cosigned note,
+/// some 400 bytes): charged at the row's real size, not only the record's text, so the
+/// quota bounds the disk it takes.
+pub const ROW_QUOTA_BYTES: u64 = 32;
+
+/// What storing a batch costs its host's quota ([`HOST_QUOTA_BYTES`]): each record row
+/// and the batch's checkpoint row (`note` and `cosigned` as stored).
+fn batch_cost(records: &[(u64, Vec<u8>)], note: &str, cosigned: Option<&str>) -> u64 {
+    let rows = records
+        .iter()
+        .map(|(_, line)| (line.len() as u64).saturating_add(ROW_QUOTA_BYTES))
+        .fold(0u64, u64::saturating_add);
+    let checkpoint = (note.len() + cosigned.map_or(0, str::len)) as u64 + ROW_QUOTA_BYTES;
+    rows.saturating_add(checkpoint)
+}
+
 /// What the console holds of one host per window ([`HOST_QUOTA_BYTES`] in
 /// [`HOST_QUOTA_WINDOW`] unless a test says otherwise).
 #[derive(Clone, Copy, Debug)]
@@ -564,11 +582,11 @@ impl Fleet {
             },
             None => (host.checkpoint.clone().unwrap_or_default(), None),
         };
-        let adding: u64 = accepted
-            .records
-            .iter()
-            .map(|(_, line)| line.len() as u64)
-            .sum();
+        let adding = if accepted.records.is_empty() && accepted.checkpoint.is_none() {
+            0
+        } else {
+            batch_cost(&accepted.records, &note, cosigned.as_deref())
+        };
         let charged = match self.charge_quota(db, host, adding, now)? {
             Ok(charged) => charged,
             Err(detail) => {
@@ -954,7 +972,16 @@ mod tests {
             checkpoint: Some(checkpoint(&s, &all[..to])),
             profile: None,
         };
-        let limit: u64 = all[..2].iter().map(|l| l.len() as u64).sum();
+        // The two records' rows and the checkpoint row, as stored (the cosignature line
+        // has the same length at any time).
+        let note = checkpoint(&s, &all[..2]);
+        let cosigned = Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32]))
+            .cosign(&note, 0)
+            .expect("cosign");
+        let two: Vec<(u64, Vec<u8>)> = (0..2)
+            .map(|i| (i as u64, all[i].clone().into_bytes()))
+            .collect();
+        let limit = batch_cost(&two, &note, Some(&cosigned));
         let small = fleet(Quota {
             bytes: limit,
             window: HOST_QUOTA_WINDOW,
@@ -989,6 +1016,72 @@ mod tests {
         assert_eq!(
             held.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),
             [0, 1, 2, 3]
+        );
+    }
+
+    /// A host that sends tiny records one per report, each with its checkpoint, makes the
+    /// console store a checkpoint row per record: what it stored in all stays within the
+    /// quota, not only the records' text.
+    #[test]
+    fn tiny_records_one_per_report_stay_within_the_quota() {
+        use crate::witness::tests::{checkpoint, signer};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let mut db = ConsoleDb::open(&store).expect("db");
+        db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+        let peer = b"the host's certificate";
+        let id = db
+            .enrol_host(b"t", now(), "tiny", &crate::cert_fingerprint(peer))
+            .expect("db")
+            .expect("enrolled");
+        let quota = 8 << 10;
+        let fleet = Fleet::new(
+            store.clone(),
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
+            Box::new(|_| {}),
+        )
+        .with_quota(Quota {
+            bytes: quota,
+            window: HOST_QUOTA_WINDOW,
+        });
+        let s = signer("tiny-trail");
+        let all: Vec<String> = (0..200).map(|seq| format!("{{\"seq\":{seq}}}")).collect();
+        let mut stored = 0u64;
+        for n in 0..all.len() {
+            let sent = checkpoint(&s, &all[..=n]);
+            let answer = fleet.answer(
+                &mut db,
+                Some(peer),
+                Request::Report {
+                    trail_key: s.verifier().encode(),
+                    interval: 5,
+                    first: n as u64,
+                    records: vec![all[n].clone()],
+                    checkpoint: Some(sent.clone()),
+                    profile: None,
+                },
+            );
+            match answer {
+                Response::Witnessed { cosigned, .. } => {
+                    stored += (all[n].len() + sent.len() + cosigned.map_or(0, |c| c.len())) as u64;
+                }
+                Response::Refused { reason } => {
+                    assert!(reason.contains("HOST_QUOTA_BYTES"), "{reason}");
+                    break;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let held = db.host_records(id).expect("records").len();
+        assert!(
+            held > 0 && held < all.len(),
+            "the quota was reached: {held}"
+        );
+        assert!(
+            stored <= quota,
+            "{stored} bytes stored past a quota of {quota}"
         );
     }
 
