@@ -216,20 +216,16 @@ impl Fleet {
     /// is charged then.
     fn charge_quota(
         &self,
-        db: &ConsoleDb,
+        db: &mut ConsoleDb,
         host: &HostRow,
         adding: u64,
         now: i64,
     ) -> Result<Result<(i64, u64), String>, StoreError> {
         let window = i64::try_from(self.quota.window.as_secs()).unwrap_or(i64::MAX);
-        let (start, used) = match db.quota_used(host.id)? {
-            (start, used) if now.saturating_sub(start) < window => (start, used),
-            _ => (now, 0),
+        let (start, used) = match db.charge_quota(host.id, now, window, self.quota.bytes, adding)? {
+            Ok(charged) => return Ok(Ok(charged)),
+            Err(held) => held,
         };
-        let total = used.saturating_add(adding);
-        if total <= self.quota.bytes {
-            return Ok(Ok((start, total)));
-        }
         let detail = format!(
             "it sent {used} bytes of records and alerts in the current {} h window; {adding} more would pass the console's limit of {} bytes per host (HOST_QUOTA_BYTES): the console takes no more of its records until the window ends in {} s (the host keeps them and delivers them then)",
             self.quota.window.as_secs() / 3600,
@@ -423,10 +419,11 @@ impl Fleet {
                     // Past the quota the claim is still noted (the Hosts page shows the
                     // host's highest generation unapproved) and `host-quota-exceeded`
                     // was raised once; only this alert is not raised.
-                    if let Ok((start, used)) =
-                        self.charge_quota(db, host, cost, now).map_err(store)?
+                    if self
+                        .charge_quota(db, host, cost, now)
+                        .map_err(store)?
+                        .is_ok()
                     {
-                        db.set_quota_used(host.id, start, used).map_err(store)?;
                         self.raise(host, FindingKind::HostProfileUnapproved, detail);
                     }
                 }
@@ -617,12 +614,10 @@ impl Fleet {
             },
         )?;
         if !stored {
+            db.refund_quota(host.id, charged.0, adding)?;
             return Ok(Response::Refused {
                 reason: "another connection of this host reported meanwhile; send again".into(),
             });
-        }
-        if adding > 0 {
-            db.set_quota_used(host.id, charged.0, charged.1)?;
         }
         Ok(Response::Witnessed {
             size,

@@ -113,6 +113,9 @@ fn prune_pending(conn: &rusqlite::Connection, host: i64) -> rusqlite::Result<usi
     )
 }
 
+/// A host's quota window: (when it began, Unix seconds; bytes charged in it).
+pub type QuotaWindow = (i64, u64);
+
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -260,16 +263,61 @@ impl ConsoleDb {
             .unwrap_or((0, 0)))
     }
 
-    /// Sets what `host` used of its quota in the window that began at `window_start`.
-    pub fn set_quota_used(
-        &self,
+    /// Charges `adding` bytes to `host`'s quota in one transaction (connections of one
+    /// host run side by side, each with its own handle: a read and a later write apart
+    /// would lose the charges made between them). The window restarts at `now` once
+    /// `window` seconds passed since it began. `Ok((start, used))` when the charge fits
+    /// `limit` (and is made), else `Err((start, used))` with nothing charged.
+    pub fn charge_quota(
+        &mut self,
         host: i64,
-        window_start: i64,
-        bytes: u64,
-    ) -> Result<(), StoreError> {
-        self.execute(
+        now: i64,
+        window: i64,
+        limit: u64,
+        adding: u64,
+    ) -> Result<Result<QuotaWindow, QuotaWindow>, StoreError> {
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        let held: Option<(i64, i64)> = tx
+            .query_row(
+                "SELECT window_start, bytes FROM fleet_quota WHERE host = ?1",
+                params![host],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(sql)?;
+        let (start, used) = match held {
+            Some((start, used)) if now.saturating_sub(start) < window => {
+                (start, u64::try_from(used).unwrap_or(0))
+            }
+            _ => (now, 0),
+        };
+        let total = used.saturating_add(adding);
+        if total > limit {
+            return Ok(Err((start, used)));
+        }
+        tx.execute(
             "INSERT INTO fleet_quota (host, window_start, bytes) VALUES (?1, ?2, ?3) \
              ON CONFLICT (host) DO UPDATE SET window_start = ?2, bytes = ?3",
+            params![host, start, to_i64(total)],
+        )
+        .map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        Ok(Ok((start, total)))
+    }
+
+    /// Gives back `bytes` charged in the window that began at `window_start` (a batch
+    /// charged and then not stored).
+    pub fn refund_quota(&self, host: i64, window_start: i64, bytes: u64) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE fleet_quota SET bytes = max(bytes - ?3, 0) WHERE host = ?1 AND window_start = ?2",
             params![host, window_start, to_i64(bytes)],
         )?;
         Ok(())
@@ -417,6 +465,42 @@ mod tests {
         assert!(
             db.pending_profiles().expect("pending").len() <= MAX_PENDING_PROFILES_PER_HOST + 1,
             "still bounded"
+        );
+    }
+
+    /// Handles of one store charging side by side (a host's connections): every charge
+    /// is counted, none lost between a read and a write.
+    #[test]
+    fn quota_charges_from_many_connections_are_all_counted() {
+        let (dir, _db, host) = db_with_host();
+        let path = dir.path().join("store.sqlite");
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let mut db = ConsoleDb::open(&path).expect("db");
+                    for _ in 0..100 {
+                        db.charge_quota(host, 1_000, 3_600, u64::MAX, 1)
+                            .expect("charge")
+                            .expect("within");
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
+        }
+        let mut db = ConsoleDb::open(&path).expect("db");
+        assert_eq!(db.quota_used(host).expect("used"), (1_000, 400));
+        assert_eq!(
+            db.charge_quota(host, 1_000, 3_600, 400, 1).expect("db"),
+            Err((1_000, 400)),
+            "past the limit nothing is charged"
+        );
+        assert_eq!(
+            db.charge_quota(host, 4_600, 3_600, 1_000, 5).expect("db"),
+            Ok((4_600, 5)),
+            "a new window"
         );
     }
 
