@@ -37,9 +37,11 @@ pub const MAX_CONNECTIONS: usize = 64;
 /// [`MAX_CONNECTIONS`] slots: enrolled hosts elsewhere still get in.
 pub const MAX_UNPROVEN_PER_ADDRESS: usize = 8;
 /// Connections, from all addresses together, that have not (yet) shown a host
-/// certificate: half of [`MAX_CONNECTIONS`]. Someone with many addresses (more than
-/// `MAX_CONNECTIONS / MAX_UNPROVEN_PER_ADDRESS` = 8) could otherwise hold every slot with
-/// idle handshakes; the other half stays for enrolled hosts.
+/// certificate: half of [`MAX_CONNECTIONS`], the other half stays for enrolled hosts
+/// once proven. An enrolled host comes in unproven too (its certificate is shown in the
+/// handshake), so at this limit the oldest unproven connection is ended for the newcomer
+/// rather than the newcomer refused: someone with a few addresses holding idle sockets
+/// would otherwise lock every host out.
 pub const MAX_UNPROVEN_CONNECTIONS: usize = MAX_CONNECTIONS / 2;
 /// A connection that sends no frame for this long is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -686,47 +688,58 @@ fn skip_held<'r>(
     })
 }
 
-/// Connections per address that have not shown a host certificate.
-type Unproven = Arc<Mutex<HashMap<IpAddr, usize>>>;
+/// The connections that have not (yet) shown a host certificate: each by its id, with
+/// its address, when it came and a handle to end it.
+#[derive(Default)]
+struct UnprovenTable {
+    next: u64,
+    held: HashMap<u64, (IpAddr, std::time::Instant, Option<TcpStream>)>,
+}
+type Unproven = Arc<Mutex<UnprovenTable>>;
 
 /// One connection counted in [`Unproven`] until it shows a host certificate or ends.
 struct UnprovenSlot {
     table: Unproven,
-    address: IpAddr,
-    held: bool,
+    id: u64,
 }
 
 impl UnprovenSlot {
-    /// Takes a slot for `address`, or `None` if it holds [`MAX_UNPROVEN_PER_ADDRESS`] or
-    /// all addresses together hold [`MAX_UNPROVEN_CONNECTIONS`].
-    fn take(table: &Unproven, address: IpAddr) -> Option<UnprovenSlot> {
-        let mut counts = table.lock().ok()?;
-        if counts.values().sum::<usize>() >= MAX_UNPROVEN_CONNECTIONS {
+    /// Takes a slot for `address` (`end`: a handle to end that connection), or `None`
+    /// if the address holds [`MAX_UNPROVEN_PER_ADDRESS`]. When all addresses together
+    /// hold [`MAX_UNPROVEN_CONNECTIONS`], the oldest of them is ended to make room: an
+    /// enrolled host shows its certificate in the handshake, so it too comes in
+    /// unproven, and refusing newcomers let a few addresses holding idle sockets lock
+    /// every host out; a host's handshake takes milliseconds, an idle socket waits.
+    fn take(table: &Unproven, address: IpAddr, end: Option<TcpStream>) -> Option<UnprovenSlot> {
+        let mut table_guard = table.lock().ok()?;
+        let t = &mut *table_guard;
+        if t.held.values().filter(|(a, ..)| *a == address).count() >= MAX_UNPROVEN_PER_ADDRESS {
             return None;
         }
-        let count = counts.entry(address).or_insert(0);
-        if *count >= MAX_UNPROVEN_PER_ADDRESS {
-            return None;
+        if t.held.len() >= MAX_UNPROVEN_CONNECTIONS
+            && let Some(oldest) = t
+                .held
+                .iter()
+                .min_by_key(|(id, (_, since, _))| (*since, **id))
+                .map(|(id, _)| *id)
+            && let Some((_, _, Some(stream))) = t.held.remove(&oldest)
+        {
+            // Its thread's next read fails and the connection ends.
+            let _ = stream.shutdown(std::net::Shutdown::Both);
         }
-        *count += 1;
+        let id = t.next;
+        t.next = t.next.wrapping_add(1);
+        t.held.insert(id, (address, std::time::Instant::now(), end));
         Some(UnprovenSlot {
             table: table.clone(),
-            address,
-            held: true,
+            id,
         })
     }
 
+    /// Frees the slot (no longer counted; once, however often called).
     fn release(&mut self) {
-        if !std::mem::take(&mut self.held) {
-            return;
-        }
-        if let Ok(mut counts) = self.table.lock()
-            && let Some(count) = counts.get_mut(&self.address)
-        {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                counts.remove(&self.address);
-            }
+        if let Ok(mut table) = self.table.lock() {
+            table.held.remove(&self.id);
         }
     }
 }
@@ -750,7 +763,7 @@ pub fn serve(
         .name("fleet".into())
         .spawn(move || {
             let open = Arc::new(AtomicUsize::new(0));
-            let unproven: Unproven = Arc::new(Mutex::new(HashMap::new()));
+            let unproven: Unproven = Arc::default();
             let silence_db = Mutex::new(ConsoleDb::open(&fleet.store).ok());
             let mut next_silence_check = std::time::Instant::now();
             while !stop.load(Ordering::Relaxed) {
@@ -769,7 +782,9 @@ pub fn serve(
                             drop(tcp); // over the limit: the host retries at its next report
                             continue;
                         }
-                        let Some(slot) = UnprovenSlot::take(&unproven, from.ip()) else {
+                        let Some(slot) =
+                            UnprovenSlot::take(&unproven, from.ip(), tcp.try_clone().ok())
+                        else {
                             drop(tcp); // this address holds its share of unproven slots
                             continue;
                         };
@@ -913,20 +928,26 @@ mod tests {
         let one: IpAddr = [192, 0, 2, 1].into();
         let two: IpAddr = [192, 0, 2, 2].into();
         let mut held: Vec<UnprovenSlot> = (0..MAX_UNPROVEN_PER_ADDRESS)
-            .map(|_| UnprovenSlot::take(&table, one).expect("under the limit"))
+            .map(|_| UnprovenSlot::take(&table, one, None).expect("under the limit"))
             .collect();
-        assert!(UnprovenSlot::take(&table, one).is_none(), "at the limit");
-        assert!(UnprovenSlot::take(&table, two).is_some(), "another address");
+        assert!(
+            UnprovenSlot::take(&table, one, None).is_none(),
+            "at the limit"
+        );
+        assert!(
+            UnprovenSlot::take(&table, two, None).is_some(),
+            "another address"
+        );
         // A connection that shows its certificate frees its place (once, however often
         // released), and so does one that ends.
         held[0].release();
         held[0].release();
-        let again = UnprovenSlot::take(&table, one).expect("a place again");
-        assert!(UnprovenSlot::take(&table, one).is_none());
+        let again = UnprovenSlot::take(&table, one, None).expect("a place again");
+        assert!(UnprovenSlot::take(&table, one, None).is_none());
         drop(again);
-        assert!(UnprovenSlot::take(&table, one).is_some());
+        assert!(UnprovenSlot::take(&table, one, None).is_some());
         held.clear();
-        assert!(table.lock().expect("table").is_empty());
+        assert!(table.lock().expect("table").held.is_empty());
     }
 
     /// One host cannot fill the console's disk: its records are taken up to the quota
@@ -1233,20 +1254,46 @@ mod tests {
     }
 
     /// Many addresses together hold at most half the slots without a host certificate,
-    /// so enrolled hosts always find one.
+    /// and a newcomer past that takes the place of the oldest, whose socket is ended: an
+    /// enrolled host (unproven until its handshake is done) always gets in.
     #[test]
-    fn unproven_connections_from_many_addresses_leave_slots_for_hosts() {
+    fn unproven_connections_from_many_addresses_give_way_to_a_newcomer() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("listen");
+        let at = listener.local_addr().expect("address");
         let table: Unproven = Arc::default();
         let mut held = Vec::new();
+        let mut clients = Vec::new();
         for n in 0..=u8::MAX {
-            if let Some(slot) = UnprovenSlot::take(&table, [198, 51, 100, n].into()) {
+            let client = TcpStream::connect(at).expect("connect");
+            let (server, _) = listener.accept().expect("accept");
+            if let Some(slot) = UnprovenSlot::take(&table, [198, 51, 100, n].into(), Some(server)) {
                 held.push(slot);
+                clients.push(client);
             }
         }
-        assert_eq!(held.len(), MAX_UNPROVEN_CONNECTIONS, "at the limit");
-        assert!(MAX_CONNECTIONS - held.len() >= MAX_CONNECTIONS / 2);
-        held.pop();
-        assert!(UnprovenSlot::take(&table, [203, 0, 113, 1].into()).is_some());
+        assert_eq!(
+            table.lock().expect("table").held.len(),
+            MAX_UNPROVEN_CONNECTIONS,
+            "at the limit"
+        );
+        const { assert!(MAX_CONNECTIONS - MAX_UNPROVEN_CONNECTIONS >= MAX_CONNECTIONS / 2) };
+        // The first (oldest) was ended for each newcomer past the limit.
+        let mut oldest = clients.remove(0);
+        oldest
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut byte = [0u8; 1];
+        assert_eq!(
+            std::io::Read::read(&mut oldest, &mut byte).expect("ended"),
+            0,
+            "the oldest idle connection was ended"
+        );
+        let newcomer = UnprovenSlot::take(&table, [203, 0, 113, 1].into(), None);
+        assert!(newcomer.is_some(), "an enrolled host gets in");
+        assert_eq!(
+            table.lock().expect("table").held.len(),
+            MAX_UNPROVEN_CONNECTIONS
+        );
     }
 
     #[test]
