@@ -179,24 +179,36 @@ impl ConsoleDb {
         Ok(ProfileNoted { new, approved_at })
     }
 
-    /// Notes that the host's trail records signing `generation`: `true` (raise it) when
-    /// the host never named that generation, nor a later one, in a report (the older
-    /// generations of a trail delivered at enrolment are not news), once per generation.
+    /// Notes that the host's trail records signing `generation`: `true` (raise it), once
+    /// per generation, when the host never named that generation and it is newer than
+    /// the host's newest approved one. Before any approval, when it never named that
+    /// generation nor a later one (the older generations of a trail delivered at
+    /// enrolment are not news). A later generation *named* does not hide it once one was
+    /// approved: a single made-up claim of a huge generation would otherwise silence
+    /// every re-baseline the trail shows from then on.
     pub fn note_profile_in_trail(
         &self,
         host: i64,
         generation: u64,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let claimed: i64 = self
+        let (named, later, approved): (i64, i64, Option<i64>) = self
             .conn
             .query_row(
-                "SELECT count(*) FROM fleet_profiles WHERE host = ?1 AND generation >= ?2",
+                "SELECT count(*) FILTER (WHERE generation = ?2), \
+                 count(*) FILTER (WHERE generation > ?2), \
+                 max(generation) FILTER (WHERE approved_at IS NOT NULL) \
+                 FROM fleet_profiles WHERE host = ?1",
                 params![host, to_i64(generation)],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .map_err(self.sql())?;
-        if claimed > 0 {
+        let news = named == 0
+            && match approved {
+                Some(approved) => to_i64(generation) > approved,
+                None => later == 0,
+            };
+        if !news {
             return Ok(false);
         }
         self.execute(
@@ -468,18 +480,48 @@ mod tests {
         );
     }
 
+    /// Once a generation was approved, a made-up claim of a huge generation does not hide
+    /// a newer generation the host's trail records signing.
+    #[test]
+    fn a_huge_claim_does_not_hide_a_re_baseline_in_the_trail() {
+        let (_dir, mut db, host) = db_with_host();
+        let approved = "aa".repeat(32);
+        db.note_profile(host, 1, &approved, 1, 1).expect("note");
+        assert!(
+            db.approve_profile(host, 1, &approved, "alice", "ok", 2)
+                .expect("approve")
+        );
+        assert!(
+            !db.note_profile_in_trail(host, 1, 3).expect("trail"),
+            "named"
+        );
+        db.note_profile(host, 1 << 40, &"cc".repeat(32), 1, 4)
+            .expect("made-up claim");
+        assert!(
+            db.note_profile_in_trail(host, 2, 5).expect("trail"),
+            "the re-baseline in the trail is raised"
+        );
+        assert!(
+            !db.note_profile_in_trail(host, 2, 6).expect("trail"),
+            "once"
+        );
+    }
+
     /// Handles of one store charging side by side (a host's connections): every charge
     /// is counted, none lost between a read and a write.
     #[test]
     fn quota_charges_from_many_connections_are_all_counted() {
         let (dir, _db, host) = db_with_host();
         let path = dir.path().join("store.sqlite");
-        let threads: Vec<_> = (0..4)
-            .map(|_| {
-                let path = path.clone();
+        // Each handle opened here (opening side by side is not what is tested).
+        let handles: Vec<ConsoleDb> = (0..2)
+            .map(|_| ConsoleDb::open(&path).expect("db"))
+            .collect();
+        let threads: Vec<_> = handles
+            .into_iter()
+            .map(|mut db| {
                 std::thread::spawn(move || {
-                    let mut db = ConsoleDb::open(&path).expect("db");
-                    for _ in 0..100 {
+                    for _ in 0..25 {
                         db.charge_quota(host, 1_000, 3_600, u64::MAX, 1)
                             .expect("charge")
                             .expect("within");
@@ -491,10 +533,10 @@ mod tests {
             t.join().expect("thread");
         }
         let mut db = ConsoleDb::open(&path).expect("db");
-        assert_eq!(db.quota_used(host).expect("used"), (1_000, 400));
+        assert_eq!(db.quota_used(host).expect("used"), (1_000, 50));
         assert_eq!(
-            db.charge_quota(host, 1_000, 3_600, 400, 1).expect("db"),
-            Err((1_000, 400)),
+            db.charge_quota(host, 1_000, 3_600, 50, 1).expect("db"),
+            Err((1_000, 50)),
             "past the limit nothing is charged"
         );
         assert_eq!(
