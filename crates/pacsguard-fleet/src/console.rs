@@ -37,9 +37,11 @@ pub const MAX_CONNECTIONS: usize = 64;
 /// [`MAX_CONNECTIONS`] slots: enrolled hosts elsewhere still get in.
 pub const MAX_UNPROVEN_PER_ADDRESS: usize = 8;
 /// Connections, from all addresses together, that have not (yet) shown a host
-/// certificate: half of [`MAX_CONNECTIONS`]. Someone with many addresses (more than
-/// `MAX_CONNECTIONS / MAX_UNPROVEN_PER_ADDRESS` = 8) could otherwise hold every slot with
-/// idle handshakes; the other half stays for enrolled hosts.
+/// certificate: half of [`MAX_CONNECTIONS`], the other half stays for enrolled hosts
+/// once proven. An enrolled host comes in unproven too (its certificate is shown in the
+/// handshake), so at this limit the oldest unproven connection is ended for the newcomer
+/// rather than the newcomer refused: someone with a few addresses holding idle sockets
+/// would otherwise lock every host out.
 pub const MAX_UNPROVEN_CONNECTIONS: usize = MAX_CONNECTIONS / 2;
 /// A connection that sends no frame for this long is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -65,6 +67,30 @@ pub const MAX_HOST_NAME: usize = 64;
 pub const HOST_QUOTA_BYTES: u64 = 1 << 30;
 /// The window [`HOST_QUOTA_BYTES`] counts over.
 pub const HOST_QUOTA_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// What one alert a host's claim raises (`host-profile-unapproved`) is charged to the
+/// host's quota besides its detail: the finding's row and the console's trail record of
+/// it (some 750 bytes each, measured). A host can name any number of made-up profile
+/// generations, each a new alert: they count against [`HOST_QUOTA_BYTES`] like its
+/// records, or one host could still grow the console's trail without bound.
+pub const ALERT_QUOTA_BYTES: u64 = 1024;
+
+/// What one stored row (a record, a checkpoint) costs the host's quota besides its text:
+/// its key and index entries. A host that sends records of a few bytes, one per report,
+/// makes the console store a checkpoint row with each (its note and the cosigned note,
+/// some 400 bytes): charged at the row's real size, not only the record's text, so the
+/// quota bounds the disk it takes.
+pub const ROW_QUOTA_BYTES: u64 = 32;
+
+/// What storing a batch costs its host's quota ([`HOST_QUOTA_BYTES`]): each record row
+/// and the batch's checkpoint row (`note` and `cosigned` as stored).
+fn batch_cost(records: &[(u64, Vec<u8>)], note: &str, cosigned: Option<&str>) -> u64 {
+    let rows = records
+        .iter()
+        .map(|(_, line)| (line.len() as u64).saturating_add(ROW_QUOTA_BYTES))
+        .fold(0u64, u64::saturating_add);
+    let checkpoint = (note.len() + cosigned.map_or(0, str::len)) as u64 + ROW_QUOTA_BYTES;
+    rows.saturating_add(checkpoint)
+}
 
 /// What the console holds of one host per window ([`HOST_QUOTA_BYTES`] in
 /// [`HOST_QUOTA_WINDOW`] unless a test says otherwise).
@@ -192,22 +218,18 @@ impl Fleet {
     /// is charged then.
     fn charge_quota(
         &self,
-        db: &ConsoleDb,
+        db: &mut ConsoleDb,
         host: &HostRow,
         adding: u64,
         now: i64,
     ) -> Result<Result<(i64, u64), String>, StoreError> {
         let window = i64::try_from(self.quota.window.as_secs()).unwrap_or(i64::MAX);
-        let (start, used) = match db.quota_used(host.id)? {
-            (start, used) if now.saturating_sub(start) < window => (start, used),
-            _ => (now, 0),
+        let (start, used) = match db.charge_quota(host.id, now, window, self.quota.bytes, adding)? {
+            Ok(charged) => return Ok(Ok(charged)),
+            Err(held) => held,
         };
-        let total = used.saturating_add(adding);
-        if total <= self.quota.bytes {
-            return Ok(Ok((start, total)));
-        }
         let detail = format!(
-            "it sent {used} bytes of records in the current {} h window; {adding} more would pass the console's limit of {} bytes per host (HOST_QUOTA_BYTES): the console takes no more of its records until the window ends in {} s (the host keeps them and delivers them then)",
+            "it sent {used} bytes of records and alerts in the current {} h window; {adding} more would pass the console's limit of {} bytes per host (HOST_QUOTA_BYTES): the console takes no more of its records until the window ends in {} s (the host keeps them and delivers them then)",
             self.quota.window.as_secs() / 3600,
             self.quota.bytes,
             start.saturating_add(window).saturating_sub(now)
@@ -387,16 +409,25 @@ impl Fleet {
             ))),
             None => {
                 if noted.new {
-                    self.raise(
-                        host,
-                        FindingKind::HostProfileUnapproved,
-                        format!(
-                            "profile generation {} (signed on the host at {}, {}) was made on the host and is not approved on this console: review it on the Hosts page and approve it there, or investigate the host",
-                            claim.generation,
-                            claim.created,
-                            &claim.digest[..16]
-                        ),
+                    let detail = format!(
+                        "profile generation {} (signed on the host at {}, {}) was made on the host and is not approved on this console: review it on the Hosts page and approve it there, or investigate the host",
+                        claim.generation,
+                        claim.created,
+                        &claim.digest[..16]
                     );
+                    let store = |e: StoreError| format!("the console's store: {e}");
+                    let now = now();
+                    let cost = ALERT_QUOTA_BYTES.saturating_add(detail.len() as u64);
+                    // Past the quota the claim is still noted (the Hosts page shows the
+                    // host's highest generation unapproved) and `host-quota-exceeded`
+                    // was raised once; only this alert is not raised.
+                    if self
+                        .charge_quota(db, host, cost, now)
+                        .map_err(store)?
+                        .is_ok()
+                    {
+                        self.raise(host, FindingKind::HostProfileUnapproved, detail);
+                    }
                 }
                 Ok(None)
             }
@@ -550,11 +581,11 @@ impl Fleet {
             },
             None => (host.checkpoint.clone().unwrap_or_default(), None),
         };
-        let adding: u64 = accepted
-            .records
-            .iter()
-            .map(|(_, line)| line.len() as u64)
-            .sum();
+        let adding = if accepted.records.is_empty() && accepted.checkpoint.is_none() {
+            0
+        } else {
+            batch_cost(&accepted.records, &note, cosigned.as_deref())
+        };
         let charged = match self.charge_quota(db, host, adding, now)? {
             Ok(charged) => charged,
             Err(detail) => {
@@ -585,12 +616,10 @@ impl Fleet {
             },
         )?;
         if !stored {
+            db.refund_quota(host.id, charged.0, adding)?;
             return Ok(Response::Refused {
                 reason: "another connection of this host reported meanwhile; send again".into(),
             });
-        }
-        if adding > 0 {
-            db.set_quota_used(host.id, charged.0, charged.1)?;
         }
         Ok(Response::Witnessed {
             size,
@@ -659,47 +688,58 @@ fn skip_held<'r>(
     })
 }
 
-/// Connections per address that have not shown a host certificate.
-type Unproven = Arc<Mutex<HashMap<IpAddr, usize>>>;
+/// The connections that have not (yet) shown a host certificate: each by its id, with
+/// its address, when it came and a handle to end it.
+#[derive(Default)]
+struct UnprovenTable {
+    next: u64,
+    held: HashMap<u64, (IpAddr, std::time::Instant, Option<TcpStream>)>,
+}
+type Unproven = Arc<Mutex<UnprovenTable>>;
 
 /// One connection counted in [`Unproven`] until it shows a host certificate or ends.
 struct UnprovenSlot {
     table: Unproven,
-    address: IpAddr,
-    held: bool,
+    id: u64,
 }
 
 impl UnprovenSlot {
-    /// Takes a slot for `address`, or `None` if it holds [`MAX_UNPROVEN_PER_ADDRESS`] or
-    /// all addresses together hold [`MAX_UNPROVEN_CONNECTIONS`].
-    fn take(table: &Unproven, address: IpAddr) -> Option<UnprovenSlot> {
-        let mut counts = table.lock().ok()?;
-        if counts.values().sum::<usize>() >= MAX_UNPROVEN_CONNECTIONS {
+    /// Takes a slot for `address` (`end`: a handle to end that connection), or `None`
+    /// if the address holds [`MAX_UNPROVEN_PER_ADDRESS`]. When all addresses together
+    /// hold [`MAX_UNPROVEN_CONNECTIONS`], the oldest of them is ended to make room: an
+    /// enrolled host shows its certificate in the handshake, so it too comes in
+    /// unproven, and refusing newcomers let a few addresses holding idle sockets lock
+    /// every host out; a host's handshake takes milliseconds, an idle socket waits.
+    fn take(table: &Unproven, address: IpAddr, end: Option<TcpStream>) -> Option<UnprovenSlot> {
+        let mut table_guard = table.lock().ok()?;
+        let t = &mut *table_guard;
+        if t.held.values().filter(|(a, ..)| *a == address).count() >= MAX_UNPROVEN_PER_ADDRESS {
             return None;
         }
-        let count = counts.entry(address).or_insert(0);
-        if *count >= MAX_UNPROVEN_PER_ADDRESS {
-            return None;
+        if t.held.len() >= MAX_UNPROVEN_CONNECTIONS
+            && let Some(oldest) = t
+                .held
+                .iter()
+                .min_by_key(|(id, (_, since, _))| (*since, **id))
+                .map(|(id, _)| *id)
+            && let Some((_, _, Some(stream))) = t.held.remove(&oldest)
+        {
+            // Its thread's next read fails and the connection ends.
+            let _ = stream.shutdown(std::net::Shutdown::Both);
         }
-        *count += 1;
+        let id = t.next;
+        t.next = t.next.wrapping_add(1);
+        t.held.insert(id, (address, std::time::Instant::now(), end));
         Some(UnprovenSlot {
             table: table.clone(),
-            address,
-            held: true,
+            id,
         })
     }
 
+    /// Frees the slot (no longer counted; once, however often called).
     fn release(&mut self) {
-        if !std::mem::take(&mut self.held) {
-            return;
-        }
-        if let Ok(mut counts) = self.table.lock()
-            && let Some(count) = counts.get_mut(&self.address)
-        {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                counts.remove(&self.address);
-            }
+        if let Ok(mut table) = self.table.lock() {
+            table.held.remove(&self.id);
         }
     }
 }
@@ -723,7 +763,7 @@ pub fn serve(
         .name("fleet".into())
         .spawn(move || {
             let open = Arc::new(AtomicUsize::new(0));
-            let unproven: Unproven = Arc::new(Mutex::new(HashMap::new()));
+            let unproven: Unproven = Arc::default();
             let silence_db = Mutex::new(ConsoleDb::open(&fleet.store).ok());
             let mut next_silence_check = std::time::Instant::now();
             while !stop.load(Ordering::Relaxed) {
@@ -742,7 +782,9 @@ pub fn serve(
                             drop(tcp); // over the limit: the host retries at its next report
                             continue;
                         }
-                        let Some(slot) = UnprovenSlot::take(&unproven, from.ip()) else {
+                        let Some(slot) =
+                            UnprovenSlot::take(&unproven, from.ip(), tcp.try_clone().ok())
+                        else {
                             drop(tcp); // this address holds its share of unproven slots
                             continue;
                         };
@@ -886,20 +928,26 @@ mod tests {
         let one: IpAddr = [192, 0, 2, 1].into();
         let two: IpAddr = [192, 0, 2, 2].into();
         let mut held: Vec<UnprovenSlot> = (0..MAX_UNPROVEN_PER_ADDRESS)
-            .map(|_| UnprovenSlot::take(&table, one).expect("under the limit"))
+            .map(|_| UnprovenSlot::take(&table, one, None).expect("under the limit"))
             .collect();
-        assert!(UnprovenSlot::take(&table, one).is_none(), "at the limit");
-        assert!(UnprovenSlot::take(&table, two).is_some(), "another address");
+        assert!(
+            UnprovenSlot::take(&table, one, None).is_none(),
+            "at the limit"
+        );
+        assert!(
+            UnprovenSlot::take(&table, two, None).is_some(),
+            "another address"
+        );
         // A connection that shows its certificate frees its place (once, however often
         // released), and so does one that ends.
         held[0].release();
         held[0].release();
-        let again = UnprovenSlot::take(&table, one).expect("a place again");
-        assert!(UnprovenSlot::take(&table, one).is_none());
+        let again = UnprovenSlot::take(&table, one, None).expect("a place again");
+        assert!(UnprovenSlot::take(&table, one, None).is_none());
         drop(again);
-        assert!(UnprovenSlot::take(&table, one).is_some());
+        assert!(UnprovenSlot::take(&table, one, None).is_some());
         held.clear();
-        assert!(table.lock().expect("table").is_empty());
+        assert!(table.lock().expect("table").held.is_empty());
     }
 
     /// One host cannot fill the console's disk: its records are taken up to the quota
@@ -940,7 +988,16 @@ mod tests {
             checkpoint: Some(checkpoint(&s, &all[..to])),
             profile: None,
         };
-        let limit: u64 = all[..2].iter().map(|l| l.len() as u64).sum();
+        // The two records' rows and the checkpoint row, as stored (the cosignature line
+        // has the same length at any time).
+        let note = checkpoint(&s, &all[..2]);
+        let cosigned = Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32]))
+            .cosign(&note, 0)
+            .expect("cosign");
+        let two: Vec<(u64, Vec<u8>)> = (0..2)
+            .map(|i| (i as u64, all[i].clone().into_bytes()))
+            .collect();
+        let limit = batch_cost(&two, &note, Some(&cosigned));
         let small = fleet(Quota {
             bytes: limit,
             window: HOST_QUOTA_WINDOW,
@@ -975,6 +1032,139 @@ mod tests {
         assert_eq!(
             held.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),
             [0, 1, 2, 3]
+        );
+    }
+
+    /// A host that sends tiny records one per report, each with its checkpoint, makes the
+    /// console store a checkpoint row per record: what it stored in all stays within the
+    /// quota, not only the records' text.
+    #[test]
+    fn tiny_records_one_per_report_stay_within_the_quota() {
+        use crate::witness::tests::{checkpoint, signer};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let mut db = ConsoleDb::open(&store).expect("db");
+        db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+        let peer = b"the host's certificate";
+        let id = db
+            .enrol_host(b"t", now(), "tiny", &crate::cert_fingerprint(peer))
+            .expect("db")
+            .expect("enrolled");
+        let quota = 8 << 10;
+        let fleet = Fleet::new(
+            store.clone(),
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
+            Box::new(|_| {}),
+        )
+        .with_quota(Quota {
+            bytes: quota,
+            window: HOST_QUOTA_WINDOW,
+        });
+        let s = signer("tiny-trail");
+        let all: Vec<String> = (0..200).map(|seq| format!("{{\"seq\":{seq}}}")).collect();
+        let mut stored = 0u64;
+        for n in 0..all.len() {
+            let sent = checkpoint(&s, &all[..=n]);
+            let answer = fleet.answer(
+                &mut db,
+                Some(peer),
+                Request::Report {
+                    trail_key: s.verifier().encode(),
+                    interval: 5,
+                    first: n as u64,
+                    records: vec![all[n].clone()],
+                    checkpoint: Some(sent.clone()),
+                    profile: None,
+                },
+            );
+            match answer {
+                Response::Witnessed { cosigned, .. } => {
+                    stored += (all[n].len() + sent.len() + cosigned.map_or(0, |c| c.len())) as u64;
+                }
+                Response::Refused { reason } => {
+                    assert!(reason.contains("HOST_QUOTA_BYTES"), "{reason}");
+                    break;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let held = db.host_records(id).expect("records").len();
+        assert!(
+            held > 0 && held < all.len(),
+            "the quota was reached: {held}"
+        );
+        assert!(
+            stored <= quota,
+            "{stored} bytes stored past a quota of {quota}"
+        );
+    }
+
+    /// Made-up profile claims (any host can name any number of generations) are each an
+    /// alert in the console's trail: they are charged to the host's quota like its
+    /// records, so past it no more are raised (`host-quota-exceeded` once), while the
+    /// Hosts page still shows the host's highest generation unapproved.
+    #[test]
+    fn made_up_profile_claims_are_charged_to_the_quota() {
+        use crate::witness::tests::signer;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let mut db = ConsoleDb::open(&store).expect("db");
+        db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+        let peer = b"the host's certificate";
+        let id = db
+            .enrol_host(b"t", now(), "loud", &crate::cert_fingerprint(peer))
+            .expect("db")
+            .expect("enrolled");
+        let raised = Arc::new(Mutex::new(Vec::<Finding>::new()));
+        let sink = raised.clone();
+        // Room for two alerts (each detail is 200 to 400 bytes), not three.
+        let fleet = Fleet::new(
+            store.clone(),
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
+            Box::new(move |f| sink.lock().expect("sink").push(f)),
+        )
+        .with_quota(Quota {
+            bytes: 2 * (ALERT_QUOTA_BYTES + 400),
+            window: HOST_QUOTA_WINDOW,
+        });
+        let s = signer("loud-trail");
+        for n in 1..=10u64 {
+            let answer = fleet.answer(
+                &mut db,
+                Some(peer),
+                Request::Report {
+                    trail_key: s.verifier().encode(),
+                    interval: 5,
+                    first: 0,
+                    records: Vec::new(),
+                    checkpoint: None,
+                    profile: Some(ProfileClaim {
+                        generation: n,
+                        created: 1,
+                        digest: format!("{n:064x}"),
+                    }),
+                },
+            );
+            assert!(!matches!(answer, Response::Enrolled { .. }), "{answer:?}");
+        }
+        let raised = raised.lock().expect("raised");
+        let count = |kind| raised.iter().filter(|f| f.kind == kind).count();
+        assert!(raised.iter().all(|f| (200..400).contains(&f.detail.len())
+            || f.kind != FindingKind::HostProfileUnapproved));
+        assert_eq!(count(FindingKind::HostProfileUnapproved), 2, "{raised:?}");
+        assert_eq!(count(FindingKind::HostQuotaExceeded), 1, "{raised:?}");
+        let current = db.current_profiles().expect("current");
+        assert_eq!(
+            current
+                .iter()
+                .map(|p| (p.host, p.generation, p.approved.is_some()))
+                .collect::<Vec<_>>(),
+            [(id, 10, false)],
+            "the newest claim is still shown, unapproved"
         );
     }
 
@@ -1064,20 +1254,46 @@ mod tests {
     }
 
     /// Many addresses together hold at most half the slots without a host certificate,
-    /// so enrolled hosts always find one.
+    /// and a newcomer past that takes the place of the oldest, whose socket is ended: an
+    /// enrolled host (unproven until its handshake is done) always gets in.
     #[test]
-    fn unproven_connections_from_many_addresses_leave_slots_for_hosts() {
+    fn unproven_connections_from_many_addresses_give_way_to_a_newcomer() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("listen");
+        let at = listener.local_addr().expect("address");
         let table: Unproven = Arc::default();
         let mut held = Vec::new();
+        let mut clients = Vec::new();
         for n in 0..=u8::MAX {
-            if let Some(slot) = UnprovenSlot::take(&table, [198, 51, 100, n].into()) {
+            let client = TcpStream::connect(at).expect("connect");
+            let (server, _) = listener.accept().expect("accept");
+            if let Some(slot) = UnprovenSlot::take(&table, [198, 51, 100, n].into(), Some(server)) {
                 held.push(slot);
+                clients.push(client);
             }
         }
-        assert_eq!(held.len(), MAX_UNPROVEN_CONNECTIONS, "at the limit");
-        assert!(MAX_CONNECTIONS - held.len() >= MAX_CONNECTIONS / 2);
-        held.pop();
-        assert!(UnprovenSlot::take(&table, [203, 0, 113, 1].into()).is_some());
+        assert_eq!(
+            table.lock().expect("table").held.len(),
+            MAX_UNPROVEN_CONNECTIONS,
+            "at the limit"
+        );
+        const { assert!(MAX_CONNECTIONS - MAX_UNPROVEN_CONNECTIONS >= MAX_CONNECTIONS / 2) };
+        // The first (oldest) was ended for each newcomer past the limit.
+        let mut oldest = clients.remove(0);
+        oldest
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut byte = [0u8; 1];
+        assert_eq!(
+            std::io::Read::read(&mut oldest, &mut byte).expect("ended"),
+            0,
+            "the oldest idle connection was ended"
+        );
+        let newcomer = UnprovenSlot::take(&table, [203, 0, 113, 1].into(), None);
+        assert!(newcomer.is_some(), "an enrolled host gets in");
+        assert_eq!(
+            table.lock().expect("table").held.len(),
+            MAX_UNPROVEN_CONNECTIONS
+        );
     }
 
     #[test]

@@ -674,6 +674,63 @@ fn idle_anonymous_connections_from_one_address_do_not_lock_hosts_out() {
     server.stop();
 }
 
+/// The same from many addresses (eight loopback addresses, eight idle connections each):
+/// together they hold every slot open to connections without a certificate
+/// (`MAX_UNPROVEN_CONNECTIONS`), and an enrolled host is such a connection until its
+/// handshake is done; the oldest idle one gives way, so the host still reports.
+#[test]
+fn idle_anonymous_connections_from_many_addresses_do_not_lock_hosts_out() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let host = Env::new();
+    host.profile(&[]);
+    let token = token(&console, "15m");
+    let out = host.run(&[
+        "enroll",
+        &url,
+        "--token",
+        &token,
+        "--fingerprint",
+        &fingerprint,
+        "--name",
+        "pacs-08",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let address = url.strip_prefix("tls://").expect("tls url").to_string();
+    let mut flood = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import socket,sys,time\n\
+             host,port=sys.argv[1].rsplit(':',1)\n\
+             held=[]\n\
+             for i in range(64):\n    \
+                 s=socket.socket(); s.bind(('127.0.0.%d' % (2 + i // 8),0))\n    \
+                 s.connect((host,int(port))); held.append(s)\n\
+             print('ready',flush=True)\n\
+             time.sleep(120)\n",
+        )
+        .arg(&address)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut line = String::new();
+    BufReader::new(flood.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read");
+    assert_eq!(line.trim(), "ready");
+    // Let the listener accept what the kernel queued (it polls every 50 ms).
+    std::thread::sleep(Duration::from_secs(2));
+    let out = host.run(&["audit", "forward", "--to", "console"]);
+    let _ = flood.kill();
+    let _ = flood.wait();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    server.stop();
+}
+
 /// A trail key is public (`trail.pub`): an enrolled host that reports another host's key
 /// with records of its own making, and no checkpoint (it cannot sign one), must not make
 /// that key its own and lock the real owner out. Python's ssl module, with the squatter's

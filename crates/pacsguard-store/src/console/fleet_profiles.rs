@@ -4,11 +4,12 @@
 //! A host names its current signed profile generation in every report (its generation
 //! number and a digest of its signature). The console keeps one row per (host,
 //! generation, digest): when it was first and last claimed, and, once an approver
-//! accepted it on the console, who, why and when. The row a host claimed last is its
+//! accepted it on the console, who, why and when. The host's highest generation is its
 //! current profile. Only rows an approver decided are kept without bound (people make
 //! them); a host can claim any number of generations, so at most
 //! [`MAX_PENDING_PROFILES_PER_HOST`] unapproved rows are kept per host, the oldest
-//! dropped first (each was raised as an alert when it arrived).
+//! dropped first (each was raised as an alert when it arrived), and one more: a row of
+//! the highest generation is never dropped, so the current profile cannot go back.
 
 use rusqlite::{OptionalExtension as _, params};
 
@@ -96,16 +97,24 @@ fn profile_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProfileRow> {
 }
 
 /// Drops a host's oldest pending rows past [`MAX_PENDING_PROFILES_PER_HOST`] (never an
-/// approved one, never the one just noted: it is the newest).
+/// approved one, never the one just noted: it is the newest), and never the last row of
+/// the host's highest generation: the pages show that generation as the host's current
+/// one, so a host that sent made-up claims of an older generation could otherwise push
+/// its unapproved re-baseline out and be shown on an older, approved generation again.
 fn prune_pending(conn: &rusqlite::Connection, host: i64) -> rusqlite::Result<usize> {
     conn.execute(
         "DELETE FROM fleet_profiles WHERE host = ?1 AND approved_at IS NULL AND \
          (generation, digest) NOT IN (SELECT generation, digest FROM fleet_profiles \
           WHERE host = ?1 AND approved_at IS NULL \
-          ORDER BY first_seen DESC, generation DESC LIMIT ?2)",
+          ORDER BY first_seen DESC, generation DESC LIMIT ?2) AND \
+         (generation, digest) NOT IN (SELECT generation, digest FROM fleet_profiles \
+          WHERE host = ?1 ORDER BY generation DESC, first_seen DESC LIMIT 1)",
         params![host, to_i64(MAX_PENDING_PROFILES_PER_HOST as u64)],
     )
 }
+
+/// A host's quota window: (when it began, Unix seconds; bytes charged in it).
+pub type QuotaWindow = (i64, u64);
 
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -170,24 +179,36 @@ impl ConsoleDb {
         Ok(ProfileNoted { new, approved_at })
     }
 
-    /// Notes that the host's trail records signing `generation`: `true` (raise it) when
-    /// the host never named that generation, nor a later one, in a report (the older
-    /// generations of a trail delivered at enrolment are not news), once per generation.
+    /// Notes that the host's trail records signing `generation`: `true` (raise it), once
+    /// per generation, when the host never named that generation and it is newer than
+    /// the host's newest approved one. Before any approval, when it never named that
+    /// generation nor a later one (the older generations of a trail delivered at
+    /// enrolment are not news). A later generation *named* does not hide it once one was
+    /// approved: a single made-up claim of a huge generation would otherwise silence
+    /// every re-baseline the trail shows from then on.
     pub fn note_profile_in_trail(
         &self,
         host: i64,
         generation: u64,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let claimed: i64 = self
+        let (named, later, approved): (i64, i64, Option<i64>) = self
             .conn
             .query_row(
-                "SELECT count(*) FROM fleet_profiles WHERE host = ?1 AND generation >= ?2",
+                "SELECT count(*) FILTER (WHERE generation = ?2), \
+                 count(*) FILTER (WHERE generation > ?2), \
+                 max(generation) FILTER (WHERE approved_at IS NOT NULL) \
+                 FROM fleet_profiles WHERE host = ?1",
                 params![host, to_i64(generation)],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .map_err(self.sql())?;
-        if claimed > 0 {
+        let news = named == 0
+            && match approved {
+                Some(approved) => to_i64(generation) > approved,
+                None => later == 0,
+            };
+        if !news {
             return Ok(false);
         }
         self.execute(
@@ -254,16 +275,61 @@ impl ConsoleDb {
             .unwrap_or((0, 0)))
     }
 
-    /// Sets what `host` used of its quota in the window that began at `window_start`.
-    pub fn set_quota_used(
-        &self,
+    /// Charges `adding` bytes to `host`'s quota in one transaction (connections of one
+    /// host run side by side, each with its own handle: a read and a later write apart
+    /// would lose the charges made between them). The window restarts at `now` once
+    /// `window` seconds passed since it began. `Ok((start, used))` when the charge fits
+    /// `limit` (and is made), else `Err((start, used))` with nothing charged.
+    pub fn charge_quota(
+        &mut self,
         host: i64,
-        window_start: i64,
-        bytes: u64,
-    ) -> Result<(), StoreError> {
-        self.execute(
+        now: i64,
+        window: i64,
+        limit: u64,
+        adding: u64,
+    ) -> Result<Result<QuotaWindow, QuotaWindow>, StoreError> {
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        let held: Option<(i64, i64)> = tx
+            .query_row(
+                "SELECT window_start, bytes FROM fleet_quota WHERE host = ?1",
+                params![host],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(sql)?;
+        let (start, used) = match held {
+            Some((start, used)) if now.saturating_sub(start) < window => {
+                (start, u64::try_from(used).unwrap_or(0))
+            }
+            _ => (now, 0),
+        };
+        let total = used.saturating_add(adding);
+        if total > limit {
+            return Ok(Err((start, used)));
+        }
+        tx.execute(
             "INSERT INTO fleet_quota (host, window_start, bytes) VALUES (?1, ?2, ?3) \
              ON CONFLICT (host) DO UPDATE SET window_start = ?2, bytes = ?3",
+            params![host, start, to_i64(total)],
+        )
+        .map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        Ok(Ok((start, total)))
+    }
+
+    /// Gives back `bytes` charged in the window that began at `window_start` (a batch
+    /// charged and then not stored).
+    pub fn refund_quota(&self, host: i64, window_start: i64, bytes: u64) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE fleet_quota SET bytes = max(bytes - ?3, 0) WHERE host = ?1 AND window_start = ?2",
             params![host, window_start, to_i64(bytes)],
         )?;
         Ok(())
@@ -380,6 +446,104 @@ mod tests {
         );
         let row = db.profile(host, 1, &a).expect("db").expect("kept");
         assert_eq!(row.approved, Some(("alice".into(), "change 42".into(), 30)));
+    }
+
+    /// A host on an approved generation re-baselines (a newer, pending generation), then
+    /// sends made-up claims of the older generation until the oldest pending rows go:
+    /// the newest generation is still the one shown, unapproved.
+    #[test]
+    fn claims_of_an_older_generation_never_push_the_newest_out() {
+        let (_dir, mut db, host) = db_with_host();
+        let approved = "aa".repeat(32);
+        db.note_profile(host, 1, &approved, 1, 1).expect("note");
+        assert!(
+            db.approve_profile(host, 1, &approved, "alice", "ok", 2)
+                .expect("approve")
+        );
+        db.note_profile(host, 2, &"bb".repeat(32), 3, 3)
+            .expect("re-baseline");
+        for n in 0..=MAX_PENDING_PROFILES_PER_HOST {
+            db.note_profile(host, 1, &format!("{n:064x}"), 4, 10 + n as i64)
+                .expect("made-up claim");
+        }
+        db.note_profile(host, 1, &approved, 1, 100)
+            .expect("the approved one named again");
+        let current = db.current_profiles().expect("current");
+        assert_eq!(
+            (current[0].generation, current[0].approved.is_some()),
+            (2, false),
+            "{current:?}"
+        );
+        assert!(
+            db.pending_profiles().expect("pending").len() <= MAX_PENDING_PROFILES_PER_HOST + 1,
+            "still bounded"
+        );
+    }
+
+    /// Once a generation was approved, a made-up claim of a huge generation does not hide
+    /// a newer generation the host's trail records signing.
+    #[test]
+    fn a_huge_claim_does_not_hide_a_re_baseline_in_the_trail() {
+        let (_dir, mut db, host) = db_with_host();
+        let approved = "aa".repeat(32);
+        db.note_profile(host, 1, &approved, 1, 1).expect("note");
+        assert!(
+            db.approve_profile(host, 1, &approved, "alice", "ok", 2)
+                .expect("approve")
+        );
+        assert!(
+            !db.note_profile_in_trail(host, 1, 3).expect("trail"),
+            "named"
+        );
+        db.note_profile(host, 1 << 40, &"cc".repeat(32), 1, 4)
+            .expect("made-up claim");
+        assert!(
+            db.note_profile_in_trail(host, 2, 5).expect("trail"),
+            "the re-baseline in the trail is raised"
+        );
+        assert!(
+            !db.note_profile_in_trail(host, 2, 6).expect("trail"),
+            "once"
+        );
+    }
+
+    /// Handles of one store charging side by side (a host's connections): every charge
+    /// is counted, none lost between a read and a write.
+    #[test]
+    fn quota_charges_from_many_connections_are_all_counted() {
+        let (dir, _db, host) = db_with_host();
+        let path = dir.path().join("store.sqlite");
+        // Each handle opened here (opening side by side is not what is tested).
+        let handles: Vec<ConsoleDb> = (0..2)
+            .map(|_| ConsoleDb::open(&path).expect("db"))
+            .collect();
+        let threads: Vec<_> = handles
+            .into_iter()
+            .map(|mut db| {
+                std::thread::spawn(move || {
+                    for _ in 0..25 {
+                        db.charge_quota(host, 1_000, 3_600, u64::MAX, 1)
+                            .expect("charge")
+                            .expect("within");
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
+        }
+        let mut db = ConsoleDb::open(&path).expect("db");
+        assert_eq!(db.quota_used(host).expect("used"), (1_000, 50));
+        assert_eq!(
+            db.charge_quota(host, 1_000, 3_600, 50, 1).expect("db"),
+            Err((1_000, 50)),
+            "past the limit nothing is charged"
+        );
+        assert_eq!(
+            db.charge_quota(host, 4_600, 3_600, 1_000, 5).expect("db"),
+            Ok((4_600, 5)),
+            "a new window"
+        );
     }
 
     #[test]
