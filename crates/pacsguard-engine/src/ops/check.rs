@@ -42,7 +42,7 @@ impl Session {
             // Verified a chunk at a time; the entries stay in the store (issue 15).
             let stored = s
                 .store
-                .load_streamed(&s.key.verifying_key())?
+                .load_streamed(&s.profile_public)?
                 .ok_or_else(|| EngineError::NoBaseline(s.home.dir.clone()))?;
             s.check_inner(request, Source::Stored(stored), progress)
         })
