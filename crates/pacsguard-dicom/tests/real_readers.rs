@@ -2503,3 +2503,68 @@ fn a_pdf_whose_header_starts_on_the_last_byte_of_the_first_kilobyte_is_read() {
         inspection.observations
     );
 }
+
+/// Review finding (s9-r10): a `%PDF-` header past the first kilobyte is no header to
+/// Acrobat, but qpdf, mutool and pdfinfo open the file by repairing it and read the same
+/// actions: a document with JavaScript there, in a file that is not DICOM or in an element
+/// of a real data set, got only the `not-dicom` warning, or nothing. Each case is opened
+/// by qpdf and mutool first; a benign document there stays quiet.
+#[test]
+fn a_pdf_whose_header_is_past_the_first_kilobyte_is_read_as_qpdf_and_mutool_repair_it() {
+    use pacsguard_dicom::PDF_HEADER_WINDOW;
+    let dir = TempDir::new();
+    let script = kit::pdf("/OpenAction << /S /JavaScript /JS (app.alert\\(1\\)) >>");
+    let readers_see_the_script = |bytes: &[u8]| {
+        std::fs::write(dir.path("doc.pdf"), bytes).expect("write");
+        let qpdf = Command::new("qpdf")
+            .args(["--qdf", "doc.pdf", "-"])
+            .current_dir(&dir.0)
+            .output()
+            .expect("qpdf (scripts/setup-test-deps.sh)");
+        let mutool = Command::new("mutool")
+            .args(["show", "doc.pdf", "trailer/Root/OpenAction"])
+            .current_dir(&dir.0)
+            .output()
+            .expect("mutool (scripts/setup-test-deps.sh)");
+        String::from_utf8_lossy(&qpdf.stdout).contains("app.alert")
+            && String::from_utf8_lossy(&mutool.stdout).contains("app.alert")
+    };
+    for at in [PDF_HEADER_WINDOW, PDF_HEADER_WINDOW + 1, 5000, 300_000] {
+        // Not DICOM: vendor text, then the document.
+        let file = [b"x\n".repeat(at / 2), vec![b'y'; at % 2], script.clone()].concat();
+        assert!(readers_see_the_script(&file), "{at}");
+        let inspection = inspect(&file);
+        assert!(
+            has_alert(&inspection, FindingKind::ExecutableFile),
+            "{at}: {:#?}",
+            inspection.observations
+        );
+        // In a private element of a real data set, far past its first kilobyte.
+        let dicom = kit::DicomBuilder::ct("1.2.3.4.5.6")
+            .element(
+                0x0009,
+                0x1001,
+                *b"OB",
+                &[vec![0u8; at], script.clone()].concat(),
+            )
+            .build();
+        assert!(readers_see_the_script(&dicom), "{at}");
+        let inspection = inspect(&dicom);
+        assert!(
+            has_alert(&inspection, FindingKind::ActiveContent),
+            "{at}: {:#?}",
+            inspection.observations
+        );
+    }
+    // A document that does nothing, that far in: no alert, only the not-DICOM warning.
+    let benign = [vec![b'x'; 5000], kit::pdf("")].concat();
+    let inspection = inspect(&benign);
+    assert!(
+        !inspection
+            .observations
+            .iter()
+            .any(|o| o.severity == Severity::Alert),
+        "{:#?}",
+        inspection.observations
+    );
+}
