@@ -397,11 +397,77 @@ const EX_BEFORE_BANG: [bool; 256] = {
                     | b'+'
                     | b'-'
                     | b'\''
+                    // The ends of the other addresses (`ex_range_start`): an uppercase or
+                    // special mark (`'A`, `'<`, `'>`, ...), a pattern (`/x/`, `?x?`, `\&`)
+                    // and the visual area (`*`).
+                    | b'A'
+                    ..=b'Z'
+                        | b'<'
+                        | b'>'
+                        | b'['
+                        | b']'
+                        | b'"'
+                        | b'^'
+                        | b'`'
+                        | b'/'
+                        | b'?'
+                        | b'&'
+                        | b'*'
             );
         b += 1;
     }
     table
 };
+
+/// How far back a search pattern address (`/pattern/`, `?pattern?`) is followed to its
+/// opening delimiter: a longer one is not taken for an address (no escape reported).
+pub const MAX_EX_PATTERN_BYTES: usize = 256;
+
+/// A mark's name after `'`: letters, digits and the special marks vim knows.
+fn is_mark(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"<>[]\"^.`'".contains(&b)
+}
+
+/// Where the range ending at `end` of `before` starts, read backwards: line numbers and
+/// their separators and offsets (`1,2`, `.,$`, `%`, `;+1`), marks (`'a`, `'A`, `'<`),
+/// search patterns (`/x/`, `?x?`, the opening delimiter at most
+/// [`MAX_EX_PATTERN_BYTES`] before the closing one), the last pattern
+/// (`\/`, `\?`, `\&`) and the visual area (`*`). Review s9-r10: `/x/!cmd`, `?x?!cmd`,
+/// `'a!cmd` and `'a,'b!cmd` ran in `vim -es` after an appended line and were not found.
+/// Each token consumed is walked once, so the walk stays linear.
+fn ex_range_start(before: &[u8], mut end: usize) -> usize {
+    while end > 0 {
+        let b = before[end - 1];
+        let prev = end.checked_sub(2).map(|at| before[at]);
+        if prev == Some(b'\'') && is_mark(b) {
+            end -= 2;
+        } else if prev == Some(b'\\') && matches!(b, b'/' | b'?' | b'&') {
+            end -= 2;
+        } else if b.is_ascii_digit()
+            || matches!(
+                b,
+                b',' | b';' | b'.' | b'$' | b'%' | b'+' | b'-' | b'*' | b'\''
+            )
+        {
+            end -= 1;
+        } else if matches!(b, b'/' | b'?') {
+            // Back to the unescaped opening delimiter, on the same line.
+            let body = &before[end.saturating_sub(1 + MAX_EX_PATTERN_BYTES)..end - 1];
+            let open = body
+                .iter()
+                .enumerate()
+                .rev()
+                .find(|&(i, &c)| c == b'\n' || (c == b && (i == 0 || body[i - 1] != b'\\')));
+            match open {
+                Some((i, &c)) if c == b => end = end - 1 - body.len() + i,
+                _ => break,
+            }
+        } else {
+            break;
+        }
+    }
+    end
+}
 
 /// Whether the text before a `!` makes it a shell escape of the ex command it ends
 /// (review s6-r10: vim ran `r !cmd`, `w !cmd`, `silent !cmd`, `1,1!cmd`, `%!cmd` and
@@ -420,22 +486,20 @@ fn ex_command_before(before: &[u8]) -> bool {
         .take(8)
         .take_while(|b| b.is_ascii_lowercase() || **b == b'!')
         .count();
-    let word = &before[end - word_len..end];
-    let word_start = end - word_len;
-    let word_whole = word_start == 0 || !before[word_start - 1].is_ascii_alphabetic();
-    let had_word = word_len > 0 && word_whole && EX_BANG_COMMANDS.contains(&word);
-    if word_len > 0 && !had_word {
+    let mut word_start = end - word_len;
+    let mut word_whole = word_start == 0 || !before[word_start - 1].is_ascii_alphabetic();
+    if word_len > 0 && word_start > 0 && before[word_start - 1] == b'\'' {
+        // `'a`: a mark (an address), and the letters after it are the command.
+        word_start += 1;
+        word_whole = true;
+    }
+    let word = &before[word_start..end];
+    let had_word = !word.is_empty() && word_whole && EX_BANG_COMMANDS.contains(&word);
+    if !word.is_empty() && !had_word {
         return false;
     }
     end = word_start;
-    let range_len = before[..end]
-        .iter()
-        .rev()
-        .take_while(|b| {
-            b.is_ascii_digit()
-                || matches!(b, b',' | b';' | b'.' | b'$' | b'%' | b'+' | b'-' | b'\'')
-        })
-        .count();
+    let range_len = end - ex_range_start(before, end);
     end -= range_len;
     end -= before[..end]
         .iter()
@@ -875,7 +939,9 @@ mod tests {
             b"p^ower^shell -c x\r\n",
             b"\"mshta.exe\" http://x\r\n",
         ];
-        let prefixes: [&[u8]; 6] = [b"", b"\n", b"x\n", b"x|", b"x\n1,2", b"x\nr "];
+        let prefixes: [&[u8]; 10] = [
+            b"", b"\n", b"x\n", b"x|", b"x\n1,2", b"x\nr ", b"x\n/a", b"x\n?a", b"x\n'", b"x\n\\",
+        ];
         for b in 0..=255u8 {
             // The byte just before a `!`, after every kind of text that can precede it.
             for prefix in prefixes {

@@ -2600,3 +2600,64 @@ fn a_pdf_whose_header_is_past_the_first_kilobyte_is_read_as_qpdf_and_mutool_repa
         inspection.observations
     );
 }
+
+/// Review finding (s9-r10): an ex range made of search patterns or marks (`/x/!cmd`,
+/// `?x?!cmd`, `1,/x/!cmd`, `'a!cmd`, `'a,'A!cmd`, `\&!cmd`) filters the lines it names
+/// through the shell, and the real vim ran each after a line appended to its buffer (so
+/// that the pattern matches, the mark is set): none was found, since only line numbers,
+/// `.$%+-,;` and `'` were taken for a range. A pattern of MAX_EX_PATTERN_BYTES is read
+/// to its opening delimiter; one byte longer it is no address.
+#[test]
+fn ex_ranges_of_patterns_and_marks_before_a_shell_escape_are_found() {
+    use pacsguard_dicom::MAX_EX_PATTERN_BYTES;
+    let garbage = b"\0\0\0DICM\x02\0\x01\0OB\0\0\x01\x02\n\x7f\x80 garbage\n".as_slice();
+    // An appended line holding `x`, marks a and A on it, a substitution to repeat.
+    let buffer = b"append\nx\n.\n1ka\n1kA\ns/x/x/\n".as_slice();
+    // A pattern of MAX_EX_PATTERN_BYTES - 1 bytes that matches `x`: its opening `/` is
+    // MAX_EX_PATTERN_BYTES before its closing one.
+    let long = format!("/x{}/", "x*".repeat((MAX_EX_PATTERN_BYTES - 2) / 2));
+    assert_eq!(long.len(), MAX_EX_PATTERN_BYTES + 1);
+    for escape in [
+        &b"/x/!sh -c 'echo x > RAN'\n"[..],
+        b"?x?!sh -c 'echo x > RAN'\n",
+        b"1,/x/!sh -c 'echo x > RAN'\n",
+        b"/\\/*x/!sh -c 'echo x > RAN'\n",
+        b"'a!sh -c 'echo x > RAN'\n",
+        b"'a,'A!sh -c 'echo x > RAN'\n",
+        b":'a;'A !sh -c 'echo x > RAN'\n",
+        b"'ar !sh -c 'echo x > RAN'\n",
+        b"\\&!sh -c 'echo x > RAN'\n",
+        [long.as_bytes(), b"!sh -c 'echo x > RAN'\n"]
+            .concat()
+            .leak(),
+    ] {
+        let file = [garbage, buffer, escape, b"q!\n"].concat();
+        if Path::new("/usr/bin/vim").exists() {
+            assert!(
+                runs_in_dir("vim", &["-es", "-u", "NONE", "-i", "NONE"], &file, &[]),
+                "vim did not run {:?}",
+                String::from_utf8_lossy(escape)
+            );
+        }
+        let found = pacsguard_dicom::find_ex_command(&file);
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|f| f.severity == Severity::Alert),
+            "{:?}: {found:?}",
+            String::from_utf8_lossy(escape)
+        );
+    }
+    // One byte past the pattern limit: not taken for an address.
+    let longer = format!("\n/{}/!sh -c id\n", "x*".repeat(MAX_EX_PATTERN_BYTES / 2));
+    assert_eq!(pacsguard_dicom::find_ex_command(longer.as_bytes()), None);
+    // Slashes and marks in prose are no range.
+    for text in [
+        &b"see http://x/!sh -c id\n"[..],
+        b"and/or!sh -c id\n",
+        b"it's a!sh -c id\n",
+        b"Q?!sh -c id\n",
+    ] {
+        assert_eq!(pacsguard_dicom::find_ex_command(text), None, "{text:?}");
+    }
+}
