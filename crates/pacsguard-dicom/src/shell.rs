@@ -439,9 +439,9 @@ fn ex_range_start(before: &[u8], mut end: usize) -> usize {
     while end > 0 {
         let b = before[end - 1];
         let prev = end.checked_sub(2).map(|at| before[at]);
-        if prev == Some(b'\'') && is_mark(b) {
-            end -= 2;
-        } else if prev == Some(b'\\') && matches!(b, b'/' | b'?' | b'&') {
+        let mark = prev == Some(b'\'') && is_mark(b);
+        let last_pattern = prev == Some(b'\\') && matches!(b, b'/' | b'?' | b'&');
+        if mark || last_pattern {
             end -= 2;
         } else if b.is_ascii_digit()
             || matches!(
