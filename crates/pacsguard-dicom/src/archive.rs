@@ -232,13 +232,17 @@ fn carried(
             // writes it: a search no longer opens the members past the first from their
             // own starts (one walk covers them), so a program in a member after text is
             // found here.
+            let hta_end = inner
+                .windows(5)
+                .rposition(|w| w.eq_ignore_ascii_case(b"<hta:"))
+                .map(|at| at + 5);
             let mut ends = gunzipped.starts.iter().skip(1).copied();
             for (n, start) in gunzipped.starts.iter().copied().enumerate() {
                 let end = ends.next().unwrap_or(inner.len());
                 if start >= end {
                     continue;
                 }
-                let judged = member_from_its_start(inner, start, end, work);
+                let judged = member_from_its_start(inner, start, end, hta_end, work);
                 let member = format!("{name} (gzip member {})", n + 2);
                 match member_verdict(&member, judged, depth, work, members) {
                     Verdict::Runs(found) => return Some(Ok(found)),
@@ -496,20 +500,35 @@ pub const GZIP_MEMBER_NAMING_BYTES: usize = 4096;
 /// its start on. A container whose structure goes on in the members after it (a tar cut
 /// in the middle of a member's data, a ZIP, a compound file) is judged through every
 /// member after it, charged to the inflation limit (past it, by its own bytes, the limit
-/// noted); any other start is judged by its own bytes and [`GZIP_MEMBER_NAMING_BYTES`]
+/// noted), and a page as far as the last `<hta:` (`hta_end`: it makes the page an HTA
+/// wherever it is); any other start is judged by its own bytes and [`GZIP_MEMBER_NAMING_BYTES`]
 /// after them, as a start names a file (a program split over two members is one).
 fn member_from_its_start<'a>(
     inner: &'a [u8],
     start: usize,
     end: usize,
+    hta_end: Option<usize>,
     work: &mut Work,
 ) -> &'a [u8] {
     let from_here = &inner[start..];
     let named = &from_here[..from_here
         .len()
         .min((end - start).saturating_add(GZIP_MEMBER_NAMING_BYTES))];
+    let sniffed = format::sniff(named);
+    if sniffed == Some(Format::Html) {
+        // A page goes on to the end of what `gzip -d` writes, too: an `<hta:` that a
+        // later member holds, however far past the member that starts the page, makes
+        // it an HTA (review s9-r10: one byte more than GZIP_MEMBER_NAMING_BYTES in, it
+        // was a plain page). Where the last one ends was found once for all members
+        // (re-reading every page member to the end was quadratic), and a page that
+        // reaches it is an HTA, which ends the walk.
+        if let Some(end_of_tag) = hta_end.filter(|&e| e > start + named.len()) {
+            return &inner[start..end_of_tag];
+        }
+        return named;
+    }
     let spans = matches!(
-        format::sniff(named),
+        sniffed,
         Some(Format::Tar | Format::Gzip | Format::Zip | Format::Ole | Format::Cab | Format::Rtf)
     );
     if !spans || named.len() == from_here.len() {

@@ -340,7 +340,12 @@ pub fn encapsulated_document(bytes: &[u8], deadline: Instant) -> Vec<Hidden> {
     pdf_report(bytes, at, true, deadline)
 }
 
-fn pdf_report(bytes: &[u8], at: usize, needs_catalog: bool, deadline: Instant) -> Vec<Hidden> {
+pub(crate) fn pdf_report(
+    bytes: &[u8],
+    at: usize,
+    needs_catalog: bool,
+    deadline: Instant,
+) -> Vec<Hidden> {
     let report = pdf::inspect_until(&bytes[at..], deadline);
     if needs_catalog && !report.catalog {
         return Vec::new();

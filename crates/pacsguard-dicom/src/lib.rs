@@ -69,5 +69,6 @@ pub use pdf::{
 pub use preamble::{PREAMBLE_LEN, Preamble, classify as classify_preamble};
 pub use sh::{MAX_SHELL_CASE_NESTING, MAX_SHELL_HEREDOCS, MAX_SHELL_WORD_NESTING};
 pub use shell::{
-    Command, MAX_EX_MODELLED_BYTES, find_batch_command, find_ex_command, find_shell_command,
+    Command, MAX_EX_MODELLED_BYTES, MAX_EX_PATTERN_BYTES, find_batch_command, find_ex_command,
+    find_shell_command,
 };

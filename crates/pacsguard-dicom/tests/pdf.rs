@@ -950,17 +950,27 @@ fn an_encapsulated_document_is_read_as_a_pdf_wherever_its_header_is() {
             "{name}: {:#?}",
             inspection.observations
         );
-        // The same bytes in a private element are no document a viewer opens.
+        // The same bytes in a private element are no document a DICOM viewer opens; but
+        // with its `%PDF-` there, qpdf and mutool open the whole file as that PDF by
+        // repairing it (review s9-r10: tests/real_readers.rs runs them), so it is the
+        // whole file read as a PDF that alerts. Without a header nothing names it a PDF.
         let private = pacsguard_testkit::DicomBuilder::ct("1.2.3.5")
             .element(0x0009, 0x1010, *b"OB", pdf)
             .build();
-        assert!(
-            pacsguard_dicom::inspect(&private)
-                .observations
-                .iter()
-                .all(|o| o.kind != FindingKind::ActiveContent),
-            "{name}"
-        );
+        let active: Vec<String> = pacsguard_dicom::inspect(&private)
+            .observations
+            .into_iter()
+            .filter(|o| o.kind == FindingKind::ActiveContent)
+            .map(|o| o.detail)
+            .collect();
+        if name == "no header" {
+            assert!(active.is_empty(), "{name}: {active:?}");
+        } else {
+            assert!(
+                active.len() == 1 && active[0].contains("by repairing the file"),
+                "{name}: {active:?}"
+            );
+        }
     }
 }
 

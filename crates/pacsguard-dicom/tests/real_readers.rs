@@ -2409,12 +2409,13 @@ fn distinct_archive_warnings_in_one_search_are_each_named_to_their_limit() {
     }
 }
 
-/// GZIP_MEMBER_NAMING_BYTES at its value (issue 10): a later gzip member is judged by its
+/// GZIP_MEMBER_NAMING_BYTES at its value (issue 10): a later gzip member is named by its
 /// own bytes and this many bytes after them, as `tail -c +N file.gz | gunzip` delivers it
-/// from its start. A page in the second member (`<html>`, as gzip writes it) whose
-/// `<hta:` (which makes mshta give it a program's rights) ends on the last byte of that
-/// window, in the third member, is an HTA; one byte further it is read as the page it
-/// starts as. The members are the real gzip's.
+/// from its start. A member of whitespace, then one of more whitespace ending in `<`,
+/// then one starting `hta:application`: the first whitespace member names the HTA when
+/// the `:` of `<hta:` is the window's last byte, and one byte further it is the second
+/// whitespace member that names it (browsers and mshta skip leading whitespace). The
+/// members are the real gzip's.
 #[test]
 fn a_later_gzip_member_is_named_by_its_own_bytes_and_gzip_member_naming_bytes_after() {
     use pacsguard_dicom::{ArchiveOpened, GZIP_MEMBER_NAMING_BYTES, open_archive};
@@ -2428,23 +2429,20 @@ fn a_later_gzip_member_is_named_by_its_own_bytes_and_gzip_member_naming_bytes_af
             .expect("gzip")
             .stdout
     };
-    let page = b"<html>";
-    let file = |filler: usize| {
-        let mut third = b"x".repeat(filler);
-        third.extend_from_slice(b"<hta:application id=x><script>run()</script>\n");
+    let file = |spaces: usize| {
         let mut file = gzip(b"Study notes: no findings.\n");
-        file.extend(gzip(page));
-        file.extend(gzip(&third));
+        file.extend(gzip(b"\n"));
+        file.extend(gzip(&[b" ".repeat(spaces), b"<".to_vec()].concat()));
+        file.extend(gzip(b"hta:application id=x><script>run()</script>\n"));
         file
     };
-    // `<hta:` is 5 bytes: with this filler its `:` is the window's last byte.
+    // The second member is 1 byte: its window holds `<hta:` when 1 + spaces + 5 bytes fit.
     let at_limit = GZIP_MEMBER_NAMING_BYTES - 5;
-    match open_archive(&file(at_limit)) {
-        ArchiveOpened::Carries { member, detail, .. } => {
-            assert!(member.contains("gzip member 2"), "{member}: {detail}");
-        }
-        other => panic!("at the limit: {other:?}"),
-    }
+    let named_by = |spaces: usize| match open_archive(&file(spaces)) {
+        ArchiveOpened::Carries { member, detail, .. } => format!("{member}: {detail}"),
+        other => panic!("{spaces}: {other:?}"),
+    };
+    assert!(named_by(at_limit).contains("gzip member 2"));
     // What gzip itself writes from the second member on is that page.
     let whole = file(at_limit);
     let second = gzip(b"Study notes: no findings.\n").len();
@@ -2454,23 +2452,57 @@ fn a_later_gzip_member_is_named_by_its_own_bytes_and_gzip_member_naming_bytes_af
         .current_dir(&dir.0)
         .output()
         .expect("gzip -d");
-    assert!(out.stdout.starts_with(page));
     assert_eq!(
         out.stdout
             .windows(5)
             .position(|w| w == b"<hta:")
             .map(|at| at + 5),
-        Some(page.len() + GZIP_MEMBER_NAMING_BYTES)
+        Some(1 + GZIP_MEMBER_NAMING_BYTES)
     );
-    // One byte further, the window ends inside `<hta:`: the page is read as a page.
-    assert!(
-        matches!(
-            open_archive(&file(at_limit + 1)),
-            ArchiveOpened::Inert { .. }
-        ),
-        "{:?}",
-        open_archive(&file(at_limit + 1))
-    );
+    // One byte further the first whitespace member's window ends inside `<hta:`: the
+    // next member, which starts the page too, names it.
+    assert!(named_by(at_limit + 1).contains("gzip member 3"));
+}
+
+/// Review finding (s9-r10): a page that a later gzip member starts (`<html>`) goes on in
+/// the members after it (`gzip -d` writes them as one file), and an `<hta:` anywhere in it
+/// makes it an HTA; one more than GZIP_MEMBER_NAMING_BYTES past the page's member it was
+/// read as a plain page, no alert and no warning. Now a page is read to its end, as a
+/// container is, whatever the distance.
+#[test]
+fn a_page_started_by_a_later_gzip_member_is_an_hta_wherever_its_hta_tag_is() {
+    use pacsguard_dicom::{ArchiveOpened, GZIP_MEMBER_NAMING_BYTES, open_archive};
+    let dir = TempDir::new();
+    let gzip = |data: &[u8]| {
+        std::fs::write(dir.path("part"), data).expect("write");
+        Command::new("gzip")
+            .args(["-c", "-n", "part"])
+            .current_dir(&dir.0)
+            .output()
+            .expect("gzip")
+            .stdout
+    };
+    for filler in [
+        GZIP_MEMBER_NAMING_BYTES - 5,
+        GZIP_MEMBER_NAMING_BYTES - 4,
+        GZIP_MEMBER_NAMING_BYTES + 1000,
+        200_000,
+    ] {
+        let mut third = b"x".repeat(filler);
+        third.extend_from_slice(b"<hta:application id=x><script>run()</script>\n");
+        let mut file = gzip(b"Study notes: no findings.\n");
+        file.extend(gzip(b"<html>"));
+        file.extend(gzip(&third));
+        match open_archive(&file) {
+            ArchiveOpened::Carries { member, detail, .. } => {
+                assert!(
+                    member.contains("gzip member 2"),
+                    "{filler}: {member}: {detail}"
+                );
+            }
+            other => panic!("{filler}: {other:?}"),
+        }
+    }
 }
 
 /// PDF_HEADER_WINDOW at its value, against qpdf: a header that *starts* in the first
@@ -2502,4 +2534,130 @@ fn a_pdf_whose_header_starts_on_the_last_byte_of_the_first_kilobyte_is_read() {
         "{:#?}",
         inspection.observations
     );
+}
+
+/// Review finding (s9-r10): a `%PDF-` header past the first kilobyte is no header to
+/// Acrobat, but qpdf, mutool and pdfinfo open the file by repairing it and read the same
+/// actions: a document with JavaScript there, in a file that is not DICOM or in an element
+/// of a real data set, got only the `not-dicom` warning, or nothing. Each case is opened
+/// by qpdf and mutool first; a benign document there stays quiet.
+#[test]
+fn a_pdf_whose_header_is_past_the_first_kilobyte_is_read_as_qpdf_and_mutool_repair_it() {
+    use pacsguard_dicom::PDF_HEADER_WINDOW;
+    let dir = TempDir::new();
+    let script = kit::pdf("/OpenAction << /S /JavaScript /JS (app.alert\\(1\\)) >>");
+    let readers_see_the_script = |bytes: &[u8]| {
+        std::fs::write(dir.path("doc.pdf"), bytes).expect("write");
+        let qpdf = Command::new("qpdf")
+            .args(["--qdf", "doc.pdf", "-"])
+            .current_dir(&dir.0)
+            .output()
+            .expect("qpdf (scripts/setup-test-deps.sh)");
+        let mutool = Command::new("mutool")
+            .args(["show", "doc.pdf", "trailer/Root/OpenAction"])
+            .current_dir(&dir.0)
+            .output()
+            .expect("mutool (scripts/setup-test-deps.sh)");
+        String::from_utf8_lossy(&qpdf.stdout).contains("app.alert")
+            && String::from_utf8_lossy(&mutool.stdout).contains("app.alert")
+    };
+    for at in [PDF_HEADER_WINDOW, PDF_HEADER_WINDOW + 1, 5000, 300_000] {
+        // Not DICOM: vendor text, then the document.
+        let file = [b"x\n".repeat(at / 2), vec![b'y'; at % 2], script.clone()].concat();
+        assert!(readers_see_the_script(&file), "{at}");
+        let inspection = inspect(&file);
+        assert!(
+            has_alert(&inspection, FindingKind::ExecutableFile),
+            "{at}: {:#?}",
+            inspection.observations
+        );
+        // In a private element of a real data set, far past its first kilobyte.
+        let dicom = kit::DicomBuilder::ct("1.2.3.4.5.6")
+            .element(
+                0x0009,
+                0x1001,
+                *b"OB",
+                &[vec![0u8; at], script.clone()].concat(),
+            )
+            .build();
+        assert!(readers_see_the_script(&dicom), "{at}");
+        let inspection = inspect(&dicom);
+        assert!(
+            has_alert(&inspection, FindingKind::ActiveContent),
+            "{at}: {:#?}",
+            inspection.observations
+        );
+    }
+    // A document that does nothing, that far in: no alert, only the not-DICOM warning.
+    let benign = [vec![b'x'; 5000], kit::pdf("")].concat();
+    let inspection = inspect(&benign);
+    assert!(
+        !inspection
+            .observations
+            .iter()
+            .any(|o| o.severity == Severity::Alert),
+        "{:#?}",
+        inspection.observations
+    );
+}
+
+/// Review finding (s9-r10): an ex range made of search patterns or marks (`/x/!cmd`,
+/// `?x?!cmd`, `1,/x/!cmd`, `'a!cmd`, `'a,'A!cmd`, `\&!cmd`) filters the lines it names
+/// through the shell, and the real vim ran each after a line appended to its buffer (so
+/// that the pattern matches, the mark is set): none was found, since only line numbers,
+/// `.$%+-,;` and `'` were taken for a range. A pattern of MAX_EX_PATTERN_BYTES is read
+/// to its opening delimiter; one byte longer it is no address.
+#[test]
+fn ex_ranges_of_patterns_and_marks_before_a_shell_escape_are_found() {
+    use pacsguard_dicom::MAX_EX_PATTERN_BYTES;
+    let garbage = b"\0\0\0DICM\x02\0\x01\0OB\0\0\x01\x02\n\x7f\x80 garbage\n".as_slice();
+    // An appended line holding `x`, marks a and A on it, a substitution to repeat.
+    let buffer = b"append\nx\n.\n1ka\n1kA\ns/x/x/\n".as_slice();
+    // A pattern of MAX_EX_PATTERN_BYTES - 1 bytes that matches `x`: its opening `/` is
+    // MAX_EX_PATTERN_BYTES before its closing one.
+    let long = format!("/x{}/", "x*".repeat((MAX_EX_PATTERN_BYTES - 2) / 2));
+    assert_eq!(long.len(), MAX_EX_PATTERN_BYTES + 1);
+    for escape in [
+        &b"/x/!sh -c 'echo x > RAN'\n"[..],
+        b"?x?!sh -c 'echo x > RAN'\n",
+        b"1,/x/!sh -c 'echo x > RAN'\n",
+        b"/\\/*x/!sh -c 'echo x > RAN'\n",
+        b"'a!sh -c 'echo x > RAN'\n",
+        b"'a,'A!sh -c 'echo x > RAN'\n",
+        b":'a;'A !sh -c 'echo x > RAN'\n",
+        b"'ar !sh -c 'echo x > RAN'\n",
+        b"\\&!sh -c 'echo x > RAN'\n",
+        [long.as_bytes(), b"!sh -c 'echo x > RAN'\n"]
+            .concat()
+            .leak(),
+    ] {
+        let file = [garbage, buffer, escape, b"q!\n"].concat();
+        if Path::new("/usr/bin/vim").exists() {
+            assert!(
+                runs_in_dir("vim", &["-es", "-u", "NONE", "-i", "NONE"], &file, &[]),
+                "vim did not run {:?}",
+                String::from_utf8_lossy(escape)
+            );
+        }
+        let found = pacsguard_dicom::find_ex_command(&file);
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|f| f.severity == Severity::Alert),
+            "{:?}: {found:?}",
+            String::from_utf8_lossy(escape)
+        );
+    }
+    // One byte past the pattern limit: not taken for an address.
+    let longer = format!("\n/{}/!sh -c id\n", "x*".repeat(MAX_EX_PATTERN_BYTES / 2));
+    assert_eq!(pacsguard_dicom::find_ex_command(longer.as_bytes()), None);
+    // Slashes and marks in prose are no range.
+    for text in [
+        &b"see http://x/!sh -c id\n"[..],
+        b"and/or!sh -c id\n",
+        b"it's a!sh -c id\n",
+        b"Q?!sh -c id\n",
+    ] {
+        assert_eq!(pacsguard_dicom::find_ex_command(text), None, "{text:?}");
+    }
 }
