@@ -142,6 +142,7 @@ impl ConsoleDb {
         conn.execute_batch(breakglass::BREAK_GLASS_SCHEMA)
             .map_err(sql)?;
         conn.execute_batch(fleet::FLEET_SCHEMA).map_err(sql)?;
+        fleet::add_missing_columns(&conn).map_err(sql)?;
         conn.execute_batch(fleet_profiles::FLEET_PROFILES_SCHEMA)
             .map_err(sql)?;
         Ok(ConsoleDb {
