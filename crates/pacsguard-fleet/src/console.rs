@@ -549,9 +549,11 @@ impl Fleet {
                 "it reports with the trail key of host {} ({trail_key}): a copy of that host's identity, or the same host enrolled twice; the console witnesses each trail for one host only",
                 other.name
             );
-            if other.revoked.is_some() && other.name == host.name {
+            // A revoked host enrolled again with a plain token lands here: the admin is
+            // told the one way its trail continues.
+            if other.revoked.is_some() {
                 detail.push_str(&format!(
-                    "; if it is that revoked host enrolled again, revoke this enrolment and enrol it with a token that continues its trail (pacsguard console enrol-token --continue {})",
+                    "; if it is that revoked host enrolled again, revoke this enrolment and enrol it as {0} with a token that continues its trail (pacsguard console enrol-token --continue {0})",
                     other.name
                 ));
             }
