@@ -124,8 +124,16 @@ fn is_token(text: &str) -> bool {
 }
 
 /// Makes a one-time enrolment token valid for `lifetime` and stores its digest; the
-/// token itself is returned once and kept nowhere.
-pub fn issue_token(store: &Path, lifetime: Duration) -> Result<(String, i64), String> {
+/// token itself is returned once and kept nowhere. With `continues` (a revoked host's
+/// name), the token enrols a host under that name only, and that host continues the
+/// revoked one's trail (its records, checkpoints and approvals): the administrator's
+/// decision that the new enrolment is the same machine. A plain token never does: a
+/// host's trail key is public, so naming it proves nothing.
+pub fn issue_token(
+    store: &Path,
+    lifetime: Duration,
+    continues: Option<&str>,
+) -> Result<(String, i64), String> {
     if lifetime.is_zero() || lifetime > MAX_ENROL_TOKEN_LIFETIME {
         return Err(format!(
             "--expires must be more than 0 and at most {} hours",
@@ -138,21 +146,37 @@ pub fn issue_token(store: &Path, lifetime: Duration) -> Result<(String, i64), St
     let db = ConsoleDb::open(store).map_err(|e| e.to_string())?;
     let now = now();
     let expires = now.saturating_add(i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX));
-    db.add_enrol_token(&token_digest(&token), now, expires)
-        .map_err(|e| e.to_string())?;
+    match continues {
+        None => db.add_enrol_token(&token_digest(&token), now, expires),
+        Some(name) => {
+            check_host_name(name)?;
+            let Some(old) = db
+                .revoked_host_with_trail(name)
+                .map_err(|e| e.to_string())?
+            else {
+                return Err(format!(
+                    "--continue {name}: no revoked host of that name whose trail this console holds (revoke it first: pacsguard console revoke-host; a host never reported needs no --continue)"
+                ));
+            };
+            db.add_continue_token(&token_digest(&token), now, expires, old.id)
+        }
+    }
+    .map_err(|e| e.to_string())?;
     Ok((token, expires))
 }
 
-/// A host's name as it enrols: shown on pages and in alerts, so a closed alphabet.
-fn check_host_name(name: &str) -> Result<(), String> {
+/// A host's name as it enrols: shown on pages and in alerts, so a closed alphabet; not
+/// starting with '-', or `console revoke-host NAME` would take it as an option.
+pub fn check_host_name(name: &str) -> Result<(), String> {
     if name.is_empty()
+        || name.starts_with('-')
         || name.len() > MAX_HOST_NAME
         || !name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
     {
         return Err(format!(
-            "host name {name:?}: 1 to {MAX_HOST_NAME} letters, digits, '-', '.' or '_'"
+            "host name {name:?}: 1 to {MAX_HOST_NAME} letters, digits, '-', '.' or '_', not starting with '-'"
         ));
     }
     Ok(())
@@ -170,6 +194,9 @@ fn token_refusal(refusal: TokenRefusal) -> String {
         }
         TokenRefusal::NameTaken => {
             "another enrolled host has this name: choose another (--name), or revoke the old one first (pacsguard console revoke-host)".into()
+        }
+        TokenRefusal::ContinuesAnother => {
+            "this token continues the trail of a revoked host with another name: enrol under that name (--name), or ask for a plain token".into()
         }
     }
 }
@@ -488,19 +515,18 @@ impl Fleet {
         // cosigned from a fresh state, a fork included. A key is held once a checkpoint
         // signed by it was accepted: records alone prove no possession of the key (the
         // public key is no secret), so they cannot lock its owner out.
-        // A host revoked and enrolled anew from the same home (same name, same trail
-        // key, nothing delivered under the new enrolment): its trail continues where the
-        // console left it, rather than being refused as a copy of the revoked one. The
-        // new enrolment needed a fresh token, so a person decided it.
+        // A host revoked and enrolled anew from the same home with a token that continues
+        // it (`console enrol-token --continue NAME`: a person decided the new enrolment is
+        // the same machine), naming the same trail key, nothing delivered under the new
+        // enrolment: its trail continues where the console left it, rather than being
+        // refused as a copy of the revoked one. Never for a plain token: the trail key is
+        // public, so anyone enrolled under the name could name it and take the trail.
         if host.trail_key.is_none()
             && host.size == 0
-            && let Some(old) = db.hosts()?.into_iter().find(|other| {
-                other.id != host.id
-                    && other.revoked.is_some()
-                    && other.name == host.name
-                    && other.trail_key.as_deref().map(witness::key_part)
-                        == Some(witness::key_part(trail_key))
-            })
+            && let Some(old) = db.continued_host(host.id)?
+            && old.revoked.is_some()
+            && old.name == host.name
+            && old.trail_key.as_deref().map(witness::key_part) == Some(witness::key_part(trail_key))
             && db.carry_over_host(old.id, host.id)?
         {
             let Some(moved) = db.host(host.id)? else {
@@ -519,10 +545,18 @@ impl Fleet {
                         == Some(witness::key_part(trail_key))
             })
         {
-            let detail = format!(
+            let mut detail = format!(
                 "it reports with the trail key of host {} ({trail_key}): a copy of that host's identity, or the same host enrolled twice; the console witnesses each trail for one host only",
                 other.name
             );
+            // A revoked host enrolled again with a plain token lands here: the admin is
+            // told the one way its trail continues.
+            if other.revoked.is_some() {
+                detail.push_str(&format!(
+                    "; if it is that revoked host enrolled again, revoke this enrolment and enrol it as {0} with a token that continues its trail (pacsguard console enrol-token --continue {0})",
+                    other.name
+                ));
+            }
             if db.set_host_state(host.id, "new-key", &detail)? {
                 self.raise(host, FindingKind::HostKeyNew, detail.clone());
             }
@@ -1300,9 +1334,10 @@ mod tests {
     fn host_names_are_held_to_their_limit_and_alphabet() {
         assert!(check_host_name(&"a".repeat(MAX_HOST_NAME)).is_ok());
         assert!(check_host_name(&"a".repeat(MAX_HOST_NAME + 1)).is_err());
-        for bad in ["", "pacs 01", "<b>", "a/b", "pacs\n01"] {
+        for bad in ["", "pacs 01", "<b>", "a/b", "pacs\n01", "--x", "-h"] {
             assert!(check_host_name(bad).is_err(), "{bad:?}");
         }
+        assert!(check_host_name("pacs-01-").is_ok());
     }
 
     #[test]
@@ -1311,9 +1346,10 @@ mod tests {
         let store = dir.path().join("store.sqlite");
         drop(pacsguard_store::Store::open(&store).expect("store"));
         let over = MAX_ENROL_TOKEN_LIFETIME + Duration::from_secs(1);
-        assert!(issue_token(&store, over).is_err());
-        assert!(issue_token(&store, Duration::ZERO).is_err());
-        let (token, expires) = issue_token(&store, MAX_ENROL_TOKEN_LIFETIME).expect("at the limit");
+        assert!(issue_token(&store, over, None).is_err());
+        assert!(issue_token(&store, Duration::ZERO, None).is_err());
+        let (token, expires) =
+            issue_token(&store, MAX_ENROL_TOKEN_LIFETIME, None).expect("at the limit");
         assert!(is_token(&token));
         assert!(expires > now());
         let db = ConsoleDb::open(&store).expect("db");

@@ -142,6 +142,7 @@ impl ConsoleDb {
         conn.execute_batch(breakglass::BREAK_GLASS_SCHEMA)
             .map_err(sql)?;
         conn.execute_batch(fleet::FLEET_SCHEMA).map_err(sql)?;
+        fleet::add_missing_columns(&conn).map_err(sql)?;
         conn.execute_batch(fleet_profiles::FLEET_PROFILES_SCHEMA)
             .map_err(sql)?;
         Ok(ConsoleDb {
@@ -606,6 +607,74 @@ mod tests {
         drop(Store::open(&path).expect("store"));
         let db = ConsoleDb::open(&path).expect("console tables");
         (dir, db)
+    }
+
+    /// A revoked host's trail moves only to a host enrolled with a token bound to it,
+    /// under its name, once: never to one enrolled with a plain token.
+    #[test]
+    fn a_trail_is_carried_over_only_to_an_enrolment_bound_to_it_and_once() {
+        let (_dir, mut db) = db();
+        let enrol = |db: &mut ConsoleDb, token: &[u8], name: &str, fp: &str| {
+            db.enrol_host(token, 1, name, fp).expect("db")
+        };
+        db.add_enrol_token(b"t1", 0, i64::MAX).expect("token");
+        let old = enrol(&mut db, b"t1", "pacs-01", "a").expect("enrolled");
+        assert_eq!(db.revoke_host("pacs-01", 2).expect("revoke"), 1);
+        db.add_enrol_token(b"t2", 0, i64::MAX).expect("token");
+        let plain = enrol(&mut db, b"t2", "pacs-01", "b").expect("enrolled");
+        assert_eq!(db.continued_host(plain).expect("db"), None);
+        assert!(!db.carry_over_host(old, plain).expect("db"), "plain token");
+        assert_eq!(db.revoke_host("pacs-01", 3).expect("revoke"), 1);
+
+        db.add_continue_token(b"t3", 0, i64::MAX, old)
+            .expect("token");
+        assert_eq!(
+            enrol(&mut db, b"t3", "pacs-02", "c"),
+            Err(TokenRefusal::ContinuesAnother)
+        );
+        let bound = enrol(&mut db, b"t3", "pacs-01", "c").expect("not spent by the refusal");
+        assert_eq!(
+            db.continued_host(bound).expect("db").map(|h| h.id),
+            Some(old)
+        );
+        assert!(
+            !db.carry_over_host(plain, bound).expect("db"),
+            "another host"
+        );
+        assert!(db.carry_over_host(old, bound).expect("db"));
+        assert_eq!(db.continued_host(bound).expect("db"), None);
+        assert!(!db.carry_over_host(old, bound).expect("db"), "once");
+    }
+
+    /// A store whose fleet tables were made before the `continues` columns gets them
+    /// when opened (twice is harmless), and a bound token works in it.
+    #[test]
+    fn fleet_tables_made_before_the_continues_columns_get_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("store.sqlite");
+        drop(Store::open(&path).expect("store"));
+        let conn = Connection::open(&path).expect("sqlite");
+        conn.execute_batch(
+            "CREATE TABLE fleet_tokens (token_hash BLOB PRIMARY KEY, created INTEGER NOT NULL, \
+             expires INTEGER NOT NULL, used INTEGER) WITHOUT ROWID; \
+             CREATE TABLE fleet_hosts (id INTEGER PRIMARY KEY, name TEXT NOT NULL, \
+             fingerprint TEXT NOT NULL UNIQUE, enrolled INTEGER NOT NULL, revoked INTEGER, \
+             last_contact INTEGER NOT NULL DEFAULT 0, interval INTEGER NOT NULL DEFAULT 0, \
+             trail_key TEXT, size INTEGER NOT NULL DEFAULT 0, peaks BLOB NOT NULL DEFAULT x'', \
+             checkpoint TEXT, state TEXT NOT NULL DEFAULT 'ok', detail TEXT NOT NULL DEFAULT ''); \
+             INSERT INTO fleet_hosts (name, fingerprint, enrolled, revoked) \
+             VALUES ('pacs-01', 'a', 1, 2);",
+        )
+        .expect("old tables");
+        drop(conn);
+        drop(ConsoleDb::open(&path).expect("adds the columns"));
+        let mut db = ConsoleDb::open(&path).expect("again");
+        db.add_continue_token(b"t", 0, i64::MAX, 1).expect("token");
+        let id = db
+            .enrol_host(b"t", 3, "pacs-01", "b")
+            .expect("db")
+            .expect("enrolled");
+        assert_eq!(db.continued_host(id).expect("db").map(|h| h.id), Some(1));
     }
 
     #[test]

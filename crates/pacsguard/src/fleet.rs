@@ -36,6 +36,11 @@ pub enum ConsoleCommand {
         /// How long the token is valid (e.g. 15m, 2h; at most 7 days).
         #[arg(long, value_name = "DURATION", default_value = "15m")]
         expires: humantime::Duration,
+        /// The token enrols a host under this revoked host's NAME only, and that host
+        /// continues the revoked one's trail (records, checkpoints, approvals): for the
+        /// same machine enrolled again. A plain token never carries a trail over.
+        #[arg(long = "continue", value_name = "NAME")]
+        continues: Option<String>,
     },
     /// List the enrolled hosts: state, last contact, trail witnessed up to where.
     Hosts {
@@ -56,9 +61,15 @@ pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
     home.check_permissions()?;
     let store = home.store_path();
     match command {
-        ConsoleCommand::EnrolToken { expires } => {
-            let (token, until) = pacsguard_fleet::console::issue_token(&store, expires.into())
-                .map_err(|e| anyhow!(e))?;
+        ConsoleCommand::EnrolToken { expires, continues } => {
+            let (token, until) =
+                pacsguard_fleet::console::issue_token(&store, expires.into(), continues.as_deref())
+                    .map_err(|e| anyhow!(e))?;
+            if let Some(name) = &continues {
+                eprintln!(
+                    "pacsguard: this token enrols a host named {name:?} only (--name {name}), and that host continues the trail of the revoked {name:?}"
+                );
+            }
             println!("{token}");
             eprintln!(
                 "pacsguard: one-time enrolment token, valid until {} (UTC): on the new host run\n  pacsguard enroll tls://CONSOLE:PORT --token {token} --fingerprint <the console certificate's SHA-256, as serve prints it>",

@@ -326,27 +326,66 @@ fn a_revoked_host_is_refused_with_a_clear_message() {
         stderr(&out)
     );
 
-    // Enrolled again from the same home (its old identity removed, a new token): the
-    // trail continues where the console left it, not refused as a copy of itself.
+    // Enrolled again from the same home with a plain token (its old identity removed):
+    // refused as a copy of the revoked host, whose trail key it names. Nothing proves
+    // it is that host: the key is public. The admin is told how to continue it.
     let held = hosts(&console)[0]["records"].as_u64().expect("records");
-    std::fs::remove_dir_all(host.home.join("fleet")).expect("old identity");
-    let second = self::token(&console, "15m");
-    let out = host.run(&[
-        "enroll",
-        &url,
-        "--token",
-        &second,
-        "--fingerprint",
-        &fingerprint,
-        "--name",
-        "ct-3",
-    ]);
+    let reenrol = |token: &str, name: &str| {
+        let _ = std::fs::remove_dir_all(host.home.join("fleet"));
+        host.run(&[
+            "enroll",
+            &url,
+            "--token",
+            token,
+            "--fingerprint",
+            &fingerprint,
+            "--name",
+            name,
+        ])
+    };
+    let out = reenrol(&self::token(&console, "15m"), "ct-3");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     host.run(&["check", host.tree_str()]);
     let out = host.run(&["audit", "forward", "--to", "console"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("enrol-token --continue ct-3"),
+        "{}",
+        stderr(&out)
+    );
+    let revoked = hosts(&console)
+        .into_iter()
+        .find(|h| h["name"] == "ct-3" && h["revoked"] == true)
+        .expect("the revoked enrolment");
+    assert_eq!(revoked["records"].as_u64(), Some(held), "{revoked}");
+
+    // The admin revokes that enrolment and issues a token that continues ct-3. It
+    // enrols under that name only (not spent by the refusal), once.
+    let out = console.run(&["console", "revoke-host", "ct-3"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = console.run(&["console", "enrol-token", "--continue", "ct-9"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "no revoked ct-9: {}",
+        stderr(&out)
+    );
+    let out = console.run(&["console", "enrol-token", "--continue", "ct-3"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let second = stdout(&out).trim().to_string();
+    let out = reenrol(&second, "ct-4");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("continues the trail"),
+        "{}",
+        stderr(&out)
+    );
+    let out = reenrol(&second, "ct-3");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = host.run(&["audit", "forward", "--to", "console"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let listed = hosts(&console);
-    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(listed.len(), 3, "{listed:?}");
     let again = listed
         .into_iter()
         .find(|h| h["name"] == "ct-3" && h["revoked"] == false)
@@ -361,6 +400,125 @@ fn a_revoked_host_is_refused_with_a_clear_message() {
         log.lines().take(stored.len()).collect::<Vec<_>>(),
         "every record once, in order, under the new enrolment"
     );
+    server.stop();
+}
+
+/// Sends one report as the enrolled host whose identity is in `fleet` (its cert.pem and
+/// key.pem), naming `key` as its trail key, with `count` made-up records and no
+/// checkpoint, the way anyone with root on that host could (Python's ssl module);
+/// returns the console's answer.
+fn report_as(url: &str, fleet: &std::path::Path, key: &str, count: usize) -> String {
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import json,socket,ssl,struct,sys\n\
+             addr,fleet,key,n=sys.argv[1:5]\n\
+             host,port=addr.rsplit(':',1)\n\
+             ctx=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)\n\
+             ctx.check_hostname=False\n\
+             ctx.verify_mode=ssl.CERT_NONE\n\
+             ctx.load_cert_chain(fleet+'/cert.pem',fleet+'/key.pem')\n\
+             s=ctx.wrap_socket(socket.create_connection((host,int(port)),timeout=20))\n\
+             recs=[json.dumps({'seq':i,'detail':'forged'}) for i in range(int(n))]\n\
+             body=json.dumps({'type':'report','trail_key':key.strip(),'interval':15,'first':0,'records':recs,'checkpoint':None}).encode()\n\
+             s.sendall(struct.pack('>I',len(body))+body)\n\
+             head=s.recv(4)\n\
+             (m,)=struct.unpack('>I',head)\n\
+             got=b''\n\
+             while len(got)<m: got+=s.recv(m-len(got))\n\
+             print(got.decode())\n",
+        )
+        .arg(url.strip_prefix("tls://").expect("tls url"))
+        .arg(fleet)
+        .arg(key)
+        .arg(count.to_string())
+        .output()
+        .expect("python3 runs");
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    said
+}
+
+/// pacs-01 is revoked. Anyone holding a plain enrolment token (one meant for a new
+/// workstation) enrols another machine as "pacs-01" and sends one empty report naming
+/// pacs-01's trail key, which is public (trail.pub): it is refused as a copy, and
+/// pacs-01's records, checkpoint and approval stay with the revoked enrolment. The real
+/// pacs-01, enrolled with a token that continues it, then carries its trail on.
+#[test]
+fn a_plain_token_under_a_revoked_hosts_name_does_not_take_its_trail() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let enroll = |env: &Env, token: &str| {
+        let out = env.run(&[
+            "enroll",
+            &url,
+            "--token",
+            token,
+            "--fingerprint",
+            &fingerprint,
+            "--name",
+            "pacs-01",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    };
+    let victim = Env::new();
+    victim.profile(&[]);
+    enroll(&victim, &token(&console, "15m"));
+    let out = victim.run(&["audit", "forward", "--to", "console"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let before = hosts(&console).remove(0);
+    assert!(before["witnessed"].as_u64() > Some(0), "{before}");
+    let out = console.run(&["console", "revoke-host", "pacs-01"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let intruder = Env::new();
+    enroll(&intruder, &token(&console, "15m"));
+    let key = std::fs::read_to_string(victim.home.join("trail.pub")).expect("public key");
+    let said = report_as(&url, &intruder.home.join("fleet"), &key, 0);
+    assert!(said.contains("refused"), "{said}");
+    assert!(said.contains("enrol-token --continue pacs-01"), "{said}");
+    let listed = hosts(&console);
+    let revoked = listed
+        .iter()
+        .find(|h| h["revoked"] == true)
+        .expect("the revoked pacs-01");
+    assert_eq!(revoked["records"], before["records"], "{revoked}");
+    assert_eq!(revoked["witnessed"], before["witnessed"], "{revoked}");
+    assert_eq!(revoked["profile"], before["profile"], "{revoked}");
+    let newcomer = listed
+        .iter()
+        .find(|h| h["revoked"] == false)
+        .expect("the intruder");
+    assert_eq!(newcomer["records"], 0, "{newcomer}");
+    assert_eq!(newcomer["state"], "new-key", "{newcomer}");
+
+    // The admin revokes the intruder and continues pacs-01 on its own machine.
+    let out = console.run(&["console", "revoke-host", "pacs-01"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = console.run(&["console", "enrol-token", "--continue", "pacs-01"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    std::fs::remove_dir_all(victim.home.join("fleet")).expect("old identity");
+    enroll(&victim, stdout(&out).trim());
+    let out = victim.run(&["audit", "forward", "--to", "console"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let again = hosts(&console)
+        .into_iter()
+        .find(|h| h["name"] == "pacs-01" && h["revoked"] == false)
+        .expect("the new enrolment");
+    assert_eq!(again["state"], "ok", "{again}");
+    assert!(
+        again["records"].as_u64() >= before["records"].as_u64(),
+        "{again}"
+    );
+    assert_eq!(again["profile"], before["profile"], "{again}");
     server.stop();
 }
 

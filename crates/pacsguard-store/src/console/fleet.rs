@@ -20,7 +20,8 @@ CREATE TABLE IF NOT EXISTS fleet_tokens (
     token_hash BLOB PRIMARY KEY,
     created INTEGER NOT NULL,
     expires INTEGER NOT NULL,
-    used INTEGER
+    used INTEGER,
+    continues INTEGER
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS fleet_hosts (
     id INTEGER PRIMARY KEY,
@@ -35,7 +36,8 @@ CREATE TABLE IF NOT EXISTS fleet_hosts (
     peaks BLOB NOT NULL DEFAULT x'',
     checkpoint TEXT,
     state TEXT NOT NULL DEFAULT 'ok',
-    detail TEXT NOT NULL DEFAULT ''
+    detail TEXT NOT NULL DEFAULT '',
+    continues INTEGER
 );
 CREATE TABLE IF NOT EXISTS fleet_records (
     host INTEGER NOT NULL,
@@ -53,6 +55,39 @@ CREATE TABLE IF NOT EXISTS fleet_checkpoints (
 ) WITHOUT ROWID;
 ";
 
+/// Columns added after their table was first made: (table, column, type). A store made
+/// before them gets them when it is opened (`continues`: the revoked host whose trail an
+/// enrolment continues, see [`ConsoleDb::add_continue_token`]).
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("fleet_tokens", "continues", "INTEGER"),
+    ("fleet_hosts", "continues", "INTEGER"),
+];
+
+/// Adds the [`ADDED_COLUMNS`] a store made before them lacks.
+pub(super) fn add_missing_columns(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    let has = |table: &str, column: &str| -> rusqlite::Result<bool> {
+        conn.query_row(
+            "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2",
+            params![table, column],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n > 0)
+    };
+    for (table, column, kind) in ADDED_COLUMNS {
+        if has(table, column)? {
+            continue;
+        }
+        // Another process opening the store at once may have added it meanwhile.
+        if let Err(e) =
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+            && !has(table, column)?
+        {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
 /// Why an enrolment (its token, or the name it asks for) was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenRefusal {
@@ -62,6 +97,9 @@ pub enum TokenRefusal {
     /// A host not revoked holds the name: a second one under it would share its alerts
     /// and its line on the Hosts page (the token is not spent).
     NameTaken,
+    /// The token continues the trail of a revoked host under another name: it enrols
+    /// only under that host's name (the token is not spent).
+    ContinuesAnother,
 }
 
 /// One enrolled host as stored.
@@ -145,6 +183,57 @@ impl ConsoleDb {
         Ok(())
     }
 
+    /// The revoked host named `name` whose trail an enrolment may continue: the newest
+    /// enrolment of that name that is revoked and whose trail the console still holds
+    /// (`None`: no such host).
+    pub fn revoked_host_with_trail(&self, name: &str) -> Result<Option<HostRow>, StoreError> {
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT {HOST_COLUMNS} FROM fleet_hosts WHERE name = ?1 \
+                     AND revoked IS NOT NULL AND trail_key IS NOT NULL ORDER BY id DESC LIMIT 1"
+                ),
+                params![name],
+                host_row,
+            )
+            .optional()
+            .map_err(self.sql())
+    }
+
+    /// Stores a token that enrols a host continuing the trail of the revoked host
+    /// `continues` (an administrator's decision: a plain token never carries a trail
+    /// over, see [`ConsoleDb::carry_over_host`]).
+    pub fn add_continue_token(
+        &self,
+        token_hash: &[u8],
+        now: i64,
+        expires: i64,
+        continues: i64,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO fleet_tokens (token_hash, created, expires, continues) \
+             VALUES (?1, ?2, ?3, ?4)",
+            params![token_hash, now, expires, continues],
+        )?;
+        Ok(())
+    }
+
+    /// The revoked host whose trail the host `id` was enrolled to continue, while it has
+    /// not been carried over (a `--continue` token's binding).
+    pub fn continued_host(&self, id: i64) -> Result<Option<HostRow>, StoreError> {
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT {HOST_COLUMNS} FROM fleet_hosts WHERE id = \
+                     (SELECT continues FROM fleet_hosts WHERE id = ?1)"
+                ),
+                params![id],
+                host_row,
+            )
+            .optional()
+            .map_err(self.sql())
+    }
+
     /// Why the token would be refused now, if it would (checked before any work is
     /// done for a request; [`ConsoleDb::enrol_host`] checks again as it spends it).
     pub fn enrol_token_refusal(
@@ -191,22 +280,37 @@ impl ConsoleDb {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(sql)?;
-        let token: Option<(i64, Option<i64>)> = tx
+        let token: Option<(i64, Option<i64>, Option<i64>)> = tx
             .query_row(
-                "SELECT expires, used FROM fleet_tokens WHERE token_hash = ?1",
+                "SELECT expires, used, continues FROM fleet_tokens WHERE token_hash = ?1",
                 params![token_hash],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()
             .map_err(sql)?;
-        let refusal = match token {
-            None => Some(TokenRefusal::Unknown),
-            Some((_, Some(_))) => Some(TokenRefusal::Used),
-            Some((expires, None)) if now >= expires => Some(TokenRefusal::Expired),
-            Some(_) => None,
+        let (refusal, continues) = match token {
+            None => (Some(TokenRefusal::Unknown), None),
+            Some((_, Some(_), _)) => (Some(TokenRefusal::Used), None),
+            Some((expires, None, _)) if now >= expires => (Some(TokenRefusal::Expired), None),
+            Some((_, None, continues)) => (None, continues),
         };
         if let Some(refusal) = refusal {
             return Ok(Err(refusal));
+        }
+        // A token that continues a revoked host's trail enrols under that host's name
+        // only: the administrator chose which trail, and for which host.
+        if let Some(old) = continues {
+            let same: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM fleet_hosts WHERE id = ?1 AND name = ?2",
+                    params![old, name],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(sql)?;
+            if same.is_none() {
+                return Ok(Err(TokenRefusal::ContinuesAnother));
+            }
         }
         // In the same transaction as the insert: two hosts enrolling under one name at
         // once cannot both pass.
@@ -227,8 +331,9 @@ impl ConsoleDb {
         )
         .map_err(sql)?;
         tx.execute(
-            "INSERT INTO fleet_hosts (name, fingerprint, enrolled) VALUES (?1, ?2, ?3)",
-            params![name, fingerprint, now],
+            "INSERT INTO fleet_hosts (name, fingerprint, enrolled, continues) \
+             VALUES (?1, ?2, ?3, ?4)",
+            params![name, fingerprint, now, continues],
         )
         .map_err(sql)?;
         let id = tx.last_insert_rowid();
@@ -352,10 +457,13 @@ impl ConsoleDb {
 
     /// Moves the witness state of the revoked host `from` (its records, checkpoints,
     /// cosignatures, profiles and approvals, its frontier and trail key) to `to`, a host
-    /// enrolled anew under the same name that has delivered nothing yet: a host revoked
-    /// and enrolled again from the same home continues its trail instead of being
-    /// refused as a copy of its old enrolment. Returns whether it moved (only when `from`
-    /// is revoked, the names match and `to` is still empty, all in one transaction).
+    /// enrolled anew under the same name with a token that continues `from` (made by
+    /// `console enrol-token --continue NAME`) and that has delivered nothing yet: a host
+    /// revoked and enrolled again from the same home continues its trail instead of being
+    /// refused as a copy of its old enrolment. Its trail key is public, so the binding is
+    /// what allows it, never the key alone. Returns whether it moved (only when `from` is
+    /// revoked, `to` was enrolled to continue it, the names match and `to` is still
+    /// empty, all in one transaction); the binding is spent as it moves (once).
     pub fn carry_over_host(&mut self, from: i64, to: i64) -> Result<bool, StoreError> {
         let path = self.path.clone();
         let sql = |source| StoreError::Sqlite {
@@ -369,10 +477,11 @@ impl ConsoleDb {
         let moved = tx
             .execute(
                 "UPDATE fleet_hosts SET size = o.size, peaks = o.peaks, checkpoint = o.checkpoint, \
-                 trail_key = o.trail_key \
+                 trail_key = o.trail_key, continues = NULL \
                  FROM (SELECT size, peaks, checkpoint, trail_key, name FROM fleet_hosts \
                        WHERE id = ?1 AND revoked IS NOT NULL) AS o \
                  WHERE fleet_hosts.id = ?2 AND fleet_hosts.name = o.name \
+                 AND fleet_hosts.continues = ?1 \
                  AND fleet_hosts.size = 0 AND fleet_hosts.trail_key IS NULL \
                  AND fleet_hosts.revoked IS NULL",
                 params![from, to],
