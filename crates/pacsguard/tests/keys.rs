@@ -442,3 +442,29 @@ fn a_running_guard_needs_no_passphrase_and_a_relayed_accept_brings_it() {
         stderr(&out)
     );
 }
+
+/// `watch` on a protected home with a root not yet profiled: the guard never holds the
+/// passphrase (a --passphrase-file given to it is not read), so it says to run `profile`
+/// first, instead of asking for the very option it was given.
+#[test]
+fn watch_of_an_unprofiled_root_on_a_protected_home_says_to_profile_it_first() {
+    let (env, pass) = protected_env();
+    let other = env.dir.path().join("other");
+    fs::create_dir(&other).expect("mkdir");
+    fs::write(other.join("a.txt"), "a\n").expect("write");
+    let out = run_detached(
+        &env,
+        &[
+            "--passphrase-file",
+            pass.to_str().expect("utf-8"),
+            "watch",
+            other.to_str().expect("utf-8"),
+        ],
+    );
+    assert_refused(&out, "run `pacsguard profile` for it first");
+    assert!(
+        !stderr(&out).contains("--passphrase-file FILE"),
+        "{}",
+        stderr(&out)
+    );
+}
