@@ -417,6 +417,7 @@ fn a_generation_the_trail_says_was_not_kept_is_not_a_gap() {
     assert_eq!(code, 1, "{report:#}");
     let passphrase = env.path("passphrase.txt");
     fs::write(&passphrase, "correct horse battery staple\n").expect("passphrase");
+    fs::set_permissions(&passphrase, fs::Permissions::from_mode(0o600)).expect("chmod");
     let out = env.run(&[
         "key",
         "protect",

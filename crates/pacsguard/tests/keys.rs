@@ -20,6 +20,7 @@ const PASSPHRASE: &str = "long enough to guard a PACS";
 fn secret_file(env: &Env, name: &str, text: &str) -> PathBuf {
     let path = env.dir.path().join(name);
     fs::write(&path, format!("{text}\n")).expect("write");
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod");
     path
 }
 
@@ -467,4 +468,37 @@ fn watch_of_an_unprofiled_root_on_a_protected_home_says_to_profile_it_first() {
         "{}",
         stderr(&out)
     );
+}
+
+/// A passphrase file others may read is refused before anything is signed: the
+/// passphrase is all that protects the sealed key (`profile.key` itself is refused at
+/// such a mode). The same passphrase from a pipe or a 0600 file works.
+#[test]
+fn a_passphrase_file_others_can_read_is_refused() {
+    let (env, pass) = protected_env();
+    let before = home_state(&env.home);
+    for mode in [0o644, 0o640, 0o604] {
+        fs::set_permissions(&pass, fs::Permissions::from_mode(mode)).expect("chmod");
+        let out = run_detached(
+            &env,
+            &[
+                "--passphrase-file",
+                pass.to_str().expect("utf-8"),
+                "profile",
+                env.tree_str(),
+            ],
+        );
+        assert_refused(&out, &format!("mode {mode:04o}: others may read it"));
+        assert_eq!(home_state(&env.home).len(), before.len());
+    }
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("printf '%s\\n' \"$3\" | exec setsid --wait \"$0\" --home \"$1\" --passphrase-file /dev/stdin profile \"$2\"")
+        .arg(env!("CARGO_BIN_EXE_pacsguard"))
+        .arg(&env.home)
+        .arg(env.tree_str())
+        .arg(PASSPHRASE)
+        .output()
+        .expect("sh");
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
 }
