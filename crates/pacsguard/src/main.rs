@@ -587,11 +587,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             // no half-protected home behind.
             let new = passphrase.then(|| secret.read_new()).transpose()?;
             let report = home.init()?;
-            output::init(&report, json)?;
-            if let Some(new) = new {
-                let protected = Session::open(home)?.protect_profile_key(&new)?;
-                output::protected(&protected, json)?;
-            }
+            // One document for `--json`: the protection is reported with the home.
+            let protected = match new
+                .map(|new| Session::open(home).and_then(|mut s| s.protect_profile_key(&new)))
+            {
+                Some(Err(e)) => {
+                    // The home stands, unprotected: say so before the error.
+                    output::init(&report, None, json)?;
+                    return Err(e.into());
+                }
+                Some(Ok(protected)) => Some(protected),
+                None => None,
+            };
+            output::init(&report, protected.as_ref(), json)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Key {

@@ -502,3 +502,36 @@ fn a_passphrase_file_others_can_read_is_refused() {
         .expect("sh");
     assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
 }
+
+/// `init --passphrase --json` is one JSON document (a script parses stdout whole): the
+/// home and, under `profile_key`, the protected key `key protect` would report.
+#[test]
+fn init_with_a_passphrase_prints_one_json_document() {
+    let env = Env::new();
+    fs::remove_dir_all(&env.home).expect("rm home");
+    let pass = secret_file(&env, "pass", PASSPHRASE);
+    let out = run_detached(
+        &env,
+        &[
+            "--passphrase-file",
+            pass.to_str().expect("utf-8"),
+            "init",
+            "--passphrase",
+            "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let document: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
+    assert_eq!(document["command"], "init", "{document:#}");
+    let report = &document;
+    assert!(report["key_fingerprint"].is_string(), "{document:#}");
+    assert!(
+        report["profile_key"]["key_fingerprint"].is_string(),
+        "{document:#}"
+    );
+    assert_ne!(
+        report["profile_key"]["key_fingerprint"], report["key_fingerprint"],
+        "{document:#}"
+    );
+}
