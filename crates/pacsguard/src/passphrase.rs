@@ -36,6 +36,7 @@ impl Source {
     }
 
     fn get(&self, what: &str, twice: bool) -> Result<Passphrase> {
+        hold_secrets()?;
         let text = match (&self.file, self.fd) {
             (Some(_), Some(_)) => {
                 return Err(anyhow!(
@@ -55,6 +56,16 @@ impl Source {
         };
         Ok(Passphrase::new(text)?)
     }
+}
+
+/// Makes this process non-dumpable before it holds a passphrase (or the key it opens):
+/// no core file of it is written, and another process of the same user (not root) can
+/// no longer attach to it or read its memory (`/proc/PID/mem`, ptrace). Once set, it
+/// stays for the rest of the process, which is one command (or the guard that received
+/// a relayed one).
+pub fn hold_secrets() -> Result<()> {
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .context("cannot make this process non-dumpable before it reads the passphrase")
 }
 
 /// The first line of `path` (its newline taken off), read bounded. A regular file that

@@ -7,7 +7,7 @@ mod common;
 mod watcher;
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -533,5 +533,88 @@ fn init_with_a_passphrase_prints_one_json_document() {
     assert_ne!(
         report["profile_key"]["key_fingerprint"], report["key_fingerprint"],
         "{document:#}"
+    );
+}
+
+/// A command waiting for (then holding) the passphrase is non-dumpable: another process
+/// of the same unprivileged user cannot read its memory or environment through /proc
+/// (nor would a crash write a core file with the passphrase in it). Run as `nobody`
+/// (root may read any process); the passphrase comes from a FIFO the test holds open
+/// without writing, so the command is caught waiting for it.
+#[test]
+fn a_command_holding_the_passphrase_cannot_be_read_by_its_own_user() {
+    let (env, _pass) = protected_env();
+    let nobody = ["--reuid=65534", "--regid=65534", "--clear-groups"];
+    let chown = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(&env.home)
+        .arg(env.dir.path())
+        .status()
+        .expect("chown");
+    assert!(chown.success());
+    let fifo = env.dir.path().join("fifo");
+    assert!(
+        Command::new("mkfifo")
+            .args(["-m", "600"])
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo")
+            .success()
+    );
+    assert!(
+        Command::new("chown")
+            .arg("65534:65534")
+            .arg(&fifo)
+            .status()
+            .expect("chown")
+            .success()
+    );
+    let mut child = Command::new("setpriv")
+        .args(nobody)
+        .arg(env!("CARGO_BIN_EXE_pacsguard"))
+        .arg("--home")
+        .arg(&env.home)
+        .arg("--passphrase-file")
+        .arg(&fifo)
+        .args(["profile", env.tree_str()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("setpriv");
+    // Opening the FIFO's writing end without blocking succeeds once the command is
+    // waiting at its reading end, that is inside the passphrase read.
+    let mut writer = None;
+    for _ in 0..300 {
+        match fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+            .open(&fifo)
+        {
+            Ok(w) => {
+                writer = Some(w);
+                break;
+            }
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    }
+    let writer = writer.expect("the command waits for the passphrase");
+    let peek = Command::new("setpriv")
+        .args(nobody)
+        .arg("cat")
+        .arg(format!("/proc/{}/environ", child.id()))
+        .output()
+        .expect("cat");
+    drop(writer);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        !peek.status.success(),
+        "another process of the same user read the environment of the command holding the passphrase"
+    );
+    assert!(
+        stderr(&peek).contains("Permission denied"),
+        "{}",
+        stderr(&peek)
     );
 }
