@@ -606,8 +606,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             command: KeyCommand::Protect { json },
         } => {
             if home.is_profile_key_protected() {
-                // Said before the passphrase is asked for.
-                Session::open(home.clone())?;
+                // Protected already, or a protection interrupted before everything was
+                // signed again by the new key: finished with the passphrase it has.
+                let report =
+                    passphrase::open_signing(home, &secret)?.finish_interrupted_protect()?;
+                output::protected(&report, json)?;
+                return Ok(ExitCode::SUCCESS);
             }
             let new = secret.read_new()?;
             let report = Session::open(home)?.protect_profile_key(&new)?;

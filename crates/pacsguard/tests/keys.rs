@@ -618,3 +618,91 @@ fn a_command_holding_the_passphrase_cannot_be_read_by_its_own_user() {
         stderr(&peek)
     );
 }
+
+/// `key protect` interrupted after it wrote `profile.key` and `profile.pub` (a power
+/// cut, kill -9), before the store and the kept generations were signed again: every
+/// command refused the store with a foreign-signature error, the guard included. It now
+/// says a protection was interrupted, and `key protect` run again finishes it with the
+/// new key's passphrase (the state is made as the crash leaves it: the key pair of a
+/// finished protection of a copy of the home, put beside the unprotected store).
+#[test]
+fn an_interrupted_key_protect_is_finished_by_running_it_again() {
+    let env = Env::new();
+    for text in ["one\n", "two\n"] {
+        fs::write(env.path("readme.txt"), text).expect("write");
+        let out = env.run(&["profile", env.tree_str()]);
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+    }
+    let pass = secret_file(&env, "pass", PASSPHRASE);
+    let copy = env.dir.path().join("home-copy");
+    assert!(
+        Command::new("cp")
+            .arg("-a")
+            .arg(&env.home)
+            .arg(&copy)
+            .status()
+            .expect("cp")
+            .success()
+    );
+    let generation_1 = format!("generations/{:020}.pgx", 1);
+    let signed_by_home_key = fs::read(env.home.join(&generation_1)).expect("read");
+    let out = pacsguard()
+        .arg("--home")
+        .arg(&copy)
+        .args(["--passphrase-file", pass.to_str().expect("utf-8")])
+        .args(["key", "protect"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for name in ["profile.key", "profile.pub"] {
+        fs::copy(copy.join(name), env.home.join(name)).expect("copy key");
+    }
+    let check = env.run(&["check", env.tree_str()]);
+    assert_refused(&check, "run `pacsguard key protect` again to finish it");
+    let finish = |env: &Env| {
+        run_detached(
+            env,
+            &[
+                "--passphrase-file",
+                pass.to_str().expect("utf-8"),
+                "key",
+                "protect",
+            ],
+        )
+    };
+    // A wrong passphrase finishes nothing.
+    let wrong = secret_file(&env, "wrong", "not the passphrase at all");
+    let before = home_state(&env.home);
+    let out = run_detached(
+        &env,
+        &[
+            "--passphrase-file",
+            wrong.to_str().expect("utf-8"),
+            "key",
+            "protect",
+        ],
+    );
+    assert_refused(&out, "passphrase is wrong");
+    assert_eq!(home_state(&env.home), before);
+    let out = finish(&env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let check = env.run(&["check", env.tree_str()]);
+    assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
+    let listed = env.run(&["profile", "generations"]);
+    assert_eq!(listed.status.code(), Some(0), "{}", stderr(&listed));
+    // Interrupted later, among the kept generations: one still signed by the home key.
+    fs::write(env.home.join(&generation_1), signed_by_home_key).expect("put back");
+    assert_refused(
+        &env.run(&["profile", "generations"]),
+        "not signed by this home's key",
+    );
+    let out = finish(&env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let listed = env.run(&["profile", "generations"]);
+    assert_eq!(listed.status.code(), Some(0), "{}", stderr(&listed));
+    // Nothing left to finish: refused, as for any protected home.
+    assert_refused(&finish(&env), "already protected");
+    let audit = env.run(&["audit", "verify"]);
+    assert_eq!(audit.status.code(), Some(0), "{}", stderr(&audit));
+}

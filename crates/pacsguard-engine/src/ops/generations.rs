@@ -328,6 +328,40 @@ impl Session {
         Ok(all)
     }
 
+    /// The kept generations and notes still signed by `old` (the home key) after a
+    /// `key protect` was interrupted while signing them again; those already signed by
+    /// the profile key are left. One signed by neither is refused, as anywhere else.
+    pub(super) fn kept_signed_by(&self, old: &VerifyingKey) -> Result<Vec<Resign>, EngineError> {
+        let mut all = Vec::new();
+        for generation in self.kept_numbers()? {
+            let path = self.generation_path(generation);
+            let exported = read_export(&path)?;
+            if exported.baseline.generation != generation {
+                return Err(EngineError::io(&path, "not the generation its name says"));
+            }
+            if exported.signer == *old {
+                all.push(Resign::Kept(exported.baseline));
+            } else if exported.signer != self.profile_public {
+                return Err(EngineError::io(&path, "not signed by this home's key"));
+            }
+        }
+        for generation in self.numbers_with_suffix(NOT_KEPT_SUFFIX)? {
+            let path = self.not_kept_path(generation);
+            let text = crate::files::read_text(&path, crate::files::MAX_SMALL_FILE_BYTES)?
+                .unwrap_or_default();
+            if note_verifies(&text, generation, old) {
+                let why = text.lines().nth(2).unwrap_or_default().to_owned();
+                all.push(Resign::Note(generation, why));
+            } else if !note_verifies(&text, generation, &self.profile_public) {
+                return Err(EngineError::io(
+                    &path,
+                    "not a note signed by this home's profile key; nothing was changed",
+                ));
+            }
+        }
+        Ok(all)
+    }
+
     /// Writes `kept` again signed by `key`, each file replaced atomically.
     pub(super) fn resign_generations(
         &self,
