@@ -298,6 +298,11 @@ fn run(command: Command, json: bool, actor: Actor, home: &Home, requests: &Reque
             reason,
             passphrase,
         } => {
+            if passphrase.is_some()
+                && let Err(e) = crate::passphrase::hold_secrets()
+            {
+                return WireReply::error(e.to_string());
+            }
             let passphrase = match passphrase
                 .map(|p| {
                     pacsguard_engine::Passphrase::new(zeroize::Zeroizing::new(std::mem::take(

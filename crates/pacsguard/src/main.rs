@@ -591,19 +591,31 @@ fn run(cli: Cli) -> Result<ExitCode> {
             // no half-protected home behind.
             let new = passphrase.then(|| secret.read_new()).transpose()?;
             let report = home.init()?;
-            output::init(&report, json)?;
-            if let Some(new) = new {
-                let protected = Session::open(home)?.protect_profile_key(&new)?;
-                output::protected(&protected, json)?;
-            }
+            // One document for `--json`: the protection is reported with the home.
+            let protected = match new
+                .map(|new| Session::open(home).and_then(|mut s| s.protect_profile_key(&new)))
+            {
+                Some(Err(e)) => {
+                    // The home stands, unprotected: say so before the error.
+                    output::init(&report, None, json)?;
+                    return Err(e.into());
+                }
+                Some(Ok(protected)) => Some(protected),
+                None => None,
+            };
+            output::init(&report, protected.as_ref(), json)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Key {
             command: KeyCommand::Protect { json },
         } => {
             if home.is_profile_key_protected() {
-                // Said before the passphrase is asked for.
-                Session::open(home.clone())?;
+                // Protected already, or a protection interrupted before everything was
+                // signed again by the new key: finished with the passphrase it has.
+                let report =
+                    passphrase::open_signing(home, &secret)?.finish_interrupted_protect()?;
+                output::protected(&report, json)?;
+                return Ok(ExitCode::SUCCESS);
             }
             let new = secret.read_new()?;
             let report = Session::open(home)?.protect_profile_key(&new)?;

@@ -51,9 +51,25 @@ pub fn write_stdout(text: &str) -> Result<()> {
     }
 }
 
-pub fn init(report: &InitReport, as_json: bool) -> Result<()> {
+/// `init`'s one JSON document: the home, and with `--passphrase` the protected
+/// profile-signing key made right after (`profile_key`, as `key protect` reports it).
+#[derive(Serialize)]
+struct InitDocument<'a> {
+    #[serde(flatten)]
+    home: &'a InitReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profile_key: Option<&'a ProtectReport>,
+}
+
+pub fn init(report: &InitReport, protected: Option<&ProtectReport>, as_json: bool) -> Result<()> {
     if as_json {
-        return json("init", report);
+        return json(
+            "init",
+            &InitDocument {
+                home: report,
+                profile_key: protected,
+            },
+        );
     }
     let home = escape_path(&report.home);
     let mut text = String::new();
@@ -69,7 +85,11 @@ pub fn init(report: &InitReport, as_json: bool) -> Result<()> {
             "list the trees to guard in {home}/config.toml, or run: pacsguard profile PATH"
         );
     }
-    write_stdout(&text)
+    write_stdout(&text)?;
+    match protected {
+        Some(protected) => self::protected(protected, false),
+        None => Ok(()),
+    }
 }
 
 pub fn protected(report: &ProtectReport, as_json: bool) -> Result<()> {

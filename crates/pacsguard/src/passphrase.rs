@@ -36,6 +36,7 @@ impl Source {
     }
 
     fn get(&self, what: &str, twice: bool) -> Result<Passphrase> {
+        hold_secrets()?;
         let text = match (&self.file, self.fd) {
             (Some(_), Some(_)) => {
                 return Err(anyhow!(
@@ -57,10 +58,34 @@ impl Source {
     }
 }
 
-/// The first line of `path` (its newline taken off), read bounded.
+/// Makes this process non-dumpable before it holds a passphrase (or the key it opens):
+/// no core file of it is written, and another process of the same user (not root) can
+/// no longer attach to it or read its memory (`/proc/PID/mem`, ptrace). Once set, it
+/// stays for the rest of the process, which is one command (or the guard that received
+/// a relayed one).
+pub fn hold_secrets() -> Result<()> {
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .context("cannot make this process non-dumpable before it reads the passphrase")
+}
+
+/// The first line of `path` (its newline taken off), read bounded. A regular file that
+/// others may read is refused, as `profile.key` itself is: the passphrase is all that
+/// stands between a reader and the sealed key (a pipe, `--passphrase-fd` or `<(...)`,
+/// is not a file anyone else can open).
 fn first_line(path: &Path) -> Result<Zeroizing<String>> {
     let file = std::fs::File::open(path)
         .with_context(|| format!("cannot read the passphrase from {}", path.display()))?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot read the passphrase from {}", path.display()))?;
+    let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions());
+    if meta.is_file() && mode & 0o077 != 0 {
+        return Err(anyhow!(
+            "the passphrase file {} has mode {:04o}: others may read it, and with it the profile-signing key; run chmod 600 (nothing was done)",
+            path.display(),
+            mode & 0o7777
+        ));
+    }
     let mut bytes = Zeroizing::new(Vec::new());
     file.take(MAX_PASSPHRASE_BYTES as u64 + 3)
         .read_to_end(&mut bytes)

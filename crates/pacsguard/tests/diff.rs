@@ -386,3 +386,50 @@ fn a_generation_deleted_from_the_kept_ones_is_named() {
         "not the 2 its name says",
     );
 }
+
+/// A generation that was signed but could not be kept, nor its note written (a home from
+/// before the notes existed; a full or read-only generations directory at that moment),
+/// is on the trail as "not kept for diff": it is not taken for a deletion, so `profile
+/// generations`, `diff` of the generations that are kept and `key protect` (which signs
+/// them again) keep working. A kept generation deleted afterwards is still named.
+#[test]
+fn a_generation_the_trail_says_was_not_kept_is_not_a_gap() {
+    let env = Env::new();
+    for i in 0..2 {
+        fs::write(env.path("readme.txt"), format!("version {i}\n")).expect("write");
+        reprofile(&env);
+    }
+    assert_eq!(kept(&env), [1, 2]);
+    // Generation 3 is signed while `generations` cannot be written at all (a file in
+    // its place): neither the generation nor its note is kept, as on an old home.
+    let dir = env.home.join("generations");
+    let aside = env.home.join("generations.aside");
+    fs::rename(&dir, &aside).expect("aside");
+    fs::write(&dir, "not a directory\n").expect("block");
+    fs::write(env.path("readme.txt"), "version 2\n").expect("write");
+    reprofile(&env);
+    fs::remove_file(&dir).expect("unblock");
+    fs::rename(&aside, &dir).expect("back");
+    assert!(!dir.join(format!("{:020}.not-kept", 3)).exists());
+
+    assert_eq!(kept(&env), [1, 2]);
+    let (code, report) = diff(&env, "1", "2");
+    assert_eq!(code, 1, "{report:#}");
+    let passphrase = env.path("passphrase.txt");
+    fs::write(&passphrase, "correct horse battery staple\n").expect("passphrase");
+    fs::set_permissions(&passphrase, fs::Permissions::from_mode(0o600)).expect("chmod");
+    let out = env.run(&[
+        "key",
+        "protect",
+        "--passphrase-file",
+        passphrase.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(kept(&env), [1, 2]);
+
+    fs::remove_file(dir.join(format!("{:020}.pgx", 2))).expect("rm");
+    common::assert_refused(
+        &env.run(&["profile", "generations"]),
+        "generation(s) 2 missing",
+    );
+}

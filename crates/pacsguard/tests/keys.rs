@@ -7,7 +7,7 @@ mod common;
 mod watcher;
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -20,6 +20,7 @@ const PASSPHRASE: &str = "long enough to guard a PACS";
 fn secret_file(env: &Env, name: &str, text: &str) -> PathBuf {
     let path = env.dir.path().join(name);
     fs::write(&path, format!("{text}\n")).expect("write");
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod");
     path
 }
 
@@ -441,4 +442,267 @@ fn a_running_guard_needs_no_passphrase_and_a_relayed_accept_brings_it() {
         stdout(&out),
         stderr(&out)
     );
+}
+
+/// `watch` on a protected home with a root not yet profiled: the guard never holds the
+/// passphrase (a --passphrase-file given to it is not read), so it says to run `profile`
+/// first, instead of asking for the very option it was given.
+#[test]
+fn watch_of_an_unprofiled_root_on_a_protected_home_says_to_profile_it_first() {
+    let (env, pass) = protected_env();
+    let other = env.dir.path().join("other");
+    fs::create_dir(&other).expect("mkdir");
+    fs::write(other.join("a.txt"), "a\n").expect("write");
+    let out = run_detached(
+        &env,
+        &[
+            "--passphrase-file",
+            pass.to_str().expect("utf-8"),
+            "watch",
+            other.to_str().expect("utf-8"),
+        ],
+    );
+    assert_refused(&out, "run `pacsguard profile` for it first");
+    assert!(
+        !stderr(&out).contains("--passphrase-file FILE"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A passphrase file others may read is refused before anything is signed: the
+/// passphrase is all that protects the sealed key (`profile.key` itself is refused at
+/// such a mode). The same passphrase from a pipe or a 0600 file works.
+#[test]
+fn a_passphrase_file_others_can_read_is_refused() {
+    let (env, pass) = protected_env();
+    let before = home_state(&env.home);
+    for mode in [0o644, 0o640, 0o604] {
+        fs::set_permissions(&pass, fs::Permissions::from_mode(mode)).expect("chmod");
+        let out = run_detached(
+            &env,
+            &[
+                "--passphrase-file",
+                pass.to_str().expect("utf-8"),
+                "profile",
+                env.tree_str(),
+            ],
+        );
+        assert_refused(&out, &format!("mode {mode:04o}: others may read it"));
+        assert_eq!(home_state(&env.home).len(), before.len());
+    }
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("printf '%s\\n' \"$3\" | exec setsid --wait \"$0\" --home \"$1\" --passphrase-file /dev/stdin profile \"$2\"")
+        .arg(env!("CARGO_BIN_EXE_pacsguard"))
+        .arg(&env.home)
+        .arg(env.tree_str())
+        .arg(PASSPHRASE)
+        .output()
+        .expect("sh");
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+}
+
+/// `init --passphrase --json` is one JSON document (a script parses stdout whole): the
+/// home and, under `profile_key`, the protected key `key protect` would report.
+#[test]
+fn init_with_a_passphrase_prints_one_json_document() {
+    let env = Env::new();
+    fs::remove_dir_all(&env.home).expect("rm home");
+    let pass = secret_file(&env, "pass", PASSPHRASE);
+    let out = run_detached(
+        &env,
+        &[
+            "--passphrase-file",
+            pass.to_str().expect("utf-8"),
+            "init",
+            "--passphrase",
+            "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let document: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
+    assert_eq!(document["command"], "init", "{document:#}");
+    let report = &document;
+    assert!(report["key_fingerprint"].is_string(), "{document:#}");
+    assert!(
+        report["profile_key"]["key_fingerprint"].is_string(),
+        "{document:#}"
+    );
+    assert_ne!(
+        report["profile_key"]["key_fingerprint"], report["key_fingerprint"],
+        "{document:#}"
+    );
+}
+
+/// A command waiting for (then holding) the passphrase is non-dumpable: another process
+/// of the same unprivileged user cannot read its memory or environment through /proc
+/// (nor would a crash write a core file with the passphrase in it). Run as `nobody`
+/// (root may read any process); the passphrase comes from a FIFO the test holds open
+/// without writing, so the command is caught waiting for it.
+#[test]
+fn a_command_holding_the_passphrase_cannot_be_read_by_its_own_user() {
+    let (env, _pass) = protected_env();
+    let nobody = ["--reuid=65534", "--regid=65534", "--clear-groups"];
+    let chown = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(&env.home)
+        .arg(env.dir.path())
+        .status()
+        .expect("chown");
+    assert!(chown.success());
+    let fifo = env.dir.path().join("fifo");
+    assert!(
+        Command::new("mkfifo")
+            .args(["-m", "600"])
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo")
+            .success()
+    );
+    assert!(
+        Command::new("chown")
+            .arg("65534:65534")
+            .arg(&fifo)
+            .status()
+            .expect("chown")
+            .success()
+    );
+    let mut child = Command::new("setpriv")
+        .args(nobody)
+        .arg(env!("CARGO_BIN_EXE_pacsguard"))
+        .arg("--home")
+        .arg(&env.home)
+        .arg("--passphrase-file")
+        .arg(&fifo)
+        .args(["profile", env.tree_str()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("setpriv");
+    // Opening the FIFO's writing end without blocking succeeds once the command is
+    // waiting at its reading end, that is inside the passphrase read.
+    let mut writer = None;
+    for _ in 0..300 {
+        match fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+            .open(&fifo)
+        {
+            Ok(w) => {
+                writer = Some(w);
+                break;
+            }
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    }
+    let writer = writer.expect("the command waits for the passphrase");
+    let peek = Command::new("setpriv")
+        .args(nobody)
+        .arg("cat")
+        .arg(format!("/proc/{}/environ", child.id()))
+        .output()
+        .expect("cat");
+    drop(writer);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        !peek.status.success(),
+        "another process of the same user read the environment of the command holding the passphrase"
+    );
+    assert!(
+        stderr(&peek).contains("Permission denied"),
+        "{}",
+        stderr(&peek)
+    );
+}
+
+/// `key protect` interrupted after it wrote `profile.key` and `profile.pub` (a power
+/// cut, kill -9), before the store and the kept generations were signed again: every
+/// command refused the store with a foreign-signature error, the guard included. It now
+/// says a protection was interrupted, and `key protect` run again finishes it with the
+/// new key's passphrase (the state is made as the crash leaves it: the key pair of a
+/// finished protection of a copy of the home, put beside the unprotected store).
+#[test]
+fn an_interrupted_key_protect_is_finished_by_running_it_again() {
+    let env = Env::new();
+    for text in ["one\n", "two\n"] {
+        fs::write(env.path("readme.txt"), text).expect("write");
+        let out = env.run(&["profile", env.tree_str()]);
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+    }
+    let pass = secret_file(&env, "pass", PASSPHRASE);
+    let copy = env.dir.path().join("home-copy");
+    assert!(
+        Command::new("cp")
+            .arg("-a")
+            .arg(&env.home)
+            .arg(&copy)
+            .status()
+            .expect("cp")
+            .success()
+    );
+    let generation_1 = format!("generations/{:020}.pgx", 1);
+    let signed_by_home_key = fs::read(env.home.join(&generation_1)).expect("read");
+    let out = pacsguard()
+        .arg("--home")
+        .arg(&copy)
+        .args(["--passphrase-file", pass.to_str().expect("utf-8")])
+        .args(["key", "protect"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for name in ["profile.key", "profile.pub"] {
+        fs::copy(copy.join(name), env.home.join(name)).expect("copy key");
+    }
+    let check = env.run(&["check", env.tree_str()]);
+    assert_refused(&check, "run `pacsguard key protect` again to finish it");
+    let finish = |env: &Env| {
+        run_detached(
+            env,
+            &[
+                "--passphrase-file",
+                pass.to_str().expect("utf-8"),
+                "key",
+                "protect",
+            ],
+        )
+    };
+    // A wrong passphrase finishes nothing.
+    let wrong = secret_file(&env, "wrong", "not the passphrase at all");
+    let before = home_state(&env.home);
+    let out = run_detached(
+        &env,
+        &[
+            "--passphrase-file",
+            wrong.to_str().expect("utf-8"),
+            "key",
+            "protect",
+        ],
+    );
+    assert_refused(&out, "passphrase is wrong");
+    assert_eq!(home_state(&env.home), before);
+    let out = finish(&env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let check = env.run(&["check", env.tree_str()]);
+    assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
+    let listed = env.run(&["profile", "generations"]);
+    assert_eq!(listed.status.code(), Some(0), "{}", stderr(&listed));
+    // Interrupted later, among the kept generations: one still signed by the home key.
+    fs::write(env.home.join(&generation_1), signed_by_home_key).expect("put back");
+    assert_refused(
+        &env.run(&["profile", "generations"]),
+        "not signed by this home's key",
+    );
+    let out = finish(&env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let listed = env.run(&["profile", "generations"]);
+    assert_eq!(listed.status.code(), Some(0), "{}", stderr(&listed));
+    // Nothing left to finish: refused, as for any protected home.
+    assert_refused(&finish(&env), "already protected");
+    let audit = env.run(&["audit", "verify"]);
+    assert_eq!(audit.status.code(), Some(0), "{}", stderr(&audit));
 }

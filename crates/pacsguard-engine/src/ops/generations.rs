@@ -11,6 +11,9 @@
 //! names) is a gap: every generation between the oldest kept and the store's is kept or
 //! noted, so a missing number is an error naming it, for `generations` and `diff` alike.
 //! The oldest ones are pruned, so a generation older than the oldest kept is not missed.
+//! A number the signing's own record on the trail says was "not kept for diff" is no
+//! gap either: homes from before the notes, and a note that could not be written, have
+//! only that.
 
 use std::path::PathBuf;
 
@@ -85,7 +88,7 @@ impl Session {
                 }
             });
             if let Err(e) = written {
-                return format!("not kept for diff: {why}; nor its note ({e})");
+                return format!("{NOT_KEPT_ON_TRAIL}: {why}; nor its note ({e})");
             }
         }
         match kept {
@@ -98,7 +101,7 @@ impl Session {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            Err(why) => format!("not kept for diff: {why}"),
+            Err(why) => format!("{NOT_KEPT_ON_TRAIL}: {why}"),
         }
     }
 
@@ -151,7 +154,7 @@ impl Session {
             .generation()?
             .max(*kept.last().unwrap_or(&oldest));
         let public = self.profile_public;
-        let mut missing = Vec::new();
+        let mut unnoted = Vec::new();
         for generation in oldest..=newest {
             if kept.binary_search(&generation).is_ok() {
                 continue;
@@ -160,12 +163,21 @@ impl Session {
             let noted = crate::files::read_text(&path, crate::files::MAX_SMALL_FILE_BYTES)?
                 .is_some_and(|text| note_verifies(&text, generation, &public));
             if !noted {
-                missing.push(generation);
-                if missing.len() >= MAX_NAMED_GAPS {
-                    break;
-                }
+                unnoted.push(generation);
             }
         }
+        if unnoted.is_empty() {
+            return Ok(());
+        }
+        // Homes written before the notes existed (and a note that could not be written,
+        // a full disk) said it on the trail only: the signing's own record, under the
+        // trail's MAC, saying the generation was "not kept for diff".
+        let on_trail = self.not_kept_on_trail()?;
+        let missing: Vec<u64> = unnoted
+            .into_iter()
+            .filter(|g| !on_trail.contains(g))
+            .take(MAX_NAMED_GAPS)
+            .collect();
         if missing.is_empty() {
             return Ok(());
         }
@@ -180,6 +192,58 @@ impl Session {
                     .join(", ")
             ),
         ))
+    }
+
+    /// The generations whose signing the audit trail records as not kept for diff: a
+    /// successful `profile`/`accept`/`recover` record carrying the generation, whose
+    /// detail says so ([`Session::keep_generation`]), with a valid record MAC (a line
+    /// someone else appended does not excuse a deleted generation). Read only when a
+    /// generation is missing without a note; a line too long to be a record is skipped.
+    fn not_kept_on_trail(&self) -> Result<std::collections::BTreeSet<u64>, EngineError> {
+        use std::io::{BufRead as _, Read as _};
+        let log = self.home.audit_log_path();
+        let record_key = pacsguard_audit::RecordKey::of(&self.home.trail_signer(&self.key)?);
+        let file = pacsguard_fs::open_regular(&log)
+            .map_err(|e| EngineError::io(&log, crate::files::refusal(&e)))?;
+        let mut reader = std::io::BufReader::new(file);
+        let mut found = std::collections::BTreeSet::new();
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let limit = pacsguard_audit::MAX_RECORD_BYTES as u64 + 1;
+            let read = (&mut reader)
+                .take(limit)
+                .read_until(b'\n', &mut line)
+                .map_err(|e| EngineError::io(&log, e))?;
+            if read == 0 {
+                break;
+            }
+            if line.last() != Some(&b'\n') {
+                if read as u64 == limit {
+                    pacsguard_audit::skip_line(&mut reader)
+                        .map_err(|e| EngineError::io(&log, e))?;
+                }
+                continue;
+            }
+            line.pop();
+            if !contains(&line, NOT_KEPT_ON_TRAIL.as_bytes()) || !record_key.check(&line) {
+                continue;
+            }
+            let Ok(record) = serde_json::from_slice::<serde_json::Value>(&line) else {
+                continue;
+            };
+            let text = |field: &str| record.get(field).and_then(serde_json::Value::as_str);
+            let signed = matches!(text("outcome"), Some("success" | "findings"));
+            let says = text("detail").is_some_and(|d| d.contains(NOT_KEPT_ON_TRAIL));
+            if let (true, true, Some(generation)) = (
+                signed,
+                says,
+                record.get("generation").and_then(serde_json::Value::as_u64),
+            ) {
+                found.insert(generation);
+            }
+        }
+        Ok(found)
     }
 
     /// The numbers of the files of the generations directory named `<number><suffix>`.
@@ -264,6 +328,40 @@ impl Session {
         Ok(all)
     }
 
+    /// The kept generations and notes still signed by `old` (the home key) after a
+    /// `key protect` was interrupted while signing them again; those already signed by
+    /// the profile key are left. One signed by neither is refused, as anywhere else.
+    pub(super) fn kept_signed_by(&self, old: &VerifyingKey) -> Result<Vec<Resign>, EngineError> {
+        let mut all = Vec::new();
+        for generation in self.kept_numbers()? {
+            let path = self.generation_path(generation);
+            let exported = read_export(&path)?;
+            if exported.baseline.generation != generation {
+                return Err(EngineError::io(&path, "not the generation its name says"));
+            }
+            if exported.signer == *old {
+                all.push(Resign::Kept(exported.baseline));
+            } else if exported.signer != self.profile_public {
+                return Err(EngineError::io(&path, "not signed by this home's key"));
+            }
+        }
+        for generation in self.numbers_with_suffix(NOT_KEPT_SUFFIX)? {
+            let path = self.not_kept_path(generation);
+            let text = crate::files::read_text(&path, crate::files::MAX_SMALL_FILE_BYTES)?
+                .unwrap_or_default();
+            if note_verifies(&text, generation, old) {
+                let why = text.lines().nth(2).unwrap_or_default().to_owned();
+                all.push(Resign::Note(generation, why));
+            } else if !note_verifies(&text, generation, &self.profile_public) {
+                return Err(EngineError::io(
+                    &path,
+                    "not a note signed by this home's profile key; nothing was changed",
+                ));
+            }
+        }
+        Ok(all)
+    }
+
     /// Writes `kept` again signed by `key`, each file replaced atomically.
     pub(super) fn resign_generations(
         &self,
@@ -317,8 +415,15 @@ pub(super) enum Resign {
 const NOT_KEPT_SUFFIX: &str = ".not-kept";
 const NOT_KEPT_HEADER: &str = "PACSGUARD-GENERATION-NOT-KEPT 1";
 const NOT_KEPT_CONTEXT: &[u8] = b"pacsguard generation not kept v1\0";
-/// The most missing generations named in one error (the rest are not looked for).
+/// The most missing generations named in one error (the rest are not named).
 const MAX_NAMED_GAPS: usize = 32;
+/// How the signing's record on the trail says its generation was not kept (homes before
+/// the notes have only this; [`Session::not_kept_on_trail`] reads it back).
+const NOT_KEPT_ON_TRAIL: &str = "not kept for diff";
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
 
 /// The signed note that `generation` was not kept, and why: its header, the generation,
 /// the reason on one line, and `ed25519 <hex>` over the context and the lines before.

@@ -45,6 +45,78 @@ impl Session {
         self.recorded(Action::Profile, objects, |s| s.protect_inner(passphrase))
     }
 
+    /// Finishes a `key protect` interrupted (a crash, a kill, a power cut) after it
+    /// wrote `profile.key` and `profile.pub` but before everything was signed again by
+    /// the new key: every command then refused the store, still signed by the home key.
+    /// Needs the new key unlocked (its passphrase: whoever finishes is whoever could
+    /// sign anyway), and the stored profile verified by either key. Refused, nothing
+    /// changed, when nothing is left to sign again.
+    pub fn finish_interrupted_protect(&mut self) -> Result<ProtectReport, EngineError> {
+        let key = self.profile_signer()?;
+        let home_public = self.key.verifying_key();
+        let (baseline, store_left) = match self.store.load(&self.profile_public) {
+            Ok(loaded) => (loaded, false),
+            Err(first) => match self.store.load(&home_public) {
+                Ok(loaded) => (loaded, true),
+                Err(_) => return Err(first.into()),
+            },
+        };
+        let kept = self.kept_signed_by(&home_public)?;
+        if !store_left && kept.is_empty() {
+            return Err(EngineError::Usage(format!(
+                "{} exists: this home's profile-signing key is already protected; nothing was changed",
+                self.home.profile_key_path().display()
+            )));
+        }
+        let objects = vec![
+            self.home.profile_key_path(),
+            self.home.profile_public_key_path(),
+        ];
+        self.recorded(Action::Profile, objects.clone(), |s| {
+            let fingerprint = s.profile_fingerprint();
+            s.emit(
+                Event::new(
+                    s.actor.clone(),
+                    Action::Profile,
+                    Outcome::Started,
+                    format!(
+                        "finishing an interrupted protection of the profile-signing key: signing again by {fingerprint} what the home key still signs"
+                    ),
+                )
+                .with_objects(objects.clone()),
+            )?;
+            s.bus.flush()?;
+            let generation = match &baseline {
+                Some((baseline, _)) if store_left => {
+                    s.store.save(baseline, &[], &key, None)?;
+                    baseline.generation
+                }
+                Some((baseline, _)) => baseline.generation,
+                None => 0,
+            };
+            let resigned = s.resign_generations(kept, &key)?;
+            s.finish(
+                Event::new(
+                    s.actor.clone(),
+                    Action::Profile,
+                    Outcome::Success,
+                    format!(
+                        "the profile-signing key is {fingerprint}, protected by a passphrase: an interrupted protection finished; baseline generation {generation}{} and {resigned} kept generation(s) signed by it",
+                        if store_left { "" } else { " (already)" }
+                    ),
+                )
+                .with_objects(objects)
+                .with_generation(generation),
+            )?;
+            Ok(ProtectReport {
+                key_fingerprint: fingerprint,
+                trail_key_fingerprint: pacsguard_store::fingerprint(&s.key.verifying_key()),
+                generation,
+                generations_resigned: resigned,
+            })
+        })
+    }
+
     fn protect_inner(&mut self, passphrase: &Passphrase) -> Result<ProtectReport, EngineError> {
         // Everything signed by the home key is verified before it is signed again: a
         // tampered profile is refused here, not laundered under the new key.

@@ -289,7 +289,24 @@ impl Session {
     }
 
     fn load_baseline(&self) -> Result<Option<(Baseline, SignedInfo)>, EngineError> {
-        Ok(self.store.load(&self.profile_public)?)
+        match self.store.load(&self.profile_public) {
+            Ok(loaded) => Ok(loaded),
+            // A protected home whose store the home key still signs: `key protect` was
+            // interrupted between writing the new key and signing the store again. Said
+            // as such (not as a foreign signature), with the way to finish it.
+            Err(e)
+                if self.home.is_profile_key_protected()
+                    && self.store.load(&self.key.verifying_key()).is_ok() =>
+            {
+                Err(EngineError::Key {
+                    path: self.home.profile_key_path(),
+                    reason: format!(
+                        "the stored profile is still signed by the home key ({e}): a `key protect` was interrupted before it signed it again; run `pacsguard key protect` again to finish it (it asks for the passphrase of this key); nothing was done"
+                    ),
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Gives the session the profile-signing key a passphrase unlocked

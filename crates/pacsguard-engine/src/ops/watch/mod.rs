@@ -341,6 +341,13 @@ impl Session {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
+        // The guard holds no passphrase (it runs unattended): a protected home's first
+        // profile is taken by `profile`, which asks for it, not here.
+        if self.profile_key_locked() {
+            return Err(EngineError::Usage(format!(
+                "no profile of {what} yet, and this home's profile-signing key is protected by a passphrase, which watch and serve never hold: run `pacsguard profile` for it first (it asks for the passphrase), then start the guard again"
+            )));
+        }
         out.notice(&format!(
             "no profile of {what} yet: taking it now; every later change is compared with it"
         ));
