@@ -54,12 +54,14 @@ pub fn verify_destination(
     let names = std::fs::read_dir(destination).map_err(|e| EngineError::io(destination, e))?;
     let mut findings = Vec::new();
     let mut matching = 0u64;
-    let (mut extra, mut present) = (0usize, Vec::new());
+    // The listed names found in the folder: a set, since a manifest may list many
+    // thousands of copies and each is looked up once.
+    let (mut extra, mut present) = (0usize, std::collections::HashSet::new());
     for entry in names {
         let entry = entry.map_err(|e| EngineError::io(destination, e))?;
         let name = entry.file_name();
         let path = destination.join(&name);
-        let Some(copy) = name.to_str().and_then(|n| listed.get(n)) else {
+        let Some((listed_name, copy)) = name.to_str().and_then(|n| listed.get_key_value(n)) else {
             extra += 1;
             if extra <= MAX_REPORTED_EXTRA {
                 findings.push(Finding::new(
@@ -71,7 +73,7 @@ pub fn verify_destination(
             }
             continue;
         };
-        present.push(name.clone());
+        present.insert(listed_name.as_str());
         match pacsguard_fs::read_file(&path, MAX_MEDIA_FILE_BYTES) {
             Ok(read) if hex::encode(Sha256::digest(&read.bytes)) == copy.sha256 => matching += 1,
             Ok(read) => findings.push(Finding::new(
@@ -110,7 +112,7 @@ pub fn verify_destination(
     }
     let mut missing: Vec<(&String, &Listed)> = listed
         .iter()
-        .filter(|(name, _)| !present.iter().any(|p| p.to_str() == Some(name.as_str())))
+        .filter(|(name, _)| !present.contains(name.as_str()))
         .collect();
     missing.sort_by(|a, b| a.0.cmp(b.0));
     for (name, copy) in missing {
