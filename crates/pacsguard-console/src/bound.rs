@@ -28,7 +28,9 @@
 //!
 //! Upgrade: a trail with no account record at all (a home whose console predates this
 //! binding, or a trail started again by `audit reinit`) binds the accounts the store
-//! holds then, once, with a record saying so: trust on first use, visible on the trail.
+//! holds then, once, with a record saying so: trust on first use, visible on the trail
+//! and raised as a `console-accounts-bound-on-trust` warning naming each account and its
+//! role (whoever brings a store to that state binds an account they planted with it).
 
 use std::collections::{HashMap, HashSet};
 
@@ -291,6 +293,9 @@ impl Console {
         let rows = lock(&self.db)?.account_bindings()?;
         let first_start = recorded.is_empty();
         lock(&self.bindings)?.accounts = Some(recorded.clone());
+        if first_start && !rows.is_empty() {
+            self.warn_bound_on_trust(&rows)?;
+        }
         for row in rows {
             if first_start {
                 self.record_binding(&row, "bound to the trail at the first start of a console that binds accounts (trust on first use)")?;
@@ -303,6 +308,29 @@ impl Console {
             }
         }
         Ok(())
+    }
+
+    /// Trust on first use is never silent: whoever can bring a store to it (a trail
+    /// started anew, its account records made unreadable) gets every account bound, so
+    /// a person is asked, on the alerts page, to confirm each account and its role.
+    fn warn_bound_on_trust(&self, rows: &[AccountBinding]) -> Result<(), AuthError> {
+        let accounts: Vec<String> = rows
+            .iter()
+            .map(|r| format!("{} ({})", r.name, r.role))
+            .collect();
+        let finding = Finding::new(
+            self.store_path.clone(),
+            FindingKind::ConsoleAccountsBoundOnTrust,
+            Severity::Warning,
+            format!(
+                "console: the audit trail holds no record of any console account (the first start of a version that binds accounts, a trail started anew by `audit reinit`, or its account records edited away): the {} account(s) in the store were bound on trust: {}. Check that each is one of your people with the right role; an account planted while the console was stopped would be among them",
+                rows.len(),
+                accounts.join(", ")
+            ),
+        );
+        let mut event = Event::of_finding(self.actor("console"), finding);
+        event.action = Action::Account;
+        self.record(event)
     }
 
     /// Each waiting request checked against its trail record: kept in memory when it

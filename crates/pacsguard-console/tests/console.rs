@@ -3149,3 +3149,46 @@ async fn a_session_planted_with_sqlite3_is_refused_with_an_alert() {
     let r = h.overview(&admin).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 }
+
+/// Found by review s9-r13: a trail with no account record (started anew by `audit
+/// reinit`, or its account records edited so they no longer parse) made the next start
+/// bind every account in the store on trust, an administrator planted with sqlite3
+/// meanwhile included, with only a success record on the trail. Trust on first use is
+/// now a `console-accounts-bound-on-trust` warning naming each account and its role.
+#[tokio::test]
+async fn accounts_bound_on_trust_raise_a_warning_naming_each() {
+    use pacsguard_events::{FindingKind, Severity};
+    let (h, guard) = four_eyes_harness();
+    let (_cookie, _, secret) = h.first_admin().await;
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
+    let _ = h.events();
+    sqlite(
+        &h,
+        "INSERT INTO console_accounts (name, role, password_hash, totp_secret, created) \
+         SELECT 'mallory', 'administrator', password_hash, totp_secret, created \
+         FROM console_accounts WHERE name = 'admin'",
+    );
+    // The trail started anew while the console was stopped: no account record on it.
+    guard.trail.lock().expect("fixture").clear();
+    let (h, report) = h.restart_with(&guard);
+    assert_eq!(report.first_bound, 2, "{report:?}");
+    let warnings: Vec<String> = h
+        .events()
+        .iter()
+        .filter_map(|e| e.finding.as_ref())
+        .filter(|f| {
+            f.kind == FindingKind::ConsoleAccountsBoundOnTrust && f.severity == Severity::Warning
+        })
+        .map(|f| f.detail.clone())
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("admin (administrator)")
+            && warnings[0].contains("mallory (administrator)"),
+        "{warnings:?}"
+    );
+    // Bound (that is what trust means), but no longer silently.
+    let code = h.next_code(&secret);
+    let r = h.login("mallory", ADMIN_PASSWORD, &code).await;
+    assert!(r.cookie().is_some(), "{}", r.body);
+}
