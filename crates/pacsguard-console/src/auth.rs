@@ -228,6 +228,7 @@ impl Console {
         // Emergency accesses first: each end is a record of its own (110138).
         self.end_expired_emergencies(now)?;
         let purged = lock(&self.db)?.purge_sessions(now - IDLE_SECONDS, now - ABSOLUTE_SECONDS)?;
+        self.prune_sessions()?;
         if purged > 0 {
             self.record(self.event(
                 "sessions",
@@ -427,15 +428,28 @@ impl Console {
         enrolled: bool,
         address: IpAddr,
     ) -> Result<NewSession, AuthError> {
+        self.new_session_with(account, enrolled, address, None)
+    }
+
+    /// [`Console::new_session`], its opening bound to the trail on `opening` (the record
+    /// that opens it, recorded here) rather than on a record of its own.
+    pub(crate) fn new_session_with(
+        &self,
+        account: i64,
+        enrolled: bool,
+        address: IpAddr,
+        opening: Option<Event>,
+    ) -> Result<NewSession, AuthError> {
         let token = token()?;
         let csrf = token_csrf()?;
-        lock(&self.db)?.insert_session(
-            &secret::digest(&token),
-            account,
-            &csrf,
-            self.now(),
-            &address.to_string(),
-        )?;
+        let hash = secret::digest(&token);
+        let now = self.now();
+        // Its opening on the trail first: a session row the trail does not know of is
+        // refused ([`crate::bound`]).
+        let digest = self.record_session_opening(&hash, account, now, opening)?;
+        let db = lock(&self.db)?;
+        self.keep_session(digest)?;
+        db.insert_session(&hash, account, &csrf, now, &address.to_string())?;
         Ok(NewSession { token, enrolled })
     }
 
@@ -529,7 +543,7 @@ impl Console {
             .ok_or_else(|| AuthError::Internal(format!("account {name}: unknown role")))?;
         lock(&self.db)?.set_failures(account.id, 0, 0)?;
         let enrolled = account.enrolled();
-        self.record(self.event(
+        let opening = self.event(
             name,
             Action::Login,
             Outcome::Success,
@@ -540,8 +554,8 @@ impl Console {
                     "{name} signed in with the password only, from {addr}: the session reaches only the enrolment of the second factor"
                 )
             },
-        ))?;
-        self.new_session(account.id, enrolled, address)
+        );
+        self.new_session_with(account.id, enrolled, address, Some(opening))
     }
 
     /// Ends the session a browser still had when it signs in again (a token is never
@@ -702,6 +716,10 @@ impl Console {
         // Promoted (or planted) in the store behind the console's back: its sessions end.
         if !self.account_as_recorded(&db, account.id)? {
             db.delete_sessions_of(account.id)?;
+            return Ok(None);
+        }
+        // A session row planted for an account as recorded: refused and ended.
+        if !self.session_as_recorded(&db, &hash, &session, &account.name)? {
             return Ok(None);
         }
         let now = self.now();

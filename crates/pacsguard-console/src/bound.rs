@@ -19,9 +19,18 @@
 //!   at start with a `console-request-altered` alert (and refused at confirmation, as
 //!   before, if it were still there).
 //!
+//! * A session in the store that the console did not open (no record of its opening on
+//!   the trail, `Event::session_digest`) is refused and ended with a
+//!   `console-session-altered` alert: root could otherwise plant a session row for a bound
+//!   administrator and act as them with no password, no second factor and no sign-in on
+//!   the trail. Sessions found at start with no record are ended (an alert when the trail
+//!   already holds session records, a plain record at the first start of this version).
+//!
 //! Upgrade: a trail with no account record at all (a home whose console predates this
 //! binding, or a trail started again by `audit reinit`) binds the accounts the store
-//! holds then, once, with a record saying so: trust on first use, visible on the trail.
+//! holds then, once, with a record saying so: trust on first use, visible on the trail
+//! and raised as a `console-accounts-bound-on-trust` warning naming each account and its
+//! role (whoever brings a store to that state binds an account they planted with it).
 
 use std::collections::{HashMap, HashSet};
 
@@ -50,6 +59,20 @@ pub fn account_digest(account: &AccountBinding) -> String {
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The digest the trail records of a session when it is opened: what makes it the
+/// session of one account since one time. The token's digest (not the token) is in it;
+/// this digest of a digest tells a reader of the trail nothing about the token.
+pub fn session_digest(token_hash: &[u8], account: i64, created: i64) -> String {
+    use sha2::{Digest as _, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(b"pacsguard console session v1\0");
+    hash.update((token_hash.len() as u64).to_le_bytes());
+    hash.update(token_hash);
+    hash.update(account.to_le_bytes());
+    hash.update(created.to_le_bytes());
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The accounts' digests as the trail holds them, and the alerts already raised.
 #[derive(Debug, Default)]
 pub(crate) struct Bindings {
@@ -58,6 +81,9 @@ pub(crate) struct Bindings {
     /// (account, digest of the row found) already reported: one alert per alteration,
     /// not one per request.
     alerted: HashSet<(i64, String)>,
+    /// The digests of the sessions this console opened or found recorded at start (only
+    /// those still in the store: pruned when expired sessions are purged).
+    sessions: HashSet<String>,
 }
 
 /// What [`Console::bind_to_trail`] found, for the start-up line.
@@ -73,6 +99,10 @@ pub struct BindReport {
     pub requests: usize,
     /// Waiting requests dropped: not as the trail recorded them.
     pub altered_requests: Vec<i64>,
+    /// Sessions kept: opened by the console, as recorded.
+    pub sessions: usize,
+    /// Sessions ended at start: no record of their opening on the trail.
+    pub unrecorded_sessions: usize,
 }
 
 /// The newest `<id>:<digest>` of each id in `field` of `records` (oldest first).
@@ -107,7 +137,152 @@ impl Console {
         let mut report = BindReport::default();
         self.bind_accounts(&newest(&records, "account_digest"), &mut report)?;
         self.bind_requests(&newest(&records, "request_digest"), &mut report)?;
+        let opened: HashSet<String> = records
+            .iter()
+            .filter_map(|r| r.get("session_digest").and_then(serde_json::Value::as_str))
+            .map(str::to_string)
+            .collect();
+        self.bind_sessions(&opened, &mut report)?;
         Ok(report)
+    }
+
+    /// Each session in the store checked against the records of the sessions opened:
+    /// kept in memory when recorded, ended when not.
+    fn bind_sessions(
+        &self,
+        opened: &HashSet<String>,
+        report: &mut BindReport,
+    ) -> Result<(), AuthError> {
+        let rows = lock(&self.db)?.live_sessions(None)?;
+        let mut kept = HashSet::new();
+        let mut ended = Vec::new();
+        for row in rows {
+            let digest = session_digest(&row.token_hash, row.account, row.created);
+            if opened.contains(&digest) {
+                kept.insert(digest);
+            } else {
+                ended.push(row);
+            }
+        }
+        report.sessions = kept.len();
+        report.unrecorded_sessions = ended.len();
+        lock(&self.bindings)?.sessions = kept;
+        if ended.is_empty() {
+            return Ok(());
+        }
+        let db = lock(&self.db)?;
+        for row in &ended {
+            db.delete_session(&row.token_hash)?;
+        }
+        drop(db);
+        let names: Vec<&str> = ended.iter().map(|r| r.name.as_str()).collect();
+        if opened.is_empty() {
+            // The first start of a console that records its sessions: those of the
+            // version before have no record. Ended (their holders sign in again), no alarm.
+            return self.record(self.event(
+                "sessions",
+                Action::Logout,
+                Outcome::Success,
+                format!(
+                    "{} session(s) opened before sessions were recorded on the trail ended at start ({}): sign in again",
+                    ended.len(),
+                    names.join(", ")
+                ),
+            ));
+        }
+        let finding = Finding::new(
+            self.store_path.clone(),
+            FindingKind::ConsoleSessionAltered,
+            Severity::Alert,
+            format!(
+                "console: {} session(s) in the store were never opened by the console (no record of their opening on the trail) for {}: the store was edited while the console was stopped; they were ended at start",
+                ended.len(),
+                names.join(", ")
+            ),
+        );
+        let mut event = Event::of_finding(self.actor("console"), finding);
+        event.action = Action::Logout;
+        self.record(event)
+    }
+
+    /// Records the opening of a session, before its row is written, on `opening` (the
+    /// sign-in, step-up or emergency record that opens it) or, when `None`, on a record of
+    /// its own; returns its digest, which the caller keeps ([`Console::keep_session`]) as
+    /// it writes the row.
+    pub(crate) fn record_session_opening(
+        &self,
+        token_hash: &[u8],
+        account: i64,
+        created: i64,
+        opening: Option<Event>,
+    ) -> Result<String, AuthError> {
+        self.ensure_bound()?;
+        let digest = session_digest(token_hash, account, created);
+        let mut event = opening.unwrap_or_else(|| {
+            // Not a sign-in (the session replaces one after an account change: the
+            // first setup, an enrolment): an account record, not a second Login.
+            self.event(
+                "sessions",
+                Action::Account,
+                Outcome::Success,
+                format!("a new session opened for account {account} after a change to the account"),
+            )
+        });
+        event.session_digest = Some(digest.clone());
+        self.record(event)?;
+        Ok(digest)
+    }
+
+    /// Keeps a session's digest for the checks. The caller holds the store's lock (and
+    /// writes the row under it), so a purge's pruning never sees the digest without its row.
+    pub(crate) fn keep_session(&self, digest: String) -> Result<(), AuthError> {
+        lock(&self.bindings)?.sessions.insert(digest);
+        Ok(())
+    }
+
+    /// Whether the session row was opened by this console (see the module); when not,
+    /// it is ended and the alert recorded. The caller holds the store's lock and called
+    /// [`Console::ensure_bound`] before taking it.
+    pub(crate) fn session_as_recorded(
+        &self,
+        db: &pacsguard_store::ConsoleDb,
+        token_hash: &[u8],
+        session: &pacsguard_store::SessionRow,
+        name: &str,
+    ) -> Result<bool, AuthError> {
+        let digest = session_digest(token_hash, session.account, session.created);
+        if lock(&self.bindings)?.sessions.contains(&digest) {
+            return Ok(true);
+        }
+        db.delete_session(token_hash)?;
+        let finding = Finding::new(
+            self.store_path.clone(),
+            FindingKind::ConsoleSessionAltered,
+            Severity::Alert,
+            format!(
+                "console: a session of {name} presented to the console was never opened by it (no record of its opening on the trail, or its account or opening time edited): the store was edited; the session was ended and refused"
+            ),
+        );
+        let mut event = Event::of_finding(self.actor(name), finding);
+        event.action = Action::Login;
+        event.outcome = Outcome::Failure;
+        self.record(event)?;
+        Ok(false)
+    }
+
+    /// Forgets the digests of sessions no longer in the store (after a purge).
+    /// The store's lock is held throughout: a session being opened is kept and written
+    /// under it, so its digest is never pruned before its row exists.
+    pub(crate) fn prune_sessions(&self) -> Result<(), AuthError> {
+        let db = lock(&self.db)?;
+        let live: HashSet<String> = db
+            .live_sessions(None)?
+            .iter()
+            .map(|r| session_digest(&r.token_hash, r.account, r.created))
+            .collect();
+        lock(&self.bindings)?.sessions.retain(|d| live.contains(d));
+        drop(db);
+        Ok(())
     }
 
     fn bind_accounts(
@@ -118,6 +293,9 @@ impl Console {
         let rows = lock(&self.db)?.account_bindings()?;
         let first_start = recorded.is_empty();
         lock(&self.bindings)?.accounts = Some(recorded.clone());
+        if first_start && !rows.is_empty() {
+            self.warn_bound_on_trust(&rows)?;
+        }
         for row in rows {
             if first_start {
                 self.record_binding(&row, "bound to the trail at the first start of a console that binds accounts (trust on first use)")?;
@@ -130,6 +308,29 @@ impl Console {
             }
         }
         Ok(())
+    }
+
+    /// Trust on first use is never silent: whoever can bring a store to it (a trail
+    /// started anew, its account records made unreadable) gets every account bound, so
+    /// a person is asked, on the alerts page, to confirm each account and its role.
+    fn warn_bound_on_trust(&self, rows: &[AccountBinding]) -> Result<(), AuthError> {
+        let accounts: Vec<String> = rows
+            .iter()
+            .map(|r| format!("{} ({})", r.name, r.role))
+            .collect();
+        let finding = Finding::new(
+            self.store_path.clone(),
+            FindingKind::ConsoleAccountsBoundOnTrust,
+            Severity::Warning,
+            format!(
+                "console: the audit trail holds no record of any console account (the first start of a version that binds accounts, a trail started anew by `audit reinit`, or its account records edited away): the {} account(s) in the store were bound on trust: {}. Check that each is one of your people with the right role; an account planted while the console was stopped would be among them",
+                rows.len(),
+                accounts.join(", ")
+            ),
+        );
+        let mut event = Event::of_finding(self.actor("console"), finding);
+        event.action = Action::Account;
+        self.record(event)
     }
 
     /// Each waiting request checked against its trail record: kept in memory when it

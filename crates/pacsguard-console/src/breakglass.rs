@@ -225,8 +225,7 @@ impl Console {
         let mut event =
             Event::of_finding(self.actor(BREAK_GLASS_ACCOUNT), finding).with_reason(reason);
         event.action = Action::Emergency;
-        self.record(event)?;
-        self.new_session(account.id, true, address)
+        self.new_session_with(account.id, true, address, Some(event))
     }
 
     /// Records one request made with an emergency access, before it is handled: if it

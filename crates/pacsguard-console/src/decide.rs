@@ -117,7 +117,9 @@ pub trait Guardian: Send + Sync + std::fmt::Debug {
         loop {
             let (records, older) = self.trail_page(before, REQUEST_SEARCH_PAGE)?;
             found.extend(records.into_iter().filter(|r| {
-                r.get("account_digest").is_some() || r.get("request_digest").is_some()
+                r.get("account_digest").is_some()
+                    || r.get("request_digest").is_some()
+                    || r.get("session_digest").is_some()
             }));
             match older {
                 Some(older) => before = Some(older),
@@ -326,7 +328,7 @@ impl Console {
             }
         };
         lock(&self.db)?.set_failures(account.id, 0, 0)?;
-        self.record(self.event(
+        let opening = self.event(
             &auth.name,
             Action::Login,
             Outcome::Success,
@@ -335,8 +337,8 @@ impl Console {
                 auth.name,
                 STEP_UP_WINDOW / 60
             ),
-        ))?;
-        let session = self.new_session(auth.account, true, address)?;
+        );
+        let session = self.new_session_with(auth.account, true, address, Some(opening))?;
         lock(&self.db)?.delete_session(&auth.token_hash)?;
         {
             // In the store, so a restart keeps it: the window, not the process, ends it.
@@ -813,15 +815,15 @@ impl Console {
         let name = lock(&self.db)?
             .account_by_id(account)?
             .map_or_else(|| format!("account {account}"), |a| a.name);
-        self.record(self.event(
+        let opening = self.event(
             &name,
             Action::Account,
             Outcome::Success,
             format!(
                 "{name} used the enrolment link from {address} and chose a password; the link is spent; the second factor comes next"
             ),
-        ))?;
-        self.new_session(account, false, address)
+        );
+        self.new_session_with(account, false, address, Some(opening))
     }
 
     /// Ends every session of an account (an administrator's protective act: no step-up).

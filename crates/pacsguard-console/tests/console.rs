@@ -3079,3 +3079,116 @@ async fn requests_asked_before_a_restart_are_bound_again_at_the_start() {
     assert!(r.body.contains("no longer matches"), "{}", r.body);
     assert!(guard.accepted.lock().expect("fixture").is_empty());
 }
+
+/// A session row for `name` planted with sqlite3 under the token `token`.
+fn plant_session(h: &Harness, name: &str, token: &str) {
+    let hash = pacsguard_console::secret::hex(&pacsguard_console::secret::digest(token));
+    let now = h.clock.now();
+    sqlite(
+        h,
+        &format!(
+            "INSERT INTO console_sessions (token_hash, account, csrf, created, last_seen, address) \
+             SELECT X'{hash}', id, 'cc', {now}, {now}, '127.0.0.1' FROM console_accounts WHERE name = '{name}'"
+        ),
+    );
+}
+
+/// Found by review s9-r13: accounts were bound to the trail, their sessions were not. A
+/// session row planted with sqlite3 for the (recorded) administrator gave its planter the
+/// administrator's pages with no password, no second factor and no sign-in on the trail.
+/// A session the console did not open is now refused and ended with one
+/// `console-session-altered` alert, while the console runs and at a restart; sessions it
+/// opened survive the restart.
+#[tokio::test]
+async fn a_session_planted_with_sqlite3_is_refused_with_an_alert() {
+    use pacsguard_events::FindingKind;
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, _) = h.stepped_up(&cookie, &secret).await;
+    // What the console recorded so far is on the guard's trail (the events read below
+    // are taken from the inbox).
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
+    let _ = h.events();
+
+    let planted = "ab".repeat(32);
+    plant_session(&h, "admin", &planted);
+    for path in ["/", "/accounts", "/sessions"] {
+        let r = h.send("GET", path, Some(&planted), &[]).await;
+        assert_eq!(r.location(), Some("/login"), "{path}: {}", r.body);
+    }
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleSessionAltered);
+    assert_eq!(
+        alerts.len(),
+        1,
+        "one alert, then the row is gone: {alerts:?}"
+    );
+    assert!(alerts[0].contains("admin"), "{alerts:?}");
+    let r = h.overview(&admin).await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "the opened session works: {}",
+        r.body
+    );
+
+    // Planted while the console is stopped: ended at start, with an alert; the
+    // administrator's own session, opened by the console, survives the restart.
+    let planted = "cd".repeat(32);
+    plant_session(&h, "admin", &planted);
+    let (h, report) = h.restart_with(&guard);
+    assert_eq!(
+        (report.sessions, report.unrecorded_sessions),
+        (1, 1),
+        "{report:?}"
+    );
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleSessionAltered);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].contains("ended at start"), "{alerts:?}");
+    let r = h.overview(&planted).await;
+    assert_eq!(r.location(), Some("/login"), "{}", r.body);
+    let r = h.overview(&admin).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+/// Found by review s9-r13: a trail with no account record (started anew by `audit
+/// reinit`, or its account records edited so they no longer parse) made the next start
+/// bind every account in the store on trust, an administrator planted with sqlite3
+/// meanwhile included, with only a success record on the trail. Trust on first use is
+/// now a `console-accounts-bound-on-trust` warning naming each account and its role.
+#[tokio::test]
+async fn accounts_bound_on_trust_raise_a_warning_naming_each() {
+    use pacsguard_events::{FindingKind, Severity};
+    let (h, guard) = four_eyes_harness();
+    let (_cookie, _, secret) = h.first_admin().await;
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
+    let _ = h.events();
+    sqlite(
+        &h,
+        "INSERT INTO console_accounts (name, role, password_hash, totp_secret, created) \
+         SELECT 'mallory', 'administrator', password_hash, totp_secret, created \
+         FROM console_accounts WHERE name = 'admin'",
+    );
+    // The trail started anew while the console was stopped: no account record on it.
+    guard.trail.lock().expect("fixture").clear();
+    let (h, report) = h.restart_with(&guard);
+    assert_eq!(report.first_bound, 2, "{report:?}");
+    let warnings: Vec<String> = h
+        .events()
+        .iter()
+        .filter_map(|e| e.finding.as_ref())
+        .filter(|f| {
+            f.kind == FindingKind::ConsoleAccountsBoundOnTrust && f.severity == Severity::Warning
+        })
+        .map(|f| f.detail.clone())
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("admin (administrator)")
+            && warnings[0].contains("mallory (administrator)"),
+        "{warnings:?}"
+    );
+    // Bound (that is what trust means), but no longer silently.
+    let code = h.next_code(&secret);
+    let r = h.login("mallory", ADMIN_PASSWORD, &code).await;
+    assert!(r.cookie().is_some(), "{}", r.body);
+}

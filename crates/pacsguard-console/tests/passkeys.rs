@@ -187,9 +187,12 @@ fn harness() -> Harness {
     let home = tempfile::tempdir().expect("tempdir");
     let store = home.path().join("store.sqlite");
     drop(pacsguard_store::Store::open(&store).expect("store"));
+    harness_in(home, ManualClock::new(START), Inbox::new())
+}
+
+fn harness_in(home: tempfile::TempDir, clock: ManualClock, inbox: Inbox) -> Harness {
+    let store = home.path().join("store.sqlite");
     let db = pacsguard_store::ConsoleDb::open(&store).expect("console tables");
-    let clock = ManualClock::new(START);
-    let inbox = Inbox::new();
     let console = Console::new(
         db,
         Arc::new(clock.clone()),
@@ -209,6 +212,21 @@ fn harness() -> Harness {
 }
 
 impl Harness {
+    /// A new console on the same store, clock and inbox. These tests put accounts into
+    /// the store directly; a console without a trail (no guardian here) binds the
+    /// accounts it finds at its start on trust, so they are usable after it. (A running
+    /// console refuses an account planted behind its back: `console-account-altered`.)
+    fn restarted(self) -> Harness {
+        let Harness {
+            home,
+            console,
+            clock,
+            inbox,
+        } = self;
+        drop(console);
+        harness_in(home, clock, inbox)
+    }
+
     fn session(&self, token: &str) -> Authenticated {
         self.console
             .authenticate(token)
@@ -560,6 +578,7 @@ fn a_passkey_signs_in_only_its_own_account() {
     let h = harness();
     let (mut key, _) = h.admin_with_passkey();
     h.bob();
+    let h = h.restarted();
     h.events();
     let challenge = h.sign_in_challenge().challenge;
     assert_refused(
@@ -1018,6 +1037,8 @@ fn enrolling_a_second_factor_ends_the_sessions_opened_with_the_password_only() {
     let hash = pacsguard_console::password::hash(PASSWORD).expect("hash");
     db.create_account("carol", "viewer", &hash, START)
         .expect("carol");
+    drop(db);
+    let h = h.restarted();
     let enrolling = h
         .console
         .login("carol", PASSWORD, "", ip(), None)

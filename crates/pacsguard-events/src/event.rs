@@ -190,6 +190,12 @@ pub struct Event {
     /// row is checked against at every sign-in and request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account_digest: Option<String>,
+    /// For a console session opened: the SHA-256 hex of what binds it (its token's
+    /// digest, account and opening time; never the token). Sessions live in the store,
+    /// where root could plant one for any account with sqlite3; a session row with no such
+    /// record is refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_digest: Option<String>,
 }
 
 impl Event {
@@ -210,6 +216,7 @@ impl Event {
             watch_seen: None,
             request_digest: None,
             account_digest: None,
+            session_digest: None,
         }
     }
 

@@ -153,6 +153,17 @@ finding_kinds! {
     /// creation time or creator differ, or the trail never recorded it): the store was
     /// edited (an account inserted or promoted with sqlite3). The account is refused.
     ConsoleAccountAltered => "console-account-altered",
+    /// A console session in the store was not opened by the console (no record of its
+    /// opening on the trail, or its account or opening time edited): a session planted
+    /// with sqlite3 to act as an account without its password and second factor. The
+    /// session is ended and refused.
+    ConsoleSessionAltered => "console-session-altered",
+    /// The trail held no record of any console account at the console's start (the first
+    /// start of a version that binds accounts, a trail started anew by `audit reinit`, or
+    /// its account records edited away), so the accounts in the store were bound on
+    /// trust: a warning naming each with its role, for a person to confirm (an account
+    /// planted while the console was stopped would be among them).
+    ConsoleAccountsBoundOnTrust => "console-accounts-bound-on-trust",
     /// `media import`: a DICOMDIR record references something that cannot be a DICOM
     /// instance of the medium (an absolute path or `..`, a name PS3.10 does not allow, a
     /// file that is not DICOM, an executable): an alert, and nothing it names is copied.

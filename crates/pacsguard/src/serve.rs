@@ -186,7 +186,11 @@ impl pacsguard_console::Guardian for Hands {
     fn bound_records(&self) -> Result<Vec<serde_json::Value>, String> {
         pacsguard_engine::audit_records_with(
             &self.home,
-            &["\"account_digest\"", "\"request_digest\""],
+            &[
+                "\"account_digest\"",
+                "\"request_digest\"",
+                "\"session_digest\"",
+            ],
         )
         .map_err(|e| e.to_string())
     }
