@@ -14,6 +14,13 @@ pub struct Due {
     /// The last event said nobody is writing it (closed, deleted, renamed); false when it
     /// is due because it has been quiet or waited long enough.
     pub settled: bool,
+    /// Some event since the path was last taken said a writer let go of it (a close, a
+    /// rename, a delete), even when a write came after it: the caller still asks who
+    /// else holds it open for writing. A probe closing the file while its writer writes
+    /// on, both read in one turn, must not leave the path merely "quiet" (judged
+    /// half-written without that question) when in two turns the close would have
+    /// been taken alone and the writer found.
+    pub closed: bool,
 }
 
 #[derive(Debug)]
@@ -22,6 +29,7 @@ struct Slot {
     first: Instant,
     rehash: bool,
     settled: bool,
+    closed: bool,
 }
 
 /// Paths marked by events, in the order they become due.
@@ -72,12 +80,15 @@ impl Debounce {
         settled: bool,
         rehash: bool,
     ) {
-        let (first, rehash) = match self.pending.remove(&path) {
+        // When it comes due stays what the last event says (a write after a close is
+        // waited for as a write: an earlier due changed what a batch of saves looked
+        // like, review s9 d482a8f); only the close is remembered.
+        let (first, rehash, closed) = match self.pending.remove(&path) {
             Some(slot) => {
                 self.queue.remove(&slot.key);
-                (slot.first, slot.rehash || rehash)
+                (slot.first, slot.rehash || rehash, slot.closed || settled)
             }
-            None => (now, rehash),
+            None => (now, rehash, settled),
         };
         let due = match wait {
             None => now,
@@ -93,6 +104,7 @@ impl Debounce {
                 first,
                 rehash,
                 settled,
+                closed,
             },
         );
     }
@@ -122,14 +134,15 @@ impl Debounce {
                 break;
             }
             let path = entry.remove();
-            let (rehash, settled) = self
+            let (rehash, settled, closed) = self
                 .pending
                 .remove(&path)
-                .map_or((false, false), |s| (s.rehash, s.settled));
+                .map_or((false, false, false), |s| (s.rehash, s.settled, s.closed));
             due.push(Due {
                 path,
                 rehash,
                 settled,
+                closed,
             });
         }
         due
@@ -164,7 +177,8 @@ mod tests {
             vec![Due {
                 path: "/a".into(),
                 rehash: true,
-                settled: true
+                settled: true,
+                closed: true
             }]
         );
         assert!(d.take_due(t0 + Duration::from_millis(99)).is_empty());
@@ -190,7 +204,8 @@ mod tests {
             vec![Due {
                 path: "/new".into(),
                 rehash: true,
-                settled: true
+                settled: true,
+                closed: true
             }]
         );
     }
@@ -209,7 +224,8 @@ mod tests {
             vec![Due {
                 path: "/a".into(),
                 rehash: true,
-                settled: true
+                settled: true,
+                closed: true
             }]
         );
         assert!(d.take_due(t0 + Duration::from_secs(10)).is_empty());
@@ -246,5 +262,31 @@ mod tests {
             "verified at {:?}",
             t - t0
         );
+    }
+
+    /// A close and a write after it, read in one turn (a probe closes while the writer
+    /// writes on): the path is due as a write is (once quiet, not settled), but the close
+    /// is remembered so who else holds it is asked. Once taken, a write alone is a write.
+    #[test]
+    fn a_close_followed_by_a_write_in_one_turn_is_remembered() {
+        let mut d = debounce();
+        let t0 = Instant::now();
+        d.mark("/a".into(), t0, true, true);
+        d.mark("/a".into(), t0 + Duration::from_millis(1), false, true);
+        assert!(d.take_due(t0 + Duration::from_millis(100)).is_empty());
+        let due = d.take_due(t0 + Duration::from_millis(101));
+        assert_eq!(
+            due,
+            vec![Due {
+                path: "/a".into(),
+                rehash: true,
+                settled: false,
+                closed: true
+            }]
+        );
+        d.mark("/a".into(), t0 + Duration::from_millis(200), false, true);
+        let due = d.take_due(t0 + Duration::from_millis(300));
+        assert_eq!(due.len(), 1);
+        assert!(!due[0].settled && !due[0].closed);
     }
 }

@@ -1629,6 +1629,7 @@ impl<'a> Guard<'a> {
                     path: path.clone(),
                     rehash: true,
                     settled: true,
+                    closed: true,
                 });
             }
         }
@@ -1659,8 +1660,11 @@ impl<'a> Guard<'a> {
             for item in due.iter().filter(|d| {
                 // A file already waiting for its last writer is looked at again
                 // whatever made it due: that writer's own writes (due once quiet, not
-                // "settled") must not end the wait.
-                (d.settled || self.writer_waits.contains(&d.path))
+                // "settled") must not end the wait. A close followed by a write in one
+                // turn (`closed`, not settled) is asked about as the close alone is: a
+                // probe closing while the writer writes on must not have the file
+                // judged half-written once the writer pauses.
+                (d.settled || d.closed || self.writer_waits.contains(&d.path))
                     && d.rehash
                     && !self.arrivals.contains(&d.path)
             }) {
