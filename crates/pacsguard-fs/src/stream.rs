@@ -94,11 +94,22 @@ impl Child {
 }
 
 /// Byte order of `path` followed by `/` when the flag is set, without building it.
+///
+/// The common prefix is compared as slices (one `memcmp`); only the one or two bytes
+/// past it go through the chained iterators. Comparing the whole keys byte by byte
+/// through iterators was a fifth of `check --fast`'s CPU time on a 20,000-file tree
+/// (every directory's children are sorted with it), and made the streamed check half
+/// as fast as the walk it replaced.
 fn key_cmp((a, a_dir): (&[u8], bool), (b, b_dir): (&[u8], bool)) -> Ordering {
-    let slash: &[u8] = b"/";
-    let a = a.iter().chain(if a_dir { slash } else { &[] });
-    let b = b.iter().chain(if b_dir { slash } else { &[] });
-    a.cmp(b)
+    let common = a.len().min(b.len());
+    let (a_head, a_rest) = a.split_at(common);
+    let (b_head, b_rest) = b.split_at(common);
+    a_head.cmp(b_head).then_with(|| {
+        let slash: &[u8] = b"/";
+        let a = a_rest.iter().chain(if a_dir { slash } else { &[] });
+        let b = b_rest.iter().chain(if b_dir { slash } else { &[] });
+        a.cmp(b)
+    })
 }
 
 impl<'a> OrderedWalk<'a> {
@@ -523,6 +534,34 @@ mod tests {
             trees += 1;
         }
         assert_eq!(trees, 729);
+    }
+
+    #[test]
+    fn key_order_is_the_byte_order_of_the_built_keys() {
+        // key_cmp compares the common prefix as slices and only the tail byte by byte:
+        // it must agree with comparing the keys built in full (`name` or `name/`) on
+        // every pair of names around `/`, prefixes of each other and empty.
+        let names: [&[u8]; 12] = [
+            b"", b"a", b"a-", b"a.", b"a/", b"a0", b"a/b", b"ab", b"a\xff", b"\x01", b"b", b"a/a",
+        ];
+        for a in names {
+            for b in names {
+                for (a_dir, b_dir) in [(false, false), (false, true), (true, false), (true, true)] {
+                    let built = |s: &[u8], dir: bool| {
+                        let mut k = s.to_vec();
+                        if dir {
+                            k.push(b'/');
+                        }
+                        k
+                    };
+                    assert_eq!(
+                        key_cmp((a, a_dir), (b, b_dir)),
+                        built(a, a_dir).cmp(&built(b, b_dir)),
+                        "{a:?}{a_dir} vs {b:?}{b_dir}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
