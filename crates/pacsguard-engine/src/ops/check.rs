@@ -41,8 +41,7 @@ impl Session {
         self.recorded(Action::Check, request.paths.clone(), |s| {
             // Verified a chunk at a time; the entries stay in the store (issue 15).
             let stored = s
-                .store
-                .load_streamed(&s.profile_public)?
+                .load_streamed_baseline()?
                 .ok_or_else(|| EngineError::NoBaseline(s.home.dir.clone()))?;
             s.check_inner(request, Source::Stored(stored), progress)
         })

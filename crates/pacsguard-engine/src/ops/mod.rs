@@ -289,24 +289,40 @@ impl Session {
     }
 
     fn load_baseline(&self) -> Result<Option<(Baseline, SignedInfo)>, EngineError> {
-        match self.store.load(&self.profile_public) {
-            Ok(loaded) => Ok(loaded),
-            // A protected home whose store the home key still signs: `key protect` was
-            // interrupted between writing the new key and signing the store again. Said
-            // as such (not as a foreign signature), with the way to finish it.
-            Err(e)
-                if self.home.is_profile_key_protected()
-                    && self.store.load(&self.key.verifying_key()).is_ok() =>
-            {
-                Err(EngineError::Key {
-                    path: self.home.profile_key_path(),
-                    reason: format!(
-                        "the stored profile is still signed by the home key ({e}): a `key protect` was interrupted before it signed it again; run `pacsguard key protect` again to finish it (it asks for the passphrase of this key); nothing was done"
-                    ),
-                })
-            }
-            Err(e) => Err(e.into()),
-        }
+        self.store.load(&self.profile_public).map_err(|e| {
+            self.key_protect_interrupted(&e, || self.store.load(&self.key.verifying_key()).is_ok())
+                .unwrap_or_else(|| e.into())
+        })
+    }
+
+    /// The stored baseline verified a chunk at a time (`check`), with the same account
+    /// of an interrupted `key protect` as [`Session::load_baseline`].
+    pub(crate) fn load_streamed_baseline(
+        &self,
+    ) -> Result<Option<pacsguard_store::StoredBaseline>, EngineError> {
+        self.store.load_streamed(&self.profile_public).map_err(|e| {
+            self.key_protect_interrupted(&e, || {
+                self.store.load_streamed(&self.key.verifying_key()).is_ok()
+            })
+            .unwrap_or_else(|| e.into())
+        })
+    }
+
+    /// A protected home whose store the home key still signs: `key protect` was
+    /// interrupted between writing the new key and signing the store again. Said as such
+    /// (not as a foreign signature), with the way to finish it; `None` when that is not
+    /// what happened.
+    fn key_protect_interrupted(
+        &self,
+        error: &pacsguard_store::StoreError,
+        signed_by_home_key: impl FnOnce() -> bool,
+    ) -> Option<EngineError> {
+        (self.home.is_profile_key_protected() && signed_by_home_key()).then(|| EngineError::Key {
+            path: self.home.profile_key_path(),
+            reason: format!(
+                "the stored profile is still signed by the home key ({error}): a `key protect` was interrupted before it signed it again; run `pacsguard key protect` again to finish it (it asks for the passphrase of this key); nothing was done"
+            ),
+        })
     }
 
     /// Gives the session the profile-signing key a passphrase unlocked
