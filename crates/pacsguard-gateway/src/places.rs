@@ -68,14 +68,44 @@ fn network(peer: IpAddr) -> IpAddr {
     }
 }
 
+/// What a waiting connection's peer has sent that its task has not read yet, asked of
+/// the socket itself when a place must be chosen. The task marks its place as begun only
+/// once it is scheduled: on a loaded machine a sender whose first bytes were already
+/// waiting looked silent, and a flood renewing its places every few milliseconds took
+/// the sender's (the CI run of session 9). The answer is a lower bound (the relay peeks
+/// a bounded number of bytes); `0` when unknown.
+pub struct Unread(Box<dyn Fn() -> u64 + Send>);
+
+impl Unread {
+    pub fn new(probe: impl Fn() -> u64 + Send + 'static) -> Unread {
+        Unread(Box::new(probe))
+    }
+
+    /// For a connection whose socket cannot be asked (and in tests).
+    pub fn unknown() -> Unread {
+        Unread::new(|| 0)
+    }
+}
+
+impl std::fmt::Debug for Unread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Unread")
+    }
+}
+
 #[derive(Debug)]
 struct Waiting {
     peer: IpAddr,
+    /// Bytes sent and not yet read, asked when a victim is chosen.
+    unread: Unread,
     since: Instant,
     /// The connection has begun its request (see [`Pending::progressed`]).
     progressed: bool,
-    /// Bytes of its request received so far (see [`Pending::received`]).
+    /// Bytes of its request received so far: read by its task, or seen waiting in its
+    /// socket (see [`Pending::received`], [`Unread`]).
     received: u64,
+    /// Bytes of its request its task has read.
+    read: u64,
     evicted: Arc<Notify>,
 }
 
@@ -143,7 +173,8 @@ impl Places {
 
     /// A pending place for a connection from `ip`, taking the oldest of the peer holding
     /// the most when all are taken; `Full` when this peer already holds its share.
-    pub fn pending(self: &Arc<Self>, ip: IpAddr) -> Result<Pending, Full> {
+    /// `unread` tells what the connection has sent and its task has not read yet.
+    pub fn pending(self: &Arc<Self>, ip: IpAddr, unread: Unread) -> Result<Pending, Full> {
         let peer = peer_key(ip);
         let mut t = self.table();
         let mut per_peer: HashMap<IpAddr, usize> = HashMap::new();
@@ -165,6 +196,15 @@ impl Places {
             let mut per_network: HashMap<IpAddr, usize> = HashMap::new();
             for (peer, n) in &per_peer {
                 *per_network.entry(network(*peer)).or_insert(0) += n;
+            }
+            // What each has sent, read by its task or still waiting in its socket: a
+            // task not yet scheduled has not marked its place (see [`Unread`]).
+            for w in t.pending.values_mut() {
+                let waiting = (w.unread.0)();
+                if waiting > 0 {
+                    w.progressed = true;
+                    w.received = w.received.max(w.read + waiting);
+                }
             }
             let victim = t
                 .pending
@@ -200,6 +240,8 @@ impl Places {
                 since: Instant::now(),
                 progressed: false,
                 received: 0,
+                read: 0,
+                unread,
                 evicted: Arc::clone(&evicted),
             },
         );
@@ -253,7 +295,8 @@ impl Pending {
     pub fn received(&self, bytes: u64) {
         if let Some(w) = self.places.table().pending.get_mut(&self.id) {
             w.progressed = true;
-            w.received = bytes;
+            w.read = bytes;
+            w.received = w.received.max(bytes);
         }
     }
 
@@ -295,11 +338,17 @@ mod tests {
     #[tokio::test]
     async fn the_begun_place_with_the_fewest_bytes_gives_way_first() {
         let places = Places::new(2, 2, 8, 8);
-        let sender = places.pending(ip("10.0.0.1")).expect("place");
-        let trickle = places.pending(ip("10.0.0.2")).expect("place");
+        let sender = places
+            .pending(ip("10.0.0.1"), Unread::unknown())
+            .expect("place");
+        let trickle = places
+            .pending(ip("10.0.0.2"), Unread::unknown())
+            .expect("place");
         sender.received(120);
         trickle.received(1);
-        let _newcomer = places.pending(ip("10.0.0.3")).expect("a place taken");
+        let _newcomer = places
+            .pending(ip("10.0.0.3"), Unread::unknown())
+            .expect("a place taken");
         let soon = std::time::Duration::from_millis(20);
         assert!(
             tokio::time::timeout(soon, trickle.evicted()).await.is_ok(),
@@ -308,6 +357,47 @@ mod tests {
         assert!(
             tokio::time::timeout(soon, sender.evicted()).await.is_err(),
             "the oldest, with more bytes, stayed"
+        );
+    }
+
+    /// The CI run of session 9: a sender's task not yet scheduled had not marked its
+    /// place as begun, and a flood of silent places in its own /24 took it. What waits
+    /// in the socket counts as begun, and by its bytes.
+    #[tokio::test]
+    async fn bytes_waiting_in_the_socket_count_before_the_task_reads_them() {
+        let places = Places::new(3, 2, 8, 8);
+        let sender = places
+            .pending(ip("10.0.0.1"), Unread::new(|| 17))
+            .expect("the sender's, oldest, its bytes not yet read");
+        let silent = places
+            .pending(ip("10.0.0.2"), Unread::unknown())
+            .expect("place");
+        let trickle = places
+            .pending(ip("10.0.0.3"), Unread::new(|| 1))
+            .expect("place");
+        let soon = std::time::Duration::from_millis(20);
+        let _n1 = places
+            .pending(ip("10.0.0.4"), Unread::unknown())
+            .expect("a place");
+        assert!(
+            tokio::time::timeout(soon, silent.evicted()).await.is_ok(),
+            "the silent one went first"
+        );
+        let _n2 = places
+            .pending(ip("10.0.0.5"), Unread::new(|| 2))
+            .expect("a place");
+        // Left: sender (17 waiting), trickle (1), _n1 (silent): the silent one goes.
+        let _n3 = places
+            .pending(ip("10.0.0.6"), Unread::new(|| 3))
+            .expect("a place");
+        // Left: sender (17), trickle (1), _n2 (2): the trickle, fewest bytes, goes.
+        assert!(
+            tokio::time::timeout(soon, trickle.evicted()).await.is_ok(),
+            "the fewest bytes went"
+        );
+        assert!(
+            tokio::time::timeout(soon, sender.evicted()).await.is_err(),
+            "the sender stayed"
         );
     }
 
@@ -326,12 +416,21 @@ mod tests {
         );
         // One /64 is one peer for both budgets, at the limit.
         let places = Places::new(8, 2, 8, 2);
-        let _a = places.pending(ip("2001:db8::1")).expect("1 of 2");
+        let _a = places
+            .pending(ip("2001:db8::1"), Unread::unknown())
+            .expect("1 of 2");
         let _b = places
-            .pending(ip("2001:db8::2"))
+            .pending(ip("2001:db8::2"), Unread::unknown())
             .expect("2 of 2: at the limit");
-        assert!(places.pending(ip("2001:db8::ffff")).is_err(), "same /64");
-        let _c = places.pending(ip("2001:db8:0:1::1")).expect("another /64");
+        assert!(
+            places
+                .pending(ip("2001:db8::ffff"), Unread::unknown())
+                .is_err(),
+            "same /64"
+        );
+        let _c = places
+            .pending(ip("2001:db8:0:1::1"), Unread::unknown())
+            .expect("another /64");
         let _d = places.association(ip("2001:db8::1")).expect("1 of 2");
         let _e = places.association(ip("2001:db8::2")).expect("2 of 2");
         assert!(places.association(ip("2001:db8::3")).is_err());
@@ -356,14 +455,23 @@ mod tests {
     async fn a_full_pending_budget_gives_the_oldest_place_of_the_biggest_holder_to_a_newcomer() {
         let places = Places::new(4, 3, 64, 16);
         let (flood, other, sender) = (ip("10.0.0.1"), ip("10.0.0.2"), ip("10.0.0.3"));
-        let oldest = places.pending(flood).expect("1");
-        let _f2 = places.pending(flood).expect("2");
-        let _f3 = places.pending(flood).expect("3: its share");
-        assert!(places.pending(flood).is_err(), "beyond its share");
-        let _o = places.pending(other).expect("4: every place taken");
+        let oldest = places.pending(flood, Unread::unknown()).expect("1");
+        let _f2 = places.pending(flood, Unread::unknown()).expect("2");
+        let _f3 = places
+            .pending(flood, Unread::unknown())
+            .expect("3: its share");
+        assert!(
+            places.pending(flood, Unread::unknown()).is_err(),
+            "beyond its share"
+        );
+        let _o = places
+            .pending(other, Unread::unknown())
+            .expect("4: every place taken");
         assert_eq!(places.pending_count(), 4);
         // A newcomer gets in: the flood's oldest is told to go.
-        let mine = places.pending(sender).expect("a place for the sender");
+        let mine = places
+            .pending(sender, Unread::unknown())
+            .expect("a place for the sender");
         tokio::time::timeout(std::time::Duration::from_secs(5), oldest.evicted())
             .await
             .expect("the oldest of the biggest holder was evicted");
@@ -385,7 +493,7 @@ mod tests {
         ] {
             let places = Places::new(4, 2, 64, 16);
             let slow = places
-                .pending(ip(sender))
+                .pending(ip(sender), Unread::unknown())
                 .expect("the sender's place, oldest");
             let spread = |i: u8| -> IpAddr {
                 match ip(flood) {
@@ -400,7 +508,11 @@ mod tests {
             };
             let mut held = Vec::new();
             for i in 1..=40 {
-                held.push(places.pending(spread(i)).expect("a newcomer gets a place"));
+                held.push(
+                    places
+                        .pending(spread(i), Unread::unknown())
+                        .expect("a newcomer gets a place"),
+                );
             }
             let evicted =
                 tokio::time::timeout(std::time::Duration::from_millis(200), slow.evicted()).await;
@@ -415,14 +527,14 @@ mod tests {
     async fn a_silent_place_goes_before_one_whose_request_has_begun() {
         let places = Places::new(4, 2, 64, 16);
         let slow = places
-            .pending(ip("10.9.0.50"))
+            .pending(ip("10.9.0.50"), Unread::unknown())
             .expect("the sender's, oldest");
         slow.progressed();
         let mut held = Vec::new();
         for i in 1..=40u8 {
             held.push(
                 places
-                    .pending(IpAddr::from([10, 9, 0, 100 + i]))
+                    .pending(IpAddr::from([10, 9, 0, 100 + i]), Unread::unknown())
                     .expect("a place"),
             );
         }
@@ -433,7 +545,9 @@ mod tests {
         for w in &held {
             w.progressed();
         }
-        let _newcomer = places.pending(ip("10.9.0.7")).expect("a place");
+        let _newcomer = places
+            .pending(ip("10.9.0.7"), Unread::unknown())
+            .expect("a place");
         tokio::time::timeout(std::time::Duration::from_secs(5), slow.evicted())
             .await
             .expect("every place progressed: the oldest went");
@@ -443,9 +557,11 @@ mod tests {
     fn a_peer_at_its_share_is_refused_rather_than_displacing_its_own() {
         let places = Places::new(2, 2, 64, 16);
         let a = ip("10.0.0.1");
-        let _first = places.pending(a).expect("1");
-        let _second = places.pending(a).expect("2: its share and the budget");
-        let refused = places.pending(a).expect_err("3");
+        let _first = places.pending(a, Unread::unknown()).expect("1");
+        let _second = places
+            .pending(a, Unread::unknown())
+            .expect("2: its share and the budget");
+        let refused = places.pending(a, Unread::unknown()).expect_err("3");
         assert!(
             refused.0.contains("limits.max_pending_per_peer"),
             "{refused:?}"

@@ -25,7 +25,7 @@ use crate::pdu::{
     Abort, Associate, DICOM_APPLICATION_CONTEXT, Item, PDU_HEADER_BYTES, Pdu, PduError, Rejection,
     SubItem, ae_text, header, kind, proposed_syntaxes, result, sub,
 };
-use crate::places::{Full, Pending, Places};
+use crate::places::{Full, Pending, Places, Unread};
 use crate::refusals::Incident;
 
 /// How long associations in flight are given to finish after a stop is asked for; then
@@ -508,7 +508,7 @@ impl Gateway {
                     }
                     // A small place until the request arrives (`places`); an
                     // association's place only once it is admitted.
-                    let pending = match shared.places.pending(peer.ip()) {
+                    let pending = match shared.places.pending(peer.ip(), unread(&stream)) {
                         Ok(pending) => pending,
                         Err(Full(why)) => {
                             // Answered at once, without reading.
@@ -643,6 +643,27 @@ impl<R: AsyncRead + Unpin> AsyncRead for Counted<'_, R> {
             this.pending.received(this.bytes);
         }
         polled
+    }
+}
+
+/// How many waiting bytes [`unread`] looks at: enough to tell a request begun from a byte
+/// trickled per connection, and little to copy for each of the pending places.
+pub const UNREAD_PEEK_BYTES: usize = 512;
+
+/// Asks the socket, without reading and without waiting, what the peer has sent that the
+/// task has not read yet (see [`Unread`]). The socket is duplicated so the answer
+/// does not depend on the task owning the stream; `unknown` when it cannot be (no file
+/// descriptor left): the place is then judged by what its task reports.
+fn unread(stream: &TcpStream) -> Unread {
+    use std::os::fd::AsFd as _;
+    match stream.as_fd().try_clone_to_owned() {
+        Ok(socket) => Unread::new(move || {
+            let mut waiting = [std::mem::MaybeUninit::<u8>::uninit(); UNREAD_PEEK_BYTES];
+            socket2::SockRef::from(&socket)
+                .recv_with_flags(&mut waiting, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+                .map_or(0, |n| n as u64)
+        }),
+        Err(_) => Unread::unknown(),
     }
 }
 
