@@ -108,7 +108,19 @@ impl Follower {
         verifier: &Verifier,
         witness: Option<&Path>,
     ) -> io::Result<(Follower, VerifyReport)> {
-        let (report, anchor) = verify_anchored(log, checkpoints, verifier, witness)?;
+        Follower::start_gathering(log, checkpoints, verifier, witness, None)
+    }
+
+    /// [`Follower::start`], gathering records from the whole verification's own pass as
+    /// [`crate::verify_gathering`] does.
+    pub fn start_gathering(
+        log: &Path,
+        checkpoints: &Path,
+        verifier: &Verifier,
+        witness: Option<&Path>,
+        gather: Option<&mut crate::Gather>,
+    ) -> io::Result<(Follower, VerifyReport)> {
+        let (report, anchor) = verify_anchored(log, checkpoints, verifier, witness, gather)?;
         let mut follower = Follower {
             log: log.to_path_buf(),
             checkpoints: checkpoints.to_path_buf(),

@@ -22,6 +22,7 @@ mod atna;
 mod checkpoint;
 pub mod delivery;
 mod follow;
+mod gather;
 mod log;
 mod mac;
 mod sink;
@@ -33,6 +34,7 @@ pub use checkpoint::{Checkpoint, CheckpointError, SeenMarks, TrailState, decode_
 pub use follow::{
     FULL_PASS_PERIOD, FollowReport, Follower, MAX_KEPT_PROBLEMS, MIN_SWEEP_RECORDS, sweep_budget,
 };
+pub use gather::{Gather, GatheredRecord, MAX_GATHERED_RECORDS};
 pub use log::{AuditLog, LogError, MAX_RECORD_BYTES, skip_line};
 pub use mac::RecordKey;
 pub use sink::{
@@ -40,5 +42,6 @@ pub use sink::{
     WitnessMode,
 };
 pub use verify::{
-    MAX_CHECKPOINT_LINE_BYTES, Problem, VerifyReport, safe_name, verify, witness_file, witness_path,
+    MAX_CHECKPOINT_LINE_BYTES, Problem, VerifyReport, safe_name, verify, verify_gathering,
+    witness_file, witness_path,
 };

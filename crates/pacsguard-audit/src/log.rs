@@ -133,6 +133,18 @@ pub(crate) fn scan_from(
     mac: Option<(&RecordKey, u64)>,
     stop_at: Option<u64>,
 ) -> io::Result<(Scan, Cursor)> {
+    scan_gathering(reader, roots_at, start, mac, stop_at, None)
+}
+
+/// [`scan_from`], handing every line read to `gather` (see [`crate::Gather`]).
+pub(crate) fn scan_gathering(
+    reader: impl io::Read,
+    roots_at: &BTreeSet<u64>,
+    start: Cursor,
+    mac: Option<(&RecordKey, u64)>,
+    stop_at: Option<u64>,
+    mut gather: Option<&mut crate::Gather>,
+) -> io::Result<(Scan, Cursor)> {
     let mut reader = BufReader::with_capacity(1 << 20, reader);
     let mut scan = Scan {
         complete_bytes: start.bytes,
@@ -165,6 +177,9 @@ pub(crate) fn scan_from(
                     offset,
                     format!("longer than {MAX_RECORD_BYTES} bytes"),
                 ));
+                if let Some(gather) = gather.as_deref_mut() {
+                    gather.damaged(index);
+                }
                 let skipped = skip_line(&mut reader)?;
                 scan.complete_bytes += line.len() as u64 + skipped;
                 scan.frontier.push(leaf_hash(&line));
@@ -184,8 +199,10 @@ pub(crate) fn scan_from(
                 "after the last checkpoint, and without a valid MAC of this home: not written by PacsGuard (appended or edited by someone else); it is not signed. Keep the trail as evidence".into(),
             ));
         }
+        let mut seq_ok = false;
         match serde_json::from_slice::<serde_json::Value>(record) {
             Ok(value) if value.get("seq").and_then(serde_json::Value::as_u64) == Some(index) => {
+                seq_ok = true;
                 heartbeats.observe(&value, index, offset, &mut scan.heartbeat_gaps);
                 scan.generations.observe_record(&value);
             }
@@ -204,6 +221,9 @@ pub(crate) fn scan_from(
                 offset,
                 format!("not a JSON record ({e})"),
             )),
+        }
+        if let Some(gather) = gather.as_deref_mut() {
+            gather.line(index, offset, record, seq_ok);
         }
         scan.frontier.push(leaf_hash(record));
         scan.complete_bytes += line.len() as u64;

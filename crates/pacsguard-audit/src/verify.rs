@@ -9,7 +9,7 @@ use pacsguard_trail::note::Verifier;
 use serde::Serialize;
 
 use crate::checkpoint::Checkpoint;
-use crate::log::scan_from;
+use crate::log::scan_gathering;
 
 /// One thing wrong with a trail, and where.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -66,7 +66,19 @@ pub fn verify(
     verifier: &Verifier,
     witness: Option<&Path>,
 ) -> io::Result<VerifyReport> {
-    verify_anchored(log, checkpoints, verifier, witness).map(|(report, _)| report)
+    verify_anchored(log, checkpoints, verifier, witness, None).map(|(report, _)| report)
+}
+
+/// [`verify`], gathering the records `gather` asks for from the very lines it verifies,
+/// and saying which of them it proved (see [`crate::Gather`]).
+pub fn verify_gathering(
+    log: &Path,
+    checkpoints: &Path,
+    verifier: &Verifier,
+    witness: Option<&Path>,
+    gather: &mut crate::Gather,
+) -> io::Result<VerifyReport> {
+    verify_anchored(log, checkpoints, verifier, witness, Some(gather)).map(|(report, _)| report)
 }
 
 /// What a whole verification leaves for a [`crate::Follower`] to go on from.
@@ -88,6 +100,7 @@ pub(crate) fn verify_anchored(
     checkpoints: &Path,
     verifier: &Verifier,
     witness: Option<&Path>,
+    mut gather: Option<&mut crate::Gather>,
 ) -> io::Result<(VerifyReport, Anchor)> {
     let mut anchor = Anchor::default();
     let mut report = VerifyReport::default();
@@ -204,15 +217,26 @@ pub(crate) fn verify_anchored(
     // a follower can go on from the newest signed size without reading the log again.
     let newest = anchor.last.as_ref().map_or(0, |c| c.size);
     let mut file = pacsguard_fs::open_regular(log).map_err(as_io)?;
-    let (signed_part, head) = scan_from(
+    if let Some(gather) = gather.as_deref_mut() {
+        gather.start(newest);
+    }
+    let (signed_part, head) = scan_gathering(
         &mut file,
         &sizes,
         crate::log::Cursor::default(),
         None,
         Some(newest),
+        gather.as_deref_mut(),
     )?;
     file.seek(io::SeekFrom::Start(head.bytes))?;
-    let (mut scan, _) = scan_from(&mut file, &sizes, head.clone(), None, None)?;
+    let (mut scan, _) = scan_gathering(
+        &mut file,
+        &sizes,
+        head.clone(),
+        None,
+        None,
+        gather.as_deref_mut(),
+    )?;
     anchor.head = head;
     scan.roots.extend(signed_part.roots);
     let mut problems = signed_part.problems;
@@ -287,6 +311,9 @@ pub(crate) fn verify_anchored(
                 report.records
             ),
         });
+    }
+    if let Some(gather) = gather {
+        gather.finish(last_good, newest, report.records);
     }
     report.signed_size = signed.iter().map(|(_, c)| c.size).max().unwrap_or(0);
     report.unsigned_records = report.records.saturating_sub(report.signed_size);

@@ -833,7 +833,8 @@ impl Console {
                 auth.name
             ),
         ))?;
-        {
+        self.ensure_bound()?;
+        let bound = {
             // One guard for both: no request sees the account enrolled while a session
             // opened with the password only is still alive.
             let mut db = lock(&self.db)?;
@@ -854,7 +855,13 @@ impl Console {
                 ));
             }
             db.delete_sessions_of(auth.account)?;
-        }
+            self.rebind_under(
+                &db,
+                auth.account,
+                "its credentials bound to the trail after the enrolment of a TOTP second factor and new recovery codes",
+            )?
+        };
+        self.record(bound)?;
         lock(&self.pending)?.remove(&auth.token_hash);
         let session = self.new_session(auth.account, true, address)?;
         Ok((codes, session))

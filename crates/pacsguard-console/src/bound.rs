@@ -6,11 +6,17 @@
 //! (`Event::request_digest`); the console checks the store's rows against them.
 //!
 //! The digests are read from the trail once per process, at start ([`Console::bind_to_trail`],
-//! or at the first check when nothing called it): one streamed pass over the log that
-//! parses only the records naming them. Afterwards the console keeps them in memory and
-//! updates them as it records new ones, so a row edited in the store while the console
-//! runs is refused at once, and a row edited together with its trail record (which the
-//! trail's verification catches only when its re-read reaches it) too.
+//! or at the first check when nothing called it), from the whole verification of the
+//! trail that `audit verify` does: the records naming them are gathered from that very
+//! pass (`pacsguard_audit::Gather`), and only those the verification proves bind (under a
+//! signed root it reproduces, or after the newest checkpoint with this home's MAC). A
+//! record naming a binding that is not proven (a line forged or edited in place, or after
+//! one) binds nothing and is named in one `console-binding-unproven` alert. Afterwards the
+//! console keeps the digests in memory and updates them as it records new ones, so a row
+//! edited in the store while the console runs is refused at once, and a row edited
+//! together with its trail record too; a waiting request this process does not hold (bound
+//! at start or asked since) has no proven record and is refused (the trail is never read
+//! back unverified for it).
 //!
 //! * An account whose row differs from its newest record, or that has none, is refused
 //!   at sign-in and at every request of its sessions, and a `console-account-altered`
@@ -31,6 +37,8 @@
 //! holds then, once, with a record saying so: trust on first use, visible on the trail
 //! and raised as a `console-accounts-bound-on-trust` warning naming each account and its
 //! role (whoever brings a store to that state binds an account they planted with it).
+//! Only on a trail proven whole with no unproven binding record: otherwise (account
+//! records edited out of the proof) every account is refused, never bound on trust.
 
 use std::collections::{HashMap, HashSet};
 
@@ -40,11 +48,53 @@ use pacsguard_store::AccountBinding;
 use crate::auth::{AuthError, Console, lock};
 
 /// The digest the trail records of an account: every field the console relies on to
-/// say who a person is and what they may do. The trail records `<id>:<this digest>`.
+/// say who a person is, what they may do and what signs them in (password hash, TOTP
+/// secret, each passkey's credential id and public key, the recovery codes' hashes). The
+/// trail records `<id>:<this digest>` at its creation and at every change of its role
+/// or credentials.
 pub fn account_digest(account: &AccountBinding) -> String {
     use sha2::{Digest as _, Sha256};
     let mut hash = Sha256::new();
+    hash.update(b"pacsguard console account v2\0");
+    account_fields(&mut hash, account);
+    let credentials = &account.credentials;
+    let field = |hash: &mut Sha256, bytes: &[u8]| {
+        hash.update((bytes.len() as u64).to_le_bytes());
+        hash.update(bytes);
+    };
+    field(&mut hash, credentials.password_hash.as_bytes());
+    match &credentials.totp_secret {
+        Some(secret) => {
+            hash.update([1]);
+            field(&mut hash, secret);
+        }
+        None => hash.update([0]),
+    }
+    hash.update((credentials.passkeys.len() as u64).to_le_bytes());
+    for (id, key) in &credentials.passkeys {
+        field(&mut hash, id);
+        field(&mut hash, key);
+    }
+    hash.update((credentials.recovery_hashes.len() as u64).to_le_bytes());
+    for code in &credentials.recovery_hashes {
+        field(&mut hash, code);
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The digest sessions 8 and 9 recorded (no credentials): matched only at start, on a
+/// trail whose newest record of the account is of that version, to bind its credentials
+/// once (see [`Console::bind_to_trail`]).
+fn account_digest_v1(account: &AccountBinding) -> String {
+    use sha2::{Digest as _, Sha256};
+    let mut hash = Sha256::new();
     hash.update(b"pacsguard console account v1\0");
+    account_fields(&mut hash, account);
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn account_fields(hash: &mut sha2::Sha256, account: &AccountBinding) {
+    use sha2::Digest as _;
     for number in [
         account.id,
         account.created,
@@ -56,7 +106,6 @@ pub fn account_digest(account: &AccountBinding) -> String {
         hash.update((text.len() as u64).to_le_bytes());
         hash.update(text.as_bytes());
     }
-    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The digest the trail records of a session when it is opened: what makes it the
@@ -103,7 +152,20 @@ pub struct BindReport {
     pub sessions: usize,
     /// Sessions ended at start: no record of their opening on the trail.
     pub unrecorded_sessions: usize,
+    /// Records naming a binding that the trail's verification did not prove: their
+    /// positions (`record N (byte B)`). Nothing was bound from them.
+    pub unproven: Vec<String>,
+    /// Accounts whose credentials were bound now: their newest record is of a version
+    /// that did not bind credentials (a warning names them).
+    pub credentials_first_bound: Vec<String>,
+    /// Accounts refused because the trail holds no proven account record and is not
+    /// proven whole (no trust on first use then).
+    pub refused_unbound: Vec<String>,
 }
+
+/// Positions of unproven records named in the alert at most; the alert gives the count
+/// of the others (an attacker may append as many as they like).
+pub const MAX_UNPROVEN_NAMED: usize = 20;
 
 /// The newest `<id>:<digest>` of each id in `field` of `records` (oldest first).
 fn newest(records: &[serde_json::Value], field: &str) -> HashMap<i64, String> {
@@ -124,26 +186,97 @@ fn newest(records: &[serde_json::Value], field: &str) -> HashMap<i64, String> {
 }
 
 impl Console {
-    /// Reads the trail's account and request records and checks the store against them
-    /// (see the module's documentation). Called by `serve` before it listens; the first
-    /// check does it otherwise.
+    /// Reads the trail's account, session and request records, as a whole verification
+    /// of the trail proves them, and checks the store against them (see the module's
+    /// documentation). Called by `serve` before it listens (through
+    /// [`Console::bind_to_trail_from`], with the records of its own start verification);
+    /// the first check does it otherwise.
     pub fn bind_to_trail(&self) -> Result<BindReport, AuthError> {
-        let records = match &self.guardian {
+        let bindings = match &self.guardian {
             Some(guardian) => guardian
                 .bound_records()
                 .map_err(|e| AuthError::Internal(format!("reading the trail: {e}")))?,
-            None => Vec::new(),
+            None => crate::decide::TrailBindings {
+                whole: true,
+                ..Default::default()
+            },
         };
+        self.bind_to_trail_from(bindings)
+    }
+
+    /// [`Console::bind_to_trail`] with the records a verification gathered: only the
+    /// proven ones bind; each unproven one naming a binding is named in one
+    /// `console-binding-unproven` alert, and nothing is bound from it.
+    pub fn bind_to_trail_from(
+        &self,
+        bindings: crate::decide::TrailBindings,
+    ) -> Result<BindReport, AuthError> {
         let mut report = BindReport::default();
-        self.bind_accounts(&newest(&records, "account_digest"), &mut report)?;
-        self.bind_requests(&newest(&records, "request_digest"), &mut report)?;
+        self.alert_unproven(&bindings, &mut report)?;
+        let records = &bindings.records;
+        // Trust on first use only on a trail proven whole with no unproven binding on it:
+        // otherwise the account records may be there, forged or edited out of the proof.
+        let may_trust = bindings.whole && bindings.unproven.is_empty();
+        self.bind_accounts(&newest(records, "account_digest"), may_trust, &mut report)?;
+        self.bind_requests(&newest(records, "request_digest"), &mut report)?;
         let opened: HashSet<String> = records
             .iter()
             .filter_map(|r| r.get("session_digest").and_then(serde_json::Value::as_str))
             .map(str::to_string)
             .collect();
-        self.bind_sessions(&opened, &mut report)?;
+        self.bind_sessions(&opened, may_trust, &mut report)?;
         Ok(report)
+    }
+
+    /// One alert naming the records that would have bound something but that the trail's
+    /// verification did not prove (at most [`MAX_UNPROVEN_NAMED`] of them by position).
+    fn alert_unproven(
+        &self,
+        bindings: &crate::decide::TrailBindings,
+        report: &mut BindReport,
+    ) -> Result<(), AuthError> {
+        if bindings.unproven.is_empty() {
+            return Ok(());
+        }
+        report.unproven = bindings.unproven.iter().map(|(p, _)| p.clone()).collect();
+        let named: Vec<String> = bindings
+            .unproven
+            .iter()
+            .take(MAX_UNPROVEN_NAMED)
+            .map(|(position, record)| {
+                let what = ["account_digest", "request_digest", "session_digest"]
+                    .iter()
+                    .filter(|f| record.get(**f).is_some())
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join("+");
+                format!("{position} ({what})")
+            })
+            .collect();
+        let more = bindings.unproven.len().saturating_sub(named.len());
+        let finding = Finding::new(
+            self.store_path.clone(),
+            FindingKind::ConsoleBindingUnproven,
+            Severity::Alert,
+            format!(
+                "console: {} record(s) of the audit trail name an account, session or request but are not proven by the trail's verification ({}{}){}: nothing was bound from them (forged or edited lines); run `pacsguard audit verify` and keep the trail as evidence",
+                bindings.unproven.len(),
+                named.join(", "),
+                if more > 0 {
+                    format!(", and {more} more")
+                } else {
+                    String::new()
+                },
+                bindings
+                    .problem
+                    .as_ref()
+                    .map(|p| format!("; the verification found: {p}"))
+                    .unwrap_or_default()
+            ),
+        );
+        let mut event = Event::of_finding(self.actor("console"), finding);
+        event.action = Action::Account;
+        self.record(event)
     }
 
     /// Each session in the store checked against the records of the sessions opened:
@@ -151,6 +284,7 @@ impl Console {
     fn bind_sessions(
         &self,
         opened: &HashSet<String>,
+        may_trust: bool,
         report: &mut BindReport,
     ) -> Result<(), AuthError> {
         let rows = lock(&self.db)?.live_sessions(None)?;
@@ -176,7 +310,7 @@ impl Console {
         }
         drop(db);
         let names: Vec<&str> = ended.iter().map(|r| r.name.as_str()).collect();
-        if opened.is_empty() {
+        if opened.is_empty() && may_trust {
             // The first start of a console that records its sessions: those of the
             // version before have no record. Ended (their holders sign in again), no alarm.
             return self.record(self.event(
@@ -288,24 +422,53 @@ impl Console {
     fn bind_accounts(
         &self,
         recorded: &HashMap<i64, String>,
+        may_trust: bool,
         report: &mut BindReport,
     ) -> Result<(), AuthError> {
         let rows = lock(&self.db)?.account_bindings()?;
-        let first_start = recorded.is_empty();
+        let first_start = recorded.is_empty() && may_trust;
         lock(&self.bindings)?.accounts = Some(recorded.clone());
         if first_start && !rows.is_empty() {
             self.warn_bound_on_trust(&rows)?;
         }
         for row in rows {
-            if first_start {
+            if recorded.is_empty() && !may_trust {
+                // No proven account record on a trail not proven whole: each account is
+                // refused (an alert each), never bound on trust.
+                self.account_altered(&row, false)?;
+                report.refused_unbound.push(row.name.clone());
+                report.altered_accounts.push(row.name.clone());
+            } else if first_start {
                 self.record_binding(&row, "bound to the trail at the first start of a console that binds accounts (trust on first use)")?;
                 report.first_bound += 1;
             } else if recorded.get(&row.id) == Some(&account_digest(&row)) {
+                report.accounts += 1;
+            } else if recorded.get(&row.id) == Some(&account_digest_v1(&row)) {
+                // Recorded by a version that did not bind credentials: its name, role and
+                // origin are as recorded; its credentials are bound now, on trust, and
+                // said so (a warning naming it).
+                self.record_binding(&row, "its credentials bound to the trail at the first start of a version that binds them (trust on first use)")?;
+                report.credentials_first_bound.push(row.name.clone());
                 report.accounts += 1;
             } else {
                 self.account_altered(&row, recorded.get(&row.id).is_some())?;
                 report.altered_accounts.push(row.name.clone());
             }
+        }
+        if !report.credentials_first_bound.is_empty() {
+            let finding = Finding::new(
+                self.store_path.clone(),
+                FindingKind::ConsoleAccountsBoundOnTrust,
+                Severity::Warning,
+                format!(
+                    "console: the credentials (password hash, second factors, recovery codes) of {} account(s) were bound to the trail on trust at the first start of a version that binds them: {}. A credential replaced in the store while the console was stopped before this start would be among them: have each person sign in",
+                    report.credentials_first_bound.len(),
+                    report.credentials_first_bound.join(", ")
+                ),
+            );
+            let mut event = Event::of_finding(self.actor("console"), finding);
+            event.action = Action::Account;
+            self.record(event)?;
         }
         Ok(())
     }
@@ -341,6 +504,15 @@ impl Console {
         recorded: &HashMap<i64, String>,
         report: &mut BindReport,
     ) -> Result<(), AuthError> {
+        // The requests the trail says are closed: a row put back in the store while the
+        // console runs is refused as closed (the trail is not read again for it).
+        for (id, digest) in recorded {
+            if digest == crate::decide::REQUEST_CLOSED
+                && let Ok(id) = u64::try_from(*id)
+            {
+                lock(&self.asked)?.insert(id, digest.clone());
+            }
+        }
         let rows = lock(&self.db)?.pending_accepts()?;
         for row in rows {
             let digest = crate::decide::request_digest(&row);
@@ -376,6 +548,7 @@ impl Console {
             event.action = Action::Accept;
             event.request_digest = Some(crate::decide::closed_request_digest(row.id));
             self.record(event)?;
+            lock(&self.asked)?.insert(id, crate::decide::REQUEST_CLOSED.to_string());
             lock(&self.db)?.remove_pending_accept(row.id)?;
             report.altered_requests.push(row.id);
         }
@@ -392,7 +565,31 @@ impl Console {
         self.record_binding(&row, why)
     }
 
-    fn record_binding(&self, row: &AccountBinding, why: &str) -> Result<(), AuthError> {
+    /// After a change of `account`'s credentials made under `db`'s lock, which the caller
+    /// still holds: the binding kept in memory moves with the change at once (no request
+    /// in between sees the account altered), and the returned record, which carries the
+    /// new digest, goes on the trail once the caller released the lock. The caller called
+    /// [`Console::ensure_bound`] before taking the lock. Should the record not reach the
+    /// trail (the process killed in between), the next start refuses the account (fail
+    /// closed, with the alert).
+    pub(crate) fn rebind_under(
+        &self,
+        db: &pacsguard_store::ConsoleDb,
+        account: i64,
+        why: &str,
+    ) -> Result<Event, AuthError> {
+        let row = db.account_binding(account)?.ok_or_else(|| {
+            AuthError::Internal(format!("account {account} vanished from the store"))
+        })?;
+        let (event, digest) = self.binding_event(&row, why);
+        lock(&self.bindings)?
+            .accounts
+            .get_or_insert_with(HashMap::new)
+            .insert(row.id, digest);
+        Ok(event)
+    }
+
+    fn binding_event(&self, row: &AccountBinding, why: &str) -> (Event, String) {
         let digest = account_digest(row);
         let mut event = self.event(
             &row.name,
@@ -409,6 +606,11 @@ impl Console {
             ),
         );
         event.account_digest = Some(format!("{}:{digest}", row.id));
+        (event, digest)
+    }
+
+    fn record_binding(&self, row: &AccountBinding, why: &str) -> Result<(), AuthError> {
+        let (event, digest) = self.binding_event(row, why);
         self.record(event)?;
         lock(&self.bindings)?
             .accounts
@@ -455,9 +657,9 @@ impl Console {
             return Ok(());
         }
         let why = if has_record {
-            "differs from what the trail recorded when it was created or its role last changed"
+            "differs from what the trail recorded when it was created or its role or credentials last changed (a password hash, second factor or recovery code replaced, or its name, role or origin edited)"
         } else {
-            "has no record on the trail (never created through the console)"
+            "has no proven record on the trail (never created through the console, or its record is not proven by the trail's verification)"
         };
         let finding = Finding::new(
             self.store_path.clone(),

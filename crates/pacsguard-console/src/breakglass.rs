@@ -124,7 +124,8 @@ impl Console {
         for row in db.pending_accepts()? {
             if row.asked_by_account == account && db.remove_pending_accept(row.id)? {
                 if let Ok(id) = u64::try_from(row.id) {
-                    lock(&self.asked)?.remove(&id);
+                    // Kept as closed: the row put back is refused as closed.
+                    lock(&self.asked)?.insert(id, crate::decide::REQUEST_CLOSED.to_string());
                 }
                 voided.push(row.id.to_string());
             }

@@ -43,27 +43,33 @@ impl Clock for ManualClock {
 }
 
 /// Whether this build honours a test clock ([`offset_clock`]): only one with the cargo
-/// feature `test-clock`, which the `pacsguard` package enables for its own tests (a
-/// dev-dependency) and nothing else does; `cargo build`, debug or release, leaves it out.
-pub const TEST_CLOCK_BUILT_IN: bool = cfg!(feature = "test-clock");
+/// feature `test-clock` *and* debug assertions. The feature alone is not enough: the
+/// `pacsguard` package enables it for its own tests (a dev-dependency), and cargo unifies
+/// dev-dependency features into the binary `cargo test` builds, so `target/debug/pacsguard`
+/// has it after a test run. Debug assertions are what the release profile never has (the
+/// workspace's `[profile.release]` must not turn them on; a test checks it), so the
+/// binary that is shipped (`cargo build --release`, `cargo install`, `scripts/guard.sh`)
+/// has no such code, whatever features were asked for.
+pub const TEST_CLOCK_BUILT_IN: bool = cfg!(all(feature = "test-clock", debug_assertions));
 
 /// The system's clock moved ahead by the number of seconds in `file` (read at each
-/// look; absent or unreadable: none), in a build with the `test-clock` feature; `None`
-/// in every other build, which has no such code. A browser test moves the console past
+/// look; absent or unreadable: none), in a build with the `test-clock` feature and debug
+/// assertions ([`TEST_CLOCK_BUILT_IN`]); `None` in every other build, which has no such
+/// code. A browser test moves the console past
 /// its 15-minute idle limit this way instead of sleeping.
 pub fn offset_clock(file: std::path::PathBuf) -> Option<Arc<dyn Clock>> {
-    #[cfg(feature = "test-clock")]
+    #[cfg(all(feature = "test-clock", debug_assertions))]
     {
         Some(Arc::new(offset::OffsetClock { file }))
     }
-    #[cfg(not(feature = "test-clock"))]
+    #[cfg(not(all(feature = "test-clock", debug_assertions)))]
     {
         let _ = file;
         None
     }
 }
 
-#[cfg(feature = "test-clock")]
+#[cfg(all(feature = "test-clock", debug_assertions))]
 mod offset {
     use super::{Clock, SystemClock};
 

@@ -76,46 +76,17 @@ pub trait Guardian: Send + Sync + std::fmt::Debug {
         Ok((below.into_iter().take(limit).collect(), older))
     }
 
-    /// The `request_digest` the trail recorded for the waiting request `id` (see
-    /// [`pacsguard_events::Event::request_digest`]): read from the trail's end through
-    /// [`Guardian::trail_page`], at most [`MAX_REQUEST_SEARCH_RECORDS`] records back.
-    /// `Ok(None)`: the whole trail was read and holds none; an error past the limit.
-    fn request_record(&self, id: u64) -> Result<Option<String>, String> {
-        let prefix = format!("{id}:");
-        let mut before = None;
-        let mut read = 0usize;
-        loop {
-            if read >= MAX_REQUEST_SEARCH_RECORDS {
-                return Err(format!(
-                    "its record is not among the newest {MAX_REQUEST_SEARCH_RECORDS} records of the trail"
-                ));
-            }
-            let (records, older) = self.trail_page(before, REQUEST_SEARCH_PAGE)?;
-            read += records.len().max(1);
-            let found = records.iter().find_map(|r| {
-                r.get("request_digest")?
-                    .as_str()?
-                    .strip_prefix(&prefix)
-                    .map(str::to_string)
-            });
-            if found.is_some() {
-                return Ok(found);
-            }
-            match older {
-                Some(older) => before = Some(older),
-                None => return Ok(None),
-            }
-        }
-    }
-
-    /// The trail's records that bind the store's rows (those with an `account_digest`
-    /// or a `request_digest`), oldest first, read once at start ([`crate::bound`]). The
-    /// default reads every page; the guard's hands stream the log instead.
-    fn bound_records(&self) -> Result<Vec<serde_json::Value>, String> {
+    /// The trail's records that bind the store's rows (those with an `account_digest`,
+    /// a `request_digest` or a `session_digest`), oldest first, read once at start
+    /// ([`crate::bound`]), each said proven or not by a whole verification of the trail.
+    /// The default reads every page of [`Guardian::trail`] and calls them proven: a
+    /// guardian whose trail is what it holds in memory (the tests'). The guard's hands
+    /// verify the trail as `audit verify` does and gather the records from that pass.
+    fn bound_records(&self) -> Result<TrailBindings, String> {
         let mut found = Vec::new();
         let mut before = None;
         loop {
-            let (records, older) = self.trail_page(before, REQUEST_SEARCH_PAGE)?;
+            let (records, older) = self.trail_page(before, BOUND_RECORDS_PAGE)?;
             found.extend(records.into_iter().filter(|r| {
                 r.get("account_digest").is_some()
                     || r.get("request_digest").is_some()
@@ -127,7 +98,12 @@ pub trait Guardian: Send + Sync + std::fmt::Debug {
             }
         }
         found.reverse();
-        Ok(found)
+        Ok(TrailBindings {
+            records: found,
+            unproven: Vec::new(),
+            whole: true,
+            problem: None,
+        })
     }
 
     /// The quarantine vault's records (JSON objects), oldest first. The default: none
@@ -188,12 +164,25 @@ pub const FOUR_EYES_WINDOW: i64 = 3600;
 /// confirmed or lapses.
 pub const MAX_PENDING_ACCEPTS: usize = 100;
 
-/// Trail records read back at most to find a waiting request's record: an hour
-/// ([`FOUR_EYES_WINDOW`]) of a busy guard's records. Past it the confirmation is refused
-/// (fail closed, said so); the first approver asks again.
-pub const MAX_REQUEST_SEARCH_RECORDS: usize = 200_000;
-/// Records per page of that search (the trail page's own limit).
-const REQUEST_SEARCH_PAGE: usize = 1_000;
+/// Records per page when [`Guardian::bound_records`] reads the trail by pages (the trail
+/// page's own limit).
+const BOUND_RECORDS_PAGE: usize = 1_000;
+
+/// The trail's records that bind the store, as a whole verification found them
+/// ([`Guardian::bound_records`]).
+#[derive(Clone, Debug, Default)]
+pub struct TrailBindings {
+    /// The records the verification proved, oldest first: only these bind.
+    pub records: Vec<serde_json::Value>,
+    /// Records naming a binding that the verification did not prove (forged, edited,
+    /// or after a record that was): their position (`record N (byte B)`) and the record.
+    pub unproven: Vec<(String, serde_json::Value)>,
+    /// Every record of the trail was proven: only then may the accounts of a trail
+    /// holding no account record be bound on trust (its first start).
+    pub whole: bool,
+    /// The verification's first problem, when there is one.
+    pub problem: Option<String>,
+}
 
 /// What the trail records of a waiting acceptance when it is asked: a digest of every
 /// field its confirmation relies on (who asked and as which account, for which root,
@@ -622,23 +611,18 @@ impl Console {
             asked_at: asked.asked_at,
             seen: asked.seen.clone(),
         };
-        let known = lock(&self.asked)?.get(&id).cloned();
-        let recorded = match known {
-            Some(digest) => Ok(Some(digest)),
-            None => self.guardian()?.request_record(id),
-        };
+        // Only what this process holds: the requests bound at its start from the verified
+        // trail and those asked since. A request it does not hold has no proven record (a
+        // record read back from the trail now would be read unverified).
+        self.ensure_bound()?;
+        let recorded = lock(&self.asked)?.get(&id).cloned();
         let why = match recorded {
-            Ok(Some(recorded)) if recorded == request_digest(&row) => return Ok(()),
-            Ok(Some(recorded)) if recorded == REQUEST_CLOSED => {
+            Some(recorded) if recorded == request_digest(&row) => return Ok(()),
+            Some(recorded) if recorded == REQUEST_CLOSED => {
                 "was closed on the trail (voided, or dropped as altered) and put back in the store"
             }
-            Ok(Some(_)) => "no longer matches the digest the trail recorded when it was asked",
-            Ok(None) => "has no record on the trail (never asked through the console)",
-            Err(e) => {
-                return Err(AuthError::Invalid(format!(
-                    "four eyes: request {id} cannot be checked against the trail ({e}): nothing was accepted; ask again"
-                )));
-            }
+            Some(_) => "no longer matches the digest the trail recorded when it was asked",
+            None => "has no proven record on the trail (never asked through the console)",
         };
         let finding = Finding::new(
             self.store_path.clone(),
@@ -659,7 +643,8 @@ impl Console {
         event.action = Action::Accept;
         event.request_digest = Some(closed_request_digest(id));
         let _ = self.record(event);
-        lock(&self.asked)?.remove(&id);
+        // Kept as closed, as the trail now says: the row put back is refused as closed.
+        lock(&self.asked)?.insert(id, REQUEST_CLOSED.to_string());
         lock(&self.db)?.remove_pending_accept(row.id)?;
         Err(AuthError::Invalid(format!(
             "four eyes: request {id} {why}: refused, and the security team alerted"
@@ -809,9 +794,20 @@ impl Console {
         }
         crate::password::check_new(password)?;
         let hash = crate::password::hash(password)?;
-        let account = lock(&self.db)?
-            .redeem_invitation(&crate::secret::digest(token), self.now(), &hash)?
-            .ok_or(AuthError::SetupRefused)?;
+        self.ensure_bound()?;
+        let (account, bound) = {
+            let mut db = lock(&self.db)?;
+            let account = db
+                .redeem_invitation(&crate::secret::digest(token), self.now(), &hash)?
+                .ok_or(AuthError::SetupRefused)?;
+            let bound = self.rebind_under(
+                &db,
+                account,
+                "its credentials bound to the trail after its holder chose a password with the enrolment link",
+            )?;
+            (account, bound)
+        };
+        self.record(bound)?;
         let name = lock(&self.db)?
             .account_by_id(account)?
             .map_or_else(|| format!("account {account}"), |a| a.name);

@@ -550,7 +550,8 @@ impl Console {
                 }
             ),
         ))?;
-        let added = {
+        self.ensure_bound()?;
+        let (added, bound) = {
             // One guard for both: no request sees the account enrolled while a session
             // opened with the password only is still alive.
             let mut db = lock(&self.db)?;
@@ -570,8 +571,20 @@ impl Console {
             if first && added == PasskeyAdded::Added {
                 db.delete_sessions_of(auth.account)?;
             }
-            added
+            let bound = if added == PasskeyAdded::Added {
+                Some(self.rebind_under(
+                    &db,
+                    auth.account,
+                    "its credentials bound to the trail after a passkey was registered",
+                )?)
+            } else {
+                None
+            };
+            (added, bound)
         };
+        if let Some(bound) = bound {
+            self.record(bound)?;
+        }
         let refused = match added {
             PasskeyAdded::Added => None,
             PasskeyAdded::Duplicate => Some("this passkey is registered already".to_string()),
@@ -861,8 +874,20 @@ impl Console {
                 short_id(&row.credential_id)
             ),
         ))?;
-        match lock(&self.db)?.remove_passkey(auth.account, &id)? {
-            PasskeyRemoved::Removed => Ok(()),
+        self.ensure_bound()?;
+        let removed = {
+            let mut db = lock(&self.db)?;
+            match db.remove_passkey(auth.account, &id)? {
+                PasskeyRemoved::Removed => Ok(self.rebind_under(
+                    &db,
+                    auth.account,
+                    "its credentials bound to the trail after a passkey was removed",
+                )?),
+                other => Err(other),
+            }
+        };
+        match removed {
+            Ok(bound) => self.record(bound),
             // Another session changed the factors between the check and the removal:
             // the record above said it was removed, so say it was not.
             other => {

@@ -1318,7 +1318,11 @@ async fn a_waiting_request_edited_or_planted_in_the_store_is_refused_with_an_ale
     let id = planted[0].id.to_string();
     let r = h.confirm_acceptance(&bob, &bob_csrf, &id).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
-    assert!(r.body.contains("no record on the trail"), "{}", r.body);
+    assert!(
+        r.body.contains("no proven record on the trail"),
+        "{}",
+        r.body
+    );
     assert_eq!(altered(&h.events()).len(), 1);
     assert!(guard.accepted.lock().expect("fixture").is_empty());
 
@@ -2912,7 +2916,8 @@ async fn accounts_promoted_or_inserted_with_sqlite3_are_refused_with_an_alert() 
         .iter()
         .filter(|e| e.account_digest.is_some())
         .count();
-    assert_eq!(bound, 3, "admin, bob and carol are recorded on the trail");
+    // Created: admin, bob, carol; enrolled (their credentials bound again): admin, bob.
+    assert_eq!(bound, 5, "admin, bob and carol are recorded on the trail");
     let _ = h.events();
 
     // Promoted behind the console's back: bob's session ends, his sign-in is refused.
@@ -2950,7 +2955,7 @@ async fn accounts_promoted_or_inserted_with_sqlite3_are_refused_with_an_alert() 
     let alerts = alerts_of(&h.events(), FindingKind::ConsoleAccountAltered);
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert!(
-        alerts[0].contains("mallory") && alerts[0].contains("no record"),
+        alerts[0].contains("mallory") && alerts[0].contains("no proven record"),
         "{alerts:?}"
     );
 

@@ -129,9 +129,26 @@ pub fn audit_follow(
     home: &Home,
     interval: std::time::Duration,
 ) -> Result<(Option<AuditFollower>, AuditVerifyReport), EngineError> {
+    audit_follow_gathering(home, interval, None)
+}
+
+/// [`audit_follow`], gathering records from the whole verification's own pass (see
+/// [`pacsguard_audit::Gather`]; the home's record key is set on it here, so the records
+/// after the newest checkpoint that PacsGuard wrote are proven by their MAC). A trail
+/// that is gone proves nothing: every record gathered is then unproven (none are read).
+pub fn audit_follow_gathering(
+    home: &Home,
+    interval: std::time::Duration,
+    mut gather: Option<&mut pacsguard_audit::Gather>,
+) -> Result<(Option<AuditFollower>, AuditVerifyReport), EngineError> {
     home.check_permissions()?;
     if home.is_initialized() && crate::ops::trail_is_gone(home)? {
         return Ok((None, audit_verify(home, None, None, None)?));
+    }
+    if let Some(gather) = gather.as_deref_mut()
+        && let Ok(key) = home.load_key()
+    {
+        gather.set_record_key(pacsguard_audit::RecordKey::of(&home.trail_signer(&key)?));
     }
     let verifier = read_verifier(&home.dir.join("trail.pub"), None)?;
     let witness = if home.config_path().exists() {
@@ -140,11 +157,12 @@ pub fn audit_follow(
         None
     };
     let log = home.dir.join("audit.log");
-    let (mut follower, mut report) = pacsguard_audit::Follower::start(
+    let (mut follower, mut report) = pacsguard_audit::Follower::start_gathering(
         &log,
         &home.dir.join("checkpoints.jsonl"),
         &verifier,
         witness.as_deref(),
+        gather,
     )
     .map_err(|e| EngineError::io(&log, e))?;
     cross_check_store(home, &mut report, true)?;

@@ -30,7 +30,7 @@ mod vault;
 pub use actor::current_actor;
 pub use audit::{
     AuditFollower, AuditVerifyReport, ExportFormat, ForwardReport, ShowFilter, audit_export,
-    audit_follow, audit_forward, audit_show, audit_verify,
+    audit_follow, audit_follow_gathering, audit_forward, audit_show, audit_verify,
 };
 pub use config::{
     CONFIG_TEMPLATE, Config, ConsoleConfig, MAX_WATCHES_LIMIT, RootConfig, WatchConfig,
@@ -58,5 +58,5 @@ pub use ops::{
 };
 pub use ops::{KeptGeneration, MAX_KEPT_GENERATION_ENTRIES, MAX_KEPT_GENERATIONS};
 pub use progress::{NoProgress, Progress};
-pub use trail_page::{MAX_TRAIL_PAGE_RECORDS, TrailPage, audit_page, audit_records_with};
+pub use trail_page::{MAX_TRAIL_PAGE_RECORDS, TrailPage, audit_page};
 pub use vault::{QuarantineRecord, RecordedFinding, Vault};

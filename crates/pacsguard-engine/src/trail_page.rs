@@ -40,58 +40,6 @@ pub fn audit_page(
     page_of(&home.dir.join("audit.log"), before, limit)
 }
 
-/// Every record (oldest first) whose line holds one of `needles` (a field's name, as
-/// `"account_digest"`): the whole log is read as a stream, and only those lines are
-/// parsed, so reading a million records for the few that name a field costs a pass over
-/// the bytes. A line longer than [`MAX_RECORD_BYTES`] is damage, skipped as
-/// [`audit_page`] skips it (`audit verify` names it).
-pub fn audit_records_with(home: &Home, needles: &[&str]) -> Result<Vec<Value>, EngineError> {
-    home.check_permissions()?;
-    records_with(&home.dir.join("audit.log"), needles)
-}
-
-fn records_with(log: &Path, needles: &[&str]) -> Result<Vec<Value>, EngineError> {
-    use std::io::BufRead as _;
-    let file = open_regular(log).map_err(|e| EngineError::io(log, crate::files::refusal(&e)))?;
-    let mut reader = std::io::BufReader::with_capacity(BLOCK_BYTES as usize, file);
-    let mut line = Vec::new();
-    let mut found = Vec::new();
-    loop {
-        line.clear();
-        // Bounded: a line past the limit is read no further than limit + 1 bytes, then
-        // the rest of it skipped.
-        let read = (&mut reader)
-            .take(MAX_RECORD_BYTES as u64 + 1)
-            .read_until(b'\n', &mut line)
-            .map_err(|e| EngineError::io(log, e))?;
-        if read == 0 {
-            return Ok(found);
-        }
-        if line.last() != Some(&b'\n') && read > MAX_RECORD_BYTES {
-            let mut rest = Vec::new();
-            loop {
-                rest.clear();
-                let n = (&mut reader)
-                    .take(BLOCK_BYTES)
-                    .read_until(b'\n', &mut rest)
-                    .map_err(|e| EngineError::io(log, e))?;
-                if n == 0 || rest.last() == Some(&b'\n') {
-                    break;
-                }
-            }
-            continue;
-        }
-        if needles
-            .iter()
-            .any(|n| memchr::memmem::find(&line, n.as_bytes()).is_some())
-            && let Ok(record) = serde_json::from_slice::<Value>(&line)
-            && record.get("seq").and_then(Value::as_u64).is_some()
-        {
-            found.push(record);
-        }
-    }
-}
-
 fn page_of(log: &Path, before: Option<u64>, limit: usize) -> Result<TrailPage, EngineError> {
     let limit = limit.clamp(1, MAX_TRAIL_PAGE_RECORDS);
     let mut file =
@@ -337,35 +285,5 @@ mod tests {
         let (_dir, empty) = log_of(&[]);
         let page = page_of(&empty, None, 10).expect("page");
         assert!(page.records.is_empty() && page.older.is_none());
-    }
-
-    /// The start's scan for the records that bind the store: only lines naming a needle
-    /// are parsed, in log order; a line past MAX_RECORD_BYTES is skipped whole (the
-    /// record after it still found), one at the limit is read.
-    #[test]
-    fn records_naming_a_field_are_found_in_order_and_an_overlong_line_skipped() {
-        let at_limit = {
-            let head = "{\"seq\":3,\"account_digest\":\"3:c\",\"detail\":\"";
-            let pad = "x".repeat(MAX_RECORD_BYTES - head.len() - 2);
-            format!("{head}{pad}\"}}")
-        };
-        assert_eq!(at_limit.len(), MAX_RECORD_BYTES, "at the limit");
-        let over = format!(
-            "{{\"seq\":4,\"account_digest\":\"4:d\",\"detail\":\"{}\"}}",
-            "y".repeat(MAX_RECORD_BYTES)
-        );
-        let lines = vec![
-            "{\"seq\":1,\"account_digest\":\"1:a\"}".to_string(),
-            "{\"seq\":2,\"detail\":\"nothing bound\"}".to_string(),
-            at_limit,
-            over,
-            "not json \"request_digest\"".to_string(),
-            "{\"seq\":5,\"request_digest\":\"7:e\"}".to_string(),
-        ];
-        let (_dir, path) = log_of(&lines);
-        let found =
-            records_with(&path, &["\"account_digest\"", "\"request_digest\""]).expect("read");
-        let seqs: Vec<u64> = found.iter().filter_map(|r| r["seq"].as_u64()).collect();
-        assert_eq!(seqs, [1, 3, 5]);
     }
 }

@@ -164,6 +164,11 @@ finding_kinds! {
     /// trust: a warning naming each with its role, for a person to confirm (an account
     /// planted while the console was stopped would be among them).
     ConsoleAccountsBoundOnTrust => "console-accounts-bound-on-trust",
+    /// At the console's start, records of the audit trail name an account, session or
+    /// request but the trail's verification (as `audit verify`'s) does not prove them (a
+    /// line forged or edited, or after one): nothing is bound from them, and the alert
+    /// names each line's position.
+    ConsoleBindingUnproven => "console-binding-unproven",
     /// `media import`: a DICOMDIR record references something that cannot be a DICOM
     /// instance of the medium (an absolute path or `..`, a name PS3.10 does not allow, a
     /// file that is not DICOM, an executable): an alert, and nothing it names is copied.

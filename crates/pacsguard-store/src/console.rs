@@ -28,7 +28,7 @@ mod fleet_profiles;
 pub use fleet_profiles::{FROM_TRAIL, MAX_PENDING_PROFILES_PER_HOST, ProfileNoted, ProfileRow};
 mod sessions;
 pub use breakglass::SealRow;
-pub use decisions::{AccountBinding, PendingAcceptRow};
+pub use decisions::{AccountBinding, Credentials, PendingAcceptRow};
 pub use sessions::LiveSession;
 
 const CONSOLE_SCHEMA: &str = "

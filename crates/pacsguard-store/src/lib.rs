@@ -18,9 +18,9 @@ mod sqlite;
 mod streamed;
 
 pub use console::{
-    AcceptedBatch, AccountBinding, AccountRow, ConsoleDb, FROM_TRAIL, HostRow, LiveSession,
-    MAX_PENDING_PROFILES_PER_HOST, NewPasskey, PasskeyAdded, PasskeyRemoved, PasskeyRow,
-    PendingAcceptRow, ProfileNoted, ProfileRow, SealRow, SessionRow, TokenRefusal,
+    AcceptedBatch, AccountBinding, AccountRow, ConsoleDb, Credentials, FROM_TRAIL, HostRow,
+    LiveSession, MAX_PENDING_PROFILES_PER_HOST, NewPasskey, PasskeyAdded, PasskeyRemoved,
+    PasskeyRow, PendingAcceptRow, ProfileNoted, ProfileRow, SealRow, SessionRow, TokenRefusal,
 };
 pub use seen::SeenRow;
 pub use signing::{

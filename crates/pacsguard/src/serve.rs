@@ -29,12 +29,13 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
 /// a slice of the old records: `pacsguard_audit::FULL_PASS_PERIOD`).
 pub const TRAIL_VERIFY_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Test-only, and only in a build whose console has the `test-clock` feature (the one
-/// `cargo test` builds for this package's tests; `cargo build`, debug or release,
-/// leaves it out): names a file holding a number of seconds the console's clock runs
-/// ahead of the system's (`pacsguard_console::clock::offset_clock`). A build without the
-/// feature has no such code, so the variable does nothing there, a debug build handed to
-/// a user included; a build that honours it says so on its first line.
+/// Test-only, and only in a build whose console has the `test-clock` feature and debug
+/// assertions (`pacsguard_console::clock::TEST_CLOCK_BUILT_IN`: the debug binary `cargo
+/// test` builds for this package's tests, the feature unified in from the
+/// dev-dependency): names a file holding a number of seconds the console's clock runs
+/// ahead of the system's (`pacsguard_console::clock::offset_clock`). A release build
+/// (the shipped binary) never has debug assertions, so it has no such code whatever
+/// features were asked for; a build that honours it says so on its first line.
 pub const TEST_CLOCK_FILE_VAR: &str = "PACSGUARD_TEST_CLOCK_FILE";
 
 /// The console's clock: the system's, or in a `test-clock` build under
@@ -182,17 +183,13 @@ impl pacsguard_console::Guardian for Hands {
             .map_err(|e| e.to_string())
     }
 
-    /// One streamed pass over the log, parsing only the records that bind the store.
-    fn bound_records(&self) -> Result<Vec<serde_json::Value>, String> {
-        pacsguard_engine::audit_records_with(
-            &self.home,
-            &[
-                "\"account_digest\"",
-                "\"request_digest\"",
-                "\"session_digest\"",
-            ],
-        )
-        .map_err(|e| e.to_string())
+    /// The trail verified whole (as `audit verify` verifies it) and the records that bind
+    /// the store gathered from that very pass, each said proven or not. `serve` does
+    /// this once at its start ([`start_verification`]); this is for a later caller.
+    fn bound_records(&self) -> Result<pacsguard_console::TrailBindings, String> {
+        gather_bindings(&self.home)
+            .map(|(_, _, bindings)| bindings)
+            .map_err(|e| e.to_string())
     }
 
     fn trail(&self, limit: usize) -> Result<Vec<serde_json::Value>, String> {
@@ -270,12 +267,99 @@ fn verify_trail(home: &Home, guard: &GuardState, state: &mut TrailFollow) {
                     state.whole_as_of = Some(now);
                     state.round_started = Some(now);
                 }
-                shown(&report.report, "whole trail verified", Some(now));
+                show_whole(guard, &report.report, now);
                 state.follower = next;
             }
             Err(e) => guard.set_trail(false, e.to_string()),
         },
     }
+}
+
+/// The fields whose records bind the console's store (accounts, waiting requests,
+/// sessions), quoted as they stand in a record's line.
+const BOUND_FIELDS: [&str; 3] = [
+    "\"account_digest\"",
+    "\"request_digest\"",
+    "\"session_digest\"",
+];
+
+/// The whole verification of the trail that `audit verify` does (`audit_follow` runs
+/// it and goes on from there), gathering the records that bind the console's store from
+/// its own pass: only those it proves may bind (see `pacsguard_audit::Gather`).
+fn gather_bindings(
+    home: &Home,
+) -> Result<(
+    Option<pacsguard_engine::AuditFollower>,
+    pacsguard_engine::AuditVerifyReport,
+    pacsguard_console::TrailBindings,
+)> {
+    let mut gather = pacsguard_audit::Gather::new(&BOUND_FIELDS);
+    let (follower, report) =
+        pacsguard_engine::audit_follow_gathering(home, TRAIL_VERIFY_INTERVAL, Some(&mut gather))?;
+    let whole = gather.proven_records() == Some(report.report.records) && !gather.overflowed();
+    if gather.overflowed() {
+        say(&format!(
+            "more than {} trail records name an account, session or request: those past it were not read, and the accounts they bind are refused",
+            pacsguard_audit::MAX_GATHERED_RECORDS
+        ));
+    }
+    let problem = report
+        .report
+        .problems
+        .first()
+        .map(ToString::to_string)
+        .or_else(|| {
+            gather.overflowed().then(|| {
+                format!(
+                    "more than {} records name a binding; those past it were not read",
+                    pacsguard_audit::MAX_GATHERED_RECORDS
+                )
+            })
+        });
+    let mut bindings = pacsguard_console::TrailBindings {
+        whole,
+        problem,
+        ..Default::default()
+    };
+    for found in gather.into_records() {
+        if found.proven {
+            bindings.records.push(found.record);
+        } else {
+            bindings.unproven.push((found.position(), found.record));
+        }
+    }
+    Ok((follower, report, bindings))
+}
+
+/// The start's whole verification: its follower goes on in the trail-verify thread (one
+/// whole pass at start, not two), its gathered records bind the console's store.
+fn start_verification(
+    home: &Home,
+    guard: &GuardState,
+    state: &mut TrailFollow,
+) -> Result<pacsguard_console::TrailBindings> {
+    let now = std::time::SystemTime::now();
+    let (follower, report, bindings) = gather_bindings(home)?;
+    if follower.is_some() {
+        state.whole_as_of = Some(now);
+        state.round_started = Some(now);
+    }
+    show_whole(guard, &report.report, now);
+    state.follower = follower;
+    Ok(bindings)
+}
+
+/// The overview's trail line after a whole verification.
+fn show_whole(
+    guard: &GuardState,
+    report: &pacsguard_audit::VerifyReport,
+    at: std::time::SystemTime,
+) {
+    let mut detail = format!("{} records, whole trail verified", report.records);
+    if let Some(problem) = report.problems.first() {
+        detail.push_str(&format!("; {problem}"));
+    }
+    guard.set_trail_as_of(report.is_intact(), detail, Some(at));
 }
 
 fn say(text: &str) {
@@ -393,9 +477,12 @@ pub fn run(
             "passkeys are off: this host has no domain name for them; set [console] origin = \"https://HOST:PORT\"",
         ),
     }
-    // The store's accounts and waiting requests checked against the trail, once.
+    // The trail verified whole, then the store's accounts, sessions and waiting requests
+    // checked against the records that verification proved, once.
     let started = std::time::Instant::now();
-    let bound = console.bind_to_trail()?;
+    let mut follow = TrailFollow::default();
+    let bindings = start_verification(&home, &guard, &mut follow)?;
+    let bound = console.bind_to_trail_from(bindings)?;
     say(&format!(
         "accounts bound to the trail: {} as recorded{}{}; {} waiting request(s) bound ({:.1} s)",
         bound.accounts,
@@ -418,6 +505,18 @@ pub fn run(
         bound.requests,
         started.elapsed().as_secs_f64()
     ));
+    if !bound.unproven.is_empty() {
+        say(&format!(
+            "trail records NOT PROVEN by its verification, nothing bound from them (an alert is raised): {}",
+            bound
+                .unproven
+                .iter()
+                .take(pacsguard_console::bound::MAX_UNPROVEN_NAMED)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     if !bound.altered_requests.is_empty() {
         say(&format!(
             "waiting requests dropped (not as the trail recorded them, an alert is raised): {:?}",
@@ -487,8 +586,9 @@ pub fn run(
         std::thread::Builder::new()
             .name("trail-verify".into())
             .spawn(move || {
-                let mut next = std::time::Instant::now();
-                let mut follow = TrailFollow::default();
+                // The start verified the whole trail: the first turn comes an interval later.
+                let mut next = std::time::Instant::now() + TRAIL_VERIFY_INTERVAL;
+                let mut follow = follow;
                 while !server_stop.load(Ordering::Relaxed) {
                     if std::time::Instant::now() >= next {
                         verify_trail(&home, &guard, &mut follow);
@@ -584,11 +684,13 @@ mod tests {
         );
     }
 
-    /// The test clock is a cargo feature of the console, not `debug_assertions`: the
-    /// binary `cargo test` builds for this package honours the variable (the
-    /// dev-dependency enables it), and the package's own dependency on the console does
-    /// not enable it, so `cargo build` (debug or release) makes a binary that ignores it.
-    /// (`pacsguard-console` `clock::tests` checks that without it there is no offset clock.)
+    /// The test clock needs the console's cargo feature and debug assertions: the binary
+    /// `cargo test` builds for this package honours the variable (the dev-dependency
+    /// enables the feature, cargo unifies it into that debug binary); the package's own
+    /// dependency on the console does not enable it; and the release profile, which
+    /// makes the shipped binary, never has debug assertions, so even a release build
+    /// with the feature has no offset clock. (`pacsguard-console` `clock::tests` checks
+    /// that without them there is no offset clock.)
     #[test]
     fn the_test_clock_is_honoured_only_by_a_build_with_the_feature() {
         use pacsguard_console::Clock as _;
@@ -609,6 +711,22 @@ mod tests {
         let dev = &manifest[manifest.find("[dev-dependencies]").expect("dev")..];
         assert!(
             dev.contains("pacsguard-console = { workspace = true, features = [\"test-clock\"] }")
+        );
+        // The release profile must not turn debug assertions on: they are what keeps the
+        // offset clock out of a release build unified with the feature.
+        let workspace =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml"))
+                .expect("workspace manifest");
+        let release = workspace
+            .split("\n[")
+            .find(|section| section.starts_with("profile.release]"))
+            .expect("[profile.release]");
+        assert!(!release.contains("debug-assertions"), "{release}");
+        assert!(!release.contains("inherits"), "{release}");
+        assert_eq!(
+            pacsguard_console::clock::TEST_CLOCK_BUILT_IN,
+            cfg!(debug_assertions),
+            "this package's tests build the console with the feature"
         );
     }
 

@@ -1577,3 +1577,185 @@ fn accounts_inserted_or_promoted_with_sqlite3_while_stopped_are_refused_at_the_n
         "{records}"
     );
 }
+
+/// Session 10, issue 13: the start bound accounts from trail lines it had not verified.
+/// An administrator planted with sqlite3 and an old account record of the trail edited in
+/// place to bind it (same length, before the checkpoint a command's opening reads from,
+/// so the trail still opens): the start's whole verification does not prove that record,
+/// nothing is bound from it (mallory and, with no proven account record left, admin are
+/// refused, never bound on trust), and a `console-binding-unproven` alert names the line.
+#[test]
+fn an_account_record_forged_on_the_trail_binds_nothing_and_is_named_in_an_alert() {
+    let env = Env::new();
+    env.profile(&[]);
+    configure_watch(&env, "scrub_mb_per_s = 0\n");
+    let server = Server::start(&env, &[]);
+    let secret = first_admin(&server);
+    server.stop();
+    // Two more commands: two more checkpoints, so the next opening reads the log only
+    // from the one before the last, past the account's record.
+    for _ in 0..2 {
+        let checked = env.run(&["check"]);
+        assert_eq!(checked.status.code(), Some(0), "{}", stderr(&checked));
+    }
+    let store = env.home.join("pacsguard.db");
+    let out = Command::new("sqlite3")
+        .arg(&store)
+        .arg(
+            "INSERT INTO console_accounts (name, role, password_hash, totp_secret, created) \
+             SELECT 'mallory', 'administrator', password_hash, totp_secret, created \
+             FROM console_accounts WHERE name = 'admin'",
+        )
+        .output()
+        .expect("sqlite3 runs");
+    assert!(out.status.success(), "{out:?}");
+    let db = pacsguard_store::ConsoleDb::open(&store).expect("store");
+    let rows = db.account_bindings().expect("accounts");
+    let admin = rows.iter().find(|r| r.name == "admin").expect("admin");
+    let mallory = rows.iter().find(|r| r.name == "mallory").expect("mallory");
+    drop(db);
+    let recorded = format!(
+        "\"{}:{}\"",
+        admin.id,
+        pacsguard_console::bound::account_digest(admin)
+    );
+    let forged = format!(
+        "\"{}:{}\"",
+        mallory.id,
+        pacsguard_console::bound::account_digest(mallory)
+    );
+    assert_eq!(recorded.len(), forged.len(), "a same-length edit");
+    let log = env.home.join("audit.log");
+    let text = std::fs::read_to_string(&log).expect("trail");
+    let at = text.find(&recorded).expect("the admin's account record");
+    let index = text[..at].matches('\n').count();
+    let line_start = text[..at].rfind('\n').map_or(0, |n| n + 1);
+    std::fs::write(&log, text.replacen(&recorded, &forged, 1)).expect("edit the trail");
+
+    let _ = std::fs::remove_file(env.dir.path().join("cookies.txt"));
+    let server = Server::start(&env, &[]);
+    let text = server.stderr();
+    let position = format!("record {index} (byte {line_start})");
+    assert!(
+        text.contains("NOT PROVEN") && text.contains(&position),
+        "{position}: {text}"
+    );
+    assert!(text.contains("REFUSED"), "{text}");
+    for name in ["mallory", "admin"] {
+        let code = next_step_code(&secret);
+        let (status, headers, body) = server.curl(
+            "POST",
+            "/login",
+            &[("name", name), ("password", PASSWORD), ("code", &code)],
+        );
+        assert_ne!(status, 303, "{name} signed in: {headers}{body}");
+        assert!(body.contains("Sign-in failed"), "{name}: {body}");
+    }
+    server.stop();
+    // The alert is on the trail (read as `audit show` reads it: the trail is damaged).
+    let shown = env.run(&["audit", "show", "--json"]);
+    let shown: serde_json::Value = serde_json::from_str(&stdout(&shown)).expect("JSON");
+    let records = shown["records"].as_array().expect("records").clone();
+    let alert = records
+        .iter()
+        .find(|r| r["finding"]["kind"] == "console-binding-unproven")
+        .unwrap_or_else(|| panic!("no console-binding-unproven alert: {records:?}"));
+    let detail = alert["finding"]["detail"].as_str().expect("detail");
+    assert!(
+        detail.contains(&position) && detail.contains("account_digest"),
+        "{detail}"
+    );
+    assert_eq!(alert["finding"]["severity"], "alert");
+    // And no record binds mallory since.
+    assert!(
+        !records
+            .iter()
+            .skip(index + 1)
+            .any(|r| r["account_digest"] == forged.trim_matches('"')),
+        "mallory was bound"
+    );
+    let verified = env.run(&["audit", "verify"]);
+    assert_eq!(verified.status.code(), Some(2), "{}", stdout(&verified));
+}
+
+/// Session 10, issue 13: an account's credentials are bound to the trail. With the store
+/// file, root replaced the administrator's password hash and TOTP secret with their own
+/// (sqlite3, serve stopped; then again while it runs, for another account's passkey-free
+/// TOTP): the sign-in with the attacker's password and code is refused, the name and role
+/// untouched, and `console-account-altered` is on the trail.
+#[test]
+fn a_password_hash_or_totp_secret_replaced_in_the_store_is_refused_at_sign_in() {
+    let env = Env::new();
+    env.profile(&[]);
+    configure_watch(&env, "scrub_mb_per_s = 0\n");
+    let server = Server::start(&env, &[]);
+    let secret = first_admin(&server);
+    // The real credentials sign in (the binding recorded at enrolment matches).
+    let _ = std::fs::remove_file(env.dir.path().join("cookies.txt"));
+    let code = next_step_code(&secret);
+    let (status, headers, body) = server.curl(
+        "POST",
+        "/login",
+        &[("name", "admin"), ("password", PASSWORD), ("code", &code)],
+    );
+    assert_eq!(status, 303, "{headers}{body}");
+    server.stop();
+
+    let store = env.home.join("pacsguard.db");
+    let mine = "a password only the intruder knows";
+    let hash = pacsguard_console::password::hash(mine).expect("argon2");
+    let intruder_secret = [0x5au8; 20];
+    let sql = |statement: &str| {
+        let out = Command::new("sqlite3")
+            .arg(&store)
+            .arg(statement)
+            .output()
+            .expect("sqlite3 runs");
+        assert!(out.status.success(), "{out:?}");
+    };
+    sql(&format!(
+        "UPDATE console_accounts SET password_hash = '{hash}', totp_secret = X'{}', \
+         totp_last_step = -1 WHERE name = 'admin'",
+        hex::encode(intruder_secret)
+    ));
+    let _ = std::fs::remove_file(env.dir.path().join("cookies.txt"));
+    let server = Server::start(&env, &[]);
+    let text = server.stderr();
+    assert!(text.contains("REFUSED") && text.contains("admin"), "{text}");
+    let intruder_code = || {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        totp::code_at_step(
+            &intruder_secret,
+            totp::step_of(i64::try_from(now).expect("time")),
+        )
+    };
+    let (status, headers, body) = server.curl(
+        "POST",
+        "/login",
+        &[
+            ("name", "admin"),
+            ("password", mine),
+            ("code", &intruder_code()),
+        ],
+    );
+    assert_ne!(status, 303, "the intruder signed in: {headers}{body}");
+    assert!(body.contains("Sign-in failed"), "{body}");
+    server.stop();
+    let shown = env.run(&["audit", "show", "--json"]);
+    let shown: serde_json::Value = serde_json::from_str(&stdout(&shown)).expect("JSON");
+    let alerts: Vec<&serde_json::Value> = shown["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .filter(|r| r["finding"]["kind"] == "console-account-altered")
+        .collect();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let detail = alerts[0]["finding"]["detail"].as_str().expect("detail");
+    assert!(
+        detail.contains("admin") && detail.contains("credentials"),
+        "{detail}"
+    );
+}

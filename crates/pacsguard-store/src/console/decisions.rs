@@ -65,6 +65,27 @@ pub struct AccountBinding {
     pub created: i64,
     /// Who created or invited it (`None`: the first administrator).
     pub created_by: Option<i64>,
+    /// What signs the person in: bound too, so a hash or secret replaced in the store
+    /// is refused.
+    pub credentials: Credentials,
+}
+
+/// A passkey's (credential id, public key).
+pub type PasskeyKey = (Vec<u8>, Vec<u8>);
+
+/// An account's credentials as stored: what a person signs in with. Not what changes as
+/// they are used (the last TOTP step, a passkey's signature counter and last use, a
+/// recovery code's `used` mark: spending one needs the code, which only its hash is
+/// stored of).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Credentials {
+    /// The Argon2id string (or the marker of an invited account without a password).
+    pub password_hash: String,
+    pub totp_secret: Option<Vec<u8>>,
+    /// Each passkey, by credential id.
+    pub passkeys: Vec<PasskeyKey>,
+    /// The recovery codes' hashes, sorted.
+    pub recovery_hashes: Vec<Vec<u8>>,
 }
 
 impl ConsoleDb {
@@ -84,7 +105,8 @@ impl ConsoleDb {
         value: &dyn rusqlite::ToSql,
     ) -> Result<Vec<AccountBinding>, StoreError> {
         let query = format!(
-            "SELECT a.id, a.name, a.role, a.created, o.created_by FROM console_accounts a \
+            "SELECT a.id, a.name, a.role, a.created, o.created_by, a.password_hash, a.totp_secret \
+             FROM console_accounts a \
              LEFT JOIN console_account_origins o ON o.account = a.id WHERE {clause} ORDER BY a.id"
         );
         let mut statement = self.conn.prepare(&query).map_err(self.sql())?;
@@ -98,9 +120,48 @@ impl ConsoleDb {
                         role: r.get(2)?,
                         created: r.get(3)?,
                         created_by: r.get(4)?,
+                        credentials: Credentials {
+                            password_hash: r.get(5)?,
+                            totp_secret: r.get(6)?,
+                            ..Credentials::default()
+                        },
                     })
                 },
             )
+            .map_err(self.sql())?;
+        let mut bindings = rows.collect::<Result<Vec<_>, _>>().map_err(self.sql())?;
+        drop(statement);
+        for binding in &mut bindings {
+            binding.credentials.passkeys = self.passkey_keys(binding.id)?;
+            binding.credentials.recovery_hashes = self.recovery_hashes(binding.id)?;
+        }
+        Ok(bindings)
+    }
+
+    fn passkey_keys(&self, account: i64) -> Result<Vec<PasskeyKey>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT credential_id, public_key FROM console_passkeys WHERE account = ?1 \
+                 ORDER BY credential_id",
+            )
+            .map_err(self.sql())?;
+        let rows = statement
+            .query_map(params![account], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(self.sql())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.sql())
+    }
+
+    fn recovery_hashes(&self, account: i64) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT code_hash FROM console_recovery_codes WHERE account = ?1 \
+                 ORDER BY code_hash",
+            )
+            .map_err(self.sql())?;
+        let rows = statement
+            .query_map(params![account], |r| r.get(0))
             .map_err(self.sql())?;
         rows.collect::<Result<Vec<_>, _>>().map_err(self.sql())
     }

@@ -1,0 +1,172 @@
+//! Records handed back by a whole verification as it reads them, each said proven or not.
+//!
+//! A reader that trusts what the trail says (the console binds its accounts, sessions and
+//! waiting requests to digests recorded on it) must take only records the verification
+//! proved, and from the very bytes it proved: a second read of the log after verifying it
+//! would read whatever was written in between. So the verification's own pass
+//! ([`crate::verify_gathering`], [`crate::Follower::start_gathering`]) keeps the records
+//! whose line holds one of the reader's needles, and after it says which are proven:
+//!
+//! * the first `S` records, where `S` is the largest size at which a signed checkpoint's
+//!   root is reproduced by the log (every leaf under a reproduced root is as signed);
+//! * when that is the newest checkpoint, the records after it, in order, as long as each
+//!   carries a valid MAC of this home and its own position as `seq` (written by
+//!   PacsGuard, not yet signed). The first that does not ends what is proven.
+//!
+//! Everything after is unproven, even a record that looks well formed: its place in the
+//! tree is no longer vouched for.
+
+use crate::mac::RecordKey;
+
+/// Records gathered at most: the console's bindings are a few per account, session and
+/// request; past this the trail is damaged or attacked, and the gathering says so
+/// ([`Gather::overflowed`]) instead of holding them all.
+pub const MAX_GATHERED_RECORDS: usize = 1_000_000;
+
+/// One record a verification gathered.
+#[derive(Clone, Debug)]
+pub struct GatheredRecord {
+    /// Its position in the log (0-based), which is also its `seq` when intact.
+    pub index: u64,
+    /// The byte its line starts at.
+    pub offset: u64,
+    pub record: serde_json::Value,
+    /// Whether the verification proved it (see the module).
+    pub proven: bool,
+}
+
+impl GatheredRecord {
+    /// Where the record is, as `audit verify` names a record's position.
+    pub fn position(&self) -> String {
+        format!("record {} (byte {})", self.index, self.offset)
+    }
+}
+
+/// What to gather, and what was gathered. See the module.
+#[derive(Debug, Default)]
+pub struct Gather {
+    needles: Vec<Vec<u8>>,
+    record_key: Option<RecordKey>,
+    /// The newest checkpoint's size: from here on records are proven by their MAC.
+    mac_from: u64,
+    /// The first record at or after `mac_from` not proven by its MAC.
+    first_unsealed: Option<u64>,
+    found: Vec<GatheredRecord>,
+    overflowed: bool,
+    /// [`MAX_GATHERED_RECORDS`] unless a test sets less.
+    limit: usize,
+    /// Set when the verification ends: records before this index are proven.
+    proven: Option<u64>,
+}
+
+impl Gather {
+    /// Gathers the records whose line holds one of `needles` (for a field, its quoted
+    /// name: `"\"account_digest\""`). Without a record key ([`Gather::with_record_key`])
+    /// no record after the newest checkpoint is proven.
+    pub fn new(needles: &[&str]) -> Gather {
+        Gather {
+            needles: needles.iter().map(|n| n.as_bytes().to_vec()).collect(),
+            limit: MAX_GATHERED_RECORDS,
+            ..Gather::default()
+        }
+    }
+
+    /// Keeps at most `limit` records (below [`MAX_GATHERED_RECORDS`]; never above it).
+    pub fn with_limit(mut self, limit: usize) -> Gather {
+        self.limit = limit.min(MAX_GATHERED_RECORDS);
+        self
+    }
+
+    /// The home's record MAC key: records after the newest checkpoint carrying a valid
+    /// MAC are proven.
+    pub fn set_record_key(&mut self, key: RecordKey) {
+        self.record_key = Some(key);
+    }
+
+    /// Called by the verification before it reads the log.
+    pub(crate) fn start(&mut self, newest_checkpoint: u64) {
+        self.mac_from = newest_checkpoint;
+        self.first_unsealed = None;
+        self.found.clear();
+        self.overflowed = false;
+        self.proven = None;
+    }
+
+    /// One complete record line (without its newline) at `index`; `seq_ok`: it parsed and
+    /// its `seq` is `index`.
+    pub(crate) fn line(&mut self, index: u64, offset: u64, line: &[u8], seq_ok: bool) {
+        if index >= self.mac_from
+            && self.first_unsealed.is_none()
+            && !(seq_ok && self.record_key.as_ref().is_some_and(|k| k.check(line)))
+        {
+            self.first_unsealed = Some(index);
+        }
+        if !self
+            .needles
+            .iter()
+            .any(|n| memchr::memmem::find(line, n).is_some())
+        {
+            return;
+        }
+        let Ok(record) = serde_json::from_slice::<serde_json::Value>(line) else {
+            return;
+        };
+        if !record.is_object() {
+            return;
+        }
+        if self.found.len() >= self.limit {
+            self.overflowed = true;
+            return;
+        }
+        self.found.push(GatheredRecord {
+            index,
+            offset,
+            record,
+            proven: false,
+        });
+    }
+
+    /// A line that is no record (longer than the limit): never proven, nor what follows
+    /// it after the newest checkpoint.
+    pub(crate) fn damaged(&mut self, index: u64) {
+        if index >= self.mac_from && self.first_unsealed.is_none() {
+            self.first_unsealed = Some(index);
+        }
+    }
+
+    /// Called by the verification when it ends: `reproduced` is the largest size at which
+    /// a signed root was reproduced, `newest` the newest checkpoint's size, `records` the
+    /// log's complete records.
+    pub(crate) fn finish(&mut self, reproduced: u64, newest: u64, records: u64) {
+        let proven = if reproduced >= newest {
+            self.first_unsealed.unwrap_or(records).max(newest)
+        } else {
+            reproduced
+        };
+        let proven = proven.min(records);
+        for record in &mut self.found {
+            record.proven = record.index < proven;
+        }
+        self.proven = Some(proven);
+    }
+
+    /// Records before this index are proven (`None` before a verification ended).
+    pub fn proven_records(&self) -> Option<u64> {
+        self.proven
+    }
+
+    /// Whether more records held a needle than the limit ([`MAX_GATHERED_RECORDS`]);
+    /// those past it were not kept.
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
+    }
+
+    /// The records gathered, in log order.
+    pub fn records(&self) -> &[GatheredRecord] {
+        &self.found
+    }
+
+    pub fn into_records(self) -> Vec<GatheredRecord> {
+        self.found
+    }
+}

@@ -1,0 +1,223 @@
+//! Records gathered from a whole verification's own pass (`verify_gathering`), each said
+//! proven or not: what a reader that binds state to the trail may trust.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use ed25519_dalek::SigningKey;
+use pacsguard_audit::{AuditSink, Gather, RecordKey, TrailFiles, TrailOptions, verify_gathering};
+use pacsguard_events::{Action, Actor, Event, EventSink, Outcome};
+use pacsguard_trail::note::Signer;
+
+fn signer() -> Signer {
+    Signer::new(
+        "pacsguard.local/test/gather",
+        SigningKey::from_bytes(&[9; 32]),
+    )
+    .expect("signer")
+}
+
+fn files(dir: &Path) -> TrailFiles {
+    TrailFiles {
+        log: dir.join("audit.log"),
+        checkpoints: dir.join("checkpoints.jsonl"),
+        witness: None,
+    }
+}
+
+/// `commands` commands of `per` records each, every one signing a checkpoint.
+fn commands(dir: &Path, commands: u64, per: u64) {
+    for n in 0..commands {
+        let (mut sink, _) = AuditSink::open(
+            files(dir),
+            "test".into(),
+            signer().verifier().name().to_string(),
+            signer(),
+            TrailOptions::default(),
+        )
+        .expect("open");
+        for _ in 0..per {
+            let actor = Actor {
+                user: "root".into(),
+                uid: 0,
+                sudo_user: None,
+            };
+            sink.record(&Event::new(
+                actor,
+                Action::Check,
+                Outcome::Success,
+                format!("run {n}"),
+            ))
+            .expect("record");
+        }
+        sink.flush().expect("flush");
+    }
+}
+
+/// Every record gathered (each names "action"), with the home's record key or without.
+fn gather(dir: &Path, with_key: bool) -> (Gather, pacsguard_audit::VerifyReport) {
+    let mut gather = Gather::new(&["\"action\""]);
+    if with_key {
+        gather.set_record_key(RecordKey::of(&signer()));
+    }
+    let report = verify_gathering(
+        &dir.join("audit.log"),
+        &dir.join("checkpoints.jsonl"),
+        signer().verifier(),
+        None,
+        &mut gather,
+    )
+    .expect("verify");
+    (gather, report)
+}
+
+fn lines(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("audit.log"))
+        .expect("read")
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+fn append(dir: &Path, line: &[u8]) {
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("audit.log"))
+        .expect("open");
+    file.write_all(line).expect("write");
+    file.write_all(b"\n").expect("write");
+}
+
+/// The sizes of the signed checkpoints, oldest first.
+fn checkpoint_sizes(dir: &Path) -> Vec<u64> {
+    std::fs::read_to_string(dir.join("checkpoints.jsonl"))
+        .expect("read")
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("json");
+            let note = v["note"].as_str().expect("note").to_string();
+            note.lines().nth(1).expect("size").parse().expect("number")
+        })
+        .collect()
+}
+
+#[test]
+fn an_intact_trail_proves_every_record_gathered_in_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    commands(dir.path(), 4, 3);
+    let (gather, report) = gather(dir.path(), false);
+    assert!(report.is_intact(), "{:?}", report.problems);
+    assert_eq!(gather.proven_records(), Some(report.records));
+    let indices: Vec<u64> = gather.records().iter().map(|r| r.index).collect();
+    assert_eq!(indices, (0..report.records).collect::<Vec<_>>());
+    assert!(gather.records().iter().all(|r| r.proven));
+}
+
+/// A record edited in place (same length): proven are only the records under the
+/// largest checkpoint whose root is still reproduced, all before the edit; the edited one
+/// and everything after are not, however well formed.
+#[test]
+fn an_edited_signed_record_and_all_after_the_last_reproduced_root_are_unproven() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    commands(dir.path(), 5, 3);
+    let sizes = checkpoint_sizes(dir.path());
+    let mut all = lines(dir.path());
+    let edited = 8usize;
+    assert!(all[edited].contains("\"root\""), "{}", all[edited]);
+    all[edited] = all[edited].replacen("\"root\"", "\"toor\"", 1);
+    std::fs::write(
+        dir.path().join("audit.log"),
+        format!("{}\n", all.join("\n")),
+    )
+    .expect("write");
+    let (gather, report) = gather(dir.path(), true);
+    assert!(!report.is_intact());
+    let reproduced = sizes
+        .iter()
+        .copied()
+        .filter(|s| *s <= edited as u64)
+        .max()
+        .unwrap_or(0);
+    assert!(reproduced > 0, "{sizes:?}");
+    assert_eq!(gather.proven_records(), Some(reproduced));
+    for record in gather.records() {
+        assert_eq!(record.proven, record.index < reproduced, "{}", record.index);
+    }
+}
+
+/// After the newest checkpoint: a record sealed with the home's MAC at its own position is
+/// proven (with the key; never without it); a forged one is not, nor anything after it.
+#[test]
+fn records_after_the_newest_checkpoint_are_proven_by_their_mac_up_to_the_first_forged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    commands(dir.path(), 2, 3);
+    let signed = lines(dir.path()).len() as u64;
+    let key = RecordKey::of(&signer());
+    let sealed = |seq: u64| {
+        key.seal(
+            format!("{{\"seq\":{seq},\"action\":\"check\",\"detail\":\"sealed\"}}").into_bytes(),
+        )
+    };
+    append(dir.path(), &sealed(signed));
+    // Forged: no valid MAC (a copy of a sealed line with another seq).
+    let forged = String::from_utf8(sealed(signed + 1))
+        .expect("utf-8")
+        .replace("\"sealed\"", "\"forged\"");
+    append(dir.path(), forged.as_bytes());
+    append(dir.path(), &sealed(signed + 2));
+    let (gathered, report) = gather(dir.path(), true);
+    assert_eq!(report.records, signed + 3);
+    assert_eq!(gathered.proven_records(), Some(signed + 1));
+    let proven: Vec<(u64, bool)> = gathered
+        .records()
+        .iter()
+        .skip(signed as usize)
+        .map(|r| (r.index, r.proven))
+        .collect();
+    assert_eq!(
+        proven,
+        [(signed, true), (signed + 1, false), (signed + 2, false)]
+    );
+    assert_eq!(
+        gathered.records()[signed as usize + 1].position(),
+        format!(
+            "record {} (byte {})",
+            signed + 1,
+            lines(dir.path())
+                .iter()
+                .take(signed as usize + 1)
+                .map(|l| l.len() as u64 + 1)
+                .sum::<u64>()
+        )
+    );
+    // Without the key, nothing after the newest checkpoint is proven.
+    let (gathered, _) = gather(dir.path(), false);
+    assert_eq!(gathered.proven_records(), Some(signed));
+}
+
+/// The records kept are bounded (MAX_GATHERED_RECORDS; a smaller limit here): at the
+/// limit all are kept, one more is said overflowed and not kept.
+#[test]
+fn the_records_gathered_stop_at_the_limit_and_say_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    commands(dir.path(), 2, 3);
+    let records = lines(dir.path()).len();
+    let run = |limit: usize| {
+        let mut gather = Gather::new(&["\"action\""]).with_limit(limit);
+        verify_gathering(
+            &dir.path().join("audit.log"),
+            &dir.path().join("checkpoints.jsonl"),
+            signer().verifier(),
+            None,
+            &mut gather,
+        )
+        .expect("verify");
+        gather
+    };
+    let at = run(records);
+    assert!(!at.overflowed());
+    assert_eq!(at.records().len(), records);
+    let over = run(records - 1);
+    assert!(over.overflowed());
+    assert_eq!(over.records().len(), records - 1);
+}
