@@ -236,7 +236,28 @@ impl Console {
         report: &mut BindReport,
     ) -> Result<(), AuthError> {
         if bindings.unproven.is_empty() {
-            return Ok(());
+            if bindings.whole {
+                return Ok(());
+            }
+            // Not proven whole, and no unproven line names a binding: a line may still
+            // have held one (its field name edited away), so a newer record of an
+            // account may be hidden and an older, proven one bind in its place. Said,
+            // with where the proof ends; what binds is the proven records.
+            let finding = Finding::new(
+                self.store_path.clone(),
+                FindingKind::ConsoleBindingUnproven,
+                Severity::Alert,
+                format!(
+                    "console: the audit trail is not proven whole at this start ({}): the accounts, sessions and requests were bound from the proven records only, and a newer record of one of them may be among the unproven ones (edited so it no longer names its binding); run `pacsguard audit verify`, keep the trail as evidence and check each account and its role",
+                    bindings
+                        .problem
+                        .as_deref()
+                        .unwrap_or("its verification found a problem")
+                ),
+            );
+            let mut event = Event::of_finding(self.actor("console"), finding);
+            event.action = Action::Account;
+            return self.record(event);
         }
         report.unproven = bindings.unproven.iter().map(|(p, _)| p.clone()).collect();
         let named: Vec<String> = bindings

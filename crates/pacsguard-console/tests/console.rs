@@ -2850,6 +2850,28 @@ async fn the_hosts_page_shows_each_host_and_its_state() {
 impl Harness {
     /// The console stopped and started again on the same store, clock and guard (its
     /// trail kept), as `serve` starts: the store checked against the trail first.
+    /// A restart bound to what a verification of the trail gathered: `bindings`.
+    fn restart_bound_to(
+        self,
+        guard: &Arc<RecordingGuard>,
+        bindings: pacsguard_console::TrailBindings,
+    ) -> (Harness, pacsguard_console::bound::BindReport) {
+        pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
+        let Harness {
+            _home,
+            clock,
+            app,
+            console,
+            ..
+        } = self;
+        drop(app);
+        drop(console);
+        let h = harness_with(_home, clock, Some(guard.clone()));
+        guard.attach(&h.inbox);
+        let report = h.console.bind_to_trail_from(bindings).expect("bound");
+        (h, report)
+    }
+
     fn restart_with(
         self,
         guard: &Arc<RecordingGuard>,
@@ -3196,4 +3218,47 @@ async fn accounts_bound_on_trust_raise_a_warning_naming_each() {
     let code = h.next_code(&secret);
     let r = h.login("mallory", ADMIN_PASSWORD, &code).await;
     assert!(r.cookie().is_some(), "{}", r.body);
+}
+
+/// Session 10: a trail not proven whole whose unproven part names no binding (an account
+/// record's field name edited away): the alert says where the proof ends, and the
+/// accounts with no proven record are refused, never bound on trust.
+#[tokio::test]
+async fn a_trail_not_proven_whole_binds_nothing_on_trust_and_says_where_the_proof_ends() {
+    use pacsguard_events::{FindingKind, Severity};
+    let (h, guard) = four_eyes_harness();
+    let (_cookie, _, secret) = h.first_admin().await;
+    let bindings = pacsguard_console::TrailBindings {
+        records: Vec::new(),
+        unproven: Vec::new(),
+        whole: false,
+        problem: Some("proven: the first 6 of 18 records".into()),
+    };
+    let (h, report) = h.restart_bound_to(&guard, bindings);
+    assert_eq!(report.first_bound, 0, "{report:?}");
+    assert_eq!(report.refused_unbound, ["admin"], "{report:?}");
+    let events = h.events();
+    let findings: Vec<_> = events.iter().filter_map(|e| e.finding.as_ref()).collect();
+    let unproven: Vec<_> = findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::ConsoleBindingUnproven && f.severity == Severity::Alert)
+        .collect();
+    assert_eq!(unproven.len(), 1, "{findings:?}");
+    assert!(
+        unproven[0].detail.contains("not proven whole")
+            && unproven[0]
+                .detail
+                .contains("proven: the first 6 of 18 records"),
+        "{}",
+        unproven[0].detail
+    );
+    assert!(
+        !findings
+            .iter()
+            .any(|f| f.kind == FindingKind::ConsoleAccountsBoundOnTrust),
+        "{findings:?}"
+    );
+    let code = h.next_code(&secret);
+    let r = h.login("admin", ADMIN_PASSWORD, &code).await;
+    assert!(r.cookie().is_none(), "{}", r.body);
 }

@@ -303,11 +303,20 @@ fn gather_bindings(
             pacsguard_audit::MAX_GATHERED_RECORDS
         ));
     }
-    let problem = report
-        .report
-        .problems
-        .first()
-        .map(ToString::to_string)
+    let first = report.report.problems.first().map(ToString::to_string);
+    let problem = (!whole)
+        .then(|| {
+            format!(
+                "proven: the first {} of {} records{}",
+                gather.proven_records().unwrap_or(0),
+                report.report.records,
+                first
+                    .as_ref()
+                    .map(|p| format!("; first problem: {p}"))
+                    .unwrap_or_default()
+            )
+        })
+        .or(first)
         .or_else(|| {
             gather.overflowed().then(|| {
                 format!(

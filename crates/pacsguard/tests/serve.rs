@@ -1665,6 +1665,7 @@ fn an_account_record_forged_on_the_trail_binds_nothing_and_is_named_in_an_alert(
         detail.contains(&position) && detail.contains("account_digest"),
         "{detail}"
     );
+    assert!(detail.contains("proven: the first "), "{detail}");
     assert_eq!(alert["finding"]["severity"], "alert");
     // And no record binds mallory since.
     assert!(
@@ -1757,5 +1758,57 @@ fn a_password_hash_or_totp_secret_replaced_in_the_store_is_refused_at_sign_in() 
     assert!(
         detail.contains("admin") && detail.contains("credentials"),
         "{detail}"
+    );
+}
+
+/// Session 10: an account record edited so it no longer names its binding (the field's
+/// name changed, same length) hides it from the gathering, but not from the proof: the
+/// start says where the proof ends in a `console-binding-unproven` alert, and with no
+/// proven account record left the account is refused, never bound on trust.
+#[test]
+fn an_account_record_whose_binding_was_edited_away_is_not_bound_on_trust() {
+    let env = Env::new();
+    env.profile(&[]);
+    configure_watch(&env, "scrub_mb_per_s = 0\n");
+    let server = Server::start(&env, &[]);
+    let secret = first_admin(&server);
+    server.stop();
+    for _ in 0..2 {
+        let checked = env.run(&["check"]);
+        assert_eq!(checked.status.code(), Some(0), "{}", stderr(&checked));
+    }
+    let log = env.home.join("audit.log");
+    let text = std::fs::read_to_string(&log).expect("trail");
+    let edited = text.replace("\"account_digest\"", "\"account_digesX\"");
+    assert_ne!(edited, text);
+    std::fs::write(&log, edited).expect("edit the trail");
+    let _ = std::fs::remove_file(env.dir.path().join("cookies.txt"));
+    let server = Server::start(&env, &[]);
+    let text = server.stderr();
+    assert!(text.contains("REFUSED") && text.contains("admin"), "{text}");
+    let code = next_step_code(&secret);
+    let (status, headers, body) = server.curl(
+        "POST",
+        "/login",
+        &[("name", "admin"), ("password", PASSWORD), ("code", &code)],
+    );
+    assert_ne!(status, 303, "signed in: {headers}{body}");
+    server.stop();
+    let shown = env.run(&["audit", "show", "--json"]);
+    let shown: serde_json::Value = serde_json::from_str(&stdout(&shown)).expect("JSON");
+    let records = shown["records"].as_array().expect("records");
+    let alert = records
+        .iter()
+        .find(|r| r["finding"]["kind"] == "console-binding-unproven")
+        .unwrap_or_else(|| panic!("no console-binding-unproven alert: {records:?}"));
+    let detail = alert["finding"]["detail"].as_str().expect("detail");
+    // Named as unproven lines (the sessions' records after it) or, had there been none,
+    // as a trail not proven whole: either way where the proof ends.
+    assert!(detail.contains("proven: the first "), "{detail}");
+    assert!(
+        !records
+            .iter()
+            .any(|r| r["finding"]["kind"] == "console-accounts-bound-on-trust"),
+        "bound on trust"
     );
 }
