@@ -1795,6 +1795,17 @@ fn hash_passcode(passcode: &str) -> String {
 /// A C-ECHO from pynetdicom's own AE with a user identity item (type 2); prints whether
 /// the association was established and whether the answer carried an identity response.
 fn pynetdicom_echo_as(port: u16, username: &str, passcode: &str, respond: bool) -> String {
+    pynetdicom_echo_from("127.0.0.1", port, username, passcode, respond)
+}
+
+/// [`pynetdicom_echo_as`] from the address `from` (any of 127/8).
+fn pynetdicom_echo_from(
+    from: &str,
+    port: u16,
+    username: &str,
+    passcode: &str,
+    respond: bool,
+) -> String {
     let path = pynetdicom_path();
     let script = format!(
         r#"
@@ -1807,7 +1818,7 @@ ui.user_identity_type = 2
 ui.positive_response_requested = {respond}
 ui.primary_field = {username:?}.encode()
 ui.secondary_field = {passcode:?}.encode()
-assoc = ae.associate("127.0.0.1", {port}, ae_title="PACS", ext_neg=[ui])
+assoc = ae.associate("127.0.0.1", {port}, ae_title="PACS", ext_neg=[ui], bind_address=({from:?}, 0))
 print("established", assoc.is_established)
 if assoc.is_established:
     print("response", assoc.acceptor.user_identity is not None)
@@ -1981,6 +1992,8 @@ fn a_route_requiring_a_user_identity_admits_only_the_right_passcode() {
 /// and the right passcode, behind them all, was rejected transient at the ARTIM timer.
 /// A connection waiting for a check now gives up its turn with its place, so at most
 /// `max_pending` wait, and the right passcode is admitted during the flood (pynetdicom).
+/// Each guess names another username: guesses at one username are stopped sooner, by
+/// its failure budget (`lockout`, the next test), before they reach the queue.
 #[test]
 fn wrong_passcodes_from_a_few_addresses_do_not_lock_the_right_one_out() {
     use pacsguard_gateway::identity::Request;
@@ -2004,26 +2017,29 @@ fn wrong_passcodes_from_a_few_addresses_do_not_lock_the_right_one_out() {
         ),
     );
     let port = gateway.ports[0];
-    // The Verification request of `established`, with a wrong passcode.
-    let guess = verification_rq_with(vec![
-        Request {
-            kind: 2,
-            positive_response_requested: false,
-            primary: b"ct-tech".to_vec(),
-            secondary: b"a guess".to_vec(),
-        }
-        .encode(),
-    ]);
+    // The Verification request of `established`, with a wrong passcode for a username
+    // of its own.
+    let guess = |name: String| {
+        verification_rq_with(vec![
+            Request {
+                kind: 2,
+                positive_response_requested: false,
+                primary: name.into_bytes(),
+                secondary: b"a guess".to_vec(),
+            }
+            .encode(),
+        ])
+    };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flood: Vec<_> = (11..15u8)
         .map(|host| {
-            let (stop, guess) = (std::sync::Arc::clone(&stop), guess.clone());
+            let stop = std::sync::Arc::clone(&stop);
             std::thread::spawn(move || {
                 let mut sent = 0;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     // Another /24 than the sender's 127.0.0.1.
                     let mut c = connect_from_address([127, 0, 1, host], port);
-                    if c.write_all(&guess).is_ok() {
+                    if c.write_all(&guess(format!("guess-{host}-{sent}"))).is_ok() {
                         sent += 1;
                     }
                     drop(c);
@@ -2050,6 +2066,100 @@ fn wrong_passcodes_from_a_few_addresses_do_not_lock_the_right_one_out() {
             .iter()
             .any(|d| d.contains("a newer connection took its place")
                 && d.contains("(A-ASSOCIATE-RJ result 2 source 3 reason 2)")),
+        "{details:#?}"
+    );
+}
+
+/// Wrong passcodes for one username from many addresses (each within every per-address
+/// limit) lock the username (`lockout`): a right passcode from an address where it was
+/// never admitted is then rejected transient without a check (pynetdicom reads result 2,
+/// source 2, reason 1), while DCMTK's `storescu` from the address where the user was
+/// admitted before is still checked and relays. The lock is on the trail, naming the
+/// username, the count and the addresses.
+#[test]
+fn wrong_passcodes_for_one_username_from_many_addresses_lock_it_but_not_where_it_was_admitted() {
+    use pacsguard_gateway::identity::Request;
+    use pacsguard_gateway::lockout::{FIRST_LOCK, FREE_FAILURES};
+    use std::io::Write as _;
+    require_dcmtk();
+    let env = Env::new();
+    let passcode = "correct horse battery";
+    let hash = hash_passcode(passcode);
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let extra =
+        format!("{ANY}\nusers = [{{ username = \"ct-tech\", passcode_hash = \"{hash}\" }}]");
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", &extra, upstream.port),
+        ),
+    );
+    let port = gateway.ports[0];
+    let files = samples()[..1].to_vec();
+    let login = ["--user", "ct-tech", "--password", passcode];
+    let out = storescu_with(&login, port, "CT1", "PACS", &files);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "admitted first: {}",
+        stderr(&out)
+    );
+    // The guesser: one wrong passcode from each of FREE_FAILURES addresses, each
+    // refused permanent as a wrong passcode is.
+    for i in 0..FREE_FAILURES {
+        let host = 10 + u8::try_from(i).expect("few");
+        let mut c = connect_from_address([127, 0, 1, host], port);
+        c.write_all(&verification_rq_with(vec![
+            Request {
+                kind: 2,
+                positive_response_requested: false,
+                primary: b"ct-tech".to_vec(),
+                secondary: format!("guess {i}").into_bytes(),
+            }
+            .encode(),
+        ]))
+        .expect("write");
+        let (kind, body) = answer(&mut c);
+        assert_eq!((kind, &body[1..4]), (3, &[1u8, 2, 1][..]), "guess {i}");
+    }
+    // Locked: the right passcode from a new address is not checked.
+    let elsewhere = pynetdicom_echo_from("127.0.2.1", port, "ct-tech", passcode, false);
+    assert!(elsewhere.contains("rejected 2 2 1"), "{elsewhere}");
+    // From where the user was admitted: checked, admitted, relayed.
+    let out = storescu_with(&login, port, "CT1", "PACS", &files);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "its own address: {}",
+        stderr(&out)
+    );
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+    assert!(!received(&rx).is_empty(), "relayed");
+    let details = gateway_events(&events);
+    for want in [
+        format!(
+            "user identity: username \"ct-tech\" locked for {} s after {FREE_FAILURES} wrong passcodes (lockout::FREE_FAILURES {FREE_FAILURES}), from 127.0.1.10, 127.0.1.11, 127.0.1.12, 127.0.1.13 and others; requests for it are refused unchecked (A-ASSOCIATE-RJ result 2 source 2 reason 1)",
+            FIRST_LOCK.as_secs()
+        ),
+        format!(
+            "refused: user identity: username \"ct-tech\" locked after {FREE_FAILURES} wrong passcodes"
+        ),
+    ] {
+        assert!(
+            details.iter().any(|d| d.contains(&want)),
+            "{want}: {details:#?}"
+        );
+    }
+    assert_eq!(
+        details
+            .iter()
+            .filter(|d| d.starts_with("accepted: CT1 at 127.0.0.1:")
+                && d.contains("as user \"ct-tech\""))
+            .count(),
+        2,
         "{details:#?}"
     );
 }
@@ -2655,16 +2765,30 @@ fn queries_relayed_are_recorded_as_queries() {
 }
 
 /// A C-ECHO from pynetdicom's AE with a JSON Web Token (user identity type 5) signed by
-/// the openssl CLI with the Ed25519 key `key` (claims as given, `exp` relative to now).
+/// the openssl CLI with the Ed25519 key `key`: subject `sub`, issuer `ris`, audience
+/// `pacs`, `exp` relative to now.
 fn pynetdicom_echo_with_token(port: u16, key: &Path, sub: &str, exp_in: i64) -> String {
+    pynetdicom_echo_with_jwt(
+        port,
+        key,
+        r#"{"alg": "EdDSA", "typ": "JWT"}"#,
+        &format!(r#"{{"sub": {sub:?}, "exp": now + {exp_in}, "iss": "ris", "aud": "pacs"}}"#),
+    )
+}
+
+/// [`pynetdicom_echo_with_token`] with the header and the claims given as Python
+/// expressions (`now`: the time in whole seconds); prints the rejection's result,
+/// source and reason as pynetdicom read them.
+fn pynetdicom_echo_with_jwt(port: u16, key: &Path, header: &str, claims: &str) -> String {
     let script = format!(
         r#"
 import base64, json, subprocess, time
 from pynetdicom import AE
 from pynetdicom.pdu_primitives import UserIdentityNegotiation
 b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=")
-head = b64(json.dumps({{"alg": "EdDSA", "typ": "JWT"}}).encode())
-body = b64(json.dumps({{"sub": {sub:?}, "exp": int(time.time()) + {exp_in}, "iss": "ris"}}).encode())
+now = int(time.time())
+head = b64(json.dumps({header}).encode())
+body = b64(json.dumps({claims}).encode())
 signed = head + b"." + body
 import tempfile
 with tempfile.NamedTemporaryFile() as f:
@@ -2683,6 +2807,8 @@ print("established", assoc.is_established)
 if assoc.is_established:
     print("echo", assoc.send_c_echo().Status)
     assoc.release()
+elif assoc.is_rejected:
+    print("rejected", assoc.acceptor.primitive.result, assoc.acceptor.primitive.result_source, assoc.acceptor.primitive.diagnostic)
 "#,
         key = key.display().to_string(),
     );
@@ -2697,7 +2823,10 @@ if assoc.is_established:
 
 /// User identity type 5: a JSON Web Token signed with the route's Ed25519 key (made and
 /// signed by openssl, sent by pynetdicom's AE) is admitted and its subject recorded; one
-/// signed by another key, or expired, is refused with the reason on the trail.
+/// signed by another key, expired, valid for ten years (`jwt::MAX_JWT_LIFETIME`),
+/// naming no audience or another, or declaring another type (`typ`) is refused
+/// (A-ASSOCIATE-RJ permanent, ACSE, no reason given, as pynetdicom reads it) with the
+/// reason on the trail.
 #[test]
 fn a_route_admits_a_json_web_token_signed_by_its_key() {
     require_dcmtk();
@@ -2731,7 +2860,9 @@ fn a_route_admits_a_json_web_token_signed_by_its_key() {
         .expect("python3 runs");
     let public = stdout(&b64).trim().to_owned();
     let upstream = Receiver::start(&env.dir.path().join("rx"));
-    let extra = format!("{ANY}\njwt = {{ ed25519_keys = [\"{public}\"], issuer = \"ris\" }}");
+    let extra = format!(
+        "{ANY}\njwt = {{ ed25519_keys = [\"{public}\"], issuer = \"ris\", audience = \"pacs\" }}"
+    );
     let gateway = Gateway::start(
         &env,
         &config(
@@ -2749,6 +2880,41 @@ fn a_route_admits_a_json_web_token_signed_by_its_key() {
     assert!(forged.contains("established False"), "{forged}");
     let expired = pynetdicom_echo_with_token(port, &key, "dr-who", -10);
     assert!(expired.contains("established False"), "{expired}");
+    let typ = r#"{"alg": "EdDSA", "typ": "JWT"}"#;
+    let refused = [
+        (
+            typ,
+            r#"{"sub": "dr-who", "iat": now, "exp": now + 10 * 365 * 86400, "iss": "ris", "aud": "pacs"}"#,
+            "user identity: JSON Web Token: valid for 315360000 s (exp - iat), more than 86400 s (jwt::MAX_JWT_LIFETIME)",
+        ),
+        (
+            typ,
+            r#"{"sub": "dr-who", "exp": now + 300, "iss": "ris"}"#,
+            "user identity: JSON Web Token: names no audience (aud), and the route requires \"pacs\"",
+        ),
+        (
+            typ,
+            r#"{"sub": "dr-who", "exp": now + 300, "iss": "ris", "aud": ["ris-web"]}"#,
+            "user identity: JSON Web Token: not meant for \"pacs\" (aud: \"ris-web\")",
+        ),
+        (
+            r#"{"alg": "EdDSA", "typ": "secevent+jwt"}"#,
+            r#"{"sub": "dr-who", "exp": now + 300, "iss": "ris", "aud": "pacs"}"#,
+            "user identity: JSON Web Token: its type (typ) \"secevent+jwt\" is not one accepted (jwt, at+jwt)",
+        ),
+    ];
+    for (header, claims, _) in &refused {
+        let out = pynetdicom_echo_with_jwt(port, &key, header, claims);
+        assert!(out.contains("rejected 1 2 1"), "{claims}: {out}");
+    }
+    // An hour, issued now, as identity providers make them: admitted.
+    let hour = pynetdicom_echo_with_jwt(
+        port,
+        &key,
+        r#"{"alg": "EdDSA", "typ": "at+jwt"}"#,
+        r#"{"sub": "dr-who", "iat": now, "nbf": now, "exp": now + 3600, "iss": "ris", "aud": ["pacs", "ris-web"]}"#,
+    );
+    assert!(hour.contains("echo 0"), "{hour}");
     let out = echoscu(port, "CT1", "PACS");
     assert_eq!(out.status.code(), Some(1), "no identity: refused");
     let (code, events) = gateway.stop();
@@ -2759,7 +2925,10 @@ fn a_route_admits_a_json_web_token_signed_by_its_key() {
         "user identity: JSON Web Token: the signature is not by a key the route names (A-ASSOCIATE-RJ result 1 source 2 reason 1)",
         "user identity: JSON Web Token: expired at",
         "the route requires a JSON Web Token (type 5)",
-    ] {
+    ]
+    .into_iter()
+    .chain(refused.iter().map(|(_, _, why)| *why))
+    {
         assert!(
             details.iter().any(|d| d.contains(want)),
             "{want}: {details:#?}"
