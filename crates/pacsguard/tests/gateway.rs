@@ -24,18 +24,116 @@ fn require_dcmtk() {
     }
 }
 
+/// The lowest port [`free_port`] gives.
+const PEER_PORTS_FROM: u16 = 10_000;
+
+/// A port for a peer that is told its port on the command line (storescp, dcmqrscp,
+/// pynetdicom's SCP), free when asked. Not one the kernel hands out for port 0: that is
+/// the ephemeral range, which every outgoing connection of these tests draws from too
+/// (floods make thousands), and a peer whose port an outgoing connection took in the
+/// meantime could not listen ("nothing listens on 34399" under load). Below the
+/// ephemeral range instead, each port once per process from a start of its own (several
+/// runs of these tests may share a machine); a peer that still finds its port taken is
+/// started again on another ([`start_peer`]).
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let below = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768)
+        .max(PEER_PORTS_FROM + 1_000);
+    let span = u32::from(below - PEER_PORTS_FROM);
+    let start = std::process::id().wrapping_mul(7_919) % span;
+    for _ in 0..span {
+        let offset = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        let port = PEER_PORTS_FROM + u16::try_from(offset).expect("within the span");
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port below the ephemeral range");
 }
 
-fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
+/// Waits (up to 60 s) until something listens on `port`; false if `peer` ended first
+/// (it could not take the port, or failed).
+fn listening(peer: &mut Child, port: u16) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(60);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if peer.try_wait().expect("wait").is_some() {
+            return false;
+        }
         assert!(Instant::now() < deadline, "nothing listens on {port}");
         std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}
+
+/// Starts a peer on a [`free_port`] (`spawn` makes it listen there) and waits until it
+/// listens, on another port when the first is taken from under it.
+fn start_peer(mut spawn: impl FnMut(u16) -> Child) -> (Child, u16) {
+    for _ in 0..5 {
+        let port = free_port();
+        let mut child = spawn(port);
+        if listening(&mut child, port) {
+            return (child, port);
+        }
+    }
+    panic!("the peer never listened on any of five ports");
+}
+
+/// Waits (up to 60 s) until the gateway listening on `port` has accepted each of
+/// `clients`: the kernel holds the gateway's side of each connection (past SYN_RECV) and
+/// the listening socket's accept queue is empty (`/proc/net/tcp`: a listener's rx_queue
+/// is its accept queue). The gateway takes a connection's place and its rules as it
+/// accepts it; a sleep stood here, and on a loaded machine the accept came after it.
+fn wait_accepted(port: u16, clients: &[&TcpStream]) {
+    let ours: Vec<u16> = clients
+        .iter()
+        .map(|c| c.local_addr().expect("local address").port())
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+        let port_of = |address: &str| {
+            address
+                .rsplit(':')
+                .next()
+                .and_then(|p| u16::from_str_radix(p, 16).ok())
+        };
+        let mut queued = None;
+        let mut held = std::collections::HashSet::new();
+        for line in table.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let [_, local, remote, state, queues, ..] = fields.as_slice() else {
+                continue;
+            };
+            if port_of(local) != Some(port) {
+                continue;
+            }
+            match *state {
+                // LISTEN: tx_queue:rx_queue, the accept queue's length in rx_queue.
+                "0A" => {
+                    queued = queues
+                        .split(':')
+                        .nth(1)
+                        .and_then(|q| u32::from_str_radix(q, 16).ok());
+                }
+                // SYN_RECV: not yet a connection the gateway can accept.
+                "03" => {}
+                _ => {
+                    held.extend(port_of(remote));
+                }
+            }
+        }
+        if queued == Some(0) && ours.iter().all(|p| held.contains(p)) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the gateway on {port} never accepted them (accept queue {queued:?})"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -52,20 +150,20 @@ impl Receiver {
 
     fn start_with(dir: &Path, options: &[&str]) -> Receiver {
         std::fs::create_dir_all(dir).expect("mkdir");
-        let port = free_port();
-        let log = std::fs::File::create(dir.with_extension("log")).expect("log");
-        let child = Command::new("storescp")
-            // +xa: accept every transfer syntax DCMTK knows (compressed ones too).
-            .args(["-v", "+xa", "-aet", "ARCHIVE"])
-            .args(options)
-            .arg("-od")
-            .arg(dir)
-            .arg(port.to_string())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("storescp runs");
-        wait_for_port(port);
+        let (child, port) = start_peer(|port| {
+            let log = std::fs::File::create(dir.with_extension("log")).expect("log");
+            Command::new("storescp")
+                // +xa: accept every transfer syntax DCMTK knows (compressed ones too).
+                .args(["-v", "+xa", "-aet", "ARCHIVE"])
+                .args(options)
+                .arg("-od")
+                .arg(dir)
+                .arg(port.to_string())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("storescp runs")
+        });
         Receiver { child, port }
     }
 }
@@ -1073,7 +1171,7 @@ fn silent_connections_from_many_addresses_do_not_lock_a_sender_out() {
         }
     }
     // Let the gateway take every one of them before the sender comes.
-    std::thread::sleep(Duration::from_millis(500));
+    wait_accepted(port, &silent.iter().map(|(_, c)| c).collect::<Vec<_>>());
     let ct = pacsguard_testkit::pydicom_files().join("CT_small.dcm");
     let out = storescu(port, "CT1", "PACS", std::slice::from_ref(&ct));
     assert_eq!(out.status.code(), Some(0), "storescu: {}", stderr(&out));
@@ -1172,27 +1270,52 @@ fn a_flood_from_many_addresses_does_not_evict_a_sender_still_sending_its_request
         // More flooding addresses than pending places (32 by default), one place each.
         const FLOODING: u8 = 40;
         let stop = std::sync::Arc::new(AtomicBool::new(false));
+        // Connections the flood has made so far.
+        let made = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        // Held by the flood while it makes a connection, and by the sender while it
+        // connects and writes its first piece: a sender is one that speaks at once, and
+        // on a loaded machine its thread could be put off between its connect and its
+        // first write while the flood renewed its places, so that it looked silent (a
+        // place the gateway rightly gives up first).
+        let turn = std::sync::Arc::new(std::sync::Mutex::new(()));
         let (net, first) = flood_from;
         let flood = {
-            let stop = std::sync::Arc::clone(&stop);
+            let (stop, made, turn) = (
+                std::sync::Arc::clone(&stop),
+                std::sync::Arc::clone(&made),
+                std::sync::Arc::clone(&turn),
+            );
             std::thread::spawn(move || {
                 let mut held: Vec<Option<TcpStream>> = (0..FLOODING).map(|_| None).collect();
                 let mut i = 0usize;
                 while !stop.load(Ordering::Relaxed) {
                     let host = u8::try_from(i % usize::from(FLOODING)).expect("small") + 1;
-                    let mut connection = from([127, net, 0, first + host]);
-                    if trickle {
-                        // The first byte of an A-ASSOCIATE-RQ, and no more.
-                        let _ = connection.write_all(&[1]);
+                    {
+                        let _turn = turn.lock().expect("turn");
+                        let mut connection = from([127, net, 0, first + host]);
+                        if trickle {
+                            // The first byte of an A-ASSOCIATE-RQ, and no more.
+                            let _ = connection.write_all(&[1]);
+                        }
+                        held[usize::from(host - 1)] = Some(connection);
                     }
-                    held[usize::from(host - 1)] = Some(connection);
                     i += 1;
+                    made.store(i, Ordering::Relaxed);
                     std::thread::sleep(Duration::from_millis(5));
                 }
                 i
             })
         };
-        std::thread::sleep(Duration::from_millis(500));
+        // Waits until the flood has made `n` connections in all.
+        let flood_made = |n: usize| {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while made.load(Ordering::Relaxed) < n {
+                assert!(Instant::now() < deadline, "the flood stopped");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        };
+        // Every pending place taken (32 by default) before the sender comes.
+        flood_made(usize::from(FLOODING));
         let rq = Pdu::AssociateRq(Associate {
             protocol_version: 1,
             called_ae: ae_field("PACS"),
@@ -1219,12 +1342,19 @@ fn a_flood_from_many_addresses_does_not_evict_a_sender_still_sending_its_request
             ],
         })
         .encode();
-        // The request in ten pieces over two seconds: a slow link.
-        let mut sender = from([127, 0, 0, 50]);
-        let mut written = Ok(());
-        for piece in rq.chunks(rq.len() / 10 + 1) {
+        // The request in ten pieces, a quarter of the flood's places renewed between two:
+        // a slow link, paced by the flood rather than by the clock (a loaded machine
+        // slows the flood too).
+        let pieces: Vec<&[u8]> = rq.chunks(rq.len() / 10 + 1).collect();
+        let (mut sender, mut written) = {
+            let _turn = turn.lock().expect("turn");
+            let mut sender = from([127, 0, 0, 50]);
+            let written = sender.write_all(pieces[0]);
+            (sender, written)
+        };
+        for piece in &pieces[1..] {
+            flood_made(made.load(Ordering::Relaxed) + usize::from(FLOODING) / 4);
             written = written.and_then(|()| sender.write_all(piece));
-            std::thread::sleep(Duration::from_millis(200));
         }
         sender
             .set_read_timeout(Some(Duration::from_secs(10)))
@@ -1434,7 +1564,10 @@ fn each_failure_to_forward_upstream_leaves_its_reason_on_the_trail() {
         let out = storescu(port, calling, "PACS", std::slice::from_ref(&ct));
         assert_ne!(out.status.code(), Some(0), "{calling}: {}", stderr(&out));
     }
-    // The upstream is killed while it holds the data set (it sleeps during the store).
+    // The upstream is killed while it holds the data set (it sleeps during the store):
+    // once its log says the store began. A two-second sleep stood here; on a loaded
+    // machine the store had not begun, the upstream was killed before the association
+    // and the failure recorded was another one.
     let sender = Command::new("storescu")
         .args(["-aet", "KILLED", "-aec", "PACS", "127.0.0.1"])
         .arg(port.to_string())
@@ -1442,7 +1575,15 @@ fn each_failure_to_forward_upstream_leaves_its_reason_on_the_trail() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("storescu runs");
-    std::thread::sleep(Duration::from_secs(2));
+    let log = env.dir.path().join("killed.log");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("Received Store Request")
+    {
+        assert!(Instant::now() < deadline, "the store never began");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let _ = killed.child.kill();
     let out = sender.wait_with_output().expect("storescu ends");
     assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -1792,6 +1933,17 @@ fn hash_passcode(passcode: &str) -> String {
     hash
 }
 
+/// What a pynetdicom script printed; its log too when the association was neither
+/// established nor rejected (an abort: the log says by whom and why).
+fn said_by_pynetdicom(out: &Output) -> String {
+    let said = stdout(out);
+    if said.contains("aborted") {
+        format!("{said}\n--- pynetdicom's log ---\n{}", stderr(out))
+    } else {
+        said
+    }
+}
+
 /// A C-ECHO from pynetdicom's own AE with a user identity item (type 2); prints whether
 /// the association was established and whether the answer carried an identity response.
 fn pynetdicom_echo_as(port: u16, username: &str, passcode: &str, respond: bool) -> String {
@@ -1809,6 +1961,8 @@ fn pynetdicom_echo_from(
     let path = pynetdicom_path();
     let script = format!(
         r#"
+import logging, sys
+logging.basicConfig(level=logging.INFO, stream=sys.stderr)
 from pynetdicom import AE
 from pynetdicom.pdu_primitives import UserIdentityNegotiation
 ae = AE(ae_title="CT1")
@@ -1826,6 +1980,8 @@ if assoc.is_established:
     assoc.release()
 elif assoc.is_rejected:
     print("rejected", assoc.acceptor.primitive.result, assoc.acceptor.primitive.result_source, assoc.acceptor.primitive.diagnostic)
+else:
+    print("aborted", assoc.is_aborted)
 "#,
         respond = if respond { "True" } else { "False" },
     );
@@ -1835,7 +1991,7 @@ elif assoc.is_rejected:
         .output()
         .expect("python3 runs");
     assert!(out.status.success(), "{}", stderr(&out));
-    stdout(&out)
+    said_by_pynetdicom(&out)
 }
 
 /// User Identity Negotiation (PS3.7 D.3.3.7) with the senders' own implementations:
@@ -2031,9 +2187,11 @@ fn wrong_passcodes_from_a_few_addresses_do_not_lock_the_right_one_out() {
         ])
     };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Guesses sent by the flood so far, all threads together.
+    let total = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let flood: Vec<_> = (11..15u8)
         .map(|host| {
-            let stop = std::sync::Arc::clone(&stop);
+            let (stop, total) = (std::sync::Arc::clone(&stop), std::sync::Arc::clone(&total));
             std::thread::spawn(move || {
                 let mut sent = 0;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -2041,6 +2199,7 @@ fn wrong_passcodes_from_a_few_addresses_do_not_lock_the_right_one_out() {
                     let mut c = connect_from_address([127, 0, 1, host], port);
                     if c.write_all(&guess(format!("guess-{host}-{sent}"))).is_ok() {
                         sent += 1;
+                        total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                     drop(c);
                     std::thread::sleep(Duration::from_millis(10));
@@ -2049,7 +2208,12 @@ fn wrong_passcodes_from_a_few_addresses_do_not_lock_the_right_one_out() {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_secs(3));
+    // The flood under way (a count, not a time: a loaded machine sends fewer a second).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while total.load(std::sync::atomic::Ordering::Relaxed) < 300 {
+        assert!(Instant::now() < deadline, "the flood never got going");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let during = pynetdicom_echo_as(port, "ct-tech", passcode, false);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let sent: i32 = flood.into_iter().map(|t| t.join().expect("flood")).sum();
@@ -2288,19 +2452,19 @@ impl SlowArchive {
     fn start(dir: &Path, seconds: f64) -> SlowArchive {
         std::fs::create_dir_all(dir).expect("mkdir");
         let path = pynetdicom_path();
-        let port = free_port();
-        let mut child = Command::new("python3")
-            .env("PYTHONPATH", path)
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/slow_archive.py"))
-            .arg(port.to_string())
-            .arg(dir)
-            .arg(seconds.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 runs");
+        let (mut child, port) = start_peer(|port| {
+            Command::new("python3")
+                .env("PYTHONPATH", &path)
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/slow_archive.py"))
+                .arg(port.to_string())
+                .arg(dir)
+                .arg(seconds.to_string())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("python3 runs")
+        });
         let said = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        wait_for_port(port);
         SlowArchive { child, port, said }
     }
 
@@ -2430,7 +2594,7 @@ fn a_connection_opened_before_a_reload_is_judged_by_the_rules_after_it() {
     let port = gateway.ports[0];
     let mut early = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     // Accepted (and its place taken) before the reload.
-    std::thread::sleep(Duration::from_millis(300));
+    wait_accepted(port, &[&early]);
     std::fs::write(
         &path,
         config(
@@ -2452,7 +2616,7 @@ fn a_connection_opened_before_a_reload_is_judged_by_the_rules_after_it() {
     drop(early);
     // The same for an address the reload took out of the allow-list.
     let mut early = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    std::thread::sleep(Duration::from_millis(300));
+    wait_accepted(port, &[&early]);
     std::fs::write(
         &path,
         config(
@@ -2574,27 +2738,25 @@ impl Drop for Killed {
 fn dcmqrscp(dir: &Path) -> (Killed, u16) {
     let db = dir.join("db");
     std::fs::create_dir_all(&db).expect("mkdir");
-    let port = free_port();
     let cfg = dir.join("qr.cfg");
-    std::fs::write(
-        &cfg,
-        format!(
-            "NetworkTCPPort = {port}\nMaxPDUSize = 16384\nMaxAssociations = 16\nHostTable BEGIN\nHostTable END\nVendorTable BEGIN\nVendorTable END\nAETable BEGIN\nARCHIVE {} RW (100, 1024mb) ANY\nAETable END\n",
-            db.display()
-        ),
-    )
-    .expect("write");
-    let archive = Killed(
+    let (child, port) = start_peer(|port| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "NetworkTCPPort = {port}\nMaxPDUSize = 16384\nMaxAssociations = 16\nHostTable BEGIN\nHostTable END\nVendorTable BEGIN\nVendorTable END\nAETable BEGIN\nARCHIVE {} RW (100, 1024mb) ANY\nAETable END\n",
+                db.display()
+            ),
+        )
+        .expect("write");
         Command::new("dcmqrscp")
             .arg("-c")
             .arg(&cfg)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("dcmqrscp runs"),
-    );
-    wait_for_port(port);
-    (archive, port)
+            .expect("dcmqrscp runs")
+    });
+    (Killed(child), port)
 }
 
 /// `getscu` of one study through the gateway into `dir`.
@@ -2783,6 +2945,8 @@ fn pynetdicom_echo_with_jwt(port: u16, key: &Path, header: &str, claims: &str) -
     let script = format!(
         r#"
 import base64, json, subprocess, time
+import logging, sys
+logging.basicConfig(level=logging.INFO, stream=sys.stderr)
 from pynetdicom import AE
 from pynetdicom.pdu_primitives import UserIdentityNegotiation
 b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=")
@@ -2809,6 +2973,8 @@ if assoc.is_established:
     assoc.release()
 elif assoc.is_rejected:
     print("rejected", assoc.acceptor.primitive.result, assoc.acceptor.primitive.result_source, assoc.acceptor.primitive.diagnostic)
+else:
+    print("aborted", assoc.is_aborted)
 "#,
         key = key.display().to_string(),
     );
@@ -2818,7 +2984,7 @@ elif assoc.is_rejected:
         .output()
         .expect("python3 runs");
     assert!(out.status.success(), "{}", stderr(&out));
-    stdout(&out)
+    said_by_pynetdicom(&out)
 }
 
 /// User identity type 5: a JSON Web Token signed with the route's Ed25519 key (made and
@@ -2903,10 +3069,10 @@ fn a_route_admits_a_json_web_token_signed_by_its_key() {
             "user identity: JSON Web Token: its type (typ) \"secevent+jwt\" is not one accepted (jwt, at+jwt)",
         ),
     ];
-    for (header, claims, _) in &refused {
-        let out = pynetdicom_echo_with_jwt(port, &key, header, claims);
-        assert!(out.contains("rejected 1 2 1"), "{claims}: {out}");
-    }
+    let answers: Vec<String> = refused
+        .iter()
+        .map(|(header, claims, _)| pynetdicom_echo_with_jwt(port, &key, header, claims))
+        .collect();
     // An hour, issued now, as identity providers make them: admitted.
     let hour = pynetdicom_echo_with_jwt(
         port,
@@ -2920,6 +3086,12 @@ fn a_route_admits_a_json_web_token_signed_by_its_key() {
     let (code, events) = gateway.stop();
     assert_eq!(code, 0, "{events:#?}");
     let details = gateway_events(&events);
+    for ((_, claims, _), out) in refused.iter().zip(&answers) {
+        assert!(
+            out.contains("rejected 1 2 1"),
+            "{claims}: {out}\n{details:#?}"
+        );
+    }
     for want in [
         " as user \"dr-who\" (user identity negotiation, JSON Web Token verified) calling PACS",
         "user identity: JSON Web Token: the signature is not by a key the route names (A-ASSOCIATE-RJ result 1 source 2 reason 1)",
