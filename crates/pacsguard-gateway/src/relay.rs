@@ -679,6 +679,39 @@ fn provider_abort(reason: u8) -> Vec<u8> {
     Pdu::Abort(Abort { source: 2, reason }).encode()
 }
 
+/// How long the gateway waits, after its A-ASSOCIATE-RJ, for the requestor to close the
+/// connection before closing it itself (never longer than the ARTIM timer). PS3.8 9.2
+/// (AE-8, state Sta13): the acceptor that rejects waits for the transport connection to
+/// close. Closing at once raced the requestor's reading of the answer: pynetdicom saw
+/// the close before the rejection and reported an abort, not the reason (seen under
+/// load in `tests/gateway.rs`). Every requestor we know closes at once on a rejection;
+/// one that does not costs a task (its pending place is given back first) for this long.
+pub const REJECTED_LINGER: Duration = Duration::from_secs(5);
+
+/// Most bytes read and dropped while waiting for a rejected requestor to close.
+const REJECTED_LINGER_BYTES: usize = 64 * 1024;
+
+/// Answers A-ASSOCIATE-RJ, then waits for the requestor to close (see
+/// [`REJECTED_LINGER`]), reading and dropping what it still sends within a bound.
+async fn reject<S: AsyncRead + AsyncWrite + Unpin>(
+    peer: &mut S,
+    rejection: Rejection,
+    artim: Duration,
+) {
+    send(peer, &Pdu::AssociateRj(rejection).encode()).await;
+    let _ = tokio::time::timeout(REJECTED_LINGER.min(artim), async {
+        let mut buf = [0u8; 4096];
+        let mut dropped = 0;
+        while dropped < REJECTED_LINGER_BYTES {
+            match peer.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => dropped += n,
+            }
+        }
+    })
+    .await;
+}
+
 /// How long the gateway's own answers (A-ASSOCIATE-RJ/AC, A-ABORT, A-RELEASE-RP) may take
 /// to be written: a peer that does not read cannot hold the task.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -869,7 +902,9 @@ async fn association(
                 listener.listen, rejection.result, rejection.source, rejection.reason
             ),
         );
-        send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
+        // Its pending place is given back before the wait for its close.
+        drop(pending);
+        reject(&mut peer, rejection, limits.artim).await;
         return;
     }
     let (route, forward, offered, refused, identity) = match admit(
@@ -881,7 +916,9 @@ async fn association(
     ) {
         Admission::Reject { rejection, why } => {
             shared.rejected(addr.ip(), &object, rejection, &why);
-            send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
+            // Its pending place is given back before the wait for its close.
+            drop(pending);
+            reject(&mut peer, rejection, limits.artim).await;
             return;
         }
         Admission::Accept {
@@ -907,7 +944,9 @@ async fn association(
                 Ok(claim) => Some(claim),
                 Err((rejection, why)) => {
                     shared.rejected(addr.ip(), &object, rejection, &why);
-                    send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
+                    // Its pending place is given back before the wait for its close.
+                    drop(pending);
+                    reject(&mut peer, rejection, limits.artim).await;
                     return;
                 }
             }
@@ -924,7 +963,7 @@ async fn association(
                 &object,
                 format!("refused: {why} (A-ASSOCIATE-RJ transient, local limit exceeded)"),
             );
-            send(&mut peer, &Pdu::AssociateRj(LOCAL_LIMIT_EXCEEDED).encode()).await;
+            reject(&mut peer, LOCAL_LIMIT_EXCEEDED, limits.artim).await;
             return;
         }
     };
@@ -962,7 +1001,7 @@ async fn association(
                 source: Rejection::PROVIDER_PRESENTATION,
                 reason: 1,
             };
-            send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
+            reject(&mut peer, rejection, limits.artim).await;
             return;
         }
     };
@@ -987,7 +1026,7 @@ async fn association(
                         source: Rejection::PROVIDER_PRESENTATION,
                         reason: 1,
                     };
-                    send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
+                    reject(&mut peer, rejection, limits.artim).await;
                     return;
                 }
             }
@@ -1014,7 +1053,7 @@ async fn association(
                     route.upstream, rejection.result, rejection.source, rejection.reason
                 ),
             );
-            send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
+            reject(&mut peer, rejection, limits.artim).await;
             return;
         }
         other => {

@@ -1604,10 +1604,14 @@ fn each_failure_to_forward_upstream_leaves_its_reason_on_the_trail() {
     );
     about("", "refused by upstream 127.0.0.1:");
     about("", "A-ABORT from the upstream, passed on");
+    // A killed upstream is seen as the kernel ends its socket: reset when it had not
+    // read all the gateway sent, else closed (which one is a race between storescp's
+    // reads and the kill, not the gateway's choice: a run under load saw the close).
     assert!(
         details.iter().any(|d| d.contains(
             "the connection to the upstream failed while reading: Connection reset by peer"
-        ) || d.contains("could not write to the upstream")),
+        ) || d.contains("could not write to the upstream")
+            || d == "the upstream closed the connection without a release"),
         "{details:#?}"
     );
     // An instance forwarded and never answered says so, under its UID: the trail does
