@@ -2481,6 +2481,49 @@ mod tests {
         );
     }
 
+    /// After an A-ASSOCIATE-RJ the gateway waits for the requestor to close: at once when
+    /// it does, at `REJECTED_LINGER` (never past ARTIM) when it does not, and after
+    /// `REJECTED_LINGER_BYTES` read when it keeps sending.
+    #[tokio::test(start_paused = true)]
+    async fn a_rejection_waits_for_the_requestor_to_close_within_its_bounds() {
+        use tokio::io::AsyncReadExt as _;
+        let rejection = crate::admission::USERNAME_LOCKED;
+        let answer = Pdu::AssociateRj(rejection).encode();
+        // The requestor reads the answer and closes: the wait ends then.
+        let (mut gateway, mut requestor) = tokio::io::duplex(1 << 20);
+        let started = tokio::time::Instant::now();
+        let (_, read) = tokio::join!(
+            reject(&mut gateway, rejection, crate::config::DEFAULT_ARTIM),
+            async {
+                let mut got = vec![0; answer.len()];
+                requestor.read_exact(&mut got).await.expect("the answer");
+                drop(requestor);
+                got
+            }
+        );
+        assert_eq!(read, answer);
+        assert!(started.elapsed() < REJECTED_LINGER, "ended by the close");
+        // A requestor that stays: closed at REJECTED_LINGER, or at ARTIM when shorter.
+        for (artim, waited) in [
+            (crate::config::DEFAULT_ARTIM, REJECTED_LINGER),
+            (Duration::from_secs(2), Duration::from_secs(2)),
+        ] {
+            let (mut gateway, _requestor) = tokio::io::duplex(1 << 20);
+            let started = tokio::time::Instant::now();
+            reject(&mut gateway, rejection, artim).await;
+            assert_eq!(started.elapsed(), waited);
+        }
+        // One that keeps sending: read and dropped up to the bound, then closed.
+        let (mut gateway, mut requestor) = tokio::io::duplex(1 << 20);
+        requestor
+            .write_all(&vec![0; REJECTED_LINGER_BYTES])
+            .await
+            .expect("write");
+        let started = tokio::time::Instant::now();
+        reject(&mut gateway, rejection, crate::config::DEFAULT_ARTIM).await;
+        assert!(started.elapsed() < REJECTED_LINGER, "ended by the bound");
+    }
+
     /// A PDU that starts near the end of one idle period and finishes in the next is
     /// relayed whole: waiting for a PDU may be resumed, reading one is never cut.
     #[tokio::test(start_paused = true)]
