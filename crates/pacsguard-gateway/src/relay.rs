@@ -679,39 +679,6 @@ fn provider_abort(reason: u8) -> Vec<u8> {
     Pdu::Abort(Abort { source: 2, reason }).encode()
 }
 
-/// How long the gateway waits, after its A-ASSOCIATE-RJ, for the requestor to close the
-/// connection before closing it itself (never longer than the ARTIM timer). PS3.8 9.2
-/// (AE-8, state Sta13): the acceptor that rejects waits for the transport connection to
-/// close. Closing at once raced the requestor's reading of the answer: pynetdicom saw
-/// the close before the rejection and reported an abort, not the reason (seen under
-/// load in `tests/gateway.rs`). Every requestor we know closes at once on a rejection;
-/// one that does not costs a task (its pending place is given back first) for this long.
-pub const REJECTED_LINGER: Duration = Duration::from_secs(5);
-
-/// Most bytes read and dropped while waiting for a rejected requestor to close.
-const REJECTED_LINGER_BYTES: usize = 64 * 1024;
-
-/// Answers A-ASSOCIATE-RJ, then waits for the requestor to close (see
-/// [`REJECTED_LINGER`]), reading and dropping what it still sends within a bound.
-async fn reject<S: AsyncRead + AsyncWrite + Unpin>(
-    peer: &mut S,
-    rejection: Rejection,
-    artim: Duration,
-) {
-    send(peer, &Pdu::AssociateRj(rejection).encode()).await;
-    let _ = tokio::time::timeout(REJECTED_LINGER.min(artim), async {
-        let mut buf = [0u8; 4096];
-        let mut dropped = 0;
-        while dropped < REJECTED_LINGER_BYTES {
-            match peer.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => dropped += n,
-            }
-        }
-    })
-    .await;
-}
-
 /// How long the gateway's own answers (A-ASSOCIATE-RJ/AC, A-ABORT, A-RELEASE-RP) may take
 /// to be written: a peer that does not read cannot hold the task.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -902,9 +869,7 @@ async fn association(
                 listener.listen, rejection.result, rejection.source, rejection.reason
             ),
         );
-        // Its pending place is given back before the wait for its close.
-        drop(pending);
-        reject(&mut peer, rejection, limits.artim).await;
+        send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
         return;
     }
     let (route, forward, offered, refused, identity) = match admit(
@@ -916,9 +881,7 @@ async fn association(
     ) {
         Admission::Reject { rejection, why } => {
             shared.rejected(addr.ip(), &object, rejection, &why);
-            // Its pending place is given back before the wait for its close.
-            drop(pending);
-            reject(&mut peer, rejection, limits.artim).await;
+            send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
             return;
         }
         Admission::Accept {
@@ -944,9 +907,7 @@ async fn association(
                 Ok(claim) => Some(claim),
                 Err((rejection, why)) => {
                     shared.rejected(addr.ip(), &object, rejection, &why);
-                    // Its pending place is given back before the wait for its close.
-                    drop(pending);
-                    reject(&mut peer, rejection, limits.artim).await;
+                    send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
                     return;
                 }
             }
@@ -963,7 +924,7 @@ async fn association(
                 &object,
                 format!("refused: {why} (A-ASSOCIATE-RJ transient, local limit exceeded)"),
             );
-            reject(&mut peer, LOCAL_LIMIT_EXCEEDED, limits.artim).await;
+            send(&mut peer, &Pdu::AssociateRj(LOCAL_LIMIT_EXCEEDED).encode()).await;
             return;
         }
     };
@@ -1001,7 +962,7 @@ async fn association(
                 source: Rejection::PROVIDER_PRESENTATION,
                 reason: 1,
             };
-            reject(&mut peer, rejection, limits.artim).await;
+            send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
             return;
         }
     };
@@ -1026,7 +987,7 @@ async fn association(
                         source: Rejection::PROVIDER_PRESENTATION,
                         reason: 1,
                     };
-                    reject(&mut peer, rejection, limits.artim).await;
+                    send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
                     return;
                 }
             }
@@ -1053,7 +1014,7 @@ async fn association(
                     route.upstream, rejection.result, rejection.source, rejection.reason
                 ),
             );
-            reject(&mut peer, rejection, limits.artim).await;
+            send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
             return;
         }
         other => {
@@ -2479,49 +2440,6 @@ mod tests {
             locks[0].contains("from 10.0.1.10, 10.0.1.11, 10.0.1.12, 10.0.1.13 and others"),
             "{locks:?}"
         );
-    }
-
-    /// After an A-ASSOCIATE-RJ the gateway waits for the requestor to close: at once when
-    /// it does, at `REJECTED_LINGER` (never past ARTIM) when it does not, and after
-    /// `REJECTED_LINGER_BYTES` read when it keeps sending.
-    #[tokio::test(start_paused = true)]
-    async fn a_rejection_waits_for_the_requestor_to_close_within_its_bounds() {
-        use tokio::io::AsyncReadExt as _;
-        let rejection = crate::admission::USERNAME_LOCKED;
-        let answer = Pdu::AssociateRj(rejection).encode();
-        // The requestor reads the answer and closes: the wait ends then.
-        let (mut gateway, mut requestor) = tokio::io::duplex(1 << 20);
-        let started = tokio::time::Instant::now();
-        let (_, read) = tokio::join!(
-            reject(&mut gateway, rejection, crate::config::DEFAULT_ARTIM),
-            async {
-                let mut got = vec![0; answer.len()];
-                requestor.read_exact(&mut got).await.expect("the answer");
-                drop(requestor);
-                got
-            }
-        );
-        assert_eq!(read, answer);
-        assert!(started.elapsed() < REJECTED_LINGER, "ended by the close");
-        // A requestor that stays: closed at REJECTED_LINGER, or at ARTIM when shorter.
-        for (artim, waited) in [
-            (crate::config::DEFAULT_ARTIM, REJECTED_LINGER),
-            (Duration::from_secs(2), Duration::from_secs(2)),
-        ] {
-            let (mut gateway, _requestor) = tokio::io::duplex(1 << 20);
-            let started = tokio::time::Instant::now();
-            reject(&mut gateway, rejection, artim).await;
-            assert_eq!(started.elapsed(), waited);
-        }
-        // One that keeps sending: read and dropped up to the bound, then closed.
-        let (mut gateway, mut requestor) = tokio::io::duplex(1 << 20);
-        requestor
-            .write_all(&vec![0; REJECTED_LINGER_BYTES])
-            .await
-            .expect("write");
-        let started = tokio::time::Instant::now();
-        reject(&mut gateway, rejection, crate::config::DEFAULT_ARTIM).await;
-        assert!(started.elapsed() < REJECTED_LINGER, "ended by the bound");
     }
 
     /// A PDU that starts near the end of one idle period and finishes in the next is
