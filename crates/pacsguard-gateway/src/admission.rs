@@ -34,6 +34,16 @@ pub const IDENTITY_REFUSED: Rejection = Rejection {
     reason: 1,
 };
 
+/// A-ASSOCIATE-RJ for a username locked by its failures (`lockout`): rejected-transient
+/// (the same identity may do better when the lock ends), by the service provider's
+/// ACSE function, no reason given. Unknown usernames lock the same way, so it tells a
+/// guesser nothing about which names exist.
+pub const USERNAME_LOCKED: Rejection = Rejection {
+    result: Rejection::TRANSIENT,
+    source: Rejection::PROVIDER_ACSE,
+    reason: 1,
+};
+
 /// A presentation context the gateway answers itself (it is not sent upstream).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refused {

@@ -187,6 +187,17 @@ impl Claim {
         }
     }
 
+    /// A passcode is to be checked (not a token, verified already): the username's
+    /// failure budget applies (`lockout`).
+    pub fn checks_passcode(&self) -> bool {
+        !self.token
+    }
+
+    /// The username is one of the route's.
+    pub fn known(&self) -> bool {
+        self.known
+    }
+
     /// Runs the check (Argon2id: call it off the async threads). `Err` says why for the
     /// record (the sender is told no more than the rejection's codes).
     pub fn verify(&self, check: PasscodeCheck) -> Result<(), String> {

@@ -8,6 +8,8 @@
 //! * [`admission`]: the answer to an association request (no I/O);
 //! * [`places`], [`rate`], [`refusals`]: what a peer may hold and how often it may
 //!   connect (no I/O), and how refusals reach the trail without flooding it;
+//! * [`identity`], [`jwt`], [`lockout`]: User Identity Negotiation (a passcode or a
+//!   token) and the failure budget of each username (no I/O);
 //! * [`tls`]: rustls configurations for either side;
 //! * [`relay`]: the sockets, one tokio task per association; data sets screened with
 //!   the same [`pacsguard_screen::Screener`] as `scan`, evidence handed to the caller
@@ -26,6 +28,7 @@ pub mod config;
 pub mod dimse;
 pub mod identity;
 pub mod jwt;
+pub mod lockout;
 pub mod pdu;
 pub mod places;
 pub mod rate;

@@ -77,6 +77,9 @@ struct Shared {
     passcode_check: crate::identity::PasscodeCheck,
     /// Turns for a passcode check ([`crate::identity::IDENTITY_CHECKS_AT_ONCE`]).
     identity_checks: Arc<tokio::sync::Semaphore>,
+    /// Wrong passcodes per username, whatever the address (`lockout`); kept across
+    /// reloads.
+    lockouts: std::sync::Mutex<crate::lockout::Lockouts>,
 }
 
 impl Shared {
@@ -138,7 +141,9 @@ impl Shared {
             "refused: {why} (A-ASSOCIATE-RJ result {} source {} reason {})",
             rejection.result, rejection.source, rejection.reason
         );
-        if rejection == crate::admission::IDENTITY_REFUSED {
+        if rejection == crate::admission::IDENTITY_REFUSED
+            || rejection == crate::admission::USERNAME_LOCKED
+        {
             self.refused_identity(ip, object, detail);
         } else {
             self.refused(ip, object, detail);
@@ -413,6 +418,7 @@ impl Gateway {
                 identity_checks: Arc::new(tokio::sync::Semaphore::new(
                     crate::identity::IDENTITY_CHECKS_AT_ONCE,
                 )),
+                lockouts: std::sync::Mutex::default(),
             },
         })
     }
@@ -894,14 +900,18 @@ async fn association(
     // passcode waited past the ARTIM timer behind them (review s9-r16).
     let user = match identity {
         None => None,
-        Some(claim) => match wait_for_identity(&shared, &pending, claim, limits.artim).await {
-            Ok(claim) => Some(claim),
-            Err((rejection, why)) => {
-                shared.rejected(addr.ip(), &object, rejection, &why);
-                send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
-                return;
+        Some(claim) => {
+            match wait_for_identity(&shared, &pending, claim, addr.ip(), &object, limits.artim)
+                .await
+            {
+                Ok(claim) => Some(claim),
+                Err((rejection, why)) => {
+                    shared.rejected(addr.ip(), &object, rejection, &why);
+                    send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
+                    return;
+                }
             }
-        },
+        }
     };
     // Admitted: the pending place is given up for an association's.
     drop(pending);
@@ -1230,6 +1240,8 @@ async fn wait_for_identity(
     shared: &Shared,
     pending: &Pending,
     claim: crate::identity::Claim,
+    ip: std::net::IpAddr,
+    object: &str,
     wait: Duration,
 ) -> Result<crate::identity::Claim, (Rejection, String)> {
     let username = crate::identity::recorded(&claim.username);
@@ -1241,17 +1253,25 @@ async fn wait_for_identity(
                 "user identity of {username} not checked: every place for a connection before its association was taken while it waited for a passcode check (limits.max_pending); a newer connection took its place"
             ),
         )),
-        checked = check_identity(shared, claim, wait) => checked,
+        checked = check_identity(shared, claim, ip, object, wait) => checked,
     }
 }
 
 /// Checks a username and passcode (Argon2id, on a blocking thread) when a turn is free
-/// within `wait`: the claim back when it verifies, else the rejection and why.
+/// within `wait`: the claim back when it verifies, else the rejection and why. The
+/// username's failure budget (`lockout`) is asked before the wait and again with the
+/// turn (a lock may have begun meanwhile); the verdict is counted in it.
 async fn check_identity(
     shared: &Shared,
     claim: crate::identity::Claim,
+    ip: std::net::IpAddr,
+    object: &str,
     wait: Duration,
 ) -> Result<crate::identity::Claim, (Rejection, String)> {
+    let budgeted = claim.checks_passcode();
+    if budgeted {
+        locked(shared, &claim, ip)?;
+    }
     let turn =
         tokio::time::timeout(wait, Arc::clone(&shared.identity_checks).acquire_owned()).await;
     let Ok(Ok(turn)) = turn else {
@@ -1265,6 +1285,9 @@ async fn check_identity(
             ),
         ));
     };
+    if budgeted {
+        locked(shared, &claim, ip)?;
+    }
     let check = shared.passcode_check;
     let checked = tokio::task::spawn_blocking(move || {
         let verdict = claim.verify(check);
@@ -1273,12 +1296,85 @@ async fn check_identity(
     })
     .await;
     match checked {
-        Ok((claim, Ok(()))) => Ok(claim),
-        Ok((_, Err(why))) => Err((crate::admission::IDENTITY_REFUSED, why)),
+        Ok((claim, Ok(()))) => {
+            if budgeted && let Ok(mut l) = shared.lockouts.lock() {
+                l.admitted(&claim.username, ip, Instant::now());
+            }
+            Ok(claim)
+        }
+        Ok((claim, Err(why))) => {
+            if budgeted {
+                failed(shared, &claim, ip, object);
+            }
+            Err((crate::admission::IDENTITY_REFUSED, why))
+        }
         Err(_) => Err((
             crate::admission::IDENTITY_REFUSED,
             "user identity: the check failed".to_owned(),
         )),
+    }
+}
+
+/// A request for a username locked by its failures, refused unchecked.
+fn locked(
+    shared: &Shared,
+    claim: &crate::identity::Claim,
+    ip: std::net::IpAddr,
+) -> Result<(), (Rejection, String)> {
+    let gate = match shared.lockouts.lock() {
+        Ok(l) => l.gate(&claim.username, ip, Instant::now()),
+        Err(_) => crate::lockout::Gate::Open,
+    };
+    match gate {
+        crate::lockout::Gate::Open => Ok(()),
+        crate::lockout::Gate::Locked {
+            failures,
+            remaining,
+        } => Err((
+            crate::admission::USERNAME_LOCKED,
+            format!(
+                "user identity: username {} locked after {failures} wrong passcodes (lockout::FREE_FAILURES {}) for {} s more, not checked; addresses where it was admitted are still checked",
+                crate::identity::recorded(&claim.username),
+                crate::lockout::FREE_FAILURES,
+                remaining.as_secs().max(1)
+            ),
+        )),
+    }
+}
+
+/// Counts a wrong passcode (or unknown username) against the username; a lock it starts
+/// is recorded: always for one of the route's users (at most one a lock, and the locks
+/// of a username are at least `lockout::FIRST_LOCK` apart), within the per-address
+/// bound of identity refusals for an unknown name (a spray of names must not flood the
+/// trail).
+fn failed(shared: &Shared, claim: &crate::identity::Claim, ip: std::net::IpAddr, object: &str) {
+    let lock = match shared.lockouts.lock() {
+        Ok(mut l) => l.failed(&claim.username, claim.known(), ip, Instant::now()),
+        Err(_) => None,
+    };
+    let Some(lock) = lock else {
+        return;
+    };
+    let detail = format!(
+        "user identity: username {}{} locked for {} s after {} wrong passcodes (lockout::FREE_FAILURES {}), from {}; requests for it are refused unchecked (A-ASSOCIATE-RJ result {} source {} reason {}) except from addresses where it was admitted",
+        crate::identity::recorded(&claim.username),
+        if claim.known() {
+            ""
+        } else {
+            " (not one of the route's users)"
+        },
+        lock.duration.as_secs(),
+        lock.failures,
+        crate::lockout::FREE_FAILURES,
+        lock.sources(),
+        crate::admission::USERNAME_LOCKED.result,
+        crate::admission::USERNAME_LOCKED.source,
+        crate::admission::USERNAME_LOCKED.reason,
+    );
+    if claim.known() {
+        shared.event(Outcome::Failure, object, detail);
+    } else {
+        shared.refused_identity(ip, object, detail);
     }
 }
 
@@ -2114,6 +2210,7 @@ mod tests {
             evidence: Arc::new(Kept::default()),
             passcode_check: crate::identity::refuse_every_passcode,
             identity_checks: Arc::new(tokio::sync::Semaphore::new(1)),
+            lockouts: std::sync::Mutex::default(),
             stopping: tokio::sync::watch::Sender::new(false),
             actor: Actor {
                 user: "test".into(),
@@ -2170,17 +2267,37 @@ mod tests {
         assert!(hold.overflow);
     }
 
-    /// Passcode checks in flight at once, for [`slow_check`].
+    fn ip() -> std::net::IpAddr {
+        std::net::IpAddr::from([10, 0, 0, 1])
+    }
+
+    /// Passcode checks in flight at once, for [`held_check`].
     static CHECKING: AtomicU64 = AtomicU64::new(0);
     static MOST_AT_ONCE: AtomicU64 = AtomicU64::new(0);
+    /// Set by the test to let [`held_check`]s finish.
+    static RELEASED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-    /// A passcode check that takes 300 ms and counts how many run at once.
-    fn slow_check(passcode: &str, _: &str) -> bool {
+    /// A passcode check that holds its turn until the test releases it, and counts how
+    /// many run at once: the test waits on that count, not on a time (a loaded machine
+    /// may start a blocking thread late).
+    fn held_check(passcode: &str, _: &str) -> bool {
         let now = CHECKING.fetch_add(1, Ordering::SeqCst) + 1;
         MOST_AT_ONCE.fetch_max(now, Ordering::SeqCst);
-        std::thread::sleep(Duration::from_millis(300));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !RELEASED.load(Ordering::SeqCst) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         CHECKING.fetch_sub(1, Ordering::SeqCst);
         passcode == "right"
+    }
+
+    /// Waits (up to 60 s) until `done` holds.
+    async fn until(what: &str, done: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !done() {
+            assert!(Instant::now() < deadline, "never: {what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// `IDENTITY_CHECKS_AT_ONCE` checks run together, never more; a request that finds
@@ -2207,7 +2324,7 @@ mod tests {
             ])],
         };
         let mut shared = Arc::into_inner(shared(Limits::default())).expect("one owner");
-        shared.passcode_check = slow_check;
+        shared.passcode_check = held_check;
         shared.identity_checks = Arc::new(tokio::sync::Semaphore::new(IDENTITY_CHECKS_AT_ONCE));
         let shared = Arc::new(shared);
         let mut checks = JoinSet::new();
@@ -2216,18 +2333,26 @@ mod tests {
             let c = claim(&users, None, &rq(if i == 0 { "right" } else { "wrong" }))
                 .expect("read")
                 .expect("claim");
-            checks.spawn(async move { check_identity(&shared, c, Duration::from_secs(10)).await });
+            checks.spawn(async move {
+                check_identity(&shared, c, ip(), "dicom://test", Duration::from_secs(60)).await
+            });
         }
-        // While every turn is taken, a request that may wait 50 ms is turned away.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // While every turn is taken (the checks hold them until released), a request
+        // that may wait 50 ms is turned away.
+        until("every turn taken", || {
+            CHECKING.load(Ordering::SeqCst) == IDENTITY_CHECKS_AT_ONCE as u64
+        })
+        .await;
         let c = claim(&users, None, &rq("right"))
             .expect("read")
             .expect("claim");
-        let turned_away = check_identity(&shared, c, Duration::from_millis(50)).await;
+        let turned_away =
+            check_identity(&shared, c, ip(), "dicom://test", Duration::from_millis(50)).await;
         assert!(
             matches!(&turned_away, Err((r, why)) if *r == LOCAL_LIMIT_EXCEEDED && why.contains("IDENTITY_CHECKS_AT_ONCE")),
             "{turned_away:?}"
         );
+        RELEASED.store(true, Ordering::SeqCst);
         let mut verified = 0;
         while let Some(done) = checks.join_next().await {
             if done.expect("joined").is_ok() {
@@ -2239,6 +2364,81 @@ mod tests {
             MOST_AT_ONCE.load(Ordering::SeqCst),
             IDENTITY_CHECKS_AT_ONCE as u64,
             "at the limit, never past it"
+        );
+    }
+
+    /// Passcode checks run by [`counted_check`].
+    static CHECKED: AtomicU64 = AtomicU64::new(0);
+
+    fn counted_check(passcode: &str, _: &str) -> bool {
+        CHECKED.fetch_add(1, Ordering::SeqCst);
+        passcode == "right"
+    }
+
+    /// Wrong passcodes for one username from many addresses lock it: the next request
+    /// from an address that was never admitted is rejected transient without a check,
+    /// the address where the user was admitted is still checked, and the lock is on
+    /// the trail with the addresses it came from.
+    #[tokio::test]
+    async fn wrong_passcodes_from_many_addresses_lock_the_username_but_not_its_own_address() {
+        use crate::identity::{Request, User, claim};
+        use crate::lockout::FREE_FAILURES;
+        let users = vec![User {
+            username: "u".into(),
+            passcode_hash: "stored".into(),
+        }];
+        let rq = |passcode: &str| Associate {
+            protocol_version: 1,
+            called_ae: crate::pdu::ae_field("PACS"),
+            calling_ae: crate::pdu::ae_field("CT1"),
+            items: vec![Item::UserInformation(vec![
+                Request {
+                    kind: 2,
+                    positive_response_requested: false,
+                    primary: b"u".to_vec(),
+                    secondary: passcode.as_bytes().to_vec(),
+                }
+                .encode(),
+            ])],
+        };
+        let kept = Arc::new(Kept::default());
+        let mut shared = Arc::into_inner(shared(Limits::default())).expect("one owner");
+        shared.passcode_check = counted_check;
+        shared.evidence = Arc::clone(&kept) as Arc<dyn Evidence>;
+        let from = |last: u8| std::net::IpAddr::from([10, 0, 1, last]);
+        let check = |passcode: &'static str, at: std::net::IpAddr| {
+            let c = claim(&users, None, &rq(passcode))
+                .expect("read")
+                .expect("claim");
+            check_identity(&shared, c, at, "dicom://test", Duration::from_secs(60))
+        };
+        assert!(check("right", from(1)).await.is_ok());
+        for i in 0..FREE_FAILURES {
+            let r = check("wrong", from(10 + i as u8)).await;
+            assert!(
+                matches!(&r, Err((rj, _)) if *rj == crate::admission::IDENTITY_REFUSED),
+                "{r:?}"
+            );
+        }
+        let before = CHECKED.load(Ordering::SeqCst);
+        let r = check("right", from(99)).await;
+        assert!(
+            matches!(&r, Err((rj, why)) if *rj == crate::admission::USERNAME_LOCKED
+                && why.contains("username \"u\" locked after 5 wrong passcodes")),
+            "{r:?}"
+        );
+        assert_eq!(CHECKED.load(Ordering::SeqCst), before, "refused unchecked");
+        assert!(check("right", from(1)).await.is_ok(), "its own address");
+        let events = kept.0.lock().expect("lock");
+        let locks: Vec<&str> = events
+            .iter()
+            .map(|e| e.detail.as_str())
+            .filter(|d| d.contains("locked for 30 s after 5 wrong passcodes"))
+            .collect();
+        assert_eq!(locks.len(), 1, "{locks:?}");
+        assert!(
+            locks[0].contains("from 10.0.1.10, 10.0.1.11, 10.0.1.12, 10.0.1.13 and others"),
+            "{locks:?}"
         );
     }
 
