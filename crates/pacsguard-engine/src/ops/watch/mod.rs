@@ -604,10 +604,12 @@ struct Guard<'a> {
     carried: HashMap<PathBuf, PathBuf>,
     /// More shared writable mappings were held than one scan looks at: said once.
     mapping_limit_reported: bool,
-    /// Files due because a process holds them mapped shared and writable (the scan, or
-    /// a look that saw one change): that mapping is the writer, and the descriptor it
-    /// keeps is no other writer to wait for (see [`Guard::wait_for_other_writers`]).
-    mapped_due: BoundedMap<PathBuf, ()>,
+    /// Files due to be judged as they stand, without asking /proc who still writes them
+    /// (see [`Guard::wait_for_other_writers`]): a process holds them mapped shared and
+    /// writable (the scan, or a look that saw one change), and that mapping is the writer,
+    /// the descriptor it keeps no other writer to wait for; or their wait was pushed out
+    /// at [`MAX_WRITER_WAITS`] (asked again, each would push out another wait at once).
+    judge_as_is: BoundedMap<PathBuf, ()>,
     /// Guarded files gone from their path whose removal was put off, and how many times: a
     /// rename chain (`X` to `X.tmp` to `X.locked`) was in flight (see
     /// [`Guard::put_off_chain_departures`]).
@@ -749,7 +751,7 @@ impl<'a> Guard<'a> {
             in_flight: HashMap::new(),
             carried: HashMap::new(),
             mapping_limit_reported: false,
-            mapped_due: BoundedMap::new(MAX_REMEMBERED_WRITERS),
+            judge_as_is: BoundedMap::new(MAX_REMEMBERED_WRITERS),
             chain_deferred: BoundedMap::new(MAX_CHAIN_DEFERRED),
             chain_limit_reached: HashSet::new(),
             writer_waits: OldestOut::new(MAX_WRITER_WAITS),
@@ -1232,7 +1234,7 @@ impl<'a> Guard<'a> {
                 }
                 for file in files {
                     self.writers.insert(file.path.clone(), file.holder);
-                    self.mapped_due.insert(file.path.clone(), ());
+                    self.judge_as_is.insert(file.path.clone(), ());
                     self.debounce.mark(file.path, now, true, true);
                 }
             }
@@ -1636,8 +1638,10 @@ impl<'a> Guard<'a> {
         Ok(())
     }
 
-    /// Guarded files closed after a write that another process still holds open for
-    /// writing are not verified yet (see [`writers`]): each is looked at again every
+    /// Files due for a rehash that a process still holds open for writing are not
+    /// verified yet (see [`writers`]): a guarded file closed by one writer while another
+    /// writes on, and any file, guarded or new, due because it went quiet while its
+    /// writer paused without closing it (a slow receiver). Each is looked at again every
     /// quiet period until its last writer closes it, it has stayed unchanged for the
     /// settle time ([`writers::settle_time`]: a holder that does not write, such as a
     /// mapping's descriptor, must not hold a change back), or
@@ -1649,44 +1653,57 @@ impl<'a> Guard<'a> {
         now: Instant,
     ) -> Result<(), EngineError> {
         use std::os::unix::fs::MetadataExt as _;
-        let mut candidates: HashMap<(u64, u64), PathBuf> = HashMap::new();
+        // By inode: the path, and whether it came due settled (closed) or merely quiet.
+        let mut candidates: HashMap<(u64, u64), (PathBuf, bool)> = HashMap::new();
         {
             let inodes = self
                 .inodes
                 .read()
                 .map_err(|_| EngineError::Usage("watch: the fanotify reader failed".into()))?;
-            // A file that arrived a moment ago is an arrival, not a guarded file being
-            // rewritten: an ingest burst must not cost a pass over `/proc` per turn.
-            for item in due.iter().filter(|d| {
-                // A file already waiting for its last writer is looked at again
-                // whatever made it due: that writer's own writes (due once quiet, not
-                // "settled") must not end the wait. A close followed by a write in one
-                // turn (`closed`, not settled) is asked about as the close alone is: a
-                // probe closing while the writer writes on must not have the file
-                // judged half-written once the writer pauses.
-                (d.settled || d.closed || self.writer_waits.contains(&d.path))
-                    && d.rehash
-                    && !self.arrivals.contains(&d.path)
-            }) {
+            for item in due.iter().filter(|d| d.rehash) {
                 // A file found written through a held mapping is judged now: the
                 // mapping's own descriptor would hold it back until it settles, and
-                // an encryption through mappings must not gain that time.
-                if self.mapped_due.remove(&item.path).is_some() {
+                // an encryption through mappings must not gain that time. A file whose
+                // wait was pushed out at MAX_WRITER_WAITS is judged now too.
+                if self.judge_as_is.remove(&item.path).is_some() {
                     continue;
                 }
+                let Ok(meta) = std::fs::symlink_metadata(&item.path) else {
+                    continue;
+                };
+                if !meta.is_file() {
+                    continue;
+                }
+                let inode = (meta.dev(), meta.ino());
                 // A guarded file the view knows under another path was renamed (or linked)
                 // here: the rename, not a writer's close, brought it. It is verified now,
                 // with its old path when that is due too: held back alone, the old path
                 // would be `removed` now and this one `added` later instead of one `moved`
                 // (and `.locked` + rename is a ransomware pattern). A writer still writing
                 // it closes it later, and that close is waited for like any.
-                if let Ok(meta) = std::fs::symlink_metadata(&item.path)
-                    && meta.is_file()
-                    && inodes
-                        .get(&(meta.dev(), meta.ino()))
-                        .is_some_and(|known| *known == item.path)
-                {
-                    candidates.insert((meta.dev(), meta.ino()), item.path.clone());
+                let known = inodes.get(&inode);
+                if known.is_some_and(|known| *known != item.path) {
+                    continue;
+                }
+                let asked = if self.writer_waits.contains(&item.path) {
+                    // Already waiting for its last writer: looked at again whatever
+                    // made it due, so that writer's own writes cannot end the wait.
+                    true
+                } else if !item.settled {
+                    // Due because it went quiet, with no close since (or a write after
+                    // one): a writer pausing mid-file (a receiver waiting for the next
+                    // PDU) must not have the half-written file judged, guarded or new.
+                    // Rare in a burst (its files are closed), so the pass over `/proc`
+                    // costs little.
+                    true
+                } else {
+                    // Closed: asked whether another writer still holds it, unless it is
+                    // an arrival of a moment ago (an ingest burst must not cost a pass
+                    // over `/proc` per turn) or not guarded (a new file closed is done).
+                    known.is_some() && !self.arrivals.contains(&item.path)
+                };
+                if asked {
+                    candidates.insert(inode, (item.path.clone(), item.settled));
                 }
             }
         }
@@ -1698,9 +1715,13 @@ impl<'a> Guard<'a> {
             let since = now.duration_since(last);
             if since < writers::WRITER_SCAN_INTERVAL {
                 let wait = writers::WRITER_SCAN_INTERVAL - since;
-                let waiting: HashSet<PathBuf> = candidates.into_values().collect();
-                for path in &waiting {
-                    self.debounce.mark_closed_after(path.clone(), now, wait);
+                let mut waiting: HashSet<PathBuf> = HashSet::new();
+                for (path, settled) in candidates.into_values() {
+                    // Handed back as it came: a file due because quiet is asked about
+                    // as such next time (marked closed, a new file would not be).
+                    self.debounce
+                        .mark_again_after(path.clone(), now, wait, settled);
+                    waiting.insert(path);
                 }
                 due.retain(|d| !waiting.contains(&d.path));
                 return Ok(());
@@ -1727,7 +1748,7 @@ impl<'a> Guard<'a> {
         let settle = writers::settle_time(Duration::from_millis(self.config.quiet_ms));
         let quiet = Duration::from_millis(self.config.quiet_ms);
         let mut waiting: HashSet<PathBuf> = HashSet::new();
-        for (key, path) in candidates {
+        for (key, (path, _)) in candidates {
             let Some(holder) = scan.held.get(&key) else {
                 self.writer_waits.remove(&path);
                 continue;
@@ -1751,9 +1772,8 @@ impl<'a> Guard<'a> {
             };
             let why = match verdict {
                 writers::Verdict::Wait => {
-                    // Looked at again a quiet period from now, still as closed by a
-                    // writer (so a candidate above again), not as a file merely quiet:
-                    // that would end the wait after one quiet period.
+                    // Looked at again a quiet period from now (a candidate above again,
+                    // as a file waiting for its last writer).
                     self.debounce.mark_closed_after(path.clone(), now, quiet);
                     waiting.insert(path);
                     continue;
@@ -1771,7 +1791,7 @@ impl<'a> Guard<'a> {
                     unchanged.as_secs_f64()
                 ),
                 writers::Verdict::Limit => format!(
-                    "still holds it open for writing and changing after {} s (MAX_WRITER_WAIT, verified as it stands)",
+                    "still holds it open for writing after {} s, writing it or paused at its end (MAX_WRITER_WAIT, verified as it stands)",
                     writers::MAX_WRITER_WAIT.as_secs()
                 ),
             };
@@ -1796,7 +1816,8 @@ impl<'a> Guard<'a> {
 
     /// [`MAX_WRITER_WAITS`] files wait for their last writer and one more came: the
     /// oldest wait ends, and that file is verified as it stands (due a quiet period from
-    /// now, as merely quiet, so it is not made to wait again at once), its writer's name
+    /// now, judged as it is then without asking /proc again, which would make it wait
+    /// again and push out another), its writer's name
     /// saying why. Forgetting every wait at once, as before, let each start over and the
     /// 30 s bound never come; now each file waits no longer than its turn. Reaching the
     /// limit is said once (a warning): a file judged so may be half-written.
@@ -1811,6 +1832,7 @@ impl<'a> Guard<'a> {
         };
         self.writers.insert(oldest.clone(), named);
         self.debounce.forget(&oldest);
+        self.judge_as_is.insert(oldest.clone(), ());
         self.debounce.mark(oldest.clone(), now, false, true);
         if self.writer_waits_full_reported {
             return Ok(());
