@@ -2431,3 +2431,46 @@ fn a_sole_writer_pausing_mid_file_is_judged_once_at_its_close_and_raises_no_aler
         "the arrival, complete, is no alert: {findings:#?}"
     );
 }
+
+/// The bound of the wait above: a sole writer that writes half a guarded image and never
+/// closes it (a receiver whose peer went silent) is waited for up to MAX_WRITER_WAIT
+/// (30 s), not for ever, and the file is then judged as it stands, the finding naming
+/// the writer and why it was judged while still held. (Waits 30 s.)
+#[test]
+fn a_sole_writer_that_never_closes_is_judged_at_max_writer_wait_and_named() {
+    let env = Env::new();
+    let held = "import os, sys, time\n\
+        data = open(sys.argv[1], 'rb').read()\n\
+        fd = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)\n\
+        os.write(fd, data[:len(data) // 2])\n\
+        print('rewritten', flush=True)\n\
+        time.sleep(120)\n";
+    let (watcher, image, _holder, done) = rewrite_while_held(&env, 500, held);
+    // Quiet and held, its writer at its end: not judged before the limit (load only
+    // delays it).
+    let early = watcher.wait(Duration::from_secs(20), |f, _| {
+        judged_finding(f, &image).is_some()
+    });
+    assert!(
+        !early,
+        "judged while its writer was paused mid-file: {:#?}",
+        watcher.findings()
+    );
+    let seen = watcher.wait(Duration::from_secs(40), |f, _| {
+        judged_finding(f, &image).is_some()
+    });
+    let reported = done.elapsed();
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "never judged: {findings:#?}\n{stderr}");
+    assert!(reported >= Duration::from_secs(29), "{reported:?}");
+    let finding = judged_finding(&findings, &image).expect("judged");
+    let detail = finding["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("python3 (pid")
+            && detail.contains("MAX_WRITER_WAIT")
+            && detail.contains("paused at its end"),
+        "{finding:#}"
+    );
+    // Half an image is a change of what was known, whatever it is called.
+    assert_eq!(finding["severity"], "alert", "{finding:#}");
+}

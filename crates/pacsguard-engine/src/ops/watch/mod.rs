@@ -57,7 +57,7 @@ use pacsguard_watch::{
 use serde::Serialize;
 
 use self::alert::AlertCommand;
-use self::bounded::{BoundedMap, OldestOut};
+use self::bounded::BoundedMap;
 use self::entropy::{MAX_ENTROPY_SAMPLES_PER_BATCH, random_where_structured};
 use self::ransomware::{Detector, Evidence, Thresholds};
 use self::scrub::Scrub;
@@ -617,13 +617,11 @@ struct Guard<'a> {
     /// Paths whose removal reached [`MAX_CHAIN_DEFERRALS`] in this verification: their
     /// `removed` finding says so (see [`note_chain_limit`]).
     chain_limit_reached: HashSet<PathBuf>,
-    /// Guarded files closed while another process still holds them open for writing:
-    /// since when each waits for its last writer (see [`writers`]). Full
-    /// ([`MAX_WRITER_WAITS`]), the oldest wait is ended: that file is verified as it
-    /// stands, with a note, and reaching the limit is reported once.
-    writer_waits: OldestOut<PathBuf, writers::Wait>,
-    /// [`MAX_WRITER_WAITS`] files waited for their writers at once: said once.
-    writer_waits_full_reported: bool,
+    /// Files still held open for writing by a process: since when each waits for its
+    /// last writer (see [`writers`]). Full ([`MAX_WRITER_WAITS`]), the oldest wait is
+    /// ended: that file is verified as it stands, with a note, and reaching the limit is
+    /// reported once.
+    writer_waits: writers::Waits,
     /// A pass over `/proc` for other writers stopped at its limit: said once.
     writer_limit_reported: bool,
     /// When the last pass over `/proc` for other writers ran.
@@ -754,8 +752,7 @@ impl<'a> Guard<'a> {
             judge_as_is: BoundedMap::new(MAX_REMEMBERED_WRITERS),
             chain_deferred: BoundedMap::new(MAX_CHAIN_DEFERRED),
             chain_limit_reached: HashSet::new(),
-            writer_waits: OldestOut::new(MAX_WRITER_WAITS),
-            writer_waits_full_reported: false,
+            writer_waits: writers::Waits::new(MAX_WRITER_WAITS),
             writer_limit_reported: false,
             last_writer_scan: None,
             catching_up: false,
@@ -1757,15 +1754,15 @@ impl<'a> Guard<'a> {
             let verdict = match self.writer_waits.get(&path).cloned() {
                 Some(mut wait) => {
                     let verdict = wait.judge(now, look, settle);
-                    self.writer_waits.insert(path.clone(), wait);
+                    self.writer_waits.put(path.clone(), wait);
                     verdict
                 }
                 None => {
-                    if let Some((oldest, _)) = self
+                    if let Some(pushed) = self
                         .writer_waits
-                        .insert(path.clone(), writers::Wait::new(now, look))
+                        .put(path.clone(), writers::Wait::new(now, look))
                     {
-                        self.end_oldest_wait(oldest, now)?;
+                        self.end_oldest_wait(pushed, now)?;
                     }
                     writers::Verdict::Wait
                 }
@@ -1821,32 +1818,28 @@ impl<'a> Guard<'a> {
     /// saying why. Forgetting every wait at once, as before, let each start over and the
     /// 30 s bound never come; now each file waits no longer than its turn. Reaching the
     /// limit is said once (a warning): a file judged so may be half-written.
-    fn end_oldest_wait(&mut self, oldest: PathBuf, now: Instant) -> Result<(), EngineError> {
-        let why = format!(
-            "verified while still held open for writing: more than {MAX_WRITER_WAITS} \
-             files waited for their last writer (MAX_WRITER_WAITS), this one longest"
-        );
+    fn end_oldest_wait(
+        &mut self,
+        pushed: writers::PushedOut,
+        now: Instant,
+    ) -> Result<(), EngineError> {
+        let oldest = pushed.path;
         let named = match self.writers.get(&oldest) {
-            Some(seen) => format!("{seen}; {why}"),
-            None => why,
+            Some(seen) => format!("{seen}; {}", pushed.note),
+            None => pushed.note,
         };
         self.writers.insert(oldest.clone(), named);
         self.debounce.forget(&oldest);
         self.judge_as_is.insert(oldest.clone(), ());
         self.debounce.mark(oldest.clone(), now, false, true);
-        if self.writer_waits_full_reported {
+        let Some(warning) = pushed.warning else {
             return Ok(());
-        }
-        self.writer_waits_full_reported = true;
+        };
         let finding = Finding::new(
             oldest,
             FindingKind::NotInspected,
             Severity::Warning,
-            format!(
-                "{MAX_WRITER_WAITS} files closed by one writer were waiting for another \
-                 to close them (MAX_WRITER_WAITS): from now on the longest-waiting is \
-                 verified as it stands, perhaps half-written, when another comes"
-            ),
+            warning,
         );
         self.publish(&[finding], now)
     }
