@@ -90,6 +90,44 @@ const TICK: Duration = Duration::from_millis(100);
 /// (the target is 50 ms median); a rename later than this is still one `moved` info.
 const RENAME_GRACE: Duration = Duration::from_millis(20);
 
+/// Name endings (ASCII case ignored) of a file its writer renames into place once
+/// complete (`X.part` → `X`): receivers, browsers, SFTP clients and rsync's
+/// `--partial-dir`/`--inplace`-less transfers. A new file so named, once closed, waits
+/// for its rename, or until it has stayed closed and untouched for the settle time
+/// ([`writers::settle_time`]), instead of [`RENAME_GRACE`]: a receiver that looks at
+/// what it received before renaming it, or one not scheduled in time on a busy host,
+/// must not have its `.part` reported alone. Any other new file keeps the short grace
+/// (the report latency of every new image).
+pub const IN_TRANSIT_SUFFIXES: &[&str] = &[
+    ".part",
+    ".partial",
+    ".filepart",
+    ".crdownload",
+    ".download",
+    ".inprogress",
+    ".tmp",
+    ".temp",
+];
+
+/// Whether a file's name says it is in transit ([`IN_TRANSIT_SUFFIXES`], or rsync's
+/// temporary name `.NAME.XXXXXX`: a leading dot, a dot and six letters or digits).
+fn in_transit_name(path: &Path) -> bool {
+    let Some(name) = path.file_name().map(|n| n.as_bytes()) else {
+        return false;
+    };
+    let ends_with = |suffix: &[u8]| {
+        name.len() > suffix.len() && name[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+    };
+    if IN_TRANSIT_SUFFIXES.iter().any(|s| ends_with(s.as_bytes())) {
+        return true;
+    }
+    // rsync: `.` + the final name + `.` + six random characters.
+    name.len() > 8
+        && name[0] == b'.'
+        && name[name.len() - 7] == b'.'
+        && name[name.len() - 6..].iter().all(u8::is_ascii_alphanumeric)
+}
+
 /// How long a stop waits for the verification workers to bring back what they are
 /// hashing or screening (each job not back by then is reported).
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -1194,7 +1232,8 @@ impl<'a> Guard<'a> {
                             self.writers.insert(path.clone(), writer);
                             self.flag_poll.touched(&path);
                             if self.is_fresh(&path) {
-                                self.debounce.mark_closed_after(path, now, RENAME_GRACE);
+                                let grace = self.arrival_grace(&path);
+                                self.debounce.mark_closed_after(path, now, grace);
                             } else {
                                 self.debounce.mark(path, now, true, true);
                             }
@@ -1272,7 +1311,8 @@ impl<'a> Guard<'a> {
                 // at once.
                 // Renames are verified at once, both names together.
                 if settled && !directory_appeared && touched && self.is_fresh(&path) {
-                    self.debounce.mark_closed_after(path, now, RENAME_GRACE);
+                    let grace = self.arrival_grace(&path);
+                    self.debounce.mark_closed_after(path, now, grace);
                 } else {
                     self.debounce.mark(path, now, settled, true);
                 }
@@ -1474,6 +1514,17 @@ impl<'a> Guard<'a> {
     /// once, so that a file written as `X.part` and renamed to `X` a moment later is seen
     /// once, as the arrival of `X` (both names are then verified together), not as the
     /// arrival of `X.part` followed by a move.
+    /// How long a new file just closed waits to be verified: [`RENAME_GRACE`], or the
+    /// settle time for one whose name says it is in transit ([`IN_TRANSIT_SUFFIXES`]).
+    /// Its rename (or removal) makes it due at once whatever is left of the wait.
+    fn arrival_grace(&self, path: &Path) -> Duration {
+        if in_transit_name(path) {
+            writers::settle_time(Duration::from_millis(self.config.quiet_ms))
+        } else {
+            RENAME_GRACE
+        }
+    }
+
     fn is_fresh(&self, path: &Path) -> bool {
         if self.arrivals.contains(&path.to_path_buf()) {
             return true;
@@ -3580,6 +3631,36 @@ mod tests {
             findings[0].detail
         );
         assert_eq!(findings[1].detail, "removed");
+    }
+
+    /// The in-transit names, at their edges: a suffix alone is no name, case is
+    /// ignored, rsync's `.NAME.XXXXXX` needs exactly six letters or digits after a dot
+    /// and a leading dot; a final image name is never in transit.
+    #[test]
+    fn in_transit_names_are_told_from_final_ones() {
+        for name in [
+            "1.dcm.part",
+            "1.DCM.PART",
+            "x.partial",
+            "x.tmp",
+            "x.crdownload",
+            ".1.dcm.a1B2c3",
+        ] {
+            assert!(in_transit_name(Path::new(name)), "{name}");
+        }
+        for name in [
+            ".part",
+            "1.dcm",
+            "part",
+            "1.dcm.parts",
+            ".1.dcm.a1B2c",
+            ".1.dcm.a1B2c3d",
+            "1.dcm.a1B2c3",
+            ".1.dcm.a1B2-3",
+            "IM0001",
+        ] {
+            assert!(!in_transit_name(Path::new(name)), "{name}");
+        }
     }
 
     #[test]
