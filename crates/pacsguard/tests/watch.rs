@@ -2474,3 +2474,33 @@ fn a_sole_writer_that_never_closes_is_judged_at_max_writer_wait_and_named() {
     // Half an image is a change of what was known, whatever it is called.
     assert_eq!(finding["severity"], "alert", "{finding:#}");
 }
+
+/// The other side of that wait: an encryptor that overwrites a guarded image in place,
+/// whole, and keeps its descriptor open (at the file's end, as a paused receiver's is)
+/// is not waited for until MAX_WRITER_WAIT: the file is as long as it was known, so it
+/// is judged once unchanged for the settle time (2.5 s here), not 30 s later.
+#[test]
+fn an_encryptor_keeping_its_descriptor_after_a_whole_overwrite_is_judged_within_seconds() {
+    let env = Env::new();
+    let held = "import os, sys, time\n\
+        n = os.path.getsize(sys.argv[1])\n\
+        fd = os.open(sys.argv[1], os.O_WRONLY)\n\
+        os.write(fd, os.urandom(n))\n\
+        print('rewritten', flush=True)\n\
+        time.sleep(120)\n";
+    let (watcher, image, _holder, done) = rewrite_while_held(&env, 500, held);
+    let seen = watcher.wait(Duration::from_secs(25), |f, _| {
+        judged_finding(f, &image).is_some()
+    });
+    let reported = done.elapsed();
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "not judged within 25 s: {findings:#?}\n{stderr}");
+    // Well before MAX_WRITER_WAIT (30 s), however loaded the machine.
+    assert!(reported < Duration::from_secs(25), "{reported:?}");
+    let finding = judged_finding(&findings, &image).expect("judged");
+    let detail = finding["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("python3 (pid") && detail.contains("unchanged for"),
+        "{finding:#}"
+    );
+}

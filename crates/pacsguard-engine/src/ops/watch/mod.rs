@@ -1514,6 +1514,23 @@ impl<'a> Guard<'a> {
     /// once, so that a file written as `X.part` and renamed to `X` a moment later is seen
     /// once, as the arrival of `X` (both names are then verified together), not as the
     /// arrival of `X.part` followed by a move.
+    /// Whether the file at `path` is new to the view or shorter now than the view knows
+    /// it: a writer sitting at its end has not yet written it whole again.
+    fn shorter_than_known(&self, path: &Path) -> bool {
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            return false;
+        };
+        let Some((index, rel)) = self.root_of(path) else {
+            return true;
+        };
+        self.views.lock().map_or(true, |views| {
+            views
+                .get(index)
+                .and_then(|v| v.entry(&rel))
+                .is_none_or(|e| meta.len() < e.meta.size)
+        })
+    }
+
     /// How long a new file just closed waits to be verified: [`RENAME_GRACE`], or the
     /// settle time for one whose name says it is in transit ([`IN_TRANSIT_SUFFIXES`]).
     /// Its rename (or removal) makes it due at once whatever is left of the wait.
@@ -1826,10 +1843,15 @@ impl<'a> Guard<'a> {
                     waiting.insert(path);
                     continue;
                 }
-                // Its writer sits at its end, past its first bytes: a receiver that
-                // paused mid-file (a slow link) is waited for, up to MAX_WRITER_WAIT;
-                // judged now, the half-written image would be a false alarm.
-                writers::Verdict::Settled(_) if scan.at_end.contains(&key) => {
+                // Its writer sits at its end, past its first bytes, and the file is
+                // new or still shorter than it was known: a receiver that paused
+                // mid-file (a slow link) is waited for, up to MAX_WRITER_WAIT; judged
+                // now, the half-written image would be a false alarm. One already as
+                // long as it was known is not (an encryptor that overwrote it in place
+                // and keeps its descriptor must not gain 30 s per file).
+                writers::Verdict::Settled(_)
+                    if scan.at_end.contains(&key) && self.shorter_than_known(&path) =>
+                {
                     self.debounce.mark_closed_after(path.clone(), now, quiet);
                     waiting.insert(path);
                     continue;
