@@ -91,8 +91,8 @@ const TICK: Duration = Duration::from_millis(100);
 const RENAME_GRACE: Duration = Duration::from_millis(20);
 
 /// Name endings (ASCII case ignored) of a file its writer renames into place once
-/// complete (`X.part` → `X`): receivers, browsers, SFTP clients and rsync's
-/// `--partial-dir`/`--inplace`-less transfers. A new file so named, once closed, waits
+/// complete (`X.part` → `X`): receivers, browsers and SFTP clients (rsync's temporary
+/// names are told by their shape, see [`in_transit_name`]). A new file so named, once closed, waits
 /// for its rename, or until it has stayed closed and untouched for the settle time
 /// ([`writers::settle_time`]), instead of [`RENAME_GRACE`]: a receiver that looks at
 /// what it received before renaming it, or one not scheduled in time on a busy host,
@@ -1509,11 +1509,6 @@ impl<'a> Guard<'a> {
         )
     }
 
-    /// Whether `path` is new in this run: unknown to the view, or an arrival reported
-    /// since the start. Its events wait for a quiet period instead of being verified at
-    /// once, so that a file written as `X.part` and renamed to `X` a moment later is seen
-    /// once, as the arrival of `X` (both names are then verified together), not as the
-    /// arrival of `X.part` followed by a move.
     /// Whether the file at `path` is new to the view or shorter now than the view knows
     /// it: a writer sitting at its end has not yet written it whole again.
     fn shorter_than_known(&self, path: &Path) -> bool {
@@ -1542,6 +1537,11 @@ impl<'a> Guard<'a> {
         }
     }
 
+    /// Whether `path` is new in this run: unknown to the view, or an arrival reported
+    /// since the start. Its events wait for a quiet period instead of being verified at
+    /// once, so that a file written as `X.part` and renamed to `X` a moment later is seen
+    /// once, as the arrival of `X` (both names are then verified together), not as the
+    /// arrival of `X.part` followed by a move.
     fn is_fresh(&self, path: &Path) -> bool {
         if self.arrivals.contains(&path.to_path_buf()) {
             return true;
