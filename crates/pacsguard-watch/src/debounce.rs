@@ -72,6 +72,15 @@ impl Debounce {
         self.schedule(path, now, Some(grace), true, true);
     }
 
+    /// Marks `path` due again `wait` from now (never later than `max_defer` after its
+    /// first event), for a re-hash, as it was when it came due: `settled` or merely
+    /// quiet. A caller that cannot look at a due path yet (its pass over /proc ran a
+    /// moment ago) hands it back unchanged, so the next look asks what this one would
+    /// have asked.
+    pub fn mark_again_after(&mut self, path: PathBuf, now: Instant, wait: Duration, settled: bool) {
+        self.schedule(path, now, Some(wait), settled, true);
+    }
+
     fn schedule(
         &mut self,
         path: PathBuf,

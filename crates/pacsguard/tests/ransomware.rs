@@ -94,6 +94,87 @@ fn a_paced_part_then_rename_ingest_is_arrivals_not_moves() {
     }
 }
 
+/// Busy processes (a pure-Python loop each) that keep the cores loaded while they live:
+/// killed when dropped, whatever happens.
+struct Busy(Vec<std::process::Child>);
+impl Busy {
+    fn start(count: usize) -> Busy {
+        Busy(
+            (0..count)
+                .map(|_| {
+                    std::process::Command::new("python3")
+                        .args(["-c", "while True: pass"])
+                        .spawn()
+                        .expect("python3 runs")
+                })
+                .collect(),
+        )
+    }
+}
+impl Drop for Busy {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Issue 11 (session 10): a paced ingest (`X.part` written and closed, then renamed to
+/// `X`, 4 files a second) on a busy machine left `added X.part` info lines: a new file
+/// closed waited only RENAME_GRACE (20 ms) for its rename, so a receiver that looks at
+/// what it received before renaming it, or that was not scheduled in time, had its
+/// `.part` judged alone. A new file with an in-transit name now waits for its rename (or
+/// for the settle time): each arrival is one `added X`, whatever the load. Here the
+/// receiver takes 100 ms between its close and its rename, with three busy processes
+/// on the cores.
+#[test]
+fn a_paced_part_ingest_on_a_busy_machine_leaves_no_part_line() {
+    const FILES: usize = 20;
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    image_store(&env, 5);
+    let watcher = Watcher::start(&env, &[]);
+    let incoming = env.path("archive/incoming");
+    fs::create_dir_all(&incoming).expect("test fixture");
+    std::thread::sleep(Duration::from_millis(300));
+    let busy = Busy::start(3);
+    let mut names = Vec::new();
+    for i in 0..FILES {
+        let part = incoming.join(format!("{i}.dcm.part"));
+        fs::write(&part, instance(i)).expect("test fixture");
+        std::thread::sleep(Duration::from_millis(100));
+        fs::rename(&part, incoming.join(format!("{i}.dcm"))).expect("test fixture");
+        names.push(format!("archive/incoming/{i}.dcm"));
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    let done = watcher.wait(Duration::from_secs(60), |f, _| {
+        let t = tally(f, &env.tree);
+        names
+            .iter()
+            .all(|n| t.contains_key(&("added".to_string(), n.clone())))
+    });
+    drop(busy);
+    std::thread::sleep(Duration::from_secs(3));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(done, "{findings:#?}\n{stderr}");
+    assert_no_alarm(&findings);
+    let parts: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["path"].as_str().is_some_and(|p| p.ends_with(".part")))
+        .collect();
+    assert!(parts.is_empty(), "no line about a .part: {parts:#?}");
+    assert_eq!(count(&findings, "moved"), 0, "{findings:#?}");
+    let t = tally(&findings, &env.tree);
+    for name in &names {
+        assert_eq!(
+            t.get(&("added".to_string(), name.clone())),
+            Some(&1),
+            "{name}"
+        );
+    }
+}
+
 #[test]
 fn a_temp_and_rename_save_is_one_change_and_nothing_else() {
     let env = Env::new();

@@ -57,7 +57,7 @@ use pacsguard_watch::{
 use serde::Serialize;
 
 use self::alert::AlertCommand;
-use self::bounded::{BoundedMap, OldestOut};
+use self::bounded::BoundedMap;
 use self::entropy::{MAX_ENTROPY_SAMPLES_PER_BATCH, random_where_structured};
 use self::ransomware::{Detector, Evidence, Thresholds};
 use self::scrub::Scrub;
@@ -89,6 +89,44 @@ const TICK: Duration = Duration::from_millis(100);
 /// are then one arrival. Short, because it is the report latency of every new image
 /// (the target is 50 ms median); a rename later than this is still one `moved` info.
 const RENAME_GRACE: Duration = Duration::from_millis(20);
+
+/// Name endings (ASCII case ignored) of a file its writer renames into place once
+/// complete (`X.part` → `X`): receivers, browsers and SFTP clients (rsync's temporary
+/// names are told by their shape, see [`in_transit_name`]). A new file so named, once closed, waits
+/// for its rename, or until it has stayed closed and untouched for the settle time
+/// ([`writers::settle_time`]), instead of [`RENAME_GRACE`]: a receiver that looks at
+/// what it received before renaming it, or one not scheduled in time on a busy host,
+/// must not have its `.part` reported alone. Any other new file keeps the short grace
+/// (the report latency of every new image).
+pub const IN_TRANSIT_SUFFIXES: &[&str] = &[
+    ".part",
+    ".partial",
+    ".filepart",
+    ".crdownload",
+    ".download",
+    ".inprogress",
+    ".tmp",
+    ".temp",
+];
+
+/// Whether a file's name says it is in transit ([`IN_TRANSIT_SUFFIXES`], or rsync's
+/// temporary name `.NAME.XXXXXX`: a leading dot, a dot and six letters or digits).
+fn in_transit_name(path: &Path) -> bool {
+    let Some(name) = path.file_name().map(|n| n.as_bytes()) else {
+        return false;
+    };
+    let ends_with = |suffix: &[u8]| {
+        name.len() > suffix.len() && name[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+    };
+    if IN_TRANSIT_SUFFIXES.iter().any(|s| ends_with(s.as_bytes())) {
+        return true;
+    }
+    // rsync: `.` + the final name + `.` + six random characters.
+    name.len() > 8
+        && name[0] == b'.'
+        && name[name.len() - 7] == b'.'
+        && name[name.len() - 6..].iter().all(u8::is_ascii_alphanumeric)
+}
 
 /// How long a stop waits for the verification workers to bring back what they are
 /// hashing or screening (each job not back by then is reported).
@@ -604,10 +642,12 @@ struct Guard<'a> {
     carried: HashMap<PathBuf, PathBuf>,
     /// More shared writable mappings were held than one scan looks at: said once.
     mapping_limit_reported: bool,
-    /// Files due because a process holds them mapped shared and writable (the scan, or
-    /// a look that saw one change): that mapping is the writer, and the descriptor it
-    /// keeps is no other writer to wait for (see [`Guard::wait_for_other_writers`]).
-    mapped_due: BoundedMap<PathBuf, ()>,
+    /// Files due to be judged as they stand, without asking /proc who still writes them
+    /// (see [`Guard::wait_for_other_writers`]): a process holds them mapped shared and
+    /// writable (the scan, or a look that saw one change), and that mapping is the writer,
+    /// the descriptor it keeps no other writer to wait for; or their wait was pushed out
+    /// at [`MAX_WRITER_WAITS`] (asked again, each would push out another wait at once).
+    judge_as_is: BoundedMap<PathBuf, ()>,
     /// Guarded files gone from their path whose removal was put off, and how many times: a
     /// rename chain (`X` to `X.tmp` to `X.locked`) was in flight (see
     /// [`Guard::put_off_chain_departures`]).
@@ -615,13 +655,11 @@ struct Guard<'a> {
     /// Paths whose removal reached [`MAX_CHAIN_DEFERRALS`] in this verification: their
     /// `removed` finding says so (see [`note_chain_limit`]).
     chain_limit_reached: HashSet<PathBuf>,
-    /// Guarded files closed while another process still holds them open for writing:
-    /// since when each waits for its last writer (see [`writers`]). Full
-    /// ([`MAX_WRITER_WAITS`]), the oldest wait is ended: that file is verified as it
-    /// stands, with a note, and reaching the limit is reported once.
-    writer_waits: OldestOut<PathBuf, writers::Wait>,
-    /// [`MAX_WRITER_WAITS`] files waited for their writers at once: said once.
-    writer_waits_full_reported: bool,
+    /// Files still held open for writing by a process: since when each waits for its
+    /// last writer (see [`writers`]). Full ([`MAX_WRITER_WAITS`]), the oldest wait is
+    /// ended: that file is verified as it stands, with a note, and reaching the limit is
+    /// reported once.
+    writer_waits: writers::Waits,
     /// A pass over `/proc` for other writers stopped at its limit: said once.
     writer_limit_reported: bool,
     /// When the last pass over `/proc` for other writers ran.
@@ -749,11 +787,10 @@ impl<'a> Guard<'a> {
             in_flight: HashMap::new(),
             carried: HashMap::new(),
             mapping_limit_reported: false,
-            mapped_due: BoundedMap::new(MAX_REMEMBERED_WRITERS),
+            judge_as_is: BoundedMap::new(MAX_REMEMBERED_WRITERS),
             chain_deferred: BoundedMap::new(MAX_CHAIN_DEFERRED),
             chain_limit_reached: HashSet::new(),
-            writer_waits: OldestOut::new(MAX_WRITER_WAITS),
-            writer_waits_full_reported: false,
+            writer_waits: writers::Waits::new(MAX_WRITER_WAITS),
             writer_limit_reported: false,
             last_writer_scan: None,
             catching_up: false,
@@ -1195,7 +1232,8 @@ impl<'a> Guard<'a> {
                             self.writers.insert(path.clone(), writer);
                             self.flag_poll.touched(&path);
                             if self.is_fresh(&path) {
-                                self.debounce.mark_closed_after(path, now, RENAME_GRACE);
+                                let grace = self.arrival_grace(&path);
+                                self.debounce.mark_closed_after(path, now, grace);
                             } else {
                                 self.debounce.mark(path, now, true, true);
                             }
@@ -1232,7 +1270,7 @@ impl<'a> Guard<'a> {
                 }
                 for file in files {
                     self.writers.insert(file.path.clone(), file.holder);
-                    self.mapped_due.insert(file.path.clone(), ());
+                    self.judge_as_is.insert(file.path.clone(), ());
                     self.debounce.mark(file.path, now, true, true);
                 }
             }
@@ -1273,7 +1311,8 @@ impl<'a> Guard<'a> {
                 // at once.
                 // Renames are verified at once, both names together.
                 if settled && !directory_appeared && touched && self.is_fresh(&path) {
-                    self.debounce.mark_closed_after(path, now, RENAME_GRACE);
+                    let grace = self.arrival_grace(&path);
+                    self.debounce.mark_closed_after(path, now, grace);
                 } else {
                     self.debounce.mark(path, now, settled, true);
                 }
@@ -1470,6 +1509,34 @@ impl<'a> Guard<'a> {
         )
     }
 
+    /// Whether the file at `path` is new to the view or shorter now than the view knows
+    /// it: a writer sitting at its end has not yet written it whole again.
+    fn shorter_than_known(&self, path: &Path) -> bool {
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            return false;
+        };
+        let Some((index, rel)) = self.root_of(path) else {
+            return true;
+        };
+        self.views.lock().map_or(true, |views| {
+            views
+                .get(index)
+                .and_then(|v| v.entry(&rel))
+                .is_none_or(|e| meta.len() < e.meta.size)
+        })
+    }
+
+    /// How long a new file just closed waits to be verified: [`RENAME_GRACE`], or the
+    /// settle time for one whose name says it is in transit ([`IN_TRANSIT_SUFFIXES`]).
+    /// Its rename (or removal) makes it due at once whatever is left of the wait.
+    fn arrival_grace(&self, path: &Path) -> Duration {
+        if in_transit_name(path) {
+            writers::settle_time(Duration::from_millis(self.config.quiet_ms))
+        } else {
+            RENAME_GRACE
+        }
+    }
+
     /// Whether `path` is new in this run: unknown to the view, or an arrival reported
     /// since the start. Its events wait for a quiet period instead of being verified at
     /// once, so that a file written as `X.part` and renamed to `X` a moment later is seen
@@ -1636,8 +1703,10 @@ impl<'a> Guard<'a> {
         Ok(())
     }
 
-    /// Guarded files closed after a write that another process still holds open for
-    /// writing are not verified yet (see [`writers`]): each is looked at again every
+    /// Files due for a rehash that a process still holds open for writing are not
+    /// verified yet (see [`writers`]): a guarded file closed by one writer while another
+    /// writes on, and any file, guarded or new, due because it went quiet while its
+    /// writer paused without closing it (a slow receiver). Each is looked at again every
     /// quiet period until its last writer closes it, it has stayed unchanged for the
     /// settle time ([`writers::settle_time`]: a holder that does not write, such as a
     /// mapping's descriptor, must not hold a change back), or
@@ -1649,44 +1718,57 @@ impl<'a> Guard<'a> {
         now: Instant,
     ) -> Result<(), EngineError> {
         use std::os::unix::fs::MetadataExt as _;
-        let mut candidates: HashMap<(u64, u64), PathBuf> = HashMap::new();
+        // By inode: the path, and whether it came due settled (closed) or merely quiet.
+        let mut candidates: HashMap<(u64, u64), (PathBuf, bool)> = HashMap::new();
         {
             let inodes = self
                 .inodes
                 .read()
                 .map_err(|_| EngineError::Usage("watch: the fanotify reader failed".into()))?;
-            // A file that arrived a moment ago is an arrival, not a guarded file being
-            // rewritten: an ingest burst must not cost a pass over `/proc` per turn.
-            for item in due.iter().filter(|d| {
-                // A file already waiting for its last writer is looked at again
-                // whatever made it due: that writer's own writes (due once quiet, not
-                // "settled") must not end the wait. A close followed by a write in one
-                // turn (`closed`, not settled) is asked about as the close alone is: a
-                // probe closing while the writer writes on must not have the file
-                // judged half-written once the writer pauses.
-                (d.settled || d.closed || self.writer_waits.contains(&d.path))
-                    && d.rehash
-                    && !self.arrivals.contains(&d.path)
-            }) {
+            for item in due.iter().filter(|d| d.rehash) {
                 // A file found written through a held mapping is judged now: the
                 // mapping's own descriptor would hold it back until it settles, and
-                // an encryption through mappings must not gain that time.
-                if self.mapped_due.remove(&item.path).is_some() {
+                // an encryption through mappings must not gain that time. A file whose
+                // wait was pushed out at MAX_WRITER_WAITS is judged now too.
+                if self.judge_as_is.remove(&item.path).is_some() {
                     continue;
                 }
+                let Ok(meta) = std::fs::symlink_metadata(&item.path) else {
+                    continue;
+                };
+                if !meta.is_file() {
+                    continue;
+                }
+                let inode = (meta.dev(), meta.ino());
                 // A guarded file the view knows under another path was renamed (or linked)
                 // here: the rename, not a writer's close, brought it. It is verified now,
                 // with its old path when that is due too: held back alone, the old path
                 // would be `removed` now and this one `added` later instead of one `moved`
                 // (and `.locked` + rename is a ransomware pattern). A writer still writing
                 // it closes it later, and that close is waited for like any.
-                if let Ok(meta) = std::fs::symlink_metadata(&item.path)
-                    && meta.is_file()
-                    && inodes
-                        .get(&(meta.dev(), meta.ino()))
-                        .is_some_and(|known| *known == item.path)
-                {
-                    candidates.insert((meta.dev(), meta.ino()), item.path.clone());
+                let known = inodes.get(&inode);
+                if known.is_some_and(|known| *known != item.path) {
+                    continue;
+                }
+                let asked = if self.writer_waits.contains(&item.path) {
+                    // Already waiting for its last writer: looked at again whatever
+                    // made it due, so that writer's own writes cannot end the wait.
+                    true
+                } else if !item.settled {
+                    // Due because it went quiet, with no close since (or a write after
+                    // one): a writer pausing mid-file (a receiver waiting for the next
+                    // PDU) must not have the half-written file judged, guarded or new.
+                    // Rare in a burst (its files are closed), so the pass over `/proc`
+                    // costs little.
+                    true
+                } else {
+                    // Closed: asked whether another writer still holds it, unless it is
+                    // an arrival of a moment ago (an ingest burst must not cost a pass
+                    // over `/proc` per turn) or not guarded (a new file closed is done).
+                    known.is_some() && !self.arrivals.contains(&item.path)
+                };
+                if asked {
+                    candidates.insert(inode, (item.path.clone(), item.settled));
                 }
             }
         }
@@ -1698,9 +1780,13 @@ impl<'a> Guard<'a> {
             let since = now.duration_since(last);
             if since < writers::WRITER_SCAN_INTERVAL {
                 let wait = writers::WRITER_SCAN_INTERVAL - since;
-                let waiting: HashSet<PathBuf> = candidates.into_values().collect();
-                for path in &waiting {
-                    self.debounce.mark_closed_after(path.clone(), now, wait);
+                let mut waiting: HashSet<PathBuf> = HashSet::new();
+                for (path, settled) in candidates.into_values() {
+                    // Handed back as it came: a file due because quiet is asked about
+                    // as such next time (marked closed, a new file would not be).
+                    self.debounce
+                        .mark_again_after(path.clone(), now, wait, settled);
+                    waiting.insert(path);
                 }
                 due.retain(|d| !waiting.contains(&d.path));
                 return Ok(());
@@ -1727,7 +1813,7 @@ impl<'a> Guard<'a> {
         let settle = writers::settle_time(Duration::from_millis(self.config.quiet_ms));
         let quiet = Duration::from_millis(self.config.quiet_ms);
         let mut waiting: HashSet<PathBuf> = HashSet::new();
-        for (key, path) in candidates {
+        for (key, (path, _)) in candidates {
             let Some(holder) = scan.held.get(&key) else {
                 self.writer_waits.remove(&path);
                 continue;
@@ -1736,32 +1822,36 @@ impl<'a> Guard<'a> {
             let verdict = match self.writer_waits.get(&path).cloned() {
                 Some(mut wait) => {
                     let verdict = wait.judge(now, look, settle);
-                    self.writer_waits.insert(path.clone(), wait);
+                    self.writer_waits.put(path.clone(), wait);
                     verdict
                 }
                 None => {
-                    if let Some((oldest, _)) = self
+                    if let Some(pushed) = self
                         .writer_waits
-                        .insert(path.clone(), writers::Wait::new(now, look))
+                        .put(path.clone(), writers::Wait::new(now, look))
                     {
-                        self.end_oldest_wait(oldest, now)?;
+                        self.end_oldest_wait(pushed, now)?;
                     }
                     writers::Verdict::Wait
                 }
             };
             let why = match verdict {
                 writers::Verdict::Wait => {
-                    // Looked at again a quiet period from now, still as closed by a
-                    // writer (so a candidate above again), not as a file merely quiet:
-                    // that would end the wait after one quiet period.
+                    // Looked at again a quiet period from now (a candidate above again,
+                    // as a file waiting for its last writer).
                     self.debounce.mark_closed_after(path.clone(), now, quiet);
                     waiting.insert(path);
                     continue;
                 }
-                // Its writer sits at its end, past its first bytes: a receiver that
-                // paused mid-file (a slow link) is waited for, up to MAX_WRITER_WAIT;
-                // judged now, the half-written image would be a false alarm.
-                writers::Verdict::Settled(_) if scan.at_end.contains(&key) => {
+                // Its writer sits at its end, past its first bytes, and the file is
+                // new or still shorter than it was known: a receiver that paused
+                // mid-file (a slow link) is waited for, up to MAX_WRITER_WAIT; judged
+                // now, the half-written image would be a false alarm. One already as
+                // long as it was known is not (an encryptor that overwrote it in place
+                // and keeps its descriptor must not gain 30 s per file).
+                writers::Verdict::Settled(_)
+                    if scan.at_end.contains(&key) && self.shorter_than_known(&path) =>
+                {
                     self.debounce.mark_closed_after(path.clone(), now, quiet);
                     waiting.insert(path);
                     continue;
@@ -1771,7 +1861,7 @@ impl<'a> Guard<'a> {
                     unchanged.as_secs_f64()
                 ),
                 writers::Verdict::Limit => format!(
-                    "still holds it open for writing and changing after {} s (MAX_WRITER_WAIT, verified as it stands)",
+                    "still holds it open for writing after {} s, writing it or paused at its end (MAX_WRITER_WAIT, verified as it stands)",
                     writers::MAX_WRITER_WAIT.as_secs()
                 ),
             };
@@ -1796,35 +1886,33 @@ impl<'a> Guard<'a> {
 
     /// [`MAX_WRITER_WAITS`] files wait for their last writer and one more came: the
     /// oldest wait ends, and that file is verified as it stands (due a quiet period from
-    /// now, as merely quiet, so it is not made to wait again at once), its writer's name
+    /// now, judged as it is then without asking /proc again, which would make it wait
+    /// again and push out another), its writer's name
     /// saying why. Forgetting every wait at once, as before, let each start over and the
     /// 30 s bound never come; now each file waits no longer than its turn. Reaching the
     /// limit is said once (a warning): a file judged so may be half-written.
-    fn end_oldest_wait(&mut self, oldest: PathBuf, now: Instant) -> Result<(), EngineError> {
-        let why = format!(
-            "verified while still held open for writing: more than {MAX_WRITER_WAITS} \
-             files waited for their last writer (MAX_WRITER_WAITS), this one longest"
-        );
+    fn end_oldest_wait(
+        &mut self,
+        pushed: writers::PushedOut,
+        now: Instant,
+    ) -> Result<(), EngineError> {
+        let oldest = pushed.path;
         let named = match self.writers.get(&oldest) {
-            Some(seen) => format!("{seen}; {why}"),
-            None => why,
+            Some(seen) => format!("{seen}; {}", pushed.note),
+            None => pushed.note,
         };
         self.writers.insert(oldest.clone(), named);
         self.debounce.forget(&oldest);
+        self.judge_as_is.insert(oldest.clone(), ());
         self.debounce.mark(oldest.clone(), now, false, true);
-        if self.writer_waits_full_reported {
+        let Some(warning) = pushed.warning else {
             return Ok(());
-        }
-        self.writer_waits_full_reported = true;
+        };
         let finding = Finding::new(
             oldest,
             FindingKind::NotInspected,
             Severity::Warning,
-            format!(
-                "{MAX_WRITER_WAITS} files closed by one writer were waiting for another \
-                 to close them (MAX_WRITER_WAITS): from now on the longest-waiting is \
-                 verified as it stands, perhaps half-written, when another comes"
-            ),
+            warning,
         );
         self.publish(&[finding], now)
     }
@@ -3565,6 +3653,36 @@ mod tests {
             findings[0].detail
         );
         assert_eq!(findings[1].detail, "removed");
+    }
+
+    /// The in-transit names, at their edges: a suffix alone is no name, case is
+    /// ignored, rsync's `.NAME.XXXXXX` needs exactly six letters or digits after a dot
+    /// and a leading dot; a final image name is never in transit.
+    #[test]
+    fn in_transit_names_are_told_from_final_ones() {
+        for name in [
+            "1.dcm.part",
+            "1.DCM.PART",
+            "x.partial",
+            "x.tmp",
+            "x.crdownload",
+            ".1.dcm.a1B2c3",
+        ] {
+            assert!(in_transit_name(Path::new(name)), "{name}");
+        }
+        for name in [
+            ".part",
+            "1.dcm",
+            "part",
+            "1.dcm.parts",
+            ".1.dcm.a1B2c",
+            ".1.dcm.a1B2c3d",
+            "1.dcm.a1B2c3",
+            ".1.dcm.a1B2-3",
+            "IM0001",
+        ] {
+            assert!(!in_transit_name(Path::new(name)), "{name}");
+        }
     }
 
     #[test]

@@ -14,8 +14,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+use super::bounded::OldestOut;
 
 /// Open descriptors of all processes looked at per pass over `/proc` (one `stat` each,
 /// and a read of `fdinfo` for those of a file looked for): a few milliseconds on a
@@ -153,6 +155,76 @@ impl Wait {
         } else {
             Verdict::Wait
         }
+    }
+}
+
+/// The files waiting for their last writer, `capacity` at most (the watcher's is
+/// [`super::MAX_WRITER_WAITS`]: how many files a writer holding them open without end
+/// could keep waiting). Full, a new wait pushes out the longest one: that file is then
+/// verified as it stands, with a note saying why, and the first time this happens a
+/// warning says the limit was reached. Each file waits no longer than its turn, none
+/// is forgotten.
+#[derive(Debug)]
+pub struct Waits {
+    map: OldestOut<PathBuf, Wait>,
+    capacity: usize,
+    full_reported: bool,
+}
+
+/// A wait pushed out by a new one (see [`Waits`]).
+#[derive(Debug, PartialEq, Eq)]
+pub struct PushedOut {
+    /// The file whose wait ended: verified now as it stands.
+    pub path: PathBuf,
+    /// Put beside its writer's name in the finding about it.
+    pub note: String,
+    /// The warning to report: `Some` the first time the limit is reached, then `None`.
+    pub warning: Option<String>,
+}
+
+impl Waits {
+    pub fn new(capacity: usize) -> Waits {
+        Waits {
+            map: OldestOut::new(capacity),
+            capacity: capacity.max(1),
+            full_reported: false,
+        }
+    }
+
+    pub fn contains(&self, path: &Path) -> bool {
+        self.map.contains(&path.to_path_buf())
+    }
+
+    pub fn get(&self, path: &Path) -> Option<&Wait> {
+        self.map.get(&path.to_path_buf())
+    }
+
+    pub fn remove(&mut self, path: &Path) -> Option<Wait> {
+        self.map.remove(&path.to_path_buf())
+    }
+
+    /// Puts `path`'s wait in (a file already waiting keeps its place in line); a new
+    /// one finding the set full pushes out the longest wait, handed back.
+    pub fn put(&mut self, path: PathBuf, wait: Wait) -> Option<PushedOut> {
+        let (oldest, _) = self.map.insert(path, wait)?;
+        let capacity = self.capacity;
+        let note = format!(
+            "verified while still held open for writing: more than {capacity} files \
+             waited for their last writer (MAX_WRITER_WAITS), this one longest"
+        );
+        let warning = (!self.full_reported).then(|| {
+            format!(
+                "{capacity} files were waiting for a process to stop writing them \
+                 (MAX_WRITER_WAITS): from now on the longest-waiting is verified as it \
+                 stands, perhaps half-written, when another comes"
+            )
+        });
+        self.full_reported = true;
+        Some(PushedOut {
+            path: oldest,
+            note,
+            warning,
+        })
     }
 }
 
@@ -390,6 +462,89 @@ mod tests {
         assert!(other_writers(&wanted, 0).truncated);
         writer.0.kill().ok();
         reader.0.kill().ok();
+    }
+
+    /// The boundary of MAX_WRITER_WAITS, with a small capacity: a real writer (`sh`
+    /// holding four files open for writing, never closing them) is found holding each;
+    /// the waits up to the capacity push nothing out; one more pushes out the longest
+    /// (the first), with the note for its finding and the warning; the next pushes out
+    /// the second, with the note and no second warning; a file already waiting keeps
+    /// its place in line.
+    #[test]
+    fn a_wait_past_the_limit_pushes_out_the_longest_with_a_note_and_one_warning() {
+        const CAPACITY: usize = 3;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths: Vec<PathBuf> = (0..=CAPACITY)
+            .map(|i| {
+                let path = dir.path().join(format!("{i}.dcm"));
+                std::fs::write(&path, b"DICM").expect("test fixture");
+                path
+            })
+            .collect();
+        let mut script = String::new();
+        for (fd, path) in (3..).zip(&paths) {
+            script.push_str(&format!("exec {fd}>>'{}'; ", path.display()));
+        }
+        script.push_str("echo held; exec sleep 60");
+        let mut writer = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh runs");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(writer.stdout.take().expect("piped")),
+            &mut line,
+        )
+        .expect("sh reports");
+        let _writer = scopeguard(writer);
+        assert_eq!(line.trim(), "held");
+        let wanted: HashSet<(u64, u64)> = paths
+            .iter()
+            .map(|p| {
+                let meta = std::fs::metadata(p).expect("test fixture");
+                (meta.dev(), meta.ino())
+            })
+            .collect();
+        let scan = other_writers(&wanted, MAX_FDS_PER_WRITER_SCAN);
+        assert_eq!(scan.held.len(), paths.len(), "{scan:?}");
+
+        let t0 = Instant::now();
+        let mut waits = Waits::new(CAPACITY);
+        for path in &paths[..CAPACITY] {
+            assert_eq!(waits.put(path.clone(), Wait::new(t0, Look::of(path))), None);
+        }
+        // Updating a waiting file pushes nothing out and keeps its age.
+        assert_eq!(
+            waits.put(paths[0].clone(), Wait::new(t0, Look::of(&paths[0]))),
+            None
+        );
+        let pushed = waits
+            .put(paths[CAPACITY].clone(), Wait::new(t0, None))
+            .expect("one past the limit pushes out a wait");
+        assert_eq!(pushed.path, paths[0], "the longest wait");
+        assert!(
+            pushed.note.contains("still held open for writing")
+                && pushed.note.contains(&format!("more than {CAPACITY} files"))
+                && pushed.note.contains("MAX_WRITER_WAITS"),
+            "{}",
+            pushed.note
+        );
+        let warning = pushed.warning.expect("reaching the limit is reported");
+        assert!(
+            warning.contains(&format!("{CAPACITY} files")) && warning.contains("MAX_WRITER_WAITS"),
+            "{warning}"
+        );
+        assert!(!waits.contains(&paths[0]));
+        assert!(paths[1..].iter().all(|p| waits.contains(p)));
+        // The pushed-out file coming again pushes out the next longest, said only in
+        // its note this time.
+        let again = waits
+            .put(paths[0].clone(), Wait::new(t0, None))
+            .expect("still full");
+        assert_eq!(again.path, paths[1]);
+        assert!(again.note.contains("MAX_WRITER_WAITS"), "{}", again.note);
+        assert_eq!(again.warning, None, "the limit is said once");
     }
 
     /// Kills the child when the test ends, whatever happens.
