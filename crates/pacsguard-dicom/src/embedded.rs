@@ -307,7 +307,7 @@ fn opened_hidden(opened: crate::archive::Opened, format: Format, offset: usize) 
 
 /// Where a reader finds a PDF header in `bytes`: in the first kilobyte, in either form
 /// (`%PDF-` or `%!PS-Adobe-N.n PDF-M.m`).
-fn pdf_header(bytes: &[u8]) -> Option<usize> {
+pub(crate) fn pdf_header(bytes: &[u8]) -> Option<usize> {
     // By its `%` (memchr), not with a searcher built per call: this runs on every value.
     // A header starts in the window (`format::pdf_header_window`).
     let first = |magic: &[u8]| {

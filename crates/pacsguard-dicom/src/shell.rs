@@ -176,6 +176,16 @@ pub fn find_shell_command(bytes: &[u8]) -> Option<Command> {
     }
 }
 
+/// Whether `sh`, given a file that starts with `bytes`, would read on past them: they
+/// hold no syntax error that ends it and no command it runs. A file read in windows is
+/// modelled from its start only (the parse state at a later window is not known), so
+/// its caller says the rest was not inspected for shell commands.
+pub fn shell_reads_past(bytes: &[u8]) -> bool {
+    let weak = |name: &[u8]| listed(&WEAK, name);
+    let wrapper = |name: &[u8]| listed(&WRAPPERS, name);
+    sh::reads_past(bytes, &is_strong, &weak, &wrapper)
+}
+
 /// Bytes of `:!` lines (an escape inside a line) handed to the shell model per file. Each
 /// candidate's line is modelled to its end, so a line of many `:!` would cost its length
 /// squared without a cap. Lines that start with `!` do not overlap (they cost at most the
