@@ -371,7 +371,9 @@ pub(crate) fn confirm_executable_within(bytes: &[u8], budget: &mut Budget) -> Op
         Format::Pe => confirm_pe(bytes, budget),
         Format::Elf => confirm_elf(bytes, budget),
         Format::MachO => confirm_macho(bytes, budget),
-        Format::JavaClass => confirm_class(bytes, budget),
+        // The fat Mach-O magic is the class-file magic: a header of 45 architectures or
+        // more reads as a class version, and is a universal binary if no class.
+        Format::JavaClass => confirm_class(bytes, budget).or_else(|| confirm_macho(bytes, budget)),
         Format::PythonBytecode => confirm_pyc(bytes),
         _ => None,
     }
@@ -503,9 +505,14 @@ fn confirm_elf(bytes: &[u8], budget: &mut Budget) -> Option<Executable> {
 /// candidate cost a full parse of the rest of the value.
 pub const MAX_MACHO_LOAD_COMMANDS: u32 = 1024;
 
+/// Architectures a fat (universal) Mach-O header may list: the most whose table fits in
+/// the first page, which is all the macOS loader reads of it before it refuses the file
+/// (16 KiB pages on arm64; 20 bytes per entry after the 8-byte header). A limit of 32
+/// let a universal binary of 33 slices or more (from 45 on it also reads as a Java
+/// class version) run with no alert.
+pub const MAX_FAT_ARCHES: u32 = (16 * 1024 - 8) / 20;
+
 fn confirm_macho(bytes: &[u8], budget: &mut Budget) -> Option<Executable> {
-    // A fat header lists its architectures; anything beyond a few dozen is not one.
-    const MAX_FAT_ARCHES: u32 = 32;
     let fat = bytes.starts_with(&[0xCA, 0xFE, 0xBA, 0xBE])
         || bytes.starts_with(&[0xCA, 0xFE, 0xBA, 0xBF]);
     if fat {
@@ -630,6 +637,39 @@ mod tests {
             confirm_executable(&class).map(|exe| exe.format),
             Some(Format::JavaClass)
         );
+    }
+
+    /// A universal Mach-O of `arches` x86_64 slices, all pointing at one thin slice after
+    /// the table.
+    fn fat_macho(arches: u32) -> Vec<u8> {
+        let mut bytes = vec![0xCA, 0xFE, 0xBA, 0xBE];
+        bytes.extend_from_slice(&arches.to_be_bytes());
+        let slice = macho_header(1);
+        let offset = (8 + 20 * arches).next_multiple_of(4096);
+        for _ in 0..arches {
+            for field in [0x0100_0007u32, 3, offset, slice.len() as u32, 12] {
+                bytes.extend_from_slice(&field.to_be_bytes());
+            }
+        }
+        bytes.resize(offset as usize, 0);
+        bytes.extend_from_slice(&slice);
+        bytes
+    }
+
+    /// MAX_FAT_ARCHES at its edge: a universal binary listing as many architectures as
+    /// the loader reads is confirmed (33 and 45, past the old limit of 32 and read as a
+    /// class version, were not); one more is a file the loader refuses.
+    #[test]
+    fn universal_binaries_are_confirmed_up_to_the_loaders_limit() {
+        for arches in [1, 33, 45, MAX_FAT_ARCHES] {
+            let exe = confirm_executable(&fat_macho(arches));
+            assert_eq!(
+                exe.as_ref().map(|exe| exe.format),
+                Some(Format::MachO),
+                "{arches}: {exe:?}"
+            );
+        }
+        assert_eq!(confirm_executable(&fat_macho(MAX_FAT_ARCHES + 1)), None);
     }
 
     #[test]

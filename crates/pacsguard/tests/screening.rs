@@ -436,6 +436,65 @@ fn site_rules_apply_to_files_and_to_encapsulated_documents() {
     assert!(stderr(&out).contains("broken.yar"), "{}", stderr(&out));
 }
 
+/// MAX_RULE_FINDINGS at its edge: a file matched by exactly that many rules lists every
+/// match and nothing more; one rule more, and the extra match is said not to be listed
+/// (a warning naming the limit), never dropped in silence.
+#[test]
+fn rule_matches_are_listed_to_their_limit_and_the_rest_counted() {
+    let limit = pacsguard_screen::MAX_RULE_FINDINGS;
+    let env = Env::new();
+    let file = env.path("ct.dcm");
+    fs::write(&file, DicomBuilder::ct("1.2.3.97").build()).expect("write");
+    for (dir, rules) in [("at", limit), ("over", limit + 1)] {
+        let dir = env.dir.path().join(dir);
+        fs::create_dir_all(&dir).expect("mkdir");
+        let source: String = (0..rules)
+            .map(|n| {
+                format!(
+                    "rule dicm_{n} {{ meta: severity = \"info\" strings: $a = \"DICM\" condition: $a }}\n"
+                )
+            })
+            .collect();
+        fs::write(dir.join("many.yar"), source).expect("write");
+        let (code, json) = scan_json(
+            &env,
+            &[
+                "--rules",
+                dir.to_str().expect("utf-8"),
+                file.to_str().expect("utf-8"),
+            ],
+        );
+        let findings = findings_of(&json, &file);
+        let matches = findings
+            .iter()
+            .filter(|f| f["kind"] == "yara-match")
+            .count();
+        let not_listed: Vec<_> = findings
+            .iter()
+            .filter(|f| {
+                f["kind"] == "not-inspected"
+                    && f["detail"]
+                        .as_str()
+                        .is_some_and(|d| d.contains(&format!("limit {limit}")))
+            })
+            .collect();
+        assert_eq!(matches, limit, "{json:#}");
+        if rules == limit {
+            assert_eq!(code, 0, "{json:#}");
+            assert!(not_listed.is_empty(), "{json:#}");
+        } else {
+            assert_eq!(code, 1, "{json:#}");
+            assert_eq!(not_listed.len(), 1, "{json:#}");
+            assert!(
+                not_listed[0]["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with("1 more rule match")),
+                "{json:#}"
+            );
+        }
+    }
+}
+
 #[test]
 fn preamble_only_finds_preamble_polyglots_from_the_first_page() {
     let env = Env::new();
