@@ -366,9 +366,10 @@ pub fn confirm_executable(bytes: &[u8]) -> Option<Executable> {
 /// [`confirm_executable`], charging every parse that goes past the cheap header checks
 /// to `budget`; `None` once the budget is spent.
 pub(crate) fn confirm_executable_within(bytes: &[u8], budget: &mut Budget) -> Option<Executable> {
+    let whole = bytes;
     let bytes = &bytes[..bytes.len().min(MAX_EXECUTABLE_PARSE_BYTES)];
     match sniff(bytes)? {
-        Format::Pe => confirm_pe(bytes, budget),
+        Format::Pe => confirm_pe(bytes, budget).or_else(|| pe_past_parse_bytes(whole)),
         Format::Elf => confirm_elf(bytes, budget),
         Format::MachO => confirm_macho(bytes, budget),
         // The fat Mach-O magic is the class-file magic: a header of 45 architectures or
@@ -469,6 +470,23 @@ fn confirm_pe(bytes: &[u8], budget: &mut Budget) -> Option<Executable> {
     Some(Executable {
         format: Format::Pe,
         detail,
+    })
+}
+
+/// A DOS header whose `e_lfanew` leads past the [`MAX_EXECUTABLE_PARSE_BYTES`] given to
+/// goblin to valid NT headers: the Windows loader follows `e_lfanew` that far (a PE whose
+/// headers start 2 MiB in loads), so it counts, confirmed by the header checks alone and
+/// said not to be parsed further. Nothing is read but the signature and the COFF and
+/// optional header fields [`pe_headers`] checks.
+fn pe_past_parse_bytes(whole: &[u8]) -> Option<Executable> {
+    let headers = pe_headers(whole)?;
+    let past = usize::try_from(headers.e_lfanew).ok()? >= MAX_EXECUTABLE_PARSE_BYTES - 0x100;
+    (past && headers.valid_nt_headers).then(|| Executable {
+        format: Format::Pe,
+        detail: format!(
+            "PE headers valid at e_lfanew {:#x}, past the {MAX_EXECUTABLE_PARSE_BYTES} bytes parsed per candidate (MAX_EXECUTABLE_PARSE_BYTES): not parsed further",
+            headers.e_lfanew
+        ),
     })
 }
 
@@ -670,6 +688,41 @@ mod tests {
             );
         }
         assert_eq!(confirm_executable(&fat_macho(MAX_FAT_ARCHES + 1)), None);
+    }
+
+    /// A DOS header and NT headers `e_lfanew` bytes in (the NT headers of a real PE32+
+    /// layout: machine AMD64, an optional header of 0xF0 bytes, magic 0x20B).
+    fn pe_with_e_lfanew(e_lfanew: usize) -> Vec<u8> {
+        let mut bytes = vec![0u8; e_lfanew + 24 + 0xF0];
+        bytes[..2].copy_from_slice(b"MZ");
+        bytes[0x3C..0x40].copy_from_slice(&(e_lfanew as u32).to_le_bytes());
+        bytes[e_lfanew..e_lfanew + 4].copy_from_slice(b"PE\0\0");
+        bytes[e_lfanew + 4..e_lfanew + 6].copy_from_slice(&0x8664u16.to_le_bytes());
+        bytes[e_lfanew + 20..e_lfanew + 22].copy_from_slice(&0xF0u16.to_le_bytes());
+        bytes[e_lfanew + 24..e_lfanew + 26].copy_from_slice(&0x20Bu16.to_le_bytes());
+        bytes
+    }
+
+    /// MAX_EXECUTABLE_PARSE_BYTES at its edge: NT headers inside the bytes parsed are
+    /// parsed; NT headers past them (the loader follows e_lfanew that far) were no
+    /// executable at all, and now count, said not to be parsed further.
+    #[test]
+    fn pe_headers_past_the_parse_limit_are_confirmed_and_said_unparsed() {
+        let inside = pe_with_e_lfanew(MAX_EXECUTABLE_PARSE_BYTES - 0x200);
+        let parsed = confirm_executable(&inside).expect("inside");
+        assert_eq!(parsed.format, Format::Pe);
+        for e_lfanew in [
+            MAX_EXECUTABLE_PARSE_BYTES - 4,
+            MAX_EXECUTABLE_PARSE_BYTES + 1,
+        ] {
+            let far = confirm_executable(&pe_with_e_lfanew(e_lfanew)).expect("past");
+            assert_eq!(far.format, Format::Pe);
+            assert!(far.detail.contains("MAX_EXECUTABLE_PARSE_BYTES"), "{far:?}");
+        }
+        // A signature past the limit with damaged headers is still nothing.
+        let mut damaged = pe_with_e_lfanew(MAX_EXECUTABLE_PARSE_BYTES + 1);
+        damaged[MAX_EXECUTABLE_PARSE_BYTES + 1 + 4] = 0;
+        assert_eq!(confirm_executable(&damaged), None);
     }
 
     #[test]
