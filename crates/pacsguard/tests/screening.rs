@@ -495,6 +495,55 @@ fn rule_matches_are_listed_to_their_limit_and_the_rest_counted() {
     }
 }
 
+/// MAX_MATCHES_PER_PATTERN at its edge: yara-x keeps that many matches of a pattern, so
+/// a rule counting past them (`#a > 5000`) cannot match however many there are. Below
+/// the limit nothing is said; at it, the rule that did not match is named as not
+/// evaluated on further matches (it was silent).
+#[test]
+fn a_pattern_reaching_its_match_limit_is_said_to_in_rules_that_did_not_match() {
+    let limit = pacsguard_screen::MAX_MATCHES_PER_PATTERN;
+    let env = Env::new();
+    let rules = env.dir.path().join("rules");
+    fs::create_dir_all(&rules).expect("mkdir");
+    fs::write(
+        rules.join("count.yar"),
+        "rule many_ab { meta: severity = \"alert\" strings: $ab = \"AB;\" condition: #ab > 5000 }",
+    )
+    .expect("write");
+    for (name, count) in [("below.txt", limit - 1), ("at.txt", limit)] {
+        let file = env.path(name);
+        fs::write(&file, "AB; ".repeat(count)).expect("write");
+        let (_, json) = scan_json(
+            &env,
+            &[
+                "--rules",
+                rules.to_str().expect("utf-8"),
+                file.to_str().expect("utf-8"),
+            ],
+        );
+        let capped: Vec<_> = findings_of(&json, &file)
+            .into_iter()
+            .filter(|f| {
+                f["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("MAX_MATCHES_PER_PATTERN"))
+            })
+            .collect();
+        if count < limit {
+            assert!(capped.is_empty(), "{json:#}");
+        } else {
+            assert_eq!(capped.len(), 1, "{json:#}");
+            assert_eq!(capped[0]["severity"], "warning", "{json:#}");
+            assert!(
+                capped[0]["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("default:many_ab $ab")),
+                "{json:#}"
+            );
+        }
+    }
+}
+
 #[test]
 fn preamble_only_finds_preamble_polyglots_from_the_first_page() {
     let env = Env::new();
