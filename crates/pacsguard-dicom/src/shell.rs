@@ -984,9 +984,20 @@ const BATCH_VARIABLE_KEPT: usize = 256;
 
 /// Environment variables Windows sets, which a batch file uses without setting them:
 /// kept as written (`%SystemRoot%\System32\cmd.exe` is a path [`program_by_path`]
-/// reads), where a variable nothing sets expands to nothing in a batch file.
-const WINDOWS_VARIABLES: [&[u8]; 16] = [
+/// reads), where a variable nothing sets expands to nothing in a batch file; a substring
+/// or replacement of one of them (`%ComSpec:~-7,3%` is `cmd`) builds a name.
+const WINDOWS_VARIABLES: [&[u8]; 26] = [
     b"comspec",
+    b"path",
+    b"pathext",
+    b"os",
+    b"processor_architecture",
+    b"processor_identifier",
+    b"computername",
+    b"username",
+    b"userdomain",
+    b"commonprogramfiles",
+    b"psmodulepath",
     b"systemroot",
     b"windir",
     b"systemdrive",
@@ -1186,14 +1197,21 @@ fn expand_program_name(
             // What runs is a program's name only if the bytes before it in the word are
             // (a path, or nothing): binary bytes around a chance `%x:y=z%` name nothing.
             let literal = out.iter().all(|b| b.is_ascii_graphic());
-            let how = match expansion_edit(&body[colon + 1..]) {
-                Some(how) if literal && is_variable_name(&body[..colon]) => how,
-                _ => {
-                    i = close + 1; // no edit cmd.exe reads: nothing a name is built from
-                    continue;
-                }
+            let name = &body[..colon];
+            let edit = expansion_edit(&body[colon + 1..]).filter(|_| literal);
+            let defined = is_variable_name(name) && {
+                let lower = name.to_ascii_lowercase();
+                WINDOWS_VARIABLES.contains(&&lower[..])
+                    || matches!(variables.at(bytes, &lower, at), Lookup::Value(_))
             };
-            return Some(Expanded::Built(how.to_owned()));
+            match edit {
+                Some(how) if defined => return Some(Expanded::Built(how.to_owned())),
+                // An edit of a variable nothing sets: cmd.exe drops `%NAME:` and reads on
+                // from the edit's text (a Python `"%s:\n--x=%s"` is no command).
+                Some(_) => i = p + 1 + colon + 1,
+                None => i = close + 1, // no edit cmd.exe reads: nothing a name is built from
+            }
+            continue;
         }
         if !is_variable_name(body) {
             i = close + 1; // no variable a file sets: nothing, in a batch file
@@ -1590,6 +1608,8 @@ mod tests {
             b"x\n%TEMP%\\report.txt\n",
             b"x\n%50 of the lesion, 20% enhancing\n",
             b"x\n100%% confidence\n",
+            b"x\n\"%s:\\n--hash=%s:%s\" % (path, x)\n",
+            b"x\n%undefined:~0,1%x\n",
         ] {
             assert_eq!(
                 find_batch_command(line),
