@@ -913,20 +913,24 @@ fn past_for_do(command: &[u8], from: usize) -> Option<usize> {
 fn program_by_path(start: &[u8]) -> Option<Vec<u8>> {
     let quoted = start.first() == Some(&b'"');
     let body = if quoted { &start[1..] } else { start };
-    let line_end = memchr::memchr(b'\n', body).unwrap_or(body.len());
+    // The name ends at its closing quote or the line's end (quoted), or at a delimiter
+    // or an operator; the rest of the command at its operator or the line's end. No read
+    // passes the next place a candidate command starts: a line of `&\&\&\...` was read
+    // to its end from each `&` (400 KB took five seconds, a 64 MiB window hours).
     let end = if quoted {
-        memchr::memchr(b'"', &body[..line_end]).unwrap_or(line_end)
+        memchr::memchr2(b'"', b'\n', body).unwrap_or(body.len())
     } else {
-        body[..line_end]
-            .iter()
+        body.iter()
             .position(|&b| {
-                is_token_delimiter(b) || matches!(b, b'\r' | b'&' | b'|' | b'<' | b'>' | b'"')
+                is_token_delimiter(b)
+                    || matches!(b, b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>' | b'"')
             })
-            .unwrap_or(line_end)
+            .unwrap_or(body.len())
     };
     let name = &body[..end];
-    let rest = &body[(end + usize::from(quoted && end < line_end)).min(line_end)..];
-    let rest = &rest[..memchr::memchr(b'\n', rest).map_or(rest.len(), |n| n + 1)];
+    let after = end + usize::from(quoted && body.get(end) == Some(&b'"'));
+    let rest = &body[after..];
+    let rest = &rest[..memchr::memchr3(b'\n', b'&', b'|', rest).map_or(rest.len(), |n| n + 1)];
     if name.eq_ignore_ascii_case(b"%comspec%") {
         return Some([&b"cmd"[..], rest].concat());
     }
@@ -958,7 +962,9 @@ fn unescaped_program_name(start: &[u8]) -> Option<Vec<u8>> {
     if !word.iter().any(|b| matches!(b, b'^' | b'"')) {
         return None;
     }
-    let line = &start[..memchr::memchr(b'\n', start).map_or(start.len(), |n| n + 1)];
+    // To the command's end (its operator or the line's end), not past the next place a
+    // candidate starts: linear however many `&^` a line holds.
+    let line = &start[..memchr::memchr3(b'\n', b'&', b'|', start).map_or(start.len(), |n| n + 1)];
     let mut out = Vec::with_capacity(line.len());
     let mut escaped = false;
     for &b in word {
@@ -1152,30 +1158,37 @@ fn expand_program_name(
     start: &[u8],
     variables: &mut Variables,
 ) -> Option<Expanded> {
-    let line = &start[..memchr::memchr(b'\n', start).map_or(start.len(), |n| n + 1)];
-    let word_end = |from: usize| {
-        from + line[from..]
-            .iter()
-            .position(|&b| {
-                is_token_delimiter(b) || matches!(b, b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>')
-            })
-            .unwrap_or(line.len() - from)
-    };
-    if !line[..word_end(0)].contains(&b'%') {
+    // Each step reads forward only, and no read passes the next place a candidate
+    // command starts (an operator or a line end ends the word, the command and the copy;
+    // a variable's body ends at the next `%`): linear over the bytes searched, however
+    // many candidates a line of `&%&%...` makes.
+    let ends_word =
+        |b: u8| is_token_delimiter(b) || matches!(b, b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>');
+    let first_word = start
+        .iter()
+        .position(|&b| ends_word(b))
+        .unwrap_or(start.len());
+    if !start[..first_word].contains(&b'%') {
         return None;
     }
-    let mut out = Vec::with_capacity(line.len());
+    // The command after the name, to its operator or line end (kept for its arguments).
+    let rest_of = |from: usize| {
+        let rest = &start[from..];
+        &rest[..memchr::memchr3(b'\n', b'&', b'|', rest).map_or(rest.len(), |n| n + 1)]
+    };
+    let mut out = Vec::new();
     let mut i = 0;
-    loop {
-        // Literal bytes up to the next `%` or the word's end.
-        let end = word_end(i);
-        let percent = memchr::memchr(b'%', &line[i..end]).map(|n| i + n);
-        let Some(p) = percent else {
-            out.extend_from_slice(&line[i..]);
-            return Some(Expanded::Line(out));
-        };
-        out.extend_from_slice(&line[i..p]);
-        match line.get(p + 1) {
+    while let Some(&b) = start.get(i) {
+        if b != b'%' {
+            if ends_word(b) {
+                break;
+            }
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        let p = i;
+        match start.get(p + 1) {
             Some(b'%') => {
                 out.push(b'%');
                 i = p + 2;
@@ -1188,11 +1201,14 @@ fn expand_program_name(
             _ => {}
         }
         // A variable runs to the next `%` on the line, delimiters and all.
-        let Some(close) = memchr::memchr(b'%', &line[p + 1..]).map(|n| p + 1 + n) else {
+        let close = memchr::memchr(b'%', &start[p + 1..])
+            .map(|n| p + 1 + n)
+            .filter(|&close| memchr::memchr(b'\n', &start[p + 1..close]).is_none());
+        let Some(close) = close else {
             i = p + 1; // a lone `%` is removed
             continue;
         };
-        let body = &line[p + 1..close];
+        let body = &start[p + 1..close];
         if let Some(colon) = memchr::memchr(b':', body) {
             // What runs is a program's name only if the bytes before it in the word are
             // (a path, or nothing): binary bytes around a chance `%x:y=z%` name nothing.
@@ -1213,9 +1229,9 @@ fn expand_program_name(
             }
             continue;
         }
+        i = close + 1;
         if !is_variable_name(body) {
-            i = close + 1; // no variable a file sets: nothing, in a batch file
-            continue;
+            continue; // no variable a file sets: nothing, in a batch file
         }
         let name = body.to_ascii_lowercase();
         match variables.at(bytes, &name, at) {
@@ -1233,12 +1249,13 @@ fn expand_program_name(
                 )));
             }
             Lookup::Unset if WINDOWS_VARIABLES.contains(&&name[..]) => {
-                out.extend_from_slice(&line[p..=close]);
+                out.extend_from_slice(&start[p..=close]);
             }
             Lookup::Unset => {} // unset: nothing, in a batch file
         }
-        i = close + 1;
     }
+    out.extend_from_slice(rest_of(i));
+    Some(Expanded::Line(out))
 }
 
 /// A variable's name as batch files write them: letters, digits and `_ . $ # @ ( ) -`
@@ -1639,6 +1656,23 @@ mod tests {
         assert_eq!(at.interpreter, "powershell", "{at:?}");
         let over = find_batch_command(&file(MAX_BATCH_VARIABLES + 1)).expect("found");
         assert!(over.detail.contains("MAX_BATCH_VARIABLES"), "{over:?}");
+    }
+
+    /// Lines of candidates with no line end (`&\&\...`, `&^&^...`, `&"&"...`, `&%&%...`):
+    /// each candidate's reads stop at the next candidate, so a search over them is linear.
+    /// Reads to the line's end from every `&` made 400 KB of them take five seconds (a
+    /// 64 MiB window, hours); these are four times that (read to the line's end, each
+    /// would take over a minute).
+    #[test]
+    fn candidates_on_one_long_line_are_each_read_to_the_next_only() {
+        for unit in [&b"&\\"[..], b"&^", b"&\"", b"&%", b"&%a", b"&C:"] {
+            let input = unit.repeat(800_000);
+            assert_eq!(find_batch_command(&input), None);
+        }
+        // The same shapes still find what follows them.
+        let mut line = b"&\\".repeat(1000);
+        line.extend_from_slice(b"&\"C:\\Windows\\System32\\cmd.exe\" /c calc\n");
+        assert!(find_batch_command(&line).is_some());
     }
 
     #[test]
