@@ -535,7 +535,7 @@ fn confirm_macho(bytes: &[u8], budget: &mut Budget) -> Option<Executable> {
         || bytes.starts_with(&[0xCA, 0xFE, 0xBA, 0xBF]);
     if fat {
         let count = u32_be(bytes, 4)?;
-        if count == 0 || count > MAX_FAT_ARCHES {
+        if count == 0 || count > MAX_FAT_ARCHES || !fat_slice_runs(bytes, count) {
             return None;
         }
     } else {
@@ -571,6 +571,55 @@ fn confirm_macho(bytes: &[u8], budget: &mut Budget) -> Option<Executable> {
     Some(Executable {
         format: Format::MachO,
         detail,
+    })
+}
+
+/// Whether a fat header of `count` architectures lists one the loader would run: a
+/// CPU it runs on and an offset past the table to a thin Mach-O header (or past the
+/// bytes given, when they were cut at [`MAX_EXECUTABLE_PARSE_BYTES`]). goblin reads the
+/// table lazily and accepts any: a class file (the same magic, its version in the count)
+/// whose first constant was damaged, which the JVM refuses, was a universal binary.
+fn fat_slice_runs(bytes: &[u8], count: u32) -> bool {
+    // CPU_TYPE_{X86, X86_64, ARM, ARM64, ARM64_32, POWERPC, POWERPC64}
+    const CPUS: [u32; 7] = [
+        7,
+        0x0100_0007,
+        12,
+        0x0100_000C,
+        0x0200_000C,
+        18,
+        0x0100_0012,
+    ];
+    const THIN: [[u8; 4]; 4] = [
+        [0xFE, 0xED, 0xFA, 0xCE],
+        [0xCE, 0xFA, 0xED, 0xFE],
+        [0xFE, 0xED, 0xFA, 0xCF],
+        [0xCF, 0xFA, 0xED, 0xFE],
+    ];
+    let wide = bytes.starts_with(&[0xCA, 0xFE, 0xBA, 0xBF]);
+    let entry = if wide { 32 } else { 20 };
+    let table_end = 8 + count as usize * entry;
+    let cut = bytes.len() >= MAX_EXECUTABLE_PARSE_BYTES;
+    (0..count as usize).any(|k| {
+        let at = 8 + k * entry;
+        let offset = if wide {
+            bytes
+                .get(at + 8..at + 16)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+                .and_then(|o| usize::try_from(o).ok())
+        } else {
+            u32_be(bytes, at + 8).and_then(|o| usize::try_from(o).ok())
+        };
+        let (Some(cpu), Some(offset)) = (u32_be(bytes, at), offset) else {
+            return false;
+        };
+        CPUS.contains(&cpu)
+            && offset >= table_end
+            && match bytes.get(offset..offset.saturating_add(4)) {
+                Some(magic) => THIN.iter().any(|m| m == magic),
+                None => cut,
+            }
     })
 }
 
