@@ -307,7 +307,7 @@ fn opened_hidden(opened: crate::archive::Opened, format: Format, offset: usize) 
 
 /// Where a reader finds a PDF header in `bytes`: in the first kilobyte, in either form
 /// (`%PDF-` or `%!PS-Adobe-N.n PDF-M.m`).
-fn pdf_header(bytes: &[u8]) -> Option<usize> {
+pub(crate) fn pdf_header(bytes: &[u8]) -> Option<usize> {
     // By its `%` (memchr), not with a searcher built per call: this runs on every value.
     // A header starts in the window (`format::pdf_header_window`).
     let first = |magic: &[u8]| {
@@ -1040,6 +1040,33 @@ mod tests {
         zip.extend_from_slice(&(directory as u32).to_le_bytes());
         zip.extend_from_slice(&0u16.to_le_bytes());
         zip
+    }
+
+    /// EOCD_SEARCH_WINDOW at its edge: an end record followed by the longest comment
+    /// (65,535 bytes) is found from the end, as ZIP readers find it; one byte more after
+    /// it and readers that look at the last 64 KiB no longer do, but the search of the
+    /// whole bytes still reports the archive: never silent.
+    #[test]
+    fn an_end_record_is_found_from_the_end_up_to_the_longest_comment() {
+        let mut zip = tiny_zip();
+        let eocd = zip.len() - EOCD_LEN;
+        zip[eocd + 20..eocd + 22].copy_from_slice(&u16::MAX.to_le_bytes());
+        zip.resize(zip.len() + usize::from(u16::MAX), b' ');
+        assert_eq!(zip.len() - eocd, EOCD_SEARCH_WINDOW);
+        assert_eq!(trailing_zip(&zip).map(|(at, _)| at), Some(eocd));
+        zip.push(b' ');
+        assert_eq!(trailing_zip(&zip), None);
+        let mut found = Vec::new();
+        search(&zip, &zip, 0, &mut Budget::default(), |hidden| {
+            found.push(hidden);
+            true
+        });
+        assert!(
+            found
+                .iter()
+                .any(|h| h.format == Format::Zip && h.offset == eocd),
+            "{found:?}"
+        );
     }
 
     /// A central directory of `count` entries named `name` (what [`whole_zip`] reads).

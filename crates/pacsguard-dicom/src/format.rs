@@ -366,12 +366,15 @@ pub fn confirm_executable(bytes: &[u8]) -> Option<Executable> {
 /// [`confirm_executable`], charging every parse that goes past the cheap header checks
 /// to `budget`; `None` once the budget is spent.
 pub(crate) fn confirm_executable_within(bytes: &[u8], budget: &mut Budget) -> Option<Executable> {
+    let whole = bytes;
     let bytes = &bytes[..bytes.len().min(MAX_EXECUTABLE_PARSE_BYTES)];
     match sniff(bytes)? {
-        Format::Pe => confirm_pe(bytes, budget),
+        Format::Pe => confirm_pe(bytes, budget).or_else(|| pe_past_parse_bytes(whole)),
         Format::Elf => confirm_elf(bytes, budget),
         Format::MachO => confirm_macho(bytes, budget),
-        Format::JavaClass => confirm_class(bytes, budget),
+        // The fat Mach-O magic is the class-file magic: a header of 45 architectures or
+        // more reads as a class version, and is a universal binary if no class.
+        Format::JavaClass => confirm_class(bytes, budget).or_else(|| confirm_macho(bytes, budget)),
         Format::PythonBytecode => confirm_pyc(bytes),
         _ => None,
     }
@@ -470,6 +473,23 @@ fn confirm_pe(bytes: &[u8], budget: &mut Budget) -> Option<Executable> {
     })
 }
 
+/// A DOS header whose `e_lfanew` leads past the [`MAX_EXECUTABLE_PARSE_BYTES`] given to
+/// goblin to valid NT headers: the Windows loader follows `e_lfanew` that far (a PE whose
+/// headers start 2 MiB in loads), so it counts, confirmed by the header checks alone and
+/// said not to be parsed further. Nothing is read but the signature and the COFF and
+/// optional header fields [`pe_headers`] checks.
+fn pe_past_parse_bytes(whole: &[u8]) -> Option<Executable> {
+    let headers = pe_headers(whole)?;
+    let past = usize::try_from(headers.e_lfanew).ok()? >= MAX_EXECUTABLE_PARSE_BYTES - 0x100;
+    (past && headers.valid_nt_headers).then(|| Executable {
+        format: Format::Pe,
+        detail: format!(
+            "PE headers valid at e_lfanew {:#x}, past the {MAX_EXECUTABLE_PARSE_BYTES} bytes parsed per candidate (MAX_EXECUTABLE_PARSE_BYTES): not parsed further",
+            headers.e_lfanew
+        ),
+    })
+}
+
 fn confirm_elf(bytes: &[u8], budget: &mut Budget) -> Option<Executable> {
     let ident = bytes.get(..16)?;
     let (class, data, version) = (ident[4], ident[5], ident[6]);
@@ -503,14 +523,19 @@ fn confirm_elf(bytes: &[u8], budget: &mut Budget) -> Option<Executable> {
 /// candidate cost a full parse of the rest of the value.
 pub const MAX_MACHO_LOAD_COMMANDS: u32 = 1024;
 
+/// Architectures a fat (universal) Mach-O header may list: the most whose table fits in
+/// the first page, which is all the macOS loader reads of it before it refuses the file
+/// (16 KiB pages on arm64; 20 bytes per entry after the 8-byte header). A limit of 32
+/// let a universal binary of 33 slices or more (from 45 on it also reads as a Java
+/// class version) run with no alert.
+pub const MAX_FAT_ARCHES: u32 = (16 * 1024 - 8) / 20;
+
 fn confirm_macho(bytes: &[u8], budget: &mut Budget) -> Option<Executable> {
-    // A fat header lists its architectures; anything beyond a few dozen is not one.
-    const MAX_FAT_ARCHES: u32 = 32;
     let fat = bytes.starts_with(&[0xCA, 0xFE, 0xBA, 0xBE])
         || bytes.starts_with(&[0xCA, 0xFE, 0xBA, 0xBF]);
     if fat {
         let count = u32_be(bytes, 4)?;
-        if count == 0 || count > MAX_FAT_ARCHES {
+        if count == 0 || count > MAX_FAT_ARCHES || !fat_slice_runs(bytes, count) {
             return None;
         }
     } else {
@@ -546,6 +571,55 @@ fn confirm_macho(bytes: &[u8], budget: &mut Budget) -> Option<Executable> {
     Some(Executable {
         format: Format::MachO,
         detail,
+    })
+}
+
+/// Whether a fat header of `count` architectures lists one the loader would run: a
+/// CPU it runs on and an offset past the table to a thin Mach-O header (or past the
+/// bytes given, when they were cut at [`MAX_EXECUTABLE_PARSE_BYTES`]). goblin reads the
+/// table lazily and accepts any: a class file (the same magic, its version in the count)
+/// whose first constant was damaged, which the JVM refuses, was a universal binary.
+fn fat_slice_runs(bytes: &[u8], count: u32) -> bool {
+    // CPU_TYPE_{X86, X86_64, ARM, ARM64, ARM64_32, POWERPC, POWERPC64}
+    const CPUS: [u32; 7] = [
+        7,
+        0x0100_0007,
+        12,
+        0x0100_000C,
+        0x0200_000C,
+        18,
+        0x0100_0012,
+    ];
+    const THIN: [[u8; 4]; 4] = [
+        [0xFE, 0xED, 0xFA, 0xCE],
+        [0xCE, 0xFA, 0xED, 0xFE],
+        [0xFE, 0xED, 0xFA, 0xCF],
+        [0xCF, 0xFA, 0xED, 0xFE],
+    ];
+    let wide = bytes.starts_with(&[0xCA, 0xFE, 0xBA, 0xBF]);
+    let entry = if wide { 32 } else { 20 };
+    let table_end = 8 + count as usize * entry;
+    let cut = bytes.len() >= MAX_EXECUTABLE_PARSE_BYTES;
+    (0..count as usize).any(|k| {
+        let at = 8 + k * entry;
+        let offset = if wide {
+            bytes
+                .get(at + 8..at + 16)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+                .and_then(|o| usize::try_from(o).ok())
+        } else {
+            u32_be(bytes, at + 8).and_then(|o| usize::try_from(o).ok())
+        };
+        let (Some(cpu), Some(offset)) = (u32_be(bytes, at), offset) else {
+            return false;
+        };
+        CPUS.contains(&cpu)
+            && offset >= table_end
+            && match bytes.get(offset..offset.saturating_add(4)) {
+                Some(magic) => THIN.iter().any(|m| m == magic),
+                None => cut,
+            }
     })
 }
 
@@ -630,6 +704,74 @@ mod tests {
             confirm_executable(&class).map(|exe| exe.format),
             Some(Format::JavaClass)
         );
+    }
+
+    /// A universal Mach-O of `arches` x86_64 slices, all pointing at one thin slice after
+    /// the table.
+    fn fat_macho(arches: u32) -> Vec<u8> {
+        let mut bytes = vec![0xCA, 0xFE, 0xBA, 0xBE];
+        bytes.extend_from_slice(&arches.to_be_bytes());
+        let slice = macho_header(1);
+        let offset = (8 + 20 * arches).next_multiple_of(4096);
+        for _ in 0..arches {
+            for field in [0x0100_0007u32, 3, offset, slice.len() as u32, 12] {
+                bytes.extend_from_slice(&field.to_be_bytes());
+            }
+        }
+        bytes.resize(offset as usize, 0);
+        bytes.extend_from_slice(&slice);
+        bytes
+    }
+
+    /// MAX_FAT_ARCHES at its edge: a universal binary listing as many architectures as
+    /// the loader reads is confirmed (33 and 45, past the old limit of 32 and read as a
+    /// class version, were not); one more is a file the loader refuses.
+    #[test]
+    fn universal_binaries_are_confirmed_up_to_the_loaders_limit() {
+        for arches in [1, 33, 45, MAX_FAT_ARCHES] {
+            let exe = confirm_executable(&fat_macho(arches));
+            assert_eq!(
+                exe.as_ref().map(|exe| exe.format),
+                Some(Format::MachO),
+                "{arches}: {exe:?}"
+            );
+        }
+        assert_eq!(confirm_executable(&fat_macho(MAX_FAT_ARCHES + 1)), None);
+    }
+
+    /// A DOS header and NT headers `e_lfanew` bytes in (the NT headers of a real PE32+
+    /// layout: machine AMD64, an optional header of 0xF0 bytes, magic 0x20B).
+    fn pe_with_e_lfanew(e_lfanew: usize) -> Vec<u8> {
+        let mut bytes = vec![0u8; e_lfanew + 24 + 0xF0];
+        bytes[..2].copy_from_slice(b"MZ");
+        bytes[0x3C..0x40].copy_from_slice(&(e_lfanew as u32).to_le_bytes());
+        bytes[e_lfanew..e_lfanew + 4].copy_from_slice(b"PE\0\0");
+        bytes[e_lfanew + 4..e_lfanew + 6].copy_from_slice(&0x8664u16.to_le_bytes());
+        bytes[e_lfanew + 20..e_lfanew + 22].copy_from_slice(&0xF0u16.to_le_bytes());
+        bytes[e_lfanew + 24..e_lfanew + 26].copy_from_slice(&0x20Bu16.to_le_bytes());
+        bytes
+    }
+
+    /// MAX_EXECUTABLE_PARSE_BYTES at its edge: NT headers inside the bytes parsed are
+    /// parsed; NT headers past them (the loader follows e_lfanew that far) were no
+    /// executable at all, and now count, said not to be parsed further.
+    #[test]
+    fn pe_headers_past_the_parse_limit_are_confirmed_and_said_unparsed() {
+        let inside = pe_with_e_lfanew(MAX_EXECUTABLE_PARSE_BYTES - 0x200);
+        let parsed = confirm_executable(&inside).expect("inside");
+        assert_eq!(parsed.format, Format::Pe);
+        for e_lfanew in [
+            MAX_EXECUTABLE_PARSE_BYTES - 4,
+            MAX_EXECUTABLE_PARSE_BYTES + 1,
+        ] {
+            let far = confirm_executable(&pe_with_e_lfanew(e_lfanew)).expect("past");
+            assert_eq!(far.format, Format::Pe);
+            assert!(far.detail.contains("MAX_EXECUTABLE_PARSE_BYTES"), "{far:?}");
+        }
+        // A signature past the limit with damaged headers is still nothing.
+        let mut damaged = pe_with_e_lfanew(MAX_EXECUTABLE_PARSE_BYTES + 1);
+        damaged[MAX_EXECUTABLE_PARSE_BYTES + 1 + 4] = 0;
+        assert_eq!(confirm_executable(&damaged), None);
     }
 
     #[test]

@@ -320,6 +320,21 @@ pub fn inspect_first_window(head: &[u8], file_len: u64) -> Inspection {
         }
         // The container is what the head says it is, even if cut short.
         inspection.complete = inspection.container != Container::NotDicom;
+        // sh reads a file from its start and stops at its first syntax error, which in a
+        // DICOM file is nearly always in the binary header. If none is in this window, sh
+        // reads on, and its model cannot start from a later window: said, not dropped.
+        if crate::shell::shell_reads_past(head) {
+            inspection.observations.push(Observation {
+                kind: FindingKind::NotInspected,
+                severity: Severity::Warning,
+                format: Some(Format::Shell),
+                offset: Some(head.len() as u64),
+                detail: format!(
+                    "not inspected for shell commands past offset {}: sh would read this file ({file_len} bytes) past its first window without a syntax error, and the shell model follows a file read in windows through its first window only",
+                    head.len()
+                ),
+            });
+        }
     }
     inspection
 }
@@ -361,15 +376,12 @@ pub fn inspect_window(
         // Else the directory names nothing that runs: the first window's not-DICOM
         // warning (its entries not all read) stands.
     }
-    if let Some((at, detail)) = crate::markup::find_active_markup(window) {
-        let hidden = Hidden {
-            format: Format::Html,
-            offset: at,
-            kind: FindingKind::ActiveContent,
-            severity: Severity::Alert,
-            detail,
-        };
-        found.hidden(hidden, 0, "(the whole file read as html)");
+    // What the other readers act on (a PDF reader repairing the file, mshta, cmd.exe,
+    // ex/vi), as in a file read whole: the window's place in the file changes nothing for
+    // them. (A limit that stopped one is a warning here too, never dropped.)
+    for hidden in readers::window(window, budget) {
+        let place = format!("(the whole file read as {})", hidden.format);
+        found.hidden(hidden, 0, &place);
     }
     // The budget is the caller's, reported once per file by the caller.
     let mut observations = found.finish(&Budget::default());

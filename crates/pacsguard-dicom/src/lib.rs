@@ -48,8 +48,8 @@ pub use embedded::{
     trailing_zip,
 };
 pub use format::{
-    Executable, Format, MAX_EXECUTABLE_PARSE_BYTES, MAX_MACHO_LOAD_COMMANDS, PDF_HEADER_WINDOW,
-    PeHeaders, confirm_executable, pe_headers, sniff,
+    Executable, Format, MAX_EXECUTABLE_PARSE_BYTES, MAX_FAT_ARCHES, MAX_MACHO_LOAD_COMMANDS,
+    PDF_HEADER_WINDOW, PeHeaders, confirm_executable, pe_headers, sniff,
 };
 pub use inspect::{
     Container, Document, HEAD_LEN, Inspection, Layout, MAX_DOCUMENT_BYTES, MAX_DOCUMENTS,

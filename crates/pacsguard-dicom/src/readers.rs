@@ -31,6 +31,45 @@ pub fn whole_file(
     } else {
         found.extend(repaired_pdf(bytes, documents, deadline));
     }
+    found.extend(markup_and_commands(bytes, shell::find_shell_command(bytes)));
+    found
+}
+
+/// What other programs would act on in one window of a file read in windows (offsets
+/// from the window's start): the same readers as [`whole_file`], each as it applies to
+/// a part of a file. A PDF reader that repairs the file finds a document wherever its
+/// header is (charged to `budget`; a header in the window's first kilobyte is read by
+/// the embedded search already); mshta renders markup anywhere; `cmd.exe` and ex/vi run
+/// lines one by one and go on past what they cannot run. `sh` is the one reader that
+/// cannot be followed from a window: it stops at the first syntax error from the file's
+/// start, so [`crate::inspect_first_window`] says when it would read past the first.
+pub fn window(bytes: &[u8], budget: &mut crate::Budget) -> Vec<Hidden> {
+    let mut found = Vec::new();
+    if crate::embedded::pdf_header(bytes).is_none()
+        && let Some(header) = memchr::memmem::find(bytes, b"%PDF-")
+        && budget.charge(bytes.len() - header)
+    {
+        found.extend(
+            crate::embedded::pdf_report(bytes, header, true, budget.deadline())
+                .into_iter()
+                .filter(|hidden| hidden.severity != Severity::Info)
+                .map(|mut hidden| {
+                    hidden.detail = format!(
+                        "{} (a PDF that qpdf, mutool and pdfinfo open by repairing the file)",
+                        hidden.detail
+                    );
+                    hidden
+                }),
+        );
+    }
+    found.extend(markup_and_commands(bytes, None));
+    found
+}
+
+/// Markup that mshta would run, and the commands `cmd.exe` and ex/vi would run, with
+/// `shell` (what `sh` runs, where it can be told) among them.
+fn markup_and_commands(bytes: &[u8], shell: Option<shell::Command>) -> Vec<Hidden> {
+    let mut found = Vec::new();
     if let Some(markup) = markup::find_markup(bytes) {
         found.push(Hidden {
             format: Format::Html,
@@ -45,7 +84,7 @@ pub fn whole_file(
         });
     }
     for command in [
-        shell::find_shell_command(bytes),
+        shell,
         shell::find_batch_command(bytes),
         shell::find_ex_command(bytes),
     ]

@@ -34,6 +34,10 @@ pub enum Stop {
     Syntax,
     /// The model reached one of its limits: it cannot tell what dash does next.
     Limit(&'static str),
+    /// The bytes ended inside a quote, a substitution or an expansion. At the end of a
+    /// file dash reports a syntax error there; in the first window of a file read in
+    /// windows the closing byte may come later (see [`reads_past`]).
+    End,
 }
 
 type Step<T> = Result<T, Stop>;
@@ -146,12 +150,26 @@ pub fn first_command(
     let mut parser = Parser::new(bytes, hostile, weak, wrapper);
     match parser.run() {
         Ok(found) => found.map(Outcome::Runs),
-        Err(Stop::Syntax) => None,
+        Err(Stop::Syntax | Stop::End) => None,
         Err(Stop::Limit(limit)) => Some(Outcome::CannotTell(
             parser.pos.min(bytes.len().saturating_sub(1)),
             limit,
         )),
     }
+}
+
+/// Whether dash, reading `bytes` as the start of a longer file, would read on past their
+/// end: no syntax error inside them (nothing, or an open quote or compound command at
+/// their end), and no command found or limit reached (those are [`first_command`]'s).
+/// A syntax error inside them ends the shell there, so nothing after them runs.
+pub fn reads_past(
+    bytes: &[u8],
+    hostile: &dyn Fn(&[u8]) -> bool,
+    weak: &dyn Fn(&[u8]) -> bool,
+    wrapper: &dyn Fn(&[u8]) -> bool,
+) -> bool {
+    let mut parser = Parser::new(bytes, hostile, weak, wrapper);
+    matches!(parser.run(), Ok(None) | Err(Stop::End))
 }
 
 /// Commands that print a name another command runs, in a substitution used as a name.
@@ -806,7 +824,7 @@ fn read_word(bytes: &[u8], mut i: usize, depth: usize, word: &mut Word) -> Step<
                 i = (i + 2).min(bytes.len());
             }
             b'\'' => {
-                let close = memchr::memchr(b'\'', &bytes[i + 1..]).ok_or(Stop::Syntax)?;
+                let close = memchr::memchr(b'\'', &bytes[i + 1..]).ok_or(Stop::End)?;
                 word.push(&bytes[i + 1..i + 1 + close]);
                 word.quoted = true;
                 word.real = true;
@@ -916,7 +934,7 @@ fn skip_double(
         let special = rest
             .iter()
             .position(|b| matches!(b, b'"' | b'\\' | b'$' | b'`'))
-            .ok_or(Stop::Syntax)?;
+            .ok_or(Stop::End)?;
         if let Some(word) = word.as_deref_mut() {
             word.push(&rest[..special]);
         }
@@ -953,7 +971,7 @@ fn skip_double(
 fn skip_backquote(bytes: &[u8], mut i: usize) -> Step<usize> {
     loop {
         let n =
-            memchr::memchr2(b'`', b'\\', bytes.get(i..).unwrap_or_default()).ok_or(Stop::Syntax)?;
+            memchr::memchr2(b'`', b'\\', bytes.get(i..).unwrap_or_default()).ok_or(Stop::End)?;
         i += n;
         if bytes[i] == b'`' {
             return Ok(i + 1);
@@ -1013,7 +1031,7 @@ fn skip_parens(bytes: &[u8], mut i: usize, depth: usize) -> Step<usize> {
         }
         i += 1;
     }
-    Err(Stop::Syntax)
+    Err(Stop::End)
 }
 
 /// Inside `${` from `i`: past the `}` that closes it (any `)` inside is literal).
@@ -1034,7 +1052,7 @@ fn skip_braces(bytes: &[u8], mut i: usize, depth: usize) -> Step<usize> {
         }
         i += 1;
     }
-    Err(Stop::Syntax) // "Missing '}'"
+    Err(Stop::End) // "Missing '}'" at the end of a file
 }
 
 /// A quote or an escape at `i` (`'...'`, `"..."`, `` `...` ``, `\x`): the index past
@@ -1042,7 +1060,7 @@ fn skip_braces(bytes: &[u8], mut i: usize, depth: usize) -> Step<usize> {
 /// they do with `(`, `)`, `}` and `$` differs.
 fn skip_quoted(bytes: &[u8], i: usize, depth: usize) -> Step<Option<usize>> {
     Ok(Some(match bytes.get(i) {
-        Some(b'\'') => i + 2 + memchr::memchr(b'\'', &bytes[i + 1..]).ok_or(Stop::Syntax)?,
+        Some(b'\'') => i + 2 + memchr::memchr(b'\'', &bytes[i + 1..]).ok_or(Stop::End)?,
         Some(b'"') => skip_double(bytes, i + 1, depth + 1, None)?,
         Some(b'`') => skip_backquote(bytes, i + 1)?,
         Some(b'\\') => i + 2,

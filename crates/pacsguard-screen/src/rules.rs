@@ -61,7 +61,13 @@ pub struct RuleMatch {
 /// The outcome of applying the rules to one buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RuleScan {
-    Matches(Vec<RuleMatch>),
+    /// The rules that matched, and the rules that did not whose patterns reached
+    /// [`MAX_MATCHES_PER_PATTERN`] (`namespace:identifier $pattern`): a condition on
+    /// further matches (`#a > 1000`, `@a[1001]`) was not evaluated on them.
+    Matches {
+        matches: Vec<RuleMatch>,
+        capped: Vec<String>,
+    },
     TimedOut,
     Failed(String),
 }
@@ -148,7 +154,19 @@ mod compiled {
     impl RuleScanner<'_> {
         pub fn scan(&mut self, data: &[u8]) -> RuleScan {
             match self.scanner.scan(data) {
-                Ok(results) => RuleScan::Matches(results.matching_rules().map(describe).collect()),
+                Ok(results) => RuleScan::Matches {
+                    matches: results.matching_rules().map(describe).collect(),
+                    capped: results
+                        .non_matching_rules()
+                        .flat_map(|rule| {
+                            let name = format!("{}:{}", rule.namespace(), rule.identifier());
+                            rule.patterns()
+                                .filter(|p| p.matches().len() >= MAX_MATCHES_PER_PATTERN)
+                                .map(move |p| format!("{name} {}", p.identifier()))
+                                .collect::<Vec<_>>()
+                        })
+                        .collect(),
+                },
                 Err(yara_x::errors::ScanError::Timeout) => RuleScan::TimedOut,
                 Err(e) => RuleScan::Failed(e.to_string()),
             }
@@ -217,7 +235,10 @@ mod absent {
 
     impl RuleScanner<'_> {
         pub fn scan(&mut self, _data: &[u8]) -> RuleScan {
-            RuleScan::Matches(Vec::new())
+            RuleScan::Matches {
+                matches: Vec::new(),
+                capped: Vec::new(),
+            }
         }
     }
 }
@@ -232,7 +253,7 @@ mod tests {
         assert!(rules.len() >= 4);
         let mut scanner = rules.scanner();
         let eicar = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
-        let RuleScan::Matches(matches) = scanner.scan(eicar) else {
+        let RuleScan::Matches { matches, .. } = scanner.scan(eicar) else {
             panic!("scan failed");
         };
         assert_eq!(matches.len(), 1);

