@@ -26,7 +26,7 @@ pub use self::postgres::{PG_CONNECT_TIMEOUT, PgFleet};
 /// What the fleet's console side needs of its store. Every method takes `&mut self`: a
 /// PostgreSQL client needs it for any query, and reconnects in it after the server
 /// restarted.
-pub trait FleetStore: Send {
+pub trait FleetStore: Send + std::fmt::Debug {
     /// Stores a new enrolment token's digest, valid until `expires`.
     fn add_enrol_token(
         &mut self,

@@ -12,6 +12,9 @@
 //! the connection is an error for its caller (a host's report is refused and sent again
 //! by the host); a transaction it interrupted was rolled back by the server, so nothing
 //! is stored half or twice.
+//!
+//! The client is synchronous (it runs a small runtime of its own): call it from a plain
+//! thread or `spawn_blocking`, never from a thread that drives async tasks.
 
 use std::str::FromStr as _;
 use std::time::Duration;
@@ -333,6 +336,17 @@ impl PgFleet {
         .map(|r| host_row(&r))
         .transpose()
         .map_err(pg)
+    }
+}
+
+impl Drop for PgFleet {
+    /// The client is closed on a thread of its own: it blocks on its private runtime as
+    /// it closes, which panics (and aborts, in a destructor) on a thread that drives
+    /// async tasks, as the web console's may be when it drops its state.
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            let _ = std::thread::spawn(move || drop(client)).join();
+        }
     }
 }
 
