@@ -65,6 +65,11 @@ declare -A needed=(
   # GNU time (not the shell keyword) reports the peak RSS of the binary for the memory
   # bounds of tests/scale.rs (issue 15)
   [/usr/bin/time]=time
+  # the fleet's store on a real PostgreSQL server (issue 14): the testkit makes a cluster
+  # with initdb and runs it with pg_ctl (as the postgres user when root); psql reads what
+  # the console stored. Debian keeps the server programs off PATH, so they are looked up
+  # in /usr/lib/postgresql/*/bin below.
+  [psql]=postgresql-client
 )
 
 # packages that provide no command of their own
@@ -77,6 +82,9 @@ done
 # GNU time (the peak memory of a vault export, tests/screening.rs): `command -v time`
 # finds the shell keyword, so the program is looked for by its path.
 [[ -x /usr/bin/time ]] || missing+=(time)
+# initdb, pg_ctl and postgres live in /usr/lib/postgresql/VERSION/bin, not on PATH.
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1 ||
+  missing+=(postgresql)
 for pkg in "${libraries[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done

@@ -148,6 +148,11 @@ pub struct Console {
     pub(crate) asked: Mutex<HashMap<u64, String>>,
     /// The accounts' digests the trail holds ([`crate::bound`]).
     pub(crate) bindings: Mutex<crate::bound::Bindings>,
+    /// Where the fleet's tables live when not in the home's store (`[console]
+    /// fleet_store`: PostgreSQL), and its connection once opened (see
+    /// [`Console::with_fleet`]).
+    fleet_at: Option<pacsguard_store::FleetStoreAt>,
+    fleet: Mutex<Option<Box<dyn pacsguard_store::FleetStore>>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, AuthError> {
@@ -218,7 +223,41 @@ impl Console {
             vault_reads: Mutex::new(0),
             asked: Mutex::new(HashMap::new()),
             bindings: Mutex::new(crate::bound::Bindings::default()),
+            fleet_at: None,
+            fleet: Mutex::new(None),
         })
+    }
+
+    /// The fleet's tables on another store than the home's (the fleet listener's, from
+    /// `[console] fleet_store`), so the Hosts page and its approvals read and write
+    /// what the listener does. The home's store is the default.
+    pub fn with_fleet_store(mut self, at: pacsguard_store::FleetStoreAt) -> Console {
+        self.fleet_at = match at {
+            pacsguard_store::FleetStoreAt::Sqlite(_) => None,
+            other => Some(other),
+        };
+        self
+    }
+
+    /// Runs `work` on the fleet's store: the configured one (connected at first use, so
+    /// a database down when `serve` starts is an error of the page, not of the start),
+    /// else the console's own connection to the home's store.
+    pub(crate) fn with_fleet<R>(
+        &self,
+        work: impl FnOnce(&mut dyn pacsguard_store::FleetStore) -> Result<R, AuthError>,
+    ) -> Result<R, AuthError> {
+        let Some(at) = &self.fleet_at else {
+            let mut db = lock(&self.db)?;
+            return work(&mut *db);
+        };
+        let mut fleet = lock(&self.fleet)?;
+        if fleet.is_none() {
+            *fleet = Some(at.open()?);
+        }
+        match fleet.as_mut() {
+            Some(store) => work(store.as_mut()),
+            None => unreachable!("opened just above"),
+        }
     }
 
     /// Ends every session past its idle or absolute limit, whether or not its browser

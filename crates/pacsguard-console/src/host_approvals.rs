@@ -12,7 +12,7 @@
 use pacsguard_events::{Action, Outcome};
 use pacsguard_store::ProfileRow;
 
-use crate::auth::{AuthError, Authenticated, Console, lock};
+use crate::auth::{AuthError, Authenticated, Console};
 use crate::roles::Role;
 
 impl Console {
@@ -34,7 +34,7 @@ impl Console {
             ));
         }
         let now = self.now();
-        let db = lock(&self.db)?;
+        self.with_fleet(|db| {
         let Some(row) = db.profile(host, generation, digest)? else {
             return Err(AuthError::Invalid(
                 "no such profile generation was reported by that host".into(),
@@ -80,5 +80,6 @@ impl Console {
         }
         db.profile(host, generation, digest)?
             .ok_or_else(|| AuthError::Invalid("the approval was not kept".into()))
+        })
     }
 }

@@ -34,14 +34,12 @@ async fn hosts_with(
     let now = console.clock.now();
     let stepped_up = console.stepped_up(auth);
     let read = blocking(move || {
-        let db = console
-            .db
-            .lock()
-            .map_err(|_| AuthError::Invalid("the console's store is unavailable".into()))?;
-        Ok::<_, AuthError>(Fleet {
-            hosts: db.hosts()?,
-            current: db.current_profiles()?,
-            pending: db.pending_profiles()?,
+        console.with_fleet(|db| {
+            Ok::<_, AuthError>(Fleet {
+                hosts: db.hosts()?,
+                current: db.current_profiles()?,
+                pending: db.pending_profiles()?,
+            })
         })
     })
     .await;

@@ -78,6 +78,17 @@ fn harness_with(
     clock: ManualClock,
     guardian: Option<Arc<dyn pacsguard_console::Guardian>>,
 ) -> Harness {
+    harness_on(home, clock, guardian, None)
+}
+
+/// A console whose fleet's tables are on `fleet` (`[console] fleet_store`), not in the
+/// home's store.
+fn harness_on(
+    home: tempfile::TempDir,
+    clock: ManualClock,
+    guardian: Option<Arc<dyn pacsguard_console::Guardian>>,
+    fleet: Option<pacsguard_store::FleetStoreAt>,
+) -> Harness {
     let store = home.path().join("store.sqlite");
     let db = pacsguard_store::ConsoleDb::open(&store).expect("console tables");
     let inbox = Inbox::new();
@@ -90,6 +101,10 @@ fn harness_with(
         Arc::new(GuardState::new()),
     )
     .expect("console");
+    let console = match fleet {
+        Some(at) => console.with_fleet_store(at),
+        None => console,
+    };
     let console = Arc::new(match guardian {
         Some(g) => console.with_guardian(g),
         None => console,
@@ -2817,32 +2832,59 @@ async fn an_account_raised_to_approver_by_the_asker_cannot_confirm_within_the_co
 }
 
 /// Issue 14: the hosts page shows each enrolled host's state, what the console last
-/// refused of it, and nothing a host's name could inject.
+/// refused of it, and nothing a host's name could inject; with the fleet in the home's
+/// store and on a real PostgreSQL server (`[console] fleet_store`), where the page reads
+/// what the fleet listener wrote there.
 #[tokio::test]
 async fn the_hosts_page_shows_each_host_and_its_state() {
-    let h = harness();
+    let home = tempfile::tempdir().expect("tempdir");
+    let store = home.path().join("store.sqlite");
+    drop(pacsguard_store::Store::open(&store).expect("store"));
+    let h = harness_in(home, ManualClock::new(START));
+    hosts_page_shows(&h, &pacsguard_store::FleetStoreAt::Sqlite(store)).await;
+    let pg = pacsguard_testkit::postgres::PgServer::start();
+    let at = pacsguard_store::FleetStoreAt::Postgres(pg.connection_string());
+    let home = tempfile::tempdir().expect("tempdir");
+    drop(pacsguard_store::Store::open(&home.path().join("store.sqlite")).expect("store"));
+    let h = harness_on(home, ManualClock::new(START), None, Some(at.clone()));
+    hosts_page_shows(&h, &at).await;
+}
+
+async fn hosts_page_shows(h: &Harness, fleet: &pacsguard_store::FleetStoreAt) {
+    let what = fleet.describe();
+    // The store's client is synchronous (PostgreSQL's runs a runtime of its own): used
+    // from a plain thread, as the console does with spawn_blocking.
+    let on_fleet = |work: &(dyn Fn(&mut dyn pacsguard_store::FleetStore) -> i64 + Sync)| {
+        std::thread::scope(|s| {
+            s.spawn(|| work(fleet.open().expect("db").as_mut()))
+                .join()
+                .expect("fleet store")
+        })
+    };
     let (cookie, _, _) = h.first_admin().await;
     let r = h.send("GET", "/hosts", Some(&cookie), &[]).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert!(r.body.contains("No host is enrolled"), "{}", r.body);
-    let store = h._home.path().join("store.sqlite");
-    let mut db = pacsguard_store::ConsoleDb::open(&store).expect("db");
-    db.add_enrol_token(b"digest", START, START + 900)
-        .expect("token");
-    let id = db
-        .enrol_host(b"digest", START, "<b>pacs-01</b>", "ab")
-        .expect("store")
-        .expect("enrolled");
+    assert_eq!(r.status, StatusCode::OK, "{what}: {}", r.body);
+    assert!(r.body.contains("No host is enrolled"), "{what}: {}", r.body);
+    let id = on_fleet(&|db| {
+        db.add_enrol_token(b"digest", START, START + 900)
+            .expect("token");
+        db.enrol_host(b"digest", START, "<b>pacs-01</b>", "ab")
+            .expect("store")
+            .expect("enrolled")
+    });
     let r = h.send("GET", "/hosts", Some(&cookie), &[]).await;
-    assert!(r.body.contains("&lt;b&gt;pacs-01"), "{}", r.body);
+    assert!(r.body.contains("&lt;b&gt;pacs-01"), "{what}: {}", r.body);
     assert!(!r.body.contains("<b>pacs-01"), "escaped: {}", r.body);
-    assert!(r.body.contains("never reported"), "{}", r.body);
-    db.set_host_state(id, "fork", "the trail was started anew")
-        .expect("state");
+    assert!(r.body.contains("never reported"), "{what}: {}", r.body);
+    on_fleet(&|db| {
+        db.set_host_state(id, "fork", "the trail was started anew")
+            .expect("state");
+        0
+    });
     let r = h.send("GET", "/hosts", Some(&cookie), &[]).await;
     assert!(
         r.body.contains("fork") && r.body.contains("the trail was started anew"),
-        "{}",
+        "{what}: {}",
         r.body
     );
 }

@@ -102,6 +102,11 @@ pub struct ConsoleConfig {
     /// WebAuthn relying party). Default: `https://localhost:PORT` when listening on a
     /// loopback address, else `https://HOSTNAME:PORT`.
     pub origin: Option<String>,
+    /// Where the fleet's tables live (hosts, their records, checkpoints, cosignatures,
+    /// quotas and profile approvals): unset or `"sqlite"`, the home's store (a console
+    /// with few hosts); a PostgreSQL connection string (`postgres://USER@HOST:PORT/DB`
+    /// or `host=/run/postgresql dbname=fleet user=pacsguard`) for a fleet.
+    pub fleet_store: Option<String>,
 }
 
 /// Largest `max_watches` accepted: the kernel's own ceiling is memory, and a watch costs

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use pacsguard_events::{Finding, FindingKind, Severity};
-use pacsguard_store::{AcceptedBatch, ConsoleDb, HostRow, StoreError, TokenRefusal};
+use pacsguard_store::{AcceptedBatch, FleetStore, FleetStoreAt, HostRow, StoreError, TokenRefusal};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use sha2::{Digest as _, Sha256};
@@ -130,7 +130,7 @@ fn is_token(text: &str) -> bool {
 /// decision that the new enrolment is the same machine. A plain token never does: a
 /// host's trail key is public, so naming it proves nothing.
 pub fn issue_token(
-    store: &Path,
+    store: &FleetStoreAt,
     lifetime: Duration,
     continues: Option<&str>,
 ) -> Result<(String, i64), String> {
@@ -143,7 +143,7 @@ pub fn issue_token(
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| e.to_string())?;
     let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let db = ConsoleDb::open(store).map_err(|e| e.to_string())?;
+    let mut db = store.open().map_err(|e| e.to_string())?;
     let now = now();
     let expires = now.saturating_add(i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX));
     match continues {
@@ -206,7 +206,8 @@ pub type Alert = Box<dyn Fn(Finding) + Send + Sync>;
 
 /// The console's fleet: its store, host CA, witness key and alert sink.
 pub struct Fleet {
-    pub store: PathBuf,
+    /// Where the fleet's tables live (the home's SQLite store, or PostgreSQL).
+    pub store: FleetStoreAt,
     pub ca: HostCa,
     pub cosigner: Cosigner,
     alert: Alert,
@@ -224,9 +225,14 @@ fn host_path(name: &str) -> PathBuf {
 }
 
 impl Fleet {
-    pub fn new(store: PathBuf, ca: HostCa, cosigner: Cosigner, alert: Alert) -> Fleet {
+    pub fn new(
+        store: impl Into<FleetStoreAt>,
+        ca: HostCa,
+        cosigner: Cosigner,
+        alert: Alert,
+    ) -> Fleet {
         Fleet {
-            store,
+            store: store.into(),
             ca,
             cosigner,
             alert,
@@ -245,7 +251,7 @@ impl Fleet {
     /// is charged then.
     fn charge_quota(
         &self,
-        db: &mut ConsoleDb,
+        db: &mut dyn FleetStore,
         host: &HostRow,
         adding: u64,
         now: i64,
@@ -303,7 +309,12 @@ impl Fleet {
     }
 
     /// Answers one request. `peer` is the client certificate the handshake verified.
-    pub fn answer(&self, db: &mut ConsoleDb, peer: Option<&[u8]>, request: Request) -> Response {
+    pub fn answer(
+        &self,
+        db: &mut dyn FleetStore,
+        peer: Option<&[u8]>,
+        request: Request,
+    ) -> Response {
         let refused = |reason: String| Response::Refused { reason };
         match request {
             Request::Enrol { token, name, csr } => {
@@ -364,7 +375,7 @@ impl Fleet {
 
     fn enrol(
         &self,
-        db: &mut ConsoleDb,
+        db: &mut dyn FleetStore,
         token: &str,
         name: &str,
         csr: &str,
@@ -409,7 +420,7 @@ impl Fleet {
     /// console's approval, sent back with the answer for the host to keep.
     fn judge_profile(
         &self,
-        db: &mut ConsoleDb,
+        db: &mut dyn FleetStore,
         host: &HostRow,
         claim: &ProfileClaim,
     ) -> Result<Option<String>, String> {
@@ -467,7 +478,7 @@ impl Fleet {
     /// it re-baselines is still seen in its own witnessed trail.
     fn profiles_in_trail(
         &self,
-        db: &ConsoleDb,
+        db: &mut dyn FleetStore,
         host: &HostRow,
         records: &[(u64, Vec<u8>)],
         now: i64,
@@ -499,7 +510,7 @@ impl Fleet {
     #[allow(clippy::too_many_arguments)]
     fn report(
         &self,
-        db: &mut ConsoleDb,
+        db: &mut dyn FleetStore,
         host: &HostRow,
         trail_key: &str,
         interval: u64,
@@ -663,7 +674,7 @@ impl Fleet {
     }
 
     /// Raises `host-silent` for each host past its promised interval (once per silence).
-    pub fn check_silence(&self, db: &ConsoleDb) -> Result<(), StoreError> {
+    pub fn check_silence(&self, db: &mut dyn FleetStore) -> Result<(), StoreError> {
         let now = now();
         let grace = i64::try_from(SILENCE_GRACE.as_secs()).unwrap_or(i64::MAX);
         for host in db.hosts()? {
@@ -696,7 +707,7 @@ impl Fleet {
 /// raise a false `host-trail-fork` and refuse that host for good. A record that differs
 /// from the one held is left in, and refused as the fork it is.
 fn skip_held<'r>(
-    db: &ConsoleDb,
+    db: &mut dyn FleetStore,
     host: &HostRow,
     first: u64,
     records: &'r [String],
@@ -798,13 +809,20 @@ pub fn serve(
         .spawn(move || {
             let open = Arc::new(AtomicUsize::new(0));
             let unproven: Unproven = Arc::default();
-            let silence_db = Mutex::new(ConsoleDb::open(&fleet.store).ok());
+            // Opened again at the next check when it could not be (the store's server
+            // down at start); a PostgreSQL connection reconnects by itself after.
+            let mut silence_db: Option<Box<dyn FleetStore>> = None;
             let mut next_silence_check = std::time::Instant::now();
             while !stop.load(Ordering::Relaxed) {
                 if std::time::Instant::now() >= next_silence_check {
-                    if let Ok(guard) = silence_db.lock()
-                        && let Some(db) = guard.as_ref()
-                        && let Err(e) = fleet.check_silence(db)
+                    if silence_db.is_none() {
+                        match fleet.store.open() {
+                            Ok(db) => silence_db = Some(db),
+                            Err(e) => say(&format!("fleet: silence check: {e}")),
+                        }
+                    }
+                    if let Some(db) = silence_db.as_mut()
+                        && let Err(e) = fleet.check_silence(db.as_mut())
                     {
                         say(&format!("fleet: silence check: {e}"));
                     }
@@ -908,7 +926,7 @@ fn connection(
         .peer_certificates()
         .and_then(|c| c.first())
         .map(|c| c.to_vec());
-    let mut db = ConsoleDb::open(&fleet.store).map_err(|e| e.to_string())?;
+    let mut db = fleet.store.open().map_err(|e| e.to_string())?;
     // Verified against the host CA and a host not revoked: no longer counted against
     // its address. A revoked host's certificate still passes the handshake (the CA
     // keeps no revocation list), so it stays held to its address's share.
@@ -944,7 +962,7 @@ fn connection(
                 return Ok(());
             }
         };
-        let response = fleet.answer(&mut db, peer.as_deref(), request);
+        let response = fleet.answer(db.as_mut(), peer.as_deref(), request);
         if wire::write_frame(&mut stream, &response).is_err() || !proven {
             return Ok(());
         }
@@ -955,6 +973,7 @@ fn connection(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pacsguard_store::ConsoleDb;
 
     #[test]
     fn unproven_connections_are_held_to_their_limit_per_address() {
@@ -1346,10 +1365,14 @@ mod tests {
         let store = dir.path().join("store.sqlite");
         drop(pacsguard_store::Store::open(&store).expect("store"));
         let over = MAX_ENROL_TOKEN_LIFETIME + Duration::from_secs(1);
-        assert!(issue_token(&store, over, None).is_err());
-        assert!(issue_token(&store, Duration::ZERO, None).is_err());
-        let (token, expires) =
-            issue_token(&store, MAX_ENROL_TOKEN_LIFETIME, None).expect("at the limit");
+        assert!(issue_token(&FleetStoreAt::Sqlite(store.clone()), over, None).is_err());
+        assert!(issue_token(&FleetStoreAt::Sqlite(store.clone()), Duration::ZERO, None).is_err());
+        let (token, expires) = issue_token(
+            &FleetStoreAt::Sqlite(store.clone()),
+            MAX_ENROL_TOKEN_LIFETIME,
+            None,
+        )
+        .expect("at the limit");
         assert!(is_token(&token));
         assert!(expires > now());
         let db = ConsoleDb::open(&store).expect("db");

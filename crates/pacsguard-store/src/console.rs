@@ -25,7 +25,9 @@ mod decisions;
 mod fleet;
 pub use fleet::{AcceptedBatch, HostRow, TokenRefusal};
 mod fleet_profiles;
-pub use fleet_profiles::{FROM_TRAIL, MAX_PENDING_PROFILES_PER_HOST, ProfileNoted, ProfileRow};
+pub use fleet_profiles::{
+    FROM_TRAIL, MAX_PENDING_PROFILES_PER_HOST, ProfileNoted, ProfileRow, QuotaWindow,
+};
 mod sessions;
 pub use breakglass::SealRow;
 pub use decisions::{AccountBinding, Credentials, PendingAcceptRow};

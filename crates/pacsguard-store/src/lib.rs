@@ -12,16 +12,19 @@
 //!   an acceptance edited, added or deleted in the store fails verification.
 
 mod console;
+mod fleet_store;
 mod seen;
 mod signing;
 mod sqlite;
 mod streamed;
 
+pub use console::QuotaWindow;
 pub use console::{
     AcceptedBatch, AccountBinding, AccountRow, ConsoleDb, Credentials, FROM_TRAIL, HostRow,
     LiveSession, MAX_PENDING_PROFILES_PER_HOST, NewPasskey, PasskeyAdded, PasskeyRemoved,
     PasskeyRow, PendingAcceptRow, ProfileNoted, ProfileRow, SealRow, SessionRow, TokenRefusal,
 };
+pub use fleet_store::{FleetStore, FleetStoreAt, PG_CONNECT_TIMEOUT, PgFleet};
 pub use seen::SeenRow;
 pub use signing::{
     SIGNATURE_DOMAIN, SIGNATURE_DOMAIN_V2, fingerprint, signing_message, signing_message_v2,

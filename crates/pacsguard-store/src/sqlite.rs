@@ -77,6 +77,13 @@ pub enum StoreError {
     },
     #[error("profile store {}: schema version {found} is not supported (expected {SCHEMA_VERSION}){}", .path.display(), if *.found == 1 { "; version 1 predates DICOM-aware profiles, whose digests it cannot be compared with: keep that home as evidence and profile again into a new one" } else { "" })]
     Schema { path: PathBuf, found: i64 },
+    /// The fleet's store on a PostgreSQL server (`target`: its database, user and host,
+    /// never the password).
+    #[error("fleet store (PostgreSQL {target}): {source}")]
+    Postgres {
+        target: String,
+        source: postgres::Error,
+    },
 }
 
 /// The signature row of a store, its key checked.

@@ -6,6 +6,8 @@
 //! The builder exists for what no real file shows: a chosen preamble, a chosen element.
 #![allow(clippy::disallowed_methods)]
 
+pub mod postgres;
+
 use std::path::{Path, PathBuf};
 
 pub const CT_IMAGE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.2";

@@ -59,7 +59,7 @@ impl ConsoleCommand {
 
 pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
     home.check_permissions()?;
-    let store = home.store_path();
+    let store = fleet_store(home)?;
     match command {
         ConsoleCommand::EnrolToken { expires, continues } => {
             let (token, until) =
@@ -80,7 +80,7 @@ pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ConsoleCommand::Hosts { json } => {
-            let db = pacsguard_store::ConsoleDb::open(&store)?;
+            let mut db = store.open()?;
             let hosts = db.hosts()?;
             let current = db.current_profiles()?;
             let profile_of = |h: &pacsguard_store::HostRow| current.iter().find(|p| p.host == h.id);
@@ -134,7 +134,7 @@ pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ConsoleCommand::RevokeHost { name } => {
-            let db = pacsguard_store::ConsoleDb::open(&store)?;
+            let mut db = store.open()?;
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
@@ -149,6 +149,17 @@ pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
             }
         }
     }
+}
+
+/// Where this console keeps its fleet's tables: `[console] fleet_store` of the home's
+/// configuration (PostgreSQL), else the home's store.
+pub fn fleet_store(home: &Home) -> Result<pacsguard_store::FleetStoreAt> {
+    let config = pacsguard_engine::Config::load(&home.config_path())?;
+    pacsguard_store::FleetStoreAt::from_config(
+        home.store_path(),
+        config.console.fleet_store.as_deref(),
+    )
+    .map_err(|e| anyhow!("{}: {e}", home.config_path().display()))
 }
 
 /// The size of the last checkpoint the console cosigned for `host`.
@@ -340,7 +351,9 @@ fn listen_for_hosts(
             ));
         }
     });
-    let fleet = pacsguard_fleet::console::Fleet::new(home.store_path(), ca, cosigner, alert);
+    let store = fleet_store(home)?;
+    say(&format!("the fleet's store: {}", store.describe()));
+    let fleet = pacsguard_fleet::console::Fleet::new(store, ca, cosigner, alert);
     let config = fleet
         .tls_config(chain, key)
         .map_err(|e| anyhow!("fleet TLS: {e}"))?;

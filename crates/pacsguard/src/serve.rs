@@ -462,7 +462,8 @@ pub fn run(
             home: home.clone(),
             four_eyes: config.console.four_eyes,
         }))
-        .with_relying_party_if(relying_party.clone()),
+        .with_relying_party_if(relying_party.clone())
+        .with_fleet_store(crate::fleet::fleet_store(&home)?),
     );
 
     let port = local.port();

@@ -1410,3 +1410,109 @@ fn a_profile_made_on_the_host_counts_only_once_the_console_approved_it() {
         "{trail}"
     );
 }
+
+/// Issue 14, "Store": a console keeping its fleet on a real PostgreSQL server
+/// (`[console] fleet_store`), the server crashed and started again while a host reports
+/// and writes on: afterwards PostgreSQL holds every record of the host exactly once, in
+/// order, every checkpoint verified, and the host was never held back. The `console`
+/// commands read the same store.
+#[test]
+fn a_console_on_postgresql_loses_nothing_across_a_server_restart_mid_stream() {
+    let pg = pacsguard_testkit::postgres::PgServer::start();
+    let console = Env::new();
+    console.profile(&[]);
+    let config = console.home.join("config.toml");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str(&format!(
+        "\n[console]\nfleet_store = \"{}\"\n",
+        pg.connection_string()
+    ));
+    std::fs::write(&config, text).expect("config");
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    assert!(
+        server
+            .after("the fleet's store: ")
+            .starts_with("PostgreSQL database postgres as postgres at "),
+        "{}",
+        server.stderr()
+    );
+    let host = Env::new();
+    host.profile(&[]);
+    let token = token(&console, "15m");
+    let out = host.run(&[
+        "enroll",
+        &url,
+        "--token",
+        &token,
+        "--fingerprint",
+        &fingerprint,
+        "--name",
+        "pg-1",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "pg-1", |h| h["records"].as_u64() > Some(0));
+    pg.crash().expect("the server stops");
+    for i in 0..20 {
+        std::fs::write(host.path(&format!("study/while-pg-down-{i}.dcm")), b"x").expect("write");
+    }
+    assert!(
+        guard.wait_for("console delivery:", Duration::from_secs(60)),
+        "the host is told its report was not taken: {}",
+        guard.stderr()
+    );
+    pg.start_again().expect("the server starts again");
+    assert!(
+        guard.wait_for("console delivery resumed", Duration::from_secs(90)),
+        "{}\nconsole: {}",
+        guard.stderr(),
+        server.stderr()
+    );
+    guard.stop();
+    let out = host.run(&["audit", "forward", "--to", "console"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let log = std::fs::read_to_string(host.home.join("audit.log")).expect("log");
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(
+        log.contains("while-pg-down-19"),
+        "the records written while it was down"
+    );
+    let held = wait_host(&console, "pg-1", |h| h["state"] == "ok");
+    assert_eq!(held["records"].as_u64(), Some(lines.len() as u64), "{held}");
+    assert_eq!(
+        held["witnessed"], held["records"],
+        "every checkpoint verified"
+    );
+    // Read from PostgreSQL itself, not through the console.
+    let stored = pg.psql(
+        "SELECT convert_from(r.line, 'UTF8') FROM fleet_records r \
+         JOIN fleet_hosts h ON h.id = r.host WHERE h.name = 'pg-1' ORDER BY r.seq",
+    );
+    assert_eq!(
+        stored.lines().collect::<Vec<_>>(),
+        lines,
+        "once each, in order"
+    );
+    let seqs =
+        pg.psql("SELECT count(*), min(seq), max(seq), count(DISTINCT seq) FROM fleet_records");
+    assert_eq!(
+        seqs.trim(),
+        format!("{0}|0|{1}|{0}", lines.len(), lines.len() - 1),
+        "no gap, nothing twice"
+    );
+    let checkpoints =
+        pg.psql("SELECT max(size), bool_and(cosignature <> '') FROM fleet_checkpoints");
+    assert_eq!(
+        checkpoints.trim(),
+        format!("{}|t", lines.len()),
+        "each cosigned"
+    );
+    assert!(
+        stored_records(&console, "pg-1").is_empty(),
+        "nothing in the home's SQLite store"
+    );
+    server.stop();
+}

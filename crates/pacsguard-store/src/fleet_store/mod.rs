@@ -1,0 +1,347 @@
+//! The fleet's store on the console's side (issue 14): enrolment tokens, hosts, what
+//! each host delivered (records, checkpoints, cosignatures), quotas and the profile
+//! generations hosts claimed, behind one trait with two implementations:
+//!
+//! * SQLite ([`ConsoleDb`], the home's store file): the embedded default for a console
+//!   with few hosts.
+//! * PostgreSQL ([`PgFleet`]): a real server for fleets, selected by the console's
+//!   configuration (`[console] fleet_store = "postgres://…"`).
+//!
+//! Both keep the same invariants, which the store tests run against both: a token is
+//! spent once, in the transaction that enrols its host; a host's witness state moves
+//! only from the size the caller verified against, in the transaction that stores the
+//! records it covers (so two connections of one host cannot interleave, and a batch is
+//! stored exactly once); a quota charge is read and written in one transaction.
+
+use std::path::PathBuf;
+
+use crate::console::{
+    AcceptedBatch, ConsoleDb, HostRow, ProfileNoted, ProfileRow, QuotaWindow, TokenRefusal,
+};
+use crate::sqlite::StoreError;
+
+mod postgres;
+pub use self::postgres::{PG_CONNECT_TIMEOUT, PgFleet};
+
+/// What the fleet's console side needs of its store. Every method takes `&mut self`: a
+/// PostgreSQL client needs it for any query, and reconnects in it after the server
+/// restarted.
+pub trait FleetStore: Send + std::fmt::Debug {
+    /// Stores a new enrolment token's digest, valid until `expires`.
+    fn add_enrol_token(
+        &mut self,
+        token_hash: &[u8],
+        now: i64,
+        expires: i64,
+    ) -> Result<(), StoreError>;
+    /// The newest revoked host named `name` whose trail the console still holds.
+    fn revoked_host_with_trail(&mut self, name: &str) -> Result<Option<HostRow>, StoreError>;
+    /// Stores a token that enrols a host continuing the revoked host `continues`.
+    fn add_continue_token(
+        &mut self,
+        token_hash: &[u8],
+        now: i64,
+        expires: i64,
+        continues: i64,
+    ) -> Result<(), StoreError>;
+    /// The revoked host whose trail host `id` was enrolled to continue, until carried over.
+    fn continued_host(&mut self, id: i64) -> Result<Option<HostRow>, StoreError>;
+    /// Why the token would be refused now, if it would.
+    fn enrol_token_refusal(
+        &mut self,
+        token_hash: &[u8],
+        now: i64,
+    ) -> Result<Option<TokenRefusal>, StoreError>;
+    /// Spends the token and enrols a host in one transaction.
+    fn enrol_host(
+        &mut self,
+        token_hash: &[u8],
+        now: i64,
+        name: &str,
+        fingerprint: &str,
+    ) -> Result<Result<i64, TokenRefusal>, StoreError>;
+    fn host_by_fingerprint(&mut self, fingerprint: &str) -> Result<Option<HostRow>, StoreError>;
+    fn host(&mut self, id: i64) -> Result<Option<HostRow>, StoreError>;
+    /// Every host, by name.
+    fn hosts(&mut self) -> Result<Vec<HostRow>, StoreError>;
+    /// Revokes the hosts named `name` that are not revoked yet; returns how many.
+    fn revoke_host(&mut self, name: &str, now: i64) -> Result<usize, StoreError>;
+    /// Notes a contact from the host and the heartbeat interval it promises.
+    fn touch_host(&mut self, id: i64, now: i64, interval: i64) -> Result<(), StoreError>;
+    /// Sets the host's state; whether it changed.
+    fn set_host_state(&mut self, id: i64, state: &str, detail: &str) -> Result<bool, StoreError>;
+    /// Stores a verified batch only if the host's size is still `batch.from_size`.
+    fn accept_batch(&mut self, host: i64, batch: &AcceptedBatch<'_>) -> Result<bool, StoreError>;
+    /// Moves the witness state of the revoked host `from` to `to` (see
+    /// [`ConsoleDb::carry_over_host`]).
+    fn carry_over_host(&mut self, from: i64, to: i64) -> Result<bool, StoreError>;
+    /// The records of `host` with sequence numbers in `from..to`, in order.
+    fn host_records_between(
+        &mut self,
+        host: i64,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
+    /// Every record of `host`, in order.
+    fn host_records(&mut self, host: i64) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
+    /// Notes that `host` reports (`generation`, `digest`) as its current profile.
+    fn note_profile(
+        &mut self,
+        host: i64,
+        generation: u64,
+        digest: &str,
+        created: i64,
+        now: i64,
+    ) -> Result<ProfileNoted, StoreError>;
+    /// Notes that the host's trail records signing `generation`; `true`: raise it.
+    fn note_profile_in_trail(
+        &mut self,
+        host: i64,
+        generation: u64,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Records an approver's acceptance of a pending profile.
+    #[allow(clippy::too_many_arguments)]
+    fn approve_profile(
+        &mut self,
+        host: i64,
+        generation: u64,
+        digest: &str,
+        by: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Takes back an approval that could not be recorded on the trail.
+    fn withdraw_profile_approval(
+        &mut self,
+        host: i64,
+        generation: u64,
+        digest: &str,
+    ) -> Result<(), StoreError>;
+    /// The bytes charged to `host` in its current quota window.
+    fn quota_used(&mut self, host: i64) -> Result<QuotaWindow, StoreError>;
+    /// Charges `adding` bytes to `host`'s quota in one transaction.
+    fn charge_quota(
+        &mut self,
+        host: i64,
+        now: i64,
+        window: i64,
+        limit: u64,
+        adding: u64,
+    ) -> Result<Result<QuotaWindow, QuotaWindow>, StoreError>;
+    /// Gives back `bytes` charged in the window that began at `window_start`.
+    fn refund_quota(&mut self, host: i64, window_start: i64, bytes: u64) -> Result<(), StoreError>;
+    fn profile(
+        &mut self,
+        host: i64,
+        generation: u64,
+        digest: &str,
+    ) -> Result<Option<ProfileRow>, StoreError>;
+    /// Each host's current profile (its highest generation), by host name.
+    fn current_profiles(&mut self) -> Result<Vec<ProfileRow>, StoreError>;
+    /// The profiles waiting for an approver, hosts not revoked, newest first.
+    fn pending_profiles(&mut self) -> Result<Vec<ProfileRow>, StoreError>;
+}
+
+/// Where the fleet's tables live: the home's SQLite store (the default) or a
+/// PostgreSQL server.
+#[derive(Clone, PartialEq, Eq)]
+pub enum FleetStoreAt {
+    Sqlite(PathBuf),
+    /// A connection string as `postgres` takes it: `postgres://USER@HOST:PORT/DB` or
+    /// `host=/run/postgresql port=5432 user=pacsguard dbname=fleet`.
+    Postgres(String),
+}
+
+impl std::fmt::Debug for FleetStoreAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FleetStoreAt::Sqlite(path) => write!(f, "Sqlite({})", path.display()),
+            // Never the connection string itself: it may hold a password.
+            FleetStoreAt::Postgres(target) => {
+                write!(f, "Postgres({})", self::postgres::describe(target))
+            }
+        }
+    }
+}
+
+impl From<PathBuf> for FleetStoreAt {
+    fn from(path: PathBuf) -> FleetStoreAt {
+        FleetStoreAt::Sqlite(path)
+    }
+}
+
+impl FleetStoreAt {
+    /// The home's SQLite store (`store`), unless `configured` names a PostgreSQL server.
+    /// A configured value that is not a PostgreSQL connection string is refused, naming
+    /// the setting, not taken for a file.
+    pub fn from_config(store: PathBuf, configured: Option<&str>) -> Result<FleetStoreAt, String> {
+        match configured.map(str::trim) {
+            None | Some("") | Some("sqlite") => Ok(FleetStoreAt::Sqlite(store)),
+            Some(text) => {
+                self::postgres::parse(text).map_err(|e| {
+                    format!("[console] fleet_store: not a PostgreSQL connection string (postgres://USER@HOST:PORT/DB, or host=… dbname=…), nor \"sqlite\": {e}")
+                })?;
+                Ok(FleetStoreAt::Postgres(text.to_string()))
+            }
+        }
+    }
+
+    /// Opens a connection to the store (creating the fleet's tables if missing).
+    pub fn open(&self) -> Result<Box<dyn FleetStore>, StoreError> {
+        Ok(match self {
+            FleetStoreAt::Sqlite(path) => Box::new(ConsoleDb::open(path)?),
+            FleetStoreAt::Postgres(target) => Box::new(PgFleet::connect(target)?),
+        })
+    }
+
+    /// What to call it in messages (a PostgreSQL target without its password).
+    pub fn describe(&self) -> String {
+        match self {
+            FleetStoreAt::Sqlite(path) => format!("SQLite {}", path.display()),
+            FleetStoreAt::Postgres(target) => {
+                format!("PostgreSQL {}", self::postgres::describe(target))
+            }
+        }
+    }
+}
+
+/// The SQLite implementation: the inherent methods of [`ConsoleDb`], unchanged.
+impl FleetStore for ConsoleDb {
+    fn add_enrol_token(&mut self, t: &[u8], now: i64, expires: i64) -> Result<(), StoreError> {
+        ConsoleDb::add_enrol_token(self, t, now, expires)
+    }
+    fn revoked_host_with_trail(&mut self, name: &str) -> Result<Option<HostRow>, StoreError> {
+        ConsoleDb::revoked_host_with_trail(self, name)
+    }
+    fn add_continue_token(
+        &mut self,
+        t: &[u8],
+        now: i64,
+        expires: i64,
+        continues: i64,
+    ) -> Result<(), StoreError> {
+        ConsoleDb::add_continue_token(self, t, now, expires, continues)
+    }
+    fn continued_host(&mut self, id: i64) -> Result<Option<HostRow>, StoreError> {
+        ConsoleDb::continued_host(self, id)
+    }
+    fn enrol_token_refusal(
+        &mut self,
+        t: &[u8],
+        now: i64,
+    ) -> Result<Option<TokenRefusal>, StoreError> {
+        ConsoleDb::enrol_token_refusal(self, t, now)
+    }
+    fn enrol_host(
+        &mut self,
+        t: &[u8],
+        now: i64,
+        name: &str,
+        fingerprint: &str,
+    ) -> Result<Result<i64, TokenRefusal>, StoreError> {
+        ConsoleDb::enrol_host(self, t, now, name, fingerprint)
+    }
+    fn host_by_fingerprint(&mut self, fingerprint: &str) -> Result<Option<HostRow>, StoreError> {
+        ConsoleDb::host_by_fingerprint(self, fingerprint)
+    }
+    fn host(&mut self, id: i64) -> Result<Option<HostRow>, StoreError> {
+        ConsoleDb::host(self, id)
+    }
+    fn hosts(&mut self) -> Result<Vec<HostRow>, StoreError> {
+        ConsoleDb::hosts(self)
+    }
+    fn revoke_host(&mut self, name: &str, now: i64) -> Result<usize, StoreError> {
+        ConsoleDb::revoke_host(self, name, now)
+    }
+    fn touch_host(&mut self, id: i64, now: i64, interval: i64) -> Result<(), StoreError> {
+        ConsoleDb::touch_host(self, id, now, interval)
+    }
+    fn set_host_state(&mut self, id: i64, state: &str, detail: &str) -> Result<bool, StoreError> {
+        ConsoleDb::set_host_state(self, id, state, detail)
+    }
+    fn accept_batch(&mut self, host: i64, batch: &AcceptedBatch<'_>) -> Result<bool, StoreError> {
+        ConsoleDb::accept_batch(self, host, batch)
+    }
+    fn carry_over_host(&mut self, from: i64, to: i64) -> Result<bool, StoreError> {
+        ConsoleDb::carry_over_host(self, from, to)
+    }
+    fn host_records_between(
+        &mut self,
+        host: i64,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        ConsoleDb::host_records_between(self, host, from, to)
+    }
+    fn host_records(&mut self, host: i64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        ConsoleDb::host_records(self, host)
+    }
+    fn note_profile(
+        &mut self,
+        host: i64,
+        generation: u64,
+        digest: &str,
+        created: i64,
+        now: i64,
+    ) -> Result<ProfileNoted, StoreError> {
+        ConsoleDb::note_profile(self, host, generation, digest, created, now)
+    }
+    fn note_profile_in_trail(
+        &mut self,
+        host: i64,
+        generation: u64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        ConsoleDb::note_profile_in_trail(self, host, generation, now)
+    }
+    fn approve_profile(
+        &mut self,
+        host: i64,
+        generation: u64,
+        digest: &str,
+        by: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        ConsoleDb::approve_profile(self, host, generation, digest, by, reason, now)
+    }
+    fn withdraw_profile_approval(
+        &mut self,
+        host: i64,
+        generation: u64,
+        digest: &str,
+    ) -> Result<(), StoreError> {
+        ConsoleDb::withdraw_profile_approval(self, host, generation, digest)
+    }
+    fn quota_used(&mut self, host: i64) -> Result<QuotaWindow, StoreError> {
+        ConsoleDb::quota_used(self, host)
+    }
+    fn charge_quota(
+        &mut self,
+        host: i64,
+        now: i64,
+        window: i64,
+        limit: u64,
+        adding: u64,
+    ) -> Result<Result<QuotaWindow, QuotaWindow>, StoreError> {
+        ConsoleDb::charge_quota(self, host, now, window, limit, adding)
+    }
+    fn refund_quota(&mut self, host: i64, window_start: i64, bytes: u64) -> Result<(), StoreError> {
+        ConsoleDb::refund_quota(self, host, window_start, bytes)
+    }
+    fn profile(
+        &mut self,
+        host: i64,
+        generation: u64,
+        digest: &str,
+    ) -> Result<Option<ProfileRow>, StoreError> {
+        ConsoleDb::profile(self, host, generation, digest)
+    }
+    fn current_profiles(&mut self) -> Result<Vec<ProfileRow>, StoreError> {
+        ConsoleDb::current_profiles(self)
+    }
+    fn pending_profiles(&mut self) -> Result<Vec<ProfileRow>, StoreError> {
+        ConsoleDb::pending_profiles(self)
+    }
+}

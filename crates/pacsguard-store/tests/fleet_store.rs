@@ -1,0 +1,505 @@
+//! The fleet's store (issue 14): the same tests against SQLite (the home's store file)
+//! and a real PostgreSQL server (started by the testkit with Debian's `postgresql`:
+//! these tests fail, not skip, where it cannot start).
+#![allow(clippy::disallowed_methods)]
+
+use pacsguard_store::{
+    AcceptedBatch, FleetStore, FleetStoreAt, MAX_PENDING_PROFILES_PER_HOST, TokenRefusal,
+};
+use pacsguard_testkit::postgres::PgServer;
+
+/// Runs `test` on a fresh SQLite store, then on a fresh PostgreSQL database; each is
+/// named in a failure.
+fn on_both(test: impl Fn(&FleetStoreAt)) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("store.sqlite");
+    rusqlite::Connection::open(&path).expect("an empty store file");
+    test(&FleetStoreAt::Sqlite(path));
+    let server = PgServer::start();
+    test(&FleetStoreAt::Postgres(server.connection_string()));
+}
+
+fn open(at: &FleetStoreAt) -> Box<dyn FleetStore> {
+    at.open()
+        .unwrap_or_else(|e| panic!("{}: {e}", at.describe()))
+}
+
+fn enrol(db: &mut dyn FleetStore, token: &[u8], name: &str, fingerprint: &str) -> i64 {
+    db.add_enrol_token(token, 100, 1000).expect("token");
+    db.enrol_host(token, 200, name, fingerprint)
+        .expect("store")
+        .expect("enrolled")
+}
+
+fn batch<'a>(
+    from: u64,
+    records: &'a [(u64, Vec<u8>)],
+    size: u64,
+    note: &'a str,
+) -> AcceptedBatch<'a> {
+    AcceptedBatch {
+        from_size: from,
+        records,
+        size,
+        peaks: vec![size as u8; 32],
+        trail_key: "host+1234+key",
+        checkpoint: note,
+        cosignature: "cosigned",
+        now: 300,
+    }
+}
+
+#[test]
+fn a_token_enrols_once_before_it_expires_and_a_name_is_held_once() {
+    on_both(|at| {
+        let what = at.describe();
+        let mut db = open(at);
+        let db = db.as_mut();
+        assert_eq!(
+            db.enrol_host(b"nope", 1, "a", "f0").expect("store"),
+            Err(TokenRefusal::Unknown),
+            "{what}"
+        );
+        db.add_enrol_token(b"t1", 100, 1000).expect("token");
+        assert_eq!(
+            db.enrol_token_refusal(b"t1", 999).expect("store"),
+            None,
+            "{what}"
+        );
+        assert_eq!(
+            db.enrol_token_refusal(b"t1", 1000).expect("store"),
+            Some(TokenRefusal::Expired),
+            "{what}: the boundary, at the expiry"
+        );
+        let id = db
+            .enrol_host(b"t1", 200, "ward-1", "f1")
+            .expect("store")
+            .expect("enrolled");
+        assert_eq!(
+            db.enrol_host(b"t1", 201, "ward-2", "f2").expect("store"),
+            Err(TokenRefusal::Used),
+            "{what}"
+        );
+        db.add_enrol_token(b"t2", 100, 1000).expect("token");
+        assert_eq!(
+            db.enrol_host(b"t2", 202, "ward-1", "f3").expect("store"),
+            Err(TokenRefusal::NameTaken),
+            "{what}"
+        );
+        assert_eq!(
+            db.enrol_token_refusal(b"t2", 203).expect("store"),
+            None,
+            "{what}: a refused name does not spend the token"
+        );
+        let host = db.host_by_fingerprint("f1").expect("store").expect("host");
+        assert_eq!(
+            (host.id, host.name.as_str(), host.size),
+            (id, "ward-1", 0),
+            "{what}"
+        );
+        assert_eq!(db.revoke_host("ward-1", 300).expect("store"), 1, "{what}");
+        assert_eq!(db.revoke_host("ward-1", 301).expect("store"), 0, "{what}");
+        let other = db.enrol_host(b"t2", 302, "ward-1", "f3").expect("store");
+        assert!(other.is_ok(), "{what}: a revoked host's name is free again");
+        db.add_enrol_token(b"t3", 100, 1000).expect("token");
+        db.enrol_host(b"t3", 303, "Zeta", "f4")
+            .expect("store")
+            .expect("enrolled");
+        let names: Vec<String> = db
+            .hosts()
+            .expect("store")
+            .into_iter()
+            .map(|h| h.name)
+            .collect();
+        assert_eq!(
+            names,
+            ["Zeta", "ward-1", "ward-1"],
+            "{what}: byte order, as SQLite sorts"
+        );
+    });
+}
+
+/// Enrolments racing for one name on two connections: exactly one wins.
+#[test]
+fn two_enrolments_under_one_name_at_once_enrol_one_host() {
+    on_both(|at| {
+        let what = at.describe();
+        let mut db = open(at);
+        for i in 0..8u8 {
+            db.add_enrol_token(&[i], 100, 1000).expect("token");
+        }
+        let won: usize = std::thread::scope(|s| {
+            let racers: Vec<_> = (0..8u8)
+                .map(|i| {
+                    s.spawn(move || {
+                        let mut db = open(at);
+                        db.enrol_host(&[i], 200, "pacs", &format!("fp{i}"))
+                            .expect("store")
+                            .is_ok()
+                    })
+                })
+                .collect();
+            racers
+                .into_iter()
+                .map(|r| r.join().expect("racer"))
+                .filter(|won| *won)
+                .count()
+        });
+        assert_eq!(won, 1, "{what}");
+        assert_eq!(db.hosts().expect("store").len(), 1, "{what}");
+    });
+}
+
+#[test]
+fn a_batch_is_stored_once_and_only_from_the_size_it_was_verified_against() {
+    on_both(|at| {
+        let what = at.describe();
+        let mut db = open(at);
+        let db = db.as_mut();
+        let host = enrol(db, b"t", "pacs", "f");
+        let first: Vec<(u64, Vec<u8>)> = (0..3)
+            .map(|i| (i, format!("record {i}").into_bytes()))
+            .collect();
+        assert!(
+            db.accept_batch(host, &batch(0, &first, 3, "note\n3\n"))
+                .expect("store"),
+            "{what}"
+        );
+        assert!(
+            !db.accept_batch(host, &batch(0, &first, 3, "note\n3\n"))
+                .expect("store"),
+            "{what}: the same batch again (a lost answer) is not stored twice"
+        );
+        let second: Vec<(u64, Vec<u8>)> =
+            (3..1003).map(|i| (i, vec![b'x'; i as usize % 7])).collect();
+        assert!(
+            db.accept_batch(host, &batch(3, &second, 1003, "note\n1003\n"))
+                .expect("store"),
+            "{what}"
+        );
+        let held = db.host(host).expect("store").expect("host");
+        assert_eq!(held.size, 1003, "{what}");
+        assert_eq!(held.peaks, vec![(1003 % 256) as u8; 32], "{what}");
+        assert_eq!(held.checkpoint.as_deref(), Some("note\n1003\n"), "{what}");
+        assert_eq!(held.trail_key.as_deref(), Some("host+1234+key"), "{what}");
+        let all = db.host_records(host).expect("store");
+        let expected: Vec<(u64, Vec<u8>)> = first.iter().chain(&second).cloned().collect();
+        assert_eq!(
+            all, expected,
+            "{what}: every record once, in order, bytes as sent"
+        );
+        assert_eq!(
+            db.host_records_between(host, 2, 5).expect("store"),
+            expected[2..5],
+            "{what}"
+        );
+        assert!(
+            db.set_host_state(host, "fork", "rewound").expect("store"),
+            "{what}"
+        );
+        assert!(
+            !db.set_host_state(host, "fork", "again").expect("store"),
+            "{what}: once per change"
+        );
+        db.touch_host(host, 400, 30).expect("store");
+        let held = db.host(host).expect("store").expect("host");
+        assert_eq!(
+            (held.last_contact, held.interval, held.state.as_str()),
+            (400, 30, "fork"),
+            "{what}"
+        );
+    });
+}
+
+/// Two connections of one host storing at once: one batch moves the state, the other is
+/// refused (and sent again by its host), never both.
+#[test]
+fn two_connections_of_one_host_never_interleave_their_batches() {
+    on_both(|at| {
+        let what = at.describe();
+        let mut db = open(at);
+        let host = enrol(db.as_mut(), b"t", "pacs", "f");
+        let stored: usize = std::thread::scope(|s| {
+            let racers: Vec<_> = (0..4u8)
+                .map(|i| {
+                    s.spawn(move || {
+                        let mut db = open(at);
+                        let records: Vec<(u64, Vec<u8>)> =
+                            (0..50).map(|n| (n, vec![i; 10])).collect();
+                        db.accept_batch(host, &batch(0, &records, 50, "note\n50\n"))
+                            .expect("store") as usize
+                    })
+                })
+                .collect();
+            racers.into_iter().map(|r| r.join().expect("racer")).sum()
+        });
+        assert_eq!(stored, 1, "{what}");
+        let records = db.host_records(host).expect("store");
+        assert_eq!(records.len(), 50, "{what}");
+        assert!(
+            records.iter().all(|(_, l)| *l == records[0].1),
+            "{what}: one batch's records only"
+        );
+    });
+}
+
+#[test]
+fn quota_charges_from_many_connections_are_all_counted_up_to_the_limit() {
+    on_both(|at| {
+        let what = at.describe();
+        let mut db = open(at);
+        let host = enrol(db.as_mut(), b"t", "pacs", "f");
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(move || {
+                    let mut db = open(at);
+                    for _ in 0..25 {
+                        db.charge_quota(host, 1000, 100, 1_000_000, 10)
+                            .expect("store")
+                            .expect("within the limit");
+                    }
+                });
+            }
+        });
+        assert_eq!(db.quota_used(host).expect("store"), (1000, 1000), "{what}");
+        assert_eq!(
+            db.charge_quota(host, 1050, 100, 1000, 1).expect("store"),
+            Err((1000, 1000)),
+            "{what}: one byte past the limit is refused, nothing charged"
+        );
+        assert_eq!(
+            db.charge_quota(host, 1099, 100, 1001, 1).expect("store"),
+            Ok((1000, 1001)),
+            "{what}: at the limit exactly"
+        );
+        db.refund_quota(host, 1000, 5000).expect("store");
+        assert_eq!(
+            db.quota_used(host).expect("store"),
+            (1000, 0),
+            "{what}: never below 0"
+        );
+        assert_eq!(
+            db.charge_quota(host, 1100, 100, 1000, 7).expect("store"),
+            Ok((1100, 7)),
+            "{what}: the window restarts once it has passed"
+        );
+    });
+}
+
+#[test]
+fn profile_claims_are_new_once_approved_pruned_and_current_alike() {
+    on_both(|at| {
+        let what = at.describe();
+        let mut db = open(at);
+        let db = db.as_mut();
+        let host = enrol(db, b"t", "pacs", "f");
+        let noted = db.note_profile(host, 2, "aa", 10, 100).expect("store");
+        assert!(noted.new && noted.approved_at.is_none(), "{what}");
+        assert!(
+            !db.note_profile(host, 2, "aa", 10, 101).expect("store").new,
+            "{what}"
+        );
+        assert!(
+            db.approve_profile(host, 2, "aa", "ann", "checked", 150)
+                .expect("store"),
+            "{what}"
+        );
+        assert!(
+            !db.approve_profile(host, 2, "aa", "bob", "again", 151)
+                .expect("store"),
+            "{what}"
+        );
+        assert_eq!(
+            db.note_profile(host, 2, "aa", 10, 160)
+                .expect("store")
+                .approved_at,
+            Some(150),
+            "{what}"
+        );
+        assert!(
+            db.note_profile_in_trail(host, 3, 170).expect("store"),
+            "{what}: a newer generation in the trail"
+        );
+        assert!(
+            !db.note_profile_in_trail(host, 3, 171).expect("store"),
+            "{what}: raised once"
+        );
+        assert!(
+            !db.note_profile_in_trail(host, 1, 172).expect("store"),
+            "{what}: older than the approved one"
+        );
+        let current = db.current_profiles().expect("store");
+        assert_eq!(current.len(), 1, "{what}");
+        assert_eq!(
+            (current[0].generation, current[0].digest.as_str()),
+            (3, "trail"),
+            "{what}"
+        );
+        for generation in 10..10 + MAX_PENDING_PROFILES_PER_HOST as u64 + 5 {
+            db.note_profile(host, generation, "bb", 10, 200 + generation as i64)
+                .expect("store");
+        }
+        let pending = db.pending_profiles().expect("store");
+        assert_eq!(
+            pending.len(),
+            MAX_PENDING_PROFILES_PER_HOST,
+            "{what}: held to the limit"
+        );
+        assert_eq!(
+            pending[0].generation,
+            10 + MAX_PENDING_PROFILES_PER_HOST as u64 + 4,
+            "{what}: newest first"
+        );
+        assert!(
+            db.profile(host, 2, "aa")
+                .expect("store")
+                .is_some_and(|p| p.approved.is_some()),
+            "{what}: approved kept"
+        );
+        db.withdraw_profile_approval(host, 2, "aa").expect("store");
+        assert!(
+            db.profile(host, 2, "aa")
+                .expect("store")
+                .is_some_and(|p| p.approved.is_none()),
+            "{what}"
+        );
+    });
+}
+
+#[test]
+fn a_revoked_hosts_trail_is_carried_over_once_to_the_host_that_continues_it() {
+    on_both(|at| {
+        let what = at.describe();
+        let mut db = open(at);
+        let db = db.as_mut();
+        let old = enrol(db, b"t1", "pacs", "f1");
+        let records: Vec<(u64, Vec<u8>)> = (0..4).map(|i| (i, vec![b'r', i as u8])).collect();
+        assert!(
+            db.accept_batch(old, &batch(0, &records, 4, "note\n4\n"))
+                .expect("store")
+        );
+        db.note_profile(old, 5, "cc", 1, 100).expect("store");
+        db.approve_profile(old, 5, "cc", "ann", "ok", 110)
+            .expect("store");
+        db.revoke_host("pacs", 500).expect("store");
+        let revoked = db
+            .revoked_host_with_trail("pacs")
+            .expect("store")
+            .expect("revoked");
+        assert_eq!(revoked.id, old, "{what}");
+        db.add_continue_token(b"t2", 600, 1000, old).expect("token");
+        assert_eq!(
+            db.enrol_host(b"t2", 601, "other", "f2").expect("store"),
+            Err(TokenRefusal::ContinuesAnother),
+            "{what}"
+        );
+        let new = db
+            .enrol_host(b"t2", 602, "pacs", "f2")
+            .expect("store")
+            .expect("enrolled");
+        assert_eq!(
+            db.continued_host(new).expect("store").map(|h| h.id),
+            Some(old),
+            "{what}"
+        );
+        // The new enrolment named its profile already: the old, approved row replaces it.
+        db.note_profile(new, 5, "cc", 1, 603).expect("store");
+        assert!(db.carry_over_host(old, new).expect("store"), "{what}");
+        assert!(
+            !db.carry_over_host(old, new).expect("store"),
+            "{what}: once"
+        );
+        assert_eq!(db.host_records(new).expect("store"), records, "{what}");
+        assert!(db.host_records(old).expect("store").is_empty(), "{what}");
+        let moved = db.host(new).expect("store").expect("host");
+        assert_eq!(
+            (moved.size, moved.checkpoint.as_deref()),
+            (4, Some("note\n4\n")),
+            "{what}"
+        );
+        assert!(
+            db.continued_host(new).expect("store").is_none(),
+            "{what}: the binding is spent"
+        );
+        let profile = db.profile(new, 5, "cc").expect("store").expect("profile");
+        assert_eq!(
+            profile.approved.map(|a| a.0),
+            Some("ann".to_string()),
+            "{what}"
+        );
+    });
+}
+
+/// The PostgreSQL server restarted under an open connection (a crash, then a start):
+/// the call during the outage fails with the server's reason, the next one after it
+/// reconnects, and a batch whose transaction the crash cut is not stored at all.
+#[test]
+fn a_restarted_postgresql_server_is_reconnected_and_nothing_is_stored_twice() {
+    let server = PgServer::start();
+    let at = FleetStoreAt::Postgres(server.connection_string());
+    let mut db = open(&at);
+    let host = enrol(db.as_mut(), b"t", "pacs", "f");
+    let first: Vec<(u64, Vec<u8>)> = (0..10).map(|i| (i, vec![b'a'; 3])).collect();
+    assert!(
+        db.accept_batch(host, &batch(0, &first, 10, "note\n10\n"))
+            .expect("store")
+    );
+    server.crash().expect("crash");
+    let err = db
+        .accept_batch(host, &batch(10, &first, 20, "note\n20\n"))
+        .expect_err("the server is down");
+    let text = err.to_string();
+    assert!(
+        text.contains("fleet store (PostgreSQL database postgres as postgres at"),
+        "the error names the store: {text}"
+    );
+    server.start_again().expect("start again");
+    let second: Vec<(u64, Vec<u8>)> = (10..20).map(|i| (i, vec![b'b'; 3])).collect();
+    assert!(
+        db.accept_batch(host, &batch(10, &second, 20, "note\n20\n"))
+            .expect("reconnected"),
+        "{}",
+        server.log()
+    );
+    assert!(
+        !db.accept_batch(host, &batch(10, &second, 20, "note\n20\n"))
+            .expect("store")
+    );
+    let seqs: Vec<u64> = db
+        .host_records(host)
+        .expect("store")
+        .iter()
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(seqs, (0..20).collect::<Vec<_>>());
+    let counted = server.psql("SELECT count(*), count(DISTINCT seq) FROM fleet_records");
+    assert_eq!(counted.trim(), "20|20");
+}
+
+#[test]
+fn a_fleet_store_setting_that_is_no_connection_string_is_refused_by_name() {
+    let store = std::path::PathBuf::from("/home/store.sqlite");
+    assert_eq!(
+        FleetStoreAt::from_config(store.clone(), None),
+        Ok(FleetStoreAt::Sqlite(store.clone()))
+    );
+    assert_eq!(
+        FleetStoreAt::from_config(store.clone(), Some("sqlite")),
+        Ok(FleetStoreAt::Sqlite(store.clone()))
+    );
+    let err = FleetStoreAt::from_config(store.clone(), Some("postgres://u@h:notaport/db"))
+        .expect_err("refused");
+    assert!(err.starts_with("[console] fleet_store:"), "{err}");
+    let at =
+        FleetStoreAt::from_config(store, Some("postgres://fleet:s3cret@db.example:5433/fleet"))
+            .expect("a URL");
+    let described = format!("{} {at:?}", at.describe());
+    assert!(
+        !described.contains("s3cret"),
+        "never the password: {described}"
+    );
+    assert!(
+        described.contains("database fleet as fleet at db.example port 5433"),
+        "{described}"
+    );
+}
