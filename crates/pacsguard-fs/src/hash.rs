@@ -15,6 +15,7 @@ use crate::entry::{Content, Entry, EntryType, Meta};
 use std::os::fd::OwnedFd;
 
 use crate::open::{open_directory, open_directory_below, open_for_reading, open_in_directory};
+use crate::walk::again_if_vanished;
 
 /// Read size per system call. Large enough that syscall overhead vanishes against the hash.
 pub const HASH_BUFFER_SIZE: usize = 1 << 20;
@@ -370,13 +371,23 @@ pub fn hash_files(
             // back right after.
             let rel = std::mem::take(&mut entry.rel);
             let dir = dir.get_or_insert_with(|| match &root_fd {
-                Some(root_fd) => open_directory_below(root_fd, parent(&rel)),
+                // An ancestor renamed away and back since the walk is looked for again:
+                // taken as gone, every file of the batch would be judged removed.
+                Some(root_fd) => again_if_vanished(|| open_directory_below(root_fd, parent(&rel))),
                 None => Err(io::ErrorKind::NotADirectory.into()),
             });
             let open = || match (dir.as_ref(), root_fd.is_some() && !rel.is_empty()) {
-                (Ok(fd), true) => open_in_directory(fd, file_name(&rel)),
-                // The directory is gone or replaced (ELOOP: a symlink stands on the way,
-                // which is not followed): the caller reports it as vanished or changed.
+                (Ok(fd), true) => again_if_vanished(|| open_in_directory(fd, file_name(&rel))),
+                // The directory, listed by the walk, is still not found: it was renamed
+                // or deleted since. Its files are not judged `removed` (vanished) on that
+                // ground, which a directory renamed away and back made false: they are
+                // unreadable this time, and said so.
+                (Err(e), true) if e.kind() == io::ErrorKind::NotFound => Err(io::Error::other(
+                    "its directory was not found when it was hashed (renamed or deleted \
+                     since the walk): not judged this time",
+                )),
+                // The directory is replaced (ELOOP: a symlink stands on the way, which is
+                // not followed): the caller reports it as changed.
                 (Err(e), true) => Err(e
                     .raw_os_error()
                     .map_or_else(|| e.kind().into(), io::Error::from_raw_os_error)),

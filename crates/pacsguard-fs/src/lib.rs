@@ -32,6 +32,7 @@ pub use hash::{
 pub use read::{FileBytes, ReadError, open_regular, read_file, read_head};
 pub use stream::OrderedWalk;
 pub use walk::{
-    MAX_OPEN_DIRS, MAX_TREE_DEPTH, Problem, ProblemKind, Tree, WalkError, WalkOptions, walk,
+    MAX_OPEN_DIRS, MAX_TREE_DEPTH, MAX_VANISHED_LOOKUPS, Problem, ProblemKind, Tree,
+    VANISHED_FIRST_PAUSE, WalkError, WalkOptions, walk,
 };
 pub use window::WindowReader;

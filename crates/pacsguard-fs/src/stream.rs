@@ -2,10 +2,9 @@
 //!
 //! The profile store sorts a root's entries by the bytes of their whole relative paths,
 //! and a comparison merges the stored entries with the walked ones: both must come in
-//! that order. [`walk`](crate::walk) lists directories in parallel in any order and
-//! sorts everything at the end, so it holds the whole tree; [`OrderedWalk`] yields the
-//! same entries one by one, in the same order, holding only the directories on the way
-//! down to the current one.
+//! that order. [`OrderedWalk`] yields the entries one by one in that order, holding only
+//! the directories on the way down to the current one; [`walk`](crate::walk) is this
+//! walk collected, for the callers that need the whole tree at once.
 //!
 //! The order: a directory `a` comes at its name, `a`; what lies below it comes where
 //! `a/` sorts among its siblings. Those are not the same place: `a-b` and `a.b` sort
@@ -13,9 +12,12 @@
 //! children are sorted by name for files and directories alike, and each directory to
 //! descend into is placed a second time, as a subtree, under the key `name/`.
 //!
-//! Listing is the same as `walk`'s: every directory opened relative to its parent's
-//! descriptor and confirmed to be the inode the listing showed, nothing followed, and one
-//! directory's entries recorded (`statx`, link, extended attributes) in parallel.
+//! Every directory is opened relative to its parent's descriptor and confirmed to be the
+//! inode the listing showed, nothing followed, and one directory's entries recorded
+//! (`statx`, link, extended attributes) in parallel. A directory (or entry) the listing
+//! showed and that is then not found is looked for again
+//! ([`MAX_VANISHED_LOOKUPS`](crate::MAX_VANISHED_LOOKUPS)); a directory still gone is a
+//! problem naming it, never a subtree silently missing.
 
 use std::cmp::Ordering;
 use std::ffi::OsStr;
@@ -30,7 +32,7 @@ use crate::entry::{Entry, EntryType, Meta};
 use crate::open::{open_directory, open_directory_at, open_directory_below};
 use crate::walk::{
     MAX_OPEN_DIRS, MAX_TREE_DEPTH, Problem, ProblemKind, RecordAt, WalkError, WalkOptions,
-    fstat_meta, split_last, statx_at,
+    again_if_vanished, fstat_meta, split_last, statx_at, vanished_directory,
 };
 
 /// Entries of one directory recorded by one task of the parallel recording: below it the
@@ -75,6 +77,18 @@ struct Level {
     fd: Option<OwnedFd>,
     /// Sorted in descending order: the next to yield is the last.
     children: Vec<Child>,
+}
+
+/// A name of a directory's listing, with whether its type (from the listing) allows a
+/// directory: only a directory that vanishes hides a subtree.
+struct Listed {
+    rel: Vec<u8>,
+    maybe_dir: bool,
+}
+
+/// Why a directory could not be opened from its parent: the parent now there is another.
+fn replaced() -> io::Error {
+    io::Error::other("its parent was replaced while the tree was walked")
 }
 
 enum Child {
@@ -238,7 +252,7 @@ impl<'a> OrderedWalk<'a> {
         let id = (entry.meta.dev, entry.meta.ino);
         self.first = Some(entry);
         if descend {
-            let opened = open_directory_at(&parent, name);
+            let opened = again_if_vanished(|| open_directory_at(&parent, name));
             self.enter(within, depth, id, opened);
         }
     }
@@ -304,8 +318,12 @@ impl<'a> OrderedWalk<'a> {
                     "replaced by another directory while the tree was walked; not listed".into(),
                 );
             }
-            // Gone since its parent was listed: it is simply not part of the tree now.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return,
+            // Listed by its parent, looked for again and still gone (the caller opened it
+            // through `again_if_vanished`): what lies below is unknown, and said so.
+            // Left out silently, every file below it would be judged removed.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return self.problems.push(vanished_directory(&rel));
+            }
             // ELOOP, ENOTDIR: a symlink or a file now stands where the directory was.
             Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) => {
                 return self.problem(
@@ -328,24 +346,36 @@ impl<'a> OrderedWalk<'a> {
         let recorded: Vec<(Option<Entry>, Vec<Problem>)> = names
             .into_par_iter()
             .with_min_len(RECORD_BATCH)
-            .map(|child| {
-                let mut problems = Vec::new();
-                let entry = match statx_at(&dir, split_last(&child).1) {
-                    Ok((kind, meta)) => {
-                        Some(recorder.record(&mut problems, &dir, child, kind, meta))
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => None, // vanished mid-walk
-                    Err(e) => {
-                        problems.push(Problem {
-                            rel: child,
-                            kind: ProblemKind::Unreadable,
-                            detail: format!("cannot stat: {e}"),
-                        });
-                        None
-                    }
-                };
-                (entry, problems)
-            })
+            .map(
+                |Listed {
+                     rel: child,
+                     maybe_dir,
+                 }| {
+                    let mut problems = Vec::new();
+                    let entry = match again_if_vanished(|| statx_at(&dir, split_last(&child).1)) {
+                        Ok((kind, meta)) => {
+                            Some(recorder.record(&mut problems, &dir, child, kind, meta))
+                        }
+                        // Listed, then gone on every look. A file is simply gone (it is removed,
+                        // which is what a check says); a directory's subtree is not known.
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                            if maybe_dir {
+                                problems.push(vanished_directory(&child));
+                            }
+                            None
+                        }
+                        Err(e) => {
+                            problems.push(Problem {
+                                rel: child,
+                                kind: ProblemKind::Unreadable,
+                                detail: format!("cannot stat: {e}"),
+                            });
+                            None
+                        }
+                    };
+                    (entry, problems)
+                },
+            )
             .collect();
         let mut children = Vec::with_capacity(recorded.len());
         for (entry, mut problems) in recorded {
@@ -381,7 +411,7 @@ impl<'a> OrderedWalk<'a> {
     }
 
     /// The relative paths of the directory's entries, exclusions left out.
-    fn list(&mut self, dir: &OwnedFd, rel: &[u8]) -> Vec<Vec<u8>> {
+    fn list(&mut self, dir: &OwnedFd, rel: &[u8]) -> Vec<Listed> {
         let listing = match rustix::fs::Dir::read_from(dir) {
             Ok(listing) => listing,
             Err(e) => {
@@ -416,7 +446,15 @@ impl<'a> OrderedWalk<'a> {
             }
             child.extend_from_slice(name);
             if !self.excluded(&child) {
-                names.push(child);
+                // DT_UNKNOWN (some file systems never fill the type in) counts as maybe.
+                let maybe_dir = matches!(
+                    item.file_type(),
+                    rustix::fs::FileType::Directory | rustix::fs::FileType::Unknown
+                );
+                names.push(Listed {
+                    rel: child,
+                    maybe_dir,
+                });
             }
         }
         names
@@ -424,27 +462,26 @@ impl<'a> OrderedWalk<'a> {
 
     /// Descends into the subdirectory `rel` of the top level.
     fn descend(&mut self, rel: Vec<u8>, id: (u64, u64)) {
+        let root_fd = self.root_fd.as_ref();
         let Some(top) = self.stack.last_mut() else {
             return;
         };
         let depth = top.depth + 1;
-        if top.fd.is_none() {
-            // Dropped for the budget: reopened from the root, one component at a time
-            // without following links, and confirmed to be the directory listed.
-            let reopened = match &self.root_fd {
-                Some(root_fd) => open_directory_below(root_fd, &top.rel)
-                    .ok()
-                    .filter(|fd| fstat_meta(fd).is_ok_and(|m| (m.dev, m.ino) == top.id)),
-                None => None,
-            };
-            top.fd = reopened;
-        }
-        let opened = match &top.fd {
-            Some(fd) => open_directory_at(fd, split_last(&rel).1),
-            None => Err(io::Error::other(
-                "its parent was replaced while the tree was walked",
-            )),
-        };
+        let opened = again_if_vanished(|| {
+            if top.fd.is_none() {
+                // Dropped for the budget: reopened from the root, one component at a
+                // time without following links, and confirmed to be the directory listed.
+                // An ancestor renamed away meanwhile is `NotFound`, looked for again.
+                let fd = open_directory_below(root_fd.ok_or_else(replaced)?, &top.rel)?;
+                let meta = fstat_meta(&fd)?;
+                if (meta.dev, meta.ino) != top.id {
+                    return Err(replaced());
+                }
+                top.fd = Some(fd);
+            }
+            let fd = top.fd.as_ref().ok_or_else(replaced)?;
+            open_directory_at(fd, split_last(&rel).1)
+        });
         self.enter(rel, depth, id, opened);
     }
 }
@@ -476,20 +513,89 @@ mod tests {
     use crate::walk::walk;
     use std::fs;
 
-    /// Walks `root` both ways: the ordered stream must yield exactly what `walk`
-    /// records (every field), in the order `walk` sorts them, with the same problems.
+    /// What a walk of `root` must record, found independently with std's path-based
+    /// `read_dir` and `symlink_metadata`: (path, type, device, inode, size, link target)
+    /// of every entry, the same exclusions, skipped directories and subtree applied,
+    /// sorted by path bytes.
+    type Seen = (Vec<u8>, EntryType, u64, u64, u64, Option<Vec<u8>>);
+
+    fn reference(root: &Path, options: &WalkOptions<'_>) -> Vec<Seen> {
+        fn see(root: &Path, rel: &[u8]) -> Option<Seen> {
+            let path = root.join(OsStr::from_bytes(rel));
+            let meta = fs::symlink_metadata(&path).ok()?;
+            let kind = EntryType::of_mode(std::os::unix::fs::MetadataExt::mode(&meta));
+            let link = fs::read_link(&path)
+                .ok()
+                .map(|t| t.as_os_str().as_bytes().to_vec());
+            let m = Meta::of(&meta);
+            Some((rel.to_vec(), kind, m.dev, m.ino, m.size, link))
+        }
+        fn below(root: &Path, options: &WalkOptions<'_>, rel: &[u8], out: &mut Vec<Seen>) {
+            let dir = root.join(OsStr::from_bytes(rel));
+            for item in fs::read_dir(dir).expect("list") {
+                let name = item.expect("entry").file_name();
+                let mut child = rel.to_vec();
+                if !child.is_empty() {
+                    child.push(b'/');
+                }
+                child.extend_from_slice(name.as_bytes());
+                let excluded = options
+                    .exclude
+                    .is_some_and(|set| set.is_match(Path::new(OsStr::from_bytes(&child))));
+                let Some(seen) = see(root, &child).filter(|_| !excluded) else {
+                    continue;
+                };
+                let is_dir = seen.1 == EntryType::Directory;
+                if is_dir && options.skip_dirs.contains(&(seen.2, seen.3)) {
+                    continue;
+                }
+                out.push(seen);
+                if is_dir {
+                    below(root, options, &child, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        let within = &options.within;
+        let excluded = options
+            .exclude
+            .is_some_and(|set| set.is_match(Path::new(OsStr::from_bytes(within))));
+        if let Some(top) = see(root, within).filter(|_| within.is_empty() || !excluded) {
+            let is_dir = top.1 == EntryType::Directory;
+            out.push(top);
+            if is_dir {
+                below(root, options, within, &mut out);
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Walks `root` both ways, streamed and collected by `walk`: both must yield what
+    /// the reference finds (every entry, in the store's order), `walk` exactly what the
+    /// stream yields, and no problem on these ordinary trees.
     fn same_as_walk(root: &Path, options: &WalkOptions<'_>) -> Vec<Entry> {
         let tree = walk(root, options).expect("walk");
         let mut stream = OrderedWalk::new(root, options).expect("stream");
         let streamed: Vec<Entry> = stream.by_ref().collect();
-        let rels = |entries: &[Entry]| -> Vec<String> {
-            entries
-                .iter()
-                .map(|e| String::from_utf8_lossy(&e.rel).into_owned())
+        let seen: Vec<Seen> = streamed
+            .iter()
+            .map(|e| {
+                let m = &e.meta;
+                let link = e.link_target.clone();
+                (e.rel.clone(), e.kind, m.dev, m.ino, m.size, link)
+            })
+            .collect();
+        let expected = reference(root, options);
+        let rels = |seen: &[Seen]| -> Vec<String> {
+            seen.iter()
+                .map(|e| String::from_utf8_lossy(&e.0).into_owned())
                 .collect()
         };
-        assert_eq!(rels(&streamed), rels(&tree.entries), "order differs");
+        assert_eq!(rels(&seen), rels(&expected), "order or entries differ");
+        assert_eq!(seen, expected);
         assert_eq!(streamed, tree.entries);
+        assert!(tree.problems.is_empty(), "{:?}", tree.problems);
         assert_eq!(stream.take_problems(), tree.problems);
         streamed
     }

@@ -9,25 +9,25 @@
 //! the listing saw, and no path length limit applies: a tree of any depth the file system
 //! holds is walked up to [`MAX_TREE_DEPTH`], whose crossing is a finding of its own.
 //!
-//! File descriptors stay bounded: a directory's descriptor is kept for its children only
-//! while fewer than [`MAX_OPEN_DIRS`] are held; past that, a child reopens itself from
-//! the root one component at a time (still without following links) and checks its inode.
+//! File descriptors stay bounded: only the [`MAX_OPEN_DIRS`] deepest directories on the
+//! path being walked keep theirs; a shallower one reopens itself from the root one
+//! component at a time (still without following links) and checks its inode.
+//!
+//! The listing itself is [`OrderedWalk`](crate::OrderedWalk)'s; [`walk`] collects it.
+//! This module holds what both share: the options, the problems, how one entry is
+//! recorded, and how an entry that vanished between the listing and the look is sought
+//! again ([`MAX_VANISHED_LOOKUPS`]).
 
 use std::ffi::OsStr;
-use std::fs;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd as _, OwnedFd};
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use globset::GlobSet;
 use rustix::fs::{AtFlags, StatxFlags};
 
 use crate::entry::{Content, Entry, EntryType, Meta, Xattr, XattrValue};
-use crate::open::{open_directory, open_directory_at, open_directory_below};
 
 /// Directories nested deeper than this below a root are recorded but not descended into,
 /// and that is reported as a warning (`not-descended`): what lies below is not verified.
@@ -37,11 +37,21 @@ use crate::open::{open_directory, open_directory_at, open_directory_below};
 /// at most; of short names a few MiB). Real trees are a few dozen levels deep.
 pub const MAX_TREE_DEPTH: usize = 4096;
 
-/// At most this many directory descriptors are held open by a walk for children that
-/// have not been listed yet (plus one per worker thread listing). Past it, a child reopens
-/// its directory from the root instead, so a wide and deep hostile tree cannot exhaust
-/// `RLIMIT_NOFILE` (1,024 by default) and make the listing of real directories fail.
+/// At most this many directory descriptors are held open by a walk, one per directory on
+/// the path down to the one being listed (the deepest ones). Past it, a directory whose
+/// descriptor was given up reopens itself from the root when it has a subdirectory to
+/// open, so a deep hostile tree cannot exhaust `RLIMIT_NOFILE` (1,024 by default) and
+/// make the listing of real directories fail.
 pub const MAX_OPEN_DIRS: usize = 256;
+
+/// How many times in all the walk looks for a directory (or an entry) that its parent's
+/// listing showed and that is then not found, before it takes it as gone. A directory
+/// still gone is reported ([`ProblemKind::Unlistable`], naming it) and its subtree is not
+/// judged; it is never silently left out, which made every file below it `removed`.
+pub const MAX_VANISHED_LOOKUPS: usize = 4;
+
+/// The pause before the second look; each further one waits twice as long (1 + 2 + 4 ms).
+pub const VANISHED_FIRST_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// How to walk.
 #[derive(Debug, Default)]
@@ -95,80 +105,55 @@ pub enum WalkError {
     Root { path: PathBuf, source: io::Error },
 }
 
-/// Walks `root`, recording every entry (the root itself has the empty relative path).
+/// Walks `root`, recording every entry (the root itself has the empty relative path),
+/// sorted by relative path bytes.
+///
+/// The whole tree held at once: [`OrderedWalk`](crate::OrderedWalk) yields the same
+/// entries one by one, and this is that walk collected (one listing code for both, so a
+/// profile and a streamed check cannot see a tree differently).
 ///
 /// Regular files come back with `Content::Pending`; hash them with [`crate::hash_files`].
 pub fn walk(root: &Path, options: &WalkOptions<'_>) -> Result<Tree, WalkError> {
-    if !root.is_absolute() {
-        return Err(WalkError::RootNotAbsolute(root.to_path_buf()));
-    }
-    let root_error = |source| WalkError::Root {
-        path: root.to_path_buf(),
-        source,
-    };
-    let (kind, root_meta) =
-        statx_at(rustix::fs::CWD, root.as_os_str().as_bytes()).map_err(root_error)?;
-    // The root's own descriptor, the anchor of every other open. Confirmed to be the
-    // directory just stat'ed (not one swapped in between).
-    let mut found = Found::default();
-    let root_fd = if kind == EntryType::Directory {
-        match open_directory(root) {
-            Ok(fd) => {
-                let meta = fstat_meta(&fd).map_err(root_error)?;
-                if (meta.dev, meta.ino) != (root_meta.dev, root_meta.ino) {
-                    return Err(root_error(io::Error::other(
-                        "replaced while it was opened; run again",
-                    )));
-                }
-                Some(fd)
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(root_error(e)),
-            // Recorded, but what lies below is unknown: said, as for any directory.
-            Err(e) => {
-                found.problem(
-                    &[],
-                    ProblemKind::Unlistable,
-                    format!("cannot list directory: {e}"),
-                );
-                None
-            }
-        }
-    } else {
-        None
-    };
-    let walker = Walker {
-        root,
-        root_fd: root_fd.as_ref(),
-        options,
-        root_dev: root_meta.dev,
-        open_dirs: AtomicUsize::new(0),
-        proc_fd: Path::new("/proc/self/fd").is_dir(),
-        found: Mutex::new(Found::default()),
-    };
-    let excluded = |rel: &[u8]| {
-        options
-            .exclude
-            .is_some_and(|set| set.is_match(Path::new(OsStr::from_bytes(rel))))
-    };
-    if options.within.is_empty() || root_fd.is_none() {
-        walker.walk_whole(&mut found, kind, root_meta);
-    } else if !excluded(&options.within) {
-        // An excluded subtree holds nothing the profile records.
-        walker.walk_subtree(&mut found, kind, root_meta);
-    }
-    walker.merge(found);
-    let Found {
-        mut entries,
-        mut problems,
-    } = walker.found.into_inner().unwrap_or_else(|e| e.into_inner());
-    // Parallel listing finishes in any order; reports and the signed digest need one.
-    entries.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
-    problems.sort_by(|a, b| a.rel.cmp(&b.rel));
+    let mut stream = crate::OrderedWalk::new(root, options)?;
+    let entries: Vec<Entry> = stream.by_ref().collect();
+    let problems = stream.take_problems();
     Ok(Tree {
         root: root.to_path_buf(),
         entries,
         problems,
     })
+}
+
+/// Runs `lookup` (an open or `statx` of something a listing just showed) again while it
+/// fails with `NotFound`, up to [`MAX_VANISHED_LOOKUPS`] times in all, pausing
+/// [`VANISHED_FIRST_PAUSE`] and then twice as long each time. A directory renamed away
+/// and back (a PACS moving a study through a temporary name, `mv a b && mv b a`) is
+/// found again, instead of its whole subtree missing from the walk and every file in it
+/// judged removed. What stays gone costs the pauses once (7 ms with the defaults).
+pub(crate) fn again_if_vanished<T>(mut lookup: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    let mut pause = VANISHED_FIRST_PAUSE;
+    for _ in 1..MAX_VANISHED_LOOKUPS {
+        match lookup() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                std::thread::sleep(pause);
+                pause = pause.saturating_mul(2);
+            }
+            done => return done,
+        }
+    }
+    lookup()
+}
+
+/// What a directory the walk listed and then never found again is reported with.
+pub(crate) fn vanished_directory(rel: &[u8]) -> Problem {
+    Problem {
+        rel: rel.to_vec(),
+        kind: ProblemKind::Unlistable,
+        detail: format!(
+            "directory listed, then not found {MAX_VANISHED_LOOKUPS} times while the tree \
+             was walked (renamed or deleted meanwhile): what lies below is not judged this time"
+        ),
+    }
 }
 
 pub(crate) fn fstat_meta(fd: impl AsFd) -> io::Result<Meta> {
@@ -179,335 +164,6 @@ pub(crate) fn fstat_meta(fd: impl AsFd) -> io::Result<Meta> {
         StatxFlags::BASIC_STATS,
     )?;
     Ok(Meta::of_statx(&x))
-}
-
-/// What one directory listing found; merged into the shared result once per directory.
-#[derive(Default)]
-struct Found {
-    entries: Vec<Entry>,
-    problems: Vec<Problem>,
-}
-
-impl Found {
-    fn problem(&mut self, rel: &[u8], kind: ProblemKind, detail: String) {
-        self.problems.push(Problem {
-            rel: rel.to_vec(),
-            kind,
-            detail,
-        });
-    }
-}
-
-/// A directory descriptor shared by the children that still have to open themselves
-/// relative to it; counted against [`MAX_OPEN_DIRS`] while it lives.
-struct DirFd<'w> {
-    fd: OwnedFd,
-    open_dirs: &'w AtomicUsize,
-}
-
-impl Drop for DirFd<'_> {
-    fn drop(&mut self) {
-        self.open_dirs.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// A directory to list: where it is, which inode the parent's listing showed there, and
-/// (when the budget allowed keeping it) the parent's descriptor to open it from.
-struct DirTask<'w> {
-    rel: Vec<u8>,
-    depth: usize,
-    id: (u64, u64),
-    parent: Option<Arc<DirFd<'w>>>,
-}
-
-struct Walker<'a> {
-    root: &'a Path,
-    root_fd: Option<&'a OwnedFd>,
-    options: &'a WalkOptions<'a>,
-    root_dev: u64,
-    /// Directory descriptors held for children not listed yet.
-    open_dirs: AtomicUsize,
-    /// Whether `/proc/self/fd` can name an entry relative to a descriptor for the xattr
-    /// calls, which have no `*at` form; otherwise the absolute path is used.
-    proc_fd: bool,
-    found: Mutex<Found>,
-}
-
-impl<'a> Walker<'a> {
-    fn merge(&self, mut local: Found) {
-        // A panic elsewhere cannot leave the vectors half-updated: take them as they are.
-        let mut found = self.found.lock().unwrap_or_else(|e| e.into_inner());
-        found.entries.append(&mut local.entries);
-        found.problems.append(&mut local.problems);
-    }
-
-    fn walk_whole(&self, found: &mut Found, kind: EntryType, meta: Meta) {
-        let root_entry = self.record_root(found, kind, meta);
-        let descend = root_entry.kind == EntryType::Directory && self.root_fd.is_some();
-        let id = (root_entry.meta.dev, root_entry.meta.ino);
-        found.entries.push(root_entry);
-        if descend {
-            // Directories are listed in parallel: statx and extended attributes are one
-            // system call each per entry, and both cores can make them.
-            rayon::scope(|scope| {
-                self.list_directory(
-                    scope,
-                    DirTask {
-                        rel: Vec::new(),
-                        depth: 0,
-                        id,
-                        parent: None,
-                    },
-                )
-            });
-        }
-    }
-
-    /// Only the subtree `within`: its top entry and what lies below it. A directory on
-    /// the way to it that is not a real directory (a symlink there must not lead the walk
-    /// elsewhere) makes the whole root walked, so the change is seen.
-    fn walk_subtree(&self, found: &mut Found, kind: EntryType, root_meta: Meta) {
-        let Some(root_fd) = self.root_fd else {
-            return self.walk_whole(found, kind, root_meta);
-        };
-        let within = &self.options.within;
-        let (parent_rel, name) = split_last(within);
-        let parent = match open_directory_below(root_fd, parent_rel) {
-            Ok(fd) => fd,
-            Err(_) => return self.walk_whole(found, kind, root_meta),
-        };
-        let meta = match statx_at(&parent, name) {
-            Ok(meta) => meta,
-            // The subtree is gone: nothing to record (the comparison reports what was there).
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return,
-            Err(_) => return self.walk_whole(found, kind, root_meta),
-        };
-        let depth = within.iter().filter(|&&b| b == b'/').count() + 1;
-        let entry = self.record(found, &parent, within.clone(), meta.0, meta.1);
-        let descend = entry.kind == EntryType::Directory && self.descends(found, &entry, depth);
-        let id = (entry.meta.dev, entry.meta.ino);
-        found.entries.push(entry);
-        if descend {
-            let parent = self.share(parent);
-            rayon::scope(|scope| {
-                self.list_directory(
-                    scope,
-                    DirTask {
-                        rel: within.clone(),
-                        depth,
-                        id,
-                        parent: Some(parent),
-                    },
-                )
-            });
-        }
-    }
-
-    fn share(&self, fd: OwnedFd) -> Arc<DirFd<'_>> {
-        self.open_dirs.fetch_add(1, Ordering::Relaxed);
-        Arc::new(DirFd {
-            fd,
-            open_dirs: &self.open_dirs,
-        })
-    }
-
-    fn list_directory<'s>(&'s self, scope: &rayon::Scope<'s>, task: DirTask<'s>) {
-        let mut found = Found::default();
-        self.list_into(scope, task, &mut found);
-        self.merge(found);
-    }
-
-    /// Opens the task's directory from its parent's descriptor, or from the root when
-    /// none was kept, and checks it is the inode the listing showed (`None` otherwise).
-    fn open_task(&self, task: &DirTask<'_>) -> io::Result<Option<OwnedFd>> {
-        let Some(root_fd) = self.root_fd else {
-            return Ok(None);
-        };
-        let fd = match (&task.parent, task.rel.is_empty()) {
-            (_, true) => open_directory_at(root_fd, b".")?,
-            (Some(parent), false) => open_directory_at(&parent.fd, split_last(&task.rel).1)?,
-            (None, false) => open_directory_below(root_fd, &task.rel)?,
-        };
-        let meta = fstat_meta(&fd)?;
-        Ok(((meta.dev, meta.ino) == task.id).then_some(fd))
-    }
-
-    fn list_into<'s>(&'s self, scope: &rayon::Scope<'s>, task: DirTask<'s>, found: &mut Found) {
-        let opened = self.open_task(&task);
-        let DirTask { rel, depth, .. } = task; // the parent's descriptor is released here
-        let dir = match opened {
-            Ok(Some(fd)) => fd,
-            Ok(None) => {
-                return found.problem(
-                    &rel,
-                    ProblemKind::Unlistable,
-                    "replaced by another directory while the tree was walked; not listed".into(),
-                );
-            }
-            // Gone since its parent was listed: it is simply not part of the tree now.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return,
-            // ELOOP, ENOTDIR: a symlink or a file now stands where the directory was. It is
-            // not followed; the next walk records what stands there.
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) => {
-                return found.problem(
-                    &rel,
-                    ProblemKind::Unlistable,
-                    "replaced by a non-directory while the tree was walked; not followed".into(),
-                );
-            }
-            Err(e) => {
-                return found.problem(
-                    &rel,
-                    ProblemKind::Unlistable,
-                    format!("cannot list directory: {e}"),
-                );
-            }
-        };
-        let listing = match rustix::fs::Dir::read_from(&dir) {
-            Ok(listing) => listing,
-            Err(e) => {
-                return found.problem(
-                    &rel,
-                    ProblemKind::Unlistable,
-                    format!("cannot list directory: {}", io::Error::from(e)),
-                );
-            }
-        };
-        let mut children = Vec::new();
-        for item in listing {
-            let item = match item {
-                Ok(item) => item,
-                Err(e) => {
-                    found.problem(
-                        &rel,
-                        ProblemKind::Unlistable,
-                        format!("cannot list directory: {}", io::Error::from(e)),
-                    );
-                    break;
-                }
-            };
-            let name = item.file_name().to_bytes();
-            if name == b"." || name == b".." {
-                continue;
-            }
-            let mut child = rel.clone();
-            if !child.is_empty() {
-                child.push(b'/');
-            }
-            child.extend_from_slice(name);
-            if self
-                .options
-                .exclude
-                .is_some_and(|set| set.is_match(Path::new(OsStr::from_bytes(&child))))
-            {
-                continue;
-            }
-            // statx(dirfd, name, AT_SYMLINK_NOFOLLOW): never follows a link.
-            let (kind, meta) = match statx_at(&dir, name) {
-                Ok(stat) => stat,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue, // vanished mid-walk
-                Err(e) => {
-                    found.problem(&child, ProblemKind::Unreadable, format!("cannot stat: {e}"));
-                    continue;
-                }
-            };
-            let entry = self.record(found, &dir, child, kind, meta);
-            if entry.kind == EntryType::Directory {
-                if self
-                    .options
-                    .skip_dirs
-                    .contains(&(entry.meta.dev, entry.meta.ino))
-                {
-                    continue;
-                }
-                if self.descends(found, &entry, depth + 1) {
-                    children.push((entry.rel.clone(), (entry.meta.dev, entry.meta.ino)));
-                }
-            }
-            found.entries.push(entry);
-        }
-        if children.is_empty() {
-            return;
-        }
-        // Keep this descriptor for the children while the budget allows; otherwise each
-        // child reopens itself from the root.
-        let shared =
-            (self.open_dirs.load(Ordering::Relaxed) < MAX_OPEN_DIRS).then(|| self.share(dir));
-        for (rel, id) in children {
-            let child = DirTask {
-                rel,
-                depth: depth + 1,
-                id,
-                parent: shared.clone(),
-            };
-            scope.spawn(move |scope| self.list_directory(scope, child));
-        }
-    }
-
-    /// Whether to list directory `entry` at `depth`: not across a mount point (unless
-    /// asked), not past the depth limit; either is reported.
-    fn descends(&self, found: &mut Found, entry: &Entry, depth: usize) -> bool {
-        if entry.meta.dev != self.root_dev && !self.options.cross_mounts {
-            found.problem(
-                &entry.rel,
-                ProblemKind::NotDescended,
-                "mount point not crossed (use --cross-mounts)".into(),
-            );
-            false
-        } else if depth >= MAX_TREE_DEPTH {
-            found.problem(
-                &entry.rel,
-                ProblemKind::TooDeep,
-                format!(
-                    "{MAX_TREE_DEPTH} levels deep: what lies below is not verified \
-                     (the walk's depth limit)"
-                ),
-            );
-            false
-        } else {
-            true
-        }
-    }
-
-    fn record_root(&self, found: &mut Found, kind: EntryType, meta: Meta) -> Entry {
-        let link_target = if kind == EntryType::Symlink {
-            match fs::read_link(self.root) {
-                Ok(target) => Some(target.into_os_string().into_vec()),
-                Err(e) => {
-                    found.problem(
-                        &[],
-                        ProblemKind::Unreadable,
-                        format!("cannot read link: {e}"),
-                    );
-                    None
-                }
-            }
-        } else {
-            None
-        };
-        let xattrs = self.xattrs_or_problem(found, &[], self.root.to_path_buf());
-        entry(Vec::new(), kind, meta, link_target, xattrs)
-    }
-
-    /// Records the entry `rel` whose name lies in the directory `dir`.
-    fn record(
-        &self,
-        found: &mut Found,
-        dir: &OwnedFd,
-        rel: Vec<u8>,
-        kind: EntryType,
-        meta: Meta,
-    ) -> Entry {
-        let at = RecordAt {
-            root: self.root,
-            proc_fd: self.proc_fd,
-        };
-        at.record(&mut found.problems, dir, rel, kind, meta)
-    }
-
-    fn xattrs_or_problem(&self, found: &mut Found, rel: &[u8], path: PathBuf) -> Vec<Xattr> {
-        xattrs_or_problem(&mut found.problems, rel, path)
-    }
 }
 
 /// How an entry below the root is recorded, shared by [`walk`] and the ordered stream.
@@ -530,13 +186,17 @@ impl RecordAt<'_> {
     ) -> Entry {
         let name = split_last(&rel).1;
         let link_target = if kind == EntryType::Symlink {
-            match rustix::fs::readlinkat(dir, OsStr::from_bytes(name), Vec::new()) {
+            let read = || {
+                rustix::fs::readlinkat(dir, OsStr::from_bytes(name), Vec::new())
+                    .map_err(io::Error::from)
+            };
+            match again_if_vanished(read) {
                 Ok(target) => Some(target.into_bytes()),
                 Err(e) => {
                     problems.push(Problem {
                         rel: rel.clone(),
                         kind: ProblemKind::Unreadable,
-                        detail: format!("cannot read link: {}", io::Error::from(e)),
+                        detail: format!("cannot read link: {e}"),
                     });
                     None
                 }
@@ -564,7 +224,8 @@ pub(crate) fn xattrs_or_problem(
     rel: &[u8],
     path: PathBuf,
 ) -> Vec<Xattr> {
-    match read_xattrs(&path) {
+    // Named by path: an entry renamed away and back since its `statx` is looked for again.
+    match again_if_vanished(|| read_xattrs(&path)) {
         Ok(xattrs) => xattrs,
         Err(e) => {
             problems.push(Problem {
@@ -653,7 +314,9 @@ fn is_unsupported(e: &io::Error) -> bool {
 #[allow(clippy::disallowed_methods)] // tests build fixtures in temporary directories
 mod tests {
     use super::*;
+    use std::fs;
     use std::os::unix::fs::symlink;
+    use std::sync::atomic::Ordering;
 
     fn names(tree: &Tree) -> Vec<String> {
         tree.entries
@@ -850,6 +513,8 @@ mod tests {
                     .expect("exchange");
                 }
             });
+            // A failed assertion must stop the swapper too, or the scope never ends.
+            let _stop = StopOnDrop(&stop);
             for _ in 0..300 {
                 let tree = walk(&root, &WalkOptions::default()).expect("walk");
                 let leaked: Vec<String> = names(&tree)
@@ -861,15 +526,86 @@ mod tests {
                     "followed a swapped-in symlink: {leaked:?}"
                 );
             }
-            stop.store(true, Ordering::Relaxed);
         });
     }
 
     #[test]
+    fn a_directory_renamed_away_and_back_is_found_again_or_reported() {
+        // `a/b` (200 files, one subdirectory) is renamed to `a/b.away` and back as fast as
+        // a thread can while the tree is walked again and again. Each walk must either hold
+        // the whole subtree (under whichever name the listing of `a` showed) or name the
+        // directory in a problem: a subtree silently missing is what made a check report
+        // every file in it `removed`. `a` holds one name, listed by one getdents call.
+        const FILES: usize = 200;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("root");
+        fs::create_dir_all(root.join("a/b/c")).expect("mkdir");
+        for i in 0..FILES {
+            fs::write(root.join(format!("a/b/f{i:03}")), b"x").expect("write");
+        }
+        fs::write(root.join("a/b/c/deep"), b"x").expect("write");
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let (mut whole, mut reported) = (0, 0);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    fs::rename(root.join("a/b"), root.join("a/b.away")).expect("away");
+                    fs::rename(root.join("a/b.away"), root.join("a/b")).expect("back");
+                }
+            });
+            // A failed assertion must stop the renamer too, or the scope never ends.
+            let _stop = StopOnDrop(&stop);
+            for _ in 0..300 {
+                let tree = walk(&root, &WalkOptions::default()).expect("walk");
+                let below = |dir: &str| {
+                    let prefix = format!("a/{dir}/");
+                    tree.entries
+                        .iter()
+                        .filter(|e| e.rel.starts_with(prefix.as_bytes()))
+                        .count()
+                };
+                let named: Vec<&Problem> = tree
+                    .problems
+                    .iter()
+                    .filter(|p| p.rel == b"a/b" || p.rel == b"a/b.away")
+                    .collect();
+                // Every file, `c` and `c/deep`.
+                // Its extended attributes, read by name, may be gone on every look too:
+                // said as well (`unreadable`), about the directory and nothing else.
+                assert_eq!(named.len(), tree.problems.len(), "{:?}", tree.problems);
+                if below("b") == FILES + 2 || below("b.away") == FILES + 2 {
+                    whole += 1;
+                } else {
+                    assert!(
+                        named.iter().any(|p| p.kind == ProblemKind::Unlistable
+                            && p.detail.contains("not judged")),
+                        "part of the subtree missing, unsaid: {} + {} entries, problems {:?}",
+                        below("b"),
+                        below("b.away"),
+                        tree.problems
+                    );
+                    reported += 1;
+                }
+            }
+        });
+        assert_eq!(whole + reported, 300);
+        eprintln!("{whole} walks held the whole subtree, {reported} reported it");
+    }
+
+    /// Sets the flag when dropped, also when the test panics.
+    struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
     fn directory_descriptors_stay_within_their_budget() {
-        // Run in a child process with RLIMIT_NOFILE at 400 and one rayon thread, so the
-        // order is deterministic: below MAX_OPEN_DIRS (256) + a few, above what the walk
-        // would hold without the budget (one descriptor per level, 600 levels).
+        // Run in a child process with RLIMIT_NOFILE at 400 and one rayon thread: below
+        // MAX_OPEN_DIRS (256) + a few, above what the walk would hold without the budget
+        // (one descriptor per level, 600 levels).
         const CHILD: &str = "PACSGUARD_FD_BUDGET_CHILD";
         if std::env::var_os(CHILD).is_none() {
             let exe = std::env::current_exe().expect("test binary");
@@ -889,8 +625,9 @@ mod tests {
             assert!(status.success(), "the walk ran out of descriptors");
             return;
         }
-        // Every level holds two directories; the walk goes on in the one listed last, which
-        // rayon (last in, first out) lists first, so its sibling waits, holding the parent.
+        // Every level holds two directories and the chain goes on in one of them: every
+        // level stays on the walk's stack, its descriptor held or given up, while the
+        // chain below it is walked.
         let dir = tempfile::tempdir().expect("tempdir");
         let mut level = dir.path().to_path_buf();
         for _ in 0..600 {

@@ -265,16 +265,30 @@ fn settle<'e>(
         }
     }
 
-    let unreadable: Vec<&[u8]> = problems
+    // A directory not listed hides what the profile holds below it, under the name it
+    // has now and, when it was renamed (the listing showed it under a new name, then it
+    // could not be opened), under the name the profile knows it by.
+    let mut unreadable: Vec<Vec<u8>> = Vec::new();
+    for problem in problems
         .iter()
         .filter(|p| p.kind == pacsguard_fs::ProblemKind::Unlistable)
-        .map(|p| p.rel.as_slice())
-        .collect();
+    {
+        if let Some(old) = dir_moves.get(problem.rel.as_slice()) {
+            unreadable.push(old.to_vec());
+        } else if let Some(old) = moved_ancestor_translation(&dir_moves, &problem.rel) {
+            unreadable.push(old);
+        }
+        unreadable.push(problem.rel.clone());
+    }
     for old in removed {
         if consumed.contains(old.rel.as_slice())
-            || unreadable.iter().any(|dir| is_below(&old.rel, dir))
+            || unreadable
+                .iter()
+                .any(|dir| old.rel == *dir || is_below(&old.rel, dir))
         {
-            continue; // a directory we could not list hides its children; reported as unreadable
+            // A directory we could not list hides its children; one that vanished while
+            // it was walked hides itself too (it was listed there). Reported as unreadable.
+            continue;
         }
         out.report(
             &old.rel,

@@ -6,6 +6,7 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::{Env, one};
 
@@ -92,4 +93,52 @@ fn a_tree_past_the_depth_limit_is_a_warning_not_a_clean_check() {
     let (code, findings, _) = env.check(&[]);
     assert_eq!((code, findings.len()), (0, 0), "{findings:#?}");
     remove(&env.path("d"));
+}
+
+/// Sets the flag when dropped, also when an assertion fails (the renamer then stops).
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn a_directory_renamed_away_and_back_during_check_is_never_judged_removed() {
+    // A study directory is renamed to a temporary name and back, over and over, while
+    // `check` runs: each check must see it (under either name: a rename is a `moved`) or
+    // say it could not (`unreadable`, naming it), never report its 300 files `removed`.
+    let env = Env::new();
+    let series = env.path("archive/study/series");
+    std::fs::create_dir_all(&series).expect("mkdir");
+    for i in 0..300 {
+        std::fs::write(series.join(format!("IM{i:04}.dcm")), format!("DICM {i}")).expect("write");
+    }
+    env.profile(&[]);
+    let (away, back) = (env.path("archive/study.tmp"), env.path("archive/study"));
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                std::fs::rename(&back, &away).expect("away");
+                std::fs::rename(&away, &back).expect("back");
+            }
+        });
+        let _stop = StopOnDrop(&stop);
+        for _ in 0..12 {
+            let (_, findings, _) = env.check(&[]);
+            assert!(
+                findings.iter().all(|f| f.kind != "removed"),
+                "{findings:#?}"
+            );
+            assert!(
+                findings.iter().all(|f| f.path.starts_with("archive/study")
+                    && matches!(f.kind.as_str(), "moved" | "unreadable" | "metadata-changed")),
+                "{findings:#?}"
+            );
+        }
+    });
+    let (code, findings, _) = env.check(&[]);
+    assert_eq!((code, findings.len()), (0, 0), "{findings:#?}");
 }
