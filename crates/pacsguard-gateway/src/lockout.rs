@@ -153,7 +153,10 @@ impl Lockouts {
             self.make_room(known, now);
         }
         let e = self.entries.entry(username.to_owned()).or_default();
-        e.known = known;
+        // Once one of a route's users, it stays known: a failure on a route that does
+        // not name it must not make its entry one an unknown spray can evict (and with
+        // it the lock and the count).
+        e.known |= known;
         if e.last_failure
             .is_some_and(|f| now.duration_since(f) >= FORGET_AFTER)
         {
@@ -352,6 +355,30 @@ mod tests {
             l.gate("ct", v6("2001:db8:1:3::5"), t0),
             Gate::Locked { .. }
         ));
+    }
+
+    #[test]
+    fn a_user_of_one_route_failing_on_another_that_does_not_name_it_keeps_its_lock() {
+        // review s10-r16: "ct" is a user of one route; a failure for it on a route
+        // without it counted it as unknown, and a spray of unknown names then evicted
+        // the entry: the lock and the count ended, the budget whole again.
+        let mut l = Lockouts::default();
+        let t0 = Instant::now();
+        for _ in 0..FREE_FAILURES {
+            l.failed("ct", true, ip(1), t0);
+        }
+        let t1 = t0 + FIRST_LOCK;
+        assert!(l.failed("ct", false, ip(2), t1).is_some(), "locked again");
+        for i in 0..MAX_TRACKED_UNKNOWN {
+            let at = t1 + Duration::from_millis(1 + i as u64);
+            l.failed(&format!("guess-{i}"), false, ip(3), at);
+        }
+        let t2 = t1 + Duration::from_secs(10);
+        assert!(matches!(l.gate("ct", ip(4), t2), Gate::Locked { .. }));
+        assert_eq!(
+            l.entries.get("ct").map(|e| e.failures),
+            Some(FREE_FAILURES + 1)
+        );
     }
 
     #[test]
