@@ -797,8 +797,29 @@ impl Console {
         self.ensure_bound()?;
         let (account, bound) = {
             let mut db = lock(&self.db)?;
+            let token_hash = crate::secret::digest(token);
+            // The link's account must be as the trail recorded it before the link sets
+            // its password and rebinds it: an invitation row planted with sqlite3 for an
+            // account whose second factor was cleared in the store would otherwise
+            // record the altered row as legitimate (review s10-r13).
+            let holder = db
+                .invitation(&token_hash, self.now())?
+                .ok_or(AuthError::SetupRefused)?;
+            if !self.account_as_recorded(&db, holder)? {
+                drop(db);
+                let _ = self.record(self.event(
+                    "invitation",
+                    Action::Account,
+                    Outcome::Failure,
+                    format!(
+                        "an enrolment link for account {holder} was refused from {address}: the account is not as the trail recorded it"
+                    ),
+                ));
+                return Err(AuthError::SetupRefused);
+            }
             let account = db
-                .redeem_invitation(&crate::secret::digest(token), self.now(), &hash)?
+                .redeem_invitation(&token_hash, self.now(), &hash)?
+                .filter(|a| *a == holder)
                 .ok_or(AuthError::SetupRefused)?;
             let bound = self.rebind_under(
                 &db,

@@ -3262,3 +3262,46 @@ async fn a_trail_not_proven_whole_binds_nothing_on_trust_and_says_where_the_proo
     let r = h.login("admin", ADMIN_PASSWORD, &code).await;
     assert!(r.cookie().is_none(), "{}", r.body);
 }
+
+/// Review s10-r13: an enrolment link planted with sqlite3 for a bound account (its
+/// second factor cleared in the store, an invitation row inserted with a token the
+/// attacker knows) must not rebind the altered row: redeeming it used to record the
+/// altered account on the trail as legitimate and hand out a session that enrols a new
+/// second factor, taking over the administrator with no alert.
+#[tokio::test]
+async fn an_enrolment_link_planted_for_a_bound_account_rebinds_nothing() {
+    use pacsguard_events::FindingKind;
+    let h = harness();
+    let (_cookie, _, _secret) = h.first_admin().await;
+    let _ = h.events();
+    let token = "ab".repeat(32);
+    sqlite(
+        &h,
+        &format!(
+            "UPDATE console_accounts SET totp_secret = NULL WHERE name = 'admin'; \
+             DELETE FROM console_passkeys; \
+             INSERT INTO console_invitations (token_hash, account, expires) \
+             SELECT X'{}', id, 99999999999 FROM console_accounts WHERE name = 'admin'",
+            sha256_hex(token.as_bytes())
+        ),
+    );
+    let r = h
+        .send(
+            "POST",
+            "/welcome",
+            None,
+            &[
+                ("token", &token),
+                ("password", "mallory owns this console now"),
+            ],
+        )
+        .await;
+    assert_ne!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert!(r.cookie().is_none(), "no session: {}", r.body);
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleAccountAltered);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].contains("admin"), "{alerts:?}");
+    // Nor does the new password sign in afterwards.
+    let r = h.login("admin", "mallory owns this console now", "").await;
+    assert!(r.cookie().is_none(), "{}", r.body);
+}
