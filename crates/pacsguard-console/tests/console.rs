@@ -3305,3 +3305,32 @@ async fn an_enrolment_link_planted_for_a_bound_account_rebinds_nothing() {
     let r = h.login("admin", "mallory owns this console now", "").await;
     assert!(r.cookie().is_none(), "{}", r.body);
 }
+
+/// Review s10-r13: accounts the trail binds that vanished from the store (deleted with
+/// sqlite3 while the console was stopped) are said at start. Accounts are never deleted
+/// by the console; emptying the table made the next start print a fresh setup link and
+/// a new first administrator followed, with nothing raised.
+#[tokio::test]
+async fn accounts_recorded_on_the_trail_but_deleted_from_the_store_raise_an_alert() {
+    use pacsguard_events::FindingKind;
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (cookie, csrf) = h.stepped_up(&cookie, &secret).await;
+    h.create_approver(&cookie, &csrf, "bob", "violet harbour evening tide")
+        .await;
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
+    let _ = h.events();
+    sqlite(
+        &h,
+        "DELETE FROM console_accounts; DELETE FROM console_account_origins; \
+         DELETE FROM console_sessions",
+    );
+    let (h, report) = h.restart_with(&guard);
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleAccountAltered);
+    assert_eq!(alerts.len(), 1, "{report:?} {alerts:?}");
+    assert!(
+        alerts[0].contains("missing from the store") && alerts[0].contains("2 account"),
+        "{alerts:?}"
+    );
+    assert_eq!(report.missing_accounts.len(), 2, "{report:?}");
+}

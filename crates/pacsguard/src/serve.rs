@@ -526,6 +526,12 @@ pub fn run(
                 .join(", ")
         ));
     }
+    if !bound.missing_accounts.is_empty() {
+        say(&format!(
+            "accounts recorded on the trail are MISSING from the store (the store was edited, an alert is raised): ids {:?}",
+            bound.missing_accounts
+        ));
+    }
     if !bound.altered_requests.is_empty() {
         say(&format!(
             "waiting requests dropped (not as the trail recorded them, an alert is raised): {:?}",
