@@ -679,6 +679,14 @@ impl Console {
                 "an administrator cannot lower their own role (another administrator can)".into(),
             ));
         }
+        // The change records the whole row (credentials too) as bound: a row edited in
+        // the store (a password hash or second factor replaced) would be recorded as
+        // legitimate with it. Refused, with the alert (review s10-r13).
+        if !self.account_as_recorded(&db, account.id)? {
+            return Err(AuthError::Invalid(format!(
+                "the account {name} is not as the audit trail recorded it (the store was edited; see the alert): its role cannot be changed; invite the person under a new account"
+            )));
+        }
         self.record(
             self.event(
                 &auth.name,

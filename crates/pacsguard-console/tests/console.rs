@@ -3334,3 +3334,47 @@ async fn accounts_recorded_on_the_trail_but_deleted_from_the_store_raise_an_aler
     );
     assert_eq!(report.missing_accounts.len(), 2, "{report:?}");
 }
+
+/// Review s10-r13: a role change must not launder an account altered in the store. The
+/// intruder replaced bob's password hash with sqlite3 while the console ran (refused
+/// from then on); an administrator who then changed bob's role (to repair a promotion,
+/// say) had bind_account record the altered row, the intruder's password with it, as
+/// legitimate: bob's account signed in with the intruder's password.
+#[tokio::test]
+async fn a_role_change_does_not_bind_credentials_replaced_in_the_store() {
+    use pacsguard_events::FindingKind;
+    let (h, _guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (cookie, csrf) = h.stepped_up(&cookie, &secret).await;
+    h.create_approver(&cookie, &csrf, "bob", "violet harbour evening tide")
+        .await;
+    let _ = h.events();
+    let mine = "a password only the intruder knows";
+    let hash = pacsguard_console::password::hash(mine).expect("argon2");
+    sqlite(
+        &h,
+        &format!("UPDATE console_accounts SET password_hash = '{hash}' WHERE name = 'bob'"),
+    );
+    let r = h
+        .send(
+            "POST",
+            "/accounts/role",
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("name", "bob"),
+                ("role", "viewer"),
+                ("reason", "bob moved to the reading room"),
+            ],
+        )
+        .await;
+    assert_ne!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let r = h.login("bob", mine, "").await;
+    assert!(
+        r.cookie().is_none(),
+        "the intruder signed in as bob: {}",
+        r.body
+    );
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleAccountAltered);
+    assert!(alerts.iter().any(|a| a.contains("bob")), "{alerts:?}");
+}
