@@ -522,7 +522,7 @@ impl Console {
         }
         // An account inserted or promoted in the store is refused like any failure (its
         // alert is on the trail), after the password's cost, so its timing tells nothing.
-        let as_recorded = self.account_as_recorded(&*lock(&self.db)?, account.id)?;
+        let as_recorded = self.account_read_as_recorded(&*lock(&self.db)?, &account)?;
         if !as_recorded {
             return self.refuse(
                 Some(&account),

@@ -709,14 +709,45 @@ impl Console {
         let Some(row) = db.account_binding(account)? else {
             return Ok(false);
         };
+        self.binding_as_recorded(&row)
+    }
+
+    /// [`Console::account_as_recorded`] for the row a sign-in or step-up verified
+    /// (`account`, read before the password's or the code's check): its name, role,
+    /// password hash and TOTP secret, not a second read of the store, are what must be as
+    /// recorded. Checking a second read let an intruder who writes the store put their
+    /// own hash and secret in the row, sign in, and put the original back while the
+    /// password was being verified (review s10-r13).
+    pub(crate) fn account_read_as_recorded(
+        &self,
+        db: &pacsguard_store::ConsoleDb,
+        account: &pacsguard_store::AccountRow,
+    ) -> Result<bool, AuthError> {
+        let Some(row) = db.account_binding(account.id)? else {
+            return Ok(false);
+        };
+        let as_read = AccountBinding {
+            name: account.name.clone(),
+            role: account.role.clone(),
+            credentials: pacsguard_store::Credentials {
+                password_hash: account.password_hash.clone(),
+                totp_secret: account.totp_secret.clone(),
+                ..row.credentials.clone()
+            },
+            ..row
+        };
+        self.binding_as_recorded(&as_read)
+    }
+
+    fn binding_as_recorded(&self, row: &AccountBinding) -> Result<bool, AuthError> {
         let recorded = lock(&self.bindings)?
             .accounts
             .as_ref()
-            .and_then(|a| a.get(&account).cloned());
-        if recorded.as_deref() == Some(account_digest(&row).as_str()) {
+            .and_then(|a| a.get(&row.id).cloned());
+        if recorded.as_deref() == Some(account_digest(row).as_str()) {
             return Ok(true);
         }
-        self.account_altered(&row, recorded.is_some())?;
+        self.account_altered(row, recorded.is_some())?;
         Ok(false)
     }
 

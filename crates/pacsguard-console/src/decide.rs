@@ -270,9 +270,19 @@ impl Console {
         address: IpAddr,
     ) -> Result<NewSession, AuthError> {
         let now = self.now();
-        let account = lock(&self.db)?
-            .account_by_id(auth.account)?
-            .ok_or(AuthError::StepUpFailed)?;
+        self.ensure_bound()?;
+        let account = {
+            let db = lock(&self.db)?;
+            let account = db
+                .account_by_id(auth.account)?
+                .ok_or(AuthError::StepUpFailed)?;
+            // The second factor is checked against this row: it must be the recorded
+            // one, not one swapped in for the check and back (review s10-r13).
+            if !self.account_read_as_recorded(&db, &account)? {
+                return Err(AuthError::StepUpFailed);
+            }
+            account
+        };
         if !account.enrolled() {
             return Err(AuthError::StepUpFailed);
         }

@@ -3378,3 +3378,77 @@ async fn a_role_change_does_not_bind_credentials_replaced_in_the_store() {
     let alerts = alerts_of(&h.events(), FindingKind::ConsoleAccountAltered);
     assert!(alerts.iter().any(|a| a.contains("bob")), "{alerts:?}");
 }
+
+/// Review s10-r13: the sign-in read the account, verified the password against that
+/// row, then checked a second read of the row against the trail. An intruder who can
+/// write the store put their own password hash (with Argon2's cost at its allowed
+/// maximum, t=64: a long verification) and TOTP secret in the administrator's row, sent
+/// the sign-in, and put the original row back while the password was being verified: the
+/// second read matched the trail and the intruder was signed in as the administrator.
+#[tokio::test]
+async fn credentials_swapped_in_and_back_during_a_sign_in_do_not_sign_in() {
+    let h = harness();
+    let (_cookie, _, _secret) = h.first_admin().await;
+    let mine = "a password only the intruder knows";
+    let salt = [7u8; 16];
+    let mut out = [0u8; 32];
+    let params = argon2::Params::new(pacsguard_console::password::M_COST_KIB, 64, 1, Some(32))
+        .expect("params");
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password_into(mine.as_bytes(), &salt, &mut out)
+        .expect("argon2");
+    let slow = format!(
+        "argon2id$v=19$m={},t=64,p=1${}${}",
+        pacsguard_console::password::M_COST_KIB,
+        salt.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        out.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    let started = std::time::Instant::now();
+    assert!(pacsguard_console::password::verify(mine, &slow));
+    let cost = started.elapsed();
+    assert!(
+        cost > std::time::Duration::from_millis(600),
+        "the window must outlast the swap back: {cost:?}"
+    );
+    let store = h._home.path().join("store.sqlite");
+    let read = std::process::Command::new("sqlite3")
+        .arg(&store)
+        .arg("SELECT password_hash || '|' || hex(totp_secret) FROM console_accounts WHERE name = 'admin'")
+        .output()
+        .expect("sqlite3");
+    let original = String::from_utf8_lossy(&read.stdout).trim().to_string();
+    let (hash, totp) = original.split_once('|').expect("row");
+    let intruder_secret = [0x5au8; 20];
+    sqlite(
+        &h,
+        &format!(
+            "UPDATE console_accounts SET password_hash = '{slow}', totp_secret = X'{}' WHERE name = 'admin'",
+            intruder_secret
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        ),
+    );
+    let restore = format!(
+        "UPDATE console_accounts SET password_hash = '{hash}', totp_secret = X'{totp}' WHERE name = 'admin'"
+    );
+    let back = cost / 3;
+    let swapper = std::thread::spawn(move || {
+        std::thread::sleep(back);
+        let out = std::process::Command::new("sqlite3")
+            .arg(&store)
+            .arg(&restore)
+            .output()
+            .expect("sqlite3");
+        assert!(out.status.success(), "{out:?}");
+    });
+    h.clock.advance(totp::STEP_SECONDS);
+    let code = totp::code_at_step(&intruder_secret, totp::step_of(h.clock.now()));
+    let r = h.login("admin", mine, &code).await;
+    swapper.join().expect("swapped back");
+    assert!(
+        r.cookie().is_none(),
+        "the intruder signed in as admin: {}",
+        r.body
+    );
+}
