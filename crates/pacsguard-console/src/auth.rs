@@ -714,7 +714,8 @@ impl Console {
             return Ok(None);
         };
         // Promoted (or planted) in the store behind the console's back: its sessions end.
-        if !self.account_as_recorded(&db, account.id)? {
+        // The row read here (its role is what the request may do) is the one checked.
+        if !self.account_read_as_recorded(&db, &account)? {
             db.delete_sessions_of(account.id)?;
             return Ok(None);
         }
