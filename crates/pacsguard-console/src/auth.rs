@@ -561,7 +561,7 @@ impl Console {
         }
         // An account inserted or promoted in the store is refused like any failure (its
         // alert is on the trail), after the password's cost, so its timing tells nothing.
-        let as_recorded = self.account_as_recorded(&*lock(&self.db)?, account.id)?;
+        let as_recorded = self.account_read_as_recorded(&*lock(&self.db)?, &account)?;
         if !as_recorded {
             return self.refuse(
                 Some(&account),
@@ -753,7 +753,8 @@ impl Console {
             return Ok(None);
         };
         // Promoted (or planted) in the store behind the console's back: its sessions end.
-        if !self.account_as_recorded(&db, account.id)? {
+        // The row read here (its role is what the request may do) is the one checked.
+        if !self.account_read_as_recorded(&db, &account)? {
             db.delete_sessions_of(account.id)?;
             return Ok(None);
         }

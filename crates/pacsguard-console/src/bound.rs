@@ -161,6 +161,9 @@ pub struct BindReport {
     /// Accounts refused because the trail holds no proven account record and is not
     /// proven whole (no trust on first use then).
     pub refused_unbound: Vec<String>,
+    /// Ids of accounts the trail records that the store no longer holds (the console
+    /// never deletes an account: the store was edited; an alert names them).
+    pub missing_accounts: Vec<i64>,
 }
 
 /// Positions of unproven records named in the alert at most; the alert gives the count
@@ -447,6 +450,7 @@ impl Console {
         report: &mut BindReport,
     ) -> Result<(), AuthError> {
         let rows = lock(&self.db)?.account_bindings()?;
+        let rows_present: HashSet<i64> = rows.iter().map(|r| r.id).collect();
         let first_start = recorded.is_empty() && may_trust;
         lock(&self.bindings)?.accounts = Some(recorded.clone());
         if first_start && !rows.is_empty() {
@@ -476,6 +480,7 @@ impl Console {
                 report.altered_accounts.push(row.name.clone());
             }
         }
+        self.alert_missing(recorded, &rows_present, report)?;
         if !report.credentials_first_bound.is_empty() {
             let finding = Finding::new(
                 self.store_path.clone(),
@@ -491,6 +496,50 @@ impl Console {
             event.action = Action::Account;
             self.record(event)?;
         }
+        Ok(())
+    }
+
+    /// Accounts the trail records that the store no longer holds: the console never
+    /// deletes one, so the store was edited (emptied, the next start would print a setup
+    /// link for a new first administrator). One alert naming them (review s10-r13).
+    fn alert_missing(
+        &self,
+        recorded: &HashMap<i64, String>,
+        present: &HashSet<i64>,
+        report: &mut BindReport,
+    ) -> Result<(), AuthError> {
+        let mut missing: Vec<i64> = recorded
+            .keys()
+            .filter(|id| !present.contains(id))
+            .copied()
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        missing.sort_unstable();
+        let finding = Finding::new(
+            self.store_path.clone(),
+            FindingKind::ConsoleAccountAltered,
+            Severity::Alert,
+            format!(
+                "console: {} account(s) recorded on the audit trail are missing from the store (ids {}): the console never deletes an account, so the store was edited{}; keep the store and the trail as evidence",
+                missing.len(),
+                missing
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if present.is_empty() {
+                    " (no account is left: a setup link for a new first administrator follows)"
+                } else {
+                    ""
+                }
+            ),
+        );
+        let mut event = Event::of_finding(self.actor("console"), finding);
+        event.action = Action::Account;
+        self.record(event)?;
+        report.missing_accounts = missing;
         Ok(())
     }
 
@@ -660,14 +709,45 @@ impl Console {
         let Some(row) = db.account_binding(account)? else {
             return Ok(false);
         };
+        self.binding_as_recorded(&row)
+    }
+
+    /// [`Console::account_as_recorded`] for the row a sign-in or step-up verified
+    /// (`account`, read before the password's or the code's check): its name, role,
+    /// password hash and TOTP secret, not a second read of the store, are what must be as
+    /// recorded. Checking a second read let an intruder who writes the store put their
+    /// own hash and secret in the row, sign in, and put the original back while the
+    /// password was being verified (review s10-r13).
+    pub(crate) fn account_read_as_recorded(
+        &self,
+        db: &pacsguard_store::ConsoleDb,
+        account: &pacsguard_store::AccountRow,
+    ) -> Result<bool, AuthError> {
+        let Some(row) = db.account_binding(account.id)? else {
+            return Ok(false);
+        };
+        let as_read = AccountBinding {
+            name: account.name.clone(),
+            role: account.role.clone(),
+            credentials: pacsguard_store::Credentials {
+                password_hash: account.password_hash.clone(),
+                totp_secret: account.totp_secret.clone(),
+                ..row.credentials.clone()
+            },
+            ..row
+        };
+        self.binding_as_recorded(&as_read)
+    }
+
+    fn binding_as_recorded(&self, row: &AccountBinding) -> Result<bool, AuthError> {
         let recorded = lock(&self.bindings)?
             .accounts
             .as_ref()
-            .and_then(|a| a.get(&account).cloned());
-        if recorded.as_deref() == Some(account_digest(&row).as_str()) {
+            .and_then(|a| a.get(&row.id).cloned());
+        if recorded.as_deref() == Some(account_digest(row).as_str()) {
             return Ok(true);
         }
-        self.account_altered(&row, recorded.is_some())?;
+        self.account_altered(row, recorded.is_some())?;
         Ok(false)
     }
 

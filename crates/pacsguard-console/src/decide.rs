@@ -270,9 +270,19 @@ impl Console {
         address: IpAddr,
     ) -> Result<NewSession, AuthError> {
         let now = self.now();
-        let account = lock(&self.db)?
-            .account_by_id(auth.account)?
-            .ok_or(AuthError::StepUpFailed)?;
+        self.ensure_bound()?;
+        let account = {
+            let db = lock(&self.db)?;
+            let account = db
+                .account_by_id(auth.account)?
+                .ok_or(AuthError::StepUpFailed)?;
+            // The second factor is checked against this row: it must be the recorded
+            // one, not one swapped in for the check and back (review s10-r13).
+            if !self.account_read_as_recorded(&db, &account)? {
+                return Err(AuthError::StepUpFailed);
+            }
+            account
+        };
         if !account.enrolled() {
             return Err(AuthError::StepUpFailed);
         }
@@ -679,6 +689,14 @@ impl Console {
                 "an administrator cannot lower their own role (another administrator can)".into(),
             ));
         }
+        // The change records the whole row (credentials too) as bound: a row edited in
+        // the store (a password hash or second factor replaced) would be recorded as
+        // legitimate with it. Refused, with the alert (review s10-r13).
+        if !self.account_as_recorded(&db, account.id)? {
+            return Err(AuthError::Invalid(format!(
+                "the account {name} is not as the audit trail recorded it (the store was edited; see the alert): its role cannot be changed; invite the person under a new account"
+            )));
+        }
         self.record(
             self.event(
                 &auth.name,
@@ -797,8 +815,29 @@ impl Console {
         self.ensure_bound()?;
         let (account, bound) = {
             let mut db = lock(&self.db)?;
+            let token_hash = crate::secret::digest(token);
+            // The link's account must be as the trail recorded it before the link sets
+            // its password and rebinds it: an invitation row planted with sqlite3 for an
+            // account whose second factor was cleared in the store would otherwise
+            // record the altered row as legitimate (review s10-r13).
+            let holder = db
+                .invitation(&token_hash, self.now())?
+                .ok_or(AuthError::SetupRefused)?;
+            if !self.account_as_recorded(&db, holder)? {
+                drop(db);
+                let _ = self.record(self.event(
+                    "invitation",
+                    Action::Account,
+                    Outcome::Failure,
+                    format!(
+                        "an enrolment link for account {holder} was refused from {address}: the account is not as the trail recorded it"
+                    ),
+                ));
+                return Err(AuthError::SetupRefused);
+            }
             let account = db
-                .redeem_invitation(&crate::secret::digest(token), self.now(), &hash)?
+                .redeem_invitation(&token_hash, self.now(), &hash)?
+                .filter(|a| *a == holder)
                 .ok_or(AuthError::SetupRefused)?;
             let bound = self.rebind_under(
                 &db,

@@ -3304,3 +3304,193 @@ async fn a_trail_not_proven_whole_binds_nothing_on_trust_and_says_where_the_proo
     let r = h.login("admin", ADMIN_PASSWORD, &code).await;
     assert!(r.cookie().is_none(), "{}", r.body);
 }
+
+/// Review s10-r13: an enrolment link planted with sqlite3 for a bound account (its
+/// second factor cleared in the store, an invitation row inserted with a token the
+/// attacker knows) must not rebind the altered row: redeeming it used to record the
+/// altered account on the trail as legitimate and hand out a session that enrols a new
+/// second factor, taking over the administrator with no alert.
+#[tokio::test]
+async fn an_enrolment_link_planted_for_a_bound_account_rebinds_nothing() {
+    use pacsguard_events::FindingKind;
+    let h = harness();
+    let (_cookie, _, _secret) = h.first_admin().await;
+    let _ = h.events();
+    let token = "ab".repeat(32);
+    sqlite(
+        &h,
+        &format!(
+            "UPDATE console_accounts SET totp_secret = NULL WHERE name = 'admin'; \
+             DELETE FROM console_passkeys; \
+             INSERT INTO console_invitations (token_hash, account, expires) \
+             SELECT X'{}', id, 99999999999 FROM console_accounts WHERE name = 'admin'",
+            sha256_hex(token.as_bytes())
+        ),
+    );
+    let r = h
+        .send(
+            "POST",
+            "/welcome",
+            None,
+            &[
+                ("token", &token),
+                ("password", "mallory owns this console now"),
+            ],
+        )
+        .await;
+    assert_ne!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert!(r.cookie().is_none(), "no session: {}", r.body);
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleAccountAltered);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].contains("admin"), "{alerts:?}");
+    // Nor does the new password sign in afterwards.
+    let r = h.login("admin", "mallory owns this console now", "").await;
+    assert!(r.cookie().is_none(), "{}", r.body);
+}
+
+/// Review s10-r13: accounts the trail binds that vanished from the store (deleted with
+/// sqlite3 while the console was stopped) are said at start. Accounts are never deleted
+/// by the console; emptying the table made the next start print a fresh setup link and
+/// a new first administrator followed, with nothing raised.
+#[tokio::test]
+async fn accounts_recorded_on_the_trail_but_deleted_from_the_store_raise_an_alert() {
+    use pacsguard_events::FindingKind;
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (cookie, csrf) = h.stepped_up(&cookie, &secret).await;
+    h.create_approver(&cookie, &csrf, "bob", "violet harbour evening tide")
+        .await;
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
+    let _ = h.events();
+    sqlite(
+        &h,
+        "DELETE FROM console_accounts; DELETE FROM console_account_origins; \
+         DELETE FROM console_sessions",
+    );
+    let (h, report) = h.restart_with(&guard);
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleAccountAltered);
+    assert_eq!(alerts.len(), 1, "{report:?} {alerts:?}");
+    assert!(
+        alerts[0].contains("missing from the store") && alerts[0].contains("2 account"),
+        "{alerts:?}"
+    );
+    assert_eq!(report.missing_accounts.len(), 2, "{report:?}");
+}
+
+/// Review s10-r13: a role change must not launder an account altered in the store. The
+/// intruder replaced bob's password hash with sqlite3 while the console ran (refused
+/// from then on); an administrator who then changed bob's role (to repair a promotion,
+/// say) had bind_account record the altered row, the intruder's password with it, as
+/// legitimate: bob's account signed in with the intruder's password.
+#[tokio::test]
+async fn a_role_change_does_not_bind_credentials_replaced_in_the_store() {
+    use pacsguard_events::FindingKind;
+    let (h, _guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (cookie, csrf) = h.stepped_up(&cookie, &secret).await;
+    h.create_approver(&cookie, &csrf, "bob", "violet harbour evening tide")
+        .await;
+    let _ = h.events();
+    let mine = "a password only the intruder knows";
+    let hash = pacsguard_console::password::hash(mine).expect("argon2");
+    sqlite(
+        &h,
+        &format!("UPDATE console_accounts SET password_hash = '{hash}' WHERE name = 'bob'"),
+    );
+    let r = h
+        .send(
+            "POST",
+            "/accounts/role",
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("name", "bob"),
+                ("role", "viewer"),
+                ("reason", "bob moved to the reading room"),
+            ],
+        )
+        .await;
+    assert_ne!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let r = h.login("bob", mine, "").await;
+    assert!(
+        r.cookie().is_none(),
+        "the intruder signed in as bob: {}",
+        r.body
+    );
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleAccountAltered);
+    assert!(alerts.iter().any(|a| a.contains("bob")), "{alerts:?}");
+}
+
+/// Review s10-r13: the sign-in read the account, verified the password against that
+/// row, then checked a second read of the row against the trail. An intruder who can
+/// write the store put their own password hash (with Argon2's cost at its allowed
+/// maximum, t=64: a long verification) and TOTP secret in the administrator's row, sent
+/// the sign-in, and put the original row back while the password was being verified: the
+/// second read matched the trail and the intruder was signed in as the administrator.
+#[tokio::test]
+async fn credentials_swapped_in_and_back_during_a_sign_in_do_not_sign_in() {
+    let h = harness();
+    let (_cookie, _, _secret) = h.first_admin().await;
+    let mine = "a password only the intruder knows";
+    let salt = [7u8; 16];
+    let mut out = [0u8; 32];
+    let params = argon2::Params::new(pacsguard_console::password::M_COST_KIB, 64, 1, Some(32))
+        .expect("params");
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password_into(mine.as_bytes(), &salt, &mut out)
+        .expect("argon2");
+    let slow = format!(
+        "argon2id$v=19$m={},t=64,p=1${}${}",
+        pacsguard_console::password::M_COST_KIB,
+        salt.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        out.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    let started = std::time::Instant::now();
+    assert!(pacsguard_console::password::verify(mine, &slow));
+    let cost = started.elapsed();
+    assert!(
+        cost > std::time::Duration::from_millis(600),
+        "the window must outlast the swap back: {cost:?}"
+    );
+    let store = h._home.path().join("store.sqlite");
+    let read = std::process::Command::new("sqlite3")
+        .arg(&store)
+        .arg("SELECT password_hash || '|' || hex(totp_secret) FROM console_accounts WHERE name = 'admin'")
+        .output()
+        .expect("sqlite3");
+    let original = String::from_utf8_lossy(&read.stdout).trim().to_string();
+    let (hash, totp) = original.split_once('|').expect("row");
+    let intruder_secret = [0x5au8; 20];
+    sqlite(
+        &h,
+        &format!(
+            "UPDATE console_accounts SET password_hash = '{slow}', totp_secret = X'{}' WHERE name = 'admin'",
+            intruder_secret
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        ),
+    );
+    let restore = format!(
+        "UPDATE console_accounts SET password_hash = '{hash}', totp_secret = X'{totp}' WHERE name = 'admin'"
+    );
+    let back = cost / 3;
+    let swapper = std::thread::spawn(move || {
+        std::thread::sleep(back);
+        let out = std::process::Command::new("sqlite3")
+            .arg(&store)
+            .arg(&restore)
+            .output()
+            .expect("sqlite3");
+        assert!(out.status.success(), "{out:?}");
+    });
+    h.clock.advance(totp::STEP_SECONDS);
+    let code = totp::code_at_step(&intruder_secret, totp::step_of(h.clock.now()));
+    let r = h.login("admin", mine, &code).await;
+    swapper.join().expect("swapped back");
+    assert!(
+        r.cookie().is_none(),
+        "the intruder signed in as admin: {}",
+        r.body
+    );
+}

@@ -303,28 +303,12 @@ fn gather_bindings(
             pacsguard_audit::MAX_GATHERED_RECORDS
         ));
     }
-    let first = report.report.problems.first().map(ToString::to_string);
-    let problem = (!whole)
-        .then(|| {
-            format!(
-                "proven: the first {} of {} records{}",
-                gather.proven_records().unwrap_or(0),
-                report.report.records,
-                first
-                    .as_ref()
-                    .map(|p| format!("; first problem: {p}"))
-                    .unwrap_or_default()
-            )
-        })
-        .or(first)
-        .or_else(|| {
-            gather.overflowed().then(|| {
-                format!(
-                    "more than {} records name a binding; those past it were not read",
-                    pacsguard_audit::MAX_GATHERED_RECORDS
-                )
-            })
-        });
+    let problem = binding_problem(
+        gather.proven_records(),
+        report.report.records,
+        gather.overflowed(),
+        report.report.problems.first().map(ToString::to_string),
+    );
     let mut bindings = pacsguard_console::TrailBindings {
         whole,
         problem,
@@ -338,6 +322,35 @@ fn gather_bindings(
         }
     }
     Ok((follower, report, bindings))
+}
+
+/// What the start says of a trail whose bindings are not all proven: where the proof
+/// ends, or that the gathering stopped at its limit (every record may be proven then:
+/// saying "proven: the first N of N records" named no cause; review s10-r13), and the
+/// verification's first problem.
+fn binding_problem(
+    proven: Option<u64>,
+    records: u64,
+    overflowed: bool,
+    first: Option<String>,
+) -> Option<String> {
+    let first_said = first
+        .as_ref()
+        .map(|p| format!("; first problem: {p}"))
+        .unwrap_or_default();
+    if overflowed {
+        return Some(format!(
+            "more than {} records name an account, session or request; those past it were not read, so newer records of an account may be among them{first_said}",
+            pacsguard_audit::MAX_GATHERED_RECORDS
+        ));
+    }
+    if proven != Some(records) {
+        return Some(format!(
+            "proven: the first {} of {records} records{first_said}",
+            proven.unwrap_or(0)
+        ));
+    }
+    first
 }
 
 /// The start's whole verification: its follower goes on in the trail-verify thread (one
@@ -525,6 +538,12 @@ pub fn run(
                 .cloned()
                 .collect::<Vec<_>>()
                 .join(", ")
+        ));
+    }
+    if !bound.missing_accounts.is_empty() {
+        say(&format!(
+            "accounts recorded on the trail are MISSING from the store (the store was edited, an alert is raised): ids {:?}",
+            bound.missing_accounts
         ));
     }
     if !bound.altered_requests.is_empty() {
@@ -737,6 +756,27 @@ mod tests {
             pacsguard_console::clock::TEST_CLOCK_BUILT_IN,
             cfg!(debug_assertions),
             "this package's tests build the console with the feature"
+        );
+    }
+
+    /// Review s10-r13: a gathering stopped at its limit is said as such, not as a proof
+    /// that ends at the last record.
+    #[test]
+    fn a_gathering_at_its_limit_is_said_as_the_limit() {
+        let said = binding_problem(Some(7), 7, true, None).expect("said");
+        assert!(
+            said.contains("more than") && !said.contains("proven: the first"),
+            "{said}"
+        );
+        let said = binding_problem(Some(3), 7, false, Some("edited".into())).expect("said");
+        assert!(
+            said.contains("the first 3 of 7") && said.contains("edited"),
+            "{said}"
+        );
+        assert_eq!(binding_problem(Some(7), 7, false, None), None);
+        assert_eq!(
+            binding_problem(Some(7), 7, false, Some("gap".into())).as_deref(),
+            Some("gap")
         );
     }
 
