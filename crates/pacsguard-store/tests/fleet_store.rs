@@ -503,3 +503,64 @@ fn a_fleet_store_setting_that_is_no_connection_string_is_refused_by_name() {
         "{described}"
     );
 }
+
+/// READ COMMITTED (review s10-r14): a batch of the revoked host that commits while its
+/// trail is being carried over (its revocation raced its report) must go over with the
+/// frontier that covers it, as under SQLite's write lock: not stay behind under the old
+/// host, nor leave the new one with records past its size.
+#[test]
+fn a_batch_committing_during_a_carry_over_goes_over_with_its_frontier() {
+    let server = PgServer::start();
+    let target = server.connection_string();
+    let at = FleetStoreAt::Postgres(target.clone());
+    let mut db = open(&at);
+    let old = enrol(db.as_mut(), b"t1", "pacs", "f1");
+    let first: Vec<(u64, Vec<u8>)> = (0..10).map(|i| (i, vec![b'a'])).collect();
+    assert!(
+        db.accept_batch(old, &batch(0, &first, 10, "note\n10\n"))
+            .expect("store")
+    );
+    db.revoke_host("pacs", 500).expect("store");
+    db.add_continue_token(b"t2", 600, 1000, old).expect("token");
+    let new = db
+        .enrol_host(b"t2", 602, "pacs", "f2")
+        .expect("store")
+        .expect("enrolled");
+    // Connected before the batch begins (connecting makes the tables, which waits for
+    // open writes to them).
+    let mut carrier = open(&at);
+    // The old host's batch 10..20, its transaction open (as accept_batch's is).
+    let mut racer = postgres::Client::connect(&target, postgres::NoTls).expect("connect");
+    let mut tx = racer.transaction().expect("begin");
+    tx.execute(
+        "UPDATE fleet_hosts SET size = 20, checkpoint = 'note\n20\n' WHERE id = $1 AND size = 10",
+        &[&old],
+    )
+    .expect("update");
+    tx.execute(
+        "INSERT INTO fleet_records (host, seq, line) \
+         SELECT $1, s, '\\x62'::bytea FROM generate_series(10, 19) AS s",
+        &[&old],
+    )
+    .expect("insert");
+    let carried = std::thread::spawn(move || carrier.carry_over_host(old, new).expect("store"));
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    tx.commit().expect("commit");
+    assert!(carried.join().expect("carry-over"));
+    let moved = db.host(new).expect("store").expect("host");
+    let seqs: Vec<u64> = db
+        .host_records(new)
+        .expect("store")
+        .iter()
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(
+        (moved.size, seqs),
+        (20, (0..20).collect::<Vec<_>>()),
+        "the frontier and the records it covers, together"
+    );
+    assert!(
+        db.host_records(old).expect("store").is_empty(),
+        "none left behind"
+    );
+}

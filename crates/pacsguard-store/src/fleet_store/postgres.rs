@@ -579,6 +579,16 @@ impl FleetStore for PgFleet {
     fn carry_over_host(&mut self, from: i64, to: i64) -> Result<bool, StoreError> {
         let pg = self.pg();
         let mut tx = self.client()?.transaction().map_err(&pg)?;
+        // Both hosts' rows locked first, as SQLite's `BEGIN IMMEDIATE` holds the whole
+        // store: otherwise a batch of `from` committing while this runs (its revocation
+        // raced its report) moves its size under the snapshot read below, and its
+        // records go over without the frontier that covers them, or stay behind
+        // (review s10-r14).
+        tx.execute(
+            "SELECT id FROM fleet_hosts WHERE id IN ($1, $2) ORDER BY id FOR UPDATE",
+            &[&from, &to],
+        )
+        .map_err(&pg)?;
         let moved = tx
             .execute(
                 "UPDATE fleet_hosts SET size = o.size, peaks = o.peaks, checkpoint = o.checkpoint, \
