@@ -564,3 +564,31 @@ fn a_batch_committing_during_a_carry_over_goes_over_with_its_frontier() {
         "none left behind"
     );
 }
+
+/// Every host's connection opens the store (review s10-r14): once the tables exist,
+/// opening must not wait for the writes in flight (making the tables again took a SHARE
+/// lock on fleet_hosts: a host connecting waited for every open write to it).
+#[test]
+fn opening_the_store_does_not_wait_for_a_write_in_flight() {
+    let server = PgServer::start();
+    let target = server.connection_string();
+    let at = FleetStoreAt::Postgres(target.clone());
+    let mut db = open(&at);
+    let host = enrol(db.as_mut(), b"t", "pacs", "f");
+    let mut writer = postgres::Client::connect(&target, postgres::NoTls).expect("connect");
+    let mut tx = writer.transaction().expect("begin");
+    tx.execute(
+        "UPDATE fleet_hosts SET last_contact = 1 WHERE id = $1",
+        &[&host],
+    )
+    .expect("update");
+    let (sent, opened) = std::sync::mpsc::channel();
+    let opener = std::thread::spawn(move || {
+        let mut db = open(&at);
+        let _ = sent.send(db.host(host).expect("store").is_some());
+    });
+    let answer = opened.recv_timeout(std::time::Duration::from_secs(60));
+    tx.commit().expect("commit");
+    opener.join().expect("opener");
+    assert_eq!(answer, Ok(true), "opened while the write was in flight");
+}
