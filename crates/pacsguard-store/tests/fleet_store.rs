@@ -450,7 +450,7 @@ fn a_restarted_postgresql_server_is_reconnected_and_nothing_is_stored_twice() {
         .expect_err("the server is down");
     let text = err.to_string();
     assert!(
-        text.contains("fleet store (PostgreSQL database postgres as postgres at"),
+        text.contains("[console] fleet_store (PostgreSQL database postgres as postgres at"),
         "the error names the store: {text}"
     );
     server.start_again().expect("start again");
