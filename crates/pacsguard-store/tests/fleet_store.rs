@@ -592,3 +592,49 @@ fn opening_the_store_does_not_wait_for_a_write_in_flight() {
     opener.join().expect("opener");
     assert_eq!(answer, Ok(true), "opened while the write was in flight");
 }
+
+/// Not a test on its own: the process [`a_server_left_by_a_killed_test_is_stopped_by_the_next_start`]
+/// kills while its server runs.
+#[test]
+#[ignore = "run by a_server_left_by_a_killed_test_is_stopped_by_the_next_start"]
+fn a_test_process_killed_with_its_server_running() {
+    let server = PgServer::start();
+    println!("socket {}", server.socket_dir().display());
+    std::thread::sleep(std::time::Duration::from_secs(600));
+}
+
+/// A test process killed (a CI timeout) leaves its server running: the next start
+/// stops and removes it (review s10-r14).
+#[test]
+fn a_server_left_by_a_killed_test_is_stopped_by_the_next_start() {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .args([
+            "--exact",
+            "a_test_process_killed_with_its_server_running",
+            "--ignored",
+            "--nocapture",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let socket = out
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("socket ").map(std::path::PathBuf::from))
+        .expect("the child's server started");
+    child.kill().expect("kill -9");
+    child.wait().expect("reaped");
+    let base = socket.parent().expect("base").to_path_buf();
+    let pid_file = base.join("data/postmaster.pid");
+    let postmaster = std::fs::read_to_string(&pid_file).expect("the left server runs");
+    let postmaster = postmaster.lines().next().expect("pid").trim().to_string();
+    assert!(std::path::Path::new("/proc").join(&postmaster).exists());
+    let _next = PgServer::start();
+    assert!(!base.exists(), "{} removed", base.display());
+    assert!(
+        !std::path::Path::new("/proc").join(&postmaster).exists(),
+        "the left server {postmaster} stopped"
+    );
+}
