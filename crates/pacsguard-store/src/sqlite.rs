@@ -79,7 +79,7 @@ pub enum StoreError {
     Schema { path: PathBuf, found: i64 },
     /// The fleet's store on a PostgreSQL server (`target`: its database, user and host,
     /// never the password).
-    #[error("fleet store (PostgreSQL {target}): {source}")]
+    #[error("[console] fleet_store (PostgreSQL {target}): {source}")]
     Postgres {
         target: String,
         source: postgres::Error,

@@ -64,6 +64,38 @@ fn said(out: &Output) -> String {
     )
 }
 
+/// Stops and removes the servers of test processes that died without dropping theirs
+/// (killed by a CI timeout, `kill -9`): a server outlives its test process, and they
+/// would pile up, running, run after run (review s10-r14). A directory whose process
+/// still lives (another test binary running side by side) is left alone.
+fn reap_leftovers() {
+    let Ok(dir) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("pacsguard-pg-"))
+            .and_then(|rest| rest.split('-').next())
+        else {
+            continue;
+        };
+        if pid.parse::<u32>().is_err() || Path::new("/proc").join(pid).exists() {
+            continue;
+        }
+        let base = entry.path();
+        // Dropped at once: stopped (if it runs) and removed.
+        drop(PgServer {
+            data: base.join("data"),
+            socket: base.join("socket"),
+            log: base.join("server.log"),
+            base,
+            as_postgres: is_root(),
+        });
+    }
+}
+
 /// A running PostgreSQL server of a test.
 #[derive(Debug)]
 pub struct PgServer {
@@ -82,6 +114,7 @@ impl PgServer {
     }
 
     pub fn try_start() -> Result<PgServer, String> {
+        reap_leftovers();
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());

@@ -96,6 +96,17 @@ CREATE TABLE IF NOT EXISTS fleet_quota (
 );
 "#;
 
+/// Every table and index [`SCHEMA`] makes: a connection finding them all runs nothing.
+const SCHEMA_OBJECTS: &[&str] = &[
+    "fleet_tokens",
+    "fleet_hosts",
+    "fleet_hosts_name",
+    "fleet_records",
+    "fleet_checkpoints",
+    "fleet_profiles",
+    "fleet_quota",
+];
+
 /// Host names sort by their bytes, as SQLite's default collation does: the pages and
 /// `console hosts` list hosts in the same order on either store.
 const HOST_COLUMNS: &str = r#"id, name, fingerprint, enrolled, revoked, last_contact, "interval",
@@ -266,6 +277,22 @@ impl PgFleet {
         };
         let pg = fleet.pg();
         let client = fleet.client()?;
+        // Made already (every connection after the first): nothing to do. Running the
+        // schema anyway would not be free: `CREATE INDEX IF NOT EXISTS` takes a SHARE
+        // lock on its table before it finds the index there, so every host's connection
+        // would wait for each write to fleet_hosts in flight, and writers queue behind
+        // it (review s10-r14).
+        let made: bool = client
+            .query_one(
+                "SELECT bool_and(to_regclass(n) IS NOT NULL) FROM unnest($1::text[]) AS n",
+                &[&SCHEMA_OBJECTS],
+            )
+            .and_then(|r| r.try_get::<_, Option<bool>>(0))
+            .map_err(&pg)?
+            .unwrap_or(false);
+        if made {
+            return Ok(fleet);
+        }
         let mut tx = client.transaction().map_err(&pg)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
             .map_err(&pg)?;
@@ -579,6 +606,16 @@ impl FleetStore for PgFleet {
     fn carry_over_host(&mut self, from: i64, to: i64) -> Result<bool, StoreError> {
         let pg = self.pg();
         let mut tx = self.client()?.transaction().map_err(&pg)?;
+        // Both hosts' rows locked first, as SQLite's `BEGIN IMMEDIATE` holds the whole
+        // store: otherwise a batch of `from` committing while this runs (its revocation
+        // raced its report) moves its size under the snapshot read below, and its
+        // records go over without the frontier that covers them, or stay behind
+        // (review s10-r14).
+        tx.execute(
+            "SELECT id FROM fleet_hosts WHERE id IN ($1, $2) ORDER BY id FOR UPDATE",
+            &[&from, &to],
+        )
+        .map_err(&pg)?;
         let moved = tx
             .execute(
                 "UPDATE fleet_hosts SET size = o.size, peaks = o.peaks, checkpoint = o.checkpoint, \
