@@ -612,7 +612,43 @@ fn shell_command(bytes: &[u8], at: usize) -> Command {
 /// whatever the first command was (the bytes of a DICOM header before it are a command
 /// that fails, and cmd.exe goes on).
 pub fn find_batch_command(bytes: &[u8]) -> Option<Command> {
+    search_batch(bytes, Variables::default())
+}
+
+/// [`find_batch_command`] in a later window of a file read in windows, with the `set`
+/// commands of the windows before it.
+pub(crate) fn find_batch_command_carried(
+    bytes: &[u8],
+    carried: &crate::budget::Carried,
+) -> Option<Command> {
+    search_batch(
+        bytes,
+        Variables {
+            inherited: carried.batch_sets.clone(),
+            inherited_full: carried.batch_full,
+            ..Variables::default()
+        },
+    )
+}
+
+/// Adds the `set` commands of `window` to those carried to later windows.
+pub(crate) fn carry_batch_sets(window: &[u8], upto: usize, carried: &mut crate::budget::Carried) {
+    if carried.batch_full {
+        return;
+    }
     let mut variables = Variables::default();
+    variables.read(window);
+    for (_, name, value) in variables.set.into_iter().filter(|(at, _, _)| *at < upto) {
+        if carried.batch_sets.len() >= MAX_BATCH_VARIABLES {
+            carried.batch_full = true;
+            return;
+        }
+        carried.batch_sets.push((name, value));
+    }
+    carried.batch_full |= variables.full;
+}
+
+fn search_batch(bytes: &[u8], mut variables: Variables) -> Option<Command> {
     // cmd.exe reads a Ctrl-Z (0x1A) as a line feed when it reads a line to run: a line
     // can start after one as after `\n` (searched second: a fourth byte would cost
     // memchr its fast three-byte search over pixel data).
@@ -1037,6 +1073,10 @@ struct Variables {
     set: Vec<(usize, Vec<u8>, Option<Vec<u8>>)>,
     /// More `set` commands than [`MAX_BATCH_VARIABLES`] were found.
     full: bool,
+    /// The `set` commands of earlier windows of a file read in windows (file order),
+    /// and whether there were more than were kept.
+    inherited: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    inherited_full: bool,
 }
 
 impl Variables {
@@ -1054,7 +1094,12 @@ impl Variables {
             Some((_, _, Some(value))) => Lookup::Value(value),
             Some((_, _, None)) => Lookup::FromInput,
             None if self.full => Lookup::NotKept,
-            None => Lookup::Unset,
+            None => match self.inherited.iter().rev().find(|(set, _)| set == name) {
+                Some((_, Some(value))) => Lookup::Value(value),
+                Some((_, None)) => Lookup::FromInput,
+                None if self.inherited_full => Lookup::NotKept,
+                None => Lookup::Unset,
+            },
         }
     }
 
