@@ -1085,6 +1085,12 @@ impl Variables {
         if !self.read {
             self.read(bytes);
         }
+        // Past the limit a `set` not kept may have changed any variable after the one
+        // kept (`set p=notepad`, 1024 more, `set p=powershell`, `%p%` expanded to
+        // notepad): no kept value is trusted then (review s10-r10).
+        if self.full {
+            return Lookup::NotKept;
+        }
         match self
             .set
             .iter()
@@ -1094,6 +1100,8 @@ impl Variables {
             Some((_, _, Some(value))) => Lookup::Value(value),
             Some((_, _, None)) => Lookup::FromInput,
             None if self.full => Lookup::NotKept,
+            // Earlier windows set more than were kept: none of theirs is trusted.
+            None if self.inherited_full => Lookup::NotKept,
             None => match self.inherited.iter().rev().find(|(set, _)| set == name) {
                 Some((_, Some(value))) => Lookup::Value(value),
                 Some((_, None)) => Lookup::FromInput,
@@ -1868,6 +1876,14 @@ mod tests {
         assert_eq!(at.interpreter, "powershell", "{at:?}");
         let over = find_batch_command(&file(MAX_BATCH_VARIABLES + 1)).expect("found");
         assert!(over.detail.contains("MAX_BATCH_VARIABLES"), "{over:?}");
+        // A variable kept, then set again past the limit: its kept value is not used.
+        let mut file = b"x\nset p=notepad\n".to_vec();
+        for n in 0..MAX_BATCH_VARIABLES {
+            file.extend_from_slice(format!("set v{n}=1\n").as_bytes());
+        }
+        file.extend_from_slice(b"set p=powershell\n%p% -nop -c iex(x)\n");
+        let reset = find_batch_command(&file).expect("found");
+        assert!(reset.detail.contains("MAX_BATCH_VARIABLES"), "{reset:?}");
     }
 
     /// Lines of candidates with no line end (`&\&\...`, `&^&^...`, `&"&"...`, `&%&%...`):
