@@ -26,6 +26,23 @@ pub struct Budget {
     deadline: Instant,
     /// Why the budget ran out, once it has.
     exhausted: Option<String>,
+    /// What the readers of a file read in windows take from one window to the next.
+    pub(crate) carried: Carried,
+}
+
+/// What an earlier window of a file read in windows leaves to the readers of later ones:
+/// a PDF reader repairing the file reads objects after a header wherever they are, and
+/// cmd.exe expands `%NAME%` with the value a `set` anywhere before gave it (a header in
+/// one window and the catalog in the next, or `set p=powershell` in the preamble and
+/// `%p% -nop ...` 200 MiB later, ran and got no finding: review s10-r10).
+#[derive(Debug, Default)]
+pub(crate) struct Carried {
+    /// A `%PDF-` header was in an earlier window.
+    pub(crate) pdf_header: bool,
+    /// The `set` commands of earlier windows, in file order.
+    pub(crate) batch_sets: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// More than [`crate::shell::MAX_BATCH_VARIABLES`] of them.
+    pub(crate) batch_full: bool,
 }
 
 impl Default for Budget {
@@ -41,7 +58,21 @@ impl Budget {
             parsed_bytes: 0,
             deadline: Instant::now() + time,
             exhausted: None,
+            carried: Carried::default(),
         }
+    }
+
+    /// Takes what the readers of later windows need from `window` (the first window or
+    /// a later one, in file order, each once): what starts before its last
+    /// `overlap` bytes, which the next window holds and reads itself (a `set` there
+    /// is then not taken as set before the next window's start).
+    pub fn carry(&mut self, window: &[u8], overlap: usize) {
+        let upto = window.len().saturating_sub(overlap);
+        let header = window.len().min(upto + 4);
+        if memchr::memmem::find(&window[..header], b"%PDF-").is_some() {
+            self.carried.pdf_header = true;
+        }
+        crate::shell::carry_batch_sets(window, upto, &mut self.carried);
     }
 
     /// Charges one candidate of `bytes` bytes; `false` once the budget is spent.

@@ -383,6 +383,8 @@ pub fn inspect_window(
         let place = format!("(the whole file read as {})", hidden.format);
         found.hidden(hidden, 0, &place);
     }
+    // This window's PDF header and `set` commands, for the windows after it.
+    budget.carry(window, crate::MAX_EXECUTABLE_PARSE_BYTES);
     // The budget is the caller's, reported once per file by the caller.
     let mut observations = found.finish(&Budget::default());
     for observation in &mut observations {

@@ -31,7 +31,11 @@ pub fn whole_file(
     } else {
         found.extend(repaired_pdf(bytes, documents, deadline));
     }
-    found.extend(markup_and_commands(bytes, shell::find_shell_command(bytes)));
+    found.extend(markup_and_commands(
+        bytes,
+        shell::find_shell_command(bytes),
+        None,
+    ));
     found
 }
 
@@ -45,9 +49,16 @@ pub fn whole_file(
 /// start, so [`crate::inspect_first_window`] says when it would read past the first.
 pub fn window(bytes: &[u8], budget: &mut crate::Budget) -> Vec<Hidden> {
     let mut found = Vec::new();
+    // A header in an earlier window: a repairing reader reads this one's objects too
+    // (bounded by the file's time, not charged per window: a file of many windows
+    // after one header would spend the parse budget the executable search needs).
+    let header = match memchr::memmem::find(bytes, b"%PDF-") {
+        Some(header) => budget.charge(bytes.len() - header).then_some(header),
+        None if budget.carried.pdf_header => (!budget.out_of_time()).then_some(0),
+        None => None,
+    };
     if crate::embedded::pdf_header(bytes).is_none()
-        && let Some(header) = memchr::memmem::find(bytes, b"%PDF-")
-        && budget.charge(bytes.len() - header)
+        && let Some(header) = header
     {
         found.extend(
             crate::embedded::pdf_report(bytes, header, true, budget.deadline())
@@ -62,13 +73,17 @@ pub fn window(bytes: &[u8], budget: &mut crate::Budget) -> Vec<Hidden> {
                 }),
         );
     }
-    found.extend(markup_and_commands(bytes, None));
+    found.extend(markup_and_commands(bytes, None, Some(&budget.carried)));
     found
 }
 
 /// Markup that mshta would run, and the commands `cmd.exe` and ex/vi would run, with
 /// `shell` (what `sh` runs, where it can be told) among them.
-fn markup_and_commands(bytes: &[u8], shell: Option<shell::Command>) -> Vec<Hidden> {
+fn markup_and_commands(
+    bytes: &[u8],
+    shell: Option<shell::Command>,
+    carried: Option<&crate::budget::Carried>,
+) -> Vec<Hidden> {
     let mut found = Vec::new();
     if let Some(markup) = markup::find_markup(bytes) {
         found.push(Hidden {
@@ -85,7 +100,10 @@ fn markup_and_commands(bytes: &[u8], shell: Option<shell::Command>) -> Vec<Hidde
     }
     for command in [
         shell,
-        shell::find_batch_command(bytes),
+        match carried {
+            Some(carried) => shell::find_batch_command_carried(bytes, carried),
+            None => shell::find_batch_command(bytes),
+        },
         shell::find_ex_command(bytes),
     ]
     .into_iter()
@@ -214,5 +232,41 @@ mod tests {
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!((found[0].format, found[0].offset), (Format::Pdf, last));
         assert!(whole_file(&file(last + 1), &[], false, deadline).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod window_carry_tests {
+    use super::*;
+
+    /// A PDF header in one window and its catalog with JavaScript in a later one, and a
+    /// batch `set` in one window and its `%NAME%` in a later one: qpdf opens the first
+    /// (it repairs the file), cmd.exe runs PowerShell from the second; each file of
+    /// 300 MiB was clean (review s10-r10).
+    #[test]
+    fn later_windows_read_with_what_earlier_ones_left() {
+        let catalog = b"\n1 0 obj\n<</Type/Catalog/Pages 3 0 R/OpenAction 2 0 R>>\nendobj\n2 0 obj\n<</S/JavaScript/JS(app.alert\\(1\\))>>\nendobj\n3 0 obj\n<</Type/Pages/Kids[]/Count 0>>\nendobj\ntrailer\n<</Root 1 0 R>>\n";
+        let first = [&[0u8; 4096][..], b"%PDF-1.7\n", &[0u8; 4096]].concat();
+        let later = [&[0u8; 4096][..], catalog, &[0u8; 4096]].concat();
+        let mut budget = crate::Budget::default();
+        assert!(window(&later, &mut budget).is_empty());
+        budget.carry(&first, 0);
+        let found = window(&later, &mut budget);
+        assert!(
+            found.iter().any(|h| h.detail.contains("JavaScript")),
+            "{found:?}"
+        );
+
+        let first = b"\x00\x00\r\nset p=powershell\r\n\x00".to_vec();
+        let later = b"\x00\x00\r\n%p% -nop -c iex(x)\r\n\x00".to_vec();
+        let mut budget = crate::Budget::default();
+        assert!(window(&later, &mut budget).is_empty());
+        budget.carry(&first, 0);
+        let found = window(&later, &mut budget);
+        assert!(found.iter().any(|h| h.detail.contains("%p%")), "{found:?}");
+        // A `set` in the part of a window the next one holds is read there, in order.
+        let mut budget = crate::Budget::default();
+        budget.carry(&first, first.len());
+        assert!(window(&later, &mut budget).is_empty());
     }
 }

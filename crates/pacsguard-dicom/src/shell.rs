@@ -123,7 +123,14 @@ fn command_like_argument(rest: &[u8]) -> bool {
         .get(..4)
         .is_some_and(|ext| ext.eq_ignore_ascii_case(b".exe"))
     {
-        return true;
+        // `cmd.exe` with nothing after it to the command's end starts an interactive
+        // shell reading the console, nothing of the file: JavaScript's
+        // `process.env.comspec || "cmd.exe";` (cross-spawn, in playwright-core) is no
+        // command line. A redirection (`cmd.exe < x`) or any argument is one.
+        return rest[4..]
+            .iter()
+            .take_while(|&&b| !matches!(b, b'\r' | b'\n' | b'&' | b'|'))
+            .any(|&b| !is_token_delimiter(b));
     }
     let rest = &rest[rest
         .iter()
@@ -605,7 +612,43 @@ fn shell_command(bytes: &[u8], at: usize) -> Command {
 /// whatever the first command was (the bytes of a DICOM header before it are a command
 /// that fails, and cmd.exe goes on).
 pub fn find_batch_command(bytes: &[u8]) -> Option<Command> {
+    search_batch(bytes, Variables::default())
+}
+
+/// [`find_batch_command`] in a later window of a file read in windows, with the `set`
+/// commands of the windows before it.
+pub(crate) fn find_batch_command_carried(
+    bytes: &[u8],
+    carried: &crate::budget::Carried,
+) -> Option<Command> {
+    search_batch(
+        bytes,
+        Variables {
+            inherited: carried.batch_sets.clone(),
+            inherited_full: carried.batch_full,
+            ..Variables::default()
+        },
+    )
+}
+
+/// Adds the `set` commands of `window` to those carried to later windows.
+pub(crate) fn carry_batch_sets(window: &[u8], upto: usize, carried: &mut crate::budget::Carried) {
+    if carried.batch_full {
+        return;
+    }
     let mut variables = Variables::default();
+    variables.read(window);
+    for (_, name, value) in variables.set.into_iter().filter(|(at, _, _)| *at < upto) {
+        if carried.batch_sets.len() >= MAX_BATCH_VARIABLES {
+            carried.batch_full = true;
+            return;
+        }
+        carried.batch_sets.push((name, value));
+    }
+    carried.batch_full |= variables.full;
+}
+
+fn search_batch(bytes: &[u8], mut variables: Variables) -> Option<Command> {
     // cmd.exe reads a Ctrl-Z (0x1A) as a line feed when it reads a line to run: a line
     // can start after one as after `\n` (searched second: a fourth byte would cost
     // memchr its fast three-byte search over pixel data).
@@ -638,7 +681,7 @@ fn is_token_delimiter(b: u8) -> bool {
 /// starts with (a drive letter, `\\`, `%`).
 const BATCH_COMMAND_START: [bool; 256] = {
     let mut table = [false; 256];
-    let starts: &[u8] = b" \t\r@;,=(^\"cifCIF%\\\x0b\x0c\xff";
+    let starts: &[u8] = b" \t\r@;,=(^\"cifCIF%!\\\x0b\x0c\xff";
     let mut i = 0;
     while i < starts.len() {
         table[starts[i] as usize] = true;
@@ -1030,6 +1073,10 @@ struct Variables {
     set: Vec<(usize, Vec<u8>, Option<Vec<u8>>)>,
     /// More `set` commands than [`MAX_BATCH_VARIABLES`] were found.
     full: bool,
+    /// The `set` commands of earlier windows of a file read in windows (file order),
+    /// and whether there were more than were kept.
+    inherited: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    inherited_full: bool,
 }
 
 impl Variables {
@@ -1037,6 +1084,12 @@ impl Variables {
     fn at(&mut self, bytes: &[u8], name: &[u8], at: usize) -> Lookup<'_> {
         if !self.read {
             self.read(bytes);
+        }
+        // Past the limit a `set` not kept may have changed any variable after the one
+        // kept (`set p=notepad`, 1024 more, `set p=powershell`, `%p%` expanded to
+        // notepad): no kept value is trusted then (review s10-r10).
+        if self.full {
+            return Lookup::NotKept;
         }
         match self
             .set
@@ -1047,7 +1100,14 @@ impl Variables {
             Some((_, _, Some(value))) => Lookup::Value(value),
             Some((_, _, None)) => Lookup::FromInput,
             None if self.full => Lookup::NotKept,
-            None => Lookup::Unset,
+            // Earlier windows set more than were kept: none of theirs is trusted.
+            None if self.inherited_full => Lookup::NotKept,
+            None => match self.inherited.iter().rev().find(|(set, _)| set == name) {
+                Some((_, Some(value))) => Lookup::Value(value),
+                Some((_, None)) => Lookup::FromInput,
+                None if self.inherited_full => Lookup::NotKept,
+                None => Lookup::Unset,
+            },
         }
     }
 
@@ -1097,8 +1157,10 @@ fn set_command(command: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
     if !keyword.eq_ignore_ascii_case(b"set") || !is_token_delimiter(*command.get(3)?) {
         return None;
     }
-    let line_end = memchr::memchr(b'\n', command).unwrap_or(command.len());
-    let mut rest = &command[3..line_end];
+    // No read below passes the next place a candidate starts (an operator or a line
+    // end, or for a quoted value its closing quote): a line of `&set a&set a...` was
+    // read to its end from each `set` (5 MB took half a minute, a 64 MiB window hours).
+    let mut rest = &command[3..];
     rest = &rest[rest.iter().take_while(|&&b| is_token_delimiter(b)).count()..];
     let mut from_input = false;
     if rest.len() >= 2 && rest[0] == b'/' {
@@ -1112,13 +1174,35 @@ fn set_command(command: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
     let quoted = rest.first() == Some(&b'"');
     if quoted {
         rest = &rest[1..];
-        // `set "a=b" & x`: the value ends at the last quote.
-        rest = &rest[..memchr::memrchr(b'"', rest).unwrap_or(rest.len())];
+        // `set "a=b&c" & x`: the value ends at its closing quote (or the line's end).
+        rest = &rest[..memchr::memchr2(b'"', b'\n', rest).unwrap_or(rest.len())];
     } else {
-        rest = &rest[..memchr::memchr3(b'&', b'|', b'\r', rest).unwrap_or(rest.len())];
+        rest = &rest[..memchr::memchr3(b'&', b'|', b'\n', rest).unwrap_or(rest.len())];
+        rest = &rest[..memchr::memchr(b'\r', rest).unwrap_or(rest.len())];
+        // In a block (`if x (set p=powershell)`) a `)` ends the command: the value is
+        // cut at a `)` that closes no `(` of its own (`C:\Program Files (x86)\...` kept).
+        let mut depth = 0usize;
+        let close = rest.iter().position(|&b| match b {
+            b'(' => {
+                depth += 1;
+                false
+            }
+            b')' if depth == 0 => true,
+            b')' => {
+                depth -= 1;
+                false
+            }
+            _ => false,
+        });
+        rest = &rest[..close.unwrap_or(rest.len())];
     }
     let eq = memchr::memchr(b'=', rest)?;
-    let name: Vec<u8> = rest[..eq.min(BATCH_VARIABLE_KEPT)].to_ascii_lowercase();
+    // cmd.exe removes carets before `set` reads its name (`set ^p=x` sets `p`).
+    let name: Vec<u8> = rest[..eq.min(BATCH_VARIABLE_KEPT)]
+        .iter()
+        .filter(|&&b| quoted || b != b'^')
+        .map(u8::to_ascii_lowercase)
+        .collect();
     if name.is_empty() {
         return None;
     }
@@ -1168,7 +1252,7 @@ fn expand_program_name(
         .iter()
         .position(|&b| ends_word(b))
         .unwrap_or(start.len());
-    if !start[..first_word].contains(&b'%') {
+    if !start[..first_word].iter().any(|&b| b == b'%' || b == b'!') {
         return None;
     }
     // The command after the name, to its operator or line end (kept for its arguments).
@@ -1179,6 +1263,23 @@ fn expand_program_name(
     let mut out = Vec::new();
     let mut i = 0;
     while let Some(&b) = start.get(i) {
+        if b == b'!'
+            && let Some(close) = memchr::memchr2(b'!', b'\n', &start[i + 1..])
+                .map(|n| i + 1 + n)
+                .filter(|&close| start[close] == b'!')
+            && is_variable_name(&start[i + 1..close])
+            && !matches!(
+                variables.at(bytes, &start[i + 1..close].to_ascii_lowercase(), at),
+                Lookup::Unset
+            )
+        {
+            // `!NAME!` of a variable the file sets: with delayed expansion on
+            // (`setlocal enabledelayedexpansion`, `cmd /v`) it is its value when run.
+            return Some(Expanded::Built(format!(
+                "the variable {} by delayed expansion (!NAME!)",
+                escape_bytes(&start[i + 1..close])
+            )));
+        }
         if b != b'%' {
             if ends_word(b) {
                 break;
@@ -1190,6 +1291,26 @@ fn expand_program_name(
         let p = i;
         match start.get(p + 1) {
             Some(b'%') => {
+                // `call %%NAME%%` (or a `for` body): `%NAME%` after this expansion, which
+                // `call` expands again.
+                let twice = start[p + 2..]
+                    .iter()
+                    .position(|&b| b == b'%' || ends_word(b))
+                    .map(|n| p + 2 + n)
+                    .filter(|&close| start.get(close..close + 2) == Some(&b"%%"[..]))
+                    .map(|close| &start[p + 2..close])
+                    .filter(|name| is_variable_name(name));
+                if let Some(name) = twice
+                    && !matches!(
+                        variables.at(bytes, &name.to_ascii_lowercase(), at),
+                        Lookup::Unset
+                    )
+                {
+                    return Some(Expanded::Built(format!(
+                        "the variable {} expanded a second time (call %%NAME%%)",
+                        escape_bytes(name)
+                    )));
+                }
                 out.push(b'%');
                 i = p + 2;
                 continue;
@@ -1235,6 +1356,14 @@ fn expand_program_name(
         }
         let name = body.to_ascii_lowercase();
         match variables.at(bytes, &name, at) {
+            // A value with `%` or `!` expanded when it was set (`set q=%p%shell`, `set
+            // p=%%a` in a `for`): what it holds is known only when the file runs.
+            Lookup::Value(value) if value.iter().any(|&b| b == b'%' || b == b'!') => {
+                return Some(Expanded::Built(format!(
+                    "the variable {}, set from other variables or a loop",
+                    escape_bytes(body)
+                )));
+            }
             Lookup::Value(value) => out.extend_from_slice(value),
             Lookup::FromInput => {
                 return Some(Expanded::Built(format!(
@@ -1639,6 +1768,97 @@ mod tests {
         assert!(find_batch_command(b"x\n%SystemRoot%\\System32\\cmd.exe /c calc\n").is_some());
     }
 
+    /// Ways a file sets the name cmd.exe runs that the expansion did not follow, each
+    /// of which runs PowerShell in cmd.exe: a caret in `set`'s name, a `set` closing a
+    /// block, a value built from another variable or a `for` variable, delayed
+    /// expansion, and `call %%NAME%%` (review s10-r10).
+    #[test]
+    fn names_set_through_blocks_carets_loops_and_second_expansions_are_followed() {
+        for line in [
+            &b"x\nset ^p=powershell\n%p% -nop -c iex(x)\n"[..],
+            b"x\nset p^=powershell\n%p% -nop -c iex(x)\n",
+            b"x\nif 1==1 (set p=powershell)\n%p% -nop -c iex(x)\n",
+            b"x\nset a=power\nset q=%a%shell\n%q% -nop -c iex(x)\n",
+            b"x\nset q=power\nset q=%q%shell\n%q% -nop -c iex(x)\n",
+            b"x\nfor /f %%a in (\"powershell\") do set p=%%a\n%p% -nop -c iex(x)\n",
+            b"x\nsetlocal enabledelayedexpansion\nset p=powershell\n!p! -nop -c iex(x)\n",
+            b"x\nset p=powershell\ncall %%p%% -nop -c iex(x)\n",
+        ] {
+            assert!(
+                find_batch_command(line).is_some(),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        for line in [
+            // A path with parentheses is kept whole; prose with `!` names nothing.
+            &b"x\nset p=C:\\Program Files (x86)\\notepad.exe\n\"%p%\" readme.txt\n"[..],
+            b"x\nset p=1\nWarning! check !q! now\n",
+            b"x\n!p! -nop\n",
+            b"x\n100%% done\n",
+        ] {
+            assert_eq!(
+                find_batch_command(line),
+                None,
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    /// `cmd.exe` alone starts an interactive shell that reads the console, nothing of
+    /// the file: JavaScript's `process.env.comspec || "cmd.exe";` (cross-spawn, bundled
+    /// in playwright-core's utilsBundle.js) was an alert (review s10-r10). With any
+    /// argument or a redirection it is a command line still.
+    #[test]
+    fn cmd_exe_with_nothing_to_run_is_no_command_line() {
+        for line in [
+            &b"x\nparsed.command = process.env.comspec || \"cmd.exe\";\n"[..],
+            b"x\nfoo || cmd.exe\r\n",
+            b"x\nfoo || \"cmd.exe\" ;, \r\n",
+        ] {
+            assert_eq!(
+                find_batch_command(line),
+                None,
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        for line in [
+            &b"x\nfoo || \"cmd.exe\" /c calc\n"[..],
+            b"x\nfoo || \"cmd.exe\";/c calc\n",
+            b"x\ncmd.exe < payload.txt\n",
+            b"x\nstart.exe evil.exe\n",
+        ] {
+            assert!(
+                find_batch_command(line).is_some(),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    /// A line of `set` commands with no line end: reading each to the line's end made
+    /// the search quadratic (5 MB took half a minute in the scan, 64 MiB would take
+    /// hours); each is read to the next candidate only (review s10-r10). The bound is
+    /// far from both: linear takes well under a second here.
+    #[test]
+    fn set_commands_on_one_long_line_are_each_read_to_the_next_only() {
+        for unit in [&b"&set a"[..], b"&set /p a", b"&set a=", b"&set \"a"] {
+            let mut input = b"x\n%a% x\n".to_vec();
+            input.extend_from_slice(&unit.repeat(2_000_000));
+            let started = std::time::Instant::now();
+            let mut variables = Variables::default();
+            variables.read(&input);
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "{} took {:?}",
+                String::from_utf8_lossy(unit),
+                started.elapsed()
+            );
+        }
+    }
+
     /// MAX_BATCH_VARIABLES at its value: a file with that many `set` commands has each
     /// kept (its launcher found, and an unknown name expands to nothing); one more, and
     /// a name expanding a variable not kept is reported as built, naming the limit.
@@ -1656,6 +1876,14 @@ mod tests {
         assert_eq!(at.interpreter, "powershell", "{at:?}");
         let over = find_batch_command(&file(MAX_BATCH_VARIABLES + 1)).expect("found");
         assert!(over.detail.contains("MAX_BATCH_VARIABLES"), "{over:?}");
+        // A variable kept, then set again past the limit: its kept value is not used.
+        let mut file = b"x\nset p=notepad\n".to_vec();
+        for n in 0..MAX_BATCH_VARIABLES {
+            file.extend_from_slice(format!("set v{n}=1\n").as_bytes());
+        }
+        file.extend_from_slice(b"set p=powershell\n%p% -nop -c iex(x)\n");
+        let reset = find_batch_command(&file).expect("found");
+        assert!(reset.detail.contains("MAX_BATCH_VARIABLES"), "{reset:?}");
     }
 
     /// Lines of candidates with no line end (`&\&\...`, `&^&^...`, `&"&"...`, `&%&%...`):
@@ -1665,7 +1893,17 @@ mod tests {
     /// would take over a minute).
     #[test]
     fn candidates_on_one_long_line_are_each_read_to_the_next_only() {
-        for unit in [&b"&\\"[..], b"&^", b"&\"", b"&%", b"&%a", b"&C:"] {
+        for unit in [
+            &b"&\\"[..],
+            b"&^",
+            b"&\"",
+            b"&%",
+            b"&%a",
+            b"&C:",
+            b"&!",
+            b"&!a",
+            b"&%%a",
+        ] {
             let input = unit.repeat(800_000);
             assert_eq!(find_batch_command(&input), None);
         }

@@ -534,8 +534,11 @@ fn screen_in_windows(
     let whole_zip = !dicom && pacsguard_dicom::sniff(&head) == Some(pacsguard_dicom::Format::Zip);
     let mut findings = screened.findings;
     let mut hashed = head.len() as u64;
-    drop(head);
     let mut budget = pacsguard_dicom::Budget::default();
+    // What the first window leaves to the readers of the later ones (a PDF header, the
+    // `set` commands of a batch file).
+    budget.carry(&head, SCAN_WINDOW_OVERLAP);
+    drop(head);
     let step = (SCAN_WINDOW_BYTES - SCAN_WINDOW_OVERLAP) as u64;
     let mut base = step;
     while base < size {
