@@ -378,14 +378,10 @@ pub fn hash_files(
             });
             let open = || match (dir.as_ref(), root_fd.is_some() && !rel.is_empty()) {
                 (Ok(fd), true) => again_if_vanished(|| open_in_directory(fd, file_name(&rel))),
-                // The directory, listed by the walk, is still not found: it was renamed
-                // or deleted since. Its files are not judged `removed` (vanished) on that
-                // ground, which a directory renamed away and back made false: they are
-                // unreadable this time, and said so.
-                (Err(e), true) if e.kind() == io::ErrorKind::NotFound => Err(io::Error::other(
-                    "its directory was not found when it was hashed (renamed or deleted \
-                     since the walk): not judged this time",
-                )),
+                // The directory, listed by the walk, still not found after the looks
+                // above: its files are judged vanished (`removed`). Said `unreadable`
+                // instead, a directory renamed away during the hashing hid a changed
+                // file in it at will (review s10-r15).
                 // The directory is replaced (ELOOP: a symlink stands on the way, which is
                 // not followed): the caller reports it as changed.
                 (Err(e), true) => Err(e

@@ -46,8 +46,10 @@ pub const MAX_OPEN_DIRS: usize = 256;
 
 /// How many times in all the walk looks for a directory (or an entry) that its parent's
 /// listing showed and that is then not found, before it takes it as gone. A directory
-/// still gone is reported ([`ProblemKind::Unlistable`], naming it) and its subtree is not
-/// judged; it is never silently left out, which made every file below it `removed`.
+/// still gone is reported ([`ProblemKind::Vanished`], naming it, a warning); what the
+/// profile holds below it is still judged (not found: `removed`), so a directory made to
+/// vanish on purpose hides nothing, and a benign rename away and back is almost always
+/// found again by the later looks.
 pub const MAX_VANISHED_LOOKUPS: usize = 4;
 
 /// The pause before the second look; each further one waits twice as long (1 + 2 + 4 ms).
@@ -79,6 +81,14 @@ pub struct Problem {
 pub enum ProblemKind {
     /// A directory could not be listed: what lies below it is unknown.
     Unlistable,
+    /// A directory its parent listed was not found again, even after
+    /// [`MAX_VANISHED_LOOKUPS`] looks (renamed or deleted while the tree was walked).
+    /// Unlike [`ProblemKind::Unlistable`] it hides nothing: what the profile holds below
+    /// it is judged as not found. Anyone can make a directory vanish at the moment it is
+    /// walked (review s10-r15: a study renamed away and back, or an empty stand-in for a
+    /// deleted one removed and made again, on the walk's inotify access event), and
+    /// hiding its subtree let that hide a deletion or an implant at every check.
+    Vanished,
     /// An entry's attributes or link target could not be read (the entry is recorded).
     Unreadable,
     /// A directory recorded but not descended into because it is a mount point (and
@@ -148,10 +158,11 @@ pub(crate) fn again_if_vanished<T>(mut lookup: impl FnMut() -> io::Result<T>) ->
 pub(crate) fn vanished_directory(rel: &[u8]) -> Problem {
     Problem {
         rel: rel.to_vec(),
-        kind: ProblemKind::Unlistable,
+        kind: ProblemKind::Vanished,
         detail: format!(
             "directory listed, then not found {MAX_VANISHED_LOOKUPS} times while the tree \
-             was walked (renamed or deleted meanwhile): what lies below is not judged this time"
+             was walked (renamed or deleted meanwhile): what the profile holds below it was \
+             not found this time"
         ),
     }
 }
@@ -577,8 +588,8 @@ mod tests {
                     whole += 1;
                 } else {
                     assert!(
-                        named.iter().any(|p| p.kind == ProblemKind::Unlistable
-                            && p.detail.contains("not judged")),
+                        named.iter().any(|p| p.kind == ProblemKind::Vanished
+                            && p.detail.contains("not found this time")),
                         "part of the subtree missing, unsaid: {} + {} entries, problems {:?}",
                         below("b"),
                         below("b.away"),

@@ -233,7 +233,7 @@ pub fn problem_findings(spec: &RootSpec, problems: &[pacsguard_fs::Problem]) -> 
     problems
         .iter()
         .map(|problem| match problem.kind {
-            ProblemKind::Unreadable | ProblemKind::Unlistable => finding(
+            ProblemKind::Unreadable | ProblemKind::Unlistable | ProblemKind::Vanished => finding(
                 &problem.rel,
                 FindingKind::Unreadable,
                 Severity::Warning,

@@ -749,6 +749,51 @@ mod tests {
         assert_eq!(moved_ancestor_translation(&moves, b"newer/a"), None);
     }
 
+    /// Review s10-r15: a directory made to vanish at the moment it is walked (renamed
+    /// away and back, or an empty stand-in for a deleted study removed and made again)
+    /// hid what the profile holds below it at every check. A vanished directory hides
+    /// nothing; one that cannot be listed (its content unknown) still hides its subtree.
+    #[test]
+    fn a_vanished_directory_hides_nothing_below_it_and_an_unlistable_one_does() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().canonicalize().expect("canonical");
+        std::fs::create_dir_all(root.join("study/series")).expect("mkdir");
+        for i in 0..3 {
+            std::fs::write(root.join(format!("study/series/IM{i}")), b"DICM").expect("write");
+        }
+        let spec = RootSpec {
+            path: root.clone(),
+            policy: crate::Policy::AppendOnly,
+            hash: pacsguard_fs::HashAlgorithm::Blake3,
+            exclude: Vec::new(),
+            cross_mounts: false,
+        };
+        let before = crate::walk_root(&spec, b"", &[]).expect("walk");
+        let base = RootProfile {
+            spec: spec.clone(),
+            entries: before.entries,
+        };
+        std::fs::remove_dir_all(root.join("study/series")).expect("rm");
+        let removed_below = |kind: pacsguard_fs::ProblemKind| {
+            let mut tree = crate::walk_root(&spec, b"", &[]).expect("walk");
+            tree.problems.push(pacsguard_fs::Problem {
+                rel: b"study/series".to_vec(),
+                kind,
+                detail: String::new(),
+            });
+            compare(&base, &tree)
+                .iter()
+                .filter(|f| {
+                    f.kind == pacsguard_events::FindingKind::Removed
+                        && f.path.starts_with(root.join("study/series/"))
+                })
+                .count()
+        };
+        // The directory and its three files.
+        assert_eq!(removed_below(pacsguard_fs::ProblemKind::Vanished), 4);
+        assert_eq!(removed_below(pacsguard_fs::ProblemKind::Unlistable), 0);
+    }
+
     #[test]
     fn below_means_strictly_inside() {
         assert!(is_below(b"a/b", b"a"));

@@ -105,10 +105,14 @@ impl Drop for StopOnDrop<'_> {
 }
 
 #[test]
-fn a_directory_renamed_away_and_back_during_check_is_never_judged_removed() {
+fn a_directory_renamed_away_and_back_during_check_is_found_again_and_nothing_else_is_said() {
     // A study directory is renamed to a temporary name and back, over and over, while
-    // `check` runs: each check must see it (under either name: a rename is a `moved`) or
-    // say it could not (`unreadable`, naming it), never report its 300 files `removed`.
+    // `check` runs: the walk and the hashing look for it again (`MAX_VANISHED_LOOKUPS`),
+    // so every finding is about the study and of the kinds a race can give. A directory
+    // still gone after the looks is said (`unreadable`) and what it held is judged not
+    // found (`removed`), on purpose: hiding it let an attacker who makes a directory
+    // vanish at the moment it is walked hide a deletion at every check (review s10-r15).
+    // Most checks see the study whole; the last one, without the race, is clean.
     let env = Env::new();
     let series = env.path("archive/study/series");
     std::fs::create_dir_all(&series).expect("mkdir");
@@ -118,6 +122,7 @@ fn a_directory_renamed_away_and_back_during_check_is_never_judged_removed() {
     env.profile(&[]);
     let (away, back) = (env.path("archive/study.tmp"), env.path("archive/study"));
     let stop = AtomicBool::new(false);
+    let mut whole = 0;
     std::thread::scope(|s| {
         s.spawn(|| {
             while !stop.load(Ordering::Relaxed) {
@@ -129,16 +134,19 @@ fn a_directory_renamed_away_and_back_during_check_is_never_judged_removed() {
         for _ in 0..12 {
             let (_, findings, _) = env.check(&[]);
             assert!(
-                findings.iter().all(|f| f.kind != "removed"),
-                "{findings:#?}"
-            );
-            assert!(
                 findings.iter().all(|f| f.path.starts_with("archive/study")
-                    && matches!(f.kind.as_str(), "moved" | "unreadable" | "metadata-changed")),
+                    && matches!(
+                        f.kind.as_str(),
+                        "moved" | "unreadable" | "metadata-changed" | "removed"
+                    )),
                 "{findings:#?}"
             );
+            if findings.iter().all(|f| f.kind != "removed") {
+                whole += 1;
+            }
         }
     });
+    assert!(whole > 0, "no check found the study again");
     let (code, findings, _) = env.check(&[]);
     assert_eq!((code, findings.len()), (0, 0), "{findings:#?}");
 }

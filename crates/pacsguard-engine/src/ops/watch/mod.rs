@@ -547,7 +547,7 @@ fn forget_vanished(root: &Path, tree: &mut Tree) {
     tree.problems.retain(|problem| {
         let vanished = matches!(
             problem.kind,
-            ProblemKind::Unreadable | ProblemKind::Unlistable
+            ProblemKind::Unreadable | ProblemKind::Unlistable | ProblemKind::Vanished
         ) && std::fs::symlink_metadata(absolute(root, &problem.rel))
             .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound);
         if vanished {
