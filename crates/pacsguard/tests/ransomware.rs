@@ -1391,3 +1391,51 @@ fn inside_a_window_j2k_and_rle_encrypted_between_kept_markers_alert_and_gdcm_doe
         );
     }
 }
+
+/// Review s10-r11: an encryptor that truncates each guarded image, writes a ciphertext
+/// 16 bytes shorter and keeps every descriptor open at the file's end looked like a
+/// receiver paused mid-file (a writer at the end of a file shorter than known), and was
+/// waited for MAX_WRITER_WAIT: 40 images encrypted and no finding for 32 s. A file cut
+/// short whose head no longer reads as DICOM is judged after the settle time.
+#[test]
+fn a_truncating_encryptor_keeping_its_descriptors_at_the_end_is_judged_within_seconds() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 40);
+    let watcher = Watcher::start(&env, &[]);
+    let list = paths
+        .iter()
+        .map(|p| format!("{:?}", p.display().to_string()))
+        .collect::<Vec<_>>()
+        .join(",");
+    let script = format!(
+        "import os,time\nheld=[]\nfor p in [{list}]:\n    f=open(p,'r+b',buffering=0)\n    n=os.fstat(f.fileno()).st_size\n    f.truncate(0)\n    f.write(os.urandom(n-16))\n    held.append(f)\nprint('encrypted',flush=True)\ntime.sleep(60)\n"
+    );
+    let start = Instant::now();
+    let mut attacker = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut out = std::io::BufReader::new(attacker.stdout.take().expect("test fixture"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).expect("test fixture");
+    assert_eq!(line.trim(), "encrypted");
+    let raised = watcher.wait(Duration::from_secs(25), |f, _| {
+        count(f, "ransomware-suspected") > 0
+    });
+    let at = start.elapsed();
+    let still_held = attacker.try_wait().expect("test fixture").is_none();
+    let _ = attacker.kill();
+    let _ = attacker.wait();
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+    assert!(still_held, "found while the descriptors were held");
+    // 2.5 s of settle time and the verification; MAX_WRITER_WAIT (30 s) before.
+    assert!(at < Duration::from_secs(10), "after {at:?}");
+    assert_eq!(
+        count(&findings, "no-longer-dicom"),
+        paths.len(),
+        "{findings:#?}"
+    );
+}

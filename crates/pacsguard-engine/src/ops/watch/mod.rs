@@ -128,6 +128,22 @@ fn in_transit_name(path: &Path) -> bool {
         && name[name.len() - 6..].iter().all(u8::is_ascii_alphanumeric)
 }
 
+/// Whether the file at `path` begins as a DICOM Part 10 file: `DICM` after the
+/// 128-byte preamble (read without following a symlink or blocking on a FIFO).
+fn begins_as_dicom(path: &Path) -> bool {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let Ok(file) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)
+    else {
+        return false;
+    };
+    let mut head = [0u8; 132];
+    (&file).read_exact(&mut head).is_ok() && &head[128..] == b"DICM"
+}
+
 /// How long a stop waits for the verification workers to bring back what they are
 /// hashing or screening (each job not back by then is reported).
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -1509,8 +1525,12 @@ impl<'a> Guard<'a> {
         )
     }
 
-    /// Whether the file at `path` is new to the view or shorter now than the view knows
-    /// it: a writer sitting at its end has not yet written it whole again.
+    /// Whether the file at `path` is new to the view, or shorter now than the view knows
+    /// it and still begins as a DICOM file does (`DICM` at 128): a writer sitting at its
+    /// end has not yet written it whole again. A guarded file cut short whose first bytes
+    /// no longer read as DICOM is no receiver re-writing an instance (it writes the
+    /// preamble first) but an encryptor that truncated it and keeps its descriptor: it
+    /// must not gain MAX_WRITER_WAIT (review s10-r11).
     fn shorter_than_known(&self, path: &Path) -> bool {
         let Ok(meta) = std::fs::symlink_metadata(path) else {
             return false;
@@ -1518,12 +1538,17 @@ impl<'a> Guard<'a> {
         let Some((index, rel)) = self.root_of(path) else {
             return true;
         };
-        self.views.lock().map_or(true, |views| {
+        let shorter = self.views.lock().map_or(Some(true), |views| {
             views
                 .get(index)
                 .and_then(|v| v.entry(&rel))
-                .is_none_or(|e| meta.len() < e.meta.size)
-        })
+                .map(|e| meta.len() < e.meta.size)
+        });
+        match shorter {
+            None => true,
+            Some(false) => false,
+            Some(true) => begins_as_dicom(path),
+        }
     }
 
     /// How long a new file just closed waits to be verified: [`RENAME_GRACE`], or the
