@@ -266,7 +266,33 @@ impl Console {
         let now = self.now();
         // Emergency accesses first: each end is a record of its own (110138).
         self.end_expired_emergencies(now)?;
-        let purged = lock(&self.db)?.purge_sessions(now - IDLE_SECONDS, now - ABSOLUTE_SECONDS)?;
+        let purged = {
+            let db = lock(&self.db)?;
+            let mut ended = 0;
+            for session in db.live_sessions(None)? {
+                let why = if now - session.last_seen >= IDLE_SECONDS {
+                    format!("idle for {} minutes", IDLE_SECONDS / 60)
+                } else if now - session.created >= ABSOLUTE_SECONDS {
+                    format!("{} hours after sign-in", ABSOLUTE_SECONDS / 3600)
+                } else {
+                    continue;
+                };
+                let event = self.session_end_event(
+                    &session.name,
+                    format!("the session of {} ended: {why}", session.name),
+                );
+                self.close_session(
+                    &db,
+                    &session.token_hash,
+                    session.account,
+                    session.created,
+                    event,
+                )?;
+                ended += 1;
+            }
+            // Rows of no account (deleted from the store) go too: nothing opens them.
+            ended + db.purge_sessions(now - IDLE_SECONDS, now - ABSOLUTE_SECONDS)?
+        };
         self.prune_sessions()?;
         if purged > 0 {
             self.record(self.event(
@@ -608,14 +634,14 @@ impl Console {
         let name = db
             .account_by_id(session.account)?
             .map_or_else(|| "an account since removed".to_string(), |a| a.name);
-        db.delete_session(&hash)?;
-        drop(db);
-        self.record(self.event(
+        let event = self.event(
             &name,
             Action::Logout,
             Outcome::Success,
             format!("the session of {name} ended: a new sign-in from the same browser replaced it"),
-        ))
+        );
+        self.close_session(&db, &hash, session.account, session.created, event)?;
+        Ok(())
     }
 
     /// Checks a TOTP code (spending its step) or a recovery code (spending it). The
@@ -755,7 +781,12 @@ impl Console {
         // Promoted (or planted) in the store behind the console's back: its sessions end.
         // The row read here (its role is what the request may do) is the one checked.
         if !self.account_read_as_recorded(&db, &account)? {
-            db.delete_sessions_of(account.id)?;
+            self.close_sessions_of(
+                &db,
+                account.id,
+                &account.name,
+                "the account is not as the audit trail recorded it",
+            )?;
             return Ok(None);
         }
         // A session row planted for an account as recorded: refused and ended.
@@ -778,12 +809,11 @@ impl Console {
             None
         };
         if let Some(why) = expired {
-            db.delete_session(&hash)?;
-            drop(db);
-            self.record(self.session_end_event(
+            let event = self.session_end_event(
                 &account.name,
                 format!("the session of {} ended: {why}", account.name),
-            ))?;
+            );
+            self.close_session(&db, &hash, session.account, session.created, event)?;
             return Ok(None);
         }
         db.touch_session(&hash, now)?;
@@ -807,8 +837,14 @@ impl Console {
     }
 
     pub fn logout(&self, auth: &Authenticated) -> Result<(), AuthError> {
-        lock(&self.db)?.delete_session(&auth.token_hash)?;
-        self.record(self.session_end_event(&auth.name, format!("{} signed out", auth.name)))
+        let db = lock(&self.db)?;
+        self.close_session_by_hash(
+            &db,
+            &auth.token_hash,
+            &auth.name,
+            format!("{} signed out", auth.name),
+        )?;
+        Ok(())
     }
 
     /// A new secret for this session's enrolment (replacing one begun before).
@@ -874,7 +910,7 @@ impl Console {
             ),
         ))?;
         self.ensure_bound()?;
-        let bound = {
+        {
             // One guard for both: no request sees the account enrolled while a session
             // opened with the password only is still alive.
             let mut db = lock(&self.db)?;
@@ -894,14 +930,18 @@ impl Console {
                     "a second factor was enrolled meanwhile in another session".into(),
                 ));
             }
-            db.delete_sessions_of(auth.account)?;
+            self.close_sessions_of(
+                &db,
+                auth.account,
+                &auth.name,
+                "the first second factor was enrolled (it had the password only)",
+            )?;
             self.rebind_under(
                 &db,
                 auth.account,
                 "its credentials bound to the trail after the enrolment of a TOTP second factor and new recovery codes",
-            )?
+            )?;
         };
-        self.record(bound)?;
         lock(&self.pending)?.remove(&auth.token_hash);
         let session = self.new_session(auth.account, true, address)?;
         Ok((codes, session))
@@ -949,10 +989,11 @@ impl Console {
             )
             .with_reason(reason),
         )?;
-        let id = db.create_account(name, role.as_str(), &hash, self.now())?;
-        drop(db);
-        self.record_origin(id, by.account)?;
-        self.bind_account(id, &format!("created by {}", by.name))
+        // The account, its origin and its record in one hold of the lock.
+        let now = self.now();
+        let id = db.create_account(name, role.as_str(), &hash, now)?;
+        db.record_origin(id, by.account, now)?;
+        self.rebind_under(&db, id, &format!("created by {}", by.name))
     }
 
     /// Every account: name, role, whether enrolled.

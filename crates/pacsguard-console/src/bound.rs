@@ -49,37 +49,81 @@ use crate::auth::{AuthError, Console, lock};
 
 /// The digest the trail records of an account: every field the console relies on to
 /// say who a person is, what they may do and what signs them in (password hash, TOTP
-/// secret, each passkey's credential id and public key, the recovery codes' hashes). The
-/// trail records `<id>:<this digest>` at its creation and at every change of its role
-/// or credentials.
+/// secret, each passkey's credential id and public key, the recovery codes' hashes, and
+/// for the emergency account its seal), and the links four eyes follows to tell two
+/// people from one (when its creator created it, who changed its role and when). The
+/// trail records `<id>:<this digest>` at its creation and at every change of any of them.
 pub fn account_digest(account: &AccountBinding) -> String {
+    use sha2::{Digest as _, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(b"pacsguard console account v3\0");
+    account_fields(&mut hash, account);
+    credential_fields(&mut hash, &account.credentials);
+    match account.origin_at {
+        Some(at) => {
+            hash.update([1]);
+            hash.update(at.to_le_bytes());
+        }
+        None => hash.update([0]),
+    }
+    hash.update((account.role_grants.len() as u64).to_le_bytes());
+    for (by, at) in &account.role_grants {
+        hash.update(by.to_le_bytes());
+        hash.update(at.to_le_bytes());
+    }
+    match &account.credentials.seal {
+        Some(seal) => {
+            hash.update([1]);
+            bytes_field(&mut hash, &seal.secret_hash);
+            hash.update(seal.sealed_at.to_le_bytes());
+            bytes_field(&mut hash, seal.sealed_by.as_bytes());
+            hash.update(seal.broken_at.unwrap_or(-1).to_le_bytes());
+        }
+        None => hash.update([0]),
+    }
+    hex(&hash.finalize())
+}
+
+/// The digest session 10 recorded (credentials, no four-eyes links, no seal): matched
+/// only at start, to bind the rest once (see [`Console::bind_to_trail`]).
+fn account_digest_v2(account: &AccountBinding) -> String {
     use sha2::{Digest as _, Sha256};
     let mut hash = Sha256::new();
     hash.update(b"pacsguard console account v2\0");
     account_fields(&mut hash, account);
-    let credentials = &account.credentials;
-    let field = |hash: &mut Sha256, bytes: &[u8]| {
-        hash.update((bytes.len() as u64).to_le_bytes());
-        hash.update(bytes);
-    };
-    field(&mut hash, credentials.password_hash.as_bytes());
+    credential_fields(&mut hash, &account.credentials);
+    hex(&hash.finalize())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn bytes_field(hash: &mut sha2::Sha256, bytes: &[u8]) {
+    use sha2::Digest as _;
+    hash.update((bytes.len() as u64).to_le_bytes());
+    hash.update(bytes);
+}
+
+fn credential_fields(hash: &mut sha2::Sha256, credentials: &pacsguard_store::Credentials) {
+    use sha2::Digest as _;
+    bytes_field(hash, credentials.password_hash.as_bytes());
     match &credentials.totp_secret {
         Some(secret) => {
             hash.update([1]);
-            field(&mut hash, secret);
+            bytes_field(hash, secret);
         }
         None => hash.update([0]),
     }
     hash.update((credentials.passkeys.len() as u64).to_le_bytes());
     for (id, key) in &credentials.passkeys {
-        field(&mut hash, id);
-        field(&mut hash, key);
+        bytes_field(hash, id);
+        bytes_field(hash, key);
     }
     hash.update((credentials.recovery_hashes.len() as u64).to_le_bytes());
     for code in &credentials.recovery_hashes {
-        field(&mut hash, code);
+        bytes_field(hash, code);
     }
-    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The digest sessions 8 and 9 recorded (no credentials): matched only at start, on a
@@ -90,7 +134,27 @@ fn account_digest_v1(account: &AccountBinding) -> String {
     let mut hash = Sha256::new();
     hash.update(b"pacsguard console account v1\0");
     account_fields(&mut hash, account);
-    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hex(&hash.finalize())
+}
+
+/// What the trail binds of account `id` as the store holds it now, the emergency
+/// account's seal with it (its only credential).
+pub(crate) fn binding_of(
+    db: &pacsguard_store::ConsoleDb,
+    id: i64,
+) -> Result<Option<AccountBinding>, AuthError> {
+    let Some(mut row) = db.account_binding(id)? else {
+        return Ok(None);
+    };
+    attach_seal(db, &mut row)?;
+    Ok(Some(row))
+}
+
+fn attach_seal(db: &pacsguard_store::ConsoleDb, row: &mut AccountBinding) -> Result<(), AuthError> {
+    if row.name == crate::breakglass::BREAK_GLASS_ACCOUNT {
+        row.credentials.seal = db.seal_binding()?;
+    }
+    Ok(())
 }
 
 fn account_fields(hash: &mut sha2::Sha256, account: &AccountBinding) {
@@ -119,7 +183,7 @@ pub fn session_digest(token_hash: &[u8], account: i64, created: i64) -> String {
     hash.update(token_hash);
     hash.update(account.to_le_bytes());
     hash.update(created.to_le_bytes());
-    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hex(&hash.finalize())
 }
 
 /// The accounts' digests as the trail holds them, and the alerts already raised.
@@ -130,9 +194,19 @@ pub(crate) struct Bindings {
     /// (account, digest of the row found) already reported: one alert per alteration,
     /// not one per request.
     alerted: HashSet<(i64, String)>,
+    /// The enrolment links the trail binds, by account: its digest, or
+    /// [`crate::invitations::INVITATION_CLOSED`] once spent ([`crate::invitations`]).
+    pub(crate) invitations: HashMap<i64, String>,
     /// The digests of the sessions this console opened or found recorded at start (only
     /// those still in the store: pruned when expired sessions are purged).
     sessions: HashSet<String>,
+}
+
+impl Bindings {
+    /// A session ended: it is no longer one this console opened.
+    pub(crate) fn forget_session(&mut self, opening: &str) {
+        self.sessions.remove(opening);
+    }
 }
 
 /// What [`Console::bind_to_trail`] found, for the start-up line.
@@ -152,6 +226,16 @@ pub struct BindReport {
     pub sessions: usize,
     /// Sessions ended at start: no record of their opening on the trail.
     pub unrecorded_sessions: usize,
+    /// Sessions ended at start: the trail records their end (signed out, expired,
+    /// revoked), so their rows were put back in the store.
+    pub closed_sessions: usize,
+    /// Sessions ended at start because the trail is not proven whole: the record of
+    /// their end may be among what is not proven.
+    pub sessions_ended_unproven: usize,
+    /// Enrolment links kept: as the trail recorded them.
+    pub invitations: usize,
+    /// Enrolment links removed at start: not as the trail recorded them.
+    pub altered_invitations: Vec<i64>,
     /// Records naming a binding that the trail's verification did not prove: their
     /// positions (`record N (byte B)`). Nothing was bound from them.
     pub unproven: Vec<String>,
@@ -164,6 +248,43 @@ pub struct BindReport {
     /// Ids of accounts the trail records that the store no longer holds (the console
     /// never deletes an account: the store was edited; an alert names them).
     pub missing_accounts: Vec<i64>,
+}
+
+/// The fields of a trail record that bind the console's store.
+pub const BINDING_FIELDS: [&str; 4] = [
+    "account_digest",
+    "request_digest",
+    "session_digest",
+    "invitation_digest",
+];
+
+/// The sessions the trail says were opened, and those it says were closed.
+#[derive(Debug, Default)]
+struct SessionRecords {
+    opened: HashSet<String>,
+    closed: HashSet<String>,
+}
+
+impl SessionRecords {
+    /// One record: its opening counts only when `proven`; its closure always.
+    fn read(&mut self, record: &serde_json::Value, proven: bool) {
+        let Some(digest) = record
+            .get("session_digest")
+            .and_then(serde_json::Value::as_str)
+        else {
+            return;
+        };
+        match digest.split_once(':') {
+            Some((opening, crate::closing::SESSION_CLOSED)) => {
+                self.closed.insert(opening.to_string());
+            }
+            Some(_) => {}
+            None if proven => {
+                self.opened.insert(digest.to_string());
+            }
+            None => {}
+        }
+    }
 }
 
 /// Positions of unproven records named in the alert at most; the alert gives the count
@@ -222,12 +343,17 @@ impl Console {
         let may_trust = bindings.whole && bindings.unproven.is_empty();
         self.bind_accounts(&newest(records, "account_digest"), may_trust, &mut report)?;
         self.bind_requests(&newest(records, "request_digest"), &mut report)?;
-        let opened: HashSet<String> = records
-            .iter()
-            .filter_map(|r| r.get("session_digest").and_then(serde_json::Value::as_str))
-            .map(str::to_string)
-            .collect();
-        self.bind_sessions(&opened, may_trust, &mut report)?;
+        let mut sessions = SessionRecords::default();
+        for record in records {
+            sessions.read(record, true);
+        }
+        // A closure on a record the verification did not prove still closes: it can only
+        // take access away, and proving it must not be the way to bring a session back.
+        for (_, record) in &bindings.unproven {
+            sessions.read(record, false);
+        }
+        self.bind_sessions(&sessions, may_trust, bindings.whole, &mut report)?;
+        self.bind_invitations(records, &bindings.unproven, &mut report)?;
         Ok(report)
     }
 
@@ -268,7 +394,7 @@ impl Console {
             .iter()
             .take(MAX_UNPROVEN_NAMED)
             .map(|(position, record)| {
-                let what = ["account_digest", "request_digest", "session_digest"]
+                let what = BINDING_FIELDS
                     .iter()
                     .filter(|f| record.get(**f).is_some())
                     .copied()
@@ -303,38 +429,82 @@ impl Console {
         self.record(event)
     }
 
-    /// Each session in the store checked against the records of the sessions opened:
-    /// kept in memory when recorded, ended when not.
+    /// Each session in the store checked against the records of the sessions opened and
+    /// closed: kept in memory when its opening is recorded and its end is not, ended
+    /// otherwise. On a trail not proven whole every session ends: the record of an end
+    /// may be among what is not proven (a line deleted or edited before it).
     fn bind_sessions(
         &self,
-        opened: &HashSet<String>,
+        records: &SessionRecords,
         may_trust: bool,
+        whole: bool,
         report: &mut BindReport,
     ) -> Result<(), AuthError> {
         let rows = lock(&self.db)?.live_sessions(None)?;
         let mut kept = HashSet::new();
-        let mut ended = Vec::new();
+        let (mut unrecorded, mut closed, mut unproven) = (Vec::new(), Vec::new(), Vec::new());
         for row in rows {
             let digest = session_digest(&row.token_hash, row.account, row.created);
-            if opened.contains(&digest) {
-                kept.insert(digest);
+            if records.closed.contains(&digest) {
+                closed.push(row);
+            } else if !records.opened.contains(&digest) {
+                unrecorded.push(row);
+            } else if !whole {
+                unproven.push(row);
             } else {
-                ended.push(row);
+                kept.insert(digest);
             }
         }
         report.sessions = kept.len();
-        report.unrecorded_sessions = ended.len();
+        report.unrecorded_sessions = unrecorded.len();
+        report.closed_sessions = closed.len();
+        report.sessions_ended_unproven = unproven.len();
         lock(&self.bindings)?.sessions = kept;
-        if ended.is_empty() {
+        {
+            let db = lock(&self.db)?;
+            for row in unrecorded.iter().chain(&closed).chain(&unproven) {
+                db.delete_session(&row.token_hash)?;
+            }
+        }
+        let names = |rows: &[pacsguard_store::LiveSession]| {
+            rows.iter()
+                .map(|r| r.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !closed.is_empty() {
+            let finding = Finding::new(
+                self.store_path.clone(),
+                FindingKind::ConsoleSessionAltered,
+                Severity::Alert,
+                format!(
+                    "console: {} session(s) in the store were ended on the audit trail (signed out, expired or revoked) and put back in the store for {}: the store was edited while the console was stopped; they were ended at start",
+                    closed.len(),
+                    names(&closed)
+                ),
+            );
+            let mut event = Event::of_finding(self.actor("console"), finding);
+            event.action = Action::Logout;
+            self.record(event)?;
+        }
+        if !unproven.is_empty() {
+            self.record(self.event(
+                "sessions",
+                Action::Logout,
+                Outcome::Success,
+                format!(
+                    "{} session(s) ended at start for {}: the audit trail is not proven whole (see the alert), so the record of their end may be among what is not proven; sign in again",
+                    unproven.len(),
+                    names(&unproven)
+                ),
+            ))?;
+        }
+        if unrecorded.is_empty() {
             return Ok(());
         }
-        let db = lock(&self.db)?;
-        for row in &ended {
-            db.delete_session(&row.token_hash)?;
-        }
-        drop(db);
+        let ended = unrecorded;
         let names: Vec<&str> = ended.iter().map(|r| r.name.as_str()).collect();
-        if opened.is_empty() && may_trust {
+        if records.opened.is_empty() && may_trust {
             // The first start of a console that records its sessions: those of the
             // version before have no record. Ended (their holders sign in again), no alarm.
             return self.record(self.event(
@@ -418,7 +588,7 @@ impl Console {
             FindingKind::ConsoleSessionAltered,
             Severity::Alert,
             format!(
-                "console: a session of {name} presented to the console was never opened by it (no record of its opening on the trail, or its account or opening time edited): the store was edited; the session was ended and refused"
+                "console: a session of {name} presented to the console was never opened by it or was ended (no record of its opening on the trail, its end recorded and its row put back, or its account or opening time edited): the store was edited; the session was ended and refused"
             ),
         );
         let mut event = Event::of_finding(self.actor(name), finding);
@@ -449,7 +619,14 @@ impl Console {
         may_trust: bool,
         report: &mut BindReport,
     ) -> Result<(), AuthError> {
-        let rows = lock(&self.db)?.account_bindings()?;
+        let rows = {
+            let db = lock(&self.db)?;
+            let mut rows = db.account_bindings()?;
+            for row in &mut rows {
+                attach_seal(&db, row)?;
+            }
+            rows
+        };
         let rows_present: HashSet<i64> = rows.iter().map(|r| r.id).collect();
         let first_start = recorded.is_empty() && may_trust;
         lock(&self.bindings)?.accounts = Some(recorded.clone());
@@ -468,11 +645,13 @@ impl Console {
                 report.first_bound += 1;
             } else if recorded.get(&row.id) == Some(&account_digest(&row)) {
                 report.accounts += 1;
-            } else if recorded.get(&row.id) == Some(&account_digest_v1(&row)) {
-                // Recorded by a version that did not bind credentials: its name, role and
-                // origin are as recorded; its credentials are bound now, on trust, and
-                // said so (a warning naming it).
-                self.record_binding(&row, "its credentials bound to the trail at the first start of a version that binds them (trust on first use)")?;
+            } else if recorded.get(&row.id) == Some(&account_digest_v1(&row))
+                || recorded.get(&row.id) == Some(&account_digest_v2(&row))
+            {
+                // Recorded by a version that bound less (v1: no credentials; v2: no
+                // four-eyes links, no seal): what it bound is as recorded; the rest is
+                // bound now, on trust, and said so (a warning naming it).
+                self.record_binding(&row, "its credentials, four-eyes links and seal bound to the trail at the first start of a version that binds them (trust on first use)")?;
                 report.credentials_first_bound.push(row.name.clone());
                 report.accounts += 1;
             } else {
@@ -487,7 +666,7 @@ impl Console {
                 FindingKind::ConsoleAccountsBoundOnTrust,
                 Severity::Warning,
                 format!(
-                    "console: the credentials (password hash, second factors, recovery codes) of {} account(s) were bound to the trail on trust at the first start of a version that binds them: {}. A credential replaced in the store while the console was stopped before this start would be among them: have each person sign in",
+                    "console: the credentials (password hash, second factors, recovery codes, the emergency seal) or the four-eyes links (who created the account or changed its role, and when) of {} account(s) were bound to the trail on trust at the first start of a version that binds them: {}. A credential or link replaced in the store while the console was stopped before this start would be among them: have each person sign in, and check who created each account and changed its role",
                     report.credentials_first_bound.len(),
                     report.credentials_first_bound.join(", ")
                 ),
@@ -629,16 +808,17 @@ impl Console {
     /// changed), and keeps it for the checks.
     pub(crate) fn bind_account(&self, account: i64, why: &str) -> Result<(), AuthError> {
         self.ensure_bound()?;
-        let row = lock(&self.db)?.account_binding(account)?.ok_or_else(|| {
-            AuthError::Internal(format!("account {account} vanished from the store"))
-        })?;
-        self.record_binding(&row, why)
+        let db = lock(&self.db)?;
+        self.rebind_under(&db, account, why)
     }
 
-    /// After a change of `account`'s credentials made under `db`'s lock, which the caller
-    /// still holds: the binding kept in memory moves with the change at once (no request
-    /// in between sees the account altered), and the returned record, which carries the
-    /// new digest, goes on the trail once the caller released the lock. The caller called
+    /// After a change of `account` (its role, credentials, seal or four-eyes links) made
+    /// under `db`'s lock, which the caller still holds: the record carrying the new
+    /// digest is queued for the trail under that same lock, and the binding kept in
+    /// memory moves with it. Two changes of one account are so recorded in the order
+    /// their writes were made: queued after the lock was released, a change made second
+    /// could be recorded first, and the trail's newest record of the account then named
+    /// the older row (the next start refused the account). The caller called
     /// [`Console::ensure_bound`] before taking the lock. Should the record not reach the
     /// trail (the process killed in between), the next start refuses the account (fail
     /// closed, with the alert).
@@ -647,16 +827,11 @@ impl Console {
         db: &pacsguard_store::ConsoleDb,
         account: i64,
         why: &str,
-    ) -> Result<Event, AuthError> {
-        let row = db.account_binding(account)?.ok_or_else(|| {
+    ) -> Result<(), AuthError> {
+        let row = binding_of(db, account)?.ok_or_else(|| {
             AuthError::Internal(format!("account {account} vanished from the store"))
         })?;
-        let (event, digest) = self.binding_event(&row, why);
-        lock(&self.bindings)?
-            .accounts
-            .get_or_insert_with(HashMap::new)
-            .insert(row.id, digest);
-        Ok(event)
+        self.record_binding(&row, why)
     }
 
     fn binding_event(&self, row: &AccountBinding, why: &str) -> (Event, String) {
@@ -706,7 +881,7 @@ impl Console {
         db: &pacsguard_store::ConsoleDb,
         account: i64,
     ) -> Result<bool, AuthError> {
-        let Some(row) = db.account_binding(account)? else {
+        let Some(row) = binding_of(db, account)? else {
             return Ok(false);
         };
         self.binding_as_recorded(&row)
@@ -723,7 +898,7 @@ impl Console {
         db: &pacsguard_store::ConsoleDb,
         account: &pacsguard_store::AccountRow,
     ) -> Result<bool, AuthError> {
-        let Some(row) = db.account_binding(account.id)? else {
+        let Some(row) = binding_of(db, account.id)? else {
             return Ok(false);
         };
         let as_read = AccountBinding {
@@ -737,6 +912,12 @@ impl Console {
             ..row
         };
         self.binding_as_recorded(&as_read)
+    }
+
+    /// Whether `row` (as a caller read and completed it) is as the trail recorded it;
+    /// when not, the alert is recorded (once) and the caller refuses the account.
+    pub(crate) fn binding_checked(&self, row: &AccountBinding) -> Result<bool, AuthError> {
+        self.binding_as_recorded(row)
     }
 
     fn binding_as_recorded(&self, row: &AccountBinding) -> Result<bool, AuthError> {
@@ -758,7 +939,7 @@ impl Console {
             return Ok(());
         }
         let why = if has_record {
-            "differs from what the trail recorded when it was created or its role or credentials last changed (a password hash, second factor or recovery code replaced, or its name, role or origin edited)"
+            "differs from what the trail recorded when it was created or its role or credentials last changed (a password hash, second factor, recovery code or emergency seal replaced, or its name, role, origin or who changed its role and when edited)"
         } else {
             "has no proven record on the trail (never created through the console, or its record is not proven by the trail's verification)"
         };

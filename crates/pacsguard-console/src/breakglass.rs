@@ -115,8 +115,12 @@ impl Console {
             }
         };
         // A live emergency access ends with the old envelope, and says so (DICOM 110138).
-        let live = db.sessions_of(account)?.len();
-        db.delete_sessions_of(account)?;
+        self.close_sessions_of(
+            &db,
+            account,
+            BREAK_GLASS_ACCOUNT,
+            &format!("{} sealed the account again", by.name),
+        )?;
         // Acceptances the emergency account asked for wait for a second approver who
         // must not be the holder of the envelope used; after a new seal the store
         // names only the new sealer, so they are void with the old envelope.
@@ -131,16 +135,18 @@ impl Console {
             }
         }
         db.seal_break_glass(&crate::secret::digest(&secret), now, &by.name)?;
+        // The seal is the account's credential: bound to the trail with it, in this
+        // same hold of the lock (a secret swapped in the store afterwards is refused).
+        self.rebind_under(
+            &db,
+            account,
+            &if created {
+                format!("created and sealed by {}", by.name)
+            } else {
+                format!("sealed again by {}", by.name)
+            },
+        )?;
         drop(db);
-        if created {
-            self.bind_account(account, &format!("created sealed by {}", by.name))?;
-        }
-        for _ in 0..live {
-            self.record(self.session_end_event(
-                BREAK_GLASS_ACCOUNT,
-                format!("{} sealed the account again", by.name),
-            ))?;
-        }
         // One record per request, each closing it on the trail (a row put back in the
         // store afterwards is refused at confirmation: see `closed_request_digest`).
         for id in &voided {
@@ -195,14 +201,12 @@ impl Console {
             return Err(AuthError::SignInFailed);
         }
         let digest = crate::secret::digest(&normalise(secret));
-        let (broken, account) = {
+        self.ensure_bound()?;
+        let account = {
             let db = lock(&self.db)?;
-            (
-                db.break_seal(&digest, now)?,
-                db.account_by_name(BREAK_GLASS_ACCOUNT)?,
-            )
+            self.break_bound_seal(&db, &digest, now)?
         };
-        let Some(account) = account.filter(|_| broken) else {
+        let Some(account) = account else {
             self.count_address_failure(&addr, now)?;
             let _ = self.record(self.event(
                 BREAK_GLASS_ACCOUNT,
@@ -227,6 +231,47 @@ impl Console {
             Event::of_finding(self.actor(BREAK_GLASS_ACCOUNT), finding).with_reason(reason);
         event.action = Action::Emergency;
         self.new_session_with(account.id, true, address, Some(event))
+    }
+
+    /// Breaks the seal if `secret_hash` opens it and the seal is as the trail bound it
+    /// (the emergency account's record carries it), under the caller's lock; records the
+    /// broken seal in the same hold. `None`: a wrong secret, a broken or void seal, or a
+    /// seal not as recorded (a secret swapped in with sqlite3, a broken seal mended:
+    /// refused with the account's alert).
+    fn break_bound_seal(
+        &self,
+        db: &pacsguard_store::ConsoleDb,
+        secret_hash: &[u8],
+        now: i64,
+    ) -> Result<Option<pacsguard_store::AccountRow>, AuthError> {
+        let Some(account) = db.account_by_name(BREAK_GLASS_ACCOUNT)? else {
+            return Ok(None);
+        };
+        let Some(mut row) = crate::bound::binding_of(db, account.id)? else {
+            return Ok(None);
+        };
+        let Some(seal) = row.credentials.seal.clone() else {
+            return Ok(None);
+        };
+        if seal.secret_hash != secret_hash || seal.broken_at.is_some() {
+            return Ok(None);
+        }
+        // The envelope opens this seal: it must be the one the trail bound (else the
+        // secret was swapped in by whoever wrote the store).
+        row.credentials.seal = Some(seal.clone());
+        if !self.binding_checked(&row)? {
+            return Ok(None);
+        }
+        // Broken only if the row is still exactly what was checked (one statement).
+        if !db.break_seal_as_bound(&seal, now)? {
+            return Ok(None);
+        }
+        self.rebind_under(
+            db,
+            account.id,
+            "its seal broken by an emergency access (the envelope's secret works once)",
+        )?;
+        Ok(Some(account))
     }
 
     /// Records one request made with an emergency access, before it is handled: if it
@@ -263,27 +308,20 @@ impl Console {
     /// Ends the emergency sessions past their limit or idle, whether or not their
     /// browser comes back, each with its Emergency Override Stopped record.
     pub(crate) fn end_expired_emergencies(&self, now: i64) -> Result<(), AuthError> {
-        let ended = {
-            let db = lock(&self.db)?;
-            let Some(account) = db.account_by_name(BREAK_GLASS_ACCOUNT)? else {
-                return Ok(());
-            };
-            let mut ended = Vec::new();
-            for (token, created, last_seen) in db.sessions_of(account.id)? {
-                let why = if now - created >= BREAK_GLASS_SECONDS {
-                    format!("its {} minutes are over", BREAK_GLASS_SECONDS / 60)
-                } else if now - last_seen >= crate::auth::IDLE_SECONDS {
-                    format!("idle for {} minutes", crate::auth::IDLE_SECONDS / 60)
-                } else {
-                    continue;
-                };
-                db.delete_session(&token)?;
-                ended.push(why);
-            }
-            ended
+        let db = lock(&self.db)?;
+        let Some(account) = db.account_by_name(BREAK_GLASS_ACCOUNT)? else {
+            return Ok(());
         };
-        for why in ended {
-            self.record(self.session_end_event(BREAK_GLASS_ACCOUNT, why))?;
+        for (token, created, last_seen) in db.sessions_of(account.id)? {
+            let why = if now - created >= BREAK_GLASS_SECONDS {
+                format!("its {} minutes are over", BREAK_GLASS_SECONDS / 60)
+            } else if now - last_seen >= crate::auth::IDLE_SECONDS {
+                format!("idle for {} minutes", crate::auth::IDLE_SECONDS / 60)
+            } else {
+                continue;
+            };
+            let event = self.session_end_event(BREAK_GLASS_ACCOUNT, why);
+            self.close_session(&db, &token, account.id, created, event)?;
         }
         Ok(())
     }

@@ -91,6 +91,7 @@ pub trait Guardian: Send + Sync + std::fmt::Debug {
                 r.get("account_digest").is_some()
                     || r.get("request_digest").is_some()
                     || r.get("session_digest").is_some()
+                    || r.get("invitation_digest").is_some()
             }));
             match older {
                 Some(older) => before = Some(older),
@@ -338,7 +339,18 @@ impl Console {
             ),
         );
         let session = self.new_session_with(auth.account, true, address, Some(opening))?;
-        lock(&self.db)?.delete_session(&auth.token_hash)?;
+        {
+            let db = lock(&self.db)?;
+            self.close_session_by_hash(
+                &db,
+                &auth.token_hash,
+                &auth.name,
+                format!(
+                    "the session of {} was replaced by a new one at a step-up",
+                    auth.name
+                ),
+            )?;
+        }
         {
             // In the store, so a restart keeps it: the window, not the process, ends it.
             let db = lock(&self.db)?;
@@ -711,11 +723,19 @@ impl Console {
             )
             .with_reason(reason),
         )?;
+        // One hold of the lock for the role, the four-eyes link, the sessions' ends and
+        // the record binding them: no request sees the account half changed, and two
+        // changes are recorded in the order they were made.
         db.set_role(account.id, role.as_str())?;
-        db.delete_sessions_of(account.id)?;
-        drop(db);
-        self.record_role_grant(account.id, auth.account)?;
-        self.bind_account(
+        db.record_role_grant(account.id, auth.account, self.now())?;
+        self.close_sessions_of(
+            &db,
+            account.id,
+            &account.name,
+            &format!("its role was changed by {}", auth.name),
+        )?;
+        self.rebind_under(
+            &db,
             account.id,
             &format!("given the role {} by {}", role.as_str(), auth.name),
         )
@@ -769,16 +789,18 @@ impl Console {
             )
             .with_reason(reason),
         )?;
-        // No password hash: nothing verifies until the link is redeemed.
-        let id = db.create_account(name, role.as_str(), NO_PASSWORD, self.now())?;
-        drop(db);
-        self.record_origin(id, by.account)?;
-        self.bind_account(id, &format!("invited by {}", by.name))?;
-        let db = lock(&self.db)?;
-        db.set_invitation(
+        // No password hash: nothing verifies until the link is redeemed. The account, its
+        // origin, its record and its link in one hold of the lock.
+        let now = self.now();
+        let id = db.create_account(name, role.as_str(), NO_PASSWORD, now)?;
+        db.record_origin(id, by.account, now)?;
+        self.rebind_under(&db, id, &format!("invited by {}", by.name))?;
+        self.issue_invitation(
+            &db,
             id,
+            name,
             &crate::secret::digest(&token),
-            self.now() + ENROLMENT_LINK_LIFETIME,
+            now + ENROLMENT_LINK_LIFETIME,
         )?;
         Ok(token)
     }
@@ -788,8 +810,10 @@ impl Console {
         if !crate::secret::is_token(token) {
             return Ok(false);
         }
-        Ok(lock(&self.db)?
-            .invitation(&crate::secret::digest(token), self.now())?
+        self.ensure_bound()?;
+        let db = lock(&self.db)?;
+        Ok(self
+            .bound_invitation(&db, &crate::secret::digest(token), self.now())?
             .is_some())
     }
 
@@ -813,16 +837,18 @@ impl Console {
         crate::password::check_new(password)?;
         let hash = crate::password::hash(password)?;
         self.ensure_bound()?;
-        let (account, bound) = {
+        let account = {
             let mut db = lock(&self.db)?;
             let token_hash = crate::secret::digest(token);
-            // The link's account must be as the trail recorded it before the link sets
-            // its password and rebinds it: an invitation row planted with sqlite3 for an
-            // account whose second factor was cleared in the store would otherwise
-            // record the altered row as legitimate (review s10-r13).
-            let holder = db
-                .invitation(&token_hash, self.now())?
+            let now = self.now();
+            // Only the link the trail binds to its account, unexpired ([`crate::invitations`]):
+            // a second link planted with sqlite3 is refused (and alerted) here.
+            let (holder, expires) = self
+                .bound_invitation(&db, &token_hash, now)?
                 .ok_or(AuthError::SetupRefused)?;
+            // The link's account must be as the trail recorded it before the link sets
+            // its password and rebinds it: an account whose second factor was cleared in
+            // the store would otherwise be recorded as legitimate (review s10-r13).
             if !self.account_as_recorded(&db, holder)? {
                 drop(db);
                 let _ = self.record(self.event(
@@ -835,18 +861,22 @@ impl Console {
                 ));
                 return Err(AuthError::SetupRefused);
             }
-            let account = db
-                .redeem_invitation(&token_hash, self.now(), &hash)?
-                .filter(|a| *a == holder)
-                .ok_or(AuthError::SetupRefused)?;
-            let bound = self.rebind_under(
+            // Spent only if the row is still the one checked, the account still without
+            // a second factor: one transaction.
+            if !db.redeem_invitation(&token_hash, holder, expires, now, &hash)? {
+                return Err(AuthError::SetupRefused);
+            }
+            let name = db
+                .account_by_id(holder)?
+                .map_or_else(|| format!("account {holder}"), |a| a.name);
+            self.close_invitation(holder, &name)?;
+            self.rebind_under(
                 &db,
-                account,
+                holder,
                 "its credentials bound to the trail after its holder chose a password with the enrolment link",
             )?;
-            (account, bound)
+            holder
         };
-        self.record(bound)?;
         let name = lock(&self.db)?
             .account_by_id(account)?
             .map_or_else(|| format!("account {account}"), |a| a.name);
@@ -873,7 +903,12 @@ impl Console {
             Outcome::Success,
             format!("{} ended every session of {name}", auth.name),
         ))?;
-        Ok(db.delete_sessions_of(account.id)?)
+        self.close_sessions_of(
+            &db,
+            account.id,
+            &account.name,
+            &format!("{} ended every session of {name}", auth.name),
+        )
     }
 
     /// Every live session, for administrators: account, begun, last used, address.

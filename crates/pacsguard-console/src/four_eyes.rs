@@ -76,13 +76,24 @@ impl Console {
     /// account planted long ago and raised today is in the raiser's hands for the
     /// cooling period (review s7-r13c). `None` when the links reach more than
     /// [`MAX_INVITATION_CHAIN`] accounts.
+    ///
+    /// Every account followed must be as the trail recorded it: its origin and role
+    /// changes (who, when) are in its record ([`crate::bound::account_digest`]), so a
+    /// link deleted or back-dated with sqlite3 to make one person look like two is
+    /// refused (`AuthError::Invalid`, with the account's alert), never followed as edited.
     fn creators(&self, account: i64, now: i64) -> Result<Option<Vec<i64>>, AuthError> {
+        self.ensure_bound()?;
         let db = lock(&self.db)?;
         let fresh = |when: i64| now - when < FOUR_EYES_COOLING_PERIOD;
         let mut chain = vec![account];
         let mut next = 0;
         while let Some(&at) = chain.get(next) {
             next += 1;
+            if !self.account_as_recorded(&db, at)? {
+                return Err(AuthError::Invalid(format!(
+                    "account {at}, on the chain of who created these accounts or changed their roles, is not as the audit trail recorded it (the store was edited; see the alert)"
+                )));
+            }
             let mut links: Vec<i64> = db
                 .role_grants(at)?
                 .into_iter()
@@ -113,33 +124,22 @@ impl Console {
             return Err("the second approver must be another person".into());
         }
         let now = self.now();
-        let (Ok(Some(a)), Ok(Some(c))) = (
-            self.controllers(asker, now),
-            self.controllers(confirmer, now),
-        ) else {
-            return Err(format!(
+        let chain = |account: i64| match self.controllers(account, now) {
+            Ok(Some(chain)) => Ok(chain),
+            Err(AuthError::Invalid(why)) => Err(why),
+            _ => Err(format!(
                 "the chain of accounts that created these accounts cannot be followed (longer than {MAX_INVITATION_CHAIN} within {} days, or unreadable)",
                 FOUR_EYES_COOLING_PERIOD / 86_400
-            ));
+            )),
         };
+        let a = chain(asker)?;
+        let c = chain(confirmer)?;
         if a.iter().any(|x| c.contains(x)) {
             return Err(format!(
                 "the second approver must be another person: this account was created or invited less than {} days ago by the asker or by an account that also created the asker's",
                 FOUR_EYES_COOLING_PERIOD / 86_400
             ));
         }
-        Ok(())
-    }
-
-    /// Records who changed the role of `account` (for [`Console::distinct_persons`]).
-    pub(crate) fn record_role_grant(&self, account: i64, by: i64) -> Result<(), AuthError> {
-        lock(&self.db)?.record_role_grant(account, by, self.now())?;
-        Ok(())
-    }
-
-    /// Records who created or invited `account` (for [`Console::distinct_persons`]).
-    pub(crate) fn record_origin(&self, account: i64, by: i64) -> Result<(), AuthError> {
-        lock(&self.db)?.record_origin(account, by, self.now())?;
         Ok(())
     }
 }

@@ -551,7 +551,7 @@ impl Console {
             ),
         ))?;
         self.ensure_bound()?;
-        let (added, bound) = {
+        let added = {
             // One guard for both: no request sees the account enrolled while a session
             // opened with the password only is still alive.
             let mut db = lock(&self.db)?;
@@ -569,22 +569,22 @@ impl Console {
                 recovery.as_ref().map(|(_, hashes)| hashes.as_slice()),
             )?;
             if first && added == PasskeyAdded::Added {
-                db.delete_sessions_of(auth.account)?;
+                self.close_sessions_of(
+                    &db,
+                    auth.account,
+                    &auth.name,
+                    "the first second factor was enrolled (it had the password only)",
+                )?;
             }
-            let bound = if added == PasskeyAdded::Added {
-                Some(self.rebind_under(
+            if added == PasskeyAdded::Added {
+                self.rebind_under(
                     &db,
                     auth.account,
                     "its credentials bound to the trail after a passkey was registered",
-                )?)
-            } else {
-                None
-            };
-            (added, bound)
+                )?;
+            }
+            added
         };
-        if let Some(bound) = bound {
-            self.record(bound)?;
-        }
         let refused = match added {
             PasskeyAdded::Added => None,
             PasskeyAdded::Duplicate => Some("this passkey is registered already".to_string()),
@@ -601,7 +601,18 @@ impl Console {
         let Some((codes, _)) = recovery else {
             return Ok(None);
         };
-        lock(&self.db)?.delete_session(&auth.token_hash)?;
+        {
+            let db = lock(&self.db)?;
+            self.close_session_by_hash(
+                &db,
+                &auth.token_hash,
+                &auth.name,
+                format!(
+                    "the session of {} was replaced by a new one after the enrolment",
+                    auth.name
+                ),
+            )?;
+        }
         lock(&self.pending)?.remove(&auth.token_hash);
         let session = self.new_session(auth.account, true, address)?;
         Ok(Some((codes, session)))
@@ -887,7 +898,7 @@ impl Console {
             }
         };
         match removed {
-            Ok(bound) => self.record(bound),
+            Ok(()) => Ok(()),
             // Another session changed the factors between the check and the removal:
             // the record above said it was removed, so say it was not.
             other => {

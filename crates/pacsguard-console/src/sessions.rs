@@ -85,8 +85,13 @@ impl Console {
         } else {
             self.event(&auth.name, Action::Logout, Outcome::Success, detail)
         };
-        self.record(event)?;
-        db.delete_session(&session.token_hash)?;
+        self.close_session(
+            &db,
+            &session.token_hash,
+            session.account,
+            session.created,
+            event,
+        )?;
         Ok(())
     }
 }

@@ -2367,21 +2367,30 @@ async fn an_invitation_chain_is_followed_up_to_its_limit_and_refused_at_it() {
     let code = h.next_code(&bob_secret);
     let bob = h.login("bob", "violet harbour evening tide", &code).await;
     let (bob, bob_csrf) = h.stepped_up(&bob.cookie().expect("bob"), &bob_secret).await;
-    let store = h.store();
     let bob_id = 2;
     let now = h.clock.now();
-    // bob <- 1000 <- 1001 <- ...: role changes by accounts long gone, each within the
-    // period. (Role grants, not creators: bob's own creator is bound to the trail, and
-    // an edit of it in the store would refuse bob's account.)
-    let chain = |links: usize| {
+    // bob <- 1000 <- 1001 <- ...: role changes by other viewer accounts, each within the
+    // period. The links are four-eyes rows bound to the trail with their accounts
+    // (session 11), so the chain is written here as the console would have recorded it
+    // (`rebound_as_stored`): this test is about the chain's limit, not its tampering.
+    let chain = |h: Harness, links: usize| {
+        let store = h.store();
         let mut at = bob_id;
         for i in 0..links {
             let by = 1000 + i64::try_from(i).expect("small");
+            sqlite(
+                &h,
+                &format!(
+                    "INSERT OR IGNORE INTO console_accounts (id, name, role, password_hash, created) \
+                     VALUES ({by}, 'v{by}', 'viewer', '!invited', {now})"
+                ),
+            );
             store.record_role_grant(at, by, now).expect("grant");
             at = by;
         }
+        h.rebound_as_stored(&guard)
     };
-    chain(MAX_INVITATION_CHAIN - 1);
+    let h = chain(h, MAX_INVITATION_CHAIN - 1);
     let r = h.ask_acceptance(&admin, &admin_csrf, "patch 7").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let r = h.confirm_acceptance(&bob, &bob_csrf, "1").await;
@@ -2391,7 +2400,7 @@ async fn an_invitation_chain_is_followed_up_to_its_limit_and_refused_at_it() {
         "one link short of the limit: {}",
         r.body
     );
-    chain(MAX_INVITATION_CHAIN);
+    let h = chain(h, MAX_INVITATION_CHAIN);
     let r = h.ask_acceptance(&admin, &admin_csrf, "patch 8").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let r = h.confirm_acceptance(&bob, &bob_csrf, "2").await;
@@ -2914,6 +2923,32 @@ impl Harness {
         (h, report)
     }
 
+    /// Restarted with every account bound as the store holds it now, as if the console
+    /// had recorded each (for tests that build four-eyes rows the console has no way to
+    /// write in bulk; never what an attacker can do).
+    fn rebound_as_stored(self, guard: &Arc<RecordingGuard>) -> Harness {
+        let mut records: Vec<serde_json::Value> =
+            pacsguard_console::Guardian::trail(guard.as_ref(), usize::MAX)
+                .expect("the guard's trail")
+                .into_iter()
+                .rev()
+                .collect();
+        for row in self.store().account_bindings().expect("accounts") {
+            records.push(serde_json::json!({
+                "account_digest": format!("{}:{}", row.id, pacsguard_console::bound::account_digest(&row)),
+            }));
+        }
+        let bindings = pacsguard_console::TrailBindings {
+            records,
+            unproven: Vec::new(),
+            whole: true,
+            problem: None,
+        };
+        let (h, report) = self.restart_bound_to(guard, bindings);
+        assert!(report.altered_accounts.is_empty(), "{report:?}");
+        h
+    }
+
     fn restart_with(
         self,
         guard: &Arc<RecordingGuard>,
@@ -3340,9 +3375,10 @@ async fn an_enrolment_link_planted_for_a_bound_account_rebinds_nothing() {
         .await;
     assert_ne!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     assert!(r.cookie().is_none(), "no session: {}", r.body);
-    let alerts = alerts_of(&h.events(), FindingKind::ConsoleAccountAltered);
+    // The link itself is refused first (session 11: links are bound to the trail).
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleInvitationAltered);
     assert_eq!(alerts.len(), 1, "{alerts:?}");
-    assert!(alerts[0].contains("admin"), "{alerts:?}");
+    assert!(alerts[0].contains("account(s) 1 "), "{alerts:?}");
     // Nor does the new password sign in afterwards.
     let r = h.login("admin", "mallory owns this console now", "").await;
     assert!(r.cookie().is_none(), "{}", r.body);
@@ -3504,4 +3540,559 @@ async fn credentials_swapped_in_and_back_during_a_sign_in_do_not_sign_in() {
         "the intruder signed in as admin: {}",
         r.body
     );
+}
+
+/// The columns of a session row, as sqlite3 quotes them, to put it back later.
+struct SessionCopy {
+    token_hash: String,
+    account: String,
+    csrf: String,
+    created: String,
+    address: String,
+}
+
+/// The store's row of the session whose cookie is `cookie`, as an intruder copies it.
+fn copy_session(h: &Harness, cookie: &str) -> SessionCopy {
+    let hash = pacsguard_console::secret::hex(&pacsguard_console::secret::digest(cookie));
+    let out = std::process::Command::new("sqlite3")
+        .arg(h._home.path().join("store.sqlite"))
+        .arg(format!(
+            "SELECT quote(token_hash), account, quote(csrf), created, quote(address) \
+             FROM console_sessions WHERE token_hash = X'{hash}'"
+        ))
+        .output()
+        .expect("sqlite3 runs");
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let parts: Vec<&str> = text.split('|').collect();
+    assert_eq!(parts.len(), 5, "the session's row: {text:?}");
+    SessionCopy {
+        token_hash: parts[0].into(),
+        account: parts[1].into(),
+        csrf: parts[2].into(),
+        created: parts[3].into(),
+        address: parts[4].into(),
+    }
+}
+
+/// Puts a copied session row back, as just used (so no idle limit ends it).
+fn put_back(h: &Harness, row: &SessionCopy) {
+    sqlite(
+        h,
+        &format!(
+            "INSERT OR REPLACE INTO console_sessions (token_hash, account, csrf, created, last_seen, address) \
+             VALUES ({}, {}, {}, {}, {}, {})",
+            row.token_hash,
+            row.account,
+            row.csrf,
+            row.created,
+            h.clock.now(),
+            row.address
+        ),
+    );
+}
+
+/// Issue 13, session 11: the end of a session was not on the trail. A session signed
+/// out, expired or ended by an administrator, whose row the intruder copied before and
+/// put back with sqlite3, was accepted again while the console ran (its opening stayed
+/// in memory until a purge) and after every restart (the trail still held its opening),
+/// up to 12 hours after its sign-in. Each end is now recorded, and a session whose end
+/// is on the trail is refused while the console runs and at a start (with an alert).
+#[tokio::test]
+async fn a_session_ended_and_put_back_in_the_store_is_refused_then_and_after_a_restart() {
+    use pacsguard_events::FindingKind;
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    h.create_approver(&admin, &admin_csrf, "bob", "violet harbour evening tide")
+        .await;
+    let (bob, bob_csrf, bob_secret) = h.first_sign_in("bob", "violet harbour evening tide").await;
+    let mut ended = Vec::new();
+
+    // Signed out.
+    let copy = copy_session(&h, &bob);
+    let r = h.logout_from(&bob, &bob_csrf, "https://console.test").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    ended.push(("signed out", bob.clone(), copy));
+
+    // Ended by an administrator (every session of bob).
+    let code = h.next_code(&bob_secret);
+    let bob = h.login("bob", "violet harbour evening tide", &code).await;
+    let bob = bob.cookie().expect("bob signs in");
+    let copy = copy_session(&h, &bob);
+    let r = h
+        .send(
+            "POST",
+            "/accounts/revoke",
+            Some(&admin),
+            &[("csrf", &admin_csrf), ("name", "bob")],
+        )
+        .await;
+    assert!(
+        r.status.is_success() || r.status.is_redirection(),
+        "{}",
+        r.body
+    );
+    assert_eq!(h.overview(&bob).await.location(), Some("/login"));
+    ended.push(("revoked", bob, copy));
+
+    // Expired: idle for the limit (the administrator's own session ends with it).
+    let code = h.next_code(&bob_secret);
+    let bob = h.login("bob", "violet harbour evening tide", &code).await;
+    let bob = bob.cookie().expect("bob signs in");
+    let copy = copy_session(&h, &bob);
+    h.clock.advance(IDLE_SECONDS);
+    assert_eq!(h.overview(&bob).await.location(), Some("/login"));
+    ended.push(("expired", bob, copy));
+
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
+    let _ = h.events();
+    for (how, cookie, copy) in &ended {
+        put_back(&h, copy);
+        let r = h.overview(cookie).await;
+        assert_eq!(
+            r.location(),
+            Some("/login"),
+            "a session {how} and put back while the console runs: {}",
+            r.body
+        );
+    }
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleSessionAltered);
+    assert_eq!(alerts.len(), 3, "{alerts:?}");
+
+    // Put back while the console is stopped: ended at start, with one alert.
+    for (_, _, copy) in &ended {
+        put_back(&h, copy);
+    }
+    let (h, report) = h.restart_with(&guard);
+    assert_eq!(report.closed_sessions, 3, "{report:?}");
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleSessionAltered);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].contains("ended on the audit trail") && alerts[0].contains("bob"),
+        "{alerts:?}"
+    );
+    for (how, cookie, _) in &ended {
+        let r = h.overview(cookie).await;
+        assert_eq!(r.location(), Some("/login"), "{how}, after a restart");
+    }
+}
+
+/// Issue 13, session 11: a session's end recorded on a line the trail's verification does
+/// not prove (edited, or after an edited line) still ends it, and on a trail not proven
+/// whole no session survives a start (the record of its end may be what was hidden).
+#[tokio::test]
+async fn a_session_survives_no_start_on_a_trail_not_proven_whole() {
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let copy = copy_session(&h, &admin);
+    let r = h
+        .logout_from(&admin, &admin_csrf, "https://console.test")
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    put_back(&h, &copy);
+    let mut records: Vec<serde_json::Value> =
+        pacsguard_console::Guardian::trail(guard.as_ref(), usize::MAX)
+            .expect("the guard's trail")
+            .into_iter()
+            .rev()
+            .collect();
+    // The closure is among the unproven records: it closes all the same.
+    let at = records
+        .iter()
+        .rposition(|r| {
+            r["session_digest"]
+                .as_str()
+                .is_some_and(|d| d.ends_with(":closed"))
+        })
+        .expect("the sign-out's closure is recorded");
+    let unproven: Vec<(String, serde_json::Value)> = records
+        .split_off(at)
+        .into_iter()
+        .map(|r| ("record 99 (byte 9999)".to_string(), r))
+        .collect();
+    let bindings = pacsguard_console::TrailBindings {
+        records: records.clone(),
+        unproven,
+        whole: false,
+        problem: Some("proven: the first records only".into()),
+    };
+    let (h, report) = h.restart_bound_to(&guard, bindings);
+    assert_eq!(report.closed_sessions, 1, "{report:?}");
+    assert_eq!(h.overview(&admin).await.location(), Some("/login"));
+
+    // A session whose end is not recorded at all ends too when the trail is not whole.
+    let code = h.next_code(&secret);
+    let r = h.login("admin", ADMIN_PASSWORD, &code).await;
+    let admin = r.cookie().expect("admin signs in");
+    let records: Vec<serde_json::Value> =
+        pacsguard_console::Guardian::trail(guard.as_ref(), usize::MAX)
+            .expect("the guard's trail")
+            .into_iter()
+            .rev()
+            .collect();
+    let bindings = pacsguard_console::TrailBindings {
+        records,
+        unproven: Vec::new(),
+        whole: false,
+        problem: Some("a checkpoint's root is not reproduced".into()),
+    };
+    let (h, report) = h.restart_bound_to(&guard, bindings);
+    assert_eq!(
+        (report.sessions, report.sessions_ended_unproven),
+        (0, 1),
+        "{report:?}"
+    );
+    assert_eq!(h.overview(&admin).await.location(), Some("/login"));
+}
+
+/// An invitation of `name` (an operator) by the stepped-up administrator: its link's token.
+async fn invite(h: &Harness, admin: &str, csrf: &str, name: &str) -> String {
+    let r = h
+        .send(
+            "POST",
+            "/accounts/invite",
+            Some(admin),
+            &[
+                ("csrf", csrf),
+                ("name", name),
+                ("role", "operator"),
+                ("reason", "night operator"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let link = r.element("invite-link").expect("the link is shown");
+    link.split("token=").nth(1).expect("token").to_string()
+}
+
+/// Redeems an enrolment link with a password: the answer.
+async fn welcome(h: &Harness, token: &str, password: &str) -> Response {
+    h.send(
+        "POST",
+        "/welcome",
+        None,
+        &[("token", token), ("password", password)],
+    )
+    .await
+}
+
+/// Issue 13, session 11: an invitation could be hijacked by planting a second link for
+/// the invited account with sqlite3 (a token the intruder knows): redeemed first, it let
+/// the intruder choose the password and enrol their own second factor, keeping the role
+/// the administrator gave. Links are bound to the trail (token digest, account, expiry,
+/// single use): a planted one, one whose expiry was pushed back, and a spent one put
+/// back are refused with a `console-invitation-altered` alert, while the console runs and
+/// at a restart, and the holder's own link still works.
+#[tokio::test]
+async fn an_enrolment_link_planted_beside_an_invitation_is_refused_with_an_alert() {
+    use pacsguard_events::FindingKind;
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let token = invite(&h, &admin, &admin_csrf, "dave").await;
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
+    let _ = h.events();
+    let plant = |h: &Harness, token: &str, expires: i64| {
+        sqlite(
+            h,
+            &format!(
+                "INSERT OR REPLACE INTO console_invitations (token_hash, account, expires) \
+                 SELECT X'{}', id, {expires} FROM console_accounts WHERE name = 'dave'",
+                sha256_hex(token.as_bytes())
+            ),
+        );
+    };
+    let mine = "ef".repeat(32);
+    plant(&h, &mine, START + 86_400);
+    let r = welcome(&h, &mine, "the intruder's own passphrase").await;
+    assert!(
+        r.cookie().is_none(),
+        "the planted link signed in: {}",
+        r.body
+    );
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleInvitationAltered);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].contains("not the one the trail recorded"),
+        "{alerts:?}"
+    );
+    let r = h.login("dave", "the intruder's own passphrase", "").await;
+    assert!(r.cookie().is_none(), "{}", r.body);
+
+    // The holder's link, its expiry pushed back a year in the store: refused once the
+    // real expiry is past (the expiry is bound with the link).
+    let planted_again = "cd".repeat(32);
+    plant(&h, &planted_again, START + 86_400);
+    let (h, report) = h.restart_with(&guard);
+    assert_eq!(report.altered_invitations.len(), 1, "{report:?}");
+    assert_eq!(report.invitations, 1, "{report:?}");
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleInvitationAltered);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let r = welcome(&h, &planted_again, "the intruder's own passphrase").await;
+    assert!(r.cookie().is_none(), "{}", r.body);
+
+    // The holder's own link works, once; put back after it was spent, it is refused.
+    let r = welcome(&h, &token, "quiet copper morning rain").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
+    let _ = h.events();
+    plant(&h, &token, START + 86_400);
+    let r = welcome(&h, &token, "the intruder's own passphrase").await;
+    assert!(
+        r.cookie().is_none(),
+        "a spent link worked again: {}",
+        r.body
+    );
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleInvitationAltered);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].contains("spent on the trail"), "{alerts:?}");
+}
+
+/// Issue 13, session 11: an invitation's expiry edited in the store (pushed back) does
+/// not keep its link alive past the expiry the trail recorded.
+#[tokio::test]
+async fn an_enrolment_link_whose_expiry_was_pushed_back_expires_as_recorded() {
+    let (h, _guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let token = invite(&h, &admin, &admin_csrf, "dave").await;
+    sqlite(
+        &h,
+        "UPDATE console_invitations SET expires = expires + 365 * 86400",
+    );
+    h.clock
+        .advance(pacsguard_console::decide::ENROLMENT_LINK_LIFETIME + 1);
+    let r = welcome(&h, &token, "quiet copper morning rain").await;
+    assert!(r.cookie().is_none(), "{}", r.body);
+}
+
+/// Issue 13, session 11: the break-glass seal was not bound to the trail. An intruder who
+/// writes the store put the digest of a secret of their own in the seal and opened the
+/// emergency account (an approver, no second factor) with it: loud (every use alerts),
+/// but open. The seal is the emergency account's credential, bound with its record: a
+/// secret swapped in, and a broken seal mended with the old envelope, open nothing.
+#[tokio::test]
+async fn a_break_glass_seal_swapped_or_mended_in_the_store_opens_nothing() {
+    use pacsguard_events::FindingKind;
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let r = h
+        .send(
+            "POST",
+            "/accounts/break-glass",
+            Some(&admin),
+            &[("csrf", &admin_csrf), ("reason", "on-call envelope")],
+        )
+        .await;
+    let envelope = r.element("break-glass-secret").expect("secret");
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
+    let _ = h.events();
+    let open = |secret: String| {
+        let h = &h;
+        async move {
+            h.send(
+                "POST",
+                "/break-glass",
+                None,
+                &[("secret", &secret), ("reason", "the PACS is down")],
+            )
+            .await
+        }
+    };
+    // A secret of the intruder's own, swapped into the seal.
+    let mine = "MYOWNSECRETMYOWNSECRETMYOWNSECRETMYOWNSECRETMYOWNSEC";
+    let original = {
+        let out = std::process::Command::new("sqlite3")
+            .arg(h._home.path().join("store.sqlite"))
+            .arg("SELECT hex(secret_hash) FROM console_break_glass")
+            .output()
+            .expect("sqlite3");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    sqlite(
+        &h,
+        &format!(
+            "UPDATE console_break_glass SET secret_hash = X'{}'",
+            sha256_hex(mine.as_bytes())
+        ),
+    );
+    let r = open(mine.to_string()).await;
+    assert!(
+        r.cookie().is_none(),
+        "a swapped-in secret opened: {}",
+        r.body
+    );
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleAccountAltered);
+    assert!(
+        alerts.iter().any(|a| a.contains("break glass")),
+        "{alerts:?}"
+    );
+
+    // The envelope, with the seal put back as sealed, opens once.
+    sqlite(
+        &h,
+        &format!("UPDATE console_break_glass SET secret_hash = X'{original}'"),
+    );
+    let r = open(envelope.clone()).await;
+    let emergency = r.cookie().expect("the envelope opens");
+    let csrf = h.csrf(&emergency).await;
+    let r = h
+        .logout_from(&emergency, &csrf, "https://console.test")
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+
+    // Mended in the store (broken_at cleared): the old envelope opens nothing, while the
+    // console runs and after a restart.
+    sqlite(&h, "UPDATE console_break_glass SET broken_at = NULL");
+    let r = open(envelope.clone()).await;
+    assert!(r.cookie().is_none(), "a mended seal opened: {}", r.body);
+    sqlite(&h, "UPDATE console_break_glass SET broken_at = NULL");
+    let (h, report) = h.restart_with(&guard);
+    assert!(
+        report.altered_accounts.iter().any(|a| a == "break glass"),
+        "{report:?}"
+    );
+    let r = h
+        .send(
+            "POST",
+            "/break-glass",
+            None,
+            &[("secret", &envelope), ("reason", "the PACS is down")],
+        )
+        .await;
+    assert!(r.cookie().is_none(), "{}", r.body);
+}
+
+/// Issue 13, session 11: four eyes' cooling period reads who created each account and
+/// who changed its role, and when, from rows of the store that were not bound. An
+/// administrator who writes the store back-dated the creation of their second account
+/// (or deleted the row saying they raised it to approver) and confirmed their own
+/// acceptance with it. The rows are bound with the account's record now: the edited
+/// account is refused, and the acceptance never reaches the guard.
+#[tokio::test]
+async fn four_eyes_links_back_dated_or_deleted_in_the_store_make_no_second_person() {
+    use pacsguard_console::four_eyes::FOUR_EYES_COOLING_PERIOD;
+    use pacsguard_events::FindingKind;
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    // carol: created long ago as a viewer; bob: created now as an approver.
+    h.create_approver(
+        &admin,
+        &admin_csrf,
+        "carol",
+        "copper kettle under winter rain",
+    )
+    .await;
+    h.clock.advance(FOUR_EYES_COOLING_PERIOD);
+    let code = h.next_code(&secret);
+    let admin = h.login("admin", ADMIN_PASSWORD, &code).await;
+    let (admin, admin_csrf) = h.stepped_up(&admin.cookie().expect("admin"), &secret).await;
+    h.create_approver(&admin, &admin_csrf, "bob", "violet harbour evening tide")
+        .await;
+    let (bob, bob_csrf, _) = h.first_sign_in("bob", "violet harbour evening tide").await;
+    let r = h.ask_acceptance(&admin, &admin_csrf, "patch 7").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = h.confirm_acceptance(&bob, &bob_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "cooling: {}", r.body);
+
+    // bob's creation back-dated past the cooling period.
+    sqlite(
+        &h,
+        &format!(
+            "UPDATE console_account_origins SET at = at - {} WHERE account = \
+             (SELECT id FROM console_accounts WHERE name = 'bob')",
+            2 * FOUR_EYES_COOLING_PERIOD
+        ),
+    );
+    let r = h.ask_acceptance(&admin, &admin_csrf, "patch 8").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = h.confirm_acceptance(&bob, &bob_csrf, "2").await;
+    assert_ne!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleAccountAltered);
+    assert!(alerts.iter().any(|a| a.contains("bob")), "{alerts:?}");
+
+    // carol raised to approver by admin today, the row saying so deleted.
+    let r = h
+        .send(
+            "POST",
+            "/accounts/role",
+            Some(&admin),
+            &[
+                ("csrf", &admin_csrf),
+                ("name", "carol"),
+                ("role", "approver"),
+                ("reason", "second approver"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let (carol, carol_csrf, _) = h
+        .first_sign_in("carol", "copper kettle under winter rain")
+        .await;
+    sqlite(&h, "DELETE FROM console_role_grants");
+    let r = h.ask_acceptance(&admin, &admin_csrf, "patch 9").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let id = h
+        .console
+        .pending_accepts()
+        .last()
+        .map(|p| p.id.to_string())
+        .expect("waiting");
+    let r = h.confirm_acceptance(&carol, &carol_csrf, &id).await;
+    assert_ne!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
+}
+
+/// Issue 13, session 11: a change of an account was written to the store under the
+/// store's lock and recorded on the trail after the lock was released, so two changes
+/// made at once could be recorded in the other order: the trail's newest record of the
+/// account then named the older row, and the next start refused the account. Real
+/// threads change one account's role at once, many times; after a restart the account is
+/// as the trail's newest record says.
+#[tokio::test]
+async fn concurrent_changes_of_one_account_are_recorded_in_the_order_they_were_made() {
+    /// Threads changing the role at once, and changes each: enough interleavings for a
+    /// record queued after the lock to be overtaken on a loaded 2-core machine.
+    const THREADS: usize = 6;
+    const CHANGES: usize = 40;
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    h.create_approver(&admin, &admin_csrf, "bob", "violet harbour evening tide")
+        .await;
+    let auth = h
+        .console
+        .authenticate(&admin)
+        .expect("store")
+        .expect("the administrator's session");
+    std::thread::scope(|scope| {
+        for t in 0..THREADS {
+            let console = h.console.clone();
+            let auth = auth.clone();
+            let guard = guard.clone();
+            scope.spawn(move || {
+                for i in 0..CHANGES {
+                    let role = ["viewer", "operator", "approver"][(t + i) % 3];
+                    console
+                        .change_role(&auth, "bob", role, "rotation test")
+                        .expect("changed");
+                    // The guard takes the console's records as it would, at any moment.
+                    if i % 7 == 0 {
+                        pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("trail");
+                    }
+                }
+            });
+        }
+    });
+    let (h, report) = h.restart_with(&guard);
+    assert!(
+        report.altered_accounts.is_empty(),
+        "the trail's newest record of bob is not his row: {report:?}"
+    );
+    let r = h.login("bob", "violet harbour evening tide", "").await;
+    assert!(r.cookie().is_some(), "{}", r.body);
 }

@@ -193,9 +193,16 @@ pub struct Event {
     /// For a console session opened: the SHA-256 hex of what binds it (its token's
     /// digest, account and opening time; never the token). Sessions live in the store,
     /// where root could plant one for any account with sqlite3; a session row with no such
-    /// record is refused.
+    /// record is refused. `<that hex>:closed` on the record of its end (sign-out, expiry,
+    /// revocation, a credential or role change): a row put back afterwards is refused.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_digest: Option<String>,
+    /// For a console enrolment link (invitation) issued: `<account id>:<SHA-256 hex>` of
+    /// its token's digest, account and expiry; `<account id>:closed` when it is spent.
+    /// The link waits in the store, where root could plant a second one for the invited
+    /// account; only the link the newest record names is redeemed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invitation_digest: Option<String>,
 }
 
 impl Event {
@@ -217,6 +224,7 @@ impl Event {
             request_digest: None,
             account_digest: None,
             session_digest: None,
+            invitation_digest: None,
         }
     }
 

@@ -158,6 +158,11 @@ finding_kinds! {
     /// with sqlite3 to act as an account without its password and second factor. The
     /// session is ended and refused.
     ConsoleSessionAltered => "console-session-altered",
+    /// A console enrolment link (invitation) in the store is not one the console issued
+    /// as the trail recorded it (its token, account or expiry differ, it was spent or
+    /// replaced on the trail, or it has no record): a link planted with sqlite3 to take
+    /// an invited account before its holder does. The link is refused and removed.
+    ConsoleInvitationAltered => "console-invitation-altered",
     /// The trail held no record of any console account at the console's start (the first
     /// start of a version that binds accounts, a trail started anew by `audit reinit`, or
     /// its account records edited away), so the accounts in the store were bound on

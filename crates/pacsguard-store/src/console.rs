@@ -29,7 +29,7 @@ pub use fleet_profiles::{
     FROM_TRAIL, MAX_PENDING_PROFILES_PER_HOST, ProfileNoted, ProfileRow, QuotaWindow,
 };
 mod sessions;
-pub use breakglass::SealRow;
+pub use breakglass::{SealBinding, SealRow};
 pub use decisions::{AccountBinding, Credentials, PendingAcceptRow};
 pub use sessions::LiveSession;
 
@@ -508,56 +508,78 @@ impl ConsoleDb {
         Ok(())
     }
 
-    /// The account of an unexpired enrolment link, without spending it.
-    pub fn invitation(&self, token_hash: &[u8], now: i64) -> Result<Option<i64>, StoreError> {
+    /// The account and expiry of an enrolment link (expired or not), without spending it.
+    pub fn invitation(&self, token_hash: &[u8]) -> Result<Option<(i64, i64)>, StoreError> {
         self.conn
             .query_row(
-                "SELECT account FROM console_invitations WHERE token_hash = ?1 AND expires > ?2",
-                params![token_hash, now],
-                |r| r.get(0),
+                "SELECT account, expires FROM console_invitations WHERE token_hash = ?1",
+                [token_hash],
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
             .map_err(self.sql())
     }
 
-    /// Spends an unexpired enrolment link and sets the account's password in one
-    /// transaction: the account, or `None` if the link was not (or no longer) valid.
+    /// Every enrolment link in the store: token digest, account, expiry.
+    pub fn invitations(&self) -> Result<Vec<(Vec<u8>, i64, i64)>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT token_hash, account, expires FROM console_invitations")
+            .map_err(self.sql())?;
+        let rows = statement
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(self.sql())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.sql())
+    }
+
+    /// Removes an enrolment link.
+    pub fn delete_invitation(&self, token_hash: &[u8]) -> Result<bool, StoreError> {
+        Ok(self.execute(
+            "DELETE FROM console_invitations WHERE token_hash = ?1",
+            [token_hash],
+        )? == 1)
+    }
+
+    /// Spends the enrolment link `token_hash` and sets the account's password in one
+    /// transaction, only if the link is still exactly the one the caller checked (for
+    /// `account`, expiring at `expires`, later than `now`) and the account has no second
+    /// factor yet: true when done; false changes nothing.
     pub fn redeem_invitation(
         &mut self,
         token_hash: &[u8],
+        account: i64,
+        expires: i64,
         now: i64,
         password_hash: &str,
-    ) -> Result<Option<i64>, StoreError> {
+    ) -> Result<bool, StoreError> {
         let path = self.path.clone();
         let sql = |source| StoreError::Sqlite {
             path: path.clone(),
             source,
         };
         let tx = self.conn.transaction().map_err(sql)?;
-        let account: Option<i64> = tx
-            .query_row(
-                "SELECT account FROM console_invitations WHERE token_hash = ?1 AND expires > ?2",
-                params![token_hash, now],
-                |r| r.get(0),
+        let spent = tx
+            .execute(
+                "DELETE FROM console_invitations WHERE token_hash = ?1 AND account = ?2 \
+                 AND expires = ?3 AND expires > ?4",
+                params![token_hash, account, expires, now],
             )
-            .optional()
             .map_err(sql)?;
-        let Some(account) = account else {
-            return Ok(None);
-        };
-        tx.execute(
-            "DELETE FROM console_invitations WHERE token_hash = ?1",
-            [token_hash],
-        )
-        .map_err(sql)?;
-        tx.execute(
-            "UPDATE console_accounts SET password_hash = ?2 WHERE id = ?1 AND totp_secret IS NULL \
-             AND NOT EXISTS (SELECT 1 FROM console_passkeys WHERE account = ?1)",
-            params![account, password_hash],
-        )
-        .map_err(sql)?;
+        if spent != 1 {
+            return Ok(false);
+        }
+        let set = tx
+            .execute(
+                "UPDATE console_accounts SET password_hash = ?2 WHERE id = ?1 AND totp_secret IS NULL \
+                 AND NOT EXISTS (SELECT 1 FROM console_passkeys WHERE account = ?1)",
+                params![account, password_hash],
+            )
+            .map_err(sql)?;
+        if set != 1 {
+            return Ok(false);
+        }
         tx.commit().map_err(sql)?;
-        Ok(Some(account))
+        Ok(true)
     }
 
     /// Sets an account's role; true if the account exists.

@@ -22,7 +22,8 @@ pub use console::QuotaWindow;
 pub use console::{
     AcceptedBatch, AccountBinding, AccountRow, ConsoleDb, Credentials, FROM_TRAIL, HostRow,
     LiveSession, MAX_PENDING_PROFILES_PER_HOST, NewPasskey, PasskeyAdded, PasskeyRemoved,
-    PasskeyRow, PendingAcceptRow, ProfileNoted, ProfileRow, SealRow, SessionRow, TokenRefusal,
+    PasskeyRow, PendingAcceptRow, ProfileNoted, ProfileRow, SealBinding, SealRow, SessionRow,
+    TokenRefusal,
 };
 pub use fleet_store::{FleetStore, FleetStoreAt, PG_CONNECT_TIMEOUT, PgFleet};
 pub use seen::SeenRow;

@@ -276,11 +276,12 @@ fn verify_trail(home: &Home, guard: &GuardState, state: &mut TrailFollow) {
 }
 
 /// The fields whose records bind the console's store (accounts, waiting requests,
-/// sessions), quoted as they stand in a record's line.
-const BOUND_FIELDS: [&str; 3] = [
+/// sessions, enrolment links), quoted as they stand in a record's line.
+const BOUND_FIELDS: [&str; 4] = [
     "\"account_digest\"",
     "\"request_digest\"",
     "\"session_digest\"",
+    "\"invitation_digest\"",
 ];
 
 /// The whole verification of the trail that `audit verify` does (`audit_follow` runs

@@ -26,7 +26,46 @@ pub struct SealRow {
     pub broken_at: Option<i64>,
 }
 
+/// The seal as the trail binds it: with its secret's digest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealBinding {
+    pub secret_hash: Vec<u8>,
+    pub sealed_at: i64,
+    pub sealed_by: String,
+    pub broken_at: Option<i64>,
+}
+
 impl ConsoleDb {
+    /// The seal with its secret's digest, if one was ever made.
+    pub fn seal_binding(&self) -> Result<Option<SealBinding>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT secret_hash, sealed_at, sealed_by, broken_at FROM console_break_glass WHERE id = 1",
+                [],
+                |r| {
+                    Ok(SealBinding {
+                        secret_hash: r.get(0)?,
+                        sealed_at: r.get(1)?,
+                        sealed_by: r.get(2)?,
+                        broken_at: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.sql())
+    }
+
+    /// Breaks the seal only if it is still exactly `seal` (as the trail bound it) and
+    /// intact, in one statement: true once. A row edited between the console's check and
+    /// this write (another secret swapped in) breaks nothing.
+    pub fn break_seal_as_bound(&self, seal: &SealBinding, now: i64) -> Result<bool, StoreError> {
+        Ok(self.execute(
+            "UPDATE console_break_glass SET broken_at = ?4 \
+             WHERE id = 1 AND secret_hash = ?1 AND sealed_at = ?2 AND sealed_by = ?3 AND broken_at IS NULL",
+            params![seal.secret_hash, seal.sealed_at, seal.sealed_by, now],
+        )? == 1)
+    }
+
     /// A new seal (the secret's digest), replacing any earlier one, intact.
     pub fn seal_break_glass(
         &self,

@@ -65,6 +65,12 @@ pub struct AccountBinding {
     pub created: i64,
     /// Who created or invited it (`None`: the first administrator).
     pub created_by: Option<i64>,
+    /// When its creator created or invited it (four eyes counts its cooling period
+    /// from here; `None` with `created_by`).
+    pub origin_at: Option<i64>,
+    /// Who changed its role and when (the latest time per person), sorted: four eyes
+    /// follows these links within its cooling period, so they are bound too.
+    pub role_grants: Vec<(i64, i64)>,
     /// What signs the person in: bound too, so a hash or secret replaced in the store
     /// is refused.
     pub credentials: Credentials,
@@ -86,6 +92,11 @@ pub struct Credentials {
     pub passkeys: Vec<PasskeyKey>,
     /// The recovery codes' hashes, sorted.
     pub recovery_hashes: Vec<Vec<u8>>,
+    /// The emergency account's seal (break-glass): its secret is the account's only
+    /// credential. Not read by [`ConsoleDb::account_binding`] (the store does not know
+    /// which account is the emergency one): the console attaches
+    /// [`ConsoleDb::seal_binding`] to that account.
+    pub seal: Option<super::SealBinding>,
 }
 
 impl ConsoleDb {
@@ -105,7 +116,7 @@ impl ConsoleDb {
         value: &dyn rusqlite::ToSql,
     ) -> Result<Vec<AccountBinding>, StoreError> {
         let query = format!(
-            "SELECT a.id, a.name, a.role, a.created, o.created_by, a.password_hash, a.totp_secret \
+            "SELECT a.id, a.name, a.role, a.created, o.created_by, a.password_hash, a.totp_secret, o.at \
              FROM console_accounts a \
              LEFT JOIN console_account_origins o ON o.account = a.id WHERE {clause} ORDER BY a.id"
         );
@@ -120,6 +131,8 @@ impl ConsoleDb {
                         role: r.get(2)?,
                         created: r.get(3)?,
                         created_by: r.get(4)?,
+                        origin_at: r.get(7)?,
+                        role_grants: Vec::new(),
                         credentials: Credentials {
                             password_hash: r.get(5)?,
                             totp_secret: r.get(6)?,
@@ -134,6 +147,8 @@ impl ConsoleDb {
         for binding in &mut bindings {
             binding.credentials.passkeys = self.passkey_keys(binding.id)?;
             binding.credentials.recovery_hashes = self.recovery_hashes(binding.id)?;
+            binding.role_grants = self.role_grants(binding.id)?;
+            binding.role_grants.sort_unstable();
         }
         Ok(bindings)
     }

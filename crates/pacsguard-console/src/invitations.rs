@@ -1,0 +1,211 @@
+//! Enrolment links (invitations) bound to the audit trail.
+//!
+//! An invited account waits in the store with no password until its holder redeems the
+//! link an administrator handed them. The link waits in the store too, as its token's
+//! digest, where root can write: planting a second link for the same account (a token the
+//! intruder knows) let the intruder redeem it first, choose the password, enrol their own
+//! second factor and hold the account with the role the administrator gave it. So the
+//! trail records each link when it is issued (`Event::invitation_digest`,
+//! `<account>:<digest of token digest, account and expiry>`) and when it is spent
+//! (`<account>:closed`), and a link is redeemed only when it is the one the newest record
+//! of its account names: one per account, until its expiry, once.
+//!
+//! The console keeps the bindings in memory from its start (read from the records a
+//! whole verification proved, as for accounts: [`crate::bound`]); a link in the store
+//! that is not as recorded is refused and removed with one `console-invitation-altered`
+//! alert. A closure on a record the verification did not prove closes all the same: it
+//! can only take a link away.
+
+use std::collections::HashMap;
+
+use pacsguard_events::{Action, Event, Finding, FindingKind, Outcome, Severity};
+use pacsguard_store::ConsoleDb;
+
+use crate::auth::{AuthError, Console, lock};
+use crate::bound::BindReport;
+
+/// What the trail says of a link once it is spent.
+pub(crate) const INVITATION_CLOSED: &str = "closed";
+
+/// The digest the trail records of an enrolment link: its token's digest (never the
+/// token), the account it enrols and when it expires.
+pub fn invitation_digest(token_hash: &[u8], account: i64, expires: i64) -> String {
+    use sha2::{Digest as _, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(b"pacsguard console invitation v1\0");
+    hash.update((token_hash.len() as u64).to_le_bytes());
+    hash.update(token_hash);
+    hash.update(account.to_le_bytes());
+    hash.update(expires.to_le_bytes());
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The newest `invitation_digest` of each account among proven `records`, with the
+/// closures of `unproven` ones applied after.
+fn recorded_invitations(
+    records: &[serde_json::Value],
+    unproven: &[(String, serde_json::Value)],
+) -> HashMap<i64, String> {
+    let parse = |record: &serde_json::Value| {
+        let (id, digest) = record
+            .get("invitation_digest")
+            .and_then(serde_json::Value::as_str)?
+            .split_once(':')?;
+        Some((id.parse::<i64>().ok()?, digest.to_string()))
+    };
+    let mut found: HashMap<i64, String> = records.iter().filter_map(parse).collect();
+    for (id, digest) in unproven.iter().filter_map(|(_, r)| parse(r)) {
+        if digest == INVITATION_CLOSED {
+            found.insert(id, digest);
+        }
+    }
+    found
+}
+
+impl Console {
+    /// Stores the enrolment link `token_hash` of `account` (named `name`), valid until
+    /// `expires`, under the caller's lock on `db`: recorded first, kept in memory, then
+    /// written.
+    pub(crate) fn issue_invitation(
+        &self,
+        db: &ConsoleDb,
+        account: i64,
+        name: &str,
+        token_hash: &[u8],
+        expires: i64,
+    ) -> Result<(), AuthError> {
+        let digest = invitation_digest(token_hash, account, expires);
+        let mut event = self.event(
+            name,
+            Action::Account,
+            Outcome::Success,
+            format!(
+                "the enrolment link of {name} is bound to the trail (valid until {})",
+                crate::pages::unix_time(expires)
+            ),
+        );
+        event.invitation_digest = Some(format!("{account}:{digest}"));
+        self.record(event)?;
+        lock(&self.bindings)?.invitations.insert(account, digest);
+        db.set_invitation(account, token_hash, expires)?;
+        Ok(())
+    }
+
+    /// The account and expiry of the link `token_hash` if it is the one the trail binds
+    /// and is unexpired at `now`. A link in the store that is not as recorded (planted,
+    /// edited, spent on the trail and put back) is refused, removed and alerted; an
+    /// unknown or expired one is simply refused.
+    pub(crate) fn bound_invitation(
+        &self,
+        db: &ConsoleDb,
+        token_hash: &[u8],
+        now: i64,
+    ) -> Result<Option<(i64, i64)>, AuthError> {
+        let Some((account, expires)) = db.invitation(token_hash)? else {
+            return Ok(None);
+        };
+        let recorded = lock(&self.bindings)?.invitations.get(&account).cloned();
+        if recorded.as_deref() == Some(invitation_digest(token_hash, account, expires).as_str()) {
+            return Ok((expires > now).then_some((account, expires)));
+        }
+        db.delete_invitation(token_hash)?;
+        self.invitations_altered(&[account], &recorded_why(recorded.as_deref()))?;
+        Ok(None)
+    }
+
+    /// Records that the link of `account` is spent, under the caller's lock (the row was
+    /// deleted in the same hold).
+    pub(crate) fn close_invitation(&self, account: i64, name: &str) -> Result<(), AuthError> {
+        let mut event = self.event(
+            name,
+            Action::Account,
+            Outcome::Success,
+            format!("the enrolment link of {name} is spent"),
+        );
+        event.invitation_digest = Some(format!("{account}:{INVITATION_CLOSED}"));
+        self.record(event)?;
+        lock(&self.bindings)?
+            .invitations
+            .insert(account, INVITATION_CLOSED.to_string());
+        Ok(())
+    }
+
+    /// At start: the links the trail binds kept in memory; each link in the store that
+    /// is not as recorded removed, with one alert naming their accounts (a plain record
+    /// when the trail holds no link record at all: the first start of a version that
+    /// binds them, whose links were issued unrecorded; they are issued again).
+    pub(crate) fn bind_invitations(
+        &self,
+        records: &[serde_json::Value],
+        unproven: &[(String, serde_json::Value)],
+        report: &mut BindReport,
+    ) -> Result<(), AuthError> {
+        let recorded = recorded_invitations(records, unproven);
+        let first = recorded.is_empty();
+        lock(&self.bindings)?.invitations = recorded.clone();
+        let db = lock(&self.db)?;
+        let mut altered = Vec::new();
+        for (token_hash, account, expires) in db.invitations()? {
+            let digest = invitation_digest(&token_hash, account, expires);
+            if recorded.get(&account) == Some(&digest) {
+                report.invitations += 1;
+                continue;
+            }
+            db.delete_invitation(&token_hash)?;
+            altered.push(account);
+        }
+        drop(db);
+        if altered.is_empty() {
+            return Ok(());
+        }
+        altered.sort_unstable();
+        report.altered_invitations = altered.clone();
+        if first {
+            return self.record(self.event(
+                "invitations",
+                Action::Account,
+                Outcome::Success,
+                format!(
+                    "{} enrolment link(s) issued before links were recorded on the trail were removed at start (accounts {}): invite again",
+                    altered.len(),
+                    ids(&altered)
+                ),
+            ));
+        }
+        self.invitations_altered(
+            &altered,
+            "not as the trail recorded it when it was issued (planted, edited, or spent and put back)",
+        )
+    }
+
+    fn invitations_altered(&self, accounts: &[i64], why: &str) -> Result<(), AuthError> {
+        let finding = Finding::new(
+            self.store_path.clone(),
+            FindingKind::ConsoleInvitationAltered,
+            Severity::Alert,
+            format!(
+                "console: an enrolment link in the store for account(s) {} is {why}: the store was edited; the link was refused and removed",
+                ids(accounts)
+            ),
+        );
+        let mut event = Event::of_finding(self.actor("invitations"), finding);
+        event.action = Action::Account;
+        self.record(event)
+    }
+}
+
+fn ids(accounts: &[i64]) -> String {
+    accounts
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn recorded_why(recorded: Option<&str>) -> String {
+    match recorded {
+        Some(INVITATION_CLOSED) => "spent on the trail and put back in the store".into(),
+        Some(_) => "not the one the trail recorded for it (a second link planted, or its expiry or account edited)".into(),
+        None => "not recorded on the trail (never issued by the console)".into(),
+    }
+}
