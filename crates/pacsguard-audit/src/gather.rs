@@ -15,6 +15,17 @@
 //!
 //! Everything after is unproven, even a record that looks well formed: its place in the
 //! tree is no longer vouched for.
+//!
+//! At [`MAX_GATHERED_RECORDS`] a gathering made with [`Gather::newest_per_id`] keeps the
+//! newest record of each id (a field's value up to its first `:`, as the console writes
+//! `<id>:<digest>`, `<digest>:closed`) and lets the older ones of the same id go
+//! ([`Gather::superseded`] counts them): what a reader of bindings needs is each one's
+//! newest record, and dropping the newest (as the limit did before) left the state of an
+//! account, session or request as an older record said. Only more distinct ids than
+//! the limit overflow. A newest record that is unproven displaces a proven older one:
+//! that id then binds nothing (fail closed), and the unproven record is named.
+
+use std::collections::HashMap;
 
 use crate::mac::RecordKey;
 
@@ -59,6 +70,12 @@ pub struct Gather {
     overflowed: bool,
     /// [`MAX_GATHERED_RECORDS`] unless a test sets less.
     limit: usize,
+    /// Whether the limit keeps the newest record per id ([`Gather::newest_per_id`]).
+    per_id: bool,
+    /// Once the limit was reached: where each id's newest record is in `found`.
+    by_id: Option<HashMap<String, usize>>,
+    /// Records let go because a newer one of the same id was kept.
+    superseded: u64,
     /// Set when the verification ends: records before this index are proven.
     proven: Option<u64>,
 }
@@ -86,6 +103,13 @@ impl Gather {
         }
     }
 
+    /// At the limit, keeps the newest record of each id instead of dropping the newest
+    /// ones (see the module). Only when every needle is a quoted field name.
+    pub fn newest_per_id(mut self) -> Gather {
+        self.per_id = self.fields.is_some();
+        self
+    }
+
     /// Keeps at most `limit` records (below [`MAX_GATHERED_RECORDS`]; never above it).
     pub fn with_limit(mut self, limit: usize) -> Gather {
         self.limit = limit.min(MAX_GATHERED_RECORDS);
@@ -105,6 +129,77 @@ impl Gather {
         self.found.clear();
         self.overflowed = false;
         self.proven = None;
+        self.by_id = None;
+        self.superseded = 0;
+    }
+
+    /// A kept record's id: each gathered field it holds, named, with its value up to the
+    /// first `:` (the whole value when not a string).
+    fn id_of(&self, record: &serde_json::Value) -> Option<String> {
+        let fields = self.fields.as_ref()?;
+        let mut id = String::new();
+        for field in fields {
+            let Some(value) = record.get(field) else {
+                continue;
+            };
+            let value = match value.as_str() {
+                Some(text) => text.split(':').next().unwrap_or(text).to_string(),
+                None => value.to_string(),
+            };
+            id.push_str(field);
+            id.push('=');
+            id.push_str(&value);
+            id.push('\n');
+        }
+        (!id.is_empty()).then_some(id)
+    }
+
+    /// At the limit: the older records of each id let go, the newest kept.
+    fn compact(&mut self) {
+        let mut by_id: HashMap<String, usize> = HashMap::new();
+        let mut kept: Vec<GatheredRecord> = Vec::with_capacity(self.found.len());
+        for found in std::mem::take(&mut self.found) {
+            match self.id_of(&found.record) {
+                Some(id) => match by_id.get(&id) {
+                    Some(&at) => {
+                        kept[at] = found;
+                        self.superseded += 1;
+                    }
+                    None => {
+                        by_id.insert(id, kept.len());
+                        kept.push(found);
+                    }
+                },
+                None => kept.push(found),
+            }
+        }
+        self.found = kept;
+        self.by_id = Some(by_id);
+    }
+
+    /// Keeps `found`: in place of the older record of its id once the limit was reached,
+    /// else appended if there is room.
+    fn keep(&mut self, found: GatheredRecord) {
+        if self.per_id && self.by_id.is_none() && self.found.len() >= self.limit {
+            self.compact();
+        }
+        let id = self.by_id.as_ref().and_then(|_| self.id_of(&found.record));
+        if let (Some(by_id), Some(id)) = (&mut self.by_id, &id)
+            && let Some(&at) = by_id.get(id)
+            && let Some(slot) = self.found.get_mut(at)
+        {
+            *slot = found;
+            self.superseded += 1;
+            return;
+        }
+        if self.found.len() >= self.limit {
+            self.overflowed = true;
+            return;
+        }
+        if let (Some(by_id), Some(id)) = (&mut self.by_id, id) {
+            by_id.insert(id, self.found.len());
+        }
+        self.found.push(found);
     }
 
     /// One complete record line (without its newline) at `index`; `seq_ok`: it parsed and
@@ -136,11 +231,7 @@ impl Gather {
             }
         }
         let record = serde_json::Value::Object(record);
-        if self.found.len() >= self.limit {
-            self.overflowed = true;
-            return;
-        }
-        self.found.push(GatheredRecord {
+        self.keep(GatheredRecord {
             index,
             offset,
             record,
@@ -166,6 +257,11 @@ impl Gather {
             reproduced
         };
         let proven = proven.min(records);
+        // Newer records took older ones' places: back in log order.
+        if self.superseded > 0 {
+            self.found.sort_by_key(|r| r.index);
+        }
+        self.by_id = None;
         for record in &mut self.found {
             record.proven = record.index < proven;
         }
@@ -177,8 +273,14 @@ impl Gather {
         self.proven
     }
 
-    /// Whether more records held a needle than the limit ([`MAX_GATHERED_RECORDS`]);
-    /// those past it were not kept.
+    /// Records let go at the limit because a newer record of the same id was kept
+    /// ([`Gather::newest_per_id`]).
+    pub fn superseded(&self) -> u64 {
+        self.superseded
+    }
+
+    /// Whether more records held a needle than the limit ([`MAX_GATHERED_RECORDS`]) (with
+    /// [`Gather::newest_per_id`]: more distinct ids); those past it were not kept.
     pub fn overflowed(&self) -> bool {
         self.overflowed
     }

@@ -261,3 +261,86 @@ fn records_gathered_by_field_name_keep_only_those_fields() {
             .all(|r| r.record.get("seq").is_some())
     );
 }
+
+/// Issue 13, session 11: at the limit the newest records were the ones dropped, so the
+/// console bound an account, session or request to an older record than its newest (a
+/// session's opening without its end, an account's role before its change). With
+/// `newest_per_id` the limit keeps the newest record of each id (a field's value up to
+/// its first ':') and counts the older ones let go; only more distinct ids than the
+/// limit overflow. Boundary: exactly at the limit nothing is let go.
+#[test]
+fn at_the_limit_the_newest_record_of_each_id_is_kept_and_the_older_ones_counted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Records binding ids 0..4, each twice (an opening, then "<id>:closed"), then id 9.
+    let mut values = Vec::new();
+    for id in 0..4 {
+        values.push(format!("{id}:opened"));
+    }
+    for id in 0..4 {
+        values.push(format!("{id}:closed"));
+    }
+    values.push("9:opened".to_string());
+    {
+        let (mut sink, _) = AuditSink::open(
+            files(dir.path()),
+            "test".into(),
+            signer().verifier().name().to_string(),
+            signer(),
+            TrailOptions::default(),
+        )
+        .expect("open");
+        for value in &values {
+            let actor = Actor {
+                user: "console:test".into(),
+                uid: 0,
+                sudo_user: None,
+            };
+            let mut event = Event::new(actor, Action::Logout, Outcome::Success, "bound");
+            event.session_digest = Some(value.clone());
+            sink.record(&event).expect("record");
+        }
+        sink.flush().expect("flush");
+    }
+    let run = |limit: usize| {
+        let mut gather = Gather::new(&["\"session_digest\""])
+            .newest_per_id()
+            .with_limit(limit);
+        verify_gathering(
+            &dir.path().join("audit.log"),
+            &dir.path().join("checkpoints.jsonl"),
+            signer().verifier(),
+            None,
+            &mut gather,
+        )
+        .expect("verify");
+        gather
+    };
+    let kept = |gather: &Gather| -> Vec<String> {
+        gather
+            .records()
+            .iter()
+            .map(|r| {
+                r.record["session_digest"]
+                    .as_str()
+                    .expect("kept")
+                    .to_string()
+            })
+            .collect()
+    };
+    // At the limit: every record kept, none let go.
+    let at = run(values.len());
+    assert_eq!((at.overflowed(), at.superseded()), (false, 0));
+    assert_eq!(kept(&at), values);
+    // One under: the newest of each id, in log order, the older ones counted.
+    let under = run(values.len() - 1);
+    assert!(!under.overflowed());
+    assert_eq!(under.superseded(), 4);
+    assert_eq!(
+        kept(&under),
+        ["0:closed", "1:closed", "2:closed", "3:closed", "9:opened"]
+    );
+    // Five distinct ids and room for four: overflowed, and said so.
+    let few = run(4);
+    assert!(few.overflowed());
+    assert_eq!(kept(&few), ["0:closed", "1:closed", "2:closed", "3:closed"]);
+}

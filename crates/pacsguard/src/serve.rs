@@ -294,13 +294,22 @@ fn gather_bindings(
     pacsguard_engine::AuditVerifyReport,
     pacsguard_console::TrailBindings,
 )> {
-    let mut gather = pacsguard_audit::Gather::new(&BOUND_FIELDS);
+    // At the limit the newest record of each account, session, request and link is kept
+    // (what binds is each one's newest record), never the newest dropped.
+    let mut gather = pacsguard_audit::Gather::new(&BOUND_FIELDS).newest_per_id();
     let (follower, report) =
         pacsguard_engine::audit_follow_gathering(home, TRAIL_VERIFY_INTERVAL, Some(&mut gather))?;
     let whole = gather.proven_records() == Some(report.report.records) && !gather.overflowed();
+    if gather.superseded() > 0 {
+        say(&format!(
+            "more than {} trail records name an account, session, request or enrolment link: the newest of each was kept and {} older record(s) of the same ones let go",
+            pacsguard_audit::MAX_GATHERED_RECORDS,
+            gather.superseded()
+        ));
+    }
     if gather.overflowed() {
         say(&format!(
-            "more than {} trail records name an account, session or request: those past it were not read, and the accounts they bind are refused",
+            "more than {} different accounts, sessions, requests and enrolment links are named on the trail: those past it were not read, and what they bind is refused",
             pacsguard_audit::MAX_GATHERED_RECORDS
         ));
     }
@@ -341,7 +350,7 @@ fn binding_problem(
         .unwrap_or_default();
     if overflowed {
         return Some(format!(
-            "more than {} records name an account, session or request; those past it were not read, so newer records of an account may be among them{first_said}",
+            "more than {} different accounts, sessions, requests and enrolment links are named; those past it were not read{first_said}",
             pacsguard_audit::MAX_GATHERED_RECORDS
         ));
     }
