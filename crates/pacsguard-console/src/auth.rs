@@ -775,7 +775,17 @@ impl Console {
             return Ok(None);
         };
         let Some(account) = db.account_by_id(session.account)? else {
-            db.delete_session(&hash)?;
+            // Its end recorded too: the account and the row put back later are refused.
+            let event = self.event(
+                "sessions",
+                Action::Logout,
+                Outcome::Success,
+                format!(
+                    "a session of account {} ended: the account is no longer in the store",
+                    session.account
+                ),
+            );
+            self.close_session(&db, &hash, session.account, session.created, event)?;
             return Ok(None);
         };
         // Promoted (or planted) in the store behind the console's back: its sessions end.
