@@ -4096,3 +4096,55 @@ async fn concurrent_changes_of_one_account_are_recorded_in_the_order_they_were_m
     let r = h.login("bob", "violet harbour evening tide", "").await;
     assert!(r.cookie().is_some(), "{}", r.body);
 }
+
+/// Issue 13, session 11 (found while binding the seal): a new seal records the emergency
+/// account with it. The account raised to administrator in the store (refused, with its
+/// alert) and then sealed again by an administrator had the raised role recorded as
+/// legitimate with the new seal: whoever opened the envelope was an administrator. A new
+/// seal rebuilds the account as the console makes it (approver, no passkey, no origin).
+#[tokio::test]
+async fn a_new_seal_does_not_record_an_emergency_account_edited_in_the_store() {
+    let (h, _guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let seal = || {
+        let h = &h;
+        let admin = admin.clone();
+        let csrf = admin_csrf.clone();
+        async move {
+            let r = h
+                .send(
+                    "POST",
+                    "/accounts/break-glass",
+                    Some(&admin),
+                    &[("csrf", &csrf), ("reason", "on-call envelope")],
+                )
+                .await;
+            r.element("break-glass-secret").expect("secret")
+        }
+    };
+    let _first = seal().await;
+    sqlite(
+        &h,
+        "UPDATE console_accounts SET role = 'administrator' WHERE name = 'break glass'",
+    );
+    let envelope = seal().await;
+    let r = h
+        .send(
+            "POST",
+            "/break-glass",
+            None,
+            &[("secret", &envelope), ("reason", "the PACS is down")],
+        )
+        .await;
+    let emergency = r.cookie().expect("the new envelope opens");
+    let r = h.send("GET", "/accounts", Some(&emergency), &[]).await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "the emergency account is an administrator: {}",
+        r.body
+    );
+    let r = h.overview(&emergency).await;
+    assert!(r.body.contains("break glass (approver)"), "{}", r.body);
+}

@@ -66,6 +66,43 @@ impl ConsoleDb {
         )? == 1)
     }
 
+    /// Makes the emergency account `id` again what the console makes it, whatever the
+    /// store says of it now: `role`, `password_hash` (one nothing verifies against), a
+    /// TOTP secret nobody knows with no step left, no passkey, no recovery code, no
+    /// creator and no role grant. One transaction.
+    pub fn reset_emergency_account(
+        &mut self,
+        id: i64,
+        role: &str,
+        password_hash: &str,
+        totp_secret: &[u8],
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        tx.execute(
+            "UPDATE console_accounts SET role = ?2, password_hash = ?3, totp_secret = ?4, \
+             totp_last_step = ?5, failures = 0, locked_until = 0 WHERE id = ?1",
+            params![id, role, password_hash, totp_secret, i64::MAX],
+        )
+        .map_err(sql)?;
+        for table in [
+            "DELETE FROM console_passkeys WHERE account = ?1",
+            "DELETE FROM console_recovery_codes WHERE account = ?1",
+            "DELETE FROM console_account_origins WHERE account = ?1",
+            "DELETE FROM console_role_grants WHERE account = ?1",
+        ] {
+            tx.execute(table, [id]).map_err(sql)?;
+        }
+        tx.commit().map_err(sql)
+    }
+
     /// A new seal (the secret's digest), replacing any earlier one, intact.
     pub fn seal_break_glass(
         &self,
