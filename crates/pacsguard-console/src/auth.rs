@@ -924,6 +924,12 @@ impl Console {
             // One guard for both: no request sees the account enrolled while a session
             // opened with the password only is still alive.
             let mut db = lock(&self.db)?;
+            self.unaltered_before_change(
+                &db,
+                auth.account,
+                &auth.name,
+                "the TOTP second factor's enrolment",
+            )?;
             if !db.enrol_totp(auth.account, &secret, step, &hashes)? {
                 drop(db);
                 // The record above said it was enrolled: say it was not.

@@ -914,6 +914,34 @@ impl Console {
         self.binding_as_recorded(&as_read)
     }
 
+    /// Refuses a change of `account`'s credentials whose row, under the caller's lock on
+    /// `db`, is not as the trail recorded it: the change's record would otherwise bind the
+    /// edited row (a role raised with sqlite3 between the request's check and this
+    /// write) as legitimate. The account's alert is recorded, and a failure saying `what`
+    /// was not done after all (its success may be on the trail already).
+    pub(crate) fn unaltered_before_change(
+        &self,
+        db: &pacsguard_store::ConsoleDb,
+        account: i64,
+        name: &str,
+        what: &str,
+    ) -> Result<(), AuthError> {
+        if self.account_as_recorded(db, account)? {
+            return Ok(());
+        }
+        let _ = self.record(self.event(
+            name,
+            Action::Account,
+            Outcome::Failure,
+            format!(
+                "{name}: {what} was not done after all: the account is not as the audit trail recorded it (the store was edited; see the alert)"
+            ),
+        ));
+        Err(AuthError::Invalid(
+            "this account is not as the audit trail recorded it (the store was edited): nothing was changed, and the security team was alerted".into(),
+        ))
+    }
+
     /// Whether `row` (as a caller read and completed it) is as the trail recorded it;
     /// when not, the alert is recorded (once) and the caller refuses the account.
     pub(crate) fn binding_checked(&self, row: &AccountBinding) -> Result<bool, AuthError> {

@@ -555,6 +555,12 @@ impl Console {
             // One guard for both: no request sees the account enrolled while a session
             // opened with the password only is still alive.
             let mut db = lock(&self.db)?;
+            self.unaltered_before_change(
+                &db,
+                auth.account,
+                &auth.name,
+                "the passkey's registration",
+            )?;
             let added = db.add_passkey(
                 auth.account,
                 NewPasskey {
@@ -888,6 +894,7 @@ impl Console {
         self.ensure_bound()?;
         let removed = {
             let mut db = lock(&self.db)?;
+            self.unaltered_before_change(&db, auth.account, &auth.name, "the passkey's removal")?;
             match db.remove_passkey(auth.account, &id)? {
                 PasskeyRemoved::Removed => Ok(self.rebind_under(
                     &db,

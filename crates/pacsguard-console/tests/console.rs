@@ -4148,3 +4148,61 @@ async fn a_new_seal_does_not_record_an_emergency_account_edited_in_the_store() {
     let r = h.overview(&emergency).await;
     assert!(r.body.contains("break glass (approver)"), "{}", r.body);
 }
+
+/// Issue 13, session 11 (the class of review s10-r13's role change): a credential change
+/// recorded the account's row as it stood after the write, so a row edited with sqlite3
+/// between the request's check and the change (here: carol's role raised to
+/// administrator while she enrols her second factor) was recorded as legitimate with the
+/// new factor. The change is refused when the row is not as recorded, before the write.
+#[tokio::test]
+async fn an_enrolment_does_not_record_an_account_edited_in_the_store() {
+    use pacsguard_events::FindingKind;
+    let (h, _guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let r = h
+        .send(
+            "POST",
+            "/accounts",
+            Some(&admin),
+            &[
+                ("csrf", &admin_csrf),
+                ("name", "carol"),
+                ("role", "viewer"),
+                ("password", "copper kettle under winter rain"),
+                ("reason", "reading room"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let r = h
+        .login("carol", "copper kettle under winter rain", "")
+        .await;
+    let carol = r.cookie().expect("carol's enrolment session");
+    let auth = h
+        .console
+        .authenticate(&carol)
+        .expect("store")
+        .expect("carol's session");
+    let enrolment = h.console.begin_enrolment(&auth).expect("begun");
+    // Checked at the request; raised in the store before the enrolment's write.
+    sqlite(
+        &h,
+        "UPDATE console_accounts SET role = 'administrator' WHERE name = 'carol'",
+    );
+    let code = h.next_code(&enrolment.secret_base32);
+    let done = h
+        .console
+        .confirm_enrolment(&auth, &code, "192.0.2.10".parse().expect("addr"));
+    assert!(
+        done.is_err(),
+        "the raised role was recorded with the enrolment"
+    );
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleAccountAltered);
+    assert!(alerts.iter().any(|a| a.contains("carol")), "{alerts:?}");
+    let code = h.next_code(&enrolment.secret_base32);
+    let r = h
+        .login("carol", "copper kettle under winter rain", &code)
+        .await;
+    assert!(r.cookie().is_none(), "{}", r.body);
+}
