@@ -633,6 +633,56 @@ mod tests {
         (dir, db)
     }
 
+    /// An enrolment link is spent only as the console checked it (account, expiry), once,
+    /// unexpired, and only for an account with no second factor yet: otherwise nothing
+    /// changes (the link stays, the password too).
+    #[test]
+    fn an_enrolment_link_is_redeemed_only_as_checked_and_once() {
+        let (_dir, mut db) = db();
+        let id = db
+            .create_account("dave", "operator", "!invited", 1)
+            .expect("account");
+        db.set_invitation(id, b"token", 100).expect("link");
+        assert!(
+            !db.redeem_invitation(b"token", id, 999, 50, "h1")
+                .expect("other expiry")
+        );
+        assert!(
+            !db.redeem_invitation(b"token", id + 1, 100, 50, "h1")
+                .expect("other account")
+        );
+        assert!(
+            !db.redeem_invitation(b"token", id, 100, 100, "h1")
+                .expect("expired")
+        );
+        assert_eq!(db.invitation(b"token").expect("read"), Some((id, 100)));
+        db.enrol_totp(id, b"secret", 0, &[])
+            .expect("enrolled meanwhile");
+        assert!(
+            !db.redeem_invitation(b"token", id, 100, 50, "h1")
+                .expect("enrolled")
+        );
+        assert_eq!(
+            db.invitation(b"token").expect("read"),
+            Some((id, 100)),
+            "kept"
+        );
+        let other = db
+            .create_account("erin", "operator", "!invited", 1)
+            .expect("account");
+        db.set_invitation(other, b"erin", 100).expect("link");
+        assert!(
+            db.redeem_invitation(b"erin", other, 100, 50, "h2")
+                .expect("as checked")
+        );
+        assert!(
+            !db.redeem_invitation(b"erin", other, 100, 50, "h3")
+                .expect("once")
+        );
+        let account = db.account_by_id(other).expect("read").expect("erin");
+        assert_eq!(account.password_hash, "h2");
+    }
+
     /// A revoked host's trail moves only to a host enrolled with a token bound to it,
     /// under its name, once: never to one enrolled with a plain token.
     #[test]

@@ -185,4 +185,32 @@ mod tests {
         );
         assert!(db.break_seal(b"new", 22).expect("the new one opens"));
     }
+
+    /// A seal breaks only while it is exactly the one the console checked: a secret,
+    /// sealer or time edited in between (or a seal broken already) breaks nothing.
+    #[test]
+    fn a_seal_breaks_as_bound_only_if_unchanged_since_checked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("store.sqlite");
+        drop(Store::open(&path).expect("store"));
+        let db = ConsoleDb::open(&path).expect("console tables");
+        db.seal_break_glass(b"secret", 10, "admin").expect("seal");
+        let checked = db.seal_binding().expect("read").expect("sealed");
+        for edit in [
+            "UPDATE console_break_glass SET secret_hash = X'00'",
+            "UPDATE console_break_glass SET sealed_by = 'mallory'",
+            "UPDATE console_break_glass SET sealed_at = 9",
+            "UPDATE console_break_glass SET broken_at = 11",
+        ] {
+            db.seal_break_glass(b"secret", 10, "admin").expect("seal");
+            db.conn.execute_batch(edit).expect("edit");
+            assert!(
+                !db.break_seal_as_bound(&checked, 12).expect("break"),
+                "{edit}"
+            );
+        }
+        db.seal_break_glass(b"secret", 10, "admin").expect("seal");
+        assert!(db.break_seal_as_bound(&checked, 12).expect("as checked"));
+        assert!(!db.break_seal_as_bound(&checked, 13).expect("once"));
+    }
 }
