@@ -337,6 +337,21 @@ impl Console {
     ) -> Result<BindReport, AuthError> {
         let mut report = BindReport::default();
         self.alert_unproven(&bindings, &mut report)?;
+        if bindings.superseded > 0 {
+            let finding = Finding::new(
+                self.store_path.clone(),
+                FindingKind::ConsoleBindingsSuperseded,
+                Severity::Warning,
+                format!(
+                    "console: more than {} trail records name accounts, sessions, requests and enrolment links: the newest of each was bound and {} older record(s) of the same ones let go at the limit (a flood of sign-ins, or years of them: consider `pacsguard audit reinit` after keeping this trail)",
+                    bindings.records.len() + bindings.unproven.len(),
+                    bindings.superseded
+                ),
+            );
+            let mut event = Event::of_finding(self.actor("console"), finding);
+            event.action = Action::Account;
+            self.record(event)?;
+        }
         let records = &bindings.records;
         // Trust on first use only on a trail proven whole with no unproven binding on it:
         // otherwise the account records may be there, forged or edited out of the proof.

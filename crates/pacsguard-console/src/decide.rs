@@ -104,6 +104,7 @@ pub trait Guardian: Send + Sync + std::fmt::Debug {
             unproven: Vec::new(),
             whole: true,
             problem: None,
+            superseded: 0,
         })
     }
 
@@ -183,6 +184,9 @@ pub struct TrailBindings {
     pub whole: bool,
     /// The verification's first problem, when there is one.
     pub problem: Option<String>,
+    /// Records let go at the gathering's limit because a newer record of the same
+    /// account, session, request or link was kept (`pacsguard_audit::Gather::superseded`).
+    pub superseded: u64,
 }
 
 /// What the trail records of a waiting acceptance when it is asked: a digest of every

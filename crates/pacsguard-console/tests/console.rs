@@ -2943,6 +2943,7 @@ impl Harness {
             unproven: Vec::new(),
             whole: true,
             problem: None,
+            superseded: 0,
         };
         let (h, report) = self.restart_bound_to(guard, bindings);
         assert!(report.altered_accounts.is_empty(), "{report:?}");
@@ -3310,6 +3311,7 @@ async fn a_trail_not_proven_whole_binds_nothing_on_trust_and_says_where_the_proo
         unproven: Vec::new(),
         whole: false,
         problem: Some("proven: the first 6 of 18 records".into()),
+        superseded: 0,
     };
     let (h, report) = h.restart_bound_to(&guard, bindings);
     assert_eq!(report.first_bound, 0, "{report:?}");
@@ -3716,6 +3718,7 @@ async fn a_session_survives_no_start_on_a_trail_not_proven_whole() {
         unproven,
         whole: false,
         problem: Some("proven: the first records only".into()),
+        superseded: 0,
     };
     let (h, report) = h.restart_bound_to(&guard, bindings);
     assert_eq!(report.closed_sessions, 1, "{report:?}");
@@ -3736,6 +3739,7 @@ async fn a_session_survives_no_start_on_a_trail_not_proven_whole() {
         unproven: Vec::new(),
         whole: false,
         problem: Some("a checkpoint's root is not reproduced".into()),
+        superseded: 0,
     };
     let (h, report) = h.restart_bound_to(&guard, bindings);
     assert_eq!(
@@ -4205,4 +4209,46 @@ async fn an_enrolment_does_not_record_an_account_edited_in_the_store() {
         .login("carol", "copper kettle under winter rain", &code)
         .await;
     assert!(r.cookie().is_none(), "{}", r.body);
+}
+
+/// Issue 13, session 11: records let go at the gathering's limit (the newest of each
+/// account, session, request and link kept) are said on the trail: a warning with their
+/// count, never silent; the newest records bind as usual.
+#[tokio::test]
+async fn records_let_go_at_the_gathering_limit_are_said_in_a_warning() {
+    use pacsguard_events::{FindingKind, Severity};
+    let (h, guard) = four_eyes_harness();
+    let (_cookie, _, secret) = h.first_admin().await;
+    let records: Vec<serde_json::Value> =
+        pacsguard_console::Guardian::trail(guard.as_ref(), usize::MAX)
+            .expect("the guard's trail")
+            .into_iter()
+            .rev()
+            .collect();
+    let bindings = pacsguard_console::TrailBindings {
+        records,
+        unproven: Vec::new(),
+        whole: true,
+        problem: None,
+        superseded: 12_345,
+    };
+    let (h, report) = h.restart_bound_to(&guard, bindings);
+    assert_eq!(report.accounts, 1, "{report:?}");
+    let warnings: Vec<String> = h
+        .events()
+        .iter()
+        .filter_map(|e| e.finding.as_ref())
+        .filter(|f| {
+            f.kind == FindingKind::ConsoleBindingsSuperseded && f.severity == Severity::Warning
+        })
+        .map(|f| f.detail.clone())
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("12345 older record(s)"),
+        "{warnings:?}"
+    );
+    let code = h.next_code(&secret);
+    let r = h.login("admin", ADMIN_PASSWORD, &code).await;
+    assert!(r.cookie().is_some(), "{}", r.body);
 }

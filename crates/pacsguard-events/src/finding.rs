@@ -174,6 +174,11 @@ finding_kinds! {
     /// line forged or edited, or after one): nothing is bound from them, and the alert
     /// names each line's position.
     ConsoleBindingUnproven => "console-binding-unproven",
+    /// At the console's start, more trail records named accounts, sessions, requests and
+    /// enrolment links than `MAX_GATHERED_RECORDS`: the newest record of each was kept and
+    /// the older ones of the same let go (a warning with their count): a trail that
+    /// long is being flooded, or has run for years without `audit reinit`.
+    ConsoleBindingsSuperseded => "console-bindings-superseded",
     /// `media import`: a DICOMDIR record references something that cannot be a DICOM
     /// instance of the medium (an absolute path or `..`, a name PS3.10 does not allow, a
     /// file that is not DICOM, an executable): an alert, and nothing it names is copied.

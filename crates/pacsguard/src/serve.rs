@@ -322,6 +322,7 @@ fn gather_bindings(
     let mut bindings = pacsguard_console::TrailBindings {
         whole,
         problem,
+        superseded: gather.superseded(),
         ..Default::default()
     };
     for found in gather.into_records() {
