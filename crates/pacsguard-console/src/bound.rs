@@ -368,7 +368,7 @@ impl Console {
             sessions.read(record, false);
         }
         self.bind_sessions(&sessions, may_trust, bindings.whole, &mut report)?;
-        self.bind_invitations(records, &bindings.unproven, &mut report)?;
+        self.bind_invitations(records, &bindings.unproven, may_trust, &mut report)?;
         Ok(report)
     }
 

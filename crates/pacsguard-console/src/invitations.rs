@@ -131,23 +131,44 @@ impl Console {
     }
 
     /// At start: the links the trail binds kept in memory; each link in the store that
-    /// is not as recorded removed, with one alert naming their accounts (a plain record
-    /// when the trail holds no link record at all: the first start of a version that
-    /// binds them, whose links were issued unrecorded; they are issued again).
+    /// is not as recorded removed, with one alert naming their accounts. Trust on first
+    /// use, as for accounts ([`crate::bound`]): on a trail proven whole holding no link
+    /// record at all (the first start of a version that binds them, whose links were
+    /// issued unrecorded), the store's links are bound as they are, with a
+    /// `console-accounts-bound-on-trust` warning naming their accounts (an invited account
+    /// cannot be invited again, so removing its link would strand it).
     pub(crate) fn bind_invitations(
         &self,
         records: &[serde_json::Value],
         unproven: &[(String, serde_json::Value)],
+        may_trust: bool,
         report: &mut BindReport,
     ) -> Result<(), AuthError> {
         let recorded = recorded_invitations(records, unproven);
-        let first = recorded.is_empty();
+        let trust = recorded.is_empty() && may_trust;
         lock(&self.bindings)?.invitations = recorded.clone();
         let db = lock(&self.db)?;
         let mut altered = Vec::new();
+        let mut trusted = Vec::new();
         for (token_hash, account, expires) in db.invitations()? {
             let digest = invitation_digest(&token_hash, account, expires);
             if recorded.get(&account) == Some(&digest) {
+                report.invitations += 1;
+                continue;
+            }
+            if trust {
+                let mut event = self.event(
+                    "invitations",
+                    Action::Account,
+                    Outcome::Success,
+                    format!(
+                        "the enrolment link of account {account} bound to the trail at the first start of a console that binds links (trust on first use)"
+                    ),
+                );
+                event.invitation_digest = Some(format!("{account}:{digest}"));
+                self.record(event)?;
+                lock(&self.bindings)?.invitations.insert(account, digest);
+                trusted.push(account);
                 report.invitations += 1;
                 continue;
             }
@@ -155,23 +176,26 @@ impl Console {
             altered.push(account);
         }
         drop(db);
+        if !trusted.is_empty() {
+            let finding = Finding::new(
+                self.store_path.clone(),
+                FindingKind::ConsoleAccountsBoundOnTrust,
+                Severity::Warning,
+                format!(
+                    "console: the trail held no record of any enrolment link: the {} link(s) in the store were bound on trust (accounts {}); a link planted while the console was stopped would be among them: check that each of these accounts was invited",
+                    trusted.len(),
+                    ids(&trusted)
+                ),
+            );
+            let mut event = Event::of_finding(self.actor("invitations"), finding);
+            event.action = Action::Account;
+            self.record(event)?;
+        }
         if altered.is_empty() {
             return Ok(());
         }
         altered.sort_unstable();
         report.altered_invitations = altered.clone();
-        if first {
-            return self.record(self.event(
-                "invitations",
-                Action::Account,
-                Outcome::Success,
-                format!(
-                    "{} enrolment link(s) issued before links were recorded on the trail were removed at start (accounts {}): invite again",
-                    altered.len(),
-                    ids(&altered)
-                ),
-            ));
-        }
         self.invitations_altered(
             &altered,
             "not as the trail recorded it when it was issued (planted, edited, or spent and put back)",

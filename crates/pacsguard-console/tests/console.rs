@@ -4252,3 +4252,53 @@ async fn records_let_go_at_the_gathering_limit_are_said_in_a_warning() {
     let r = h.login("admin", ADMIN_PASSWORD, &code).await;
     assert!(r.cookie().is_some(), "{}", r.body);
 }
+
+/// Issue 13, session 11: links issued by a version that did not record them are bound on
+/// trust at the first start that binds links, with a warning naming their accounts (an
+/// invited account cannot be invited again, so removing its link would strand it);
+/// never on a trail not proven whole, where they are removed with the alert.
+#[tokio::test]
+async fn links_issued_before_they_were_recorded_are_bound_on_trust_with_a_warning() {
+    use pacsguard_events::{FindingKind, Severity};
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let token = invite(&h, &admin, &admin_csrf, "dave").await;
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
+    // As an older version left the trail: no link record on it.
+    let records: Vec<serde_json::Value> =
+        pacsguard_console::Guardian::trail(guard.as_ref(), usize::MAX)
+            .expect("the guard's trail")
+            .into_iter()
+            .rev()
+            .filter(|r| r.get("invitation_digest").is_none())
+            .collect();
+    let bindings = |whole: bool| pacsguard_console::TrailBindings {
+        records: records.clone(),
+        unproven: Vec::new(),
+        whole,
+        problem: (!whole).then(|| "proven: the first records only".to_string()),
+        superseded: 0,
+    };
+    let _ = h.events();
+    let (h, report) = h.restart_bound_to(&guard, bindings(true));
+    assert_eq!(report.invitations, 1, "{report:?}");
+    let warnings: Vec<String> = h
+        .events()
+        .iter()
+        .filter_map(|e| e.finding.as_ref())
+        .filter(|f| {
+            f.kind == FindingKind::ConsoleAccountsBoundOnTrust && f.severity == Severity::Warning
+        })
+        .map(|f| f.detail.clone())
+        .collect();
+    assert!(
+        warnings.iter().any(|w| w.contains("enrolment link")),
+        "{warnings:?}"
+    );
+    // On a trail not proven whole: removed with the alert, and the link opens nothing.
+    let (h, report) = h.restart_bound_to(&guard, bindings(false));
+    assert_eq!(report.altered_invitations.len(), 1, "{report:?}");
+    let r = welcome(&h, &token, "quiet copper morning rain").await;
+    assert!(r.cookie().is_none(), "{}", r.body);
+}
