@@ -229,8 +229,9 @@ pub struct BindReport {
     /// Sessions ended at start: the trail records their end (signed out, expired,
     /// revoked), so their rows were put back in the store.
     pub closed_sessions: usize,
-    /// Sessions ended at start because the trail is not proven whole: the record of
-    /// their end may be among what is not proven.
+    /// Sessions ended at start because the trail is not proven whole (the record of
+    /// their end may be among what is not proven) or records no end of any session (a
+    /// trail of a version that did not record them).
     pub sessions_ended_unproven: usize,
     /// Enrolment links kept: as the trail recorded them.
     pub invitations: usize,
@@ -456,6 +457,11 @@ impl Console {
         report: &mut BindReport,
     ) -> Result<(), AuthError> {
         let rows = lock(&self.db)?.live_sessions(None)?;
+        // Openings but no end at all on the trail: written by a version that did not
+        // record ends (every console of this one records one at its first enrolment), so
+        // a session signed out then and put back cannot be told from a live one: each
+        // ends once, at this start.
+        let ends_unrecorded = records.closed.is_empty() && !records.opened.is_empty();
         let mut kept = HashSet::new();
         let (mut unrecorded, mut closed, mut unproven) = (Vec::new(), Vec::new(), Vec::new());
         for row in rows {
@@ -464,7 +470,7 @@ impl Console {
                 closed.push(row);
             } else if !records.opened.contains(&digest) {
                 unrecorded.push(row);
-            } else if !whole {
+            } else if !whole || ends_unrecorded {
                 unproven.push(row);
             } else {
                 kept.insert(digest);
@@ -508,9 +514,14 @@ impl Console {
                 Action::Logout,
                 Outcome::Success,
                 format!(
-                    "{} session(s) ended at start for {}: the audit trail is not proven whole (see the alert), so the record of their end may be among what is not proven; sign in again",
+                    "{} session(s) ended at start for {}: {}; sign in again",
                     unproven.len(),
-                    names(&unproven)
+                    names(&unproven),
+                    if whole {
+                        "the trail records no end of any session (written by a version that did not), so one signed out then and put back could not be told from a live one"
+                    } else {
+                        "the audit trail is not proven whole (see the alert), so the record of their end may be among what is not proven"
+                    }
                 ),
             ))?;
         }

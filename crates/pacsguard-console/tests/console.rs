@@ -4302,3 +4302,45 @@ async fn links_issued_before_they_were_recorded_are_bound_on_trust_with_a_warnin
     let r = welcome(&h, &token, "quiet copper morning rain").await;
     assert!(r.cookie().is_none(), "{}", r.body);
 }
+
+/// Issue 13, session 11: a trail written before ends of sessions were recorded holds
+/// openings and no end: a session signed out then and put back cannot be told from a
+/// live one, so every session ends once at the first start that records ends.
+#[tokio::test]
+async fn sessions_from_before_ends_were_recorded_end_once_at_the_first_start() {
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let copy = copy_session(&h, &admin);
+    let r = h
+        .logout_from(&admin, &admin_csrf, "https://console.test")
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    put_back(&h, &copy);
+    // The trail as an older version wrote it: the same records, no end of a session.
+    let records: Vec<serde_json::Value> =
+        pacsguard_console::Guardian::trail(guard.as_ref(), usize::MAX)
+            .expect("the guard's trail")
+            .into_iter()
+            .rev()
+            .filter(|r| {
+                !r["session_digest"]
+                    .as_str()
+                    .is_some_and(|d| d.ends_with(":closed"))
+            })
+            .collect();
+    let bindings = pacsguard_console::TrailBindings {
+        records,
+        unproven: Vec::new(),
+        whole: true,
+        problem: None,
+        superseded: 0,
+    };
+    let (h, report) = h.restart_bound_to(&guard, bindings);
+    assert_eq!(
+        (report.sessions, report.sessions_ended_unproven),
+        (0, 1),
+        "{report:?}"
+    );
+    assert_eq!(h.overview(&admin).await.location(), Some("/login"));
+}
