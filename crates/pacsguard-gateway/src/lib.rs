@@ -25,6 +25,7 @@
 pub mod admission;
 pub mod certificate;
 pub mod config;
+pub mod credential;
 pub mod dimse;
 pub mod identity;
 pub mod jwt;

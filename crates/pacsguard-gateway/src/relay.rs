@@ -263,10 +263,13 @@ struct Bound {
             rustls::pki_types::ServerName<'static>,
         )>,
     >,
+    /// Per route: the gateway's own user identity item for its upstream
+    /// (`upstream_identity`, its passcode file read now).
+    identities: Vec<Option<SubItem>>,
 }
 
 impl Bound {
-    fn new(listener: Listener) -> Result<Bound, crate::tls::TlsError> {
+    fn new(listener: Listener) -> Result<Bound, crate::tls::FileError> {
         let acceptor = match &listener.tls {
             Some(t) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server(
                 &t.cert,
@@ -282,7 +285,7 @@ impl Bound {
                     let config =
                         crate::tls::client(&t.ca, t.cert.as_deref(), t.key.as_deref())?;
                     let name = crate::tls::upstream_name(&route.upstream, t.server_name.as_deref())
-                        .ok_or_else(|| crate::tls::TlsError {
+                        .ok_or_else(|| crate::tls::FileError {
                             path: t.ca.clone(),
                             reason: format!(
                                 "no server name to check the certificate of upstream {} against (set upstream_tls.server_name)",
@@ -294,10 +297,21 @@ impl Bound {
                 None => None,
             });
         }
+        let identities = listener
+            .routes
+            .iter()
+            .map(|r| {
+                r.upstream_identity
+                    .as_ref()
+                    .map(crate::credential::upstream_item)
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Bound {
             listener,
             acceptor,
             connectors,
+            identities,
         })
     }
 }
@@ -966,11 +980,14 @@ async fn association(
             return;
         }
     };
-    let connector = listener
-        .routes
-        .iter()
-        .position(|r| std::ptr::eq(r, route))
-        .and_then(|i| bound.connectors.get(i).cloned().flatten());
+    let route_index = listener.routes.iter().position(|r| std::ptr::eq(r, route));
+    let connector = route_index.and_then(|i| bound.connectors.get(i).cloned().flatten());
+    // The gateway's own identity, where the upstream requires one (the sender's was
+    // taken out by `admit`).
+    let mut forward = forward;
+    if let Some(item) = route_index.and_then(|i| bound.identities.get(i).cloned().flatten()) {
+        forward.push_user_sub_item(item);
+    }
     let mut upstream: Box<dyn Stream> = match connector {
         None => Box::new(tcp),
         Some((connector, name)) => {
@@ -1074,10 +1091,9 @@ async fn association(
         }
     }
     ac.items.extend(refused_items(&refused));
-    if route.requires_identity() {
-        // The upstream was asked no identity: an answer to one is not its to give.
-        ac.remove_user_sub_items(sub::USER_IDENTITY_AC);
-    }
+    // The upstream was never shown the sender's identity: an answer from it (to the
+    // gateway's own `upstream_identity`, or to nothing) is not the sender's to read.
+    ac.remove_user_sub_items(sub::USER_IDENTITY_AC);
     if user.as_ref().is_some_and(|c| c.respond) {
         ac.push_user_sub_item(crate::identity::positive_response());
     }
@@ -1091,6 +1107,17 @@ async fn association(
     });
     if let Some(c) = &certificate {
         who.push_str(&format!(" with client certificate {}", c.describe()));
+    }
+    if user.is_none() && rq.user_sub_items().any(|s| s.kind == sub::USER_IDENTITY_RQ) {
+        who.push_str(
+            " (its user identity item, which this route does not check, was not forwarded)",
+        );
+    }
+    if let Some(identity) = &route.upstream_identity {
+        who.push_str(&format!(
+            " (the gateway's own user identity {} given upstream)",
+            crate::identity::recorded(&identity.username)
+        ));
     }
     shared.event(
         Outcome::Success,

@@ -1989,6 +1989,18 @@ fn pynetdicom_echo_from(
     passcode: &str,
     respond: bool,
 ) -> String {
+    pynetdicom_echo_to(from, port, "PACS", username, passcode, respond)
+}
+
+/// [`pynetdicom_echo_from`] calling the AE title `called`.
+fn pynetdicom_echo_to(
+    from: &str,
+    port: u16,
+    called: &str,
+    username: &str,
+    passcode: &str,
+    respond: bool,
+) -> String {
     let path = pynetdicom_path();
     let script = format!(
         r#"
@@ -2009,7 +2021,7 @@ ui.user_identity_type = 2
 ui.positive_response_requested = {respond}
 ui.primary_field = {username:?}.encode()
 ui.secondary_field = {passcode:?}.encode()
-assoc = ae.associate("127.0.0.1", {port}, ae_title="PACS", ext_neg=[ui], bind_address=({from:?}, 0), evt_handlers=[(evt.EVT_PDU_RECV, on_pdu)])
+assoc = ae.associate("127.0.0.1", {port}, ae_title={called:?}, ext_neg=[ui], bind_address=({from:?}, 0), evt_handlers=[(evt.EVT_PDU_RECV, on_pdu)])
 print("established", assoc.is_established)
 if assoc.is_established:
     print("response", assoc.acceptor.user_identity is not None)
@@ -2180,6 +2192,215 @@ fn a_route_requiring_a_user_identity_admits_only_the_right_passcode() {
             .iter()
             .any(|d| d.contains("further connection(s) or association request(s)")),
         "{details:#?}"
+    );
+}
+
+/// pynetdicom's own SCP recording every A-ASSOCIATE-RQ it receives
+/// (`peers/recording_archive.py`); killed when dropped.
+struct RecordingArchive {
+    child: Child,
+    port: u16,
+}
+
+impl RecordingArchive {
+    /// `identity`: the username and passcode it admits in a user identity item.
+    fn start(identity: Option<(&str, &str)>) -> RecordingArchive {
+        let path = pynetdicom_path();
+        let (child, port) = start_peer(|port| {
+            Command::new("python3")
+                .env("PYTHONPATH", &path)
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/recording_archive.py"))
+                .arg(port.to_string())
+                .args(identity.iter().flat_map(|(u, p)| [*u, *p]))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("python3 runs")
+        });
+        RecordingArchive { child, port }
+    }
+
+    /// Stops it; each request it received, in order: the user identity item it
+    /// decoded (`null` or `[type, primary, secondary]`) and the request's bytes.
+    fn requests(mut self) -> Vec<(serde_json::Value, Vec<u8>)> {
+        let _ = self.child.kill();
+        let mut out = String::new();
+        self.child
+            .stdout
+            .take()
+            .expect("stdout")
+            .read_to_string(&mut out)
+            .expect("read");
+        out.lines()
+            .map(|l| {
+                let v: serde_json::Value =
+                    serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+                let hex = v["raw"].as_str().expect("raw").as_bytes().to_vec();
+                let raw = hex
+                    .chunks(2)
+                    .map(|h| {
+                        u8::from_str_radix(std::str::from_utf8(h).expect("hex"), 16).expect("hex")
+                    })
+                    .collect();
+                (v["identity"].clone(), raw)
+            })
+            .collect()
+    }
+}
+
+impl Drop for RecordingArchive {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A sender's user identity (a passcode, a token) is the gateway's to check and never
+/// reaches the upstream, on a route that checks none as on one that checks it (before,
+/// a route without `users` passed DCMTK's and pynetdicom's passcodes to the archive).
+/// An archive that requires an identity is given the gateway's own
+/// (`upstream_identity`, its passcode from a file), which pynetdicom's SCP verifies. Read
+/// from the requests pynetdicom's SCP received and decoded.
+#[test]
+fn a_senders_user_identity_never_reaches_the_upstream_which_gets_the_gateways_own() {
+    use std::io::Write as _;
+    require_dcmtk();
+    let env = Env::new();
+    let passcode = "correct horse battery";
+    let hash = hash_passcode(passcode);
+    let archive = RecordingArchive::start(Some(("gateway", "archive passcode")));
+    let pass_file = env.dir.path().join("archive.pass");
+    std::fs::write(&pass_file, "archive passcode\n").expect("write");
+    let checked = format!(
+        "{ANY}\nusers = [{{ username = \"ct-tech\", passcode_hash = \"{hash}\" }}]\nupstream_identity = {{ username = \"gateway\", passcode_file = {:?} }}",
+        pass_file.display().to_string()
+    );
+    let routes = format!(
+        "{}{}",
+        route("PACS", "CT1", ANY, archive.port),
+        route("SECURE", "CT1", &checked, archive.port)
+    );
+    let gateway = Gateway::start(&env, &config(&[("127.0.0.0/8", "")], &routes));
+    let port = gateway.ports[0];
+    // 1. pynetdicom, a passcode and a positive response asked, to a route checking none:
+    // admitted, and no response (nothing was verified).
+    let unchecked = pynetdicom_echo_to("127.0.0.1", port, "PACS", "ct-tech", passcode, true);
+    assert!(
+        unchecked.contains("established True")
+            && unchecked.contains("response False")
+            && unchecked.contains("echo 0"),
+        "{unchecked}"
+    );
+    // 2. A token (type 5) and a stray 59H in a request, to the same route.
+    let token = b"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJjdC10ZWNoIn0.c2lnbmF0dXJl";
+    let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    c.write_all(&verification_rq_with(vec![
+        pacsguard_gateway::identity::Request {
+            kind: 5,
+            positive_response_requested: true,
+            primary: token.to_vec(),
+            secondary: Vec::new(),
+        }
+        .encode(),
+        pacsguard_gateway::pdu::SubItem {
+            kind: pacsguard_gateway::pdu::sub::USER_IDENTITY_AC,
+            value: vec![0, 0],
+        },
+    ]))
+    .expect("write");
+    let (kind, body) = answer(&mut c);
+    assert_eq!(kind, 2, "an A-ASSOCIATE-AC: {body:?}");
+    c.write_all(&pacsguard_gateway::pdu::Pdu::ReleaseRq.encode())
+        .expect("release");
+    assert_eq!(answer(&mut c).0, 6, "A-RELEASE-RP");
+    drop(c);
+    // 3. DCMTK's storescu with a passcode, to the route checking none.
+    let files = samples()[..1].to_vec();
+    let out = storescu_with(
+        &["--user", "ct-tech", "--password", passcode],
+        port,
+        "CT1",
+        "PACS",
+        &files,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // 4. The route checking the sender: the gateway's own identity goes upstream, and the
+    // sender gets the gateway's positive response.
+    let checked = pynetdicom_echo_to("127.0.0.1", port, "SECURE", "ct-tech", passcode, true);
+    assert!(
+        checked.contains("established True")
+            && checked.contains("response True")
+            && checked.contains("echo 0"),
+        "{checked}"
+    );
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+    let requests = archive.requests();
+    let identities: Vec<String> = requests.iter().map(|(i, _)| i.to_string()).collect();
+    assert_eq!(
+        identities,
+        [
+            "null",
+            "null",
+            "null",
+            r#"[2,"gateway","archive passcode"]"#
+        ],
+        "what the archive was told"
+    );
+    for (_, raw) in &requests {
+        for secret in [passcode.as_bytes(), b"ct-tech", &token[..20]] {
+            assert!(
+                !raw.windows(secret.len()).any(|w| w == secret),
+                "{} reached the upstream",
+                String::from_utf8_lossy(secret)
+            );
+        }
+    }
+    let details = gateway_events(&events);
+    assert_eq!(
+        details
+            .iter()
+            .filter(|d| d.starts_with("accepted: CT1 at 127.0.0.1:") && d.contains(
+                "(its user identity item, which this route does not check, was not forwarded) calling PACS"
+            ))
+            .count(),
+        3,
+        "{details:#?}"
+    );
+    assert!(
+        details.iter().any(|d| d.contains(
+            "as user \"ct-tech\" (user identity negotiation, passcode verified) (the gateway's own user identity \"gateway\" given upstream) calling SECURE"
+        )),
+        "{details:#?}"
+    );
+    assert!(
+        !details.iter().any(|d| d.contains("archive passcode")),
+        "no passcode on the trail"
+    );
+}
+
+/// A passcode file of `upstream_identity` that cannot be read stops the start with its
+/// path and reason (exit 2), and nothing listens.
+#[test]
+fn an_upstream_identity_whose_passcode_file_cannot_be_read_is_an_error_naming_it() {
+    let env = Env::new();
+    let path = env.dir.path().join("gateway.toml");
+    let missing = env.dir.path().join("no-such.pass");
+    let extra = format!(
+        "{ANY}\nupstream_identity = {{ username = \"gateway\", passcode_file = {:?} }}",
+        missing.display().to_string()
+    );
+    std::fs::write(
+        &path,
+        config(&[("127.0.0.0/8", "")], &route("PACS", "CT1", &extra, 104)),
+    )
+    .expect("write");
+    let out = env.run(&["gateway", "--config", path.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("{}: ", missing.display())),
+        "{}",
+        stderr(&out)
     );
 }
 
