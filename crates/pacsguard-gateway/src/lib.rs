@@ -30,6 +30,7 @@ pub mod dimse;
 pub mod identity;
 pub mod jwt;
 pub mod lockout;
+pub mod lockout_file;
 pub mod pdu;
 pub mod places;
 pub mod rate;

@@ -100,6 +100,19 @@ fn pacsguard_fs_read(path: &Path) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// The gateway's lockout state file in the home (`gateway/lockouts.json`), its
+/// directory made (0700: it names usernames and addresses) if missing.
+fn lockout_file(session: &Session) -> Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    let dir = session.home().gateway_dir();
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir.join(pacsguard_gateway::lockout_file::LOCKOUT_FILE_NAME))
+}
+
 /// `pacsguard gateway --hash-passcode`: one line from standard input (a passcode for a
 /// route's `users`), held to the console's rules for a password, printed as the
 /// console's Argon2id hash.
@@ -155,7 +168,10 @@ pub fn run(
         ))
         .map_err(|(addr, e)| anyhow!("cannot start the listener on {addr}: {e}"))?
         // Passcodes of routes' users are Argon2id hashes made as the console makes them.
-        .with_passcode_check(pacsguard_console::password::verify);
+        .with_passcode_check(pacsguard_console::password::verify)
+        // Locks and trusted addresses outlive a restart (a lock a restart forgot would be
+        // a guesser's fresh budget, and the right sender's trust lost).
+        .with_lockout_file(lockout_file(&session)?)?;
     let addrs = gateway.local_addrs();
     let reloader = gateway.reloader();
     let listening: Vec<String> = addrs.iter().map(ToString::to_string).collect();

@@ -2590,6 +2590,232 @@ fn wrong_passcodes_for_one_username_from_many_addresses_lock_it_but_not_where_it
     );
 }
 
+/// A request for "ct-tech" with `passcode` (type 2) sent from `address`: the answer's PDU
+/// type and, for an A-ASSOCIATE-RJ, its result, source and reason. An association
+/// admitted is released.
+fn identity_from(address: [u8; 4], port: u16, passcode: &str) -> (u8, [u8; 3]) {
+    use std::io::Write as _;
+    let mut c = connect_from_address(address, port);
+    c.write_all(&verification_rq_with(vec![
+        pacsguard_gateway::identity::Request {
+            kind: 2,
+            positive_response_requested: false,
+            primary: b"ct-tech".to_vec(),
+            secondary: passcode.as_bytes().to_vec(),
+        }
+        .encode(),
+    ]))
+    .expect("write");
+    let (kind, body) = answer(&mut c);
+    if kind == 2 {
+        c.write_all(&pacsguard_gateway::pdu::Pdu::ReleaseRq.encode())
+            .expect("release");
+        assert_eq!(answer(&mut c).0, 6, "A-RELEASE-RP");
+        return (kind, [0; 3]);
+    }
+    assert_eq!(kind, 3, "an A-ASSOCIATE-RJ: {body:?}");
+    (kind, [body[1], body[2], body[3]])
+}
+
+/// A-ASSOCIATE-RJ for a passcode checked and wrong: permanent, ACSE, no reason.
+const CHECKED_WRONG: (u8, [u8; 3]) = (3, [1, 2, 1]);
+/// A-ASSOCIATE-RJ for a username locked: transient, ACSE, no reason; not checked.
+const LOCKED: (u8, [u8; 3]) = (3, [2, 2, 1]);
+
+/// The failure budgets per address and per username, with real peers, across restarts.
+/// One guessing address locks the username only there: the right passcode from a new
+/// address is admitted (pynetdicom; before, five wrong passcodes from one address locked
+/// the username for everyone). Guesses from `LOCKING_ADDRESSES` addresses lock it for
+/// every address but those where it was admitted. A restart keeps the lock and the
+/// trust (before, a restart forgot both): after it, a new address is still refused
+/// unchecked, and DCMTK's `storescu` from the address admitted before the first start's
+/// lock is still admitted. The lock is long enough (nine failures: 8 min) that a loaded
+/// machine's restart cannot outlast it.
+#[test]
+fn a_guessers_address_locks_only_itself_and_locks_and_trust_outlive_a_restart() {
+    use pacsguard_gateway::lockout::{FREE_FAILURES, LOCKING_ADDRESSES};
+    require_dcmtk();
+    assert_eq!(
+        (FREE_FAILURES, LOCKING_ADDRESSES),
+        (5, 3),
+        "the counts below"
+    );
+    let env = Env::new();
+    let passcode = "correct horse battery";
+    let hash = hash_passcode(passcode);
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let extra =
+        format!("{ANY}\nusers = [{{ username = \"ct-tech\", passcode_hash = \"{hash}\" }}]");
+    let text = config(
+        &[("127.0.0.0/8", "")],
+        &route("PACS", "CT1", &extra, upstream.port),
+    );
+    let gateway = Gateway::start(&env, &text);
+    let port = gateway.ports[0];
+    let files = samples()[..1].to_vec();
+    let login = ["--user", "ct-tech", "--password", passcode];
+    let out = storescu_with(&login, port, "CT1", "PACS", &files);
+    assert_eq!(out.status.code(), Some(0), "admitted: {}", stderr(&out));
+    // A guesser at 127.0.1.10: its free failures, each checked, then locked there (the
+    // right passcode from there is not checked).
+    for i in 0..FREE_FAILURES {
+        assert_eq!(
+            identity_from([127, 0, 1, 10], port, &format!("guess {i}")),
+            CHECKED_WRONG
+        );
+    }
+    assert_eq!(identity_from([127, 0, 1, 10], port, passcode), LOCKED);
+    // Elsewhere, never admitted before: checked and admitted.
+    let elsewhere = pynetdicom_echo_from("127.0.2.1", port, "ct-tech", passcode, false);
+    assert!(
+        elsewhere.contains("established True") && elsewhere.contains("echo 0"),
+        "{elsewhere}"
+    );
+    // Two more guessing addresses: three in all, nine failures, the username locked.
+    for i in 0..3 {
+        assert_eq!(
+            identity_from([127, 0, 1, 11], port, &format!("guess b{i}")),
+            CHECKED_WRONG
+        );
+    }
+    assert_eq!(
+        identity_from([127, 0, 1, 12], port, "guess c"),
+        CHECKED_WRONG
+    );
+    assert_eq!(identity_from([127, 0, 3, 1], port, passcode), LOCKED);
+    let (code, first) = gateway.stop();
+    assert_eq!(code, 0, "{first:#?}");
+    // A restart: the lock and the trust are where they were.
+    let gateway = Gateway::start(&env, &text);
+    let port = gateway.ports[0];
+    assert_eq!(identity_from([127, 0, 3, 2], port, passcode), LOCKED);
+    let out = storescu_with(&login, port, "CT1", "PACS", &files);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "trusted before the restart: {}",
+        stderr(&out)
+    );
+    let trusted = pynetdicom_echo_from("127.0.2.1", port, "ct-tech", passcode, false);
+    assert!(trusted.contains("established True"), "{trusted}");
+    let (code, second) = gateway.stop();
+    assert_eq!(code, 0, "{second:#?}");
+    let first = gateway_events(&first);
+    for want in [
+        format!(
+            "user identity: username \"ct-tech\" locked at 127.0.1.10 for 30 s after {FREE_FAILURES} wrong passcodes from there"
+        ),
+        "user identity: username \"ct-tech\" locked at 127.0.1.10 after 5 wrong passcodes from there".to_owned(),
+        "user identity: username \"ct-tech\" locked for 480 s after 9 wrong passcodes (lockout::FREE_FAILURES 5), from 127.0.1.10, 127.0.1.11, 127.0.1.12; requests for it are refused unchecked".to_owned(),
+    ] {
+        assert!(first.iter().any(|d| d.contains(&want)), "{want}: {first:#?}");
+    }
+    let second = gateway_events(&second);
+    assert!(
+        second.iter().any(|d| d.contains(
+            "refused: user identity: username \"ct-tech\" locked after 9 wrong passcodes"
+        )),
+        "{second:#?}"
+    );
+}
+
+/// Count and check in one step: guesses sent together when one free failure is left
+/// get one check between them, the rest are refused unchecked (before, the two checks
+/// that run at once both passed the budget's gate as the lock began: a guess or two
+/// more than the budget).
+#[test]
+fn guesses_sent_together_at_the_edge_of_the_budget_get_one_check_between_them() {
+    use pacsguard_gateway::lockout::FREE_FAILURES;
+    require_dcmtk();
+    let env = Env::new();
+    let hash = hash_passcode("correct horse battery");
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let extra =
+        format!("{ANY}\nusers = [{{ username = \"ct-tech\", passcode_hash = \"{hash}\" }}]");
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", &extra, upstream.port),
+        ),
+    );
+    let port = gateway.ports[0];
+    for i in 0..FREE_FAILURES - 1 {
+        assert_eq!(
+            identity_from([127, 0, 1, 20], port, &format!("guess {i}")),
+            CHECKED_WRONG
+        );
+    }
+    // Eight at once, each on its own connection, released together.
+    let together = 8;
+    let start = std::sync::Arc::new(std::sync::Barrier::new(together));
+    let guesses: Vec<_> = (0..together)
+        .map(|i| {
+            let start = std::sync::Arc::clone(&start);
+            std::thread::spawn(move || {
+                start.wait();
+                identity_from([127, 0, 1, 20], port, &format!("together {i}"))
+            })
+        })
+        .collect();
+    let answers: Vec<(u8, [u8; 3])> = guesses
+        .into_iter()
+        .map(|g| g.join().expect("guess"))
+        .collect();
+    assert_eq!(
+        answers.iter().filter(|a| **a == CHECKED_WRONG).count(),
+        1,
+        "{answers:?}"
+    );
+    assert_eq!(
+        answers.iter().filter(|a| **a == LOCKED).count(),
+        together - 1,
+        "{answers:?}"
+    );
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d.contains(&format!(
+            "locked at 127.0.1.20 for 30 s after {FREE_FAILURES} wrong passcodes from there"
+        ))),
+        "{details:#?}"
+    );
+}
+
+/// A lockout state file that is not the gateway's stops the start (exit 2) naming the
+/// file and why; nothing listens and the file is left as it was.
+#[test]
+fn a_damaged_lockout_state_file_is_an_error_naming_it() {
+    let env = Env::new();
+    let path = env.dir.path().join("gateway.toml");
+    std::fs::write(
+        &path,
+        config(&[("127.0.0.0/8", "")], &route("PACS", "CT1", ANY, 104)),
+    )
+    .expect("write");
+    let state = env.home.join("gateway/lockouts.json");
+    std::fs::create_dir_all(state.parent().expect("dir")).expect("mkdir");
+    std::fs::write(&state, b"{\"version\":1,\"usernames\":[{\"name\":").expect("write");
+    let out = env.run(&["gateway", "--config", path.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(
+        said.contains(&format!(
+            "{}: not the gateway's lockout state",
+            state.display()
+        )),
+        "{said}"
+    );
+    assert!(!said.contains("listening on"), "{said}");
+    assert_eq!(
+        std::fs::read(&state).expect("kept"),
+        b"{\"version\":1,\"usernames\":[{\"name\":"
+    );
+}
+
 /// IHE ATNA node authentication by route: one CA issued both client certificates; a
 /// route names which it admits, by subject CN (`CT1`) or by the certificate's SHA-256
 /// (`CT2`, as `openssl x509 -fingerprint -sha256` prints it). Each certificate passes
