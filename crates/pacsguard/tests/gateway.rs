@@ -2799,7 +2799,26 @@ fn a_damaged_lockout_state_file_is_an_error_naming_it() {
     let state = env.home.join("gateway/lockouts.json");
     std::fs::create_dir_all(state.parent().expect("dir")).expect("mkdir");
     std::fs::write(&state, b"{\"version\":1,\"usernames\":[{\"name\":").expect("write");
-    let out = env.run(&["gateway", "--config", path.to_str().expect("utf-8")]);
+    let mut child = pacsguard()
+        .arg("--home")
+        .arg(&env.home)
+        .args(["gateway", "--config"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("pacsguard runs");
+    // An upper bound for the failure only: a gateway that starts serving never ends.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the gateway started on a damaged lockout state file");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("output");
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let said = stderr(&out);
     assert!(
