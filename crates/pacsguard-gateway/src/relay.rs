@@ -365,6 +365,7 @@ fn current(of: &Current) -> Option<Arc<Bound>> {
 /// users, certificates and TLS files. The listening addresses and the limits are those of
 /// the start (the places, rates and memory budget are counted under them): a file that
 /// changes them is refused, and a restart takes them.
+#[derive(Clone)]
 pub struct Reloader {
     listeners: Vec<(SocketAddr, Arc<Current>)>,
     limits: Limits,

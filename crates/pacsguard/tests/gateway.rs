@@ -183,15 +183,28 @@ struct Gateway {
     said: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
+/// Whether the gateway runs inside `pacsguard serve --gateway` (the variable
+/// `PACSGUARD_TEST_GATEWAY_FORM=serve`; `.ci/run` runs these tests in both forms) rather
+/// than as `pacsguard gateway`.
+fn in_serve() -> bool {
+    std::env::var("PACSGUARD_TEST_GATEWAY_FORM").is_ok_and(|f| f == "serve")
+}
+
 impl Gateway {
     fn start(env: &Env, config: &str) -> Gateway {
         let path = env.dir.path().join("gateway.toml");
         std::fs::write(&path, config).expect("write config");
-        let mut child = pacsguard()
-            .arg("--home")
-            .arg(&env.home)
-            .args(["gateway", "--json", "--config"])
-            .arg(&path)
+        let mut command = pacsguard();
+        command.arg("--home").arg(&env.home);
+        if in_serve() {
+            command
+                .args(["serve", "--json", "--listen", "127.0.0.1:0", "--gateway"])
+                .arg(&path)
+                .arg(&env.tree);
+        } else {
+            command.args(["gateway", "--json", "--config"]).arg(&path);
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -205,9 +218,11 @@ impl Gateway {
                 .next()
                 .expect("the gateway prints where it listens")
                 .expect("stderr line");
-            let addr = line
-                .strip_prefix("pacsguard gateway: listening on ")
-                .unwrap_or_else(|| panic!("unexpected: {line}"));
+            let Some(addr) = line.strip_prefix("pacsguard gateway: listening on ") else {
+                // serve says where its console listens and more before the gateway.
+                assert!(in_serve(), "unexpected: {line}");
+                continue;
+            };
             ports.push(
                 addr.rsplit(':')
                     .next()
