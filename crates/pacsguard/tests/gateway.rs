@@ -192,11 +192,16 @@ fn in_serve() -> bool {
 
 impl Gateway {
     fn start(env: &Env, config: &str) -> Gateway {
+        Gateway::start_in(env, config, in_serve())
+    }
+
+    /// `serve`: inside `pacsguard serve --gateway`, else `pacsguard gateway`.
+    fn start_in(env: &Env, config: &str, serve: bool) -> Gateway {
         let path = env.dir.path().join("gateway.toml");
         std::fs::write(&path, config).expect("write config");
         let mut command = pacsguard();
         command.arg("--home").arg(&env.home);
-        if in_serve() {
+        if serve {
             command
                 .args(["serve", "--json", "--listen", "127.0.0.1:0", "--gateway"])
                 .arg(&path)
@@ -220,7 +225,7 @@ impl Gateway {
                 .expect("stderr line");
             let Some(addr) = line.strip_prefix("pacsguard gateway: listening on ") else {
                 // serve says where its console listens and more before the gateway.
-                assert!(in_serve(), "unexpected: {line}");
+                assert!(serve, "unexpected: {line}");
                 continue;
             };
             ports.push(
@@ -642,6 +647,71 @@ fn a_pe_in_a_private_element_raises_an_alert_and_is_still_forwarded_with_a_quara
     );
     let out = env.run(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// Inside `serve`, the gateway's records are on the guard's trail (the one writer, fed
+/// through its inbox) and verify with it; an alert's quarantine copy is in the home's
+/// vault and recorded; the alert makes serve's exit status 1.
+#[test]
+fn the_gateway_inside_serve_records_on_the_guards_trail_and_vault() {
+    require_dcmtk();
+    let env = Env::new();
+    let uid = "1.2.826.0.1.3680043.10.1137.97";
+    let file = env.dir.path().join("pe.dcm");
+    let dicom = pacsguard_testkit::DicomBuilder::ct(uid)
+        .element(0x0009, 0x0010, *b"LO", b"ACME 1.0")
+        .element(0x0009, 0x1010, *b"OB", &pacsguard_testkit::real_pe())
+        .build();
+    std::fs::write(&file, &dicom).expect("write");
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let gateway = Gateway::start_in(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+        true,
+    );
+    let out = storescu(gateway.ports[0], "CT1", "PACS", &[file]);
+    assert_eq!(out.status.code(), Some(0), "forwarded: {}", stderr(&out));
+    let (code, _) = gateway.stop();
+    assert_eq!(code, 1, "an alert");
+    let records = |action: &str| -> Vec<String> {
+        let out = env.run(&["audit", "show", "--json", "--action", action]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        doc["records"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|r| r.to_string())
+            .collect()
+    };
+    let gateway_records = records("gateway");
+    for want in [
+        "gateway started within serve with",
+        "accepted: CT1 at 127.0.0.1:",
+        "gateway stopped",
+    ] {
+        assert!(
+            gateway_records.iter().any(|r| r.contains(want)),
+            "{want}: {gateway_records:#?}"
+        );
+    }
+    let quarantined = records("quarantine");
+    assert!(
+        quarantined
+            .iter()
+            .any(|r| r.contains("received over DICOM and copied into the vault")),
+        "{quarantined:#?}"
+    );
+    let list = env.run(&["quarantine", "list", "--json"]);
+    assert_eq!(list.status.code(), Some(0), "{}", stderr(&list));
+    assert!(stdout(&list).contains(uid), "{}", stdout(&list));
+    let verify = env.run(&["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", stderr(&verify));
 }
 
 #[test]
