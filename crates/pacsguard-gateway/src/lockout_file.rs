@@ -22,6 +22,11 @@ use crate::tls::{FileError, error};
 /// take well under this.
 pub const MAX_LOCKOUT_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
+/// The least time between two saves by the saver thread: a spray of wrong passcodes for
+/// thousands of names changes the budgets at every check, and each save writes them all
+/// and syncs the disk. A crash loses at most this much; a stop saves what is left.
+pub const MIN_SAVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The file's name in the gateway's state directory.
 pub const LOCKOUT_FILE_NAME: &str = "lockouts.json";
 

@@ -528,7 +528,13 @@ impl Gateway {
                 // One record when saving starts to fail, one when it works again.
                 let mut failing = false;
                 while rx.recv().is_ok() {
-                    match store.save(&lockouts) {
+                    let began = Instant::now();
+                    let saved = store.save(&lockouts);
+                    // Changes meanwhile wait (their signal is queued) for the next save.
+                    std::thread::sleep(
+                        crate::lockout_file::MIN_SAVE_INTERVAL.saturating_sub(began.elapsed()),
+                    );
+                    match saved {
                         Ok(()) if failing => {
                             failing = false;
                             say(
