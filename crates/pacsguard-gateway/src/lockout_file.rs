@@ -30,8 +30,11 @@ pub const MIN_SAVE_INTERVAL: std::time::Duration = std::time::Duration::from_sec
 /// The file's name in the gateway's state directory.
 pub const LOCKOUT_FILE_NAME: &str = "lockouts.json";
 
-/// Reads the budgets kept in `path`; none when there is no file yet.
+/// Reads the budgets kept in `path`; none when there is no file yet. Temporary files a
+/// crash left beside it (`.NAME.PID.tmp`, see [`write`]) are removed: the caller holds
+/// the home's lock, so no other writer is at work.
 pub fn load(path: &Path, now: SystemTime) -> Result<Lockouts, FileError> {
+    remove_leftovers(path);
     let file = match std::fs::File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Lockouts::default()),
@@ -65,6 +68,26 @@ pub fn load(path: &Path, now: SystemTime) -> Result<Lockouts, FileError> {
             format!("not the gateway's lockout state: {e} (move it away to start with no locks and no trusted addresses)"),
         )
     })
+}
+
+fn remove_leftovers(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    }) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        if file_name.starts_with(&prefix) && file_name.ends_with(".tmp") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Replaces `path` with `saved`, atomically.
@@ -197,6 +220,16 @@ mod tests {
             .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, [LOCKOUT_FILE_NAME], "no temporary file left");
+        // A temporary file a crash left is removed by the next load; others stay.
+        std::fs::write(d.join(".lockouts.json.4242.tmp"), b"{").expect("write");
+        std::fs::write(d.join("other.tmp"), b"x").expect("write");
+        load(&path, SystemTime::now()).expect("read");
+        let mut names: Vec<String> = std::fs::read_dir(&d)
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, [LOCKOUT_FILE_NAME, "other.tmp"]);
         let _ = std::fs::remove_dir_all(d);
     }
 
