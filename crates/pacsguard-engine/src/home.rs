@@ -112,6 +112,12 @@ impl Home {
         self.dir.join("lock")
     }
 
+    /// The DICOM gateway's state kept across restarts (the failure budgets of user
+    /// identities: `pacsguard_gateway::lockout_file`).
+    pub fn gateway_dir(&self) -> PathBuf {
+        self.dir.join("gateway")
+    }
+
     /// The quarantine vault: copies of files that raised an alert.
     pub fn quarantine_dir(&self) -> PathBuf {
         self.dir.join("quarantine")

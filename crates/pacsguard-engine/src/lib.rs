@@ -49,7 +49,7 @@ pub use ops::{
     RecoverFile, RecoverReport, RecoverRequest, ReinitReport, Reply, Request, Requests,
     RootReadiness, RootSummary, SCAN_WINDOW_BYTES, SCRUB_PROGRESS_INTERVAL, SanitizeReport,
     ScanReport, ScanRequest, ScrubProgress, Session, Side, Source, Status, Unrestorable,
-    WatchOutput, WatchReport, WatchRequest, WitnessInitReport, screener,
+    WatchOutput, WatchReport, WatchRequest, WitnessInitReport, quarantine_received, screener,
 };
 pub use ops::{
     Copied, DestinationReport, Expected, MAX_MANIFEST_BYTES, MAX_MEDIA_FILE_BYTES,

@@ -165,10 +165,13 @@ pub fn admit<'a>(
         }
     };
     let mut forward = rq.clone();
-    if route.requires_identity() {
-        // The gateway's credential stays with the gateway.
-        forward.remove_user_sub_items(sub::USER_IDENTITY_RQ);
-    }
+    // A sender's user identity (a username, a passcode, a token) is never passed on,
+    // whatever the route: on a route that requires one it is the gateway's credential,
+    // on one that requires none it is nobody's business upstream, and an archive that
+    // wants an identity is given the gateway's own (`upstream_identity`, added by the
+    // relay). A 59H, the acceptor's answer, has no place in a request at all.
+    forward.remove_user_sub_items(sub::USER_IDENTITY_RQ);
+    forward.remove_user_sub_items(sub::USER_IDENTITY_AC);
     forward.called_ae = ae_field(&route.upstream_ae);
     forward.cap_maximum_length(max_pdu_length);
     let mut offered = Vec::new();
@@ -442,6 +445,56 @@ upstream_ae = "ARCHIVE"
             .collect();
         assert_eq!(contexts, vec![1]);
         assert_eq!(decoded.maximum_length(), Some(65536));
+    }
+
+    /// A sender's user identity is the gateway's to read, never the upstream's: on a
+    /// route that requires none, every 58H item (a passcode, a token) and any 59H in the
+    /// request are taken out of what is forwarded; the other user information (the
+    /// maximum length, an implementation class) stays.
+    #[test]
+    fn a_senders_user_identity_is_never_forwarded_even_where_the_route_checks_none() {
+        let l = listener();
+        let ok: IpAddr = "10.0.0.1".parse().expect("ip");
+        let mut with = rq("PACS", "CT1");
+        let identity = |kind: u8, primary: &[u8], secondary: &[u8]| {
+            crate::identity::Request {
+                kind,
+                positive_response_requested: true,
+                primary: primary.to_vec(),
+                secondary: secondary.to_vec(),
+            }
+            .encode()
+        };
+        let implementation = SubItem {
+            kind: 0x52,
+            value: b"1.2.3.4".to_vec(),
+        };
+        with.items.push(Item::UserInformation(vec![
+            implementation.clone(),
+            identity(2, b"ct-tech", b"secret passcode"),
+            identity(5, b"eyJhbGciOiJFZERTQSJ9.e30.sig", b""),
+            SubItem {
+                kind: sub::USER_IDENTITY_AC,
+                value: vec![0, 0],
+            },
+        ]));
+        let Admission::Accept {
+            forward, identity, ..
+        } = admit(&l, ok, None, &with, 65536)
+        else {
+            panic!("refused")
+        };
+        assert!(identity.is_none(), "the route checks no identity");
+        let kinds: Vec<u8> = forward.user_sub_items().map(|s| s.kind).collect();
+        assert_eq!(kinds, vec![sub::MAXIMUM_LENGTH, 0x52], "{forward:?}");
+        let bytes = Pdu::AssociateRq(forward).encode();
+        for secret in [&b"secret passcode"[..], b"ct-tech", b"eyJhbGciOiJFZERTQSJ9"] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret),
+                "{}",
+                String::from_utf8_lossy(secret)
+            );
+        }
     }
 
     /// An upstream that answers a context the gateway refused, one the peer never

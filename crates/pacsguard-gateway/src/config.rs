@@ -38,6 +38,10 @@
 //! jwt = { ed25519_keys = ["11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="], issuer = "ris" }
 //! # optional, on a listener with tls.client_ca: the client certificates admitted
 //! client_certificates = ["cn:ct1", "san:ct1.hospital.org", "sha256:AB:CD:..."]
+//! # optional: the gateway's own identity towards an upstream that requires one (the
+//! # sender's user identity item is never forwarded); without passcode_file a username
+//! # alone (type 1). The file holds one line, read when the gateway binds or reloads.
+//! upstream_identity = { username = "gateway", passcode_file = "/etc/pacsguard/pacs.pass" }
 //! ```
 
 use std::net::{IpAddr, SocketAddr};
@@ -184,6 +188,7 @@ struct RawRoute {
     #[serde(default)]
     client_certificates: Vec<String>,
     jwt: Option<RawJwt>,
+    upstream_identity: Option<UpstreamIdentity>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -224,6 +229,19 @@ pub struct UpstreamTls {
     pub key: Option<std::path::PathBuf>,
     /// The name the upstream's certificate must carry; default the upstream's host.
     pub server_name: Option<String>,
+}
+
+/// The identity the gateway itself gives an upstream that requires one (User Identity
+/// Negotiation, PS3.7 D.3.3.7): the sender's own item is never forwarded (a sender's
+/// credential is the gateway's to check, not the archive's to see). The passcode is
+/// read from `passcode_file` when the gateway binds or reloads (`identity::upstream_item`),
+/// so the configuration itself holds no secret.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamIdentity {
+    pub username: String,
+    /// One line: the passcode (type 2). Without it, the username alone (type 1).
+    pub passcode_file: Option<std::path::PathBuf>,
 }
 
 /// Validated limits.
@@ -349,6 +367,8 @@ pub struct Route {
     pub client_certificates: Vec<crate::certificate::Rule>,
     /// User Identity Negotiation with a JSON Web Token (type 5) this rule accepts.
     pub jwt: Option<crate::jwt::JwtRule>,
+    /// The gateway's own identity towards the upstream, if it requires one.
+    pub upstream_identity: Option<UpstreamIdentity>,
 }
 
 impl Route {
@@ -636,6 +656,17 @@ impl GatewayConfig {
                         "the listener asks for no client certificate: give it tls.client_ca",
                     ));
                 }
+                if let Some(u) = &r.upstream_identity
+                    && (u.username.is_empty() || u.username.len() > MAX_USERNAME_BYTES)
+                {
+                    return Err(err(
+                        format!("{at}.upstream_identity.username"),
+                        format!(
+                            "{:?}: a username has 1 to {MAX_USERNAME_BYTES} bytes",
+                            u.username
+                        ),
+                    ));
+                }
                 routes.push(Route {
                     called_ae,
                     calling_ae,
@@ -649,6 +680,7 @@ impl GatewayConfig {
                     users,
                     client_certificates,
                     jwt,
+                    upstream_identity: r.upstream_identity.clone(),
                 });
             }
             listeners.push(Listener {
@@ -939,6 +971,13 @@ upstream_ae = "ARCHIVE"
                     &format!("users = [{{ username = \"\", passcode_hash = \"{HASH}\" }}]\nupstream_ae"),
                 ),
                 "listener[0].route[0].users",
+            ),
+            (
+                GOOD.replace(
+                    "upstream_ae",
+                    "upstream_identity = { username = \"\" }\nupstream_ae",
+                ),
+                "listener[0].route[0].upstream_identity.username",
             ),
         ];
         for (text, field) in cases {

@@ -25,10 +25,12 @@
 pub mod admission;
 pub mod certificate;
 pub mod config;
+pub mod credential;
 pub mod dimse;
 pub mod identity;
 pub mod jwt;
 pub mod lockout;
+pub mod lockout_file;
 pub mod pdu;
 pub mod places;
 pub mod rate;

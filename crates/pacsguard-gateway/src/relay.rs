@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use pacsguard_events::{Action, Actor, Event, Finding, FindingKind, Outcome, Severity};
 use pacsguard_screen::Screener;
@@ -77,12 +77,49 @@ struct Shared {
     passcode_check: crate::identity::PasscodeCheck,
     /// Turns for a passcode check ([`crate::identity::IDENTITY_CHECKS_AT_ONCE`]).
     identity_checks: Arc<tokio::sync::Semaphore>,
-    /// Wrong passcodes per username, whatever the address (`lockout`); kept across
-    /// reloads.
-    lockouts: std::sync::Mutex<crate::lockout::Lockouts>,
+    /// Wrong passcodes per username and address (`lockout`); kept across reloads, and
+    /// across restarts when the gateway has a state file (`lockout_store`).
+    lockouts: Arc<std::sync::Mutex<crate::lockout::Lockouts>>,
+    /// Where `lockouts` is kept, when the caller gave a file
+    /// (`Gateway::with_lockout_file`).
+    lockout_store: Option<Arc<crate::lockout_file::Store>>,
+    /// Wakes the thread that saves `lockouts` (it ends when this is dropped).
+    lockout_saver: Option<std::sync::mpsc::SyncSender<()>>,
 }
 
 impl Shared {
+    /// The failure budgets (a panic while they were held leaves them as they were: the
+    /// counts stay in force rather than every check being refused or admitted).
+    fn lockouts(&self) -> std::sync::MutexGuard<'_, crate::lockout::Lockouts> {
+        self.lockouts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The failure budgets changed in a way to keep across a restart: saved soon.
+    fn lockouts_changed(&self) {
+        if let Some(store) = &self.lockout_store {
+            store.changed();
+        }
+        if let Some(saver) = &self.lockout_saver {
+            // Full: a save is already due, and it will take this change.
+            let _ = saver.try_send(());
+        }
+    }
+
+    /// Saves the failure budgets now if they changed (at the stop).
+    fn save_lockouts(&self) {
+        if let Some(store) = &self.lockout_store
+            && let Err(e) = store.save(&self.lockouts)
+        {
+            self.event(
+                Outcome::Failure,
+                "dicom://",
+                format!("the failure budgets of user identities (locks, trusted addresses) could not be saved: {e}; a restart forgets what changed since the last save"),
+            );
+        }
+    }
+
     /// The share of the screening memory of the peer at `ip` (its address, an IPv6 /64),
     /// the same for all its associations in flight.
     fn peer_memory(&self, ip: std::net::IpAddr) -> Arc<MemoryBudget> {
@@ -263,10 +300,13 @@ struct Bound {
             rustls::pki_types::ServerName<'static>,
         )>,
     >,
+    /// Per route: the gateway's own user identity item for its upstream
+    /// (`upstream_identity`, its passcode file read now).
+    identities: Vec<Option<SubItem>>,
 }
 
 impl Bound {
-    fn new(listener: Listener) -> Result<Bound, crate::tls::TlsError> {
+    fn new(listener: Listener) -> Result<Bound, crate::tls::FileError> {
         let acceptor = match &listener.tls {
             Some(t) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server(
                 &t.cert,
@@ -282,7 +322,7 @@ impl Bound {
                     let config =
                         crate::tls::client(&t.ca, t.cert.as_deref(), t.key.as_deref())?;
                     let name = crate::tls::upstream_name(&route.upstream, t.server_name.as_deref())
-                        .ok_or_else(|| crate::tls::TlsError {
+                        .ok_or_else(|| crate::tls::FileError {
                             path: t.ca.clone(),
                             reason: format!(
                                 "no server name to check the certificate of upstream {} against (set upstream_tls.server_name)",
@@ -294,10 +334,21 @@ impl Bound {
                 None => None,
             });
         }
+        let identities = listener
+            .routes
+            .iter()
+            .map(|r| {
+                r.upstream_identity
+                    .as_ref()
+                    .map(crate::credential::upstream_item)
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Bound {
             listener,
             acceptor,
             connectors,
+            identities,
         })
     }
 }
@@ -314,6 +365,7 @@ fn current(of: &Current) -> Option<Arc<Bound>> {
 /// users, certificates and TLS files. The listening addresses and the limits are those of
 /// the start (the places, rates and memory budget are counted under them): a file that
 /// changes them is refused, and a restart takes them.
+#[derive(Clone)]
 pub struct Reloader {
     listeners: Vec<(SocketAddr, Arc<Current>)>,
     limits: Limits,
@@ -418,7 +470,9 @@ impl Gateway {
                 identity_checks: Arc::new(tokio::sync::Semaphore::new(
                     crate::identity::IDENTITY_CHECKS_AT_ONCE,
                 )),
-                lockouts: std::sync::Mutex::default(),
+                lockouts: Arc::default(),
+                lockout_store: None,
+                lockout_saver: None,
             },
         })
     }
@@ -441,6 +495,72 @@ impl Gateway {
     pub fn with_passcode_check(mut self, check: crate::identity::PasscodeCheck) -> Gateway {
         self.shared.passcode_check = check;
         self
+    }
+
+    /// Keeps the failure budgets of user identities (`lockout`: counts, locks, trusted
+    /// addresses) in `path` across restarts: read now (a file that is not the gateway's
+    /// state is an error naming it), saved by a thread of its own after each change
+    /// that matters, and once more at the stop.
+    pub fn with_lockout_file(
+        mut self,
+        path: std::path::PathBuf,
+    ) -> Result<Gateway, crate::tls::FileError> {
+        let restored = crate::lockout_file::load(&path, SystemTime::now())?;
+        *self.shared.lockouts() = restored;
+        let store = Arc::new(crate::lockout_file::Store::new(path));
+        let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let saving = (
+            Arc::clone(&store),
+            Arc::clone(&self.shared.lockouts),
+            Arc::clone(&self.shared.evidence),
+            self.shared.actor.clone(),
+        );
+        std::thread::Builder::new()
+            .name("gateway-lockouts".into())
+            .spawn(move || {
+                let (store, lockouts, evidence, actor) = saving;
+                let say = |outcome: Outcome, detail: String| {
+                    evidence.record(
+                        Event::new(actor.clone(), Action::Gateway, outcome, detail)
+                            .with_objects(vec!["dicom://".into()]),
+                    );
+                };
+                // One record when saving starts to fail, one when it works again.
+                let mut failing = false;
+                while rx.recv().is_ok() {
+                    let began = Instant::now();
+                    let saved = store.save(&lockouts);
+                    // Changes meanwhile wait (their signal is queued) for the next save.
+                    std::thread::sleep(
+                        crate::lockout_file::MIN_SAVE_INTERVAL.saturating_sub(began.elapsed()),
+                    );
+                    match saved {
+                        Ok(()) if failing => {
+                            failing = false;
+                            say(
+                                Outcome::Success,
+                                format!(
+                                    "the failure budgets of user identities are saved again to {}",
+                                    store.path().display()
+                                ),
+                            );
+                        }
+                        Ok(()) => {}
+                        Err(e) if !failing => {
+                            failing = true;
+                            say(
+                                Outcome::Failure,
+                                format!("the failure budgets of user identities (locks, trusted addresses) could not be saved: {e}; kept in memory, saved again at the next change"),
+                            );
+                        }
+                        Err(_) => {}
+                    }
+                }
+            })
+            .map_err(|e| crate::tls::error(store.path(), e))?;
+        self.shared.lockout_store = Some(store);
+        self.shared.lockout_saver = Some(tx);
+        Ok(self)
     }
 
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
@@ -575,6 +695,8 @@ impl Gateway {
         })
         .await;
         associations.abort_all();
+        // What the budgets changed since the saver's last write is kept before the stop.
+        shared.save_lockouts();
     }
 }
 
@@ -966,11 +1088,14 @@ async fn association(
             return;
         }
     };
-    let connector = listener
-        .routes
-        .iter()
-        .position(|r| std::ptr::eq(r, route))
-        .and_then(|i| bound.connectors.get(i).cloned().flatten());
+    let route_index = listener.routes.iter().position(|r| std::ptr::eq(r, route));
+    let connector = route_index.and_then(|i| bound.connectors.get(i).cloned().flatten());
+    // The gateway's own identity, where the upstream requires one (the sender's was
+    // taken out by `admit`).
+    let mut forward = forward;
+    if let Some(item) = route_index.and_then(|i| bound.identities.get(i).cloned().flatten()) {
+        forward.push_user_sub_item(item);
+    }
     let mut upstream: Box<dyn Stream> = match connector {
         None => Box::new(tcp),
         Some((connector, name)) => {
@@ -1074,10 +1199,9 @@ async fn association(
         }
     }
     ac.items.extend(refused_items(&refused));
-    if route.requires_identity() {
-        // The upstream was asked no identity: an answer to one is not its to give.
-        ac.remove_user_sub_items(sub::USER_IDENTITY_AC);
-    }
+    // The upstream was never shown the sender's identity: an answer from it (to the
+    // gateway's own `upstream_identity`, or to nothing) is not the sender's to read.
+    ac.remove_user_sub_items(sub::USER_IDENTITY_AC);
     if user.as_ref().is_some_and(|c| c.respond) {
         ac.push_user_sub_item(crate::identity::positive_response());
     }
@@ -1091,6 +1215,17 @@ async fn association(
     });
     if let Some(c) = &certificate {
         who.push_str(&format!(" with client certificate {}", c.describe()));
+    }
+    if user.is_none() && rq.user_sub_items().any(|s| s.kind == sub::USER_IDENTITY_RQ) {
+        who.push_str(
+            " (its user identity item, which this route does not check, was not forwarded)",
+        );
+    }
+    if let Some(identity) = &route.upstream_identity {
+        who.push_str(&format!(
+            " (the gateway's own user identity {} given upstream)",
+            crate::identity::recorded(&identity.username)
+        ));
     }
     shared.event(
         Outcome::Success,
@@ -1237,7 +1372,7 @@ async fn association(
 /// [`check_identity`] unless a newer connection takes the pending place first (`places`:
 /// the biggest holder's oldest gives way), which rejects it transient.
 async fn wait_for_identity(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     pending: &Pending,
     claim: crate::identity::Claim,
     ip: std::net::IpAddr,
@@ -1259,10 +1394,13 @@ async fn wait_for_identity(
 
 /// Checks a username and passcode (Argon2id, on a blocking thread) when a turn is free
 /// within `wait`: the claim back when it verifies, else the rejection and why. The
-/// username's failure budget (`lockout`) is asked before the wait and again with the
-/// turn (a lock may have begun meanwhile); the verdict is counted in it.
+/// failure budgets (`lockout`) are asked before the wait (a locked request does not
+/// queue), and again with the turn, where the check is counted as running in the same
+/// step: a check begins only if the request would still be admitted were every check
+/// running for the username to fail. The verdict is counted on the blocking thread, so
+/// it counts even if the association gave up waiting for it.
 async fn check_identity(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     claim: crate::identity::Claim,
     ip: std::net::IpAddr,
     object: &str,
@@ -1270,7 +1408,10 @@ async fn check_identity(
 ) -> Result<crate::identity::Claim, (Rejection, String)> {
     let budgeted = claim.checks_passcode();
     if budgeted {
-        locked(shared, &claim, ip)?;
+        let gate = shared
+            .lockouts()
+            .gate(&claim.username, ip, SystemTime::now());
+        refuse_locked(&claim, ip, gate)?;
     }
     let turn =
         tokio::time::timeout(wait, Arc::clone(&shared.identity_checks).acquire_owned()).await;
@@ -1285,29 +1426,35 @@ async fn check_identity(
             ),
         ));
     };
-    if budgeted {
-        locked(shared, &claim, ip)?;
-    }
+    let checking = if budgeted {
+        let gate = shared
+            .lockouts()
+            .begin(&claim.username, claim.known(), ip, SystemTime::now());
+        refuse_locked(&claim, ip, gate)?;
+        Some(Checking {
+            shared: Arc::clone(shared),
+            username: claim.username.clone(),
+            known: claim.known(),
+            ip,
+            object: object.to_owned(),
+            finished: false,
+        })
+    } else {
+        None
+    };
     let check = shared.passcode_check;
     let checked = tokio::task::spawn_blocking(move || {
         let verdict = claim.verify(check);
         drop(turn);
+        if let Some(checking) = checking {
+            checking.finish(verdict.is_ok());
+        }
         (claim, verdict)
     })
     .await;
     match checked {
-        Ok((claim, Ok(()))) => {
-            if budgeted && let Ok(mut l) = shared.lockouts.lock() {
-                l.admitted(&claim.username, ip, Instant::now());
-            }
-            Ok(claim)
-        }
-        Ok((claim, Err(why))) => {
-            if budgeted {
-                failed(shared, &claim, ip, object);
-            }
-            Err((crate::admission::IDENTITY_REFUSED, why))
-        }
+        Ok((claim, Ok(()))) => Ok(claim),
+        Ok((_, Err(why))) => Err((crate::admission::IDENTITY_REFUSED, why)),
         Err(_) => Err((
             crate::admission::IDENTITY_REFUSED,
             "user identity: the check failed".to_owned(),
@@ -1315,63 +1462,129 @@ async fn check_identity(
     }
 }
 
-/// A request for a username locked by its failures, refused unchecked.
-fn locked(
-    shared: &Shared,
-    claim: &crate::identity::Claim,
+/// A passcode check counted as running in the failure budgets (`Lockouts::begin`):
+/// [`Checking::finish`] counts its verdict; dropped without one (the check panicked),
+/// it only stops counting as running.
+struct Checking {
+    shared: Arc<Shared>,
+    username: String,
+    known: bool,
     ip: std::net::IpAddr,
-) -> Result<(), (Rejection, String)> {
-    let gate = match shared.lockouts.lock() {
-        Ok(l) => l.gate(&claim.username, ip, Instant::now()),
-        Err(_) => crate::lockout::Gate::Open,
-    };
-    match gate {
-        crate::lockout::Gate::Open => Ok(()),
-        crate::lockout::Gate::Locked {
-            failures,
-            remaining,
-        } => Err((
-            crate::admission::USERNAME_LOCKED,
-            format!(
-                "user identity: username {} locked after {failures} wrong passcodes (lockout::FREE_FAILURES {}) for {} s more, not checked; addresses where it was admitted are still checked",
-                crate::identity::recorded(&claim.username),
-                crate::lockout::FREE_FAILURES,
-                remaining.as_secs().max(1)
-            ),
-        )),
+    object: String,
+    finished: bool,
+}
+
+impl Checking {
+    fn finish(mut self, admitted: bool) {
+        self.finished = true;
+        let done = self.shared.lockouts().finish(
+            &self.username,
+            self.known,
+            self.ip,
+            admitted,
+            SystemTime::now(),
+        );
+        if done.changed {
+            self.shared.lockouts_changed();
+        }
+        if let Some(lock) = done.lock {
+            record_lock(
+                &self.shared,
+                &self.username,
+                self.known,
+                self.ip,
+                &self.object,
+                &lock,
+            );
+        }
     }
 }
 
-/// Counts a wrong passcode (or unknown username) against the username; a lock it starts
-/// is recorded: always for one of the route's users (at most one a lock, and the locks
-/// of a username are at least `lockout::FIRST_LOCK` apart), within the per-address
-/// bound of identity refusals for an unknown name (a spray of names must not flood the
-/// trail).
-fn failed(shared: &Shared, claim: &crate::identity::Claim, ip: std::net::IpAddr, object: &str) {
-    let lock = match shared.lockouts.lock() {
-        Ok(mut l) => l.failed(&claim.username, claim.known(), ip, Instant::now()),
-        Err(_) => None,
+impl Drop for Checking {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.shared.lockouts().abandon(&self.username, self.ip);
+        }
+    }
+}
+
+/// A request the failure budgets do not let through, refused unchecked.
+fn refuse_locked(
+    claim: &crate::identity::Claim,
+    ip: std::net::IpAddr,
+    gate: crate::lockout::Gate,
+) -> Result<(), (Rejection, String)> {
+    use crate::lockout::{FREE_FAILURES, Gate, Scope};
+    let username = crate::identity::recorded(&claim.username);
+    let why = match gate {
+        Gate::Open => return Ok(()),
+        Gate::Locked {
+            failures,
+            remaining,
+            scope: Scope::Username,
+        } => format!(
+            "user identity: username {username} locked after {failures} wrong passcodes (lockout::FREE_FAILURES {FREE_FAILURES}) for {} s more, not checked; addresses where it was admitted are still checked",
+            remaining.as_secs().max(1)
+        ),
+        Gate::Locked {
+            failures,
+            remaining,
+            scope: Scope::Address(peer),
+        } => format!(
+            "user identity: username {username} locked at {peer} after {failures} wrong passcodes from there (lockout::FREE_FAILURES {FREE_FAILURES}) for {} s more, not checked; other addresses are still checked",
+            remaining.as_secs().max(1)
+        ),
+        Gate::Busy => format!(
+            "user identity: username {username} not checked: a check for it already running would lock it for {ip} were it to fail (lockout: a check counts before its verdict)"
+        ),
     };
-    let Some(lock) = lock else {
-        return;
-    };
-    let detail = format!(
-        "user identity: username {}{} locked for {} s after {} wrong passcodes (lockout::FREE_FAILURES {}), from {}; requests for it are refused unchecked (A-ASSOCIATE-RJ result {} source {} reason {}) except from addresses where it was admitted",
-        crate::identity::recorded(&claim.username),
-        if claim.known() {
+    Err((crate::admission::USERNAME_LOCKED, why))
+}
+
+/// Records a lock a wrong passcode (or unknown username) started: always for one of the
+/// route's users (at most one a lock, and the locks of a budget are at least
+/// `lockout::FIRST_LOCK` apart), within the per-address bound of identity refusals for
+/// an unknown name (a spray of names must not flood the trail).
+fn record_lock(
+    shared: &Shared,
+    username: &str,
+    known: bool,
+    ip: std::net::IpAddr,
+    object: &str,
+    lock: &crate::lockout::Lock,
+) {
+    let rejection = crate::admission::USERNAME_LOCKED;
+    let name = format!(
+        "{}{}",
+        crate::identity::recorded(username),
+        if known {
             ""
         } else {
             " (not one of the route's users)"
-        },
-        lock.duration.as_secs(),
-        lock.failures,
-        crate::lockout::FREE_FAILURES,
-        lock.sources(),
-        crate::admission::USERNAME_LOCKED.result,
-        crate::admission::USERNAME_LOCKED.source,
-        crate::admission::USERNAME_LOCKED.reason,
+        }
     );
-    if claim.known() {
+    let detail = match lock.scope {
+        crate::lockout::Scope::Username => format!(
+            "user identity: username {name} locked for {} s after {} wrong passcodes (lockout::FREE_FAILURES {}), from {}; requests for it are refused unchecked (A-ASSOCIATE-RJ result {} source {} reason {}) except from addresses where it was admitted",
+            lock.duration.as_secs(),
+            lock.failures,
+            crate::lockout::FREE_FAILURES,
+            lock.sources(),
+            rejection.result,
+            rejection.source,
+            rejection.reason,
+        ),
+        crate::lockout::Scope::Address(peer) => format!(
+            "user identity: username {name} locked at {peer} for {} s after {} wrong passcodes from there (lockout::FREE_FAILURES {}); requests for it from there are refused unchecked (A-ASSOCIATE-RJ result {} source {} reason {}); other addresses are still checked",
+            lock.duration.as_secs(),
+            lock.failures,
+            crate::lockout::FREE_FAILURES,
+            rejection.result,
+            rejection.source,
+            rejection.reason,
+        ),
+    };
+    if known {
         shared.event(Outcome::Failure, object, detail);
     } else {
         shared.refused_identity(ip, object, detail);
@@ -2210,7 +2423,9 @@ mod tests {
             evidence: Arc::new(Kept::default()),
             passcode_check: crate::identity::refuse_every_passcode,
             identity_checks: Arc::new(tokio::sync::Semaphore::new(1)),
-            lockouts: std::sync::Mutex::default(),
+            lockouts: Arc::default(),
+            lockout_store: None,
+            lockout_saver: None,
             stopping: tokio::sync::watch::Sender::new(false),
             actor: Actor {
                 user: "test".into(),
@@ -2405,6 +2620,7 @@ mod tests {
         let mut shared = Arc::into_inner(shared(Limits::default())).expect("one owner");
         shared.passcode_check = counted_check;
         shared.evidence = Arc::clone(&kept) as Arc<dyn Evidence>;
+        let shared = Arc::new(shared);
         let from = |last: u8| std::net::IpAddr::from([10, 0, 1, last]);
         let check = |passcode: &'static str, at: std::net::IpAddr| {
             let c = claim(&users, None, &rq(passcode))

@@ -20,21 +20,23 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 /// Largest certificate, key or CA file read.
 pub const MAX_PEM_BYTES: u64 = 1024 * 1024;
 
+/// A file the gateway reads when it binds or reloads (a certificate, a key, a CA, the
+/// passcode of `upstream_identity`) that cannot be used: its path and why.
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {reason}", .path.display())]
-pub struct TlsError {
+pub struct FileError {
     pub path: PathBuf,
     pub reason: String,
 }
 
-fn error(path: &Path, reason: impl ToString) -> TlsError {
-    TlsError {
+pub(crate) fn error(path: &Path, reason: impl ToString) -> FileError {
+    FileError {
         path: path.to_path_buf(),
         reason: reason.to_string(),
     }
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
+fn read(path: &Path) -> Result<Vec<u8>, FileError> {
     let file = std::fs::File::open(path).map_err(|e| error(path, e))?;
     let mut bytes = Vec::new();
     file.take(MAX_PEM_BYTES + 1)
@@ -46,7 +48,7 @@ fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
     Ok(bytes)
 }
 
-fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, FileError> {
     let bytes = read(path)?;
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<_, _>>()
@@ -57,12 +59,12 @@ fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     Ok(chain)
 }
 
-fn key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+fn key(path: &Path) -> Result<PrivateKeyDer<'static>, FileError> {
     PrivateKeyDer::from_pem_slice(&read(path)?)
         .map_err(|e| error(path, format!("not a PEM private key: {e}")))
 }
 
-fn roots(path: &Path) -> Result<Arc<rustls::RootCertStore>, TlsError> {
+fn roots(path: &Path) -> Result<Arc<rustls::RootCertStore>, FileError> {
     let mut store = rustls::RootCertStore::empty();
     for cert in certificates(path)? {
         store
@@ -82,7 +84,7 @@ pub fn server(
     cert: &Path,
     key_path: &Path,
     client_ca: Option<&Path>,
-) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+) -> Result<Arc<rustls::ServerConfig>, FileError> {
     let chain = certificates(cert)?;
     let key = key(key_path)?;
     let builder = rustls::ServerConfig::builder_with_provider(provider())
@@ -110,7 +112,7 @@ pub fn client(
     ca: &Path,
     cert: Option<&Path>,
     key_path: Option<&Path>,
-) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+) -> Result<Arc<rustls::ClientConfig>, FileError> {
     let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| error(ca, e))?

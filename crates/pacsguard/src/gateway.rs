@@ -100,6 +100,19 @@ fn pacsguard_fs_read(path: &Path) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// The gateway's lockout state file in the home (`gateway/lockouts.json`), its
+/// directory made (0700: it names usernames and addresses) if missing.
+fn lockout_file(home: &Home) -> Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    let dir = home.gateway_dir();
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir.join(pacsguard_gateway::lockout_file::LOCKOUT_FILE_NAME))
+}
+
 /// `pacsguard gateway --hash-passcode`: one line from standard input (a passcode for a
 /// route's `users`), held to the console's rules for a password, printed as the
 /// console's Argon2id hash.
@@ -126,6 +139,68 @@ pub fn hash_passcode() -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A gateway serving on a tokio runtime on a thread of its own, until its stop flag.
+pub struct Running {
+    pub addrs: Vec<std::net::SocketAddr>,
+    pub reloader: Reloader,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Running {
+    /// Waits for the gateway's end (asked by its stop flag): associations in flight get
+    /// `STOP_GRACE`, screening still running finishes within it.
+    pub fn join(self) {
+        let _ = self.thread.join();
+    }
+}
+
+/// Binds the listeners of `config` and serves them until `stop`, the evidence handed to
+/// `evidence`; the failure budgets of user identities kept in the home.
+pub fn start(
+    home: &Home,
+    config: GatewayConfig,
+    (rules, hashlist): (Option<PathBuf>, Option<PathBuf>),
+    evidence: Arc<dyn Evidence>,
+    actor: pacsguard_events::Actor,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> Result<Running> {
+    // Data sets are screened with exactly what `scan` screens files with.
+    let screener = Arc::new(pacsguard_engine::screener(rules, hashlist)?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(pacsguard_gateway::SCREENING_THREADS)
+        .enable_all()
+        .build()
+        .context("starting the gateway's runtime")?;
+    let gateway = runtime
+        .block_on(Gateway::bind(config, screener, evidence, actor))
+        .map_err(|(addr, e)| anyhow!("cannot start the listener on {addr}: {e}"))?
+        // Passcodes of routes' users are Argon2id hashes made as the console makes them.
+        .with_passcode_check(pacsguard_console::password::verify)
+        // Locks and trusted addresses outlive a restart (a lock a restart forgot would be
+        // a guesser's fresh budget, and the right sender's trust lost).
+        .with_lockout_file(lockout_file(home)?)?;
+    let addrs = gateway.local_addrs();
+    let reloader = gateway.reloader();
+    let thread = std::thread::Builder::new()
+        .name("gateway".into())
+        .spawn(move || {
+            runtime.block_on(gateway.serve(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }));
+            // Screening still running finishes (its evidence is kept) within the grace.
+            runtime.shutdown_timeout(pacsguard_gateway::STOP_GRACE);
+        })
+        .context("starting the gateway's thread")?;
+    Ok(Running {
+        addrs,
+        reloader,
+        thread,
+    })
+}
+
 pub fn run(
     home: Home,
     config: PathBuf,
@@ -136,29 +211,18 @@ pub fn run(
     let hangup = signals::reload_on_hangup()?;
     let stop = signals::stop_on_termination()?;
     let (gateway_config, digest) = read_config(&config)?;
-    let screener = Arc::new(pacsguard_engine::screener(rules, hashlist)?);
     let mut session = Session::open(home)?;
     let (tx, rx) = channel();
     let evidence: Arc<dyn Evidence> = Arc::new(Channel(Mutex::new(tx)));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .max_blocking_threads(pacsguard_gateway::SCREENING_THREADS)
-        .enable_all()
-        .build()
-        .context("starting the gateway's runtime")?;
-    let gateway = runtime
-        .block_on(Gateway::bind(
-            gateway_config,
-            screener,
-            Arc::clone(&evidence),
-            session.actor().clone(),
-        ))
-        .map_err(|(addr, e)| anyhow!("cannot start the listener on {addr}: {e}"))?
-        // Passcodes of routes' users are Argon2id hashes made as the console makes them.
-        .with_passcode_check(pacsguard_console::password::verify);
-    let addrs = gateway.local_addrs();
-    let reloader = gateway.reloader();
-    let listening: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+    let running = start(
+        session.home(),
+        gateway_config,
+        (rules, hashlist),
+        Arc::clone(&evidence),
+        session.actor().clone(),
+        Arc::clone(&stop),
+    )?;
+    let listening: Vec<String> = running.addrs.iter().map(ToString::to_string).collect();
     session.record_events(vec![Event::new(
         session.actor().clone(),
         Action::Gateway,
@@ -170,26 +234,14 @@ pub fn run(
         ),
     )])?;
     session.sign()?;
-    for addr in &addrs {
+    for addr in &running.addrs {
         eprintln!("pacsguard gateway: listening on {addr}");
     }
     drop(evidence);
-    let flag = Arc::clone(&stop);
-    let relay = std::thread::Builder::new()
-        .name("gateway".into())
-        .spawn(move || {
-            runtime.block_on(gateway.serve(async move {
-                while !flag.load(Ordering::Relaxed) {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            }));
-            // Screening still running finishes (its evidence is kept) within the grace.
-            runtime.shutdown_timeout(pacsguard_gateway::STOP_GRACE);
-        })
-        .context("starting the gateway's thread")?;
+    let relay = running;
     let mut on_hangup = |session: &mut Session| {
         if hangup.swap(false, Ordering::Relaxed) {
-            reload(session, &config, &reloader, json)
+            reload(session, &config, &relay.reloader, json)
         } else {
             Ok(())
         }
@@ -199,7 +251,7 @@ pub fn run(
         // Evidence that cannot be kept stops the gateway: it must not relay unrecorded.
         stop.store(true, Ordering::Relaxed);
     }
-    let _ = relay.join();
+    relay.join();
     let attention = result?;
     // What came in while the relay stopped.
     let mut attention_after = false;
@@ -225,13 +277,24 @@ pub fn run(
 /// does not read, does not validate, or changes what only a restart can (listeners,
 /// limits) is refused with its reason on stderr and the trail; the running rules stay.
 fn reload(session: &mut Session, path: &Path, reloader: &Reloader, json: bool) -> Result<()> {
+    let (result, detail) = reloaded(path, reloader);
+    let _ = writeln!(std::io::stderr(), "pacsguard gateway: {detail}");
+    let event = Event::new(session.actor().clone(), Action::Gateway, result, detail);
+    keep(session, Item::Event(Box::new(event)), json)?;
+    session.sign()?;
+    Ok(())
+}
+
+/// The configuration read again and handed to the running gateway: the record's outcome
+/// and detail.
+fn reloaded(path: &Path, reloader: &Reloader) -> (Outcome, String) {
     let outcome = read_config(path).and_then(|(config, digest)| {
         reloader
             .reload(config)
             .map_err(|e| anyhow!("{} (SHA-256 {digest}): {e}", path.display()))?;
         Ok(digest)
     });
-    let (result, detail) = match outcome {
+    match outcome {
         Ok(digest) => (
             Outcome::Success,
             format!(
@@ -243,12 +306,7 @@ fn reload(session: &mut Session, path: &Path, reloader: &Reloader, json: bool) -
             Outcome::Failure,
             format!("configuration reload refused, the running configuration is kept: {e:#}"),
         ),
-    };
-    let _ = writeln!(std::io::stderr(), "pacsguard gateway: {detail}");
-    let event = Event::new(session.actor().clone(), Action::Gateway, result, detail);
-    keep(session, Item::Event(Box::new(event)), json)?;
-    session.sign()?;
-    Ok(())
+    }
 }
 
 /// Writes what the gateway hands over until it stops; whether anything needed attention.
@@ -335,4 +393,183 @@ fn print(event: &Event, json: bool) {
         )
     };
     let _ = writeln!(std::io::stdout(), "{line}");
+}
+
+/// The gateway inside `pacsguard serve --gateway FILE`: the same listeners, routes and
+/// limits as `pacsguard gateway`, its records written by the guard's session (the trail
+/// has one writer: the watcher, which takes them from its inbox as it takes the
+/// console's), its quarantine copies put into the home's vault. SIGHUP reloads the file
+/// as for the standalone gateway.
+pub struct InServe {
+    running: Running,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    evidence: Arc<Inboxed>,
+    reloads: std::thread::JoinHandle<()>,
+}
+
+impl InServe {
+    pub fn start(
+        home: &Home,
+        config: &Path,
+        // `signals::reload_on_hangup`, called by `serve` before any thread started.
+        hangup: Arc<std::sync::atomic::AtomicBool>,
+        inbox: pacsguard_events::Inbox,
+        actor: pacsguard_events::Actor,
+        json: bool,
+    ) -> Result<InServe> {
+        let (gateway_config, digest) = read_config(config)?;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let evidence = Arc::new(Inboxed {
+            inbox,
+            home: home.clone(),
+            actor: actor.clone(),
+            json,
+            stop: Arc::clone(&stop),
+            attention: std::sync::atomic::AtomicBool::new(false),
+        });
+        let running = start(
+            home,
+            gateway_config,
+            (None, None),
+            Arc::clone(&evidence) as Arc<dyn Evidence>,
+            actor.clone(),
+            Arc::clone(&stop),
+        )?;
+        let listening: Vec<String> = running.addrs.iter().map(ToString::to_string).collect();
+        evidence.push(Event::new(
+            actor,
+            Action::Gateway,
+            Outcome::Success,
+            format!(
+                "gateway started within serve with {} (SHA-256 {digest}): listening on {}",
+                config.display(),
+                listening.join(", ")
+            ),
+        ));
+        for addr in &running.addrs {
+            eprintln!("pacsguard gateway: listening on {addr}");
+        }
+        let reloads = {
+            let (stop, evidence, config) = (
+                Arc::clone(&stop),
+                Arc::clone(&evidence),
+                config.to_path_buf(),
+            );
+            let reloader = running.reloader.clone();
+            std::thread::Builder::new()
+                .name("gateway-reload".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        if hangup.swap(false, Ordering::Relaxed) {
+                            let (outcome, detail) = reloaded(&config, &reloader);
+                            let _ = writeln!(std::io::stderr(), "pacsguard gateway: {detail}");
+                            evidence.record(Event::new(
+                                evidence.actor.clone(),
+                                Action::Gateway,
+                                outcome,
+                                detail,
+                            ));
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                })
+                .context("starting the gateway's reload thread")?
+        };
+        Ok(InServe {
+            running,
+            stop,
+            evidence,
+            reloads,
+        })
+    }
+
+    /// Stops the gateway (associations in flight get `STOP_GRACE`) while the guard still
+    /// takes its records, and records the stop; whether anything needed attention.
+    pub fn stop(self) -> bool {
+        self.stop.store(true, Ordering::Relaxed);
+        self.running.join();
+        let _ = self.reloads.join();
+        self.evidence.push(Event::new(
+            self.evidence.actor.clone(),
+            Action::Gateway,
+            Outcome::Success,
+            "gateway stopped".to_owned(),
+        ));
+        self.evidence.attention.load(Ordering::Relaxed)
+    }
+}
+
+/// The gateway's evidence inside `serve`: printed as `gateway` prints it, and handed to
+/// the guard's inbox. A record the inbox refuses (the guard stopped, or too many wait)
+/// stops the gateway: it must not relay unrecorded.
+struct Inboxed {
+    inbox: pacsguard_events::Inbox,
+    home: Home,
+    actor: pacsguard_events::Actor,
+    json: bool,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    attention: std::sync::atomic::AtomicBool,
+}
+
+impl Inboxed {
+    fn push(&self, event: Event) {
+        if let Err(e) = self.inbox.push(event)
+            && !self.stop.swap(true, Ordering::Relaxed)
+        {
+            let _ = writeln!(
+                std::io::stderr(),
+                "pacsguard gateway: the guard's trail takes no more records ({e}): the gateway stops, it must not relay unrecorded"
+            );
+        }
+    }
+}
+
+impl Evidence for Inboxed {
+    fn record(&self, event: Event) {
+        if event
+            .finding
+            .as_ref()
+            .is_some_and(|f| f.severity != Severity::Info)
+        {
+            self.attention.store(true, Ordering::Relaxed);
+        }
+        print(&event, self.json);
+        self.push(event);
+    }
+
+    fn quarantine(&self, name: &str, bytes: Vec<u8>, findings: Vec<Finding>, forwarded: bool) {
+        match pacsguard_engine::quarantine_received(
+            &self.home,
+            &self.actor,
+            name,
+            &bytes,
+            &findings,
+            forwarded,
+        ) {
+            Ok((record, event)) => {
+                if !self.json {
+                    let _ = writeln!(
+                        std::io::stdout(),
+                        "quarantined {} as SHA-256 {}",
+                        escape_bytes(name.as_bytes()),
+                        record.sha256
+                    );
+                }
+                self.push(event);
+            }
+            Err(e) => {
+                // As the standalone gateway: a copy that cannot be kept stops it.
+                self.push(Event::new(
+                    self.actor.clone(),
+                    Action::Quarantine,
+                    Outcome::Failure,
+                    format!(
+                        "the quarantine copy of {} could not be kept: {e}; the gateway stops",
+                        escape_bytes(name.as_bytes())
+                    ),
+                ));
+                self.stop.store(true, Ordering::Relaxed);
+            }
+        }
+    }
 }

@@ -161,6 +161,10 @@ enum Command {
         /// the web console's port). Off without it.
         #[arg(long, value_name = "ADDR")]
         fleet_listen: Option<String>,
+        /// A gateway configuration (as `gateway --config`): its listeners run in this
+        /// process, recorded on the guard's trail.
+        #[arg(long, value_name = "FILE")]
+        gateway: Option<PathBuf>,
     },
     /// Run the DICOM gateway (an application firewall relaying associations to the
     /// routes' upstreams, C-STORE data sets screened in line) until SIGTERM or SIGINT.
@@ -749,6 +753,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             listen,
             json,
             fleet_listen,
+            gateway,
         } => serve::run(
             home,
             paths,
@@ -756,6 +761,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             listen,
             json,
             fleet_listen,
+            gateway,
         ),
         Command::Console { command } => fleet::console(&home, command),
         Command::Enroll {

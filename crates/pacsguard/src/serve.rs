@@ -437,9 +437,29 @@ pub fn run(
     listen: Option<String>,
     json: bool,
     fleet_listen: Option<String>,
+    gateway: Option<PathBuf>,
 ) -> Result<ExitCode> {
+    // SIGHUP reloads the gateway's file: blocked before any thread starts, or a thread
+    // without it blocked would take it and the process end.
+    let hangup = match gateway {
+        Some(_) => Some(signals::reload_on_hangup()?),
+        None => None,
+    };
     let stop = signals::stop_on_termination()?;
     let session = Session::open(home.clone())?;
+    // The DICOM gateway beside the guard, its records on the guard's trail (through the
+    // inbox the watcher drains) and its copies in the home's vault.
+    let gateway = match (gateway, hangup) {
+        (Some(path), Some(hangup)) => Some(crate::gateway::InServe::start(
+            &home,
+            &path,
+            hangup,
+            session.inbox(),
+            session.actor().clone(),
+            json,
+        )?),
+        _ => None,
+    };
     let config = Config::load(&home.config_path())?;
     let listen = listen
         .or(config.console.listen.clone())
@@ -665,6 +685,8 @@ pub fn run(
     let served =
         pacsguard_console::server::serve(listener, tls.config, router, server_stop.clone());
     server_stop.store(true, Ordering::Relaxed);
+    // The gateway stops while the guard still takes its records.
+    let gateway_attention = gateway.is_some_and(crate::gateway::InServe::stop);
     watch_stop.store(true, Ordering::Relaxed);
     let _ = relay.join();
     let _ = verifier.join();
@@ -675,6 +697,10 @@ pub fn run(
     drop(control);
     served?;
     output::watch_stopped(&report);
+    if gateway_attention {
+        // An alert raised by the gateway is one of this run's findings.
+        return Ok(ExitCode::from(1));
+    }
     Ok(output::status(&report.counts))
 }
 

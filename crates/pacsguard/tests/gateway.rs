@@ -183,15 +183,33 @@ struct Gateway {
     said: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
+/// Whether the gateway runs inside `pacsguard serve --gateway` (the variable
+/// `PACSGUARD_TEST_GATEWAY_FORM=serve`; `.ci/run` runs these tests in both forms) rather
+/// than as `pacsguard gateway`.
+fn in_serve() -> bool {
+    std::env::var("PACSGUARD_TEST_GATEWAY_FORM").is_ok_and(|f| f == "serve")
+}
+
 impl Gateway {
     fn start(env: &Env, config: &str) -> Gateway {
+        Gateway::start_in(env, config, in_serve())
+    }
+
+    /// `serve`: inside `pacsguard serve --gateway`, else `pacsguard gateway`.
+    fn start_in(env: &Env, config: &str, serve: bool) -> Gateway {
         let path = env.dir.path().join("gateway.toml");
         std::fs::write(&path, config).expect("write config");
-        let mut child = pacsguard()
-            .arg("--home")
-            .arg(&env.home)
-            .args(["gateway", "--json", "--config"])
-            .arg(&path)
+        let mut command = pacsguard();
+        command.arg("--home").arg(&env.home);
+        if serve {
+            command
+                .args(["serve", "--json", "--listen", "127.0.0.1:0", "--gateway"])
+                .arg(&path)
+                .arg(&env.tree);
+        } else {
+            command.args(["gateway", "--json", "--config"]).arg(&path);
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -205,9 +223,11 @@ impl Gateway {
                 .next()
                 .expect("the gateway prints where it listens")
                 .expect("stderr line");
-            let addr = line
-                .strip_prefix("pacsguard gateway: listening on ")
-                .unwrap_or_else(|| panic!("unexpected: {line}"));
+            let Some(addr) = line.strip_prefix("pacsguard gateway: listening on ") else {
+                // serve says where its console listens and more before the gateway.
+                assert!(serve, "unexpected: {line}");
+                continue;
+            };
             ports.push(
                 addr.rsplit(':')
                     .next()
@@ -627,6 +647,71 @@ fn a_pe_in_a_private_element_raises_an_alert_and_is_still_forwarded_with_a_quara
     );
     let out = env.run(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// Inside `serve`, the gateway's records are on the guard's trail (the one writer, fed
+/// through its inbox) and verify with it; an alert's quarantine copy is in the home's
+/// vault and recorded; the alert makes serve's exit status 1.
+#[test]
+fn the_gateway_inside_serve_records_on_the_guards_trail_and_vault() {
+    require_dcmtk();
+    let env = Env::new();
+    let uid = "1.2.826.0.1.3680043.10.1137.97";
+    let file = env.dir.path().join("pe.dcm");
+    let dicom = pacsguard_testkit::DicomBuilder::ct(uid)
+        .element(0x0009, 0x0010, *b"LO", b"ACME 1.0")
+        .element(0x0009, 0x1010, *b"OB", &pacsguard_testkit::real_pe())
+        .build();
+    std::fs::write(&file, &dicom).expect("write");
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let gateway = Gateway::start_in(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+        true,
+    );
+    let out = storescu(gateway.ports[0], "CT1", "PACS", &[file]);
+    assert_eq!(out.status.code(), Some(0), "forwarded: {}", stderr(&out));
+    let (code, _) = gateway.stop();
+    assert_eq!(code, 1, "an alert");
+    let records = |action: &str| -> Vec<String> {
+        let out = env.run(&["audit", "show", "--json", "--action", action]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        doc["records"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|r| r.to_string())
+            .collect()
+    };
+    let gateway_records = records("gateway");
+    for want in [
+        "gateway started within serve with",
+        "accepted: CT1 at 127.0.0.1:",
+        "gateway stopped",
+    ] {
+        assert!(
+            gateway_records.iter().any(|r| r.contains(want)),
+            "{want}: {gateway_records:#?}"
+        );
+    }
+    let quarantined = records("quarantine");
+    assert!(
+        quarantined
+            .iter()
+            .any(|r| r.contains("received over DICOM and copied into the vault")),
+        "{quarantined:#?}"
+    );
+    let list = env.run(&["quarantine", "list", "--json"]);
+    assert_eq!(list.status.code(), Some(0), "{}", stderr(&list));
+    assert!(stdout(&list).contains(uid), "{}", stdout(&list));
+    let verify = env.run(&["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", stderr(&verify));
 }
 
 #[test]
@@ -1989,6 +2074,18 @@ fn pynetdicom_echo_from(
     passcode: &str,
     respond: bool,
 ) -> String {
+    pynetdicom_echo_to(from, port, "PACS", username, passcode, respond)
+}
+
+/// [`pynetdicom_echo_from`] calling the AE title `called`.
+fn pynetdicom_echo_to(
+    from: &str,
+    port: u16,
+    called: &str,
+    username: &str,
+    passcode: &str,
+    respond: bool,
+) -> String {
     let path = pynetdicom_path();
     let script = format!(
         r#"
@@ -2009,7 +2106,7 @@ ui.user_identity_type = 2
 ui.positive_response_requested = {respond}
 ui.primary_field = {username:?}.encode()
 ui.secondary_field = {passcode:?}.encode()
-assoc = ae.associate("127.0.0.1", {port}, ae_title="PACS", ext_neg=[ui], bind_address=({from:?}, 0), evt_handlers=[(evt.EVT_PDU_RECV, on_pdu)])
+assoc = ae.associate("127.0.0.1", {port}, ae_title={called:?}, ext_neg=[ui], bind_address=({from:?}, 0), evt_handlers=[(evt.EVT_PDU_RECV, on_pdu)])
 print("established", assoc.is_established)
 if assoc.is_established:
     print("response", assoc.acceptor.user_identity is not None)
@@ -2180,6 +2277,215 @@ fn a_route_requiring_a_user_identity_admits_only_the_right_passcode() {
             .iter()
             .any(|d| d.contains("further connection(s) or association request(s)")),
         "{details:#?}"
+    );
+}
+
+/// pynetdicom's own SCP recording every A-ASSOCIATE-RQ it receives
+/// (`peers/recording_archive.py`); killed when dropped.
+struct RecordingArchive {
+    child: Child,
+    port: u16,
+}
+
+impl RecordingArchive {
+    /// `identity`: the username and passcode it admits in a user identity item.
+    fn start(identity: Option<(&str, &str)>) -> RecordingArchive {
+        let path = pynetdicom_path();
+        let (child, port) = start_peer(|port| {
+            Command::new("python3")
+                .env("PYTHONPATH", &path)
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/recording_archive.py"))
+                .arg(port.to_string())
+                .args(identity.iter().flat_map(|(u, p)| [*u, *p]))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("python3 runs")
+        });
+        RecordingArchive { child, port }
+    }
+
+    /// Stops it; each request it received, in order: the user identity item it
+    /// decoded (`null` or `[type, primary, secondary]`) and the request's bytes.
+    fn requests(mut self) -> Vec<(serde_json::Value, Vec<u8>)> {
+        let _ = self.child.kill();
+        let mut out = String::new();
+        self.child
+            .stdout
+            .take()
+            .expect("stdout")
+            .read_to_string(&mut out)
+            .expect("read");
+        out.lines()
+            .map(|l| {
+                let v: serde_json::Value =
+                    serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+                let hex = v["raw"].as_str().expect("raw").as_bytes().to_vec();
+                let raw = hex
+                    .chunks(2)
+                    .map(|h| {
+                        u8::from_str_radix(std::str::from_utf8(h).expect("hex"), 16).expect("hex")
+                    })
+                    .collect();
+                (v["identity"].clone(), raw)
+            })
+            .collect()
+    }
+}
+
+impl Drop for RecordingArchive {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A sender's user identity (a passcode, a token) is the gateway's to check and never
+/// reaches the upstream, on a route that checks none as on one that checks it (before,
+/// a route without `users` passed DCMTK's and pynetdicom's passcodes to the archive).
+/// An archive that requires an identity is given the gateway's own
+/// (`upstream_identity`, its passcode from a file), which pynetdicom's SCP verifies. Read
+/// from the requests pynetdicom's SCP received and decoded.
+#[test]
+fn a_senders_user_identity_never_reaches_the_upstream_which_gets_the_gateways_own() {
+    use std::io::Write as _;
+    require_dcmtk();
+    let env = Env::new();
+    let passcode = "correct horse battery";
+    let hash = hash_passcode(passcode);
+    let archive = RecordingArchive::start(Some(("gateway", "archive passcode")));
+    let pass_file = env.dir.path().join("archive.pass");
+    std::fs::write(&pass_file, "archive passcode\n").expect("write");
+    let checked = format!(
+        "{ANY}\nusers = [{{ username = \"ct-tech\", passcode_hash = \"{hash}\" }}]\nupstream_identity = {{ username = \"gateway\", passcode_file = {:?} }}",
+        pass_file.display().to_string()
+    );
+    let routes = format!(
+        "{}{}",
+        route("PACS", "CT1", ANY, archive.port),
+        route("SECURE", "CT1", &checked, archive.port)
+    );
+    let gateway = Gateway::start(&env, &config(&[("127.0.0.0/8", "")], &routes));
+    let port = gateway.ports[0];
+    // 1. pynetdicom, a passcode and a positive response asked, to a route checking none:
+    // admitted, and no response (nothing was verified).
+    let unchecked = pynetdicom_echo_to("127.0.0.1", port, "PACS", "ct-tech", passcode, true);
+    assert!(
+        unchecked.contains("established True")
+            && unchecked.contains("response False")
+            && unchecked.contains("echo 0"),
+        "{unchecked}"
+    );
+    // 2. A token (type 5) and a stray 59H in a request, to the same route.
+    let token = b"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJjdC10ZWNoIn0.c2lnbmF0dXJl";
+    let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    c.write_all(&verification_rq_with(vec![
+        pacsguard_gateway::identity::Request {
+            kind: 5,
+            positive_response_requested: true,
+            primary: token.to_vec(),
+            secondary: Vec::new(),
+        }
+        .encode(),
+        pacsguard_gateway::pdu::SubItem {
+            kind: pacsguard_gateway::pdu::sub::USER_IDENTITY_AC,
+            value: vec![0, 0],
+        },
+    ]))
+    .expect("write");
+    let (kind, body) = answer(&mut c);
+    assert_eq!(kind, 2, "an A-ASSOCIATE-AC: {body:?}");
+    c.write_all(&pacsguard_gateway::pdu::Pdu::ReleaseRq.encode())
+        .expect("release");
+    assert_eq!(answer(&mut c).0, 6, "A-RELEASE-RP");
+    drop(c);
+    // 3. DCMTK's storescu with a passcode, to the route checking none.
+    let files = samples()[..1].to_vec();
+    let out = storescu_with(
+        &["--user", "ct-tech", "--password", passcode],
+        port,
+        "CT1",
+        "PACS",
+        &files,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // 4. The route checking the sender: the gateway's own identity goes upstream, and the
+    // sender gets the gateway's positive response.
+    let checked = pynetdicom_echo_to("127.0.0.1", port, "SECURE", "ct-tech", passcode, true);
+    assert!(
+        checked.contains("established True")
+            && checked.contains("response True")
+            && checked.contains("echo 0"),
+        "{checked}"
+    );
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+    let requests = archive.requests();
+    let identities: Vec<String> = requests.iter().map(|(i, _)| i.to_string()).collect();
+    assert_eq!(
+        identities,
+        [
+            "null",
+            "null",
+            "null",
+            r#"[2,"gateway","archive passcode"]"#
+        ],
+        "what the archive was told"
+    );
+    for (_, raw) in &requests {
+        for secret in [passcode.as_bytes(), b"ct-tech", &token[..20]] {
+            assert!(
+                !raw.windows(secret.len()).any(|w| w == secret),
+                "{} reached the upstream",
+                String::from_utf8_lossy(secret)
+            );
+        }
+    }
+    let details = gateway_events(&events);
+    assert_eq!(
+        details
+            .iter()
+            .filter(|d| d.starts_with("accepted: CT1 at 127.0.0.1:") && d.contains(
+                "(its user identity item, which this route does not check, was not forwarded) calling PACS"
+            ))
+            .count(),
+        3,
+        "{details:#?}"
+    );
+    assert!(
+        details.iter().any(|d| d.contains(
+            "as user \"ct-tech\" (user identity negotiation, passcode verified) (the gateway's own user identity \"gateway\" given upstream) calling SECURE"
+        )),
+        "{details:#?}"
+    );
+    assert!(
+        !details.iter().any(|d| d.contains("archive passcode")),
+        "no passcode on the trail"
+    );
+}
+
+/// A passcode file of `upstream_identity` that cannot be read stops the start with its
+/// path and reason (exit 2), and nothing listens.
+#[test]
+fn an_upstream_identity_whose_passcode_file_cannot_be_read_is_an_error_naming_it() {
+    let env = Env::new();
+    let path = env.dir.path().join("gateway.toml");
+    let missing = env.dir.path().join("no-such.pass");
+    let extra = format!(
+        "{ANY}\nupstream_identity = {{ username = \"gateway\", passcode_file = {:?} }}",
+        missing.display().to_string()
+    );
+    std::fs::write(
+        &path,
+        config(&[("127.0.0.0/8", "")], &route("PACS", "CT1", &extra, 104)),
+    )
+    .expect("write");
+    let out = env.run(&["gateway", "--config", path.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("{}: ", missing.display())),
+        "{}",
+        stderr(&out)
     );
 }
 
@@ -2366,6 +2672,251 @@ fn wrong_passcodes_for_one_username_from_many_addresses_lock_it_but_not_where_it
             .count(),
         2,
         "{details:#?}"
+    );
+}
+
+/// A request for "ct-tech" with `passcode` (type 2) sent from `address`: the answer's PDU
+/// type and, for an A-ASSOCIATE-RJ, its result, source and reason. An association
+/// admitted is released.
+fn identity_from(address: [u8; 4], port: u16, passcode: &str) -> (u8, [u8; 3]) {
+    use std::io::Write as _;
+    let mut c = connect_from_address(address, port);
+    c.write_all(&verification_rq_with(vec![
+        pacsguard_gateway::identity::Request {
+            kind: 2,
+            positive_response_requested: false,
+            primary: b"ct-tech".to_vec(),
+            secondary: passcode.as_bytes().to_vec(),
+        }
+        .encode(),
+    ]))
+    .expect("write");
+    let (kind, body) = answer(&mut c);
+    if kind == 2 {
+        c.write_all(&pacsguard_gateway::pdu::Pdu::ReleaseRq.encode())
+            .expect("release");
+        assert_eq!(answer(&mut c).0, 6, "A-RELEASE-RP");
+        return (kind, [0; 3]);
+    }
+    assert_eq!(kind, 3, "an A-ASSOCIATE-RJ: {body:?}");
+    (kind, [body[1], body[2], body[3]])
+}
+
+/// A-ASSOCIATE-RJ for a passcode checked and wrong: permanent, ACSE, no reason.
+const CHECKED_WRONG: (u8, [u8; 3]) = (3, [1, 2, 1]);
+/// A-ASSOCIATE-RJ for a username locked: transient, ACSE, no reason; not checked.
+const LOCKED: (u8, [u8; 3]) = (3, [2, 2, 1]);
+
+/// The failure budgets per address and per username, with real peers, across restarts.
+/// One guessing address locks the username only there: the right passcode from a new
+/// address is admitted (pynetdicom; before, five wrong passcodes from one address locked
+/// the username for everyone). Guesses from `LOCKING_ADDRESSES` addresses lock it for
+/// every address but those where it was admitted. A restart keeps the lock and the
+/// trust (before, a restart forgot both): after it, a new address is still refused
+/// unchecked, and DCMTK's `storescu` from the address admitted before the first start's
+/// lock is still admitted. The lock is long enough (nine failures: 8 min) that a loaded
+/// machine's restart cannot outlast it.
+#[test]
+fn a_guessers_address_locks_only_itself_and_locks_and_trust_outlive_a_restart() {
+    use pacsguard_gateway::lockout::{FREE_FAILURES, LOCKING_ADDRESSES};
+    require_dcmtk();
+    assert_eq!(
+        (FREE_FAILURES, LOCKING_ADDRESSES),
+        (5, 3),
+        "the counts below"
+    );
+    let env = Env::new();
+    let passcode = "correct horse battery";
+    let hash = hash_passcode(passcode);
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let extra =
+        format!("{ANY}\nusers = [{{ username = \"ct-tech\", passcode_hash = \"{hash}\" }}]");
+    let text = config(
+        &[("127.0.0.0/8", "")],
+        &route("PACS", "CT1", &extra, upstream.port),
+    );
+    let gateway = Gateway::start(&env, &text);
+    let port = gateway.ports[0];
+    let files = samples()[..1].to_vec();
+    let login = ["--user", "ct-tech", "--password", passcode];
+    let out = storescu_with(&login, port, "CT1", "PACS", &files);
+    assert_eq!(out.status.code(), Some(0), "admitted: {}", stderr(&out));
+    // A guesser at 127.0.1.10: its free failures, each checked, then locked there (the
+    // right passcode from there is not checked).
+    for i in 0..FREE_FAILURES {
+        assert_eq!(
+            identity_from([127, 0, 1, 10], port, &format!("guess {i}")),
+            CHECKED_WRONG
+        );
+    }
+    assert_eq!(identity_from([127, 0, 1, 10], port, passcode), LOCKED);
+    // Elsewhere, never admitted before: checked and admitted.
+    let elsewhere = pynetdicom_echo_from("127.0.2.1", port, "ct-tech", passcode, false);
+    assert!(
+        elsewhere.contains("established True") && elsewhere.contains("echo 0"),
+        "{elsewhere}"
+    );
+    // Two more guessing addresses: three in all, nine failures, the username locked.
+    for i in 0..3 {
+        assert_eq!(
+            identity_from([127, 0, 1, 11], port, &format!("guess b{i}")),
+            CHECKED_WRONG
+        );
+    }
+    assert_eq!(
+        identity_from([127, 0, 1, 12], port, "guess c"),
+        CHECKED_WRONG
+    );
+    assert_eq!(identity_from([127, 0, 3, 1], port, passcode), LOCKED);
+    let (code, first) = gateway.stop();
+    assert_eq!(code, 0, "{first:#?}");
+    // A restart: the lock and the trust are where they were.
+    let gateway = Gateway::start(&env, &text);
+    let port = gateway.ports[0];
+    assert_eq!(identity_from([127, 0, 3, 2], port, passcode), LOCKED);
+    let out = storescu_with(&login, port, "CT1", "PACS", &files);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "trusted before the restart: {}",
+        stderr(&out)
+    );
+    let trusted = pynetdicom_echo_from("127.0.2.1", port, "ct-tech", passcode, false);
+    assert!(trusted.contains("established True"), "{trusted}");
+    let (code, second) = gateway.stop();
+    assert_eq!(code, 0, "{second:#?}");
+    let first = gateway_events(&first);
+    for want in [
+        format!(
+            "user identity: username \"ct-tech\" locked at 127.0.1.10 for 30 s after {FREE_FAILURES} wrong passcodes from there"
+        ),
+        "user identity: username \"ct-tech\" locked at 127.0.1.10 after 5 wrong passcodes from there".to_owned(),
+        "user identity: username \"ct-tech\" locked for 480 s after 9 wrong passcodes (lockout::FREE_FAILURES 5), from 127.0.1.10, 127.0.1.11, 127.0.1.12; requests for it are refused unchecked".to_owned(),
+    ] {
+        assert!(first.iter().any(|d| d.contains(&want)), "{want}: {first:#?}");
+    }
+    let second = gateway_events(&second);
+    assert!(
+        second.iter().any(|d| d.contains(
+            "refused: user identity: username \"ct-tech\" locked after 9 wrong passcodes"
+        )),
+        "{second:#?}"
+    );
+}
+
+/// Count and check in one step: guesses sent together when one free failure is left
+/// get one check between them, the rest are refused unchecked (before, the two checks
+/// that run at once both passed the budget's gate as the lock began: a guess or two
+/// more than the budget).
+#[test]
+fn guesses_sent_together_at_the_edge_of_the_budget_get_one_check_between_them() {
+    use pacsguard_gateway::lockout::FREE_FAILURES;
+    require_dcmtk();
+    let env = Env::new();
+    let hash = hash_passcode("correct horse battery");
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let extra =
+        format!("{ANY}\nusers = [{{ username = \"ct-tech\", passcode_hash = \"{hash}\" }}]");
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", &extra, upstream.port),
+        ),
+    );
+    let port = gateway.ports[0];
+    for i in 0..FREE_FAILURES - 1 {
+        assert_eq!(
+            identity_from([127, 0, 1, 20], port, &format!("guess {i}")),
+            CHECKED_WRONG
+        );
+    }
+    // Eight at once, each on its own connection, released together.
+    let together = 8;
+    let start = std::sync::Arc::new(std::sync::Barrier::new(together));
+    let guesses: Vec<_> = (0..together)
+        .map(|i| {
+            let start = std::sync::Arc::clone(&start);
+            std::thread::spawn(move || {
+                start.wait();
+                identity_from([127, 0, 1, 20], port, &format!("together {i}"))
+            })
+        })
+        .collect();
+    let answers: Vec<(u8, [u8; 3])> = guesses
+        .into_iter()
+        .map(|g| g.join().expect("guess"))
+        .collect();
+    assert_eq!(
+        answers.iter().filter(|a| **a == CHECKED_WRONG).count(),
+        1,
+        "{answers:?}"
+    );
+    assert_eq!(
+        answers.iter().filter(|a| **a == LOCKED).count(),
+        together - 1,
+        "{answers:?}"
+    );
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d.contains(&format!(
+            "locked at 127.0.1.20 for 30 s after {FREE_FAILURES} wrong passcodes from there"
+        ))),
+        "{details:#?}"
+    );
+}
+
+/// A lockout state file that is not the gateway's stops the start (exit 2) naming the
+/// file and why; nothing listens and the file is left as it was.
+#[test]
+fn a_damaged_lockout_state_file_is_an_error_naming_it() {
+    let env = Env::new();
+    let path = env.dir.path().join("gateway.toml");
+    std::fs::write(
+        &path,
+        config(&[("127.0.0.0/8", "")], &route("PACS", "CT1", ANY, 104)),
+    )
+    .expect("write");
+    let state = env.home.join("gateway/lockouts.json");
+    std::fs::create_dir_all(state.parent().expect("dir")).expect("mkdir");
+    std::fs::write(&state, b"{\"version\":1,\"usernames\":[{\"name\":").expect("write");
+    let mut child = pacsguard()
+        .arg("--home")
+        .arg(&env.home)
+        .args(["gateway", "--config"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("pacsguard runs");
+    // An upper bound for the failure only: a gateway that starts serving never ends.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the gateway started on a damaged lockout state file");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("output");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(
+        said.contains(&format!(
+            "{}: not the gateway's lockout state",
+            state.display()
+        )),
+        "{said}"
+    );
+    assert!(!said.contains("listening on"), "{said}");
+    assert_eq!(
+        std::fs::read(&state).expect("kept"),
+        b"{\"version\":1,\"usernames\":[{\"name\":"
     );
 }
 

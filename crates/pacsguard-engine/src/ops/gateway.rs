@@ -53,43 +53,58 @@ impl Session {
         findings: &[Finding],
         forwarded: bool,
     ) -> Result<QuarantineRecord, EngineError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
-        let meta = Meta {
-            size: bytes.len() as u64,
-            mode: 0o400,
-            mtime: Timestamp { sec: now, nsec: 0 },
-            ..Meta::default()
-        };
-        let path = Path::new(name);
-        let original = Original {
-            path,
-            meta: &meta,
-            bytes,
-            findings,
-        };
-        let vault = Vault::new(self.home.quarantine_dir());
-        let record = vault.put(&original, &hostname(), &self.actor_name())?;
-        let detail = format!(
-            "received over DICOM and copied into the vault as SHA-256 {} ({} bytes); {}",
-            record.sha256,
-            record.size,
-            if forwarded {
-                "the instance was forwarded unchanged"
-            } else {
-                "the instance was refused by its route and not forwarded"
-            }
-        );
-        self.emit(
-            Event::new(
-                self.actor.clone(),
-                Action::Quarantine,
-                Outcome::Success,
-                detail,
-            )
-            .with_objects(vec![path.to_path_buf()]),
-        )?;
+        let (record, event) =
+            quarantine_received(&self.home, &self.actor, name, bytes, findings, forwarded)?;
+        self.emit(event)?;
         Ok(record)
     }
+}
+
+/// [`Session::quarantine_received`] for a service beside the trail's writer (the gateway
+/// inside `serve`, whose session the watcher owns): the copy is put into the vault here
+/// (the vault takes concurrent writers), and the event that records it is returned for
+/// the caller to hand to the writer (its inbox).
+pub fn quarantine_received(
+    home: &crate::home::Home,
+    actor: &pacsguard_events::Actor,
+    name: &str,
+    bytes: &[u8],
+    findings: &[Finding],
+    forwarded: bool,
+) -> Result<(QuarantineRecord, Event), EngineError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+    let meta = Meta {
+        size: bytes.len() as u64,
+        mode: 0o400,
+        mtime: Timestamp { sec: now, nsec: 0 },
+        ..Meta::default()
+    };
+    let path = Path::new(name);
+    let original = Original {
+        path,
+        meta: &meta,
+        bytes,
+        findings,
+    };
+    let actor_name = match &actor.sudo_user {
+        Some(sudo) => format!("{} (sudo from {sudo})", actor.user),
+        None => actor.user.clone(),
+    };
+    let vault = Vault::new(home.quarantine_dir());
+    let record = vault.put(&original, &hostname(), &actor_name)?;
+    let detail = format!(
+        "received over DICOM and copied into the vault as SHA-256 {} ({} bytes); {}",
+        record.sha256,
+        record.size,
+        if forwarded {
+            "the instance was forwarded unchanged"
+        } else {
+            "the instance was refused by its route and not forwarded"
+        }
+    );
+    let event = Event::new(actor.clone(), Action::Quarantine, Outcome::Success, detail)
+        .with_objects(vec![path.to_path_buf()]);
+    Ok((record, event))
 }
