@@ -428,6 +428,9 @@ pub fn run(
     fleet_listen: Option<String>,
 ) -> Result<ExitCode> {
     let stop = signals::stop_on_termination()?;
+    // Before anything starts: a fleet store that can never work (a wrong password, no
+    // such database, a connection string it cannot take) ends `serve` here, exit 2.
+    let fleet_pool = crate::fleet::fleet_pool(&home)?;
     let session = Session::open(home.clone())?;
     let config = Config::load(&home.config_path())?;
     let listen = listen
@@ -476,7 +479,7 @@ pub fn run(
             four_eyes: config.console.four_eyes,
         }))
         .with_relying_party_if(relying_party.clone())
-        .with_fleet_store(crate::fleet::fleet_store(&home)?),
+        .with_fleet_pool(fleet_pool.clone()),
     );
 
     let port = local.port();
@@ -574,6 +577,7 @@ pub fn run(
     let fleet = crate::fleet::start(
         &home,
         fleet_listen,
+        fleet_pool,
         (tls.cert_path.clone(), console_key),
         session.inbox(),
         server_stop.clone(),

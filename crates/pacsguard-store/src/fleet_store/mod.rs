@@ -20,8 +20,15 @@ use crate::console::{
 };
 use crate::sqlite::StoreError;
 
+mod deadline;
+mod pool;
 mod postgres;
-pub use self::postgres::{PG_CONNECT_TIMEOUT, PgFleet};
+pub use self::deadline::{
+    PG_CALL_DEADLINE, PG_CONNECT_TIMEOUT, PG_IDLE_IN_TRANSACTION_TIMEOUT, PG_KEEPALIVE_IDLE,
+    PG_KEEPALIVE_INTERVAL, PG_KEEPALIVE_RETRIES, PG_STATEMENT_TIMEOUT, PG_TCP_USER_TIMEOUT,
+};
+pub use self::pool::{FleetPool, PG_POOL_SIZE, PG_POOL_WAIT, Pooled};
+pub use self::postgres::PgFleet;
 
 /// What the fleet's console side needs of its store. Every method takes `&mut self`: a
 /// PostgreSQL client needs it for any query, and reconnects in it after the server
