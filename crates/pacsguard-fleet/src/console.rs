@@ -1529,7 +1529,7 @@ mod tests {
         .expect("at the limit");
         assert!(is_token(&token));
         assert!(expires > now());
-        let db = ConsoleDb::open(&store).expect("db");
+        let mut db = ConsoleDb::open(&store).expect("db");
         assert_eq!(
             db.enrol_token_refusal(&token_digest(&token), now())
                 .expect("db"),

@@ -7,7 +7,7 @@ use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, anyhow};
-use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
+use nix::sys::termios::{LocalFlags, SetArg, SpecialCharacterIndices, tcgetattr, tcsetattr};
 use pacsguard_engine::{EngineError, Home, MAX_PASSPHRASE_BYTES, Passphrase, Session};
 use zeroize::Zeroizing;
 
@@ -110,7 +110,12 @@ fn line_of(bytes: Zeroizing<Vec<u8>>) -> Result<Zeroizing<String>> {
     Ok(Zeroizing::new(text.to_owned()))
 }
 
-/// Asks on the controlling terminal with echo off; the terminal is put back as it was.
+/// Asks on the controlling terminal with echo off; the terminal is put back as it was,
+/// however the prompt ends. The terminal's signal keys are read as bytes while it asks
+/// (`ISIG` off): Ctrl-C killed the process with echo still off, and the shell after it
+/// showed nothing typed. Now the interrupt (or quit) key puts the terminal back first,
+/// then interrupts the process as the key would have (SIGINT: a shell sees 130); the
+/// suspend key is ignored while asking (a stopped process would leave echo off too).
 fn prompt(question: &str) -> Result<Zeroizing<String>> {
     let mut tty = OpenOptions::new()
         .read(true)
@@ -123,9 +128,21 @@ fn prompt(question: &str) -> Result<Zeroizing<String>> {
         })?;
     let saved = tcgetattr(&tty).context("/dev/tty")?;
     let mut quiet = saved.clone();
-    quiet.local_flags.remove(LocalFlags::ECHO);
+    quiet
+        .local_flags
+        .remove(LocalFlags::ECHO | LocalFlags::ISIG);
     quiet.local_flags.insert(LocalFlags::ECHONL);
+    // The keys the terminal would have made signals of (0: a key not set).
+    let key = |which: SpecialCharacterIndices| {
+        Some(saved.control_chars[which as usize]).filter(|&c| c != 0)
+    };
+    let interrupt = [
+        key(SpecialCharacterIndices::VINTR),
+        key(SpecialCharacterIndices::VQUIT),
+    ];
+    let suspend = key(SpecialCharacterIndices::VSUSP);
     tcsetattr(&tty, SetArg::TCSAFLUSH, &quiet).context("/dev/tty")?;
+    let mut interrupted = false;
     let answer = (|| -> Result<Zeroizing<Vec<u8>>> {
         tty.write_all(question.as_bytes())?;
         tty.flush()?;
@@ -135,12 +152,27 @@ fn prompt(question: &str) -> Result<Zeroizing<String>> {
             match tty.read(&mut byte)? {
                 0 => break,
                 _ if byte[0] == b'\n' => break,
+                _ if interrupt.contains(&Some(byte[0])) => {
+                    interrupted = true;
+                    break;
+                }
+                _ if suspend == Some(byte[0]) => {}
                 _ => line.push(byte[0]),
             }
         }
         Ok(line)
     })();
     let restored = tcsetattr(&tty, SetArg::TCSAFLUSH, &saved);
+    if interrupted {
+        // The cursor was left after the question (the key is not echoed).
+        let _ = tty.write_all(b"\n");
+        drop(answer);
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGINT);
+        // Still here: the process handles SIGINT itself. Nothing was done.
+        return Err(anyhow!(
+            "interrupted at the passphrase prompt: nothing was done"
+        ));
+    }
     let answer = answer.context("/dev/tty")?;
     restored.context("/dev/tty")?;
     line_of(answer)

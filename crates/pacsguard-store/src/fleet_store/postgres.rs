@@ -113,7 +113,7 @@ const PROFILE_COLUMNS: &str = "p.host, h.name, p.generation, p.digest, p.created
      p.last_seen, p.approved_by, p.reason, p.approved_at";
 
 /// The tables whose rows belong to a host, with the rest of their key: what a carry-over
-/// moves (see [`ConsoleDb::carry_over_host`](crate::ConsoleDb::carry_over_host)).
+/// moves (see [`FleetStore::carry_over_host`]).
 const HOST_TABLES: &[(&str, &str)] = &[
     ("fleet_records", "t.seq = o.seq"),
     ("fleet_checkpoints", "t.size = o.size"),
