@@ -1516,3 +1516,120 @@ fn a_console_on_postgresql_loses_nothing_across_a_server_restart_mid_stream() {
     );
     server.stop();
 }
+
+/// Sets `[console] fleet_store` of `env`'s home (a TOML literal string: no escapes).
+fn set_fleet_store(env: &Env, value: &str) {
+    let config = env.home.join("config.toml");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str(&format!("\n[console]\nfleet_store = '{value}'\n"));
+    std::fs::write(&config, text).expect("config");
+}
+
+/// The fragments of the password the next tests use: none may be shown anywhere.
+const PASSWORD_FRAGMENTS: [&str; 3] = ["Xq7", "Zr9", "Lm2"];
+
+fn shows_no_password(what: &str, text: &str) {
+    for fragment in PASSWORD_FRAGMENTS {
+        assert!(!text.contains(fragment), "{what} shows {fragment}: {text}");
+    }
+}
+
+/// A fleet store that refuses for good (no such database; a URL whose unencoded '@'
+/// makes it read two ways): `serve` ends at start, exit 2, with a message naming
+/// `[console] fleet_store` and the reason, and `console hosts` says the same; neither
+/// shows any part of the password.
+#[test]
+fn serve_refuses_a_store_that_refuses_for_good_and_never_shows_its_password() {
+    let pg = pacsguard_testkit::postgres::PgServer::start();
+    for (store, reason) in [
+        (
+            format!(
+                "host={} port=5432 user=postgres password=Xq7@Zr9#Lm2/ dbname=nosuchdb",
+                pg.socket_dir().display()
+            ),
+            "database \"nosuchdb\" does not exist",
+        ),
+        (
+            "postgres://postgres:Xq7@Zr9#Lm2@localhost/fleet".to_string(),
+            "'#'",
+        ),
+        (
+            "postgres://postgres:Xq7@Zr9Lm2@localhost/fleet".to_string(),
+            "more than one '@'",
+        ),
+    ] {
+        let console = Env::new();
+        console.profile(&[]);
+        set_fleet_store(&console, &store);
+        let out = pacsguard()
+            .arg("--home")
+            .arg(&console.home)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--fleet-listen",
+                "127.0.0.1:0",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .expect("serve runs");
+        let said = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{said}");
+        assert!(
+            said.contains("[console] fleet_store") && said.contains(reason),
+            "{said}"
+        );
+        assert!(
+            !said.contains("listening for hosts"),
+            "nothing started: {said}"
+        );
+        shows_no_password("serve", &format!("{said}{}", stdout(&out)));
+        let out = console.run(&["console", "hosts"]);
+        let said = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{said}");
+        assert!(
+            said.contains("[console] fleet_store") && said.contains(reason),
+            "{said}"
+        );
+        shows_no_password("console hosts", &format!("{said}{}", stdout(&out)));
+    }
+}
+
+/// A fleet store that cannot be reached now (no server at its socket): `serve` starts
+/// and says so, and the silence check tries it again backing off (1, 2, 4, 8 s … up to
+/// STORE_RETRY_CAP), one line per try, not a line a second for ever; the password is in
+/// none of them.
+#[test]
+fn serve_with_an_unreachable_store_backs_off_and_never_shows_its_password() {
+    let nowhere = tempfile::tempdir().expect("tempdir");
+    let console = Env::new();
+    console.profile(&[]);
+    set_fleet_store(
+        &console,
+        &format!(
+            "host={} port=5432 user=fleet password=Xq7@Zr9#Lm2/ dbname=fleet",
+            nowhere.path().display()
+        ),
+    );
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    assert!(
+        server.wait_for("next try in 8 s", Duration::from_secs(120)),
+        "{}",
+        server.stderr()
+    );
+    let said = server.stderr();
+    let waits: Vec<&str> = said
+        .lines()
+        .filter(|l| l.contains("silence check"))
+        .map(|l| l.rsplit("next try in ").next().unwrap_or(""))
+        .take_while(|w| !w.starts_with('8'))
+        .collect();
+    assert_eq!(waits, ["1 s)", "2 s)", "4 s)"], "{said}");
+    assert!(
+        said.contains("serving anyway") && said.contains("[console] fleet_store"),
+        "{said}"
+    );
+    shows_no_password("serve", &said);
+    server.stop();
+}
