@@ -1503,6 +1503,19 @@ mod tests {
         );
     }
 
+    /// The waits between tries of an unreachable store double from the first up to the
+    /// cap and stay there; an answer starts them again from the first.
+    #[test]
+    fn store_retries_back_off_to_their_cap_and_start_again_after_an_answer() {
+        let mut backoff = Backoff::default();
+        let waits: Vec<u64> = (0..9).map(|_| backoff.failed().as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        assert_eq!(STORE_RETRY_CAP, Duration::from_secs(60));
+        assert!(backoff.succeeded(), "a run of failures ended");
+        assert!(!backoff.succeeded(), "once");
+        assert_eq!(backoff.failed(), STORE_RETRY_FIRST);
+    }
+
     #[test]
     fn host_names_are_held_to_their_limit_and_alphabet() {
         assert!(check_host_name(&"a".repeat(MAX_HOST_NAME)).is_ok());

@@ -6,7 +6,7 @@
 use pacsguard_store::{
     AcceptedBatch, FleetStore, FleetStoreAt, MAX_PENDING_PROFILES_PER_HOST, TokenRefusal,
 };
-use pacsguard_testkit::postgres::PgServer;
+use pacsguard_testkit::postgres::{PgServer, Stopped};
 
 /// Runs `test` on a fresh SQLite store, then on a fresh PostgreSQL database; each is
 /// named in a failure.
@@ -685,42 +685,6 @@ fn a_listener_that_never_answers_is_given_up_within_the_connect_deadline() {
     assert!(!err.is_permanent(), "a server stuck now may answer later");
 }
 
-/// Continues a stopped process when dropped: a failing assertion never leaves a
-/// server's backend stopped.
-struct Stopped(String);
-
-impl Stopped {
-    fn stop(pid: &str) -> Stopped {
-        let status = std::process::Command::new("kill")
-            .args(["-STOP", pid])
-            .status()
-            .expect("kill");
-        assert!(status.success(), "kill -STOP {pid}");
-        Stopped(pid.to_string())
-    }
-}
-
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("kill")
-            .args(["-CONT", &self.0])
-            .status();
-    }
-}
-
-/// The server's backends of client connections other than `psql`'s own.
-fn backends(server: &PgServer) -> Vec<String> {
-    server
-        .psql(
-            "SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' \
-             AND pid <> pg_backend_pid() ORDER BY pid",
-        )
-        .lines()
-        .map(|l| l.trim().to_string())
-        .filter(|l| !l.is_empty())
-        .collect()
-}
-
 /// A real PostgreSQL backend stopped (SIGSTOP) under an open connection, as a server
 /// that stops answering mid-query does: the call gives up within its deadline with an
 /// error naming it; another connection is served meanwhile; once the backend runs
@@ -731,9 +695,9 @@ fn a_backend_stopped_mid_query_is_given_up_and_the_store_works_again() {
     let at = FleetStoreAt::Postgres(server.connection_string());
     let mut db = open(&at);
     let host = enrol(db.as_mut(), b"t", "pacs", "f");
-    let stuck = backends(&server);
+    let stuck = server.client_backends(None);
     assert_eq!(stuck.len(), 1, "one connection: {stuck:?}");
-    let stopped = Stopped::stop(&stuck[0]);
+    let stopped = Stopped::stop(stuck[0]);
     let bound = pacsguard_store::PG_CALL_DEADLINE * 6;
     let (mut db, answer) = within(bound, move || {
         let answer = db.host(host);
@@ -827,14 +791,14 @@ fn many_requests_at_once_open_no_more_connections_than_the_pool_holds() {
             })
             .collect();
         while workers.iter().any(|w| !w.is_finished()) {
-            most = most.max(backends(&server).len());
+            most = most.max(server.client_backends(None).len());
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         for w in workers {
             w.join().expect("worker");
         }
     });
-    most = most.max(backends(&server).len());
+    most = most.max(server.client_backends(None).len());
     assert!(
         (1..=3).contains(&most),
         "{most} server connections for a pool of 3"

@@ -116,6 +116,9 @@ fn line_of(bytes: Zeroizing<Vec<u8>>) -> Result<Zeroizing<String>> {
 /// showed nothing typed. Now the interrupt (or quit) key puts the terminal back first,
 /// then interrupts the process as the key would have (SIGINT: a shell sees 130); the
 /// suspend key is ignored while asking (a stopped process would leave echo off too).
+/// The line is read a byte at a time (`ICANON` off: a canonical read would wait for
+/// the end of the line before the interrupt key is seen), with the terminal's erase,
+/// kill and end-of-file keys done here as the terminal does them.
 fn prompt(question: &str) -> Result<Zeroizing<String>> {
     let mut tty = OpenOptions::new()
         .read(true)
@@ -130,8 +133,10 @@ fn prompt(question: &str) -> Result<Zeroizing<String>> {
     let mut quiet = saved.clone();
     quiet
         .local_flags
-        .remove(LocalFlags::ECHO | LocalFlags::ISIG);
-    quiet.local_flags.insert(LocalFlags::ECHONL);
+        .remove(LocalFlags::ECHO | LocalFlags::ISIG | LocalFlags::ICANON);
+    // Each read returns as soon as one byte is there.
+    quiet.control_chars[SpecialCharacterIndices::VMIN as usize] = 1;
+    quiet.control_chars[SpecialCharacterIndices::VTIME as usize] = 0;
     // The keys the terminal would have made signals of (0: a key not set).
     let key = |which: SpecialCharacterIndices| {
         Some(saved.control_chars[which as usize]).filter(|&c| c != 0)
@@ -141,6 +146,9 @@ fn prompt(question: &str) -> Result<Zeroizing<String>> {
         key(SpecialCharacterIndices::VQUIT),
     ];
     let suspend = key(SpecialCharacterIndices::VSUSP);
+    let erase = [key(SpecialCharacterIndices::VERASE), Some(0x7f), Some(0x08)];
+    let kill = key(SpecialCharacterIndices::VKILL);
+    let eof = key(SpecialCharacterIndices::VEOF);
     tcsetattr(&tty, SetArg::TCSAFLUSH, &quiet).context("/dev/tty")?;
     let mut interrupted = false;
     let answer = (|| -> Result<Zeroizing<Vec<u8>>> {
@@ -151,21 +159,28 @@ fn prompt(question: &str) -> Result<Zeroizing<String>> {
         while line.len() <= MAX_PASSPHRASE_BYTES + 2 {
             match tty.read(&mut byte)? {
                 0 => break,
-                _ if byte[0] == b'\n' => break,
+                // ICRNL (an input flag, left on) has made Enter's CR a NL already.
+                _ if byte[0] == b'\n' || byte[0] == b'\r' => break,
                 _ if interrupt.contains(&Some(byte[0])) => {
                     interrupted = true;
                     break;
                 }
                 _ if suspend == Some(byte[0]) => {}
+                _ if eof == Some(byte[0]) => break,
+                _ if erase.contains(&Some(byte[0])) => {
+                    // One character back: its UTF-8 continuation bytes with it.
+                    while line.pop().is_some_and(|b| b & 0xc0 == 0x80) {}
+                }
+                _ if kill == Some(byte[0]) => line.clear(),
                 _ => line.push(byte[0]),
             }
         }
+        // What ECHONL did in canonical mode: the cursor goes to the next line.
+        tty.write_all(b"\n")?;
         Ok(line)
     })();
     let restored = tcsetattr(&tty, SetArg::TCSAFLUSH, &saved);
     if interrupted {
-        // The cursor was left after the question (the key is not echoed).
-        let _ = tty.write_all(b"\n");
         drop(answer);
         let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGINT);
         // Still here: the process handles SIGINT itself. Nothing was done.

@@ -318,7 +318,19 @@ while b"passphrase of" not in seen:
     if ready:
         seen += os.read(fd, 1024)
 os.write(fd, b"\x03")
-_, status = os.waitpid(pid, 0)
+deadline = time.monotonic() + 120
+while True:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        break
+    if time.monotonic() > deadline:
+        os.kill(pid, 9); print("still running after Ctrl-C"); sys.exit(4)
+    ready, _, _ = select.select([fd], [], [], 0.1)
+    if ready:
+        try:
+            os.read(fd, 1024)
+        except OSError:
+            pass
 echo = bool(termios.tcgetattr(fd)[3] & termios.ECHO)
 print("exit", os.waitstatus_to_exitcode(status), "echo", echo)
 "#;
