@@ -717,7 +717,7 @@ fn a_backend_stopped_mid_query_is_given_up_and_the_store_works_again() {
         open(&other_at).host(host).map(|h| h.is_some())
     })
     .expect("another connection is served");
-    assert_eq!(other.expect("store"), true);
+    assert!(other.expect("store"), "the host is found");
     drop(stopped);
     let back = within(bound, move || db.host(host).map(|h| h.map(|h| h.name)))
         .expect("answered once the backend runs");

@@ -647,7 +647,7 @@ impl FleetStore for ConsoleDb {
              VALUES (?1, ?2, ?3, 0, ?4, 0)",
             params![host, to_i64(generation), FROM_TRAIL, now],
         )?;
-        prune_pending(&mut self.conn, host).map_err(self.sql())?;
+        prune_pending(&self.conn, host).map_err(self.sql())?;
         Ok(true)
     }
 
