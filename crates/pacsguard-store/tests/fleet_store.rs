@@ -489,7 +489,10 @@ fn a_fleet_store_setting_that_is_no_connection_string_is_refused_by_name() {
     );
     let err = FleetStoreAt::from_config(store.clone(), Some("postgres://u@h:notaport/db"))
         .expect_err("refused");
-    assert!(err.starts_with("[console] fleet_store:"), "{err}");
+    assert!(
+        err.starts_with("[console] fleet_store:") && err.contains("option `port`"),
+        "where it is wrong, when that shows no password: {err}"
+    );
     let at =
         FleetStoreAt::from_config(store, Some("postgres://fleet:s3cret@db.example:5433/fleet"))
             .expect("a URL");
@@ -832,6 +835,24 @@ fn a_password_with_an_unencoded_at_hash_or_slash_is_refused_and_never_shown() {
         for text in [err, opened.to_string(), at.describe(), format!("{at:?}")] {
             for fragment in fragments {
                 assert!(!text.contains(fragment), "{fragment} shown: {text}");
+            }
+        }
+    }
+    // The key=value form, a password with a space left unquoted: the parser's words
+    // ("unknown option `Zr9`") would show a part of it.
+    for text in [
+        "host=db.example user=fleet password=Xq7 Zr9=Lm2 dbname=fleet",
+        "host=db.example user=fleet password='Xq7 Zr9Lm2 dbname=fleet",
+    ] {
+        let err = FleetStoreAt::from_config(store.clone(), Some(text)).expect_err(text);
+        assert!(err.starts_with("[console] fleet_store:"), "{err}");
+        let opened = FleetStoreAt::Postgres(text.to_string())
+            .open()
+            .map(|_| ())
+            .expect_err(text);
+        for shown in [err, opened.to_string()] {
+            for fragment in fragments {
+                assert!(!shown.contains(fragment), "{fragment} shown: {shown}");
             }
         }
     }

@@ -164,7 +164,22 @@ pub(super) fn parse(text: &str) -> Result<tokio_postgres::Config, String> {
             "the URL holds {what}: it can be read in more than one way, and a fragment of the password taken for the host; percent-encode the password, or use the key=value form (password='…')"
         ));
     }
-    tokio_postgres::Config::from_str(text).map_err(|e| e.to_string())
+    tokio_postgres::Config::from_str(text).map_err(|e| {
+        // The parser's error says only "invalid connection string"; its cause names an
+        // option by its fixed name ("invalid value for option `port`"), or quotes the
+        // text where it went wrong: an unknown "option" or an unexpected character,
+        // which may be part of a password written without quotes (`password=Xq7
+        // Zr9=1` is "unknown option `Zr9`"). Only the first kind is shown.
+        let cause = std::error::Error::source(&e).map(ToString::to_string);
+        match cause {
+            Some(cause) if cause.starts_with("invalid value for option `") => {
+                format!("{e}: {cause}")
+            }
+            _ => format!(
+                "{e} (where is not shown: it could be part of the password; quote a password holding spaces or '=' as password='…')"
+            ),
+        }
+    })
 }
 
 /// The target of a connection string for messages: database, user and hosts, never
