@@ -1503,6 +1503,61 @@ mod tests {
         );
     }
 
+    /// Requests refused because every connection of the pool stayed in use are said by
+    /// the console (how many, naming PG_POOL_SIZE), not only answered to the hosts.
+    #[test]
+    fn requests_refused_at_the_pools_limit_are_said() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let pool = FleetPool::with_limits(
+            FleetStoreAt::Sqlite(store.clone()),
+            1,
+            Duration::from_millis(50),
+        );
+        let fleet = Fleet::new(
+            store,
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
+            Box::new(|_| {}),
+        )
+        .with_pool(pool.clone());
+        let held = pool.get().expect("the only connection");
+        assert!(pool.get().is_err(), "refused at the limit");
+        let said = Arc::new(Mutex::new(Vec::<String>::new()));
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let sink = said.clone();
+            let watcher = s.spawn(|| {
+                watch_silence(&fleet, &stop, &move |line: &str| {
+                    sink.lock().expect("said").push(line.to_string());
+                });
+            });
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
+            while !said
+                .lock()
+                .expect("said")
+                .iter()
+                .any(|l| l.contains("PG_POOL_SIZE"))
+            {
+                assert!(std::time::Instant::now() < deadline, "never said");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            stop.store(true, Ordering::Relaxed);
+            watcher.join().expect("watcher");
+        });
+        drop(held);
+        let said = said.lock().expect("said");
+        let line = said
+            .iter()
+            .find(|l| l.contains("PG_POOL_SIZE"))
+            .expect("said");
+        assert!(
+            line.contains("request(s) found all 1 connections") && line.contains("PG_POOL_WAIT"),
+            "{line}"
+        );
+    }
+
     /// The waits between tries of an unreachable store double from the first up to the
     /// cap and stay there; an answer starts them again from the first.
     #[test]
