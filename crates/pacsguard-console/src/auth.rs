@@ -148,11 +148,10 @@ pub struct Console {
     pub(crate) asked: Mutex<HashMap<u64, String>>,
     /// The accounts' digests the trail holds ([`crate::bound`]).
     pub(crate) bindings: Mutex<crate::bound::Bindings>,
-    /// Where the fleet's tables live when not in the home's store (`[console]
-    /// fleet_store`: PostgreSQL), and its connection once opened (see
+    /// The connections to the fleet's tables when not in the home's store (`[console]
+    /// fleet_store`: PostgreSQL), shared with the fleet listener (see
     /// [`Console::with_fleet`]).
-    fleet_at: Option<pacsguard_store::FleetStoreAt>,
-    fleet: Mutex<Option<Box<dyn pacsguard_store::FleetStore>>>,
+    fleet: Option<Arc<pacsguard_store::FleetPool>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, AuthError> {
@@ -223,41 +222,42 @@ impl Console {
             vault_reads: Mutex::new(0),
             asked: Mutex::new(HashMap::new()),
             bindings: Mutex::new(crate::bound::Bindings::default()),
-            fleet_at: None,
-            fleet: Mutex::new(None),
+            fleet: None,
         })
     }
 
     /// The fleet's tables on another store than the home's (the fleet listener's, from
     /// `[console] fleet_store`), so the Hosts page and its approvals read and write
     /// what the listener does. The home's store is the default.
-    pub fn with_fleet_store(mut self, at: pacsguard_store::FleetStoreAt) -> Console {
-        self.fleet_at = match at {
+    pub fn with_fleet_store(self, at: pacsguard_store::FleetStoreAt) -> Console {
+        self.with_fleet_pool(pacsguard_store::FleetPool::new(at))
+    }
+
+    /// As [`Console::with_fleet_store`], sharing the pool of the fleet listener: one
+    /// bound on the connections of one console.
+    pub fn with_fleet_pool(mut self, pool: Arc<pacsguard_store::FleetPool>) -> Console {
+        self.fleet = match pool.at() {
             pacsguard_store::FleetStoreAt::Sqlite(_) => None,
-            other => Some(other),
+            _ => Some(pool),
         };
         self
     }
 
-    /// Runs `work` on the fleet's store: the configured one (connected at first use, so
-    /// a database down when `serve` starts is an error of the page, not of the start),
-    /// else the console's own connection to the home's store.
+    /// Runs `work` on the fleet's store: a connection of the configured one's pool
+    /// (connected at first use, so a database down when `serve` starts is an error of
+    /// the page, not of the start; each call bounded by the store's deadlines, and a
+    /// stuck call holds up its own page only), else the console's own connection to
+    /// the home's store.
     pub(crate) fn with_fleet<R>(
         &self,
         work: impl FnOnce(&mut dyn pacsguard_store::FleetStore) -> Result<R, AuthError>,
     ) -> Result<R, AuthError> {
-        let Some(at) = &self.fleet_at else {
+        let Some(pool) = &self.fleet else {
             let mut db = lock(&self.db)?;
             return work(&mut *db);
         };
-        let mut fleet = lock(&self.fleet)?;
-        if fleet.is_none() {
-            *fleet = Some(at.open()?);
-        }
-        match fleet.as_mut() {
-            Some(store) => work(store.as_mut()),
-            None => unreachable!("opened just above"),
-        }
+        let mut store = pool.get()?;
+        work(&mut *store)
     }
 
     /// Ends every session past its idle or absolute limit, whether or not its browser

@@ -18,7 +18,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use pacsguard_events::{Finding, FindingKind, Severity};
-use pacsguard_store::{AcceptedBatch, FleetStore, FleetStoreAt, HostRow, StoreError, TokenRefusal};
+use pacsguard_store::{
+    AcceptedBatch, FleetPool, FleetStore, FleetStoreAt, HostRow, StoreError, TokenRefusal,
+};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use sha2::{Digest as _, Sha256};
@@ -47,6 +49,17 @@ pub const MAX_UNPROVEN_CONNECTIONS: usize = MAX_CONNECTIONS / 2;
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a TLS handshake may take as a whole.
 pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(30);
+/// How often the console looks for silent hosts.
+pub const SILENCE_CHECK_EVERY: Duration = Duration::from_secs(1);
+/// The first wait before the silence check tries a store it could not reach again;
+/// each failure after doubles it, up to [`STORE_RETRY_CAP`]: a store down for hours is
+/// said once a minute, not once a second.
+pub const STORE_RETRY_FIRST: Duration = Duration::from_secs(1);
+/// The longest wait between two tries of an unreachable store (see [`STORE_RETRY_FIRST`]).
+pub const STORE_RETRY_CAP: Duration = Duration::from_secs(60);
+/// How often at most the console says that host requests were refused for want of a
+/// store connection (every connection of the pool in use, [`pacsguard_store::PG_POOL_SIZE`]).
+pub const POOL_REPORT_EVERY: Duration = Duration::from_secs(10);
 /// The longest heartbeat interval a host may promise (a longer one is taken as this).
 pub const MAX_INTERVAL: u64 = 3600;
 /// How long past its promised interval a host may stay silent before the `host-silent`
@@ -206,8 +219,9 @@ pub type Alert = Box<dyn Fn(Finding) + Send + Sync>;
 
 /// The console's fleet: its store, host CA, witness key and alert sink.
 pub struct Fleet {
-    /// Where the fleet's tables live (the home's SQLite store, or PostgreSQL).
-    pub store: FleetStoreAt,
+    /// The connections to where the fleet's tables live (the home's SQLite store, or
+    /// PostgreSQL), shared with the console's pages.
+    pool: Arc<FleetPool>,
     pub ca: HostCa,
     pub cosigner: Cosigner,
     alert: Alert,
@@ -216,7 +230,9 @@ pub struct Fleet {
 
 impl std::fmt::Debug for Fleet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Fleet").field("store", &self.store).finish()
+        f.debug_struct("Fleet")
+            .field("store", self.pool.at())
+            .finish()
     }
 }
 
@@ -232,12 +248,29 @@ impl Fleet {
         alert: Alert,
     ) -> Fleet {
         Fleet {
-            store: store.into(),
+            pool: FleetPool::new(store.into()),
             ca,
             cosigner,
             alert,
             quota: Quota::default(),
         }
+    }
+
+    /// Shares `pool` (the one the console's pages use) instead of a pool of its own:
+    /// one bound on the connections of one console.
+    pub fn with_pool(mut self, pool: Arc<FleetPool>) -> Fleet {
+        self.pool = pool;
+        self
+    }
+
+    /// Where the fleet's tables live.
+    pub fn store(&self) -> &FleetStoreAt {
+        self.pool.at()
+    }
+
+    /// The connections to the store.
+    pub fn pool(&self) -> &Arc<FleetPool> {
+        &self.pool
     }
 
     /// Another quota than [`Quota::default`] (tests at the limit).
@@ -674,7 +707,15 @@ impl Fleet {
     }
 
     /// Raises `host-silent` for each host past its promised interval (once per silence).
-    pub fn check_silence(&self, db: &mut dyn FleetStore) -> Result<(), StoreError> {
+    /// `reachable_since` (Unix seconds): when the console's store was last found back
+    /// after it could not be reached. While it could not, no host's report could be
+    /// stored, so a host's silence is counted from then at the earliest, not from its
+    /// last stored contact: a store outage is not every host's silence.
+    pub fn check_silence(
+        &self,
+        db: &mut dyn FleetStore,
+        reachable_since: i64,
+    ) -> Result<(), StoreError> {
         let now = now();
         let grace = i64::try_from(SILENCE_GRACE.as_secs()).unwrap_or(i64::MAX);
         for host in db.hosts()? {
@@ -683,6 +724,7 @@ impl Fleet {
             }
             let due = host
                 .last_contact
+                .max(reachable_since)
                 .saturating_add(host.interval)
                 .saturating_add(grace);
             if now > due {
@@ -795,7 +837,9 @@ impl Drop for UnprovenSlot {
     }
 }
 
-/// Serves hosts on `listener` until `stop`; checks for silent hosts every second.
+/// Serves hosts on `listener` until `stop`, and checks for silent hosts every
+/// [`SILENCE_CHECK_EVERY`] on a thread of its own: a store that is slow or stuck holds
+/// up the check, never the accepting of hosts (and the reverse).
 pub fn serve(
     listener: TcpListener,
     config: Arc<rustls::ServerConfig>,
@@ -804,73 +848,173 @@ pub fn serve(
     say: Arc<dyn Fn(&str) + Send + Sync>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     listener.set_nonblocking(true)?;
+    let silence = {
+        let (fleet, stop, say) = (fleet.clone(), stop.clone(), say.clone());
+        std::thread::Builder::new()
+            .name("fleet-silence".into())
+            .spawn(move || watch_silence(&fleet, &stop, say.as_ref()))?
+    };
     std::thread::Builder::new()
         .name("fleet".into())
         .spawn(move || {
-            let open = Arc::new(AtomicUsize::new(0));
-            let unproven: Unproven = Arc::default();
-            // Opened again at the next check when it could not be (the store's server
-            // down at start); a PostgreSQL connection reconnects by itself after.
-            let mut silence_db: Option<Box<dyn FleetStore>> = None;
-            let mut next_silence_check = std::time::Instant::now();
-            while !stop.load(Ordering::Relaxed) {
-                if std::time::Instant::now() >= next_silence_check {
-                    if silence_db.is_none() {
-                        match fleet.store.open() {
-                            Ok(db) => silence_db = Some(db),
-                            Err(e) => say(&format!("fleet: silence check: {e}")),
-                        }
-                    }
-                    if let Some(db) = silence_db.as_mut()
-                        && let Err(e) = fleet.check_silence(db.as_mut())
-                    {
-                        say(&format!("fleet: silence check: {e}"));
-                    }
-                    next_silence_check = std::time::Instant::now() + Duration::from_secs(1);
+            accept_hosts(&listener, &config, &fleet, &stop, &say);
+            let _ = silence.join();
+        })
+}
+
+/// The waits between tries of a store that cannot be reached: [`STORE_RETRY_FIRST`],
+/// doubled at each failure up to [`STORE_RETRY_CAP`], back to the first once it answers.
+#[derive(Debug)]
+pub struct Backoff {
+    wait: Duration,
+    failing: bool,
+}
+
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff {
+            wait: STORE_RETRY_FIRST,
+            failing: false,
+        }
+    }
+}
+
+impl Backoff {
+    /// A failure: how long to wait before the next try.
+    pub fn failed(&mut self) -> Duration {
+        let wait = if self.failing {
+            (self.wait * 2).min(STORE_RETRY_CAP)
+        } else {
+            STORE_RETRY_FIRST
+        };
+        self.failing = true;
+        self.wait = wait;
+        wait
+    }
+
+    /// A success: whether it ends a run of failures.
+    pub fn succeeded(&mut self) -> bool {
+        let was = self.failing;
+        *self = Backoff::default();
+        was
+    }
+}
+
+/// Sleeps up to `wait`, waking early when `stop` is set.
+fn nap(stop: &AtomicBool, wait: Duration) {
+    let until = std::time::Instant::now() + wait;
+    while !stop.load(Ordering::Relaxed) {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(100)));
+    }
+}
+
+/// The silence check's loop (see [`serve`]), and the reports of the store's troubles:
+/// an unreachable store said once per try, the tries backing off (a store down for
+/// hours is a line a minute), its return said once; requests refused for want of a
+/// connection (the pool's limit reached) said at most every [`POOL_REPORT_EVERY`].
+fn watch_silence(fleet: &Fleet, stop: &AtomicBool, say: &(dyn Fn(&str) + Send + Sync)) {
+    let mut backoff = Backoff::default();
+    let mut reachable_since = 0i64;
+    let mut exhausted_said = 0u64;
+    let mut pool_said_at: Option<std::time::Instant> = None;
+    while !stop.load(Ordering::Relaxed) {
+        let checked = fleet
+            .pool
+            .get()
+            .and_then(|mut db| fleet.check_silence(&mut *db, reachable_since));
+        let wait = match checked {
+            Ok(()) => {
+                if backoff.succeeded() {
+                    reachable_since = now();
+                    say("fleet: the fleet's store answers again");
                 }
-                match listener.accept() {
-                    Ok((tcp, from)) => {
-                        if open.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
-                            drop(tcp); // over the limit: the host retries at its next report
-                            continue;
-                        }
-                        let Some(slot) =
-                            UnprovenSlot::take(&unproven, from.ip(), tcp.try_clone().ok())
-                        else {
-                            drop(tcp); // this address holds its share of unproven slots
-                            continue;
-                        };
-                        open.fetch_add(1, Ordering::Relaxed);
-                        let (config, fleet, count, stop, thread_say) = (
-                            config.clone(),
-                            fleet.clone(),
-                            open.clone(),
-                            stop.clone(),
-                            say.clone(),
-                        );
-                        let spawned = std::thread::Builder::new().name("fleet-host".into()).spawn(
-                            move || {
-                                if let Err(e) = connection(tcp, config, &fleet, &stop, slot) {
-                                    thread_say(&format!("fleet: {e}"));
-                                }
-                                count.fetch_sub(1, Ordering::Relaxed);
-                            },
-                        );
-                        if spawned.is_err() {
-                            open.fetch_sub(1, Ordering::Relaxed);
-                            say("fleet: could not start a connection thread");
-                        }
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(Duration::from_millis(50));
-                    }
-                    Err(e) => {
-                        say(&format!("fleet: accept: {e}"));
-                        std::thread::sleep(Duration::from_millis(200));
-                    }
+                SILENCE_CHECK_EVERY
+            }
+            // Every connection in use: the store answers, only slowly; said below.
+            Err(StoreError::PoolExhausted { .. }) => SILENCE_CHECK_EVERY,
+            Err(e) => {
+                let wait = backoff.failed();
+                say(&format!(
+                    "fleet: silence check: {e} (hosts' reports are refused meanwhile; next try in {} s)",
+                    wait.as_secs()
+                ));
+                wait
+            }
+        };
+        let exhausted = fleet.pool.exhausted();
+        if exhausted > exhausted_said
+            && pool_said_at.is_none_or(|at| at.elapsed() >= POOL_REPORT_EVERY)
+        {
+            say(&format!(
+                "fleet: {} request(s) found all {} connections to the fleet's store in use (PG_POOL_SIZE) for {} s (PG_POOL_WAIT) and were refused; the hosts send them again",
+                exhausted - exhausted_said,
+                fleet.pool.size(),
+                pacsguard_store::PG_POOL_WAIT.as_secs()
+            ));
+            exhausted_said = exhausted;
+            pool_said_at = Some(std::time::Instant::now());
+        }
+        nap(stop, wait);
+    }
+}
+
+/// Accepts hosts until `stop`, each connection on a thread of its own.
+fn accept_hosts(
+    listener: &TcpListener,
+    config: &Arc<rustls::ServerConfig>,
+    fleet: &Arc<Fleet>,
+    stop: &Arc<AtomicBool>,
+    say: &Arc<dyn Fn(&str) + Send + Sync>,
+) {
+    let open = Arc::new(AtomicUsize::new(0));
+    let unproven: Unproven = Arc::default();
+    while !stop.load(Ordering::Relaxed) {
+        match listener.accept() {
+            Ok((tcp, from)) => {
+                if open.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
+                    drop(tcp); // over the limit: the host retries at its next report
+                    continue;
+                }
+                let Some(slot) = UnprovenSlot::take(&unproven, from.ip(), tcp.try_clone().ok())
+                else {
+                    drop(tcp); // this address holds its share of unproven slots
+                    continue;
+                };
+                open.fetch_add(1, Ordering::Relaxed);
+                let (config, fleet, count, stop, thread_say) = (
+                    config.clone(),
+                    fleet.clone(),
+                    open.clone(),
+                    stop.clone(),
+                    say.clone(),
+                );
+                let spawned =
+                    std::thread::Builder::new()
+                        .name("fleet-host".into())
+                        .spawn(move || {
+                            if let Err(e) = connection(tcp, config, &fleet, &stop, slot) {
+                                thread_say(&format!("fleet: {e}"));
+                            }
+                            count.fetch_sub(1, Ordering::Relaxed);
+                        });
+                if spawned.is_err() {
+                    open.fetch_sub(1, Ordering::Relaxed);
+                    say("fleet: could not start a connection thread");
                 }
             }
-        })
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => {
+                say(&format!("fleet: accept: {e}"));
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
 }
 
 fn connection(
@@ -926,15 +1070,18 @@ fn connection(
         .peer_certificates()
         .and_then(|c| c.first())
         .map(|c| c.to_vec());
-    let mut db = fleet.store.open().map_err(|e| e.to_string())?;
     // Verified against the host CA and a host not revoked: no longer counted against
     // its address. A revoked host's certificate still passes the handshake (the CA
-    // keeps no revocation list), so it stays held to its address's share.
+    // keeps no revocation list), so it stays held to its address's share. A store
+    // that cannot say (down, stuck) proves nobody: the request is answered below with
+    // the store's error, and the host comes again.
     let proven = peer.as_deref().is_some_and(|peer| {
-        matches!(
-            db.host_by_fingerprint(&crate::cert_fingerprint(peer)),
-            Ok(Some(host)) if host.revoked.is_none()
-        )
+        fleet.pool.get().is_ok_and(|mut db| {
+            matches!(
+                db.host_by_fingerprint(&crate::cert_fingerprint(peer)),
+                Ok(Some(host)) if host.revoked.is_none()
+            )
+        })
     });
     if proven {
         slot.release();
@@ -962,7 +1109,14 @@ fn connection(
                 return Ok(());
             }
         };
-        let response = fleet.answer(db.as_mut(), peer.as_deref(), request);
+        // A connection of the pool for this request only, given back before the next
+        // frame is awaited: an idle host holds none.
+        let response = match fleet.pool.get() {
+            Ok(mut db) => fleet.answer(&mut *db, peer.as_deref(), request),
+            Err(e) => Response::Refused {
+                reason: format!("the console's store: {e}"),
+            },
+        };
         if wire::write_frame(&mut stream, &response).is_err() || !proven {
             return Ok(());
         }
@@ -1349,6 +1503,74 @@ mod tests {
         );
     }
 
+    /// Requests refused because every connection of the pool stayed in use are said by
+    /// the console (how many, naming PG_POOL_SIZE), not only answered to the hosts.
+    #[test]
+    fn requests_refused_at_the_pools_limit_are_said() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let pool = FleetPool::with_limits(
+            FleetStoreAt::Sqlite(store.clone()),
+            1,
+            Duration::from_millis(50),
+        );
+        let fleet = Fleet::new(
+            store,
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
+            Box::new(|_| {}),
+        )
+        .with_pool(pool.clone());
+        let held = pool.get().expect("the only connection");
+        assert!(pool.get().is_err(), "refused at the limit");
+        let said = Arc::new(Mutex::new(Vec::<String>::new()));
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let sink = said.clone();
+            let watcher = s.spawn(|| {
+                watch_silence(&fleet, &stop, &move |line: &str| {
+                    sink.lock().expect("said").push(line.to_string());
+                });
+            });
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
+            while !said
+                .lock()
+                .expect("said")
+                .iter()
+                .any(|l| l.contains("PG_POOL_SIZE"))
+            {
+                assert!(std::time::Instant::now() < deadline, "never said");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            stop.store(true, Ordering::Relaxed);
+            watcher.join().expect("watcher");
+        });
+        drop(held);
+        let said = said.lock().expect("said");
+        let line = said
+            .iter()
+            .find(|l| l.contains("PG_POOL_SIZE"))
+            .expect("said");
+        assert!(
+            line.contains("request(s) found all 1 connections") && line.contains("PG_POOL_WAIT"),
+            "{line}"
+        );
+    }
+
+    /// The waits between tries of an unreachable store double from the first up to the
+    /// cap and stay there; an answer starts them again from the first.
+    #[test]
+    fn store_retries_back_off_to_their_cap_and_start_again_after_an_answer() {
+        let mut backoff = Backoff::default();
+        let waits: Vec<u64> = (0..9).map(|_| backoff.failed().as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        assert_eq!(STORE_RETRY_CAP, Duration::from_secs(60));
+        assert!(backoff.succeeded(), "a run of failures ended");
+        assert!(!backoff.succeeded(), "once");
+        assert_eq!(backoff.failed(), STORE_RETRY_FIRST);
+    }
+
     #[test]
     fn host_names_are_held_to_their_limit_and_alphabet() {
         assert!(check_host_name(&"a".repeat(MAX_HOST_NAME)).is_ok());
@@ -1375,7 +1597,7 @@ mod tests {
         .expect("at the limit");
         assert!(is_token(&token));
         assert!(expires > now());
-        let db = ConsoleDb::open(&store).expect("db");
+        let mut db = ConsoleDb::open(&store).expect("db");
         assert_eq!(
             db.enrol_token_refusal(&token_digest(&token), now())
                 .expect("db"),

@@ -624,6 +624,7 @@ impl ConsoleDb {
 mod tests {
     use super::*;
     use crate::Store;
+    use crate::fleet_store::FleetStore as _;
 
     fn db() -> (tempfile::TempDir, ConsoleDb) {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -25,7 +25,11 @@ pub use console::{
     PasskeyRow, PendingAcceptRow, ProfileNoted, ProfileRow, SealBinding, SealRow, SessionRow,
     TokenRefusal,
 };
-pub use fleet_store::{FleetStore, FleetStoreAt, PG_CONNECT_TIMEOUT, PgFleet};
+pub use fleet_store::{
+    FleetPool, FleetStore, FleetStoreAt, PG_CALL_DEADLINE, PG_CONNECT_TIMEOUT,
+    PG_IDLE_IN_TRANSACTION_TIMEOUT, PG_KEEPALIVE_IDLE, PG_KEEPALIVE_INTERVAL, PG_KEEPALIVE_RETRIES,
+    PG_POOL_SIZE, PG_POOL_WAIT, PG_STATEMENT_TIMEOUT, PG_TCP_USER_TIMEOUT, PgFleet, Pooled,
+};
 pub use seen::SeenRow;
 pub use signing::{
     SIGNATURE_DOMAIN, SIGNATURE_DOMAIN_V2, fingerprint, signing_message, signing_message_v2,

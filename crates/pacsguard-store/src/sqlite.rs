@@ -79,11 +79,80 @@ pub enum StoreError {
     Schema { path: PathBuf, found: i64 },
     /// The fleet's store on a PostgreSQL server (`target`: its database, user and host,
     /// never the password).
-    #[error("[console] fleet_store (PostgreSQL {target}): {source}")]
+    #[error("[console] fleet_store (PostgreSQL {target}): {source}{}", postgres_cause(.source))]
     Postgres {
         target: String,
-        source: postgres::Error,
+        source: tokio_postgres::Error,
     },
+    /// The PostgreSQL server took the connection but did not answer in time (stuck,
+    /// overloaded, a network cut): the connection was given up, nothing half-stored.
+    #[error("[console] fleet_store (PostgreSQL {target}): {what} had no answer within {} s ({setting}): the server is stuck, overloaded or unreachable; the connection was closed (whatever it had begun is rolled back by the server)", .after.as_secs())]
+    PostgresDeadline {
+        target: String,
+        what: &'static str,
+        after: std::time::Duration,
+        setting: &'static str,
+    },
+    /// The client itself could not run (its runtime could not be started).
+    #[error("[console] fleet_store (PostgreSQL {target}): {reason}")]
+    PostgresClient { target: String, reason: String },
+    /// A connection string that cannot be taken as it is (never shown: it may hold a
+    /// password).
+    #[error("[console] fleet_store: {reason}")]
+    PostgresTarget { reason: String },
+    /// Every connection of the pool stayed in use for as long as a caller may wait.
+    #[error("[console] fleet_store ({target}): all {size} connections (PG_POOL_SIZE) stayed in use for {} s (PG_POOL_WAIT): the store is slower than the fleet's requests; try again", .waited.as_secs())]
+    PoolExhausted {
+        target: String,
+        size: usize,
+        waited: std::time::Duration,
+    },
+}
+
+/// The server's own message of a PostgreSQL error (tokio-postgres shows only "db
+/// error" otherwise): what an administrator needs to tell a wrong password from a
+/// missing database. The server's messages name the user and database, never the
+/// password.
+fn postgres_cause(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!(": {} ({})", db.message(), db.code().code()),
+        None => match std::error::Error::source(e) {
+            Some(cause) if !e.to_string().contains(&cause.to_string()) => format!(": {cause}"),
+            _ => String::new(),
+        },
+    }
+}
+
+impl StoreError {
+    /// Whether the error will be the same however often the call is tried again: the
+    /// server refused who we are or what we asked for (a wrong password, no such user
+    /// or database, a connection string it cannot take), as opposed to a server down,
+    /// restarting or stuck, which a later try may find back.
+    pub fn is_permanent(&self) -> bool {
+        use tokio_postgres::error::SqlState;
+        match self {
+            StoreError::PostgresTarget { .. } => true,
+            StoreError::Postgres { source, .. } => match source.code() {
+                Some(code) => [
+                    SqlState::INVALID_PASSWORD,
+                    SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+                    SqlState::INVALID_CATALOG_NAME,
+                    SqlState::INSUFFICIENT_PRIVILEGE,
+                ]
+                .contains(code),
+                // tokio-postgres has no public kind: its own refusals of the
+                // configuration (a password the server asks for and none given, an
+                // authentication method it cannot do) are told by their fixed text.
+                None => {
+                    let text = source.to_string();
+                    text.starts_with("invalid configuration")
+                        || text.starts_with("authentication error")
+                        || text.starts_with("invalid connection string")
+                }
+            },
+            _ => false,
+        }
+    }
 }
 
 /// The signature row of a store, its key checked.

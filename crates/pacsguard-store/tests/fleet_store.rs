@@ -6,7 +6,7 @@
 use pacsguard_store::{
     AcceptedBatch, FleetStore, FleetStoreAt, MAX_PENDING_PROFILES_PER_HOST, TokenRefusal,
 };
-use pacsguard_testkit::postgres::PgServer;
+use pacsguard_testkit::postgres::{PgServer, Stopped};
 
 /// Runs `test` on a fresh SQLite store, then on a fresh PostgreSQL database; each is
 /// named in a failure.
@@ -489,7 +489,10 @@ fn a_fleet_store_setting_that_is_no_connection_string_is_refused_by_name() {
     );
     let err = FleetStoreAt::from_config(store.clone(), Some("postgres://u@h:notaport/db"))
         .expect_err("refused");
-    assert!(err.starts_with("[console] fleet_store:"), "{err}");
+    assert!(
+        err.starts_with("[console] fleet_store:") && err.contains("option `port`"),
+        "where it is wrong, when that shows no password: {err}"
+    );
     let at =
         FleetStoreAt::from_config(store, Some("postgres://fleet:s3cret@db.example:5433/fleet"))
             .expect("a URL");
@@ -637,4 +640,259 @@ fn a_server_left_by_a_killed_test_is_stopped_by_the_next_start() {
         !std::path::Path::new("/proc").join(&postmaster).exists(),
         "the left server {postmaster} stopped"
     );
+}
+
+/// Runs `work` on a thread of its own and waits for it at most `bound` (an upper bound
+/// for a failure, never a measure): `None` if it is still running then.
+fn within<T: Send + 'static>(
+    bound: std::time::Duration,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let (sent, done) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sent.send(work());
+    });
+    done.recv_timeout(bound).ok()
+}
+
+/// A listener that takes every TCP connection and never says a word (a `nc -l`, a
+/// firewall's tarpit, a wrong port): opening the store gives up within its start-up
+/// deadline, naming it, instead of waiting for ever (only the socket's connect was
+/// bounded).
+#[test]
+fn a_listener_that_never_answers_is_given_up_within_the_connect_deadline() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let port = listener.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream); // kept open, never read nor written
+        }
+    });
+    let target = format!("host=127.0.0.1 port={port} user=fleet dbname=fleet");
+    let bound = pacsguard_store::PG_CONNECT_TIMEOUT * 6;
+    let opened = within(bound, move || {
+        FleetStoreAt::Postgres(target).open().map(|_| ())
+    })
+    .unwrap_or_else(|| panic!("still waiting after {bound:?}"));
+    let err = opened.expect_err("nothing answered");
+    let text = err.to_string();
+    assert!(
+        matches!(err, pacsguard_store::StoreError::PostgresDeadline { .. })
+            && text.contains("PG_CONNECT_TIMEOUT")
+            && text.starts_with(
+                "[console] fleet_store (PostgreSQL database fleet as fleet at 127.0.0.1"
+            ),
+        "{text}"
+    );
+    assert!(!err.is_permanent(), "a server stuck now may answer later");
+}
+
+/// A real PostgreSQL backend stopped (SIGSTOP) under an open connection, as a server
+/// that stops answering mid-query does: the call gives up within its deadline with an
+/// error naming it; another connection is served meanwhile; once the backend runs
+/// again the same store object works (on a new connection).
+#[test]
+fn a_backend_stopped_mid_query_is_given_up_and_the_store_works_again() {
+    let server = PgServer::start();
+    let at = FleetStoreAt::Postgres(server.connection_string());
+    let mut db = open(&at);
+    let host = enrol(db.as_mut(), b"t", "pacs", "f");
+    let stuck = server.client_backends(None);
+    assert_eq!(stuck.len(), 1, "one connection: {stuck:?}");
+    let stopped = Stopped::stop(stuck[0]);
+    let bound = pacsguard_store::PG_CALL_DEADLINE * 6;
+    let (mut db, answer) = within(bound, move || {
+        let answer = db.host(host);
+        (db, answer)
+    })
+    .unwrap_or_else(|| panic!("still waiting after {bound:?}"));
+    let err = answer.expect_err("the backend is stopped");
+    let text = err.to_string();
+    assert!(
+        matches!(err, pacsguard_store::StoreError::PostgresDeadline { .. })
+            && text.contains("PG_CALL_DEADLINE"),
+        "{text}"
+    );
+    // The server itself still serves others.
+    let other_at = at.clone();
+    let other = within(bound, move || {
+        open(&other_at).host(host).map(|h| h.is_some())
+    })
+    .expect("another connection is served");
+    assert!(other.expect("store"), "the host is found");
+    drop(stopped);
+    let back = within(bound, move || db.host(host).map(|h| h.map(|h| h.name)))
+        .expect("answered once the backend runs");
+    assert_eq!(back.expect("reconnected").as_deref(), Some("pacs"));
+}
+
+/// The pool opens at most its size; a request past it waits for one given back, and
+/// one that waited its whole wait is refused naming the limit, and counted.
+#[test]
+fn the_pool_holds_its_size_and_a_request_past_it_is_refused_by_name() {
+    on_both(|at| {
+        drop(open(at)); // the tables
+        let pool = pacsguard_store::FleetPool::with_limits(
+            at.clone(),
+            2,
+            std::time::Duration::from_millis(300),
+        );
+        let first = pool.get().expect("one");
+        let second = pool.get().expect("two: at the limit");
+        assert_eq!(pool.in_use(), 2);
+        let err = pool.get().expect_err("past the limit");
+        let text = err.to_string();
+        assert!(
+            text.contains("all 2 connections (PG_POOL_SIZE)") && text.contains("PG_POOL_WAIT"),
+            "{text}"
+        );
+        assert_eq!(pool.exhausted(), 1, "reported");
+        drop(first);
+        drop(second);
+        assert_eq!(pool.in_use(), 0);
+        // A request waiting while every connection is taken gets the one given back
+        // (whether it came before or after the give-back), not an error after its wait.
+        let one = pacsguard_store::FleetPool::with_limits(
+            at.clone(),
+            1,
+            std::time::Duration::from_secs(120),
+        );
+        let taken = one.get().expect("the one");
+        let waiter = {
+            let one = one.clone();
+            std::thread::spawn(move || one.get().map(|_| ()))
+        };
+        drop(taken);
+        assert!(waiter.join().expect("waiter").is_ok());
+        assert_eq!(one.exhausted(), 0);
+        assert_eq!(pool.in_use(), 0);
+        let again = pool.get().expect("an idle one");
+        drop(again);
+    });
+}
+
+/// Many requests at once on PostgreSQL: never more server connections than the pool's
+/// size (one per host connection before).
+#[test]
+fn many_requests_at_once_open_no_more_connections_than_the_pool_holds() {
+    let server = PgServer::start();
+    let at = FleetStoreAt::Postgres(server.connection_string());
+    let host = enrol(open(&at).as_mut(), b"t", "pacs", "f");
+    let pool = pacsguard_store::FleetPool::with_limits(at, 3, std::time::Duration::from_secs(120));
+    let mut most = 0;
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..12)
+            .map(|_| {
+                let pool = pool.clone();
+                s.spawn(move || {
+                    for _ in 0..20 {
+                        let mut db = pool.get().expect("a connection");
+                        db.touch_host(host, 1, 5).expect("store");
+                    }
+                })
+            })
+            .collect();
+        while workers.iter().any(|w| !w.is_finished()) {
+            most = most.max(server.client_backends(None).len());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        for w in workers {
+            w.join().expect("worker");
+        }
+    });
+    most = most.max(server.client_backends(None).len());
+    assert!(
+        (1..=3).contains(&most),
+        "{most} server connections for a pool of 3"
+    );
+    assert!(pool.in_use() == 0 && pool.exhausted() == 0);
+}
+
+/// An unencoded '@', '#' or '/' in a URL's password (the URL then reads in more than
+/// one way, and a fragment of the password was taken for the host and shown) is refused
+/// by name, and no message or debug text holds any part of the password.
+#[test]
+fn a_password_with_an_unencoded_at_hash_or_slash_is_refused_and_never_shown() {
+    let store = std::path::PathBuf::from("/home/store.sqlite");
+    let fragments = ["Xq7", "Zr9", "Lm2", "Kp4"];
+    for (url, named) in [
+        ("postgres://fleet:Xq7@Zr9Lm2Kp4@db.example/fleet", "'@'"),
+        ("postgres://fleet:Xq7#Zr9Lm2Kp4@db.example/fleet", "'#'"),
+        ("postgresql://fleet:Xq7/Zr9Lm2Kp4@db.example/fleet", "'/'"),
+    ] {
+        let err = FleetStoreAt::from_config(store.clone(), Some(url)).expect_err(url);
+        assert!(
+            err.starts_with("[console] fleet_store:") && err.contains(named),
+            "{err}"
+        );
+        let at = FleetStoreAt::Postgres(url.to_string());
+        let opened = at
+            .open()
+            .map(|_| ())
+            .expect_err("refused before connecting");
+        assert!(opened.is_permanent(), "{opened}");
+        for text in [err, opened.to_string(), at.describe(), format!("{at:?}")] {
+            for fragment in fragments {
+                assert!(!text.contains(fragment), "{fragment} shown: {text}");
+            }
+        }
+    }
+    // The key=value form, a password with a space left unquoted: the parser's words
+    // ("unknown option `Zr9`") would show a part of it.
+    for text in [
+        "host=db.example user=fleet password=Xq7 Zr9=Lm2 dbname=fleet",
+        "host=db.example user=fleet password='Xq7 Zr9Lm2 dbname=fleet",
+    ] {
+        let err = FleetStoreAt::from_config(store.clone(), Some(text)).expect_err(text);
+        assert!(err.starts_with("[console] fleet_store:"), "{err}");
+        let opened = FleetStoreAt::Postgres(text.to_string())
+            .open()
+            .map(|_| ())
+            .expect_err(text);
+        for shown in [err, opened.to_string()] {
+            for fragment in fragments {
+                assert!(!shown.contains(fragment), "{fragment} shown: {shown}");
+            }
+        }
+    }
+    // Percent-encoded, it is one reading: taken, and still never shown.
+    let at = FleetStoreAt::from_config(
+        store,
+        Some("postgres://fleet:Xq7%40Zr9%23Lm2%2FKp4@db.example/fleet"),
+    )
+    .expect("encoded");
+    let shown = format!("{} {at:?}", at.describe());
+    assert!(
+        shown.contains("database fleet as fleet at db.example") && !shown.contains("Xq7"),
+        "{shown}"
+    );
+}
+
+/// What will not change however often it is tried (no such database, no such user) is
+/// permanent (`serve` exits 2 on it); a server down is not.
+#[test]
+fn a_missing_database_or_user_is_permanent_and_a_server_down_is_not() {
+    let server = PgServer::start();
+    let socket = server.socket_dir().display().to_string();
+    for target in [
+        format!("host={socket} port=5432 user=postgres dbname=nosuchdb"),
+        format!("host={socket} port=5432 user=nosuchuser dbname=postgres"),
+    ] {
+        let err = FleetStoreAt::Postgres(target.clone())
+            .open()
+            .map(|_| ())
+            .expect_err(&target);
+        assert!(err.is_permanent(), "{err}");
+        assert!(
+            err.to_string().contains("does not exist"),
+            "the server's reason is shown: {err}"
+        );
+    }
+    server.stop().expect("stop");
+    let err = FleetStoreAt::Postgres(server.connection_string())
+        .open()
+        .map(|_| ())
+        .expect_err("down");
+    assert!(!err.is_permanent(), "{err}");
 }

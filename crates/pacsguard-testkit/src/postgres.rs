@@ -323,6 +323,49 @@ impl PgServer {
     }
 }
 
+/// A process stopped with SIGSTOP (a PostgreSQL backend that stops answering), continued
+/// with SIGCONT when dropped: a failing assertion never leaves it stopped.
+#[derive(Debug)]
+pub struct Stopped(u32);
+
+impl Stopped {
+    /// Stops `pid`; panics with the reason if it cannot.
+    pub fn stop(pid: u32) -> Stopped {
+        let status = Command::new("kill")
+            .args(["-STOP", &pid.to_string()])
+            .status()
+            .unwrap_or_else(|e| panic!("kill: {e}"));
+        assert!(status.success(), "kill -STOP {pid}");
+        Stopped(pid)
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.0.to_string()])
+            .status();
+    }
+}
+
+impl PgServer {
+    /// The process ids of the server's backends serving clients (other than the `psql`
+    /// asking), with `state` (`idle`, `active`, …) when given.
+    pub fn client_backends(&self, state: Option<&str>) -> Vec<u32> {
+        let filter = match state {
+            Some(state) => format!(" AND state = '{}'", state.replace('\'', "")),
+            None => String::new(),
+        };
+        self.psql(&format!(
+            "SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' \
+             AND pid <> pg_backend_pid(){filter} ORDER BY pid"
+        ))
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+    }
+}
+
 impl Drop for PgServer {
     fn drop(&mut self) {
         let _ = self.pg_ctl_stop("immediate");

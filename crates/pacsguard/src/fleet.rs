@@ -162,6 +162,33 @@ pub fn fleet_store(home: &Home) -> Result<pacsguard_store::FleetStoreAt> {
     .map_err(|e| anyhow!("{}: {e}", home.config_path().display()))
 }
 
+/// The connections of this console to its fleet's store, tried once now: a store that
+/// refuses for good (a wrong password, no such user or database: see
+/// [`pacsguard_store::StoreError::is_permanent`]) is an error naming `[console]
+/// fleet_store` (`serve` exits 2 before it starts anything); one that cannot be reached
+/// now (down, restarting, stuck) is said, and `serve` starts: hosts' reports are
+/// refused until it answers, and the console tries it again, backing off.
+pub fn fleet_pool(home: &Home) -> Result<Arc<pacsguard_store::FleetPool>> {
+    let store = fleet_store(home)?;
+    let pool = pacsguard_store::FleetPool::new(store);
+    if matches!(pool.at(), pacsguard_store::FleetStoreAt::Postgres(_)) {
+        // Given back to the pool at once: the first request uses it.
+        match pool.get() {
+            Ok(_) => {}
+            Err(e) if e.is_permanent() => {
+                return Err(anyhow!(
+                    "{e} ({}: fix [console] fleet_store, or the server's account and database)",
+                    home.config_path().display()
+                ));
+            }
+            Err(e) => say(&format!(
+                "{e}; serving anyway: hosts' reports are refused until the store answers"
+            )),
+        }
+    }
+    Ok(pool)
+}
+
 /// The size of the last checkpoint the console cosigned for `host`.
 fn witnessed(host: &pacsguard_store::HostRow) -> u64 {
     host.checkpoint
@@ -289,6 +316,7 @@ fn say(text: &str) {
 pub fn start(
     home: &Home,
     fleet_listen: Option<String>,
+    pool: Arc<pacsguard_store::FleetPool>,
     console_cert: (PathBuf, PathBuf),
     inbox: pacsguard_events::Inbox,
     stop: Arc<AtomicBool>,
@@ -298,6 +326,7 @@ pub fn start(
         running.threads.push(listen_for_hosts(
             home,
             &listen,
+            pool,
             console_cert,
             inbox,
             stop.clone(),
@@ -322,6 +351,7 @@ pub fn start(
 fn listen_for_hosts(
     home: &Home,
     listen: &str,
+    pool: Arc<pacsguard_store::FleetPool>,
     (cert, key): (PathBuf, PathBuf),
     inbox: pacsguard_events::Inbox,
     stop: Arc<AtomicBool>,
@@ -351,9 +381,9 @@ fn listen_for_hosts(
             ));
         }
     });
-    let store = fleet_store(home)?;
-    say(&format!("the fleet's store: {}", store.describe()));
-    let fleet = pacsguard_fleet::console::Fleet::new(store, ca, cosigner, alert);
+    say(&format!("the fleet's store: {}", pool.at().describe()));
+    let fleet = pacsguard_fleet::console::Fleet::new(pool.at().clone(), ca, cosigner, alert)
+        .with_pool(pool);
     let config = fleet
         .tls_config(chain, key)
         .map_err(|e| anyhow!("fleet TLS: {e}"))?;

@@ -7,7 +7,7 @@ use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, anyhow};
-use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
+use nix::sys::termios::{LocalFlags, SetArg, SpecialCharacterIndices, tcgetattr, tcsetattr};
 use pacsguard_engine::{EngineError, Home, MAX_PASSPHRASE_BYTES, Passphrase, Session};
 use zeroize::Zeroizing;
 
@@ -110,7 +110,15 @@ fn line_of(bytes: Zeroizing<Vec<u8>>) -> Result<Zeroizing<String>> {
     Ok(Zeroizing::new(text.to_owned()))
 }
 
-/// Asks on the controlling terminal with echo off; the terminal is put back as it was.
+/// Asks on the controlling terminal with echo off; the terminal is put back as it was,
+/// however the prompt ends. The terminal's signal keys are read as bytes while it asks
+/// (`ISIG` off): Ctrl-C killed the process with echo still off, and the shell after it
+/// showed nothing typed. Now the interrupt (or quit) key puts the terminal back first,
+/// then interrupts the process as the key would have (SIGINT: a shell sees 130); the
+/// suspend key is ignored while asking (a stopped process would leave echo off too).
+/// The line is read a byte at a time (`ICANON` off: a canonical read would wait for
+/// the end of the line before the interrupt key is seen), with the terminal's erase,
+/// kill and end-of-file keys done here as the terminal does them.
 fn prompt(question: &str) -> Result<Zeroizing<String>> {
     let mut tty = OpenOptions::new()
         .read(true)
@@ -123,9 +131,26 @@ fn prompt(question: &str) -> Result<Zeroizing<String>> {
         })?;
     let saved = tcgetattr(&tty).context("/dev/tty")?;
     let mut quiet = saved.clone();
-    quiet.local_flags.remove(LocalFlags::ECHO);
-    quiet.local_flags.insert(LocalFlags::ECHONL);
+    quiet
+        .local_flags
+        .remove(LocalFlags::ECHO | LocalFlags::ISIG | LocalFlags::ICANON);
+    // Each read returns as soon as one byte is there.
+    quiet.control_chars[SpecialCharacterIndices::VMIN as usize] = 1;
+    quiet.control_chars[SpecialCharacterIndices::VTIME as usize] = 0;
+    // The keys the terminal would have made signals of (0: a key not set).
+    let key = |which: SpecialCharacterIndices| {
+        Some(saved.control_chars[which as usize]).filter(|&c| c != 0)
+    };
+    let interrupt = [
+        key(SpecialCharacterIndices::VINTR),
+        key(SpecialCharacterIndices::VQUIT),
+    ];
+    let suspend = key(SpecialCharacterIndices::VSUSP);
+    let erase = [key(SpecialCharacterIndices::VERASE), Some(0x7f), Some(0x08)];
+    let kill = key(SpecialCharacterIndices::VKILL);
+    let eof = key(SpecialCharacterIndices::VEOF);
     tcsetattr(&tty, SetArg::TCSAFLUSH, &quiet).context("/dev/tty")?;
+    let mut interrupted = false;
     let answer = (|| -> Result<Zeroizing<Vec<u8>>> {
         tty.write_all(question.as_bytes())?;
         tty.flush()?;
@@ -134,13 +159,35 @@ fn prompt(question: &str) -> Result<Zeroizing<String>> {
         while line.len() <= MAX_PASSPHRASE_BYTES + 2 {
             match tty.read(&mut byte)? {
                 0 => break,
-                _ if byte[0] == b'\n' => break,
+                // ICRNL (an input flag, left on) has made Enter's CR a NL already.
+                _ if byte[0] == b'\n' || byte[0] == b'\r' => break,
+                _ if interrupt.contains(&Some(byte[0])) => {
+                    interrupted = true;
+                    break;
+                }
+                _ if suspend == Some(byte[0]) => {}
+                _ if eof == Some(byte[0]) => break,
+                _ if erase.contains(&Some(byte[0])) => {
+                    // One character back: its UTF-8 continuation bytes with it.
+                    while line.pop().is_some_and(|b| b & 0xc0 == 0x80) {}
+                }
+                _ if kill == Some(byte[0]) => line.clear(),
                 _ => line.push(byte[0]),
             }
         }
+        // What ECHONL did in canonical mode: the cursor goes to the next line.
+        tty.write_all(b"\n")?;
         Ok(line)
     })();
     let restored = tcsetattr(&tty, SetArg::TCSAFLUSH, &saved);
+    if interrupted {
+        drop(answer);
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGINT);
+        // Still here: the process handles SIGINT itself. Nothing was done.
+        return Err(anyhow!(
+            "interrupted at the passphrase prompt: nothing was done"
+        ));
+    }
     let answer = answer.context("/dev/tty")?;
     restored.context("/dev/tty")?;
     line_of(answer)

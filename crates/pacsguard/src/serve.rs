@@ -446,6 +446,9 @@ pub fn run(
         None => None,
     };
     let stop = signals::stop_on_termination()?;
+    // Before anything starts: a fleet store that can never work (a wrong password, no
+    // such database, a connection string it cannot take) ends `serve` here, exit 2.
+    let fleet_pool = crate::fleet::fleet_pool(&home)?;
     let session = Session::open(home.clone())?;
     // The DICOM gateway beside the guard, its records on the guard's trail (through the
     // inbox the watcher drains) and its copies in the home's vault.
@@ -507,7 +510,7 @@ pub fn run(
             four_eyes: config.console.four_eyes,
         }))
         .with_relying_party_if(relying_party.clone())
-        .with_fleet_store(crate::fleet::fleet_store(&home)?),
+        .with_fleet_pool(fleet_pool.clone()),
     );
 
     let port = local.port();
@@ -605,6 +608,7 @@ pub fn run(
     let fleet = crate::fleet::start(
         &home,
         fleet_listen,
+        fleet_pool,
         (tls.cert_path.clone(), console_key),
         session.inbox(),
         server_stop.clone(),

@@ -1411,23 +1411,15 @@ fn a_profile_made_on_the_host_counts_only_once_the_console_approved_it() {
     );
 }
 
-/// Issue 14, "Store": a console keeping its fleet on a real PostgreSQL server
-/// (`[console] fleet_store`), the server crashed and started again while a host reports
-/// and writes on: afterwards PostgreSQL holds every record of the host exactly once, in
-/// order, every checkpoint verified, and the host was never held back. The `console`
-/// commands read the same store.
-#[test]
-fn a_console_on_postgresql_loses_nothing_across_a_server_restart_mid_stream() {
-    let pg = pacsguard_testkit::postgres::PgServer::start();
+/// A console keeping its fleet on `pg` (`[console] fleet_store`), serving hosts, and a
+/// host enrolled in it as `name` (not serving yet).
+fn console_on_postgresql(
+    pg: &pacsguard_testkit::postgres::PgServer,
+    name: &str,
+) -> (Env, Serve, Env) {
     let console = Env::new();
     console.profile(&[]);
-    let config = console.home.join("config.toml");
-    let mut text = std::fs::read_to_string(&config).expect("config");
-    text.push_str(&format!(
-        "\n[console]\nfleet_store = \"{}\"\n",
-        pg.connection_string()
-    ));
-    std::fs::write(&config, text).expect("config");
+    set_fleet_store(&console, &pg.connection_string());
     let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
     let url = server.after("listening for hosts at ");
     let url = url.split_whitespace().next().expect("url").to_string();
@@ -1450,9 +1442,21 @@ fn a_console_on_postgresql_loses_nothing_across_a_server_restart_mid_stream() {
         "--fingerprint",
         &fingerprint,
         "--name",
-        "pg-1",
+        name,
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    (console, server, host)
+}
+
+/// Issue 14, "Store": a console keeping its fleet on a real PostgreSQL server
+/// (`[console] fleet_store`), the server crashed and started again while a host reports
+/// and writes on: afterwards PostgreSQL holds every record of the host exactly once, in
+/// order, every checkpoint verified, and the host was never held back. The `console`
+/// commands read the same store.
+#[test]
+fn a_console_on_postgresql_loses_nothing_across_a_server_restart_mid_stream() {
+    let pg = pacsguard_testkit::postgres::PgServer::start();
+    let (console, server, host) = console_on_postgresql(&pg, "pg-1");
     let guard = Serve::start(&host, &[]);
     wait_host(&console, "pg-1", |h| h["records"].as_u64() > Some(0));
     pg.crash().expect("the server stops");
@@ -1514,5 +1518,191 @@ fn a_console_on_postgresql_loses_nothing_across_a_server_restart_mid_stream() {
         stored_records(&console, "pg-1").is_empty(),
         "nothing in the home's SQLite store"
     );
+    server.stop();
+}
+
+/// Sets `[console] fleet_store` of `env`'s home (a TOML literal string: no escapes).
+fn set_fleet_store(env: &Env, value: &str) {
+    let config = env.home.join("config.toml");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str(&format!("\n[console]\nfleet_store = '{value}'\n"));
+    std::fs::write(&config, text).expect("config");
+}
+
+/// The fragments of the password the next tests use: none may be shown anywhere.
+const PASSWORD_FRAGMENTS: [&str; 3] = ["Xq7", "Zr9", "Lm2"];
+
+fn shows_no_password(what: &str, text: &str) {
+    for fragment in PASSWORD_FRAGMENTS {
+        assert!(!text.contains(fragment), "{what} shows {fragment}: {text}");
+    }
+}
+
+/// A fleet store that refuses for good (no such database; a URL whose unencoded '@'
+/// makes it read two ways): `serve` ends at start, exit 2, with a message naming
+/// `[console] fleet_store` and the reason, and `console hosts` says the same; neither
+/// shows any part of the password.
+#[test]
+fn serve_refuses_a_store_that_refuses_for_good_and_never_shows_its_password() {
+    let pg = pacsguard_testkit::postgres::PgServer::start();
+    for (store, reason) in [
+        (
+            format!(
+                "host={} port=5432 user=postgres password=Xq7@Zr9#Lm2/ dbname=nosuchdb",
+                pg.socket_dir().display()
+            ),
+            "database \"nosuchdb\" does not exist",
+        ),
+        (
+            "postgres://postgres:Xq7@Zr9#Lm2@localhost/fleet".to_string(),
+            "'#'",
+        ),
+        (
+            "postgres://postgres:Xq7@Zr9Lm2@localhost/fleet".to_string(),
+            "more than one '@'",
+        ),
+    ] {
+        let console = Env::new();
+        console.profile(&[]);
+        set_fleet_store(&console, &store);
+        let out = pacsguard()
+            .arg("--home")
+            .arg(&console.home)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--fleet-listen",
+                "127.0.0.1:0",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .expect("serve runs");
+        let said = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{said}");
+        assert!(
+            said.contains("[console] fleet_store") && said.contains(reason),
+            "{said}"
+        );
+        assert!(
+            !said.contains("listening for hosts"),
+            "nothing started: {said}"
+        );
+        shows_no_password("serve", &format!("{said}{}", stdout(&out)));
+        let out = console.run(&["console", "hosts"]);
+        let said = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{said}");
+        assert!(
+            said.contains("[console] fleet_store") && said.contains(reason),
+            "{said}"
+        );
+        shows_no_password("console hosts", &format!("{said}{}", stdout(&out)));
+    }
+}
+
+/// A fleet store that cannot be reached now (no server at its socket): `serve` starts
+/// and says so, and the silence check tries it again backing off (1, 2, 4, 8 s … up to
+/// STORE_RETRY_CAP), one line per try, not a line a second for ever; the password is in
+/// none of them.
+#[test]
+fn serve_with_an_unreachable_store_backs_off_and_never_shows_its_password() {
+    let nowhere = tempfile::tempdir().expect("tempdir");
+    let console = Env::new();
+    console.profile(&[]);
+    set_fleet_store(
+        &console,
+        &format!(
+            "host={} port=5432 user=fleet password=Xq7@Zr9#Lm2/ dbname=fleet",
+            nowhere.path().display()
+        ),
+    );
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    assert!(
+        server.wait_for("next try in 8 s", Duration::from_secs(120)),
+        "{}",
+        server.stderr()
+    );
+    let said = server.stderr();
+    let waits: Vec<&str> = said
+        .lines()
+        .filter(|l| l.contains("silence check"))
+        .map(|l| l.rsplit("next try in ").next().unwrap_or(""))
+        .take_while(|w| !w.starts_with('8'))
+        .collect();
+    assert_eq!(waits, ["1 s)", "2 s)", "4 s)"], "{said}");
+    assert!(
+        said.contains("serving anyway") && said.contains("[console] fleet_store"),
+        "{said}"
+    );
+    shows_no_password("serve", &said);
+    server.stop();
+}
+
+/// Every backend serving the console stopped (SIGSTOP), as a server that stops
+/// answering: the console's calls on them give up at their deadline and open new
+/// connections, so the host's reports are taken again while the stopped backends stay
+/// stopped (before, the host's connection waited on its backend for ever). The backends
+/// are stopped while idle, between two requests: a backend stopped inside a
+/// transaction would hold its row locks until it runs again, which no client can undo.
+#[test]
+fn a_console_whose_postgresql_backends_stop_answering_takes_reports_again() {
+    let pg = pacsguard_testkit::postgres::PgServer::start();
+    let (console, server, host) = console_on_postgresql(&pg, "pg-2");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "pg-2", |h| h["records"].as_u64() > Some(0));
+    // Nothing of the host in flight, then every backend of the console idle.
+    guard.stop();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let idle = loop {
+        let all = pg.client_backends(None);
+        let idle = pg.client_backends(Some("idle"));
+        if !all.is_empty() && all == idle {
+            break idle;
+        }
+        assert!(Instant::now() < deadline, "backends never idle: {all:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stopped: Vec<_> = idle
+        .iter()
+        .map(|&pid| pacsguard_testkit::postgres::Stopped::stop(pid))
+        .collect();
+    for i in 0..5 {
+        std::fs::write(host.path(&format!("study/while-stuck-{i}.dcm")), b"x").expect("write");
+    }
+    let guard = Serve::start(&host, &[]);
+    let log_has = |text: &str| {
+        std::fs::read_to_string(host.home.join("audit.log")).is_ok_and(|l| l.contains(text))
+    };
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while !log_has("while-stuck-4") {
+        assert!(Instant::now() < deadline, "{}", guard.stderr());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Read from PostgreSQL itself, through a backend of its own: taken while the
+    // console's old backends are still stopped.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let stored = pg.psql(
+            "SELECT count(*) FROM fleet_records r JOIN fleet_hosts h ON h.id = r.host \
+             WHERE h.name = 'pg-2' AND convert_from(r.line, 'UTF8') LIKE '%while-stuck-4%'",
+        );
+        if stored.trim() == "1" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "console: {}\nhost: {}",
+            server.stderr(),
+            guard.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        idle.iter()
+            .all(|pid| std::path::Path::new("/proc").join(pid.to_string()).exists()),
+        "the stopped backends are still there"
+    );
+    drop(stopped);
+    guard.stop();
     server.stop();
 }

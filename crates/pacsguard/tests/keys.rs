@@ -293,6 +293,62 @@ fn the_passphrase_is_asked_on_the_terminal_without_echo() {
     assert_eq!(out.status.code(), Some(0), "{shown}");
 }
 
+/// Ctrl-C at the passphrase prompt of a real terminal (a pseudo-terminal made by
+/// python's `pty`): the terminal gets its echo back (it was left off, and the shell
+/// after showed nothing typed), the process ends as Ctrl-C ends it (SIGINT), and
+/// nothing of the home was written.
+#[test]
+fn ctrl_c_at_the_passphrase_prompt_gives_the_terminal_its_echo_back() {
+    let (env, _) = protected_env();
+    fs::write(env.path("readme.txt"), b"patched\n").expect("write");
+    let before = home_state(&env.home);
+    // The prompt is written once echo is off: Ctrl-C is typed after it is seen, never
+    // after a fixed wait; 120 s is only the bound of a failure.
+    let script = r#"
+import os, pty, select, sys, termios, time
+exe, home = sys.argv[1], sys.argv[2]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(exe, [exe, "--home", home, "accept", "--all", "--reason", "terminal"])
+seen, deadline = b"", time.monotonic() + 120
+while b"passphrase of" not in seen:
+    if time.monotonic() > deadline:
+        print("no prompt:", seen); sys.exit(3)
+    ready, _, _ = select.select([fd], [], [], 1)
+    if ready:
+        seen += os.read(fd, 1024)
+os.write(fd, b"\x03")
+deadline = time.monotonic() + 120
+while True:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        break
+    if time.monotonic() > deadline:
+        os.kill(pid, 9); print("still running after Ctrl-C"); sys.exit(4)
+    ready, _, _ = select.select([fd], [], [], 0.1)
+    if ready:
+        try:
+            os.read(fd, 1024)
+        except OSError:
+            pass
+echo = bool(termios.tcgetattr(fd)[3] & termios.ECHO)
+print("exit", os.waitstatus_to_exitcode(status), "echo", echo)
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, env!("CARGO_BIN_EXE_pacsguard")])
+        .arg(&env.home)
+        .output()
+        .expect("python3 runs");
+    let said = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}{}", stderr(&out));
+    assert_eq!(
+        said.trim(),
+        "exit -2 echo True",
+        "killed by SIGINT, echo back"
+    );
+    assert!(home_state(&env.home) == before, "nothing written");
+}
+
 /// `key protect` on a home in use: the stored profile and the kept generations are signed
 /// again by the new key, the trail goes on under the home key, and `check` and `diff`
 /// work as before.

@@ -13,6 +13,10 @@
 use rusqlite::{OptionalExtension as _, params};
 
 use super::ConsoleDb;
+use super::fleet_profiles::{
+    FROM_TRAIL, PROFILE_COLUMNS, ProfileNoted, ProfileRow, QuotaWindow, profile_row, prune_pending,
+};
+use crate::fleet_store::FleetStore;
 use crate::sqlite::StoreError;
 
 pub(super) const FLEET_SCHEMA: &str = "
@@ -168,10 +172,12 @@ fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-impl ConsoleDb {
+/// The SQLite implementation of the fleet's store (the trait's one piece of code for
+/// SQLite: no inherent twin to forward to).
+impl FleetStore for ConsoleDb {
     /// Stores a new enrolment token's digest, valid until `expires`.
-    pub fn add_enrol_token(
-        &self,
+    fn add_enrol_token(
+        &mut self,
         token_hash: &[u8],
         now: i64,
         expires: i64,
@@ -186,7 +192,7 @@ impl ConsoleDb {
     /// The revoked host named `name` whose trail an enrolment may continue: the newest
     /// enrolment of that name that is revoked and whose trail the console still holds
     /// (`None`: no such host).
-    pub fn revoked_host_with_trail(&self, name: &str) -> Result<Option<HostRow>, StoreError> {
+    fn revoked_host_with_trail(&mut self, name: &str) -> Result<Option<HostRow>, StoreError> {
         self.conn
             .query_row(
                 &format!(
@@ -203,8 +209,8 @@ impl ConsoleDb {
     /// Stores a token that enrols a host continuing the trail of the revoked host
     /// `continues` (an administrator's decision: a plain token never carries a trail
     /// over, see [`ConsoleDb::carry_over_host`]).
-    pub fn add_continue_token(
-        &self,
+    fn add_continue_token(
+        &mut self,
         token_hash: &[u8],
         now: i64,
         expires: i64,
@@ -220,7 +226,7 @@ impl ConsoleDb {
 
     /// The revoked host whose trail the host `id` was enrolled to continue, while it has
     /// not been carried over (a `--continue` token's binding).
-    pub fn continued_host(&self, id: i64) -> Result<Option<HostRow>, StoreError> {
+    fn continued_host(&mut self, id: i64) -> Result<Option<HostRow>, StoreError> {
         self.conn
             .query_row(
                 &format!(
@@ -236,8 +242,8 @@ impl ConsoleDb {
 
     /// Why the token would be refused now, if it would (checked before any work is
     /// done for a request; [`ConsoleDb::enrol_host`] checks again as it spends it).
-    pub fn enrol_token_refusal(
-        &self,
+    fn enrol_token_refusal(
+        &mut self,
         token_hash: &[u8],
         now: i64,
     ) -> Result<Option<TokenRefusal>, StoreError> {
@@ -260,7 +266,7 @@ impl ConsoleDb {
 
     /// Spends the token and enrols a host in one transaction: a token is spent once,
     /// and only before it expires. Returns the new host's id, or why it was refused.
-    pub fn enrol_host(
+    fn enrol_host(
         &mut self,
         token_hash: &[u8],
         now: i64,
@@ -341,7 +347,7 @@ impl ConsoleDb {
         Ok(Ok(id))
     }
 
-    pub fn host_by_fingerprint(&self, fingerprint: &str) -> Result<Option<HostRow>, StoreError> {
+    fn host_by_fingerprint(&mut self, fingerprint: &str) -> Result<Option<HostRow>, StoreError> {
         self.conn
             .query_row(
                 &format!("SELECT {HOST_COLUMNS} FROM fleet_hosts WHERE fingerprint = ?1"),
@@ -352,7 +358,7 @@ impl ConsoleDb {
             .map_err(self.sql())
     }
 
-    pub fn host(&self, id: i64) -> Result<Option<HostRow>, StoreError> {
+    fn host(&mut self, id: i64) -> Result<Option<HostRow>, StoreError> {
         self.conn
             .query_row(
                 &format!("SELECT {HOST_COLUMNS} FROM fleet_hosts WHERE id = ?1"),
@@ -363,7 +369,7 @@ impl ConsoleDb {
             .map_err(self.sql())
     }
 
-    pub fn hosts(&self) -> Result<Vec<HostRow>, StoreError> {
+    fn hosts(&mut self) -> Result<Vec<HostRow>, StoreError> {
         let mut statement = self
             .conn
             .prepare(&format!(
@@ -375,7 +381,7 @@ impl ConsoleDb {
     }
 
     /// Revokes the hosts named `name` that are not revoked yet; returns how many.
-    pub fn revoke_host(&self, name: &str, now: i64) -> Result<usize, StoreError> {
+    fn revoke_host(&mut self, name: &str, now: i64) -> Result<usize, StoreError> {
         self.execute(
             "UPDATE fleet_hosts SET revoked = ?2 WHERE name = ?1 AND revoked IS NULL",
             params![name, now],
@@ -383,7 +389,7 @@ impl ConsoleDb {
     }
 
     /// Notes a contact from the host and the heartbeat interval it promises.
-    pub fn touch_host(&self, id: i64, now: i64, interval: i64) -> Result<(), StoreError> {
+    fn touch_host(&mut self, id: i64, now: i64, interval: i64) -> Result<(), StoreError> {
         self.execute(
             "UPDATE fleet_hosts SET last_contact = ?2, interval = ?3 WHERE id = ?1",
             params![id, now, interval],
@@ -393,7 +399,7 @@ impl ConsoleDb {
 
     /// Sets the host's state; returns whether it changed (so an alert is raised once per
     /// change, not at every retry).
-    pub fn set_host_state(&self, id: i64, state: &str, detail: &str) -> Result<bool, StoreError> {
+    fn set_host_state(&mut self, id: i64, state: &str, detail: &str) -> Result<bool, StoreError> {
         Ok(self.execute(
             "UPDATE fleet_hosts SET state = ?2, detail = ?3 WHERE id = ?1 AND state <> ?2",
             params![id, state, detail],
@@ -403,11 +409,7 @@ impl ConsoleDb {
     /// Stores a verified batch: its records, the checkpoint and its cosignature, and the
     /// new witness state, in one transaction, only if the host's size is still the one
     /// the batch was verified against. Returns whether it was stored.
-    pub fn accept_batch(
-        &mut self,
-        host: i64,
-        batch: &AcceptedBatch<'_>,
-    ) -> Result<bool, StoreError> {
+    fn accept_batch(&mut self, host: i64, batch: &AcceptedBatch<'_>) -> Result<bool, StoreError> {
         let path = self.path.clone();
         let sql = |source| StoreError::Sqlite {
             path: path.clone(),
@@ -464,7 +466,7 @@ impl ConsoleDb {
     /// what allows it, never the key alone. Returns whether it moved (only when `from` is
     /// revoked, `to` was enrolled to continue it, the names match and `to` is still
     /// empty, all in one transaction); the binding is spent as it moves (once).
-    pub fn carry_over_host(&mut self, from: i64, to: i64) -> Result<bool, StoreError> {
+    fn carry_over_host(&mut self, from: i64, to: i64) -> Result<bool, StoreError> {
         let path = self.path.clone();
         let sql = |source| StoreError::Sqlite {
             path: path.clone(),
@@ -512,8 +514,8 @@ impl ConsoleDb {
 
     /// The records a host delivered with sequence numbers from `from` (inclusive) to `to`
     /// (exclusive), in order.
-    pub fn host_records_between(
-        &self,
+    fn host_records_between(
+        &mut self,
         host: i64,
         from: u64,
         to: u64,
@@ -534,7 +536,7 @@ impl ConsoleDb {
     }
 
     /// The records a host delivered, in order (for tests and the drill-down).
-    pub fn host_records(&self, host: i64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+    fn host_records(&mut self, host: i64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let mut statement = self
             .conn
             .prepare("SELECT seq, line FROM fleet_records WHERE host = ?1 ORDER BY seq")
@@ -544,6 +546,275 @@ impl ConsoleDb {
                 Ok((u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0), r.get(1)?))
             })
             .map_err(self.sql())?;
+        rows.collect::<Result<_, _>>().map_err(self.sql())
+    }
+
+    // The profile generations hosts claim, their approvals and the quotas (their
+    // tables and rows: `fleet_profiles.rs`).
+    /// Notes that `host` reports the profile (`generation`, `digest`) as its current one.
+    fn note_profile(
+        &mut self,
+        host: i64,
+        generation: u64,
+        digest: &str,
+        created: i64,
+        now: i64,
+    ) -> Result<ProfileNoted, StoreError> {
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        let from_trail: i64 = tx
+            .query_row(
+                "SELECT count(*) FROM fleet_profiles WHERE host = ?1 AND generation = ?2 AND digest = ?3",
+                params![host, to_i64(generation), FROM_TRAIL],
+                |r| r.get(0),
+            )
+            .map_err(sql)?;
+        let new = tx
+            .execute(
+                "INSERT OR IGNORE INTO fleet_profiles \
+                 (host, generation, digest, created, first_seen, last_seen) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                params![host, to_i64(generation), digest, created, now],
+            )
+            .map_err(sql)?
+            == 1
+            && from_trail == 0;
+        tx.execute(
+            "UPDATE fleet_profiles SET last_seen = ?4 \
+             WHERE host = ?1 AND generation = ?2 AND digest = ?3",
+            params![host, to_i64(generation), digest, now],
+        )
+        .map_err(sql)?;
+        if new {
+            prune_pending(&tx, host).map_err(sql)?;
+        }
+        let approved_at: Option<i64> = tx
+            .query_row(
+                "SELECT approved_at FROM fleet_profiles \
+                 WHERE host = ?1 AND generation = ?2 AND digest = ?3",
+                params![host, to_i64(generation), digest],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql)?
+            .flatten();
+        tx.commit().map_err(sql)?;
+        Ok(ProfileNoted { new, approved_at })
+    }
+
+    /// Notes that the host's trail records signing `generation`: `true` (raise it), once
+    /// per generation, when the host never named that generation and it is newer than
+    /// the host's newest approved one. Before any approval, when it never named that
+    /// generation nor a later one (the older generations of a trail delivered at
+    /// enrolment are not news). A later generation *named* does not hide it once one was
+    /// approved: a single made-up claim of a huge generation would otherwise silence
+    /// every re-baseline the trail shows from then on.
+    fn note_profile_in_trail(
+        &mut self,
+        host: i64,
+        generation: u64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let (named, later, approved): (i64, i64, Option<i64>) = self
+            .conn
+            .query_row(
+                "SELECT count(*) FILTER (WHERE generation = ?2), \
+                 count(*) FILTER (WHERE generation > ?2), \
+                 max(generation) FILTER (WHERE approved_at IS NOT NULL) \
+                 FROM fleet_profiles WHERE host = ?1",
+                params![host, to_i64(generation)],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .map_err(self.sql())?;
+        let news = named == 0
+            && match approved {
+                Some(approved) => to_i64(generation) > approved,
+                None => later == 0,
+            };
+        if !news {
+            return Ok(false);
+        }
+        self.execute(
+            "INSERT OR IGNORE INTO fleet_profiles \
+             (host, generation, digest, created, first_seen, last_seen) \
+             VALUES (?1, ?2, ?3, 0, ?4, 0)",
+            params![host, to_i64(generation), FROM_TRAIL, now],
+        )?;
+        prune_pending(&self.conn, host).map_err(self.sql())?;
+        Ok(true)
+    }
+
+    /// Records an approver's acceptance of a pending profile; `false` if no such
+    /// profile waits (unknown, or approved already).
+    fn approve_profile(
+        &mut self,
+        host: i64,
+        generation: u64,
+        digest: &str,
+        by: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(self.execute(
+            "UPDATE fleet_profiles SET approved_by = ?4, reason = ?5, approved_at = ?6 \
+             WHERE host = ?1 AND generation = ?2 AND digest = ?3 AND approved_at IS NULL \
+             AND digest <> 'trail'",
+            params![host, to_i64(generation), digest, by, reason, now],
+        )? == 1)
+    }
+
+    /// Takes back an approval that could not be recorded on the trail.
+    fn withdraw_profile_approval(
+        &mut self,
+        host: i64,
+        generation: u64,
+        digest: &str,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE fleet_profiles SET approved_by = NULL, reason = NULL, approved_at = NULL \
+             WHERE host = ?1 AND generation = ?2 AND digest = ?3",
+            params![host, to_i64(generation), digest],
+        )?;
+        Ok(())
+    }
+
+    /// The record bytes charged to `host` in its current quota window: (window start,
+    /// bytes); (0, 0) before its first records.
+    fn quota_used(&mut self, host: i64) -> Result<(i64, u64), StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT window_start, bytes FROM fleet_quota WHERE host = ?1",
+                params![host],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                    ))
+                },
+            )
+            .optional()
+            .map_err(self.sql())?
+            .unwrap_or((0, 0)))
+    }
+
+    /// Charges `adding` bytes to `host`'s quota in one transaction (connections of one
+    /// host run side by side, each with its own handle: a read and a later write apart
+    /// would lose the charges made between them). The window restarts at `now` once
+    /// `window` seconds passed since it began. `Ok((start, used))` when the charge fits
+    /// `limit` (and is made), else `Err((start, used))` with nothing charged.
+    fn charge_quota(
+        &mut self,
+        host: i64,
+        now: i64,
+        window: i64,
+        limit: u64,
+        adding: u64,
+    ) -> Result<Result<QuotaWindow, QuotaWindow>, StoreError> {
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        let held: Option<(i64, i64)> = tx
+            .query_row(
+                "SELECT window_start, bytes FROM fleet_quota WHERE host = ?1",
+                params![host],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(sql)?;
+        let (start, used) = match held {
+            Some((start, used)) if now.saturating_sub(start) < window => {
+                (start, u64::try_from(used).unwrap_or(0))
+            }
+            _ => (now, 0),
+        };
+        let total = used.saturating_add(adding);
+        if total > limit {
+            return Ok(Err((start, used)));
+        }
+        tx.execute(
+            "INSERT INTO fleet_quota (host, window_start, bytes) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (host) DO UPDATE SET window_start = ?2, bytes = ?3",
+            params![host, start, to_i64(total)],
+        )
+        .map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        Ok(Ok((start, total)))
+    }
+
+    /// Gives back `bytes` charged in the window that began at `window_start` (a batch
+    /// charged and then not stored).
+    fn refund_quota(&mut self, host: i64, window_start: i64, bytes: u64) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE fleet_quota SET bytes = max(bytes - ?3, 0) WHERE host = ?1 AND window_start = ?2",
+            params![host, window_start, to_i64(bytes)],
+        )?;
+        Ok(())
+    }
+
+    /// One claimed profile.
+    fn profile(
+        &mut self,
+        host: i64,
+        generation: u64,
+        digest: &str,
+    ) -> Result<Option<ProfileRow>, StoreError> {
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT {PROFILE_COLUMNS} FROM fleet_profiles p JOIN fleet_hosts h ON h.id = p.host \
+                     WHERE p.host = ?1 AND p.generation = ?2 AND p.digest = ?3"
+                ),
+                params![host, to_i64(generation), digest],
+                profile_row,
+            )
+            .optional()
+            .map_err(self.sql())
+    }
+
+    /// Each host's current profile, by host name: its highest generation the console
+    /// knows of (a host's generations only grow; a host that keeps naming an older one
+    /// while its trail records a newer one shows the newer).
+    fn current_profiles(&mut self) -> Result<Vec<ProfileRow>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare(&format!(
+                "SELECT {PROFILE_COLUMNS} FROM fleet_profiles p JOIN fleet_hosts h ON h.id = p.host \
+                 WHERE p.generation = (SELECT max(generation) FROM fleet_profiles q WHERE q.host = p.host) \
+                 ORDER BY h.name, p.host, p.digest = 'trail', p.last_seen DESC"
+            ))
+            .map_err(self.sql())?;
+        let rows = statement.query_map([], profile_row).map_err(self.sql())?;
+        let mut all: Vec<ProfileRow> = rows.collect::<Result<_, _>>().map_err(self.sql())?;
+        // Two rows of one generation: a claim before a trail row, then the one named last.
+        all.dedup_by_key(|p| p.host);
+        Ok(all)
+    }
+
+    /// The profiles waiting for an approver, hosts not revoked, newest first.
+    fn pending_profiles(&mut self) -> Result<Vec<ProfileRow>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare(&format!(
+                "SELECT {PROFILE_COLUMNS} FROM fleet_profiles p JOIN fleet_hosts h ON h.id = p.host \
+                 WHERE p.approved_at IS NULL AND h.revoked IS NULL AND p.digest <> 'trail' \
+                 ORDER BY p.first_seen DESC, h.name"
+            ))
+            .map_err(self.sql())?;
+        let rows = statement.query_map([], profile_row).map_err(self.sql())?;
         rows.collect::<Result<_, _>>().map_err(self.sql())
     }
 }

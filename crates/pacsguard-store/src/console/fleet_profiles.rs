@@ -11,10 +11,7 @@
 //! dropped first (each was raised as an alert when it arrived), and one more: a row of
 //! the highest generation is never dropped, so the current profile cannot go back.
 
-use rusqlite::{OptionalExtension as _, params};
-
-use super::ConsoleDb;
-use crate::sqlite::StoreError;
+use rusqlite::params;
 
 /// Unapproved profile generations kept per host: a host that re-baselines in a loop (or
 /// an intruder on it sending made-up claims) cannot fill the console's store. Every one
@@ -72,10 +69,10 @@ pub struct ProfileNoted {
     pub approved_at: Option<i64>,
 }
 
-const PROFILE_COLUMNS: &str = "p.host, h.name, p.generation, p.digest, p.created, p.first_seen, \
+pub(super) const PROFILE_COLUMNS: &str = "p.host, h.name, p.generation, p.digest, p.created, p.first_seen, \
      p.last_seen, p.approved_by, p.reason, p.approved_at";
 
-fn profile_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProfileRow> {
+pub(super) fn profile_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProfileRow> {
     let approved_at: Option<i64> = r.get(9)?;
     Ok(ProfileRow {
         host: r.get(0)?,
@@ -101,7 +98,7 @@ fn profile_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProfileRow> {
 /// the host's highest generation: the pages show that generation as the host's current
 /// one, so a host that sent made-up claims of an older generation could otherwise push
 /// its unapproved re-baseline out and be shown on an older, approved generation again.
-fn prune_pending(conn: &rusqlite::Connection, host: i64) -> rusqlite::Result<usize> {
+pub(super) fn prune_pending(conn: &rusqlite::Connection, host: i64) -> rusqlite::Result<usize> {
     conn.execute(
         "DELETE FROM fleet_profiles WHERE host = ?1 AND approved_at IS NULL AND \
          (generation, digest) NOT IN (SELECT generation, digest FROM fleet_profiles \
@@ -120,278 +117,11 @@ fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-impl ConsoleDb {
-    /// Notes that `host` reports the profile (`generation`, `digest`) as its current one.
-    pub fn note_profile(
-        &mut self,
-        host: i64,
-        generation: u64,
-        digest: &str,
-        created: i64,
-        now: i64,
-    ) -> Result<ProfileNoted, StoreError> {
-        let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(sql)?;
-        let from_trail: i64 = tx
-            .query_row(
-                "SELECT count(*) FROM fleet_profiles WHERE host = ?1 AND generation = ?2 AND digest = ?3",
-                params![host, to_i64(generation), FROM_TRAIL],
-                |r| r.get(0),
-            )
-            .map_err(sql)?;
-        let new = tx
-            .execute(
-                "INSERT OR IGNORE INTO fleet_profiles \
-                 (host, generation, digest, created, first_seen, last_seen) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-                params![host, to_i64(generation), digest, created, now],
-            )
-            .map_err(sql)?
-            == 1
-            && from_trail == 0;
-        tx.execute(
-            "UPDATE fleet_profiles SET last_seen = ?4 \
-             WHERE host = ?1 AND generation = ?2 AND digest = ?3",
-            params![host, to_i64(generation), digest, now],
-        )
-        .map_err(sql)?;
-        if new {
-            prune_pending(&tx, host).map_err(sql)?;
-        }
-        let approved_at: Option<i64> = tx
-            .query_row(
-                "SELECT approved_at FROM fleet_profiles \
-                 WHERE host = ?1 AND generation = ?2 AND digest = ?3",
-                params![host, to_i64(generation), digest],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(sql)?
-            .flatten();
-        tx.commit().map_err(sql)?;
-        Ok(ProfileNoted { new, approved_at })
-    }
-
-    /// Notes that the host's trail records signing `generation`: `true` (raise it), once
-    /// per generation, when the host never named that generation and it is newer than
-    /// the host's newest approved one. Before any approval, when it never named that
-    /// generation nor a later one (the older generations of a trail delivered at
-    /// enrolment are not news). A later generation *named* does not hide it once one was
-    /// approved: a single made-up claim of a huge generation would otherwise silence
-    /// every re-baseline the trail shows from then on.
-    pub fn note_profile_in_trail(
-        &self,
-        host: i64,
-        generation: u64,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let (named, later, approved): (i64, i64, Option<i64>) = self
-            .conn
-            .query_row(
-                "SELECT count(*) FILTER (WHERE generation = ?2), \
-                 count(*) FILTER (WHERE generation > ?2), \
-                 max(generation) FILTER (WHERE approved_at IS NOT NULL) \
-                 FROM fleet_profiles WHERE host = ?1",
-                params![host, to_i64(generation)],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .map_err(self.sql())?;
-        let news = named == 0
-            && match approved {
-                Some(approved) => to_i64(generation) > approved,
-                None => later == 0,
-            };
-        if !news {
-            return Ok(false);
-        }
-        self.execute(
-            "INSERT OR IGNORE INTO fleet_profiles \
-             (host, generation, digest, created, first_seen, last_seen) \
-             VALUES (?1, ?2, ?3, 0, ?4, 0)",
-            params![host, to_i64(generation), FROM_TRAIL, now],
-        )?;
-        prune_pending(&self.conn, host).map_err(self.sql())?;
-        Ok(true)
-    }
-
-    /// Records an approver's acceptance of a pending profile; `false` if no such
-    /// profile waits (unknown, or approved already).
-    pub fn approve_profile(
-        &self,
-        host: i64,
-        generation: u64,
-        digest: &str,
-        by: &str,
-        reason: &str,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        Ok(self.execute(
-            "UPDATE fleet_profiles SET approved_by = ?4, reason = ?5, approved_at = ?6 \
-             WHERE host = ?1 AND generation = ?2 AND digest = ?3 AND approved_at IS NULL \
-             AND digest <> 'trail'",
-            params![host, to_i64(generation), digest, by, reason, now],
-        )? == 1)
-    }
-
-    /// Takes back an approval that could not be recorded on the trail.
-    pub fn withdraw_profile_approval(
-        &self,
-        host: i64,
-        generation: u64,
-        digest: &str,
-    ) -> Result<(), StoreError> {
-        self.execute(
-            "UPDATE fleet_profiles SET approved_by = NULL, reason = NULL, approved_at = NULL \
-             WHERE host = ?1 AND generation = ?2 AND digest = ?3",
-            params![host, to_i64(generation), digest],
-        )?;
-        Ok(())
-    }
-
-    /// The record bytes charged to `host` in its current quota window: (window start,
-    /// bytes); (0, 0) before its first records.
-    pub fn quota_used(&self, host: i64) -> Result<(i64, u64), StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT window_start, bytes FROM fleet_quota WHERE host = ?1",
-                params![host],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
-                    ))
-                },
-            )
-            .optional()
-            .map_err(self.sql())?
-            .unwrap_or((0, 0)))
-    }
-
-    /// Charges `adding` bytes to `host`'s quota in one transaction (connections of one
-    /// host run side by side, each with its own handle: a read and a later write apart
-    /// would lose the charges made between them). The window restarts at `now` once
-    /// `window` seconds passed since it began. `Ok((start, used))` when the charge fits
-    /// `limit` (and is made), else `Err((start, used))` with nothing charged.
-    pub fn charge_quota(
-        &mut self,
-        host: i64,
-        now: i64,
-        window: i64,
-        limit: u64,
-        adding: u64,
-    ) -> Result<Result<QuotaWindow, QuotaWindow>, StoreError> {
-        let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(sql)?;
-        let held: Option<(i64, i64)> = tx
-            .query_row(
-                "SELECT window_start, bytes FROM fleet_quota WHERE host = ?1",
-                params![host],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(sql)?;
-        let (start, used) = match held {
-            Some((start, used)) if now.saturating_sub(start) < window => {
-                (start, u64::try_from(used).unwrap_or(0))
-            }
-            _ => (now, 0),
-        };
-        let total = used.saturating_add(adding);
-        if total > limit {
-            return Ok(Err((start, used)));
-        }
-        tx.execute(
-            "INSERT INTO fleet_quota (host, window_start, bytes) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (host) DO UPDATE SET window_start = ?2, bytes = ?3",
-            params![host, start, to_i64(total)],
-        )
-        .map_err(sql)?;
-        tx.commit().map_err(sql)?;
-        Ok(Ok((start, total)))
-    }
-
-    /// Gives back `bytes` charged in the window that began at `window_start` (a batch
-    /// charged and then not stored).
-    pub fn refund_quota(&self, host: i64, window_start: i64, bytes: u64) -> Result<(), StoreError> {
-        self.execute(
-            "UPDATE fleet_quota SET bytes = max(bytes - ?3, 0) WHERE host = ?1 AND window_start = ?2",
-            params![host, window_start, to_i64(bytes)],
-        )?;
-        Ok(())
-    }
-
-    /// One claimed profile.
-    pub fn profile(
-        &self,
-        host: i64,
-        generation: u64,
-        digest: &str,
-    ) -> Result<Option<ProfileRow>, StoreError> {
-        self.conn
-            .query_row(
-                &format!(
-                    "SELECT {PROFILE_COLUMNS} FROM fleet_profiles p JOIN fleet_hosts h ON h.id = p.host \
-                     WHERE p.host = ?1 AND p.generation = ?2 AND p.digest = ?3"
-                ),
-                params![host, to_i64(generation), digest],
-                profile_row,
-            )
-            .optional()
-            .map_err(self.sql())
-    }
-
-    /// Each host's current profile, by host name: its highest generation the console
-    /// knows of (a host's generations only grow; a host that keeps naming an older one
-    /// while its trail records a newer one shows the newer).
-    pub fn current_profiles(&self) -> Result<Vec<ProfileRow>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare(&format!(
-                "SELECT {PROFILE_COLUMNS} FROM fleet_profiles p JOIN fleet_hosts h ON h.id = p.host \
-                 WHERE p.generation = (SELECT max(generation) FROM fleet_profiles q WHERE q.host = p.host) \
-                 ORDER BY h.name, p.host, p.digest = 'trail', p.last_seen DESC"
-            ))
-            .map_err(self.sql())?;
-        let rows = statement.query_map([], profile_row).map_err(self.sql())?;
-        let mut all: Vec<ProfileRow> = rows.collect::<Result<_, _>>().map_err(self.sql())?;
-        // Two rows of one generation: a claim before a trail row, then the one named last.
-        all.dedup_by_key(|p| p.host);
-        Ok(all)
-    }
-
-    /// The profiles waiting for an approver, hosts not revoked, newest first.
-    pub fn pending_profiles(&self) -> Result<Vec<ProfileRow>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare(&format!(
-                "SELECT {PROFILE_COLUMNS} FROM fleet_profiles p JOIN fleet_hosts h ON h.id = p.host \
-                 WHERE p.approved_at IS NULL AND h.revoked IS NULL AND p.digest <> 'trail' \
-                 ORDER BY p.first_seen DESC, h.name"
-            ))
-            .map_err(self.sql())?;
-        let rows = statement.query_map([], profile_row).map_err(self.sql())?;
-        rows.collect::<Result<_, _>>().map_err(self.sql())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ConsoleDb;
+    use crate::fleet_store::FleetStore as _;
 
     fn db_with_host() -> (tempfile::TempDir, ConsoleDb, i64) {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -20,8 +20,15 @@ use crate::console::{
 };
 use crate::sqlite::StoreError;
 
+mod deadline;
+mod pool;
 mod postgres;
-pub use self::postgres::{PG_CONNECT_TIMEOUT, PgFleet};
+pub use self::deadline::{
+    PG_CALL_DEADLINE, PG_CONNECT_TIMEOUT, PG_IDLE_IN_TRANSACTION_TIMEOUT, PG_KEEPALIVE_IDLE,
+    PG_KEEPALIVE_INTERVAL, PG_KEEPALIVE_RETRIES, PG_STATEMENT_TIMEOUT, PG_TCP_USER_TIMEOUT,
+};
+pub use self::pool::{FleetPool, PG_POOL_SIZE, PG_POOL_WAIT, Pooled};
+pub use self::postgres::PgFleet;
 
 /// What the fleet's console side needs of its store. Every method takes `&mut self`: a
 /// PostgreSQL client needs it for any query, and reconnects in it after the server
@@ -72,8 +79,8 @@ pub trait FleetStore: Send + std::fmt::Debug {
     fn set_host_state(&mut self, id: i64, state: &str, detail: &str) -> Result<bool, StoreError>;
     /// Stores a verified batch only if the host's size is still `batch.from_size`.
     fn accept_batch(&mut self, host: i64, batch: &AcceptedBatch<'_>) -> Result<bool, StoreError>;
-    /// Moves the witness state of the revoked host `from` to `to` (see
-    /// [`ConsoleDb::carry_over_host`]).
+    /// Moves the witness state of the revoked host `from` to `to`: see the SQLite
+    /// implementation (`console/fleet.rs`) for what moves and when it refuses.
     fn carry_over_host(&mut self, from: i64, to: i64) -> Result<bool, StoreError>;
     /// The records of `host` with sequence numbers in `from..to`, in order.
     fn host_records_between(
@@ -203,145 +210,5 @@ impl FleetStoreAt {
                 format!("PostgreSQL {}", self::postgres::describe(target))
             }
         }
-    }
-}
-
-/// The SQLite implementation: the inherent methods of [`ConsoleDb`], unchanged.
-impl FleetStore for ConsoleDb {
-    fn add_enrol_token(&mut self, t: &[u8], now: i64, expires: i64) -> Result<(), StoreError> {
-        ConsoleDb::add_enrol_token(self, t, now, expires)
-    }
-    fn revoked_host_with_trail(&mut self, name: &str) -> Result<Option<HostRow>, StoreError> {
-        ConsoleDb::revoked_host_with_trail(self, name)
-    }
-    fn add_continue_token(
-        &mut self,
-        t: &[u8],
-        now: i64,
-        expires: i64,
-        continues: i64,
-    ) -> Result<(), StoreError> {
-        ConsoleDb::add_continue_token(self, t, now, expires, continues)
-    }
-    fn continued_host(&mut self, id: i64) -> Result<Option<HostRow>, StoreError> {
-        ConsoleDb::continued_host(self, id)
-    }
-    fn enrol_token_refusal(
-        &mut self,
-        t: &[u8],
-        now: i64,
-    ) -> Result<Option<TokenRefusal>, StoreError> {
-        ConsoleDb::enrol_token_refusal(self, t, now)
-    }
-    fn enrol_host(
-        &mut self,
-        t: &[u8],
-        now: i64,
-        name: &str,
-        fingerprint: &str,
-    ) -> Result<Result<i64, TokenRefusal>, StoreError> {
-        ConsoleDb::enrol_host(self, t, now, name, fingerprint)
-    }
-    fn host_by_fingerprint(&mut self, fingerprint: &str) -> Result<Option<HostRow>, StoreError> {
-        ConsoleDb::host_by_fingerprint(self, fingerprint)
-    }
-    fn host(&mut self, id: i64) -> Result<Option<HostRow>, StoreError> {
-        ConsoleDb::host(self, id)
-    }
-    fn hosts(&mut self) -> Result<Vec<HostRow>, StoreError> {
-        ConsoleDb::hosts(self)
-    }
-    fn revoke_host(&mut self, name: &str, now: i64) -> Result<usize, StoreError> {
-        ConsoleDb::revoke_host(self, name, now)
-    }
-    fn touch_host(&mut self, id: i64, now: i64, interval: i64) -> Result<(), StoreError> {
-        ConsoleDb::touch_host(self, id, now, interval)
-    }
-    fn set_host_state(&mut self, id: i64, state: &str, detail: &str) -> Result<bool, StoreError> {
-        ConsoleDb::set_host_state(self, id, state, detail)
-    }
-    fn accept_batch(&mut self, host: i64, batch: &AcceptedBatch<'_>) -> Result<bool, StoreError> {
-        ConsoleDb::accept_batch(self, host, batch)
-    }
-    fn carry_over_host(&mut self, from: i64, to: i64) -> Result<bool, StoreError> {
-        ConsoleDb::carry_over_host(self, from, to)
-    }
-    fn host_records_between(
-        &mut self,
-        host: i64,
-        from: u64,
-        to: u64,
-    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        ConsoleDb::host_records_between(self, host, from, to)
-    }
-    fn host_records(&mut self, host: i64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        ConsoleDb::host_records(self, host)
-    }
-    fn note_profile(
-        &mut self,
-        host: i64,
-        generation: u64,
-        digest: &str,
-        created: i64,
-        now: i64,
-    ) -> Result<ProfileNoted, StoreError> {
-        ConsoleDb::note_profile(self, host, generation, digest, created, now)
-    }
-    fn note_profile_in_trail(
-        &mut self,
-        host: i64,
-        generation: u64,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        ConsoleDb::note_profile_in_trail(self, host, generation, now)
-    }
-    fn approve_profile(
-        &mut self,
-        host: i64,
-        generation: u64,
-        digest: &str,
-        by: &str,
-        reason: &str,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        ConsoleDb::approve_profile(self, host, generation, digest, by, reason, now)
-    }
-    fn withdraw_profile_approval(
-        &mut self,
-        host: i64,
-        generation: u64,
-        digest: &str,
-    ) -> Result<(), StoreError> {
-        ConsoleDb::withdraw_profile_approval(self, host, generation, digest)
-    }
-    fn quota_used(&mut self, host: i64) -> Result<QuotaWindow, StoreError> {
-        ConsoleDb::quota_used(self, host)
-    }
-    fn charge_quota(
-        &mut self,
-        host: i64,
-        now: i64,
-        window: i64,
-        limit: u64,
-        adding: u64,
-    ) -> Result<Result<QuotaWindow, QuotaWindow>, StoreError> {
-        ConsoleDb::charge_quota(self, host, now, window, limit, adding)
-    }
-    fn refund_quota(&mut self, host: i64, window_start: i64, bytes: u64) -> Result<(), StoreError> {
-        ConsoleDb::refund_quota(self, host, window_start, bytes)
-    }
-    fn profile(
-        &mut self,
-        host: i64,
-        generation: u64,
-        digest: &str,
-    ) -> Result<Option<ProfileRow>, StoreError> {
-        ConsoleDb::profile(self, host, generation, digest)
-    }
-    fn current_profiles(&mut self) -> Result<Vec<ProfileRow>, StoreError> {
-        ConsoleDb::current_profiles(self)
-    }
-    fn pending_profiles(&mut self) -> Result<Vec<ProfileRow>, StoreError> {
-        ConsoleDb::pending_profiles(self)
     }
 }

@@ -13,13 +13,13 @@
 //! by the host); a transaction it interrupted was rolled back by the server, so nothing
 //! is stored half or twice.
 //!
-//! The client is synchronous (it runs a small runtime of its own): call it from a plain
-//! thread or `spawn_blocking`, never from a thread that drives async tasks.
+//! The client is synchronous (it runs a small runtime of its own, see [`super::deadline`]:
+//! every call has a deadline): call it from a plain thread or `spawn_blocking`, never
+//! from a thread that drives async tasks.
 
 use std::str::FromStr as _;
-use std::time::Duration;
 
-use postgres::{Client, NoTls, Row, Transaction};
+use tokio_postgres::Row;
 
 use crate::console::{
     AcceptedBatch, FROM_TRAIL, HostRow, MAX_PENDING_PROFILES_PER_HOST, ProfileNoted, ProfileRow,
@@ -28,10 +28,7 @@ use crate::console::{
 use crate::sqlite::StoreError;
 
 use super::FleetStore;
-
-/// How long a connection to the server may take before the call fails (a server down
-/// is reported, not waited on without end; the host sends its report again later).
-pub const PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+use super::deadline::{Conn, Failure, Tx, with_limits};
 
 /// Serializes the creation of the tables by consoles starting at once (PostgreSQL's
 /// `CREATE TABLE IF NOT EXISTS` is not safe against a concurrent twin). An arbitrary
@@ -116,7 +113,7 @@ const PROFILE_COLUMNS: &str = "p.host, h.name, p.generation, p.digest, p.created
      p.last_seen, p.approved_by, p.reason, p.approved_at";
 
 /// The tables whose rows belong to a host, with the rest of their key: what a carry-over
-/// moves (see [`ConsoleDb::carry_over_host`](crate::ConsoleDb::carry_over_host)).
+/// moves (see [`FleetStore::carry_over_host`]).
 const HOST_TABLES: &[(&str, &str)] = &[
     ("fleet_records", "t.seq = o.seq"),
     ("fleet_checkpoints", "t.size = o.size"),
@@ -134,23 +131,69 @@ fn to_u64(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-/// Parses a connection string (a URL or `key=value` pairs) without connecting.
-pub(super) fn parse(text: &str) -> Result<postgres::Config, postgres::Error> {
-    postgres::Config::from_str(text)
+/// Why a URL connection string is refused before it is parsed: characters that libpq,
+/// tokio-postgres and RFC 3986 read differently when left unencoded in a password
+/// (`postgres://u:p@ss@host/db` is user `u`, password `p` and host `ss@host` to one
+/// reader, password `p@ss` to another), so a fragment of the password would be taken
+/// for a host and shown in messages. `None`: not a URL, or none of them.
+fn ambiguous_url(text: &str) -> Option<&'static str> {
+    let rest = ["postgres://", "postgresql://"]
+        .iter()
+        .find_map(|prefix| text.strip_prefix(prefix))?;
+    // The query string (`?sslmode=…`) may hold anything encoded as it likes.
+    let before_query = rest.split('?').next().unwrap_or(rest);
+    if rest.contains('#') {
+        return Some("'#' (a password's '#' must be written %23)");
+    }
+    if before_query.matches('@').count() > 1 {
+        return Some("more than one '@' (a password's '@' must be written %40)");
+    }
+    if let Some(at) = before_query.find('@')
+        && before_query[..at].contains('/')
+    {
+        return Some("'/' before its '@' (a password's '/' must be written %2F)");
+    }
+    None
+}
+
+/// Parses a connection string (a URL or `key=value` pairs) without connecting. The
+/// reason of a refusal never holds any part of the text (it may hold a password).
+pub(super) fn parse(text: &str) -> Result<tokio_postgres::Config, String> {
+    if let Some(what) = ambiguous_url(text) {
+        return Err(format!(
+            "the URL holds {what}: it can be read in more than one way, and a fragment of the password taken for the host; percent-encode the password, or use the key=value form (password='…')"
+        ));
+    }
+    tokio_postgres::Config::from_str(text).map_err(|e| {
+        // The parser's error says only "invalid connection string"; its cause names an
+        // option by its fixed name ("invalid value for option `port`"), or quotes the
+        // text where it went wrong: an unknown "option" or an unexpected character,
+        // which may be part of a password written without quotes (`password=Xq7
+        // Zr9=1` is "unknown option `Zr9`"). Only the first kind is shown.
+        let cause = std::error::Error::source(&e).map(ToString::to_string);
+        match cause {
+            Some(cause) if cause.starts_with("invalid value for option `") => {
+                format!("{e}: {cause}")
+            }
+            _ => format!(
+                "{e} (where is not shown: it could be part of the password; quote a password holding spaces or '=' as password='…')"
+            ),
+        }
+    })
 }
 
 /// The target of a connection string for messages: database, user and hosts, never
 /// the password.
 pub(super) fn describe(text: &str) -> String {
     let Ok(config) = parse(text) else {
-        return "(an unreadable connection string)".into();
+        return "(an unreadable connection string, not shown)".into();
     };
     let hosts: Vec<String> = config
         .get_hosts()
         .iter()
         .map(|h| match h {
-            postgres::config::Host::Tcp(name) => name.clone(),
-            postgres::config::Host::Unix(path) => path.display().to_string(),
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
         })
         .collect();
     let ports: Vec<String> = config.get_ports().iter().map(u16::to_string).collect();
@@ -171,7 +214,7 @@ pub(super) fn describe(text: &str) -> String {
     )
 }
 
-fn host_row(r: &Row) -> Result<HostRow, postgres::Error> {
+fn host_row(r: &Row) -> Result<HostRow, tokio_postgres::Error> {
     Ok(HostRow {
         id: r.try_get(0)?,
         name: r.try_get(1)?,
@@ -189,7 +232,7 @@ fn host_row(r: &Row) -> Result<HostRow, postgres::Error> {
     })
 }
 
-fn profile_row(r: &Row) -> Result<ProfileRow, postgres::Error> {
+fn profile_row(r: &Row) -> Result<ProfileRow, tokio_postgres::Error> {
     let approved_at: Option<i64> = r.try_get(9)?;
     Ok(ProfileRow {
         host: r.try_get(0)?,
@@ -210,16 +253,16 @@ fn profile_row(r: &Row) -> Result<ProfileRow, postgres::Error> {
     })
 }
 
-fn records(rows: &[Row]) -> Result<Vec<(u64, Vec<u8>)>, postgres::Error> {
+fn records(rows: &[Row]) -> Result<Vec<(u64, Vec<u8>)>, tokio_postgres::Error> {
     rows.iter()
-        .map(|r| Ok((to_u64(r.try_get(0)?), r.try_get(1)?)))
+        .map(|r| Ok::<_, tokio_postgres::Error>((to_u64(r.try_get(0)?), r.try_get(1)?)))
         .collect()
 }
 
 /// Takes the per-host lock of the profile rows for the rest of the transaction: what
 /// SQLite's `BEGIN IMMEDIATE` gives its noting of claims (a read, then a write that
 /// depends on it, never interleaved with another connection's for the same host).
-fn lock_profiles(tx: &mut Transaction<'_>, host: i64) -> Result<(), postgres::Error> {
+fn lock_profiles(tx: &mut Tx<'_>, host: i64) -> Result<(), Failure> {
     tx.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended('fleet_profiles', $1))",
         &[&host],
@@ -230,7 +273,7 @@ fn lock_profiles(tx: &mut Transaction<'_>, host: i64) -> Result<(), postgres::Er
 /// Drops a host's oldest pending profile rows past [`MAX_PENDING_PROFILES_PER_HOST`], as
 /// the SQLite store does (never an approved one, never the last row of the highest
 /// generation).
-fn prune_pending(tx: &mut Transaction<'_>, host: i64) -> Result<u64, postgres::Error> {
+fn prune_pending(tx: &mut Tx<'_>, host: i64) -> Result<u64, Failure> {
     tx.execute(
         "DELETE FROM fleet_profiles WHERE host = $1 AND approved_at IS NULL AND \
          (generation, digest) NOT IN (SELECT generation, digest FROM fleet_profiles \
@@ -242,12 +285,47 @@ fn prune_pending(tx: &mut Transaction<'_>, host: i64) -> Result<u64, postgres::E
     )
 }
 
-/// One connection to the fleet's PostgreSQL database.
+/// Turns a failure into the store's error, naming the target (never the password).
+#[derive(Clone)]
+struct Pg(String);
+
+impl Pg {
+    fn err(&self, failure: Failure) -> StoreError {
+        match failure {
+            Failure::Pg(source) => StoreError::Postgres {
+                target: self.0.clone(),
+                source,
+            },
+            Failure::Deadline {
+                what,
+                after,
+                setting,
+            } => StoreError::PostgresDeadline {
+                target: self.0.clone(),
+                what,
+                after,
+                setting,
+            },
+            Failure::Runtime(e) => StoreError::PostgresClient {
+                target: self.0.clone(),
+                reason: format!("the client's runtime could not be started: {e}"),
+            },
+        }
+    }
+
+    /// For `map_err`: a failure of a call or an error of the client (a row's value).
+    fn e<E: Into<Failure>>(&self) -> impl Fn(E) -> StoreError + '_ {
+        move |e| self.err(e.into())
+    }
+}
+
+/// One connection to the fleet's PostgreSQL database, opened again at the next call
+/// after the server closed it or a call passed its deadline.
 pub struct PgFleet {
-    config: postgres::Config,
+    config: tokio_postgres::Config,
     /// The target for messages (no password).
     target: String,
-    client: Option<Client>,
+    conn: Option<Conn>,
 }
 
 impl std::fmt::Debug for PgFleet {
@@ -260,65 +338,64 @@ impl std::fmt::Debug for PgFleet {
 
 impl PgFleet {
     /// Connects to `target` (a connection string) and creates the fleet's tables if
-    /// they are missing.
+    /// they are missing; the whole of it within the deadlines of [`super::deadline`].
     pub fn connect(target: &str) -> Result<PgFleet, StoreError> {
-        let described = describe(target);
-        let mut config = parse(target).map_err(|source| StoreError::Postgres {
-            target: described.clone(),
-            source,
+        let config = parse(target).map_err(|reason| StoreError::PostgresTarget {
+            reason: format!(
+                "not a PostgreSQL connection string (postgres://USER@HOST:PORT/DB, or host=… dbname=…): {reason}"
+            ),
         })?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(PG_CONNECT_TIMEOUT);
-        }
         let mut fleet = PgFleet {
-            config,
-            target: described,
-            client: None,
+            config: with_limits(config),
+            target: describe(target),
+            conn: None,
         };
         let pg = fleet.pg();
-        let client = fleet.client()?;
+        let conn = fleet.conn()?;
         // Made already (every connection after the first): nothing to do. Running the
         // schema anyway would not be free: `CREATE INDEX IF NOT EXISTS` takes a SHARE
         // lock on its table before it finds the index there, so every host's connection
         // would wait for each write to fleet_hosts in flight, and writers queue behind
         // it (review s10-r14).
-        let made: bool = client
+        let made: bool = conn
             .query_one(
                 "SELECT bool_and(to_regclass(n) IS NOT NULL) FROM unnest($1::text[]) AS n",
                 &[&SCHEMA_OBJECTS],
             )
-            .and_then(|r| r.try_get::<_, Option<bool>>(0))
-            .map_err(&pg)?
+            .map_err(pg.e())?
+            .try_get::<_, Option<bool>>(0)
+            .map_err(pg.e())?
             .unwrap_or(false);
         if made {
             return Ok(fleet);
         }
-        let mut tx = client.transaction().map_err(&pg)?;
+        let mut tx = conn.transaction().map_err(pg.e())?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
-            .map_err(&pg)?;
-        tx.batch_execute(SCHEMA).map_err(&pg)?;
-        tx.commit().map_err(&pg)?;
+            .map_err(pg.e())?;
+        tx.batch_execute(SCHEMA).map_err(pg.e())?;
+        tx.commit().map_err(pg.e())?;
         Ok(fleet)
     }
 
-    fn pg(&self) -> impl Fn(postgres::Error) -> StoreError + use<> {
-        let target = self.target.clone();
-        move |source| StoreError::Postgres {
-            target: target.clone(),
-            source,
-        }
+    fn pg(&self) -> Pg {
+        Pg(self.target.clone())
     }
 
-    /// The open connection, opened again if the server closed it (a restart).
-    fn client(&mut self) -> Result<&mut Client, StoreError> {
-        if self.client.as_ref().is_none_or(Client::is_closed) {
-            self.client = None;
-            let client = self.config.connect(NoTls).map_err(self.pg())?;
-            return Ok(self.client.insert(client));
+    /// The open connection for a new call (its deadline starts now), opened again if
+    /// the server closed it (a restart) or a call before gave up on it.
+    fn conn(&mut self) -> Result<&mut Conn, StoreError> {
+        if !self.conn.as_ref().is_some_and(Conn::is_usable) {
+            // Closed (the server sees the socket close and rolls back what it began).
+            self.conn = None;
+            let conn = Conn::open(&self.config).map_err(|f| self.pg().err(f))?;
+            self.conn = Some(conn);
         }
-        match self.client.as_mut() {
-            Some(client) => Ok(client),
-            None => unreachable!("checked just above"),
+        match self.conn.as_mut() {
+            Some(conn) => {
+                conn.begin_call();
+                Ok(conn)
+            }
+            None => unreachable!("opened just above"),
         }
     }
 
@@ -326,34 +403,34 @@ impl PgFleet {
     fn execute(
         &mut self,
         statement: &str,
-        params: &[&(dyn postgres::types::ToSql + Sync)],
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<u64, StoreError> {
         let pg = self.pg();
-        self.client()?.execute(statement, params).map_err(pg)
+        self.conn()?.execute(statement, params).map_err(pg.e())
     }
 
     fn query(
         &mut self,
         statement: &str,
-        params: &[&(dyn postgres::types::ToSql + Sync)],
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Vec<Row>, StoreError> {
         let pg = self.pg();
-        self.client()?.query(statement, params).map_err(pg)
+        self.conn()?.query(statement, params).map_err(pg.e())
     }
 
     fn query_opt(
         &mut self,
         statement: &str,
-        params: &[&(dyn postgres::types::ToSql + Sync)],
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Option<Row>, StoreError> {
         let pg = self.pg();
-        self.client()?.query_opt(statement, params).map_err(pg)
+        self.conn()?.query_opt(statement, params).map_err(pg.e())
     }
 
     fn one_host(
         &mut self,
         condition: &str,
-        params: &[&(dyn postgres::types::ToSql + Sync)],
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Option<HostRow>, StoreError> {
         let pg = self.pg();
         self.query_opt(
@@ -362,18 +439,7 @@ impl PgFleet {
         )?
         .map(|r| host_row(&r))
         .transpose()
-        .map_err(pg)
-    }
-}
-
-impl Drop for PgFleet {
-    /// The client is closed on a thread of its own: it blocks on its private runtime as
-    /// it closes, which panics (and aborts, in a destructor) on a thread that drives
-    /// async tasks, as the web console's may be when it drops its state.
-    fn drop(&mut self) {
-        if let Some(client) = self.client.take() {
-            let _ = std::thread::spawn(move || drop(client)).join();
-        }
+        .map_err(pg.e())
     }
 }
 
@@ -431,9 +497,9 @@ impl FleetStore for PgFleet {
             &[&token_hash],
         )?;
         let token: Option<(i64, Option<i64>)> = token
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .map(|r| Ok::<_, tokio_postgres::Error>((r.try_get(0)?, r.try_get(1)?)))
             .transpose()
-            .map_err(pg)?;
+            .map_err(pg.e())?;
         Ok(match token {
             None => Some(TokenRefusal::Unknown),
             Some((_, Some(_))) => Some(TokenRefusal::Used),
@@ -450,22 +516,22 @@ impl FleetStore for PgFleet {
         fingerprint: &str,
     ) -> Result<Result<i64, TokenRefusal>, StoreError> {
         let pg = self.pg();
-        let mut tx = self.client()?.transaction().map_err(&pg)?;
+        let mut tx = self.conn()?.transaction().map_err(pg.e())?;
         // Enrolments one at a time (reads of the hosts table go on): two hosts enrolling
         // under one name at once cannot both pass the check below, as under SQLite's
         // write lock.
         tx.execute("LOCK TABLE fleet_hosts IN SHARE ROW EXCLUSIVE MODE", &[])
-            .map_err(&pg)?;
+            .map_err(pg.e())?;
         let token: Option<(i64, Option<i64>, Option<i64>)> = tx
             .query_opt(
                 "SELECT expires, used, continues FROM fleet_tokens WHERE token_hash = $1 \
                  FOR UPDATE",
                 &[&token_hash],
             )
-            .map_err(&pg)?
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .map_err(pg.e())?
+            .map(|r| Ok::<_, tokio_postgres::Error>((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
             .transpose()
-            .map_err(&pg)?;
+            .map_err(pg.e())?;
         let (refusal, continues) = match token {
             None => (Some(TokenRefusal::Unknown), None),
             Some((_, Some(_), _)) => (Some(TokenRefusal::Used), None),
@@ -481,7 +547,7 @@ impl FleetStore for PgFleet {
                     "SELECT id FROM fleet_hosts WHERE id = $1 AND name = $2",
                     &[&old, &name],
                 )
-                .map_err(&pg)?;
+                .map_err(pg.e())?;
             if same.is_none() {
                 return Ok(Err(TokenRefusal::ContinuesAnother));
             }
@@ -491,7 +557,7 @@ impl FleetStore for PgFleet {
                 "SELECT id FROM fleet_hosts WHERE name = $1 AND revoked IS NULL LIMIT 1",
                 &[&name],
             )
-            .map_err(&pg)?;
+            .map_err(pg.e())?;
         if taken.is_some() {
             return Ok(Err(TokenRefusal::NameTaken));
         }
@@ -499,16 +565,16 @@ impl FleetStore for PgFleet {
             "UPDATE fleet_tokens SET used = $2 WHERE token_hash = $1",
             &[&token_hash, &now],
         )
-        .map_err(&pg)?;
+        .map_err(pg.e())?;
         let id: i64 = tx
             .query_one(
                 "INSERT INTO fleet_hosts (name, fingerprint, enrolled, continues) \
                  VALUES ($1, $2, $3, $4) RETURNING id",
                 &[&name, &fingerprint, &now, &continues],
             )
-            .and_then(|r| r.try_get(0))
-            .map_err(&pg)?;
-        tx.commit().map_err(&pg)?;
+            .and_then(|r| Ok(r.try_get(0)?))
+            .map_err(pg.e())?;
+        tx.commit().map_err(pg.e())?;
         Ok(Ok(id))
     }
 
@@ -529,7 +595,7 @@ impl FleetStore for PgFleet {
         .iter()
         .map(host_row)
         .collect::<Result<_, _>>()
-        .map_err(pg)
+        .map_err(pg.e())
     }
 
     fn revoke_host(&mut self, name: &str, now: i64) -> Result<usize, StoreError> {
@@ -557,7 +623,7 @@ impl FleetStore for PgFleet {
 
     fn accept_batch(&mut self, host: i64, batch: &AcceptedBatch<'_>) -> Result<bool, StoreError> {
         let pg = self.pg();
-        let mut tx = self.client()?.transaction().map_err(&pg)?;
+        let mut tx = self.conn()?.transaction().map_err(pg.e())?;
         let moved = tx
             .execute(
                 "UPDATE fleet_hosts SET size = $3, peaks = $4, checkpoint = $5, trail_key = $6, \
@@ -572,7 +638,7 @@ impl FleetStore for PgFleet {
                     &batch.now,
                 ],
             )
-            .map_err(&pg)?;
+            .map_err(pg.e())?;
         if moved != 1 {
             return Ok(false);
         }
@@ -585,7 +651,7 @@ impl FleetStore for PgFleet {
              SELECT $1, s, l FROM unnest($2::bigint[], $3::bytea[]) AS r(s, l)",
             &[&host, &seqs, &lines],
         )
-        .map_err(&pg)?;
+        .map_err(pg.e())?;
         tx.execute(
             "INSERT INTO fleet_checkpoints (host, size, note, cosignature, received) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (host, size) DO UPDATE SET \
@@ -598,14 +664,14 @@ impl FleetStore for PgFleet {
                 &batch.now,
             ],
         )
-        .map_err(&pg)?;
-        tx.commit().map_err(&pg)?;
+        .map_err(pg.e())?;
+        tx.commit().map_err(pg.e())?;
         Ok(true)
     }
 
     fn carry_over_host(&mut self, from: i64, to: i64) -> Result<bool, StoreError> {
         let pg = self.pg();
-        let mut tx = self.client()?.transaction().map_err(&pg)?;
+        let mut tx = self.conn()?.transaction().map_err(pg.e())?;
         // Both hosts' rows locked first, as SQLite's `BEGIN IMMEDIATE` holds the whole
         // store: otherwise a batch of `from` committing while this runs (its revocation
         // raced its report) moves its size under the snapshot read below, and its
@@ -615,7 +681,7 @@ impl FleetStore for PgFleet {
             "SELECT id FROM fleet_hosts WHERE id IN ($1, $2) ORDER BY id FOR UPDATE",
             &[&from, &to],
         )
-        .map_err(&pg)?;
+        .map_err(pg.e())?;
         let moved = tx
             .execute(
                 "UPDATE fleet_hosts SET size = o.size, peaks = o.peaks, checkpoint = o.checkpoint, \
@@ -628,7 +694,7 @@ impl FleetStore for PgFleet {
                  AND fleet_hosts.revoked IS NULL",
                 &[&from, &to],
             )
-            .map_err(&pg)?;
+            .map_err(pg.e())?;
         if moved != 1 {
             return Ok(false);
         }
@@ -642,12 +708,12 @@ impl FleetStore for PgFleet {
                 ),
                 &[&from, &to],
             )
-            .map_err(&pg)?;
+            .map_err(pg.e())?;
             tx.execute(
                 &format!("UPDATE {table} SET host = $2 WHERE host = $1"),
                 &[&from, &to],
             )
-            .map_err(&pg)?;
+            .map_err(pg.e())?;
         }
         tx.execute(
             "UPDATE fleet_hosts SET size = 0, peaks = '\\x'::bytea, checkpoint = NULL, \
@@ -656,8 +722,8 @@ impl FleetStore for PgFleet {
              WHERE id = $1",
             &[&from],
         )
-        .map_err(&pg)?;
-        tx.commit().map_err(&pg)?;
+        .map_err(pg.e())?;
+        tx.commit().map_err(pg.e())?;
         Ok(true)
     }
 
@@ -673,7 +739,7 @@ impl FleetStore for PgFleet {
              ORDER BY seq",
             &[&host, &to_i64(from), &to_i64(to)],
         )?;
-        records(&rows).map_err(pg)
+        records(&rows).map_err(pg.e())
     }
 
     fn host_records(&mut self, host: i64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
@@ -682,7 +748,7 @@ impl FleetStore for PgFleet {
             "SELECT seq, line FROM fleet_records WHERE host = $1 ORDER BY seq",
             &[&host],
         )?;
-        records(&rows).map_err(pg)
+        records(&rows).map_err(pg.e())
     }
 
     fn note_profile(
@@ -695,16 +761,16 @@ impl FleetStore for PgFleet {
     ) -> Result<ProfileNoted, StoreError> {
         let pg = self.pg();
         let generation = to_i64(generation);
-        let mut tx = self.client()?.transaction().map_err(&pg)?;
-        lock_profiles(&mut tx, host).map_err(&pg)?;
+        let mut tx = self.conn()?.transaction().map_err(pg.e())?;
+        lock_profiles(&mut tx, host).map_err(pg.e())?;
         let from_trail: i64 = tx
             .query_one(
                 "SELECT count(*) FROM fleet_profiles \
                  WHERE host = $1 AND generation = $2 AND digest = $3",
                 &[&host, &generation, &FROM_TRAIL],
             )
-            .and_then(|r| r.try_get(0))
-            .map_err(&pg)?;
+            .and_then(|r| Ok(r.try_get(0)?))
+            .map_err(pg.e())?;
         let inserted = tx
             .execute(
                 "INSERT INTO fleet_profiles \
@@ -712,16 +778,16 @@ impl FleetStore for PgFleet {
                  VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT DO NOTHING",
                 &[&host, &generation, &digest, &created, &now],
             )
-            .map_err(&pg)?;
+            .map_err(pg.e())?;
         let new = inserted == 1 && from_trail == 0;
         tx.execute(
             "UPDATE fleet_profiles SET last_seen = $4 \
              WHERE host = $1 AND generation = $2 AND digest = $3",
             &[&host, &generation, &digest, &now],
         )
-        .map_err(&pg)?;
+        .map_err(pg.e())?;
         if new {
-            prune_pending(&mut tx, host).map_err(&pg)?;
+            prune_pending(&mut tx, host).map_err(pg.e())?;
         }
         let approved_at: Option<i64> = tx
             .query_opt(
@@ -729,12 +795,12 @@ impl FleetStore for PgFleet {
                  WHERE host = $1 AND generation = $2 AND digest = $3",
                 &[&host, &generation, &digest],
             )
-            .map_err(&pg)?
+            .map_err(pg.e())?
             .map(|r| r.try_get(0))
             .transpose()
-            .map_err(&pg)?
+            .map_err(pg.e())?
             .flatten();
-        tx.commit().map_err(&pg)?;
+        tx.commit().map_err(pg.e())?;
         Ok(ProfileNoted { new, approved_at })
     }
 
@@ -746,8 +812,8 @@ impl FleetStore for PgFleet {
     ) -> Result<bool, StoreError> {
         let pg = self.pg();
         let generation = to_i64(generation);
-        let mut tx = self.client()?.transaction().map_err(&pg)?;
-        lock_profiles(&mut tx, host).map_err(&pg)?;
+        let mut tx = self.conn()?.transaction().map_err(pg.e())?;
+        lock_profiles(&mut tx, host).map_err(pg.e())?;
         let row = tx
             .query_one(
                 "SELECT count(*) FILTER (WHERE generation = $2), \
@@ -756,11 +822,11 @@ impl FleetStore for PgFleet {
                  FROM fleet_profiles WHERE host = $1",
                 &[&host, &generation],
             )
-            .map_err(&pg)?;
+            .map_err(pg.e())?;
         let (named, later, approved): (i64, i64, Option<i64>) = (
-            row.try_get(0).map_err(&pg)?,
-            row.try_get(1).map_err(&pg)?,
-            row.try_get(2).map_err(&pg)?,
+            row.try_get(0).map_err(pg.e())?,
+            row.try_get(1).map_err(pg.e())?,
+            row.try_get(2).map_err(pg.e())?,
         );
         let news = named == 0
             && match approved {
@@ -776,9 +842,9 @@ impl FleetStore for PgFleet {
              VALUES ($1, $2, $3, 0, $4, 0) ON CONFLICT DO NOTHING",
             &[&host, &generation, &FROM_TRAIL, &now],
         )
-        .map_err(&pg)?;
-        prune_pending(&mut tx, host).map_err(&pg)?;
-        tx.commit().map_err(&pg)?;
+        .map_err(pg.e())?;
+        prune_pending(&mut tx, host).map_err(pg.e())?;
+        tx.commit().map_err(pg.e())?;
         Ok(true)
     }
 
@@ -828,9 +894,11 @@ impl FleetStore for PgFleet {
             &[&host],
         )?;
         Ok(row
-            .map(|r| Ok((r.try_get::<_, i64>(0)?, to_u64(r.try_get(1)?))))
+            .map(|r| {
+                Ok::<_, tokio_postgres::Error>((r.try_get::<_, i64>(0)?, to_u64(r.try_get(1)?)))
+            })
             .transpose()
-            .map_err(pg)?
+            .map_err(pg.e())?
             .unwrap_or((0, 0)))
     }
 
@@ -843,7 +911,7 @@ impl FleetStore for PgFleet {
         adding: u64,
     ) -> Result<Result<QuotaWindow, QuotaWindow>, StoreError> {
         let pg = self.pg();
-        let mut tx = self.client()?.transaction().map_err(&pg)?;
+        let mut tx = self.conn()?.transaction().map_err(pg.e())?;
         // The row exists before it is locked: two first charges of a host at once wait
         // for each other instead of both reading nothing.
         tx.execute(
@@ -851,15 +919,17 @@ impl FleetStore for PgFleet {
              ON CONFLICT (host) DO NOTHING",
             &[&host, &now],
         )
-        .map_err(&pg)?;
+        .map_err(pg.e())?;
         let row = tx
             .query_one(
                 "SELECT window_start, bytes FROM fleet_quota WHERE host = $1 FOR UPDATE",
                 &[&host],
             )
-            .map_err(&pg)?;
-        let (start, used): (i64, i64) =
-            (row.try_get(0).map_err(&pg)?, row.try_get(1).map_err(&pg)?);
+            .map_err(pg.e())?;
+        let (start, used): (i64, i64) = (
+            row.try_get(0).map_err(pg.e())?,
+            row.try_get(1).map_err(pg.e())?,
+        );
         let (start, used) = if now.saturating_sub(start) < window {
             (start, to_u64(used))
         } else {
@@ -873,8 +943,8 @@ impl FleetStore for PgFleet {
             "UPDATE fleet_quota SET window_start = $2, bytes = $3 WHERE host = $1",
             &[&host, &start, &to_i64(total)],
         )
-        .map_err(&pg)?;
-        tx.commit().map_err(&pg)?;
+        .map_err(pg.e())?;
+        tx.commit().map_err(pg.e())?;
         Ok(Ok((start, total)))
     }
 
@@ -903,7 +973,7 @@ impl FleetStore for PgFleet {
         )?
         .map(|r| profile_row(&r))
         .transpose()
-        .map_err(pg)
+        .map_err(pg.e())
     }
 
     fn current_profiles(&mut self) -> Result<Vec<ProfileRow>, StoreError> {
@@ -920,7 +990,7 @@ impl FleetStore for PgFleet {
             .iter()
             .map(profile_row)
             .collect::<Result<_, _>>()
-            .map_err(pg)?;
+            .map_err(pg.e())?;
         // Two rows of one generation: a claim before a trail row, then the one named last.
         all.dedup_by_key(|p| p.host);
         Ok(all)
@@ -939,6 +1009,6 @@ impl FleetStore for PgFleet {
         rows.iter()
             .map(profile_row)
             .collect::<Result<_, _>>()
-            .map_err(pg)
+            .map_err(pg.e())
     }
 }

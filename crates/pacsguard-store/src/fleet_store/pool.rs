@@ -1,0 +1,182 @@
+//! A bounded pool of connections to the fleet's store (issue 14): the fleet listener
+//! served each host connection with a PostgreSQL connection of its own, so a fleet of
+//! hundreds of hosts opened hundreds of server processes (PostgreSQL's default
+//! `max_connections` is 100) and the hundred-and-first host was refused by the server.
+//! Now a request takes a connection for as long as it is answered and gives it back:
+//! at most [`PG_POOL_SIZE`] are open, a request waits at most [`PG_POOL_WAIT`] for one,
+//! and a wait that ends empty is an error naming both (the caller reports it), never a
+//! wait without end.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::sqlite::StoreError;
+
+use super::{FleetStore, FleetStoreAt};
+
+/// Connections a console keeps open to its fleet's store at most (its listener, its
+/// silence check and its pages together). PostgreSQL's default `max_connections` is
+/// 100: a few consoles and the administrator's own sessions fit beside this.
+pub const PG_POOL_SIZE: usize = 16;
+/// How long a request waits for a connection when all [`PG_POOL_SIZE`] are in use
+/// before it is refused (a host sends its report again at its next turn).
+pub const PG_POOL_WAIT: Duration = Duration::from_secs(10);
+
+#[derive(Default)]
+struct State {
+    idle: Vec<Box<dyn FleetStore>>,
+    /// Connections taken (or being opened) and not given back.
+    out: usize,
+    /// Requests that waited [`PG_POOL_WAIT`] and found none.
+    exhausted: u64,
+}
+
+/// The pool. Shared (`Arc`) by everything of one console that uses the store.
+pub struct FleetPool {
+    at: FleetStoreAt,
+    size: usize,
+    wait: Duration,
+    state: Mutex<State>,
+    given_back: Condvar,
+}
+
+impl std::fmt::Debug for FleetPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FleetPool")
+            .field("at", &self.at)
+            .field("size", &self.size)
+            .finish()
+    }
+}
+
+impl FleetPool {
+    /// A pool of [`PG_POOL_SIZE`] connections to `at`, opened when first needed.
+    pub fn new(at: FleetStoreAt) -> Arc<FleetPool> {
+        FleetPool::with_limits(at, PG_POOL_SIZE, PG_POOL_WAIT)
+    }
+
+    /// Other limits than the defaults (tests at the limit).
+    pub fn with_limits(at: FleetStoreAt, size: usize, wait: Duration) -> Arc<FleetPool> {
+        Arc::new(FleetPool {
+            at,
+            size: size.max(1),
+            wait,
+            state: Mutex::default(),
+            given_back: Condvar::new(),
+        })
+    }
+
+    /// Where the connections go.
+    pub fn at(&self) -> &FleetStoreAt {
+        &self.at
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // The state is a count and a list, each left whole by every update: a panic
+        // elsewhere while it was held leaves nothing half-done to refuse.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A connection: an idle one, a new one while fewer than the pool's size are open,
+    /// else the first given back within [`PG_POOL_WAIT`];
+    /// [`StoreError::PoolExhausted`] when none was.
+    pub fn get(self: &Arc<FleetPool>) -> Result<Pooled, StoreError> {
+        let deadline = Instant::now() + self.wait;
+        let mut state = self.state();
+        loop {
+            if let Some(store) = state.idle.pop() {
+                state.out += 1;
+                return Ok(Pooled {
+                    pool: self.clone(),
+                    store: Some(store),
+                });
+            }
+            if state.out < self.size {
+                state.out += 1;
+                drop(state);
+                // Opened outside the lock: a server slow to answer holds up only
+                // this request.
+                return match self.at.open() {
+                    Ok(store) => Ok(Pooled {
+                        pool: self.clone(),
+                        store: Some(store),
+                    }),
+                    Err(e) => {
+                        self.state().out -= 1;
+                        self.given_back.notify_one();
+                        Err(e)
+                    }
+                };
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                state.exhausted += 1;
+                return Err(StoreError::PoolExhausted {
+                    target: self.at.describe(),
+                    size: self.size,
+                    waited: self.wait,
+                });
+            }
+            state = self
+                .given_back
+                .wait_timeout(state, left)
+                .map(|(s, _)| s)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+
+    /// How many requests found every connection in use for [`PG_POOL_WAIT`].
+    pub fn exhausted(&self) -> u64 {
+        self.state().exhausted
+    }
+
+    /// Connections taken now.
+    pub fn in_use(&self) -> usize {
+        self.state().out
+    }
+
+    /// The pool's size.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+}
+
+/// A connection taken from a [`FleetPool`], given back when dropped.
+#[derive(Debug)]
+pub struct Pooled {
+    pool: Arc<FleetPool>,
+    store: Option<Box<dyn FleetStore>>,
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = dyn FleetStore;
+    fn deref(&self) -> &Self::Target {
+        match &self.store {
+            Some(store) => store.as_ref(),
+            None => unreachable!("taken only when dropped"),
+        }
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match &mut self.store {
+            Some(store) => store.as_mut(),
+            None => unreachable!("taken only when dropped"),
+        }
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        if let Some(store) = self.store.take() {
+            // A PostgreSQL connection that broke (a restart, a call past its deadline)
+            // opens itself again at its next call: it goes back as it is.
+            let mut state = self.pool.state();
+            state.out = state.out.saturating_sub(1);
+            state.idle.push(store);
+            drop(state);
+            self.pool.given_back.notify_one();
+        }
+    }
+}
