@@ -91,6 +91,12 @@ pub enum ProblemKind {
     Vanished,
     /// An entry's attributes or link target could not be read (the entry is recorded).
     Unreadable,
+    /// A directory whose subdirectories changed while it was listed, every one of
+    /// [`crate::MAX_LISTINGS`] times (or, listed in passes of [`crate::LISTING_BATCH`]
+    /// names, in the part already walked): a subdirectory renamed meanwhile may have been
+    /// missed under both its names. Said, naming the directory, and hiding nothing: what
+    /// the profile holds below a missed subdirectory is judged not found.
+    ChangedWhileListed,
     /// A directory recorded but not descended into because it is a mount point (and
     /// mounts are not crossed): expected, what lies below belongs to another file system.
     NotDescended,
