@@ -1017,6 +1017,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::disallowed_methods)] // the test builds and swaps its own fixtures
     fn what_stands_at_a_walked_path_since_the_walk_is_never_opened() {
         // After the walk, the study directory `a` is exchanged with a directory from
         // outside the tree holding its own `f` (renameat2 RENAME_EXCHANGE: a real
@@ -1041,7 +1042,6 @@ mod tests {
             rustix::fs::RenameFlags::EXCHANGE,
         )
         .expect("exchange");
-        #[allow(clippy::disallowed_methods)] // the test replaces its own fixture
         std::fs::rename(dir.path().join("b2"), root.join("b")).expect("replace");
         let inotify = rustix::fs::inotify::init(
             rustix::fs::inotify::CreateFlags::NONBLOCK | rustix::fs::inotify::CreateFlags::CLOEXEC,

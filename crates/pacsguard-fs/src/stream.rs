@@ -240,9 +240,8 @@ impl<'a> OrderedWalk<'a> {
             .is_some_and(|set| set.is_match(Path::new(OsStr::from_bytes(rel))))
     }
 
-    fn recorder(&self) -> RecordAt<'_> {
+    fn recorder(&self) -> RecordAt {
         RecordAt {
-            root: &self.root,
             proc_fd: self.proc_fd,
         }
     }
