@@ -350,14 +350,14 @@ pub fn hash_files(
     // The walk's record of each batch's directory, where the entries hold it: the
     // directory reopened for hashing must be that one (a directory moved in from outside
     // the tree since the walk, or replaced, is not the one walked: nothing in it is opened).
-    let walked_dirs: Vec<Option<(u64, u64)>> = entries
+    let walked_dirs: Vec<Option<DirId>> = entries
         .chunk_by(|a, b| parent(&a.rel) == parent(&b.rel))
         .flat_map(|same_dir| {
             let id = walked_directory(entries, parent(&same_dir[0].rel));
             std::iter::repeat_n(id, same_dir.len().div_ceil(FILES_PER_BATCH))
         })
         .collect();
-    let batches: Vec<(&mut [Entry], Option<(u64, u64)>)> = entries
+    let batches: Vec<(&mut [Entry], Option<DirId>)> = entries
         .chunk_by_mut(|a, b| parent(&a.rel) == parent(&b.rel))
         .flat_map(|same_dir| same_dir.chunks_mut(FILES_PER_BATCH))
         .zip(walked_dirs)
@@ -412,6 +412,9 @@ pub fn hash_files(
         }
     });
 }
+
+/// A directory's (device, inode).
+type DirId = (u64, u64);
 
 /// The walk's (device, inode) of the directory `rel`, if `entries` (sorted by path) hold it.
 fn walked_directory(entries: &[Entry], rel: &[u8]) -> Option<(u64, u64)> {
