@@ -28,12 +28,13 @@ use std::os::fd::OwnedFd;
 
 use crate::walk::fstat_meta;
 
-/// At most this many names of one directory are held by a walk at once (with their
-/// recorded entries): a wider directory is read in passes of this many names (see the
-/// module documentation). Reaching it loses nothing and changes only the cost: each
-/// further pass reads the whole directory again. With ~300 bytes per recorded entry and
-/// ~60 per name, one wide directory holds about 6 MiB.
-pub const LISTING_BATCH: usize = 16_384;
+/// At most this many names of one directory are held by a walk at once: a wider
+/// directory is read in passes of this many names (see the module documentation), and
+/// of each pass only a few thousand names are recorded (`statx`, extended attributes)
+/// at a time. Reaching it loses nothing and changes only the cost: each further pass
+/// reads the whole directory again (1,000,000 names: 16 passes). At ~50 bytes per name
+/// held (~70 while a pass is read), one wide directory holds about 3–5 MiB.
+pub const LISTING_BATCH: usize = 65_536;
 
 /// How many times in all one pass over a directory is read while the directory keeps
 /// changing under it, before its listing is taken as it is and reported

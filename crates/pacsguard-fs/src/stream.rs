@@ -40,6 +40,11 @@ use crate::walk::{
 /// task costs more than the system calls it spreads.
 const RECORD_BATCH: usize = 64;
 
+/// Names of a pass recorded (`statx`, link, extended attributes) at once, on every core:
+/// the entries a level holds besides its listed names (an entry is ~300 bytes and more,
+/// a listed name ~50).
+const RECORD_AHEAD: usize = 4096;
+
 /// A walk that yields entries in the store's order (by the bytes of their relative
 /// paths); see the module documentation. What kept part of the tree from being recorded
 /// is gathered on the side, in [`OrderedWalk::problems`].
@@ -60,6 +65,8 @@ pub struct OrderedWalk<'a> {
     /// Names of one directory held at once ([`LISTING_BATCH`]; smaller in unit tests, to
     /// make passes without thousands of files).
     batch: usize,
+    /// Names of a pass recorded at once ([`RECORD_AHEAD`], at most `batch`).
+    record: usize,
     keys: DirKeys,
     /// Passes read so far (all directories), for the tests of the passes.
     #[cfg(test)]
@@ -83,8 +90,12 @@ struct Level {
     /// Kept to open the subdirectories from; dropped past [`MAX_OPEN_DIRS`] levels, then
     /// reopened from the root when needed.
     fd: Option<OwnedFd>,
-    /// Sorted in descending order: the next to yield is the last.
+    /// Recorded, sorted in descending order: the next to yield is the last.
     children: Vec<Child>,
+    /// Names of the current pass not recorded yet (with whether the listing's type allows
+    /// a directory), in descending order: recorded [`RECORD_AHEAD`] at a time, so that a
+    /// pass holds [`LISTING_BATCH`] names but only that many recorded entries.
+    listed: Vec<(Box<[u8]>, bool)>,
     /// The directory is wider than one pass: the next pass is due once every child up
     /// to its bound has been yielded.
     pass: Option<Pass>,
@@ -156,7 +167,8 @@ impl<'a> OrderedWalk<'a> {
         OrderedWalk::with_batch(root, options, LISTING_BATCH)
     }
 
-    /// [`OrderedWalk::new`] holding at most `batch` names of a directory at once.
+    /// [`OrderedWalk::new`] holding at most `batch` names of a directory at once (and
+    /// recording at most that many at a time).
     pub(crate) fn with_batch(
         root: &Path,
         options: &'a WalkOptions<'a>,
@@ -181,6 +193,7 @@ impl<'a> OrderedWalk<'a> {
             stack: Vec::new(),
             problems: Vec::new(),
             batch: batch.max(1),
+            record: RECORD_AHEAD.min(batch).max(1),
             keys: DirKeys::new(),
             #[cfg(test)]
             passes: 0,
@@ -376,13 +389,14 @@ impl<'a> OrderedWalk<'a> {
                 );
             }
         };
-        let (children, pass) = self.read_pass(&dir, &rel, depth, None);
+        let (listed, pass) = self.read_pass(&dir, &rel, None);
         self.stack.push(Level {
             rel,
             depth,
             id,
             fd: Some(dir),
-            children,
+            children: Vec::new(),
+            listed,
             pass,
         });
         // Descriptors stay bounded however deep the tree: the deepest levels keep theirs.
@@ -392,16 +406,15 @@ impl<'a> OrderedWalk<'a> {
         }
     }
 
-    /// Reads the next pass over the directory `rel` (the first when `pass` is `None`)
-    /// and records its entries: the children to yield, in descending order, and where
-    /// the pass after starts if the directory is wider than one.
+    /// Reads the next pass over the directory `rel` (the first when `pass` is `None`):
+    /// its names, in descending order, and where the pass after starts if the directory
+    /// is wider than one.
     fn read_pass(
         &mut self,
         dir: &OwnedFd,
         rel: &[u8],
-        depth: usize,
         pass: Option<Pass>,
-    ) -> (Vec<Child>, Option<Pass>) {
+    ) -> (Vec<(Box<[u8]>, bool)>, Option<Pass>) {
         #[cfg(test)]
         {
             self.passes += 1;
@@ -456,16 +469,58 @@ impl<'a> OrderedWalk<'a> {
             }),
             _ => None,
         };
-        let names: Vec<(Vec<u8>, bool)> = batch
+        let listed = batch
             .names
             .into_iter()
-            .filter_map(|listed| {
-                let child = child_rel(rel, &listed.name);
-                (!self.excluded(&child)).then_some((child, listed.maybe_dir))
+            .rev()
+            .map(|listed| (listed.name.into_boxed_slice(), listed.maybe_dir))
+            .collect();
+        (listed, next)
+    }
+
+    /// Records the next [`RECORD_AHEAD`] listed names of the top level (exclusions left
+    /// out) among its children.
+    fn record_more(&mut self) {
+        let root_fd = self.root_fd.as_ref();
+        let Some(top) = self.stack.last_mut() else {
+            return;
+        };
+        if let Err(e) = again_if_vanished(|| level_fd(top, root_fd).map(|_| ())) {
+            // Gone or replaced since it was listed: its names not recorded yet are not
+            // known, which hides nothing (what the profile holds there is not found).
+            top.listed.clear();
+            top.pass = None;
+            let rel = top.rel.clone();
+            return self.problem(
+                &rel,
+                ProblemKind::Vanished,
+                format!(
+                    "directory listed, then not found again to record the rest of its \
+                     entries ({e}): what the profile holds there was not found this time"
+                ),
+            );
+        }
+        let (Some(fd), depth) = (top.fd.take(), top.depth) else {
+            return;
+        };
+        let take = top.listed.len().min(self.record);
+        let names: Vec<(Box<[u8]>, bool)> = top.listed.split_off(top.listed.len() - take);
+        let rel = top.rel.clone();
+        let names: Vec<(Vec<u8>, bool)> = names
+            .into_iter()
+            .filter_map(|(name, maybe_dir)| {
+                let child = child_rel(&rel, &name);
+                (!self.excluded(&child)).then_some((child, maybe_dir))
             })
             .collect();
-        let children = self.record_children(dir, depth, names);
-        (children, next)
+        let mut children = self.record_children(&fd, depth, names);
+        let Some(top) = self.stack.last_mut() else {
+            return;
+        };
+        top.fd = Some(fd);
+        top.children.append(&mut children);
+        top.children
+            .sort_unstable_by(|a, b| key_cmp(b.key(), a.key()));
     }
 
     /// Records the entries `names` (relative paths, whether the listing's type allows a
@@ -567,18 +622,16 @@ impl<'a> OrderedWalk<'a> {
                 ),
             );
         }
-        let (Some(fd), rel, depth) = (top.fd.take(), top.rel.clone(), top.depth) else {
+        let (Some(fd), rel) = (top.fd.take(), top.rel.clone()) else {
             return;
         };
-        let (mut children, next) = self.read_pass(&fd, &rel, depth, Some(pass));
+        let (listed, next) = self.read_pass(&fd, &rel, Some(pass));
         let Some(top) = self.stack.last_mut() else {
             return;
         };
         top.fd = Some(fd);
         top.pass = next;
-        top.children.append(&mut children);
-        top.children
-            .sort_unstable_by(|a, b| key_cmp(b.key(), a.key()));
+        top.listed = listed;
     }
 }
 
@@ -618,7 +671,18 @@ impl Iterator for OrderedWalk<'_> {
         }
         loop {
             let top = self.stack.last_mut()?;
-            if top
+            if let Some((name, _)) = top.listed.last() {
+                // The next child to yield must sort before every name not recorded yet.
+                let prefix = top.rel.len() + usize::from(!top.rel.is_empty());
+                let recorded_first = top.children.last().is_some_and(|child| {
+                    let (rel, dir) = child.key();
+                    key_cmp((&rel[prefix.min(rel.len())..], dir), (name, false)) == Ordering::Less
+                });
+                if !recorded_first {
+                    self.record_more();
+                    continue;
+                }
+            } else if top
                 .pass
                 .as_ref()
                 .is_some_and(|pass| pass.due_before(top.children.last()))
@@ -886,7 +950,10 @@ mod tests {
 
     /// Entries the walk holds, in every directory on its path.
     fn held(walk: &OrderedWalk<'_>) -> usize {
-        walk.stack.iter().map(|level| level.children.len()).sum()
+        walk.stack
+            .iter()
+            .map(|level| level.children.len() + level.listed.len())
+            .sum()
     }
 
     #[test]
