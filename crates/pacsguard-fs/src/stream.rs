@@ -434,14 +434,15 @@ impl<'a> OrderedWalk<'a> {
                 ProblemKind::ChangedWhileListed,
                 format!(
                     "its subdirectories changed while it was listed, {} times in a row: \
-                     one renamed meanwhile may have been missed under both names, and \
-                     what lies below it not verified this time",
+                     one renamed meanwhile may have been missed under both names (what \
+                     the profile holds below it is then judged not found)",
                     unsettled.listings
                 ),
             );
         }
         let mut walked = match pass {
-            Some(pass) if pass.walked != batch.walked_dirs => {
+            // A reading cut short by an error saw only part of the walked names.
+            Some(pass) if batch.error.is_none() && pass.walked != batch.walked_dirs => {
                 self.problem(
                     rel,
                     ProblemKind::ChangedWhileListed,
