@@ -95,11 +95,14 @@ struct Level {
     /// Names of the current pass not recorded yet (with whether the listing's type allows
     /// a directory), in descending order: recorded [`RECORD_AHEAD`] at a time, so that a
     /// pass holds [`LISTING_BATCH`] names but only that many recorded entries.
-    listed: Vec<(Box<[u8]>, bool)>,
+    listed: Vec<Pending>,
     /// The directory is wider than one pass: the next pass is due once every child up
     /// to its bound has been yielded.
     pass: Option<Pass>,
 }
+
+/// A listed name not recorded yet, with whether the listing's type allows a directory.
+type Pending = (Box<[u8]>, bool);
 
 /// Where the next pass over a directory starts.
 struct Pass {
@@ -414,7 +417,7 @@ impl<'a> OrderedWalk<'a> {
         dir: &OwnedFd,
         rel: &[u8],
         pass: Option<Pass>,
-    ) -> (Vec<(Box<[u8]>, bool)>, Option<Pass>) {
+    ) -> (Vec<Pending>, Option<Pass>) {
         #[cfg(test)]
         {
             self.passes += 1;
@@ -505,7 +508,7 @@ impl<'a> OrderedWalk<'a> {
             return;
         };
         let take = top.listed.len().min(self.record);
-        let names: Vec<(Box<[u8]>, bool)> = top.listed.split_off(top.listed.len() - take);
+        let names: Vec<Pending> = top.listed.split_off(top.listed.len() - take);
         let rel = top.rel.clone();
         let names: Vec<(Vec<u8>, bool)> = names
             .into_iter()
