@@ -97,6 +97,10 @@ pub enum ProblemKind {
     /// missed under both its names. Said, naming the directory, and hiding nothing: what
     /// the profile holds below a missed subdirectory is judged not found.
     ChangedWhileListed,
+    /// A directory of more than [`crate::LISTING_BATCH`] names, read in passes: nothing
+    /// is missed, but each pass reads the whole directory again (n² / `LISTING_BATCH`
+    /// names read), which anyone who can add names to it controls. Said (info).
+    ReadInPasses,
     /// A directory recorded but not descended into because it is a mount point (and
     /// mounts are not crossed): expected, what lies below belongs to another file system.
     NotDescended,

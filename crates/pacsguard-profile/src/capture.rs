@@ -242,6 +242,12 @@ pub fn problem_findings(spec: &RootSpec, problems: &[pacsguard_fs::Problem]) -> 
                 Severity::Warning,
                 problem.detail.clone(),
             ),
+            ProblemKind::ReadInPasses => finding(
+                &problem.rel,
+                FindingKind::ListedInPasses,
+                Severity::Info,
+                problem.detail.clone(),
+            ),
             ProblemKind::NotDescended => finding(
                 &problem.rel,
                 FindingKind::NotDescended,
