@@ -17,6 +17,9 @@
 //! `nlink - 2`. A listing that is not steady is read again, up to [`MAX_LISTINGS`] times,
 //! until two listings in a row show the same directories (files being added to a busy
 //! study do not make it read forever; only directories matter for what can be missed).
+//! Where the link count does not count subdirectories (btrfs), two readings raced alike
+//! (the same names missed twice) cannot be told from a busy study's and are taken: the
+//! change time alone does not say whether files or directories moved.
 //! A directory that never settles is reported, naming it ([`Unsettled`]); so is a
 //! subdirectory set that changed in the part a multi-pass listing had already walked
 //! ([`Batch::shifted`]), which no later pass can bring back into order.
