@@ -22,11 +22,12 @@ PACSGUARD=${PACSGUARD:-}                    # prebuilt binary => skip cargo buil
 # Inodes and bytes left free for everyone else on the machine.
 RESERVE_INODES=${BENCH_RESERVE_INODES:-2000000}
 RESERVE_KB=${BENCH_RESERVE_KB:-4000000}
-FILES_PER_DIR=1000                          # like a series directory of a PACS store
+FILES_PER_DIR=${BENCH_FILES_PER_DIR:-1000}  # 1000: a series directory of a PACS store
 
 # shellcheck source=bench/lib.sh
 source "$BENCH_DIR/lib.sh"
 
+[[ $FILES_PER_DIR =~ ^[1-9][0-9]*$ ]] || die "BENCH_FILES_PER_DIR: '$FILES_PER_DIR' is not a positive integer"
 prev=0
 for n in $SIZES; do
     [[ $n =~ ^[1-9][0-9]*$ ]] || die "BENCH_SIZES: '$n' is not a positive integer"
@@ -49,20 +50,22 @@ fi
 [[ -x $PACSGUARD ]] || die "no executable at $PACSGUARD"
 
 mkdir -p "$WORK"
-TREE=$WORK/tree
+# One tree per layout: a tree grown with another number of files per directory is not it.
+TREE=$WORK/tree-$FILES_PER_DIR
+COUNT_FILE=$WORK/tree-$FILES_PER_DIR.count
 LOGS=$WORK/logs
 mkdir -p "$TREE" "$LOGS"
 cleanup() {
     if [[ $KEEP != 1 ]]; then
         log "deleting $TREE and the homes (BENCH_KEEP=1 keeps them)"
-        rm -rf "$TREE" "$WORK"/home-* "$WORK/tree.count"
+        rm -rf "$TREE" "$WORK"/home-* "$COUNT_FILE"
     fi
 }
 trap cleanup EXIT
 
 # How many files exist in the tree now (the generator's own count, kept beside it).
 have=0
-[[ -f $WORK/tree.count ]] && have=$(cat "$WORK/tree.count")
+[[ -f $COUNT_FILE ]] && have=$(cat "$COUNT_FILE")
 
 # Grows the tree to $1 files: directories of FILES_PER_DIR empty files, created with
 # mknod relative to each directory's descriptor (one system call per file).
@@ -84,7 +87,7 @@ while i < want:
         os.close(fd)
 EOF
     have=$1
-    echo "$have" >"$WORK/tree.count"
+    echo "$have" >"$COUNT_FILE"
 }
 
 # The largest count up to $1 the file system can take now, leaving the reserves free.

@@ -77,6 +77,9 @@ finding_kinds! {
     Unstable => "unstable",
     /// A directory that was recorded but not descended into (mount point, depth limit).
     NotDescended => "not-descended",
+    /// A directory too wide to hold at once, read in passes (`pacsguard_fs::LISTING_BATCH`
+    /// names each): nothing missed, the cost said (info).
+    ListedInPasses => "listed-in-passes",
     /// The configuration asks for something other than what the signed profile records.
     ConfigDiffers => "config-differs",
     /// The DICOM preamble holds an executable or active-content header (CVE-2019-11687).

@@ -347,15 +347,26 @@ pub fn hash_files(
 ) {
     // Entries are sorted by path, so the files of one directory mostly sit together: each
     // batch opens its directory once and its files relative to it.
-    let batches: Vec<&mut [Entry]> = entries
+    // The walk's record of each batch's directory, where the entries hold it: the
+    // directory reopened for hashing must be that one (a directory moved in from outside
+    // the tree since the walk, or replaced, is not the one walked: nothing in it is opened).
+    let walked_dirs: Vec<Option<DirId>> = entries
+        .chunk_by(|a, b| parent(&a.rel) == parent(&b.rel))
+        .flat_map(|same_dir| {
+            let id = walked_directory(entries, parent(&same_dir[0].rel));
+            std::iter::repeat_n(id, same_dir.len().div_ceil(FILES_PER_BATCH))
+        })
+        .collect();
+    let batches: Vec<(&mut [Entry], Option<DirId>)> = entries
         .chunk_by_mut(|a, b| parent(&a.rel) == parent(&b.rel))
         .flat_map(|same_dir| same_dir.chunks_mut(FILES_PER_BATCH))
+        .zip(walked_dirs)
         .collect();
     // Every directory is opened from the root's descriptor one component at a time,
     // without following links: no PATH_MAX limit, and no symlink swapped in for a
     // directory since the walk can lead the hashing elsewhere.
     let root_fd = open_directory(root).ok();
-    batches.into_par_iter().for_each(|batch| {
+    batches.into_par_iter().for_each(|(batch, walked_dir)| {
         let mut dir: Option<io::Result<OwnedFd>> = None;
         for entry in batch.iter_mut() {
             if entry.kind != EntryType::File {
@@ -373,20 +384,25 @@ pub fn hash_files(
             let dir = dir.get_or_insert_with(|| match &root_fd {
                 // An ancestor renamed away and back since the walk is looked for again:
                 // taken as gone, every file of the batch would be judged removed.
-                Some(root_fd) => again_if_vanished(|| open_directory_below(root_fd, parent(&rel))),
+                Some(root_fd) => again_if_vanished(|| open_directory_below(root_fd, parent(&rel)))
+                    .and_then(|fd| confirm_directory(fd, walked_dir)),
                 None => Err(io::ErrorKind::NotADirectory.into()),
             });
+            let walked_file = (entry.meta.dev, entry.meta.ino);
             let open = || match (dir.as_ref(), root_fd.is_some() && !rel.is_empty()) {
-                (Ok(fd), true) => again_if_vanished(|| open_in_directory(fd, file_name(&rel))),
+                (Ok(fd), true) => {
+                    again_if_vanished(|| open_walked_file(fd, file_name(&rel), walked_file))
+                }
                 // The directory, listed by the walk, still not found after the looks
                 // above: its files are judged vanished (`removed`). Said `unreadable`
                 // instead, a directory renamed away during the hashing hid a changed
                 // file in it at will (review s10-r15).
                 // The directory is replaced (ELOOP: a symlink stands on the way, which is
                 // not followed): the caller reports it as changed.
-                (Err(e), true) => Err(e
-                    .raw_os_error()
-                    .map_or_else(|| e.kind().into(), io::Error::from_raw_os_error)),
+                (Err(e), true) => Err(match e.raw_os_error() {
+                    Some(code) => io::Error::from_raw_os_error(code),
+                    None => io::Error::new(e.kind(), e.to_string()),
+                }),
                 // The root itself is the file.
                 (_, false) => open_for_reading(&absolute(root, &rel)),
             };
@@ -395,6 +411,53 @@ pub fn hash_files(
             progress(entry.meta.size);
         }
     });
+}
+
+/// A directory's (device, inode).
+type DirId = (u64, u64);
+
+/// The walk's (device, inode) of the directory `rel`, if `entries` (sorted by path) hold it.
+fn walked_directory(entries: &[Entry], rel: &[u8]) -> Option<(u64, u64)> {
+    let found = entries
+        .binary_search_by(|e| e.rel.as_slice().cmp(rel))
+        .ok()?;
+    let entry = &entries[found];
+    (entry.kind == EntryType::Directory).then_some((entry.meta.dev, entry.meta.ino))
+}
+
+/// The directory reopened for hashing, if it is the one the walk listed (when known).
+fn confirm_directory(fd: OwnedFd, walked: Option<(u64, u64)>) -> io::Result<OwnedFd> {
+    let meta = crate::walk::fstat_meta(&fd)?;
+    match walked {
+        Some(id) if id != (meta.dev, meta.ino) => Err(io::Error::other(
+            "its directory was replaced since the walk (another directory stands at its \
+             path): nothing in it was opened",
+        )),
+        _ => Ok(fd),
+    }
+}
+
+/// Marks an open refused because another inode than the walk's stands at the path.
+#[derive(Debug)]
+struct NotTheWalkedFile;
+
+impl fmt::Display for NotTheWalkedFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("another file than the one walked stands at its path")
+    }
+}
+
+impl std::error::Error for NotTheWalkedFile {}
+
+/// Opens the file `name` of `dir` only if it is still the inode the walk recorded: a
+/// file (or FIFO, or device) swapped in since is looked at (`statx`), never opened.
+/// What is swapped in between the look and the open is caught by the fstat after it.
+fn open_walked_file(dir: &OwnedFd, name: &[u8], walked: (u64, u64)) -> io::Result<std::fs::File> {
+    let (_, meta) = crate::walk::statx_at(dir, name)?;
+    if (meta.dev, meta.ino) != walked {
+        return Err(io::Error::other(NotTheWalkedFile));
+    }
+    open_in_directory(dir, name)
 }
 
 fn absolute(root: &Path, rel: &[u8]) -> std::path::PathBuf {
@@ -442,9 +505,15 @@ fn hash_entry(
                 entry.content = Content::Vanished;
                 return;
             }
-            // ELOOP: a symlink now stands where the file was; ENXIO: a FIFO or socket.
-            // The path changed type since the walk; look again.
+            // ELOOP: a symlink now stands where the file was; ENXIO: a FIFO or socket;
+            // or another inode altogether. The path changed since the walk; look again.
             Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENXIO)) => continue,
+            Err(e)
+                if e.get_ref()
+                    .is_some_and(|inner| inner.is::<NotTheWalkedFile>()) =>
+            {
+                continue;
+            }
             Err(e) => {
                 entry.content = Content::Unreadable(e.to_string());
                 return;
@@ -607,6 +676,7 @@ pub fn digest_bytes(
 mod tests {
     use super::*;
     use crate::entry::Timestamp;
+    use std::os::fd::OwnedFd;
 
     fn file_entry(dir: &Path, name: &str) -> Entry {
         let meta = std::fs::symlink_metadata(dir.join(name)).expect("stat");
@@ -934,5 +1004,78 @@ mod tests {
             &|_| {},
         );
         assert_eq!(entries[0].content, Content::Vanished);
+    }
+
+    /// Whether anything opened the files watched by `inotify` since it was made.
+    fn opened(inotify: &OwnedFd) -> bool {
+        let mut buffer = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
+        let mut reader = rustix::fs::inotify::Reader::new(inotify, &mut buffer);
+        match reader.next() {
+            Ok(event) => event
+                .events()
+                .contains(rustix::fs::inotify::ReadFlags::OPEN),
+            Err(rustix::io::Errno::AGAIN) => false,
+            Err(e) => panic!("inotify: {e}"),
+        }
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // the test builds and swaps its own fixtures
+    fn what_stands_at_a_walked_path_since_the_walk_is_never_opened() {
+        // After the walk, the study directory `a` is exchanged with a directory from
+        // outside the tree holding its own `f` (renameat2 RENAME_EXCHANGE: a real
+        // directory, no symlink to refuse), and the file `b` is replaced by another.
+        // Hashing must open neither stand-in (an open alone rewinds a tape, or wakes a
+        // FIFO's writer), and must not take either for the walked file.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("root");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(root.join("a")).expect("mkdir");
+        std::fs::create_dir(&outside).expect("mkdir");
+        write(&root, "a/f", b"walked");
+        write(&root, "b", b"walked");
+        write(&outside, "f", b"outside the tree");
+        write(dir.path(), "b2", b"stand-in");
+        let mut tree = crate::walk(&root, &crate::WalkOptions::default()).expect("walk");
+        rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            root.join("a"),
+            rustix::fs::CWD,
+            &outside,
+            rustix::fs::RenameFlags::EXCHANGE,
+        )
+        .expect("exchange");
+        std::fs::rename(dir.path().join("b2"), root.join("b")).expect("replace");
+        let inotify = rustix::fs::inotify::init(
+            rustix::fs::inotify::CreateFlags::NONBLOCK | rustix::fs::inotify::CreateFlags::CLOEXEC,
+        )
+        .expect("inotify");
+        for stand_in in [root.join("a/f"), root.join("b")] {
+            rustix::fs::inotify::add_watch(
+                &inotify,
+                &stand_in,
+                rustix::fs::inotify::WatchFlags::OPEN,
+            )
+            .expect("watch");
+        }
+        hash_files(
+            &root,
+            &mut tree.entries,
+            HashAlgorithm::Blake3,
+            |_| HashRequest::Full,
+            None,
+            &|_| {},
+        );
+        assert!(!opened(&inotify), "a stand-in was opened");
+        let content = |rel: &[u8]| {
+            let found = tree.entries.iter().find(|e| e.rel == rel).expect("entry");
+            found.content.clone()
+        };
+        assert!(
+            matches!(content(b"a/f"), Content::Unreadable(ref why) if why.contains("replaced")),
+            "{:?}",
+            content(b"a/f")
+        );
+        assert_eq!(content(b"b"), Content::Unstable);
     }
 }

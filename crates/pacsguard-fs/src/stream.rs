@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::entry::{Entry, EntryType, Meta};
+use crate::listing::{self, DirKeys, DirSet, LISTING_BATCH};
 use crate::open::{open_directory, open_directory_at, open_directory_below};
 use crate::walk::{
     MAX_OPEN_DIRS, MAX_TREE_DEPTH, Problem, ProblemKind, RecordAt, WalkError, WalkOptions,
@@ -38,6 +39,11 @@ use crate::walk::{
 /// Entries of one directory recorded by one task of the parallel recording: below it the
 /// task costs more than the system calls it spreads.
 const RECORD_BATCH: usize = 64;
+
+/// Names of a pass recorded (`statx`, link, extended attributes) at once, on every core:
+/// the entries a level holds besides its listed names (an entry is ~300 bytes and more,
+/// a listed name ~50).
+const RECORD_AHEAD: usize = 4096;
 
 /// A walk that yields entries in the store's order (by the bytes of their relative
 /// paths); see the module documentation. What kept part of the tree from being recorded
@@ -56,6 +62,15 @@ pub struct OrderedWalk<'a> {
     first: Option<Entry>,
     stack: Vec<Level>,
     problems: Vec<Problem>,
+    /// Names of one directory held at once ([`LISTING_BATCH`]; smaller in unit tests, to
+    /// make passes without thousands of files).
+    batch: usize,
+    /// Names of a pass recorded at once ([`RECORD_AHEAD`], at most `batch`).
+    record: usize,
+    keys: DirKeys,
+    /// Passes read so far (all directories), for the tests of the passes.
+    #[cfg(test)]
+    passes: usize,
 }
 
 impl std::fmt::Debug for OrderedWalk<'_> {
@@ -75,15 +90,38 @@ struct Level {
     /// Kept to open the subdirectories from; dropped past [`MAX_OPEN_DIRS`] levels, then
     /// reopened from the root when needed.
     fd: Option<OwnedFd>,
-    /// Sorted in descending order: the next to yield is the last.
+    /// Recorded, sorted in descending order: the next to yield is the last.
     children: Vec<Child>,
+    /// Names of the current pass not recorded yet (with whether the listing's type allows
+    /// a directory), in descending order: recorded [`RECORD_AHEAD`] at a time, so that a
+    /// pass holds [`LISTING_BATCH`] names but only that many recorded entries.
+    listed: Vec<Pending>,
+    /// The directory is wider than one pass: the next pass is due once every child up
+    /// to its bound has been yielded.
+    pass: Option<Pass>,
 }
 
-/// A name of a directory's listing, with whether its type (from the listing) allows a
-/// directory: only a directory that vanishes hides a subtree.
-struct Listed {
-    rel: Vec<u8>,
-    maybe_dir: bool,
+/// A listed name not recorded yet, with whether the listing's type allows a directory.
+type Pending = (Box<[u8]>, bool);
+
+/// Where the next pass over a directory starts.
+struct Pass {
+    /// The last name of the pass before: the next pass takes the names after it.
+    after: Vec<u8>,
+    /// Its relative path, to compare with the children's.
+    after_rel: Vec<u8>,
+    /// The subdirectories up to `after`, as the passes so far saw them: a later pass that
+    /// sees others there was raced by a rename into (or out of) the part already walked.
+    walked: DirSet,
+}
+
+impl Pass {
+    /// Whether `child` sorts after what the passes so far have read, so that the next
+    /// pass must come first: names between `after` and it may exist.
+    fn due_before(&self, child: Option<&Child>) -> bool {
+        child
+            .is_none_or(|child| key_cmp(child.key(), (&self.after_rel, false)) == Ordering::Greater)
+    }
 }
 
 /// Why a directory could not be opened from its parent: the parent now there is another.
@@ -129,6 +167,16 @@ fn key_cmp((a, a_dir): (&[u8], bool), (b, b_dir): (&[u8], bool)) -> Ordering {
 impl<'a> OrderedWalk<'a> {
     /// Starts a walk of `root` as [`walk`](crate::walk) would make it.
     pub fn new(root: &Path, options: &'a WalkOptions<'a>) -> Result<OrderedWalk<'a>, WalkError> {
+        OrderedWalk::with_batch(root, options, LISTING_BATCH)
+    }
+
+    /// [`OrderedWalk::new`] holding at most `batch` names of a directory at once (and
+    /// recording at most that many at a time).
+    pub(crate) fn with_batch(
+        root: &Path,
+        options: &'a WalkOptions<'a>,
+        batch: usize,
+    ) -> Result<OrderedWalk<'a>, WalkError> {
         if !root.is_absolute() {
             return Err(WalkError::RootNotAbsolute(root.to_path_buf()));
         }
@@ -147,6 +195,11 @@ impl<'a> OrderedWalk<'a> {
             first: None,
             stack: Vec::new(),
             problems: Vec::new(),
+            batch: batch.max(1),
+            record: RECORD_AHEAD.min(batch).max(1),
+            keys: DirKeys::new(),
+            #[cfg(test)]
+            passes: 0,
         };
         if kind == EntryType::Directory {
             match open_directory(root) {
@@ -203,9 +256,8 @@ impl<'a> OrderedWalk<'a> {
             .is_some_and(|set| set.is_match(Path::new(OsStr::from_bytes(rel))))
     }
 
-    fn recorder(&self) -> RecordAt<'_> {
+    fn recorder(&self) -> RecordAt {
         RecordAt {
-            root: &self.root,
             proc_fd: self.proc_fd,
         }
     }
@@ -340,42 +392,190 @@ impl<'a> OrderedWalk<'a> {
                 );
             }
         };
-        let names = self.list(&dir, &rel);
+        let (listed, pass) = self.read_pass(&dir, &rel, None);
+        self.stack.push(Level {
+            rel,
+            depth,
+            id,
+            fd: Some(dir),
+            children: Vec::new(),
+            listed,
+            pass,
+        });
+        // Descriptors stay bounded however deep the tree: the deepest levels keep theirs.
+        if self.stack.len() > MAX_OPEN_DIRS {
+            let index = self.stack.len() - 1 - MAX_OPEN_DIRS;
+            self.stack[index].fd = None;
+        }
+    }
+
+    /// Reads the next pass over the directory `rel` (the first when `pass` is `None`):
+    /// its names, in descending order, and where the pass after starts if the directory
+    /// is wider than one.
+    fn read_pass(
+        &mut self,
+        dir: &OwnedFd,
+        rel: &[u8],
+        pass: Option<Pass>,
+    ) -> (Vec<Pending>, Option<Pass>) {
+        #[cfg(test)]
+        {
+            self.passes += 1;
+        }
+        let after = pass.as_ref().map(|p| p.after.as_slice());
+        let batch = listing::next_batch(dir, after, &self.keys, self.batch);
+        if let Some(e) = &batch.error {
+            self.problem(
+                rel,
+                ProblemKind::Unlistable,
+                format!("cannot list directory: {e}"),
+            );
+        }
+        if let Some(unsettled) = batch.unsettled {
+            self.problem(
+                rel,
+                ProblemKind::ChangedWhileListed,
+                format!(
+                    "its subdirectories changed while it was listed, {} times in a row: \
+                     one renamed meanwhile may have been missed under both names (what \
+                     the profile holds below it is then judged not found)",
+                    unsettled.listings
+                ),
+            );
+        }
+        if pass.is_none() && batch.more {
+            self.problem(
+                rel,
+                ProblemKind::ReadInPasses,
+                format!(
+                    "more than {} names: read in passes of that many, each reading the \
+                     whole directory again",
+                    self.batch
+                ),
+            );
+        }
+        let mut walked = match pass {
+            // A reading cut short by an error saw only part of the walked names.
+            Some(pass) if batch.error.is_none() && pass.walked != batch.walked_dirs => {
+                self.problem(
+                    rel,
+                    ProblemKind::ChangedWhileListed,
+                    format!(
+                        "its subdirectories changed, in the part already walked, while it \
+                         was listed in passes of {LISTING_BATCH} names: one renamed into \
+                         that part meanwhile was not walked under either name this time"
+                    ),
+                );
+                // Compared from now on with what this pass saw, so that each change is
+                // said once.
+                batch.walked_dirs
+            }
+            Some(pass) => pass.walked,
+            None => DirSet::default(),
+        };
+        for listed in &batch.names {
+            walked.add_listed(&self.keys, listed);
+        }
+        let next = match batch.names.last() {
+            Some(last) if batch.more => Some(Pass {
+                after: last.name.clone(),
+                after_rel: child_rel(rel, &last.name),
+                walked,
+            }),
+            _ => None,
+        };
+        let listed = batch
+            .names
+            .into_iter()
+            .rev()
+            .map(|listed| (listed.name.into_boxed_slice(), listed.maybe_dir))
+            .collect();
+        (listed, next)
+    }
+
+    /// Records the next [`RECORD_AHEAD`] listed names of the top level (exclusions left
+    /// out) among its children.
+    fn record_more(&mut self) {
+        let root_fd = self.root_fd.as_ref();
+        let Some(top) = self.stack.last_mut() else {
+            return;
+        };
+        if let Err(e) = again_if_vanished(|| level_fd(top, root_fd).map(|_| ())) {
+            // Gone or replaced since it was listed: its names not recorded yet are not
+            // known, which hides nothing (what the profile holds there is not found).
+            top.listed.clear();
+            top.pass = None;
+            let rel = top.rel.clone();
+            return self.problem(
+                &rel,
+                ProblemKind::Vanished,
+                format!(
+                    "directory listed, then not found again to record the rest of its \
+                     entries ({e}): what the profile holds there was not found this time"
+                ),
+            );
+        }
+        let (Some(fd), depth) = (top.fd.take(), top.depth) else {
+            return;
+        };
+        let take = top.listed.len().min(self.record);
+        let names: Vec<Pending> = top.listed.split_off(top.listed.len() - take);
+        let rel = top.rel.clone();
+        let names: Vec<(Vec<u8>, bool)> = names
+            .into_iter()
+            .filter_map(|(name, maybe_dir)| {
+                let child = child_rel(&rel, &name);
+                (!self.excluded(&child)).then_some((child, maybe_dir))
+            })
+            .collect();
+        let mut children = self.record_children(&fd, depth, names);
+        let Some(top) = self.stack.last_mut() else {
+            return;
+        };
+        top.fd = Some(fd);
+        top.children.append(&mut children);
+        top.children
+            .sort_unstable_by(|a, b| key_cmp(b.key(), a.key()));
+    }
+
+    /// Records the entries `names` (relative paths, whether the listing's type allows a
+    /// directory) of the directory `dir` at `depth`, sorted for yielding (descending).
+    fn record_children(
+        &mut self,
+        dir: &OwnedFd,
+        depth: usize,
+        names: Vec<(Vec<u8>, bool)>,
+    ) -> Vec<Child> {
         // Each name's statx, link and extended attributes, on every core, in order.
         let recorder = self.recorder();
         let recorded: Vec<(Option<Entry>, Vec<Problem>)> = names
             .into_par_iter()
             .with_min_len(RECORD_BATCH)
-            .map(
-                |Listed {
-                     rel: child,
-                     maybe_dir,
-                 }| {
-                    let mut problems = Vec::new();
-                    let entry = match again_if_vanished(|| statx_at(&dir, split_last(&child).1)) {
-                        Ok((kind, meta)) => {
-                            Some(recorder.record(&mut problems, &dir, child, kind, meta))
+            .map(|(child, maybe_dir)| {
+                let mut problems = Vec::new();
+                let entry = match again_if_vanished(|| statx_at(dir, split_last(&child).1)) {
+                    Ok((kind, meta)) => {
+                        Some(recorder.record(&mut problems, dir, child, kind, meta))
+                    }
+                    // Listed, then gone on every look. A file is simply gone (it is removed,
+                    // which is what a check says); a directory's subtree is not known.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        if maybe_dir {
+                            problems.push(vanished_directory(&child));
                         }
-                        // Listed, then gone on every look. A file is simply gone (it is removed,
-                        // which is what a check says); a directory's subtree is not known.
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                            if maybe_dir {
-                                problems.push(vanished_directory(&child));
-                            }
-                            None
-                        }
-                        Err(e) => {
-                            problems.push(Problem {
-                                rel: child,
-                                kind: ProblemKind::Unreadable,
-                                detail: format!("cannot stat: {e}"),
-                            });
-                            None
-                        }
-                    };
-                    (entry, problems)
-                },
-            )
+                        None
+                    }
+                    Err(e) => {
+                        problems.push(Problem {
+                            rel: child,
+                            kind: ProblemKind::Unreadable,
+                            detail: format!("cannot stat: {e}"),
+                        });
+                        None
+                    }
+                };
+                (entry, problems)
+            })
             .collect();
         let mut children = Vec::with_capacity(recorded.len());
         for (entry, mut problems) in recorded {
@@ -396,68 +596,7 @@ impl<'a> OrderedWalk<'a> {
             children.push(Child::Entry(entry));
         }
         children.sort_unstable_by(|a, b| key_cmp(b.key(), a.key()));
-        self.stack.push(Level {
-            rel,
-            depth,
-            id,
-            fd: Some(dir),
-            children,
-        });
-        // Descriptors stay bounded however deep the tree: the deepest levels keep theirs.
-        if self.stack.len() > MAX_OPEN_DIRS {
-            let index = self.stack.len() - 1 - MAX_OPEN_DIRS;
-            self.stack[index].fd = None;
-        }
-    }
-
-    /// The relative paths of the directory's entries, exclusions left out.
-    fn list(&mut self, dir: &OwnedFd, rel: &[u8]) -> Vec<Listed> {
-        let listing = match rustix::fs::Dir::read_from(dir) {
-            Ok(listing) => listing,
-            Err(e) => {
-                self.problem(
-                    rel,
-                    ProblemKind::Unlistable,
-                    format!("cannot list directory: {}", io::Error::from(e)),
-                );
-                return Vec::new();
-            }
-        };
-        let mut names = Vec::new();
-        for item in listing {
-            let item = match item {
-                Ok(item) => item,
-                Err(e) => {
-                    self.problem(
-                        rel,
-                        ProblemKind::Unlistable,
-                        format!("cannot list directory: {}", io::Error::from(e)),
-                    );
-                    break;
-                }
-            };
-            let name = item.file_name().to_bytes();
-            if name == b"." || name == b".." {
-                continue;
-            }
-            let mut child = rel.to_vec();
-            if !child.is_empty() {
-                child.push(b'/');
-            }
-            child.extend_from_slice(name);
-            if !self.excluded(&child) {
-                // DT_UNKNOWN (some file systems never fill the type in) counts as maybe.
-                let maybe_dir = matches!(
-                    item.file_type(),
-                    rustix::fs::FileType::Directory | rustix::fs::FileType::Unknown
-                );
-                names.push(Listed {
-                    rel: child,
-                    maybe_dir,
-                });
-            }
-        }
-        names
+        children
     }
 
     /// Descends into the subdirectory `rel` of the top level.
@@ -468,22 +607,74 @@ impl<'a> OrderedWalk<'a> {
         };
         let depth = top.depth + 1;
         let opened = again_if_vanished(|| {
-            if top.fd.is_none() {
-                // Dropped for the budget: reopened from the root, one component at a
-                // time without following links, and confirmed to be the directory listed.
-                // An ancestor renamed away meanwhile is `NotFound`, looked for again.
-                let fd = open_directory_below(root_fd.ok_or_else(replaced)?, &top.rel)?;
-                let meta = fstat_meta(&fd)?;
-                if (meta.dev, meta.ino) != top.id {
-                    return Err(replaced());
-                }
-                top.fd = Some(fd);
-            }
-            let fd = top.fd.as_ref().ok_or_else(replaced)?;
+            let fd = level_fd(top, root_fd)?;
             open_directory_at(fd, split_last(&rel).1)
         });
         self.enter(rel, depth, id, opened);
     }
+
+    /// Reads the next pass over the top level's directory, a directory wider than one
+    /// pass ([`LISTING_BATCH`] names), once the children of the passes before are
+    /// yielded up to where the next one starts.
+    fn next_pass(&mut self) {
+        let root_fd = self.root_fd.as_ref();
+        let Some(top) = self.stack.last_mut() else {
+            return;
+        };
+        let Some(pass) = top.pass.take() else {
+            return;
+        };
+        if let Err(e) = again_if_vanished(|| level_fd(top, root_fd).map(|_| ())) {
+            // Gone or replaced since the pass before: the rest of its names are not known,
+            // which hides nothing (what the profile holds there is judged not found).
+            let rel = top.rel.clone();
+            return self.problem(
+                &rel,
+                ProblemKind::Vanished,
+                format!(
+                    "directory listed in passes, then not found again for its next pass \
+                     ({e}): what the profile holds in the rest of it was not found this time"
+                ),
+            );
+        }
+        let (Some(fd), rel) = (top.fd.take(), top.rel.clone()) else {
+            return;
+        };
+        let (listed, next) = self.read_pass(&fd, &rel, Some(pass));
+        let Some(top) = self.stack.last_mut() else {
+            return;
+        };
+        top.fd = Some(fd);
+        top.pass = next;
+        top.listed = listed;
+    }
+}
+
+/// The relative path of `name` in the directory `rel`.
+fn child_rel(rel: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut child = Vec::with_capacity(rel.len() + 1 + name.len());
+    child.extend_from_slice(rel);
+    if !child.is_empty() {
+        child.push(b'/');
+    }
+    child.extend_from_slice(name);
+    child
+}
+
+/// The level's directory descriptor; one dropped for the budget is reopened from the
+/// root, one component at a time without following links, and confirmed to be the
+/// directory listed. An ancestor renamed away meanwhile is `NotFound`, looked for again
+/// by the caller.
+fn level_fd<'l>(level: &'l mut Level, root_fd: Option<&OwnedFd>) -> io::Result<&'l OwnedFd> {
+    if level.fd.is_none() {
+        let fd = open_directory_below(root_fd.ok_or_else(replaced)?, &level.rel)?;
+        let meta = fstat_meta(&fd)?;
+        if (meta.dev, meta.ino) != level.id {
+            return Err(replaced());
+        }
+        level.fd = Some(fd);
+    }
+    level.fd.as_ref().ok_or_else(replaced)
 }
 
 impl Iterator for OrderedWalk<'_> {
@@ -495,6 +686,25 @@ impl Iterator for OrderedWalk<'_> {
         }
         loop {
             let top = self.stack.last_mut()?;
+            if let Some((name, _)) = top.listed.last() {
+                // The next child to yield must sort before every name not recorded yet.
+                let prefix = top.rel.len() + usize::from(!top.rel.is_empty());
+                let recorded_first = top.children.last().is_some_and(|child| {
+                    let (rel, dir) = child.key();
+                    key_cmp((&rel[prefix.min(rel.len())..], dir), (name, false)) == Ordering::Less
+                });
+                if !recorded_first {
+                    self.record_more();
+                    continue;
+                }
+            } else if top
+                .pass
+                .as_ref()
+                .is_some_and(|pass| pass.due_before(top.children.last()))
+            {
+                self.next_pass();
+                continue;
+            }
             match top.children.pop() {
                 None => {
                     self.stack.pop();
@@ -510,6 +720,7 @@ impl Iterator for OrderedWalk<'_> {
 #[allow(clippy::disallowed_methods)] // tests build fixtures in temporary directories
 mod tests {
     use super::*;
+    use crate::listing::MAX_LISTINGS;
     use crate::walk::walk;
     use std::fs;
 
@@ -597,6 +808,18 @@ mod tests {
         assert_eq!(streamed, tree.entries);
         assert!(tree.problems.is_empty(), "{:?}", tree.problems);
         assert_eq!(stream.take_problems(), tree.problems);
+        // Read in passes of a few names, every directory yields the same, in the same order.
+        for batch in [1, 2, 3] {
+            let mut passed = OrderedWalk::with_batch(root, options, batch).expect("stream");
+            let entries: Vec<Entry> = passed.by_ref().collect();
+            assert_eq!(entries, streamed, "in passes of {batch} names");
+            let problems: Vec<Problem> = passed
+                .take_problems()
+                .into_iter()
+                .filter(|p| p.kind != ProblemKind::ReadInPasses)
+                .collect();
+            assert_eq!(problems, tree.problems);
+        }
         streamed
     }
 
@@ -743,5 +966,263 @@ mod tests {
         }
         let entries = same_as_walk(dir.path(), &WalkOptions::default());
         assert_eq!(entries.len(), 1 + 3 * (MAX_OPEN_DIRS + 50));
+    }
+
+    /// Entries the walk holds, in every directory on its path.
+    fn held(walk: &OrderedWalk<'_>) -> usize {
+        walk.stack
+            .iter()
+            .map(|level| level.children.len() + level.listed.len())
+            .sum()
+    }
+
+    #[test]
+    fn a_directory_wider_than_one_batch_is_held_a_batch_at_a_time() {
+        // LISTING_BATCH files: one pass, as before. One more: two passes, and the walk
+        // never holds more than a batch (and the root's two children) at once.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        fs::create_dir(root.join("wide")).expect("mkdir");
+        for i in 0..LISTING_BATCH {
+            fs::write(root.join(format!("wide/f{i:06}")), b"").expect("write");
+        }
+        for (files, passes) in [(LISTING_BATCH, 1), (LISTING_BATCH + 1, 2)] {
+            if files > LISTING_BATCH {
+                fs::write(root.join("wide/g"), b"").expect("write");
+            }
+            let options = WalkOptions::default();
+            let mut walk = OrderedWalk::new(root, &options).expect("stream");
+            let (mut yielded, mut most) = (Vec::new(), 0);
+            while let Some(entry) = walk.next() {
+                most = most.max(held(&walk));
+                yielded.push(entry.rel);
+            }
+            assert_eq!(yielded.len(), files + 2, "the root, `wide` and every file");
+            assert!(
+                yielded.windows(2).all(|w| w[0] < w[1]),
+                "not in the store's order"
+            );
+            assert_eq!(walk.passes, 1 + passes, "passes over the root and `wide`");
+            assert!(most <= LISTING_BATCH + 2, "{most} entries held at once");
+            // Reaching the batch is said, naming the directory.
+            let problems = walk.take_problems();
+            if passes == 1 {
+                assert!(problems.is_empty(), "{problems:?}");
+            } else {
+                assert_eq!(problems.len(), 1, "{problems:?}");
+                assert_eq!(problems[0].kind, ProblemKind::ReadInPasses);
+                assert_eq!(problems[0].rel, b"wide");
+            }
+        }
+    }
+
+    /// `root/p` holding the directories `d00`..`d39` (one file `x` each) and 300 files,
+    /// so that `p` is read in many `getdents` calls; `root/../out` to move them to.
+    fn racy_tree(dir: &Path) -> (PathBuf, PathBuf) {
+        let root = dir.join("root");
+        let out = dir.join("out");
+        fs::create_dir_all(root.join("p")).expect("mkdir");
+        fs::create_dir(&out).expect("mkdir");
+        for i in 0..40 {
+            fs::create_dir(root.join(format!("p/d{i:02}"))).expect("mkdir");
+            fs::write(root.join(format!("p/d{i:02}/x")), b"x").expect("write");
+        }
+        for i in 0..300 {
+            fs::write(root.join(format!("p/f{i:03}")), b"f").expect("write");
+        }
+        (root, out)
+    }
+
+    /// Walks the racy tree while the first `disrupted` readings of `p` are raced: at the
+    /// first name each reads, every `dNN` is moved out of `p`, and at its end moved back,
+    /// so that the reading misses, under both names, every one it had not read when they
+    /// moved. Returns the walk's entries, its problems, how many readings of `p` were
+    /// made and the fewest `dNN` one disrupted reading saw.
+    fn walk_raced(disrupted: usize) -> (Vec<Entry>, Vec<Problem>, usize, usize) {
+        use std::cell::RefCell;
+        use std::rc::Rc;
+        #[derive(Default)]
+        struct Race {
+            readings: usize,
+            moved: bool,
+            seen: usize,
+            fewest: usize,
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (root, out) = racy_tree(dir.path());
+        // Two readings raced alike are told from a busy study by the count of
+        // subdirectories in the link count; where the file system keeps none (btrfs),
+        // they are taken (see `listing`), and this test would fail for that reason.
+        let nlink =
+            std::os::unix::fs::MetadataExt::nlink(&fs::metadata(root.join("p")).expect("stat"));
+        assert_eq!(
+            nlink, 42,
+            "the temporary directory's file system does not count subdirectories"
+        );
+        let state = Rc::new(RefCell::new(Race {
+            fewest: usize::MAX,
+            ..Race::default()
+        }));
+        let hook_state = Rc::clone(&state);
+        let p = root.join("p");
+        let move_all = move |from: &Path, to: &Path| {
+            for i in 0..40 {
+                let name = format!("d{i:02}");
+                fs::rename(from.join(&name), to.join(&name)).expect("move");
+            }
+        };
+        let hook = move |event: listing::hook::Event<'_>| {
+            let mut race = hook_state.borrow_mut();
+            match event {
+                listing::hook::Event::Start => race.seen = 0,
+                // Only `p` holds names other than `p` and `x`.
+                listing::hook::Event::Name(name) if name != b"p" && name != b"x" => {
+                    if race.seen == 0 && !race.moved {
+                        race.readings += 1;
+                        if race.readings <= disrupted {
+                            move_all(&p, &out);
+                            race.moved = true;
+                        }
+                    }
+                    race.seen += 1;
+                    if name.starts_with(b"d") {
+                        race.seen += 1000;
+                    }
+                }
+                listing::hook::Event::Name(_) => {}
+                listing::hook::Event::End if race.moved => {
+                    race.fewest = race.fewest.min(race.seen / 1000);
+                    move_all(&out, &p);
+                    race.moved = false;
+                }
+                listing::hook::Event::End => {}
+            }
+        };
+        let options = WalkOptions::default();
+        let (entries, problems) = listing::hook::with(hook, || {
+            let mut walk = OrderedWalk::new(&root, &options).expect("stream");
+            let entries: Vec<Entry> = walk.by_ref().collect();
+            (entries, walk.take_problems())
+        });
+        let race = state.borrow();
+        (entries, problems, race.readings, race.fewest)
+    }
+
+    fn subtrees_walked(entries: &[Entry]) -> usize {
+        (0..40)
+            .filter(|i| {
+                let file = format!("p/d{i:02}/x");
+                entries.iter().any(|e| e.rel == file.as_bytes())
+            })
+            .count()
+    }
+
+    #[test]
+    fn subdirectories_renamed_away_and_back_while_listed_are_found_by_another_look() {
+        // The first reading of `p` misses most of its directories under both names (the
+        // race is checked to have happened); the listing is read again, the second
+        // reading is steady, and every subtree is walked. Taken as read, 30-odd subtrees were
+        // silently missing.
+        let (entries, problems, readings, fewest) = walk_raced(1);
+        assert!(fewest < 40, "the race did not happen: all 40 read");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(subtrees_walked(&entries), 40);
+        assert_eq!(readings, 2, "the raced reading, then a steady one");
+    }
+
+    #[test]
+    fn a_directory_raced_at_every_reading_is_reported_naming_it() {
+        // MAX_LISTINGS - 1 raced readings: the last one settles it, nothing to say.
+        let (entries, problems, readings, _) = walk_raced(MAX_LISTINGS - 1);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(subtrees_walked(&entries), 40);
+        assert_eq!(readings, MAX_LISTINGS);
+        // Every reading raced: the listing is taken as it is, and said, naming `p`.
+        let (entries, problems, readings, fewest) = walk_raced(MAX_LISTINGS);
+        assert!(fewest < 40, "the race did not happen");
+        assert_eq!(readings, MAX_LISTINGS);
+        assert!(subtrees_walked(&entries) < 40);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].rel, b"p");
+        assert_eq!(problems[0].kind, ProblemKind::ChangedWhileListed);
+        assert!(problems[0].detail.contains("missed under both names"));
+    }
+
+    #[test]
+    fn files_arriving_while_a_directory_is_listed_do_not_make_it_read_forever() {
+        // A busy study: a file arrives during every reading of `p`. Its directories do
+        // not change, so the second reading agrees with the first and is taken.
+        use std::cell::Cell;
+        use std::rc::Rc;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (root, _) = racy_tree(dir.path());
+        let p = root.join("p");
+        let readings = Rc::new(Cell::new(0usize));
+        let counter = Rc::clone(&readings);
+        let first = Rc::new(Cell::new(true));
+        let hook = move |event: listing::hook::Event<'_>| match event {
+            listing::hook::Event::Start => first.set(true),
+            listing::hook::Event::Name(name) if name.starts_with(b"f") && first.get() => {
+                first.set(false);
+                counter.set(counter.get() + 1);
+                fs::write(p.join(format!("new{}", counter.get())), b"n").expect("write");
+            }
+            _ => {}
+        };
+        let options = WalkOptions::default();
+        let problems = listing::hook::with(hook, || {
+            let mut walk = OrderedWalk::new(&root, &options).expect("stream");
+            let entries: Vec<Entry> = walk.by_ref().collect();
+            assert_eq!(subtrees_walked(&entries), 40);
+            walk.take_problems()
+        });
+        assert!(problems.is_empty(), "{problems:?}");
+        // Two readings of `p`, and none of the directories below it hold an `f` name.
+        assert_eq!(readings.get(), 2);
+    }
+
+    #[test]
+    fn a_directory_renamed_into_the_part_a_pass_already_walked_is_reported() {
+        // `p` read in passes of 10 names: d10..d19 first. Before the second pass, `d45`
+        // is renamed `d15x`, which sorts among the names walked: no pass reads it again
+        // (the order is kept), and it is said, naming `p`.
+        use std::cell::Cell;
+        use std::rc::Rc;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("root");
+        for i in 10..50 {
+            fs::create_dir_all(root.join(format!("p/d{i}"))).expect("mkdir");
+            fs::write(root.join(format!("p/d{i}/x")), b"x").expect("write");
+        }
+        let p = root.join("p");
+        let readings = Rc::new(Cell::new(0usize));
+        let counter = Rc::clone(&readings);
+        let hook = move |event: listing::hook::Event<'_>| {
+            if let listing::hook::Event::Name(b"d10") = event {
+                counter.set(counter.get() + 1);
+                if counter.get() == 2 {
+                    fs::rename(p.join("d45"), p.join("d15x")).expect("rename");
+                }
+            }
+        };
+        let options = WalkOptions::default();
+        let (entries, problems) = listing::hook::with(hook, || {
+            let mut walk = OrderedWalk::with_batch(&root, &options, 10).expect("stream");
+            let entries: Vec<Entry> = walk.by_ref().collect();
+            let problems = walk.take_problems();
+            (entries, problems)
+        });
+        let problems: Vec<Problem> = problems
+            .into_iter()
+            .filter(|p| p.kind != ProblemKind::ReadInPasses)
+            .collect();
+        assert!(readings.get() >= 2, "the second pass did not come");
+        assert!(entries.windows(2).all(|w| w[0].rel < w[1].rel));
+        assert!(!entries.iter().any(|e| e.rel.starts_with(b"p/d15x")));
+        assert!(!entries.iter().any(|e| e.rel.starts_with(b"p/d45")));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].rel, b"p");
+        assert_eq!(problems[0].kind, ProblemKind::ChangedWhileListed);
+        assert!(problems[0].detail.contains("already walked"));
     }
 }

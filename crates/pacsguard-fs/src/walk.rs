@@ -91,6 +91,16 @@ pub enum ProblemKind {
     Vanished,
     /// An entry's attributes or link target could not be read (the entry is recorded).
     Unreadable,
+    /// A directory whose subdirectories changed while it was listed, every one of
+    /// [`crate::MAX_LISTINGS`] times (or, listed in passes of [`crate::LISTING_BATCH`]
+    /// names, in the part already walked): a subdirectory renamed meanwhile may have been
+    /// missed under both its names. Said, naming the directory, and hiding nothing: what
+    /// the profile holds below a missed subdirectory is judged not found.
+    ChangedWhileListed,
+    /// A directory of more than [`crate::LISTING_BATCH`] names, read in passes: nothing
+    /// is missed, but each pass reads the whole directory again (n² / `LISTING_BATCH`
+    /// names read), which anyone who can add names to it controls. Said (info).
+    ReadInPasses,
     /// A directory recorded but not descended into because it is a mount point (and
     /// mounts are not crossed): expected, what lies below belongs to another file system.
     NotDescended,
@@ -178,13 +188,12 @@ pub(crate) fn fstat_meta(fd: impl AsFd) -> io::Result<Meta> {
 }
 
 /// How an entry below the root is recorded, shared by [`walk`] and the ordered stream.
-pub(crate) struct RecordAt<'a> {
-    pub(crate) root: &'a Path,
+pub(crate) struct RecordAt {
     /// Whether `/proc/self/fd` can name an entry relative to a descriptor.
     pub(crate) proc_fd: bool,
 }
 
-impl RecordAt<'_> {
+impl RecordAt {
     /// Records the entry `rel` whose name lies in the directory `dir`; what cannot be
     /// read is added to `problems`.
     pub(crate) fn record(
@@ -218,14 +227,16 @@ impl RecordAt<'_> {
         // The xattr calls have no `*at` form: name the entry through the directory's
         // descriptor in /proc (short whatever the depth, and resolved through the
         // directory the walk opened, not through a path that may have been swapped).
-        let path = if self.proc_fd {
+        let xattrs = if self.proc_fd {
             let mut path = format!("/proc/self/fd/{}/", dir.as_raw_fd()).into_bytes();
             path.extend_from_slice(name);
-            PathBuf::from(OsStr::from_bytes(&path))
+            xattrs_or_problem(problems, &rel, PathBuf::from(OsStr::from_bytes(&path)))
         } else {
-            self.root.join(OsStr::from_bytes(&rel))
+            // Without /proc, never by the path from the root (each of its directories
+            // could be a symlink swapped in since, and lgetxattr follows all but the
+            // last component): the entry is opened relative to the walk's descriptor.
+            xattrs_through_descriptor(problems, dir, &rel, kind, &meta)
         };
-        let xattrs = xattrs_or_problem(problems, &rel, path);
         entry(rel, kind, meta, link_target, xattrs)
     }
 }
@@ -246,6 +257,46 @@ pub(crate) fn xattrs_or_problem(
             });
             Vec::new()
         }
+    }
+}
+
+/// The extended attributes of the entry `rel` (named `name` in `dir`), read through a
+/// descriptor of it: a file or directory opened read-only relative to `dir` (no link
+/// followed, no FIFO blocked on) and confirmed to be the inode the walk recorded. Other
+/// kinds cannot be opened harmlessly: said, not guessed.
+fn xattrs_through_descriptor(
+    problems: &mut Vec<Problem>,
+    dir: &OwnedFd,
+    rel: &[u8],
+    kind: EntryType,
+    meta: &Meta,
+) -> Vec<Xattr> {
+    let mut unreadable = |detail: String| {
+        problems.push(Problem {
+            rel: rel.to_vec(),
+            kind: ProblemKind::Unreadable,
+            detail,
+        });
+        Vec::new()
+    };
+    if !matches!(kind, EntryType::File | EntryType::Directory) {
+        return unreadable(format!(
+            "extended attributes not read: /proc is not mounted, and a {} is not opened \
+             to read them",
+            kind.as_str()
+        ));
+    }
+    let read = again_if_vanished(|| {
+        let file = crate::open::open_in_directory(dir, split_last(rel).1)?;
+        let now = fstat_meta(&file)?;
+        if (now.dev, now.ino) != (meta.dev, meta.ino) {
+            return Err(io::Error::other("replaced since it was listed"));
+        }
+        read_xattrs_of(&XattrSource::File(&file))
+    });
+    match read {
+        Ok(xattrs) => xattrs,
+        Err(e) => unreadable(format!("cannot read extended attributes: {e}")),
     }
 }
 
@@ -295,14 +346,41 @@ use std::os::unix::ffi::OsStringExt as _;
 
 /// Reads the entry's own extended attributes (l*xattr: a symlink's, never its target's).
 fn read_xattrs(path: &Path) -> io::Result<Vec<Xattr>> {
-    let names = match xattr::list(path) {
+    read_xattrs_of(&XattrSource::Path(path))
+}
+
+/// Where extended attributes are read from: a path (its last component not followed) or
+/// an open descriptor.
+enum XattrSource<'a> {
+    Path(&'a Path),
+    File(&'a std::fs::File),
+}
+
+impl XattrSource<'_> {
+    fn list(&self) -> io::Result<xattr::XAttrs> {
+        match self {
+            XattrSource::Path(path) => xattr::list(path),
+            XattrSource::File(file) => xattr::FileExt::list_xattr(*file),
+        }
+    }
+
+    fn get(&self, name: &OsStr) -> io::Result<Option<Vec<u8>>> {
+        match self {
+            XattrSource::Path(path) => xattr::get(path, name),
+            XattrSource::File(file) => xattr::FileExt::get_xattr(*file, name),
+        }
+    }
+}
+
+fn read_xattrs_of(source: &XattrSource<'_>) -> io::Result<Vec<Xattr>> {
+    let names = match source.list() {
         Ok(names) => names,
         Err(e) if is_unsupported(&e) => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
     let mut xattrs = Vec::new();
     for name in names {
-        match xattr::get(path, &name) {
+        match source.get(&name) {
             Ok(Some(value)) => xattrs.push(Xattr {
                 name: name.into_vec(),
                 value: XattrValue::of(value),
@@ -684,5 +762,39 @@ mod tests {
             .status()
             .expect("mkfifo runs");
         assert!(status.success());
+    }
+
+    #[test]
+    fn without_proc_extended_attributes_are_read_through_the_walks_descriptor() {
+        // `a` is listed (its descriptor open), then replaced by a symlink to a directory
+        // outside the tree whose `f` carries an attribute. Read by the path from the root,
+        // as without /proc before, lgetxattr followed `a` and recorded the outsider's.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("root");
+        let outside = dir.path().join("outside");
+        fs::create_dir_all(root.join("a")).expect("mkdir");
+        fs::create_dir(&outside).expect("mkdir");
+        fs::write(root.join("a/f"), b"walked").expect("write");
+        fs::write(outside.join("f"), b"outside").expect("write");
+        xattr::set(outside.join("f"), "user.outside", b"planted").expect("user xattrs");
+        let a = crate::open::open_directory(&root.join("a")).expect("open");
+        let (kind, meta) = statx_at(&a, b"f").expect("statx");
+        fs::rename(root.join("a"), dir.path().join("a.away")).expect("away");
+        symlink(&outside, root.join("a")).expect("symlink");
+        let mut problems = Vec::new();
+        let entry =
+            RecordAt { proc_fd: false }.record(&mut problems, &a, b"a/f".to_vec(), kind, meta);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(
+            entry.xattrs.is_empty(),
+            "read outside the tree: {:?}",
+            entry.xattrs
+        );
+        // A symlink's own attributes cannot be read without /proc: said.
+        symlink("f", dir.path().join("a.away/l")).expect("symlink");
+        let (kind, meta) = statx_at(&a, b"l").expect("statx");
+        RecordAt { proc_fd: false }.record(&mut problems, &a, b"a/l".to_vec(), kind, meta);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].detail.contains("/proc is not mounted"));
     }
 }

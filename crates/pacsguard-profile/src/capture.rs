@@ -233,10 +233,19 @@ pub fn problem_findings(spec: &RootSpec, problems: &[pacsguard_fs::Problem]) -> 
     problems
         .iter()
         .map(|problem| match problem.kind {
-            ProblemKind::Unreadable | ProblemKind::Unlistable | ProblemKind::Vanished => finding(
+            ProblemKind::Unreadable
+            | ProblemKind::Unlistable
+            | ProblemKind::Vanished
+            | ProblemKind::ChangedWhileListed => finding(
                 &problem.rel,
                 FindingKind::Unreadable,
                 Severity::Warning,
+                problem.detail.clone(),
+            ),
+            ProblemKind::ReadInPasses => finding(
+                &problem.rel,
+                FindingKind::ListedInPasses,
+                Severity::Info,
                 problem.detail.clone(),
             ),
             ProblemKind::NotDescended => finding(

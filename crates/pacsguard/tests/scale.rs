@@ -69,10 +69,10 @@ fn peak_rss(home: &Path, args: &[&str]) -> u64 {
     kib * 1024
 }
 
-fn tree_of(root: &Path, files: usize) {
+fn tree_of(root: &Path, files: usize, per_dir: usize) {
     for i in 0..files {
-        let dir = root.join(format!("series{:04}", i / FILES_PER_DIR));
-        if i % FILES_PER_DIR == 0 {
+        let dir = root.join(format!("series{:04}", i / per_dir));
+        if i % per_dir == 0 {
             fs::create_dir_all(&dir).expect("mkdir");
         }
         // Empty files: one inode each and no data block; the entries are what is measured.
@@ -85,12 +85,13 @@ fn tree_of(root: &Path, files: usize) {
     }
 }
 
-/// (peak of profile, peak of check, peak of check --fast) over a tree of `files` files.
-fn measure(dir: &Path, files: usize) -> [u64; 3] {
-    let home = dir.join(format!("home-{files}"));
-    let tree = dir.join(format!("tree-{files}"));
+/// (peak of profile, peak of check, peak of check --fast) over a tree of `files` files,
+/// `per_dir` to a directory.
+fn measure(dir: &Path, files: usize, per_dir: usize) -> [u64; 3] {
+    let home = dir.join(format!("home-{files}-{per_dir}"));
+    let tree = dir.join(format!("tree-{files}-{per_dir}"));
     fs::create_dir(&tree).expect("mkdir");
-    tree_of(&tree, files);
+    tree_of(&tree, files, per_dir);
     let out = pacsguard()
         .arg("--home")
         .arg(&home)
@@ -109,8 +110,8 @@ fn measure(dir: &Path, files: usize) -> [u64; 3] {
 #[test]
 fn check_holds_neither_the_baseline_nor_the_tree() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let fixed = measure(dir.path(), 1);
-    let large = measure(dir.path(), FILES);
+    let fixed = measure(dir.path(), 1, FILES_PER_DIR);
+    let large = measure(dir.path(), FILES, FILES_PER_DIR);
     let per_file = |i: usize| large[i].saturating_sub(fixed[i]) / FILES as u64;
     let (profile, check, fast) = (per_file(0), per_file(1), per_file(2));
     eprintln!(
@@ -128,5 +129,33 @@ fn check_holds_neither_the_baseline_nor_the_tree() {
     assert!(
         profile <= PROFILE_BYTES_PER_FILE,
         "profile: {profile} bytes per file (bound {PROFILE_BYTES_PER_FILE})"
+    );
+}
+
+/// Files in the one flat directory of the test below: two passes of
+/// `pacsguard_fs::LISTING_BATCH` (65,536) names.
+const FLAT_FILES: usize = 98_304;
+
+#[test]
+fn one_flat_directory_is_checked_a_batch_of_names_at_a_time() {
+    // A PACS that keeps every instance in one directory: `check` used to hold every entry
+    // of a directory it listed (measured ~535 bytes per file at 200,000 files, debug);
+    // read in passes of LISTING_BATCH names it holds one batch, whatever the width. The
+    // checks exit 0 (peak_rss asserts it): every file found again, nothing else said.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fixed = measure(dir.path(), 1, FLAT_FILES);
+    let flat = measure(dir.path(), FLAT_FILES, FLAT_FILES);
+    let per_file = |i: usize| flat[i].saturating_sub(fixed[i]) / FLAT_FILES as u64;
+    let (check, fast) = (per_file(1), per_file(2));
+    eprintln!(
+        "one flat directory, bytes per file above a 1-file run: check {check}, check --fast {fast}"
+    );
+    assert!(
+        check <= CHECK_BYTES_PER_FILE,
+        "check: {check} bytes per file (bound {CHECK_BYTES_PER_FILE})"
+    );
+    assert!(
+        fast <= CHECK_BYTES_PER_FILE,
+        "check --fast: {fast} bytes per file (bound {CHECK_BYTES_PER_FILE})"
     );
 }

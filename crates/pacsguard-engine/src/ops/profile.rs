@@ -195,7 +195,10 @@ impl Session {
 fn taken_in(mut finding: Finding) -> Finding {
     if !matches!(
         finding.kind,
-        FindingKind::Unreadable | FindingKind::Unstable | FindingKind::NotDescended
+        FindingKind::Unreadable
+            | FindingKind::Unstable
+            | FindingKind::NotDescended
+            | FindingKind::ListedInPasses
     ) {
         finding.detail = format!(
             "taken into the new profile without review: {}",

@@ -2898,7 +2898,10 @@ impl<'a> Guard<'a> {
     fn first_report(&mut self, finding: &Finding) -> bool {
         if !matches!(
             finding.kind,
-            FindingKind::Unreadable | FindingKind::Unstable | FindingKind::NotDescended
+            FindingKind::Unreadable
+                | FindingKind::Unstable
+                | FindingKind::NotDescended
+                | FindingKind::ListedInPasses
         ) {
             return true;
         }

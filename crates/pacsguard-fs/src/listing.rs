@@ -1,0 +1,299 @@
+//! Listing one directory in bounded memory, and knowing whether the listing can be trusted.
+//!
+//! **Passes.** A directory is read in passes: each pass reads the whole directory
+//! (`getdents` from the start) and keeps only the [`LISTING_BATCH`] smallest names past
+//! the last name of the pass before. A directory of `n` names costs `n` names read per
+//! pass and `ceil(n / LISTING_BATCH)` passes: one pass (as before) for every directory of
+//! up to `LISTING_BATCH` names, `n² / LISTING_BATCH` names read for a wider one, whose
+//! memory stays that of `LISTING_BATCH` names and entries instead of growing with it (a
+//! flat directory of 5,000,000 files held whole took gigabytes).
+//!
+//! **Trust.** A listing that takes several `getdents` calls (or several passes) is not
+//! atomic: a subdirectory renamed from a name not read yet to a name already read, and
+//! perhaps back, is missed under both names, and the whole subtree with it. Every listing
+//! is therefore bracketed by two `statx` of the directory: a rename in it moves its
+//! change time (fine-grained on Linux 6.13+ once queried), and on file systems whose link
+//! count counts subdirectories (ext4, XFS, tmpfs) the directories listed must number
+//! `nlink - 2`. A listing that is not steady is read again, up to [`MAX_LISTINGS`] times,
+//! until two listings in a row show the same directories (files being added to a busy
+//! study do not make it read forever; only directories matter for what can be missed).
+//! Where the link count does not count subdirectories (btrfs), two readings raced alike
+//! (the same names missed twice) cannot be told from a busy study's and are taken: the
+//! change time alone does not say whether files or directories moved.
+//! A directory that never settles is reported, naming it ([`Unsettled`]); so is a
+//! subdirectory set that changed in the part a multi-pass listing had already walked
+//! ([`Batch::shifted`]), which no later pass can bring back into order.
+
+use std::collections::BinaryHeap;
+use std::hash::{BuildHasher as _, RandomState};
+use std::io;
+use std::os::fd::OwnedFd;
+
+use crate::walk::fstat_meta;
+
+/// At most this many names of one directory are held by a walk at once: a wider
+/// directory is read in passes of this many names (see the module documentation), and
+/// of each pass only a few thousand names are recorded (`statx`, extended attributes)
+/// at a time. Reaching it loses nothing and changes only the cost: each further pass
+/// reads the whole directory again (1,000,000 names: 16 passes). At ~50 bytes per name
+/// held (~70 while a pass is read), one wide directory holds about 3–5 MiB.
+pub const LISTING_BATCH: usize = 65_536;
+
+/// How many times in all one pass over a directory is read while the directory keeps
+/// changing under it, before its listing is taken as it is and reported
+/// ([`crate::ProblemKind::ChangedWhileListed`]).
+pub const MAX_LISTINGS: usize = 4;
+
+/// One name of a listing.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Listed {
+    pub(crate) name: Vec<u8>,
+    /// The listing's type allows a directory (`DT_DIR`, or `DT_UNKNOWN` on file systems
+    /// that never fill it in).
+    pub(crate) maybe_dir: bool,
+    pub(crate) ino: u64,
+}
+
+/// An order-free digest of a set of (name, inode) pairs: the sum of their keyed hashes,
+/// and their number. The keys are random per walk (std's `RandomState`, seeded from the
+/// operating system), so nobody who names directories can make two different sets sum
+/// alike. Constant memory whatever the number of directories.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct DirSet {
+    sum: (u64, u64),
+    pub(crate) count: u64,
+}
+
+/// The two keyed hashes of one walk's [`DirSet`]s.
+#[derive(Debug)]
+pub(crate) struct DirKeys([RandomState; 2]);
+
+impl DirKeys {
+    pub(crate) fn new() -> DirKeys {
+        DirKeys([RandomState::new(), RandomState::new()])
+    }
+}
+
+impl DirSet {
+    fn add(&mut self, keys: &DirKeys, name: &[u8], ino: u64) {
+        let [a, b] = &keys.0;
+        self.sum.0 = self.sum.0.wrapping_add(a.hash_one((name, ino)));
+        self.sum.1 = self.sum.1.wrapping_add(b.hash_one((name, ino)));
+        self.count += 1;
+    }
+
+    pub(crate) fn add_listed(&mut self, keys: &DirKeys, listed: &Listed) {
+        if listed.maybe_dir {
+            self.add(keys, &listed.name, listed.ino);
+        }
+    }
+}
+
+/// The names of one pass, and what the listing says about itself.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    /// Ascending; at most [`LISTING_BATCH`].
+    pub(crate) names: Vec<Listed>,
+    /// Names past the last one remain for another pass.
+    pub(crate) more: bool,
+    /// The subdirectories at or before the previous pass's last name, as this pass saw them.
+    pub(crate) walked_dirs: DirSet,
+    /// The directory kept changing on every one of [`MAX_LISTINGS`] readings.
+    pub(crate) unsettled: Option<Unsettled>,
+    /// Reading stopped on an error; what came before it is in `names`.
+    pub(crate) error: Option<io::Error>,
+}
+
+/// Why a listing was taken without being steady.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Unsettled {
+    pub(crate) listings: usize,
+}
+
+/// What one reading of the directory saw.
+struct Scan {
+    batch: Batch,
+    /// Every subdirectory the reading saw (before and after the bound).
+    dirs: DirSet,
+    /// A name without a type (`DT_UNKNOWN`): the count of directories is not known.
+    untyped: bool,
+}
+
+/// The directory's state around a reading: what a change inside it moves.
+#[derive(PartialEq, Eq)]
+struct Stamp {
+    ctime: crate::Timestamp,
+    mtime: crate::Timestamp,
+    nlink: u64,
+}
+
+fn stamp(dir: &OwnedFd) -> io::Result<Stamp> {
+    let meta = fstat_meta(dir)?;
+    Ok(Stamp {
+        ctime: meta.ctime,
+        mtime: meta.mtime,
+        nlink: meta.nlink,
+    })
+}
+
+/// The next pass over `dir`: the up to [`LISTING_BATCH`] smallest names after `after`
+/// (all names from the start when `None`), read again while the directory changes
+/// (see the module documentation).
+pub(crate) fn next_batch(
+    dir: &OwnedFd,
+    after: Option<&[u8]>,
+    keys: &DirKeys,
+    batch_size: usize,
+) -> Batch {
+    let mut previous: Option<(DirSet, bool)> = None;
+    let mut last = None;
+    for listings in 1..=MAX_LISTINGS {
+        let before = stamp(dir);
+        let scan = scan(dir, after, keys, batch_size);
+        let after_stamp = stamp(dir);
+        let (Ok(before), Ok(after_stamp)) = (before, after_stamp) else {
+            // Not even fstat of an open directory: nothing to judge the listing by.
+            return scan.batch;
+        };
+        if scan.batch.error.is_some() {
+            return scan.batch;
+        }
+        let steady = before == after_stamp;
+        // ext4, XFS and tmpfs count a directory's subdirectories in its link count (plus
+        // its own name and `.`); btrfs and others say 1, and ext4 past 65,000 does too.
+        let counted =
+            scan.untyped || after_stamp.nlink < 2 || scan.dirs.count + 2 == after_stamp.nlink;
+        if steady && counted {
+            return scan.batch;
+        }
+        if let Some((dirs, was_steady)) = previous
+            && dirs == scan.dirs
+            && (counted || (steady && was_steady))
+        {
+            // The same directories twice in a row: only files came and went meanwhile.
+            // (Twice steady with a count that never matches: the file system's link
+            // count is not a count of subdirectories.)
+            return scan.batch;
+        }
+        previous = Some((scan.dirs, steady));
+        last = Some((scan.batch, listings));
+    }
+    let (mut batch, listings) = last.unwrap_or_default();
+    batch.unsettled = Some(Unsettled { listings });
+    batch
+}
+
+/// One reading of the whole directory, keeping the `batch_size` smallest names after
+/// `after`.
+fn scan(dir: &OwnedFd, after: Option<&[u8]>, keys: &DirKeys, batch_size: usize) -> Scan {
+    let mut out = Scan {
+        batch: Batch::default(),
+        dirs: DirSet::default(),
+        untyped: false,
+    };
+    let listing = match rustix::fs::Dir::read_from(dir) {
+        Ok(listing) => listing,
+        Err(e) => {
+            out.batch.error = Some(e.into());
+            return out;
+        }
+    };
+    #[cfg(test)]
+    hook::call(hook::Event::Start);
+    // A max-heap: its top is the largest name kept, the first to give way.
+    let mut kept: BinaryHeap<Listed> = BinaryHeap::new();
+    for item in listing {
+        let item = match item {
+            Ok(item) => item,
+            Err(e) => {
+                out.batch.error = Some(e.into());
+                break;
+            }
+        };
+        let name = item.file_name().to_bytes();
+        if name == b"." || name == b".." {
+            continue;
+        }
+        #[cfg(test)]
+        hook::call(hook::Event::Name(name));
+        let file_type = item.file_type();
+        let maybe_dir = matches!(
+            file_type,
+            rustix::fs::FileType::Directory | rustix::fs::FileType::Unknown
+        );
+        out.untyped |= file_type == rustix::fs::FileType::Unknown;
+        if maybe_dir {
+            out.dirs.add(keys, name, item.ino());
+        }
+        if after.is_some_and(|after| name <= after) {
+            if maybe_dir {
+                out.batch.walked_dirs.add(keys, name, item.ino());
+            }
+            continue;
+        }
+        if kept.len() == batch_size {
+            match kept.peek() {
+                Some(top) if name < top.name.as_slice() => {
+                    kept.pop();
+                }
+                _ => {
+                    out.batch.more = true;
+                    continue;
+                }
+            }
+            out.batch.more = true;
+        }
+        kept.push(Listed {
+            name: name.to_vec(),
+            maybe_dir,
+            ino: item.ino(),
+        });
+    }
+    out.batch.names = kept.into_sorted_vec();
+    #[cfg(test)]
+    hook::call(hook::Event::End);
+    out
+}
+
+/// What a test does at given points of every reading of a directory, on the walking
+/// thread: the races of renames against a listing, made deterministic.
+#[cfg(test)]
+pub(crate) mod hook {
+    use std::cell::RefCell;
+
+    pub(crate) enum Event<'n> {
+        /// A reading starts (after the `statx` before it).
+        Start,
+        /// A name was read (`.` and `..` left out).
+        Name(&'n [u8]),
+        /// The reading is done (before the `statx` after it).
+        End,
+    }
+
+    type Hook = Box<dyn FnMut(Event<'_>)>;
+
+    thread_local! {
+        static HOOK: RefCell<Option<Hook>> = const { RefCell::new(None) };
+    }
+
+    pub(crate) fn call(event: Event<'_>) {
+        HOOK.with_borrow_mut(|hook| {
+            if let Some(hook) = hook {
+                hook(event);
+            }
+        });
+    }
+
+    /// Runs `f` with `hook` called at every event of this thread's readings.
+    pub(crate) fn with<T>(hook: impl FnMut(Event<'_>) + 'static, f: impl FnOnce() -> T) -> T {
+        struct Unset;
+        impl Drop for Unset {
+            fn drop(&mut self) {
+                HOOK.with_borrow_mut(|hook| *hook = None);
+            }
+        }
+        HOOK.with_borrow_mut(|slot| *slot = Some(Box::new(hook)));
+        let _unset = Unset;
+        f()
+    }
+}
