@@ -1559,8 +1559,10 @@ fn an_encryptor_holding_and_touching_the_files_it_rewrote_is_named_within_second
 }
 
 /// Issue 11 (session 11), the other side: an ordinary receiver writing a few NEW files
-/// slowly, each held open longer than the writer wait (shortened to 2 s here, the debounce
-/// to 100 ms), is no mass writer and no alert; and each new file, still growing under
+/// slowly, each held open four times the writer wait (shortened to 3 s here, the
+/// debounce to 100 ms) and written a slice every 400 ms (so that, judged, it is not
+/// "written within the quiet period" and left for later), is no mass writer and no
+/// alert; and each new file, still growing under
 /// its live writer, is waited for and judged once complete: one `added`, not an `added`
 /// at half size and then a `content-changed` alert (as before, at MAX_WRITER_WAIT). An
 /// EXISTING image rewritten by a writer that holds it is still judged at the writer
@@ -1571,7 +1573,7 @@ fn a_receiver_writing_new_files_slowly_is_waited_for_and_a_rewrite_is_not() {
     let env = Env::new();
     configure(
         &env,
-        "scrub_mb_per_s = 0\nquiet_ms = 100\nwriter_wait_seconds = 2\n",
+        "scrub_mb_per_s = 0\nquiet_ms = 100\nwriter_wait_seconds = 3\n",
     );
     let paths = image_store(&env, 5);
     // Made before the start: the directory is watched before anything arrives in it.
@@ -1585,14 +1587,15 @@ fn a_receiver_writing_new_files_slowly_is_waited_for_and_a_rewrite_is_not() {
         sources.push(source);
     }
     let rewritten = &paths[2];
-    // The receiver: the new files written side by side, a slice of each every 50 ms,
-    // in 160 slices (8 s: four writer waits), then closed. The rewriter: one stored
-    // image truncated and written again the same way, random bytes, by another process.
+    // The receiver: the new files written side by side, a slice of each every 400 ms,
+    // in 30 slices (12 s: four writer waits), then closed. The rewriter: one stored
+    // image truncated and written again, random bytes, a slice every 50 ms for 12 s, by
+    // another process.
     let receive = format!(
-        "import os,sys,time\nsrc=[open(p,'rb').read() for p in sys.argv[1:{n}]]\ndst=[open(p,'wb',buffering=0) for p in sys.argv[{n}:]]\nprint('open',flush=True)\nfor k in range(160):\n    for s,d in zip(src,dst):\n        step=len(s)//160+1\n        d.write(s[k*step:(k+1)*step])\n    time.sleep(0.05)\nfor s,d in zip(src,dst):\n    d.write(s[160*(len(s)//160+1):])\n    d.close()\nprint('done',flush=True)\n",
+        "import os,sys,time\nsrc=[open(p,'rb').read() for p in sys.argv[1:{n}]]\ndst=[open(p,'wb',buffering=0) for p in sys.argv[{n}:]]\nprint('open',flush=True)\nfor k in range(30):\n    for s,d in zip(src,dst):\n        step=len(s)//30+1\n        d.write(s[k*step:(k+1)*step])\n    time.sleep(0.4)\nfor s,d in zip(src,dst):\n    d.write(s[30*(len(s)//30+1):])\n    d.close()\nprint('done',flush=True)\n",
         n = NEW_FILES + 1
     );
-    let rewrite = "import os,sys,time\nf=open(sys.argv[1],'r+b',buffering=0)\nn=os.fstat(f.fileno()).st_size\nf.truncate(0)\nprint('open',flush=True)\nfor k in range(160):\n    f.write(os.urandom(n//160+1))\n    time.sleep(0.05)\nf.close()\nprint('done',flush=True)\n";
+    let rewrite = "import os,sys,time\nf=open(sys.argv[1],'r+b',buffering=0)\nn=os.fstat(f.fileno()).st_size\nf.truncate(0)\nprint('open',flush=True)\nfor k in range(240):\n    f.write(os.urandom(n//240+1))\n    time.sleep(0.05)\nf.close()\nprint('done',flush=True)\n";
     let targets: Vec<PathBuf> = (0..NEW_FILES)
         .map(|i| incoming.join(format!("{i}.dcm")))
         .collect();
@@ -1676,7 +1679,7 @@ fn a_receiver_writing_new_files_slowly_is_waited_for_and_a_rewrite_is_not() {
     assert!(
         about["detail"]
             .as_str()
-            .is_some_and(|d| d.contains("still holds it open for writing after 2 s")),
+            .is_some_and(|d| d.contains("still holds it open for writing after 3 s")),
         "{about:#?}"
     );
 }
