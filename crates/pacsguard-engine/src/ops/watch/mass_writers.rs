@@ -243,6 +243,10 @@ impl MassWriters {
 
     /// How a mass writer found earlier is named, if `pid` is (still) one.
     pub fn named(&self, pid: u32) -> Option<String> {
+        // The usual case (none found) costs no look at /proc.
+        if self.found.is_empty() && self.rewriters.is_empty() {
+            return None;
+        }
         let process = Process::of(pid)?;
         let key = (pid, process.started);
         self.found
