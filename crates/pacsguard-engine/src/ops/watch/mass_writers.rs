@@ -329,7 +329,7 @@ mod tests {
         assert!(!m.census_due(t0 + MASS_WRITER_WINDOW + Duration::from_millis(1)));
     }
 
-    /// The boundary of MASS_WRITER_FILES for holders: a real process (`sh`) holding
+    /// The boundary of MASS_WRITER_FILES for holders: a real process (`bash`) holding
     /// one file under the limit open for writing is not over it; holding the limit is.
     #[test]
     fn a_real_process_holding_mass_writer_files_open_for_writing_is_over_the_limit() {
@@ -356,11 +356,12 @@ mod tests {
                 script.push_str(&format!("exec {fd}<>'{}'; ", path.display()));
             }
             script.push_str("echo held; exec sleep 60");
-            let mut child = std::process::Command::new("sh")
+            // bash: dash takes only one-digit descriptor numbers in a redirection.
+            let mut child = std::process::Command::new("bash")
                 .args(["-c", &script])
                 .stdout(std::process::Stdio::piped())
                 .spawn()
-                .expect("sh runs");
+                .expect("bash runs");
             let mut line = String::new();
             std::io::BufRead::read_line(
                 &mut std::io::BufReader::new(child.stdout.take().expect("piped")),
@@ -384,7 +385,7 @@ mod tests {
                 let process = Process {
                     pid,
                     started: 1,
-                    comm: "sh".into(),
+                    comm: "bash".into(),
                     exe: None,
                     uid: Some((0, 0)),
                 };
