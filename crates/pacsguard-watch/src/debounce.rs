@@ -81,14 +81,17 @@ impl Debounce {
     /// moment ago) hands it back unchanged, so the next look asks what this one would
     /// have asked.
     ///
-    /// The moment is kept however many events for the path come meanwhile: a file
-    /// written without pause would otherwise have each event push it out again, up to
-    /// the longest debounce, and, handed back at every pass another file's look made
-    /// (issue 11, session 11: an image rewritten under a held descriptor went unjudged
-    /// for the whole rewrite while new files kept the passes busy), never be looked at.
+    /// A path due because it went quiet (not `settled`: a writer may hold it) keeps that
+    /// moment however many events for it come meanwhile: a file written without pause
+    /// would otherwise have each event push it out again, up to the longest debounce,
+    /// and, handed back at every pass another file's look made (issue 11, session 11: an
+    /// image rewritten under a held descriptor went unjudged for the whole rewrite while
+    /// new files kept the passes busy), never be looked at. A closed one is pushed out
+    /// by new events as before: a burst of saves (`sed -i`, rename after rename) is
+    /// verified once it stops, not replaced under every look.
     pub fn mark_again_after(&mut self, path: PathBuf, now: Instant, wait: Duration, settled: bool) {
         self.schedule(path.clone(), now, Some(wait), settled, true);
-        if let Some(slot) = self.pending.get_mut(&path) {
+        if !settled && let Some(slot) = self.pending.get_mut(&path) {
             slot.pinned = Some(slot.key.0);
         }
     }
@@ -193,9 +196,9 @@ mod tests {
         Debounce::new(Duration::from_millis(100), Duration::from_millis(1000))
     }
 
-    /// A path handed back for a moment (its pass over /proc must wait) stays due then,
-    /// however many writes mark it meanwhile: before, each write pushed it out again, up
-    /// to the longest debounce, at every hand-back.
+    /// A path due because quiet, handed back for a moment (its pass over /proc must
+    /// wait), stays due then however many writes mark it meanwhile: before, each write
+    /// pushed it out again, up to the longest debounce, at every hand-back.
     #[test]
     fn a_path_handed_back_is_due_when_said_whatever_writes_come() {
         let mut d = debounce();
@@ -212,6 +215,11 @@ mod tests {
         d.mark("/a".into(), t0 + Duration::from_millis(70), false, true);
         assert!(d.take_due(t0 + Duration::from_millis(169)).is_empty());
         assert_eq!(d.take_due(t0 + Duration::from_millis(170)).len(), 1);
+        // A closed path handed back is pushed out by new events, as before.
+        d.mark_again_after("/b".into(), t0, Duration::from_millis(60), true);
+        d.mark("/b".into(), t0 + Duration::from_millis(50), false, true);
+        assert!(d.take_due(t0 + Duration::from_millis(149)).is_empty());
+        assert_eq!(d.take_due(t0 + Duration::from_millis(150)).len(), 1);
     }
 
     #[test]
