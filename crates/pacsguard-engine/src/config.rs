@@ -62,6 +62,8 @@ pub const CONFIG_TEMPLATE: &str = r#"# PacsGuard configuration. Roots listed her
 # ransomware_long_files = 30      # a score (each such file adds one, halving every
 # ransomware_half_life_seconds = 3600  #   half-life) that raises it: slow encryption
 # ransomware_total_files = 50     # and this many such files since the last alert, however slowly
+# writer_wait_seconds = 30        # a guarded file another process keeps writing is judged
+#                                 #   after this at most (a new file: this long without growing)
 # on_alert = ["/usr/local/bin/page-oncall", "pacs"]   # run (no shell) on each alert
 # degraded_syslog = "udp://siem.example:514"  # while the trail cannot be written, every
 #                                 #   record also goes here as it happens (RFC 5424 over UDP)
@@ -113,6 +115,10 @@ pub struct ConsoleConfig {
 /// about 1 KiB of kernel memory.
 pub const MAX_WATCHES_LIMIT: usize = 16_000_000;
 
+/// Largest `writer_wait_seconds` accepted: an encryptor holding the files it rewrites
+/// must not be waited for longer than this.
+pub const MAX_WRITER_WAIT_SECONDS: u64 = 300;
+
 /// `[watch]`: how `pacsguard watch` waits, polls, scrubs and alerts.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
@@ -136,6 +142,10 @@ pub struct WatchConfig {
     /// Distinct files rewritten, removed or renamed since the last alert that raise
     /// `ransomware-suspected` however slowly they came.
     pub ransomware_total_files: usize,
+    /// How long a guarded file that another process still holds open for writing (and
+    /// keeps changing) is waited for before it is judged as it stands; a new file, as
+    /// long as it grows, and this long without growing (see `MAX_ARRIVAL_WAIT`).
+    pub writer_wait_seconds: u64,
     pub on_alert: Vec<String>,
     /// `udp://HOST:PORT`: where every record goes as it happens while the audit trail
     /// cannot be written (`audit forward` sends it from the trail once it caught up).
@@ -158,6 +168,7 @@ impl Default for WatchConfig {
             ransomware_long_files: 30,
             ransomware_half_life_seconds: 3600,
             ransomware_total_files: 50,
+            writer_wait_seconds: 30,
             on_alert: Vec::new(),
             degraded_syslog: None,
             canary_dir: None,
@@ -179,11 +190,20 @@ impl WatchConfig {
                 self.ransomware_half_life_seconds,
             ),
             ("ransomware_total_files", self.ransomware_total_files as u64),
+            ("writer_wait_seconds", self.writer_wait_seconds),
         ];
         for (name, value) in positive {
             if value == 0 {
                 return Err(format!("[watch] {name} must be at least 1"));
             }
+        }
+        if self.writer_wait_seconds > MAX_WRITER_WAIT_SECONDS {
+            return Err(format!(
+                "[watch] writer_wait_seconds {} is over the limit of {MAX_WRITER_WAIT_SECONDS}: \
+                 a guarded file rewritten by a process that never lets go would go unjudged \
+                 that long",
+                self.writer_wait_seconds
+            ));
         }
         if self.max_watches > MAX_WATCHES_LIMIT {
             return Err(format!(
@@ -352,6 +372,16 @@ mod tests {
         assert_eq!(Config::parse(CONFIG_TEMPLATE), Ok(Config::default()));
     }
 
+    /// The boundary of MAX_WRITER_WAIT_SECONDS: the limit is taken, one more is refused
+    /// (in `mistakes_are_named`).
+    #[test]
+    fn writer_wait_seconds_is_taken_up_to_its_limit() {
+        let text = format!("[watch]\nwriter_wait_seconds = {MAX_WRITER_WAIT_SECONDS}\n");
+        let config = Config::parse(&text).expect("the limit itself is taken");
+        assert_eq!(config.watch.writer_wait_seconds, MAX_WRITER_WAIT_SECONDS);
+        assert_eq!(WatchConfig::default().writer_wait_seconds, 30);
+    }
+
     #[test]
     fn roots_parse_with_policies() {
         let config = Config::parse("hash = \"sha256\"\n[[root]]\npath = \"/srv/pacs\"\npolicy = \"append-only\"\nexclude = [\"*.tmp\"]\n").expect("parses");
@@ -377,6 +407,11 @@ mod tests {
             ("[watch]\non_alert = [\"page\"]\n", "on_alert"),
             ("[watch]\ncanary_dir = \"c\"\n", "canary_dir"),
             ("[watch]\nquiet = 1\n", "quiet"),
+            ("[watch]\nwriter_wait_seconds = 0\n", "writer_wait_seconds"),
+            (
+                "[watch]\nwriter_wait_seconds = 301\n",
+                "writer_wait_seconds 301",
+            ),
             (
                 "[[root]]\npath = \"/a\"\npolicy = \"static\"\nexclude = [\"a[\"]\n",
                 "a[",

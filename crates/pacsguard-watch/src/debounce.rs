@@ -30,6 +30,9 @@ struct Slot {
     rehash: bool,
     settled: bool,
     closed: bool,
+    /// Due at this moment at the latest, whatever events come (see
+    /// [`Debounce::mark_again_after`]).
+    pinned: Option<Instant>,
 }
 
 /// Paths marked by events, in the order they become due.
@@ -77,8 +80,20 @@ impl Debounce {
     /// quiet. A caller that cannot look at a due path yet (its pass over /proc ran a
     /// moment ago) hands it back unchanged, so the next look asks what this one would
     /// have asked.
+    ///
+    /// A path due because it went quiet (not `settled`: a writer may hold it) keeps that
+    /// moment however many events for it come meanwhile: a file written without pause
+    /// would otherwise have each event push it out again, up to the longest debounce,
+    /// and, handed back at every pass another file's look made (issue 11, session 11: an
+    /// image rewritten under a held descriptor went unjudged for the whole rewrite while
+    /// new files kept the passes busy), never be looked at. A closed one is pushed out
+    /// by new events as before: a burst of saves (`sed -i`, rename after rename) is
+    /// verified once it stops, not replaced under every look.
     pub fn mark_again_after(&mut self, path: PathBuf, now: Instant, wait: Duration, settled: bool) {
-        self.schedule(path, now, Some(wait), settled, true);
+        self.schedule(path.clone(), now, Some(wait), settled, true);
+        if !settled && let Some(slot) = self.pending.get_mut(&path) {
+            slot.pinned = Some(slot.key.0);
+        }
     }
 
     fn schedule(
@@ -92,17 +107,23 @@ impl Debounce {
         // When it comes due stays what the last event says (a write after a close is
         // waited for as a write: an earlier due changed what a batch of saves looked
         // like, review s9 d482a8f); only the close is remembered.
-        let (first, rehash, closed) = match self.pending.remove(&path) {
+        let (first, rehash, closed, pinned) = match self.pending.remove(&path) {
             Some(slot) => {
                 self.queue.remove(&slot.key);
-                (slot.first, slot.rehash || rehash, slot.closed || settled)
+                (
+                    slot.first,
+                    slot.rehash || rehash,
+                    slot.closed || settled,
+                    slot.pinned,
+                )
             }
-            None => (now, rehash, settled),
+            None => (now, rehash, settled, None),
         };
         let due = match wait {
             None => now,
             Some(wait) => (now + wait).min(first + self.max_defer),
         };
+        let due = pinned.map_or(due, |pinned| due.min(pinned));
         self.seq += 1;
         let key = (due, self.seq);
         self.queue.insert(key, path.clone());
@@ -114,6 +135,7 @@ impl Debounce {
                 rehash,
                 settled,
                 closed,
+                pinned,
             },
         );
     }
@@ -172,6 +194,32 @@ mod tests {
 
     fn debounce() -> Debounce {
         Debounce::new(Duration::from_millis(100), Duration::from_millis(1000))
+    }
+
+    /// A path due because quiet, handed back for a moment (its pass over /proc must
+    /// wait), stays due then however many writes mark it meanwhile: before, each write
+    /// pushed it out again, up to the longest debounce, at every hand-back.
+    #[test]
+    fn a_path_handed_back_is_due_when_said_whatever_writes_come() {
+        let mut d = debounce();
+        let t0 = Instant::now();
+        d.mark_again_after("/a".into(), t0, Duration::from_millis(60), false);
+        for ms in [20, 40, 50] {
+            d.mark("/a".into(), t0 + Duration::from_millis(ms), false, true);
+        }
+        assert!(d.take_due(t0 + Duration::from_millis(59)).is_empty());
+        let due = d.take_due(t0 + Duration::from_millis(60));
+        assert_eq!(due.len(), 1, "{due:?}");
+        assert_eq!(due[0].path, PathBuf::from("/a"));
+        // Taken, the pin is gone: the next writes wait for quiet as ever.
+        d.mark("/a".into(), t0 + Duration::from_millis(70), false, true);
+        assert!(d.take_due(t0 + Duration::from_millis(169)).is_empty());
+        assert_eq!(d.take_due(t0 + Duration::from_millis(170)).len(), 1);
+        // A closed path handed back is pushed out by new events, as before.
+        d.mark_again_after("/b".into(), t0, Duration::from_millis(60), true);
+        d.mark("/b".into(), t0 + Duration::from_millis(50), false, true);
+        assert!(d.take_due(t0 + Duration::from_millis(149)).is_empty());
+        assert_eq!(d.take_due(t0 + Duration::from_millis(150)).len(), 1);
     }
 
     #[test]

@@ -2358,7 +2358,8 @@ fn a_sole_writer_pausing_mid_file_is_judged_once_at_its_close_and_raises_no_aler
         \x20   os.write(fd, data[:len(data) // 2])\n\
         \x20   jobs.append((fd, data[len(data) // 2:]))\n\
         time.sleep(3)\n\
-        print('resuming', flush=True)\n\
+        print('paused', flush=True)\n\
+        sys.stdin.readline()\n\
         for fd, rest in jobs:\n\
         \x20   os.write(fd, rest)\n\
         \x20   os.close(fd)\n";
@@ -2370,16 +2371,22 @@ fn a_sole_writer_pausing_mid_file_is_judged_once_at_its_close_and_raises_no_aler
         .arg(&recompressed)
         .arg(&sample)
         .arg(&arrival)
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .expect("python3 runs");
-    // Taken before the writer writes the rest: nothing is judged before this.
+    // Taken before the writer is told to write the rest (it waits for the word): a
+    // finding printed after it was judged complete is read after this moment, however
+    // loaded the machine (before, the moment was taken after the writer said it went
+    // on, and a descheduled test thread took it after the findings came).
     let mut line = String::new();
     BufReader::new(child.stdout.take().expect("piped"))
         .read_line(&mut line)
         .expect("the writer reports");
+    assert_eq!(line.trim(), "paused", "{line}");
     let resumed = Instant::now();
-    assert_eq!(line.trim(), "resuming", "{line}");
+    std::io::Write::write_all(child.stdin.as_mut().expect("piped"), b"go\n")
+        .expect("the writer listens");
     assert!(
         child.wait().expect("python3 exits").success(),
         "python3 writer"

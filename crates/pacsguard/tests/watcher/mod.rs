@@ -134,6 +134,16 @@ impl Watcher {
             .map(|(t, _)| *t)
     }
 
+    /// When the first finding `which` takes was printed.
+    pub fn first_where(&self, which: impl Fn(&Value) -> bool) -> Option<Instant> {
+        self.findings
+            .lock()
+            .expect("test fixture")
+            .iter()
+            .find(|(_, v)| which(v))
+            .map(|(t, _)| *t)
+    }
+
     pub fn signal(&self, signal: nix::sys::signal::Signal) {
         let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("test fixture"));
         nix::sys::signal::kill(pid, signal).expect("signal");

@@ -21,6 +21,8 @@ mod degraded_syslog;
 mod entropy;
 mod flags;
 mod mappings;
+mod mass_alert;
+mod mass_writers;
 mod ransomware;
 mod requests;
 mod running;
@@ -680,6 +682,11 @@ struct Guard<'a> {
     writer_limit_reported: bool,
     /// When the last pass over `/proc` for other writers ran.
     last_writer_scan: Option<Instant>,
+    /// How long a writer still holding a guarded file is waited for (`[watch]
+    /// writer_wait_seconds`, [`writers::MAX_WRITER_WAIT`] by default).
+    writer_wait: Duration,
+    /// Processes writing many guarded images at once (see [`mass_writers`]).
+    mass: mass_writers::MassWriters,
     /// Set while the start-up catch-up is concluded: what it finds new was stored while
     /// nobody watched, and is no arrival in transit (see [`ARRIVAL_GRACE`]).
     catching_up: bool,
@@ -809,6 +816,8 @@ impl<'a> Guard<'a> {
             writer_waits: writers::Waits::new(MAX_WRITER_WAITS),
             writer_limit_reported: false,
             last_writer_scan: None,
+            writer_wait: Duration::from_secs(config.writer_wait_seconds),
+            mass: mass_writers::MassWriters::default(),
             catching_up: false,
             alert: AlertCommand::new(config.on_alert.clone()),
             views: Arc::new(Mutex::new(roots.into_iter().map(RootView::new).collect())),
@@ -1247,6 +1256,9 @@ impl<'a> Guard<'a> {
                             };
                             self.writers.insert(path.clone(), writer);
                             self.flag_poll.touched(&path);
+                            if self.guarded_image(&path) {
+                                self.rewritten_by(pid, &path, now);
+                            }
                             if self.is_fresh(&path) {
                                 let grace = self.arrival_grace(&path);
                                 self.debounce.mark_closed_after(path, now, grace);
@@ -1330,6 +1342,11 @@ impl<'a> Guard<'a> {
                     let grace = self.arrival_grace(&path);
                     self.debounce.mark_closed_after(path, now, grace);
                 } else {
+                    // A stored image written and not closed: one of many held by one
+                    // process calls for a census (see `mass_writers`).
+                    if !settled && !directory_appeared && self.guarded_image(&path) {
+                        self.mass.written_open(&path, now);
+                    }
                     self.debounce.mark(path, now, settled, true);
                 }
             }
@@ -1641,6 +1658,8 @@ impl<'a> Guard<'a> {
     }
 
     fn verify_due(&mut self, now: Instant) -> Result<(), EngineError> {
+        // Before the due paths are taken: what a mass writer holds is due now.
+        self.census_if_due(now)?;
         let mut due = self.debounce.take_due(now);
         if due.is_empty() {
             return Ok(());
@@ -1743,8 +1762,9 @@ impl<'a> Guard<'a> {
         now: Instant,
     ) -> Result<(), EngineError> {
         use std::os::unix::fs::MetadataExt as _;
-        // By inode: the path, and whether it came due settled (closed) or merely quiet.
-        let mut candidates: HashMap<(u64, u64), (PathBuf, bool)> = HashMap::new();
+        // By inode: the path, whether it came due settled (closed) or merely quiet, and
+        // whether it is new (not in the view: its writer is waited for while it grows).
+        let mut candidates: HashMap<(u64, u64), (PathBuf, bool, bool)> = HashMap::new();
         {
             let inodes = self
                 .inodes
@@ -1793,7 +1813,8 @@ impl<'a> Guard<'a> {
                     known.is_some() && !self.arrivals.contains(&item.path)
                 };
                 if asked {
-                    candidates.insert(inode, (item.path.clone(), item.settled));
+                    let arriving = known.is_none() && !self.arrivals.contains(&item.path);
+                    candidates.insert(inode, (item.path.clone(), item.settled, arriving));
                 }
             }
         }
@@ -1806,7 +1827,7 @@ impl<'a> Guard<'a> {
             if since < writers::WRITER_SCAN_INTERVAL {
                 let wait = writers::WRITER_SCAN_INTERVAL - since;
                 let mut waiting: HashSet<PathBuf> = HashSet::new();
-                for (path, settled) in candidates.into_values() {
+                for (path, settled, _) in candidates.into_values() {
                     // Handed back as it came: a file due because quiet is asked about
                     // as such next time (marked closed, a new file would not be).
                     self.debounce
@@ -1817,36 +1838,32 @@ impl<'a> Guard<'a> {
                 return Ok(());
             }
         }
-        self.last_writer_scan = Some(now);
         let wanted = candidates.keys().copied().collect();
-        let scan = writers::other_writers(&wanted, writers::MAX_FDS_PER_WRITER_SCAN);
-        if scan.truncated && !self.writer_limit_reported {
-            self.writer_limit_reported = true;
-            let finding = Finding::new(
-                PathBuf::from("/proc"),
-                FindingKind::NotInspected,
-                Severity::Warning,
-                format!(
-                    "more than {} open descriptors are held on this host \
-                     (MAX_FDS_PER_WRITER_SCAN): a file closed by one writer while another \
-                     still writes it may be verified half-written",
-                    writers::MAX_FDS_PER_WRITER_SCAN
-                ),
-            );
-            self.publish(&[finding], now)?;
-        }
+        let scan = self.writer_pass(&wanted, now)?;
+        // Processes holding many stored images open for writing (this pass counted
+        // them): mass writers, whose files are judged without waiting for them.
+        let mass = self.mass_holders(&scan.holders);
         let settle = writers::settle_time(Duration::from_millis(self.config.quiet_ms));
         let quiet = Duration::from_millis(self.config.quiet_ms);
         let mut waiting: HashSet<PathBuf> = HashSet::new();
-        for (key, (path, _)) in candidates {
+        let mut judged: HashSet<PathBuf> = HashSet::new();
+        for (key, (path, _, arriving)) in candidates {
             let Some(holder) = scan.held.get(&key) else {
                 self.writer_waits.remove(&path);
                 continue;
             };
             let look = writers::Look::of(&path);
+            let by_mass = scan
+                .held_by
+                .get(&key)
+                .into_iter()
+                .flatten()
+                .find_map(|pid| self.mass_writer_named(*pid, &mass));
             let verdict = match self.writer_waits.get(&path).cloned() {
+                // A mass writer is not waited for (see `mass_writers`).
+                _ if by_mass.is_some() => writers::Verdict::Limit,
                 Some(mut wait) => {
-                    let verdict = wait.judge(now, look, settle);
+                    let verdict = wait.judge(now, look, settle, self.writer_wait, arriving);
                     self.writer_waits.put(path.clone(), wait);
                     verdict
                 }
@@ -1860,8 +1877,11 @@ impl<'a> Guard<'a> {
                     writers::Verdict::Wait
                 }
             };
-            let why = match verdict {
-                writers::Verdict::Wait => {
+            let why = match (verdict, by_mass) {
+                (_, Some(name)) => format!(
+                    "holds it open for writing, one of many: {name} is a mass writer (not waited for)"
+                ),
+                (writers::Verdict::Wait, None) => {
                     // Looked at again a quiet period from now (a candidate above again,
                     // as a file waiting for its last writer).
                     self.debounce.mark_closed_after(path.clone(), now, quiet);
@@ -1870,30 +1890,52 @@ impl<'a> Guard<'a> {
                 }
                 // Its writer sits at its end, past its first bytes, and the file is
                 // new or still shorter than it was known: a receiver that paused
-                // mid-file (a slow link) is waited for, up to MAX_WRITER_WAIT; judged
+                // mid-file (a slow link) is waited for, up to the writer wait; judged
                 // now, the half-written image would be a false alarm. One already as
                 // long as it was known is not (an encryptor that overwrote it in place
                 // and keeps its descriptor must not gain 30 s per file).
-                writers::Verdict::Settled(_)
+                (writers::Verdict::Settled(_), None)
                     if scan.at_end.contains(&key) && self.shorter_than_known(&path) =>
                 {
                     self.debounce.mark_closed_after(path.clone(), now, quiet);
                     waiting.insert(path);
                     continue;
                 }
-                writers::Verdict::Settled(unchanged) => format!(
+                (writers::Verdict::Settled(unchanged), None) => format!(
                     "still holds it open for writing (unchanged for {:.1} s, verified as it stands)",
                     unchanged.as_secs_f64()
                 ),
-                writers::Verdict::Limit => format!(
-                    "still holds it open for writing after {} s, writing it or paused at its end (MAX_WRITER_WAIT, verified as it stands)",
-                    writers::MAX_WRITER_WAIT.as_secs()
+                (writers::Verdict::Limit, None) if arriving => format!(
+                    "still holds it open for writing, new and not grown for {} s (writer wait, verified as it stands)",
+                    self.writer_wait.as_secs()
                 ),
+                (writers::Verdict::Limit, None) => format!(
+                    "still holds it open for writing after {} s, writing it or paused at its end (writer wait, MAX_WRITER_WAIT by default; verified as it stands)",
+                    self.writer_wait.as_secs()
+                ),
+                (writers::Verdict::ArrivalLimit, None) => {
+                    let why = format!(
+                        "still holds it open for writing, new and still growing after {} s (MAX_ARRIVAL_WAIT, verified as it stands, perhaps half-written)",
+                        writers::MAX_ARRIVAL_WAIT.as_secs()
+                    );
+                    let finding = Finding::new(
+                        path.clone(),
+                        FindingKind::NotInspected,
+                        Severity::Warning,
+                        format!(
+                            "a new file {holder} {why}: its completion, if it comes, is then \
+                             reported as a change"
+                        ),
+                    );
+                    self.publish(&[finding], now)?;
+                    why
+                }
             };
             // Verified now. The holder is named beside the process whose write was seen
             // (fanotify), never instead of it: a decoy holding the file open must not
             // take the encryptor's name off the finding.
             self.writer_waits.remove(&path);
+            judged.insert(path.clone());
             let named = match self.writers.get(&path) {
                 Some(seen) if !seen.contains(holder.as_str()) => {
                     format!("{seen}; {holder} {why}")
@@ -1906,6 +1948,9 @@ impl<'a> Guard<'a> {
         if !waiting.is_empty() {
             due.retain(|d| !waiting.contains(&d.path));
         }
+        // The rest of what each mass writer holds is due now (what this batch verifies
+        // is left out: it is judged already).
+        self.judge_mass_writers(mass, &judged, now)?;
         Ok(())
     }
 

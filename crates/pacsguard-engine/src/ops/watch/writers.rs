@@ -34,6 +34,14 @@ pub const WRITER_SCAN_INTERVAL: Duration = Duration::from_millis(100);
 /// that never closes must not keep a change unreported.
 pub const MAX_WRITER_WAIT: Duration = Duration::from_secs(30);
 
+/// How long a NEW file (not in the view) that a live writer still holds open and keeps
+/// growing is waited for at most: a 1 GB image arriving over a slow WAN link (1 Mbit/s:
+/// over two hours) is judged once complete, not half-written at [`MAX_WRITER_WAIT`]
+/// with its completion then a false `content-changed` alert. Growth is the progress
+/// that counts: held without growing for the writer wait, it is judged as it stands.
+/// Reaching this limit is a warning (the file may be judged half-written).
+pub const MAX_ARRIVAL_WAIT: Duration = Duration::from_secs(4 * 3600);
+
 /// How many quiet periods a file held open for writing by another process may stay
 /// unchanged before it is verified anyway, and the least that is (see [`settle_time`]).
 /// A receiver pausing between two PDUs leaves the file unchanged for a moment and must
@@ -115,6 +123,8 @@ pub struct Wait {
     pub since: Instant,
     /// When it was last seen to change: [`settle_time`] counts from here.
     pub changed: Instant,
+    /// When it was last seen to grow: a new file's writer makes progress.
+    pub grew: Instant,
     /// What it looked like then.
     pub look: Option<Look>,
 }
@@ -126,8 +136,11 @@ pub enum Verdict {
     Wait,
     /// Unchanged for the settle time while still held open for writing.
     Settled(Duration),
-    /// Held and changing for [`MAX_WRITER_WAIT`].
+    /// Held and changing for the writer wait ([`MAX_WRITER_WAIT`] unless configured);
+    /// for a new file, held that long without growing.
     Limit,
+    /// A new file held and still growing after [`MAX_ARRIVAL_WAIT`].
+    ArrivalLimit,
 }
 
 impl Wait {
@@ -135,17 +148,42 @@ impl Wait {
         Wait {
             since: now,
             changed: now,
+            grew: now,
             look,
         }
     }
 
-    /// Takes in the file's look at `now` and says whether to verify it.
-    pub fn judge(&mut self, now: Instant, look: Option<Look>, settle: Duration) -> Verdict {
+    /// Takes in the file's look at `now` and says whether to verify it. `writer_wait` is
+    /// how long a writer is waited for ([`MAX_WRITER_WAIT`] unless configured);
+    /// `arriving`: the file is new (not in the view), so its writer is waited for as
+    /// long as the file grows (the writer wait at most without growth), up to
+    /// [`MAX_ARRIVAL_WAIT`]. A file the view holds is judged at the writer wait whatever
+    /// its writer does: an encryptor rewriting it must not gain time by writing on.
+    pub fn judge(
+        &mut self,
+        now: Instant,
+        look: Option<Look>,
+        settle: Duration,
+        writer_wait: Duration,
+        arriving: bool,
+    ) -> Verdict {
         if look.is_none() || look != self.look {
+            let grew = matches!((&self.look, &look), (Some(old), Some(new)) if new.size > old.size);
+            if grew {
+                self.grew = now;
+            }
             self.changed = now;
             self.look = look;
         }
-        if now.duration_since(self.since) >= MAX_WRITER_WAIT {
+        let limit = if arriving {
+            if now.duration_since(self.since) >= MAX_ARRIVAL_WAIT {
+                return Verdict::ArrivalLimit;
+            }
+            now.duration_since(self.grew) >= writer_wait
+        } else {
+            now.duration_since(self.since) >= writer_wait
+        };
+        if limit {
             Verdict::Limit
         } else if self.look.is_none() {
             // Unreadable as it stands: verified now, and what it became reported.
@@ -238,17 +276,25 @@ pub struct WriterScan {
     /// first bytes: a writer appending that paused (a receiver waiting for the next PDU),
     /// not a descriptor kept without writing (a decoy's, a mapping's: at offset 0).
     pub at_end: HashSet<(u64, u64)>,
+    /// Per file looked for and held: every process holding it open for writing.
+    pub held_by: HashMap<(u64, u64), Vec<u32>>,
+    /// Per process: the files the census counts (see [`other_writers`]) that it holds
+    /// open for writing, each once.
+    pub holders: HashMap<u32, Vec<(u64, u64)>>,
     /// The pass stopped at [`MAX_FDS_PER_WRITER_SCAN`]: the files not found held may be.
     pub truncated: bool,
 }
 
 /// The processes other than this one holding any of `wanted` (device, inode) open for
-/// writing, looking at `limit` descriptors at most.
-pub fn other_writers(wanted: &HashSet<(u64, u64)>, limit: usize) -> WriterScan {
+/// writing, looking at `limit` descriptors at most; and, per process, the files
+/// `census` counts (the guarded images: see [`super::mass_writers`]) that it holds open
+/// for writing. One pass serves both: the descriptors are looked at once.
+pub fn other_writers(
+    wanted: &HashSet<(u64, u64)>,
+    census: &dyn Fn((u64, u64)) -> bool,
+    limit: usize,
+) -> WriterScan {
     let mut scan = WriterScan::default();
-    if wanted.is_empty() {
-        return scan;
-    }
     let own = std::process::id().to_string();
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return scan;
@@ -260,6 +306,9 @@ pub fn other_writers(wanted: &HashSet<(u64, u64)>, limit: usize) -> WriterScan {
         if pid == own || !pid.bytes().all(|b| b.is_ascii_digit()) {
             continue;
         }
+        let Ok(number) = pid.parse::<u32>() else {
+            continue;
+        };
         let base = Path::new("/proc").join(pid);
         // A process that exited meanwhile, or whose descriptors we may not see: skipped.
         let Ok(fds) = std::fs::read_dir(base.join("fd")) else {
@@ -268,6 +317,7 @@ pub fn other_writers(wanted: &HashSet<(u64, u64)>, limit: usize) -> WriterScan {
         for fd in fds.flatten() {
             if looked >= limit {
                 scan.truncated = true;
+                dedup_holders(&mut scan);
                 return scan;
             }
             looked += 1;
@@ -276,18 +326,42 @@ pub fn other_writers(wanted: &HashSet<(u64, u64)>, limit: usize) -> WriterScan {
                 continue;
             };
             let key = (meta.dev(), meta.ino());
-            if !meta.is_file() || !wanted.contains(&key) {
+            if !meta.is_file() {
                 continue;
             }
-            if let Some(pos) = write_position(&base.join("fdinfo").join(fd.file_name())) {
+            let looked_for = wanted.contains(&key);
+            let counted = census(key);
+            if !looked_for && !counted {
+                continue;
+            }
+            let Some(pos) = write_position(&base.join("fdinfo").join(fd.file_name())) else {
+                continue;
+            };
+            if counted {
+                scan.holders.entry(number).or_default().push(key);
+            }
+            if looked_for {
                 if pos > 0 && pos >= meta.len() {
                     scan.at_end.insert(key);
                 }
                 scan.held.entry(key).or_insert_with(|| holder(&base, pid));
+                let by = scan.held_by.entry(key).or_default();
+                if !by.contains(&number) {
+                    by.push(number);
+                }
             }
         }
     }
+    dedup_holders(&mut scan);
     scan
+}
+
+/// A process holding one file through several descriptors holds it once.
+fn dedup_holders(scan: &mut WriterScan) {
+    for files in scan.holders.values_mut() {
+        files.sort_unstable();
+        files.dedup();
+    }
 }
 
 /// The offset (`pos:`) of a descriptor whose `fdinfo` `flags:` (octal) say `O_WRONLY`
@@ -371,9 +445,12 @@ mod tests {
         let t0 = Instant::now();
         let mut wait = Wait::new(t0, look(1));
         let before = settle - Duration::from_nanos(1);
-        assert_eq!(wait.judge(t0 + before, look(1), settle), Verdict::Wait);
         assert_eq!(
-            wait.judge(t0 + settle, look(1), settle),
+            wait.judge(t0 + before, look(1), settle, MAX_WRITER_WAIT, false),
+            Verdict::Wait
+        );
+        assert_eq!(
+            wait.judge(t0 + settle, look(1), settle, MAX_WRITER_WAIT, false),
             Verdict::Settled(settle)
         );
         // A writer that changes the file at every look is waited for up to the limit.
@@ -383,17 +460,100 @@ mod tests {
         while t + Duration::from_millis(500) < t0 + MAX_WRITER_WAIT {
             t += Duration::from_millis(500);
             size += 1;
-            assert_eq!(wait.judge(t, look(size), settle), Verdict::Wait, "{t:?}");
+            assert_eq!(
+                wait.judge(t, look(size), settle, MAX_WRITER_WAIT, false),
+                Verdict::Wait,
+                "{t:?}"
+            );
         }
         assert_eq!(
-            wait.judge(t0 + MAX_WRITER_WAIT, look(size + 1), settle),
+            wait.judge(
+                t0 + MAX_WRITER_WAIT,
+                look(size + 1),
+                settle,
+                MAX_WRITER_WAIT,
+                false
+            ),
             Verdict::Limit
         );
         // A file that cannot be looked at is verified at once: what it became is reported.
         let mut wait = Wait::new(t0, look(1));
         assert_eq!(
-            wait.judge(t0, None, settle),
+            wait.judge(t0, None, settle, MAX_WRITER_WAIT, false),
             Verdict::Settled(Duration::ZERO)
+        );
+    }
+
+    /// Issue 11: a NEW file its writer keeps growing is waited for past the writer
+    /// wait, as long as it grows, up to MAX_ARRIVAL_WAIT exactly (and not a moment
+    /// before); one that stops growing for the writer wait is judged then; a file the
+    /// view holds, rewritten and growing the same way, is judged at the writer wait.
+    #[test]
+    fn a_new_file_growing_is_waited_for_up_to_max_arrival_wait_and_a_known_one_is_not() {
+        let look = |size| {
+            Some(Look {
+                size,
+                mtime: (0, 0),
+                ctime: (0, 0),
+                ends: [0; 32],
+            })
+        };
+        let settle = Duration::from_secs(2);
+        let wait_for = Duration::from_secs(30);
+        let step = Duration::from_secs(1);
+        let t0 = Instant::now();
+        let mut arriving = Wait::new(t0, look(0));
+        let mut known = Wait::new(t0, look(0));
+        let mut t = t0;
+        let mut size = 0;
+        while t + step < t0 + MAX_ARRIVAL_WAIT {
+            t += step;
+            size += 1;
+            assert_eq!(
+                arriving.judge(t, look(size), settle, wait_for, true),
+                Verdict::Wait,
+                "{:?}",
+                t - t0
+            );
+            if t - t0 < wait_for {
+                assert_eq!(
+                    known.judge(t, look(size), settle, wait_for, false),
+                    Verdict::Wait
+                );
+            }
+        }
+        assert_eq!(
+            known.judge(t0 + wait_for, look(size), settle, wait_for, false),
+            Verdict::Limit,
+            "a file the view holds is judged at the writer wait"
+        );
+        assert_eq!(
+            arriving.judge(
+                t0 + MAX_ARRIVAL_WAIT,
+                look(size + 1),
+                settle,
+                wait_for,
+                true
+            ),
+            Verdict::ArrivalLimit
+        );
+        // Changing without growing (rewritten in place): the writer wait from its last
+        // growth, not a moment more.
+        let mut stalled = Wait::new(t0, look(10));
+        let mut t = t0;
+        let mut ends = 0u8;
+        while t + step < t0 + wait_for {
+            t += step;
+            ends = ends.wrapping_add(1);
+            let mut l = look(10);
+            if let Some(l) = l.as_mut() {
+                l.ends[0] = ends;
+            }
+            assert_eq!(stalled.judge(t, l, settle, wait_for, true), Verdict::Wait);
+        }
+        assert_eq!(
+            stalled.judge(t0 + wait_for, look(10), settle, wait_for, true),
+            Verdict::Limit
         );
     }
 
@@ -438,7 +598,7 @@ mod tests {
             .expect("sleep runs");
         let mut reader = scopeguard(reader);
         assert!(
-            other_writers(&wanted, MAX_FDS_PER_WRITER_SCAN)
+            other_writers(&wanted, &|_| false, MAX_FDS_PER_WRITER_SCAN)
                 .held
                 .is_empty()
         );
@@ -453,13 +613,13 @@ mod tests {
             .spawn()
             .expect("sleep runs");
         let mut writer = scopeguard(writer);
-        let scan = other_writers(&wanted, MAX_FDS_PER_WRITER_SCAN);
+        let scan = other_writers(&wanted, &|_| false, MAX_FDS_PER_WRITER_SCAN);
         let found = scan.held.get(&(meta.dev(), meta.ino()));
         assert!(
             found.is_some_and(|h| h.starts_with("sleep (pid ")),
             "{scan:?}"
         );
-        assert!(other_writers(&wanted, 0).truncated);
+        assert!(other_writers(&wanted, &|_| false, 0).truncated);
         writer.0.kill().ok();
         reader.0.kill().ok();
     }
@@ -506,7 +666,7 @@ mod tests {
                 (meta.dev(), meta.ino())
             })
             .collect();
-        let scan = other_writers(&wanted, MAX_FDS_PER_WRITER_SCAN);
+        let scan = other_writers(&wanted, &|_| false, MAX_FDS_PER_WRITER_SCAN);
         assert_eq!(scan.held.len(), paths.len(), "{scan:?}");
 
         let t0 = Instant::now();
