@@ -172,6 +172,19 @@ pub fn admit<'a>(
     // relay). A 59H, the acceptor's answer, has no place in a request at all.
     forward.remove_user_sub_items(sub::USER_IDENTITY_RQ);
     forward.remove_user_sub_items(sub::USER_IDENTITY_AC);
+    // Nor one put where PS3.8 9.3.2 has no place for it: a request holds an application
+    // context, proposed contexts (an abstract syntax and transfer syntaxes each) and user
+    // information, and only those are forwarded. A 58H item beside them or inside a
+    // proposed context went upstream byte for byte (DCMTK's storescp accepts such a
+    // request, ignores the item, and its debug log shows the passcode: review s11-r16).
+    forward.items.retain_mut(|item| match item {
+        Item::ApplicationContext(_) | Item::UserInformation(_) => true,
+        Item::ProposedContext { sub_items, .. } => {
+            sub_items.retain(|s| s.kind == sub::ABSTRACT_SYNTAX || s.kind == sub::TRANSFER_SYNTAX);
+            true
+        }
+        Item::AcceptedContext { .. } | Item::Other(_) => false,
+    });
     forward.called_ae = ae_field(&route.upstream_ae);
     forward.cap_maximum_length(max_pdu_length);
     let mut offered = Vec::new();
@@ -494,6 +507,62 @@ upstream_ae = "ARCHIVE"
                 "{}",
                 String::from_utf8_lossy(secret)
             );
+        }
+    }
+
+    /// An identity item where PS3.8 has no place for one (beside the request's items,
+    /// inside a proposed context) is not forwarded either, nor is any other item a
+    /// request does not hold: only the application context, the proposed contexts (their
+    /// abstract and transfer syntaxes) and the user information go upstream.
+    #[test]
+    fn identity_items_out_of_place_are_not_forwarded_either() {
+        let l = listener();
+        let ok: IpAddr = "10.0.0.1".parse().expect("ip");
+        let secret = |n: u8| {
+            crate::identity::Request {
+                kind: 2,
+                positive_response_requested: false,
+                primary: b"ct-tech".to_vec(),
+                secondary: format!("secret passcode {n}").into_bytes(),
+            }
+            .encode()
+        };
+        let mut with = rq("PACS", "CT1");
+        if let Item::ProposedContext { sub_items, .. } = &mut with.items[1] {
+            sub_items.push(secret(1));
+        }
+        with.items.push(Item::Other(secret(2)));
+        with.items.push(Item::AcceptedContext {
+            id: 7,
+            result: 0,
+            sub_items: vec![secret(3)],
+        });
+        with.items.push(Item::UserInformation(vec![SubItem {
+            kind: 0x52,
+            value: b"1.2.3.4".to_vec(),
+        }]));
+        let Admission::Accept { forward, .. } = admit(&l, ok, None, &with, 65536) else {
+            panic!("refused")
+        };
+        let bytes = Pdu::AssociateRq(forward.clone()).encode();
+        for secret in [&b"secret passcode"[..], b"ct-tech"] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret),
+                "{}: {forward:?}",
+                String::from_utf8_lossy(secret)
+            );
+        }
+        for item in &forward.items {
+            match item {
+                Item::ApplicationContext(_) | Item::UserInformation(_) => {}
+                Item::ProposedContext { sub_items, .. } => assert!(
+                    sub_items
+                        .iter()
+                        .all(|s| [sub::ABSTRACT_SYNTAX, sub::TRANSFER_SYNTAX].contains(&s.kind)),
+                    "{forward:?}"
+                ),
+                other => panic!("forwarded: {other:?}"),
+            }
         }
     }
 
