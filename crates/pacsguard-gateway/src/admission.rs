@@ -187,6 +187,33 @@ pub fn admit<'a>(
     });
     forward.called_ae = ae_field(&route.upstream_ae);
     forward.cap_maximum_length(max_pdu_length);
+    // An item's length is 16 bits: a user information item the gateway grew past them
+    // (the maximum length it adds where missing, its own identity for the upstream) was
+    // sent with the length 65535 and the rest of its bytes read upstream as further items
+    // of the request (review s11-r16). Refused instead; no sender needs a fraction of it.
+    let own_identity = route.upstream_identity.as_ref().map_or(0, |u| {
+        // The 58H sub-item: header, type and flag, both fields with their lengths.
+        4 + 2 + 2 + u.username.len() + 2 + crate::identity::MAX_PASSCODE_BYTES
+    });
+    let user_information = forward
+        .items
+        .iter()
+        .find_map(|i| match i {
+            Item::UserInformation(subs) => {
+                Some(subs.iter().map(|s| 4 + s.value.len()).sum::<usize>())
+            }
+            _ => None,
+        })
+        .unwrap_or(0);
+    if user_information + own_identity > usize::from(u16::MAX) {
+        return Admission::Reject {
+            rejection: Rejection::by_user(reason::NO_REASON),
+            why: format!(
+                "the user information item would take {} bytes once forwarded (the gateway's own items included), more than an item holds (65535)",
+                user_information + own_identity
+            ),
+        };
+    }
     let mut offered = Vec::new();
     let mut refused = Vec::new();
     forward.items.retain_mut(|item| {
@@ -562,6 +589,66 @@ upstream_ae = "ARCHIVE"
                     "{forward:?}"
                 ),
                 other => panic!("forwarded: {other:?}"),
+            }
+        }
+    }
+
+    /// A user information item the gateway would grow past the 16 bits of an item's
+    /// length (the maximum length it adds, its own identity for the upstream) is refused,
+    /// not sent upstream with a wrong length; one that fits is forwarded.
+    #[test]
+    fn a_user_information_item_grown_past_an_items_length_is_refused() {
+        let text = r#"
+[[listener]]
+listen = "127.0.0.1:11112"
+allow = ["0.0.0.0/0"]
+[[listener.route]]
+called_ae = "PACS"
+calling_ae = ["CT1"]
+sop_classes = ["*"]
+transfer_syntaxes = ["*"]
+upstream = "127.0.0.1:104"
+upstream_ae = "ARCHIVE"
+[[listener.route]]
+called_ae = "PACS"
+calling_ae = ["CT2"]
+sop_classes = ["*"]
+transfer_syntaxes = ["*"]
+upstream_identity = { username = "gateway" }
+upstream = "127.0.0.1:104"
+upstream_ae = "ARCHIVE"
+"#;
+        let l = GatewayConfig::parse(text)
+            .expect("valid")
+            .listeners
+            .remove(0);
+        let ok: IpAddr = "10.0.0.1".parse().expect("ip");
+        let with = |calling: &str, filler: usize| {
+            let mut r = rq("PACS", calling);
+            r.items.push(Item::UserInformation(vec![SubItem {
+                kind: 0x55,
+                value: vec![b'A'; filler],
+            }]));
+            r
+        };
+        // Without a maximum length sub-item: the gateway adds one (8 bytes).
+        let largest = usize::from(u16::MAX) - 4 - 8;
+        for (calling, filler, admitted) in [
+            ("CT1", largest, true),
+            ("CT1", largest + 1, false),
+            ("CT2", largest, false),
+            ("CT2", 1000, true),
+        ] {
+            match admit(&l, ok, None, &with(calling, filler), 65536) {
+                Admission::Accept { forward, .. } => {
+                    assert!(admitted, "{calling} {filler}: admitted");
+                    let bytes = Pdu::AssociateRq(forward).encode();
+                    assert!(Pdu::decode(&bytes).is_ok(), "{calling} {filler}");
+                }
+                Admission::Reject { why, .. } => {
+                    assert!(!admitted, "{calling} {filler}: {why}");
+                    assert!(why.contains("more than an item holds (65535)"), "{why}");
+                }
             }
         }
     }
