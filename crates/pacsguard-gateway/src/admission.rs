@@ -172,8 +172,48 @@ pub fn admit<'a>(
     // relay). A 59H, the acceptor's answer, has no place in a request at all.
     forward.remove_user_sub_items(sub::USER_IDENTITY_RQ);
     forward.remove_user_sub_items(sub::USER_IDENTITY_AC);
+    // Nor one put where PS3.8 9.3.2 has no place for it: a request holds an application
+    // context, proposed contexts (an abstract syntax and transfer syntaxes each) and user
+    // information, and only those are forwarded. A 58H item beside them or inside a
+    // proposed context went upstream byte for byte (DCMTK's storescp accepts such a
+    // request, ignores the item, and its debug log shows the passcode: review s11-r16).
+    forward.items.retain_mut(|item| match item {
+        Item::ApplicationContext(_) | Item::UserInformation(_) => true,
+        Item::ProposedContext { sub_items, .. } => {
+            sub_items.retain(|s| s.kind == sub::ABSTRACT_SYNTAX || s.kind == sub::TRANSFER_SYNTAX);
+            true
+        }
+        Item::AcceptedContext { .. } | Item::Other(_) => false,
+    });
     forward.called_ae = ae_field(&route.upstream_ae);
     forward.cap_maximum_length(max_pdu_length);
+    // An item's length is 16 bits: a user information item the gateway grew past them
+    // (the maximum length it adds where missing, its own identity for the upstream) was
+    // sent with the length 65535 and the rest of its bytes read upstream as further items
+    // of the request (review s11-r16). Refused instead; no sender needs a fraction of it.
+    let own_identity = route.upstream_identity.as_ref().map_or(0, |u| {
+        // The 58H sub-item: header, type and flag, both fields with their lengths.
+        4 + 2 + 2 + u.username.len() + 2 + crate::identity::MAX_PASSCODE_BYTES
+    });
+    let user_information = forward
+        .items
+        .iter()
+        .find_map(|i| match i {
+            Item::UserInformation(subs) => {
+                Some(subs.iter().map(|s| 4 + s.value.len()).sum::<usize>())
+            }
+            _ => None,
+        })
+        .unwrap_or(0);
+    if user_information + own_identity > usize::from(u16::MAX) {
+        return Admission::Reject {
+            rejection: Rejection::by_user(reason::NO_REASON),
+            why: format!(
+                "the user information item would take {} bytes once forwarded (the gateway's own items included), more than an item holds (65535)",
+                user_information + own_identity
+            ),
+        };
+    }
     let mut offered = Vec::new();
     let mut refused = Vec::new();
     forward.items.retain_mut(|item| {
@@ -494,6 +534,122 @@ upstream_ae = "ARCHIVE"
                 "{}",
                 String::from_utf8_lossy(secret)
             );
+        }
+    }
+
+    /// An identity item where PS3.8 has no place for one (beside the request's items,
+    /// inside a proposed context) is not forwarded either, nor is any other item a
+    /// request does not hold: only the application context, the proposed contexts (their
+    /// abstract and transfer syntaxes) and the user information go upstream.
+    #[test]
+    fn identity_items_out_of_place_are_not_forwarded_either() {
+        let l = listener();
+        let ok: IpAddr = "10.0.0.1".parse().expect("ip");
+        let secret = |n: u8| {
+            crate::identity::Request {
+                kind: 2,
+                positive_response_requested: false,
+                primary: b"ct-tech".to_vec(),
+                secondary: format!("secret passcode {n}").into_bytes(),
+            }
+            .encode()
+        };
+        let mut with = rq("PACS", "CT1");
+        if let Item::ProposedContext { sub_items, .. } = &mut with.items[1] {
+            sub_items.push(secret(1));
+        }
+        with.items.push(Item::Other(secret(2)));
+        with.items.push(Item::AcceptedContext {
+            id: 7,
+            result: 0,
+            sub_items: vec![secret(3)],
+        });
+        with.items.push(Item::UserInformation(vec![SubItem {
+            kind: 0x52,
+            value: b"1.2.3.4".to_vec(),
+        }]));
+        let Admission::Accept { forward, .. } = admit(&l, ok, None, &with, 65536) else {
+            panic!("refused")
+        };
+        let bytes = Pdu::AssociateRq(forward.clone()).encode();
+        for secret in [&b"secret passcode"[..], b"ct-tech"] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret),
+                "{}: {forward:?}",
+                String::from_utf8_lossy(secret)
+            );
+        }
+        for item in &forward.items {
+            match item {
+                Item::ApplicationContext(_) | Item::UserInformation(_) => {}
+                Item::ProposedContext { sub_items, .. } => assert!(
+                    sub_items
+                        .iter()
+                        .all(|s| [sub::ABSTRACT_SYNTAX, sub::TRANSFER_SYNTAX].contains(&s.kind)),
+                    "{forward:?}"
+                ),
+                other => panic!("forwarded: {other:?}"),
+            }
+        }
+    }
+
+    /// A user information item the gateway would grow past the 16 bits of an item's
+    /// length (the maximum length it adds, its own identity for the upstream) is refused,
+    /// not sent upstream with a wrong length; one that fits is forwarded.
+    #[test]
+    fn a_user_information_item_grown_past_an_items_length_is_refused() {
+        let text = r#"
+[[listener]]
+listen = "127.0.0.1:11112"
+allow = ["0.0.0.0/0"]
+[[listener.route]]
+called_ae = "PACS"
+calling_ae = ["CT1"]
+sop_classes = ["*"]
+transfer_syntaxes = ["*"]
+upstream = "127.0.0.1:104"
+upstream_ae = "ARCHIVE"
+[[listener.route]]
+called_ae = "PACS"
+calling_ae = ["CT2"]
+sop_classes = ["*"]
+transfer_syntaxes = ["*"]
+upstream_identity = { username = "gateway" }
+upstream = "127.0.0.1:104"
+upstream_ae = "ARCHIVE"
+"#;
+        let l = GatewayConfig::parse(text)
+            .expect("valid")
+            .listeners
+            .remove(0);
+        let ok: IpAddr = "10.0.0.1".parse().expect("ip");
+        let with = |calling: &str, filler: usize| {
+            let mut r = rq("PACS", calling);
+            r.items.push(Item::UserInformation(vec![SubItem {
+                kind: 0x55,
+                value: vec![b'A'; filler],
+            }]));
+            r
+        };
+        // Without a maximum length sub-item: the gateway adds one (8 bytes).
+        let largest = usize::from(u16::MAX) - 4 - 8;
+        for (calling, filler, admitted) in [
+            ("CT1", largest, true),
+            ("CT1", largest + 1, false),
+            ("CT2", largest, false),
+            ("CT2", 1000, true),
+        ] {
+            match admit(&l, ok, None, &with(calling, filler), 65536) {
+                Admission::Accept { forward, .. } => {
+                    assert!(admitted, "{calling} {filler}: admitted");
+                    let bytes = Pdu::AssociateRq(forward).encode();
+                    assert!(Pdu::decode(&bytes).is_ok(), "{calling} {filler}");
+                }
+                Admission::Reject { why, .. } => {
+                    assert!(!admitted, "{calling} {filler}: {why}");
+                    assert!(why.contains("more than an item holds (65535)"), "{why}");
+                }
+            }
         }
     }
 

@@ -33,7 +33,7 @@ pub fn upstream_item(identity: &UpstreamIdentity) -> Result<SubItem, FileError> 
 /// The first line of `path` (its line ending taken off): a regular file, not empty, at
 /// most [`MAX_PASSCODE_BYTES`], nothing after the line.
 fn passcode(path: &Path) -> Result<Vec<u8>, FileError> {
-    let file = std::fs::File::open(path).map_err(|e| error(path, e))?;
+    let file = crate::lockout_file::open_without_waiting(path).map_err(|e| error(path, e))?;
     let meta = file.metadata().map_err(|e| error(path, e))?;
     if !meta.is_file() {
         return Err(error(path, "not a regular file"));
@@ -130,6 +130,18 @@ mod tests {
         let e = upstream_item(&identity(Some(&d.join("missing")))).expect_err("missing");
         assert!(e.to_string().contains("missing"), "{e}");
         let e = upstream_item(&identity(Some(&d))).expect_err("a directory");
+        assert!(e.reason.contains("not a regular file"), "{e}");
+        // A FIFO is refused at once: opening one waited for a writer, holding the
+        // start or the reload (review s11-r16).
+        let fifo = d.join("fifo");
+        crate::lockout_file::tests::make_fifo(&fifo);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let id = identity(Some(&fifo));
+        std::thread::spawn(move || tx.send(upstream_item(&id).map(|_| ())));
+        let e = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("answered, not waiting for a writer")
+            .expect_err("a FIFO");
         assert!(e.reason.contains("not a regular file"), "{e}");
         let _ = std::fs::remove_dir_all(d);
     }

@@ -281,6 +281,15 @@ pub fn claim(
             kind_name(request.kind)
         ));
     };
+    // An empty username names no one (the configuration's have 1 to
+    // MAX_USERNAME_BYTES bytes): refused at once, and never counted in the failure
+    // budgets, whose state file holds only names of 1 to MAX_USERNAME_BYTES bytes (an
+    // empty one counted there stopped the next start: review s11-r16).
+    if request.primary.is_empty() {
+        return Err(format!(
+            "user identity: an empty username, and the route requires {required}"
+        ));
+    }
     if request.primary.len() > MAX_USERNAME_BYTES {
         return Err(format!(
             "user identity: a username of {} bytes, more than {MAX_USERNAME_BYTES}",
@@ -410,6 +419,7 @@ mod tests {
                 "2 user identity items",
             ),
             (vec![identity(2, &long_name, b"a")], "more than 256"),
+            (vec![identity(2, b"", b"a")], "an empty username"),
             (vec![identity(2, b"alice", &long_pass)], "more than 1024"),
             (vec![identity(2, b"\xff", b"a")], "not UTF-8"),
             (

@@ -35,7 +35,7 @@ pub const LOCKOUT_FILE_NAME: &str = "lockouts.json";
 /// the home's lock, so no other writer is at work.
 pub fn load(path: &Path, now: SystemTime) -> Result<Lockouts, FileError> {
     remove_leftovers(path);
-    let file = match std::fs::File::open(path) {
+    let file = match open_without_waiting(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Lockouts::default()),
         Err(e) => return Err(error(path, e)),
@@ -68,6 +68,17 @@ pub fn load(path: &Path, now: SystemTime) -> Result<Lockouts, FileError> {
             format!("not the gateway's lockout state: {e} (move it away to start with no locks and no trusted addresses)"),
         )
     })
+}
+
+/// Opens `path` to read without waiting: a FIFO put in a file's place (or a device)
+/// would hold the open until a writer came, and with it the gateway's start or reload
+/// (review s11-r16); the caller refuses what is not a regular file.
+pub fn open_without_waiting(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
 }
 
 fn remove_leftovers(path: &Path) {
@@ -174,9 +185,17 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::net::IpAddr;
+
+    pub(crate) fn make_fifo(path: &Path) {
+        let made = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .expect("mkfifo runs");
+        assert!(made.success(), "mkfifo {}", path.display());
+    }
 
     fn dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
@@ -266,6 +285,18 @@ mod tests {
                 .contains("larger than")
         );
         let e = load(&d, now).expect_err("a directory");
+        assert!(e.reason.contains("not a regular file"), "{e}");
+        // A FIFO in the file's place is refused at once (opening it waited for a
+        // writer: the start hung).
+        std::fs::remove_file(&path).expect("rm");
+        make_fifo(&path);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let fifo = path.clone();
+        std::thread::spawn(move || tx.send(load(&fifo, now).map(|_| ())));
+        let e = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("answered, not waiting for a writer")
+            .expect_err("a FIFO");
         assert!(e.reason.contains("not a regular file"), "{e}");
         let _ = std::fs::remove_dir_all(d);
     }

@@ -2805,6 +2805,69 @@ fn a_guessers_address_locks_only_itself_and_locks_and_trust_outlive_a_restart() 
     );
 }
 
+/// A request whose username is empty (type 2, primary field of length 0) is refused,
+/// and the gateway starts again afterwards (review s11-r16: the empty name was counted
+/// as an unknown username's failure, saved in the lockout state file, and the next start
+/// refused that file, "a username of 0 bytes": one request from any allowed address
+/// kept the gateway down from its next restart on).
+#[test]
+fn an_empty_username_is_refused_and_does_not_keep_the_next_start_down() {
+    use std::io::Write as _;
+    require_dcmtk();
+    let env = Env::new();
+    let hash = hash_passcode("correct horse battery");
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let extra =
+        format!("{ANY}\nusers = [{{ username = \"ct-tech\", passcode_hash = \"{hash}\" }}]");
+    let text = config(
+        &[("127.0.0.0/8", "")],
+        &route("PACS", "CT1", &extra, upstream.port),
+    );
+    let gateway = Gateway::start(&env, &text);
+    let port = gateway.ports[0];
+    let mut c = connect_from_address([127, 0, 1, 30], port);
+    c.write_all(&verification_rq_with(vec![
+        pacsguard_gateway::identity::Request {
+            kind: 2,
+            positive_response_requested: false,
+            primary: Vec::new(),
+            secondary: b"anything".to_vec(),
+        }
+        .encode(),
+    ]))
+    .expect("write");
+    let (kind, body) = answer(&mut c);
+    assert_eq!(
+        (kind, [body[1], body[2], body[3]]),
+        CHECKED_WRONG,
+        "refused permanent"
+    );
+    // Past the saver's interval: whatever it keeps is on disk before the stop.
+    std::thread::sleep(pacsguard_gateway::lockout_file::MIN_SAVE_INTERVAL * 2);
+    let (code, first) = gateway.stop();
+    assert_eq!(code, 0, "{first:#?}");
+    // It starts again (a gateway that refuses its state file prints no listener).
+    let gateway = Gateway::start(&env, &text);
+    let port = gateway.ports[0];
+    let out = storescu_with(
+        &["--user", "ct-tech", "--password", "correct horse battery"],
+        port,
+        "CT1",
+        "PACS",
+        &samples()[..1],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+    assert!(
+        gateway_events(&first)
+            .iter()
+            .any(|d| d.contains("an empty username")),
+        "{first:#?}"
+    );
+}
+
 /// Count and check in one step: guesses sent together when one free failure is left
 /// get one check between them, the rest are refused unchecked (before, the two checks
 /// that run at once both passed the budget's gate as the lock began: a guess or two
