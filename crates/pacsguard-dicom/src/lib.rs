@@ -67,7 +67,10 @@ pub use pdf::{
     inspect_until as inspect_pdf_until,
 };
 pub use preamble::{PREAMBLE_LEN, Preamble, classify as classify_preamble};
-pub use sh::{MAX_SHELL_CASE_NESTING, MAX_SHELL_HEREDOCS, MAX_SHELL_WORD_NESTING};
+pub use sh::{
+    ENVIRONMENT_PROGRAMS, MAX_SHELL_CASE_NESTING, MAX_SHELL_HEREDOCS, MAX_SHELL_VALUED_NAMES,
+    MAX_SHELL_WORD_NESTING,
+};
 pub use shell::{
     Command, MAX_EX_MODELLED_BYTES, MAX_EX_PATTERN_BYTES, find_batch_command, find_ex_command,
     find_shell_command,
