@@ -68,8 +68,7 @@ impl Budget {
     /// is then not taken as set before the next window's start).
     pub fn carry(&mut self, window: &[u8], overlap: usize) {
         let upto = window.len().saturating_sub(overlap);
-        let header = window.len().min(upto + 4);
-        if memchr::memmem::find(&window[..header], b"%PDF-").is_some() {
+        if crate::readers::later_header(window).is_some_and(|at| at < upto) {
             self.carried.pdf_header = true;
         }
         crate::shell::carry_batch_sets(window, upto, &mut self.carried);

@@ -329,6 +329,89 @@ pub fn pe_headers(bytes: &[u8]) -> Option<PeHeaders> {
     })
 }
 
+/// The largest `e_lfanew` the Windows loader follows (`RTLP_IMAGE_MAX_DOS_HEADER`,
+/// 256 MiB): a DOS header pointing further is refused, so only closer ones are followed
+/// past a window (random bytes point past it 15 times in 16).
+pub const MAX_E_LFANEW: u32 = 256 * 1024 * 1024;
+/// DOS headers per file whose `e_lfanew` points past the window holding them (each
+/// costs one read of [`DISTANT_PE_HEADER_BYTES`] at its real offset). Random bytes hold
+/// ~1 per MiB; past it the rest are not followed and a warning says so.
+pub const MAX_DISTANT_PE_HEADERS: usize = 65_536;
+/// Bytes read at a distant `e_lfanew`: the signature, the COFF header and the optional
+/// header's magic.
+pub const DISTANT_PE_HEADER_BYTES: usize = 64;
+
+/// A DOS header whose NT headers lie past the window holding it, in a file read in
+/// windows: the next window holds the NT headers but not the `MZ`, so neither confirms
+/// it. Its caller reads [`DISTANT_PE_HEADER_BYTES`] at `nt` and confirms with
+/// [`confirm_distant_pe`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DistantPe {
+    /// Offset of the `MZ` in the window.
+    pub mz: usize,
+    pub e_lfanew: u32,
+}
+
+/// Every `MZ` in `window` whose `e_lfanew` (at most [`MAX_E_LFANEW`]) points past the
+/// window's end, in file order. Those whose NT headers are inside the window are
+/// confirmed by the window's own search.
+pub fn distant_pe_headers(window: &[u8]) -> impl Iterator<Item = DistantPe> + '_ {
+    memchr::memmem::find_iter(window, b"MZ").filter_map(|at| {
+        let e_lfanew = u32_le(window, at.checked_add(0x3C)?)?;
+        let nt = at.checked_add(usize::try_from(e_lfanew).ok()?)?;
+        (e_lfanew <= MAX_E_LFANEW && nt.checked_add(DISTANT_PE_HEADER_BYTES)? > window.len())
+            .then_some(DistantPe { mz: at, e_lfanew })
+    })
+}
+
+/// The distant DOS headers of a file read in windows (see [`DistantPe`]), by file offset
+/// of the `MZ`, for its caller to follow to their NT headers: at most
+/// [`MAX_DISTANT_PE_HEADERS`].
+#[derive(Debug, Default)]
+pub struct DistantPes {
+    headers: Vec<(u64, u32)>,
+    full: bool,
+}
+
+impl DistantPes {
+    /// Those of the window at file offset `base`. An `MZ` the next window holds too (at
+    /// `step` into this one or later, unless this is the `last`) is left to it: it may
+    /// reach its NT headers there.
+    pub fn note(&mut self, window: &[u8], base: u64, step: u64, last: bool) {
+        for pe in distant_pe_headers(window) {
+            if !last && pe.mz as u64 >= step {
+                break;
+            }
+            if self.headers.len() >= MAX_DISTANT_PE_HEADERS {
+                self.full = true;
+                return;
+            }
+            self.headers.push((base + pe.mz as u64, pe.e_lfanew));
+        }
+    }
+
+    /// The file offset of each `MZ` and its `e_lfanew`, in file order.
+    pub fn headers(&self) -> &[(u64, u32)] {
+        &self.headers
+    }
+
+    /// More than [`MAX_DISTANT_PE_HEADERS`] were found: the rest were dropped, which
+    /// the caller reports.
+    pub fn is_full(&self) -> bool {
+        self.full
+    }
+}
+
+/// What a distant PE is, given the bytes read at its `e_lfanew` (see [`DistantPe`]): the
+/// same NT header check as a PE found whole (signature, known machine, optional header).
+pub fn confirm_distant_pe(nt: &[u8], e_lfanew: u32) -> Option<String> {
+    (nt.starts_with(b"PE\0\0") && nt_headers_valid(nt, 0)).then(|| {
+        format!(
+            "a PE executable whose DOS header's e_lfanew ({e_lfanew}) leads to valid NT headers past the window holding the MZ (read at their offset in the file): the Windows loader maps it"
+        )
+    })
+}
+
 fn nt_headers_valid(bytes: &[u8], signature_at: usize) -> bool {
     // IMAGE_FILE_MACHINE_{I386, AMD64, ARM, ARMNT, ARM64, IA64}
     const MACHINES: [u16; 6] = [0x014C, 0x8664, 0x01C0, 0x01C4, 0xAA64, 0x0200];
@@ -887,5 +970,80 @@ mod tests {
         bytes[0x3C..0x40].copy_from_slice(&u32::MAX.to_le_bytes());
         let headers = pe_headers(&bytes).expect("DOS header");
         assert!(!headers.reaches_signature);
+    }
+}
+
+#[cfg(test)]
+mod distant_pe_tests {
+    use super::*;
+
+    fn dos_header(e_lfanew: u32) -> Vec<u8> {
+        let mut dos = vec![0u8; 0x40];
+        dos[..2].copy_from_slice(b"MZ");
+        dos[0x3C..0x40].copy_from_slice(&e_lfanew.to_le_bytes());
+        dos
+    }
+
+    /// MAX_E_LFANEW at its value: a DOS header pointing there past its window is followed,
+    /// one byte further it is not (the Windows loader refuses it); one whose NT headers
+    /// are inside the window is left to the window's own search.
+    #[test]
+    fn distant_dos_headers_are_followed_up_to_the_loaders_limit() {
+        let mut window = vec![0u8; 100];
+        window.extend(dos_header(MAX_E_LFANEW));
+        window.extend(dos_header(MAX_E_LFANEW + 1));
+        window.extend(dos_header(0x40));
+        window.extend([0u8; 128]);
+        let found: Vec<DistantPe> = distant_pe_headers(&window).collect();
+        assert_eq!(
+            found,
+            vec![DistantPe {
+                mz: 100,
+                e_lfanew: MAX_E_LFANEW
+            }]
+        );
+        // What is read there decides.
+        let mut nt = b"PE\0\0".to_vec();
+        nt.extend_from_slice(&0x8664u16.to_le_bytes());
+        nt.extend_from_slice(&[0u8; 14]);
+        nt.extend_from_slice(&0xF0u16.to_le_bytes()); // optional header size
+        nt.extend_from_slice(&[0u8; 2]);
+        nt.extend_from_slice(&0x20Bu16.to_le_bytes()); // PE32+
+        assert!(confirm_distant_pe(&nt, MAX_E_LFANEW).is_some());
+        nt[4] = 0x12; // an unknown machine
+        assert!(confirm_distant_pe(&nt, MAX_E_LFANEW).is_none());
+        assert!(confirm_distant_pe(b"PE\0\0", MAX_E_LFANEW).is_none());
+    }
+
+    /// A window of `count` DOS headers, each pointing 128 MiB on (past the window).
+    fn distant_headers(count: usize) -> Vec<u8> {
+        dos_header(1 << 27).repeat(count)
+    }
+
+    /// MAX_DISTANT_PE_HEADERS: that many are all kept to be followed, one more and the
+    /// rest are dropped with the flag its caller reports set (never silently).
+    #[test]
+    fn distant_dos_headers_at_the_limit_are_kept_and_past_it_are_reported() {
+        let mut at_limit = DistantPes::default();
+        at_limit.note(&distant_headers(MAX_DISTANT_PE_HEADERS), 0, u64::MAX, true);
+        assert_eq!(
+            (at_limit.headers().len(), at_limit.is_full()),
+            (MAX_DISTANT_PE_HEADERS, false)
+        );
+        let mut past = DistantPes::default();
+        past.note(
+            &distant_headers(MAX_DISTANT_PE_HEADERS + 1),
+            0,
+            u64::MAX,
+            true,
+        );
+        assert_eq!(
+            (past.headers().len(), past.is_full()),
+            (MAX_DISTANT_PE_HEADERS, true)
+        );
+        // An `MZ` the next window holds too is left to it.
+        let mut left = DistantPes::default();
+        left.note(&distant_headers(4), 1000, 0x80, false);
+        assert_eq!(left.headers(), &[(1000, 1 << 27), (1064, 1 << 27)]);
     }
 }

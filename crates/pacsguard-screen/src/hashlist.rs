@@ -20,8 +20,8 @@ pub enum HashListError {
         line: usize,
         reason: String,
     },
-    #[error("{origin}: more than {MAX_HASHLIST_ENTRIES} hashes")]
-    TooMany { origin: String },
+    #[error("{origin}: more than {limit} hashes (MAX_HASHLIST_ENTRIES)")]
+    TooMany { origin: String, limit: usize },
     #[error("{origin}: no hashes in the list")]
     Empty { origin: String },
 }
@@ -36,6 +36,12 @@ pub struct HashList {
 impl HashList {
     /// Parses the list read from `origin` (a file name, for messages).
     pub fn parse(origin: &str, text: &[u8]) -> Result<HashList, HashListError> {
+        HashList::parse_at_most(origin, text, MAX_HASHLIST_ENTRIES)
+    }
+
+    /// [`HashList::parse`] with `limit` for [`MAX_HASHLIST_ENTRIES`]: the same code, so
+    /// that its boundary is tested without ten million lines.
+    fn parse_at_most(origin: &str, text: &[u8], limit: usize) -> Result<HashList, HashListError> {
         let mut list = HashList {
             origin: origin.to_owned(),
             hashes: HashSet::new(),
@@ -87,9 +93,10 @@ impl HashList {
                 ))
             })?;
             list.hashes.insert(hash);
-            if list.hashes.len() > MAX_HASHLIST_ENTRIES {
+            if list.hashes.len() > limit {
                 return Err(HashListError::TooMany {
                     origin: origin.to_owned(),
+                    limit,
                 });
             }
         }
@@ -157,6 +164,29 @@ mod tests {
     use super::*;
 
     const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    /// The entry limit at a value small enough to reach: that many distinct hashes are
+    /// read (a repeated one is not counted twice), one more is an error naming the list
+    /// and the limit, never a list silently cut short.
+    #[test]
+    fn hashes_at_the_entry_limit_are_read_and_one_more_is_an_error() {
+        let lines = |n: usize| -> String { (0..n).map(|i| format!("{i:064x}\n")).collect() };
+        let list =
+            HashList::parse_at_most("bad.txt", lines(3).as_bytes(), 3).expect("at the limit");
+        assert_eq!(list.hashes.len(), 3);
+        let repeated = format!("{}{}", lines(3), lines(1));
+        assert!(HashList::parse_at_most("bad.txt", repeated.as_bytes(), 3).is_ok());
+        let error = HashList::parse_at_most("bad.txt", lines(4).as_bytes(), 3)
+            .expect_err("one past the limit");
+        assert!(
+            matches!(error, HashListError::TooMany { limit: 3, .. }),
+            "{error}"
+        );
+        assert_eq!(
+            error.to_string(),
+            "bad.txt: more than 3 hashes (MAX_HASHLIST_ENTRIES)"
+        );
+    }
 
     fn digest_of_empty() -> [u8; 32] {
         parse_hex(EMPTY_SHA256).expect("hex")

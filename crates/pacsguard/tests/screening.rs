@@ -783,3 +783,54 @@ fn too_many_rule_files_are_refused_before_anything_is_read() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("more than"), "{}", stderr(&out));
 }
+
+/// Session 11: in a file read in windows, a PE whose `e_lfanew` points further than the
+/// windows overlap had its `MZ` in one window and its NT headers in another, and neither
+/// window confirmed it. The NT headers are now read at their offset in the file. One
+/// whose `e_lfanew` points past the file's end is not a PE.
+#[test]
+fn a_pe_whose_nt_headers_lie_past_the_window_of_its_dos_header_is_found() {
+    use std::io::{Seek as _, SeekFrom, Write as _};
+
+    let env = Env::new();
+    let huge = env.path("wsi-distant-pe.dcm");
+    let mut file = fs::File::create(&huge).expect("create");
+    let size = pacsguard_engine::MAX_WHOLE_FILE_BYTES + 3 * 1024 * 1024;
+    file.write_all(&large_image_head("1.2.3.97")).expect("head");
+    let pe = kit::real_pe();
+    let real_lfanew = u32::from_le_bytes(pe[0x3C..0x40].try_into().expect("4 bytes")) as usize;
+    let mib = 1024 * 1024;
+    // The DOS header (and stub) 10 MiB in, its NT headers 100 MiB further: two windows
+    // of 64 MiB later.
+    let mz_at: u64 = 10 * mib + 3;
+    let distant = |e_lfanew: u32| {
+        let mut dos = pe[..real_lfanew].to_vec();
+        dos[0x3C..0x40].copy_from_slice(&e_lfanew.to_le_bytes());
+        dos
+    };
+    let e_lfanew = 100 * mib as u32;
+    file.seek(SeekFrom::Start(mz_at)).expect("seek");
+    file.write_all(&distant(e_lfanew)).expect("dos");
+    file.seek(SeekFrom::Start(mz_at + u64::from(e_lfanew)))
+        .expect("seek");
+    file.write_all(&pe[real_lfanew..]).expect("nt");
+    // One whose e_lfanew points past the file's end: no PE.
+    let far_at: u64 = 20 * mib + 5;
+    file.seek(SeekFrom::Start(far_at)).expect("seek");
+    file.write_all(&distant(250 * mib as u32)).expect("dos");
+    file.set_len(size).expect("sparse");
+    drop(file);
+    let (code, json) = scan_json(&env, &[huge.to_str().expect("utf-8")]);
+    assert_eq!(code, 1, "{json:#}");
+    let findings = findings_of(&json, &huge);
+    let pes: Vec<u64> = findings
+        .iter()
+        .filter(|f| f["format"] == "pe" && f["severity"] == "alert")
+        .filter_map(|f| f["offset"].as_u64())
+        .collect();
+    assert_eq!(pes, vec![mz_at], "{json:#}");
+    assert!(
+        findings.iter().all(|f| f["severity"] != "warning"),
+        "{json:#}"
+    );
+}

@@ -538,8 +538,10 @@ fn screen_in_windows(
     // What the first window leaves to the readers of the later ones (a PDF header, the
     // `set` commands of a batch file).
     budget.carry(&head, SCAN_WINDOW_OVERLAP);
-    drop(head);
     let step = (SCAN_WINDOW_BYTES - SCAN_WINDOW_OVERLAP) as u64;
+    let mut distant = DistantPes::default();
+    distant.note(&head, 0, step, head.len() as u64 >= size);
+    drop(head);
     let mut base = step;
     while base < size {
         let window = match reader.read_at(base, SCAN_WINDOW_BYTES) {
@@ -555,7 +557,32 @@ fn screen_in_windows(
             hashed = base + window.len() as u64;
         }
         findings.extend(worker.screen_window(path, &window, base, last, whole_zip, &mut budget));
+        distant.note(&window, base, step, last);
         base += step;
+    }
+    match distant.confirm(&reader, size) {
+        Ok(found) => findings.extend(found.into_iter().map(|(at, detail)| {
+            Finding::new(
+                path.to_path_buf(),
+                FindingKind::EmbeddedExecutable,
+                Severity::Alert,
+                detail,
+            )
+            .with_format(pacsguard_dicom::Format::Pe.as_str())
+            .with_offset(at)
+        })),
+        Err(error) => return unread(path, &error),
+    }
+    if distant.0.is_full() {
+        findings.push(Finding::new(
+            path.to_path_buf(),
+            FindingKind::NotInspected,
+            Severity::Warning,
+            format!(
+                "more than {} DOS headers point past the window holding them (MAX_DISTANT_PE_HEADERS): the rest were not followed to their NT headers",
+                pacsguard_dicom::MAX_DISTANT_PE_HEADERS
+            ),
+        ));
     }
     if let Some(reason) = budget.exhausted() {
         findings.push(Finding::new(
@@ -592,6 +619,34 @@ fn screen_in_windows(
         dicom,
         findings,
         quarantined: None,
+    }
+}
+
+/// The distant DOS headers of a file read in windows ([`pacsguard_dicom::DistantPes`]),
+/// followed to their NT headers once the windows are done.
+#[derive(Default)]
+struct DistantPes(pacsguard_dicom::DistantPes);
+
+impl DistantPes {
+    fn note(&mut self, window: &[u8], base: u64, step: u64, last: bool) {
+        self.0.note(window, base, step, last);
+    }
+
+    /// Reads the NT headers of each at its real offset: those that confirm a PE, as the
+    /// `MZ`'s offset and what it is.
+    fn confirm(&self, reader: &WindowReader, size: u64) -> Result<Vec<(u64, String)>, ReadError> {
+        let mut found = Vec::new();
+        for &(mz, e_lfanew) in self.0.headers() {
+            let nt = mz + u64::from(e_lfanew);
+            if nt >= size {
+                continue;
+            }
+            let bytes = reader.read_at(nt, pacsguard_dicom::DISTANT_PE_HEADER_BYTES)?;
+            if let Some(detail) = pacsguard_dicom::confirm_distant_pe(&bytes, e_lfanew) {
+                found.push((mz, detail));
+            }
+        }
+        Ok(found)
     }
 }
 
