@@ -483,7 +483,31 @@ impl Console {
         lock(&self.bindings)?.sessions = kept;
         {
             let db = lock(&self.db)?;
-            for row in unrecorded.iter().chain(&closed).chain(&unproven) {
+            for row in &closed {
+                db.delete_session(&row.token_hash)?;
+            }
+            // Each end recorded, as every other end is (review s11-r13): deleted with no
+            // record, a row put back later was kept at the first start whose trail was
+            // whole and held any end (its opening proven, its end nowhere). A session
+            // with no proven opening on a trail not proven whole may have its opening
+            // among the unproven records: its end is recorded too.
+            for row in unproven.iter().chain(unrecorded.iter().filter(|_| !whole)) {
+                let event = self.session_end_event(
+                    &row.name,
+                    format!(
+                        "a session of {} (signed in at {}) ended at start: {}",
+                        row.name,
+                        crate::pages::unix_time(row.created),
+                        if whole {
+                            "the trail records no end of any session"
+                        } else {
+                            "the audit trail is not proven whole"
+                        }
+                    ),
+                );
+                self.close_session(&db, &row.token_hash, row.account, row.created, event)?;
+            }
+            for row in unrecorded.iter().filter(|_| whole) {
                 db.delete_session(&row.token_hash)?;
             }
         }

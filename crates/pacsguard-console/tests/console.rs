@@ -4344,3 +4344,91 @@ async fn sessions_from_before_ends_were_recorded_end_once_at_the_first_start() {
     );
     assert_eq!(h.overview(&admin).await.location(), Some("/login"));
 }
+
+/// Review s11-r13: links were bound on trust at every start whose trail held no link
+/// record, not only at the first start of the version that binds them. On a console
+/// where nobody was ever invited (accounts made with a password, `/accounts`), an account
+/// created but not yet enrolled could be taken: the intruder planted a link of their own
+/// for it while the console was stopped; the next start bound it on trust (a warning),
+/// and the link let the intruder choose the password and enrol their own second factor,
+/// with the role the administrator gave.
+#[tokio::test]
+async fn a_link_planted_after_the_first_start_that_binds_links_is_never_bound_on_trust() {
+    use pacsguard_events::FindingKind;
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    h.create_approver(&admin, &admin_csrf, "bob", "violet harbour evening tide")
+        .await;
+    // The first start of this version (and every start after): no link anywhere.
+    let (h, report) = h.restart_with(&guard);
+    assert_eq!(report.invitations, 0, "{report:?}");
+    let (h, _) = h.restart_with(&guard);
+    let planted = "ef".repeat(32);
+    sqlite(
+        &h,
+        &format!(
+            "INSERT INTO console_invitations (token_hash, account, expires) \
+             SELECT X'{}', id, {} FROM console_accounts WHERE name = 'bob'",
+            sha256_hex(planted.as_bytes()),
+            START + 86_400
+        ),
+    );
+    let (h, report) = h.restart_with(&guard);
+    assert_eq!(report.altered_invitations.len(), 1, "{report:?}");
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleInvitationAltered);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let r = welcome(&h, &planted, "the intruder's own passphrase").await;
+    assert!(
+        r.cookie().is_none(),
+        "the planted link signed in: {}",
+        r.body
+    );
+    // Bob's own password still signs him in for his enrolment.
+    let r = h.login("bob", "violet harbour evening tide", "").await;
+    assert!(r.cookie().is_some(), "{}", r.body);
+}
+
+/// Review s11-r13: sessions ended at the first start of a version that records ends
+/// (the trail held none) were deleted with no record of their end. Once any end was
+/// recorded afterwards, such a session's row put back (by whoever kept a copy and its
+/// cookie) was kept at the next start: its opening is on the trail and its end is not.
+#[tokio::test]
+async fn a_session_ended_at_the_first_start_and_put_back_stays_ended() {
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, _admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let copy = copy_session(&h, &admin);
+    // The trail as an older version wrote it: no end of a session.
+    let records: Vec<serde_json::Value> =
+        pacsguard_console::Guardian::trail(guard.as_ref(), usize::MAX)
+            .expect("the guard's trail")
+            .into_iter()
+            .rev()
+            .filter(|r| {
+                !r["session_digest"]
+                    .as_str()
+                    .is_some_and(|d| d.ends_with(":closed"))
+            })
+            .collect();
+    let bindings = pacsguard_console::TrailBindings {
+        records,
+        unproven: Vec::new(),
+        whole: true,
+        problem: None,
+        superseded: 0,
+    };
+    let (h, report) = h.restart_bound_to(&guard, bindings);
+    assert_eq!(report.sessions_ended_unproven, 1, "{report:?}");
+    // Ends are recorded from now on (a sign-in and a sign-out).
+    let code = h.next_code(&secret);
+    let r = h.login("admin", ADMIN_PASSWORD, &code).await;
+    let other = r.cookie().expect("admin signs in");
+    let csrf = h.csrf(&other).await;
+    let r = h.logout_from(&other, &csrf, "https://console.test").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    put_back(&h, &copy);
+    let (h, report) = h.restart_with(&guard);
+    assert_eq!(report.sessions, 0, "{report:?}");
+    assert_eq!(h.overview(&admin).await.location(), Some("/login"));
+}
