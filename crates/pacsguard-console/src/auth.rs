@@ -459,7 +459,11 @@ impl Console {
             ),
         ))?;
         let now = self.now();
-        let id = lock(&self.db)?.create_first_account(
+        // The account, its record's read and the record in one transaction: no other
+        // writer edits the new row before it is bound (review s11-r13).
+        let mut guard = lock(&self.db)?;
+        let mut db = guard.hold()?;
+        let id = db.create_first_account(
             &secret::digest(token),
             name,
             Role::Administrator.as_str(),
@@ -467,6 +471,8 @@ impl Console {
             now,
         )?;
         let Some(id) = id else {
+            drop(db);
+            drop(guard);
             let _ = self.record(self.event(
                 name,
                 Action::Account,
@@ -483,7 +489,9 @@ impl Console {
                 "first administrator {name} created; the setup link is spent; the second factor must be enrolled before anything else"
             ),
         ))?;
-        self.bind_account(id, "created with the one-time setup link")?;
+        self.rebind_under(&db, id, "created with the one-time setup link")?;
+        db.commit()?;
+        drop(guard);
         self.new_session(id, false, address)
     }
 
@@ -923,7 +931,9 @@ impl Console {
         {
             // One guard for both: no request sees the account enrolled while a session
             // opened with the password only is still alive.
-            let mut db = lock(&self.db)?;
+            let mut guard = lock(&self.db)?;
+            // The check, the write and the record's read: one transaction.
+            let mut db = guard.hold()?;
             self.unaltered_before_change(
                 &db,
                 auth.account,
@@ -932,6 +942,7 @@ impl Console {
             )?;
             if !db.enrol_totp(auth.account, &secret, step, &hashes)? {
                 drop(db);
+                drop(guard);
                 // The record above said it was enrolled: say it was not.
                 let _ = self.record(self.event(
                     &auth.name,
@@ -957,6 +968,7 @@ impl Console {
                 auth.account,
                 "its credentials bound to the trail after the enrolment of a TOTP second factor and new recovery codes",
             )?;
+            db.commit()?;
         };
         lock(&self.pending)?.remove(&auth.token_hash);
         let session = self.new_session(auth.account, true, address)?;
@@ -986,7 +998,8 @@ impl Console {
         password::check_new(password)?;
         let hash = password::hash(password)?;
         self.ensure_bound()?;
-        let db = lock(&self.db)?;
+        let mut guard = lock(&self.db)?;
+        let db = guard.hold()?;
         if db.account_by_name(name)?.is_some() {
             return Err(AuthError::Invalid(format!(
                 "the account {name} exists already"
@@ -1009,7 +1022,8 @@ impl Console {
         let now = self.now();
         let id = db.create_account(name, role.as_str(), &hash, now)?;
         db.record_origin(id, by.account, now)?;
-        self.rebind_under(&db, id, &format!("created by {}", by.name))
+        self.rebind_under(&db, id, &format!("created by {}", by.name))?;
+        Ok(db.commit()?)
     }
 
     /// Every account: name, role, whether enrolled.

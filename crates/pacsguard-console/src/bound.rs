@@ -854,14 +854,6 @@ impl Console {
         Ok(())
     }
 
-    /// Records what the trail binds of `account` now (after it was created or its role
-    /// changed), and keeps it for the checks.
-    pub(crate) fn bind_account(&self, account: i64, why: &str) -> Result<(), AuthError> {
-        self.ensure_bound()?;
-        let db = lock(&self.db)?;
-        self.rebind_under(&db, account, why)
-    }
-
     /// After a change of `account` (its role, credentials, seal or four-eyes links) made
     /// under `db`'s lock, which the caller still holds: the record carrying the new
     /// digest is queued for the trail under that same lock, and the binding kept in

@@ -4432,3 +4432,63 @@ async fn a_session_ended_at_the_first_start_and_put_back_stays_ended() {
     assert_eq!(report.sessions, 0, "{report:?}");
     assert_eq!(h.overview(&admin).await.location(), Some("/login"));
 }
+
+/// Review s11-r13: a change of an account was checked against the trail, written and read
+/// again to be recorded, each its own statement: an intruder who writes the store held
+/// its write lock (`BEGIN IMMEDIATE` in sqlite3) while the change was checked, raised the
+/// account's role while the console waited to write (SQLite's busy timeout), and
+/// committed; the console's write followed and its record bound the raised role as
+/// legitimate. Here the holder of a viewer's enrolment link makes themselves
+/// administrator as they redeem it. The check, the write and the record's read are now
+/// one transaction: the raised role is seen by the check and refused.
+#[tokio::test]
+async fn a_role_raised_while_a_change_waits_to_write_is_not_recorded_as_legitimate() {
+    use pacsguard_events::FindingKind;
+    use std::io::{BufRead as _, Write as _};
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let token = invite(&h, &admin, &admin_csrf, "dave").await;
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
+    let _ = h.events();
+    // The intruder holds the store's write lock before the link is redeemed.
+    let mut holder = std::process::Command::new("sqlite3")
+        .arg(h._home.path().join("store.sqlite"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sqlite3 runs");
+    let mut stdin = holder.stdin.take().expect("stdin");
+    let mut stdout = std::io::BufReader::new(holder.stdout.take().expect("stdout"));
+    writeln!(stdin, "BEGIN IMMEDIATE; SELECT 'held';").expect("to sqlite3");
+    stdin.flush().expect("to sqlite3");
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("from sqlite3");
+    assert_eq!(line.trim(), "held");
+    let raiser = std::thread::spawn(move || {
+        // Long enough for the redemption (its Argon2id hash included) to reach its write.
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        writeln!(
+            stdin,
+            "UPDATE console_accounts SET role = 'administrator' WHERE name = 'dave'; COMMIT;"
+        )
+        .expect("to sqlite3");
+        drop(stdin);
+        holder.wait().expect("sqlite3 ends")
+    });
+    let r = welcome(&h, &token, "quiet copper morning rain").await;
+    assert!(raiser.join().expect("raiser").success());
+    assert!(
+        r.cookie().is_none(),
+        "the link was redeemed with the role raised: {}",
+        r.body
+    );
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleAccountAltered);
+    assert!(alerts.iter().any(|a| a.contains("dave")), "{alerts:?}");
+    // Nor is the raised role bound at the next start.
+    let (_h, report) = h.restart_with(&guard);
+    assert!(
+        report.altered_accounts.iter().any(|a| a == "dave"),
+        "{report:?}"
+    );
+}
