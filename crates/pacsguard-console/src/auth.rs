@@ -290,7 +290,19 @@ impl Console {
                 )?;
                 ended += 1;
             }
-            // Rows of no account (deleted from the store) go too: nothing opens them.
+            // Rows of no account (deleted from the store) go too, each end recorded as
+            // at a request (review s11-r13: deleted unrecorded, a row put back with its
+            // account was kept at the next start).
+            for (token_hash, account, created) in db.orphan_sessions()? {
+                let event = self.event(
+                    "sessions",
+                    Action::Logout,
+                    Outcome::Success,
+                    format!("a session of account {account} ended: the account is no longer in the store"),
+                );
+                self.close_session(&db, &token_hash, account, created, event)?;
+                ended += 1;
+            }
             ended + db.purge_sessions(now - IDLE_SECONDS, now - ABSOLUTE_SECONDS)?
         };
         self.prune_sessions()?;

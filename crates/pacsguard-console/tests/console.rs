@@ -4492,3 +4492,34 @@ async fn a_role_raised_while_a_change_waits_to_write_is_not_recorded_as_legitima
         "{report:?}"
     );
 }
+
+/// Review s11-r13: the purge of expired sessions deleted those whose account was not in
+/// the store with no record of their end. An intruder deleted an account's row for the
+/// moment of a purge and put it back; the session's row, put back with its cookie kept,
+/// was kept at the next start (its opening on the trail, its end nowhere).
+#[tokio::test]
+async fn a_session_purged_while_its_account_was_away_stays_ended() {
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    h.create_approver(&admin, &admin_csrf, "bob", "violet harbour evening tide")
+        .await;
+    let (bob, _, _) = h.first_sign_in("bob", "violet harbour evening tide").await;
+    let copy = copy_session(&h, &bob);
+    sqlite(
+        &h,
+        "CREATE TABLE kept AS SELECT * FROM console_accounts WHERE name = 'bob'; \
+         DELETE FROM console_accounts WHERE name = 'bob'",
+    );
+    h.clock.advance(IDLE_SECONDS);
+    h.console.purge_expired_sessions().expect("purged");
+    sqlite(
+        &h,
+        "INSERT INTO console_accounts SELECT * FROM kept; DROP TABLE kept",
+    );
+    put_back(&h, &copy);
+    let (h, report) = h.restart_with(&guard);
+    assert!(report.altered_accounts.is_empty(), "{report:?}");
+    assert_eq!(report.sessions, 0, "{report:?}");
+    assert_eq!(h.overview(&bob).await.location(), Some("/login"));
+}
