@@ -614,6 +614,20 @@ impl Console {
                 "acceptance {id} was confirmed by someone else meanwhile"
             )));
         }
+        // Closed on the trail and here (review s11-r13): the row, copied while it waited
+        // and put back, was confirmed again (the first approver's request taken twice).
+        lock(&self.asked)?.insert(id, REQUEST_CLOSED.to_string());
+        let mut closing = self.event(
+            &auth.name,
+            Action::Accept,
+            Outcome::Started,
+            format!(
+                "request {id} asked by {} confirmed by {}: the request is closed, the acceptance follows",
+                asked.asked_by, auth.name
+            ),
+        );
+        closing.request_digest = Some(closed_request_digest(id));
+        self.record(closing)?;
         let both = format!(
             "four eyes: asked by {} ({}); confirmed by {} ({reason})",
             asked.asked_by, asked.reason, auth.name

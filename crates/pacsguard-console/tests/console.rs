@@ -4523,3 +4523,51 @@ async fn a_session_purged_while_its_account_was_away_stays_ended() {
     assert_eq!(report.sessions, 0, "{report:?}");
     assert_eq!(h.overview(&bob).await.location(), Some("/login"));
 }
+
+/// Review s11-r13: a request confirmed by its second approver had no end on the trail
+/// nor in the console's memory: its row, copied while it waited and put back with
+/// sqlite3, was confirmed again (an acceptance the first approver asked once, taken
+/// twice), while the console ran and after a restart within the four-eyes window.
+#[tokio::test]
+async fn a_confirmed_request_put_back_in_the_store_is_refused() {
+    use pacsguard_console::four_eyes::FOUR_EYES_COOLING_PERIOD;
+    use pacsguard_events::FindingKind;
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (cookie, csrf) = h.stepped_up(&cookie, &secret).await;
+    h.create_approver(&cookie, &csrf, "bob", "violet harbour evening tide")
+        .await;
+    h.clock.advance(FOUR_EYES_COOLING_PERIOD);
+    let code = h.next_code(&secret);
+    let admin = h.login("admin", ADMIN_PASSWORD, &code).await;
+    let admin = admin.cookie().expect("signed in again");
+    let (admin, admin_csrf) = h.stepped_up(&admin, &secret).await;
+    let r = h.ask_acceptance(&admin, &admin_csrf, "patch 7").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    sqlite(
+        &h,
+        "CREATE TABLE kept AS SELECT * FROM console_pending_accepts",
+    );
+    let (bob, bob_csrf, _) = h.first_sign_in("bob", "violet harbour evening tide").await;
+    let r = h.confirm_acceptance(&bob, &bob_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
+    let _ = h.events();
+    let put_back = |h: &Harness| {
+        sqlite(
+            h,
+            "INSERT OR REPLACE INTO console_pending_accepts SELECT * FROM kept",
+        );
+    };
+    put_back(&h);
+    let r = h.confirm_acceptance(&bob, &bob_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(guard.accepted.lock().expect("fixture").len(), 1);
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleRequestAltered);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    // Put back while the console is stopped: dropped at start.
+    put_back(&h);
+    let (_h, report) = h.restart_with(&guard);
+    assert_eq!(report.altered_requests, [1], "{report:?}");
+    assert_eq!(guard.accepted.lock().expect("fixture").len(), 1);
+}
