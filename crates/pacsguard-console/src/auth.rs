@@ -533,7 +533,7 @@ impl Console {
         // refused ([`crate::bound`]).
         let digest = self.record_session_opening(&hash, account, now, opening)?;
         let db = lock(&self.db)?;
-        self.keep_session(digest)?;
+        self.keep_session(&hash, digest)?;
         db.insert_session(&hash, account, &csrf, now, &address.to_string())?;
         Ok(NewSession { token, enrolled })
     }

@@ -4571,3 +4571,53 @@ async fn a_confirmed_request_put_back_in_the_store_is_refused() {
     assert_eq!(report.altered_requests, [1], "{report:?}");
     assert_eq!(guard.accepted.lock().expect("fixture").len(), 1);
 }
+
+/// Review s11-r13: the end of a session was recorded for the digest of its row as the
+/// store held it at the end. An intruder who kept a copy of the row and its cookie edited
+/// the row's `created` before the idle purge: the purge recorded the end of a session
+/// that never was, the real one stayed open on the trail, and the copy put back was kept
+/// at the next start, silently. The end is now recorded for the opening the console
+/// holds for the token.
+#[tokio::test]
+async fn a_session_whose_row_was_edited_before_its_end_stays_ended() {
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    h.create_approver(&admin, &admin_csrf, "bob", "violet harbour evening tide")
+        .await;
+    let (bob, _, bob_secret) = h.first_sign_in("bob", "violet harbour evening tide").await;
+    let copy = copy_session(&h, &bob);
+    sqlite(
+        &h,
+        &format!(
+            "UPDATE console_sessions SET created = created + 1 WHERE token_hash = {}",
+            copy.token_hash
+        ),
+    );
+    h.clock.advance(IDLE_SECONDS);
+    h.console.purge_expired_sessions().expect("purged");
+    put_back(&h, &copy);
+    let (h, report) = h.restart_with(&guard);
+    assert_eq!(report.sessions, 0, "{report:?}");
+    assert_eq!(h.overview(&bob).await.location(), Some("/login"));
+
+    // Edited, then presented: refused with the alert, and the real session ends with it.
+    let code = h.next_code(&bob_secret);
+    let bob = h.login("bob", "violet harbour evening tide", &code).await;
+    let bob = bob.cookie().expect("bob signs in");
+    let copy = copy_session(&h, &bob);
+    sqlite(
+        &h,
+        &format!(
+            "UPDATE console_sessions SET created = created + 1 WHERE token_hash = {}",
+            copy.token_hash
+        ),
+    );
+    assert_eq!(h.overview(&bob).await.location(), Some("/login"));
+    put_back(&h, &copy);
+    assert_eq!(h.overview(&bob).await.location(), Some("/login"));
+    put_back(&h, &copy);
+    let (h, report) = h.restart_with(&guard);
+    assert_eq!(report.closed_sessions, 1, "{report:?}");
+    assert_eq!(h.overview(&bob).await.location(), Some("/login"));
+}
