@@ -290,7 +290,19 @@ impl Console {
                 )?;
                 ended += 1;
             }
-            // Rows of no account (deleted from the store) go too: nothing opens them.
+            // Rows of no account (deleted from the store) go too, each end recorded as
+            // at a request (review s11-r13: deleted unrecorded, a row put back with its
+            // account was kept at the next start).
+            for (token_hash, account, created) in db.orphan_sessions()? {
+                let event = self.event(
+                    "sessions",
+                    Action::Logout,
+                    Outcome::Success,
+                    format!("a session of account {account} ended: the account is no longer in the store"),
+                );
+                self.close_session(&db, &token_hash, account, created, event)?;
+                ended += 1;
+            }
             ended + db.purge_sessions(now - IDLE_SECONDS, now - ABSOLUTE_SECONDS)?
         };
         self.prune_sessions()?;
@@ -459,7 +471,11 @@ impl Console {
             ),
         ))?;
         let now = self.now();
-        let id = lock(&self.db)?.create_first_account(
+        // The account, its record's read and the record in one transaction: no other
+        // writer edits the new row before it is bound (review s11-r13).
+        let mut guard = lock(&self.db)?;
+        let mut db = guard.hold()?;
+        let id = db.create_first_account(
             &secret::digest(token),
             name,
             Role::Administrator.as_str(),
@@ -467,6 +483,8 @@ impl Console {
             now,
         )?;
         let Some(id) = id else {
+            drop(db);
+            drop(guard);
             let _ = self.record(self.event(
                 name,
                 Action::Account,
@@ -483,7 +501,9 @@ impl Console {
                 "first administrator {name} created; the setup link is spent; the second factor must be enrolled before anything else"
             ),
         ))?;
-        self.bind_account(id, "created with the one-time setup link")?;
+        self.rebind_under(&db, id, "created with the one-time setup link")?;
+        db.commit()?;
+        drop(guard);
         self.new_session(id, false, address)
     }
 
@@ -513,7 +533,7 @@ impl Console {
         // refused ([`crate::bound`]).
         let digest = self.record_session_opening(&hash, account, now, opening)?;
         let db = lock(&self.db)?;
-        self.keep_session(digest)?;
+        self.keep_session(&hash, digest)?;
         db.insert_session(&hash, account, &csrf, now, &address.to_string())?;
         Ok(NewSession { token, enrolled })
     }
@@ -923,7 +943,9 @@ impl Console {
         {
             // One guard for both: no request sees the account enrolled while a session
             // opened with the password only is still alive.
-            let mut db = lock(&self.db)?;
+            let mut guard = lock(&self.db)?;
+            // The check, the write and the record's read: one transaction.
+            let mut db = guard.hold()?;
             self.unaltered_before_change(
                 &db,
                 auth.account,
@@ -932,6 +954,7 @@ impl Console {
             )?;
             if !db.enrol_totp(auth.account, &secret, step, &hashes)? {
                 drop(db);
+                drop(guard);
                 // The record above said it was enrolled: say it was not.
                 let _ = self.record(self.event(
                     &auth.name,
@@ -957,6 +980,7 @@ impl Console {
                 auth.account,
                 "its credentials bound to the trail after the enrolment of a TOTP second factor and new recovery codes",
             )?;
+            db.commit()?;
         };
         lock(&self.pending)?.remove(&auth.token_hash);
         let session = self.new_session(auth.account, true, address)?;
@@ -986,7 +1010,8 @@ impl Console {
         password::check_new(password)?;
         let hash = password::hash(password)?;
         self.ensure_bound()?;
-        let db = lock(&self.db)?;
+        let mut guard = lock(&self.db)?;
+        let db = guard.hold()?;
         if db.account_by_name(name)?.is_some() {
             return Err(AuthError::Invalid(format!(
                 "the account {name} exists already"
@@ -1009,7 +1034,8 @@ impl Console {
         let now = self.now();
         let id = db.create_account(name, role.as_str(), &hash, now)?;
         db.record_origin(id, by.account, now)?;
-        self.rebind_under(&db, id, &format!("created by {}", by.name))
+        self.rebind_under(&db, id, &format!("created by {}", by.name))?;
+        Ok(db.commit()?)
     }
 
     /// Every account: name, role, whether enrolled.

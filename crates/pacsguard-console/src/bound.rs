@@ -198,14 +198,24 @@ pub(crate) struct Bindings {
     /// [`crate::invitations::INVITATION_CLOSED`] once spent ([`crate::invitations`]).
     pub(crate) invitations: HashMap<i64, String>,
     /// The digests of the sessions this console opened or found recorded at start (only
-    /// those still in the store: pruned when expired sessions are purged).
-    sessions: HashSet<String>,
+    /// those still in the store: pruned when expired sessions are purged), by their
+    /// token's digest: the end of a session is recorded for the opening held here, not
+    /// for the digest of its row as the store holds it at the end (review s11-r13: a row
+    /// whose `created` was edited before the purge had the end of a session that never
+    /// was recorded, and the real one, put back, was kept at the next start).
+    sessions: HashMap<Vec<u8>, String>,
 }
 
 impl Bindings {
-    /// A session ended: it is no longer one this console opened.
-    pub(crate) fn forget_session(&mut self, opening: &str) {
-        self.sessions.remove(opening);
+    /// A session ended: it is no longer one this console opened. Its opening, when this
+    /// console held it.
+    pub(crate) fn forget_session(&mut self, token_hash: &[u8]) -> Option<String> {
+        self.sessions.remove(token_hash)
+    }
+
+    /// The opening this console holds for the session of `token_hash`.
+    pub(crate) fn opening_of(&self, token_hash: &[u8]) -> Option<String> {
+        self.sessions.get(token_hash).cloned()
     }
 }
 
@@ -462,7 +472,7 @@ impl Console {
         // a session signed out then and put back cannot be told from a live one: each
         // ends once, at this start.
         let ends_unrecorded = records.closed.is_empty() && !records.opened.is_empty();
-        let mut kept = HashSet::new();
+        let mut kept = HashMap::new();
         let (mut unrecorded, mut closed, mut unproven) = (Vec::new(), Vec::new(), Vec::new());
         for row in rows {
             let digest = session_digest(&row.token_hash, row.account, row.created);
@@ -473,7 +483,7 @@ impl Console {
             } else if !whole || ends_unrecorded {
                 unproven.push(row);
             } else {
-                kept.insert(digest);
+                kept.insert(row.token_hash.clone(), digest);
             }
         }
         report.sessions = kept.len();
@@ -483,7 +493,31 @@ impl Console {
         lock(&self.bindings)?.sessions = kept;
         {
             let db = lock(&self.db)?;
-            for row in unrecorded.iter().chain(&closed).chain(&unproven) {
+            for row in &closed {
+                db.delete_session(&row.token_hash)?;
+            }
+            // Each end recorded, as every other end is (review s11-r13): deleted with no
+            // record, a row put back later was kept at the first start whose trail was
+            // whole and held any end (its opening proven, its end nowhere). A session
+            // with no proven opening on a trail not proven whole may have its opening
+            // among the unproven records: its end is recorded too.
+            for row in unproven.iter().chain(unrecorded.iter().filter(|_| !whole)) {
+                let event = self.session_end_event(
+                    &row.name,
+                    format!(
+                        "a session of {} (signed in at {}) ended at start: {}",
+                        row.name,
+                        crate::pages::unix_time(row.created),
+                        if whole {
+                            "the trail records no end of any session"
+                        } else {
+                            "the audit trail is not proven whole"
+                        }
+                    ),
+                );
+                self.close_session(&db, &row.token_hash, row.account, row.created, event)?;
+            }
+            for row in unrecorded.iter().filter(|_| whole) {
                 db.delete_session(&row.token_hash)?;
             }
         }
@@ -589,8 +623,10 @@ impl Console {
 
     /// Keeps a session's digest for the checks. The caller holds the store's lock (and
     /// writes the row under it), so a purge's pruning never sees the digest without its row.
-    pub(crate) fn keep_session(&self, digest: String) -> Result<(), AuthError> {
-        lock(&self.bindings)?.sessions.insert(digest);
+    pub(crate) fn keep_session(&self, token_hash: &[u8], digest: String) -> Result<(), AuthError> {
+        lock(&self.bindings)?
+            .sessions
+            .insert(token_hash.to_vec(), digest);
         Ok(())
     }
 
@@ -605,9 +641,13 @@ impl Console {
         name: &str,
     ) -> Result<bool, AuthError> {
         let digest = session_digest(token_hash, session.account, session.created);
-        if lock(&self.bindings)?.sessions.contains(&digest) {
+        let held = lock(&self.bindings)?.opening_of(token_hash);
+        if held.as_deref() == Some(digest.as_str()) {
             return Ok(true);
         }
+        // A row this console opened, edited since (its account or opening time): the
+        // real session ends on the trail with the alert below.
+        let held = lock(&self.bindings)?.forget_session(token_hash).or(held);
         db.delete_session(token_hash)?;
         let finding = Finding::new(
             self.store_path.clone(),
@@ -620,6 +660,7 @@ impl Console {
         let mut event = Event::of_finding(self.actor(name), finding);
         event.action = Action::Login;
         event.outcome = Outcome::Failure;
+        event.session_digest = held.map(|opening| crate::closing::closed_session_digest(&opening));
         self.record(event)?;
         Ok(false)
     }
@@ -629,12 +670,14 @@ impl Console {
     /// under it, so its digest is never pruned before its row exists.
     pub(crate) fn prune_sessions(&self) -> Result<(), AuthError> {
         let db = lock(&self.db)?;
-        let live: HashSet<String> = db
+        let live: HashSet<Vec<u8>> = db
             .live_sessions(None)?
-            .iter()
-            .map(|r| session_digest(&r.token_hash, r.account, r.created))
+            .into_iter()
+            .map(|r| r.token_hash)
             .collect();
-        lock(&self.bindings)?.sessions.retain(|d| live.contains(d));
+        lock(&self.bindings)?
+            .sessions
+            .retain(|token_hash, _| live.contains(token_hash));
         drop(db);
         Ok(())
     }
@@ -828,14 +871,6 @@ impl Console {
             report.altered_requests.push(row.id);
         }
         Ok(())
-    }
-
-    /// Records what the trail binds of `account` now (after it was created or its role
-    /// changed), and keeps it for the checks.
-    pub(crate) fn bind_account(&self, account: i64, why: &str) -> Result<(), AuthError> {
-        self.ensure_bound()?;
-        let db = lock(&self.db)?;
-        self.rebind_under(&db, account, why)
     }
 
     /// After a change of `account` (its role, credentials, seal or four-eyes links) made

@@ -93,7 +93,9 @@ impl Console {
         )?;
         let now = self.now();
         self.ensure_bound()?;
-        let mut db = lock(&self.db)?;
+        let mut guard = lock(&self.db)?;
+        // The rebuild, the seal and the record's read: one transaction (review s11-r13).
+        let mut db = guard.hold()?;
         let mut created = false;
         let account = match db.account_by_name(BREAK_GLASS_ACCOUNT)? {
             Some(account) => {
@@ -161,7 +163,8 @@ impl Console {
                 format!("sealed again by {}", by.name)
             },
         )?;
-        drop(db);
+        db.commit()?;
+        drop(guard);
         // One record per request, each closing it on the trail (a row put back in the
         // store afterwards is refused at confirmation: see `closed_request_digest`).
         for id in &voided {
@@ -218,8 +221,12 @@ impl Console {
         let digest = crate::secret::digest(&normalise(secret));
         self.ensure_bound()?;
         let account = {
-            let db = lock(&self.db)?;
-            self.break_bound_seal(&db, &digest, now)?
+            let mut guard = lock(&self.db)?;
+            // The check, the break and the record's read: one transaction.
+            let db = guard.hold()?;
+            let account = self.break_bound_seal(&db, &digest, now)?;
+            db.commit()?;
+            account
         };
         let Some(account) = account else {
             self.count_address_failure(&addr, now)?;

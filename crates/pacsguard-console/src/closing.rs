@@ -40,10 +40,15 @@ impl Console {
         created: i64,
         mut event: Event,
     ) -> Result<bool, AuthError> {
-        let opening = session_digest(token_hash, account, created);
+        // The opening this console holds for the token, else the row's: a row edited
+        // before its end (its `created` or account) must not have a session that never
+        // was closed in place of the real one (review s11-r13).
+        let opening = lock(&self.bindings)?
+            .opening_of(token_hash)
+            .unwrap_or_else(|| session_digest(token_hash, account, created));
         event.session_digest = Some(closed_session_digest(&opening));
         self.record(event)?;
-        lock(&self.bindings)?.forget_session(&opening);
+        lock(&self.bindings)?.forget_session(token_hash);
         Ok(db.delete_session(token_hash)?)
     }
 

@@ -614,6 +614,20 @@ impl Console {
                 "acceptance {id} was confirmed by someone else meanwhile"
             )));
         }
+        // Closed on the trail and here (review s11-r13): the row, copied while it waited
+        // and put back, was confirmed again (the first approver's request taken twice).
+        lock(&self.asked)?.insert(id, REQUEST_CLOSED.to_string());
+        let mut closing = self.event(
+            &auth.name,
+            Action::Accept,
+            Outcome::Started,
+            format!(
+                "request {id} asked by {} confirmed by {}: the request is closed, the acceptance follows",
+                asked.asked_by, auth.name
+            ),
+        );
+        closing.request_digest = Some(closed_request_digest(id));
+        self.record(closing)?;
         let both = format!(
             "four eyes: asked by {} ({}); confirmed by {} ({reason})",
             asked.asked_by, asked.reason, auth.name
@@ -691,7 +705,9 @@ impl Console {
             AuthError::Invalid("a role is viewer, operator, approver or administrator".into())
         })?;
         self.ensure_bound()?;
-        let db = lock(&self.db)?;
+        let mut guard = lock(&self.db)?;
+        // The check, the change and the record's read: one transaction (review s11-r13).
+        let db = guard.hold()?;
         let account = db
             .account_by_name(name)?
             .ok_or_else(|| AuthError::Invalid(format!("no account {name}")))?;
@@ -742,7 +758,8 @@ impl Console {
             &db,
             account.id,
             &format!("given the role {} by {}", role.as_str(), auth.name),
-        )
+        )?;
+        Ok(db.commit()?)
     }
 
     /// An administrator invites a person: the account is created without a usable
@@ -773,7 +790,8 @@ impl Console {
         })?;
         let token = crate::secret::new_token().map_err(|e| AuthError::Random(e.to_string()))?;
         self.ensure_bound()?;
-        let db = lock(&self.db)?;
+        let mut guard = lock(&self.db)?;
+        let db = guard.hold()?;
         if db.account_by_name(name)?.is_some() {
             return Err(AuthError::Invalid(format!(
                 "the account {name} exists already"
@@ -806,6 +824,7 @@ impl Console {
             &crate::secret::digest(&token),
             now + ENROLMENT_LINK_LIFETIME,
         )?;
+        db.commit()?;
         Ok(token)
     }
 
@@ -842,14 +861,20 @@ impl Console {
         let hash = crate::password::hash(password)?;
         self.ensure_bound()?;
         let account = {
-            let mut db = lock(&self.db)?;
+            let mut guard = lock(&self.db)?;
+            // The checks of the link and the account, the redemption and the record's
+            // read: one transaction (review s11-r13: a role raised in between by a writer
+            // holding the store's lock was recorded as given).
+            let mut db = guard.hold()?;
             let token_hash = crate::secret::digest(token);
             let now = self.now();
             // Only the link the trail binds to its account, unexpired ([`crate::invitations`]):
             // a second link planted with sqlite3 is refused (and alerted) here.
-            let (holder, expires) = self
-                .bound_invitation(&db, &token_hash, now)?
-                .ok_or(AuthError::SetupRefused)?;
+            let Some((holder, expires)) = self.bound_invitation(&db, &token_hash, now)? else {
+                // A link not as recorded was removed: that stays.
+                db.commit()?;
+                return Err(AuthError::SetupRefused);
+            };
             // The link's account must be as the trail recorded it before the link sets
             // its password and rebinds it: an account whose second factor was cleared in
             // the store would otherwise be recorded as legitimate (review s10-r13).
@@ -879,6 +904,7 @@ impl Console {
                 holder,
                 "its credentials bound to the trail after its holder chose a password with the enrolment link",
             )?;
+            db.commit()?;
             holder
         };
         let name = lock(&self.db)?

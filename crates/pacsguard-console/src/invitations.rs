@@ -27,6 +27,10 @@ use crate::bound::BindReport;
 /// What the trail says of a link once it is spent.
 pub(crate) const INVITATION_CLOSED: &str = "closed";
 
+/// The account id (none: SQLite numbers accounts from 1) whose closed link the first
+/// start that binds links records, so no later start finds the trail empty of links.
+const LINKS_BOUND_MARKER: i64 = 0;
+
 /// The digest the trail records of an enrolment link: its token's digest (never the
 /// token), the account it enrols and when it expires.
 pub fn invitation_digest(token_hash: &[u8], account: i64, expires: i64) -> String {
@@ -176,6 +180,23 @@ impl Console {
             altered.push(account);
         }
         drop(db);
+        if trust {
+            // From this start on links are recorded: the trail says so, so no later start
+            // finds it empty of links and binds a link planted meanwhile on trust (review
+            // s11-r13: on a console where nobody was invited, an account created with a
+            // password and not yet enrolled was taken by a planted link at any restart).
+            let mut event = self.event(
+                "invitations",
+                Action::Account,
+                Outcome::Success,
+                "enrolment links are bound to the trail from this start on: a link in the store with no record of its issue is refused".into(),
+            );
+            event.invitation_digest = Some(format!("{LINKS_BOUND_MARKER}:{INVITATION_CLOSED}"));
+            self.record(event)?;
+            lock(&self.bindings)?
+                .invitations
+                .insert(LINKS_BOUND_MARKER, INVITATION_CLOSED.to_string());
+        }
         if !trusted.is_empty() {
             let finding = Finding::new(
                 self.store_path.clone(),

@@ -554,7 +554,9 @@ impl Console {
         let added = {
             // One guard for both: no request sees the account enrolled while a session
             // opened with the password only is still alive.
-            let mut db = lock(&self.db)?;
+            let mut guard = lock(&self.db)?;
+            // The check, the write and the record's read: one transaction (review s11-r13).
+            let mut db = guard.hold()?;
             self.unaltered_before_change(
                 &db,
                 auth.account,
@@ -589,6 +591,7 @@ impl Console {
                     "its credentials bound to the trail after a passkey was registered",
                 )?;
             }
+            db.commit()?;
             added
         };
         let refused = match added {
@@ -893,16 +896,20 @@ impl Console {
         ))?;
         self.ensure_bound()?;
         let removed = {
-            let mut db = lock(&self.db)?;
+            let mut guard = lock(&self.db)?;
+            // The check, the removal and the record's read: one transaction.
+            let mut db = guard.hold()?;
             self.unaltered_before_change(&db, auth.account, &auth.name, "the passkey's removal")?;
-            match db.remove_passkey(auth.account, &id)? {
+            let removed = match db.remove_passkey(auth.account, &id)? {
                 PasskeyRemoved::Removed => Ok(self.rebind_under(
                     &db,
                     auth.account,
                     "its credentials bound to the trail after a passkey was removed",
                 )?),
                 other => Err(other),
-            }
+            };
+            db.commit()?;
+            removed
         };
         match removed {
             Ok(()) => Ok(()),

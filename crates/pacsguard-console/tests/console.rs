@@ -4344,3 +4344,280 @@ async fn sessions_from_before_ends_were_recorded_end_once_at_the_first_start() {
     );
     assert_eq!(h.overview(&admin).await.location(), Some("/login"));
 }
+
+/// Review s11-r13: links were bound on trust at every start whose trail held no link
+/// record, not only at the first start of the version that binds them. On a console
+/// where nobody was ever invited (accounts made with a password, `/accounts`), an account
+/// created but not yet enrolled could be taken: the intruder planted a link of their own
+/// for it while the console was stopped; the next start bound it on trust (a warning),
+/// and the link let the intruder choose the password and enrol their own second factor,
+/// with the role the administrator gave.
+#[tokio::test]
+async fn a_link_planted_after_the_first_start_that_binds_links_is_never_bound_on_trust() {
+    use pacsguard_events::FindingKind;
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    h.create_approver(&admin, &admin_csrf, "bob", "violet harbour evening tide")
+        .await;
+    // The first start of this version (and every start after): no link anywhere.
+    let (h, report) = h.restart_with(&guard);
+    assert_eq!(report.invitations, 0, "{report:?}");
+    let (h, _) = h.restart_with(&guard);
+    let planted = "ef".repeat(32);
+    sqlite(
+        &h,
+        &format!(
+            "INSERT INTO console_invitations (token_hash, account, expires) \
+             SELECT X'{}', id, {} FROM console_accounts WHERE name = 'bob'",
+            sha256_hex(planted.as_bytes()),
+            START + 86_400
+        ),
+    );
+    let (h, report) = h.restart_with(&guard);
+    assert_eq!(report.altered_invitations.len(), 1, "{report:?}");
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleInvitationAltered);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let r = welcome(&h, &planted, "the intruder's own passphrase").await;
+    assert!(
+        r.cookie().is_none(),
+        "the planted link signed in: {}",
+        r.body
+    );
+    // Bob's own password still signs him in for his enrolment.
+    let r = h.login("bob", "violet harbour evening tide", "").await;
+    assert!(r.cookie().is_some(), "{}", r.body);
+}
+
+/// Review s11-r13: sessions ended at the first start of a version that records ends
+/// (the trail held none) were deleted with no record of their end. Once any end was
+/// recorded afterwards, such a session's row put back (by whoever kept a copy and its
+/// cookie) was kept at the next start: its opening is on the trail and its end is not.
+#[tokio::test]
+async fn a_session_ended_at_the_first_start_and_put_back_stays_ended() {
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, _admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let copy = copy_session(&h, &admin);
+    // The trail as an older version wrote it: no end of a session.
+    let records: Vec<serde_json::Value> =
+        pacsguard_console::Guardian::trail(guard.as_ref(), usize::MAX)
+            .expect("the guard's trail")
+            .into_iter()
+            .rev()
+            .filter(|r| {
+                !r["session_digest"]
+                    .as_str()
+                    .is_some_and(|d| d.ends_with(":closed"))
+            })
+            .collect();
+    let bindings = pacsguard_console::TrailBindings {
+        records,
+        unproven: Vec::new(),
+        whole: true,
+        problem: None,
+        superseded: 0,
+    };
+    let (h, report) = h.restart_bound_to(&guard, bindings);
+    assert_eq!(report.sessions_ended_unproven, 1, "{report:?}");
+    // Ends are recorded from now on (a sign-in and a sign-out).
+    let code = h.next_code(&secret);
+    let r = h.login("admin", ADMIN_PASSWORD, &code).await;
+    let other = r.cookie().expect("admin signs in");
+    let csrf = h.csrf(&other).await;
+    let r = h.logout_from(&other, &csrf, "https://console.test").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    put_back(&h, &copy);
+    let (h, report) = h.restart_with(&guard);
+    assert_eq!(report.sessions, 0, "{report:?}");
+    assert_eq!(h.overview(&admin).await.location(), Some("/login"));
+}
+
+/// Review s11-r13: a change of an account was checked against the trail, written and read
+/// again to be recorded, each its own statement: an intruder who writes the store held
+/// its write lock (`BEGIN IMMEDIATE` in sqlite3) while the change was checked, raised the
+/// account's role while the console waited to write (SQLite's busy timeout), and
+/// committed; the console's write followed and its record bound the raised role as
+/// legitimate. Here the holder of a viewer's enrolment link makes themselves
+/// administrator as they redeem it. The check, the write and the record's read are now
+/// one transaction: the raised role is seen by the check and refused.
+#[tokio::test]
+async fn a_role_raised_while_a_change_waits_to_write_is_not_recorded_as_legitimate() {
+    use pacsguard_events::FindingKind;
+    use std::io::{BufRead as _, Write as _};
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let token = invite(&h, &admin, &admin_csrf, "dave").await;
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
+    let _ = h.events();
+    // The intruder holds the store's write lock before the link is redeemed.
+    let mut holder = std::process::Command::new("sqlite3")
+        .arg(h._home.path().join("store.sqlite"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sqlite3 runs");
+    let mut stdin = holder.stdin.take().expect("stdin");
+    let mut stdout = std::io::BufReader::new(holder.stdout.take().expect("stdout"));
+    writeln!(stdin, "BEGIN IMMEDIATE; SELECT 'held';").expect("to sqlite3");
+    stdin.flush().expect("to sqlite3");
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("from sqlite3");
+    assert_eq!(line.trim(), "held");
+    let raiser = std::thread::spawn(move || {
+        // Long enough for the redemption (its Argon2id hash included) to reach its write.
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        writeln!(
+            stdin,
+            "UPDATE console_accounts SET role = 'administrator' WHERE name = 'dave'; COMMIT;"
+        )
+        .expect("to sqlite3");
+        drop(stdin);
+        holder.wait().expect("sqlite3 ends")
+    });
+    let r = welcome(&h, &token, "quiet copper morning rain").await;
+    assert!(raiser.join().expect("raiser").success());
+    assert!(
+        r.cookie().is_none(),
+        "the link was redeemed with the role raised: {}",
+        r.body
+    );
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleAccountAltered);
+    assert!(alerts.iter().any(|a| a.contains("dave")), "{alerts:?}");
+    // Nor is the raised role bound at the next start.
+    let (_h, report) = h.restart_with(&guard);
+    assert!(
+        report.altered_accounts.iter().any(|a| a == "dave"),
+        "{report:?}"
+    );
+}
+
+/// Review s11-r13: the purge of expired sessions deleted those whose account was not in
+/// the store with no record of their end. An intruder deleted an account's row for the
+/// moment of a purge and put it back; the session's row, put back with its cookie kept,
+/// was kept at the next start (its opening on the trail, its end nowhere).
+#[tokio::test]
+async fn a_session_purged_while_its_account_was_away_stays_ended() {
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    h.create_approver(&admin, &admin_csrf, "bob", "violet harbour evening tide")
+        .await;
+    let (bob, _, _) = h.first_sign_in("bob", "violet harbour evening tide").await;
+    let copy = copy_session(&h, &bob);
+    sqlite(
+        &h,
+        "CREATE TABLE kept AS SELECT * FROM console_accounts WHERE name = 'bob'; \
+         DELETE FROM console_accounts WHERE name = 'bob'",
+    );
+    h.clock.advance(IDLE_SECONDS);
+    h.console.purge_expired_sessions().expect("purged");
+    sqlite(
+        &h,
+        "INSERT INTO console_accounts SELECT * FROM kept; DROP TABLE kept",
+    );
+    put_back(&h, &copy);
+    let (h, report) = h.restart_with(&guard);
+    assert!(report.altered_accounts.is_empty(), "{report:?}");
+    assert_eq!(report.sessions, 0, "{report:?}");
+    assert_eq!(h.overview(&bob).await.location(), Some("/login"));
+}
+
+/// Review s11-r13: a request confirmed by its second approver had no end on the trail
+/// nor in the console's memory: its row, copied while it waited and put back with
+/// sqlite3, was confirmed again (an acceptance the first approver asked once, taken
+/// twice), while the console ran and after a restart within the four-eyes window.
+#[tokio::test]
+async fn a_confirmed_request_put_back_in_the_store_is_refused() {
+    use pacsguard_console::four_eyes::FOUR_EYES_COOLING_PERIOD;
+    use pacsguard_events::FindingKind;
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (cookie, csrf) = h.stepped_up(&cookie, &secret).await;
+    h.create_approver(&cookie, &csrf, "bob", "violet harbour evening tide")
+        .await;
+    h.clock.advance(FOUR_EYES_COOLING_PERIOD);
+    let code = h.next_code(&secret);
+    let admin = h.login("admin", ADMIN_PASSWORD, &code).await;
+    let admin = admin.cookie().expect("signed in again");
+    let (admin, admin_csrf) = h.stepped_up(&admin, &secret).await;
+    let r = h.ask_acceptance(&admin, &admin_csrf, "patch 7").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    sqlite(
+        &h,
+        "CREATE TABLE kept AS SELECT * FROM console_pending_accepts",
+    );
+    let (bob, bob_csrf, _) = h.first_sign_in("bob", "violet harbour evening tide").await;
+    let r = h.confirm_acceptance(&bob, &bob_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
+    let _ = h.events();
+    let put_back = |h: &Harness| {
+        sqlite(
+            h,
+            "INSERT OR REPLACE INTO console_pending_accepts SELECT * FROM kept",
+        );
+    };
+    put_back(&h);
+    let r = h.confirm_acceptance(&bob, &bob_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(guard.accepted.lock().expect("fixture").len(), 1);
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleRequestAltered);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    // Put back while the console is stopped: dropped at start.
+    put_back(&h);
+    let (_h, report) = h.restart_with(&guard);
+    assert_eq!(report.altered_requests, [1], "{report:?}");
+    assert_eq!(guard.accepted.lock().expect("fixture").len(), 1);
+}
+
+/// Review s11-r13: the end of a session was recorded for the digest of its row as the
+/// store held it at the end. An intruder who kept a copy of the row and its cookie edited
+/// the row's `created` before the idle purge: the purge recorded the end of a session
+/// that never was, the real one stayed open on the trail, and the copy put back was kept
+/// at the next start, silently. The end is now recorded for the opening the console
+/// holds for the token.
+#[tokio::test]
+async fn a_session_whose_row_was_edited_before_its_end_stays_ended() {
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    h.create_approver(&admin, &admin_csrf, "bob", "violet harbour evening tide")
+        .await;
+    let (bob, _, bob_secret) = h.first_sign_in("bob", "violet harbour evening tide").await;
+    let copy = copy_session(&h, &bob);
+    sqlite(
+        &h,
+        &format!(
+            "UPDATE console_sessions SET created = created + 1 WHERE token_hash = {}",
+            copy.token_hash
+        ),
+    );
+    h.clock.advance(IDLE_SECONDS);
+    h.console.purge_expired_sessions().expect("purged");
+    put_back(&h, &copy);
+    let (h, report) = h.restart_with(&guard);
+    assert_eq!(report.sessions, 0, "{report:?}");
+    assert_eq!(h.overview(&bob).await.location(), Some("/login"));
+
+    // Edited, then presented: refused with the alert, and the real session ends with it.
+    let code = h.next_code(&bob_secret);
+    let bob = h.login("bob", "violet harbour evening tide", &code).await;
+    let bob = bob.cookie().expect("bob signs in");
+    let copy = copy_session(&h, &bob);
+    sqlite(
+        &h,
+        &format!(
+            "UPDATE console_sessions SET created = created + 1 WHERE token_hash = {}",
+            copy.token_hash
+        ),
+    );
+    assert_eq!(h.overview(&bob).await.location(), Some("/login"));
+    put_back(&h, &copy);
+    assert_eq!(h.overview(&bob).await.location(), Some("/login"));
+    put_back(&h, &copy);
+    let (h, report) = h.restart_with(&guard);
+    assert_eq!(report.closed_sessions, 1, "{report:?}");
+    assert_eq!(h.overview(&bob).await.location(), Some("/login"));
+}

@@ -121,7 +121,107 @@ pub struct ConsoleDb {
     path: PathBuf,
 }
 
+/// A write transaction of the console's store held across several calls
+/// ([`ConsoleDb::hold`]): what is read under it is what the writes under it change, and
+/// no other connection (sqlite3 in an intruder's hands) writes in between. Rolled back
+/// when dropped without [`Held::commit`].
+pub struct Held<'a> {
+    db: &'a mut ConsoleDb,
+    open: bool,
+}
+
+impl Held<'_> {
+    /// Commits what was written under the hold.
+    pub fn commit(mut self) -> Result<(), StoreError> {
+        self.db
+            .conn
+            .execute_batch("COMMIT")
+            .map_err(self.db.sql())?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Held<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Held")
+            .field("path", &self.db.path)
+            .field("open", &self.open)
+            .finish()
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = self.db.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+impl std::ops::Deref for Held<'_> {
+    type Target = ConsoleDb;
+    fn deref(&self) -> &ConsoleDb {
+        self.db
+    }
+}
+
+impl std::ops::DerefMut for Held<'_> {
+    fn deref_mut(&mut self) -> &mut ConsoleDb {
+        self.db
+    }
+}
+
+/// A transaction of one method: an IMMEDIATE one on its own, a savepoint inside a
+/// [`Held`] write transaction (SQLite nests no `BEGIN`).
+pub(crate) enum Tx<'c> {
+    Top(rusqlite::Transaction<'c>),
+    Nested(rusqlite::Savepoint<'c>),
+}
+
+impl<'c> Tx<'c> {
+    pub(crate) fn immediate(conn: &'c mut Connection) -> rusqlite::Result<Tx<'c>> {
+        if conn.is_autocommit() {
+            conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map(Tx::Top)
+        } else {
+            conn.savepoint().map(Tx::Nested)
+        }
+    }
+
+    pub(crate) fn commit(self) -> rusqlite::Result<()> {
+        match self {
+            Tx::Top(tx) => tx.commit(),
+            Tx::Nested(tx) => tx.commit(),
+        }
+    }
+}
+
+impl std::ops::Deref for Tx<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        match self {
+            Tx::Top(tx) => tx,
+            Tx::Nested(tx) => tx,
+        }
+    }
+}
+
 impl ConsoleDb {
+    /// Takes the store's write lock (`BEGIN IMMEDIATE`) until the hold is committed or
+    /// dropped: a check of a row, the write that changes it and the read that records it
+    /// on the trail are then one transaction (review s11-r13: between them an intruder
+    /// holding the lock in sqlite3 raised a role that the record then bound).
+    pub fn hold(&mut self) -> Result<Held<'_>, StoreError> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(self.sql())?;
+        Ok(Held {
+            db: self,
+            open: true,
+        })
+    }
+
     /// Opens the store at `path` (which must exist: `pacsguard init` creates it) and
     /// creates the console's tables if they are missing.
     pub fn open(path: &Path) -> Result<ConsoleDb, StoreError> {
@@ -209,10 +309,7 @@ impl ConsoleDb {
             path: path.clone(),
             source,
         };
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(sql)?;
+        let tx = Tx::immediate(&mut self.conn).map_err(sql)?;
         let spent = tx
             .execute(
                 "DELETE FROM console_setup WHERE id = 1 AND token_hash = ?1 AND expires > ?2",
@@ -343,10 +440,7 @@ impl ConsoleDb {
             path: path.clone(),
             source,
         };
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(sql)?;
+        let tx = Tx::immediate(&mut self.conn).map_err(sql)?;
         let changed = tx
             .execute(
                 "UPDATE console_accounts SET totp_secret = ?2, totp_last_step = ?3 \
@@ -557,7 +651,7 @@ impl ConsoleDb {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(sql)?;
+        let tx = Tx::immediate(&mut self.conn).map_err(sql)?;
         let spent = tx
             .execute(
                 "DELETE FROM console_invitations WHERE token_hash = ?1 AND account = ?2 \
@@ -632,6 +726,48 @@ mod tests {
         drop(Store::open(&path).expect("store"));
         let db = ConsoleDb::open(&path).expect("console tables");
         (dir, db)
+    }
+
+    /// A hold keeps other writers out until it ends; what a method wrote under it in its
+    /// own (nested) transaction is kept on commit and undone when the hold is dropped
+    /// (review s11-r13).
+    #[test]
+    fn a_hold_keeps_other_writers_out_and_commits_or_rolls_back_whole() {
+        let (dir, mut db) = db();
+        let id = db
+            .create_account("ann", "viewer", "!", 100)
+            .expect("account");
+        let other = Connection::open(dir.path().join("store.sqlite")).expect("other");
+        other
+            .busy_timeout(std::time::Duration::from_millis(50))
+            .expect("timeout");
+        {
+            let mut held = db.hold().expect("held");
+            assert!(held.enrol_totp(id, b"secret", 1, &[]).expect("enrolled"));
+            assert!(
+                other
+                    .execute("UPDATE console_accounts SET role = 'administrator'", [])
+                    .is_err(),
+                "another writer wrote under the hold"
+            );
+        }
+        assert!(
+            db.account_by_id(id)
+                .expect("row")
+                .expect("ann")
+                .totp_secret
+                .is_none()
+        );
+        let held = db.hold().expect("held");
+        held.set_role(id, "operator").expect("role");
+        held.commit().expect("committed");
+        assert_eq!(
+            db.account_by_id(id).expect("row").expect("ann").role,
+            "operator"
+        );
+        other
+            .execute("UPDATE console_accounts SET role = 'viewer'", [])
+            .expect("written after the hold");
     }
 
     /// An enrolment link is spent only as the console checked it (account, expiry), once,

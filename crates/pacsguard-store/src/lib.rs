@@ -20,7 +20,7 @@ mod streamed;
 
 pub use console::QuotaWindow;
 pub use console::{
-    AcceptedBatch, AccountBinding, AccountRow, ConsoleDb, Credentials, FROM_TRAIL, HostRow,
+    AcceptedBatch, AccountBinding, AccountRow, ConsoleDb, Credentials, FROM_TRAIL, Held, HostRow,
     LiveSession, MAX_PENDING_PROFILES_PER_HOST, NewPasskey, PasskeyAdded, PasskeyRemoved,
     PasskeyRow, PendingAcceptRow, ProfileNoted, ProfileRow, SealBinding, SealRow, SessionRow,
     TokenRefusal,

@@ -82,10 +82,7 @@ impl ConsoleDb {
             path: path.clone(),
             source,
         };
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(sql)?;
+        let tx = super::Tx::immediate(&mut self.conn).map_err(sql)?;
         tx.execute(
             "UPDATE console_accounts SET role = ?2, password_hash = ?3, totp_secret = ?4, \
              totp_last_step = ?5, failures = 0, locked_until = 0 WHERE id = ?1",

@@ -129,10 +129,7 @@ impl ConsoleDb {
             path: path.clone(),
             source,
         };
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(sql)?;
+        let tx = super::Tx::immediate(&mut self.conn).map_err(sql)?;
         let known: i64 = tx
             .query_row(
                 "SELECT count(*) FROM console_passkeys WHERE credential_id = ?1",
@@ -226,10 +223,7 @@ impl ConsoleDb {
             path: path.clone(),
             source,
         };
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(sql)?;
+        let tx = super::Tx::immediate(&mut self.conn).map_err(sql)?;
         let (mine, others, totp): (i64, i64, bool) = tx
             .query_row(
                 "SELECT \

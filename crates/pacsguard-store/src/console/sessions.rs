@@ -40,4 +40,20 @@ impl ConsoleDb {
             .map_err(self.sql())?;
         rows.collect::<Result<Vec<_>, _>>().map_err(self.sql())
     }
+
+    /// The sessions whose account is not in the store (deleted behind the console's
+    /// back): token digest, account, when begun.
+    pub fn orphan_sessions(&self) -> Result<Vec<(Vec<u8>, i64, i64)>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT token_hash, account, created FROM console_sessions \
+                 WHERE account NOT IN (SELECT id FROM console_accounts)",
+            )
+            .map_err(self.sql())?;
+        let rows = statement
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(self.sql())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.sql())
+    }
 }
