@@ -78,7 +78,8 @@ finding_kinds! {
     /// A directory that was recorded but not descended into (mount point, depth limit).
     NotDescended => "not-descended",
     /// A directory too wide to hold at once, read in passes (`pacsguard_fs::LISTING_BATCH`
-    /// names each): nothing missed, the cost said (info).
+    /// names each): nothing missed, but a limit anyone who can add names reaches, its cost
+    /// theirs to raise (warning).
     ListedInPasses => "listed-in-passes",
     /// The configuration asks for something other than what the signed profile records.
     ConfigDiffers => "config-differs",

@@ -399,7 +399,13 @@ pub fn hash_files(
                 // file in it at will (review s10-r15).
                 // The directory is replaced (ELOOP: a symlink stands on the way, which is
                 // not followed): the caller reports it as changed.
+                // ENOTDIR: a file, or a symlink (O_NOFOLLOW), stands on the way: said so,
+                // not "Not a directory" of a file (review s11-r15).
                 (Err(e), true) => Err(match e.raw_os_error() {
+                    Some(libc::ENOTDIR) => io::Error::other(
+                        "its directory was replaced by a non-directory (a link, not \
+                         followed, or a file) since the walk: nothing in it was opened",
+                    ),
                     Some(code) => io::Error::from_raw_os_error(code),
                     None => io::Error::new(e.kind(), e.to_string()),
                 }),
@@ -1077,5 +1083,40 @@ mod tests {
             content(b"a/f")
         );
         assert_eq!(content(b"b"), Content::Unstable);
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // the test builds and swaps its own fixtures
+    fn a_directory_replaced_by_a_link_since_the_walk_is_said_so() {
+        // Seen in a real check raced by a swapper (review s11-r15): `d/x` was reported
+        // "cannot read: Not a directory (os error 20)", naming the file but not why.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("root");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(root.join("d")).expect("mkdir");
+        std::fs::create_dir(&outside).expect("mkdir");
+        write(&root, "d/x", b"walked");
+        write(&outside, "x", b"outside the tree");
+        let mut tree = crate::walk(&root, &crate::WalkOptions::default()).expect("walk");
+        std::fs::rename(root.join("d"), dir.path().join("d.away")).expect("away");
+        std::os::unix::fs::symlink(&outside, root.join("d")).expect("symlink");
+        hash_files(
+            &root,
+            &mut tree.entries,
+            HashAlgorithm::Blake3,
+            |_| HashRequest::Full,
+            None,
+            &|_| {},
+        );
+        let found = tree
+            .entries
+            .iter()
+            .find(|e| e.rel == b"d/x")
+            .expect("entry");
+        assert!(
+            matches!(&found.content, Content::Unreadable(why) if why.contains("replaced by a non-directory")),
+            "{:?}",
+            found.content
+        );
     }
 }

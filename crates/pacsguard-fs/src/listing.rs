@@ -14,9 +14,13 @@
 //! is therefore bracketed by two `statx` of the directory: a rename in it moves its
 //! change time (fine-grained on Linux 6.13+ once queried), and on file systems whose link
 //! count counts subdirectories (ext4, XFS, tmpfs) the directories listed must number
-//! `nlink - 2`. A listing that is not steady is read again, up to [`MAX_LISTINGS`] times,
-//! until two listings in a row show the same directories (files being added to a busy
-//! study do not make it read forever; only directories matter for what can be missed).
+//! `nlink - 2` — and no directory may be seen under two names (a directory has one:
+//! seen twice, one renamed the other way is made up for in that count and missed), which
+//! is known while a reading sees at most [`LISTING_BATCH`] directories; past that, only
+//! a steady reading is trusted. A listing that is not steady is read again, up to
+//! [`MAX_LISTINGS`] times, until two listings in a row show the same directories (with
+//! none seen twice; files being added to a busy study do not make it read forever;
+//! only directories matter for what can be missed).
 //! Where the link count does not count subdirectories (btrfs), two readings raced alike
 //! (the same names missed twice) cannot be told from a busy study's and are taken: the
 //! change time alone does not say whether files or directories moved.
@@ -117,6 +121,23 @@ struct Scan {
     dirs: DirSet,
     /// A name without a type (`DT_UNKNOWN`): the count of directories is not known.
     untyped: bool,
+    /// The inodes of the directories this reading saw (`DT_DIR`), while there are at
+    /// most [`LISTING_BATCH`] of them; `None` past that.
+    dir_inos: Option<Vec<u64>>,
+}
+
+impl Scan {
+    /// Whether this reading saw one directory under two names (`Some(true)`), or not
+    /// (`Some(false)`); `None` past [`LISTING_BATCH`] directories (bounded memory). A
+    /// directory has one name: seen twice, it was renamed from a name already read to
+    /// one not read yet while the directory was read, which makes up in the count of
+    /// directories for one renamed the other way, missed under both names (review
+    /// s11-r15).
+    fn dir_seen_twice(&mut self) -> Option<bool> {
+        let inos = self.dir_inos.as_mut()?;
+        inos.sort_unstable();
+        Some(inos.windows(2).any(|w| w[0] == w[1]))
+    }
 }
 
 /// The directory's state around a reading: what a change inside it moves.
@@ -158,17 +179,22 @@ pub(crate) fn next_batch(
         if scan.batch.error.is_some() {
             return scan.batch;
         }
+        let mut scan = scan;
         let steady = before == after_stamp;
+        let twice = scan.dir_seen_twice();
         // ext4, XFS and tmpfs count a directory's subdirectories in its link count (plus
         // its own name and `.`); btrfs and others say 1, and ext4 past 65,000 does too.
-        let counted =
-            scan.untyped || after_stamp.nlink < 2 || scan.dirs.count + 2 == after_stamp.nlink;
+        // A directory seen under two names makes up for one missed: such a count says
+        // nothing, and one that could not be looked at for that (too many directories)
+        // is trusted only in a steady reading.
+        let counted = twice != Some(true)
+            && (scan.untyped || after_stamp.nlink < 2 || scan.dirs.count + 2 == after_stamp.nlink);
         if steady && counted {
             return scan.batch;
         }
         if let Some((dirs, was_steady)) = previous
             && dirs == scan.dirs
-            && (counted || (steady && was_steady))
+            && ((counted && twice.is_some()) || (twice != Some(true) && steady && was_steady))
         {
             // The same directories twice in a row: only files came and went meanwhile.
             // (Twice steady with a count that never matches: the file system's link
@@ -190,6 +216,7 @@ fn scan(dir: &OwnedFd, after: Option<&[u8]>, keys: &DirKeys, batch_size: usize) 
         batch: Batch::default(),
         dirs: DirSet::default(),
         untyped: false,
+        dir_inos: Some(Vec::new()),
     };
     let listing = match rustix::fs::Dir::read_from(dir) {
         Ok(listing) => listing,
@@ -222,6 +249,12 @@ fn scan(dir: &OwnedFd, after: Option<&[u8]>, keys: &DirKeys, batch_size: usize) 
             rustix::fs::FileType::Directory | rustix::fs::FileType::Unknown
         );
         out.untyped |= file_type == rustix::fs::FileType::Unknown;
+        if file_type == rustix::fs::FileType::Directory {
+            match out.dir_inos.as_mut() {
+                Some(inos) if inos.len() < LISTING_BATCH => inos.push(item.ino()),
+                _ => out.dir_inos = None,
+            }
+        }
         if maybe_dir {
             out.dirs.add(keys, name, item.ino());
         }

@@ -99,7 +99,7 @@ pub enum ProblemKind {
     ChangedWhileListed,
     /// A directory of more than [`crate::LISTING_BATCH`] names, read in passes: nothing
     /// is missed, but each pass reads the whole directory again (n² / `LISTING_BATCH`
-    /// names read), which anyone who can add names to it controls. Said (info).
+    /// names read), which anyone who can add names to it controls. Said (a warning).
     ReadInPasses,
     /// A directory recorded but not descended into because it is a mount point (and
     /// mounts are not crossed): expected, what lies below belongs to another file system.

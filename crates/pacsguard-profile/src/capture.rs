@@ -242,10 +242,12 @@ pub fn problem_findings(spec: &RootSpec, problems: &[pacsguard_fs::Problem]) -> 
                 Severity::Warning,
                 problem.detail.clone(),
             ),
+            // A limit anyone who can add names reaches, and whose cost they control: said
+            // as a warning at least (the project's rule for attacker-reachable limits).
             ProblemKind::ReadInPasses => finding(
                 &problem.rel,
                 FindingKind::ListedInPasses,
-                Severity::Info,
+                Severity::Warning,
                 problem.detail.clone(),
             ),
             ProblemKind::NotDescended => finding(
