@@ -151,12 +151,17 @@ fn prompt(question: &str) -> Result<Zeroizing<String>> {
     let eof = key(SpecialCharacterIndices::VEOF);
     tcsetattr(&tty, SetArg::TCSAFLUSH, &quiet).context("/dev/tty")?;
     let mut interrupted = false;
+    let mut too_long = false;
     let answer = (|| -> Result<Zeroizing<Vec<u8>>> {
         tty.write_all(question.as_bytes())?;
         tty.flush()?;
         let mut line = Zeroizing::new(Vec::new());
         let mut byte = [0u8; 1];
-        while line.len() <= MAX_PASSPHRASE_BYTES + 2 {
+        // Read to the end of the line however long it is (past MAX_PASSPHRASE_BYTES
+        // nothing more is kept, and the line is refused): a paste stopped at the limit left
+        // the rest of it to arrive after the terminal was put back, echoed on the
+        // screen and read by the shell as its next command (review s11-r14).
+        loop {
             match tty.read(&mut byte)? {
                 0 => break,
                 // ICRNL (an input flag, left on) has made Enter's CR a NL already.
@@ -167,11 +172,17 @@ fn prompt(question: &str) -> Result<Zeroizing<String>> {
                 }
                 _ if suspend == Some(byte[0]) => {}
                 _ if eof == Some(byte[0]) => break,
+                // Past the limit the line is refused whatever follows.
+                _ if too_long => {}
                 _ if erase.contains(&Some(byte[0])) => {
                     // One character back: its UTF-8 continuation bytes with it.
                     while line.pop().is_some_and(|b| b & 0xc0 == 0x80) {}
                 }
                 _ if kill == Some(byte[0]) => line.clear(),
+                _ if line.len() >= MAX_PASSPHRASE_BYTES => {
+                    too_long = true;
+                    line.clear();
+                }
                 _ => line.push(byte[0]),
             }
         }
@@ -190,7 +201,13 @@ fn prompt(question: &str) -> Result<Zeroizing<String>> {
     }
     let answer = answer.context("/dev/tty")?;
     restored.context("/dev/tty")?;
-    line_of(answer)
+    if too_long {
+        return Err(anyhow!(
+            "the passphrase typed at the prompt is longer than {MAX_PASSPHRASE_BYTES} bytes (MAX_PASSPHRASE_BYTES)"
+        ));
+    }
+    // Named: a bare "is empty" (Ctrl-D at the prompt) said nothing of what was.
+    line_of(answer).context("the passphrase typed at the prompt")
 }
 
 /// Opens the home for a command that signs: a protected key is unlocked first (a wrong
