@@ -349,6 +349,61 @@ print("exit", os.waitstatus_to_exitcode(status), "echo", echo)
     assert!(home_state(&env.home) == before, "nothing written");
 }
 
+/// SIGTERM (or a hang-up) while the passphrase is asked on a real terminal: the process
+/// ends as the signal ends it, and the terminal has its echo, line editing and signal
+/// keys back (they were left off: the next program run from it could not even be
+/// interrupted) - review s11-r14.
+#[test]
+fn sigterm_at_the_passphrase_prompt_gives_the_terminal_back() {
+    let (env, _) = protected_env();
+    fs::write(env.path("readme.txt"), b"patched\n").expect("write");
+    let before = home_state(&env.home);
+    let script = r#"
+import os, pty, select, signal, sys, termios, time
+exe, home = sys.argv[1], sys.argv[2]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(exe, [exe, "--home", home, "accept", "--all", "--reason", "terminal"])
+seen, deadline = b"", time.monotonic() + 120
+while b"passphrase of" not in seen:
+    if time.monotonic() > deadline:
+        print("no prompt:", seen); sys.exit(3)
+    ready, _, _ = select.select([fd], [], [], 1)
+    if ready:
+        seen += os.read(fd, 1024)
+os.kill(pid, signal.SIGTERM)
+deadline = time.monotonic() + 120
+while True:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        break
+    if time.monotonic() > deadline:
+        os.kill(pid, 9); print("still running after SIGTERM"); sys.exit(4)
+    ready, _, _ = select.select([fd], [], [], 0.1)
+    if ready:
+        try:
+            os.read(fd, 1024)
+        except OSError:
+            pass
+lflag = termios.tcgetattr(fd)[3]
+print("exit", os.waitstatus_to_exitcode(status), "echo", bool(lflag & termios.ECHO),
+      "icanon", bool(lflag & termios.ICANON), "isig", bool(lflag & termios.ISIG))
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, env!("CARGO_BIN_EXE_pacsguard")])
+        .arg(&env.home)
+        .output()
+        .expect("python3 runs");
+    let said = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}{}", stderr(&out));
+    assert_eq!(
+        said.trim(),
+        "exit -15 echo True icanon True isig True",
+        "killed by SIGTERM, the terminal as it was"
+    );
+    assert!(home_state(&env.home) == before, "nothing written");
+}
+
 /// Types `typed` at the passphrase prompt of `accept` on a real terminal (python's
 /// `pty`), the bytes written as the terminal takes them; returns the exit code and
 /// everything the terminal showed from the prompt on, until the process ended and
