@@ -679,20 +679,36 @@ impl Fleet {
                 approval: None,
             });
         }
-        self.profiles_in_trail(db, host, &accepted.records, now)?;
-        let stored = db.accept_batch(
-            host.id,
-            &AcceptedBatch {
-                from_size: host.size,
-                records: &accepted.records,
-                size,
-                peaks: witness::peaks_bytes(&accepted.frontier),
-                trail_key,
-                checkpoint: &note,
-                cosignature: cosigned.as_deref().unwrap_or(""),
-                now,
-            },
-        )?;
+        let stored = self
+            .profiles_in_trail(db, host, &accepted.records, now)
+            .and_then(|()| {
+                db.accept_batch(
+                    host.id,
+                    &AcceptedBatch {
+                        from_size: host.size,
+                        records: &accepted.records,
+                        size,
+                        peaks: witness::peaks_bytes(&accepted.frontier),
+                        trail_key,
+                        checkpoint: &note,
+                        cosignature: cosigned.as_deref().unwrap_or(""),
+                        now,
+                    },
+                )
+            });
+        let stored = match stored {
+            Ok(stored) => stored,
+            Err(e) => {
+                // Not stored as far as the console knows: the charge is given back (the
+                // host sends the batch again and is charged then). A store slow to answer
+                // (PG_CALL_DEADLINE) charged the same batch at every retry until the
+                // host's quota ran out: a false `host-quota-exceeded` and its records
+                // refused for the rest of the window (review s11-r14). A batch stored
+                // whose answer was lost is skipped as held when sent again.
+                let _ = db.refund_quota(host.id, charged.0, adding);
+                return Err(e);
+            }
+        };
         if !stored {
             db.refund_quota(host.id, charged.0, adding)?;
             return Ok(Response::Refused {
@@ -1500,6 +1516,69 @@ mod tests {
         assert_eq!(
             table.lock().expect("table").held.len(),
             MAX_UNPROVEN_CONNECTIONS
+        );
+    }
+
+    /// A batch the store fails to take after its quota was charged (a call past its
+    /// deadline, a server gone mid-transaction) is not left charged: the host's retries
+    /// are charged once, not once each (review s11-r14).
+    #[test]
+    fn a_batch_the_store_failed_to_take_is_not_left_charged_to_the_quota() {
+        use crate::witness::tests::{checkpoint, signer};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let mut db = ConsoleDb::open(&store).expect("db");
+        db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+        let peer = b"the host's certificate";
+        let id = db
+            .enrol_host(b"t", now(), "busy", &crate::cert_fingerprint(peer))
+            .expect("db")
+            .expect("enrolled");
+        // The alert raised while the batch is judged (a profile signed on the host)
+        // takes the store's write lock and keeps it past the store's busy timeout: the
+        // batch's own transaction then fails, after its quota was charged; the lock is
+        // let go before a second busy timeout has passed.
+        let holding = Arc::new(Mutex::new(None::<std::thread::JoinHandle<()>>));
+        let holder = holding.clone();
+        let path = store.clone();
+        let fleet = Fleet::new(
+            store.clone(),
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
+            Box::new(move |_| {
+                let conn = rusqlite::Connection::open(&path).expect("open");
+                conn.execute_batch("BEGIN IMMEDIATE").expect("write lock");
+                *holder.lock().expect("holding") = Some(std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_secs(13));
+                    drop(conn);
+                }));
+            }),
+        );
+        let s = signer("busy-trail");
+        let all =
+            vec![r#"{"seq":0,"action":"profile","outcome":"success","generation":7}"#.to_string()];
+        let answer = fleet.answer(
+            &mut db,
+            Some(peer),
+            Request::Report {
+                trail_key: s.verifier().encode(),
+                interval: 5,
+                first: 0,
+                records: all.clone(),
+                checkpoint: Some(checkpoint(&s, &all)),
+                profile: None,
+            },
+        );
+        assert!(matches!(answer, Response::Refused { .. }), "{answer:?}");
+        if let Some(thread) = holding.lock().expect("holding").take() {
+            thread.join().expect("held");
+        }
+        assert!(db.host_records(id).expect("records").is_empty());
+        assert_eq!(
+            db.quota_used(id).expect("quota").1,
+            0,
+            "nothing left charged"
         );
     }
 

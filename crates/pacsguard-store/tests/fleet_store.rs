@@ -896,3 +896,102 @@ fn a_missing_database_or_user_is_permanent_and_a_server_down_is_not() {
         .expect_err("down");
     assert!(!err.is_permanent(), "{err}");
 }
+
+/// A TCP proxy (python) in front of a server's socket: after a client chunk holding
+/// `argv[2]`, the next one (the statement's execution, after its preparation) starts a
+/// stall of the server's answers while the file `argv[3]` exists: the server has done
+/// the statement, the client never hears of it.
+const STALLING_PROXY: &str = r#"
+# TCP 127.0.0.1:0 -> unix socket; after a client chunk holding MARKER, the next client
+# chunk starts a stall of server->client bytes while the file STALL exists.
+import os, socket, sys, threading, time
+sock_path, marker, stall = sys.argv[1], sys.argv[2].encode(), sys.argv[3]
+ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(64)
+print(ls.getsockname()[1], flush=True)
+def serve(c):
+    s = socket.socket(socket.AF_UNIX); s.connect(sock_path)
+    state = {"armed": False, "stalling": False}
+    def up():
+        try:
+            while True:
+                d = c.recv(65536)
+                if not d: break
+                if state["armed"] and os.path.exists(stall):
+                    state["stalling"] = True
+                if marker in d: state["armed"] = True
+                s.sendall(d)
+        except OSError: pass
+        try: s.shutdown(socket.SHUT_WR)
+        except OSError: pass
+    def down():
+        try:
+            while True:
+                d = s.recv(65536)
+                if not d: break
+                while state["stalling"] and os.path.exists(stall): time.sleep(0.05)
+                state["stalling"] = False
+                c.sendall(d)
+        except OSError: pass
+        try: c.close()
+        except OSError: pass
+    threading.Thread(target=up, daemon=True).start()
+    threading.Thread(target=down, daemon=True).start()
+while True:
+    c, _ = ls.accept()
+    serve(c)
+"#;
+
+/// A transaction given up at its deadline after its `LOCK TABLE` was done by the
+/// server (an enrolment whose answers were stalled on the network): once its connection
+/// is given back to the pool, the lock is gone at once, not held by a server session
+/// idle in its transaction until the connection's next use or
+/// PG_IDLE_IN_TRANSACTION_TIMEOUT, every host's report waiting on it meanwhile
+/// (review s11-r14).
+#[test]
+fn a_transaction_given_up_at_its_deadline_holds_no_lock_once_given_back() {
+    use std::io::BufRead as _;
+    let server = PgServer::start();
+    let mut db = open(&FleetStoreAt::Postgres(server.connection_string()));
+    let host = enrol(db.as_mut(), b"t", "pacs", "f");
+    db.add_enrol_token(b"u", 100, i64::MAX).expect("token");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stall = dir.path().join("stall");
+    let mut proxy = std::process::Command::new("python3")
+        .args(["-c", STALLING_PROXY])
+        .arg(server.socket_dir().join(".s.PGSQL.5432"))
+        .arg("LOCK TABLE fleet_hosts")
+        .arg(&stall)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut port = String::new();
+    std::io::BufReader::new(proxy.stdout.take().expect("stdout"))
+        .read_line(&mut port)
+        .expect("the proxy's port");
+    let at = FleetStoreAt::Postgres(format!(
+        "host=127.0.0.1 port={} user=postgres dbname=postgres",
+        port.trim()
+    ));
+    let pool = pacsguard_store::FleetPool::with_limits(at, 2, std::time::Duration::from_secs(60));
+    let mut slow = pool.get().expect("a connection");
+    std::fs::write(&stall, b"").expect("stall");
+    let err = slow
+        .enrol_host(b"u", 300, "other", "g")
+        .expect_err("its answers never came");
+    assert!(
+        matches!(err, pacsguard_store::StoreError::PostgresDeadline { .. }),
+        "{err}"
+    );
+    std::fs::remove_file(&stall).expect("no more stall");
+    drop(slow);
+    let started = std::time::Instant::now();
+    let touched = db.touch_host(host, 400, 30);
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    touched.expect("another host's report is not held up by the lock of the call given up");
+    assert!(
+        started.elapsed() < pacsguard_store::PG_STATEMENT_TIMEOUT / 2,
+        "waited {:?}",
+        started.elapsed()
+    );
+}

@@ -4,9 +4,13 @@
 
 use std::fs::OpenOptions;
 use std::io::{Read as _, Write as _};
+use std::os::fd::AsFd as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, anyhow};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::termios::{LocalFlags, SetArg, SpecialCharacterIndices, tcgetattr, tcsetattr};
 use pacsguard_engine::{EngineError, Home, MAX_PASSPHRASE_BYTES, Passphrase, Session};
 use zeroize::Zeroizing;
@@ -149,14 +153,62 @@ fn prompt(question: &str) -> Result<Zeroizing<String>> {
     let erase = [key(SpecialCharacterIndices::VERASE), Some(0x7f), Some(0x08)];
     let kill = key(SpecialCharacterIndices::VKILL);
     let eof = key(SpecialCharacterIndices::VEOF);
-    tcsetattr(&tty, SetArg::TCSAFLUSH, &quiet).context("/dev/tty")?;
+    // The signals that end a process, sent while it asks (a `kill`, the terminal hung
+    // up): killed with the terminal left without echo, line editing or signal keys
+    // (review s11-r14). Held back while it asks, seen on a descriptor beside the
+    // terminal, and let through once the terminal is put back: the process still ends
+    // as the signal ends it.
+    let mut ending = SigSet::empty();
+    for signal in [
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+    ] {
+        ending.add(signal);
+    }
+    let before = ending
+        .thread_swap_mask(SigmaskHow::SIG_BLOCK)
+        .context("holding back signals while asking")?;
+    let signals =
+        match SignalFd::with_flags(&ending, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) {
+            Ok(fd) => fd,
+            Err(e) => {
+                let _ = before.thread_set_mask();
+                return Err(e).context("signalfd");
+            }
+        };
+    if let Err(e) = tcsetattr(&tty, SetArg::TCSAFLUSH, &quiet) {
+        let _ = before.thread_set_mask();
+        return Err(e).context("/dev/tty");
+    }
     let mut interrupted = false;
+    let mut signalled = false;
+    let mut too_long = false;
     let answer = (|| -> Result<Zeroizing<Vec<u8>>> {
         tty.write_all(question.as_bytes())?;
         tty.flush()?;
         let mut line = Zeroizing::new(Vec::new());
         let mut byte = [0u8; 1];
-        while line.len() <= MAX_PASSPHRASE_BYTES + 2 {
+        // Read to the end of the line however long it is (past MAX_PASSPHRASE_BYTES
+        // nothing more is kept, and the line is refused): a paste stopped at the limit left
+        // the rest of it to arrive after the terminal was put back, echoed on the
+        // screen and read by the shell as its next command (review s11-r14).
+        loop {
+            let mut ready = [
+                PollFd::new(tty.as_fd(), PollFlags::POLLIN),
+                PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+            ];
+            match poll(&mut ready, PollTimeout::NONE) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+                Ok(_) => {}
+            }
+            if ready[1].any() == Some(true) {
+                // Left pending: it acts once the terminal is put back.
+                signalled = true;
+                break;
+            }
             match tty.read(&mut byte)? {
                 0 => break,
                 // ICRNL (an input flag, left on) has made Enter's CR a NL already.
@@ -167,11 +219,17 @@ fn prompt(question: &str) -> Result<Zeroizing<String>> {
                 }
                 _ if suspend == Some(byte[0]) => {}
                 _ if eof == Some(byte[0]) => break,
+                // Past the limit the line is refused whatever follows.
+                _ if too_long => {}
                 _ if erase.contains(&Some(byte[0])) => {
                     // One character back: its UTF-8 continuation bytes with it.
                     while line.pop().is_some_and(|b| b & 0xc0 == 0x80) {}
                 }
                 _ if kill == Some(byte[0]) => line.clear(),
+                _ if line.len() >= MAX_PASSPHRASE_BYTES => {
+                    too_long = true;
+                    line.clear();
+                }
                 _ => line.push(byte[0]),
             }
         }
@@ -180,9 +238,20 @@ fn prompt(question: &str) -> Result<Zeroizing<String>> {
         Ok(line)
     })();
     let restored = tcsetattr(&tty, SetArg::TCSAFLUSH, &saved);
+    drop(signals);
+    // A signal held back is delivered here (ended as it ends the process).
+    let unmasked = before.thread_set_mask();
+    if signalled {
+        drop(answer);
+        // Still here: the process handles or ignores that signal. Nothing was done.
+        return Err(anyhow!(
+            "a signal came while asking the passphrase: nothing was done"
+        ));
+    }
     if interrupted {
         drop(answer);
-        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGINT);
+        // The interrupt key: as the terminal would have.
+        let _ = nix::sys::signal::raise(Signal::SIGINT);
         // Still here: the process handles SIGINT itself. Nothing was done.
         return Err(anyhow!(
             "interrupted at the passphrase prompt: nothing was done"
@@ -190,7 +259,14 @@ fn prompt(question: &str) -> Result<Zeroizing<String>> {
     }
     let answer = answer.context("/dev/tty")?;
     restored.context("/dev/tty")?;
-    line_of(answer)
+    unmasked.context("letting signals through after asking")?;
+    if too_long {
+        return Err(anyhow!(
+            "the passphrase typed at the prompt is longer than {MAX_PASSPHRASE_BYTES} bytes (MAX_PASSPHRASE_BYTES)"
+        ));
+    }
+    // Named: a bare "is empty" (Ctrl-D at the prompt) said nothing of what was.
+    line_of(answer).context("the passphrase typed at the prompt")
 }
 
 /// Opens the home for a command that signs: a protected key is unlocked first (a wrong

@@ -1706,3 +1706,34 @@ fn a_console_whose_postgresql_backends_stop_answering_takes_reports_again() {
     guard.stop();
     server.stop();
 }
+
+/// A `[console] fleet_store` the TOML parser cannot read (a password holding a `\` in a
+/// basic string, an unclosed quote): every command says the file, line and column and
+/// what is wrong, and no part of the password (the parser's own excerpt of the line
+/// printed it whole) - review s11-r14.
+#[test]
+fn a_config_that_cannot_be_read_never_shows_the_password_on_its_line() {
+    for line in [
+        r#"fleet_store = "host=db.example user=fleet password=Xq7\Zr9Lm2 dbname=fleet""#,
+        r#"fleet_store = "postgres://fleet:Xq7Zr9Lm2@db.example/fleet"#,
+        r#"fleet_store = 'postgres://fleet:Xq7'Zr9Lm2@db.example/fleet'"#,
+    ] {
+        let console = Env::new();
+        console.profile(&[]);
+        let config = console.home.join("config.toml");
+        let mut text = std::fs::read_to_string(&config).expect("config");
+        text.push_str(&format!("\n[console]\n{line}\n"));
+        let at = text.lines().count();
+        std::fs::write(&config, text).expect("config");
+        for args in [&["console", "hosts"][..], &["check"][..]] {
+            let out = console.run(args);
+            let said = format!("{}{}", stderr(&out), stdout(&out));
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {said}");
+            assert!(
+                said.contains("config.toml") && said.contains(&format!("line {at}, column ")),
+                "{args:?} names the file and the line: {said}"
+            );
+            shows_no_password(&format!("{args:?}"), &said);
+        }
+    }
+}

@@ -349,6 +349,140 @@ print("exit", os.waitstatus_to_exitcode(status), "echo", echo)
     assert!(home_state(&env.home) == before, "nothing written");
 }
 
+/// SIGTERM (or a hang-up) while the passphrase is asked on a real terminal: the process
+/// ends as the signal ends it, and the terminal has its echo, line editing and signal
+/// keys back (they were left off: the next program run from it could not even be
+/// interrupted) - review s11-r14.
+#[test]
+fn sigterm_at_the_passphrase_prompt_gives_the_terminal_back() {
+    let (env, _) = protected_env();
+    fs::write(env.path("readme.txt"), b"patched\n").expect("write");
+    let before = home_state(&env.home);
+    let script = r#"
+import os, pty, select, signal, sys, termios, time
+exe, home = sys.argv[1], sys.argv[2]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(exe, [exe, "--home", home, "accept", "--all", "--reason", "terminal"])
+seen, deadline = b"", time.monotonic() + 120
+while b"passphrase of" not in seen:
+    if time.monotonic() > deadline:
+        print("no prompt:", seen); sys.exit(3)
+    ready, _, _ = select.select([fd], [], [], 1)
+    if ready:
+        seen += os.read(fd, 1024)
+os.kill(pid, signal.SIGTERM)
+deadline = time.monotonic() + 120
+while True:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        break
+    if time.monotonic() > deadline:
+        os.kill(pid, 9); print("still running after SIGTERM"); sys.exit(4)
+    ready, _, _ = select.select([fd], [], [], 0.1)
+    if ready:
+        try:
+            os.read(fd, 1024)
+        except OSError:
+            pass
+lflag = termios.tcgetattr(fd)[3]
+print("exit", os.waitstatus_to_exitcode(status), "echo", bool(lflag & termios.ECHO),
+      "icanon", bool(lflag & termios.ICANON), "isig", bool(lflag & termios.ISIG))
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, env!("CARGO_BIN_EXE_pacsguard")])
+        .arg(&env.home)
+        .output()
+        .expect("python3 runs");
+    let said = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}{}", stderr(&out));
+    assert_eq!(
+        said.trim(),
+        "exit -15 echo True icanon True isig True",
+        "killed by SIGTERM, the terminal as it was"
+    );
+    assert!(home_state(&env.home) == before, "nothing written");
+}
+
+/// Types `typed` at the passphrase prompt of `accept` on a real terminal (python's
+/// `pty`), the bytes written as the terminal takes them; returns the exit code and
+/// everything the terminal showed from the prompt on, until the process ended and
+/// whatever it left unread came back.
+fn at_the_prompt(env: &Env, typed: &[u8]) -> (Option<i32>, String) {
+    let script = r#"
+import os, pty, select, sys, time
+exe, home, typed = sys.argv[1], sys.argv[2], bytes.fromhex(sys.argv[3])
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(exe, [exe, "--home", home, "accept", "--all", "--reason", "terminal"])
+seen, deadline = b"", time.monotonic() + 120
+while b"passphrase of" not in seen:
+    if time.monotonic() > deadline:
+        print("no prompt:", seen); sys.exit(3)
+    ready, _, _ = select.select([fd], [], [], 1)
+    if ready:
+        seen += os.read(fd, 1024)
+shown, status, deadline = b"", None, time.monotonic() + 120
+while True:
+    if status is None:
+        done, st = os.waitpid(pid, os.WNOHANG)
+        if done:
+            status, quiet_until = st, time.monotonic() + 1
+    elif time.monotonic() > quiet_until:
+        break
+    if time.monotonic() > deadline:
+        os.kill(pid, 9); print("still running"); sys.exit(4)
+    ready, writable, _ = select.select([fd], [fd] if typed else [], [], 0.1)
+    if writable and typed:
+        try:
+            typed = typed[os.write(fd, typed[:256]):]
+        except OSError:
+            typed = b""
+    if ready:
+        try:
+            shown += os.read(fd, 4096)
+        except OSError:
+            pass
+print(os.waitstatus_to_exitcode(status))
+sys.stdout.write(shown.decode(errors="replace"))
+"#;
+    let hex: String = typed.iter().map(|b| format!("{b:02x}")).collect();
+    let out = Command::new("python3")
+        .args(["-c", script, env!("CARGO_BIN_EXE_pacsguard")])
+        .arg(&env.home)
+        .arg(hex)
+        .output()
+        .expect("python3 runs");
+    let said = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}{}", stderr(&out));
+    let (code, shown) = said.split_once('\n').unwrap_or((&said, ""));
+    (code.trim().parse().ok(), shown.to_string())
+}
+
+/// A paste far longer than a passphrase at the prompt is refused, naming the limit, and
+/// read to its end: none of it comes back on the screen afterwards (the prompt stopped
+/// reading at the limit, and the rest was echoed and left to the shell as its next
+/// command); Ctrl-D on an empty prompt says what was empty - review s11-r14.
+#[test]
+fn a_long_paste_or_nothing_at_the_passphrase_prompt_is_refused_by_name_and_never_shown() {
+    let (env, _) = protected_env();
+    fs::write(env.path("readme.txt"), b"patched\n").expect("write");
+    let before = home_state(&env.home);
+    let mut paste = b"Xq7Zr9Lm2".repeat(600);
+    paste.push(b'\r');
+    let (code, shown) = at_the_prompt(&env, &paste);
+    assert_eq!(code, Some(2), "{shown}");
+    assert!(shown.contains("MAX_PASSPHRASE_BYTES"), "{shown}");
+    assert!(!shown.contains("Xq7"), "the paste is shown: {shown}");
+    let (code, shown) = at_the_prompt(&env, b"\x04");
+    assert_eq!(code, Some(2), "{shown}");
+    assert!(
+        shown.contains("the passphrase typed at the prompt: is empty"),
+        "{shown}"
+    );
+    assert!(home_state(&env.home) == before, "nothing written");
+}
+
 /// `key protect` on a home in use: the stored profile and the kept generations are signed
 /// again by the new key, the trail goes on under the home key, and `check` and `diff`
 /// work as before.

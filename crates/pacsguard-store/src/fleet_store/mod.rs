@@ -148,6 +148,12 @@ pub trait FleetStore: Send + std::fmt::Debug {
     fn current_profiles(&mut self) -> Result<Vec<ProfileRow>, StoreError>;
     /// The profiles waiting for an approver, hosts not revoked, newest first.
     fn pending_profiles(&mut self) -> Result<Vec<ProfileRow>, StoreError>;
+    /// Closes now what no call can use again: a PostgreSQL connection a call gave up on
+    /// at its deadline, whose server session may still hold the locks of the
+    /// transaction it was in (a `LOCK TABLE fleet_hosts` of an enrolment: every host's
+    /// report waits on it) until the connection is closed. Called when a connection is
+    /// given back to its pool (review s11-r14: it stayed open until its next use).
+    fn close_if_broken(&mut self) {}
 }
 
 /// Where the fleet's tables live: the home's SQLite store (the default) or a

@@ -169,9 +169,11 @@ impl std::ops::DerefMut for Pooled {
 
 impl Drop for Pooled {
     fn drop(&mut self) {
-        if let Some(store) = self.store.take() {
+        if let Some(mut store) = self.store.take() {
             // A PostgreSQL connection that broke (a restart, a call past its deadline)
-            // opens itself again at its next call: it goes back as it is.
+            // is closed now, outside the lock (a transaction it left is rolled back by
+            // the server), and opens itself again at its next call.
+            store.close_if_broken();
             let mut state = self.pool.state();
             state.out = state.out.saturating_sub(1);
             state.idle.push(store);

@@ -996,6 +996,13 @@ impl FleetStore for PgFleet {
         Ok(all)
     }
 
+    fn close_if_broken(&mut self) {
+        if self.conn.as_ref().is_some_and(|conn| !conn.is_usable()) {
+            // The socket closed: the server ends the session and rolls back.
+            self.conn = None;
+        }
+    }
+
     fn pending_profiles(&mut self) -> Result<Vec<ProfileRow>, StoreError> {
         let pg = self.pg();
         let rows = self.query(
