@@ -883,19 +883,32 @@ impl Parser<'_> {
         Ok(())
     }
 
+    /// What a builtin named by `word` gives a value to. A quoted or escaped name still
+    /// runs the builtin (`"read" X`, `\set -- …`: only reserved words lose their meaning
+    /// when quoted, checked with dash), and so does one after `command` (review s11-r10).
+    /// `getopts` also gives `OPTARG` the option's argument.
+    fn builtin(&mut self, word: &Word) {
+        if word.dynamic {
+            return;
+        }
+        match &*word.text {
+            b"export" | b"readonly" | b"local" | b"declare" | b"typeset" => {
+                self.assigner = Some(Assigner::Assignments);
+            }
+            b"read" => self.assigner = Some(Assigner::Names),
+            b"getopts" => {
+                self.assigner = Some(Assigner::Names);
+                self.valued.give(b"OPTARG");
+            }
+            b"set" => self.positional = true,
+            _ => {}
+        }
+    }
+
     /// The word that names the command: what it says about its operands, and whether it
     /// is one to report.
     fn name(&mut self, word: &Word) {
-        if !word.quoted && !word.dynamic {
-            match &*word.text {
-                b"export" | b"readonly" | b"local" | b"declare" | b"typeset" => {
-                    self.assigner = Some(Assigner::Assignments);
-                }
-                b"read" | b"getopts" => self.assigner = Some(Assigner::Names),
-                b"set" => self.positional = true,
-                _ => {}
-            }
-        }
+        self.builtin(word);
         self.judge(word);
         // Unquoted expansions without a value and nothing else: no field is left.
         self.name_vanished = word.param
@@ -990,6 +1003,7 @@ impl Parser<'_> {
                 || is_assignment(&word.text);
             if !option {
                 self.wrapped = false;
+                self.builtin(word); // `command read X`, `command set -- …`
                 self.judge(word);
             }
         }

@@ -2814,3 +2814,34 @@ fn valued_names_at_the_limit_are_followed_and_past_it_every_name_counts() {
         "{past:?}"
     );
 }
+
+/// Review s11-r10: a builtin that gives a name a value counted only when written bare:
+/// `"read" X`, `command read X`, `command set -- …` run the builtin all the same, and
+/// `getopts` gives `OPTARG` the option's argument. Each of these ran `sh -c` under dash
+/// and got no alert once a name's value was required.
+#[test]
+fn quoted_and_wrapped_builtins_and_getopts_give_names_a_value() {
+    let lead = "\u{1}\u{2}binary\u{7f}\n";
+    for case in [
+        "\"read\" X <<E\nsh\nE\n$X -c 'echo RAN'\n",
+        "command read X <<E\nsh\nE\n$X -c 'echo RAN'\n",
+        "\"set\" -- sh; $1 -c 'echo RAN'\n",
+        "command set -- sh; $1 -c 'echo RAN'\n",
+        "set -- -a sh; getopts a: o; $OPTARG -c 'echo RAN'\n",
+        "getopts o: X -o sh; $OPTARG -c 'echo RAN'\n",
+    ] {
+        let script = format!("{lead}{case}");
+        assert!(dash_runs(script.as_bytes()), "dash does not run {case:?}");
+        let found = find_shell_command(script.as_bytes());
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{case:?}: {found:?}"
+        );
+    }
+    // Without the builtin, OPTARG is unset and runs nothing.
+    let script = format!("{lead}$OPTARG -c 'echo RAN'\n");
+    assert!(!dash_runs(script.as_bytes()));
+    assert_eq!(find_shell_command(script.as_bytes()), None);
+}
