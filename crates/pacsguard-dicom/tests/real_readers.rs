@@ -2845,3 +2845,51 @@ fn quoted_and_wrapped_builtins_and_getopts_give_names_a_value() {
     assert!(!dash_runs(script.as_bytes()));
     assert_eq!(find_shell_command(script.as_bytes()), None);
 }
+
+/// Review s11-r10: vim hands a `:!` line to its 'shell' option (`{shell} -c {line}`), and
+/// the file itself can set that option first: after `:set shell=python3` the line is
+/// Python, which the shell model reads as no command at all. Each case is run by vim
+/// first; an escape after the option is set counts whatever its text, one before it (or
+/// a `:set` of another option) is judged by the shell model as before.
+#[test]
+fn an_escape_after_vims_shell_option_is_set_counts_whatever_it_runs() {
+    let garbage = b"\0\0\0DICM\x02\0\x01\0OB\0\0\x01\x02\n\x7f\x80 garbage\n".as_slice();
+    let vim = |escape: &[u8]| {
+        let file = [garbage, escape, b"q!\n"].concat();
+        let ran = Path::new("/usr/bin/vim").exists()
+            && runs_in_dir("vim", &["-es", "-u", "NONE", "-i", "NONE"], &file, &[]);
+        (file, ran)
+    };
+    for escape in [
+        &b"set shell=python3\n!open('RAN','w')\n"[..],
+        b"set sh=python3 shcf=-c\n!open('RAN','w')\n",
+        b"se nocp sh:python3\n!open('RAN','w')\n",
+        b"let &shell = 'python3'\n!open('RAN','w')\n",
+        b"let &g:sh='python3'\n!open('RAN','w')\n",
+        b"exe \"set sh=python3\"\n!open('RAN','w')\n",
+        b"set shell=python3 | !open('RAN','w')\n",
+        b"set shell=perl shcf=-e\nexe \"!open(F,'>RAN')\"\n",
+    ] {
+        let (file, ran) = vim(escape);
+        assert!(
+            ran || !Path::new("/usr/bin/vim").exists(),
+            "vim did not run {escape:?}"
+        );
+        let found = pacsguard_dicom::find_ex_command(&file);
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{escape:?}: {found:?}"
+        );
+    }
+    for escape in [
+        &b"!open('RAN','w')\n"[..],
+        b"set shiftwidth=4\n!open('RAN','w')\n",
+        b"!open('RAN','w')\nset shell=python3\n",
+    ] {
+        let (file, ran) = vim(escape);
+        assert!(!ran, "vim runs {escape:?}");
+        assert_eq!(pacsguard_dicom::find_ex_command(&file), None, "{escape:?}");
+    }
+}
