@@ -348,6 +348,7 @@ impl<'a> Parser<'a> {
             pos: 0,
             command_start: true,
             redirect: false,
+            input_redirect: false,
             heredoc_word: None,
             heredocs: Vec::new(),
             continued: false,
@@ -429,6 +430,8 @@ struct Parser<'a> {
     command_start: bool,
     /// A redirection operator waits for its word.
     redirect: bool,
+    /// The redirection being read is of the input (`<`, `<<`, `<&`, `<>`).
+    input_redirect: bool,
     /// `<<` (or `<<-`, `true`) waits for its delimiter word.
     heredoc_word: Option<bool>,
     /// Delimiters (and tab stripping) of the here-documents whose bodies follow the line.
@@ -759,6 +762,7 @@ impl Parser<'_> {
             j += 1;
         }
         self.redirect = true;
+        self.input_redirect = bytes[i] == b'<';
         self.line_has_syntax = true;
         self.after_name = None;
         Ok(j)
@@ -772,11 +776,15 @@ impl Parser<'_> {
             }
             self.heredocs.push((word.text.to_vec(), strip_tabs));
             self.redirect = false;
+            self.program_given_input();
             return Ok(());
         }
         if self.redirect {
             self.redirect = false;
             self.line_has_syntax = true;
+            if std::mem::take(&mut self.input_redirect) && self.written(word) {
+                self.program_given_input();
+            }
             // `cat >/etc/x` writes the file's input there (`sh < file`); a `sh -c`
             // string has no such input: `!mv>x` does nothing.
             if self.weak_current && !self.context.operand_needed && self.written(word) {
@@ -1226,6 +1234,21 @@ impl Parser<'_> {
             .unwrap_or_default()
             .iter()
             .all(|&b| (b' '..=b'~').contains(&b) || b == b'\t' || b == b'\n')
+    }
+
+    /// The command being read gets its input from the script (`$SHELL <<E`, `$SHELL <
+    /// ./x`): a shell named by the environment then runs that input (review s11-r10:
+    /// checked with dash). Not in a `sh -c` string (vim's `:!`), whose here-documents
+    /// cannot hold a line.
+    fn program_given_input(&mut self) {
+        if self.context.operand_needed {
+            return;
+        }
+        if let Some(candidate) = self.program_candidate.take()
+            && self.pending.is_none()
+        {
+            self.pending = Some(candidate.at);
+        }
     }
 
     /// An operand (written as text) of the command being read.

@@ -279,15 +279,20 @@ pub fn find_ex_command(bytes: &[u8]) -> Option<Command> {
 /// `setenv(` and by each `let` followed by blanks and `$`: linear.
 fn vim_sets_environment(bytes: &[u8]) -> Option<usize> {
     let setenv = memchr::memmem::find(bytes, b"setenv(");
-    let let_env = memchr::memmem::find_iter(bytes, b"let").find(|&at| {
-        let rest = &bytes[at + 3..];
-        let blanks = rest
-            .iter()
-            .take_while(|b| matches!(b, b' ' | b'\t'))
-            .count();
-        blanks > 0 && rest.get(blanks) == Some(&b'$')
+    // `let $X = …`, `let$X=…`, `let [$X, $Y] = […]`, `for $X in […]` (review s11-r10:
+    // vim ran each): a `$` among the targets, before the `=` / ` in`, on the same line
+    // or `|` segment, within 64 bytes of it (a bounded look per `let`/`for`).
+    let target_has_env = |at: usize, len: usize| {
+        let rest = &bytes[at + len..bytes.len().min(at + len + 64)];
+        let rest = &rest[..memchr::memchr3(b'\n', b'|', b'=', rest).unwrap_or(rest.len())];
+        let rest = memchr::memmem::find(rest, b" in").map_or(rest, |end| &rest[..end]);
+        memchr::memchr(b'$', rest).is_some()
+    };
+    let let_env = memchr::memmem::find_iter(bytes, b"let").find(|&at| target_has_env(at, 3));
+    let for_env = memchr::memmem::find_iter(bytes, b"for").find(|&at| {
+        bytes.get(at + 3).is_some_and(|b| matches!(b, b' ' | b'\t')) && target_has_env(at, 3)
     });
-    setenv.into_iter().chain(let_env).min()
+    setenv.into_iter().chain(let_env).chain(for_env).min()
 }
 
 /// Where vim's 'shell' option is first set (`:set shell=python3`, `:se sh:perl`,

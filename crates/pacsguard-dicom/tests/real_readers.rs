@@ -2893,3 +2893,52 @@ fn an_escape_after_vims_shell_option_is_set_counts_whatever_it_runs() {
         assert_eq!(pacsguard_dicom::find_ex_command(&file), None, "{escape:?}");
     }
 }
+
+/// Review s11-r10: once a command named by an expansion needed a value, two ways of
+/// giving one were missed. A shell named by the environment given its input by the
+/// script (`$SHELL <<E`) runs that input, with no operand (dash); and vim sets an
+/// environment variable by `let [$X] = […]`, `let$X=…` and `for $X in […]` as well as
+/// by `let $X = …` (vim). Each ran `sh -c` with no alert.
+#[test]
+fn environment_programs_given_input_and_vims_other_assignments_have_values() {
+    let lead = "\u{1}\u{2}binary\u{7f}\n";
+    for case in [
+        "$SHELL<<E\necho RAN\nE\n",
+        "$SHELL < /dev/stdin <<E\necho RAN\nE\n",
+    ] {
+        let script = format!("{lead}{case}");
+        assert!(dash_runs(script.as_bytes()), "dash does not run {case:?}");
+        let found = find_shell_command(script.as_bytes());
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{case:?}: {found:?}"
+        );
+    }
+    let garbage = b"\0\0\0DICM\x02\0\x01\0OB\0\0\x01\x02\n\x7f\x80 garbage\n".as_slice();
+    for escape in [
+        &b"let [$X] = ['sh']\n!$X -c 'echo x > RAN'\n"[..],
+        b"let [$X, $Y] = ['sh', 'c']\n!$X -$Y 'echo x > RAN'\n",
+        b"let$X='sh'\n!$X -c 'echo x > RAN'\n",
+        b"for $X in ['sh'] | endfor\n!$X -c 'echo x > RAN'\n",
+    ] {
+        let file = [garbage, escape, b"q!\n"].concat();
+        if Path::new("/usr/bin/vim").exists() {
+            assert!(
+                runs_in_dir("vim", &["-es", "-u", "NONE", "-i", "NONE"], &file, &[]),
+                "vim did not run {escape:?}"
+            );
+        }
+        let found = pacsguard_dicom::find_ex_command(&file);
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{escape:?}: {found:?}"
+        );
+    }
+    // A variable of vim's own that is not the environment leaves `$X` unset.
+    let file = [garbage, b"let x = $HOME\n!$X -c 'echo x > RAN'\nq!\n"].concat();
+    assert_eq!(pacsguard_dicom::find_ex_command(&file), None);
+}
