@@ -376,6 +376,7 @@ impl<'a> Parser<'a> {
             for_name: false,
             assigner: None,
             deferred: Vec::new(),
+            functions: false,
         }
     }
 }
@@ -487,7 +488,12 @@ struct Parser<'a> {
     assigner: Option<Assigner>,
     /// Command names made by expansions without a value yet, inside a compound command
     /// (where they start): judged again when it is complete.
-    deferred: Vec<(usize, Vec<Param>)>,
+    /// `(at, params, until_end)`: `until_end` once a function is defined (its body, and
+    /// what follows, may run after any later assignment: judged at the script's end).
+    deferred: Vec<(usize, Vec<Param>, bool)>,
+    /// A function was defined: a name in its body runs when it is called, after
+    /// assignments later in the script (`f() { $X …; }; X=sh; f`, review s11-r10).
+    functions: bool,
 }
 
 /// A command that runs something once it has an operand (see
@@ -588,7 +594,7 @@ impl Parser<'_> {
         {
             return Ok(None);
         }
-        self.judge_deferred();
+        self.judge_deferred(true);
         self.promote_weak();
         Ok(self.pending)
     }
@@ -638,7 +644,7 @@ impl Parser<'_> {
         if self.continued || self.depth > 0 || !self.cases.is_empty() {
             return None;
         }
-        self.judge_deferred();
+        self.judge_deferred(false);
         if let Some(at) = self.pending.take() {
             return Some(at);
         }
@@ -694,8 +700,10 @@ impl Parser<'_> {
             if self.bytes.get(close) != Some(&b')') {
                 return Err(Stop::Syntax);
             }
-            // Its body sees the arguments of each call as positional parameters.
+            // Its body sees the arguments of each call as positional parameters, and
+            // the values given before each call.
             self.positional = true;
+            self.functions = true;
             // Defining a function runs nothing: its name is not a command run here.
             if self.pending == Some(name) {
                 self.pending = None;
@@ -1110,7 +1118,8 @@ impl Parser<'_> {
         {
             // `while :; do $x; x=sh; done`: a later turn has the value.
             if self.deferred.len() < DEFERRED_KEPT {
-                self.deferred.push((word.start, word.params.clone()));
+                self.deferred
+                    .push((word.start, word.params.clone(), self.functions));
             } else {
                 self.pending = Some(word.start);
             }
@@ -1195,8 +1204,14 @@ impl Parser<'_> {
 
     /// Names made by expansions inside the compound command just completed: those whose
     /// parameters were given a value in it run.
-    fn judge_deferred(&mut self) {
-        for (at, params) in std::mem::take(&mut self.deferred) {
+    /// At a complete command (`at_end` false) those of function bodies wait for the
+    /// script's end (`at_end`).
+    fn judge_deferred(&mut self, at_end: bool) {
+        for (at, params, until_end) in std::mem::take(&mut self.deferred) {
+            if until_end && !at_end {
+                self.deferred.push((at, params, until_end));
+                continue;
+            }
             if self.pending.is_none() && params.iter().any(|&p| self.param_value(p) != Value::None)
             {
                 self.pending = Some(at);

@@ -2942,3 +2942,31 @@ fn environment_programs_given_input_and_vims_other_assignments_have_values() {
     let file = [garbage, b"let x = $HOME\n!$X -c 'echo x > RAN'\nq!\n"].concat();
     assert_eq!(pacsguard_dicom::find_ex_command(&file), None);
 }
+
+/// Review s11-r10: a command named by an expansion in a function's body was judged when
+/// the definition ended, before the script gave the name a value and called it: dash
+/// ran `sh -c` with no alert. Names in function bodies are judged at the script's end;
+/// one never given a value still runs nothing.
+#[test]
+fn names_in_function_bodies_take_values_given_before_the_call() {
+    let lead = "\u{1}\u{2}binary\u{7f}\n";
+    for case in [
+        "f() { $X -c 'echo RAN'; }\nX=sh; f\n",
+        "f() ( $X -c 'echo RAN' )\nX=sh; f\n",
+        "f() { \"$X\" -c 'echo RAN'; }\nread X <<E\nsh\nE\nf\n",
+    ] {
+        let script = format!("{lead}{case}");
+        assert!(dash_runs(script.as_bytes()), "dash does not run {case:?}");
+        let found = find_shell_command(script.as_bytes());
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{case:?}: {found:?}"
+        );
+    }
+    let case = "f() { $m -c 'echo RAN'; }\nX=sh; f\n";
+    let script = format!("{lead}{case}");
+    assert!(!dash_runs(script.as_bytes()));
+    assert_eq!(find_shell_command(script.as_bytes()), None, "{case:?}");
+}
