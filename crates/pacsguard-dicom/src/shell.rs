@@ -313,8 +313,10 @@ fn vim_sets_shell(bytes: &[u8]) -> Option<usize> {
             && [&b"="[..], b":", b"+=", b"^=", b"-="]
                 .iter()
                 .any(|op| rest.starts_with(op));
-        let by_let = matches!(before, Some(b'&' | b':'))
-            && matches!(rest.trim_ascii_start().first(), Some(b'=' | b'.'));
+        // `&shell`, `&g:shell`, `&l:sh`: not `s:shell` (a variable of the script).
+        let option =
+            before == Some(b'&') || (at >= 3 && matches!(&bytes[at - 3..at], b"&g:" | b"&l:"));
+        let by_let = option && matches!(rest.trim_ascii_start().first(), Some(b'=' | b'.'));
         if !by_set && !by_let {
             return false;
         }

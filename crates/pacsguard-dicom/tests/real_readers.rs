@@ -2970,3 +2970,19 @@ fn names_in_function_bodies_take_values_given_before_the_call() {
     assert!(!dash_runs(script.as_bytes()));
     assert_eq!(find_shell_command(script.as_bytes()), None, "{case:?}");
 }
+
+/// Review s11-r10: a variable of a vim script named `shell` (`let s:shell = ""`, in vim's
+/// own syntax/sh.vim) is not the 'shell' option: an escape after it is judged by the
+/// shell model as before.
+#[test]
+fn a_script_variable_named_shell_is_not_the_shell_option() {
+    for text in [
+        &b"let s:shell = \"\"\n! delc ShFoldFunctions\n"[..],
+        b"let b:is_kornshell= 1\n!open('RAN','w')\n",
+        b"let g:sh = 1\n!open('RAN','w')\n",
+    ] {
+        assert_eq!(pacsguard_dicom::find_ex_command(text), None, "{text:?}");
+    }
+    let text = b"let &l:sh = 'python3'\n!open('RAN','w')\n";
+    assert!(pacsguard_dicom::find_ex_command(text).is_some());
+}
