@@ -127,8 +127,10 @@ const URL_ATTRIBUTES: [&str; 9] = [
 
 /// Other attributes whose value can run script: inline CSS, a `<meta http-equiv=refresh>`
 /// target (Internet Explorer, which mshta is, follows a refresh to a `javascript:` URL),
-/// an `<object>`'s document (`data="data:text/html,…"`).
-const OTHER_ATTRIBUTES: [&str; 3] = ["style", "content", "data"];
+/// an `<object>`'s document (`data="data:text/html,…"`), an `<object>`'s class
+/// (`classid="clsid:…"` of [`ACTIVE_CLASS_IDS`], read with the tokenizer's rules: its
+/// value entity-encoded, after a quoted `>` or a long attribute; review s11-r10).
+const OTHER_ATTRIBUTES: [&str; 4] = ["style", "content", "data", "classid"];
 
 /// URL schemes that run script.
 /// `data:` URLs of documents run their script too, in a frame, object or embed of a web
@@ -572,23 +574,7 @@ fn confirm_needle(text: &[u8], before: &dyn Fn(usize) -> Vec<u8>) -> Option<Stri
 /// in braces and in any case, the attribute name in any case and spaced from its `=`,
 /// its value quoted or not, as the HTML tokenizer reads attributes.
 fn active_class_object(text: &[u8], rest: &[u8], back: &[u8]) -> Option<String> {
-    let guid = rest.trim_ascii_start();
-    let guid = guid.strip_prefix(b"{").unwrap_or(guid);
-    let guid = guid.get(..36)?;
-    let class = ACTIVE_CLASS_IDS
-        .iter()
-        .find(|(id, _)| guid == id.as_slice())
-        .map(|(_, name)| *name)
-        .or_else(|| {
-            let hex = guid.iter().enumerate().all(|(i, b)| {
-                if matches!(i, 8 | 13 | 18 | 23) {
-                    *b == b'-'
-                } else {
-                    b.is_ascii_hexdigit()
-                }
-            });
-            (hex && guid.starts_with(JAVA_PLUGIN_CLASS_PREFIX)).then_some("the Java plug-in")
-        })?;
+    let class = active_class(rest)?;
     let back = back.to_ascii_lowercase();
     let value = back
         .strip_suffix(b"\"")
@@ -620,6 +606,28 @@ fn active_class_object(text: &[u8], rest: &[u8], back: &[u8]) -> Option<String> 
         "an <object> of {class} (\"{}\"): Internet Explorer's engine, which mshta uses, instantiates it and it runs code when the file is rendered as HTML",
         escape_bytes(&shown)
     ))
+}
+
+/// The class of [`ACTIVE_CLASS_IDS`] (or a versioned Java plug-in) that the GUID at the
+/// start of `rest` (lower case, after `clsid:`; in braces or not) names.
+fn active_class(rest: &[u8]) -> Option<&'static str> {
+    let guid = rest.trim_ascii_start();
+    let guid = guid.strip_prefix(b"{").unwrap_or(guid);
+    let guid = guid.get(..36)?;
+    ACTIVE_CLASS_IDS
+        .iter()
+        .find(|(id, _)| guid == id.as_slice())
+        .map(|(_, name)| *name)
+        .or_else(|| {
+            let hex = guid.iter().enumerate().all(|(i, b)| {
+                if matches!(i, 8 | 13 | 18 | 23) {
+                    *b == b'-'
+                } else {
+                    b.is_ascii_hexdigit()
+                }
+            });
+            (hex && guid.starts_with(JAVA_PLUGIN_CLASS_PREFIX)).then_some("the Java plug-in")
+        })
 }
 
 enum Verdict {
@@ -925,6 +933,17 @@ fn active_attribute(whole: &Tag, attribute: &Attribute) -> Option<String> {
             ));
         }
     }
+    if tag == b"object" && name == b"classid" {
+        // `classid="&#99;lsid:…"`: the tokenizer decodes the value before the engine
+        // reads the class (checked with Python's html.parser, as the tests do).
+        let value = url();
+        if let Some(class) = value.strip_prefix(b"clsid:").and_then(active_class) {
+            return Some(format!(
+                "an <object> of {class} ({}): Internet Explorer's engine, which mshta uses, instantiates it and it runs code when the file is rendered as HTML",
+                shown()
+            ));
+        }
+    }
     let url_attribute = URL_ATTRIBUTES.iter().any(|a| a.as_bytes() == name)
         || (tag == b"object" && name == b"data");
     if url_attribute {
@@ -1047,6 +1066,38 @@ mod tests {
             b"text/x-scriptlet is a MIME type",
         ] {
             assert_eq!(find_markup(text), None, "{}", String::from_utf8_lossy(text));
+        }
+    }
+
+    /// Review s11-r10: the class id was looked for only as written (`clsid:` literally,
+    /// its `<object` within 1 KiB before it and no `>` between): an HTML tokenizer (Python's
+    /// html.parser reads each of these as `classid="clsid:AE24…"`) decodes character
+    /// references in the value, reads a `>` inside a quoted value as text, and takes
+    /// attributes of any length before it. Each walked around the alert.
+    #[test]
+    fn class_ids_are_read_with_the_tokenizers_rules() {
+        let padding = "A".repeat(1100);
+        for markup in [
+            "<object classid=\"&#99;lsid:AE24FDAE-03C6-11D1-8B76-0080C744F389\" data=\"http://x/a.sct\">".to_owned(),
+            "<object classid=\"clsid&#58;AE24FDAE-03C6-11D1-8B76-0080C744F389\">".to_owned(),
+            "<object classid=\"clsid&colon;{AE24FDAE-03C6-11D1-8B76-0080C744F389}\">".to_owned(),
+            "<object classid=\"clsid:&#x41;E24FDAE-03C6-11D1-8B76-0080C744F389\">".to_owned(),
+            "<object title=\"a>b\" classid=\"clsid:AE24FDAE-03C6-11D1-8B76-0080C744F389\">".to_owned(),
+            format!("<object data=\"{padding}\" classid=\"clsid:AE24FDAE-03C6-11D1-8B76-0080C744F389\">"),
+        ] {
+            let bytes = [&b"\x00\x01\x02"[..], markup.as_bytes()].concat();
+            let found = find_markup(&bytes).expect(&markup);
+            assert_eq!(found.severity, Severity::Alert, "{found:?}");
+            assert!(found.detail.contains("an <object> of the DHTML scriptlet"), "{}", found.detail);
+            let wide: Vec<u8> = bytes.iter().flat_map(|&b| [b, 0]).collect();
+            assert!(find_active_markup(&wide).is_some(), "UTF-16 {markup}");
+        }
+        for text in [
+            "<object classid=\"&#99;lsid:72C24DD5-D70A-438B-8A42-98424B88AFB8\">",
+            "<embed classid=\"&#99;lsid:AE24FDAE-03C6-11D1-8B76-0080C744F389\">",
+            "<object classid=\"java:Evil.class\">",
+        ] {
+            assert_eq!(find_markup(text.as_bytes()), None, "{text}");
         }
     }
 

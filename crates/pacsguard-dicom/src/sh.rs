@@ -348,6 +348,7 @@ impl<'a> Parser<'a> {
             pos: 0,
             command_start: true,
             redirect: false,
+            input_redirect: false,
             heredoc_word: None,
             heredocs: Vec::new(),
             continued: false,
@@ -375,6 +376,7 @@ impl<'a> Parser<'a> {
             for_name: false,
             assigner: None,
             deferred: Vec::new(),
+            functions: false,
         }
     }
 }
@@ -429,6 +431,8 @@ struct Parser<'a> {
     command_start: bool,
     /// A redirection operator waits for its word.
     redirect: bool,
+    /// The redirection being read is of the input (`<`, `<<`, `<&`, `<>`).
+    input_redirect: bool,
     /// `<<` (or `<<-`, `true`) waits for its delimiter word.
     heredoc_word: Option<bool>,
     /// Delimiters (and tab stripping) of the here-documents whose bodies follow the line.
@@ -484,7 +488,12 @@ struct Parser<'a> {
     assigner: Option<Assigner>,
     /// Command names made by expansions without a value yet, inside a compound command
     /// (where they start): judged again when it is complete.
-    deferred: Vec<(usize, Vec<Param>)>,
+    /// `(at, params, until_end)`: `until_end` once a function is defined (its body, and
+    /// what follows, may run after any later assignment: judged at the script's end).
+    deferred: Vec<(usize, Vec<Param>, bool)>,
+    /// A function was defined: a name in its body runs when it is called, after
+    /// assignments later in the script (`f() { $X …; }; X=sh; f`, review s11-r10).
+    functions: bool,
 }
 
 /// A command that runs something once it has an operand (see
@@ -585,7 +594,7 @@ impl Parser<'_> {
         {
             return Ok(None);
         }
-        self.judge_deferred();
+        self.judge_deferred(true);
         self.promote_weak();
         Ok(self.pending)
     }
@@ -635,7 +644,7 @@ impl Parser<'_> {
         if self.continued || self.depth > 0 || !self.cases.is_empty() {
             return None;
         }
-        self.judge_deferred();
+        self.judge_deferred(false);
         if let Some(at) = self.pending.take() {
             return Some(at);
         }
@@ -691,8 +700,10 @@ impl Parser<'_> {
             if self.bytes.get(close) != Some(&b')') {
                 return Err(Stop::Syntax);
             }
-            // Its body sees the arguments of each call as positional parameters.
+            // Its body sees the arguments of each call as positional parameters, and
+            // the values given before each call.
             self.positional = true;
+            self.functions = true;
             // Defining a function runs nothing: its name is not a command run here.
             if self.pending == Some(name) {
                 self.pending = None;
@@ -759,6 +770,7 @@ impl Parser<'_> {
             j += 1;
         }
         self.redirect = true;
+        self.input_redirect = bytes[i] == b'<';
         self.line_has_syntax = true;
         self.after_name = None;
         Ok(j)
@@ -772,11 +784,15 @@ impl Parser<'_> {
             }
             self.heredocs.push((word.text.to_vec(), strip_tabs));
             self.redirect = false;
+            self.program_given_input();
             return Ok(());
         }
         if self.redirect {
             self.redirect = false;
             self.line_has_syntax = true;
+            if std::mem::take(&mut self.input_redirect) && self.written(word) {
+                self.program_given_input();
+            }
             // `cat >/etc/x` writes the file's input there (`sh < file`); a `sh -c`
             // string has no such input: `!mv>x` does nothing.
             if self.weak_current && !self.context.operand_needed && self.written(word) {
@@ -883,19 +899,32 @@ impl Parser<'_> {
         Ok(())
     }
 
+    /// What a builtin named by `word` gives a value to. A quoted or escaped name still
+    /// runs the builtin (`"read" X`, `\set -- …`: only reserved words lose their meaning
+    /// when quoted, checked with dash), and so does one after `command` (review s11-r10).
+    /// `getopts` also gives `OPTARG` the option's argument.
+    fn builtin(&mut self, word: &Word) {
+        if word.dynamic {
+            return;
+        }
+        match &*word.text {
+            b"export" | b"readonly" | b"local" | b"declare" | b"typeset" => {
+                self.assigner = Some(Assigner::Assignments);
+            }
+            b"read" => self.assigner = Some(Assigner::Names),
+            b"getopts" => {
+                self.assigner = Some(Assigner::Names);
+                self.valued.give(b"OPTARG");
+            }
+            b"set" => self.positional = true,
+            _ => {}
+        }
+    }
+
     /// The word that names the command: what it says about its operands, and whether it
     /// is one to report.
     fn name(&mut self, word: &Word) {
-        if !word.quoted && !word.dynamic {
-            match &*word.text {
-                b"export" | b"readonly" | b"local" | b"declare" | b"typeset" => {
-                    self.assigner = Some(Assigner::Assignments);
-                }
-                b"read" | b"getopts" => self.assigner = Some(Assigner::Names),
-                b"set" => self.positional = true,
-                _ => {}
-            }
-        }
+        self.builtin(word);
         self.judge(word);
         // Unquoted expansions without a value and nothing else: no field is left.
         self.name_vanished = word.param
@@ -990,6 +1019,7 @@ impl Parser<'_> {
                 || is_assignment(&word.text);
             if !option {
                 self.wrapped = false;
+                self.builtin(word); // `command read X`, `command set -- …`
                 self.judge(word);
             }
         }
@@ -1088,7 +1118,8 @@ impl Parser<'_> {
         {
             // `while :; do $x; x=sh; done`: a later turn has the value.
             if self.deferred.len() < DEFERRED_KEPT {
-                self.deferred.push((word.start, word.params.clone()));
+                self.deferred
+                    .push((word.start, word.params.clone(), self.functions));
             } else {
                 self.pending = Some(word.start);
             }
@@ -1173,8 +1204,14 @@ impl Parser<'_> {
 
     /// Names made by expansions inside the compound command just completed: those whose
     /// parameters were given a value in it run.
-    fn judge_deferred(&mut self) {
-        for (at, params) in std::mem::take(&mut self.deferred) {
+    /// At a complete command (`at_end` false) those of function bodies wait for the
+    /// script's end (`at_end`).
+    fn judge_deferred(&mut self, at_end: bool) {
+        for (at, params, until_end) in std::mem::take(&mut self.deferred) {
+            if until_end && !at_end {
+                self.deferred.push((at, params, until_end));
+                continue;
+            }
             if self.pending.is_none() && params.iter().any(|&p| self.param_value(p) != Value::None)
             {
                 self.pending = Some(at);
@@ -1212,6 +1249,21 @@ impl Parser<'_> {
             .unwrap_or_default()
             .iter()
             .all(|&b| (b' '..=b'~').contains(&b) || b == b'\t' || b == b'\n')
+    }
+
+    /// The command being read gets its input from the script (`$SHELL <<E`, `$SHELL <
+    /// ./x`): a shell named by the environment then runs that input (review s11-r10:
+    /// checked with dash). Not in a `sh -c` string (vim's `:!`), whose here-documents
+    /// cannot hold a line.
+    fn program_given_input(&mut self) {
+        if self.context.operand_needed {
+            return;
+        }
+        if let Some(candidate) = self.program_candidate.take()
+            && self.pending.is_none()
+        {
+            self.pending = Some(candidate.at);
+        }
     }
 
     /// An operand (written as text) of the command being read.

@@ -218,6 +218,7 @@ pub fn find_ex_command(bytes: &[u8]) -> Option<Command> {
     let weak = |name: &[u8]| listed(&WEAK, name);
     let wrapper = |name: &[u8]| listed(&WRAPPERS, name);
     let vim_environment = vim_sets_environment(bytes);
+    let vim_shell = vim_sets_shell(bytes);
     let mut modelled = 0usize;
     for bang in memchr::memchr_iter(b'!', bytes) {
         // Pixel data holds a `!` every ~70 bytes; the byte before most of them can end
@@ -244,6 +245,17 @@ pub fn find_ex_command(bytes: &[u8]) -> Option<Command> {
                 ),
             });
         }
+        if let Some(set) = vim_shell.filter(|&set| set < bang && is_command_text(line)) {
+            return Some(Command {
+                offset: bang,
+                interpreter: "ex",
+                severity: Severity::Alert,
+                detail: format!(
+                    "an ex shell escape (\"{}\") after vim's 'shell' option is set (at offset {set}): vim hands the line to that program, whatever it is, when the file is fed to it as commands (vim -es < file)",
+                    line_excerpt(bytes, bang)
+                ),
+            });
+        }
         let context = ex_context(vim_environment, bang);
         if let Some(sh::Outcome::Runs(_)) =
             sh::first_command_in(line, &is_strong, &weak, &wrapper, context)
@@ -259,7 +271,7 @@ pub fn find_ex_command(bytes: &[u8]) -> Option<Command> {
             });
         }
     }
-    find_vim_string_command(bytes, vim_environment)
+    find_vim_string_command(bytes, vim_environment, vim_shell)
 }
 
 /// Where vim is first told to set an environment variable (`:let $X = …`,
@@ -267,15 +279,72 @@ pub fn find_ex_command(bytes: &[u8]) -> Option<Command> {
 /// `setenv(` and by each `let` followed by blanks and `$`: linear.
 fn vim_sets_environment(bytes: &[u8]) -> Option<usize> {
     let setenv = memchr::memmem::find(bytes, b"setenv(");
-    let let_env = memchr::memmem::find_iter(bytes, b"let").find(|&at| {
-        let rest = &bytes[at + 3..];
-        let blanks = rest
-            .iter()
-            .take_while(|b| matches!(b, b' ' | b'\t'))
-            .count();
-        blanks > 0 && rest.get(blanks) == Some(&b'$')
+    // `let $X = …`, `let$X=…`, `let [$X, $Y] = […]`, `for $X in […]` (review s11-r10:
+    // vim ran each): a `$` among the targets, before the `=` / ` in`, on the same line
+    // or `|` segment, within 64 bytes of it (a bounded look per `let`/`for`).
+    let target_has_env = |at: usize, len: usize| {
+        let rest = &bytes[at + len..bytes.len().min(at + len + 64)];
+        let rest = &rest[..memchr::memchr3(b'\n', b'|', b'=', rest).unwrap_or(rest.len())];
+        let rest = memchr::memmem::find(rest, b" in").map_or(rest, |end| &rest[..end]);
+        memchr::memchr(b'$', rest).is_some()
+    };
+    let let_env = memchr::memmem::find_iter(bytes, b"let").find(|&at| target_has_env(at, 3));
+    let for_env = memchr::memmem::find_iter(bytes, b"for").find(|&at| {
+        bytes.get(at + 3).is_some_and(|b| matches!(b, b' ' | b'\t')) && target_has_env(at, 3)
     });
-    setenv.into_iter().chain(let_env).min()
+    setenv.into_iter().chain(let_env).chain(for_env).min()
+}
+
+/// Where vim's 'shell' option is first set (`:set shell=python3`, `:se sh:perl`,
+/// `:let &shell = …`, also inside an `:exe` string): a later `:!` or `system()` hands its
+/// text to that program as `{shell} -c {text}`, which the shell model cannot judge
+/// (review s11-r10: `:set shell=python3` then `:!open('RAN','w')` ran Python under
+/// `vim -es -u NONE`). Found by `sh` after a blank or `&`, then `ell` or not, then an
+/// assignment, on a line (or `|` segment) holding a `set`/`let` word before it: linear.
+fn vim_sets_shell(bytes: &[u8]) -> Option<usize> {
+    memchr::memmem::find_iter(bytes, b"sh").find(|&at| {
+        let before = at.checked_sub(1).map(|i| bytes[i]);
+        let mut end = at + 2;
+        if bytes[end..].starts_with(b"ell") {
+            end += 3;
+        }
+        let rest = &bytes[end..];
+        let by_set = matches!(before, Some(b' ' | b'\t'))
+            && [&b"="[..], b":", b"+=", b"^=", b"-="]
+                .iter()
+                .any(|op| rest.starts_with(op));
+        // `&shell`, `&g:shell`, `&l:sh`: not `s:shell` (a variable of the script).
+        let option =
+            before == Some(b'&') || (at >= 3 && matches!(&bytes[at - 3..at], b"&g:" | b"&l:"));
+        let by_let = option && matches!(rest.trim_ascii_start().first(), Some(b'=' | b'.'));
+        if !by_set && !by_let {
+            return false;
+        }
+        // The command of the line (or of its `|` segment) sets it.
+        let start = bytes[..at]
+            .iter()
+            .rposition(|&b| matches!(b, b'\n' | b'|'))
+            .map_or(0, |i| i + 1);
+        let words = bytes[start..at]
+            .split(|&b| matches!(b, b' ' | b'\t' | b':' | b'"' | b'\'' | b'&'))
+            .filter(|w| !w.is_empty());
+        let setters: &[&[u8]] = if by_set {
+            &[b"se", b"set", b"setg", b"setglobal", b"setl", b"setlocal"]
+        } else {
+            &[b"let"]
+        };
+        words.into_iter().any(|w| setters.contains(&w))
+    })
+}
+
+/// Whether an escape's line holds a command written as text: what a program other than
+/// the shell would be given.
+fn is_command_text(line: &[u8]) -> bool {
+    let line = line.trim_ascii();
+    !line.is_empty()
+        && line
+            .iter()
+            .all(|&b| (b' '..=b'~').contains(&b) || b == b'\t' || b == b'\r')
 }
 
 /// What a shell escape at `at` runs in: vim's `:!` hands the line to `$SHELL -c`, where
@@ -297,7 +366,11 @@ fn ex_context(vim_environment: Option<usize>, at: usize) -> sh::Context<'static>
 /// system("cmd")`, `exe '!cmd'` (review s6-r10: vim -es ran them after garbage). The
 /// string is judged by the shell model. Found by `system(` / `systemlist(`; the walk back to the line start goes over the bytes an assignment
 /// or a call can hold and stops at any other (a `(` among them): linear.
-fn find_vim_string_command(bytes: &[u8], vim_environment: Option<usize>) -> Option<Command> {
+fn find_vim_string_command(
+    bytes: &[u8],
+    vim_environment: Option<usize>,
+    vim_shell: Option<usize>,
+) -> Option<Command> {
     let weak = |name: &[u8]| listed(&WEAK, name);
     let wrapper = |name: &[u8]| listed(&WRAPPERS, name);
     let judge = |at: usize, quoted: &[u8]| -> Option<Command> {
@@ -308,6 +381,17 @@ fn find_vim_string_command(bytes: &[u8], vim_environment: Option<usize>) -> Opti
         let body = &quoted[1..];
         let body = &body[..memchr::memchr2(quote, b'\n', body).unwrap_or(body.len())];
         let body = body.strip_prefix(b"!").unwrap_or(body);
+        if vim_shell.is_some_and(|set| set < at) && is_command_text(body) {
+            return Some(Command {
+                offset: at,
+                interpreter: "ex",
+                severity: Severity::Alert,
+                detail: format!(
+                    "a vim command handing a string to the shell (\"{}\") after vim's 'shell' option is set: vim hands it to that program, whatever it is, when the file is fed to it as commands (vim -es < file)",
+                    line_excerpt(bytes, at)
+                ),
+            });
+        }
         let context = ex_context(vim_environment, at);
         match sh::first_command_in(body, &is_strong, &weak, &wrapper, context) {
             Some(sh::Outcome::Runs(_)) => Some(Command {

@@ -2814,3 +2814,175 @@ fn valued_names_at_the_limit_are_followed_and_past_it_every_name_counts() {
         "{past:?}"
     );
 }
+
+/// Review s11-r10: a builtin that gives a name a value counted only when written bare:
+/// `"read" X`, `command read X`, `command set -- …` run the builtin all the same, and
+/// `getopts` gives `OPTARG` the option's argument. Each of these ran `sh -c` under dash
+/// and got no alert once a name's value was required.
+#[test]
+fn quoted_and_wrapped_builtins_and_getopts_give_names_a_value() {
+    let lead = "\u{1}\u{2}binary\u{7f}\n";
+    for case in [
+        "\"read\" X <<E\nsh\nE\n$X -c 'echo RAN'\n",
+        "command read X <<E\nsh\nE\n$X -c 'echo RAN'\n",
+        "\"set\" -- sh; $1 -c 'echo RAN'\n",
+        "command set -- sh; $1 -c 'echo RAN'\n",
+        "set -- -a sh; getopts a: o; $OPTARG -c 'echo RAN'\n",
+        "getopts o: X -o sh; $OPTARG -c 'echo RAN'\n",
+    ] {
+        let script = format!("{lead}{case}");
+        assert!(dash_runs(script.as_bytes()), "dash does not run {case:?}");
+        let found = find_shell_command(script.as_bytes());
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{case:?}: {found:?}"
+        );
+    }
+    // Without the builtin, OPTARG is unset and runs nothing.
+    let script = format!("{lead}$OPTARG -c 'echo RAN'\n");
+    assert!(!dash_runs(script.as_bytes()));
+    assert_eq!(find_shell_command(script.as_bytes()), None);
+}
+
+/// Review s11-r10: vim hands a `:!` line to its 'shell' option (`{shell} -c {line}`), and
+/// the file itself can set that option first: after `:set shell=python3` the line is
+/// Python, which the shell model reads as no command at all. Each case is run by vim
+/// first; an escape after the option is set counts whatever its text, one before it (or
+/// a `:set` of another option) is judged by the shell model as before.
+#[test]
+fn an_escape_after_vims_shell_option_is_set_counts_whatever_it_runs() {
+    let garbage = b"\0\0\0DICM\x02\0\x01\0OB\0\0\x01\x02\n\x7f\x80 garbage\n".as_slice();
+    let vim = |escape: &[u8]| {
+        let file = [garbage, escape, b"q!\n"].concat();
+        let ran = Path::new("/usr/bin/vim").exists()
+            && runs_in_dir("vim", &["-es", "-u", "NONE", "-i", "NONE"], &file, &[]);
+        (file, ran)
+    };
+    for escape in [
+        &b"set shell=python3\n!open('RAN','w')\n"[..],
+        b"set sh=python3 shcf=-c\n!open('RAN','w')\n",
+        b"se nocp sh:python3\n!open('RAN','w')\n",
+        b"let &shell = 'python3'\n!open('RAN','w')\n",
+        b"let &g:sh='python3'\n!open('RAN','w')\n",
+        b"exe \"set sh=python3\"\n!open('RAN','w')\n",
+        b"set shell=python3 | !open('RAN','w')\n",
+        b"set shell=perl shcf=-e\nexe \"!open(F,'>RAN')\"\n",
+    ] {
+        let (file, ran) = vim(escape);
+        assert!(
+            ran || !Path::new("/usr/bin/vim").exists(),
+            "vim did not run {escape:?}"
+        );
+        let found = pacsguard_dicom::find_ex_command(&file);
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{escape:?}: {found:?}"
+        );
+    }
+    for escape in [
+        &b"!open('RAN','w')\n"[..],
+        b"set shiftwidth=4\n!open('RAN','w')\n",
+        b"!open('RAN','w')\nset shell=python3\n",
+    ] {
+        let (file, ran) = vim(escape);
+        assert!(!ran, "vim runs {escape:?}");
+        assert_eq!(pacsguard_dicom::find_ex_command(&file), None, "{escape:?}");
+    }
+}
+
+/// Review s11-r10: once a command named by an expansion needed a value, two ways of
+/// giving one were missed. A shell named by the environment given its input by the
+/// script (`$SHELL <<E`) runs that input, with no operand (dash); and vim sets an
+/// environment variable by `let [$X] = […]`, `let$X=…` and `for $X in […]` as well as
+/// by `let $X = …` (vim). Each ran `sh -c` with no alert.
+#[test]
+fn environment_programs_given_input_and_vims_other_assignments_have_values() {
+    let lead = "\u{1}\u{2}binary\u{7f}\n";
+    for case in [
+        "$SHELL<<E\necho RAN\nE\n",
+        "$SHELL < /dev/stdin <<E\necho RAN\nE\n",
+    ] {
+        let script = format!("{lead}{case}");
+        assert!(dash_runs(script.as_bytes()), "dash does not run {case:?}");
+        let found = find_shell_command(script.as_bytes());
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{case:?}: {found:?}"
+        );
+    }
+    let garbage = b"\0\0\0DICM\x02\0\x01\0OB\0\0\x01\x02\n\x7f\x80 garbage\n".as_slice();
+    for escape in [
+        &b"let [$X] = ['sh']\n!$X -c 'echo x > RAN'\n"[..],
+        b"let [$X, $Y] = ['sh', 'c']\n!$X -$Y 'echo x > RAN'\n",
+        b"let$X='sh'\n!$X -c 'echo x > RAN'\n",
+        b"for $X in ['sh'] | endfor\n!$X -c 'echo x > RAN'\n",
+    ] {
+        let file = [garbage, escape, b"q!\n"].concat();
+        if Path::new("/usr/bin/vim").exists() {
+            assert!(
+                runs_in_dir("vim", &["-es", "-u", "NONE", "-i", "NONE"], &file, &[]),
+                "vim did not run {escape:?}"
+            );
+        }
+        let found = pacsguard_dicom::find_ex_command(&file);
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{escape:?}: {found:?}"
+        );
+    }
+    // A variable of vim's own that is not the environment leaves `$X` unset.
+    let file = [garbage, b"let x = $HOME\n!$X -c 'echo x > RAN'\nq!\n"].concat();
+    assert_eq!(pacsguard_dicom::find_ex_command(&file), None);
+}
+
+/// Review s11-r10: a command named by an expansion in a function's body was judged when
+/// the definition ended, before the script gave the name a value and called it: dash
+/// ran `sh -c` with no alert. Names in function bodies are judged at the script's end;
+/// one never given a value still runs nothing.
+#[test]
+fn names_in_function_bodies_take_values_given_before_the_call() {
+    let lead = "\u{1}\u{2}binary\u{7f}\n";
+    for case in [
+        "f() { $X -c 'echo RAN'; }\nX=sh; f\n",
+        "f() ( $X -c 'echo RAN' )\nX=sh; f\n",
+        "f() { \"$X\" -c 'echo RAN'; }\nread X <<E\nsh\nE\nf\n",
+    ] {
+        let script = format!("{lead}{case}");
+        assert!(dash_runs(script.as_bytes()), "dash does not run {case:?}");
+        let found = find_shell_command(script.as_bytes());
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{case:?}: {found:?}"
+        );
+    }
+    let case = "f() { $m -c 'echo RAN'; }\nX=sh; f\n";
+    let script = format!("{lead}{case}");
+    assert!(!dash_runs(script.as_bytes()));
+    assert_eq!(find_shell_command(script.as_bytes()), None, "{case:?}");
+}
+
+/// Review s11-r10: a variable of a vim script named `shell` (`let s:shell = ""`, in vim's
+/// own syntax/sh.vim) is not the 'shell' option: an escape after it is judged by the
+/// shell model as before.
+#[test]
+fn a_script_variable_named_shell_is_not_the_shell_option() {
+    for text in [
+        &b"let s:shell = \"\"\n! delc ShFoldFunctions\n"[..],
+        b"let b:is_kornshell= 1\n!open('RAN','w')\n",
+        b"let g:sh = 1\n!open('RAN','w')\n",
+    ] {
+        assert_eq!(pacsguard_dicom::find_ex_command(text), None, "{text:?}");
+    }
+    let text = b"let &l:sh = 'python3'\n!open('RAN','w')\n";
+    assert!(pacsguard_dicom::find_ex_command(text).is_some());
+}
