@@ -1685,3 +1685,92 @@ fn a_receiver_writing_new_files_slowly_is_waited_for_and_a_rewrite_is_not() {
         "{about:#?}"
     );
 }
+
+/// Review s11-r11: a PACS that opens many stored images read-write at once and
+/// writes their headers back unchanged (the same bytes) changed nothing: no
+/// `ransomware-suspected` (the mass writer's alert came before anything was judged,
+/// and stood although every file was unchanged).
+#[test]
+fn r11_holding_many_images_rewritten_with_the_same_bytes_raises_no_alert() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 14);
+    let watcher = Watcher::start(&env, &[]);
+    let script = "import os,sys,time\nheld=[]\nfor p in sys.argv[1:]:\n    f=open(p,'r+b',buffering=0)\n    h=f.read(256)\n    f.seek(0)\n    f.write(h)\n    held.append(f)\nprint('held',flush=True)\nfor k in range(6):\n    for f in held:\n        f.seek(0)\n        h=f.read(256)\n        f.seek(0)\n        f.write(h)\n    time.sleep(0.5)\nprint('done',flush=True)\ntime.sleep(2)\n";
+    let mut pacs = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(&paths)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut out = std::io::BufReader::new(pacs.stdout.take().expect("test fixture"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).expect("test fixture");
+    assert_eq!(line.trim(), "held");
+    line.clear();
+    std::io::BufRead::read_line(&mut out, &mut line).expect("test fixture");
+    assert_eq!(line.trim(), "done");
+    let _ = pacs.wait();
+    std::thread::sleep(Duration::from_secs(3));
+    let (_, findings, _) = watcher.stop();
+    // Each file's mtime moved (the append-only policy reports that); nothing else.
+    assert_eq!(count(&findings, "ransomware-suspected"), 0, "{findings:#?}");
+    assert!(
+        findings
+            .iter()
+            .all(|f| f["severity"] == "info" || f["kind"] == "metadata-changed"),
+        "{findings:#?}"
+    );
+}
+
+/// Review s11-r11: a backup tool holding many stored images open read-write and writing
+/// nothing, while a receiver writes a new file slowly (its quiet moments bring passes
+/// over /proc that count the holders), changed nothing: no alarm at all.
+#[test]
+fn r11_holding_many_images_read_write_without_writing_raises_no_alert() {
+    let env = Env::new();
+    configure(
+        &env,
+        "scrub_mb_per_s = 0
+quiet_ms = 100
+",
+    );
+    let paths = image_store(&env, 14);
+    let incoming = env.path("archive/incoming");
+    fs::create_dir_all(&incoming).expect("test fixture");
+    let watcher = Watcher::start(&env, &[]);
+    let source = env.dir.path().join("source.dcm");
+    fs::write(&source, instance(7)).expect("test fixture");
+    let hold = "import sys,time\nheld=[open(p,'r+b') for p in sys.argv[1:]]\nprint('held',flush=True)\ntime.sleep(8)\n";
+    let mut backup = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(hold)
+        .args(&paths)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut out = std::io::BufReader::new(backup.stdout.take().expect("test fixture"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).expect("test fixture");
+    assert_eq!(line.trim(), "held");
+    // The receiver: a slice every 400 ms, 10 slices, then closed.
+    let receive = "import sys,time\ns=open(sys.argv[1],'rb').read()\nd=open(sys.argv[2],'wb',buffering=0)\nstep=len(s)//10+1\nfor k in range(11):\n    d.write(s[k*step:(k+1)*step])\n    time.sleep(0.4)\nd.close()\n";
+    let status = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(receive)
+        .arg(&source)
+        .arg(incoming.join("new.dcm"))
+        .status()
+        .expect("python3 runs");
+    assert!(status.success());
+    let _ = backup.wait();
+    let arrived = watcher.wait(Duration::from_secs(20), |f, _| {
+        tally(f, &env.tree)
+            .contains_key(&("added".to_string(), "archive/incoming/new.dcm".to_string()))
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(arrived, "{findings:#?}\n{stderr}");
+    assert_no_alarm(&findings);
+}

@@ -25,7 +25,7 @@
 //! written without a close within [`MASS_WRITER_WINDOW`], at most every
 //! [`CENSUS_INTERVAL`]: nothing is added while guarded images are left alone.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -154,6 +154,11 @@ pub struct MassWriters {
     /// their files are not waited for. Not alerted on their own: each rewrite is
     /// verified at once and counted by the ransomware detector, which names them.
     rewriters: BoundedMap<(u32, u64), String>,
+    /// Mass writers found holding stored images whose alert waits for a first change
+    /// among the files they hold (review s11-r11: a PACS or backup tool holding many
+    /// images read-write and writing nothing, or the same bytes, is no ransomware), with
+    /// the files each was found holding; oldest first, at most [`MAX_MASS_WRITERS`].
+    unconfirmed: VecDeque<(Process, HashSet<PathBuf>)>,
 }
 
 impl Default for MassWriters {
@@ -164,6 +169,7 @@ impl Default for MassWriters {
             rewrites: BoundedMap::new(MAX_TRACKED_PROCESSES),
             found: BoundedMap::new(MAX_MASS_WRITERS),
             rewriters: BoundedMap::new(MAX_MASS_WRITERS),
+            unconfirmed: VecDeque::new(),
         }
     }
 }
@@ -239,6 +245,45 @@ impl MassWriters {
     pub fn rewrites_en_masse(&mut self, process: &Process) {
         self.rewriters
             .insert((process.pid, process.started), process.describe());
+    }
+
+    /// `process`, a mass writer holding `files`, is alerted once one of the files it
+    /// holds is found changed (see [`MassWriters::confirmed_by`]); found again, the
+    /// files it holds now are added. Full, the oldest waiting is dropped (its files are
+    /// each judged and counted by the ransomware detector all the same).
+    pub fn await_change(&mut self, process: &Process, files: &[PathBuf]) {
+        let key = (process.pid, process.started);
+        if let Some((_, held)) = self
+            .unconfirmed
+            .iter_mut()
+            .find(|(p, _)| (p.pid, p.started) == key)
+        {
+            held.extend(files.iter().cloned());
+            return;
+        }
+        if self.unconfirmed.len() >= MAX_MASS_WRITERS {
+            self.unconfirmed.pop_front();
+        }
+        self.unconfirmed
+            .push_back((process.clone(), files.iter().cloned().collect()));
+    }
+
+    /// The mass writers waiting for a change that hold `path`, each with the files it
+    /// was found holding: `path` was found changed, so they are alerted now (once).
+    pub fn confirmed_by(&mut self, path: &Path) -> Vec<(Process, Vec<PathBuf>)> {
+        if self.unconfirmed.is_empty() {
+            return Vec::new();
+        }
+        let mut confirmed = Vec::new();
+        self.unconfirmed.retain(|(process, held)| {
+            if held.contains(path) {
+                confirmed.push((process.clone(), held.iter().cloned().collect()));
+                false
+            } else {
+                true
+            }
+        });
+        confirmed
     }
 
     /// How a mass writer found earlier is named, if `pid` is (still) one.

@@ -2247,6 +2247,9 @@ impl<'a> Guard<'a> {
             let alerts = self.detector.observe(&spec.path, &findings, &evidence, now);
             findings.extend(alerts);
         }
+        // A mass writer is alerted at the first change among the files it holds.
+        let mass = self.mass_alerts(&findings);
+        findings.extend(mass);
         self.publish(&findings, now)?;
 
         for rel in rels {
