@@ -159,6 +159,9 @@ pub struct MassWriters {
     /// images read-write and writing nothing, or the same bytes, is no ransomware), with
     /// the files each was found holding; oldest first, at most [`MAX_MASS_WRITERS`].
     unconfirmed: VecDeque<(Process, HashSet<PathBuf>)>,
+    /// The mass writers alerted (by pid and start time): each is alerted once, however
+    /// often a census finds it again.
+    alerted: BoundedMap<(u32, u64), ()>,
 }
 
 impl Default for MassWriters {
@@ -170,6 +173,7 @@ impl Default for MassWriters {
             found: BoundedMap::new(MAX_MASS_WRITERS),
             rewriters: BoundedMap::new(MAX_MASS_WRITERS),
             unconfirmed: VecDeque::new(),
+            alerted: BoundedMap::new(MAX_MASS_WRITERS),
         }
     }
 }
@@ -253,6 +257,9 @@ impl MassWriters {
     /// each judged and counted by the ransomware detector all the same).
     pub fn await_change(&mut self, process: &Process, files: &[PathBuf]) {
         let key = (process.pid, process.started);
+        if self.alerted.contains(&key) {
+            return;
+        }
         if let Some((_, held)) = self
             .unconfirmed
             .iter_mut()
@@ -277,6 +284,7 @@ impl MassWriters {
         let mut confirmed = Vec::new();
         self.unconfirmed.retain(|(process, held)| {
             if held.contains(path) {
+                self.alerted.insert((process.pid, process.started), ());
                 confirmed.push((process.clone(), held.iter().cloned().collect()));
                 false
             } else {
@@ -349,6 +357,38 @@ mod tests {
             assert_eq!(m.rewrote(8, &file(100 + i), later), None);
         }
         assert!(m.rewrote(8, &file(200), later).is_some());
+    }
+
+    /// Review s11-r11: a mass writer is alerted at the first change among the files it
+    /// holds, once (found again by later passes, it is not alerted again); a change to a
+    /// file it does not hold says nothing of it; files found on a later pass count.
+    #[test]
+    fn a_mass_writer_is_alerted_once_at_the_first_change_among_its_files() {
+        let mut m = MassWriters::default();
+        let process = Process {
+            pid: 7,
+            started: 1,
+            comm: "x".into(),
+            exe: None,
+            uid: None,
+        };
+        let file = |i: usize| PathBuf::from(format!("/srv/pacs/{i}.dcm"));
+        let files: Vec<PathBuf> = (0..MASS_WRITER_FILES).map(file).collect();
+        m.await_change(&process, &files);
+        assert!(m.confirmed_by(&file(100)).is_empty());
+        m.await_change(&process, &[file(100)]);
+        let confirmed = m.confirmed_by(&file(100));
+        assert_eq!(confirmed.len(), 1);
+        assert_eq!(confirmed[0].1.len(), MASS_WRITER_FILES + 1);
+        m.await_change(&process, &files);
+        assert!(m.confirmed_by(&file(0)).is_empty(), "alerted once");
+        // The same pid started again is another process.
+        let again = Process {
+            started: 2,
+            ..process
+        };
+        m.await_change(&again, &files);
+        assert_eq!(m.confirmed_by(&file(3)).len(), 1);
     }
 
     /// The boundary of MASS_WRITER_FILES for files written without a close: one under
