@@ -1774,3 +1774,49 @@ quiet_ms = 100
     assert!(arrived, "{findings:#?}\n{stderr}");
     assert_no_alarm(&findings);
 }
+
+/// Review s11-r11 (held): an encryptor that removes each stored image and writes its
+/// encrypted replacement at the same path (a new inode), six files a process (no mass
+/// writer), keeping them open and growing them by a byte a second, does not have them
+/// waited for as arrivals (up to MAX_ARRIVAL_WAIT): each file is judged within the
+/// writer wait.
+#[test]
+fn r11_stored_images_replaced_by_new_inodes_kept_growing_are_judged_at_the_writer_wait() {
+    let env = Env::new();
+    configure(
+        &env,
+        "scrub_mb_per_s = 0\nquiet_ms = 100\nwriter_wait_seconds = 3\n",
+    );
+    let paths = image_store(&env, 12);
+    let watcher = Watcher::start(&env, &[]);
+    let script = "import os,sys,time\nheld=[]\nfor p in sys.argv[1:]:\n    n=os.path.getsize(p)\n    os.unlink(p)\n    f=open(p,'wb',buffering=0)\n    f.write(os.urandom(n))\n    held.append(f)\nprint('encrypted',flush=True)\nwhile True:\n    for f in held:\n        f.write(b'x')\n    time.sleep(1)\n";
+    // Six files a process: no mass writer.
+    let mut attackers = Vec::new();
+    for chunk in paths.chunks(6) {
+        let mut attacker = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .args(chunk)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let mut out = std::io::BufReader::new(attacker.stdout.take().expect("test fixture"));
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut out, &mut line).expect("test fixture");
+        assert_eq!(line.trim(), "encrypted");
+        attackers.push(attacker);
+    }
+    // An upper bound for failure only: the writer wait is 3 s, the debounce 100 ms.
+    let seen = watcher.wait(Duration::from_secs(30), |f, _| {
+        count(f, "no-longer-dicom") >= paths.len()
+    });
+    let mut still_held = true;
+    for attacker in &mut attackers {
+        still_held &= attacker.try_wait().expect("test fixture").is_none();
+        let _ = attacker.kill();
+        let _ = attacker.wait();
+    }
+    let (_, findings, stderr) = watcher.stop();
+    assert!(still_held);
+    assert!(seen, "{findings:#?}\n{stderr}");
+}
