@@ -10,7 +10,7 @@ use pacsguard_events::{Finding, FindingKind, Severity, escape_path};
 use pacsguard_fs::EntryType;
 use pacsguard_profile::Policy;
 
-use super::mass_writers::{MASS_WRITER_FILES, MassWriters, Process};
+use super::mass_writers::{MASS_WRITER_FILES, Process};
 use super::ransomware::MAX_EVIDENCE_PATHS;
 use super::{Guard, writers};
 use crate::error::EngineError;
@@ -39,6 +39,19 @@ impl Guard<'_> {
                     && v.entry(&rel).is_some_and(|e| e.kind == EntryType::File)
             })
         })
+    }
+
+    /// Whether the view holds `path` (whatever it is, whatever the policy): a file
+    /// written there is no arrival, whatever its inode (review s11-r11: a stored image
+    /// unlinked and written again under its path is a new inode, and was waited for as a
+    /// new file as long as its writer grew it, up to MAX_ARRIVAL_WAIT).
+    pub(super) fn in_view(&self, path: &Path) -> bool {
+        let Some((index, rel)) = self.root_of(path) else {
+            return false;
+        };
+        self.views
+            .lock()
+            .is_ok_and(|views| views.get(index).is_some_and(|v| v.entry(&rel).is_some()))
     }
 
     /// One pass over `/proc` (see [`writers::other_writers`]): who holds `wanted` open
@@ -106,19 +119,24 @@ impl Guard<'_> {
     }
 
     /// The processes of a pass holding [`MASS_WRITER_FILES`] or more stored images open
-    /// for writing, each file checked to be the guarded file still (an inode the view
-    /// knew may have been freed and reused by a new file since).
+    /// for writing, alone or with the other processes of their user (review s11-r11: an
+    /// encryptor spreading its descriptors over processes of nine files each was judged
+    /// after the writer wait, ~40 s, as before issue 11); each file checked to be the
+    /// guarded file still (an inode the view knew may have been freed and reused by a new
+    /// file since). A process whose user cannot be read counts alone.
     pub(super) fn mass_holders(&self, holders: &HashMap<u32, Vec<(u64, u64)>>) -> Vec<MassHolder> {
         use std::os::unix::fs::MetadataExt as _;
-        let over = MassWriters::over_the_limit(holders);
-        if over.is_empty() {
+        let total: usize = holders.values().map(Vec::len).sum();
+        if total < MASS_WRITER_FILES {
             return Vec::new();
         }
         let Ok(inodes) = self.inodes.read() else {
             return Vec::new();
         };
-        let mut found = Vec::new();
-        for (pid, _) in over {
+        let mut pids: Vec<u32> = holders.keys().copied().collect();
+        pids.sort_unstable();
+        let mut each: Vec<(Process, Vec<PathBuf>)> = Vec::new();
+        for pid in pids {
             let files: Vec<PathBuf> = holders[&pid]
                 .iter()
                 .filter_map(|key| {
@@ -127,15 +145,36 @@ impl Guard<'_> {
                     ((meta.dev(), meta.ino()) == *key).then(|| path.clone())
                 })
                 .collect();
-            if files.len() < MASS_WRITER_FILES {
+            if files.is_empty() {
                 continue;
             }
             // Gone already: its files were each closed, and are verified as they come.
             if let Some(process) = Process::of(pid) {
-                found.push(MassHolder { process, files });
+                each.push((process, files));
             }
         }
-        found
+        // Distinct files per user: a child inheriting its parent's descriptors holds
+        // the same files, not more.
+        let mut per_user: HashMap<u32, HashSet<&PathBuf>> = HashMap::new();
+        for (process, files) in &each {
+            if let Some((real, _)) = process.uid {
+                per_user.entry(real).or_default().extend(files.iter());
+            }
+        }
+        let over: Vec<bool> = each
+            .iter()
+            .map(|(process, files)| {
+                files.len() >= MASS_WRITER_FILES
+                    || process.uid.is_some_and(|(real, _)| {
+                        per_user.get(&real).map_or(0, HashSet::len) >= MASS_WRITER_FILES
+                    })
+            })
+            .collect();
+        each.into_iter()
+            .zip(over)
+            .filter(|(_, over)| *over)
+            .map(|((process, files), _)| MassHolder { process, files })
+            .collect()
     }
 
     /// How `pid` is named if it is a mass writer: found by this pass (`mass`) or before.
@@ -275,8 +314,13 @@ impl Guard<'_> {
             .map(|p| escape_path(p))
             .collect::<Vec<_>>()
             .join(", ");
+        let together = if files.len() < MASS_WRITER_FILES {
+            " (with the other processes of its user, MASS_WRITER_FILES or more)"
+        } else {
+            ""
+        };
         let mut detail = format!(
-            "{} holds {} guarded files of append-only roots open for writing at once \
+            "{} holds {} guarded files of append-only roots open for writing at once{together} \
              (MASS_WRITER_FILES {MASS_WRITER_FILES}): an image store's receiver writes a few \
              new files, it does not hold the stored ones; its files are judged as they \
              stand, without waiting for it to let go; one of them is changed ({} {}); e.g. {examples}",

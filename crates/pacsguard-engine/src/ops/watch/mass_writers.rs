@@ -25,7 +25,7 @@
 //! written without a close within [`MASS_WRITER_WINDOW`], at most every
 //! [`CENSUS_INTERVAL`]: nothing is added while guarded images are left alone.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -227,8 +227,12 @@ impl MassWriters {
     }
 
     /// The processes of a census holding [`MASS_WRITER_FILES`] or more guarded files
-    /// open for writing, each with how many.
-    pub fn over_the_limit<K>(holders: &HashMap<u32, Vec<K>>) -> Vec<(u32, usize)> {
+    /// open for writing, each with how many (alone: the watcher counts a user's
+    /// processes together, see `Guard::mass_holders`).
+    #[cfg(test)]
+    pub fn over_the_limit<K>(
+        holders: &std::collections::HashMap<u32, Vec<K>>,
+    ) -> Vec<(u32, usize)> {
         let mut over: Vec<(u32, usize)> = holders
             .iter()
             .filter(|(_, files)| files.len() >= MASS_WRITER_FILES)

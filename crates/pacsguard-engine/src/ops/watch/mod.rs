@@ -1821,6 +1821,13 @@ impl<'a> Guard<'a> {
         if candidates.is_empty() {
             return Ok(());
         }
+        // A new inode under a path the view holds (the stored image unlinked and written
+        // again) is a rewrite, judged at the writer wait, not an arrival.
+        for (path, _, arriving) in candidates.values_mut() {
+            if *arriving && self.in_view(path) {
+                *arriving = false;
+            }
+        }
         // One pass per WRITER_SCAN_INTERVAL: the files of the turns in between wait for it.
         if let Some(last) = self.last_writer_scan {
             let since = now.duration_since(last);
