@@ -9,14 +9,17 @@
 //! So a process is a *mass writer* when either
 //! * a pass over `/proc` finds it holding [`MASS_WRITER_FILES`] or more guarded files of
 //!   append-only roots (known to the view, not arrivals of this run) open for writing at
-//!   once; or
+//!   once, alone or with the other processes of its user (one spreading its
+//!   descriptors over processes of nine is counted whole); or
 //! * fanotify saw it close [`MASS_WRITER_FILES`] or more such files after writing them
 //!   within [`MASS_WRITER_WINDOW`].
 //!
 //! That is evidence in itself: every file it holds or wrote is judged as it stands,
 //! without waiting for it (or any other holder) to let go. A process holding them is
 //! named in one `ransomware-suspected` alert (pid, executable, user, from `/proc`)
-//! before any content is judged; the rewrites of one that closed them are each judged
+//! once one of the files it holds is judged changed (review s11-r11: a backup tool or a
+//! PACS holding many images read-write and changing nothing is no ransomware); the
+//! rewrites of one that closed them are each judged
 //! at once and counted by the ransomware detector, whose alert names it. Detection only
 //! reports: it never stops the process.
 //!
