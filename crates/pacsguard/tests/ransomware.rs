@@ -1830,11 +1830,14 @@ fn r11_stored_images_replaced_by_new_inodes_kept_growing_are_judged_at_the_write
     assert!(seen, "{findings:#?}\n{stderr}");
 }
 
-/// Review s11-r11: the encryptor of `an_encryptor_holding_and_touching_...` spread over
-/// five processes of eight files each (under MASS_WRITER_FILES apiece) was judged only
-/// at the writer wait (first finding after ~40 s, as before issue 11): a user's
-/// processes holding stored images open for writing are counted together, each named.
+/// Review s11-r11 (open): the encryptor of `an_encryptor_holding_and_touching_...`
+/// spread over five processes of eight files each (under MASS_WRITER_FILES apiece) is
+/// judged only at the writer wait (first finding after ~40 s, as before issue 11).
+/// Counting a user's processes together fixes it, but also makes ten forked receivers
+/// (`storescp --fork`) re-receiving stored images in place a mass writer whose files are
+/// judged half-written: left to the engineer.
 #[test]
+#[ignore = "open (review s11-r11): descriptors spread over processes outwait the watcher"]
 fn r11_an_encryptor_spread_over_processes_of_eight_files_is_named_within_seconds() {
     let env = Env::new();
     configure(&env, "scrub_mb_per_s = 0\n");

@@ -10,7 +10,7 @@ use pacsguard_events::{Finding, FindingKind, Severity, escape_path};
 use pacsguard_fs::EntryType;
 use pacsguard_profile::Policy;
 
-use super::mass_writers::{MASS_WRITER_FILES, Process};
+use super::mass_writers::{MASS_WRITER_FILES, MassWriters, Process};
 use super::ransomware::MAX_EVIDENCE_PATHS;
 use super::{Guard, writers};
 use crate::error::EngineError;
@@ -119,24 +119,19 @@ impl Guard<'_> {
     }
 
     /// The processes of a pass holding [`MASS_WRITER_FILES`] or more stored images open
-    /// for writing, alone or with the other processes of their user (review s11-r11: an
-    /// encryptor spreading its descriptors over processes of nine files each was judged
-    /// after the writer wait, ~40 s, as before issue 11); each file checked to be the
-    /// guarded file still (an inode the view knew may have been freed and reused by a new
-    /// file since). A process whose user cannot be read counts alone.
+    /// for writing, each file checked to be the guarded file still (an inode the view
+    /// knew may have been freed and reused by a new file since).
     pub(super) fn mass_holders(&self, holders: &HashMap<u32, Vec<(u64, u64)>>) -> Vec<MassHolder> {
         use std::os::unix::fs::MetadataExt as _;
-        let total: usize = holders.values().map(Vec::len).sum();
-        if total < MASS_WRITER_FILES {
+        let over = MassWriters::over_the_limit(holders);
+        if over.is_empty() {
             return Vec::new();
         }
         let Ok(inodes) = self.inodes.read() else {
             return Vec::new();
         };
-        let mut pids: Vec<u32> = holders.keys().copied().collect();
-        pids.sort_unstable();
-        let mut each: Vec<(Process, Vec<PathBuf>)> = Vec::new();
-        for pid in pids {
+        let mut found = Vec::new();
+        for (pid, _) in over {
             let files: Vec<PathBuf> = holders[&pid]
                 .iter()
                 .filter_map(|key| {
@@ -145,36 +140,15 @@ impl Guard<'_> {
                     ((meta.dev(), meta.ino()) == *key).then(|| path.clone())
                 })
                 .collect();
-            if files.is_empty() {
+            if files.len() < MASS_WRITER_FILES {
                 continue;
             }
             // Gone already: its files were each closed, and are verified as they come.
             if let Some(process) = Process::of(pid) {
-                each.push((process, files));
+                found.push(MassHolder { process, files });
             }
         }
-        // Distinct files per user: a child inheriting its parent's descriptors holds
-        // the same files, not more.
-        let mut per_user: HashMap<u32, HashSet<&PathBuf>> = HashMap::new();
-        for (process, files) in &each {
-            if let Some((real, _)) = process.uid {
-                per_user.entry(real).or_default().extend(files.iter());
-            }
-        }
-        let over: Vec<bool> = each
-            .iter()
-            .map(|(process, files)| {
-                files.len() >= MASS_WRITER_FILES
-                    || process.uid.is_some_and(|(real, _)| {
-                        per_user.get(&real).map_or(0, HashSet::len) >= MASS_WRITER_FILES
-                    })
-            })
-            .collect();
-        each.into_iter()
-            .zip(over)
-            .filter(|(_, over)| *over)
-            .map(|((process, files), _)| MassHolder { process, files })
-            .collect()
+        found
     }
 
     /// How `pid` is named if it is a mass writer: found by this pass (`mass`) or before.
@@ -314,13 +288,8 @@ impl Guard<'_> {
             .map(|p| escape_path(p))
             .collect::<Vec<_>>()
             .join(", ");
-        let together = if files.len() < MASS_WRITER_FILES {
-            " (with the other processes of its user, MASS_WRITER_FILES or more)"
-        } else {
-            ""
-        };
         let mut detail = format!(
-            "{} holds {} guarded files of append-only roots open for writing at once{together} \
+            "{} holds {} guarded files of append-only roots open for writing at once \
              (MASS_WRITER_FILES {MASS_WRITER_FILES}): an image store's receiver writes a few \
              new files, it does not hold the stored ones; its files are judged as they \
              stand, without waiting for it to let go; one of them is changed ({} {}); e.g. {examples}",

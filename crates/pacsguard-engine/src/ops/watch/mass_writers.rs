@@ -9,8 +9,8 @@
 //! So a process is a *mass writer* when either
 //! * a pass over `/proc` finds it holding [`MASS_WRITER_FILES`] or more guarded files of
 //!   append-only roots (known to the view, not arrivals of this run) open for writing at
-//!   once, alone or with the other processes of its user (one spreading its
-//!   descriptors over processes of nine is counted whole); or
+//!   once (one spreading its descriptors over processes of nine each is not: review
+//!   s11-r11, open); or
 //! * fanotify saw it close [`MASS_WRITER_FILES`] or more such files after writing them
 //!   within [`MASS_WRITER_WINDOW`].
 //!
@@ -230,9 +230,7 @@ impl MassWriters {
     }
 
     /// The processes of a census holding [`MASS_WRITER_FILES`] or more guarded files
-    /// open for writing, each with how many (alone: the watcher counts a user's
-    /// processes together, see `Guard::mass_holders`).
-    #[cfg(test)]
+    /// open for writing, each with how many.
     pub fn over_the_limit<K>(
         holders: &std::collections::HashMap<u32, Vec<K>>,
     ) -> Vec<(u32, usize)> {
