@@ -1685,3 +1685,201 @@ fn a_receiver_writing_new_files_slowly_is_waited_for_and_a_rewrite_is_not() {
         "{about:#?}"
     );
 }
+
+/// Review s11-r11: a PACS that opens many stored images read-write at once and
+/// writes their headers back unchanged (the same bytes) changed nothing: no
+/// `ransomware-suspected` (the mass writer's alert came before anything was judged,
+/// and stood although every file was unchanged).
+#[test]
+fn r11_holding_many_images_rewritten_with_the_same_bytes_raises_no_alert() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 14);
+    let watcher = Watcher::start(&env, &[]);
+    let script = "import os,sys,time\nheld=[]\nfor p in sys.argv[1:]:\n    f=open(p,'r+b',buffering=0)\n    h=f.read(256)\n    f.seek(0)\n    f.write(h)\n    held.append(f)\nprint('held',flush=True)\nfor k in range(6):\n    for f in held:\n        f.seek(0)\n        h=f.read(256)\n        f.seek(0)\n        f.write(h)\n    time.sleep(0.5)\nprint('done',flush=True)\ntime.sleep(2)\n";
+    let mut pacs = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(&paths)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut out = std::io::BufReader::new(pacs.stdout.take().expect("test fixture"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).expect("test fixture");
+    assert_eq!(line.trim(), "held");
+    line.clear();
+    std::io::BufRead::read_line(&mut out, &mut line).expect("test fixture");
+    assert_eq!(line.trim(), "done");
+    let _ = pacs.wait();
+    std::thread::sleep(Duration::from_secs(3));
+    let (_, findings, _) = watcher.stop();
+    // Each file's mtime moved (the append-only policy reports that); nothing else.
+    assert_eq!(count(&findings, "ransomware-suspected"), 0, "{findings:#?}");
+    assert!(
+        findings
+            .iter()
+            .all(|f| f["severity"] == "info" || f["kind"] == "metadata-changed"),
+        "{findings:#?}"
+    );
+}
+
+/// Review s11-r11: a backup tool holding many stored images open read-write and writing
+/// nothing, while a receiver writes a new file slowly (its quiet moments bring passes
+/// over /proc that count the holders), changed nothing: no alarm at all.
+#[test]
+fn r11_holding_many_images_read_write_without_writing_raises_no_alert() {
+    let env = Env::new();
+    configure(
+        &env,
+        "scrub_mb_per_s = 0
+quiet_ms = 100
+",
+    );
+    let paths = image_store(&env, 14);
+    let incoming = env.path("archive/incoming");
+    fs::create_dir_all(&incoming).expect("test fixture");
+    let watcher = Watcher::start(&env, &[]);
+    let source = env.dir.path().join("source.dcm");
+    fs::write(&source, instance(7)).expect("test fixture");
+    let hold = "import sys,time\nheld=[open(p,'r+b') for p in sys.argv[1:]]\nprint('held',flush=True)\ntime.sleep(8)\n";
+    let mut backup = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(hold)
+        .args(&paths)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut out = std::io::BufReader::new(backup.stdout.take().expect("test fixture"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).expect("test fixture");
+    assert_eq!(line.trim(), "held");
+    // The receiver: a slice every 400 ms, 10 slices, then closed.
+    let receive = "import sys,time\ns=open(sys.argv[1],'rb').read()\nd=open(sys.argv[2],'wb',buffering=0)\nstep=len(s)//10+1\nfor k in range(11):\n    d.write(s[k*step:(k+1)*step])\n    time.sleep(0.4)\nd.close()\n";
+    let status = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(receive)
+        .arg(&source)
+        .arg(incoming.join("new.dcm"))
+        .status()
+        .expect("python3 runs");
+    assert!(status.success());
+    let _ = backup.wait();
+    let arrived = watcher.wait(Duration::from_secs(20), |f, _| {
+        tally(f, &env.tree)
+            .contains_key(&("added".to_string(), "archive/incoming/new.dcm".to_string()))
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(arrived, "{findings:#?}\n{stderr}");
+    assert_no_alarm(&findings);
+}
+
+/// Review s11-r11: an encryptor that removes each stored image and writes its
+/// encrypted replacement at the same path (a new inode), nine files (no mass writer),
+/// keeping them open and growing them by a byte a second: each path is judged within
+/// the writer wait. Before, a file whose new inode the watcher did not know yet was
+/// "new" and waited for as long as it grew, up to MAX_ARRIVAL_WAIT (four hours, no
+/// finding at all); a race (about one run in four failed here), not every file.
+#[test]
+fn r11_stored_images_replaced_by_new_inodes_kept_growing_are_judged_at_the_writer_wait() {
+    let env = Env::new();
+    configure(
+        &env,
+        "scrub_mb_per_s = 0\nquiet_ms = 100\nwriter_wait_seconds = 3\n",
+    );
+    let paths = image_store(&env, 9);
+    let watcher = Watcher::start(&env, &[]);
+    let script = "import os,sys,time\nheld=[]\nfor p in sys.argv[1:]:\n    n=os.path.getsize(p)\n    os.unlink(p)\n    f=open(p,'wb',buffering=0)\n    f.write(os.urandom(n))\n    held.append(f)\nprint('encrypted',flush=True)\nwhile True:\n    for f in held:\n        f.write(b'x')\n    time.sleep(1)\n";
+    // Fewer than MASS_WRITER_FILES: no mass writer.
+    let mut attackers = Vec::new();
+    for chunk in paths.chunks(9) {
+        let mut attacker = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .args(chunk)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let mut out = std::io::BufReader::new(attacker.stdout.take().expect("test fixture"));
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut out, &mut line).expect("test fixture");
+        assert_eq!(line.trim(), "encrypted");
+        attackers.push(attacker);
+    }
+    // An upper bound for failure only: the writer wait is 3 s, the debounce 100 ms.
+    // Each path its alert: `no-longer-dicom`, or `removed` when the look fell between
+    // the unlink and the new file.
+    let seen = watcher.wait(Duration::from_secs(30), |f, _| {
+        paths.iter().all(|p| {
+            f.iter().any(|x| {
+                x["path"].as_str() == p.to_str()
+                    && x["severity"] == "alert"
+                    && (x["kind"] == "no-longer-dicom" || x["kind"] == "removed")
+            })
+        })
+    });
+    let mut still_held = true;
+    for attacker in &mut attackers {
+        still_held &= attacker.try_wait().expect("test fixture").is_none();
+        let _ = attacker.kill();
+        let _ = attacker.wait();
+    }
+    let (_, findings, stderr) = watcher.stop();
+    assert!(still_held);
+    assert!(seen, "{findings:#?}\n{stderr}");
+}
+
+/// Review s11-r11 (open): the encryptor of `an_encryptor_holding_and_touching_...`
+/// spread over five processes of eight files each (under MASS_WRITER_FILES apiece) is
+/// judged only at the writer wait (first finding after ~40 s, as before issue 11).
+/// Counting a user's processes together fixes it, but also makes ten forked receivers
+/// (`storescp --fork`) re-receiving stored images in place a mass writer whose files are
+/// judged half-written: left to the engineer.
+#[test]
+#[ignore = "open (review s11-r11): descriptors spread over processes outwait the watcher"]
+fn r11_an_encryptor_spread_over_processes_of_eight_files_is_named_within_seconds() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 40);
+    let watcher = Watcher::start(&env, &[]);
+    let script = "import os,sys,time\nheld=[]\nfor p in sys.argv[1:]:\n    f=open(p,'r+b',buffering=0)\n    n=os.fstat(f.fileno()).st_size\n    f.write(os.urandom(n))\n    held.append(f)\nprint('encrypted',flush=True)\nwhile True:\n    for f in held:\n        f.seek(0)\n        f.write(os.urandom(16))\n    time.sleep(0.1)\n";
+    let mut attackers = Vec::new();
+    for chunk in paths.chunks(8) {
+        let mut attacker = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .args(chunk)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let mut out = std::io::BufReader::new(attacker.stdout.take().expect("test fixture"));
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut out, &mut line).expect("test fixture");
+        assert_eq!(line.trim(), "encrypted");
+        attackers.push(attacker);
+    }
+    // An upper bound for failure only: before, the first finding came after ~40 s.
+    let everyone = watcher.wait(Duration::from_secs(20), |f, _| {
+        count(f, "no-longer-dicom") >= paths.len() && !alerts(f).is_empty()
+    });
+    let mut still_held = true;
+    for attacker in &mut attackers {
+        still_held &= attacker.try_wait().expect("test fixture").is_none();
+        let _ = attacker.kill();
+        let _ = attacker.wait();
+    }
+    let (_, findings, stderr) = watcher.stop();
+    assert!(everyone, "{findings:#?}\n{stderr}");
+    assert!(still_held, "found while the descriptors were held");
+    let named = alerts(&findings)
+        .into_iter()
+        .filter(|a| names_a_mass_writer(a))
+        .filter(|a| {
+            a["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("with the other processes of its user"))
+        })
+        .count();
+    assert!(named >= 1, "{findings:#?}");
+}

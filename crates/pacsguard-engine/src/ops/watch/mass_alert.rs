@@ -41,6 +41,19 @@ impl Guard<'_> {
         })
     }
 
+    /// Whether the view holds `path` (whatever it is, whatever the policy): a file
+    /// written there is no arrival, whatever its inode (review s11-r11: a stored image
+    /// unlinked and written again under its path is a new inode, and was waited for as a
+    /// new file as long as its writer grew it, up to MAX_ARRIVAL_WAIT).
+    pub(super) fn in_view(&self, path: &Path) -> bool {
+        let Some((index, rel)) = self.root_of(path) else {
+            return false;
+        };
+        self.views
+            .lock()
+            .is_ok_and(|views| views.get(index).is_some_and(|v| v.entry(&rel).is_some()))
+    }
+
     /// One pass over `/proc` (see [`writers::other_writers`]): who holds `wanted` open
     /// for writing, and, per process, the stored images it holds so. Reaching
     /// [`writers::MAX_FDS_PER_WRITER_SCAN`] is said once.
@@ -169,11 +182,40 @@ impl Guard<'_> {
                 }
                 self.judge_now(path, &name, now);
             }
-            if first {
-                self.alert_mass_writer(&process, &files, now)?;
-            }
+            // Alerted once one of its files is found changed (see `mass_alerts`): one
+            // holding them and changing nothing (a backup tool, a PACS writing headers
+            // back unchanged) is no ransomware, and each file is judged now anyway.
+            self.mass.await_change(&process, &files);
         }
         Ok(())
+    }
+
+    /// The `ransomware-suspected` alerts of the mass writers holding a file `findings`
+    /// show changed (as the ransomware detector counts a change: not metadata alone, not
+    /// what the policy expects): each is alerted once, at its first changed file.
+    pub(super) fn mass_alerts(&mut self, findings: &[Finding]) -> Vec<Finding> {
+        let mut alerts = Vec::new();
+        for finding in findings {
+            if finding.severity == Severity::Info
+                || !matches!(
+                    finding.kind,
+                    FindingKind::NoLongerDicom
+                        | FindingKind::PixelDataChanged
+                        | FindingKind::HeaderChanged
+                        | FindingKind::ContentChanged
+                        | FindingKind::Removed
+                        | FindingKind::Moved
+                )
+            {
+                continue;
+            }
+            for (process, files) in self.mass.confirmed_by(&finding.path) {
+                if let Ok(Some(alert)) = self.alert_mass_writer(&process, &files, finding) {
+                    alerts.push(alert);
+                }
+            }
+        }
+        alerts
     }
 
     /// `path` is due now and verified as it stands, without asking who still writes
@@ -217,11 +259,11 @@ impl Guard<'_> {
     /// maintenance window covers every file it was found with (a declared migration
     /// rewriting in place).
     fn alert_mass_writer(
-        &mut self,
+        &self,
         process: &Process,
         files: &[PathBuf],
-        now: Instant,
-    ) -> Result<(), EngineError> {
+        changed: &Finding,
+    ) -> Result<Option<Finding>, EngineError> {
         let root = {
             let views = self.views()?;
             let mut per_root: HashMap<PathBuf, usize> = HashMap::new();
@@ -236,7 +278,7 @@ impl Guard<'_> {
                 .map(|(root, _)| root)
         };
         let Some(root) = root else {
-            return Ok(());
+            return Ok(None);
         };
         let mut examples: Vec<&PathBuf> = files.iter().collect();
         examples.sort();
@@ -250,9 +292,11 @@ impl Guard<'_> {
             "{} holds {} guarded files of append-only roots open for writing at once \
              (MASS_WRITER_FILES {MASS_WRITER_FILES}): an image store's receiver writes a few \
              new files, it does not hold the stored ones; its files are judged as they \
-             stand, without waiting for it to let go; e.g. {examples}",
+             stand, without waiting for it to let go; one of them is changed ({} {}); e.g. {examples}",
             process.describe(),
-            files.len()
+            files.len(),
+            changed.kind,
+            escape_path(&changed.path),
         );
         let covered = files.iter().all(|f| self.windows.covers(f));
         let severity = if covered {
@@ -269,6 +313,6 @@ impl Guard<'_> {
         )
         .with_root(root)
         .with_fields(vec!["mass-writer".to_string()]);
-        self.publish(&[finding], now)
+        Ok(Some(finding))
     }
 }

@@ -9,14 +9,17 @@
 //! So a process is a *mass writer* when either
 //! * a pass over `/proc` finds it holding [`MASS_WRITER_FILES`] or more guarded files of
 //!   append-only roots (known to the view, not arrivals of this run) open for writing at
-//!   once; or
+//!   once (one spreading its descriptors over processes of nine each is not: review
+//!   s11-r11, open); or
 //! * fanotify saw it close [`MASS_WRITER_FILES`] or more such files after writing them
 //!   within [`MASS_WRITER_WINDOW`].
 //!
 //! That is evidence in itself: every file it holds or wrote is judged as it stands,
 //! without waiting for it (or any other holder) to let go. A process holding them is
 //! named in one `ransomware-suspected` alert (pid, executable, user, from `/proc`)
-//! before any content is judged; the rewrites of one that closed them are each judged
+//! once one of the files it holds is judged changed (review s11-r11: a backup tool or a
+//! PACS holding many images read-write and changing nothing is no ransomware); the
+//! rewrites of one that closed them are each judged
 //! at once and counted by the ransomware detector, whose alert names it. Detection only
 //! reports: it never stops the process.
 //!
@@ -25,7 +28,7 @@
 //! written without a close within [`MASS_WRITER_WINDOW`], at most every
 //! [`CENSUS_INTERVAL`]: nothing is added while guarded images are left alone.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -154,6 +157,14 @@ pub struct MassWriters {
     /// their files are not waited for. Not alerted on their own: each rewrite is
     /// verified at once and counted by the ransomware detector, which names them.
     rewriters: BoundedMap<(u32, u64), String>,
+    /// Mass writers found holding stored images whose alert waits for a first change
+    /// among the files they hold (review s11-r11: a PACS or backup tool holding many
+    /// images read-write and writing nothing, or the same bytes, is no ransomware), with
+    /// the files each was found holding; oldest first, at most [`MAX_MASS_WRITERS`].
+    unconfirmed: VecDeque<(Process, HashSet<PathBuf>)>,
+    /// The mass writers alerted (by pid and start time): each is alerted once, however
+    /// often a census finds it again.
+    alerted: BoundedMap<(u32, u64), ()>,
 }
 
 impl Default for MassWriters {
@@ -164,6 +175,8 @@ impl Default for MassWriters {
             rewrites: BoundedMap::new(MAX_TRACKED_PROCESSES),
             found: BoundedMap::new(MAX_MASS_WRITERS),
             rewriters: BoundedMap::new(MAX_MASS_WRITERS),
+            unconfirmed: VecDeque::new(),
+            alerted: BoundedMap::new(MAX_MASS_WRITERS),
         }
     }
 }
@@ -218,7 +231,9 @@ impl MassWriters {
 
     /// The processes of a census holding [`MASS_WRITER_FILES`] or more guarded files
     /// open for writing, each with how many.
-    pub fn over_the_limit<K>(holders: &HashMap<u32, Vec<K>>) -> Vec<(u32, usize)> {
+    pub fn over_the_limit<K>(
+        holders: &std::collections::HashMap<u32, Vec<K>>,
+    ) -> Vec<(u32, usize)> {
         let mut over: Vec<(u32, usize)> = holders
             .iter()
             .filter(|(_, files)| files.len() >= MASS_WRITER_FILES)
@@ -239,6 +254,49 @@ impl MassWriters {
     pub fn rewrites_en_masse(&mut self, process: &Process) {
         self.rewriters
             .insert((process.pid, process.started), process.describe());
+    }
+
+    /// `process`, a mass writer holding `files`, is alerted once one of the files it
+    /// holds is found changed (see [`MassWriters::confirmed_by`]); found again, the
+    /// files it holds now are added. Full, the oldest waiting is dropped (its files are
+    /// each judged and counted by the ransomware detector all the same).
+    pub fn await_change(&mut self, process: &Process, files: &[PathBuf]) {
+        let key = (process.pid, process.started);
+        if self.alerted.contains(&key) {
+            return;
+        }
+        if let Some((_, held)) = self
+            .unconfirmed
+            .iter_mut()
+            .find(|(p, _)| (p.pid, p.started) == key)
+        {
+            held.extend(files.iter().cloned());
+            return;
+        }
+        if self.unconfirmed.len() >= MAX_MASS_WRITERS {
+            self.unconfirmed.pop_front();
+        }
+        self.unconfirmed
+            .push_back((process.clone(), files.iter().cloned().collect()));
+    }
+
+    /// The mass writers waiting for a change that hold `path`, each with the files it
+    /// was found holding: `path` was found changed, so they are alerted now (once).
+    pub fn confirmed_by(&mut self, path: &Path) -> Vec<(Process, Vec<PathBuf>)> {
+        if self.unconfirmed.is_empty() {
+            return Vec::new();
+        }
+        let mut confirmed = Vec::new();
+        self.unconfirmed.retain(|(process, held)| {
+            if held.contains(path) {
+                self.alerted.insert((process.pid, process.started), ());
+                confirmed.push((process.clone(), held.iter().cloned().collect()));
+                false
+            } else {
+                true
+            }
+        });
+        confirmed
     }
 
     /// How a mass writer found earlier is named, if `pid` is (still) one.
@@ -304,6 +362,38 @@ mod tests {
             assert_eq!(m.rewrote(8, &file(100 + i), later), None);
         }
         assert!(m.rewrote(8, &file(200), later).is_some());
+    }
+
+    /// Review s11-r11: a mass writer is alerted at the first change among the files it
+    /// holds, once (found again by later passes, it is not alerted again); a change to a
+    /// file it does not hold says nothing of it; files found on a later pass count.
+    #[test]
+    fn a_mass_writer_is_alerted_once_at_the_first_change_among_its_files() {
+        let mut m = MassWriters::default();
+        let process = Process {
+            pid: 7,
+            started: 1,
+            comm: "x".into(),
+            exe: None,
+            uid: None,
+        };
+        let file = |i: usize| PathBuf::from(format!("/srv/pacs/{i}.dcm"));
+        let files: Vec<PathBuf> = (0..MASS_WRITER_FILES).map(file).collect();
+        m.await_change(&process, &files);
+        assert!(m.confirmed_by(&file(100)).is_empty());
+        m.await_change(&process, &[file(100)]);
+        let confirmed = m.confirmed_by(&file(100));
+        assert_eq!(confirmed.len(), 1);
+        assert_eq!(confirmed[0].1.len(), MASS_WRITER_FILES + 1);
+        m.await_change(&process, &files);
+        assert!(m.confirmed_by(&file(0)).is_empty(), "alerted once");
+        // The same pid started again is another process.
+        let again = Process {
+            started: 2,
+            ..process
+        };
+        m.await_change(&again, &files);
+        assert_eq!(m.confirmed_by(&file(3)).len(), 1);
     }
 
     /// The boundary of MASS_WRITER_FILES for files written without a close: one under

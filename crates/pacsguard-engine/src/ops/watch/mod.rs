@@ -1821,6 +1821,13 @@ impl<'a> Guard<'a> {
         if candidates.is_empty() {
             return Ok(());
         }
+        // A new inode under a path the view holds (the stored image unlinked and written
+        // again) is a rewrite, judged at the writer wait, not an arrival.
+        for (path, _, arriving) in candidates.values_mut() {
+            if *arriving && self.in_view(path) {
+                *arriving = false;
+            }
+        }
         // One pass per WRITER_SCAN_INTERVAL: the files of the turns in between wait for it.
         if let Some(last) = self.last_writer_scan {
             let since = now.duration_since(last);
@@ -2247,6 +2254,9 @@ impl<'a> Guard<'a> {
             let alerts = self.detector.observe(&spec.path, &findings, &evidence, now);
             findings.extend(alerts);
         }
+        // A mass writer is alerted at the first change among the files it holds.
+        let mass = self.mass_alerts(&findings);
+        findings.extend(mass);
         self.publish(&findings, now)?;
 
         for rel in rels {
