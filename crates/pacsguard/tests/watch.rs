@@ -2519,3 +2519,124 @@ fn an_encryptor_keeping_its_descriptor_after_a_whole_overwrite_is_judged_within_
         "{finding:#}"
     );
 }
+
+/// Issue 11 (session 12): a planted new file that its writer keeps open and keeps
+/// writing was never screened until it was closed (MAX_ARRIVAL_WAIT, 4 h, at worst). Now
+/// a held new file is screened as it stands ARRIVAL_PEEK_AFTER (10 s) after it was found
+/// held, and what its bytes so far carry is an alert that says the file is still being
+/// written; nothing else is. Two python3 writers trickle a new file each into the
+/// guarded store at once: a real CT image with an ELF (/bin/true) in its preamble, held
+/// open without end, and the clean image (a slow receiver), closed after 25 s. The
+/// planted one is alerted while still written, once (not again when its writer is
+/// killed and it is judged complete); the clean one is only its `added` (info), complete.
+#[test]
+fn a_planted_file_held_open_and_written_on_is_screened_as_it_stands_and_a_slow_receiver_is_not_alerted()
+ {
+    let env = Env::new();
+    configure(&env, "quiet_ms = 500\nscrub_mb_per_s = 0\n");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.testdata/wheels/pydicom/pydicom/data/test_files/CT_small.dcm");
+    fs::copy(&sample, env.path("study/stored.dcm")).expect("pydicom's CT_small.dcm");
+    env.profile(&["--policy", "append-only"]);
+    let clean = fs::read(&sample).expect("test fixture");
+    let elf = fs::read("/bin/true").expect("/bin/true");
+    let mut hostile = elf[..128].to_vec();
+    hostile.extend_from_slice(&clean[128..]);
+    let sources = env.dir.path().join("sources");
+    fs::create_dir_all(&sources).expect("test fixture");
+    fs::write(sources.join("clean.dcm"), &clean).expect("test fixture");
+    fs::write(sources.join("planted.dcm"), &hostile).expect("test fixture");
+    let planted = env.path("study/planted.dcm");
+    let received = env.path("study/received.dcm");
+    let watcher = Watcher::start(&env, &[]);
+    // Writes a quarter, then 16 bytes every 0.25 s; with a time given, the rest after
+    // that many seconds and closes, else holds the file on.
+    let trickle = "import os, sys, time\n\
+        data = open(sys.argv[1], 'rb').read()\n\
+        fd = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)\n\
+        at = len(data) // 4\n\
+        os.write(fd, data[:at])\n\
+        print('started', flush=True)\n\
+        until = time.monotonic() + float(sys.argv[3]) if len(sys.argv) > 3 else None\n\
+        while at < len(data) - 16 and (until is None or time.monotonic() < until):\n\
+        \x20   time.sleep(0.25)\n\
+        \x20   os.write(fd, data[at:at + 16])\n\
+        \x20   at += 16\n\
+        if until is None:\n\
+        \x20   time.sleep(600)\n\
+        os.write(fd, data[at:])\n\
+        os.close(fd)\n\
+        print('closed', flush=True)\n";
+    let spawn = |source: &Path, target: &Path, seconds: Option<&str>| {
+        let mut command = std::process::Command::new("python3");
+        command.args(["-c", trickle]).arg(source).arg(target);
+        command.args(seconds);
+        let mut child = HeldBy(
+            command
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("python3 runs"),
+        );
+        let mut out = BufReader::new(child.0.stdout.take().expect("piped"));
+        let mut line = String::new();
+        out.read_line(&mut line).expect("the writer reports");
+        assert_eq!(line.trim(), "started", "{line}");
+        (child, out)
+    };
+    let (mut attacker, _) = spawn(&sources.join("planted.dcm"), &planted, None);
+    let (mut receiver, mut said) = spawn(&sources.join("clean.dcm"), &received, Some("25"));
+    let about = |findings: &[Value], path: &Path, kind: &str| -> Vec<Value> {
+        findings
+            .iter()
+            .filter(|f| f["path"].as_str() == path.to_str() && f["kind"] == kind)
+            .cloned()
+            .collect()
+    };
+    let alerted = watcher.wait(Duration::from_secs(60), |f, _| {
+        !about(f, &planted, "preamble-executable").is_empty()
+    });
+    // Still held and written when it was alerted: the attacker has not exited.
+    let still_writing = attacker.0.try_wait().expect("wait").is_none();
+    let mut line = String::new();
+    said.read_line(&mut line).expect("the receiver reports");
+    assert!(receiver.0.wait().expect("python3 exits").success());
+    assert_eq!(line.trim(), "closed", "{line}");
+    // The attacker gone, its file is closed and judged complete.
+    let _ = attacker.0.kill();
+    let _ = attacker.0.wait();
+    let judged = watcher.wait(Duration::from_secs(30), |f, _| {
+        !about(f, &planted, "added").is_empty() && !about(f, &received, "added").is_empty()
+    });
+    // Anything more the closes would bring has time to come.
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(
+        alerted,
+        "never screened while held: {findings:#?}\n{stderr}"
+    );
+    assert!(still_writing, "alerted only once its writer was gone");
+    assert!(judged, "{findings:#?}\n{stderr}");
+    let alerts = about(&findings, &planted, "preamble-executable");
+    assert_eq!(alerts.len(), 1, "once: {findings:#?}");
+    assert_eq!(alerts[0]["severity"], "alert", "{:#}", alerts[0]);
+    let detail = alerts[0]["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("python3 (pid") && detail.contains("still holds open and writes"),
+        "{detail}"
+    );
+    let size = clean.len();
+    let mine: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["path"].as_str() == received.to_str() && f["kind"] != "events-lost")
+        .collect();
+    assert_eq!(mine.len(), 1, "the slow receiver's image: {findings:#?}");
+    assert_eq!(mine[0]["kind"], "added", "{:#}", mine[0]);
+    assert_eq!(mine[0]["severity"], "info", "{:#}", mine[0]);
+    assert!(
+        mine[0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(&format!("of {size} bytes"))),
+        "judged complete: {:#}",
+        mine[0]
+    );
+}

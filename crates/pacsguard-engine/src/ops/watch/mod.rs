@@ -190,6 +190,11 @@ pub const MAX_CHAIN_DEFERRALS: u32 = 3;
 /// a guarded file. Forgetting (when full) costs at most a `moved` alert for such a rename,
 /// never a missed change.
 pub const MAX_REMEMBERED_ARRIVALS: usize = 100_000;
+/// Alerts about new files screened while still being written (see
+/// [`writers::ARRIVAL_PEEK_AFTER`]) remembered, so that a later screening of the same
+/// file (as it grows, or complete) does not report the same finding again. Past this,
+/// all are forgotten: a finding may then be reported once more, never missed.
+pub const MAX_REMEMBERED_PEEK_ALERTS: usize = 100_000;
 /// How long after its arrival was reported a file still counts as in transit: renamed
 /// into place (`X.part` to `X`) or removed again (a temporary file) within this time, it
 /// is an arrival, not a change. Later, it is a stored image like any other: removing or
@@ -694,6 +699,9 @@ struct Guard<'a> {
     unwatched: BTreeSet<PathBuf>,
     skip: Vec<(u64, u64)>,
     problems: BoundedMap<(PathBuf, FindingKind, String), ()>,
+    /// Findings already reported about new files screened while still being written
+    /// (see [`MAX_REMEMBERED_PEEK_ALERTS`]).
+    peek_alerts: BoundedMap<(PathBuf, FindingKind, String), ()>,
     tx: SyncSender<Msg>,
     rx: Receiver<Msg>,
     scrub: Option<Background>,
@@ -832,6 +840,7 @@ impl<'a> Guard<'a> {
             arrivals: BoundedMap::new(MAX_REMEMBERED_ARRIVALS),
             unwatched: BTreeSet::new(),
             problems: BoundedMap::new(MAX_REMEMBERED_PROBLEMS),
+            peek_alerts: BoundedMap::new(MAX_REMEMBERED_PEEK_ALERTS),
             tx,
             rx,
             scrub: None,
@@ -1866,11 +1875,14 @@ impl<'a> Guard<'a> {
                 .into_iter()
                 .flatten()
                 .find_map(|pid| self.mass_writer_named(*pid, &mass));
+            // A new file still being written, due to be screened as it stands.
+            let mut peek = None;
             let verdict = match self.writer_waits.get(&path).cloned() {
                 // A mass writer is not waited for (see `mass_writers`).
                 _ if by_mass.is_some() => writers::Verdict::Limit,
                 Some(mut wait) => {
                     let verdict = wait.judge(now, look, settle, self.writer_wait, arriving);
+                    peek = wait.peek_due(now, arriving);
                     self.writer_waits.put(path.clone(), wait);
                     verdict
                 }
@@ -1892,6 +1904,7 @@ impl<'a> Guard<'a> {
                     // Looked at again a quiet period from now (a candidate above again,
                     // as a file waiting for its last writer).
                     self.debounce.mark_closed_after(path.clone(), now, quiet);
+                    self.peek_arrival(&path, peek, holder, now)?;
                     waiting.insert(path);
                     continue;
                 }
@@ -1905,6 +1918,7 @@ impl<'a> Guard<'a> {
                     if scan.at_end.contains(&key) && self.shorter_than_known(&path) =>
                 {
                     self.debounce.mark_closed_after(path.clone(), now, quiet);
+                    self.peek_arrival(&path, peek, holder, now)?;
                     waiting.insert(path);
                     continue;
                 }
@@ -1959,6 +1973,75 @@ impl<'a> Guard<'a> {
         // is left out: it is judged already).
         self.judge_mass_writers(mass, &judged, now)?;
         Ok(())
+    }
+
+    /// Screens a new file of an `append-only` root as it stands while `holder` still
+    /// writes it, when its wait says so (`peek`: its size; see
+    /// [`writers::ARRIVAL_PEEK_AFTER`]). Off the loop, like any screening.
+    fn peek_arrival(
+        &mut self,
+        path: &Path,
+        peek: Option<u64>,
+        holder: &str,
+        now: Instant,
+    ) -> Result<(), EngineError> {
+        let Some(bytes) = peek else {
+            return Ok(());
+        };
+        let root = self.views()?.iter().find_map(|view| {
+            (view.spec.policy == Policy::AppendOnly && path.starts_with(&view.spec.path))
+                .then(|| view.spec.path.clone())
+        });
+        let Some(root) = root else {
+            return Ok(());
+        };
+        let peek = workers::Peek {
+            bytes,
+            holder: holder.to_string(),
+        };
+        self.dispatch(
+            Job::Peek {
+                root,
+                path: path.to_path_buf(),
+                peek,
+            },
+            now,
+        )
+    }
+
+    /// What screening a file still being written found, as reported: only alerts (the
+    /// bytes so far carry them whatever comes next; that a half-received image is not
+    /// yet whole DICOM, or could not be screened in full, is no news before it is
+    /// complete), each once per file, saying the file was still being written.
+    fn peeked(
+        &mut self,
+        root: &Path,
+        path: &Path,
+        peek: &workers::Peek,
+        findings: Vec<Finding>,
+    ) -> Vec<Finding> {
+        let mut reported = Vec::new();
+        for finding in findings {
+            if finding.severity != Severity::Alert || finding.path != path {
+                continue;
+            }
+            let key = (finding.path.clone(), finding.kind, finding.detail.clone());
+            if self.peek_alerts.insert(key, ()).is_some() {
+                continue;
+            }
+            let mut finding = finding.with_root(root.to_path_buf());
+            finding.detail = format!(
+                "{}; found in the first {} bytes of a new file {} still holds open and \
+                 writes (screened as it stands, ARRIVAL_PEEK_AFTER {} s; screened again \
+                 when complete)",
+                finding.detail,
+                peek.bytes,
+                peek.holder,
+                writers::ARRIVAL_PEEK_AFTER.as_secs()
+            );
+            reported.push(finding);
+        }
+        reported
     }
 
     /// [`MAX_WRITER_WAITS`] files wait for their last writer and one more came: the
@@ -2415,7 +2498,7 @@ impl<'a> Guard<'a> {
     fn dispatch(&mut self, job: Job, now: Instant) -> Result<(), EngineError> {
         let paths = match &job {
             Job::Screen { paths, .. } => paths.clone(),
-            Job::Hash { .. } => vec![job.path()],
+            Job::Hash { .. } | Job::Peek { .. } => vec![job.path()],
         };
         if self.submit(job, now) {
             return Ok(());
@@ -2448,6 +2531,8 @@ impl<'a> Guard<'a> {
         let flying = match &job {
             Job::Screen { paths, .. } => paths.clone(),
             Job::Hash { .. } => vec![path.clone()],
+            // Not an arrival's screening: the file is screened again when complete.
+            Job::Peek { .. } => Vec::new(),
         };
         let queued = self.pool.as_mut().is_some_and(|pool| pool.submit(job));
         if queued {
@@ -2534,11 +2619,26 @@ impl<'a> Guard<'a> {
                         self.debounce.mark(path, now, true, true);
                     }
                 }
+                let peek_alerts = &self.peek_alerts;
                 let findings: Vec<Finding> = findings
                     .into_iter()
                     .map(|f| f.with_root(root.clone()))
+                    // Reported already while the file was still being written.
+                    .filter(|f| !peek_alerts.contains(&(f.path.clone(), f.kind, f.detail.clone())))
+                    .collect();
+                let findings: Vec<Finding> = findings
+                    .into_iter()
                     .filter(|f| self.first_report(f))
                     .collect();
+                self.publish(&findings, now)?;
+            }
+            Done::Peeked {
+                root,
+                path,
+                peek,
+                findings,
+            } => {
+                let findings = self.peeked(&root, &path, &peek, findings);
                 self.publish(&findings, now)?;
             }
         }

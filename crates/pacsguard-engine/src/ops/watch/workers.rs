@@ -66,6 +66,22 @@ pub enum Job {
     },
     /// Screen arrivals of an `append-only` root (at most [`SCREEN_BATCH`]).
     Screen { root: PathBuf, paths: Vec<PathBuf> },
+    /// Screen a new file of an `append-only` root as it stands while a writer still
+    /// holds it open and writes it (see [`super::writers::ARRIVAL_PEEK_AFTER`]).
+    Peek {
+        root: PathBuf,
+        path: PathBuf,
+        peek: Peek,
+    },
+}
+
+/// What is said about a file screened while still being written.
+#[derive(Clone, Debug)]
+pub struct Peek {
+    /// Its size when the screening was asked for.
+    pub bytes: u64,
+    /// The process still holding it open for writing ("name (pid N)").
+    pub holder: String,
 }
 
 impl Job {
@@ -76,6 +92,7 @@ impl Job {
                 super::absolute(&base.spec.path, rels.first().map_or(&[][..], Vec::as_slice))
             }
             Job::Screen { paths, .. } => paths.first().cloned().unwrap_or_default(),
+            Job::Peek { path, .. } => path.clone(),
         }
     }
 }
@@ -92,6 +109,12 @@ pub enum Done {
     Screened {
         root: PathBuf,
         paths: Vec<PathBuf>,
+        findings: Vec<Finding>,
+    },
+    Peeked {
+        root: PathBuf,
+        path: PathBuf,
+        peek: Peek,
         findings: Vec<Finding>,
     },
 }
@@ -203,6 +226,16 @@ fn work(queue: &Mutex<Receiver<Job>>, screener: &Screener, results: &SyncSender<
                 Done::Screened {
                     root,
                     paths,
+                    findings,
+                }
+            }
+            Job::Peek { root, path, peek } => {
+                let findings =
+                    super::super::scan::screen_arrivals(screener, std::slice::from_ref(&path));
+                Done::Peeked {
+                    root,
+                    path,
+                    peek,
                     findings,
                 }
             }

@@ -42,6 +42,23 @@ pub const MAX_WRITER_WAIT: Duration = Duration::from_secs(30);
 /// Reaching this limit is a warning (the file may be judged half-written).
 pub const MAX_ARRIVAL_WAIT: Duration = Duration::from_secs(4 * 3600);
 
+/// A NEW file a live writer holds open and keeps writing is screened as it stands this
+/// long after it was first found held (issue 11, session 12): a planted file its writer
+/// never closes must not wait [`MAX_ARRIVAL_WAIT`] to be screened. What the bytes so far
+/// carry is reported as an alert (saying the file was still being written); nothing else
+/// is (a half-received image is no finding), and the file is judged in full once complete.
+pub const ARRIVAL_PEEK_AFTER: Duration = Duration::from_secs(10);
+
+/// A held new file this large is screened as it stands at once, however young: a writer
+/// must not pile up gigabytes unscreened within [`ARRIVAL_PEEK_AFTER`].
+pub const ARRIVAL_PEEK_BYTES: u64 = 64 << 20;
+
+/// The longest wait between two screenings of a held new file that keeps growing. Each
+/// wait is twice the one before, from [`ARRIVAL_PEEK_AFTER`] (10, 20, 40 s, ...), and a
+/// file is screened again only if it grew: a 1 GB image arriving over hours is read a few
+/// dozen times at most, and bytes appended late are screened within this long.
+pub const MAX_ARRIVAL_PEEK_GAP: Duration = Duration::from_secs(600);
+
 /// How many quiet periods a file held open for writing by another process may stay
 /// unchanged before it is verified anyway, and the least that is (see [`settle_time`]).
 /// A receiver pausing between two PDUs leaves the file unchanged for a moment and must
@@ -127,6 +144,11 @@ pub struct Wait {
     pub grew: Instant,
     /// What it looked like then.
     pub look: Option<Look>,
+    /// A new file's last screening as it stood (see [`ARRIVAL_PEEK_AFTER`]): when, and
+    /// its size then.
+    pub peeked: Option<(Instant, u64)>,
+    /// How long after the last screening the next one may come.
+    pub peek_gap: Duration,
 }
 
 /// Why a held file is verified now.
@@ -150,7 +172,34 @@ impl Wait {
             changed: now,
             grew: now,
             look,
+            peeked: None,
+            peek_gap: ARRIVAL_PEEK_AFTER,
         }
+    }
+
+    /// Whether a new file (`arriving`) still held for writing is to be screened as it
+    /// stands now, and its size if so: first [`ARRIVAL_PEEK_AFTER`] after it was found
+    /// held (at once from [`ARRIVAL_PEEK_BYTES`]), then again each time it grew, each
+    /// wait twice the one before, [`MAX_ARRIVAL_PEEK_GAP`] at most.
+    pub fn peek_due(&mut self, now: Instant, arriving: bool) -> Option<u64> {
+        let size = self.look.as_ref()?.size;
+        if !arriving || size == 0 {
+            return None;
+        }
+        let due = match self.peeked {
+            None => {
+                now.duration_since(self.since) >= ARRIVAL_PEEK_AFTER || size >= ARRIVAL_PEEK_BYTES
+            }
+            Some((at, was)) => size > was && now.duration_since(at) >= self.peek_gap,
+        };
+        if !due {
+            return None;
+        }
+        if self.peeked.is_some() {
+            self.peek_gap = (self.peek_gap * 2).min(MAX_ARRIVAL_PEEK_GAP);
+        }
+        self.peeked = Some((now, size));
+        Some(size)
     }
 
     /// Takes in the file's look at `now` and says whether to verify it. `writer_wait` is
@@ -415,6 +464,51 @@ fn holder(base: &Path, pid: &str) -> String {
 mod tests {
     use super::*;
     use std::io::Write as _;
+
+    fn sized(size: u64) -> Option<Look> {
+        Some(Look {
+            size,
+            mtime: (size as i64, 0),
+            ctime: (0, 0),
+            ends: [0; 32],
+        })
+    }
+
+    /// A held new file is screened as it stands ARRIVAL_PEEK_AFTER after it was found
+    /// held, then again only once it grew, each wait twice the one before (capped); a
+    /// file the view holds never is (it is judged at the writer wait), and a held new
+    /// file of ARRIVAL_PEEK_BYTES is screened at once.
+    #[test]
+    fn a_held_arrival_is_screened_as_it_stands_on_a_doubling_schedule_while_it_grows() {
+        let start = Instant::now();
+        let at = |s: u64| start + Duration::from_secs(s);
+        let mut wait = Wait::new(start, sized(100));
+        assert_eq!(wait.peek_due(at(9), true), None, "too young");
+        assert_eq!(wait.peek_due(at(10), false), None, "not new: never");
+        assert_eq!(wait.peek_due(at(10), true), Some(100));
+        assert_eq!(wait.peek_due(at(40), true), None, "not grown since");
+        wait.judge(at(41), sized(200), MIN_WRITER_SETTLE, MAX_WRITER_WAIT, true);
+        assert_eq!(wait.peek_due(at(41), true), Some(200));
+        wait.judge(at(42), sized(300), MIN_WRITER_SETTLE, MAX_WRITER_WAIT, true);
+        assert_eq!(wait.peek_due(at(60), true), None, "20 s since the last");
+        assert_eq!(wait.peek_due(at(61), true), Some(300));
+        let mut now = 61;
+        for size in 4..200 {
+            wait.judge(
+                at(now),
+                sized(size * 100),
+                MIN_WRITER_SETTLE,
+                MAX_WRITER_WAIT,
+                true,
+            );
+            now += MAX_ARRIVAL_PEEK_GAP.as_secs();
+            assert_eq!(wait.peek_due(at(now), true), Some(size * 100), "capped gap");
+        }
+        let mut big = Wait::new(start, sized(ARRIVAL_PEEK_BYTES));
+        assert_eq!(big.peek_due(start, true), Some(ARRIVAL_PEEK_BYTES));
+        let mut empty = Wait::new(start, sized(0));
+        assert_eq!(empty.peek_due(at(3600), true), None, "nothing to screen");
+    }
 
     #[test]
     fn the_access_mode_of_fdinfo_flags_is_read() {
