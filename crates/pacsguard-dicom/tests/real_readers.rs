@@ -2986,3 +2986,93 @@ fn a_script_variable_named_shell_is_not_the_shell_option() {
     let text = b"let &l:sh = 'python3'\n!open('RAN','w')\n";
     assert!(pacsguard_dicom::find_ex_command(text).is_some());
 }
+
+/// Runs `program args… file` on `bytes` written to a file and returns its stdout and
+/// stderr, and whether it succeeded (qpdf's 3 is "read, with warnings").
+fn read_with(program: &str, before: &[&str], bytes: &[u8], after: &[&str]) -> (bool, String) {
+    let dir = TempDir::new();
+    let file = dir.path("file.dcm");
+    std::fs::write(&file, bytes).expect("write");
+    let out = Command::new(program)
+        .args(before)
+        .arg(&file)
+        .args(after)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} (scripts/setup-test-deps.sh installs it): {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (matches!(out.status.code(), Some(0) | Some(3)), text)
+}
+
+/// Issue 10 (session 12): a DICOM file with no PDF header anywhere, whose element holds a
+/// catalog with an open action, is opened by qpdf (when a trailer names the catalog) and
+/// by mutool (with or without a trailer: it takes the object typed `/Catalog`), each
+/// rebuilding the cross-reference table ("can't find PDF header"); an
+/// `%!PS-Adobe-3.0 EPSF-3.0` first line changes nothing for them. It got no finding.
+/// Each case is proven with the readers themselves, then screened: an alert. The same
+/// objects without an action, or objects without a catalog, are no finding.
+#[test]
+fn a_pdf_without_a_header_that_qpdf_and_mutool_rebuild_is_read() {
+    let objects = b"\n1 0 obj\n<</Type/Catalog/Pages 3 0 R/OpenAction 2 0 R>>\nendobj\n2 0 obj\n<</S/JavaScript/JS(app.alert\\(1\\))>>\nendobj\n3 0 obj\n<</Type/Pages/Kids[]/Count 0>>\nendobj\n".to_vec();
+    let trailer = b"trailer\n<</Root 1 0 R>>\n".as_slice();
+    let inline =
+        b"\n7 0 obj\n<< /Type /C#61talog /OpenAction << /S /Launch /F (cmd.exe) >> >>\nendobj\n"
+            .to_vec();
+    let with_trailer = in_private_element(&[&objects[..], trailer].concat());
+    let without_trailer = in_private_element(&objects);
+    let escaped_inline = in_private_element(&inline);
+    let mut eps = b"%!PS-Adobe-3.0 EPSF-3.0\n".to_vec();
+    eps.resize(128, b' ');
+    eps.extend_from_slice(&with_trailer[128..]);
+    for file in [&with_trailer, &without_trailer, &escaped_inline, &eps] {
+        assert!(!file.windows(5).any(|w| w == b"%PDF-"), "no PDF header");
+        // mutool opens it and finds the catalog's action.
+        let (ok, shown) = read_with("mutool", &["show"], file, &["trailer/Root/OpenAction/S"]);
+        assert!(ok, "{shown}");
+        assert!(
+            shown.contains("/JavaScript") || shown.contains("/Launch"),
+            "{shown}"
+        );
+        let inspection = inspect(file);
+        let alerts = alerts(&inspection);
+        assert!(
+            alerts
+                .iter()
+                .any(|a| a.contains("JavaScript") || a.contains("Launch")),
+            "{:?}",
+            inspection.observations
+        );
+    }
+    // qpdf needs the trailer, and reads the action through it.
+    for file in [&with_trailer, &eps] {
+        let (ok, shown) = read_with("qpdf", &["--show-object=1"], file, &[]);
+        assert!(ok && shown.contains("/OpenAction 2 0 R"), "{shown}");
+        assert!(shown.contains("can't find PDF header"), "{shown}");
+        let (ok, shown) = read_with("qpdf", &["--show-object=2"], file, &[]);
+        assert!(ok && shown.contains("/S /JavaScript"), "{shown}");
+    }
+    let (ok, shown) = read_with("qpdf", &["--show-object=1"], &without_trailer, &[]);
+    assert!(!ok, "qpdf needs a trailer: {shown}");
+
+    // No action, or no catalog: what a reader would show does nothing.
+    let quiet = [
+        b"\n1 0 obj\n<</Type/Catalog/Pages 3 0 R>>\nendobj\n3 0 obj\n<</Type/Pages/Kids[]/Count 0>>\nendobj\ntrailer\n<</Root 1 0 R>>\n".as_slice(),
+        b"\n2 0 obj\n<</S/JavaScript/JS(app.alert\\(1\\))>>\nendobj\n",
+        b"1 0 obj 2 0 obj endobj obj",
+    ];
+    for value in quiet {
+        let file = in_private_element(value);
+        let inspection = inspect(&file);
+        assert!(
+            inspection
+                .observations
+                .iter()
+                .all(|o| o.severity == Severity::Info),
+            "{value:?}: {:?}",
+            inspection.observations
+        );
+    }
+}
