@@ -1017,6 +1017,92 @@ fn ex_commands_ending_in_a_shell_escape_are_found() {
     }
 }
 
+/// Issue 10 (session 12): dash drops a backslash and a newline before it makes words, so
+/// a command name, a parameter or an option can be split over lines anywhere
+/// (`$\<newline>X`, `${\<newline>X}`, `s\<newline>h`); the model read them as written.
+/// Each script prints RAN through dash; inside single quotes, or after a comment, the
+/// pair is no continuation and what it joins runs nothing.
+#[test]
+fn line_continuations_inside_words_are_joined_as_dash_joins_them() {
+    let lead = "\u{1}\u{2}binary\u{7f}\n";
+    for script in [
+        "X=sh\n$\\\nX -c 'echo RAN'\n",
+        "X=sh\n$\\\n{X} -c 'echo RAN'\n",
+        "X=sh\n${\\\nX} -c 'echo RAN'\n",
+        "X=sh\n$\\\n\\\nX -c 'echo RAN'\n",
+        "X=s\n$\\\n{X}\\\nh -c 'echo RAN'\n",
+        "s\\\nh -c 'echo RAN'\n",
+        "sh -\\\nc 'echo RAN'\n",
+        "$(\\\necho sh) -c 'echo RAN'\n",
+    ] {
+        let script = format!("{lead}{script}");
+        assert!(dash(script.as_bytes()).contains("RAN"), "{script:?}");
+        let found = find_shell_command(script.as_bytes());
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{script:?}: {found:?}"
+        );
+        // Reported where the command starts in the file as written.
+        let at = found.map_or(0, |c| c.offset);
+        assert!(at >= lead.len() && at < script.len(), "{script:?}: {at}");
+    }
+    for script in [
+        "# s\\\nh -c 'echo RAN'\n",
+        "X='s\\\nh'\n: \"$X\" -c 'echo RAN'\n",
+    ] {
+        let ran = dash(script.as_bytes()).contains("RAN");
+        let found = find_shell_command(script.as_bytes());
+        assert_eq!(
+            ran,
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{script:?}: {found:?}"
+        );
+    }
+}
+
+/// Issue 10 (session 12): vim builds the string it hands to the shell from literals
+/// joined with `.` or `..` and their escapes; `exe "!s"."h -c …"` ran (vim -es) and got
+/// no finding, the model judging the first literal (`!s`) alone. Each case is run by
+/// the real vim first; prose with dots and quotes is no command.
+#[test]
+fn vim_strings_joined_into_a_shell_command_are_found() {
+    let garbage = b"\0\0\0DICM\x02\0\x01\0OB\0\0\x01\x02\n\x7f\x80 garbage\n".as_slice();
+    for escape in [
+        &b"exe \"!s\".\"h -c 'echo x > RAN'\"\n"[..],
+        b"exe '!s'..'h -c \"echo x > RAN\"'\n",
+        b"execute \"!\" . 'sh -c \"echo x > RAN\"'\n",
+        b"exe \"!s\"  ..  'h' . \" -c 'echo x > RAN'\"\n",
+        b"exe \"!\\x73h -c 'echo x > RAN'\"\n",
+        b"exe \"\\x21sh -c 'echo x > RAN'\"\n",
+        b"exe '!s''''h -c \"echo x > RAN\"'\n",
+        b"call system('s' . 'h -c \"echo x > RAN\"')\n",
+        b"let r = system(\"s\" .. \"h -c 'echo x > RAN'\")\n",
+    ] {
+        let file = [garbage, escape, b"q!\n"].concat();
+        // (`'!s''''h …'` is `!s''h …`, which sh runs as `sh`.)
+        let runs = runs_in_dir("vim", &["-es", "-u", "NONE", "-i", "NONE"], &file, &[]);
+        assert!(runs, "vim did not run {escape:?}");
+        let found = pacsguard_dicom::find_ex_command(&file);
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{escape:?}: {found:?}"
+        );
+    }
+    for text in [
+        &b"exe \"!important\" . \" note\"\n"[..],
+        b"exe 'normal' . '!sh -c x'\n",
+        b"The system('s' . 'h') notes.\n",
+    ] {
+        assert_eq!(pacsguard_dicom::find_ex_command(text), None, "{text:?}");
+    }
+}
+
 /// The limit on `!` lines modelled (each line to its end): lines that add up to
 /// MAX_EX_MODELLED_BYTES are all modelled, and one byte more is a warning.
 #[test]
