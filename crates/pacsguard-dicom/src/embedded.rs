@@ -1069,6 +1069,77 @@ mod tests {
         );
     }
 
+    /// A ZIP of one entry `name` holding `data`, stored or deflated (CRC left 0: the
+    /// judge reads names and heads, as a loader's first look does).
+    fn one_entry_zip(name: &[u8], data: &[u8], deflated: bool) -> Vec<u8> {
+        let packed = if deflated {
+            miniz_oxide::deflate::compress_to_vec(data, 6)
+        } else {
+            data.to_vec()
+        };
+        let method: u16 = if deflated { 8 } else { 0 };
+        let sizes = [packed.len() as u32, data.len() as u32];
+        let mut zip = b"PK\x03\x04".to_vec();
+        zip.extend_from_slice(&[20, 0, 0, 0]);
+        zip.extend_from_slice(&method.to_le_bytes());
+        zip.extend_from_slice(&[0; 8]); // time, date, crc
+        zip.extend_from_slice(&sizes[0].to_le_bytes());
+        zip.extend_from_slice(&sizes[1].to_le_bytes());
+        zip.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        zip.extend_from_slice(&0u16.to_le_bytes());
+        zip.extend_from_slice(name);
+        zip.extend_from_slice(&packed);
+        let directory = zip.len();
+        zip.extend_from_slice(b"PK\x01\x02");
+        zip.extend_from_slice(&[20, 0, 20, 0, 0, 0]);
+        zip.extend_from_slice(&method.to_le_bytes());
+        zip.extend_from_slice(&[0; 8]);
+        zip.extend_from_slice(&sizes[0].to_le_bytes());
+        zip.extend_from_slice(&sizes[1].to_le_bytes());
+        zip.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        zip.extend_from_slice(&[0; 12]); // extra, comment, disk, attributes
+        zip.extend_from_slice(&0u32.to_le_bytes()); // local header offset
+        zip.extend_from_slice(name);
+        let directory_size = zip.len() - directory;
+        zip.extend_from_slice(b"PK\x05\x06");
+        zip.extend_from_slice(&[0, 0, 0, 0, 1, 0, 1, 0]);
+        zip.extend_from_slice(&(directory_size as u32).to_le_bytes());
+        zip.extend_from_slice(&(directory as u32).to_le_bytes());
+        zip.extend_from_slice(&0u16.to_le_bytes());
+        zip
+    }
+
+    /// ZIP_ENTRY_HEAD_BYTES at its edge. It is how much of an entry is read to tell what
+    /// it is by its first bytes, not a limit on a search: every magic `format::sniff`
+    /// and the judge read lies in the first PDF_HEADER_WINDOW bytes (ELF's class at 4,
+    /// tar's `ustar` at 257, a PDF header in the first KiB). An entry shorter than it,
+    /// as long, one byte longer or many times longer, stored or deflated, is told alike:
+    /// an ELF program under a harmless name runs, the same length of text does not.
+    #[test]
+    fn entries_past_the_head_read_are_told_by_their_first_bytes_alike() {
+        const _: () = assert!(format::PDF_HEADER_WINDOW <= ZIP_ENTRY_HEAD_BYTES);
+        for len in [
+            ZIP_ENTRY_HEAD_BYTES - 1,
+            ZIP_ENTRY_HEAD_BYTES,
+            ZIP_ENTRY_HEAD_BYTES + 1,
+            16 * ZIP_ENTRY_HEAD_BYTES,
+        ] {
+            let mut elf = b"\x7fELF\x02\x01\x01".to_vec();
+            elf.resize(len, 0x90);
+            let text = vec![b'a'; len];
+            for deflated in [false, true] {
+                let zip = one_entry_zip(b"notes.bin", &elf, deflated);
+                assert!(
+                    matches!(whole_zip(&zip), WholeZip::Runs(ref e) if e.contains("notes.bin")),
+                    "{len} {deflated}: {:?}",
+                    whole_zip(&zip)
+                );
+                let zip = one_entry_zip(b"notes.bin", &text, deflated);
+                assert_eq!(whole_zip(&zip), WholeZip::Inert(1), "{len} {deflated}");
+            }
+        }
+    }
+
     /// A central directory of `count` entries named `name` (what [`whole_zip`] reads).
     fn directory_of(count: usize, name: &[u8]) -> Vec<u8> {
         let mut zip = Vec::new();

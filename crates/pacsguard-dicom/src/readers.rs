@@ -28,8 +28,10 @@ pub fn whole_file(
     let mut found = Vec::new();
     if window_header(bytes).is_some() {
         found.extend(pdf_reader(bytes, documents, preamble_pdf, deadline));
+    } else if let Some(repaired) = repaired_pdf(bytes, documents, deadline) {
+        found.extend(repaired);
     } else {
-        found.extend(repaired_pdf(bytes, documents, deadline));
+        found.extend(headerless_pdf(bytes, documents, deadline));
     }
     found.extend(markup_and_commands(
         bytes,
@@ -52,11 +54,21 @@ pub fn window(bytes: &[u8], budget: &mut crate::Budget) -> Vec<Hidden> {
     // A header in an earlier window: a repairing reader reads this one's objects too
     // (bounded by the file's time, not charged per window: a file of many windows
     // after one header would spend the parse budget the executable search needs).
-    let header = match later_header(bytes) {
+    let later = later_header(bytes);
+    let header = match later {
         Some(header) => budget.charge(bytes.len() - header).then_some(header),
         None if budget.carried.pdf_header => (!budget.out_of_time()).then_some(0),
         None => None,
     };
+    if crate::embedded::pdf_header(bytes).is_none()
+        && later.is_none()
+        && !budget.carried.pdf_header
+        && !budget.out_of_time()
+    {
+        // No header in this window nor before it: qpdf and mutool still open the file
+        // when its objects hold a catalog (see [`headerless_pdf`]).
+        found.extend(headerless_pdf(bytes, &[], budget.deadline()));
+    }
     if crate::embedded::pdf_header(bytes).is_none()
         && let Some(header) = header
     {
@@ -208,14 +220,13 @@ fn postscript_pdf_headers(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
 /// Benign contents (info) are left out: a file with a PDF this far in that does nothing
 /// is not worth a finding of its own. Only the first header outside the encapsulated
 /// documents is read: its reconstruction scans every object after it.
-fn repaired_pdf(bytes: &[u8], documents: &[Range<u64>], deadline: Instant) -> Vec<Hidden> {
+/// `None` when there is no header outside the documents.
+fn repaired_pdf(bytes: &[u8], documents: &[Range<u64>], deadline: Instant) -> Option<Vec<Hidden>> {
     let outside = |at: &usize| !documents.iter().any(|d| d.contains(&(*at as u64)));
     let pdf = memchr::memmem::find_iter(bytes, b"%PDF-").find(outside);
     let ps = postscript_pdf_headers(bytes).find(outside);
-    let Some(header) = pdf.into_iter().chain(ps).min() else {
-        return Vec::new();
-    };
-    crate::embedded::pdf_report(bytes, header, true, deadline)
+    let header = pdf.into_iter().chain(ps).min()?;
+    let found = crate::embedded::pdf_report(bytes, header, true, deadline)
         .into_iter()
         .filter(|hidden| hidden.severity != Severity::Info)
         .map(|mut hidden| {
@@ -225,7 +236,58 @@ fn repaired_pdf(bytes: &[u8], documents: &[Range<u64>], deadline: Instant) -> Ve
             );
             hidden
         })
-        .collect()
+        .collect();
+    Some(found)
+}
+
+/// No PDF header at all (nor the PostScript form naming a PDF version: an
+/// `%!PS-Adobe-3.0 EPSF-3.0` line is no header to them either): qpdf and mutool still
+/// open the file. Both say "can't find PDF header" and rebuild the cross-reference table
+/// by scanning for `N G obj`; qpdf then needs a `trailer` whose `/Root` names the
+/// catalog, mutool takes an object typed `/Catalog` when there is no trailer (pdfinfo
+/// needs the trailer too). So a catalog found as they find it is required, and then
+/// what the document would do is reported as for a header past the first kilobyte:
+/// alerts and what could not be read, not benign contents (the mere word `obj`, or a
+/// catalog that does nothing, is no finding). The encapsulated `documents` are screened
+/// as themselves: the bytes between them are read, each stretch as the readers read it.
+fn headerless_pdf(bytes: &[u8], documents: &[Range<u64>], deadline: Instant) -> Vec<Hidden> {
+    let mut stretches = Vec::new();
+    let mut from = 0usize;
+    let mut sorted: Vec<&Range<u64>> = documents.iter().collect();
+    sorted.sort_by_key(|d| d.start);
+    for document in sorted {
+        let start = usize::try_from(document.start).map_or(bytes.len(), |s| s.min(bytes.len()));
+        if start > from {
+            stretches.push(from..start);
+        }
+        let end = usize::try_from(document.end).map_or(bytes.len(), |e| e.min(bytes.len()));
+        from = from.max(end);
+    }
+    if from < bytes.len() {
+        stretches.push(from..bytes.len());
+    }
+    let mut found = Vec::new();
+    for stretch in stretches {
+        let part = &bytes[stretch.clone()];
+        // Nothing a reader would rebuild a document from: no object at all.
+        if memchr::memmem::find(part, b"obj").is_none() {
+            continue;
+        }
+        found.extend(
+            crate::embedded::pdf_report(part, 0, true, deadline)
+                .into_iter()
+                .filter(|hidden| hidden.severity != Severity::Info)
+                .map(|mut hidden| {
+                    hidden.offset += stretch.start;
+                    hidden.detail = format!(
+                        "{} (a PDF without a header that qpdf and mutool open by rebuilding its cross-reference table from its objects)",
+                        hidden.detail
+                    );
+                    hidden
+                }),
+        );
+    }
+    found
 }
 
 #[cfg(test)]
@@ -282,11 +344,19 @@ mod window_carry_tests {
         let first = [&[0u8; 4096][..], b"%PDF-1.7\n", &[0u8; 4096]].concat();
         let later = [&[0u8; 4096][..], catalog, &[0u8; 4096]].concat();
         let mut budget = crate::Budget::default();
-        assert!(window(&later, &mut budget).is_empty());
+        // On its own the later window is a document without a header (read as such
+        // since session 12); after the header, the document that header starts.
+        let alone = window(&later, &mut budget);
+        assert!(
+            alone.iter().any(|h| h.detail.contains("without a header")),
+            "{alone:?}"
+        );
         budget.carry(&first, 0);
         let found = window(&later, &mut budget);
         assert!(
-            found.iter().any(|h| h.detail.contains("JavaScript")),
+            found
+                .iter()
+                .any(|h| h.detail.contains("JavaScript") && h.detail.contains("repairing")),
             "{found:?}"
         );
 
@@ -348,7 +418,13 @@ mod postscript_header_tests {
             let first = [&[0u8; 4096][..], other, &[0u8; 4096]].concat();
             let mut budget = crate::Budget::default();
             budget.carry(&first, 0);
-            assert!(window(&later, &mut budget).is_empty(), "{other:?}");
+            // The later window's objects are read as a document without a header.
+            assert!(
+                window(&later, &mut budget)
+                    .iter()
+                    .all(|h| h.detail.contains("without a header")),
+                "{other:?}"
+            );
             assert_eq!(later_header(&first), None, "{other:?}");
         }
     }
@@ -407,5 +483,89 @@ mod random_bytes_tests {
             found.extend(whole_file(&bytes[..256 << 10], &[], false, deadline));
             assert!(found.is_empty(), "seed {seed} ({percent}%): {found:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod headerless_tests {
+    use super::*;
+
+    const OBJECTS: &[u8] = b"\n1 0 obj\n<</Type/Catalog/Pages 3 0 R/OpenAction 2 0 R>>\nendobj\n2 0 obj\n<</S/JavaScript/JS(app.alert\\(1\\))>>\nendobj\n3 0 obj\n<</Type/Pages/Kids[]/Count 0>>\nendobj\n";
+
+    fn deadline() -> Instant {
+        Instant::now() + crate::INSPECTION_DEADLINE
+    }
+
+    fn javascript(found: &[Hidden]) -> bool {
+        found
+            .iter()
+            .any(|h| h.severity == Severity::Alert && h.detail.contains("JavaScript"))
+    }
+
+    /// Issue 10 (session 12): no header anywhere, a catalog with an action (with a
+    /// trailer naming it, as qpdf needs, or typed `/Catalog` only, as mutool takes it;
+    /// after an EPSF first line): an alert, read whole or in windows.
+    #[test]
+    fn a_catalog_with_an_action_and_no_header_is_read() {
+        let trailer = b"trailer\n<</Root 1 0 R>>\n".as_slice();
+        let cases = [
+            [&[0u8; 3000][..], OBJECTS, trailer].concat(),
+            [&[0u8; 3000][..], OBJECTS].concat(),
+            [
+                b"%!PS-Adobe-3.0 EPSF-3.0\n".as_slice(),
+                &[0u8; 3000],
+                OBJECTS,
+            ]
+            .concat(),
+        ];
+        for file in &cases {
+            let found = whole_file(file, &[], false, deadline());
+            assert!(javascript(&found), "{found:?}");
+            // At the objects (the action's), not at the file's start.
+            let objects = memchr::memmem::find(file, OBJECTS).expect("objects");
+            assert!(
+                found
+                    .iter()
+                    .all(|h| (objects..objects + OBJECTS.len()).contains(&h.offset)),
+                "{found:?}"
+            );
+            // A window whose first kilobyte holds `%!PS-Adobe-` is read as a PDF by the
+            // embedded search (`embedded::search`), not here.
+            if crate::embedded::pdf_header(file).is_none() {
+                let found = window(file, &mut crate::Budget::default());
+                assert!(javascript(&found), "{found:?}");
+            }
+        }
+    }
+
+    /// The promise of no false alerts: objects without a catalog, a catalog without an
+    /// action, the word `obj` in text, and the objects inside an encapsulated document
+    /// (screened as that document) are no finding of this reader.
+    #[test]
+    fn objects_that_do_nothing_or_belong_to_a_document_are_no_finding() {
+        let quiet = [
+            b"\n1 0 obj\n<</Type/Catalog/Pages 3 0 R>>\nendobj\n3 0 obj\n<</Type/Pages/Kids[]/Count 0>>\nendobj\ntrailer\n<</Root 1 0 R>>\n".as_slice(),
+            b"\n2 0 obj\n<</S/JavaScript/JS(app.alert\\(1\\))>>\nendobj\n",
+            b"see obj 1 0 obj and 2 0 obj, endobj",
+        ];
+        for value in quiet {
+            let file = [&[0u8; 500][..], value, &[0u8; 500]].concat();
+            assert!(
+                whole_file(&file, &[], false, deadline()).is_empty(),
+                "{value:?}"
+            );
+            assert!(window(&file, &mut crate::Budget::default()).is_empty());
+        }
+        let file = [&[0u8; 3000][..], OBJECTS, &[0u8; 100]].concat();
+        let document = 2990..3000 + OBJECTS.len() as u64 + 10;
+        assert!(whole_file(&file, std::slice::from_ref(&document), false, deadline()).is_empty());
+        // Only the part outside the document is read: a catalog after it is found.
+        let document = 0..2000;
+        assert!(javascript(&whole_file(
+            &file,
+            std::slice::from_ref(&document),
+            false,
+            deadline()
+        )));
     }
 }

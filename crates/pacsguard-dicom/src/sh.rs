@@ -290,15 +290,98 @@ pub fn first_command_in(
     wrapper: &dyn Fn(&[u8]) -> bool,
     context: Context<'_>,
 ) -> Option<Outcome> {
-    let mut parser = Parser::new(bytes, hostile, weak, wrapper);
+    let spliced = Spliced::new(bytes);
+    let text = spliced.text(bytes);
+    let mut parser = Parser::new(text, hostile, weak, wrapper);
     parser.context = context;
     match parser.run() {
-        Ok(found) => found.map(Outcome::Runs),
+        Ok(found) => found.map(|at| Outcome::Runs(spliced.original(at))),
         Err(Stop::Syntax | Stop::End) => None,
         Err(Stop::Limit(limit)) => Some(Outcome::CannotTell(
-            parser.pos.min(bytes.len().saturating_sub(1)),
+            spliced
+                .original(parser.pos)
+                .min(bytes.len().saturating_sub(1)),
             limit,
         )),
+    }
+}
+
+/// `bytes` as dash's lexer reads them: without the line continuations (a backslash and
+/// a newline, dropped before words are made, wherever a word or an expansion is:
+/// `s\<newline>h`, `$\<newline>X`, `${\<newline>X}`, `sh -\<newline>c`, all run by
+/// dash, session 12), kept inside single quotes and ending a comment as any newline
+/// does. Offsets found in the spliced text are mapped back to `bytes`.
+struct Spliced {
+    /// The spliced text, when `bytes` held a continuation.
+    text: Option<Vec<u8>>,
+    /// Where each dropped continuation was, in the spliced text's offsets.
+    dropped: Vec<usize>,
+}
+
+impl Spliced {
+    fn new(bytes: &[u8]) -> Spliced {
+        let none = Spliced {
+            text: None,
+            dropped: Vec::new(),
+        };
+        if memchr::memmem::find(bytes, b"\\\n").is_none() {
+            return none;
+        }
+        #[derive(PartialEq)]
+        enum In {
+            Plain,
+            Single,
+            Double,
+            Comment,
+        }
+        let mut text = Vec::with_capacity(bytes.len());
+        let mut dropped = Vec::new();
+        let mut state = In::Plain;
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
+            match (&state, b) {
+                (In::Plain | In::Double, b'\\') => {
+                    if bytes.get(i + 1) == Some(&b'\n') {
+                        dropped.push(text.len());
+                    } else {
+                        text.extend_from_slice(&bytes[i..(i + 2).min(bytes.len())]);
+                    }
+                    i += 2;
+                    continue;
+                }
+                (In::Plain, b'\'') => state = In::Single,
+                (In::Plain, b'"') => state = In::Double,
+                (In::Plain, b'#')
+                    if text.last().is_none_or(|p| {
+                        matches!(p, b' ' | b'\t' | b'\n' | b';' | b'&' | b'|' | b'(' | b')')
+                    }) =>
+                {
+                    state = In::Comment;
+                }
+                (In::Single, b'\'') | (In::Double, b'"') | (In::Comment, b'\n') => {
+                    state = In::Plain;
+                }
+                _ => {}
+            }
+            text.push(b);
+            i += 1;
+        }
+        if dropped.is_empty() {
+            return none;
+        }
+        Spliced {
+            text: Some(text),
+            dropped,
+        }
+    }
+
+    fn text<'a>(&'a self, bytes: &'a [u8]) -> &'a [u8] {
+        self.text.as_deref().unwrap_or(bytes)
+    }
+
+    /// The offset in the original bytes of `at` in the spliced text.
+    fn original(&self, at: usize) -> usize {
+        at + 2 * self.dropped.partition_point(|&d| d <= at)
     }
 }
 
@@ -312,7 +395,8 @@ pub fn reads_past(
     weak: &dyn Fn(&[u8]) -> bool,
     wrapper: &dyn Fn(&[u8]) -> bool,
 ) -> bool {
-    let mut parser = Parser::new(bytes, hostile, weak, wrapper);
+    let spliced = Spliced::new(bytes);
+    let mut parser = Parser::new(spliced.text(bytes), hostile, weak, wrapper);
     matches!(parser.run(), Ok(None) | Err(Stop::End))
 }
 

@@ -364,7 +364,9 @@ fn ex_context(vim_environment: Option<usize>, at: usize) -> sh::Context<'static>
 
 /// Vim script calls that hand a string to the shell: `call system('cmd')`, `let x =
 /// system("cmd")`, `exe '!cmd'` (review s6-r10: vim -es ran them after garbage). The
-/// string is judged by the shell model. Found by `system(` / `systemlist(`; the walk back to the line start goes over the bytes an assignment
+/// string is judged by the shell model, as vim builds it from literals joined with `.`
+/// or `..` and their escapes (`exe "!s"."h -c …"`, `"\x73h"`: session 12, checked with
+/// vim -es; see [`vim_string_expression`]). Found by `system(` / `systemlist(`; the walk back to the line start goes over the bytes an assignment
 /// or a call can hold and stops at any other (a `(` among them): linear.
 fn find_vim_string_command(
     bytes: &[u8],
@@ -373,14 +375,10 @@ fn find_vim_string_command(
 ) -> Option<Command> {
     let weak = |name: &[u8]| listed(&WEAK, name);
     let wrapper = |name: &[u8]| listed(&WRAPPERS, name);
-    let judge = |at: usize, quoted: &[u8]| -> Option<Command> {
-        let quote = *quoted.first()?;
-        if !matches!(quote, b'\'' | b'"') {
-            return None;
-        }
-        let body = &quoted[1..];
-        let body = &body[..memchr::memchr2(quote, b'\n', body).unwrap_or(body.len())];
-        let body = body.strip_prefix(b"!").unwrap_or(body);
+    // The string vim hands over: the literals of the expression joined (`"!s"."h …"`).
+    let judge = |at: usize, expression: &[u8]| -> Option<Command> {
+        let value = vim_string_expression(expression)?;
+        let body = value.strip_prefix(b"!").unwrap_or(&value);
         if vim_shell.is_some_and(|set| set < at) && is_command_text(body) {
             return Some(Command {
                 offset: at,
@@ -473,7 +471,7 @@ fn find_vim_string_command(
             continue;
         }
         let quoted = rest.trim_ascii_start();
-        if quoted.get(1) != Some(&b'!') {
+        if vim_string_expression(quoted).is_none_or(|value| value.first() != Some(&b'!')) {
             continue;
         }
         if let Some(found) = judge(at, quoted) {
@@ -481,6 +479,121 @@ fn find_vim_string_command(
         }
     }
     None
+}
+
+/// The value of a vim string expression as `exe` and `system()` take it: string literals
+/// joined with `.` or `..` (`exe "!s"."h -c …"`, checked with vim -es), read up to the
+/// first part that is not a literal. `'…'` holds its text (`''` is a quote); `"…"` takes
+/// backslash escapes (`\x73` is `s`, `\\`, `\"`, `\n`, `\e`, octal, and a backslash
+/// before any other byte is dropped, as vim does). A literal the line ends in is taken to
+/// the line's end. `None` when `text` does not start with a literal. At most
+/// `text`'s length of work.
+fn vim_string_expression(text: &[u8]) -> Option<Vec<u8>> {
+    let blanks = |t: &[u8]| t.iter().take_while(|b| matches!(b, b' ' | b'\t')).count();
+    let mut value = Vec::new();
+    let mut rest = text;
+    let mut literals = 0usize;
+    loop {
+        rest = &rest[blanks(rest)..];
+        let Some((part, after)) = vim_literal(rest) else {
+            break;
+        };
+        value.extend_from_slice(&part);
+        literals += 1;
+        rest = &after[blanks(after)..];
+        rest = if let Some(r) = rest.strip_prefix(b"..") {
+            r
+        } else if let Some(r) = rest.strip_prefix(b".") {
+            r
+        } else {
+            break;
+        };
+    }
+    (literals > 0).then_some(value)
+}
+
+/// One vim string literal at the start of `text`: its value and what follows it.
+fn vim_literal(text: &[u8]) -> Option<(Vec<u8>, &[u8])> {
+    let quote = *text.first()?;
+    let body = &text[1..];
+    let mut value = Vec::new();
+    let mut i = 0usize;
+    match quote {
+        b'\'' => {
+            while let Some(&b) = body.get(i) {
+                match b {
+                    b'\'' if body.get(i + 1) == Some(&b'\'') => {
+                        value.push(b'\'');
+                        i += 2;
+                    }
+                    b'\'' => return Some((value, &body[i + 1..])),
+                    b'\n' => break,
+                    _ => {
+                        value.push(b);
+                        i += 1;
+                    }
+                }
+            }
+        }
+        b'"' => {
+            while let Some(&b) = body.get(i) {
+                match b {
+                    b'"' => return Some((value, &body[i + 1..])),
+                    b'\n' => break,
+                    b'\\' => {
+                        let (byte, used) = vim_escape(&body[i + 1..]);
+                        value.extend(byte);
+                        i += 1 + used;
+                    }
+                    _ => {
+                        value.push(b);
+                        i += 1;
+                    }
+                }
+            }
+        }
+        _ => return None,
+    }
+    Some((value, &body[i..]))
+}
+
+/// A backslash escape of a vim double-quoted string, from the byte after the backslash:
+/// the byte it stands for and how many bytes it took.
+fn vim_escape(text: &[u8]) -> (Option<u8>, usize) {
+    let hex = |t: &[u8], max: usize| {
+        let n = t
+            .iter()
+            .take(max)
+            .take_while(|b| b.is_ascii_hexdigit())
+            .count();
+        let value = t[..n]
+            .iter()
+            .fold(0u32, |v, b| v * 16 + (*b as char).to_digit(16).unwrap_or(0));
+        (n, value)
+    };
+    match text.first() {
+        None | Some(b'\n') => (None, 0),
+        Some(b'n') => (Some(b'\n'), 1),
+        Some(b't') => (Some(b'\t'), 1),
+        Some(b'r') => (Some(b'\r'), 1),
+        Some(b'e') => (Some(0x1b), 1),
+        Some(b'x' | b'X') => match hex(&text[1..], 2) {
+            (0, _) => (Some(text[0]), 1),
+            (n, value) => (u8::try_from(value).ok(), 1 + n),
+        },
+        Some(b'0'..=b'7') => {
+            let n = text
+                .iter()
+                .take(3)
+                .take_while(|b| (b'0'..=b'7').contains(b))
+                .count();
+            let value = text[..n]
+                .iter()
+                .fold(0u32, |v, b| v * 8 + u32::from(b - b'0'));
+            (u8::try_from(value & 0xff).ok(), n)
+        }
+        Some(&other) => (Some(other), 1),
+    }
 }
 
 /// Ex commands that hand the rest of their line to the shell after `!`: `:r !cmd`

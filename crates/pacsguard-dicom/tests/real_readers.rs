@@ -1017,6 +1017,92 @@ fn ex_commands_ending_in_a_shell_escape_are_found() {
     }
 }
 
+/// Issue 10 (session 12): dash drops a backslash and a newline before it makes words, so
+/// a command name, a parameter or an option can be split over lines anywhere
+/// (`$\<newline>X`, `${\<newline>X}`, `s\<newline>h`); the model read them as written.
+/// Each script prints RAN through dash; inside single quotes, or after a comment, the
+/// pair is no continuation and what it joins runs nothing.
+#[test]
+fn line_continuations_inside_words_are_joined_as_dash_joins_them() {
+    let lead = "\u{1}\u{2}binary\u{7f}\n";
+    for script in [
+        "X=sh\n$\\\nX -c 'echo RAN'\n",
+        "X=sh\n$\\\n{X} -c 'echo RAN'\n",
+        "X=sh\n${\\\nX} -c 'echo RAN'\n",
+        "X=sh\n$\\\n\\\nX -c 'echo RAN'\n",
+        "X=s\n$\\\n{X}\\\nh -c 'echo RAN'\n",
+        "s\\\nh -c 'echo RAN'\n",
+        "sh -\\\nc 'echo RAN'\n",
+        "$(\\\necho sh) -c 'echo RAN'\n",
+    ] {
+        let script = format!("{lead}{script}");
+        assert!(dash(script.as_bytes()).contains("RAN"), "{script:?}");
+        let found = find_shell_command(script.as_bytes());
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{script:?}: {found:?}"
+        );
+        // Reported where the command starts in the file as written.
+        let at = found.map_or(0, |c| c.offset);
+        assert!(at >= lead.len() && at < script.len(), "{script:?}: {at}");
+    }
+    for script in [
+        "# s\\\nh -c 'echo RAN'\n",
+        "X='s\\\nh'\n: \"$X\" -c 'echo RAN'\n",
+    ] {
+        let ran = dash(script.as_bytes()).contains("RAN");
+        let found = find_shell_command(script.as_bytes());
+        assert_eq!(
+            ran,
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{script:?}: {found:?}"
+        );
+    }
+}
+
+/// Issue 10 (session 12): vim builds the string it hands to the shell from literals
+/// joined with `.` or `..` and their escapes; `exe "!s"."h -c …"` ran (vim -es) and got
+/// no finding, the model judging the first literal (`!s`) alone. Each case is run by
+/// the real vim first; prose with dots and quotes is no command.
+#[test]
+fn vim_strings_joined_into_a_shell_command_are_found() {
+    let garbage = b"\0\0\0DICM\x02\0\x01\0OB\0\0\x01\x02\n\x7f\x80 garbage\n".as_slice();
+    for escape in [
+        &b"exe \"!s\".\"h -c 'echo x > RAN'\"\n"[..],
+        b"exe '!s'..'h -c \"echo x > RAN\"'\n",
+        b"execute \"!\" . 'sh -c \"echo x > RAN\"'\n",
+        b"exe \"!s\"  ..  'h' . \" -c 'echo x > RAN'\"\n",
+        b"exe \"!\\x73h -c 'echo x > RAN'\"\n",
+        b"exe \"\\x21sh -c 'echo x > RAN'\"\n",
+        b"exe '!s''''h -c \"echo x > RAN\"'\n",
+        b"call system('s' . 'h -c \"echo x > RAN\"')\n",
+        b"let r = system(\"s\" .. \"h -c 'echo x > RAN'\")\n",
+    ] {
+        let file = [garbage, escape, b"q!\n"].concat();
+        // (`'!s''''h …'` is `!s''h …`, which sh runs as `sh`.)
+        let runs = runs_in_dir("vim", &["-es", "-u", "NONE", "-i", "NONE"], &file, &[]);
+        assert!(runs, "vim did not run {escape:?}");
+        let found = pacsguard_dicom::find_ex_command(&file);
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{escape:?}: {found:?}"
+        );
+    }
+    for text in [
+        &b"exe \"!important\" . \" note\"\n"[..],
+        b"exe 'normal' . '!sh -c x'\n",
+        b"The system('s' . 'h') notes.\n",
+    ] {
+        assert_eq!(pacsguard_dicom::find_ex_command(text), None, "{text:?}");
+    }
+}
+
 /// The limit on `!` lines modelled (each line to its end): lines that add up to
 /// MAX_EX_MODELLED_BYTES are all modelled, and one byte more is a warning.
 #[test]
@@ -2985,4 +3071,94 @@ fn a_script_variable_named_shell_is_not_the_shell_option() {
     }
     let text = b"let &l:sh = 'python3'\n!open('RAN','w')\n";
     assert!(pacsguard_dicom::find_ex_command(text).is_some());
+}
+
+/// Runs `program args… file` on `bytes` written to a file and returns its stdout and
+/// stderr, and whether it succeeded (qpdf's 3 is "read, with warnings").
+fn read_with(program: &str, before: &[&str], bytes: &[u8], after: &[&str]) -> (bool, String) {
+    let dir = TempDir::new();
+    let file = dir.path("file.dcm");
+    std::fs::write(&file, bytes).expect("write");
+    let out = Command::new(program)
+        .args(before)
+        .arg(&file)
+        .args(after)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} (scripts/setup-test-deps.sh installs it): {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (matches!(out.status.code(), Some(0) | Some(3)), text)
+}
+
+/// Issue 10 (session 12): a DICOM file with no PDF header anywhere, whose element holds a
+/// catalog with an open action, is opened by qpdf (when a trailer names the catalog) and
+/// by mutool (with or without a trailer: it takes the object typed `/Catalog`), each
+/// rebuilding the cross-reference table ("can't find PDF header"); an
+/// `%!PS-Adobe-3.0 EPSF-3.0` first line changes nothing for them. It got no finding.
+/// Each case is proven with the readers themselves, then screened: an alert. The same
+/// objects without an action, or objects without a catalog, are no finding.
+#[test]
+fn a_pdf_without_a_header_that_qpdf_and_mutool_rebuild_is_read() {
+    let objects = b"\n1 0 obj\n<</Type/Catalog/Pages 3 0 R/OpenAction 2 0 R>>\nendobj\n2 0 obj\n<</S/JavaScript/JS(app.alert\\(1\\))>>\nendobj\n3 0 obj\n<</Type/Pages/Kids[]/Count 0>>\nendobj\n".to_vec();
+    let trailer = b"trailer\n<</Root 1 0 R>>\n".as_slice();
+    let inline =
+        b"\n7 0 obj\n<< /Type /C#61talog /OpenAction << /S /Launch /F (cmd.exe) >> >>\nendobj\n"
+            .to_vec();
+    let with_trailer = in_private_element(&[&objects[..], trailer].concat());
+    let without_trailer = in_private_element(&objects);
+    let escaped_inline = in_private_element(&inline);
+    let mut eps = b"%!PS-Adobe-3.0 EPSF-3.0\n".to_vec();
+    eps.resize(128, b' ');
+    eps.extend_from_slice(&with_trailer[128..]);
+    for file in [&with_trailer, &without_trailer, &escaped_inline, &eps] {
+        assert!(!file.windows(5).any(|w| w == b"%PDF-"), "no PDF header");
+        // mutool opens it and finds the catalog's action.
+        let (ok, shown) = read_with("mutool", &["show"], file, &["trailer/Root/OpenAction/S"]);
+        assert!(ok, "{shown}");
+        assert!(
+            shown.contains("/JavaScript") || shown.contains("/Launch"),
+            "{shown}"
+        );
+        let inspection = inspect(file);
+        let alerts = alerts(&inspection);
+        assert!(
+            alerts
+                .iter()
+                .any(|a| a.contains("JavaScript") || a.contains("Launch")),
+            "{:?}",
+            inspection.observations
+        );
+    }
+    // qpdf needs the trailer, and reads the action through it.
+    for file in [&with_trailer, &eps] {
+        let (ok, shown) = read_with("qpdf", &["--show-object=1"], file, &[]);
+        assert!(ok && shown.contains("/OpenAction 2 0 R"), "{shown}");
+        assert!(shown.contains("can't find PDF header"), "{shown}");
+        let (ok, shown) = read_with("qpdf", &["--show-object=2"], file, &[]);
+        assert!(ok && shown.contains("/S /JavaScript"), "{shown}");
+    }
+    let (ok, shown) = read_with("qpdf", &["--show-object=1"], &without_trailer, &[]);
+    assert!(!ok, "qpdf needs a trailer: {shown}");
+
+    // No action, or no catalog: what a reader would show does nothing.
+    let quiet = [
+        b"\n1 0 obj\n<</Type/Catalog/Pages 3 0 R>>\nendobj\n3 0 obj\n<</Type/Pages/Kids[]/Count 0>>\nendobj\ntrailer\n<</Root 1 0 R>>\n".as_slice(),
+        b"\n2 0 obj\n<</S/JavaScript/JS(app.alert\\(1\\))>>\nendobj\n",
+        b"1 0 obj 2 0 obj endobj obj",
+    ];
+    for value in quiet {
+        let file = in_private_element(value);
+        let inspection = inspect(&file);
+        assert!(
+            inspection
+                .observations
+                .iter()
+                .all(|o| o.severity == Severity::Info),
+            "{value:?}: {:?}",
+            inspection.observations
+        );
+    }
 }

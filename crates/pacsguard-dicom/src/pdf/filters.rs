@@ -129,12 +129,20 @@ fn inflate_with(
     out
 }
 
+/// Entries of an LZW code table: the format's own size (12-bit codes, ISO 32000-1
+/// §7.4.4.2), not a budget of ours. A stream whose table fills without a clear code goes
+/// on being decoded here with the table as it is (as pdf.js does); qpdf ("LZWDecoder:
+/// table full") and mutool ("out of range code") stop there. So reaching it hides
+/// nothing that any reader shows, and is no `not-inspected` warning: what a stream
+/// holds past it is read (tested below); the work stays bounded by the decoded-bytes
+/// budget, which is reported when reached.
+pub(crate) const LZW_TABLE_CODES: usize = 4096;
+
 /// LZW as PDF uses it (§7.4.4): 9- to 12-bit codes, most significant bit first, 256 to
 /// clear, 257 to end; with `early` the code width grows one code early.
 fn lzw(input: &[u8], early: bool, cap: usize) -> Vec<u8> {
     const CLEAR: usize = 256;
     const END: usize = 257;
-    const MAX_CODES: usize = 4096;
     // Each entry: (prefix code, last byte, length); the first 256 are single bytes.
     let mut table: Vec<(usize, u8, usize)> = (0..=255u8).map(|b| (usize::MAX, b, 1)).collect();
     table.push((usize::MAX, 0, 0));
@@ -180,7 +188,7 @@ fn lzw(input: &[u8], early: bool, cap: usize) -> Vec<u8> {
         };
         let entry = if code < table.len() && code != CLEAR && code != END {
             if let Some(prev) = previous
-                && table.len() < MAX_CODES
+                && table.len() < LZW_TABLE_CODES
             {
                 let first = first_of(&table, code);
                 let length = table.get(prev).map_or(1, |e| e.2) + 1;
@@ -189,7 +197,7 @@ fn lzw(input: &[u8], early: bool, cap: usize) -> Vec<u8> {
             code
         } else if code == table.len()
             && let Some(prev) = previous
-            && table.len() < MAX_CODES
+            && table.len() < LZW_TABLE_CODES
         {
             let first = first_of(&table, prev);
             let length = table.get(prev).map_or(1, |e| e.2) + 1;
@@ -459,6 +467,98 @@ mod tests {
             1000,
         );
         assert_eq!(out, [45, 45, 45, 45, 45, 65, 45, 45, 45, 66]);
+    }
+
+    /// An LZW encoder as PDF writers have it (EarlyChange 1), that emits a clear code
+    /// when its table is full, or (`clear_when_full` false) goes on with the full table,
+    /// as a crafted stream does. (Its output checked with qpdf: it reads what this
+    /// writes, up to "LZWDecoder: table full" for the second kind.)
+    fn lzw_encode(data: &[u8], clear_when_full: bool) -> Vec<u8> {
+        let fresh = || -> std::collections::HashMap<Vec<u8>, usize> {
+            (0..=255u8).map(|b| (vec![b], usize::from(b))).collect()
+        };
+        let mut table = fresh();
+        let mut next = 258usize;
+        let (mut width, mut bits, mut nbits) = (9u32, 0u64, 0u32);
+        let mut out = Vec::new();
+        let mut emit = |code: usize, width: u32, out: &mut Vec<u8>| {
+            bits = (bits << width) | code as u64;
+            nbits += width;
+            while nbits >= 8 {
+                nbits -= 8;
+                out.push((bits >> nbits) as u8);
+            }
+            bits &= (1u64 << nbits) - 1;
+        };
+        emit(256, width, &mut out);
+        let mut word: Vec<u8> = Vec::new();
+        for &byte in data {
+            let mut longer = word.clone();
+            longer.push(byte);
+            if table.contains_key(&longer) {
+                word = longer;
+                continue;
+            }
+            emit(table[&word], width, &mut out);
+            if next < LZW_TABLE_CODES {
+                table.insert(longer, next);
+                next += 1;
+            } else if clear_when_full {
+                emit(256, width, &mut out);
+                table = fresh();
+                next = 258;
+            }
+            // The decoder's table is one entry behind; EarlyChange grows the width one
+            // code early.
+            width = match next {
+                0..=511 => 9,
+                512..=1023 => 10,
+                1024..=2047 => 11,
+                _ => 12,
+            };
+            word = vec![byte];
+        }
+        if !word.is_empty() {
+            emit(table[&word], width, &mut out);
+        }
+        emit(257, width, &mut out);
+        if nbits > 0 {
+            out.push((bits << (8 - nbits)) as u8);
+        }
+        out
+    }
+
+    /// LZW_TABLE_CODES at its value: a stream whose table fills (3,838 codes after the
+    /// 258 fixed ones) is decoded past that point, with a clear code there or without
+    /// one (a crafted stream: qpdf and mutool stop at the full table, pdf.js goes on, and
+    /// so does this decoder, so a script written after it is read, not missed).
+    #[test]
+    fn an_lzw_stream_is_decoded_past_its_full_table() {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut noise: Vec<u8> = (0..20_000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 24) as u8
+            })
+            .collect();
+        noise.extend_from_slice(b"app.launchURL('http://203.0.113.9/x')");
+        for length in [3_000, 3_838, 3_839, 3_900, noise.len()] {
+            let data = if length == noise.len() {
+                noise.clone()
+            } else {
+                [&noise[..length], b"/JS(app.alert(1))"].concat()
+            };
+            for clear in [true, false] {
+                let encoded = lzw_encode(&data, clear);
+                let decoded = lzw(&encoded, true, usize::MAX);
+                assert!(decoded == data, "{length} bytes, clear {clear}");
+            }
+        }
+        // The table does fill: random bytes add one entry per code.
+        let codes_without_clear = lzw_encode(&noise, false).len() * 8 / 12;
+        assert!(codes_without_clear > LZW_TABLE_CODES);
     }
 
     #[test]
