@@ -30,6 +30,19 @@ pub const PG_CALL_DEADLINE: Duration = Duration::from_secs(20);
 /// [`PG_CALL_DEADLINE`], so a statement waiting behind a lock is cancelled by the
 /// server (the connection stays usable) before the client gives the connection up.
 pub const PG_STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The server's `lock_timeout` on the store's connections: how long one statement may
+/// wait for a lock (a row, a per-host advisory lock, the hosts table) that another
+/// session holds. A backend stopped (SIGSTOP, a hung disk) inside a transaction keeps
+/// its locks, and cannot end its own idle transaction while stopped: every request
+/// needing one of them fails after this, naming the reason, instead of holding a pool
+/// connection up to [`PG_STATEMENT_TIMEOUT`] or [`PG_CALL_DEADLINE`]; requests for other
+/// hosts go on meanwhile (issue 14, session 12).
+pub const PG_LOCK_TIMEOUT: Duration = Duration::from_secs(2);
+
+// The order the limits rely on: the server ends a lock wait before it ends the
+// statement, and ends the statement before the client gives the connection up.
+const _: () = assert!(PG_LOCK_TIMEOUT.as_millis() < PG_STATEMENT_TIMEOUT.as_millis());
+const _: () = assert!(PG_STATEMENT_TIMEOUT.as_millis() < PG_CALL_DEADLINE.as_millis());
 /// The server's `idle_in_transaction_session_timeout`: a console that stopped in the
 /// middle of a transaction (killed, stopped, cut off) does not hold its locks longer.
 pub const PG_IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
@@ -79,8 +92,9 @@ pub(super) fn with_limits(mut config: Config) -> Config {
             .keepalives_retries(PG_KEEPALIVE_RETRIES);
     }
     let ours = format!(
-        "-c statement_timeout={} -c idle_in_transaction_session_timeout={}",
+        "-c statement_timeout={} -c lock_timeout={} -c idle_in_transaction_session_timeout={}",
         PG_STATEMENT_TIMEOUT.as_millis(),
+        PG_LOCK_TIMEOUT.as_millis(),
         PG_IDLE_IN_TRANSACTION_TIMEOUT.as_millis()
     );
     let options = match config.get_options() {

@@ -292,6 +292,14 @@ struct Pg(String);
 impl Pg {
     fn err(&self, failure: Failure) -> StoreError {
         match failure {
+            Failure::Pg(source)
+                if source.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) =>
+            {
+                StoreError::PostgresLockTimeout {
+                    target: self.0.clone(),
+                    after: super::deadline::PG_LOCK_TIMEOUT,
+                }
+            }
             Failure::Pg(source) => StoreError::Postgres {
                 target: self.0.clone(),
                 source,
