@@ -1159,3 +1159,55 @@ fn a_stopped_backend_holding_a_row_lock_fails_requests_for_that_host_only() {
         Some(404)
     );
 }
+
+/// A request given a deadline (the console bounds a host's request below the host's
+/// IO_TIMEOUT, issue 14, session 12): a call whose backend stopped answering gives up by
+/// the request's deadline, naming FLEET_REQUEST_BUDGET, not by its own PG_CALL_DEADLINE;
+/// the connection given back serves the next request (on a new connection) with no
+/// deadline of the request before it left on it.
+#[test]
+fn a_request_with_a_deadline_gives_up_by_it_and_leaves_none_behind() {
+    let server = PgServer::start();
+    let at = FleetStoreAt::Postgres(server.connection_string());
+    let host = enrol(open(&at).as_mut(), b"t", "pacs", "f");
+    let pool = pacsguard_store::FleetPool::with_limits(at, 1, std::time::Duration::from_secs(60));
+    let mut db = pool
+        .get_until(std::time::Instant::now() + std::time::Duration::from_secs(60))
+        .expect("a connection");
+    db.touch_host(host, 300, 30).expect("served");
+    let backend = server.client_backends(None);
+    assert_eq!(backend.len(), 1, "the pool's one connection: {backend:?}");
+    drop(db);
+    let stopped = Stopped::stop(backend[0]);
+    let bound = pacsguard_store::PG_CALL_DEADLINE * 6;
+    let answer = {
+        let pool = pool.clone();
+        within(bound, move || {
+            let mut db = pool
+                .get_until(std::time::Instant::now() + std::time::Duration::from_millis(500))
+                .expect("the idle connection");
+            db.host(host).map(|_| ())
+        })
+        .unwrap_or_else(|| panic!("still waiting after {bound:?}"))
+    };
+    let err = answer.expect_err("the backend is stopped");
+    let text = err.to_string();
+    assert!(
+        matches!(err, pacsguard_store::StoreError::PostgresDeadline { .. })
+            && text.contains("FLEET_REQUEST_BUDGET")
+            && !text.contains("PG_CALL_DEADLINE"),
+        "{text}"
+    );
+    drop(stopped);
+    let back = within(bound, move || {
+        let mut db = pool.get().expect("a connection");
+        db.touch_host(host, 301, 30)?;
+        db.host(host)
+    })
+    .unwrap_or_else(|| panic!("still waiting after {bound:?}"));
+    assert_eq!(
+        back.expect("served without the old deadline")
+            .map(|h| h.last_contact),
+        Some(301)
+    );
+}
