@@ -19,7 +19,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use pacsguard_events::{Finding, FindingKind, Severity};
 use pacsguard_store::{
-    AcceptedBatch, FleetPool, FleetStore, FleetStoreAt, HostRow, StoreError, TokenRefusal,
+    AcceptedBatch, FLEET_REQUEST_BUDGET, FleetPool, FleetStore, FleetStoreAt, HostRow, StoreError,
+    TokenRefusal,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
@@ -96,6 +97,22 @@ pub const ROW_QUOTA_BYTES: u64 = 32;
 
 /// What storing a batch costs its host's quota ([`HOST_QUOTA_BYTES`]): each record row
 /// and the batch's checkpoint row (`note` and `cosigned` as stored).
+/// How long giving back a quota charge may take after a request's store work failed
+/// (its [`FLEET_REQUEST_BUDGET`] possibly spent, its connection given up): the charge of
+/// a batch not stored is not left standing (review s11-r14), and still within the host's
+/// patience.
+pub const REFUND_GRACE: std::time::Duration = std::time::Duration::from_secs(4);
+/// What the console needs after its store work to answer (cosigning, writing the frame)
+/// before the host's [`crate::host::IO_TIMEOUT`] passes.
+pub const ANSWER_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+// A host's request is answered, or given up by the console, before the host gives up
+// on it and sends it again while the console is still writing (issue 14, session 12).
+const _: () = assert!(
+    FLEET_REQUEST_BUDGET.as_millis() + REFUND_GRACE.as_millis() + ANSWER_MARGIN.as_millis()
+        <= crate::host::IO_TIMEOUT.as_millis()
+);
+
 fn batch_cost(records: &[(u64, Vec<u8>)], note: &str, cosigned: Option<&str>) -> u64 {
     let rows = records
         .iter()
@@ -705,6 +722,7 @@ impl Fleet {
                 // host's quota ran out: a false `host-quota-exceeded` and its records
                 // refused for the rest of the window (review s11-r14). A batch stored
                 // whose answer was lost is skipped as held when sent again.
+                db.set_request_deadline(Some(std::time::Instant::now() + REFUND_GRACE));
                 let _ = db.refund_quota(host.id, charged.0, adding);
                 return Err(e);
             }
@@ -1091,8 +1109,11 @@ fn connection(
     // keeps no revocation list), so it stays held to its address's share. A store
     // that cannot say (down, stuck) proves nobody: the request is answered below with
     // the store's error, and the host comes again.
+    // The host sends its first request once the handshake is done and waits for the
+    // answer at most its IO_TIMEOUT: the check below counts against that request.
+    let mut until = std::time::Instant::now() + FLEET_REQUEST_BUDGET;
     let proven = peer.as_deref().is_some_and(|peer| {
-        fleet.pool.get().is_ok_and(|mut db| {
+        fleet.pool.get_until(until).is_ok_and(|mut db| {
             matches!(
                 db.host_by_fingerprint(&crate::cert_fingerprint(peer)),
                 Ok(Some(host)) if host.revoked.is_none()
@@ -1110,6 +1131,7 @@ fn connection(
     } else {
         wire::MAX_ENROL_FRAME_BYTES
     };
+    let mut first = true;
     while !stop.load(Ordering::Relaxed) {
         let request = match wire::read_frame_within::<Request>(&mut stream, limit) {
             Ok(Some(request)) => request,
@@ -1127,7 +1149,11 @@ fn connection(
         };
         // A connection of the pool for this request only, given back before the next
         // frame is awaited: an idle host holds none.
-        let response = match fleet.pool.get() {
+        if !first {
+            until = std::time::Instant::now() + FLEET_REQUEST_BUDGET;
+        }
+        first = false;
+        let response = match fleet.pool.get_until(until) {
             Ok(mut db) => fleet.answer(&mut *db, peer.as_deref(), request),
             Err(e) => Response::Refused {
                 reason: format!("the console's store: {e}"),

@@ -93,6 +93,14 @@ pub enum StoreError {
         after: std::time::Duration,
         setting: &'static str,
     },
+    /// A statement waited for a lock held by another session (a transaction of another
+    /// connection, stuck or stopped) for as long as the server lets it (`lock_timeout`):
+    /// the server cancelled it and rolled its transaction back; nothing was stored.
+    #[error("[console] fleet_store (PostgreSQL {target}): a lock it needed (a host's row, or the hosts table) stayed held by another session for {} s (PG_LOCK_TIMEOUT): a transaction of another connection is stuck or its backend stopped; nothing was stored, try again", .after.as_secs())]
+    PostgresLockTimeout {
+        target: String,
+        after: std::time::Duration,
+    },
     /// The client itself could not run (its runtime could not be started).
     #[error("[console] fleet_store (PostgreSQL {target}): {reason}")]
     PostgresClient { target: String, reason: String },

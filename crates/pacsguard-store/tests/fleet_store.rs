@@ -1012,3 +1012,202 @@ fn a_transaction_given_up_at_its_deadline_holds_no_lock_once_given_back() {
         started.elapsed()
     );
 }
+
+/// A `psql` session holding host `host`'s row lock in an open transaction, its backend
+/// then stopped (SIGSTOP): a backend stopped inside a transaction keeps its locks and
+/// cannot end its own idle transaction. Ended (SIGCONT, then its input closed: the
+/// server rolls back) when dropped.
+struct StuckLockHolder {
+    psql: std::process::Child,
+    stopped: Option<Stopped>,
+}
+
+impl StuckLockHolder {
+    fn hold(server: &PgServer, host: i64) -> StuckLockHolder {
+        use std::io::Write as _;
+        let before = server.client_backends(None);
+        let mut psql = std::process::Command::new(
+            pacsguard_testkit::postgres::program("psql").unwrap_or_else(|e| panic!("{e}")),
+        )
+        .args(["-X", "-q", "-h"])
+        .arg(server.socket_dir())
+        .args(["-p", "5432", "-U", "postgres", "-d", "postgres"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("psql runs");
+        let mut input = psql.stdin.take().expect("stdin");
+        writeln!(
+            input,
+            "BEGIN; SELECT id FROM fleet_hosts WHERE id = {host} FOR UPDATE;"
+        )
+        .expect("psql takes the statements");
+        psql.stdin = Some(input);
+        // Found via pg_stat_activity: the new backend, idle in its transaction (the
+        // row lock taken), within a generous bound.
+        let by = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let pid = loop {
+            let holding = server.client_backends(Some("idle in transaction"));
+            if let Some(pid) = holding.into_iter().find(|p| !before.contains(p)) {
+                break pid;
+            }
+            assert!(std::time::Instant::now() < by, "psql's transaction began");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        StuckLockHolder {
+            psql,
+            stopped: Some(Stopped::stop(pid)),
+        }
+    }
+}
+
+impl Drop for StuckLockHolder {
+    fn drop(&mut self) {
+        drop(self.stopped.take()); // SIGCONT
+        drop(self.psql.stdin.take()); // end of input: psql ends, the server rolls back
+        let _ = self.psql.wait();
+    }
+}
+
+/// A backend stopped while it holds a host's row lock (issue 14, session 12): a request
+/// needing that row fails once the server's PG_LOCK_TIMEOUT passes, with an error naming
+/// the store and the reason (not the deadline that closes the connection); requests for
+/// other hosts are served meanwhile, on the pool's connections, the one that waited
+/// included; once the backend runs again and its session ends, the host is served again.
+#[test]
+fn a_stopped_backend_holding_a_row_lock_fails_requests_for_that_host_only() {
+    let server = PgServer::start();
+    let at = FleetStoreAt::Postgres(server.connection_string());
+    let mut db = open(&at);
+    let locked = enrol(db.as_mut(), b"t", "pacs", "f");
+    let other = enrol(db.as_mut(), b"u", "ward-3", "g");
+    drop(db);
+    let holder = StuckLockHolder::hold(&server, locked);
+    let pool = pacsguard_store::FleetPool::with_limits(at, 2, std::time::Duration::from_secs(60));
+    let bound = pacsguard_store::PG_CALL_DEADLINE * 6;
+    let waiter = {
+        let pool = pool.clone();
+        std::thread::spawn(move || {
+            let mut db = pool.get().expect("a connection");
+            db.touch_host(locked, 400, 30)
+        })
+    };
+    // While that request waits on the lock (seen as a lock wait by the server, or
+    // already ended by it), another host's requests are served.
+    let by = std::time::Instant::now() + bound;
+    while !waiter.is_finished()
+        && !server
+            .psql(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+                 AND backend_type = 'client backend'",
+            )
+            .trim()
+            .starts_with('1')
+    {
+        assert!(
+            std::time::Instant::now() < by,
+            "the request waits on the lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    {
+        let pool = pool.clone();
+        let served = within(bound, move || {
+            let mut db = pool.get().expect("a connection");
+            db.touch_host(other, 401, 30)?;
+            db.host(other)
+        })
+        .unwrap_or_else(|| panic!("another host still waiting after {bound:?}"));
+        assert_eq!(served.expect("served").map(|h| h.last_contact), Some(401));
+    }
+    let err = within(bound, move || waiter.join().expect("waiter"))
+        .unwrap_or_else(|| panic!("the locked host's request still waiting after {bound:?}"))
+        .expect_err("the row stays locked by the stopped backend");
+    let text = err.to_string();
+    assert!(
+        matches!(err, pacsguard_store::StoreError::PostgresLockTimeout { .. })
+            && text.starts_with("[console] fleet_store (PostgreSQL database postgres")
+            && text.contains("PG_LOCK_TIMEOUT")
+            && text.contains("nothing was stored"),
+        "{text}"
+    );
+    assert!(!err.is_permanent(), "a lock held now may be free later");
+    // Both of the pool's connections serve the other host (the one that waited too:
+    // the server cancelled its statement, the connection stays usable).
+    for _ in 0..2 {
+        let (mut one, mut two) = (
+            pool.get().expect("a connection"),
+            pool.get().expect("another"),
+        );
+        one.touch_host(other, 402, 30).expect("served");
+        two.touch_host(other, 403, 30).expect("served");
+    }
+    drop(holder);
+    let mut db = pool.get().expect("a connection");
+    // psql has ended; its backend ends when it reads the close, at once or soon.
+    let by = std::time::Instant::now() + bound;
+    loop {
+        match db.touch_host(locked, 404, 30) {
+            Ok(()) => break,
+            Err(pacsguard_store::StoreError::PostgresLockTimeout { .. })
+                if std::time::Instant::now() < by => {}
+            Err(e) => panic!("the lock is gone with the stopped session: {e}"),
+        }
+    }
+    assert_eq!(
+        db.host(locked).expect("store").map(|h| h.last_contact),
+        Some(404)
+    );
+}
+
+/// A request given a deadline (the console bounds a host's request below the host's
+/// IO_TIMEOUT, issue 14, session 12): a call whose backend stopped answering gives up by
+/// the request's deadline, naming FLEET_REQUEST_BUDGET, not by its own PG_CALL_DEADLINE;
+/// the connection given back serves the next request (on a new connection) with no
+/// deadline of the request before it left on it.
+#[test]
+fn a_request_with_a_deadline_gives_up_by_it_and_leaves_none_behind() {
+    let server = PgServer::start();
+    let at = FleetStoreAt::Postgres(server.connection_string());
+    let host = enrol(open(&at).as_mut(), b"t", "pacs", "f");
+    let pool = pacsguard_store::FleetPool::with_limits(at, 1, std::time::Duration::from_secs(60));
+    let mut db = pool
+        .get_until(std::time::Instant::now() + std::time::Duration::from_secs(60))
+        .expect("a connection");
+    db.touch_host(host, 300, 30).expect("served");
+    let backend = server.client_backends(None);
+    assert_eq!(backend.len(), 1, "the pool's one connection: {backend:?}");
+    drop(db);
+    let stopped = Stopped::stop(backend[0]);
+    let bound = pacsguard_store::PG_CALL_DEADLINE * 6;
+    let answer = {
+        let pool = pool.clone();
+        within(bound, move || {
+            let mut db = pool
+                .get_until(std::time::Instant::now() + std::time::Duration::from_millis(500))
+                .expect("the idle connection");
+            db.host(host).map(|_| ())
+        })
+        .unwrap_or_else(|| panic!("still waiting after {bound:?}"))
+    };
+    let err = answer.expect_err("the backend is stopped");
+    let text = err.to_string();
+    assert!(
+        matches!(err, pacsguard_store::StoreError::PostgresDeadline { .. })
+            && text.contains("FLEET_REQUEST_BUDGET")
+            && !text.contains("PG_CALL_DEADLINE"),
+        "{text}"
+    );
+    drop(stopped);
+    let back = within(bound, move || {
+        let mut db = pool.get().expect("a connection");
+        db.touch_host(host, 301, 30)?;
+        db.host(host)
+    })
+    .unwrap_or_else(|| panic!("still waiting after {bound:?}"));
+    assert_eq!(
+        back.expect("served without the old deadline")
+            .map(|h| h.last_contact),
+        Some(301)
+    );
+}

@@ -30,6 +30,25 @@ pub const PG_CALL_DEADLINE: Duration = Duration::from_secs(20);
 /// [`PG_CALL_DEADLINE`], so a statement waiting behind a lock is cancelled by the
 /// server (the connection stays usable) before the client gives the connection up.
 pub const PG_STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The server's `lock_timeout` on the store's connections: how long one statement may
+/// wait for a lock (a row, a per-host advisory lock, the hosts table) that another
+/// session holds. A backend stopped (SIGSTOP, a hung disk) inside a transaction keeps
+/// its locks, and cannot end its own idle transaction while stopped: every request
+/// needing one of them fails after this, naming the reason, instead of holding a pool
+/// connection up to [`PG_STATEMENT_TIMEOUT`] or [`PG_CALL_DEADLINE`]; requests for other
+/// hosts go on meanwhile (issue 14, session 12).
+pub const PG_LOCK_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long the store work of one request of a host may take as a whole, when its
+/// caller gives it a deadline ([`super::FleetPool::get_until`]): the wait for a pool
+/// connection, opening one, and every call. Shorter than the host's `IO_TIMEOUT`
+/// (pacsguard-fleet checks the relation at compile time), so the console has answered
+/// or given up before the host gives up on it and sends again (issue 14, session 12).
+pub const FLEET_REQUEST_BUDGET: Duration = Duration::from_secs(20);
+
+// The order the limits rely on: the server ends a lock wait before it ends the
+// statement, and ends the statement before the client gives the connection up.
+const _: () = assert!(PG_LOCK_TIMEOUT.as_millis() < PG_STATEMENT_TIMEOUT.as_millis());
+const _: () = assert!(PG_STATEMENT_TIMEOUT.as_millis() < PG_CALL_DEADLINE.as_millis());
 /// The server's `idle_in_transaction_session_timeout`: a console that stopped in the
 /// middle of a transaction (killed, stopped, cut off) does not hold its locks longer.
 pub const PG_IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
@@ -79,8 +98,9 @@ pub(super) fn with_limits(mut config: Config) -> Config {
             .keepalives_retries(PG_KEEPALIVE_RETRIES);
     }
     let ours = format!(
-        "-c statement_timeout={} -c idle_in_transaction_session_timeout={}",
+        "-c statement_timeout={} -c lock_timeout={} -c idle_in_transaction_session_timeout={}",
         PG_STATEMENT_TIMEOUT.as_millis(),
+        PG_LOCK_TIMEOUT.as_millis(),
         PG_IDLE_IN_TRANSACTION_TIMEOUT.as_millis()
     );
     let options = match config.get_options() {
@@ -117,7 +137,7 @@ impl Drop for Driver {
 /// middle of an exchange whose answer never came, so it cannot be used again).
 fn within<T>(
     driver: &Driver,
-    deadline: Instant,
+    (deadline, limit): (Instant, Limit),
     broken: &mut bool,
     work: impl Future<Output = Result<T, tokio_postgres::Error>>,
 ) -> Result<T, Failure> {
@@ -131,10 +151,24 @@ fn within<T>(
             *broken = true;
             Err(Failure::Deadline {
                 what: "a query",
-                after: PG_CALL_DEADLINE,
-                setting: "PG_CALL_DEADLINE",
+                after: limit.0,
+                setting: limit.1,
             })
         }
+    }
+}
+
+/// The limit a deadline comes from, for the message: its length and its name.
+type Limit = (Duration, &'static str);
+const CALL_LIMIT: Limit = (PG_CALL_DEADLINE, "PG_CALL_DEADLINE");
+const REQUEST_LIMIT: Limit = (FLEET_REQUEST_BUDGET, "FLEET_REQUEST_BUDGET");
+
+/// The earlier of `bound` from now (named `limit`) and the request's deadline `until`.
+fn earlier(bound: Duration, limit: Limit, until: Option<Instant>) -> (Instant, Limit) {
+    let own = Instant::now() + bound;
+    match until {
+        Some(until) if until < own => (until, REQUEST_LIMIT),
+        _ => (own, limit),
     }
 }
 
@@ -145,13 +179,19 @@ pub(super) struct Conn {
     // Dropped before the driver: the connection's task ends with the runtime.
     client: Client,
     driver: Driver,
-    deadline: Instant,
+    deadline: (Instant, Limit),
     broken: bool,
 }
 
 impl Conn {
-    /// Connects, the whole start-up within [`PG_CONNECT_TIMEOUT`].
-    pub(super) fn open(config: &Config) -> Result<Conn, Failure> {
+    /// Connects, the whole start-up within [`PG_CONNECT_TIMEOUT`], and by the request's
+    /// deadline `until` if that comes first.
+    pub(super) fn open(config: &Config, until: Option<Instant>) -> Result<Conn, Failure> {
+        let (by, limit) = earlier(
+            PG_CONNECT_TIMEOUT,
+            (PG_CONNECT_TIMEOUT, "PG_CONNECT_TIMEOUT"),
+            until,
+        );
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
@@ -159,7 +199,7 @@ impl Conn {
             .map_err(Failure::Runtime)?;
         let driver = Driver(Some(runtime));
         let connected = driver.runtime().block_on(async {
-            tokio::time::timeout(PG_CONNECT_TIMEOUT, async {
+            tokio::time::timeout(by.saturating_duration_since(Instant::now()), async {
                 let (client, connection) = config.connect(NoTls).await?;
                 // Driven whenever a call waits on the runtime; ends when the client
                 // is dropped or the runtime shut down.
@@ -174,14 +214,14 @@ impl Conn {
             Ok(Ok(client)) => Ok(Conn {
                 client,
                 driver,
-                deadline: Instant::now() + PG_CALL_DEADLINE,
+                deadline: earlier(PG_CALL_DEADLINE, CALL_LIMIT, until),
                 broken: false,
             }),
             Ok(Err(e)) => Err(Failure::Pg(e)),
             Err(_) => Err(Failure::Deadline {
                 what: "connecting (start-up and sign-in)",
-                after: PG_CONNECT_TIMEOUT,
-                setting: "PG_CONNECT_TIMEOUT",
+                after: limit.0,
+                setting: limit.1,
             }),
         }
     }
@@ -192,9 +232,10 @@ impl Conn {
         !self.broken && !self.client.is_closed()
     }
 
-    /// Starts a call: its statements share one [`PG_CALL_DEADLINE`] from now.
-    pub(super) fn begin_call(&mut self) {
-        self.deadline = Instant::now() + PG_CALL_DEADLINE;
+    /// Starts a call: its statements share one [`PG_CALL_DEADLINE`] from now, or the
+    /// request's deadline `until` if that comes first.
+    pub(super) fn begin_call(&mut self, until: Option<Instant>) {
+        self.deadline = earlier(PG_CALL_DEADLINE, CALL_LIMIT, until);
     }
 
     pub(super) fn execute(&mut self, sql: &str, params: Params<'_>) -> Result<u64, Failure> {
@@ -259,7 +300,7 @@ impl Conn {
 pub(super) struct Tx<'c> {
     tx: tokio_postgres::Transaction<'c>,
     driver: &'c Driver,
-    deadline: Instant,
+    deadline: (Instant, Limit),
     broken: &'c mut bool,
 }
 

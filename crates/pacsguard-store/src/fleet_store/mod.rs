@@ -24,8 +24,9 @@ mod deadline;
 mod pool;
 mod postgres;
 pub use self::deadline::{
-    PG_CALL_DEADLINE, PG_CONNECT_TIMEOUT, PG_IDLE_IN_TRANSACTION_TIMEOUT, PG_KEEPALIVE_IDLE,
-    PG_KEEPALIVE_INTERVAL, PG_KEEPALIVE_RETRIES, PG_STATEMENT_TIMEOUT, PG_TCP_USER_TIMEOUT,
+    FLEET_REQUEST_BUDGET, PG_CALL_DEADLINE, PG_CONNECT_TIMEOUT, PG_IDLE_IN_TRANSACTION_TIMEOUT,
+    PG_KEEPALIVE_IDLE, PG_KEEPALIVE_INTERVAL, PG_KEEPALIVE_RETRIES, PG_LOCK_TIMEOUT,
+    PG_STATEMENT_TIMEOUT, PG_TCP_USER_TIMEOUT,
 };
 pub use self::pool::{FleetPool, PG_POOL_SIZE, PG_POOL_WAIT, Pooled};
 pub use self::postgres::PgFleet;
@@ -154,6 +155,13 @@ pub trait FleetStore: Send + std::fmt::Debug {
     /// report waits on it) until the connection is closed. Called when a connection is
     /// given back to its pool (review s11-r14: it stayed open until its next use).
     fn close_if_broken(&mut self) {}
+    /// Bounds every call from now on by `until` too (the deadline of the request being
+    /// served, see [`FLEET_REQUEST_BUDGET`]; `None`: each call by its own deadline only).
+    /// A PostgreSQL call past it fails naming `FLEET_REQUEST_BUDGET`; SQLite has no
+    /// client-side deadline (its busy wait is its own bound).
+    fn set_request_deadline(&mut self, until: Option<std::time::Instant>) {
+        let _ = until;
+    }
 }
 
 /// Where the fleet's tables live: the home's SQLite store (the default) or a
@@ -202,9 +210,18 @@ impl FleetStoreAt {
 
     /// Opens a connection to the store (creating the fleet's tables if missing).
     pub fn open(&self) -> Result<Box<dyn FleetStore>, StoreError> {
+        self.open_by(None)
+    }
+
+    /// As [`FleetStoreAt::open`], by the request's deadline `until` when given (kept
+    /// set on the connection for the calls after).
+    pub fn open_by(
+        &self,
+        until: Option<std::time::Instant>,
+    ) -> Result<Box<dyn FleetStore>, StoreError> {
         Ok(match self {
             FleetStoreAt::Sqlite(path) => Box::new(ConsoleDb::open(path)?),
-            FleetStoreAt::Postgres(target) => Box::new(PgFleet::connect(target)?),
+            FleetStoreAt::Postgres(target) => Box::new(PgFleet::connect_by(target, until)?),
         })
     }
 

@@ -81,10 +81,26 @@ impl FleetPool {
     /// else the first given back within [`PG_POOL_WAIT`];
     /// [`StoreError::PoolExhausted`] when none was.
     pub fn get(self: &Arc<FleetPool>) -> Result<Pooled, StoreError> {
-        let deadline = Instant::now() + self.wait;
+        self.get_by(None)
+    }
+
+    /// As [`FleetPool::get`] for a request that must be done by `until` (see
+    /// [`super::FLEET_REQUEST_BUDGET`]): the wait ends by then, and every call of the
+    /// connection is bounded by it until the connection is given back.
+    pub fn get_until(self: &Arc<FleetPool>, until: Instant) -> Result<Pooled, StoreError> {
+        self.get_by(Some(until))
+    }
+
+    fn get_by(self: &Arc<FleetPool>, until: Option<Instant>) -> Result<Pooled, StoreError> {
+        let started = Instant::now();
+        let deadline = match until {
+            Some(until) => until.min(started + self.wait),
+            None => started + self.wait,
+        };
         let mut state = self.state();
         loop {
-            if let Some(store) = state.idle.pop() {
+            if let Some(mut store) = state.idle.pop() {
+                store.set_request_deadline(until);
                 state.out += 1;
                 return Ok(Pooled {
                     pool: self.clone(),
@@ -96,7 +112,7 @@ impl FleetPool {
                 drop(state);
                 // Opened outside the lock: a server slow to answer holds up only
                 // this request.
-                return match self.at.open() {
+                return match self.at.open_by(until) {
                     Ok(store) => Ok(Pooled {
                         pool: self.clone(),
                         store: Some(store),
@@ -114,7 +130,7 @@ impl FleetPool {
                 return Err(StoreError::PoolExhausted {
                     target: self.at.describe(),
                     size: self.size,
-                    waited: self.wait,
+                    waited: started.elapsed(),
                 });
             }
             state = self
@@ -174,6 +190,7 @@ impl Drop for Pooled {
             // is closed now, outside the lock (a transaction it left is rolled back by
             // the server), and opens itself again at its next call.
             store.close_if_broken();
+            store.set_request_deadline(None);
             let mut state = self.pool.state();
             state.out = state.out.saturating_sub(1);
             state.idle.push(store);

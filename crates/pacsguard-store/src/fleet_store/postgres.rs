@@ -292,6 +292,14 @@ struct Pg(String);
 impl Pg {
     fn err(&self, failure: Failure) -> StoreError {
         match failure {
+            Failure::Pg(source)
+                if source.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) =>
+            {
+                StoreError::PostgresLockTimeout {
+                    target: self.0.clone(),
+                    after: super::deadline::PG_LOCK_TIMEOUT,
+                }
+            }
             Failure::Pg(source) => StoreError::Postgres {
                 target: self.0.clone(),
                 source,
@@ -326,6 +334,8 @@ pub struct PgFleet {
     /// The target for messages (no password).
     target: String,
     conn: Option<Conn>,
+    /// The deadline of the request being served, if its caller set one.
+    until: Option<std::time::Instant>,
 }
 
 impl std::fmt::Debug for PgFleet {
@@ -340,6 +350,15 @@ impl PgFleet {
     /// Connects to `target` (a connection string) and creates the fleet's tables if
     /// they are missing; the whole of it within the deadlines of [`super::deadline`].
     pub fn connect(target: &str) -> Result<PgFleet, StoreError> {
+        PgFleet::connect_by(target, None)
+    }
+
+    /// As [`PgFleet::connect`], all of it by `until` when given (a request's deadline,
+    /// which stays set for the calls after: see [`FleetStore::set_request_deadline`]).
+    pub fn connect_by(
+        target: &str,
+        until: Option<std::time::Instant>,
+    ) -> Result<PgFleet, StoreError> {
         let config = parse(target).map_err(|reason| StoreError::PostgresTarget {
             reason: format!(
                 "not a PostgreSQL connection string (postgres://USER@HOST:PORT/DB, or host=… dbname=…): {reason}"
@@ -349,6 +368,7 @@ impl PgFleet {
             config: with_limits(config),
             target: describe(target),
             conn: None,
+            until,
         };
         let pg = fleet.pg();
         let conn = fleet.conn()?;
@@ -387,12 +407,12 @@ impl PgFleet {
         if !self.conn.as_ref().is_some_and(Conn::is_usable) {
             // Closed (the server sees the socket close and rolls back what it began).
             self.conn = None;
-            let conn = Conn::open(&self.config).map_err(|f| self.pg().err(f))?;
+            let conn = Conn::open(&self.config, self.until).map_err(|f| self.pg().err(f))?;
             self.conn = Some(conn);
         }
         match self.conn.as_mut() {
             Some(conn) => {
-                conn.begin_call();
+                conn.begin_call(self.until);
                 Ok(conn)
             }
             None => unreachable!("opened just above"),
@@ -994,6 +1014,10 @@ impl FleetStore for PgFleet {
         // Two rows of one generation: a claim before a trail row, then the one named last.
         all.dedup_by_key(|p| p.host);
         Ok(all)
+    }
+
+    fn set_request_deadline(&mut self, until: Option<std::time::Instant>) {
+        self.until = until;
     }
 
     fn close_if_broken(&mut self) {
