@@ -91,6 +91,11 @@ impl DirSet {
             self.add(keys, &listed.name, listed.ino);
         }
     }
+
+    /// Adds a name whatever its type (the set of all names).
+    pub(crate) fn add_name(&mut self, keys: &DirKeys, listed: &Listed) {
+        self.add(keys, &listed.name, listed.ino);
+    }
 }
 
 /// The names of one pass, and what the listing says about itself.
@@ -102,6 +107,8 @@ pub(crate) struct Batch {
     pub(crate) more: bool,
     /// The subdirectories at or before the previous pass's last name, as this pass saw them.
     pub(crate) walked_dirs: DirSet,
+    /// Every name at or before the previous pass's last name, as this pass saw them.
+    pub(crate) walked_names: DirSet,
     /// The directory kept changing on every one of [`MAX_LISTINGS`] readings.
     pub(crate) unsettled: Option<Unsettled>,
     /// Reading stopped on an error; what came before it is in `names`.
@@ -111,7 +118,12 @@ pub(crate) struct Batch {
 /// Why a listing was taken without being steady.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Unsettled {
+    /// Readings of this pass.
     pub(crate) listings: usize,
+    /// The subdirectories did not add up (or differed from the reading before): one
+    /// renamed meanwhile, and the subtree below it, may have been missed. Otherwise only
+    /// the directory's change time says it changed: a file as much as a directory.
+    pub(crate) dirs: bool,
 }
 
 /// What one reading of the directory saw.
@@ -148,6 +160,12 @@ struct Stamp {
     nlink: u64,
 }
 
+/// At most this long is waited, before a reading, for the clock to move past the change
+/// time of a directory changed an instant ago (see [`stamp_before`]); a clock tick is 1
+/// to 10 ms. A change time further ahead than this (a clock set back) is not waited for:
+/// the reading is then not taken as steady, and read again within [`MAX_LISTINGS`].
+pub const MAX_RACY_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+
 fn stamp(dir: &OwnedFd) -> io::Result<Stamp> {
     let meta = fstat_meta(dir)?;
     Ok(Stamp {
@@ -157,22 +175,59 @@ fn stamp(dir: &OwnedFd) -> io::Result<Stamp> {
     })
 }
 
+/// The coarse wall clock the kernel stamps changes with (when nobody asked for a finer
+/// one): every change made from now on gets a change time at or past it.
+fn coarse_now() -> crate::Timestamp {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
+    crate::Timestamp {
+        sec: now.tv_sec,
+        nsec: u32::try_from(now.tv_nsec).unwrap_or(0),
+    }
+}
+
+/// The directory's stamp before a reading, and whether a change during the reading is
+/// sure to move it. A change time is the clock's at the change, coarse (a tick, 1 to 10
+/// ms) unless it was asked for since the last change (Linux 6.13+): a change in the same
+/// tick as the one before may leave it as it was. So a stamp is only trusted taken after
+/// the clock has moved past the directory's change time: every later change then stamps
+/// a later time ("racy git"'s answer). A directory changed an instant ago is waited for,
+/// polling the clock, at most [`MAX_RACY_WAIT`].
+fn stamp_before(dir: &OwnedFd) -> io::Result<(Stamp, bool)> {
+    let waited = std::time::Instant::now();
+    loop {
+        let clock = coarse_now();
+        let before = stamp(dir)?;
+        if before.ctime < clock {
+            return Ok((before, true));
+        }
+        if waited.elapsed() >= MAX_RACY_WAIT {
+            return Ok((before, false));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
 /// The next pass over `dir`: the up to [`LISTING_BATCH`] smallest names after `after`
 /// (all names from the start when `None`), read again while the directory changes
-/// (see the module documentation).
+/// (see the module documentation), at most `again` more times: what is left of them is
+/// written back (a directory read in passes shares [`MAX_LISTINGS`] readings in all
+/// among its passes, beyond one each, so that a busy wide directory is not read
+/// `MAX_LISTINGS` times per pass).
 pub(crate) fn next_batch(
     dir: &OwnedFd,
     after: Option<&[u8]>,
     keys: &DirKeys,
     batch_size: usize,
+    again: &mut usize,
 ) -> Batch {
     let mut previous: Option<(DirSet, bool)> = None;
-    let mut last = None;
-    for listings in 1..=MAX_LISTINGS {
-        let before = stamp(dir);
+    let mut listings = 0;
+    loop {
+        listings += 1;
+        let before = stamp_before(dir);
         let scan = scan(dir, after, keys, batch_size);
         let after_stamp = stamp(dir);
-        let (Ok(before), Ok(after_stamp)) = (before, after_stamp) else {
+        let (Ok((before, sure)), Ok(after_stamp)) = (before, after_stamp) else {
             // Not even fstat of an open directory: nothing to judge the listing by.
             return scan.batch;
         };
@@ -180,7 +235,9 @@ pub(crate) fn next_batch(
             return scan.batch;
         }
         let mut scan = scan;
-        let steady = before == after_stamp;
+        // Nothing in the directory changed while it was read: no name moved across the
+        // reading's cursor, file or directory (review s11-r15).
+        let steady = sure && before == after_stamp;
         let twice = scan.dir_seen_twice();
         // ext4, XFS and tmpfs count a directory's subdirectories in its link count (plus
         // its own name and `.`); btrfs and others say 1, and ext4 past 65,000 does too.
@@ -194,19 +251,25 @@ pub(crate) fn next_batch(
         }
         if let Some((dirs, was_steady)) = previous
             && dirs == scan.dirs
-            && ((counted && twice.is_some()) || (twice != Some(true) && steady && was_steady))
+            && twice != Some(true)
+            && steady
+            && was_steady
         {
-            // The same directories twice in a row: only files came and went meanwhile.
-            // (Twice steady with a count that never matches: the file system's link
-            // count is not a count of subdirectories.)
+            // Twice steady, the same directories, with a count that never matches: the
+            // file system's link count is not a count of subdirectories.
             return scan.batch;
         }
+        let dirs_changed = !counted || previous.is_some_and(|(dirs, _)| dirs != scan.dirs);
+        if *again == 0 {
+            scan.batch.unsettled = Some(Unsettled {
+                listings,
+                dirs: dirs_changed,
+            });
+            return scan.batch;
+        }
+        *again -= 1;
         previous = Some((scan.dirs, steady));
-        last = Some((scan.batch, listings));
     }
-    let (mut batch, listings) = last.unwrap_or_default();
-    batch.unsettled = Some(Unsettled { listings });
-    batch
 }
 
 /// One reading of the whole directory, keeping the `batch_size` smallest names after
@@ -262,6 +325,7 @@ fn scan(dir: &OwnedFd, after: Option<&[u8]>, keys: &DirKeys, batch_size: usize) 
             if maybe_dir {
                 out.batch.walked_dirs.add(keys, name, item.ino());
             }
+            out.batch.walked_names.add(keys, name, item.ino());
             continue;
         }
         if kept.len() == batch_size {
