@@ -9,24 +9,28 @@
 //! flat directory of 5,000,000 files held whole took gigabytes).
 //!
 //! **Trust.** A listing that takes several `getdents` calls (or several passes) is not
-//! atomic: a subdirectory renamed from a name not read yet to a name already read, and
-//! perhaps back, is missed under both names, and the whole subtree with it. Every listing
-//! is therefore bracketed by two `statx` of the directory: a rename in it moves its
-//! change time (fine-grained on Linux 6.13+ once queried), and on file systems whose link
-//! count counts subdirectories (ext4, XFS, tmpfs) the directories listed must number
+//! atomic: a name renamed from one not read yet to one already read, and perhaps back,
+//! is missed under both names — a file, or a subdirectory and the whole subtree with it.
+//! Every reading is therefore bracketed by two `statx` of the directory: any rename,
+//! creation or removal in it moves its change time. The first is taken only once the
+//! coarse clock has passed that change time (see [`stamp_before`]: a change in the same
+//! clock tick could otherwise leave it as it was). On file systems whose link count
+//! counts subdirectories (ext4, XFS, tmpfs) the directories listed must also number
 //! `nlink - 2` — and no directory may be seen under two names (a directory has one:
 //! seen twice, one renamed the other way is made up for in that count and missed), which
-//! is known while a reading sees at most [`LISTING_BATCH`] directories; past that, only
-//! a steady reading is trusted. A listing that is not steady is read again, up to
-//! [`MAX_LISTINGS`] times, until two listings in a row show the same directories (with
-//! none seen twice; files being added to a busy study do not make it read forever;
-//! only directories matter for what can be missed).
-//! Where the link count does not count subdirectories (btrfs), two readings raced alike
-//! (the same names missed twice) cannot be told from a busy study's and are taken: the
-//! change time alone does not say whether files or directories moved.
-//! A directory that never settles is reported, naming it ([`Unsettled`]); so is a
-//! subdirectory set that changed in the part a multi-pass listing had already walked
-//! ([`Batch::shifted`]), which no later pass can bring back into order.
+//! is known while a reading sees at most [`LISTING_BATCH`] directories. A reading that
+//! is not steady is read again, up to [`MAX_LISTINGS`] readings in all (for a directory
+//! read in passes: in all its passes together, beyond one each, so that a busy wide
+//! directory costs at most `MAX_LISTINGS - 1` readings more than a quiet one). One that
+//! changed on every reading is taken as it is and reported, naming the directory
+//! ([`Unsettled`]): a directory receiving files all day changes so, which the report
+//! says is no sign of an attack by itself, but a name renamed across the reading cannot
+//! be told from an arrival (review s11-r15).
+//! Where the link count does not count subdirectories (btrfs), only the change time
+//! judges a reading. Between passes, every name at or before the last pass's end is
+//! summed ([`DirSet`], keyed): a name moved or added into the part already walked, which
+//! no later pass can bring back into order, is reported ([`Batch::walked_names`],
+//! [`Batch::walked_dirs`]).
 
 use std::collections::BinaryHeap;
 use std::hash::{BuildHasher as _, RandomState};
@@ -43,9 +47,9 @@ use crate::walk::fstat_meta;
 /// held (~70 while a pass is read), one wide directory holds about 3–5 MiB.
 pub const LISTING_BATCH: usize = 65_536;
 
-/// How many times in all one pass over a directory is read while the directory keeps
-/// changing under it, before its listing is taken as it is and reported
-/// ([`crate::ProblemKind::ChangedWhileListed`]).
+/// How many times in all a directory is read while it keeps changing under it (one
+/// reading per pass besides, for one read in passes), before its listing is taken as it
+/// is and reported ([`crate::ProblemKind::ChangedWhileListed`]).
 pub const MAX_LISTINGS: usize = 4;
 
 /// One name of a listing.
@@ -161,9 +165,10 @@ struct Stamp {
 }
 
 /// At most this long is waited, before a reading, for the clock to move past the change
-/// time of a directory changed an instant ago (see [`stamp_before`]); a clock tick is 1
-/// to 10 ms. A change time further ahead than this (a clock set back) is not waited for:
-/// the reading is then not taken as steady, and read again within [`MAX_LISTINGS`].
+/// time of a directory changed an instant ago (see the module documentation); a clock
+/// tick is 1 to 10 ms. A directory changed again at every tick (or whose change time is
+/// ahead of the clock, set back) is waited for no longer: that reading is not taken as
+/// steady, and counts among the [`MAX_LISTINGS`].
 pub const MAX_RACY_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
 
 fn stamp(dir: &OwnedFd) -> io::Result<Stamp> {
@@ -350,6 +355,25 @@ fn scan(dir: &OwnedFd, after: Option<&[u8]>, keys: &DirKeys, batch_size: usize) 
     #[cfg(test)]
     hook::call(hook::Event::End);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_changed_an_instant_ago_is_read_once_the_clock_has_passed_it() {
+        // Changed, then stamped at once: the stamp is taken only once the coarse clock
+        // is past its change time, so that a change during the reading is sure to move it.
+        let dir = tempfile::tempdir().expect("tempdir");
+        for i in 0..20 {
+            std::fs::write(dir.path().join(format!("f{i}")), b"f").expect("write");
+            let fd = crate::open::open_directory(dir.path()).expect("open");
+            let (before, sure) = stamp_before(&fd).expect("stamp");
+            assert!(sure, "not sure within {MAX_RACY_WAIT:?}");
+            assert!(before.ctime < coarse_now());
+        }
+    }
 }
 
 /// What a test does at given points of every reading of a directory, on the walking

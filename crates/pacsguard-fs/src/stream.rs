@@ -1309,6 +1309,91 @@ mod tests {
         assert!(problems[0].detail.contains("already walked"));
     }
 
+    /// Walks `root/p` (the names `f10`..`f49`, read in passes of 10) while a file `aN`,
+    /// which sorts into the part already walked, arrives in `p` at the start of each of
+    /// its readings if `busy`. Returns the problems (passes left out), the readings of
+    /// `p` and the passes over `p`.
+    fn walk_wide(busy: bool) -> (Vec<Problem>, usize, usize) {
+        use std::cell::Cell;
+        use std::rc::Rc;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("root");
+        let p = root.join("p");
+        fs::create_dir_all(&p).expect("mkdir");
+        for i in 10..50 {
+            fs::write(p.join(format!("f{i}")), b"f").expect("write");
+        }
+        // Readings of any directory, and whether the current one is `p`'s.
+        let readings = Rc::new(Cell::new(0usize));
+        let of_p = Rc::new(Cell::new(0usize));
+        let (all, counted) = (Rc::clone(&readings), Rc::clone(&of_p));
+        let in_p = Rc::new(Cell::new(false));
+        let hook = move |event: listing::hook::Event<'_>| match event {
+            listing::hook::Event::Start => {
+                all.set(all.get() + 1);
+                in_p.set(false);
+                if busy {
+                    fs::write(p.join(format!("a{}", all.get())), b"n").expect("write");
+                }
+            }
+            listing::hook::Event::Name(n) if n.starts_with(b"f") && !in_p.get() => {
+                in_p.set(true);
+                counted.set(counted.get() + 1);
+            }
+            _ => {}
+        };
+        let options = WalkOptions::default();
+        let (problems, passes) = listing::hook::with(hook, || {
+            let mut walk = OrderedWalk::with_batch(&root, &options, 10).expect("stream");
+            let entries: Vec<Entry> = walk.by_ref().collect();
+            assert!(entries.windows(2).all(|w| w[0].rel < w[1].rel));
+            assert_eq!(
+                entries.iter().filter(|e| e.rel.starts_with(b"p/f")).count(),
+                40
+            );
+            // The root's one pass, and those over `p`.
+            (walk.take_problems(), walk.passes - 1)
+        });
+        let problems = problems
+            .into_iter()
+            .filter(|p| p.kind != ProblemKind::ReadInPasses)
+            .collect();
+        let of_p = of_p.get();
+        (problems, of_p, passes)
+    }
+
+    #[test]
+    fn a_busy_directory_read_in_passes_is_read_again_a_bounded_number_of_times_in_all() {
+        // Steady: one reading per pass, as before readings were judged by the change time.
+        let (problems, readings, passes) = walk_wide(false);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(passes, 4);
+        assert_eq!(readings, passes);
+        // A file arrives during every reading: the passes share MAX_LISTINGS - 1 more
+        // readings in all (not so many per pass, which would multiply the n² / batch
+        // cost of a wide busy directory), and each kind of change is said once.
+        let (problems, readings, passes) = walk_wide(true);
+        assert!(passes >= 5, "the arrivals widen `p`: {passes} passes");
+        assert_eq!(readings, passes + MAX_LISTINGS - 1);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems.iter().all(|p| p.rel == b"p"));
+        assert!(
+            problems
+                .iter()
+                .all(|p| p.kind == ProblemKind::ChangedWhileListed)
+        );
+        assert!(
+            problems[0].detail.contains("changed while it was read")
+                && problems[0].detail.contains("no sign of an attack"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1].detail.contains("already walked")
+                && problems[1].detail.contains("no sign of an attack"),
+            "{problems:?}"
+        );
+    }
+
     #[test]
     fn a_directory_seen_under_two_names_does_not_make_up_for_one_missed() {
         // During every reading of `p`, a directory holding an implant is renamed to a
