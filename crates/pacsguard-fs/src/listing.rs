@@ -190,14 +190,51 @@ fn coarse_now() -> crate::Timestamp {
     }
 }
 
+/// Whether the file system of `dir` stamps a change made after its change time was
+/// read with a later, fine-grained time (multigrain timestamps: ext4, XFS, btrfs and
+/// tmpfs since Linux 6.13): then two equal stamps around a reading mean nothing changed,
+/// however soon after the change before it the reading came.
+fn fine_grained(dir: &OwnedFd) -> bool {
+    static KERNEL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let kernel = *KERNEL
+        .get_or_init(|| multigrain_kernel(&rustix::system::uname().release().to_string_lossy()));
+    kernel
+        && rustix::fs::fstatfs(dir).is_ok_and(|fs| {
+            // `f_type`'s integer type differs by architecture; the magics fit in 32 bits.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let magic = fs.f_type as u32;
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let known = [
+                libc::EXT4_SUPER_MAGIC as u32,
+                libc::XFS_SUPER_MAGIC as u32,
+                libc::BTRFS_SUPER_MAGIC as u32,
+                libc::TMPFS_MAGIC as u32,
+            ];
+            known.contains(&magic)
+        })
+}
+
+/// Whether a kernel release (`uname -r`) has multigrain timestamps (6.13 and later).
+fn multigrain_kernel(release: &str) -> bool {
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|part| part.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (6, 13)
+}
+
 /// The directory's stamp before a reading, and whether a change during the reading is
 /// sure to move it. A change time is the clock's at the change, coarse (a tick, 1 to 10
-/// ms) unless it was asked for since the last change (Linux 6.13+): a change in the same
-/// tick as the one before may leave it as it was. So a stamp is only trusted taken after
-/// the clock has moved past the directory's change time: every later change then stamps
-/// a later time ("racy git"'s answer). A directory changed an instant ago is waited for,
-/// polling the clock, at most [`MAX_RACY_WAIT`].
-fn stamp_before(dir: &OwnedFd) -> io::Result<(Stamp, bool)> {
+/// ms) unless it was asked for since the last change on a file system with fine-grained
+/// change times ([`fine_grained`]): elsewhere a change in the same tick as the one
+/// before may leave it as it was. So there a stamp is only trusted taken after the clock
+/// has moved past the directory's change time: every later change then stamps a later
+/// time ("racy git"'s answer). A directory changed an instant ago is waited for, polling
+/// the clock, at most [`MAX_RACY_WAIT`].
+fn stamp_before(dir: &OwnedFd, fine: bool) -> io::Result<(Stamp, bool)> {
+    if fine {
+        return Ok((stamp(dir)?, true));
+    }
     let waited = std::time::Instant::now();
     loop {
         let clock = coarse_now();
@@ -227,9 +264,10 @@ pub(crate) fn next_batch(
 ) -> Batch {
     let mut previous: Option<(DirSet, bool)> = None;
     let mut listings = 0;
+    let fine = fine_grained(dir);
     loop {
         listings += 1;
-        let before = stamp_before(dir);
+        let before = stamp_before(dir, fine);
         let scan = scan(dir, after, keys, batch_size);
         let after_stamp = stamp(dir);
         let (Ok((before, sure)), Ok(after_stamp)) = (before, after_stamp) else {
@@ -363,6 +401,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn change_times_are_known_fine_grained_only_where_they_are() {
+        // /proc is none of the file systems known to stamp changes finely.
+        let proc = crate::open::open_directory(std::path::Path::new("/proc")).expect("open");
+        assert!(!fine_grained(&proc));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fd = crate::open::open_directory(dir.path()).expect("open");
+        let fs = rustix::fs::fstatfs(&fd).expect("statfs");
+        let release = rustix::system::uname()
+            .release()
+            .to_string_lossy()
+            .into_owned();
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let ext4 = fs.f_type as u32 == libc::EXT4_SUPER_MAGIC as u32;
+        if ext4 {
+            assert_eq!(fine_grained(&fd), multigrain_kernel(&release), "{release}");
+        }
+        for (release, multigrain) in [
+            ("6.18.44-fc-v1045", true),
+            ("6.13.0", true),
+            ("6.12.9-arch1", false),
+            ("5.15.0-91-generic", false),
+            ("7.0", true),
+            ("garbage", false),
+        ] {
+            assert_eq!(multigrain_kernel(release), multigrain, "{release}");
+        }
+    }
+
+    #[test]
     fn a_directory_changed_an_instant_ago_is_read_once_the_clock_has_passed_it() {
         // Changed, then stamped at once: the stamp is taken only once the coarse clock
         // is past its change time, so that a change during the reading is sure to move it.
@@ -370,7 +437,8 @@ mod tests {
         for i in 0..20 {
             std::fs::write(dir.path().join(format!("f{i}")), b"f").expect("write");
             let fd = crate::open::open_directory(dir.path()).expect("open");
-            let (before, sure) = stamp_before(&fd).expect("stamp");
+            // As on a file system whose change times are coarse whatever is asked.
+            let (before, sure) = stamp_before(&fd, false).expect("stamp");
             assert!(sure, "not sure within {MAX_RACY_WAIT:?}");
             assert!(before.ctime < coarse_now());
         }
