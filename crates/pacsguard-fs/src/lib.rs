@@ -30,7 +30,7 @@ pub use hash::{
     ContentSplitter, Digest, HASH_BUFFER_SIZE, HashAlgorithm, HashRequest, Hasher,
     MAX_HASH_ATTEMPTS, MAX_SPLIT_BYTES, Split, digest_bytes, hash_files,
 };
-pub use listing::{LISTING_BATCH, MAX_LISTINGS};
+pub use listing::{LISTING_BATCH, MAX_LISTINGS, MAX_RACY_WAIT};
 pub use read::{FileBytes, ReadError, open_regular, read_file, read_head};
 pub use stream::OrderedWalk;
 pub use walk::{

@@ -9,24 +9,28 @@
 //! flat directory of 5,000,000 files held whole took gigabytes).
 //!
 //! **Trust.** A listing that takes several `getdents` calls (or several passes) is not
-//! atomic: a subdirectory renamed from a name not read yet to a name already read, and
-//! perhaps back, is missed under both names, and the whole subtree with it. Every listing
-//! is therefore bracketed by two `statx` of the directory: a rename in it moves its
-//! change time (fine-grained on Linux 6.13+ once queried), and on file systems whose link
-//! count counts subdirectories (ext4, XFS, tmpfs) the directories listed must number
+//! atomic: a name renamed from one not read yet to one already read, and perhaps back,
+//! is missed under both names — a file, or a subdirectory and the whole subtree with it.
+//! Every reading is therefore bracketed by two `statx` of the directory: any rename,
+//! creation or removal in it moves its change time. The first is taken only once the
+//! coarse clock has passed that change time (see [`stamp_before`]: a change in the same
+//! clock tick could otherwise leave it as it was). On file systems whose link count
+//! counts subdirectories (ext4, XFS, tmpfs) the directories listed must also number
 //! `nlink - 2` — and no directory may be seen under two names (a directory has one:
 //! seen twice, one renamed the other way is made up for in that count and missed), which
-//! is known while a reading sees at most [`LISTING_BATCH`] directories; past that, only
-//! a steady reading is trusted. A listing that is not steady is read again, up to
-//! [`MAX_LISTINGS`] times, until two listings in a row show the same directories (with
-//! none seen twice; files being added to a busy study do not make it read forever;
-//! only directories matter for what can be missed).
-//! Where the link count does not count subdirectories (btrfs), two readings raced alike
-//! (the same names missed twice) cannot be told from a busy study's and are taken: the
-//! change time alone does not say whether files or directories moved.
-//! A directory that never settles is reported, naming it ([`Unsettled`]); so is a
-//! subdirectory set that changed in the part a multi-pass listing had already walked
-//! ([`Batch::shifted`]), which no later pass can bring back into order.
+//! is known while a reading sees at most [`LISTING_BATCH`] directories. A reading that
+//! is not steady is read again, up to [`MAX_LISTINGS`] readings in all (for a directory
+//! read in passes: in all its passes together, beyond one each, so that a busy wide
+//! directory costs at most `MAX_LISTINGS - 1` readings more than a quiet one). One that
+//! changed on every reading is taken as it is and reported, naming the directory
+//! ([`Unsettled`]): a directory receiving files all day changes so, which the report
+//! says is no sign of an attack by itself, but a name renamed across the reading cannot
+//! be told from an arrival (review s11-r15).
+//! Where the link count does not count subdirectories (btrfs), only the change time
+//! judges a reading. Between passes, every name at or before the last pass's end is
+//! summed ([`DirSet`], keyed): a name moved or added into the part already walked, which
+//! no later pass can bring back into order, is reported ([`Batch::walked_names`],
+//! [`Batch::walked_dirs`]).
 
 use std::collections::BinaryHeap;
 use std::hash::{BuildHasher as _, RandomState};
@@ -43,9 +47,9 @@ use crate::walk::fstat_meta;
 /// held (~70 while a pass is read), one wide directory holds about 3–5 MiB.
 pub const LISTING_BATCH: usize = 65_536;
 
-/// How many times in all one pass over a directory is read while the directory keeps
-/// changing under it, before its listing is taken as it is and reported
-/// ([`crate::ProblemKind::ChangedWhileListed`]).
+/// How many times in all a directory is read while it keeps changing under it (one
+/// reading per pass besides, for one read in passes), before its listing is taken as it
+/// is and reported ([`crate::ProblemKind::ChangedWhileListed`]).
 pub const MAX_LISTINGS: usize = 4;
 
 /// One name of a listing.
@@ -91,6 +95,11 @@ impl DirSet {
             self.add(keys, &listed.name, listed.ino);
         }
     }
+
+    /// Adds a name whatever its type (the set of all names).
+    pub(crate) fn add_name(&mut self, keys: &DirKeys, listed: &Listed) {
+        self.add(keys, &listed.name, listed.ino);
+    }
 }
 
 /// The names of one pass, and what the listing says about itself.
@@ -102,6 +111,8 @@ pub(crate) struct Batch {
     pub(crate) more: bool,
     /// The subdirectories at or before the previous pass's last name, as this pass saw them.
     pub(crate) walked_dirs: DirSet,
+    /// Every name at or before the previous pass's last name, as this pass saw them.
+    pub(crate) walked_names: DirSet,
     /// The directory kept changing on every one of [`MAX_LISTINGS`] readings.
     pub(crate) unsettled: Option<Unsettled>,
     /// Reading stopped on an error; what came before it is in `names`.
@@ -111,7 +122,12 @@ pub(crate) struct Batch {
 /// Why a listing was taken without being steady.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Unsettled {
+    /// Readings of this pass.
     pub(crate) listings: usize,
+    /// The subdirectories did not add up (or differed from the reading before): one
+    /// renamed meanwhile, and the subtree below it, may have been missed. Otherwise only
+    /// the directory's change time says it changed: a file as much as a directory.
+    pub(crate) dirs: bool,
 }
 
 /// What one reading of the directory saw.
@@ -148,6 +164,13 @@ struct Stamp {
     nlink: u64,
 }
 
+/// At most this long is waited, before a reading, for the clock to move past the change
+/// time of a directory changed an instant ago (see the module documentation); a clock
+/// tick is 1 to 10 ms. A directory changed again at every tick (or whose change time is
+/// ahead of the clock, set back) is waited for no longer: that reading is not taken as
+/// steady, and counts among the [`MAX_LISTINGS`].
+pub const MAX_RACY_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+
 fn stamp(dir: &OwnedFd) -> io::Result<Stamp> {
     let meta = fstat_meta(dir)?;
     Ok(Stamp {
@@ -157,22 +180,97 @@ fn stamp(dir: &OwnedFd) -> io::Result<Stamp> {
     })
 }
 
+/// The coarse wall clock the kernel stamps changes with (when nobody asked for a finer
+/// one): every change made from now on gets a change time at or past it.
+fn coarse_now() -> crate::Timestamp {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
+    crate::Timestamp {
+        sec: now.tv_sec,
+        nsec: u32::try_from(now.tv_nsec).unwrap_or(0),
+    }
+}
+
+/// Whether the file system of `dir` stamps a change made after its change time was
+/// read with a later, fine-grained time (multigrain timestamps: ext4, XFS, btrfs and
+/// tmpfs since Linux 6.13): then two equal stamps around a reading mean nothing changed,
+/// however soon after the change before it the reading came.
+fn fine_grained(dir: &OwnedFd) -> bool {
+    static KERNEL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let kernel = *KERNEL
+        .get_or_init(|| multigrain_kernel(&rustix::system::uname().release().to_string_lossy()));
+    kernel
+        && rustix::fs::fstatfs(dir).is_ok_and(|fs| {
+            // `f_type`'s integer type differs by architecture; the magics fit in 32 bits.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let magic = fs.f_type as u32;
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let known = [
+                libc::EXT4_SUPER_MAGIC as u32,
+                libc::XFS_SUPER_MAGIC as u32,
+                libc::BTRFS_SUPER_MAGIC as u32,
+                libc::TMPFS_MAGIC as u32,
+            ];
+            known.contains(&magic)
+        })
+}
+
+/// Whether a kernel release (`uname -r`) has multigrain timestamps (6.13 and later).
+fn multigrain_kernel(release: &str) -> bool {
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|part| part.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (6, 13)
+}
+
+/// The directory's stamp before a reading, and whether a change during the reading is
+/// sure to move it. A change time is the clock's at the change, coarse (a tick, 1 to 10
+/// ms) unless it was asked for since the last change on a file system with fine-grained
+/// change times ([`fine_grained`]): elsewhere a change in the same tick as the one
+/// before may leave it as it was. So there a stamp is only trusted taken after the clock
+/// has moved past the directory's change time: every later change then stamps a later
+/// time ("racy git"'s answer). A directory changed an instant ago is waited for, polling
+/// the clock, at most [`MAX_RACY_WAIT`].
+fn stamp_before(dir: &OwnedFd, fine: bool) -> io::Result<(Stamp, bool)> {
+    if fine {
+        return Ok((stamp(dir)?, true));
+    }
+    let waited = std::time::Instant::now();
+    loop {
+        let clock = coarse_now();
+        let before = stamp(dir)?;
+        if before.ctime < clock {
+            return Ok((before, true));
+        }
+        if waited.elapsed() >= MAX_RACY_WAIT {
+            return Ok((before, false));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
 /// The next pass over `dir`: the up to [`LISTING_BATCH`] smallest names after `after`
 /// (all names from the start when `None`), read again while the directory changes
-/// (see the module documentation).
+/// (see the module documentation), at most `again` more times: what is left of them is
+/// written back (a directory read in passes shares [`MAX_LISTINGS`] readings in all
+/// among its passes, beyond one each, so that a busy wide directory is not read
+/// `MAX_LISTINGS` times per pass).
 pub(crate) fn next_batch(
     dir: &OwnedFd,
     after: Option<&[u8]>,
     keys: &DirKeys,
     batch_size: usize,
+    again: &mut usize,
 ) -> Batch {
     let mut previous: Option<(DirSet, bool)> = None;
-    let mut last = None;
-    for listings in 1..=MAX_LISTINGS {
-        let before = stamp(dir);
+    let mut listings = 0;
+    let fine = fine_grained(dir);
+    loop {
+        listings += 1;
+        let before = stamp_before(dir, fine);
         let scan = scan(dir, after, keys, batch_size);
         let after_stamp = stamp(dir);
-        let (Ok(before), Ok(after_stamp)) = (before, after_stamp) else {
+        let (Ok((before, sure)), Ok(after_stamp)) = (before, after_stamp) else {
             // Not even fstat of an open directory: nothing to judge the listing by.
             return scan.batch;
         };
@@ -180,7 +278,9 @@ pub(crate) fn next_batch(
             return scan.batch;
         }
         let mut scan = scan;
-        let steady = before == after_stamp;
+        // Nothing in the directory changed while it was read: no name moved across the
+        // reading's cursor, file or directory (review s11-r15).
+        let steady = sure && before == after_stamp;
         let twice = scan.dir_seen_twice();
         // ext4, XFS and tmpfs count a directory's subdirectories in its link count (plus
         // its own name and `.`); btrfs and others say 1, and ext4 past 65,000 does too.
@@ -194,19 +294,25 @@ pub(crate) fn next_batch(
         }
         if let Some((dirs, was_steady)) = previous
             && dirs == scan.dirs
-            && ((counted && twice.is_some()) || (twice != Some(true) && steady && was_steady))
+            && twice != Some(true)
+            && steady
+            && was_steady
         {
-            // The same directories twice in a row: only files came and went meanwhile.
-            // (Twice steady with a count that never matches: the file system's link
-            // count is not a count of subdirectories.)
+            // Twice steady, the same directories, with a count that never matches: the
+            // file system's link count is not a count of subdirectories.
             return scan.batch;
         }
+        let dirs_changed = !counted || previous.is_some_and(|(dirs, _)| dirs != scan.dirs);
+        if *again == 0 {
+            scan.batch.unsettled = Some(Unsettled {
+                listings,
+                dirs: dirs_changed,
+            });
+            return scan.batch;
+        }
+        *again -= 1;
         previous = Some((scan.dirs, steady));
-        last = Some((scan.batch, listings));
     }
-    let (mut batch, listings) = last.unwrap_or_default();
-    batch.unsettled = Some(Unsettled { listings });
-    batch
 }
 
 /// One reading of the whole directory, keeping the `batch_size` smallest names after
@@ -262,6 +368,7 @@ fn scan(dir: &OwnedFd, after: Option<&[u8]>, keys: &DirKeys, batch_size: usize) 
             if maybe_dir {
                 out.batch.walked_dirs.add(keys, name, item.ino());
             }
+            out.batch.walked_names.add(keys, name, item.ino());
             continue;
         }
         if kept.len() == batch_size {
@@ -286,6 +393,56 @@ fn scan(dir: &OwnedFd, after: Option<&[u8]>, keys: &DirKeys, batch_size: usize) 
     #[cfg(test)]
     hook::call(hook::Event::End);
     out
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // the test writes its own fixture
+mod tests {
+    use super::*;
+
+    #[test]
+    fn change_times_are_known_fine_grained_only_where_they_are() {
+        // /proc is none of the file systems known to stamp changes finely.
+        let proc = crate::open::open_directory(std::path::Path::new("/proc")).expect("open");
+        assert!(!fine_grained(&proc));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fd = crate::open::open_directory(dir.path()).expect("open");
+        let fs = rustix::fs::fstatfs(&fd).expect("statfs");
+        let release = rustix::system::uname()
+            .release()
+            .to_string_lossy()
+            .into_owned();
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let ext4 = fs.f_type as u32 == libc::EXT4_SUPER_MAGIC as u32;
+        if ext4 {
+            assert_eq!(fine_grained(&fd), multigrain_kernel(&release), "{release}");
+        }
+        for (release, multigrain) in [
+            ("6.18.44-fc-v1045", true),
+            ("6.13.0", true),
+            ("6.12.9-arch1", false),
+            ("5.15.0-91-generic", false),
+            ("7.0", true),
+            ("garbage", false),
+        ] {
+            assert_eq!(multigrain_kernel(release), multigrain, "{release}");
+        }
+    }
+
+    #[test]
+    fn a_directory_changed_an_instant_ago_is_read_once_the_clock_has_passed_it() {
+        // Changed, then stamped at once: the stamp is taken only once the coarse clock
+        // is past its change time, so that a change during the reading is sure to move it.
+        let dir = tempfile::tempdir().expect("tempdir");
+        for i in 0..20 {
+            std::fs::write(dir.path().join(format!("f{i}")), b"f").expect("write");
+            let fd = crate::open::open_directory(dir.path()).expect("open");
+            // As on a file system whose change times are coarse whatever is asked.
+            let (before, sure) = stamp_before(&fd, false).expect("stamp");
+            assert!(sure, "not sure within {MAX_RACY_WAIT:?}");
+            assert!(before.ctime < coarse_now());
+        }
+    }
 }
 
 /// What a test does at given points of every reading of a directory, on the walking

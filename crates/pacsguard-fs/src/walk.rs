@@ -91,11 +91,12 @@ pub enum ProblemKind {
     Vanished,
     /// An entry's attributes or link target could not be read (the entry is recorded).
     Unreadable,
-    /// A directory whose subdirectories changed while it was listed, every one of
+    /// A directory that changed while it was listed, every one of
     /// [`crate::MAX_LISTINGS`] times (or, listed in passes of [`crate::LISTING_BATCH`]
-    /// names, in the part already walked): a subdirectory renamed meanwhile may have been
-    /// missed under both its names. Said, naming the directory, and hiding nothing: what
-    /// the profile holds below a missed subdirectory is judged not found.
+    /// names, in the part already walked): a file or subdirectory renamed meanwhile may
+    /// have been missed under both its names. Said, naming the directory, and hiding
+    /// nothing: what the profile holds under a missed name is judged not found. A
+    /// directory receiving files all day changes so too; the detail says which it may be.
     ChangedWhileListed,
     /// A directory of more than [`crate::LISTING_BATCH`] names, read in passes: nothing
     /// is missed, but each pass reads the whole directory again (n² / `LISTING_BATCH`

@@ -108,10 +108,11 @@ impl Drop for StopOnDrop<'_> {
 fn a_directory_renamed_away_and_back_during_check_is_found_again_and_nothing_else_is_said() {
     // A study directory is renamed to a temporary name and back, over and over, while
     // `check` runs: the walk and the hashing look for it again (`MAX_VANISHED_LOOKUPS`),
-    // so every finding is about the study and of the kinds a race can give. A directory
-    // still gone after the looks is said (`unreadable`) and what it held is judged not
-    // found (`removed`), on purpose: hiding it let an attacker who makes a directory
-    // vanish at the moment it is walked hide a deletion at every check (review s10-r15).
+    // so every finding is about the study (or `archive`, changed on every reading of it)
+    // and of the kinds a race can give. A directory still gone after the looks is said
+    // (`unreadable`) and what it held is judged not found (`removed`), on purpose: hiding
+    // it let an attacker who makes a directory vanish at the moment it is walked hide a
+    // deletion at every check (review s10-r15).
     // Most checks see the study whole; the last one, without the race, is clean.
     let env = Env::new();
     let series = env.path("archive/study/series");
@@ -133,12 +134,15 @@ fn a_directory_renamed_away_and_back_during_check_is_found_again_and_nothing_els
         let _stop = StopOnDrop(&stop);
         for _ in 0..12 {
             let (_, findings, _) = env.check(&[]);
+            // `archive` itself changes all the time: it may be said to have changed
+            // while it was read on every reading (a warning naming it, issue 15).
             assert!(
-                findings.iter().all(|f| f.path.starts_with("archive/study")
+                findings.iter().all(|f| (f.path.starts_with("archive/study")
                     && matches!(
                         f.kind.as_str(),
                         "moved" | "unreadable" | "metadata-changed" | "removed"
-                    )),
+                    ))
+                    || (f.path == "archive" && f.kind == "unreadable" && f.severity == "warning")),
                 "{findings:#?}"
             );
             if findings.iter().all(|f| f.kind != "removed") {
