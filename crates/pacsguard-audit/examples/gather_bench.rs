@@ -29,7 +29,7 @@ const BOUND_FIELDS: [&str; 4] = [
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: gather_bench write|gather IDS DIR";
+    let usage = "usage: gather_bench write|gather|gather-none IDS DIR";
     let mode = args.next().ok_or(usage)?;
     let ids: u64 = args.next().ok_or(usage)?.parse()?;
     let dir = PathBuf::from(args.next().ok_or(usage)?);
@@ -74,9 +74,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("records={ids}");
             println!("log_bytes={}", std::fs::metadata(&files.log)?.len());
         }
-        "gather" => {
+        "gather" | "gather-none" => {
             let signer = signer()?;
-            let mut gather = Gather::new(&BOUND_FIELDS).newest_per_id();
+            // `gather-none`: the same verification gathering nothing (what the
+            // verification itself holds).
+            let needles: &[&str] = if mode == "gather-none" {
+                &["\"no_such_field\""]
+            } else {
+                &BOUND_FIELDS
+            };
+            let mut gather = Gather::new(needles).newest_per_id();
             gather.set_record_key(RecordKey::of(&signer));
             let started = Instant::now();
             let report = verify_gathering(
