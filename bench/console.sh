@@ -11,10 +11,33 @@
 # Environment: PACSGUARD (binary; default target/release/pacsguard), BENCH_RECORDS
 # (default 100000), BENCH_RUNS (requests per page, default 200), BENCH_CLIENTS (4),
 # BENCH_WORK (bench/work).
+#
+# With BENCH_GATHER_IDS=N it measures instead what `serve`'s start holds when it gathers
+# the records binding the console from a trail naming N sessions (peak RSS under GNU
+# `time -v`; the example `gather_bench` of pacsguard-audit, BENCH_PROFILE debug|release,
+# default release), then exits.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=bench/lib.sh
 source "$here/lib.sh"
+if [[ -n ${BENCH_GATHER_IDS:-} ]]; then
+    ids=$BENCH_GATHER_IDS
+    profile=${BENCH_PROFILE:-release}
+    flags=()
+    if [[ $profile == release ]]; then flags=(--release); fi
+    (cd "$here/.." && cargo build --locked "${flags[@]}" -p pacsguard-audit --example gather_bench)
+    bin=$here/../target/$profile/examples/gather_bench
+    gwork=${BENCH_WORK:-$here/work}/gather-$ids
+    if [[ ! -f $gwork/.filled ]]; then
+        log "writing a trail of $ids session openings (the real writer)"
+        "$bin" write "$ids" "$gwork"
+        touch "$gwork/.filled"
+    fi
+    log "gathering as serve's start does ($profile build)"
+    /usr/bin/time -v "$bin" gather "$ids" "$gwork" 2>"$gwork/time.txt"
+    info "peak RSS: $(awk -F': ' '/Maximum resident/ {printf "%.2f GiB", $2 / 1048576}' "$gwork/time.txt")"
+    exit 0
+fi
 PACSGUARD=${PACSGUARD:-$here/../target/release/pacsguard}
 RECORDS=${BENCH_RECORDS:-100000}
 work=${BENCH_WORK:-$here/work}/console-$RECORDS
