@@ -8,7 +8,8 @@
 //! it could no longer record (evidence that cannot be recorded stops the action).
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::event::{Event, SinkError};
 
@@ -16,6 +17,12 @@ use crate::event::{Event, SinkError};
 /// request) rather than letting a flood of requests grow memory without bound while the
 /// owner is stuck.
 pub const MAX_INBOX_EVENTS: usize = 10_000;
+
+/// Room kept for work already under way: once `MAX_INBOX_EVENTS - INBOX_HEADROOM`
+/// events wait, [`Inbox::has_room`] says no, and a producer that can refuse new work
+/// (the gateway refuses new associations, transiently) does so until the owner has
+/// caught up; what is in flight still records its end in the room kept.
+pub const INBOX_HEADROOM: usize = 2_000;
 
 #[derive(Debug, Default)]
 struct State {
@@ -27,6 +34,8 @@ struct State {
 #[derive(Clone, Debug, Default)]
 pub struct Inbox {
     state: Arc<Mutex<State>>,
+    /// Told when the owner takes (or closes): a push waiting for room looks again.
+    taken: Arc<Condvar>,
 }
 
 impl Inbox {
@@ -61,10 +70,44 @@ impl Inbox {
         Ok(())
     }
 
+    /// As [`Inbox::push`], but a full inbox is waited on (up to `wait`) until the owner
+    /// takes what waits: the pushing thread is held back rather than refused.
+    pub fn push_waiting(&self, event: Event, wait: Duration) -> Result<(), SinkError> {
+        let deadline = Instant::now() + wait;
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| Inbox::error("the inbox was poisoned by a panic"))?;
+        while !state.closed && state.events.len() >= MAX_INBOX_EVENTS {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            state = self
+                .taken
+                .wait_timeout(state, left)
+                .map_err(|_| Inbox::error("the inbox was poisoned by a panic"))?
+                .0;
+        }
+        drop(state);
+        self.push(event)
+    }
+
+    /// Whether fewer than `MAX_INBOX_EVENTS - INBOX_HEADROOM` events wait (and the
+    /// owner still takes them): new work may be taken on.
+    pub fn has_room(&self) -> bool {
+        self.state
+            .lock()
+            .is_ok_and(|s| !s.closed && s.events.len() < MAX_INBOX_EVENTS - INBOX_HEADROOM)
+    }
+
     /// Everything queued so far, oldest first.
     pub fn take(&self) -> Vec<Event> {
         match self.state.lock() {
-            Ok(mut state) => state.events.drain(..).collect(),
+            Ok(mut state) => {
+                self.taken.notify_all();
+                state.events.drain(..).collect()
+            }
             Err(_) => Vec::new(),
         }
     }
@@ -74,6 +117,7 @@ impl Inbox {
         match self.state.lock() {
             Ok(mut state) => {
                 state.closed = true;
+                self.taken.notify_all();
                 state.events.drain(..).collect()
             }
             Err(_) => Vec::new(),
@@ -115,11 +159,63 @@ mod tests {
     }
 
     #[test]
+    fn room_for_new_work_ends_where_the_headroom_begins() {
+        let inbox = Inbox::new();
+        for i in 0..MAX_INBOX_EVENTS - INBOX_HEADROOM - 1 {
+            inbox.push(event(&i.to_string())).expect("below the limit");
+        }
+        assert!(inbox.has_room());
+        inbox
+            .push(event("the last before the headroom"))
+            .expect("room");
+        assert!(!inbox.has_room(), "the headroom is kept for work under way");
+        // ... which can still record into it.
+        inbox.push(event("in flight")).expect("headroom");
+        inbox.take();
+        assert!(inbox.has_room());
+        inbox.close();
+        assert!(!inbox.has_room(), "a stopped owner takes nothing");
+    }
+
+    #[test]
+    fn a_push_waiting_on_a_full_inbox_goes_in_once_the_owner_takes() {
+        let inbox = Inbox::new();
+        for i in 0..MAX_INBOX_EVENTS {
+            inbox.push(event(&i.to_string())).expect("below the limit");
+        }
+        let pusher = inbox.clone();
+        let waiting = std::thread::spawn(move || {
+            // Bounded only so that a broken wake-up fails the test instead of hanging it.
+            pusher.push_waiting(event("held back"), Duration::from_secs(600))
+        });
+        assert_eq!(inbox.take().len(), MAX_INBOX_EVENTS);
+        waiting
+            .join()
+            .expect("joined")
+            .expect("in once there was room");
+        let last = inbox.take();
+        assert_eq!(last.len(), 1);
+        assert_eq!(last[0].detail, "held back");
+        // Full and never taken: refused once the wait is over, and at once when closed.
+        for i in 0..MAX_INBOX_EVENTS {
+            inbox.push(event(&i.to_string())).expect("below the limit");
+        }
+        assert!(inbox.push_waiting(event("late"), Duration::ZERO).is_err());
+        inbox.close();
+        assert!(
+            inbox
+                .push_waiting(event("closed"), Duration::from_secs(600))
+                .is_err()
+        );
+    }
+
+    #[test]
     fn a_full_inbox_refuses_at_the_limit() {
         let inbox = Inbox::new();
         for i in 0..MAX_INBOX_EVENTS {
             inbox.push(event(&i.to_string())).expect("below the limit");
         }
+        assert!(!inbox.has_room());
         assert!(inbox.push(event("one too many")).is_err());
         assert_eq!(inbox.take().len(), MAX_INBOX_EVENTS);
         inbox.push(event("room again")).expect("drained");

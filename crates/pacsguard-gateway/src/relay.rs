@@ -44,7 +44,18 @@ pub trait Evidence: Send + Sync + 'static {
     /// Keeps a copy of an instance that raised an alert (a Part 10 file); `forwarded`
     /// says whether it went on upstream (false: a refusing route answered it).
     fn quarantine(&self, name: &str, bytes: Vec<u8>, findings: Vec<Finding>, forwarded: bool);
+    /// Whether the evidence can take on new work: while it says no (the trail's writer is
+    /// behind, see `pacsguard_events::INBOX_HEADROOM`) new associations are rejected
+    /// transiently (A-ASSOCIATE-RJ, local limit exceeded: the sender tries again later)
+    /// rather than relayed unrecorded; when it says yes again, that is recorded.
+    fn has_room(&self) -> bool {
+        true
+    }
 }
+
+/// How often the gateway looks whether the evidence has room again while it holds new
+/// associations back (besides at each new connection).
+pub const HELD_BACK_CHECK: Duration = Duration::from_secs(1);
 
 struct Shared {
     limits: Limits,
@@ -73,6 +84,9 @@ struct Shared {
     /// themselves (A-ABORT both sides, records, screening what they hold) rather than
     /// being dropped without a word.
     stopping: tokio::sync::watch::Sender<bool>,
+    /// While the evidence has no room ([`Evidence::has_room`]): the connections
+    /// rejected meanwhile.
+    held_back: std::sync::Mutex<Option<u64>>,
     /// Checks a passcode against its stored hash (`identity`).
     passcode_check: crate::identity::PasscodeCheck,
     /// Turns for a passcode check ([`crate::identity::IDENTITY_CHECKS_AT_ONCE`]).
@@ -258,6 +272,58 @@ impl Shared {
                 crate::refusals::WINDOW.as_secs(),
             ),
         );
+    }
+
+    /// Whether a new connection may be taken on: `false` (it is rejected) while the
+    /// evidence has no room. The first rejection of such a time and its end are each one
+    /// record; those between are counted in the second.
+    fn room_for(&self, peer: SocketAddr) -> bool {
+        let room = self.evidence.has_room();
+        let mut held = self
+            .held_back
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match (room, *held) {
+            (true, None) => true,
+            (true, Some(_)) => {
+                drop(held);
+                self.resume_if_room();
+                true
+            }
+            (false, None) => {
+                *held = Some(1);
+                drop(held);
+                self.event(
+                    Outcome::Failure,
+                    &format!("dicom://{peer}"),
+                    format!("refused: connection from {peer}: the audit trail's writer is behind (too many records wait for it): new associations are rejected (A-ASSOCIATE-RJ transient, local limit exceeded) until it has caught up; those in flight go on"),
+                );
+                false
+            }
+            (false, Some(n)) => {
+                *held = Some(n.saturating_add(1));
+                false
+            }
+        }
+    }
+
+    /// Ends a time of holding back once the evidence has room again, on the record.
+    fn resume_if_room(&self) {
+        let mut held = self
+            .held_back
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = *held
+            && self.evidence.has_room()
+        {
+            *held = None;
+            drop(held);
+            self.event(
+                Outcome::Success,
+                "dicom://",
+                format!("resumed: the audit trail's writer has caught up; new associations are admitted again ({n} connections were rejected while it was behind)"),
+            );
+        }
     }
 
     fn event(&self, outcome: Outcome, object: &str, detail: String) {
@@ -466,6 +532,7 @@ impl Gateway {
                 evidence,
                 actor,
                 stopping: tokio::sync::watch::Sender::new(false),
+                held_back: std::sync::Mutex::new(None),
                 passcode_check: crate::identity::refuse_every_passcode,
                 identity_checks: Arc::new(tokio::sync::Semaphore::new(
                     crate::identity::IDENTITY_CHECKS_AT_ONCE,
@@ -611,6 +678,16 @@ impl Gateway {
                         drop(stream);
                         continue;
                     }
+                    // While the trail's writer is behind: rejected transiently (the
+                    // sender tries again), without reading.
+                    if !shared.room_for(peer) {
+                        // A TLS client is not answered in plain DICOM: only closed on.
+                        if bound.acceptor.is_none() {
+                            let _ = stream.try_write(&Pdu::AssociateRj(LOCAL_LIMIT_EXCEEDED).encode());
+                        }
+                        drop(stream);
+                        continue;
+                    }
                     // Past the rate per peer: answered at once, without reading.
                     let over = shared
                         .rates
@@ -661,10 +738,12 @@ impl Gateway {
         drop(tx);
         tokio::pin!(stop);
         let mut summaries = tokio::time::interval(crate::refusals::WINDOW);
+        let mut held_back = tokio::time::interval(HELD_BACK_CHECK);
         loop {
             tokio::select! {
                 () = &mut stop => break,
                 _ = summaries.tick() => shared.summarise_refusals(false),
+                _ = held_back.tick() => shared.resume_if_room(),
                 Some((stream, peer, bound, rules, pending)) = rx.recv() => {
                     let shared = Arc::clone(&shared);
                     associations.spawn(association(stream, peer, bound, rules, shared, pending));
@@ -2394,6 +2473,7 @@ where
 mod tests {
     use super::*;
     use crate::pdu::Pdv;
+    use std::sync::atomic::AtomicBool;
 
     #[derive(Default)]
     struct Kept(std::sync::Mutex<Vec<Event>>);
@@ -2405,6 +2485,65 @@ mod tests {
             }
         }
         fn quarantine(&self, _: &str, _: Vec<u8>, _: Vec<Finding>, _: bool) {}
+    }
+
+    /// Evidence whose room is switched by the test.
+    #[derive(Default)]
+    struct Switched {
+        kept: Kept,
+        full: AtomicBool,
+    }
+
+    impl Evidence for Switched {
+        fn record(&self, event: Event) {
+            self.kept.record(event);
+        }
+        fn quarantine(&self, _: &str, _: Vec<u8>, _: Vec<Finding>, _: bool) {}
+        fn has_room(&self) -> bool {
+            !self.full.load(Ordering::SeqCst)
+        }
+    }
+
+    /// While the evidence has no room, every new connection is turned away; the first
+    /// says why on the record, the end of it is recorded with the count.
+    #[test]
+    fn connections_are_held_back_while_the_evidence_has_no_room_and_the_end_is_recorded() {
+        let evidence = Arc::new(Switched::default());
+        let mut bare = Arc::into_inner(shared(Limits::default())).expect("one owner");
+        bare.evidence = Arc::clone(&evidence) as Arc<dyn Evidence>;
+        let shared = Arc::new(bare);
+        let peer: SocketAddr = "10.0.0.1:104".parse().expect("addr");
+        assert!(shared.room_for(peer));
+        shared.resume_if_room();
+        assert!(
+            evidence.kept.0.lock().expect("lock").is_empty(),
+            "nothing to say"
+        );
+        evidence.full.store(true, Ordering::SeqCst);
+        for _ in 0..3 {
+            assert!(!shared.room_for(peer));
+        }
+        shared.resume_if_room();
+        evidence.full.store(false, Ordering::SeqCst);
+        shared.resume_if_room();
+        assert!(shared.room_for(peer));
+        let said: Vec<String> = evidence
+            .kept
+            .0
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|e| e.detail.clone())
+            .collect();
+        assert_eq!(said.len(), 2, "{said:#?}");
+        assert!(
+            said[0].contains("the audit trail's writer is behind"),
+            "{said:#?}"
+        );
+        assert!(
+            said[1].contains("resumed") && said[1].contains("(3 connections were rejected"),
+            "{said:#?}"
+        );
     }
 
     fn shared(limits: Limits) -> Arc<Shared> {
@@ -2427,6 +2566,7 @@ mod tests {
             lockout_store: None,
             lockout_saver: None,
             stopping: tokio::sync::watch::Sender::new(false),
+            held_back: std::sync::Mutex::new(None),
             actor: Actor {
                 user: "test".into(),
                 uid: 0,

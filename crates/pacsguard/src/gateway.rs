@@ -499,9 +499,16 @@ impl InServe {
     }
 }
 
+/// How long a record of the gateway inside `serve` waits for room in a full inbox (the
+/// watcher writes it at least every `INBOX_DRAIN_INTERVAL`, even in a long step) before
+/// the gateway stops: it must not relay unrecorded.
+pub const FULL_INBOX_WAIT: Duration = Duration::from_secs(30);
+
 /// The gateway's evidence inside `serve`: printed as `gateway` prints it, and handed to
-/// the guard's inbox. A record the inbox refuses (the guard stopped, or too many wait)
-/// stops the gateway: it must not relay unrecorded.
+/// the guard's inbox. Once the inbox is nearly full (`INBOX_HEADROOM`) new associations
+/// are rejected transiently until the guard has caught up; a record that finds it full
+/// waits up to [`FULL_INBOX_WAIT`]; one refused (the guard stopped, or still full) stops
+/// the gateway: it must not relay unrecorded.
 struct Inboxed {
     inbox: pacsguard_events::Inbox,
     home: Home,
@@ -513,7 +520,8 @@ struct Inboxed {
 
 impl Inboxed {
     fn push(&self, event: Event) {
-        if let Err(e) = self.inbox.push(event)
+        // Held back (this association waits) until the watcher writes the inbox.
+        if let Err(e) = self.inbox.push_waiting(event, FULL_INBOX_WAIT)
             && !self.stop.swap(true, Ordering::Relaxed)
         {
             let _ = writeln!(
@@ -525,6 +533,10 @@ impl Inboxed {
 }
 
 impl Evidence for Inboxed {
+    fn has_room(&self) -> bool {
+        self.inbox.has_room()
+    }
+
     fn record(&self, event: Event) {
         if event
             .finding

@@ -714,6 +714,93 @@ fn the_gateway_inside_serve_records_on_the_guards_trail_and_vault() {
     assert_eq!(verify.status.code(), Some(0), "{}", stderr(&verify));
 }
 
+/// Files grown after the profile, so that the watcher's first comparison hashes them
+/// all: sparse (no disk), each under the size handed to the watcher's workers, so the
+/// hashing is one long step of the watcher's own loop (seconds, more on a loaded machine).
+const CATCH_UP_FILES: u64 = 48;
+const CATCH_UP_FILE_BYTES: u64 = 60 << 20;
+
+/// Inside `serve`, the gateway's records reach the trail while the watcher is busy with a
+/// long step (its catch-up over a big tree), not only once it is back in its loop: a
+/// gateway that relays while the watcher compares is on the trail before the comparison
+/// ends (before, they waited in the inbox, which filled and stopped the gateway).
+#[test]
+fn the_gateway_inside_serve_is_recorded_while_the_watcher_catches_up_on_a_big_tree() {
+    require_dcmtk();
+    let env = Env::new();
+    let big = env.tree.join("big");
+    std::fs::create_dir_all(&big).expect("mkdir");
+    let names: Vec<PathBuf> = (0..CATCH_UP_FILES)
+        .map(|i| big.join(format!("{i:03}.bin")))
+        .collect();
+    for name in &names {
+        std::fs::write(name, b"small at the profile").expect("write");
+    }
+    let tree = env.tree.to_str().expect("utf-8").to_owned();
+    let out = env.run(&["profile", &tree]);
+    assert_eq!(out.status.code(), Some(0), "profile: {}", stderr(&out));
+    for name in &names {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(name)
+            .and_then(|f| f.set_len(CATCH_UP_FILE_BYTES))
+            .expect("grow");
+    }
+    let uid = "1.2.826.0.1.3680043.10.1137.98";
+    let file = env.dir.path().join("ct.dcm");
+    std::fs::write(&file, pacsguard_testkit::DicomBuilder::ct(uid).build()).expect("write");
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let gateway = Gateway::start_in(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+        true,
+    );
+    let out = storescu(gateway.ports[0], "CT1", "PACS", &[file]);
+    assert_eq!(out.status.code(), Some(0), "forwarded: {}", stderr(&out));
+    // The association ended while the watcher was still comparing: what this test is
+    // about (a catch-up over before it would leave nothing to show).
+    let caught_up = gateway
+        .said
+        .lock()
+        .expect("lock")
+        .iter()
+        .any(|l| l.contains("watching for changes"));
+    assert!(
+        !caught_up,
+        "the catch-up ended before the association: make CATCH_UP_FILES larger"
+    );
+    gateway.stderr_line("watching for changes");
+    let _ = gateway.stop();
+    let out = env.run(&["audit", "show", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let records: Vec<String> = doc["records"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    let at = |text: &str| {
+        records
+            .iter()
+            .position(|r| r.contains(text))
+            .unwrap_or_else(|| panic!("no record with {text:?}: {records:#?}"))
+    };
+    let accepted = at("accepted: CT1 at 127.0.0.1:");
+    let compared = at("/big/");
+    assert!(
+        accepted < compared,
+        "the gateway's record ({accepted}) waited for the end of the catch-up ({compared})"
+    );
+    let verify = env.run(&["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", stderr(&verify));
+}
+
 #[test]
 fn a_bad_configuration_is_an_error_naming_the_field() {
     let env = Env::new();

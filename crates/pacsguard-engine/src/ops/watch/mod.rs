@@ -86,6 +86,65 @@ const MAX_MESSAGES_PER_TURN: usize = 1024;
 /// The longest the main loop sleeps: how soon it sees a stop request.
 const TICK: Duration = Duration::from_millis(100);
 
+/// How often the events of the console and the gateway beside the watcher (its inbox)
+/// are written to the trail while a long step runs (a walk or the hashing of a big
+/// tree, the first comparison after the start above all): the inbox is drained within
+/// this bound whatever the watcher is doing, so its producers are not held back (or
+/// refused) for the length of a catch-up.
+pub const INBOX_DRAIN_INTERVAL: Duration = Duration::from_millis(200);
+
+/// What [`while_draining`] did with the inbox while its step ran.
+#[derive(Debug, Default)]
+struct Drained {
+    /// Some events were written (the trail has records not yet signed).
+    written: bool,
+    /// The trail failed: the event it refused and those taken with it, oldest first,
+    /// to be held by the watcher (see [`Guard::emit`]); draining stopped there, the rest
+    /// waiting in the inbox.
+    left: Vec<Event>,
+}
+
+/// Runs `work` on a thread of its own while this thread writes what reaches the inbox
+/// to `bus` at most [`INBOX_DRAIN_INTERVAL`] apart; `bus` is `None` while the trail
+/// cannot be written (the inbox then fills, and its producers are held back).
+fn while_draining<T: Send>(
+    mut bus: Option<&mut pacsguard_events::EventBus>,
+    inbox: &pacsguard_events::Inbox,
+    work: impl FnOnce() -> T + Send,
+) -> (T, Drained) {
+    let mut drained = Drained::default();
+    let result = std::thread::scope(|scope| {
+        let (done, finished) = std::sync::mpsc::channel();
+        let worker = scope.spawn(move || {
+            let result = work();
+            let _ = done.send(());
+            result
+        });
+        while let Err(RecvTimeoutError::Timeout) = finished.recv_timeout(INBOX_DRAIN_INTERVAL) {
+            let Some(bus) = bus.as_deref_mut() else {
+                continue;
+            };
+            if !drained.left.is_empty() {
+                continue;
+            }
+            let mut taken = inbox.take().into_iter();
+            while let Some(event) = taken.next() {
+                if bus.emit(&event).is_ok() {
+                    drained.written = true;
+                } else {
+                    drained.left.push(event);
+                    drained.left.extend(taken.by_ref());
+                }
+            }
+        }
+        worker.join()
+    });
+    match result {
+        Ok(result) => (result, drained),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
 /// How long a new file closed by its writer waits before it is verified: a receiver
 /// (`X.part` → `X`) or an editor renames it into place right after the close, and both
 /// are then one arrival. Short, because it is the report latency of every new image
@@ -2113,7 +2172,10 @@ impl<'a> Guard<'a> {
         // `stat` is trusted except for the paths an event named: an attribute change on a
         // directory must not re-read everything below it.
         trusted.entries.retain(|e| !rehash.contains(&e.rel));
-        let mut tree = match walk_subtrees(&spec, &rels, &self.skip) {
+        // The walk and the hashing may take minutes on a big tree (the first comparison
+        // after the start): the inbox is written to the trail meanwhile.
+        let walked = self.draining(|skip| walk_subtrees(&spec, &rels, skip), now);
+        let mut tree = match walked {
             Ok(tree) => tree,
             // The root itself is gone: everything in it is reported removed.
             Err(ProfileError::Walk(WalkError::Root { source, .. }))
@@ -2156,7 +2218,7 @@ impl<'a> Guard<'a> {
         reuse_unchanged(&trusted, &mut tree);
         let mut base = base;
         let kept = self.offload_big_files(index, &mut base, &mut tree, now);
-        hash_tree(&spec, Some(&base), &mut tree, &|_| {});
+        self.draining(|_| hash_tree(&spec, Some(&base), &mut tree, &|_| {}), now);
         self.look_again_if_replaced(&spec.path, &base, &mut tree, now);
         self.put_off_chain_departures(&spec.path, &mut rels, &mut base, &settled, &mut tree, now);
         self.conclude(index, &base, tree, &rels, &unlistable, kept, now)
@@ -3114,6 +3176,28 @@ impl<'a> Guard<'a> {
             Err(e) => self.degrade(e.to_string(), None, now),
         }
         Ok(())
+    }
+
+    /// Runs a long step (given the directories left out of walks) while the inbox is
+    /// written to the trail (see [`while_draining`]).
+    fn draining<T: Send>(
+        &mut self,
+        work: impl FnOnce(&[(u64, u64)]) -> T + Send,
+        now: Instant,
+    ) -> T {
+        let inbox = self.session.inbox.clone();
+        let bus = if self.degraded.is_some() {
+            None
+        } else {
+            Some(&mut self.session.bus)
+        };
+        let skip = &self.skip;
+        let (result, drained) = while_draining(bus, &inbox, || work(skip));
+        self.unsigned |= drained.written;
+        for event in drained.left {
+            self.emit(event, now);
+        }
+        result
     }
 
     /// Writes a record to the trail or, while the trail cannot be written, holds it.
