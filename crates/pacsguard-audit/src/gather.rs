@@ -674,6 +674,142 @@ mod tests {
         }
     }
 
+    /// Review s12-r13: the index keyed by hashes (with and without forced collisions)
+    /// keeps exactly what the index keyed by whole ids kept, on random trails mixing ids
+    /// that are strings, `<id>:<digest>`, numbers, null, objects, records naming two ids
+    /// and records naming none, at limits reached early and late.
+    #[test]
+    fn the_hashed_index_keeps_what_the_index_of_whole_ids_kept() {
+        /// The gathering before the hashed index: ids whole in a map, a second vector.
+        fn by_whole_ids(
+            fields: &[String],
+            lines: &[String],
+            limit: usize,
+        ) -> (Vec<(u64, serde_json::Value)>, u64, bool) {
+            let mut found: Vec<(u64, serde_json::Value)> = Vec::new();
+            let mut by_id: Option<HashMap<String, usize>> = None;
+            let (mut superseded, mut overflowed) = (0, false);
+            for (index, line) in lines.iter().enumerate() {
+                let Some(record) = only_fields(line.as_bytes(), fields) else {
+                    continue;
+                };
+                if record.is_empty() {
+                    continue;
+                }
+                let record = serde_json::Value::Object(record);
+                if by_id.is_none() && found.len() >= limit {
+                    let mut map = HashMap::new();
+                    let mut kept: Vec<(u64, serde_json::Value)> = Vec::new();
+                    for f in std::mem::take(&mut found) {
+                        match id_of(fields, &f.1) {
+                            Some(id) => match map.get(&id) {
+                                Some(&at) => {
+                                    kept[at] = f;
+                                    superseded += 1;
+                                }
+                                None => {
+                                    map.insert(id, kept.len());
+                                    kept.push(f);
+                                }
+                            },
+                            None => kept.push(f),
+                        }
+                    }
+                    found = kept;
+                    by_id = Some(map);
+                }
+                let id = by_id.as_ref().and_then(|_| id_of(fields, &record));
+                if let (Some(map), Some(id)) = (&by_id, &id)
+                    && let Some(&at) = map.get(id)
+                {
+                    found[at] = (index as u64, record);
+                    superseded += 1;
+                    continue;
+                }
+                if found.len() >= limit {
+                    overflowed = true;
+                    continue;
+                }
+                if let (Some(map), Some(id)) = (&mut by_id, id) {
+                    map.insert(id, found.len());
+                }
+                found.push((index as u64, record));
+            }
+            found.sort_by_key(|r| r.0);
+            (found, superseded, overflowed)
+        }
+
+        let values = [
+            r#""a""#,
+            r#""a:1""#,
+            r#""a:closed""#,
+            r#""b""#,
+            r#""b:x""#,
+            r#""c""#,
+            r#""5""#,
+            "5",
+            "null",
+            r#"{"k":"a"}"#,
+            r#"["a"]"#,
+            r#""""#,
+            r#"":x""#,
+            r#""\u0061""#,
+        ];
+        let fields = ["account_digest".to_string(), "session_digest".to_string()];
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        for round in 0..300 {
+            let lines: Vec<String> = (0..1 + next(40))
+                .map(|seq| match next(6) {
+                    0 => format!(r#"{{"seq":{seq},"other":1}}"#),
+                    1 => format!(
+                        r#"{{"seq":{seq},"account_digest":{},"session_digest":{}}}"#,
+                        values[next(values.len())],
+                        values[next(values.len())]
+                    ),
+                    2 => format!(
+                        r#"{{"seq":{seq},"account_digest":{}}}"#,
+                        values[next(values.len())]
+                    ),
+                    _ => format!(
+                        r#"{{"seq":{seq},"session_digest":{}}}"#,
+                        values[next(values.len())]
+                    ),
+                })
+                .collect();
+            let limit = 1 + next(12);
+            let expected = by_whole_ids(&fields, &lines, limit);
+            for collide in [false, true] {
+                let mut gather = Gather::new(&["\"account_digest\"", "\"session_digest\""])
+                    .newest_per_id()
+                    .with_limit(limit);
+                if collide {
+                    gather = gather.colliding();
+                }
+                gather.start(u64::MAX);
+                for (index, line) in lines.iter().enumerate() {
+                    gather.line(index as u64, 0, line.as_bytes(), true);
+                }
+                let n = lines.len() as u64;
+                gather.finish(n, n, n);
+                let got: Vec<(u64, serde_json::Value)> = gather
+                    .records()
+                    .iter()
+                    .map(|r| (r.index, r.record.clone()))
+                    .collect();
+                let context = format!("round {round} limit {limit} collide {collide}: {lines:#?}");
+                assert_eq!(got, expected.0, "{context}");
+                assert_eq!(gather.superseded(), expected.1, "{context}");
+                assert_eq!(gather.overflowed(), expected.2, "{context}");
+            }
+        }
+    }
+
     /// Compaction in place keeps the order and lets go exactly the older records, with
     /// ids interleaved so that the places it swaps through matter.
     #[test]
