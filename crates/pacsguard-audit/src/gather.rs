@@ -323,12 +323,13 @@ impl Gather {
 /// The fields `fields` of the JSON object `line` (`None` when it is no JSON object): the
 /// others are read past, never built (a whole record parsed for the few fields kept was
 /// most of the gathering's CPU: 47 s of user time at 1,100,000 records in a debug build,
-/// 34 s without).
+/// 34 s without). Read past, a value is still checked as a whole parse checks it
+/// ([`Checked`]): a line a whole parse refuses gives nothing here either.
 fn only_fields(
     line: &[u8],
     fields: &[String],
 ) -> Option<serde_json::Map<String, serde_json::Value>> {
-    use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+    use serde::de::{DeserializeSeed, MapAccess, Visitor};
 
     struct Only<'a>(&'a [String]);
 
@@ -347,7 +348,7 @@ fn only_fields(
                     let value = map.next_value::<serde_json::Value>()?;
                     kept.insert(key.into_owned(), value);
                 } else {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value::<Checked>()?;
                 }
             }
             Ok(kept)
@@ -366,6 +367,56 @@ fn only_fields(
     let kept = Only(fields).deserialize(&mut de).ok()?;
     de.end().ok()?;
     Some(kept)
+}
+
+/// A JSON value read past but checked as building a `serde_json::Value` checks it, without
+/// building it: `serde::de::IgnoredAny` skipped numbers out of range, lone surrogates,
+/// bytes that are no UTF-8 and nesting past serde_json's depth limit, all of which a whole
+/// parse refuses (review s12-r13), so a line refused before was gathered.
+struct Checked;
+
+impl<'de> serde::Deserialize<'de> for Checked {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Checked, D::Error> {
+        use serde::de::{MapAccess, SeqAccess, Visitor};
+
+        struct Check;
+
+        impl<'de> Visitor<'de> for Check {
+            type Value = Checked;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_unit<E>(self) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+                while seq.next_element::<Checked>()?.is_some() {}
+                Ok(Checked)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+                while map.next_entry::<Checked, Checked>()?.is_some() {}
+                Ok(Checked)
+            }
+        }
+
+        d.deserialize_any(Check)
+    }
 }
 
 /// A kept record's id: each gathered field it holds, named, with its value up to the
@@ -555,6 +606,207 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(bad)
             );
+        }
+    }
+
+    /// Review s12-r13: a line that a whole parse refuses gives nothing, also when what
+    /// makes it no JSON is in a field that is not kept (read past). Reading past with
+    /// `IgnoredAny` took numbers out of range, lone surrogates, bytes that are no UTF-8
+    /// and nesting past serde_json's depth limit, all of which the whole parse refused:
+    /// a hostile line was gathered where before it was not.
+    #[test]
+    fn a_line_a_whole_parse_refuses_is_refused_when_only_fields_are_read() {
+        fn whole(
+            line: &[u8],
+            fields: &[String],
+        ) -> Option<serde_json::Map<String, serde_json::Value>> {
+            let Ok(serde_json::Value::Object(mut record)) =
+                serde_json::from_slice::<serde_json::Value>(line)
+            else {
+                return None;
+            };
+            record.retain(|key, _| fields.iter().any(|f| f == key));
+            Some(record)
+        }
+        let fields = ["session_digest".to_string(), "account_digest".to_string()];
+        let mut lines: Vec<Vec<u8>> = [
+            &br#"{"session_digest":"a","x":1e400}"#[..],
+            br#"{"session_digest":"a","x":-1e400}"#,
+            br#"{"session_digest":"a","x":{"y":[1e999]}}"#,
+            br#"{"session_digest":"a","x":"\ud800"}"#,
+            br#"{"session_digest":"a","x":"\udc00\ud800"}"#,
+            br#"{"session_digest":"a","x":"\ud800\u0041"}"#,
+            br#"{"session_digest":"a","x":{"\udc00":1}}"#,
+            b"{\"session_digest\":\"a\",\"x\":\"\xff\xfe\"}",
+            b"{\"session_digest\":\"a\",\"x\":[\"\xc0\x80\"]}",
+            b"{\"session_digest\":\"a\",\"x\xff\":\"1\"}",
+            // Alike before and after: kept, or refused by both.
+            br#"{"session_digest":"a","session_digest":"b"}"#,
+            br#"{"session_digest":"a","x":{"session_digest":"z"}}"#,
+            br#"{"session_digest":null,"account_digest":5}"#,
+            br#"{"session_digest":{"a":"b"},"x":[true,false,null,-0.5e3]}"#,
+            br#"{"session\u005fdigest":"\u00e9\ud83d\ude00"}"#,
+            br#"{"session_digest":"a","x":123456789012345678901234567890}"#,
+            br#"{"session_digest":"a","x":"\q"}"#,
+            br#"{"session_digest":"a","x":01}"#,
+            br#"{"session_digest":"a","x":[1,]}"#,
+            br#"{"session_digest":"a","x":tru}"#,
+            br#"{"session_digest":"a"}{}"#,
+            br#"{"session_digest":"a"}  "#,
+        ]
+        .iter()
+        .map(|l| l.to_vec())
+        .collect();
+        for depth in [127, 128, 129, 5000] {
+            let mut deep = br#"{"session_digest":"a","x":"#.to_vec();
+            deep.extend(std::iter::repeat_n(b'[', depth));
+            deep.extend(std::iter::repeat_n(b']', depth));
+            deep.push(b'}');
+            lines.push(deep);
+        }
+        for line in &lines {
+            assert_eq!(
+                only_fields(line, &fields),
+                whole(line, &fields),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    /// Review s12-r13: the index keyed by hashes (with and without forced collisions)
+    /// keeps exactly what the index keyed by whole ids kept, on random trails mixing ids
+    /// that are strings, `<id>:<digest>`, numbers, null, objects, records naming two ids
+    /// and records naming none, at limits reached early and late.
+    #[test]
+    fn the_hashed_index_keeps_what_the_index_of_whole_ids_kept() {
+        /// The gathering before the hashed index: ids whole in a map, a second vector.
+        fn by_whole_ids(
+            fields: &[String],
+            lines: &[String],
+            limit: usize,
+        ) -> (Vec<(u64, serde_json::Value)>, u64, bool) {
+            let mut found: Vec<(u64, serde_json::Value)> = Vec::new();
+            let mut by_id: Option<HashMap<String, usize>> = None;
+            let (mut superseded, mut overflowed) = (0, false);
+            for (index, line) in lines.iter().enumerate() {
+                let Some(record) = only_fields(line.as_bytes(), fields) else {
+                    continue;
+                };
+                if record.is_empty() {
+                    continue;
+                }
+                let record = serde_json::Value::Object(record);
+                if by_id.is_none() && found.len() >= limit {
+                    let mut map = HashMap::new();
+                    let mut kept: Vec<(u64, serde_json::Value)> = Vec::new();
+                    for f in std::mem::take(&mut found) {
+                        match id_of(fields, &f.1) {
+                            Some(id) => match map.get(&id) {
+                                Some(&at) => {
+                                    kept[at] = f;
+                                    superseded += 1;
+                                }
+                                None => {
+                                    map.insert(id, kept.len());
+                                    kept.push(f);
+                                }
+                            },
+                            None => kept.push(f),
+                        }
+                    }
+                    found = kept;
+                    by_id = Some(map);
+                }
+                let id = by_id.as_ref().and_then(|_| id_of(fields, &record));
+                if let (Some(map), Some(id)) = (&by_id, &id)
+                    && let Some(&at) = map.get(id)
+                {
+                    found[at] = (index as u64, record);
+                    superseded += 1;
+                    continue;
+                }
+                if found.len() >= limit {
+                    overflowed = true;
+                    continue;
+                }
+                if let (Some(map), Some(id)) = (&mut by_id, id) {
+                    map.insert(id, found.len());
+                }
+                found.push((index as u64, record));
+            }
+            found.sort_by_key(|r| r.0);
+            (found, superseded, overflowed)
+        }
+
+        let values = [
+            r#""a""#,
+            r#""a:1""#,
+            r#""a:closed""#,
+            r#""b""#,
+            r#""b:x""#,
+            r#""c""#,
+            r#""5""#,
+            "5",
+            "null",
+            r#"{"k":"a"}"#,
+            r#"["a"]"#,
+            r#""""#,
+            r#"":x""#,
+            r#""\u0061""#,
+        ];
+        let fields = ["account_digest".to_string(), "session_digest".to_string()];
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        for round in 0..300 {
+            let lines: Vec<String> = (0..1 + next(40))
+                .map(|seq| match next(6) {
+                    0 => format!(r#"{{"seq":{seq},"other":1}}"#),
+                    1 => format!(
+                        r#"{{"seq":{seq},"account_digest":{},"session_digest":{}}}"#,
+                        values[next(values.len())],
+                        values[next(values.len())]
+                    ),
+                    2 => format!(
+                        r#"{{"seq":{seq},"account_digest":{}}}"#,
+                        values[next(values.len())]
+                    ),
+                    _ => format!(
+                        r#"{{"seq":{seq},"session_digest":{}}}"#,
+                        values[next(values.len())]
+                    ),
+                })
+                .collect();
+            let limit = 1 + next(12);
+            let expected = by_whole_ids(&fields, &lines, limit);
+            for collide in [false, true] {
+                let mut gather = Gather::new(&["\"account_digest\"", "\"session_digest\""])
+                    .newest_per_id()
+                    .with_limit(limit);
+                if collide {
+                    gather = gather.colliding();
+                }
+                gather.start(u64::MAX);
+                for (index, line) in lines.iter().enumerate() {
+                    gather.line(index as u64, 0, line.as_bytes(), true);
+                }
+                let n = lines.len() as u64;
+                gather.finish(n, n, n);
+                let got: Vec<(u64, serde_json::Value)> = gather
+                    .records()
+                    .iter()
+                    .map(|r| (r.index, r.record.clone()))
+                    .collect();
+                let context = format!("round {round} limit {limit} collide {collide}: {lines:#?}");
+                assert_eq!(got, expected.0, "{context}");
+                assert_eq!(gather.superseded(), expected.1, "{context}");
+                assert_eq!(gather.overflowed(), expected.2, "{context}");
+            }
         }
     }
 
