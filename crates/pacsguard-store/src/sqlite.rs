@@ -108,12 +108,15 @@ pub enum StoreError {
     /// password).
     #[error("[console] fleet_store: {reason}")]
     PostgresTarget { reason: String },
-    /// Every connection of the pool stayed in use for as long as a caller may wait.
-    #[error("[console] fleet_store ({target}): all {size} connections (PG_POOL_SIZE) stayed in use for {} s (PG_POOL_WAIT): the store is slower than the fleet's requests; try again", .waited.as_secs())]
+    /// Every connection of the pool stayed in use for as long as a caller may wait:
+    /// `setting` names the bound that ended the wait (`PG_POOL_WAIT`, or the request's
+    /// `FLEET_REQUEST_BUDGET` when that came first).
+    #[error("[console] fleet_store ({target}): all {size} connections (PG_POOL_SIZE) stayed in use for {} ms ({setting}): the store is slower than the fleet's requests; try again", .waited.as_millis())]
     PoolExhausted {
         target: String,
         size: usize,
         waited: std::time::Duration,
+        setting: &'static str,
     },
 }
 

@@ -765,6 +765,19 @@ fn the_pool_holds_its_size_and_a_request_past_it_is_refused_by_name() {
             "{text}"
         );
         assert_eq!(pool.exhausted(), 1, "reported");
+        // A request whose budget ends before PG_POOL_WAIT would is refused naming its
+        // budget, with the time it waited (review s12-r14: said "0 s (PG_POOL_WAIT)").
+        let err = pool
+            .get_until(std::time::Instant::now() + std::time::Duration::from_millis(100))
+            .expect_err("past the limit");
+        let text = err.to_string();
+        assert!(
+            text.contains("(FLEET_REQUEST_BUDGET)")
+                && !text.contains("PG_POOL_WAIT")
+                && !text.contains(" 0 ms"),
+            "{text}"
+        );
+        assert_eq!(pool.exhausted(), 2, "reported");
         drop(first);
         drop(second);
         assert_eq!(pool.in_use(), 0);
