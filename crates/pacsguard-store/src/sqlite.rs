@@ -96,10 +96,14 @@ pub enum StoreError {
     /// A statement waited for a lock held by another session (a transaction of another
     /// connection, stuck or stopped) for as long as the server lets it (`lock_timeout`):
     /// the server cancelled it and rolled its transaction back; nothing was stored.
-    #[error("[console] fleet_store (PostgreSQL {target}): a lock it needed (a host's row, or the hosts table) stayed held by another session for {} s (PG_LOCK_TIMEOUT): a transaction of another connection is stuck or its backend stopped; nothing was stored, try again", .after.as_secs())]
+    /// `setting` says what bounded the wait (`PG_LOCK_TIMEOUT`, or the administrator's
+    /// own `lock_timeout`).
+    #[error(
+        "[console] fleet_store (PostgreSQL {target}): a lock it needed (a host's row, or the hosts table) stayed held by another session for as long as a statement may wait for one ({setting}): a transaction of another connection is stuck or its backend stopped; nothing was stored, try again"
+    )]
     PostgresLockTimeout {
         target: String,
-        after: std::time::Duration,
+        setting: &'static str,
     },
     /// The client itself could not run (its runtime could not be started).
     #[error("[console] fleet_store (PostgreSQL {target}): {reason}")]

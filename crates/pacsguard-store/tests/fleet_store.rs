@@ -1224,3 +1224,33 @@ fn a_request_with_a_deadline_gives_up_by_it_and_leaves_none_behind() {
         Some(301)
     );
 }
+
+/// The administrator's own `lock_timeout` in the connection string's `options` wins
+/// over PG_LOCK_TIMEOUT, and a lock wait it ended is said as such, not as PG_LOCK_TIMEOUT's
+/// 2 s (review s12-r14: the message said "for 2 s (PG_LOCK_TIMEOUT)" whatever was set).
+#[test]
+fn a_lock_wait_ended_by_the_administrators_lock_timeout_is_said_as_theirs() {
+    let server = PgServer::start();
+    let at = FleetStoreAt::Postgres(server.connection_string());
+    let locked = enrol(open(&at).as_mut(), b"t", "pacs", "f");
+    let holder = StuckLockHolder::hold(&server, locked);
+    let theirs = FleetStoreAt::Postgres(format!(
+        "{} options='-c lock_timeout=300'",
+        server.connection_string()
+    ));
+    let bound = pacsguard_store::PG_CALL_DEADLINE * 6;
+    let err = within(bound, move || {
+        let mut db = open(&theirs);
+        db.touch_host(locked, 400, 30)
+    })
+    .unwrap_or_else(|| panic!("still waiting after {bound:?}"))
+    .expect_err("the row stays locked by the stopped backend");
+    let text = err.to_string();
+    assert!(
+        matches!(err, pacsguard_store::StoreError::PostgresLockTimeout { .. })
+            && text.contains("lock_timeout set in the connection string's options")
+            && !text.contains("2 s"),
+        "{text}"
+    );
+    drop(holder);
+}
