@@ -984,7 +984,7 @@ fn watch_silence(fleet: &Fleet, stop: &AtomicBool, say: &(dyn Fn(&str) + Send + 
             && pool_said_at.is_none_or(|at| at.elapsed() >= POOL_REPORT_EVERY)
         {
             say(&format!(
-                "fleet: {} request(s) found all {} connections to the fleet's store in use (PG_POOL_SIZE) for {} s (PG_POOL_WAIT) and were refused; the hosts send them again",
+                "fleet: {} request(s) found all {} connections to the fleet's store in use (PG_POOL_SIZE) for {} s (PG_POOL_WAIT), or for the rest of their FLEET_REQUEST_BUDGET, and were refused; the hosts send them again",
                 exhausted - exhausted_said,
                 fleet.pool.size(),
                 pacsguard_store::PG_POOL_WAIT.as_secs()
@@ -1110,15 +1110,23 @@ fn connection(
     // that cannot say (down, stuck) proves nobody: the request is answered below with
     // the store's error, and the host comes again.
     // The host sends its first request once the handshake is done and waits for the
-    // answer at most its IO_TIMEOUT: the check below counts against that request.
-    let mut until = std::time::Instant::now() + FLEET_REQUEST_BUDGET;
+    // answer at most its IO_TIMEOUT once it has sent it: the check below counts against
+    // that request (its frame may have waited while the check ran), the time the frame
+    // took to arrive does not (a full batch over a slow link: counted, every first
+    // request on a connection was refused once it took FLEET_REQUEST_BUDGET to upload,
+    // and the host, whose next try is on a new connection, never got one through;
+    // review s12-r14).
+    let checking = std::time::Instant::now();
     let proven = peer.as_deref().is_some_and(|peer| {
-        fleet.pool.get_until(until).is_ok_and(|mut db| {
-            matches!(
-                db.host_by_fingerprint(&crate::cert_fingerprint(peer)),
-                Ok(Some(host)) if host.revoked.is_none()
-            )
-        })
+        fleet
+            .pool
+            .get_until(checking + FLEET_REQUEST_BUDGET)
+            .is_ok_and(|mut db| {
+                matches!(
+                    db.host_by_fingerprint(&crate::cert_fingerprint(peer)),
+                    Ok(Some(host)) if host.revoked.is_none()
+                )
+            })
     });
     if proven {
         slot.release();
@@ -1131,6 +1139,7 @@ fn connection(
     } else {
         wire::MAX_ENROL_FRAME_BYTES
     };
+    let checked = checking.elapsed();
     let mut first = true;
     while !stop.load(Ordering::Relaxed) {
         let request = match wire::read_frame_within::<Request>(&mut stream, limit) {
@@ -1149,8 +1158,9 @@ fn connection(
         };
         // A connection of the pool for this request only, given back before the next
         // frame is awaited: an idle host holds none.
-        if !first {
-            until = std::time::Instant::now() + FLEET_REQUEST_BUDGET;
+        let mut until = std::time::Instant::now() + FLEET_REQUEST_BUDGET;
+        if first {
+            until = until.checked_sub(checked).unwrap_or(until);
         }
         first = false;
         let response = match fleet.pool.get_until(until) {
@@ -1606,6 +1616,124 @@ mod tests {
             0,
             "nothing left charged"
         );
+    }
+
+    /// A request whose frame takes longer than FLEET_REQUEST_BUDGET to arrive (a full
+    /// batch over a slow link: the host's patience starts once it has sent it) still
+    /// gets its whole budget for the store work (review s12-r14): counted from the end
+    /// of the handshake, the first request of every connection was refused at once, and
+    /// a host that tries again on a new connection never got through. Here the one
+    /// connection of the pool is busy for a moment when the frame has arrived: the
+    /// request waits for it within its budget instead of finding its budget spent.
+    #[test]
+    fn a_first_request_slow_to_arrive_is_not_refused_for_the_time_it_took() {
+        use std::io::{Read as _, Write as _};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let at = FleetStoreAt::Sqlite(store.clone());
+        let pool = FleetPool::with_limits(at.clone(), 1, Duration::from_secs(120));
+        let fleet = Fleet::new(
+            store,
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
+            Box::new(|_| {}),
+        )
+        .with_pool(pool.clone());
+        let (token, _) = issue_token(&at, Duration::from_secs(3600), None).expect("token");
+        let made = rcgen::generate_simple_self_signed(vec!["console".into()]).expect("cert");
+        let fingerprint = crate::cert_fingerprint(made.cert.der());
+        let config = fleet
+            .tls_config(
+                vec![made.cert.der().clone()],
+                PrivateKeyDer::try_from(made.signing_key.serialize_der()).expect("key"),
+            )
+            .expect("tls");
+        let console = TcpListener::bind("127.0.0.1:0").expect("listen");
+        let console_at = console.local_addr().expect("address");
+        let stop = Arc::new(AtomicBool::new(false));
+        let served = serve(
+            console,
+            config,
+            Arc::new(fleet),
+            stop.clone(),
+            Arc::new(|_: &str| {}),
+        )
+        .expect("serve");
+        // A link that carries the handshake at once and the request's frame (the
+        // client's second application-data record: the first is its Finished) over
+        // longer than FLEET_REQUEST_BUDGET, in pieces well within IDLE_TIMEOUT.
+        let slow = FLEET_REQUEST_BUDGET + Duration::from_secs(2);
+        let link = TcpListener::bind("127.0.0.1:0").expect("listen");
+        let link_at = link.local_addr().expect("address");
+        let arrived = Arc::new(Mutex::new(None::<std::time::Instant>));
+        let carried = arrived.clone();
+        let proxy = std::thread::spawn(move || {
+            let (mut host, _) = link.accept().expect("the host");
+            let mut up = TcpStream::connect(console_at).expect("the console");
+            let (mut host_back, mut up_back) = (
+                host.try_clone().expect("clone"),
+                up.try_clone().expect("clone"),
+            );
+            let back = std::thread::spawn(move || {
+                let _ = std::io::copy(&mut up_back, &mut host_back);
+                let _ = host_back.shutdown(std::net::Shutdown::Both);
+            });
+            let mut data_records = 0;
+            loop {
+                let mut header = [0u8; 5];
+                if host.read_exact(&mut header).is_err() {
+                    break;
+                }
+                let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
+                let mut body = vec![0u8; len];
+                host.read_exact(&mut body).expect("a whole record");
+                let mut record = header.to_vec();
+                record.extend_from_slice(&body);
+                if header[0] == 0x17 {
+                    data_records += 1;
+                }
+                if data_records == 2 && carried.lock().expect("arrived").is_none() {
+                    // (Its first record may be the frame's length alone.)
+                    let pieces: Vec<&[u8]> = record.chunks(record.len().div_ceil(11)).collect();
+                    for piece in &pieces {
+                        std::thread::sleep(slow / pieces.len() as u32);
+                        up.write_all(piece).expect("forwarded");
+                    }
+                    *carried.lock().expect("arrived") = Some(std::time::Instant::now());
+                } else if up.write_all(&record).is_err() {
+                    break;
+                }
+            }
+            let _ = up.shutdown(std::net::Shutdown::Both);
+            let _ = back.join();
+        });
+        // The pool's one connection is in use until a moment after the frame arrived.
+        let held = pool.get().expect("the only connection");
+        let holder = std::thread::spawn(move || {
+            let by = std::time::Instant::now() + Duration::from_secs(300);
+            while arrived.lock().expect("arrived").is_none() {
+                assert!(std::time::Instant::now() < by, "the frame never arrived");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            std::thread::sleep(Duration::from_secs(1));
+            drop(held);
+        });
+        let home = tempfile::tempdir().expect("home");
+        let enrolled = crate::host::enrol(
+            home.path(),
+            &format!("tls://{link_at}"),
+            &token,
+            &fingerprint,
+            "slow-link",
+        );
+        holder.join().expect("holder");
+        stop.store(true, Ordering::Relaxed);
+        served.join().expect("served");
+        proxy.join().expect("proxy");
+        if let Err(e) = enrolled {
+            panic!("refused for the time its request took to arrive: {e}");
+        }
     }
 
     /// Requests refused because every connection of the pool stayed in use are said by

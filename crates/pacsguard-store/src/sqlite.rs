@@ -96,10 +96,14 @@ pub enum StoreError {
     /// A statement waited for a lock held by another session (a transaction of another
     /// connection, stuck or stopped) for as long as the server lets it (`lock_timeout`):
     /// the server cancelled it and rolled its transaction back; nothing was stored.
-    #[error("[console] fleet_store (PostgreSQL {target}): a lock it needed (a host's row, or the hosts table) stayed held by another session for {} s (PG_LOCK_TIMEOUT): a transaction of another connection is stuck or its backend stopped; nothing was stored, try again", .after.as_secs())]
+    /// `setting` says what bounded the wait (`PG_LOCK_TIMEOUT`, or the administrator's
+    /// own `lock_timeout`).
+    #[error(
+        "[console] fleet_store (PostgreSQL {target}): a lock it needed (a host's row, or the hosts table) stayed held by another session for as long as a statement may wait for one ({setting}): a transaction of another connection is stuck or its backend stopped; nothing was stored, try again"
+    )]
     PostgresLockTimeout {
         target: String,
-        after: std::time::Duration,
+        setting: &'static str,
     },
     /// The client itself could not run (its runtime could not be started).
     #[error("[console] fleet_store (PostgreSQL {target}): {reason}")]
@@ -108,12 +112,15 @@ pub enum StoreError {
     /// password).
     #[error("[console] fleet_store: {reason}")]
     PostgresTarget { reason: String },
-    /// Every connection of the pool stayed in use for as long as a caller may wait.
-    #[error("[console] fleet_store ({target}): all {size} connections (PG_POOL_SIZE) stayed in use for {} s (PG_POOL_WAIT): the store is slower than the fleet's requests; try again", .waited.as_secs())]
+    /// Every connection of the pool stayed in use for as long as a caller may wait:
+    /// `setting` names the bound that ended the wait (`PG_POOL_WAIT`, or the request's
+    /// `FLEET_REQUEST_BUDGET` when that came first).
+    #[error("[console] fleet_store ({target}): all {size} connections (PG_POOL_SIZE) stayed in use for {} ms ({setting}): the store is slower than the fleet's requests; try again", .waited.as_millis())]
     PoolExhausted {
         target: String,
         size: usize,
         waited: std::time::Duration,
+        setting: &'static str,
     },
 }
 

@@ -765,6 +765,19 @@ fn the_pool_holds_its_size_and_a_request_past_it_is_refused_by_name() {
             "{text}"
         );
         assert_eq!(pool.exhausted(), 1, "reported");
+        // A request whose budget ends before PG_POOL_WAIT would is refused naming its
+        // budget, with the time it waited (review s12-r14: said "0 s (PG_POOL_WAIT)").
+        let err = pool
+            .get_until(std::time::Instant::now() + std::time::Duration::from_millis(100))
+            .expect_err("past the limit");
+        let text = err.to_string();
+        assert!(
+            text.contains("(FLEET_REQUEST_BUDGET)")
+                && !text.contains("PG_POOL_WAIT")
+                && !text.contains(" 0 ms"),
+            "{text}"
+        );
+        assert_eq!(pool.exhausted(), 2, "reported");
         drop(first);
         drop(second);
         assert_eq!(pool.in_use(), 0);
@@ -1210,4 +1223,34 @@ fn a_request_with_a_deadline_gives_up_by_it_and_leaves_none_behind() {
             .map(|h| h.last_contact),
         Some(301)
     );
+}
+
+/// The administrator's own `lock_timeout` in the connection string's `options` wins
+/// over PG_LOCK_TIMEOUT, and a lock wait it ended is said as such, not as PG_LOCK_TIMEOUT's
+/// 2 s (review s12-r14: the message said "for 2 s (PG_LOCK_TIMEOUT)" whatever was set).
+#[test]
+fn a_lock_wait_ended_by_the_administrators_lock_timeout_is_said_as_theirs() {
+    let server = PgServer::start();
+    let at = FleetStoreAt::Postgres(server.connection_string());
+    let locked = enrol(open(&at).as_mut(), b"t", "pacs", "f");
+    let holder = StuckLockHolder::hold(&server, locked);
+    let theirs = FleetStoreAt::Postgres(format!(
+        "{} options='-c lock_timeout=300'",
+        server.connection_string()
+    ));
+    let bound = pacsguard_store::PG_CALL_DEADLINE * 6;
+    let err = within(bound, move || {
+        let mut db = open(&theirs);
+        db.touch_host(locked, 400, 30)
+    })
+    .unwrap_or_else(|| panic!("still waiting after {bound:?}"))
+    .expect_err("the row stays locked by the stopped backend");
+    let text = err.to_string();
+    assert!(
+        matches!(err, pacsguard_store::StoreError::PostgresLockTimeout { .. })
+            && text.contains("lock_timeout set in the connection string's options")
+            && !text.contains("2 s"),
+        "{text}"
+    );
+    drop(holder);
 }

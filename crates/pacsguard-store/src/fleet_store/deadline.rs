@@ -38,6 +38,8 @@ pub const PG_STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// connection up to [`PG_STATEMENT_TIMEOUT`] or [`PG_CALL_DEADLINE`]; requests for other
 /// hosts go on meanwhile (issue 14, session 12).
 pub const PG_LOCK_TIMEOUT: Duration = Duration::from_secs(2);
+/// [`PG_LOCK_TIMEOUT`] as a lock wait it ended is said.
+pub(super) const PG_LOCK_SAID: &str = "2 s, PG_LOCK_TIMEOUT";
 /// How long the store work of one request of a host may take as a whole, when its
 /// caller gives it a deadline ([`super::FleetPool::get_until`]): the wait for a pool
 /// connection, opening one, and every call. Shorter than the host's `IO_TIMEOUT`
@@ -48,6 +50,7 @@ pub const FLEET_REQUEST_BUDGET: Duration = Duration::from_secs(20);
 // The order the limits rely on: the server ends a lock wait before it ends the
 // statement, and ends the statement before the client gives the connection up.
 const _: () = assert!(PG_LOCK_TIMEOUT.as_millis() < PG_STATEMENT_TIMEOUT.as_millis());
+const _: () = assert!(PG_LOCK_TIMEOUT.as_millis() == 2000); // as PG_LOCK_SAID says
 const _: () = assert!(PG_STATEMENT_TIMEOUT.as_millis() < PG_CALL_DEADLINE.as_millis());
 /// The server's `idle_in_transaction_session_timeout`: a console that stopped in the
 /// middle of a transaction (killed, stopped, cut off) does not hold its locks longer.

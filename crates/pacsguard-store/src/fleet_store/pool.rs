@@ -93,9 +93,9 @@ impl FleetPool {
 
     fn get_by(self: &Arc<FleetPool>, until: Option<Instant>) -> Result<Pooled, StoreError> {
         let started = Instant::now();
-        let deadline = match until {
-            Some(until) => until.min(started + self.wait),
-            None => started + self.wait,
+        let (deadline, setting) = match until {
+            Some(until) if until < started + self.wait => (until, "FLEET_REQUEST_BUDGET"),
+            _ => (started + self.wait, "PG_POOL_WAIT"),
         };
         let mut state = self.state();
         loop {
@@ -131,6 +131,7 @@ impl FleetPool {
                     target: self.at.describe(),
                     size: self.size,
                     waited: started.elapsed(),
+                    setting,
                 });
             }
             state = self

@@ -287,7 +287,7 @@ fn prune_pending(tx: &mut Tx<'_>, host: i64) -> Result<u64, Failure> {
 
 /// Turns a failure into the store's error, naming the target (never the password).
 #[derive(Clone)]
-struct Pg(String);
+struct Pg(String, &'static str);
 
 impl Pg {
     fn err(&self, failure: Failure) -> StoreError {
@@ -297,7 +297,7 @@ impl Pg {
             {
                 StoreError::PostgresLockTimeout {
                     target: self.0.clone(),
-                    after: super::deadline::PG_LOCK_TIMEOUT,
+                    setting: self.1,
                 }
             }
             Failure::Pg(source) => StoreError::Postgres {
@@ -336,6 +336,9 @@ pub struct PgFleet {
     conn: Option<Conn>,
     /// The deadline of the request being served, if its caller set one.
     until: Option<std::time::Instant>,
+    /// What bounds a lock wait, for messages: [`super::PG_LOCK_TIMEOUT`], or the
+    /// administrator's own `lock_timeout` in the string's `options` (which wins).
+    lock_setting: &'static str,
 }
 
 impl std::fmt::Debug for PgFleet {
@@ -364,7 +367,18 @@ impl PgFleet {
                 "not a PostgreSQL connection string (postgres://USER@HOST:PORT/DB, or host=… dbname=…): {reason}"
             ),
         })?;
+        // Said as it is: the administrator's `lock_timeout` may be longer, shorter or 0
+        // (no bound: statement_timeout ends the wait), not PG_LOCK_TIMEOUT (review s12-r14).
+        let lock_setting = if config
+            .get_options()
+            .is_some_and(|theirs| theirs.contains("lock_timeout"))
+        {
+            "the lock_timeout set in the connection string's options, which replaces PG_LOCK_TIMEOUT"
+        } else {
+            super::deadline::PG_LOCK_SAID
+        };
         let mut fleet = PgFleet {
+            lock_setting,
             config: with_limits(config),
             target: describe(target),
             conn: None,
@@ -398,7 +412,7 @@ impl PgFleet {
     }
 
     fn pg(&self) -> Pg {
-        Pg(self.target.clone())
+        Pg(self.target.clone(), self.lock_setting)
     }
 
     /// The open connection for a new call (its deadline starts now), opened again if
