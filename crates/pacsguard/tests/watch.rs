@@ -2640,3 +2640,88 @@ fn a_planted_file_held_open_and_written_on_is_screened_as_it_stands_and_a_slow_r
         mine[0]
     );
 }
+
+/// Review s12-r11: what was alerted while a new file was still being written was
+/// remembered by path, kind and detail for the life of the watcher, and every later
+/// screening of an arrival at that path left it out: the same executable planted again
+/// at the same path (once the first was found, and removed) raised no alert at all.
+/// Only a screening of the same file (same inode, same birth) as it completes may leave
+/// out what was reported while it was written. Here: a real CT image with an ELF
+/// (/bin/true) preamble is trickled in and held; alerted while held; its writer killed,
+/// it is judged complete without a second alert; removed, and the same bytes planted
+/// again at the same path (written and closed): alerted again.
+#[test]
+fn an_executable_planted_again_where_a_held_one_was_alerted_is_alerted_again() {
+    let env = Env::new();
+    configure(&env, "quiet_ms = 500\nscrub_mb_per_s = 0\n");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.testdata/wheels/pydicom/pydicom/data/test_files/CT_small.dcm");
+    fs::copy(&sample, env.path("study/stored.dcm")).expect("pydicom's CT_small.dcm");
+    env.profile(&["--policy", "append-only"]);
+    let clean = fs::read(&sample).expect("test fixture");
+    let elf = fs::read("/bin/true").expect("/bin/true");
+    let mut hostile = elf[..128].to_vec();
+    hostile.extend_from_slice(&clean[128..]);
+    let sources = env.dir.path().join("sources");
+    fs::create_dir_all(&sources).expect("test fixture");
+    fs::write(sources.join("planted.dcm"), &hostile).expect("test fixture");
+    let planted = env.path("study/planted.dcm");
+    let watcher = Watcher::start(&env, &[]);
+    // A quarter at once, then 16 bytes every 0.25 s, held open without end.
+    let trickle = "import os, sys, time\n\
+        data = open(sys.argv[1], 'rb').read()\n\
+        fd = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)\n\
+        at = len(data) // 4\n\
+        os.write(fd, data[:at])\n\
+        print('started', flush=True)\n\
+        while at < len(data) - 16:\n\
+        \x20   time.sleep(0.25)\n\
+        \x20   os.write(fd, data[at:at + 16])\n\
+        \x20   at += 16\n\
+        time.sleep(600)\n";
+    let mut attacker = HeldBy(
+        std::process::Command::new("python3")
+            .args(["-c", trickle])
+            .arg(sources.join("planted.dcm"))
+            .arg(&planted)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs"),
+    );
+    let mut line = String::new();
+    BufReader::new(attacker.0.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .expect("the writer reports");
+    assert_eq!(line.trim(), "started", "{line}");
+    let count = |findings: &[Value], kind: &str| {
+        findings
+            .iter()
+            .filter(|f| f["path"].as_str() == planted.to_str() && f["kind"] == kind)
+            .count()
+    };
+    let alerted = watcher.wait(Duration::from_secs(60), |f, _| {
+        count(f, "preamble-executable") >= 1
+    });
+    let _ = attacker.0.kill();
+    let _ = attacker.0.wait();
+    let judged = watcher.wait(Duration::from_secs(30), |f, _| count(f, "added") >= 1);
+    fs::remove_file(&planted).expect("the planted file is removed");
+    let removed = watcher.wait(Duration::from_secs(30), |f, _| count(f, "removed") >= 1);
+    // Planted again: the same bytes, at the same path, written and closed.
+    fs::write(&planted, &hostile).expect("planted again");
+    let again = watcher.wait(Duration::from_secs(30), |f, _| {
+        count(f, "preamble-executable") >= 2
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(
+        alerted,
+        "never screened while held: {findings:#?}\n{stderr}"
+    );
+    assert!(judged, "{findings:#?}\n{stderr}");
+    assert!(removed, "{findings:#?}\n{stderr}");
+    assert!(
+        again,
+        "the executable planted again was not alerted: {findings:#?}\n{stderr}"
+    );
+    assert_eq!(count(&findings, "preamble-executable"), 2, "{findings:#?}");
+}

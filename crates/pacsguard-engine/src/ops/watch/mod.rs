@@ -190,10 +190,13 @@ pub const MAX_CHAIN_DEFERRALS: u32 = 3;
 /// a guarded file. Forgetting (when full) costs at most a `moved` alert for such a rename,
 /// never a missed change.
 pub const MAX_REMEMBERED_ARRIVALS: usize = 100_000;
-/// Alerts about new files screened while still being written (see
-/// [`writers::ARRIVAL_PEEK_AFTER`]) remembered, so that a later screening of the same
-/// file (as it grows, or complete) does not report the same finding again. Past this,
-/// all are forgotten: a finding may then be reported once more, never missed.
+/// New files screened while still being written (see [`writers::ARRIVAL_PEEK_AFTER`])
+/// whose alerts are remembered, so that a later screening of the same file (as it grows,
+/// or complete) does not report the same finding again. Only the same file: same path,
+/// same inode and same birth time (review s12-r11: remembered by path alone, a finding
+/// reported once silenced the same executable planted again at that path). Forgotten
+/// once the file is screened complete; past this many files, all are forgotten: a
+/// finding may then be reported once more, never missed.
 pub const MAX_REMEMBERED_PEEK_ALERTS: usize = 100_000;
 /// How long after its arrival was reported a file still counts as in transit: renamed
 /// into place (`X.part` to `X`) or removed again (a temporary file) within this time, it
@@ -701,7 +704,7 @@ struct Guard<'a> {
     problems: BoundedMap<(PathBuf, FindingKind, String), ()>,
     /// Findings already reported about new files screened while still being written
     /// (see [`MAX_REMEMBERED_PEEK_ALERTS`]).
-    peek_alerts: BoundedMap<(PathBuf, FindingKind, String), ()>,
+    peek_alerts: BoundedMap<PathBuf, (FileBirth, HashSet<(FindingKind, String)>)>,
     tx: SyncSender<Msg>,
     rx: Receiver<Msg>,
     scrub: Option<Background>,
@@ -2020,13 +2023,24 @@ impl<'a> Guard<'a> {
         peek: &workers::Peek,
         findings: Vec<Finding>,
     ) -> Vec<Finding> {
+        // No longer waited for: judged complete meanwhile, that screening reports.
+        if !self.writer_waits.contains(path) {
+            return Vec::new();
+        }
+        // Which file this is: another one at the same path is told about afresh.
+        let Some(birth) = FileBirth::of(path) else {
+            return Vec::new();
+        };
+        let mut known = match self.peek_alerts.remove(&path.to_path_buf()) {
+            Some((was, known)) if was == birth => known,
+            _ => HashSet::new(),
+        };
         let mut reported = Vec::new();
         for finding in findings {
             if finding.severity != Severity::Alert || finding.path != path {
                 continue;
             }
-            let key = (finding.path.clone(), finding.kind, finding.detail.clone());
-            if self.peek_alerts.insert(key, ()).is_some() {
+            if !known.insert((finding.kind, finding.detail.clone())) {
                 continue;
             }
             let mut finding = finding.with_root(root.to_path_buf());
@@ -2040,6 +2054,9 @@ impl<'a> Guard<'a> {
                 writers::ARRIVAL_PEEK_AFTER.as_secs()
             );
             reported.push(finding);
+        }
+        if !known.is_empty() {
+            self.peek_alerts.insert(path.to_path_buf(), (birth, known));
         }
         reported
     }
@@ -2614,17 +2631,29 @@ impl<'a> Guard<'a> {
                 paths,
                 findings,
             } => {
-                for path in paths {
-                    if self.in_flight.remove(&path).is_some_and(|f| f.again) {
-                        self.debounce.mark(path, now, true, true);
+                for path in &paths {
+                    if self.in_flight.remove(path).is_some_and(|f| f.again) {
+                        self.debounce.mark(path.clone(), now, true, true);
                     }
                 }
-                let peek_alerts = &self.peek_alerts;
+                // Reported already while this same file was still being written (not
+                // another file planted at its path since): forgotten now it is complete.
+                let mut peeked = HashMap::new();
+                for path in &paths {
+                    if let Some((birth, known)) = self.peek_alerts.remove(path)
+                        && FileBirth::of(path) == Some(birth)
+                    {
+                        peeked.insert(path.clone(), known);
+                    }
+                }
                 let findings: Vec<Finding> = findings
                     .into_iter()
                     .map(|f| f.with_root(root.clone()))
-                    // Reported already while the file was still being written.
-                    .filter(|f| !peek_alerts.contains(&(f.path.clone(), f.kind, f.detail.clone())))
+                    .filter(|f| {
+                        !peeked
+                            .get(&f.path)
+                            .is_some_and(|known| known.contains(&(f.kind, f.detail.clone())))
+                    })
                     .collect();
                 let findings: Vec<Finding> = findings
                     .into_iter()
@@ -3888,5 +3917,29 @@ mod tests {
         assert!(!within_any(b"cc", &set));
         let root: HashSet<Vec<u8>> = rels(&[""]).into_iter().collect();
         assert!(within_any(b"anything/at/all", &root));
+    }
+}
+
+/// Which file a path names (see [`MAX_REMEMBERED_PEEK_ALERTS`]): device, inode and
+/// birth time. An inode freed by a removal is soon given to the next file made in that
+/// directory, so the inode alone does not tell a file planted again from the first; a
+/// file system that keeps no birth time never matches (a finding is then said twice,
+/// never left out).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileBirth {
+    dev: u64,
+    ino: u64,
+    born: std::time::SystemTime,
+}
+
+impl FileBirth {
+    fn of(path: &Path) -> Option<FileBirth> {
+        use std::os::unix::fs::MetadataExt as _;
+        let meta = std::fs::symlink_metadata(path).ok()?;
+        Some(FileBirth {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            born: meta.created().ok()?,
+        })
     }
 }
