@@ -1051,6 +1051,16 @@ fn line_continuations_inside_words_are_joined_as_dash_joins_them() {
     for script in [
         "# s\\\nh -c 'echo RAN'\n",
         "X='s\\\nh'\n: \"$X\" -c 'echo RAN'\n",
+        // Review s12-r10: a quoted here-document delimiter keeps the body as written, so
+        // `x\` then `E` ends the body and the next line runs (it was spliced into
+        // `xE`, the body read on to the end, and the command hidden in it); unquoted,
+        // dash splices first and the body swallows the rest (`RA''N`: the
+        // body that cat prints is not taken for the run).
+        "cat <<'E'\nx\\\nE\nsh -c 'echo RA''N'\n",
+        "cat <<\"E\"\nx\\\nE\ns\\\nh -c 'echo RAN'\n",
+        "cat <<-\\E\n\tx\\\n\tE\nsh -c 'echo RA''N'\n",
+        "cat <<E\nx\\\nE\nsh -c 'echo RA''N'\n",
+        "cat <<E\nx\\\nE\nE\nsh -c 'echo RA''N'\n",
     ] {
         let ran = dash(script.as_bytes()).contains("RAN");
         let found = find_shell_command(script.as_bytes());
