@@ -1091,6 +1091,13 @@ fn vim_strings_joined_into_a_shell_command_are_found() {
         b"exe '!s''''h -c \"echo x > RAN\"'\n",
         b"call system('s' . 'h -c \"echo x > RAN\"')\n",
         b"let r = system(\"s\" .. \"h -c 'echo x > RAN'\")\n",
+        // Review s12-r10: `\u`/`\U` escapes, `:exe` abbreviated (`execu`), and a quote
+        // right after the command name were not read (vim -es runs each).
+        b"exe \"!\\u73h -c 'echo x > RAN'\"\n",
+        b"exe \"!\\U00000073h -c 'echo x > RAN'\"\n",
+        b"execu \"!sh -c 'echo x > RAN'\"\n",
+        b"exe\"!sh -c 'echo x > RAN'\"\n",
+        b"exe'!sh -c \"echo x > RAN\"'\n",
     ] {
         let file = [garbage, escape, b"q!\n"].concat();
         // (`'!s''''h …'` is `!s''h …`, which sh runs as `sh`.)
