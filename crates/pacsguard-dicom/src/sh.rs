@@ -426,8 +426,25 @@ impl Spliced {
         // Here-documents whose bodies follow the line (delimiter, quoted, `<<-`), at most
         // as many as the parser reads.
         let mut heredocs: Vec<(Vec<u8>, bool, bool)> = Vec::new();
+        // Open parentheses of `$((…))` arithmetic, where `<<` is a shift, no
+        // here-document (review s12-r10: `$((1<<2))` taken for one spliced a comment's
+        // end into the next line's command).
+        let mut arithmetic = 0usize;
         let mut i = 0;
         while let Some(&b) = bytes.get(i) {
+            if state == In::Plain {
+                if b == b'$' && bytes.get(i + 1..i + 3) == Some(b"((") {
+                    arithmetic += 2;
+                    text.extend_from_slice(b"$((");
+                    i += 3;
+                    continue;
+                }
+                if arithmetic > 0 && b == b'(' {
+                    arithmetic += 1;
+                } else if arithmetic > 0 && b == b')' {
+                    arithmetic -= 1;
+                }
+            }
             if b == b'\n' && matches!(state, In::Plain | In::Comment) && !heredocs.is_empty() {
                 text.push(b);
                 i += 1;
@@ -446,6 +463,7 @@ impl Spliced {
                 continue;
             }
             if state == In::Plain
+                && arithmetic == 0
                 && b == b'<'
                 && bytes.get(i + 1) == Some(&b'<')
                 && heredocs.len() < MAX_SHELL_HEREDOCS

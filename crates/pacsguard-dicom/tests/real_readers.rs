@@ -1061,6 +1061,9 @@ fn line_continuations_inside_words_are_joined_as_dash_joins_them() {
         "cat <<-\\E\n\tx\\\n\tE\nsh -c 'echo RA''N'\n",
         "cat <<E\nx\\\nE\nsh -c 'echo RA''N'\n",
         "cat <<E\nx\\\nE\nE\nsh -c 'echo RA''N'\n",
+        // `<<` in arithmetic is a shift, no here-document: the comment ends at its line.
+        ": $((1<<2))\n# x\\\nsh -c 'echo RA''N'\n",
+        ": $(( (1) << 2 ))\n# x\\\nsh -c 'echo RA''N'\n",
     ] {
         let ran = dash(script.as_bytes()).contains("RAN");
         let found = find_shell_command(script.as_bytes());
