@@ -538,6 +538,33 @@ mod headerless_tests {
         }
     }
 
+    /// Review s12-r10: `MAX_PDF_OBJECTS` empty objects, then a catalog with an action and
+    /// a trailer naming it. qpdf and mutool open it and reach the action; the object budget
+    /// ran out before the catalog, and "no catalog" was taken for "no document": silence.
+    /// A budget that stops the search for the catalog is said (a `not-inspected` warning).
+    #[test]
+    fn a_catalog_past_the_object_budget_is_not_silent() {
+        let padding: Vec<u8> = (0..crate::pdf::MAX_PDF_OBJECTS)
+            .flat_map(|n| format!("{} 0 obj\n<<>>\nendobj\n", n + 10).into_bytes())
+            .collect();
+        let file = [
+            &[0u8; 500][..],
+            &padding,
+            OBJECTS,
+            b"trailer\n<</Root 1 0 R>>\n",
+        ]
+        .concat();
+        let found = whole_file(&file, &[], false, deadline());
+        assert!(
+            found.iter().any(|h| h.severity >= Severity::Warning
+                && h.detail.contains(&crate::pdf::MAX_PDF_OBJECTS.to_string())),
+            "{found:?}"
+        );
+        // Under the budget, the action itself.
+        let few = [&[0u8; 500][..], &padding[..1000], OBJECTS].concat();
+        assert!(javascript(&whole_file(&few, &[], false, deadline())));
+    }
+
     /// The promise of no false alerts: objects without a catalog, a catalog without an
     /// action, the word `obj` in text, and the objects inside an encapsulated document
     /// (screened as that document) are no finding of this reader.

@@ -306,6 +306,92 @@ pub fn first_command_in(
     }
 }
 
+/// The delimiter of a here-document whose `<<` ends at `at` (in the file as written): the
+/// word, its quotes removed; whether any part of it was quoted (then dash keeps the body
+/// as written, line continuations too: checked with dash); whether it is `<<-`.
+fn heredoc_delimiter(bytes: &[u8], mut at: usize) -> (Vec<u8>, bool, bool) {
+    let strip_tabs = bytes.get(at) == Some(&b'-');
+    if strip_tabs {
+        at += 1;
+    }
+    while matches!(bytes.get(at), Some(b' ' | b'\t')) {
+        at += 1;
+    }
+    let mut word = Vec::new();
+    let mut quoted = false;
+    while let Some(&b) = bytes.get(at) {
+        match b {
+            b' ' | b'\t' | b'\n' | b';' | b'&' | b'|' | b'<' | b'>' | b'(' | b')' => break,
+            b'\\' if bytes.get(at + 1) == Some(&b'\n') => at += 2,
+            b'\\' => {
+                quoted = true;
+                word.extend(bytes.get(at + 1));
+                at += 2;
+            }
+            b'\'' | b'"' => {
+                quoted = true;
+                let end = memchr::memchr(b, &bytes[at + 1..]).map_or(bytes.len(), |n| at + 1 + n);
+                word.extend_from_slice(&bytes[at + 1..end]);
+                at = end + 1;
+            }
+            _ => {
+                word.push(b);
+                at += 1;
+            }
+        }
+    }
+    (word, quoted, strip_tabs)
+}
+
+/// Copies the body of a here-document starting at `at` into `text`, through the line
+/// that is its delimiter, and returns where the body ends. A quoted delimiter keeps the
+/// body as written (a `\<newline>` there is no continuation: `x\` then the delimiter
+/// ends the body, and dash runs the next line); otherwise continuations are dropped
+/// before the delimiter is looked for, as dash does.
+fn heredoc_body(
+    bytes: &[u8],
+    mut at: usize,
+    delimiter: &[u8],
+    quoted: bool,
+    strip_tabs: bool,
+    text: &mut Vec<u8>,
+    dropped: &mut Vec<usize>,
+) -> usize {
+    while at < bytes.len() {
+        let start = text.len();
+        let mut newline = false;
+        while let Some(&b) = bytes.get(at) {
+            if !quoted && b == b'\\' {
+                if bytes.get(at + 1) == Some(&b'\n') {
+                    dropped.push(text.len());
+                } else {
+                    text.extend_from_slice(&bytes[at..(at + 2).min(bytes.len())]);
+                }
+                at += 2;
+                continue;
+            }
+            at += 1;
+            if b == b'\n' {
+                newline = true;
+                break;
+            }
+            text.push(b);
+        }
+        let mut line = &text[start..];
+        if strip_tabs {
+            line = &line[line.iter().take_while(|&&b| b == b'\t').count()..];
+        }
+        let done = line == delimiter;
+        if newline {
+            text.push(b'\n');
+        }
+        if done {
+            break;
+        }
+    }
+    at.min(bytes.len())
+}
+
 /// `bytes` as dash's lexer reads them: without the line continuations (a backslash and
 /// a newline, dropped before words are made, wherever a word or an expansion is:
 /// `s\<newline>h`, `$\<newline>X`, `${\<newline>X}`, `sh -\<newline>c`, all run by
@@ -337,8 +423,56 @@ impl Spliced {
         let mut text = Vec::with_capacity(bytes.len());
         let mut dropped = Vec::new();
         let mut state = In::Plain;
+        // Here-documents whose bodies follow the line (delimiter, quoted, `<<-`), at most
+        // as many as the parser reads.
+        let mut heredocs: Vec<(Vec<u8>, bool, bool)> = Vec::new();
+        // Open parentheses of `$((…))` arithmetic, where `<<` is a shift, no
+        // here-document (review s12-r10: `$((1<<2))` taken for one spliced a comment's
+        // end into the next line's command).
+        let mut arithmetic = 0usize;
         let mut i = 0;
         while let Some(&b) = bytes.get(i) {
+            if state == In::Plain {
+                if b == b'$' && bytes.get(i + 1..i + 3) == Some(b"((") {
+                    arithmetic += 2;
+                    text.extend_from_slice(b"$((");
+                    i += 3;
+                    continue;
+                }
+                if arithmetic > 0 && b == b'(' {
+                    arithmetic += 1;
+                } else if arithmetic > 0 && b == b')' {
+                    arithmetic -= 1;
+                }
+            }
+            if b == b'\n' && matches!(state, In::Plain | In::Comment) && !heredocs.is_empty() {
+                text.push(b);
+                i += 1;
+                state = In::Plain;
+                for (delimiter, quoted, strip_tabs) in std::mem::take(&mut heredocs) {
+                    i = heredoc_body(
+                        bytes,
+                        i,
+                        &delimiter,
+                        quoted,
+                        strip_tabs,
+                        &mut text,
+                        &mut dropped,
+                    );
+                }
+                continue;
+            }
+            if state == In::Plain
+                && arithmetic == 0
+                && b == b'<'
+                && bytes.get(i + 1) == Some(&b'<')
+                && heredocs.len() < MAX_SHELL_HEREDOCS
+            {
+                heredocs.push(heredoc_delimiter(bytes, i + 2));
+                text.extend_from_slice(b"<<");
+                i += 2;
+                continue;
+            }
             match (&state, b) {
                 (In::Plain | In::Double, b'\\') => {
                     if bytes.get(i + 1) == Some(&b'\n') {

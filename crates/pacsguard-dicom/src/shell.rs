@@ -465,9 +465,15 @@ fn find_vim_string_command(
         if start != 0 && !matches!(bytes[start - 1], b'\n' | b'|') {
             continue;
         }
+        // `:exe` abbreviates `:execute` down to any prefix (`exec`, `execu`: vim -es runs
+        // them), and a quote may follow the name with no blank (`exe"!sh …"` runs too).
         let rest = &bytes[at + 3..];
-        let rest = rest.strip_prefix(b"cute").unwrap_or(rest);
-        if !rest.first().is_some_and(|b| matches!(b, b' ' | b'\t')) {
+        let more = rest.iter().zip(b"cute").take_while(|(a, b)| a == b).count();
+        let rest = &rest[more..];
+        if !rest
+            .first()
+            .is_some_and(|b| matches!(b, b' ' | b'\t' | b'"' | b'\''))
+        {
             continue;
         }
         let quoted = rest.trim_ascii_start();
@@ -580,6 +586,21 @@ fn vim_escape(text: &[u8]) -> (Option<u8>, usize) {
         Some(b'x' | b'X') => match hex(&text[1..], 2) {
             (0, _) => (Some(text[0]), 1),
             (n, value) => (u8::try_from(value).ok(), 1 + n),
+        },
+        // `\u` and `\U`: a character by its code point (`\u73` is `s`, vim -es runs
+        // `exe "!\u73h …"`). Beyond ASCII it is no byte of a command name: its first
+        // UTF-8 byte stands for it.
+        Some(&u @ (b'u' | b'U')) => match hex(&text[1..], if u == b'u' { 4 } else { 8 }) {
+            (0, _) => (Some(u), 1),
+            (n, value) => (
+                Some(
+                    u8::try_from(value)
+                        .ok()
+                        .filter(u8::is_ascii)
+                        .unwrap_or(0xc2),
+                ),
+                1 + n,
+            ),
         },
         Some(b'0'..=b'7') => {
             let n = text

@@ -1051,6 +1051,19 @@ fn line_continuations_inside_words_are_joined_as_dash_joins_them() {
     for script in [
         "# s\\\nh -c 'echo RAN'\n",
         "X='s\\\nh'\n: \"$X\" -c 'echo RAN'\n",
+        // Review s12-r10: a quoted here-document delimiter keeps the body as written, so
+        // `x\` then `E` ends the body and the next line runs (it was spliced into
+        // `xE`, the body read on to the end, and the command hidden in it); unquoted,
+        // dash splices first and the body swallows the rest (`RA''N`: the
+        // body that cat prints is not taken for the run).
+        "cat <<'E'\nx\\\nE\nsh -c 'echo RA''N'\n",
+        "cat <<\"E\"\nx\\\nE\ns\\\nh -c 'echo RAN'\n",
+        "cat <<-\\E\n\tx\\\n\tE\nsh -c 'echo RA''N'\n",
+        "cat <<E\nx\\\nE\nsh -c 'echo RA''N'\n",
+        "cat <<E\nx\\\nE\nE\nsh -c 'echo RA''N'\n",
+        // `<<` in arithmetic is a shift, no here-document: the comment ends at its line.
+        ": $((1<<2))\n# x\\\nsh -c 'echo RA''N'\n",
+        ": $(( (1) << 2 ))\n# x\\\nsh -c 'echo RA''N'\n",
     ] {
         let ran = dash(script.as_bytes()).contains("RAN");
         let found = find_shell_command(script.as_bytes());
@@ -1081,6 +1094,13 @@ fn vim_strings_joined_into_a_shell_command_are_found() {
         b"exe '!s''''h -c \"echo x > RAN\"'\n",
         b"call system('s' . 'h -c \"echo x > RAN\"')\n",
         b"let r = system(\"s\" .. \"h -c 'echo x > RAN'\")\n",
+        // Review s12-r10: `\u`/`\U` escapes, `:exe` abbreviated (`execu`), and a quote
+        // right after the command name were not read (vim -es runs each).
+        b"exe \"!\\u73h -c 'echo x > RAN'\"\n",
+        b"exe \"!\\U00000073h -c 'echo x > RAN'\"\n",
+        b"execu \"!sh -c 'echo x > RAN'\"\n",
+        b"exe\"!sh -c 'echo x > RAN'\"\n",
+        b"exe'!sh -c \"echo x > RAN\"'\n",
     ] {
         let file = [garbage, escape, b"q!\n"].concat();
         // (`'!s''''h …'` is `!s''h …`, which sh runs as `sh`.)

@@ -64,6 +64,9 @@ pub struct Report {
     /// `/Type /Catalog`): bytes that merely contain `%PDF-` are not a document a reader
     /// would show.
     pub catalog: bool,
+    /// Whether a budget (a limit of [`Budget`], or the deadline) stopped the reading: a
+    /// catalog not found may then be one not reached.
+    pub stopped: bool,
 }
 
 /// Reads `pdf` (starting anywhere before its header) and reports its actions, scripts,
@@ -134,6 +137,7 @@ fn inspect_within(pdf: &[u8], budget: Budget, depth: usize) -> (Report, Budget) 
         }
     }
     for limit in doc.budget.reached().to_vec() {
+        report.stopped = true;
         report.findings.push(not_inspected(
             0,
             format!(
