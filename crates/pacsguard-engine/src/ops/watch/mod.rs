@@ -98,21 +98,45 @@ pub const INBOX_DRAIN_INTERVAL: Duration = Duration::from_millis(200);
 struct Drained {
     /// Some events were written (the trail has records not yet signed).
     written: bool,
-    /// The trail failed: the event it refused and those taken with it, oldest first,
-    /// to be held by the watcher (see [`Guard::emit`]); draining stopped there, the rest
-    /// waiting in the inbox.
+    /// What could not be written, oldest first, to be held by the watcher (see
+    /// [`Guard::emit`]): everything taken while the trail could not be written (it was
+    /// degraded at the start, or failed during the step: the event it refused and all
+    /// after it), up to [`trail::MAX_HELD_RECORDS`], past which the rest waits in the
+    /// inbox (and its producers are held back).
     left: Vec<Event>,
 }
 
-/// Runs `work` on a thread of its own while this thread writes what reaches the inbox
-/// to `bus` at most [`INBOX_DRAIN_INTERVAL`] apart; `bus` is `None` while the trail
-/// cannot be written (the inbox then fills, and its producers are held back).
+/// Runs `work` on a thread of its own while this thread takes what reaches the inbox at
+/// most [`INBOX_DRAIN_INTERVAL`] apart, and once more when `work` is done (what was
+/// pushed during the step is on the trail before what the step concludes): written to
+/// `bus`, or, while the trail cannot be written (`bus` is `None`, or it failed), kept in
+/// [`Drained::left`] to be held as the watcher's loop holds it, so that the producers (the
+/// gateway) are not held back for the length of the step.
 fn while_draining<T: Send>(
     mut bus: Option<&mut pacsguard_events::EventBus>,
     inbox: &pacsguard_events::Inbox,
     work: impl FnOnce() -> T + Send,
 ) -> (T, Drained) {
     let mut drained = Drained::default();
+    let mut drain = |drained: &mut Drained| {
+        if drained.left.len() >= trail::MAX_HELD_RECORDS {
+            return;
+        }
+        let mut taken = inbox.take().into_iter();
+        match bus.as_deref_mut() {
+            Some(bus) if drained.left.is_empty() => {
+                while let Some(event) = taken.next() {
+                    if bus.emit(&event).is_ok() {
+                        drained.written = true;
+                    } else {
+                        drained.left.push(event);
+                        drained.left.extend(taken.by_ref());
+                    }
+                }
+            }
+            _ => drained.left.extend(taken),
+        }
+    };
     let result = std::thread::scope(|scope| {
         let (done, finished) = std::sync::mpsc::channel();
         let worker = scope.spawn(move || {
@@ -121,26 +145,15 @@ fn while_draining<T: Send>(
             result
         });
         while let Err(RecvTimeoutError::Timeout) = finished.recv_timeout(INBOX_DRAIN_INTERVAL) {
-            let Some(bus) = bus.as_deref_mut() else {
-                continue;
-            };
-            if !drained.left.is_empty() {
-                continue;
-            }
-            let mut taken = inbox.take().into_iter();
-            while let Some(event) = taken.next() {
-                if bus.emit(&event).is_ok() {
-                    drained.written = true;
-                } else {
-                    drained.left.push(event);
-                    drained.left.extend(taken.by_ref());
-                }
-            }
+            drain(&mut drained);
         }
         worker.join()
     });
     match result {
-        Ok(result) => (result, drained),
+        Ok(result) => {
+            drain(&mut drained);
+            (result, drained)
+        }
         Err(panic) => std::panic::resume_unwind(panic),
     }
 }
@@ -3846,6 +3859,48 @@ fn in_transit(arrived: Instant) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found in review s12-r16: while the trail could not be written (degraded, or failed
+    /// during the step), a long step left the inbox alone, so the gateway beside the
+    /// watcher was held back for the whole step and stopped for good once the inbox was
+    /// full `FULL_INBOX_WAIT` later, where the watcher's loop holds such records (and
+    /// sends them to syslog) and lets imaging go on. The step takes them to be held.
+    #[test]
+    fn a_long_step_takes_the_inbox_to_be_held_while_the_trail_cannot_be_written() {
+        use pacsguard_events::{INBOX_HEADROOM, MAX_INBOX_EVENTS};
+        let inbox = pacsguard_events::Inbox::new();
+        let actor = pacsguard_events::Actor {
+            user: "test".into(),
+            uid: 0,
+            sudo_user: None,
+        };
+        let waiting = MAX_INBOX_EVENTS - INBOX_HEADROOM;
+        for i in 0..waiting {
+            inbox
+                .push(Event::new(
+                    actor.clone(),
+                    Action::Gateway,
+                    Outcome::Success,
+                    i.to_string(),
+                ))
+                .expect("below the limit");
+        }
+        assert!(!inbox.has_room());
+        // The step lasts until the producers have room again: bounded only so that a
+        // broken drain fails the test instead of hanging it.
+        let (room, drained) = while_draining(None, &inbox, || {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !inbox.has_room() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            inbox.has_room()
+        });
+        assert!(room, "the producers were held back for the whole step");
+        assert!(!drained.written);
+        let details: Vec<String> = drained.left.iter().map(|e| e.detail.clone()).collect();
+        let expected: Vec<String> = (0..waiting).map(|i| i.to_string()).collect();
+        assert_eq!(details, expected, "all of them, in order, to be held");
+    }
 
     /// A config file saved with `sed -i` (replaced at its path) eleven times over a day,
     /// each save landing while a batch was hashed: each is looked at again. The count of
