@@ -13,7 +13,7 @@
 //! is missed under both names — a file, or a subdirectory and the whole subtree with it.
 //! Every reading is therefore bracketed by two `statx` of the directory: any rename,
 //! creation or removal in it moves its change time. The first is taken only once the
-//! coarse clock has passed that change time (see [`stamp_before`]: a change in the same
+//! coarse clock has passed that change time's granule (see [`stamp_before`]: a change in the same
 //! clock tick could otherwise leave it as it was). On file systems whose link count
 //! counts subdirectories (ext4, XFS, tmpfs) the directories listed must also number
 //! `nlink - 2` — and no directory may be seen under two names (a directory has one:
@@ -128,6 +128,10 @@ pub(crate) struct Unsettled {
     /// renamed meanwhile, and the subtree below it, may have been missed. Otherwise only
     /// the directory's change time says it changed: a file as much as a directory.
     pub(crate) dirs: bool,
+    /// The last reading saw no change, but the directory had changed too recently for
+    /// its change time to show one made during it (within the time's granule, up to
+    /// [`COARSEST_TIME_GRANULE`] on a file system keeping whole seconds).
+    pub(crate) recent: bool,
 }
 
 /// What one reading of the directory saw.
@@ -233,13 +237,18 @@ fn multigrain_kernel(release: &str) -> bool {
 /// the clock, at most [`MAX_RACY_WAIT`].
 fn stamp_before(dir: &OwnedFd, fine: bool) -> io::Result<(Stamp, bool)> {
     if fine {
-        return Ok((stamp(dir)?, true));
+        let before = stamp(dir)?;
+        // Whole seconds on a file system otherwise fine-grained: ext4 with 128-byte
+        // inodes (and ext2/ext3 mounted by ext4) keeps no nanoseconds, multigrain or not.
+        if before.ctime.nsec != 0 {
+            return Ok((before, true));
+        }
     }
     let waited = std::time::Instant::now();
     loop {
         let clock = coarse_now();
         let before = stamp(dir)?;
-        if before.ctime < clock {
+        if clock_passed(before.ctime, clock) {
             return Ok((before, true));
         }
         if waited.elapsed() >= MAX_RACY_WAIT {
@@ -247,6 +256,37 @@ fn stamp_before(dir: &OwnedFd, fine: bool) -> io::Result<(Stamp, bool)> {
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
+}
+
+/// The coarsest granule of the change times a file system keeps: whole seconds (ext4
+/// with 128-byte inodes, ext2/ext3, HFS+, many FUSE and network file systems) or two
+/// seconds (FAT's modification times). A change time of whole seconds is taken as of
+/// such a file system.
+pub const COARSEST_TIME_GRANULE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The granule a file system may have truncated `time` to, in nanoseconds, read off the
+/// time itself: the largest power of ten that divides its nanoseconds (FAT and exFAT
+/// keep 10 ms, NTFS 100 ns), [`COARSEST_TIME_GRANULE`] for whole seconds. A time of a
+/// fine file system ending in zeros by chance is only waited for a little longer.
+fn granule(time: crate::Timestamp) -> u64 {
+    if time.nsec == 0 {
+        return u64::try_from(COARSEST_TIME_GRANULE.as_nanos()).unwrap_or(u64::MAX);
+    }
+    let mut granule = 1;
+    while time.nsec.is_multiple_of(granule * 10) {
+        granule *= 10;
+    }
+    u64::from(granule)
+}
+
+/// Whether a change made from `clock` on is sure to stamp a change time later than
+/// `ctime`: the clock has passed the end of the granule `ctime` lies in (review s12-r15:
+/// on a file system keeping whole seconds, a change within the same second as the one
+/// before left the change time as it was, and a file renamed across every reading was
+/// missed silently, the clock having "passed" the truncated time at once).
+fn clock_passed(ctime: crate::Timestamp, clock: crate::Timestamp) -> bool {
+    let nanos = |t: crate::Timestamp| i128::from(t.sec) * 1_000_000_000 + i128::from(t.nsec);
+    nanos(clock) >= nanos(ctime) + i128::from(granule(ctime))
 }
 
 /// The next pass over `dir`: the up to [`LISTING_BATCH`] smallest names after `after`
@@ -307,6 +347,7 @@ pub(crate) fn next_batch(
             scan.batch.unsettled = Some(Unsettled {
                 listings,
                 dirs: dirs_changed,
+                recent: !sure && before == after_stamp,
             });
             return scan.batch;
         }
@@ -427,6 +468,30 @@ mod tests {
         ] {
             assert_eq!(multigrain_kernel(release), multigrain, "{release}");
         }
+    }
+
+    /// Review s12-r15: a file system keeping whole seconds (ext4 made with `-I 128`, on
+    /// Linux 6.18 too) stamps a change within the same second as the one before with the
+    /// same change time; the clock had "passed" the truncated time at once, so a reading
+    /// raced by renames was taken as steady and an implant renamed across every reading
+    /// was missed silently (seen on a loop-mounted `mkfs.ext4 -I 128` image). Only a
+    /// clock past the time's granule vouches for a stamp.
+    #[test]
+    fn a_change_time_of_whole_seconds_is_trusted_only_two_seconds_on() {
+        let t = |sec, nsec| crate::Timestamp { sec, nsec };
+        // Whole seconds: a change up to two seconds on (FAT) may keep it.
+        assert!(!clock_passed(t(100, 0), t(100, 1)));
+        assert!(!clock_passed(t(100, 0), t(101, 999_999_999)));
+        assert!(clock_passed(t(100, 0), t(102, 0)));
+        // FAT's 10 ms change times.
+        assert!(!clock_passed(t(100, 20_000_000), t(100, 25_000_000)));
+        assert!(clock_passed(t(100, 20_000_000), t(100, 30_000_000)));
+        // Nanoseconds: passed as soon as the clock is past it.
+        assert!(!clock_passed(t(100, 123_456_789), t(100, 123_456_789)));
+        assert!(clock_passed(t(100, 123_456_789), t(100, 123_456_790)));
+        assert_eq!(granule(t(5, 123_456_780)), 10);
+        assert_eq!(granule(t(5, 1)), 1);
+        assert_eq!(granule(t(5, 0)), 2_000_000_000);
     }
 
     #[test]

@@ -460,7 +460,17 @@ impl<'a> OrderedWalk<'a> {
             } else {
                 format!("looked again {} times", unsettled.listings - 1)
             };
-            let detail = if unsettled.dirs {
+            let detail = if unsettled.recent && !unsettled.dirs {
+                format!(
+                    "changed too recently before each reading ({looked}) for its change \
+                     time to show a change during it (its file system keeps coarse times, \
+                     up to {}s): a file renamed meanwhile across the reading may have been \
+                     missed under both names (what the profile holds under them is then \
+                     judged not found). A directory receiving files changes so; this alone \
+                     is no sign of an attack, but its listing this time is not vouched for",
+                    listing::COARSEST_TIME_GRANULE.as_secs()
+                )
+            } else if unsettled.dirs {
                 format!(
                     "its subdirectories changed while it was listed, and again each time it \
                      was {looked}: one renamed meanwhile may have been missed under both \
