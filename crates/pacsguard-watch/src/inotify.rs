@@ -1,7 +1,7 @@
 //! Recursive inotify: one watch per directory, and the translation of its events into
 //! notices about absolute paths.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,11 +27,18 @@ pub enum Notice {
     /// `directory_appeared`: a directory was created or moved in, and needs a watch and a
     /// scan of what it already holds. `touched`: the file was written, closed after
     /// writing or had its attributes changed (not renamed or deleted).
+    /// `unpaired_departure`: renamed away, and the other half of the rename (the name it
+    /// was given) was not in the same read. The kernel queues both halves together, but
+    /// one `read` returns what fits in its buffer: with events piled up (a loaded machine,
+    /// a burst of renames) the pair is split across two reads. Verified alone at once, the
+    /// old name would be `removed` and the new one `added` a moment later instead of one
+    /// `moved`; the caller waits a quiet period for the new name's event.
     Changed {
         path: PathBuf,
         settled: bool,
         directory_appeared: bool,
         touched: bool,
+        unpaired_departure: bool,
     },
     /// The kernel's event queue overflowed: events were dropped, which ones is unknown.
     Overflow,
@@ -189,6 +196,11 @@ impl TreeWatcher {
     /// The notices in a batch of events, in order.
     pub fn translate(&mut self, events: Vec<InotifyEvent>) -> Vec<Notice> {
         let mut notices = Vec::with_capacity(events.len());
+        let arrivals: HashSet<u32> = events
+            .iter()
+            .filter(|e| e.mask.contains(AddWatchFlags::IN_MOVED_TO))
+            .map(|e| e.cookie)
+            .collect();
         for event in events {
             let mask = event.mask;
             if mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
@@ -249,6 +261,8 @@ impl TreeWatcher {
                         | AddWatchFlags::IN_ATTRIB
                         | AddWatchFlags::IN_CREATE,
                 ),
+                unpaired_departure: mask.contains(AddWatchFlags::IN_MOVED_FROM)
+                    && !arrivals.contains(&event.cookie),
             });
         }
         notices
@@ -365,6 +379,60 @@ mod tests {
             !changed(&notices, &root.join("a/new")).is_empty(),
             "{notices:?}"
         );
+    }
+
+    fn raw_events(rx: &mpsc::Receiver<RawBatch>) -> Vec<InotifyEvent> {
+        let mut events = Vec::new();
+        while let Ok(Ok(batch)) = rx.recv_timeout(Duration::from_millis(300)) {
+            events.extend(batch);
+        }
+        events
+    }
+
+    fn unpaired(notices: &[Notice], path: &Path) -> Vec<bool> {
+        notices
+            .iter()
+            .filter_map(|n| match n {
+                Notice::Changed {
+                    path: p,
+                    unpaired_departure,
+                    ..
+                } if p == path => Some(*unpaired_departure),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A rename whose two events one `read` returns together is paired; split across two
+    /// reads (the buffer full after the first half, as under a burst on a loaded
+    /// machine), the departure says its other half is still to come.
+    #[test]
+    fn a_rename_split_across_two_reads_is_an_unpaired_departure() {
+        let tmp = tempfile::tempdir().expect("test fixture");
+        let root = tmp.path();
+        std::fs::write(root.join("x.dcm"), b"x").expect("test fixture");
+        let mut watcher = TreeWatcher::new(10).expect("test fixture");
+        watcher.watch_dir(root);
+        let (tx, rx) = mpsc::channel();
+        watcher
+            .spawn_reader(move |b| tx.send(b).is_ok())
+            .expect("test fixture");
+        std::fs::rename(root.join("x.dcm"), root.join("x.dcm.tmp")).expect("test fixture");
+        let whole = watcher.translate(raw_events(&rx));
+        assert_eq!(unpaired(&whole, &root.join("x.dcm")), vec![false]);
+        assert_eq!(unpaired(&whole, &root.join("x.dcm.tmp")), vec![false]);
+        std::fs::rename(root.join("x.dcm.tmp"), root.join("x.dcm.locked")).expect("test fixture");
+        let mut events = raw_events(&rx);
+        let split = events
+            .iter()
+            .position(|e| e.mask.contains(AddWatchFlags::IN_MOVED_TO))
+            .expect("the rename's arrival event");
+        assert!(split > 0, "{events:?}");
+        let rest = events.split_off(split);
+        let first = watcher.translate(events);
+        let second = watcher.translate(rest);
+        assert_eq!(unpaired(&first, &root.join("x.dcm.tmp")), vec![true]);
+        assert_eq!(unpaired(&second, &root.join("x.dcm.locked")), vec![false]);
     }
 
     #[test]

@@ -24,6 +24,7 @@ mod mappings;
 mod mass_alert;
 mod mass_writers;
 mod ransomware;
+mod renamed;
 mod requests;
 mod running;
 mod scrub;
@@ -591,6 +592,25 @@ fn note_chain_limit(findings: &mut [Finding], reached: &HashSet<PathBuf>) {
     }
 }
 
+/// A removal whose new name was not searched for to the end (its directory holds more
+/// than [`renamed::MAX_RENAME_LOOKUP_ENTRIES`] entries) says so: it may be a rename whose
+/// events came late, reported as a removal and an arrival.
+fn note_rename_lookup_limit(findings: &mut [Finding], unsearched: &HashSet<PathBuf>) {
+    if unsearched.is_empty() {
+        return;
+    }
+    for finding in findings.iter_mut() {
+        if finding.kind == FindingKind::Removed && unsearched.contains(&finding.path) {
+            finding.detail = format!(
+                "{}; its directory holds over {} entries (MAX_RENAME_LOOKUP_ENTRIES) and was \
+                 not searched to the end for a new name",
+                finding.detail,
+                renamed::MAX_RENAME_LOOKUP_ENTRIES
+            );
+        }
+    }
+}
+
 /// The top-most of the subtrees: a subtree inside another is covered by its walk.
 fn topmost(mut subtrees: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
     // Sorted, an ancestor comes before its descendants.
@@ -753,6 +773,10 @@ struct Guard<'a> {
     /// Paths whose removal reached [`MAX_CHAIN_DEFERRALS`] in this verification: their
     /// `removed` finding says so (see [`note_chain_limit`]).
     chain_limit_reached: HashSet<PathBuf>,
+    /// Paths gone in this verification whose directory held more than
+    /// [`renamed::MAX_RENAME_LOOKUP_ENTRIES`]: a `removed` finding says its new name was
+    /// not searched for to the end (see [`note_rename_lookup_limit`]).
+    rename_lookup_unsearched: HashSet<PathBuf>,
     /// Files still held open for writing by a process: since when each waits for its
     /// last writer (see [`writers`]). Full ([`MAX_WRITER_WAITS`]), the oldest wait is
     /// ended: that file is verified as it stands, with a note, and reaching the limit is
@@ -900,6 +924,7 @@ impl<'a> Guard<'a> {
             judge_as_is: BoundedMap::new(MAX_REMEMBERED_WRITERS),
             chain_deferred: BoundedMap::new(MAX_CHAIN_DEFERRED),
             chain_limit_reached: HashSet::new(),
+            rename_lookup_unsearched: HashSet::new(),
             writer_waits: writers::Waits::new(MAX_WRITER_WAITS),
             writer_limit_reported: false,
             last_writer_scan: None,
@@ -1418,6 +1443,7 @@ impl<'a> Guard<'a> {
                 settled,
                 directory_appeared,
                 touched,
+                unpaired_departure,
             } => {
                 if directory_appeared && self.root_of(&path).is_some() {
                     // Watch it before it is walked, so what is created in it from now on
@@ -1430,6 +1456,11 @@ impl<'a> Guard<'a> {
                 if settled && !directory_appeared && touched && self.is_fresh(&path) {
                     let grace = self.arrival_grace(&path);
                     self.debounce.mark_closed_after(path, now, grace);
+                } else if unpaired_departure {
+                    // Renamed away, its new name in the next read: verified with it (see
+                    // `pair_rename_chains`) when that comes, or alone a quiet period on.
+                    let quiet = Duration::from_millis(self.config.quiet_ms);
+                    self.debounce.mark_closed_after(path, now, quiet);
                 } else {
                     // A stored image written and not closed: one of many held by one
                     // process calls for a census (see `mass_writers`).
@@ -2310,24 +2341,23 @@ impl<'a> Guard<'a> {
             })
             .cloned()
             .collect();
-        if moved_on.is_empty() {
-            return;
-        }
         // A directory renamed on while it was walked and hashed (`X.tmp` of a study
         // renamed `X` → `X.tmp` → `X.locked`) is dropped with all it held: its files'
         // hashing found them gone, and kept, it would carry `X`'s inode into this capture
         // with none of its files (`X` moved with its files removed). Dropped, `X` is put off
         // below and paired with `X.locked` when that arrives.
-        let moved_on_dirs: HashSet<Vec<u8>> = tree
-            .entries
-            .iter()
-            .filter(|e| e.kind == EntryType::Directory && moved_on.contains(&e.rel))
-            .map(|e| e.rel.clone())
-            .collect();
-        tree.entries.retain(|e| {
-            let vanished = e.content == Content::Vanished && within_any(&e.rel, &moved_on);
-            !(vanished || within_any(&e.rel, &moved_on_dirs))
-        });
+        if !moved_on.is_empty() {
+            let moved_on_dirs: HashSet<Vec<u8>> = tree
+                .entries
+                .iter()
+                .filter(|e| e.kind == EntryType::Directory && moved_on.contains(&e.rel))
+                .map(|e| e.rel.clone())
+                .collect();
+            tree.entries.retain(|e| {
+                let vanished = e.content == Content::Vanished && within_any(&e.rel, &moved_on);
+                !(vanished || within_any(&e.rel, &moved_on_dirs))
+            });
+        }
         let found: HashSet<&[u8]> = tree.entries.iter().map(|e| e.rel.as_slice()).collect();
         // A file found under another path of this verification is paired with it there.
         let inodes: HashSet<(u64, u64)> = tree
@@ -2335,27 +2365,65 @@ impl<'a> Guard<'a> {
             .iter()
             .map(|e| (e.meta.dev, e.meta.ino))
             .collect();
+        // Guarded files and directories gone from a due path, found nowhere in this
+        // verification. Never the root: its departure is `stash_departed`'s.
+        let gone: Vec<(Vec<u8>, PathBuf, (u64, u64))> = rels
+            .iter()
+            .filter(|rel| !rel.is_empty() && !found.contains(rel.as_slice()))
+            .filter_map(|rel| {
+                let e = base.entry(rel)?;
+                let inode = (e.meta.dev, e.meta.ino);
+                (matches!(e.kind, EntryType::File | EntryType::Directory)
+                    && !inodes.contains(&inode))
+                .then(|| (rel.clone(), absolute(root, rel), inode))
+            })
+            .collect();
+        if gone.is_empty() {
+            return;
+        }
+        // Each looked for in its own directory under a new name (see [`renamed`]): a
+        // rename whose events come late or apart is paired whatever their timing.
+        let lookup = {
+            let views = self.views.lock().ok();
+            let known = |path: &Path, inode: (u64, u64)| {
+                let Some(views) = views.as_ref() else {
+                    return false;
+                };
+                views.iter().any(|v| {
+                    path.strip_prefix(&v.spec.path).is_ok_and(|rel| {
+                        v.entry(rel.as_os_str().as_bytes())
+                            .is_some_and(|e| (e.meta.dev, e.meta.ino) == inode)
+                    })
+                })
+            };
+            let paths: Vec<(PathBuf, (u64, u64))> = gone
+                .iter()
+                .map(|(_, path, inode)| (path.clone(), *inode))
+                .collect();
+            renamed::look_up(&paths, known, renamed::MAX_RENAME_LOOKUP_ENTRIES)
+        };
+        self.rename_lookup_unsearched.extend(lookup.unsearched);
+        let in_flight = !moved_on.is_empty();
         let quiet = Duration::from_millis(self.config.quiet_ms);
         let mut put_off: HashSet<Vec<u8>> = HashSet::new();
-        // A study directory renamed on (`X` to `X.tmp` to `X.locked`) is put off with
-        // everything below it, and found again under its last name by its inode
-        // ([`Guard::dir_inodes`]). Never the root: its departure is `stash_departed`'s.
-        for rel in rels.iter() {
-            if rel.is_empty()
-                || found.contains(rel.as_slice())
-                || !base.entry(rel).is_some_and(|e| {
-                    matches!(e.kind, EntryType::File | EntryType::Directory)
-                        && !inodes.contains(&(e.meta.dev, e.meta.ino))
-                })
-            {
+        // Put off with everything below it, and found again under its last name by its
+        // inode ([`Guard::dir_inodes`], [`Guard::inodes`]): a path whose new name is known
+        // now, and, while a chain is in flight in this verification, any gone path (its
+        // new name may be in another directory, its events on their way).
+        for (rel, path, _) in &gone {
+            let new_name = lookup.found.get(path);
+            if !in_flight && new_name.is_none() {
                 continue;
             }
-            let path = absolute(root, rel);
-            if !put_off_once_more(&mut self.chain_deferred, &path) {
-                self.chain_limit_reached.insert(path);
+            if !put_off_once_more(&mut self.chain_deferred, path) {
+                self.chain_limit_reached.insert(path.clone());
                 continue;
             }
-            self.debounce.mark_closed_after(path, now, quiet);
+            if let Some(new_name) = new_name {
+                // Due now: `pair_rename_chains` brings this path back with it.
+                self.debounce.mark(new_name.clone(), now, true, true);
+            }
+            self.debounce.mark_closed_after(path.clone(), now, quiet);
             put_off.insert(rel.clone());
         }
         if !put_off.is_empty() {
@@ -2421,6 +2489,10 @@ impl<'a> Guard<'a> {
         note_chain_limit(
             &mut findings,
             &std::mem::take(&mut self.chain_limit_reached),
+        );
+        note_rename_lookup_limit(
+            &mut findings,
+            &std::mem::take(&mut self.rename_lookup_unsearched),
         );
         if spec.policy == Policy::AppendOnly {
             // Screening reads the file; the workers do it, and report what they find.
