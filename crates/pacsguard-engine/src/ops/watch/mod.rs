@@ -282,6 +282,14 @@ pub const ARRIVAL_GRACE: Duration = Duration::from_secs(30);
 /// written is reported once, complete, not as an empty arrival and then a change.
 pub const MAX_DEFERRALS: u32 = 10;
 
+/// A directory that changed while it was listed (files arriving in it) is verified again a
+/// quiet period later, this many times in a row at most, before its listing is taken as
+/// it is and reported not vouched for (`unreadable`). A directory receiving a burst is so
+/// verified once the burst is over, with a listing that holds still, instead of warned
+/// about; one kept changing without end (an attacker's, or a busy ingest) is still
+/// verified and reported after this many looks.
+pub const MAX_UNSETTLED_LISTINGS: u32 = 20;
+
 /// A file replaced at its path between the walk and its hashing (`sed -i`, a rename into
 /// place) is looked at again, this many times in a row at most before it is called
 /// `unstable`. Each time counts only when a save landed inside that one look, so a burst of
@@ -657,6 +665,53 @@ fn keep_last_known(base: &RootProfile, unlistable: &[Vec<u8>], entries: &mut Vec
     entries.sort_by(|a, b| a.rel.cmp(&b.rel));
 }
 
+/// Directories of this verification that changed while they were listed (not the root:
+/// its verification is the view's whole start), [`MAX_UNSETTLED_LISTINGS`] times in a row
+/// at most: what the walk found below each is replaced by what the view knows (nothing
+/// compared there now, the view unchanged), its problem is dropped, and it is returned to
+/// be verified again a quiet period later. A directory listed steadily this time has its
+/// count dropped.
+fn put_off_unsettled_listings(
+    root: &Path,
+    base: &RootProfile,
+    tree: &mut Tree,
+    counts: &mut BoundedMap<PathBuf, u32>,
+) -> Vec<PathBuf> {
+    let mut unsettled: HashSet<Vec<u8>> = HashSet::new();
+    tree.problems.retain(|problem| {
+        if problem.kind != ProblemKind::ChangedWhileListed || problem.rel.is_empty() {
+            return true;
+        }
+        let path = absolute(root, &problem.rel);
+        let times = counts.remove(&path).unwrap_or(0);
+        if times >= MAX_UNSETTLED_LISTINGS {
+            return true;
+        }
+        counts.insert(path, times + 1);
+        unsettled.insert(problem.rel.clone());
+        false
+    });
+    if !counts.is_empty() {
+        for entry in &tree.entries {
+            if entry.kind == EntryType::Directory && !unsettled.contains(&entry.rel) {
+                counts.remove(&absolute(root, &entry.rel));
+            }
+        }
+    }
+    if unsettled.is_empty() {
+        return Vec::new();
+    }
+    tree.entries.retain(|e| !within_any(&e.rel, &unsettled));
+    tree.entries.extend(
+        base.entries
+            .iter()
+            .filter(|e| within_any(&e.rel, &unsettled))
+            .cloned(),
+    );
+    tree.entries.sort_by(|a, b| a.rel.cmp(&b.rel));
+    unsettled.iter().map(|rel| absolute(root, rel)).collect()
+}
+
 /// A path the walk listed and then could not read because it is gone (a temporary file
 /// renamed or deleted between the two looks) existed only in between: it is neither a
 /// problem (`unreadable`) nor an entry. The next event about it, if any, looks again.
@@ -743,6 +798,9 @@ struct Guard<'a> {
     writers: BoundedMap<PathBuf, String>,
     /// How often each new file was left for later (see [`MAX_DEFERRALS`]).
     deferrals: BoundedMap<PathBuf, u32>,
+    /// How often in a row each directory changed while it was listed (see
+    /// [`MAX_UNSETTLED_LISTINGS`]).
+    unsettled_listings: BoundedMap<PathBuf, u32>,
     /// Files reported as arrivals during this run (see [`MAX_REMEMBERED_ARRIVALS`]).
     arrivals: BoundedMap<PathBuf, Instant>,
     debounce: Debounce,
@@ -941,6 +999,7 @@ impl<'a> Guard<'a> {
             dir_inodes: HashMap::new(),
             writers: BoundedMap::new(MAX_REMEMBERED_WRITERS),
             deferrals: BoundedMap::new(MAX_REMEMBERED_WRITERS),
+            unsettled_listings: BoundedMap::new(MAX_REMEMBERED_WRITERS),
             arrivals: BoundedMap::new(MAX_REMEMBERED_ARRIVALS),
             unwatched: BTreeSet::new(),
             problems: BoundedMap::new(MAX_REMEMBERED_PROBLEMS),
@@ -2288,6 +2347,12 @@ impl<'a> Guard<'a> {
         };
         self.defer_unsettled(&spec.path, &base, &settled, &mut tree, now);
         forget_vanished(&spec.path, &mut tree);
+        // Due again once quiet; what the view knows below it is trusted (not re-hashed).
+        for dir in
+            put_off_unsettled_listings(&spec.path, &base, &mut tree, &mut self.unsettled_listings)
+        {
+            self.debounce.mark(dir, now, false, false);
+        }
         if rels.iter().any(Vec::is_empty) {
             self.stash_departed(index, &base, &tree);
         }
@@ -4031,6 +4096,84 @@ mod tests {
             MAX_REPLACED_LOOKS as usize
         );
         assert_eq!(looks.last(), Some(&false));
+    }
+
+    fn entry_at(rel: &str, kind: EntryType, ino: u64) -> Entry {
+        Entry {
+            rel: rel.as_bytes().to_vec(),
+            kind,
+            meta: pacsguard_fs::Meta {
+                ino,
+                ..pacsguard_fs::Meta::default()
+            },
+            link_target: None,
+            xattrs: Vec::new(),
+            content: Content::Pending,
+        }
+    }
+
+    /// CI, session 11: a directory filling during a burst was listed while files arrived,
+    /// on every one of the walk's readings, and reported `unreadable` (its listing not
+    /// vouched for) though the watcher verifies it again anyway. It is put off (the view
+    /// unchanged below it) MAX_UNSETTLED_LISTINGS times in a row, then reported as it is; a
+    /// steady listing starts the count again.
+    #[test]
+    fn a_directory_changing_while_listed_is_looked_at_again_then_reported() {
+        let root = Path::new("/r");
+        let base = RootProfile {
+            entries: vec![
+                entry_at("in", EntryType::Directory, 1),
+                entry_at("in/a.dcm", EntryType::File, 2),
+            ],
+            spec: pacsguard_profile::RootSpec {
+                path: root.to_path_buf(),
+                policy: Policy::AppendOnly,
+                hash: pacsguard_profile::HashAlgorithm::Blake3,
+                exclude: Vec::new(),
+                cross_mounts: false,
+            },
+        };
+        let unsettled_tree = || Tree {
+            root: root.to_path_buf(),
+            entries: vec![
+                entry_at("in", EntryType::Directory, 1),
+                entry_at("in/b.dcm", EntryType::File, 3),
+                entry_at("other", EntryType::Directory, 4),
+            ],
+            problems: vec![pacsguard_fs::Problem {
+                rel: b"in".to_vec(),
+                kind: ProblemKind::ChangedWhileListed,
+                detail: "changed while it was read".into(),
+            }],
+        };
+        let mut counts = BoundedMap::new(MAX_REMEMBERED_WRITERS);
+        let rels_of =
+            |tree: &Tree| -> Vec<Vec<u8>> { tree.entries.iter().map(|e| e.rel.clone()).collect() };
+        for _ in 0..2 {
+            for look in 0..MAX_UNSETTLED_LISTINGS {
+                let mut tree = unsettled_tree();
+                let again = put_off_unsettled_listings(root, &base, &mut tree, &mut counts);
+                assert_eq!(again, [root.join("in")], "look {look}");
+                assert!(tree.problems.is_empty());
+                // What the view knew below it, nothing of this listing; the rest as walked.
+                assert_eq!(rels_of(&tree), rels(&["in", "in/a.dcm", "other"]));
+            }
+            // One past the limit: taken as it is, and its problem reported.
+            let mut tree = unsettled_tree();
+            assert!(put_off_unsettled_listings(root, &base, &mut tree, &mut counts).is_empty());
+            assert_eq!(tree.problems.len(), 1);
+            assert_eq!(rels_of(&tree), rels(&["in", "in/b.dcm", "other"]));
+            // A steady listing (no problem) drops the count: the next burst is put off again.
+            let mut steady = unsettled_tree();
+            steady.problems.clear();
+            put_off_unsettled_listings(root, &base, &mut steady, &mut counts);
+            assert!(counts.is_empty());
+        }
+        // The root's own listing is never put off (its verification is the whole view).
+        let mut tree = unsettled_tree();
+        tree.problems[0].rel.clear();
+        assert!(put_off_unsettled_listings(root, &base, &mut tree, &mut counts).is_empty());
+        assert_eq!(tree.problems.len(), 1);
     }
 
     fn rels(items: &[&str]) -> Vec<Vec<u8>> {
