@@ -231,7 +231,7 @@ impl Gateway {
                 .expect("stderr line");
             let Some(addr) = line.strip_prefix("pacsguard gateway: listening on ") else {
                 // serve says where its console listens and more before the gateway.
-                assert!(serve, "unexpected: {line}");
+                assert!(serve || line.contains("TEST HOOK"), "unexpected: {line}");
                 continue;
             };
             ports.push(
@@ -1855,6 +1855,92 @@ fn a_refusing_route_answers_a_failure_status_and_the_upstream_never_receives_the
 /// A refusing route forwards nothing it has not screened: a data set over
 /// `max_inspected_bytes` is refused with 0xA700 ("out of resources"), where any other
 /// route relays it with a `not-inspected` warning.
+/// Issue 16, session 13: a panic of the screening of a data set is caught and made loud:
+/// on a refusing route the sender is answered 0xA700 and the upstream never receives the
+/// instance; on a forwarding route the instance had gone on as read and a `not-inspected`
+/// alert says it was not screened; each is said on stderr and recorded naming the
+/// instance, and the gateway goes on relaying. The trigger is the debug build's test hook
+/// (`PACSGUARD_TEST_SCREEN_PANIC`): no real one is known.
+#[test]
+fn a_panic_of_the_screening_is_answered_recorded_and_the_gateway_goes_on() {
+    require_dcmtk();
+    let env = Env::new();
+    let panicking = "1.2.826.0.1.3680043.10.1137.777";
+    let clean = "1.2.826.0.1.3680043.10.1137.778";
+    let panicking_file = env.dir.path().join("panics.dcm");
+    let clean_file = env.dir.path().join("clean.dcm");
+    for (uid, file) in [(panicking, &panicking_file), (clean, &clean_file)] {
+        std::fs::write(file, pacsguard_testkit::DicomBuilder::ct(uid).build()).expect("write");
+    }
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let refusing = route(
+        "PACS",
+        "CT1",
+        &format!("{ANY}\nrefuse = [\"embedded-executable\"]"),
+        upstream.port,
+    );
+    let forwarding = route("ARCHIVE", "CT1", ANY, upstream.port);
+    let gateway = Gateway::start_with(
+        &env,
+        &config(&[("127.0.0.0/8", "")], &format!("{refusing}\n{forwarding}")),
+        in_serve(),
+        &[("PACSGUARD_TEST_SCREEN_PANIC", ".1137.777")],
+    );
+    let out = storescu_with(
+        &["-d", "--no-halt"],
+        gateway.ports[0],
+        "CT1",
+        "PACS",
+        &[panicking_file.clone(), clean_file.clone()],
+    );
+    let log = stderr(&out);
+    assert!(log.contains("0xa700"), "{log}");
+    assert!(
+        log.contains("refused by the gateway: screening failed"),
+        "{log}"
+    );
+    assert_eq!(log.matches(": 0x0000: Success").count(), 1, "{log}");
+    let said = gateway.stderr_line("pacsguard gateway: the screening of");
+    assert!(
+        said.contains(panicking) && said.contains("0xa700"),
+        "{said}"
+    );
+    let got = received(&rx);
+    assert!(got.iter().all(|(n, _)| !n.contains(panicking)), "{got:?}");
+    assert!(got.iter().any(|(n, _)| n.contains(clean)), "{got:?}");
+    // A forwarding route: relayed as read, the alert says it was not screened.
+    let out = storescu(gateway.ports[0], "CT1", "ARCHIVE", &[panicking_file]);
+    assert_eq!(out.status.code(), Some(0), "forwarded: {}", stderr(&out));
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 1, "an alert: {events:#?}");
+    assert!(received(&rx).iter().any(|(n, _)| n.contains(panicking)));
+    let alerts: Vec<String> = events
+        .iter()
+        .filter(|e| e["finding"]["kind"] == "not-inspected" && e["finding"]["severity"] == "alert")
+        .map(|e| {
+            e["finding"]["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(alerts.len(), 2, "{events:#?}");
+    assert!(
+        alerts
+            .iter()
+            .all(|a| a.contains(panicking) && a.contains("panicked"))
+    );
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.contains("the upstream's answer stands")),
+        "{alerts:#?}"
+    );
+    let out = env.run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
 #[test]
 fn a_refusing_route_refuses_what_it_cannot_hold_whole_to_screen() {
     require_dcmtk();
