@@ -37,6 +37,12 @@ pub const STOP_GRACE: Duration = Duration::from_secs(10);
 /// held within the memory budget.
 pub const SCREENING_THREADS: usize = 2;
 
+/// Test-only, and only in a debug build (`cfg!(debug_assertions)`: never the shipped
+/// release binary): the screening of a data set whose SOP Instance UID contains this
+/// variable's value panics, so a test can show what a panic of the screening does (no
+/// real trigger is known). The binary says so at start when it is honoured.
+pub const TEST_SCREEN_PANIC_VAR: &str = "PACSGUARD_TEST_SCREEN_PANIC";
+
 /// Where the gateway's evidence goes: the audit trail and the quarantine vault, owned by
 /// the caller (the engine's session), which writes them in order.
 pub trait Evidence: Send + Sync + 'static {
@@ -1995,7 +2001,7 @@ impl Tap {
         let ts = self.transfer_syntax(context_id);
         let towards = self.towards;
         let refusal = tokio::task::spawn_blocking(move || {
-            screen_instance(
+            screen_caught(
                 &shared,
                 &object,
                 &ts,
@@ -2109,13 +2115,81 @@ impl Tap {
             } else {
                 Policy::Forwarded
             };
-            screen_instance(&shared, &object, &ts, instance, policy)
+            screen_caught(&shared, &object, &ts, instance, policy)
         });
     }
 }
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// [`screen_instance`], a panic in it caught and made loud: said on stderr and recorded
+/// (a `not-inspected` alert and a failure naming the instance), and on a refusing route
+/// answered `STATUS_REFUSED_UNSCREENED`, the held PDUs never written on. On a forwarding
+/// route the data set went upstream as read before it was screened (screening never
+/// holds a PDU back there), so the upstream's answer stands; the alert says it was not
+/// screened. The gateway goes on: one data set's screening takes down nothing else.
+fn screen_caught(
+    shared: &Shared,
+    object: &str,
+    ts: &str,
+    instance: Instance,
+    policy: Policy<'_>,
+) -> Option<Refusal> {
+    use std::io::Write as _;
+    let name = format!("{object}/{}", instance.sop_instance);
+    let uid = instance.sop_instance.clone();
+    let about = format!(
+        "C-STORE SOP Instance UID {uid} (SOP Class {}, {} data set bytes, SHA-256 {})",
+        instance.sop_class,
+        instance.size,
+        hex(&instance.sha256)
+    );
+    let held = matches!(policy, Policy::Held { .. });
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        if cfg!(debug_assertions)
+            && std::env::var(TEST_SCREEN_PANIC_VAR).is_ok_and(|v| !v.is_empty() && uid.contains(&v))
+        {
+            panic!("{TEST_SCREEN_PANIC_VAR}: a test-only panic of the screening of {uid}");
+        }
+        screen_instance(shared, object, ts, instance, policy)
+    }));
+    let panic = match caught {
+        Ok(refusal) => return refusal,
+        Err(panic) => panic,
+    };
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|m| (*m).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_owned());
+    let fate = if held {
+        format!(
+            "answered C-STORE status {STATUS_REFUSED_UNSCREENED:#06x} (refused by the gateway: screening failed), not forwarded"
+        )
+    } else {
+        "it had gone upstream as read (a forwarding route holds nothing back), the upstream's answer stands: review it".to_owned()
+    };
+    let detail = format!(
+        "the screening of {about} panicked ({}): not screened; {fate}; the gateway goes on",
+        pacsguard_events::escape_bytes(message.as_bytes())
+    );
+    let _ = writeln!(std::io::stderr(), "pacsguard gateway: {detail}");
+    shared.evidence.record(Event::of_finding(
+        shared.actor.clone(),
+        Finding::new(
+            std::path::PathBuf::from(&name),
+            FindingKind::NotInspected,
+            Severity::Alert,
+            detail.clone(),
+        ),
+    ));
+    shared.event(Outcome::Failure, &name, detail);
+    held.then(|| Refusal {
+        status: STATUS_REFUSED_UNSCREENED,
+        comment: "refused by the gateway: screening failed".to_owned(),
+    })
 }
 
 /// Screens one data set and records it; on a refusing route (`Policy::Held`), the

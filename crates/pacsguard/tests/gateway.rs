@@ -197,9 +197,15 @@ impl Gateway {
 
     /// `serve`: inside `pacsguard serve --gateway`, else `pacsguard gateway`.
     fn start_in(env: &Env, config: &str, serve: bool) -> Gateway {
+        Gateway::start_with(env, config, serve, &[])
+    }
+
+    /// [`Gateway::start_in`] with these environment variables set.
+    fn start_with(env: &Env, config: &str, serve: bool, vars: &[(&str, &str)]) -> Gateway {
         let path = env.dir.path().join("gateway.toml");
         std::fs::write(&path, config).expect("write config");
         let mut command = pacsguard();
+        command.envs(vars.iter().copied());
         command.arg("--home").arg(&env.home);
         if serve {
             command
@@ -225,7 +231,7 @@ impl Gateway {
                 .expect("stderr line");
             let Some(addr) = line.strip_prefix("pacsguard gateway: listening on ") else {
                 // serve says where its console listens and more before the gateway.
-                assert!(serve, "unexpected: {line}");
+                assert!(serve || line.contains("TEST HOOK"), "unexpected: {line}");
                 continue;
             };
             ports.push(
@@ -250,7 +256,12 @@ impl Gateway {
 
     /// Waits (up to 20 s) for a line of stderr containing `text`, and returns it.
     fn stderr_line(&self, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        self.stderr_line_within(text, Duration::from_secs(20))
+    }
+
+    /// [`Gateway::stderr_line`], waiting up to `bound`.
+    fn stderr_line_within(&self, text: &str, bound: Duration) -> String {
+        let deadline = Instant::now() + bound;
         loop {
             if let Some(line) = self
                 .said
@@ -273,6 +284,22 @@ impl Gateway {
     fn signal(&self, signal: nix::sys::signal::Signal) {
         let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
         nix::sys::signal::kill(pid, signal).expect("signal");
+    }
+
+    /// Waits (up to `bound`) for the process to end by itself: its exit status.
+    fn ended_within(&mut self, bound: Duration) -> i32 {
+        let deadline = Instant::now() + bound;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status.code().expect("exit code");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still running after {bound:?}: {:?}",
+                self.said.lock().expect("lock")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// SIGTERM, then the exit status and every JSON line it printed.
@@ -801,6 +828,141 @@ fn the_gateway_inside_serve_is_recorded_while_the_watcher_catches_up_on_a_big_tr
         accepted < compared,
         "the gateway's record ({accepted}) waited for the end of the catch-up ({compared})"
     );
+    let verify = env.run(&["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", stderr(&verify));
+}
+
+/// The trail's records, each as its JSON text, oldest first.
+fn trail_records(env: &Env) -> Vec<String> {
+    let out = env.run(&["audit", "show", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    doc["records"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|r| r.to_string())
+        .collect()
+}
+
+/// Issue 16, session 13: the first profile `serve` takes (of a root that has none) is
+/// drained like the watcher's later long steps: a gateway that relays meanwhile is on the
+/// trail before the profile ends (before, its records waited in the inbox for the whole
+/// profile, and a long one filled it and stopped the gateway).
+#[test]
+fn the_gateway_inside_serve_is_recorded_while_the_first_profile_is_taken() {
+    require_dcmtk();
+    let env = Env::new();
+    let big = env.tree.join("big");
+    std::fs::create_dir_all(&big).expect("mkdir");
+    for i in 0..CATCH_UP_FILES {
+        // Sparse: no disk, but each is hashed whole by the first profile.
+        std::fs::File::create(big.join(format!("{i:03}.bin")))
+            .and_then(|f| f.set_len(CATCH_UP_FILE_BYTES))
+            .expect("grow");
+    }
+    let uid = "1.2.826.0.1.3680043.10.1137.99";
+    let file = env.dir.path().join("ct.dcm");
+    std::fs::write(&file, pacsguard_testkit::DicomBuilder::ct(uid).build()).expect("write");
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let gateway = Gateway::start_in(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+        true,
+    );
+    let out = storescu(gateway.ports[0], "CT1", "PACS", &[file]);
+    assert_eq!(out.status.code(), Some(0), "forwarded: {}", stderr(&out));
+    let profiled = gateway
+        .said
+        .lock()
+        .expect("lock")
+        .iter()
+        .any(|l| l.contains("profile generation"));
+    assert!(
+        !profiled,
+        "the first profile ended before the association: make CATCH_UP_FILES larger"
+    );
+    // Hashing 9.6 GB of holes: a minute or two on a loaded machine.
+    gateway.stderr_line_within("profile generation", Duration::from_secs(600));
+    let _ = gateway.stop();
+    let records = trail_records(&env);
+    let at = |text: &str| {
+        records
+            .iter()
+            .position(|r| r.contains(text))
+            .unwrap_or_else(|| panic!("no record with {text:?}: {records:#?}"))
+    };
+    let accepted = at("accepted: CT1 at 127.0.0.1:");
+    let signed = at("baseline generation 1 signed");
+    assert!(
+        accepted < signed,
+        "the gateway's record ({accepted}) waited for the end of the first profile ({signed})"
+    );
+    let verify = env.run(&["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", stderr(&verify));
+}
+
+/// Issue 16, session 13: a panic of `serve`'s guard thread (the watcher, the trail's one
+/// writer, which takes the gateway's records from its inbox) was not caught: the inbox
+/// was never closed or written, the gateway relayed on unrecorded and its associations
+/// waited on a full inbox, nothing was said. Now `serve` says it (stderr and the trail,
+/// naming the guard's last finding), stops the gateway and the console while still
+/// writing what they hand in, and exits 2. The trigger is the debug build's test hook
+/// (`PACSGUARD_TEST_GUARD_PANIC`): no real one is known.
+#[test]
+fn a_panic_of_the_guard_thread_inside_serve_stops_it_loudly_losing_no_record() {
+    require_dcmtk();
+    let env = Env::new();
+    env.profile(&[]);
+    let uid = "1.2.826.0.1.3680043.10.1137.100";
+    let file = env.dir.path().join("ct.dcm");
+    std::fs::write(&file, pacsguard_testkit::DicomBuilder::ct(uid).build()).expect("write");
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let mut gateway = Gateway::start_with(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+        true,
+        &[("PACSGUARD_TEST_GUARD_PANIC", "poison-")],
+    );
+    gateway.stderr_line("TEST HOOK");
+    gateway.stderr_line("watching for changes");
+    let out = storescu(gateway.ports[0], "CT1", "PACS", std::slice::from_ref(&file));
+    assert_eq!(out.status.code(), Some(0), "forwarded: {}", stderr(&out));
+    // A file added to the static root: the guard reports it, and the hook panics there.
+    std::fs::write(env.tree.join("poison-1.txt"), b"added").expect("write");
+    let code = gateway.ended_within(Duration::from_secs(120));
+    assert_eq!(code, 2, "a guard that panicked is an error");
+    let said = gateway.stderr_line("pacsguard serve: the guard thread panicked");
+    assert!(said.contains("poison-1.txt"), "{said}");
+    // Gone, not hanging: a sender is refused at once.
+    let after = storescu(gateway.ports[0], "CT1", "PACS", &[file]);
+    assert_ne!(after.status.code(), Some(0), "nothing listens any more");
+    let records = trail_records(&env);
+    let at = |text: &str| {
+        records
+            .iter()
+            .position(|r| r.contains(text))
+            .unwrap_or_else(|| panic!("no record with {text:?}: {records:#?}"))
+    };
+    let accepted = at("accepted: CT1 at 127.0.0.1:");
+    let panicked = at("the guard thread panicked");
+    assert!(
+        records[panicked].contains("poison-1.txt"),
+        "{}",
+        records[panicked]
+    );
+    // The gateway's stop was written after the panic: what it handed in was kept.
+    let stopped = at("gateway stopped");
+    assert!(accepted < panicked && panicked < stopped, "{records:#?}");
     let verify = env.run(&["audit", "verify"]);
     assert_eq!(verify.status.code(), Some(0), "{}", stderr(&verify));
 }
@@ -1693,6 +1855,92 @@ fn a_refusing_route_answers_a_failure_status_and_the_upstream_never_receives_the
 /// A refusing route forwards nothing it has not screened: a data set over
 /// `max_inspected_bytes` is refused with 0xA700 ("out of resources"), where any other
 /// route relays it with a `not-inspected` warning.
+/// Issue 16, session 13: a panic of the screening of a data set is caught and made loud:
+/// on a refusing route the sender is answered 0xA700 and the upstream never receives the
+/// instance; on a forwarding route the instance had gone on as read and a `not-inspected`
+/// alert says it was not screened; each is said on stderr and recorded naming the
+/// instance, and the gateway goes on relaying. The trigger is the debug build's test hook
+/// (`PACSGUARD_TEST_SCREEN_PANIC`): no real one is known.
+#[test]
+fn a_panic_of_the_screening_is_answered_recorded_and_the_gateway_goes_on() {
+    require_dcmtk();
+    let env = Env::new();
+    let panicking = "1.2.826.0.1.3680043.10.1137.777";
+    let clean = "1.2.826.0.1.3680043.10.1137.778";
+    let panicking_file = env.dir.path().join("panics.dcm");
+    let clean_file = env.dir.path().join("clean.dcm");
+    for (uid, file) in [(panicking, &panicking_file), (clean, &clean_file)] {
+        std::fs::write(file, pacsguard_testkit::DicomBuilder::ct(uid).build()).expect("write");
+    }
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let refusing = route(
+        "PACS",
+        "CT1",
+        &format!("{ANY}\nrefuse = [\"embedded-executable\"]"),
+        upstream.port,
+    );
+    let forwarding = route("ARCHIVE", "CT1", ANY, upstream.port);
+    let gateway = Gateway::start_with(
+        &env,
+        &config(&[("127.0.0.0/8", "")], &format!("{refusing}\n{forwarding}")),
+        in_serve(),
+        &[("PACSGUARD_TEST_SCREEN_PANIC", ".1137.777")],
+    );
+    let out = storescu_with(
+        &["-d", "--no-halt"],
+        gateway.ports[0],
+        "CT1",
+        "PACS",
+        &[panicking_file.clone(), clean_file.clone()],
+    );
+    let log = stderr(&out);
+    assert!(log.contains("0xa700"), "{log}");
+    assert!(
+        log.contains("refused by the gateway: screening failed"),
+        "{log}"
+    );
+    assert_eq!(log.matches(": 0x0000: Success").count(), 1, "{log}");
+    let said = gateway.stderr_line("pacsguard gateway: the screening of");
+    assert!(
+        said.contains(panicking) && said.contains("0xa700"),
+        "{said}"
+    );
+    let got = received(&rx);
+    assert!(got.iter().all(|(n, _)| !n.contains(panicking)), "{got:?}");
+    assert!(got.iter().any(|(n, _)| n.contains(clean)), "{got:?}");
+    // A forwarding route: relayed as read, the alert says it was not screened.
+    let out = storescu(gateway.ports[0], "CT1", "ARCHIVE", &[panicking_file]);
+    assert_eq!(out.status.code(), Some(0), "forwarded: {}", stderr(&out));
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 1, "an alert: {events:#?}");
+    assert!(received(&rx).iter().any(|(n, _)| n.contains(panicking)));
+    let alerts: Vec<String> = events
+        .iter()
+        .filter(|e| e["finding"]["kind"] == "not-inspected" && e["finding"]["severity"] == "alert")
+        .map(|e| {
+            e["finding"]["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(alerts.len(), 2, "{events:#?}");
+    assert!(
+        alerts
+            .iter()
+            .all(|a| a.contains(panicking) && a.contains("panicked"))
+    );
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.contains("the upstream's answer stands")),
+        "{alerts:#?}"
+    );
+    let out = env.run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
 #[test]
 fn a_refusing_route_refuses_what_it_cannot_hold_whole_to_screen() {
     require_dcmtk();

@@ -384,63 +384,7 @@ impl Session {
         fast: bool,
         progress: &dyn Progress,
     ) -> Result<(Tree, (u64, u64)), EngineError> {
-        progress.phase(&format!(
-            "walking {}",
-            pacsguard_events::escape_path(&spec.path)
-        ));
-        let mut tree = match walk_root(spec, within, &self.skip_dirs()) {
-            // A profiled root that is gone (wiped, unmounted) is the biggest difference of
-            // all: every entry is reported removed, not hidden behind an error.
-            Err(ProfileError::Walk(WalkError::Root { source, .. }))
-                if base.is_some() && source.kind() == std::io::ErrorKind::NotFound =>
-            {
-                Tree {
-                    root: spec.path.clone(),
-                    entries: Vec::new(),
-                    problems: Vec::new(),
-                }
-            }
-            other => other?,
-        };
-        if !within.is_empty() {
-            tree.entries.retain(|e| targets::is_within(&e.rel, within));
-            tree.problems.retain(|p| targets::is_within(&p.rel, within));
-        }
-        if fast && let Some(base) = base {
-            reuse_unchanged(base, &mut tree);
-        }
-        let (mut files, mut bytes) = (0u64, 0u64);
-        if spec.policy.hashes_content() {
-            for entry in tree
-                .entries
-                .iter()
-                .filter(|e| hash_request(spec, base, e) != HashRequest::Skip)
-            {
-                files += 1;
-                bytes += entry.meta.size;
-            }
-        }
-        // Only what was read to its end and got a digest counts as hashed: an unreadable,
-        // unstable or vanished file was attempted, not hashed. A file holds a digest before
-        // hashing only when `--fast` reused the profile's, and hashing never drops one, so
-        // the digests the hashing added are those after minus those before (no set of the
-        // requested paths: that was a copy of every path).
-        let digests = |tree: &Tree| {
-            tree.entries
-                .iter()
-                .filter(|e| matches!(e.content, Content::Hashed { .. }))
-                .fold((0u64, 0u64), |(n, b), e| (n + 1, b + e.meta.size))
-        };
-        let before = digests(&tree);
-        progress.start(&spec.path, files, bytes);
-        hash_tree(spec, base, &mut tree, &|n| progress.advance(n));
-        progress.finish();
-        let after = digests(&tree);
-        let (files, bytes) = (
-            after.0.saturating_sub(before.0),
-            after.1.saturating_sub(before.1),
-        );
-        Ok((tree, (files, bytes)))
+        capture_skipping(spec, base, within, fast, progress, &self.skip_dirs())
     }
 
     fn emit(&mut self, event: Event) -> Result<(), EngineError> {
@@ -642,4 +586,73 @@ fn entries_for_store(spec: &RootSpec, tree: Tree) -> RootProfile {
         spec: spec.clone(),
         entries,
     }
+}
+
+/// [`Session::capture`] with the directories left out of walks given (`skip`): needs no
+/// session, so it can run beside a thread that writes the session's trail.
+pub(crate) fn capture_skipping(
+    spec: &RootSpec,
+    base: Option<&RootProfile>,
+    within: &[u8],
+    fast: bool,
+    progress: &dyn Progress,
+    skip: &[(u64, u64)],
+) -> Result<(Tree, (u64, u64)), EngineError> {
+    progress.phase(&format!(
+        "walking {}",
+        pacsguard_events::escape_path(&spec.path)
+    ));
+    let mut tree = match walk_root(spec, within, skip) {
+        // A profiled root that is gone (wiped, unmounted) is the biggest difference of
+        // all: every entry is reported removed, not hidden behind an error.
+        Err(ProfileError::Walk(WalkError::Root { source, .. }))
+            if base.is_some() && source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            Tree {
+                root: spec.path.clone(),
+                entries: Vec::new(),
+                problems: Vec::new(),
+            }
+        }
+        other => other?,
+    };
+    if !within.is_empty() {
+        tree.entries.retain(|e| targets::is_within(&e.rel, within));
+        tree.problems.retain(|p| targets::is_within(&p.rel, within));
+    }
+    if fast && let Some(base) = base {
+        reuse_unchanged(base, &mut tree);
+    }
+    let (mut files, mut bytes) = (0u64, 0u64);
+    if spec.policy.hashes_content() {
+        for entry in tree
+            .entries
+            .iter()
+            .filter(|e| hash_request(spec, base, e) != HashRequest::Skip)
+        {
+            files += 1;
+            bytes += entry.meta.size;
+        }
+    }
+    // Only what was read to its end and got a digest counts as hashed: an unreadable,
+    // unstable or vanished file was attempted, not hashed. A file holds a digest before
+    // hashing only when `--fast` reused the profile's, and hashing never drops one, so
+    // the digests the hashing added are those after minus those before (no set of the
+    // requested paths: that was a copy of every path).
+    let digests = |tree: &Tree| {
+        tree.entries
+            .iter()
+            .filter(|e| matches!(e.content, Content::Hashed { .. }))
+            .fold((0u64, 0u64), |(n, b), e| (n + 1, b + e.meta.size))
+    };
+    let before = digests(&tree);
+    progress.start(&spec.path, files, bytes);
+    hash_tree(spec, base, &mut tree, &|n| progress.advance(n));
+    progress.finish();
+    let after = digests(&tree);
+    let (files, bytes) = (
+        after.0.saturating_sub(before.0),
+        after.1.saturating_sub(before.1),
+    );
+    Ok((tree, (files, bytes)))
 }

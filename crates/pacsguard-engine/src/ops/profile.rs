@@ -39,7 +39,20 @@ impl Session {
         progress: &dyn Progress,
     ) -> Result<ProfileReport, EngineError> {
         self.recorded(Action::Profile, request.paths.clone(), |s| {
-            s.profile_inner(request, progress)
+            s.profile_inner(request, progress, false)
+        })
+    }
+
+    /// [`Session::profile`] taken by a guard at its start (`watch`, `serve`): the walk and
+    /// the hashing of each root run beside the writing of the inbox (the console's and the
+    /// gateway's records) to the trail, at most `INBOX_DRAIN_INTERVAL` apart, as the
+    /// watcher's later long steps run, so a long first profile does not hold them back.
+    pub(crate) fn profile_draining(
+        &mut self,
+        request: &ProfileRequest,
+    ) -> Result<ProfileReport, EngineError> {
+        self.recorded(Action::Profile, request.paths.clone(), |s| {
+            s.profile_inner(request, &crate::progress::NoProgress, true)
         })
     }
 
@@ -47,6 +60,7 @@ impl Session {
         &mut self,
         request: &ProfileRequest,
         progress: &dyn Progress,
+        drain_inbox: bool,
     ) -> Result<ProfileReport, EngineError> {
         let signer = self.profile_signer()?;
         // Extending a baseline that fails verification would launder the tampering under
@@ -72,7 +86,29 @@ impl Session {
                     .entries
                     .retain(|e| !pacsguard_profile::is_excluded(&excluded, &e.rel));
             }
-            let (tree, hashed) = self.capture(spec, previous.as_ref(), &[], false, progress)?;
+            let (tree, hashed) = if drain_inbox {
+                let skip = self.skip_dirs();
+                let inbox = self.inbox.clone();
+                let (captured, drained) =
+                    super::watch::while_draining(Some(&mut self.bus), &inbox, || {
+                        super::capture_skipping(
+                            spec,
+                            previous.as_ref(),
+                            &[],
+                            false,
+                            &crate::progress::NoProgress,
+                            &skip,
+                        )
+                    });
+                // What the trail refused during the step: tried again in order; a trail
+                // that still refuses ends the start (the guard stops, exit 2).
+                for event in drained.left {
+                    self.bus.emit(&event)?;
+                }
+                captured?
+            } else {
+                self.capture(spec, previous.as_ref(), &[], false, progress)?
+            };
             if tree.entries.is_empty() {
                 return Err(EngineError::io(&spec.path, "vanished while being profiled"));
             }

@@ -99,7 +99,7 @@ impl Requests {
     }
 
     /// Refuses every later command, and answers those still waiting with `reason`.
-    pub(crate) fn close(&self, reason: &str) {
+    pub fn close(&self, reason: &str) {
         let left = match self.state.lock() {
             Ok(mut state) => {
                 state.closed = true;

@@ -72,7 +72,6 @@ use super::targets::resolve;
 use super::{ProfileRequest, Session, entries_for_store};
 use crate::config::WatchConfig;
 use crate::error::EngineError;
-use crate::progress::NoProgress;
 
 /// Batches of kernel events held between the reader thread and the main loop. When the
 /// loop falls this far behind, the reader waits, the kernel's queue fills and overflows,
@@ -96,15 +95,15 @@ pub const INBOX_DRAIN_INTERVAL: Duration = Duration::from_millis(200);
 
 /// What [`while_draining`] did with the inbox while its step ran.
 #[derive(Debug, Default)]
-struct Drained {
+pub(crate) struct Drained {
     /// Some events were written (the trail has records not yet signed).
-    written: bool,
+    pub(crate) written: bool,
     /// What could not be written, oldest first, to be held by the watcher (see
     /// [`Guard::emit`]): everything taken while the trail could not be written (it was
     /// degraded at the start, or failed during the step: the event it refused and all
     /// after it), up to [`trail::MAX_HELD_RECORDS`], past which the rest waits in the
     /// inbox (and its producers are held back).
-    left: Vec<Event>,
+    pub(crate) left: Vec<Event>,
 }
 
 /// Runs `work` on a thread of its own while this thread takes what reaches the inbox at
@@ -113,7 +112,7 @@ struct Drained {
 /// `bus`, or, while the trail cannot be written (`bus` is `None`, or it failed), kept in
 /// [`Drained::left`] to be held as the watcher's loop holds it, so that the producers (the
 /// gateway) are not held back for the length of the step.
-fn while_draining<T: Send>(
+pub(crate) fn while_draining<T: Send>(
     mut bus: Option<&mut pacsguard_events::EventBus>,
     inbox: &pacsguard_events::Inbox,
     work: impl FnOnce() -> T + Send,
@@ -496,14 +495,13 @@ impl Session {
         out.notice(&format!(
             "no profile of {what} yet: taking it now; every later change is compared with it"
         ));
-        let report = self.profile(
-            &ProfileRequest {
-                paths: missing,
-                policy: request.policy,
-                ..ProfileRequest::default()
-            },
-            &NoProgress,
-        )?;
+        // Drained as the later long steps are: the gateway and the console beside the
+        // guard are not held back for the length of a first profile of a big tree.
+        let report = self.profile_draining(&ProfileRequest {
+            paths: missing,
+            policy: request.policy,
+            ..ProfileRequest::default()
+        })?;
         out.notice(&format!(
             "profile generation {} signed ({} files)",
             report.generation,
