@@ -1123,6 +1123,112 @@ fn vim_strings_joined_into_a_shell_command_are_found() {
     }
 }
 
+/// Issue 10 (session 13): an `:execute` string is an Ex command line of its own, and vim
+/// runs a shell escape in it behind command modifiers and ranges (`exe "silent !sh …"`,
+/// `exe "sil! !sh …"`, `exe 'sil' '!sh …'`, `exe "g/^/!sh …"`), as it does on a line of the
+/// file (`keepalt !sh …`, `noa sil keepj !sh …`); a string built from a variable or a call
+/// (`exe "!" . a`, `exe c`, `nr2char(33)`, `call system(g:p)`) hands vim a command known
+/// only when it runs. Each case is run by the real vim first, and each is an alert.
+#[test]
+fn vim_execute_strings_behind_modifiers_or_built_at_run_time_are_found() {
+    let garbage = b"\0\0\0DICM\x02\0\x01\0OB\0\0\x01\x02\n\x7f\x80 garbage\n".as_slice();
+    let vim = |escape: &[u8]| {
+        let file = [garbage, escape, b"\nq!\n"].concat();
+        let ran = runs_in_dir("vim", &["-es", "-u", "NONE", "-i", "NONE"], &file, &[]);
+        (file, ran)
+    };
+    for escape in [
+        &b"exe \"silent !sh -c 'echo x > RAN'\""[..],
+        b"exe \"silent! !sh -c 'echo x > RAN'\"",
+        b"exe 'sil !sh -c \"echo x > RAN\"'",
+        b"exe 'keepalt !sh -c \"echo x > RAN\"'",
+        b"exe 'noautocmd !sh -c \"echo x > RAN\"'",
+        b"exe \"unsilent !sh -c 'echo x > RAN'\"",
+        b"exe 'silent' '!sh -c \"echo x > RAN\"'",
+        b"exe 'sil ' . 'keepalt ' . \"!sh -c 'echo x > RAN'\"",
+        b"exe \"echo 1|!sh -c 'echo x > RAN'\"",
+        b"exe \"echo 1\\n!sh -c 'echo x > RAN'\"",
+        b"exe \"r!sh -c 'echo x > RAN'\"",
+        b"exe \"rea !sh -c 'echo x > RAN'\"",
+        b"exe \"wri !sh -c 'echo x > RAN'\"",
+        b"exe \"filter /x/ !sh -c 'echo x > RAN'\"",
+        b"exe \"g/^/!sh -c 'echo x > RAN'\"",
+        b"keepalt !sh -c 'echo x > RAN'",
+        b"noa sil keepj !sh -c 'echo x > RAN'",
+        b"sil keepalt r !sh -c 'echo x > RAN'",
+        b"vert !sh -c 'echo x > RAN'",
+        b"3verbose !sh -c 'echo x > RAN'",
+        // Built at run time: the command is known only when vim runs the line.
+        b"let a = 'sh -c \"echo x > RAN\"'\nexe \"!\".a",
+        b"let c='!sh -c \"echo x > RAN\"'\nexe c",
+        b"let c='!sh -c \"echo x > RAN\"'\nexe 'sil ' . c",
+        b"exe 'sil' . ' ' . nr2char(33) . 'sh -c \"echo x > RAN\"'",
+        b"let g:p = 'sh -c \"echo x > RAN\"'\ncall system(g:p)",
+        b"let a = '; sh -c \"echo x > RAN\"'\nexe '!true ' . a",
+    ] {
+        let (file, ran) = vim(escape);
+        assert!(ran, "vim did not run {:?}", String::from_utf8_lossy(escape));
+        let found = pacsguard_dicom::find_ex_command(&file);
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{:?}: {found:?}",
+            String::from_utf8_lossy(escape)
+        );
+    }
+    // What vim refuses or runs no shell for, and prose, is no command.
+    for text in [
+        &b"exe 'sandbox !sh -c \"echo x > RAN\"'"[..],
+        b"let n = 3\nexe \"normal! \" . n . \"j\"",
+        b"let t = 3\nexe \"echo 'time:\" . t . \"'\"",
+        b"exe 'normal' . '!sh -c \"echo x > RAN\"'",
+        b"execute the plan\nexecute immediately",
+        b"exe 'echo \"done!\"'",
+    ] {
+        let (file, ran) = vim(text);
+        assert!(!ran, "vim ran {:?}", String::from_utf8_lossy(text));
+        assert_eq!(
+            pacsguard_dicom::find_ex_command(&file),
+            None,
+            "{:?}",
+            String::from_utf8_lossy(text)
+        );
+    }
+}
+
+/// MAX_EX_MODIFIERS: the walk back from a `!` reads that many command modifiers (vim runs
+/// the escape behind them, and a word before them that is no command stops it); past
+/// the limit the `!` counts as an escape without reading further (reported, never
+/// silent).
+#[test]
+fn modifiers_before_an_escape_are_read_to_their_limit_and_past_it_reported() {
+    let limit = pacsguard_dicom::MAX_EX_MODIFIERS;
+    let escape = "!sh -c 'echo x > RAN'\n";
+    let line =
+        |prefix: &str, n: usize| format!("\u{7f} garbage\n{prefix}{}{escape}", "sil ".repeat(n));
+    let vim_runs = |text: &str| {
+        runs_in_dir(
+            "vim",
+            &["-es", "-u", "NONE", "-i", "NONE"],
+            format!("{text}q!\n").as_bytes(),
+            &[],
+        )
+    };
+    // At the limit: read to the line start, and a word that is no command stops it.
+    let at = line("", limit);
+    assert!(vim_runs(&at));
+    let found = pacsguard_dicom::find_ex_command(at.as_bytes());
+    assert!(found.is_some_and(|c| c.severity == Severity::Alert));
+    let stopped = line("xyz ", limit);
+    assert!(!vim_runs(&stopped));
+    assert_eq!(pacsguard_dicom::find_ex_command(stopped.as_bytes()), None);
+    // One more: the walk stops at the limit and the escape is reported.
+    let past = line("xyz ", limit + 1);
+    let found = pacsguard_dicom::find_ex_command(past.as_bytes());
+    assert!(found.is_some_and(|c| c.severity == Severity::Alert));
+}
+
 /// The limit on `!` lines modelled (each line to its end): lines that add up to
 /// MAX_EX_MODELLED_BYTES are all modelled, and one byte more is a warning.
 #[test]
