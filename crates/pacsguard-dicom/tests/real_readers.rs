@@ -240,6 +240,66 @@ fn markup_is_read_as_an_html_tokenizer_reads_it() {
     }
 }
 
+/// Issue 10 (session 13): plug-in content that runs code with no script of the page, named
+/// any of the ways a page names it (an `<applet>`, a Java or Flash MIME type on an
+/// `<object>` or `<embed>`, a `.swf` movie, a class id in backticks, which mshta's engine
+/// reads as quotes): Python's html.parser reads each tag as the search does, and each is
+/// an alert in a DICOM text element.
+#[test]
+fn plugin_content_in_markup_is_read_as_a_tokenizer_reads_it() {
+    let cases: [(&str, &str); 6] = [
+        (
+            "<applet code=\"Evil.class\" archive=\"evil.jar\" width=1></applet>",
+            "applet code 'Evil.class'",
+        ),
+        (
+            "<embed type=\"application/x-java-applet;version=1.6\" code=Evil.class>",
+            "embed type 'application/x-java-applet;version=1.6'",
+        ),
+        (
+            "<object type=application/x-shockwave-flash data=x></object>",
+            "object type 'application/x-shockwave-flash'",
+        ),
+        (
+            "<embed src=\"http://203.0.113.7/x.swf\">",
+            "embed src 'http://203.0.113.7/x.swf'",
+        ),
+        (
+            "<object classid=`clsid:AE24FDAE-03C6-11D1-8B76-0080C744F389` data=`http://203.0.113.7/a.sct`>",
+            "object classid '`clsid:AE24FDAE-03C6-11D1-8B76-0080C744F389`'",
+        ),
+        (
+            "<object classid=\"&#99;lsid&#x3a;{8AD9C840-044E-11D1-B3E9-00805F499D93}\">",
+            "object classid 'clsid:{8AD9C840-044E-11D1-B3E9-00805F499D93}'",
+        ),
+    ];
+    for (markup, parsed) in cases {
+        let seen = html_parser_attributes(markup);
+        assert!(
+            seen.contains(parsed),
+            "html.parser reads {markup:.60}: {seen}"
+        );
+        let dicom = kit::DicomBuilder::ct("1.2.3.41")
+            .element(0x0008, 0x103E, *b"LO", markup.as_bytes())
+            .build();
+        assert!(
+            has_alert(&inspect(&dicom), FindingKind::ActiveContent),
+            "{markup:.60}"
+        );
+    }
+    // A document, an image and prose naming the types run nothing.
+    for markup in [
+        "<object data=\"report.pdf\" type=\"application/pdf\"></object>",
+        "<embed src=\"scan.png\">",
+        "Plug-in types: application/x-java-applet, application/x-shockwave-flash.",
+    ] {
+        let dicom = kit::DicomBuilder::ct("1.2.3.42")
+            .element(0x0008, 0x103E, *b"LO", markup.as_bytes())
+            .build();
+        assert!(alerts(&inspect(&dicom)).is_empty(), "{markup}");
+    }
+}
+
 fn has_alert(inspection: &Inspection, kind: FindingKind) -> bool {
     inspection
         .observations
