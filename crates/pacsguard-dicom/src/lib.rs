@@ -29,6 +29,7 @@ mod lenient;
 mod markup;
 mod meta;
 mod pdf;
+mod postscript;
 mod powershell;
 mod preamble;
 mod readers;
@@ -68,6 +69,7 @@ pub use pdf::{
     MAX_PDF_STREAMS, MAX_PDF_XREF_ENTRIES, PdfFinding, Report as PdfReport, inspect as inspect_pdf,
     inspect_until as inspect_pdf_until,
 };
+pub use postscript::{Action as PostScriptAction, find_postscript_action};
 pub use preamble::{PREAMBLE_LEN, Preamble, classify as classify_preamble};
 pub use sh::{
     ENVIRONMENT_PROGRAMS, MAX_SHELL_CASE_NESTING, MAX_SHELL_HEREDOCS, MAX_SHELL_VALUED_NAMES,

@@ -300,6 +300,103 @@ fn plugin_content_in_markup_is_read_as_a_tokenizer_reads_it() {
     }
 }
 
+/// A DOS EPS binary header: magic, the PostScript section's offset and length, no WMF or
+/// TIFF preview, no checksum (as Adobe's format gives it, 30 bytes).
+fn dos_eps_header(ps_offset: u32, ps_len: u32) -> Vec<u8> {
+    let mut header = vec![0xC5, 0xD0, 0xD3, 0xC6];
+    for word in [ps_offset, ps_len, 0, 0, 0, 0] {
+        header.extend_from_slice(&word.to_le_bytes());
+    }
+    header.extend_from_slice(&[0xFF, 0xFF]);
+    header
+}
+
+/// What libmagic (`file -b`) calls `bytes`: the format sniffers of the readers that hand
+/// such files to Ghostscript see the same. Empty where `file` is not installed.
+fn libmagic(bytes: &[u8]) -> String {
+    let dir = TempDir::new();
+    let path = dir.path("sample");
+    std::fs::write(&path, bytes).expect("write");
+    Command::new("file")
+        .arg("-b")
+        .arg(&path)
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// Issue 10 (session 13): EPS and PostScript were not screened: an EPS (`%!PS-Adobe-3.0
+/// EPSF-3.0`) opening a pipe (`(%pipe%…) (w) file`) or using a file operator
+/// (`deletefile`, `renamefile`, `file`, `run`), and a DOS EPS binary header (`C5D0D3C6`) in
+/// a DICOM preamble pointing at such a PostScript section inside an element, got no
+/// finding. libmagic reads each EPS and DOS EPS file as EPS; each is an alert.
+#[test]
+fn eps_and_postscript_that_pipe_or_use_file_operators_are_alerts() {
+    let eps = |body: &str| {
+        format!(
+            "%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n%%EndComments\n{body}\nshowpage\n%%EOF\n"
+        )
+        .into_bytes()
+    };
+    let postscript = |inspection: &Inspection| {
+        inspection.observations.iter().any(|o| {
+            o.severity == Severity::Alert && o.format == Some(pacsguard_dicom::Format::PostScript)
+        })
+    };
+    let magic = Path::new("/usr/bin/file").exists();
+    for body in [
+        "(%pipe%touch RAN) (w) file pop",
+        "<< /OutputFile (%pipe%touch RAN) >> setpagedevice",
+        "(/tmp/x) deletefile",
+        "(/tmp/x) (/tmp/y) renamefile",
+        "(/tmp/x.ps) run",
+    ] {
+        let file = eps(body);
+        if magic {
+            assert!(libmagic(&file).contains("EPS"), "{}", libmagic(&file));
+        }
+        let inspection = inspect(&file);
+        assert!(postscript(&inspection), "{body}: {inspection:?}");
+        // The DOS EPS form of the same program.
+        let mut binary = dos_eps_header(30, file.len() as u32);
+        binary.extend_from_slice(&file);
+        if magic {
+            assert!(libmagic(&binary).contains("EPS"), "{}", libmagic(&binary));
+        }
+        assert!(postscript(&inspect(&binary)), "DOS EPS {body}");
+    }
+    // A DICOM file whose preamble is a DOS EPS header pointing into a private element.
+    let section = eps("(%pipe%touch RAN) (w) file pop");
+    let mut value = section.clone();
+    if value.len() % 2 == 1 {
+        value.push(b' ');
+    }
+    let placeholder = dos_eps_header(0, 0);
+    let draft = kit::DicomBuilder::ct("1.2.3.43")
+        .preamble(&placeholder)
+        .element(0x0009, 0x1010, *b"OB", &value)
+        .build();
+    let at = memchr::memmem::find(&draft, &section).expect("section in the file");
+    let header = dos_eps_header(at as u32, section.len() as u32);
+    let dicom = kit::DicomBuilder::ct("1.2.3.43")
+        .preamble(&header)
+        .element(0x0009, 0x1010, *b"OB", &value)
+        .build();
+    assert_eq!(memchr::memmem::find(&dicom, &section), Some(at));
+    // (libmagic names it DICOM, by `DICM` at 128; Ghostscript, given the file, follows
+    // the DOS EPS header at its start: not installed here to prove it.)
+    assert!(postscript(&inspect(&dicom)), "{:?}", inspect(&dicom));
+    // An EPS that only draws, and the same words as text and comments, is no finding.
+    for body in [
+        "0 0 moveto /Helvetica findfont 10 scalefont setfont (run file deletefile) show",
+        "% (%pipe%touch RAN) (w) file",
+        "(%stdin) (r) file pop",
+    ] {
+        let inspection = inspect(&eps(body));
+        assert!(!postscript(&inspection), "{body}: {inspection:?}");
+    }
+}
+
 fn has_alert(inspection: &Inspection, kind: FindingKind) -> bool {
     inspection
         .observations
