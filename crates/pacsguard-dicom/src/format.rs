@@ -57,6 +57,8 @@ pub enum Format {
     Zstd,
     /// Compiled Python (`.pyc`): `python3 file` runs it, whatever its name.
     PythonBytecode,
+    /// A PostScript program (`%!`, EPS, a DOS EPS binary header): Ghostscript runs it.
+    PostScript,
 }
 
 impl Format {
@@ -103,6 +105,7 @@ impl Format {
             Format::Bzip2 => "bzip2",
             Format::Zstd => "zstd",
             Format::PythonBytecode => "python-bytecode",
+            Format::PostScript => "postscript",
         }
     }
 }

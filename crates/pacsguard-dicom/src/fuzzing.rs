@@ -112,7 +112,8 @@ pub fn executable(data: &[u8]) {
 }
 
 /// The whole-file readers' checks (the sh model, the batch line and ex escape checks, the
-/// markup search, gzip and tar opening): offsets inside the bytes given.
+/// markup search, the PostScript tokenizer, gzip and tar opening): offsets inside the
+/// bytes given.
 pub fn readers(data: &[u8]) {
     for command in [
         find_shell_command(data),
@@ -126,6 +127,9 @@ pub fn readers(data: &[u8]) {
     }
     if let Some(markup) = find_markup(data) {
         assert!(markup.offset < data.len());
+    }
+    if let Some(action) = crate::find_postscript_action(data) {
+        assert!(action.offset < data.len(), "{action:?}");
     }
     std::hint::black_box(open_archive(data));
 }

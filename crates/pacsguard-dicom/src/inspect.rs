@@ -323,6 +323,21 @@ pub fn inspect_first_window(head: &[u8], file_len: u64) -> Inspection {
         // sh reads a file from its start and stops at its first syntax error, which in a
         // DICOM file is nearly always in the binary header. If none is in this window, sh
         // reads on, and its model cannot start from a later window: said, not dropped.
+        // Ghostscript reads a PostScript program from its start (or from where a DOS
+        // EPS header says it starts) to its end; the reader follows it through the
+        // first window only.
+        if crate::postscript::program_reads_past(head) {
+            inspection.observations.push(Observation {
+                kind: FindingKind::NotInspected,
+                severity: Severity::Warning,
+                format: Some(Format::PostScript),
+                offset: Some(head.len() as u64),
+                detail: format!(
+                    "not inspected for PostScript file operators past offset {}: the file ({file_len} bytes) is a PostScript program that runs on past its first window, and the reader follows a file read in windows through its first window only",
+                    head.len()
+                ),
+            });
+        }
         if crate::shell::shell_reads_past(head) {
             inspection.observations.push(Observation {
                 kind: FindingKind::NotInspected,

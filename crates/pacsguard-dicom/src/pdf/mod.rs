@@ -325,7 +325,7 @@ fn attachment_verdict(
                 format!("PDF attachment \"{shown}\" is a {format} file, which runs when opened"),
             );
         }
-        Some(Format::Xml | Format::Pdf) | None => {}
+        Some(Format::Xml | Format::Pdf | Format::PostScript) | None => {}
     }
     let extension = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
     if let Some(extension) = extension.filter(|e| format::RUNNABLE_EXTENSIONS.contains(&e.as_str()))

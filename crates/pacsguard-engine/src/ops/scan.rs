@@ -388,21 +388,27 @@ fn read_rule_dir(dir: &Path) -> Result<Vec<RuleSource>, EngineError> {
         )));
     }
     paths.sort();
+    // The limit is on the rule source of all files together: each file is read with
+    // what the files before it left (not the whole limit each, which let 10,000 files
+    // of 64 MiB be read before the total was checked).
+    let limit = pacsguard_screen::MAX_RULE_SOURCE_BYTES as u64;
+    let mut read_so_far = 0u64;
     paths
         .into_iter()
         .map(|path| {
-            let limit = pacsguard_screen::MAX_RULE_SOURCE_BYTES as u64;
-            let text = match pacsguard_fs::read_file(&path, limit) {
+            let left = limit - read_so_far;
+            let text = match pacsguard_fs::read_file(&path, left) {
                 Ok(read) => String::from_utf8(read.bytes)
                     .map_err(|_| EngineError::io(&path, "not UTF-8 text"))?,
                 Err(ReadError::TooLarge { size, .. }) => {
                     return Err(EngineError::Usage(format!(
-                        "--rules {}: {size} bytes, more than the {limit}-byte limit of rule source",
+                        "--rules {}: {size} bytes, more than the {left} bytes left of the {limit}-byte limit of rule source (MAX_RULE_SOURCE_BYTES, all rule files together)",
                         path.display()
                     )));
                 }
                 Err(e) => return Err(EngineError::io(&path, crate::files::refusal(&e))),
             };
+            read_so_far += text.len() as u64;
             Ok(RuleSource {
                 origin: path.display().to_string(),
                 text,
