@@ -8,12 +8,64 @@
 //! The signature the host receives is made by the fleet listener from this record at
 //! the host's next report (the listener holds the witness key; the web console never
 //! does).
+//!
+//! No approval takes effect without a trail record naming who made it. The store (a
+//! PostgreSQL server, perhaps) and the trail (a file of this home) cannot be written in
+//! one transaction, so the approval goes in three steps: it is written *awaiting
+//! confirmation* under a random id (not in effect: the listener signs only confirmed
+//! approvals, the pages show the profile unapproved), its record naming the id is
+//! queued for the trail, and only once that record is seen on the trail is the approval
+//! confirmed. A COMMIT whose answer is lost, a console killed between two steps, a trail
+//! that cannot be written: each leaves an approval awaiting confirmation, never one in
+//! effect without its record. An approval found awaiting confirmation for longer than
+//! [`APPROVAL_RESOLVE_AFTER`] (at the console's start, when the Hosts page is read, or
+//! when the same profile is approved again) is confirmed if its record is on the trail,
+//! else dropped, with a `host-approval-unrecorded` warning on the trail naming it.
 
-use pacsguard_events::{Action, Outcome};
+use std::time::{Duration, Instant};
+
+use pacsguard_events::{Action, Event, Finding, FindingKind, Outcome, Severity};
 use pacsguard_store::ProfileRow;
 
 use crate::auth::{AuthError, Authenticated, Console};
 use crate::roles::Role;
+
+/// How long an approver's request waits for the approval's record to be written to
+/// the trail (the guard writes what the console queued within a turn of its loop, at
+/// most a few hundred milliseconds apart) before answering that the approval is not in
+/// effect yet.
+pub const APPROVAL_RECORD_WAIT: Duration = Duration::from_secs(10);
+
+/// An approval awaiting confirmation for longer than this (seconds) is resolved by
+/// whoever finds it: confirmed if its record is on the trail, else dropped. Longer than
+/// [`APPROVAL_RECORD_WAIT`], so an approval still in its request is never dropped under
+/// it (two consoles on one PostgreSQL database, or two approvers at once).
+pub const APPROVAL_RESOLVE_AFTER: i64 = 60;
+
+/// The trail records read, newest first, looking for an approval's record before the
+/// search gives up (the approval then stays awaiting confirmation, not in effect, and
+/// the search is said in the error).
+pub const MAX_APPROVAL_SEARCH_RECORDS: usize = 1_000_000;
+
+/// Trail records read per page while searching.
+const SEARCH_PAGE: usize = 512;
+
+/// How often an approver's request looks at the trail for its record.
+const RECORD_POLL: Duration = Duration::from_millis(50);
+
+/// What a search of the trail for an approval's record found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OnTrail {
+    Found,
+    NotFound,
+    /// [`MAX_APPROVAL_SEARCH_RECORDS`] read without finding it.
+    SearchedTooFar,
+}
+
+/// What the trail record of approval `id` says in its detail.
+fn id_text(id: &str) -> String {
+    format!("(approval id {id})")
+}
 
 impl Console {
     /// Approves the profile generation (`generation`, `digest`) host `host` reported, as
@@ -34,52 +86,256 @@ impl Console {
             ));
         }
         let now = self.now();
-        self.with_fleet(|db| {
-        let Some(row) = db.profile(host, generation, digest)? else {
-            return Err(AuthError::Invalid(
-                "no such profile generation was reported by that host".into(),
-            ));
-        };
-        if let Some((by, _, _)) = &row.approved {
-            return Err(AuthError::Invalid(format!(
-                "profile generation {generation} of host {} was approved already (by {by})",
-                row.host_name
-            )));
-        }
-        if db.host(host)?.is_none_or(|h| h.revoked.is_some()) {
-            return Err(AuthError::Invalid(
-                "that host is revoked: its profiles are not approved".into(),
-            ));
-        }
+        let id: String = crate::secret::random_bytes(16)
+            .map_err(|e| AuthError::Random(e.to_string()))?
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         let who = self.actor(&auth.name).user;
-        if !db.approve_profile(host, generation, digest, &who, reason, now)? {
-            return Err(AuthError::Invalid(
-                "that profile generation was approved meanwhile".into(),
-            ));
-        }
+        let row = self.with_fleet(|db| {
+            let Some(mut row) = db.profile(host, generation, digest)? else {
+                return Err(AuthError::Invalid(
+                    "no such profile generation was reported by that host".into(),
+                ));
+            };
+            if let Some(awaiting) = row.awaiting.clone() {
+                if now - awaiting.at < APPROVAL_RESOLVE_AFTER {
+                    return Err(AuthError::Invalid(format!(
+                        "an approval of profile generation {generation} of host {} by {} awaits its record on the audit trail: look again in a minute",
+                        row.host_name, awaiting.by
+                    )));
+                }
+                self.resolve_approval(db, &row)?;
+                row = db.profile(host, generation, digest)?.ok_or_else(|| {
+                    AuthError::Invalid("that profile generation is no longer kept".into())
+                })?;
+            }
+            if let Some((by, _, _)) = &row.approved {
+                return Err(AuthError::Invalid(format!(
+                    "profile generation {generation} of host {} was approved already (by {by})",
+                    row.host_name
+                )));
+            }
+            if db.host(host)?.is_none_or(|h| h.revoked.is_some()) {
+                return Err(AuthError::Invalid(
+                    "that host is revoked: its profiles are not approved".into(),
+                ));
+            }
+            // Not in effect: awaiting its record on the trail.
+            if !db.propose_profile_approval(host, generation, digest, &id, &who, reason, now)? {
+                return Err(AuthError::Invalid(
+                    "that profile generation was approved meanwhile".into(),
+                ));
+            }
+            Ok(row)
+        })?;
+        // The newest record before this one: the wait below reads only what came after.
+        let since = self.newest_trail_seq()?;
         let recorded = self.record(
             self.event(
                 &auth.name,
                 Action::Accept,
                 Outcome::Success,
                 format!(
-                    "{} approved profile generation {generation} of host {} (profile {}, signed on the host at {}) after a step-up",
+                    "{} approved profile generation {generation} of host {} (profile {}, signed on the host at {}) after a step-up {}",
                     auth.name,
                     row.host_name,
                     &digest[..digest.len().min(16)],
-                    row.created
+                    row.created,
+                    id_text(&id)
                 ),
             )
             .with_reason(reason),
         );
         if let Err(e) = recorded {
-            // Not on the trail, not done: the approval is taken back before the fleet
-            // listener can sign it.
-            db.withdraw_profile_approval(host, generation, digest)?;
+            // Not on the trail, not done. Should the drop fail too, the approval stays
+            // awaiting confirmation (not in effect) and is dropped when next found.
+            let _ = self.with_fleet(|db| {
+                db.drop_profile_approval(host, generation, digest, &id)
+                    .map_err(AuthError::from)
+            });
             return Err(e);
         }
-        db.profile(host, generation, digest)?
-            .ok_or_else(|| AuthError::Invalid("the approval was not kept".into()))
+        let deadline = Instant::now() + APPROVAL_RECORD_WAIT;
+        loop {
+            match self.approval_on_trail(&id, since)? {
+                OnTrail::Found => break,
+                _ if Instant::now() >= deadline => {
+                    return Err(AuthError::Internal(format!(
+                        "the approval {} was queued for the audit trail but not seen written there within {} s: it is not in effect; it is confirmed once its record is found on the trail (when the Hosts page is read a minute from now, or at the console's next start), dropped otherwise",
+                        id_text(&id),
+                        APPROVAL_RECORD_WAIT.as_secs()
+                    )));
+                }
+                _ => std::thread::sleep(RECORD_POLL),
+            }
+        }
+        // On the trail: in effect now. A lost answer is asked again once (a PostgreSQL
+        // connection cut is opened anew); failing that, it is confirmed when next found.
+        let confirm = || {
+            self.with_fleet(|db| {
+                db.confirm_profile_approval(host, generation, digest, &id)
+                    .map_err(AuthError::from)
+            })
+        };
+        match confirm().or_else(|_| confirm()) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(AuthError::Invalid(format!(
+                    "the approval {} is on the trail but was dropped from the store meanwhile: approve it again",
+                    id_text(&id)
+                )));
+            }
+            Err(e) => {
+                return Err(AuthError::Internal(format!(
+                    "the approval {} is on the audit trail, but confirming it in the store failed ({e}): it is confirmed when the Hosts page is read a minute from now, or at the console's next start",
+                    id_text(&id)
+                )));
+            }
+        }
+        self.with_fleet(|db| {
+            db.profile(host, generation, digest)?
+                .ok_or_else(|| AuthError::Invalid("the approval was not kept".into()))
         })
+    }
+
+    /// Resolves every approval awaiting confirmation for longer than
+    /// [`APPROVAL_RESOLVE_AFTER`]: confirmed if its record is on the trail, else dropped
+    /// with a `host-approval-unrecorded` warning. Returns how many were resolved. Called
+    /// at start and when the Hosts page is read.
+    pub fn resolve_awaiting_approvals(&self) -> Result<usize, AuthError> {
+        let now = self.now();
+        self.with_fleet(|db| {
+            let mut resolved = 0;
+            for row in db.awaiting_approvals()? {
+                if row
+                    .awaiting
+                    .as_ref()
+                    .is_some_and(|a| now - a.at >= APPROVAL_RESOLVE_AFTER)
+                    && self.resolve_approval(db, &row)?
+                {
+                    resolved += 1;
+                }
+            }
+            Ok(resolved)
+        })
+    }
+
+    /// Confirms `row`'s approval awaiting confirmation if its record is on the trail, or
+    /// drops it (with a warning on the trail) if the trail was searched whole without
+    /// it; `true` when either was done.
+    fn resolve_approval(
+        &self,
+        db: &mut dyn pacsguard_store::FleetStore,
+        row: &ProfileRow,
+    ) -> Result<bool, AuthError> {
+        let Some(awaiting) = &row.awaiting else {
+            return Ok(false);
+        };
+        let what = format!(
+            "the approval of profile generation {} of host {} by {} at {} for \"{}\" {}",
+            row.generation,
+            row.host_name,
+            awaiting.by,
+            awaiting.at,
+            awaiting.reason,
+            id_text(&awaiting.id)
+        );
+        match self.approval_on_trail(&awaiting.id, None)? {
+            OnTrail::Found => {
+                db.confirm_profile_approval(row.host, row.generation, &row.digest, &awaiting.id)?;
+                Ok(true)
+            }
+            OnTrail::NotFound => {
+                if db.drop_profile_approval(row.host, row.generation, &row.digest, &awaiting.id)? {
+                    self.approval_warning(format!(
+                        "console: {what} has no record on the audit trail (its console stopped, or the store's answer was lost, before the record was written): it was never in effect and is dropped; the profile waits for an approver again"
+                    ))?;
+                }
+                Ok(true)
+            }
+            OnTrail::SearchedTooFar => {
+                self.approval_warning(format!(
+                    "console: {what} awaits confirmation, and its record was not among the newest {MAX_APPROVAL_SEARCH_RECORDS} trail records (MAX_APPROVAL_SEARCH_RECORDS): it stays not in effect; approve the profile again"
+                ))?;
+                Ok(false)
+            }
+        }
+    }
+
+    fn approval_warning(&self, detail: String) -> Result<(), AuthError> {
+        let finding = Finding::new(
+            self.store_path().to_path_buf(),
+            FindingKind::HostApprovalUnrecorded,
+            Severity::Warning,
+            detail,
+        );
+        let mut event = Event::of_finding(self.actor("console"), finding);
+        event.action = Action::Accept;
+        self.record(event)
+    }
+
+    /// The `seq` of the trail's newest record (`None`: an empty trail, or no trail
+    /// beside this console).
+    fn newest_trail_seq(&self) -> Result<Option<u64>, AuthError> {
+        let Some(guardian) = &self.guardian else {
+            return Ok(None);
+        };
+        let (records, _) = guardian
+            .trail_page(None, 1)
+            .map_err(|e| AuthError::Internal(format!("reading the audit trail: {e}")))?;
+        Ok(records
+            .first()
+            .and_then(|r| r.get("seq"))
+            .and_then(serde_json::Value::as_u64))
+    }
+
+    /// Whether the trail holds the record of approval `id` (an `accept` record whose
+    /// detail names it), newest records first, down to the record after `since` (every
+    /// record when `None`). Without the guard's trail beside this console (a console run
+    /// alone, in tests) the queue of the trail is all there is: a record queued counts.
+    pub(crate) fn approval_on_trail(
+        &self,
+        id: &str,
+        since: Option<u64>,
+    ) -> Result<OnTrail, AuthError> {
+        let Some(guardian) = &self.guardian else {
+            return Ok(OnTrail::Found);
+        };
+        let needle = id_text(id);
+        let mut before = None;
+        let mut read = 0;
+        loop {
+            let (records, older) = guardian
+                .trail_page(before, SEARCH_PAGE)
+                .map_err(|e| AuthError::Internal(format!("reading the audit trail: {e}")))?;
+            read += records.len();
+            let mut reached_since = false;
+            for r in &records {
+                let seq = r.get("seq").and_then(serde_json::Value::as_u64);
+                if since.is_some() && seq <= since {
+                    reached_since = true;
+                    break;
+                }
+                if r.get("action").and_then(|a| a.as_str()) == Some("accept")
+                    && r.get("finding").is_none()
+                    && r.get("detail")
+                        .and_then(|d| d.as_str())
+                        .is_some_and(|d| d.contains(&needle))
+                {
+                    return Ok(OnTrail::Found);
+                }
+            }
+            if reached_since {
+                return Ok(OnTrail::NotFound);
+            }
+            match older {
+                Some(_) if read >= MAX_APPROVAL_SEARCH_RECORDS => {
+                    return Ok(OnTrail::SearchedTooFar);
+                }
+                Some(older) => before = Some(older),
+                None => return Ok(OnTrail::NotFound),
+            }
+        }
     }
 }

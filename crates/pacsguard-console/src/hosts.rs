@@ -34,6 +34,9 @@ async fn hosts_with(
     let now = console.clock.now();
     let stepped_up = console.stepped_up(auth);
     let read = blocking(move || {
+        // An approval left awaiting its trail record (a console stopped, an answer of the
+        // store lost) is settled when the page is read: confirmed or dropped, said.
+        console.resolve_awaiting_approvals()?;
         console.with_fleet(|db| {
             Ok::<_, AuthError>(Fleet {
                 hosts: db.hosts()?,
@@ -170,6 +173,19 @@ fn render(
     }
     let mut pending = String::new();
     for p in &fleet.pending {
+        if let Some(a) = &p.awaiting {
+            // Written, not in effect: its record on the trail is not confirmed yet.
+            let _ = write!(
+                pending,
+                "<li class=\"pending-profile awaiting\"><strong>{}</strong>: profile generation {} (<code>{}</code>): approved by {} {} s ago, <em>not in effect</em> until its record on the audit trail is confirmed (settled when this page is read a minute after the approval: confirmed if recorded, else dropped)</li>",
+                esc(&p.host_name),
+                p.generation,
+                esc(&p.digest),
+                esc(&a.by),
+                now.saturating_sub(a.at),
+            );
+            continue;
+        }
         let _ = write!(
             pending,
             "<li class=\"pending-profile\"><strong>{}</strong>: profile generation {} (signed on the host at {}, first reported {} s ago, <code>{}</code>)\

@@ -40,7 +40,7 @@ pub mod closing;
 pub mod decide;
 pub mod four_eyes;
 pub mod guard;
-mod host_approvals;
+pub mod host_approvals;
 mod hosts;
 pub mod http;
 pub mod invitations;

@@ -4621,3 +4621,97 @@ async fn a_session_whose_row_was_edited_before_its_end_stays_ended() {
     assert_eq!(report.closed_sessions, 1, "{report:?}");
     assert_eq!(h.overview(&bob).await.location(), Some("/login"));
 }
+
+/// Issue 14: approvals of host profiles left awaiting confirmation by a console that
+/// stopped between the steps (as `kill -9` leaves them: written to the store, the
+/// record queued or not). Found later, one whose record is on the trail is confirmed,
+/// one with no record is dropped with a `host-approval-unrecorded` warning naming who
+/// made it; neither was in effect meanwhile, and a young one (its request may still be
+/// waiting for its record) is left alone.
+#[tokio::test]
+async fn approvals_left_awaiting_their_record_are_confirmed_if_recorded_else_dropped() {
+    use pacsguard_console::host_approvals::APPROVAL_RESOLVE_AFTER;
+    use pacsguard_store::FleetStore as _;
+    let (h, _guard) = four_eyes_harness();
+    let mut db =
+        pacsguard_store::ConsoleDb::open(&h._home.path().join("store.sqlite")).expect("db");
+    db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+    let host = db
+        .enrol_host(b"t", START, "ws-07", "ff")
+        .expect("db")
+        .expect("enrolled");
+    let (recorded, lost) = ("a".repeat(64), "b".repeat(64));
+    for (generation, digest, id) in [(1, &recorded, "11aa"), (2, &lost, "22bb")] {
+        db.note_profile(host, generation, digest, START, START)
+            .expect("db");
+        assert!(
+            db.propose_profile_approval(
+                host,
+                generation,
+                digest,
+                id,
+                "console:ann",
+                "change 1187",
+                START
+            )
+            .expect("db")
+        );
+        assert_eq!(
+            db.note_profile(host, generation, digest, START, START + 1)
+                .expect("db")
+                .approved_at,
+            None,
+            "not in effect while it awaits its record"
+        );
+    }
+    // The first one's record reached the trail before the console stopped.
+    h.inbox
+        .push(Event::new(
+            pacsguard_events::Actor {
+                user: "console:ann".into(),
+                uid: 0,
+                sudo_user: None,
+            },
+            Action::Accept,
+            Outcome::Success,
+            "console: ann approved profile generation 1 of host ws-07 (approval id 11aa)",
+        ))
+        .expect("queued");
+    // Too young: its request may still be waiting for its record.
+    assert_eq!(h.console.resolve_awaiting_approvals().expect("resolved"), 0);
+    h.clock.advance(APPROVAL_RESOLVE_AFTER);
+    assert_eq!(h.console.resolve_awaiting_approvals().expect("resolved"), 2);
+    let one = db.profile(host, 1, &recorded).expect("db").expect("kept");
+    assert_eq!(
+        one.approved,
+        Some(("console:ann".to_string(), "change 1187".to_string(), START)),
+        "recorded: confirmed"
+    );
+    let two = db.profile(host, 2, &lost).expect("db").expect("kept");
+    assert_eq!(
+        (two.approved, two.awaiting),
+        (None, None),
+        "unrecorded: dropped"
+    );
+    assert_eq!(
+        db.note_profile(host, 2, &lost, START, START + 100)
+            .expect("db")
+            .approved_at,
+        None
+    );
+    let warned: Vec<String> = h
+        .events()
+        .into_iter()
+        .filter_map(|e| e.finding)
+        .filter(|f| f.kind == pacsguard_events::FindingKind::HostApprovalUnrecorded)
+        .map(|f| f.detail)
+        .collect();
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(
+        warned[0].contains("generation 2 of host ws-07 by console:ann")
+            && warned[0].contains("22bb"),
+        "{}",
+        warned[0]
+    );
+    assert!(db.awaiting_approvals().expect("db").is_empty());
+}

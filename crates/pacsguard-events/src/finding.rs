@@ -248,6 +248,11 @@ finding_kinds! {
     /// (the host keeps them and delivers them when the window ends), so one host cannot
     /// fill the console's disk.
     HostQuotaExceeded => "host-quota-exceeded",
+    /// Console: an approval of a host's profile was written to the fleet's store but its
+    /// record (who approved, why) never reached the audit trail (the console stopped, or
+    /// the store's answer was lost, between the two): it was never in effect and is
+    /// dropped; the profile waits for an approver again.
+    HostApprovalUnrecorded => "host-approval-unrecorded",
 }
 
 impl fmt::Display for FindingKind {

@@ -234,6 +234,28 @@ fn token_refusal(refusal: TokenRefusal) -> String {
 /// Where the console raises its alerts (the console's own trail, through the guard).
 pub type Alert = Box<dyn Fn(Finding) + Send + Sync>;
 
+/// Where the fleet listener writes what only the console's people may read (the full
+/// text of a store failure a host was refused for): `serve`'s log.
+pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// The refusal a host gets when the console's own store failed: a short reason and the
+/// id the console's log names it by, never the store's error text (it names the
+/// database, its user, the SQL that failed or the console's file paths: not a host's
+/// business, and a foothold for whoever holds a host or only its network).
+fn store_refusal(log: &Log, error: &dyn std::fmt::Display) -> String {
+    let mut bytes = [0u8; 6];
+    let id = match getrandom::fill(&mut bytes) {
+        Ok(()) => bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        Err(_) => format!("{:x}", now()),
+    };
+    log(&format!(
+        "fleet: refusal {id}: the fleet's store failed: {error}"
+    ));
+    format!(
+        "the console cannot use its store now: try again later (refusal {id} in the console's log)"
+    )
+}
+
 /// The console's fleet: its store, host CA, witness key and alert sink.
 pub struct Fleet {
     /// The connections to where the fleet's tables live (the home's SQLite store, or
@@ -243,6 +265,7 @@ pub struct Fleet {
     pub cosigner: Cosigner,
     alert: Alert,
     quota: Quota,
+    log: Log,
 }
 
 impl std::fmt::Debug for Fleet {
@@ -270,7 +293,20 @@ impl Fleet {
             cosigner,
             alert,
             quota: Quota::default(),
+            log: Arc::new(|line: &str| eprintln!("{line}")),
         }
+    }
+
+    /// Where store failures a host was refused for are written in full (standard error
+    /// by default).
+    pub fn with_log(mut self, log: Log) -> Fleet {
+        self.log = log;
+        self
+    }
+
+    /// The refusal text for a store failure, its full text in the console's log.
+    pub fn store_refusal(&self, error: &dyn std::fmt::Display) -> String {
+        store_refusal(&self.log, error)
     }
 
     /// Shares `pool` (the one the console's pages use) instead of a pool of its own:
@@ -389,7 +425,7 @@ impl Fleet {
                     Ok(None) => {
                         return refused("the console does not know this host's certificate".into());
                     }
-                    Err(e) => return refused(format!("the console's store: {e}")),
+                    Err(e) => return refused(self.store_refusal(&e)),
                 };
                 if host.revoked.is_some() {
                     return refused(format!(
@@ -417,7 +453,7 @@ impl Fleet {
                         approval,
                     },
                     Ok(other) => other,
-                    Err(e) => refused(format!("the console's store: {e}")),
+                    Err(e) => refused(self.store_refusal(&e)),
                 }
             }
         }
@@ -439,7 +475,7 @@ impl Fleet {
         // Nothing is parsed or signed for a token that would be refused anyway.
         if let Some(refusal) = db
             .enrol_token_refusal(&token_digest(token), now())
-            .map_err(|e| e.to_string())?
+            .map_err(|e| self.store_refusal(&e))?
         {
             return Err(token_refusal(refusal));
         }
@@ -454,7 +490,7 @@ impl Fleet {
                 name,
                 &crate::cert_fingerprint(&der),
             )
-            .map_err(|e| e.to_string())?
+            .map_err(|e| self.store_refusal(&e))?
         {
             Ok(_) => Ok(Response::Enrolled {
                 certificate: pem,
@@ -488,7 +524,7 @@ impl Fleet {
                 claim.created,
                 now(),
             )
-            .map_err(|e| format!("the console's store: {e}"))?;
+            .map_err(|e| self.store_refusal(&e))?;
         match noted.approved_at {
             Some(at) => Ok(Some(self.cosigner.approve(
                 &host.name,
@@ -503,7 +539,7 @@ impl Fleet {
                         claim.created,
                         &claim.digest[..16]
                     );
-                    let store = |e: StoreError| format!("the console's store: {e}");
+                    let store = |e: StoreError| self.store_refusal(&e);
                     let now = now();
                     let cost = ALERT_QUOTA_BYTES.saturating_add(detail.len() as u64);
                     // Past the quota the claim is still noted (the Hosts page shows the
@@ -1166,7 +1202,7 @@ fn connection(
         let response = match fleet.pool.get_until(until) {
             Ok(mut db) => fleet.answer(&mut *db, peer.as_deref(), request),
             Err(e) => Response::Refused {
-                reason: format!("the console's store: {e}"),
+                reason: fleet.store_refusal(&e),
             },
         };
         if wire::write_frame(&mut stream, &response).is_err() || !proven {
@@ -1846,5 +1882,87 @@ mod tests {
                 .expect("db"),
             Some(TokenRefusal::Expired)
         );
+    }
+
+    /// Issue 14: a failure of the console's own store (here a real PostgreSQL server
+    /// stopped under the console) reaches a host as a short reason and an id, never the
+    /// store's error text (the database, its user, the socket's path); the console's log
+    /// keeps the whole text under the same id. A report of an enrolled host and an
+    /// enrolment (a peer with no certificate yet) alike.
+    #[test]
+    fn a_store_failure_reaches_a_host_as_a_short_reason_and_an_id_only() {
+        use crate::witness::tests::{checkpoint, signer};
+        let server = pacsguard_testkit::postgres::PgServer::start();
+        let at = FleetStoreAt::Postgres(server.connection_string());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut db = at.open().expect("store");
+        let token = "ab".repeat(32);
+        db.add_enrol_token(&token_digest(&token), 0, i64::MAX)
+            .expect("token");
+        db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+        let peer = b"the host's certificate";
+        db.enrol_host(b"t", now(), "ws-1", &crate::cert_fingerprint(peer))
+            .expect("db")
+            .expect("enrolled");
+        let said: Arc<Mutex<Vec<String>>> = Arc::default();
+        let log = said.clone();
+        let fleet = Fleet::new(
+            at.clone(),
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
+            Box::new(|_| {}),
+        )
+        .with_log(Arc::new(move |line: &str| {
+            log.lock().expect("log").push(line.to_string());
+        }));
+        server.stop().expect("the server stops");
+        let s = signer("ws-1-trail");
+        let all = vec![r#"{"seq":0,"action":"check","outcome":"success"}"#.to_string()];
+        let answers = [
+            fleet.answer(
+                &mut *db,
+                Some(peer),
+                Request::Report {
+                    trail_key: s.verifier().encode(),
+                    interval: 5,
+                    first: 0,
+                    records: all.clone(),
+                    checkpoint: Some(checkpoint(&s, &all)),
+                    profile: None,
+                },
+            ),
+            fleet.answer(
+                &mut *db,
+                None,
+                Request::Enrol {
+                    token,
+                    name: "ws-2".into(),
+                    csr: "AAAA".into(),
+                },
+            ),
+        ];
+        let socket = server.socket_dir().display().to_string();
+        for answer in answers {
+            let Response::Refused { reason } = answer else {
+                panic!("refused: {answer:?}");
+            };
+            for internal in ["postgres", "PostgreSQL", "fleet_store", "dbname", &socket] {
+                assert!(!reason.contains(internal), "{internal} in {reason}");
+            }
+            let id = reason
+                .split("refusal ")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+                .unwrap_or_else(|| panic!("an id in {reason}"));
+            let said = said.lock().expect("log");
+            let full = said
+                .iter()
+                .find(|line| line.contains(&format!("refusal {id}:")))
+                .unwrap_or_else(|| panic!("{id} in the log: {said:?}"));
+            assert!(
+                full.contains("PostgreSQL"),
+                "the whole text is kept: {full}"
+            );
+        }
     }
 }

@@ -26,7 +26,8 @@ mod fleet;
 pub use fleet::{AcceptedBatch, HostRow, TokenRefusal};
 mod fleet_profiles;
 pub use fleet_profiles::{
-    FROM_TRAIL, MAX_PENDING_PROFILES_PER_HOST, ProfileNoted, ProfileRow, QuotaWindow,
+    FROM_TRAIL, MAX_PENDING_PROFILES_PER_HOST, PendingApproval, ProfileNoted, ProfileRow,
+    QuotaWindow,
 };
 mod sessions;
 pub use breakglass::{SealBinding, SealRow};
@@ -244,9 +245,9 @@ impl ConsoleDb {
         conn.execute_batch(breakglass::BREAK_GLASS_SCHEMA)
             .map_err(sql)?;
         conn.execute_batch(fleet::FLEET_SCHEMA).map_err(sql)?;
-        fleet::add_missing_columns(&conn).map_err(sql)?;
         conn.execute_batch(fleet_profiles::FLEET_PROFILES_SCHEMA)
             .map_err(sql)?;
+        fleet::add_missing_columns(&conn).map_err(sql)?;
         Ok(ConsoleDb {
             conn,
             path: path.to_path_buf(),

@@ -31,6 +31,26 @@ fn enrol(db: &mut dyn FleetStore, token: &[u8], name: &str, fingerprint: &str) -
         .expect("enrolled")
 }
 
+/// An approval as the console makes it: written awaiting confirmation, then confirmed
+/// (once its trail record is written); `false` if no such profile waits.
+#[allow(clippy::too_many_arguments)]
+fn approve(
+    db: &mut dyn FleetStore,
+    host: i64,
+    generation: u64,
+    digest: &str,
+    by: &str,
+    reason: &str,
+    now: i64,
+) -> bool {
+    let id = format!("{by}-{now}");
+    db.propose_profile_approval(host, generation, digest, &id, by, reason, now)
+        .expect("store")
+        && db
+            .confirm_profile_approval(host, generation, digest, &id)
+            .expect("store")
+}
+
 fn batch<'a>(
     from: u64,
     records: &'a [(u64, Vec<u8>)],
@@ -299,16 +319,8 @@ fn profile_claims_are_new_once_approved_pruned_and_current_alike() {
             !db.note_profile(host, 2, "aa", 10, 101).expect("store").new,
             "{what}"
         );
-        assert!(
-            db.approve_profile(host, 2, "aa", "ann", "checked", 150)
-                .expect("store"),
-            "{what}"
-        );
-        assert!(
-            !db.approve_profile(host, 2, "aa", "bob", "again", 151)
-                .expect("store"),
-            "{what}"
-        );
+        assert!(approve(db, host, 2, "aa", "ann", "checked", 150), "{what}");
+        assert!(!approve(db, host, 2, "aa", "bob", "again", 151), "{what}");
         assert_eq!(
             db.note_profile(host, 2, "aa", 10, 160)
                 .expect("store")
@@ -356,12 +368,10 @@ fn profile_claims_are_new_once_approved_pruned_and_current_alike() {
                 .is_some_and(|p| p.approved.is_some()),
             "{what}: approved kept"
         );
-        db.withdraw_profile_approval(host, 2, "aa").expect("store");
         assert!(
-            db.profile(host, 2, "aa")
-                .expect("store")
-                .is_some_and(|p| p.approved.is_none()),
-            "{what}"
+            !db.drop_profile_approval(host, 2, "aa", "ann-150")
+                .expect("store"),
+            "{what}: an approval in effect is not dropped as one awaiting confirmation"
         );
     });
 }
@@ -379,8 +389,7 @@ fn a_revoked_hosts_trail_is_carried_over_once_to_the_host_that_continues_it() {
                 .expect("store")
         );
         db.note_profile(old, 5, "cc", 1, 100).expect("store");
-        db.approve_profile(old, 5, "cc", "ann", "ok", 110)
-            .expect("store");
+        assert!(approve(db, old, 5, "cc", "ann", "ok", 110), "{what}");
         db.revoke_host("pacs", 500).expect("store");
         let revoked = db
             .revoked_host_with_trail("pacs")
@@ -1253,4 +1262,296 @@ fn a_lock_wait_ended_by_the_administrators_lock_timeout_is_said_as_theirs() {
         "{text}"
     );
     drop(holder);
+}
+
+/// Issue 14: an approval is written awaiting confirmation and is not in effect until
+/// confirmed (the console confirms it once its trail record is written): no report
+/// gets it (`note_profile` says unapproved), the pages show it unapproved, and it is
+/// dropped by its id only. A store closed between the steps (the console killed) keeps
+/// it awaiting, still not in effect. Both stores alike.
+#[test]
+fn an_approval_awaiting_its_record_is_not_in_effect_until_confirmed() {
+    on_both(|at| {
+        let what = at.describe();
+        let mut db = open(at);
+        let host = enrol(db.as_mut(), b"t", "pacs", "f");
+        db.note_profile(host, 2, "aa", 10, 100).expect("store");
+        db.note_profile(host, 3, "bb", 10, 101).expect("store");
+        assert!(
+            db.propose_profile_approval(host, 2, "aa", "id-1", "console:ann", "change 7", 150)
+                .expect("store"),
+            "{what}"
+        );
+        assert!(
+            !db.propose_profile_approval(host, 2, "aa", "id-2", "console:bob", "again", 151)
+                .expect("store"),
+            "{what}: one approval awaits at a time"
+        );
+        // The console dies here: a new connection finds it awaiting, not in effect.
+        drop(db);
+        let mut db = open(at);
+        let row = db.profile(host, 2, "aa").expect("store").expect("kept");
+        assert_eq!(row.approved, None, "{what}");
+        let awaiting = row.awaiting.expect("awaiting");
+        assert_eq!(
+            (
+                awaiting.id.as_str(),
+                awaiting.by.as_str(),
+                awaiting.reason.as_str(),
+                awaiting.at
+            ),
+            ("id-1", "console:ann", "change 7", 150),
+            "{what}"
+        );
+        assert_eq!(
+            db.note_profile(host, 2, "aa", 10, 160)
+                .expect("store")
+                .approved_at,
+            None,
+            "{what}: no report gets an approval awaiting confirmation"
+        );
+        assert!(
+            db.pending_profiles()
+                .expect("store")
+                .iter()
+                .any(|p| p.generation == 2 && p.approved.is_none()),
+            "{what}"
+        );
+        let awaiting = db.awaiting_approvals().expect("store");
+        assert_eq!(awaiting.len(), 1, "{what}");
+        // Never pruned while it awaits: more claims than the limit keep it.
+        for generation in 10..10 + MAX_PENDING_PROFILES_PER_HOST as u64 + 5 {
+            db.note_profile(host, generation, "cc", 10, 200 + generation as i64)
+                .expect("store");
+        }
+        assert!(
+            db.profile(host, 2, "aa").expect("store").is_some(),
+            "{what}"
+        );
+        // Dropped by its id only; then it waits for an approver again.
+        assert!(
+            !db.drop_profile_approval(host, 2, "aa", "id-other")
+                .expect("store"),
+            "{what}"
+        );
+        assert!(
+            !db.confirm_profile_approval(host, 2, "aa", "id-other")
+                .expect("store"),
+            "{what}: another id confirms nothing"
+        );
+        assert!(
+            db.drop_profile_approval(host, 2, "aa", "id-1")
+                .expect("store"),
+            "{what}"
+        );
+        let row = db.profile(host, 2, "aa").expect("store").expect("kept");
+        assert_eq!((row.approved, row.awaiting), (None, None), "{what}");
+        // Approved anew, confirmed: in effect, with who, why and when.
+        assert!(
+            db.propose_profile_approval(host, 2, "aa", "id-3", "console:bob", "change 8", 300)
+                .expect("store"),
+            "{what}"
+        );
+        assert!(
+            db.confirm_profile_approval(host, 2, "aa", "id-3")
+                .expect("store"),
+            "{what}"
+        );
+        assert!(
+            db.confirm_profile_approval(host, 2, "aa", "id-3")
+                .expect("store"),
+            "{what}: a confirmation asked again (its answer lost) still says in effect"
+        );
+        assert_eq!(
+            db.note_profile(host, 2, "aa", 10, 400)
+                .expect("store")
+                .approved_at,
+            Some(300),
+            "{what}"
+        );
+        let row = db.profile(host, 2, "aa").expect("store").expect("kept");
+        assert_eq!(
+            row.approved,
+            Some(("console:bob".to_string(), "change 8".to_string(), 300)),
+            "{what}"
+        );
+        assert!(db.awaiting_approvals().expect("store").is_empty(), "{what}");
+    });
+}
+
+/// A TCP proxy in front of the test server's Unix socket that forwards both ways and,
+/// once the client has sent the statement whose text holds `marker` and the `Sync` that
+/// makes the server commit it, forwards that `Sync` and cuts the client's connection:
+/// the server commits, the client never gets the answer (a connection lost right after
+/// COMMIT was sent). Returns the port.
+fn cutting_proxy(server: &PgServer, marker: &'static str) -> u16 {
+    use std::io::{Read as _, Write as _};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let socket = server
+        .socket_dir()
+        .join(format!(".s.PGSQL.{}", pacsguard_testkit::postgres::PORT));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let port = listener.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let socket = socket.clone();
+            std::thread::spawn(move || {
+                let upstream = std::os::unix::net::UnixStream::connect(&socket).expect("server");
+                let cut = Arc::new(AtomicBool::new(false));
+                let (mut from_server, mut to_client) = (
+                    upstream.try_clone().expect("clone"),
+                    client.try_clone().expect("clone"),
+                );
+                let answers_cut = cut.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 8192];
+                    loop {
+                        match from_server.read(&mut buf) {
+                            // Set before the committing Sync was forwarded: its answer
+                            // (and anything after) never reaches the client.
+                            Ok(n) if n > 0 && !answers_cut.load(Ordering::SeqCst) => {
+                                if to_client.write_all(&buf[..n]).is_err() {
+                                    return;
+                                }
+                            }
+                            _ => return,
+                        }
+                    }
+                });
+                let (mut from_client, mut to_server) = (client, upstream);
+                // The start-up message: a length, no type byte.
+                let mut len = [0u8; 4];
+                if from_client.read_exact(&mut len).is_err() {
+                    return;
+                }
+                let n = u32::from_be_bytes(len) as usize;
+                let mut body = vec![0u8; n.saturating_sub(4)];
+                from_client.read_exact(&mut body).expect("start-up");
+                assert_ne!(
+                    &body[..4],
+                    &[0x04, 0xd2, 0x16, 0x2f],
+                    "no TLS request expected"
+                );
+                to_server.write_all(&len).expect("forward");
+                to_server.write_all(&body).expect("forward");
+                let (mut armed, mut executed) = (false, false);
+                loop {
+                    let mut head = [0u8; 5];
+                    if from_client.read_exact(&mut head).is_err() {
+                        return;
+                    }
+                    let n = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+                    let mut body = vec![0u8; n.saturating_sub(4)];
+                    if from_client.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    armed |= head[0] == b'P' && String::from_utf8_lossy(&body).contains(marker);
+                    executed |= armed && head[0] == b'E';
+                    let committing = executed && head[0] == b'S';
+                    if committing {
+                        cut.store(true, Ordering::SeqCst);
+                    }
+                    if to_server
+                        .write_all(&head)
+                        .and_then(|()| to_server.write_all(&body))
+                        .is_err()
+                    {
+                        return;
+                    }
+                    if committing {
+                        // The server reads this Sync, commits, then reads the end of
+                        // its input and ends the session; the client sees its
+                        // connection cut with no answer.
+                        let _ = to_server.shutdown(std::net::Shutdown::Write);
+                        let _ = from_client.shutdown(std::net::Shutdown::Both);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Issue 14, the lost COMMIT: the connection between the console and PostgreSQL is cut
+/// right after the approval's statement and its commit were sent. The console sees an
+/// error; the server committed the approval, but only as awaiting confirmation: not in
+/// effect (no report gets it) until its trail record is written and it is confirmed. The
+/// confirmation's answer lost in turn: the approval is in effect (its record came
+/// first), and asking again on a new connection says so.
+#[test]
+fn an_approval_whose_commit_answer_is_lost_is_not_in_effect_without_its_record() {
+    let server = PgServer::start();
+    let direct = FleetStoreAt::Postgres(server.connection_string());
+    let mut db = open(&direct);
+    let host = enrol(db.as_mut(), b"t", "pacs", "f");
+    db.note_profile(host, 2, "aa", 10, 100).expect("store");
+
+    let port = cutting_proxy(&server, "pending_id = $6");
+    let cut = FleetStoreAt::Postgres(format!(
+        "host=127.0.0.1 port={port} user=postgres dbname=postgres"
+    ));
+    let mut through = open(&cut);
+    through
+        .propose_profile_approval(host, 2, "aa", "id-1", "console:ann", "change 7", 150)
+        .expect_err("the answer is lost");
+    // Committed on the server (polled within a bound: the server may still be at it).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let row = loop {
+        let row = db.profile(host, 2, "aa").expect("store").expect("kept");
+        if row.awaiting.is_some() || std::time::Instant::now() > deadline {
+            break row;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(
+        row.awaiting.map(|a| a.id),
+        Some("id-1".to_string()),
+        "the server committed the approval awaiting confirmation"
+    );
+    assert_eq!(row.approved, None, "not in effect");
+    assert_eq!(
+        db.note_profile(host, 2, "aa", 10, 160)
+            .expect("store")
+            .approved_at,
+        None,
+        "no report gets an approval whose record was never written"
+    );
+
+    // The confirmation (after the record) cut the same way: in effect, and asking again
+    // on a new connection says so.
+    let port = cutting_proxy(&server, "approved_at = pending_at");
+    let cut = FleetStoreAt::Postgres(format!(
+        "host=127.0.0.1 port={port} user=postgres dbname=postgres"
+    ));
+    let mut through = open(&cut);
+    through
+        .confirm_profile_approval(host, 2, "aa", "id-1")
+        .expect_err("the answer is lost");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while db
+        .profile(host, 2, "aa")
+        .expect("store")
+        .expect("kept")
+        .approved
+        .is_none()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the confirmation was committed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        db.confirm_profile_approval(host, 2, "aa", "id-1")
+            .expect("store"),
+        "asked again: in effect"
+    );
+    assert_eq!(
+        db.note_profile(host, 2, "aa", 10, 170)
+            .expect("store")
+            .approved_at,
+        Some(150)
+    );
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 /// The port named in the socket's file name (`.s.PGSQL.PORT`); the socket directory is
 /// private to each server, so every server may use the same.
-const PORT: u16 = 5432;
+pub const PORT: u16 = 5432;
 /// How long `pg_ctl` waits for the server to accept connections (a loaded 2-core
 /// machine replays its WAL after an immediate stop).
 const START_WAIT: Duration = Duration::from_secs(120);

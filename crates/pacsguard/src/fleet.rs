@@ -383,7 +383,8 @@ fn listen_for_hosts(
     });
     say(&format!("the fleet's store: {}", pool.at().describe()));
     let fleet = pacsguard_fleet::console::Fleet::new(pool.at().clone(), ca, cosigner, alert)
-        .with_pool(pool);
+        .with_pool(pool)
+        .with_log(Arc::new(|line: &str| say(line)));
     let config = fleet
         .tls_config(chain, key)
         .map_err(|e| anyhow!("fleet TLS: {e}"))?;

@@ -689,6 +689,18 @@ pub fn run(
             bound.altered_requests
         ));
     }
+    // Approvals of host profiles left awaiting their trail record by an earlier run:
+    // confirmed if the record is on the trail, else dropped with a warning. A store not
+    // reachable now is said; they stay not in effect and are settled at the Hosts page.
+    match console.resolve_awaiting_approvals() {
+        Ok(0) => {}
+        Ok(n) => say(&format!(
+            "{n} host profile approval(s) left awaiting their trail record were settled (confirmed if recorded, else dropped with a host-approval-unrecorded warning)"
+        )),
+        Err(e) => say(&format!(
+            "host profile approvals awaiting their trail record could not be settled now ({e}); they are not in effect and are settled when the Hosts page is read"
+        )),
+    }
     if let Some(token) = console.issue_setup_token()? {
         say(&format!(
             "no account exists yet: create the first administrator within {} minutes at https://{host}:{port}/setup?token={token}",

@@ -61,10 +61,14 @@ CREATE TABLE IF NOT EXISTS fleet_checkpoints (
 
 /// Columns added after their table was first made: (table, column, type). A store made
 /// before them gets them when it is opened (`continues`: the revoked host whose trail an
-/// enrolment continues, see [`ConsoleDb::add_continue_token`]).
+/// enrolment continues, see [`ConsoleDb::add_continue_token`]; `pending_id` and
+/// `pending_at`: an approval written but not in effect until its trail record is
+/// confirmed, see [`crate::fleet_store::FleetStore::propose_profile_approval`]).
 const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("fleet_tokens", "continues", "INTEGER"),
     ("fleet_hosts", "continues", "INTEGER"),
+    ("fleet_profiles", "pending_id", "TEXT"),
+    ("fleet_profiles", "pending_at", "INTEGER"),
 ];
 
 /// Adds the [`ADDED_COLUMNS`] a store made before them lacks.
@@ -651,38 +655,69 @@ impl FleetStore for ConsoleDb {
         Ok(true)
     }
 
-    /// Records an approver's acceptance of a pending profile; `false` if no such
-    /// profile waits (unknown, or approved already).
-    fn approve_profile(
+    fn propose_profile_approval(
         &mut self,
         host: i64,
         generation: u64,
         digest: &str,
+        id: &str,
         by: &str,
         reason: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
         Ok(self.execute(
-            "UPDATE fleet_profiles SET approved_by = ?4, reason = ?5, approved_at = ?6 \
+            "UPDATE fleet_profiles SET approved_by = ?4, reason = ?5, pending_id = ?6, pending_at = ?7 \
              WHERE host = ?1 AND generation = ?2 AND digest = ?3 AND approved_at IS NULL \
-             AND digest <> 'trail'",
-            params![host, to_i64(generation), digest, by, reason, now],
+             AND pending_id IS NULL AND digest <> 'trail'",
+            params![host, to_i64(generation), digest, by, reason, id, now],
         )? == 1)
     }
 
-    /// Takes back an approval that could not be recorded on the trail.
-    fn withdraw_profile_approval(
+    fn confirm_profile_approval(
         &mut self,
         host: i64,
         generation: u64,
         digest: &str,
-    ) -> Result<(), StoreError> {
+        id: &str,
+    ) -> Result<bool, StoreError> {
         self.execute(
-            "UPDATE fleet_profiles SET approved_by = NULL, reason = NULL, approved_at = NULL \
-             WHERE host = ?1 AND generation = ?2 AND digest = ?3",
-            params![host, to_i64(generation), digest],
+            "UPDATE fleet_profiles SET approved_at = pending_at, pending_id = NULL \
+             WHERE host = ?1 AND generation = ?2 AND digest = ?3 AND pending_id = ?4 \
+             AND approved_at IS NULL",
+            params![host, to_i64(generation), digest, id],
         )?;
-        Ok(())
+        Ok(self
+            .profile(host, generation, digest)?
+            .is_some_and(|p| p.approved.is_some()))
+    }
+
+    fn drop_profile_approval(
+        &mut self,
+        host: i64,
+        generation: u64,
+        digest: &str,
+        id: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(self.execute(
+            "UPDATE fleet_profiles SET approved_by = NULL, reason = NULL, pending_id = NULL, \
+             pending_at = NULL \
+             WHERE host = ?1 AND generation = ?2 AND digest = ?3 AND pending_id = ?4 \
+             AND approved_at IS NULL",
+            params![host, to_i64(generation), digest, id],
+        )? == 1)
+    }
+
+    fn awaiting_approvals(&mut self) -> Result<Vec<ProfileRow>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare(&format!(
+                "SELECT {PROFILE_COLUMNS} FROM fleet_profiles p JOIN fleet_hosts h ON h.id = p.host \
+                 WHERE p.pending_id IS NOT NULL AND p.approved_at IS NULL \
+                 ORDER BY p.pending_at, h.name"
+            ))
+            .map_err(self.sql())?;
+        let rows = statement.query_map([], profile_row).map_err(self.sql())?;
+        rows.collect::<Result<_, _>>().map_err(self.sql())
     }
 
     /// The record bytes charged to `host` in its current quota window: (window start,

@@ -29,6 +29,8 @@ CREATE TABLE IF NOT EXISTS fleet_profiles (
     approved_by TEXT,
     reason TEXT,
     approved_at INTEGER,
+    pending_id TEXT,
+    pending_at INTEGER,
     PRIMARY KEY (host, generation, digest)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS fleet_quota (
@@ -57,6 +59,20 @@ pub struct ProfileRow {
     pub last_seen: i64,
     /// Who approved it on the console, why and when; `None` while pending.
     pub approved: Option<(String, String, i64)>,
+    /// An approval written but not in effect: its trail record is not confirmed yet
+    /// (see [`crate::fleet_store::FleetStore::propose_profile_approval`]).
+    pub awaiting: Option<PendingApproval>,
+}
+
+/// An approval of a profile generation written to the store but not in effect until
+/// the console has seen its record (naming who and why) on its audit trail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingApproval {
+    /// The id the trail record names (`approval id …` in its detail).
+    pub id: String,
+    pub by: String,
+    pub reason: String,
+    pub at: i64,
 }
 
 /// What noting a claim found.
@@ -70,10 +86,11 @@ pub struct ProfileNoted {
 }
 
 pub(super) const PROFILE_COLUMNS: &str = "p.host, h.name, p.generation, p.digest, p.created, p.first_seen, \
-     p.last_seen, p.approved_by, p.reason, p.approved_at";
+     p.last_seen, p.approved_by, p.reason, p.approved_at, p.pending_id, p.pending_at";
 
 pub(super) fn profile_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProfileRow> {
     let approved_at: Option<i64> = r.get(9)?;
+    let pending_id: Option<String> = r.get(10)?;
     Ok(ProfileRow {
         host: r.get(0)?,
         host_name: r.get(1)?,
@@ -90,6 +107,15 @@ pub(super) fn profile_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProfileRow>
             )),
             None => None,
         },
+        awaiting: match pending_id {
+            Some(id) if approved_at.is_none() => Some(PendingApproval {
+                id,
+                by: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
+                reason: r.get::<_, Option<String>>(8)?.unwrap_or_default(),
+                at: r.get::<_, Option<i64>>(11)?.unwrap_or(0),
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -100,7 +126,7 @@ pub(super) fn profile_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProfileRow>
 /// its unapproved re-baseline out and be shown on an older, approved generation again.
 pub(super) fn prune_pending(conn: &rusqlite::Connection, host: i64) -> rusqlite::Result<usize> {
     conn.execute(
-        "DELETE FROM fleet_profiles WHERE host = ?1 AND approved_at IS NULL AND \
+        "DELETE FROM fleet_profiles WHERE host = ?1 AND approved_at IS NULL AND pending_id IS NULL AND \
          (generation, digest) NOT IN (SELECT generation, digest FROM fleet_profiles \
           WHERE host = ?1 AND approved_at IS NULL \
           ORDER BY first_seen DESC, generation DESC LIMIT ?2) AND \
@@ -122,6 +148,24 @@ mod tests {
     use super::*;
     use crate::ConsoleDb;
     use crate::fleet_store::FleetStore as _;
+
+    /// An approval as the console makes it: awaiting confirmation, then confirmed.
+    fn approve(
+        db: &mut ConsoleDb,
+        host: i64,
+        generation: u64,
+        digest: &str,
+        by: &str,
+        reason: &str,
+        now: i64,
+    ) -> bool {
+        let id = format!("{by}-{now}");
+        db.propose_profile_approval(host, generation, digest, &id, by, reason, now)
+            .expect("propose")
+            && db
+                .confirm_profile_approval(host, generation, digest, &id)
+                .expect("confirm")
+    }
 
     fn db_with_host() -> (tempfile::TempDir, ConsoleDb, i64) {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -150,13 +194,9 @@ mod tests {
         );
         assert!(!db.note_profile(host, 1, &a, 10, 21).expect("again").new);
         assert_eq!(db.pending_profiles().expect("pending").len(), 1);
+        assert!(approve(&mut db, host, 1, &a, "alice", "change 42", 30));
         assert!(
-            db.approve_profile(host, 1, &a, "alice", "change 42", 30)
-                .expect("approve")
-        );
-        assert!(
-            !db.approve_profile(host, 1, &a, "bob", "again", 31)
-                .expect("once"),
+            !approve(&mut db, host, 1, &a, "bob", "again", 31),
             "approved once"
         );
         assert_eq!(
@@ -186,10 +226,7 @@ mod tests {
         let (_dir, mut db, host) = db_with_host();
         let approved = "aa".repeat(32);
         db.note_profile(host, 1, &approved, 1, 1).expect("note");
-        assert!(
-            db.approve_profile(host, 1, &approved, "alice", "ok", 2)
-                .expect("approve")
-        );
+        assert!(approve(&mut db, host, 1, &approved, "alice", "ok", 2));
         db.note_profile(host, 2, &"bb".repeat(32), 3, 3)
             .expect("re-baseline");
         for n in 0..=MAX_PENDING_PROFILES_PER_HOST {
@@ -217,10 +254,7 @@ mod tests {
         let (_dir, mut db, host) = db_with_host();
         let approved = "aa".repeat(32);
         db.note_profile(host, 1, &approved, 1, 1).expect("note");
-        assert!(
-            db.approve_profile(host, 1, &approved, "alice", "ok", 2)
-                .expect("approve")
-        );
+        assert!(approve(&mut db, host, 1, &approved, "alice", "ok", 2));
         assert!(
             !db.note_profile_in_trail(host, 1, 3).expect("trail"),
             "named"
@@ -281,10 +315,7 @@ mod tests {
         let (_dir, mut db, host) = db_with_host();
         let digest = |n: usize| format!("{n:064x}");
         db.note_profile(host, 0, &digest(999), 1, 1).expect("note");
-        assert!(
-            db.approve_profile(host, 0, &digest(999), "alice", "ok", 2)
-                .expect("approve")
-        );
+        assert!(approve(&mut db, host, 0, &digest(999), "alice", "ok", 2));
         for n in 0..MAX_PENDING_PROFILES_PER_HOST {
             db.note_profile(host, n as u64 + 1, &digest(n), 5, 10 + n as i64)
                 .expect("note");

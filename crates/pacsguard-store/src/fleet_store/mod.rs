@@ -108,24 +108,45 @@ pub trait FleetStore: Send + std::fmt::Debug {
         generation: u64,
         now: i64,
     ) -> Result<bool, StoreError>;
-    /// Records an approver's acceptance of a pending profile.
+    /// Writes an approver's acceptance of a pending profile as *awaiting confirmation*
+    /// under `id` (not in effect: no report gets an approval for it, the pages show it
+    /// unapproved) — `false` if no such profile waits (unknown, approved already, or an
+    /// approval of it awaits confirmation). The console then records the approval on its
+    /// trail, naming `id`, and confirms it only once that record is on the trail
+    /// ([`FleetStore::confirm_profile_approval`]): an approval whose COMMIT's answer was
+    /// lost, or whose console died before its record was written, is never in effect
+    /// without a record of who made it.
     #[allow(clippy::too_many_arguments)]
-    fn approve_profile(
+    fn propose_profile_approval(
         &mut self,
         host: i64,
         generation: u64,
         digest: &str,
+        id: &str,
         by: &str,
         reason: &str,
         now: i64,
     ) -> Result<bool, StoreError>;
-    /// Takes back an approval that could not be recorded on the trail.
-    fn withdraw_profile_approval(
+    /// Puts the approval awaiting confirmation under `id` in effect; `true` once it is in
+    /// effect (also when an earlier confirmation whose answer was lost made it so).
+    fn confirm_profile_approval(
         &mut self,
         host: i64,
         generation: u64,
         digest: &str,
-    ) -> Result<(), StoreError>;
+        id: &str,
+    ) -> Result<bool, StoreError>;
+    /// Drops the approval awaiting confirmation under `id` (its record is not on the
+    /// trail); the profile is pending again. `false` if there was none.
+    fn drop_profile_approval(
+        &mut self,
+        host: i64,
+        generation: u64,
+        digest: &str,
+        id: &str,
+    ) -> Result<bool, StoreError>;
+    /// Every profile with an approval awaiting confirmation, oldest approval first.
+    fn awaiting_approvals(&mut self) -> Result<Vec<ProfileRow>, StoreError>;
     /// The bytes charged to `host` in its current quota window.
     fn quota_used(&mut self, host: i64) -> Result<QuotaWindow, StoreError>;
     /// Charges `adding` bytes to `host`'s quota in one transaction.

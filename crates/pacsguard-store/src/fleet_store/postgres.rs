@@ -22,8 +22,8 @@ use std::str::FromStr as _;
 use tokio_postgres::Row;
 
 use crate::console::{
-    AcceptedBatch, FROM_TRAIL, HostRow, MAX_PENDING_PROFILES_PER_HOST, ProfileNoted, ProfileRow,
-    QuotaWindow, TokenRefusal,
+    AcceptedBatch, FROM_TRAIL, HostRow, MAX_PENDING_PROFILES_PER_HOST, PendingApproval,
+    ProfileNoted, ProfileRow, QuotaWindow, TokenRefusal,
 };
 use crate::sqlite::StoreError;
 
@@ -84,8 +84,12 @@ CREATE TABLE IF NOT EXISTS fleet_profiles (
     approved_by TEXT,
     reason TEXT,
     approved_at BIGINT,
+    pending_id TEXT,
+    pending_at BIGINT,
     PRIMARY KEY (host, generation, digest)
 );
+ALTER TABLE fleet_profiles ADD COLUMN IF NOT EXISTS pending_id TEXT;
+ALTER TABLE fleet_profiles ADD COLUMN IF NOT EXISTS pending_at BIGINT;
 CREATE TABLE IF NOT EXISTS fleet_quota (
     host BIGINT PRIMARY KEY,
     window_start BIGINT NOT NULL,
@@ -110,7 +114,7 @@ const HOST_COLUMNS: &str = r#"id, name, fingerprint, enrolled, revoked, last_con
      trail_key, size, peaks, checkpoint, state, detail"#;
 
 const PROFILE_COLUMNS: &str = "p.host, h.name, p.generation, p.digest, p.created, p.first_seen, \
-     p.last_seen, p.approved_by, p.reason, p.approved_at";
+     p.last_seen, p.approved_by, p.reason, p.approved_at, p.pending_id, p.pending_at";
 
 /// The tables whose rows belong to a host, with the rest of their key: what a carry-over
 /// moves (see [`FleetStore::carry_over_host`]).
@@ -234,6 +238,7 @@ fn host_row(r: &Row) -> Result<HostRow, tokio_postgres::Error> {
 
 fn profile_row(r: &Row) -> Result<ProfileRow, tokio_postgres::Error> {
     let approved_at: Option<i64> = r.try_get(9)?;
+    let pending_id: Option<String> = r.try_get(10)?;
     Ok(ProfileRow {
         host: r.try_get(0)?,
         host_name: r.try_get(1)?,
@@ -249,6 +254,15 @@ fn profile_row(r: &Row) -> Result<ProfileRow, tokio_postgres::Error> {
                 at,
             )),
             None => None,
+        },
+        awaiting: match pending_id {
+            Some(id) if approved_at.is_none() => Some(PendingApproval {
+                id,
+                by: r.try_get::<_, Option<String>>(7)?.unwrap_or_default(),
+                reason: r.try_get::<_, Option<String>>(8)?.unwrap_or_default(),
+                at: r.try_get::<_, Option<i64>>(11)?.unwrap_or(0),
+            }),
+            _ => None,
         },
     })
 }
@@ -275,7 +289,7 @@ fn lock_profiles(tx: &mut Tx<'_>, host: i64) -> Result<(), Failure> {
 /// generation).
 fn prune_pending(tx: &mut Tx<'_>, host: i64) -> Result<u64, Failure> {
     tx.execute(
-        "DELETE FROM fleet_profiles WHERE host = $1 AND approved_at IS NULL AND \
+        "DELETE FROM fleet_profiles WHERE host = $1 AND approved_at IS NULL AND pending_id IS NULL AND \
          (generation, digest) NOT IN (SELECT generation, digest FROM fleet_profiles \
           WHERE host = $1 AND approved_at IS NULL \
           ORDER BY first_seen DESC, generation DESC LIMIT $2) AND \
@@ -390,10 +404,14 @@ impl PgFleet {
         // schema anyway would not be free: `CREATE INDEX IF NOT EXISTS` takes a SHARE
         // lock on its table before it finds the index there, so every host's connection
         // would wait for each write to fleet_hosts in flight, and writers queue behind
-        // it (review s10-r14).
+        // it (review s10-r14). The newest added column (`pending_at`) is looked for too:
+        // a database made before it gets it from the schema's `ADD COLUMN IF NOT EXISTS`.
         let made: bool = conn
             .query_one(
-                "SELECT bool_and(to_regclass(n) IS NOT NULL) FROM unnest($1::text[]) AS n",
+                "SELECT bool_and(to_regclass(n) IS NOT NULL) AND EXISTS (SELECT 1 FROM \
+                 information_schema.columns WHERE table_schema = current_schema() AND \
+                 table_name = 'fleet_profiles' AND column_name = 'pending_at') \
+                 FROM unnest($1::text[]) AS n",
                 &[&SCHEMA_OBJECTS],
             )
             .map_err(pg.e())?
@@ -882,43 +900,81 @@ impl FleetStore for PgFleet {
         Ok(true)
     }
 
-    fn approve_profile(
+    fn propose_profile_approval(
         &mut self,
         host: i64,
         generation: u64,
         digest: &str,
+        id: &str,
         by: &str,
         reason: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
         Ok(self.execute(
-            "UPDATE fleet_profiles SET approved_by = $4, reason = $5, approved_at = $6 \
+            "UPDATE fleet_profiles SET approved_by = $4, reason = $5, pending_id = $6, pending_at = $7 \
              WHERE host = $1 AND generation = $2 AND digest = $3 AND approved_at IS NULL \
-             AND digest <> $7",
+             AND pending_id IS NULL AND digest <> $8",
             &[
                 &host,
                 &to_i64(generation),
                 &digest,
                 &by,
                 &reason,
+                &id,
                 &now,
                 &FROM_TRAIL,
             ],
         )? == 1)
     }
 
-    fn withdraw_profile_approval(
+    fn confirm_profile_approval(
         &mut self,
         host: i64,
         generation: u64,
         digest: &str,
-    ) -> Result<(), StoreError> {
+        id: &str,
+    ) -> Result<bool, StoreError> {
         self.execute(
-            "UPDATE fleet_profiles SET approved_by = NULL, reason = NULL, approved_at = NULL \
-             WHERE host = $1 AND generation = $2 AND digest = $3",
-            &[&host, &to_i64(generation), &digest],
+            "UPDATE fleet_profiles SET approved_at = pending_at, pending_id = NULL \
+             WHERE host = $1 AND generation = $2 AND digest = $3 AND pending_id = $4 \
+             AND approved_at IS NULL",
+            &[&host, &to_i64(generation), &digest, &id],
         )?;
-        Ok(())
+        Ok(self
+            .profile(host, generation, digest)?
+            .is_some_and(|p| p.approved.is_some()))
+    }
+
+    fn drop_profile_approval(
+        &mut self,
+        host: i64,
+        generation: u64,
+        digest: &str,
+        id: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(self.execute(
+            "UPDATE fleet_profiles SET approved_by = NULL, reason = NULL, pending_id = NULL, \
+             pending_at = NULL \
+             WHERE host = $1 AND generation = $2 AND digest = $3 AND pending_id = $4 \
+             AND approved_at IS NULL",
+            &[&host, &to_i64(generation), &digest, &id],
+        )? == 1)
+    }
+
+    fn awaiting_approvals(&mut self) -> Result<Vec<ProfileRow>, StoreError> {
+        let pg = self.pg();
+        let rows = self.query(
+            &format!(
+                "SELECT {PROFILE_COLUMNS} FROM fleet_profiles p JOIN fleet_hosts h ON h.id = p.host \
+                 WHERE p.pending_id IS NOT NULL AND p.approved_at IS NULL \
+                 ORDER BY p.pending_at, h.name COLLATE \"C\""
+            ),
+            &[],
+        )?;
+        rows.iter()
+            .map(profile_row)
+            .collect::<Result<_, _>>()
+            .map_err(pg.e())
     }
 
     fn quota_used(&mut self, host: i64) -> Result<QuotaWindow, StoreError> {
