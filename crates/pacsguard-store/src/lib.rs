@@ -22,8 +22,8 @@ pub use console::QuotaWindow;
 pub use console::{
     AcceptedBatch, AccountBinding, AccountRow, ConsoleDb, Credentials, FROM_TRAIL, Held, HostRow,
     LiveSession, MAX_PENDING_PROFILES_PER_HOST, NewPasskey, PasskeyAdded, PasskeyRemoved,
-    PasskeyRow, PendingAcceptRow, ProfileNoted, ProfileRow, SealBinding, SealRow, SessionRow,
-    TokenRefusal,
+    PasskeyRow, PendingAcceptRow, ProfileNoted, ProfileRow, SealBinding, SealRow, SessionEnd,
+    SessionRow, TokenRefusal,
 };
 pub use fleet_store::{
     FLEET_REQUEST_BUDGET, FleetPool, FleetStore, FleetStoreAt, PG_CALL_DEADLINE,
