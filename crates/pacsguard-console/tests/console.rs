@@ -4422,6 +4422,8 @@ async fn sessions_from_before_ends_were_recorded_end_once_at_the_first_start() {
         problem: None,
         superseded: 0,
     };
+    // ... and the store as it kept it: no notes of ends (session 13).
+    sqlite(&h, "DELETE FROM console_session_ends");
     let (h, report) = h.restart_bound_to(&guard, bindings);
     assert_eq!(
         (report.sessions, report.sessions_ended_unproven),
@@ -4504,6 +4506,8 @@ async fn a_session_ended_at_the_first_start_and_put_back_stays_ended() {
         problem: None,
         superseded: 0,
     };
+    // ... and the store as it kept it: no notes of ends (session 13).
+    sqlite(&h, "DELETE FROM console_session_ends");
     let (h, report) = h.restart_bound_to(&guard, bindings);
     assert_eq!(report.sessions_ended_unproven, 1, "{report:?}");
     // Ends are recorded from now on (a sign-in and a sign-out).
@@ -4684,8 +4688,14 @@ async fn a_sign_out_whose_record_was_lost_in_a_crash_is_recorded_at_the_next_sta
             .arg("SELECT count(*) FROM console_session_ends")
             .output()
             .expect("sqlite3 runs");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<usize>()
+            .expect("a count")
     };
+    // The ends so far (sessions replaced at enrolment and step-up) are noted until a
+    // start reads them on the trail.
+    let noted = ends(&h);
 
     let r = h.logout_from(&bob, &bob_csrf, "https://console.test").await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
@@ -4695,7 +4705,7 @@ async fn a_sign_out_whose_record_was_lost_in_a_crash_is_recorded_at_the_next_sta
             .expect("store")
             .is_none()
     );
-    assert_eq!(ends(&h), "1", "the end is noted with the deletion");
+    assert_eq!(ends(&h), noted + 1, "the end is noted with the deletion");
     // Killed before the watcher wrote the inbox: the closure's record is lost.
     let lost = h.events();
     assert!(
@@ -4710,6 +4720,8 @@ async fn a_sign_out_whose_record_was_lost_in_a_crash_is_recorded_at_the_next_sta
     let (h, report) = h.restart_with(&guard);
     assert_eq!(report.session_ends_recorded, 1, "{report:?}");
     assert_eq!(report.closed_sessions, 1, "the row put back: {report:?}");
+    // This time what the start recorded reaches the trail (and the inbox still has it).
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
     let events = h.events();
     let recorded: Vec<&Event> = events
         .iter()
@@ -4726,12 +4738,14 @@ async fn a_sign_out_whose_record_was_lost_in_a_crash_is_recorded_at_the_next_sta
         "{recorded:?}"
     );
     assert_eq!(h.overview(&bob).await.location(), Some("/login"));
+    // The ends the trail held are forgotten; the one recorded at this start is kept
+    // until a start reads it there.
+    assert_eq!(ends(&h), 1);
     // What the start recorded reached the trail: the next start forgets the note, and
     // records nothing again.
-    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
     let (h, report) = h.restart_with(&guard);
     assert_eq!(report.session_ends_recorded, 0, "{report:?}");
-    assert_eq!(ends(&h), "0");
+    assert_eq!(ends(&h), 0);
     assert_eq!(h.overview(&bob).await.location(), Some("/login"));
 }
 
