@@ -78,56 +78,6 @@ pub(crate) fn verifies(token: &str, row: &SealedRow<'_>, stored: &[u8]) -> bool 
     mac_of(token, row).is_some_and(|mac| mac.verify_slice(stored).is_ok())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn row<'a>(csrf: &'a str, address: &'a str) -> SealedRow<'a> {
-        SealedRow {
-            token_hash: b"digest",
-            account: 1,
-            created: 100,
-            last_seen: 200,
-            csrf,
-            address,
-        }
-    }
-
-    #[test]
-    fn a_seal_verifies_only_for_its_token_and_every_column_as_sealed() {
-        let token = "ab".repeat(32);
-        let sealed = seal(&token, &row("c", "192.0.2.1")).expect("sealed");
-        assert_eq!(sealed.len(), 32);
-        assert!(verifies(&token, &row("c", "192.0.2.1"), &sealed));
-        assert!(!verifies(&"cd".repeat(32), &row("c", "192.0.2.1"), &sealed));
-        let base = row("c", "192.0.2.1");
-        let edited = [
-            SealedRow {
-                token_hash: b"other",
-                ..base
-            },
-            SealedRow { account: 2, ..base },
-            SealedRow {
-                created: 101,
-                ..base
-            },
-            SealedRow {
-                last_seen: 201,
-                ..base
-            },
-            row("d", "192.0.2.1"),
-            row("c", "192.0.2.2"),
-            // The fields' boundaries are in the seal: moving a byte from one to the
-            // next is an edit too.
-            row("c1", "92.0.2.1"),
-        ];
-        for edit in edited {
-            assert!(!verifies(&token, &edit, &sealed), "{edit:?}");
-        }
-        assert!(!verifies(&token, &base, &sealed[..31]));
-    }
-}
-
 impl crate::auth::Console {
     /// Whether the session row read for `token` is as the console sealed it; when not,
     /// the session is ended (its end recorded) and, for an edited row, the
@@ -177,5 +127,55 @@ impl crate::auth::Console {
         event.action = Action::Logout;
         self.close_session(db, token_hash, session.account, session.created, event)?;
         Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row<'a>(csrf: &'a str, address: &'a str) -> SealedRow<'a> {
+        SealedRow {
+            token_hash: b"digest",
+            account: 1,
+            created: 100,
+            last_seen: 200,
+            csrf,
+            address,
+        }
+    }
+
+    #[test]
+    fn a_seal_verifies_only_for_its_token_and_every_column_as_sealed() {
+        let token = "ab".repeat(32);
+        let sealed = seal(&token, &row("c", "192.0.2.1")).expect("sealed");
+        assert_eq!(sealed.len(), 32);
+        assert!(verifies(&token, &row("c", "192.0.2.1"), &sealed));
+        assert!(!verifies(&"cd".repeat(32), &row("c", "192.0.2.1"), &sealed));
+        let base = row("c", "192.0.2.1");
+        let edited = [
+            SealedRow {
+                token_hash: b"other",
+                ..base
+            },
+            SealedRow { account: 2, ..base },
+            SealedRow {
+                created: 101,
+                ..base
+            },
+            SealedRow {
+                last_seen: 201,
+                ..base
+            },
+            row("d", "192.0.2.1"),
+            row("c", "192.0.2.2"),
+            // The fields' boundaries are in the seal: moving a byte from one to the
+            // next is an edit too.
+            row("c1", "92.0.2.1"),
+        ];
+        for edit in edited {
+            assert!(!verifies(&token, &edit, &sealed), "{edit:?}");
+        }
+        assert!(!verifies(&token, &base, &sealed[..31]));
     }
 }

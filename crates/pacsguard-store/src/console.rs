@@ -808,7 +808,7 @@ mod tests {
         assert!(db.session_ends().expect("read").is_empty());
         assert!(db.end_session(&end).expect("ended"));
         assert!(db.session(&[7]).expect("read").is_none());
-        assert_eq!(db.session_ends().expect("read"), [end.clone()]);
+        assert_eq!(db.session_ends().expect("read"), std::slice::from_ref(&end));
         // Ended again (a row put back): still one end kept.
         assert!(!db.end_session(&end).expect("ended"));
         assert_eq!(db.session_ends().expect("read").len(), 1);
