@@ -420,21 +420,24 @@ impl<'de> serde::Deserialize<'de> for Checked {
 }
 
 /// A kept record's id: each gathered field it holds, named, with its value up to the
-/// first `:` (the whole value when not a string).
+/// first `:` (the whole value, as JSON, when not a string). The value's type is part of
+/// the id and every part is length-prefixed (issue 13, session 13): as `field=value\n`,
+/// the number `5` and the string `"5"` (or `"5:…"`) were one id, so a record naming a
+/// binding by a number (which binds nothing) let the newest real record of that id go
+/// at the limit; and a string holding `\nother_field=…` was the id of a record holding
+/// both fields.
 fn id_of(fields: &[String], record: &serde_json::Value) -> Option<String> {
+    use std::fmt::Write as _;
     let mut id = String::new();
     for field in fields {
         let Some(value) = record.get(field) else {
             continue;
         };
-        let value = match value.as_str() {
-            Some(text) => text.split(':').next().unwrap_or(text).to_string(),
-            None => value.to_string(),
+        let (kind, value) = match value.as_str() {
+            Some(text) => ('s', text.split(':').next().unwrap_or(text).to_string()),
+            None => ('j', value.to_string()),
         };
-        id.push_str(field);
-        id.push('=');
-        id.push_str(&value);
-        id.push('\n');
+        let _ = write!(id, "{}:{field}{kind}{}:{value}", field.len(), value.len());
     }
     (!id.is_empty()).then_some(id)
 }
@@ -577,6 +580,54 @@ mod tests {
             forced.line(index as u64, 0, line.as_bytes(), true);
         }
         assert_eq!(forced.by_id.as_ref().map(IdIndex::collisions), Some(2));
+    }
+
+    /// Issue 13, session 13: a value's type is part of its id. A record naming a
+    /// binding by the number 5 and one naming it by the string "5:…" are two ids: the
+    /// number (which binds nothing) does not take the string's place at the limit. Nor
+    /// does a string that imitates another field.
+    #[test]
+    fn a_number_and_a_string_of_the_same_digits_are_two_ids() {
+        let values = [
+            serde_json::json!("5:real"),
+            serde_json::json!(5),
+            serde_json::json!("5"),
+            serde_json::json!("6:other"),
+        ];
+        let mut gather = Gather::new(&["\"session_digest\""])
+            .newest_per_id()
+            .with_limit(2);
+        gather.start(u64::MAX);
+        for (index, value) in values.iter().enumerate() {
+            let line = serde_json::json!({"seq": index, "session_digest": value}).to_string();
+            gather.line(index as u64, 0, line.as_bytes(), true);
+        }
+        gather.finish(4, 4, 4);
+        let kept: Vec<&serde_json::Value> = gather
+            .records()
+            .iter()
+            .map(|r| &r.record["session_digest"])
+            .collect();
+        // "5" replaced "5:real" (the same id, newer); the number 5 is an id of its own,
+        // and "6:other" is past the limit.
+        assert_eq!(kept.len(), 2, "{kept:?}");
+        assert!(kept.contains(&&serde_json::json!("5")), "{kept:?}");
+        assert!(kept.contains(&&serde_json::json!(5)), "{kept:?}");
+        assert_eq!(gather.superseded(), 1);
+        assert!(gather.overflowed());
+
+        let fields = vec!["a".to_string(), "b".to_string()];
+        let both = serde_json::json!({"a": "1", "b": "2"});
+        let imitating = serde_json::json!({"a": "1\nb=2"});
+        assert_ne!(id_of(&fields, &both), id_of(&fields, &imitating));
+        assert_ne!(
+            id_of(&fields, &serde_json::json!({"a": 5})),
+            id_of(&fields, &serde_json::json!({"a": "5"}))
+        );
+        assert_eq!(
+            id_of(&fields, &serde_json::json!({"a": "5:x"})),
+            id_of(&fields, &serde_json::json!({"a": "5:y"}))
+        );
     }
 
     /// Only the fields asked for are built, each value whole; a line that is no JSON

@@ -532,9 +532,21 @@ impl Console {
         // Its opening on the trail first: a session row the trail does not know of is
         // refused ([`crate::bound`]).
         let digest = self.record_session_opening(&hash, account, now, opening)?;
+        let address = address.to_string();
+        let seal = crate::session_seal::seal(
+            &token,
+            &crate::session_seal::SealedRow {
+                token_hash: &hash,
+                account,
+                created: now,
+                last_seen: now,
+                csrf: &csrf,
+                address: &address,
+            },
+        )?;
         let db = lock(&self.db)?;
         self.keep_session(&hash, digest)?;
-        db.insert_session(&hash, account, &csrf, now, &address.to_string())?;
+        db.insert_session(&hash, account, &csrf, now, &address, &seal)?;
         Ok(NewSession { token, enrolled })
     }
 
@@ -823,6 +835,11 @@ impl Console {
         if !self.session_as_recorded(&db, &hash, &session, &account.name)? {
             return Ok(None);
         }
+        // Its last use, CSRF token and address as the console sealed them: checked
+        // before any of them is trusted (the idle limit reads `last_seen`).
+        if !self.session_seal_holds(&db, token, &hash, &session, &account.name)? {
+            return Ok(None);
+        }
         let now = self.now();
         let expired = if now - session.last_seen >= IDLE_SECONDS {
             Some(format!("idle for {} minutes", IDLE_SECONDS / 60))
@@ -846,7 +863,18 @@ impl Console {
             self.close_session(&db, &hash, session.account, session.created, event)?;
             return Ok(None);
         }
-        db.touch_session(&hash, now)?;
+        let seal = crate::session_seal::seal(
+            token,
+            &crate::session_seal::SealedRow {
+                token_hash: &hash,
+                account: session.account,
+                created: session.created,
+                last_seen: now,
+                csrf: &session.csrf,
+                address: &session.address,
+            },
+        )?;
+        db.touch_session(&hash, now, &seal)?;
         let role = Role::parse(&account.role).ok_or_else(|| {
             AuthError::Internal(format!("account {}: unknown role", account.name))
         })?;

@@ -243,6 +243,9 @@ pub struct BindReport {
     /// their end may be among what is not proven) or records no end of any session (a
     /// trail of a version that did not record them).
     pub sessions_ended_unproven: usize,
+    /// Ends of sessions noted in the store but not on the trail (the process stopped
+    /// after a session ended, before its record was written), recorded at this start.
+    pub session_ends_recorded: usize,
     /// Enrolment links kept: as the trail recorded them.
     pub invitations: usize,
     /// Enrolment links removed at start: not as the trail recorded them.
@@ -313,11 +316,19 @@ fn newest(records: &[serde_json::Value], field: &str) -> HashMap<i64, String> {
         else {
             continue;
         };
-        if let Ok(id) = id.parse::<i64>() {
+        if let Some(id) = canonical_id(id) {
             found.insert(id, digest.to_string());
         }
     }
     found
+}
+
+/// The id of a binding record (`<id>:<digest>`) as the console writes it: the decimal
+/// form of an `i64`, nothing else. `+5`, `05` or ` 5` would parse as 5 and bind account
+/// 5 from a record whose id the trail's gathering keeps apart from `5` (the newest of
+/// each is kept): refused, so one account has one id on the trail.
+pub(crate) fn canonical_id(text: &str) -> Option<i64> {
+    text.parse::<i64>().ok().filter(|id| id.to_string() == text)
 }
 
 impl Console {
@@ -377,6 +388,12 @@ impl Console {
         // take access away, and proving it must not be the way to bring a session back.
         for (_, record) in &bindings.unproven {
             sessions.read(record, false);
+        }
+        // Ends noted in the store whose record the trail lacks (the process stopped in
+        // between) are recorded now, and close their sessions like recorded ones.
+        report.session_ends_recorded = self.record_session_ends(&sessions.closed)?;
+        for end in lock(&self.db)?.session_ends()? {
+            sessions.closed.insert(end.opening);
         }
         self.bind_sessions(&sessions, may_trust, bindings.whole, &mut report)?;
         self.bind_invitations(records, &bindings.unproven, may_trust, &mut report)?;
@@ -648,7 +665,24 @@ impl Console {
         // A row this console opened, edited since (its account or opening time): the
         // real session ends on the trail with the alert below.
         let held = lock(&self.bindings)?.forget_session(token_hash).or(held);
-        db.delete_session(token_hash)?;
+        // The real session's end noted with the deletion, in one transaction
+        // ([`crate::closing`]), before its record is queued.
+        match &held {
+            Some(opening) => {
+                db.end_session(&pacsguard_store::SessionEnd {
+                    token_hash: token_hash.to_vec(),
+                    opening: opening.clone(),
+                    account: session.account,
+                    ended: self.now(),
+                    detail: format!(
+                        "the session of {name} ended: its row was edited in the store (see the alert)"
+                    ),
+                })?;
+            }
+            None => {
+                db.delete_session(token_hash)?;
+            }
+        }
         let finding = Finding::new(
             self.store_path.clone(),
             FindingKind::ConsoleSessionAltered,
@@ -1044,5 +1078,38 @@ impl Console {
         let mut event = Event::of_finding(self.actor(&row.name), finding);
         event.action = Action::Account;
         self.record(event)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 13, session 13: one account, one id on the trail.
+    #[test]
+    fn a_binding_id_is_read_only_in_its_canonical_form() {
+        assert_eq!(canonical_id("5"), Some(5));
+        assert_eq!(canonical_id("-1"), Some(-1));
+        for other in [
+            "+5",
+            "05",
+            " 5",
+            "5 ",
+            "",
+            "5.0",
+            "0x5",
+            "99999999999999999999",
+        ] {
+            assert_eq!(canonical_id(other), None, "{other:?}");
+        }
+        let records = [
+            serde_json::json!({"account_digest": "5:real"}),
+            serde_json::json!({"account_digest": "+5:planted"}),
+            serde_json::json!({"account_digest": 5}),
+        ];
+        assert_eq!(
+            newest(&records, "account_digest"),
+            HashMap::from([(5, "real".to_string())])
+        );
     }
 }

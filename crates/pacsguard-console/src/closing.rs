@@ -6,12 +6,23 @@
 //! and put back with sqlite3 was accepted again: at once while the console ran (its
 //! digest stayed in memory until the next purge) and at every later start (the trail
 //! still held the opening). Now each end records `<opening digest>:closed` as the
-//! record's `session_digest` before the row is deleted, under the store's lock, and the
+//! record's `session_digest` when the row is deleted, under the store's lock, and the
 //! digest leaves the console's memory at the same time: a closed session is refused
 //! while the console runs and at every start after ([`Console::bind_to_trail`]).
 //!
-//! A closure recorded whose row deletion never happened (the process killed in between)
-//! is refused at the next start: fail closed.
+//! The order, and the crash between the steps (issue 13, session 13): the record goes
+//! into the watcher's inbox, in memory, and reaches the trail within a turn of its loop;
+//! a process killed in that turn lost it. Recorded first and then deleted, a kill in
+//! between left the row in the store with its end on the trail (the next start ended it
+//! with an alert of a store edited that nobody made); deleted first, it left the session
+//! gone with no record. So the row's deletion and a note of the end
+//! (`console_session_ends`: the opening's digest, when and why) are one transaction of
+//! the store, and the record is queued after it commits. A kill before the commit leaves
+//! the session live and nothing recorded; after it, the session is ended and its end is
+//! either on the trail or still noted in the store, and the next start
+//! ([`Console::record_session_ends`]) records every noted end the trail does not hold
+//! and forgets those it holds. A noted end also closes its session at the start like a
+//! recorded one: a row put back meanwhile is refused.
 
 use pacsguard_events::Event;
 use pacsguard_store::ConsoleDb;
@@ -29,9 +40,11 @@ pub fn closed_session_digest(opening: &str) -> String {
 
 impl Console {
     /// Ends the session `token_hash` (of `account`, opened at `created`) under `db`'s
-    /// lock, which the caller holds: `event` (which says why) records its closure first,
-    /// then the console forgets it, then its row goes. If the record cannot be queued,
-    /// nothing is ended (the action that ends it is refused).
+    /// lock, which the caller holds: the console forgets it, its row goes with a note of
+    /// its end in one transaction, then `event` (which says why) records its closure (see
+    /// the module for the order). If the record cannot be queued, the session is ended
+    /// all the same, the action that ended it answers the error, and the next start
+    /// records the end from its note.
     pub(crate) fn close_session(
         &self,
         db: &ConsoleDb,
@@ -47,9 +60,52 @@ impl Console {
             .opening_of(token_hash)
             .unwrap_or_else(|| session_digest(token_hash, account, created));
         event.session_digest = Some(closed_session_digest(&opening));
-        self.record(event)?;
+        let end = pacsguard_store::SessionEnd {
+            token_hash: token_hash.to_vec(),
+            opening,
+            account,
+            ended: self.now(),
+            detail: event.detail.clone(),
+        };
         lock(&self.bindings)?.forget_session(token_hash);
-        Ok(db.delete_session(token_hash)?)
+        let existed = db.end_session(&end)?;
+        // Should this fail (the guard stopped), the session is ended all the same and
+        // its end, noted in the store, is recorded at the next start.
+        self.record(event)?;
+        Ok(existed)
+    }
+
+    /// At start, after the trail's records were read: every end of a session noted in
+    /// the store whose record the trail holds (`closed`, proven or not) is forgotten; the
+    /// others (the process stopped before its record reached the trail) are recorded now
+    /// and kept until a start sees them on the trail. How many were recorded now.
+    pub(crate) fn record_session_ends(
+        &self,
+        closed: &std::collections::HashSet<String>,
+    ) -> Result<usize, AuthError> {
+        let db = lock(&self.db)?;
+        let mut recorded = 0;
+        for end in db.session_ends()? {
+            if closed.contains(&end.opening) {
+                db.forget_session_end(&end.token_hash)?;
+                continue;
+            }
+            let name = db
+                .account_by_id(end.account)?
+                .map_or_else(|| format!("account {}", end.account), |a| a.name);
+            let mut event = self.session_end_event(
+                &name,
+                format!(
+                    "{} (at {}; recorded at this start: the console stopped before the record reached the trail)",
+                    end.detail.strip_prefix("console: ").unwrap_or(&end.detail),
+                    crate::pages::unix_time(end.ended)
+                ),
+            );
+            event.session_digest = Some(closed_session_digest(&end.opening));
+            self.record(event)?;
+            recorded += 1;
+        }
+        Ok(recorded)
     }
 
     /// [`Console::close_session`] for the session whose token's digest is `token_hash`,

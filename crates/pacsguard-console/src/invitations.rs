@@ -55,7 +55,7 @@ fn recorded_invitations(
             .get("invitation_digest")
             .and_then(serde_json::Value::as_str)?
             .split_once(':')?;
-        Some((id.parse::<i64>().ok()?, digest.to_string()))
+        Some((crate::bound::canonical_id(id)?, digest.to_string()))
     };
     let mut found: HashMap<i64, String> = records.iter().filter_map(parse).collect();
     for (id, digest) in unproven.iter().filter_map(|(_, r)| parse(r)) {

@@ -55,6 +55,7 @@ pub mod refusals;
 pub mod roles;
 pub mod secret;
 pub mod server;
+mod session_seal;
 pub mod sessions;
 pub mod throttle;
 pub mod tls;

@@ -3544,6 +3544,89 @@ async fn credentials_swapped_in_and_back_during_a_sign_in_do_not_sign_in() {
     );
 }
 
+/// Issue 13, session 13: a session's row was bound to the trail only by its token's
+/// digest, account and sign-in time. Whoever wrote the store could keep a session alive
+/// past the idle limit, put in a CSRF token they know, or change the address it is shown
+/// used from, undetected. Each row is now sealed under its token: every one of those
+/// edits, made with sqlite3 in the real store, ends and refuses the session with a
+/// `console-session-altered` alert; a row of the version before (no seal) is refused
+/// and ended with a plain record.
+#[tokio::test]
+async fn a_session_whose_last_use_csrf_token_or_address_was_edited_is_refused() {
+    use pacsguard_events::FindingKind;
+    let (h, _guard) = four_eyes_harness();
+    let (mut cookie, _, secret) = h.first_admin().await;
+    // Used as it should be, a session stays: its seal is renewed at each use.
+    for _ in 0..3 {
+        h.clock.advance(60);
+        assert_eq!(h.overview(&cookie).await.status, StatusCode::OK);
+    }
+    let _ = h.events();
+    let edits = [
+        // Kept alive past the idle limit (without the seal: accepted, as just used).
+        ("last_seen", "last_seen = {now}", IDLE_SECONDS),
+        ("csrf", "csrf = 'known-to-the-intruder'", 0),
+        ("address", "address = '198.51.100.7'", 0),
+        // The opening's columns are bound by the trail; the seal covers them as well.
+        ("created", "created = created + 1, last_seen = last_seen", 0),
+    ];
+    for (column, set, later) in edits {
+        let digest = pacsguard_console::secret::digest(&cookie);
+        h.clock.advance(later);
+        let set = set.replace("{now}", &h.clock.now().to_string());
+        sqlite(
+            &h,
+            &format!(
+                "UPDATE console_sessions SET {set} WHERE token_hash = X'{}'",
+                pacsguard_console::secret::hex(&digest)
+            ),
+        );
+        let r = h.overview(&cookie).await;
+        assert_eq!(r.location(), Some("/login"), "{column}: {}", r.body);
+        let events = h.events();
+        let alerts = alerts_of(&events, FindingKind::ConsoleSessionAltered);
+        assert_eq!(alerts.len(), 1, "{column}: {alerts:?}");
+        assert!(
+            events.iter().any(|e| e
+                .session_digest
+                .as_deref()
+                .is_some_and(|d| d.ends_with(":closed"))),
+            "{column}: the end of the session is recorded"
+        );
+        assert!(
+            h.store().session(&digest).expect("store").is_none(),
+            "{column}: the session was ended"
+        );
+        let code = h.next_code(&secret);
+        cookie = h
+            .login("admin", ADMIN_PASSWORD, &code)
+            .await
+            .cookie()
+            .expect("signed in again");
+    }
+    // A row with no seal (written by the version before sessions were sealed) is
+    // refused and ended, and said so without an alert.
+    let digest = pacsguard_console::secret::digest(&cookie);
+    sqlite(
+        &h,
+        &format!(
+            "UPDATE console_sessions SET seal = NULL WHERE token_hash = X'{}'",
+            pacsguard_console::secret::hex(&digest)
+        ),
+    );
+    let _ = h.events();
+    assert_eq!(h.overview(&cookie).await.location(), Some("/login"));
+    let events = h.events();
+    assert!(alerts_of(&events, FindingKind::ConsoleSessionAltered).is_empty());
+    assert_logged(
+        &events,
+        Action::Logout,
+        Outcome::Success,
+        "did not seal sessions",
+    );
+    assert!(h.store().session(&digest).expect("store").is_none());
+}
+
 /// The columns of a session row, as sqlite3 quotes them, to put it back later.
 struct SessionCopy {
     token_hash: String,
@@ -3551,6 +3634,7 @@ struct SessionCopy {
     csrf: String,
     created: String,
     address: String,
+    seal: String,
 }
 
 /// The store's row of the session whose cookie is `cookie`, as an intruder copies it.
@@ -3559,20 +3643,21 @@ fn copy_session(h: &Harness, cookie: &str) -> SessionCopy {
     let out = std::process::Command::new("sqlite3")
         .arg(h._home.path().join("store.sqlite"))
         .arg(format!(
-            "SELECT quote(token_hash), account, quote(csrf), created, quote(address) \
+            "SELECT quote(token_hash), account, quote(csrf), created, quote(address), quote(seal) \
              FROM console_sessions WHERE token_hash = X'{hash}'"
         ))
         .output()
         .expect("sqlite3 runs");
     let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let parts: Vec<&str> = text.split('|').collect();
-    assert_eq!(parts.len(), 5, "the session's row: {text:?}");
+    assert_eq!(parts.len(), 6, "the session's row: {text:?}");
     SessionCopy {
         token_hash: parts[0].into(),
         account: parts[1].into(),
         csrf: parts[2].into(),
         created: parts[3].into(),
         address: parts[4].into(),
+        seal: parts[5].into(),
     }
 }
 
@@ -3581,14 +3666,15 @@ fn put_back(h: &Harness, row: &SessionCopy) {
     sqlite(
         h,
         &format!(
-            "INSERT OR REPLACE INTO console_sessions (token_hash, account, csrf, created, last_seen, address) \
-             VALUES ({}, {}, {}, {}, {}, {})",
+            "INSERT OR REPLACE INTO console_sessions (token_hash, account, csrf, created, last_seen, address, seal) \
+             VALUES ({}, {}, {}, {}, {}, {}, {})",
             row.token_hash,
             row.account,
             row.csrf,
             row.created,
             h.clock.now(),
-            row.address
+            row.address,
+            row.seal
         ),
     );
 }
@@ -4336,6 +4422,8 @@ async fn sessions_from_before_ends_were_recorded_end_once_at_the_first_start() {
         problem: None,
         superseded: 0,
     };
+    // ... and the store as it kept it: no notes of ends (session 13).
+    sqlite(&h, "DELETE FROM console_session_ends");
     let (h, report) = h.restart_bound_to(&guard, bindings);
     assert_eq!(
         (report.sessions, report.sessions_ended_unproven),
@@ -4418,6 +4506,8 @@ async fn a_session_ended_at_the_first_start_and_put_back_stays_ended() {
         problem: None,
         superseded: 0,
     };
+    // ... and the store as it kept it: no notes of ends (session 13).
+    sqlite(&h, "DELETE FROM console_session_ends");
     let (h, report) = h.restart_bound_to(&guard, bindings);
     assert_eq!(report.sessions_ended_unproven, 1, "{report:?}");
     // Ends are recorded from now on (a sign-in and a sign-out).
@@ -4570,6 +4660,93 @@ async fn a_confirmed_request_put_back_in_the_store_is_refused() {
     let (_h, report) = h.restart_with(&guard);
     assert_eq!(report.altered_requests, [1], "{report:?}");
     assert_eq!(guard.accepted.lock().expect("fixture").len(), 1);
+}
+
+/// Issue 13, session 13: the crash window of a session's end. Its record goes into the
+/// watcher's inbox, in memory; a process killed before the watcher wrote it left the
+/// session gone from the store with no end on the trail, and a copy of the row put back
+/// was kept at the next start (its opening proven, no end anywhere). The row's deletion
+/// and a note of the end are now one transaction of the store: here the process "dies"
+/// with the record still in the inbox (the events are dropped, as a kill drops them), an
+/// intruder puts the row back, and the next start records the end from the note, ends
+/// the row put back, and a later start, seeing the end on the trail, forgets the note.
+#[tokio::test]
+async fn a_sign_out_whose_record_was_lost_in_a_crash_is_recorded_at_the_next_start() {
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    h.create_approver(&admin, &admin_csrf, "bob", "violet harbour evening tide")
+        .await;
+    let (bob, bob_csrf, _) = h.first_sign_in("bob", "violet harbour evening tide").await;
+    // Everything so far is on the trail.
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
+    let _ = h.events();
+    let copy = copy_session(&h, &bob);
+    let ends = |h: &Harness| {
+        let out = std::process::Command::new("sqlite3")
+            .arg(h._home.path().join("store.sqlite"))
+            .arg("SELECT count(*) FROM console_session_ends")
+            .output()
+            .expect("sqlite3 runs");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<usize>()
+            .expect("a count")
+    };
+    // The ends so far (sessions replaced at enrolment and step-up) are noted until a
+    // start reads them on the trail.
+    let noted = ends(&h);
+
+    let r = h.logout_from(&bob, &bob_csrf, "https://console.test").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert!(
+        h.store()
+            .session(&pacsguard_console::secret::digest(&bob))
+            .expect("store")
+            .is_none()
+    );
+    assert_eq!(ends(&h), noted + 1, "the end is noted with the deletion");
+    // Killed before the watcher wrote the inbox: the closure's record is lost.
+    let lost = h.events();
+    assert!(
+        lost.iter().any(|e| e
+            .session_digest
+            .as_deref()
+            .is_some_and(|d| d.ends_with(":closed"))),
+        "{lost:?}"
+    );
+    put_back(&h, &copy);
+
+    let (h, report) = h.restart_with(&guard);
+    assert_eq!(report.session_ends_recorded, 1, "{report:?}");
+    assert_eq!(report.closed_sessions, 1, "the row put back: {report:?}");
+    // This time what the start recorded reaches the trail (and the inbox still has it).
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
+    let events = h.events();
+    let recorded: Vec<&Event> = events
+        .iter()
+        .filter(|e| {
+            e.session_digest
+                .as_deref()
+                .is_some_and(|d| d.ends_with(":closed"))
+                && e.detail.contains("recorded at this start")
+        })
+        .collect();
+    assert_eq!(recorded.len(), 1, "{events:?}");
+    assert!(
+        recorded[0].detail.contains("bob signed out"),
+        "{recorded:?}"
+    );
+    assert_eq!(h.overview(&bob).await.location(), Some("/login"));
+    // The ends the trail held are forgotten; the one recorded at this start is kept
+    // until a start reads it there.
+    assert_eq!(ends(&h), 1);
+    // What the start recorded reached the trail: the next start forgets the note, and
+    // records nothing again.
+    let (h, report) = h.restart_with(&guard);
+    assert_eq!(report.session_ends_recorded, 0, "{report:?}");
+    assert_eq!(ends(&h), 0);
+    assert_eq!(h.overview(&bob).await.location(), Some("/login"));
 }
 
 /// Review s11-r13: the end of a session was recorded for the digest of its row as the

@@ -32,7 +32,7 @@ pub use fleet_profiles::{
 mod sessions;
 pub use breakglass::{SealBinding, SealRow};
 pub use decisions::{AccountBinding, Credentials, PendingAcceptRow};
-pub use sessions::LiveSession;
+pub use sessions::{LiveSession, SessionEnd};
 
 const CONSOLE_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS console_accounts (
@@ -58,7 +58,8 @@ CREATE TABLE IF NOT EXISTS console_sessions (
     csrf TEXT NOT NULL,
     created INTEGER NOT NULL,
     last_seen INTEGER NOT NULL,
-    address TEXT NOT NULL
+    address TEXT NOT NULL,
+    seal BLOB
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS console_address_failures (
     address TEXT PRIMARY KEY,
@@ -113,6 +114,11 @@ pub struct SessionRow {
     pub csrf: String,
     pub created: i64,
     pub last_seen: i64,
+    pub address: String,
+    /// The console's seal over every column of the row, keyed by the session's token
+    /// (which the store does not hold): `None` for a row written before sessions were
+    /// sealed (the console refuses it, see `pacsguard-console`'s `session_seal.rs`).
+    pub seal: Option<Vec<u8>>,
 }
 
 /// The console's tables, over their own connection to the home's store file.
@@ -245,6 +251,10 @@ impl ConsoleDb {
         conn.execute_batch(breakglass::BREAK_GLASS_SCHEMA)
             .map_err(sql)?;
         conn.execute_batch(fleet::FLEET_SCHEMA).map_err(sql)?;
+        fleet::add_missing_columns(&conn).map_err(sql)?;
+        sessions::add_seal_column(&conn).map_err(sql)?;
+        conn.execute_batch(sessions::SESSION_ENDS_SCHEMA)
+            .map_err(sql)?;
         conn.execute_batch(fleet_profiles::FLEET_PROFILES_SCHEMA)
             .map_err(sql)?;
         fleet::add_missing_columns(&conn).map_err(sql)?;
@@ -488,6 +498,8 @@ impl ConsoleDb {
             .map_err(self.sql())
     }
 
+    /// A new session row, sealed by the console (`seal` covers every column, with
+    /// `last_seen` = `now`).
     pub fn insert_session(
         &self,
         token_hash: &[u8],
@@ -495,11 +507,12 @@ impl ConsoleDb {
         csrf: &str,
         now: i64,
         address: &str,
+        seal: &[u8],
     ) -> Result<(), StoreError> {
         self.execute(
-            "INSERT INTO console_sessions (token_hash, account, csrf, created, last_seen, address) \
-                 VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
-            params![token_hash, account, csrf, now, address],
+            "INSERT INTO console_sessions (token_hash, account, csrf, created, last_seen, address, seal) \
+                 VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)",
+            params![token_hash, account, csrf, now, address, seal],
         )?;
         Ok(())
     }
@@ -507,7 +520,8 @@ impl ConsoleDb {
     pub fn session(&self, token_hash: &[u8]) -> Result<Option<SessionRow>, StoreError> {
         self.conn
             .query_row(
-                "SELECT account, csrf, created, last_seen FROM console_sessions WHERE token_hash = ?1",
+                "SELECT account, csrf, created, last_seen, address, seal FROM console_sessions \
+                 WHERE token_hash = ?1",
                 [token_hash],
                 |r| {
                     Ok(SessionRow {
@@ -515,6 +529,8 @@ impl ConsoleDb {
                         csrf: r.get(1)?,
                         created: r.get(2)?,
                         last_seen: r.get(3)?,
+                        address: r.get(4)?,
+                        seal: r.get(5)?,
                     })
                 },
             )
@@ -522,10 +538,16 @@ impl ConsoleDb {
             .map_err(self.sql())
     }
 
-    pub fn touch_session(&self, token_hash: &[u8], now: i64) -> Result<(), StoreError> {
+    /// A session used at `now`: its `last_seen` and the console's new seal over the row.
+    pub fn touch_session(
+        &self,
+        token_hash: &[u8],
+        now: i64,
+        seal: &[u8],
+    ) -> Result<(), StoreError> {
         self.execute(
-            "UPDATE console_sessions SET last_seen = ?2 WHERE token_hash = ?1",
-            params![token_hash, now],
+            "UPDATE console_sessions SET last_seen = ?2, seal = ?3 WHERE token_hash = ?1",
+            params![token_hash, now, seal],
         )?;
         Ok(())
     }
@@ -727,6 +749,73 @@ mod tests {
         drop(Store::open(&path).expect("store"));
         let db = ConsoleDb::open(&path).expect("console tables");
         (dir, db)
+    }
+
+    /// Issue 13: a store made before sessions were sealed gets the `seal` column at the
+    /// next open; its rows read with no seal (the console refuses them), and a new row
+    /// and a touch keep the seal they are given.
+    #[test]
+    fn a_session_table_without_seals_is_migrated_and_its_rows_read_unsealed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("store.sqlite");
+        drop(Store::open(&path).expect("store"));
+        {
+            let old = Connection::open(&path).expect("old console");
+            old.execute_batch(
+                "CREATE TABLE console_sessions (token_hash BLOB PRIMARY KEY, account INTEGER NOT NULL, \
+                 csrf TEXT NOT NULL, created INTEGER NOT NULL, last_seen INTEGER NOT NULL, \
+                 address TEXT NOT NULL) WITHOUT ROWID; \
+                 INSERT INTO console_sessions VALUES (X'01', 1, 'c', 10, 20, '192.0.2.1');",
+            )
+            .expect("the old layout");
+        }
+        let db = ConsoleDb::open(&path).expect("migrated");
+        let old = db.session(&[1]).expect("read").expect("kept");
+        assert_eq!(old.seal, None);
+        assert_eq!((old.created, old.last_seen), (10, 20));
+        assert_eq!(old.address, "192.0.2.1");
+        db.insert_session(&[2], 1, "d", 30, "192.0.2.2", b"seal one")
+            .expect("inserted");
+        db.touch_session(&[2], 40, b"seal two").expect("touched");
+        let new = db.session(&[2]).expect("read").expect("there");
+        assert_eq!(
+            (new.last_seen, new.seal.as_deref()),
+            (40, Some(&b"seal two"[..]))
+        );
+        drop(db);
+        // Opened again: the column is there once.
+        ConsoleDb::open(&path).expect("opened again");
+    }
+
+    /// Issue 13: a session's end deletes its row and keeps the end in one transaction;
+    /// the end stays until the console has seen its record on the trail.
+    #[test]
+    fn a_session_ends_with_its_end_kept_in_the_same_transaction() {
+        let (_dir, mut db) = db();
+        db.insert_session(&[7], 1, "c", 10, "192.0.2.1", b"s")
+            .expect("inserted");
+        let end = SessionEnd {
+            token_hash: vec![7],
+            opening: "ab".repeat(32),
+            account: 1,
+            ended: 20,
+            detail: "signed out".into(),
+        };
+        {
+            // Under a hold that is dropped: neither the deletion nor the end is kept.
+            let held = db.hold().expect("held");
+            assert!(held.end_session(&end).expect("ended"));
+        }
+        assert!(db.session(&[7]).expect("read").is_some());
+        assert!(db.session_ends().expect("read").is_empty());
+        assert!(db.end_session(&end).expect("ended"));
+        assert!(db.session(&[7]).expect("read").is_none());
+        assert_eq!(db.session_ends().expect("read"), std::slice::from_ref(&end));
+        // Ended again (a row put back): still one end kept.
+        assert!(!db.end_session(&end).expect("ended"));
+        assert_eq!(db.session_ends().expect("read").len(), 1);
+        db.forget_session_end(&[7]).expect("forgotten");
+        assert!(db.session_ends().expect("read").is_empty());
     }
 
     /// A hold keeps other writers out until it ends; what a method wrote under it in its

@@ -1,0 +1,181 @@
+//! The seal of a session's row: every column the console relies on, under a key only the
+//! session's holder and the console (while it handles the holder's request) have.
+//!
+//! The trail binds a session's opening (its token's digest, account and sign-in time,
+//! [`crate::bound::session_digest`]); the rest of the row changes at every request
+//! (`last_seen`) or is not worth a trail record (the CSRF token, the client address), and
+//! was not covered: whoever writes the store could extend a session's life past the idle
+//! limit, put in a CSRF token they know (and forge the holder's form posts), or change the
+//! address the holder and the administrators see the session used from, undetected.
+//!
+//! Each row now carries an HMAC-SHA-256 over all its columns (token digest, account,
+//! sign-in time, last use, CSRF token, address), keyed by the session's token itself. The
+//! store holds only the token's SHA-256, so a writer of the store (root with sqlite3)
+//! cannot compute a seal for a row they edited; the console has the token exactly when
+//! it needs the seal: when it writes the row (sign-in) and when the token is presented
+//! (every request, which checks the seal before it trusts any column and seals the new
+//! `last_seen`). No key to keep, rotate or steal: a copy of the home gives none.
+//!
+//! What it does not cover, and why: a purge of expired sessions reads `last_seen` and
+//! `created` without a token (nobody presents one): a row edited to look fresh is kept in
+//! the store but refused when its token is presented; one edited to look old ends early
+//! (what deleting it does too), its end recorded. The sessions page lists the stored
+//! columns as they are: a row edited there is refused (and ended, with the alert) at its
+//! next use. Whoever holds both the token and write access gains nothing a holder of the
+//! token alone lacks (a request every 14 minutes keeps a session alive just as well; its
+//! absolute limit is bound by the trail).
+//!
+//! Migration: a row written before sessions were sealed has no seal. It is refused and
+//! ended with a plain record (its holder signs in again), not an alert.
+
+use hmac::{Hmac, KeyInit as _, Mac as _};
+use sha2::Sha256;
+
+use pacsguard_events::{Action, Event, Finding, FindingKind, Severity};
+
+use crate::auth::AuthError;
+
+/// What the seal covers: every column of a session's row.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SealedRow<'a> {
+    pub token_hash: &'a [u8],
+    pub account: i64,
+    pub created: i64,
+    pub last_seen: i64,
+    pub csrf: &'a str,
+    pub address: &'a str,
+}
+
+const DOMAIN: &[u8] = b"pacsguard console session seal v1\0";
+
+/// `None` only if HMAC refused the key, which HMAC-SHA-256 never does (RFC 2104 hashes
+/// a long key): the callers then refuse the session rather than panic.
+fn mac_of(token: &str, row: &SealedRow<'_>) -> Option<Hmac<Sha256>> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(token.as_bytes()).ok()?;
+    mac.update(DOMAIN);
+    let field = |mac: &mut Hmac<Sha256>, bytes: &[u8]| {
+        mac.update(&(bytes.len() as u64).to_le_bytes());
+        mac.update(bytes);
+    };
+    field(&mut mac, row.token_hash);
+    for number in [row.account, row.created, row.last_seen] {
+        mac.update(&number.to_le_bytes());
+    }
+    field(&mut mac, row.csrf.as_bytes());
+    field(&mut mac, row.address.as_bytes());
+    Some(mac)
+}
+
+/// The seal of `row` under the session's `token`.
+pub(crate) fn seal(token: &str, row: &SealedRow<'_>) -> Result<Vec<u8>, AuthError> {
+    mac_of(token, row)
+        .map(|mac| mac.finalize().into_bytes().to_vec())
+        .ok_or_else(|| AuthError::Internal("HMAC-SHA-256 refused a session's key".into()))
+}
+
+/// Whether `stored` is the seal of `row` under `token` (compared in constant time).
+pub(crate) fn verifies(token: &str, row: &SealedRow<'_>, stored: &[u8]) -> bool {
+    mac_of(token, row).is_some_and(|mac| mac.verify_slice(stored).is_ok())
+}
+
+impl crate::auth::Console {
+    /// Whether the session row read for `token` is as the console sealed it; when not,
+    /// the session is ended (its end recorded) and, for an edited row, the
+    /// `console-session-altered` alert recorded. The caller holds the store's lock.
+    pub(crate) fn session_seal_holds(
+        &self,
+        db: &pacsguard_store::ConsoleDb,
+        token: &str,
+        token_hash: &[u8],
+        session: &pacsguard_store::SessionRow,
+        name: &str,
+    ) -> Result<bool, AuthError> {
+        let row = SealedRow {
+            token_hash,
+            account: session.account,
+            created: session.created,
+            last_seen: session.last_seen,
+            csrf: &session.csrf,
+            address: &session.address,
+        };
+        let Some(stored) = &session.seal else {
+            let event = self.session_end_event(
+                name,
+                format!(
+                    "the session of {name} ended: it was opened by a version that did not seal sessions (sign in again)"
+                ),
+            );
+            self.close_session(db, token_hash, session.account, session.created, event)?;
+            return Ok(false);
+        };
+        if verifies(token, &row, stored) {
+            return Ok(true);
+        }
+        let mut event = Event::of_finding(
+            self.actor(name),
+            Finding::new(
+                self.store_path.clone(),
+                FindingKind::ConsoleSessionAltered,
+                Severity::Alert,
+                format!(
+                    "console: a session of {name} presented to the console is not as the console sealed it (its last use, CSRF token or client address was edited in the store: now last used {}, from {}): the store was edited; the session was ended and refused",
+                    crate::pages::unix_time(session.last_seen),
+                    pacsguard_events::escape_bytes(session.address.as_bytes()),
+                ),
+            ),
+        );
+        event.action = Action::Logout;
+        self.close_session(db, token_hash, session.account, session.created, event)?;
+        Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row<'a>(csrf: &'a str, address: &'a str) -> SealedRow<'a> {
+        SealedRow {
+            token_hash: b"digest",
+            account: 1,
+            created: 100,
+            last_seen: 200,
+            csrf,
+            address,
+        }
+    }
+
+    #[test]
+    fn a_seal_verifies_only_for_its_token_and_every_column_as_sealed() {
+        let token = "ab".repeat(32);
+        let sealed = seal(&token, &row("c", "192.0.2.1")).expect("sealed");
+        assert_eq!(sealed.len(), 32);
+        assert!(verifies(&token, &row("c", "192.0.2.1"), &sealed));
+        assert!(!verifies(&"cd".repeat(32), &row("c", "192.0.2.1"), &sealed));
+        let base = row("c", "192.0.2.1");
+        let edited = [
+            SealedRow {
+                token_hash: b"other",
+                ..base
+            },
+            SealedRow { account: 2, ..base },
+            SealedRow {
+                created: 101,
+                ..base
+            },
+            SealedRow {
+                last_seen: 201,
+                ..base
+            },
+            row("d", "192.0.2.1"),
+            row("c", "192.0.2.2"),
+            // The fields' boundaries are in the seal: moving a byte from one to the
+            // next is an edit too.
+            row("c1", "92.0.2.1"),
+        ];
+        for edit in edited {
+            assert!(!verifies(&token, &edit, &sealed), "{edit:?}");
+        }
+        assert!(!verifies(&token, &base, &sealed[..31]));
+    }
+}
