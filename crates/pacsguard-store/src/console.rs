@@ -251,7 +251,6 @@ impl ConsoleDb {
         conn.execute_batch(breakglass::BREAK_GLASS_SCHEMA)
             .map_err(sql)?;
         conn.execute_batch(fleet::FLEET_SCHEMA).map_err(sql)?;
-        fleet::add_missing_columns(&conn).map_err(sql)?;
         sessions::add_seal_column(&conn).map_err(sql)?;
         conn.execute_batch(sessions::SESSION_ENDS_SCHEMA)
             .map_err(sql)?;

@@ -23,8 +23,7 @@ pub use console::{
     AcceptedBatch, AccountBinding, AccountRow, ConsoleDb, Credentials, FROM_TRAIL, Held, HostRow,
     LiveSession, MAX_PENDING_PROFILES_PER_HOST, NewPasskey, PasskeyAdded, PasskeyRemoved,
     PasskeyRow, PendingAcceptRow, PendingApproval, ProfileNoted, ProfileRow, SealBinding, SealRow,
-    PasskeyRow, PendingAcceptRow, ProfileNoted, ProfileRow, SealBinding, SealRow, SessionEnd,
-    SessionRow, TokenRefusal,
+    SessionEnd, SessionRow, TokenRefusal,
 };
 pub use fleet_store::{
     FLEET_REQUEST_BUDGET, FleetPool, FleetStore, FleetStoreAt, PG_CALL_DEADLINE,
