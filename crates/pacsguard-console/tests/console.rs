@@ -4728,6 +4728,8 @@ struct LongTrail {
     console: std::sync::OnceLock<Arc<Console>>,
     asked: std::sync::atomic::AtomicBool,
     blocked: std::sync::atomic::AtomicBool,
+    /// Pages read.
+    pages: std::sync::atomic::AtomicUsize,
 }
 
 impl pacsguard_console::Guardian for LongTrail {
@@ -4751,6 +4753,7 @@ impl pacsguard_console::Guardian for LongTrail {
         limit: usize,
     ) -> Result<(Vec<serde_json::Value>, Option<u64>), String> {
         use std::sync::atomic::Ordering;
+        self.pages.fetch_add(1, Ordering::SeqCst);
         if let Some(console) = self.console.get()
             && !self.asked.swap(true, Ordering::SeqCst)
         {
@@ -4789,7 +4792,7 @@ impl pacsguard_console::Guardian for LongTrail {
 /// the Hosts page searched the million records again, holding the console's store (every
 /// page of the console waited), and wrote one more warning on the trail. Now it is
 /// dropped once, said once, searched without holding the store, and the profile waits
-/// for an approver again.
+/// for an approver again; several left awaiting are settled in one pass of the trail.
 #[tokio::test]
 async fn an_approval_whose_record_is_past_the_search_bound_is_dropped_once_not_left_for_good() {
     use pacsguard_console::host_approvals::{APPROVAL_RESOLVE_AFTER, MAX_APPROVAL_SEARCH_RECORDS};
@@ -4812,11 +4815,24 @@ async fn an_approval_whose_record_is_past_the_search_bound_is_dropped_once_not_l
         .expect("db")
         .expect("enrolled");
     let digest = "c".repeat(64);
-    db.note_profile(host, 3, &digest, START, START).expect("db");
-    assert!(
-        db.propose_profile_approval(host, 3, &digest, "44dd", "console:ann", "change 9", START)
+    // Three left awaiting (a trail that could not be written for a while, approvers
+    // trying again): settled in one pass of the trail, not one each.
+    for (generation, id) in [(3, "44dd"), (4, "45dd"), (5, "46dd")] {
+        db.note_profile(host, generation, &digest, START, START)
+            .expect("db");
+        assert!(
+            db.propose_profile_approval(
+                host,
+                generation,
+                &digest,
+                id,
+                "console:ann",
+                "change 9",
+                START
+            )
             .expect("db")
-    );
+        );
+    }
     h.clock.advance(APPROVAL_RESOLVE_AFTER);
     assert!(guard.console.set(h.console.clone()).is_ok());
     let settled = h.console.resolve_awaiting_approvals().expect("resolved");
@@ -4824,7 +4840,13 @@ async fn an_approval_whose_record_is_past_the_search_bound_is_dropped_once_not_l
         !guard.blocked.load(Ordering::SeqCst),
         "the console's store was held while the trail was searched"
     );
-    assert_eq!(settled, 1, "settled: dropped");
+    assert_eq!(settled, 3, "settled: dropped");
+    let one_pass = MAX_APPROVAL_SEARCH_RECORDS.div_ceil(512);
+    let pages = guard.pages.load(Ordering::SeqCst);
+    assert!(
+        pages <= one_pass + 2,
+        "{pages} pages read for one pass of {one_pass}"
+    );
     let row = db.profile(host, 3, &digest).expect("db").expect("kept");
     assert_eq!(
         (row.approved, row.awaiting),
@@ -4840,7 +4862,7 @@ async fn an_approval_whose_record_is_past_the_search_bound_is_dropped_once_not_l
         .filter(|f| f.kind == pacsguard_events::FindingKind::HostApprovalUnrecorded)
         .map(|f| f.detail)
         .collect();
-    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert_eq!(warned.len(), 3, "one each, once: {warned:?}");
     assert!(
         warned[0].contains("44dd") && warned[0].contains("MAX_APPROVAL_SEARCH_RECORDS"),
         "{}",
