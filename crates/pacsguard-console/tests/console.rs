@@ -4730,6 +4730,8 @@ struct LongTrail {
     blocked: std::sync::atomic::AtomicBool,
     /// Pages read.
     pages: std::sync::atomic::AtomicUsize,
+    /// The trail cannot be read (every page is an error).
+    unreadable: std::sync::atomic::AtomicBool,
 }
 
 impl pacsguard_console::Guardian for LongTrail {
@@ -4754,6 +4756,9 @@ impl pacsguard_console::Guardian for LongTrail {
     ) -> Result<(Vec<serde_json::Value>, Option<u64>), String> {
         use std::sync::atomic::Ordering;
         self.pages.fetch_add(1, Ordering::SeqCst);
+        if self.unreadable.load(Ordering::SeqCst) {
+            return Err("the audit trail cannot be read".into());
+        }
         if let Some(console) = self.console.get()
             && !self.asked.swap(true, Ordering::SeqCst)
         {
@@ -4872,5 +4877,59 @@ async fn an_approval_whose_record_is_past_the_search_bound_is_dropped_once_not_l
         db.propose_profile_approval(host, 3, &digest, "55ee", "console:bob", "change 9", START)
             .expect("db"),
         "the profile waits for an approver again"
+    );
+}
+
+/// Issue 14, review s14-r03: the Hosts page settles approvals left awaiting their trail
+/// record when it is read; a trail that could not be read then took the whole page down
+/// (the one view of the fleet lost to it). The page is shown, says the approvals could
+/// not be settled (they stay not in effect), and settles them at a later read.
+#[tokio::test]
+async fn the_hosts_page_is_shown_when_approvals_awaiting_cannot_be_settled() {
+    use pacsguard_console::host_approvals::APPROVAL_RESOLVE_AFTER;
+    use pacsguard_store::FleetStore as _;
+    use std::sync::atomic::Ordering;
+    let home = tempfile::tempdir().expect("tempdir");
+    drop(pacsguard_store::Store::open(&home.path().join("store.sqlite")).expect("store"));
+    let guard = Arc::new(LongTrail::default());
+    let h = harness_with(home, ManualClock::new(START), Some(guard.clone()));
+    guard.events.attach(&h.inbox);
+    let (cookie, _, _) = h.first_admin().await;
+    let mut db =
+        pacsguard_store::ConsoleDb::open(&h._home.path().join("store.sqlite")).expect("db");
+    db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+    let host = db
+        .enrol_host(b"t", START, "ws-09", "dd")
+        .expect("db")
+        .expect("enrolled");
+    let digest = "d".repeat(64);
+    db.note_profile(host, 2, &digest, START, START).expect("db");
+    assert!(
+        db.propose_profile_approval(host, 2, &digest, "66ff", "console:ann", "change 3", START)
+            .expect("db")
+    );
+    h.clock.advance(APPROVAL_RESOLVE_AFTER);
+    guard.unreadable.store(true, Ordering::SeqCst);
+    let r = h.send("GET", "/hosts", Some(&cookie), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("ws-09"), "{}", r.body);
+    assert!(
+        r.body.contains("id=\"hosts-unsettled\"")
+            && r.body.contains("the audit trail cannot be read"),
+        "{}",
+        r.body
+    );
+    let row = db.profile(host, 2, &digest).expect("db").expect("kept");
+    assert_eq!(row.approved, None, "not in effect meanwhile");
+    assert!(row.awaiting.is_some(), "left for a later read");
+    guard.unreadable.store(false, Ordering::SeqCst);
+    let r = h.send("GET", "/hosts", Some(&cookie), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(!r.body.contains("hosts-unsettled"), "{}", r.body);
+    let row = db.profile(host, 2, &digest).expect("db").expect("kept");
+    assert_eq!(
+        (row.approved, row.awaiting),
+        (None, None),
+        "settled: no record, dropped"
     );
 }
