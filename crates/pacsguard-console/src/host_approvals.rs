@@ -43,8 +43,9 @@ pub const APPROVAL_RECORD_WAIT: Duration = Duration::from_secs(10);
 pub const APPROVAL_RESOLVE_AFTER: i64 = 60;
 
 /// The trail records read, newest first, looking for an approval's record before the
-/// search gives up (the approval then stays awaiting confirmation, not in effect, and
-/// the search is said in the error).
+/// search gives up: the approval, never in effect, is then dropped as one with no
+/// record (a `host-approval-unrecorded` warning names this limit), so that its profile
+/// can be approved again.
 pub const MAX_APPROVAL_SEARCH_RECORDS: usize = 1_000_000;
 
 /// Trail records read per page while searching.
@@ -92,24 +93,25 @@ impl Console {
             .map(|b| format!("{b:02x}"))
             .collect();
         let who = self.actor(&auth.name).user;
-        let row = self.with_fleet(|db| {
-            let Some(mut row) = db.profile(host, generation, digest)? else {
-                return Err(AuthError::Invalid(
-                    "no such profile generation was reported by that host".into(),
-                ));
-            };
-            if let Some(awaiting) = row.awaiting.clone() {
-                if now - awaiting.at < APPROVAL_RESOLVE_AFTER {
-                    return Err(AuthError::Invalid(format!(
-                        "an approval of profile generation {generation} of host {} by {} awaits its record on the audit trail: look again in a minute",
-                        row.host_name, awaiting.by
-                    )));
-                }
-                self.resolve_approval(db, &row)?;
-                row = db.profile(host, generation, digest)?.ok_or_else(|| {
-                    AuthError::Invalid("that profile generation is no longer kept".into())
-                })?;
+        let unknown =
+            || AuthError::Invalid("no such profile generation was reported by that host".into());
+        // An approval left awaiting by an earlier request is settled first: searching the
+        // trail can take long, so it is done holding no connection to the store (with
+        // the home's SQLite store, every page of the console would wait).
+        let found =
+            self.with_fleet(|db| db.profile(host, generation, digest)?.ok_or_else(unknown))?;
+        if let Some(awaiting) = &found.awaiting {
+            if now - awaiting.at < APPROVAL_RESOLVE_AFTER {
+                return Err(AuthError::Invalid(format!(
+                    "an approval of profile generation {generation} of host {} by {} awaits its record on the audit trail: look again in a minute",
+                    found.host_name, awaiting.by
+                )));
             }
+            let on_trail = self.approval_on_trail(&awaiting.id, None)?;
+            self.resolve_approval(&found, on_trail)?;
+        }
+        let row = self.with_fleet(|db| {
+            let row = db.profile(host, generation, digest)?.ok_or_else(unknown)?;
             if let Some((by, _, _)) = &row.approved {
                 return Err(AuthError::Invalid(format!(
                     "profile generation {generation} of host {} was approved already (by {by})",
@@ -205,30 +207,42 @@ impl Console {
     /// at start and when the Hosts page is read.
     pub fn resolve_awaiting_approvals(&self) -> Result<usize, AuthError> {
         let now = self.now();
-        self.with_fleet(|db| {
-            let mut resolved = 0;
-            for row in db.awaiting_approvals()? {
-                if row
-                    .awaiting
+        // Read, then settled holding no connection to the store while the trail is
+        // searched, once for all of them (a search may read the whole trail: one per
+        // approval would be as many passes).
+        let awaiting: Vec<ProfileRow> = self
+            .with_fleet(|db| Ok(db.awaiting_approvals()?))?
+            .into_iter()
+            .filter(|row| {
+                row.awaiting
                     .as_ref()
                     .is_some_and(|a| now - a.at >= APPROVAL_RESOLVE_AFTER)
-                    && self.resolve_approval(db, &row)?
-                {
-                    resolved += 1;
-                }
+            })
+            .collect();
+        if awaiting.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<&str> = awaiting
+            .iter()
+            .filter_map(|row| row.awaiting.as_ref().map(|a| a.id.as_str()))
+            .collect();
+        let found = self.approvals_on_trail(&ids, None)?;
+        let mut resolved = 0;
+        for (row, on_trail) in awaiting.iter().zip(found) {
+            if self.resolve_approval(row, on_trail)? {
+                resolved += 1;
             }
-            Ok(resolved)
-        })
+        }
+        Ok(resolved)
     }
 
     /// Confirms `row`'s approval awaiting confirmation if its record is on the trail, or
-    /// drops it (with a warning on the trail) if the trail was searched whole without
-    /// it; `true` when either was done.
-    fn resolve_approval(
-        &self,
-        db: &mut dyn pacsguard_store::FleetStore,
-        row: &ProfileRow,
-    ) -> Result<bool, AuthError> {
+    /// drops it (with a warning on the trail, once) if its record is not among the
+    /// newest [`MAX_APPROVAL_SEARCH_RECORDS`]: never in effect, and its profile waits for
+    /// an approver again rather than being held by it for good. `true` when either was
+    /// done. `on_trail`: what the trail's search found (made holding no connection to
+    /// the store).
+    fn resolve_approval(&self, row: &ProfileRow, on_trail: OnTrail) -> Result<bool, AuthError> {
         let Some(awaiting) = &row.awaiting else {
             return Ok(false);
         };
@@ -241,26 +255,24 @@ impl Console {
             awaiting.reason,
             id_text(&awaiting.id)
         );
-        match self.approval_on_trail(&awaiting.id, None)? {
-            OnTrail::Found => {
-                db.confirm_profile_approval(row.host, row.generation, &row.digest, &awaiting.id)?;
-                Ok(true)
-            }
-            OnTrail::NotFound => {
-                if db.drop_profile_approval(row.host, row.generation, &row.digest, &awaiting.id)? {
-                    self.approval_warning(format!(
-                        "console: {what} has no record on the audit trail (its console stopped, or the store's answer was lost, before the record was written): it was never in effect and is dropped; the profile waits for an approver again"
-                    ))?;
-                }
-                Ok(true)
-            }
-            OnTrail::SearchedTooFar => {
-                self.approval_warning(format!(
-                    "console: {what} awaits confirmation, and its record was not among the newest {MAX_APPROVAL_SEARCH_RECORDS} trail records (MAX_APPROVAL_SEARCH_RECORDS): it stays not in effect; approve the profile again"
-                ))?;
-                Ok(false)
-            }
+        let (host, generation, digest, id) = (row.host, row.generation, &row.digest, &awaiting.id);
+        if on_trail == OnTrail::Found {
+            self.with_fleet(|db| Ok(db.confirm_profile_approval(host, generation, digest, id)?))?;
+            return Ok(true);
         }
+        // Dropped by its id only: said once, by whoever dropped it.
+        if self.with_fleet(|db| Ok(db.drop_profile_approval(host, generation, digest, id)?))? {
+            self.approval_warning(if on_trail == OnTrail::SearchedTooFar {
+                format!(
+                    "console: {what} has no record among the newest {MAX_APPROVAL_SEARCH_RECORDS} records of the audit trail (MAX_APPROVAL_SEARCH_RECORDS): it was never in effect and is dropped; the profile waits for an approver again"
+                )
+            } else {
+                format!(
+                    "console: {what} has no record on the audit trail (its console stopped, or the store's answer was lost, before the record was written): it was never in effect and is dropped; the profile waits for an approver again"
+                )
+            })?;
+        }
+        Ok(true)
     }
 
     fn approval_warning(&self, detail: String) -> Result<(), AuthError> {
@@ -290,52 +302,74 @@ impl Console {
             .and_then(serde_json::Value::as_u64))
     }
 
-    /// Whether the trail holds the record of approval `id` (an `accept` record whose
-    /// detail names it), newest records first, down to the record after `since` (every
-    /// record when `None`). Without the guard's trail beside this console (a console run
-    /// alone, in tests) the queue of the trail is all there is: a record queued counts.
+    /// Whether the trail holds the record of approval `id` (see
+    /// [`Console::approvals_on_trail`]).
     pub(crate) fn approval_on_trail(
         &self,
         id: &str,
         since: Option<u64>,
     ) -> Result<OnTrail, AuthError> {
+        Ok(self
+            .approvals_on_trail(&[id], since)?
+            .first()
+            .copied()
+            .unwrap_or(OnTrail::NotFound))
+    }
+
+    /// Whether the trail holds the record of each approval of `ids` (an `accept` record
+    /// whose detail names it), in one pass, newest records first, down to the record
+    /// after `since` (every record when `None`), at most [`MAX_APPROVAL_SEARCH_RECORDS`].
+    /// Without the guard's trail beside this console (a console run alone, in tests) the
+    /// queue of the trail is all there is: a record queued counts.
+    pub(crate) fn approvals_on_trail(
+        &self,
+        ids: &[&str],
+        since: Option<u64>,
+    ) -> Result<Vec<OnTrail>, AuthError> {
         let Some(guardian) = &self.guardian else {
-            return Ok(OnTrail::Found);
+            return Ok(vec![OnTrail::Found; ids.len()]);
         };
-        let needle = id_text(id);
+        let needles: Vec<String> = ids.iter().map(|id| id_text(id)).collect();
+        let mut found = vec![OnTrail::NotFound; ids.len()];
+        let mut left = ids.len();
         let mut before = None;
         let mut read = 0;
-        loop {
+        while left > 0 {
             let (records, older) = guardian
-                .trail_page(before, SEARCH_PAGE)
+                .trail_page(before, SEARCH_PAGE.min(MAX_APPROVAL_SEARCH_RECORDS - read))
                 .map_err(|e| AuthError::Internal(format!("reading the audit trail: {e}")))?;
             read += records.len();
-            let mut reached_since = false;
             for r in &records {
                 let seq = r.get("seq").and_then(serde_json::Value::as_u64);
                 if since.is_some() && seq <= since {
-                    reached_since = true;
-                    break;
+                    return Ok(found);
                 }
-                if r.get("action").and_then(|a| a.as_str()) == Some("accept")
-                    && r.get("finding").is_none()
-                    && r.get("detail")
-                        .and_then(|d| d.as_str())
-                        .is_some_and(|d| d.contains(&needle))
+                if r.get("action").and_then(|a| a.as_str()) != Some("accept")
+                    || r.get("finding").is_some()
                 {
-                    return Ok(OnTrail::Found);
+                    continue;
                 }
-            }
-            if reached_since {
-                return Ok(OnTrail::NotFound);
+                let Some(detail) = r.get("detail").and_then(|d| d.as_str()) else {
+                    continue;
+                };
+                for (needle, on_trail) in needles.iter().zip(found.iter_mut()) {
+                    if *on_trail != OnTrail::Found && detail.contains(needle.as_str()) {
+                        *on_trail = OnTrail::Found;
+                        left -= 1;
+                    }
+                }
             }
             match older {
                 Some(_) if read >= MAX_APPROVAL_SEARCH_RECORDS => {
-                    return Ok(OnTrail::SearchedTooFar);
+                    for on_trail in found.iter_mut().filter(|f| **f != OnTrail::Found) {
+                        *on_trail = OnTrail::SearchedTooFar;
+                    }
+                    return Ok(found);
                 }
                 Some(older) => before = Some(older),
-                None => return Ok(OnTrail::NotFound),
+                None => return Ok(found),
             }
         }
+        Ok(found)
     }
 }

@@ -22,6 +22,9 @@ struct Fleet {
     hosts: Vec<HostRow>,
     current: Vec<ProfileRow>,
     pending: Vec<ProfileRow>,
+    /// Why approvals awaiting their trail record could not be settled at this read (the
+    /// trail could not be read, say): the page is shown all the same.
+    unsettled: Option<String>,
 }
 
 async fn hosts_with(
@@ -35,13 +38,19 @@ async fn hosts_with(
     let stepped_up = console.stepped_up(auth);
     let read = blocking(move || {
         // An approval left awaiting its trail record (a console stopped, an answer of the
-        // store lost) is settled when the page is read: confirmed or dropped, said.
-        console.resolve_awaiting_approvals()?;
+        // store lost) is settled when the page is read: confirmed or dropped, said. A
+        // failure to settle them (they stay not in effect) is said on the page, never in
+        // place of it: the one view of the fleet is not lost to an unreadable trail.
+        let unsettled = console
+            .resolve_awaiting_approvals()
+            .err()
+            .map(|e| e.to_string());
         console.with_fleet(|db| {
             Ok::<_, AuthError>(Fleet {
                 hosts: db.hosts()?,
                 current: db.current_profiles()?,
                 pending: db.pending_profiles()?,
+                unsettled,
             })
         })
     })
@@ -219,9 +228,16 @@ fn render(
             }
         )
     };
-    let message = message.map_or(String::new(), |m| {
+    let mut message = message.map_or(String::new(), |m| {
         format!("<p id=\"hosts-message\" class=\"notice\">{}</p>", esc(m))
     });
+    if let Some(e) = &fleet.unsettled {
+        let _ = write!(
+            message,
+            "<p id=\"hosts-unsettled\" class=\"bad\">Approvals awaiting their record on the audit trail could not be settled now ({}): they are not in effect; this page tries again each time it is read.</p>",
+            esc(e)
+        );
+    }
     page(
         "Hosts",
         Some(auth),

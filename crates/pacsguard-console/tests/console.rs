@@ -4892,3 +4892,221 @@ async fn approvals_left_awaiting_their_record_are_confirmed_if_recorded_else_dro
     );
     assert!(db.awaiting_approvals().expect("db").is_empty());
 }
+
+/// A trail longer than the console searches for an approval's record: `filler` records
+/// made on the fly (none of them an approval's record), then the console's events as
+/// [`RecordingGuard`] keeps them. Its first page read also asks the console for
+/// something that needs the console's own store, from another thread: `blocked` says
+/// whether that waited on the search (the whole console would, for every page).
+#[derive(Debug, Default)]
+struct LongTrail {
+    filler: u64,
+    events: RecordingGuard,
+    console: std::sync::OnceLock<Arc<Console>>,
+    asked: std::sync::atomic::AtomicBool,
+    blocked: std::sync::atomic::AtomicBool,
+    /// Pages read.
+    pages: std::sync::atomic::AtomicUsize,
+    /// The trail cannot be read (every page is an error).
+    unreadable: std::sync::atomic::AtomicBool,
+}
+
+impl pacsguard_console::Guardian for LongTrail {
+    fn accept(
+        &self,
+        who: &str,
+        paths: Vec<std::path::PathBuf>,
+        reason: &str,
+        expected: Option<Vec<String>>,
+    ) -> Result<pacsguard_console::Accepted, String> {
+        self.events.accept(who, paths, reason, expected)
+    }
+
+    fn trail(&self, limit: usize) -> Result<Vec<serde_json::Value>, String> {
+        self.trail_page(None, limit).map(|(records, _)| records)
+    }
+
+    fn trail_page(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<serde_json::Value>, Option<u64>), String> {
+        use std::sync::atomic::Ordering;
+        self.pages.fetch_add(1, Ordering::SeqCst);
+        if self.unreadable.load(Ordering::SeqCst) {
+            return Err("the audit trail cannot be read".into());
+        }
+        if let Some(console) = self.console.get()
+            && !self.asked.swap(true, Ordering::SeqCst)
+        {
+            let console = console.clone();
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = tx.send(console.sessions().is_ok());
+            });
+            let answered = rx.recv_timeout(std::time::Duration::from_secs(20));
+            self.blocked.store(answered.is_err(), Ordering::SeqCst);
+        }
+        // Newest first, numbered on from the filler.
+        let events = self.events.trail(usize::MAX)?;
+        let total = self.filler + events.len() as u64;
+        let top = before.unwrap_or(total).min(total);
+        let mut records = Vec::new();
+        let mut seq = top;
+        while seq > 0 && records.len() < limit {
+            seq -= 1;
+            records.push(if seq >= self.filler {
+                let mut event = events[(total - 1 - seq) as usize].clone();
+                event["seq"] = serde_json::json!(seq);
+                event
+            } else {
+                serde_json::json!({"seq": seq, "action": "check", "outcome": "success"})
+            });
+        }
+        Ok((records, (seq > 0).then_some(seq)))
+    }
+}
+
+/// Issue 14, review s14-r03: an approval left awaiting its record on a trail longer than
+/// [`MAX_APPROVAL_SEARCH_RECORDS`] (a console's trail reaches a million records in
+/// a year or two of heartbeats and alerts) was neither confirmed nor dropped: it stayed
+/// awaiting for good, so its profile could never be approved again, and every read of
+/// the Hosts page searched the million records again, holding the console's store (every
+/// page of the console waited), and wrote one more warning on the trail. Now it is
+/// dropped once, said once, searched without holding the store, and the profile waits
+/// for an approver again; several left awaiting are settled in one pass of the trail.
+#[tokio::test]
+async fn an_approval_whose_record_is_past_the_search_bound_is_dropped_once_not_left_for_good() {
+    use pacsguard_console::host_approvals::{APPROVAL_RESOLVE_AFTER, MAX_APPROVAL_SEARCH_RECORDS};
+    use pacsguard_store::FleetStore as _;
+    use std::sync::atomic::Ordering;
+    let home = tempfile::tempdir().expect("tempdir");
+    drop(pacsguard_store::Store::open(&home.path().join("store.sqlite")).expect("store"));
+    let guard = Arc::new(LongTrail {
+        // Past the bound by more than a page of the search.
+        filler: MAX_APPROVAL_SEARCH_RECORDS as u64 + 1_000,
+        ..LongTrail::default()
+    });
+    let h = harness_with(home, ManualClock::new(START), Some(guard.clone()));
+    guard.events.attach(&h.inbox);
+    let mut db =
+        pacsguard_store::ConsoleDb::open(&h._home.path().join("store.sqlite")).expect("db");
+    db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+    let host = db
+        .enrol_host(b"t", START, "ws-08", "ee")
+        .expect("db")
+        .expect("enrolled");
+    let digest = "c".repeat(64);
+    // Three left awaiting (a trail that could not be written for a while, approvers
+    // trying again): settled in one pass of the trail, not one each.
+    for (generation, id) in [(3, "44dd"), (4, "45dd"), (5, "46dd")] {
+        db.note_profile(host, generation, &digest, START, START)
+            .expect("db");
+        assert!(
+            db.propose_profile_approval(
+                host,
+                generation,
+                &digest,
+                id,
+                "console:ann",
+                "change 9",
+                START
+            )
+            .expect("db")
+        );
+    }
+    h.clock.advance(APPROVAL_RESOLVE_AFTER);
+    assert!(guard.console.set(h.console.clone()).is_ok());
+    let settled = h.console.resolve_awaiting_approvals().expect("resolved");
+    assert!(
+        !guard.blocked.load(Ordering::SeqCst),
+        "the console's store was held while the trail was searched"
+    );
+    assert_eq!(settled, 3, "settled: dropped");
+    let one_pass = MAX_APPROVAL_SEARCH_RECORDS.div_ceil(512);
+    let pages = guard.pages.load(Ordering::SeqCst);
+    assert!(
+        pages <= one_pass + 2,
+        "{pages} pages read for one pass of {one_pass}"
+    );
+    let row = db.profile(host, 3, &digest).expect("db").expect("kept");
+    assert_eq!(
+        (row.approved, row.awaiting),
+        (None, None),
+        "dropped, never in effect"
+    );
+    // Read again (the Hosts page): nothing left to settle, nothing said again.
+    assert_eq!(h.console.resolve_awaiting_approvals().expect("resolved"), 0);
+    let warned: Vec<String> = h
+        .events()
+        .into_iter()
+        .filter_map(|e| e.finding)
+        .filter(|f| f.kind == pacsguard_events::FindingKind::HostApprovalUnrecorded)
+        .map(|f| f.detail)
+        .collect();
+    assert_eq!(warned.len(), 3, "one each, once: {warned:?}");
+    assert!(
+        warned[0].contains("44dd") && warned[0].contains("MAX_APPROVAL_SEARCH_RECORDS"),
+        "{}",
+        warned[0]
+    );
+    assert!(
+        db.propose_profile_approval(host, 3, &digest, "55ee", "console:bob", "change 9", START)
+            .expect("db"),
+        "the profile waits for an approver again"
+    );
+}
+
+/// Issue 14, review s14-r03: the Hosts page settles approvals left awaiting their trail
+/// record when it is read; a trail that could not be read then took the whole page down
+/// (the one view of the fleet lost to it). The page is shown, says the approvals could
+/// not be settled (they stay not in effect), and settles them at a later read.
+#[tokio::test]
+async fn the_hosts_page_is_shown_when_approvals_awaiting_cannot_be_settled() {
+    use pacsguard_console::host_approvals::APPROVAL_RESOLVE_AFTER;
+    use pacsguard_store::FleetStore as _;
+    use std::sync::atomic::Ordering;
+    let home = tempfile::tempdir().expect("tempdir");
+    drop(pacsguard_store::Store::open(&home.path().join("store.sqlite")).expect("store"));
+    let guard = Arc::new(LongTrail::default());
+    let h = harness_with(home, ManualClock::new(START), Some(guard.clone()));
+    guard.events.attach(&h.inbox);
+    let (cookie, _, _) = h.first_admin().await;
+    let mut db =
+        pacsguard_store::ConsoleDb::open(&h._home.path().join("store.sqlite")).expect("db");
+    db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+    let host = db
+        .enrol_host(b"t", START, "ws-09", "dd")
+        .expect("db")
+        .expect("enrolled");
+    let digest = "d".repeat(64);
+    db.note_profile(host, 2, &digest, START, START).expect("db");
+    assert!(
+        db.propose_profile_approval(host, 2, &digest, "66ff", "console:ann", "change 3", START)
+            .expect("db")
+    );
+    h.clock.advance(APPROVAL_RESOLVE_AFTER);
+    guard.unreadable.store(true, Ordering::SeqCst);
+    let r = h.send("GET", "/hosts", Some(&cookie), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("ws-09"), "{}", r.body);
+    assert!(
+        r.body.contains("id=\"hosts-unsettled\"")
+            && r.body.contains("the audit trail cannot be read"),
+        "{}",
+        r.body
+    );
+    let row = db.profile(host, 2, &digest).expect("db").expect("kept");
+    assert_eq!(row.approved, None, "not in effect meanwhile");
+    assert!(row.awaiting.is_some(), "left for a later read");
+    guard.unreadable.store(false, Ordering::SeqCst);
+    let r = h.send("GET", "/hosts", Some(&cookie), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(!r.body.contains("hosts-unsettled"), "{}", r.body);
+    let row = db.profile(host, 2, &digest).expect("db").expect("kept");
+    assert_eq!(
+        (row.approved, row.awaiting),
+        (None, None),
+        "settled: no record, dropped"
+    );
+}

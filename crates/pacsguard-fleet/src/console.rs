@@ -238,19 +238,73 @@ pub type Alert = Box<dyn Fn(Finding) + Send + Sync>;
 /// text of a store failure a host was refused for): `serve`'s log.
 pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
 
+/// At most this many store failures a host was refused for are written in full to the
+/// console's log per [`REFUSAL_LOG_WINDOW`]: a store down under hundreds of hosts (or
+/// under anyone who can open a connection and ask to enrol) would otherwise write a
+/// line for every refusal. Past it a refusal names the last one written, and the log
+/// says once that the rest are not written one by one.
+pub const MAX_REFUSAL_LOG_LINES: u32 = 20;
+
+/// The window of [`MAX_REFUSAL_LOG_LINES`].
+pub const REFUSAL_LOG_WINDOW: Duration = Duration::from_secs(60);
+
+/// The refusals written to the console's log in the current window.
+#[derive(Debug, Default)]
+struct RefusalLog {
+    window_start: Option<std::time::Instant>,
+    written: u32,
+    /// The id of the last refusal written in full.
+    last: String,
+    /// Refusals since then that were not written one by one.
+    unwritten: u64,
+}
+
 /// The refusal a host gets when the console's own store failed: a short reason and the
 /// id the console's log names it by, never the store's error text (it names the
 /// database, its user, the SQL that failed or the console's file paths: not a host's
 /// business, and a foothold for whoever holds a host or only its network).
-fn store_refusal(log: &Log, error: &dyn std::fmt::Display) -> String {
-    let mut bytes = [0u8; 6];
-    let id = match getrandom::fill(&mut bytes) {
-        Ok(()) => bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-        Err(_) => format!("{:x}", now()),
+fn store_refusal(log: &Log, written: &Mutex<RefusalLog>, error: &dyn std::fmt::Display) -> String {
+    let mut state = written
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let at = std::time::Instant::now();
+    if state
+        .window_start
+        .is_none_or(|start| at.duration_since(start) >= REFUSAL_LOG_WINDOW)
+    {
+        state.window_start = Some(at);
+        state.written = 0;
+    }
+    let id = if state.written < MAX_REFUSAL_LOG_LINES {
+        let mut bytes = [0u8; 6];
+        let id = match getrandom::fill(&mut bytes) {
+            Ok(()) => bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            Err(_) => format!("{:x}", now()),
+        };
+        let unwritten = match std::mem::take(&mut state.unwritten) {
+            0 => String::new(),
+            n => format!(
+                " ({n} refusals after refusal {} were not written one by one)",
+                state.last
+            ),
+        };
+        log(&format!(
+            "fleet: refusal {id}: the fleet's store failed: {error}{unwritten}"
+        ));
+        state.written += 1;
+        state.last = id.clone();
+        id
+    } else {
+        if state.unwritten == 0 {
+            log(&format!(
+                "fleet: more than {MAX_REFUSAL_LOG_LINES} refusals for failures of the fleet's store within {} s (MAX_REFUSAL_LOG_LINES): those that follow name refusal {} and are counted, not written one by one",
+                REFUSAL_LOG_WINDOW.as_secs(),
+                state.last
+            ));
+        }
+        state.unwritten += 1;
+        state.last.clone()
     };
-    log(&format!(
-        "fleet: refusal {id}: the fleet's store failed: {error}"
-    ));
     format!(
         "the console cannot use its store now: try again later (refusal {id} in the console's log)"
     )
@@ -266,6 +320,7 @@ pub struct Fleet {
     alert: Alert,
     quota: Quota,
     log: Log,
+    refusals: Mutex<RefusalLog>,
 }
 
 impl std::fmt::Debug for Fleet {
@@ -294,6 +349,7 @@ impl Fleet {
             alert,
             quota: Quota::default(),
             log: Arc::new(|line: &str| eprintln!("{line}")),
+            refusals: Mutex::default(),
         }
     }
 
@@ -306,7 +362,7 @@ impl Fleet {
 
     /// The refusal text for a store failure, its full text in the console's log.
     pub fn store_refusal(&self, error: &dyn std::fmt::Display) -> String {
-        store_refusal(&self.log, error)
+        store_refusal(&self.log, &self.refusals, error)
     }
 
     /// Shares `pool` (the one the console's pages use) instead of a pool of its own:
@@ -1962,6 +2018,52 @@ mod tests {
             assert!(
                 full.contains("PostgreSQL"),
                 "the whole text is kept: {full}"
+            );
+        }
+    }
+
+    /// Review s14-r03: a store down under many hosts (or under anyone who may open a
+    /// connection and ask to enrol) wrote one line of the console's log per refusal,
+    /// without bound. At most MAX_REFUSAL_LOG_LINES per window are written in full, the
+    /// bound is said once, the rest name the last written refusal (an id in the log)
+    /// and are counted in the next line written.
+    #[test]
+    fn store_refusals_write_a_bounded_number_of_lines_to_the_log() {
+        let said: Arc<Mutex<Vec<String>>> = Arc::default();
+        let log = said.clone();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fleet = Fleet::new(
+            FleetStoreAt::Sqlite(dir.path().join("store.sqlite")),
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
+            Box::new(|_| {}),
+        )
+        .with_log(Arc::new(move |line: &str| {
+            log.lock().expect("log").push(line.to_string());
+        }));
+        let refusals: Vec<String> = (0..3 * MAX_REFUSAL_LOG_LINES)
+            .map(|n| fleet.store_refusal(&format!("connection {n} refused")))
+            .collect();
+        let said = said.lock().expect("log");
+        assert_eq!(
+            said.len(),
+            MAX_REFUSAL_LOG_LINES as usize + 1,
+            "bounded: {said:#?}"
+        );
+        assert!(
+            said.last()
+                .is_some_and(|l| l.contains("MAX_REFUSAL_LOG_LINES")),
+            "the bound is said: {said:#?}"
+        );
+        for refusal in &refusals {
+            let id = refusal
+                .split("refusal ")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+                .unwrap_or_else(|| panic!("an id in {refusal}"));
+            assert!(
+                said.iter().any(|l| l.contains(&format!("refusal {id}"))),
+                "{id} in the log: {said:#?}"
             );
         }
     }

@@ -1555,3 +1555,56 @@ fn an_approval_whose_commit_answer_is_lost_is_not_in_effect_without_its_record()
         Some(150)
     );
 }
+
+/// Review s14-r03: a fleet store made before approvals awaited their trail record (no
+/// `pending_id`, `pending_at` in `fleet_profiles`: every console upgraded to this
+/// version has one) gets the columns when it is opened, keeps the approvals it holds in
+/// effect, and takes new ones. Both stores alike.
+#[test]
+fn a_store_made_before_approvals_awaited_their_record_gets_their_columns() {
+    on_both(|at| {
+        let what = at.describe();
+        let mut db = open(at);
+        let host = enrol(db.as_mut(), b"t", "pacs", "f");
+        db.note_profile(host, 2, "aa", 10, 100).expect("store");
+        assert!(
+            approve(db.as_mut(), host, 2, "aa", "ann", "ok", 150),
+            "{what}"
+        );
+        db.note_profile(host, 3, "bb", 10, 101).expect("store");
+        drop(db);
+        // As the version before left it.
+        let older = "ALTER TABLE fleet_profiles DROP COLUMN pending_id; \
+                     ALTER TABLE fleet_profiles DROP COLUMN pending_at;";
+        match at {
+            FleetStoreAt::Sqlite(path) => rusqlite::Connection::open(path)
+                .expect("store")
+                .execute_batch(older)
+                .expect("columns dropped"),
+            FleetStoreAt::Postgres(target) => postgres::Client::connect(target, postgres::NoTls)
+                .expect("connect")
+                .batch_execute(older)
+                .expect("columns dropped"),
+        }
+        let mut db = open(at);
+        assert_eq!(
+            db.note_profile(host, 2, "aa", 10, 200)
+                .expect("store")
+                .approved_at,
+            Some(150),
+            "{what}: an approval made before stays in effect"
+        );
+        assert!(db.awaiting_approvals().expect("store").is_empty(), "{what}");
+        assert!(
+            approve(db.as_mut(), host, 3, "bb", "bob", "ok", 250),
+            "{what}"
+        );
+        assert_eq!(
+            db.note_profile(host, 3, "bb", 10, 300)
+                .expect("store")
+                .approved_at,
+            Some(250),
+            "{what}"
+        );
+    });
+}
