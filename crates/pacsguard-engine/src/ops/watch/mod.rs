@@ -709,6 +709,7 @@ fn put_off_unsettled_listings(
     if unsettled.is_empty() {
         return Vec::new();
     }
+    drop_names_renamed_away(root, &unsettled, tree);
     let found: HashSet<&[u8]> = tree.entries.iter().map(|e| e.rel.as_slice()).collect();
     let inodes: HashSet<(u64, u64)> = tree
         .entries
@@ -739,6 +740,34 @@ fn put_off_unsettled_listings(
     tree.entries.extend(missed);
     tree.entries.sort_by(|a, b| a.rel.cmp(&b.rel));
     unsettled.iter().map(|rel| absolute(root, rel)).collect()
+}
+
+/// A file renamed across a reading of a directory in doubt may be seen under both names,
+/// its old one with a `stat` taken before the rename (and trusted, not hashed, so not
+/// found gone): kept, the view would hold it on under its old name and its new name would
+/// be `added`, then the old one `removed`, instead of one `moved`. Of the names in such
+/// a directory that share an inode, one that no longer holds it is dropped (hard links
+/// that all still hold it stay).
+fn drop_names_renamed_away(root: &Path, unsettled: &HashSet<Vec<u8>>, tree: &mut Tree) {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut names: HashMap<(u64, u64), usize> = HashMap::new();
+    for e in tree
+        .entries
+        .iter()
+        .filter(|e| e.kind != EntryType::Directory)
+    {
+        *names.entry((e.meta.dev, e.meta.ino)).or_default() += 1;
+    }
+    tree.entries.retain(|e| {
+        let inode = (e.meta.dev, e.meta.ino);
+        if e.kind == EntryType::Directory
+            || names.get(&inode).is_none_or(|n| *n < 2)
+            || !within_any(&e.rel, unsettled)
+        {
+            return true;
+        }
+        std::fs::symlink_metadata(absolute(root, &e.rel)).is_ok_and(|m| (m.dev(), m.ino()) == inode)
+    });
 }
 
 /// A path the walk listed and then could not read because it is gone (a temporary file
@@ -4278,6 +4307,62 @@ mod tests {
             .find(|e| e.rel == b"in/changed.dcm")
             .expect("listed");
         assert_eq!(changed.meta.size, 99);
+    }
+
+    /// Review s14-r05: a file renamed across a reading of a directory in doubt, seen under
+    /// both names, is kept under the name that holds it now only; hard links that all
+    /// still hold the inode stay.
+    #[test]
+    fn a_name_renamed_away_during_a_listing_in_doubt_is_dropped() {
+        use std::os::unix::fs::MetadataExt as _;
+        let tmp = tempfile::tempdir().expect("test fixture");
+        let root = tmp.path();
+        std::fs::create_dir(root.join("in")).expect("test fixture");
+        std::fs::write(root.join("in/new.dcm"), b"x").expect("test fixture");
+        std::fs::write(root.join("in/link1"), b"l").expect("test fixture");
+        std::fs::hard_link(root.join("in/link1"), root.join("in/link2")).expect("test fixture");
+        let ino = |rel: &str| {
+            std::fs::metadata(root.join(rel))
+                .expect("test fixture")
+                .ino()
+        };
+        let dev = std::fs::metadata(root).expect("test fixture").dev();
+        let at = |rel: &str, ino: u64| {
+            let mut e = entry_at(rel, EntryType::File, ino);
+            e.meta.dev = dev;
+            e
+        };
+        let mut dir = entry_at("in", EntryType::Directory, ino("in"));
+        dir.meta.dev = dev;
+        let base = RootProfile {
+            entries: vec![dir.clone(), at("in/old.dcm", ino("in/new.dcm"))],
+            spec: pacsguard_profile::RootSpec {
+                path: root.to_path_buf(),
+                policy: Policy::AppendOnly,
+                hash: pacsguard_profile::HashAlgorithm::Blake3,
+                exclude: Vec::new(),
+                cross_mounts: false,
+            },
+        };
+        let mut tree = Tree {
+            root: root.to_path_buf(),
+            entries: vec![
+                dir,
+                at("in/link1", ino("in/link1")),
+                at("in/link2", ino("in/link1")),
+                at("in/new.dcm", ino("in/new.dcm")),
+                at("in/old.dcm", ino("in/new.dcm")),
+            ],
+            problems: vec![pacsguard_fs::Problem {
+                rel: b"in".to_vec(),
+                kind: ProblemKind::ChangedWhileListed,
+                detail: "changed while it was read".into(),
+            }],
+        };
+        let mut counts = BoundedMap::new(MAX_REMEMBERED_WRITERS);
+        put_off_unsettled_listings(root, &base, &mut tree, &mut counts);
+        let rels_of: Vec<Vec<u8>> = tree.entries.iter().map(|e| e.rel.clone()).collect();
+        assert_eq!(rels_of, rels(&["in", "in/link1", "in/link2", "in/new.dcm"]));
     }
 
     fn rels(items: &[&str]) -> Vec<Vec<u8>> {
