@@ -381,9 +381,19 @@ mod tests {
         );
     }
 
+    /// The events of one rename (its two halves), however late a loaded machine delivers
+    /// them (review s14-r05: a fixed 300 ms wait let a late first rename's events fall
+    /// into the second rename's collection), then whatever else follows at once.
     fn raw_events(rx: &mpsc::Receiver<RawBatch>) -> Vec<InotifyEvent> {
         let mut events = Vec::new();
-        while let Ok(Ok(batch)) = rx.recv_timeout(Duration::from_millis(300)) {
+        let end = std::time::Instant::now() + Duration::from_secs(60);
+        while events.len() < 2
+            && let Some(left) = end.checked_duration_since(std::time::Instant::now())
+            && let Ok(Ok(batch)) = rx.recv_timeout(left)
+        {
+            events.extend(batch);
+        }
+        while let Ok(Ok(batch)) = rx.recv_timeout(Duration::from_millis(100)) {
             events.extend(batch);
         }
         events

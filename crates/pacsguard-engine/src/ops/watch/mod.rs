@@ -286,7 +286,9 @@ pub const MAX_DEFERRALS: u32 = 10;
 /// it is and reported not vouched for (`unreadable`). A directory receiving a burst is so
 /// verified once the burst is over, with a listing that holds still, instead of warned
 /// about; one kept changing without end (an attacker's, or a busy ingest) is still
-/// verified and reported after this many looks.
+/// verified and reported after this many looks. Meanwhile what each listing shows is
+/// compared at once; only a removal (a name the listing missed) waits for these looks
+/// (see [`put_off_unsettled_listings`]).
 pub const MAX_UNSETTLED_LISTINGS: u32 = 20;
 
 /// A file replaced at its path between the walk and its hashing (`sed -i`, a rename into
@@ -665,10 +667,18 @@ fn keep_last_known(base: &RootProfile, unlistable: &[Vec<u8>], entries: &mut Vec
 
 /// Directories of this verification that changed while they were listed (not the root:
 /// its verification is the view's whole start), [`MAX_UNSETTLED_LISTINGS`] times in a row
-/// at most: what the walk found below each is replaced by what the view knows (nothing
-/// compared there now, the view unchanged), its problem is dropped, and it is returned to
-/// be verified again a quiet period later. A directory listed steadily this time has its
-/// count dropped.
+/// at most: its problem is dropped, and it is returned to be verified again a quiet period
+/// later. A directory listed steadily this time has its count dropped.
+///
+/// What such a listing shows is real; only what it does not show is in doubt (a name
+/// renamed across the reading may be missed under both names). So what the walk found
+/// below it is compared now, and only what the view knows there that the walk found
+/// neither at its path nor under another name (its inode) is kept as the view knows it,
+/// not reported removed until a listing vouches for it. Review s14-r05: replacing
+/// everything below it with the view held back every change there (an image encrypted
+/// in place, files renamed to `.locked`) for up to [`MAX_UNSETTLED_LISTINGS`] looks while
+/// anyone kept the directory changing, a temporary file written and deleted without
+/// pause enough.
 fn put_off_unsettled_listings(
     root: &Path,
     base: &RootProfile,
@@ -699,15 +709,65 @@ fn put_off_unsettled_listings(
     if unsettled.is_empty() {
         return Vec::new();
     }
-    tree.entries.retain(|e| !within_any(&e.rel, &unsettled));
-    tree.entries.extend(
-        base.entries
+    drop_names_renamed_away(root, &unsettled, tree);
+    let found: HashSet<&[u8]> = tree.entries.iter().map(|e| e.rel.as_slice()).collect();
+    let inodes: HashSet<(u64, u64)> = tree
+        .entries
+        .iter()
+        .map(|e| (e.meta.dev, e.meta.ino))
+        .collect();
+    // Missed by a listing in doubt: directly in an unsettled directory, or below one
+    // missed so (sorted, a parent comes before what it holds). What a subdirectory listed
+    // steadily does not hold is gone.
+    let mut in_doubt: HashSet<&[u8]> = unsettled.iter().map(Vec::as_slice).collect();
+    let mut missed: Vec<Entry> = Vec::new();
+    for e in &base.entries {
+        let parent = e
+            .rel
             .iter()
-            .filter(|e| within_any(&e.rel, &unsettled))
-            .cloned(),
-    );
+            .rposition(|b| *b == b'/')
+            .map_or(&e.rel[..0], |at| &e.rel[..at]);
+        if in_doubt.contains(parent)
+            && !found.contains(e.rel.as_slice())
+            && !inodes.contains(&(e.meta.dev, e.meta.ino))
+        {
+            if e.kind == EntryType::Directory {
+                in_doubt.insert(&e.rel);
+            }
+            missed.push(e.clone());
+        }
+    }
+    tree.entries.extend(missed);
     tree.entries.sort_by(|a, b| a.rel.cmp(&b.rel));
     unsettled.iter().map(|rel| absolute(root, rel)).collect()
+}
+
+/// A file renamed across a reading of a directory in doubt may be seen under both names,
+/// its old one with a `stat` taken before the rename (and trusted, not hashed, so not
+/// found gone): kept, the view would hold it on under its old name and its new name would
+/// be `added`, then the old one `removed`, instead of one `moved`. Of the names in such
+/// a directory that share an inode, one that no longer holds it is dropped (hard links
+/// that all still hold it stay).
+fn drop_names_renamed_away(root: &Path, unsettled: &HashSet<Vec<u8>>, tree: &mut Tree) {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut names: HashMap<(u64, u64), usize> = HashMap::new();
+    for e in tree
+        .entries
+        .iter()
+        .filter(|e| e.kind != EntryType::Directory)
+    {
+        *names.entry((e.meta.dev, e.meta.ino)).or_default() += 1;
+    }
+    tree.entries.retain(|e| {
+        let inode = (e.meta.dev, e.meta.ino);
+        if e.kind == EntryType::Directory
+            || names.get(&inode).is_none_or(|n| *n < 2)
+            || !within_any(&e.rel, unsettled)
+        {
+            return true;
+        }
+        std::fs::symlink_metadata(absolute(root, &e.rel)).is_ok_and(|m| (m.dev(), m.ino()) == inode)
+    });
 }
 
 /// A path the walk listed and then could not read because it is gone (a temporary file
@@ -2430,7 +2490,7 @@ impl<'a> Guard<'a> {
             .collect();
         // Guarded files and directories gone from a due path, found nowhere in this
         // verification. Never the root: its departure is `stash_departed`'s.
-        let gone: Vec<(Vec<u8>, PathBuf, (u64, u64))> = rels
+        let gone: Vec<(Vec<u8>, renamed::Gone)> = rels
             .iter()
             .filter(|rel| !rel.is_empty() && !found.contains(rel.as_slice()))
             .filter_map(|rel| {
@@ -2438,7 +2498,7 @@ impl<'a> Guard<'a> {
                 let inode = (e.meta.dev, e.meta.ino);
                 (matches!(e.kind, EntryType::File | EntryType::Directory)
                     && !inodes.contains(&inode))
-                .then(|| (rel.clone(), absolute(root, rel), inode))
+                .then(|| (rel.clone(), (absolute(root, rel), inode, e.meta.ctime)))
             })
             .collect();
         if gone.is_empty() {
@@ -2459,10 +2519,7 @@ impl<'a> Guard<'a> {
                     })
                 })
             };
-            let paths: Vec<(PathBuf, (u64, u64))> = gone
-                .iter()
-                .map(|(_, path, inode)| (path.clone(), *inode))
-                .collect();
+            let paths: Vec<renamed::Gone> = gone.iter().map(|(_, gone)| gone.clone()).collect();
             renamed::look_up(&paths, known, renamed::MAX_RENAME_LOOKUP_ENTRIES)
         };
         self.rename_lookup_unsearched.extend(lookup.unsearched);
@@ -2473,7 +2530,7 @@ impl<'a> Guard<'a> {
         // inode ([`Guard::dir_inodes`], [`Guard::inodes`]): a path whose new name is known
         // now, and, while a chain is in flight in this verification, any gone path (its
         // new name may be in another directory, its events on their way).
-        for (rel, path, _) in &gone {
+        for (rel, (path, _, _)) in &gone {
             let new_name = lookup.found.get(path);
             if !in_flight && new_name.is_none() {
                 continue;
@@ -4112,9 +4169,9 @@ mod tests {
 
     /// CI, session 11: a directory filling during a burst was listed while files arrived,
     /// on every one of the walk's readings, and reported `unreadable` (its listing not
-    /// vouched for) though the watcher verifies it again anyway. It is put off (the view
-    /// unchanged below it) MAX_UNSETTLED_LISTINGS times in a row, then reported as it is; a
-    /// steady listing starts the count again.
+    /// vouched for) though the watcher verifies it again anyway. It is looked at again
+    /// (what the listing missed kept as the view knows it) MAX_UNSETTLED_LISTINGS times in
+    /// a row, then reported as it is; a steady listing starts the count again.
     #[test]
     fn a_directory_changing_while_listed_is_looked_at_again_then_reported() {
         let root = Path::new("/r");
@@ -4153,8 +4210,11 @@ mod tests {
                 let again = put_off_unsettled_listings(root, &base, &mut tree, &mut counts);
                 assert_eq!(again, [root.join("in")], "look {look}");
                 assert!(tree.problems.is_empty());
-                // What the view knew below it, nothing of this listing; the rest as walked.
-                assert_eq!(rels_of(&tree), rels(&["in", "in/a.dcm", "other"]));
+                // What the listing found, and what the view knew there that it missed.
+                assert_eq!(
+                    rels_of(&tree),
+                    rels(&["in", "in/a.dcm", "in/b.dcm", "other"])
+                );
             }
             // One past the limit: taken as it is, and its problem reported.
             let mut tree = unsettled_tree();
@@ -4172,6 +4232,137 @@ mod tests {
         tree.problems[0].rel.clear();
         assert!(put_off_unsettled_listings(root, &base, &mut tree, &mut counts).is_empty());
         assert_eq!(tree.problems.len(), 1);
+    }
+
+    /// Review s14-r05: a directory kept changing (a temporary file written and deleted
+    /// without pause) had everything below it replaced by the view for up to
+    /// MAX_UNSETTLED_LISTINGS looks, so an image encrypted there, or renamed to `.locked`,
+    /// was not reported until then. What the listing shows is compared now; only what the
+    /// view knows there and the listing missed (neither at its path nor by its inode under
+    /// another name) is kept as known, and below a subdirectory missed so; what a
+    /// subdirectory listed steadily no longer holds is gone.
+    #[test]
+    fn what_a_listing_in_doubt_shows_is_compared_now_only_what_it_missed_waits() {
+        let root = Path::new("/r");
+        let file = |rel: &str, ino: u64, size: u64| {
+            let mut e = entry_at(rel, EntryType::File, ino);
+            e.meta.size = size;
+            e
+        };
+        let base = RootProfile {
+            entries: vec![
+                entry_at("in", EntryType::Directory, 1),
+                file("in/changed.dcm", 2, 10),
+                file("in/locked.dcm", 3, 10),
+                file("in/missed.dcm", 4, 10),
+                entry_at("in/steady", EntryType::Directory, 5),
+                file("in/steady/deleted.dcm", 6, 10),
+                entry_at("in/sub", EntryType::Directory, 7),
+                file("in/sub/x.dcm", 8, 10),
+                file("elsewhere.dcm", 9, 10),
+            ],
+            spec: pacsguard_profile::RootSpec {
+                path: root.to_path_buf(),
+                policy: Policy::AppendOnly,
+                hash: pacsguard_profile::HashAlgorithm::Blake3,
+                exclude: Vec::new(),
+                cross_mounts: false,
+            },
+        };
+        let mut tree = Tree {
+            root: root.to_path_buf(),
+            entries: vec![
+                entry_at("in", EntryType::Directory, 1),
+                file("in/changed.dcm", 2, 99),
+                file("in/locked.dcm.locked", 3, 10),
+                entry_at("in/steady", EntryType::Directory, 5),
+            ],
+            problems: vec![pacsguard_fs::Problem {
+                rel: b"in".to_vec(),
+                kind: ProblemKind::ChangedWhileListed,
+                detail: "changed while it was read".into(),
+            }],
+        };
+        let mut counts = BoundedMap::new(MAX_REMEMBERED_WRITERS);
+        let again = put_off_unsettled_listings(root, &base, &mut tree, &mut counts);
+        assert_eq!(again, [root.join("in")]);
+        assert!(tree.problems.is_empty());
+        let rels_of: Vec<Vec<u8>> = tree.entries.iter().map(|e| e.rel.clone()).collect();
+        assert_eq!(
+            rels_of,
+            rels(&[
+                "in",
+                "in/changed.dcm",
+                "in/locked.dcm.locked",
+                "in/missed.dcm",
+                "in/steady",
+                "in/sub",
+                "in/sub/x.dcm",
+            ])
+        );
+        // The change the listing shows is compared now, not the view's old entry.
+        let changed = tree
+            .entries
+            .iter()
+            .find(|e| e.rel == b"in/changed.dcm")
+            .expect("listed");
+        assert_eq!(changed.meta.size, 99);
+    }
+
+    /// Review s14-r05: a file renamed across a reading of a directory in doubt, seen under
+    /// both names, is kept under the name that holds it now only; hard links that all
+    /// still hold the inode stay.
+    #[test]
+    fn a_name_renamed_away_during_a_listing_in_doubt_is_dropped() {
+        use std::os::unix::fs::MetadataExt as _;
+        let tmp = tempfile::tempdir().expect("test fixture");
+        let root = tmp.path();
+        std::fs::create_dir(root.join("in")).expect("test fixture");
+        std::fs::write(root.join("in/new.dcm"), b"x").expect("test fixture");
+        std::fs::write(root.join("in/link1"), b"l").expect("test fixture");
+        std::fs::hard_link(root.join("in/link1"), root.join("in/link2")).expect("test fixture");
+        let ino = |rel: &str| {
+            std::fs::metadata(root.join(rel))
+                .expect("test fixture")
+                .ino()
+        };
+        let dev = std::fs::metadata(root).expect("test fixture").dev();
+        let at = |rel: &str, ino: u64| {
+            let mut e = entry_at(rel, EntryType::File, ino);
+            e.meta.dev = dev;
+            e
+        };
+        let mut dir = entry_at("in", EntryType::Directory, ino("in"));
+        dir.meta.dev = dev;
+        let base = RootProfile {
+            entries: vec![dir.clone(), at("in/old.dcm", ino("in/new.dcm"))],
+            spec: pacsguard_profile::RootSpec {
+                path: root.to_path_buf(),
+                policy: Policy::AppendOnly,
+                hash: pacsguard_profile::HashAlgorithm::Blake3,
+                exclude: Vec::new(),
+                cross_mounts: false,
+            },
+        };
+        let mut tree = Tree {
+            root: root.to_path_buf(),
+            entries: vec![
+                dir,
+                at("in/link1", ino("in/link1")),
+                at("in/link2", ino("in/link1")),
+                at("in/new.dcm", ino("in/new.dcm")),
+                at("in/old.dcm", ino("in/new.dcm")),
+            ],
+            problems: vec![pacsguard_fs::Problem {
+                rel: b"in".to_vec(),
+                kind: ProblemKind::ChangedWhileListed,
+                detail: "changed while it was read".into(),
+            }],
+        };
+        let mut counts = BoundedMap::new(MAX_REMEMBERED_WRITERS);
+        put_off_unsettled_listings(root, &base, &mut tree, &mut counts);
+        let rels_of: Vec<Vec<u8>> = tree.entries.iter().map(|e| e.rel.clone()).collect();
+        assert_eq!(rels_of, rels(&["in", "in/link1", "in/link2", "in/new.dcm"]));
     }
 
     fn rels(items: &[&str]) -> Vec<Vec<u8>> {
