@@ -1852,9 +1852,6 @@ fn a_refusing_route_answers_a_failure_status_and_the_upstream_never_receives_the
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
-/// A refusing route forwards nothing it has not screened: a data set over
-/// `max_inspected_bytes` is refused with 0xA700 ("out of resources"), where any other
-/// route relays it with a `not-inspected` warning.
 /// Issue 16, session 13: a panic of the screening of a data set is caught and made loud:
 /// on a refusing route the sender is answered 0xA700 and the upstream never receives the
 /// instance; on a forwarding route the instance had gone on as read and a `not-inspected`
@@ -1937,10 +1934,31 @@ fn a_panic_of_the_screening_is_answered_recorded_and_the_gateway_goes_on() {
             .any(|a| a.contains("the upstream's answer stands")),
         "{alerts:#?}"
     );
+    // Review s14-r02: a data set that could not be screened is kept as any alert's is
+    // (the seed: forward, alert, keep a copy): before, a panic left no copy to review,
+    // though the forwarding route had relayed it unscreened.
+    assert!(
+        alerts
+            .iter()
+            .all(|a| a.contains("a copy kept in quarantine")),
+        "{alerts:#?}"
+    );
+    let out = env.run(&["quarantine", "list", "--json"]);
+    assert!(stdout(&out).contains(panicking), "{}", stdout(&out));
+    let out = env.run(&["audit", "show", "--json", "--action", "quarantine"]);
+    let kept = stdout(&out);
+    assert!(
+        kept.contains("the instance was forwarded unchanged")
+            && kept.contains("the instance was refused by its route and not forwarded"),
+        "{kept}"
+    );
     let out = env.run(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
+/// A refusing route forwards nothing it has not screened: a data set over
+/// `max_inspected_bytes` is refused with 0xA700 ("out of resources"), where any other
+/// route relays it with a `not-inspected` warning.
 #[test]
 fn a_refusing_route_refuses_what_it_cannot_hold_whole_to_screen() {
     require_dcmtk();
