@@ -804,7 +804,9 @@ fn the_gateway_inside_serve_is_recorded_while_the_watcher_catches_up_on_a_big_tr
         !caught_up,
         "the catch-up ended before the association: make CATCH_UP_FILES larger"
     );
-    gateway.stderr_line("watching for changes");
+    // Hashing 9.6 GB of holes: a minute or two on a loaded machine (review s14-r02 saw
+    // the 20 s of `stderr_line` run out at a load of 13 on 2 cores).
+    gateway.stderr_line_within("watching for changes", Duration::from_secs(600));
     let _ = gateway.stop();
     let out = env.run(&["audit", "show", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
