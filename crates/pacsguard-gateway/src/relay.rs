@@ -2129,7 +2129,9 @@ fn hex(bytes: &[u8]) -> String {
 /// answered `STATUS_REFUSED_UNSCREENED`, the held PDUs never written on. On a forwarding
 /// route the data set went upstream as read before it was screened (screening never
 /// holds a PDU back there), so the upstream's answer stands; the alert says it was not
-/// screened. The gateway goes on: one data set's screening takes down nothing else.
+/// screened. Either way the data set, when it was kept to be screened, is copied into
+/// the quarantine as any alert's is (review s14-r02). The gateway goes on: one data
+/// set's screening takes down nothing else.
 fn screen_caught(
     shared: &Shared,
     object: &str,
@@ -2147,13 +2149,11 @@ fn screen_caught(
         hex(&instance.sha256)
     );
     let held = matches!(policy, Policy::Held { .. });
+    let complete = instance.complete;
+    // The data set as screened, while it is screened: a copy is kept of it if that panics.
+    let mut rescue = None;
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        if cfg!(debug_assertions)
-            && std::env::var(TEST_SCREEN_PANIC_VAR).is_ok_and(|v| !v.is_empty() && uid.contains(&v))
-        {
-            panic!("{TEST_SCREEN_PANIC_VAR}: a test-only panic of the screening of {uid}");
-        }
-        screen_instance(shared, object, ts, instance, policy)
+        screen_instance(shared, object, ts, instance, policy, &mut rescue)
     }));
     let panic = match caught {
         Ok(refusal) => return refusal,
@@ -2164,28 +2164,43 @@ fn screen_caught(
         .map(|m| (*m).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "no message".to_owned());
-    let fate = if held {
-        format!(
+    let fate = match (held, complete) {
+        (true, true) => format!(
             "answered C-STORE status {STATUS_REFUSED_UNSCREENED:#06x} (refused by the gateway: screening failed), not forwarded"
-        )
+        ),
+        // The association ended before its last fragment: nobody is left to answer.
+        (true, false) => {
+            "held on a refusing route and never forwarded (the association ended before its last fragment)".to_owned()
+        }
+        (false, _) => "it had gone upstream as read (a forwarding route holds nothing back), the upstream's answer stands: review it".to_owned(),
+    };
+    let kept = if rescue.is_some() {
+        "; a copy kept in quarantine"
     } else {
-        "it had gone upstream as read (a forwarding route holds nothing back), the upstream's answer stands: review it".to_owned()
+        ""
     };
     let detail = format!(
-        "the screening of {about} panicked ({}): not screened; {fate}; the gateway goes on",
+        "the screening of {about} panicked ({}): not screened; {fate}{kept}; the gateway goes on",
         pacsguard_events::escape_bytes(message.as_bytes())
     );
     let _ = writeln!(std::io::stderr(), "pacsguard gateway: {detail}");
-    shared.evidence.record(Event::of_finding(
-        shared.actor.clone(),
-        Finding::new(
-            std::path::PathBuf::from(&name),
-            FindingKind::NotInspected,
-            Severity::Alert,
-            detail.clone(),
-        ),
-    ));
+    let finding = Finding::new(
+        std::path::PathBuf::from(&name),
+        FindingKind::NotInspected,
+        Severity::Alert,
+        detail.clone(),
+    );
+    shared
+        .evidence
+        .record(Event::of_finding(shared.actor.clone(), finding.clone()));
     shared.event(Outcome::Failure, &name, detail);
+    // As every alert's data set is kept (the seed: forward, alert, keep a copy): what went
+    // on unscreened can still be looked at.
+    if let Some(bytes) = rescue {
+        shared
+            .evidence
+            .quarantine(&name, bytes, vec![finding], !held);
+    }
     held.then(|| Refusal {
         status: STATUS_REFUSED_UNSCREENED,
         comment: "refused by the gateway: screening failed".to_owned(),
@@ -2193,13 +2208,15 @@ fn screen_caught(
 }
 
 /// Screens one data set and records it; on a refusing route (`Policy::Held`), the
-/// refusal the sender is to be answered with, if any.
+/// refusal the sender is to be answered with, if any. The data set is in `rescue` while
+/// it is screened, so that a panic of the screening leaves it to [`screen_caught`].
 fn screen_instance(
     shared: &Shared,
     object: &str,
     ts: &str,
     instance: Instance,
     policy: Policy<'_>,
+    rescue: &mut Option<Vec<u8>>,
 ) -> Option<Refusal> {
     let name = format!("{object}/{}", instance.sop_instance);
     let path = std::path::PathBuf::from(&name);
@@ -2212,9 +2229,23 @@ fn screen_instance(
     } = instance;
     match bytes {
         Ok(data) => {
-            let bytes = part10(&instance.sop_class, &instance.sop_instance, ts, &data);
+            let bytes = rescue.insert(part10(
+                &instance.sop_class,
+                &instance.sop_instance,
+                ts,
+                &data,
+            ));
             drop(data);
-            let screened = shared.screener.worker().screen(&path, &bytes);
+            if cfg!(debug_assertions)
+                && std::env::var(TEST_SCREEN_PANIC_VAR)
+                    .is_ok_and(|v| !v.is_empty() && instance.sop_instance.contains(&v))
+            {
+                panic!(
+                    "{TEST_SCREEN_PANIC_VAR}: a test-only panic of the screening of {}",
+                    instance.sop_instance
+                );
+            }
+            let screened = shared.screener.worker().screen(&path, bytes);
             // The data set's own UIDs (the screener reads (0008,0016)/(0008,0018) over
             // the meta group written from the command): a receiver may file the
             // instance under them, so a difference is named where it can be searched.
@@ -2236,7 +2267,7 @@ fn screen_instance(
             findings.extend(screened.findings.into_iter().filter(|f| {
                 f.severity == Severity::Alert || f.kind == FindingKind::NotInspected
             }));
-            file = Some(bytes);
+            file = rescue.take();
         }
         Err(why) => findings.push(Finding::new(
             path.clone(),

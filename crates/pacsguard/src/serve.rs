@@ -446,13 +446,20 @@ fn panic_text(panic: &(dyn std::any::Any + Send), handling: Option<&str>) -> Str
 /// gateway and the console beside it have stopped.
 const INBOX_AFTER_PANIC_INTERVAL: Duration = Duration::from_millis(100);
 
+/// After the guard thread panicked, how often a trail that refused a record is opened
+/// again to take what is pending (and once more at the end).
+const TRAIL_REOPEN_AFTER_PANIC_INTERVAL: Duration = Duration::from_secs(1);
+
 /// The guard thread panicked (its watcher is gone): `serve` stops, exit 2, and loses
-/// nothing. Said on stderr and recorded on the trail, the console and the gateway are told
-/// to stop, and what they hand in meanwhile (the gateway's associations in flight get
-/// their `STOP_GRACE`) is still written to the trail from this thread, until `watch_stop`
-/// says they have stopped; then the inbox and the control socket's queue are closed (a
-/// later push is refused: nothing is relayed or done unrecorded), the last records
-/// written and a checkpoint signed. The error `serve` ends with.
+/// nothing in silence. Said on stderr and recorded on the trail, the console and the
+/// gateway are told to stop, and what they hand in meanwhile (the gateway's associations
+/// in flight get their `STOP_GRACE`) is still written to the trail from this thread, until
+/// `watch_stop` says they have stopped; then the inbox and the control socket's queue are
+/// closed (a later push is refused: nothing is relayed or done unrecorded), the last
+/// records written and a checkpoint signed. What the watcher held while the trail could
+/// not be written (a full disk) is written first; a record the trail refuses is kept and
+/// tried again (the trail reopened) every `INBOX_AFTER_PANIC_INTERVAL`, and what is left
+/// at the end is counted and said lost (review s14-r02). The error `serve` ends with.
 fn after_guard_panic(
     session: &mut Session,
     what: &str,
@@ -466,36 +473,105 @@ fn after_guard_panic(
     say(&detail);
     guard.set_alive(false, &detail);
     server_stop.store(true, Ordering::Relaxed);
-    let mut kept = Ok(());
-    let mut keep = |session: &mut Session, events: Vec<pacsguard_events::Event>| {
-        if events.is_empty() || kept.is_err() {
-            return;
-        }
-        if let Err(e) = session.record_events(events) {
-            say(&format!("the trail takes no more records: {e}"));
-            kept = Err(e);
-        }
-    };
+    let (stranded, dropped) = session.take_stranded();
+    if !stranded.is_empty() || dropped > 0 {
+        say(&format!(
+            "the guard held {} record(s) while the audit trail could not be written ({dropped} older ones beyond its limit were already lost): written now if the trail takes them",
+            stranded.len()
+        ));
+    }
     let record = pacsguard_events::Event::new(
         session.actor().clone(),
         pacsguard_events::Action::Watch,
         pacsguard_events::Outcome::Failure,
         detail.clone(),
     );
-    keep(session, vec![record]);
+    let mut unwritten = Unwritten {
+        // The trail that failed the watcher is opened again before anything is written.
+        pending: std::collections::VecDeque::new(),
+        reopen: !stranded.is_empty() || dropped > 0,
+        next_reopen: std::time::Instant::now(),
+        said: false,
+    };
+    unwritten.keep(session, stranded, false);
+    unwritten.keep(session, vec![record], false);
     let inbox = session.inbox();
     while !watch_stop.load(Ordering::Relaxed) {
-        keep(session, inbox.take());
+        unwritten.keep(session, inbox.take(), false);
         std::thread::sleep(INBOX_AFTER_PANIC_INTERVAL);
     }
     session
         .requests()
         .close("the guard has stopped; run the command again");
-    keep(session, inbox.close());
-    if let Err(e) = session.sign() {
+    unwritten.keep(session, inbox.close(), true);
+    let lost = unwritten.pending.len() as u64 + dropped;
+    if unwritten.pending.is_empty()
+        && let Err(e) = session.sign()
+    {
         say(&format!("the last checkpoint could not be signed: {e}"));
     }
+    if lost > 0 {
+        let message = format!(
+            "{what}; {lost} record(s) could not be written to the audit trail and are LOST (the guard's findings and the gateway's records were printed on the output when they happened)"
+        );
+        say(&message);
+        return anyhow!("{message}");
+    }
     anyhow!("{what}")
+}
+
+/// The records [`after_guard_panic`] could not write yet, oldest first.
+struct Unwritten {
+    pending: std::collections::VecDeque<pacsguard_events::Event>,
+    /// The trail failed: opened again before the next write.
+    reopen: bool,
+    /// Not opened again before this (opening verifies the trail's end: not at every turn).
+    next_reopen: std::time::Instant,
+    /// That the trail refuses records was said.
+    said: bool,
+}
+
+impl Unwritten {
+    /// Writes what is pending, then `events`, in order, until the trail refuses one: it
+    /// and all after it are kept for the next turn. `last`: the trail is tried again now
+    /// whenever it was tried last.
+    fn keep(&mut self, session: &mut Session, events: Vec<pacsguard_events::Event>, last: bool) {
+        self.pending.extend(events);
+        if self.pending.is_empty() {
+            return;
+        }
+        if self.reopen {
+            let now = std::time::Instant::now();
+            if now < self.next_reopen && !last {
+                return;
+            }
+            self.next_reopen = now + TRAIL_REOPEN_AFTER_PANIC_INTERVAL;
+            match session.reopen_trail() {
+                Ok(()) => self.reopen = false,
+                Err(e) => {
+                    self.refused(&e.to_string());
+                    return;
+                }
+            }
+        }
+        while let Some(event) = self.pending.pop_front() {
+            if let Err(e) = session.record_events(vec![event.clone()]) {
+                self.pending.push_front(event);
+                self.reopen = true;
+                self.refused(&e.to_string());
+                return;
+            }
+        }
+    }
+
+    fn refused(&mut self, why: &str) {
+        if !self.said {
+            self.said = true;
+            say(&format!(
+                "the audit trail takes no records ({why}): they are kept and tried again until the gateway and the console have stopped"
+            ));
+        }
+    }
 }
 
 fn say(text: &str) {

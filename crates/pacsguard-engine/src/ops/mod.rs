@@ -98,6 +98,10 @@ pub struct Session {
     /// What the trail last recorded of the watcher's kept row set (`watch_seen`): a
     /// watcher starts only from a set the trail allows (see `ops/watch/seen.rs`).
     trail_seen: pacsguard_audit::SeenMarks,
+    /// Records a watcher held while the trail could not be written, left here when it
+    /// panicked (its hold went with it), with the count it had already dropped past its
+    /// limit: see [`Session::take_stranded`].
+    stranded: (Vec<Event>, u64),
 }
 
 impl std::fmt::Debug for Session {
@@ -232,6 +236,7 @@ impl Session {
             inbox: Inbox::new(),
             requests: Requests::default(),
             trail_seen: opening.state.map(|s| s.seen).unwrap_or_default(),
+            stranded: (Vec::new(), 0),
         };
         if let Some(state) = opening.state
             && state.settings != settings
@@ -275,6 +280,25 @@ impl Session {
     /// stops, pushes fail. Take it before the watch starts.
     pub fn inbox(&self) -> Inbox {
         self.inbox.clone()
+    }
+
+    /// What a watcher that panicked held while the trail could not be written (oldest
+    /// first), and how many it had already dropped past its limit: the caller that caught
+    /// the panic writes them ([`Session::reopen_trail`]) or says they are lost.
+    pub fn take_stranded(&mut self) -> (Vec<Event>, u64) {
+        std::mem::take(&mut self.stranded)
+    }
+
+    /// Opens the trail again as a watcher does once a full disk has room again (it must
+    /// still reproduce its last checkpoint; a record cut short is discarded and the
+    /// opening recorded), replacing the one that failed.
+    pub fn reopen_trail(&mut self) -> Result<(), EngineError> {
+        let (mut bus, opening) =
+            self.home
+                .open_trail(&self.key, &self.config.audit, self.trail_options)?;
+        crate::home::record_opening(&mut bus, &opening)?;
+        self.bus = bus;
+        Ok(())
     }
 
     /// Where another process hands a `check`, `accept` or `scan` to [`Session::watch`],

@@ -813,6 +813,22 @@ impl Drop for Background {
     }
 }
 
+/// A watcher that panics (caught by `serve`) loses its hold: what it held while the
+/// trail could not be written is left to the session, to be written or said lost by
+/// whoever caught the panic (review s14-r02), never dropped in silence.
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking()
+            && let Some(degraded) = self.degraded.as_mut()
+        {
+            let held = degraded.take();
+            let (stranded, dropped) = &mut self.session.stranded;
+            stranded.extend(held);
+            *dropped += degraded.dropped;
+        }
+    }
+}
+
 /// The kernel queues that can overflow; each is reported on its own (they lose different
 /// things: inotify every kind of change, fanotify writes and their writers, fanotify's
 /// attribute group new hard links).
