@@ -807,6 +807,13 @@ impl Console {
             return Ok(None);
         };
         let Some(account) = db.account_by_id(session.account)? else {
+            // A row whose account was edited to one that does not exist is an edit of
+            // the store like any other (review s14-r04: it ended with a plain record,
+            // no alert): the row against its opening first.
+            let name = format!("account {}", session.account);
+            if !self.session_as_recorded(&db, &hash, &session, &name)? {
+                return Ok(None);
+            }
             // Its end recorded too: the account and the row put back later are refused.
             let event = self.event(
                 "sessions",

@@ -40,8 +40,8 @@ pub fn closed_session_digest(opening: &str) -> String {
 
 impl Console {
     /// Ends the session `token_hash` (of `account`, opened at `created`) under `db`'s
-    /// lock, which the caller holds: the console forgets it, its row goes with a note of
-    /// its end in one transaction, then `event` (which says why) records its closure (see
+    /// lock, which the caller holds: its row goes with a note of its end in one
+    /// transaction, then the console forgets it, then `event` (which says why) records its closure (see
     /// the module for the order). If the record cannot be queued, the session is ended
     /// all the same, the action that ended it answers the error, and the next start
     /// records the end from its note.
@@ -67,8 +67,13 @@ impl Console {
             ended: self.now(),
             detail: event.detail.clone(),
         };
-        lock(&self.bindings)?.forget_session(token_hash);
+        // Forgotten only once its end is written (review s14-r04): a write the store
+        // refused (busy past its timeout, the disk full) leaves the session as it was,
+        // not a row this console no longer knows, which its next request took for an
+        // edit of the store (an alert, and the row deleted with no record of its end).
+        // The caller holds the store's lock: no request reads the row in between.
         let existed = db.end_session(&end)?;
+        lock(&self.bindings)?.forget_session(token_hash);
         // Should this fail (the guard stopped), the session is ended all the same and
         // its end, noted in the store, is recorded at the next start.
         self.record(event)?;

@@ -4749,6 +4749,93 @@ async fn a_sign_out_whose_record_was_lost_in_a_crash_is_recorded_at_the_next_sta
     assert_eq!(h.overview(&bob).await.location(), Some("/login"));
 }
 
+/// Review s14-r04: a session row whose account was edited with sqlite3 to an id no
+/// account has ended with a plain record ("the account is no longer in the store"):
+/// an edit of the store, and no alert. It is now refused with `console-session-altered`
+/// like any other edit of the row, and its real opening is recorded closed.
+#[tokio::test]
+async fn a_session_row_moved_to_an_account_that_does_not_exist_raises_the_alert() {
+    use pacsguard_events::FindingKind;
+    let (h, _guard) = four_eyes_harness();
+    let (cookie, _, _) = h.first_admin().await;
+    let _ = h.events();
+    let digest = pacsguard_console::secret::digest(&cookie);
+    sqlite(
+        &h,
+        &format!(
+            "UPDATE console_sessions SET account = 9999 WHERE token_hash = X'{}'",
+            pacsguard_console::secret::hex(&digest)
+        ),
+    );
+    assert_eq!(h.overview(&cookie).await.location(), Some("/login"));
+    let events = h.events();
+    assert_eq!(
+        alerts_of(&events, FindingKind::ConsoleSessionAltered).len(),
+        1,
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|e| e
+            .session_digest
+            .as_deref()
+            .is_some_and(|d| d.ends_with(":closed"))),
+        "the end of the real session is recorded: {events:?}"
+    );
+    assert!(h.store().session(&digest).expect("store").is_none());
+}
+
+/// Review s14-r04: a sign-out whose end the store could not write (the store busy past
+/// its timeout, the disk full) left the session's row in the store but forgot its
+/// opening in memory first: the next request with its cookie raised
+/// `console-session-altered` (the store was edited, which nobody did), deleted the row
+/// with no record of its end, and a copy of the row put back was kept at the next start.
+/// Now the console forgets a session only once its end is written: a sign-out that
+/// fails leaves the session as it was, and a retry ends it with its record.
+#[tokio::test]
+async fn a_sign_out_the_store_could_not_write_leaves_the_session_as_it_was() {
+    use pacsguard_events::FindingKind;
+    let (h, _guard) = four_eyes_harness();
+    let (cookie, csrf, _) = h.first_admin().await;
+    let _ = h.events();
+    // A bad day: the store refuses the end's write (as a full disk does).
+    sqlite(
+        &h,
+        "CREATE TRIGGER full BEFORE INSERT ON console_session_ends \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    );
+    let r = h.logout_from(&cookie, &csrf, "https://console.test").await;
+    assert_ne!(
+        r.status,
+        StatusCode::SEE_OTHER,
+        "the sign-out failed: {}",
+        r.body
+    );
+    let digest = pacsguard_console::secret::digest(&cookie);
+    assert!(
+        h.store().session(&digest).expect("store").is_some(),
+        "nothing was ended"
+    );
+    sqlite(&h, "DROP TRIGGER full");
+    // The session is as it was: no alert of an edit nobody made.
+    assert_eq!(h.overview(&cookie).await.status, StatusCode::OK);
+    let events = h.events();
+    assert!(
+        alerts_of(&events, FindingKind::ConsoleSessionAltered).is_empty(),
+        "{events:?}"
+    );
+    // Signed out again, it ends with its record.
+    let r = h.logout_from(&cookie, &csrf, "https://console.test").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert!(h.store().session(&digest).expect("store").is_none());
+    assert!(
+        h.events().iter().any(|e| e
+            .session_digest
+            .as_deref()
+            .is_some_and(|d| d.ends_with(":closed"))),
+        "the end is recorded"
+    );
+}
+
 /// Review s11-r13: the end of a session was recorded for the digest of its row as the
 /// store held it at the end. An intruder who kept a copy of the row and its cookie edited
 /// the row's `created` before the idle purge: the purge recorded the end of a session
