@@ -103,6 +103,9 @@ pub struct Authenticated {
     pub enrolled: bool,
     pub csrf: String,
     pub(crate) token_hash: Vec<u8>,
+    /// When this session confirmed its second factor for decisions, read with the
+    /// session and checked against its seal (review s14-r04).
+    pub(crate) stepped_up_at: Option<i64>,
 }
 
 /// A new session: the cookie's value.
@@ -882,6 +885,7 @@ impl Console {
             },
         )?;
         db.touch_session(&hash, now, &seal)?;
+        let stepped_up_at = self.sealed_step_up(&db, token, &hash, &account.name)?;
         let role = Role::parse(&account.role).ok_or_else(|| {
             AuthError::Internal(format!("account {}: unknown role", account.name))
         })?;
@@ -893,6 +897,7 @@ impl Console {
             enrolled,
             csrf: session.csrf,
             token_hash: hash,
+            stepped_up_at,
         }))
     }
 

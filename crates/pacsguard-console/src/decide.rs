@@ -360,7 +360,9 @@ impl Console {
             let db = lock(&self.db)?;
             db.forget_step_up(&auth.token_hash)?;
             db.purge_step_ups(now - STEP_UP_WINDOW)?;
-            db.set_step_up(&crate::secret::digest(&session.token), now, MAX_STEP_UPS)?;
+            let token_hash = crate::secret::digest(&session.token);
+            let seal = crate::session_seal::seal_step_up(&session.token, &token_hash, now)?;
+            db.set_step_up(&token_hash, now, &seal, MAX_STEP_UPS)?;
         }
         Ok(session)
     }
@@ -372,10 +374,9 @@ impl Console {
         if crate::breakglass::is_emergency(auth) {
             return true;
         }
+        // As read with the session, its seal checked (review s14-r04).
         let now = self.now();
-        lock(&self.db)
-            .ok()
-            .and_then(|db| db.step_up(&auth.token_hash).ok().flatten())
+        auth.stepped_up_at
             .is_some_and(|at| now - at <= STEP_UP_WINDOW && now >= at)
     }
 

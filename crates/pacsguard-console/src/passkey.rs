@@ -971,6 +971,7 @@ mod tests {
             enrolled: false,
             csrf: String::new(),
             token_hash: (n as u64).to_be_bytes().to_vec(),
+            stepped_up_at: None,
         }
     }
 

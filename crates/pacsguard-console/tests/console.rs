@@ -1951,7 +1951,12 @@ async fn step_ups_are_bounded_at_their_limit_the_oldest_forgotten() {
             START - 100 + i64::try_from(i % 50).expect("small")
         };
         store
-            .set_step_up(key.as_bytes(), at, MAX_STEP_UPS)
+            .set_step_up(
+                key.as_bytes(),
+                at,
+                b"not sealed by the console",
+                MAX_STEP_UPS,
+            )
             .expect("fill");
     }
     let (stepped, _) = h.stepped_up(&cookie, &secret).await;
@@ -4747,6 +4752,83 @@ async fn a_sign_out_whose_record_was_lost_in_a_crash_is_recorded_at_the_next_sta
     assert_eq!(report.session_ends_recorded, 0, "{report:?}");
     assert_eq!(ends(&h), 0);
     assert_eq!(h.overview(&bob).await.location(), Some("/login"));
+}
+
+/// Review s14-r04: a session's step-up (when it last confirmed its second factor, which
+/// every decision needs within STEP_UP_WINDOW) was a plain row of the store: whoever
+/// wrote the store could give a session with a stolen cookie a step-up it never made, or
+/// keep a real one fresh for ever, and decide with no second factor. Step-ups are now
+/// sealed under the session's token: each of those edits, made with sqlite3, is refused
+/// (the edited or copied ones with `console-session-altered`).
+#[tokio::test]
+async fn a_step_up_forged_copied_or_kept_fresh_in_the_store_is_refused() {
+    use pacsguard_console::STEP_UP_WINDOW;
+    use pacsguard_events::FindingKind;
+    let (h, _guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let needs_step_up = |page: &Response| page.body.contains("id=\"step-up-needed\"");
+    let hash =
+        |cookie: &str| pacsguard_console::secret::hex(&pacsguard_console::secret::digest(cookie));
+    // A step-up put in for a session that never made one.
+    sqlite(
+        &h,
+        &format!(
+            "INSERT OR REPLACE INTO console_step_ups (token_hash, at) VALUES (X'{}', {})",
+            hash(&cookie),
+            h.clock.now()
+        ),
+    );
+    let page = h.send("GET", "/differences", Some(&cookie), &[]).await;
+    assert!(needs_step_up(&page), "forged: {}", page.body);
+    // A real one counts.
+    let (stepped, _) = h.stepped_up(&cookie, &secret).await;
+    let page = h.send("GET", "/differences", Some(&stepped), &[]).await;
+    assert!(!needs_step_up(&page), "{}", page.body);
+    let _ = h.events();
+    // Copied, seal and all, to another session of the same account.
+    let code = h.next_code(&secret);
+    let second = h
+        .login("admin", ADMIN_PASSWORD, &code)
+        .await
+        .cookie()
+        .expect("signed in");
+    sqlite(
+        &h,
+        &format!(
+            "INSERT OR REPLACE INTO console_step_ups (token_hash, at, seal) \
+             SELECT X'{}', at, seal FROM console_step_ups WHERE token_hash = X'{}'",
+            hash(&second),
+            hash(&stepped)
+        ),
+    );
+    let page = h.send("GET", "/differences", Some(&second), &[]).await;
+    assert!(needs_step_up(&page), "copied: {}", page.body);
+    let events = h.events();
+    assert_eq!(
+        alerts_of(&events, FindingKind::ConsoleSessionAltered).len(),
+        1,
+        "{events:?}"
+    );
+    // Past its window, its time moved to now.
+    h.clock.advance(STEP_UP_WINDOW + 1);
+    let page = h.send("GET", "/differences", Some(&stepped), &[]).await;
+    assert!(needs_step_up(&page), "past its window: {}", page.body);
+    sqlite(
+        &h,
+        &format!(
+            "UPDATE console_step_ups SET at = {} WHERE token_hash = X'{}'",
+            h.clock.now(),
+            hash(&stepped)
+        ),
+    );
+    let page = h.send("GET", "/differences", Some(&stepped), &[]).await;
+    assert!(needs_step_up(&page), "kept fresh: {}", page.body);
+    let events = h.events();
+    assert_eq!(
+        alerts_of(&events, FindingKind::ConsoleSessionAltered).len(),
+        1,
+        "{events:?}"
+    );
 }
 
 /// Review s14-r04: a session row whose account was edited with sqlite3 to an id no
