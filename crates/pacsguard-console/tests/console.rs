@@ -4754,6 +4754,80 @@ async fn a_sign_out_whose_record_was_lost_in_a_crash_is_recorded_at_the_next_sta
     assert_eq!(h.overview(&bob).await.location(), Some("/login"));
 }
 
+/// Open, review s14-r04: a session ended inside a hold of the store (the sessions a
+/// first second factor's enrolment or passkey ends, `close_sessions_of` under
+/// `guard.hold()`) has its end written in a savepoint of the hold and its record queued
+/// at once, before the hold commits. When anything after it in the hold fails (here
+/// the account's binding record, refused by a full inbox: the watcher lagging behind a
+/// flood), the hold rolls back: the row is back in the store, but its closure is on its
+/// way to the trail and the console forgot the session, so its holder's next request
+/// raises `console-session-altered` for an edit nobody made (and the next start ends
+/// the row as "put back"): a record of a closure that did not happen. The fix is to
+/// queue the records (and forget the sessions) of ends made in a hold only once it
+/// commits.
+#[tokio::test]
+#[ignore = "open, review s14-r04: a session's end inside a hold is recorded before the hold commits"]
+async fn a_session_end_in_a_hold_that_rolls_back_is_not_recorded() {
+    use pacsguard_events::FindingKind;
+    use pacsguard_events::MAX_INBOX_EVENTS;
+    for room in 1..=4 {
+        let (h, _guard) = four_eyes_harness();
+        let token = h.setup_token();
+        let r = h.setup(&token, "admin", ADMIN_PASSWORD).await;
+        let cookie = r.cookie().expect("session cookie");
+        let page = h.send("GET", "/enrol", Some(&cookie), &[]).await;
+        let secret = page.element("totp-secret").expect("secret shown");
+        let csrf = page.field("csrf").expect("csrf");
+        let code = h.next_code(&secret);
+        let _ = h.events();
+        // The guard lags: `room` events fit before the inbox is full.
+        for _ in 0..MAX_INBOX_EVENTS - room {
+            h.inbox
+                .push(Event::new(
+                    pacsguard_events::Actor {
+                        user: "watch".into(),
+                        uid: 0,
+                        sudo_user: None,
+                    },
+                    Action::Check,
+                    Outcome::Success,
+                    "a finding of the flood",
+                ))
+                .expect("room");
+        }
+        let r = h
+            .send(
+                "POST",
+                "/enrol",
+                Some(&cookie),
+                &[("csrf", &csrf), ("code", &code)],
+            )
+            .await;
+        let events = h.events();
+        let closure_queued = events.iter().any(|e| {
+            e.session_digest
+                .as_deref()
+                .is_some_and(|d| d.ends_with(":closed"))
+        });
+        let digest = pacsguard_console::secret::digest(&cookie);
+        let row_back = h.store().session(&digest).expect("store").is_some();
+        if r.status == StatusCode::OK || !closure_queued || !row_back {
+            continue;
+        }
+        // The enrolment failed and was rolled back, the session with it: its closure
+        // must not stand, nor its holder be taken for an intruder.
+        let r = h.overview(&cookie).await;
+        let events = h.events();
+        assert!(
+            alerts_of(&events, FindingKind::ConsoleSessionAltered).is_empty(),
+            "a false alarm after a rolled-back hold: {events:?} ({})",
+            r.body
+        );
+        return;
+    }
+    panic!("the enrolment never failed after its session's end was queued");
+}
+
 /// Review s14-r04: a session's step-up (when it last confirmed its second factor, which
 /// every decision needs within STEP_UP_WINDOW) was a plain row of the store: whoever
 /// wrote the store could give a session with a stolen cookie a step-up it never made, or
