@@ -136,6 +136,14 @@ pub struct Held<'a> {
     open: bool,
 }
 
+impl ConsoleDb {
+    /// Whether a hold ([`ConsoleDb::hold`]) is open on this connection: what is written
+    /// now may still be rolled back.
+    pub fn in_hold(&self) -> bool {
+        !self.conn.is_autocommit()
+    }
+}
+
 impl Held<'_> {
     /// Commits what was written under the hold.
     pub fn commit(mut self) -> Result<(), StoreError> {
