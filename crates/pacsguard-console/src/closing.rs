@@ -48,8 +48,8 @@ pub fn closed_session_digest(opening: &str) -> String {
 impl Console {
     /// Ends the session `token_hash` (of `account`, opened at `created`) under `db`'s
     /// lock, which the caller holds: its row goes with a note of its end in one
-    /// transaction, then the console forgets it, then `event` (which says why) records its closure (see
-    /// the module for the order). If the record cannot be queued, the session is ended
+    /// transaction, then the console forgets it, then `event` (which says why) records
+    /// its closure (see the module for the order; in a hold, once it commits). If the record cannot be queued, the session is ended
     /// all the same, the action that ended it answers the error, and the next start
     /// records the end from its note.
     pub(crate) fn close_session(
