@@ -4993,6 +4993,50 @@ async fn a_sign_out_the_store_could_not_write_leaves_the_session_as_it_was() {
     );
 }
 
+/// Review s14-r04: the ends of sessions noted in the store but missing from the trail
+/// were all recorded at the start, before the guard runs and drains the inbox: past
+/// MAX_INBOX_EVENTS (a trail that lost its records, or notes written into the store)
+/// the start failed. At most MAX_SESSION_ENDS_RECORDED_AT_START are recorded at one
+/// start, the rest said to wait (a warning) and recorded at the next ones.
+#[tokio::test]
+async fn more_noted_ends_than_the_inbox_holds_do_not_stop_the_start() {
+    use pacsguard_console::closing::MAX_SESSION_ENDS_RECORDED_AT_START;
+    use pacsguard_events::MAX_INBOX_EVENTS;
+    let (h, guard) = four_eyes_harness();
+    let _ = h.first_admin().await;
+    let noted = MAX_INBOX_EVENTS + 1;
+    sqlite(
+        &h,
+        &format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {noted}) \
+             INSERT INTO console_session_ends (token_hash, opening, account, ended, detail) \
+             SELECT randomblob(32), lower(hex(randomblob(32))), 1, 0, 'a noted end' FROM n"
+        ),
+    );
+    let (h, report) = h.restart_with(&guard);
+    assert_eq!(
+        report.session_ends_recorded, MAX_SESSION_ENDS_RECORDED_AT_START,
+        "{report:?}"
+    );
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
+    assert!(
+        guard
+            .trail
+            .lock()
+            .expect("fixture")
+            .iter()
+            .any(|e| e.detail.contains("wait for the next start")),
+        "the rest are said to wait"
+    );
+    // What this start recorded reached the trail: the next records the next ones.
+    let (h, report) = h.restart_with(&guard);
+    assert_eq!(
+        report.session_ends_recorded, MAX_SESSION_ENDS_RECORDED_AT_START,
+        "{report:?}"
+    );
+    drop(h);
+}
+
 /// Review s11-r13: the end of a session was recorded for the digest of its row as the
 /// store held it at the end. An intruder who kept a copy of the row and its cookie edited
 /// the row's `created` before the idle purge: the purge recorded the end of a session
