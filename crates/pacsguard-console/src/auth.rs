@@ -103,6 +103,9 @@ pub struct Authenticated {
     pub enrolled: bool,
     pub csrf: String,
     pub(crate) token_hash: Vec<u8>,
+    /// When this session confirmed its second factor for decisions, read with the
+    /// session and checked against its seal (review s14-r04).
+    pub(crate) stepped_up_at: Option<i64>,
 }
 
 /// A new session: the cookie's value.
@@ -148,6 +151,9 @@ pub struct Console {
     pub(crate) asked: Mutex<HashMap<u64, String>>,
     /// The accounts' digests the trail holds ([`crate::bound`]).
     pub(crate) bindings: Mutex<crate::bound::Bindings>,
+    /// Sessions ended under a hold of the store not yet committed: forgotten and
+    /// recorded only once it commits ([`crate::closing`], review s14-r04).
+    pub(crate) ends_in_hold: Mutex<Vec<(Vec<u8>, Event)>>,
     /// The connections to the fleet's tables when not in the home's store (`[console]
     /// fleet_store`: PostgreSQL), shared with the fleet listener (see
     /// [`Console::with_fleet`]).
@@ -222,6 +228,7 @@ impl Console {
             vault_reads: Mutex::new(0),
             asked: Mutex::new(HashMap::new()),
             bindings: Mutex::new(crate::bound::Bindings::default()),
+            ends_in_hold: Mutex::new(Vec::new()),
             fleet: None,
         })
     }
@@ -475,6 +482,7 @@ impl Console {
         // writer edits the new row before it is bound (review s11-r13).
         let mut guard = lock(&self.db)?;
         let mut db = guard.hold()?;
+        self.hold_begins()?;
         let id = db.create_first_account(
             &secret::digest(token),
             name,
@@ -503,6 +511,7 @@ impl Console {
         ))?;
         self.rebind_under(&db, id, "created with the one-time setup link")?;
         db.commit()?;
+        self.ends_committed()?;
         drop(guard);
         self.new_session(id, false, address)
     }
@@ -807,6 +816,13 @@ impl Console {
             return Ok(None);
         };
         let Some(account) = db.account_by_id(session.account)? else {
+            // A row whose account was edited to one that does not exist is an edit of
+            // the store like any other (review s14-r04: it ended with a plain record,
+            // no alert): the row against its opening first.
+            let name = format!("account {}", session.account);
+            if !self.session_as_recorded(&db, &hash, &session, &name)? {
+                return Ok(None);
+            }
             // Its end recorded too: the account and the row put back later are refused.
             let event = self.event(
                 "sessions",
@@ -875,6 +891,7 @@ impl Console {
             },
         )?;
         db.touch_session(&hash, now, &seal)?;
+        let stepped_up_at = self.sealed_step_up(&db, token, &hash, &account.name)?;
         let role = Role::parse(&account.role).ok_or_else(|| {
             AuthError::Internal(format!("account {}: unknown role", account.name))
         })?;
@@ -886,6 +903,7 @@ impl Console {
             enrolled,
             csrf: session.csrf,
             token_hash: hash,
+            stepped_up_at,
         }))
     }
 
@@ -974,6 +992,7 @@ impl Console {
             let mut guard = lock(&self.db)?;
             // The check, the write and the record's read: one transaction.
             let mut db = guard.hold()?;
+            self.hold_begins()?;
             self.unaltered_before_change(
                 &db,
                 auth.account,
@@ -1009,6 +1028,7 @@ impl Console {
                 "its credentials bound to the trail after the enrolment of a TOTP second factor and new recovery codes",
             )?;
             db.commit()?;
+            self.ends_committed()?;
         };
         lock(&self.pending)?.remove(&auth.token_hash);
         let session = self.new_session(auth.account, true, address)?;
@@ -1040,6 +1060,7 @@ impl Console {
         self.ensure_bound()?;
         let mut guard = lock(&self.db)?;
         let db = guard.hold()?;
+        self.hold_begins()?;
         if db.account_by_name(name)?.is_some() {
             return Err(AuthError::Invalid(format!(
                 "the account {name} exists already"
@@ -1063,7 +1084,9 @@ impl Console {
         let id = db.create_account(name, role.as_str(), &hash, now)?;
         db.record_origin(id, by.account, now)?;
         self.rebind_under(&db, id, &format!("created by {}", by.name))?;
-        Ok(db.commit()?)
+        db.commit()?;
+        self.ends_committed()?;
+        Ok(())
     }
 
     /// Every account: name, role, whether enrolled.

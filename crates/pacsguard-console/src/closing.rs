@@ -23,6 +23,13 @@
 //! ([`Console::record_session_ends`]) records every noted end the trail does not hold
 //! and forgets those it holds. A noted end also closes its session at the start like a
 //! recorded one: a row put back meanwhile is refused.
+//!
+//! Inside a hold of the store (a transaction that may still roll back, review s14-r04)
+//! the record and the forgetting wait for the hold's commit ([`Console::ends_committed`]):
+//! queued at once, a closure rolled back with its hold (a later record refused by a full
+//! inbox) reached the trail while the row stayed, and the holder's next request raised
+//! `console-session-altered` for an edit nobody made. Every hold calls
+//! [`Console::hold_begins`] and, after its commit, [`Console::ends_committed`].
 
 use pacsguard_events::Event;
 use pacsguard_store::ConsoleDb;
@@ -38,11 +45,18 @@ pub fn closed_session_digest(opening: &str) -> String {
     format!("{opening}:{SESSION_CLOSED}")
 }
 
+/// How many ends of sessions noted in the store but missing from the trail one start
+/// records (review s14-r04): the inbox is not drained before the guard runs, and one
+/// record each past [`pacsguard_events::MAX_INBOX_EVENTS`] failed the start. Well below
+/// [`pacsguard_events::INBOX_HEADROOM`], so the start's other records fit too.
+pub const MAX_SESSION_ENDS_RECORDED_AT_START: usize = 1_000;
+const _: () = assert!(MAX_SESSION_ENDS_RECORDED_AT_START < pacsguard_events::INBOX_HEADROOM);
+
 impl Console {
     /// Ends the session `token_hash` (of `account`, opened at `created`) under `db`'s
-    /// lock, which the caller holds: the console forgets it, its row goes with a note of
-    /// its end in one transaction, then `event` (which says why) records its closure (see
-    /// the module for the order). If the record cannot be queued, the session is ended
+    /// lock, which the caller holds: its row goes with a note of its end in one
+    /// transaction, then the console forgets it, then `event` (which says why) records
+    /// its closure (see the module for the order; in a hold, once it commits). If the record cannot be queued, the session is ended
     /// all the same, the action that ended it answers the error, and the next start
     /// records the end from its note.
     pub(crate) fn close_session(
@@ -67,12 +81,47 @@ impl Console {
             ended: self.now(),
             detail: event.detail.clone(),
         };
-        lock(&self.bindings)?.forget_session(token_hash);
+        // Forgotten only once its end is written (review s14-r04): a write the store
+        // refused (busy past its timeout, the disk full) leaves the session as it was,
+        // not a row this console no longer knows, which its next request took for an
+        // edit of the store (an alert, and the row deleted with no record of its end).
+        // The caller holds the store's lock: no request reads the row in between.
         let existed = db.end_session(&end)?;
+        if db.in_hold() {
+            // Under a hold the end may still be rolled back (review s14-r04): the
+            // session is forgotten and its end recorded once the hold commits
+            // ([`Console::ends_committed`]); rolled back, it is as it was.
+            lock(&self.ends_in_hold)?.push((token_hash.to_vec(), event));
+            return Ok(existed);
+        }
+        lock(&self.bindings)?.forget_session(token_hash);
         // Should this fail (the guard stopped), the session is ended all the same and
         // its end, noted in the store, is recorded at the next start.
         self.record(event)?;
         Ok(existed)
+    }
+
+    /// A hold of the store that may end sessions begins: ends left by one rolled back
+    /// are dropped (those sessions were never ended). The caller holds the store's lock.
+    pub(crate) fn hold_begins(&self) -> Result<(), AuthError> {
+        lock(&self.ends_in_hold)?.clear();
+        Ok(())
+    }
+
+    /// The hold that ended sessions committed (the caller still holds the store's
+    /// lock): each is forgotten and its end recorded. A record that cannot be queued
+    /// leaves the rest noted in the store, recorded at the next start.
+    pub(crate) fn ends_committed(&self) -> Result<(), AuthError> {
+        let ends = std::mem::take(&mut *lock(&self.ends_in_hold)?);
+        let mut bindings = lock(&self.bindings)?;
+        for (token_hash, _) in &ends {
+            bindings.forget_session(token_hash);
+        }
+        drop(bindings);
+        for (_, event) in ends {
+            self.record(event)?;
+        }
+        Ok(())
     }
 
     /// At start, after the trail's records were read: every end of a session noted in
@@ -85,9 +134,17 @@ impl Console {
     ) -> Result<usize, AuthError> {
         let db = lock(&self.db)?;
         let mut recorded = 0;
+        let mut waiting = 0;
         for end in db.session_ends()? {
             if closed.contains(&end.opening) {
                 db.forget_session_end(&end.token_hash)?;
+                continue;
+            }
+            // Nothing drains the inbox before the guard runs: past its limit every
+            // record, and the start, failed (review s14-r04). The rest are recorded at
+            // the next starts; they close their sessions at this one all the same.
+            if recorded >= MAX_SESSION_ENDS_RECORDED_AT_START {
+                waiting += 1;
                 continue;
             }
             let name = db
@@ -104,6 +161,20 @@ impl Console {
             event.session_digest = Some(closed_session_digest(&end.opening));
             self.record(event)?;
             recorded += 1;
+        }
+        if waiting > 0 {
+            let finding = pacsguard_events::Finding::new(
+                self.store_path.clone(),
+                pacsguard_events::FindingKind::ConsoleBindingsSuperseded,
+                pacsguard_events::Severity::Warning,
+                format!(
+                    "console: {} ends of sessions noted in the store are not on the trail: {recorded} were recorded at this start (MAX_SESSION_ENDS_RECORDED_AT_START), {waiting} wait for the next start (the sessions are ended; a trail that lost its records, or notes written into the store)",
+                    recorded + waiting
+                ),
+            );
+            let mut event = Event::of_finding(self.actor("console"), finding);
+            event.action = pacsguard_events::Action::Logout;
+            self.record(event)?;
         }
         Ok(recorded)
     }

@@ -360,7 +360,9 @@ impl Console {
             let db = lock(&self.db)?;
             db.forget_step_up(&auth.token_hash)?;
             db.purge_step_ups(now - STEP_UP_WINDOW)?;
-            db.set_step_up(&crate::secret::digest(&session.token), now, MAX_STEP_UPS)?;
+            let token_hash = crate::secret::digest(&session.token);
+            let seal = crate::session_seal::seal_step_up(&session.token, &token_hash, now)?;
+            db.set_step_up(&token_hash, now, &seal, MAX_STEP_UPS)?;
         }
         Ok(session)
     }
@@ -372,10 +374,9 @@ impl Console {
         if crate::breakglass::is_emergency(auth) {
             return true;
         }
+        // As read with the session, its seal checked (review s14-r04).
         let now = self.now();
-        lock(&self.db)
-            .ok()
-            .and_then(|db| db.step_up(&auth.token_hash).ok().flatten())
+        auth.stepped_up_at
             .is_some_and(|at| now - at <= STEP_UP_WINDOW && now >= at)
     }
 
@@ -708,6 +709,7 @@ impl Console {
         let mut guard = lock(&self.db)?;
         // The check, the change and the record's read: one transaction (review s11-r13).
         let db = guard.hold()?;
+        self.hold_begins()?;
         let account = db
             .account_by_name(name)?
             .ok_or_else(|| AuthError::Invalid(format!("no account {name}")))?;
@@ -759,7 +761,9 @@ impl Console {
             account.id,
             &format!("given the role {} by {}", role.as_str(), auth.name),
         )?;
-        Ok(db.commit()?)
+        db.commit()?;
+        self.ends_committed()?;
+        Ok(())
     }
 
     /// An administrator invites a person: the account is created without a usable
@@ -792,6 +796,7 @@ impl Console {
         self.ensure_bound()?;
         let mut guard = lock(&self.db)?;
         let db = guard.hold()?;
+        self.hold_begins()?;
         if db.account_by_name(name)?.is_some() {
             return Err(AuthError::Invalid(format!(
                 "the account {name} exists already"
@@ -825,6 +830,7 @@ impl Console {
             now + ENROLMENT_LINK_LIFETIME,
         )?;
         db.commit()?;
+        self.ends_committed()?;
         Ok(token)
     }
 
@@ -866,6 +872,7 @@ impl Console {
             // read: one transaction (review s11-r13: a role raised in between by a writer
             // holding the store's lock was recorded as given).
             let mut db = guard.hold()?;
+            self.hold_begins()?;
             let token_hash = crate::secret::digest(token);
             let now = self.now();
             // Only the link the trail binds to its account, unexpired ([`crate::invitations`]):
@@ -873,6 +880,7 @@ impl Console {
             let Some((holder, expires)) = self.bound_invitation(&db, &token_hash, now)? else {
                 // A link not as recorded was removed: that stays.
                 db.commit()?;
+                self.ends_committed()?;
                 return Err(AuthError::SetupRefused);
             };
             // The link's account must be as the trail recorded it before the link sets
@@ -905,6 +913,7 @@ impl Console {
                 "its credentials bound to the trail after its holder chose a password with the enrolment link",
             )?;
             db.commit()?;
+            self.ends_committed()?;
             holder
         };
         let name = lock(&self.db)?

@@ -557,6 +557,7 @@ impl Console {
             let mut guard = lock(&self.db)?;
             // The check, the write and the record's read: one transaction (review s11-r13).
             let mut db = guard.hold()?;
+            self.hold_begins()?;
             self.unaltered_before_change(
                 &db,
                 auth.account,
@@ -592,6 +593,7 @@ impl Console {
                 )?;
             }
             db.commit()?;
+            self.ends_committed()?;
             added
         };
         let refused = match added {
@@ -899,6 +901,7 @@ impl Console {
             let mut guard = lock(&self.db)?;
             // The check, the removal and the record's read: one transaction.
             let mut db = guard.hold()?;
+            self.hold_begins()?;
             self.unaltered_before_change(&db, auth.account, &auth.name, "the passkey's removal")?;
             let removed = match db.remove_passkey(auth.account, &id)? {
                 PasskeyRemoved::Removed => Ok(self.rebind_under(
@@ -909,6 +912,7 @@ impl Console {
                 other => Err(other),
             };
             db.commit()?;
+            self.ends_committed()?;
             removed
         };
         match removed {
@@ -971,6 +975,7 @@ mod tests {
             enrolled: false,
             csrf: String::new(),
             token_hash: (n as u64).to_be_bytes().to_vec(),
+            stepped_up_at: None,
         }
     }
 

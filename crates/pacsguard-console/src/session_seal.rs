@@ -78,7 +78,79 @@ pub(crate) fn verifies(token: &str, row: &SealedRow<'_>, stored: &[u8]) -> bool 
     mac_of(token, row).is_some_and(|mac| mac.verify_slice(stored).is_ok())
 }
 
+const STEP_UP_DOMAIN: &[u8] = b"pacsguard console step-up seal v1\0";
+
+/// The seal of a session's step-up (review s14-r04): its token's digest and when it
+/// confirmed its second factor, under the session's token. Unsealed, whoever wrote the
+/// store could give a session a step-up it never made, or keep one fresh for ever, and
+/// so make decisions (accept differences, export a quarantined file, change roles) with
+/// a stolen cookie and no second factor.
+fn step_up_mac(token: &str, token_hash: &[u8], at: i64) -> Option<Hmac<Sha256>> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(token.as_bytes()).ok()?;
+    mac.update(STEP_UP_DOMAIN);
+    mac.update(&(token_hash.len() as u64).to_le_bytes());
+    mac.update(token_hash);
+    mac.update(&at.to_le_bytes());
+    Some(mac)
+}
+
+/// The seal of the step-up at `at` of the session whose token is `token`.
+pub(crate) fn seal_step_up(token: &str, token_hash: &[u8], at: i64) -> Result<Vec<u8>, AuthError> {
+    step_up_mac(token, token_hash, at)
+        .map(|mac| mac.finalize().into_bytes().to_vec())
+        .ok_or_else(|| AuthError::Internal("HMAC-SHA-256 refused a session's key".into()))
+}
+
+/// Whether `stored` is the seal of the step-up at `at` under `token`.
+pub(crate) fn step_up_verifies(token: &str, token_hash: &[u8], at: i64, stored: &[u8]) -> bool {
+    step_up_mac(token, token_hash, at).is_some_and(|mac| mac.verify_slice(stored).is_ok())
+}
+
 impl crate::auth::Console {
+    /// When the session of `token` confirmed its second factor, if its step-up in the
+    /// store is as the console sealed it. One that is not (its time edited, or put in
+    /// for a session that never stepped up) is forgotten with the
+    /// `console-session-altered` alert; one with no seal (written before step-ups were
+    /// sealed) is forgotten quietly: its holder confirms again. The caller holds the
+    /// store's lock.
+    pub(crate) fn sealed_step_up(
+        &self,
+        db: &pacsguard_store::ConsoleDb,
+        token: &str,
+        token_hash: &[u8],
+        name: &str,
+    ) -> Result<Option<i64>, AuthError> {
+        let Some((at, stored)) = db.sealed_step_up(token_hash)? else {
+            return Ok(None);
+        };
+        match stored {
+            Some(stored) if step_up_verifies(token, token_hash, at, &stored) => Ok(Some(at)),
+            None => {
+                db.forget_step_up(token_hash)?;
+                Ok(None)
+            }
+            Some(_) => {
+                db.forget_step_up(token_hash)?;
+                let mut event = Event::of_finding(
+                    self.actor(name),
+                    Finding::new(
+                        self.store_path.clone(),
+                        FindingKind::ConsoleSessionAltered,
+                        Severity::Alert,
+                        format!(
+                            "console: a step-up of a session of {name} is not as the console sealed it (now confirmed at {}): the store was edited; the step-up was refused and forgotten, decisions need the second factor again",
+                            crate::pages::unix_time(at)
+                        ),
+                    ),
+                );
+                event.action = Action::Login;
+                event.outcome = pacsguard_events::Outcome::Failure;
+                self.record(event)?;
+                Ok(None)
+            }
+        }
+    }
+
     /// Whether the session row read for `token` is as the console sealed it; when not,
     /// the session is ended (its end recorded) and, for an edited row, the
     /// `console-session-altered` alert recorded. The caller holds the store's lock.

@@ -1951,7 +1951,12 @@ async fn step_ups_are_bounded_at_their_limit_the_oldest_forgotten() {
             START - 100 + i64::try_from(i % 50).expect("small")
         };
         store
-            .set_step_up(key.as_bytes(), at, MAX_STEP_UPS)
+            .set_step_up(
+                key.as_bytes(),
+                at,
+                b"not sealed by the console",
+                MAX_STEP_UPS,
+            )
             .expect("fill");
     }
     let (stepped, _) = h.stepped_up(&cookie, &secret).await;
@@ -4747,6 +4752,289 @@ async fn a_sign_out_whose_record_was_lost_in_a_crash_is_recorded_at_the_next_sta
     assert_eq!(report.session_ends_recorded, 0, "{report:?}");
     assert_eq!(ends(&h), 0);
     assert_eq!(h.overview(&bob).await.location(), Some("/login"));
+}
+
+/// Review s14-r04: a session ended inside a hold of the store (the sessions a
+/// first second factor's enrolment or passkey ends, `close_sessions_of` under
+/// `guard.hold()`) has its end written in a savepoint of the hold and its record queued
+/// at once, before the hold commits. When anything after it in the hold fails (here
+/// the account's binding record, refused by a full inbox: the watcher lagging behind a
+/// flood), the hold rolls back: the row is back in the store, but its closure is on its
+/// way to the trail and the console forgot the session, so its holder's next request
+/// raises `console-session-altered` for an edit nobody made (and the next start ends
+/// the row as "put back"): a record of a closure that did not happen. The records of
+/// ends made in a hold are now queued (and the sessions forgotten) only once it
+/// commits.
+#[tokio::test]
+async fn a_session_end_in_a_hold_that_rolls_back_is_not_recorded() {
+    use pacsguard_events::FindingKind;
+    use pacsguard_events::MAX_INBOX_EVENTS;
+    for room in 1..=4 {
+        let (h, _guard) = four_eyes_harness();
+        let token = h.setup_token();
+        let r = h.setup(&token, "admin", ADMIN_PASSWORD).await;
+        let cookie = r.cookie().expect("session cookie");
+        let page = h.send("GET", "/enrol", Some(&cookie), &[]).await;
+        let secret = page.element("totp-secret").expect("secret shown");
+        let csrf = page.field("csrf").expect("csrf");
+        let code = h.next_code(&secret);
+        let _ = h.events();
+        // The guard lags: `room` events fit before the inbox is full.
+        for _ in 0..MAX_INBOX_EVENTS - room {
+            h.inbox
+                .push(Event::new(
+                    pacsguard_events::Actor {
+                        user: "watch".into(),
+                        uid: 0,
+                        sudo_user: None,
+                    },
+                    Action::Check,
+                    Outcome::Success,
+                    "a finding of the flood",
+                ))
+                .expect("room");
+        }
+        let r = h
+            .send(
+                "POST",
+                "/enrol",
+                Some(&cookie),
+                &[("csrf", &csrf), ("code", &code)],
+            )
+            .await;
+        let queued = h.events();
+        let digest = pacsguard_console::secret::digest(&cookie);
+        let row_back = h.store().session(&digest).expect("store").is_some();
+        // However far the enrolment got before the inbox was full: a session whose row
+        // is still in the store has no closure on its way to the trail, and its holder
+        // is not taken for an intruder (before: at room 2 the enrolment rolled back
+        // after its session's closure was queued).
+        if row_back {
+            assert_ne!(r.status, StatusCode::OK, "room {room}");
+            assert!(
+                !queued.iter().any(|e| e
+                    .session_digest
+                    .as_deref()
+                    .is_some_and(|d| d.ends_with(":closed"))),
+                "room {room}: the closure of a session still in the store: {queued:?}"
+            );
+        }
+        let r = h.overview(&cookie).await;
+        let events = h.events();
+        assert!(
+            alerts_of(&events, FindingKind::ConsoleSessionAltered).is_empty(),
+            "room {room}: a false alarm after a rolled-back hold: {events:?} ({})",
+            r.body
+        );
+    }
+}
+
+/// Review s14-r04: a session's step-up (when it last confirmed its second factor, which
+/// every decision needs within STEP_UP_WINDOW) was a plain row of the store: whoever
+/// wrote the store could give a session with a stolen cookie a step-up it never made, or
+/// keep a real one fresh for ever, and decide with no second factor. Step-ups are now
+/// sealed under the session's token: each of those edits, made with sqlite3, is refused
+/// (the edited or copied ones with `console-session-altered`).
+#[tokio::test]
+async fn a_step_up_forged_copied_or_kept_fresh_in_the_store_is_refused() {
+    use pacsguard_console::STEP_UP_WINDOW;
+    use pacsguard_events::FindingKind;
+    let (h, _guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let needs_step_up = |page: &Response| page.body.contains("id=\"step-up-needed\"");
+    let hash =
+        |cookie: &str| pacsguard_console::secret::hex(&pacsguard_console::secret::digest(cookie));
+    // A step-up put in for a session that never made one.
+    sqlite(
+        &h,
+        &format!(
+            "INSERT OR REPLACE INTO console_step_ups (token_hash, at) VALUES (X'{}', {})",
+            hash(&cookie),
+            h.clock.now()
+        ),
+    );
+    let page = h.send("GET", "/differences", Some(&cookie), &[]).await;
+    assert!(needs_step_up(&page), "forged: {}", page.body);
+    // A real one counts.
+    let (stepped, _) = h.stepped_up(&cookie, &secret).await;
+    let page = h.send("GET", "/differences", Some(&stepped), &[]).await;
+    assert!(!needs_step_up(&page), "{}", page.body);
+    let _ = h.events();
+    // Copied, seal and all, to another session of the same account.
+    let code = h.next_code(&secret);
+    let second = h
+        .login("admin", ADMIN_PASSWORD, &code)
+        .await
+        .cookie()
+        .expect("signed in");
+    sqlite(
+        &h,
+        &format!(
+            "INSERT OR REPLACE INTO console_step_ups (token_hash, at, seal) \
+             SELECT X'{}', at, seal FROM console_step_ups WHERE token_hash = X'{}'",
+            hash(&second),
+            hash(&stepped)
+        ),
+    );
+    let page = h.send("GET", "/differences", Some(&second), &[]).await;
+    assert!(needs_step_up(&page), "copied: {}", page.body);
+    let events = h.events();
+    assert_eq!(
+        alerts_of(&events, FindingKind::ConsoleSessionAltered).len(),
+        1,
+        "{events:?}"
+    );
+    // Past its window, its time moved to now.
+    h.clock.advance(STEP_UP_WINDOW + 1);
+    let page = h.send("GET", "/differences", Some(&stepped), &[]).await;
+    assert!(needs_step_up(&page), "past its window: {}", page.body);
+    sqlite(
+        &h,
+        &format!(
+            "UPDATE console_step_ups SET at = {} WHERE token_hash = X'{}'",
+            h.clock.now(),
+            hash(&stepped)
+        ),
+    );
+    let page = h.send("GET", "/differences", Some(&stepped), &[]).await;
+    assert!(needs_step_up(&page), "kept fresh: {}", page.body);
+    let events = h.events();
+    assert_eq!(
+        alerts_of(&events, FindingKind::ConsoleSessionAltered).len(),
+        1,
+        "{events:?}"
+    );
+}
+
+/// Review s14-r04: a session row whose account was edited with sqlite3 to an id no
+/// account has ended with a plain record ("the account is no longer in the store"):
+/// an edit of the store, and no alert. It is now refused with `console-session-altered`
+/// like any other edit of the row, and its real opening is recorded closed.
+#[tokio::test]
+async fn a_session_row_moved_to_an_account_that_does_not_exist_raises_the_alert() {
+    use pacsguard_events::FindingKind;
+    let (h, _guard) = four_eyes_harness();
+    let (cookie, _, _) = h.first_admin().await;
+    let _ = h.events();
+    let digest = pacsguard_console::secret::digest(&cookie);
+    sqlite(
+        &h,
+        &format!(
+            "UPDATE console_sessions SET account = 9999 WHERE token_hash = X'{}'",
+            pacsguard_console::secret::hex(&digest)
+        ),
+    );
+    assert_eq!(h.overview(&cookie).await.location(), Some("/login"));
+    let events = h.events();
+    assert_eq!(
+        alerts_of(&events, FindingKind::ConsoleSessionAltered).len(),
+        1,
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|e| e
+            .session_digest
+            .as_deref()
+            .is_some_and(|d| d.ends_with(":closed"))),
+        "the end of the real session is recorded: {events:?}"
+    );
+    assert!(h.store().session(&digest).expect("store").is_none());
+}
+
+/// Review s14-r04: a sign-out whose end the store could not write (the store busy past
+/// its timeout, the disk full) left the session's row in the store but forgot its
+/// opening in memory first: the next request with its cookie raised
+/// `console-session-altered` (the store was edited, which nobody did), deleted the row
+/// with no record of its end, and a copy of the row put back was kept at the next start.
+/// Now the console forgets a session only once its end is written: a sign-out that
+/// fails leaves the session as it was, and a retry ends it with its record.
+#[tokio::test]
+async fn a_sign_out_the_store_could_not_write_leaves_the_session_as_it_was() {
+    use pacsguard_events::FindingKind;
+    let (h, _guard) = four_eyes_harness();
+    let (cookie, csrf, _) = h.first_admin().await;
+    let _ = h.events();
+    // A bad day: the store refuses the end's write (as a full disk does).
+    sqlite(
+        &h,
+        "CREATE TRIGGER full BEFORE INSERT ON console_session_ends \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    );
+    let r = h.logout_from(&cookie, &csrf, "https://console.test").await;
+    assert_ne!(
+        r.status,
+        StatusCode::SEE_OTHER,
+        "the sign-out failed: {}",
+        r.body
+    );
+    let digest = pacsguard_console::secret::digest(&cookie);
+    assert!(
+        h.store().session(&digest).expect("store").is_some(),
+        "nothing was ended"
+    );
+    sqlite(&h, "DROP TRIGGER full");
+    // The session is as it was: no alert of an edit nobody made.
+    assert_eq!(h.overview(&cookie).await.status, StatusCode::OK);
+    let events = h.events();
+    assert!(
+        alerts_of(&events, FindingKind::ConsoleSessionAltered).is_empty(),
+        "{events:?}"
+    );
+    // Signed out again, it ends with its record.
+    let r = h.logout_from(&cookie, &csrf, "https://console.test").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert!(h.store().session(&digest).expect("store").is_none());
+    assert!(
+        h.events().iter().any(|e| e
+            .session_digest
+            .as_deref()
+            .is_some_and(|d| d.ends_with(":closed"))),
+        "the end is recorded"
+    );
+}
+
+/// Review s14-r04: the ends of sessions noted in the store but missing from the trail
+/// were all recorded at the start, before the guard runs and drains the inbox: past
+/// MAX_INBOX_EVENTS (a trail that lost its records, or notes written into the store)
+/// the start failed. At most MAX_SESSION_ENDS_RECORDED_AT_START are recorded at one
+/// start, the rest said to wait (a warning) and recorded at the next ones.
+#[tokio::test]
+async fn more_noted_ends_than_the_inbox_holds_do_not_stop_the_start() {
+    use pacsguard_console::closing::MAX_SESSION_ENDS_RECORDED_AT_START;
+    use pacsguard_events::MAX_INBOX_EVENTS;
+    let (h, guard) = four_eyes_harness();
+    let _ = h.first_admin().await;
+    let noted = MAX_INBOX_EVENTS + 1;
+    sqlite(
+        &h,
+        &format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {noted}) \
+             INSERT INTO console_session_ends (token_hash, opening, account, ended, detail) \
+             SELECT randomblob(32), lower(hex(randomblob(32))), 1, 0, 'a noted end' FROM n"
+        ),
+    );
+    let (h, report) = h.restart_with(&guard);
+    assert_eq!(
+        report.session_ends_recorded, MAX_SESSION_ENDS_RECORDED_AT_START,
+        "{report:?}"
+    );
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
+    assert!(
+        guard
+            .trail
+            .lock()
+            .expect("fixture")
+            .iter()
+            .any(|e| e.detail.contains("wait for the next start")),
+        "the rest are said to wait"
+    );
+    // What this start recorded reached the trail: the next records the next ones.
+    let (h, report) = h.restart_with(&guard);
+    assert_eq!(
+        report.session_ends_recorded, MAX_SESSION_ENDS_RECORDED_AT_START,
+        "{report:?}"
+    );
+    drop(h);
 }
 
 /// Review s11-r13: the end of a session was recorded for the digest of its row as the

@@ -137,6 +137,14 @@ pub struct Held<'a> {
     open: bool,
 }
 
+impl ConsoleDb {
+    /// Whether a hold ([`ConsoleDb::hold`]) is open on this connection: what is written
+    /// now may still be rolled back.
+    pub fn in_hold(&self) -> bool {
+        !self.conn.is_autocommit()
+    }
+}
+
 impl Held<'_> {
     /// Commits what was written under the hold.
     pub fn commit(mut self) -> Result<(), StoreError> {
@@ -252,6 +260,9 @@ impl ConsoleDb {
             .map_err(sql)?;
         conn.execute_batch(fleet::FLEET_SCHEMA).map_err(sql)?;
         sessions::add_seal_column(&conn).map_err(sql)?;
+        fleet::add_missing_columns(&conn).map_err(sql)?;
+        sessions::add_seal_column(&conn, "console_sessions").map_err(sql)?;
+        sessions::add_seal_column(&conn, "console_step_ups").map_err(sql)?;
         conn.execute_batch(sessions::SESSION_ENDS_SCHEMA)
             .map_err(sql)?;
         conn.execute_batch(fleet_profiles::FLEET_PROFILES_SCHEMA)
@@ -764,7 +775,9 @@ mod tests {
                 "CREATE TABLE console_sessions (token_hash BLOB PRIMARY KEY, account INTEGER NOT NULL, \
                  csrf TEXT NOT NULL, created INTEGER NOT NULL, last_seen INTEGER NOT NULL, \
                  address TEXT NOT NULL) WITHOUT ROWID; \
-                 INSERT INTO console_sessions VALUES (X'01', 1, 'c', 10, 20, '192.0.2.1');",
+                 INSERT INTO console_sessions VALUES (X'01', 1, 'c', 10, 20, '192.0.2.1'); \
+                 CREATE TABLE console_step_ups (token_hash BLOB PRIMARY KEY, at INTEGER NOT NULL) \
+                 WITHOUT ROWID; INSERT INTO console_step_ups VALUES (X'01', 15);",
             )
             .expect("the old layout");
         }
@@ -773,6 +786,8 @@ mod tests {
         assert_eq!(old.seal, None);
         assert_eq!((old.created, old.last_seen), (10, 20));
         assert_eq!(old.address, "192.0.2.1");
+        // And its step-ups (review s14-r04): read with no seal, which the console refuses.
+        assert_eq!(db.sealed_step_up(&[1]).expect("read"), Some((15, None)));
         db.insert_session(&[2], 1, "d", 30, "192.0.2.2", b"seal one")
             .expect("inserted");
         db.touch_session(&[2], 40, b"seal two").expect("touched");

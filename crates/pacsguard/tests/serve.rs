@@ -1812,3 +1812,82 @@ fn an_account_record_whose_binding_was_edited_away_is_not_bound_on_trust() {
         "bound on trust"
     );
 }
+
+/// Review s14-r04 (issue 13, session 13): the crash window of a sign-out, with the real
+/// binary. The admin signs out and `serve` is killed with SIGKILL at once (the record of
+/// the end may still be in the watcher's inbox, in memory), and an intruder who kept a
+/// copy of the session's row (seal and all) puts it back with sqlite3. Whichever way the
+/// kill fell, the next start holds the end: the old cookie is refused, the row put back
+/// raises `console-session-altered`, and the trail verifies with the sign-out on it
+/// exactly once.
+#[test]
+fn a_sign_out_killed_before_its_record_is_on_the_trail_after_the_next_start() {
+    let env = Env::new();
+    env.profile(&[]);
+    configure_watch(&env, "scrub_mb_per_s = 0\n");
+    let server = Server::start(&env, &[]);
+    first_admin(&server);
+    let (status, _, body) = server.curl("GET", "/", &[]);
+    assert_eq!(status, 200, "{body}");
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let store = env.home.join("pacsguard.db");
+    let sqlite = |statement: &str| {
+        let out = Command::new("sqlite3")
+            .arg(&store)
+            .arg(statement)
+            .output()
+            .expect("sqlite3 runs");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    // The intruder's copy of the row, and the cookie.
+    let copy = sqlite(
+        "SELECT 'INSERT INTO console_sessions VALUES (' || quote(token_hash) || ',' || account \
+         || ',' || quote(csrf) || ',' || created || ',' || last_seen || ',' || quote(address) \
+         || ',' || quote(seal) || ')' FROM console_sessions",
+    );
+    assert_eq!(copy.lines().count(), 1, "one session: {copy}");
+    let saved_jar = env.dir.path().join("cookies.saved");
+    std::fs::copy(&server.jar, &saved_jar).expect("the cookie kept");
+
+    let (status, _, _) = server.curl("POST", "/logout", &[("csrf", &csrf)]);
+    assert_eq!(status, 303);
+    // Killed at once (Drop sends SIGKILL).
+    drop(server);
+    sqlite(&copy);
+
+    let server = Server::start(&env, &[]);
+    std::fs::copy(&saved_jar, &server.jar).expect("the cookie back");
+    let (status, headers, _) = server.curl("GET", "/", &[]);
+    assert_eq!(status, 303, "the old cookie is refused: {headers}");
+    assert!(headers.contains("location: /login"), "{headers}");
+    server.stop();
+
+    let verify = env.run(&["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", stderr(&verify));
+    let shown = env.run(&["audit", "show", "--json"]);
+    let records = stdout(&shown);
+    fn sign_outs(value: &serde_json::Value) -> usize {
+        match value {
+            serde_json::Value::Array(items) => items.iter().map(sign_outs).sum(),
+            serde_json::Value::Object(map) => {
+                let closed = map
+                    .get("session_digest")
+                    .and_then(serde_json::Value::as_str)
+                    .is_some_and(|d| d.ends_with(":closed"))
+                    && map
+                        .get("detail")
+                        .and_then(serde_json::Value::as_str)
+                        .is_some_and(|d| d.contains("admin signed out"));
+                usize::from(closed) + map.values().map(sign_outs).sum::<usize>()
+            }
+            _ => 0,
+        }
+    }
+    let sign_outs = sign_outs(&serde_json::from_str(&records).expect("JSON"));
+    assert_eq!(sign_outs, 1, "the sign-out once on the trail: {records}");
+    assert!(
+        records.contains("console-session-altered"),
+        "the row put back: {records}"
+    );
+}

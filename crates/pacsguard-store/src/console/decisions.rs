@@ -12,10 +12,15 @@ use rusqlite::{OptionalExtension as _, params};
 use super::ConsoleDb;
 use crate::sqlite::StoreError;
 
+/// A step-up as the store holds it: when, and the console's seal (`None` for a row
+/// written before step-ups were sealed).
+pub type SealedStepUp = (i64, Option<Vec<u8>>);
+
 pub(super) const DECISIONS_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS console_step_ups (
     token_hash BLOB PRIMARY KEY,
-    at INTEGER NOT NULL
+    at INTEGER NOT NULL,
+    seal BLOB
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS console_step_ups_at ON console_step_ups (at);
 CREATE TABLE IF NOT EXISTS console_pending_accepts (
@@ -181,10 +186,17 @@ impl ConsoleDb {
         rows.collect::<Result<Vec<_>, _>>().map_err(self.sql())
     }
 
-    /// Remembers that the session `token_hash` confirmed its second factor at `at`.
-    /// At most `max` are kept: the oldest are forgotten first (their holders confirm
-    /// again).
-    pub fn set_step_up(&self, token_hash: &[u8], at: i64, max: usize) -> Result<(), StoreError> {
+    /// Remembers that the session `token_hash` confirmed its second factor at `at`, with
+    /// the console's `seal` over both (keyed by the session's token, which the store
+    /// does not hold: review s14-r04). At most `max` are kept: the oldest are forgotten
+    /// first (their holders confirm again).
+    pub fn set_step_up(
+        &self,
+        token_hash: &[u8],
+        at: i64,
+        seal: &[u8],
+        max: usize,
+    ) -> Result<(), StoreError> {
         let keep = i64::try_from(max.saturating_sub(1)).unwrap_or(i64::MAX);
         self.execute(
             "DELETE FROM console_step_ups WHERE token_hash = ?1",
@@ -196,8 +208,8 @@ impl ConsoleDb {
             [keep],
         )?;
         self.execute(
-            "INSERT INTO console_step_ups (token_hash, at) VALUES (?1, ?2)",
-            params![token_hash, at],
+            "INSERT INTO console_step_ups (token_hash, at, seal) VALUES (?1, ?2, ?3)",
+            params![token_hash, at, seal],
         )?;
         Ok(())
     }
@@ -209,6 +221,19 @@ impl ConsoleDb {
                 "SELECT at FROM console_step_ups WHERE token_hash = ?1",
                 [token_hash],
                 |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.sql())
+    }
+
+    /// [`ConsoleDb::step_up`] with the seal the console wrote beside it (`None` for a
+    /// row written before step-ups were sealed).
+    pub fn sealed_step_up(&self, token_hash: &[u8]) -> Result<Option<SealedStepUp>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT at, seal FROM console_step_ups WHERE token_hash = ?1",
+                [token_hash],
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
             .map_err(self.sql())
@@ -359,14 +384,14 @@ mod tests {
     fn step_ups_are_kept_up_to_their_limit_the_oldest_forgotten_first() {
         let (_dir, db) = db();
         for i in 0..5u8 {
-            db.set_step_up(&[i], i64::from(i), 3).expect("set");
+            db.set_step_up(&[i], i64::from(i), b"seal", 3).expect("set");
         }
         assert_eq!(db.step_up_count().expect("count"), 3);
         assert_eq!(db.step_up(&[0]).expect("read"), None, "the oldest went");
         assert_eq!(db.step_up(&[1]).expect("read"), None);
         assert_eq!(db.step_up(&[4]).expect("read"), Some(4));
         // Confirming again replaces, it does not add.
-        db.set_step_up(&[4], 9, 3).expect("again");
+        db.set_step_up(&[4], 9, b"seal", 3).expect("again");
         assert_eq!(db.step_up_count().expect("count"), 3);
         assert_eq!(db.purge_step_ups(4).expect("purge"), 2);
         assert_eq!(db.step_up(&[4]).expect("read"), Some(9));

@@ -40,14 +40,14 @@ pub struct SessionEnd {
     pub detail: String,
 }
 
-/// Migration: a store made before sessions were sealed has no `seal` column; it is
-/// added (NULL in the rows already there, which the console then refuses: their holders
-/// sign in again).
-pub(super) fn add_seal_column(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+/// Migration: a store made before sessions (and step-ups, review s14-r04) were sealed
+/// has no `seal` column in `table`; it is added (NULL in the rows already there, which
+/// the console then refuses: their holders sign in, or step up, again).
+pub(super) fn add_seal_column(conn: &rusqlite::Connection, table: &str) -> rusqlite::Result<()> {
     let has = || -> rusqlite::Result<bool> {
         conn.query_row(
-            "SELECT count(*) FROM pragma_table_info('console_sessions') WHERE name = 'seal'",
-            [],
+            "SELECT count(*) FROM pragma_table_info(?1) WHERE name = 'seal'",
+            [table],
             |r| r.get::<_, i64>(0),
         )
         .map(|n| n > 0)
@@ -56,7 +56,7 @@ pub(super) fn add_seal_column(conn: &rusqlite::Connection) -> rusqlite::Result<(
         return Ok(());
     }
     // Another process opening the store at once may have added it meanwhile.
-    if let Err(e) = conn.execute_batch("ALTER TABLE console_sessions ADD COLUMN seal BLOB")
+    if let Err(e) = conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN seal BLOB"))
         && !has()?
     {
         return Err(e);
