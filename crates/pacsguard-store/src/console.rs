@@ -259,8 +259,6 @@ impl ConsoleDb {
         conn.execute_batch(breakglass::BREAK_GLASS_SCHEMA)
             .map_err(sql)?;
         conn.execute_batch(fleet::FLEET_SCHEMA).map_err(sql)?;
-        sessions::add_seal_column(&conn).map_err(sql)?;
-        fleet::add_missing_columns(&conn).map_err(sql)?;
         sessions::add_seal_column(&conn, "console_sessions").map_err(sql)?;
         sessions::add_seal_column(&conn, "console_step_ups").map_err(sql)?;
         conn.execute_batch(sessions::SESSION_ENDS_SCHEMA)
