@@ -1441,6 +1441,61 @@ fn vim_execute_strings_behind_modifiers_or_built_at_run_time_are_found() {
     }
 }
 
+/// Review s14-r01: each of these ran a shell command under vim -es and got no finding:
+/// the `execute()` and `win_execute()` functions (a string or a list of Ex command
+/// lines), a variable set by `let [a, b] =` or `const`, a dictionary member, `job_start()`
+/// and `libcallnr()`, a modifier with its `!` and no blank before the next
+/// (`sil!keepa`), and a `\<Char-33>` key in a string.
+#[test]
+fn vim_functions_and_variables_that_run_commands_are_found() {
+    let garbage = b"\0\0\0DICM\x02\0\x01\0OB\0\0\x01\x02\n\x7f\x80 garbage\n".as_slice();
+    for escape in [
+        &b"call execute('silent !sh -c \"echo x > RAN\"')"[..],
+        b"call execute(['silent', '!sh -c \"echo x > RAN\"'])",
+        b"let x = execute('!sh -c \"echo x > RAN\"')",
+        b"eval execute('!sh -c \"echo x > RAN\"')",
+        b"call win_execute(win_getid(), '!sh -c \"echo x > RAN\"')",
+        b"let [a, b] = ['!sh -c \"echo x > RAN\"', 1]\nexe a",
+        b"const c = '!sh -c \"echo x > RAN\"'\nexe c",
+        b"let a = {'k': '!sh -c \"echo x > RAN\"'}\nexe a.k",
+        b"call job_start(['sh', '-c', 'echo x > RAN'])\nsleep 1",
+        b"call libcallnr('libc.so.6', 'system', 'echo x > RAN')",
+        b"sil!keepa !sh -c 'echo x > RAN'",
+        b"exe \"sil!keepa !sh -c 'echo x > RAN'\"",
+        b"exe \"\\<Char-33>sh -c 'echo x > RAN'\"",
+        b"exe \"norm! :!sh -c 'echo x > RAN'\\r\"",
+        b"exe \"sil normal :!sh -c 'echo x > RAN'\\<CR>\"",
+    ] {
+        let file = [garbage, escape, b"\nq!\n"].concat();
+        let shown = String::from_utf8_lossy(escape);
+        if Path::new("/usr/bin/vim").exists() {
+            let ran = runs_in_dir("vim", &["-es", "-u", "NONE", "-i", "NONE"], &file, &[]);
+            assert!(ran, "vim did not run {shown}");
+        }
+        let found = pacsguard_dicom::find_ex_command(&file);
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{shown}: {found:?}"
+        );
+    }
+    // Prose with the same words runs nothing.
+    for text in [
+        &b"the execute(plan) step; job_start(s) are logged"[..],
+        b"let [a, b] = [1, 2]\nexe 'echo' a",
+        b"exe \"echo '\\<Char-33>'\"",
+    ] {
+        let file = [garbage, text, b"\nq!\n"].concat();
+        assert_eq!(
+            pacsguard_dicom::find_ex_command(&file),
+            None,
+            "{}",
+            String::from_utf8_lossy(text)
+        );
+    }
+}
+
 /// MAX_EX_MODIFIERS: the walk back from a `!` reads that many command modifiers (vim runs
 /// the escape behind them, and a word before them that is no command stops it); past
 /// the limit the `!` counts as an escape without reading further (reported, never
