@@ -57,6 +57,8 @@ declare -A needed=(
   # the cabinets whose file lists are judged
   [ed]=ed
   [vim]=vim
+  # review s14-r01: Ghostscript runs the PostScript programs the screening tests plant
+  [gs]=ghostscript
   [gcab]=gcab
   # issue 17: patient CDs for `media import`, mastered the way a burning station does
   # (dcmmkdir writes the DICOMDIR; xorriso and genisoimage write the ISO 9660 image)

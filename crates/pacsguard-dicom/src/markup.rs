@@ -30,7 +30,7 @@ pub const MAX_MARKUP_CANDIDATES: usize = 4096;
 /// class of an `<object>` (the scriptlet's class among [`ACTIVE_CLASS_IDS`]); the Java
 /// applet and Flash MIME types are an `<object>` or `<embed>` of the plug-ins those classes
 /// are ([`PLUGIN_TYPES`]).
-const NEEDLES: [&str; 10] = [
+const NEEDLES: [&str; 13] = [
     "<script",
     "<hta:application",
     "script:",
@@ -41,6 +41,9 @@ const NEEDLES: [&str; 10] = [
     "clsid:",
     "/x-java-applet",
     "/x-shockwave-flash",
+    "/x-java-vm",
+    "/x-java-bean",
+    "/x-silverlight",
 ];
 
 /// The MIME types (after `application`) by which an `<object type=…>` or `<embed
@@ -48,9 +51,17 @@ const NEEDLES: [&str; 10] = [
 /// Java plug-in (an applet) and the Flash player (a movie), the classes of
 /// [`ACTIVE_CLASS_IDS`] named by type instead of by class id (Internet Explorer's engine
 /// maps the type to the class). Issue 10 (session 13).
-const PLUGIN_TYPES: [(&[u8], &str); 2] = [
+/// The Java plug-in's other types and Silverlight's (which runs the `.xap` it is given)
+/// walked around it (review s14-r01). Each starts with `/x`, as the start search's
+/// packed searcher holds only so many two-byte starts (`application/java-vm` and
+/// `application/futuresplash` are left open for it).
+const PLUGIN_TYPES: [(&[u8], &str); 6] = [
     (b"/x-java-applet", "the Java plug-in"),
     (b"/x-shockwave-flash", "the Flash player"),
+    (b"/x-java-vm", "the Java plug-in"),
+    (b"/x-java-bean", "the Java plug-in"),
+    (b"/x-silverlight-2", "the Silverlight plug-in"),
+    (b"/x-silverlight", "the Silverlight plug-in"),
 ];
 
 /// Strips one quote from the end of `value` as Internet Explorer's engine (mshta's) reads
@@ -1226,6 +1237,10 @@ mod tests {
             b"<APPLET CODE=Evil width=1>",
             b"<applet archive=evil.jar code=`Main`>",
             b"<applet code=&#69;vil>",
+            b"<object type=\"application/x-java-vm\"><param name=code value=Evil></object>",
+            b"<object type='application/x-java-bean'><param name=code value=Evil></object>",
+            b"<object type=\"application/x-silverlight-2\" data=\"data:application/x-silverlight-2,\">",
+            b"<embed type=application/x-silverlight src=x.xap>",
         ] {
             let shown = String::from_utf8_lossy(markup);
             let bytes = [&b"\x00\x01\x02"[..], markup].concat();
@@ -1244,8 +1259,34 @@ mod tests {
             b"<code>x = 1</code> and code = 5",
             b"<object classid=`clsid:72C24DD5-D70A-438B-8A42-98424B88AFB8`>",
             b"<a href=\"movie.swf.html\">movie</a>",
+            b"<p>object = 3; the application/x-silverlight-2 type</p>",
         ] {
             assert_eq!(find_markup(text), None, "{}", String::from_utf8_lossy(text));
+        }
+    }
+
+    /// Open (review s14-r01): plug-in content that still walks around the search. An
+    /// `<applet object=Evil.ser>` (a serialized applet the Java plug-in runs), a type
+    /// entity-encoded (`application&#47;x-shockwave-flash`: the tokenizer decodes it
+    /// before the engine reads it), and the types `application/java-vm` and
+    /// `application/futuresplash`: the search finds attributes and types by needles,
+    /// and the packed start searcher is full (64 two-byte starts), so `object`, `type`
+    /// and a `/j` or `/f` start cannot be added without reworking it.
+    #[test]
+    #[ignore = "open, review s14-r01: applet object=, entity-encoded plug-in types, java-vm/futuresplash"]
+    fn plugin_content_the_needles_cannot_reach() {
+        for markup in [
+            &b"<applet object=\"Evil.ser\" archive=\"evil.jar\" width=1></applet>"[..],
+            b"<embed type=\"application&#47;x-shockwave-flash\" src=x>",
+            b"<embed type=\"application/futuresplash\" src=x>",
+            b"<object type=\"application/java-vm\"><param name=code value=Evil></object>",
+        ] {
+            let found = find_markup(markup);
+            assert!(
+                found.is_some_and(|f| f.severity == Severity::Alert),
+                "{}",
+                String::from_utf8_lossy(markup)
+            );
         }
     }
 

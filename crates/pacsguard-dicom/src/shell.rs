@@ -453,29 +453,62 @@ fn find_vim_string_command(
             b"-"
         }
     };
-    for at in memchr::memmem::find_iter(bytes, b"system") {
-        let call = &bytes[at + 6..];
-        if !(call.starts_with(b"(") || call.starts_with(b"list(")) {
-            continue;
-        }
+    // Whether a function named at `at` is called by the line it is on.
+    let called = |at: usize| {
         let head = line_head(at);
         let colons = head
             .iter()
             .take_while(|b| matches!(b, b':' | b' ' | b'\t'))
             .count();
         let head = &head[colons..];
-        let caller = [
+        [
             &b"call "[..],
             b"let ",
             b"echo ",
+            b"eval ",
             b"exe ",
             b"execute ",
             b"sil ",
             b"silent ",
+            b"const ",
+            b"var ",
         ]
         .iter()
-        .any(|word| head.starts_with(word));
-        if !caller {
+        .any(|word| head.starts_with(word))
+    };
+    // Functions that run a program or a library's function themselves, whatever their
+    // arguments: vim -es ran `call job_start(['sh', '-c', …])` and `call
+    // libcallnr('libc.so.6', 'system', …)` (review s14-r01).
+    for name in [
+        &b"job_start("[..],
+        b"term_start(",
+        b"libcall(",
+        b"libcallnr(",
+    ] {
+        for at in memchr::memmem::find_iter(bytes, name) {
+            if at > 0 && (bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_') {
+                continue;
+            }
+            if called(at) {
+                return Some(Command {
+                    offset: at,
+                    interpreter: "ex",
+                    severity: Severity::Alert,
+                    detail: format!(
+                        "a vim command (\"{}\") that runs a program or a library's function (`{}`) when the file is fed to vim as commands (vim -es < file)",
+                        line_excerpt(bytes, at),
+                        String::from_utf8_lossy(&name[..name.len() - 1])
+                    ),
+                });
+            }
+        }
+    }
+    for at in memchr::memmem::find_iter(bytes, b"system") {
+        let call = &bytes[at + 6..];
+        if !(call.starts_with(b"(") || call.starts_with(b"list(")) {
+            continue;
+        }
+        if !called(at) {
             continue;
         }
         let open = at + memchr::memchr(b'(', &bytes[at..]).unwrap_or(0) + 1;
@@ -496,7 +529,7 @@ fn find_vim_string_command(
     }
     // `exe '!cmd'` / `execute "!cmd"` at a line start (or after `|`): the walk back goes
     // over blanks and colons only.
-    for at in memchr::memmem::find_iter(bytes, b"exe") {
+    let exe_commands = memchr::memmem::find_iter(bytes, b"exe").filter_map(|at| {
         let lead = bytes[..at]
             .iter()
             .rev()
@@ -504,7 +537,7 @@ fn find_vim_string_command(
             .count();
         let start = at - lead;
         if start != 0 && !matches!(bytes[start - 1], b'\n' | b'|') {
-            continue;
+            return None;
         }
         // `:exe` abbreviates `:execute` down to any prefix (`exec`, `execu`: vim -es runs
         // them), and a quote may follow the name with no blank (`exe"!sh …"` runs too).
@@ -515,11 +548,44 @@ fn find_vim_string_command(
             .first()
             .is_some_and(|b| matches!(b, b' ' | b'\t' | b'"' | b'\''))
         {
-            continue;
+            return None;
         }
-        let Some(value) = vim_expression(rest.trim_ascii_start(), true, &named) else {
-            continue;
+        vim_expression(rest.trim_ascii_start(), true, &named).map(|value| (at, value))
+    });
+    // The `execute()` function (and `win_execute()`, after its window) runs its string,
+    // or each string of its list, as Ex command lines, as `:execute` does: vim -es ran
+    // `call execute('silent !sh …')`, `let x = execute([…])` (review s14-r01).
+    let execute_calls = memchr::memmem::find_iter(bytes, b"execute(").filter_map(|at| {
+        let start = if bytes[..at].ends_with(b"win_") {
+            at - 4
+        } else {
+            at
         };
+        if start > 0
+            && (bytes[start - 1].is_ascii_alphanumeric()
+                || matches!(bytes[start - 1], b'_' | b':' | b'#'))
+        {
+            return None;
+        }
+        // `:execute(…)` alone on a line is `:execute (…)`.
+        let alone = line_head(start)
+            .iter()
+            .all(|b| matches!(b, b':' | b' ' | b'\t'));
+        if !called(start) && !alone {
+            return None;
+        }
+        let mut argument = &bytes[at + 8..];
+        if start != at {
+            argument = after_first_argument(argument)?;
+        }
+        let argument = argument.trim_ascii_start();
+        let value = match argument.strip_prefix(b"[") {
+            Some(list) => vim_list(list),
+            None => vim_expression(argument, false, &named)?,
+        };
+        Some((start, value))
+    });
+    for (at, value) in exe_commands.chain(execute_calls) {
         if memchr::memchr(b'!', &value.text).is_none() && value.holes.is_empty() {
             continue;
         }
@@ -532,7 +598,7 @@ fn find_vim_string_command(
             if !escape_starts(&text[..bang]) {
                 continue;
             }
-            let end = memchr::memchr(b'\n', &text[bang..]).map_or(text.len(), |n| bang + n);
+            let end = memchr::memchr2(b'\n', b'\r', &text[bang..]).map_or(text.len(), |n| bang + n);
             if value.holes.iter().any(|&hole| hole > bang && hole <= end) {
                 return Some(built(at, "shell command line (a `:!` escape)"));
             }
@@ -557,6 +623,59 @@ fn find_vim_string_command(
     None
 }
 
+/// What follows the first argument of a call (after its `,`), the argument read to a
+/// comma outside brackets and strings on the same line; `None` if the line ends first.
+fn after_first_argument(text: &[u8]) -> Option<&[u8]> {
+    let mut depth = 0usize;
+    let mut i = 0usize;
+    loop {
+        match *text.get(i)? {
+            b'\n' | b'|' => return None,
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth = depth.checked_sub(1)?,
+            b',' if depth == 0 => return Some(&text[i + 1..]),
+            b'"' | b'\'' => {
+                let (_, after) = vim_literal(&text[i..])?;
+                i = text.len() - after.len();
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+}
+
+/// The Ex command lines a vim list of strings holds (after its `[`), one a line, as
+/// `execute()` runs them; an item that is no literal is a part known at run time, and
+/// the list is read no further.
+fn vim_list(list: &[u8]) -> VimValue {
+    let mut value = VimValue {
+        text: Vec::new(),
+        holes: Vec::new(),
+    };
+    let mut rest = list;
+    loop {
+        rest = rest.trim_ascii_start();
+        if rest.is_empty() || rest[0] == b']' {
+            break;
+        }
+        if !value.text.is_empty() || !value.holes.is_empty() {
+            value.text.push(b'\n');
+        }
+        let Some((part, after)) = vim_literal(rest) else {
+            value.holes.push(value.text.len());
+            break;
+        };
+        value.text.extend_from_slice(&part);
+        rest = after.trim_ascii_start();
+        match rest.strip_prefix(b",") {
+            Some(after) => rest = after,
+            None => break,
+        }
+    }
+    value
+}
+
 /// Whether a `!` (or any command) after `before`, a line of an `:execute` string, starts
 /// an Ex command vim runs as such: at the line's start (after blanks and colons, or a `|`)
 /// or after modifiers, a range or a command of [`EX_BANG_COMMANDS`].
@@ -567,7 +686,38 @@ fn escape_starts(before: &[u8]) -> bool {
         .take_while(|b| matches!(b, b' ' | b'\t' | b':'))
         .count();
     let start = before.len() - lead;
-    start == 0 || matches!(before[start - 1], b'\n' | b'|') || ex_command_before(before)
+    start == 0
+        || matches!(before[start - 1], b'\n' | b'|')
+        || ex_command_before(before)
+        || normal_command_line(&before[..start], &before[start..])
+}
+
+/// Whether a command after `before` and `lead` (its blanks and colons) is typed on the
+/// command line that `:normal`'s `:` opens (`exe "norm! :!sh …\r"`: vim -es ran it;
+/// review s14-r01): a `:` in `lead` after `norm`…`normal` (a `!` after it or not) that
+/// starts an Ex command.
+fn normal_command_line(before: &[u8], lead: &[u8]) -> bool {
+    if !lead.contains(&b':') {
+        return false;
+    }
+    let word = before.strip_suffix(b"!").unwrap_or(before);
+    let len = word
+        .iter()
+        .rev()
+        .take(6)
+        .take_while(|b| b.is_ascii_lowercase())
+        .count();
+    let name = &word[word.len() - len..];
+    len >= 4 && b"normal".starts_with(name) && {
+        let rest = &word[..word.len() - len];
+        let blanks = rest
+            .iter()
+            .rev()
+            .take_while(|b| matches!(b, b' ' | b'\t' | b':'))
+            .count();
+        let start = rest.len() - blanks;
+        start == 0 || matches!(rest[start - 1], b'\n' | b'|') || ex_command_before(rest)
+    }
 }
 
 /// The names a vim script assigns (`let NAME =`, `let NAME .=`, `for NAME in`): a bare
@@ -575,13 +725,18 @@ fn escape_starts(before: &[u8]) -> bool {
 /// it (`execute the plan` in prose is no expression). One pass over the file.
 fn vim_assigned_names(bytes: &[u8]) -> std::collections::HashSet<&[u8]> {
     let mut names = std::collections::HashSet::new();
-    for at in
-        memchr::memmem::find_iter(bytes, b"let").chain(memchr::memmem::find_iter(bytes, b"for"))
+    // `let`, `const`, vim9's `var` and `final`, `for`; `let [a, b] = …` and `for [k, v]
+    // in …` name each of their names (vim -es ran `let [a, b] = ['!sh …', 1] | exe a`
+    // and `const c = '!sh …' | exe c`; review s14-r01).
+    let keywords: [&[u8]; 5] = [b"let", b"for", b"const", b"var", b"final"];
+    for (at, keyword) in keywords
+        .iter()
+        .flat_map(|k| memchr::memmem::find_iter(bytes, k).map(move |at| (at, *k)))
     {
         if at > 0 && (bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_') {
             continue;
         }
-        let rest = &bytes[at + 3..];
+        let rest = &bytes[at + keyword.len()..];
         let blanks = rest
             .iter()
             .take_while(|b| matches!(b, b' ' | b'\t'))
@@ -590,10 +745,29 @@ fn vim_assigned_names(bytes: &[u8]) -> std::collections::HashSet<&[u8]> {
             continue;
         }
         let name = &rest[blanks..];
+        if let Some(list) = name.strip_prefix(b"[") {
+            let close = list
+                .iter()
+                .take(256)
+                .position(|&b| matches!(b, b']' | b'\n'))
+                .filter(|&c| list[c] == b']');
+            if let Some(close) = close {
+                let after = list[close + 1..].trim_ascii_start();
+                if after.starts_with(b"=") || after.starts_with(b"in ") {
+                    for part in list[..close].split(|&b| b == b',' || b == b';') {
+                        let part = part.trim_ascii();
+                        if !part.is_empty() && part.iter().all(|&b| is_vim_name_byte(b)) {
+                            names.insert(part);
+                        }
+                    }
+                }
+            }
+            continue;
+        }
         let len = name.iter().take_while(|&&b| is_vim_name_byte(b)).count();
         let after = name[len..].trim_ascii_start();
         // What makes the words an assignment or a loop (`let me know` is none).
-        let assigns = if bytes[at] == b'f' {
+        let assigns = if keyword == b"for" {
             after.starts_with(b"in ") || after.starts_with(b"in\t")
         } else {
             [&b"="[..], b".=", b"..=", b"+=", b"-="]
@@ -699,6 +873,19 @@ fn vim_operand<'t>(text: &'t [u8], named: &dyn Fn(&[u8]) -> bool) -> Option<&'t 
     if !name.is_empty() && name[0].is_ascii_digit() && !sigil {
         // A number: known, but no text of ours; still a part of the value.
         return Some(&text[at..]);
+    }
+    // `a.k`: a member of a dictionary (no blank around the dot; vim -es ran `exe a.k`
+    // with `a.k` a command; review s14-r01). It is a part known at run time either way.
+    while name_len > 0
+        && text.get(at) == Some(&b'.')
+        && text
+            .get(at + 1)
+            .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_')
+    {
+        at += 1 + text[at + 1..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+            .count();
     }
     let mut groups = 0usize;
     while let Some(&open) = text.get(at)
@@ -820,6 +1007,40 @@ fn vim_escape(text: &[u8]) -> (Option<u8>, usize) {
                 1 + n,
             ),
         },
+        // `\<Char-33>` (decimal, `0x21`, `041`) and the named keys a command line holds
+        // (`\<CR>`, `\<NL>`, `\<Bar>`, `\<Space>`): vim -es ran `exe "\<Char-33>sh …"`
+        // (review s14-r01). A key of no byte is no escape (the `<` stays).
+        Some(b'<') => {
+            let close = text.iter().take(16).position(|&b| b == b'>');
+            let key = close.map(|c| text[1..c].to_ascii_lowercase());
+            let byte = key.as_deref().and_then(|key| match key {
+                b"cr" | b"return" | b"enter" => Some(b'\r'),
+                b"nl" | b"newline" | b"lf" | b"linefeed" => Some(b'\n'),
+                b"bar" => Some(b'|'),
+                b"space" => Some(b' '),
+                b"tab" => Some(b'\t'),
+                b"esc" => Some(0x1b),
+                b"lt" => Some(b'<'),
+                b"bslash" => Some(b'\\'),
+                _ => {
+                    let number = key.strip_prefix(b"char-")?;
+                    let text = std::str::from_utf8(number).ok()?;
+                    let value = if let Some(h) = text.strip_prefix("0x").or(text.strip_prefix("0X"))
+                    {
+                        u32::from_str_radix(h, 16).ok()?
+                    } else if text.len() > 1 && text.starts_with('0') {
+                        u32::from_str_radix(&text[1..], 8).ok()?
+                    } else {
+                        text.parse().ok()?
+                    };
+                    u8::try_from(value).ok().filter(u8::is_ascii)
+                }
+            });
+            match (byte, close) {
+                (Some(b), Some(c)) => (Some(b), c + 1),
+                _ => (Some(b'<'), 1),
+            }
+        }
         Some(b'0'..=b'7') => {
             let n = text
                 .iter()
@@ -1037,12 +1258,16 @@ fn ex_command_before(before: &[u8]) -> bool {
     let mut end = before.len();
     for round in 0..=MAX_EX_MODIFIERS {
         end -= before[..end].iter().rev().take_while(|b| blank(b)).count();
-        let word_len = before[..end]
-            .iter()
-            .rev()
-            .take(LONGEST_EX_WORD)
-            .take_while(|b| b.is_ascii_lowercase() || **b == b'!')
-            .count();
+        // A `!` ends a word (`sil!`) and never sits inside one: `sil!keepa !cmd` is two
+        // modifiers (vim -es ran it; review s14-r01).
+        let bang = usize::from(end > 0 && before[end - 1] == b'!');
+        let word_len = bang
+            + before[..end - bang]
+                .iter()
+                .rev()
+                .take(LONGEST_EX_WORD)
+                .take_while(|b| b.is_ascii_lowercase())
+                .count();
         let mut word_start = end - word_len;
         let mut word_whole = word_start == 0 || !before[word_start - 1].is_ascii_alphabetic();
         if word_len > 0 && word_start > 0 && before[word_start - 1] == b'\'' {

@@ -397,6 +397,93 @@ fn eps_and_postscript_that_pipe_or_use_file_operators_are_alerts() {
     }
 }
 
+/// Review s14-r01: Ghostscript runs any file it is handed from its first byte, and a
+/// DICOM file whose preamble is PostScript (no `%!`) ran a pipe under `gs -dNOSAFER
+/// file.dcm` and was clean; so were EPS files that built the pipe at run time and ran
+/// `file` by name, or set the output file. Each case runs under the real gs first where
+/// it is installed; and gs stops at `DICM` before a pipe in an element of a file with a
+/// zero preamble, which is no finding.
+#[test]
+fn postscript_ghostscript_runs_from_any_file_start_is_found() {
+    let gs = Path::new("/usr/bin/gs").exists();
+    let gs_runs = |bytes: &[u8]| {
+        runs_in_dir(
+            "gs",
+            &[
+                "-q",
+                "-dNOSAFER",
+                "-dBATCH",
+                "-dNOPAUSE",
+                "-sDEVICE=png16m",
+                "-sOutputFile=/dev/null",
+                "f",
+            ],
+            b"",
+            &[("f", bytes)],
+        )
+    };
+    let postscript_alert = |inspection: &Inspection| {
+        inspection.observations.iter().any(|o| {
+            o.severity == Severity::Alert && o.format == Some(pacsguard_dicom::Format::PostScript)
+        })
+    };
+    let built = "/s (XpipeXtouch RAN) def s 0 37 put s 5 37 put";
+    let dicom = |preamble: &[u8], text: &[u8]| {
+        kit::DicomBuilder::ct("1.2.3.44")
+            .preamble(preamble)
+            .element(0x0008, 0x103E, *b"LO", text)
+            .build()
+    };
+    let pad = |p: &str| format!("{p:<128}").into_bytes();
+    let pipe = "(%pipe%touch RAN) (w) file pop ";
+    // A preamble that defines `DICM\x02` (the name gs reads at offset 128) to skip the
+    // header to a pipe in an element, with `currentfile`.
+    let in_element = format!("{pipe} ");
+    let draft = dicom(&pad(""), in_element.as_bytes());
+    let at = memchr::memmem::find(&draft, pipe.as_bytes()).expect("pipe") - 134;
+    let skip = [
+        &b"/DICM\x02 "[..],
+        format!("{{currentfile {at} string readstring pop pop}} def").as_bytes(),
+    ]
+    .concat();
+    let skipped = dicom(
+        &[&skip[..], &vec![b' '; 128 - skip.len()]].concat(),
+        in_element.as_bytes(),
+    );
+    let walked: Vec<Vec<u8>> = vec![
+        dicom(&pad(pipe), b"Head "),
+        dicom(&pad(&format!("{built} s (w) /file cvx exec pop")), b"Head "),
+        skipped,
+        format!("%!PS\n{built} s (w) //file pop\n").into_bytes(),
+        format!("%!PS\n{built} << /OutputFile s >> setpagedevice showpage\n").into_bytes(),
+        [
+            &b"\x04"[..],
+            format!("%!PS\n{built} s (w) (file) cvn cvx exec pop\n").as_bytes(),
+        ]
+        .concat(),
+    ];
+    for file in &walked {
+        let shown = String::from_utf8_lossy(&file[..file.len().min(80)]).into_owned();
+        if gs {
+            assert!(gs_runs(file), "gs did not run {shown}");
+        }
+        assert!(
+            postscript_alert(&inspect(file)),
+            "{shown}: {:?}",
+            inspect(file)
+        );
+    }
+    let stopped = dicom(&[0; 128], format!("{pipe} ").as_bytes());
+    if gs {
+        assert!(!gs_runs(&stopped), "gs ran past DICM");
+    }
+    assert!(
+        !postscript_alert(&inspect(&stopped)),
+        "{:?}",
+        inspect(&stopped)
+    );
+}
+
 fn has_alert(inspection: &Inspection, kind: FindingKind) -> bool {
     inspection
         .observations
@@ -1349,6 +1436,61 @@ fn vim_execute_strings_behind_modifiers_or_built_at_run_time_are_found() {
             pacsguard_dicom::find_ex_command(&file),
             None,
             "{:?}",
+            String::from_utf8_lossy(text)
+        );
+    }
+}
+
+/// Review s14-r01: each of these ran a shell command under vim -es and got no finding:
+/// the `execute()` and `win_execute()` functions (a string or a list of Ex command
+/// lines), a variable set by `let [a, b] =` or `const`, a dictionary member, `job_start()`
+/// and `libcallnr()`, a modifier with its `!` and no blank before the next
+/// (`sil!keepa`), and a `\<Char-33>` key in a string.
+#[test]
+fn vim_functions_and_variables_that_run_commands_are_found() {
+    let garbage = b"\0\0\0DICM\x02\0\x01\0OB\0\0\x01\x02\n\x7f\x80 garbage\n".as_slice();
+    for escape in [
+        &b"call execute('silent !sh -c \"echo x > RAN\"')"[..],
+        b"call execute(['silent', '!sh -c \"echo x > RAN\"'])",
+        b"let x = execute('!sh -c \"echo x > RAN\"')",
+        b"eval execute('!sh -c \"echo x > RAN\"')",
+        b"call win_execute(win_getid(), '!sh -c \"echo x > RAN\"')",
+        b"let [a, b] = ['!sh -c \"echo x > RAN\"', 1]\nexe a",
+        b"const c = '!sh -c \"echo x > RAN\"'\nexe c",
+        b"let a = {'k': '!sh -c \"echo x > RAN\"'}\nexe a.k",
+        b"call job_start(['sh', '-c', 'echo x > RAN'])\nsleep 1",
+        b"call libcallnr('libc.so.6', 'system', 'echo x > RAN')",
+        b"sil!keepa !sh -c 'echo x > RAN'",
+        b"exe \"sil!keepa !sh -c 'echo x > RAN'\"",
+        b"exe \"\\<Char-33>sh -c 'echo x > RAN'\"",
+        b"exe \"norm! :!sh -c 'echo x > RAN'\\r\"",
+        b"exe \"sil normal :!sh -c 'echo x > RAN'\\<CR>\"",
+    ] {
+        let file = [garbage, escape, b"\nq!\n"].concat();
+        let shown = String::from_utf8_lossy(escape);
+        if Path::new("/usr/bin/vim").exists() {
+            let ran = runs_in_dir("vim", &["-es", "-u", "NONE", "-i", "NONE"], &file, &[]);
+            assert!(ran, "vim did not run {shown}");
+        }
+        let found = pacsguard_dicom::find_ex_command(&file);
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{shown}: {found:?}"
+        );
+    }
+    // Prose with the same words runs nothing.
+    for text in [
+        &b"the execute(plan) step; job_start(s) are logged"[..],
+        b"let [a, b] = [1, 2]\nexe 'echo' a",
+        b"exe \"echo '\\<Char-33>'\"",
+    ] {
+        let file = [garbage, text, b"\nq!\n"].concat();
+        assert_eq!(
+            pacsguard_dicom::find_ex_command(&file),
+            None,
+            "{}",
             String::from_utf8_lossy(text)
         );
     }
