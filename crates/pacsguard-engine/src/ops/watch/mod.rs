@@ -519,6 +519,12 @@ impl Session {
 /// file hashed as it stands ends its count: the next save that lands mid-hash (an hour
 /// later, or the eleventh of the day) is looked at again too, never called `unstable`
 /// because earlier saves used the count up.
+///
+/// "Another inode" is another file, not only another number: ext4 gives a freed inode
+/// number to the next file made, so after two `sed -i` saves the path can hold the walked
+/// file's number again in a file born after the walk saw it (CI, session 14: such a file
+/// was called `unstable` at once). A file born after the change time the walk recorded is
+/// another one (see [`renamed::born_by`]).
 fn replaced_to_look_again(
     root: &Path,
     entries: &[Entry],
@@ -537,8 +543,10 @@ fn replaced_to_look_again(
             continue;
         }
         let path = absolute(root, &entry.rel);
-        let other_inode = std::fs::symlink_metadata(&path)
-            .is_ok_and(|m| (m.dev(), m.ino()) != (entry.meta.dev, entry.meta.ino));
+        let other_inode = std::fs::symlink_metadata(&path).is_ok_and(|m| {
+            (m.dev(), m.ino()) != (entry.meta.dev, entry.meta.ino)
+                || !renamed::born_by(&m, entry.meta.ctime)
+        });
         if !other_inode {
             continue;
         }
@@ -4379,6 +4387,64 @@ mod tests {
         put_off_unsettled_listings(root, &base, &mut tree, &mut counts);
         let rels_of: Vec<Vec<u8>> = tree.entries.iter().map(|e| e.rel.clone()).collect();
         assert_eq!(rels_of, rels(&["in", "in/link1", "in/link2", "in/new.dcm"]));
+    }
+
+    /// CI, session 14: `sed -i` saves in a row gave the path the walked file's inode
+    /// number again (ext4 reuses a freed number at once), so the file the hashing found
+    /// replaced seemed not replaced and was called `unstable`. A file at the walked number
+    /// born after the walk's record of it is another file: looked at again.
+    #[test]
+    fn a_file_given_the_walked_inode_number_again_is_looked_at_again() {
+        use std::os::unix::fs::MetadataExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        let path = root.join("app.conf");
+        std::fs::write(&path, "port = 104\n").expect("test fixture");
+        let meta = std::fs::metadata(&path).expect("test fixture");
+        let Ok(born) = meta.created() else {
+            eprintln!("no birth times on this file system: the inode number alone decides");
+            return;
+        };
+        let born = born
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("test fixture");
+        // What the walk saw: the number the path holds now, recorded a minute before the
+        // file there was born (the walked file, since replaced by one given its number).
+        let walked = |ctime_sec: i64| Entry {
+            rel: b"app.conf".to_vec(),
+            kind: EntryType::File,
+            meta: pacsguard_fs::Meta {
+                dev: meta.dev(),
+                ino: meta.ino(),
+                ctime: pacsguard_fs::Timestamp {
+                    sec: ctime_sec,
+                    nsec: 0,
+                },
+                ..pacsguard_fs::Meta::default()
+            },
+            link_target: None,
+            xattrs: Vec::new(),
+            content: Content::Unstable,
+        };
+        let born_sec = i64::try_from(born.as_secs()).expect("test fixture");
+        let mut retries = BoundedMap::new(MAX_REMEMBERED_WRITERS);
+        let again = replaced_to_look_again(
+            root,
+            std::slice::from_ref(&walked(born_sec - 60)),
+            &mut retries,
+        );
+        assert_eq!(again, [(0, path.clone())]);
+        // Recorded after its birth: the same file, changed in place while hashed: as before,
+        // not looked at again (it is `unstable` as it is).
+        let mut retries = BoundedMap::new(MAX_REMEMBERED_WRITERS);
+        assert!(
+            replaced_to_look_again(
+                root,
+                std::slice::from_ref(&walked(born_sec + 60)),
+                &mut retries
+            )
+            .is_empty()
+        );
     }
 
     fn rels(items: &[&str]) -> Vec<Vec<u8>> {

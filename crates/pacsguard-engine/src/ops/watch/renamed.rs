@@ -58,7 +58,7 @@ pub(super) type Gone = (PathBuf, (u64, u64), Timestamp);
 /// Whether the inode at a candidate name can be the gone one renamed: born no later than
 /// the change time the view recorded for the gone one (a birth time the file system does
 /// not keep decides nothing).
-fn born_by(meta: &std::fs::Metadata, recorded_ctime: Timestamp) -> bool {
+pub(super) fn born_by(meta: &std::fs::Metadata, recorded_ctime: Timestamp) -> bool {
     let Ok(born) = meta.created() else {
         return true;
     };
