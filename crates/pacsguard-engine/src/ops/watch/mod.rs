@@ -4177,6 +4177,17 @@ mod tests {
         assert_eq!(looks.last(), Some(&false));
     }
 
+    /// The spec of an image store at `root`, for tests that build a view by hand.
+    fn append_only_spec(root: &Path) -> pacsguard_profile::RootSpec {
+        pacsguard_profile::RootSpec {
+            path: root.to_path_buf(),
+            policy: Policy::AppendOnly,
+            hash: pacsguard_profile::HashAlgorithm::Blake3,
+            exclude: Vec::new(),
+            cross_mounts: false,
+        }
+    }
+
     fn entry_at(rel: &str, kind: EntryType, ino: u64) -> Entry {
         Entry {
             rel: rel.as_bytes().to_vec(),
@@ -4204,13 +4215,7 @@ mod tests {
                 entry_at("in", EntryType::Directory, 1),
                 entry_at("in/a.dcm", EntryType::File, 2),
             ],
-            spec: pacsguard_profile::RootSpec {
-                path: root.to_path_buf(),
-                policy: Policy::AppendOnly,
-                hash: pacsguard_profile::HashAlgorithm::Blake3,
-                exclude: Vec::new(),
-                cross_mounts: false,
-            },
+            spec: append_only_spec(root),
         };
         let unsettled_tree = || Tree {
             root: root.to_path_buf(),
@@ -4285,13 +4290,7 @@ mod tests {
                 file("in/sub/x.dcm", 8, 10),
                 file("elsewhere.dcm", 9, 10),
             ],
-            spec: pacsguard_profile::RootSpec {
-                path: root.to_path_buf(),
-                policy: Policy::AppendOnly,
-                hash: pacsguard_profile::HashAlgorithm::Blake3,
-                exclude: Vec::new(),
-                cross_mounts: false,
-            },
+            spec: append_only_spec(root),
         };
         let mut tree = Tree {
             root: root.to_path_buf(),
@@ -4360,13 +4359,7 @@ mod tests {
         dir.meta.dev = dev;
         let base = RootProfile {
             entries: vec![dir.clone(), at("in/old.dcm", ino("in/new.dcm"))],
-            spec: pacsguard_profile::RootSpec {
-                path: root.to_path_buf(),
-                policy: Policy::AppendOnly,
-                hash: pacsguard_profile::HashAlgorithm::Blake3,
-                exclude: Vec::new(),
-                cross_mounts: false,
-            },
+            spec: append_only_spec(root),
         };
         let mut tree = Tree {
             root: root.to_path_buf(),
