@@ -1,16 +1,72 @@
 #!/usr/bin/env bash
 # The whole test suite: unit tests of every crate and the CLI tests through the real
 # binary on real trees. Installs its own prerequisites first.
+#
+# Every test target runs; they are run in an order that keeps the suite short on a
+# 2-core machine without loading the tests that time what `watch` reports:
+#   1. one build of every test target (a compile error stops here);
+#   2. two lanes at once: the CLI's tests (crates/pacsguard/tests) beside the unit tests
+#      of every crate, the other crates' tests, the documentation tests and the gateway's
+#      tests a second time inside `pacsguard serve` (most of these wait on real peers,
+#      servers and browsers rather than use the processors);
+#   3. the real-time guard's tests (`watch.rs`, `ransomware.rs`), last and alone: they
+#      assert what `watch` reports within seconds of a change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-test-deps.sh
 
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
-# The gateway's tests once more with the gateway inside `pacsguard serve --gateway`: the
-# same tests pass in both forms (about two minutes).
-PACSGUARD_TEST_GATEWAY_FORM=serve cargo test -p pacsguard --locked --test gateway 2>&1 | tee -a "$log"
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+
+cargo test --workspace --locked --no-run
+
+# The integration test targets (tests/*.rs) of the workspace, read from cargo itself so
+# that a new test file is never left out: "PACKAGE TARGET" per line.
+cargo metadata --locked --no-deps --format-version 1 | python3 -c '
+import json, sys
+for package in json.load(sys.stdin)["packages"]:
+    for target in package["targets"]:
+        if "test" in target["kind"]:
+            print(package["name"], target["name"])
+' >"$logs/targets"
+realtime=(watch ransomware)
+cli=() other=()
+while read -r package target; do
+  if [[ $package == pacsguard ]]; then
+    [[ " ${realtime[*]} " == *" $target "* ]] || cli+=(--test "$target")
+  else
+    other+=(--test "$target")
+  fi
+done <"$logs/targets"
+for target in "${realtime[@]}"; do
+  grep -qx "pacsguard $target" "$logs/targets" || { echo "no test target $target" >&2; exit 2; }
+done
+
+# Every `cargo test` below selects the whole workspace, so that all of them resolve the
+# same features and reuse the one build.
+run() { cargo test --workspace --locked --no-fail-fast "$@"; }
+
+# Lane 2, in the background, into its own log (printed after lane 1's).
+(
+  status=0
+  run --lib --bins "${other[@]}" || status=1
+  run --doc || status=1
+  # The gateway's tests once more with the gateway inside `pacsguard serve --gateway`:
+  # the same tests pass in both forms. Tests named `inside_serve` start `serve`
+  # themselves and already ran in the first form.
+  PACSGUARD_TEST_GATEWAY_FORM=serve run --test gateway -- --skip inside_serve || status=1
+  exit "$status"
+) >"$logs/lane2" 2>&1 &
+lane2=$!
+
+status=0
+run "${cli[@]}" 2>&1 | tee "$logs/lane1" || status=1
+wait "$lane2" || status=1
+cat "$logs/lane2"
+run "${realtime[@]/#/--test=}" 2>&1 | tee "$logs/realtime" || status=1
+
 # cargo prints one "test result" line per test binary, the last often a crate without
 # doc tests ("0 passed"): close with the sum over all of them.
-awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d passed, %d failed\n", passed, failed }' "$log"
+cat "$logs/lane1" "$logs/lane2" "$logs/realtime" |
+  awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d passed, %d failed\n", passed, failed }'
+exit "$status"
