@@ -255,7 +255,35 @@ pub fn run(
             Ok(())
         }
     };
-    let result = keep_evidence(&mut session, &rx, json, &mut on_hangup);
+    let panic_on = test_evidence_hook();
+    let mut in_hand = None;
+    let kept = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        keep_evidence(
+            &mut session,
+            &rx,
+            json,
+            &mut on_hangup,
+            (&mut in_hand, panic_on.as_deref()),
+        )
+    }));
+    let result = match kept {
+        Ok(result) => result,
+        Err(panic) => {
+            let what = format!(
+                "the gateway's evidence writer panicked ({}) while keeping {}",
+                crate::guard_panic::panic_message(panic.as_ref()),
+                in_hand.as_deref().unwrap_or("nothing")
+            );
+            return Err(after_writer_panic(
+                &mut session,
+                &what,
+                u64::from(in_hand.is_some()),
+                (&stop, relay),
+                &rx,
+                json,
+            ));
+        }
+    };
     if result.is_err() {
         // Evidence that cannot be kept stops the gateway: it must not relay unrecorded.
         stop.store(true, Ordering::Relaxed);
@@ -318,12 +346,105 @@ fn reloaded(path: &Path, reloader: &Reloader) -> (Outcome, String) {
     }
 }
 
+/// Test-only, and only in a debug build (`cfg!(debug_assertions)`: never the shipped
+/// release binary): the standalone gateway's evidence writer panics when it takes a record
+/// whose detail contains this variable's value (an empty one matches nothing), so a test
+/// can show what a panic there does (no real trigger is known). Said at start.
+pub const TEST_EVIDENCE_PANIC_VAR: &str = "PACSGUARD_TEST_EVIDENCE_PANIC";
+
+/// The value of [`TEST_EVIDENCE_PANIC_VAR`] in a debug build, announced.
+fn test_evidence_hook() -> Option<String> {
+    if !cfg!(debug_assertions) {
+        return None;
+    }
+    let on = std::env::var(TEST_EVIDENCE_PANIC_VAR)
+        .ok()
+        .filter(|v| !v.is_empty())?;
+    let _ = writeln!(
+        std::io::stderr(),
+        "pacsguard gateway: TEST HOOK: the evidence writer panics at a record whose detail contains {on:?} (a debug build, {TEST_EVIDENCE_PANIC_VAR}); never in production"
+    );
+    Some(on)
+}
+
+/// What an item is, for the account of a panic while it was being kept.
+fn describe(item: &Item) -> String {
+    match item {
+        Item::Event(event) => format!("the record \"{}\"", escape_bytes(event.detail.as_bytes())),
+        Item::Quarantine { name, .. } => {
+            format!("the quarantine copy of {}", escape_bytes(name.as_bytes()))
+        }
+    }
+}
+
+/// The standalone gateway's evidence writer (this thread, the trail's one writer)
+/// panicked: the item it held is lost. The gateway stops cleanly rather than relaying on
+/// with no evidence: its listeners close at once (a sender's connection is refused, its
+/// log says so, and it tries again later or elsewhere; nothing is answered "success"
+/// unrecorded), the associations in flight get their `STOP_GRACE`, and what they hand in
+/// meanwhile is still written. Said on stderr and recorded on the trail with the count
+/// of what was lost; the error the command ends with (exit 2).
+fn after_writer_panic(
+    session: &mut Session,
+    what: &str,
+    in_hand: u64,
+    (stop, relay): (&std::sync::atomic::AtomicBool, Running),
+    rx: &Receiver<Item>,
+    json: bool,
+) -> anyhow::Error {
+    stop.store(true, Ordering::Relaxed);
+    let detail = format!(
+        "{what}: the gateway stops admitting and stops (exit 2); what the associations in flight hand in until they have stopped is still recorded"
+    );
+    let _ = writeln!(std::io::stderr(), "pacsguard gateway: {detail}");
+    let mut lost = in_hand;
+    // Whether the item was kept (a second panic is caught too, and counted).
+    let keep_caught = |session: &mut Session, item: Item| {
+        let kept =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| keep(session, item, json)));
+        matches!(kept, Ok(Ok(_)))
+    };
+    let actor = session.actor().clone();
+    let record = |detail: String| {
+        Item::Event(Box::new(Event::new(
+            actor.clone(),
+            Action::Gateway,
+            Outcome::Failure,
+            detail,
+        )))
+    };
+    lost += u64::from(!keep_caught(session, record(detail.clone())));
+    relay.join();
+    while let Ok(item) = rx.try_recv() {
+        lost += u64::from(!keep_caught(session, item));
+    }
+    let message = if lost > 0 {
+        format!(
+            "{what}; {lost} record(s) or quarantine copies could not be kept and are LOST (the gateway's records were printed on the output when they happened)"
+        )
+    } else {
+        what.to_owned()
+    };
+    let _ = keep_caught(session, record(format!("gateway stopped: {message}")));
+    if let Err(e) = session.sign() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "pacsguard gateway: the last checkpoint could not be signed: {e}"
+        );
+    }
+    let _ = writeln!(std::io::stderr(), "pacsguard gateway: {message}");
+    anyhow!("{message}")
+}
+
 /// Writes what the gateway hands over until it stops; whether anything needed attention.
+/// `in_hand`: what is being kept now (named if this panics); `panic_on`:
+/// [`TEST_EVIDENCE_PANIC_VAR`].
 fn keep_evidence(
     session: &mut Session,
     rx: &Receiver<Item>,
     json: bool,
     on_hangup: &mut dyn FnMut(&mut Session) -> Result<()>,
+    (in_hand, panic_on): (&mut Option<String>, Option<&str>),
 ) -> Result<bool> {
     let mut attention = false;
     let mut unsigned = false;
@@ -332,7 +453,14 @@ fn keep_evidence(
         on_hangup(session)?;
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(item) => {
+                *in_hand = Some(describe(&item));
+                if let (Some(on), Item::Event(event)) = (panic_on, &item)
+                    && event.detail.contains(on)
+                {
+                    panic!("{TEST_EVIDENCE_PANIC_VAR}: a test-only panic of the evidence writer");
+                }
                 attention |= keep(session, item, json)?;
+                *in_hand = None;
                 unsigned = true;
             }
             Err(RecvTimeoutError::Timeout) => {}

@@ -969,6 +969,61 @@ fn a_panic_of_the_guard_thread_inside_serve_stops_it_loudly_losing_no_record() {
     assert_eq!(verify.status.code(), Some(0), "{}", stderr(&verify));
 }
 
+/// Issue 16, session 15: a panic of the standalone gateway's evidence writer (the thread
+/// that writes its records and quarantine copies) was not caught: the process died with
+/// Rust's 101, the record in hand and all queued behind it lost in silence, nothing on the
+/// trail. Now the gateway stops cleanly (listeners closed; the associations in flight get
+/// their grace and their records are still written), says it, records it, counts the loss
+/// and exits 2. The trigger is the debug build's hook (`PACSGUARD_TEST_EVIDENCE_PANIC`).
+#[test]
+fn a_panic_of_the_standalone_gateways_evidence_writer_stops_it_loudly_counting_the_loss() {
+    require_dcmtk();
+    if in_serve() {
+        return; // inside `serve` the guard writes the gateway's records: the test above
+    }
+    let env = Env::new();
+    let poison = "1.2.826.0.1.3680043.10.1137.666";
+    let file = env.dir.path().join("ct.dcm");
+    std::fs::write(&file, pacsguard_testkit::DicomBuilder::ct(poison).build()).expect("write");
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let mut gateway = Gateway::start_with(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+        false,
+        &[("PACSGUARD_TEST_EVIDENCE_PANIC", poison)],
+    );
+    // Whether this sender hears "success" depends on when the stop reaches its
+    // association: not asserted. Its record is what the hook panics at.
+    let _ = storescu(gateway.ports[0], "CT1", "PACS", std::slice::from_ref(&file));
+    let code = gateway.ended_within(Duration::from_secs(60));
+    assert_eq!(code, 2, "a writer that panicked is an error");
+    let said = gateway.stderr_line("pacsguard gateway: the gateway's evidence writer panicked");
+    assert!(said.contains(poison), "{said}");
+    let lost = gateway.stderr_line("are LOST");
+    assert!(lost.contains("; 1 record(s)"), "{lost}");
+    // Gone, not relaying unrecorded: a sender is refused at once.
+    let after = storescu(gateway.ports[0], "CT1", "PACS", &[file]);
+    assert_ne!(after.status.code(), Some(0), "nothing listens any more");
+    let records = trail_records(&env);
+    let at = |text: &str| {
+        records
+            .iter()
+            .position(|r| r.contains(text))
+            .unwrap_or_else(|| panic!("no record with {text:?}: {records:#?}"))
+    };
+    let accepted = at("accepted: CT1 at 127.0.0.1:");
+    let panicked = at("evidence writer panicked");
+    let stopped = at("gateway stopped: ");
+    assert!(accepted < panicked && panicked < stopped, "{records:#?}");
+    assert!(records[stopped].contains("LOST"), "{}", records[stopped]);
+    let verify = env.run(&["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", stderr(&verify));
+}
+
 /// A small tmpfs (root only), unmounted when dropped.
 struct SmallDisk(PathBuf);
 
