@@ -70,6 +70,9 @@ pub const MAX_TRUSTED_PER_USERNAME: usize = 16;
 pub const MAX_ADDRESSES_PER_USERNAME: usize = 16;
 /// Unknown usernames tracked at once (each holds up to `identity::MAX_USERNAME_BYTES`).
 pub const MAX_TRACKED_UNKNOWN: usize = 4096;
+/// The least time between two warnings that the table of unknown usernames is full and
+/// the stalest gave way (one per spray, not one per name: a spray must not flood the trail).
+pub const FULL_WARNING_INTERVAL: Duration = Duration::from_secs(60);
 /// Addresses named in the record of a lock.
 pub const NAMED_ADDRESSES: usize = 4;
 /// An admission from an address already trusted is kept as a change (to be saved) only
@@ -342,6 +345,11 @@ pub struct Finished {
 #[derive(Debug, Default)]
 pub struct Lockouts {
     entries: HashMap<String, Entry>,
+    /// Unknown usernames with something in force that gave way to newer ones at
+    /// [`MAX_TRACKED_UNKNOWN`] since the last warning ([`Lockouts::full_warning`]).
+    gave_way: u64,
+    /// When that was last warned of.
+    warned: Option<SystemTime>,
 }
 
 impl Lockouts {
@@ -424,6 +432,21 @@ impl Lockouts {
         self.entry(username, known, now).fail(ip, now, true)
     }
 
+    /// The warning due that unknown usernames with something in force gave way at
+    /// [`MAX_TRACKED_UNKNOWN`] (a spray of names): how many since the last one; at most
+    /// one every [`FULL_WARNING_INTERVAL`] (what gives way meanwhile is in the next count).
+    pub fn full_warning(&mut self, now: SystemTime) -> Option<u64> {
+        if self.gave_way == 0
+            || self
+                .warned
+                .is_some_and(|at| since(now, at) < FULL_WARNING_INTERVAL)
+        {
+            return None;
+        }
+        self.warned = Some(now);
+        Some(std::mem::take(&mut self.gave_way))
+    }
+
     /// `username` was admitted from `ip`: that address is trusted for it. Whether that
     /// is a change worth keeping (a new trusted address, or one trusted long ago).
     pub fn admitted(&mut self, username: &str, ip: IpAddr, now: SystemTime) -> bool {
@@ -466,6 +489,7 @@ impl Lockouts {
                 .map(|(name, _)| name.clone())
         {
             self.entries.remove(&stalest);
+            self.gave_way += 1;
         }
     }
 
@@ -561,7 +585,10 @@ impl Lockouts {
                 ));
             }
         }
-        Ok(Lockouts { entries })
+        Ok(Lockouts {
+            entries,
+            ..Lockouts::default()
+        })
     }
 
     #[cfg(test)]

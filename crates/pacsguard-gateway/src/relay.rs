@@ -1562,13 +1562,22 @@ struct Checking {
 impl Checking {
     fn finish(mut self, admitted: bool) {
         self.finished = true;
-        let done = self.shared.lockouts().finish(
-            &self.username,
-            self.known,
-            self.ip,
-            admitted,
-            SystemTime::now(),
-        );
+        let now = SystemTime::now();
+        let (done, full) = {
+            let mut lockouts = self.shared.lockouts();
+            let done = lockouts.finish(&self.username, self.known, self.ip, admitted, now);
+            (done, lockouts.full_warning(now))
+        };
+        if let Some(gave_way) = full {
+            self.shared.event(
+                Outcome::Failure,
+                &self.object,
+                format!(
+                    "warning: user identity: more than {} unknown usernames have failure budgets (lockout::MAX_TRACKED_UNKNOWN; a spray of names?): {gave_way} of the stalest gave way to newer ones; the route's users keep theirs",
+                    crate::lockout::MAX_TRACKED_UNKNOWN
+                ),
+            );
+        }
         if done.changed {
             self.shared.lockouts_changed();
         }
