@@ -34,14 +34,30 @@ enum Item {
     },
 }
 
-/// The gateway's hands on the trail: a channel to the session's thread.
-struct Channel(Mutex<Sender<Item>>);
+/// The gateway's hands on the trail: a channel to the session's thread, and how many
+/// items were handed in after it stopped taking them.
+struct Channel(Mutex<Sender<Item>>, std::sync::atomic::AtomicU64);
 
 impl Channel {
+    fn new(sender: Sender<Item>) -> Channel {
+        Channel(Mutex::new(sender), std::sync::atomic::AtomicU64::new(0))
+    }
+
     fn send(&self, item: Item) {
-        if let Ok(sender) = self.0.lock() {
-            // The receiver is gone only once the session stopped: nothing more is kept.
-            let _ = sender.send(item);
+        let sender = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The receiver is gone only once the session stopped (a screening that outlived
+        // the runtime's shutdown, review s15-r16): what comes now cannot be kept, and
+        // is said (it was dropped in silence), each with the running count.
+        if let Err(std::sync::mpsc::SendError(item)) = sender.send(item) {
+            let lost = self.1.fetch_add(1, Ordering::Relaxed) + 1;
+            let _ = writeln!(
+                std::io::stderr(),
+                "pacsguard gateway: LOST ({lost} so far): {} was handed in after the evidence writer stopped and cannot be kept",
+                describe(&item)
+            );
         }
     }
 }
@@ -222,7 +238,7 @@ pub fn run(
     let (gateway_config, digest) = read_config(&config)?;
     let mut session = Session::open(home)?;
     let (tx, rx) = channel();
-    let evidence: Arc<dyn Evidence> = Arc::new(Channel(Mutex::new(tx)));
+    let evidence: Arc<dyn Evidence> = Arc::new(Channel::new(tx));
     let running = start(
         session.home(),
         gateway_config,
@@ -266,34 +282,71 @@ pub fn run(
             (&mut in_hand, panic_on.as_deref()),
         )
     }));
-    let result = match kept {
-        Ok(result) => result,
+    let attention = match kept {
+        Ok(Ok(attention)) => attention,
+        Ok(Err(e)) => {
+            // Evidence that cannot be kept stops the gateway: it must not relay
+            // unrecorded. What the associations in flight hand in during their grace is
+            // tried and counted like after a panic (before review s15-r16 it was dropped
+            // uncounted: the receiver went with this function).
+            let what = format!(
+                "the gateway's evidence writer failed while keeping {}",
+                in_hand.as_deref().unwrap_or("nothing")
+            );
+            let message = after_writer_stopped(
+                &mut session,
+                &format!("{what}: {e:#}"),
+                u64::from(in_hand.is_some()),
+                (&stop, relay),
+                &rx,
+                json,
+            );
+            // The engine's error stays underneath (a tampered trail is said as such).
+            return Err(e.context(message));
+        }
         Err(panic) => {
             let what = format!(
                 "the gateway's evidence writer panicked ({}) while keeping {}",
                 crate::guard_panic::panic_message(panic.as_ref()),
                 in_hand.as_deref().unwrap_or("nothing")
             );
-            return Err(after_writer_panic(
+            return Err(anyhow!(after_writer_stopped(
                 &mut session,
                 &what,
                 u64::from(in_hand.is_some()),
                 (&stop, relay),
                 &rx,
                 json,
-            ));
+            )));
         }
     };
-    if result.is_err() {
-        // Evidence that cannot be kept stops the gateway: it must not relay unrecorded.
-        stop.store(true, Ordering::Relaxed);
-    }
     relay.join();
-    let attention = result?;
-    // What came in while the relay stopped.
+    // What came in while the relay stopped: each tried, each that cannot be kept
+    // counted (before review s15-r16 the first failure dropped the rest uncounted).
     let mut attention_after = false;
+    let (mut lost, mut failed) = (0u64, None);
     while let Ok(item) = rx.try_recv() {
-        attention_after |= keep(&mut session, item, json)?;
+        match keep(&mut session, item, json) {
+            Ok(attention) => attention_after |= attention,
+            Err(e) => {
+                lost += 1;
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = failed {
+        let message = format!(
+            "gateway stopped: {lost} record(s) or quarantine copies handed in while it stopped could not be kept and are LOST (the gateway's records were printed on the output when they happened)"
+        );
+        let _ = writeln!(std::io::stderr(), "pacsguard gateway: {message}");
+        let _ = session.record_events(vec![Event::new(
+            session.actor().clone(),
+            Action::Gateway,
+            Outcome::Failure,
+            message.clone(),
+        )]);
+        let _ = session.sign();
+        return Err(e.context(message));
     }
     session.record_events(vec![Event::new(
         session.actor().clone(),
@@ -378,20 +431,20 @@ fn describe(item: &Item) -> String {
 }
 
 /// The standalone gateway's evidence writer (this thread, the trail's one writer)
-/// panicked: the item it held is lost. The gateway stops cleanly rather than relaying on
+/// panicked or failed: the item it held is lost. The gateway stops cleanly rather than relaying on
 /// with no evidence: its listeners close at once (a sender's connection is refused, its
 /// log says so, and it tries again later or elsewhere; nothing is answered "success"
 /// unrecorded), the associations in flight get their `STOP_GRACE`, and what they hand in
 /// meanwhile is still written. Said on stderr and recorded on the trail with the count
-/// of what was lost; the error the command ends with (exit 2).
-fn after_writer_panic(
+/// of what was lost; the message of the error the command ends with (exit 2).
+fn after_writer_stopped(
     session: &mut Session,
     what: &str,
     in_hand: u64,
     (stop, relay): (&std::sync::atomic::AtomicBool, Running),
     rx: &Receiver<Item>,
     json: bool,
-) -> anyhow::Error {
+) -> String {
     stop.store(true, Ordering::Relaxed);
     let detail = format!(
         "{what}: the gateway stops admitting and stops (exit 2); what the associations in flight hand in until they have stopped is still recorded"
@@ -433,7 +486,7 @@ fn after_writer_panic(
         );
     }
     let _ = writeln!(std::io::stderr(), "pacsguard gateway: {message}");
-    anyhow!("{message}")
+    message
 }
 
 /// Writes what the gateway hands over until it stops; whether anything needed attention.
@@ -720,5 +773,38 @@ impl Evidence for Inboxed {
                 self.stop.store(true, Ordering::Relaxed);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Review s15-r16: what the gateway handed in after the evidence writer had stopped
+    /// (a screening that outlived the runtime's shutdown) was dropped in silence; now
+    /// each is counted (and said on stderr).
+    #[test]
+    fn what_comes_after_the_writer_stopped_is_counted_as_lost() {
+        let (tx, rx) = channel();
+        let channel = Channel::new(tx);
+        let event = || {
+            Event::new(
+                pacsguard_events::Actor {
+                    user: "test".into(),
+                    uid: 0,
+                    sudo_user: None,
+                },
+                Action::Gateway,
+                Outcome::Success,
+                "relayed".to_owned(),
+            )
+        };
+        channel.record(event());
+        assert!(rx.try_recv().is_ok(), "handed over while the writer takes");
+        assert_eq!(channel.1.load(Ordering::Relaxed), 0);
+        drop(rx);
+        channel.record(event());
+        channel.quarantine("dicom://x", vec![1], Vec::new(), true);
+        assert_eq!(channel.1.load(Ordering::Relaxed), 2, "each loss counted");
     }
 }

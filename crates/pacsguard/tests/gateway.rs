@@ -4323,3 +4323,83 @@ fn a_route_admits_a_json_web_token_signed_by_its_key() {
         );
     }
 }
+
+/// Review s15-r16: when the standalone gateway's trail failed (its disk full), the
+/// gateway stopped, but what the associations in flight handed in during their grace was
+/// dropped uncounted (the channel went with the writer). Now each is tried and counted:
+/// every record printed and not on the trail is in the LOST count.
+#[test]
+fn a_trail_that_fails_under_the_standalone_gateway_counts_every_record_it_loses() {
+    require_dcmtk();
+    if in_serve() || !common::is_root() {
+        return; // `serve` holds its records instead; mounting needs root
+    }
+    let mut env = Env::new();
+    let disk = SmallDisk::mount(&env.dir.path().join("small"), "8m");
+    env.home = disk.0.join("home");
+    let init = env.run(&["init"]);
+    assert_eq!(init.status.code(), Some(0), "{}", stderr(&init));
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let mut gateway = Gateway::start_with(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+        false,
+        &[],
+    );
+    let mut out = gateway.child.stdout.take().expect("stdout");
+    let printed = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = out.read_to_string(&mut text);
+        text
+    });
+    let filler = disk.fill();
+    let files: Vec<PathBuf> = (0..10)
+        .map(|i| {
+            let uid = format!("1.2.826.0.1.3680043.10.1137.301.{i}");
+            let path = env.dir.path().join(format!("{i}.dcm"));
+            std::fs::write(&path, pacsguard_testkit::DicomBuilder::ct(&uid).build())
+                .expect("write");
+            path
+        })
+        .collect();
+    // Whether the stop reaches the association before its end is not asserted.
+    let _ = storescu(gateway.ports[0], "CT1", "PACS", &files);
+    assert_eq!(gateway.ended_within(Duration::from_secs(60)), 2);
+    std::fs::remove_file(&filler).expect("room again");
+    let lost = gateway.stderr_line("are LOST");
+    let count: usize = lost
+        .split("; ")
+        .last()
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count: {lost}"));
+    let records: Vec<serde_json::Value> = trail_records(&env)
+        .iter()
+        .map(|r| serde_json::from_str(r).expect("json"))
+        .collect();
+    let key = |r: &serde_json::Value| (r["time"].to_string(), r["detail"].to_string());
+    let kept: std::collections::HashSet<_> = records.iter().map(key).collect();
+    let printed = printed.join().expect("stdout");
+    let missing: Vec<serde_json::Value> = printed
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        // The gateway's records (not the command's closing error).
+        .filter(|r: &serde_json::Value| r["action"] == "gateway" && !kept.contains(&key(r)))
+        // The last word, after the count was made, cannot count itself.
+        .filter(|r| {
+            !r["detail"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("gateway stopped: "))
+        })
+        .collect();
+    assert!(count > 0, "{lost}");
+    let details: Vec<&str> = missing
+        .iter()
+        .map(|r| r["detail"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(missing.len(), count, "{lost}\n{details:#?}");
+}
