@@ -159,6 +159,7 @@ pub fn hash_passcode() -> Result<ExitCode> {
 pub struct Running {
     pub addrs: Vec<std::net::SocketAddr>,
     pub reloader: Reloader,
+    pub aborter: pacsguard_gateway::Aborter,
     thread: std::thread::JoinHandle<()>,
 }
 
@@ -207,6 +208,7 @@ pub fn start(
         .with_lockout_file(lockout_file(home)?)?;
     let addrs = gateway.local_addrs();
     let reloader = gateway.reloader();
+    let aborter = gateway.aborter();
     let thread = std::thread::Builder::new()
         .name("gateway".into())
         .spawn(move || {
@@ -222,6 +224,7 @@ pub fn start(
     Ok(Running {
         addrs,
         reloader,
+        aborter,
         thread,
     })
 }
@@ -286,9 +289,11 @@ pub fn run(
         Ok(Ok(attention)) => attention,
         Ok(Err(e)) => {
             // Evidence that cannot be kept stops the gateway: it must not relay
-            // unrecorded. What the associations in flight hand in during their grace is
-            // tried and counted like after a panic (before review s15-r16 it was dropped
-            // uncounted: the receiver went with this function).
+            // unrecorded, so the associations in flight are aborted now, not given
+            // their grace (review s15-r16: they were answered "success" for up to
+            // STOP_GRACE with no record). What they hand in meanwhile is tried and
+            // counted like after a panic (it was dropped uncounted).
+            relay.aborter.abort_in_flight();
             let what = format!(
                 "the gateway's evidence writer failed while keeping {}",
                 in_hand.as_deref().unwrap_or("nothing")

@@ -4325,11 +4325,14 @@ fn a_route_admits_a_json_web_token_signed_by_its_key() {
 }
 
 /// Review s15-r16: when the standalone gateway's trail failed (its disk full), the
-/// gateway stopped, but what the associations in flight handed in during their grace was
-/// dropped uncounted (the channel went with the writer). Now each is tried and counted:
-/// every record printed and not on the trail is in the LOST count.
+/// gateway stopped, but the associations in flight got their `STOP_GRACE` and went on
+/// being answered "success" with no record, and what they handed in was dropped
+/// uncounted (the channel went with the writer). Now they are aborted at once, and each
+/// record is tried and counted: every record printed and not on the trail is in the LOST
+/// count.
 #[test]
-fn a_trail_that_fails_under_the_standalone_gateway_counts_every_record_it_loses() {
+fn a_trail_that_fails_under_the_standalone_gateway_aborts_what_is_in_flight_and_counts_every_loss()
+{
     require_dcmtk();
     if in_serve() || !common::is_root() {
         return; // `serve` holds its records instead; mounting needs root
@@ -4340,7 +4343,8 @@ fn a_trail_that_fails_under_the_standalone_gateway_counts_every_record_it_loses(
     let init = env.run(&["init"]);
     assert_eq!(init.status.code(), Some(0), "{}", stderr(&init));
     let rx = env.dir.path().join("rx");
-    let upstream = Receiver::start(&rx);
+    // --fork: the held association does not keep the next one from the receiver.
+    let upstream = Receiver::start_with(&rx, &["--fork"]);
     let mut gateway = Gateway::start_with(
         &env,
         &config(
@@ -4357,6 +4361,8 @@ fn a_trail_that_fails_under_the_standalone_gateway_counts_every_record_it_loses(
         text
     });
     let filler = disk.fill();
+    // In flight when the trail fails (by construction: it is held open, idle).
+    let mut held = established(gateway.ports[0]);
     let files: Vec<PathBuf> = (0..10)
         .map(|i| {
             let uid = format!("1.2.826.0.1.3680043.10.1137.301.{i}");
@@ -4366,8 +4372,19 @@ fn a_trail_that_fails_under_the_standalone_gateway_counts_every_record_it_loses(
             path
         })
         .collect();
-    // Whether the stop reaches the association before its end is not asserted.
+    // Records until the trail fails (whether the stop reaches this association before
+    // its end is not asserted).
     let _ = storescu(gateway.ports[0], "CT1", "PACS", &files);
+    gateway.stderr_line("the gateway's evidence writer failed");
+    // The held association is aborted now, not after STOP_GRACE (10 s): the gateway ends
+    // well before that.
+    held.set_read_timeout(Some(Duration::from_secs(6)))
+        .expect("timeout");
+    assert_eq!(
+        answer(&mut held).0,
+        7,
+        "an A-ABORT before the grace ran out"
+    );
     assert_eq!(gateway.ended_within(Duration::from_secs(60)), 2);
     std::fs::remove_file(&filler).expect("room again");
     let lost = gateway.stderr_line("are LOST");
@@ -4397,6 +4414,10 @@ fn a_trail_that_fails_under_the_standalone_gateway_counts_every_record_it_loses(
         })
         .collect();
     assert!(count > 0, "{lost}");
+    assert!(
+        printed.contains("aborted rather than relayed on unrecorded"),
+        "{printed}"
+    );
     let details: Vec<&str> = missing
         .iter()
         .map(|r| r["detail"].as_str().unwrap_or(""))
