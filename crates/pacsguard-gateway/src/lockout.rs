@@ -436,10 +436,13 @@ impl Lockouts {
     /// [`MAX_TRACKED_UNKNOWN`] (a spray of names): how many since the last one; at most
     /// one every [`FULL_WARNING_INTERVAL`] (what gives way meanwhile is in the next count).
     pub fn full_warning(&mut self, now: SystemTime) -> Option<u64> {
+        // A clock set back since the last warning does not hold the next one back
+        // until it has caught up (review s15-r16: `since` is zero then).
         if self.gave_way == 0
-            || self
-                .warned
-                .is_some_and(|at| since(now, at) < FULL_WARNING_INTERVAL)
+            || self.warned.is_some_and(|at| {
+                now.duration_since(at)
+                    .is_ok_and(|d| d < FULL_WARNING_INTERVAL)
+            })
         {
             return None;
         }
@@ -652,6 +655,22 @@ fn time(ms: u64) -> SystemTime {
 
 #[cfg(test)]
 mod tests {
+    /// Review s15-r16: after the clock was set back (an hour, NTP), the warning that
+    /// unknown usernames gave way was held back until the clock had caught up with the
+    /// last one: a spray meanwhile went unsaid.
+    #[test]
+    fn a_clock_set_back_does_not_silence_the_full_warning() {
+        let mut l = super::Lockouts::default();
+        let now = std::time::SystemTime::now();
+        l.gave_way = 1;
+        assert_eq!(l.full_warning(now), Some(1));
+        l.gave_way = 2;
+        let earlier = now - std::time::Duration::from_secs(3600);
+        assert_eq!(l.full_warning(earlier), Some(2), "said despite the clock");
+        l.gave_way = 1;
+        assert_eq!(l.full_warning(earlier), None, "still once per interval");
+    }
+
     use super::*;
 
     fn ip(last: u8) -> IpAddr {
