@@ -36,11 +36,24 @@ enum Item {
 
 /// The gateway's hands on the trail: a channel to the session's thread, and how many
 /// items were handed in after it stopped taking them.
-struct Channel(Mutex<Sender<Item>>, std::sync::atomic::AtomicU64);
+struct Channel(Mutex<Option<Sender<Item>>>, std::sync::atomic::AtomicU64);
 
 impl Channel {
     fn new(sender: Sender<Item>) -> Channel {
-        Channel(Mutex::new(sender), std::sync::atomic::AtomicU64::new(0))
+        Channel(
+            Mutex::new(Some(sender)),
+            std::sync::atomic::AtomicU64::new(0),
+        )
+    }
+
+    /// Takes nothing more: what is handed in from now on is said LOST at once, so the
+    /// writer can drain what is queued to its end (nothing slips in behind its drain and
+    /// is dropped with the receiver in silence).
+    fn close(&self) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
     }
 
     fn send(&self, item: Item) {
@@ -51,7 +64,11 @@ impl Channel {
         // The receiver is gone only once the session stopped (a screening that outlived
         // the runtime's shutdown, review s15-r16): what comes now cannot be kept, and
         // is said (it was dropped in silence), each with the running count.
-        if let Err(std::sync::mpsc::SendError(item)) = sender.send(item) {
+        let refused = match sender.as_ref() {
+            Some(sender) => sender.send(item).err().map(|e| e.0),
+            None => Some(item),
+        };
+        if let Some(item) = refused {
             let lost = self.1.fetch_add(1, Ordering::Relaxed) + 1;
             let _ = writeln!(
                 std::io::stderr(),
@@ -241,7 +258,10 @@ pub fn run(
     let (gateway_config, digest) = read_config(&config)?;
     let mut session = Session::open(home)?;
     let (tx, rx) = channel();
-    let evidence: Arc<dyn Evidence> = Arc::new(Channel::new(tx));
+    let channel = Arc::new(Channel::new(tx));
+    // Not kept alive here (its end is how the writer learns the relay ended).
+    let closer = Arc::downgrade(&channel);
+    let evidence: Arc<dyn Evidence> = channel;
     let running = start(
         session.home(),
         gateway_config,
@@ -302,7 +322,7 @@ pub fn run(
                 &mut session,
                 &format!("{what}: {e:#}"),
                 u64::from(in_hand.is_some()),
-                (&stop, relay),
+                (&stop, relay, &closer),
                 &rx,
                 json,
             );
@@ -319,7 +339,7 @@ pub fn run(
                 &mut session,
                 &what,
                 u64::from(in_hand.is_some()),
-                (&stop, relay),
+                (&stop, relay, &closer),
                 &rx,
                 json,
             )));
@@ -446,7 +466,11 @@ fn after_writer_stopped(
     session: &mut Session,
     what: &str,
     in_hand: u64,
-    (stop, relay): (&std::sync::atomic::AtomicBool, Running),
+    (stop, relay, closer): (
+        &std::sync::atomic::AtomicBool,
+        Running,
+        &std::sync::Weak<Channel>,
+    ),
     rx: &Receiver<Item>,
     json: bool,
 ) -> String {
@@ -473,6 +497,11 @@ fn after_writer_stopped(
     };
     lost += u64::from(!keep_caught(session, record(detail.clone())));
     relay.join();
+    // A screening that outlived the runtime's shutdown may still hand in: from now on
+    // it is said LOST by the channel, and what is queued is all drained here.
+    if let Some(channel) = closer.upgrade() {
+        channel.close();
+    }
     while let Ok(item) = rx.try_recv() {
         lost += u64::from(!keep_caught(session, item));
     }
@@ -790,7 +819,8 @@ mod tests {
     /// each is counted (and said on stderr).
     #[test]
     fn what_comes_after_the_writer_stopped_is_counted_as_lost() {
-        let (tx, rx) = channel();
+        use std::sync::mpsc::channel as channel_pair;
+        let (tx, rx) = channel_pair();
         let channel = Channel::new(tx);
         let event = || {
             Event::new(
@@ -811,5 +841,12 @@ mod tests {
         channel.record(event());
         channel.quarantine("dicom://x", vec![1], Vec::new(), true);
         assert_eq!(channel.1.load(Ordering::Relaxed), 2, "each loss counted");
+        // Closed by the writer before its last drain: counted, not queued unread.
+        let (tx, rx) = channel_pair();
+        let channel = Channel::new(tx);
+        channel.close();
+        channel.record(event());
+        assert!(rx.try_recv().is_err(), "nothing queued behind the drain");
+        assert_eq!(channel.1.load(Ordering::Relaxed), 1);
     }
 }
