@@ -39,4 +39,4 @@ pub mod relay;
 pub mod tls;
 
 pub use config::{ConfigError, GatewayConfig, Limits};
-pub use relay::{Evidence, Gateway, Reloader, SCREENING_THREADS, STOP_GRACE};
+pub use relay::{Aborter, Evidence, Gateway, Reloader, SCREENING_THREADS, STOP_GRACE};

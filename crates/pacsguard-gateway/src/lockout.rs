@@ -70,6 +70,9 @@ pub const MAX_TRUSTED_PER_USERNAME: usize = 16;
 pub const MAX_ADDRESSES_PER_USERNAME: usize = 16;
 /// Unknown usernames tracked at once (each holds up to `identity::MAX_USERNAME_BYTES`).
 pub const MAX_TRACKED_UNKNOWN: usize = 4096;
+/// The least time between two warnings that the table of unknown usernames is full and
+/// the stalest gave way (one per spray, not one per name: a spray must not flood the trail).
+pub const FULL_WARNING_INTERVAL: Duration = Duration::from_secs(60);
 /// Addresses named in the record of a lock.
 pub const NAMED_ADDRESSES: usize = 4;
 /// An admission from an address already trusted is kept as a change (to be saved) only
@@ -342,6 +345,11 @@ pub struct Finished {
 #[derive(Debug, Default)]
 pub struct Lockouts {
     entries: HashMap<String, Entry>,
+    /// Unknown usernames with something in force that gave way to newer ones at
+    /// [`MAX_TRACKED_UNKNOWN`] since the last warning ([`Lockouts::full_warning`]).
+    gave_way: u64,
+    /// When that was last warned of.
+    warned: Option<SystemTime>,
 }
 
 impl Lockouts {
@@ -424,6 +432,24 @@ impl Lockouts {
         self.entry(username, known, now).fail(ip, now, true)
     }
 
+    /// The warning due that unknown usernames with something in force gave way at
+    /// [`MAX_TRACKED_UNKNOWN`] (a spray of names): how many since the last one; at most
+    /// one every [`FULL_WARNING_INTERVAL`] (what gives way meanwhile is in the next count).
+    pub fn full_warning(&mut self, now: SystemTime) -> Option<u64> {
+        // A clock set back since the last warning does not hold the next one back
+        // until it has caught up (review s15-r16: `since` is zero then).
+        if self.gave_way == 0
+            || self.warned.is_some_and(|at| {
+                now.duration_since(at)
+                    .is_ok_and(|d| d < FULL_WARNING_INTERVAL)
+            })
+        {
+            return None;
+        }
+        self.warned = Some(now);
+        Some(std::mem::take(&mut self.gave_way))
+    }
+
     /// `username` was admitted from `ip`: that address is trusted for it. Whether that
     /// is a change worth keeping (a new trusted address, or one trusted long ago).
     pub fn admitted(&mut self, username: &str, ip: IpAddr, now: SystemTime) -> bool {
@@ -466,6 +492,7 @@ impl Lockouts {
                 .map(|(name, _)| name.clone())
         {
             self.entries.remove(&stalest);
+            self.gave_way += 1;
         }
     }
 
@@ -561,7 +588,10 @@ impl Lockouts {
                 ));
             }
         }
-        Ok(Lockouts { entries })
+        Ok(Lockouts {
+            entries,
+            ..Lockouts::default()
+        })
     }
 
     #[cfg(test)]
@@ -625,6 +655,22 @@ fn time(ms: u64) -> SystemTime {
 
 #[cfg(test)]
 mod tests {
+    /// Review s15-r16: after the clock was set back (an hour, NTP), the warning that
+    /// unknown usernames gave way was held back until the clock had caught up with the
+    /// last one: a spray meanwhile went unsaid.
+    #[test]
+    fn a_clock_set_back_does_not_silence_the_full_warning() {
+        let mut l = super::Lockouts::default();
+        let now = std::time::SystemTime::now();
+        l.gave_way = 1;
+        assert_eq!(l.full_warning(now), Some(1));
+        l.gave_way = 2;
+        let earlier = now - std::time::Duration::from_secs(3600);
+        assert_eq!(l.full_warning(earlier), Some(2), "said despite the clock");
+        l.gave_way = 1;
+        assert_eq!(l.full_warning(earlier), None, "still once per interval");
+    }
+
     use super::*;
 
     fn ip(last: u8) -> IpAddr {

@@ -252,6 +252,80 @@ pub(crate) mod tests {
         let _ = std::fs::remove_dir_all(d);
     }
 
+    /// Issue 16, session 15: a spray of unknown usernames, each as long as a request may
+    /// send (`identity::MAX_USERNAME_BYTES`) and of characters JSON writes in six bytes,
+    /// each failing from more IPv6 networks than are kept: the state file stays within
+    /// [`MAX_LOCKOUT_FILE_BYTES`] (it is written, and read back at a restart), the stalest
+    /// unknown names give way with a warning (none gave way in silence), and the locks
+    /// and trust of a route's users survive the spray and the restart.
+    #[test]
+    fn a_spray_of_unknown_usernames_keeps_the_file_bounded_and_the_real_locks() {
+        use crate::lockout::{
+            FREE_FAILURES, FULL_WARNING_INTERVAL, Gate, MAX_ADDRESSES_PER_USERNAME,
+            MAX_TRACKED_UNKNOWN,
+        };
+        use std::time::Duration;
+        let d = dir("spray");
+        let path = d.join(LOCKOUT_FILE_NAME);
+        let locked = |g: Gate| matches!(g, Gate::Locked { .. });
+        let v6 = |net: u16, host: u16| {
+            IpAddr::from([0xfedc, 0xba98, 0x7654, net, 0xffff, 0xffff, 0xffff, host])
+        };
+        let t0 = SystemTime::now() - Duration::from_secs(300);
+        let mut l = Lockouts::default();
+        // A route's user locked everywhere (failures from many addresses), trusted where
+        // it was admitted; another locked at one address only.
+        let trusted = IpAddr::from([10, 0, 0, 1]);
+        l.admitted("ct", trusted, t0);
+        for i in 0..FREE_FAILURES + 5 {
+            l.failed("ct", true, IpAddr::from([10, 1, 0, i as u8]), t0);
+        }
+        let guesser = IpAddr::from([10, 2, 0, 1]);
+        for _ in 0..FREE_FAILURES + 5 {
+            l.failed("mr", true, guesser, t0);
+        }
+        let spray = MAX_TRACKED_UNKNOWN + 10;
+        let mut warnings = Vec::new();
+        for i in 0..spray {
+            let mut name = "\u{1}".repeat(crate::identity::MAX_USERNAME_BYTES - 8);
+            name.push_str(&format!("{i:08}"));
+            let at = t0 + Duration::from_millis(i as u64);
+            for n in 0..=MAX_ADDRESSES_PER_USERNAME {
+                l.failed(&name, false, v6(n as u16, i as u16), at);
+            }
+            warnings.extend(l.full_warning(at));
+        }
+        let end = t0 + Duration::from_millis(spray as u64);
+        assert_eq!(warnings, [1], "warned at the first that gave way, once");
+        assert_eq!(
+            l.full_warning(end + FULL_WARNING_INTERVAL),
+            Some(9),
+            "the rest counted for the next warning"
+        );
+        let store = Store::new(path.clone());
+        let lockouts = Mutex::new(l);
+        store.changed();
+        store.save(&lockouts).expect("within the limit: written");
+        let size = std::fs::metadata(&path).expect("written").len();
+        assert!(size <= MAX_LOCKOUT_FILE_BYTES, "{size}");
+        let back = load(&path, SystemTime::now()).expect("read back at a restart");
+        assert_eq!(
+            back.saved(end)
+                .usernames
+                .iter()
+                .filter(|e| !e.known)
+                .count(),
+            MAX_TRACKED_UNKNOWN
+        );
+        for l in [&*lockouts.lock().expect("lock"), &back] {
+            assert!(locked(l.gate("ct", IpAddr::from([10, 3, 0, 1]), end)));
+            assert_eq!(l.gate("ct", trusted, end), Gate::Open, "trust kept");
+            assert!(locked(l.gate("mr", guesser, end)));
+            assert_eq!(l.gate("mr", IpAddr::from([10, 3, 0, 1]), end), Gate::Open);
+        }
+        let _ = std::fs::remove_dir_all(d);
+    }
+
     #[test]
     fn a_file_not_written_by_the_gateway_is_an_error_naming_it() {
         let d = dir("bad");

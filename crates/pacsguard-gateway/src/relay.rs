@@ -32,6 +32,30 @@ use crate::refusals::Incident;
 /// they are aborted.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
 
+/// Whether the associations in flight are to end now, and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stopping {
+    No,
+    /// [`STOP_GRACE`] passed after a stop.
+    GracePassed,
+    /// [`Aborter::abort_in_flight`]: the evidence can no longer be kept.
+    EvidenceLost,
+}
+
+/// Ends every association in flight at once (A-ABORT to both sides, recorded as far as
+/// the evidence still takes records), for a gateway whose evidence can no longer be kept
+/// (its trail failed): it must not relay on unrecorded through [`STOP_GRACE`], answering
+/// senders "success" with no record (review s15-r16). Stop the gateway too: this does not
+/// close its listeners.
+#[derive(Clone, Debug)]
+pub struct Aborter(Arc<tokio::sync::watch::Sender<Stopping>>);
+
+impl Aborter {
+    pub fn abort_in_flight(&self) {
+        self.0.send_replace(Stopping::EvidenceLost);
+    }
+}
+
 /// Threads that screen data sets (the runtime's blocking pool): screening is CPU work,
 /// and more threads than cores would only slow the relay; data sets waiting for one are
 /// held within the memory budget.
@@ -89,7 +113,7 @@ struct Shared {
     /// Set when [`STOP_GRACE`] has passed after a stop: associations still in flight end
     /// themselves (A-ABORT both sides, records, screening what they hold) rather than
     /// being dropped without a word.
-    stopping: tokio::sync::watch::Sender<bool>,
+    stopping: Arc<tokio::sync::watch::Sender<Stopping>>,
     /// While the evidence has no room ([`Evidence::has_room`]): the connections
     /// rejected meanwhile.
     held_back: std::sync::Mutex<Option<u64>>,
@@ -537,7 +561,7 @@ impl Gateway {
                 screener,
                 evidence,
                 actor,
-                stopping: tokio::sync::watch::Sender::new(false),
+                stopping: Arc::new(tokio::sync::watch::Sender::new(Stopping::No)),
                 held_back: std::sync::Mutex::new(None),
                 passcode_check: crate::identity::refuse_every_passcode,
                 identity_checks: Arc::new(tokio::sync::Semaphore::new(
@@ -548,6 +572,11 @@ impl Gateway {
                 lockout_saver: None,
             },
         })
+    }
+
+    /// A handle that ends the associations in flight at once ([`Aborter`]).
+    pub fn aborter(&self) -> Aborter {
+        Aborter(Arc::clone(&self.shared.stopping))
     }
 
     /// A handle that replaces the rules for new associations (SIGHUP in the binary).
@@ -774,7 +803,13 @@ impl Gateway {
         .await;
         // Those still in flight are told to end, which takes at most their two A-ABORTs;
         // only what does not end then (a connection still before its request) is dropped.
-        shared.stopping.send_replace(true);
+        shared.stopping.send_if_modified(|s| {
+            let first = *s == Stopping::No;
+            if first {
+                *s = Stopping::GracePassed;
+            }
+            first
+        });
         let _ = tokio::time::timeout(2 * SEND_TIMEOUT + Duration::from_secs(1), async {
             while associations.join_next().await.is_some() {}
         })
@@ -1368,15 +1403,16 @@ async fn association(
     let (mut tap, mut tap_back) = (tap, tap_back);
     let mut stopping = shared.stopping.subscribe();
     let end = tokio::select! {
-        _ = stopping.wait_for(|s| *s) => {
-            shared.event(
-                Outcome::Failure,
-                &object,
+        why = stopping.wait_for(|s| *s != Stopping::No) => {
+            let detail = if why.is_ok_and(|w| *w == Stopping::EvidenceLost) {
+                "the gateway's evidence can no longer be kept: the association in flight was aborted rather than relayed on unrecorded".to_owned()
+            } else {
                 format!(
                     "the gateway stopped and the association was still in flight after {} s: aborted",
                     STOP_GRACE.as_secs()
-                ),
-            );
+                )
+            };
+            shared.event(Outcome::Failure, &object, detail);
             End::Aborted(0)
         }
         e = direction(&mut peer_r, &up_w, Some(&peer_w), &mut tap, &limits, &activity, started, "peer") => e,
@@ -1562,13 +1598,22 @@ struct Checking {
 impl Checking {
     fn finish(mut self, admitted: bool) {
         self.finished = true;
-        let done = self.shared.lockouts().finish(
-            &self.username,
-            self.known,
-            self.ip,
-            admitted,
-            SystemTime::now(),
-        );
+        let now = SystemTime::now();
+        let (done, full) = {
+            let mut lockouts = self.shared.lockouts();
+            let done = lockouts.finish(&self.username, self.known, self.ip, admitted, now);
+            (done, lockouts.full_warning(now))
+        };
+        if let Some(gave_way) = full {
+            self.shared.event(
+                Outcome::Failure,
+                &self.object,
+                format!(
+                    "warning: user identity: more than {} unknown usernames have failure budgets (lockout::MAX_TRACKED_UNKNOWN; a spray of names?): {gave_way} of the stalest gave way to newer ones; the route's users keep theirs",
+                    crate::lockout::MAX_TRACKED_UNKNOWN
+                ),
+            );
+        }
         if done.changed {
             self.shared.lockouts_changed();
         }
@@ -2670,7 +2715,7 @@ mod tests {
             lockouts: Arc::default(),
             lockout_store: None,
             lockout_saver: None,
-            stopping: tokio::sync::watch::Sender::new(false),
+            stopping: Arc::new(tokio::sync::watch::Sender::new(Stopping::No)),
             held_back: std::sync::Mutex::new(None),
             actor: Actor {
                 user: "test".into(),

@@ -34,14 +34,47 @@ enum Item {
     },
 }
 
-/// The gateway's hands on the trail: a channel to the session's thread.
-struct Channel(Mutex<Sender<Item>>);
+/// The gateway's hands on the trail: a channel to the session's thread, and how many
+/// items were handed in after it stopped taking them.
+struct Channel(Mutex<Option<Sender<Item>>>, std::sync::atomic::AtomicU64);
 
 impl Channel {
+    fn new(sender: Sender<Item>) -> Channel {
+        Channel(
+            Mutex::new(Some(sender)),
+            std::sync::atomic::AtomicU64::new(0),
+        )
+    }
+
+    /// Takes nothing more: what is handed in from now on is said LOST at once, so the
+    /// writer can drain what is queued to its end (nothing slips in behind its drain and
+    /// is dropped with the receiver in silence).
+    fn close(&self) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+    }
+
     fn send(&self, item: Item) {
-        if let Ok(sender) = self.0.lock() {
-            // The receiver is gone only once the session stopped: nothing more is kept.
-            let _ = sender.send(item);
+        let sender = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The receiver is gone only once the session stopped (a screening that outlived
+        // the runtime's shutdown, review s15-r16): what comes now cannot be kept, and
+        // is said (it was dropped in silence), each with the running count.
+        let refused = match sender.as_ref() {
+            Some(sender) => sender.send(item).err().map(|e| e.0),
+            None => Some(item),
+        };
+        if let Some(item) = refused {
+            let lost = self.1.fetch_add(1, Ordering::Relaxed) + 1;
+            let _ = writeln!(
+                std::io::stderr(),
+                "pacsguard gateway: LOST ({lost} so far): {} was handed in after the evidence writer stopped and cannot be kept",
+                describe(&item)
+            );
         }
     }
 }
@@ -143,6 +176,7 @@ pub fn hash_passcode() -> Result<ExitCode> {
 pub struct Running {
     pub addrs: Vec<std::net::SocketAddr>,
     pub reloader: Reloader,
+    pub aborter: pacsguard_gateway::Aborter,
     thread: std::thread::JoinHandle<()>,
 }
 
@@ -191,6 +225,7 @@ pub fn start(
         .with_lockout_file(lockout_file(home)?)?;
     let addrs = gateway.local_addrs();
     let reloader = gateway.reloader();
+    let aborter = gateway.aborter();
     let thread = std::thread::Builder::new()
         .name("gateway".into())
         .spawn(move || {
@@ -206,6 +241,7 @@ pub fn start(
     Ok(Running {
         addrs,
         reloader,
+        aborter,
         thread,
     })
 }
@@ -222,7 +258,10 @@ pub fn run(
     let (gateway_config, digest) = read_config(&config)?;
     let mut session = Session::open(home)?;
     let (tx, rx) = channel();
-    let evidence: Arc<dyn Evidence> = Arc::new(Channel(Mutex::new(tx)));
+    let channel = Arc::new(Channel::new(tx));
+    // Not kept alive here (its end is how the writer learns the relay ended).
+    let closer = Arc::downgrade(&channel);
+    let evidence: Arc<dyn Evidence> = channel;
     let running = start(
         session.home(),
         gateway_config,
@@ -255,17 +294,84 @@ pub fn run(
             Ok(())
         }
     };
-    let result = keep_evidence(&mut session, &rx, json, &mut on_hangup);
-    if result.is_err() {
-        // Evidence that cannot be kept stops the gateway: it must not relay unrecorded.
-        stop.store(true, Ordering::Relaxed);
-    }
+    let panic_on = test_evidence_hook();
+    let mut in_hand = None;
+    let kept = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        keep_evidence(
+            &mut session,
+            &rx,
+            json,
+            &mut on_hangup,
+            (&mut in_hand, panic_on.as_deref()),
+        )
+    }));
+    let attention = match kept {
+        Ok(Ok(attention)) => attention,
+        Ok(Err(e)) => {
+            // Evidence that cannot be kept stops the gateway: it must not relay
+            // unrecorded, so the associations in flight are aborted now, not given
+            // their grace (review s15-r16: they were answered "success" for up to
+            // STOP_GRACE with no record). What they hand in meanwhile is tried and
+            // counted like after a panic (it was dropped uncounted).
+            relay.aborter.abort_in_flight();
+            let what = format!(
+                "the gateway's evidence writer failed while keeping {}",
+                in_hand.as_deref().unwrap_or("nothing")
+            );
+            let message = after_writer_stopped(
+                &mut session,
+                &format!("{what}: {e:#}"),
+                u64::from(in_hand.is_some()),
+                (&stop, relay, &closer),
+                &rx,
+                json,
+            );
+            // The engine's error stays underneath (a tampered trail is said as such).
+            return Err(e.context(message));
+        }
+        Err(panic) => {
+            let what = format!(
+                "the gateway's evidence writer panicked ({}) while keeping {}",
+                crate::guard_panic::panic_message(panic.as_ref()),
+                in_hand.as_deref().unwrap_or("nothing")
+            );
+            return Err(anyhow!(after_writer_stopped(
+                &mut session,
+                &what,
+                u64::from(in_hand.is_some()),
+                (&stop, relay, &closer),
+                &rx,
+                json,
+            )));
+        }
+    };
     relay.join();
-    let attention = result?;
-    // What came in while the relay stopped.
+    // What came in while the relay stopped: each tried, each that cannot be kept
+    // counted (before review s15-r16 the first failure dropped the rest uncounted).
     let mut attention_after = false;
+    let (mut lost, mut failed) = (0u64, None);
     while let Ok(item) = rx.try_recv() {
-        attention_after |= keep(&mut session, item, json)?;
+        match keep(&mut session, item, json) {
+            Ok(attention) => attention_after |= attention,
+            Err(e) => {
+                lost += 1;
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = failed {
+        let message = format!(
+            "gateway stopped: {lost} record(s) or quarantine copies handed in while it stopped could not be kept and are LOST (the gateway's records were printed on the output when they happened)"
+        );
+        let _ = writeln!(std::io::stderr(), "pacsguard gateway: {message}");
+        let _ = session.record_events(vec![Event::new(
+            session.actor().clone(),
+            Action::Gateway,
+            Outcome::Failure,
+            message.clone(),
+        )]);
+        let _ = session.sign();
+        return Err(e.context(message));
     }
     session.record_events(vec![Event::new(
         session.actor().clone(),
@@ -318,12 +424,114 @@ fn reloaded(path: &Path, reloader: &Reloader) -> (Outcome, String) {
     }
 }
 
+/// Test-only, and only in a debug build (`cfg!(debug_assertions)`: never the shipped
+/// release binary): the standalone gateway's evidence writer panics when it takes a record
+/// whose detail contains this variable's value (an empty one matches nothing), so a test
+/// can show what a panic there does (no real trigger is known). Said at start.
+pub const TEST_EVIDENCE_PANIC_VAR: &str = "PACSGUARD_TEST_EVIDENCE_PANIC";
+
+/// The value of [`TEST_EVIDENCE_PANIC_VAR`] in a debug build, announced.
+fn test_evidence_hook() -> Option<String> {
+    if !cfg!(debug_assertions) {
+        return None;
+    }
+    let on = std::env::var(TEST_EVIDENCE_PANIC_VAR)
+        .ok()
+        .filter(|v| !v.is_empty())?;
+    let _ = writeln!(
+        std::io::stderr(),
+        "pacsguard gateway: TEST HOOK: the evidence writer panics at a record whose detail contains {on:?} (a debug build, {TEST_EVIDENCE_PANIC_VAR}); never in production"
+    );
+    Some(on)
+}
+
+/// What an item is, for the account of a panic while it was being kept.
+fn describe(item: &Item) -> String {
+    match item {
+        Item::Event(event) => format!("the record \"{}\"", escape_bytes(event.detail.as_bytes())),
+        Item::Quarantine { name, .. } => {
+            format!("the quarantine copy of {}", escape_bytes(name.as_bytes()))
+        }
+    }
+}
+
+/// The standalone gateway's evidence writer (this thread, the trail's one writer)
+/// panicked or failed: the item it held is lost. The gateway stops cleanly rather than relaying on
+/// with no evidence: its listeners close at once (a sender's connection is refused, its
+/// log says so, and it tries again later or elsewhere; nothing is answered "success"
+/// unrecorded), the associations in flight get their `STOP_GRACE`, and what they hand in
+/// meanwhile is still written. Said on stderr and recorded on the trail with the count
+/// of what was lost; the message of the error the command ends with (exit 2).
+fn after_writer_stopped(
+    session: &mut Session,
+    what: &str,
+    in_hand: u64,
+    (stop, relay, closer): (
+        &std::sync::atomic::AtomicBool,
+        Running,
+        &std::sync::Weak<Channel>,
+    ),
+    rx: &Receiver<Item>,
+    json: bool,
+) -> String {
+    stop.store(true, Ordering::Relaxed);
+    let detail = format!(
+        "{what}: the gateway stops admitting and stops (exit 2); what the associations in flight hand in until they have stopped is still recorded"
+    );
+    let _ = writeln!(std::io::stderr(), "pacsguard gateway: {detail}");
+    let mut lost = in_hand;
+    // Whether the item was kept (a second panic is caught too, and counted).
+    let keep_caught = |session: &mut Session, item: Item| {
+        let kept =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| keep(session, item, json)));
+        matches!(kept, Ok(Ok(_)))
+    };
+    let actor = session.actor().clone();
+    let record = |detail: String| {
+        Item::Event(Box::new(Event::new(
+            actor.clone(),
+            Action::Gateway,
+            Outcome::Failure,
+            detail,
+        )))
+    };
+    lost += u64::from(!keep_caught(session, record(detail.clone())));
+    relay.join();
+    // A screening that outlived the runtime's shutdown may still hand in: from now on
+    // it is said LOST by the channel, and what is queued is all drained here.
+    if let Some(channel) = closer.upgrade() {
+        channel.close();
+    }
+    while let Ok(item) = rx.try_recv() {
+        lost += u64::from(!keep_caught(session, item));
+    }
+    let message = if lost > 0 {
+        format!(
+            "{what}; {lost} record(s) or quarantine copies could not be kept and are LOST (the gateway's records were printed on the output when they happened)"
+        )
+    } else {
+        what.to_owned()
+    };
+    let _ = keep_caught(session, record(format!("gateway stopped: {message}")));
+    if let Err(e) = session.sign() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "pacsguard gateway: the last checkpoint could not be signed: {e}"
+        );
+    }
+    let _ = writeln!(std::io::stderr(), "pacsguard gateway: {message}");
+    message
+}
+
 /// Writes what the gateway hands over until it stops; whether anything needed attention.
+/// `in_hand`: what is being kept now (named if this panics); `panic_on`:
+/// [`TEST_EVIDENCE_PANIC_VAR`].
 fn keep_evidence(
     session: &mut Session,
     rx: &Receiver<Item>,
     json: bool,
     on_hangup: &mut dyn FnMut(&mut Session) -> Result<()>,
+    (in_hand, panic_on): (&mut Option<String>, Option<&str>),
 ) -> Result<bool> {
     let mut attention = false;
     let mut unsigned = false;
@@ -332,7 +540,14 @@ fn keep_evidence(
         on_hangup(session)?;
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(item) => {
+                *in_hand = Some(describe(&item));
+                if let (Some(on), Item::Event(event)) = (panic_on, &item)
+                    && event.detail.contains(on)
+                {
+                    panic!("{TEST_EVIDENCE_PANIC_VAR}: a test-only panic of the evidence writer");
+                }
                 attention |= keep(session, item, json)?;
+                *in_hand = None;
                 unsigned = true;
             }
             Err(RecvTimeoutError::Timeout) => {}
@@ -592,5 +807,46 @@ impl Evidence for Inboxed {
                 self.stop.store(true, Ordering::Relaxed);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Review s15-r16: what the gateway handed in after the evidence writer had stopped
+    /// (a screening that outlived the runtime's shutdown) was dropped in silence; now
+    /// each is counted (and said on stderr).
+    #[test]
+    fn what_comes_after_the_writer_stopped_is_counted_as_lost() {
+        use std::sync::mpsc::channel as channel_pair;
+        let (tx, rx) = channel_pair();
+        let channel = Channel::new(tx);
+        let event = || {
+            Event::new(
+                pacsguard_events::Actor {
+                    user: "test".into(),
+                    uid: 0,
+                    sudo_user: None,
+                },
+                Action::Gateway,
+                Outcome::Success,
+                "relayed".to_owned(),
+            )
+        };
+        channel.record(event());
+        assert!(rx.try_recv().is_ok(), "handed over while the writer takes");
+        assert_eq!(channel.1.load(Ordering::Relaxed), 0);
+        drop(rx);
+        channel.record(event());
+        channel.quarantine("dicom://x", vec![1], Vec::new(), true);
+        assert_eq!(channel.1.load(Ordering::Relaxed), 2, "each loss counted");
+        // Closed by the writer before its last drain: counted, not queued unread.
+        let (tx, rx) = channel_pair();
+        let channel = Channel::new(tx);
+        channel.close();
+        channel.record(event());
+        assert!(rx.try_recv().is_err(), "nothing queued behind the drain");
+        assert_eq!(channel.1.load(Ordering::Relaxed), 1);
     }
 }

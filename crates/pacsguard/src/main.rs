@@ -7,6 +7,7 @@ mod control;
 mod fleet;
 mod four_eyes;
 mod gateway;
+mod guard_panic;
 mod maintenance;
 mod output;
 mod passphrase;
@@ -738,12 +739,34 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let stop = signals::stop_on_termination()?;
             let mut session = Session::open(home.clone())?;
             let _control = control::Server::start(&home, session.requests())?;
-            let mut out = output::WatchLines::new(json);
+            let mut out = guard_panic::Hooked::new(
+                output::WatchLines::new(json),
+                guard_panic::test_hook("watch"),
+            );
             let request = WatchRequest {
                 paths,
                 policy: policy.map(Policy::from),
             };
-            let report = session.watch(&request, &mut out, &stop)?;
+            let watched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                session.watch(&request, &mut out, &stop)
+            }));
+            let report = match watched {
+                Ok(report) => report?,
+                // Caught as `serve` catches it: said, recorded, held records written, exit 2.
+                Err(panic) => {
+                    return Err(guard_panic::after_panic(
+                        &mut session,
+                        &out.panic_text(panic.as_ref()),
+                        &guard_panic::Stopping {
+                            command: "watch",
+                            what_stops: "the watcher stops (exit 2); what it held is still recorded",
+                            tell: &|_| {},
+                            // Nothing runs beside it to wait for.
+                            stopped: &std::sync::atomic::AtomicBool::new(true),
+                        },
+                    ));
+                }
+            };
             output::watch_stopped(&report);
             Ok(output::status(&report.counts))
         }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, anyhow};
 use pacsguard_console::{Console, GuardState, SystemClock};
 use pacsguard_engine::{Config, Home, Session, WatchOutput, WatchRequest};
-use pacsguard_events::{Finding, escape_bytes};
+use pacsguard_events::Finding;
 use pacsguard_profile::Policy;
 
 use crate::output;
@@ -61,43 +61,14 @@ fn console_clock_in(file: Option<std::ffi::OsString>) -> Arc<dyn pacsguard_conso
     }
 }
 
-/// Test-only, and only in a debug build (`cfg!(debug_assertions)`: never the shipped
-/// release binary): the guard thread panics when it reports a finding whose path
-/// contains this variable's value, so a test can show what `serve` does when its guard
-/// thread panics (no real trigger is known). A build that honours it says so at start.
-pub const TEST_GUARD_PANIC_VAR: &str = "PACSGUARD_TEST_GUARD_PANIC";
-
-/// The value of [`TEST_GUARD_PANIC_VAR`] in a debug build, announced; `None` otherwise.
-fn test_guard_panic() -> Option<String> {
-    if !cfg!(debug_assertions) {
-        return None;
-    }
-    let on = std::env::var(TEST_GUARD_PANIC_VAR).ok()?;
-    say(&format!(
-        "TEST HOOK: the guard thread panics at a finding on a path containing {on:?} (a debug build, {TEST_GUARD_PANIC_VAR}); never in production"
-    ));
-    Some(on)
-}
-
 /// The watcher's output: printed as `watch` prints it, and counted for the overview.
 struct ServeOutput {
     lines: output::WatchLines,
     guard: Arc<GuardState>,
-    /// The finding the guard reported last (kind and path): named if the guard panics.
-    handling: Option<String>,
-    /// [`TEST_GUARD_PANIC_VAR`].
-    panic_on: Option<String>,
 }
 
 impl WatchOutput for ServeOutput {
     fn finding(&mut self, finding: &Finding) {
-        let path = pacsguard_events::escape_path(&finding.path);
-        self.handling = Some(format!("{} {path}", finding.kind.as_str()));
-        if let Some(on) = &self.panic_on
-            && path.contains(on.as_str())
-        {
-            panic!("{TEST_GUARD_PANIC_VAR}: a test-only panic of the guard thread at {path}");
-        }
         self.guard.finding(finding);
         self.lines.finding(finding);
     }
@@ -424,156 +395,6 @@ fn show_whole(
     guard.set_trail_as_of(report.is_intact(), detail, Some(at));
 }
 
-/// What a panic of the guard thread says: its message, and the finding the guard
-/// reported last (what it was handling, as far as `serve` can tell).
-fn panic_text(panic: &(dyn std::any::Any + Send), handling: Option<&str>) -> String {
-    let message = panic
-        .downcast_ref::<&str>()
-        .map(|m| (*m).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "no message".to_owned());
-    format!(
-        "the guard thread panicked ({}), {}",
-        escape_bytes(message.as_bytes()),
-        match handling {
-            Some(what) => format!("its last finding reported: {what}"),
-            None => "before it reported any finding".to_owned(),
-        }
-    )
-}
-
-/// How often the inbox is written to the trail after the guard thread panicked, until the
-/// gateway and the console beside it have stopped.
-const INBOX_AFTER_PANIC_INTERVAL: Duration = Duration::from_millis(100);
-
-/// After the guard thread panicked, how often a trail that refused a record is opened
-/// again to take what is pending (and once more at the end).
-const TRAIL_REOPEN_AFTER_PANIC_INTERVAL: Duration = Duration::from_secs(1);
-
-/// The guard thread panicked (its watcher is gone): `serve` stops, exit 2, and loses
-/// nothing in silence. Said on stderr and recorded on the trail, the console and the
-/// gateway are told to stop, and what they hand in meanwhile (the gateway's associations
-/// in flight get their `STOP_GRACE`) is still written to the trail from this thread, until
-/// `watch_stop` says they have stopped; then the inbox and the control socket's queue are
-/// closed (a later push is refused: nothing is relayed or done unrecorded), the last
-/// records written and a checkpoint signed. What the watcher held while the trail could
-/// not be written (a full disk) is written first; a record the trail refuses is kept and
-/// tried again (the trail reopened) every `INBOX_AFTER_PANIC_INTERVAL`, and what is left
-/// at the end is counted and said lost (review s14-r02). The error `serve` ends with.
-fn after_guard_panic(
-    session: &mut Session,
-    what: &str,
-    guard: &GuardState,
-    server_stop: &AtomicBool,
-    watch_stop: &AtomicBool,
-) -> anyhow::Error {
-    let detail = format!(
-        "{what}: the guard, the gateway and the console stop (exit 2); what they hand in until they have stopped is still recorded"
-    );
-    say(&detail);
-    guard.set_alive(false, &detail);
-    server_stop.store(true, Ordering::Relaxed);
-    let (stranded, dropped) = session.take_stranded();
-    if !stranded.is_empty() || dropped > 0 {
-        say(&format!(
-            "the guard held {} record(s) while the audit trail could not be written ({dropped} older ones beyond its limit were already lost): written now if the trail takes them",
-            stranded.len()
-        ));
-    }
-    let record = pacsguard_events::Event::new(
-        session.actor().clone(),
-        pacsguard_events::Action::Watch,
-        pacsguard_events::Outcome::Failure,
-        detail.clone(),
-    );
-    let mut unwritten = Unwritten {
-        // The trail that failed the watcher is opened again before anything is written.
-        pending: std::collections::VecDeque::new(),
-        reopen: !stranded.is_empty() || dropped > 0,
-        next_reopen: std::time::Instant::now(),
-        said: false,
-    };
-    unwritten.keep(session, stranded, false);
-    unwritten.keep(session, vec![record], false);
-    let inbox = session.inbox();
-    while !watch_stop.load(Ordering::Relaxed) {
-        unwritten.keep(session, inbox.take(), false);
-        std::thread::sleep(INBOX_AFTER_PANIC_INTERVAL);
-    }
-    session
-        .requests()
-        .close("the guard has stopped; run the command again");
-    unwritten.keep(session, inbox.close(), true);
-    let lost = unwritten.pending.len() as u64 + dropped;
-    if unwritten.pending.is_empty()
-        && let Err(e) = session.sign()
-    {
-        say(&format!("the last checkpoint could not be signed: {e}"));
-    }
-    if lost > 0 {
-        let message = format!(
-            "{what}; {lost} record(s) could not be written to the audit trail and are LOST (the guard's findings and the gateway's records were printed on the output when they happened)"
-        );
-        say(&message);
-        return anyhow!("{message}");
-    }
-    anyhow!("{what}")
-}
-
-/// The records [`after_guard_panic`] could not write yet, oldest first.
-struct Unwritten {
-    pending: std::collections::VecDeque<pacsguard_events::Event>,
-    /// The trail failed: opened again before the next write.
-    reopen: bool,
-    /// Not opened again before this (opening verifies the trail's end: not at every turn).
-    next_reopen: std::time::Instant,
-    /// That the trail refuses records was said.
-    said: bool,
-}
-
-impl Unwritten {
-    /// Writes what is pending, then `events`, in order, until the trail refuses one: it
-    /// and all after it are kept for the next turn. `last`: the trail is tried again now
-    /// whenever it was tried last.
-    fn keep(&mut self, session: &mut Session, events: Vec<pacsguard_events::Event>, last: bool) {
-        self.pending.extend(events);
-        if self.pending.is_empty() {
-            return;
-        }
-        if self.reopen {
-            let now = std::time::Instant::now();
-            if now < self.next_reopen && !last {
-                return;
-            }
-            self.next_reopen = now + TRAIL_REOPEN_AFTER_PANIC_INTERVAL;
-            match session.reopen_trail() {
-                Ok(()) => self.reopen = false,
-                Err(e) => {
-                    self.refused(&e.to_string());
-                    return;
-                }
-            }
-        }
-        while let Some(event) = self.pending.pop_front() {
-            if let Err(e) = session.record_events(vec![event.clone()]) {
-                self.pending.push_front(event);
-                self.reopen = true;
-                self.refused(&e.to_string());
-                return;
-            }
-        }
-    }
-
-    fn refused(&mut self, why: &str) {
-        if !self.said {
-            self.said = true;
-            say(&format!(
-                "the audit trail takes no records ({why}): they are kept and tried again until the gateway and the console have stopped"
-            ));
-        }
-    }
-}
-
 fn say(text: &str) {
     let _ = writeln!(std::io::stderr(), "pacsguard serve: {text}");
 }
@@ -805,7 +626,7 @@ pub fn run(
         server_stop.clone(),
     )?;
 
-    let panic_on = test_guard_panic();
+    let panic_on = crate::guard_panic::test_hook("serve");
     let watcher = {
         let watch_stop = watch_stop.clone();
         let server_stop = server_stop.clone();
@@ -814,25 +635,32 @@ pub fn run(
         std::thread::Builder::new()
             .name("guard".into())
             .spawn(move || {
-                let mut out = ServeOutput {
-                    lines: output::WatchLines::new(json),
-                    guard: guard.clone(),
-                    handling: None,
-                    panic_on,
-                };
+                let lines = output::WatchLines::new(json);
+                let guard_out = guard.clone();
+                let mut out =
+                    crate::guard_panic::Hooked::new(ServeOutput { lines, guard: guard_out }, panic_on);
                 let request = WatchRequest { paths, policy };
                 let watched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     session.watch(&request, &mut out, &watch_stop)
                 }));
                 let result = match watched {
                     Ok(result) => result.map_err(anyhow::Error::from),
-                    Err(panic) => Err(after_guard_panic(
-                        &mut session,
-                        &panic_text(panic.as_ref(), out.handling.as_deref()),
-                        &guard,
-                        &server_stop,
-                        &watch_stop,
-                    )),
+                    Err(panic) => {
+                        let tell = |detail: &str| {
+                            guard.set_alive(false, detail);
+                            server_stop.store(true, Ordering::Relaxed);
+                        };
+                        Err(crate::guard_panic::after_panic(
+                            &mut session,
+                            &out.panic_text(panic.as_ref()),
+                            &crate::guard_panic::Stopping {
+                                command: "serve",
+                                what_stops: "the guard, the gateway and the console stop (exit 2); what they hand in until they have stopped is still recorded",
+                                tell: &tell,
+                                stopped: &watch_stop,
+                            },
+                        ))
+                    }
                 };
                 let detail = match &result {
                     Ok(_) => "stopped".to_string(),

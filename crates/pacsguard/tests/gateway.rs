@@ -969,6 +969,61 @@ fn a_panic_of_the_guard_thread_inside_serve_stops_it_loudly_losing_no_record() {
     assert_eq!(verify.status.code(), Some(0), "{}", stderr(&verify));
 }
 
+/// Issue 16, session 15: a panic of the standalone gateway's evidence writer (the thread
+/// that writes its records and quarantine copies) was not caught: the process died with
+/// Rust's 101, the record in hand and all queued behind it lost in silence, nothing on the
+/// trail. Now the gateway stops cleanly (listeners closed; the associations in flight get
+/// their grace and their records are still written), says it, records it, counts the loss
+/// and exits 2. The trigger is the debug build's hook (`PACSGUARD_TEST_EVIDENCE_PANIC`).
+#[test]
+fn a_panic_of_the_standalone_gateways_evidence_writer_stops_it_loudly_counting_the_loss() {
+    require_dcmtk();
+    if in_serve() {
+        return; // inside `serve` the guard writes the gateway's records: the test above
+    }
+    let env = Env::new();
+    let poison = "1.2.826.0.1.3680043.10.1137.666";
+    let file = env.dir.path().join("ct.dcm");
+    std::fs::write(&file, pacsguard_testkit::DicomBuilder::ct(poison).build()).expect("write");
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let mut gateway = Gateway::start_with(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+        false,
+        &[("PACSGUARD_TEST_EVIDENCE_PANIC", poison)],
+    );
+    // Whether this sender hears "success" depends on when the stop reaches its
+    // association: not asserted. Its record is what the hook panics at.
+    let _ = storescu(gateway.ports[0], "CT1", "PACS", std::slice::from_ref(&file));
+    let code = gateway.ended_within(Duration::from_secs(60));
+    assert_eq!(code, 2, "a writer that panicked is an error");
+    let said = gateway.stderr_line("pacsguard gateway: the gateway's evidence writer panicked");
+    assert!(said.contains(poison), "{said}");
+    let lost = gateway.stderr_line("are LOST");
+    assert!(lost.contains("; 1 record(s)"), "{lost}");
+    // Gone, not relaying unrecorded: a sender is refused at once.
+    let after = storescu(gateway.ports[0], "CT1", "PACS", &[file]);
+    assert_ne!(after.status.code(), Some(0), "nothing listens any more");
+    let records = trail_records(&env);
+    let at = |text: &str| {
+        records
+            .iter()
+            .position(|r| r.contains(text))
+            .unwrap_or_else(|| panic!("no record with {text:?}: {records:#?}"))
+    };
+    let accepted = at("accepted: CT1 at 127.0.0.1:");
+    let panicked = at("evidence writer panicked");
+    let stopped = at("gateway stopped: ");
+    assert!(accepted < panicked && panicked < stopped, "{records:#?}");
+    assert!(records[stopped].contains("LOST"), "{}", records[stopped]);
+    let verify = env.run(&["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", stderr(&verify));
+}
+
 /// A small tmpfs (root only), unmounted when dropped.
 struct SmallDisk(PathBuf);
 
@@ -4267,4 +4322,105 @@ fn a_route_admits_a_json_web_token_signed_by_its_key() {
             "{want}: {details:#?}"
         );
     }
+}
+
+/// Review s15-r16: when the standalone gateway's trail failed (its disk full), the
+/// gateway stopped, but the associations in flight got their `STOP_GRACE` and went on
+/// being answered "success" with no record, and what they handed in was dropped
+/// uncounted (the channel went with the writer). Now they are aborted at once, and each
+/// record is tried and counted: every record printed and not on the trail is in the LOST
+/// count.
+#[test]
+fn a_trail_that_fails_under_the_standalone_gateway_aborts_what_is_in_flight_and_counts_every_loss()
+{
+    require_dcmtk();
+    if in_serve() || !common::is_root() {
+        return; // `serve` holds its records instead; mounting needs root
+    }
+    let mut env = Env::new();
+    let disk = SmallDisk::mount(&env.dir.path().join("small"), "8m");
+    env.home = disk.0.join("home");
+    let init = env.run(&["init"]);
+    assert_eq!(init.status.code(), Some(0), "{}", stderr(&init));
+    let rx = env.dir.path().join("rx");
+    // --fork: the held association does not keep the next one from the receiver.
+    let upstream = Receiver::start_with(&rx, &["--fork"]);
+    let mut gateway = Gateway::start_with(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+        false,
+        &[],
+    );
+    let mut out = gateway.child.stdout.take().expect("stdout");
+    let printed = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = out.read_to_string(&mut text);
+        text
+    });
+    let filler = disk.fill();
+    // In flight when the trail fails (by construction: it is held open, idle).
+    let mut held = established(gateway.ports[0]);
+    let files: Vec<PathBuf> = (0..10)
+        .map(|i| {
+            let uid = format!("1.2.826.0.1.3680043.10.1137.301.{i}");
+            let path = env.dir.path().join(format!("{i}.dcm"));
+            std::fs::write(&path, pacsguard_testkit::DicomBuilder::ct(&uid).build())
+                .expect("write");
+            path
+        })
+        .collect();
+    // Records until the trail fails (whether the stop reaches this association before
+    // its end is not asserted).
+    let _ = storescu(gateway.ports[0], "CT1", "PACS", &files);
+    gateway.stderr_line("the gateway's evidence writer failed");
+    // The held association is aborted now, not after STOP_GRACE (10 s): the gateway ends
+    // well before that.
+    held.set_read_timeout(Some(Duration::from_secs(6)))
+        .expect("timeout");
+    assert_eq!(
+        answer(&mut held).0,
+        7,
+        "an A-ABORT before the grace ran out"
+    );
+    assert_eq!(gateway.ended_within(Duration::from_secs(60)), 2);
+    std::fs::remove_file(&filler).expect("room again");
+    let lost = gateway.stderr_line("are LOST");
+    let count: usize = lost
+        .split("; ")
+        .last()
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count: {lost}"));
+    let records: Vec<serde_json::Value> = trail_records(&env)
+        .iter()
+        .map(|r| serde_json::from_str(r).expect("json"))
+        .collect();
+    let key = |r: &serde_json::Value| (r["time"].to_string(), r["detail"].to_string());
+    let kept: std::collections::HashSet<_> = records.iter().map(key).collect();
+    let printed = printed.join().expect("stdout");
+    let missing: Vec<serde_json::Value> = printed
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        // The gateway's records (not the command's closing error).
+        .filter(|r: &serde_json::Value| r["action"] == "gateway" && !kept.contains(&key(r)))
+        // The last word, after the count was made, cannot count itself.
+        .filter(|r| {
+            !r["detail"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("gateway stopped: "))
+        })
+        .collect();
+    assert!(count > 0, "{lost}");
+    assert!(
+        printed.contains("aborted rather than relayed on unrecorded"),
+        "{printed}"
+    );
+    let details: Vec<&str> = missing
+        .iter()
+        .map(|r| r["detail"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(missing.len(), count, "{lost}\n{details:#?}");
 }

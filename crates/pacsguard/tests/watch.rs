@@ -2786,3 +2786,76 @@ fn a_new_file_held_and_grown_in_a_static_root_is_alerted_while_its_writer_writes
         "{detail}"
     );
 }
+
+/// Issue 16, session 15: a panic of standalone `watch`'s guard (the engine's watcher) was
+/// not caught: nothing went on the trail, the control socket's queue stayed open, and the
+/// process ended with Rust's 101. Now it is caught as `serve` catches it (one function):
+/// said on stderr naming the last finding, recorded on the trail, exit 2. And the test
+/// hook's empty value, which matched every path, matches nothing. The trigger is the debug
+/// build's hook (`PACSGUARD_TEST_GUARD_PANIC`): no real one is known.
+#[test]
+fn a_panic_of_the_standalone_watcher_is_said_recorded_and_exit_2() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    env.profile(&[]);
+    let hooked = |on: &str| {
+        let mut command = pacsguard();
+        command.env("PACSGUARD_TEST_GUARD_PANIC", on);
+        Watcher::start_with(&env, &[], command)
+    };
+    // Empty: no hook, the finding is reported and the watcher stops cleanly.
+    let watcher = hooked("");
+    fs::write(env.path("poison-0.txt"), b"added").expect("test fixture");
+    let seen = watcher.wait(Duration::from_secs(30), |f, _| {
+        tally(f, &env.tree).contains_key(&("added".into(), "poison-0.txt".into()))
+    });
+    let (code, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        !stderr.contains("TEST HOOK") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+
+    let mut watcher = hooked("poison-");
+    assert!(
+        watcher.stderr().contains("TEST HOOK"),
+        "{}",
+        watcher.stderr()
+    );
+    fs::write(env.path("poison-1.txt"), b"added").expect("test fixture");
+    let end = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = watcher.child.try_wait().expect("test fixture") {
+            break status;
+        }
+        assert!(Instant::now() < end, "still running: {}", watcher.stderr());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let ended = watcher.wait(Duration::from_secs(5), |_, err| err.contains("pacsguard: "));
+    let stderr = watcher.stderr();
+    assert!(ended, "{stderr}");
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.lines().any(
+            |l| l.starts_with("pacsguard watch: the guard thread panicked")
+                && l.contains("poison-1.txt")
+        ),
+        "{stderr}"
+    );
+    let shown = env.run(&["audit", "show", "--json", "--action", "watch"]);
+    let records: Value = serde_json::from_slice(&shown.stdout).expect("test fixture");
+    let panicked = records["records"]
+        .as_array()
+        .expect("watch records")
+        .iter()
+        .any(|r| {
+            r["outcome"] == "failure"
+                && r["detail"].as_str().is_some_and(|d| {
+                    d.contains("the guard thread panicked") && d.contains("poison-1.txt")
+                })
+        });
+    assert!(panicked, "{records:#}");
+    let verify = env.run(&["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", common::stdout(&verify));
+}
