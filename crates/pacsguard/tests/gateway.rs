@@ -185,7 +185,9 @@ struct Gateway {
 
 /// Whether the gateway runs inside `pacsguard serve --gateway` (the variable
 /// `PACSGUARD_TEST_GATEWAY_FORM=serve`; `.ci/run` runs these tests in both forms) rather
-/// than as `pacsguard gateway`.
+/// than as `pacsguard gateway`. A test that starts `serve` itself is named `inside_serve`,
+/// one about `pacsguard gateway` alone `standalone`: `scripts/test.sh` runs those in the
+/// first form only.
 fn in_serve() -> bool {
     std::env::var("PACSGUARD_TEST_GATEWAY_FORM").is_ok_and(|f| f == "serve")
 }
@@ -1068,7 +1070,7 @@ impl Drop for SmallDisk {
 /// that had failed, which takes nothing more. Now every record is either on the trail
 /// (it is opened again, as the watcher's catch-up does) or counted and said LOST.
 #[test]
-fn a_panic_of_the_guard_while_the_trail_is_down_loses_no_record_in_silence() {
+fn a_panic_of_the_guard_inside_serve_while_the_trail_is_down_loses_no_record_in_silence() {
     require_dcmtk();
     if !common::is_root() {
         return; // mounting a small file system for the home needs root
