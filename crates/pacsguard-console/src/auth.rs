@@ -91,6 +91,11 @@ pub enum AuthError {
     Random(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// A decision written and recorded (or queued for the trail) but not in effect yet:
+    /// it settles without the person (a host's profile approval awaiting its record on
+    /// the trail, issue 14). Said to the person as it is, not as a failure.
+    #[error("{0}")]
+    Awaiting(String),
 }
 
 /// A request's authenticated session.

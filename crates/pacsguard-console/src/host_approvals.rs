@@ -21,6 +21,16 @@
 //! [`APPROVAL_RESOLVE_AFTER`] (at the console's start, when the Hosts page is read, or
 //! when the same profile is approved again) is confirmed if its record is on the trail,
 //! else dropped, with a `host-approval-unrecorded` warning on the trail naming it.
+//!
+//! Several consoles may share one fleet store (PostgreSQL), each with its own trail. An
+//! approval awaiting its record is settled only by the console whose trail should hold
+//! that record (issue 14: another console, not finding it on its own trail, dropped it
+//! after [`APPROVAL_RESOLVE_AFTER`] while its request was still waiting, or after its
+//! console's restart had confirmed nothing yet). The approval's id names the console that
+//! wrote it (`<console id>-<random>`, [`pacsguard_store::ConsoleDb::console_id`]); an id
+//! of the version before (no console named) is settled by whoever finds it, as then. And
+//! a confirmation that comes after its approval was dropped and the profile approved
+//! under another id says so: it does not answer "approved".
 
 use std::time::{Duration, Instant};
 
@@ -68,7 +78,18 @@ fn id_text(id: &str) -> String {
     format!("(approval id {id})")
 }
 
+/// The console that wrote the approval whose id is `id` (`None`: an id of the version
+/// before consoles were named in it).
+fn console_of(id: &str) -> Option<&str> {
+    id.split_once('-').map(|(console, _)| console)
+}
+
 impl Console {
+    /// This console's id ([`pacsguard_store::ConsoleDb::console_id`]).
+    fn console_id(&self) -> Result<String, AuthError> {
+        Ok(crate::auth::lock(&self.db)?.console_id()?)
+    }
+
     /// Approves the profile generation (`generation`, `digest`) host `host` reported, as
     /// this person, for `reason`.
     pub fn approve_host_profile(
@@ -87,11 +108,13 @@ impl Console {
             ));
         }
         let now = self.now();
-        let id: String = crate::secret::random_bytes(16)
+        let me = self.console_id()?;
+        let random: String = crate::secret::random_bytes(16)
             .map_err(|e| AuthError::Random(e.to_string()))?
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
+        let id = format!("{me}-{random}");
         let who = self.actor(&auth.name).user;
         let unknown =
             || AuthError::Invalid("no such profile generation was reported by that host".into());
@@ -101,6 +124,12 @@ impl Console {
         let found =
             self.with_fleet(|db| db.profile(host, generation, digest)?.ok_or_else(unknown))?;
         if let Some(awaiting) = &found.awaiting {
+            if let Some(other) = console_of(&awaiting.id).filter(|c| *c != me) {
+                return Err(AuthError::Invalid(format!(
+                    "an approval of profile generation {generation} of host {} by {} awaits its record on the audit trail of another console (console {other}), which settles it: look again later",
+                    found.host_name, awaiting.by
+                )));
+            }
             if now - awaiting.at < APPROVAL_RESOLVE_AFTER {
                 return Err(AuthError::Invalid(format!(
                     "an approval of profile generation {generation} of host {} by {} awaits its record on the audit trail: look again in a minute",
@@ -163,8 +192,8 @@ impl Console {
             match self.approval_on_trail(&id, since)? {
                 OnTrail::Found => break,
                 _ if Instant::now() >= deadline => {
-                    return Err(AuthError::Internal(format!(
-                        "the approval {} was queued for the audit trail but not seen written there within {} s: it is not in effect; it is confirmed once its record is found on the trail (when the Hosts page is read a minute from now, or at the console's next start), dropped otherwise",
+                    return Err(AuthError::Awaiting(format!(
+                        "The approval {} awaits its record on the audit trail (not seen written there within {} s): it is not in effect yet. It takes effect once its record is found on the trail (when the Hosts page is read a minute from now, or at the console's next start), and is dropped, with a warning, otherwise.",
                         id_text(&id),
                         APPROVAL_RECORD_WAIT.as_secs()
                     )));
@@ -183,14 +212,27 @@ impl Console {
         match confirm().or_else(|_| confirm()) {
             Ok(true) => {}
             Ok(false) => {
-                return Err(AuthError::Invalid(format!(
-                    "the approval {} is on the trail but was dropped from the store meanwhile: approve it again",
-                    id_text(&id)
-                )));
+                let now_approved = self
+                    .with_fleet(|db| Ok(db.profile(host, generation, digest)?))?
+                    .and_then(|row| row.approved);
+                return Err(AuthError::Invalid(match now_approved {
+                    Some((by, _, _)) => format!(
+                        "the approval {} is on the trail but was dropped from the store meanwhile, and the profile was approved by {by} since: this approval is not the one in effect",
+                        id_text(&id)
+                    ),
+                    None => format!(
+                        "the approval {} is on the trail but was dropped from the store meanwhile: approve it again",
+                        id_text(&id)
+                    ),
+                }));
             }
             Err(e) => {
-                return Err(AuthError::Internal(format!(
-                    "the approval {} is on the audit trail, but confirming it in the store failed ({e}): it is confirmed when the Hosts page is read a minute from now, or at the console's next start",
+                eprintln!(
+                    "pacsguard serve: confirming the approval {} in the store failed: {e}",
+                    id_text(&id)
+                );
+                return Err(AuthError::Awaiting(format!(
+                    "The approval {} is on the audit trail, but confirming it in the store failed (the server log says why): it is not in effect yet, and is confirmed when the Hosts page is read a minute from now, or at the console's next start.",
                     id_text(&id)
                 )));
             }
@@ -201,12 +243,13 @@ impl Console {
         })
     }
 
-    /// Resolves every approval awaiting confirmation for longer than
-    /// [`APPROVAL_RESOLVE_AFTER`]: confirmed if its record is on the trail, else dropped
+    /// Resolves every approval of this console (or of no console named) awaiting
+    /// confirmation for longer than [`APPROVAL_RESOLVE_AFTER`]: confirmed if its record is on the trail, else dropped
     /// with a `host-approval-unrecorded` warning. Returns how many were resolved. Called
     /// at start and when the Hosts page is read.
     pub fn resolve_awaiting_approvals(&self) -> Result<usize, AuthError> {
         let now = self.now();
+        let me = self.console_id()?;
         // Read, then settled holding no connection to the store while the trail is
         // searched, once for all of them (a search may read the whole trail: one per
         // approval would be as many passes).
@@ -214,9 +257,10 @@ impl Console {
             .with_fleet(|db| Ok(db.awaiting_approvals()?))?
             .into_iter()
             .filter(|row| {
-                row.awaiting
-                    .as_ref()
-                    .is_some_and(|a| now - a.at >= APPROVAL_RESOLVE_AFTER)
+                row.awaiting.as_ref().is_some_and(|a| {
+                    now - a.at >= APPROVAL_RESOLVE_AFTER
+                        && console_of(&a.id).is_none_or(|c| c == me)
+                })
             })
             .collect();
         if awaiting.is_empty() {
