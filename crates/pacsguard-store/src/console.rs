@@ -879,6 +879,8 @@ mod tests {
         let two = db.session(&[2]).expect("read").expect("there");
         assert_eq!((two.malformed, two.seal), (vec!["created"], None));
         assert_eq!(db.live_sessions(None).expect("listed").len(), 2);
+        assert_eq!(db.sessions_of(1).expect("listed").len(), 2);
+        assert!(db.orphan_sessions().expect("listed").is_empty());
         assert_eq!(db.sessions().expect("listed").len(), 2);
         assert_eq!(db.sealed_step_up(&[1]).expect("read"), Some((0, None)));
         assert_eq!(db.sealed_step_up(&[2]).expect("read"), Some((13, None)));

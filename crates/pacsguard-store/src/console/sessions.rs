@@ -295,7 +295,14 @@ impl ConsoleDb {
             )
             .map_err(self.sql())?;
         let rows = statement
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_map([], |r| {
+                let mut read = Lenient::default();
+                Ok((
+                    read.bytes(r, 0, "token_hash")?,
+                    read.int(r, 1, "account")?,
+                    read.int(r, 2, "created")?,
+                ))
+            })
             .map_err(self.sql())?;
         rows.collect::<Result<Vec<_>, _>>().map_err(self.sql())
     }
