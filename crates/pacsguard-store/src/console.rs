@@ -298,6 +298,19 @@ impl ConsoleDb {
     /// awaiting its own trail (issue 14: an approval awaiting its record is settled only
     /// by the console whose trail should hold it).
     pub fn console_id(&self) -> Result<String, StoreError> {
+        // Read first: asked at every read of the Hosts page, it writes only once.
+        let made = self
+            .conn
+            .query_row(
+                "SELECT console FROM console_identity WHERE id = 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.sql())?;
+        if let Some(id) = made {
+            return Ok(id);
+        }
         self.execute(
             "INSERT OR IGNORE INTO console_identity (id, console) \
              VALUES (1, lower(hex(randomblob(16))))",
