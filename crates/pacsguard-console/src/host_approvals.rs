@@ -52,6 +52,15 @@ pub const APPROVAL_RECORD_WAIT: Duration = Duration::from_secs(10);
 /// it (two consoles on one PostgreSQL database, or two approvers at once).
 pub const APPROVAL_RESOLVE_AFTER: i64 = 60;
 
+/// An approval awaiting its record on the trail of another console (several consoles
+/// on one PostgreSQL store) for longer than this (seconds) is dropped by whichever
+/// console finds it, with a `host-approval-unrecorded` warning naming the console and
+/// this limit: its console, gone for good (or never existing: a row put in the shared
+/// database under a made-up console id), would otherwise keep every other console from
+/// approving that profile for ever. Long enough for the console that wrote it to be
+/// restarted and settle it itself.
+pub const FOREIGN_APPROVAL_ABANDONED_AFTER: i64 = 3600;
+
 /// The trail records read, newest first, looking for an approval's record before the
 /// search gives up: the approval, never in effect, is then dropped as one with no
 /// record (a `host-approval-unrecorded` warning names this limit), so that its profile
@@ -71,6 +80,8 @@ pub(crate) enum OnTrail {
     NotFound,
     /// [`MAX_APPROVAL_SEARCH_RECORDS`] read without finding it.
     SearchedTooFar,
+    /// Not searched: the approval awaits its record on another console's trail.
+    Elsewhere,
 }
 
 /// What the trail record of approval `id` says in its detail.
@@ -82,6 +93,19 @@ fn id_text(id: &str) -> String {
 /// before consoles were named in it).
 fn console_of(id: &str) -> Option<&str> {
     id.split_once('-').map(|(console, _)| console)
+}
+
+/// Whether the console `me` settles, at `now`, an approval awaiting since `at` under
+/// `id`: its own (or one naming no console) after [`APPROVAL_RESOLVE_AFTER`], another
+/// console's after [`FOREIGN_APPROVAL_ABANDONED_AFTER`]. A time ahead of `now` (an edit,
+/// or a clock set back) counts as waited as much: an awaiting row dated in the future
+/// must not hold its profile for ever.
+fn settles(me: &str, now: i64, id: &str, at: i64) -> bool {
+    let bound = match console_of(id) {
+        Some(other) if other != me => FOREIGN_APPROVAL_ABANDONED_AFTER,
+        _ => APPROVAL_RESOLVE_AFTER,
+    };
+    now.abs_diff(at) >= bound.unsigned_abs()
 }
 
 impl Console {
@@ -124,19 +148,25 @@ impl Console {
         let found =
             self.with_fleet(|db| db.profile(host, generation, digest)?.ok_or_else(unknown))?;
         if let Some(awaiting) = &found.awaiting {
-            if let Some(other) = console_of(&awaiting.id).filter(|c| *c != me) {
+            let other = console_of(&awaiting.id).filter(|c| *c != me);
+            let settled_here = settles(&me, now, &awaiting.id, awaiting.at);
+            if let Some(other) = other.filter(|_| !settled_here) {
                 return Err(AuthError::Invalid(format!(
-                    "an approval of profile generation {generation} of host {} by {} awaits its record on the audit trail of another console (console {other}), which settles it: look again later",
+                    "an approval of profile generation {generation} of host {} by {} awaits its record on the audit trail of another console (console {other}), which settles it (or, not settled within {FOREIGN_APPROVAL_ABANDONED_AFTER} s, FOREIGN_APPROVAL_ABANDONED_AFTER, any console drops it): look again later",
                     found.host_name, awaiting.by
                 )));
             }
-            if now - awaiting.at < APPROVAL_RESOLVE_AFTER {
+            if !settled_here {
                 return Err(AuthError::Invalid(format!(
                     "an approval of profile generation {generation} of host {} by {} awaits its record on the audit trail: look again in a minute",
                     found.host_name, awaiting.by
                 )));
             }
-            let on_trail = self.approval_on_trail(&awaiting.id, None)?;
+            let on_trail = if other.is_some() {
+                OnTrail::Elsewhere
+            } else {
+                self.approval_on_trail(&awaiting.id, None)?
+            };
             self.resolve_approval(&found, on_trail)?;
         }
         let row = self.with_fleet(|db| {
@@ -257,20 +287,37 @@ impl Console {
             .with_fleet(|db| Ok(db.awaiting_approvals()?))?
             .into_iter()
             .filter(|row| {
-                row.awaiting.as_ref().is_some_and(|a| {
-                    now - a.at >= APPROVAL_RESOLVE_AFTER
-                        && console_of(&a.id).is_none_or(|c| c == me)
-                })
+                row.awaiting
+                    .as_ref()
+                    .is_some_and(|a| settles(&me, now, &a.id, a.at))
             })
             .collect();
         if awaiting.is_empty() {
             return Ok(0);
         }
+        // Another console's approvals are on its trail, not on this one's.
+        let foreign = |row: &ProfileRow| {
+            row.awaiting
+                .as_ref()
+                .and_then(|a| console_of(&a.id))
+                .is_some_and(|c| c != me)
+        };
         let ids: Vec<&str> = awaiting
             .iter()
+            .filter(|row| !foreign(row))
             .filter_map(|row| row.awaiting.as_ref().map(|a| a.id.as_str()))
             .collect();
-        let found = self.approvals_on_trail(&ids, None)?;
+        let mut searched = self.approvals_on_trail(&ids, None)?.into_iter();
+        let found: Vec<OnTrail> = awaiting
+            .iter()
+            .map(|row| {
+                if foreign(row) {
+                    OnTrail::Elsewhere
+                } else {
+                    searched.next().unwrap_or(OnTrail::NotFound)
+                }
+            })
+            .collect();
         let mut resolved = 0;
         for (row, on_trail) in awaiting.iter().zip(found) {
             if self.resolve_approval(row, on_trail)? {
@@ -306,7 +353,12 @@ impl Console {
         }
         // Dropped by its id only: said once, by whoever dropped it.
         if self.with_fleet(|db| Ok(db.drop_profile_approval(host, generation, digest, id)?))? {
-            self.approval_warning(if on_trail == OnTrail::SearchedTooFar {
+            self.approval_warning(if on_trail == OnTrail::Elsewhere {
+                format!(
+                    "console: {what} awaits its record on the audit trail of another console (console {}), which has not settled it within {FOREIGN_APPROVAL_ABANDONED_AFTER} s (FOREIGN_APPROVAL_ABANDONED_AFTER; that console is gone, or the row was put in the shared store): it was never in effect and is dropped; the profile waits for an approver again",
+                    console_of(id).unwrap_or("?")
+                )
+            } else if on_trail == OnTrail::SearchedTooFar {
                 format!(
                     "console: {what} has no record among the newest {MAX_APPROVAL_SEARCH_RECORDS} records of the audit trail (MAX_APPROVAL_SEARCH_RECORDS): it was never in effect and is dropped; the profile waits for an approver again"
                 )

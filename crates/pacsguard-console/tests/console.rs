@@ -5302,6 +5302,80 @@ async fn approvals_left_awaiting_their_record_are_confirmed_if_recorded_else_dro
     assert!(db.awaiting_approvals().expect("db").is_empty());
 }
 
+/// Review s15-r13: an approval awaiting its record held its profile for ever when its
+/// console never settled it: one of another console gone for good, or put in the shared
+/// store under a made-up console id (every other console refused to approve that
+/// profile, naming the owner, with no end), and one dated in the future (never old
+/// enough to settle). Another console's is dropped after
+/// FOREIGN_APPROVAL_ABANDONED_AFTER with a warning naming that console and the limit;
+/// one dated ahead is settled as one that waited as long.
+#[tokio::test]
+async fn an_approval_awaiting_for_ever_does_not_hold_its_profile_for_ever() {
+    use pacsguard_console::host_approvals::{
+        APPROVAL_RESOLVE_AFTER, FOREIGN_APPROVAL_ABANDONED_AFTER,
+    };
+    use pacsguard_store::FleetStore as _;
+    let (h, _guard) = four_eyes_harness();
+    let mut db =
+        pacsguard_store::ConsoleDb::open(&h._home.path().join("store.sqlite")).expect("db");
+    db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+    let host = db
+        .enrol_host(b"t", START, "ws-09", "dd")
+        .expect("db")
+        .expect("enrolled");
+    let me = db.console_id().expect("id");
+    let (foreign, ahead) = ("d".repeat(64), "e".repeat(64));
+    let ahead_id = format!("{me}-77aa");
+    for (generation, digest, id, at) in [
+        (1, &foreign, "0badc0de-66ee", START),
+        (2, &ahead, ahead_id.as_str(), START + 1_000_000_000),
+    ] {
+        db.note_profile(host, generation, digest, START, START)
+            .expect("db");
+        assert!(
+            db.propose_profile_approval(host, generation, digest, id, "console:eve", "x", at)
+                .expect("db")
+        );
+    }
+    h.clock.advance(APPROVAL_RESOLVE_AFTER);
+    assert_eq!(
+        h.console.resolve_awaiting_approvals().expect("resolved"),
+        1,
+        "the one dated ahead is settled (no record: dropped); another console's is left to it"
+    );
+    assert_eq!(
+        db.profile(host, 2, &ahead)
+            .expect("db")
+            .expect("kept")
+            .awaiting,
+        None
+    );
+    assert!(
+        db.profile(host, 1, &foreign)
+            .expect("db")
+            .expect("kept")
+            .awaiting
+            .is_some()
+    );
+    h.clock
+        .advance(FOREIGN_APPROVAL_ABANDONED_AFTER - APPROVAL_RESOLVE_AFTER);
+    assert_eq!(h.console.resolve_awaiting_approvals().expect("resolved"), 1);
+    let row = db.profile(host, 1, &foreign).expect("db").expect("kept");
+    assert_eq!((row.approved, row.awaiting), (None, None), "dropped");
+    let warned = alerts_or_warnings(
+        &h.events(),
+        pacsguard_events::FindingKind::HostApprovalUnrecorded,
+    );
+    assert_eq!(warned.len(), 2, "{warned:?}");
+    assert!(
+        warned.iter().any(|w| w.contains("console 0badc0de")
+            && w.contains("FOREIGN_APPROVAL_ABANDONED_AFTER")
+            && w.contains("generation 1 of host ws-09")),
+        "{warned:?}"
+    );
+    assert!(db.awaiting_approvals().expect("db").is_empty());
+}
+
 /// Issue 14: two consoles on one PostgreSQL database, each with its own trail. An
 /// approval one of them wrote awaiting its record was settled by the other after
 /// APPROVAL_RESOLVE_AFTER: not finding the record on its own trail, it dropped the
