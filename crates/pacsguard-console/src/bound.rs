@@ -683,6 +683,7 @@ impl Console {
                     detail: format!(
                         "the session of {name} ended: its row was edited in the store (see the alert)"
                     ),
+                    malformed: Vec::new(),
                 })?;
             }
             None => {

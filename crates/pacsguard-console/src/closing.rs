@@ -104,6 +104,7 @@ impl Console {
             account,
             ended: self.now(),
             detail: event.detail.clone(),
+            malformed: Vec::new(),
         };
         // Forgotten only once its end is written (review s14-r04): a write the store
         // refused (busy past its timeout, the disk full) leaves the session as it was,
@@ -183,6 +184,22 @@ impl Console {
                 ),
             );
             event.session_digest = Some(closed_session_digest(&end.opening));
+            if !end.malformed.is_empty() {
+                // Read all the same (review s15-r13: it failed every start, and with it
+                // the guard), and said for the edit it is.
+                let detail = format!(
+                    "console: a noted end of a session of {name} is not as the console wrote it (its {} hold(s) a value of another type in the store): the store was edited; {}",
+                    end.malformed.join(", "),
+                    event.detail
+                );
+                event.finding = Some(pacsguard_events::Finding::new(
+                    self.store_path.clone(),
+                    pacsguard_events::FindingKind::ConsoleSessionAltered,
+                    pacsguard_events::Severity::Alert,
+                    detail.clone(),
+                ));
+                event.detail = detail;
+            }
             self.record(event)?;
             recorded += 1;
         }

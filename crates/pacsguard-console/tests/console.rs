@@ -5158,6 +5158,35 @@ async fn a_noted_end_with_megabytes_of_detail_is_recorded_cut() {
     drop(h);
 }
 
+/// Review s15-r13: a noted end of a session given a value of another type with sqlite3
+/// (text in `ended`, a BLOB that is not UTF-8 in `detail`) failed every start of the
+/// console, and with it the guard it runs. It is recorded all the same, as the
+/// `console-session-altered` alert it is.
+#[tokio::test]
+async fn a_noted_end_with_values_of_another_type_is_an_alert_not_a_failed_start() {
+    let (h, guard) = four_eyes_harness();
+    let _ = h.first_admin().await;
+    sqlite(
+        &h,
+        "INSERT INTO console_session_ends (token_hash, opening, account, ended, detail) \
+         VALUES (randomblob(32), lower(hex(randomblob(32))), 1, 'soon', X'FF00FE')",
+    );
+    let (h, report) = h.restart_with(&guard);
+    assert_eq!(report.session_ends_recorded, 1, "{report:?}");
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
+    let trail = guard.trail.lock().expect("fixture");
+    let alerts: Vec<&String> = trail
+        .iter()
+        .filter_map(|e| e.finding.as_ref())
+        .filter(|f| f.kind == pacsguard_events::FindingKind::ConsoleSessionAltered)
+        .map(|f| &f.detail)
+        .collect();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].contains("ended, detail"), "{}", alerts[0]);
+    drop(trail);
+    drop(h);
+}
+
 /// Review s11-r13: the end of a session was recorded for the digest of its row as the
 /// store held it at the end. An intruder who kept a copy of the row and its cookie edited
 /// the row's `created` before the idle purge: the purge recorded the end of a session

@@ -919,6 +919,7 @@ mod tests {
             account: 1,
             ended: 20,
             detail: "signed out".into(),
+            malformed: Vec::new(),
         };
         {
             // Under a hold that is dropped: neither the deletion nor the end is kept.

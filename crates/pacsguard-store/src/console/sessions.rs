@@ -125,6 +125,10 @@ pub struct SessionEnd {
     pub ended: i64,
     /// Why it ended, as its record says.
     pub detail: String,
+    /// The columns whose stored value is not of the type the console writes (put there
+    /// with sqlite3): read as 0, empty or lossily, and the note is an edit (review
+    /// s15-r13: one such note failed every start of the console, and with it the guard).
+    pub malformed: Vec<&'static str>,
 }
 
 /// Migration: a store made before sessions (and step-ups, review s14-r04) were sealed
@@ -205,12 +209,19 @@ impl ConsoleDb {
             .map_err(self.sql())?;
         let rows = statement
             .query_map([], |r| {
+                // Leniently (see [`Lenient`]): read at every start.
+                let mut read = Lenient::default();
+                let end = SessionEnd {
+                    token_hash: read.bytes(r, 0, "token_hash")?,
+                    opening: read.text(r, 1, "opening")?,
+                    account: read.int(r, 2, "account")?,
+                    ended: read.int(r, 3, "ended")?,
+                    detail: read.text(r, 4, "detail")?,
+                    malformed: Vec::new(),
+                };
                 Ok(SessionEnd {
-                    token_hash: r.get(0)?,
-                    opening: r.get(1)?,
-                    account: r.get(2)?,
-                    ended: r.get(3)?,
-                    detail: r.get(4)?,
+                    malformed: read.malformed,
+                    ..end
                 })
             })
             .map_err(self.sql())?;
