@@ -92,7 +92,10 @@ fn id_text(id: &str) -> String {
 /// The console that wrote the approval whose id is `id` (`None`: an id of the version
 /// before consoles were named in it).
 fn console_of(id: &str) -> Option<&str> {
-    id.split_once('-').map(|(console, _)| console)
+    // From the right: the random part is hex, the console's id is whatever its home's
+    // store holds (review s15-r13: one with a `-` in it, split at its first, made every
+    // approval of that console another's).
+    id.rsplit_once('-').map(|(console, _)| console)
 }
 
 /// Whether the console `me` settles, at `now`, an approval awaiting since `at` under
@@ -467,5 +470,32 @@ impl Console {
             }
         }
         Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Review s15-r13: the console named in an approval's id is all before its last `-`
+    /// (the random part is hex), whatever the console's id holds.
+    #[test]
+    fn the_console_of_an_approval_is_all_before_the_random_part() {
+        assert_eq!(console_of("0a1b-ff00"), Some("0a1b"));
+        assert_eq!(console_of("my-console-ff00"), Some("my-console"));
+        assert_eq!(console_of("ff00"), None, "an id of the version before");
+        assert!(settles("my-console", 100, "my-console-ff00", 40));
+        assert!(!settles("my-console", 100, "other-ff00", 40));
+        assert!(settles(
+            "my-console",
+            100,
+            "other-ff00",
+            100 - FOREIGN_APPROVAL_ABANDONED_AFTER
+        ));
+        assert!(settles("my-console", 100, "ff00", i64::MAX), "dated ahead");
+        assert!(
+            settles("my-console", i64::MAX, "ff00", i64::MIN),
+            "no overflow"
+        );
     }
 }
