@@ -5158,6 +5158,33 @@ async fn a_noted_end_with_megabytes_of_detail_is_recorded_cut() {
     drop(h);
 }
 
+/// Review s15-r13: a session row given a value of another type with sqlite3 (text in
+/// `last_seen`) and never presented again was ended by the expiry sweep as idle, with a
+/// plain record: the edit went unsaid. The sweep ends it with the alert.
+#[tokio::test]
+async fn the_expiry_sweep_ends_a_session_of_another_type_with_the_alert() {
+    let (h, _guard) = four_eyes_harness();
+    let (cookie, _, _) = h.first_admin().await;
+    let digest = pacsguard_console::secret::digest(&cookie);
+    sqlite(
+        &h,
+        &format!(
+            "UPDATE console_sessions SET last_seen = 'later' WHERE token_hash = X'{}'",
+            pacsguard_console::secret::hex(&digest)
+        ),
+    );
+    let _ = h.events();
+    h.console.purge_expired_sessions().expect("swept");
+    assert!(h.store().session(&digest).expect("store").is_none());
+    let events = h.events();
+    let alerts = alerts_or_warnings(
+        &events,
+        pacsguard_events::FindingKind::ConsoleSessionAltered,
+    );
+    assert_eq!(alerts.len(), 1, "{events:?}");
+    assert!(alerts[0].contains("last_seen"), "{}", alerts[0]);
+}
+
 /// Review s15-r13: a noted end of a session given a value of another type with sqlite3
 /// (text in `ended`, a BLOB that is not UTF-8 in `detail`) failed every start of the
 /// console, and with it the guard it runs. It is recorded all the same, as the

@@ -100,6 +100,9 @@ pub struct LiveSession {
     pub created: i64,
     pub last_seen: i64,
     pub address: String,
+    /// The columns whose stored value is not of the type the console writes (put there
+    /// with sqlite3): read as 0 or empty, and the row is an edit.
+    pub malformed: Vec<&'static str>,
 }
 
 /// The ends of sessions whose record may not be on the trail yet: written in the same
@@ -252,13 +255,18 @@ impl ConsoleDb {
                 // Leniently (see [`Lenient`]): one row edited to hold a value of another
                 // type failed the console's start and the sessions page.
                 let mut read = Lenient::default();
-                Ok(LiveSession {
+                let session = LiveSession {
                     token_hash: read.bytes(r, 0, "token_hash")?,
                     account: read.int(r, 1, "account")?,
                     name: read.text(r, 2, "name")?,
                     created: read.int(r, 3, "created")?,
                     last_seen: read.int(r, 4, "last_seen")?,
                     address: read.text(r, 5, "address")?,
+                    malformed: Vec::new(),
+                };
+                Ok(LiveSession {
+                    malformed: read.malformed,
+                    ..session
                 })
             })
             .map_err(self.sql())?;
