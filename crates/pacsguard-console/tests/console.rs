@@ -5569,6 +5569,91 @@ async fn an_approval_awaiting_its_record_is_settled_only_by_the_console_that_wro
     drop(pg);
 }
 
+/// Open, review s15-r13: a second console made by copying the home of the first (a
+/// cloned virtual machine, a restored backup) shares its console id, so on one
+/// PostgreSQL store each takes the other's approvals awaiting their record for its own
+/// and drops them after APPROVAL_RESOLVE_AFTER, not finding them on its own trail (the
+/// bug console ids were made to fix), with nothing saying two consoles share an id.
+/// Needs detection (e.g. each running console registering its id with a per-process
+/// nonce and a heartbeat in the fleet store, an alert when another live process holds
+/// it) or an id bound to something a copy does not carry.
+#[tokio::test]
+#[ignore = "open, review s15-r13: a console made from a copy of another's home shares its console id"]
+async fn a_console_copied_from_another_does_not_settle_its_approvals() {
+    use pacsguard_console::host_approvals::APPROVAL_RESOLVE_AFTER;
+    let pg = pacsguard_testkit::postgres::PgServer::start();
+    let at = pacsguard_store::FleetStoreAt::Postgres(pg.connection_string());
+    let guard_a = Arc::new(RecordingGuard::default());
+    let guard_b = Arc::new(RecordingGuard::default());
+    let home = tempfile::tempdir().expect("tempdir");
+    drop(pacsguard_store::Store::open(&home.path().join("store.sqlite")).expect("store"));
+    let a = harness_on(
+        home,
+        ManualClock::new(START),
+        Some(guard_a.clone()),
+        Some(at.clone()),
+    );
+    guard_a.attach(&a.inbox);
+    let id_a = a.store().console_id().expect("id");
+    let copy = tempfile::tempdir().expect("tempdir");
+    sqlite(
+        &a,
+        &format!(
+            "VACUUM INTO '{}'",
+            copy.path().join("store.sqlite").display()
+        ),
+    );
+    let b = harness_on(
+        copy,
+        ManualClock::new(START),
+        Some(guard_b.clone()),
+        Some(at.clone()),
+    );
+    guard_b.attach(&b.inbox);
+    let digest = "f".repeat(64);
+    let approval = format!("{id_a}-88bb");
+    let (fleet, digest_in) = (at.clone(), digest.clone());
+    let host = std::thread::spawn(move || {
+        let mut db = fleet.open().expect("db");
+        db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+        let host = db
+            .enrol_host(b"t", START, "ws-10", "cc")
+            .expect("db")
+            .expect("enrolled");
+        db.note_profile(host, 1, &digest_in, START, START)
+            .expect("db");
+        assert!(
+            db.propose_profile_approval(host, 1, &digest_in, &approval, "console:ann", "x", START)
+                .expect("db")
+        );
+        host
+    })
+    .join()
+    .expect("fleet store");
+    b.clock.advance(APPROVAL_RESOLVE_AFTER);
+    let b_console = b.console.clone();
+    let resolved =
+        tokio::task::spawn_blocking(move || b_console.resolve_awaiting_approvals().expect("b"))
+            .await
+            .expect("b resolves");
+    let (fleet, digest_in) = (at.clone(), digest.clone());
+    let row = std::thread::spawn(move || {
+        fleet
+            .open()
+            .expect("db")
+            .profile(host, 1, &digest_in)
+            .expect("db")
+            .expect("kept")
+    })
+    .join()
+    .expect("fleet store");
+    assert!(
+        resolved == 0 && row.awaiting.is_some(),
+        "the copy dropped the approval of the console it was copied from: {row:?}"
+    );
+    drop(pg);
+}
+
 /// The details of the findings of `kind` among `events`, whatever their severity.
 fn alerts_or_warnings(events: &[Event], kind: pacsguard_events::FindingKind) -> Vec<String> {
     events
