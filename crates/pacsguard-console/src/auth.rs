@@ -91,6 +91,11 @@ pub enum AuthError {
     Random(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// A decision written and recorded (or queued for the trail) but not in effect yet:
+    /// it settles without the person (a host's profile approval awaiting its record on
+    /// the trail, issue 14). Said to the person as it is, not as a failure.
+    #[error("{0}")]
+    Awaiting(String),
 }
 
 /// A request's authenticated session.
@@ -277,6 +282,33 @@ impl Console {
             let db = lock(&self.db)?;
             let mut ended = 0;
             for session in db.live_sessions(None)? {
+                if !session.malformed.is_empty() {
+                    // Read as 0, it would end as idle with a plain record (review
+                    // s15-r13): the edit it is goes unsaid unless its holder comes back.
+                    let mut event = Event::of_finding(
+                        self.actor(&session.name),
+                        Finding::new(
+                            self.store_path.clone(),
+                            FindingKind::ConsoleSessionAltered,
+                            Severity::Alert,
+                            format!(
+                                "console: a session of {} is not as the console wrote it (its {} hold(s) a value of another type in the store): the store was edited; the session was ended",
+                                session.name,
+                                session.malformed.join(", ")
+                            ),
+                        ),
+                    );
+                    event.action = Action::Logout;
+                    self.close_session(
+                        &db,
+                        &session.token_hash,
+                        session.account,
+                        session.created,
+                        event,
+                    )?;
+                    ended += 1;
+                    continue;
+                }
                 let why = if now - session.last_seen >= IDLE_SECONDS {
                     format!("idle for {} minutes", IDLE_SECONDS / 60)
                 } else if now - session.created >= ABSOLUTE_SECONDS {

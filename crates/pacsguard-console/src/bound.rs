@@ -246,6 +246,11 @@ pub struct BindReport {
     /// Ends of sessions noted in the store but not on the trail (the process stopped
     /// after a session ended, before its record was written), recorded at this start.
     pub session_ends_recorded: usize,
+    /// Sessions ended at start because their row has no seal (the version before
+    /// sessions were sealed); after the start, a row with no seal is an edit.
+    pub unsealed_sessions: usize,
+    /// Step-ups forgotten at start because they have no seal (the same for them).
+    pub unsealed_step_ups: usize,
     /// Enrolment links kept: as the trail recorded them.
     pub invitations: usize,
     /// Enrolment links removed at start: not as the trail recorded them.
@@ -396,6 +401,7 @@ impl Console {
             sessions.closed.insert(end.opening);
         }
         self.bind_sessions(&sessions, may_trust, bindings.whole, &mut report)?;
+        (report.unsealed_sessions, report.unsealed_step_ups) = self.end_unsealed_at_start()?;
         self.bind_invitations(records, &bindings.unproven, may_trust, &mut report)?;
         Ok(report)
     }
@@ -677,6 +683,7 @@ impl Console {
                     detail: format!(
                         "the session of {name} ended: its row was edited in the store (see the alert)"
                     ),
+                    malformed: Vec::new(),
                 })?;
             }
             None => {

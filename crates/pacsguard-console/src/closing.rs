@@ -52,6 +52,30 @@ pub fn closed_session_digest(opening: &str) -> String {
 pub const MAX_SESSION_ENDS_RECORDED_AT_START: usize = 1_000;
 const _: () = assert!(MAX_SESSION_ENDS_RECORDED_AT_START < pacsguard_events::INBOX_HEADROOM);
 
+/// The most of a noted end's `detail` (bytes) that a start copies into the trail (issue
+/// 13): the note is in the store, which whoever writes it can fill with megabytes that
+/// each start then copied into the trail (and every destination it is forwarded to). The
+/// console's own details are a few hundred bytes (names are at most
+/// [`crate::auth::MAX_NAME_BYTES`]); a longer one is cut, and the record says so.
+pub const MAX_SESSION_END_DETAIL_BYTES: usize = 1_024;
+
+/// `detail` as a start records it: at most [`MAX_SESSION_END_DETAIL_BYTES`] of it (cut
+/// at a character's boundary), with how long it was when cut.
+fn capped_detail(detail: &str) -> String {
+    if detail.len() <= MAX_SESSION_END_DETAIL_BYTES {
+        return detail.to_string();
+    }
+    let mut end = MAX_SESSION_END_DETAIL_BYTES;
+    while !detail.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        "{}… [the note in the store was {} bytes, cut at MAX_SESSION_END_DETAIL_BYTES = {MAX_SESSION_END_DETAIL_BYTES}: the store was written by someone other than the console]",
+        &detail[..end],
+        detail.len()
+    )
+}
+
 impl Console {
     /// Ends the session `token_hash` (of `account`, opened at `created`) under `db`'s
     /// lock, which the caller holds: its row goes with a note of its end in one
@@ -80,6 +104,7 @@ impl Console {
             account,
             ended: self.now(),
             detail: event.detail.clone(),
+            malformed: Vec::new(),
         };
         // Forgotten only once its end is written (review s14-r04): a write the store
         // refused (busy past its timeout, the disk full) leaves the session as it was,
@@ -154,11 +179,27 @@ impl Console {
                 &name,
                 format!(
                     "{} (at {}; recorded at this start: the console stopped before the record reached the trail)",
-                    end.detail.strip_prefix("console: ").unwrap_or(&end.detail),
+                    capped_detail(end.detail.strip_prefix("console: ").unwrap_or(&end.detail)),
                     crate::pages::unix_time(end.ended)
                 ),
             );
             event.session_digest = Some(closed_session_digest(&end.opening));
+            if !end.malformed.is_empty() {
+                // Read all the same (review s15-r13: it failed every start, and with it
+                // the guard), and said for the edit it is.
+                let detail = format!(
+                    "console: a noted end of a session of {name} is not as the console wrote it (its {} hold(s) a value of another type in the store): the store was edited; {}",
+                    end.malformed.join(", "),
+                    event.detail
+                );
+                event.finding = Some(pacsguard_events::Finding::new(
+                    self.store_path.clone(),
+                    pacsguard_events::FindingKind::ConsoleSessionAltered,
+                    pacsguard_events::Severity::Alert,
+                    detail.clone(),
+                ));
+                event.detail = detail;
+            }
             self.record(event)?;
             recorded += 1;
         }
@@ -216,5 +257,36 @@ impl Console {
             self.close_session(db, token_hash, account, *created, event)?;
         }
         Ok(sessions.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_noted_detail_past_the_limit_is_cut_and_says_so() {
+        let short = "the session of admin ended: signed out";
+        assert_eq!(capped_detail(short), short);
+        let exact = "a".repeat(MAX_SESSION_END_DETAIL_BYTES);
+        assert_eq!(capped_detail(&exact), exact);
+        // A multi-byte character across the limit: cut before it.
+        let long = format!(
+            "{}é{}",
+            "a".repeat(MAX_SESSION_END_DETAIL_BYTES - 1),
+            "b".repeat(5_000_000)
+        );
+        let capped = capped_detail(&long);
+        assert!(
+            capped.len() < MAX_SESSION_END_DETAIL_BYTES + 300,
+            "{}",
+            capped.len()
+        );
+        assert!(capped.starts_with(&"a".repeat(MAX_SESSION_END_DETAIL_BYTES - 1)));
+        assert!(!capped.contains('é'));
+        assert!(
+            capped.contains(&format!("was {} bytes", long.len())),
+            "{capped}"
+        );
     }
 }

@@ -21,6 +21,16 @@
 //! [`APPROVAL_RESOLVE_AFTER`] (at the console's start, when the Hosts page is read, or
 //! when the same profile is approved again) is confirmed if its record is on the trail,
 //! else dropped, with a `host-approval-unrecorded` warning on the trail naming it.
+//!
+//! Several consoles may share one fleet store (PostgreSQL), each with its own trail. An
+//! approval awaiting its record is settled only by the console whose trail should hold
+//! that record (issue 14: another console, not finding it on its own trail, dropped it
+//! after [`APPROVAL_RESOLVE_AFTER`] while its request was still waiting, or after its
+//! console's restart had confirmed nothing yet). The approval's id names the console that
+//! wrote it (`<console id>-<random>`, [`pacsguard_store::ConsoleDb::console_id`]); an id
+//! of the version before (no console named) is settled by whoever finds it, as then. And
+//! a confirmation that comes after its approval was dropped and the profile approved
+//! under another id says so: it does not answer "approved".
 
 use std::time::{Duration, Instant};
 
@@ -42,6 +52,15 @@ pub const APPROVAL_RECORD_WAIT: Duration = Duration::from_secs(10);
 /// it (two consoles on one PostgreSQL database, or two approvers at once).
 pub const APPROVAL_RESOLVE_AFTER: i64 = 60;
 
+/// An approval awaiting its record on the trail of another console (several consoles
+/// on one PostgreSQL store) for longer than this (seconds) is dropped by whichever
+/// console finds it, with a `host-approval-unrecorded` warning naming the console and
+/// this limit: its console, gone for good (or never existing: a row put in the shared
+/// database under a made-up console id), would otherwise keep every other console from
+/// approving that profile for ever. Long enough for the console that wrote it to be
+/// restarted and settle it itself.
+pub const FOREIGN_APPROVAL_ABANDONED_AFTER: i64 = 3600;
+
 /// The trail records read, newest first, looking for an approval's record before the
 /// search gives up: the approval, never in effect, is then dropped as one with no
 /// record (a `host-approval-unrecorded` warning names this limit), so that its profile
@@ -61,6 +80,8 @@ pub(crate) enum OnTrail {
     NotFound,
     /// [`MAX_APPROVAL_SEARCH_RECORDS`] read without finding it.
     SearchedTooFar,
+    /// Not searched: the approval awaits its record on another console's trail.
+    Elsewhere,
 }
 
 /// What the trail record of approval `id` says in its detail.
@@ -68,7 +89,34 @@ fn id_text(id: &str) -> String {
     format!("(approval id {id})")
 }
 
+/// The console that wrote the approval whose id is `id` (`None`: an id of the version
+/// before consoles were named in it).
+fn console_of(id: &str) -> Option<&str> {
+    // From the right: the random part is hex, the console's id is whatever its home's
+    // store holds (review s15-r13: one with a `-` in it, split at its first, made every
+    // approval of that console another's).
+    id.rsplit_once('-').map(|(console, _)| console)
+}
+
+/// Whether the console `me` settles, at `now`, an approval awaiting since `at` under
+/// `id`: its own (or one naming no console) after [`APPROVAL_RESOLVE_AFTER`], another
+/// console's after [`FOREIGN_APPROVAL_ABANDONED_AFTER`]. A time ahead of `now` (an edit,
+/// or a clock set back) counts as waited as much: an awaiting row dated in the future
+/// must not hold its profile for ever.
+fn settles(me: &str, now: i64, id: &str, at: i64) -> bool {
+    let bound = match console_of(id) {
+        Some(other) if other != me => FOREIGN_APPROVAL_ABANDONED_AFTER,
+        _ => APPROVAL_RESOLVE_AFTER,
+    };
+    now.abs_diff(at) >= bound.unsigned_abs()
+}
+
 impl Console {
+    /// This console's id ([`pacsguard_store::ConsoleDb::console_id`]).
+    fn console_id(&self) -> Result<String, AuthError> {
+        Ok(crate::auth::lock(&self.db)?.console_id()?)
+    }
+
     /// Approves the profile generation (`generation`, `digest`) host `host` reported, as
     /// this person, for `reason`.
     pub fn approve_host_profile(
@@ -87,11 +135,13 @@ impl Console {
             ));
         }
         let now = self.now();
-        let id: String = crate::secret::random_bytes(16)
+        let me = self.console_id()?;
+        let random: String = crate::secret::random_bytes(16)
             .map_err(|e| AuthError::Random(e.to_string()))?
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
+        let id = format!("{me}-{random}");
         let who = self.actor(&auth.name).user;
         let unknown =
             || AuthError::Invalid("no such profile generation was reported by that host".into());
@@ -101,13 +151,25 @@ impl Console {
         let found =
             self.with_fleet(|db| db.profile(host, generation, digest)?.ok_or_else(unknown))?;
         if let Some(awaiting) = &found.awaiting {
-            if now - awaiting.at < APPROVAL_RESOLVE_AFTER {
+            let other = console_of(&awaiting.id).filter(|c| *c != me);
+            let settled_here = settles(&me, now, &awaiting.id, awaiting.at);
+            if let Some(other) = other.filter(|_| !settled_here) {
+                return Err(AuthError::Invalid(format!(
+                    "an approval of profile generation {generation} of host {} by {} awaits its record on the audit trail of another console (console {other}), which settles it (or, not settled within {FOREIGN_APPROVAL_ABANDONED_AFTER} s, FOREIGN_APPROVAL_ABANDONED_AFTER, any console drops it): look again later",
+                    found.host_name, awaiting.by
+                )));
+            }
+            if !settled_here {
                 return Err(AuthError::Invalid(format!(
                     "an approval of profile generation {generation} of host {} by {} awaits its record on the audit trail: look again in a minute",
                     found.host_name, awaiting.by
                 )));
             }
-            let on_trail = self.approval_on_trail(&awaiting.id, None)?;
+            let on_trail = if other.is_some() {
+                OnTrail::Elsewhere
+            } else {
+                self.approval_on_trail(&awaiting.id, None)?
+            };
             self.resolve_approval(&found, on_trail)?;
         }
         let row = self.with_fleet(|db| {
@@ -163,8 +225,8 @@ impl Console {
             match self.approval_on_trail(&id, since)? {
                 OnTrail::Found => break,
                 _ if Instant::now() >= deadline => {
-                    return Err(AuthError::Internal(format!(
-                        "the approval {} was queued for the audit trail but not seen written there within {} s: it is not in effect; it is confirmed once its record is found on the trail (when the Hosts page is read a minute from now, or at the console's next start), dropped otherwise",
+                    return Err(AuthError::Awaiting(format!(
+                        "The approval {} awaits its record on the audit trail (not seen written there within {} s): it is not in effect yet. It takes effect once its record is found on the trail (when the Hosts page is read a minute from now, or at the console's next start), and is dropped, with a warning, otherwise.",
                         id_text(&id),
                         APPROVAL_RECORD_WAIT.as_secs()
                     )));
@@ -183,14 +245,27 @@ impl Console {
         match confirm().or_else(|_| confirm()) {
             Ok(true) => {}
             Ok(false) => {
-                return Err(AuthError::Invalid(format!(
-                    "the approval {} is on the trail but was dropped from the store meanwhile: approve it again",
-                    id_text(&id)
-                )));
+                let now_approved = self
+                    .with_fleet(|db| Ok(db.profile(host, generation, digest)?))?
+                    .and_then(|row| row.approved);
+                return Err(AuthError::Invalid(match now_approved {
+                    Some((by, _, _)) => format!(
+                        "the approval {} is on the trail but was dropped from the store meanwhile, and the profile was approved by {by} since: this approval is not the one in effect",
+                        id_text(&id)
+                    ),
+                    None => format!(
+                        "the approval {} is on the trail but was dropped from the store meanwhile: approve it again",
+                        id_text(&id)
+                    ),
+                }));
             }
             Err(e) => {
-                return Err(AuthError::Internal(format!(
-                    "the approval {} is on the audit trail, but confirming it in the store failed ({e}): it is confirmed when the Hosts page is read a minute from now, or at the console's next start",
+                eprintln!(
+                    "pacsguard serve: confirming the approval {} in the store failed: {e}",
+                    id_text(&id)
+                );
+                return Err(AuthError::Awaiting(format!(
+                    "The approval {} is on the audit trail, but confirming it in the store failed (the server log says why): it is not in effect yet, and is confirmed when the Hosts page is read a minute from now, or at the console's next start.",
                     id_text(&id)
                 )));
             }
@@ -201,12 +276,13 @@ impl Console {
         })
     }
 
-    /// Resolves every approval awaiting confirmation for longer than
-    /// [`APPROVAL_RESOLVE_AFTER`]: confirmed if its record is on the trail, else dropped
+    /// Resolves every approval of this console (or of no console named) awaiting
+    /// confirmation for longer than [`APPROVAL_RESOLVE_AFTER`]: confirmed if its record is on the trail, else dropped
     /// with a `host-approval-unrecorded` warning. Returns how many were resolved. Called
     /// at start and when the Hosts page is read.
     pub fn resolve_awaiting_approvals(&self) -> Result<usize, AuthError> {
         let now = self.now();
+        let me = self.console_id()?;
         // Read, then settled holding no connection to the store while the trail is
         // searched, once for all of them (a search may read the whole trail: one per
         // approval would be as many passes).
@@ -216,17 +292,35 @@ impl Console {
             .filter(|row| {
                 row.awaiting
                     .as_ref()
-                    .is_some_and(|a| now - a.at >= APPROVAL_RESOLVE_AFTER)
+                    .is_some_and(|a| settles(&me, now, &a.id, a.at))
             })
             .collect();
         if awaiting.is_empty() {
             return Ok(0);
         }
+        // Another console's approvals are on its trail, not on this one's.
+        let foreign = |row: &ProfileRow| {
+            row.awaiting
+                .as_ref()
+                .and_then(|a| console_of(&a.id))
+                .is_some_and(|c| c != me)
+        };
         let ids: Vec<&str> = awaiting
             .iter()
+            .filter(|row| !foreign(row))
             .filter_map(|row| row.awaiting.as_ref().map(|a| a.id.as_str()))
             .collect();
-        let found = self.approvals_on_trail(&ids, None)?;
+        let mut searched = self.approvals_on_trail(&ids, None)?.into_iter();
+        let found: Vec<OnTrail> = awaiting
+            .iter()
+            .map(|row| {
+                if foreign(row) {
+                    OnTrail::Elsewhere
+                } else {
+                    searched.next().unwrap_or(OnTrail::NotFound)
+                }
+            })
+            .collect();
         let mut resolved = 0;
         for (row, on_trail) in awaiting.iter().zip(found) {
             if self.resolve_approval(row, on_trail)? {
@@ -262,7 +356,12 @@ impl Console {
         }
         // Dropped by its id only: said once, by whoever dropped it.
         if self.with_fleet(|db| Ok(db.drop_profile_approval(host, generation, digest, id)?))? {
-            self.approval_warning(if on_trail == OnTrail::SearchedTooFar {
+            self.approval_warning(if on_trail == OnTrail::Elsewhere {
+                format!(
+                    "console: {what} awaits its record on the audit trail of another console (console {}), which has not settled it within {FOREIGN_APPROVAL_ABANDONED_AFTER} s (FOREIGN_APPROVAL_ABANDONED_AFTER; that console is gone, or the row was put in the shared store): it was never in effect and is dropped; the profile waits for an approver again",
+                    console_of(id).unwrap_or("?")
+                )
+            } else if on_trail == OnTrail::SearchedTooFar {
                 format!(
                     "console: {what} has no record among the newest {MAX_APPROVAL_SEARCH_RECORDS} records of the audit trail (MAX_APPROVAL_SEARCH_RECORDS): it was never in effect and is dropped; the profile waits for an approver again"
                 )
@@ -371,5 +470,32 @@ impl Console {
             }
         }
         Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Review s15-r13: the console named in an approval's id is all before its last `-`
+    /// (the random part is hex), whatever the console's id holds.
+    #[test]
+    fn the_console_of_an_approval_is_all_before_the_random_part() {
+        assert_eq!(console_of("0a1b-ff00"), Some("0a1b"));
+        assert_eq!(console_of("my-console-ff00"), Some("my-console"));
+        assert_eq!(console_of("ff00"), None, "an id of the version before");
+        assert!(settles("my-console", 100, "my-console-ff00", 40));
+        assert!(!settles("my-console", 100, "other-ff00", 40));
+        assert!(settles(
+            "my-console",
+            100,
+            "other-ff00",
+            100 - FOREIGN_APPROVAL_ABANDONED_AFTER
+        ));
+        assert!(settles("my-console", 100, "ff00", i64::MAX), "dated ahead");
+        assert!(
+            settles("my-console", i64::MAX, "ff00", i64::MIN),
+            "no overflow"
+        );
     }
 }

@@ -111,6 +111,10 @@ pub(crate) async fn hosts_approve(
             };
             hosts_with(&state, &auth, status, Some(e.to_string())).await
         }
+        // Written and recorded, not in effect yet (issue 14): said as it is, 202.
+        Ok(Err(AuthError::Awaiting(said))) => {
+            hosts_with(&state, &auth, StatusCode::ACCEPTED, Some(said)).await
+        }
         Ok(Err(e)) => failure(&e),
         Err(r) => r,
     }

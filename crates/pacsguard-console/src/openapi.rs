@@ -177,7 +177,7 @@ pub static OPERATIONS: &[Operation] = &[
     Operation {
         method: "POST",
         path: "/hosts/approve",
-        summary: "Approves a profile generation an enrolled host reported (step-up needed); the host receives the console's signed approval with its next report",
+        summary: "Approves a profile generation an enrolled host reported (step-up needed); the host receives the console's signed approval with its next report. 200: in effect; 202: written but awaiting its record on the audit trail, in effect once the record is found (the page says so)",
         fields: &[
             ("host", "The host (its id on this console)"),
             ("generation", "The profile generation the host reported"),

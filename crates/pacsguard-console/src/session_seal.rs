@@ -25,8 +25,15 @@
 //! token alone lacks (a request every 14 minutes keeps a session alive just as well; its
 //! absolute limit is bound by the trail).
 //!
-//! Migration: a row written before sessions were sealed has no seal. It is refused and
-//! ended with a plain record (its holder signs in again), not an alert.
+//! Migration: a row written before sessions (or step-ups) were sealed has no seal. Every
+//! such row is ended at the console's start, with a plain record (its holder signs in, or
+//! confirms the second factor, again): [`crate::auth::Console::end_unsealed_at_start`].
+//! So at a request a row with no seal can only be an edit of the store (its seal set to
+//! NULL), and is refused like any other row that fails its seal: ended, with the
+//! `console-session-altered` alert (issue 13: a seal set to NULL with sqlite3 on a live
+//! store ended the session with no alert). The same for a row whose columns hold a value
+//! of another type than the console writes (text in `last_seen`, a seal as text): read as
+//! it is ([`pacsguard_store::SessionRow::malformed`]), it is an edit, not a failed read.
 
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use sha2::Sha256;
@@ -110,9 +117,8 @@ impl crate::auth::Console {
     /// When the session of `token` confirmed its second factor, if its step-up in the
     /// store is as the console sealed it. One that is not (its time edited, or put in
     /// for a session that never stepped up) is forgotten with the
-    /// `console-session-altered` alert; one with no seal (written before step-ups were
-    /// sealed) is forgotten quietly: its holder confirms again. The caller holds the
-    /// store's lock.
+    /// `console-session-altered` alert, and so is one with no seal (the start ended
+    /// those written before step-ups were sealed). The caller holds the store's lock.
     pub(crate) fn sealed_step_up(
         &self,
         db: &pacsguard_store::ConsoleDb,
@@ -123,13 +129,11 @@ impl crate::auth::Console {
         let Some((at, stored)) = db.sealed_step_up(token_hash)? else {
             return Ok(None);
         };
+        // No seal (removed, or of another type): an edit, since the start ended the
+        // step-ups of the version before seals ([`Console::end_unsealed_at_start`]).
         match stored {
             Some(stored) if step_up_verifies(token, token_hash, at, &stored) => Ok(Some(at)),
-            None => {
-                db.forget_step_up(token_hash)?;
-                Ok(None)
-            }
-            Some(_) => {
+            _ => {
                 db.forget_step_up(token_hash)?;
                 let mut event = Event::of_finding(
                     self.actor(name),
@@ -170,19 +174,18 @@ impl crate::auth::Console {
             csrf: &session.csrf,
             address: &session.address,
         };
-        let Some(stored) = &session.seal else {
-            let event = self.session_end_event(
-                name,
-                format!(
-                    "the session of {name} ended: it was opened by a version that did not seal sessions (sign in again)"
-                ),
-            );
-            self.close_session(db, token_hash, session.account, session.created, event)?;
-            return Ok(false);
+        // Whatever was altered and however (a column edited, the seal removed, a value of
+        // another type put in): the same refusal, the same alert. The rows written before
+        // seals existed were ended at the start ([`Console::end_unsealed_at_start`]).
+        let how = match &session.seal {
+            _ if !session.malformed.is_empty() => format!(
+                "its {} hold(s) a value of another type than the console writes",
+                session.malformed.join(", ")
+            ),
+            None => "its seal was removed".to_string(),
+            Some(stored) if verifies(token, &row, stored) => return Ok(true),
+            Some(_) => "its last use, CSRF token or client address was edited".to_string(),
         };
-        if verifies(token, &row, stored) {
-            return Ok(true);
-        }
         let mut event = Event::of_finding(
             self.actor(name),
             Finding::new(
@@ -190,7 +193,7 @@ impl crate::auth::Console {
                 FindingKind::ConsoleSessionAltered,
                 Severity::Alert,
                 format!(
-                    "console: a session of {name} presented to the console is not as the console sealed it (its last use, CSRF token or client address was edited in the store: now last used {}, from {}): the store was edited; the session was ended and refused",
+                    "console: a session of {name} presented to the console is not as the console sealed it ({how} in the store: now last used {}, from {}): the store was edited; the session was ended and refused",
                     crate::pages::unix_time(session.last_seen),
                     pacsguard_events::escape_bytes(session.address.as_bytes()),
                 ),
@@ -199,6 +202,44 @@ impl crate::auth::Console {
         event.action = Action::Logout;
         self.close_session(db, token_hash, session.account, session.created, event)?;
         Ok(false)
+    }
+}
+
+impl crate::auth::Console {
+    /// At start (after the sessions were checked against the trail): every session and
+    /// step-up whose row has no seal is ended, with one plain record each for the
+    /// sessions (bound to their opening, as every end is) and one for the step-ups.
+    /// These are the rows of the version before seals; after this, a row with no seal
+    /// at a request is an edit (the alert). How many sessions and step-ups.
+    pub(crate) fn end_unsealed_at_start(&self) -> Result<(usize, usize), AuthError> {
+        let db = crate::auth::lock(&self.db)?;
+        let sessions = db.unsealed_sessions()?;
+        for (token_hash, account, created) in &sessions {
+            let name = db
+                .account_by_id(*account)?
+                .map_or_else(|| format!("account {account}"), |a| a.name);
+            let event = self.session_end_event(
+                &name,
+                format!(
+                    "the session of {name} (signed in at {}) ended at start: its row has no seal (opened by a version that did not seal sessions); sign in again",
+                    crate::pages::unix_time(*created)
+                ),
+            );
+            self.close_session(&db, token_hash, *account, *created, event)?;
+        }
+        let step_ups = db.forget_unsealed_step_ups()?;
+        drop(db);
+        if step_ups > 0 {
+            self.record(self.event(
+                "sessions",
+                Action::Logout,
+                pacsguard_events::Outcome::Success,
+                format!(
+                    "{step_ups} confirmation(s) of the second factor with no seal (made by a version that did not seal them) forgotten at start: decisions need the second factor again"
+                ),
+            ))?;
+        }
+        Ok((sessions.len(), step_ups))
     }
 }
 

@@ -71,6 +71,10 @@ CREATE TABLE IF NOT EXISTS console_invitations (
     account INTEGER NOT NULL,
     expires INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS console_identity (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    console TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS console_setup (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     token_hash BLOB NOT NULL,
@@ -117,8 +121,12 @@ pub struct SessionRow {
     pub address: String,
     /// The console's seal over every column of the row, keyed by the session's token
     /// (which the store does not hold): `None` for a row written before sessions were
-    /// sealed (the console refuses it, see `pacsguard-console`'s `session_seal.rs`).
+    /// sealed (ended at the console's start, see `pacsguard-console`'s `session_seal.rs`)
+    /// or whose seal was removed.
     pub seal: Option<Vec<u8>>,
+    /// The columns whose stored value is not of the type the console writes (put there
+    /// with sqlite3): read as 0 or empty, and the row is an edit (issue 13).
+    pub malformed: Vec<&'static str>,
 }
 
 /// The console's tables, over their own connection to the home's store file.
@@ -283,6 +291,38 @@ impl ConsoleDb {
     /// naming the store file.
     fn execute(&self, statement: &str, params: impl rusqlite::Params) -> Result<usize, StoreError> {
         self.conn.execute(statement, params).map_err(self.sql())
+    }
+
+    /// This console's id: random, made at its first call and kept in the home's store.
+    /// Consoles sharing one fleet store (PostgreSQL) tell apart with it what each wrote
+    /// awaiting its own trail (issue 14: an approval awaiting its record is settled only
+    /// by the console whose trail should hold it).
+    pub fn console_id(&self) -> Result<String, StoreError> {
+        // Read first: asked at every read of the Hosts page, it writes only once.
+        let made = self
+            .conn
+            .query_row(
+                "SELECT console FROM console_identity WHERE id = 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.sql())?;
+        if let Some(id) = made {
+            return Ok(id);
+        }
+        self.execute(
+            "INSERT OR IGNORE INTO console_identity (id, console) \
+             VALUES (1, lower(hex(randomblob(16))))",
+            [],
+        )?;
+        self.conn
+            .query_row(
+                "SELECT console FROM console_identity WHERE id = 1",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(self.sql())
     }
 
     pub fn account_count(&self) -> Result<i64, StoreError> {
@@ -532,13 +572,19 @@ impl ConsoleDb {
                  WHERE token_hash = ?1",
                 [token_hash],
                 |r| {
+                    let mut read = sessions::Lenient::default();
+                    let row = SessionRow {
+                        account: read.int(r, 0, "account")?,
+                        csrf: read.text(r, 1, "csrf")?,
+                        created: read.int(r, 2, "created")?,
+                        last_seen: read.int(r, 3, "last_seen")?,
+                        address: read.text(r, 4, "address")?,
+                        seal: read.blob_or_null(r, 5, "seal")?,
+                        malformed: Vec::new(),
+                    };
                     Ok(SessionRow {
-                        account: r.get(0)?,
-                        csrf: r.get(1)?,
-                        created: r.get(2)?,
-                        last_seen: r.get(3)?,
-                        address: r.get(4)?,
-                        seal: r.get(5)?,
+                        malformed: read.malformed,
+                        ..row
                     })
                 },
             )
@@ -725,7 +771,17 @@ impl ConsoleDb {
             )
             .map_err(self.sql())?;
         let rows = statement
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .query_map([], |r| {
+                // Leniently: a value of another type put in with sqlite3 must not take
+                // the sessions page down (the row is refused, with an alert, at its use).
+                let mut read = sessions::Lenient::default();
+                Ok((
+                    read.text(r, 0, "name")?,
+                    read.int(r, 1, "created")?,
+                    read.int(r, 2, "last_seen")?,
+                    read.text(r, 3, "address")?,
+                ))
+            })
             .map_err(self.sql())?;
         rows.collect::<Result<Vec<_>, _>>().map_err(self.sql())
     }
@@ -799,6 +855,57 @@ mod tests {
         ConsoleDb::open(&path).expect("opened again");
     }
 
+    /// Issue 13: a row edited with sqlite3 to hold a value of another type than the
+    /// console writes is read, with the columns named (the console refuses it with an
+    /// alert), instead of failing the read (and with it the request, the start or the
+    /// sessions page); the rows with no seal are listed for the console's start.
+    #[test]
+    fn a_session_row_with_values_of_another_type_reads_as_malformed() {
+        let (_dir, db) = db();
+        db.create_account("admin", "administrator", "hash", 1)
+            .expect("account");
+        db.insert_session(&[1], 1, "c", 10, "192.0.2.1", b"s")
+            .expect("inserted");
+        db.insert_session(&[2], 1, "c", 11, "192.0.2.1", b"s")
+            .expect("inserted");
+        db.set_step_up(&[1], 12, b"s", 3).expect("stepped up");
+        db.set_step_up(&[2], 13, b"s", 3).expect("stepped up");
+        assert!(
+            db.session(&[1])
+                .expect("read")
+                .expect("there")
+                .malformed
+                .is_empty()
+        );
+        db.conn
+            .execute_batch(
+                "UPDATE console_sessions SET last_seen = 'soon', csrf = X'00', seal = 'text' \
+                 WHERE token_hash = X'01'; \
+                 UPDATE console_sessions SET created = 1.5, seal = NULL WHERE token_hash = X'02'; \
+                 UPDATE console_step_ups SET at = 'now' WHERE token_hash = X'01'; \
+                 UPDATE console_step_ups SET seal = NULL WHERE token_hash = X'02';",
+            )
+            .expect("edited");
+        let one = db.session(&[1]).expect("read").expect("there");
+        assert_eq!(one.malformed, ["csrf", "last_seen", "seal"]);
+        assert_eq!((one.last_seen, one.seal), (0, None));
+        let two = db.session(&[2]).expect("read").expect("there");
+        assert_eq!((two.malformed, two.seal), (vec!["created"], None));
+        assert_eq!(db.live_sessions(None).expect("listed").len(), 2);
+        assert_eq!(db.sessions_of(1).expect("listed").len(), 2);
+        assert!(db.orphan_sessions().expect("listed").is_empty());
+        assert_eq!(db.sessions().expect("listed").len(), 2);
+        assert_eq!(db.sealed_step_up(&[1]).expect("read"), Some((0, None)));
+        assert_eq!(db.sealed_step_up(&[2]).expect("read"), Some((13, None)));
+        assert_eq!(
+            db.unsealed_sessions().expect("listed"),
+            [(vec![2], 1, 0)],
+            "only the row with no seal (the text seal is an edit, not a missing seal)"
+        );
+        assert_eq!(db.forget_unsealed_step_ups().expect("forgotten"), 1);
+        assert_eq!(db.sealed_step_up(&[2]).expect("read"), None);
+    }
+
     /// Issue 13: a session's end deletes its row and keeps the end in one transaction;
     /// the end stays until the console has seen its record on the trail.
     #[test]
@@ -812,6 +919,7 @@ mod tests {
             account: 1,
             ended: 20,
             detail: "signed out".into(),
+            malformed: Vec::new(),
         };
         {
             // Under a hold that is dropped: neither the deletion nor the end is kept.

@@ -1608,3 +1608,50 @@ fn a_store_made_before_approvals_awaited_their_record_gets_their_columns() {
         );
     });
 }
+
+/// Issue 14: a confirmation that comes after its approval was dropped and the profile
+/// approved under another id answered "in effect" (it looked only at whether the profile
+/// was approved): the console's request that lost said "approved". It is in effect only
+/// under its own id; asked again under that id, still in effect.
+#[test]
+fn a_late_confirmation_that_lost_to_another_approval_is_not_in_effect() {
+    on_both(|at| {
+        let what = at.describe();
+        let mut db = open(at);
+        let host = enrol(db.as_mut(), b"t", "pacs", "f");
+        db.note_profile(host, 2, "aa", 10, 100).expect("store");
+        assert!(
+            db.propose_profile_approval(host, 2, "aa", "c1-late", "console:ann", "one", 150)
+                .expect("store"),
+            "{what}"
+        );
+        assert!(
+            db.drop_profile_approval(host, 2, "aa", "c1-late")
+                .expect("store"),
+            "{what}"
+        );
+        assert!(
+            approve(db.as_mut(), host, 2, "aa", "console:bob", "two", 300),
+            "{what}"
+        );
+        assert!(
+            !db.confirm_profile_approval(host, 2, "aa", "c1-late")
+                .expect("store"),
+            "{what}: the late confirmation lost"
+        );
+        assert!(
+            db.confirm_profile_approval(host, 2, "aa", "console:bob-300")
+                .expect("store"),
+            "{what}: the one in effect, asked again"
+        );
+        let row = db.profile(host, 2, "aa").expect("store").expect("kept");
+        assert_eq!(
+            (row.approved, row.awaiting),
+            (
+                Some(("console:bob".to_string(), "two".to_string(), 300)),
+                None
+            ),
+            "{what}"
+        );
+    });
+}

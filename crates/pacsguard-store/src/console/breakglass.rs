@@ -152,7 +152,16 @@ impl ConsoleDb {
             )
             .map_err(self.sql())?;
         let rows = statement
-            .query_map([account], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_map([account], |r| {
+                // Leniently (issue 13): one row given a value of another type with
+                // sqlite3 failed the ending of every session of its account.
+                let mut read = super::sessions::Lenient::default();
+                Ok((
+                    read.bytes(r, 0, "token_hash")?,
+                    read.int(r, 1, "created")?,
+                    read.int(r, 2, "last_seen")?,
+                ))
+            })
             .map_err(self.sql())?;
         rows.collect::<Result<Vec<_>, _>>().map_err(self.sql())
     }

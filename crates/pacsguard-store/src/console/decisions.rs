@@ -13,7 +13,8 @@ use super::ConsoleDb;
 use crate::sqlite::StoreError;
 
 /// A step-up as the store holds it: when, and the console's seal (`None` for a row
-/// written before step-ups were sealed).
+/// with no seal, or a column of another type than the console writes: an edit, since
+/// the console's start ends the rows written before step-ups were sealed).
 pub type SealedStepUp = (i64, Option<Vec<u8>>);
 
 pub(super) const DECISIONS_SCHEMA: &str = "
@@ -233,7 +234,21 @@ impl ConsoleDb {
             .query_row(
                 "SELECT at, seal FROM console_step_ups WHERE token_hash = ?1",
                 [token_hash],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| {
+                    // Leniently (issue 13): a value of another type put in with sqlite3
+                    // reads as no seal, which the console refuses with the alert.
+                    let mut read = super::sessions::Lenient::default();
+                    let at = read.int(r, 0, "at")?;
+                    let seal = read.blob_or_null(r, 1, "seal")?;
+                    Ok((
+                        at,
+                        if read.malformed.is_empty() {
+                            seal
+                        } else {
+                            None
+                        },
+                    ))
+                },
             )
             .optional()
             .map_err(self.sql())

@@ -680,15 +680,25 @@ impl FleetStore for ConsoleDb {
         digest: &str,
         id: &str,
     ) -> Result<bool, StoreError> {
+        // The id stays with the approval in effect: a confirmation asked again (its
+        // answer lost) finds it, and one of an approval that lost to another (dropped,
+        // then approved anew under another id) does not say approved (issue 14).
         self.execute(
-            "UPDATE fleet_profiles SET approved_at = pending_at, pending_id = NULL \
+            "UPDATE fleet_profiles SET approved_at = pending_at \
              WHERE host = ?1 AND generation = ?2 AND digest = ?3 AND pending_id = ?4 \
              AND approved_at IS NULL",
             params![host, to_i64(generation), digest, id],
         )?;
         Ok(self
-            .profile(host, generation, digest)?
-            .is_some_and(|p| p.approved.is_some()))
+            .conn
+            .query_row(
+                "SELECT count(*) FROM fleet_profiles WHERE host = ?1 AND generation = ?2 \
+                 AND digest = ?3 AND pending_id = ?4 AND approved_at IS NOT NULL",
+                params![host, to_i64(generation), digest, id],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(self.sql())?
+            > 0)
     }
 
     fn drop_profile_approval(

@@ -1,8 +1,95 @@
 //! Live sessions as their holders and administrators see them (the "users see and end
 //! their sessions" of the console).
 
+use rusqlite::types::ValueRef;
+
 use super::ConsoleDb;
 use crate::sqlite::StoreError;
+
+/// Reads the columns of a console row as they are stored, whatever type was put in them
+/// (issue 13): SQLite keeps any value in any column, and a row edited with sqlite3 to
+/// hold text where the console writes a number made the read fail, so the request (or
+/// the console's start, or the sessions page) failed instead of the row being refused
+/// as the edit it is. A value of the wrong type reads as 0 (or empty) and its column is
+/// named in `malformed`: the caller treats the row as edited.
+#[derive(Debug, Default)]
+pub(super) struct Lenient {
+    pub malformed: Vec<&'static str>,
+}
+
+impl Lenient {
+    pub fn int(
+        &mut self,
+        row: &rusqlite::Row<'_>,
+        at: usize,
+        name: &'static str,
+    ) -> rusqlite::Result<i64> {
+        Ok(match row.get_ref(at)? {
+            ValueRef::Integer(n) => n,
+            _ => {
+                self.malformed.push(name);
+                0
+            }
+        })
+    }
+
+    pub fn text(
+        &mut self,
+        row: &rusqlite::Row<'_>,
+        at: usize,
+        name: &'static str,
+    ) -> rusqlite::Result<String> {
+        Ok(match row.get_ref(at)? {
+            ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
+                Ok(text) => text.to_string(),
+                Err(_) => {
+                    self.malformed.push(name);
+                    String::from_utf8_lossy(bytes).into_owned()
+                }
+            },
+            _ => {
+                self.malformed.push(name);
+                String::new()
+            }
+        })
+    }
+
+    pub fn bytes(
+        &mut self,
+        row: &rusqlite::Row<'_>,
+        at: usize,
+        name: &'static str,
+    ) -> rusqlite::Result<Vec<u8>> {
+        Ok(match row.get_ref(at)? {
+            ValueRef::Blob(bytes) => bytes.to_vec(),
+            ValueRef::Text(bytes) => {
+                self.malformed.push(name);
+                bytes.to_vec()
+            }
+            _ => {
+                self.malformed.push(name);
+                Vec::new()
+            }
+        })
+    }
+
+    /// A seal: a BLOB, or NULL (none).
+    pub fn blob_or_null(
+        &mut self,
+        row: &rusqlite::Row<'_>,
+        at: usize,
+        name: &'static str,
+    ) -> rusqlite::Result<Option<Vec<u8>>> {
+        Ok(match row.get_ref(at)? {
+            ValueRef::Blob(bytes) => Some(bytes.to_vec()),
+            ValueRef::Null => None,
+            _ => {
+                self.malformed.push(name);
+                None
+            }
+        })
+    }
+}
 
 /// One live session, with its account.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,6 +100,9 @@ pub struct LiveSession {
     pub created: i64,
     pub last_seen: i64,
     pub address: String,
+    /// The columns whose stored value is not of the type the console writes (put there
+    /// with sqlite3): read as 0 or empty, and the row is an edit.
+    pub malformed: Vec<&'static str>,
 }
 
 /// The ends of sessions whose record may not be on the trail yet: written in the same
@@ -38,6 +128,10 @@ pub struct SessionEnd {
     pub ended: i64,
     /// Why it ended, as its record says.
     pub detail: String,
+    /// The columns whose stored value is not of the type the console writes (put there
+    /// with sqlite3): read as 0, empty or lossily, and the note is an edit (review
+    /// s15-r13: one such note failed every start of the console, and with it the guard).
+    pub malformed: Vec<&'static str>,
 }
 
 /// Migration: a store made before sessions (and step-ups, review s14-r04) were sealed
@@ -118,12 +212,19 @@ impl ConsoleDb {
             .map_err(self.sql())?;
         let rows = statement
             .query_map([], |r| {
+                // Leniently (see [`Lenient`]): read at every start.
+                let mut read = Lenient::default();
+                let end = SessionEnd {
+                    token_hash: read.bytes(r, 0, "token_hash")?,
+                    opening: read.text(r, 1, "opening")?,
+                    account: read.int(r, 2, "account")?,
+                    ended: read.int(r, 3, "ended")?,
+                    detail: read.text(r, 4, "detail")?,
+                    malformed: Vec::new(),
+                };
                 Ok(SessionEnd {
-                    token_hash: r.get(0)?,
-                    opening: r.get(1)?,
-                    account: r.get(2)?,
-                    ended: r.get(3)?,
-                    detail: r.get(4)?,
+                    malformed: read.malformed,
+                    ..end
                 })
             })
             .map_err(self.sql())?;
@@ -151,17 +252,55 @@ impl ConsoleDb {
             .map_err(self.sql())?;
         let rows = statement
             .query_map([account], |r| {
+                // Leniently (see [`Lenient`]): one row edited to hold a value of another
+                // type failed the console's start and the sessions page.
+                let mut read = Lenient::default();
+                let session = LiveSession {
+                    token_hash: read.bytes(r, 0, "token_hash")?,
+                    account: read.int(r, 1, "account")?,
+                    name: read.text(r, 2, "name")?,
+                    created: read.int(r, 3, "created")?,
+                    last_seen: read.int(r, 4, "last_seen")?,
+                    address: read.text(r, 5, "address")?,
+                    malformed: Vec::new(),
+                };
                 Ok(LiveSession {
-                    token_hash: r.get(0)?,
-                    account: r.get(1)?,
-                    name: r.get(2)?,
-                    created: r.get(3)?,
-                    last_seen: r.get(4)?,
-                    address: r.get(5)?,
+                    malformed: read.malformed,
+                    ..session
                 })
             })
             .map_err(self.sql())?;
         rows.collect::<Result<Vec<_>, _>>().map_err(self.sql())
+    }
+
+    /// The sessions whose row has no seal: token digest, account, when begun. At its
+    /// start the console ends them (rows of the version before sessions were sealed), so
+    /// that at a request a row with no seal can only be an edit (issue 13).
+    pub fn unsealed_sessions(&self) -> Result<Vec<(Vec<u8>, i64, i64)>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT token_hash, account, created FROM console_sessions WHERE seal IS NULL \
+                 ORDER BY created",
+            )
+            .map_err(self.sql())?;
+        let rows = statement
+            .query_map([], |r| {
+                let mut read = Lenient::default();
+                Ok((
+                    read.bytes(r, 0, "token_hash")?,
+                    read.int(r, 1, "account")?,
+                    read.int(r, 2, "created")?,
+                ))
+            })
+            .map_err(self.sql())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.sql())
+    }
+
+    /// Forgets every step-up with no seal (written before step-ups were sealed, ended
+    /// at the console's start like unsealed sessions): how many.
+    pub fn forget_unsealed_step_ups(&self) -> Result<usize, StoreError> {
+        self.execute("DELETE FROM console_step_ups WHERE seal IS NULL", [])
     }
 
     /// The sessions whose account is not in the store (deleted behind the console's
@@ -175,7 +314,14 @@ impl ConsoleDb {
             )
             .map_err(self.sql())?;
         let rows = statement
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_map([], |r| {
+                let mut read = Lenient::default();
+                Ok((
+                    read.bytes(r, 0, "token_hash")?,
+                    read.int(r, 1, "account")?,
+                    read.int(r, 2, "created")?,
+                ))
+            })
             .map_err(self.sql())?;
         rows.collect::<Result<Vec<_>, _>>().map_err(self.sql())
     }

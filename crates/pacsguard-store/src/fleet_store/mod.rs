@@ -128,7 +128,9 @@ pub trait FleetStore: Send + std::fmt::Debug {
         now: i64,
     ) -> Result<bool, StoreError>;
     /// Puts the approval awaiting confirmation under `id` in effect; `true` once it is in
-    /// effect (also when an earlier confirmation whose answer was lost made it so).
+    /// effect (also when an earlier confirmation whose answer was lost made it so);
+    /// `false` when it is not, also when the profile is approved under another id (this
+    /// one was dropped and another approval made: a late confirmation lost to it).
     fn confirm_profile_approval(
         &mut self,
         host: i64,

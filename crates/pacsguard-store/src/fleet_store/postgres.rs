@@ -934,15 +934,22 @@ impl FleetStore for PgFleet {
         digest: &str,
         id: &str,
     ) -> Result<bool, StoreError> {
+        // The id stays with the approval in effect: a confirmation asked again (its
+        // answer lost) finds it, and one of an approval that lost to another (dropped,
+        // then approved anew under another id) does not say approved (issue 14).
         self.execute(
-            "UPDATE fleet_profiles SET approved_at = pending_at, pending_id = NULL \
+            "UPDATE fleet_profiles SET approved_at = pending_at \
              WHERE host = $1 AND generation = $2 AND digest = $3 AND pending_id = $4 \
              AND approved_at IS NULL",
             &[&host, &to_i64(generation), &digest, &id],
         )?;
         Ok(self
-            .profile(host, generation, digest)?
-            .is_some_and(|p| p.approved.is_some()))
+            .query_opt(
+                "SELECT 1 FROM fleet_profiles WHERE host = $1 AND generation = $2 \
+                 AND digest = $3 AND pending_id = $4 AND approved_at IS NOT NULL",
+                &[&host, &to_i64(generation), &digest, &id],
+            )?
+            .is_some())
     }
 
     fn drop_profile_approval(
