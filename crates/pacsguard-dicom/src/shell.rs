@@ -271,7 +271,148 @@ pub fn find_ex_command(bytes: &[u8]) -> Option<Command> {
             });
         }
     }
+    let mut found = None;
+    let spent = normal_filters(bytes, Some(b'\n'), &mut modelled, &mut |at, command| {
+        let context = ex_context(vim_environment, at);
+        let runs = (vim_shell.is_some_and(|set| set < at) && is_command_text(command))
+            || matches!(
+                sh::first_command_in(command, &is_strong, &weak, &wrapper, context),
+                Some(sh::Outcome::Runs(_))
+            );
+        if runs {
+            found = Some(Command {
+                offset: at,
+                interpreter: "ex",
+                severity: Severity::Alert,
+                detail: format!(
+                    "a `:normal` filter (\"{}\"): the `!{{motion}}` operator hands a shell command line to the shell when the file is fed to vim as commands (vim -es < file)",
+                    line_excerpt(bytes, at)
+                ),
+            });
+        }
+        runs
+    });
+    if let Some(at) = spent {
+        return Some(spent_warning(at));
+    }
+    if found.is_some() {
+        return found;
+    }
     find_vim_string_command(bytes, vim_environment, vim_shell, &mut modelled)
+}
+
+/// The warning for a file whose ex/vim text went past [`MAX_EX_MODELLED_BYTES`].
+fn spent_warning(at: usize) -> Command {
+    Command {
+        offset: at,
+        interpreter: "ex",
+        severity: Severity::Warning,
+        detail: format!(
+            "more than {MAX_EX_MODELLED_BYTES} bytes of ex/ed shell escapes and vim strings (MAX_EX_MODELLED_BYTES): the rest were not checked"
+        ),
+    }
+}
+
+/// The longest motion a normal-mode filter operator takes after its `!` and count that
+/// is read here as keys typed before the command (`!ip`, `!gg`, `!a(`, `!'a`, `!fx`,
+/// `!G`): vim's motions are one to three keys, except searches and `:` motions, which
+/// end with an Enter key and are read up to it (`!/x\rsh …\r`).
+const LONGEST_NORMAL_MOTION: usize = 3;
+
+/// Finds the shell command lines that `:normal` commands in `text` hand to the shell
+/// through the filter operator (`norm! !!cmd\r`, `norm! 3j!!cmd\r`, `norm! "a2!!cmd\r`,
+/// `norm! !ipcmd\r`, `norm! !/x\rcmd\r`: vim -es ran each; issue 10, session 15), and
+/// calls `judge` with each (its offset in `text`, the command line) until it returns
+/// true. `:normal`'s keys run to `keys_end` (a line end in a file, none in an `:execute`
+/// string); every `!` among them is taken for the operator (the keys before it are not
+/// modelled: more, never less), and its command line ends at an Enter key (`\r` or
+/// `\n`): without one vim abandons the command line and runs nothing. The bytes read
+/// count towards `modelled`; past [`MAX_EX_MODELLED_BYTES`] the offset reached is
+/// returned (the caller warns).
+fn normal_filters(
+    text: &[u8],
+    keys_end: Option<u8>,
+    modelled: &mut usize,
+    judge: &mut dyn FnMut(usize, &[u8]) -> bool,
+) -> Option<usize> {
+    let is_enter = |b: &u8| matches!(b, b'\r' | b'\n');
+    for at in memchr::memmem::find_iter(text, b"norm") {
+        let Some(keys) = normal_keys(text, at, keys_end) else {
+            continue;
+        };
+        let keys_at = keys.as_ptr() as usize - text.as_ptr() as usize;
+        *modelled += keys.len();
+        for bang in memchr::memchr_iter(b'!', keys) {
+            let rest = &keys[bang + 1..];
+            let mut starts = Vec::with_capacity(LONGEST_NORMAL_MOTION + 2);
+            if rest.first() == Some(&b'!') {
+                starts.push(1);
+            } else {
+                let count = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+                starts.extend((count..=count + LONGEST_NORMAL_MOTION).filter(|&s| s <= rest.len()));
+                // A search or `:` motion ends with its own Enter.
+                if let Some(enter) = rest.iter().position(is_enter) {
+                    starts.push(enter + 1);
+                }
+            }
+            for start in starts {
+                let command = &rest[start..];
+                let Some(end) = command.iter().position(is_enter) else {
+                    continue;
+                };
+                *modelled += end;
+                if *modelled > MAX_EX_MODELLED_BYTES {
+                    return Some(keys_at + bang);
+                }
+                if judge(keys_at + bang, &command[..end]) {
+                    return None;
+                }
+            }
+        }
+        if *modelled > MAX_EX_MODELLED_BYTES {
+            return Some(keys_at);
+        }
+    }
+    None
+}
+
+/// The keys of a `:normal` command whose name starts at `at` in `text` (`norm`…`normal`,
+/// a `!` after it or not, then blanks), up to `keys_end`, if the name is a whole word
+/// where an Ex command goes: at a line's start or after a `|` (blanks and colons before
+/// it), or after a range or command modifiers (`%norm`, `sil norm`, `g/x/norm`).
+fn normal_keys(text: &[u8], at: usize, keys_end: Option<u8>) -> Option<&[u8]> {
+    if at > 0 && (text[at - 1].is_ascii_alphabetic() || text[at - 1] == b'_') {
+        return None;
+    }
+    let len = text[at..]
+        .iter()
+        .take(7)
+        .take_while(|b| b.is_ascii_lowercase())
+        .count();
+    if !(4..=6).contains(&len) || !b"normal".starts_with(&text[at..at + len]) {
+        return None;
+    }
+    let before = &text[..at];
+    let lead = before
+        .iter()
+        .rev()
+        .take_while(|b| matches!(b, b' ' | b'\t' | b':'))
+        .count();
+    let start = at - lead;
+    let placed = start == 0
+        || matches!(text[start - 1], b'\n' | b'|')
+        || ex_command_before(&before[..start]);
+    if !placed {
+        return None;
+    }
+    let mut keys = &text[at + len..];
+    keys = keys.strip_prefix(b"!").unwrap_or(keys);
+    let keys = &keys[keys
+        .iter()
+        .take_while(|b| matches!(b, b' ' | b'\t'))
+        .count()..];
+    let end = keys_end.and_then(|end| memchr::memchr(end, keys));
+    Some(&keys[..end.unwrap_or(keys.len())])
 }
 
 /// Where vim is first told to set an environment variable (`:let $X = …`,
@@ -426,16 +567,9 @@ fn find_vim_string_command(
             _ => None,
         }
     };
-    let mut charge = |at: usize, value: &VimValue| -> Option<Command> {
+    let charge = |modelled: &mut usize, at: usize, value: &VimValue| -> Option<Command> {
         *modelled += value.text.len();
-        (*modelled > MAX_EX_MODELLED_BYTES).then(|| Command {
-            offset: at,
-            interpreter: "ex",
-            severity: Severity::Warning,
-            detail: format!(
-                "more than {MAX_EX_MODELLED_BYTES} bytes of ex/ed shell escapes and vim strings (MAX_EX_MODELLED_BYTES): the rest were not checked"
-            ),
-        })
+        (*modelled > MAX_EX_MODELLED_BYTES).then(|| spent_warning(at))
     };
     let line_head = |at: usize| -> &[u8] {
         let back = bytes[..at]
@@ -516,7 +650,7 @@ fn find_vim_string_command(
         let Some(value) = vim_expression(argument, false, &named) else {
             continue;
         };
-        if let Some(spent) = charge(at, &value) {
+        if let Some(spent) = charge(modelled, at, &value) {
             return Some(spent);
         }
         if !value.holes.is_empty() {
@@ -589,7 +723,7 @@ fn find_vim_string_command(
         if memchr::memchr(b'!', &value.text).is_none() && value.holes.is_empty() {
             continue;
         }
-        if let Some(spent) = charge(at, &value) {
+        if let Some(spent) = charge(modelled, at, &value) {
             return Some(spent);
         }
         let text = &value.text;
@@ -605,6 +739,18 @@ fn find_vim_string_command(
             if let Some(found) = judge(at, &text[bang + 1..end]) {
                 return Some(found);
             }
+        }
+        // A filter of a `:normal` in the string (`exe "norm! !!sh …\r"`).
+        let mut filter = None;
+        let spent = normal_filters(text, None, modelled, &mut |_, command| {
+            filter = judge(at, command);
+            filter.is_some()
+        });
+        if spent.is_some() {
+            return Some(spent_warning(at));
+        }
+        if filter.is_some() {
+            return filter;
         }
         // A part known only at run time where the command's name goes.
         if value.holes.iter().any(|&hole| {
@@ -1014,8 +1160,8 @@ fn vim_escape(text: &[u8]) -> (Option<u8>, usize) {
             let close = text.iter().take(16).position(|&b| b == b'>');
             let key = close.map(|c| text[1..c].to_ascii_lowercase());
             let byte = key.as_deref().and_then(|key| match key {
-                b"cr" | b"return" | b"enter" => Some(b'\r'),
-                b"nl" | b"newline" | b"lf" | b"linefeed" => Some(b'\n'),
+                b"cr" | b"return" | b"enter" | b"c-m" => Some(b'\r'),
+                b"nl" | b"newline" | b"lf" | b"linefeed" | b"c-j" => Some(b'\n'),
                 b"bar" => Some(b'|'),
                 b"space" => Some(b' '),
                 b"tab" => Some(b'\t'),

@@ -1496,6 +1496,61 @@ fn vim_functions_and_variables_that_run_commands_are_found() {
     }
 }
 
+/// Issue 10 (session 15): `:normal`'s filter operator (`!{motion}` and `!!`) hands its
+/// command line to the shell once an Enter key ends it, behind counts, registers and
+/// motions, on a line of the file (Ctrl-V Enter) or in an `:execute` string. Each case is
+/// run by the real vim first; without the Enter vim abandons the line and runs nothing.
+#[test]
+fn normal_mode_filters_are_found() {
+    let garbage = b"\0\0\0DICM\x02\0\x01\0OB\0\0\x01\x02\n\x7f\x80 garbage\n".as_slice();
+    // Lines in the buffer, the cursor on the first: counts and motions have room.
+    let lines = b"put =range(1,9)\n1\n".as_slice();
+    let vim = |escape: &[u8]| {
+        let file = [garbage, lines, escape, b"\nq!\n"].concat();
+        let ran = runs_in_dir("vim", &["-es", "-u", "NONE", "-i", "NONE"], &file, &[]);
+        (file, ran)
+    };
+    for escape in [
+        &b"exe \"norm! !!sh -c 'echo x > RAN'\\r\""[..],
+        b"exe \"norm! 3j!!sh -c 'echo x > RAN'\\r\"",
+        b"exe \"norm! \\\"a2!!sh -c 'echo x > RAN'\\r\"",
+        b"exe \"normal !Gsh -c 'echo x > RAN'\\<CR>\"",
+        b"exe \"norm! !ipsh -c 'echo x > RAN'\\r\"",
+        b"exe \"norm! gg!3jsh -c 'echo x > RAN'\\n\"",
+        b"exe \"norm! !/5\\rsh -c 'echo x > RAN'\\r\"",
+        b"exe \"norm! !!sh -c 'echo x > RAN'\\<C-M>\"",
+        b"exe \"norm! !!sh -c 'echo x > RAN'\" . \"\\r\"",
+        b"call execute(\"sil norm! !!sh -c 'echo x > RAN'\\r\")",
+        b"norm! !!sh -c 'echo x > RAN'\x16\r",
+        b"norm! 3j!!sh -c 'echo x > RAN'\x16\r",
+        b"%norm! !!sh -c 'echo x > RAN'\x16\r",
+        b"sil norm \"a!jsh -c 'echo x > RAN'\x16\r",
+    ] {
+        let (file, ran) = vim(escape);
+        let shown = String::from_utf8_lossy(escape);
+        assert!(ran, "vim did not run {shown}");
+        let found = pacsguard_dicom::find_ex_command(&file);
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{shown}: {found:?}"
+        );
+    }
+    // No Enter (vim abandons the command line), or no `:normal`: nothing runs.
+    for text in [
+        &b"exe \"norm! !!sh -c 'echo x > RAN'\""[..],
+        b"normal !!sh -c 'echo x > RAN'",
+        b"The abnormal !!sh -c finding\r\n",
+        b"exe 'normal' . '!sh -c \"echo x > RAN\"'",
+    ] {
+        let (file, ran) = vim(text);
+        let shown = String::from_utf8_lossy(text);
+        assert!(!ran, "vim ran {shown}");
+        assert_eq!(pacsguard_dicom::find_ex_command(&file), None, "{shown}");
+    }
+}
+
 /// MAX_EX_MODIFIERS: the walk back from a `!` reads that many command modifiers (vim runs
 /// the escape behind them, and a word before them that is no command stops it); past
 /// the limit the `!` counts as an escape without reading further (reported, never
