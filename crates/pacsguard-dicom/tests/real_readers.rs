@@ -247,7 +247,7 @@ fn markup_is_read_as_an_html_tokenizer_reads_it() {
 /// an alert in a DICOM text element.
 #[test]
 fn plugin_content_in_markup_is_read_as_a_tokenizer_reads_it() {
-    let cases: [(&str, &str); 6] = [
+    let cases: [(&str, &str); 12] = [
         (
             "<applet code=\"Evil.class\" archive=\"evil.jar\" width=1></applet>",
             "applet code 'Evil.class'",
@@ -271,6 +271,32 @@ fn plugin_content_in_markup_is_read_as_a_tokenizer_reads_it() {
         (
             "<object classid=\"&#99;lsid&#x3a;{8AD9C840-044E-11D1-B3E9-00805F499D93}\">",
             "object classid 'clsid:{8AD9C840-044E-11D1-B3E9-00805F499D93}'",
+        ),
+        // Issue 10 (session 15): types written with entities, the other Java and Flash
+        // types, a serialized applet, a control's code base.
+        (
+            "<embed type=\"application&#47;x-shockwave-flash\" src=x>",
+            "embed type 'application/x-shockwave-flash'",
+        ),
+        (
+            "<object type=\"application&sol;x-java-applet\"><param name=code value=Evil>",
+            "object type 'application/x-java-applet'",
+        ),
+        (
+            "<embed type=\"application/futuresplash\" src=x>",
+            "embed type 'application/futuresplash'",
+        ),
+        (
+            "<object type=\"application/java-vm\"><param name=code value=Evil></object>",
+            "object type 'application/java-vm'",
+        ),
+        (
+            "<applet object=\"Evil.ser\" archive=\"evil.jar\" width=1></applet>",
+            "applet object 'Evil.ser'",
+        ),
+        (
+            "<object codebase=\"http://203.0.113.7/x.cab#version=1,0\" width=1>",
+            "object codebase 'http://203.0.113.7/x.cab#version=1,0'",
         ),
     ];
     for (markup, parsed) in cases {
@@ -461,6 +487,14 @@ fn postscript_ghostscript_runs_from_any_file_start_is_found() {
             format!("%!PS\n{built} s (w) (file) cvn cvx exec pop\n").as_bytes(),
         ]
         .concat(),
+        // Issue 10 (session 15): a name or code built at run time and run.
+        format!("%!PS\n{built} s (w) (xile) dup 0 102 put cvn cvx exec pop\n").into_bytes(),
+        format!("%!PS\n{built} s (w) (xile) dup 0 102 put cvn load exec pop\n").into_bytes(),
+        b"%!PS\ncurrentfile /ASCIIHexDecode filter cvx exec\n28257069706525746f7563682052414e29202877292066696c6520706f70>\n".to_vec(),
+        dicom(
+            &pad(&format!("{built} s (w) (xile) dup 0 102 put cvn cvx exec pop")),
+            b"Head ",
+        ),
     ];
     for file in &walked {
         let shown = String::from_utf8_lossy(&file[..file.len().min(80)]).into_owned();
