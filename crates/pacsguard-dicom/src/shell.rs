@@ -752,6 +752,21 @@ fn find_vim_string_command(
         if filter.is_some() {
             return filter;
         }
+        // A part known only at run time among a filter's keys (`exe "norm! !!" . a`).
+        let built_filter = memchr::memmem::find_iter(text, b"norm").any(|norm| {
+            normal_keys(text, norm, None).is_some_and(|keys| {
+                let keys_at = keys.as_ptr() as usize - text.as_ptr() as usize;
+                memchr::memchr(b'!', keys).is_some_and(|bang| {
+                    value
+                        .holes
+                        .iter()
+                        .any(|&hole| hole > keys_at + bang && hole <= keys_at + keys.len())
+                })
+            })
+        });
+        if built_filter {
+            return Some(built(at, "`:normal` filter command"));
+        }
         // A part known only at run time where the command's name goes.
         if value.holes.iter().any(|&hole| {
             escape_starts(&text[..hole]) || {
@@ -2874,5 +2889,32 @@ mod tests {
                 String::from_utf8_lossy(line)
             );
         }
+    }
+
+    /// MAX_EX_MODELLED_BYTES covers `:normal` filters too: every `!` among a line's keys
+    /// is a filter whose command is read to the Enter, so a line of many `!` costs its
+    /// length squared; read to the limit, and past it a warning naming it.
+    #[test]
+    fn normal_filters_past_the_modelled_limit_are_a_warning() {
+        let line = |bangs: usize| {
+            let mut text = b"x\nnorm! ".to_vec();
+            text.extend(b"!a".repeat(bangs));
+            text.extend_from_slice(b"\r\n");
+            text
+        };
+        assert_eq!(find_ex_command(&line(200)), None);
+        let found = find_ex_command(&line(4000)).expect("a warning");
+        assert_eq!(found.severity, Severity::Warning, "{found:?}");
+        assert!(
+            found.detail.contains("MAX_EX_MODELLED_BYTES"),
+            "{}",
+            found.detail
+        );
+        // Within it, a filter after many others is still found.
+        let mut text = line(200);
+        text.truncate(text.len() - 2);
+        text.extend_from_slice(b"\rnorm\r\n\nnorm! !!sh -c 'echo x > RAN'\r\n");
+        let found = find_ex_command(&text).expect("found");
+        assert_eq!(found.severity, Severity::Alert, "{found:?}");
     }
 }

@@ -1559,6 +1559,9 @@ fn normal_mode_filters_are_found() {
         b"norm! 3j!!sh -c 'echo x > RAN'\x16\r",
         b"%norm! !!sh -c 'echo x > RAN'\x16\r",
         b"sil norm \"a!jsh -c 'echo x > RAN'\x16\r",
+        // The command built at run time.
+        b"let a = \"sh -c 'echo x > RAN'\"\nexe \"norm! !!\" . a . \"\\r\"",
+        b"let a = \"sh -c 'echo x > RAN'\\r\"\nexe \"norm! !!\" . a",
     ] {
         let (file, ran) = vim(escape);
         let shown = String::from_utf8_lossy(escape);
