@@ -156,10 +156,10 @@ const URL_ATTRIBUTES: [&str; 9] = [
 
 /// Other attributes whose value can run script: inline CSS, a `<meta http-equiv=refresh>`
 /// target (Internet Explorer, which mshta is, follows a refresh to a `javascript:` URL),
-/// an `<object>`'s document (`data="data:text/html,…"`), an `<object>`'s class
-/// (`classid="clsid:…"` of [`ACTIVE_CLASS_IDS`], read with the tokenizer's rules: its
-/// value entity-encoded, after a quoted `>` or a long attribute; review s11-r10), an
-/// `<applet>`'s class (`code=…`: the Java plug-in runs it).
+/// an `<object>`'s document (`data="data:text/html,…"`), an `<applet>`'s class (`code=…`:
+/// the Java plug-in runs it). An `<object>`'s class (`classid="clsid:…"`) and type are
+/// judged from the tag start (`<object` of [`NEEDLES`]), the whole tag read with the
+/// tokenizer's rules.
 const OTHER_ATTRIBUTES: [&str; 4] = ["style", "content", "data", "code"];
 
 /// URL schemes that run script.
