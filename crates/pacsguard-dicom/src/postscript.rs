@@ -696,6 +696,34 @@ mod tests {
         assert_eq!(find_postscript_action(b"Run the file (w) later"), None);
     }
 
+    /// Open (review s15-r10): the rules for a built name (`cvn` then `cvx`/`load`) and for
+    /// filtered code (`filter` then `cvx`) look only at the token just before: anything
+    /// between them that leaves the stack as it was (`0 pop`, `dup pop`), or the value
+    /// kept under a name and fetched later (`/op exch def op load`), walks around them,
+    /// and a string built with `put` is run with `cvx exec` without `cvn` at all. gs
+    /// -dNOSAFER ran each (created RAN). A token window would still be padded past, and
+    /// "any `cvx` later in the file" alerts on Ghostscript's own lib/ (viewmiff.ps,
+    /// gslp.ps, pf2afm.ps): this needs a model of the operand stack.
+    #[test]
+    #[ignore = "open, review s15-r10: built names and filtered code run after other tokens"]
+    fn names_and_filtered_code_run_after_other_tokens_are_found() {
+        for body in [
+            "/s (XpipeXtouch RAN) def s 0 37 put s 5 37 put s (w) (xile) dup 0 102 put cvn 0 pop cvx exec",
+            "/s (XpipeXtouch RAN) def s 0 37 put s 5 37 put s (w) (xile) dup 0 102 put cvn /op exch def op load exec",
+            "/s (XpipeXtouch RAN) def s 0 37 put s 5 37 put s (w) (xile) dup 0 102 put cvx exec",
+            "currentfile /ASCIIHexDecode filter 0 pop cvx exec\n28257069706525746f7563682052414e29202877292066696c65>",
+            "currentfile /ASCIIHexDecode filter /f exch def f cvx exec\n28257069706525746f7563682052414e29202877292066696c65>",
+        ] {
+            let found = find_postscript_action(&eps(body));
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|a| a.severity == Severity::Alert),
+                "{body}: {found:?}"
+            );
+        }
+    }
+
     /// Review s14-r01 (fixed in session 15): a file operator's name built by `put` into a
     /// string and made a name with `cvn`, and code decoded by a filter from the file and
     /// run (`currentfile /ASCIIHexDecode filter cvx exec`): gs -dNOSAFER runs each

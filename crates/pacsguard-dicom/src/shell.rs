@@ -1174,9 +1174,20 @@ fn vim_escape(text: &[u8]) -> (Option<u8>, usize) {
         Some(b'<') => {
             let close = text.iter().take(16).position(|&b| b == b'>');
             let key = close.map(|c| text[1..c].to_ascii_lowercase());
+            // Shift and Control on an Enter key leave it an Enter key on a command line
+            // (`\<S-CR>`, `\<C-S-kEnter>`; vim -es ran `exe "norm! !!cmd\<S-CR>"`,
+            // review s15-r10); Meta and Alt do not.
+            let enter = key.as_deref().map(|mut key| {
+                while let Some(rest) = key.strip_prefix(b"s-").or(key.strip_prefix(b"c-")) {
+                    key = rest;
+                }
+                key
+            });
             let byte = key.as_deref().and_then(|key| match key {
-                b"cr" | b"return" | b"enter" | b"c-m" => Some(b'\r'),
-                b"nl" | b"newline" | b"lf" | b"linefeed" | b"c-j" => Some(b'\n'),
+                b"c-m" => Some(b'\r'),
+                b"c-j" => Some(b'\n'),
+                _ if matches!(enter, Some(b"cr" | b"return" | b"enter" | b"kenter")) => Some(b'\r'),
+                _ if matches!(enter, Some(b"nl" | b"newline" | b"lf" | b"linefeed")) => Some(b'\n'),
                 b"bar" => Some(b'|'),
                 b"space" => Some(b' '),
                 b"tab" => Some(b'\t'),

@@ -1562,6 +1562,10 @@ fn normal_mode_filters_are_found() {
         // The command built at run time.
         b"let a = \"sh -c 'echo x > RAN'\"\nexe \"norm! !!\" . a . \"\\r\"",
         b"let a = \"sh -c 'echo x > RAN'\\r\"\nexe \"norm! !!\" . a",
+        // Enter keys with Shift or Control (review s15-r10).
+        b"exe \"norm! !!sh -c 'echo x > RAN'\\<kEnter>\"",
+        b"exe \"norm! !!sh -c 'echo x > RAN'\\<S-CR>\"",
+        b"exe \"norm! !!sh -c 'echo x > RAN'\\<C-S-kEnter>\"",
     ] {
         let (file, ran) = vim(escape);
         let shown = String::from_utf8_lossy(escape);
@@ -1580,11 +1584,45 @@ fn normal_mode_filters_are_found() {
         b"normal !!sh -c 'echo x > RAN'",
         b"The abnormal !!sh -c finding\r\n",
         b"exe 'normal' . '!sh -c \"echo x > RAN\"'",
+        // Meta on Enter makes it no Enter key (review s15-r10).
+        b"exe \"norm! !!sh -c 'echo x > RAN'\\<M-CR>\"",
     ] {
         let (file, ran) = vim(text);
         let shown = String::from_utf8_lossy(text);
         assert!(!ran, "vim ran {shown}");
         assert_eq!(pacsguard_dicom::find_ex_command(&file), None, "{shown}");
+    }
+}
+
+/// Open (review s15-r10): a filter whose command line is edited by keys vim types into it
+/// (`\<BS>`, `\b`, `\<Ignore>`, `<C-R>=` inserting an expression's value) or whose keys
+/// come from a register (`let @a = "!!cmd\r"` then `norm! @a`, as `feedkeys()`): vim -es
+/// ran each; the keys are read as typed text, so the command line judged is not the one
+/// run. Needs a model of command-line editing keys (or: any such key in a filter's
+/// command line is the alert) and of registers set by `:let @r`.
+#[test]
+#[ignore = "open, review s15-r10: filters edited by command-line keys or run from a register"]
+fn normal_mode_filters_edited_or_from_registers_are_found() {
+    let garbage = b"\0\0\0DICM\x02\0\x01\0OB\0\0\x01\x02\n\x7f\x80 garbage\n".as_slice();
+    let lines = b"put =range(1,9)\n1\n".as_slice();
+    for escape in [
+        &b"exe \"norm! !!sx\\<BS>h -c 'echo x > RAN'\\r\""[..],
+        b"exe \"norm! !!sx\\bh -c 'echo x > RAN'\\r\"",
+        b"exe \"norm! !!s\\<Ignore>h -c 'echo x > RAN'\\r\"",
+        b"exe \"norm! !!\\<C-R>='sh -c \\\"echo x > RAN\\\"'\\r\\r\"",
+        b"let @a = \"!!sh -c 'echo x > RAN'\\r\"\nnorm! @a",
+    ] {
+        let file = [garbage, lines, escape, b"\nq!\n"].concat();
+        let shown = String::from_utf8_lossy(escape);
+        let ran = runs_in_dir("vim", &["-es", "-u", "NONE", "-i", "NONE"], &file, &[]);
+        assert!(ran, "vim did not run {shown}");
+        let found = pacsguard_dicom::find_ex_command(&file);
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{shown}: {found:?}"
+        );
     }
 }
 
