@@ -274,7 +274,8 @@ pub fn find_ex_command(bytes: &[u8]) -> Option<Command> {
     let mut found = None;
     let spent = normal_filters(bytes, Some(b'\n'), &mut modelled, &mut |at, command| {
         let context = ex_context(vim_environment, at);
-        let runs = (vim_shell.is_some_and(|set| set < at) && is_command_text(command))
+        let runs = is_edited(command)
+            || (vim_shell.is_some_and(|set| set < at) && is_command_text(command))
             || matches!(
                 sh::first_command_in(command, &is_strong, &weak, &wrapper, context),
                 Some(sh::Outcome::Runs(_))
@@ -311,6 +312,21 @@ fn spent_warning(at: usize) -> Command {
             "more than {MAX_EX_MODELLED_BYTES} bytes of ex/ed shell escapes and vim strings (MAX_EX_MODELLED_BYTES): the rest were not checked"
         ),
     }
+}
+
+/// Keys that change a command line as it is typed rather than add to it: Backspace
+/// (`\<BS>`, `\b`, `\<C-H>`), Ctrl-R (inserts a register or, with `=`, an expression's
+/// value), Ctrl-U, Ctrl-W, Delete, and the first byte of vim's special keys (`\<Del>`,
+/// `\<Left>`, `\<Ignore>`, which [`vim_escape`] reads as 0x80). A filter's command line
+/// holding one is not the text read here (vim -es ran `exe "norm! !!sx\<BS>h …\r"`,
+/// review s15-r10): what it runs is known only then, and that is the alert.
+const COMMAND_LINE_EDITING_KEYS: [u8; 6] = [0x08, 0x12, 0x15, 0x17, 0x7f, 0x80];
+
+/// Whether a `:normal` filter's command line holds a [`COMMAND_LINE_EDITING_KEYS`] key.
+fn is_edited(command: &[u8]) -> bool {
+    command
+        .iter()
+        .any(|b| COMMAND_LINE_EDITING_KEYS.contains(b))
 }
 
 /// The longest motion a normal-mode filter operator takes after its `!` and count that
@@ -743,7 +759,14 @@ fn find_vim_string_command(
         // A filter of a `:normal` in the string (`exe "norm! !!sh …\r"`).
         let mut filter = None;
         let spent = normal_filters(text, None, modelled, &mut |_, command| {
-            filter = judge(at, command);
+            filter = if is_edited(command) {
+                Some(built(
+                    at,
+                    "`:normal` filter command (edited by keys typed into its command line)",
+                ))
+            } else {
+                judge(at, command)
+            };
             filter.is_some()
         });
         if spent.is_some() {
@@ -1149,6 +1172,7 @@ fn vim_escape(text: &[u8]) -> (Option<u8>, usize) {
         Some(b't') => (Some(b'\t'), 1),
         Some(b'r') => (Some(b'\r'), 1),
         Some(b'e') => (Some(0x1b), 1),
+        Some(b'b') => (Some(0x08), 1),
         Some(b'x' | b'X') => match hex(&text[1..], 2) {
             (0, _) => (Some(text[0]), 1),
             (n, value) => (u8::try_from(value).ok(), 1 + n),
@@ -1186,6 +1210,16 @@ fn vim_escape(text: &[u8]) -> (Option<u8>, usize) {
             let byte = key.as_deref().and_then(|key| match key {
                 b"c-m" => Some(b'\r'),
                 b"c-j" => Some(b'\n'),
+                // Command-line editing keys (COMMAND_LINE_EDITING_KEYS): vim puts a
+                // control byte for `\<C-x>` and `\<BS>`, and a three-byte special key
+                // starting with 0x80 for the others (review s15-r10).
+                b"bs" | b"c-h" => Some(0x08),
+                b"c-r" => Some(0x12),
+                b"c-u" => Some(0x15),
+                b"c-w" => Some(0x17),
+                b"del" | b"kdel" | b"ignore" | b"left" | b"right" | b"home" | b"end" | b"khome"
+                | b"kend" | b"s-left" | b"s-right" | b"c-left" | b"c-right" | b"insert" | b"up"
+                | b"down" => Some(0x80),
                 _ if matches!(enter, Some(b"cr" | b"return" | b"enter" | b"kenter")) => Some(b'\r'),
                 _ if matches!(enter, Some(b"nl" | b"newline" | b"lf" | b"linefeed")) => Some(b'\n'),
                 b"bar" => Some(b'|'),
