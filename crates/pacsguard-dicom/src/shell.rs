@@ -322,6 +322,26 @@ fn spent_warning(at: usize) -> Command {
 /// review s15-r10): what it runs is known only then, and that is the alert.
 const COMMAND_LINE_EDITING_KEYS: [u8; 6] = [0x08, 0x12, 0x15, 0x17, 0x7f, 0x80];
 
+/// A command line as typed with its Ctrl-V and Ctrl-Q keys taken out: each inserts the
+/// key after it as it is (`!gg\<C-V>sh -c …\r` runs `sh`: vim -es ran it, review
+/// s15-r10).
+fn typed_literally(command: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if !command.iter().any(|b| matches!(b, 0x11 | 0x16)) {
+        return command.into();
+    }
+    let mut typed = Vec::with_capacity(command.len());
+    let mut literal = false;
+    for &b in command {
+        if !literal && matches!(b, 0x11 | 0x16) {
+            literal = true;
+            continue;
+        }
+        literal = false;
+        typed.push(b);
+    }
+    typed.into()
+}
+
 /// Whether a `:normal` filter's command line holds a [`COMMAND_LINE_EDITING_KEYS`] key.
 fn is_edited(command: &[u8]) -> bool {
     command
@@ -380,7 +400,7 @@ fn normal_filters(
                 if *modelled > MAX_EX_MODELLED_BYTES {
                     return Some(keys_at + bang);
                 }
-                if judge(keys_at + bang, &command[..end]) {
+                if judge(keys_at + bang, &typed_literally(&command[..end])) {
                     return None;
                 }
             }
@@ -1213,10 +1233,8 @@ fn vim_escape(text: &[u8]) -> (Option<u8>, usize) {
                 // Command-line editing keys (COMMAND_LINE_EDITING_KEYS): vim puts a
                 // control byte for `\<C-x>` and `\<BS>`, and a three-byte special key
                 // starting with 0x80 for the others (review s15-r10).
-                b"bs" | b"c-h" => Some(0x08),
-                b"c-r" => Some(0x12),
-                b"c-u" => Some(0x15),
-                b"c-w" => Some(0x17),
+                b"bs" => Some(0x08),
+                [b'c', b'-', letter] if letter.is_ascii_lowercase() => Some(letter & 0x1f),
                 b"del" | b"kdel" | b"ignore" | b"left" | b"right" | b"home" | b"end" | b"khome"
                 | b"kend" | b"s-left" | b"s-right" | b"c-left" | b"c-right" | b"insert" | b"up"
                 | b"down" => Some(0x80),
