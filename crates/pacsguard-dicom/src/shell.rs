@@ -1294,7 +1294,9 @@ const EX_BANG_COMMANDS: [&[u8]; 10] = [
 /// each with the shortest abbreviation vim takes (`:help :command-modifiers`). Issue 10
 /// (session 13): vim -es ran `keepalt !sh …`, `noa sil keepj !sh …`, `vert !sh …`, and
 /// only `silent` was known. `:sandbox` is left out: vim refuses `:!` under it.
-const EX_MODIFIERS: [(&[u8], usize); 35] = [
+/// `:folddoopen` and `:folddoclosed` run the command after them on lines too (vim -es ran
+/// `foldd !sh …` and `folddoopen norm! !!sh …`; review s15-r10).
+const EX_MODIFIERS: [(&[u8], usize); 37] = [
     (b"aboveleft", 3),
     (b"belowright", 3),
     (b"botright", 2),
@@ -1330,6 +1332,8 @@ const EX_MODIFIERS: [(&[u8], usize); 35] = [
     (b"cfdo", 4),
     (b"ldo", 3),
     (b"lfdo", 4),
+    (b"folddoopen", 5),
+    (b"folddoclosed", 7),
 ];
 
 /// The longest word of [`EX_MODIFIERS`] and [`EX_BANG_COMMANDS`], with a `!` after it.
@@ -1346,7 +1350,9 @@ pub const MAX_EX_MODIFIERS: usize = 32;
 fn is_ex_modifier(word: &[u8]) -> bool {
     let word = word.strip_suffix(b"!").unwrap_or(word);
     !word.is_empty()
-        && word.iter().all(u8::is_ascii_lowercase)
+        && word
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         && EX_MODIFIERS
             .iter()
             .any(|(name, shortest)| word.len() >= *shortest && name.starts_with(word))
@@ -1493,6 +1499,11 @@ fn ex_command_before(before: &[u8]) -> bool {
                 .take_while(|b| b.is_ascii_lowercase())
                 .count();
         let mut word_start = end - word_len;
+        // `vim9cmd` (`vim9`) is the one modifier with a digit: vim -es ran `vim9cmd !sh
+        // …` and `vim9 norm! !!sh …` (review s15-r10).
+        if before[..word_start].ends_with(b"vim9") {
+            word_start -= 4;
+        }
         let mut word_whole = word_start == 0 || !before[word_start - 1].is_ascii_alphabetic();
         if word_len > 0 && word_start > 0 && before[word_start - 1] == b'\'' {
             // `'a`: a mark (an address), and the letters after it are the command.

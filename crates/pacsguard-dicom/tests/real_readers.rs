@@ -1266,6 +1266,9 @@ fn ex_commands_ending_in_a_shell_escape_are_found() {
         b"  :echo systemlist('sh -c \"echo x > RAN\"')\n",
         b"exe '!sh -c \"echo x > RAN\"'\n",
         b"set nocp | execute \"!sh -c 'echo x > RAN'\"\n",
+        // Review s15-r10.
+        b"foldd !sh -c 'echo x > RAN'\n",
+        b"vim9cmd !sh -c 'echo x > RAN'\n",
     ] {
         let file = [garbage, escape, b"q!\n"].concat();
         if Path::new("/usr/bin/vim").exists() {
@@ -1570,6 +1573,10 @@ fn normal_mode_filters_are_found() {
         b"exe \"norm! !gg\\<C-V>sh -c 'echo x > RAN'\\r\"",
         b"exe \"norm! !:1\\r\\<C-V>sh -c 'echo x > RAN'\\r\"",
         b"norm! !!\x16sh -c 'echo x > RAN'\x16\r",
+        // Behind `:folddoopen` and `:vim9cmd` (review s15-r10).
+        b"exe \"folddoopen norm! !!sh -c 'echo x > RAN'\\r\"",
+        b"vim9 norm! !!sh -c 'echo x > RAN'\x16\r",
+        b"exe \"vim9cmd norm! !!sh -c 'echo x > RAN'\\r\"",
     ] {
         let (file, ran) = vim(escape);
         let shown = String::from_utf8_lossy(escape);
