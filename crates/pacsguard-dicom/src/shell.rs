@@ -371,13 +371,23 @@ fn normal_filters(
     modelled: &mut usize,
     judge: &mut dyn FnMut(usize, &[u8]) -> bool,
 ) -> Option<usize> {
-    let is_enter = |b: &u8| matches!(b, b'\r' | b'\n');
     for at in memchr::memmem::find_iter(text, b"norm") {
         let Some(keys) = normal_keys(text, at, keys_end) else {
             continue;
         };
         let keys_at = keys.as_ptr() as usize - text.as_ptr() as usize;
         *modelled += keys.len();
+        if *modelled > MAX_EX_MODELLED_BYTES {
+            return Some(keys_at);
+        }
+        // Where each Enter key is, found once: the command after each `!` ends at the
+        // first one after its start. Looked for again after each `!`, a line of many
+        // `!` and no Enter took minutes (its length squared; review s15-r10).
+        let enters: Vec<usize> = memchr::memchr2_iter(b'\r', b'\n', keys).collect();
+        let enter_from = |from: usize| {
+            let next = enters.partition_point(|&enter| enter < from);
+            enters.get(next).copied()
+        };
         for bang in memchr::memchr_iter(b'!', keys) {
             let rest = &keys[bang + 1..];
             let mut starts = Vec::with_capacity(LONGEST_NORMAL_MOTION + 2);
@@ -387,26 +397,23 @@ fn normal_filters(
                 let count = rest.iter().take_while(|b| b.is_ascii_digit()).count();
                 starts.extend((count..=count + LONGEST_NORMAL_MOTION).filter(|&s| s <= rest.len()));
                 // A search or `:` motion ends with its own Enter.
-                if let Some(enter) = rest.iter().position(is_enter) {
-                    starts.push(enter + 1);
+                if let Some(enter) = enter_from(bang + 1) {
+                    starts.push(enter - bang);
                 }
             }
             for start in starts {
-                let command = &rest[start..];
-                let Some(end) = command.iter().position(is_enter) else {
+                let Some(enter) = enter_from(bang + 1 + start) else {
                     continue;
                 };
-                *modelled += end;
+                let command = &keys[bang + 1 + start..enter];
+                *modelled += command.len();
                 if *modelled > MAX_EX_MODELLED_BYTES {
                     return Some(keys_at + bang);
                 }
-                if judge(keys_at + bang, &typed_literally(&command[..end])) {
+                if judge(keys_at + bang, &typed_literally(command)) {
                     return None;
                 }
             }
-        }
-        if *modelled > MAX_EX_MODELLED_BYTES {
-            return Some(keys_at);
         }
     }
     None
@@ -2963,6 +2970,23 @@ mod tests {
                 String::from_utf8_lossy(line)
             );
         }
+    }
+
+    /// Review s15-r10: a `:normal` line of many `!` and no Enter key (so no filter runs)
+    /// looked for an Enter after each `!` to the line's end: 200 KB took minutes. Each
+    /// Enter is found once now; this must take well under a second.
+    #[test]
+    fn a_normal_line_of_many_filters_without_an_enter_is_linear() {
+        let mut text = b"x\nnorm! ".to_vec();
+        text.extend(b"!a".repeat(100_000));
+        text.push(b'\n');
+        let started = std::time::Instant::now();
+        assert_eq!(find_ex_command(&text), None);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     /// MAX_EX_MODELLED_BYTES covers `:normal` filters too: every `!` among a line's keys
