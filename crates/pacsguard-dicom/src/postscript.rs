@@ -253,6 +253,34 @@ fn scan(program: &[u8], prefix: bool, depth: usize) -> Option<(usize, String)> {
                     ),
                 ));
             }
+            // Code or a name the program builds at run time and then runs (issue 10,
+            // session 15; gs -dNOSAFER ran each): an operator's name made with `cvn`
+            // from a string the program changed or computed (`(xile) dup 0 102 put cvn
+            // cvx exec` runs `file`), or code decoded by a filter and run
+            // (`currentfile /ASCIIHexDecode filter cvx exec`). Which operator runs is
+            // known only then, so running it is the alert (SECURITY.md).
+            if matches!(name.as_slice(), b"cvx" | b"load")
+                && let Some((_, Token::Name(previous))) = &recent[0]
+                && previous == b"cvn"
+                && !matches!(&recent[1], Some((_, Token::Text(_))))
+            {
+                return Some((
+                    at,
+                    format!(
+                        "makes a name at run time from a string it builds (`cvn {}`) and runs what it names: which operator a static reading cannot tell",
+                        String::from_utf8_lossy(name)
+                    ),
+                ));
+            }
+            if name == b"cvx"
+                && let Some((_, Token::Name(previous))) = &recent[0]
+                && previous == b"filter"
+            {
+                return Some((
+                    at,
+                    "runs code decoded by a filter at run time (`filter cvx exec`, from the file itself with `currentfile`): what it runs a static reading cannot tell".to_owned(),
+                ));
+            }
             if name == b"cvx"
                 && let Some((_, Token::Text(text))) = &recent[0]
             {
@@ -668,18 +696,65 @@ mod tests {
         assert_eq!(find_postscript_action(b"Run the file (w) later"), None);
     }
 
-    /// Open (review s14-r01): a file operator's name built by `put` into a string and
-    /// made a name with `cvn`, and code decoded by a filter from the file and run
-    /// (`currentfile /ASCIIHexDecode filter cvx exec`): gs -dNOSAFER runs both, and a
-    /// reader that follows them needs a model of strings and of filters at run time.
+    /// Open (review s15-r10): the rules for a built name (`cvn` then `cvx`/`load`) and for
+    /// filtered code (`filter` then `cvx`) look only at the token just before: anything
+    /// between them that leaves the stack as it was (`0 pop`, `dup pop`), or the value
+    /// kept under a name and fetched later (`/op exch def op load`), walks around them,
+    /// and a string built with `put` is run with `cvx exec` without `cvn` at all. gs
+    /// -dNOSAFER ran each (created RAN). A token window would still be padded past, and
+    /// "any `cvx` later in the file" alerts on Ghostscript's own lib/ (viewmiff.ps,
+    /// gslp.ps, pf2afm.ps): this needs a model of the operand stack.
     #[test]
-    #[ignore = "open, review s14-r01: names built with put+cvn, code decoded by filter and run"]
+    #[ignore = "open, review s15-r10: built names and filtered code run after other tokens"]
+    fn names_and_filtered_code_run_after_other_tokens_are_found() {
+        for body in [
+            "/s (XpipeXtouch RAN) def s 0 37 put s 5 37 put s (w) (xile) dup 0 102 put cvn 0 pop cvx exec",
+            "/s (XpipeXtouch RAN) def s 0 37 put s 5 37 put s (w) (xile) dup 0 102 put cvn /op exch def op load exec",
+            "/s (XpipeXtouch RAN) def s 0 37 put s 5 37 put s (w) (xile) dup 0 102 put cvx exec",
+            "currentfile /ASCIIHexDecode filter 0 pop cvx exec\n28257069706525746f7563682052414e29202877292066696c65>",
+            "currentfile /ASCIIHexDecode filter /f exch def f cvx exec\n28257069706525746f7563682052414e29202877292066696c65>",
+        ] {
+            let found = find_postscript_action(&eps(body));
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|a| a.severity == Severity::Alert),
+                "{body}: {found:?}"
+            );
+        }
+    }
+
+    /// Review s14-r01 (fixed in session 15): a file operator's name built by `put` into a
+    /// string and made a name with `cvn`, and code decoded by a filter from the file and
+    /// run (`currentfile /ASCIIHexDecode filter cvx exec`): gs -dNOSAFER runs each
+    /// (tests/real_readers.rs). What runs is known only at run time: running a name or
+    /// code built so is the alert. A name made from a string and kept (a dictionary
+    /// key), or made from a string written in the program, is not.
+    #[test]
     fn names_built_in_strings_and_filtered_code_are_found() {
         for body in [
             "/s (XpipeXtouch RAN) def s 0 37 put s 5 37 put s (w) (xile) dup 0 102 put cvn cvx exec",
+            "/s (XpipeXtouch RAN) def s 0 37 put s 5 37 put s (w) (xile) dup 0 102 put cvn load exec",
+            "/n (fi) (le) 2 copy length exch length add string dup 0 4 index putinterval dup 2 3 index putinterval exch pop exch pop def n cvn cvx exec",
             "currentfile /ASCIIHexDecode filter cvx exec\n28257069706525746f7563682052414e29202877292066696c65>",
+            "(28257069706525746f7563682052414e29202877292066696c65>) /ASCIIHexDecode filter cvx exec",
+            "{ currentfile /ASCII85Decode filter cvx exec } bind def",
         ] {
-            assert!(find_postscript_action(&eps(body)).is_some(), "{body}");
+            let found = find_postscript_action(&eps(body));
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|a| a.severity == Severity::Alert),
+                "{body}: {found:?}"
+            );
+        }
+        for body in [
+            "/n 8 string def 42 n cvs cvn 1 def",
+            "(showpage) cvn cvx exec",
+            "/Name (abc) cvn def currentfile /ASCIIHexDecode filter pop",
+            "/F /Helvetica findfont def (]) cvn dup load",
+        ] {
+            assert_eq!(find_postscript_action(&eps(body)), None, "{body}");
         }
     }
 

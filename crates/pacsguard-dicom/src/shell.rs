@@ -271,7 +271,191 @@ pub fn find_ex_command(bytes: &[u8]) -> Option<Command> {
             });
         }
     }
+    let mut found = None;
+    let spent = normal_filters(bytes, Some(b'\n'), &mut modelled, &mut |at, command| {
+        let context = ex_context(vim_environment, at);
+        let runs = is_edited(command)
+            || (vim_shell.is_some_and(|set| set < at) && is_command_text(command))
+            || matches!(
+                sh::first_command_in(command, &is_strong, &weak, &wrapper, context),
+                Some(sh::Outcome::Runs(_))
+            );
+        if runs {
+            found = Some(Command {
+                offset: at,
+                interpreter: "ex",
+                severity: Severity::Alert,
+                detail: format!(
+                    "a `:normal` filter (\"{}\"): the `!{{motion}}` operator hands a shell command line to the shell when the file is fed to vim as commands (vim -es < file)",
+                    line_excerpt(bytes, at)
+                ),
+            });
+        }
+        runs
+    });
+    if let Some(at) = spent {
+        return Some(spent_warning(at));
+    }
+    if found.is_some() {
+        return found;
+    }
     find_vim_string_command(bytes, vim_environment, vim_shell, &mut modelled)
+}
+
+/// The warning for a file whose ex/vim text went past [`MAX_EX_MODELLED_BYTES`].
+fn spent_warning(at: usize) -> Command {
+    Command {
+        offset: at,
+        interpreter: "ex",
+        severity: Severity::Warning,
+        detail: format!(
+            "more than {MAX_EX_MODELLED_BYTES} bytes of ex/ed shell escapes and vim strings (MAX_EX_MODELLED_BYTES): the rest were not checked"
+        ),
+    }
+}
+
+/// Keys that change a command line as it is typed rather than add to it: Backspace
+/// (`\<BS>`, `\b`, `\<C-H>`), Ctrl-R (inserts a register or, with `=`, an expression's
+/// value), Ctrl-U, Ctrl-W, Delete, and the first byte of vim's special keys (`\<Del>`,
+/// `\<Left>`, `\<Ignore>`, which [`vim_escape`] reads as 0x80). A filter's command line
+/// holding one is not the text read here (vim -es ran `exe "norm! !!sx\<BS>h …\r"`,
+/// review s15-r10): what it runs is known only then, and that is the alert.
+const COMMAND_LINE_EDITING_KEYS: [u8; 6] = [0x08, 0x12, 0x15, 0x17, 0x7f, 0x80];
+
+/// A command line as typed with its Ctrl-V and Ctrl-Q keys taken out: each inserts the
+/// key after it as it is (`!gg\<C-V>sh -c …\r` runs `sh`: vim -es ran it, review
+/// s15-r10).
+fn typed_literally(command: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if !command.iter().any(|b| matches!(b, 0x11 | 0x16)) {
+        return command.into();
+    }
+    let mut typed = Vec::with_capacity(command.len());
+    let mut literal = false;
+    for &b in command {
+        if !literal && matches!(b, 0x11 | 0x16) {
+            literal = true;
+            continue;
+        }
+        literal = false;
+        typed.push(b);
+    }
+    typed.into()
+}
+
+/// Whether a `:normal` filter's command line holds a [`COMMAND_LINE_EDITING_KEYS`] key.
+fn is_edited(command: &[u8]) -> bool {
+    command
+        .iter()
+        .any(|b| COMMAND_LINE_EDITING_KEYS.contains(b))
+}
+
+/// The longest motion a normal-mode filter operator takes after its `!` and count that
+/// is read here as keys typed before the command (`!ip`, `!gg`, `!a(`, `!'a`, `!fx`,
+/// `!G`): vim's motions are one to three keys, except searches and `:` motions, which
+/// end with an Enter key and are read up to it (`!/x\rsh …\r`).
+const LONGEST_NORMAL_MOTION: usize = 3;
+
+/// Finds the shell command lines that `:normal` commands in `text` hand to the shell
+/// through the filter operator (`norm! !!cmd\r`, `norm! 3j!!cmd\r`, `norm! "a2!!cmd\r`,
+/// `norm! !ipcmd\r`, `norm! !/x\rcmd\r`: vim -es ran each; issue 10, session 15), and
+/// calls `judge` with each (its offset in `text`, the command line) until it returns
+/// true. `:normal`'s keys run to `keys_end` (a line end in a file, none in an `:execute`
+/// string); every `!` among them is taken for the operator (the keys before it are not
+/// modelled: more, never less), and its command line ends at an Enter key (`\r` or
+/// `\n`): without one vim abandons the command line and runs nothing. The bytes read
+/// count towards `modelled`; past [`MAX_EX_MODELLED_BYTES`] the offset reached is
+/// returned (the caller warns).
+fn normal_filters(
+    text: &[u8],
+    keys_end: Option<u8>,
+    modelled: &mut usize,
+    judge: &mut dyn FnMut(usize, &[u8]) -> bool,
+) -> Option<usize> {
+    for at in memchr::memmem::find_iter(text, b"norm") {
+        let Some(keys) = normal_keys(text, at, keys_end) else {
+            continue;
+        };
+        let keys_at = keys.as_ptr() as usize - text.as_ptr() as usize;
+        *modelled += keys.len();
+        if *modelled > MAX_EX_MODELLED_BYTES {
+            return Some(keys_at);
+        }
+        // Where each Enter key is, found once: the command after each `!` ends at the
+        // first one after its start. Looked for again after each `!`, a line of many
+        // `!` and no Enter took minutes (its length squared; review s15-r10).
+        let enters: Vec<usize> = memchr::memchr2_iter(b'\r', b'\n', keys).collect();
+        let enter_from = |from: usize| {
+            let next = enters.partition_point(|&enter| enter < from);
+            enters.get(next).copied()
+        };
+        for bang in memchr::memchr_iter(b'!', keys) {
+            let rest = &keys[bang + 1..];
+            let mut starts = Vec::with_capacity(LONGEST_NORMAL_MOTION + 2);
+            if rest.first() == Some(&b'!') {
+                starts.push(1);
+            } else {
+                let count = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+                starts.extend((count..=count + LONGEST_NORMAL_MOTION).filter(|&s| s <= rest.len()));
+                // A search or `:` motion ends with its own Enter.
+                if let Some(enter) = enter_from(bang + 1) {
+                    starts.push(enter - bang);
+                }
+            }
+            for start in starts {
+                let Some(enter) = enter_from(bang + 1 + start) else {
+                    continue;
+                };
+                let command = &keys[bang + 1 + start..enter];
+                *modelled += command.len();
+                if *modelled > MAX_EX_MODELLED_BYTES {
+                    return Some(keys_at + bang);
+                }
+                if judge(keys_at + bang, &typed_literally(command)) {
+                    return None;
+                }
+            }
+        }
+    }
+    None
+}
+
+/// The keys of a `:normal` command whose name starts at `at` in `text` (`norm`…`normal`,
+/// a `!` after it or not, then blanks), up to `keys_end`, if the name is a whole word
+/// where an Ex command goes: at a line's start or after a `|` (blanks and colons before
+/// it), or after a range or command modifiers (`%norm`, `sil norm`, `g/x/norm`).
+fn normal_keys(text: &[u8], at: usize, keys_end: Option<u8>) -> Option<&[u8]> {
+    if at > 0 && (text[at - 1].is_ascii_alphabetic() || text[at - 1] == b'_') {
+        return None;
+    }
+    let len = text[at..]
+        .iter()
+        .take(7)
+        .take_while(|b| b.is_ascii_lowercase())
+        .count();
+    if !(4..=6).contains(&len) || !b"normal".starts_with(&text[at..at + len]) {
+        return None;
+    }
+    let before = &text[..at];
+    let lead = before
+        .iter()
+        .rev()
+        .take_while(|b| matches!(b, b' ' | b'\t' | b':'))
+        .count();
+    let start = at - lead;
+    let placed = start == 0
+        || matches!(text[start - 1], b'\n' | b'|')
+        || ex_command_before(&before[..start]);
+    if !placed {
+        return None;
+    }
+    let mut keys = &text[at + len..];
+    keys = keys.strip_prefix(b"!").unwrap_or(keys);
+    let keys = &keys[keys
+        .iter()
+        .take_while(|b| matches!(b, b' ' | b'\t'))
+        .count()..];
+    let end = keys_end.and_then(|end| memchr::memchr(end, keys));
+    Some(&keys[..end.unwrap_or(keys.len())])
 }
 
 /// Where vim is first told to set an environment variable (`:let $X = …`,
@@ -426,16 +610,9 @@ fn find_vim_string_command(
             _ => None,
         }
     };
-    let mut charge = |at: usize, value: &VimValue| -> Option<Command> {
+    let charge = |modelled: &mut usize, at: usize, value: &VimValue| -> Option<Command> {
         *modelled += value.text.len();
-        (*modelled > MAX_EX_MODELLED_BYTES).then(|| Command {
-            offset: at,
-            interpreter: "ex",
-            severity: Severity::Warning,
-            detail: format!(
-                "more than {MAX_EX_MODELLED_BYTES} bytes of ex/ed shell escapes and vim strings (MAX_EX_MODELLED_BYTES): the rest were not checked"
-            ),
-        })
+        (*modelled > MAX_EX_MODELLED_BYTES).then(|| spent_warning(at))
     };
     let line_head = |at: usize| -> &[u8] {
         let back = bytes[..at]
@@ -516,7 +693,7 @@ fn find_vim_string_command(
         let Some(value) = vim_expression(argument, false, &named) else {
             continue;
         };
-        if let Some(spent) = charge(at, &value) {
+        if let Some(spent) = charge(modelled, at, &value) {
             return Some(spent);
         }
         if !value.holes.is_empty() {
@@ -589,7 +766,7 @@ fn find_vim_string_command(
         if memchr::memchr(b'!', &value.text).is_none() && value.holes.is_empty() {
             continue;
         }
-        if let Some(spent) = charge(at, &value) {
+        if let Some(spent) = charge(modelled, at, &value) {
             return Some(spent);
         }
         let text = &value.text;
@@ -605,6 +782,40 @@ fn find_vim_string_command(
             if let Some(found) = judge(at, &text[bang + 1..end]) {
                 return Some(found);
             }
+        }
+        // A filter of a `:normal` in the string (`exe "norm! !!sh …\r"`).
+        let mut filter = None;
+        let spent = normal_filters(text, None, modelled, &mut |_, command| {
+            filter = if is_edited(command) {
+                Some(built(
+                    at,
+                    "`:normal` filter command (edited by keys typed into its command line)",
+                ))
+            } else {
+                judge(at, command)
+            };
+            filter.is_some()
+        });
+        if spent.is_some() {
+            return Some(spent_warning(at));
+        }
+        if filter.is_some() {
+            return filter;
+        }
+        // A part known only at run time among a filter's keys (`exe "norm! !!" . a`).
+        let built_filter = memchr::memmem::find_iter(text, b"norm").any(|norm| {
+            normal_keys(text, norm, None).is_some_and(|keys| {
+                let keys_at = keys.as_ptr() as usize - text.as_ptr() as usize;
+                memchr::memchr(b'!', keys).is_some_and(|bang| {
+                    value
+                        .holes
+                        .iter()
+                        .any(|&hole| hole > keys_at + bang && hole <= keys_at + keys.len())
+                })
+            })
+        });
+        if built_filter {
+            return Some(built(at, "`:normal` filter command"));
         }
         // A part known only at run time where the command's name goes.
         if value.holes.iter().any(|&hole| {
@@ -988,6 +1199,7 @@ fn vim_escape(text: &[u8]) -> (Option<u8>, usize) {
         Some(b't') => (Some(b'\t'), 1),
         Some(b'r') => (Some(b'\r'), 1),
         Some(b'e') => (Some(0x1b), 1),
+        Some(b'b') => (Some(0x08), 1),
         Some(b'x' | b'X') => match hex(&text[1..], 2) {
             (0, _) => (Some(text[0]), 1),
             (n, value) => (u8::try_from(value).ok(), 1 + n),
@@ -1013,9 +1225,28 @@ fn vim_escape(text: &[u8]) -> (Option<u8>, usize) {
         Some(b'<') => {
             let close = text.iter().take(16).position(|&b| b == b'>');
             let key = close.map(|c| text[1..c].to_ascii_lowercase());
+            // Shift and Control on an Enter key leave it an Enter key on a command line
+            // (`\<S-CR>`, `\<C-S-kEnter>`; vim -es ran `exe "norm! !!cmd\<S-CR>"`,
+            // review s15-r10); Meta and Alt do not.
+            let enter = key.as_deref().map(|mut key| {
+                while let Some(rest) = key.strip_prefix(b"s-").or(key.strip_prefix(b"c-")) {
+                    key = rest;
+                }
+                key
+            });
             let byte = key.as_deref().and_then(|key| match key {
-                b"cr" | b"return" | b"enter" => Some(b'\r'),
-                b"nl" | b"newline" | b"lf" | b"linefeed" => Some(b'\n'),
+                b"c-m" => Some(b'\r'),
+                b"c-j" => Some(b'\n'),
+                // Command-line editing keys (COMMAND_LINE_EDITING_KEYS): vim puts a
+                // control byte for `\<C-x>` and `\<BS>`, and a three-byte special key
+                // starting with 0x80 for the others (review s15-r10).
+                b"bs" => Some(0x08),
+                [b'c', b'-', letter] if letter.is_ascii_lowercase() => Some(letter & 0x1f),
+                b"del" | b"kdel" | b"ignore" | b"left" | b"right" | b"home" | b"end" | b"khome"
+                | b"kend" | b"s-left" | b"s-right" | b"c-left" | b"c-right" | b"insert" | b"up"
+                | b"down" => Some(0x80),
+                _ if matches!(enter, Some(b"cr" | b"return" | b"enter" | b"kenter")) => Some(b'\r'),
+                _ if matches!(enter, Some(b"nl" | b"newline" | b"lf" | b"linefeed")) => Some(b'\n'),
                 b"bar" => Some(b'|'),
                 b"space" => Some(b' '),
                 b"tab" => Some(b'\t'),
@@ -1070,7 +1301,9 @@ const EX_BANG_COMMANDS: [&[u8]; 10] = [
 /// each with the shortest abbreviation vim takes (`:help :command-modifiers`). Issue 10
 /// (session 13): vim -es ran `keepalt !sh …`, `noa sil keepj !sh …`, `vert !sh …`, and
 /// only `silent` was known. `:sandbox` is left out: vim refuses `:!` under it.
-const EX_MODIFIERS: [(&[u8], usize); 35] = [
+/// `:folddoopen` and `:folddoclosed` run the command after them on lines too (vim -es ran
+/// `foldd !sh …` and `folddoopen norm! !!sh …`; review s15-r10).
+const EX_MODIFIERS: [(&[u8], usize); 37] = [
     (b"aboveleft", 3),
     (b"belowright", 3),
     (b"botright", 2),
@@ -1106,6 +1339,8 @@ const EX_MODIFIERS: [(&[u8], usize); 35] = [
     (b"cfdo", 4),
     (b"ldo", 3),
     (b"lfdo", 4),
+    (b"folddoopen", 5),
+    (b"folddoclosed", 7),
 ];
 
 /// The longest word of [`EX_MODIFIERS`] and [`EX_BANG_COMMANDS`], with a `!` after it.
@@ -1122,7 +1357,9 @@ pub const MAX_EX_MODIFIERS: usize = 32;
 fn is_ex_modifier(word: &[u8]) -> bool {
     let word = word.strip_suffix(b"!").unwrap_or(word);
     !word.is_empty()
-        && word.iter().all(u8::is_ascii_lowercase)
+        && word
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         && EX_MODIFIERS
             .iter()
             .any(|(name, shortest)| word.len() >= *shortest && name.starts_with(word))
@@ -1269,6 +1506,11 @@ fn ex_command_before(before: &[u8]) -> bool {
                 .take_while(|b| b.is_ascii_lowercase())
                 .count();
         let mut word_start = end - word_len;
+        // `vim9cmd` (`vim9`) is the one modifier with a digit: vim -es ran `vim9cmd !sh
+        // …` and `vim9 norm! !!sh …` (review s15-r10).
+        if before[..word_start].ends_with(b"vim9") {
+            word_start -= 4;
+        }
         let mut word_whole = word_start == 0 || !before[word_start - 1].is_ascii_alphabetic();
         if word_len > 0 && word_start > 0 && before[word_start - 1] == b'\'' {
             // `'a`: a mark (an address), and the letters after it are the command.
@@ -2728,5 +2970,49 @@ mod tests {
                 String::from_utf8_lossy(line)
             );
         }
+    }
+
+    /// Review s15-r10: a `:normal` line of many `!` and no Enter key (so no filter runs)
+    /// looked for an Enter after each `!` to the line's end: 200 KB took minutes. Each
+    /// Enter is found once now; this must take well under a second.
+    #[test]
+    fn a_normal_line_of_many_filters_without_an_enter_is_linear() {
+        let mut text = b"x\nnorm! ".to_vec();
+        text.extend(b"!a".repeat(100_000));
+        text.push(b'\n');
+        let started = std::time::Instant::now();
+        assert_eq!(find_ex_command(&text), None);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    /// MAX_EX_MODELLED_BYTES covers `:normal` filters too: every `!` among a line's keys
+    /// is a filter whose command is read to the Enter, so a line of many `!` costs its
+    /// length squared; read to the limit, and past it a warning naming it.
+    #[test]
+    fn normal_filters_past_the_modelled_limit_are_a_warning() {
+        let line = |bangs: usize| {
+            let mut text = b"x\nnorm! ".to_vec();
+            text.extend(b"!a".repeat(bangs));
+            text.extend_from_slice(b"\r\n");
+            text
+        };
+        assert_eq!(find_ex_command(&line(200)), None);
+        let found = find_ex_command(&line(4000)).expect("a warning");
+        assert_eq!(found.severity, Severity::Warning, "{found:?}");
+        assert!(
+            found.detail.contains("MAX_EX_MODELLED_BYTES"),
+            "{}",
+            found.detail
+        );
+        // Within it, a filter after many others is still found.
+        let mut text = line(200);
+        text.truncate(text.len() - 2);
+        text.extend_from_slice(b"\rnorm\r\n\nnorm! !!sh -c 'echo x > RAN'\r\n");
+        let found = find_ex_command(&text).expect("found");
+        assert_eq!(found.severity, Severity::Alert, "{found:?}");
     }
 }
