@@ -47,7 +47,7 @@ use std::time::{Duration, Instant};
 use pacsguard_events::{
     Action, Event, Finding, FindingKind, Outcome, Severity, SeverityCounts, escape_path,
 };
-use pacsguard_fs::{Content, Entry, EntryType, ProblemKind, Tree, WalkError};
+use pacsguard_fs::{Content, Entry, EntryType, Meta, ProblemKind, Tree, WalkError};
 use pacsguard_profile::{
     Change, Policy, ProfileError, RootProfile, compare, hash_tree, reuse_unchanged, walk_subtrees,
 };
@@ -270,6 +270,12 @@ pub const MAX_REMEMBERED_ARRIVALS: usize = 100_000;
 /// once the file is screened complete; past this many files, all are forgotten: a
 /// finding may then be reported once more, never missed.
 pub const MAX_REMEMBERED_PEEK_ALERTS: usize = 100_000;
+/// Findings remembered with the state of the file they reported (its `stat`), so that a
+/// verification looking again at a state already reported (a polled directory looked at
+/// every `poll_seconds`, a rescan) does not report it again: one state, one finding.
+/// Forgetting (when full, everything is forgotten) costs at most one repeated finding,
+/// never a missed change: a file changed again has another `ctime`.
+pub const MAX_REMEMBERED_REPORTED_STATES: usize = 100_000;
 /// How long after its arrival was reported a file still counts as in transit: renamed
 /// into place (`X.part` to `X`) or removed again (a temporary file) within this time, it
 /// is an arrival, not a change. Later, it is a stored image like any other: removing or
@@ -885,6 +891,9 @@ struct Guard<'a> {
     unsettled_listings: BoundedMap<PathBuf, u32>,
     /// Files reported as arrivals during this run (see [`MAX_REMEMBERED_ARRIVALS`]).
     arrivals: BoundedMap<PathBuf, Instant>,
+    /// The state each path was last reported in, per kind of finding (see
+    /// [`MAX_REMEMBERED_REPORTED_STATES`]).
+    reported_states: BoundedMap<(PathBuf, FindingKind), Meta>,
     debounce: Debounce,
     detector: Detector,
     /// The canary files this watcher keeps (known to the view from the start).
@@ -1083,6 +1092,7 @@ impl<'a> Guard<'a> {
             deferrals: BoundedMap::new(MAX_REMEMBERED_WRITERS),
             unsettled_listings: BoundedMap::new(MAX_REMEMBERED_WRITERS),
             arrivals: BoundedMap::new(MAX_REMEMBERED_ARRIVALS),
+            reported_states: BoundedMap::new(MAX_REMEMBERED_REPORTED_STATES),
             unwatched: BTreeSet::new(),
             problems: BoundedMap::new(MAX_REMEMBERED_PROBLEMS),
             peek_alerts: BoundedMap::new(MAX_REMEMBERED_PEEK_ALERTS),
@@ -1884,6 +1894,29 @@ impl<'a> Guard<'a> {
                     );
                     finding.from = None;
                 }
+                kind if rewritten(kind)
+                    && self
+                        .arrivals
+                        .get(&finding.path)
+                        .copied()
+                        .is_some_and(in_transit) =>
+                {
+                    // Not a file of the profile: the append-only rule is not about it.
+                    // Judged as the arrival it still is (screened again as it is now);
+                    // its arrival time is kept, so a file rewritten on and on is a
+                    // stored file like any other once ARRIVAL_GRACE is over.
+                    let Some(severity) = policy.severity(Change::Added) else {
+                        return false;
+                    };
+                    finding.detail = format!(
+                        "{} ({}); it arrived during this run, is not part of the profile, \
+                         and is judged as an arrival again",
+                        finding.kind, finding.detail
+                    );
+                    finding.kind = FindingKind::Added;
+                    finding.severity = severity;
+                    finding.fields.clear();
+                }
                 FindingKind::Removed
                     if self.arrivals.remove(&finding.path).is_some_and(in_transit) =>
                 {
@@ -1903,10 +1936,12 @@ impl<'a> Guard<'a> {
         }
         let now = Instant::now();
         for finding in findings.iter() {
-            if finding.kind == FindingKind::Added {
+            if finding.kind == FindingKind::Added && !self.arrivals.contains(&finding.path) {
                 self.arrivals.insert(finding.path.clone(), now);
             }
         }
+        // A content and a metadata change of one rewritten arrival: one arrival.
+        one_arrival_per_path(findings);
     }
 
     /// The root holding `path`, and the path relative to it.
@@ -2630,6 +2665,12 @@ impl<'a> Guard<'a> {
             .filter(|f| self.first_report(f))
             .collect();
         self.arrivals_stay_arrivals(spec.policy, &mut findings);
+        drop_reported_states(
+            &spec.path,
+            &tree.entries,
+            &mut self.reported_states,
+            &mut findings,
+        );
         note_chain_limit(
             &mut findings,
             &std::mem::take(&mut self.chain_limit_reached),
@@ -4067,6 +4108,78 @@ fn path_chunks(paths: Vec<PathBuf>, limit: usize) -> Vec<Vec<PathBuf>> {
     chunks
 }
 
+/// The kinds of finding that say a file is not what it was (its content or its
+/// metadata): of a file that arrived during this run, they are no change of the profile.
+fn rewritten(kind: FindingKind) -> bool {
+    matches!(
+        kind,
+        FindingKind::ContentChanged
+            | FindingKind::MetadataChanged
+            | FindingKind::PixelDataChanged
+            | FindingKind::HeaderChanged
+            | FindingKind::NoLongerDicom
+    )
+}
+
+/// Several `added` findings about one path (an arrival rewritten: its content and its
+/// mode changed) are one, carrying what each said.
+fn one_arrival_per_path(findings: &mut Vec<Finding>) {
+    let mut first: HashMap<PathBuf, usize> = HashMap::new();
+    let mut merged: Vec<Finding> = Vec::with_capacity(findings.len());
+    for finding in findings.drain(..) {
+        if finding.kind == FindingKind::Added
+            && let Some(at) = first.get(&finding.path)
+        {
+            let kept = &mut merged[*at];
+            kept.detail = format!("{}; {}", kept.detail, finding.detail);
+            continue;
+        }
+        if finding.kind == FindingKind::Added {
+            first.insert(finding.path.clone(), merged.len());
+        }
+        merged.push(finding);
+    }
+    *findings = merged;
+}
+
+/// A finding about a file in the very state (its `stat`: inode, size, times, mode,
+/// owner, links, flags) it was last reported in, for the same kind, is not reported
+/// again: a verification looking once more at what it already reported (a directory
+/// polled every `poll_seconds`, a rescan, a file compared with a view that a screening
+/// or a departed root put back) says nothing new. Any change of the file changes its
+/// `ctime`, so a new state is always reported. Only findings about a file the capture
+/// holds (`entries`) are remembered; a removal has no state.
+fn drop_reported_states(
+    root: &Path,
+    entries: &[Entry],
+    reported: &mut BoundedMap<(PathBuf, FindingKind), Meta>,
+    findings: &mut Vec<Finding>,
+) {
+    if findings.is_empty() {
+        return;
+    }
+    let states: HashMap<PathBuf, Meta> = entries
+        .iter()
+        .map(|e| (absolute(root, &e.rel), e.meta))
+        .collect();
+    findings.retain(|finding| {
+        if !matches!(finding.kind, FindingKind::Added | FindingKind::Moved)
+            && !rewritten(finding.kind)
+        {
+            return true;
+        }
+        let Some(state) = states.get(&finding.path) else {
+            return true;
+        };
+        let key = (finding.path.clone(), finding.kind);
+        if reported.get(&key) == Some(state) {
+            return false;
+        }
+        reported.insert(key, *state);
+        true
+    });
+}
+
 /// Whether a file whose arrival was reported at `arrived` is still in transit.
 fn in_transit(arrived: Instant) -> bool {
     arrived.elapsed() <= ARRIVAL_GRACE
@@ -4200,6 +4313,97 @@ mod tests {
             xattrs: Vec::new(),
             content: Content::Pending,
         }
+    }
+
+    /// Issue 11 (review, session 15): a polled directory is verified at every poll; a
+    /// finding about a file in the state it was already reported in is not reported again,
+    /// whatever the kind; a new state (a `ctime` moved on) is, and a removal always is.
+    #[test]
+    fn a_state_already_reported_is_not_reported_again_and_a_new_one_is() {
+        let root = Path::new("/r");
+        let path = root.join("in/a.tmp");
+        let changed = |detail: &str| {
+            vec![
+                Finding::new(
+                    path.clone(),
+                    FindingKind::ContentChanged,
+                    Severity::Alert,
+                    detail,
+                ),
+                Finding::new(
+                    path.clone(),
+                    FindingKind::MetadataChanged,
+                    Severity::Alert,
+                    detail,
+                ),
+            ]
+        };
+        let mut state = entry_at("in/a.tmp", EntryType::File, 7);
+        let mut reported = BoundedMap::new(MAX_REMEMBERED_REPORTED_STATES);
+        let mut first = changed("first look");
+        drop_reported_states(
+            root,
+            std::slice::from_ref(&state),
+            &mut reported,
+            &mut first,
+        );
+        assert_eq!(first.len(), 2);
+        // The same state looked at again (the next poll): nothing new.
+        let mut again = changed("the next poll");
+        drop_reported_states(
+            root,
+            std::slice::from_ref(&state),
+            &mut reported,
+            &mut again,
+        );
+        assert!(again.is_empty(), "{again:?}");
+        // Written again: a new ctime, a new state, reported.
+        state.meta.ctime.nsec += 1;
+        let mut rewritten = changed("rewritten");
+        drop_reported_states(
+            root,
+            std::slice::from_ref(&state),
+            &mut reported,
+            &mut rewritten,
+        );
+        assert_eq!(rewritten.len(), 2);
+        // A removal has no state: never held back.
+        for _ in 0..2 {
+            let mut removed = vec![Finding::new(
+                path.clone(),
+                FindingKind::Removed,
+                Severity::Alert,
+                "gone",
+            )];
+            drop_reported_states(root, &[], &mut reported, &mut removed);
+            assert_eq!(removed.len(), 1);
+        }
+    }
+
+    /// An arrival rewritten (content and mode) is one arrival again, carrying both.
+    #[test]
+    fn a_rewritten_arrival_is_one_arrival_finding() {
+        let path = PathBuf::from("/r/in/a.tmp");
+        let other = PathBuf::from("/r/in/b.dcm");
+        let mut findings = vec![
+            Finding::new(path.clone(), FindingKind::Added, Severity::Info, "content"),
+            Finding::new(other.clone(), FindingKind::Added, Severity::Info, "new"),
+            Finding::new(path.clone(), FindingKind::Added, Severity::Info, "mode"),
+            Finding::new(path.clone(), FindingKind::Removed, Severity::Info, "kept"),
+        ];
+        one_arrival_per_path(&mut findings);
+        let shown: Vec<(&Path, FindingKind, &str)> = findings
+            .iter()
+            .map(|f| (f.path.as_path(), f.kind, f.detail.as_str()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (path.as_path(), FindingKind::Added, "content; mode"),
+                (other.as_path(), FindingKind::Added, "new"),
+                (path.as_path(), FindingKind::Removed, "kept"),
+            ]
+        );
     }
 
     /// CI, session 11: a directory filling during a burst was listed while files arrived,
