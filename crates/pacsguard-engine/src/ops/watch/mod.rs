@@ -293,8 +293,9 @@ pub const MAX_DEFERRALS: u32 = 10;
 /// verified once the burst is over, with a listing that holds still, instead of warned
 /// about; one kept changing without end (an attacker's, or a busy ingest) is still
 /// verified and reported after this many looks. Meanwhile what each listing shows is
-/// compared at once; only a removal (a name the listing missed) waits for these looks
-/// (see [`put_off_unsettled_listings`]).
+/// compared at once, and so is a removal the listing shows for certain (see
+/// [`vouched_gone`]); only a name the listing missed and cannot vouch for waits for these
+/// looks (see [`put_off_unsettled_listings`]).
 pub const MAX_UNSETTLED_LISTINGS: u32 = 20;
 
 /// A file replaced at its path between the walk and its hashing (`sed -i`, a rename into
@@ -730,20 +731,23 @@ fn put_off_unsettled_listings(
         .iter()
         .map(|e| (e.meta.dev, e.meta.ino))
         .collect();
+    let parent_of = |rel: &[u8]| -> Vec<u8> {
+        rel.iter()
+            .rposition(|b| *b == b'/')
+            .map_or(Vec::new(), |at| rel[..at].to_vec())
+    };
+    let gone = vouched_gone(root, base, &unsettled, &found, &inodes);
     // Missed by a listing in doubt: directly in an unsettled directory, or below one
     // missed so (sorted, a parent comes before what it holds). What a subdirectory listed
-    // steadily does not hold is gone.
+    // steadily does not hold is gone, and so is what [`vouched_gone`] vouches for.
     let mut in_doubt: HashSet<&[u8]> = unsettled.iter().map(Vec::as_slice).collect();
     let mut missed: Vec<Entry> = Vec::new();
     for e in &base.entries {
-        let parent = e
-            .rel
-            .iter()
-            .rposition(|b| *b == b'/')
-            .map_or(&e.rel[..0], |at| &e.rel[..at]);
-        if in_doubt.contains(parent)
+        let parent = parent_of(&e.rel);
+        if in_doubt.contains(parent.as_slice())
             && !found.contains(e.rel.as_slice())
             && !inodes.contains(&(e.meta.dev, e.meta.ino))
+            && !gone.contains(&e.rel)
         {
             if e.kind == EntryType::Directory {
                 in_doubt.insert(&e.rel);
@@ -754,6 +758,63 @@ fn put_off_unsettled_listings(
     tree.entries.extend(missed);
     tree.entries.sort_by(|a, b| a.rel.cmp(&b.rel));
     unsettled.iter().map(|rel| absolute(root, rel)).collect()
+}
+
+/// Of what the view knows directly in a directory whose listing is in doubt and that the
+/// listing missed, what is gone for certain: its name is absent now (`lstat`), and no
+/// other name in that directory holds its inode (born by the view's record of it: see
+/// [`renamed::look_up`]). Such a removal is reported at once, not after up to
+/// [`MAX_UNSETTLED_LISTINGS`] looks (a `.locked`-and-delete attack in a directory kept
+/// busy); only what the listing cannot vouch for (a name present, or renamed under
+/// another name, or a directory that cannot be read) waits. A directory not searched to
+/// the end ([`renamed::MAX_RENAME_LOOKUP_ENTRIES`]) vouches for nothing.
+fn vouched_gone(
+    root: &Path,
+    base: &RootProfile,
+    unsettled: &HashSet<Vec<u8>>,
+    found: &HashSet<&[u8]>,
+    inodes: &HashSet<(u64, u64)>,
+) -> HashSet<Vec<u8>> {
+    let mut candidates: Vec<(Vec<u8>, renamed::Gone)> = Vec::new();
+    let mut readable: HashMap<&[u8], bool> = HashMap::new();
+    for e in &base.entries {
+        let parent = e
+            .rel
+            .iter()
+            .rposition(|b| *b == b'/')
+            .map_or(&e.rel[..0], |at| &e.rel[..at]);
+        if !unsettled.contains(parent)
+            || found.contains(e.rel.as_slice())
+            || inodes.contains(&(e.meta.dev, e.meta.ino))
+        {
+            continue;
+        }
+        let listed = *readable.entry(parent).or_insert_with(|| {
+            std::fs::symlink_metadata(absolute(root, parent)).is_ok_and(|m| m.is_dir())
+        });
+        let path = absolute(root, &e.rel);
+        if listed
+            && std::fs::symlink_metadata(&path)
+                .is_err_and(|err| err.kind() == std::io::ErrorKind::NotFound)
+        {
+            candidates.push((
+                e.rel.clone(),
+                (path, (e.meta.dev, e.meta.ino), e.meta.ctime),
+            ));
+        }
+    }
+    if candidates.is_empty() {
+        return HashSet::new();
+    }
+    let wanted: Vec<renamed::Gone> = candidates.iter().map(|(_, gone)| gone.clone()).collect();
+    let lookup = renamed::look_up(&wanted, |_, _| false, renamed::MAX_RENAME_LOOKUP_ENTRIES);
+    candidates
+        .into_iter()
+        .filter(|(_, (path, _, _))| {
+            !lookup.found.contains_key(path) && !lookup.unsearched.contains(path)
+        })
+        .map(|(rel, _)| rel)
+        .collect()
 }
 
 /// A file renamed across a reading of a directory in doubt may be seen under both names,
@@ -4404,6 +4465,77 @@ mod tests {
                 (path.as_path(), FindingKind::Removed, "kept"),
             ]
         );
+    }
+
+    /// Issue 11: in a directory that never holds still (its listing in doubt at every
+    /// look), a removal the listing shows for certain (the name absent, its inode under no
+    /// other name) is reported at the first look, never held for MAX_UNSETTLED_LISTINGS
+    /// looks; what the listing cannot vouch for (a name still there, or renamed in the same
+    /// directory) is kept as the view knows it until the last look, and then reported.
+    #[test]
+    fn a_removal_a_listing_in_doubt_shows_is_reported_at_once_and_the_rest_waits() {
+        use std::os::unix::fs::MetadataExt as _;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path();
+        let dir = root.join("in");
+        std::fs::create_dir(&dir).expect("test fixture");
+        let mut entries = vec![];
+        for name in ["in", "in/present.dcm", "in/deleted.dcm", "in/renamed.dcm"] {
+            let path = root.join(name);
+            if name != "in" {
+                std::fs::write(&path, name).expect("test fixture");
+            }
+            let meta = std::fs::symlink_metadata(&path).expect("test fixture");
+            let kind = if meta.is_dir() {
+                EntryType::Directory
+            } else {
+                EntryType::File
+            };
+            let mut entry = entry_at(name, kind, meta.ino());
+            entry.meta.dev = meta.dev();
+            entry.meta.ctime = pacsguard_fs::Timestamp {
+                sec: meta.ctime(),
+                nsec: u32::try_from(meta.ctime_nsec()).expect("test fixture"),
+            };
+            entries.push(entry);
+        }
+        std::fs::remove_file(dir.join("deleted.dcm")).expect("test fixture");
+        std::fs::rename(dir.join("renamed.dcm"), dir.join("renamed.dcm.locked"))
+            .expect("test fixture");
+        let base = RootProfile {
+            entries: entries.clone(),
+            spec: append_only_spec(root),
+        };
+        // Every listing missed all three (read while names came and went).
+        let listed = || Tree {
+            root: root.to_path_buf(),
+            entries: vec![entries[0].clone()],
+            problems: vec![pacsguard_fs::Problem {
+                rel: b"in".to_vec(),
+                kind: ProblemKind::ChangedWhileListed,
+                detail: "changed while it was read".into(),
+            }],
+        };
+        let rels_of =
+            |tree: &Tree| -> Vec<Vec<u8>> { tree.entries.iter().map(|e| e.rel.clone()).collect() };
+        let mut counts = BoundedMap::new(MAX_REMEMBERED_WRITERS);
+        for look in 0..MAX_UNSETTLED_LISTINGS {
+            let mut tree = listed();
+            let again = put_off_unsettled_listings(root, &base, &mut tree, &mut counts);
+            assert_eq!(again, std::slice::from_ref(&dir), "look {look}");
+            // Kept: the name still there, and the one renamed; not the one deleted, which
+            // is compared (and reported removed) at this very look.
+            assert_eq!(
+                rels_of(&tree),
+                rels(&["in", "in/present.dcm", "in/renamed.dcm"]),
+                "look {look}"
+            );
+        }
+        // One past the limit: the listing taken as it is.
+        let mut tree = listed();
+        assert!(put_off_unsettled_listings(root, &base, &mut tree, &mut counts).is_empty());
+        assert_eq!(rels_of(&tree), rels(&["in"]));
+        assert_eq!(tree.problems.len(), 1);
     }
 
     /// CI, session 11: a directory filling during a burst was listed while files arrived,
