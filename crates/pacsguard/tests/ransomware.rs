@@ -1883,3 +1883,73 @@ fn r11_an_encryptor_spread_over_processes_of_eight_files_is_named_within_seconds
         .count();
     assert!(named >= 1, "{findings:#?}");
 }
+
+/// Review s15-r11: a file that arrived during the run and was rewritten within
+/// ARRIVAL_GRACE was judged as an arrival again (`added`, info) whatever the file at its
+/// path had become. An encryptor made each stored image an "arrival" first: `ln a.dcm
+/// a.bak` (or an empty `a.locked`, then `mv a.dcm a.locked`), then encrypted `a.bak` (so
+/// `a.dcm`) or `a.locked` within 30 s: five stored images encrypted, only info reported.
+/// A path holding a stored image under another name holds no arrival.
+#[test]
+fn an_image_made_an_arrival_by_a_hard_link_or_a_rename_over_one_is_no_arrival() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 4);
+    let watcher = Watcher::start(&env, &[]);
+    let rel = |p: &Path| {
+        p.strip_prefix(&env.tree)
+            .expect("in the tree")
+            .display()
+            .to_string()
+    };
+    // 0, 1: a second name in the tree; 2, 3: an empty arrival a stored image replaces.
+    let targets: Vec<PathBuf> = paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| p.with_extension(if i < 2 { "bak" } else { "locked" }))
+        .collect();
+    for (i, (p, t)) in paths.iter().zip(&targets).enumerate() {
+        if i < 2 {
+            fs::hard_link(p, t).expect("test fixture");
+        } else {
+            fs::write(t, b"x").expect("test fixture");
+        }
+    }
+    let arrived = watcher.wait(Duration::from_secs(30), |f, _| {
+        let t = tally(f, &env.tree);
+        targets
+            .iter()
+            .all(|p| t.contains_key(&("added".to_string(), rel(p))))
+    });
+    assert!(arrived, "{}", watcher.stderr());
+    for (p, t) in paths.iter().zip(&targets).skip(2) {
+        fs::rename(p, t).expect("test fixture");
+    }
+    let renamed = watcher.wait(Duration::from_secs(30), |f, _| {
+        targets[2..].iter().all(|t| {
+            f.iter()
+                .any(|f| f["path"].as_str() == t.to_str() && f["kind"] != "added")
+        })
+    });
+    assert!(renamed, "{}", watcher.stderr());
+    let before = watcher.findings().len();
+    for (i, t) in targets.iter().enumerate() {
+        encrypt(t, i as u64 + 7);
+    }
+    let seen = watcher.wait(Duration::from_secs(30), |f, _| {
+        targets
+            .iter()
+            .all(|t| f[before..].iter().any(|f| f["path"].as_str() == t.to_str()))
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    let quiet: Vec<&Value> = findings[before..]
+        .iter()
+        .filter(|f| targets.iter().any(|t| f["path"].as_str() == t.to_str()))
+        .filter(|f| f["severity"] == "info")
+        .collect();
+    assert!(
+        quiet.is_empty(),
+        "a stored image encrypted under a name that arrived is no arrival: {quiet:#?}"
+    );
+}

@@ -1933,7 +1933,17 @@ impl<'a> Guard<'a> {
     /// place (`X.part` to `X`), the rename is the arrival of `X`; removed again (a
     /// temporary file), the removal is noted, as info, and is no sign of encryption. Every
     /// arrival is remembered for the next look.
-    fn arrivals_stay_arrivals(&mut self, policy: Policy, findings: &mut Vec<Finding>) {
+    fn arrivals_stay_arrivals(
+        &mut self,
+        policy: Policy,
+        not_arrivals: &HashSet<PathBuf>,
+        findings: &mut Vec<Finding>,
+    ) {
+        // A path that arrived but now holds a stored image (a hard link to one, or one
+        // renamed over it) holds no arrival any more: what is written there is a change.
+        for path in not_arrivals {
+            self.arrivals.remove(path);
+        }
         findings.retain_mut(|finding| {
             match finding.kind {
                 FindingKind::Moved => {
@@ -2003,6 +2013,46 @@ impl<'a> Guard<'a> {
         }
         // A content and a metadata change of one rewritten arrival: one arrival.
         one_arrival_per_path(findings);
+    }
+
+    /// Of the files a finding says were rewritten, those that are (also) a stored image
+    /// under another name: a second name for one (`nlink` above 1: `ln a.dcm a.bak`, then
+    /// `a.bak` encrypted in place, encrypts `a.dcm`), or the inode the view holds under
+    /// another path, not an arrival itself (a stored image renamed over an arrival; an
+    /// upload rewritten through `X.part` renamed over `X` is still one). Such a file is no arrival,
+    /// whatever arrived at its path before ([`Guard::arrivals_stay_arrivals`]).
+    fn stored_under_another_name(
+        &self,
+        root: &Path,
+        entries: &[Entry],
+        findings: &[Finding],
+    ) -> HashSet<PathBuf> {
+        let rewritten_paths: HashSet<&Path> = findings
+            .iter()
+            .filter(|f| rewritten(f.kind))
+            .map(|f| f.path.as_path())
+            .collect();
+        if rewritten_paths.is_empty() {
+            return HashSet::new();
+        }
+        let inodes = self.inodes.read().ok();
+        entries
+            .iter()
+            .filter(|e| e.kind != EntryType::Directory)
+            .map(|e| (absolute(root, &e.rel), e))
+            .filter(|(path, _)| rewritten_paths.contains(path.as_path()))
+            .filter(|(path, e)| {
+                e.meta.nlink > 1
+                    || inodes
+                        .as_ref()
+                        .and_then(|known| known.get(&(e.meta.dev, e.meta.ino)))
+                        .is_some_and(|known| {
+                            known != path
+                                && !self.arrivals.get(known).copied().is_some_and(in_transit)
+                        })
+            })
+            .map(|(path, _)| path)
+            .collect()
     }
 
     /// The root holding `path`, and the path relative to it.
@@ -2725,7 +2775,8 @@ impl<'a> Guard<'a> {
             .into_iter()
             .filter(|f| self.first_report(f))
             .collect();
-        self.arrivals_stay_arrivals(spec.policy, &mut findings);
+        let not_arrivals = self.stored_under_another_name(&spec.path, &tree.entries, &findings);
+        self.arrivals_stay_arrivals(spec.policy, &not_arrivals, &mut findings);
         drop_reported_states(
             &spec.path,
             &tree.entries,
