@@ -4270,14 +4270,35 @@ fn drop_reported_states(
     if findings.is_empty() {
         return;
     }
+    // A path that lost its file has no state: what comes there next (another file, on a
+    // file system with coarse times or reusing the inode, may stat the same) is new.
+    const REMEMBERED: [FindingKind; 7] = [
+        FindingKind::Added,
+        FindingKind::Moved,
+        FindingKind::ContentChanged,
+        FindingKind::MetadataChanged,
+        FindingKind::PixelDataChanged,
+        FindingKind::HeaderChanged,
+        FindingKind::NoLongerDicom,
+    ];
+    for finding in findings.iter() {
+        let left = match finding.kind {
+            FindingKind::Removed => Some(&finding.path),
+            FindingKind::Moved => finding.from.as_ref(),
+            _ => None,
+        };
+        if let Some(path) = left {
+            for kind in REMEMBERED {
+                reported.remove(&(path.clone(), kind));
+            }
+        }
+    }
     let states: HashMap<PathBuf, Meta> = entries
         .iter()
         .map(|e| (absolute(root, &e.rel), e.meta))
         .collect();
     findings.retain(|finding| {
-        if !matches!(finding.kind, FindingKind::Added | FindingKind::Moved)
-            && !rewritten(finding.kind)
-        {
+        if !REMEMBERED.contains(&finding.kind) {
             return true;
         }
         let Some(state) = states.get(&finding.path) else {
@@ -4490,6 +4511,66 @@ mod tests {
             drop_reported_states(root, &[], &mut reported, &mut removed);
             assert_eq!(removed.len(), 1);
         }
+    }
+
+    /// Review s15-r11: a file removed and another arriving at its path later, in the very
+    /// state the first was reported in (a file system with one-second times reusing the
+    /// inode), was dropped as already reported: the removal forgets the path's states.
+    #[test]
+    fn a_second_arrival_after_a_removal_is_reported_even_in_the_same_state() {
+        let root = Path::new("/r");
+        let path = root.join("in/a.dcm");
+        let state = entry_at("in/a.dcm", EntryType::File, 7);
+        let added = || {
+            vec![Finding::new(
+                path.clone(),
+                FindingKind::Added,
+                Severity::Info,
+                "new file",
+            )]
+        };
+        let mut reported = BoundedMap::new(MAX_REMEMBERED_REPORTED_STATES);
+        let mut first = added();
+        drop_reported_states(
+            root,
+            std::slice::from_ref(&state),
+            &mut reported,
+            &mut first,
+        );
+        assert_eq!(first.len(), 1);
+        let mut removed = vec![Finding::new(
+            path.clone(),
+            FindingKind::Removed,
+            Severity::Info,
+            "gone",
+        )];
+        drop_reported_states(root, &[], &mut reported, &mut removed);
+        assert_eq!(removed.len(), 1);
+        let mut second = added();
+        drop_reported_states(
+            root,
+            std::slice::from_ref(&state),
+            &mut reported,
+            &mut second,
+        );
+        assert_eq!(second.len(), 1, "the second arrival is reported");
+        // Moved away (its old path left): the same.
+        let mut moved = vec![Finding::new(
+            root.join("in/b.dcm"),
+            FindingKind::Moved,
+            Severity::Alert,
+            "moved",
+        )];
+        moved[0].from = Some(path.clone());
+        drop_reported_states(root, &[], &mut reported, &mut moved);
+        let mut third = added();
+        drop_reported_states(
+            root,
+            std::slice::from_ref(&state),
+            &mut reported,
+            &mut third,
+        );
+        assert_eq!(third.len(), 1, "an arrival after a move away is reported");
     }
 
     /// An arrival rewritten (content and mode) is one arrival again, carrying both.
