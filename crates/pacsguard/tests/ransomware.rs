@@ -1915,10 +1915,14 @@ fn an_image_made_an_arrival_by_a_hard_link_or_a_rename_over_one_is_no_arrival() 
             fs::write(t, b"x").expect("test fixture");
         }
     }
+    // And a real upload, rewritten through a temporary file renamed over it: an arrival.
+    let upload = env.path("archive/study0/upload.dcm");
+    fs::write(&upload, instance(1)).expect("test fixture");
     let arrived = watcher.wait(Duration::from_secs(30), |f, _| {
         let t = tally(f, &env.tree);
         targets
             .iter()
+            .chain([&upload])
             .all(|p| t.contains_key(&("added".to_string(), rel(p))))
     });
     assert!(arrived, "{}", watcher.stderr());
@@ -1936,9 +1940,13 @@ fn an_image_made_an_arrival_by_a_hard_link_or_a_rename_over_one_is_no_arrival() 
     for (i, t) in targets.iter().enumerate() {
         encrypt(t, i as u64 + 7);
     }
+    let temporary = upload.with_extension("new");
+    fs::write(&temporary, instance(2)).expect("test fixture");
+    fs::rename(&temporary, &upload).expect("test fixture");
     let seen = watcher.wait(Duration::from_secs(30), |f, _| {
         targets
             .iter()
+            .chain([&upload])
             .all(|t| f[before..].iter().any(|f| f["path"].as_str() == t.to_str()))
     });
     let (_, findings, stderr) = watcher.stop();
@@ -1951,5 +1959,13 @@ fn an_image_made_an_arrival_by_a_hard_link_or_a_rename_over_one_is_no_arrival() 
     assert!(
         quiet.is_empty(),
         "a stored image encrypted under a name that arrived is no arrival: {quiet:#?}"
+    );
+    let loud: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["path"].as_str() == upload.to_str() && f["severity"] != "info")
+        .collect();
+    assert!(
+        loud.is_empty(),
+        "an upload rewritten is an arrival: {loud:#?}"
     );
 }

@@ -2024,6 +2024,7 @@ impl<'a> Guard<'a> {
     fn stored_under_another_name(
         &self,
         root: &Path,
+        base: &RootProfile,
         entries: &[Entry],
         findings: &[Finding],
     ) -> HashSet<PathBuf> {
@@ -2035,6 +2036,18 @@ impl<'a> Guard<'a> {
         if rewritten_paths.is_empty() {
             return HashSet::new();
         }
+        // The index keeps an inode that moved on until it is looked up: the other name
+        // must hold it still, or the view must (its removal not reported yet, as when it
+        // was renamed over the arrival); an inode reused by a new file is no stored image.
+        let holds = |known: &Path, inode: (u64, u64)| {
+            use std::os::unix::fs::MetadataExt as _;
+            std::fs::symlink_metadata(known).is_ok_and(|m| (m.dev(), m.ino()) == inode)
+                || known
+                    .strip_prefix(root)
+                    .ok()
+                    .and_then(|rel| base.entry(rel.as_os_str().as_encoded_bytes()))
+                    .is_some_and(|e| (e.meta.dev, e.meta.ino) == inode)
+        };
         let inodes = self.inodes.read().ok();
         entries
             .iter()
@@ -2049,6 +2062,7 @@ impl<'a> Guard<'a> {
                         .is_some_and(|known| {
                             known != path
                                 && !self.arrivals.get(known).copied().is_some_and(in_transit)
+                                && holds(known, (e.meta.dev, e.meta.ino))
                         })
             })
             .map(|(path, _)| path)
@@ -2775,7 +2789,8 @@ impl<'a> Guard<'a> {
             .into_iter()
             .filter(|f| self.first_report(f))
             .collect();
-        let not_arrivals = self.stored_under_another_name(&spec.path, &tree.entries, &findings);
+        let not_arrivals =
+            self.stored_under_another_name(&spec.path, base, &tree.entries, &findings);
         self.arrivals_stay_arrivals(spec.policy, &not_arrivals, &mut findings);
         drop_reported_states(
             &spec.path,
