@@ -789,9 +789,9 @@ fn vouched_gone(
         {
             continue;
         }
-        let listed = *readable.entry(parent).or_insert_with(|| {
-            std::fs::symlink_metadata(absolute(root, parent)).is_ok_and(|m| m.is_dir())
-        });
+        let listed = *readable
+            .entry(parent)
+            .or_insert_with(|| holds_no_unlisted_directory(root, parent, found));
         let path = absolute(root, &e.rel);
         if listed
             && std::fs::symlink_metadata(&path)
@@ -815,6 +815,34 @@ fn vouched_gone(
         })
         .map(|(rel, _)| rel)
         .collect()
+}
+
+/// Whether a directory whose listing is in doubt can vouch for what it no longer holds:
+/// it is a directory, readable, and holds no subdirectory the listing missed (one made
+/// meanwhile may hold a file renamed into it, which is then no removal but a move: review
+/// s15-r11). Not so, its missing names wait for a listing that holds still.
+fn holds_no_unlisted_directory(root: &Path, dir: &[u8], found: &HashSet<&[u8]>) -> bool {
+    let Ok(listing) = std::fs::read_dir(absolute(root, dir)) else {
+        return false;
+    };
+    for entry in listing {
+        let Ok(entry) = entry else {
+            return false;
+        };
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let name = entry.file_name();
+        let mut rel = dir.to_vec();
+        if !rel.is_empty() {
+            rel.push(b'/');
+        }
+        rel.extend_from_slice(name.as_encoded_bytes());
+        if !found.contains(rel.as_slice()) {
+            return false;
+        }
+    }
+    true
 }
 
 /// A file renamed across a reading of a directory in doubt may be seen under both names,
@@ -4683,6 +4711,50 @@ mod tests {
         assert!(put_off_unsettled_listings(root, &base, &mut tree, &mut counts).is_empty());
         assert_eq!(rels_of(&tree), rels(&["in"]));
         assert_eq!(tree.problems.len(), 1);
+    }
+
+    /// Review s15-r11: a file renamed into a subdirectory made while its directory was
+    /// busy (the listing missed both) was vouched gone and reported removed at once, then
+    /// its new name an arrival: it waits, as any name the listing cannot vouch for.
+    #[test]
+    fn a_file_renamed_into_a_subdirectory_a_listing_missed_is_not_vouched_gone() {
+        use std::os::unix::fs::MetadataExt as _;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path();
+        std::fs::create_dir(root.join("in")).expect("test fixture");
+        std::fs::write(root.join("in/a.dcm"), b"a").expect("test fixture");
+        let mut entries = vec![];
+        for name in ["in", "in/a.dcm"] {
+            let meta = std::fs::symlink_metadata(root.join(name)).expect("test fixture");
+            let kind = if meta.is_dir() {
+                EntryType::Directory
+            } else {
+                EntryType::File
+            };
+            let mut entry = entry_at(name, kind, meta.ino());
+            entry.meta.dev = meta.dev();
+            entries.push(entry);
+        }
+        std::fs::create_dir(root.join("in/new")).expect("test fixture");
+        std::fs::rename(root.join("in/a.dcm"), root.join("in/new/a.dcm")).expect("test fixture");
+        let base = RootProfile {
+            entries: entries.clone(),
+            spec: append_only_spec(root),
+        };
+        let mut tree = Tree {
+            root: root.to_path_buf(),
+            entries: vec![entries[0].clone()],
+            problems: vec![pacsguard_fs::Problem {
+                rel: b"in".to_vec(),
+                kind: ProblemKind::ChangedWhileListed,
+                detail: "changed while it was read".into(),
+            }],
+        };
+        let mut counts = BoundedMap::new(MAX_REMEMBERED_WRITERS);
+        let again = put_off_unsettled_listings(root, &base, &mut tree, &mut counts);
+        assert_eq!(again, [root.join("in")]);
+        let kept: Vec<Vec<u8>> = tree.entries.iter().map(|e| e.rel.clone()).collect();
+        assert_eq!(kept, rels(&["in", "in/a.dcm"]), "kept, not vouched gone");
     }
 
     /// CI, session 11: a directory filling during a burst was listed while files arrived,
