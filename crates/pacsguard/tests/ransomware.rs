@@ -1969,3 +1969,52 @@ fn an_image_made_an_arrival_by_a_hard_link_or_a_rename_over_one_is_no_arrival() 
         "an upload rewritten is an arrival: {loud:#?}"
     );
 }
+
+/// Review s15-r11: a stored image removed (reported) and written back at its path counted
+/// as an arrival, so encrypting it within ARRIVAL_GRACE was `added`/info. A path of the
+/// profile is no arrival's: its rewrite is the change it is.
+#[test]
+fn an_image_removed_and_written_back_is_no_arrival_to_encrypt() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 2);
+    let watcher = Watcher::start(&env, &[]);
+    let saved: Vec<Vec<u8>> = paths
+        .iter()
+        .map(|p| fs::read(p).expect("test fixture"))
+        .collect();
+    let reported = |kind: &str| {
+        watcher.wait(Duration::from_secs(30), |f, _| {
+            let t = tally(f, &env.tree);
+            paths.iter().all(|p| {
+                let rel = p.strip_prefix(&env.tree).expect("in the tree");
+                t.contains_key(&(kind.to_string(), rel.display().to_string()))
+            })
+        })
+    };
+    for p in &paths {
+        fs::remove_file(p).expect("test fixture");
+    }
+    assert!(reported("removed"), "{}", watcher.stderr());
+    for (p, bytes) in paths.iter().zip(&saved) {
+        fs::write(p, bytes).expect("test fixture");
+    }
+    assert!(reported("added"), "{}", watcher.stderr());
+    let before = watcher.findings().len();
+    for (i, p) in paths.iter().enumerate() {
+        encrypt(p, i as u64 + 3);
+    }
+    let seen = watcher.wait(Duration::from_secs(30), |f, _| {
+        paths
+            .iter()
+            .all(|p| f[before..].iter().any(|f| f["path"].as_str() == p.to_str()))
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    let quiet: Vec<&Value> = findings[before..]
+        .iter()
+        .filter(|f| paths.iter().any(|p| f["path"].as_str() == p.to_str()))
+        .filter(|f| f["severity"] == "info")
+        .collect();
+    assert!(quiet.is_empty(), "{quiet:#?}");
+}

@@ -1078,6 +1078,9 @@ struct Guard<'a> {
     seen_failing: bool,
     /// The baseline generation the views started from.
     generation: u64,
+    /// Every file path the views started from, hashed: a file re-created at one of them
+    /// during the run is no arrival's to rewrite (see [`Guard::stored_under_another_name`]).
+    profile_paths: HashSet<u64>,
     /// Polls inode flags, which change without an event (see [`flags`]).
     flag_poll: flags::FlagPoll,
     last_flag_poll: Instant,
@@ -1104,6 +1107,15 @@ impl<'a> Guard<'a> {
         let (tx, rx) = sync_channel(MAX_QUEUED_BATCHES);
         let now = Instant::now();
         let root_paths: Vec<PathBuf> = roots.iter().map(|r| r.spec.path.clone()).collect();
+        let profile_paths = roots
+            .iter()
+            .flat_map(|r| {
+                r.entries
+                    .iter()
+                    .filter(|e| e.kind != EntryType::Directory)
+                    .map(|e| path_key(&absolute(&r.spec.path, &e.rel)))
+            })
+            .collect();
         let root_devices = roots
             .iter()
             .map(|r| {
@@ -1212,6 +1224,7 @@ impl<'a> Guard<'a> {
             generation,
             flag_poll: flags::FlagPoll::default(),
             last_flag_poll: now,
+            profile_paths,
         })
     }
 
@@ -2043,8 +2056,9 @@ impl<'a> Guard<'a> {
         one_arrival_per_path(findings);
     }
 
-    /// Of the files a finding says were rewritten, those that are (also) a stored image
-    /// under another name: a second name for one (`nlink` above 1: `ln a.dcm a.bak`, then
+    /// Of the files a finding says were rewritten, those at a path the views started
+    /// from (a stored image removed and written again: review s15-r11), or that are
+    /// (also) a stored image under another name: a second name for one (`nlink` above 1: `ln a.dcm a.bak`, then
     /// `a.bak` encrypted in place, encrypts `a.dcm`), or the inode the view holds under
     /// another path, not an arrival itself (a stored image renamed over an arrival; an
     /// upload rewritten through `X.part` renamed over `X` is still one). Such a file is no arrival,
@@ -2083,7 +2097,8 @@ impl<'a> Guard<'a> {
             .map(|e| (absolute(root, &e.rel), e))
             .filter(|(path, _)| rewritten_paths.contains(path.as_path()))
             .filter(|(path, e)| {
-                e.meta.nlink > 1
+                self.profile_paths.contains(&path_key(path))
+                    || e.meta.nlink > 1
                     || inodes
                         .as_ref()
                         .and_then(|known| known.get(&(e.meta.dev, e.meta.ino)))
@@ -4261,6 +4276,14 @@ fn path_chunks(paths: Vec<PathBuf>, limit: usize) -> Vec<Vec<PathBuf>> {
         chunks.push(chunk);
     }
     chunks
+}
+
+/// A path's key in [`Guard::profile_paths`].
+fn path_key(path: &Path) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    path.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// The kinds of finding that say a file is not what it was (its content or its
