@@ -1883,3 +1883,176 @@ fn r11_an_encryptor_spread_over_processes_of_eight_files_is_named_within_seconds
         .count();
     assert!(named >= 1, "{findings:#?}");
 }
+
+/// Review s15-r11: a file that arrived during the run and was rewritten within
+/// ARRIVAL_GRACE was judged as an arrival again (`added`, info) whatever the file at its
+/// path had become. An encryptor made each stored image an "arrival" first: `ln a.dcm
+/// a.bak` (or an empty `a.locked`, then `mv a.dcm a.locked`), then encrypted `a.bak` (so
+/// `a.dcm`) or `a.locked` within 30 s: five stored images encrypted, only info reported.
+/// A path holding a stored image under another name holds no arrival.
+#[test]
+fn an_image_made_an_arrival_by_a_hard_link_or_a_rename_over_one_is_no_arrival() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 4);
+    let watcher = Watcher::start(&env, &[]);
+    let rel = |p: &Path| {
+        p.strip_prefix(&env.tree)
+            .expect("in the tree")
+            .display()
+            .to_string()
+    };
+    // 0, 1: a second name in the tree; 2, 3: an empty arrival a stored image replaces.
+    let targets: Vec<PathBuf> = paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| p.with_extension(if i < 2 { "bak" } else { "locked" }))
+        .collect();
+    for (i, (p, t)) in paths.iter().zip(&targets).enumerate() {
+        if i < 2 {
+            fs::hard_link(p, t).expect("test fixture");
+        } else {
+            fs::write(t, b"x").expect("test fixture");
+        }
+    }
+    // And a real upload, rewritten through a temporary file renamed over it: an arrival.
+    let upload = env.path("archive/study0/upload.dcm");
+    fs::write(&upload, instance(1)).expect("test fixture");
+    let arrived = watcher.wait(Duration::from_secs(30), |f, _| {
+        let t = tally(f, &env.tree);
+        targets
+            .iter()
+            .chain([&upload])
+            .all(|p| t.contains_key(&("added".to_string(), rel(p))))
+    });
+    assert!(arrived, "{}", watcher.stderr());
+    for (p, t) in paths.iter().zip(&targets).skip(2) {
+        fs::rename(p, t).expect("test fixture");
+    }
+    let renamed = watcher.wait(Duration::from_secs(30), |f, _| {
+        targets[2..].iter().all(|t| {
+            f.iter()
+                .any(|f| f["path"].as_str() == t.to_str() && f["kind"] != "added")
+        })
+    });
+    assert!(renamed, "{}", watcher.stderr());
+    let before = watcher.findings().len();
+    for (i, t) in targets.iter().enumerate() {
+        encrypt(t, i as u64 + 7);
+    }
+    let temporary = upload.with_extension("new");
+    fs::write(&temporary, instance(2)).expect("test fixture");
+    fs::rename(&temporary, &upload).expect("test fixture");
+    let seen = watcher.wait(Duration::from_secs(30), |f, _| {
+        targets
+            .iter()
+            .chain([&upload])
+            .all(|t| f[before..].iter().any(|f| f["path"].as_str() == t.to_str()))
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    let quiet: Vec<&Value> = findings[before..]
+        .iter()
+        .filter(|f| targets.iter().any(|t| f["path"].as_str() == t.to_str()))
+        .filter(|f| f["severity"] == "info")
+        .collect();
+    assert!(
+        quiet.is_empty(),
+        "a stored image encrypted under a name that arrived is no arrival: {quiet:#?}"
+    );
+    let loud: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["path"].as_str() == upload.to_str() && f["severity"] != "info")
+        .collect();
+    assert!(
+        loud.is_empty(),
+        "an upload rewritten is an arrival: {loud:#?}"
+    );
+}
+
+/// Review s15-r11: a stored image removed (reported) and written back at its path counted
+/// as an arrival, so encrypting it within ARRIVAL_GRACE was `added`/info. A path of the
+/// profile is no arrival's: its rewrite is the change it is.
+#[test]
+fn an_image_removed_and_written_back_is_no_arrival_to_encrypt() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 2);
+    let watcher = Watcher::start(&env, &[]);
+    let saved: Vec<Vec<u8>> = paths
+        .iter()
+        .map(|p| fs::read(p).expect("test fixture"))
+        .collect();
+    let reported = |kind: &str| {
+        watcher.wait(Duration::from_secs(30), |f, _| {
+            let t = tally(f, &env.tree);
+            paths.iter().all(|p| {
+                let rel = p.strip_prefix(&env.tree).expect("in the tree");
+                t.contains_key(&(kind.to_string(), rel.display().to_string()))
+            })
+        })
+    };
+    for p in &paths {
+        fs::remove_file(p).expect("test fixture");
+    }
+    assert!(reported("removed"), "{}", watcher.stderr());
+    for (p, bytes) in paths.iter().zip(&saved) {
+        fs::write(p, bytes).expect("test fixture");
+    }
+    assert!(reported("added"), "{}", watcher.stderr());
+    let before = watcher.findings().len();
+    for (i, p) in paths.iter().enumerate() {
+        encrypt(p, i as u64 + 3);
+    }
+    let seen = watcher.wait(Duration::from_secs(30), |f, _| {
+        paths
+            .iter()
+            .all(|p| f[before..].iter().any(|f| f["path"].as_str() == p.to_str()))
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    let quiet: Vec<&Value> = findings[before..]
+        .iter()
+        .filter(|f| paths.iter().any(|p| f["path"].as_str() == p.to_str()))
+        .filter(|f| f["severity"] == "info")
+        .collect();
+    assert!(quiet.is_empty(), "{quiet:#?}");
+}
+
+/// Open, review s15-r11: a write through a second name of a stored image INSIDE the tree
+/// (`ln a.dcm a.bak`, then `a.bak` encrypted in place) is reported for `a.bak` (an alert)
+/// and the link count of `a.dcm`, but `a.dcm` itself is not verified again: the mapping
+/// of writes to guarded files by inode (`Guard::through_hard_link`) only serves paths
+/// outside every root. `a.dcm` should get its own `no-longer-dicom` finding.
+#[test]
+#[ignore = "open, review s15-r11: writes through an in-tree hard link do not verify the other name"]
+fn encryption_through_a_hard_link_inside_the_tree_reports_the_stored_image() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 2);
+    let watcher = Watcher::start(&env, &[]);
+    let links: Vec<PathBuf> = paths.iter().map(|p| p.with_extension("bak")).collect();
+    for (p, l) in paths.iter().zip(&links) {
+        fs::hard_link(p, l).expect("test fixture");
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    for (i, l) in links.iter().enumerate() {
+        encrypt(l, i as u64 + 11);
+    }
+    let rels: Vec<String> = paths
+        .iter()
+        .map(|p| {
+            p.strip_prefix(&env.tree)
+                .expect("in the tree")
+                .display()
+                .to_string()
+        })
+        .collect();
+    let seen = watcher.wait(Duration::from_secs(10), |f, _| {
+        let t = tally(f, &env.tree);
+        rels.iter()
+            .all(|r| t.contains_key(&("no-longer-dicom".to_string(), r.clone())))
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+}

@@ -2859,3 +2859,87 @@ fn a_panic_of_the_standalone_watcher_is_said_recorded_and_exit_2() {
     let verify = env.run(&["audit", "verify"]);
     assert_eq!(verify.status.code(), Some(0), "{}", common::stdout(&verify));
 }
+
+/// Issue 11, review (session 15): in a polled `append-only` directory, a temporary file
+/// that arrived during the run and was then rewritten was reported `content-changed` (an
+/// alert) at every poll. A file the run saw arrive is judged as an arrival, and one state
+/// is reported once, however many polls look at it. Two later arrivals, each found by a
+/// poll of its own, bound the wait: by then the rewritten file was polled at least twice.
+#[test]
+fn a_rewritten_arrival_in_a_polled_directory_is_reported_once_and_is_no_alert() {
+    rewritten_arrival_in_a_polled_directory(Watcher::start_inotify_only);
+}
+
+/// The same with fanotify, which sees the writes in the polled directory too.
+#[test]
+fn a_rewritten_arrival_in_a_polled_directory_with_fanotify_is_reported_once_and_is_no_alert() {
+    rewritten_arrival_in_a_polled_directory(Watcher::start);
+}
+
+fn rewritten_arrival_in_a_polled_directory(start: fn(&Env, &[&str]) -> Watcher) {
+    let env = Env::new();
+    configure(
+        &env,
+        "quiet_ms = 200\nscrub_mb_per_s = 0\nmax_watches = 1\npoll_seconds = 1\n",
+    );
+    image_store(&env, 2);
+    let watcher = start(&env, &[]);
+    assert!(
+        !watcher.stderr().contains("(0 polled)"),
+        "the study directories are polled: {}",
+        watcher.stderr()
+    );
+    let temp = env.path("archive/study0/upload.tmp");
+    let is = |f: &Value, kind: &str, path: &Path| {
+        f["kind"] == kind && f["path"].as_str() == path.to_str()
+    };
+    fs::write(&temp, b"first part of an upload").expect("test fixture");
+    let added = watcher.wait(Duration::from_secs(60), |f, _| {
+        f.iter().any(|f| is(f, "added", &temp))
+    });
+    assert!(added, "{}", watcher.stderr());
+    let before = watcher.findings().len();
+    fs::write(&temp, b"the upload rewritten, longer than before").expect("test fixture");
+    fs::set_permissions(&temp, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("test fixture");
+    let seen = watcher.wait(Duration::from_secs(60), |f, _| {
+        f[before..]
+            .iter()
+            .any(|f| f["path"].as_str() == temp.to_str())
+    });
+    assert!(seen, "the rewrite is reported: {}", watcher.stderr());
+    for i in 0..2 {
+        let marker = env.path(&format!("archive/study0/later{i}.dcm"));
+        fs::write(&marker, b"a later arrival").expect("test fixture");
+        let found = watcher.wait(Duration::from_secs(60), |f, _| {
+            f.iter().any(|f| is(f, "added", &marker))
+        });
+        assert!(found, "{}", watcher.stderr());
+    }
+    let (_, findings, stderr) = watcher.stop();
+    let about: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["path"].as_str() == temp.to_str())
+        .collect();
+    // The arrival, then its rewrite (content and mode at once): two findings, one a state.
+    assert_eq!(about.len(), 2, "{about:#?}\n{stderr}");
+    assert!(
+        about
+            .iter()
+            .all(|f| f["kind"] == "added" && f["severity"] == "info"),
+        "an arrival rewritten is judged as an arrival, no alert: {about:#?}"
+    );
+    let counts = tally(&findings, &env.tree);
+    let twice: Vec<_> = counts
+        .iter()
+        .filter(|((kind, path), n)| **n > 1 && !(kind == "added" && path.ends_with("upload.tmp")))
+        .collect();
+    assert!(
+        twice.is_empty(),
+        "reported more than once: {twice:?}\n{stderr}"
+    );
+    assert!(
+        !kinds(&findings).contains(&"ransomware-suspected".to_string()),
+        "{findings:#?}"
+    );
+}

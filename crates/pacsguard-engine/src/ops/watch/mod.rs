@@ -47,7 +47,7 @@ use std::time::{Duration, Instant};
 use pacsguard_events::{
     Action, Event, Finding, FindingKind, Outcome, Severity, SeverityCounts, escape_path,
 };
-use pacsguard_fs::{Content, Entry, EntryType, ProblemKind, Tree, WalkError};
+use pacsguard_fs::{Content, Entry, EntryType, Meta, ProblemKind, Tree, WalkError};
 use pacsguard_profile::{
     Change, Policy, ProfileError, RootProfile, compare, hash_tree, reuse_unchanged, walk_subtrees,
 };
@@ -270,6 +270,12 @@ pub const MAX_REMEMBERED_ARRIVALS: usize = 100_000;
 /// once the file is screened complete; past this many files, all are forgotten: a
 /// finding may then be reported once more, never missed.
 pub const MAX_REMEMBERED_PEEK_ALERTS: usize = 100_000;
+/// Findings remembered with the state of the file they reported (its `stat`), so that a
+/// verification looking again at a state already reported (a polled directory looked at
+/// every `poll_seconds`, a rescan) does not report it again: one state, one finding.
+/// Forgetting (when full, everything is forgotten) costs at most one repeated finding,
+/// never a missed change: a file changed again has another `ctime`.
+pub const MAX_REMEMBERED_REPORTED_STATES: usize = 100_000;
 /// How long after its arrival was reported a file still counts as in transit: renamed
 /// into place (`X.part` to `X`) or removed again (a temporary file) within this time, it
 /// is an arrival, not a change. Later, it is a stored image like any other: removing or
@@ -287,8 +293,9 @@ pub const MAX_DEFERRALS: u32 = 10;
 /// verified once the burst is over, with a listing that holds still, instead of warned
 /// about; one kept changing without end (an attacker's, or a busy ingest) is still
 /// verified and reported after this many looks. Meanwhile what each listing shows is
-/// compared at once; only a removal (a name the listing missed) waits for these looks
-/// (see [`put_off_unsettled_listings`]).
+/// compared at once, and so is a removal the listing shows for certain (see
+/// [`vouched_gone`]); only a name the listing missed and cannot vouch for waits for these
+/// looks (see [`put_off_unsettled_listings`]).
 pub const MAX_UNSETTLED_LISTINGS: u32 = 20;
 
 /// A file replaced at its path between the walk and its hashing (`sed -i`, a rename into
@@ -724,20 +731,23 @@ fn put_off_unsettled_listings(
         .iter()
         .map(|e| (e.meta.dev, e.meta.ino))
         .collect();
+    let parent_of = |rel: &[u8]| -> Vec<u8> {
+        rel.iter()
+            .rposition(|b| *b == b'/')
+            .map_or(Vec::new(), |at| rel[..at].to_vec())
+    };
+    let gone = vouched_gone(root, base, &unsettled, &found, &inodes);
     // Missed by a listing in doubt: directly in an unsettled directory, or below one
     // missed so (sorted, a parent comes before what it holds). What a subdirectory listed
-    // steadily does not hold is gone.
+    // steadily does not hold is gone, and so is what [`vouched_gone`] vouches for.
     let mut in_doubt: HashSet<&[u8]> = unsettled.iter().map(Vec::as_slice).collect();
     let mut missed: Vec<Entry> = Vec::new();
     for e in &base.entries {
-        let parent = e
-            .rel
-            .iter()
-            .rposition(|b| *b == b'/')
-            .map_or(&e.rel[..0], |at| &e.rel[..at]);
-        if in_doubt.contains(parent)
+        let parent = parent_of(&e.rel);
+        if in_doubt.contains(parent.as_slice())
             && !found.contains(e.rel.as_slice())
             && !inodes.contains(&(e.meta.dev, e.meta.ino))
+            && !gone.contains(&e.rel)
         {
             if e.kind == EntryType::Directory {
                 in_doubt.insert(&e.rel);
@@ -748,6 +758,91 @@ fn put_off_unsettled_listings(
     tree.entries.extend(missed);
     tree.entries.sort_by(|a, b| a.rel.cmp(&b.rel));
     unsettled.iter().map(|rel| absolute(root, rel)).collect()
+}
+
+/// Of what the view knows directly in a directory whose listing is in doubt and that the
+/// listing missed, what is gone for certain: its name is absent now (`lstat`), and no
+/// other name in that directory holds its inode (born by the view's record of it: see
+/// [`renamed::look_up`]). Such a removal is reported at once, not after up to
+/// [`MAX_UNSETTLED_LISTINGS`] looks (a `.locked`-and-delete attack in a directory kept
+/// busy); only what the listing cannot vouch for (a name present, or renamed under
+/// another name, or a directory that cannot be read) waits. A directory not searched to
+/// the end ([`renamed::MAX_RENAME_LOOKUP_ENTRIES`]) vouches for nothing.
+fn vouched_gone(
+    root: &Path,
+    base: &RootProfile,
+    unsettled: &HashSet<Vec<u8>>,
+    found: &HashSet<&[u8]>,
+    inodes: &HashSet<(u64, u64)>,
+) -> HashSet<Vec<u8>> {
+    let mut candidates: Vec<(Vec<u8>, renamed::Gone)> = Vec::new();
+    let mut readable: HashMap<&[u8], bool> = HashMap::new();
+    for e in &base.entries {
+        let parent = e
+            .rel
+            .iter()
+            .rposition(|b| *b == b'/')
+            .map_or(&e.rel[..0], |at| &e.rel[..at]);
+        if !unsettled.contains(parent)
+            || found.contains(e.rel.as_slice())
+            || inodes.contains(&(e.meta.dev, e.meta.ino))
+        {
+            continue;
+        }
+        let listed = *readable
+            .entry(parent)
+            .or_insert_with(|| holds_no_unlisted_directory(root, parent, found));
+        let path = absolute(root, &e.rel);
+        if listed
+            && std::fs::symlink_metadata(&path)
+                .is_err_and(|err| err.kind() == std::io::ErrorKind::NotFound)
+        {
+            candidates.push((
+                e.rel.clone(),
+                (path, (e.meta.dev, e.meta.ino), e.meta.ctime),
+            ));
+        }
+    }
+    if candidates.is_empty() {
+        return HashSet::new();
+    }
+    let wanted: Vec<renamed::Gone> = candidates.iter().map(|(_, gone)| gone.clone()).collect();
+    let lookup = renamed::look_up(&wanted, |_, _| false, renamed::MAX_RENAME_LOOKUP_ENTRIES);
+    candidates
+        .into_iter()
+        .filter(|(_, (path, _, _))| {
+            !lookup.found.contains_key(path) && !lookup.unsearched.contains(path)
+        })
+        .map(|(rel, _)| rel)
+        .collect()
+}
+
+/// Whether a directory whose listing is in doubt can vouch for what it no longer holds:
+/// it is a directory, readable, and holds no subdirectory the listing missed (one made
+/// meanwhile may hold a file renamed into it, which is then no removal but a move: review
+/// s15-r11). Not so, its missing names wait for a listing that holds still.
+fn holds_no_unlisted_directory(root: &Path, dir: &[u8], found: &HashSet<&[u8]>) -> bool {
+    let Ok(listing) = std::fs::read_dir(absolute(root, dir)) else {
+        return false;
+    };
+    for entry in listing {
+        let Ok(entry) = entry else {
+            return false;
+        };
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let name = entry.file_name();
+        let mut rel = dir.to_vec();
+        if !rel.is_empty() {
+            rel.push(b'/');
+        }
+        rel.extend_from_slice(name.as_encoded_bytes());
+        if !found.contains(rel.as_slice()) {
+            return false;
+        }
+    }
+    true
 }
 
 /// A file renamed across a reading of a directory in doubt may be seen under both names,
@@ -885,6 +980,9 @@ struct Guard<'a> {
     unsettled_listings: BoundedMap<PathBuf, u32>,
     /// Files reported as arrivals during this run (see [`MAX_REMEMBERED_ARRIVALS`]).
     arrivals: BoundedMap<PathBuf, Instant>,
+    /// The state each path was last reported in, per kind of finding (see
+    /// [`MAX_REMEMBERED_REPORTED_STATES`]).
+    reported_states: BoundedMap<(PathBuf, FindingKind), Meta>,
     debounce: Debounce,
     detector: Detector,
     /// The canary files this watcher keeps (known to the view from the start).
@@ -980,6 +1078,9 @@ struct Guard<'a> {
     seen_failing: bool,
     /// The baseline generation the views started from.
     generation: u64,
+    /// Every file path the views started from, hashed: a file re-created at one of them
+    /// during the run is no arrival's to rewrite (see [`Guard::stored_under_another_name`]).
+    profile_paths: HashSet<u64>,
     /// Polls inode flags, which change without an event (see [`flags`]).
     flag_poll: flags::FlagPoll,
     last_flag_poll: Instant,
@@ -1006,6 +1107,15 @@ impl<'a> Guard<'a> {
         let (tx, rx) = sync_channel(MAX_QUEUED_BATCHES);
         let now = Instant::now();
         let root_paths: Vec<PathBuf> = roots.iter().map(|r| r.spec.path.clone()).collect();
+        let profile_paths = roots
+            .iter()
+            .flat_map(|r| {
+                r.entries
+                    .iter()
+                    .filter(|e| e.kind != EntryType::Directory)
+                    .map(|e| path_key(&absolute(&r.spec.path, &e.rel)))
+            })
+            .collect();
         let root_devices = roots
             .iter()
             .map(|r| {
@@ -1083,6 +1193,7 @@ impl<'a> Guard<'a> {
             deferrals: BoundedMap::new(MAX_REMEMBERED_WRITERS),
             unsettled_listings: BoundedMap::new(MAX_REMEMBERED_WRITERS),
             arrivals: BoundedMap::new(MAX_REMEMBERED_ARRIVALS),
+            reported_states: BoundedMap::new(MAX_REMEMBERED_REPORTED_STATES),
             unwatched: BTreeSet::new(),
             problems: BoundedMap::new(MAX_REMEMBERED_PROBLEMS),
             peek_alerts: BoundedMap::new(MAX_REMEMBERED_PEEK_ALERTS),
@@ -1113,6 +1224,7 @@ impl<'a> Guard<'a> {
             generation,
             flag_poll: flags::FlagPoll::default(),
             last_flag_poll: now,
+            profile_paths,
         })
     }
 
@@ -1862,7 +1974,17 @@ impl<'a> Guard<'a> {
     /// place (`X.part` to `X`), the rename is the arrival of `X`; removed again (a
     /// temporary file), the removal is noted, as info, and is no sign of encryption. Every
     /// arrival is remembered for the next look.
-    fn arrivals_stay_arrivals(&mut self, policy: Policy, findings: &mut Vec<Finding>) {
+    fn arrivals_stay_arrivals(
+        &mut self,
+        policy: Policy,
+        not_arrivals: &HashSet<PathBuf>,
+        findings: &mut Vec<Finding>,
+    ) {
+        // A path that arrived but now holds a stored image (a hard link to one, or one
+        // renamed over it) holds no arrival any more: what is written there is a change.
+        for path in not_arrivals {
+            self.arrivals.remove(path);
+        }
         findings.retain_mut(|finding| {
             match finding.kind {
                 FindingKind::Moved => {
@@ -1884,6 +2006,29 @@ impl<'a> Guard<'a> {
                     );
                     finding.from = None;
                 }
+                kind if rewritten(kind)
+                    && self
+                        .arrivals
+                        .get(&finding.path)
+                        .copied()
+                        .is_some_and(in_transit) =>
+                {
+                    // Not a file of the profile: the append-only rule is not about it.
+                    // Judged as the arrival it still is (screened again as it is now);
+                    // its arrival time is kept, so a file rewritten on and on is a
+                    // stored file like any other once ARRIVAL_GRACE is over.
+                    let Some(severity) = policy.severity(Change::Added) else {
+                        return false;
+                    };
+                    finding.detail = format!(
+                        "{} ({}); it arrived during this run, is not part of the profile, \
+                         and is judged as an arrival again",
+                        finding.kind, finding.detail
+                    );
+                    finding.kind = FindingKind::Added;
+                    finding.severity = severity;
+                    finding.fields.clear();
+                }
                 FindingKind::Removed
                     if self.arrivals.remove(&finding.path).is_some_and(in_transit) =>
                 {
@@ -1903,10 +2048,68 @@ impl<'a> Guard<'a> {
         }
         let now = Instant::now();
         for finding in findings.iter() {
-            if finding.kind == FindingKind::Added {
+            if finding.kind == FindingKind::Added && !self.arrivals.contains(&finding.path) {
                 self.arrivals.insert(finding.path.clone(), now);
             }
         }
+        // A content and a metadata change of one rewritten arrival: one arrival.
+        one_arrival_per_path(findings);
+    }
+
+    /// Of the files a finding says were rewritten, those at a path the views started
+    /// from (a stored image removed and written again: review s15-r11), or that are
+    /// (also) a stored image under another name: a second name for one (`nlink` above 1: `ln a.dcm a.bak`, then
+    /// `a.bak` encrypted in place, encrypts `a.dcm`), or the inode the view holds under
+    /// another path, not an arrival itself (a stored image renamed over an arrival; an
+    /// upload rewritten through `X.part` renamed over `X` is still one). Such a file is no arrival,
+    /// whatever arrived at its path before ([`Guard::arrivals_stay_arrivals`]).
+    fn stored_under_another_name(
+        &self,
+        root: &Path,
+        base: &RootProfile,
+        entries: &[Entry],
+        findings: &[Finding],
+    ) -> HashSet<PathBuf> {
+        let rewritten_paths: HashSet<&Path> = findings
+            .iter()
+            .filter(|f| rewritten(f.kind))
+            .map(|f| f.path.as_path())
+            .collect();
+        if rewritten_paths.is_empty() {
+            return HashSet::new();
+        }
+        // The index keeps an inode that moved on until it is looked up: the other name
+        // must hold it still, or the view must (its removal not reported yet, as when it
+        // was renamed over the arrival); an inode reused by a new file is no stored image.
+        let holds = |known: &Path, inode: (u64, u64)| {
+            use std::os::unix::fs::MetadataExt as _;
+            std::fs::symlink_metadata(known).is_ok_and(|m| (m.dev(), m.ino()) == inode)
+                || known
+                    .strip_prefix(root)
+                    .ok()
+                    .and_then(|rel| base.entry(rel.as_os_str().as_encoded_bytes()))
+                    .is_some_and(|e| (e.meta.dev, e.meta.ino) == inode)
+        };
+        let inodes = self.inodes.read().ok();
+        entries
+            .iter()
+            .filter(|e| e.kind != EntryType::Directory)
+            .map(|e| (absolute(root, &e.rel), e))
+            .filter(|(path, _)| rewritten_paths.contains(path.as_path()))
+            .filter(|(path, e)| {
+                self.profile_paths.contains(&path_key(path))
+                    || e.meta.nlink > 1
+                    || inodes
+                        .as_ref()
+                        .and_then(|known| known.get(&(e.meta.dev, e.meta.ino)))
+                        .is_some_and(|known| {
+                            known != path
+                                && !self.arrivals.get(known).copied().is_some_and(in_transit)
+                                && holds(known, (e.meta.dev, e.meta.ino))
+                        })
+            })
+            .map(|(path, _)| path)
+            .collect()
     }
 
     /// The root holding `path`, and the path relative to it.
@@ -2629,7 +2832,15 @@ impl<'a> Guard<'a> {
             .into_iter()
             .filter(|f| self.first_report(f))
             .collect();
-        self.arrivals_stay_arrivals(spec.policy, &mut findings);
+        let not_arrivals =
+            self.stored_under_another_name(&spec.path, base, &tree.entries, &findings);
+        self.arrivals_stay_arrivals(spec.policy, &not_arrivals, &mut findings);
+        drop_reported_states(
+            &spec.path,
+            &tree.entries,
+            &mut self.reported_states,
+            &mut findings,
+        );
         note_chain_limit(
             &mut findings,
             &std::mem::take(&mut self.chain_limit_reached),
@@ -4067,6 +4278,107 @@ fn path_chunks(paths: Vec<PathBuf>, limit: usize) -> Vec<Vec<PathBuf>> {
     chunks
 }
 
+/// A path's key in [`Guard::profile_paths`].
+fn path_key(path: &Path) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    path.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// The kinds of finding that say a file is not what it was (its content or its
+/// metadata): of a file that arrived during this run, they are no change of the profile.
+fn rewritten(kind: FindingKind) -> bool {
+    matches!(
+        kind,
+        FindingKind::ContentChanged
+            | FindingKind::MetadataChanged
+            | FindingKind::PixelDataChanged
+            | FindingKind::HeaderChanged
+            | FindingKind::NoLongerDicom
+    )
+}
+
+/// Several `added` findings about one path (an arrival rewritten: its content and its
+/// mode changed) are one, carrying what each said.
+fn one_arrival_per_path(findings: &mut Vec<Finding>) {
+    let mut first: HashMap<PathBuf, usize> = HashMap::new();
+    let mut merged: Vec<Finding> = Vec::with_capacity(findings.len());
+    for finding in findings.drain(..) {
+        if finding.kind == FindingKind::Added
+            && let Some(at) = first.get(&finding.path)
+        {
+            let kept = &mut merged[*at];
+            kept.detail = format!("{}; {}", kept.detail, finding.detail);
+            continue;
+        }
+        if finding.kind == FindingKind::Added {
+            first.insert(finding.path.clone(), merged.len());
+        }
+        merged.push(finding);
+    }
+    *findings = merged;
+}
+
+/// A finding about a file in the very state (its `stat`: inode, size, times, mode,
+/// owner, links, flags) it was last reported in, for the same kind, is not reported
+/// again: a verification looking once more at what it already reported (a directory
+/// polled every `poll_seconds`, a rescan, a file compared with a view that a screening
+/// or a departed root put back) says nothing new. Any change of the file changes its
+/// `ctime`, so a new state is always reported. Only findings about a file the capture
+/// holds (`entries`) are remembered; a removal has no state.
+fn drop_reported_states(
+    root: &Path,
+    entries: &[Entry],
+    reported: &mut BoundedMap<(PathBuf, FindingKind), Meta>,
+    findings: &mut Vec<Finding>,
+) {
+    if findings.is_empty() {
+        return;
+    }
+    // A path that lost its file has no state: what comes there next (another file, on a
+    // file system with coarse times or reusing the inode, may stat the same) is new.
+    const REMEMBERED: [FindingKind; 7] = [
+        FindingKind::Added,
+        FindingKind::Moved,
+        FindingKind::ContentChanged,
+        FindingKind::MetadataChanged,
+        FindingKind::PixelDataChanged,
+        FindingKind::HeaderChanged,
+        FindingKind::NoLongerDicom,
+    ];
+    for finding in findings.iter() {
+        let left = match finding.kind {
+            FindingKind::Removed => Some(&finding.path),
+            FindingKind::Moved => finding.from.as_ref(),
+            _ => None,
+        };
+        if let Some(path) = left {
+            for kind in REMEMBERED {
+                reported.remove(&(path.clone(), kind));
+            }
+        }
+    }
+    let states: HashMap<PathBuf, Meta> = entries
+        .iter()
+        .map(|e| (absolute(root, &e.rel), e.meta))
+        .collect();
+    findings.retain(|finding| {
+        if !REMEMBERED.contains(&finding.kind) {
+            return true;
+        }
+        let Some(state) = states.get(&finding.path) else {
+            return true;
+        };
+        let key = (finding.path.clone(), finding.kind);
+        if reported.get(&key) == Some(state) {
+            return false;
+        }
+        reported.insert(key, *state);
+        true
+    });
+}
+
 /// Whether a file whose arrival was reported at `arrived` is still in transit.
 fn in_transit(arrived: Instant) -> bool {
     arrived.elapsed() <= ARRIVAL_GRACE
@@ -4200,6 +4512,272 @@ mod tests {
             xattrs: Vec::new(),
             content: Content::Pending,
         }
+    }
+
+    /// Issue 11 (review, session 15): a polled directory is verified at every poll; a
+    /// finding about a file in the state it was already reported in is not reported again,
+    /// whatever the kind; a new state (a `ctime` moved on) is, and a removal always is.
+    #[test]
+    fn a_state_already_reported_is_not_reported_again_and_a_new_one_is() {
+        let root = Path::new("/r");
+        let path = root.join("in/a.tmp");
+        let changed = |detail: &str| {
+            vec![
+                Finding::new(
+                    path.clone(),
+                    FindingKind::ContentChanged,
+                    Severity::Alert,
+                    detail,
+                ),
+                Finding::new(
+                    path.clone(),
+                    FindingKind::MetadataChanged,
+                    Severity::Alert,
+                    detail,
+                ),
+            ]
+        };
+        let mut state = entry_at("in/a.tmp", EntryType::File, 7);
+        let mut reported = BoundedMap::new(MAX_REMEMBERED_REPORTED_STATES);
+        let mut first = changed("first look");
+        drop_reported_states(
+            root,
+            std::slice::from_ref(&state),
+            &mut reported,
+            &mut first,
+        );
+        assert_eq!(first.len(), 2);
+        // The same state looked at again (the next poll): nothing new.
+        let mut again = changed("the next poll");
+        drop_reported_states(
+            root,
+            std::slice::from_ref(&state),
+            &mut reported,
+            &mut again,
+        );
+        assert!(again.is_empty(), "{again:?}");
+        // Written again: a new ctime, a new state, reported.
+        state.meta.ctime.nsec += 1;
+        let mut rewritten = changed("rewritten");
+        drop_reported_states(
+            root,
+            std::slice::from_ref(&state),
+            &mut reported,
+            &mut rewritten,
+        );
+        assert_eq!(rewritten.len(), 2);
+        // A removal has no state: never held back.
+        for _ in 0..2 {
+            let mut removed = vec![Finding::new(
+                path.clone(),
+                FindingKind::Removed,
+                Severity::Alert,
+                "gone",
+            )];
+            drop_reported_states(root, &[], &mut reported, &mut removed);
+            assert_eq!(removed.len(), 1);
+        }
+    }
+
+    /// Review s15-r11: a file removed and another arriving at its path later, in the very
+    /// state the first was reported in (a file system with one-second times reusing the
+    /// inode), was dropped as already reported: the removal forgets the path's states.
+    #[test]
+    fn a_second_arrival_after_a_removal_is_reported_even_in_the_same_state() {
+        let root = Path::new("/r");
+        let path = root.join("in/a.dcm");
+        let state = entry_at("in/a.dcm", EntryType::File, 7);
+        let added = || {
+            vec![Finding::new(
+                path.clone(),
+                FindingKind::Added,
+                Severity::Info,
+                "new file",
+            )]
+        };
+        let mut reported = BoundedMap::new(MAX_REMEMBERED_REPORTED_STATES);
+        let mut first = added();
+        drop_reported_states(
+            root,
+            std::slice::from_ref(&state),
+            &mut reported,
+            &mut first,
+        );
+        assert_eq!(first.len(), 1);
+        let mut removed = vec![Finding::new(
+            path.clone(),
+            FindingKind::Removed,
+            Severity::Info,
+            "gone",
+        )];
+        drop_reported_states(root, &[], &mut reported, &mut removed);
+        assert_eq!(removed.len(), 1);
+        let mut second = added();
+        drop_reported_states(
+            root,
+            std::slice::from_ref(&state),
+            &mut reported,
+            &mut second,
+        );
+        assert_eq!(second.len(), 1, "the second arrival is reported");
+        // Moved away (its old path left): the same.
+        let mut moved = vec![Finding::new(
+            root.join("in/b.dcm"),
+            FindingKind::Moved,
+            Severity::Alert,
+            "moved",
+        )];
+        moved[0].from = Some(path.clone());
+        drop_reported_states(root, &[], &mut reported, &mut moved);
+        let mut third = added();
+        drop_reported_states(
+            root,
+            std::slice::from_ref(&state),
+            &mut reported,
+            &mut third,
+        );
+        assert_eq!(third.len(), 1, "an arrival after a move away is reported");
+    }
+
+    /// An arrival rewritten (content and mode) is one arrival again, carrying both.
+    #[test]
+    fn a_rewritten_arrival_is_one_arrival_finding() {
+        let path = PathBuf::from("/r/in/a.tmp");
+        let other = PathBuf::from("/r/in/b.dcm");
+        let mut findings = vec![
+            Finding::new(path.clone(), FindingKind::Added, Severity::Info, "content"),
+            Finding::new(other.clone(), FindingKind::Added, Severity::Info, "new"),
+            Finding::new(path.clone(), FindingKind::Added, Severity::Info, "mode"),
+            Finding::new(path.clone(), FindingKind::Removed, Severity::Info, "kept"),
+        ];
+        one_arrival_per_path(&mut findings);
+        let shown: Vec<(&Path, FindingKind, &str)> = findings
+            .iter()
+            .map(|f| (f.path.as_path(), f.kind, f.detail.as_str()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (path.as_path(), FindingKind::Added, "content; mode"),
+                (other.as_path(), FindingKind::Added, "new"),
+                (path.as_path(), FindingKind::Removed, "kept"),
+            ]
+        );
+    }
+
+    /// Issue 11: in a directory that never holds still (its listing in doubt at every
+    /// look), a removal the listing shows for certain (the name absent, its inode under no
+    /// other name) is reported at the first look, never held for MAX_UNSETTLED_LISTINGS
+    /// looks; what the listing cannot vouch for (a name still there, or renamed in the same
+    /// directory) is kept as the view knows it until the last look, and then reported.
+    #[test]
+    fn a_removal_a_listing_in_doubt_shows_is_reported_at_once_and_the_rest_waits() {
+        use std::os::unix::fs::MetadataExt as _;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path();
+        let dir = root.join("in");
+        std::fs::create_dir(&dir).expect("test fixture");
+        let mut entries = vec![];
+        for name in ["in", "in/present.dcm", "in/deleted.dcm", "in/renamed.dcm"] {
+            let path = root.join(name);
+            if name != "in" {
+                std::fs::write(&path, name).expect("test fixture");
+            }
+            let meta = std::fs::symlink_metadata(&path).expect("test fixture");
+            let kind = if meta.is_dir() {
+                EntryType::Directory
+            } else {
+                EntryType::File
+            };
+            let mut entry = entry_at(name, kind, meta.ino());
+            entry.meta.dev = meta.dev();
+            entry.meta.ctime = pacsguard_fs::Timestamp {
+                sec: meta.ctime(),
+                nsec: u32::try_from(meta.ctime_nsec()).expect("test fixture"),
+            };
+            entries.push(entry);
+        }
+        std::fs::remove_file(dir.join("deleted.dcm")).expect("test fixture");
+        std::fs::rename(dir.join("renamed.dcm"), dir.join("renamed.dcm.locked"))
+            .expect("test fixture");
+        let base = RootProfile {
+            entries: entries.clone(),
+            spec: append_only_spec(root),
+        };
+        // Every listing missed all three (read while names came and went).
+        let listed = || Tree {
+            root: root.to_path_buf(),
+            entries: vec![entries[0].clone()],
+            problems: vec![pacsguard_fs::Problem {
+                rel: b"in".to_vec(),
+                kind: ProblemKind::ChangedWhileListed,
+                detail: "changed while it was read".into(),
+            }],
+        };
+        let rels_of =
+            |tree: &Tree| -> Vec<Vec<u8>> { tree.entries.iter().map(|e| e.rel.clone()).collect() };
+        let mut counts = BoundedMap::new(MAX_REMEMBERED_WRITERS);
+        for look in 0..MAX_UNSETTLED_LISTINGS {
+            let mut tree = listed();
+            let again = put_off_unsettled_listings(root, &base, &mut tree, &mut counts);
+            assert_eq!(again, std::slice::from_ref(&dir), "look {look}");
+            // Kept: the name still there, and the one renamed; not the one deleted, which
+            // is compared (and reported removed) at this very look.
+            assert_eq!(
+                rels_of(&tree),
+                rels(&["in", "in/present.dcm", "in/renamed.dcm"]),
+                "look {look}"
+            );
+        }
+        // One past the limit: the listing taken as it is.
+        let mut tree = listed();
+        assert!(put_off_unsettled_listings(root, &base, &mut tree, &mut counts).is_empty());
+        assert_eq!(rels_of(&tree), rels(&["in"]));
+        assert_eq!(tree.problems.len(), 1);
+    }
+
+    /// Review s15-r11: a file renamed into a subdirectory made while its directory was
+    /// busy (the listing missed both) was vouched gone and reported removed at once, then
+    /// its new name an arrival: it waits, as any name the listing cannot vouch for.
+    #[test]
+    fn a_file_renamed_into_a_subdirectory_a_listing_missed_is_not_vouched_gone() {
+        use std::os::unix::fs::MetadataExt as _;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path();
+        std::fs::create_dir(root.join("in")).expect("test fixture");
+        std::fs::write(root.join("in/a.dcm"), b"a").expect("test fixture");
+        let mut entries = vec![];
+        for name in ["in", "in/a.dcm"] {
+            let meta = std::fs::symlink_metadata(root.join(name)).expect("test fixture");
+            let kind = if meta.is_dir() {
+                EntryType::Directory
+            } else {
+                EntryType::File
+            };
+            let mut entry = entry_at(name, kind, meta.ino());
+            entry.meta.dev = meta.dev();
+            entries.push(entry);
+        }
+        std::fs::create_dir(root.join("in/new")).expect("test fixture");
+        std::fs::rename(root.join("in/a.dcm"), root.join("in/new/a.dcm")).expect("test fixture");
+        let base = RootProfile {
+            entries: entries.clone(),
+            spec: append_only_spec(root),
+        };
+        let mut tree = Tree {
+            root: root.to_path_buf(),
+            entries: vec![entries[0].clone()],
+            problems: vec![pacsguard_fs::Problem {
+                rel: b"in".to_vec(),
+                kind: ProblemKind::ChangedWhileListed,
+                detail: "changed while it was read".into(),
+            }],
+        };
+        let mut counts = BoundedMap::new(MAX_REMEMBERED_WRITERS);
+        let again = put_off_unsettled_listings(root, &base, &mut tree, &mut counts);
+        assert_eq!(again, [root.join("in")]);
+        let kept: Vec<Vec<u8>> = tree.entries.iter().map(|e| e.rel.clone()).collect();
+        assert_eq!(kept, rels(&["in", "in/a.dcm"]), "kept, not vouched gone");
     }
 
     /// CI, session 11: a directory filling during a burst was listed while files arrived,
