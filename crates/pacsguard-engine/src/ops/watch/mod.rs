@@ -4359,8 +4359,18 @@ fn drop_reported_states(
             }
         }
     }
+    // Only the findings' own files are looked up: a catch-up's capture can hold millions
+    // of entries, and a map of all of them (a path each) would cost memory in proportion
+    // to the tree for a handful of findings.
+    let wanted: HashSet<&[u8]> = findings
+        .iter()
+        .filter(|f| REMEMBERED.contains(&f.kind))
+        .filter_map(|f| f.path.strip_prefix(root).ok())
+        .map(|rel| rel.as_os_str().as_encoded_bytes())
+        .collect();
     let states: HashMap<PathBuf, Meta> = entries
         .iter()
+        .filter(|e| wanted.contains(e.rel.as_slice()))
         .map(|e| (absolute(root, &e.rel), e.meta))
         .collect();
     findings.retain(|finding| {
