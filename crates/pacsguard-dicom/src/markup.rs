@@ -428,22 +428,9 @@ pub fn find_markup(bytes: &[u8]) -> Option<Markup> {
                 }
                 let to = bytes.len().min(at + MAX_TAG_BYTES * width);
                 let window = narrow(&bytes[at..to], width);
-                match plugin_tag(&window, to < bytes.len()) {
-                    Verdict::Runs(what) => {
-                        return Some(Markup {
-                            offset: at,
-                            severity: Severity::Alert,
-                            detail: format!("{what}{encoding}"),
-                        });
-                    }
-                    Verdict::CannotTell(why) if undecided.is_none() => {
-                        undecided = Some(Markup {
-                            offset: at,
-                            severity: Severity::Warning,
-                            detail: format!("{why}{encoding}"),
-                        });
-                    }
-                    _ => {}
+                let verdict = plugin_tag(&window, to < bytes.len());
+                if let Some(runs) = settle(verdict, at, encoding, &mut undecided) {
+                    return Some(runs);
                 }
                 continue;
             }
@@ -458,26 +445,42 @@ pub fn find_markup(bytes: &[u8]) -> Option<Markup> {
             let from = at.saturating_sub(MAX_TAG_BYTES * width);
             let to = bytes.len().min(at + MAX_TAG_BYTES * width);
             let window = narrow_from(&bytes[from..to], width, at - from);
-            match confirm_attribute(&window.0, window.1, from > 0, to < bytes.len()) {
-                Verdict::Runs(what) => {
-                    return Some(Markup {
-                        offset: at,
-                        severity: Severity::Alert,
-                        detail: format!("{what}{encoding}"),
-                    });
-                }
-                Verdict::CannotTell(why) if undecided.is_none() => {
-                    undecided = Some(Markup {
-                        offset: at,
-                        severity: Severity::Warning,
-                        detail: format!("{why}{encoding}"),
-                    });
-                }
-                _ => {}
+            let verdict = confirm_attribute(&window.0, window.1, from > 0, to < bytes.len());
+            if let Some(runs) = settle(verdict, at, encoding, &mut undecided) {
+                return Some(runs);
             }
         }
     }
     undecided
+}
+
+/// What one candidate's verdict makes of the search: markup that runs is the answer (an
+/// alert at `at`); the first place the search could not tell is kept in `undecided` (a
+/// warning, reported only if nothing runs anywhere); inert markup changes nothing.
+fn settle(
+    verdict: Verdict,
+    at: usize,
+    encoding: &str,
+    undecided: &mut Option<Markup>,
+) -> Option<Markup> {
+    match verdict {
+        Verdict::Runs(what) => Some(Markup {
+            offset: at,
+            severity: Severity::Alert,
+            detail: format!("{what}{encoding}"),
+        }),
+        Verdict::CannotTell(why) => {
+            if undecided.is_none() {
+                *undecided = Some(Markup {
+                    offset: at,
+                    severity: Severity::Warning,
+                    detail: format!("{why}{encoding}"),
+                });
+            }
+            None
+        }
+        Verdict::Inert => None,
+    }
 }
 
 /// The warning for a file past [`MAX_MARKUP_CANDIDATES`].

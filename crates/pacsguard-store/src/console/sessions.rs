@@ -277,24 +277,7 @@ impl ConsoleDb {
     /// start the console ends them (rows of the version before sessions were sealed), so
     /// that at a request a row with no seal can only be an edit (issue 13).
     pub fn unsealed_sessions(&self) -> Result<Vec<(Vec<u8>, i64, i64)>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare(
-                "SELECT token_hash, account, created FROM console_sessions WHERE seal IS NULL \
-                 ORDER BY created",
-            )
-            .map_err(self.sql())?;
-        let rows = statement
-            .query_map([], |r| {
-                let mut read = Lenient::default();
-                Ok((
-                    read.bytes(r, 0, "token_hash")?,
-                    read.int(r, 1, "account")?,
-                    read.int(r, 2, "created")?,
-                ))
-            })
-            .map_err(self.sql())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.sql())
+        self.session_heads("WHERE seal IS NULL ORDER BY created")
     }
 
     /// Forgets every step-up with no seal (written before step-ups were sealed, ended
@@ -306,12 +289,20 @@ impl ConsoleDb {
     /// The sessions whose account is not in the store (deleted behind the console's
     /// back): token digest, account, when begun.
     pub fn orphan_sessions(&self) -> Result<Vec<(Vec<u8>, i64, i64)>, StoreError> {
+        self.session_heads("WHERE account NOT IN (SELECT id FROM console_accounts)")
+    }
+
+    /// Token digest, account and start of the session rows `condition` (a fixed SQL
+    /// clause, `'static`: never outside input) selects, each read as stored ([`Lenient`]).
+    fn session_heads(
+        &self,
+        condition: &'static str,
+    ) -> Result<Vec<(Vec<u8>, i64, i64)>, StoreError> {
         let mut statement = self
             .conn
-            .prepare(
-                "SELECT token_hash, account, created FROM console_sessions \
-                 WHERE account NOT IN (SELECT id FROM console_accounts)",
-            )
+            .prepare(&format!(
+                "SELECT token_hash, account, created FROM console_sessions {condition}"
+            ))
             .map_err(self.sql())?;
         let rows = statement
             .query_map([], |r| {
