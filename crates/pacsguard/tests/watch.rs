@@ -126,14 +126,16 @@ fn a_second_watcher_on_the_same_home_is_refused_by_name() {
     assert_eq!(code, expected_status(&findings));
 }
 
-/// 100,000 files created as fast as one thread can in new nested directories, and every
-/// profiled file rewritten: each reported exactly once.
+/// 50,000 files created as fast as one thread can in new nested directories, and every
+/// profiled file rewritten: each reported exactly once. Several times the kernel's default
+/// queue (16,384 events), so a watcher that falls behind overflows it; scale itself is
+/// measured by `bench/`, not here (this was 100,000 files and the longest test of CI).
 fn burst(watch_config: &str, beyond_the_limit: bool) {
     burst_with(watch_config, beyond_the_limit, Watcher::start);
 }
 
 fn burst_with(watch_config: &str, beyond_the_limit: bool, start: fn(&Env, &[&str]) -> Watcher) {
-    const TOP: usize = 100;
+    const TOP: usize = 50;
     const MIDDLE: usize = 10;
     const FILES: usize = 100;
     const REWRITTEN: usize = 1000;
