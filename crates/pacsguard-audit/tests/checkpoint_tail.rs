@@ -1,6 +1,7 @@
 //! The end of `checkpoints.jsonl` as a writer reads it when it opens the trail: every line
 //! in the last `CHECKPOINT_TAIL` (64 KiB) verified, sizes never decreasing, the last
-//! proven to extend the one before it, and a torn line of its own cut off.
+//! proven to extend the one before it, and a torn line of its own cut off; and `verify`
+//! over the whole trail, which notices any single byte changed anywhere in it.
 
 use std::path::Path;
 
@@ -156,4 +157,33 @@ fn a_torn_last_checkpoint_line_up_to_the_line_limit_is_ours_and_cut_off() {
     long.truncate(last + (64 << 10));
     std::fs::write(&path, &long).expect("write");
     assert!(open(dir.path()).is_ok());
+}
+
+/// Every byte of the log and of the checkpoints, flipped one at a time, is a problem that
+/// `verify` places. Exhaustive here, in process; the CLI's `tests/trail.rs` flips a sample
+/// through the real binary (one process per flip is what made that test long).
+#[test]
+fn every_flipped_byte_of_the_log_or_the_checkpoints_is_a_placed_problem() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    trail(dir.path(), 4);
+    let log = dir.path().join("audit.log");
+    let checkpoints = dir.path().join("checkpoints.jsonl");
+    let check = || verify(&log, &checkpoints, signer().verifier(), None).expect("verify");
+    assert!(check().is_intact());
+    for path in [&log, &checkpoints] {
+        let original = std::fs::read(path).expect("read");
+        for i in 0..original.len() {
+            let mut bytes = original.clone();
+            bytes[i] ^= 0x01;
+            std::fs::write(path, &bytes).expect("write");
+            let report = check();
+            assert!(
+                !report.problems.is_empty(),
+                "{}: flipping byte {i} went unnoticed",
+                path.display()
+            );
+        }
+        std::fs::write(path, &original).expect("restore");
+    }
+    assert!(check().is_intact());
 }

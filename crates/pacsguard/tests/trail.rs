@@ -45,13 +45,19 @@ fn a_clean_trail_verifies_and_every_command_is_on_it() {
     assert!(records.iter().any(|r| r["reason"] == "reviewed"));
 }
 
+/// A flipped byte of a real command's trail is refused by `audit verify` and placed. Every
+/// byte is flipped in process by `pacsguard-audit`'s `checkpoint_tail.rs`; here, one process
+/// per flip, the first and last bytes of each file and every 13th byte between (13 is prime
+/// and shorter than any field, so the sample lands on every kind of field and offset).
 #[test]
-fn every_flipped_byte_of_the_log_or_the_checkpoints_is_detected() {
+fn flipped_bytes_of_the_log_or_the_checkpoints_are_detected() {
     let env = busy_env();
     for name in ["audit.log", "checkpoints.jsonl"] {
         let path = env.home.join(name);
         let original = fs::read(&path).expect("read");
-        for i in 0..original.len() {
+        let len = original.len();
+        let sampled = |i: &usize| *i < 16 || *i + 16 >= len || i % 13 == 0;
+        for i in (0..len).filter(sampled) {
             let mut bytes = original.clone();
             bytes[i] ^= 0x01;
             fs::write(&path, &bytes).expect("write");
