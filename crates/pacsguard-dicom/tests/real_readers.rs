@@ -1641,7 +1641,6 @@ fn normal_mode_filters_edited_by_command_line_keys_are_found() {
 /// its own: vim's runtime does it (ftplugin/obse.vim: `execute 'silent normal! ' . dir .
 /// pattern . dir . flags . "\r"`). Needs the variables' assigned values.
 #[test]
-#[ignore = "open, review s15-r10: a filter operator from a variable or call"]
 fn normal_mode_filter_operators_from_variables_are_found() {
     for escape in [
         &b"let k = \"!!\"\nexe \"norm! \" . k . \"sh -c 'echo x > RAN'\\r\""[..],
@@ -1668,7 +1667,6 @@ fn normal_mode_filter_operators_from_variables_are_found() {
 /// `norm! @a`, as `feedkeys()`): vim -es ran it. Needs a model of registers set by
 /// `:let @r` / `setreg()` and run by `@r` in `:normal`.
 #[test]
-#[ignore = "open, review s15-r10: a filter run from a register (let @a, norm! @a)"]
 fn normal_mode_filters_run_from_registers_are_found() {
     let file = b"\0\0\0DICM\x02\0 garbage\nput =range(1,9)\n1\nlet @a = \"!!sh -c 'echo x > RAN'\\r\"\nnorm! @a\nq!\n";
     assert!(runs_in_dir(
