@@ -1028,14 +1028,13 @@ mod tests {
         assert_eq!(find_postscript_action(b"Run the file (w) later"), None);
     }
 
-    /// Open (review s15-r10): the rules for a built name (`cvn` then `cvx`/`load`) and for
-    /// filtered code (`filter` then `cvx`) look only at the token just before: anything
-    /// between them that leaves the stack as it was (`0 pop`, `dup pop`), or the value
-    /// kept under a name and fetched later (`/op exch def op load`), walks around them,
-    /// and a string built with `put` is run with `cvx exec` without `cvn` at all. gs
-    /// -dNOSAFER ran each (created RAN). A token window would still be padded past, and
-    /// "any `cvx` later in the file" alerts on Ghostscript's own lib/ (viewmiff.ps,
-    /// gslp.ps, pf2afm.ps): this needs a model of the operand stack.
+    /// Review s15-r10 (fixed in session 16): the rules for a built name (`cvn` then
+    /// `cvx`/`load`) and for filtered code (`filter` then `cvx`) looked only at the token
+    /// just before: anything between them that leaves the stack as it was (`0 pop`, `dup
+    /// pop`), or the value kept under a name and fetched later (`/op exch def op load`),
+    /// walked around them, and a string built with `put` was run with `cvx exec` without
+    /// `cvn` at all. gs -dNOSAFER ran each (created RAN). The operand-stack model follows
+    /// them; Ghostscript's own lib/ (viewmiff.ps, gslp.ps) raises nothing.
     #[test]
     fn names_and_filtered_code_run_after_other_tokens_are_found() {
         for body in [

@@ -766,6 +766,7 @@ fn find_vim_string_command(
     // lines and `@r` Ex lines of the file that run one: their keys or lines, the
     // register's value put in, are read as an `:execute` string's (review s15-r10).
     let registers = vim_register_writes(bytes, &named);
+    let assigned_values = std::cell::OnceCell::new();
     let mut sources = exe_commands
         .chain(execute_calls)
         .chain(register_runs_on_lines(bytes));
@@ -839,7 +840,10 @@ fn find_vim_string_command(
         // the keys after it are then judged as the filter's command line, so that
         // `exe "norm! " . lnum . "G"` (netrw) is no command and `. k . "sh -c …\r"` is.
         if !value.holes.is_empty() && memchr::memmem::find(text, b"norm").is_some() {
-            let filled = fill_holes(&value, bytes, &named);
+            let filled = fill_holes(
+                &value,
+                assigned_values.get_or_init(|| vim_assigned_values(bytes, &named)),
+            );
             *modelled += filled.len();
             if *modelled > MAX_EX_MODELLED_BYTES {
                 return Some(spent_warning(at));
@@ -918,96 +922,78 @@ fn find_vim_string_command(
 /// deeper is a warning.
 pub const MAX_VIM_REGISTER_NESTING: usize = 8;
 
-/// The assignments of `name` the file makes that this reads (`let k = "!!"`), at most.
-const VIM_ASSIGNMENTS_READ: usize = 64;
-
 /// `value`'s text with each part known only at run time put in: the literal value the
 /// file assigns the variable (one holding a `!` first), or `!!`, the filter operator,
 /// when the part is a call, or a variable the file assigns anything but literals.
-fn fill_holes(value: &VimValue, bytes: &[u8], named: &dyn Fn(&[u8]) -> bool) -> Vec<u8> {
+fn fill_holes(
+    value: &VimValue,
+    assigned: &std::collections::HashMap<&[u8], Option<Known>>,
+) -> Vec<u8> {
     let mut filled = Vec::with_capacity(value.text.len() + 2 * value.holes.len());
     let mut from = 0usize;
     for (i, &hole) in value.holes.iter().enumerate() {
         filled.extend_from_slice(&value.text[from..hole]);
         from = hole;
         let source = value.sources.get(i).map_or(&[][..], Vec::as_slice);
-        let known = (!source.is_empty() && source.iter().all(|&b| is_vim_name_byte(b)))
-            .then(|| vim_variable_values(bytes, source, named))
-            .flatten();
-        match known {
-            Some(values) => {
-                let chosen = values
-                    .iter()
-                    .find(|v| v.contains(&b'!'))
-                    .or(values.last())
-                    .map_or(&[][..], Vec::as_slice);
-                filled.extend_from_slice(chosen);
-            }
-            None => filled.extend_from_slice(b"!!"),
+        match assigned.get(source) {
+            Some(Some(known)) => filled.extend_from_slice(known.chosen()),
+            _ => filled.extend_from_slice(b"!!"),
         }
     }
     filled.extend_from_slice(&value.text[from..]);
     filled
 }
 
-/// The literal values the file assigns the vim variable `name` (`let k = "!!"`, `let k
-/// .= "x"` added to the one before), or `None` when it assigns none, or anything but
-/// literals, or more than [`VIM_ASSIGNMENTS_READ`] times.
-fn vim_variable_values(
-    bytes: &[u8],
-    name: &[u8],
+/// The literal values the file assigns each vim variable (`let k = "!!"`, `let k .= "x"`
+/// added to the one before; `const`, `var`, `final` too), in one pass over the file:
+/// `None` for a variable assigned anything but literals.
+fn vim_assigned_values<'b>(
+    bytes: &'b [u8],
     named: &dyn Fn(&[u8]) -> bool,
-) -> Option<Vec<Vec<u8>>> {
-    let mut values: Vec<Vec<u8>> = Vec::new();
-    let mut read = 0usize;
-    for at in memchr::memmem::find_iter(bytes, name) {
+) -> std::collections::HashMap<&'b [u8], Option<Known>> {
+    let mut values: std::collections::HashMap<&[u8], Option<Known>> =
+        std::collections::HashMap::new();
+    let keywords: [&[u8]; 4] = [b"let", b"const", b"var", b"final"];
+    for (at, keyword) in keywords
+        .iter()
+        .flat_map(|k| memchr::memmem::find_iter(bytes, k).map(move |at| (at, *k)))
+    {
         if at > 0 && is_vim_name_byte(bytes[at - 1]) {
             continue;
         }
-        let before = &bytes[..at];
-        let blanks = before
+        let rest = &bytes[at + keyword.len()..];
+        let blanks = rest
             .iter()
-            .rev()
             .take_while(|b| matches!(b, b' ' | b'\t'))
             .count();
-        if blanks == 0 {
+        let name = &rest[blanks..];
+        let len = name.iter().take_while(|&&b| is_vim_name_byte(b)).count();
+        if blanks == 0 || len == 0 {
             continue;
         }
-        let word = &before[..at - blanks];
-        let keyword = [&b"let"[..], b"const", b"var", b"final"].iter().any(|k| {
-            word.ends_with(k)
-                && (word.len() == k.len() || !is_vim_name_byte(word[word.len() - k.len() - 1]))
-        });
-        let after = &bytes[at + name.len()..];
-        if !keyword || after.first().is_some_and(|&b| is_vim_name_byte(b)) {
-            continue;
-        }
-        let after = after.trim_ascii_start();
-        let (append, expression) = if let Some(rest) = after.strip_prefix(b"..=") {
-            (true, rest)
-        } else if let Some(rest) = after.strip_prefix(b".=") {
-            (true, rest)
-        } else if let Some(rest) = after.strip_prefix(b"=")
-            && !rest.starts_with(b"=")
+        let after = name[len..].trim_ascii_start();
+        let (append, expression) = if let Some(r) = after.strip_prefix(b"..=") {
+            (true, r)
+        } else if let Some(r) = after.strip_prefix(b".=") {
+            (true, r)
+        } else if let Some(r) = after.strip_prefix(b"=")
+            && !r.starts_with(b"=")
         {
-            (false, rest)
+            (false, r)
         } else {
             continue;
         };
-        read += 1;
-        if read > VIM_ASSIGNMENTS_READ {
-            return None;
-        }
-        let value = vim_expression(expression.trim_ascii_start(), false, named)?;
-        if !value.holes.is_empty() {
-            return None;
-        }
-        match values.last_mut() {
-            Some(last) if append => last.extend_from_slice(&value.text),
-            _ => values.push(value.text),
+        let value = vim_expression(expression.trim_ascii_start(), false, named)
+            .filter(|v| v.holes.is_empty());
+        let entry = values
+            .entry(&name[..len])
+            .or_insert_with(|| Some(Known::default()));
+        match (value, entry.as_mut()) {
+            (Some(value), Some(known)) => known.write(value.text, append),
+            _ => *entry = None,
         }
     }
-    (!values.is_empty()).then_some(values)
+    values
 }
 
 /// What the file writes into vim's registers: the literal values by register (a
@@ -1016,9 +1002,40 @@ fn vim_variable_values(
 /// it writes any (`let @r`, `setreg()`, `:normal` keys that yank, delete or record).
 #[derive(Default)]
 struct Registers {
-    values: std::collections::HashMap<u8, Vec<Vec<u8>>>,
-    unknown: Vec<(usize, u8)>,
+    values: std::collections::HashMap<u8, Known>,
+    /// The first offset where each register (`0`: any) is written from something known
+    /// only at run time.
+    unknown: std::collections::HashMap<u8, usize>,
     any_write: bool,
+}
+
+/// The literal values written to a variable or a register: the last, and the last
+/// replaced one that held a `!` (kept without copying, so that appends stay linear).
+#[derive(Default)]
+struct Known {
+    last: Vec<u8>,
+    with_bang: Option<Vec<u8>>,
+}
+
+impl Known {
+    fn write(&mut self, value: Vec<u8>, append: bool) {
+        if append {
+            self.last.extend_from_slice(&value);
+        } else {
+            let old = std::mem::replace(&mut self.last, value);
+            if old.contains(&b'!') {
+                self.with_bang = Some(old);
+            }
+        }
+    }
+
+    /// The value put in for it: one holding a `!` if any does.
+    fn chosen(&self) -> &[u8] {
+        match &self.with_bang {
+            Some(bang) if !self.last.contains(&b'!') => bang,
+            _ => &self.last,
+        }
+    }
 }
 
 fn register_name(b: u8) -> u8 {
@@ -1036,20 +1053,19 @@ fn vim_register_writes(bytes: &[u8], named: &dyn Fn(&[u8]) -> bool) -> Registers
                  value: Option<VimValue>| {
         registers.any_write = true;
         let Some(register) = register else {
-            registers.unknown.push((at, 0));
+            registers.unknown.entry(0).or_insert(at);
             return;
         };
         let name = register_name(register);
         match value.filter(|v| v.holes.is_empty()) {
-            Some(value) => {
-                let values = registers.values.entry(name).or_default();
-                let append = append || register.is_ascii_uppercase();
-                match values.last_mut() {
-                    Some(last) if append => last.extend_from_slice(&value.text),
-                    _ => values.push(value.text),
-                }
+            Some(value) => registers
+                .values
+                .entry(name)
+                .or_default()
+                .write(value.text, append || register.is_ascii_uppercase()),
+            None => {
+                registers.unknown.entry(name).or_insert(at);
             }
-            None => registers.unknown.push((at, name)),
         }
     };
     for at in memchr::memmem::find_iter(bytes, b"let") {
@@ -1128,19 +1144,15 @@ fn register_runs(
         return runs;
     }
     let unknown_before = |r: u8| {
-        registers
-            .unknown
+        [r, 0]
             .iter()
-            .any(|&(w, u)| w < at && (u == r || u == 0))
+            .any(|k| registers.unknown.get(k).is_some_and(|&w| w < at))
     };
     let chosen = |r: u8| {
-        registers.values.get(&r).and_then(|values| {
-            values
-                .iter()
-                .find(|v| v.contains(&b'!'))
-                .or(values.last())
-                .cloned()
-        })
+        registers
+            .values
+            .get(&r)
+            .map(|known| known.chosen().to_vec())
     };
     for norm in memchr::memmem::find_iter(text, b"norm") {
         let Some(keys) = normal_keys(text, norm, None) else {
@@ -3470,5 +3482,62 @@ mod tests {
         assert!(past.detail.contains("MAX_VIM_REGISTER_NESTING"), "{past:?}");
         // A register run that the file never writes runs nothing.
         assert_eq!(find_ex_command(b"\0garbage\nnorm! @a\n"), None);
+    }
+
+    /// Session 16 (review s15-r10): spellings of a filter run from a register and of a
+    /// filter operator from a variable or a call. vim 9 `vim -es -u NONE -i NONE` ran
+    /// each after a line of garbage (checked by hand, with `put =range(1,9)` first); the
+    /// two real-reader tests of tests/real_readers.rs run one of each class in vim.
+    #[test]
+    fn filters_from_registers_variables_and_calls_are_found() {
+        for script in [
+            "call setreg('a', \"!!sh -c 'echo x > RAN'\\r\")\nnorm! @a",
+            "let @a = \"!!sh -c 'echo x > RAN'\\r\"\nexe \"norm! @a\"",
+            "let @a = \"!sh -c 'echo x > RAN'\"\n@a",
+            "let @a = \"!sh -c 'echo x > RAN'\"\nexe \"@a\"",
+            "let @b = \"!!sh -c 'echo x > RAN'\\r\"\nlet @a = \"@b\"\nnorm! @a",
+            "let @a = \"!!\"\nlet @A = \"sh -c 'echo x > RAN'\\r\"\nnorm! @a",
+            "let @a = \"!!\"\nlet @a .= \"sh -c 'echo x > RAN'\\r\"\nnorm! @a",
+            "let x = \"!!sh -c 'echo x > RAN'\\r\"\nlet @a = x\nnorm! @a",
+            "norm! @=\"!!sh -c 'echo x > RAN'\\r\"\x16\r",
+            "put ='!!sh -c ''echo x > RAN'''\nnorm! \"ayy\nnorm! @a",
+            "call setreg('a', ['!sh -c \"echo x > RAN\"'])\n@a",
+            "let @a = \"!!sh -c 'echo x > RAN'\\r\" | norm! @a",
+            "let @q = \":!sh -c 'echo x > RAN'\\r\"\nnorm! @q",
+            "let @a = \"!!sh -c 'echo x > RAN'\\r\"\ncall execute(\"norm! @a\")",
+            "let k = '!!'\nexe \"norm! \" .. k .. \"sh -c 'echo x > RAN'\\r\"",
+            "const k = \"!!\"\nexe \"norm! \" . k . \"sh -c 'echo x > RAN'\\r\"",
+            "let g:k = \"!!\"\nexe \"norm! \" . g:k . \"sh -c 'echo x > RAN'\\r\"",
+            "exe \"norm! \" . nr2char(33) . nr2char(33) . \"sh -c 'echo x > RAN'\\r\"",
+            "let k = \"!\"\nexe \"norm! \" . k . k . \"sh -c 'echo x > RAN'\\r\"",
+            "let k = \"!ip\"\nexe \"norm! \" . k . \"sh -c 'echo x > RAN'\\r\"",
+            "exe \"norm! 3\" . repeat(\"!\", 2) . \"sh -c 'echo x > RAN'\\r\"",
+            "let k = \"!!\"\nexe \"norm!\" k . \"sh -c 'echo x > RAN'\\r\"",
+            "exe \"norm! \" . toupper(\"!!\") . \"sh -c 'echo x > RAN'\\r\"",
+            "function F(k)\nexe \"norm! \" . a:k . \"sh -c 'echo x > RAN'\\r\"\nendfunction\ncall F(\"!!\")",
+            "let k = \"!!sh -c 'echo x > RAN'\\r\"\nexe \"norm! \" . k",
+        ] {
+            let file = format!("\0\0\0DICM garbage\nput =range(1,9)\n1\n{script}\nq!\n");
+            let found = find_ex_command(file.as_bytes());
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert),
+                "{script}: {found:?}"
+            );
+        }
+        // vim ran none of these: a variable assigned only keys that are no filter, a
+        // register holding none, a register never written, vim's own `norm!` of a count.
+        for script in [
+            "let n = 3\nexe \"norm! \" . n . \"G\"",
+            "let k = \"j\"\nexe \"norm! \" . k . \"sh -c 'echo x > RAN'\\r\"",
+            "let @a = \"jj\"\nnorm! @a",
+            "norm! @a",
+            "let @/ = \"foo\"\nnorm! n",
+            "exe \"NetrwKeepj norm! \".netrw_hline.\"G0z\\<CR>\"",
+        ] {
+            let file = format!("\0\0\0DICM garbage\nput =range(1,9)\n1\n{script}\nq!\n");
+            assert_eq!(find_ex_command(file.as_bytes()), None, "{script}");
+        }
     }
 }
