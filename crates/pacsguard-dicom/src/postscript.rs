@@ -411,6 +411,9 @@ struct Model {
     order: std::collections::VecDeque<Vec<u8>>,
     /// Whether the token before was the `>` that closes a dictionary.
     angle: bool,
+    /// A built value dropped past [`MAX_POSTSCRIPT_STACK_MODELLED`]: a later `cvx` or
+    /// `load` of a value not known is then a warning (it may be that one).
+    lost: Option<String>,
 }
 
 /// Operators that take a known number of operands and leave a known number of results,
@@ -475,8 +478,8 @@ impl Model {
         if self.stack.len() > MAX_POSTSCRIPT_STACK_MODELLED {
             let dropped = self.stack.pop_front()?;
             if let Some(what) = dropped.built() {
-                return Some(format!(
-                    "{LOST}keeps {what} deeper than {MAX_POSTSCRIPT_STACK_MODELLED} operand stack entries (MAX_POSTSCRIPT_STACK_MODELLED): where it is run was not followed"
+                self.lost = Some(format!(
+                    "{LOST}keeps {what} deeper than {MAX_POSTSCRIPT_STACK_MODELLED} operand stack entries (MAX_POSTSCRIPT_STACK_MODELLED) and then runs something: whether it is that was not followed"
                 ));
             }
         }
@@ -490,12 +493,16 @@ impl Model {
         }
         if self.defined.insert(key.clone(), value).is_none() {
             self.order.push_back(key);
+            if self.order.len() > 2 * MAX_POSTSCRIPT_STACK_MODELLED {
+                let defined = &self.defined;
+                self.order.retain(|k| defined.contains_key(k));
+            }
         }
         while self.defined.len() > MAX_POSTSCRIPT_STACK_MODELLED {
             let oldest = self.order.pop_front()?;
             if let Some(what) = self.defined.remove(&oldest).as_ref().and_then(Slot::built) {
-                return Some(format!(
-                    "{LOST}keeps {what} under more than {MAX_POSTSCRIPT_STACK_MODELLED} defined names (MAX_POSTSCRIPT_STACK_MODELLED): where it is run was not followed"
+                self.lost = Some(format!(
+                    "{LOST}keeps {what} under more than {MAX_POSTSCRIPT_STACK_MODELLED} defined names (MAX_POSTSCRIPT_STACK_MODELLED) and then runs something: whether it is that was not followed"
                 ));
             }
         }
@@ -615,11 +622,16 @@ impl Model {
                     let value = self.defined.get(&key).cloned().unwrap_or(Slot::Unknown);
                     return self.push(value);
                 }
+                Slot::Unknown if self.lost.is_some() => return self.lost.take(),
                 _ => return self.push(Slot::Unknown),
             },
             b"cvx" => {
-                if let Some(what) = top(self).built() {
+                let top = top(self);
+                if let Some(what) = top.built() {
                     return Some(runs(what, "… `cvx`"));
+                }
+                if matches!(top, Slot::Unknown) && self.lost.is_some() {
+                    return self.lost.take();
                 }
             }
             b"cvn" => {
