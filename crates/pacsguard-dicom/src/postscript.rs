@@ -1066,6 +1066,47 @@ mod tests {
         }
     }
 
+    /// Session 16: more spellings of the class, each of which gs -dNOSAFER ran (created
+    /// RAN; checked by hand), and two it did not run (`7 exch pop` drops the name; `2 1
+    /// roll 0 exch pop` runs the number), which are no alert.
+    #[test]
+    fn built_values_carried_by_stack_operators_and_names_are_found() {
+        let s = "/s (XpipeXtouch RAN) def s 0 37 put s 5 37 put s (w) (xile) dup 0 102 put";
+        let hex = "\n28257069706525746f7563682052414e29202877292066696c65>";
+        for body in [
+            format!("{s} cvn 1 2 3 pop pop pop cvx exec"),
+            format!("{s} cvn dup pop cvx exec"),
+            format!("{s} cvn 5 1 index exch pop exch pop cvx exec"),
+            format!("{s} cvn 1 2 3 3 -1 roll pop pop pop cvx exec"),
+            format!("{s} cvn /op exch def /op load load exec"),
+            format!("{s} cvn /op exch def /x 3 def op load exec"),
+            format!("{s} cvn [ 1 2 ] pop cvx exec"),
+            format!("{s} cvn 1 1 copy pop pop cvx exec"),
+            format!("{s} cvn 10 10 moveto cvx exec"),
+            "/s (XpipeXtouch RAN) def s 0 37 put s 5 37 put s (w) (xile) /t exch def t 0 102 put t cvn cvx exec".to_owned(),
+            "/s (XpipeXtouch RAN) def s 0 37 put s 5 37 put s (w) (xile) dup dup 0 102 put exch pop cvx exec".to_owned(),
+            "/s (XpipeXtouch RAN) def s 0 37 put s 5 37 put s (w) (xile) dup 0 102 put /c exch def c cvx exec".to_owned(),
+            "(28257069706525746f7563682052414e29202877292066696c65>) /ASCIIHexDecode filter 1 pop cvx exec".to_owned(),
+            format!("currentfile /ASCIIHexDecode filter 3 dict pop cvx exec{hex}"),
+            format!("currentfile /ASCIIHexDecode filter << >> pop cvx exec{hex}"),
+            format!("currentfile /ASCIIHexDecode filter 1 2 add pop cvx exec{hex}"),
+        ] {
+            let found = find_postscript_action(&eps(&body));
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|a| a.severity == Severity::Alert),
+                "{body}: {found:?}"
+            );
+        }
+        for body in [
+            format!("{s} cvn 7 exch pop cvx exec"),
+            format!("currentfile /ASCIIHexDecode filter 2 1 roll 0 exch pop cvx exec{hex}"),
+        ] {
+            assert_eq!(find_postscript_action(&eps(&body)), None, "{body}");
+        }
+    }
+
     /// MAX_POSTSCRIPT_STACK_MODELLED: filtered code under that many stack entries is
     /// followed to its `cvx` (`index` fetches it); one entry more drops it from the
     /// model, which is a warning naming the limit. Likewise for defined names.
