@@ -76,6 +76,6 @@ pub use sh::{
     MAX_SHELL_WORD_NESTING,
 };
 pub use shell::{
-    Command, MAX_EX_MODELLED_BYTES, MAX_EX_MODIFIERS, MAX_EX_PATTERN_BYTES, find_batch_command,
-    find_ex_command, find_shell_command,
+    Command, MAX_EX_MODELLED_BYTES, MAX_EX_MODIFIERS, MAX_EX_PATTERN_BYTES,
+    MAX_VIM_REGISTER_NESTING, find_batch_command, find_ex_command, find_shell_command,
 };

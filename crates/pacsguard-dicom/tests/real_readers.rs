@@ -1635,13 +1635,13 @@ fn normal_mode_filters_edited_by_command_line_keys_are_found() {
     }
 }
 
-/// Open (review s15-r10): the filter operator itself from a variable or a call (`let k =
-/// "!!"` then `exe "norm! " . k . "sh …\r"`, `repeat("!", 2)`): vim -es ran both. A part
-/// known only at run time among `:normal`'s keys before an Enter cannot be the alert on
-/// its own: vim's runtime does it (ftplugin/obse.vim: `execute 'silent normal! ' . dir .
-/// pattern . dir . flags . "\r"`). Needs the variables' assigned values.
+/// Review s15-r10 (fixed in session 16): the filter operator itself from a variable or a
+/// call (`let k = "!!"` then `exe "norm! " . k . "sh …\r"`, `repeat("!", 2)`): vim -es ran
+/// both. A part known only at run time among `:normal`'s keys before an Enter is not the
+/// alert on its own (vim's ftplugin/obse.vim: `execute 'silent normal! ' . dir . pattern .
+/// dir . flags . "\r"`): it is put in as the literal the file assigns, or `!!`, and the
+/// keys after it are judged as the filter's command line.
 #[test]
-#[ignore = "open, review s15-r10: a filter operator from a variable or call"]
 fn normal_mode_filter_operators_from_variables_are_found() {
     for escape in [
         &b"let k = \"!!\"\nexe \"norm! \" . k . \"sh -c 'echo x > RAN'\\r\""[..],
@@ -1664,11 +1664,10 @@ fn normal_mode_filter_operators_from_variables_are_found() {
     }
 }
 
-/// Open (review s15-r10): a filter's keys run from a register (`let @a = "!!cmd\r"` then
-/// `norm! @a`, as `feedkeys()`): vim -es ran it. Needs a model of registers set by
-/// `:let @r` / `setreg()` and run by `@r` in `:normal`.
+/// Review s15-r10 (fixed in session 16): a filter's keys run from a register (`let @a =
+/// "!!cmd\r"` then `norm! @a`): vim -es ran it. Registers set by `:let @r` / `setreg()`
+/// are put in where `:normal` or an Ex line runs them.
 #[test]
-#[ignore = "open, review s15-r10: a filter run from a register (let @a, norm! @a)"]
 fn normal_mode_filters_run_from_registers_are_found() {
     let file = b"\0\0\0DICM\x02\0 garbage\nput =range(1,9)\n1\nlet @a = \"!!sh -c 'echo x > RAN'\\r\"\nnorm! @a\nq!\n";
     assert!(runs_in_dir(
