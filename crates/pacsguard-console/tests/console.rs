@@ -5569,16 +5569,45 @@ async fn an_approval_awaiting_its_record_is_settled_only_by_the_console_that_wro
     drop(pg);
 }
 
-/// Open, review s15-r13: a second console made by copying the home of the first (a
-/// cloned virtual machine, a restored backup) shares its console id, so on one
-/// PostgreSQL store each takes the other's approvals awaiting their record for its own
-/// and drops them after APPROVAL_RESOLVE_AFTER, not finding them on its own trail (the
-/// bug console ids were made to fix), with nothing saying two consoles share an id.
-/// Needs detection (e.g. each running console registering its id with a per-process
-/// nonce and a heartbeat in the fleet store, an alert when another live process holds
-/// it) or an id bound to something a copy does not carry.
+/// Issue 14: the console id in the home's store edited to a value of another type while
+/// the console was stopped (sqlite3 `UPDATE console_identity SET console = X'05'`) was a
+/// raw SQL error at every use. It is an error naming the table, the column and the file
+/// for a reader of the store, and the console, claiming its id at start, takes a fresh
+/// one with a `console-id-renewed` alert saying what was found, and goes on.
+#[test]
+fn a_console_id_edited_to_another_type_is_replaced_with_an_alert() {
+    let h = harness();
+    let before = h.store().console_id().expect("id");
+    // The column's TEXT affinity stores a number as text (a valid id): a blob stays one.
+    sqlite(&h, "UPDATE console_identity SET console = X'05'");
+    let h = h.restart();
+    let said = h.store().console_id().expect_err("not an id").to_string();
+    assert!(
+        said.contains("table console_identity, column console: a blob")
+            && said.contains("store.sqlite"),
+        "{said}"
+    );
+    let id = h.console.claim_console_id().expect("a fresh id");
+    assert!(id != before && id.len() == 32, "{id}");
+    assert_eq!(h.store().console_id().expect("id"), id, "kept");
+    assert_eq!(h.console.claim_console_id().expect("id"), id, "kept");
+    let alerts = alerts_or_warnings(&h.events(), pacsguard_events::FindingKind::ConsoleIdRenewed);
+    assert!(
+        alerts.len() == 1
+            && alerts[0].contains("column console) is a blob")
+            && alerts[0].contains(&id),
+        "{alerts:?}"
+    );
+}
+
+/// Review s15-r13: a second console made by copying the home of the first (a cloned
+/// virtual machine, a restored backup) shared its console id, so on one PostgreSQL
+/// store each took the other's approvals awaiting their record for its own and dropped
+/// them after APPROVAL_RESOLVE_AFTER, not finding them on its own trail, with nothing
+/// saying two consoles shared an id. Each running console now claims its id on the
+/// shared store: the copy, finding it held by a live console, takes a fresh id and
+/// raises `console-id-renewed`; the original keeps its id.
 #[tokio::test]
-#[ignore = "open, review s15-r13: a console made from a copy of another's home shares its console id"]
 async fn a_console_copied_from_another_does_not_settle_its_approvals() {
     use pacsguard_console::host_approvals::APPROVAL_RESOLVE_AFTER;
     let pg = pacsguard_testkit::postgres::PgServer::start();
@@ -5595,6 +5624,12 @@ async fn a_console_copied_from_another_does_not_settle_its_approvals() {
     );
     guard_a.attach(&a.inbox);
     let id_a = a.store().console_id().expect("id");
+    // A running: it claimed its id at its start, as `serve` does.
+    let a_console = a.console.clone();
+    let claimed = tokio::task::spawn_blocking(move || a_console.claim_console_id())
+        .await
+        .expect("a claims");
+    assert_eq!(claimed.expect("claimed"), id_a);
     let copy = tempfile::tempdir().expect("tempdir");
     sqlite(
         &a,
@@ -5650,6 +5685,22 @@ async fn a_console_copied_from_another_does_not_settle_its_approvals() {
     assert!(
         resolved == 0 && row.awaiting.is_some(),
         "the copy dropped the approval of the console it was copied from: {row:?}"
+    );
+    let id_b = b.store().console_id().expect("id");
+    assert_ne!(id_b, id_a, "the copy took a fresh id");
+    let renewed = alerts_or_warnings(&b.events(), pacsguard_events::FindingKind::ConsoleIdRenewed);
+    assert!(
+        renewed.len() == 1 && renewed[0].contains(&id_a) && renewed[0].contains(&id_b),
+        "{renewed:?}"
+    );
+    // The original keeps its id, its claim renewed; the copy's claim is on its new id.
+    let a_console = a.console.clone();
+    let again = tokio::task::spawn_blocking(move || a_console.claim_console_id())
+        .await
+        .expect("a claims again");
+    assert_eq!(again.expect("claimed"), id_a);
+    assert!(
+        alerts_or_warnings(&a.events(), pacsguard_events::FindingKind::ConsoleIdRenewed).is_empty()
     );
     drop(pg);
 }
