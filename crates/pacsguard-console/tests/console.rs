@@ -1055,6 +1055,16 @@ impl RecordingGuard {
     fn attach(&self, inbox: &Inbox) {
         *self.inbox.lock().expect("fixture") = Some(inbox.clone());
     }
+
+    /// The trail as a version before `session_digest` record `digest` would have left it:
+    /// those records taken out (what the console pushed so far is on the trail first).
+    fn without_records_of(&self, digest: &str) {
+        pacsguard_console::Guardian::trail(self, 0).expect("the guard's trail");
+        self.trail
+            .lock()
+            .expect("fixture")
+            .retain(|e| e.session_digest.as_deref() != Some(digest));
+    }
 }
 
 impl pacsguard_console::Guardian for RecordingGuard {
@@ -3655,9 +3665,12 @@ async fn a_session_whose_last_use_csrf_token_or_address_was_edited_is_refused() 
 }
 
 /// Issue 13: the rows of the version before sessions and step-ups were sealed (no seal)
-/// are ended at the console's start, each with a plain record and no alert, so that at a
-/// request a row with no seal can only be an edit; a step-up whose seal is removed while
-/// the console runs is refused with the alert.
+/// are ended at the first start of a version that seals them, each with a plain record
+/// and no alert, so that at a request a row with no seal can only be an edit; a step-up
+/// whose seal is removed while the console runs is refused with the alert. Session 16:
+/// that start marks seals required (store and trail), so a seal removed while the
+/// console is stopped is the alert at the next start, not a plain end, even with the
+/// store's mark deleted too (the trail keeps it).
 #[tokio::test]
 async fn unsealed_rows_end_at_start_and_a_step_up_whose_seal_is_removed_is_an_alert() {
     use pacsguard_events::FindingKind;
@@ -3669,6 +3682,8 @@ async fn unsealed_rows_end_at_start_and_a_step_up_whose_seal_is_removed_is_an_al
         &h,
         &format!("UPDATE console_step_ups SET seal = NULL WHERE token_hash = X'{digest}'"),
     );
+    // On the guard's trail before the test takes them (what it takes is not).
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
     let _ = h.events();
     assert_eq!(h.overview(&admin).await.status, StatusCode::OK);
     let alerts = alerts_of(&h.events(), FindingKind::ConsoleSessionAltered);
@@ -3681,16 +3696,60 @@ async fn unsealed_rows_end_at_start_and_a_step_up_whose_seal_is_removed_is_an_al
             .is_none(),
         "the step-up was forgotten"
     );
-    // As the version before seals left them: the session and a step-up with no seal.
-    let (admin, _) = h.stepped_up(&admin, &secret).await;
-    let digest = pacsguard_console::secret::hex(&pacsguard_console::secret::digest(&admin));
-    sqlite(
-        &h,
-        &format!(
-            "UPDATE console_sessions SET seal = NULL WHERE token_hash = X'{digest}'; \
-             UPDATE console_step_ups SET seal = NULL WHERE token_hash = X'{digest}'"
-        ),
+    assert!(
+        h.store().seals_required().expect("store"),
+        "marked at the first start"
     );
+    let unseal = |h: &Harness, cookie: &str| {
+        let digest = pacsguard_console::secret::hex(&pacsguard_console::secret::digest(cookie));
+        sqlite(
+            h,
+            &format!(
+                "UPDATE console_sessions SET seal = NULL WHERE token_hash = X'{digest}'; \
+                 UPDATE console_step_ups SET seal = NULL WHERE token_hash = X'{digest}'"
+            ),
+        );
+    };
+    // The seals removed while the console is stopped, and the store's mark with them.
+    let (admin, _) = h.stepped_up(&admin, &secret).await;
+    unseal(&h, &admin);
+    sqlite(&h, "DELETE FROM console_seals_required");
+    let (h, report) = h.restart_with(&guard);
+    assert_eq!(
+        (report.unsealed_sessions, report.unsealed_step_ups),
+        (1, 1),
+        "{report:?}"
+    );
+    let events = h.events();
+    let alerts = alerts_of(&events, FindingKind::ConsoleSessionAltered);
+    assert!(
+        alerts.len() == 2
+            && alerts
+                .iter()
+                .any(|a| a.contains("its seal was removed while the console was stopped"))
+            && alerts
+                .iter()
+                .any(|a| a.contains("confirmation(s) of the second factor")),
+        "{alerts:?}"
+    );
+    assert!(
+        !events.iter().any(|e| e.detail.contains("did not seal")),
+        "no plain end: {events:?}"
+    );
+    assert!(h.store().seals_required().expect("store"), "marked again");
+    assert_eq!(h.overview(&admin).await.location(), Some("/login"));
+    // As the version before seals left them: the session and a step-up with no seal,
+    // neither the store nor the trail saying seals are required.
+    let code = h.next_code(&secret);
+    let cookie = h
+        .login("admin", ADMIN_PASSWORD, &code)
+        .await
+        .cookie()
+        .expect("signed in again");
+    let (admin, _) = h.stepped_up(&cookie, &secret).await;
+    unseal(&h, &admin);
+    sqlite(&h, "DELETE FROM console_seals_required");
+    guard.without_records_of("seals:required");
     let (h, report) = h.restart_with(&guard);
     assert_eq!(
         (report.unsealed_sessions, report.unsealed_step_ups),
@@ -3710,6 +3769,12 @@ async fn unsealed_rows_end_at_start_and_a_step_up_whose_seal_is_removed_is_an_al
             .as_deref()
             .is_some_and(|d| d.ends_with(":closed"))),
         "the end is bound to the session's opening"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.session_digest.as_deref() == Some("seals:required")),
+        "seals marked required on the trail: {events:?}"
     );
     assert_eq!(h.overview(&admin).await.location(), Some("/login"));
 }

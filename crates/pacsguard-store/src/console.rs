@@ -75,6 +75,10 @@ CREATE TABLE IF NOT EXISTS console_identity (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     console TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS console_seals_required (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    since INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS console_setup (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     token_hash BLOB NOT NULL,
