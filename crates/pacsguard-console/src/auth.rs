@@ -163,6 +163,9 @@ pub struct Console {
     /// fleet_store`: PostgreSQL), shared with the fleet listener (see
     /// [`Console::with_fleet`]).
     fleet: Option<Arc<pacsguard_store::FleetPool>>,
+    /// This process's random instance value and the console id it holds on the shared
+    /// fleet store ([`crate::identity`]).
+    pub(crate) identity: crate::identity::Identity,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, AuthError> {
@@ -235,6 +238,7 @@ impl Console {
             bindings: Mutex::new(crate::bound::Bindings::default()),
             ends_in_hold: Mutex::new(Vec::new()),
             fleet: None,
+            identity: crate::identity::Identity::new()?,
         })
     }
 
@@ -248,6 +252,8 @@ impl Console {
     /// As [`Console::with_fleet_store`], sharing the pool of the fleet listener: one
     /// bound on the connections of one console.
     pub fn with_fleet_pool(mut self, pool: Arc<pacsguard_store::FleetPool>) -> Console {
+        // Held on the store it was claimed on, if any: claimed again on this one.
+        self.identity = self.identity.unclaimed();
         self.fleet = match pool.at() {
             pacsguard_store::FleetStoreAt::Sqlite(_) => None,
             _ => Some(pool),
@@ -260,6 +266,11 @@ impl Console {
     /// the page, not of the start; each call bounded by the store's deadlines, and a
     /// stuck call holds up its own page only), else the console's own connection to
     /// the home's store.
+    /// Whether the fleet's tables are on a store other consoles may share (PostgreSQL).
+    pub(crate) fn fleet_shared(&self) -> bool {
+        self.fleet.is_some()
+    }
+
     pub(crate) fn with_fleet<R>(
         &self,
         work: impl FnOnce(&mut dyn pacsguard_store::FleetStore) -> Result<R, AuthError>,

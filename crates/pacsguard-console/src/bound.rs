@@ -401,7 +401,17 @@ impl Console {
             sessions.closed.insert(end.opening);
         }
         self.bind_sessions(&sessions, may_trust, bindings.whole, &mut report)?;
-        (report.unsealed_sessions, report.unsealed_step_ups) = self.end_unsealed_at_start()?;
+        // Seals required since an earlier start: said on the trail (a record proven or
+        // not: it can only make an unsealed row an alert, never let one pass).
+        let seals_on_trail = records
+            .iter()
+            .chain(bindings.unproven.iter().map(|(_, record)| record))
+            .any(|r| {
+                r.get("session_digest").and_then(serde_json::Value::as_str)
+                    == Some(crate::session_seal::SEALS_REQUIRED)
+            });
+        (report.unsealed_sessions, report.unsealed_step_ups) =
+            self.end_unsealed_at_start(seals_on_trail)?;
         self.bind_invitations(records, &bindings.unproven, may_trust, &mut report)?;
         Ok(report)
     }

@@ -112,11 +112,6 @@ fn settles(me: &str, now: i64, id: &str, at: i64) -> bool {
 }
 
 impl Console {
-    /// This console's id ([`pacsguard_store::ConsoleDb::console_id`]).
-    fn console_id(&self) -> Result<String, AuthError> {
-        Ok(crate::auth::lock(&self.db)?.console_id()?)
-    }
-
     /// Approves the profile generation (`generation`, `digest`) host `host` reported, as
     /// this person, for `reason`.
     pub fn approve_host_profile(

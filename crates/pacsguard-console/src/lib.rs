@@ -43,6 +43,7 @@ pub mod guard;
 pub mod host_approvals;
 mod hosts;
 pub mod http;
+pub mod identity;
 pub mod invitations;
 pub mod openapi;
 mod pages;

@@ -26,8 +26,12 @@
 //! absolute limit is bound by the trail).
 //!
 //! Migration: a row written before sessions (or step-ups) were sealed has no seal. Every
-//! such row is ended at the console's start, with a plain record (its holder signs in, or
-//! confirms the second factor, again): [`crate::auth::Console::end_unsealed_at_start`].
+//! such row is ended at the first start of a version that seals them, with a plain record
+//! (its holder signs in, or confirms the second factor, again), and seals are then marked
+//! required in the store and on the trail ([`SEALS_REQUIRED`]): at every later start a
+//! row with no seal (its seal set to NULL while the console was stopped) is ended with
+//! the `console-session-altered` alert, not a plain record (issue 13, session 16):
+//! [`crate::auth::Console::end_unsealed_at_start`].
 //! So at a request a row with no seal can only be an edit of the store (its seal set to
 //! NULL), and is refused like any other row that fails its seal: ended, with the
 //! `console-session-altered` alert (issue 13: a seal set to NULL with sqlite3 on a live
@@ -205,31 +209,80 @@ impl crate::auth::Console {
     }
 }
 
+/// The `session_digest` of the trail record saying that this home's console requires
+/// seals on its session and step-up rows (issue 13): from the first start of a version
+/// that seals them on. Not a session's digest (those are hex): its id part (`seals`)
+/// is kept apart from every session's by the trail's gathering.
+pub const SEALS_REQUIRED: &str = "seals:required";
+
 impl crate::auth::Console {
     /// At start (after the sessions were checked against the trail): every session and
-    /// step-up whose row has no seal is ended, with one plain record each for the
-    /// sessions (bound to their opening, as every end is) and one for the step-ups.
-    /// These are the rows of the version before seals; after this, a row with no seal
-    /// at a request is an edit (the alert). How many sessions and step-ups.
-    pub(crate) fn end_unsealed_at_start(&self) -> Result<(usize, usize), AuthError> {
+    /// step-up whose row has no seal is ended. At the first start of a version that seals
+    /// them these are the rows of the version before: one plain record each for the
+    /// sessions (bound to their opening, as every end is) and one for the step-ups; then
+    /// seals are marked required, in the store and on the trail ([`SEALS_REQUIRED`]).
+    /// At every later start (marked in the store, or on the trail: `required_on_trail`,
+    /// so deleting the store's mark changes nothing) a row with no seal is an edit of the
+    /// stopped home: ended with the `console-session-altered` alert. How many sessions
+    /// and step-ups.
+    pub(crate) fn end_unsealed_at_start(
+        &self,
+        required_on_trail: bool,
+    ) -> Result<(usize, usize), AuthError> {
         let db = crate::auth::lock(&self.db)?;
+        let marked = db.seals_required()?;
+        let required = marked || required_on_trail;
         let sessions = db.unsealed_sessions()?;
         for (token_hash, account, created) in &sessions {
             let name = db
                 .account_by_id(*account)?
                 .map_or_else(|| format!("account {account}"), |a| a.name);
-            let event = self.session_end_event(
-                &name,
-                format!(
-                    "the session of {name} (signed in at {}) ended at start: its row has no seal (opened by a version that did not seal sessions); sign in again",
-                    crate::pages::unix_time(*created)
-                ),
-            );
+            let signed_in = crate::pages::unix_time(*created);
+            let event = if required {
+                let mut event = Event::of_finding(
+                    self.actor(&name),
+                    Finding::new(
+                        self.store_path.clone(),
+                        FindingKind::ConsoleSessionAltered,
+                        Severity::Alert,
+                        format!(
+                            "console: a session of {name} (signed in at {signed_in}) has no seal in the store at start, though this console seals every session: its seal was removed while the console was stopped (the store was edited); the session was ended"
+                        ),
+                    ),
+                );
+                event.action = Action::Logout;
+                event
+            } else {
+                self.session_end_event(
+                    &name,
+                    format!(
+                        "the session of {name} (signed in at {signed_in}) ended at start: its row has no seal (opened by a version that did not seal sessions); sign in again"
+                    ),
+                )
+            };
             self.close_session(&db, token_hash, *account, *created, event)?;
         }
         let step_ups = db.forget_unsealed_step_ups()?;
+        if !marked {
+            // The store first: a trail record with no mark in the store is then an edit.
+            db.require_seals(self.now())?;
+        }
         drop(db);
-        if step_ups > 0 {
+        if step_ups > 0 && required {
+            let mut event = Event::of_finding(
+                self.actor("console"),
+                Finding::new(
+                    self.store_path.clone(),
+                    FindingKind::ConsoleSessionAltered,
+                    Severity::Alert,
+                    format!(
+                        "console: {step_ups} confirmation(s) of the second factor have no seal in the store at start, though this console seals every one: their seals were removed while the console was stopped (the store was edited); forgotten, decisions need the second factor again"
+                    ),
+                ),
+            );
+            event.action = Action::Logout;
+            self.record(event)?;
+        } else if step_ups > 0 {
             self.record(self.event(
                 "sessions",
                 Action::Logout,
@@ -238,6 +291,16 @@ impl crate::auth::Console {
                     "{step_ups} confirmation(s) of the second factor with no seal (made by a version that did not seal them) forgotten at start: decisions need the second factor again"
                 ),
             ))?;
+        }
+        if !required_on_trail {
+            let mut event = self.event(
+                "sessions",
+                Action::Account,
+                pacsguard_events::Outcome::Success,
+                "sessions and confirmations of the second factor are sealed on this home from now on: a row with no seal found at a later start is an edit of the store (console-session-altered)".to_string(),
+            );
+            event.session_digest = Some(SEALS_REQUIRED.to_string());
+            self.record(event)?;
         }
         Ok((sessions.len(), step_ups))
     }

@@ -1055,6 +1055,16 @@ impl RecordingGuard {
     fn attach(&self, inbox: &Inbox) {
         *self.inbox.lock().expect("fixture") = Some(inbox.clone());
     }
+
+    /// The trail as a version before `session_digest` record `digest` would have left it:
+    /// those records taken out (what the console pushed so far is on the trail first).
+    fn without_records_of(&self, digest: &str) {
+        pacsguard_console::Guardian::trail(self, 0).expect("the guard's trail");
+        self.trail
+            .lock()
+            .expect("fixture")
+            .retain(|e| e.session_digest.as_deref() != Some(digest));
+    }
 }
 
 impl pacsguard_console::Guardian for RecordingGuard {
@@ -3655,9 +3665,12 @@ async fn a_session_whose_last_use_csrf_token_or_address_was_edited_is_refused() 
 }
 
 /// Issue 13: the rows of the version before sessions and step-ups were sealed (no seal)
-/// are ended at the console's start, each with a plain record and no alert, so that at a
-/// request a row with no seal can only be an edit; a step-up whose seal is removed while
-/// the console runs is refused with the alert.
+/// are ended at the first start of a version that seals them, each with a plain record
+/// and no alert, so that at a request a row with no seal can only be an edit; a step-up
+/// whose seal is removed while the console runs is refused with the alert. Session 16:
+/// that start marks seals required (store and trail), so a seal removed while the
+/// console is stopped is the alert at the next start, not a plain end, even with the
+/// store's mark deleted too (the trail keeps it).
 #[tokio::test]
 async fn unsealed_rows_end_at_start_and_a_step_up_whose_seal_is_removed_is_an_alert() {
     use pacsguard_events::FindingKind;
@@ -3669,6 +3682,8 @@ async fn unsealed_rows_end_at_start_and_a_step_up_whose_seal_is_removed_is_an_al
         &h,
         &format!("UPDATE console_step_ups SET seal = NULL WHERE token_hash = X'{digest}'"),
     );
+    // On the guard's trail before the test takes them (what it takes is not).
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
     let _ = h.events();
     assert_eq!(h.overview(&admin).await.status, StatusCode::OK);
     let alerts = alerts_of(&h.events(), FindingKind::ConsoleSessionAltered);
@@ -3681,16 +3696,60 @@ async fn unsealed_rows_end_at_start_and_a_step_up_whose_seal_is_removed_is_an_al
             .is_none(),
         "the step-up was forgotten"
     );
-    // As the version before seals left them: the session and a step-up with no seal.
-    let (admin, _) = h.stepped_up(&admin, &secret).await;
-    let digest = pacsguard_console::secret::hex(&pacsguard_console::secret::digest(&admin));
-    sqlite(
-        &h,
-        &format!(
-            "UPDATE console_sessions SET seal = NULL WHERE token_hash = X'{digest}'; \
-             UPDATE console_step_ups SET seal = NULL WHERE token_hash = X'{digest}'"
-        ),
+    assert!(
+        h.store().seals_required().expect("store"),
+        "marked at the first start"
     );
+    let unseal = |h: &Harness, cookie: &str| {
+        let digest = pacsguard_console::secret::hex(&pacsguard_console::secret::digest(cookie));
+        sqlite(
+            h,
+            &format!(
+                "UPDATE console_sessions SET seal = NULL WHERE token_hash = X'{digest}'; \
+                 UPDATE console_step_ups SET seal = NULL WHERE token_hash = X'{digest}'"
+            ),
+        );
+    };
+    // The seals removed while the console is stopped, and the store's mark with them.
+    let (admin, _) = h.stepped_up(&admin, &secret).await;
+    unseal(&h, &admin);
+    sqlite(&h, "DELETE FROM console_seals_required");
+    let (h, report) = h.restart_with(&guard);
+    assert_eq!(
+        (report.unsealed_sessions, report.unsealed_step_ups),
+        (1, 1),
+        "{report:?}"
+    );
+    let events = h.events();
+    let alerts = alerts_of(&events, FindingKind::ConsoleSessionAltered);
+    assert!(
+        alerts.len() == 2
+            && alerts
+                .iter()
+                .any(|a| a.contains("its seal was removed while the console was stopped"))
+            && alerts
+                .iter()
+                .any(|a| a.contains("confirmation(s) of the second factor")),
+        "{alerts:?}"
+    );
+    assert!(
+        !events.iter().any(|e| e.detail.contains("did not seal")),
+        "no plain end: {events:?}"
+    );
+    assert!(h.store().seals_required().expect("store"), "marked again");
+    assert_eq!(h.overview(&admin).await.location(), Some("/login"));
+    // As the version before seals left them: the session and a step-up with no seal,
+    // neither the store nor the trail saying seals are required.
+    let code = h.next_code(&secret);
+    let cookie = h
+        .login("admin", ADMIN_PASSWORD, &code)
+        .await
+        .cookie()
+        .expect("signed in again");
+    let (admin, _) = h.stepped_up(&cookie, &secret).await;
+    unseal(&h, &admin);
+    sqlite(&h, "DELETE FROM console_seals_required");
+    guard.without_records_of("seals:required");
     let (h, report) = h.restart_with(&guard);
     assert_eq!(
         (report.unsealed_sessions, report.unsealed_step_ups),
@@ -3710,6 +3769,12 @@ async fn unsealed_rows_end_at_start_and_a_step_up_whose_seal_is_removed_is_an_al
             .as_deref()
             .is_some_and(|d| d.ends_with(":closed"))),
         "the end is bound to the session's opening"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.session_digest.as_deref() == Some("seals:required")),
+        "seals marked required on the trail: {events:?}"
     );
     assert_eq!(h.overview(&admin).await.location(), Some("/login"));
 }
@@ -5569,16 +5634,45 @@ async fn an_approval_awaiting_its_record_is_settled_only_by_the_console_that_wro
     drop(pg);
 }
 
-/// Open, review s15-r13: a second console made by copying the home of the first (a
-/// cloned virtual machine, a restored backup) shares its console id, so on one
-/// PostgreSQL store each takes the other's approvals awaiting their record for its own
-/// and drops them after APPROVAL_RESOLVE_AFTER, not finding them on its own trail (the
-/// bug console ids were made to fix), with nothing saying two consoles share an id.
-/// Needs detection (e.g. each running console registering its id with a per-process
-/// nonce and a heartbeat in the fleet store, an alert when another live process holds
-/// it) or an id bound to something a copy does not carry.
+/// Issue 14: the console id in the home's store edited to a value of another type while
+/// the console was stopped (sqlite3 `UPDATE console_identity SET console = X'05'`) was a
+/// raw SQL error at every use. It is an error naming the table, the column and the file
+/// for a reader of the store, and the console, claiming its id at start, takes a fresh
+/// one with a `console-id-renewed` alert saying what was found, and goes on.
+#[test]
+fn a_console_id_edited_to_another_type_is_replaced_with_an_alert() {
+    let h = harness();
+    let before = h.store().console_id().expect("id");
+    // The column's TEXT affinity stores a number as text (a valid id): a blob stays one.
+    sqlite(&h, "UPDATE console_identity SET console = X'05'");
+    let h = h.restart();
+    let said = h.store().console_id().expect_err("not an id").to_string();
+    assert!(
+        said.contains("table console_identity, column console: a blob")
+            && said.contains("store.sqlite"),
+        "{said}"
+    );
+    let id = h.console.claim_console_id().expect("a fresh id");
+    assert!(id != before && id.len() == 32, "{id}");
+    assert_eq!(h.store().console_id().expect("id"), id, "kept");
+    assert_eq!(h.console.claim_console_id().expect("id"), id, "kept");
+    let alerts = alerts_or_warnings(&h.events(), pacsguard_events::FindingKind::ConsoleIdRenewed);
+    assert!(
+        alerts.len() == 1
+            && alerts[0].contains("column console) is a blob")
+            && alerts[0].contains(&id),
+        "{alerts:?}"
+    );
+}
+
+/// Review s15-r13: a second console made by copying the home of the first (a cloned
+/// virtual machine, a restored backup) shared its console id, so on one PostgreSQL
+/// store each took the other's approvals awaiting their record for its own and dropped
+/// them after APPROVAL_RESOLVE_AFTER, not finding them on its own trail, with nothing
+/// saying two consoles shared an id. Each running console now claims its id on the
+/// shared store: the copy, finding it held by a live console, takes a fresh id and
+/// raises `console-id-renewed`; the original keeps its id.
 #[tokio::test]
-#[ignore = "open, review s15-r13: a console made from a copy of another's home shares its console id"]
 async fn a_console_copied_from_another_does_not_settle_its_approvals() {
     use pacsguard_console::host_approvals::APPROVAL_RESOLVE_AFTER;
     let pg = pacsguard_testkit::postgres::PgServer::start();
@@ -5595,6 +5689,12 @@ async fn a_console_copied_from_another_does_not_settle_its_approvals() {
     );
     guard_a.attach(&a.inbox);
     let id_a = a.store().console_id().expect("id");
+    // A running: it claimed its id at its start, as `serve` does.
+    let a_console = a.console.clone();
+    let claimed = tokio::task::spawn_blocking(move || a_console.claim_console_id())
+        .await
+        .expect("a claims");
+    assert_eq!(claimed.expect("claimed"), id_a);
     let copy = tempfile::tempdir().expect("tempdir");
     sqlite(
         &a,
@@ -5650,6 +5750,22 @@ async fn a_console_copied_from_another_does_not_settle_its_approvals() {
     assert!(
         resolved == 0 && row.awaiting.is_some(),
         "the copy dropped the approval of the console it was copied from: {row:?}"
+    );
+    let id_b = b.store().console_id().expect("id");
+    assert_ne!(id_b, id_a, "the copy took a fresh id");
+    let renewed = alerts_or_warnings(&b.events(), pacsguard_events::FindingKind::ConsoleIdRenewed);
+    assert!(
+        renewed.len() == 1 && renewed[0].contains(&id_a) && renewed[0].contains(&id_b),
+        "{renewed:?}"
+    );
+    // The original keeps its id, its claim renewed; the copy's claim is on its new id.
+    let a_console = a.console.clone();
+    let again = tokio::task::spawn_blocking(move || a_console.claim_console_id())
+        .await
+        .expect("a claims again");
+    assert_eq!(again.expect("claimed"), id_a);
+    assert!(
+        alerts_or_warnings(&a.events(), pacsguard_events::FindingKind::ConsoleIdRenewed).is_empty()
     );
     drop(pg);
 }

@@ -183,6 +183,12 @@ finding_kinds! {
     /// the older ones of the same let go (a warning with their count): a trail that
     /// long is being flooded, or has run for years without `audit reinit`.
     ConsoleBindingsSuperseded => "console-bindings-superseded",
+    /// The console took a fresh console id: another live console presented its id on
+    /// the shared fleet store (PostgreSQL), so one of them was made from a copy of the
+    /// other's home (a cloned machine, a restored backup), or the id in the home's store
+    /// was not one the console writes (edited). Two live consoles never share an id:
+    /// each would settle the other's approvals awaiting their trail record.
+    ConsoleIdRenewed => "console-id-renewed",
     /// `media import`: a DICOMDIR record references something that cannot be a DICOM
     /// instance of the medium (an absolute path or `..`, a name PS3.10 does not allow, a
     /// file that is not DICOM, an executable): an alert, and nothing it names is copied.

@@ -75,6 +75,10 @@ CREATE TABLE IF NOT EXISTS console_identity (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     console TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS console_seals_required (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    since INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS console_setup (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     token_hash BLOB NOT NULL,
@@ -85,6 +89,47 @@ CREATE TABLE IF NOT EXISTS console_setup (
 /// How long the console waits for the store while another connection (the watcher
 /// re-signing a baseline) holds its write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest console id taken from the store (the console makes 32 hex digits).
+pub const MAX_CONSOLE_ID_BYTES: usize = 64;
+
+/// What the home's store holds as the console's id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoredConsoleId {
+    Id(String),
+    /// Not an id the console writes (another type, empty, too long, other characters):
+    /// what is there, said without repeating its content.
+    Malformed(String),
+}
+
+impl StoredConsoleId {
+    fn of(value: rusqlite::types::Value) -> StoredConsoleId {
+        use rusqlite::types::Value;
+        match value {
+            Value::Text(text)
+                if !text.is_empty()
+                    && text.len() <= MAX_CONSOLE_ID_BYTES
+                    && text
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) =>
+            {
+                StoredConsoleId::Id(text)
+            }
+            Value::Text(text) if text.is_empty() => StoredConsoleId::Malformed("empty text".into()),
+            Value::Text(text) if text.len() > MAX_CONSOLE_ID_BYTES => {
+                StoredConsoleId::Malformed(format!(
+                    "text of {} bytes (MAX_CONSOLE_ID_BYTES is {MAX_CONSOLE_ID_BYTES})",
+                    text.len()
+                ))
+            }
+            Value::Text(_) => StoredConsoleId::Malformed("text with other characters".into()),
+            Value::Integer(_) => StoredConsoleId::Malformed("an integer".into()),
+            Value::Real(_) => StoredConsoleId::Malformed("a real number".into()),
+            Value::Blob(_) => StoredConsoleId::Malformed("a blob".into()),
+            Value::Null => StoredConsoleId::Malformed("NULL".into()),
+        }
+    }
+}
 
 /// One account as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -296,33 +341,60 @@ impl ConsoleDb {
     /// This console's id: random, made at its first call and kept in the home's store.
     /// Consoles sharing one fleet store (PostgreSQL) tell apart with it what each wrote
     /// awaiting its own trail (issue 14: an approval awaiting its record is settled only
-    /// by the console whose trail should hold it).
+    /// by the console whose trail should hold it). A stored value that is not an id the
+    /// console writes (edited with sqlite3) is an error naming the table, the column and
+    /// the file ([`ConsoleDb::stored_console_id`] tells it apart).
     pub fn console_id(&self) -> Result<String, StoreError> {
-        // Read first: asked at every read of the Hosts page, it writes only once.
-        let made = self
-            .conn
-            .query_row(
-                "SELECT console FROM console_identity WHERE id = 1",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(self.sql())?;
-        if let Some(id) = made {
-            return Ok(id);
+        match self.stored_console_id()? {
+            StoredConsoleId::Id(id) => Ok(id),
+            StoredConsoleId::Malformed(what) => Err(StoreError::Corrupt {
+                path: self.path.clone(),
+                reason: format!(
+                    "table console_identity, column console: {what}, not a console id (1 to {MAX_CONSOLE_ID_BYTES} letters, digits, '.', '_' or '-'): the store was edited"
+                ),
+            }),
         }
+    }
+
+    /// As [`ConsoleDb::console_id`], a stored value that is not an id said as such.
+    pub fn stored_console_id(&self) -> Result<StoredConsoleId, StoreError> {
+        // Read first: asked at every read of the Hosts page, it writes only once.
+        let read = || {
+            self.conn
+                .query_row(
+                    "SELECT console FROM console_identity WHERE id = 1",
+                    [],
+                    |r| r.get::<_, rusqlite::types::Value>(0),
+                )
+                .optional()
+                .map_err(self.sql())
+        };
+        let made = match read()? {
+            Some(value) => value,
+            None => {
+                self.execute(
+                    "INSERT OR IGNORE INTO console_identity (id, console) \
+                     VALUES (1, lower(hex(randomblob(16))))",
+                    [],
+                )?;
+                read()?.ok_or_else(|| StoreError::Corrupt {
+                    path: self.path.clone(),
+                    reason: "table console_identity: the console id just made is not there".into(),
+                })?
+            }
+        };
+        Ok(StoredConsoleId::of(made))
+    }
+
+    /// Replaces this console's id by a fresh random one (another live console holds it
+    /// on the shared fleet store, or the stored one was edited) and returns it.
+    pub fn renew_console_id(&self) -> Result<String, StoreError> {
         self.execute(
-            "INSERT OR IGNORE INTO console_identity (id, console) \
+            "INSERT OR REPLACE INTO console_identity (id, console) \
              VALUES (1, lower(hex(randomblob(16))))",
             [],
         )?;
-        self.conn
-            .query_row(
-                "SELECT console FROM console_identity WHERE id = 1",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(self.sql())
+        self.console_id()
     }
 
     pub fn account_count(&self) -> Result<i64, StoreError> {
@@ -813,6 +885,47 @@ mod tests {
         drop(Store::open(&path).expect("store"));
         let db = ConsoleDb::open(&path).expect("console tables");
         (dir, db)
+    }
+
+    /// Issue 14: the stored console id is taken only as the console writes it, up to
+    /// MAX_CONSOLE_ID_BYTES; anything else is said as malformed, never a raw SQL error.
+    #[test]
+    fn a_stored_console_id_is_taken_only_as_the_console_writes_it() {
+        let (_dir, db) = db();
+        let made = db.console_id().expect("made");
+        assert_eq!(made.len(), 32);
+        assert_eq!(db.console_id().expect("kept"), made);
+        let set = |value: rusqlite::types::Value| {
+            db.conn
+                .execute("UPDATE console_identity SET console = ?1", [value])
+                .expect("edit");
+            db.stored_console_id().expect("read")
+        };
+        use rusqlite::types::Value;
+        let longest = "a".repeat(MAX_CONSOLE_ID_BYTES);
+        assert_eq!(
+            set(Value::Text(longest.clone())),
+            StoredConsoleId::Id(longest)
+        );
+        let over = "a".repeat(MAX_CONSOLE_ID_BYTES + 1);
+        assert!(
+            matches!(set(Value::Text(over)), StoredConsoleId::Malformed(w) if w.contains("MAX_CONSOLE_ID_BYTES"))
+        );
+        for (value, said) in [
+            (Value::Blob(vec![5]), "a blob"),
+            (Value::Text(String::new()), "empty text"),
+            (Value::Text("a b".into()), "text with other characters"),
+        ] {
+            assert_eq!(set(value), StoredConsoleId::Malformed(said.into()));
+        }
+        let error = db.console_id().expect_err("malformed").to_string();
+        assert!(
+            error.contains("table console_identity, column console"),
+            "{error}"
+        );
+        let fresh = db.renew_console_id().expect("renewed");
+        assert!(fresh.len() == 32 && fresh != made);
+        assert_eq!(db.console_id().expect("kept"), fresh);
     }
 
     /// Issue 13: a store made before sessions were sealed gets the `seal` column at the

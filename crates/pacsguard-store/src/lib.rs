@@ -21,9 +21,9 @@ mod streamed;
 pub use console::QuotaWindow;
 pub use console::{
     AcceptedBatch, AccountBinding, AccountRow, ConsoleDb, Credentials, FROM_TRAIL, Held, HostRow,
-    LiveSession, MAX_PENDING_PROFILES_PER_HOST, NewPasskey, PasskeyAdded, PasskeyRemoved,
-    PasskeyRow, PendingAcceptRow, PendingApproval, ProfileNoted, ProfileRow, SealBinding, SealRow,
-    SessionEnd, SessionRow, TokenRefusal,
+    LiveSession, MAX_CONSOLE_ID_BYTES, MAX_PENDING_PROFILES_PER_HOST, NewPasskey, PasskeyAdded,
+    PasskeyRemoved, PasskeyRow, PendingAcceptRow, PendingApproval, ProfileNoted, ProfileRow,
+    SealBinding, SealRow, SessionEnd, SessionRow, StoredConsoleId, TokenRefusal,
 };
 pub use fleet_store::{
     FLEET_REQUEST_BUDGET, FleetPool, FleetStore, FleetStoreAt, PG_CALL_DEADLINE,

@@ -485,6 +485,55 @@ fn a_restarted_postgresql_server_is_reconnected_and_nothing_is_stored_twice() {
     assert_eq!(counted.trim(), "20|20");
 }
 
+/// Issue 14 (review s15-r13): a console id is held by one running console (instance) at
+/// a time on a shared PostgreSQL store: another instance presenting it is refused while
+/// the holder's heartbeat is younger than the staleness bound (by the server's clock),
+/// and takes it once it is older or given back.
+#[test]
+fn a_console_id_is_held_by_one_live_instance_at_a_time() {
+    let server = PgServer::start();
+    let at = FleetStoreAt::Postgres(server.connection_string());
+    let (mut a, mut b) = (open(&at), open(&at));
+    assert!(a.claim_console("c1", "i-a", 120).expect("claim"), "free");
+    assert!(
+        a.claim_console("c1", "i-a", 120).expect("claim"),
+        "its own (heartbeat)"
+    );
+    assert!(
+        !b.claim_console("c1", "i-b", 120).expect("claim"),
+        "held by a live instance"
+    );
+    assert!(
+        b.claim_console("c2", "i-b", 120).expect("claim"),
+        "another id is free"
+    );
+    b.release_console("c1", "i-b").expect("release");
+    assert!(
+        !b.claim_console("c1", "i-b", 120).expect("claim"),
+        "not b's to give back"
+    );
+    // The holder's heartbeat 200 s old: taken as gone.
+    server.psql("UPDATE fleet_consoles SET heartbeat = heartbeat - 200 WHERE console = 'c1'");
+    assert!(
+        b.claim_console("c1", "i-b", 120).expect("claim"),
+        "stale: taken over"
+    );
+    assert!(
+        !a.claim_console("c1", "i-a", 120).expect("claim"),
+        "lost to the live one"
+    );
+    a.release_console("c1", "i-a").expect("release");
+    assert!(
+        !a.claim_console("c1", "i-a", 120).expect("claim"),
+        "still b's"
+    );
+    b.release_console("c1", "i-b").expect("release");
+    assert!(
+        a.claim_console("c1", "i-a", 120).expect("claim"),
+        "given back: free"
+    );
+}
+
 #[test]
 fn a_fleet_store_setting_that_is_no_connection_string_is_refused_by_name() {
     let store = std::path::PathBuf::from("/home/store.sqlite");

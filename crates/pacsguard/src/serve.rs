@@ -586,6 +586,15 @@ pub fn run(
             bound.altered_requests
         ));
     }
+    // This console's id, claimed on the fleet's store: a fresh one (and an alert) when
+    // another running console holds it (a copy of this home) or the stored one was edited.
+    // A store not reachable now is said; the id is claimed at its first use.
+    match console.claim_console_id() {
+        Ok(id) => say(&format!("console id {id}")),
+        Err(e) => say(&format!(
+            "this console's id could not be claimed on the fleet store now ({e}); it is claimed when first needed"
+        )),
+    }
     // Approvals of host profiles left awaiting their trail record by an earlier run:
     // confirmed if the record is on the trail, else dropped with a warning. A store not
     // reachable now is said; they stay not in effect and are settled at the Hosts page.
@@ -686,6 +695,8 @@ pub fn run(
             .spawn(move || {
                 // The start verified the whole trail: the first turn comes an interval later.
                 let mut next = std::time::Instant::now() + TRAIL_VERIFY_INTERVAL;
+                let heartbeat = pacsguard_console::identity::CONSOLE_HEARTBEAT_INTERVAL;
+                let mut next_heartbeat = std::time::Instant::now() + heartbeat;
                 let mut follow = follow;
                 while !server_stop.load(Ordering::Relaxed) {
                     if std::time::Instant::now() >= next {
@@ -695,7 +706,22 @@ pub fn run(
                         }
                         next = std::time::Instant::now() + TRAIL_VERIFY_INTERVAL;
                     }
+                    // The claim on this console's id renewed (its heartbeat).
+                    if std::time::Instant::now() >= next_heartbeat {
+                        if let Err(e) = console.claim_console_id() {
+                            say(&format!(
+                                "this console's id not claimed again on the fleet store: {e}"
+                            ));
+                        }
+                        next_heartbeat = std::time::Instant::now() + heartbeat;
+                    }
                     std::thread::sleep(Duration::from_millis(200));
+                }
+                // A clean stop gives the id back: the next start claims it at once.
+                if let Err(e) = console.release_console_id() {
+                    say(&format!(
+                        "this console's id not given back on the fleet store: {e}"
+                    ));
                 }
             })
             .context("starting the trail verification thread")?

@@ -280,6 +280,28 @@ impl ConsoleDb {
         self.session_heads("WHERE seal IS NULL ORDER BY created")
     }
 
+    /// Whether this home's console requires seals on session and step-up rows: marked
+    /// ([`ConsoleDb::require_seals`]) at the first start of a version that seals them,
+    /// after it ended the unsealed rows of the version before. From then on a row with
+    /// no seal is an edit of the store. Any row counts (one edited is still a mark).
+    pub fn seals_required(&self) -> Result<bool, StoreError> {
+        self.conn
+            .query_row("SELECT count(*) FROM console_seals_required", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n > 0)
+            .map_err(self.sql())
+    }
+
+    /// Marks seals required from `now` on (kept if marked already).
+    pub fn require_seals(&self, now: i64) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT OR IGNORE INTO console_seals_required (id, since) VALUES (1, ?1)",
+            [now],
+        )?;
+        Ok(())
+    }
+
     /// Forgets every step-up with no seal (written before step-ups were sealed, ended
     /// at the console's start like unsealed sessions): how many.
     pub fn forget_unsealed_step_ups(&self) -> Result<usize, StoreError> {

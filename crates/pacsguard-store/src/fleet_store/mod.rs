@@ -172,6 +172,21 @@ pub trait FleetStore: Send + std::fmt::Debug {
     fn current_profiles(&mut self) -> Result<Vec<ProfileRow>, StoreError>;
     /// The profiles waiting for an approver, hosts not revoked, newest first.
     fn pending_profiles(&mut self) -> Result<Vec<ProfileRow>, StoreError>;
+    /// Claims console id `console` for the running console `instance` (a random value
+    /// made at each start of a console process): `true` when this instance holds it now
+    /// (the id was free, already this instance's, or its holder's heartbeat is older than
+    /// `stale_after` seconds by the store's clock), `false` when another live instance
+    /// holds it (a console started from a copy of this one's home, on the same shared
+    /// store: it must take a fresh id, issue 14). Called again as the heartbeat.
+    fn claim_console(
+        &mut self,
+        console: &str,
+        instance: &str,
+        stale_after: i64,
+    ) -> Result<bool, StoreError>;
+    /// Gives the id back at a clean stop (only if `instance` still holds it), so the
+    /// next start of this console takes it again at once.
+    fn release_console(&mut self, console: &str, instance: &str) -> Result<(), StoreError>;
     /// Closes now what no call can use again: a PostgreSQL connection a call gave up on
     /// at its deadline, whose server session may still hold the locks of the
     /// transaction it was in (a `LOCK TABLE fleet_hosts` of an enrolment: every host's

@@ -95,6 +95,11 @@ CREATE TABLE IF NOT EXISTS fleet_quota (
     window_start BIGINT NOT NULL,
     bytes BIGINT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS fleet_consoles (
+    console TEXT PRIMARY KEY,
+    instance TEXT NOT NULL,
+    heartbeat BIGINT NOT NULL
+);
 "#;
 
 /// Every table and index [`SCHEMA`] makes: a connection finding them all runs nothing.
@@ -106,6 +111,7 @@ const SCHEMA_OBJECTS: &[&str] = &[
     "fleet_checkpoints",
     "fleet_profiles",
     "fleet_quota",
+    "fleet_consoles",
 ];
 
 /// Host names sort by their bytes, as SQLite's default collation does: the pages and
@@ -1091,6 +1097,36 @@ impl FleetStore for PgFleet {
         // Two rows of one generation: a claim before a trail row, then the one named last.
         all.dedup_by_key(|p| p.host);
         Ok(all)
+    }
+
+    fn claim_console(
+        &mut self,
+        console: &str,
+        instance: &str,
+        stale_after: i64,
+    ) -> Result<bool, StoreError> {
+        // One statement: two consoles claiming at once are ordered by the row's lock, and
+        // the second sees the first's claim (live: refused). The heartbeat is the
+        // server's clock, one for every console whatever its own clock says.
+        Ok(self
+            .query_opt(
+                "INSERT INTO fleet_consoles AS c (console, instance, heartbeat) \
+                 VALUES ($1, $2, extract(epoch from now())::bigint) \
+                 ON CONFLICT (console) DO UPDATE SET instance = EXCLUDED.instance, \
+                 heartbeat = EXCLUDED.heartbeat \
+                 WHERE c.instance = EXCLUDED.instance OR c.heartbeat < EXCLUDED.heartbeat - $3 \
+                 RETURNING 1",
+                &[&console, &instance, &stale_after],
+            )?
+            .is_some())
+    }
+
+    fn release_console(&mut self, console: &str, instance: &str) -> Result<(), StoreError> {
+        self.execute(
+            "DELETE FROM fleet_consoles WHERE console = $1 AND instance = $2",
+            &[&console, &instance],
+        )?;
+        Ok(())
     }
 
     fn set_request_deadline(&mut self, until: Option<std::time::Instant>) {

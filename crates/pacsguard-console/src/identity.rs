@@ -1,0 +1,154 @@
+//! This console's id, one per live console (issue 14, review s15-r13).
+//!
+//! Consoles sharing one fleet store (PostgreSQL) tell apart by their id what each wrote
+//! awaiting its own trail ([`crate::host_approvals`]). The id is kept in the home's
+//! store, so a console made from a copy of another's home (a cloned virtual machine, a
+//! restored backup) carried the same one, and each settled the other's approvals as its
+//! own. Now each running console claims its id on the shared store under a random
+//! instance value made at each start, and renews the claim (its heartbeat) every
+//! [`CONSOLE_HEARTBEAT_INTERVAL`]: a console presenting an id that another live instance
+//! holds (heartbeat younger than [`CONSOLE_CLAIM_STALE`] by the store's clock) takes a
+//! fresh id, says so on stderr and raises a `console-id-renewed` alert on its trail.
+//! Two live consoles never hold one id; a copy and its original cannot be told apart
+//! otherwise, so whichever claims second is the one renewed.
+//!
+//! A console stopped cleanly gives its id back ([`Console::release_console_id`]); one
+//! killed and started again within [`CONSOLE_CLAIM_STALE`] finds its own old claim live
+//! and takes a fresh id too (safe: the approvals it left awaiting their record under the
+//! old id are never in effect, and are dropped with a warning by any console after
+//! `FOREIGN_APPROVAL_ABANDONED_AFTER`). An id in the home's store that is not one the
+//! console writes (edited with sqlite3: another type, empty, too long) is replaced by a
+//! fresh one with the same alert: the console goes on (what it wrote under the old id is
+//! dropped the same way).
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use pacsguard_events::{Event, Finding, FindingKind, Severity};
+use pacsguard_store::StoredConsoleId;
+
+use crate::auth::{AuthError, Console, lock};
+
+/// How often `serve` renews this console's claim on its id.
+pub const CONSOLE_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(30);
+/// A claim not renewed for this long (seconds, by the fleet store's clock) is taken as
+/// the claim of a console no longer running: its id may be claimed by another instance.
+/// Several heartbeats, so a console slowed down (a loaded host, a store briefly away) is
+/// not taken for gone.
+pub const CONSOLE_CLAIM_STALE: i64 = 4 * CONSOLE_HEARTBEAT_INTERVAL.as_secs() as i64;
+/// Fresh ids taken in one claim before giving up (each found held by another live
+/// console): a fresh id is 128 random bits, so more than one in a row means the store
+/// answers every claim as held (edited, or broken), which is said, not looped on.
+pub const MAX_ID_RENEWALS: usize = 3;
+
+/// This process's random instance value and the id it holds.
+#[derive(Debug, Default)]
+pub struct Identity {
+    pub(crate) instance: String,
+    /// The id claimed (`None` until the first claim that succeeded).
+    held: Mutex<Option<String>>,
+}
+
+impl Identity {
+    pub(crate) fn new() -> Result<Identity, AuthError> {
+        let instance = crate::secret::random_bytes(16)
+            .map_err(|e| AuthError::Random(e.to_string()))?
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok(Identity {
+            instance,
+            held: Mutex::new(None),
+        })
+    }
+
+    /// The same instance, holding no id (the store it was claimed on was replaced).
+    pub(crate) fn unclaimed(&mut self) -> Identity {
+        Identity {
+            instance: std::mem::take(&mut self.instance),
+            held: Mutex::new(None),
+        }
+    }
+}
+
+impl Console {
+    /// This console's id: the one it holds, claimed first if it holds none yet.
+    pub(crate) fn console_id(&self) -> Result<String, AuthError> {
+        if let Some(id) = lock(&self.identity.held)?.clone() {
+            return Ok(id);
+        }
+        self.claim_console_id()
+    }
+
+    /// Claims (or claims again: the heartbeat) this console's id on the fleet's store,
+    /// taking a fresh id when another live console holds it or the stored one is not an
+    /// id ([`crate::identity`]). Returns the id held. Called at `serve`'s start and every
+    /// [`CONSOLE_HEARTBEAT_INTERVAL`]; a store not reachable is an error (the caller says
+    /// it), and the id is claimed at its next use.
+    pub fn claim_console_id(&self) -> Result<String, AuthError> {
+        // One claim at a time: two renewing at once would each take a fresh id.
+        let mut held = lock(&self.identity.held)?;
+        for _ in 0..=MAX_ID_RENEWALS {
+            let stored = lock(&self.db)?.stored_console_id()?;
+            let id = match stored {
+                StoredConsoleId::Id(id) => id,
+                StoredConsoleId::Malformed(what) => {
+                    let fresh = lock(&self.db)?.renew_console_id()?;
+                    self.say_renewed(format!(
+                        "the console id in the store {} (table console_identity, column console) is {what}, not an id the console writes: the store was edited; this console took the fresh id {fresh}",
+                        self.store_path.display()
+                    ))?;
+                    continue;
+                }
+            };
+            let mine = !self.fleet_shared()
+                || self.with_fleet(|db| {
+                    Ok(db.claim_console(&id, &self.identity.instance, CONSOLE_CLAIM_STALE)?)
+                })?;
+            if mine {
+                *held = Some(id.clone());
+                return Ok(id);
+            }
+            let fresh = lock(&self.db)?.renew_console_id()?;
+            let was_held = held.take().is_some_and(|h| h == id);
+            self.say_renewed(format!(
+                "another console running on the shared fleet store holds this console's id {id} (renewed within CONSOLE_CLAIM_STALE, {CONSOLE_CLAIM_STALE} s): {}; two consoles with one id would settle each other's approvals, so this console took the fresh id {fresh}",
+                if was_held {
+                    "it took the id while this console's heartbeat was late"
+                } else {
+                    "one of the two homes is a copy of the other (a cloned machine, a restored backup), or this console was killed and started again within that time"
+                }
+            ))?;
+        }
+        Err(AuthError::Internal(format!(
+            "the fleet store answered {} claims of fresh console ids as held by another console (MAX_ID_RENEWALS, {MAX_ID_RENEWALS}): it was edited or is broken",
+            MAX_ID_RENEWALS + 1
+        )))
+    }
+
+    /// Gives this console's id back on the shared store (a clean stop), so its next
+    /// start claims it again at once.
+    pub fn release_console_id(&self) -> Result<(), AuthError> {
+        let Some(id) = lock(&self.identity.held)?.take() else {
+            return Ok(());
+        };
+        if !self.fleet_shared() {
+            return Ok(());
+        }
+        self.with_fleet(|db| Ok(db.release_console(&id, &self.identity.instance)?))
+    }
+
+    /// A fresh id was taken: said on stderr and raised on the trail.
+    fn say_renewed(&self, detail: String) -> Result<(), AuthError> {
+        eprintln!("pacsguard serve: {detail}");
+        self.record(Event::of_finding(
+            self.actor("console"),
+            Finding::new(
+                self.store_path.clone(),
+                FindingKind::ConsoleIdRenewed,
+                Severity::Alert,
+                format!("console: {detail}"),
+            ),
+        ))
+    }
+}
