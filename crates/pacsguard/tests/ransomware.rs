@@ -2019,13 +2019,12 @@ fn an_image_removed_and_written_back_is_no_arrival_to_encrypt() {
     assert!(quiet.is_empty(), "{quiet:#?}");
 }
 
-/// Open, review s15-r11: a write through a second name of a stored image INSIDE the tree
-/// (`ln a.dcm a.bak`, then `a.bak` encrypted in place) is reported for `a.bak` (an alert)
-/// and the link count of `a.dcm`, but `a.dcm` itself is not verified again: the mapping
-/// of writes to guarded files by inode (`Guard::through_hard_link`) only serves paths
-/// outside every root. `a.dcm` should get its own `no-longer-dicom` finding.
+/// Review s15-r11: a write through a second name of a stored image INSIDE the tree (`ln
+/// a.dcm a.bak`, then `a.bak` encrypted in place) re-verifies `a.dcm` too: the watcher's
+/// index keeps every guarded name of an inode, and a write through one verifies them all
+/// (it once kept one name per inode, the last stored, and mapped only writes outside the
+/// roots: `a.dcm` went unverified when `a.bak` was stored before the write).
 #[test]
-#[ignore = "open, review s15-r11: writes through an in-tree hard link do not verify the other name"]
 fn encryption_through_a_hard_link_inside_the_tree_reports_the_stored_image() {
     let env = Env::new();
     configure(&env, "scrub_mb_per_s = 0\n");
