@@ -1088,6 +1088,10 @@ struct Guard<'a> {
     /// Every file path the views started from, hashed: a file re-created at one of them
     /// during the run is no arrival's to rewrite (see [`Guard::stored_under_another_name`]).
     profile_paths: HashSet<u64>,
+    /// The digest of every non-empty file the views started from, hashed: a file that
+    /// arrives with one is a stored image moved (or copied) there, not an arrival (see
+    /// [`Guard::stored_images_arriving`]).
+    profile_digests: HashSet<u64>,
     /// Polls inode flags, which change without an event (see [`flags`]).
     flag_poll: flags::FlagPoll,
     last_flag_poll: Instant,
@@ -1122,6 +1126,10 @@ impl<'a> Guard<'a> {
                     .filter(|e| e.kind != EntryType::Directory)
                     .map(|e| path_key(&absolute(&r.spec.path, &e.rel)))
             })
+            .collect();
+        let profile_digests = roots
+            .iter()
+            .flat_map(|r| r.entries.iter().filter_map(stored_digest_key))
             .collect();
         let root_devices = roots
             .iter()
@@ -1234,6 +1242,7 @@ impl<'a> Guard<'a> {
             flag_poll: flags::FlagPoll::default(),
             last_flag_poll: now,
             profile_paths,
+            profile_digests,
         })
     }
 
@@ -2097,7 +2106,10 @@ impl<'a> Guard<'a> {
         }
         let now = Instant::now();
         for finding in findings.iter() {
-            if finding.kind == FindingKind::Added && !self.arrivals.contains(&finding.path) {
+            if finding.kind == FindingKind::Added
+                && !self.arrivals.contains(&finding.path)
+                && !not_arrivals.contains(&finding.path)
+            {
                 self.arrivals.insert(finding.path.clone(), now);
             }
         }
@@ -2154,6 +2166,45 @@ impl<'a> Guard<'a> {
                                 && !self.arrivals.get(known).copied().is_some_and(in_transit)
                                 && holds(known, (e.meta.dev, e.meta.ino))
                         })
+                    })
+            })
+            .map(|(path, _)| path)
+            .collect()
+    }
+
+    /// Of the files a finding says were added, those that are a stored image come from
+    /// elsewhere, not arrivals: with the content of a file the views started from (moved
+    /// to another directory, whose removal is reported apart: issue 11), or with an inode
+    /// the watcher knew under one of their paths. Their rewrite is then the change of a
+    /// stored image, not an arrival judged again. A name in transit (`X.part`: a receiver
+    /// writing a study sent again) stays an arrival, renamed into place as one.
+    fn stored_images_arriving(
+        &self,
+        root: &Path,
+        entries: &[Entry],
+        findings: &[Finding],
+    ) -> HashSet<PathBuf> {
+        let added: HashSet<&Path> = findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::Added)
+            .map(|f| f.path.as_path())
+            .collect();
+        if added.is_empty() {
+            return HashSet::new();
+        }
+        let inodes = self.inodes.read().ok();
+        entries
+            .iter()
+            .map(|e| (absolute(root, &e.rel), e))
+            .filter(|(path, _)| added.contains(path.as_path()) && !in_transit_name(path))
+            .filter(|(path, e)| {
+                stored_digest_key(e).is_some_and(|key| self.profile_digests.contains(&key))
+                    || inodes.as_ref().is_some_and(|known| {
+                        e.kind == EntryType::File
+                            && known
+                                .names(&(e.meta.dev, e.meta.ino))
+                                .iter()
+                                .any(|k| k != path && self.profile_paths.contains(&path_key(k)))
                     })
             })
             .map(|(path, _)| path)
@@ -2886,8 +2937,9 @@ impl<'a> Guard<'a> {
             .into_iter()
             .filter(|f| self.first_report(f))
             .collect();
-        let not_arrivals =
+        let mut not_arrivals =
             self.stored_under_another_name(&spec.path, base, &tree.entries, &findings);
+        not_arrivals.extend(self.stored_images_arriving(&spec.path, &tree.entries, &findings));
         self.arrivals_stay_arrivals(spec.policy, &not_arrivals, &mut findings);
         drop_reported_states(
             &spec.path,
@@ -4333,6 +4385,21 @@ fn path_chunks(paths: Vec<PathBuf>, limit: usize) -> Vec<Vec<PathBuf>> {
     chunks
 }
 
+/// A non-empty file's digest, hashed, as [`Guard::profile_digests`] holds them (an empty
+/// file's content says nothing of where it came from).
+fn stored_digest_key(e: &Entry) -> Option<u64> {
+    use std::hash::{Hash as _, Hasher as _};
+    let Content::Hashed { digest, .. } = &e.content else {
+        return None;
+    };
+    if e.kind != EntryType::File || e.meta.size == 0 {
+        return None;
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    digest.hash(&mut hasher);
+    Some(hasher.finish())
+}
+
 /// A path's key in [`Guard::profile_paths`].
 fn path_key(path: &Path) -> u64 {
     use std::hash::{Hash as _, Hasher as _};
@@ -4577,6 +4644,42 @@ mod tests {
             xattrs: Vec::new(),
             content: Content::Pending,
         }
+    }
+
+    /// Issue 11, session 16: a stored image is recognised where it arrives by its
+    /// digest; an empty file's says nothing (any new empty file has it), nor does a
+    /// directory or a file not hashed.
+    #[test]
+    fn only_a_non_empty_hashed_file_has_a_stored_digest_key() {
+        let hashed = |size: u64, byte: u8| {
+            let mut e = entry_at("a.dcm", EntryType::File, 7);
+            e.meta.size = size;
+            e.content = Content::Hashed {
+                digest: pacsguard_fs::Digest([byte; 32]),
+                prefix: None,
+                dicom: None,
+            };
+            e
+        };
+        assert!(stored_digest_key(&hashed(10, 1)).is_some());
+        assert_eq!(
+            stored_digest_key(&hashed(10, 1)),
+            stored_digest_key(&hashed(99, 1)),
+            "the content decides, not the size"
+        );
+        assert_ne!(
+            stored_digest_key(&hashed(10, 1)),
+            stored_digest_key(&hashed(10, 2))
+        );
+        assert_eq!(stored_digest_key(&hashed(0, 1)), None, "an empty file");
+        assert_eq!(
+            stored_digest_key(&entry_at("a.dcm", EntryType::File, 7)),
+            None,
+            "not hashed"
+        );
+        let mut dir = hashed(10, 1);
+        dir.kind = EntryType::Directory;
+        assert_eq!(stored_digest_key(&dir), None, "a directory");
     }
 
     /// Issue 11 (review, session 15): a polled directory is verified at every poll; a
