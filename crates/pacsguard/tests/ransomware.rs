@@ -2019,13 +2019,12 @@ fn an_image_removed_and_written_back_is_no_arrival_to_encrypt() {
     assert!(quiet.is_empty(), "{quiet:#?}");
 }
 
-/// Open, review s15-r11: a write through a second name of a stored image INSIDE the tree
-/// (`ln a.dcm a.bak`, then `a.bak` encrypted in place) is reported for `a.bak` (an alert)
-/// and the link count of `a.dcm`, but `a.dcm` itself is not verified again: the mapping
-/// of writes to guarded files by inode (`Guard::through_hard_link`) only serves paths
-/// outside every root. `a.dcm` should get its own `no-longer-dicom` finding.
+/// Review s15-r11: a write through a second name of a stored image INSIDE the tree (`ln
+/// a.dcm a.bak`, then `a.bak` encrypted in place) re-verifies `a.dcm` too: the watcher's
+/// index keeps every guarded name of an inode, and a write through one verifies them all
+/// (it once kept one name per inode, the last stored, and mapped only writes outside the
+/// roots: `a.dcm` went unverified when `a.bak` was stored before the write).
 #[test]
-#[ignore = "open, review s15-r11: writes through an in-tree hard link do not verify the other name"]
 fn encryption_through_a_hard_link_inside_the_tree_reports_the_stored_image() {
     let env = Env::new();
     configure(&env, "scrub_mb_per_s = 0\n");
@@ -2052,6 +2051,53 @@ fn encryption_through_a_hard_link_inside_the_tree_reports_the_stored_image() {
         let t = tally(f, &env.tree);
         rels.iter()
             .all(|r| t.contains_key(&("no-longer-dicom".to_string(), r.clone())))
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+}
+
+/// Issue 11, session 16: a stored image moved to another guarded root was reported
+/// `removed` + `added` and was then an arrival for ARRIVAL_GRACE (30 s), so encrypting it
+/// there was `added`/info. A file that arrives with a stored image's content (or inode) is
+/// a stored image: its rewrite is an alert, wherever it was moved to.
+#[test]
+fn an_image_moved_to_another_root_is_no_arrival_to_encrypt() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 2);
+    let other = env.dir.path().join("other");
+    fs::create_dir_all(other.join("study")).expect("test fixture");
+    fs::write(other.join("study/seed.dcm"), instance(0)).expect("test fixture");
+    let out = env.run(&[
+        "profile",
+        other.to_str().expect("utf-8 temp path"),
+        "--policy",
+        "append-only",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let watcher = Watcher::start(&env, &[]);
+    let moved: Vec<PathBuf> = (0..paths.len())
+        .map(|i| other.join(format!("study/moved{i}.dcm")))
+        .collect();
+    for (p, m) in paths.iter().zip(&moved) {
+        fs::rename(p, m).expect("test fixture");
+    }
+    let arrived = watcher.wait(Duration::from_secs(30), |f, _| {
+        moved
+            .iter()
+            .all(|m| f.iter().any(|f| f["path"].as_str() == m.to_str()))
+    });
+    assert!(arrived, "{}", watcher.stderr());
+    let before = watcher.findings().len();
+    for (i, m) in moved.iter().enumerate() {
+        encrypt(m, i as u64 + 21);
+    }
+    let seen = watcher.wait(Duration::from_secs(30), |f, _| {
+        moved.iter().all(|m| {
+            f[before..]
+                .iter()
+                .any(|f| f["path"].as_str() == m.to_str() && f["severity"] == "alert")
+        })
     });
     let (_, findings, stderr) = watcher.stop();
     assert!(seen, "{findings:#?}\n{stderr}");

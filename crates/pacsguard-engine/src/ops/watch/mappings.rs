@@ -14,7 +14,6 @@
 //! more (a hostile process can map thousands of decoys), the next scan resumes where this
 //! one stopped, so every mapping is looked at in turn, and the watcher reports the limit.
 
-use std::collections::HashMap;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -184,7 +183,7 @@ fn next_skip(skip: usize, handed: usize, total: usize) -> usize {
 }
 
 /// Every guarded file by (device, inode) (the watcher's index).
-pub type InodeIndex = Arc<RwLock<HashMap<(u64, u64), PathBuf>>>;
+pub type InodeIndex = Arc<RwLock<super::inodes::Inodes>>;
 
 /// The thread: scans until `stop`, sending what it finds.
 pub fn run(
@@ -201,7 +200,7 @@ pub fn run(
         if roots.iter().any(|root| path.starts_with(root)) {
             return Some(path.to_path_buf());
         }
-        inodes.read().ok()?.get(&inode).cloned()
+        inodes.read().ok()?.holding(inode).into_iter().next()
     };
     let mut skip = 0;
     while !stop.load(Ordering::Relaxed) {

@@ -77,7 +77,7 @@ impl Guard<'_> {
                 .map_err(|_| EngineError::Usage("watch: the fanotify reader failed".into()))?;
             let arrivals = &self.arrivals;
             let census = |key: (u64, u64)| {
-                inodes.get(&key).is_some_and(|path| {
+                inodes.names(&key).iter().any(|path| {
                     image_roots.iter().any(|r| path.starts_with(r)) && !arrivals.contains(path)
                 })
             };
@@ -122,7 +122,6 @@ impl Guard<'_> {
     /// for writing, each file checked to be the guarded file still (an inode the view
     /// knew may have been freed and reused by a new file since).
     pub(super) fn mass_holders(&self, holders: &HashMap<u32, Vec<(u64, u64)>>) -> Vec<MassHolder> {
-        use std::os::unix::fs::MetadataExt as _;
         let over = MassWriters::over_the_limit(holders);
         if over.is_empty() {
             return Vec::new();
@@ -134,11 +133,7 @@ impl Guard<'_> {
         for (pid, _) in over {
             let files: Vec<PathBuf> = holders[&pid]
                 .iter()
-                .filter_map(|key| {
-                    let path = inodes.get(key)?;
-                    let meta = std::fs::symlink_metadata(path).ok()?;
-                    ((meta.dev(), meta.ino()) == *key).then(|| path.clone())
-                })
+                .filter_map(|key| inodes.holding(*key).into_iter().next())
                 .collect();
             if files.len() < MASS_WRITER_FILES {
                 continue;

@@ -20,6 +20,7 @@ mod codec;
 mod degraded_syslog;
 mod entropy;
 mod flags;
+mod inodes;
 mod mappings;
 mod mass_alert;
 mod mass_writers;
@@ -961,10 +962,11 @@ struct Guard<'a> {
     writes: Option<WriteWatcher>,
     /// fanotify with file handles for attribute changes (Linux 5.1), when available.
     attribs: Option<AttribWatcher>,
-    /// Every guarded file by (device, inode), so that a write fanotify reports under a
-    /// path outside the roots (a hard link made elsewhere) is mapped to the guarded file
-    /// it changed. Shared with fanotify's reader, which keeps such writes.
-    inodes: Arc<RwLock<HashMap<(u64, u64), PathBuf>>>,
+    /// Every guarded file by (device, inode), with all its guarded names, so that a write
+    /// fanotify reports under one name (in a root, or a hard link made outside them) is
+    /// mapped to every guarded name it changed. Shared with fanotify's reader, which
+    /// keeps writes outside the roots to a known inode.
+    inodes: Arc<RwLock<inodes::Inodes>>,
     /// Every guarded directory by (device, inode), as [`Guard::inodes`] holds the files: a
     /// study directory renamed twice at once (`X` to `X.tmp` to `X.locked`) is found
     /// under its last name by its inode and verified with its first, as one `moved` (see
@@ -998,6 +1000,11 @@ struct Guard<'a> {
     carried: HashMap<PathBuf, PathBuf>,
     /// More shared writable mappings were held than one scan looks at: said once.
     mapping_limit_reported: bool,
+    /// A guarded name not remembered for its inode, which had
+    /// [`inodes::MAX_NAMES_PER_INODE`] already: reported once (see
+    /// [`Guard::report_names_refused`]).
+    names_refused: Option<PathBuf>,
+    names_limit_reported: bool,
     /// Files due to be judged as they stand, without asking /proc who still writes them
     /// (see [`Guard::wait_for_other_writers`]): a process holds them mapped shared and
     /// writable (the scan, or a look that saw one change), and that mapping is the writer,
@@ -1081,6 +1088,10 @@ struct Guard<'a> {
     /// Every file path the views started from, hashed: a file re-created at one of them
     /// during the run is no arrival's to rewrite (see [`Guard::stored_under_another_name`]).
     profile_paths: HashSet<u64>,
+    /// The digest of every non-empty file the views started from, hashed: a file that
+    /// arrives with one is a stored image moved (or copied) there, not an arrival (see
+    /// [`Guard::stored_images_arriving`]).
+    profile_digests: HashSet<u64>,
     /// Polls inode flags, which change without an event (see [`flags`]).
     flag_poll: flags::FlagPoll,
     last_flag_poll: Instant,
@@ -1115,6 +1126,10 @@ impl<'a> Guard<'a> {
                     .filter(|e| e.kind != EntryType::Directory)
                     .map(|e| path_key(&absolute(&r.spec.path, &e.rel)))
             })
+            .collect();
+        let profile_digests = roots
+            .iter()
+            .flat_map(|r| r.entries.iter().filter_map(stored_digest_key))
             .collect();
         let root_devices = roots
             .iter()
@@ -1171,6 +1186,8 @@ impl<'a> Guard<'a> {
             in_flight: HashMap::new(),
             carried: HashMap::new(),
             mapping_limit_reported: false,
+            names_refused: None,
+            names_limit_reported: false,
             judge_as_is: BoundedMap::new(MAX_REMEMBERED_WRITERS),
             chain_deferred: BoundedMap::new(MAX_CHAIN_DEFERRED),
             chain_limit_reached: HashSet::new(),
@@ -1187,7 +1204,7 @@ impl<'a> Guard<'a> {
             watcher,
             writes: None,
             attribs: None,
-            inodes: Arc::new(RwLock::new(HashMap::new())),
+            inodes: Arc::new(RwLock::new(inodes::Inodes::default())),
             dir_inodes: HashMap::new(),
             writers: BoundedMap::new(MAX_REMEMBERED_WRITERS),
             deferrals: BoundedMap::new(MAX_REMEMBERED_WRITERS),
@@ -1225,6 +1242,7 @@ impl<'a> Guard<'a> {
             flag_poll: flags::FlagPoll::default(),
             last_flag_poll: now,
             profile_paths,
+            profile_digests,
         })
     }
 
@@ -1271,6 +1289,7 @@ impl<'a> Guard<'a> {
             self.unwatched.len()
         );
         self.record(Outcome::Started, started.clone(), root_paths.clone())?;
+        self.report_names_refused(now)?;
         self.heartbeat()?;
         self.out.notice(&started);
         self.after_unclean_stop(Instant::now())?;
@@ -1396,7 +1415,7 @@ impl<'a> Guard<'a> {
         let started = writes.spawn_reader(
             move |path, inode| {
                 wanted.iter().any(|root| path.starts_with(root))
-                    || inodes.read().is_ok_and(|known| known.contains_key(&inode))
+                    || inodes.read().is_ok_and(|known| known.contains(&inode))
             },
             move |batch| {
                 if dropped.get() {
@@ -1499,9 +1518,7 @@ impl<'a> Guard<'a> {
                 };
                 for ino in candidates {
                     for dev in &devices {
-                        if let Some(path) = inodes.get(&(*dev, *ino)) {
-                            due.push(path.clone());
-                        }
+                        due.extend(inodes.names(&(*dev, *ino)).iter().cloned());
                     }
                 }
             }
@@ -1610,27 +1627,9 @@ impl<'a> Guard<'a> {
                                 || "a process that has exited".to_string(),
                                 |c| pacsguard_events::escape_bytes(c.as_bytes()),
                             );
-                            let mut writer = format!("{name} (pid {pid})");
-                            let path = match self.through_hard_link(&path, inode) {
-                                Some(guarded) => {
-                                    writer = format!(
-                                        "{writer} through a hard link at {}",
-                                        escape_path(&path)
-                                    );
-                                    guarded
-                                }
-                                None => path,
-                            };
-                            self.writers.insert(path.clone(), writer);
-                            self.flag_poll.touched(&path);
-                            if self.guarded_image(&path) {
-                                self.rewritten_by(pid, &path, now);
-                            }
-                            if self.is_fresh(&path) {
-                                let grace = self.arrival_grace(&path);
-                                self.debounce.mark_closed_after(path, now, grace);
-                            } else {
-                                self.debounce.mark(path, now, true, true);
+                            let writer = format!("{name} (pid {pid})");
+                            for (path, writer) in self.written_names(path, inode, writer) {
+                                self.written(path, writer, pid, now);
                             }
                         }
                         WriteNotice::Overflow => self.fanotify_overflowed(now)?,
@@ -1820,16 +1819,71 @@ impl<'a> Guard<'a> {
         Ok(())
     }
 
-    /// The guarded file a write outside every root changed, when the written file is a
-    /// hard link to it (the same device and inode, still at its guarded path).
-    fn through_hard_link(&self, path: &Path, inode: (u64, u64)) -> Option<PathBuf> {
-        if self.root_of(path).is_some() {
-            return None;
+    /// Every guarded name a write under `path` changed, each with who wrote it: the path
+    /// itself when it is in a root, and every other guarded name of its inode (a hard
+    /// link, outside every root or inside one: `ln a.dcm a.bak`, then `a.bak` encrypted
+    /// in place, encrypts `a.dcm`), each still holding the inode.
+    fn written_names(
+        &self,
+        path: PathBuf,
+        inode: (u64, u64),
+        writer: String,
+    ) -> Vec<(PathBuf, String)> {
+        let others = self
+            .inodes
+            .read()
+            .map(|known| known.holding(inode))
+            .unwrap_or_default();
+        let through = format!("{writer} through a hard link at {}", escape_path(&path));
+        let mut names: Vec<(PathBuf, String)> = others
+            .into_iter()
+            .filter(|other| *other != path)
+            .map(|other| (other, through.clone()))
+            .collect();
+        // A path outside every root is only a way to the guarded names.
+        if names.is_empty() || self.root_of(&path).is_some() {
+            names.insert(0, (path, writer));
         }
-        let guarded = self.inodes.read().ok()?.get(&inode).cloned()?;
-        let now = std::fs::symlink_metadata(&guarded).ok()?;
-        use std::os::unix::fs::MetadataExt as _;
-        ((now.dev(), now.ino()) == inode).then_some(guarded)
+        names
+    }
+
+    /// A file with more guarded names than [`inodes::MAX_NAMES_PER_INODE`] (hard links
+    /// in the roots): said once, as a warning.
+    fn report_names_refused(&mut self, now: Instant) -> Result<(), EngineError> {
+        let Some(path) = self.names_refused.take() else {
+            return Ok(());
+        };
+        if std::mem::replace(&mut self.names_limit_reported, true) {
+            return Ok(());
+        }
+        let finding = Finding::new(
+            path,
+            FindingKind::NotInspected,
+            Severity::Warning,
+            format!(
+                "this file has more than {} hard links in the guarded roots \
+                 (MAX_NAMES_PER_INODE): a write through one of them verifies the first {} \
+                 names and its own, the others at the scrub",
+                inodes::MAX_NAMES_PER_INODE,
+                inodes::MAX_NAMES_PER_INODE
+            ),
+        );
+        self.publish(&[finding], now)
+    }
+
+    /// A write reported under `path` (one of its guarded names).
+    fn written(&mut self, path: PathBuf, writer: String, pid: i32, now: Instant) {
+        self.writers.insert(path.clone(), writer);
+        self.flag_poll.touched(&path);
+        if self.guarded_image(&path) {
+            self.rewritten_by(pid, &path, now);
+        }
+        if self.is_fresh(&path) {
+            let grace = self.arrival_grace(&path);
+            self.debounce.mark_closed_after(path, now, grace);
+        } else {
+            self.debounce.mark(path, now, true, true);
+        }
     }
 
     /// Records the (device, inode) of every file of the view (`None`), or of the files a
@@ -1869,7 +1923,11 @@ impl<'a> Guard<'a> {
             .inodes
             .write()
             .map_err(|_| EngineError::Usage("watch: the fanotify reader failed".into()))?;
-        inodes.extend(files);
+        for (inode, path) in files {
+            if !inodes.insert(inode, path.clone()) {
+                self.names_refused.get_or_insert(path);
+            }
+        }
         Ok(())
     }
 
@@ -2048,7 +2106,10 @@ impl<'a> Guard<'a> {
         }
         let now = Instant::now();
         for finding in findings.iter() {
-            if finding.kind == FindingKind::Added && !self.arrivals.contains(&finding.path) {
+            if finding.kind == FindingKind::Added
+                && !self.arrivals.contains(&finding.path)
+                && !not_arrivals.contains(&finding.path)
+            {
                 self.arrivals.insert(finding.path.clone(), now);
             }
         }
@@ -2099,14 +2160,52 @@ impl<'a> Guard<'a> {
             .filter(|(path, e)| {
                 self.profile_paths.contains(&path_key(path))
                     || e.meta.nlink > 1
-                    || inodes
-                        .as_ref()
-                        .and_then(|known| known.get(&(e.meta.dev, e.meta.ino)))
-                        .is_some_and(|known| {
+                    || inodes.as_ref().is_some_and(|known| {
+                        known.names(&(e.meta.dev, e.meta.ino)).iter().any(|known| {
                             known != path
                                 && !self.arrivals.get(known).copied().is_some_and(in_transit)
                                 && holds(known, (e.meta.dev, e.meta.ino))
                         })
+                    })
+            })
+            .map(|(path, _)| path)
+            .collect()
+    }
+
+    /// Of the files a finding says were added, those that are a stored image come from
+    /// elsewhere, not arrivals: with the content of a file the views started from (moved
+    /// to another directory, whose removal is reported apart: issue 11), or with an inode
+    /// the watcher knew under one of their paths. Their rewrite is then the change of a
+    /// stored image, not an arrival judged again. A name in transit (`X.part`: a receiver
+    /// writing a study sent again) stays an arrival, renamed into place as one.
+    fn stored_images_arriving(
+        &self,
+        root: &Path,
+        entries: &[Entry],
+        findings: &[Finding],
+    ) -> HashSet<PathBuf> {
+        let added: HashSet<&Path> = findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::Added)
+            .map(|f| f.path.as_path())
+            .collect();
+        if added.is_empty() {
+            return HashSet::new();
+        }
+        let inodes = self.inodes.read().ok();
+        entries
+            .iter()
+            .map(|e| (absolute(root, &e.rel), e))
+            .filter(|(path, _)| added.contains(path.as_path()) && !in_transit_name(path))
+            .filter(|(path, e)| {
+                stored_digest_key(e).is_some_and(|key| self.profile_digests.contains(&key))
+                    || inodes.as_ref().is_some_and(|known| {
+                        e.kind == EntryType::File
+                            && known
+                                .names(&(e.meta.dev, e.meta.ino))
+                                .iter()
+                                .any(|k| k != path && self.profile_paths.contains(&path_key(k)))
+                    })
             })
             .map(|(path, _)| path)
             .collect()
@@ -2192,17 +2291,21 @@ impl<'a> Guard<'a> {
                 };
                 let inode = (meta.dev(), meta.ino());
                 let (known, kind) = if meta.is_file() {
-                    (inodes.get(&inode), EntryType::File)
+                    (inodes.names(&inode), EntryType::File)
                 } else if meta.is_dir() {
-                    (self.dir_inodes.get(&inode), EntryType::Directory)
+                    (
+                        self.dir_inodes
+                            .get(&inode)
+                            .map_or(&[][..], std::slice::from_ref),
+                        EntryType::Directory,
+                    )
                 } else {
                     continue;
                 };
-                if let Some(known) = known
-                    && *known != item.path
-                    && guarded(known, kind)
-                {
-                    claimed.insert(known.clone());
+                for known in known {
+                    if *known != item.path && guarded(known, kind) {
+                        claimed.insert(known.clone());
+                    }
                 }
             }
         }
@@ -2266,8 +2369,10 @@ impl<'a> Guard<'a> {
                 // would be `removed` now and this one `added` later instead of one `moved`
                 // (and `.locked` + rename is a ransomware pattern). A writer still writing
                 // it closes it later, and that close is waited for like any.
-                let known = inodes.get(&inode);
-                if known.is_some_and(|known| *known != item.path) {
+                // (A second name stored before, `ln a.dcm a.bak` verified, is no rename:
+                // written through, it is waited for like any.)
+                let known = inodes.names(&inode);
+                if !known.is_empty() && !known.contains(&item.path) {
                     continue;
                 }
                 let asked = if self.writer_waits.contains(&item.path) {
@@ -2285,10 +2390,10 @@ impl<'a> Guard<'a> {
                     // Closed: asked whether another writer still holds it, unless it is
                     // an arrival of a moment ago (an ingest burst must not cost a pass
                     // over `/proc` per turn) or not guarded (a new file closed is done).
-                    known.is_some() && !self.arrivals.contains(&item.path)
+                    !known.is_empty() && !self.arrivals.contains(&item.path)
                 };
                 if asked {
-                    let arriving = known.is_none() && !self.arrivals.contains(&item.path);
+                    let arriving = known.is_empty() && !self.arrivals.contains(&item.path);
                     candidates.insert(inode, (item.path.clone(), item.settled, arriving));
                 }
             }
@@ -2832,8 +2937,9 @@ impl<'a> Guard<'a> {
             .into_iter()
             .filter(|f| self.first_report(f))
             .collect();
-        let not_arrivals =
+        let mut not_arrivals =
             self.stored_under_another_name(&spec.path, base, &tree.entries, &findings);
+        not_arrivals.extend(self.stored_images_arriving(&spec.path, &tree.entries, &findings));
         self.arrivals_stay_arrivals(spec.policy, &not_arrivals, &mut findings);
         drop_reported_states(
             &spec.path,
@@ -2889,6 +2995,7 @@ impl<'a> Guard<'a> {
         keep_last_known(base, unlistable, &mut stored.entries);
         stored.entries.extend(kept);
         self.index_inodes(Some((&spec.path, &stored.entries)))?;
+        self.report_names_refused(now)?;
         let directories: Vec<PathBuf> = stored
             .entries
             .iter()
@@ -4278,6 +4385,21 @@ fn path_chunks(paths: Vec<PathBuf>, limit: usize) -> Vec<Vec<PathBuf>> {
     chunks
 }
 
+/// A non-empty file's digest, hashed, as [`Guard::profile_digests`] holds them (an empty
+/// file's content says nothing of where it came from).
+fn stored_digest_key(e: &Entry) -> Option<u64> {
+    use std::hash::{Hash as _, Hasher as _};
+    let Content::Hashed { digest, .. } = &e.content else {
+        return None;
+    };
+    if e.kind != EntryType::File || e.meta.size == 0 {
+        return None;
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    digest.hash(&mut hasher);
+    Some(hasher.finish())
+}
+
 /// A path's key in [`Guard::profile_paths`].
 fn path_key(path: &Path) -> u64 {
     use std::hash::{Hash as _, Hasher as _};
@@ -4522,6 +4644,42 @@ mod tests {
             xattrs: Vec::new(),
             content: Content::Pending,
         }
+    }
+
+    /// Issue 11, session 16: a stored image is recognised where it arrives by its
+    /// digest; an empty file's says nothing (any new empty file has it), nor does a
+    /// directory or a file not hashed.
+    #[test]
+    fn only_a_non_empty_hashed_file_has_a_stored_digest_key() {
+        let hashed = |size: u64, byte: u8| {
+            let mut e = entry_at("a.dcm", EntryType::File, 7);
+            e.meta.size = size;
+            e.content = Content::Hashed {
+                digest: pacsguard_fs::Digest([byte; 32]),
+                prefix: None,
+                dicom: None,
+            };
+            e
+        };
+        assert!(stored_digest_key(&hashed(10, 1)).is_some());
+        assert_eq!(
+            stored_digest_key(&hashed(10, 1)),
+            stored_digest_key(&hashed(99, 1)),
+            "the content decides, not the size"
+        );
+        assert_ne!(
+            stored_digest_key(&hashed(10, 1)),
+            stored_digest_key(&hashed(10, 2))
+        );
+        assert_eq!(stored_digest_key(&hashed(0, 1)), None, "an empty file");
+        assert_eq!(
+            stored_digest_key(&entry_at("a.dcm", EntryType::File, 7)),
+            None,
+            "not hashed"
+        );
+        let mut dir = hashed(10, 1);
+        dir.kind = EntryType::Directory;
+        assert_eq!(stored_digest_key(&dir), None, "a directory");
     }
 
     /// Issue 11 (review, session 15): a polled directory is verified at every poll; a

@@ -1,0 +1,127 @@
+//! Every guarded file by (device, inode), with every name the watcher stored it under.
+//!
+//! One inode may have several guarded names (hard links inside the tree: `ln a.dcm
+//! a.bak`), and a write through any name, or through a link outside every root, changes
+//! them all: [`Inodes::holding`] is the one lookup that gives them, each checked to hold
+//! the inode still (a name renamed away or given to another file since is not one).
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+
+/// Guarded names remembered per inode. An attacker can make any number of hard links to
+/// one stored image inside a root; each write through one re-verifies every remembered
+/// name, so the names are capped: a further name is not remembered (a write through it
+/// still verifies it, by its own path, and the scrub verifies every name), and reaching
+/// the cap is reported (see [`Inodes::insert`]).
+pub const MAX_NAMES_PER_INODE: usize = 32;
+
+/// The index. Names are pruned when a name is added to their inode: one that no longer
+/// holds the inode is dropped then.
+#[derive(Debug, Default)]
+pub struct Inodes {
+    names: HashMap<(u64, u64), Vec<PathBuf>>,
+}
+
+/// Whether `path` is still a name of `inode`.
+fn holds(path: &Path, inode: (u64, u64)) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| (m.dev(), m.ino()) == inode)
+}
+
+impl Inodes {
+    /// Whether the inode is a guarded file's (any name, not checked).
+    pub fn contains(&self, inode: &(u64, u64)) -> bool {
+        self.names.contains_key(inode)
+    }
+
+    /// Every name remembered for the inode, as stored (some may have moved on since).
+    pub fn names(&self, inode: &(u64, u64)) -> &[PathBuf] {
+        self.names.get(inode).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every remembered name that holds the inode now.
+    pub fn holding(&self, inode: (u64, u64)) -> Vec<PathBuf> {
+        self.names(&inode)
+            .iter()
+            .filter(|p| holds(p, inode))
+            .cloned()
+            .collect()
+    }
+
+    /// Remembers `path` as a name of `inode`, dropping the names that no longer hold it.
+    /// False when the inode already has [`MAX_NAMES_PER_INODE`] names holding it: the
+    /// name is not remembered.
+    pub fn insert(&mut self, inode: (u64, u64), path: PathBuf) -> bool {
+        let names = self.names.entry(inode).or_default();
+        if names.contains(&path) {
+            return true;
+        }
+        names.retain(|p| holds(p, inode));
+        if names.len() >= MAX_NAMES_PER_INODE {
+            return false;
+        }
+        names.push(path);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inode(path: &Path) -> (u64, u64) {
+        let m = std::fs::symlink_metadata(path).expect("test file");
+        (m.dev(), m.ino())
+    }
+
+    #[test]
+    fn every_name_of_a_hard_linked_file_is_found_by_its_inode() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let a = dir.path().join("a.dcm");
+        let b = dir.path().join("a.bak");
+        std::fs::write(&a, b"x").expect("write");
+        std::fs::hard_link(&a, &b).expect("link");
+        let mut index = Inodes::default();
+        assert!(index.insert(inode(&a), a.clone()));
+        assert!(index.insert(inode(&b), b.clone()));
+        assert!(
+            index.insert(inode(&a), a.clone()),
+            "a name again is no new name"
+        );
+        assert_eq!(index.holding(inode(&a)), vec![a.clone(), b.clone()]);
+        // A name removed no longer holds the inode; the other still does.
+        std::fs::remove_file(&b).expect("remove");
+        assert_eq!(index.holding(inode(&a)), vec![a.clone()]);
+        // A name given to another file is not the inode's either.
+        let ino = inode(&a);
+        std::fs::rename(&a, dir.path().join("moved")).expect("rename");
+        std::fs::write(&a, b"another file").expect("write");
+        assert_ne!(inode(&a), ino, "a new inode while the old one is held");
+        assert!(index.holding(ino).is_empty());
+    }
+
+    #[test]
+    fn names_past_the_cap_are_refused_and_stale_ones_make_room() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let first = dir.path().join("0");
+        std::fs::write(&first, b"x").expect("write");
+        let ino = inode(&first);
+        let mut index = Inodes::default();
+        for i in 0..MAX_NAMES_PER_INODE {
+            let name = dir.path().join(i.to_string());
+            if i > 0 {
+                std::fs::hard_link(&first, &name).expect("link");
+            }
+            assert!(index.insert(ino, name));
+        }
+        let extra = dir.path().join("extra");
+        std::fs::hard_link(&first, &extra).expect("link");
+        assert!(!index.insert(ino, extra.clone()), "one past the cap");
+        assert_eq!(index.holding(ino).len(), MAX_NAMES_PER_INODE);
+        // A remembered name gone makes room for the new one.
+        std::fs::remove_file(dir.path().join("1")).expect("remove");
+        assert!(index.insert(ino, extra.clone()));
+        assert!(index.holding(ino).contains(&extra));
+        assert_eq!(index.holding(ino).len(), MAX_NAMES_PER_INODE);
+    }
+}
