@@ -261,6 +261,25 @@ pub fn run(
     let channel = Arc::new(Channel::new(tx));
     // Not kept alive here (its end is how the writer learns the relay ended).
     let closer = Arc::downgrade(&channel);
+    // Stdout behind a bounded queue: the count of lines it dropped is recorded through
+    // the channel when it moves again (a weak hold: the channel's end stays the relay's).
+    let outlet = {
+        let (channel, actor) = (Arc::downgrade(&channel), session.actor().clone());
+        crate::outlet::Outlet::start(
+            "gateway",
+            Box::new(move |text: &str| {
+                if let Some(channel) = channel.upgrade() {
+                    channel.record(Event::new(
+                        actor.clone(),
+                        Action::Gateway,
+                        Outcome::Failure,
+                        text.to_owned(),
+                    ));
+                }
+            }),
+        )
+    };
+    let json = &Printer { json, outlet };
     let evidence: Arc<dyn Evidence> = channel;
     let running = start(
         session.home(),
@@ -359,6 +378,8 @@ pub fn run(
             }
         }
     }
+    // What stdout dropped and has not said yet: said and recorded before the stop's record.
+    let said = crate::outlet::said_at_stop(&mut session, &json.outlet, "gateway", Action::Gateway);
     if let Some(e) = failed {
         let message = format!(
             "gateway stopped: {lost} record(s) or quarantine copies handed in while it stopped could not be kept and are LOST (the gateway's records were printed on the output when they happened)"
@@ -373,6 +394,7 @@ pub fn run(
         let _ = session.sign();
         return Err(e.context(message));
     }
+    said?;
     session.record_events(vec![Event::new(
         session.actor().clone(),
         Action::Gateway,
@@ -391,7 +413,7 @@ pub fn run(
 /// associations (those in flight finish under the rules that admitted them). A file that
 /// does not read, does not validate, or changes what only a restart can (listeners,
 /// limits) is refused with its reason on stderr and the trail; the running rules stay.
-fn reload(session: &mut Session, path: &Path, reloader: &Reloader, json: bool) -> Result<()> {
+fn reload(session: &mut Session, path: &Path, reloader: &Reloader, json: &Printer) -> Result<()> {
     let (result, detail) = reloaded(path, reloader);
     let _ = writeln!(std::io::stderr(), "pacsguard gateway: {detail}");
     let event = Event::new(session.actor().clone(), Action::Gateway, result, detail);
@@ -472,7 +494,7 @@ fn after_writer_stopped(
         &std::sync::Weak<Channel>,
     ),
     rx: &Receiver<Item>,
-    json: bool,
+    json: &Printer,
 ) -> String {
     stop.store(true, Ordering::Relaxed);
     let detail = format!(
@@ -512,6 +534,13 @@ fn after_writer_stopped(
     } else {
         what.to_owned()
     };
+    // What stdout dropped and has not said yet: said and recorded before the stop's record.
+    if let Err(e) = crate::outlet::said_at_stop(session, &json.outlet, "gateway", Action::Gateway) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "pacsguard gateway: the count of dropped output lines could not be recorded: {e}"
+        );
+    }
     let _ = keep_caught(session, record(format!("gateway stopped: {message}")));
     if let Err(e) = session.sign() {
         let _ = writeln!(
@@ -529,7 +558,7 @@ fn after_writer_stopped(
 fn keep_evidence(
     session: &mut Session,
     rx: &Receiver<Item>,
-    json: bool,
+    json: &Printer,
     on_hangup: &mut dyn FnMut(&mut Session) -> Result<()>,
     (in_hand, panic_on): (&mut Option<String>, Option<&str>),
 ) -> Result<bool> {
@@ -563,7 +592,7 @@ fn keep_evidence(
 }
 
 /// Records one item and prints it; whether it needs attention (a warning or an alert).
-fn keep(session: &mut Session, item: Item, json: bool) -> Result<bool> {
+fn keep(session: &mut Session, item: Item, json: &Printer) -> Result<bool> {
     match item {
         Item::Event(event) => {
             let attention = event
@@ -586,16 +615,16 @@ fn keep(session: &mut Session, item: Item, json: bool) -> Result<bool> {
                 escape_bytes(name.as_bytes()),
                 record.sha256
             );
-            if !json {
-                let _ = writeln!(std::io::stdout(), "{line}");
+            if !json.json {
+                json.outlet.line(line);
             }
             Ok(false)
         }
     }
 }
 
-fn print(event: &Event, json: bool) {
-    let line = if json {
+fn print(event: &Event, json: &Printer) {
+    let line = if json.json {
         serde_json::to_string(event).unwrap_or_default()
     } else if let Some(f) = &event.finding {
         format!(
@@ -616,7 +645,15 @@ fn print(event: &Event, json: bool) {
             escape_bytes(event.detail.as_bytes())
         )
     };
-    let _ = writeln!(std::io::stdout(), "{line}");
+    // Never waits for stdout (the trail's writer, or an association, calls this).
+    json.outlet.line(line);
+}
+
+/// How the gateway prints: `--json` or text, through the outlet (a stalled stdout never
+/// holds up the trail's writer nor an association).
+pub struct Printer {
+    pub json: bool,
+    pub outlet: Arc<crate::outlet::Outlet>,
 }
 
 /// The gateway inside `pacsguard serve --gateway FILE`: the same listeners, routes and
@@ -639,7 +676,7 @@ impl InServe {
         hangup: Arc<std::sync::atomic::AtomicBool>,
         inbox: pacsguard_events::Inbox,
         actor: pacsguard_events::Actor,
-        json: bool,
+        out: Printer,
     ) -> Result<InServe> {
         let (gateway_config, digest) = read_config(config)?;
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -647,7 +684,7 @@ impl InServe {
             inbox,
             home: home.clone(),
             actor: actor.clone(),
-            json,
+            out,
             stop: Arc::clone(&stop),
             attention: std::sync::atomic::AtomicBool::new(false),
         });
@@ -737,7 +774,7 @@ struct Inboxed {
     inbox: pacsguard_events::Inbox,
     home: Home,
     actor: pacsguard_events::Actor,
-    json: bool,
+    out: Printer,
     stop: Arc<std::sync::atomic::AtomicBool>,
     attention: std::sync::atomic::AtomicBool,
 }
@@ -769,7 +806,7 @@ impl Evidence for Inboxed {
         {
             self.attention.store(true, Ordering::Relaxed);
         }
-        print(&event, self.json);
+        print(&event, &self.out);
         self.push(event);
     }
 
@@ -783,13 +820,12 @@ impl Evidence for Inboxed {
             forwarded,
         ) {
             Ok((record, event)) => {
-                if !self.json {
-                    let _ = writeln!(
-                        std::io::stdout(),
+                if !self.out.json {
+                    self.out.outlet.line(format!(
                         "quarantined {} as SHA-256 {}",
                         escape_bytes(name.as_bytes()),
                         record.sha256
-                    );
+                    ));
                 }
                 self.push(event);
             }
