@@ -1026,6 +1026,52 @@ fn a_panic_of_the_standalone_gateways_evidence_writer_stops_it_loudly_counting_t
     assert_eq!(verify.status.code(), Some(0), "{}", stderr(&verify));
 }
 
+/// Issue 16, session 16: a record is lost or written, never both. The writer printed a
+/// record before writing it and counted what it held as lost whatever the panic's place;
+/// now the trail comes first and a record is out of hand once written: a panic right
+/// after the write (a debug build's hook) loses nothing, and the record is on the trail
+/// once.
+#[test]
+fn a_panic_of_the_standalone_gateways_evidence_writer_after_a_write_counts_nothing_lost() {
+    require_dcmtk();
+    if in_serve() {
+        return; // inside `serve` the guard writes the gateway's records
+    }
+    let env = Env::new();
+    let poison = "1.2.826.0.1.3680043.10.1137.667";
+    let file = env.dir.path().join("ct.dcm");
+    std::fs::write(&file, pacsguard_testkit::DicomBuilder::ct(poison).build()).expect("write");
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let mut gateway = Gateway::start_with(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+        false,
+        &[("PACSGUARD_TEST_EVIDENCE_PANIC_WRITTEN", poison)],
+    );
+    let _ = storescu(gateway.ports[0], "CT1", "PACS", std::slice::from_ref(&file));
+    let code = gateway.ended_within(Duration::from_secs(60));
+    assert_eq!(code, 2, "a writer that panicked is an error");
+    let said = gateway.stderr_line("pacsguard gateway: the gateway's evidence writer panicked");
+    assert!(said.contains("while keeping nothing"), "{said}");
+    let records = trail_records(&env);
+    let relayed: Vec<&String> = records
+        .iter()
+        .filter(|r| r.contains("relayed C-STORE") && r.contains(poison))
+        .collect();
+    assert_eq!(relayed.len(), 1, "written once: {records:#?}");
+    let stopped = records
+        .iter()
+        .find(|r| r.contains("gateway stopped: "))
+        .unwrap_or_else(|| panic!("no stop record: {records:#?}"));
+    assert!(!stopped.contains("LOST"), "nothing lost: {stopped}");
+    let verify = env.run(&["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", stderr(&verify));
+}
+
 /// A small tmpfs (root only), unmounted when dropped.
 struct SmallDisk(PathBuf);
 
