@@ -760,9 +760,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 session.watch(&request, &mut out, &stop)
             }));
             let report = match watched {
-                Ok(report) => report?,
+                Ok(Ok(report)) => report,
+                Ok(Err(e)) => {
+                    // What stdout still held is said (stderr: the watcher's error ends it).
+                    outlet::said_on_stderr(&outlet, "watch");
+                    return Err(e.into());
+                }
                 // Caught as `serve` catches it: said, recorded, held records written, exit 2.
                 Err(panic) => {
+                    outlet::said_on_stderr(&outlet, "watch");
                     return Err(guard_panic::after_panic(
                         &mut session,
                         &out.panic_text(panic.as_ref()),

@@ -247,6 +247,15 @@ pub fn to_inbox(
     })
 }
 
+/// The stop on an error: what `outlet` dropped and has not said yet, said on stderr only
+/// (the trail's writer is the one that failed).
+pub fn said_on_stderr(outlet: &Outlet, command: &str) {
+    let n = outlet.finish();
+    if n > 0 {
+        let _ = writeln!(io::stderr(), "pacsguard {command}: {}", dropped_text(n));
+    }
+}
+
 /// The stop: what `outlet` dropped and has not said yet, said on stderr and recorded
 /// (and signed) by `session`, the trail's writer.
 pub fn said_at_stop(

@@ -761,10 +761,8 @@ pub fn run(
     let _ = relay.join();
     let _ = verifier.join();
     fleet.join();
-    let report = watcher
-        .join()
-        .map_err(|_| anyhow!("the guard thread panicked"))??;
-    drop(control);
+    let joined = watcher.join();
+    // Whatever ended the guard: what stdout dropped since the stop's record is said.
     let late = outlet.finish();
     if late > 0 {
         say(&format!(
@@ -772,6 +770,8 @@ pub fn run(
             crate::outlet::dropped_text(late)
         ));
     }
+    let report = joined.map_err(|_| anyhow!("the guard thread panicked"))??;
+    drop(control);
     served?;
     output::watch_stopped(&report);
     if gateway_attention {
