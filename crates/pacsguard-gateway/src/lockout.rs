@@ -12,7 +12,8 @@
 //!   wrong passcodes came from [`LOCKING_ADDRESSES`] addresses or more and number
 //!   [`FREE_FAILURES`] or more in all, each one locks the username for every address
 //!   (the same doubling), except those where it was admitted within [`TRUSTED_FOR`]
-//!   (until a wrong passcode from there). A sender that has never been admitted, or
+//!   (until [`FREE_FAILURES`] wrong passcodes from there spend its own budget: a
+//!   typo keeps its trust). A sender that has never been admitted, or
 //!   comes from a new address, waits for such a lock like the guessers: at most
 //!   [`MAX_LOCK`]. Trust is kept across restarts with the rest (`lockout_file`), so a
 //!   restart does not hand a guesser the right sender's place.
@@ -221,8 +222,11 @@ impl Entry {
                 self.from_others = true;
             }
         }
-        if real {
-            // A wrong passcode from a trusted address: it is a guesser's address now.
+        if real && address_lock.is_some() {
+            // The address's own budget is spent: it is a guesser's address now. Fewer
+            // wrong passcodes (a typo, a passcode changed on one side first) keep its
+            // trust: one wrong passcode made the right sender lockable by a
+            // distributed guesser's username lock everywhere (issue 16, session 16).
             self.trusted.retain(|(p, _)| *p != peer);
         }
         let (failures, duration, scope) = match (username_lock, address_lock) {
@@ -804,14 +808,43 @@ mod tests {
             l.failed("ct", true, ip(100 + i as u8), much_later);
         }
         assert!(locked(l.gate("ct", ip(1), much_later)));
-        // A wrong passcode from a trusted address ends its trust.
+        // A wrong passcode from a trusted address (a typo) keeps its trust while a
+        // distributed guesser holds the username locked; its own budget spent
+        // (FREE_FAILURES) ends it: locked there by its own lock, then by the username's.
         let mut l = Lockouts::default();
         l.admitted("ct", ip(1), t0);
         for i in 0..FREE_FAILURES {
             l.failed("ct", true, ip(100 + i as u8), t0);
         }
+        for _ in 1..FREE_FAILURES {
+            l.failed("ct", true, ip(1), t0);
+            assert_eq!(l.gate("ct", ip(1), t0), Gate::Open, "a typo keeps trust");
+        }
+        assert!(locked(l.gate("ct", ip(2), t0)), "the guessers stay locked");
         l.failed("ct", true, ip(1), t0);
-        assert!(locked(l.gate("ct", ip(1), t0)));
+        assert!(
+            matches!(
+                l.gate("ct", ip(1), t0),
+                Gate::Locked {
+                    scope: Scope::Address(_),
+                    ..
+                }
+            ),
+            "its own budget spent"
+        );
+        // Its own lock (FIRST_LOCK) over, the username's (still on) holds it.
+        let after = t0 + FIRST_LOCK + Duration::from_secs(1);
+        assert!(
+            matches!(
+                l.gate("ct", ip(1), after),
+                Gate::Locked {
+                    scope: Scope::Username,
+                    ..
+                }
+            ),
+            "{:?}",
+            l.gate("ct", ip(1), after)
+        );
         // An IPv6 peer is its /64.
         let mut l = Lockouts::default();
         let v6 = |s: &str| s.parse::<IpAddr>().expect("ip");

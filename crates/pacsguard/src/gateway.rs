@@ -261,6 +261,25 @@ pub fn run(
     let channel = Arc::new(Channel::new(tx));
     // Not kept alive here (its end is how the writer learns the relay ended).
     let closer = Arc::downgrade(&channel);
+    // Stdout behind a bounded queue: the count of lines it dropped is recorded through
+    // the channel when it moves again (a weak hold: the channel's end stays the relay's).
+    let outlet = {
+        let (channel, actor) = (Arc::downgrade(&channel), session.actor().clone());
+        crate::outlet::Outlet::start(
+            "gateway",
+            Box::new(move |text: &str| {
+                if let Some(channel) = channel.upgrade() {
+                    channel.record(Event::new(
+                        actor.clone(),
+                        Action::Gateway,
+                        Outcome::Failure,
+                        text.to_owned(),
+                    ));
+                }
+            }),
+        )
+    };
+    let json = &Printer { json, outlet };
     let evidence: Arc<dyn Evidence> = channel;
     let running = start(
         session.home(),
@@ -294,7 +313,7 @@ pub fn run(
             Ok(())
         }
     };
-    let panic_on = test_evidence_hook();
+    let (panic_on, panic_written) = test_evidence_hook();
     let mut in_hand = None;
     let kept = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         keep_evidence(
@@ -302,7 +321,10 @@ pub fn run(
             &rx,
             json,
             &mut on_hangup,
-            (&mut in_hand, panic_on.as_deref()),
+            (
+                &mut in_hand,
+                (panic_on.as_deref(), panic_written.as_deref()),
+            ),
         )
     }));
     let attention = match kept {
@@ -351,7 +373,7 @@ pub fn run(
     let mut attention_after = false;
     let (mut lost, mut failed) = (0u64, None);
     while let Ok(item) = rx.try_recv() {
-        match keep(&mut session, item, json) {
+        match keep(&mut session, item, json, &mut |_| {}) {
             Ok(attention) => attention_after |= attention,
             Err(e) => {
                 lost += 1;
@@ -359,6 +381,8 @@ pub fn run(
             }
         }
     }
+    // What stdout dropped and has not said yet: said and recorded before the stop's record.
+    let said = crate::outlet::said_at_stop(&mut session, &json.outlet, "gateway", Action::Gateway);
     if let Some(e) = failed {
         let message = format!(
             "gateway stopped: {lost} record(s) or quarantine copies handed in while it stopped could not be kept and are LOST (the gateway's records were printed on the output when they happened)"
@@ -373,6 +397,7 @@ pub fn run(
         let _ = session.sign();
         return Err(e.context(message));
     }
+    said?;
     session.record_events(vec![Event::new(
         session.actor().clone(),
         Action::Gateway,
@@ -391,11 +416,11 @@ pub fn run(
 /// associations (those in flight finish under the rules that admitted them). A file that
 /// does not read, does not validate, or changes what only a restart can (listeners,
 /// limits) is refused with its reason on stderr and the trail; the running rules stay.
-fn reload(session: &mut Session, path: &Path, reloader: &Reloader, json: bool) -> Result<()> {
+fn reload(session: &mut Session, path: &Path, reloader: &Reloader, json: &Printer) -> Result<()> {
     let (result, detail) = reloaded(path, reloader);
     let _ = writeln!(std::io::stderr(), "pacsguard gateway: {detail}");
     let event = Event::new(session.actor().clone(), Action::Gateway, result, detail);
-    keep(session, Item::Event(Box::new(event)), json)?;
+    keep(session, Item::Event(Box::new(event)), json, &mut |_| {})?;
     session.sign()?;
     Ok(())
 }
@@ -430,19 +455,29 @@ fn reloaded(path: &Path, reloader: &Reloader) -> (Outcome, String) {
 /// can show what a panic there does (no real trigger is known). Said at start.
 pub const TEST_EVIDENCE_PANIC_VAR: &str = "PACSGUARD_TEST_EVIDENCE_PANIC";
 
-/// The value of [`TEST_EVIDENCE_PANIC_VAR`] in a debug build, announced.
-fn test_evidence_hook() -> Option<String> {
+/// Test-only as [`TEST_EVIDENCE_PANIC_VAR`]: the evidence writer panics right after the
+/// record whose detail contains this variable's value was written to the trail (before
+/// it is printed), so a test can show that such a record is not counted as lost.
+pub const TEST_EVIDENCE_PANIC_WRITTEN_VAR: &str = "PACSGUARD_TEST_EVIDENCE_PANIC_WRITTEN";
+
+/// The values of [`TEST_EVIDENCE_PANIC_VAR`] and [`TEST_EVIDENCE_PANIC_WRITTEN_VAR`] in a
+/// debug build, each announced.
+fn test_evidence_hook() -> (Option<String>, Option<String>) {
     if !cfg!(debug_assertions) {
-        return None;
+        return (None, None);
     }
-    let on = std::env::var(TEST_EVIDENCE_PANIC_VAR)
-        .ok()
-        .filter(|v| !v.is_empty())?;
-    let _ = writeln!(
-        std::io::stderr(),
-        "pacsguard gateway: TEST HOOK: the evidence writer panics at a record whose detail contains {on:?} (a debug build, {TEST_EVIDENCE_PANIC_VAR}); never in production"
-    );
-    Some(on)
+    let hook = |var: &str, when: &str| {
+        let on = std::env::var(var).ok().filter(|v| !v.is_empty())?;
+        let _ = writeln!(
+            std::io::stderr(),
+            "pacsguard gateway: TEST HOOK: the evidence writer panics {when} a record whose detail contains {on:?} (a debug build, {var}); never in production"
+        );
+        Some(on)
+    };
+    (
+        hook(TEST_EVIDENCE_PANIC_VAR, "at"),
+        hook(TEST_EVIDENCE_PANIC_WRITTEN_VAR, "right after it wrote"),
+    )
 }
 
 /// What an item is, for the account of a panic while it was being kept.
@@ -472,7 +507,7 @@ fn after_writer_stopped(
         &std::sync::Weak<Channel>,
     ),
     rx: &Receiver<Item>,
-    json: bool,
+    json: &Printer,
 ) -> String {
     stop.store(true, Ordering::Relaxed);
     let detail = format!(
@@ -482,8 +517,9 @@ fn after_writer_stopped(
     let mut lost = in_hand;
     // Whether the item was kept (a second panic is caught too, and counted).
     let keep_caught = |session: &mut Session, item: Item| {
-        let kept =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| keep(session, item, json)));
+        let kept = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            keep(session, item, json, &mut |_| {})
+        }));
         matches!(kept, Ok(Ok(_)))
     };
     let actor = session.actor().clone();
@@ -512,6 +548,13 @@ fn after_writer_stopped(
     } else {
         what.to_owned()
     };
+    // What stdout dropped and has not said yet: said and recorded before the stop's record.
+    if let Err(e) = crate::outlet::said_at_stop(session, &json.outlet, "gateway", Action::Gateway) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "pacsguard gateway: the count of dropped output lines could not be recorded: {e}"
+        );
+    }
     let _ = keep_caught(session, record(format!("gateway stopped: {message}")));
     if let Err(e) = session.sign() {
         let _ = writeln!(
@@ -524,14 +567,15 @@ fn after_writer_stopped(
 }
 
 /// Writes what the gateway hands over until it stops; whether anything needed attention.
-/// `in_hand`: what is being kept now (named if this panics); `panic_on`:
-/// [`TEST_EVIDENCE_PANIC_VAR`].
+/// `in_hand`: what is being kept now and not yet on the trail (named, and counted as
+/// lost, if this panics or fails); `panic_on`, `panic_written`: [`TEST_EVIDENCE_PANIC_VAR`],
+/// [`TEST_EVIDENCE_PANIC_WRITTEN_VAR`].
 fn keep_evidence(
     session: &mut Session,
     rx: &Receiver<Item>,
-    json: bool,
+    json: &Printer,
     on_hangup: &mut dyn FnMut(&mut Session) -> Result<()>,
-    (in_hand, panic_on): (&mut Option<String>, Option<&str>),
+    (in_hand, (panic_on, panic_written)): (&mut Option<String>, (Option<&str>, Option<&str>)),
 ) -> Result<bool> {
     let mut attention = false;
     let mut unsigned = false;
@@ -546,8 +590,18 @@ fn keep_evidence(
                 {
                     panic!("{TEST_EVIDENCE_PANIC_VAR}: a test-only panic of the evidence writer");
                 }
-                attention |= keep(session, item, json)?;
-                *in_hand = None;
+                // On the trail: from here on a panic loses nothing (it is not in hand).
+                let mut written = |detail: &str| {
+                    *in_hand = None;
+                    if let Some(on) = panic_written
+                        && detail.contains(on)
+                    {
+                        panic!(
+                            "{TEST_EVIDENCE_PANIC_WRITTEN_VAR}: a test-only panic of the evidence writer after a record was written"
+                        );
+                    }
+                };
+                attention |= keep(session, item, json, &mut written)?;
                 unsigned = true;
             }
             Err(RecvTimeoutError::Timeout) => {}
@@ -563,15 +617,27 @@ fn keep_evidence(
 }
 
 /// Records one item and prints it; whether it needs attention (a warning or an alert).
-fn keep(session: &mut Session, item: Item, json: bool) -> Result<bool> {
+/// The trail first: `written` is told (with the record's detail, or the copy's name) once
+/// the item is on the trail, before anything else is done with it, so a panic or an
+/// error after that point never counts it as lost (issue 16: it was printed before it
+/// was written, and a panic there counted a written record as lost).
+fn keep(
+    session: &mut Session,
+    item: Item,
+    json: &Printer,
+    written: &mut dyn FnMut(&str),
+) -> Result<bool> {
     match item {
         Item::Event(event) => {
             let attention = event
                 .finding
                 .as_ref()
                 .is_some_and(|f| f.severity != Severity::Info);
-            print(&event, json);
+            let line = line_of(&event, json.json);
+            let detail = event.detail.clone();
             session.record_events(vec![*event])?;
+            written(&detail);
+            json.outlet.line(line);
             Ok(attention)
         }
         Item::Quarantine {
@@ -581,21 +647,28 @@ fn keep(session: &mut Session, item: Item, json: bool) -> Result<bool> {
             forwarded,
         } => {
             let record = session.quarantine_received(&name, &bytes, &findings, forwarded)?;
+            written(&name);
             let line = format!(
                 "quarantined {} as SHA-256 {}",
                 escape_bytes(name.as_bytes()),
                 record.sha256
             );
-            if !json {
-                let _ = writeln!(std::io::stdout(), "{line}");
+            if !json.json {
+                json.outlet.line(line);
             }
             Ok(false)
         }
     }
 }
 
-fn print(event: &Event, json: bool) {
-    let line = if json {
+fn print(event: &Event, json: &Printer) {
+    // Never waits for stdout (the trail's writer, or an association, calls this).
+    json.outlet.line(line_of(event, json.json));
+}
+
+/// The line printed for a record: its JSON with `--json`, else a line of text.
+fn line_of(event: &Event, json: bool) -> String {
+    if json {
         serde_json::to_string(event).unwrap_or_default()
     } else if let Some(f) = &event.finding {
         format!(
@@ -615,8 +688,14 @@ fn print(event: &Event, json: bool) {
             "gateway {object}: {}",
             escape_bytes(event.detail.as_bytes())
         )
-    };
-    let _ = writeln!(std::io::stdout(), "{line}");
+    }
+}
+
+/// How the gateway prints: `--json` or text, through the outlet (a stalled stdout never
+/// holds up the trail's writer nor an association).
+pub struct Printer {
+    pub json: bool,
+    pub outlet: Arc<crate::outlet::Outlet>,
 }
 
 /// The gateway inside `pacsguard serve --gateway FILE`: the same listeners, routes and
@@ -639,7 +718,7 @@ impl InServe {
         hangup: Arc<std::sync::atomic::AtomicBool>,
         inbox: pacsguard_events::Inbox,
         actor: pacsguard_events::Actor,
-        json: bool,
+        out: Printer,
     ) -> Result<InServe> {
         let (gateway_config, digest) = read_config(config)?;
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -647,7 +726,7 @@ impl InServe {
             inbox,
             home: home.clone(),
             actor: actor.clone(),
-            json,
+            out,
             stop: Arc::clone(&stop),
             attention: std::sync::atomic::AtomicBool::new(false),
         });
@@ -737,7 +816,7 @@ struct Inboxed {
     inbox: pacsguard_events::Inbox,
     home: Home,
     actor: pacsguard_events::Actor,
-    json: bool,
+    out: Printer,
     stop: Arc<std::sync::atomic::AtomicBool>,
     attention: std::sync::atomic::AtomicBool,
 }
@@ -769,7 +848,7 @@ impl Evidence for Inboxed {
         {
             self.attention.store(true, Ordering::Relaxed);
         }
-        print(&event, self.json);
+        print(&event, &self.out);
         self.push(event);
     }
 
@@ -783,13 +862,12 @@ impl Evidence for Inboxed {
             forwarded,
         ) {
             Ok((record, event)) => {
-                if !self.json {
-                    let _ = writeln!(
-                        std::io::stdout(),
+                if !self.out.json {
+                    self.out.outlet.line(format!(
                         "quarantined {} as SHA-256 {}",
                         escape_bytes(name.as_bytes()),
                         record.sha256
-                    );
+                    ));
                 }
                 self.push(event);
             }

@@ -9,6 +9,7 @@ mod four_eyes;
 mod gateway;
 mod guard_panic;
 mod maintenance;
+mod outlet;
 mod output;
 mod passphrase;
 mod progress;
@@ -739,8 +740,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let stop = signals::stop_on_termination()?;
             let mut session = Session::open(home.clone())?;
             let _control = control::Server::start(&home, session.requests())?;
+            let outlet = outlet::Outlet::start(
+                "watch",
+                outlet::to_inbox(
+                    session.inbox(),
+                    session.actor().clone(),
+                    pacsguard_events::Action::Watch,
+                ),
+            );
             let mut out = guard_panic::Hooked::new(
-                output::WatchLines::new(json),
+                output::WatchLines::new(json, std::sync::Arc::clone(&outlet)),
                 guard_panic::test_hook("watch"),
             );
             let request = WatchRequest {
@@ -751,9 +760,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 session.watch(&request, &mut out, &stop)
             }));
             let report = match watched {
-                Ok(report) => report?,
+                Ok(Ok(report)) => report,
+                Ok(Err(e)) => {
+                    // What stdout still held is said (stderr: the watcher's error ends it).
+                    outlet::said_on_stderr(&outlet, "watch");
+                    return Err(e.into());
+                }
                 // Caught as `serve` catches it: said, recorded, held records written, exit 2.
                 Err(panic) => {
+                    outlet::said_on_stderr(&outlet, "watch");
                     return Err(guard_panic::after_panic(
                         &mut session,
                         &out.panic_text(panic.as_ref()),
@@ -767,6 +782,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     ));
                 }
             };
+            outlet::said_at_stop(
+                &mut session,
+                &outlet,
+                "watch",
+                pacsguard_events::Action::Watch,
+            )?;
             output::watch_stopped(&report);
             Ok(output::status(&report.counts))
         }

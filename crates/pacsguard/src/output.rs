@@ -834,9 +834,12 @@ fn human_bytes(bytes: u64) -> String {
 }
 
 /// `watch` prints each finding as it happens: a line of text, or with `--json` one JSON
-/// object per line (the finding and the time it was reported). Notices go to stderr.
+/// object per line (the finding and the time it was reported), through the outlet (a
+/// stalled stdout never holds up the watcher, which writes the trail). Notices go to
+/// stderr.
 pub struct WatchLines {
     json: bool,
+    outlet: std::sync::Arc<crate::outlet::Outlet>,
 }
 
 #[derive(Serialize)]
@@ -847,8 +850,8 @@ struct TimedFinding<'a> {
 }
 
 impl WatchLines {
-    pub fn new(json: bool) -> WatchLines {
-        WatchLines { json }
+    pub fn new(json: bool, outlet: std::sync::Arc<crate::outlet::Outlet>) -> WatchLines {
+        WatchLines { json, outlet }
     }
 }
 
@@ -863,9 +866,9 @@ impl WatchOutput for WatchLines {
         } else {
             finding.to_string()
         };
-        // The finding is already on the audit trail; a closed stdout must not stop the
-        // watcher.
-        let _ = write_stdout(&format!("{line}\n"));
+        // The finding is already on the audit trail; a closed or stalled stdout must not
+        // stop the watcher (the outlet drops and counts what it cannot take).
+        self.outlet.line(line);
     }
 
     fn notice(&mut self, text: &str) {

@@ -450,6 +450,17 @@ pub fn run(
     // such database, a connection string it cannot take) ends `serve` here, exit 2.
     let fleet_pool = crate::fleet::fleet_pool(&home)?;
     let session = Session::open(home.clone())?;
+    let (session_inbox, session_actor) = (session.inbox(), session.actor().clone());
+    // Stdout (the guard's and the gateway's lines) behind a bounded queue: a stalled
+    // reader never holds up the guard, which writes the trail, nor an association.
+    let outlet = crate::outlet::Outlet::start(
+        "serve",
+        crate::outlet::to_inbox(
+            session.inbox(),
+            session.actor().clone(),
+            pacsguard_events::Action::Watch,
+        ),
+    );
     // The DICOM gateway beside the guard, its records on the guard's trail (through the
     // inbox the watcher drains) and its copies in the home's vault.
     let gateway = match (gateway, hangup) {
@@ -459,7 +470,10 @@ pub fn run(
             hangup,
             session.inbox(),
             session.actor().clone(),
-            json,
+            crate::gateway::Printer {
+                json,
+                outlet: Arc::clone(&outlet),
+            },
         )?),
         _ => None,
     };
@@ -641,10 +655,11 @@ pub fn run(
         let server_stop = server_stop.clone();
         let guard = guard.clone();
         let mut session = session;
+        let outlet = Arc::clone(&outlet);
         std::thread::Builder::new()
             .name("guard".into())
             .spawn(move || {
-                let lines = output::WatchLines::new(json);
+                let lines = output::WatchLines::new(json, outlet);
                 let guard_out = guard.clone();
                 let mut out =
                     crate::guard_panic::Hooked::new(ServeOutput { lines, guard: guard_out }, panic_on);
@@ -751,13 +766,37 @@ pub fn run(
     server_stop.store(true, Ordering::Relaxed);
     // The gateway stops while the guard still takes its records.
     let gateway_attention = gateway.is_some_and(crate::gateway::InServe::stop);
+    // What stdout dropped and has not said yet: said, and recorded while the guard
+    // still takes records; a line dropped after this is said on stderr below.
+    let dropped = outlet.finish();
+    if dropped > 0 {
+        let text = crate::outlet::dropped_text(dropped);
+        say(&text);
+        if let Err(e) = session_inbox.push(pacsguard_events::Event::new(
+            session_actor.clone(),
+            pacsguard_events::Action::Watch,
+            pacsguard_events::Outcome::Failure,
+            text,
+        )) {
+            say(&format!(
+                "the count of dropped output lines is not on the trail ({e})"
+            ));
+        }
+    }
     watch_stop.store(true, Ordering::Relaxed);
     let _ = relay.join();
     let _ = verifier.join();
     fleet.join();
-    let report = watcher
-        .join()
-        .map_err(|_| anyhow!("the guard thread panicked"))??;
+    let joined = watcher.join();
+    // Whatever ended the guard: what stdout dropped since the stop's record is said.
+    let late = outlet.finish();
+    if late > 0 {
+        say(&format!(
+            "{} (after the stop's record: not on the trail)",
+            crate::outlet::dropped_text(late)
+        ));
+    }
+    let report = joined.map_err(|_| anyhow!("the guard thread panicked"))??;
     drop(control);
     served?;
     output::watch_stopped(&report);

@@ -1026,6 +1026,52 @@ fn a_panic_of_the_standalone_gateways_evidence_writer_stops_it_loudly_counting_t
     assert_eq!(verify.status.code(), Some(0), "{}", stderr(&verify));
 }
 
+/// Issue 16, session 16: a record is lost or written, never both. The writer printed a
+/// record before writing it and counted what it held as lost whatever the panic's place;
+/// now the trail comes first and a record is out of hand once written: a panic right
+/// after the write (a debug build's hook) loses nothing, and the record is on the trail
+/// once.
+#[test]
+fn a_panic_of_the_standalone_gateways_evidence_writer_after_a_write_counts_nothing_lost() {
+    require_dcmtk();
+    if in_serve() {
+        return; // inside `serve` the guard writes the gateway's records
+    }
+    let env = Env::new();
+    let poison = "1.2.826.0.1.3680043.10.1137.667";
+    let file = env.dir.path().join("ct.dcm");
+    std::fs::write(&file, pacsguard_testkit::DicomBuilder::ct(poison).build()).expect("write");
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let mut gateway = Gateway::start_with(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+        false,
+        &[("PACSGUARD_TEST_EVIDENCE_PANIC_WRITTEN", poison)],
+    );
+    let _ = storescu(gateway.ports[0], "CT1", "PACS", std::slice::from_ref(&file));
+    let code = gateway.ended_within(Duration::from_secs(60));
+    assert_eq!(code, 2, "a writer that panicked is an error");
+    let said = gateway.stderr_line("pacsguard gateway: the gateway's evidence writer panicked");
+    assert!(said.contains("while keeping nothing"), "{said}");
+    let records = trail_records(&env);
+    let relayed: Vec<&String> = records
+        .iter()
+        .filter(|r| r.contains("relayed C-STORE") && r.contains(poison))
+        .collect();
+    assert_eq!(relayed.len(), 1, "written once: {records:#?}");
+    let stopped = records
+        .iter()
+        .find(|r| r.contains("gateway stopped: "))
+        .unwrap_or_else(|| panic!("no stop record: {records:#?}"));
+    assert!(!stopped.contains("LOST"), "nothing lost: {stopped}");
+    let verify = env.run(&["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", stderr(&verify));
+}
+
 /// A small tmpfs (root only), unmounted when dropped.
 struct SmallDisk(PathBuf);
 
@@ -4425,4 +4471,98 @@ fn a_trail_that_fails_under_the_standalone_gateway_aborts_what_is_in_flight_and_
         .map(|r| r["detail"].as_str().unwrap_or(""))
         .collect();
     assert_eq!(missing.len(), count, "{lost}\n{details:#?}");
+}
+
+/// Issue 16, session 16: a stdout nobody reads (`pacsguard gateway | (sleep 3600)`: this
+/// harness reads the gateway's stdout only at the stop) held up the thread that writes
+/// the trail once its 64 KiB pipe was full: records stopped reaching the trail. Now
+/// stdout is a bounded queue of its own: every instance is relayed and on the trail
+/// while stdout is still unread, and the lines it could not take are counted and said.
+#[test]
+fn a_stdout_nobody_reads_holds_up_neither_the_trail_nor_the_relay() {
+    // More lines than the outlet's queue (8 lines here, a debug build's test hook; 256
+    // in production) and the pipe (shrunk to a page: a few lines) hold together: each
+    // instance prints at least two (relayed, answered).
+    const INSTANCES: usize = 24;
+    require_dcmtk();
+    let env = Env::new();
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let mut gateway = Gateway::start_with(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+        in_serve(),
+        &[("PACSGUARD_TEST_OUTLET_QUEUE_LINES", "8")],
+    );
+    let pipe = gateway.child.stdout.take().expect("stdout");
+    nix::fcntl::fcntl(&pipe, nix::fcntl::FcntlArg::F_SETPIPE_SZ(4096)).expect("pipe size");
+    gateway.child.stdout = Some(pipe);
+    let files: Vec<PathBuf> = (0..INSTANCES)
+        .map(|i| {
+            let path = env.dir.path().join(format!("{i}.dcm"));
+            let uid = format!("1.2.826.0.1.3680043.10.1137.16.{i}");
+            std::fs::write(&path, pacsguard_testkit::DicomBuilder::ct(&uid).build())
+                .expect("write");
+            path
+        })
+        .collect();
+    let out = storescu(gateway.ports[0], "CT1", "PACS", &files);
+    assert_eq!(out.status.code(), Some(0), "storescu: {}", stderr(&out));
+    // While stdout is still unread: every instance on the trail.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let relayed = trail_records(&env)
+            .iter()
+            .filter(|r| r.contains("relayed C-STORE"))
+            .count();
+        if relayed == INSTANCES {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{relayed} of {INSTANCES} relayed instances on the trail while stdout is unread"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(received(&rx).len(), INSTANCES, "all delivered");
+    let said = std::sync::Arc::clone(&gateway.said);
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{:?}", said.lock().expect("lock"));
+    // The lines stdout did not take are counted and said (stderr), and on the trail.
+    let dropped: u64 = said
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter_map(|l| {
+            l.split_once(": ")?
+                .1
+                .strip_suffix(
+                    " line(s) of standard output were DROPPED: it did not take them (a reader that stalled or stopped); what they said is on the trail",
+                )?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    assert!(
+        dropped > 0,
+        "no drop said: {:?}",
+        said.lock().expect("lock")
+    );
+    let printed = events.len() as u64;
+    assert!(
+        printed < 2 * INSTANCES as u64,
+        "{printed} lines printed: nothing was dropped?"
+    );
+    let records = trail_records(&env);
+    assert!(
+        records
+            .iter()
+            .any(|r| r.contains("line(s) of standard output were DROPPED")),
+        "the drop is on the trail"
+    );
+    let verify = env.run(&["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", stderr(&verify));
 }
