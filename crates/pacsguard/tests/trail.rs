@@ -56,7 +56,7 @@ fn flipped_bytes_of_the_log_or_the_checkpoints_are_detected() {
         let path = env.home.join(name);
         let original = fs::read(&path).expect("read");
         let len = original.len();
-        let sampled = |i: &usize| *i < 16 || *i + 16 >= len || i % 13 == 0;
+        let sampled = |i: &usize| *i < 16 || *i + 16 >= len || i.is_multiple_of(13);
         for i in (0..len).filter(sampled) {
             let mut bytes = original.clone();
             bytes[i] ^= 0x01;
