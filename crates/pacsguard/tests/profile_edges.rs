@@ -219,19 +219,19 @@ fn chunks_of(env: &Env, root: &std::path::Path) -> Vec<Vec<u8>> {
 fn a_streamed_profile_stores_what_the_in_memory_one_stores() {
     // A new root is profiled a window of entries at a time into the store (issue 15); a
     // root profiled again still goes through the capture in memory, after verifying the
-    // stored profile with the whole baseline's digest. 9,000 files: three store chunks
-    // and three hashing windows, in three directories, one spanning two windows.
+    // stored profile with the whole baseline's digest. 5,000 files: two store chunks
+    // and two hashing windows (4,096 entries each), the second directory spanning both.
     let env = Env::new();
-    for i in 0..9_000u32 {
-        let dir = env.path(&format!("series{}", i / 4_000));
-        if i % 4_000 == 0 {
+    for i in 0..5_000u32 {
+        let dir = env.path(&format!("series{}", i / 3_000));
+        if i % 3_000 == 0 {
             fs::create_dir(&dir).expect("mkdir");
         }
         fs::write(dir.join(format!("{i:05}.dcm")), i.to_le_bytes()).expect("write");
     }
     env.profile(&[]);
     let streamed = chunks_of(&env, &env.tree);
-    assert_eq!(streamed.len(), 3);
+    assert_eq!(streamed.len(), 2);
     // A second new root beside it: streamed too, the first kept as stored.
     let other = env.dir.path().canonicalize().expect("dir").join("other");
     fs::create_dir(&other).expect("mkdir");
@@ -252,8 +252,8 @@ fn a_streamed_profile_stores_what_the_in_memory_one_stores() {
 #[test]
 fn a_profile_that_fails_midway_leaves_the_previous_one() {
     // Fail loud and lose nothing: a new root's profile that runs out of room in the
-    // home after some of its chunks were written (20,000 entries, ~2 MB of chunks, with
-    // 1 MiB left) fails, and the previous profile is still there, loadable and verified.
+    // home after its chunks were written into the transaction (10,000 entries, about
+    // 1 MB of chunks, with 512 KiB left) fails, and the previous profile is still there, loadable and verified.
     if !common::is_root() {
         return; // mounting a small file system for the home needs root
     }
@@ -284,14 +284,14 @@ fn a_profile_that_fails_midway_leaves_the_previous_one() {
     env.profile(&[]);
     let before = chunks_of(&env, &env.tree);
     let big = env.dir.path().join("big");
-    for i in 0..20_000 {
+    for i in 0..10_000 {
         let series = big.join(format!("series{}", i / 5_000));
         if i % 5_000 == 0 {
             fs::create_dir_all(&series).expect("mkdir");
         }
         fs::File::create(series.join(format!("{i:05}.dcm"))).expect("create");
     }
-    // Fill the home's file system, then give back 1 MiB.
+    // Fill the home's file system, then give back 512 KiB.
     let filler = mount.join("filler");
     let _ = Command::new("dd")
         .args(["if=/dev/zero", "bs=64k"])
@@ -301,7 +301,7 @@ fn a_profile_that_fails_midway_leaves_the_previous_one() {
     fs::OpenOptions::new()
         .write(true)
         .open(&filler)
-        .and_then(|f| f.set_len(full.saturating_sub(1 << 20)))
+        .and_then(|f| f.set_len(full.saturating_sub(512 << 10)))
         .expect("truncate");
     let out = env.run(&["profile", big.to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
