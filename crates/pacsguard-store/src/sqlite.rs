@@ -14,7 +14,7 @@ use sha2::{Digest as _, Sha256};
 
 /// Entries are stored in chunks of this many, one SQLite row each: one row per entry cost
 /// half a second per 200,000 files to write, chunks cost a few milliseconds.
-const ENTRIES_PER_CHUNK: usize = 4096;
+pub(crate) const ENTRIES_PER_CHUNK: usize = 4096;
 
 /// Version of the table layout below, kept in `PRAGMA user_version`. Version 2: DICOM
 /// instances in static and append-only roots carry header and Pixel Data digests, and
@@ -680,7 +680,7 @@ impl Store {
 
 /// SHA-256 over every acceptance row, in order, each field length-prefixed (the row id
 /// too: rows deleted and re-inserted do not hash alike). Signed with the baseline.
-fn acceptances_digest(conn: &Connection) -> rusqlite::Result<[u8; 32]> {
+pub(crate) fn acceptances_digest(conn: &Connection) -> rusqlite::Result<[u8; 32]> {
     let mut hash = Sha256::new();
     hash.update(b"PacsGuard acceptances v1\n");
     let mut stmt = conn

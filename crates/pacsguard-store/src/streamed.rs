@@ -13,14 +13,15 @@
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 
-use ed25519_dalek::VerifyingKey;
-use pacsguard_fs::{Entry, EntryType};
-use pacsguard_profile::codec::decode_entries;
+use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+use pacsguard_fs::{Content, Entry, EntryType};
+use pacsguard_profile::codec::{decode_entries, encode_entry, encode_strings};
 use pacsguard_profile::{Baseline, BaselineDigest, RootProfile, RootSpec};
 use rusqlite::OptionalExtension as _;
 use sha2::{Digest as _, Sha256};
 
-use crate::sqlite::{SignedInfo, Store, StoreError};
+use crate::signing::signing_message_v2;
+use crate::sqlite::{ENTRIES_PER_CHUNK, SignedInfo, Store, StoreError};
 
 /// A verified baseline whose entries stay in the store.
 #[derive(Debug)]
@@ -242,5 +243,276 @@ impl Iterator for StoredEntries<'_> {
                 }
             }
         }
+    }
+}
+
+/// A new baseline written a chunk at a time ([`Store::begin_streamed_save`]): the roots
+/// being profiled are encoded into chunks as their entries arrive, each chunk inserted as
+/// it fills, all inside one transaction that [`StreamedSave::commit`] signs and commits.
+/// Dropped before (an error, an interrupted profile), the transaction rolls back and the
+/// previous baseline stays as it was, still verified.
+///
+/// The digest cannot be fed while the entries arrive: it puts each root's entry count
+/// before its entries, and the roots in path order. So `commit` reads the chunks back
+/// from the transaction in that order (each must hash to what was written, or, for a root
+/// kept as it was, to what [`Store::load_streamed`] verified) and feeds their bytes, the
+/// digest's own encoding, to [`BaselineDigest`]: the value is the one [`Store::save`]
+/// signs for the same baseline, and the chunks are the ones it writes. Held in memory:
+/// one chunk's entries encoded, and 32 bytes per chunk written.
+pub struct StreamedSave<'s> {
+    tx: rusqlite::Transaction<'s>,
+    path: PathBuf,
+    written: Vec<(RootSpec, RootChunks)>,
+    /// Entries of the current root not yet in a chunk, encoded.
+    data: Vec<u8>,
+    in_data: usize,
+}
+
+impl std::fmt::Debug for StreamedSave<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamedSave")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Starts writing a baseline root by root; see [`StreamedSave`].
+    pub fn begin_streamed_save(&mut self) -> Result<StreamedSave<'_>, StoreError> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|source| StoreError::Sqlite {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(StreamedSave {
+            tx,
+            path,
+            written: Vec::new(),
+            data: Vec::new(),
+            in_data: 0,
+        })
+    }
+}
+
+impl StreamedSave<'_> {
+    fn sql(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        |source| StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn corrupt(&self, reason: impl Into<String>) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Replaces the root `spec.path` (or adds it): its old rows go, its entries are the
+    /// ones [`StreamedSave::push`]ed next, in path order.
+    pub fn start_root(&mut self, spec: &RootSpec) -> Result<(), StoreError> {
+        self.end_root()?;
+        if self.written.iter().any(|(s, _)| s.path == spec.path) {
+            return Err(self.corrupt(format!(
+                "root {} written twice in one baseline",
+                spec.path.display()
+            )));
+        }
+        let root = spec.path.as_os_str().as_bytes();
+        self.tx
+            .execute("DELETE FROM entry_chunks WHERE root = ?1", [root])
+            .map_err(self.sql())?;
+        self.tx
+            .execute("DELETE FROM roots WHERE path = ?1", [root])
+            .map_err(self.sql())?;
+        self.tx
+            .execute(
+                "INSERT INTO roots (path, policy, hash, exclude, cross_mounts) VALUES (?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![
+                    root,
+                    spec.policy.as_str(),
+                    spec.hash.as_str(),
+                    encode_strings(&spec.exclude),
+                    spec.cross_mounts as i64
+                ],
+            )
+            .map_err(self.sql())?;
+        self.written.push((
+            spec.clone(),
+            RootChunks {
+                root: spec.path.clone(),
+                entries: 0,
+                files: 0,
+                bytes: 0,
+                hashes: Vec::new(),
+            },
+        ));
+        Ok(())
+    }
+
+    /// The next entry of the current root; entries must come in path order, each once.
+    /// An entry never hashed is refused, as [`Store::save`] refuses it.
+    pub fn push(&mut self, entry: &Entry) -> Result<(), StoreError> {
+        if matches!(entry.content, Content::Pending | Content::Vanished) {
+            return Err(self.corrupt("refusing to store an entry that was never hashed"));
+        }
+        let Some((_, root)) = self.written.last_mut() else {
+            return Err(self.corrupt("an entry written before its root"));
+        };
+        root.entries += 1;
+        if entry.kind == EntryType::File {
+            root.files += 1;
+            root.bytes = root.bytes.saturating_add(entry.meta.size);
+        }
+        encode_entry(&mut self.data, entry);
+        self.in_data += 1;
+        if self.in_data == ENTRIES_PER_CHUNK {
+            self.write_chunk()?;
+        }
+        Ok(())
+    }
+
+    /// Inserts the entries gathered as the current root's next chunk.
+    fn write_chunk(&mut self) -> Result<(), StoreError> {
+        if self.in_data == 0 {
+            return Ok(());
+        }
+        let Some((spec, root)) = self.written.last_mut() else {
+            return Err(self.corrupt("an entry written before its root"));
+        };
+        let seq = root.hashes.len() as i64;
+        root.hashes.push(Sha256::digest(&self.data).into());
+        let path = self.path.clone();
+        self.tx
+            .prepare_cached("INSERT INTO entry_chunks (root, seq, data) VALUES (?1, ?2, ?3)")
+            .and_then(|mut stmt| {
+                stmt.execute(rusqlite::params![
+                    spec.path.as_os_str().as_bytes(),
+                    seq,
+                    self.data
+                ])
+            })
+            .map_err(|source| StoreError::Sqlite { path, source })?;
+        self.data.clear();
+        self.in_data = 0;
+        Ok(())
+    }
+
+    fn end_root(&mut self) -> Result<(), StoreError> {
+        self.write_chunk()
+    }
+
+    /// Entries written so far to the root at `path`.
+    pub fn entry_count(&self, path: &Path) -> u64 {
+        self.written
+            .iter()
+            .find(|(s, _)| s.path == path)
+            .map_or(0, |(_, c)| c.entries)
+    }
+
+    /// Signs generation `generation` made at `created`: the roots written, and every
+    /// root of `kept` (the verified baseline this one follows, if any) not written again,
+    /// as it is stored. Then commits; returns the number of entries of the baseline.
+    pub fn commit(
+        mut self,
+        generation: u64,
+        created: i64,
+        kept: Option<&StoredBaseline>,
+        key: &SigningKey,
+    ) -> Result<u64, StoreError> {
+        self.end_root()?;
+        let mut roots: Vec<(&RootSpec, &RootChunks)> =
+            self.written.iter().map(|(s, c)| (s, c)).collect();
+        if let Some(kept) = kept {
+            for (spec, chunks) in kept
+                .baseline
+                .roots
+                .iter()
+                .map(|r| &r.spec)
+                .zip(&kept.chunks)
+            {
+                if !self.written.iter().any(|(s, _)| s.path == spec.path) {
+                    roots.push((spec, chunks));
+                }
+            }
+        }
+        // Byte order, as the store reads them back (`ORDER BY path`) and as
+        // `Baseline::replace_root` keeps them.
+        roots.sort_by(|a, b| {
+            a.0.path
+                .as_os_str()
+                .as_bytes()
+                .cmp(b.0.path.as_os_str().as_bytes())
+        });
+        let stored: i64 = self
+            .tx
+            .query_row("SELECT count(*) FROM roots", [], |r| r.get(0))
+            .map_err(self.sql())?;
+        if usize::try_from(stored).ok() != Some(roots.len()) {
+            return Err(self.corrupt(format!(
+                "{stored} roots stored where the new baseline has {}: the store changed while it was written",
+                roots.len()
+            )));
+        }
+        let mut digest = BaselineDigest::new(generation, created, roots.len());
+        let mut entries = 0u64;
+        for (spec, chunks) in &roots {
+            digest.root(spec, chunks.entries);
+            entries += chunks.entries;
+            for seq in 0..chunks.hashes.len() {
+                digest.encoded_entries(&self.chunk(chunks, seq)?);
+            }
+        }
+        let digest = digest.finish();
+        let acceptances = crate::sqlite::acceptances_digest(&self.tx).map_err(self.sql())?;
+        let signature = key.sign(&signing_message_v2(&digest, &acceptances));
+        self.tx
+            .execute(
+                "INSERT OR REPLACE INTO baseline (id, generation, created, digest, public_key, signature) VALUES (1, ?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![
+                    generation as i64,
+                    created,
+                    digest.as_slice(),
+                    key.verifying_key().as_bytes().as_slice(),
+                    signature.to_bytes().as_slice()
+                ],
+            )
+            .map_err(self.sql())?;
+        let path = self.path;
+        self.tx
+            .commit()
+            .map_err(|source| StoreError::Sqlite { path, source })?;
+        Ok(entries)
+    }
+
+    /// Chunk `seq` of a root as this transaction sees it, which must hash to what was
+    /// written or verified.
+    fn chunk(&self, root: &RootChunks, seq: usize) -> Result<Vec<u8>, StoreError> {
+        let changed = || {
+            self.corrupt(format!(
+                "entry chunk {seq} of {} changed while the new baseline was written",
+                root.root.display()
+            ))
+        };
+        let data: Vec<u8> = self
+            .tx
+            .prepare_cached("SELECT data FROM entry_chunks WHERE root = ?1 AND seq = ?2")
+            .and_then(|mut stmt| {
+                stmt.query_row(
+                    rusqlite::params![root.root.as_os_str().as_bytes(), seq as i64],
+                    |r| r.get(0),
+                )
+                .optional()
+            })
+            .map_err(self.sql())?
+            .ok_or_else(changed)?;
+        if root.hashes.get(seq) != Some(&<[u8; 32]>::from(Sha256::digest(&data))) {
+            return Err(changed());
+        }
+        Ok(data)
     }
 }

@@ -277,3 +277,140 @@ fn a_store_from_before_dicom_aware_profiles_is_refused_with_the_way_out() {
         "{err}"
     );
 }
+
+/// `base` with roots `/a` (1 entry), `/srv/pacs` (`pacs` entries) and `/z` (4,096).
+fn three_roots(pacs: usize) -> Baseline {
+    let mut base = baseline();
+    let template = base.roots[0].clone();
+    for (name, count) in [("/a", 1usize), ("/srv/pacs", pacs), ("/z", 4096)] {
+        let mut root = template.clone();
+        root.spec.path = PathBuf::from(name);
+        let file = root.entries[1].clone();
+        root.entries.truncate(1);
+        for i in 1..count {
+            let mut e = file.clone();
+            e.rel = format!("f{i:06}").into_bytes();
+            e.meta.ino = i as u64;
+            root.entries.push(e);
+        }
+        base.replace_root(root);
+    }
+    base
+}
+
+/// Every row of the store's baseline tables, in order.
+fn rows(path: &std::path::Path) -> Vec<Vec<Vec<u8>>> {
+    let conn = rusqlite::Connection::open(path).expect("open raw");
+    let mut out = Vec::new();
+    for query in [
+        "SELECT CAST(root AS BLOB), CAST(seq AS TEXT), data FROM entry_chunks ORDER BY root, seq",
+        "SELECT path, CAST(policy || hash AS BLOB), exclude, CAST(cross_mounts AS TEXT) FROM roots ORDER BY path",
+        "SELECT CAST(generation AS TEXT), CAST(created AS TEXT), digest, public_key, signature FROM baseline",
+    ] {
+        let mut stmt = conn.prepare(query).expect("prepare");
+        let width = stmt.column_count();
+        let mut found = stmt.query([]).expect("query");
+        while let Some(row) = found.next().expect("row") {
+            out.push(
+                (0..width)
+                    .map(|i| match row.get_ref(i).expect("column") {
+                        rusqlite::types::ValueRef::Blob(b) => b.to_vec(),
+                        rusqlite::types::ValueRef::Text(t) => t.to_vec(),
+                        other => panic!("unexpected column {other:?}"),
+                    })
+                    .collect(),
+            );
+        }
+    }
+    out
+}
+
+#[test]
+fn a_streamed_save_stores_byte_for_byte_what_save_stores() {
+    // The same generation two ways: `save` of the whole baseline in memory, and a
+    // streamed save that rewrites `/srv/pacs` (10,000 entries: two full chunks and a
+    // short one) entry by entry and keeps `/a` and `/z` as a previous generation stored
+    // them. Same chunks, same digest, same (deterministic Ed25519) signature.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = key();
+    let mut wanted = three_roots(10_000);
+    wanted.generation = 8;
+    let all: Vec<PathBuf> = wanted.roots.iter().map(|r| r.spec.path.clone()).collect();
+    let in_memory = dir.path().join("in-memory.db");
+    Store::open(&in_memory)
+        .expect("open")
+        .save(&wanted, &all, &key, None)
+        .expect("save");
+
+    let streamed_path = dir.path().join("streamed.db");
+    let mut store = Store::open(&streamed_path).expect("open");
+    let mut previous = three_roots(3); // `/srv/pacs` as it was before
+    previous.generation = 7;
+    store.save(&previous, &all, &key, None).expect("save");
+    let stored = store
+        .load_streamed(&key.verifying_key())
+        .expect("load")
+        .expect("present");
+    let pacs = wanted
+        .root(std::path::Path::new("/srv/pacs"))
+        .expect("root");
+    let mut writer = store.begin_streamed_save().expect("begin");
+    writer.start_root(&pacs.spec).expect("root");
+    for entry in &pacs.entries {
+        writer.push(entry).expect("push");
+    }
+    assert_eq!(writer.entry_count(&pacs.spec.path), 10_000);
+    let entries = writer
+        .commit(8, wanted.created, Some(&stored), &key)
+        .expect("commit");
+    assert_eq!(entries, wanted.entry_count() as u64);
+    drop(store);
+    assert_eq!(rows(&streamed_path), rows(&in_memory));
+    let (loaded, info) = Store::open(&streamed_path)
+        .expect("open")
+        .load(&key.verifying_key())
+        .expect("load")
+        .expect("present");
+    assert_eq!((loaded, info.generation), (wanted, 8));
+}
+
+#[test]
+fn a_streamed_save_that_fails_midway_leaves_the_previous_baseline() {
+    // Fail loud and lose nothing: whether the save stops at an error after chunks were
+    // written (an entry never hashed) or is merely abandoned (the process stopping),
+    // the previous baseline is what loads, verified.
+    let (_dir, path, key, base) = saved();
+    let mut store = Store::open(&path).expect("open");
+    let template = base.roots[0].entries[1].clone();
+    for fail in [true, false] {
+        let stored = store
+            .load_streamed(&key.verifying_key())
+            .expect("load")
+            .expect("present");
+        let mut writer = store.begin_streamed_save().expect("begin");
+        let mut spec = base.roots[0].spec.clone();
+        writer.start_root(&spec).expect("root");
+        for i in 0..5000 {
+            let mut e = template.clone();
+            e.rel = format!("n{i:05}").into_bytes();
+            writer.push(&e).expect("push");
+        }
+        spec.path = PathBuf::from("/srv/second");
+        writer.start_root(&spec).expect("second root");
+        if fail {
+            let mut unhashed = template.clone();
+            unhashed.content = Content::Pending;
+            let err = writer
+                .push(&unhashed)
+                .expect_err("an unhashed entry stored");
+            assert!(err.to_string().contains("never hashed"), "{err}");
+        }
+        drop(writer);
+        drop(stored);
+        let (loaded, info) = store
+            .load(&key.verifying_key())
+            .expect("load")
+            .expect("the previous baseline is gone");
+        assert_eq!((loaded, info.generation), (base.clone(), 7));
+    }
+}

@@ -202,3 +202,114 @@ fn on_a_full_home_disk_check_prints_its_findings_then_fails() {
         );
     }
 }
+
+/// The stored chunks of the root at `root`, in order.
+fn chunks_of(env: &Env, root: &std::path::Path) -> Vec<Vec<u8>> {
+    let conn = rusqlite::Connection::open(env.home.join("pacsguard.db")).expect("store");
+    let mut stmt = conn
+        .prepare("SELECT data FROM entry_chunks WHERE root = ?1 ORDER BY seq")
+        .expect("prepare");
+    let rows = stmt
+        .query_map([root.as_os_str().as_encoded_bytes()], |r| r.get(0))
+        .expect("query");
+    rows.collect::<Result<_, _>>().expect("rows")
+}
+
+#[test]
+fn a_streamed_profile_stores_what_the_in_memory_one_stores() {
+    // A new root is profiled a window of entries at a time into the store (issue 15); a
+    // root profiled again still goes through the capture in memory, after verifying the
+    // stored profile with the whole baseline's digest. 5,000 files: two store chunks
+    // and two hashing windows (4,096 entries each), the second directory spanning both.
+    let env = Env::new();
+    for i in 0..5_000u32 {
+        let dir = env.path(&format!("series{}", i / 3_000));
+        if i % 3_000 == 0 {
+            fs::create_dir(&dir).expect("mkdir");
+        }
+        fs::write(dir.join(format!("{i:05}.dcm")), i.to_le_bytes()).expect("write");
+    }
+    env.profile(&[]);
+    let streamed = chunks_of(&env, &env.tree);
+    assert_eq!(streamed.len(), 2);
+    // A second new root beside it: streamed too, the first kept as stored.
+    let other = env.dir.path().canonicalize().expect("dir").join("other");
+    fs::create_dir(&other).expect("mkdir");
+    fs::write(other.join("a"), b"a").expect("write");
+    let out = env.run(&["profile", other.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (code, findings, _) = env.check(&[]);
+    assert_eq!((code, findings), (0, vec![]));
+    // Profiled again in memory: nothing taken in, and byte for byte the same chunks.
+    let out = env.run(&["profile", env.tree_str(), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["generation"], 3, "{report}");
+    assert_eq!(report["findings"], Value::Array(vec![]), "{report}");
+    assert_eq!(chunks_of(&env, &env.tree), streamed);
+}
+
+#[test]
+fn a_profile_that_fails_midway_leaves_the_previous_one() {
+    // Fail loud and lose nothing: a new root's profile that runs out of room in the
+    // home after its chunks were written into the transaction (10,000 entries, about
+    // 1 MB of chunks, with 512 KiB left) fails, and the previous profile is still there, loadable and verified.
+    if !common::is_root() {
+        return; // mounting a small file system for the home needs root
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mount = dir.path().join("small");
+    fs::create_dir(&mount).expect("mkdir");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+        .arg(&mount)
+        .status()
+        .expect("mount runs");
+    assert!(mounted.success());
+    struct Unmount<'a>(&'a std::path::Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&mount);
+    let env = Env {
+        home: mount.join("home"),
+        tree: dir.path().join("tree"),
+        dir,
+    };
+    fs::create_dir(&env.tree).expect("mkdir");
+    fs::write(env.tree.join("a.txt"), b"original").expect("write");
+    assert_eq!(env.run(&["init"]).status.code(), Some(0));
+    env.profile(&[]);
+    let before = chunks_of(&env, &env.tree);
+    let big = env.dir.path().join("big");
+    for i in 0..10_000 {
+        let series = big.join(format!("series{}", i / 5_000));
+        if i % 5_000 == 0 {
+            fs::create_dir_all(&series).expect("mkdir");
+        }
+        fs::File::create(series.join(format!("{i:05}.dcm"))).expect("create");
+    }
+    // Fill the home's file system, then give back 512 KiB.
+    let filler = mount.join("filler");
+    let _ = Command::new("dd")
+        .args(["if=/dev/zero", "bs=64k"])
+        .arg(format!("of={}", filler.display()))
+        .output();
+    let full = fs::metadata(&filler).expect("filler").len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&filler)
+        .and_then(|f| f.set_len(full.saturating_sub(512 << 10)))
+        .expect("truncate");
+    let out = env.run(&["profile", big.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(stderr(&out).contains("full"), "{}", stderr(&out));
+    fs::remove_file(&filler).expect("room again");
+    assert_eq!(chunks_of(&env, &big), Vec::<Vec<u8>>::new());
+    assert_eq!(chunks_of(&env, &env.tree), before);
+    let (code, findings, doc) = env.check(&[]);
+    assert_eq!((code, findings), (0, vec![]));
+    assert_eq!(doc["generation"], 1, "{doc}");
+}

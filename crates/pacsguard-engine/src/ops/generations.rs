@@ -73,14 +73,30 @@ impl Session {
     /// says why the generation is not kept, so that its absence is not taken for a
     /// deletion.
     pub(super) fn keep_generation(&self, baseline: &Baseline, signer: &SigningKey) -> String {
-        let kept = within_limit(baseline.entry_count()).and_then(|()| {
-            self.write_generation(baseline, signer)
-                .map_err(|e| e.to_string())
-        });
+        self.keep_generation_of(
+            baseline.generation,
+            baseline.entry_count() as u64,
+            signer,
+            || self.write_generation(baseline, signer),
+        )
+    }
+
+    /// [`Session::keep_generation`] of generation `generation` of `entries` entries,
+    /// which `write` keeps (called only within [`MAX_KEPT_GENERATION_ENTRIES`]: a
+    /// streamed `profile` reads the baseline back from the store only then).
+    pub(super) fn keep_generation_of(
+        &self,
+        generation: u64,
+        entries: u64,
+        signer: &SigningKey,
+        write: impl FnOnce() -> Result<Vec<u64>, EngineError>,
+    ) -> String {
+        let kept = within_limit(usize::try_from(entries).unwrap_or(usize::MAX))
+            .and_then(|()| write().map_err(|e| e.to_string()));
         if let Err(why) = &kept {
-            let note = not_kept_note(baseline.generation, why, signer);
+            let note = not_kept_note(generation, why, signer);
             let written = OutDir::open_or_create(&self.generations_dir(), 0o700).and_then(|dir| {
-                let name = format!("{:020}{NOT_KEPT_SUFFIX}", baseline.generation);
+                let name = format!("{generation:020}{NOT_KEPT_SUFFIX}");
                 if dir.contains(&name) {
                     Ok(())
                 } else {
@@ -106,7 +122,7 @@ impl Session {
     }
 
     /// Writes the generation; returns the generations removed to stay within the limit.
-    fn write_generation(
+    pub(super) fn write_generation(
         &self,
         baseline: &Baseline,
         signer: &SigningKey,

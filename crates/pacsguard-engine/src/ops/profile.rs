@@ -2,11 +2,16 @@
 
 use std::path::PathBuf;
 
+use ed25519_dalek::SigningKey;
 use pacsguard_events::{Action, Event, Finding, FindingKind, Outcome, SeverityCounts};
-use pacsguard_fs::HashAlgorithm;
-use pacsguard_profile::{Baseline, Policy, RootSpec, capture_findings, compare};
+use pacsguard_fs::{Content, Entry, HashAlgorithm, OrderedWalk, Tree, WalkOptions};
+use pacsguard_profile::{
+    Baseline, Policy, ProfileError, RootSpec, capture_findings, compare, hash_tree,
+};
+use pacsguard_store::StreamedSave;
 use serde::Serialize;
 
+use super::streamed_check::READ_AHEAD;
 use super::targets::resolve_existing;
 use super::{RootSummary, Session, entries_for_store, now_unix};
 use crate::error::EngineError;
@@ -63,6 +68,11 @@ impl Session {
         drain_inbox: bool,
     ) -> Result<ProfileReport, EngineError> {
         let signer = self.profile_signer()?;
+        // New roots are profiled in bounded memory (`profile_streamed`); a watcher's first
+        // profile, run beside the draining of its inbox, still captures in memory.
+        if !drain_inbox && let Some(report) = self.profile_streamed(request, progress, &signer)? {
+            return Ok(report);
+        }
         // Extending a baseline that fails verification would launder the tampering under
         // a fresh signature: refuse.
         let mut baseline = self.load_baseline()?.map(|(b, _)| b).unwrap_or_default();
@@ -155,6 +165,96 @@ impl Session {
         })
     }
 
+    /// `profile` of roots not profiled before, in memory that does not grow with them:
+    /// each is walked in the store's order ([`OrderedWalk`]), hashed [`READ_AHEAD`]
+    /// entries at a time in parallel, and written a chunk at a time into one store
+    /// transaction ([`StreamedSave`]), which is signed and committed at the end; an error
+    /// or an interruption before leaves the previous baseline as it was. The roots
+    /// already profiled stay in the store untouched (verified a chunk at a time, then
+    /// covered by the new signature as they are stored). `None` when a requested root is
+    /// already profiled: re-profiling compares with its previous profile, in memory.
+    fn profile_streamed(
+        &mut self,
+        request: &ProfileRequest,
+        progress: &dyn Progress,
+        signer: &SigningKey,
+    ) -> Result<Option<ProfileReport>, EngineError> {
+        let wanted: Vec<PathBuf> = if request.paths.is_empty() {
+            self.config.roots.iter().map(|r| r.path.clone()).collect()
+        } else {
+            request
+                .paths
+                .iter()
+                .map(|p| resolve_existing(p))
+                .collect::<Result<_, _>>()?
+        };
+        // Unverified, only to choose the way: either way verifies the store before use.
+        let profiled = self.store.root_paths()?;
+        if wanted.iter().any(|p| profiled.contains(p)) {
+            return Ok(None);
+        }
+        let stored = self.load_streamed_baseline()?;
+        let empty = Baseline::default();
+        let previous = stored.as_ref().map_or(&empty, |s| &s.baseline);
+        let specs = self.root_specs(previous, request)?;
+        if specs.iter().any(|s| previous.root(&s.path).is_some()) {
+            return Ok(None); // the store changed since the look above
+        }
+        let generation = previous.generation + 1;
+        let roots = previous.roots.len() + specs.len();
+        let skip = self.skip_dirs();
+        let mut findings = Vec::new();
+        let mut summaries = Vec::new();
+        let mut writer = self.store.begin_streamed_save()?;
+        for spec in &specs {
+            let (found, summary) = profile_root_streamed(spec, &skip, &mut writer, progress)?;
+            findings.extend(found);
+            summaries.push(summary);
+        }
+        let changed: Vec<PathBuf> = specs.iter().map(|s| s.path.clone()).collect();
+        // `Session::announce`, on the session's fields the writer does not hold.
+        self.bus.emit(
+            &Event::new(
+                self.actor.clone(),
+                Action::Profile,
+                Outcome::Started,
+                format!("signing baseline generation {generation}"),
+            )
+            .with_objects(changed.clone())
+            .with_generation(generation),
+        )?;
+        self.bus.flush()?;
+        let entries = writer.commit(generation, now_unix(), stored.as_ref(), signer)?;
+        drop(stored);
+        let kept = self.keep_generation_of(generation, entries, signer, || {
+            let (baseline, _) = self.require_baseline()?;
+            self.write_generation(&baseline, signer)
+        });
+
+        self.emit_findings(Action::Profile, None, &findings)?;
+        let counts = SeverityCounts::of(&findings);
+        let outcome = if counts.needs_attention() {
+            Outcome::Findings
+        } else {
+            Outcome::Success
+        };
+        let detail = format!(
+            "baseline generation {generation} signed: {entries} entries in {roots} roots; {kept}"
+        );
+        self.finish(
+            Event::new(self.actor.clone(), Action::Profile, outcome, detail)
+                .with_objects(changed)
+                .with_generation(generation),
+        )?;
+        Ok(Some(ProfileReport {
+            generation,
+            key_fingerprint: self.profile_fingerprint(),
+            roots: summaries,
+            counts,
+            findings,
+        }))
+    }
+
     /// The spec for each requested tree: configuration, then the existing baseline, then
     /// defaults, with the command line overriding all three.
     fn root_specs(
@@ -225,6 +325,70 @@ impl Session {
         }
         Ok(specs)
     }
+}
+
+/// One new root walked, hashed a window at a time and written into `writer`: the same
+/// entries, in the same order, and the same findings (the walk's problems first, then
+/// the entries') as [`Session::capture`] and `capture_findings` of the whole tree.
+fn profile_root_streamed(
+    spec: &RootSpec,
+    skip: &[(u64, u64)],
+    writer: &mut StreamedSave<'_>,
+    progress: &dyn Progress,
+) -> Result<(Vec<Finding>, RootSummary), EngineError> {
+    progress.phase(&format!(
+        "walking {}",
+        pacsguard_events::escape_path(&spec.path)
+    ));
+    let exclude = spec.exclude_set()?;
+    let options = WalkOptions {
+        cross_mounts: spec.cross_mounts,
+        exclude: Some(&exclude),
+        skip_dirs: skip.to_vec(),
+        within: Vec::new(),
+    };
+    let mut walk = OrderedWalk::new(&spec.path, &options).map_err(ProfileError::Walk)?;
+    writer.start_root(spec)?;
+    let mut summary = RootSummary::of(spec, &[], (0, 0));
+    let mut entry_findings = Vec::new();
+    // The totals are not known before the walk ends: the progress counts up.
+    progress.start(&spec.path, 0, 0);
+    loop {
+        let window: Vec<Entry> = walk.by_ref().take(READ_AHEAD).collect();
+        if window.is_empty() {
+            break;
+        }
+        let mut tree = Tree {
+            root: spec.path.clone(),
+            entries: window,
+            problems: Vec::new(),
+        };
+        hash_tree(spec, None, &mut tree, &|n| progress.advance(n));
+        for entry in &tree.entries {
+            // Nothing has a digest before hashing (no profile to take one from).
+            if matches!(entry.content, Content::Hashed { .. }) {
+                summary.hashed_files += 1;
+                summary.hashed_bytes += entry.meta.size;
+            }
+            summary.count(entry);
+        }
+        entry_findings.extend(capture_findings(spec, &tree));
+        for entry in &entries_for_store(spec, tree).entries {
+            writer.push(entry)?;
+        }
+    }
+    progress.finish();
+    if writer.entry_count(&spec.path) == 0 {
+        return Err(EngineError::io(&spec.path, "vanished while being profiled"));
+    }
+    let problems = Tree {
+        root: spec.path.clone(),
+        entries: Vec::new(),
+        problems: walk.take_problems(),
+    };
+    let mut findings = capture_findings(spec, &problems);
+    findings.extend(entry_findings);
+    Ok((findings, summary))
 }
 
 /// A difference from the previous profile that a new profile takes in.
