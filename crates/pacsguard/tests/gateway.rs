@@ -4574,7 +4574,7 @@ fn a_stdout_nobody_reads_holds_up_neither_the_trail_nor_the_relay() {
 /// line goes through and the instance is relayed. A real terminal (`script`'s pty), a
 /// real job-control shell and real storescu.
 #[test]
-fn a_gateway_in_the_background_of_a_tostop_terminal_keeps_relaying() {
+fn a_standalone_gateway_in_the_background_of_a_tostop_terminal_keeps_relaying() {
     require_dcmtk();
     if in_serve() {
         return; // the same signal setup (`signals`), one run is enough
