@@ -7,9 +7,18 @@
 //! full (or stdout refuses them) lines are dropped and counted. The count is said — on
 //! stderr and as a record on the trail — when stdout moves again (at most once per
 //! [`OUTLET_DROP_REPORT_INTERVAL`]) and at the stop ([`Outlet::finish`]).
+//!
+//! The thread writes each line (and its newline) with its own unbuffered handle on the
+//! standard output (a duplicate of descriptor 1), never through `std::io::Stdout`: its
+//! buffer kept the bytes of a line whose write failed (a full file system, a
+//! non-blocking stdout's EAGAIN) and wrote them with the next line, so a line counted as
+//! dropped came out anyway (review s16-r16). A line an error cut short (some of its bytes
+//! out) is finished before the next one: never half a line, and counted once, as written,
+//! or as dropped if it is still cut short at the stop.
 
 use std::collections::VecDeque;
 use std::io::{self, Write as _};
+use std::os::fd::AsFd as _;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -58,8 +67,8 @@ struct State {
     unsaid: u64,
     /// Taking nothing more (the stop).
     closed: bool,
-    /// The thread is inside a write.
-    writing: bool,
+    /// Lines inside the thread's write now (a line an error cut short and the next: 2).
+    writing: u64,
     /// The thread has ended.
     ended: bool,
     said_at: Option<Instant>,
@@ -94,11 +103,24 @@ pub struct Outlet {
 impl Outlet {
     /// Starts the outlet's thread; `report` records a count said when stdout moves again.
     pub fn start(command: &'static str, report: Report) -> Arc<Outlet> {
-        Outlet::start_with(
-            (command, queue_lines(command)),
-            report,
-            Box::new(|| io::stdout().lock()),
-        )
+        let stdout: Box<dyn Fn() -> Unbuffered + Send> = match io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+        {
+            Ok(fd) => {
+                let file = Arc::new(std::fs::File::from(fd));
+                Box::new(move || Unbuffered(Some(Arc::clone(&file))))
+            }
+            Err(e) => {
+                // No descriptor left: every line is refused, counted and said.
+                let _ = writeln!(
+                    io::stderr(),
+                    "pacsguard {command}: standard output cannot be written ({e}); lines are counted as dropped"
+                );
+                Box::new(|| Unbuffered(None))
+            }
+        };
+        Outlet::start_with((command, queue_lines(command)), report, stdout)
     }
 
     fn start_with<W: io::Write + 'static>(
@@ -161,20 +183,54 @@ impl Outlet {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-        let stuck = state.queue.len() as u64 + u64::from(state.writing && !state.ended);
+        let stuck = state.queue.len() as u64 + if state.ended { 0 } else { state.writing };
         state.queue.clear();
         // A line stuck in a write is counted here; if the write ever returns, the thread
         // counts nothing more (closed), so no line is said twice.
-        state.writing = false;
+        state.writing = 0;
         let n = state.unsaid + stuck;
         state.unsaid = 0;
         n
     }
 }
 
+/// Standard output without a buffer of its own (see the module's note); `None`: none
+/// could be had, every write fails.
+struct Unbuffered(Option<Arc<std::fs::File>>);
+
+impl io::Write for Unbuffered {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &self.0 {
+            Some(file) => (&**file).write(buf),
+            None => Err(io::Error::other("no standard output")),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes `buf` until done or an error; how many bytes went out.
+fn write_some(out: &mut impl io::Write, buf: &[u8]) -> usize {
+    let mut done = 0;
+    while done < buf.len() {
+        match out.write(&buf[done..]) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    done
+}
+
 /// The outlet's thread: writes each queued line, counts what stdout refuses, says the
-/// count when stdout moves again, ends once closed and empty.
+/// count when stdout moves again, ends once closed and empty. `open` must not buffer: a
+/// byte it takes is out.
 fn write_lines<W: io::Write>(shared: &Shared, report: &Report, open: &dyn Fn() -> W) {
+    // The rest of a line an error cut short: written before the next line, which is
+    // dropped while it cannot be.
+    let mut torn: Vec<u8> = Vec::new();
     loop {
         let mut state = shared.lock();
         let line = loop {
@@ -182,6 +238,8 @@ fn write_lines<W: io::Write>(shared: &Shared, report: &Report, open: &dyn Fn() -
                 break line;
             }
             if state.closed {
+                // Still cut short at the stop: half of it is out, it is counted dropped.
+                state.unsaid += u64::from(!torn.is_empty());
                 state.ended = true;
                 drop(state);
                 shared.wake.notify_all();
@@ -192,22 +250,32 @@ fn write_lines<W: io::Write>(shared: &Shared, report: &Report, open: &dyn Fn() -
                 .wait(state)
                 .unwrap_or_else(PoisonError::into_inner);
         };
-        state.writing = true;
+        let rest = torn.len();
+        state.writing = 1 + u64::from(rest > 0);
         drop(state);
-        let mut out = open();
-        let written = out
-            .write_all(line.as_bytes())
-            .and_then(|()| out.write_all(b"\n"))
-            .and_then(|()| out.flush());
-        drop(out);
+        let mut buf = std::mem::take(&mut torn);
+        buf.extend_from_slice(line.as_bytes());
+        buf.push(b'\n');
+        let written = write_some(&mut open(), &buf);
         let mut state = shared.lock();
-        if state.closed && !state.writing {
-            // `finish` counted this line already.
+        if state.closed && state.writing == 0 {
+            // `finish` counted these lines already.
             continue;
         }
-        state.writing = false;
-        if written.is_err() {
+        state.writing = 0;
+        if written < rest {
+            // The line cut short is still not finished: this one is dropped.
+            torn = buf[written..rest].to_vec();
             state.unsaid += 1;
+            continue;
+        }
+        if written < buf.len() {
+            if written > rest {
+                // Cut short: finished before the next line, or counted at the stop.
+                torn = buf[written..].to_vec();
+            } else {
+                state.unsaid += 1;
+            }
             continue;
         }
         let due = state
@@ -408,5 +476,92 @@ mod tests {
         let (lock, cvar) = &*out.stalled;
         *lock.lock().expect("lock") = false;
         cvar.notify_all();
+    }
+
+    /// A writer that takes `room` more bytes (none: any number) and then refuses with
+    /// ENOSPC: a file system that fills up and is freed again.
+    #[derive(Clone, Default)]
+    struct Disk {
+        room: Arc<Mutex<Option<usize>>>,
+        taken: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl io::Write for Disk {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let mut room = self.room.lock().expect("lock");
+            let n = room.map_or(buf.len(), |r| r.min(buf.len()));
+            if n == 0 {
+                return Err(io::Error::from_raw_os_error(28)); // ENOSPC
+            }
+            if let Some(r) = room.as_mut() {
+                *r -= n;
+            }
+            self.taken
+                .lock()
+                .expect("lock")
+                .extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Review s16-r16: a full file system cut a line short (half of it out) and refused
+    /// the next; once freed, the line cut short is finished before the next one (never
+    /// half a line), and only the line refused is counted (once) and said.
+    #[test]
+    fn a_line_a_full_disk_cut_short_is_finished_and_only_the_refused_one_is_counted() {
+        let disk = Disk::default();
+        *disk.room.lock().expect("lock") = Some(5);
+        let reports = Arc::new(Mutex::new(Vec::<String>::new()));
+        let kept = Arc::clone(&reports);
+        let writer = disk.clone();
+        let outlet = Outlet::start_with(
+            ("test", OUTLET_QUEUE_LINES),
+            Box::new(move |t| kept.lock().expect("lock").push(t.to_owned())),
+            Box::new(move || writer.clone()),
+        );
+        let idle = || {
+            let state = outlet.shared.lock();
+            state.queue.is_empty() && state.writing == 0
+        };
+        outlet.line("line-one".into());
+        wait_for("line-one cut short", || {
+            disk.taken.lock().expect("lock").len() == 5 && idle()
+        });
+        outlet.line("line-two".into());
+        wait_for("line-two refused", || {
+            outlet.shared.lock().unsaid == 1 && idle()
+        });
+        *disk.room.lock().expect("lock") = None;
+        outlet.line("line-three".into());
+        wait_for("the drop said", || {
+            !reports.lock().expect("lock").is_empty()
+        });
+        assert_eq!(outlet.finish(), 0);
+        let taken = String::from_utf8(disk.taken.lock().expect("lock").clone()).expect("utf-8");
+        assert_eq!(taken, "line-one\nline-three\n");
+        assert_eq!(*reports.lock().expect("lock"), vec![dropped_text(1)]);
+    }
+
+    /// A line still cut short at the stop is counted dropped, once.
+    #[test]
+    fn a_line_still_cut_short_at_the_stop_is_counted_once() {
+        let disk = Disk::default();
+        *disk.room.lock().expect("lock") = Some(3);
+        let writer = disk.clone();
+        let outlet = Outlet::start_with(
+            ("test", OUTLET_QUEUE_LINES),
+            Box::new(|_| {}),
+            Box::new(move || writer.clone()),
+        );
+        outlet.line("cut".into());
+        outlet.line("refused".into());
+        wait_for("both handled", || {
+            let state = outlet.shared.lock();
+            state.queue.is_empty() && state.writing == 0 && state.unsaid == 1
+        });
+        assert_eq!(outlet.finish(), 2, "1 refused + 1 cut short");
     }
 }

@@ -11,9 +11,23 @@ use anyhow::{Context as _, Result};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::SignalFd;
 
+/// Blocks SIGTTOU in this thread and every thread it starts from now on: a long-running
+/// command (`watch`, `serve`, `gateway`) started in the background of a terminal set to
+/// `stty tostop` was STOPPED whole by the kernel at its first line on that terminal
+/// (stdout or stderr, any thread): the trail stopped, and the gateway's associations
+/// waited until their peers timed out (review s16-r16). With SIGTTOU blocked the kernel
+/// lets the write through (POSIX: a process blocking SIGTTOU may write). Programs it
+/// starts get the default mask back (`std::process::Command` resets it).
+fn write_in_the_background() -> Result<()> {
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGTTOU);
+    mask.thread_block().context("blocking SIGTTOU")
+}
+
 /// Blocks SIGTERM and SIGINT in this thread (and every thread it starts from now on) and
 /// returns the flag that is set when one arrives. Call before any other thread starts.
 pub fn stop_on_termination() -> Result<Arc<AtomicBool>> {
+    write_in_the_background()?;
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGTERM);
     mask.add(Signal::SIGINT);
@@ -53,6 +67,7 @@ pub fn stop_on_termination() -> Result<Arc<AtomicBool>> {
 /// at each SIGHUP: the gateway re-reads its configuration. Call first, before
 /// [`stop_on_termination`] and any other thread.
 pub fn reload_on_hangup() -> Result<Arc<AtomicBool>> {
+    write_in_the_background()?;
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGHUP);
     let mut all = mask;

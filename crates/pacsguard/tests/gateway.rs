@@ -4566,3 +4566,136 @@ fn a_stdout_nobody_reads_holds_up_neither_the_trail_nor_the_relay() {
     let verify = env.run(&["audit", "verify"]);
     assert_eq!(verify.status.code(), Some(0), "{}", stderr(&verify));
 }
+
+/// Review s16-r16: `pacsguard gateway &` in a terminal set to `stty tostop` (a job in the
+/// background of an operator's shell): the kernel STOPPED the whole gateway at its first
+/// line on that terminal (SIGTTOU; stdout or stderr, any thread), so associations waited
+/// until the sender timed out and nothing reached the trail. SIGTTOU is blocked now: the
+/// line goes through and the instance is relayed. A real terminal (`script`'s pty), a
+/// real job-control shell and real storescu.
+#[test]
+fn a_standalone_gateway_in_the_background_of_a_tostop_terminal_keeps_relaying() {
+    require_dcmtk();
+    if in_serve() {
+        return; // the same signal setup (`signals`), one run is enough
+    }
+    assert!(
+        Command::new("script").arg("--version").output().is_ok(),
+        "script is missing (Debian package bsdutils)"
+    );
+    let env = Env::new();
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let conf = env.dir.path().join("gateway.toml");
+    std::fs::write(
+        &conf,
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+    )
+    .expect("write config");
+    let pid_file = env.dir.path().join("pid");
+    // Job control on (`set -m`): the gateway is a background job of the terminal, its
+    // stdout and stderr the terminal (its first line there, "listening on", stopped it).
+    let shell = format!(
+        "set -m; stty tostop; '{}' --home '{}' gateway --json --config '{}' & echo $! >'{}'; wait",
+        env!("CARGO_BIN_EXE_pacsguard"),
+        env.home.display(),
+        conf.display(),
+        pid_file.display()
+    );
+    let mut terminal = Command::new("script")
+        .args(["-qec", &shell, "/dev/null"])
+        // Kept open: at its end of input `script` hangs the terminal up.
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("script runs");
+    // What the terminal shows, line by line.
+    let (tx, shown) = std::sync::mpsc::channel::<String>();
+    let screen = terminal.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(screen).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line.trim_end_matches('\r').to_owned()).is_err() {
+                return;
+            }
+        }
+    });
+    let pid = || {
+        std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok())
+            .map(nix::unistd::Pid::from_raw)
+    };
+    let state = |pid: Option<nix::unistd::Pid>| {
+        let status = pid
+            .and_then(|p| std::fs::read_to_string(format!("/proc/{p}/status")).ok())
+            .unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("State"))
+            .unwrap_or("State: ?")
+            .to_owned()
+    };
+    let until = |found: &dyn Fn(&str) -> Option<String>| -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match shown.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(v) = found(&line) {
+                        return Some(v);
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        None
+    };
+    let port = until(&|l| {
+        l.strip_prefix("pacsguard gateway: listening on ")
+            .map(|a| a.rsplit(':').next().unwrap_or("").to_owned())
+    });
+    let Some(port) = port.and_then(|p| p.parse::<u16>().ok()) else {
+        let gateway = state(pid());
+        if let Some(p) = pid() {
+            let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
+        }
+        let _ = terminal.kill();
+        let _ = terminal.wait();
+        panic!("the gateway never said where it listens on its terminal: {gateway}");
+    };
+    let file = env.dir.path().join("ct.dcm");
+    let uid = "1.2.826.0.1.3680043.10.1137.16.77";
+    std::fs::write(&file, pacsguard_testkit::DicomBuilder::ct(uid).build()).expect("write");
+    // Short timeouts: a stopped gateway fails this in seconds, not DCMTK's defaults.
+    let out = storescu_with(
+        &["-to", "10", "-ta", "10", "-td", "10"],
+        port,
+        "CT1",
+        "PACS",
+        std::slice::from_ref(&file),
+    );
+    // Its record printed on the terminal too (stdout's own thread).
+    let printed =
+        until(&|l| (l.contains("relayed C-STORE") && l.contains(uid)).then(|| l.to_owned()));
+    let gateway = state(pid());
+    if let Some(p) = pid() {
+        let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
+    }
+    let _ = terminal.kill();
+    let _ = terminal.wait();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "storescu: {}\ngateway {gateway}",
+        stderr(&out)
+    );
+    assert_eq!(received(&rx).len(), 1, "relayed");
+    assert!(
+        printed.is_some(),
+        "the record never reached the terminal: {gateway}"
+    );
+}
