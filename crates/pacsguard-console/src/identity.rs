@@ -40,13 +40,23 @@ pub const CONSOLE_CLAIM_STALE: i64 = 4 * CONSOLE_HEARTBEAT_INTERVAL.as_secs() as
 /// console): a fresh id is 128 random bits, so more than one in a row means the store
 /// answers every claim as held (edited, or broken), which is said, not looped on.
 pub const MAX_ID_RENEWALS: usize = 3;
+/// How long (seconds, by the console's clock, counted from before the claim was sent)
+/// a claim is taken as still this console's without asking the store again: half of
+/// [`CONSOLE_CLAIM_STALE`], so a console whose heartbeat stopped (its thread held up, the
+/// store away) stops using its id well before another may take it as gone, and claims it
+/// again at its next use (review s16-r13: the id was used for as long as the process
+/// ran, while a copy could hold it too). Above the heartbeat interval: a console whose
+/// heartbeat runs never asks at a use.
+pub const CONSOLE_CLAIM_TRUSTED: i64 = CONSOLE_CLAIM_STALE / 2;
+const _: () = assert!(CONSOLE_CLAIM_TRUSTED > CONSOLE_HEARTBEAT_INTERVAL.as_secs() as i64);
 
 /// This process's random instance value and the id it holds.
 #[derive(Debug, Default)]
 pub struct Identity {
     pub(crate) instance: String,
-    /// The id claimed (`None` until the first claim that succeeded).
-    held: Mutex<Option<String>>,
+    /// The id claimed and when (the console's clock before the claim was sent; `None`
+    /// until the first claim that succeeded).
+    held: Mutex<Option<(String, i64)>>,
 }
 
 impl Identity {
@@ -73,8 +83,13 @@ impl Identity {
 
 impl Console {
     /// This console's id: the one it holds, claimed first if it holds none yet.
+    /// A claim older than [`CONSOLE_CLAIM_TRUSTED`] (or from the console clock's future) is
+    /// claimed again first: another console may have taken the id meanwhile.
     pub(crate) fn console_id(&self) -> Result<String, AuthError> {
-        if let Some(id) = lock(&self.identity.held)?.clone() {
+        let now = self.now();
+        if let Some((id, at)) = lock(&self.identity.held)?.clone()
+            && (at..at.saturating_add(CONSOLE_CLAIM_TRUSTED)).contains(&now)
+        {
             return Ok(id);
         }
         self.claim_console_id()
@@ -88,11 +103,27 @@ impl Console {
     pub fn claim_console_id(&self) -> Result<String, AuthError> {
         // One claim at a time: two renewing at once would each take a fresh id.
         let mut held = lock(&self.identity.held)?;
+        // Before the claim is sent: the store's heartbeat is no older than this.
+        let at = self.now();
         for _ in 0..=MAX_ID_RENEWALS {
             let stored = lock(&self.db)?.stored_console_id()?;
             let id = match stored {
+                // Only this function writes the id while the console runs: another one
+                // in the store now was written there (sqlite3 on the live home, perhaps
+                // the id of another console, stopped, to settle its approvals): never
+                // taken over (review s16-r13).
+                StoredConsoleId::Id(id) if held.as_ref().is_some_and(|(h, _)| *h != id) => {
+                    let was = held.take().map(|(h, _)| h).unwrap_or_default();
+                    let fresh = lock(&self.db)?.renew_console_id()?;
+                    self.say_renewed(format!(
+                        "the console id in the store {} (table console_identity, column console) was changed from {was} to {id} while this console ran: the store was edited; an id written there by another is not taken, so this console took the fresh id {fresh}",
+                        self.store_path.display()
+                    ))?;
+                    continue;
+                }
                 StoredConsoleId::Id(id) => id,
                 StoredConsoleId::Malformed(what) => {
+                    held.take();
                     let fresh = lock(&self.db)?.renew_console_id()?;
                     self.say_renewed(format!(
                         "the console id in the store {} (table console_identity, column console) is {what}, not an id the console writes: the store was edited; this console took the fresh id {fresh}",
@@ -106,11 +137,11 @@ impl Console {
                     Ok(db.claim_console(&id, &self.identity.instance, CONSOLE_CLAIM_STALE)?)
                 })?;
             if mine {
-                *held = Some(id.clone());
+                *held = Some((id.clone(), at));
                 return Ok(id);
             }
             let fresh = lock(&self.db)?.renew_console_id()?;
-            let was_held = held.take().is_some_and(|h| h == id);
+            let was_held = held.take().is_some_and(|(h, _)| h == id);
             self.say_renewed(format!(
                 "another console running on the shared fleet store holds this console's id {id} (renewed within CONSOLE_CLAIM_STALE, {CONSOLE_CLAIM_STALE} s): {}; two consoles with one id would settle each other's approvals, so this console took the fresh id {fresh}",
                 if was_held {
@@ -129,7 +160,7 @@ impl Console {
     /// Gives this console's id back on the shared store (a clean stop), so its next
     /// start claims it again at once.
     pub fn release_console_id(&self) -> Result<(), AuthError> {
-        let Some(id) = lock(&self.identity.held)?.take() else {
+        let Some((id, _)) = lock(&self.identity.held)?.take() else {
             return Ok(());
         };
         if !self.fleet_shared() {

@@ -5770,6 +5770,82 @@ async fn a_console_copied_from_another_does_not_settle_its_approvals() {
     drop(pg);
 }
 
+/// Review s16-r13: a console kept using the id it claimed for as long as it ran, asking
+/// the store only at its heartbeat. With its heartbeat held up (the thread busy, the
+/// store away) past CONSOLE_CLAIM_STALE, a copy of its home took the id as gone, and both
+/// live consoles used one id (each settling the other's approvals) until the first one's
+/// next heartbeat. A claim older than CONSOLE_CLAIM_TRUSTED is now claimed again at its
+/// use. And an id written into the running console's store (sqlite3 on the live home:
+/// the id of another console, stopped) was taken over at the next heartbeat, silently:
+/// now a fresh id with `console-id-renewed`.
+#[tokio::test]
+async fn a_console_whose_claim_is_old_or_whose_stored_id_is_edited_does_not_use_it() {
+    use pacsguard_console::identity::{CONSOLE_CLAIM_STALE, CONSOLE_CLAIM_TRUSTED};
+    use pacsguard_events::FindingKind::ConsoleIdRenewed;
+    let pg = pacsguard_testkit::postgres::PgServer::start();
+    let at = pacsguard_store::FleetStoreAt::Postgres(pg.connection_string());
+    let home = tempfile::tempdir().expect("tempdir");
+    drop(pacsguard_store::Store::open(&home.path().join("store.sqlite")).expect("store"));
+    let a = harness_on(home, ManualClock::new(START), None, Some(at.clone()));
+    let claim = |h: &Harness| {
+        let console = h.console.clone();
+        tokio::task::spawn_blocking(move || console.claim_console_id())
+    };
+    let id_a = claim(&a).await.expect("a claims").expect("claimed");
+    let copy = tempfile::tempdir().expect("tempdir");
+    sqlite(
+        &a,
+        &format!(
+            "VACUUM INTO '{}'",
+            copy.path().join("store.sqlite").display()
+        ),
+    );
+    let b = harness_on(copy, ManualClock::new(START), None, Some(at.clone()));
+    // A's heartbeat held up past the staleness bound: the copy takes the id as gone.
+    pg.psql(&format!(
+        "UPDATE fleet_consoles SET heartbeat = heartbeat - {}",
+        CONSOLE_CLAIM_STALE + 10
+    ));
+    a.clock.advance(CONSOLE_CLAIM_STALE + 10);
+    assert_eq!(claim(&b).await.expect("b claims").expect("claimed"), id_a);
+    // A's next use of its id asks the store first, finds it held, and takes a fresh one.
+    let a_console = a.console.clone();
+    tokio::task::spawn_blocking(move || a_console.resolve_awaiting_approvals())
+        .await
+        .expect("a resolves")
+        .expect("resolved");
+    let id_a2 = a.store().console_id().expect("id");
+    assert_ne!(id_a2, id_a, "two live consoles used one id");
+    let renewed = alerts_or_warnings(&a.events(), ConsoleIdRenewed);
+    assert!(
+        renewed.len() == 1 && renewed[0].contains("heartbeat was late"),
+        "{renewed:?}"
+    );
+    // A claim younger than CONSOLE_CLAIM_TRUSTED is used as it is: no call per use.
+    a.clock.advance(CONSOLE_CLAIM_TRUSTED - 1);
+    pg.psql("DELETE FROM fleet_consoles");
+    let a_console = a.console.clone();
+    tokio::task::spawn_blocking(move || a_console.resolve_awaiting_approvals())
+        .await
+        .expect("a resolves")
+        .expect("resolved");
+    assert_eq!(pg.psql("SELECT count(*) FROM fleet_consoles").trim(), "0");
+    // Another console's id written into A's store while A runs is not taken over.
+    let other = "e".repeat(32);
+    sqlite(
+        &a,
+        &format!("UPDATE console_identity SET console = '{other}'"),
+    );
+    let id_a3 = claim(&a).await.expect("a claims").expect("claimed");
+    assert!(id_a3 != other && id_a3 != id_a2, "{id_a3}");
+    let renewed = alerts_or_warnings(&a.events(), ConsoleIdRenewed);
+    assert!(
+        renewed.len() == 1 && renewed[0].contains(&format!("changed from {id_a2} to {other}")),
+        "{renewed:?}"
+    );
+    drop(pg);
+}
+
 /// The details of the findings of `kind` among `events`, whatever their severity.
 fn alerts_or_warnings(events: &[Event], kind: pacsguard_events::FindingKind) -> Vec<String> {
     events
