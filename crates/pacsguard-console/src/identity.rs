@@ -145,7 +145,7 @@ impl Console {
             self.say_renewed(format!(
                 "another console running on the shared fleet store holds this console's id {id} (renewed within CONSOLE_CLAIM_STALE, {CONSOLE_CLAIM_STALE} s): {}; two consoles with one id would settle each other's approvals, so this console took the fresh id {fresh}",
                 if was_held {
-                    "it took the id while this console's heartbeat was late"
+                    "it took the id while this console's heartbeat was late, or the store's row of this id (table fleet_consoles) was edited"
                 } else {
                     "one of the two homes is a copy of the other (a cloned machine, a restored backup), or this console was killed and started again within that time"
                 }
