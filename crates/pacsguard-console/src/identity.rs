@@ -22,6 +22,7 @@
 //! dropped the same way).
 
 use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use pacsguard_events::{Event, Finding, FindingKind, Severity};
@@ -57,6 +58,10 @@ pub struct Identity {
     /// The id claimed and when (the console's clock before the claim was sent; `None`
     /// until the first claim that succeeded).
     held: Mutex<Option<(String, i64)>>,
+    /// The last claim ended at [`MAX_ID_RENEWALS`]: until one succeeds, claims take no
+    /// fresh id (and raise no alert) again, so a store that answers every claim as held
+    /// costs [`MAX_ID_RENEWALS`] alerts once, not as many at every heartbeat.
+    exhausted: std::sync::atomic::AtomicBool,
 }
 
 impl Identity {
@@ -68,7 +73,7 @@ impl Identity {
             .collect();
         Ok(Identity {
             instance,
-            held: Mutex::new(None),
+            ..Identity::default()
         })
     }
 
@@ -76,7 +81,7 @@ impl Identity {
     pub(crate) fn unclaimed(&mut self) -> Identity {
         Identity {
             instance: std::mem::take(&mut self.instance),
-            held: Mutex::new(None),
+            ..Identity::default()
         }
     }
 }
@@ -105,7 +110,7 @@ impl Console {
         let mut held = lock(&self.identity.held)?;
         // Before the claim is sent: the store's heartbeat is no older than this.
         let at = self.now();
-        for _ in 0..=MAX_ID_RENEWALS {
+        for attempt in 0..=MAX_ID_RENEWALS {
             let stored = lock(&self.db)?.stored_console_id()?;
             let id = match stored {
                 // Only this function writes the id while the console runs: another one
@@ -138,7 +143,18 @@ impl Console {
                 })?;
             if mine {
                 *held = Some((id.clone(), at));
+                self.identity.exhausted.store(false, Ordering::Relaxed);
                 return Ok(id);
+            }
+            if self.identity.exhausted.load(Ordering::Relaxed) {
+                held.take();
+                return Err(AuthError::Internal(format!(
+                    "the fleet store still answers the claim of this console's id {id} as held by another console, as it did for MAX_ID_RENEWALS ({MAX_ID_RENEWALS}) fresh ids: it was edited or is broken; no fresh id is taken until a claim succeeds"
+                )));
+            }
+            if attempt == MAX_ID_RENEWALS {
+                held.take();
+                break;
             }
             let fresh = lock(&self.db)?.renew_console_id()?;
             let was_held = held.take().is_some_and(|(h, _)| h == id);
@@ -151,8 +167,9 @@ impl Console {
                 }
             ))?;
         }
+        self.identity.exhausted.store(true, Ordering::Relaxed);
         Err(AuthError::Internal(format!(
-            "the fleet store answered {} claims of fresh console ids as held by another console (MAX_ID_RENEWALS, {MAX_ID_RENEWALS}): it was edited or is broken",
+            "the fleet store answered {} claims of console ids, {MAX_ID_RENEWALS} of them fresh (MAX_ID_RENEWALS), as held by another console: it was edited or is broken",
             MAX_ID_RENEWALS + 1
         )))
     }

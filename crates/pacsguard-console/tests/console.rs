@@ -5846,6 +5846,58 @@ async fn a_console_whose_claim_is_old_or_whose_stored_id_is_edited_does_not_use_
     drop(pg);
 }
 
+/// Review s16-r13: a fleet store that answers every claim as held (a trigger voiding
+/// the writes of `fleet_consoles`, edited by an insider, or a broken server) made the
+/// console take MAX_ID_RENEWALS + 1 fresh ids and raise as many alerts at every claim,
+/// so at every heartbeat: a flood of the trail. It takes MAX_ID_RENEWALS fresh ids once,
+/// says the limit, and takes none again until a claim succeeds.
+#[tokio::test]
+async fn a_store_answering_every_claim_as_held_costs_max_id_renewals_alerts_once() {
+    use pacsguard_console::identity::MAX_ID_RENEWALS;
+    use pacsguard_events::FindingKind::ConsoleIdRenewed;
+    let pg = pacsguard_testkit::postgres::PgServer::start();
+    let at = pacsguard_store::FleetStoreAt::Postgres(pg.connection_string());
+    let home = tempfile::tempdir().expect("tempdir");
+    drop(pacsguard_store::Store::open(&home.path().join("store.sqlite")).expect("store"));
+    let a = harness_on(home, ManualClock::new(START), None, Some(at));
+    let claim = |h: &Harness| {
+        let console = h.console.clone();
+        tokio::task::spawn_blocking(move || console.claim_console_id())
+    };
+    let first = claim(&a).await.expect("claims").expect("claimed");
+    pg.psql(
+        "CREATE FUNCTION void() RETURNS trigger AS $$ BEGIN RETURN NULL; END $$ LANGUAGE plpgsql; \
+         CREATE TRIGGER void BEFORE INSERT OR UPDATE ON fleet_consoles \
+         FOR EACH ROW EXECUTE FUNCTION void()",
+    );
+    let said = claim(&a)
+        .await
+        .expect("claims")
+        .expect_err("refused")
+        .to_string();
+    assert!(said.contains("MAX_ID_RENEWALS"), "{said}");
+    let renewed = alerts_or_warnings(&a.events(), ConsoleIdRenewed);
+    assert_eq!(renewed.len(), MAX_ID_RENEWALS, "{renewed:?}");
+    let last = a.store().console_id().expect("id");
+    assert_ne!(last, first);
+    // The next claims (each heartbeat) take no fresh id and raise nothing.
+    for _ in 0..2 {
+        let said = claim(&a)
+            .await
+            .expect("claims")
+            .expect_err("refused")
+            .to_string();
+        assert!(said.contains("no fresh id is taken"), "{said}");
+    }
+    assert!(alerts_or_warnings(&a.events(), ConsoleIdRenewed).is_empty());
+    assert_eq!(a.store().console_id().expect("id"), last);
+    // The store mended: the id the console has is claimed, with no alert.
+    pg.psql("DROP TRIGGER void ON fleet_consoles");
+    assert_eq!(claim(&a).await.expect("claims").expect("claimed"), last);
+    assert!(alerts_or_warnings(&a.events(), ConsoleIdRenewed).is_empty());
+    drop(pg);
+}
+
 /// The details of the findings of `kind` among `events`, whatever their severity.
 fn alerts_or_warnings(events: &[Event], kind: pacsguard_events::FindingKind) -> Vec<String> {
     events
