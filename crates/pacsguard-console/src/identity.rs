@@ -10,7 +10,10 @@
 //! holds (heartbeat younger than [`CONSOLE_CLAIM_STALE`] by the store's clock) takes a
 //! fresh id, says so on stderr and raises a `console-id-renewed` alert on its trail.
 //! Two live consoles never hold one id; a copy and its original cannot be told apart
-//! otherwise, so whichever claims second is the one renewed.
+//! otherwise, so whichever claims second is the one renewed. A console uses its claim
+//! without asking again for [`CONSOLE_CLAIM_TRUSTED`] only (its heartbeat held up
+//! longer, the next use claims first), and never takes over an id written into its
+//! store while it runs (review s16-r13).
 //!
 //! A console stopped cleanly gives its id back ([`Console::release_console_id`]); one
 //! killed and started again within [`CONSOLE_CLAIM_STALE`] finds its own old claim live
