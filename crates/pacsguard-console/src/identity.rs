@@ -65,6 +65,10 @@ pub struct Identity {
     /// fresh id (and raise no alert) again, so a store that answers every claim as held
     /// costs [`MAX_ID_RENEWALS`] alerts once, not as many at every heartbeat.
     exhausted: std::sync::atomic::AtomicBool,
+    /// The id was given back at a clean stop: a request still being served then claims
+    /// no id again (its claim would outlive the process, and the next start, finding it
+    /// live, would take a fresh id with a false alert).
+    released: std::sync::atomic::AtomicBool,
 }
 
 impl Identity {
@@ -111,6 +115,11 @@ impl Console {
     pub fn claim_console_id(&self) -> Result<String, AuthError> {
         // One claim at a time: two renewing at once would each take a fresh id.
         let mut held = lock(&self.identity.held)?;
+        if self.identity.released.load(Ordering::Relaxed) {
+            return Err(AuthError::Internal(
+                "this console is stopping: its id was given back on the fleet store".into(),
+            ));
+        }
         // Before the claim is sent: the store's heartbeat is no older than this.
         let at = self.now();
         for attempt in 0..=MAX_ID_RENEWALS {
@@ -180,7 +189,9 @@ impl Console {
     /// Gives this console's id back on the shared store (a clean stop), so its next
     /// start claims it again at once.
     pub fn release_console_id(&self) -> Result<(), AuthError> {
-        let Some((id, _)) = lock(&self.identity.held)?.take() else {
+        let mut held = lock(&self.identity.held)?;
+        self.identity.released.store(true, Ordering::Relaxed);
+        let Some((id, _)) = held.take() else {
             return Ok(());
         };
         if !self.fleet_shared() {

@@ -5898,6 +5898,32 @@ async fn a_store_answering_every_claim_as_held_costs_max_id_renewals_alerts_once
     drop(pg);
 }
 
+/// Review s16-r13: `serve` gives the console's id back at a clean stop while requests
+/// may still be served (the HTTP runtime drains after the stop is asked for); one that
+/// used the id claimed it again, so the claim outlived the process and the next start,
+/// finding it live, took a fresh id with a `console-id-renewed` alert for a copy that
+/// does not exist. After the release no id is claimed again.
+#[tokio::test]
+async fn a_console_id_given_back_at_a_clean_stop_is_not_claimed_again_by_a_late_request() {
+    let pg = pacsguard_testkit::postgres::PgServer::start();
+    let at = pacsguard_store::FleetStoreAt::Postgres(pg.connection_string());
+    let home = tempfile::tempdir().expect("tempdir");
+    drop(pacsguard_store::Store::open(&home.path().join("store.sqlite")).expect("store"));
+    let a = harness_on(home, ManualClock::new(START), None, Some(at));
+    let console = a.console.clone();
+    let late = tokio::task::spawn_blocking(move || {
+        console.claim_console_id().expect("claimed");
+        console.release_console_id().expect("given back");
+        // A request still being served uses the id.
+        console.resolve_awaiting_approvals()
+    })
+    .await
+    .expect("the console");
+    assert!(late.is_err(), "{late:?}");
+    assert_eq!(pg.psql("SELECT count(*) FROM fleet_consoles").trim(), "0");
+    drop(pg);
+}
+
 /// The details of the findings of `kind` among `events`, whatever their severity.
 fn alerts_or_warnings(events: &[Event], kind: pacsguard_events::FindingKind) -> Vec<String> {
     events
