@@ -10,7 +10,10 @@
 //! holds (heartbeat younger than [`CONSOLE_CLAIM_STALE`] by the store's clock) takes a
 //! fresh id, says so on stderr and raises a `console-id-renewed` alert on its trail.
 //! Two live consoles never hold one id; a copy and its original cannot be told apart
-//! otherwise, so whichever claims second is the one renewed.
+//! otherwise, so whichever claims second is the one renewed. A console uses its claim
+//! without asking again for [`CONSOLE_CLAIM_TRUSTED`] only (its heartbeat held up
+//! longer, the next use claims first), and never takes over an id written into its
+//! store while it runs (review s16-r13).
 //!
 //! A console stopped cleanly gives its id back ([`Console::release_console_id`]); one
 //! killed and started again within [`CONSOLE_CLAIM_STALE`] finds its own old claim live
@@ -22,6 +25,7 @@
 //! dropped the same way).
 
 use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use pacsguard_events::{Event, Finding, FindingKind, Severity};
@@ -40,13 +44,31 @@ pub const CONSOLE_CLAIM_STALE: i64 = 4 * CONSOLE_HEARTBEAT_INTERVAL.as_secs() as
 /// console): a fresh id is 128 random bits, so more than one in a row means the store
 /// answers every claim as held (edited, or broken), which is said, not looped on.
 pub const MAX_ID_RENEWALS: usize = 3;
+/// How long (seconds, by the console's clock, counted from before the claim was sent)
+/// a claim is taken as still this console's without asking the store again: half of
+/// [`CONSOLE_CLAIM_STALE`], so a console whose heartbeat stopped (its thread held up, the
+/// store away) stops using its id well before another may take it as gone, and claims it
+/// again at its next use (review s16-r13: the id was used for as long as the process
+/// ran, while a copy could hold it too). Above the heartbeat interval: a console whose
+/// heartbeat runs never asks at a use.
+pub const CONSOLE_CLAIM_TRUSTED: i64 = CONSOLE_CLAIM_STALE / 2;
+const _: () = assert!(CONSOLE_CLAIM_TRUSTED > CONSOLE_HEARTBEAT_INTERVAL.as_secs() as i64);
 
 /// This process's random instance value and the id it holds.
 #[derive(Debug, Default)]
 pub struct Identity {
     pub(crate) instance: String,
-    /// The id claimed (`None` until the first claim that succeeded).
-    held: Mutex<Option<String>>,
+    /// The id claimed and when (the console's clock before the claim was sent; `None`
+    /// until the first claim that succeeded).
+    held: Mutex<Option<(String, i64)>>,
+    /// The last claim ended at [`MAX_ID_RENEWALS`]: until one succeeds, claims take no
+    /// fresh id (and raise no alert) again, so a store that answers every claim as held
+    /// costs [`MAX_ID_RENEWALS`] alerts once, not as many at every heartbeat.
+    exhausted: std::sync::atomic::AtomicBool,
+    /// The id was given back at a clean stop: a request still being served then claims
+    /// no id again (its claim would outlive the process, and the next start, finding it
+    /// live, would take a fresh id with a false alert).
+    released: std::sync::atomic::AtomicBool,
 }
 
 impl Identity {
@@ -58,7 +80,7 @@ impl Identity {
             .collect();
         Ok(Identity {
             instance,
-            held: Mutex::new(None),
+            ..Identity::default()
         })
     }
 
@@ -66,15 +88,20 @@ impl Identity {
     pub(crate) fn unclaimed(&mut self) -> Identity {
         Identity {
             instance: std::mem::take(&mut self.instance),
-            held: Mutex::new(None),
+            ..Identity::default()
         }
     }
 }
 
 impl Console {
     /// This console's id: the one it holds, claimed first if it holds none yet.
+    /// A claim older than [`CONSOLE_CLAIM_TRUSTED`] (or from the console clock's future) is
+    /// claimed again first: another console may have taken the id meanwhile.
     pub(crate) fn console_id(&self) -> Result<String, AuthError> {
-        if let Some(id) = lock(&self.identity.held)?.clone() {
+        let now = self.now();
+        if let Some((id, at)) = lock(&self.identity.held)?.clone()
+            && (at..at.saturating_add(CONSOLE_CLAIM_TRUSTED)).contains(&now)
+        {
             return Ok(id);
         }
         self.claim_console_id()
@@ -88,11 +115,32 @@ impl Console {
     pub fn claim_console_id(&self) -> Result<String, AuthError> {
         // One claim at a time: two renewing at once would each take a fresh id.
         let mut held = lock(&self.identity.held)?;
-        for _ in 0..=MAX_ID_RENEWALS {
+        if self.identity.released.load(Ordering::Relaxed) {
+            return Err(AuthError::Internal(
+                "this console is stopping: its id was given back on the fleet store".into(),
+            ));
+        }
+        // Before the claim is sent: the store's heartbeat is no older than this.
+        let at = self.now();
+        for attempt in 0..=MAX_ID_RENEWALS {
             let stored = lock(&self.db)?.stored_console_id()?;
             let id = match stored {
+                // Only this function writes the id while the console runs: another one
+                // in the store now was written there (sqlite3 on the live home, perhaps
+                // the id of another console, stopped, to settle its approvals): never
+                // taken over (review s16-r13).
+                StoredConsoleId::Id(id) if held.as_ref().is_some_and(|(h, _)| *h != id) => {
+                    let was = held.take().map(|(h, _)| h).unwrap_or_default();
+                    let fresh = lock(&self.db)?.renew_console_id()?;
+                    self.say_renewed(format!(
+                        "the console id in the store {} (table console_identity, column console) was changed from {was} to {id} while this console ran: the store was edited; an id written there by another is not taken, so this console took the fresh id {fresh}",
+                        self.store_path.display()
+                    ))?;
+                    continue;
+                }
                 StoredConsoleId::Id(id) => id,
                 StoredConsoleId::Malformed(what) => {
+                    held.take();
                     let fresh = lock(&self.db)?.renew_console_id()?;
                     self.say_renewed(format!(
                         "the console id in the store {} (table console_identity, column console) is {what}, not an id the console writes: the store was edited; this console took the fresh id {fresh}",
@@ -106,22 +154,34 @@ impl Console {
                     Ok(db.claim_console(&id, &self.identity.instance, CONSOLE_CLAIM_STALE)?)
                 })?;
             if mine {
-                *held = Some(id.clone());
+                *held = Some((id.clone(), at));
+                self.identity.exhausted.store(false, Ordering::Relaxed);
                 return Ok(id);
             }
+            if self.identity.exhausted.load(Ordering::Relaxed) {
+                held.take();
+                return Err(AuthError::Internal(format!(
+                    "the fleet store still answers the claim of this console's id {id} as held by another console, as it did for MAX_ID_RENEWALS ({MAX_ID_RENEWALS}) fresh ids: it was edited or is broken; no fresh id is taken until a claim succeeds"
+                )));
+            }
+            if attempt == MAX_ID_RENEWALS {
+                held.take();
+                break;
+            }
             let fresh = lock(&self.db)?.renew_console_id()?;
-            let was_held = held.take().is_some_and(|h| h == id);
+            let was_held = held.take().is_some_and(|(h, _)| h == id);
             self.say_renewed(format!(
                 "another console running on the shared fleet store holds this console's id {id} (renewed within CONSOLE_CLAIM_STALE, {CONSOLE_CLAIM_STALE} s): {}; two consoles with one id would settle each other's approvals, so this console took the fresh id {fresh}",
                 if was_held {
-                    "it took the id while this console's heartbeat was late"
+                    "it took the id while this console's heartbeat was late, or the store's row of this id (table fleet_consoles) was edited"
                 } else {
                     "one of the two homes is a copy of the other (a cloned machine, a restored backup), or this console was killed and started again within that time"
                 }
             ))?;
         }
+        self.identity.exhausted.store(true, Ordering::Relaxed);
         Err(AuthError::Internal(format!(
-            "the fleet store answered {} claims of fresh console ids as held by another console (MAX_ID_RENEWALS, {MAX_ID_RENEWALS}): it was edited or is broken",
+            "the fleet store answered {} claims of console ids, {MAX_ID_RENEWALS} of them fresh (MAX_ID_RENEWALS), as held by another console: it was edited or is broken",
             MAX_ID_RENEWALS + 1
         )))
     }
@@ -129,7 +189,9 @@ impl Console {
     /// Gives this console's id back on the shared store (a clean stop), so its next
     /// start claims it again at once.
     pub fn release_console_id(&self) -> Result<(), AuthError> {
-        let Some(id) = lock(&self.identity.held)?.take() else {
+        let mut held = lock(&self.identity.held)?;
+        self.identity.released.store(true, Ordering::Relaxed);
+        let Some((id, _)) = held.take() else {
             return Ok(());
         };
         if !self.fleet_shared() {

@@ -5770,6 +5770,160 @@ async fn a_console_copied_from_another_does_not_settle_its_approvals() {
     drop(pg);
 }
 
+/// Review s16-r13: a console kept using the id it claimed for as long as it ran, asking
+/// the store only at its heartbeat. With its heartbeat held up (the thread busy, the
+/// store away) past CONSOLE_CLAIM_STALE, a copy of its home took the id as gone, and both
+/// live consoles used one id (each settling the other's approvals) until the first one's
+/// next heartbeat. A claim older than CONSOLE_CLAIM_TRUSTED is now claimed again at its
+/// use. And an id written into the running console's store (sqlite3 on the live home:
+/// the id of another console, stopped) was taken over at the next heartbeat, silently:
+/// now a fresh id with `console-id-renewed`.
+#[tokio::test]
+async fn a_console_whose_claim_is_old_or_whose_stored_id_is_edited_does_not_use_it() {
+    use pacsguard_console::identity::{CONSOLE_CLAIM_STALE, CONSOLE_CLAIM_TRUSTED};
+    use pacsguard_events::FindingKind::ConsoleIdRenewed;
+    let pg = pacsguard_testkit::postgres::PgServer::start();
+    let at = pacsguard_store::FleetStoreAt::Postgres(pg.connection_string());
+    let home = tempfile::tempdir().expect("tempdir");
+    drop(pacsguard_store::Store::open(&home.path().join("store.sqlite")).expect("store"));
+    let a = harness_on(home, ManualClock::new(START), None, Some(at.clone()));
+    let claim = |h: &Harness| {
+        let console = h.console.clone();
+        tokio::task::spawn_blocking(move || console.claim_console_id())
+    };
+    let id_a = claim(&a).await.expect("a claims").expect("claimed");
+    let copy = tempfile::tempdir().expect("tempdir");
+    sqlite(
+        &a,
+        &format!(
+            "VACUUM INTO '{}'",
+            copy.path().join("store.sqlite").display()
+        ),
+    );
+    let b = harness_on(copy, ManualClock::new(START), None, Some(at.clone()));
+    // A's heartbeat held up past the staleness bound: the copy takes the id as gone.
+    pg.psql(&format!(
+        "UPDATE fleet_consoles SET heartbeat = heartbeat - {}",
+        CONSOLE_CLAIM_STALE + 10
+    ));
+    a.clock.advance(CONSOLE_CLAIM_STALE + 10);
+    assert_eq!(claim(&b).await.expect("b claims").expect("claimed"), id_a);
+    // A's next use of its id asks the store first, finds it held, and takes a fresh one.
+    let a_console = a.console.clone();
+    tokio::task::spawn_blocking(move || a_console.resolve_awaiting_approvals())
+        .await
+        .expect("a resolves")
+        .expect("resolved");
+    let id_a2 = a.store().console_id().expect("id");
+    assert_ne!(id_a2, id_a, "two live consoles used one id");
+    let renewed = alerts_or_warnings(&a.events(), ConsoleIdRenewed);
+    assert!(
+        renewed.len() == 1 && renewed[0].contains("heartbeat was late"),
+        "{renewed:?}"
+    );
+    // A claim younger than CONSOLE_CLAIM_TRUSTED is used as it is: no call per use.
+    a.clock.advance(CONSOLE_CLAIM_TRUSTED - 1);
+    pg.psql("DELETE FROM fleet_consoles");
+    let a_console = a.console.clone();
+    tokio::task::spawn_blocking(move || a_console.resolve_awaiting_approvals())
+        .await
+        .expect("a resolves")
+        .expect("resolved");
+    assert_eq!(pg.psql("SELECT count(*) FROM fleet_consoles").trim(), "0");
+    // Another console's id written into A's store while A runs is not taken over.
+    let other = "e".repeat(32);
+    sqlite(
+        &a,
+        &format!("UPDATE console_identity SET console = '{other}'"),
+    );
+    let id_a3 = claim(&a).await.expect("a claims").expect("claimed");
+    assert!(id_a3 != other && id_a3 != id_a2, "{id_a3}");
+    let renewed = alerts_or_warnings(&a.events(), ConsoleIdRenewed);
+    assert!(
+        renewed.len() == 1 && renewed[0].contains(&format!("changed from {id_a2} to {other}")),
+        "{renewed:?}"
+    );
+    drop(pg);
+}
+
+/// Review s16-r13: a fleet store that answers every claim as held (a trigger voiding
+/// the writes of `fleet_consoles`, edited by an insider, or a broken server) made the
+/// console take MAX_ID_RENEWALS + 1 fresh ids and raise as many alerts at every claim,
+/// so at every heartbeat: a flood of the trail. It takes MAX_ID_RENEWALS fresh ids once,
+/// says the limit, and takes none again until a claim succeeds.
+#[tokio::test]
+async fn a_store_answering_every_claim_as_held_costs_max_id_renewals_alerts_once() {
+    use pacsguard_console::identity::MAX_ID_RENEWALS;
+    use pacsguard_events::FindingKind::ConsoleIdRenewed;
+    let pg = pacsguard_testkit::postgres::PgServer::start();
+    let at = pacsguard_store::FleetStoreAt::Postgres(pg.connection_string());
+    let home = tempfile::tempdir().expect("tempdir");
+    drop(pacsguard_store::Store::open(&home.path().join("store.sqlite")).expect("store"));
+    let a = harness_on(home, ManualClock::new(START), None, Some(at));
+    let claim = |h: &Harness| {
+        let console = h.console.clone();
+        tokio::task::spawn_blocking(move || console.claim_console_id())
+    };
+    let first = claim(&a).await.expect("claims").expect("claimed");
+    pg.psql(
+        "CREATE FUNCTION void() RETURNS trigger AS $$ BEGIN RETURN NULL; END $$ LANGUAGE plpgsql; \
+         CREATE TRIGGER void BEFORE INSERT OR UPDATE ON fleet_consoles \
+         FOR EACH ROW EXECUTE FUNCTION void()",
+    );
+    let said = claim(&a)
+        .await
+        .expect("claims")
+        .expect_err("refused")
+        .to_string();
+    assert!(said.contains("MAX_ID_RENEWALS"), "{said}");
+    let renewed = alerts_or_warnings(&a.events(), ConsoleIdRenewed);
+    assert_eq!(renewed.len(), MAX_ID_RENEWALS, "{renewed:?}");
+    let last = a.store().console_id().expect("id");
+    assert_ne!(last, first);
+    // The next claims (each heartbeat) take no fresh id and raise nothing.
+    for _ in 0..2 {
+        let said = claim(&a)
+            .await
+            .expect("claims")
+            .expect_err("refused")
+            .to_string();
+        assert!(said.contains("no fresh id is taken"), "{said}");
+    }
+    assert!(alerts_or_warnings(&a.events(), ConsoleIdRenewed).is_empty());
+    assert_eq!(a.store().console_id().expect("id"), last);
+    // The store mended: the id the console has is claimed, with no alert.
+    pg.psql("DROP TRIGGER void ON fleet_consoles");
+    assert_eq!(claim(&a).await.expect("claims").expect("claimed"), last);
+    assert!(alerts_or_warnings(&a.events(), ConsoleIdRenewed).is_empty());
+    drop(pg);
+}
+
+/// Review s16-r13: `serve` gives the console's id back at a clean stop while requests
+/// may still be served (the HTTP runtime drains after the stop is asked for); one that
+/// used the id claimed it again, so the claim outlived the process and the next start,
+/// finding it live, took a fresh id with a `console-id-renewed` alert for a copy that
+/// does not exist. After the release no id is claimed again.
+#[tokio::test]
+async fn a_console_id_given_back_at_a_clean_stop_is_not_claimed_again_by_a_late_request() {
+    let pg = pacsguard_testkit::postgres::PgServer::start();
+    let at = pacsguard_store::FleetStoreAt::Postgres(pg.connection_string());
+    let home = tempfile::tempdir().expect("tempdir");
+    drop(pacsguard_store::Store::open(&home.path().join("store.sqlite")).expect("store"));
+    let a = harness_on(home, ManualClock::new(START), None, Some(at));
+    let console = a.console.clone();
+    let late = tokio::task::spawn_blocking(move || {
+        console.claim_console_id().expect("claimed");
+        console.release_console_id().expect("given back");
+        // A request still being served uses the id.
+        console.resolve_awaiting_approvals()
+    })
+    .await
+    .expect("the console");
+    assert!(late.is_err(), "{late:?}");
+    assert_eq!(pg.psql("SELECT count(*) FROM fleet_consoles").trim(), "0");
+    drop(pg);
+}
+
 /// The details of the findings of `kind` among `events`, whatever their severity.
 fn alerts_or_warnings(events: &[Event], kind: pacsguard_events::FindingKind) -> Vec<String> {
     events

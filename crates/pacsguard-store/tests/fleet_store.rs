@@ -532,6 +532,24 @@ fn a_console_id_is_held_by_one_live_instance_at_a_time() {
         a.claim_console("c1", "i-a", 120).expect("claim"),
         "given back: free"
     );
+    // Two consoles of one copied home started at the same instant (review s16-r13):
+    // whatever the order the server sees them in, exactly one holds the id.
+    let start = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let claims: Vec<_> = [(a, "i-x"), (b, "i-y")]
+        .into_iter()
+        .map(|(mut db, instance)| {
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                db.claim_console("c9", instance, 120).expect("claim")
+            })
+        })
+        .collect();
+    let won: Vec<bool> = claims
+        .into_iter()
+        .map(|t| t.join().expect("claim"))
+        .collect();
+    assert_eq!(won.iter().filter(|w| **w).count(), 1, "{won:?}");
 }
 
 #[test]
