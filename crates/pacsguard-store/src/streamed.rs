@@ -31,6 +31,9 @@ pub struct StoredBaseline {
     pub baseline: Baseline,
     pub info: SignedInfo,
     chunks: Vec<RootChunks>,
+    /// Digest of the acceptances the signature was verified with: a new signature
+    /// covers these, not rows written into the store since.
+    acceptances: [u8; 32],
 }
 
 /// What was verified of one root's chunks.
@@ -122,7 +125,7 @@ impl Store {
                 digest.encoded_entries(&self.verified_chunk(root, seq)?);
             }
         }
-        let info = self.verify(key, &row, digest.finish())?;
+        let (info, acceptances) = self.verify_with_acceptances(key, &row, digest.finish())?;
         let baseline = Baseline {
             generation: row.generation,
             created: row.created,
@@ -138,6 +141,7 @@ impl Store {
             baseline,
             info,
             chunks,
+            acceptances,
         }))
     }
 
@@ -469,6 +473,13 @@ impl StreamedSave<'_> {
         }
         let digest = digest.finish();
         let acceptances = crate::sqlite::acceptances_digest(&self.tx).map_err(self.sql())?;
+        // Signed are the acceptances verified with the previous baseline: a row another
+        // writer of the file added since (a forged approval) must not be laundered.
+        if kept.is_some_and(|k| k.acceptances != acceptances) {
+            return Err(self.corrupt(
+                "the acceptances changed since the previous baseline was verified: not signing them",
+            ));
+        }
         let signature = key.sign(&signing_message_v2(&digest, &acceptances));
         self.tx
             .execute(
