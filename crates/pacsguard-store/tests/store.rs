@@ -449,3 +449,33 @@ fn a_streamed_save_signs_only_what_it_verified() {
         assert!(store.load(&key.verifying_key()).is_err(), "{forgery}");
     }
 }
+
+/// Open, review s16-r15: `save` (the in-memory `profile`, `accept`, `watch`) signs every
+/// acceptance row its transaction sees, so a row another writer of the store file adds
+/// between the load that verified the baseline and the save (the whole walk of a long
+/// re-profile) is signed with the new baseline. The streamed save refuses it
+/// (`a_streamed_save_signs_only_what_it_verified`); `save` would need the digest the
+/// load verified, and every `Store` of a process (serve's watch and its control
+/// requests) to agree on it, or a watcher's next save is refused after an accept.
+#[test]
+#[ignore = "open, review s16-r15: save signs acceptance rows added after the load verified"]
+fn a_save_signs_only_the_acceptances_it_verified() {
+    let (_dir, path, key, base) = saved();
+    let mut store = Store::open(&path).expect("open");
+    store
+        .load(&key.verifying_key())
+        .expect("load")
+        .expect("present");
+    rusqlite::Connection::open(&path)
+        .and_then(|other| {
+            other.execute(
+                "INSERT INTO acceptances (time, user, reason, generation, paths) VALUES (2, 'mallory', 'forged', 7, x'')",
+                [],
+            )
+        })
+        .expect("forge");
+    let err = store
+        .save(&base, &[PathBuf::from("/srv/pacs")], &key, None)
+        .expect_err("a forged acceptance signed");
+    assert!(err.to_string().contains("changed"), "{err}");
+}
