@@ -395,17 +395,29 @@ impl Store {
         row: &SignatureRow,
         digest: [u8; 32],
     ) -> Result<SignedInfo, StoreError> {
+        self.verify_with_acceptances(key, row, digest)
+            .map(|(info, _)| info)
+    }
+
+    /// [`Store::verify`], also returning the digest of the acceptances it verified.
+    pub(crate) fn verify_with_acceptances(
+        &self,
+        key: &VerifyingKey,
+        row: &SignatureRow,
+        digest: [u8; 32],
+    ) -> Result<(SignedInfo, [u8; 32]), StoreError> {
         let acceptances = acceptances_digest(&self.conn).map_err(self.sql())?;
         key.verify_strict(&signing_message_v2(&digest, &acceptances), &row.signature)
             .or_else(|_| key.verify_strict(&signing_message(&digest), &row.signature))
             .map_err(|_| StoreError::BadSignature {
                 path: self.path.clone(),
             })?;
-        Ok(SignedInfo {
+        let info = SignedInfo {
             generation: row.generation,
             created: row.created,
             key_fingerprint: fingerprint(key),
-        })
+        };
+        Ok((info, acceptances))
     }
 
     fn load_roots(&self) -> Result<Vec<RootProfile>, StoreError> {

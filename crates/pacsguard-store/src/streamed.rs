@@ -31,6 +31,9 @@ pub struct StoredBaseline {
     pub baseline: Baseline,
     pub info: SignedInfo,
     chunks: Vec<RootChunks>,
+    /// Digest of the acceptances the signature was verified with: a new signature
+    /// covers these, not rows written into the store since.
+    acceptances: [u8; 32],
 }
 
 /// What was verified of one root's chunks.
@@ -122,7 +125,7 @@ impl Store {
                 digest.encoded_entries(&self.verified_chunk(root, seq)?);
             }
         }
-        let info = self.verify(key, &row, digest.finish())?;
+        let (info, acceptances) = self.verify_with_acceptances(key, &row, digest.finish())?;
         let baseline = Baseline {
             generation: row.generation,
             created: row.created,
@@ -138,6 +141,7 @@ impl Store {
             baseline,
             info,
             chunks,
+            acceptances,
         }))
     }
 
@@ -469,6 +473,13 @@ impl StreamedSave<'_> {
         }
         let digest = digest.finish();
         let acceptances = crate::sqlite::acceptances_digest(&self.tx).map_err(self.sql())?;
+        // Signed are the acceptances verified with the previous baseline: a row another
+        // writer of the file added since (a forged approval) must not be laundered.
+        if kept.is_some_and(|k| k.acceptances != acceptances) {
+            return Err(self.corrupt(
+                "the acceptances changed since the previous baseline was verified: not signing them",
+            ));
+        }
         let signature = key.sign(&signing_message_v2(&digest, &acceptances));
         self.tx
             .execute(
@@ -514,5 +525,57 @@ impl StreamedSave<'_> {
             return Err(changed());
         }
         Ok(data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pacsguard_fs::{HashAlgorithm, Meta};
+    use pacsguard_profile::Policy;
+
+    use super::*;
+
+    #[test]
+    fn a_chunk_changed_in_the_transaction_is_not_signed() {
+        // The read-back at commit is what makes the signature cover the stored bytes,
+        // not the ones meant: a chunk altered after its insert (here through the
+        // transaction itself) is refused, and nothing is committed.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("pacsguard.db");
+        let mut store = Store::open(&path).expect("open");
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let spec = RootSpec {
+            path: PathBuf::from("/srv/pacs"),
+            policy: Policy::Static,
+            hash: HashAlgorithm::Blake3,
+            exclude: Vec::new(),
+            cross_mounts: false,
+        };
+        let mut writer = store.begin_streamed_save().expect("begin");
+        writer.start_root(&spec).expect("root");
+        for i in 0..=ENTRIES_PER_CHUNK {
+            writer
+                .push(&Entry {
+                    rel: format!("f{i:05}").into_bytes(),
+                    kind: EntryType::File,
+                    meta: Meta::default(),
+                    link_target: None,
+                    xattrs: Vec::new(),
+                    content: Content::Skipped,
+                })
+                .expect("push");
+        }
+        writer
+            .tx
+            .execute(
+                "UPDATE entry_chunks SET data = CAST(data || x'00' AS BLOB) WHERE seq = 0",
+                [],
+            )
+            .expect("alter");
+        let err = writer
+            .commit(1, 1, None, &key)
+            .expect_err("an altered chunk signed");
+        assert!(err.to_string().contains("changed"), "{err}");
+        assert!(store.load(&key.verifying_key()).expect("load").is_none());
     }
 }

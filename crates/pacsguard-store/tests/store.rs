@@ -414,3 +414,68 @@ fn a_streamed_save_that_fails_midway_leaves_the_previous_baseline() {
         assert_eq!((loaded, info.generation), (base.clone(), 7));
     }
 }
+
+#[test]
+fn a_streamed_save_signs_only_what_it_verified() {
+    // What another writer of the store file (not PacsGuard: it holds the home's lock)
+    // changes between the verification of the previous baseline and the new signature
+    // must not be signed with it: a forged acceptance row, or a kept root's chunk.
+    for forgery in [
+        "INSERT INTO acceptances (time, user, reason, generation, paths) VALUES (2, 'mallory', 'forged', 7, x'')",
+        "UPDATE entry_chunks SET data = CAST(data || x'00' AS BLOB) WHERE seq = 0",
+    ] {
+        let (_dir, path, key, base) = saved();
+        let mut store = Store::open(&path).expect("open");
+        let stored = store
+            .load_streamed(&key.verifying_key())
+            .expect("load")
+            .expect("present");
+        rusqlite::Connection::open(&path)
+            .and_then(|other| other.execute(forgery, []))
+            .expect("forge");
+        let mut writer = store.begin_streamed_save().expect("begin");
+        let spec = RootSpec {
+            path: PathBuf::from("/srv/new"),
+            ..base.roots[0].spec.clone()
+        };
+        writer.start_root(&spec).expect("root");
+        writer.push(&base.roots[0].entries[0]).expect("push");
+        let err = writer
+            .commit(8, 2, Some(&stored), &key)
+            .expect_err(&format!("signed over {forgery}"));
+        assert!(err.to_string().contains("changed"), "{err}");
+        drop(stored);
+        // Still the previous baseline, whose signature the forgery breaks: caught.
+        assert!(store.load(&key.verifying_key()).is_err(), "{forgery}");
+    }
+}
+
+/// Open, review s16-r15: `save` (the in-memory `profile`, `accept`, `watch`) signs every
+/// acceptance row its transaction sees, so a row another writer of the store file adds
+/// between the load that verified the baseline and the save (the whole walk of a long
+/// re-profile) is signed with the new baseline. The streamed save refuses it
+/// (`a_streamed_save_signs_only_what_it_verified`); `save` would need the digest the
+/// load verified, and every `Store` of a process (serve's watch and its control
+/// requests) to agree on it, or a watcher's next save is refused after an accept.
+#[test]
+#[ignore = "open, review s16-r15: save signs acceptance rows added after the load verified"]
+fn a_save_signs_only_the_acceptances_it_verified() {
+    let (_dir, path, key, base) = saved();
+    let mut store = Store::open(&path).expect("open");
+    store
+        .load(&key.verifying_key())
+        .expect("load")
+        .expect("present");
+    rusqlite::Connection::open(&path)
+        .and_then(|other| {
+            other.execute(
+                "INSERT INTO acceptances (time, user, reason, generation, paths) VALUES (2, 'mallory', 'forged', 7, x'')",
+                [],
+            )
+        })
+        .expect("forge");
+    let err = store
+        .save(&base, &[PathBuf::from("/srv/pacs")], &key, None)
+        .expect_err("a forged acceptance signed");
+    assert!(err.to_string().contains("changed"), "{err}");
+}
