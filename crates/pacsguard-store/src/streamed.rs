@@ -48,6 +48,28 @@ struct RootChunks {
     hashes: Vec<[u8; 32]>,
 }
 
+impl RootChunks {
+    /// Chunk `seq` as `conn` sees it (the store, or a transaction writing it), if it still
+    /// hashes to what was verified or written: `None` when it is missing or differs.
+    fn read_verified(
+        &self,
+        conn: &rusqlite::Connection,
+        seq: usize,
+    ) -> rusqlite::Result<Option<Vec<u8>>> {
+        let data: Option<Vec<u8>> = conn
+            .prepare_cached("SELECT data FROM entry_chunks WHERE root = ?1 AND seq = ?2")
+            .and_then(|mut stmt| {
+                stmt.query_row(
+                    rusqlite::params![self.root.as_os_str().as_bytes(), seq as i64],
+                    |r| r.get(0),
+                )
+                .optional()
+            })?;
+        Ok(data
+            .filter(|data| self.hashes.get(seq) == Some(&<[u8; 32]>::from(Sha256::digest(data)))))
+    }
+}
+
 impl StoredBaseline {
     /// How many entries the root at `path` holds (0 for a root not in the baseline).
     pub fn entry_count(&self, path: &Path) -> u64 {
@@ -153,23 +175,9 @@ impl Store {
                 root.root.display()
             ))
         };
-        let data: Vec<u8> = self
-            .conn
-            .prepare_cached("SELECT data FROM entry_chunks WHERE root = ?1 AND seq = ?2")
-            .and_then(|mut stmt| {
-                stmt.query_row(
-                    rusqlite::params![root.root.as_os_str().as_bytes(), seq as i64],
-                    |r| r.get(0),
-                )
-                .optional()
-            })
+        root.read_verified(&self.conn, seq)
             .map_err(self.sql())?
-            .ok_or_else(changed)?;
-        let expected = root.hashes.get(seq).ok_or_else(changed)?;
-        if <[u8; 32]>::from(Sha256::digest(&data)) != *expected {
-            return Err(changed());
-        }
-        Ok(data)
+            .ok_or_else(changed)
     }
 
     /// The entries of the verified root at `path`, in path order, one chunk held at a
@@ -509,22 +517,9 @@ impl StreamedSave<'_> {
                 root.root.display()
             ))
         };
-        let data: Vec<u8> = self
-            .tx
-            .prepare_cached("SELECT data FROM entry_chunks WHERE root = ?1 AND seq = ?2")
-            .and_then(|mut stmt| {
-                stmt.query_row(
-                    rusqlite::params![root.root.as_os_str().as_bytes(), seq as i64],
-                    |r| r.get(0),
-                )
-                .optional()
-            })
+        root.read_verified(&self.tx, seq)
             .map_err(self.sql())?
-            .ok_or_else(changed)?;
-        if root.hashes.get(seq) != Some(&<[u8; 32]>::from(Sha256::digest(&data))) {
-            return Err(changed());
-        }
-        Ok(data)
+            .ok_or_else(changed)
     }
 }
 
