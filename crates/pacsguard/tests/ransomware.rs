@@ -2034,7 +2034,14 @@ fn encryption_through_a_hard_link_inside_the_tree_reports_the_stored_image() {
     for (p, l) in paths.iter().zip(&links) {
         fs::hard_link(p, l).expect("test fixture");
     }
-    std::thread::sleep(Duration::from_secs(1));
+    // The second names stored first (the case that failed), bounded: a write through
+    // one must verify the stored image whether or not the watcher has stored it.
+    let stored = watcher.wait(Duration::from_secs(10), |f, _| {
+        links
+            .iter()
+            .all(|l| f.iter().any(|f| f["path"].as_str() == l.to_str()))
+    });
+    assert!(stored, "{}", watcher.stderr());
     for (i, l) in links.iter().enumerate() {
         encrypt(l, i as u64 + 11);
     }
@@ -2101,4 +2108,67 @@ fn an_image_moved_to_another_root_is_no_arrival_to_encrypt() {
     });
     let (_, findings, stderr) = watcher.stop();
     assert!(seen, "{findings:#?}\n{stderr}");
+}
+
+/// Review s16-r11: a file arriving with a stored image's content was no arrival at all, so
+/// a copy of a stored image (into an export folder, the original left in place) edited
+/// there within ARRIVAL_GRACE (anonymised: a new header, new Pixel Data) was an alert
+/// (`pixel-data-changed`) on benign work. A copy is an arrival; the stored image moved
+/// away (copied, then the original removed: as `mv` across file systems does) is not, and
+/// encrypting it is an alert.
+#[test]
+fn a_copy_of_a_stored_image_is_an_arrival_a_moved_one_is_not() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 2);
+    let watcher = Watcher::start(&env, &[]);
+    let export = env.path("archive/export");
+    fs::create_dir_all(&export).expect("test fixture");
+    let (copy, moved) = (export.join("copy.dcm"), export.join("moved.dcm"));
+    // Copied outside the tree and renamed in: the watcher first sees the whole content.
+    for (stored, to) in [(&paths[0], &copy), (&paths[1], &moved)] {
+        let outside = env.dir.path().join("staging");
+        fs::copy(stored, &outside).expect("test fixture");
+        if to == &moved {
+            fs::remove_file(stored).expect("test fixture");
+        }
+        fs::rename(&outside, to).expect("test fixture");
+    }
+    let reported = |path: &Path, from: usize| {
+        watcher.wait(Duration::from_secs(30), |f, _| {
+            f.len() > from
+                && f[from..]
+                    .iter()
+                    .any(|f| f["path"].as_str() == path.to_str())
+        })
+    };
+    assert!(
+        reported(&copy, 0) && reported(&moved, 0),
+        "{}",
+        watcher.stderr()
+    );
+    let before = watcher.findings().len();
+    fs::write(&copy, instance(77)).expect("test fixture");
+    encrypt(&moved, 31);
+    assert!(
+        reported(&copy, before) && reported(&moved, before),
+        "{}",
+        watcher.stderr()
+    );
+    let (_, findings, stderr) = watcher.stop();
+    let about = |path: &Path| -> Vec<&Value> {
+        findings[before..]
+            .iter()
+            .filter(|f| f["path"].as_str() == path.to_str())
+            .collect()
+    };
+    let loud: Vec<&Value> = about(&copy)
+        .into_iter()
+        .filter(|f| f["severity"] != "info")
+        .collect();
+    assert!(loud.is_empty(), "a copy edited is an arrival: {loud:#?}");
+    assert!(
+        about(&moved).iter().any(|f| f["severity"] == "alert"),
+        "a stored image moved here and encrypted: {findings:#?}\n{stderr}"
+    );
 }
