@@ -2034,7 +2034,14 @@ fn encryption_through_a_hard_link_inside_the_tree_reports_the_stored_image() {
     for (p, l) in paths.iter().zip(&links) {
         fs::hard_link(p, l).expect("test fixture");
     }
-    std::thread::sleep(Duration::from_secs(1));
+    // The second names stored first (the case that failed), bounded: a write through
+    // one must verify the stored image whether or not the watcher has stored it.
+    let stored = watcher.wait(Duration::from_secs(10), |f, _| {
+        links
+            .iter()
+            .all(|l| f.iter().any(|f| f["path"].as_str() == l.to_str()))
+    });
+    assert!(stored, "{}", watcher.stderr());
     for (i, l) in links.iter().enumerate() {
         encrypt(l, i as u64 + 11);
     }
@@ -2101,4 +2108,136 @@ fn an_image_moved_to_another_root_is_no_arrival_to_encrypt() {
     });
     let (_, findings, stderr) = watcher.stop();
     assert!(seen, "{findings:#?}\n{stderr}");
+}
+
+/// Review s16-r11: a file arriving with a stored image's content was no arrival at all, so
+/// a copy of a stored image (into an export folder, the original left in place) edited
+/// there within ARRIVAL_GRACE (anonymised: a new header, new Pixel Data) was an alert
+/// (`pixel-data-changed`) on benign work. A copy is an arrival; the stored image moved
+/// away (copied, then the original removed: as `mv` across file systems does) is not, and
+/// encrypting it is an alert.
+#[test]
+fn a_copy_of_a_stored_image_is_an_arrival_a_moved_one_is_not() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 2);
+    let watcher = Watcher::start(&env, &[]);
+    let export = env.path("archive/export");
+    fs::create_dir_all(&export).expect("test fixture");
+    let (copy, moved) = (export.join("copy.dcm"), export.join("moved.dcm"));
+    // Copied outside the tree and renamed in: the watcher first sees the whole content.
+    for (stored, to) in [(&paths[0], &copy), (&paths[1], &moved)] {
+        let outside = env.dir.path().join("staging");
+        fs::copy(stored, &outside).expect("test fixture");
+        if to == &moved {
+            fs::remove_file(stored).expect("test fixture");
+        }
+        fs::rename(&outside, to).expect("test fixture");
+    }
+    let reported = |path: &Path, from: usize| {
+        watcher.wait(Duration::from_secs(30), |f, _| {
+            f.len() > from
+                && f[from..]
+                    .iter()
+                    .any(|f| f["path"].as_str() == path.to_str())
+        })
+    };
+    assert!(
+        reported(&copy, 0) && reported(&moved, 0),
+        "{}",
+        watcher.stderr()
+    );
+    let before = watcher.findings().len();
+    fs::write(&copy, instance(77)).expect("test fixture");
+    encrypt(&moved, 31);
+    // Both judged after the writes: the copy in any way, the moved image as an alert.
+    let judged = watcher.wait(Duration::from_secs(30), |f, _| {
+        let after = |path: &Path| {
+            f.len() > before
+                && f[before..]
+                    .iter()
+                    .filter(|f| f["path"].as_str() == path.to_str())
+                    .any(|f| path == copy || f["severity"] == "alert")
+        };
+        after(&copy) && after(&moved)
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(judged, "{findings:#?}\n{stderr}");
+    let about = |path: &Path| -> Vec<&Value> {
+        findings[before..]
+            .iter()
+            .filter(|f| f["path"].as_str() == path.to_str())
+            .collect()
+    };
+    let loud: Vec<&Value> = about(&copy)
+        .into_iter()
+        .filter(|f| f["severity"] != "info")
+        .collect();
+    assert!(loud.is_empty(), "a copy edited is an arrival: {loud:#?}");
+}
+
+/// Open, review s16-r11: a stored image given a second name and its first name removed
+/// (`ln a.dcm a.bak; rm a.dcm`: a rename in two steps), then encrypted before the watcher
+/// looks, is reported `removed` (an alert) for `a.dcm` and `added`/info for `a.bak`: the
+/// watcher knows `a.bak` is the stored image (its inode, `Guard::stored_images_arriving`)
+/// but does not compare it with `a.dcm`'s profile as it does a `moved` file, so the
+/// encryption itself is never named. It should be a `moved` (or a rewrite) alert.
+#[test]
+#[ignore = "open, review s16-r11: link + unlink + encrypt is removed + added/info"]
+fn a_stored_image_linked_unlinked_and_encrypted_is_an_alert_for_its_new_name() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 1);
+    let watcher = Watcher::start(&env, &[]);
+    let link = paths[0].with_extension("bak");
+    fs::hard_link(&paths[0], &link).expect("test fixture");
+    fs::remove_file(&paths[0]).expect("test fixture");
+    encrypt(&link, 41);
+    let seen = watcher.wait(Duration::from_secs(10), |f, _| {
+        f.iter()
+            .any(|f| f["path"].as_str() == link.to_str() && f["severity"] == "alert")
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+}
+
+/// Open, review s16-r11: a backup made with `rsync --link-dest` into a guarded tree (or a
+/// dedup tool such as `hardlink`) gives stored images new names inside the roots, and each
+/// is a `metadata-changed` alert ("nlink 1 -> 2 ... a new name may lie outside the guarded
+/// roots"). Since session 16 the watcher verifies every guarded name of an inode on a
+/// write through any of them, so a new name that is itself guarded hides nothing: when
+/// the guarded names account for every link, the rise should be info. (The new names may
+/// be verified after the old one: the judgement must wait for them, bounded.)
+#[test]
+#[ignore = "open, review s16-r11: in-tree hard links (rsync --link-dest) are alerts"]
+fn a_link_dest_backup_inside_the_roots_is_no_alarm() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    image_store(&env, 5);
+    let watcher = Watcher::start(&env, &[]);
+    let backup = env.path("archive/backup");
+    fs::create_dir_all(&backup).expect("test fixture");
+    let status = std::process::Command::new("rsync")
+        .arg("-a")
+        .arg(format!("--link-dest={}", env.path("archive").display()))
+        .arg("--exclude=backup")
+        .arg(format!("{}/", env.path("archive").display()))
+        .arg(format!("{}/", backup.display()))
+        .status()
+        .expect("rsync");
+    assert!(status.success());
+    let linked = watcher.wait(Duration::from_secs(10), |f, _| {
+        f.iter()
+            .filter(|f| {
+                f["path"]
+                    .as_str()
+                    .is_some_and(|p| p.contains("/backup/study"))
+            })
+            .filter(|f| f["kind"] == "added")
+            .count()
+            >= 10
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(linked, "{findings:#?}\n{stderr}");
+    assert_no_alarm(&findings);
 }

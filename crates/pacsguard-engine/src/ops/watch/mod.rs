@@ -1088,10 +1088,13 @@ struct Guard<'a> {
     /// Every file path the views started from, hashed: a file re-created at one of them
     /// during the run is no arrival's to rewrite (see [`Guard::stored_under_another_name`]).
     profile_paths: HashSet<u64>,
-    /// The digest of every non-empty file the views started from, hashed: a file that
-    /// arrives with one is a stored image moved (or copied) there, not an arrival (see
+    /// The digest of every non-empty file the views started from, hashed, with the
+    /// (device, inode) of the file that had it (one per digest: 24 bytes a file, beside
+    /// the inode index's name per file): a file that arrives with one while that file
+    /// is gone from every guarded name is a stored image moved there, not an arrival;
+    /// a copy, the stored image still in place, is one (see
     /// [`Guard::stored_images_arriving`]).
-    profile_digests: HashSet<u64>,
+    profile_digests: HashMap<u64, (u64, u64)>,
     /// Polls inode flags, which change without an event (see [`flags`]).
     flag_poll: flags::FlagPoll,
     last_flag_poll: Instant,
@@ -1129,8 +1132,15 @@ impl<'a> Guard<'a> {
             .collect();
         let profile_digests = roots
             .iter()
-            .flat_map(|r| r.entries.iter().filter_map(stored_digest_key))
-            .collect();
+            .flat_map(|r| {
+                r.entries
+                    .iter()
+                    .filter_map(|e| Some((stored_digest_key(e)?, (e.meta.dev, e.meta.ino))))
+            })
+            .fold(HashMap::new(), |mut digests, (key, inode)| {
+                digests.entry(key).or_insert(inode);
+                digests
+            });
         let root_devices = roots
             .iter()
             .map(|r| {
@@ -2174,10 +2184,13 @@ impl<'a> Guard<'a> {
 
     /// Of the files a finding says were added, those that are a stored image come from
     /// elsewhere, not arrivals: with the content of a file the views started from (moved
-    /// to another directory, whose removal is reported apart: issue 11), or with an inode
-    /// the watcher knew under one of their paths. Their rewrite is then the change of a
-    /// stored image, not an arrival judged again. A name in transit (`X.part`: a receiver
-    /// writing a study sent again) stays an arrival, renamed into place as one.
+    /// to another directory, whose removal is reported apart: issue 11) that is no
+    /// longer under any guarded name (or is this very inode), or with an inode the
+    /// watcher knew under one of their paths. Their rewrite is then the change of a
+    /// stored image, not an arrival judged again. A copy of a stored image that is still
+    /// in place (`cp` into an export folder, then anonymised there: review s16-r11) is an
+    /// arrival: encrypting it destroys nothing stored. A name in transit (`X.part`: a
+    /// receiver writing a study sent again) stays an arrival, renamed into place as one.
     fn stored_images_arriving(
         &self,
         root: &Path,
@@ -2198,7 +2211,16 @@ impl<'a> Guard<'a> {
             .map(|e| (absolute(root, &e.rel), e))
             .filter(|(path, _)| added.contains(path.as_path()) && !in_transit_name(path))
             .filter(|(path, e)| {
-                stored_digest_key(e).is_some_and(|key| self.profile_digests.contains(&key))
+                let inode = (e.meta.dev, e.meta.ino);
+                let moved_here = |stored: &(u64, u64)| {
+                    *stored == inode
+                        || inodes
+                            .as_ref()
+                            .is_some_and(|known| known.holding(*stored).is_empty())
+                };
+                stored_digest_key(e)
+                    .and_then(|key| self.profile_digests.get(&key))
+                    .is_some_and(moved_here)
                     || inodes.as_ref().is_some_and(|known| {
                         e.kind == EntryType::File
                             && known
