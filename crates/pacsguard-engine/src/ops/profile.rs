@@ -137,7 +137,23 @@ impl Session {
         self.announce(Action::Profile, baseline.generation, changed.clone())?;
         self.store.save(&baseline, &changed, &signer, None)?;
         let kept = self.keep_generation(&baseline, &signer);
+        let signed = Signed {
+            generation: baseline.generation,
+            entries: baseline.entry_count() as u64,
+            roots: baseline.roots.len(),
+            kept,
+            changed,
+        };
+        self.close_profile(signed, summaries, findings)
+    }
 
+    /// Records what a profile found and the generation it signed, and reports both.
+    fn close_profile(
+        &mut self,
+        signed: Signed,
+        summaries: Vec<RootSummary>,
+        findings: Vec<Finding>,
+    ) -> Result<ProfileReport, EngineError> {
         self.emit_findings(Action::Profile, None, &findings)?;
         let counts = SeverityCounts::of(&findings);
         let outcome = if counts.needs_attention() {
@@ -145,19 +161,23 @@ impl Session {
         } else {
             Outcome::Success
         };
+        let Signed {
+            generation,
+            entries,
+            roots,
+            kept,
+            changed,
+        } = signed;
         let detail = format!(
-            "baseline generation {} signed: {} entries in {} roots; {kept}",
-            baseline.generation,
-            baseline.entry_count(),
-            baseline.roots.len()
+            "baseline generation {generation} signed: {entries} entries in {roots} roots; {kept}"
         );
         self.finish(
             Event::new(self.actor.clone(), Action::Profile, outcome, detail)
                 .with_objects(changed)
-                .with_generation(baseline.generation),
+                .with_generation(generation),
         )?;
         Ok(ProfileReport {
-            generation: baseline.generation,
+            generation,
             key_fingerprint: self.profile_fingerprint(),
             roots: summaries,
             counts,
@@ -230,29 +250,14 @@ impl Session {
             let (baseline, _) = self.require_baseline()?;
             self.write_generation(&baseline, signer)
         });
-
-        self.emit_findings(Action::Profile, None, &findings)?;
-        let counts = SeverityCounts::of(&findings);
-        let outcome = if counts.needs_attention() {
-            Outcome::Findings
-        } else {
-            Outcome::Success
-        };
-        let detail = format!(
-            "baseline generation {generation} signed: {entries} entries in {roots} roots; {kept}"
-        );
-        self.finish(
-            Event::new(self.actor.clone(), Action::Profile, outcome, detail)
-                .with_objects(changed)
-                .with_generation(generation),
-        )?;
-        Ok(Some(ProfileReport {
+        let signed = Signed {
             generation,
-            key_fingerprint: self.profile_fingerprint(),
-            roots: summaries,
-            counts,
-            findings,
-        }))
+            entries,
+            roots,
+            kept,
+            changed,
+        };
+        self.close_profile(signed, summaries, findings).map(Some)
     }
 
     /// The spec for each requested tree: configuration, then the existing baseline, then
@@ -406,4 +411,14 @@ fn taken_in(mut finding: Finding) -> Finding {
         );
     }
     finding
+}
+
+/// What a profile signed, for its closing record.
+struct Signed {
+    generation: u64,
+    entries: u64,
+    roots: usize,
+    /// What became of the generation kept for `diff`.
+    kept: String,
+    changed: Vec<PathBuf>,
 }
