@@ -875,7 +875,7 @@ fn find_vim_string_command(
         // Registers run by `:normal` keys (`norm! @a`) or as Ex lines (`@a`, `exe "@a"`):
         // their values are read as keys or lines in turn, MAX_VIM_REGISTER_NESTING deep;
         // one whose value the file writes from a variable or a call is known only then.
-        for run in register_runs(text, &registers, at, &named) {
+        for run in register_runs(text, &value.holes, &registers, at, &named) {
             match run {
                 RegisterRun::Unknown(register) => {
                     return Some(built(
@@ -1102,10 +1102,26 @@ fn vim_register_writes(bytes: &[u8], named: &dyn Fn(&[u8]) -> bool) -> Registers
         let register = vim_literal(argument).map(|(name, _)| name.first().copied().unwrap_or(b'"'));
         let value = after_first_argument(argument).and_then(|rest| {
             let rest = rest.trim_ascii_start();
-            match rest.strip_prefix(b"[") {
-                Some(list) => Some(vim_list(list)),
-                None => vim_expression(rest, false, named),
+            // A list, or a third argument with `l` or `V`, makes the register linewise:
+            // run as `:normal` keys its lines end with an Enter (review s16-r10:
+            // `setreg("a", ["!!sh -c …"], "l")` then `norm! @a` ran under vim -es).
+            let options = after_first_argument(rest)
+                .and_then(|options| vim_literal(options.trim_ascii_start()))
+                .map(|(options, _)| options);
+            let (mut value, linewise) = match rest.strip_prefix(b"[") {
+                Some(list) => (
+                    vim_list(list),
+                    options.as_ref().is_none_or(|o| !o.contains(&b'c')),
+                ),
+                None => (
+                    vim_expression(rest, false, named)?,
+                    options.is_some_and(|o| o.contains(&b'l') || o.contains(&b'V')),
+                ),
+            };
+            if linewise && value.holes.is_empty() && !value.text.ends_with(b"\n") {
+                value.text.push(b'\n');
             }
+            Some(value)
         });
         write(&mut registers, at, register, false, value);
     }
@@ -1135,6 +1151,7 @@ enum RegisterRun {
 /// one holding a `!`, or the last written, is put in.
 fn register_runs(
     text: &[u8],
+    holes: &[usize],
     registers: &Registers,
     at: usize,
     named: &dyn Fn(&[u8]) -> bool,
@@ -1164,8 +1181,15 @@ fn register_runs(
         let mut filled = b"norm! ".to_vec();
         let mut i = 0usize;
         let mut any = false;
+        let base = keys.as_ptr() as usize - text.as_ptr() as usize;
         while i < keys.len() {
             let b = keys[i];
+            // `exe "norm! @" . r`, `nr2char(97)`: the register is known only at run
+            // time (review s16-r10: vim -es ran each).
+            if b == b'@' && registers.any_write && holes.contains(&(base + i + 1)) {
+                runs.push(RegisterRun::Unknown(b'?'));
+                return runs;
+            }
             let Some(&r) = keys.get(i + 1).filter(|_| b == b'@') else {
                 filled.push(b);
                 i += 1;
@@ -1207,6 +1231,10 @@ fn register_runs(
     }
     // `@r` where an Ex command goes: the register's lines run as Ex commands.
     for p in memchr::memchr_iter(b'@', text) {
+        if registers.any_write && holes.contains(&(p + 1)) && escape_starts(&text[..p]) {
+            runs.push(RegisterRun::Unknown(b'?'));
+            return runs;
+        }
         let Some(&r) = text.get(p + 1) else {
             continue;
         };
@@ -3535,6 +3563,40 @@ mod tests {
             "norm! @a",
             "let @/ = \"foo\"\nnorm! n",
             "exe \"NetrwKeepj norm! \".netrw_hline.\"G0z\\<CR>\"",
+        ] {
+            let file = format!("\0\0\0DICM garbage\nput =range(1,9)\n1\n{script}\nq!\n");
+            assert_eq!(find_ex_command(file.as_bytes()), None, "{script}");
+        }
+    }
+
+    /// Review s16-r10: vim -es ran each of these and the file was clean: a register
+    /// whose name `:normal` gets from a variable or a call (`exe "norm! @" . r`), and a
+    /// linewise register (`setreg` with a list or `l`), whose lines end with an Enter.
+    #[test]
+    fn registers_named_at_run_time_and_linewise_registers_are_found() {
+        for script in [
+            "let r = \"a\"\nlet @a = \"!!sh -c 'echo x > RAN'\\r\"\nexe \"norm! @\" . r",
+            "let @a = \"!!sh -c 'echo x > RAN'\\r\"\nexe \"norm! @\" . nr2char(97)",
+            "let @a = \"!!sh -c 'echo x > RAN'\\r\"\nexe \"norm! @\" . tolower(\"A\")",
+            "let @a = \"!sh -c 'echo x > RAN'\"\nlet r = \"a\"\nexe \"@\" . r",
+            "call setreg(\"a\", [\"!!sh -c 'echo x > RAN'\"], \"l\")\nnorm! @a",
+            "call setreg(\"a\", [\"!!sh -c 'echo x > RAN'\"])\nnorm! @a",
+            "call setreg(\"a\", \"!!sh -c 'echo x > RAN'\", \"l\")\nnorm! @a",
+        ] {
+            let file = format!("\0\0\0DICM garbage\nput =range(1,9)\n1\n{script}\nq!\n");
+            let found = find_ex_command(file.as_bytes());
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert),
+                "{script}: {found:?}"
+            );
+        }
+        // No register written: a register named at run time runs nothing known; a
+        // characterwise register with no Enter is no filter.
+        for script in [
+            "let r = \"a\"\nexe \"norm! @\" . r",
+            "call setreg(\"a\", \"!!sh -c 'echo x > RAN'\", \"c\")\nnorm! @a",
         ] {
             let file = format!("\0\0\0DICM garbage\nput =range(1,9)\n1\n{script}\nq!\n");
             assert_eq!(find_ex_command(file.as_bytes()), None, "{script}");
