@@ -445,6 +445,9 @@ struct Model {
     /// of a value not known, or a procedure that can run a value, may run it (review
     /// s16-r10: `cvn 1 setlinewidth cvx exec`, `[ exch ] aload pop cvx exec` ran).
     hidden: Option<(&'static str, u8)>,
+    /// What the procedures the program defined can run, together ([`MAKES_CODE`],
+    /// [`LOOKS_UP`]).
+    defined_runs: u8,
 }
 
 /// Operators that take a known number of operands and leave a known number of results,
@@ -518,6 +521,9 @@ impl Model {
     }
 
     fn define(&mut self, key: Vec<u8>, value: Slot) -> Option<String> {
+        if let Slot::Proc(runs) = value {
+            self.defined_runs |= runs;
+        }
         if !matches!(value, Slot::Text(_) | Slot::Proc(1..)) && value.built().is_none() {
             self.defined.remove(&key);
             return None;
@@ -558,6 +564,10 @@ impl Model {
                     }
                     if matches!(name.as_slice(), b"load" | b"get" | b"where") {
                         self.deferred_runs |= LOOKS_UP;
+                    }
+                    // A procedure calling one that can run a value can too.
+                    if let Some(Slot::Proc(runs)) = self.defined.get(name.as_slice()) {
+                        self.deferred_runs |= runs;
                     }
                 }
                 _ => {}
@@ -724,9 +734,32 @@ impl Model {
                 {
                     return Some(hidden_lost(what, name));
                 }
+                if name.as_slice() == b"exec"
+                    && matches!(top, Slot::Unknown)
+                    && self
+                        .stack
+                        .iter()
+                        .any(|s| s.run_by() & self.defined_runs != 0)
+                {
+                    // A procedure not known run with a built value on the stack, in a
+                    // program that defines one that can run it (`currentdict /p get
+                    // exec`, review s16-r10).
+                    self.stack.clear();
+                    return Some(format!(
+                        "{LOST}runs a procedure it does not know with a value built at run time on the operand stack, and defines procedures that can run such a value: whether it is one of them was not followed"
+                    ));
+                }
                 if name.as_slice() != b"cvx" {
                     return self.unmodelled(0);
                 }
+            }
+            b"get"
+                if let Slot::Literal(key) = top(self)
+                    && let Some(value @ Slot::Proc(_)) = self.defined.get(&key).cloned() =>
+            {
+                self.pop();
+                self.pop();
+                return self.push(value);
             }
             b"get" | b"where" if matches!(top(self), Slot::BuiltName) => {
                 return Some(runs(
@@ -1275,6 +1308,8 @@ mod tests {
             format!("{s} cvn where pop /file get exec pop"),
             format!("{s} cvn userdict begin systemdict exch get end exec pop"),
             format!("{s} token pop exch pop exec pop"),
+            format!("/q {{ cvx exec }} def /p {{ q }} def {s} cvn p pop"),
+            format!("/p {{ cvx exec }} def {s} cvn currentdict /p get exec pop"),
         ];
         for body in &alerts {
             let found = find_postscript_action(&eps(body));
@@ -1290,6 +1325,7 @@ mod tests {
             format!("{s} cvn [ exch ] aload pop cvx exec pop"),
             format!("{s} cvn true {{ cvx exec }} if pop"),
             format!("{s} cvn << /k 3 -1 roll >> /k get cvx exec pop"),
+            format!("/p {{ cvx exec }} def /d 1 dict def d /p /p load put {s} cvn d /p get exec pop"),
         ] {
             let found = find_postscript_action(&eps(&body)).expect(&body);
             assert!(
