@@ -346,6 +346,12 @@ fn scan(program: &[u8], prefix: bool, depth: usize) -> Option<(usize, String)> {
                 }
             }
         }
+        if let Token::Name(name) = &token
+            && name == b"cvx"
+            && let Some((_, Token::Text(text))) = &recent[0]
+        {
+            model.text_runs = Some(runs_in(text));
+        }
         if let Some(how) = model.step(&token, &program[at..next]) {
             return Some((at, how));
         }
@@ -448,6 +454,9 @@ struct Model {
     /// What the procedures the program defined can run, together ([`MAKES_CODE`],
     /// [`LOOKS_UP`]).
     defined_runs: u8,
+    /// What the string just before can run once made a procedure ([`runs_in`]), set by
+    /// [`scan`] for the `cvx` after it.
+    text_runs: Option<u8>,
 }
 
 /// Operators that take a known number of operands and leave a known number of results,
@@ -548,6 +557,7 @@ impl Model {
 
     /// Runs one token on the model: what it runs that was built at run time, if anything.
     fn step(&mut self, token: &Token, raw: &[u8]) -> Option<String> {
+        let text_runs = self.text_runs.take();
         if self.deferred > 0 {
             match (token, raw) {
                 (Token::Other, b"{") => self.deferred += 1,
@@ -559,12 +569,7 @@ impl Model {
                     }
                 }
                 (Token::Name(name), _) => {
-                    if matches!(name.as_slice(), b"cvx" | b"token") {
-                        self.deferred_runs |= MAKES_CODE;
-                    }
-                    if matches!(name.as_slice(), b"load" | b"get" | b"where") {
-                        self.deferred_runs |= LOOKS_UP;
-                    }
+                    self.deferred_runs |= runs_of(name);
                     // A procedure calling one that can run a value can too.
                     if let Some(Slot::Proc(runs)) = self.defined.get(name.as_slice()) {
                         self.deferred_runs |= runs;
@@ -598,10 +603,14 @@ impl Model {
                     b">" if std::mem::take(&mut self.angle) => None,
                     b"]" | b">" | b"}" => {
                         self.angle = raw == b">";
+                        let mut runs = 0u8;
                         loop {
                             let slot = self.pop();
                             if matches!(slot, Slot::Mark) {
                                 break;
+                            }
+                            if let Slot::Proc(by) = slot {
+                                runs |= by;
                             }
                             if let Some(what) = slot.built()
                                 && self.hidden.is_none_or(|(_, by)| by < slot.run_by())
@@ -612,7 +621,13 @@ impl Model {
                                 break;
                             }
                         }
-                        self.push(Slot::Unknown)
+                        // An array of operators that can run a value is such a procedure
+                        // once made executable.
+                        self.push(if runs != 0 && raw == b"]" {
+                            Slot::Proc(runs)
+                        } else {
+                            Slot::Unknown
+                        })
                     }
                     _ => {
                         let number = std::str::from_utf8(raw).ok().and_then(|n| n.parse().ok());
@@ -701,7 +716,16 @@ impl Model {
                     ));
                 }
                 Slot::Literal(key) => {
-                    let value = self.defined.get(&key).cloned().unwrap_or(Slot::Unknown);
+                    // An operator that can run a value, fetched to be put in a procedure
+                    // (`[ /cvx load /exec load ] cvx exec`), runs like one.
+                    let value =
+                        self.defined
+                            .get(&key)
+                            .cloned()
+                            .unwrap_or_else(|| match runs_of(&key) {
+                                0 => Slot::Unknown,
+                                runs => Slot::Proc(runs),
+                            });
                     return self.push(value);
                 }
                 Slot::Unknown if self.lost.is_some() => return self.lost.take(),
@@ -709,6 +733,16 @@ impl Model {
             },
             b"cvx" | b"token" | b"exec" => {
                 let top = top(self);
+                if name.as_slice() == b"cvx"
+                    && let Slot::Text(changed) = &top
+                    && !changed.get()
+                {
+                    // A string made a procedure: what its tokens can run (`(cvx exec) cvx
+                    // exec`, review s16-r10).
+                    let runs = text_runs.unwrap_or(MAKES_CODE | LOOKS_UP);
+                    self.pop();
+                    return self.push(Slot::Proc(runs));
+                }
                 if let Some(what) = top.built() {
                     if name.as_slice() == b"token" {
                         // The tokens of a built string or a filtered file are executable
@@ -788,10 +822,24 @@ impl Model {
                 return self.push(Slot::Filtered);
             }
             b"put" | b"putinterval" => {
-                self.pop();
-                self.pop();
-                if let Slot::Text(changed) = self.pop() {
+                let value = self.pop();
+                let key = self.pop();
+                let into = self.pop();
+                if let Slot::Text(changed) = &into {
                     changed.set(true);
+                }
+                // A built value put into an array or dictionary is held there, and a
+                // procedure put under a name is defined (`userdict /p {cvx exec} put`;
+                // review s16-r10: `dup /k 4 -1 roll put /k get cvx exec` ran).
+                for slot in [&value, &key] {
+                    if let Some(what) = slot.built()
+                        && self.hidden.is_none_or(|(_, by)| by < slot.run_by())
+                    {
+                        self.hidden = Some((what, slot.run_by()));
+                    }
+                }
+                if let (Slot::Literal(key), Slot::Proc(_)) = (key, &value) {
+                    return self.define(key, value);
                 }
             }
             b"string" => {
@@ -815,6 +863,29 @@ impl Model {
         }
         None
     }
+}
+
+/// What running the operator `name` can do with a built value ([`MAKES_CODE`],
+/// [`LOOKS_UP`]).
+fn runs_of(name: &[u8]) -> u8 {
+    match name {
+        b"cvx" | b"token" => MAKES_CODE,
+        b"load" | b"get" | b"where" => LOOKS_UP,
+        _ => 0,
+    }
+}
+
+/// What the names of `text`, run as a procedure, can do with a built value.
+fn runs_in(text: &[u8]) -> u8 {
+    let mut runs = 0u8;
+    let mut i = 0usize;
+    while let Some((_, token, next)) = next_token(text, i) {
+        if let Token::Name(name) = token {
+            runs |= runs_of(&name);
+        }
+        i = next;
+    }
+    runs
 }
 
 fn hidden_lost(what: &str, name: &[u8]) -> String {
@@ -1310,6 +1381,9 @@ mod tests {
             format!("{s} token pop exch pop exec pop"),
             format!("/q {{ cvx exec }} def /p {{ q }} def {s} cvn p pop"),
             format!("/p {{ cvx exec }} def {s} cvn currentdict /p get exec pop"),
+            format!("userdict /p {{ cvx exec }} put {s} cvn p pop"),
+            format!("{s} cvn [ /cvx load /exec load ] cvx exec pop"),
+            format!("{s} cvn (cvx exec) cvx exec pop"),
         ];
         for body in &alerts {
             let found = find_postscript_action(&eps(body));
@@ -1325,7 +1399,10 @@ mod tests {
             format!("{s} cvn [ exch ] aload pop cvx exec pop"),
             format!("{s} cvn true {{ cvx exec }} if pop"),
             format!("{s} cvn << /k 3 -1 roll >> /k get cvx exec pop"),
-            format!("/p {{ cvx exec }} def /d 1 dict def d /p /p load put {s} cvn d /p get exec pop"),
+            format!(
+                "/p {{ cvx exec }} def /d 1 dict def d /p /p load put {s} cvn d /p get exec pop"
+            ),
+            format!("{s} cvn 1 dict dup /k 4 -1 roll put /k get cvx exec pop"),
         ] {
             let found = find_postscript_action(&eps(&body)).expect(&body);
             assert!(
