@@ -748,7 +748,23 @@ fn find_vim_string_command(
         let alone = line_head(start)
             .iter()
             .all(|b| matches!(b, b':' | b' ' | b'\t'));
-        if !called(start) && !alone {
+        // The body of a lambda (`{-> execute(…)}`, `{a, b -> execute(…)}`) runs it when
+        // called (review s16-r10: vim -es ran `let F = {-> execute("norm! @a")}` then
+        // `call F()`, and `timer_start(0, {-> …})`).
+        let lambda = || {
+            let before = bytes[..start].trim_ascii_end();
+            let Some(before) = before.strip_suffix(b"->") else {
+                return false;
+            };
+            let parameters = before
+                .iter()
+                .rev()
+                .take(64)
+                .take_while(|&&b| is_vim_name_byte(b) || matches!(b, b',' | b' ' | b'\t'))
+                .count();
+            before[..before.len() - parameters].ends_with(b"{")
+        };
+        if !called(start) && !alone && !lambda() {
             return None;
         }
         let mut argument = &bytes[at + 8..];
@@ -3582,6 +3598,8 @@ mod tests {
             "call setreg(\"a\", [\"!!sh -c 'echo x > RAN'\"], \"l\")\nnorm! @a",
             "call setreg(\"a\", [\"!!sh -c 'echo x > RAN'\"])\nnorm! @a",
             "call setreg(\"a\", \"!!sh -c 'echo x > RAN'\", \"l\")\nnorm! @a",
+            "let @a = \"!!sh -c 'echo x > RAN'\\r\"\nlet F = {-> execute(\"norm! @a\")}\ncall F()",
+            "let @a = \"!!sh -c 'echo x > RAN'\\r\"\ncall timer_start(0, {t -> execute(\"norm! @a\")})",
         ] {
             let file = format!("\0\0\0DICM garbage\nput =range(1,9)\n1\n{script}\nq!\n");
             let found = find_ex_command(file.as_bytes());
