@@ -1423,6 +1423,20 @@ mod tests {
         }
     }
 
+    /// Open (review s16-r10): a procedure that calls one defined only after it (`/p { q }
+    /// def /q { cvx exec } def … cvn p`): gs -dNOSAFER ran the pipe and the file is
+    /// clean. What a body can run is taken from the procedures defined when it is
+    /// written; a forward reference is common in benign prologs, so taking every one as
+    /// able to run a value would page on them. Needs the names a body calls kept and
+    /// resolved when it is called.
+    #[test]
+    #[ignore = "open, review s16-r10: a procedure calling one defined after it"]
+    fn procedures_calling_ones_defined_later_are_followed() {
+        let s = "/s (XpipeXtouch RAN) def s 0 37 put s 5 37 put s (w) (xile) dup 0 102 put";
+        let body = format!("/p {{ q }} def /q {{ cvx exec }} def {s} cvn p pop");
+        assert!(find_postscript_action(&eps(&body)).is_some(), "{body}");
+    }
+
     /// MAX_POSTSCRIPT_STACK_MODELLED: filtered code under that many stack entries is
     /// followed to its `cvx` (`index` fetches it); one entry more drops it from the
     /// model, which is a warning naming the limit. Likewise for defined names.
