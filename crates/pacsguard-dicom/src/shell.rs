@@ -856,10 +856,19 @@ fn find_vim_string_command(
         // the keys after it are then judged as the filter's command line, so that
         // `exe "norm! " . lnum . "G"` (netrw) is no command and `. k . "sh -c …\r"` is.
         if !value.holes.is_empty() && memchr::memmem::find(text, b"norm").is_some() {
-            let filled = fill_holes(
+            let Some(filled) = fill_holes(
                 &value,
                 assigned_values.get_or_init(|| vim_assigned_values(bytes, &named)),
-            );
+            ) else {
+                return Some(Command {
+                    offset: at,
+                    interpreter: "ex",
+                    severity: Severity::Warning,
+                    detail: format!(
+                        "`:normal` keys from an element of a dictionary or list literal of more than {MAX_VIM_LITERAL_ELEMENTS} elements (MAX_VIM_LITERAL_ELEMENTS): its value was not read"
+                    ),
+                });
+            };
             *modelled += filled.len();
             if *modelled > MAX_EX_MODELLED_BYTES {
                 return Some(spent_warning(at));
@@ -938,13 +947,76 @@ fn find_vim_string_command(
 /// deeper is a warning.
 pub const MAX_VIM_REGISTER_NESTING: usize = 8;
 
+/// The elements of one dictionary or list literal whose values are put in for `d.k`,
+/// `d["k"]`, `l[0]`; an element past them named by `:normal` keys is a warning.
+pub const MAX_VIM_LITERAL_ELEMENTS: usize = 256;
+
+/// The key under which [`vim_assigned_values`] marks a literal read only to
+/// [`MAX_VIM_LITERAL_ELEMENTS`] (no operand holds a NUL).
+const TRUNCATED: &[u8] = b"\0truncated";
+
 /// `value`'s text with each part known only at run time put in: the literal value the
 /// file assigns the variable (one holding a `!` first), or `!!`, the filter operator,
 /// when the part is a call, or a variable the file assigns anything but literals.
+/// The literal elements of the dictionary or list literal `expression` assigned to
+/// `name`, each under every operand spelling that names it.
+fn literal_elements(name: &[u8], expression: &[u8]) -> (Vec<(Vec<u8>, Vec<u8>)>, bool) {
+    let mut elements = Vec::new();
+    let (dict, mut rest) = match expression.first() {
+        Some(b'{') => (true, &expression[1..]),
+        Some(b'[') => (false, &expression[1..]),
+        _ => return (elements, false),
+    };
+    let mut index = 0usize;
+    loop {
+        if index == MAX_VIM_LITERAL_ELEMENTS {
+            return (elements, true);
+        }
+        rest = rest.trim_ascii_start();
+        let key = if dict {
+            let Some((key, after)) = vim_literal(rest) else {
+                break;
+            };
+            let Some(after) = after.trim_ascii_start().strip_prefix(b":") else {
+                break;
+            };
+            rest = after.trim_ascii_start();
+            Some(key)
+        } else {
+            None
+        };
+        let Some((value, after)) = vim_literal(rest) else {
+            break;
+        };
+        let spellings: Vec<Vec<u8>> = match key {
+            Some(key) => {
+                let mut spellings = vec![
+                    [name, b"[\"", &key, b"\"]"].concat(),
+                    [name, b"['", &key, b"']"].concat(),
+                ];
+                if key.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_') {
+                    spellings.push([name, b".", &key].concat());
+                }
+                spellings
+            }
+            None => vec![[name, b"[", index.to_string().as_bytes(), b"]"].concat()],
+        };
+        for spelling in spellings {
+            elements.push((spelling, value.clone()));
+        }
+        index += 1;
+        match after.trim_ascii_start().strip_prefix(b",") {
+            Some(after) => rest = after,
+            None => break,
+        }
+    }
+    (elements, false)
+}
+
 fn fill_holes(
     value: &VimValue,
-    assigned: &std::collections::HashMap<&[u8], Option<Known>>,
-) -> Vec<u8> {
+    assigned: &std::collections::HashMap<Vec<u8>, Option<Known>>,
+) -> Option<Vec<u8>> {
     let mut filled = Vec::with_capacity(value.text.len() + 2 * value.holes.len());
     let mut from = 0usize;
     for (i, &hole) in value.holes.iter().enumerate() {
@@ -953,21 +1025,32 @@ fn fill_holes(
         let source = value.sources.get(i).map_or(&[][..], Vec::as_slice);
         match assigned.get(source) {
             Some(Some(known)) => filled.extend_from_slice(known.chosen()),
-            _ => filled.extend_from_slice(b"!!"),
+            None => {
+                // An element of a literal read only to MAX_VIM_LITERAL_ELEMENTS: None.
+                let base = source
+                    .iter()
+                    .position(|&b| matches!(b, b'.' | b'['))
+                    .map(|end| &source[..end]);
+                if base.is_some_and(|base| assigned.contains_key(&[base, TRUNCATED].concat())) {
+                    return None;
+                }
+                filled.extend_from_slice(b"!!");
+            }
+            Some(None) => filled.extend_from_slice(b"!!"),
         }
     }
     filled.extend_from_slice(&value.text[from..]);
-    filled
+    Some(filled)
 }
 
 /// The literal values the file assigns each vim variable (`let k = "!!"`, `let k .= "x"`
 /// added to the one before; `const`, `var`, `final` too), in one pass over the file:
 /// `None` for a variable assigned anything but literals.
-fn vim_assigned_values<'b>(
-    bytes: &'b [u8],
+fn vim_assigned_values(
+    bytes: &[u8],
     named: &dyn Fn(&[u8]) -> bool,
-) -> std::collections::HashMap<&'b [u8], Option<Known>> {
-    let mut values: std::collections::HashMap<&[u8], Option<Known>> =
+) -> std::collections::HashMap<Vec<u8>, Option<Known>> {
+    let mut values: std::collections::HashMap<Vec<u8>, Option<Known>> =
         std::collections::HashMap::new();
     let keywords: [&[u8]; 4] = [b"let", b"const", b"var", b"final"];
     for (at, keyword) in keywords
@@ -999,10 +1082,25 @@ fn vim_assigned_values<'b>(
         } else {
             continue;
         };
-        let value = vim_expression(expression.trim_ascii_start(), false, named)
-            .filter(|v| v.holes.is_empty());
+        let expression = expression.trim_ascii_start();
+        // The literal elements of a dictionary or list (`let d = {"k": "…"}`, `let l =
+        // ["…"]`) by the operand that names them (`d.k`, `d["k"]`, `l[0]`; review
+        // s16-r10: vim -es ran a `:normal` filter from each).
+        let (elements, truncated) = literal_elements(&name[..len], expression);
+        if truncated {
+            values.insert([&name[..len], TRUNCATED].concat(), None);
+        }
+        for (element, value) in elements {
+            let entry = values
+                .entry(element)
+                .or_insert_with(|| Some(Known::default()));
+            if let Some(known) = entry.as_mut() {
+                known.write(value, append);
+            }
+        }
+        let value = vim_expression(expression, false, named).filter(|v| v.holes.is_empty());
         let entry = values
-            .entry(&name[..len])
+            .entry(name[..len].to_vec())
             .or_insert_with(|| Some(Known::default()));
         match (value, entry.as_mut()) {
             (Some(value), Some(known)) => known.write(value.text, append),
@@ -3621,15 +3719,12 @@ mod tests {
         }
     }
 
-    /// Open (review s16-r10): a `:normal` filter whose keys come from a dictionary or
-    /// list element the file assigns literally (`let d = {"k": "!!sh …\r"}` then `exe
-    /// "norm! " . d.k`, likewise `d["k"]`, `l[0]`): vim -es ran it and the file is clean.
-    /// Variables are put in by value but dictionary and list elements are not, and an
-    /// unknown value at the end of `:normal` keys is no finding, because vim's own
-    /// runtime does that benignly (`exe "normal! " . a:command` in editexisting.vim,
-    /// vhdl.vim). Needs `vim_assigned_values` to read dictionary and list literals.
+    /// Review s16-r10: a `:normal` filter whose keys come from a dictionary or list
+    /// element the file assigns literally (`let d = {"k": "!!sh …\r"}` then `exe "norm!
+    /// " . d.k`, likewise `d["k"]`, `l[0]`): vim -es ran it and the file was clean. An
+    /// unknown value at the end of `:normal` keys stays no finding, because vim's own
+    /// runtime does that benignly (`exe "normal! " . a:command` in editexisting.vim).
     #[test]
-    #[ignore = "open, review s16-r10: :normal keys from a dictionary or list element"]
     fn normal_keys_from_dictionary_and_list_elements_are_found() {
         for script in [
             "let d = {\"k\": \"!!sh -c 'echo x > RAN'\\r\"}\nexe \"norm! \" . d.k",
@@ -3645,5 +3740,20 @@ mod tests {
                 "{script}: {found:?}"
             );
         }
+        // MAX_VIM_LITERAL_ELEMENTS: the last element read is put in; one past is a
+        // warning naming the limit.
+        let list = |n: usize| {
+            let mut items = vec!["\"j\"".to_owned(); n];
+            items.push("\"!!sh -c 'echo x > RAN'\\r\"".to_owned());
+            format!(
+                "\0\0\0DICM garbage\nlet l = [{}]\nexe \"norm! \" . l[{n}]\n",
+                items.join(", ")
+            )
+        };
+        let found = find_ex_command(list(MAX_VIM_LITERAL_ELEMENTS - 1).as_bytes()).expect("found");
+        assert_eq!(found.severity, Severity::Alert, "{found:?}");
+        let past = find_ex_command(list(MAX_VIM_LITERAL_ELEMENTS).as_bytes()).expect("reported");
+        assert_eq!(past.severity, Severity::Warning, "{past:?}");
+        assert!(past.detail.contains("MAX_VIM_LITERAL_ELEMENTS"), "{past:?}");
     }
 }
