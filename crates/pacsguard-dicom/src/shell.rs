@@ -955,12 +955,13 @@ pub const MAX_VIM_LITERAL_ELEMENTS: usize = 256;
 /// [`MAX_VIM_LITERAL_ELEMENTS`] (no operand holds a NUL).
 const TRUNCATED: &[u8] = b"\0truncated";
 
-/// `value`'s text with each part known only at run time put in: the literal value the
-/// file assigns the variable (one holding a `!` first), or `!!`, the filter operator,
-/// when the part is a call, or a variable the file assigns anything but literals.
+/// Elements by the operand that names them, and their values.
+type Elements = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// The literal elements of the dictionary or list literal `expression` assigned to
-/// `name`, each under every operand spelling that names it.
-fn literal_elements(name: &[u8], expression: &[u8]) -> (Vec<(Vec<u8>, Vec<u8>)>, bool) {
+/// `name`, each under every operand spelling that names it, to
+/// [`MAX_VIM_LITERAL_ELEMENTS`] (and whether there were more).
+fn literal_elements(name: &[u8], expression: &[u8]) -> (Elements, bool) {
     let mut elements = Vec::new();
     let (dict, mut rest) = match expression.first() {
         Some(b'{') => (true, &expression[1..]),
@@ -1013,6 +1014,10 @@ fn literal_elements(name: &[u8], expression: &[u8]) -> (Vec<(Vec<u8>, Vec<u8>)>,
     (elements, false)
 }
 
+/// `value`'s text with each part known only at run time put in: the literal value the
+/// file assigns the variable (one holding a `!` first), or `!!`, the filter operator,
+/// when the part is a call, or a variable the file assigns anything but literals.
+/// `None` when a part is an element past [`MAX_VIM_LITERAL_ELEMENTS`].
 fn fill_holes(
     value: &VimValue,
     assigned: &std::collections::HashMap<Vec<u8>, Option<Known>>,
