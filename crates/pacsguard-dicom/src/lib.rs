@@ -77,5 +77,6 @@ pub use sh::{
 };
 pub use shell::{
     Command, MAX_EX_MODELLED_BYTES, MAX_EX_MODIFIERS, MAX_EX_PATTERN_BYTES,
-    MAX_VIM_REGISTER_NESTING, find_batch_command, find_ex_command, find_shell_command,
+    MAX_VIM_LITERAL_ELEMENTS, MAX_VIM_REGISTER_NESTING, find_batch_command, find_ex_command,
+    find_shell_command,
 };

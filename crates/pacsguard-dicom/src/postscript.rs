@@ -346,6 +346,12 @@ fn scan(program: &[u8], prefix: bool, depth: usize) -> Option<(usize, String)> {
                 }
             }
         }
+        if let Token::Name(name) = &token
+            && name == b"cvx"
+            && let Some((_, Token::Text(text))) = &recent[0]
+        {
+            model.text_runs = Some(runs_in(text));
+        }
         if let Some(how) = model.step(&token, &program[at..next]) {
             return Some((at, how));
         }
@@ -377,9 +383,29 @@ enum Slot {
     BuiltName,
     /// A file decoded by `filter`.
     Filtered,
+    /// A procedure (`{…}`), and whether its body can make a value into code
+    /// ([`MAKES_CODE`]: `cvx`, `token`) or look a name up ([`LOOKS_UP`]: `load`, `get`,
+    /// `where`): what running it with a built value on the stack may do with that value.
+    Proc(u8),
 }
 
+/// A procedure body with `cvx` or `token`: it can run a string or a file it is handed.
+const MAKES_CODE: u8 = 1;
+/// A procedure body with `load`, `get` or `where`: it can run a name it is handed.
+const LOOKS_UP: u8 = 2;
+
 impl Slot {
+    /// Which procedures can run the built value the slot holds ([`MAKES_CODE`],
+    /// [`LOOKS_UP`]): a built name either, a string or a file only by `cvx` or `token`
+    /// (a buffer made with `string` handed to a procedure that uses `get` is no code).
+    fn run_by(&self) -> u8 {
+        match self {
+            Slot::BuiltName => MAKES_CODE | LOOKS_UP,
+            _ if self.built().is_some() => MAKES_CODE,
+            _ => 0,
+        }
+    }
+
     /// What built value the slot holds, if any.
     fn built(&self) -> Option<&'static str> {
         match self {
@@ -414,6 +440,23 @@ struct Model {
     /// A built value dropped past [`MAX_POSTSCRIPT_STACK_MODELLED`]: a later `cvx` or
     /// `load` of a value not known is then a warning (it may be that one).
     lost: Option<String>,
+    /// How deep inside a procedure's braces the scan is, and whether that body can run
+    /// a value (review s16-r10: a procedure's body runs when it is called, not where it
+    /// is written; modelled in place, `{ foo }` emptied the stack and `{ exch }` moved a
+    /// built value out of reach).
+    deferred: usize,
+    deferred_runs: u8,
+    /// A built value that left the model other than by `pop` (an operator not modelled
+    /// took it, or an array, dictionary or procedure holds it): a later `cvx` or `token`
+    /// of a value not known, or a procedure that can run a value, may run it (review
+    /// s16-r10: `cvn 1 setlinewidth cvx exec`, `[ exch ] aload pop cvx exec` ran).
+    hidden: Option<(&'static str, u8)>,
+    /// What the procedures the program defined can run, together ([`MAKES_CODE`],
+    /// [`LOOKS_UP`]).
+    defined_runs: u8,
+    /// What the string just before can run once made a procedure ([`runs_in`]), set by
+    /// [`scan`] for the `cvx` after it.
+    text_runs: Option<u8>,
 }
 
 /// Operators that take a known number of operands and leave a known number of results,
@@ -487,7 +530,10 @@ impl Model {
     }
 
     fn define(&mut self, key: Vec<u8>, value: Slot) -> Option<String> {
-        if !matches!(value, Slot::Text(_)) && value.built().is_none() {
+        if let Slot::Proc(runs) = value {
+            self.defined_runs |= runs;
+        }
+        if !matches!(value, Slot::Text(_) | Slot::Proc(1..)) && value.built().is_none() {
             self.defined.remove(&key);
             return None;
         }
@@ -511,6 +557,28 @@ impl Model {
 
     /// Runs one token on the model: what it runs that was built at run time, if anything.
     fn step(&mut self, token: &Token, raw: &[u8]) -> Option<String> {
+        let text_runs = self.text_runs.take();
+        if self.deferred > 0 {
+            match (token, raw) {
+                (Token::Other, b"{") => self.deferred += 1,
+                (Token::Other, b"}") => {
+                    self.deferred -= 1;
+                    if self.deferred == 0 {
+                        let runs = std::mem::take(&mut self.deferred_runs);
+                        return self.push(Slot::Proc(runs));
+                    }
+                }
+                (Token::Name(name), _) => {
+                    self.deferred_runs |= runs_of(name);
+                    // A procedure calling one that can run a value can too.
+                    if let Some(Slot::Proc(runs)) = self.defined.get(name.as_slice()) {
+                        self.deferred_runs |= runs;
+                    }
+                }
+                _ => {}
+            }
+            return None;
+        }
         if raw != b">" {
             self.angle = false;
         }
@@ -526,13 +594,40 @@ impl Model {
             Token::Literal(name) => return self.push(Slot::Literal(name.clone())),
             Token::Other => {
                 return match raw {
-                    b"[" | b"<<" | b"{" => self.push(Slot::Mark),
+                    b"{" => {
+                        self.deferred = 1;
+                        None
+                    }
+                    b"[" | b"<<" => self.push(Slot::Mark),
                     // The scanner gives `>>` as two `>`: the second is no other close.
                     b">" if std::mem::take(&mut self.angle) => None,
                     b"]" | b">" | b"}" => {
                         self.angle = raw == b">";
-                        while !matches!(self.pop(), Slot::Mark) && !self.stack.is_empty() {}
-                        self.push(Slot::Unknown)
+                        let mut runs = 0u8;
+                        loop {
+                            let slot = self.pop();
+                            if matches!(slot, Slot::Mark) {
+                                break;
+                            }
+                            if let Slot::Proc(by) = slot {
+                                runs |= by;
+                            }
+                            if let Some(what) = slot.built()
+                                && self.hidden.is_none_or(|(_, by)| by < slot.run_by())
+                            {
+                                self.hidden = Some((what, slot.run_by()));
+                            }
+                            if self.stack.is_empty() {
+                                break;
+                            }
+                        }
+                        // An array of operators that can run a value is such a procedure
+                        // once made executable.
+                        self.push(if runs != 0 && raw == b"]" {
+                            Slot::Proc(runs)
+                        } else {
+                            Slot::Unknown
+                        })
                     }
                     _ => {
                         let number = std::str::from_utf8(raw).ok().and_then(|n| n.parse().ok());
@@ -547,6 +642,10 @@ impl Model {
         };
         if let Some(value) = self.defined.get(name.as_slice()) {
             let value = value.clone();
+            if let Slot::Proc(runs) = value {
+                // Calling the procedure: it runs, with the stack as it is.
+                return self.unmodelled(runs);
+            }
             return self.push(value);
         }
         let top = |model: &Model| model.stack.back().cloned().unwrap_or(Slot::Unknown);
@@ -563,8 +662,7 @@ impl Model {
             }
             b"index" => {
                 let Slot::Number(n) = self.pop() else {
-                    self.stack.clear();
-                    return None;
+                    return self.unmodelled(0);
                 };
                 let len = self.stack.len();
                 let slot = usize::try_from(n)
@@ -579,8 +677,7 @@ impl Model {
                     _ => None,
                 };
                 let Some(n) = n else {
-                    self.stack.clear();
-                    return None;
+                    return self.unmodelled(0);
                 };
                 let len = self.stack.len();
                 let copied: Vec<Slot> = self.stack.range(len - n..).cloned().collect();
@@ -602,7 +699,7 @@ impl Model {
                         let shift = usize::try_from(j.rem_euclid(n as i64)).unwrap_or(0);
                         self.stack.make_contiguous()[len - n..].rotate_right(shift);
                     }
-                    _ => self.stack.clear(),
+                    _ => return self.unmodelled(0),
                 }
             }
             b"def" => {
@@ -619,21 +716,94 @@ impl Model {
                     ));
                 }
                 Slot::Literal(key) => {
-                    let value = self.defined.get(&key).cloned().unwrap_or(Slot::Unknown);
+                    // An operator that can run a value, fetched to be put in a procedure
+                    // (`[ /cvx load /exec load ] cvx exec`), runs like one.
+                    let value =
+                        self.defined
+                            .get(&key)
+                            .cloned()
+                            .unwrap_or_else(|| match runs_of(&key) {
+                                0 => Slot::Unknown,
+                                runs => Slot::Proc(runs),
+                            });
                     return self.push(value);
                 }
                 Slot::Unknown if self.lost.is_some() => return self.lost.take(),
                 _ => return self.push(Slot::Unknown),
             },
-            b"cvx" => {
+            b"cvx" | b"token" | b"exec" => {
                 let top = top(self);
+                if name.as_slice() == b"cvx"
+                    && let Slot::Text(changed) = &top
+                    && !changed.get()
+                {
+                    // A string made a procedure: what its tokens can run (`(cvx exec) cvx
+                    // exec`, review s16-r10).
+                    let runs = text_runs.unwrap_or(MAKES_CODE | LOOKS_UP);
+                    self.pop();
+                    return self.push(Slot::Proc(runs));
+                }
                 if let Some(what) = top.built() {
-                    return Some(runs(what, "… `cvx`"));
+                    if name.as_slice() == b"token" {
+                        // The tokens of a built string or a filtered file are executable
+                        // names: what `exec` then runs.
+                        self.pop();
+                        self.push(Slot::Unknown);
+                        self.push(Slot::BuiltName);
+                        return self.push(Slot::Unknown);
+                    }
+                    if name.as_slice() == b"cvx" || matches!(top, Slot::BuiltName) {
+                        return Some(runs(
+                            what,
+                            &format!("… `{}`", String::from_utf8_lossy(name)),
+                        ));
+                    }
                 }
                 if matches!(top, Slot::Unknown) && self.lost.is_some() {
                     return self.lost.take();
                 }
+                if name.as_slice() != b"exec"
+                    && matches!(top, Slot::Unknown)
+                    && let Some((what, _)) = self.hidden
+                {
+                    return Some(hidden_lost(what, name));
+                }
+                if name.as_slice() == b"exec"
+                    && matches!(top, Slot::Unknown)
+                    && self
+                        .stack
+                        .iter()
+                        .any(|s| s.run_by() & self.defined_runs != 0)
+                {
+                    // A procedure not known run with a built value on the stack, in a
+                    // program that defines one that can run it (`currentdict /p get
+                    // exec`, review s16-r10).
+                    self.stack.clear();
+                    return Some(format!(
+                        "{LOST}runs a procedure it does not know with a value built at run time on the operand stack, and defines procedures that can run such a value: whether it is one of them was not followed"
+                    ));
+                }
+                if name.as_slice() != b"cvx" {
+                    return self.unmodelled(0);
+                }
             }
+            b"get"
+                if let Slot::Literal(key) = top(self)
+                    && let Some(value @ Slot::Proc(_)) = self.defined.get(&key).cloned() =>
+            {
+                self.pop();
+                self.pop();
+                return self.push(value);
+            }
+            b"get" | b"where" if matches!(top(self), Slot::BuiltName) => {
+                return Some(runs(
+                    "a name it makes at run time from a string it builds",
+                    &format!("`cvn` … `{}`", String::from_utf8_lossy(name)),
+                ));
+            }
+            b"bind" => {}
+            b"systemdict" | b"userdict" | b"globaldict" | b"statusdict" | b"currentdict"
+            | b"errordict" => return self.push(Slot::Unknown),
             b"cvn" => {
                 let built = match self.pop() {
                     Slot::Text(changed) => changed.get(),
@@ -652,10 +822,24 @@ impl Model {
                 return self.push(Slot::Filtered);
             }
             b"put" | b"putinterval" => {
-                self.pop();
-                self.pop();
-                if let Slot::Text(changed) = self.pop() {
+                let value = self.pop();
+                let key = self.pop();
+                let into = self.pop();
+                if let Slot::Text(changed) = &into {
                     changed.set(true);
+                }
+                // A built value put into an array or dictionary is held there, and a
+                // procedure put under a name is defined (`userdict /p {cvx exec} put`;
+                // review s16-r10: `dup /k 4 -1 roll put /k get cvx exec` ran).
+                for slot in [&value, &key] {
+                    if let Some(what) = slot.built()
+                        && self.hidden.is_none_or(|(_, by)| by < slot.run_by())
+                    {
+                        self.hidden = Some((what, slot.run_by()));
+                    }
+                }
+                if let (Slot::Literal(key), Slot::Proc(_)) = (key, &value) {
+                    return self.define(key, value);
                 }
             }
             b"string" => {
@@ -674,8 +858,76 @@ impl Model {
                         }
                     }
                 }
-                None => self.stack.clear(),
+                None => return self.unmodelled(0),
             },
+        }
+        None
+    }
+}
+
+/// What running the operator `name` can do with a built value ([`MAKES_CODE`],
+/// [`LOOKS_UP`]).
+fn runs_of(name: &[u8]) -> u8 {
+    match name {
+        b"cvx" | b"token" => MAKES_CODE,
+        b"load" | b"get" | b"where" => LOOKS_UP,
+        _ => 0,
+    }
+}
+
+/// What the names of `text`, run as a procedure, can do with a built value.
+fn runs_in(text: &[u8]) -> u8 {
+    let mut runs = 0u8;
+    let mut i = 0usize;
+    while let Some((_, token, next)) = next_token(text, i) {
+        if let Token::Name(name) = token {
+            runs |= runs_of(&name);
+        }
+        i = next;
+    }
+    runs
+}
+
+fn hidden_lost(what: &str, name: &[u8]) -> String {
+    format!(
+        "{LOST}keeps {what} where the model of its operand stack does not follow it (an operator not modelled, an array, dictionary or procedure) and then runs a value it does not know with `{}`: whether it is that was not followed",
+        String::from_utf8_lossy(name)
+    )
+}
+
+impl Model {
+    /// An operator or procedure whose effect on the stack is not modelled: the stack is
+    /// emptied, and a built value on it is hidden, not forgotten. A procedure that can
+    /// run a value (`runs`, or one on the stack that `if`, `forall`, `exec` … may call),
+    /// called while a built value is on the stack or hidden, may run it.
+    fn unmodelled(&mut self, runs: u8) -> Option<String> {
+        let calls = self.stack.iter().fold(runs, |calls, slot| match slot {
+            Slot::Proc(runs) => calls | runs,
+            _ => calls,
+        });
+        let built = self
+            .stack
+            .iter()
+            .rev()
+            .filter_map(|slot| slot.built().map(|what| (what, slot.run_by())))
+            .max_by_key(|&(_, run_by)| run_by);
+        self.stack.clear();
+        if let Some((what, run_by)) = built
+            && run_by & calls != 0
+        {
+            return Some(format!(
+                "hands {what} to a procedure that makes values into code or looks names up (`cvx`, `token`, `load`, `get`, `where`): which operator or code a static reading cannot tell"
+            ));
+        }
+        if let Some((what, run_by)) = self.hidden
+            && run_by & calls != 0
+        {
+            return Some(hidden_lost(what, b"a procedure"));
+        }
+        if let Some(built) = built
+            && self.hidden.is_none_or(|(_, run_by)| run_by < built.1)
+        {
+            self.hidden = Some(built);
         }
         None
     }
@@ -1105,6 +1357,84 @@ mod tests {
         ] {
             assert_eq!(find_postscript_action(&eps(&body)), None, "{body}");
         }
+    }
+
+    /// Review s16-r10: each of these ran a pipe under gs -dNOSAFER (created RAN) and was
+    /// clean: operators the model did not know emptied its stack (`systemdict exch get
+    /// exec`, `where`, `setlinewidth`, `aload`, `token`), procedure bodies were modelled
+    /// as if run where written (`{ foo } pop`, `{ exch } pop`), and procedures defined
+    /// and called later, or run by `if`/`forall`, were not followed. A built value run
+    /// where the model sees it is an alert; one it lost track of and then something not
+    /// known run by `cvx`, `token` or a procedure that can run a value is a warning.
+    #[test]
+    fn built_values_run_through_unmodelled_operators_and_procedures_are_found() {
+        let s = "/s (XpipeXtouch RAN) def s 0 37 put s 5 37 put s (w) (xile) dup 0 102 put";
+        let alerts = [
+            format!("{s} cvn systemdict exch get exec pop"),
+            format!("{s} cvn {{ foo }} pop cvx exec pop"),
+            format!("{s} cvn {{ exch }} pop cvx exec pop"),
+            format!("/p {{ cvx exec }} def {s} cvn p pop"),
+            format!("{s} cvn /p {{ cvx exec }} bind def p pop"),
+            format!("{s} cvn [ exch ] {{ cvx exec }} forall pop"),
+            format!("{s} cvn where pop /file get exec pop"),
+            format!("{s} cvn userdict begin systemdict exch get end exec pop"),
+            format!("{s} token pop exch pop exec pop"),
+            format!("/q {{ cvx exec }} def /p {{ q }} def {s} cvn p pop"),
+            format!("/p {{ cvx exec }} def {s} cvn currentdict /p get exec pop"),
+            format!("userdict /p {{ cvx exec }} put {s} cvn p pop"),
+            format!("{s} cvn [ /cvx load /exec load ] cvx exec pop"),
+            format!("{s} cvn (cvx exec) cvx exec pop"),
+        ];
+        for body in &alerts {
+            let found = find_postscript_action(&eps(body));
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|a| a.severity == Severity::Alert),
+                "{body}: {found:?}"
+            );
+        }
+        for body in [
+            format!("{s} cvn 1 setlinewidth cvx exec pop"),
+            format!("{s} cvn [ exch ] aload pop cvx exec pop"),
+            format!("{s} cvn true {{ cvx exec }} if pop"),
+            format!("{s} cvn << /k 3 -1 roll >> /k get cvx exec pop"),
+            format!(
+                "/p {{ cvx exec }} def /d 1 dict def d /p /p load put {s} cvn d /p get exec pop"
+            ),
+            format!("{s} cvn 1 dict dup /k 4 -1 roll put /k get cvx exec pop"),
+        ] {
+            let found = find_postscript_action(&eps(&body)).expect(&body);
+            assert!(
+                found.severity != Severity::Info && !found.detail.is_empty(),
+                "{body}: {found:?}"
+            );
+        }
+        // Procedures that are only defined, buffers read into and handed to procedures
+        // that look names up, images from a filter: no finding.
+        for body in [
+            "/p { cvx exec } def /buf 10 string def",
+            "/buf 10 string def /q { 0 get pop } def currentfile buf readhexstring pop q",
+            "/buf 10 string def buf { pop } forall",
+            "<< /DataSource currentfile /ASCII85Decode filter >> image /x { load } def /y /x load def",
+            "currentfile /ASCII85Decode filter /f exch def { f } image",
+        ] {
+            assert_eq!(find_postscript_action(&eps(body)), None, "{body}");
+        }
+    }
+
+    /// Open (review s16-r10): a procedure that calls one defined only after it (`/p { q }
+    /// def /q { cvx exec } def … cvn p`): gs -dNOSAFER ran the pipe and the file is
+    /// clean. What a body can run is taken from the procedures defined when it is
+    /// written; a forward reference is common in benign prologs, so taking every one as
+    /// able to run a value would page on them. Needs the names a body calls kept and
+    /// resolved when it is called.
+    #[test]
+    #[ignore = "open, review s16-r10: a procedure calling one defined after it"]
+    fn procedures_calling_ones_defined_later_are_followed() {
+        let s = "/s (XpipeXtouch RAN) def s 0 37 put s 5 37 put s (w) (xile) dup 0 102 put";
+        let body = format!("/p {{ q }} def /q {{ cvx exec }} def {s} cvn p pop");
+        assert!(find_postscript_action(&eps(&body)).is_some(), "{body}");
     }
 
     /// MAX_POSTSCRIPT_STACK_MODELLED: filtered code under that many stack entries is

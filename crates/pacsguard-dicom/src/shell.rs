@@ -748,7 +748,23 @@ fn find_vim_string_command(
         let alone = line_head(start)
             .iter()
             .all(|b| matches!(b, b':' | b' ' | b'\t'));
-        if !called(start) && !alone {
+        // The body of a lambda (`{-> execute(…)}`, `{a, b -> execute(…)}`) runs it when
+        // called (review s16-r10: vim -es ran `let F = {-> execute("norm! @a")}` then
+        // `call F()`, and `timer_start(0, {-> …})`).
+        let lambda = || {
+            let before = bytes[..start].trim_ascii_end();
+            let Some(before) = before.strip_suffix(b"->") else {
+                return false;
+            };
+            let parameters = before
+                .iter()
+                .rev()
+                .take(64)
+                .take_while(|&&b| is_vim_name_byte(b) || matches!(b, b',' | b' ' | b'\t'))
+                .count();
+            before[..before.len() - parameters].ends_with(b"{")
+        };
+        if !called(start) && !alone && !lambda() {
             return None;
         }
         let mut argument = &bytes[at + 8..];
@@ -840,10 +856,19 @@ fn find_vim_string_command(
         // the keys after it are then judged as the filter's command line, so that
         // `exe "norm! " . lnum . "G"` (netrw) is no command and `. k . "sh -c …\r"` is.
         if !value.holes.is_empty() && memchr::memmem::find(text, b"norm").is_some() {
-            let filled = fill_holes(
+            let Some(filled) = fill_holes(
                 &value,
                 assigned_values.get_or_init(|| vim_assigned_values(bytes, &named)),
-            );
+            ) else {
+                return Some(Command {
+                    offset: at,
+                    interpreter: "ex",
+                    severity: Severity::Warning,
+                    detail: format!(
+                        "`:normal` keys from an element of a dictionary or list literal of more than {MAX_VIM_LITERAL_ELEMENTS} elements (MAX_VIM_LITERAL_ELEMENTS): its value was not read"
+                    ),
+                });
+            };
             *modelled += filled.len();
             if *modelled > MAX_EX_MODELLED_BYTES {
                 return Some(spent_warning(at));
@@ -875,7 +900,7 @@ fn find_vim_string_command(
         // Registers run by `:normal` keys (`norm! @a`) or as Ex lines (`@a`, `exe "@a"`):
         // their values are read as keys or lines in turn, MAX_VIM_REGISTER_NESTING deep;
         // one whose value the file writes from a variable or a call is known only then.
-        for run in register_runs(text, &registers, at, &named) {
+        for run in register_runs(text, &value.holes, &registers, at, &named) {
             match run {
                 RegisterRun::Unknown(register) => {
                     return Some(built(
@@ -922,13 +947,81 @@ fn find_vim_string_command(
 /// deeper is a warning.
 pub const MAX_VIM_REGISTER_NESTING: usize = 8;
 
+/// The elements of one dictionary or list literal whose values are put in for `d.k`,
+/// `d["k"]`, `l[0]`; an element past them named by `:normal` keys is a warning.
+pub const MAX_VIM_LITERAL_ELEMENTS: usize = 256;
+
+/// The key under which [`vim_assigned_values`] marks a literal read only to
+/// [`MAX_VIM_LITERAL_ELEMENTS`] (no operand holds a NUL).
+const TRUNCATED: &[u8] = b"\0truncated";
+
+/// Elements by the operand that names them, and their values.
+type Elements = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The literal elements of the dictionary or list literal `expression` assigned to
+/// `name`, each under every operand spelling that names it, to
+/// [`MAX_VIM_LITERAL_ELEMENTS`] (and whether there were more).
+fn literal_elements(name: &[u8], expression: &[u8]) -> (Elements, bool) {
+    let mut elements = Vec::new();
+    let (dict, mut rest) = match expression.first() {
+        Some(b'{') => (true, &expression[1..]),
+        Some(b'[') => (false, &expression[1..]),
+        _ => return (elements, false),
+    };
+    let mut index = 0usize;
+    loop {
+        if index == MAX_VIM_LITERAL_ELEMENTS {
+            return (elements, true);
+        }
+        rest = rest.trim_ascii_start();
+        let key = if dict {
+            let Some((key, after)) = vim_literal(rest) else {
+                break;
+            };
+            let Some(after) = after.trim_ascii_start().strip_prefix(b":") else {
+                break;
+            };
+            rest = after.trim_ascii_start();
+            Some(key)
+        } else {
+            None
+        };
+        let Some((value, after)) = vim_literal(rest) else {
+            break;
+        };
+        let spellings: Vec<Vec<u8>> = match key {
+            Some(key) => {
+                let mut spellings = vec![
+                    [name, b"[\"", &key, b"\"]"].concat(),
+                    [name, b"['", &key, b"']"].concat(),
+                ];
+                if key.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_') {
+                    spellings.push([name, b".", &key].concat());
+                }
+                spellings
+            }
+            None => vec![[name, b"[", index.to_string().as_bytes(), b"]"].concat()],
+        };
+        for spelling in spellings {
+            elements.push((spelling, value.clone()));
+        }
+        index += 1;
+        match after.trim_ascii_start().strip_prefix(b",") {
+            Some(after) => rest = after,
+            None => break,
+        }
+    }
+    (elements, false)
+}
+
 /// `value`'s text with each part known only at run time put in: the literal value the
 /// file assigns the variable (one holding a `!` first), or `!!`, the filter operator,
 /// when the part is a call, or a variable the file assigns anything but literals.
+/// `None` when a part is an element past [`MAX_VIM_LITERAL_ELEMENTS`].
 fn fill_holes(
     value: &VimValue,
-    assigned: &std::collections::HashMap<&[u8], Option<Known>>,
-) -> Vec<u8> {
+    assigned: &std::collections::HashMap<Vec<u8>, Option<Known>>,
+) -> Option<Vec<u8>> {
     let mut filled = Vec::with_capacity(value.text.len() + 2 * value.holes.len());
     let mut from = 0usize;
     for (i, &hole) in value.holes.iter().enumerate() {
@@ -937,21 +1030,32 @@ fn fill_holes(
         let source = value.sources.get(i).map_or(&[][..], Vec::as_slice);
         match assigned.get(source) {
             Some(Some(known)) => filled.extend_from_slice(known.chosen()),
-            _ => filled.extend_from_slice(b"!!"),
+            None => {
+                // An element of a literal read only to MAX_VIM_LITERAL_ELEMENTS: None.
+                let base = source
+                    .iter()
+                    .position(|&b| matches!(b, b'.' | b'['))
+                    .map(|end| &source[..end]);
+                if base.is_some_and(|base| assigned.contains_key(&[base, TRUNCATED].concat())) {
+                    return None;
+                }
+                filled.extend_from_slice(b"!!");
+            }
+            Some(None) => filled.extend_from_slice(b"!!"),
         }
     }
     filled.extend_from_slice(&value.text[from..]);
-    filled
+    Some(filled)
 }
 
 /// The literal values the file assigns each vim variable (`let k = "!!"`, `let k .= "x"`
 /// added to the one before; `const`, `var`, `final` too), in one pass over the file:
 /// `None` for a variable assigned anything but literals.
-fn vim_assigned_values<'b>(
-    bytes: &'b [u8],
+fn vim_assigned_values(
+    bytes: &[u8],
     named: &dyn Fn(&[u8]) -> bool,
-) -> std::collections::HashMap<&'b [u8], Option<Known>> {
-    let mut values: std::collections::HashMap<&[u8], Option<Known>> =
+) -> std::collections::HashMap<Vec<u8>, Option<Known>> {
+    let mut values: std::collections::HashMap<Vec<u8>, Option<Known>> =
         std::collections::HashMap::new();
     let keywords: [&[u8]; 4] = [b"let", b"const", b"var", b"final"];
     for (at, keyword) in keywords
@@ -983,10 +1087,25 @@ fn vim_assigned_values<'b>(
         } else {
             continue;
         };
-        let value = vim_expression(expression.trim_ascii_start(), false, named)
-            .filter(|v| v.holes.is_empty());
+        let expression = expression.trim_ascii_start();
+        // The literal elements of a dictionary or list (`let d = {"k": "…"}`, `let l =
+        // ["…"]`) by the operand that names them (`d.k`, `d["k"]`, `l[0]`; review
+        // s16-r10: vim -es ran a `:normal` filter from each).
+        let (elements, truncated) = literal_elements(&name[..len], expression);
+        if truncated {
+            values.insert([&name[..len], TRUNCATED].concat(), None);
+        }
+        for (element, value) in elements {
+            let entry = values
+                .entry(element)
+                .or_insert_with(|| Some(Known::default()));
+            if let Some(known) = entry.as_mut() {
+                known.write(value, append);
+            }
+        }
+        let value = vim_expression(expression, false, named).filter(|v| v.holes.is_empty());
         let entry = values
-            .entry(&name[..len])
+            .entry(name[..len].to_vec())
             .or_insert_with(|| Some(Known::default()));
         match (value, entry.as_mut()) {
             (Some(value), Some(known)) => known.write(value.text, append),
@@ -1102,10 +1221,26 @@ fn vim_register_writes(bytes: &[u8], named: &dyn Fn(&[u8]) -> bool) -> Registers
         let register = vim_literal(argument).map(|(name, _)| name.first().copied().unwrap_or(b'"'));
         let value = after_first_argument(argument).and_then(|rest| {
             let rest = rest.trim_ascii_start();
-            match rest.strip_prefix(b"[") {
-                Some(list) => Some(vim_list(list)),
-                None => vim_expression(rest, false, named),
+            // A list, or a third argument with `l` or `V`, makes the register linewise:
+            // run as `:normal` keys its lines end with an Enter (review s16-r10:
+            // `setreg("a", ["!!sh -c …"], "l")` then `norm! @a` ran under vim -es).
+            let options = after_first_argument(rest)
+                .and_then(|options| vim_literal(options.trim_ascii_start()))
+                .map(|(options, _)| options);
+            let (mut value, linewise) = match rest.strip_prefix(b"[") {
+                Some(list) => (
+                    vim_list(list),
+                    options.as_ref().is_none_or(|o| !o.contains(&b'c')),
+                ),
+                None => (
+                    vim_expression(rest, false, named)?,
+                    options.is_some_and(|o| o.contains(&b'l') || o.contains(&b'V')),
+                ),
+            };
+            if linewise && value.holes.is_empty() && !value.text.ends_with(b"\n") {
+                value.text.push(b'\n');
             }
+            Some(value)
         });
         write(&mut registers, at, register, false, value);
     }
@@ -1135,6 +1270,7 @@ enum RegisterRun {
 /// one holding a `!`, or the last written, is put in.
 fn register_runs(
     text: &[u8],
+    holes: &[usize],
     registers: &Registers,
     at: usize,
     named: &dyn Fn(&[u8]) -> bool,
@@ -1164,8 +1300,15 @@ fn register_runs(
         let mut filled = b"norm! ".to_vec();
         let mut i = 0usize;
         let mut any = false;
+        let base = keys.as_ptr() as usize - text.as_ptr() as usize;
         while i < keys.len() {
             let b = keys[i];
+            // `exe "norm! @" . r`, `nr2char(97)`: the register is known only at run
+            // time (review s16-r10: vim -es ran each).
+            if b == b'@' && registers.any_write && holes.contains(&(base + i + 1)) {
+                runs.push(RegisterRun::Unknown(b'?'));
+                return runs;
+            }
             let Some(&r) = keys.get(i + 1).filter(|_| b == b'@') else {
                 filled.push(b);
                 i += 1;
@@ -1207,6 +1350,10 @@ fn register_runs(
     }
     // `@r` where an Ex command goes: the register's lines run as Ex commands.
     for p in memchr::memchr_iter(b'@', text) {
+        if registers.any_write && holes.contains(&(p + 1)) && escape_starts(&text[..p]) {
+            runs.push(RegisterRun::Unknown(b'?'));
+            return runs;
+        }
         let Some(&r) = text.get(p + 1) else {
             continue;
         };
@@ -3539,5 +3686,79 @@ mod tests {
             let file = format!("\0\0\0DICM garbage\nput =range(1,9)\n1\n{script}\nq!\n");
             assert_eq!(find_ex_command(file.as_bytes()), None, "{script}");
         }
+    }
+
+    /// Review s16-r10: vim -es ran each of these and the file was clean: a register
+    /// whose name `:normal` gets from a variable or a call (`exe "norm! @" . r`), and a
+    /// linewise register (`setreg` with a list or `l`), whose lines end with an Enter.
+    #[test]
+    fn registers_named_at_run_time_and_linewise_registers_are_found() {
+        for script in [
+            "let r = \"a\"\nlet @a = \"!!sh -c 'echo x > RAN'\\r\"\nexe \"norm! @\" . r",
+            "let @a = \"!!sh -c 'echo x > RAN'\\r\"\nexe \"norm! @\" . nr2char(97)",
+            "let @a = \"!!sh -c 'echo x > RAN'\\r\"\nexe \"norm! @\" . tolower(\"A\")",
+            "let @a = \"!sh -c 'echo x > RAN'\"\nlet r = \"a\"\nexe \"@\" . r",
+            "call setreg(\"a\", [\"!!sh -c 'echo x > RAN'\"], \"l\")\nnorm! @a",
+            "call setreg(\"a\", [\"!!sh -c 'echo x > RAN'\"])\nnorm! @a",
+            "call setreg(\"a\", \"!!sh -c 'echo x > RAN'\", \"l\")\nnorm! @a",
+            "let @a = \"!!sh -c 'echo x > RAN'\\r\"\nlet F = {-> execute(\"norm! @a\")}\ncall F()",
+            "let @a = \"!!sh -c 'echo x > RAN'\\r\"\ncall timer_start(0, {t -> execute(\"norm! @a\")})",
+        ] {
+            let file = format!("\0\0\0DICM garbage\nput =range(1,9)\n1\n{script}\nq!\n");
+            let found = find_ex_command(file.as_bytes());
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert),
+                "{script}: {found:?}"
+            );
+        }
+        // No register written: a register named at run time runs nothing known; a
+        // characterwise register with no Enter is no filter.
+        for script in [
+            "let r = \"a\"\nexe \"norm! @\" . r",
+            "call setreg(\"a\", \"!!sh -c 'echo x > RAN'\", \"c\")\nnorm! @a",
+        ] {
+            let file = format!("\0\0\0DICM garbage\nput =range(1,9)\n1\n{script}\nq!\n");
+            assert_eq!(find_ex_command(file.as_bytes()), None, "{script}");
+        }
+    }
+
+    /// Review s16-r10: a `:normal` filter whose keys come from a dictionary or list
+    /// element the file assigns literally (`let d = {"k": "!!sh …\r"}` then `exe "norm!
+    /// " . d.k`, likewise `d["k"]`, `l[0]`): vim -es ran it and the file was clean. An
+    /// unknown value at the end of `:normal` keys stays no finding, because vim's own
+    /// runtime does that benignly (`exe "normal! " . a:command` in editexisting.vim).
+    #[test]
+    fn normal_keys_from_dictionary_and_list_elements_are_found() {
+        for script in [
+            "let d = {\"k\": \"!!sh -c 'echo x > RAN'\\r\"}\nexe \"norm! \" . d.k",
+            "let d = {\"k\": \"!!sh -c 'echo x > RAN'\\r\"}\nexe \"norm! \" . d[\"k\"]",
+            "let l = [\"!!sh -c 'echo x > RAN'\\r\"]\nexe \"norm! \" . l[0]",
+        ] {
+            let file = format!("\0\0\0DICM garbage\nput =range(1,9)\n1\n{script}\nq!\n");
+            let found = find_ex_command(file.as_bytes());
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert),
+                "{script}: {found:?}"
+            );
+        }
+        // MAX_VIM_LITERAL_ELEMENTS: the last element read is put in; one past is a
+        // warning naming the limit.
+        let list = |n: usize| {
+            let mut items = vec!["\"j\"".to_owned(); n];
+            items.push("\"!!sh -c 'echo x > RAN'\\r\"".to_owned());
+            format!(
+                "\0\0\0DICM garbage\nlet l = [{}]\nexe \"norm! \" . l[{n}]\n",
+                items.join(", ")
+            )
+        };
+        let found = find_ex_command(list(MAX_VIM_LITERAL_ELEMENTS - 1).as_bytes()).expect("found");
+        assert_eq!(found.severity, Severity::Alert, "{found:?}");
+        let past = find_ex_command(list(MAX_VIM_LITERAL_ELEMENTS).as_bytes()).expect("reported");
+        assert_eq!(past.severity, Severity::Warning, "{past:?}");
+        assert!(past.detail.contains("MAX_VIM_LITERAL_ELEMENTS"), "{past:?}");
     }
 }
