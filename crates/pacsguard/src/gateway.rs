@@ -620,7 +620,8 @@ fn keep_evidence(
 /// The trail first: `written` is told (with the record's detail, or the copy's name) once
 /// the item is on the trail, before anything else is done with it, so a panic or an
 /// error after that point never counts it as lost (issue 16: it was printed before it
-/// was written, and a panic there counted a written record as lost).
+/// was written, and a panic there counted a written record as lost). A record the trail
+/// refuses is still printed: the output is then its only copy.
 fn keep(
     session: &mut Session,
     item: Item,
@@ -635,7 +636,12 @@ fn keep(
                 .is_some_and(|f| f.severity != Severity::Info);
             let line = line_of(&event, json.json);
             let detail = event.detail.clone();
-            session.record_events(vec![*event])?;
+            if let Err(e) = session.record_events(vec![*event]) {
+                // Not on the trail (counted LOST by the caller): the output is where
+                // this record survives, as the loss message says.
+                json.outlet.line(line);
+                return Err(e.into());
+            }
             written(&detail);
             json.outlet.line(line);
             Ok(attention)
