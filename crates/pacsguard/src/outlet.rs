@@ -3,8 +3,12 @@
 //! `watch`, `serve` and `gateway` print each record as it happens, but the record is the
 //! trail's: a stdout nobody reads (`pacsguard gateway | (sleep 3600)`, a full 64 KiB pipe)
 //! must never hold up the thread that writes the trail, nor an association. Lines go into
-//! a queue of [`OUTLET_QUEUE_LINES`] written by a thread of its own; when the queue is
-//! full (or stdout refuses them) lines are dropped and counted. The count is said — on
+//! a queue of [`OUTLET_QUEUE_LINES`] written by a thread of its own. A full queue whose
+//! reader is still taking lines (slower than a burst: a SIEM forwarder, `jq`) holds the
+//! caller until there is room, as a blocking stdout did — nothing is lost to a reader that
+//! keeps up in the end; a reader that took nothing for [`OUTLET_STALL_AFTER`] is stalled,
+//! and from then on lines it cannot take (or that stdout refuses) are dropped and counted
+//! at once. The count is said — on
 //! stderr and as a record on the trail — when stdout moves again (at most once per
 //! [`OUTLET_DROP_REPORT_INTERVAL`]) and at the stop ([`Outlet::finish`]).
 //!
@@ -24,6 +28,12 @@ use std::time::{Duration, Instant};
 
 /// Lines held for a slow or stalled stdout before further ones are dropped (and counted).
 pub const OUTLET_QUEUE_LINES: usize = 256;
+
+/// A full queue whose thread has written nothing for this long (a reader that stopped
+/// reading) is stalled: lines are dropped instead of waited for. Below it, a full queue
+/// holds the caller until there is room, so a live reader slower than a burst gets every
+/// line (the real-time guard's bursts are tens of thousands of lines).
+pub const OUTLET_STALL_AFTER: Duration = Duration::from_secs(2);
 
 /// While stdout moves again after drops, the count is said at most this often.
 pub const OUTLET_DROP_REPORT_INTERVAL: Duration = Duration::from_secs(10);
@@ -72,6 +82,17 @@ struct State {
     /// The thread has ended.
     ended: bool,
     said_at: Option<Instant>,
+    /// When the thread last moved: took a line to write, finished a write, or was handed
+    /// a line while idle. `None`: never.
+    moved_at: Option<Instant>,
+}
+
+impl State {
+    /// The thread has not moved for [`OUTLET_STALL_AFTER`]: its reader stopped reading.
+    fn stalled(&self) -> bool {
+        self.moved_at
+            .is_none_or(|t| t.elapsed() >= OUTLET_STALL_AFTER)
+    }
 }
 
 struct Shared {
@@ -151,16 +172,33 @@ impl Outlet {
         Arc::new(Outlet { shared })
     }
 
-    /// Hands a line (without its newline) to stdout; never waits for it.
+    /// Hands a line (without its newline) to stdout. Waits for room in a full queue only
+    /// while its reader keeps reading (at most [`OUTLET_STALL_AFTER`] after it last
+    /// moved); a stalled reader's line is dropped and counted at once.
     pub fn line(&self, line: String) {
         let mut state = self.shared.lock();
+        if state.queue.is_empty() && state.writing == 0 {
+            // Idle until now: the thread moves as of this line.
+            state.moved_at = Some(Instant::now());
+        }
+        while !state.closed && state.queue.len() >= self.shared.capacity && !state.stalled() {
+            let left = state.moved_at.map_or(Duration::ZERO, |t| {
+                OUTLET_STALL_AFTER.saturating_sub(t.elapsed())
+            });
+            state = self
+                .shared
+                .wake
+                .wait_timeout(state, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
         if state.closed || state.queue.len() >= self.shared.capacity {
             state.unsaid += 1;
             return;
         }
         state.queue.push_back(line);
         drop(state);
-        self.shared.wake.notify_one();
+        self.shared.wake.notify_all();
     }
 
     /// The stop: takes nothing more, waits up to [`OUTLET_STOP_WAIT`] for the queue to
@@ -252,12 +290,18 @@ fn write_lines<W: io::Write>(shared: &Shared, report: &Report, open: &dyn Fn() -
         };
         let rest = torn.len();
         state.writing = 1 + u64::from(rest > 0);
+        state.moved_at = Some(Instant::now());
         drop(state);
+        // Room in the queue: a caller may be waiting for it.
+        shared.wake.notify_all();
         let mut buf = std::mem::take(&mut torn);
         buf.extend_from_slice(line.as_bytes());
         buf.push(b'\n');
         let written = write_some(&mut open(), &buf);
         let mut state = shared.lock();
+        if written > 0 {
+            state.moved_at = Some(Instant::now());
+        }
         if state.closed && state.writing == 0 {
             // `finish` counted these lines already.
             continue;
@@ -392,6 +436,52 @@ mod tests {
         }
     }
 
+    /// A writer that takes a line now and then, slower than lines are handed in.
+    struct Slow(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Slow {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            std::thread::sleep(Duration::from_millis(1));
+            self.0.lock().expect("lock").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A reader slower than a burst but still reading is waited for: every line of a
+    /// burst many times the queue reaches it, in order, and nothing is counted dropped
+    /// (the real-time guard's 50,000-file bursts lost lines to a queue that dropped
+    /// whenever it was full).
+    #[test]
+    fn a_slow_reader_that_keeps_reading_gets_every_line_of_a_burst() {
+        let taken = Arc::new(Mutex::new(Vec::new()));
+        let theirs = Arc::clone(&taken);
+        let outlet = Outlet::start_with(
+            ("test", 4),
+            Box::new(|_| {}),
+            Box::new(move || Slow(Arc::clone(&theirs))),
+        );
+        let lines = 200;
+        for i in 0..lines {
+            outlet.line(format!("line {i}"));
+        }
+        wait_for("every line written", || {
+            taken
+                .lock()
+                .expect("lock")
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                == lines
+        });
+        assert_eq!(outlet.finish(), 0, "nothing dropped");
+        let text = String::from_utf8(taken.lock().expect("lock").clone()).expect("utf-8");
+        let expected: String = (0..lines).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(text, expected);
+    }
+
     /// A stalled stdout never holds up who hands lines in; every line is written or
     /// counted, never both; the count is said when stdout moves again and at the stop.
     #[test]
@@ -411,7 +501,8 @@ mod tests {
             entered.load(Ordering::SeqCst)
         });
         // The thread holds "first" inside the stalled write: the queue holds
-        // OUTLET_QUEUE_LINES more, and the rest are dropped, without waiting.
+        // OUTLET_QUEUE_LINES more; the first line past them waits OUTLET_STALL_AFTER for
+        // the reader at most, and the rest are dropped without waiting.
         let extra = 7;
         for i in 0..OUTLET_QUEUE_LINES + extra {
             outlet.line(format!("line {i}"));
