@@ -668,7 +668,8 @@ fn keep(
 }
 
 fn print(event: &Event, json: &Printer) {
-    // Never waits for stdout (the trail's writer, or an association, calls this).
+    // The trail's writer, or an association, calls this: it waits for stdout only while
+    // a full queue's reader keeps reading, and at most `OUTLET_STALL_AFTER` once it stops.
     json.outlet.line(line_of(event, json.json));
 }
 
