@@ -36,4 +36,4 @@ pub use signing::{
     SIGNATURE_DOMAIN, SIGNATURE_DOMAIN_V2, fingerprint, signing_message, signing_message_v2,
 };
 pub use sqlite::{Acceptance, SCHEMA_VERSION, SignedHead, SignedInfo, Store, StoreError};
-pub use streamed::{StoredBaseline, StoredEntries, StreamedSave};
+pub use streamed::{StoredBaseline, StoredCursor, StoredEntries, StreamedSave};

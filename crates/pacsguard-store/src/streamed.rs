@@ -21,7 +21,7 @@ use rusqlite::OptionalExtension as _;
 use sha2::{Digest as _, Sha256};
 
 use crate::signing::signing_message_v2;
-use crate::sqlite::{ENTRIES_PER_CHUNK, SignedInfo, Store, StoreError};
+use crate::sqlite::{Acceptance, ENTRIES_PER_CHUNK, SignedInfo, Store, StoreError};
 
 /// A verified baseline whose entries stay in the store.
 #[derive(Debug)]
@@ -212,6 +212,29 @@ impl Store {
     }
 }
 
+/// Where a merge is in a verified root's entries read through a [`StreamedSave`]'s own
+/// transaction ([`StreamedSave::next_stored`]): the store cannot be read beside the save
+/// by another handle, and the save's rows of a replaced root are staged apart from the
+/// ones read. Holds one chunk's entries at most.
+#[derive(Debug)]
+pub struct StoredCursor<'b> {
+    root: Option<&'b RootChunks>,
+    next_seq: usize,
+    buffer: std::collections::VecDeque<Entry>,
+}
+
+impl StoredBaseline {
+    /// A cursor at the first entry of the root at `path` (none for a root not in the
+    /// baseline).
+    pub fn cursor(&self, path: &Path) -> StoredCursor<'_> {
+        StoredCursor {
+            root: self.chunks.iter().find(|c| c.root == path),
+            next_seq: 0,
+            buffer: std::collections::VecDeque::new(),
+        }
+    }
+}
+
 /// A verified root's entries read back chunk by chunk; see [`Store::stored_entries`].
 #[derive(Debug)]
 pub struct StoredEntries<'s> {
@@ -278,6 +301,9 @@ pub struct StreamedSave<'s> {
     /// Entries of the current root not yet in a chunk, encoded.
     data: Vec<u8>,
     in_data: usize,
+    /// The current root replaces one still being read ([`StreamedSave::replace_root`]):
+    /// its new chunks are staged at negative sequence numbers until it ends.
+    staging: bool,
 }
 
 impl std::fmt::Debug for StreamedSave<'_> {
@@ -305,6 +331,7 @@ impl Store {
             written: Vec::new(),
             data: Vec::new(),
             in_data: 0,
+            staging: false,
         })
     }
 }
@@ -327,6 +354,19 @@ impl StreamedSave<'_> {
     /// Replaces the root `spec.path` (or adds it): its old rows go, its entries are the
     /// ones [`StreamedSave::push`]ed next, in path order.
     pub fn start_root(&mut self, spec: &RootSpec) -> Result<(), StoreError> {
+        self.begin_root(spec, false)
+    }
+
+    /// [`StreamedSave::start_root`] for a root whose stored entries are read while its
+    /// new ones are written (a re-profile, an acceptance: a merge of the stored root and
+    /// the walk, [`StreamedSave::next_stored`]). Its old chunks stay readable until the
+    /// root ends: the new ones are inserted at sequence numbers -1, -2, ... and take the
+    /// old ones' places when the next root starts or at commit, in the same transaction.
+    pub fn replace_root(&mut self, spec: &RootSpec) -> Result<(), StoreError> {
+        self.begin_root(spec, true)
+    }
+
+    fn begin_root(&mut self, spec: &RootSpec, staging: bool) -> Result<(), StoreError> {
         self.end_root()?;
         if self.written.iter().any(|(s, _)| s.path == spec.path) {
             return Err(self.corrupt(format!(
@@ -335,9 +375,11 @@ impl StreamedSave<'_> {
             )));
         }
         let root = spec.path.as_os_str().as_bytes();
-        self.tx
-            .execute("DELETE FROM entry_chunks WHERE root = ?1", [root])
-            .map_err(self.sql())?;
+        if !staging {
+            self.tx
+                .execute("DELETE FROM entry_chunks WHERE root = ?1", [root])
+                .map_err(self.sql())?;
+        }
         self.tx
             .execute("DELETE FROM roots WHERE path = ?1", [root])
             .map_err(self.sql())?;
@@ -363,6 +405,82 @@ impl StreamedSave<'_> {
                 hashes: Vec::new(),
             },
         ));
+        self.staging = staging;
+        Ok(())
+    }
+
+    /// Puts the current root, begun with [`StreamedSave::replace_root`], back as it is
+    /// stored (an acceptance that found nothing to take in there): what was written of
+    /// it goes, its stored rows stay, and [`StreamedSave::commit`] signs them as kept.
+    /// `spec` is the one stored (its row was rewritten with it).
+    pub fn keep_root(&mut self, spec: &RootSpec) -> Result<(), StoreError> {
+        let current = self.written.last().map(|(s, _)| s.path.as_path());
+        if !self.staging || current != Some(spec.path.as_path()) {
+            return Err(self.corrupt(format!(
+                "root {} kept as stored but it is not the one being replaced",
+                spec.path.display()
+            )));
+        }
+        self.data.clear();
+        self.in_data = 0;
+        self.staging = false;
+        self.written.pop();
+        let root = spec.path.as_os_str().as_bytes();
+        self.tx
+            .execute(
+                "DELETE FROM entry_chunks WHERE root = ?1 AND seq < 0",
+                [root],
+            )
+            .map_err(self.sql())?;
+        self.tx
+            .execute(
+                "UPDATE roots SET policy = ?2, hash = ?3, exclude = ?4, cross_mounts = ?5 WHERE path = ?1",
+                rusqlite::params![
+                    root,
+                    spec.policy.as_str(),
+                    spec.hash.as_str(),
+                    encode_strings(&spec.exclude),
+                    spec.cross_mounts as i64
+                ],
+            )
+            .map_err(self.sql())?;
+        Ok(())
+    }
+
+    /// The next stored entry under `cursor` (a root of the verified baseline this save
+    /// follows), read through this transaction; each chunk must still hash to what was
+    /// verified. `None` at the root's end.
+    pub fn next_stored(&self, cursor: &mut StoredCursor<'_>) -> Result<Option<Entry>, StoreError> {
+        self.fill(cursor)?;
+        Ok(cursor.buffer.pop_front())
+    }
+
+    /// The stored entry [`StreamedSave::next_stored`] returns next, left in place.
+    pub fn peek_stored<'c>(
+        &self,
+        cursor: &'c mut StoredCursor<'_>,
+    ) -> Result<Option<&'c Entry>, StoreError> {
+        self.fill(cursor)?;
+        Ok(cursor.buffer.front())
+    }
+
+    fn fill(&self, cursor: &mut StoredCursor<'_>) -> Result<(), StoreError> {
+        let Some(root) = cursor.root else {
+            return Ok(());
+        };
+        while cursor.buffer.is_empty() && cursor.next_seq < root.hashes.len() {
+            let seq = cursor.next_seq;
+            cursor.next_seq += 1;
+            let data = self.chunk(root, seq)?;
+            let mut entries = Vec::new();
+            decode_entries(&data, &mut entries).ok_or_else(|| {
+                self.corrupt(format!(
+                    "entry chunk {seq} of {} is malformed",
+                    root.root.display()
+                ))
+            })?;
+            cursor.buffer.extend(entries);
+        }
         Ok(())
     }
 
@@ -396,7 +514,8 @@ impl StreamedSave<'_> {
         let Some((spec, root)) = self.written.last_mut() else {
             return Err(self.corrupt("an entry written before its root"));
         };
-        let seq = root.hashes.len() as i64;
+        let written = root.hashes.len() as i64;
+        let seq = if self.staging { -1 - written } else { written };
         root.hashes.push(Sha256::digest(&self.data).into());
         let path = self.path.clone();
         self.tx
@@ -415,7 +534,28 @@ impl StreamedSave<'_> {
     }
 
     fn end_root(&mut self) -> Result<(), StoreError> {
-        self.write_chunk()
+        self.write_chunk()?;
+        if !std::mem::take(&mut self.staging) {
+            return Ok(());
+        }
+        let Some((spec, _)) = self.written.last() else {
+            return Ok(());
+        };
+        // The old chunks are read no more: the staged ones take their sequence numbers.
+        let root = spec.path.as_os_str().as_bytes();
+        self.tx
+            .execute(
+                "DELETE FROM entry_chunks WHERE root = ?1 AND seq >= 0",
+                [root],
+            )
+            .map_err(self.sql())?;
+        self.tx
+            .execute(
+                "UPDATE entry_chunks SET seq = -1 - seq WHERE root = ?1 AND seq < 0",
+                [root],
+            )
+            .map_err(self.sql())?;
+        Ok(())
     }
 
     /// Entries written so far to the root at `path`.
@@ -428,13 +568,15 @@ impl StreamedSave<'_> {
 
     /// Signs generation `generation` made at `created`: the roots written, and every
     /// root of `kept` (the verified baseline this one follows, if any) not written again,
-    /// as it is stored. Then commits; returns the number of entries of the baseline.
+    /// as it is stored, with `acceptance` recorded (as [`Store::save`] records it). Then
+    /// commits; returns the number of entries of the baseline.
     pub fn commit(
         mut self,
         generation: u64,
         created: i64,
         kept: Option<&StoredBaseline>,
         key: &SigningKey,
+        acceptance: Option<&Acceptance>,
     ) -> Result<u64, StoreError> {
         self.end_root()?;
         let mut roots: Vec<(&RootSpec, &RootChunks)> =
@@ -488,6 +630,24 @@ impl StreamedSave<'_> {
                 "the acceptances changed since the previous baseline was verified: not signing them",
             ));
         }
+        let acceptances = match acceptance {
+            None => acceptances,
+            Some(a) => {
+                self.tx
+                    .execute(
+                        "INSERT INTO acceptances (time, user, reason, generation, paths) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        rusqlite::params![
+                            a.time,
+                            a.user,
+                            a.reason,
+                            generation as i64,
+                            encode_strings(&a.paths)
+                        ],
+                    )
+                    .map_err(self.sql())?;
+                crate::sqlite::acceptances_digest(&self.tx).map_err(self.sql())?
+            }
+        };
         let signature = key.sign(&signing_message_v2(&digest, &acceptances));
         self.tx
             .execute(
@@ -568,7 +728,7 @@ mod tests {
             )
             .expect("alter");
         let err = writer
-            .commit(1, 1, None, &key)
+            .commit(1, 1, None, &key, None)
             .expect_err("an altered chunk signed");
         assert!(err.to_string().contains("changed"), "{err}");
         assert!(store.load(&key.verifying_key()).expect("load").is_none());

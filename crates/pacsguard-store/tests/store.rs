@@ -361,7 +361,7 @@ fn a_streamed_save_stores_byte_for_byte_what_save_stores() {
     }
     assert_eq!(writer.entry_count(&pacs.spec.path), 10_000);
     let entries = writer
-        .commit(8, wanted.created, Some(&stored), &key)
+        .commit(8, wanted.created, Some(&stored), &key, None)
         .expect("commit");
     assert_eq!(entries, wanted.entry_count() as u64);
     drop(store);
@@ -441,7 +441,7 @@ fn a_streamed_save_signs_only_what_it_verified() {
         writer.start_root(&spec).expect("root");
         writer.push(&base.roots[0].entries[0]).expect("push");
         let err = writer
-            .commit(8, 2, Some(&stored), &key)
+            .commit(8, 2, Some(&stored), &key, None)
             .expect_err(&format!("signed over {forgery}"));
         assert!(err.to_string().contains("changed"), "{err}");
         drop(stored);
@@ -478,4 +478,145 @@ fn a_save_signs_only_the_acceptances_it_verified() {
         .save(&base, &[PathBuf::from("/srv/pacs")], &key, None)
         .expect_err("a forged acceptance signed");
     assert!(err.to_string().contains("changed"), "{err}");
+}
+
+#[test]
+fn a_root_replaced_while_it_is_read_stores_what_save_stores() {
+    // A re-profile or an acceptance (issue 15) reads a root's stored entries through the
+    // save's own transaction while it writes the new ones (`replace_root`, the new
+    // chunks staged until the root ends). The same generation two ways: `/srv/pacs`
+    // grown from 6,000 to 10,000 entries (every stored entry read back while the new
+    // chunks are written, every fourth changed, 4,000 new ones between them), `/z`
+    // begun and then put back as stored (`keep_root`, an acceptance that found nothing
+    // there), and an acceptance recorded. Same rows, digest, signature and acceptances.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = key();
+    let mut previous = three_roots(6_000);
+    previous.generation = 7;
+    let pacs_path = PathBuf::from("/srv/pacs");
+    let old_pacs = previous.root(&pacs_path).expect("root").clone();
+    let mut new_entries = Vec::new();
+    for (i, old) in old_pacs.entries.iter().enumerate() {
+        let mut e = old.clone();
+        if i % 4 == 0 {
+            e.meta.size += 1;
+        }
+        new_entries.push(e);
+        if (1..=4_000).contains(&i) {
+            let mut added = old.clone();
+            added.rel.push(b'+');
+            new_entries.push(added);
+        }
+    }
+    let mut wanted = previous.clone();
+    wanted.generation = 8;
+    wanted.created += 60;
+    wanted.replace_root(RootProfile {
+        spec: old_pacs.spec.clone(),
+        entries: new_entries.clone(),
+    });
+    let acceptance = Acceptance {
+        time: wanted.created,
+        user: "root".into(),
+        reason: "CHG-2".into(),
+        paths: vec!["/srv/pacs".into()],
+    };
+    let all: Vec<PathBuf> = previous.roots.iter().map(|r| r.spec.path.clone()).collect();
+    let in_memory = dir.path().join("in-memory.db");
+    let mut store = Store::open(&in_memory).expect("open");
+    store.save(&previous, &all, &key, None).expect("save");
+    store
+        .save(&wanted, &[pacs_path.clone()], &key, Some(&acceptance))
+        .expect("save");
+    let accepted_in_memory = store.acceptances().expect("acceptances");
+    drop(store);
+
+    let streamed_path = dir.path().join("streamed.db");
+    let mut store = Store::open(&streamed_path).expect("open");
+    store.save(&previous, &all, &key, None).expect("save");
+    let stored = store
+        .load_streamed(&key.verifying_key())
+        .expect("load")
+        .expect("present");
+    let mut writer = store.begin_streamed_save().expect("begin");
+    writer.replace_root(&old_pacs.spec).expect("root");
+    let mut cursor = stored.cursor(&pacs_path);
+    let mut read = Vec::new();
+    for entry in &new_entries {
+        while let Some(old) = writer.peek_stored(&mut cursor).expect("peek")
+            && old.rel <= entry.rel
+        {
+            read.push(
+                writer
+                    .next_stored(&mut cursor)
+                    .expect("read")
+                    .expect("entry"),
+            );
+        }
+        writer.push(entry).expect("push");
+    }
+    while let Some(old) = writer.next_stored(&mut cursor).expect("read") {
+        read.push(old);
+    }
+    assert_eq!(read, old_pacs.entries, "every stored entry read back");
+    let z = previous.root(std::path::Path::new("/z")).expect("root");
+    writer.replace_root(&z.spec).expect("z");
+    for entry in &new_entries[..5_000] {
+        writer.push(entry).expect("push");
+    }
+    writer.keep_root(&z.spec).expect("keep z");
+    let entries = writer
+        .commit(8, wanted.created, Some(&stored), &key, Some(&acceptance))
+        .expect("commit");
+    assert_eq!(entries, wanted.entry_count() as u64);
+    assert_eq!(
+        store.acceptances().expect("acceptances"),
+        accepted_in_memory
+    );
+    drop(store);
+    assert_eq!(rows(&streamed_path), rows(&in_memory));
+    let (loaded, info) = Store::open(&streamed_path)
+        .expect("open")
+        .load(&key.verifying_key())
+        .expect("load")
+        .expect("present");
+    assert_eq!((loaded, info.generation), (wanted, 8));
+}
+
+#[test]
+fn a_replacement_abandoned_midway_leaves_the_previous_baseline() {
+    // Dropped with new chunks staged and old ones deleted by a finished root (the
+    // process stopping, an error), nothing is committed.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("pacsguard.db");
+    let key = key();
+    let mut previous = three_roots(9_000);
+    previous.generation = 7;
+    let all: Vec<PathBuf> = previous.roots.iter().map(|r| r.spec.path.clone()).collect();
+    let mut store = Store::open(&path).expect("open");
+    store.save(&previous, &all, &key, None).expect("save");
+    let stored = store
+        .load_streamed(&key.verifying_key())
+        .expect("load")
+        .expect("present");
+    let mut writer = store.begin_streamed_save().expect("begin");
+    for root in ["/a", "/srv/pacs"] {
+        let spec = &previous
+            .root(std::path::Path::new(root))
+            .expect("root")
+            .spec;
+        writer.replace_root(spec).expect("root");
+        let mut cursor = stored.cursor(&spec.path);
+        while let Some(mut e) = writer.next_stored(&mut cursor).expect("read") {
+            e.meta.size += 1;
+            writer.push(&e).expect("push");
+        }
+    }
+    drop(writer);
+    drop(stored);
+    let (loaded, info) = store
+        .load(&key.verifying_key())
+        .expect("load")
+        .expect("the previous baseline is gone");
+    assert_eq!((loaded, info.generation), (previous, 7));
 }
