@@ -56,7 +56,9 @@ pub use ops::{
     MAX_REPORTED_EXTRA, MAX_UID_NAME_LEN, MediaReport, MediaRequest, Refused, VerifiedManifest,
     read_trusted_key, verify_destination, verify_manifest,
 };
-pub use ops::{KeptGeneration, MAX_KEPT_GENERATION_ENTRIES, MAX_KEPT_GENERATIONS};
+pub use ops::{
+    KeptGeneration, MAX_KEPT_GENERATION_ENTRIES, MAX_KEPT_GENERATIONS, MAX_PROFILE_FINDINGS,
+};
 pub use progress::{NoProgress, Progress};
 pub use trail_page::{MAX_TRAIL_PAGE_RECORDS, TrailPage, audit_page};
 pub use vault::{QuarantineRecord, RecordedFinding, Vault};

@@ -130,6 +130,23 @@ impl<'s> StreamingCompare<'s> {
         self.removed.len() + self.added.len()
     }
 
+    /// Findings held so far for the pairs and for what the capture could not read (the
+    /// moves are settled at the end).
+    pub fn findings_held(&self) -> usize {
+        self.captured.len() + self.paired.len()
+    }
+
+    /// Takes out the findings held beyond the first `keep` (the capture's first, then
+    /// the pairs'), for a caller that bounds what it holds; [`StreamingCompare::finish`]
+    /// returns the others.
+    pub fn take_beyond(&mut self, keep: usize) -> Vec<Finding> {
+        let captured = keep.min(self.captured.len());
+        let mut out = self.captured.split_off(captured);
+        let paired = (keep - captured).min(self.paired.len());
+        out.extend(self.paired.split_off(paired));
+        out
+    }
+
     /// Every finding, as [`compare`] orders them, given the walk's problems.
     pub fn finish(self, problems: &[pacsguard_fs::Problem]) -> Vec<Finding> {
         let mut findings = crate::capture::problem_findings(self.spec, problems);

@@ -112,6 +112,14 @@ pub fn profile(report: &ProfileReport, as_json: bool) -> Result<()> {
         return json("profile", report);
     }
     let mut text = findings_text(&report.findings);
+    if report.unlisted_findings > 0 {
+        let _ = writeln!(
+            text,
+            "{} more findings not listed (over {}): they are on the audit trail",
+            report.unlisted_findings,
+            pacsguard_engine::MAX_PROFILE_FINDINGS
+        );
+    }
     for root in &report.roots {
         let _ = writeln!(text, "profiled {}", describe_root(root));
     }

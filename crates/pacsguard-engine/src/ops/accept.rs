@@ -4,11 +4,13 @@
 use std::path::PathBuf;
 
 use pacsguard_events::{Action, Event, Finding, Outcome, escape_path};
-use pacsguard_profile::{RootProfile, compare};
+use pacsguard_profile::{Policy, RootProfile, RootSpec, compare};
 use pacsguard_store::Acceptance;
 use serde::Serialize;
 
 use super::check::restrict;
+use super::held_findings::HeldFindings;
+use super::streamed_rewrite::{Rewrite, rewrite_root};
 use super::targets::is_within;
 use super::{Session, entries_for_store, now_unix};
 use crate::error::EngineError;
@@ -75,6 +77,9 @@ impl Session {
             return Err(EngineError::Usage(
                 "name the paths to accept, or --all (not both)".into(),
             ));
+        }
+        if let Some(report) = self.accept_streamed(request, reason, &signer, progress)? {
+            return Ok(report);
         }
         let (mut baseline, _) = self.require_baseline()?;
         let targets = self.check_targets(&baseline, &request.paths)?;
@@ -161,6 +166,149 @@ impl Session {
             key_fingerprint: fingerprint,
             accepted,
         })
+    }
+}
+
+impl Session {
+    /// [`Session::accept`] in memory that does not grow with the profile: each root
+    /// holding a target is merged with its walked subtrees ([`rewrite_root`]), its
+    /// entries outside them written back as stored, inside them as they are now, into
+    /// one store transaction signed at the end. A root where nothing differs is put back
+    /// as it was ([`pacsguard_store::StreamedSave::keep_root`]); nothing differing anywhere, or a
+    /// difference the person was not shown, and the transaction is dropped. The
+    /// signature covers the whole baseline as one digest: every chunk is read once to
+    /// verify it and once to sign the new one, a chunk at a time. `None` for a growing
+    /// root (in memory: rotations are recognised over the whole root).
+    fn accept_streamed(
+        &mut self,
+        request: &AcceptRequest,
+        reason: &str,
+        signer: &ed25519_dalek::SigningKey,
+        progress: &dyn Progress,
+    ) -> Result<Option<AcceptReport>, EngineError> {
+        let stored = self
+            .load_streamed_baseline()?
+            .ok_or_else(|| EngineError::NoBaseline(self.home.dir.clone()))?;
+        let targets = self.check_targets(&stored.baseline, &request.paths)?;
+        // Several paths in one root are one pass over it.
+        let mut by_root: Vec<(&RootSpec, Vec<Vec<u8>>)> = Vec::new();
+        for (root, within) in &targets {
+            let Some(spec) = stored.baseline.root(root).map(|r| &r.spec) else {
+                continue;
+            };
+            if spec.policy == Policy::Growing {
+                return Ok(None);
+            }
+            match by_root.iter_mut().find(|(s, _)| s.path == *root) {
+                Some((_, subtrees)) => subtrees.push(within.clone()),
+                None => by_root.push((spec, vec![within.clone()])),
+            }
+        }
+        let skip = self.skip_dirs();
+        let fingerprint = self.profile_fingerprint();
+        let user = self.actor_name();
+        let generation = stored.baseline.generation + 1;
+        let created = now_unix();
+        let mut accepted = Vec::new();
+        let mut changed_roots = Vec::new();
+        // Every difference accepted is listed and recorded with the acceptance: the
+        // person named these paths, and a difference not shown refuses the acceptance.
+        let mut all = HeldFindings::new(usize::MAX, |_: &Finding| Ok(()));
+        let mut writer = self.store.begin_streamed_save()?;
+        for (spec, within) in &by_root {
+            let rewrite = Rewrite {
+                old: spec,
+                new: spec,
+                within,
+                drop_excluded: None,
+                skip: &skip,
+                describe: std::convert::identity,
+            };
+            let cursor = stored.cursor(&spec.path);
+            let Some(done) = rewrite_root(&mut writer, cursor, &rewrite, &mut all, progress)?
+            else {
+                return Ok(None); // growing: refused above, before any write
+            };
+            if done.findings.is_empty() {
+                writer.keep_root(spec)?;
+                continue;
+            }
+            accepted.extend(done.findings);
+            changed_roots.push(spec.path.clone());
+        }
+        if let Some(expected) = &request.expected {
+            refuse_unseen(&accepted, expected)?;
+        }
+        if accepted.is_empty() {
+            drop(writer);
+            let event = Event::new(
+                self.actor.clone(),
+                Action::Accept,
+                Outcome::Success,
+                "nothing differs; baseline unchanged",
+            )
+            .with_reason(reason);
+            self.finish(event)?;
+            return Ok(Some(AcceptReport {
+                generation: stored.baseline.generation,
+                key_fingerprint: fingerprint,
+                accepted,
+            }));
+        }
+        let paths: Vec<String> = targets
+            .iter()
+            .map(|(root, within)| escape_path(&RootProfile::absolute_of(root, within)))
+            .collect();
+        let acceptance = Acceptance {
+            time: created,
+            user,
+            reason: reason.to_string(),
+            paths,
+        };
+        // `Session::announce`, on the session's fields the writer does not hold.
+        self.bus.emit(
+            &Event::new(
+                self.actor.clone(),
+                Action::Accept,
+                Outcome::Started,
+                format!("signing baseline generation {generation}"),
+            )
+            .with_objects(changed_roots.clone())
+            .with_generation(generation),
+        )?;
+        self.bus.flush()?;
+        let entries = writer.commit(
+            generation,
+            created,
+            Some(&stored),
+            signer,
+            Some(&acceptance),
+        )?;
+        drop(stored);
+        let kept = self.keep_generation_of(generation, entries, signer, || {
+            let (baseline, _) = self.require_baseline()?;
+            self.write_generation(&baseline, signer)
+        });
+        self.emit_findings(Action::Accept, Some(reason), &accepted)?;
+        let detail = format!(
+            "{} differences accepted into baseline generation {generation} signed by key {fingerprint}; {kept}",
+            accepted.len(),
+        );
+        let objects = targets
+            .iter()
+            .map(|(root, within)| RootProfile::absolute_of(root, within))
+            .collect();
+        self.finish(
+            Event::new(self.actor.clone(), Action::Accept, Outcome::Success, detail)
+                .with_objects(objects)
+                .with_reason(reason)
+                .with_generation(generation),
+        )?;
+        Ok(Some(AcceptReport {
+            generation,
+            key_fingerprint: fingerprint,
+            accepted,
+        }))
     }
 }
 

@@ -6,6 +6,7 @@ mod diff;
 mod export;
 mod gateway;
 mod generations;
+mod held_findings;
 mod keys;
 mod media;
 mod profile;
@@ -16,6 +17,7 @@ mod reset;
 mod sanitize;
 mod scan;
 mod streamed_check;
+mod streamed_rewrite;
 mod targets;
 mod watch;
 mod witness;
@@ -42,6 +44,7 @@ pub use diff::{DiffCounts, DiffReport, DirectoryChanges, ProfileRef, Side};
 pub use export::{ExportReport, MAX_EXPORT_BYTES, read_trusted_key};
 pub use gateway::{quarantine_received, screener};
 pub use generations::{KeptGeneration, MAX_KEPT_GENERATION_ENTRIES, MAX_KEPT_GENERATIONS};
+pub use held_findings::MAX_PROFILE_FINDINGS;
 pub use keys::ProtectReport;
 pub use media::{
     Copied, DestinationReport, Expected, MAX_MANIFEST_BYTES, MAX_MEDIA_FILE_BYTES,

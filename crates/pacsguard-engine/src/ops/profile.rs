@@ -11,7 +11,9 @@ use pacsguard_profile::{
 use pacsguard_store::StreamedSave;
 use serde::Serialize;
 
+use super::held_findings::{HeldFindings, MAX_PROFILE_FINDINGS};
 use super::streamed_check::READ_AHEAD;
+use super::streamed_rewrite::{Rewrite, rewrite_root};
 use super::targets::resolve_existing;
 use super::{RootSummary, Session, entries_for_store, now_unix};
 use crate::error::EngineError;
@@ -35,6 +37,9 @@ pub struct ProfileReport {
     pub roots: Vec<RootSummary>,
     pub counts: SeverityCounts,
     pub findings: Vec<Finding>,
+    /// Findings beyond [`MAX_PROFILE_FINDINGS`]: recorded on the audit trail only (and
+    /// counted in `counts`), not listed here.
+    pub unlisted_findings: usize,
 }
 
 impl Session {
@@ -68,8 +73,9 @@ impl Session {
         drain_inbox: bool,
     ) -> Result<ProfileReport, EngineError> {
         let signer = self.profile_signer()?;
-        // New roots are profiled in bounded memory (`profile_streamed`); a watcher's first
-        // profile, run beside the draining of its inbox, still captures in memory.
+        // Profiles are streamed in bounded memory (`profile_streamed`); a watcher's first
+        // profile, run beside the draining of its inbox, and a growing root profiled
+        // before (its rotations are recognised over the whole root) are made in memory.
         if !drain_inbox && let Some(report) = self.profile_streamed(request, progress, &signer)? {
             return Ok(report);
         }
@@ -144,18 +150,24 @@ impl Session {
             kept,
             changed,
         };
-        self.close_profile(signed, summaries, findings)
+        self.close_profile(signed, summaries, findings, SeverityCounts::default())
     }
 
-    /// Records what a profile found and the generation it signed, and reports both.
+    /// Records what a profile found and the generation it signed, and reports both;
+    /// `unlisted` counts the findings already recorded and not held.
     fn close_profile(
         &mut self,
         signed: Signed,
         summaries: Vec<RootSummary>,
         findings: Vec<Finding>,
+        unlisted: SeverityCounts,
     ) -> Result<ProfileReport, EngineError> {
         self.emit_findings(Action::Profile, None, &findings)?;
-        let counts = SeverityCounts::of(&findings);
+        let mut counts = SeverityCounts::of(&findings);
+        counts.info += unlisted.info;
+        counts.warning += unlisted.warning;
+        counts.alert += unlisted.alert;
+        let unlisted_findings = unlisted.info + unlisted.warning + unlisted.alert;
         let outcome = if counts.needs_attention() {
             Outcome::Findings
         } else {
@@ -168,9 +180,15 @@ impl Session {
             kept,
             changed,
         } = signed;
-        let detail = format!(
+        let mut detail = format!(
             "baseline generation {generation} signed: {entries} entries in {roots} roots; {kept}"
         );
+        if unlisted_findings > 0 {
+            detail.push_str(&format!(
+                "; {unlisted_findings} findings beyond the {MAX_PROFILE_FINDINGS} held for the report ({} alert, {} warning, {} info) were recorded as found, before this record",
+                unlisted.alert, unlisted.warning, unlisted.info
+            ));
+        }
         self.finish(
             Event::new(self.actor.clone(), Action::Profile, outcome, detail)
                 .with_objects(changed)
@@ -182,58 +200,100 @@ impl Session {
             roots: summaries,
             counts,
             findings,
+            unlisted_findings,
         })
     }
 
-    /// `profile` of roots not profiled before, in memory that does not grow with them:
+    /// `profile` in memory that does not grow with the roots:
     /// each is walked in the store's order ([`OrderedWalk`]), hashed [`READ_AHEAD`]
     /// entries at a time in parallel, and written a chunk at a time into one store
     /// transaction ([`StreamedSave`]), which is signed and committed at the end; an error
     /// or an interruption before leaves the previous baseline as it was. The roots
-    /// already profiled stay in the store untouched (verified a chunk at a time, then
-    /// covered by the new signature as they are stored). `None` when a requested root is
-    /// already profiled: re-profiling compares with its previous profile, in memory.
+    /// not asked for stay in the store untouched (verified a chunk at a time, then covered
+    /// by the new signature as they are stored). A root profiled before is merged with
+    /// its stored entries as it is walked ([`rewrite_root`]), its differences reported as
+    /// taken in. `None` when a growing root profiled before is asked for (in memory).
     fn profile_streamed(
         &mut self,
         request: &ProfileRequest,
         progress: &dyn Progress,
         signer: &SigningKey,
     ) -> Result<Option<ProfileReport>, EngineError> {
-        let wanted: Vec<PathBuf> = if request.paths.is_empty() {
-            self.config.roots.iter().map(|r| r.path.clone()).collect()
-        } else {
-            request
-                .paths
-                .iter()
-                .map(|p| resolve_existing(p))
-                .collect::<Result<_, _>>()?
-        };
-        // Unverified, only to choose the way: either way verifies the store before use.
-        let profiled = self.store.root_paths()?;
-        if wanted.iter().any(|p| profiled.contains(p)) {
-            return Ok(None);
-        }
+        // Extending a baseline that fails verification would launder the tampering under
+        // a fresh signature: `load_streamed` refuses it (every chunk is read and checked).
         let stored = self.load_streamed_baseline()?;
         let empty = Baseline::default();
         let previous = stored.as_ref().map_or(&empty, |s| &s.baseline);
         let specs = self.root_specs(previous, request)?;
-        if specs.iter().any(|s| previous.root(&s.path).is_some()) {
-            return Ok(None); // the store changed since the look above
+        // A growing root's log rotations are recognised over the whole root at once.
+        let growing = |s: &RootSpec| s.policy == Policy::Growing;
+        if specs.iter().any(|s| {
+            previous
+                .root(&s.path)
+                .is_some_and(|p| growing(&p.spec) || growing(s))
+        }) {
+            return Ok(None);
         }
         let generation = previous.generation + 1;
-        let roots = previous.roots.len() + specs.len();
+        let roots = previous.roots.len()
+            + specs
+                .iter()
+                .filter(|s| previous.root(&s.path).is_none())
+                .count();
         let skip = self.skip_dirs();
-        let mut findings = Vec::new();
+        let actor = self.actor.clone();
+        let bus = &mut self.bus;
+        // Beyond what the report holds, findings go to the trail as they are found.
+        let mut held = HeldFindings::new(MAX_PROFILE_FINDINGS, |finding: &Finding| {
+            let mut event = Event::of_finding(actor.clone(), finding.clone());
+            event.action = Action::Profile;
+            Ok(bus.emit(&event)?)
+        });
         let mut summaries = Vec::new();
         let mut writer = self.store.begin_streamed_save()?;
         for spec in &specs {
-            let (found, summary) = profile_root_streamed(spec, &skip, &mut writer, progress)?;
-            findings.extend(found);
+            // Digests of another algorithm cannot be compared: such a root is profiled
+            // as if new (its old rows replaced), as the in-memory way does.
+            let old = previous
+                .root(&spec.path)
+                .map(|r| &r.spec)
+                .filter(|old| old.hash == spec.hash);
+            let (found, summary) = match (old, stored.as_ref()) {
+                (Some(old), Some(stored)) => {
+                    // Entries the new exclusions leave out are not "gone": they are no
+                    // longer profiled, which the new spec (signed with the baseline) says.
+                    let excluded = spec.exclude_set()?;
+                    let rewrite = Rewrite {
+                        old,
+                        new: spec,
+                        within: &[Vec::new()],
+                        drop_excluded: Some(&excluded),
+                        skip: &skip,
+                        // Re-profiling takes in whatever changed since the last profile
+                        // without review (`accept` is the reviewed way): say what, so it
+                        // is on the record.
+                        describe: taken_in,
+                    };
+                    let cursor = stored.cursor(&spec.path);
+                    let Some(done) =
+                        rewrite_root(&mut writer, cursor, &rewrite, &mut held, progress)?
+                    else {
+                        return Ok(None); // growing: refused above, before any write
+                    };
+                    if done.entries == 0 {
+                        return Err(EngineError::io(&spec.path, "vanished while being profiled"));
+                    }
+                    (done.findings, done.summary)
+                }
+                _ => profile_root_streamed(spec, &skip, &mut writer, &mut held, progress)?,
+            };
+            held.extend(found)?;
             summaries.push(summary);
         }
+        let (findings, unlisted) = held.finish();
         let changed: Vec<PathBuf> = specs.iter().map(|s| s.path.clone()).collect();
         // `Session::announce`, on the session's fields the writer does not hold.
-        self.bus.emit(
+        bus.emit(
             &Event::new(
                 self.actor.clone(),
                 Action::Profile,
@@ -243,8 +303,8 @@ impl Session {
             .with_objects(changed.clone())
             .with_generation(generation),
         )?;
-        self.bus.flush()?;
-        let entries = writer.commit(generation, now_unix(), stored.as_ref(), signer)?;
+        bus.flush()?;
+        let entries = writer.commit(generation, now_unix(), stored.as_ref(), signer, None)?;
         drop(stored);
         let kept = self.keep_generation_of(generation, entries, signer, || {
             let (baseline, _) = self.require_baseline()?;
@@ -257,7 +317,8 @@ impl Session {
             kept,
             changed,
         };
-        self.close_profile(signed, summaries, findings).map(Some)
+        self.close_profile(signed, summaries, findings, unlisted)
+            .map(Some)
     }
 
     /// The spec for each requested tree: configuration, then the existing baseline, then
@@ -335,10 +396,12 @@ impl Session {
 /// One new root walked, hashed a window at a time and written into `writer`: the same
 /// entries, in the same order, and the same findings (the walk's problems first, then
 /// the entries') as [`Session::capture`] and `capture_findings` of the whole tree.
+/// Findings beyond what `held` has room for go to it at once, to be recorded.
 fn profile_root_streamed(
     spec: &RootSpec,
     skip: &[(u64, u64)],
     writer: &mut StreamedSave<'_>,
+    held: &mut HeldFindings<'_>,
     progress: &dyn Progress,
 ) -> Result<(Vec<Finding>, RootSummary), EngineError> {
     progress.phase(&format!(
@@ -378,6 +441,12 @@ fn profile_root_streamed(
             summary.count(entry);
         }
         entry_findings.extend(capture_findings(spec, &tree));
+        let room = held.room();
+        if entry_findings.len() > room {
+            for finding in entry_findings.split_off(room) {
+                held.spill(finding)?;
+            }
+        }
         for entry in &entries_for_store(spec, tree).entries {
             writer.push(entry)?;
         }

@@ -154,7 +154,11 @@ fn next_window(
 }
 
 /// Calls `f` for each path of the two sorted lists, with the entry on each side.
-fn merge(old: Vec<Entry>, new: Vec<Entry>, mut f: impl FnMut(Option<Entry>, Option<Entry>)) {
+pub(super) fn merge(
+    old: Vec<Entry>,
+    new: Vec<Entry>,
+    mut f: impl FnMut(Option<Entry>, Option<Entry>),
+) {
     let mut old = old.into_iter().peekable();
     let mut new = new.into_iter().peekable();
     loop {
