@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# bench/scale.sh — archive scale: peak memory of `profile`, `check` and `check --fast`
-# on trees of 1,000,000 and 5,000,000 files (issue 15).
+# bench/scale.sh — archive scale: peak memory of `profile`, `check`, `check --fast`,
+# `profile` again (a root profiled before) and `accept` of one file, on trees of 1,000,000
+# and 5,000,000 files (issue 15). PACSGUARD_BASE=binary measures a second binary (main's,
+# say) side by side in the same run, with a home of its own.
 #
 # The files are EMPTY (one inode each, no data block): 5,000,000 files of even a few bytes
 # would take 20 GB of 4 KiB blocks. What grows with the number of files is the per-entry
@@ -19,6 +21,9 @@ SIZES=${BENCH_SIZES:-"1000000 5000000"}     # file counts, ascending
 WORK=${BENCH_WORK:-$BENCH_DIR/work/scale}   # tree, homes and logs go here
 KEEP=${BENCH_KEEP:-0}                       # 1 => keep the tree afterwards
 PACSGUARD=${PACSGUARD:-}                    # prebuilt binary => skip cargo build
+PACSGUARD_BASE=${PACSGUARD_BASE:-}          # a second binary measured beside it
+# Commands measured, in this order (profile first: the others need its home).
+COMMANDS=${BENCH_COMMANDS:-"profile check check-fast reprofile accept"}
 # Inodes and bytes left free for everyone else on the machine.
 RESERVE_INODES=${BENCH_RESERVE_INODES:-2000000}
 RESERVE_KB=${BENCH_RESERVE_KB:-4000000}
@@ -48,6 +53,15 @@ else
     REV="prebuilt $PACSGUARD; repo at $REV"
 fi
 [[ -x $PACSGUARD ]] || die "no executable at $PACSGUARD"
+[[ -z $PACSGUARD_BASE || -x $PACSGUARD_BASE ]] || die "no executable at $PACSGUARD_BASE"
+[[ " $COMMANDS " == *" profile "* ]] || die "BENCH_COMMANDS must include profile (the others need its home)"
+for cmd in $COMMANDS; do
+    case $cmd in profile | check | check-fast | reprofile | accept) ;; *) die "BENCH_COMMANDS: unknown command '$cmd'" ;; esac
+done
+# The binaries measured: "after" (PACSGUARD) and, when given, "before" (PACSGUARD_BASE).
+BINS=(after)
+[[ -n $PACSGUARD_BASE ]] && BINS=(before after)
+declare -A BIN=([after]=$PACSGUARD [before]=$PACSGUARD_BASE)
 
 mkdir -p "$WORK"
 # One tree per layout: a tree grown with another number of files per directory is not it.
@@ -104,11 +118,11 @@ fitting() {
     ((most < want)) && echo $((most > have ? most : have)) || echo "$want"
 }
 
-# Runs one pacsguard command under GNU time; prints "peak_kib seconds exit".
+# Runs one command of binary $2 under GNU time; prints "peak_kib seconds exit".
 measure() {
-    local name=$1; shift
+    local name=$1 bin=$2; shift 2
     local rc=0
-    /usr/bin/time -f '%M %e' -o "$LOGS/$name.time" "$PACSGUARD" "$@" \
+    /usr/bin/time -f '%M %e' -o "$LOGS/$name.time" "$bin" "$@" \
         >"$LOGS/$name.out" 2>"$LOGS/$name.err" || rc=$?
     echo "$(cat "$LOGS/$name.time" | tail -1) $rc"
 }
@@ -130,24 +144,33 @@ for want in $SIZES; do
     start=$(date +%s)
     grow_tree "$n"
     info "grown in $(($(date +%s) - start)) s"
-    home=$WORK/home-$n
-    rm -rf "$home"
-    "$PACSGUARD" --home "$home" init >"$LOGS/init-$n.out" 2>&1 || die "init failed: $(cat "$LOGS/init-$n.out")"
-    for cmd in profile check check-fast; do
-        case $cmd in
-            profile) args=(profile "$TREE") ;;
-            check) args=(check) ;;
-            check-fast) args=(check --fast) ;;
-        esac
-        log "$cmd, $n files"
-        read -r rss secs rc < <(measure "$cmd-$n" --home "$home" "${args[@]}")
-        RSS[$cmd,$n]=$rss SECS[$cmd,$n]=$secs RC[$cmd,$n]=$rc
-        info "peak RSS $((rss / 1024)) MiB, $secs s, exit $rc"
-        # An unchanged tree must check clean: otherwise the numbers are of something else.
-        # A directory wider than LISTING_BATCH (65,536) names is said, a warning (exit 1).
-        want_rc=0
-        ((FILES_PER_DIR > 65536 && n > 65536)) && want_rc=1
-        ((rc == want_rc)) || NOTES+=("$cmd at $n files exited $rc (want $want_rc): see $LOGS/$cmd-$n.err")
+    # The file `accept` takes in: its mode changed, then put back for the next size.
+    accepted=$(find "$TREE" -name '*.dcm' -print -quit)
+    for b in "${BINS[@]}"; do
+        home=$WORK/home-$b-$n
+        rm -rf "$home"
+        "${BIN[$b]}" --home "$home" init >"$LOGS/init-$b-$n.out" 2>&1 || die "init failed: $(cat "$LOGS/init-$b-$n.out")"
+        for cmd in $COMMANDS; do
+            case $cmd in
+                profile | reprofile) args=(profile "$TREE") ;;
+                check) args=(check) ;;
+                check-fast) args=(check --fast) ;;
+                accept)
+                    chmod 0600 "$accepted"
+                    args=(accept "$accepted" --reason "bench/scale.sh")
+                    ;;
+            esac
+            log "$cmd ($b), $n files"
+            read -r rss secs rc < <(measure "$cmd-$b-$n" "${BIN[$b]}" --home "$home" "${args[@]}")
+            [[ $cmd == accept ]] && chmod 0644 "$accepted"
+            RSS[$cmd,$b,$n]=$rss SECS[$cmd,$b,$n]=$secs RC[$cmd,$b,$n]=$rc
+            info "peak RSS $((rss / 1024)) MiB, $secs s, exit $rc"
+            # An unchanged tree must check clean: otherwise the numbers are of something else.
+            # A directory wider than LISTING_BATCH (65,536) names is said, a warning (exit 1).
+            want_rc=0
+            ((FILES_PER_DIR > 65536 && n > 65536)) && want_rc=1
+            ((rc == want_rc)) || NOTES+=("$cmd ($b) at $n files exited $rc (want $want_rc): see $LOGS/$cmd-$b-$n.err")
+        done
     done
     COUNT[$n]=$n
     sizes_done+=("$n")
@@ -157,26 +180,36 @@ done
 REPORT=$WORK/results.md
 {
     echo "Run $(date -u +%Y-%m-%dT%H:%MZ) at $REV, empty files, $FILES_PER_DIR per directory."
+    [[ -n $PACSGUARD_BASE ]] && echo "before: $PACSGUARD_BASE; after: $PACSGUARD."
     echo
     printf '| command |'
+    ((${#BINS[@]} > 1)) && printf ' binary |'
     for n in "${sizes_done[@]}"; do printf ' %s files |' "$n"; done
     ((${#sizes_done[@]} > 1)) && printf ' ratio %s/%s |' "${sizes_done[-1]}" "${sizes_done[0]}"
     echo
     printf '|---|'
+    ((${#BINS[@]} > 1)) && printf -- '---|'
     for _ in "${sizes_done[@]}"; do printf -- '---:|'; done
     ((${#sizes_done[@]} > 1)) && printf -- '---:|'
     echo
-    for cmd in profile check check-fast; do
-        printf '| `%s` |' "${cmd/-/ --}"
-        for n in "${sizes_done[@]}"; do
-            rss=${RSS[$cmd,$n]}
-            printf ' %d MiB (%d B/file), %s s |' $((rss / 1024)) $((rss * 1024 / n)) "${SECS[$cmd,$n]}"
+    for cmd in $COMMANDS; do
+        for b in "${BINS[@]}"; do
+            case $cmd in
+                reprofile) printf '| `profile` again |' ;;
+                accept) printf '| `accept` of one file |' ;;
+                *) printf '| `%s` |' "${cmd/-/ --}" ;;
+            esac
+            ((${#BINS[@]} > 1)) && printf ' %s |' "$b"
+            for n in "${sizes_done[@]}"; do
+                rss=${RSS[$cmd,$b,$n]}
+                printf ' %d MiB (%d B/file), %s s |' $((rss / 1024)) $((rss * 1024 / n)) "${SECS[$cmd,$b,$n]}"
+            done
+            if ((${#sizes_done[@]} > 1)); then
+                awk -v a="${RSS[$cmd,$b,${sizes_done[-1]}]}" -v b="${RSS[$cmd,$b,${sizes_done[0]}]}" \
+                    'BEGIN { printf " %.2f× |", a / b }'
+            fi
+            echo
         done
-        if ((${#sizes_done[@]} > 1)); then
-            awk -v a="${RSS[$cmd,${sizes_done[-1]}]}" -v b="${RSS[$cmd,${sizes_done[0]}]}" \
-                'BEGIN { printf " %.2f× |", a / b }'
-        fi
-        echo
     done
     echo
     echo "Target (issue 15): peak RSS ≤ 256 MiB at 5,000,000 files, and ≤ +10% from 1,000,000 to 5,000,000."
