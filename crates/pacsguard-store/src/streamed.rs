@@ -304,6 +304,9 @@ pub struct StreamedSave<'s> {
     /// The current root replaces one still being read ([`StreamedSave::replace_root`]):
     /// its new chunks are staged at negative sequence numbers until it ends.
     staging: bool,
+    /// The current root is patched in place ([`StreamedSave::patch_root`]) inside a
+    /// savepoint, released or rolled back by [`StreamedSave::end_patch`].
+    patching: bool,
 }
 
 impl std::fmt::Debug for StreamedSave<'_> {
@@ -332,6 +335,7 @@ impl Store {
             data: Vec::new(),
             in_data: 0,
             staging: false,
+            patching: false,
         })
     }
 }
@@ -407,6 +411,151 @@ impl StreamedSave<'_> {
         ));
         self.staging = staging;
         Ok(())
+    }
+
+    /// Begins changing the stored root `spec.path` of `stored` in place, a chunk at a
+    /// time ([`StreamedSave::patch_chunk`]): the chunks not patched stay as they are, and
+    /// a chunk patched may hold more or fewer entries than [`ENTRIES_PER_CHUNK`] (the
+    /// digest covers the entries, not how they are cut). Inside a savepoint, so that
+    /// [`StreamedSave::end_patch`] can put the root back as stored. `spec` must be the
+    /// stored one (its row is not rewritten).
+    pub fn patch_root(
+        &mut self,
+        stored: &StoredBaseline,
+        spec: &RootSpec,
+    ) -> Result<(), StoreError> {
+        self.end_root()?;
+        if self.written.iter().any(|(s, _)| s.path == spec.path) {
+            return Err(self.corrupt(format!(
+                "root {} written twice in one baseline",
+                spec.path.display()
+            )));
+        }
+        let Some(chunks) = stored.chunks.iter().find(|c| c.root == spec.path) else {
+            return Err(self.corrupt(format!(
+                "root {} patched but not in the baseline",
+                spec.path.display()
+            )));
+        };
+        self.tx
+            .execute_batch("SAVEPOINT patch_root")
+            .map_err(self.sql())?;
+        self.patching = true;
+        self.written.push((
+            spec.clone(),
+            RootChunks {
+                root: chunks.root.clone(),
+                entries: chunks.entries,
+                files: chunks.files,
+                bytes: chunks.bytes,
+                hashes: chunks.hashes.clone(),
+            },
+        ));
+        Ok(())
+    }
+
+    /// Chunks of the root being patched.
+    pub fn patched_chunks(&self) -> usize {
+        match self.written.last() {
+            Some((_, root)) if self.patching => root.hashes.len(),
+            _ => 0,
+        }
+    }
+
+    /// Chunk `seq` of the root being patched as it stands (verified), decoded.
+    pub fn patched_chunk(&self, seq: usize) -> Result<Vec<Entry>, StoreError> {
+        let Some((_, root)) = self.written.last().filter(|_| self.patching) else {
+            return Err(self.corrupt("a chunk read with no root being patched"));
+        };
+        let data = self.chunk(root, seq)?;
+        let mut entries = Vec::new();
+        decode_entries(&data, &mut entries).ok_or_else(|| {
+            self.corrupt(format!(
+                "entry chunk {seq} of {} is malformed",
+                root.root.display()
+            ))
+        })?;
+        Ok(entries)
+    }
+
+    /// Replaces chunk `seq` of the root being patched, which held `old`, by `new` (in
+    /// path order, not empty, every entry hashed).
+    pub fn patch_chunk(
+        &mut self,
+        seq: usize,
+        old: &[Entry],
+        new: &[Entry],
+    ) -> Result<(), StoreError> {
+        if new
+            .iter()
+            .any(|e| matches!(e.content, Content::Pending | Content::Vanished))
+        {
+            return Err(self.corrupt("refusing to store an entry that was never hashed"));
+        }
+        if new.is_empty() {
+            return Err(self.corrupt("refusing to store an empty chunk"));
+        }
+        let mut data = Vec::new();
+        for entry in new {
+            encode_entry(&mut data, entry);
+        }
+        let patching = self.patching;
+        let Some((spec, root)) = self.written.last_mut().filter(|_| patching) else {
+            return Err(self.corrupt("a chunk patched with no root being patched"));
+        };
+        let path = self.path.clone();
+        let changed = self
+            .tx
+            .prepare_cached("UPDATE entry_chunks SET data = ?3 WHERE root = ?1 AND seq = ?2")
+            .and_then(|mut stmt| {
+                stmt.execute(rusqlite::params![
+                    spec.path.as_os_str().as_bytes(),
+                    seq as i64,
+                    data
+                ])
+            })
+            .map_err(|source| StoreError::Sqlite { path, source })?;
+        if changed != 1 || seq >= root.hashes.len() {
+            return Err(StoreError::Corrupt {
+                path: self.path.clone(),
+                reason: format!("entry chunk {seq} of {} is missing", spec.path.display()),
+            });
+        }
+        root.hashes[seq] = Sha256::digest(&data).into();
+        let files = |entries: &[Entry]| {
+            entries
+                .iter()
+                .filter(|e| e.kind == EntryType::File)
+                .fold((0u64, 0u64), |(n, b), e| {
+                    (n + 1, b.saturating_add(e.meta.size))
+                })
+        };
+        let (old_files, old_bytes) = files(old);
+        let (new_files, new_bytes) = files(new);
+        root.entries = root.entries.saturating_sub(old.len() as u64) + new.len() as u64;
+        root.files = root.files.saturating_sub(old_files) + new_files;
+        root.bytes = root
+            .bytes
+            .saturating_sub(old_bytes)
+            .saturating_add(new_bytes);
+        Ok(())
+    }
+
+    /// Ends the patching of the current root: its chunks as patched when `keep`, else
+    /// as they are stored (the savepoint rolled back; the root is signed as kept).
+    pub fn end_patch(&mut self, keep: bool) -> Result<(), StoreError> {
+        if !std::mem::take(&mut self.patching) {
+            return Ok(());
+        }
+        if !keep {
+            self.tx
+                .execute_batch("ROLLBACK TO patch_root")
+                .map_err(self.sql())?;
+            self.written.pop();
+        }
+        self.tx
+            .execute_batch("RELEASE patch_root")
+            .map_err(self.sql())
     }
 
     /// Puts the current root, begun with [`StreamedSave::replace_root`], back as it is
@@ -490,6 +639,9 @@ impl StreamedSave<'_> {
         if matches!(entry.content, Content::Pending | Content::Vanished) {
             return Err(self.corrupt("refusing to store an entry that was never hashed"));
         }
+        if self.patching {
+            return Err(self.corrupt("an entry pushed to a root patched in place"));
+        }
         let Some((_, root)) = self.written.last_mut() else {
             return Err(self.corrupt("an entry written before its root"));
         };
@@ -534,6 +686,7 @@ impl StreamedSave<'_> {
     }
 
     fn end_root(&mut self) -> Result<(), StoreError> {
+        self.end_patch(true)?;
         self.write_chunk()?;
         if !std::mem::take(&mut self.staging) {
             return Ok(());

@@ -620,3 +620,66 @@ fn a_replacement_abandoned_midway_leaves_the_previous_baseline() {
         .expect("the previous baseline is gone");
     assert_eq!((loaded, info.generation), (previous, 7));
 }
+
+#[test]
+fn a_root_patched_in_place_signs_the_entries_and_keeps_the_other_chunks() {
+    // `accept` of a few paths rewrites only the chunks holding them (`patch_root`): chunk
+    // 1 of `/srv/pacs` (10,000 entries) gets one entry more, its other chunks stay as
+    // stored; `/z`, patched then ended unkept, is put back as stored. The baseline loads
+    // verified with the entries wanted, whatever the chunks' cut.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("pacsguard.db");
+    let key = key();
+    let mut previous = three_roots(10_000);
+    previous.generation = 7;
+    let all: Vec<PathBuf> = previous.roots.iter().map(|r| r.spec.path.clone()).collect();
+    let mut store = Store::open(&path).expect("open");
+    store.save(&previous, &all, &key, None).expect("save");
+    let before = rows(&path);
+    let stored = store
+        .load_streamed(&key.verifying_key())
+        .expect("load")
+        .expect("present");
+    let pacs = previous
+        .root(std::path::Path::new("/srv/pacs"))
+        .expect("root");
+    let mut writer = store.begin_streamed_save().expect("begin");
+    writer.patch_root(&stored, &pacs.spec).expect("patch");
+    assert_eq!(writer.patched_chunks(), 3);
+    let old = writer.patched_chunk(1).expect("chunk");
+    let mut new = old.clone();
+    let mut added = old[0].clone();
+    added.rel.push(b'+');
+    new.insert(1, added.clone());
+    writer.patch_chunk(1, &old, &new).expect("patched");
+    writer.end_patch(true).expect("kept");
+    let z = previous.root(std::path::Path::new("/z")).expect("root");
+    writer.patch_root(&stored, &z.spec).expect("patch z");
+    let old = writer.patched_chunk(0).expect("chunk");
+    writer.patch_chunk(0, &old, &old[1..]).expect("patched");
+    writer.end_patch(false).expect("put back");
+    writer
+        .commit(8, 99, Some(&stored), &key, None)
+        .expect("commit");
+    drop(store);
+    let mut wanted = previous.clone();
+    wanted.generation = 8;
+    wanted.created = 99;
+    let mut entries = pacs.entries.clone();
+    entries.push(added);
+    entries.sort_by(|a, b| a.rel.cmp(&b.rel));
+    wanted.replace_root(RootProfile {
+        spec: pacs.spec.clone(),
+        entries,
+    });
+    let (loaded, info) = Store::open(&path)
+        .expect("open")
+        .load(&key.verifying_key())
+        .expect("load")
+        .expect("present");
+    assert_eq!((loaded, info.generation), (wanted, 8));
+    let after = rows(&path);
+    // Chunk rows of `/a`, `/srv/pacs` (3) and `/z`: only the second of `/srv/pacs` differs.
+    let differing: Vec<usize> = (0..5).filter(|&i| before[i] != after[i]).collect();
+    assert_eq!(differing, [2]);
+}

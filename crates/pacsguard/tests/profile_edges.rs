@@ -474,3 +474,79 @@ fn accept_of_paths_in_a_profile_takes_in_only_them() {
     one(&findings, "content-changed", "study/series/1.dcm");
     assert_eq!(chunks_of(&env, &other), other_chunks);
 }
+
+/// Decoded entry counts are not needed: a chunk's rows are compared as stored bytes.
+fn series_tree(env: &Env, series: usize, per: usize) {
+    for s in 0..series {
+        let dir = env.path(&format!("s{s:02}"));
+        fs::create_dir(&dir).expect("mkdir");
+        for i in 0..per {
+            fs::write(dir.join(format!("{i:04}.dcm")), b"x").expect("write");
+        }
+    }
+}
+
+#[test]
+fn accept_of_a_few_paths_rewrites_only_the_chunks_holding_them() {
+    // Issue 15: `accept` of a directory with a new file in a profile of 12,000 files (3
+    // chunks of 4,096 entries and a short one) patches the one chunk that holds the
+    // directory (it now holds 4,097 entries) and leaves the others as stored; re-cutting
+    // the root, as the in-memory way did, changed every chunk after it. The baseline
+    // still verifies and checks clean.
+    let env = Env::new();
+    series_tree(&env, 12, 1_000);
+    env.profile(&[]);
+    let before = chunks_of(&env, &env.tree);
+    assert_eq!(before.len(), 3);
+    fs::write(env.path("s05/zz.dcm"), b"new").expect("add");
+    let out = env.run(&[
+        "accept",
+        env.path("s05").to_str().expect("utf-8"),
+        "--reason",
+        "CHG-9",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let after = chunks_of(&env, &env.tree);
+    assert_eq!(after.len(), before.len());
+    let changed: Vec<usize> = (0..after.len())
+        .filter(|&i| after[i] != before[i])
+        .collect();
+    assert_eq!(changed, [1], "only the chunk holding s05");
+    let (code, findings, doc) = env.check(&[]);
+    assert_eq!((code, findings), (0, vec![]), "{doc}");
+}
+
+#[test]
+fn accept_of_more_than_a_patched_chunk_holds_rewrites_the_root() {
+    // A new directory of MAX_PATCHED_CHUNK_ENTRIES (8,192) files and more, accepted into
+    // one gap of the stored chunks: no chunk is patched past the limit, the root is
+    // rewritten whole in chunks of the usual 4,096 entries, and checks clean.
+    const MAX_PATCHED_CHUNK_ENTRIES: usize = 8_192;
+    let env = Env::new();
+    series_tree(&env, 2, 10);
+    env.profile(&[]);
+    let big = env.path("s00/big");
+    fs::create_dir(&big).expect("mkdir");
+    for i in 0..=MAX_PATCHED_CHUNK_ENTRIES {
+        fs::write(big.join(format!("{i:05}")), b"b").expect("write");
+    }
+    let out = env.run(&[
+        "accept",
+        env.path("s00").to_str().expect("utf-8"),
+        "--reason",
+        "CHG-10",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let accepted = doc["accepted"].as_array().map_or(0, Vec::len);
+    assert!(accepted > MAX_PATCHED_CHUNK_ENTRIES, "{accepted}");
+    let chunks = chunks_of(&env, &env.tree);
+    assert_eq!(
+        chunks.len(),
+        3,
+        "8,193 files and 27 other entries, cut at 4,096"
+    );
+    let (code, findings, doc) = env.check(&[]);
+    assert_eq!((code, findings), (0, vec![]), "{doc}");
+}

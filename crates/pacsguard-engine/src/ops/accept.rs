@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::check::restrict;
 use super::held_findings::HeldFindings;
+use super::streamed_patch::patch_root;
 use super::streamed_rewrite::{Rewrite, rewrite_root};
 use super::targets::is_within;
 use super::{Session, entries_for_store, now_unix};
@@ -170,10 +171,12 @@ impl Session {
 }
 
 impl Session {
-    /// [`Session::accept`] in memory that does not grow with the profile: each root
-    /// holding a target is merged with its walked subtrees ([`rewrite_root`]), its
-    /// entries outside them written back as stored, inside them as they are now, into
-    /// one store transaction signed at the end. A root where nothing differs is put back
+    /// [`Session::accept`] in memory that does not grow with the profile: in each root
+    /// holding a target, the stored chunks holding the targets are compared with the
+    /// walk of them and rewritten in place ([`patch_root`]); when a chunk would grow past
+    /// `MAX_PATCHED_CHUNK_ENTRIES`, the root is merged with its walked subtrees and
+    /// rewritten whole ([`rewrite_root`]): entries outside them as stored, inside them
+    /// as they are now. One store transaction, signed at the end. A root where nothing differs is put back
     /// as it was ([`pacsguard_store::StreamedSave::keep_root`]); nothing differing anywhere, or a
     /// difference the person was not shown, and the transaction is dropped. The
     /// signature covers the whole baseline as one digest: every chunk is read once to
@@ -216,24 +219,39 @@ impl Session {
         let mut all = HeldFindings::new(usize::MAX, |_: &Finding| Ok(()));
         let mut writer = self.store.begin_streamed_save()?;
         for (spec, within) in &by_root {
-            let rewrite = Rewrite {
-                old: spec,
-                new: spec,
-                within,
-                drop_excluded: None,
-                skip: &skip,
-                describe: std::convert::identity,
+            // The chunks holding the paths are patched in place; when one would grow too
+            // large (or empty), the root is rewritten whole, still a window at a time.
+            let findings = match patch_root(&mut writer, &stored, spec, within, &skip, progress)? {
+                Some(findings) => {
+                    writer.end_patch(!findings.is_empty())?;
+                    findings
+                }
+                None => {
+                    writer.end_patch(false)?;
+                    let rewrite = Rewrite {
+                        old: spec,
+                        new: spec,
+                        within,
+                        drop_excluded: None,
+                        skip: &skip,
+                        describe: std::convert::identity,
+                    };
+                    let cursor = stored.cursor(&spec.path);
+                    let Some(done) =
+                        rewrite_root(&mut writer, cursor, &rewrite, &mut all, progress)?
+                    else {
+                        return Ok(None); // growing: refused above, before any write
+                    };
+                    if done.findings.is_empty() {
+                        writer.keep_root(spec)?;
+                    }
+                    done.findings
+                }
             };
-            let cursor = stored.cursor(&spec.path);
-            let Some(done) = rewrite_root(&mut writer, cursor, &rewrite, &mut all, progress)?
-            else {
-                return Ok(None); // growing: refused above, before any write
-            };
-            if done.findings.is_empty() {
-                writer.keep_root(spec)?;
+            if findings.is_empty() {
                 continue;
             }
-            accepted.extend(done.findings);
+            accepted.extend(findings);
             changed_roots.push(spec.path.clone());
         }
         if let Some(expected) = &request.expected {

@@ -17,6 +17,7 @@ mod reset;
 mod sanitize;
 mod scan;
 mod streamed_check;
+mod streamed_patch;
 mod streamed_rewrite;
 mod targets;
 mod watch;
@@ -65,6 +66,7 @@ pub use scan::{
     MAX_SCAN_FILE_BYTES, MAX_SCAN_MEMORY_BYTES, MAX_WHOLE_FILE_BYTES, SCAN_WINDOW_BYTES,
     ScanReport, ScanRequest,
 };
+pub use streamed_patch::MAX_PATCHED_CHUNK_ENTRIES;
 pub use watch::{SCRUB_PROGRESS_INTERVAL, ScrubProgress, WatchOutput, WatchReport, WatchRequest};
 pub use witness::WitnessInitReport;
 

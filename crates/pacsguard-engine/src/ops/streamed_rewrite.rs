@@ -76,30 +76,8 @@ pub(super) fn rewrite_root(
     ));
     let exclude = spec.exclude_set()?;
     let within = subtrees(rewrite.within);
-    let options: Vec<WalkOptions<'_>> = within
-        .iter()
-        .map(|w| WalkOptions {
-            cross_mounts: spec.cross_mounts,
-            exclude: Some(&exclude),
-            skip_dirs: rewrite.skip.to_vec(),
-            within: w.clone(),
-        })
-        .collect();
-    let mut walks = Vec::with_capacity(options.len());
-    for (options, w) in options.iter().zip(&within) {
-        match OrderedWalk::new(&spec.path, options) {
-            Ok(walk) => walks.push(Walked {
-                walk,
-                next: None,
-                within: w,
-            }),
-            // A profiled root that is gone: every entry is taken in as removed, as
-            // `capture` does (a re-profile then finds the root empty and refuses it).
-            Err(WalkError::Root { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(ProfileError::Walk(e).into()),
-        }
-    }
+    let options = walk_options(spec, &exclude, &within, rewrite.skip);
+    let mut walks = open_walks(spec, &options, &within)?;
     writer.replace_root(spec)?;
     let inside = |rel: &[u8]| within.iter().any(|w| is_within(rel, w));
     let mut summary = RootSummary::of(spec, &[], (0, 0));
@@ -156,17 +134,7 @@ pub(super) fn rewrite_root(
         }
     }
     progress.finish();
-    let mut problems: Vec<Problem> = Vec::new();
-    for mut walked in walks {
-        problems.extend(
-            walked
-                .walk
-                .take_problems()
-                .into_iter()
-                .filter(|p| is_within(&p.rel, walked.within)),
-        );
-    }
-    problems.sort_by(|a, b| a.rel.cmp(&b.rel));
+    let problems = walk_problems(walks);
     Ok(Some(Rewritten {
         findings: comparison
             .finish(&problems)
@@ -178,10 +146,80 @@ pub(super) fn rewrite_root(
     }))
 }
 
+/// How each of the subtrees `within` of `spec`'s root is walked.
+pub(super) fn walk_options<'o>(
+    spec: &RootSpec,
+    exclude: &'o GlobSet,
+    within: &[Vec<u8>],
+    skip: &[(u64, u64)],
+) -> Vec<WalkOptions<'o>> {
+    within
+        .iter()
+        .map(|w| WalkOptions {
+            cross_mounts: spec.cross_mounts,
+            exclude: Some(exclude),
+            skip_dirs: skip.to_vec(),
+            within: w.clone(),
+        })
+        .collect()
+}
+
+/// The walks of the subtrees `within` (as [`subtrees`] gives them), one per `options`.
+/// A root that is gone has none: everything stored in it is taken in as removed, as
+/// `capture` does (a re-profile then finds the root empty and refuses it).
+pub(super) fn open_walks<'w>(
+    spec: &RootSpec,
+    options: &'w [WalkOptions<'w>],
+    within: &'w [Vec<u8>],
+) -> Result<Vec<Walked<'w>>, EngineError> {
+    let mut walks = Vec::with_capacity(options.len());
+    for (options, w) in options.iter().zip(within) {
+        match OrderedWalk::new(&spec.path, options) {
+            Ok(walk) => walks.push(Walked {
+                walk,
+                next: None,
+                within: w,
+            }),
+            Err(WalkError::Root { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(ProfileError::Walk(e).into()),
+        }
+    }
+    Ok(walks)
+}
+
+/// The index of the walk whose next entry comes first in path order (the subtrees'
+/// walks never yield the same path: none is inside another).
+pub(super) fn first_walk(walks: &mut [Walked<'_>]) -> Option<usize> {
+    for walked in walks.iter_mut() {
+        walked.peek();
+    }
+    let next_rel = |i: usize| walks[i].next.as_ref().map(|e| e.rel.as_slice());
+    (0..walks.len())
+        .filter(|&i| next_rel(i).is_some())
+        .min_by(|&a, &b| next_rel(a).cmp(&next_rel(b)))
+}
+
+/// The walk's problems inside the subtrees, in path order.
+pub(super) fn walk_problems(walks: Vec<Walked<'_>>) -> Vec<Problem> {
+    let mut problems: Vec<Problem> = Vec::new();
+    for mut walked in walks {
+        problems.extend(
+            walked
+                .walk
+                .take_problems()
+                .into_iter()
+                .filter(|p| is_within(&p.rel, walked.within)),
+        );
+    }
+    problems.sort_by(|a, b| a.rel.cmp(&b.rel));
+    problems
+}
+
 /// One subtree's walk, with the entry it yields next.
-struct Walked<'w> {
+pub(super) struct Walked<'w> {
     walk: OrderedWalk<'w>,
-    next: Option<Entry>,
+    pub(super) next: Option<Entry>,
     within: &'w [u8],
 }
 
@@ -199,7 +237,7 @@ impl Walked<'_> {
 
 /// The subtrees to walk: each once, none inside another (its entries are the outer
 /// one's), the whole root when one of them is the root.
-fn subtrees(within: &[Vec<u8>]) -> Vec<Vec<u8>> {
+pub(super) fn subtrees(within: &[Vec<u8>]) -> Vec<Vec<u8>> {
     let mut out: Vec<Vec<u8>> = Vec::new();
     let mut sorted = within.to_vec();
     // Shorter first: an enclosing subtree comes before what it encloses.
@@ -250,13 +288,7 @@ fn next_window(
         walked: Vec::new(),
     };
     while window.len() < READ_AHEAD {
-        for walked in walks.iter_mut() {
-            walked.peek();
-        }
-        let next_rel = |i: usize| walks[i].next.as_ref().map(|e| e.rel.as_slice());
-        let first = (0..walks.len())
-            .filter(|&i| next_rel(i).is_some())
-            .min_by(|&a, &b| next_rel(a).cmp(&next_rel(b)));
+        let first = first_walk(walks);
         let order = match (writer.peek_stored(stored)?, first) {
             (None, None) => break,
             (Some(_), None) => std::cmp::Ordering::Less,

@@ -1,0 +1,118 @@
+//! `accept` of a few paths in a large profile, touching only the stored chunks that hold
+//! them. The root's chunks are read in order (each verified), a chunk and the next at a
+//! time: the next chunk's first path bounds the walked entries (of the accepted subtrees)
+//! that belong to this one. A chunk that holds an accepted path, or where a walked one
+//! falls, is compared and rewritten in place ([`StreamedSave::patch_chunk`]); the others
+//! are left as they are. The signature still covers the whole baseline, so every chunk
+//! is still read (here, and again to sign): what this saves is rewriting them.
+//!
+//! A chunk that would grow past [`MAX_PATCHED_CHUNK_ENTRIES`] (a new directory of many
+//! files accepted into one gap) or become empty is not patched: the caller rewrites the
+//! root instead ([`super::streamed_rewrite`]), re-cut into chunks of the usual size.
+
+use pacsguard_events::Finding;
+use pacsguard_fs::{Entry, Tree};
+use pacsguard_profile::{RootProfile, RootSpec, StreamingCompare, hash_tree, is_within};
+use pacsguard_store::{StoredBaseline, StreamedSave};
+
+use super::entries_for_store;
+use super::streamed_check::merge;
+use super::streamed_rewrite::{first_walk, open_walks, subtrees, walk_options, walk_problems};
+use crate::error::EngineError;
+use crate::progress::Progress;
+
+/// Most entries a chunk patched in place may hold: twice the store's chunks (4,096).
+/// Past it the root is rewritten whole instead, in chunks of the usual size, so that
+/// neither the memory of one patch nor a chunk's size grows with what is accepted.
+pub const MAX_PATCHED_CHUNK_ENTRIES: usize = 8192;
+
+/// Patches the stored root `spec` (of the verified `stored`) for the subtrees `within`,
+/// inside a savepoint of `writer` the caller ends ([`StreamedSave::end_patch`]). The
+/// differences found, or `None` when a chunk would be too large or empty (the caller
+/// ends the patch unkept and rewrites the root) or the root is growing.
+pub(super) fn patch_root(
+    writer: &mut StreamedSave<'_>,
+    stored: &StoredBaseline,
+    spec: &RootSpec,
+    within: &[Vec<u8>],
+    skip: &[(u64, u64)],
+    progress: &dyn Progress,
+) -> Result<Option<Vec<Finding>>, EngineError> {
+    let Some(mut comparison) = StreamingCompare::new(spec) else {
+        return Ok(None);
+    };
+    let exclude = spec.exclude_set()?;
+    let within = subtrees(within);
+    let options = walk_options(spec, &exclude, &within, skip);
+    let mut walks = open_walks(spec, &options, &within)?;
+    let inside = |rel: &[u8]| within.iter().any(|w| is_within(rel, w));
+    writer.patch_root(stored, spec)?;
+    let chunks = writer.patched_chunks();
+    progress.start(&spec.path, 0, 0);
+    let mut next = match chunks {
+        0 => return Ok(None), // nothing stored to patch: rewritten whole
+        _ => Some(writer.patched_chunk(0)?),
+    };
+    for seq in 0..chunks {
+        let Some(old) = next.take() else {
+            break;
+        };
+        next = match seq + 1 < chunks {
+            true => Some(writer.patched_chunk(seq + 1)?),
+            false => None,
+        };
+        let upper = next.as_ref().and_then(|n| n.first()).map(|e| e.rel.clone());
+        let mut walked = Vec::new();
+        while let Some(f) = first_walk(&mut walks) {
+            let belongs = walks[f]
+                .next
+                .as_ref()
+                .is_some_and(|e| upper.as_ref().is_none_or(|u| e.rel < *u));
+            if !belongs {
+                break;
+            }
+            walked.extend(walks[f].next.take());
+            if walked.len() > MAX_PATCHED_CHUNK_ENTRIES {
+                return Ok(None);
+            }
+        }
+        if walked.is_empty() && !old.iter().any(|e| inside(&e.rel)) {
+            continue; // nothing accepted here: the chunk stays as stored
+        }
+        let (base, kept): (Vec<Entry>, Vec<Entry>) =
+            old.iter().cloned().partition(|e| inside(&e.rel));
+        let base = RootProfile {
+            spec: spec.clone(),
+            entries: base,
+        };
+        let mut tree = Tree {
+            root: spec.path.clone(),
+            entries: walked,
+            problems: Vec::new(),
+        };
+        hash_tree(spec, Some(&base), &mut tree, &|n| progress.advance(n));
+        let copy = Tree {
+            root: spec.path.clone(),
+            entries: tree.entries.clone(),
+            problems: Vec::new(),
+        };
+        let current = entries_for_store(spec, copy).entries;
+        merge(base.entries, tree.entries, |o, n| comparison.pair(o, n));
+        // Both sides are in path order and never share a path (one is outside the
+        // subtrees, the other inside).
+        let mut new = Vec::with_capacity(kept.len() + current.len());
+        let mut kept = kept.into_iter().peekable();
+        for entry in current {
+            new.extend(std::iter::from_fn(|| kept.next_if(|k| k.rel < entry.rel)));
+            new.push(entry);
+        }
+        new.extend(kept);
+        if new.is_empty() || new.len() > MAX_PATCHED_CHUNK_ENTRIES {
+            return Ok(None);
+        }
+        writer.patch_chunk(seq, &old, &new)?;
+    }
+    progress.finish();
+    let problems = walk_problems(walks);
+    Ok(Some(comparison.finish(&problems)))
+}
