@@ -49,17 +49,18 @@ pub(super) fn patch_root(
     writer.patch_root(stored, spec)?;
     let chunks = writer.patched_chunks();
     progress.start(&spec.path, 0, 0);
-    let mut next = match chunks {
-        0 => return Ok(None), // nothing stored to patch: rewritten whole
-        _ => Some(writer.patched_chunk(0)?),
-    };
+    if chunks == 0 {
+        return Ok(None); // nothing stored to patch: rewritten whole
+    }
+    let mut next = Some(writer.patched_chunk(0)?);
     for seq in 0..chunks {
         let Some(old) = next.take() else {
             break;
         };
-        next = match seq + 1 < chunks {
-            true => Some(writer.patched_chunk(seq + 1)?),
-            false => None,
+        next = if seq + 1 < chunks {
+            Some(writer.patched_chunk(seq + 1)?)
+        } else {
+            None
         };
         let upper = next.as_ref().and_then(|n| n.first()).map(|e| e.rel.clone());
         let mut walked = Vec::new();
