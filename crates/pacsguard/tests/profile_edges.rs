@@ -550,3 +550,46 @@ fn accept_of_more_than_a_patched_chunk_holds_rewrites_the_root() {
     let (code, findings, doc) = env.check(&[]);
     assert_eq!((code, findings), (0, vec![]), "{doc}");
 }
+
+#[test]
+fn a_re_profile_killed_midway_leaves_the_previous_one() {
+    // kill -9 of a re-profile once it has written into its transaction (the rollback
+    // journal exists): the next command rolls the hot journal back, and the previous
+    // profile is what loads, verified. 12,000 files: the walk and the hashing of three
+    // chunks run with the transaction open, time enough to see the journal.
+    let env = Env::new();
+    series_tree(&env, 12, 1_000);
+    env.profile(&[]);
+    let before = chunks_of(&env, &env.tree);
+    let journal = env.home.join("pacsguard.db-journal");
+    let mut child = common::pacsguard()
+        .arg("--home")
+        .arg(&env.home)
+        .args(["profile", env.tree_str()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut seen = false;
+    for _ in 0..120_000 {
+        if journal.exists() {
+            seen = true;
+            break;
+        }
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(500));
+    }
+    let _ = child.kill();
+    let status = child.wait().expect("wait");
+    assert!(
+        seen,
+        "the re-profile ended ({status}) before its transaction was seen"
+    );
+    assert!(journal.exists(), "killed with its transaction open");
+    let (code, findings, doc) = env.check(&[]);
+    assert_eq!((code, findings), (0, vec![]), "{doc}");
+    assert_eq!(doc["generation"], 1, "{doc}");
+    assert_eq!(chunks_of(&env, &env.tree), before);
+}
