@@ -1962,6 +1962,35 @@ mod tests {
         assert_eq!(find_postscript_action(&ps(&[&few, b" clear"])), None);
     }
 
+    /// Random programs rich in binary token bytes (128 to 159, sequence headers among
+    /// them) and `eexec` sections: decoding never panics, and every input ends.
+    /// Deterministic (xorshift), so a failure repeats.
+    #[test]
+    fn random_binary_tokens_and_eexec_sections_are_read_without_panic() {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..64 {
+            let mut program = b"%!PS\n".to_vec();
+            while program.len() < 16 << 10 {
+                let r = next();
+                match r % 8 {
+                    0..=3 => program.push(128 + (r >> 8) as u8 % 22),
+                    4 => program.extend_from_slice(b" currentfile eexec "),
+                    5 => program.extend_from_slice(b" {"),
+                    6 => program.extend_from_slice(&[0, 0, 0xFF, 0xFF]),
+                    _ => program.push((r >> 8) as u8),
+                }
+            }
+            let _ = find_postscript_action(&program);
+            let _ = program_reads_past(&program[..(round + 1) * 200]);
+        }
+    }
+
     /// MAX_POSTSCRIPT_STACK_MODELLED: filtered code under that many stack entries is
     /// followed to its `cvx` (`index` fetches it); one entry more drops it from the
     /// model, which is a warning naming the limit. Likewise for defined names.
