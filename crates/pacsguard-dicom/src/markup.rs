@@ -65,6 +65,18 @@ const PLUGIN_TYPES: [(&[u8], &str); 10] = [
     (b"text/scriptlet", "the DHTML scriptlet"),
 ];
 
+/// The schemes of an `<object classid=…>` that name a Java class to run (HTML 4.01,
+/// 13.3: `classid="java:program.start"`), compared in lower case after entity decoding.
+const JAVA_CLASS_SCHEMES: [&[u8]; 2] = [b"java:", b"javabean:"];
+
+/// Code types (`<object codetype=…>`) of Java code besides the types of [`PLUGIN_TYPES`]:
+/// HTML 4.01's example names `application/java`.
+const JAVA_CODE_TYPES: [(&[u8], &str); 3] = [
+    (b"application/java", "the Java plug-in"),
+    (b"application/java-archive", "the Java plug-in"),
+    (b"application/x-java-archive", "the Java plug-in"),
+];
+
 /// A value with the backticks Internet Explorer's engine reads as quotes taken off.
 fn unquote_backticks(value: &[u8]) -> &[u8] {
     let value = value.strip_prefix(b"`").unwrap_or(value);
@@ -948,12 +960,40 @@ fn active_attribute(whole: &Tag, attribute: &Attribute) -> Option<String> {
         // `classid="&#99;lsid:…"`: the tokenizer decodes the value before the engine
         // reads the class (checked with Python's html.parser, as the tests do).
         let value = url();
-        if let Some(class) = unquote_backticks(&value)
-            .strip_prefix(b"clsid:")
-            .and_then(active_class)
-        {
+        let value = unquote_backticks(&value);
+        if let Some(class) = value.strip_prefix(b"clsid:").and_then(active_class) {
             return Some(format!(
                 "an <object> of {class} ({}): Internet Explorer's engine, which mshta uses, instantiates it and it runs code when the file is rendered as HTML",
+                shown()
+            ));
+        }
+        // `classid="java:Evil.class"` (HTML 4's way to name an applet's class, with
+        // `codetype="application/java"`; issue 10, session 17): the Java plug-in
+        // loads and runs the class, as for `<applet code=…>`.
+        if JAVA_CLASS_SCHEMES.iter().any(|scheme| {
+            value
+                .strip_prefix(*scheme)
+                .is_some_and(|rest| !rest.is_empty())
+        }) {
+            return Some(format!(
+                "an <object> of a Java class ({}): the Java plug-in runs its class when the file is rendered as HTML (mshta, Internet Explorer)",
+                shown()
+            ));
+        }
+    }
+    if tag == b"object" && name == b"codetype" {
+        // `codetype="application/java"`: the type of the code the `<object>` runs, which
+        // the engine hands to the plug-in of that type, as for `type`.
+        let value = url();
+        let value = unquote_backticks(&value);
+        let value = &value[..memchr::memchr(b';', value).unwrap_or(value.len())];
+        if let Some((_, class)) = PLUGIN_TYPES
+            .iter()
+            .chain(JAVA_CODE_TYPES.iter())
+            .find(|(mime, _)| value == *mime && mime.starts_with(b"application/"))
+        {
+            return Some(format!(
+                "plug-in code of {class} ({}): Internet Explorer's engine, which mshta uses, loads the plug-in for this code type and it runs the code it is given when the file is rendered as HTML",
                 shown()
             ));
         }
@@ -1164,7 +1204,7 @@ mod tests {
         for text in [
             "<object classid=\"&#99;lsid:72C24DD5-D70A-438B-8A42-98424B88AFB8\">",
             "<embed classid=\"&#99;lsid:AE24FDAE-03C6-11D1-8B76-0080C744F389\">",
-            "<object classid=\"java:Evil.class\">",
+            // (`classid="java:…"` runs an applet: see objects_naming_java_classes_run.)
         ] {
             assert_eq!(find_markup(text.as_bytes()), None, "{text}");
         }
@@ -1216,6 +1256,42 @@ mod tests {
             b"<object classid=`clsid:72C24DD5-D70A-438B-8A42-98424B88AFB8`>",
             b"<a href=\"movie.swf.html\">movie</a>",
             b"<p>object = 3; the application/x-silverlight-2 type</p>",
+        ] {
+            assert_eq!(find_markup(text), None, "{}", String::from_utf8_lossy(text));
+        }
+    }
+
+    /// Issue 10 (session 17): an `<object>` naming a Java class by `classid="java:…"`
+    /// (HTML 4.01's way, with `codetype="application/java"`) was clean: the class id
+    /// was judged only as `clsid:`. Each spelling is read as the tokenizer reads it
+    /// (entities, case, backticks, blanks); a class id or code type naming no code is not.
+    #[test]
+    fn objects_naming_java_classes_run() {
+        for markup in [
+            &b"<object classid=\"java:Evil.class\" width=1></object>"[..],
+            b"<OBJECT CLASSID='JAVA:Evil'>",
+            b"<object classid=`java:pkg.Evil.class`>",
+            b"<object classid=\"&#106;ava&#58;Evil.class\">",
+            b"<object classid=\"java&colon;Evil\">",
+            b"<object classid=\" java: Evil.class\">",
+            b"<object title=\"a>b\" classid=java:Evil.class>",
+            b"<object classid=\"javabean:Evil.ser\">",
+            b"<object codetype=\"application/java\" data=x>",
+            b"<object codetype='application/x-java-applet;version=1.6'>",
+            b"<object codetype=application&#47;java-archive>",
+        ] {
+            let shown = String::from_utf8_lossy(markup);
+            let bytes = [&b"\x00\x01\x02"[..], markup].concat();
+            let found = find_markup(&bytes).unwrap_or_else(|| panic!("{shown}"));
+            assert_eq!(found.severity, Severity::Alert, "{shown}: {found:?}");
+            let wide: Vec<u8> = bytes.iter().flat_map(|&b| [b, 0]).collect();
+            assert!(find_active_markup(&wide).is_some(), "UTF-16 {shown}");
+        }
+        for text in [
+            &b"<object classid=\"java:\"></object>"[..],
+            b"<object codetype=\"text/plain\" data=x>",
+            b"<p>classid=\"java:Evil.class\" is how HTML 4 named applets</p>",
+            b"<embed classid=java:Evil.class>",
         ] {
             assert_eq!(find_markup(text), None, "{}", String::from_utf8_lossy(text));
         }

@@ -20,6 +20,8 @@ use pacsguard_events::{Severity, escape_bytes};
 
 use crate::sh;
 
+mod vim_buffer;
+
 /// Commands that do an attacker's work on their own: fetch, run code, open a shell.
 const STRONG: [&[u8]; 48] = [
     b"awk",
@@ -783,8 +785,31 @@ fn find_vim_string_command(
     // register's value put in, are read as an `:execute` string's (review s15-r10).
     let registers = vim_register_writes(bytes, &named);
     let assigned_values = std::cell::OnceCell::new();
+    // Keys given to `feedkeys()` are typed as if by the user (issue 10, session 17): in
+    // Ex mode (`vim -es < file`) they are read as Ex command lines (vim -es ran `call
+    // feedkeys(":!sh …\r")`, `feedkeys("!sh …\r")`, from a variable or a register),
+    // and with the `x` flag they run as Normal-mode keys (`feedkeys("!!sh …\r", "nx")`):
+    // both readings are judged, as an `:execute` string's and as `:normal`'s keys.
+    let feedkeys_calls = memchr::memmem::find_iter(bytes, b"feedkeys(")
+        .filter(|&at| {
+            (at == 0 || !(is_vim_name_byte(bytes[at - 1]) || bytes[at - 1] == b'.')) && called(at)
+        })
+        .filter_map(|at| {
+            let argument = bytes[at + 9..].trim_ascii_start();
+            let value = vim_expression(argument, false, &named)?;
+            let mut keys = b"norm! ".to_vec();
+            keys.extend_from_slice(&value.text);
+            let normal = VimValue {
+                text: keys,
+                holes: value.holes.iter().map(|hole| hole + 6).collect(),
+                sources: value.sources.clone(),
+            };
+            Some([(at, value), (at, normal)])
+        })
+        .flatten();
     let mut sources = exe_commands
         .chain(execute_calls)
+        .chain(feedkeys_calls)
         .chain(register_runs_on_lines(bytes));
     let mut pending: Vec<(usize, VimValue, usize)> = Vec::new();
     loop {
@@ -795,7 +820,7 @@ fn find_vim_string_command(
                 None => break,
             },
         };
-        if memchr::memchr2(b'!', b'@', &value.text).is_none() && value.holes.is_empty() {
+        if memchr::memchr3(b'!', b'@', b'*', &value.text).is_none() && value.holes.is_empty() {
             continue;
         }
         if let Some(spent) = charge(modelled, at, &value) {
@@ -1126,6 +1151,14 @@ struct Registers {
     /// only at run time.
     unknown: std::collections::HashMap<u8, usize>,
     any_write: bool,
+    /// The lines the file writes into vim's buffer, when it yanks or deletes lines of it
+    /// into registers (`:%yank a`, `:norm! "ayy`): what a register not otherwise
+    /// written may hold when it runs.
+    buffer: Option<vim_buffer::Buffer>,
+    /// Whether the buffer's lines were put in for a register run already: they are the
+    /// same lines wherever a register runs them, so they are read once per file (random
+    /// bytes hold `@r` among those lines, which would run them again, nested).
+    buffer_read: std::cell::Cell<bool>,
 }
 
 /// The literal values written to a variable or a register: the last, and the last
@@ -1244,6 +1277,11 @@ fn vim_register_writes(bytes: &[u8], named: &dyn Fn(&[u8]) -> bool) -> Registers
         });
         write(&mut registers, at, register, false, value);
     }
+    // Lines of the buffer yanked or deleted into registers (issue 10, session 17: vim -es
+    // ran `:put ='!sh …'`, `:%yank a`, `:@a`).
+    if vim_buffer::yanks_lines(bytes) {
+        registers.buffer = Some(vim_buffer::buffer_text(bytes, named));
+    }
     // `:normal` keys that yank, delete or record into registers, `:yank`, `:delete`.
     if !registers.any_write {
         registers.any_write = memchr::memmem::find_iter(bytes, b"norm").any(|at| {
@@ -1276,7 +1314,7 @@ fn register_runs(
     named: &dyn Fn(&[u8]) -> bool,
 ) -> Vec<RegisterRun> {
     let mut runs = Vec::new();
-    if memchr::memchr(b'@', text).is_none() {
+    if memchr::memchr2(b'@', b'*', text).is_none() {
         return runs;
     }
     let unknown_before = |r: u8| {
@@ -1348,8 +1386,10 @@ fn register_runs(
             }));
         }
     }
-    // `@r` where an Ex command goes: the register's lines run as Ex commands.
-    for p in memchr::memchr_iter(b'@', text) {
+    // `@r` where an Ex command goes: the register's lines run as Ex commands. `*r` is
+    // `:@r` too in vi-compatible vim (`vim -u NONE`: vim -es ran `*a`); a `*` is taken
+    // for it only before a blank or the end (`*tag*` is a help file's tag).
+    for p in memchr::memchr2_iter(b'@', b'*', text) {
         if registers.any_write && holes.contains(&(p + 1)) && escape_starts(&text[..p]) {
             runs.push(RegisterRun::Unknown(b'?'));
             return runs;
@@ -1358,6 +1398,9 @@ fn register_runs(
             continue;
         };
         if !escape_starts(&text[..p]) || !(r.is_ascii_alphanumeric() || r == b'"') {
+            continue;
+        }
+        if text[p] == b'*' && !ends_star_register(text.get(p + 2).copied()) {
             continue;
         }
         let r = register_name(r);
@@ -1372,8 +1415,27 @@ fn register_runs(
                 sources: Vec::new(),
             }));
         }
+        // A register the file yanks lines of its buffer into holds those lines.
+        if let Some(buffer) = &registers.buffer {
+            if buffer.built.is_some_and(|written| written < at) {
+                runs.push(RegisterRun::Unknown(r));
+                return runs;
+            }
+            if !buffer.text.is_empty() && !registers.buffer_read.replace(true) {
+                runs.push(RegisterRun::Value(VimValue {
+                    text: buffer.text.clone(),
+                    holes: Vec::new(),
+                    sources: Vec::new(),
+                }));
+            }
+        }
     }
     runs
+}
+
+/// Whether the byte after `*r` ends the command (`*a`, `*a | …`): no help tag.
+fn ends_star_register(next: Option<u8>) -> bool {
+    next.is_none_or(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'|'))
 }
 
 /// The lines of the file that run a register: `:normal` lines with `@` among their keys
@@ -1389,7 +1451,7 @@ fn register_runs_on_lines(bytes: &[u8]) -> impl Iterator<Item = (usize, VimValue
         memchr::memchr(b'@', keys)?;
         Some((at, value([&b"norm! "[..], keys].concat())))
     });
-    let ex = memchr::memchr_iter(b'@', bytes).filter_map(move |at| {
+    let ex = memchr::memchr2_iter(b'@', b'*', bytes).filter_map(move |at| {
         let lead = bytes[..at]
             .iter()
             .rev()
@@ -1400,7 +1462,9 @@ fn register_runs_on_lines(bytes: &[u8]) -> impl Iterator<Item = (usize, VimValue
             return None;
         }
         let register = bytes.get(at..at + 2)?;
-        (register[1].is_ascii_alphanumeric() || register[1] == b'"')
+        let star = register[0] == b'*';
+        let named = register[1].is_ascii_alphanumeric() || register[1] == b'"';
+        (named && (!star || ends_star_register(bytes.get(at + 2).copied())))
             .then(|| (at, value(register.to_vec())))
     });
     normal.chain(ex)

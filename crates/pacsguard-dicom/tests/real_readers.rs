@@ -3771,3 +3771,93 @@ fn a_pdf_without_a_header_that_qpdf_and_mutool_rebuild_is_read() {
         );
     }
 }
+
+/// Issue 10 (session 17): keys given to `feedkeys()` are typed as if by the user; in Ex
+/// mode (`vim -es < file`) they are read as Ex command lines, and with the `x` flag run
+/// as Normal-mode keys. vim -es ran each (created RAN) and the file was clean.
+#[test]
+fn keys_fed_to_vim_with_feedkeys_are_found() {
+    let pipe = "sh -c 'echo x > RAN'";
+    for escape in [
+        format!("call feedkeys(\":!{pipe}\\r\")"),
+        format!("call feedkeys(\"!{pipe}\\<CR>\")"),
+        format!("call feedkeys(\":sil !{pipe}\\r\", \"t\")"),
+        format!("call feedkeys(\"!!{pipe}\\r\", \"nx\")"),
+        format!("call feedkeys(\":!\" . \"{pipe}\\r\")"),
+        format!("let k = \":!{pipe}\\r\"\ncall feedkeys(k)"),
+        format!("let @a = \":!{pipe}\\r\"\ncall feedkeys(@a)"),
+    ] {
+        let file = format!("\0\0\0DICM\x02\0 garbage\n{escape}\n").into_bytes();
+        assert!(
+            runs_in_dir("vim", &["-es", "-u", "NONE", "-i", "NONE"], &file, &[]),
+            "vim did not run {escape}"
+        );
+        let found = pacsguard_dicom::find_ex_command(&file);
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{escape}: {found:?}"
+        );
+    }
+    // Keys that run no command: completion keys, an Escape, a motion.
+    for keys in [
+        "call feedkeys(\"\\<C-X>\\<C-O>\", 'n')",
+        "call feedkeys(\"\\e\", 'tni')",
+        "call feedkeys(\"gqq\")",
+    ] {
+        let file = format!("{keys}\n");
+        assert_eq!(
+            pacsguard_dicom::find_ex_command(file.as_bytes()),
+            None,
+            "{keys}"
+        );
+    }
+}
+
+/// Issue 10 (session 17): a register filled by yanking (or deleting) lines of the buffer
+/// that the script wrote there (`:put =`, `setline()`, `append()`, `:normal` insert
+/// keys, a `:substitute` replacement), then run as Ex lines (`@a`, `*a`, `@"`): vim -es
+/// ran each (created RAN) and the file was clean. Lines the script writes from a
+/// variable are known only at run time (an alert, as for `:execute`); vim's own
+/// `syntax/hitest.vim` yanks and runs lines it did not write itself: no finding.
+#[test]
+fn registers_yanked_from_lines_the_script_writes_are_followed() {
+    let pipe = "sh -c 'echo x > RAN'";
+    for script in [
+        "put ='!sh -c ''echo x > RAN'''\n%yank a\n@a".to_owned(),
+        format!("call setline(1, \"!{pipe}\")\nyank a\n@a"),
+        format!("call append(0, \"!{pipe}\")\n1y a\n:@a"),
+        format!("call setline(1, [\"!{pipe}\"])\n%d a\n*a"),
+        format!("norm! i!{pipe}\n%yank a\n@a"),
+        format!("norm! o!{pipe}\n%yank a\n@a"),
+        format!("s/^/!{pipe}/\n%yank a\n@a"),
+        format!("call setline(1, \"!{pipe}\")\nnorm! \"ayy\n@a"),
+        format!("call setline(1, \"!{pipe}\")\nnorm! yy\n@\""),
+        format!("call setline(1, \"!\" . \"{pipe}\")\n%yank b\nexe \"@b\""),
+        format!("let x = \"!{pipe}\"\ncall setline(1, x)\n%yank a\n@a"),
+    ] {
+        let file = format!("\0\0\0DICM\x02\0 garbage\n{script}\n").into_bytes();
+        assert!(
+            runs_in_dir("vim", &["-es", "-u", "NONE", "-i", "NONE"], &file, &[]),
+            "vim did not run {script}"
+        );
+        let found = pacsguard_dicom::find_ex_command(&file);
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{script}: {found:?}"
+        );
+    }
+    for script in [
+        "call setline(1, \"echo 1\")\n%yank a\n@a\n".to_owned(),
+        "redir @a\nsilent highlight\nredir END\nput a\n% substitute /^[^ ]*/syn keyword &\\t&/\n% yank a\n@a\n".to_owned(),
+        "*tag* help text\n%yank a\n".to_owned(),
+    ] {
+        assert_eq!(pacsguard_dicom::find_ex_command(script.as_bytes()), None, "{script}");
+    }
+    if let Ok(hitest) = std::fs::read("/usr/share/vim/vim90/syntax/hitest.vim") {
+        assert_eq!(pacsguard_dicom::find_ex_command(&hitest), None);
+    }
+}

@@ -1,0 +1,212 @@
+//! What a vim script writes into its buffer, for a register yanked or deleted from it
+//! and then run (`:%yank a` then `@a`, `:norm! "ayy` then `@a`).
+//!
+//! vim -es ran each of these (created RAN; issue 10, session 17): lines put in with
+//! `:put ='…'`, `setline()`, `append()`, `:append`/`:insert`/`:change` blocks, a
+//! `:substitute` replacement and `:normal` insert keys, yanked into a register and run
+//! as Ex lines. The buffer's lines are not modelled in order: every line the script
+//! writes from its own text is put in (more, never less). A line written from a
+//! variable or a call is known only at run time. Lines from elsewhere (`:put a` of a
+//! register filled by `:redir`, `:read`, `:edit`) are not the script's text and are not
+//! put in: vim's own `syntax/hitest.vim` yanks and runs such lines (`syn keyword …`).
+
+use super::{VimValue, after_first_argument, normal_keys, vim_expression, vim_list};
+
+/// The script's own text that can land in its buffer, and where it writes a line known
+/// only at run time (a variable, a call).
+pub(super) struct Buffer {
+    pub(super) text: Vec<u8>,
+    pub(super) built: Option<usize>,
+}
+
+/// Ex commands that write lines of the buffer into a register (`:yank`, `:delete`, in
+/// any abbreviation).
+const YANKS: [&[u8]; 2] = [b"yank", b"delete"];
+
+/// Ex commands followed by lines of text put into the buffer, up to a line of `.`.
+const TEXT_BLOCKS: [&[u8]; 3] = [b"append", b"insert", b"change"];
+
+/// Keys of `:normal` that start inserting text (the rest of the keys, to an Escape, is
+/// what they put in).
+const INSERT_KEYS: &[u8] = b"iaoOAIsScCR";
+
+/// Whether `word` is `full` or an abbreviation of it vim takes (at least one letter).
+fn abbreviates(word: &[u8], full: &[u8]) -> bool {
+    !word.is_empty() && full.starts_with(word)
+}
+
+/// The command word of an Ex command `segment` (after blanks, colons and a range) and
+/// what follows it; `:g/pat/cmd` and `:v/pat/cmd` give the command they run.
+fn command_word(segment: &[u8]) -> (&[u8], &[u8]) {
+    let (word, after) = word_after_range(segment);
+    if !(abbreviates(word, b"global") || abbreviates(word, b"vglobal")) {
+        return (word, after);
+    }
+    let after = after.strip_prefix(b"!").unwrap_or(after);
+    match after.first() {
+        Some(&delimiter)
+            if !delimiter.is_ascii_alphanumeric()
+                && !matches!(delimiter, b' ' | b'\t' | b'"' | b'|') =>
+        {
+            let end = after[1..]
+                .iter()
+                .position(|&c| c == delimiter)
+                .map_or(after.len(), |n| n + 2);
+            word_after_range(&after[end..])
+        }
+        _ => (word, after),
+    }
+}
+
+/// The command word after blanks, colons and a range (numbers, `.`, `$`, `%`, marks,
+/// `/pattern/`), and what follows it.
+fn word_after_range(segment: &[u8]) -> (&[u8], &[u8]) {
+    let mut i = 0usize;
+    while let Some(&b) = segment.get(i) {
+        match b {
+            b' ' | b'\t' | b':' | b'%' | b'.' | b',' | b';' | b'$' | b'+' | b'-' | b'0'..=b'9' => {
+                i += 1;
+            }
+            b'\'' => i += 2,
+            b'/' | b'?' => {
+                i = segment[i + 1..]
+                    .iter()
+                    .position(|&c| c == b)
+                    .map_or(segment.len(), |n| i + n + 2);
+            }
+            _ => break,
+        }
+    }
+    let rest = segment.get(i..).unwrap_or_default();
+    let len = rest.iter().take_while(|b| b.is_ascii_alphabetic()).count();
+    (&rest[..len], &rest[len..])
+}
+
+/// The Ex command segments of `bytes`: each line, split at `|`.
+fn segments(bytes: &[u8]) -> impl Iterator<Item = (usize, &[u8])> + '_ {
+    bytes
+        .split(|&b| b == b'\n')
+        .scan(0usize, |start, line| {
+            let at = *start;
+            *start += line.len() + 1;
+            Some((at, line))
+        })
+        .flat_map(|(at, line)| {
+            line.split(|&b| b == b'|').scan(at, |start, part| {
+                let here = *start;
+                *start += part.len() + 1;
+                Some((here, part))
+            })
+        })
+}
+
+/// Whether the script writes lines of its buffer into a register: an Ex `:yank` or
+/// `:delete`, or `:normal` keys that yank or delete.
+pub(super) fn yanks_lines(bytes: &[u8]) -> bool {
+    segments(bytes).any(|(_, segment)| {
+        let (word, _) = command_word(segment);
+        YANKS.iter().any(|full| abbreviates(word, full))
+    }) || memchr::memmem::find_iter(bytes, b"norm").any(|at| {
+        normal_keys(bytes, at, Some(b'\n'))
+            .is_some_and(|keys| keys.iter().any(|b| matches!(b, b'y' | b'd')))
+    })
+}
+
+/// The lines the script writes into its buffer from its own text (see the module).
+pub(super) fn buffer_text(bytes: &[u8], named: &dyn Fn(&[u8]) -> bool) -> Buffer {
+    let mut buffer = Buffer {
+        text: Vec::new(),
+        built: None,
+    };
+    let add = |buffer: &mut Buffer, at: usize, value: Option<VimValue>| match value {
+        Some(value) if value.holes.is_empty() => {
+            buffer.text.extend_from_slice(&value.text);
+            buffer.text.push(b'\n');
+        }
+        Some(_) => {
+            buffer.built.get_or_insert(at);
+        }
+        None => {}
+    };
+    let mut block_until_dot = false;
+    for (at, segment) in segments(bytes) {
+        if block_until_dot {
+            // A line of an `:append` block: text of the buffer, to a line of `.`.
+            if segment.trim_ascii() == b"." {
+                block_until_dot = false;
+            } else {
+                buffer.text.extend_from_slice(segment);
+                buffer.text.push(b'\n');
+            }
+            continue;
+        }
+        let (word, after) = command_word(segment);
+        if TEXT_BLOCKS.iter().any(|full| abbreviates(word, full))
+            && after
+                .strip_prefix(b"!")
+                .unwrap_or(after)
+                .trim_ascii()
+                .is_empty()
+        {
+            block_until_dot = true;
+            continue;
+        }
+        if abbreviates(word, b"put") && word.len() >= 2 {
+            let rest = after.strip_prefix(b"!").unwrap_or(after).trim_ascii_start();
+            if let Some(expression) = rest.strip_prefix(b"=") {
+                let expression = expression.trim_ascii_start();
+                let value = match expression.strip_prefix(b"[") {
+                    Some(list) => Some(vim_list(list)),
+                    None => vim_expression(expression, false, named),
+                };
+                add(&mut buffer, at, value);
+            }
+            continue;
+        }
+        if abbreviates(word, b"substitute")
+            && let Some(&delimiter) = after.first()
+            && !delimiter.is_ascii_alphanumeric()
+            && !matches!(delimiter, b' ' | b'\t' | b'"' | b'|' | b'\\')
+        {
+            let mut parts = after[1..].splitn(3, |&b| b == delimiter);
+            let _pattern = parts.next();
+            if let Some(replacement) = parts.next() {
+                buffer.text.extend_from_slice(replacement);
+                buffer.text.push(b'\n');
+            }
+        }
+    }
+    // `setline(lnum, text)`, `append(lnum, text)`: the text, a string or a list.
+    for name in [&b"setline("[..], b"append("] {
+        for at in memchr::memmem::find_iter(bytes, name) {
+            if at > 0
+                && (bytes[at - 1].is_ascii_alphanumeric()
+                    || matches!(bytes[at - 1], b'_' | b':' | b'#'))
+            {
+                continue;
+            }
+            let Some(rest) = after_first_argument(&bytes[at + name.len()..]) else {
+                continue;
+            };
+            let rest = rest.trim_ascii_start();
+            let value = match rest.strip_prefix(b"[") {
+                Some(list) => Some(vim_list(list)),
+                None => vim_expression(rest, false, named),
+            };
+            add(&mut buffer, at, value);
+        }
+    }
+    // `:normal` keys that insert text: what follows the first insert key, to an Escape.
+    for at in memchr::memmem::find_iter(bytes, b"norm") {
+        let Some(keys) = normal_keys(bytes, at, Some(b'\n')) else {
+            continue;
+        };
+        if let Some(start) = keys.iter().position(|b| INSERT_KEYS.contains(b)) {
+            let text = &keys[start + 1..];
+            let end = memchr::memchr(0x1b, text).unwrap_or(text.len());
+            buffer.text.extend_from_slice(&text[..end]);
+            buffer.text.push(b'\n');
+        }
+    }
+    buffer
+}
