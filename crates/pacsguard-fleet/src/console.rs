@@ -1396,6 +1396,77 @@ mod tests {
         );
     }
 
+    /// Two hosts whose trail keys both hold a '+' in their base64 (one key in two ends
+    /// with a piece after its last '+' that another key can share; one in 64 ends with
+    /// '+', an empty piece) are two trails: each is witnessed. The console compared the
+    /// piece after the last '+' only, so the second such host was refused for good as a
+    /// copy of the first (`host-key-new`): 4 of 50 hosts in `bench/fleet.sh`.
+    #[test]
+    fn hosts_whose_trail_keys_hold_a_plus_are_not_taken_for_copies() {
+        use crate::witness::tests::{checkpoint, records};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let mut db = ConsoleDb::open(&store).expect("db");
+        let raised = Arc::new(Mutex::new(Vec::<Finding>::new()));
+        let sink = raised.clone();
+        let fleet = Fleet::new(
+            store.clone(),
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
+            Box::new(move |f| sink.lock().expect("sink").push(f)),
+        );
+        // Trail keys whose base64 ends with '+', found by trying seeds in order.
+        let signers: Vec<pacsguard_trail::note::Signer> = (0u8..=255)
+            .map(|seed| {
+                pacsguard_trail::note::Signer::new(
+                    &format!("trail-{seed}"),
+                    ed25519_dalek::SigningKey::from_bytes(&[seed; 32]),
+                )
+                .expect("signer")
+            })
+            .filter(|s| s.verifier().encode().ends_with('+'))
+            .take(2)
+            .collect();
+        assert_eq!(signers.len(), 2, "two keys ending with '+' among 256 seeds");
+        let all = records(0, 2, "a record");
+        for (i, s) in signers.iter().enumerate() {
+            let token = format!("t{i}");
+            db.add_enrol_token(token.as_bytes(), 0, i64::MAX)
+                .expect("token");
+            let peer = format!("host {i}'s certificate").into_bytes();
+            db.enrol_host(
+                token.as_bytes(),
+                now(),
+                &format!("plus-{i}"),
+                &crate::cert_fingerprint(&peer),
+            )
+            .expect("db")
+            .expect("enrolled");
+            let answer = fleet.answer(
+                &mut db,
+                Some(&peer),
+                Request::Report {
+                    trail_key: s.verifier().encode(),
+                    interval: 5,
+                    first: 0,
+                    records: all.clone(),
+                    checkpoint: Some(checkpoint(s, &all)),
+                    profile: None,
+                },
+            );
+            assert!(
+                matches!(answer, Response::Witnessed { size: 2, .. }),
+                "host {i}: {answer:?}"
+            );
+        }
+        assert!(
+            raised.lock().expect("raised").is_empty(),
+            "nothing raised: {:?}",
+            raised.lock().expect("raised")
+        );
+    }
+
     /// A host that sends tiny records one per report, each with its checkpoint, makes the
     /// console store a checkpoint row per record: what it stored in all stays within the
     /// quota, not only the records' text.
