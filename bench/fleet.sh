@@ -13,6 +13,7 @@
 # Environment: PACSGUARD (binary; default target/release/pacsguard, else target/debug),
 # BENCH_HOSTS (50), BENCH_SECONDS (60), BENCH_STORES ("sqlite postgres"),
 # BENCH_SCAN_FILES (500), BENCH_SCAN_PAUSE (0 s between a host's scans),
+# BENCH_SCANS_AT_ONCE (4: scans running at once over all hosts, in turn),
 # BENCH_CHECKPOINT_SECONDS (hosts' [watch] checkpoint_seconds; default: the product's),
 # BENCH_POLL (0.25 s), BENCH_WORK (bench/work), BENCH_SMALL=1 (5 hosts, 20 s: a few
 # minutes in all). Exit 0 when measured (targets missed included), 1 when a record was
@@ -52,5 +53,6 @@ log "fleet benchmark: $hosts hosts, ${seconds} s of load, stores: $stores, binar
 info "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 PACSGUARD=$work/pacsguard.bin WORK=$work HOSTS=$hosts LOAD_SECONDS=$seconds STORES=$stores \
     SCAN_FILES=${BENCH_SCAN_FILES:-500} SCAN_PAUSE=${BENCH_SCAN_PAUSE:-0} \
+    SCANS_AT_ONCE=${BENCH_SCANS_AT_ONCE:-4} \
     CHECKPOINT_SECONDS=${BENCH_CHECKPOINT_SECONDS:-} POLL=${BENCH_POLL:-0.25} \
     python3 "$here/fleet.py"
