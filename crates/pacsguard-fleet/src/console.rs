@@ -1098,8 +1098,10 @@ fn accept_hosts(
 ) {
     let open = Arc::new(AtomicUsize::new(0));
     let unproven: Unproven = Arc::default();
-    // Connections refused at MAX_CONNECTIONS since it was last said, and when it was.
+    // Connections refused at MAX_CONNECTIONS since it was last said, and when it was;
+    // the same for MAX_UNPROVEN_PER_ADDRESS (hosts behind one NAT share an address).
     let (mut full, mut full_said_at) = (0u64, None::<std::time::Instant>);
+    let (mut crowded, mut crowded_said_at) = (0u64, None::<std::time::Instant>);
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
             Ok((tcp, from)) => {
@@ -1118,6 +1120,15 @@ fn accept_hosts(
                 let Some(slot) = UnprovenSlot::take(&unproven, from.ip(), tcp.try_clone().ok())
                 else {
                     drop(tcp); // this address holds its share of unproven slots
+                    crowded += 1;
+                    if crowded_said_at.is_none_or(|at| at.elapsed() >= POOL_REPORT_EVERY) {
+                        say(&format!(
+                            "fleet: {crowded} connection(s) refused: their address ({}) had {MAX_UNPROVEN_PER_ADDRESS} (MAX_UNPROVEN_PER_ADDRESS) connections not yet proven by a host certificate; hosts behind one address send their reports again at their next turn",
+                            from.ip()
+                        ));
+                        crowded = 0;
+                        crowded_said_at = Some(std::time::Instant::now());
+                    }
                     continue;
                 };
                 open.fetch_add(1, Ordering::Relaxed);
@@ -1394,6 +1405,66 @@ mod tests {
             held.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),
             [0, 1, 2, 3]
         );
+    }
+
+    /// Connections refused for [`MAX_UNPROVEN_PER_ADDRESS`] are said in the console's
+    /// log: 50 hosts behind one address (loopback in `bench/fleet.sh`, a NAT in a
+    /// hospital) had hundreds of reports reset in their handshake, and the console said
+    /// nothing of it.
+    #[test]
+    fn connections_refused_for_their_address_are_said() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let fleet = Fleet::new(
+            store,
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
+            Box::new(|_| {}),
+        );
+        let made = rcgen::generate_simple_self_signed(vec!["console".into()]).expect("cert");
+        let config = fleet
+            .tls_config(
+                vec![made.cert.der().clone()],
+                PrivateKeyDer::try_from(made.signing_key.serialize_der()).expect("key"),
+            )
+            .expect("tls");
+        let console = TcpListener::bind("127.0.0.1:0").expect("listen");
+        let at = console.local_addr().expect("address");
+        let stop = Arc::new(AtomicBool::new(false));
+        let said = Arc::new(Mutex::new(Vec::<String>::new()));
+        let log = said.clone();
+        let served = serve(
+            console,
+            config,
+            Arc::new(fleet),
+            stop.clone(),
+            Arc::new(move |line: &str| log.lock().expect("said").push(line.to_string())),
+        )
+        .expect("serve");
+        // Connections that never start their handshake stay unproven; one more from the
+        // same address is refused.
+        let mut held: Vec<TcpStream> = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !said
+            .lock()
+            .expect("said")
+            .iter()
+            .any(|l| l.contains("MAX_UNPROVEN_PER_ADDRESS"))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "refusals for the address are said: {:?}",
+                said.lock().expect("said")
+            );
+            if held.len() <= MAX_UNPROVEN_PER_ADDRESS {
+                held.push(TcpStream::connect(at).expect("connect"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        drop(held);
+        stop.store(true, Ordering::Relaxed);
+        served.join().expect("served");
     }
 
     /// Two hosts whose trail keys both hold a '+' in their base64 (one key in two ends
