@@ -271,10 +271,21 @@ def measure(kind, base, postgres, procs):
     fingerprint = console_err.wait_for(r"SHA-256 fingerprint (\S+)", 10).group(1)
 
     names = [f"host-{i:03d}" for i in range(HOSTS)]
+    token_lock = threading.Lock()
 
     def enrol(name):
         home = new_home(os.path.join(base, name), CHECKPOINT_SECONDS)
-        token = pg(console_home, "console", "enrol-token", "--expires", "1h").stdout.strip()
+        # One at a time, tried again (said) on a failure: `console enrol-token` beside
+        # the running console and other enrol-tokens once failed with SQLite's "disk I/O
+        # error" (left open, see bench/README.md).
+        with token_lock:
+            for attempt in range(3):
+                out = pg(console_home, "console", "enrol-token", "--expires", "1h", check=attempt == 2)
+                if out.returncode == 0:
+                    break
+                info(f"!!! console enrol-token failed ({out.returncode}): {out.stderr.strip()[:200]}; again")
+                time.sleep(1)
+        token = out.stdout.strip()
         pg(home, "enroll", url, "--token", token, "--fingerprint", fingerprint, "--name", name)
         return home
 
