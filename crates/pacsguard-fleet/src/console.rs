@@ -1098,16 +1098,37 @@ fn accept_hosts(
 ) {
     let open = Arc::new(AtomicUsize::new(0));
     let unproven: Unproven = Arc::default();
+    // Connections refused at MAX_CONNECTIONS since it was last said, and when it was;
+    // the same for MAX_UNPROVEN_PER_ADDRESS (hosts behind one NAT share an address).
+    let (mut full, mut full_said_at) = (0u64, None::<std::time::Instant>);
+    let (mut crowded, mut crowded_said_at) = (0u64, None::<std::time::Instant>);
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
             Ok((tcp, from)) => {
                 if open.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
                     drop(tcp); // over the limit: the host retries at its next report
+                    full += 1;
+                    if full_said_at.is_none_or(|at| at.elapsed() >= POOL_REPORT_EVERY) {
+                        say(&format!(
+                            "fleet: {full} connection(s) refused: {MAX_CONNECTIONS} (MAX_CONNECTIONS) were open; those hosts send their reports again at their next turn"
+                        ));
+                        full = 0;
+                        full_said_at = Some(std::time::Instant::now());
+                    }
                     continue;
                 }
                 let Some(slot) = UnprovenSlot::take(&unproven, from.ip(), tcp.try_clone().ok())
                 else {
                     drop(tcp); // this address holds its share of unproven slots
+                    crowded += 1;
+                    if crowded_said_at.is_none_or(|at| at.elapsed() >= POOL_REPORT_EVERY) {
+                        say(&format!(
+                            "fleet: {crowded} connection(s) refused: their address ({}) had {MAX_UNPROVEN_PER_ADDRESS} (MAX_UNPROVEN_PER_ADDRESS) connections not yet proven by a host certificate; hosts behind one address send their reports again at their next turn",
+                            from.ip()
+                        ));
+                        crowded = 0;
+                        crowded_said_at = Some(std::time::Instant::now());
+                    }
                     continue;
                 };
                 open.fetch_add(1, Ordering::Relaxed);
@@ -1383,6 +1404,137 @@ mod tests {
         assert_eq!(
             held.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),
             [0, 1, 2, 3]
+        );
+    }
+
+    /// Connections refused for [`MAX_UNPROVEN_PER_ADDRESS`] are said in the console's
+    /// log: 50 hosts behind one address (loopback in `bench/fleet.sh`, a NAT in a
+    /// hospital) had hundreds of reports reset in their handshake, and the console said
+    /// nothing of it.
+    #[test]
+    fn connections_refused_for_their_address_are_said() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let fleet = Fleet::new(
+            store,
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
+            Box::new(|_| {}),
+        );
+        let made = rcgen::generate_simple_self_signed(vec!["console".into()]).expect("cert");
+        let config = fleet
+            .tls_config(
+                vec![made.cert.der().clone()],
+                PrivateKeyDer::try_from(made.signing_key.serialize_der()).expect("key"),
+            )
+            .expect("tls");
+        let console = TcpListener::bind("127.0.0.1:0").expect("listen");
+        let at = console.local_addr().expect("address");
+        let stop = Arc::new(AtomicBool::new(false));
+        let said = Arc::new(Mutex::new(Vec::<String>::new()));
+        let log = said.clone();
+        let served = serve(
+            console,
+            config,
+            Arc::new(fleet),
+            stop.clone(),
+            Arc::new(move |line: &str| log.lock().expect("said").push(line.to_string())),
+        )
+        .expect("serve");
+        // Connections that never start their handshake stay unproven; one more from the
+        // same address is refused.
+        let mut held: Vec<TcpStream> = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !said
+            .lock()
+            .expect("said")
+            .iter()
+            .any(|l| l.contains("MAX_UNPROVEN_PER_ADDRESS"))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "refusals for the address are said: {:?}",
+                said.lock().expect("said")
+            );
+            if held.len() <= MAX_UNPROVEN_PER_ADDRESS {
+                held.push(TcpStream::connect(at).expect("connect"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        drop(held);
+        stop.store(true, Ordering::Relaxed);
+        served.join().expect("served");
+    }
+
+    /// Two hosts whose trail keys both hold a '+' in their base64 (one key in two ends
+    /// with a piece after its last '+' that another key can share; one in 64 ends with
+    /// '+', an empty piece) are two trails: each is witnessed. The console compared the
+    /// piece after the last '+' only, so the second such host was refused for good as a
+    /// copy of the first (`host-key-new`): 4 of 50 hosts in `bench/fleet.sh`.
+    #[test]
+    fn hosts_whose_trail_keys_hold_a_plus_are_not_taken_for_copies() {
+        use crate::witness::tests::{checkpoint, records};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let mut db = ConsoleDb::open(&store).expect("db");
+        let raised = Arc::new(Mutex::new(Vec::<Finding>::new()));
+        let sink = raised.clone();
+        let fleet = Fleet::new(
+            store.clone(),
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
+            Box::new(move |f| sink.lock().expect("sink").push(f)),
+        );
+        // Trail keys whose base64 ends with '+', found by trying seeds in order.
+        let signers: Vec<pacsguard_trail::note::Signer> = (0u8..=255)
+            .map(|seed| {
+                pacsguard_trail::note::Signer::new(
+                    &format!("trail-{seed}"),
+                    ed25519_dalek::SigningKey::from_bytes(&[seed; 32]),
+                )
+                .expect("signer")
+            })
+            .filter(|s| s.verifier().encode().ends_with('+'))
+            .take(2)
+            .collect();
+        assert_eq!(signers.len(), 2, "two keys ending with '+' among 256 seeds");
+        let all = records(0, 2, "a record");
+        for (i, s) in signers.iter().enumerate() {
+            let token = format!("t{i}");
+            db.add_enrol_token(token.as_bytes(), 0, i64::MAX)
+                .expect("token");
+            let peer = format!("host {i}'s certificate").into_bytes();
+            db.enrol_host(
+                token.as_bytes(),
+                now(),
+                &format!("plus-{i}"),
+                &crate::cert_fingerprint(&peer),
+            )
+            .expect("db")
+            .expect("enrolled");
+            let answer = fleet.answer(
+                &mut db,
+                Some(&peer),
+                Request::Report {
+                    trail_key: s.verifier().encode(),
+                    interval: 5,
+                    first: 0,
+                    records: all.clone(),
+                    checkpoint: Some(checkpoint(s, &all)),
+                    profile: None,
+                },
+            );
+            assert!(
+                matches!(answer, Response::Witnessed { size: 2, .. }),
+                "host {i}: {answer:?}"
+            );
+        }
+        assert!(
+            raised.lock().expect("raised").is_empty(),
+            "nothing raised: {:?}",
+            raised.lock().expect("raised")
         );
     }
 
@@ -1826,6 +1978,110 @@ mod tests {
         if let Err(e) = enrolled {
             panic!("refused for the time its request took to arrive: {e}");
         }
+    }
+
+    /// More hosts than [`MAX_CONNECTIONS`] report to one console, turn after turn: every
+    /// report is answered. A host used to keep its connection open between reports, so
+    /// the first `MAX_CONNECTIONS` hosts held every connection thread of the console for
+    /// good and each report of the others was dropped unanswered (they went silent):
+    /// found by `bench/fleet.sh` past 64 hosts. One identity stands for many hosts here:
+    /// the limit counts connections.
+    #[test]
+    fn more_hosts_than_connections_all_get_their_reports_through() {
+        use pacsguard_audit::delivery::{Cursor, Transport as _};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let at = FleetStoreAt::Sqlite(store.clone());
+        let fleet = Fleet::new(
+            store,
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
+            Box::new(|_| {}),
+        )
+        .with_pool(FleetPool::new(at.clone()));
+        let (token, _) = issue_token(&at, Duration::from_secs(3600), None).expect("token");
+        let made = rcgen::generate_simple_self_signed(vec!["console".into()]).expect("cert");
+        let fingerprint = crate::cert_fingerprint(made.cert.der());
+        let config = fleet
+            .tls_config(
+                vec![made.cert.der().clone()],
+                PrivateKeyDer::try_from(made.signing_key.serialize_der()).expect("key"),
+            )
+            .expect("tls");
+        let console = TcpListener::bind("127.0.0.1:0").expect("listen");
+        let console_at = console.local_addr().expect("address");
+        let stop = Arc::new(AtomicBool::new(false));
+        let said = Arc::new(Mutex::new(Vec::<String>::new()));
+        let log = said.clone();
+        let served = serve(
+            console,
+            config,
+            Arc::new(fleet),
+            stop.clone(),
+            Arc::new(move |line: &str| log.lock().expect("said").push(line.to_string())),
+        )
+        .expect("serve");
+        let home = tempfile::tempdir().expect("home");
+        crate::host::enrol(
+            home.path(),
+            &format!("tls://{console_at}"),
+            &token,
+            &fingerprint,
+            "many",
+        )
+        .expect("enrolled");
+        let identity = crate::host::Identity::load(home.path())
+            .expect("identity")
+            .expect("enrolled");
+        let key = crate::witness::tests::signer("many-trail")
+            .verifier()
+            .encode();
+        let mut hosts: Vec<crate::host::ConsoleTransport<'_>> = (0..=MAX_CONNECTIONS)
+            .map(|_| crate::host::ConsoleTransport::new(&identity, key.clone(), 5, None, 0))
+            .collect();
+        for turn in 0..2 {
+            for (i, host) in hosts.iter_mut().enumerate() {
+                // Bounded: a connection just ended counts until its thread sees the end.
+                let deadline = std::time::Instant::now() + Duration::from_secs(20);
+                while let Err(e) = host.confirm(Cursor::default()) {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "turn {turn}: the report of host {i} was never answered: {e}; the console said {:?}",
+                        said.lock().expect("said")
+                    );
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+        // The limit still holds, and reaching it is said: connections held open (by
+        // anyone with a host's certificate) leave the next one refused.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut held = Vec::new();
+        while held.len() < MAX_CONNECTIONS {
+            // Bounded: one refused while MAX_UNPROVEN_PER_ADDRESS are still being proven.
+            match identity.connect() {
+                Ok(stream) => held.push(stream),
+                Err(e) => assert!(std::time::Instant::now() < deadline, "{e}"),
+            }
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !said
+            .lock()
+            .expect("said")
+            .iter()
+            .any(|l| l.contains("(MAX_CONNECTIONS) were open"))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "refusals at the limit are said"
+            );
+            let _ = hosts[0].confirm(Cursor::default());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        drop(held);
+        stop.store(true, Ordering::Relaxed);
+        served.join().expect("served");
     }
 
     /// Requests refused because every connection of the pool stayed in use are said by

@@ -304,7 +304,7 @@ impl Identity {
         }))
     }
 
-    fn connect(&self) -> Result<Stream, FleetError> {
+    pub(crate) fn connect(&self) -> Result<Stream, FleetError> {
         connect(
             &self.console.address,
             &self.console.fingerprint,
@@ -396,7 +396,6 @@ pub struct ConsoleTransport<'a> {
     first: Option<u64>,
     records: Vec<String>,
     bytes: usize,
-    stream: Option<Stream>,
     /// The size of the last cosigned checkpoint kept (so a heartbeat does not add it again).
     pub kept: u64,
     /// The host's current signed profile generation, named in each report.
@@ -430,7 +429,6 @@ impl<'a> ConsoleTransport<'a> {
             first: None,
             records: Vec::new(),
             bytes: 0,
-            stream: None,
             kept,
             profile: None,
             kept_approval: None,
@@ -549,15 +547,18 @@ impl Transport for ConsoleTransport<'_> {
         self.first = None;
         self.bytes = 0;
         let address = self.identity.console.address.clone();
-        let stream = match &mut self.stream {
-            Some(stream) => stream,
-            None => self.stream.insert(
-                self.identity
-                    .connect()
-                    .map_err(|e| io::Error::other(e.to_string()))?,
-            ),
-        };
-        let answer = exchange(stream, &address, &request);
+        // A connection for this report only, ended once answered: the console serves at
+        // most MAX_CONNECTIONS at once, one thread each, so a host that kept its
+        // connection between reports held one for good and, past that many hosts, the
+        // others' reports were dropped unanswered at every turn (they went silent).
+        let mut stream = self
+            .identity
+            .connect()
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        let answer = exchange(&mut stream, &address, &request);
+        stream.conn.send_close_notify();
+        let _ = stream.conn.complete_io(&mut stream.sock);
+        drop(stream);
         match answer {
             Ok(Response::Witnessed {
                 size,
@@ -579,14 +580,10 @@ impl Transport for ConsoleTransport<'_> {
                 Ok(())
             }
             Ok(Response::Refused { reason }) => {
-                self.stream = None;
                 Err(io::Error::new(io::ErrorKind::PermissionDenied, reason))
             }
             Ok(other) => Err(io::Error::other(format!("unexpected answer {other:?}"))),
-            Err(e) => {
-                self.stream = None;
-                Err(io::Error::other(e.to_string()))
-            }
+            Err(e) => Err(io::Error::other(e.to_string())),
         }
     }
 }

@@ -74,9 +74,12 @@ pub struct Accepted {
 }
 
 /// The public-key part of a note verifier (`name+id+key` → `key`): a trail started anew
-/// keeps the host's key under a new origin name.
+/// keeps the host's key under a new origin name. Split from the left: the name holds no
+/// '+' and the id is hex, but the key is base64, whose alphabet has '+' (half of all
+/// keys hold one, one in 64 ends with it); the piece after the last '+' made such keys
+/// one key, and a host was refused for good as a copy of another.
 pub fn key_part(verifier: &str) -> &str {
-    verifier.rsplit('+').next().unwrap_or(verifier)
+    verifier.splitn(3, '+').nth(2).unwrap_or(verifier)
 }
 
 /// Checks one report against what the console holds of the host.
@@ -257,6 +260,26 @@ pub(crate) mod tests {
         }
         .sign(signer)
         .expect("sign")
+    }
+
+    /// The key part of a verifier is its whole base64 key, '+' included (base64 uses
+    /// '+'): distinct keys have distinct key parts. Taking the piece after the last '+'
+    /// made every key ending with '+' the same key.
+    #[test]
+    fn key_part_is_the_whole_key_even_with_a_plus_in_it() {
+        let mut seen = std::collections::HashSet::new();
+        let mut with_plus = 0;
+        for seed in 0u8..=255 {
+            let verifier = Signer::new("trail", SigningKey::from_bytes(&[seed; 32]))
+                .expect("signer")
+                .verifier()
+                .encode();
+            let key = verifier.splitn(3, '+').nth(2).expect("name+id+key");
+            with_plus += usize::from(key.contains('+'));
+            assert_eq!(key_part(&verifier), key, "{verifier}");
+            assert!(seen.insert(key_part(&verifier).to_string()), "{verifier}");
+        }
+        assert!(with_plus > 0, "keys with a '+' were tried");
     }
 
     fn accept(held: &mut Witnessed, key: &str, first: u64, recs: &[String], ck: Option<&str>) {
