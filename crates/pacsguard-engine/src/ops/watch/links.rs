@@ -129,7 +129,7 @@ mod tests {
             PathBuf::from(path),
             FindingKind::MetadataChanged,
             Severity::Alert,
-            "nlink 1 -> 2".into(),
+            "nlink 1 -> 2",
         )
         .with_fields(vec!["ctime".into(), "nlink".into()])
     }
