@@ -64,13 +64,6 @@ impl Departed {
         full
     }
 
-    /// Forgets a departed file (followed to a new name, which the view holds now).
-    pub fn forget(&mut self, inode: &(u64, u64)) {
-        if self.entries.remove(inode).is_some() {
-            self.len = self.len.saturating_sub(1);
-        }
-    }
-
     /// The departed file with this inode, if any (its old name and entry).
     pub fn get(&self, inode: &(u64, u64)) -> Option<&(PathBuf, Entry)> {
         self.entries.get(inode)

@@ -2993,10 +2993,10 @@ impl<'a> Guard<'a> {
             .map(|f| f.path.as_path())
             .collect();
         let mut followed: Vec<Finding> = Vec::new();
-        // Added paths now moves, the names they moved from, and departed files taken.
+        // Added paths now moves, and the names they moved from. A departed file followed
+        // is still remembered: another new name of it may come later.
         let mut moved_to: HashSet<PathBuf> = HashSet::new();
         let mut moved_from: HashSet<PathBuf> = HashSet::new();
-        let mut taken: Vec<(u64, u64)> = Vec::new();
         {
             let views = self.views()?;
             let inodes = self.inodes.read().ok();
@@ -3034,11 +3034,21 @@ impl<'a> Guard<'a> {
                 let Some(born) = followed::born(&path, inode) else {
                     continue;
                 };
+                // Held by another name: compared with that name's entry, or, in an image
+                // store, with what the file was stored as if it was followed here from
+                // its stored name (`ln a.dcm b; ln a.dcm c; rm a.dcm`, then `c` encrypted:
+                // `b`, seen first after the encryption, holds it encrypted already).
                 let held = || {
                     holding(inode)
                         .into_iter()
                         .filter(|name| *name != path)
                         .find_map(|name| in_view(&name, inode).map(|(_, e)| (name, e, false)))
+                        .map(|(name, e, gone)| match self.followed.get(&inode) {
+                            Some((_, origin)) if spec.policy == Policy::AppendOnly => {
+                                (name, origin.clone(), gone)
+                            }
+                            _ => (name, e, gone),
+                        })
                 };
                 let old = gone_here
                     .get(&inode)
@@ -3059,7 +3069,6 @@ impl<'a> Guard<'a> {
                     followed.extend(compare_followed(spec, Some(from.as_path()), &old, new));
                     moved_to.insert(path);
                     moved_from.insert(from);
-                    taken.push(inode);
                 } else {
                     followed.extend(compare_followed(spec, None, &old, new));
                 }
@@ -3092,9 +3101,6 @@ impl<'a> Guard<'a> {
                     moved_from.insert(from);
                 }
             }
-        }
-        for inode in taken {
-            self.followed.forget(&inode);
         }
         findings.retain(|f| match f.kind {
             FindingKind::Added => !moved_to.contains(&f.path),
