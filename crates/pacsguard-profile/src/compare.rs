@@ -74,6 +74,55 @@ pub fn compare(base: &RootProfile, tree: &Tree) -> Vec<Finding> {
     out.findings
 }
 
+/// A stored file found under a new name by its inode (a hard link made to it and its
+/// old name removed: `ln a.dcm a.bak; rm a.dcm`, the old name in this verification or
+/// an earlier one, in this root or another), compared with what it was, as a file paired
+/// by content or SOP Instance UID is: encrypted on the way, the encryption is named under
+/// the new name, not lost between a `removed` and an `added`. The caller tells the file
+/// from a new one given the freed inode number (birth time). `from`: the old name when it
+/// is gone (a `moved` finding first, compared in full); `None` when the old name still
+/// holds it (only what the content shows: the link count and times a new name changes
+/// are the old name's to report).
+pub fn compare_followed(
+    spec: &RootSpec,
+    from: Option<&std::path::Path>,
+    old: &Entry,
+    new: &Entry,
+) -> Vec<Finding> {
+    let mut out = Output {
+        spec,
+        findings: Vec::new(),
+    };
+    let mut old = old.clone();
+    match from {
+        Some(from) => {
+            if let Some(severity) = spec.policy.severity(Change::Moved) {
+                let path = crate::baseline::absolute(&spec.path, &new.rel);
+                out.findings.push(
+                    Finding::new(
+                        path,
+                        FindingKind::Moved,
+                        severity,
+                        format!(
+                            "{}: the same file (same inode, born before it was stored) \
+                             under a new name, its old name gone",
+                            describe(new)
+                        ),
+                    )
+                    .with_root(spec.path.clone())
+                    .with_from(from.to_path_buf()),
+                );
+            }
+        }
+        None => {
+            old.meta = new.meta.clone();
+            old.xattrs = new.xattrs.clone();
+        }
+    }
+    out.compare_pair(&old, new);
+    out.findings
+}
+
 /// [`compare`] fed one path at a time, in path order, for a root whose stored entries and
 /// walked entries are both streamed: the same findings in the same order, without either
 /// side held whole. Pairs at the same path are compared as they come and dropped; what is

@@ -20,7 +20,9 @@ mod codec;
 mod degraded_syslog;
 mod entropy;
 mod flags;
+mod followed;
 mod inodes;
+mod links;
 mod mappings;
 mod mass_alert;
 mod mass_writers;
@@ -50,7 +52,8 @@ use pacsguard_events::{
 };
 use pacsguard_fs::{Content, Entry, EntryType, Meta, ProblemKind, Tree, WalkError};
 use pacsguard_profile::{
-    Change, Policy, ProfileError, RootProfile, compare, hash_tree, reuse_unchanged, walk_subtrees,
+    Change, Policy, ProfileError, RootProfile, compare, compare_followed, hash_tree,
+    reuse_unchanged, walk_subtrees,
 };
 use pacsguard_screen::Screener;
 use pacsguard_store::SeenRow;
@@ -1098,6 +1101,13 @@ struct Guard<'a> {
     /// Polls inode flags, which change without an event (see [`flags`]).
     flag_poll: flags::FlagPoll,
     last_flag_poll: Instant,
+    /// Stored files whose name was reported gone, to follow them to a new name by their
+    /// inode (see [`followed`] and [`Guard::follow_stored_inodes`]).
+    followed: followed::Departed,
+    /// [`followed::MAX_DEPARTED`] was reached: said once.
+    departed_limit_reported: bool,
+    /// Link-count changes waiting for the file's other names to be seen (see [`links`]).
+    link_changes: links::LinkChanges,
 }
 
 impl<'a> Guard<'a> {
@@ -1251,6 +1261,9 @@ impl<'a> Guard<'a> {
             generation,
             flag_poll: flags::FlagPoll::default(),
             last_flag_poll: now,
+            followed: followed::Departed::default(),
+            departed_limit_reported: false,
+            link_changes: links::LinkChanges::default(),
             profile_paths,
             profile_digests,
         })
@@ -1365,6 +1378,8 @@ impl<'a> Guard<'a> {
         // An overflow just before the stop is still reported, not left for nobody.
         self.report_overflows(Instant::now(), true)?;
         self.finish_jobs()?;
+        // A link-count change still waiting for its names is reported as it stands.
+        self.release_link_changes(Instant::now(), true)?;
         self.report.watches = self.watcher.watch_count();
         self.report.polled_directories = self.unwatched.len();
         Ok(std::mem::take(&mut self.report))
@@ -2938,6 +2953,290 @@ impl<'a> Guard<'a> {
         }
     }
 
+    /// Files this verification found new that are a stored file under a new name: the
+    /// inode of a stored file gone from this verification, of one whose name was
+    /// reported gone before (another directory, another root), or of one a guarded
+    /// name still holds, and born before that file was stored (not a new file given the
+    /// freed inode number: see [`followed`]). Each is compared with what the stored file
+    /// was ([`pacsguard_profile::compare_followed`]), as a `moved` file is: its old name
+    /// gone, the `added` and `removed` become one `moved` and what changed on the way
+    /// (`ln a.dcm a.bak; rm a.dcm`, then `a.bak` encrypted: review s16-r11); its old name
+    /// still there, the `added` stays and what its content shows is added. A stored file
+    /// gone now whose new name was seen before, while the old one still held it (the new
+    /// name encrypted, then the old removed), is compared there the same way. Then the
+    /// stored files still gone are remembered for a name seen later. A file that arrived
+    /// during this run and is still in transit is no stored file: not followed.
+    fn follow_stored_inodes(
+        &mut self,
+        base: &RootProfile,
+        tree: &Tree,
+        findings: &mut Vec<Finding>,
+        now: Instant,
+    ) -> Result<(), EngineError> {
+        let spec = &base.spec;
+        let root = &spec.path;
+        let in_tree: HashSet<&[u8]> = tree.entries.iter().map(|e| e.rel.as_slice()).collect();
+        let gone_here: HashMap<(u64, u64), &Entry> = base
+            .entries
+            .iter()
+            .filter(|e| e.kind == EntryType::File && !in_tree.contains(e.rel.as_slice()))
+            .filter(|e| matches!(e.content, Content::Hashed { .. }))
+            .filter(|e| {
+                let path = absolute(root, &e.rel);
+                !self.arrivals.get(&path).copied().is_some_and(in_transit)
+            })
+            .map(|e| ((e.meta.dev, e.meta.ino), e))
+            .collect();
+        let added: HashSet<&Path> = findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::Added)
+            .map(|f| f.path.as_path())
+            .collect();
+        let mut followed: Vec<Finding> = Vec::new();
+        // Added paths now moves, and the names they moved from. A departed file followed
+        // is still remembered: another new name of it may come later.
+        let mut moved_to: HashSet<PathBuf> = HashSet::new();
+        let mut moved_from: HashSet<PathBuf> = HashSet::new();
+        {
+            let views = self.views()?;
+            let inodes = self.inodes.read().ok();
+            let stored = |old: &Entry, path: &Path| {
+                matches!(old.content, Content::Hashed { .. })
+                    && !self
+                        .arrivals
+                        .get(&path.to_path_buf())
+                        .copied()
+                        .is_some_and(in_transit)
+            };
+            // The view's entry (and spec) of a guarded name holding `inode`.
+            let in_view = |name: &Path, inode: (u64, u64)| {
+                views.iter().find_map(|v| {
+                    let rel = name.strip_prefix(&v.spec.path).ok()?;
+                    v.entry(rel.as_os_str().as_bytes())
+                        .filter(|e| e.kind == EntryType::File && (e.meta.dev, e.meta.ino) == inode)
+                        .map(|e| (v.spec.clone(), e.clone()))
+                })
+            };
+            let holding = |inode: (u64, u64)| {
+                inodes
+                    .as_ref()
+                    .map(|known| known.holding(inode))
+                    .unwrap_or_default()
+            };
+            for new in tree.entries.iter().filter(|e| {
+                e.kind == EntryType::File && matches!(e.content, Content::Hashed { .. })
+            }) {
+                let path = absolute(root, &new.rel);
+                if !added.contains(path.as_path()) {
+                    continue;
+                }
+                let inode = (new.meta.dev, new.meta.ino);
+                let Some(born) = followed::born(&path, inode) else {
+                    continue;
+                };
+                // Held by another name: compared with that name's entry, or, in an image
+                // store, with what the file was stored as if it was followed here from
+                // its stored name (`ln a.dcm b; ln a.dcm c; rm a.dcm`, then `c` encrypted:
+                // `b`, seen first after the encryption, holds it encrypted already).
+                let held = || {
+                    holding(inode)
+                        .into_iter()
+                        .filter(|name| *name != path)
+                        .find_map(|name| in_view(&name, inode).map(|(_, e)| (name, e, false)))
+                        .map(|(name, e, gone)| match self.followed.get(&inode) {
+                            Some((_, origin)) if spec.policy == Policy::AppendOnly => {
+                                (name, origin.clone(), gone)
+                            }
+                            _ => (name, e, gone),
+                        })
+                };
+                let old = gone_here
+                    .get(&inode)
+                    .map(|e| (absolute(root, &e.rel), (*e).clone(), true))
+                    .or_else(held)
+                    .or_else(|| {
+                        self.followed
+                            .get(&inode)
+                            .map(|(p, e)| (p.clone(), e.clone(), true))
+                    });
+                let Some((from, old, gone)) = old else {
+                    continue;
+                };
+                if !stored(&old, &from) || !followed::same_file(&old, born) {
+                    continue;
+                }
+                if gone {
+                    followed.extend(compare_followed(spec, Some(from.as_path()), &old, new));
+                    moved_to.insert(path);
+                    moved_from.insert(from);
+                } else {
+                    followed.extend(compare_followed(spec, None, &old, new));
+                }
+            }
+            // Gone now, its new name seen before (not a name the views started from: a
+            // second name of a stored image removed is no move of it).
+            for (inode, old) in &gone_here {
+                let from = absolute(root, &old.rel);
+                if moved_from.contains(&from) {
+                    continue;
+                }
+                let seen_before = holding(*inode).into_iter().find_map(|name| {
+                    // A name in this verification was compared here already.
+                    let here = name
+                        .strip_prefix(root)
+                        .is_ok_and(|r| in_tree.contains(r.as_os_str().as_bytes()));
+                    if here
+                        || self.profile_paths.contains(&path_key(&name))
+                        || moved_to.contains(&name)
+                    {
+                        return None;
+                    }
+                    let born = followed::born(&name, *inode)?;
+                    followed::same_file(old, born)
+                        .then(|| in_view(&name, *inode))
+                        .flatten()
+                });
+                if let Some((new_spec, new)) = seen_before {
+                    followed.extend(compare_followed(&new_spec, Some(from.as_path()), old, &new));
+                    moved_from.insert(from);
+                }
+            }
+        }
+        findings.retain(|f| match f.kind {
+            FindingKind::Added => !moved_to.contains(&f.path),
+            FindingKind::Removed => !moved_from.contains(&f.path),
+            _ => true,
+        });
+        findings.extend(followed);
+        let mut full = false;
+        for e in gone_here.values() {
+            let path = absolute(root, &e.rel);
+            if !moved_from.contains(&path) {
+                full |= self.followed.remember(path, (*e).clone());
+            }
+        }
+        if full && !std::mem::replace(&mut self.departed_limit_reported, true) {
+            let finding = Finding::new(
+                root.clone(),
+                FindingKind::NotInspected,
+                Severity::Warning,
+                format!(
+                    "more than {} stored files were removed during this run \
+                     (MAX_DEPARTED): the watcher forgot them, and one of them given a new \
+                     name before its removal is reported as removed and added, not followed \
+                     there",
+                    followed::MAX_DEPARTED
+                ),
+            )
+            .with_root(root.clone());
+            self.publish(&[finding], now)?;
+        }
+        Ok(())
+    }
+
+    /// Link-count changes (see [`links`]): info when the guarded names holding the file
+    /// account for every link (this verification's entries count too: they are not
+    /// indexed yet); otherwise held until the other names are seen, [`links::LINK_WAIT`]
+    /// at most, unless already info.
+    fn judge_link_changes(
+        &mut self,
+        root: &Path,
+        entries: &[Entry],
+        findings: &mut Vec<Finding>,
+        now: Instant,
+    ) {
+        if !findings.iter().any(links::is_link_change) {
+            return;
+        }
+        let by_rel: HashMap<&[u8], &Entry> =
+            entries.iter().map(|e| (e.rel.as_slice(), e)).collect();
+        let mut kept = Vec::with_capacity(findings.len());
+        for mut finding in std::mem::take(findings) {
+            let inode = finding
+                .path
+                .strip_prefix(root)
+                .ok()
+                .and_then(|rel| by_rel.get(rel.as_os_str().as_bytes()))
+                .map(|e| ((e.meta.dev, e.meta.ino), e.meta.nlink));
+            let (true, Some((inode, nlink))) = (links::is_link_change(&finding), inode) else {
+                kept.push(finding);
+                continue;
+            };
+            // A name replaced by a link to a file it is the only name of is a plain
+            // replacement (an identical copy renamed over it): reported as it is.
+            if nlink < 2 && !finding.fields.iter().any(|f| f == "nlink") {
+                kept.push(finding);
+                continue;
+            }
+            let here: Vec<PathBuf> = entries
+                .iter()
+                .filter(|e| e.kind == EntryType::File && (e.meta.dev, e.meta.ino) == inode)
+                .map(|e| absolute(root, &e.rel))
+                .collect();
+            if let Some(count) = self.guarded_names_account(&finding.path, inode, &here) {
+                links::soften(&mut finding, count);
+                kept.push(finding);
+            } else if finding.severity == Severity::Info {
+                kept.push(finding);
+            } else if let Some(mut finding) = self.link_changes.hold(finding, inode, now) {
+                finding.detail = format!(
+                    "{}; reported without waiting for its other names \
+                     ({} link-count changes waiting: MAX_WAITING_LINK_CHANGES)",
+                    finding.detail,
+                    links::MAX_WAITING_LINK_CHANGES
+                );
+                kept.push(finding);
+            }
+        }
+        *findings = kept;
+    }
+
+    /// How many guarded names hold `inode` (those indexed, and `also`) when they account
+    /// for every link the file at `path` has now; `None` otherwise.
+    fn guarded_names_account(
+        &self,
+        path: &Path,
+        inode: (u64, u64),
+        also: &[PathBuf],
+    ) -> Option<usize> {
+        use std::os::unix::fs::MetadataExt as _;
+        let meta = std::fs::symlink_metadata(path).ok()?;
+        if (meta.dev(), meta.ino()) != inode {
+            return None;
+        }
+        let mut names: HashSet<PathBuf> = self
+            .inodes
+            .read()
+            .ok()?
+            .holding(inode)
+            .into_iter()
+            .collect();
+        names.extend(
+            also.iter()
+                .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| (m.dev(), m.ino()) == inode))
+                .cloned(),
+        );
+        names.insert(path.to_path_buf());
+        (names.len() as u64 >= meta.nlink()).then_some(names.len())
+    }
+
+    /// Publishes the link-count changes settled now (see [`links::LinkChanges::settle`]);
+    /// `force`: all of them (the watcher stops, or nothing is left to verify).
+    fn release_link_changes(&mut self, now: Instant, force: bool) -> Result<(), EngineError> {
+        if self.link_changes.is_empty() {
+            return Ok(());
+        }
+        let mut changes = std::mem::take(&mut self.link_changes);
+        let settled = changes.settle(now, force, |finding, inode| {
+            self.guarded_names_account(&finding.path, inode, &[])
+        });
+        self.link_changes = changes;
+        if settled.is_empty() {
+            return Ok(());
+        }
+        self.publish(&settled, now)
+    }
+
     /// Reports the differences between `base` and a hashed capture of the subtrees
     /// `rels`, and takes the capture into the view (with `kept`: entries of files whose
     /// verification a worker finishes, left as they were until then).
@@ -2953,7 +3252,8 @@ impl<'a> Guard<'a> {
         now: Instant,
     ) -> Result<(), EngineError> {
         let spec = base.spec.clone();
-        let compared = compare(base, &tree);
+        let mut compared = compare(base, &tree);
+        self.follow_stored_inodes(base, &tree, &mut compared, now)?;
         self.seen.note(index, &spec.path, &compared);
         let mut findings: Vec<Finding> = compared
             .into_iter()
@@ -2969,6 +3269,7 @@ impl<'a> Guard<'a> {
             &mut self.reported_states,
             &mut findings,
         );
+        self.judge_link_changes(&spec.path, &tree.entries, &mut findings, now);
         note_chain_limit(
             &mut findings,
             &std::mem::take(&mut self.chain_limit_reached),
@@ -3018,6 +3319,7 @@ impl<'a> Guard<'a> {
         stored.entries.extend(kept);
         self.index_inodes(Some((&spec.path, &stored.entries)))?;
         self.report_names_refused(now)?;
+        self.release_link_changes(now, false)?;
         let directories: Vec<PathBuf> = stored
             .entries
             .iter()
@@ -3548,14 +3850,12 @@ impl<'a> Guard<'a> {
                     found.entropy = random_where_structured(old, &finding.path);
                 }
             }
+            // A change every name accounts for was made info (see [`links`]).
             if finding.kind == FindingKind::MetadataChanged
                 && finding.fields.iter().any(|f| f == "nlink")
+                && finding.severity != Severity::Info
             {
-                finding.detail = format!(
-                    "{}; its link count changed: a new name for it may lie outside the \
-                     guarded roots (writes through it are still mapped to this file by inode)",
-                    finding.detail
-                );
+                links::unaccounted(finding);
             }
             if let Some(writer) = &found.writer {
                 finding.detail = format!("{}; written by {writer}", finding.detail);
@@ -4056,6 +4356,10 @@ impl<'a> Guard<'a> {
             pool.feed();
         }
         self.late_jobs(now)?;
+        // Nothing left to verify: a name not seen by now is not coming (its event would
+        // have been read with the link count's), so the wait ends early.
+        let idle = self.debounce.is_empty() && self.in_flight.is_empty();
+        self.release_link_changes(now, idle)?;
         if now.duration_since(self.last_flag_poll) >= flags::FLAG_POLL_INTERVAL {
             self.last_flag_poll = now;
             let differ = {

@@ -1,0 +1,192 @@
+//! A stored file's link count changing, judged by where its names are (review s16-r11).
+//!
+//! A new name for a stored image outside every root is a way to write it unseen by path
+//! (issue 11 item 1): the rise is an alert. A new name inside the roots (`rsync
+//! --link-dest` making a backup there, a dedup tool such as `hardlink`) hides nothing:
+//! the watcher verifies every guarded name of an inode on a write through any of them.
+//! So a change of the link count is info when the guarded names holding the inode
+//! account for every link, and stays what the policy says otherwise. The new names may
+//! be seen a moment after the old one (another directory, its events on their way): a
+//! change they do not account for yet waits for them, [`LINK_WAIT`] at most.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use pacsguard_events::{Finding, FindingKind, Severity};
+
+/// How long a link-count change waits for its other names to be seen in the roots
+/// before it is reported as the policy says: the quiet period of the new names'
+/// directory and their verification, with room for a loaded machine. An attacker's
+/// name outside the roots is reported this much later, never less loudly.
+pub const LINK_WAIT: Duration = Duration::from_secs(3);
+
+/// Link-count changes waiting at once (an attacker decides how many files it links).
+/// One more is reported at once, as the policy says, with that said in its detail.
+pub const MAX_WAITING_LINK_CHANGES: usize = 4_096;
+
+/// Whether a finding is about the file's names and nothing else they could explain: its
+/// link count (and the `ctime` a link moves), or, its content the same, its name made a
+/// link to another file (a dedup replacing a copy: the inode, and the times of the file
+/// it now names). Any other field changed (mode, owner, size) is reported as it is.
+pub fn is_link_change(finding: &Finding) -> bool {
+    let has = |name: &str| finding.fields.iter().any(|f| f == name);
+    let relinked = has("inode");
+    finding.kind == FindingKind::MetadataChanged
+        && (has("nlink") || relinked)
+        && finding
+            .fields
+            .iter()
+            .all(|f| f == "nlink" || f == "ctime" || (relinked && (f == "inode" || f == "mtime")))
+}
+
+/// Made info: every one of the file's `names` lies in the guarded roots.
+pub fn soften(finding: &mut Finding, names: usize) {
+    finding.severity = Severity::Info;
+    finding.detail = format!(
+        "{}; every one of its {names} names lies in the guarded roots (a write through \
+         any of them is verified)",
+        finding.detail
+    );
+}
+
+/// Said of a change whose names are not all in the roots.
+pub fn unaccounted(finding: &mut Finding) {
+    finding.detail = format!(
+        "{}; its link count changed: a new name for it may lie outside the guarded roots \
+         (writes through it are still mapped to this file by inode)",
+        finding.detail
+    );
+}
+
+/// One change waiting for its names.
+#[derive(Debug)]
+struct Waiting {
+    finding: Finding,
+    inode: (u64, u64),
+    due: Instant,
+}
+
+/// The changes waiting, oldest first.
+#[derive(Debug, Default)]
+pub struct LinkChanges {
+    waiting: VecDeque<Waiting>,
+}
+
+impl LinkChanges {
+    /// Holds `finding` (about the file with `inode`) until its names are seen or
+    /// [`LINK_WAIT`] has passed. Handed back when [`MAX_WAITING_LINK_CHANGES`] wait.
+    pub fn hold(&mut self, finding: Finding, inode: (u64, u64), now: Instant) -> Option<Finding> {
+        if self.waiting.len() >= MAX_WAITING_LINK_CHANGES {
+            return Some(finding);
+        }
+        self.waiting.push_back(Waiting {
+            finding,
+            inode,
+            due: now + LINK_WAIT,
+        });
+        None
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
+    /// The changes settled now: those whose names are all guarded (`names` gives how
+    /// many guarded names hold the inode, when they account for every link), made info,
+    /// and those whose wait is over (or all, `force`: the watcher stops, or nothing is
+    /// left to verify), as they were.
+    pub fn settle(
+        &mut self,
+        now: Instant,
+        force: bool,
+        names: impl Fn(&Finding, (u64, u64)) -> Option<usize>,
+    ) -> Vec<Finding> {
+        let mut settled = Vec::new();
+        let mut kept = VecDeque::new();
+        for mut w in self.waiting.drain(..) {
+            if let Some(count) = names(&w.finding, w.inode) {
+                soften(&mut w.finding, count);
+                settled.push(w.finding);
+            } else if force || now >= w.due {
+                unaccounted(&mut w.finding);
+                settled.push(w.finding);
+            } else {
+                kept.push_back(w);
+            }
+        }
+        self.waiting = kept;
+        settled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn rise(path: &str) -> Finding {
+        Finding::new(
+            PathBuf::from(path),
+            FindingKind::MetadataChanged,
+            Severity::Alert,
+            "nlink 1 -> 2",
+        )
+        .with_fields(vec!["ctime".into(), "nlink".into()])
+    }
+
+    #[test]
+    fn only_a_link_count_change_is_judged_by_its_names() {
+        assert!(is_link_change(&rise("/a")));
+        let mut with_mode = rise("/a");
+        with_mode.fields.push("mode".into());
+        assert!(
+            !is_link_change(&with_mode),
+            "a mode change is reported as it is"
+        );
+        let mut relinked = rise("/a");
+        relinked.fields = vec!["inode".into(), "mtime".into(), "ctime".into()];
+        assert!(
+            is_link_change(&relinked),
+            "a name made a link to another file"
+        );
+        let mut touched = rise("/a");
+        touched.fields = vec!["mtime".into(), "nlink".into()];
+        assert!(
+            !is_link_change(&touched),
+            "times set back are no link's doing"
+        );
+    }
+
+    #[test]
+    fn a_change_waits_for_its_names_then_is_reported_as_it_was() {
+        let mut changes = LinkChanges::default();
+        let now = Instant::now();
+        assert!(changes.hold(rise("/a"), (1, 1), now).is_none());
+        assert!(changes.hold(rise("/b"), (1, 2), now).is_none());
+        // /b's other name is seen: info at once; /a waits.
+        let settled = changes.settle(now, false, |_, inode| (inode == (1, 2)).then_some(2));
+        assert_eq!(settled.len(), 1);
+        assert_eq!(settled[0].severity, Severity::Info);
+        assert!(!changes.is_empty());
+        // Its wait over, /a is the alert it was, saying why.
+        let settled = changes.settle(now + LINK_WAIT, false, |_, _| None);
+        assert_eq!(settled.len(), 1);
+        assert_eq!(settled[0].severity, Severity::Alert);
+        assert!(settled[0].detail.contains("outside the guarded roots"));
+        assert!(changes.is_empty());
+    }
+
+    #[test]
+    fn changes_past_the_cap_are_handed_back() {
+        let mut changes = LinkChanges::default();
+        let now = Instant::now();
+        for i in 0..MAX_WAITING_LINK_CHANGES as u64 {
+            assert!(changes.hold(rise("/a"), (1, i), now).is_none());
+        }
+        assert!(changes.hold(rise("/b"), (2, 0), now).is_some());
+        assert_eq!(
+            changes.settle(now, true, |_, _| None).len(),
+            MAX_WAITING_LINK_CHANGES
+        );
+    }
+}
