@@ -1296,6 +1296,90 @@ fn established(port: u16) -> TcpStream {
     stream
 }
 
+/// Reads `TCP_NODELAY` on the running gateway's own TCP sockets: each connected one is
+/// duplicated into a Python process (`pidfd_getfd`, root) and asked with `getsockopt`.
+/// One line per socket: local port, peer port, 1 or 0.
+const SOCKET_OPTIONS_PY: &str = r#"
+import ctypes, os, socket, sys
+pid = int(sys.argv[1])
+libc = ctypes.CDLL(None, use_errno=True)
+SYS_pidfd_getfd = 438  # x86_64 and aarch64's generic table alike
+pidfd = os.pidfd_open(pid)
+for name in os.listdir(f"/proc/{pid}/fd"):
+    try:
+        if not os.readlink(f"/proc/{pid}/fd/{name}").startswith("socket:"):
+            continue
+    except OSError:
+        continue
+    fd = libc.syscall(SYS_pidfd_getfd, pidfd, int(name), 0)
+    if fd < 0:
+        sys.exit(f"pidfd_getfd: {os.strerror(ctypes.get_errno())}")
+    s = socket.socket(fileno=fd)
+    try:
+        if s.type == socket.SOCK_STREAM and s.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                peer = s.getpeername()
+            except OSError:
+                continue
+            on = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            print(s.getsockname()[1], peer[1], 1 if on else 0)
+    finally:
+        s.close()
+"#;
+
+/// Issue 16, session 17: `storescu` through the gateway took ~100 ms per tiny instance.
+/// The relay writes each PDU as it comes and many are small (a C-STORE's command, the
+/// A-ASSOCIATE-AC, a C-STORE-RSP): with Nagle's algorithm on, the second small write
+/// waited for the peer's delayed ACK. Both sockets of an association (to the sender and
+/// to the upstream) must have `TCP_NODELAY`: read on the real process's sockets, not
+/// timed.
+#[test]
+fn both_sockets_of_an_association_send_small_pdus_without_waiting_for_an_ack() {
+    require_dcmtk();
+    let env = Env::new();
+    let upstream = Receiver::start(&env.dir.path().join("rx"));
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+    );
+    // Established: the gateway holds the sender's connection and its own upstream.
+    let client = established(gateway.ports[0]);
+    let me = client.local_addr().expect("addr").port();
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(SOCKET_OPTIONS_PY)
+        .arg(gateway.child.id().to_string())
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let sockets: Vec<(u16, u16, u8)> = stdout(&out)
+        .lines()
+        .map(|l| {
+            let f: Vec<u16> = l.split(' ').map(|n| n.parse().expect("number")).collect();
+            (f[0], f[1], u8::try_from(f[2]).expect("0 or 1"))
+        })
+        .collect();
+    let to_sender: Vec<_> = sockets
+        .iter()
+        .filter(|(local, peer, _)| *local == gateway.ports[0] && *peer == me)
+        .collect();
+    let to_upstream: Vec<_> = sockets
+        .iter()
+        .filter(|(_, peer, _)| *peer == upstream.port)
+        .collect();
+    assert_eq!(to_sender.len(), 1, "{sockets:?}");
+    assert_eq!(to_upstream.len(), 1, "{sockets:?}");
+    assert_eq!(to_sender[0].2, 1, "TCP_NODELAY to the sender: {sockets:?}");
+    assert_eq!(
+        to_upstream[0].2, 1,
+        "TCP_NODELAY to the upstream: {sockets:?}"
+    );
+    drop(client);
+}
+
 #[test]
 fn limits_are_enforced_and_answered_and_a_hostile_peer_disturbs_no_one_else() {
     use std::io::Write as _;
