@@ -81,6 +81,12 @@ pub trait Evidence: Send + Sync + 'static {
     fn has_room(&self) -> bool {
         true
     }
+    /// Says `line` on standard error for the operator. The binary's evidence hands it to
+    /// a queue of its own (a stopped stderr reader must not hold up an association).
+    fn say(&self, line: &str) {
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "{line}");
+    }
 }
 
 /// How often the gateway looks whether the evidence has room again while it holds new
@@ -2243,8 +2249,7 @@ fn screen_caught(
         "the screening of {about} panicked ({}): not screened; {fate}{kept}; the gateway goes on",
         pacsguard_events::escape_bytes(message.as_bytes())
     );
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "pacsguard gateway: {detail}");
+    shared.evidence.say(&format!("pacsguard gateway: {detail}"));
     let finding = Finding::new(
         std::path::PathBuf::from(&name),
         FindingKind::NotInspected,

@@ -181,6 +181,9 @@ struct Gateway {
     ports: Vec<u16>,
     /// Every stderr line after the listening addresses.
     said: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Stderr after the listening addresses, when nobody reads it
+    /// ([`Gateway::start_with_stderr_unread`]).
+    _stderr_unread: Option<std::io::Lines<BufReader<std::process::ChildStderr>>>,
 }
 
 /// Whether the gateway runs inside `pacsguard serve --gateway` (the variable
@@ -204,6 +207,21 @@ impl Gateway {
 
     /// [`Gateway::start_in`] with these environment variables set.
     fn start_with(env: &Env, config: &str, serve: bool, vars: &[(&str, &str)]) -> Gateway {
+        Gateway::spawn(env, config, (serve, vars), true)
+    }
+
+    /// [`Gateway::start`], its stderr read up to the listening addresses only, then left
+    /// unread (a pipe shrunk to a page: full after a few lines).
+    fn start_with_stderr_unread(env: &Env, config: &str) -> Gateway {
+        Gateway::spawn(env, config, (in_serve(), &[]), false)
+    }
+
+    fn spawn(
+        env: &Env,
+        config: &str,
+        (serve, vars): (bool, &[(&str, &str)]),
+        read_stderr: bool,
+    ) -> Gateway {
         let path = env.dir.path().join("gateway.toml");
         std::fs::write(&path, config).expect("write config");
         let mut command = pacsguard();
@@ -223,6 +241,10 @@ impl Gateway {
             .spawn()
             .expect("pacsguard gateway runs");
         let err = child.stderr.take().expect("stderr");
+        if !read_stderr {
+            // Empty yet: it can be shrunk to a page.
+            nix::fcntl::fcntl(&err, nix::fcntl::FcntlArg::F_SETPIPE_SZ(4096)).expect("pipe size");
+        }
         let mut lines = BufReader::new(err).lines();
         let listeners = config.matches("[[listener]]").count();
         let mut ports = Vec::new();
@@ -243,8 +265,16 @@ impl Gateway {
                     .expect("port"),
             );
         }
-        // Keep draining stderr so the gateway never blocks on it; what it says is kept.
         let said = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        if !read_stderr {
+            return Gateway {
+                child,
+                ports,
+                said,
+                _stderr_unread: Some(lines),
+            };
+        }
+        // Keep draining stderr so the gateway never blocks on it; what it says is kept.
         let keep = std::sync::Arc::clone(&said);
         std::thread::spawn(move || {
             for line in lines.map_while(Result::ok) {
@@ -253,7 +283,12 @@ impl Gateway {
                 }
             }
         });
-        Gateway { child, ports, said }
+        Gateway {
+            child,
+            ports,
+            said,
+            _stderr_unread: None,
+        }
     }
 
     /// Waits (up to 20 s) for a line of stderr containing `text`, and returns it.
@@ -4564,9 +4599,9 @@ fn a_trail_that_fails_under_the_standalone_gateway_aborts_what_is_in_flight_and_
 /// while stdout is still unread, and the lines it could not take are counted and said.
 #[test]
 fn a_stdout_nobody_reads_holds_up_neither_the_trail_nor_the_relay() {
-    // More lines than the outlet's queue (8 lines here, a debug build's test hook; 256
+    // More lines than the outlet's queue (4 KiB here, a debug build's test hook; 16 MiB
     // in production) and the pipe (shrunk to a page: a few lines) hold together: each
-    // instance prints at least two (relayed, answered).
+    // instance prints at least two JSON lines (relayed, answered) of several hundred bytes.
     const INSTANCES: usize = 24;
     require_dcmtk();
     let env = Env::new();
@@ -4579,7 +4614,7 @@ fn a_stdout_nobody_reads_holds_up_neither_the_trail_nor_the_relay() {
             &route("PACS", "CT1", ANY, upstream.port),
         ),
         in_serve(),
-        &[("PACSGUARD_TEST_OUTLET_QUEUE_LINES", "8")],
+        &[("PACSGUARD_TEST_OUTLET_QUEUE_BYTES", "4096")],
     );
     let pipe = gateway.child.stdout.take().expect("stdout");
     nix::fcntl::fcntl(&pipe, nix::fcntl::FcntlArg::F_SETPIPE_SZ(4096)).expect("pipe size");
@@ -4649,6 +4684,65 @@ fn a_stdout_nobody_reads_holds_up_neither_the_trail_nor_the_relay() {
     );
     let verify = env.run(&["audit", "verify"]);
     assert_eq!(verify.status.code(), Some(0), "{}", stderr(&verify));
+}
+
+/// Session 17: what the trail's writer says on stderr (each reload's outcome) was
+/// written straight to stderr: a stderr nobody reads (a full pipe) held up the writer
+/// after a few lines, and with it every record (inside `serve`, the reload thread). Now
+/// it goes through stderr's own outlet: every reload and every instance reaches the trail
+/// while stderr is still unread.
+#[test]
+fn a_stderr_nobody_reads_holds_up_neither_the_trail_nor_the_relay() {
+    // Each reload says a line of about 250 bytes: far more than the page of the pipe.
+    const RELOADS: usize = 40;
+    require_dcmtk();
+    let env = Env::new();
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let gateway = Gateway::start_with_stderr_unread(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+    );
+    let reloaded = || {
+        trail_records(&env)
+            .iter()
+            .filter(|r| r.contains("configuration reloaded from"))
+            .count()
+    };
+    for i in 1..=RELOADS {
+        gateway.signal(nix::sys::signal::Signal::SIGHUP);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while reloaded() < i {
+            assert!(
+                Instant::now() < deadline,
+                "reload {i} of {RELOADS} never reached the trail while stderr is unread"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let file = env.dir.path().join("one.dcm");
+    std::fs::write(
+        &file,
+        pacsguard_testkit::DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.17.1").build(),
+    )
+    .expect("write");
+    let out = storescu(gateway.ports[0], "CT1", "PACS", &[file]);
+    assert_eq!(out.status.code(), Some(0), "storescu: {}", stderr(&out));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !trail_records(&env)
+        .iter()
+        .any(|r| r.contains("relayed C-STORE"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the instance is not on the trail"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(received(&rx).len(), 1, "delivered");
 }
 
 /// Review s16-r16: `pacsguard gateway &` in a terminal set to `stty tostop` (a job in the
