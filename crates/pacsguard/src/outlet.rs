@@ -29,7 +29,7 @@
 use std::collections::VecDeque;
 use std::io::{self, Write as _};
 use std::os::fd::{AsFd as _, OwnedFd};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Bytes (lines and their newlines) held for a slow or stalled reader; a line that does
@@ -142,8 +142,8 @@ pub struct Outlet {
 }
 
 /// The standard output's outlet of this process, for the error said at its exit
-/// ([`last_line`]).
-static STDOUT: Mutex<Option<Weak<Outlet>>> = Mutex::new(None);
+/// ([`last_line`]): held here, as its command's own handle is gone by then.
+static STDOUT: Mutex<Option<Arc<Shared>>> = Mutex::new(None);
 
 /// The standard error's outlet ([`say`]), started at its first line.
 static STDERR: OnceLock<Arc<Outlet>> = OnceLock::new();
@@ -157,7 +157,7 @@ impl Outlet {
             (command, queue_bytes(command)),
             report,
         );
-        *STDOUT.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::downgrade(&outlet));
+        *STDOUT.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&outlet.shared));
         outlet
     }
 
@@ -335,14 +335,15 @@ pub fn saying() -> bool {
 /// beside the outlet's thread, and never waiting longer than [`OUTLET_STOP_WAIT`] for a
 /// stalled stdout. `false` when no outlet was started (the caller prints it itself).
 pub fn last_line(line: String) -> bool {
-    let outlet = STDOUT
+    let shared = STDOUT
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .as_ref()
-        .and_then(Weak::upgrade);
-    let Some(outlet) = outlet else {
+        .map(Arc::clone);
+    let Some(shared) = shared else {
         return false;
     };
+    let outlet = Outlet { shared };
     let open = {
         let mut state = outlet.shared.lock();
         if !state.closed {

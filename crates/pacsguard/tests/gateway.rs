@@ -1038,6 +1038,24 @@ fn a_panic_of_the_standalone_gateways_evidence_writer_stops_it_loudly_counting_t
     let _ = storescu(gateway.ports[0], "CT1", "PACS", std::slice::from_ref(&file));
     let code = gateway.ended_within(Duration::from_secs(60));
     assert_eq!(code, 2, "a writer that panicked is an error");
+    // The `--json` error comes last on stdout, after every record printed (session 17:
+    // through the outlet, not beside it).
+    let mut printed = String::new();
+    gateway
+        .child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut printed)
+        .expect("read stdout");
+    let last: serde_json::Value =
+        serde_json::from_str(printed.lines().last().expect("a line")).expect("json");
+    assert!(
+        last["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("evidence writer panicked")),
+        "{printed}"
+    );
     let said = gateway.stderr_line("pacsguard gateway: the gateway's evidence writer panicked");
     assert!(said.contains(poison), "{said}");
     let lost = gateway.stderr_line("are LOST");
@@ -1059,6 +1077,84 @@ fn a_panic_of_the_standalone_gateways_evidence_writer_stops_it_loudly_counting_t
     assert!(records[stopped].contains("LOST"), "{}", records[stopped]);
     let verify = env.run(&["audit", "verify"]);
     assert_eq!(verify.status.code(), Some(0), "{}", stderr(&verify));
+}
+
+/// Session 17: the `--json` error at the exit of a gateway whose evidence writer failed
+/// was written straight to stdout, beside the outlet: with a stdout nobody reads (a full
+/// pipe) the process never ended, so a service manager saw a hung gateway instead of its
+/// exit 2. Now it goes through the outlet and waits at most `OUTLET_STOP_WAIT` for a
+/// stalled stdout; what could not go out is counted on stderr, and what did is whole
+/// lines of JSON.
+#[test]
+fn a_gateway_that_failed_exits_even_when_nobody_reads_its_stdout() {
+    const INSTANCES: usize = 3;
+    require_dcmtk();
+    if in_serve() {
+        return; // the standalone gateway's evidence writer (its hook) only
+    }
+    let env = Env::new();
+    let poison = "1.2.826.0.1.3680043.10.1137.667";
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let mut gateway = Gateway::start_with(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+        false,
+        &[("PACSGUARD_TEST_EVIDENCE_PANIC", poison)],
+    );
+    let pipe = gateway.child.stdout.take().expect("stdout");
+    nix::fcntl::fcntl(&pipe, nix::fcntl::FcntlArg::F_SETPIPE_SZ(4096)).expect("pipe size");
+    // The page of the pipe filled to its last byte (its write end opened again through
+    // /proc): not a line more goes in until someone reads.
+    {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut fill = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(format!("/proc/{}/fd/1", gateway.child.id()))
+            .expect("the gateway's stdout");
+        let mut filler = "{}\n".repeat(4096 / 3).into_bytes();
+        filler.push(b'\n');
+        fill.write_all(&filler).expect("fill");
+        assert!(fill.write(b"\n").is_err(), "the pipe is full");
+    }
+    // Records that wait for stdout, then the record the hook panics at.
+    let files: Vec<PathBuf> = (0..INSTANCES)
+        .map(|i| {
+            let path = env.dir.path().join(format!("{i}.dcm"));
+            let uid = format!("1.2.826.0.1.3680043.10.1137.17.{i}");
+            std::fs::write(&path, pacsguard_testkit::DicomBuilder::ct(&uid).build())
+                .expect("write");
+            path
+        })
+        .collect();
+    let out = storescu(gateway.ports[0], "CT1", "PACS", &files);
+    assert_eq!(out.status.code(), Some(0), "storescu: {}", stderr(&out));
+    let file = env.dir.path().join("poison.dcm");
+    std::fs::write(&file, pacsguard_testkit::DicomBuilder::ct(poison).build()).expect("write");
+    let _ = storescu(gateway.ports[0], "CT1", "PACS", &[file]);
+    let code = gateway.ended_within(Duration::from_secs(60));
+    assert_eq!(code, 2, "a writer that panicked is an error");
+    let mut printed = String::new();
+    let mut pipe = pipe;
+    pipe.read_to_string(&mut printed).expect("read stdout");
+    for line in printed.lines().filter(|l| !l.is_empty()) {
+        let _: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a whole line ({e}): {line}"));
+    }
+    let said = gateway.said.lock().expect("lock").join("\n");
+    assert!(
+        said.contains("the gateway's evidence writer panicked"),
+        "{said}"
+    );
+    assert!(
+        said.contains("line(s) of standard output were DROPPED"),
+        "{said}"
+    );
 }
 
 /// Issue 16, session 16: a record is lost or written, never both. The writer printed a
