@@ -5,6 +5,8 @@
 #     association, direct and relayed (screening on); target: relayed >= 90% of direct
 #   * latency per association: K echoscu runs, direct and relayed; target: the median
 #     added by the gateway <= 5 ms
+#   * small instances: S tiny instances in one association, direct and relayed: the time
+#     added per instance (Nagle's algorithm with delayed ACKs shows here, session 17)
 #   * concurrency: C storescu at once through the gateway; target: every instance arrives
 # Medians of BENCH_RUNS. A benchmark, not a test: exits 0 once measured.
 # PACSGUARD=<binary> (else a release build is made); BENCH_SCALE scales N, K and C.
@@ -32,7 +34,26 @@ if [[ -z $PACSGUARD ]]; then
     PACSGUARD=${CARGO_TARGET_DIR:-$REPO/target}/release/pacsguard
 fi
 
-rm -rf "$WORK" && mkdir -p "$WORK/in" "$WORK/direct" "$WORK/relayed"
+rm -rf "$WORK" && mkdir -p "$WORK/in" "$WORK/small" "$WORK/direct" "$WORK/relayed"
+S=$(python3 -c "print(max(5, int(50 * $SCALE)))")
+log "writing $S tiny instances (a few hundred bytes: every PDU is small)"
+python3 - "$WORK/small" "$S" <<'PY'
+import os, struct, sys
+out, n = sys.argv[1], int(sys.argv[2])
+def el(g, e, vr, v):
+    if len(v) % 2: v += b"\0" if vr == b"UI" else b" "
+    if vr in (b"OB", b"OW"):
+        return struct.pack("<HH2sHI", g, e, vr, 0, len(v)) + v
+    return struct.pack("<HH2sH", g, e, vr, len(v)) + v
+for i in range(n):
+    uid = f"1.2.826.0.1.3680043.10.1137.17.{i}".encode()
+    meta = (el(2, 1, b"OB", b"\0\1") + el(2, 2, b"UI", b"1.2.840.10008.5.1.4.1.1.7")
+            + el(2, 3, b"UI", uid) + el(2, 0x10, b"UI", b"1.2.840.10008.1.2.1"))
+    ds = (el(8, 0x16, b"UI", b"1.2.840.10008.5.1.4.1.1.7") + el(8, 0x18, b"UI", uid)
+          + el(0x10, 0x10, b"PN", b"BENCH^SMALL"))
+    with open(os.path.join(out, f"{i}.dcm"), "wb") as f:
+        f.write(b"\0" * 128 + b"DICM" + el(2, 0, b"UL", struct.pack("<I", len(meta))) + meta + ds)
+PY
 log "writing $N CT-sized instances"
 python3 - "$WORK/in" "$N" <<'PY'
 import os, struct, sys
@@ -107,6 +128,17 @@ info "direct  $(printf %.2f "$d") s ($(echo "$MB / $d" | bc -l | xargs printf %.
 info "relayed $(printf %.2f "$r") s ($(echo "$MB / $r" | bc -l | xargs printf %.1f) MB/s)"
 verdict=$(echo "$ratio >= 90" | bc -l)
 info "relayed/direct throughput: $(printf %.1f "$ratio")% (target >= 90%): $([[ $verdict == 1 ]] && echo PASS || echo FAIL)"
+
+log "small instances: $S in one association, $RUNS runs each (DCMTK's own Nagle: TCP_NODELAY=${TCP_NODELAY:-unset} in the peers' environment)"
+sd=() sr=()
+for _ in $(seq "$RUNS"); do
+    t0=$(now); storescu -aet CT1 -aec ARCHIVE 127.0.0.1 "$SCP_PORT" "$WORK"/small/*.dcm; t1=$(now)
+    sd+=("$(echo "($t1 - $t0) * 1000 / $S" | bc -l)")
+    t0=$(now); storescu -aet CT1 -aec PACS 127.0.0.1 "$GW_PORT" "$WORK"/small/*.dcm; t1=$(now)
+    sr+=("$(echo "($t1 - $t0) * 1000 / $S" | bc -l)")
+done
+msd=$(printf '%s\n' "${sd[@]}" | median); msr=$(printf '%s\n' "${sr[@]}" | median)
+info "per small instance: direct $(printf %.1f "$msd") ms, relayed $(printf %.1f "$msr") ms, added $(printf %.1f "$(echo "$msr - $msd" | bc -l)") ms"
 
 log "latency: $K echoscu associations each way"
 ed=() er=()

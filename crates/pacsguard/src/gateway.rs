@@ -70,11 +70,10 @@ impl Channel {
         };
         if let Some(item) = refused {
             let lost = self.1.fetch_add(1, Ordering::Relaxed) + 1;
-            let _ = writeln!(
-                std::io::stderr(),
+            crate::outlet::say(format!(
                 "pacsguard gateway: LOST ({lost} so far): {} was handed in after the evidence writer stopped and cannot be kept",
                 describe(&item)
-            );
+            ));
         }
     }
 }
@@ -82,6 +81,10 @@ impl Channel {
 impl Evidence for Channel {
     fn record(&self, event: Event) {
         self.send(Item::Event(Box::new(event)));
+    }
+
+    fn say(&self, line: &str) {
+        crate::outlet::say(line.to_owned());
     }
 
     fn quarantine(&self, name: &str, bytes: Vec<u8>, findings: Vec<Finding>, forwarded: bool) {
@@ -387,7 +390,7 @@ pub fn run(
         let message = format!(
             "gateway stopped: {lost} record(s) or quarantine copies handed in while it stopped could not be kept and are LOST (the gateway's records were printed on the output when they happened)"
         );
-        let _ = writeln!(std::io::stderr(), "pacsguard gateway: {message}");
+        crate::outlet::say(format!("pacsguard gateway: {message}"));
         let _ = session.record_events(vec![Event::new(
             session.actor().clone(),
             Action::Gateway,
@@ -418,7 +421,9 @@ pub fn run(
 /// limits) is refused with its reason on stderr and the trail; the running rules stay.
 fn reload(session: &mut Session, path: &Path, reloader: &Reloader, json: &Printer) -> Result<()> {
     let (result, detail) = reloaded(path, reloader);
-    let _ = writeln!(std::io::stderr(), "pacsguard gateway: {detail}");
+    // Through stderr's outlet: this is the trail's writer (a stopped stderr reader held
+    // it up, and with it every record, session 17).
+    crate::outlet::say(format!("pacsguard gateway: {detail}"));
     let event = Event::new(session.actor().clone(), Action::Gateway, result, detail);
     keep(session, Item::Event(Box::new(event)), json, &mut |_| {})?;
     session.sign()?;
@@ -513,7 +518,7 @@ fn after_writer_stopped(
     let detail = format!(
         "{what}: the gateway stops admitting and stops (exit 2); what the associations in flight hand in until they have stopped is still recorded"
     );
-    let _ = writeln!(std::io::stderr(), "pacsguard gateway: {detail}");
+    crate::outlet::say(format!("pacsguard gateway: {detail}"));
     let mut lost = in_hand;
     // Whether the item was kept (a second panic is caught too, and counted).
     let keep_caught = |session: &mut Session, item: Item| {
@@ -550,19 +555,17 @@ fn after_writer_stopped(
     };
     // What stdout dropped and has not said yet: said and recorded before the stop's record.
     if let Err(e) = crate::outlet::said_at_stop(session, &json.outlet, "gateway", Action::Gateway) {
-        let _ = writeln!(
-            std::io::stderr(),
+        crate::outlet::say(format!(
             "pacsguard gateway: the count of dropped output lines could not be recorded: {e}"
-        );
+        ));
     }
     let _ = keep_caught(session, record(format!("gateway stopped: {message}")));
     if let Err(e) = session.sign() {
-        let _ = writeln!(
-            std::io::stderr(),
+        crate::outlet::say(format!(
             "pacsguard gateway: the last checkpoint could not be signed: {e}"
-        );
+        ));
     }
-    let _ = writeln!(std::io::stderr(), "pacsguard gateway: {message}");
+    crate::outlet::say(format!("pacsguard gateway: {message}"));
     message
 }
 
@@ -668,8 +671,8 @@ fn keep(
 }
 
 fn print(event: &Event, json: &Printer) {
-    // The trail's writer, or an association, calls this: it waits for stdout only while
-    // a full queue's reader keeps reading, and at most `OUTLET_STALL_AFTER` once it stops.
+    // The trail's writer, or an association, calls this: it never waits for stdout
+    // (`OUTLET_QUEUE_BYTES`: a line that does not fit is dropped and counted).
     json.outlet.line(line_of(event, json.json));
 }
 
@@ -772,7 +775,7 @@ impl InServe {
                     while !stop.load(Ordering::Relaxed) {
                         if hangup.swap(false, Ordering::Relaxed) {
                             let (outcome, detail) = reloaded(&config, &reloader);
-                            let _ = writeln!(std::io::stderr(), "pacsguard gateway: {detail}");
+                            crate::outlet::say(format!("pacsguard gateway: {detail}"));
                             evidence.record(Event::new(
                                 evidence.actor.clone(),
                                 Action::Gateway,
@@ -834,10 +837,9 @@ impl Inboxed {
         if let Err(e) = self.inbox.push_waiting(event, FULL_INBOX_WAIT)
             && !self.stop.swap(true, Ordering::Relaxed)
         {
-            let _ = writeln!(
-                std::io::stderr(),
+            crate::outlet::say(format!(
                 "pacsguard gateway: the guard's trail takes no more records ({e}): the gateway stops, it must not relay unrecorded"
-            );
+            ));
         }
     }
 }
@@ -845,6 +847,10 @@ impl Inboxed {
 impl Evidence for Inboxed {
     fn has_room(&self) -> bool {
         self.inbox.has_room()
+    }
+
+    fn say(&self, line: &str) {
+        crate::outlet::say(line.to_owned());
     }
 
     fn record(&self, event: Event) {

@@ -495,24 +495,36 @@ enum HashArg {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = cli.command.wants_json();
-    match run(cli) {
+    let code = match run(cli) {
         Ok(code) => code,
         Err(e) => {
             // Tampering found before anything ran: shown as the finding it is, and an
             // error (exit 2) like every other store/trail mismatch: the command did not run.
             if let Some(EngineError::Tampered(finding)) = e.downcast_ref::<EngineError>() {
                 let _ = output::tampered(finding, json);
+                outlet::end_of_process();
                 return ExitCode::from(2);
             }
             // Escaped: a path in an error message must not drive the terminal either.
             let message = pacsguard_events::escape_bytes(error_message(&e).as_bytes());
-            eprintln!("pacsguard: {message}");
-            if json {
+            if outlet::saying() {
+                // After what the command said through stderr's outlet, in order.
+                outlet::say(format!("pacsguard: {message}"));
+            } else {
+                eprintln!("pacsguard: {message}");
+            }
+            // A command that printed through the outlet (`watch`, `serve`, `gateway`):
+            // the error follows its last record there, and a stalled stdout does not
+            // hold the exit (session 17: it was written straight to stdout, beside the
+            // outlet's thread, and waited forever for a reader that had stopped).
+            if json && !outlet::last_line(output::error_json_text(&message)) {
                 let _ = output::error_json(&message);
             }
             ExitCode::from(2)
         }
-    }
+    };
+    outlet::end_of_process();
+    code
 }
 
 /// The error and its causes, each said once: a cause whose words the message already

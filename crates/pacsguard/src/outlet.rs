@@ -1,39 +1,42 @@
-//! Standard output as a best-effort outlet beside the trail (issue 16).
+//! Standard output and standard error as best-effort outlets beside the trail (issue 16).
 //!
 //! `watch`, `serve` and `gateway` print each record as it happens, but the record is the
-//! trail's: a stdout nobody reads (`pacsguard gateway | (sleep 3600)`, a full 64 KiB pipe)
-//! must never hold up the thread that writes the trail, nor an association. Lines go into
-//! a queue of [`OUTLET_QUEUE_LINES`] written by a thread of its own. A full queue whose
-//! reader is still taking lines (slower than a burst: a SIEM forwarder, `jq`) holds the
-//! caller until there is room, as a blocking stdout did — nothing is lost to a reader that
-//! keeps up in the end; a reader that took nothing for [`OUTLET_STALL_AFTER`] is stalled,
-//! and from then on lines it cannot take (or that stdout refuses) are dropped and counted
-//! at once. The count is said — on
-//! stderr and as a record on the trail — when stdout moves again (at most once per
-//! [`OUTLET_DROP_REPORT_INTERVAL`]) and at the stop ([`Outlet::finish`]).
+//! trail's: a stdout nobody reads (`pacsguard gateway | (sleep 3600)`, a full 64 KiB pipe),
+//! or one read slowly (a SIEM forwarder, `jq`, a line a second), must never hold up the
+//! thread that writes the trail, nor an association. Lines go into a queue bounded in
+//! bytes ([`OUTLET_QUEUE_BYTES`]) written by a thread of its own; handing a line in never
+//! waits. The queue absorbs a burst (the real-time guard's are tens of thousands of
+//! lines) for a reader that keeps reading, however slowly; a line that does not fit is
+//! dropped and counted at once (session 16 made a full queue wait for a reader still
+//! reading: a live reader then paced the trail's writer to its own speed). The count is
+//! said — on stderr and as a record on the trail — when stdout moves again (at most once
+//! per [`OUTLET_DROP_REPORT_INTERVAL`]) and at the stop ([`Outlet::finish`]).
 //!
-//! The thread writes each line (and its newline) with its own unbuffered handle on the
-//! standard output (a duplicate of descriptor 1), never through `std::io::Stdout`: its
-//! buffer kept the bytes of a line whose write failed (a full file system, a
-//! non-blocking stdout's EAGAIN) and wrote them with the next line, so a line counted as
-//! dropped came out anyway (review s16-r16). A line an error cut short (some of its bytes
-//! out) is finished before the next one: never half a line, and counted once, as written,
-//! or as dropped if it is still cut short at the stop.
+//! What the trail's writer and the associations say on standard error goes through an
+//! outlet of its own ([`say`]): a stopped stderr reader must not hold them up either.
+//!
+//! The thread writes with its own unbuffered handle on the descriptor (a duplicate),
+//! never through `std::io::Stdout`: its buffer kept the bytes of a line whose write
+//! failed and wrote them with the next line, so a line counted as dropped came out anyway
+//! (review s16-r16). It writes only once `poll` says the descriptor takes bytes, at most
+//! [`WRITE_BYTES`] at a time (a pipe with room takes that much without blocking), so it
+//! is never stuck inside a write: the stop gives up a line it could not write and counts
+//! it, and no byte of that line is written afterwards (session 17: a line stuck inside a
+//! write was counted as dropped, then written once the reader moved). A line an error cut
+//! short (some of its bytes out) is finished before the next one: never half a line, and
+//! counted once, as written, or as dropped if it is still cut short at the stop.
 
 use std::collections::VecDeque;
 use std::io::{self, Write as _};
-use std::os::fd::AsFd as _;
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::os::fd::{AsFd as _, OwnedFd};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-/// Lines held for a slow or stalled stdout before further ones are dropped (and counted).
-pub const OUTLET_QUEUE_LINES: usize = 256;
-
-/// A full queue whose thread has written nothing for this long (a reader that stopped
-/// reading) is stalled: lines are dropped instead of waited for. Below it, a full queue
-/// holds the caller until there is room, so a live reader slower than a burst gets every
-/// line (the real-time guard's bursts are tens of thousands of lines).
-pub const OUTLET_STALL_AFTER: Duration = Duration::from_secs(2);
+/// Bytes (lines and their newlines) held for a slow or stalled reader; a line that does
+/// not fit is dropped and counted, never waited for. Several MiB: a 50,000-file burst
+/// of the real-time guard (about 200 bytes a line, 10 MB) fits while the reader takes
+/// its share; a reader that stopped costs at most this much memory.
+pub const OUTLET_QUEUE_BYTES: usize = 16 << 20;
 
 /// While stdout moves again after drops, the count is said at most this often.
 pub const OUTLET_DROP_REPORT_INTERVAL: Duration = Duration::from_secs(10);
@@ -42,28 +45,36 @@ pub const OUTLET_DROP_REPORT_INTERVAL: Duration = Duration::from_secs(10);
 /// as dropped (a stdout nobody reads never takes them).
 pub const OUTLET_STOP_WAIT: Duration = Duration::from_secs(2);
 
-/// Test-only, and only in a debug build (`cfg!(debug_assertions)`: never the shipped
-/// release binary): the queue holds this many lines instead of [`OUTLET_QUEUE_LINES`], so
-/// a test fills it with a few instances rather than hundreds. Said at start.
-pub const TEST_QUEUE_LINES_VAR: &str = "PACSGUARD_TEST_OUTLET_QUEUE_LINES";
+/// At most this many bytes per write: POSIX's `PIPE_BUF` on Linux, what a pipe that
+/// `poll` says is writable takes without blocking.
+pub const WRITE_BYTES: usize = 4096;
 
-/// The queue's size: [`OUTLET_QUEUE_LINES`], or in a debug build [`TEST_QUEUE_LINES_VAR`]
+/// How long the thread waits for the descriptor at a time before it looks whether the
+/// stop gave its line up.
+const WAIT_SLICE: Duration = Duration::from_millis(50);
+
+/// Test-only, and only in a debug build (`cfg!(debug_assertions)`: never the shipped
+/// release binary): the stdout queue holds this many bytes instead of
+/// [`OUTLET_QUEUE_BYTES`], so a test fills it with a few instances. Said at start.
+pub const TEST_QUEUE_BYTES_VAR: &str = "PACSGUARD_TEST_OUTLET_QUEUE_BYTES";
+
+/// The queue's size: [`OUTLET_QUEUE_BYTES`], or in a debug build [`TEST_QUEUE_BYTES_VAR`]
 /// (announced).
-fn queue_lines(command: &str) -> usize {
+fn queue_bytes(command: &str) -> usize {
     if !cfg!(debug_assertions) {
-        return OUTLET_QUEUE_LINES;
+        return OUTLET_QUEUE_BYTES;
     }
-    let Some(lines) = std::env::var(TEST_QUEUE_LINES_VAR)
+    let Some(bytes) = std::env::var(TEST_QUEUE_BYTES_VAR)
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
     else {
-        return OUTLET_QUEUE_LINES;
+        return OUTLET_QUEUE_BYTES;
     };
     let _ = writeln!(
         io::stderr(),
-        "pacsguard {command}: TEST HOOK: standard output's queue holds {lines} line(s) (a debug build, {TEST_QUEUE_LINES_VAR}); never in production"
+        "pacsguard {command}: TEST HOOK: standard output's queue holds {bytes} byte(s) (a debug build, {TEST_QUEUE_BYTES_VAR}); never in production"
     );
-    lines
+    bytes
 }
 
 /// Says a count of dropped lines (the detail of a trail record): called by the outlet's
@@ -73,33 +84,31 @@ pub type Report = Box<dyn Fn(&str) + Send + Sync>;
 #[derive(Default)]
 struct State {
     queue: VecDeque<String>,
+    /// Bytes in `queue`, newlines included.
+    bytes: usize,
     /// Dropped and not yet said.
     unsaid: u64,
     /// Taking nothing more (the stop).
     closed: bool,
-    /// Lines inside the thread's write now (a line an error cut short and the next: 2).
+    /// Lines in the thread's hands now (a line an error cut short and the next: 2).
     writing: u64,
+    /// Inside a write call now (short: the descriptor said it takes the bytes).
+    in_write: bool,
+    /// The stop counted what the thread holds as dropped: not a byte more of it is
+    /// written.
+    given_up: bool,
     /// The thread has ended.
     ended: bool,
     said_at: Option<Instant>,
-    /// When the thread last moved: took a line to write, finished a write, or was handed
-    /// a line while idle. `None`: never.
-    moved_at: Option<Instant>,
-}
-
-impl State {
-    /// The thread has not moved for [`OUTLET_STALL_AFTER`]: its reader stopped reading.
-    fn stalled(&self) -> bool {
-        self.moved_at
-            .is_none_or(|t| t.elapsed() >= OUTLET_STALL_AFTER)
-    }
 }
 
 struct Shared {
     state: Mutex<State>,
     wake: Condvar,
     command: &'static str,
-    /// [`OUTLET_QUEUE_LINES`] (a test's own in a debug build).
+    /// What it writes to, in the words said about drops: "standard output".
+    what: &'static str,
+    /// [`OUTLET_QUEUE_BYTES`] (a test's own in a debug build).
     capacity: usize,
 }
 
@@ -109,25 +118,55 @@ impl Shared {
     }
 }
 
-/// The text said for `n` dropped lines.
+/// The text said for `n` dropped lines of standard output.
 pub fn dropped_text(n: u64) -> String {
+    dropped_text_of(n, "standard output")
+}
+
+fn dropped_text_of(n: u64, what: &str) -> String {
     format!(
-        "{n} line(s) of standard output were DROPPED: it did not take them (a reader that stalled or stopped); what they said is on the trail"
+        "{n} line(s) of {what} were DROPPED: it did not take them (a reader that stalled or stopped); what they said is on the trail"
     )
 }
 
-/// Standard output behind a bounded queue and a thread of its own.
+/// Where the thread writes: a descriptor without a buffer of its own.
+trait Sink: io::Write {
+    /// Whether a write of up to [`WRITE_BYTES`] is taken without blocking, waiting up to
+    /// `within` for it.
+    fn ready(&mut self, within: Duration) -> bool;
+}
+
+/// A descriptor's line queue and the thread that writes it.
 pub struct Outlet {
     shared: Arc<Shared>,
 }
 
+/// The standard output's outlet of this process, for the error said at its exit
+/// ([`last_line`]): held here, as its command's own handle is gone by then.
+static STDOUT: Mutex<Option<Arc<Shared>>> = Mutex::new(None);
+
+/// The standard error's outlet ([`say`]), started at its first line.
+static STDERR: OnceLock<Arc<Outlet>> = OnceLock::new();
+
 impl Outlet {
-    /// Starts the outlet's thread; `report` records a count said when stdout moves again.
+    /// Starts the stdout outlet's thread; `report` records a count said when stdout moves
+    /// again.
     pub fn start(command: &'static str, report: Report) -> Arc<Outlet> {
-        let stdout: Box<dyn Fn() -> Unbuffered + Send> = match io::stdout()
-            .as_fd()
-            .try_clone_to_owned()
-        {
+        let outlet = Outlet::start_on(
+            (io::stdout().as_fd().try_clone_to_owned(), "standard output"),
+            (command, queue_bytes(command)),
+            report,
+        );
+        *STDOUT.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&outlet.shared));
+        outlet
+    }
+
+    fn start_on(
+        (fd, what): (io::Result<OwnedFd>, &'static str),
+        (command, capacity): (&'static str, usize),
+        report: Report,
+    ) -> Arc<Outlet> {
+        let open: Box<dyn Fn() -> Unbuffered + Send> = match fd {
             Ok(fd) => {
                 let file = Arc::new(std::fs::File::from(fd));
                 Box::new(move || Unbuffered(Some(Arc::clone(&file))))
@@ -136,16 +175,16 @@ impl Outlet {
                 // No descriptor left: every line is refused, counted and said.
                 let _ = writeln!(
                     io::stderr(),
-                    "pacsguard {command}: standard output cannot be written ({e}); lines are counted as dropped"
+                    "pacsguard {command}: {what} cannot be written ({e}); lines are counted as dropped"
                 );
                 Box::new(|| Unbuffered(None))
             }
         };
-        Outlet::start_with((command, queue_lines(command)), report, stdout)
+        Outlet::start_with((command, what, capacity), report, open)
     }
 
-    fn start_with<W: io::Write + 'static>(
-        (command, capacity): (&'static str, usize),
+    fn start_with<W: Sink + 'static>(
+        (command, what, capacity): (&'static str, &'static str, usize),
         report: Report,
         open: Box<dyn Fn() -> W + Send>,
     ) -> Arc<Outlet> {
@@ -153,17 +192,18 @@ impl Outlet {
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
             command,
+            what,
             capacity,
         });
         let theirs = Arc::clone(&shared);
         let spawned = std::thread::Builder::new()
-            .name("stdout".into())
+            .name("outlet".into())
             .spawn(move || write_lines(&theirs, &report, &*open));
         if let Err(e) = spawned {
             // No thread: every line is dropped and counted, said at the stop.
             let _ = writeln!(
                 io::stderr(),
-                "pacsguard {command}: standard output cannot be written (no thread: {e}); lines are counted as dropped"
+                "pacsguard {command}: {what} cannot be written (no thread: {e}); lines are counted as dropped"
             );
             let mut state = shared.lock();
             state.closed = true;
@@ -172,44 +212,55 @@ impl Outlet {
         Arc::new(Outlet { shared })
     }
 
-    /// Hands a line (without its newline) to stdout. Waits for room in a full queue only
-    /// while its reader keeps reading (at most [`OUTLET_STALL_AFTER`] after it last
-    /// moved); a stalled reader's line is dropped and counted at once.
+    /// Hands a line (without its newline) to the descriptor. Never waits: a line the
+    /// queue has no room for ([`OUTLET_QUEUE_BYTES`]) is dropped and counted.
     pub fn line(&self, line: String) {
+        let size = line.len() + 1;
         let mut state = self.shared.lock();
-        if state.queue.is_empty() && state.writing == 0 {
-            // Idle until now: the thread moves as of this line.
-            state.moved_at = Some(Instant::now());
-        }
-        while !state.closed && state.queue.len() >= self.shared.capacity && !state.stalled() {
-            let left = state.moved_at.map_or(Duration::ZERO, |t| {
-                OUTLET_STALL_AFTER.saturating_sub(t.elapsed())
-            });
-            state = self
-                .shared
-                .wake
-                .wait_timeout(state, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-        if state.closed || state.queue.len() >= self.shared.capacity {
+        if state.closed || state.bytes.saturating_add(size) > self.shared.capacity {
             state.unsaid += 1;
             return;
         }
+        state.bytes += size;
         state.queue.push_back(line);
         drop(state);
         self.shared.wake.notify_all();
     }
 
     /// The stop: takes nothing more, waits up to [`OUTLET_STOP_WAIT`] for the queue to
-    /// reach stdout, and returns the lines dropped and not yet said (what is still
-    /// queued then, and a line stuck inside a write, among them). The caller says it.
+    /// reach the descriptor, and returns the lines dropped and not yet said (what is still
+    /// queued then, and the line the thread could not write, among them: it writes no
+    /// more of it). The caller says it.
     pub fn finish(&self) -> u64 {
-        let deadline = Instant::now() + OUTLET_STOP_WAIT;
         let mut state = self.shared.lock();
         state.closed = true;
         self.shared.wake.notify_all();
-        while !state.ended {
+        state = self.wait_while(state, OUTLET_STOP_WAIT, |s| !s.ended);
+        if !state.ended {
+            // Given up: the thread writes nothing more of what it holds. A write call
+            // already under way is short (the descriptor said it takes the bytes).
+            state.given_up = true;
+            self.shared.wake.notify_all();
+            state = self.wait_while(state, OUTLET_STOP_WAIT, |s| s.in_write);
+        }
+        let stuck = state.queue.len() as u64 + if state.ended { 0 } else { state.writing };
+        state.queue.clear();
+        state.bytes = 0;
+        state.writing = 0;
+        let n = state.unsaid + stuck;
+        state.unsaid = 0;
+        n
+    }
+
+    /// Waits up to `within` while `cond` holds.
+    fn wait_while<'a>(
+        &self,
+        mut state: std::sync::MutexGuard<'a, State>,
+        within: Duration,
+        cond: impl Fn(&State) -> bool,
+    ) -> std::sync::MutexGuard<'a, State> {
+        let deadline = Instant::now() + within;
+        while cond(&state) {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
@@ -221,26 +272,142 @@ impl Outlet {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-        let stuck = state.queue.len() as u64 + if state.ended { 0 } else { state.writing };
-        state.queue.clear();
-        // A line stuck in a write is counted here; if the write ever returns, the thread
-        // counts nothing more (closed), so no line is said twice.
-        state.writing = 0;
-        let n = state.unsaid + stuck;
-        state.unsaid = 0;
-        n
+        state
+    }
+
+    /// Waits up to `within` for what is queued to be written, without stopping; the
+    /// lines dropped and not yet said (taken: the caller says them).
+    fn drain(&self, within: Duration) -> u64 {
+        let state = self.shared.lock();
+        let mut state = self.wait_while(state, within, |s| {
+            !s.ended && (!s.queue.is_empty() || s.writing > 0)
+        });
+        std::mem::take(&mut state.unsaid)
     }
 }
 
-/// Standard output without a buffer of its own (see the module's note); `None`: none
-/// could be had, every write fails.
+/// Says `line` (without its newline) on standard error through its outlet: never waits
+/// for a reader of stderr. What it cannot take is counted, said when it moves again and
+/// recorded at the stop ([`said_at_stop`]).
+pub fn say(line: String) {
+    let outlet = STDERR.get_or_init(|| {
+        Outlet::start_on(
+            (io::stderr().as_fd().try_clone_to_owned(), "standard error"),
+            ("stderr", OUTLET_QUEUE_BYTES),
+            Box::new(|_| {}),
+        )
+    });
+    outlet.line(line);
+}
+
+/// The end of the process: what was said on stderr is written, waiting up to
+/// [`OUTLET_STOP_WAIT`] for a reader; what it cannot take is said lost (directly: there
+/// is nothing left to hold up).
+pub fn end_of_process() {
+    if let Some(outlet) = STDERR.get() {
+        let n = outlet.finish();
+        if n > 0 {
+            let _ = writeln!(
+                io::stderr(),
+                "pacsguard: {}",
+                dropped_text_of(n, "standard error")
+            );
+        }
+    }
+}
+
+/// What stderr's outlet dropped and has not said yet, once it was given
+/// [`OUTLET_STOP_WAIT`] to take what it holds (it goes on taking lines): the text to say
+/// and record, if any.
+pub fn stderr_drops() -> Option<String> {
+    let n = STDERR.get().map_or(0, |e| e.drain(OUTLET_STOP_WAIT));
+    (n > 0).then(|| dropped_text_of(n, "standard error"))
+}
+
+/// Whether lines went through the stderr outlet in this process: the error said at the
+/// exit then follows them through it ([`say`]), in order.
+pub fn saying() -> bool {
+    STDERR.get().is_some()
+}
+
+/// The last line of a command that printed through the stdout outlet (the `--json` error
+/// at its exit): after every line handed in before it, never through `std::io::Stdout`
+/// beside the outlet's thread, and never waiting longer than [`OUTLET_STOP_WAIT`] for a
+/// stalled stdout. `false` when no outlet was started (the caller prints it itself).
+pub fn last_line(line: String) -> bool {
+    let shared = STDOUT
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .as_ref()
+        .map(Arc::clone);
+    let Some(shared) = shared else {
+        return false;
+    };
+    let outlet = Outlet { shared };
+    let open = {
+        let mut state = outlet.shared.lock();
+        if !state.closed {
+            // Queued behind what is still waiting (room or not: it is the last).
+            state.bytes += line.len() + 1;
+            state.queue.push_back(line);
+            drop(state);
+            outlet.shared.wake.notify_all();
+            let n = outlet.finish();
+            if n > 0 {
+                let _ = writeln!(
+                    io::stderr(),
+                    "pacsguard {}: {}",
+                    outlet.shared.command,
+                    dropped_text(n)
+                );
+            }
+            return true;
+        }
+        state.ended
+    };
+    // Stopped already: its thread ended (all written), or stdout did not move at the
+    // stop and the line is not waited for again.
+    let written = open
+        && io::stdout().as_fd().try_clone_to_owned().is_ok_and(|fd| {
+            let mut out = Unbuffered(Some(Arc::new(std::fs::File::from(fd))));
+            let mut buf = line.into_bytes();
+            buf.push(b'\n');
+            let deadline = Instant::now() + OUTLET_STOP_WAIT;
+            let mut done = 0;
+            while done < buf.len() && Instant::now() < deadline {
+                if !out.ready(WAIT_SLICE) {
+                    continue;
+                }
+                let end = buf.len().min(done + WRITE_BYTES);
+                match out.write(&buf[done..end]) {
+                    Ok(0) => break,
+                    Ok(n) => done += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            done == buf.len()
+        });
+    if !written {
+        let _ = writeln!(
+            io::stderr(),
+            "pacsguard {}: {}",
+            outlet.shared.command,
+            dropped_text(1)
+        );
+    }
+    true
+}
+
+/// A descriptor without a buffer of its own (see the module's note); `None`: none could
+/// be had, every write fails.
 struct Unbuffered(Option<Arc<std::fs::File>>);
 
 impl io::Write for Unbuffered {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match &self.0 {
             Some(file) => (&**file).write(buf),
-            None => Err(io::Error::other("no standard output")),
+            None => Err(io::Error::other("no descriptor")),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -248,31 +415,74 @@ impl io::Write for Unbuffered {
     }
 }
 
-/// Writes `buf` until done or an error; how many bytes went out.
-fn write_some(out: &mut impl io::Write, buf: &[u8]) -> usize {
+impl Sink for Unbuffered {
+    fn ready(&mut self, within: Duration) -> bool {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        let Some(file) = &self.0 else {
+            return true; // the write fails and is counted
+        };
+        let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLOUT)];
+        let timeout = PollTimeout::try_from(within).unwrap_or(PollTimeout::MAX);
+        match poll(&mut fds, timeout) {
+            // Writable, or an error or hang-up the write will report (and is counted).
+            Ok(n) if n > 0 => true,
+            Ok(_) | Err(nix::errno::Errno::EINTR) => false,
+            // poll itself failed (not seen): the write says what is wrong.
+            Err(_) => true,
+        }
+    }
+}
+
+/// Writes `buf` in pieces the descriptor takes without blocking, until done or an
+/// error: how many bytes went out; `None` when the stop gave the line up (from then on
+/// not a byte more of it is written).
+fn write_ready<W: Sink>(shared: &Shared, out: &mut W, buf: &[u8]) -> Option<usize> {
     let mut done = 0;
     while done < buf.len() {
-        match out.write(&buf[done..]) {
+        let ready = out.ready(WAIT_SLICE);
+        {
+            let mut state = shared.lock();
+            if state.given_up {
+                return None;
+            }
+            if !ready {
+                continue;
+            }
+            state.in_write = true;
+        }
+        let end = buf.len().min(done + WRITE_BYTES);
+        let result = out.write(&buf[done..end]);
+        shared.lock().in_write = false;
+        shared.wake.notify_all();
+        match result {
             Ok(0) => break,
             Ok(n) => done += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => break,
         }
     }
-    done
+    Some(done)
 }
 
-/// The outlet's thread: writes each queued line, counts what stdout refuses, says the
-/// count when stdout moves again, ends once closed and empty. `open` must not buffer: a
-/// byte it takes is out.
-fn write_lines<W: io::Write>(shared: &Shared, report: &Report, open: &dyn Fn() -> W) {
+/// The outlet's thread: writes each queued line, counts what the descriptor refuses,
+/// says the count when it moves again, ends once closed and empty (or given up by the
+/// stop). `open` must not buffer: a byte it takes is out.
+fn write_lines<W: Sink>(shared: &Shared, report: &Report, open: &dyn Fn() -> W) {
     // The rest of a line an error cut short: written before the next line, which is
     // dropped while it cannot be.
     let mut torn: Vec<u8> = Vec::new();
     loop {
         let mut state = shared.lock();
         let line = loop {
+            if state.given_up {
+                // `finish` counted what this thread held.
+                state.ended = true;
+                drop(state);
+                shared.wake.notify_all();
+                return;
+            }
             if let Some(line) = state.queue.pop_front() {
+                state.bytes = state.bytes.saturating_sub(line.len() + 1);
                 break line;
             }
             if state.closed {
@@ -290,22 +500,14 @@ fn write_lines<W: io::Write>(shared: &Shared, report: &Report, open: &dyn Fn() -
         };
         let rest = torn.len();
         state.writing = 1 + u64::from(rest > 0);
-        state.moved_at = Some(Instant::now());
         drop(state);
-        // Room in the queue: a caller may be waiting for it.
-        shared.wake.notify_all();
         let mut buf = std::mem::take(&mut torn);
         buf.extend_from_slice(line.as_bytes());
         buf.push(b'\n');
-        let written = write_some(&mut open(), &buf);
+        let Some(written) = write_ready(shared, &mut open(), &buf) else {
+            continue; // given up: ends at the top of the loop
+        };
         let mut state = shared.lock();
-        if written > 0 {
-            state.moved_at = Some(Instant::now());
-        }
-        if state.closed && state.writing == 0 {
-            // `finish` counted these lines already.
-            continue;
-        }
         state.writing = 0;
         if written < rest {
             // The line cut short is still not finished: this one is dropped.
@@ -329,8 +531,9 @@ fn write_lines<W: io::Write>(shared: &Shared, report: &Report, open: &dyn Fn() -
             let n = std::mem::take(&mut state.unsaid);
             state.said_at = Some(Instant::now());
             drop(state);
-            let text = dropped_text(n);
-            let _ = writeln!(io::stderr(), "pacsguard {}: {text}", shared.command);
+            let text = dropped_text_of(n, shared.what);
+            // Through stderr's outlet (its own drops too: queued behind this line).
+            say(format!("pacsguard {}: {text}", shared.command));
             report(&text);
         }
     }
@@ -351,10 +554,9 @@ pub fn to_inbox(
             text.to_owned(),
         );
         if let Err(e) = inbox.push(event) {
-            let _ = writeln!(
-                io::stderr(),
+            say(format!(
                 "pacsguard: the count of dropped output lines is not on the trail ({e})"
-            );
+            ));
         }
     })
 }
@@ -364,12 +566,13 @@ pub fn to_inbox(
 pub fn said_on_stderr(outlet: &Outlet, command: &str) {
     let n = outlet.finish();
     if n > 0 {
-        let _ = writeln!(io::stderr(), "pacsguard {command}: {}", dropped_text(n));
+        say(format!("pacsguard {command}: {}", dropped_text(n)));
     }
 }
 
-/// The stop: what `outlet` dropped and has not said yet, said on stderr and recorded
-/// (and signed) by `session`, the trail's writer.
+/// The stop: what `outlet` (stdout) and stderr's outlet dropped and have not said yet,
+/// said on stderr and recorded (and signed) by `session`, the trail's writer. Stderr is
+/// given [`OUTLET_STOP_WAIT`] to take what it holds, and goes on taking lines.
 pub fn said_at_stop(
     session: &mut pacsguard_engine::Session,
     outlet: &Outlet,
@@ -377,17 +580,30 @@ pub fn said_at_stop(
     action: pacsguard_events::Action,
 ) -> Result<(), pacsguard_engine::EngineError> {
     let n = outlet.finish();
-    if n == 0 {
+    let mut texts = Vec::new();
+    if n > 0 {
+        texts.push(dropped_text(n));
+    }
+    texts.extend(stderr_drops());
+    if texts.is_empty() {
         return Ok(());
     }
-    let text = dropped_text(n);
-    let _ = writeln!(io::stderr(), "pacsguard {command}: {text}");
-    session.record_events(vec![pacsguard_events::Event::new(
-        session.actor().clone(),
-        action,
-        pacsguard_events::Outcome::Failure,
-        text,
-    )])?;
+    for text in &texts {
+        say(format!("pacsguard {command}: {text}"));
+    }
+    session.record_events(
+        texts
+            .into_iter()
+            .map(|text| {
+                pacsguard_events::Event::new(
+                    session.actor().clone(),
+                    action,
+                    pacsguard_events::Outcome::Failure,
+                    text,
+                )
+            })
+            .collect(),
+    )?;
     session.sign()
 }
 
@@ -396,7 +612,7 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    /// A writer that blocks while `stalled`, and keeps what it took.
+    /// A writer that is not ready (a full pipe) while `stalled`, and keeps what it took.
     #[derive(Clone)]
     struct Gate {
         stalled: Arc<(Mutex<bool>, Condvar)>,
@@ -406,17 +622,31 @@ mod tests {
 
     impl io::Write for Gate {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.entered.store(true, Ordering::SeqCst);
-            let (lock, cvar) = &*self.stalled;
-            let mut stalled = lock.lock().expect("lock");
-            while *stalled {
-                stalled = cvar.wait(stalled).expect("wait");
-            }
             self.taken.lock().expect("lock").extend_from_slice(buf);
             Ok(buf.len())
         }
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
+        }
+    }
+
+    impl Sink for Gate {
+        fn ready(&mut self, within: Duration) -> bool {
+            self.entered.store(true, Ordering::SeqCst);
+            let (lock, cvar) = &*self.stalled;
+            let stalled = lock.lock().expect("lock");
+            let (stalled, _) = cvar
+                .wait_timeout_while(stalled, within, |s| *s)
+                .expect("wait");
+            !*stalled
+        }
+    }
+
+    impl Gate {
+        fn open(&self) {
+            let (lock, cvar) = &*self.stalled;
+            *lock.lock().expect("lock") = false;
+            cvar.notify_all();
         }
     }
 
@@ -436,12 +666,22 @@ mod tests {
         }
     }
 
-    /// A writer that takes a line now and then, slower than lines are handed in.
-    struct Slow(Arc<Mutex<Vec<u8>>>);
+    fn newlines(taken: &Mutex<Vec<u8>>) -> usize {
+        taken
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+    }
 
-    impl io::Write for Slow {
+    /// A writer that takes a line after `pause`: slower than lines are handed in, but
+    /// always reading.
+    struct Paced(Arc<Mutex<Vec<u8>>>, Duration);
+
+    impl io::Write for Paced {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            std::thread::sleep(Duration::from_millis(1));
+            std::thread::sleep(self.1);
             self.0.lock().expect("lock").extend_from_slice(buf);
             Ok(buf.len())
         }
@@ -450,81 +690,135 @@ mod tests {
         }
     }
 
-    /// A reader slower than a burst but still reading is waited for: every line of a
-    /// burst many times the queue reaches it, in order, and nothing is counted dropped
-    /// (the real-time guard's 50,000-file bursts lost lines to a queue that dropped
-    /// whenever it was full).
-    #[test]
-    fn a_slow_reader_that_keeps_reading_gets_every_line_of_a_burst() {
+    impl Sink for Paced {
+        fn ready(&mut self, _: Duration) -> bool {
+            true
+        }
+    }
+
+    fn paced(pause: Duration) -> (Arc<Outlet>, Arc<Mutex<Vec<u8>>>) {
         let taken = Arc::new(Mutex::new(Vec::new()));
         let theirs = Arc::clone(&taken);
         let outlet = Outlet::start_with(
-            ("test", 4),
+            ("test", "standard output", OUTLET_QUEUE_BYTES),
             Box::new(|_| {}),
-            Box::new(move || Slow(Arc::clone(&theirs))),
+            Box::new(move || Paced(Arc::clone(&theirs), pause)),
         );
-        let lines = 200;
+        (outlet, taken)
+    }
+
+    /// A reader slower than a burst but still reading gets every line of a burst, in
+    /// order, and nothing is counted dropped (the real-time guard's 50,000-file bursts
+    /// lost lines to a queue that dropped whenever it held 256 lines).
+    #[test]
+    fn a_slow_reader_that_keeps_reading_gets_every_line_of_a_burst() {
+        let (outlet, taken) = paced(Duration::from_millis(1));
+        let lines = 2000;
         for i in 0..lines {
             outlet.line(format!("line {i}"));
         }
-        wait_for("every line written", || {
-            taken
-                .lock()
-                .expect("lock")
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count()
-                == lines
-        });
+        wait_for("every line written", || newlines(&taken) == lines);
         assert_eq!(outlet.finish(), 0, "nothing dropped");
         let text = String::from_utf8(taken.lock().expect("lock").clone()).expect("utf-8");
         let expected: String = (0..lines).map(|i| format!("line {i}\n")).collect();
         assert_eq!(text, expected);
     }
 
+    /// Session 17: a reader slow but live (a line every 100 ms, never stalled) paced who
+    /// hands lines in — the trail's writer and the associations — once a burst filled
+    /// the queue. The burst is taken at once; the reader still gets every line.
+    #[test]
+    fn a_slow_but_live_reader_never_paces_who_hands_lines_in() {
+        let (outlet, taken) = paced(Duration::from_millis(100));
+        let lines = 30;
+        for i in 0..lines {
+            outlet.line(format!("line {i}"));
+        }
+        // Handed in while the reader had taken at most a few: nobody waited for it.
+        let by_then = newlines(&taken);
+        assert!(
+            by_then < 5,
+            "the caller waited until the reader had taken {by_then} of {lines} lines"
+        );
+        wait_for("every line written", || newlines(&taken) == lines);
+        assert_eq!(outlet.finish(), 0, "nothing dropped");
+    }
+
+    /// The queue is bounded in bytes ([`OUTLET_QUEUE_BYTES`]): a line that does not fit
+    /// is dropped and counted at once, a shorter one that fits is still taken.
+    #[test]
+    fn a_line_past_the_queues_bytes_is_dropped_and_counted_at_once() {
+        let out = gate();
+        let writer = out.clone();
+        let reports = Arc::new(Mutex::new(Vec::<String>::new()));
+        let kept = Arc::clone(&reports);
+        let outlet = Outlet::start_with(
+            ("test", "standard output", 100),
+            Box::new(move |t| kept.lock().expect("lock").push(t.to_owned())),
+            Box::new(move || writer.clone()),
+        );
+        outlet.line("held by the thread".into());
+        let entered = Arc::clone(&out.entered);
+        wait_for("the thread waits on stdout", || {
+            entered.load(Ordering::SeqCst)
+        });
+        outlet.line("x".repeat(59)); // 60 bytes with its newline: queued
+        outlet.line("y".repeat(59)); // 120 > 100: dropped
+        outlet.line("z".repeat(39)); // 100: fits exactly
+        assert_eq!(outlet.shared.lock().unsaid, 1);
+        out.open();
+        wait_for("written", || newlines(&out.taken) == 3);
+        wait_for("the drop said", || {
+            !reports.lock().expect("lock").is_empty()
+        });
+        assert_eq!(*reports.lock().expect("lock"), vec![dropped_text(1)]);
+        assert_eq!(outlet.finish(), 0);
+        let text = String::from_utf8(out.taken.lock().expect("lock").clone()).expect("utf-8");
+        assert_eq!(
+            text,
+            format!(
+                "held by the thread\n{}\n{}\n",
+                "x".repeat(59),
+                "z".repeat(39)
+            )
+        );
+        assert!(OUTLET_QUEUE_BYTES >= 8 << 20, "several MiB: a burst fits");
+    }
+
     /// A stalled stdout never holds up who hands lines in; every line is written or
     /// counted, never both; the count is said when stdout moves again and at the stop.
     #[test]
     fn a_stalled_stdout_drops_and_counts_lines_and_says_it_when_it_moves_again() {
+        const QUEUED: usize = 10;
         let out = gate();
         let reports = Arc::new(Mutex::new(Vec::<String>::new()));
         let kept = Arc::clone(&reports);
         let writer = out.clone();
+        // "line NNN\n": 9 bytes a line.
         let outlet = Outlet::start_with(
-            ("test", OUTLET_QUEUE_LINES),
+            ("test", "standard output", QUEUED * 9),
             Box::new(move |t| kept.lock().expect("lock").push(t.to_owned())),
             Box::new(move || writer.clone()),
         );
         outlet.line("first".into());
         let entered = Arc::clone(&out.entered);
-        wait_for("the thread is inside its write", || {
+        wait_for("the thread waits on stdout", || {
             entered.load(Ordering::SeqCst)
         });
-        // The thread holds "first" inside the stalled write: the queue holds
-        // OUTLET_QUEUE_LINES more; the first line past them waits OUTLET_STALL_AFTER for
-        // the reader at most, and the rest are dropped without waiting.
+        // The thread holds "first": the queue holds QUEUED more; the rest are dropped
+        // without waiting.
         let extra = 7;
-        for i in 0..OUTLET_QUEUE_LINES + extra {
-            outlet.line(format!("line {i}"));
+        for i in 0..QUEUED + extra {
+            outlet.line(format!("line {i:03}"));
         }
         assert!(
             reports.lock().expect("lock").is_empty(),
             "nothing moved yet"
         );
         // Stdout moves again: the count is said once, all queued lines are written.
-        {
-            let (lock, cvar) = &*out.stalled;
-            *lock.lock().expect("lock") = false;
-            cvar.notify_all();
-        }
-        let lines = || {
-            String::from_utf8(out.taken.lock().expect("lock").clone())
-                .expect("utf-8")
-                .lines()
-                .count()
-        };
+        out.open();
         wait_for("every queued line written", || {
-            lines() == OUTLET_QUEUE_LINES + 1
+            newlines(&out.taken) == QUEUED + 1
         });
         wait_for("the drop said", || {
             !reports.lock().expect("lock").is_empty()
@@ -541,32 +835,56 @@ mod tests {
             1,
             "a line handed in after the stop is counted"
         );
-        assert_eq!(lines(), OUTLET_QUEUE_LINES + 1);
+        assert_eq!(newlines(&out.taken), QUEUED + 1);
     }
 
     /// At the stop, what a stdout that never moves still holds is counted: the queue and
-    /// the line stuck inside the write.
+    /// the line the thread could not write.
     #[test]
     fn the_stop_counts_what_a_stdout_that_never_moves_still_holds() {
         let out = gate();
         let writer = out.clone();
         let outlet = Outlet::start_with(
-            ("test", OUTLET_QUEUE_LINES),
+            ("test", "standard output", OUTLET_QUEUE_BYTES),
             Box::new(|_| {}),
             Box::new(move || writer.clone()),
         );
         outlet.line("stuck".into());
         let entered = Arc::clone(&out.entered);
-        wait_for("the thread is inside its write", || {
+        wait_for("the thread waits on stdout", || {
             entered.load(Ordering::SeqCst)
         });
         for i in 0..3 {
             outlet.line(format!("queued {i}"));
         }
         assert_eq!(outlet.finish(), 4, "3 queued + 1 stuck");
-        let (lock, cvar) = &*out.stalled;
-        *lock.lock().expect("lock") = false;
-        cvar.notify_all();
+        out.open();
+    }
+
+    /// Session 17: a line stuck in a write at the stop was counted as dropped, and
+    /// written all the same once stdout moved again: said lost and printed.
+    #[test]
+    fn a_line_counted_as_dropped_at_the_stop_is_never_written_after() {
+        let out = gate();
+        let writer = out.clone();
+        let outlet = Outlet::start_with(
+            ("test", "standard output", OUTLET_QUEUE_BYTES),
+            Box::new(|_| {}),
+            Box::new(move || writer.clone()),
+        );
+        outlet.line("stuck".into());
+        let entered = Arc::clone(&out.entered);
+        wait_for("the thread waits on stdout", || {
+            entered.load(Ordering::SeqCst)
+        });
+        assert_eq!(outlet.finish(), 1, "counted as dropped");
+        out.open();
+        wait_for("the thread ended", || outlet.shared.lock().ended);
+        assert!(
+            out.taken.lock().expect("lock").is_empty(),
+            "a line counted as dropped was written after all: {:?}",
+            String::from_utf8_lossy(&out.taken.lock().expect("lock"))
+        );
     }
 
     /// A writer that takes `room` more bytes (none: any number) and then refuses with
@@ -598,6 +916,12 @@ mod tests {
         }
     }
 
+    impl Sink for Disk {
+        fn ready(&mut self, _: Duration) -> bool {
+            true // a regular file: always "writable", the write says ENOSPC
+        }
+    }
+
     /// Review s16-r16: a full file system cut a line short (half of it out) and refused
     /// the next; once freed, the line cut short is finished before the next one (never
     /// half a line), and only the line refused is counted (once) and said.
@@ -609,7 +933,7 @@ mod tests {
         let kept = Arc::clone(&reports);
         let writer = disk.clone();
         let outlet = Outlet::start_with(
-            ("test", OUTLET_QUEUE_LINES),
+            ("test", "standard output", OUTLET_QUEUE_BYTES),
             Box::new(move |t| kept.lock().expect("lock").push(t.to_owned())),
             Box::new(move || writer.clone()),
         );
@@ -643,7 +967,7 @@ mod tests {
         *disk.room.lock().expect("lock") = Some(3);
         let writer = disk.clone();
         let outlet = Outlet::start_with(
-            ("test", OUTLET_QUEUE_LINES),
+            ("test", "standard output", OUTLET_QUEUE_BYTES),
             Box::new(|_| {}),
             Box::new(move || writer.clone()),
         );
@@ -654,5 +978,34 @@ mod tests {
             state.queue.is_empty() && state.writing == 0 && state.unsaid == 1
         });
         assert_eq!(outlet.finish(), 2, "1 refused + 1 cut short");
+    }
+
+    /// A real pipe nobody reads (shrunk to a page): `poll` says it is full, the thread
+    /// waits beside it rather than inside a write, and the stop gives the line up
+    /// without a byte of it going out later.
+    #[test]
+    fn a_full_pipe_is_waited_on_beside_the_write_and_given_up_at_the_stop() {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        nix::fcntl::fcntl(&writer, nix::fcntl::FcntlArg::F_SETPIPE_SZ(4096)).expect("size");
+        let file = Arc::new(std::fs::File::from(OwnedFd::from(writer)));
+        let outlet = Outlet::start_with(
+            ("test", "standard output", OUTLET_QUEUE_BYTES),
+            Box::new(|_| {}),
+            Box::new(move || Unbuffered(Some(Arc::clone(&file)))),
+        );
+        // 4096 bytes fill the pipe; the next line cannot go.
+        outlet.line("a".repeat(4095));
+        outlet.line("stuck".into());
+        wait_for("the first line written", || {
+            let state = outlet.shared.lock();
+            state.queue.is_empty() && state.writing == 1
+        });
+        assert_eq!(outlet.finish(), 1, "the line that could not go");
+        wait_for("the thread ended", || outlet.shared.lock().ended);
+        drop(outlet);
+        let mut read = Vec::new();
+        let mut reader = reader;
+        std::io::Read::read_to_end(&mut reader, &mut read).expect("read");
+        assert_eq!(read.len(), 4096, "only the first line");
     }
 }

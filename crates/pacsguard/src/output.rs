@@ -385,9 +385,14 @@ pub fn trail_reinit(report: &ReinitReport, as_json: bool) -> Result<()> {
 /// An error as one JSON document on stdout, for `--json` callers that parse stdout only
 /// (the message also goes to stderr as always).
 pub fn error_json(message: &str) -> Result<()> {
-    let mut text = serde_json::to_string(&serde_json::json!({ "error": message }))?;
+    let mut text = error_json_text(message);
     text.push('\n');
     write_stdout(&text)
+}
+
+/// The `--json` error document, one line without its newline.
+pub fn error_json_text(message: &str) -> String {
+    serde_json::json!({ "error": message }).to_string()
 }
 
 pub fn audit_forward(sent: u64, to: &str) -> Result<()> {
@@ -880,8 +885,9 @@ impl WatchOutput for WatchLines {
     }
 
     fn notice(&mut self, text: &str) {
-        // A closed stderr must not stop the watcher (eprintln! would panic).
-        let _ = writeln!(io::stderr(), "pacsguard watch: {text}");
+        // The watcher writes the trail: through stderr's outlet, so a closed or stopped
+        // stderr reader never holds it up (eprintln! would panic, a write would wait).
+        crate::outlet::say(format!("pacsguard watch: {text}"));
     }
 }
 

@@ -769,8 +769,12 @@ pub fn run(
     // What stdout dropped and has not said yet: said, and recorded while the guard
     // still takes records; a line dropped after this is said on stderr below.
     let dropped = outlet.finish();
-    if dropped > 0 {
-        let text = crate::outlet::dropped_text(dropped);
+    let texts = (dropped > 0)
+        .then(|| crate::outlet::dropped_text(dropped))
+        .into_iter()
+        // And what the stderr outlet (the guard's and the gateway's notices) dropped.
+        .chain(crate::outlet::stderr_drops());
+    for text in texts {
         say(&text);
         if let Err(e) = session_inbox.push(pacsguard_events::Event::new(
             session_actor.clone(),

@@ -181,6 +181,9 @@ struct Gateway {
     ports: Vec<u16>,
     /// Every stderr line after the listening addresses.
     said: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Stderr after the listening addresses, when nobody reads it
+    /// ([`Gateway::start_with_stderr_unread`]).
+    _stderr_unread: Option<std::io::Lines<BufReader<std::process::ChildStderr>>>,
 }
 
 /// Whether the gateway runs inside `pacsguard serve --gateway` (the variable
@@ -204,6 +207,21 @@ impl Gateway {
 
     /// [`Gateway::start_in`] with these environment variables set.
     fn start_with(env: &Env, config: &str, serve: bool, vars: &[(&str, &str)]) -> Gateway {
+        Gateway::spawn(env, config, (serve, vars), true)
+    }
+
+    /// [`Gateway::start`], its stderr read up to the listening addresses only, then left
+    /// unread (a pipe shrunk to a page: full after a few lines).
+    fn start_with_stderr_unread(env: &Env, config: &str) -> Gateway {
+        Gateway::spawn(env, config, (in_serve(), &[]), false)
+    }
+
+    fn spawn(
+        env: &Env,
+        config: &str,
+        (serve, vars): (bool, &[(&str, &str)]),
+        read_stderr: bool,
+    ) -> Gateway {
         let path = env.dir.path().join("gateway.toml");
         std::fs::write(&path, config).expect("write config");
         let mut command = pacsguard();
@@ -223,6 +241,10 @@ impl Gateway {
             .spawn()
             .expect("pacsguard gateway runs");
         let err = child.stderr.take().expect("stderr");
+        if !read_stderr {
+            // Empty yet: it can be shrunk to a page.
+            nix::fcntl::fcntl(&err, nix::fcntl::FcntlArg::F_SETPIPE_SZ(4096)).expect("pipe size");
+        }
         let mut lines = BufReader::new(err).lines();
         let listeners = config.matches("[[listener]]").count();
         let mut ports = Vec::new();
@@ -243,8 +265,16 @@ impl Gateway {
                     .expect("port"),
             );
         }
-        // Keep draining stderr so the gateway never blocks on it; what it says is kept.
         let said = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        if !read_stderr {
+            return Gateway {
+                child,
+                ports,
+                said,
+                _stderr_unread: Some(lines),
+            };
+        }
+        // Keep draining stderr so the gateway never blocks on it; what it says is kept.
         let keep = std::sync::Arc::clone(&said);
         std::thread::spawn(move || {
             for line in lines.map_while(Result::ok) {
@@ -253,7 +283,12 @@ impl Gateway {
                 }
             }
         });
-        Gateway { child, ports, said }
+        Gateway {
+            child,
+            ports,
+            said,
+            _stderr_unread: None,
+        }
     }
 
     /// Waits (up to 20 s) for a line of stderr containing `text`, and returns it.
@@ -1003,6 +1038,24 @@ fn a_panic_of_the_standalone_gateways_evidence_writer_stops_it_loudly_counting_t
     let _ = storescu(gateway.ports[0], "CT1", "PACS", std::slice::from_ref(&file));
     let code = gateway.ended_within(Duration::from_secs(60));
     assert_eq!(code, 2, "a writer that panicked is an error");
+    // The `--json` error comes last on stdout, after every record printed (session 17:
+    // through the outlet, not beside it).
+    let mut printed = String::new();
+    gateway
+        .child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut printed)
+        .expect("read stdout");
+    let last: serde_json::Value =
+        serde_json::from_str(printed.lines().last().expect("a line")).expect("json");
+    assert!(
+        last["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("evidence writer panicked")),
+        "{printed}"
+    );
     let said = gateway.stderr_line("pacsguard gateway: the gateway's evidence writer panicked");
     assert!(said.contains(poison), "{said}");
     let lost = gateway.stderr_line("are LOST");
@@ -1024,6 +1077,84 @@ fn a_panic_of_the_standalone_gateways_evidence_writer_stops_it_loudly_counting_t
     assert!(records[stopped].contains("LOST"), "{}", records[stopped]);
     let verify = env.run(&["audit", "verify"]);
     assert_eq!(verify.status.code(), Some(0), "{}", stderr(&verify));
+}
+
+/// Session 17: the `--json` error at the exit of a gateway whose evidence writer failed
+/// was written straight to stdout, beside the outlet: with a stdout nobody reads (a full
+/// pipe) the process never ended, so a service manager saw a hung gateway instead of its
+/// exit 2. Now it goes through the outlet and waits at most `OUTLET_STOP_WAIT` for a
+/// stalled stdout; what could not go out is counted on stderr, and what did is whole
+/// lines of JSON.
+#[test]
+fn a_gateway_that_failed_exits_even_when_nobody_reads_its_stdout() {
+    const INSTANCES: usize = 3;
+    require_dcmtk();
+    if in_serve() {
+        return; // the standalone gateway's evidence writer (its hook) only
+    }
+    let env = Env::new();
+    let poison = "1.2.826.0.1.3680043.10.1137.667";
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let mut gateway = Gateway::start_with(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+        false,
+        &[("PACSGUARD_TEST_EVIDENCE_PANIC", poison)],
+    );
+    let pipe = gateway.child.stdout.take().expect("stdout");
+    nix::fcntl::fcntl(&pipe, nix::fcntl::FcntlArg::F_SETPIPE_SZ(4096)).expect("pipe size");
+    // The page of the pipe filled to its last byte (its write end opened again through
+    // /proc): not a line more goes in until someone reads.
+    {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut fill = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(format!("/proc/{}/fd/1", gateway.child.id()))
+            .expect("the gateway's stdout");
+        let mut filler = "{}\n".repeat(4096 / 3).into_bytes();
+        filler.push(b'\n');
+        fill.write_all(&filler).expect("fill");
+        assert!(fill.write(b"\n").is_err(), "the pipe is full");
+    }
+    // Records that wait for stdout, then the record the hook panics at.
+    let files: Vec<PathBuf> = (0..INSTANCES)
+        .map(|i| {
+            let path = env.dir.path().join(format!("{i}.dcm"));
+            let uid = format!("1.2.826.0.1.3680043.10.1137.17.{i}");
+            std::fs::write(&path, pacsguard_testkit::DicomBuilder::ct(&uid).build())
+                .expect("write");
+            path
+        })
+        .collect();
+    let out = storescu(gateway.ports[0], "CT1", "PACS", &files);
+    assert_eq!(out.status.code(), Some(0), "storescu: {}", stderr(&out));
+    let file = env.dir.path().join("poison.dcm");
+    std::fs::write(&file, pacsguard_testkit::DicomBuilder::ct(poison).build()).expect("write");
+    let _ = storescu(gateway.ports[0], "CT1", "PACS", &[file]);
+    let code = gateway.ended_within(Duration::from_secs(60));
+    assert_eq!(code, 2, "a writer that panicked is an error");
+    let mut printed = String::new();
+    let mut pipe = pipe;
+    pipe.read_to_string(&mut printed).expect("read stdout");
+    for line in printed.lines().filter(|l| !l.is_empty()) {
+        let _: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a whole line ({e}): {line}"));
+    }
+    let said = gateway.said.lock().expect("lock").join("\n");
+    assert!(
+        said.contains("the gateway's evidence writer panicked"),
+        "{said}"
+    );
+    assert!(
+        said.contains("line(s) of standard output were DROPPED"),
+        "{said}"
+    );
 }
 
 /// Issue 16, session 16: a record is lost or written, never both. The writer printed a
@@ -1294,6 +1425,90 @@ fn established(port: u16) -> TcpStream {
     let (kind, body) = answer(&mut stream);
     assert_eq!(kind, 2, "an A-ASSOCIATE-AC: {body:?}");
     stream
+}
+
+/// Reads `TCP_NODELAY` on the running gateway's own TCP sockets: each connected one is
+/// duplicated into a Python process (`pidfd_getfd`, root) and asked with `getsockopt`.
+/// One line per socket: local port, peer port, 1 or 0.
+const SOCKET_OPTIONS_PY: &str = r#"
+import ctypes, os, socket, sys
+pid = int(sys.argv[1])
+libc = ctypes.CDLL(None, use_errno=True)
+SYS_pidfd_getfd = 438  # x86_64 and aarch64's generic table alike
+pidfd = os.pidfd_open(pid)
+for name in os.listdir(f"/proc/{pid}/fd"):
+    try:
+        if not os.readlink(f"/proc/{pid}/fd/{name}").startswith("socket:"):
+            continue
+    except OSError:
+        continue
+    fd = libc.syscall(SYS_pidfd_getfd, pidfd, int(name), 0)
+    if fd < 0:
+        sys.exit(f"pidfd_getfd: {os.strerror(ctypes.get_errno())}")
+    s = socket.socket(fileno=fd)
+    try:
+        if s.type == socket.SOCK_STREAM and s.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                peer = s.getpeername()
+            except OSError:
+                continue
+            on = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            print(s.getsockname()[1], peer[1], 1 if on else 0)
+    finally:
+        s.close()
+"#;
+
+/// Issue 16, session 17: `storescu` through the gateway took ~100 ms per tiny instance.
+/// The relay writes each PDU as it comes and many are small (a C-STORE's command, the
+/// A-ASSOCIATE-AC, a C-STORE-RSP): with Nagle's algorithm on, the second small write
+/// waited for the peer's delayed ACK. Both sockets of an association (to the sender and
+/// to the upstream) must have `TCP_NODELAY`: read on the real process's sockets, not
+/// timed.
+#[test]
+fn both_sockets_of_an_association_send_small_pdus_without_waiting_for_an_ack() {
+    require_dcmtk();
+    let env = Env::new();
+    let upstream = Receiver::start(&env.dir.path().join("rx"));
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+    );
+    // Established: the gateway holds the sender's connection and its own upstream.
+    let client = established(gateway.ports[0]);
+    let me = client.local_addr().expect("addr").port();
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(SOCKET_OPTIONS_PY)
+        .arg(gateway.child.id().to_string())
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let sockets: Vec<(u16, u16, u8)> = stdout(&out)
+        .lines()
+        .map(|l| {
+            let f: Vec<u16> = l.split(' ').map(|n| n.parse().expect("number")).collect();
+            (f[0], f[1], u8::try_from(f[2]).expect("0 or 1"))
+        })
+        .collect();
+    let to_sender: Vec<_> = sockets
+        .iter()
+        .filter(|(local, peer, _)| *local == gateway.ports[0] && *peer == me)
+        .collect();
+    let to_upstream: Vec<_> = sockets
+        .iter()
+        .filter(|(_, peer, _)| *peer == upstream.port)
+        .collect();
+    assert_eq!(to_sender.len(), 1, "{sockets:?}");
+    assert_eq!(to_upstream.len(), 1, "{sockets:?}");
+    assert_eq!(to_sender[0].2, 1, "TCP_NODELAY to the sender: {sockets:?}");
+    assert_eq!(
+        to_upstream[0].2, 1,
+        "TCP_NODELAY to the upstream: {sockets:?}"
+    );
+    drop(client);
 }
 
 #[test]
@@ -4480,9 +4695,9 @@ fn a_trail_that_fails_under_the_standalone_gateway_aborts_what_is_in_flight_and_
 /// while stdout is still unread, and the lines it could not take are counted and said.
 #[test]
 fn a_stdout_nobody_reads_holds_up_neither_the_trail_nor_the_relay() {
-    // More lines than the outlet's queue (8 lines here, a debug build's test hook; 256
+    // More lines than the outlet's queue (4 KiB here, a debug build's test hook; 16 MiB
     // in production) and the pipe (shrunk to a page: a few lines) hold together: each
-    // instance prints at least two (relayed, answered).
+    // instance prints at least two JSON lines (relayed, answered) of several hundred bytes.
     const INSTANCES: usize = 24;
     require_dcmtk();
     let env = Env::new();
@@ -4495,7 +4710,7 @@ fn a_stdout_nobody_reads_holds_up_neither_the_trail_nor_the_relay() {
             &route("PACS", "CT1", ANY, upstream.port),
         ),
         in_serve(),
-        &[("PACSGUARD_TEST_OUTLET_QUEUE_LINES", "8")],
+        &[("PACSGUARD_TEST_OUTLET_QUEUE_BYTES", "4096")],
     );
     let pipe = gateway.child.stdout.take().expect("stdout");
     nix::fcntl::fcntl(&pipe, nix::fcntl::FcntlArg::F_SETPIPE_SZ(4096)).expect("pipe size");
@@ -4565,6 +4780,65 @@ fn a_stdout_nobody_reads_holds_up_neither_the_trail_nor_the_relay() {
     );
     let verify = env.run(&["audit", "verify"]);
     assert_eq!(verify.status.code(), Some(0), "{}", stderr(&verify));
+}
+
+/// Session 17: what the trail's writer says on stderr (each reload's outcome) was
+/// written straight to stderr: a stderr nobody reads (a full pipe) held up the writer
+/// after a few lines, and with it every record (inside `serve`, the reload thread). Now
+/// it goes through stderr's own outlet: every reload and every instance reaches the trail
+/// while stderr is still unread.
+#[test]
+fn a_stderr_nobody_reads_holds_up_neither_the_trail_nor_the_relay() {
+    // Each reload says a line of about 250 bytes: far more than the page of the pipe.
+    const RELOADS: usize = 40;
+    require_dcmtk();
+    let env = Env::new();
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let gateway = Gateway::start_with_stderr_unread(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+    );
+    let reloaded = || {
+        trail_records(&env)
+            .iter()
+            .filter(|r| r.contains("configuration reloaded from"))
+            .count()
+    };
+    for i in 1..=RELOADS {
+        gateway.signal(nix::sys::signal::Signal::SIGHUP);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while reloaded() < i {
+            assert!(
+                Instant::now() < deadline,
+                "reload {i} of {RELOADS} never reached the trail while stderr is unread"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let file = env.dir.path().join("one.dcm");
+    std::fs::write(
+        &file,
+        pacsguard_testkit::DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.17.1").build(),
+    )
+    .expect("write");
+    let out = storescu(gateway.ports[0], "CT1", "PACS", &[file]);
+    assert_eq!(out.status.code(), Some(0), "storescu: {}", stderr(&out));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !trail_records(&env)
+        .iter()
+        .any(|r| r.contains("relayed C-STORE"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the instance is not on the trail"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(received(&rx).len(), 1, "delivered");
 }
 
 /// Review s16-r16: `pacsguard gateway &` in a terminal set to `stty tostop` (a job in the
