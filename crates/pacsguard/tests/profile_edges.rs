@@ -126,6 +126,39 @@ fn an_unreadable_file_is_not_counted_as_hashed() {
     assert_eq!(root["hashed_files"], 2, "{root:#}");
 }
 
+/// Review s17-r15, open: `accept` of a directory that cannot be listed (an attacker or a
+/// mistaken `chmod 000` on a series, PacsGuard running without CAP_DAC_OVERRIDE) shows
+/// the mode change and "unreadable", and takes in the directory's entries as the walk
+/// saw them: none. Every file profiled below it leaves the signed profile without a
+/// "removed" finding ever being shown (streamed and in-memory `accept` alike); once the
+/// directory is readable again its files, whatever they now hold, are reported as
+/// "added", not "content-changed". What the walk could not read should stay as stored.
+#[test]
+#[ignore = "open, review s17-r15: accept of an unreadable directory drops its profiled files"]
+fn accept_of_an_unreadable_directory_keeps_what_is_profiled_below_it() {
+    if !common::is_root() {
+        return; // the test takes CAP_DAC_OVERRIDE away from root
+    }
+    let env = Env::new();
+    env.profile(&[]);
+    let series = env.path("study/series");
+    fs::set_permissions(&series, fs::Permissions::from_mode(0o000)).expect("chmod");
+    let out = Command::new("setpriv")
+        .args(["--bounding-set", "-dac_override,-dac_read_search", "--"])
+        .arg(env!("CARGO_BIN_EXE_pacsguard"))
+        .arg("--home")
+        .arg(&env.home)
+        .args(["accept", "--reason", "CHG-9", "--json"])
+        .arg(&series)
+        .output()
+        .expect("setpriv runs");
+    fs::set_permissions(&series, fs::Permissions::from_mode(0o755)).expect("chmod");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    fs::write(env.path("study/series/1.dcm"), b"DICM replaced").expect("edit");
+    let (_, findings, _) = env.check(&[]);
+    one(&findings, "content-changed", "study/series/1.dcm");
+}
+
 /// Checks that can still be recorded in the slack of the trail files' last pages.
 const MAX_CHECKS_IN_SLACK: usize = 16;
 
