@@ -526,7 +526,12 @@ fn a_root_replaced_while_it_is_read_stores_what_save_stores() {
     let mut store = Store::open(&in_memory).expect("open");
     store.save(&previous, &all, &key, None).expect("save");
     store
-        .save(&wanted, &[pacs_path.clone()], &key, Some(&acceptance))
+        .save(
+            &wanted,
+            std::slice::from_ref(&pacs_path),
+            &key,
+            Some(&acceptance),
+        )
         .expect("save");
     let accepted_in_memory = store.acceptances().expect("acceptances");
     drop(store);

@@ -18,13 +18,16 @@ use crate::error::EngineError;
 /// and are counted (a finding is a few hundred bytes: a few megabytes at most).
 pub const MAX_PROFILE_FINDINGS: usize = 10_000;
 
+/// Writes a finding not held to the trail.
+type Record<'r> = dyn FnMut(&Finding) -> Result<(), EngineError> + 'r;
+
 /// See the module documentation.
 pub(super) struct HeldFindings<'r> {
     held: Vec<Finding>,
     limit: usize,
     unlisted: SeverityCounts,
     /// Writes a finding not held to the trail.
-    record: Box<dyn FnMut(&Finding) -> Result<(), EngineError> + 'r>,
+    record: Box<Record<'r>>,
 }
 
 impl<'r> HeldFindings<'r> {
