@@ -504,10 +504,14 @@ fn profile_root_streamed(
 /// taken in only if that generation is signed (the profile's closing record), not that
 /// it was.
 fn before_signing(generation: u64, detail: &str) -> String {
-    let detail = detail.strip_prefix(TAKEN_IN).unwrap_or(detail);
-    format!(
-        "found while profiling generation {generation}, taken in without review only if it is signed (see the closing record): {detail}"
-    )
+    match detail.strip_prefix(TAKEN_IN) {
+        Some(detail) => format!(
+            "found while profiling generation {generation}, taken in without review only if it is signed (see the closing record): {detail}"
+        ),
+        None => format!(
+            "found while profiling generation {generation} (whether it was signed: see the closing record): {detail}"
+        ),
+    }
 }
 
 /// How [`taken_in`] begins a finding's detail.
