@@ -126,6 +126,39 @@ fn an_unreadable_file_is_not_counted_as_hashed() {
     assert_eq!(root["hashed_files"], 2, "{root:#}");
 }
 
+/// Review s17-r15, open: `accept` of a directory that cannot be listed (an attacker or a
+/// mistaken `chmod 000` on a series, PacsGuard running without CAP_DAC_OVERRIDE) shows
+/// the mode change and "unreadable", and takes in the directory's entries as the walk
+/// saw them: none. Every file profiled below it leaves the signed profile without a
+/// "removed" finding ever being shown (streamed and in-memory `accept` alike); once the
+/// directory is readable again its files, whatever they now hold, are reported as
+/// "added", not "content-changed". What the walk could not read should stay as stored.
+#[test]
+#[ignore = "open, review s17-r15: accept of an unreadable directory drops its profiled files"]
+fn accept_of_an_unreadable_directory_keeps_what_is_profiled_below_it() {
+    if !common::is_root() {
+        return; // the test takes CAP_DAC_OVERRIDE away from root
+    }
+    let env = Env::new();
+    env.profile(&[]);
+    let series = env.path("study/series");
+    fs::set_permissions(&series, fs::Permissions::from_mode(0o000)).expect("chmod");
+    let out = Command::new("setpriv")
+        .args(["--bounding-set", "-dac_override,-dac_read_search", "--"])
+        .arg(env!("CARGO_BIN_EXE_pacsguard"))
+        .arg("--home")
+        .arg(&env.home)
+        .args(["accept", "--reason", "CHG-9", "--json"])
+        .arg(&series)
+        .output()
+        .expect("setpriv runs");
+    fs::set_permissions(&series, fs::Permissions::from_mode(0o755)).expect("chmod");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    fs::write(env.path("study/series/1.dcm"), b"DICM replaced").expect("edit");
+    let (_, findings, _) = env.check(&[]);
+    one(&findings, "content-changed", "study/series/1.dcm");
+}
+
 /// Checks that can still be recorded in the slack of the trail files' last pages.
 const MAX_CHECKS_IN_SLACK: usize = 16;
 
@@ -380,6 +413,99 @@ fn a_re_profile_that_fails_midway_leaves_the_previous_one() {
         "the new files are still news"
     );
     assert_eq!(doc["generation"], 1, "{doc}");
+}
+
+#[test]
+fn a_re_profile_that_fails_after_recording_findings_does_not_claim_them_taken_in() {
+    // Review s17-r15: the findings beyond MAX_PROFILE_FINDINGS go to the trail as they
+    // are found, before the generation is signed. A re-profile of 10,000 files that finds
+    // 10,062 new ones, with the home out of room before the commit, failed and left
+    // generation 1; the trail said "taken into the new profile without review" for 62
+    // files never taken in, and nothing after it said otherwise. Now each such record
+    // says it is taken in only if its generation is signed, and the failure says the
+    // ones recorded were not.
+    if !common::is_root() {
+        return; // mounting a small file system for the home needs root
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mount = dir.path().join("small");
+    fs::create_dir(&mount).expect("mkdir");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+        .arg(&mount)
+        .status()
+        .expect("mount runs");
+    assert!(mounted.success());
+    struct Unmount<'a>(&'a std::path::Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&mount);
+    let env = Env {
+        home: mount.join("home"),
+        tree: dir.path().join("tree"),
+        dir,
+    };
+    let series = |i: usize| env.tree.join(format!("series{}", i % 2));
+    for i in 0..10_000 {
+        fs::create_dir_all(series(i)).expect("mkdir");
+        fs::File::create(series(i).join(format!("{i:05}.dcm"))).expect("create");
+    }
+    assert_eq!(env.run(&["init"]).status.code(), Some(0));
+    env.profile(&[]);
+    for i in 0..10_062 {
+        fs::File::create(series(i).join(format!("{i:05}+.dcm"))).expect("create");
+    }
+    let filler = mount.join("filler");
+    let _ = Command::new("dd")
+        .args(["if=/dev/zero", "bs=64k"])
+        .arg(format!("of={}", filler.display()))
+        .output();
+    let full = fs::metadata(&filler).expect("filler").len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&filler)
+        .and_then(|f| f.set_len(full.saturating_sub(1 << 20)))
+        .expect("truncate");
+    let out = env.run(&["profile", env.tree_str()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    fs::remove_file(&filler).expect("room again");
+    let (_, _, doc) = env.check(&[]);
+    assert_eq!(doc["generation"], 1, "{doc}");
+    let out = env.run(&["audit", "show", "--json", "--action", "profile"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let trail: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let records = trail["records"].as_array().cloned().unwrap_or_default();
+    let found: Vec<&str> = records
+        .iter()
+        .filter(|r| {
+            r["finding"]["path"]
+                .as_str()
+                .is_some_and(|p| p.contains('+'))
+        })
+        .filter_map(|r| r["detail"].as_str())
+        .collect();
+    assert!(
+        !found.is_empty(),
+        "findings beyond the limit were recorded before the failure"
+    );
+    for detail in &found {
+        assert!(
+            !detail.starts_with("taken into the new profile"),
+            "a finding of a generation never signed claims it was taken in: {detail}"
+        );
+        assert!(detail.contains("only if it is signed"), "{detail}");
+    }
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "the {} findings recorded above while profiling generation 2 were not taken in",
+            found.len()
+        )),
+        "{text}"
+    );
 }
 
 #[test]

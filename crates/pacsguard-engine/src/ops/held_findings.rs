@@ -6,7 +6,9 @@
 //! unreadable, that is one finding per file, memory growing with the tree. Beyond
 //! [`MAX_PROFILE_FINDINGS`] a finding is written to the audit trail as it is found and
 //! only counted: the report and the profile's closing record say how many, by severity.
-//! Never dropped: every finding is on the trail.
+//! Never dropped: every finding is on the trail. Those recorded early are recorded before
+//! the generation is signed: `profile` words them as taken in only if it is signed, and
+//! records, when it then fails, that they were not.
 
 use pacsguard_events::{Finding, Severity, SeverityCounts};
 
@@ -17,14 +19,15 @@ use crate::error::EngineError;
 pub const MAX_PROFILE_FINDINGS: usize = 10_000;
 
 /// Writes a finding not held to the trail.
-type RecordFinding<'r> = Box<dyn FnMut(&Finding) -> Result<(), EngineError> + 'r>;
+type Record<'r> = dyn FnMut(&Finding) -> Result<(), EngineError> + 'r;
 
 /// See the module documentation.
 pub(super) struct HeldFindings<'r> {
     held: Vec<Finding>,
     limit: usize,
     unlisted: SeverityCounts,
-    record: RecordFinding<'r>,
+    /// Writes a finding not held to the trail.
+    record: Box<Record<'r>>,
 }
 
 impl<'r> HeldFindings<'r> {

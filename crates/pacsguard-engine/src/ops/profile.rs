@@ -242,69 +242,103 @@ impl Session {
                 .count();
         let skip = self.skip_dirs();
         let actor = self.actor.clone();
-        let bus = &mut self.bus;
-        // Beyond what the report holds, findings go to the trail as they are found.
-        let mut held = HeldFindings::new(MAX_PROFILE_FINDINGS, |finding: &Finding| {
-            let mut event = Event::of_finding(actor.clone(), finding.clone());
-            event.action = Action::Profile;
-            Ok(bus.emit(&event)?)
-        });
-        let mut summaries = Vec::new();
-        let mut writer = self.store.begin_streamed_save()?;
-        for spec in &specs {
-            // Digests of another algorithm cannot be compared: such a root is profiled
-            // as if new (its old rows replaced), as the in-memory way does.
-            let old = previous
-                .root(&spec.path)
-                .map(|r| &r.spec)
-                .filter(|old| old.hash == spec.hash);
-            let (found, summary) = match (old, stored.as_ref()) {
-                (Some(old), Some(stored)) => {
-                    // Entries the new exclusions leave out are not "gone": they are no
-                    // longer profiled, which the new spec (signed with the baseline) says.
-                    let excluded = spec.exclude_set()?;
-                    let rewrite = Rewrite {
-                        old,
-                        new: spec,
-                        within: &[Vec::new()],
-                        drop_excluded: Some(&excluded),
-                        skip: &skip,
-                        // Re-profiling takes in whatever changed since the last profile
-                        // without review (`accept` is the reviewed way): say what, so it
-                        // is on the record.
-                        describe: taken_in,
-                    };
-                    let cursor = stored.cursor(&spec.path);
-                    let Some(done) =
-                        rewrite_root(&mut writer, cursor, &rewrite, &mut held, progress)?
-                    else {
-                        return Ok(None); // growing: refused above, before any write
-                    };
-                    if done.entries == 0 {
-                        return Err(EngineError::io(&spec.path, "vanished while being profiled"));
+        // Findings recorded before the signature (beyond what the report holds): if the
+        // profile then fails, the trail must say they were not taken in.
+        let spilled = std::cell::Cell::new(0usize);
+        let mut signing = |bus: &mut pacsguard_events::EventBus| -> Result<_, EngineError> {
+            // Beyond what the report holds, findings go to the trail as they are found,
+            // before the generation is signed: each says so, since a failure or a kill
+            // before the commit leaves the previous generation (review s17-r15).
+            let mut held = HeldFindings::new(MAX_PROFILE_FINDINGS, |finding: &Finding| {
+                let mut finding = finding.clone();
+                finding.detail = before_signing(generation, &finding.detail);
+                let mut event = Event::of_finding(actor.clone(), finding);
+                event.action = Action::Profile;
+                bus.emit(&event)?;
+                spilled.set(spilled.get() + 1);
+                Ok(())
+            });
+            let mut summaries = Vec::new();
+            let mut writer = self.store.begin_streamed_save()?;
+            for spec in &specs {
+                // Digests of another algorithm cannot be compared: such a root is profiled
+                // as if new (its old rows replaced), as the in-memory way does.
+                let old = previous
+                    .root(&spec.path)
+                    .map(|r| &r.spec)
+                    .filter(|old| old.hash == spec.hash);
+                let (found, summary) = match (old, stored.as_ref()) {
+                    (Some(old), Some(stored)) => {
+                        // Entries the new exclusions leave out are not "gone": they are no
+                        // longer profiled, which the new spec (signed with the baseline) says.
+                        let excluded = spec.exclude_set()?;
+                        let rewrite = Rewrite {
+                            old,
+                            new: spec,
+                            within: &[Vec::new()],
+                            drop_excluded: Some(&excluded),
+                            skip: &skip,
+                            // Re-profiling takes in whatever changed since the last profile
+                            // without review (`accept` is the reviewed way): say what, so it
+                            // is on the record.
+                            describe: taken_in,
+                        };
+                        let cursor = stored.cursor(&spec.path);
+                        let Some(done) =
+                            rewrite_root(&mut writer, cursor, &rewrite, &mut held, progress)?
+                        else {
+                            return Ok(None); // growing: refused above, before any write
+                        };
+                        if done.entries == 0 {
+                            return Err(EngineError::io(
+                                &spec.path,
+                                "vanished while being profiled",
+                            ));
+                        }
+                        (done.findings, done.summary)
                     }
-                    (done.findings, done.summary)
+                    _ => profile_root_streamed(spec, &skip, &mut writer, &mut held, progress)?,
+                };
+                held.extend(found)?;
+                summaries.push(summary);
+            }
+            let (findings, unlisted) = held.finish();
+            let changed: Vec<PathBuf> = specs.iter().map(|s| s.path.clone()).collect();
+            // `Session::announce`, on the session's fields the writer does not hold.
+            bus.emit(
+                &Event::new(
+                    self.actor.clone(),
+                    Action::Profile,
+                    Outcome::Started,
+                    format!("signing baseline generation {generation}"),
+                )
+                .with_objects(changed.clone())
+                .with_generation(generation),
+            )?;
+            bus.flush()?;
+            let entries = writer.commit(generation, now_unix(), stored.as_ref(), signer, None)?;
+            Ok(Some((entries, summaries, findings, unlisted, changed)))
+        };
+        let (entries, summaries, findings, unlisted, changed) = match signing(&mut self.bus) {
+            Ok(Some(done)) => done,
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                if spilled.get() > 0 {
+                    // Secondary to the error, as `Session::failed` records it.
+                    let _ = self.bus.emit(&Event::new(
+                        self.actor.clone(),
+                        Action::Profile,
+                        Outcome::Failure,
+                        format!(
+                            "the {} findings recorded above while profiling generation {generation} were not taken in: it was never signed, generation {} stands",
+                            spilled.get(),
+                            generation - 1
+                        ),
+                    ));
                 }
-                _ => profile_root_streamed(spec, &skip, &mut writer, &mut held, progress)?,
-            };
-            held.extend(found)?;
-            summaries.push(summary);
-        }
-        let (findings, unlisted) = held.finish();
-        let changed: Vec<PathBuf> = specs.iter().map(|s| s.path.clone()).collect();
-        // `Session::announce`, on the session's fields the writer does not hold.
-        bus.emit(
-            &Event::new(
-                self.actor.clone(),
-                Action::Profile,
-                Outcome::Started,
-                format!("signing baseline generation {generation}"),
-            )
-            .with_objects(changed.clone())
-            .with_generation(generation),
-        )?;
-        bus.flush()?;
-        let entries = writer.commit(generation, now_unix(), stored.as_ref(), signer, None)?;
+                return Err(e);
+            }
+        };
         drop(stored);
         let kept = self.keep_generation_of(generation, entries, signer, || {
             let (baseline, _) = self.require_baseline()?;
@@ -466,6 +500,23 @@ fn profile_root_streamed(
 }
 
 /// A difference from the previous profile that a new profile takes in.
+/// What a finding recorded before generation `generation` is signed says: that it is
+/// taken in only if that generation is signed (the profile's closing record), not that
+/// it was.
+fn before_signing(generation: u64, detail: &str) -> String {
+    match detail.strip_prefix(TAKEN_IN) {
+        Some(detail) => format!(
+            "found while profiling generation {generation}, taken in without review only if it is signed (see the closing record): {detail}"
+        ),
+        None => format!(
+            "found while profiling generation {generation} (whether it was signed: see the closing record): {detail}"
+        ),
+    }
+}
+
+/// How [`taken_in`] begins a finding's detail.
+const TAKEN_IN: &str = "taken into the new profile without review: ";
+
 fn taken_in(mut finding: Finding) -> Finding {
     if !matches!(
         finding.kind,
@@ -474,10 +525,7 @@ fn taken_in(mut finding: Finding) -> Finding {
             | FindingKind::NotDescended
             | FindingKind::ListedInPasses
     ) {
-        finding.detail = format!(
-            "taken into the new profile without review: {}",
-            finding.detail
-        );
+        finding.detail = format!("{TAKEN_IN}{}", finding.detail);
     }
     finding
 }
