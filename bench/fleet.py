@@ -276,8 +276,8 @@ def measure(kind, base, postgres, procs):
     def enrol(name):
         home = new_home(os.path.join(base, name), CHECKPOINT_SECONDS)
         # One at a time, tried again (said) on a failure: `console enrol-token` beside
-        # the running console and other enrol-tokens once failed with SQLite's "disk I/O
-        # error" (left open, see bench/README.md).
+        # the running console once failed with SQLite's "disk I/O error" (the console's
+        # watcher dropped its store locks; fixed, see bench/README.md).
         with token_lock:
             for attempt in range(3):
                 out = pg(console_home, "console", "enrol-token", "--expires", "1h", check=attempt == 2)

@@ -46,6 +46,11 @@ pub const MAX_UNPROVEN_PER_ADDRESS: usize = 8;
 /// rather than the newcomer refused: someone with a few addresses holding idle sockets
 /// would otherwise lock every host out.
 pub const MAX_UNPROVEN_CONNECTIONS: usize = MAX_CONNECTIONS / 2;
+/// Connections one host (one certificate) may hold at once. A host sends one report at
+/// a time, on a connection of its own ended once answered; more than one is a report
+/// the host gave up on still being answered, or someone holding threads with the
+/// host's key (slowloris with a valid certificate).
+pub const MAX_CONNECTIONS_PER_HOST: usize = 4;
 /// A connection that sends no frame for this long is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a TLS handshake may take as a whole.
@@ -963,6 +968,65 @@ impl Drop for UnprovenSlot {
     }
 }
 
+/// The connections each host (by its certificate's fingerprint) holds, and the
+/// refusals at [`MAX_CONNECTIONS_PER_HOST`] not yet said.
+#[derive(Default)]
+struct PerHostTable {
+    held: HashMap<String, usize>,
+    refused: u64,
+    said_at: Option<std::time::Instant>,
+}
+type PerHost = Arc<Mutex<PerHostTable>>;
+
+/// One of a host's [`MAX_CONNECTIONS_PER_HOST`] connections, given back when dropped.
+struct HostSlot {
+    table: PerHost,
+    fingerprint: String,
+}
+
+impl HostSlot {
+    /// Takes a slot for the host of `fingerprint`; at its limit `Err` with what to say
+    /// (at most every [`POOL_REPORT_EVERY`]; `None` in between).
+    fn take(table: &PerHost, fingerprint: String) -> Result<HostSlot, Option<String>> {
+        let Ok(mut t) = table.lock() else {
+            return Err(None);
+        };
+        let held = t.held.entry(fingerprint.clone()).or_insert(0);
+        if *held < MAX_CONNECTIONS_PER_HOST {
+            *held += 1;
+            return Ok(HostSlot {
+                table: table.clone(),
+                fingerprint,
+            });
+        }
+        t.refused += 1;
+        if t.said_at.is_some_and(|at| at.elapsed() < POOL_REPORT_EVERY) {
+            return Err(None);
+        }
+        let said = format!(
+            "{} connection(s) refused: their host (certificate {}) had {MAX_CONNECTIONS_PER_HOST} (MAX_CONNECTIONS_PER_HOST) open; a host sends one report at a time, so its key may be in other hands",
+            t.refused,
+            fingerprint.get(..16).unwrap_or(&fingerprint)
+        );
+        t.refused = 0;
+        t.said_at = Some(std::time::Instant::now());
+        Err(Some(said))
+    }
+}
+
+impl Drop for HostSlot {
+    fn drop(&mut self) {
+        if let Ok(mut t) = self.table.lock()
+            && let Some(held) = t.held.get_mut(&self.fingerprint)
+        {
+            *held = held.saturating_sub(1);
+            if *held == 0 {
+                t.held.remove(&self.fingerprint);
+            }
+        }
+    }
+}
+
 /// Serves hosts on `listener` until `stop`, and checks for silent hosts every
 /// [`SILENCE_CHECK_EVERY`] on a thread of its own: a store that is slow or stuck holds
 /// up the check, never the accepting of hosts (and the reverse).
@@ -1098,6 +1162,7 @@ fn accept_hosts(
 ) {
     let open = Arc::new(AtomicUsize::new(0));
     let unproven: Unproven = Arc::default();
+    let per_host: PerHost = Arc::default();
     // Connections refused at MAX_CONNECTIONS since it was last said, and when it was;
     // the same for MAX_UNPROVEN_PER_ADDRESS (hosts behind one NAT share an address).
     let (mut full, mut full_said_at) = (0u64, None::<std::time::Instant>);
@@ -1132,6 +1197,7 @@ fn accept_hosts(
                     continue;
                 };
                 open.fetch_add(1, Ordering::Relaxed);
+                let per_host = per_host.clone();
                 let (config, fleet, count, stop, thread_say) = (
                     config.clone(),
                     fleet.clone(),
@@ -1143,7 +1209,8 @@ fn accept_hosts(
                     std::thread::Builder::new()
                         .name("fleet-host".into())
                         .spawn(move || {
-                            if let Err(e) = connection(tcp, config, &fleet, &stop, slot) {
+                            if let Err(e) = connection(tcp, config, &fleet, &stop, slot, &per_host)
+                            {
                                 thread_say(&format!("fleet: {e}"));
                             }
                             count.fetch_sub(1, Ordering::Relaxed);
@@ -1170,6 +1237,7 @@ fn connection(
     fleet: &Fleet,
     stop: &AtomicBool,
     mut slot: UnprovenSlot,
+    per_host: &PerHost,
 ) -> Result<(), String> {
     tcp.set_nonblocking(false).map_err(|e| e.to_string())?;
     tcp.set_read_timeout(Some(IDLE_TIMEOUT))
@@ -1217,9 +1285,25 @@ fn connection(
         .peer_certificates()
         .and_then(|c| c.first())
         .map(|c| c.to_vec());
-    // Verified against the host CA and a host not revoked: no longer counted against
-    // its address. A revoked host's certificate still passes the handshake (the CA
-    // keeps no revocation list), so it stays held to its address's share. A store
+    // A certificate shown has been verified against the host CA in the handshake: the
+    // connection no longer counts against its address (hosts behind one NAT share it;
+    // counted until the store lookup below, which takes seconds on a contended store,
+    // the ninth host behind an address was refused at every turn: review s17-r14), but
+    // against its host's MAX_CONNECTIONS_PER_HOST, so one host's key cannot hold every
+    // connection thread. A revoked host's certificate still passes the handshake (the
+    // CA keeps no revocation list): held to that share too, and unproven below.
+    let _host_slot = match &peer {
+        Some(peer) => {
+            let held = HostSlot::take(per_host, crate::cert_fingerprint(peer));
+            slot.release();
+            match held {
+                Ok(held) => Some(held),
+                Err(said) => return said.map_or(Ok(()), Err),
+            }
+        }
+        None => None,
+    };
+    // Verified against the host CA and a host not revoked: may send reports. A store
     // that cannot say (down, stuck) proves nobody: the request is answered below with
     // the store's error, and the host comes again.
     // The host sends its first request once the handshake is done and waits for the
@@ -1241,9 +1325,6 @@ fn connection(
                 )
             })
     });
-    if proven {
-        slot.release();
-    }
     // A peer without a certificate (or a revoked host's) may only enrol: one small
     // frame, then the connection ends, so it cannot make the console hold a host's
     // batch-sized frames or keep a slot for a conversation.
@@ -2055,14 +2136,38 @@ mod tests {
             }
         }
         // The limit still holds, and reaching it is said: connections held open (by
-        // anyone with a host's certificate) leave the next one refused.
+        // hosts, each to its MAX_CONNECTIONS_PER_HOST) leave the next one refused.
+        let others: Vec<(tempfile::TempDir, crate::host::Identity)> = (0..MAX_CONNECTIONS
+            / MAX_CONNECTIONS_PER_HOST)
+            .map(|i| {
+                let (token, _) = issue_token(&at, Duration::from_secs(3600), None).expect("token");
+                let home = tempfile::tempdir().expect("home");
+                crate::host::enrol(
+                    home.path(),
+                    &format!("tls://{console_at}"),
+                    &token,
+                    &fingerprint,
+                    &format!("holder-{i}"),
+                )
+                .expect("enrolled");
+                let identity = crate::host::Identity::load(home.path())
+                    .expect("identity")
+                    .expect("enrolled");
+                (home, identity)
+            })
+            .collect();
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         let mut held = Vec::new();
-        while held.len() < MAX_CONNECTIONS {
-            // Bounded: one refused while MAX_UNPROVEN_PER_ADDRESS are still being proven.
-            match identity.connect() {
-                Ok(stream) => held.push(stream),
-                Err(e) => assert!(std::time::Instant::now() < deadline, "{e}"),
+        for (_, other) in &others {
+            for _ in 0..MAX_CONNECTIONS_PER_HOST {
+                // Bounded: one refused while MAX_UNPROVEN_PER_ADDRESS are still in
+                // their handshake.
+                loop {
+                    match other.connect() {
+                        Ok(stream) => break held.push(stream),
+                        Err(e) => assert!(std::time::Instant::now() < deadline, "{e}"),
+                    }
+                }
             }
         }
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -2322,5 +2427,174 @@ mod tests {
                 "{id} in the log: {said:#?}"
             );
         }
+    }
+
+    /// A console on a pool of `size` connections to a fresh SQLite store, serving on
+    /// loopback, with `hosts` enrolled identities (each with its home): the console's
+    /// log, its stop flag and thread, the pool, and the hosts.
+    #[allow(clippy::type_complexity)]
+    fn console_with_hosts(
+        dir: &std::path::Path,
+        size: usize,
+        hosts: usize,
+    ) -> (
+        Arc<Mutex<Vec<String>>>,
+        Arc<AtomicBool>,
+        std::thread::JoinHandle<()>,
+        Arc<FleetPool>,
+        Vec<(tempfile::TempDir, crate::host::Identity)>,
+    ) {
+        let store = dir.join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let at = FleetStoreAt::Sqlite(store.clone());
+        let pool = FleetPool::with_limits(at.clone(), size, Duration::from_secs(30));
+        let fleet = Fleet::new(
+            store,
+            HostCa::load_or_generate(dir, "console").expect("ca"),
+            Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
+            Box::new(|_| {}),
+        )
+        .with_pool(pool.clone());
+        let made = rcgen::generate_simple_self_signed(vec!["console".into()]).expect("cert");
+        let fingerprint = crate::cert_fingerprint(made.cert.der());
+        let config = fleet
+            .tls_config(
+                vec![made.cert.der().clone()],
+                PrivateKeyDer::try_from(made.signing_key.serialize_der()).expect("key"),
+            )
+            .expect("tls");
+        let console = TcpListener::bind("127.0.0.1:0").expect("listen");
+        let console_at = console.local_addr().expect("address");
+        let stop = Arc::new(AtomicBool::new(false));
+        let said = Arc::new(Mutex::new(Vec::<String>::new()));
+        let log = said.clone();
+        let served = serve(
+            console,
+            config,
+            Arc::new(fleet),
+            stop.clone(),
+            Arc::new(move |line: &str| log.lock().expect("said").push(line.to_string())),
+        )
+        .expect("serve");
+        let identities = (0..hosts)
+            .map(|i| {
+                let (token, _) = issue_token(&at, Duration::from_secs(3600), None).expect("token");
+                let home = tempfile::tempdir().expect("home");
+                crate::host::enrol(
+                    home.path(),
+                    &format!("tls://{console_at}"),
+                    &token,
+                    &fingerprint,
+                    &format!("ward-{i}"),
+                )
+                .expect("enrolled");
+                let identity = crate::host::Identity::load(home.path())
+                    .expect("identity")
+                    .expect("enrolled");
+                (home, identity)
+            })
+            .collect();
+        (said, stop, served, pool, identities)
+    }
+
+    /// Reading workstations behind one address (a hospital NAT; loopback in
+    /// `bench/fleet.sh`), each with its own host certificate, are never refused for
+    /// their address: a report's connection counted against
+    /// [`MAX_UNPROVEN_PER_ADDRESS`] until the console had looked its certificate up in
+    /// the store, so while the store was slow (contended SQLite: seconds) the ninth
+    /// host behind the address had its handshake reset, turn after turn (315 resets in
+    /// 60 s in the bench; review s17-r14).
+    #[test]
+    fn enrolled_hosts_behind_one_address_are_not_refused_while_the_store_is_slow() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let hosts = MAX_UNPROVEN_PER_ADDRESS + 4;
+        let (said, stop, served, pool, identities) = console_with_hosts(dir.path(), 1, hosts);
+        // The store is busy: every certificate lookup waits (up to FLEET_REQUEST_BUDGET).
+        let busy = pool.get().expect("the only connection");
+        let mut held = Vec::new();
+        for (i, (_, identity)) in identities.iter().enumerate() {
+            // A few tries over 5 s: a connection ended just now counts until its thread
+            // sees the end, and the machine may be loaded; refused for the address, the
+            // host is refused for as long as the store stays slow (20 s here).
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            loop {
+                match identity.connect() {
+                    Ok(stream) => break held.push(stream),
+                    Err(e) => assert!(
+                        std::time::Instant::now() < deadline,
+                        "host {i} of {hosts} behind 127.0.0.1 was refused: {e}; the console said {:?}",
+                        said.lock().expect("said")
+                    ),
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            // Its certificate shown (the handshake done on the console's side too).
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            !said
+                .lock()
+                .expect("said")
+                .iter()
+                .any(|l| l.contains("MAX_UNPROVEN_PER_ADDRESS")),
+            "{:?}",
+            said.lock().expect("said")
+        );
+        drop(held);
+        drop(busy);
+        stop.store(true, Ordering::Relaxed);
+        served.join().expect("served");
+    }
+
+    /// A host (or whoever holds its key) that opens connections and sends nothing, or
+    /// trickles a frame, holds at most [`MAX_CONNECTIONS_PER_HOST`] of the console's
+    /// [`MAX_CONNECTIONS`] threads: one host's certificate held all 64 (slowloris with
+    /// a valid certificate), and every other host's report was dropped; refusals are
+    /// said (review s17-r14).
+    #[test]
+    fn one_host_holding_connections_open_does_not_lock_the_others_out() {
+        use pacsguard_audit::delivery::{Cursor, Transport as _};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (said, stop, served, _pool, identities) = console_with_hosts(dir.path(), 4, 2);
+        let (greedy, other) = (&identities[0].1, &identities[1].1);
+        let mut held = Vec::new();
+        for n in 0..MAX_CONNECTIONS + 8 {
+            if let Ok(stream) = greedy.connect() {
+                held.push(stream);
+            }
+            if n % 8 == 7 {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        let key = crate::witness::tests::signer("other-trail")
+            .verifier()
+            .encode();
+        let mut report = crate::host::ConsoleTransport::new(other, key, 5, None, 0);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while let Err(e) = report.confirm(Cursor::default()) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the other host's report never got through: {e}; the console said {:?}",
+                said.lock().expect("said")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !said
+            .lock()
+            .expect("said")
+            .iter()
+            .any(|l| l.contains("MAX_CONNECTIONS_PER_HOST"))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "refusals for the host are said: {:?}",
+                said.lock().expect("said")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        drop(held);
+        stop.store(true, Ordering::Relaxed);
+        served.join().expect("served");
     }
 }

@@ -78,6 +78,36 @@ impl WriteWatcher {
         }
     }
 
+    /// Keeps the file at `path` out of the events: an ignore mark on its inode, kept
+    /// across its writes. For the home's SQLite store: each event carries a descriptor
+    /// of the written file, closed when the event is dropped, and closing any
+    /// descriptor of a file drops every traditional fcntl lock this process holds on it,
+    /// which is how SQLite locks its database. Another process writing the store (a CLI
+    /// command beside `serve`) made `serve` lose its locks mid-transaction: two writers
+    /// at once, `disk I/O error`, a corrupt store at worst (review s17-r14). The file is
+    /// named through its directory, never opened here (a close would drop the locks
+    /// too). A file replaced by a new one (a new inode) is no longer covered.
+    pub fn ignore(&self, path: &Path) -> Result<(), Errno> {
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return Err(Errno::EINVAL);
+        };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let handle = std::fs::File::open(dir)
+            .map_err(|e| e.raw_os_error().map_or(Errno::EINVAL, Errno::from_raw))?;
+        self.fanotify.mark(
+            MarkFlags::FAN_MARK_ADD
+                | MarkFlags::FAN_MARK_IGNORED_MASK
+                | MarkFlags::FAN_MARK_IGNORED_SURV_MODIFY,
+            MaskFlags::FAN_CLOSE_WRITE,
+            &handle,
+            Some(Path::new(name)),
+        )
+    }
+
     /// Starts the thread that reads events, keeps those whose path or (device, inode)
     /// `wanted` accepts, and hands them to `deliver` (which returns false to stop the
     /// thread).
@@ -196,5 +226,117 @@ mod tests {
             matches!(&written, Some(None)) || matches!(&written, Some(Some(c)) if c == "sh"),
             "{seen:?}"
         );
+    }
+
+    /// Whether some process holds a write lock on `path` that conflicts with a new open
+    /// file description's (so a traditional fcntl lock of this very process counts).
+    fn locked(path: &Path) -> bool {
+        use nix::fcntl::{FcntlArg, fcntl};
+        let probe = std::fs::File::open(path).expect("probe");
+        let mut want = nix::libc::flock {
+            l_type: nix::libc::F_WRLCK as i16,
+            l_whence: nix::libc::SEEK_SET as i16,
+            l_start: 0,
+            l_len: 0,
+            l_pid: 0,
+        };
+        fcntl(&probe, FcntlArg::F_OFD_GETLK(&mut want)).expect("F_OFD_GETLK");
+        // The probe stays open: closing it would itself drop the locks being looked at.
+        std::mem::forget(probe);
+        want.l_type != nix::libc::F_UNLCK as i16
+    }
+
+    /// SQLite locks its database with traditional fcntl locks, which belong to the
+    /// process and all go at the close of *any* descriptor of the file in it. Each
+    /// fanotify event carries a descriptor of the written file, closed when the event is
+    /// dropped: another process writing the home's store (`pacsguard console
+    /// enrol-token` beside the console, any CLI command beside `serve`) made the
+    /// watcher close a descriptor of the store, and the running `serve` lost its locks
+    /// mid-transaction: two writers at once, `disk I/O error` in the bench, a corrupt
+    /// store at worst (review s17-r14). The store is kept out of the watcher's events.
+    #[test]
+    fn another_process_writing_the_store_does_not_drop_this_processs_locks_on_it() {
+        use nix::fcntl::{FcntlArg, fcntl};
+        // In a process of its own: another test's watcher in this one (its reader
+        // thread outlives its test), without the ignore mark, would close descriptors
+        // of the store too.
+        const ALONE: &str = "PACSGUARD_TEST_FANOTIFY_ALONE";
+        if std::env::var_os(ALONE).is_none() {
+            let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+                .args([
+                    "--exact",
+                    "fanotify::tests::another_process_writing_the_store_does_not_drop_this_processs_locks_on_it",
+                    "--nocapture",
+                ])
+                .env(ALONE, "1")
+                .output()
+                .expect("the test binary runs");
+            assert!(
+                out.status.success(),
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+                "the test ran in its own process"
+            );
+            return;
+        }
+        let Ok(watcher) = WriteWatcher::new() else {
+            assert!(!nix::unistd::geteuid().is_root(), "root must get fanotify");
+            return;
+        };
+        let tmp = tempfile::tempdir().expect("test fixture");
+        let root = tmp.path().canonicalize().expect("test fixture");
+        let store = root.join("pacsguard.db");
+        std::fs::write(&store, b"SQLite format 3\0").expect("test fixture");
+        watcher.mark_filesystem(&root).expect("mark");
+        watcher.ignore(&store).expect("ignore");
+        let (tx, rx) = mpsc::channel();
+        let marker = root.join("marker");
+        let wanted = marker.clone();
+        watcher
+            .spawn_reader(move |p, _| p == wanted, move |b| tx.send(b).is_ok())
+            .expect("reader");
+        // The lock as SQLite takes it, held for as long as the test runs.
+        let held = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&store)
+            .expect("open");
+        let lock = nix::libc::flock {
+            l_type: nix::libc::F_WRLCK as i16,
+            l_whence: nix::libc::SEEK_SET as i16,
+            l_start: 0,
+            l_len: 0,
+            l_pid: 0,
+        };
+        fcntl(&held, FcntlArg::F_SETLK(&lock)).expect("locked");
+        assert!(locked(&store), "the lock is seen");
+        // Another process opens the store for writing and closes it; then writes the
+        // marker, whose event comes after the store's.
+        let child = std::process::Command::new("/bin/sh")
+            .args(["-c", ": >> pacsguard.db; echo x > marker"])
+            .current_dir(&root)
+            .status()
+            .expect("sh runs");
+        assert!(child.success());
+        let mut seen = false;
+        while let Ok(Ok(batch)) = rx.recv_timeout(Duration::from_secs(5)) {
+            if batch
+                .iter()
+                .any(|n| matches!(n, WriteNotice::Written { path, .. } if path == &marker))
+            {
+                seen = true;
+                break;
+            }
+        }
+        assert!(seen, "the marker's write is seen");
+        assert!(
+            locked(&store),
+            "this process's lock on the store was dropped by the watcher"
+        );
+        drop(held);
     }
 }

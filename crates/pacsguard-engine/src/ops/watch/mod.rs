@@ -1429,6 +1429,16 @@ impl<'a> Guard<'a> {
                 );
             }
         }
+        // The store's own writes are no news, and an event's descriptor of it, closed,
+        // would drop this process's SQLite locks on it (review s17-r14): without the
+        // ignore mark, fanotify is not used.
+        let store = self.session.home.store_path();
+        if let Err(e) = writes.ignore(&store) {
+            return format!(
+                "inotify alone (fanotify ignore mark on the store {}: {e})",
+                escape_path(&store)
+            );
+        }
         let wanted = roots.to_vec();
         let inodes = Arc::clone(&self.inodes);
         let tx = self.tx.clone();
