@@ -289,15 +289,37 @@ fn scan(program: &[u8], prefix: bool, depth: usize, shared: &Shared) -> Option<(
         }
         if let Token::Name(name) = &token
             && name == b"eexec"
+            && model.deferred == 0
         {
-            let (found, resume) = eexec_section(program, tokens.i, depth, shared);
-            if let Some(found) = found {
-                return Some((at, found));
+            // Review s17-r10: only `currentfile eexec` decrypts the bytes after it; on a
+            // string it decrypts the string, and written in a procedure it runs when the
+            // procedure is called (below), so the bytes after it are read as they are.
+            match &recent[0] {
+                Some((_, Token::Name(operand))) if operand == b"currentfile" => {
+                    let (found, resume) = eexec_section(program, tokens.i, depth, shared);
+                    if let Some(found) = found {
+                        return Some((at, found));
+                    }
+                    // Read on where Ghostscript does: after the section closed its file.
+                    tokens.i = resume.max(tokens.i);
+                    tokens.queue.clear();
+                    continue;
+                }
+                Some((_, Token::Text(text))) => {
+                    let text = text.clone();
+                    let (found, _) = eexec_section(&text, 0, depth, shared);
+                    if let Some(found) = found {
+                        return Some((at, found));
+                    }
+                }
+                _ => {
+                    // A file not known (`cf eexec`): what it would decrypt is read, and
+                    // the bytes after as they are.
+                    if let (Some(found), _) = eexec_section(program, tokens.i, depth, shared) {
+                        return Some((at, found));
+                    }
+                }
             }
-            // Read on where Ghostscript does: after the section closed its file.
-            tokens.i = resume.max(tokens.i);
-            tokens.queue.clear();
-            continue;
         }
         if let Token::Text(text) = &token
             && text.starts_with(b"%pipe%")
@@ -442,6 +464,16 @@ fn scan(program: &[u8], prefix: bool, depth: usize, shared: &Shared) -> Option<(
         if let Some(how) = model.step(&token, &raw) {
             return Some((at, how));
         }
+        if std::mem::take(&mut model.eexec_called) {
+            // A procedure holding `eexec` (or `eexec` fetched with `load` or `get`) ran:
+            // it decrypts the bytes after the call (review s17-r10).
+            let (found, resume) = eexec_section(program, tokens.i, depth, shared);
+            if let Some(found) = found {
+                return Some((at, found));
+            }
+            tokens.i = resume.max(tokens.i);
+            tokens.queue.clear();
+        }
         recent = [Some((at, token)), recent[0].take()];
     }
     None
@@ -553,6 +585,9 @@ pub const MAX_POSTSCRIPT_CALL_RESOLUTIONS: usize = 1 << 20;
 const MAKES_CODE: u8 = 1;
 /// A procedure body with `load`, `get` or `where`: it can run a name it is handed.
 const LOOKS_UP: u8 = 2;
+/// A procedure body with `eexec`: when it runs it decrypts the file after the call
+/// (review s17-r10: `/e { currentfile eexec } def e <section>` ran a pipe).
+const DECRYPTS: u8 = 4;
 
 impl Slot {
     /// Which procedures can run the built value the slot holds ([`MAKES_CODE`],
@@ -620,6 +655,8 @@ struct Model {
     /// What the string just before can run once made a procedure ([`runs_in`]), set by
     /// [`scan`] for the `cvx` after it.
     text_runs: Option<u8>,
+    /// A procedure holding `eexec` ([`DECRYPTS`]) just ran: [`scan`] decrypts what follows.
+    eexec_called: bool,
 }
 
 /// Operators that take a known number of operands and leave a known number of results,
@@ -824,7 +861,11 @@ impl Model {
         if let Some(value) = self.defined.get(name.as_slice()) {
             let value = value.clone();
             if let Slot::Proc(runs, calls) = value {
-                // Calling the procedure: it runs, with the stack as it is.
+                // Calling the procedure: it runs, with the stack as it is; one that holds
+                // `eexec`, or calls one defined since that does, decrypts what follows.
+                self.eexec_called = runs & DECRYPTS != 0
+                    || (self.defined_runs & DECRYPTS != 0
+                        && self.resolve(0, &calls).is_ok_and(|by| by & DECRYPTS != 0));
                 return self.call(runs, &calls);
             }
             return self.push(value);
@@ -914,6 +955,12 @@ impl Model {
             },
             b"cvx" | b"token" | b"exec" => {
                 let top = top(self);
+                if name.as_slice() == b"exec"
+                    && let Slot::Proc(runs, _) = &top
+                    && runs & DECRYPTS != 0
+                {
+                    self.eexec_called = true;
+                }
                 if name.as_slice() == b"cvx"
                     && let Slot::Text(changed) = &top
                     && !changed.get()
@@ -967,6 +1014,16 @@ impl Model {
                 if name.as_slice() != b"cvx" {
                     return self.unmodelled(0);
                 }
+            }
+            b"get"
+                if let Slot::Literal(key) = top(self)
+                    && runs_of(&key) == DECRYPTS
+                    && !self.defined.contains_key(&key) =>
+            {
+                // `systemdict /eexec get`: the operator, to be run.
+                self.pop();
+                self.pop();
+                return self.push(Slot::Proc(DECRYPTS, Calls::default()));
             }
             b"get"
                 if let Slot::Literal(key) = top(self)
@@ -1052,6 +1109,7 @@ fn runs_of(name: &[u8]) -> u8 {
     match name {
         b"cvx" | b"token" => MAKES_CODE,
         b"load" | b"get" | b"where" => LOOKS_UP,
+        b"eexec" => DECRYPTS,
         _ => 0,
     }
 }
@@ -1823,6 +1881,133 @@ mod tests {
                 tail,
             ]);
             assert_eq!(find_postscript_action(&font), None, "hex {hex}");
+        }
+    }
+
+    /// Review s17-r10: `eexec` other than a top-level `currentfile eexec` (inside a
+    /// procedure never run, on a string, fetched with `load` or `get`, in a procedure
+    /// called later) made the model decrypt the bytes after the token and skip the rest
+    /// of the file; and the section's first byte was taken for a blank when it was a NUL
+    /// or a form feed, which Ghostscript decrypts. gs -dNOSAFER ran each (created RAN;
+    /// checked by hand with gs 10.00) and the file was clean.
+    #[test]
+    fn eexec_spelled_other_ways_is_followed_and_hides_nothing_after_it() {
+        let pipe = b"(%pipe%touch RAN) (w) file pop\n";
+        let section = [&pipe[..], b"currentfile closefile\n"].concat();
+        let tail =
+            b"\n0000000000000000000000000000000000000000000000000000000000000000\ncleartomark\n";
+        let with_lead = |lead: u8| {
+            let mut out = encrypt(&section, false);
+            // The first lead byte chosen so that the first ciphertext byte is `lead`.
+            let mut r: u16 = 55665;
+            let mut plain = vec![lead ^ 0xD9, 0, 0, 0];
+            plain.extend_from_slice(&section);
+            out.clear();
+            for p in plain {
+                let c = p ^ (r >> 8) as u8;
+                out.push(c);
+                r = u16::from(c)
+                    .wrapping_add(r)
+                    .wrapping_mul(52845)
+                    .wrapping_add(22719);
+            }
+            out
+        };
+        let string_section: Vec<u8> = encrypt(b"(%pipe%touch RAN) (w) file pop", false)
+            .iter()
+            .flat_map(|b| format!("\\{b:03o}").into_bytes())
+            .collect();
+        for file in [
+            ps(&[b"{ eexec } pop\n", pipe]),
+            ps(&[b"/e { eexec } def\n", pipe]),
+            ps(&[b"(x) eexec\n", pipe]),
+            ps(&[b"(", &string_section, b") eexec\n"]),
+            ps(&[
+                b"/e { currentfile eexec } def e\n",
+                &encrypt(&section, false),
+                tail,
+            ]),
+            ps(&[
+                b"/e { currentfile eexec } def /f { e } def f\n",
+                &encrypt(&section, true),
+                tail,
+            ]),
+            ps(&[
+                b"currentfile /eexec load exec\n",
+                &encrypt(&section, false),
+                tail,
+            ]),
+            ps(&[
+                b"currentfile systemdict /eexec get exec\n",
+                &encrypt(&section, false),
+                tail,
+            ]),
+            ps(&[b"currentfile eexec\n", &with_lead(0), tail]),
+            ps(&[b"currentfile eexec\n", &with_lead(0x0c), tail]),
+        ] {
+            let found = find_postscript_action(&file);
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|a| a.severity == Severity::Alert),
+                "{}: {found:?}",
+                String::from_utf8_lossy(&file[..file.len().min(60)])
+            );
+        }
+    }
+
+    /// Review s17-r10: in hex, Ghostscript skips every byte that is no hex digit (gs
+    /// -dNOSAFER ran a section with `g`, DEL, `%` or 0xFF between its digits); the model
+    /// stopped at the first one and read no further.
+    #[test]
+    fn hex_eexec_sections_skip_every_byte_that_is_no_digit() {
+        let section = b"(%pipe%touch RAN) (w) file pop\ncurrentfile closefile\n";
+        let digits: Vec<u8> = encrypt(section, true)
+            .into_iter()
+            .filter(u8::is_ascii_hexdigit)
+            .collect();
+        for sep in [&b"g"[..], b"\x7f", b"%", b">", b"\xff"] {
+            let file = ps(&[
+                b"currentfile eexec\n",
+                &digits[..10],
+                sep,
+                &digits[10..],
+                b"\ncleartomark\n",
+            ]);
+            let found = find_postscript_action(&file);
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|a| a.severity == Severity::Alert),
+                "{sep:?}: {found:?}"
+            );
+        }
+    }
+
+    /// Several fonts in one file, each in a section that closes its file: each section is
+    /// decrypted to where it closes, not to the end of the file, so the bytes of
+    /// MAX_POSTSCRIPT_EEXEC_BYTES are not spent again per font (a document with many
+    /// embedded fonts is no warning).
+    #[test]
+    fn many_fonts_in_one_file_do_not_spend_the_eexec_limit() {
+        let private =
+            b"dup /Private 8 dict dup begin /password 5839 def end mark currentfile closefile\n";
+        let tail = [
+            &b"\n"[..],
+            &b"0".repeat(512),
+            b"\ncleartomark\n",
+            &b"% padding\n".repeat(MAX_POSTSCRIPT_EEXEC_BYTES / 10 / 8),
+        ]
+        .concat();
+        for hex in [false, true] {
+            let mut parts: Vec<Vec<u8>> = Vec::new();
+            for _ in 0..10 {
+                parts.push(b"/FontName /X def currentdict end currentfile eexec\n".to_vec());
+                parts.push(encrypt(private, hex));
+                parts.push(tail.clone());
+            }
+            let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+            assert_eq!(find_postscript_action(&ps(&refs)), None, "hex {hex}");
         }
     }
 

@@ -262,14 +262,19 @@ fn hex_digit(b: u8) -> Option<u8> {
     }
 }
 
+/// The blanks Ghostscript skips before an `eexec` section (gs 10.00 decrypted a section
+/// whose first byte was a NUL or a form feed: those are ciphertext; review s17-r10).
 fn is_blank(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\r' | b'\n' | 0x0c | 0)
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
 /// The `eexec` section starting at `p[at]` (after the `eexec` token), decrypted: Type 1
 /// font encryption (r = 55665, c1 = 52845, c2 = 22719), in hex when its first four bytes
 /// (after blanks) are hex digits and in binary otherwise, at most `limit` bytes of
-/// ciphertext read.
+/// ciphertext read. In hex every byte that is no digit is skipped, as Ghostscript does
+/// (review s17-r10). Decryption stops once the plaintext reaches `closefile`, where the
+/// section ends in every font, so that each section spends only its own bytes of the
+/// limit (review s17-r10: ten fonts each decrypted to the end of the file spent it).
 pub(super) fn eexec(p: &[u8], at: usize, limit: usize) -> Eexec {
     let at = at.min(p.len());
     let start = at + p[at..].iter().take_while(|&&b| is_blank(b)).count();
@@ -283,28 +288,30 @@ pub(super) fn eexec(p: &[u8], at: usize, limit: usize) -> Eexec {
             .wrapping_add(r)
             .wrapping_mul(52845)
             .wrapping_add(22719);
+        plain.len() > 4 + 8 && plain.ends_with(b"closefile")
     };
     let mut read = 0usize;
     if hex {
         let mut high: Option<u8> = None;
         for &b in rest.iter().take(limit) {
-            let Some(digit) = hex_digit(b) else {
-                if is_blank(b) {
-                    read += 1;
-                    continue;
-                }
-                break;
-            };
             read += 1;
-            match high.take() {
-                Some(h) => decrypt((h << 4) | digit, &mut plain),
-                None => high = Some(digit),
+            let Some(digit) = hex_digit(b) else {
+                continue;
+            };
+            if let Some(h) = high.take() {
+                if decrypt((h << 4) | digit, &mut plain) {
+                    break;
+                }
+            } else {
+                high = Some(digit);
             }
         }
     } else {
         for &c in rest.iter().take(limit) {
             read += 1;
-            decrypt(c, &mut plain);
+            if decrypt(c, &mut plain) {
+                break;
+            }
         }
     }
     let plain = plain.get(4..).map(<[u8]>::to_vec).unwrap_or_default();
