@@ -3861,3 +3861,49 @@ fn registers_yanked_from_lines_the_script_writes_are_followed() {
         assert_eq!(pacsguard_dicom::find_ex_command(&hitest), None);
     }
 }
+
+/// Review s17-r10: keys fed through `call("feedkeys", […])`, through a function
+/// reference (`function("feedkeys")`, `funcref('feedkeys')`), and by a `feedkeys()`
+/// call in a string run as an Ex line (`exe "call feedkeys(…)"`): vim -es ran each
+/// (created RAN) and the file was clean. vim's own sqlcomplete.vim, which feeds keys
+/// from a variable through `exec`, stays clean.
+#[test]
+fn keys_fed_to_vim_through_call_funcref_or_execute_are_found() {
+    let pipe = "sh -c 'echo x > RAN'";
+    for escape in [
+        format!("call call(\"feedkeys\", [\":!{pipe}\\r\"])"),
+        format!("call call('feedkeys', [\"!{pipe}\\<CR>\", 'n'])"),
+        format!("exe \"call feedkeys(\\\":!{pipe}\\\\r\\\")\""),
+        "execute 'call feedkeys(\":!sh -c \\\"echo x > RAN\\\"\\r\")'".to_owned(),
+        format!("let F = function(\"feedkeys\")\ncall F(\":!{pipe}\\r\")"),
+        format!("let F = function('feedkeys', [\":!{pipe}\\r\"])\ncall F()"),
+    ] {
+        let file = format!("\0\0\0DICM\x02\0 garbage\n{escape}\n").into_bytes();
+        assert!(
+            runs_in_dir("vim", &["-es", "-u", "NONE", "-i", "NONE"], &file, &[]),
+            "vim did not run {escape}"
+        );
+        let found = pacsguard_dicom::find_ex_command(&file);
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{escape}: {found:?}"
+        );
+    }
+    for keys in [
+        "exec 'call feedkeys(\"\\'.g:ftplugin_sql_omni_key_right.'\", \"n\")'",
+        "call call(\"feedkeys\", [\"\\<C-X>\\<C-O>\", 'n'])",
+        "exe \"call feedkeys(\\\"gqq\\\")\"",
+    ] {
+        let file = format!("{keys}\n");
+        assert_eq!(
+            pacsguard_dicom::find_ex_command(file.as_bytes()),
+            None,
+            "{keys}"
+        );
+    }
+    if let Ok(sql) = std::fs::read("/usr/share/vim/vim90/autoload/sqlcomplete.vim") {
+        assert_eq!(pacsguard_dicom::find_ex_command(&sql), None);
+    }
+}
