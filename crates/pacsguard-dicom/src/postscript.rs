@@ -201,15 +201,20 @@ struct Tokens<'p> {
     i: usize,
     queue: std::collections::VecDeque<(usize, Token, std::borrow::Cow<'p, [u8]>)>,
     shared: &'p Shared,
+    /// Whether a binary token Ghostscript rejects ends the reading: at the start of a
+    /// file that is no declared program, where gs stops at its first error; in a program,
+    /// such bytes are data the program reads and are stepped over.
+    stop_on_error: bool,
 }
 
 impl<'p> Tokens<'p> {
-    fn new(program: &'p [u8], shared: &'p Shared) -> Tokens<'p> {
+    fn new(program: &'p [u8], shared: &'p Shared, stop_on_error: bool) -> Tokens<'p> {
         Tokens {
             program,
             i: 0,
             queue: std::collections::VecDeque::new(),
             shared,
+            stop_on_error,
         }
     }
 }
@@ -230,8 +235,17 @@ impl<'p> Iterator for Tokens<'p> {
                 std::borrow::Cow::Borrowed(&self.program[at..next]),
             ));
         }
-        // Ghostscript stops on a binary token it cannot read (a syntax error).
-        let (decoded, next) = binary::decode(self.program, at, &self.shared.binary)?;
+        // Ghostscript stops on a binary token it cannot read (a syntax error) when it
+        // scans it as a token; but a program reads bytes of its own file as data
+        // (`currentfile … readstring`, image data) and runs what follows, so such a
+        // byte is stepped over, not the end of the reading (review s17-r10).
+        let Some((decoded, next)) = binary::decode(self.program, at, &self.shared.binary) else {
+            if self.stop_on_error {
+                return None;
+            }
+            self.i = at + 1;
+            return Some((at, Token::Other, std::borrow::Cow::Borrowed(&b""[..])));
+        };
         self.i = next.max(at + 1);
         self.queue.extend(
             decoded
@@ -282,7 +296,7 @@ fn scan(program: &[u8], prefix: bool, depth: usize, shared: &Shared) -> Option<(
     let mut defined: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
     let mut model = Model::default();
     let shown = |t: &[u8]| pacsguard_events::escape_bytes(&t[..t.len().min(60)]);
-    let mut tokens = Tokens::new(program, shared);
+    let mut tokens = Tokens::new(program, shared, prefix);
     while let Some((at, token, raw)) = tokens.next() {
         if let Token::Lost(detail) = &token {
             return Some((at, format!("{LOST}{detail}")));
@@ -2124,6 +2138,70 @@ mod tests {
             ]),
         ] {
             assert_eq!(find_postscript_action(&file), None, "{file:?}");
+        }
+    }
+
+    /// Review s17-r10: a byte Ghostscript's scanner rejects as a binary token (150 to
+    /// 159) ended the reading of the whole file, but Ghostscript reads such bytes as data
+    /// when the program reads its own file (`currentfile … readstring`, image data) and
+    /// runs what follows: gs -dNOSAFER ran the pipe after each (created RAN; checked by
+    /// hand with gs 10.00) and the file was clean.
+    #[test]
+    fn bytes_read_as_data_do_not_end_the_reading() {
+        for file in [
+            ps(&[b"currentfile 1 string readstring\n\x9f pop pop\n(%pipe%touch RAN) (w) file pop\n"]),
+            ps(&[b"/b 4 string def 2 2 8 [2 0 0 2 0 0] {currentfile b readstring pop} image\n\x9f\x9f\x9f\x9f\n(%pipe%touch RAN) (w) file pop\n"]),
+            ps(&[b"currentfile 2 string readstring\n\x96\x97 pop pop\n(%pipe%touch RAN) (w) \x92\x41 pop\n"]),
+        ] {
+            let found = find_postscript_action(&file);
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|a| a.severity == Severity::Alert),
+                "{}: {found:?}",
+                String::from_utf8_lossy(&file)
+            );
+        }
+    }
+
+    /// Review s17-r10: a PFB font (TeX Gyre's qtmbi.pfb) starts with its segment header
+    /// `80 01 <length>`, which gs 10 reads as a binary object sequence and rejects
+    /// (`syntaxerror`, a null object with a length): it stops there. The model read on
+    /// to the font's `currentfile eexec` and raised an alert on a real font. Objects gs
+    /// rejects (unused byte set, a null or mark with a length or value, an integer or
+    /// boolean with a length) now reject the sequence, as there.
+    #[test]
+    fn binary_object_sequences_gs_rejects_stop_the_reading_as_there() {
+        // A file that starts with such a sequence (as a PFB's header does) and reads
+        // itself after it: gs stopped at the sequence.
+        for object in [(0u8, 0x2521u16, 0x5053_2d41i32), (1, 5, 1), (10, 0, 3)] {
+            let file = [
+                &sequence(&[object], b"", false)[..],
+                b" currentfile 10 string readstring pop pop\n",
+            ]
+            .concat();
+            assert_eq!(find_postscript_action(&file), None, "{object:?}");
+        }
+        for path in [
+            "/usr/share/texmf/fonts/type1/public/tex-gyre/qtmbi.pfb",
+            "/usr/share/texmf/fonts/type1/public/tex-gyre/qbkbi.pfb",
+            "/usr/share/texmf/fonts/type1/public/tex-gyre/qcsr.pfb",
+        ] {
+            if let Ok(bytes) = std::fs::read(path) {
+                assert_eq!(find_postscript_action(&bytes), None, "{path}");
+            }
+        }
+        // In a declared program the same bytes are stepped over, not the end.
+        for object in [(0u8, 5u16, 0i32), (1, 5, 1), (10, 0, 3)] {
+            let file = ps(&[
+                &sequence(&[object], b"", false),
+                b" (%pipe%touch RAN) (w) file pop\n",
+            ]);
+            let found = find_postscript_action(&file);
+            assert!(
+                found.is_some_and(|a| a.severity == Severity::Alert),
+                "{object:?}"
+            );
         }
     }
 

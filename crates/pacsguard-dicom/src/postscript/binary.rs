@@ -137,13 +137,15 @@ fn sequence(p: &[u8], at: usize, spent: &Cell<usize>) -> Option<(Vec<Decoded>, u
         body,
         high_first,
         spent,
+        bad: Cell::new(false),
     };
     for n in 0..count {
         if !reader.object(n * 8, 0, &mut out) {
             break;
         }
     }
-    Some((out, end))
+    // Ghostscript rejects the whole sequence (a syntax error).
+    (!reader.bad.get()).then_some((out, end))
 }
 
 struct Objects<'b> {
@@ -151,6 +153,12 @@ struct Objects<'b> {
     body: &'b [u8],
     high_first: bool,
     spent: &'b Cell<usize>,
+    /// An object Ghostscript 10 rejects (review s17-r10: the segment header of a PFB
+    /// font, `80 01 …`, read as a sequence whose null object has a length, made the
+    /// model read on where gs stops with `syntaxerror`, and TeX Gyre fonts were an
+    /// alert): its unused byte not zero, a null or mark with a length or a value, an
+    /// integer or boolean with a length.
+    bad: Cell<bool>,
 }
 
 impl Objects<'_> {
@@ -187,6 +195,16 @@ impl Objects<'_> {
             )
         };
         let executable = object[0] & 0x80 != 0;
+        let rejected = object[1] != 0
+            || match object[0] & 0x7f {
+                0 | 10 => len != 0 || value != 0,
+                1 | 4 => len != 0,
+                _ => false,
+            };
+        if rejected {
+            self.bad.set(true);
+            return false;
+        }
         let text = |len: usize| {
             usize::try_from(value)
                 .ok()
