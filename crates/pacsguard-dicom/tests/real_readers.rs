@@ -3907,3 +3907,40 @@ fn keys_fed_to_vim_through_call_funcref_or_execute_are_found() {
         assert_eq!(pacsguard_dicom::find_ex_command(&sql), None);
     }
 }
+
+/// Review s17-r10: an `eexec` in a procedure never run, in the PostScript preamble of a
+/// DICOM file, hid the pipe after it: the model decrypted the bytes after the token
+/// and read no further, and gs -dNOSAFER ran the pipe (created RAN) on a clean file.
+#[test]
+fn an_eexec_token_in_a_dicom_preamble_hides_nothing_after_it() {
+    let preamble = format!("{:<128}", "{ eexec } pop (%pipe%touch RAN) (w) file pop");
+    let file = kit::DicomBuilder::ct("1.2.3.45")
+        .preamble(preamble.as_bytes())
+        .element(0x0008, 0x103E, *b"LO", b"Head ")
+        .build();
+    if Path::new("/usr/bin/gs").exists() {
+        assert!(
+            runs_in_dir(
+                "gs",
+                &[
+                    "-q",
+                    "-dNOSAFER",
+                    "-dBATCH",
+                    "-dNOPAUSE",
+                    "-dNODISPLAY",
+                    "f"
+                ],
+                b"",
+                &[("f", &file)],
+            ),
+            "gs did not run the preamble"
+        );
+    }
+    let inspection = inspect(&file);
+    assert!(
+        inspection.observations.iter().any(|o| {
+            o.severity == Severity::Alert && o.format == Some(pacsguard_dicom::Format::PostScript)
+        }),
+        "{inspection:?}"
+    );
+}
