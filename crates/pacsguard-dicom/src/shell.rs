@@ -790,9 +790,37 @@ fn find_vim_string_command(
     // feedkeys(":!sh …\r")`, `feedkeys("!sh …\r")`, from a variable or a register),
     // and with the `x` flag they run as Normal-mode keys (`feedkeys("!!sh …\r", "nx")`):
     // both readings are judged, as an `:execute` string's and as `:normal`'s keys.
+    // In a lambda's body (`timer_start(0, {-> feedkeys(…)})`) it runs when the lambda is
+    // called (review s17-r10).
+    let in_lambda = |at: usize| {
+        let Some(before) = bytes[..at].trim_ascii_end().strip_suffix(b"->") else {
+            return false;
+        };
+        let parameters = before
+            .iter()
+            .rev()
+            .take(64)
+            .take_while(|&&b| is_vim_name_byte(b) || matches!(b, b',' | b' ' | b'\t'))
+            .count();
+        before[..before.len() - parameters].ends_with(b"{")
+    };
+    // Called as a method (`":!sh …\r"->feedkeys()`) or named in a string that `map()`,
+    // `filter()` or a timer evaluates (`"feedkeys(v:val)"`), its keys are known only
+    // when it runs (review s17-r10: vim -es ran both).
+    for at in memchr::memmem::find_iter(bytes, b"feedkeys(") {
+        let method = bytes[..at].ends_with(b"->");
+        let quoted = at > 0 && matches!(bytes[at - 1], b'"' | b'\'');
+        if method || quoted {
+            return Some(built(
+                at,
+                "keys typed by `feedkeys()` (as a method, or in a string evaluated later)",
+            ));
+        }
+    }
     let feedkeys_calls = memchr::memmem::find_iter(bytes, b"feedkeys(")
         .filter(|&at| {
-            (at == 0 || !(is_vim_name_byte(bytes[at - 1]) || bytes[at - 1] == b'.')) && called(at)
+            (at == 0 || !(is_vim_name_byte(bytes[at - 1]) || bytes[at - 1] == b'.'))
+                && (called(at) || in_lambda(at))
         })
         .filter_map(|at| {
             let argument = bytes[at + 9..].trim_ascii_start();

@@ -3944,3 +3944,30 @@ fn an_eexec_token_in_a_dicom_preamble_hides_nothing_after_it() {
         "{inspection:?}"
     );
 }
+
+/// Review s17-r10: `feedkeys()` in a lambda's body (`timer_start(0, {-> feedkeys(…)})`,
+/// `let F = {-> feedkeys(…)}`), as a method (`":!sh …\r"->feedkeys()`) and in a string
+/// evaluated by `map()`: vim -es ran each (created RAN) and the file was clean.
+#[test]
+fn keys_fed_to_vim_from_a_lambda_a_method_or_a_string_are_found() {
+    let pipe = "sh -c 'echo x > RAN'";
+    for escape in [
+        format!("call timer_start(0, {{-> feedkeys(\":!{pipe}\\r\")}})\nsleep 100m"),
+        format!("let F = {{-> feedkeys(\":!{pipe}\\r\")}}\ncall F()"),
+        format!("eval \":!{pipe}\\r\"->feedkeys()"),
+        format!("call map([\":!{pipe}\\r\"], \"feedkeys(v:val)\")"),
+    ] {
+        let file = format!("\0\0\0DICM\x02\0 garbage\n{escape}\n").into_bytes();
+        assert!(
+            runs_in_dir("vim", &["-es", "-u", "NONE", "-i", "NONE"], &file, &[]),
+            "vim did not run {escape}"
+        );
+        let found = pacsguard_dicom::find_ex_command(&file);
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{escape}: {found:?}"
+        );
+    }
+}
