@@ -485,8 +485,12 @@ fn scan(program: &[u8], prefix: bool, depth: usize, shared: &Shared) -> Option<(
             if let Some(found) = found {
                 return Some((at, found));
             }
-            tokens.i = resume.max(tokens.i);
-            tokens.queue.clear();
+            // Read on after the section where it closes its file; one that does not (the
+            // procedure may not have run) hides nothing after it.
+            if resume < program.len() {
+                tokens.i = resume.max(tokens.i);
+                tokens.queue.clear();
+            }
         }
         recent = [Some((at, token)), recent[0].take()];
     }
@@ -1224,6 +1228,12 @@ impl Model {
             Slot::Proc(runs, _) => calls | runs,
             _ => calls,
         });
+        // A procedure holding `eexec` handed to `if`, `ifelse`, a loop or an operator
+        // not modelled may run there (review s17-r10: `true { currentfile eexec } if`
+        // ran the section after it).
+        if calls & DECRYPTS != 0 {
+            self.eexec_called = true;
+        }
         let built = self
             .stack
             .iter()
@@ -1956,6 +1966,17 @@ mod tests {
                 &encrypt(&section, false),
                 tail,
             ]),
+            ps(&[
+                b"true { currentfile eexec } if\n",
+                &encrypt(&section, false),
+                tail,
+            ]),
+            ps(&[
+                b"true { currentfile eexec } { } ifelse\n",
+                &encrypt(&section, true),
+                tail,
+            ]),
+            ps(&[b"{ currentfile eexec } executeonly pop\n", pipe]),
             ps(&[b"currentfile eexec\n", &with_lead(0), tail]),
             ps(&[b"currentfile eexec\n", &with_lead(0x0c), tail]),
         ] {
