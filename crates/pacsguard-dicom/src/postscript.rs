@@ -2070,6 +2070,25 @@ mod tests {
         }
     }
 
+    /// Open (review s17-r10, on the engineer's open list): a procedure calling a standard
+    /// operator that the program redefines after it (`/p { show } def /show { cvx exec }
+    /// def … cvn p`): gs -dNOSAFER ran the pipe (created RAN) and the file was clean. Names
+    /// Ghostscript defines at start-up are not kept as calls to resolve later; keeping
+    /// them needs each redefinition of a standard name tracked.
+    #[test]
+    #[ignore = "open, review s17-r10: a standard operator redefined after a procedure calling it"]
+    fn standard_operators_redefined_later_are_followed() {
+        let s = "/s (XpipeXtouch RAN) def s 0 37 put s 5 37 put s (w) (xile) dup 0 102 put";
+        let body = format!("/p {{ show }} def /show {{ cvx exec }} def {s} cvn p pop");
+        let found = find_postscript_action(&eps(&body));
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|a| a.severity == Severity::Alert),
+            "{body}: {found:?}"
+        );
+    }
+
     /// MAX_POSTSCRIPT_EEXEC_BYTES: a section that does not close its file within the
     /// limit is read to it and then a warning naming it; nested past
     /// MAX_POSTSCRIPT_STRING_NESTING is a warning too.
