@@ -790,9 +790,37 @@ fn find_vim_string_command(
     // feedkeys(":!sh …\r")`, `feedkeys("!sh …\r")`, from a variable or a register),
     // and with the `x` flag they run as Normal-mode keys (`feedkeys("!!sh …\r", "nx")`):
     // both readings are judged, as an `:execute` string's and as `:normal`'s keys.
+    // In a lambda's body (`timer_start(0, {-> feedkeys(…)})`) it runs when the lambda is
+    // called (review s17-r10).
+    let in_lambda = |at: usize| {
+        let Some(before) = bytes[..at].trim_ascii_end().strip_suffix(b"->") else {
+            return false;
+        };
+        let parameters = before
+            .iter()
+            .rev()
+            .take(64)
+            .take_while(|&&b| is_vim_name_byte(b) || matches!(b, b',' | b' ' | b'\t'))
+            .count();
+        before[..before.len() - parameters].ends_with(b"{")
+    };
+    // Called as a method (`":!sh …\r"->feedkeys()`) or named in a string that `map()`,
+    // `filter()` or a timer evaluates (`"feedkeys(v:val)"`), its keys are known only
+    // when it runs (review s17-r10: vim -es ran both).
+    for at in memchr::memmem::find_iter(bytes, b"feedkeys(") {
+        let method = bytes[..at].ends_with(b"->");
+        let quoted = at > 0 && matches!(bytes[at - 1], b'"' | b'\'');
+        if method || quoted {
+            return Some(built(
+                at,
+                "keys typed by `feedkeys()` (as a method, or in a string evaluated later)",
+            ));
+        }
+    }
     let feedkeys_calls = memchr::memmem::find_iter(bytes, b"feedkeys(")
         .filter(|&at| {
-            (at == 0 || !(is_vim_name_byte(bytes[at - 1]) || bytes[at - 1] == b'.')) && called(at)
+            (at == 0 || !(is_vim_name_byte(bytes[at - 1]) || bytes[at - 1] == b'.'))
+                && (called(at) || in_lambda(at))
         })
         .filter_map(|at| {
             let argument = bytes[at + 9..].trim_ascii_start();
@@ -807,9 +835,51 @@ fn find_vim_string_command(
             Some([(at, value), (at, normal)])
         })
         .flatten();
+    // `feedkeys` named in a string (review s17-r10: vim -es ran `call call("feedkeys",
+    // [":!sh …\r"])` and `let F = function("feedkeys")` then `call F(":!sh …\r")`): the
+    // list handed to `call()` is read as the keys; a function reference calls it with
+    // keys a static reading cannot follow, an alert.
+    let mut by_name = Vec::new();
+    for at in memchr::memmem::find_iter(bytes, b"feedkeys") {
+        let quote = match at.checked_sub(1).map(|q| bytes[q]) {
+            Some(q @ (b'"' | b'\'')) => q,
+            _ => continue,
+        };
+        if bytes.get(at + 8) != Some(&quote) {
+            continue;
+        }
+        let before = bytes[..at - 1].trim_ascii_end();
+        if before.ends_with(b"call(") {
+            let after = bytes[at + 9..].trim_ascii_start();
+            if let Some(list) = after
+                .strip_prefix(b",")
+                .map(<[u8]>::trim_ascii_start)
+                .and_then(|a| a.strip_prefix(b"["))
+            {
+                let value = vim_list(list);
+                let mut keys = b"norm! ".to_vec();
+                keys.extend_from_slice(&value.text);
+                let normal = VimValue {
+                    text: keys,
+                    holes: value.holes.iter().map(|hole| hole + 6).collect(),
+                    sources: value.sources.clone(),
+                };
+                by_name.push((at, value));
+                by_name.push((at, normal));
+            }
+            continue;
+        }
+        if before.ends_with(b"function(") || before.ends_with(b"funcref(") {
+            return Some(built(
+                at,
+                "keys typed by `feedkeys()` called through a function reference",
+            ));
+        }
+    }
     let mut sources = exe_commands
         .chain(execute_calls)
         .chain(feedkeys_calls)
+        .chain(by_name)
         .chain(register_runs_on_lines(bytes));
     let mut pending: Vec<(usize, VimValue, usize)> = Vec::new();
     loop {
@@ -827,6 +897,29 @@ fn find_vim_string_command(
             return Some(spent);
         }
         let text = &value.text;
+        // A `feedkeys()` call in a string run as an Ex line (`exe "call feedkeys(…)"`,
+        // review s17-r10): its keys are read as the file's own calls' are.
+        for call in memchr::memmem::find_iter(text, b"feedkeys(") {
+            if call > 0 && (is_vim_name_byte(text[call - 1]) || text[call - 1] == b'.') {
+                continue;
+            }
+            let Some(keys) = vim_expression(text[call + 9..].trim_ascii_start(), false, &named)
+            else {
+                continue;
+            };
+            if depth >= MAX_VIM_REGISTER_NESTING {
+                return Some(spent_warning(at));
+            }
+            let mut normal = b"norm! ".to_vec();
+            normal.extend_from_slice(&keys.text);
+            let normal = VimValue {
+                text: normal,
+                holes: keys.holes.iter().map(|hole| hole + 6).collect(),
+                sources: keys.sources.clone(),
+            };
+            pending.push((at, keys, depth + 1));
+            pending.push((at, normal, depth + 1));
+        }
         // A shell escape in the string, as on a line of its own.
         for bang in memchr::memchr_iter(b'!', text) {
             if !escape_starts(&text[..bang]) {

@@ -3861,3 +3861,113 @@ fn registers_yanked_from_lines_the_script_writes_are_followed() {
         assert_eq!(pacsguard_dicom::find_ex_command(&hitest), None);
     }
 }
+
+/// Review s17-r10: keys fed through `call("feedkeys", […])`, through a function
+/// reference (`function("feedkeys")`, `funcref('feedkeys')`), and by a `feedkeys()`
+/// call in a string run as an Ex line (`exe "call feedkeys(…)"`): vim -es ran each
+/// (created RAN) and the file was clean. vim's own sqlcomplete.vim, which feeds keys
+/// from a variable through `exec`, stays clean.
+#[test]
+fn keys_fed_to_vim_through_call_funcref_or_execute_are_found() {
+    let pipe = "sh -c 'echo x > RAN'";
+    for escape in [
+        format!("call call(\"feedkeys\", [\":!{pipe}\\r\"])"),
+        format!("call call('feedkeys', [\"!{pipe}\\<CR>\", 'n'])"),
+        format!("exe \"call feedkeys(\\\":!{pipe}\\\\r\\\")\""),
+        "execute 'call feedkeys(\":!sh -c \\\"echo x > RAN\\\"\\r\")'".to_owned(),
+        format!("let F = function(\"feedkeys\")\ncall F(\":!{pipe}\\r\")"),
+        format!("let F = function('feedkeys', [\":!{pipe}\\r\"])\ncall F()"),
+    ] {
+        let file = format!("\0\0\0DICM\x02\0 garbage\n{escape}\n").into_bytes();
+        assert!(
+            runs_in_dir("vim", &["-es", "-u", "NONE", "-i", "NONE"], &file, &[]),
+            "vim did not run {escape}"
+        );
+        let found = pacsguard_dicom::find_ex_command(&file);
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{escape}: {found:?}"
+        );
+    }
+    for keys in [
+        "exec 'call feedkeys(\"\\'.g:ftplugin_sql_omni_key_right.'\", \"n\")'",
+        "call call(\"feedkeys\", [\"\\<C-X>\\<C-O>\", 'n'])",
+        "exe \"call feedkeys(\\\"gqq\\\")\"",
+    ] {
+        let file = format!("{keys}\n");
+        assert_eq!(
+            pacsguard_dicom::find_ex_command(file.as_bytes()),
+            None,
+            "{keys}"
+        );
+    }
+    if let Ok(sql) = std::fs::read("/usr/share/vim/vim90/autoload/sqlcomplete.vim") {
+        assert_eq!(pacsguard_dicom::find_ex_command(&sql), None);
+    }
+}
+
+/// Review s17-r10: an `eexec` in a procedure never run, in the PostScript preamble of a
+/// DICOM file, hid the pipe after it: the model decrypted the bytes after the token
+/// and read no further, and gs -dNOSAFER ran the pipe (created RAN) on a clean file.
+#[test]
+fn an_eexec_token_in_a_dicom_preamble_hides_nothing_after_it() {
+    let preamble = format!("{:<128}", "{ eexec } pop (%pipe%touch RAN) (w) file pop");
+    let file = kit::DicomBuilder::ct("1.2.3.45")
+        .preamble(preamble.as_bytes())
+        .element(0x0008, 0x103E, *b"LO", b"Head ")
+        .build();
+    if Path::new("/usr/bin/gs").exists() {
+        assert!(
+            runs_in_dir(
+                "gs",
+                &[
+                    "-q",
+                    "-dNOSAFER",
+                    "-dBATCH",
+                    "-dNOPAUSE",
+                    "-dNODISPLAY",
+                    "f"
+                ],
+                b"",
+                &[("f", &file)],
+            ),
+            "gs did not run the preamble"
+        );
+    }
+    let inspection = inspect(&file);
+    assert!(
+        inspection.observations.iter().any(|o| {
+            o.severity == Severity::Alert && o.format == Some(pacsguard_dicom::Format::PostScript)
+        }),
+        "{inspection:?}"
+    );
+}
+
+/// Review s17-r10: `feedkeys()` in a lambda's body (`timer_start(0, {-> feedkeys(…)})`,
+/// `let F = {-> feedkeys(…)}`), as a method (`":!sh …\r"->feedkeys()`) and in a string
+/// evaluated by `map()`: vim -es ran each (created RAN) and the file was clean.
+#[test]
+fn keys_fed_to_vim_from_a_lambda_a_method_or_a_string_are_found() {
+    let pipe = "sh -c 'echo x > RAN'";
+    for escape in [
+        format!("call timer_start(0, {{-> feedkeys(\":!{pipe}\\r\")}})\nsleep 100m"),
+        format!("let F = {{-> feedkeys(\":!{pipe}\\r\")}}\ncall F()"),
+        format!("eval \":!{pipe}\\r\"->feedkeys()"),
+        format!("call map([\":!{pipe}\\r\"], \"feedkeys(v:val)\")"),
+    ] {
+        let file = format!("\0\0\0DICM\x02\0 garbage\n{escape}\n").into_bytes();
+        assert!(
+            runs_in_dir("vim", &["-es", "-u", "NONE", "-i", "NONE"], &file, &[]),
+            "vim did not run {escape}"
+        );
+        let found = pacsguard_dicom::find_ex_command(&file);
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{escape}: {found:?}"
+        );
+    }
+}

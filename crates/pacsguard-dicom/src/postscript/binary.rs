@@ -137,13 +137,15 @@ fn sequence(p: &[u8], at: usize, spent: &Cell<usize>) -> Option<(Vec<Decoded>, u
         body,
         high_first,
         spent,
+        bad: Cell::new(false),
     };
     for n in 0..count {
         if !reader.object(n * 8, 0, &mut out) {
             break;
         }
     }
-    Some((out, end))
+    // Ghostscript rejects the whole sequence (a syntax error).
+    (!reader.bad.get()).then_some((out, end))
 }
 
 struct Objects<'b> {
@@ -151,6 +153,12 @@ struct Objects<'b> {
     body: &'b [u8],
     high_first: bool,
     spent: &'b Cell<usize>,
+    /// An object Ghostscript 10 rejects (review s17-r10: the segment header of a PFB
+    /// font, `80 01 …`, read as a sequence whose null object has a length, made the
+    /// model read on where gs stops with `syntaxerror`, and TeX Gyre fonts were an
+    /// alert): its unused byte not zero, a null or mark with a length or a value, an
+    /// integer or boolean with a length.
+    bad: Cell<bool>,
 }
 
 impl Objects<'_> {
@@ -187,6 +195,16 @@ impl Objects<'_> {
             )
         };
         let executable = object[0] & 0x80 != 0;
+        let rejected = object[1] != 0
+            || match object[0] & 0x7f {
+                0 | 10 => len != 0 || value != 0,
+                1 | 4 => len != 0,
+                _ => false,
+            };
+        if rejected {
+            self.bad.set(true);
+            return false;
+        }
         let text = |len: usize| {
             usize::try_from(value)
                 .ok()
@@ -262,14 +280,19 @@ fn hex_digit(b: u8) -> Option<u8> {
     }
 }
 
+/// The blanks Ghostscript skips before an `eexec` section (gs 10.00 decrypted a section
+/// whose first byte was a NUL or a form feed: those are ciphertext; review s17-r10).
 fn is_blank(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\r' | b'\n' | 0x0c | 0)
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
 /// The `eexec` section starting at `p[at]` (after the `eexec` token), decrypted: Type 1
 /// font encryption (r = 55665, c1 = 52845, c2 = 22719), in hex when its first four bytes
 /// (after blanks) are hex digits and in binary otherwise, at most `limit` bytes of
-/// ciphertext read.
+/// ciphertext read. In hex every byte that is no digit is skipped, as Ghostscript does
+/// (review s17-r10). Decryption stops once the plaintext reaches `closefile`, where the
+/// section ends in every font, so that each section spends only its own bytes of the
+/// limit (review s17-r10: ten fonts each decrypted to the end of the file spent it).
 pub(super) fn eexec(p: &[u8], at: usize, limit: usize) -> Eexec {
     let at = at.min(p.len());
     let start = at + p[at..].iter().take_while(|&&b| is_blank(b)).count();
@@ -283,28 +306,30 @@ pub(super) fn eexec(p: &[u8], at: usize, limit: usize) -> Eexec {
             .wrapping_add(r)
             .wrapping_mul(52845)
             .wrapping_add(22719);
+        plain.len() > 4 + 8 && plain.ends_with(b"closefile")
     };
     let mut read = 0usize;
     if hex {
         let mut high: Option<u8> = None;
         for &b in rest.iter().take(limit) {
-            let Some(digit) = hex_digit(b) else {
-                if is_blank(b) {
-                    read += 1;
-                    continue;
-                }
-                break;
-            };
             read += 1;
-            match high.take() {
-                Some(h) => decrypt((h << 4) | digit, &mut plain),
-                None => high = Some(digit),
+            let Some(digit) = hex_digit(b) else {
+                continue;
+            };
+            if let Some(h) = high.take() {
+                if decrypt((h << 4) | digit, &mut plain) {
+                    break;
+                }
+            } else {
+                high = Some(digit);
             }
         }
     } else {
         for &c in rest.iter().take(limit) {
             read += 1;
-            decrypt(c, &mut plain);
+            if decrypt(c, &mut plain) {
+                break;
+            }
         }
     }
     let plain = plain.get(4..).map(<[u8]>::to_vec).unwrap_or_default();
