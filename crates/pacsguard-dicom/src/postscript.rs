@@ -881,9 +881,18 @@ impl Model {
             if let Slot::Proc(runs, calls) = value {
                 // Calling the procedure: it runs, with the stack as it is; one that holds
                 // `eexec`, or calls one defined since that does, decrypts what follows.
-                self.eexec_called = runs & DECRYPTS != 0
-                    || (self.defined_runs & DECRYPTS != 0
-                        && self.resolve(0, &calls).is_ok_and(|by| by & DECRYPTS != 0));
+                // Past MAX_POSTSCRIPT_CALL_RESOLUTIONS whether it decrypts is not known:
+                // said, never taken as "it does not".
+                let decrypts_later = runs & DECRYPTS == 0
+                    && self.defined_runs & DECRYPTS != 0
+                    && match self.resolve(0, &calls) {
+                        Ok(by) => by & DECRYPTS != 0,
+                        Err(lost) => {
+                            self.stack.clear();
+                            return Some(lost);
+                        }
+                    };
+                self.eexec_called = runs & DECRYPTS != 0 || decrypts_later;
                 return self.call(runs, &calls);
             }
             return self.push(value);
@@ -1821,6 +1830,16 @@ mod tests {
             .collect();
         let calls = "f0 ".repeat(MAX_POSTSCRIPT_CALL_RESOLUTIONS / 200 + 10);
         let many = format!("{defs}{s} cvn [ exch ] pop {calls}");
+        let told = find_postscript_action(&eps(&many)).expect("told");
+        assert_eq!(told.severity, Severity::Warning, "{told:?}");
+        assert!(
+            told.detail.contains("MAX_POSTSCRIPT_CALL_RESOLUTIONS"),
+            "{told:?}"
+        );
+        // The same calls with no built value at hand but a procedure holding `eexec`
+        // defined: whether each call decrypts what follows is looked up the same way,
+        // and past the budget it is said, not taken as "it does not" (review s17-r10).
+        let many = format!("/e {{ currentfile eexec }} def {defs}{calls}");
         let told = find_postscript_action(&eps(&many)).expect("told");
         assert_eq!(told.severity, Severity::Warning, "{told:?}");
         assert!(
