@@ -110,6 +110,56 @@ struct Shared {
     what: &'static str,
     /// [`OUTLET_QUEUE_BYTES`] (a test's own in a debug build).
     capacity: usize,
+    /// The file it writes to, when known: another outlet on the same one (`2>&1`) waits
+    /// for a line of this one to be whole before it writes ([`Claim`]).
+    file: Option<FileId>,
+}
+
+/// A file as (device, inode): stdout and stderr that are one pipe, tty or file (`2>&1`)
+/// have the same.
+type FileId = (u64, u64);
+
+/// Files on which an outlet's thread is writing a line now, piece by piece: a line
+/// longer than [`WRITE_BYTES`] takes several writes, and another outlet on the same file
+/// must not write between them (review s17-r16: a stderr notice split a JSON record in
+/// two on a `2>&1` pipe).
+static CLAIMS: Mutex<Vec<FileId>> = Mutex::new(Vec::new());
+static CLAIMED: Condvar = Condvar::new();
+
+/// The file of an outlet, held while one line is written; released when dropped.
+struct Claim(Option<FileId>);
+
+impl Claim {
+    /// Waits until no other outlet writes a line on `shared`'s file, then holds it;
+    /// `None` when the stop gave this outlet's line up meanwhile.
+    fn take(shared: &Shared) -> Option<Claim> {
+        let Some(id) = shared.file else {
+            return Some(Claim(None));
+        };
+        let mut claims = CLAIMS.lock().unwrap_or_else(PoisonError::into_inner);
+        while claims.contains(&id) {
+            if shared.lock().given_up {
+                return None;
+            }
+            claims = CLAIMED
+                .wait_timeout(claims, WAIT_SLICE)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        claims.push(id);
+        Some(Claim(Some(id)))
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if let Some(id) = self.0 {
+            let mut claims = CLAIMS.lock().unwrap_or_else(PoisonError::into_inner);
+            claims.retain(|c| *c != id);
+            drop(claims);
+            CLAIMED.notify_all();
+        }
+    }
 }
 
 impl Shared {
@@ -166,9 +216,14 @@ impl Outlet {
         (command, capacity): (&'static str, usize),
         report: Report,
     ) -> Arc<Outlet> {
+        let mut id = None;
         let open: Box<dyn Fn() -> Unbuffered + Send> = match fd {
             Ok(fd) => {
                 let file = Arc::new(std::fs::File::from(fd));
+                id = file.metadata().ok().map(|m| {
+                    use std::os::unix::fs::MetadataExt as _;
+                    (m.dev(), m.ino())
+                });
                 Box::new(move || Unbuffered(Some(Arc::clone(&file))))
             }
             Err(e) => {
@@ -180,13 +235,22 @@ impl Outlet {
                 Box::new(|| Unbuffered(None))
             }
         };
-        Outlet::start_with((command, what, capacity), report, open)
+        Outlet::start_with_file((command, what, capacity), report, open, id)
     }
 
     fn start_with<W: Sink + 'static>(
+        names: (&'static str, &'static str, usize),
+        report: Report,
+        open: Box<dyn Fn() -> W + Send>,
+    ) -> Arc<Outlet> {
+        Outlet::start_with_file(names, report, open, None)
+    }
+
+    fn start_with_file<W: Sink + 'static>(
         (command, what, capacity): (&'static str, &'static str, usize),
         report: Report,
         open: Box<dyn Fn() -> W + Send>,
+        file: Option<FileId>,
     ) -> Arc<Outlet> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
@@ -194,6 +258,7 @@ impl Outlet {
             command,
             what,
             capacity,
+            file,
         });
         let theirs = Arc::clone(&shared);
         let spawned = std::thread::Builder::new()
@@ -437,6 +502,8 @@ impl Sink for Unbuffered {
 /// error: how many bytes went out; `None` when the stop gave the line up (from then on
 /// not a byte more of it is written).
 fn write_ready<W: Sink>(shared: &Shared, out: &mut W, buf: &[u8]) -> Option<usize> {
+    // Held until the line is whole: no other outlet's line between its pieces.
+    let _claim = Claim::take(shared)?;
     let mut done = 0;
     while done < buf.len() {
         let ready = out.ready(WAIT_SLICE);
@@ -1007,5 +1074,59 @@ mod tests {
         let mut reader = reader;
         std::io::Read::read_to_end(&mut reader, &mut read).expect("read");
         assert_eq!(read.len(), 4096, "only the first line");
+    }
+
+    /// `2>&1` (systemd, journald, `| logger`): stdout and stderr are one pipe. A JSON
+    /// line longer than [`WRITE_BYTES`] (an attacker's file name: deep directories,
+    /// control characters escaped six-fold) goes out in several writes; stderr's outlet
+    /// must not write a line of its own between them, or the SIEM gets two broken lines
+    /// (review s17-r16).
+    #[test]
+    fn a_long_stdout_line_is_never_split_by_a_stderr_line_on_the_same_pipe() {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        let writer = OwnedFd::from(writer);
+        let same = writer.try_clone().expect("dup");
+        let out = Outlet::start_on(
+            (Ok(writer), "standard output"),
+            ("test", OUTLET_QUEUE_BYTES),
+            Box::new(|_| {}),
+        );
+        let err = Outlet::start_on(
+            (Ok(same), "standard error"),
+            ("test", OUTLET_QUEUE_BYTES),
+            Box::new(|_| {}),
+        );
+        let long = "x".repeat(40_000);
+        let slow = std::thread::spawn(move || {
+            let mut reader = reader;
+            let mut all = Vec::new();
+            let mut buf = [0u8; 1024];
+            loop {
+                match std::io::Read::read(&mut reader, &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => all.extend_from_slice(&buf[..n]),
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            all
+        });
+        for i in 0..20 {
+            out.line(long.clone());
+            for j in 0..20 {
+                err.line(format!("pacsguard: notice {i}.{j}"));
+            }
+        }
+        assert_eq!(out.finish(), 0);
+        assert_eq!(err.finish(), 0);
+        drop(out);
+        drop(err);
+        let all = String::from_utf8(slow.join().expect("reader")).expect("utf-8");
+        let broken: Vec<&str> = all
+            .lines()
+            .filter(|l| *l != long && !l.starts_with("pacsguard: notice "))
+            .map(|l| &l[..l.len().min(40)])
+            .collect();
+        assert!(broken.is_empty(), "lines split by another: {broken:?}");
+        assert_eq!(all.lines().count(), 20 + 400);
     }
 }
