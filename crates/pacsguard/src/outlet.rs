@@ -133,12 +133,18 @@ impl Claim {
     /// Waits until no other outlet writes a line on `shared`'s file, then holds it;
     /// `None` when the stop gave this outlet's line up meanwhile.
     fn take(shared: &Shared) -> Option<Claim> {
-        let Some(id) = shared.file else {
+        Claim::take_on(shared.file, || shared.lock().given_up)
+    }
+
+    /// Waits until no outlet writes a line on `file`, then holds it; `None` once
+    /// `gave_up` says so.
+    fn take_on(file: Option<FileId>, gave_up: impl Fn() -> bool) -> Option<Claim> {
+        let Some(id) = file else {
             return Some(Claim(None));
         };
         let mut claims = CLAIMS.lock().unwrap_or_else(PoisonError::into_inner);
         while claims.contains(&id) {
-            if shared.lock().given_up {
+            if gave_up() {
                 return None;
             }
             claims = CLAIMED
@@ -238,6 +244,7 @@ impl Outlet {
         Outlet::start_with_file((command, what, capacity), report, open, id)
     }
 
+    #[cfg(test)]
     fn start_with<W: Sink + 'static>(
         names: (&'static str, &'static str, usize),
         report: Report,
@@ -351,6 +358,34 @@ impl Outlet {
     }
 }
 
+/// Writes `prefix` and `text` as one line on standard error straight away (the few
+/// lines that do not go through [`say`]: the second stop signal, the outlet's own
+/// notices, `serve`'s messages).
+pub fn direct(prefix: &str, text: &str) {
+    direct_to(&io::stderr(), prefix, text);
+}
+
+/// [`direct`] on any descriptor.
+fn direct_to(fd: &impl std::os::fd::AsFd, prefix: &str, text: &str) {
+    let Ok(fd) = fd.as_fd().try_clone_to_owned() else {
+        return;
+    };
+    let file = std::fs::File::from(fd);
+    // One write of the whole line (a pipe takes up to `PIPE_BUF` bytes at once, never
+    // mixed with another writer's), after any outlet's line on the same file is whole:
+    // `writeln!` wrote each piece of the format on its own, and a stdout record landed
+    // between them (`2>&1`, review s17-r16).
+    let line = format!("{prefix}{text}\n");
+    let id = file.metadata().ok().map(|m| {
+        use std::os::unix::fs::MetadataExt as _;
+        (m.dev(), m.ino())
+    });
+    // An outlet's line is given up at its stop at the latest: waited for, at most that.
+    let deadline = Instant::now() + OUTLET_STOP_WAIT + OUTLET_STOP_WAIT;
+    let _claim = Claim::take_on(id, || Instant::now() >= deadline);
+    let _ = (&file).write_all(line.as_bytes());
+}
+
 /// Says `line` (without its newline) on standard error through its outlet: never waits
 /// for a reader of stderr. What it cannot take is counted, said when it moves again and
 /// recorded at the stop ([`said_at_stop`]).
@@ -372,11 +407,7 @@ pub fn end_of_process() {
     if let Some(outlet) = STDERR.get() {
         let n = outlet.finish();
         if n > 0 {
-            let _ = writeln!(
-                io::stderr(),
-                "pacsguard: {}",
-                dropped_text_of(n, "standard error")
-            );
+            direct("pacsguard: ", &dropped_text_of(n, "standard error"));
         }
     }
 }
@@ -419,11 +450,9 @@ pub fn last_line(line: String) -> bool {
             outlet.shared.wake.notify_all();
             let n = outlet.finish();
             if n > 0 {
-                let _ = writeln!(
-                    io::stderr(),
-                    "pacsguard {}: {}",
-                    outlet.shared.command,
-                    dropped_text(n)
+                direct(
+                    &format!("pacsguard {}: ", outlet.shared.command),
+                    &dropped_text(n),
                 );
             }
             return true;
@@ -454,11 +483,9 @@ pub fn last_line(line: String) -> bool {
             done == buf.len()
         });
     if !written {
-        let _ = writeln!(
-            io::stderr(),
-            "pacsguard {}: {}",
-            outlet.shared.command,
-            dropped_text(1)
+        direct(
+            &format!("pacsguard {}: ", outlet.shared.command),
+            &dropped_text(1),
         );
     }
     true
@@ -1128,5 +1155,63 @@ mod tests {
             .collect();
         assert!(broken.is_empty(), "lines split by another: {broken:?}");
         assert_eq!(all.lines().count(), 20 + 400);
+    }
+
+    /// `2>&1` again: a line written straight to stderr (`serve`'s messages, the second
+    /// stop signal) went out in one write per piece of its format (`"pacsguard serve: "`,
+    /// the text, the newline), and a stdout record landed between them: the record then
+    /// began with `pacsguard serve: ` and the notice was cut in two (review s17-r16).
+    #[test]
+    fn a_line_said_straight_to_stderr_is_one_piece_beside_the_stdout_outlet() {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        let writer = OwnedFd::from(writer);
+        let same = writer.try_clone().expect("dup");
+        let out = Outlet::start_on(
+            (Ok(writer), "standard output"),
+            ("test", OUTLET_QUEUE_BYTES),
+            Box::new(|_| {}),
+        );
+        let slow = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            std::io::Read::read_to_end(&mut { reader }, &mut all).expect("read");
+            all
+        });
+        let record = format!("{{\"path\":\"{}\"}}", "r".repeat(300));
+        let writing = std::thread::spawn({
+            let record = record.clone();
+            let out = Arc::clone(&out);
+            move || {
+                for _ in 0..3000 {
+                    out.line(record.clone());
+                }
+            }
+        });
+        for i in 0..3000 {
+            direct_to(
+                &same,
+                "pacsguard serve: ",
+                &format!("notice number {i} of many"),
+            );
+        }
+        writing.join().expect("writer");
+        assert_eq!(out.finish(), 0);
+        drop(out);
+        drop(same);
+        let all = String::from_utf8(slow.join().expect("reader")).expect("utf-8");
+        let broken: Vec<&str> = all
+            .lines()
+            .filter(|l| {
+                *l != record
+                    && !(l.starts_with("pacsguard serve: notice number ")
+                        && l.ends_with(" of many"))
+            })
+            .map(|l| &l[..l.len().min(60)])
+            .collect();
+        assert!(
+            broken.is_empty(),
+            "lines split by another: {:?}",
+            &broken[..broken.len().min(4)]
+        );
+        assert_eq!(all.lines().count(), 6000);
     }
 }
