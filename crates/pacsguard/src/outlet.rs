@@ -876,7 +876,7 @@ mod tests {
                 "z".repeat(39)
             )
         );
-        assert!(OUTLET_QUEUE_BYTES >= 8 << 20, "several MiB: a burst fits");
+        const { assert!(OUTLET_QUEUE_BYTES >= 8 << 20, "several MiB: a burst fits") };
     }
 
     /// A stalled stdout never holds up who hands lines in; every line is written or
