@@ -315,7 +315,10 @@ impl Outlet {
             self.shared.wake.notify_all();
             state = self.wait_while(state, OUTLET_STOP_WAIT, |s| s.in_write);
         }
-        let stuck = state.queue.len() as u64 + if state.ended { 0 } else { state.writing };
+        // `writing` is the thread's until it finishes a line (then 0): a line given up
+        // half out is still counted once the thread ended (review s17-r16: it ended
+        // between two pieces before this looked, and the line was counted nowhere).
+        let stuck = state.queue.len() as u64 + state.writing;
         state.queue.clear();
         state.bytes = 0;
         state.writing = 0;
@@ -1213,5 +1216,67 @@ mod tests {
             &broken[..broken.len().min(4)]
         );
         assert_eq!(all.lines().count(), 6000);
+    }
+
+    /// A line longer than [`WRITE_BYTES`] whose second piece is inside its write when the
+    /// stop gives it up: the thread then ends at once, before the stop looks, and the
+    /// line half out was counted neither written nor dropped (review s17-r16).
+    #[test]
+    fn a_long_line_given_up_between_its_pieces_is_counted_dropped() {
+        #[derive(Clone)]
+        struct SecondPieceWaits {
+            calls: Arc<std::sync::atomic::AtomicUsize>,
+            release: Arc<(Mutex<bool>, Condvar)>,
+        }
+        impl io::Write for SecondPieceWaits {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                if self.calls.fetch_add(1, Ordering::SeqCst) == 1 {
+                    let (lock, cvar) = &*self.release;
+                    let held = lock.lock().expect("lock");
+                    drop(cvar.wait_while(held, |r| !*r).expect("wait"));
+                }
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        impl Sink for SecondPieceWaits {
+            fn ready(&mut self, _: Duration) -> bool {
+                true
+            }
+        }
+        let runs: Vec<_> = (0..6)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    let sink = SecondPieceWaits {
+                        calls: Arc::default(),
+                        release: Arc::default(),
+                    };
+                    let theirs = sink.clone();
+                    let outlet = Outlet::start_with(
+                        ("test", "standard output", OUTLET_QUEUE_BYTES),
+                        Box::new(|_| {}),
+                        Box::new(move || theirs.clone()),
+                    );
+                    outlet.line("z".repeat(3 * WRITE_BYTES));
+                    wait_for("the second piece inside its write", || {
+                        sink.calls.load(Ordering::SeqCst) == 2
+                    });
+                    let stopping = Arc::clone(&outlet);
+                    let stop = std::thread::spawn(move || stopping.finish());
+                    wait_for("the stop gave the line up", || {
+                        outlet.shared.lock().given_up
+                    });
+                    let (lock, cvar) = &*sink.release;
+                    *lock.lock().expect("lock") = true;
+                    cvar.notify_all();
+                    stop.join().expect("stop")
+                })
+            })
+            .collect();
+        for run in runs {
+            assert_eq!(run.join().expect("run"), 1, "the line half out is dropped");
+        }
     }
 }
