@@ -308,7 +308,7 @@ impl Running {
 }
 
 fn say(text: &str) {
-    eprintln!("pacsguard serve: {text}");
+    crate::outlet::direct("pacsguard serve: ", text);
 }
 
 /// The fleet's part of `serve`: the listener for hosts (with `--fleet-listen`) and, on

@@ -5,7 +5,6 @@
 //! for both commands: [`after_panic`].
 
 use std::collections::VecDeque;
-use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -253,7 +252,7 @@ impl Unwritten<'_> {
 }
 
 fn say(command: &str, text: &str) {
-    let _ = writeln!(std::io::stderr(), "pacsguard {command}: {text}");
+    crate::outlet::direct(&format!("pacsguard {command}: "), text);
 }
 
 #[cfg(test)]

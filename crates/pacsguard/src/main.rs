@@ -511,7 +511,7 @@ fn main() -> ExitCode {
                 // After what the command said through stderr's outlet, in order.
                 outlet::say(format!("pacsguard: {message}"));
             } else {
-                eprintln!("pacsguard: {message}");
+                outlet::direct("pacsguard: ", &message);
             }
             // A command that printed through the outlet (`watch`, `serve`, `gateway`):
             // the error follows its last record there, and a stalled stdout does not

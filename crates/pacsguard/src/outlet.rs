@@ -110,6 +110,62 @@ struct Shared {
     what: &'static str,
     /// [`OUTLET_QUEUE_BYTES`] (a test's own in a debug build).
     capacity: usize,
+    /// The file it writes to, when known: another outlet on the same one (`2>&1`) waits
+    /// for a line of this one to be whole before it writes ([`Claim`]).
+    file: Option<FileId>,
+}
+
+/// A file as (device, inode): stdout and stderr that are one pipe, tty or file (`2>&1`)
+/// have the same.
+type FileId = (u64, u64);
+
+/// Files on which an outlet's thread is writing a line now, piece by piece: a line
+/// longer than [`WRITE_BYTES`] takes several writes, and another outlet on the same file
+/// must not write between them (review s17-r16: a stderr notice split a JSON record in
+/// two on a `2>&1` pipe).
+static CLAIMS: Mutex<Vec<FileId>> = Mutex::new(Vec::new());
+static CLAIMED: Condvar = Condvar::new();
+
+/// The file of an outlet, held while one line is written; released when dropped.
+struct Claim(Option<FileId>);
+
+impl Claim {
+    /// Waits until no other outlet writes a line on `shared`'s file, then holds it;
+    /// `None` when the stop gave this outlet's line up meanwhile.
+    fn take(shared: &Shared) -> Option<Claim> {
+        Claim::take_on(shared.file, || shared.lock().given_up)
+    }
+
+    /// Waits until no outlet writes a line on `file`, then holds it; `None` once
+    /// `gave_up` says so.
+    fn take_on(file: Option<FileId>, gave_up: impl Fn() -> bool) -> Option<Claim> {
+        let Some(id) = file else {
+            return Some(Claim(None));
+        };
+        let mut claims = CLAIMS.lock().unwrap_or_else(PoisonError::into_inner);
+        while claims.contains(&id) {
+            if gave_up() {
+                return None;
+            }
+            claims = CLAIMED
+                .wait_timeout(claims, WAIT_SLICE)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        claims.push(id);
+        Some(Claim(Some(id)))
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if let Some(id) = self.0 {
+            let mut claims = CLAIMS.lock().unwrap_or_else(PoisonError::into_inner);
+            claims.retain(|c| *c != id);
+            drop(claims);
+            CLAIMED.notify_all();
+        }
+    }
 }
 
 impl Shared {
@@ -166,9 +222,14 @@ impl Outlet {
         (command, capacity): (&'static str, usize),
         report: Report,
     ) -> Arc<Outlet> {
+        let mut id = None;
         let open: Box<dyn Fn() -> Unbuffered + Send> = match fd {
             Ok(fd) => {
                 let file = Arc::new(std::fs::File::from(fd));
+                id = file.metadata().ok().map(|m| {
+                    use std::os::unix::fs::MetadataExt as _;
+                    (m.dev(), m.ino())
+                });
                 Box::new(move || Unbuffered(Some(Arc::clone(&file))))
             }
             Err(e) => {
@@ -180,13 +241,23 @@ impl Outlet {
                 Box::new(|| Unbuffered(None))
             }
         };
-        Outlet::start_with((command, what, capacity), report, open)
+        Outlet::start_with_file((command, what, capacity), report, open, id)
     }
 
+    #[cfg(test)]
     fn start_with<W: Sink + 'static>(
+        names: (&'static str, &'static str, usize),
+        report: Report,
+        open: Box<dyn Fn() -> W + Send>,
+    ) -> Arc<Outlet> {
+        Outlet::start_with_file(names, report, open, None)
+    }
+
+    fn start_with_file<W: Sink + 'static>(
         (command, what, capacity): (&'static str, &'static str, usize),
         report: Report,
         open: Box<dyn Fn() -> W + Send>,
+        file: Option<FileId>,
     ) -> Arc<Outlet> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
@@ -194,6 +265,7 @@ impl Outlet {
             command,
             what,
             capacity,
+            file,
         });
         let theirs = Arc::clone(&shared);
         let spawned = std::thread::Builder::new()
@@ -243,7 +315,10 @@ impl Outlet {
             self.shared.wake.notify_all();
             state = self.wait_while(state, OUTLET_STOP_WAIT, |s| s.in_write);
         }
-        let stuck = state.queue.len() as u64 + if state.ended { 0 } else { state.writing };
+        // `writing` is the thread's until it finishes a line (then 0): a line given up
+        // half out is still counted once the thread ended (review s17-r16: it ended
+        // between two pieces before this looked, and the line was counted nowhere).
+        let stuck = state.queue.len() as u64 + state.writing;
         state.queue.clear();
         state.bytes = 0;
         state.writing = 0;
@@ -286,6 +361,34 @@ impl Outlet {
     }
 }
 
+/// Writes `prefix` and `text` as one line on standard error straight away (the few
+/// lines that do not go through [`say`]: the second stop signal, the outlet's own
+/// notices, `serve`'s messages).
+pub fn direct(prefix: &str, text: &str) {
+    direct_to(&io::stderr(), prefix, text);
+}
+
+/// [`direct`] on any descriptor.
+fn direct_to(fd: &impl std::os::fd::AsFd, prefix: &str, text: &str) {
+    let Ok(fd) = fd.as_fd().try_clone_to_owned() else {
+        return;
+    };
+    let file = std::fs::File::from(fd);
+    // One write of the whole line (a pipe takes up to `PIPE_BUF` bytes at once, never
+    // mixed with another writer's), after any outlet's line on the same file is whole:
+    // `writeln!` wrote each piece of the format on its own, and a stdout record landed
+    // between them (`2>&1`, review s17-r16).
+    let line = format!("{prefix}{text}\n");
+    let id = file.metadata().ok().map(|m| {
+        use std::os::unix::fs::MetadataExt as _;
+        (m.dev(), m.ino())
+    });
+    // An outlet's line is given up at its stop at the latest: waited for, at most that.
+    let deadline = Instant::now() + OUTLET_STOP_WAIT + OUTLET_STOP_WAIT;
+    let _claim = Claim::take_on(id, || Instant::now() >= deadline);
+    let _ = (&file).write_all(line.as_bytes());
+}
+
 /// Says `line` (without its newline) on standard error through its outlet: never waits
 /// for a reader of stderr. What it cannot take is counted, said when it moves again and
 /// recorded at the stop ([`said_at_stop`]).
@@ -307,11 +410,7 @@ pub fn end_of_process() {
     if let Some(outlet) = STDERR.get() {
         let n = outlet.finish();
         if n > 0 {
-            let _ = writeln!(
-                io::stderr(),
-                "pacsguard: {}",
-                dropped_text_of(n, "standard error")
-            );
+            direct("pacsguard: ", &dropped_text_of(n, "standard error"));
         }
     }
 }
@@ -354,11 +453,9 @@ pub fn last_line(line: String) -> bool {
             outlet.shared.wake.notify_all();
             let n = outlet.finish();
             if n > 0 {
-                let _ = writeln!(
-                    io::stderr(),
-                    "pacsguard {}: {}",
-                    outlet.shared.command,
-                    dropped_text(n)
+                direct(
+                    &format!("pacsguard {}: ", outlet.shared.command),
+                    &dropped_text(n),
                 );
             }
             return true;
@@ -389,11 +486,9 @@ pub fn last_line(line: String) -> bool {
             done == buf.len()
         });
     if !written {
-        let _ = writeln!(
-            io::stderr(),
-            "pacsguard {}: {}",
-            outlet.shared.command,
-            dropped_text(1)
+        direct(
+            &format!("pacsguard {}: ", outlet.shared.command),
+            &dropped_text(1),
         );
     }
     true
@@ -437,6 +532,8 @@ impl Sink for Unbuffered {
 /// error: how many bytes went out; `None` when the stop gave the line up (from then on
 /// not a byte more of it is written).
 fn write_ready<W: Sink>(shared: &Shared, out: &mut W, buf: &[u8]) -> Option<usize> {
+    // Held until the line is whole: no other outlet's line between its pieces.
+    let _claim = Claim::take(shared)?;
     let mut done = 0;
     while done < buf.len() {
         let ready = out.ready(WAIT_SLICE);
@@ -1007,5 +1104,179 @@ mod tests {
         let mut reader = reader;
         std::io::Read::read_to_end(&mut reader, &mut read).expect("read");
         assert_eq!(read.len(), 4096, "only the first line");
+    }
+
+    /// `2>&1` (systemd, journald, `| logger`): stdout and stderr are one pipe. A JSON
+    /// line longer than [`WRITE_BYTES`] (an attacker's file name: deep directories,
+    /// control characters escaped six-fold) goes out in several writes; stderr's outlet
+    /// must not write a line of its own between them, or the SIEM gets two broken lines
+    /// (review s17-r16).
+    #[test]
+    fn a_long_stdout_line_is_never_split_by_a_stderr_line_on_the_same_pipe() {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        let writer = OwnedFd::from(writer);
+        let same = writer.try_clone().expect("dup");
+        let out = Outlet::start_on(
+            (Ok(writer), "standard output"),
+            ("test", OUTLET_QUEUE_BYTES),
+            Box::new(|_| {}),
+        );
+        let err = Outlet::start_on(
+            (Ok(same), "standard error"),
+            ("test", OUTLET_QUEUE_BYTES),
+            Box::new(|_| {}),
+        );
+        let long = "x".repeat(40_000);
+        let slow = std::thread::spawn(move || {
+            let mut reader = reader;
+            let mut all = Vec::new();
+            let mut buf = [0u8; 1024];
+            loop {
+                match std::io::Read::read(&mut reader, &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => all.extend_from_slice(&buf[..n]),
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            all
+        });
+        for i in 0..20 {
+            out.line(long.clone());
+            for j in 0..20 {
+                err.line(format!("pacsguard: notice {i}.{j}"));
+            }
+        }
+        assert_eq!(out.finish(), 0);
+        assert_eq!(err.finish(), 0);
+        drop(out);
+        drop(err);
+        let all = String::from_utf8(slow.join().expect("reader")).expect("utf-8");
+        let broken: Vec<&str> = all
+            .lines()
+            .filter(|l| *l != long && !l.starts_with("pacsguard: notice "))
+            .map(|l| &l[..l.len().min(40)])
+            .collect();
+        assert!(broken.is_empty(), "lines split by another: {broken:?}");
+        assert_eq!(all.lines().count(), 20 + 400);
+    }
+
+    /// `2>&1` again: a line written straight to stderr (`serve`'s messages, the second
+    /// stop signal) went out in one write per piece of its format (`"pacsguard serve: "`,
+    /// the text, the newline), and a stdout record landed between them: the record then
+    /// began with `pacsguard serve: ` and the notice was cut in two (review s17-r16).
+    #[test]
+    fn a_line_said_straight_to_stderr_is_one_piece_beside_the_stdout_outlet() {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        let writer = OwnedFd::from(writer);
+        let same = writer.try_clone().expect("dup");
+        let out = Outlet::start_on(
+            (Ok(writer), "standard output"),
+            ("test", OUTLET_QUEUE_BYTES),
+            Box::new(|_| {}),
+        );
+        let slow = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            std::io::Read::read_to_end(&mut { reader }, &mut all).expect("read");
+            all
+        });
+        let record = format!("{{\"path\":\"{}\"}}", "r".repeat(300));
+        let writing = std::thread::spawn({
+            let record = record.clone();
+            let out = Arc::clone(&out);
+            move || {
+                for _ in 0..3000 {
+                    out.line(record.clone());
+                }
+            }
+        });
+        for i in 0..3000 {
+            direct_to(
+                &same,
+                "pacsguard serve: ",
+                &format!("notice number {i} of many"),
+            );
+        }
+        writing.join().expect("writer");
+        assert_eq!(out.finish(), 0);
+        drop(out);
+        drop(same);
+        let all = String::from_utf8(slow.join().expect("reader")).expect("utf-8");
+        let broken: Vec<&str> = all
+            .lines()
+            .filter(|l| {
+                *l != record
+                    && !(l.starts_with("pacsguard serve: notice number ")
+                        && l.ends_with(" of many"))
+            })
+            .map(|l| &l[..l.len().min(60)])
+            .collect();
+        assert!(
+            broken.is_empty(),
+            "lines split by another: {:?}",
+            &broken[..broken.len().min(4)]
+        );
+        assert_eq!(all.lines().count(), 6000);
+    }
+
+    /// A line longer than [`WRITE_BYTES`] whose second piece is inside its write when the
+    /// stop gives it up: the thread then ends at once, before the stop looks, and the
+    /// line half out was counted neither written nor dropped (review s17-r16).
+    #[test]
+    fn a_long_line_given_up_between_its_pieces_is_counted_dropped() {
+        #[derive(Clone)]
+        struct SecondPieceWaits {
+            calls: Arc<std::sync::atomic::AtomicUsize>,
+            release: Arc<(Mutex<bool>, Condvar)>,
+        }
+        impl io::Write for SecondPieceWaits {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                if self.calls.fetch_add(1, Ordering::SeqCst) == 1 {
+                    let (lock, cvar) = &*self.release;
+                    let held = lock.lock().expect("lock");
+                    drop(cvar.wait_while(held, |r| !*r).expect("wait"));
+                }
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        impl Sink for SecondPieceWaits {
+            fn ready(&mut self, _: Duration) -> bool {
+                true
+            }
+        }
+        let runs: Vec<_> = (0..6)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    let sink = SecondPieceWaits {
+                        calls: Arc::default(),
+                        release: Arc::default(),
+                    };
+                    let theirs = sink.clone();
+                    let outlet = Outlet::start_with(
+                        ("test", "standard output", OUTLET_QUEUE_BYTES),
+                        Box::new(|_| {}),
+                        Box::new(move || theirs.clone()),
+                    );
+                    outlet.line("z".repeat(3 * WRITE_BYTES));
+                    wait_for("the second piece inside its write", || {
+                        sink.calls.load(Ordering::SeqCst) == 2
+                    });
+                    let stopping = Arc::clone(&outlet);
+                    let stop = std::thread::spawn(move || stopping.finish());
+                    wait_for("the stop gave the line up", || {
+                        outlet.shared.lock().given_up
+                    });
+                    let (lock, cvar) = &*sink.release;
+                    *lock.lock().expect("lock") = true;
+                    cvar.notify_all();
+                    stop.join().expect("stop")
+                })
+            })
+            .collect();
+        for run in runs {
+            assert_eq!(run.join().expect("run"), 1, "the line half out is dropped");
+        }
     }
 }

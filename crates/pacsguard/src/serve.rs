@@ -6,7 +6,6 @@
 //! events and signs its final checkpoint). If the watcher stops by itself (an error), the
 //! console stops too: a console must not show a guard that no longer runs.
 
-use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -396,7 +395,7 @@ fn show_whole(
 }
 
 fn say(text: &str) {
-    let _ = writeln!(std::io::stderr(), "pacsguard serve: {text}");
+    crate::outlet::direct("pacsguard serve: ", text);
 }
 
 /// The host part of the URLs printed: the listening address, or this host's name when

@@ -3,7 +3,6 @@
 //! watcher polls. The watcher then finishes its batch and signs a final checkpoint. A
 //! second signal exits at once.
 
-use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -45,9 +44,9 @@ pub fn stop_on_termination() -> Result<Arc<AtomicBool>> {
                         // first profile or catch-up): stop now. The records written so far
                         // are on disk; the next start signs them.
                         if flag.swap(true, Ordering::Relaxed) {
-                            let _ = writeln!(
-                                std::io::stderr(),
-                                "pacsguard: second stop signal: exiting without the final checkpoint"
+                            crate::outlet::direct(
+                                "pacsguard: ",
+                                "second stop signal: exiting without the final checkpoint",
                             );
                             std::process::exit(2);
                         }
