@@ -33,10 +33,11 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Bytes (lines and their newlines) held for a slow or stalled reader; a line that does
-/// not fit is dropped and counted, never waited for. Several MiB: a 50,000-file burst
-/// of the real-time guard (about 200 bytes a line, 10 MB) fits while the reader takes
-/// its share; a reader that stopped costs at most this much memory.
-pub const OUTLET_QUEUE_BYTES: usize = 16 << 20;
+/// not fit is dropped and counted, never waited for. A 50,000-file burst of the
+/// real-time guard over archive paths made of 64-character UIDs (about 385 bytes a line,
+/// 17 MB; review s17-r16) fits whole, even while the reader is paused; a reader that
+/// stopped costs at most this much memory.
+pub const OUTLET_QUEUE_BYTES: usize = 32 << 20;
 
 /// While stdout moves again after drops, the count is said at most this often.
 pub const OUTLET_DROP_REPORT_INTERVAL: Duration = Duration::from_secs(10);
