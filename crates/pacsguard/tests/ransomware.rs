@@ -2447,3 +2447,56 @@ fn a_dedup_inside_the_roots_is_no_alarm_a_name_outside_still_is() {
     assert!(alerted, "{findings:#?}\n{stderr}");
     assert_no_alarm(&quiet);
 }
+
+/// Review s17-r11: a link-count rise held for its other names ([`LINK_WAIT`]) was judged
+/// by the link count at the end of the wait: names made outside the roots, the store
+/// encrypted through them and the names removed within the wait, each rise ("nlink 1 ->
+/// 2") was info, "every one of its 1 names lies in the guarded roots". A rise is judged
+/// by the count it reports (the outside name was there): it stays an alert.
+#[test]
+fn r11_a_name_outside_removed_within_the_wait_leaves_the_rise_an_alert() {
+    if !common::is_root() {
+        return; // a link made outside every watched directory reaches only fanotify
+    }
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 200);
+    let watcher = Watcher::start(&env, &[]);
+    let outside = env.dir.path().join("outside");
+    fs::create_dir_all(&outside).expect("test fixture");
+    let links: Vec<PathBuf> = (0..paths.len())
+        .map(|i| outside.join(format!("x{i}")))
+        .collect();
+    for (p, l) in paths.iter().zip(&links) {
+        fs::hard_link(p, l).expect("test fixture");
+    }
+    for (i, l) in links.iter().enumerate() {
+        encrypt(l, i as u64 + 61);
+    }
+    for l in &links {
+        fs::remove_file(l).expect("test fixture");
+    }
+    let everyone = watcher.wait(Duration::from_secs(20), |f, _| {
+        count(f, "no-longer-dicom") >= paths.len()
+    });
+    // Every held change settled (LINK_WAIT is 3 s).
+    std::thread::sleep(Duration::from_secs(4));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(everyone, "{stderr}");
+    let softened: Vec<&Value> = findings
+        .iter()
+        .filter(|f| {
+            f["kind"] == "metadata-changed"
+                && f["severity"] == "info"
+                && f["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("nlink 1 -> 2"))
+        })
+        .collect();
+    assert!(
+        softened.is_empty(),
+        "{} rises to a name outside made info: {:#?}",
+        softened.len(),
+        softened.first()
+    );
+}

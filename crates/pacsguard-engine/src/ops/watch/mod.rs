@@ -3173,12 +3173,12 @@ impl<'a> Guard<'a> {
                 .filter(|e| e.kind == EntryType::File && (e.meta.dev, e.meta.ino) == inode)
                 .map(|e| absolute(root, &e.rel))
                 .collect();
-            if let Some(count) = self.guarded_names_account(&finding.path, inode, &here) {
+            if let Some(count) = self.guarded_names_account(&finding.path, inode, nlink, &here) {
                 links::soften(&mut finding, count);
                 kept.push(finding);
             } else if finding.severity == Severity::Info {
                 kept.push(finding);
-            } else if let Some(mut finding) = self.link_changes.hold(finding, inode, now) {
+            } else if let Some(mut finding) = self.link_changes.hold(finding, inode, nlink, now) {
                 finding.detail = format!(
                     "{}; reported without waiting for its other names \
                      ({} link-count changes waiting: MAX_WAITING_LINK_CHANGES)",
@@ -3192,11 +3192,14 @@ impl<'a> Guard<'a> {
     }
 
     /// How many guarded names hold `inode` (those indexed, and `also`) when they account
-    /// for every link the file at `path` has now; `None` otherwise.
+    /// for every link the file at `path` has now, and for `reported` (the link count the
+    /// change reports: a name outside removed since was there all the same, review
+    /// s17-r11); `None` otherwise.
     fn guarded_names_account(
         &self,
         path: &Path,
         inode: (u64, u64),
+        reported: u64,
         also: &[PathBuf],
     ) -> Option<usize> {
         use std::os::unix::fs::MetadataExt as _;
@@ -3217,7 +3220,7 @@ impl<'a> Guard<'a> {
                 .cloned(),
         );
         names.insert(path.to_path_buf());
-        (names.len() as u64 >= meta.nlink()).then_some(names.len())
+        (names.len() as u64 >= meta.nlink().max(reported)).then_some(names.len())
     }
 
     /// Publishes the link-count changes settled now (see [`links::LinkChanges::settle`]);
@@ -3227,8 +3230,8 @@ impl<'a> Guard<'a> {
             return Ok(());
         }
         let mut changes = std::mem::take(&mut self.link_changes);
-        let settled = changes.settle(now, force, |finding, inode| {
-            self.guarded_names_account(&finding.path, inode, &[])
+        let settled = changes.settle(now, force, |finding, inode, nlink| {
+            self.guarded_names_account(&finding.path, inode, nlink, &[])
         });
         self.link_changes = changes;
         if settled.is_empty() {
