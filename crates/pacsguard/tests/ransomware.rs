@@ -2500,3 +2500,37 @@ fn r11_a_name_outside_removed_within_the_wait_leaves_the_rise_an_alert() {
         softened.first()
     );
 }
+
+/// Review s17-r11: a name made for a stored image inside the roots is info (its guarded
+/// names account for every link), and a rename does not change a link count: `ln a.dcm
+/// study/x.dcm.part` (info), then `mv study/x.dcm.part /outside/x` (the arrival gone,
+/// info) left the stored image with a name outside the roots and nothing but info said
+/// (the main branch alerted the rise). A guarded name leaving while the file keeps more
+/// links than its guarded names is the alert a new name outside is.
+#[test]
+fn r11_a_guarded_second_name_renamed_out_of_the_roots_is_an_alert() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 3);
+    let watcher = Watcher::start(&env, &[]);
+    let inside = paths[0].with_file_name("x.dcm.part");
+    fs::hard_link(&paths[0], &inside).expect("test fixture");
+    let seen = watcher.wait(Duration::from_secs(10), |f, _| {
+        f.iter().any(|f| f["path"].as_str() == inside.to_str())
+    });
+    assert!(seen, "{}", watcher.stderr());
+    let before = watcher.findings().len();
+    let outside = env.dir.path().join("outside");
+    fs::create_dir_all(&outside).expect("test fixture");
+    fs::rename(&inside, outside.join("x")).expect("test fixture");
+    let alerted = watcher.wait(Duration::from_secs(10), |f, _| {
+        f.len() > before && f[before..].iter().any(|f| f["severity"] != "info")
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(alerted, "{:#?}\n{stderr}", &findings[before..]);
+    let about = findings[before..]
+        .iter()
+        .find(|f| f["severity"] != "info")
+        .expect("found above");
+    assert_eq!(about["path"].as_str(), paths[0].to_str(), "{about:#?}");
+}

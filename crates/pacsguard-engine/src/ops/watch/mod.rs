@@ -3223,6 +3223,97 @@ impl<'a> Guard<'a> {
         (names.len() as u64 >= meta.nlink().max(reported)).then_some(names.len())
     }
 
+    /// A guarded name of a stored file gone while the file keeps more links than the
+    /// guarded names left (review s17-r11): a rename changes no link count, so `ln a.dcm
+    /// x.dcm.part` inside the roots (info: every name guarded) then `mv x.dcm.part
+    /// /outside/x` leaves a name outside the roots with no link-count change to report.
+    /// It is reported at a name left, as a new name outside is.
+    fn names_leaving(
+        &self,
+        root: &Path,
+        base: &RootProfile,
+        entries: &[Entry],
+        findings: &mut Vec<Finding>,
+    ) {
+        use std::os::unix::fs::MetadataExt as _;
+        let mut reported: HashSet<(u64, u64)> = HashSet::new();
+        let mut extra = Vec::new();
+        for finding in findings.iter().filter(|f| f.kind == FindingKind::Removed) {
+            let Some(old) = finding
+                .path
+                .strip_prefix(root)
+                .ok()
+                .and_then(|rel| base.entry(rel.as_os_str().as_bytes()))
+            else {
+                continue;
+            };
+            if old.kind != EntryType::File || old.meta.nlink < 2 {
+                continue;
+            }
+            let inode = (old.meta.dev, old.meta.ino);
+            if reported.contains(&inode) {
+                continue;
+            }
+            let holds =
+                |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| (m.dev(), m.ino()) == inode);
+            let mut names: BTreeSet<PathBuf> = self
+                .inodes
+                .read()
+                .ok()
+                .map(|known| known.holding(inode))
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            names.extend(
+                entries
+                    .iter()
+                    .filter(|e| e.kind == EntryType::File && (e.meta.dev, e.meta.ino) == inode)
+                    .map(|e| absolute(root, &e.rel))
+                    .filter(|p| holds(p)),
+            );
+            names.remove(&finding.path);
+            // No guarded name left: the file is no longer guarded here (its removal is
+            // what is reported).
+            let Some(kept) = names.iter().next().cloned() else {
+                continue;
+            };
+            let Ok(meta) = std::fs::symlink_metadata(&kept) else {
+                continue;
+            };
+            if (meta.dev(), meta.ino()) != inode || meta.nlink() <= names.len() as u64 {
+                continue;
+            }
+            let Some((index, _)) = self.root_of(&kept) else {
+                continue;
+            };
+            let Some((kept_root, severity)) = self.views().ok().and_then(|views| {
+                let spec = &views.get(index)?.spec;
+                Some((spec.path.clone(), spec.policy.severity(Change::Metadata)?))
+            }) else {
+                continue;
+            };
+            reported.insert(inode);
+            extra.push(
+                Finding::new(
+                    kept.clone(),
+                    FindingKind::MetadataChanged,
+                    severity,
+                    format!(
+                        "{}, one of its names, left the guarded roots, and it still has {} \
+                         links for {} guarded names: a name outside the roots holds it \
+                         (renamed out of them?)",
+                        escape_path(&finding.path),
+                        meta.nlink(),
+                        names.len()
+                    ),
+                )
+                .with_root(kept_root)
+                .with_fields(vec!["nlink".into()]),
+            );
+        }
+        findings.extend(extra);
+    }
+
     /// Publishes the link-count changes settled now (see [`links::LinkChanges::settle`]);
     /// `force`: all of them (the watcher stops, or nothing is left to verify).
     fn release_link_changes(&mut self, now: Instant, force: bool) -> Result<(), EngineError> {
@@ -3273,6 +3364,7 @@ impl<'a> Guard<'a> {
             &mut findings,
         );
         self.judge_link_changes(&spec.path, &tree.entries, &mut findings, now);
+        self.names_leaving(&spec.path, base, &tree.entries, &mut findings);
         note_chain_limit(
             &mut findings,
             &std::mem::take(&mut self.chain_limit_reached),
