@@ -2271,44 +2271,50 @@ fn a_stored_image_followed_to_a_new_name_anywhere_is_an_alert_there() {
     // image_store puts image i in study{i % 5}: each new name is in another directory.
     let elsewhere =
         |i: usize, name: &str| env.path(&format!("archive/study{}/{name}", (i + 1) % 5));
-    let mut encrypted: Vec<PathBuf> = Vec::new();
+    // Each case's names: an alert at one of them (one file, however many names).
+    let mut encrypted: Vec<Vec<PathBuf>> = Vec::new();
     // 0: another directory; link, unlink, encrypt.
     let to = elsewhere(0, "0.bak");
     fs::hard_link(&paths[0], &to).expect("test fixture");
     fs::remove_file(&paths[0]).expect("test fixture");
     encrypt(&to, 51);
-    encrypted.push(to);
+    encrypted.push(vec![to]);
     // 1: another root.
     let to = other.join("study/1.dcm");
     fs::hard_link(&paths[1], &to).expect("test fixture");
     fs::remove_file(&paths[1]).expect("test fixture");
     encrypt(&to, 52);
-    encrypted.push(to);
+    encrypted.push(vec![to]);
     // 2: encrypted through the new name before the old one is removed.
     let to = elsewhere(2, "2.bak");
     fs::hard_link(&paths[2], &to).expect("test fixture");
     encrypt(&to, 53);
     fs::remove_file(&paths[2]).expect("test fixture");
-    encrypted.push(to);
-    // 3: two new names, the old one removed, one encrypted (so both are).
+    encrypted.push(vec![to]);
+    // 3: two new names, the old one removed, one encrypted (so both are): the name
+    // verified first is followed from the stored image and alerts; the other is then
+    // a name of that file, already reported (review s17-r11: the test asked for an
+    // alert at 3.bak and failed when 3.keep was verified first, about half the runs).
     let (to, also) = (elsewhere(3, "3.bak"), paths[3].with_extension("keep"));
     fs::hard_link(&paths[3], &also).expect("test fixture");
     fs::hard_link(&paths[3], &to).expect("test fixture");
     fs::remove_file(&paths[3]).expect("test fixture");
     encrypt(&to, 54);
-    encrypted.push(to);
+    encrypted.push(vec![to, also]);
     // 4: moved into another directory, then encrypted.
     let to = elsewhere(4, "4.moved");
     fs::rename(&paths[4], &to).expect("test fixture");
     encrypt(&to, 55);
-    encrypted.push(to);
+    encrypted.push(vec![to]);
     let seen = watcher.wait(Duration::from_secs(20), |f, _| {
-        encrypted.iter().all(|p| alert_at(f, 0, p))
+        encrypted
+            .iter()
+            .all(|names| names.iter().any(|p| alert_at(f, 0, p)))
     });
     let (_, findings, stderr) = watcher.stop();
-    let missed: Vec<&PathBuf> = encrypted
+    let missed: Vec<&Vec<PathBuf>> = encrypted
         .iter()
-        .filter(|p| !alert_at(&findings, 0, p))
+        .filter(|names| !names.iter().any(|p| alert_at(&findings, 0, p)))
         .collect();
     assert!(seen, "no alert at {missed:?}: {findings:#?}\n{stderr}");
     // The untouched image is no part of it.
