@@ -3227,13 +3227,16 @@ impl<'a> Guard<'a> {
     /// guarded names left (review s17-r11): a rename changes no link count, so `ln a.dcm
     /// x.dcm.part` inside the roots (info: every name guarded) then `mv x.dcm.part
     /// /outside/x` leaves a name outside the roots with no link-count change to report.
-    /// It is reported at a name left, as a new name outside is.
+    /// It is reported at a name left, as a new name outside is, after waiting as one
+    /// does ([`links::LINK_WAIT`]): a name renamed into another guarded directory
+    /// verified a moment later accounts for the link then, and the change is info.
     fn names_leaving(
-        &self,
+        &mut self,
         root: &Path,
         base: &RootProfile,
         entries: &[Entry],
         findings: &mut Vec<Finding>,
+        now: Instant,
     ) {
         use std::os::unix::fs::MetadataExt as _;
         let mut reported: HashSet<(u64, u64)> = HashSet::new();
@@ -3293,7 +3296,9 @@ impl<'a> Guard<'a> {
                 continue;
             };
             reported.insert(inode);
-            extra.push(
+            extra.push((
+                inode,
+                meta.nlink(),
                 Finding::new(
                     kept.clone(),
                     FindingKind::MetadataChanged,
@@ -3309,9 +3314,19 @@ impl<'a> Guard<'a> {
                 )
                 .with_root(kept_root)
                 .with_fields(vec!["nlink".into()]),
-            );
+            ));
         }
-        findings.extend(extra);
+        for (inode, nlink, finding) in extra {
+            if let Some(mut finding) = self.link_changes.hold(finding, inode, nlink, now) {
+                finding.detail = format!(
+                    "{}; reported without waiting for its other names \
+                     ({} link-count changes waiting: MAX_WAITING_LINK_CHANGES)",
+                    finding.detail,
+                    links::MAX_WAITING_LINK_CHANGES
+                );
+                findings.push(finding);
+            }
+        }
     }
 
     /// Publishes the link-count changes settled now (see [`links::LinkChanges::settle`]);
@@ -3364,7 +3379,7 @@ impl<'a> Guard<'a> {
             &mut findings,
         );
         self.judge_link_changes(&spec.path, &tree.entries, &mut findings, now);
-        self.names_leaving(&spec.path, base, &tree.entries, &mut findings);
+        self.names_leaving(&spec.path, base, &tree.entries, &mut findings, now);
         note_chain_limit(
             &mut findings,
             &std::mem::take(&mut self.chain_limit_reached),
