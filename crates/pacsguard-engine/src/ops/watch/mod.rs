@@ -3283,7 +3283,13 @@ impl<'a> Guard<'a> {
             let Ok(meta) = std::fs::symlink_metadata(&kept) else {
                 continue;
             };
-            if (meta.dev(), meta.ino()) != inode || meta.nlink() <= names.len() as u64 {
+            // A removal takes a link away; a rename out of the roots does not. A file that
+            // had names outside the roots before (a cache the PACS links to) and loses a
+            // guarded name to `rm` has as many outside as before: nothing new.
+            if (meta.dev(), meta.ino()) != inode
+                || meta.nlink() <= names.len() as u64
+                || meta.nlink() < old.meta.nlink
+            {
                 continue;
             }
             let Some((index, _)) = self.root_of(&kept) else {
