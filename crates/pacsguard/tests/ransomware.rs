@@ -2566,3 +2566,54 @@ fn r11_a_guarded_second_name_renamed_out_of_the_roots_is_an_alert() {
 fn links_wait() -> Duration {
     Duration::from_secs(4)
 }
+
+/// Review s17-r11: a backup made inside the roots with `cp -al` (info since s16-r11) and
+/// then rotated away (`rm -rf`) was a `removed` alert per file and `ransomware-suspected`
+/// (also on main): each removed name's file is still held by its stored name, nothing is
+/// lost. Such a removal is info; the stored name removed stays an alert.
+#[test]
+fn r11_a_hard_linked_backup_inside_the_roots_rotated_away_is_no_alarm() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 30);
+    let watcher = Watcher::start(&env, &[]);
+    let backup = env.path("backup");
+    let status = std::process::Command::new("cp")
+        .arg("-al")
+        .arg(env.path("archive"))
+        .arg(&backup)
+        .status()
+        .expect("cp runs");
+    assert!(status.success());
+    let linked = watcher.wait(Duration::from_secs(20), |f, _| {
+        f.iter()
+            .filter(|f| {
+                f["kind"] == "added" && f["path"].as_str().is_some_and(|p| p.ends_with(".dcm"))
+            })
+            .count()
+            >= paths.len()
+    });
+    assert!(linked, "{}", watcher.stderr());
+    std::thread::sleep(links_wait());
+    let before = watcher.findings().len();
+    fs::remove_dir_all(&backup).expect("test fixture");
+    let gone = watcher.wait(Duration::from_secs(20), |f, _| {
+        f.len() > before
+            && f[before..]
+                .iter()
+                .filter(|f| f["kind"] == "removed")
+                .count()
+                >= paths.len()
+    });
+    std::thread::sleep(links_wait());
+    // The stored name removed is still an alert.
+    let after = watcher.findings().len();
+    fs::remove_file(&paths[0]).expect("test fixture");
+    let alerted = watcher.wait(Duration::from_secs(10), |f, _| {
+        alert_at(f, after, &paths[0])
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(gone, "{:#?}\n{stderr}", &findings[before..]);
+    assert_no_alarm(&findings[..after]);
+    assert!(alerted, "{:#?}\n{stderr}", &findings[after..]);
+}

@@ -3241,7 +3241,12 @@ impl<'a> Guard<'a> {
         use std::os::unix::fs::MetadataExt as _;
         let mut reported: HashSet<(u64, u64)> = HashSet::new();
         let mut extra = Vec::new();
-        for finding in findings.iter().filter(|f| f.kind == FindingKind::Removed) {
+        // Removals of a name whose file another guarded name still holds: made info.
+        let mut kept_elsewhere: Vec<(usize, PathBuf)> = Vec::new();
+        for (index, finding) in findings.iter().enumerate() {
+            if finding.kind != FindingKind::Removed {
+                continue;
+            }
             let Some(old) = finding
                 .path
                 .strip_prefix(root)
@@ -3254,9 +3259,6 @@ impl<'a> Guard<'a> {
                 continue;
             }
             let inode = (old.meta.dev, old.meta.ino);
-            if reported.contains(&inode) {
-                continue;
-            }
             let holds =
                 |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| (m.dev(), m.ino()) == inode);
             let mut names: BTreeSet<PathBuf> = self
@@ -3283,13 +3285,22 @@ impl<'a> Guard<'a> {
             let Ok(meta) = std::fs::symlink_metadata(&kept) else {
                 continue;
             };
-            // A removal takes a link away; a rename out of the roots does not. A file that
-            // had names outside the roots before (a cache the PACS links to) and loses a
-            // guarded name to `rm` has as many outside as before: nothing new.
-            if (meta.dev(), meta.ino()) != inode
-                || meta.nlink() <= names.len() as u64
-                || meta.nlink() < old.meta.nlink
-            {
+            if (meta.dev(), meta.ino()) != inode {
+                continue;
+            }
+            // A removal takes a link away; a rename out of the roots does not. A name
+            // removed while another guarded name holds the file loses nothing (a backup
+            // made with `cp -al` or `rsync --link-dest` inside the roots, rotated away):
+            // info, not a removal to count towards ransomware. A file that had names
+            // outside the roots before (a cache the PACS links to) and loses a guarded
+            // name to `rm` has as many outside as before: nothing new either.
+            if meta.nlink() < old.meta.nlink {
+                if finding.severity != Severity::Info {
+                    kept_elsewhere.push((index, kept));
+                }
+                continue;
+            }
+            if meta.nlink() <= names.len() as u64 || reported.contains(&inode) {
                 continue;
             }
             let Some((index, _)) = self.root_of(&kept) else {
@@ -3321,6 +3332,15 @@ impl<'a> Guard<'a> {
                 .with_root(kept_root)
                 .with_fields(vec!["nlink".into()]),
             ));
+        }
+        for (index, kept) in kept_elsewhere {
+            let finding = &mut findings[index];
+            finding.severity = Severity::Info;
+            finding.detail = format!(
+                "{}; another guarded name, {}, still holds the file: nothing is lost",
+                finding.detail,
+                escape_path(&kept)
+            );
         }
         for (inode, nlink, finding) in extra {
             if let Some(mut finding) = self.link_changes.hold(finding, inode, nlink, now) {
