@@ -115,7 +115,7 @@ pub fn compare_followed(
             }
         }
         None => {
-            old.meta = new.meta.clone();
+            old.meta = new.meta;
             old.xattrs = new.xattrs.clone();
         }
     }
