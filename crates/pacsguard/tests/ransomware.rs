@@ -2271,44 +2271,50 @@ fn a_stored_image_followed_to_a_new_name_anywhere_is_an_alert_there() {
     // image_store puts image i in study{i % 5}: each new name is in another directory.
     let elsewhere =
         |i: usize, name: &str| env.path(&format!("archive/study{}/{name}", (i + 1) % 5));
-    let mut encrypted: Vec<PathBuf> = Vec::new();
+    // Each case's names: an alert at one of them (one file, however many names).
+    let mut encrypted: Vec<Vec<PathBuf>> = Vec::new();
     // 0: another directory; link, unlink, encrypt.
     let to = elsewhere(0, "0.bak");
     fs::hard_link(&paths[0], &to).expect("test fixture");
     fs::remove_file(&paths[0]).expect("test fixture");
     encrypt(&to, 51);
-    encrypted.push(to);
+    encrypted.push(vec![to]);
     // 1: another root.
     let to = other.join("study/1.dcm");
     fs::hard_link(&paths[1], &to).expect("test fixture");
     fs::remove_file(&paths[1]).expect("test fixture");
     encrypt(&to, 52);
-    encrypted.push(to);
+    encrypted.push(vec![to]);
     // 2: encrypted through the new name before the old one is removed.
     let to = elsewhere(2, "2.bak");
     fs::hard_link(&paths[2], &to).expect("test fixture");
     encrypt(&to, 53);
     fs::remove_file(&paths[2]).expect("test fixture");
-    encrypted.push(to);
-    // 3: two new names, the old one removed, one encrypted (so both are).
+    encrypted.push(vec![to]);
+    // 3: two new names, the old one removed, one encrypted (so both are): the name
+    // verified first is followed from the stored image and alerts; the other is then
+    // a name of that file, already reported (review s17-r11: the test asked for an
+    // alert at 3.bak and failed when 3.keep was verified first, about half the runs).
     let (to, also) = (elsewhere(3, "3.bak"), paths[3].with_extension("keep"));
     fs::hard_link(&paths[3], &also).expect("test fixture");
     fs::hard_link(&paths[3], &to).expect("test fixture");
     fs::remove_file(&paths[3]).expect("test fixture");
     encrypt(&to, 54);
-    encrypted.push(to);
+    encrypted.push(vec![to, also]);
     // 4: moved into another directory, then encrypted.
     let to = elsewhere(4, "4.moved");
     fs::rename(&paths[4], &to).expect("test fixture");
     encrypt(&to, 55);
-    encrypted.push(to);
+    encrypted.push(vec![to]);
     let seen = watcher.wait(Duration::from_secs(20), |f, _| {
-        encrypted.iter().all(|p| alert_at(f, 0, p))
+        encrypted
+            .iter()
+            .all(|names| names.iter().any(|p| alert_at(f, 0, p)))
     });
     let (_, findings, stderr) = watcher.stop();
-    let missed: Vec<&PathBuf> = encrypted
+    let missed: Vec<&Vec<PathBuf>> = encrypted
         .iter()
-        .filter(|p| !alert_at(&findings, 0, p))
+        .filter(|names| !names.iter().any(|p| alert_at(&findings, 0, p)))
         .collect();
     assert!(seen, "no alert at {missed:?}: {findings:#?}\n{stderr}");
     // The untouched image is no part of it.
@@ -2446,4 +2452,207 @@ fn a_dedup_inside_the_roots_is_no_alarm_a_name_outside_still_is() {
     let (_, findings, stderr) = watcher.stop();
     assert!(alerted, "{findings:#?}\n{stderr}");
     assert_no_alarm(&quiet);
+}
+
+/// Review s17-r11: a link-count rise held for its other names ([`LINK_WAIT`]) was judged
+/// by the link count at the end of the wait: names made outside the roots, the store
+/// encrypted through them and the names removed within the wait, each rise ("nlink 1 ->
+/// 2") was info, "every one of its 1 names lies in the guarded roots". A rise is judged
+/// by the count it reports (the outside name was there): it stays an alert.
+#[test]
+fn r11_a_name_outside_removed_within_the_wait_leaves_the_rise_an_alert() {
+    if !common::is_root() {
+        return; // a link made outside every watched directory reaches only fanotify
+    }
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 200);
+    let watcher = Watcher::start(&env, &[]);
+    let outside = env.dir.path().join("outside");
+    fs::create_dir_all(&outside).expect("test fixture");
+    let links: Vec<PathBuf> = (0..paths.len())
+        .map(|i| outside.join(format!("x{i}")))
+        .collect();
+    for (p, l) in paths.iter().zip(&links) {
+        fs::hard_link(p, l).expect("test fixture");
+    }
+    for (i, l) in links.iter().enumerate() {
+        encrypt(l, i as u64 + 61);
+    }
+    for l in &links {
+        fs::remove_file(l).expect("test fixture");
+    }
+    let everyone = watcher.wait(Duration::from_secs(20), |f, _| {
+        count(f, "no-longer-dicom") >= paths.len()
+    });
+    // Every held change settled (LINK_WAIT is 3 s).
+    std::thread::sleep(Duration::from_secs(4));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(everyone, "{stderr}");
+    let softened: Vec<&Value> = findings
+        .iter()
+        .filter(|f| {
+            f["kind"] == "metadata-changed"
+                && f["severity"] == "info"
+                && f["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("nlink 1 -> 2"))
+        })
+        .collect();
+    assert!(
+        softened.is_empty(),
+        "{} rises to a name outside made info: {:#?}",
+        softened.len(),
+        softened.first()
+    );
+}
+
+/// Review s17-r11: a name made for a stored image inside the roots is info (its guarded
+/// names account for every link), and a rename does not change a link count: `ln a.dcm
+/// study/x.dcm.part` (info), then `mv study/x.dcm.part /outside/x` (the arrival gone,
+/// info) left the stored image with a name outside the roots and nothing but info said
+/// (the main branch alerted the rise). A guarded name leaving while the file keeps more
+/// links than its guarded names is the alert a new name outside is.
+#[test]
+fn r11_a_guarded_second_name_renamed_out_of_the_roots_is_an_alert() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 3);
+    let watcher = Watcher::start(&env, &[]);
+    let inside = paths[0].with_file_name("x.dcm.part");
+    fs::hard_link(&paths[0], &inside).expect("test fixture");
+    let seen = watcher.wait(Duration::from_secs(10), |f, _| {
+        f.iter().any(|f| f["path"].as_str() == inside.to_str())
+    });
+    assert!(seen, "{}", watcher.stderr());
+    // The other side: a second name renamed into another guarded directory is no alarm.
+    let second = paths[1].with_extension("bak");
+    fs::hard_link(&paths[1], &second).expect("test fixture");
+    let seen = watcher.wait(Duration::from_secs(10), |f, _| {
+        f.iter().any(|f| f["path"].as_str() == second.to_str())
+    });
+    assert!(seen, "{}", watcher.stderr());
+    let moved_in = env.path("archive/study2/1.bak");
+    fs::rename(&second, &moved_in).expect("test fixture");
+    let seen = watcher.wait(Duration::from_secs(10), |f, _| {
+        f.iter().any(|f| f["path"].as_str() == moved_in.to_str())
+    });
+    assert!(seen, "{}", watcher.stderr());
+    std::thread::sleep(links_wait());
+    // (The move itself is what the policy says of a move in an image store.)
+    let links: Vec<Value> = watcher
+        .findings()
+        .into_iter()
+        .filter(|f| f["kind"] == "metadata-changed")
+        .collect();
+    assert_no_alarm(&links);
+    let before = watcher.findings().len();
+    let outside = env.dir.path().join("outside");
+    fs::create_dir_all(&outside).expect("test fixture");
+    fs::rename(&inside, outside.join("x")).expect("test fixture");
+    let alerted = watcher.wait(Duration::from_secs(10), |f, _| {
+        f.len() > before && f[before..].iter().any(|f| f["severity"] != "info")
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(alerted, "{:#?}\n{stderr}", &findings[before..]);
+    let about = findings[before..]
+        .iter()
+        .find(|f| f["severity"] != "info")
+        .expect("found above");
+    assert_eq!(about["path"].as_str(), paths[0].to_str(), "{about:#?}");
+}
+
+/// `LINK_WAIT` (3 s) and a margin: every held link-count change settled.
+fn links_wait() -> Duration {
+    Duration::from_secs(4)
+}
+
+/// Review s17-r11: a backup made inside the roots with `cp -al` (info since s16-r11) and
+/// then rotated away (`rm -rf`) was a `removed` alert per file and `ransomware-suspected`
+/// (also on main): each removed name's file is still held by its stored name, nothing is
+/// lost. Such a removal is info; the stored name removed stays an alert.
+#[test]
+fn r11_a_hard_linked_backup_inside_the_roots_rotated_away_is_no_alarm() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 30);
+    let watcher = Watcher::start(&env, &[]);
+    let backup = env.path("backup");
+    let status = std::process::Command::new("cp")
+        .arg("-al")
+        .arg(env.path("archive"))
+        .arg(&backup)
+        .status()
+        .expect("cp runs");
+    assert!(status.success());
+    let linked = watcher.wait(Duration::from_secs(20), |f, _| {
+        f.iter()
+            .filter(|f| {
+                f["kind"] == "added" && f["path"].as_str().is_some_and(|p| p.ends_with(".dcm"))
+            })
+            .count()
+            >= paths.len()
+    });
+    assert!(linked, "{}", watcher.stderr());
+    std::thread::sleep(links_wait());
+    let before = watcher.findings().len();
+    fs::remove_dir_all(&backup).expect("test fixture");
+    let gone = watcher.wait(Duration::from_secs(20), |f, _| {
+        f.len() > before
+            && f[before..]
+                .iter()
+                .filter(|f| f["kind"] == "removed")
+                .count()
+                >= paths.len()
+    });
+    std::thread::sleep(links_wait());
+    // The stored name removed is still an alert.
+    let after = watcher.findings().len();
+    fs::remove_file(&paths[0]).expect("test fixture");
+    let alerted = watcher.wait(Duration::from_secs(10), |f, _| {
+        alert_at(f, after, &paths[0])
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(gone, "{:#?}\n{stderr}", &findings[before..]);
+    assert_no_alarm(&findings[..after]);
+    assert!(alerted, "{:#?}\n{stderr}", &findings[after..]);
+}
+
+/// Review s17-r11, open: a stored image of an append-only store given a name in a
+/// guarded root of a laxer policy (`volatile`), then removed from the store, is followed
+/// there and judged by that root's policy: `moved`/info, and its removal there a warning.
+/// On main the removal from the store was an alert. The move (and what changed on the
+/// way) should be judged by the policy the file was stored under, not the one of its new
+/// name (`compare_followed` is given the new root's spec).
+#[test]
+#[ignore = "open, review s17-r11: a stored image followed into a laxer root is judged by that root's policy"]
+fn r11_an_image_linked_into_a_volatile_root_then_removed_from_the_store_alerts() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 2);
+    let vol = env.dir.path().join("vol");
+    fs::create_dir_all(&vol).expect("test fixture");
+    fs::write(vol.join("seed"), b"x").expect("test fixture");
+    let out = env.run(&[
+        "profile",
+        vol.to_str().expect("utf-8 temp path"),
+        "--policy",
+        "volatile",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let watcher = Watcher::start(&env, &[]);
+    let other = vol.join("a");
+    fs::hard_link(&paths[0], &other).expect("test fixture");
+    let seen = watcher.wait(Duration::from_secs(10), |f, _| {
+        f.iter().any(|f| f["path"].as_str() == other.to_str())
+    });
+    assert!(seen, "{}", watcher.stderr());
+    std::thread::sleep(links_wait());
+    let before = watcher.findings().len();
+    fs::remove_file(&paths[0]).expect("test fixture");
+    let alerted = watcher.wait(Duration::from_secs(10), |f, _| {
+        f.len() > before && f[before..].iter().any(|f| f["severity"] == "alert")
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(alerted, "{:#?}\n{stderr}", &findings[before..]);
 }

@@ -63,6 +63,10 @@ pub fn unaccounted(finding: &mut Finding) {
 struct Waiting {
     finding: Finding,
     inode: (u64, u64),
+    /// The link count the change reports (the file's, when it was verified): the names
+    /// must account for that many, whatever the count is when the wait ends (a name
+    /// outside removed meanwhile was there all the same: review s17-r11).
+    nlink: u64,
     due: Instant,
 }
 
@@ -75,13 +79,20 @@ pub struct LinkChanges {
 impl LinkChanges {
     /// Holds `finding` (about the file with `inode`) until its names are seen or
     /// [`LINK_WAIT`] has passed. Handed back when [`MAX_WAITING_LINK_CHANGES`] wait.
-    pub fn hold(&mut self, finding: Finding, inode: (u64, u64), now: Instant) -> Option<Finding> {
+    pub fn hold(
+        &mut self,
+        finding: Finding,
+        inode: (u64, u64),
+        nlink: u64,
+        now: Instant,
+    ) -> Option<Finding> {
         if self.waiting.len() >= MAX_WAITING_LINK_CHANGES {
             return Some(finding);
         }
         self.waiting.push_back(Waiting {
             finding,
             inode,
+            nlink,
             due: now + LINK_WAIT,
         });
         None
@@ -92,19 +103,20 @@ impl LinkChanges {
     }
 
     /// The changes settled now: those whose names are all guarded (`names` gives how
-    /// many guarded names hold the inode, when they account for every link), made info,
+    /// many guarded names hold the inode, when they account for every link, and for at
+    /// least the link count the change reported), made info,
     /// and those whose wait is over (or all, `force`: the watcher stops, or nothing is
     /// left to verify), as they were.
     pub fn settle(
         &mut self,
         now: Instant,
         force: bool,
-        names: impl Fn(&Finding, (u64, u64)) -> Option<usize>,
+        names: impl Fn(&Finding, (u64, u64), u64) -> Option<usize>,
     ) -> Vec<Finding> {
         let mut settled = Vec::new();
         let mut kept = VecDeque::new();
         for mut w in self.waiting.drain(..) {
-            if let Some(count) = names(&w.finding, w.inode) {
+            if let Some(count) = names(&w.finding, w.inode, w.nlink) {
                 soften(&mut w.finding, count);
                 settled.push(w.finding);
             } else if force || now >= w.due {
@@ -161,15 +173,15 @@ mod tests {
     fn a_change_waits_for_its_names_then_is_reported_as_it_was() {
         let mut changes = LinkChanges::default();
         let now = Instant::now();
-        assert!(changes.hold(rise("/a"), (1, 1), now).is_none());
-        assert!(changes.hold(rise("/b"), (1, 2), now).is_none());
+        assert!(changes.hold(rise("/a"), (1, 1), 2, now).is_none());
+        assert!(changes.hold(rise("/b"), (1, 2), 2, now).is_none());
         // /b's other name is seen: info at once; /a waits.
-        let settled = changes.settle(now, false, |_, inode| (inode == (1, 2)).then_some(2));
+        let settled = changes.settle(now, false, |_, inode, _| (inode == (1, 2)).then_some(2));
         assert_eq!(settled.len(), 1);
         assert_eq!(settled[0].severity, Severity::Info);
         assert!(!changes.is_empty());
         // Its wait over, /a is the alert it was, saying why.
-        let settled = changes.settle(now + LINK_WAIT, false, |_, _| None);
+        let settled = changes.settle(now + LINK_WAIT, false, |_, _, _| None);
         assert_eq!(settled.len(), 1);
         assert_eq!(settled[0].severity, Severity::Alert);
         assert!(settled[0].detail.contains("outside the guarded roots"));
@@ -181,11 +193,11 @@ mod tests {
         let mut changes = LinkChanges::default();
         let now = Instant::now();
         for i in 0..MAX_WAITING_LINK_CHANGES as u64 {
-            assert!(changes.hold(rise("/a"), (1, i), now).is_none());
+            assert!(changes.hold(rise("/a"), (1, i), 2, now).is_none());
         }
-        assert!(changes.hold(rise("/b"), (2, 0), now).is_some());
+        assert!(changes.hold(rise("/b"), (2, 0), 2, now).is_some());
         assert_eq!(
-            changes.settle(now, true, |_, _| None).len(),
+            changes.settle(now, true, |_, _, _| None).len(),
             MAX_WAITING_LINK_CHANGES
         );
     }

@@ -3183,12 +3183,12 @@ impl<'a> Guard<'a> {
                 .filter(|e| e.kind == EntryType::File && (e.meta.dev, e.meta.ino) == inode)
                 .map(|e| absolute(root, &e.rel))
                 .collect();
-            if let Some(count) = self.guarded_names_account(&finding.path, inode, &here) {
+            if let Some(count) = self.guarded_names_account(&finding.path, inode, nlink, &here) {
                 links::soften(&mut finding, count);
                 kept.push(finding);
             } else if finding.severity == Severity::Info {
                 kept.push(finding);
-            } else if let Some(mut finding) = self.link_changes.hold(finding, inode, now) {
+            } else if let Some(mut finding) = self.link_changes.hold(finding, inode, nlink, now) {
                 finding.detail = format!(
                     "{}; reported without waiting for its other names \
                      ({} link-count changes waiting: MAX_WAITING_LINK_CHANGES)",
@@ -3202,11 +3202,14 @@ impl<'a> Guard<'a> {
     }
 
     /// How many guarded names hold `inode` (those indexed, and `also`) when they account
-    /// for every link the file at `path` has now; `None` otherwise.
+    /// for every link the file at `path` has now, and for `reported` (the link count the
+    /// change reports: a name outside removed since was there all the same, review
+    /// s17-r11); `None` otherwise.
     fn guarded_names_account(
         &self,
         path: &Path,
         inode: (u64, u64),
+        reported: u64,
         also: &[PathBuf],
     ) -> Option<usize> {
         use std::os::unix::fs::MetadataExt as _;
@@ -3227,7 +3230,139 @@ impl<'a> Guard<'a> {
                 .cloned(),
         );
         names.insert(path.to_path_buf());
-        (names.len() as u64 >= meta.nlink()).then_some(names.len())
+        (names.len() as u64 >= meta.nlink().max(reported)).then_some(names.len())
+    }
+
+    /// A guarded name of a stored file gone while the file keeps more links than the
+    /// guarded names left (review s17-r11): a rename changes no link count, so `ln a.dcm
+    /// x.dcm.part` inside the roots (info: every name guarded) then `mv x.dcm.part
+    /// /outside/x` leaves a name outside the roots with no link-count change to report.
+    /// It is reported at a name left, as a new name outside is, after waiting as one
+    /// does ([`links::LINK_WAIT`]): a name renamed into another guarded directory
+    /// verified a moment later accounts for the link then, and the change is info.
+    fn names_leaving(
+        &mut self,
+        root: &Path,
+        base: &RootProfile,
+        entries: &[Entry],
+        findings: &mut Vec<Finding>,
+        now: Instant,
+    ) {
+        use std::os::unix::fs::MetadataExt as _;
+        let mut reported: HashSet<(u64, u64)> = HashSet::new();
+        let mut extra = Vec::new();
+        // Removals of a name whose file another guarded name still holds: made info.
+        let mut kept_elsewhere: Vec<(usize, PathBuf)> = Vec::new();
+        for (index, finding) in findings.iter().enumerate() {
+            if finding.kind != FindingKind::Removed {
+                continue;
+            }
+            let Some(old) = finding
+                .path
+                .strip_prefix(root)
+                .ok()
+                .and_then(|rel| base.entry(rel.as_os_str().as_bytes()))
+            else {
+                continue;
+            };
+            if old.kind != EntryType::File || old.meta.nlink < 2 {
+                continue;
+            }
+            let inode = (old.meta.dev, old.meta.ino);
+            let holds =
+                |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| (m.dev(), m.ino()) == inode);
+            let mut names: BTreeSet<PathBuf> = self
+                .inodes
+                .read()
+                .ok()
+                .map(|known| known.holding(inode))
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            names.extend(
+                entries
+                    .iter()
+                    .filter(|e| e.kind == EntryType::File && (e.meta.dev, e.meta.ino) == inode)
+                    .map(|e| absolute(root, &e.rel))
+                    .filter(|p| holds(p)),
+            );
+            names.remove(&finding.path);
+            // No guarded name left: the file is no longer guarded here (its removal is
+            // what is reported).
+            let Some(kept) = names.iter().next().cloned() else {
+                continue;
+            };
+            let Ok(meta) = std::fs::symlink_metadata(&kept) else {
+                continue;
+            };
+            if (meta.dev(), meta.ino()) != inode {
+                continue;
+            }
+            // A removal takes a link away; a rename out of the roots does not. A name
+            // removed while another guarded name holds the file loses nothing (a backup
+            // made with `cp -al` or `rsync --link-dest` inside the roots, rotated away):
+            // info, not a removal to count towards ransomware. A file that had names
+            // outside the roots before (a cache the PACS links to) and loses a guarded
+            // name to `rm` has as many outside as before: nothing new either.
+            if meta.nlink() < old.meta.nlink {
+                if finding.severity != Severity::Info {
+                    kept_elsewhere.push((index, kept));
+                }
+                continue;
+            }
+            if meta.nlink() <= names.len() as u64 || reported.contains(&inode) {
+                continue;
+            }
+            let Some((index, _)) = self.root_of(&kept) else {
+                continue;
+            };
+            let Some((kept_root, severity)) = self.views().ok().and_then(|views| {
+                let spec = &views.get(index)?.spec;
+                Some((spec.path.clone(), spec.policy.severity(Change::Metadata)?))
+            }) else {
+                continue;
+            };
+            reported.insert(inode);
+            extra.push((
+                inode,
+                meta.nlink(),
+                Finding::new(
+                    kept.clone(),
+                    FindingKind::MetadataChanged,
+                    severity,
+                    format!(
+                        "{}, one of its names, left the guarded roots, and it still has {} \
+                         links for {} guarded names: a name outside the roots holds it \
+                         (renamed out of them?)",
+                        escape_path(&finding.path),
+                        meta.nlink(),
+                        names.len()
+                    ),
+                )
+                .with_root(kept_root)
+                .with_fields(vec!["nlink".into()]),
+            ));
+        }
+        for (index, kept) in kept_elsewhere {
+            let finding = &mut findings[index];
+            finding.severity = Severity::Info;
+            finding.detail = format!(
+                "{}; another guarded name, {}, still holds the file: nothing is lost",
+                finding.detail,
+                escape_path(&kept)
+            );
+        }
+        for (inode, nlink, finding) in extra {
+            if let Some(mut finding) = self.link_changes.hold(finding, inode, nlink, now) {
+                finding.detail = format!(
+                    "{}; reported without waiting for its other names \
+                     ({} link-count changes waiting: MAX_WAITING_LINK_CHANGES)",
+                    finding.detail,
+                    links::MAX_WAITING_LINK_CHANGES
+                );
+                findings.push(finding);
+            }
+        }
     }
 
     /// Publishes the link-count changes settled now (see [`links::LinkChanges::settle`]);
@@ -3237,8 +3372,8 @@ impl<'a> Guard<'a> {
             return Ok(());
         }
         let mut changes = std::mem::take(&mut self.link_changes);
-        let settled = changes.settle(now, force, |finding, inode| {
-            self.guarded_names_account(&finding.path, inode, &[])
+        let settled = changes.settle(now, force, |finding, inode, nlink| {
+            self.guarded_names_account(&finding.path, inode, nlink, &[])
         });
         self.link_changes = changes;
         if settled.is_empty() {
@@ -3280,6 +3415,7 @@ impl<'a> Guard<'a> {
             &mut findings,
         );
         self.judge_link_changes(&spec.path, &tree.entries, &mut findings, now);
+        self.names_leaving(&spec.path, base, &tree.entries, &mut findings, now);
         note_chain_limit(
             &mut findings,
             &std::mem::take(&mut self.chain_limit_reached),
