@@ -1503,26 +1503,7 @@ mod tests {
             Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
             Box::new(|_| {}),
         );
-        let made = rcgen::generate_simple_self_signed(vec!["console".into()]).expect("cert");
-        let config = fleet
-            .tls_config(
-                vec![made.cert.der().clone()],
-                PrivateKeyDer::try_from(made.signing_key.serialize_der()).expect("key"),
-            )
-            .expect("tls");
-        let console = TcpListener::bind("127.0.0.1:0").expect("listen");
-        let at = console.local_addr().expect("address");
-        let stop = Arc::new(AtomicBool::new(false));
-        let said = Arc::new(Mutex::new(Vec::<String>::new()));
-        let log = said.clone();
-        let served = serve(
-            console,
-            config,
-            Arc::new(fleet),
-            stop.clone(),
-            Arc::new(move |line: &str| log.lock().expect("said").push(line.to_string())),
-        )
-        .expect("serve");
+        let (at, _, stop, said, served) = serving(fleet);
         // Connections that never start their handshake stay unproven; one more from the
         // same address is refused.
         let mut held: Vec<TcpStream> = Vec::new();
@@ -1966,25 +1947,7 @@ mod tests {
         )
         .with_pool(pool.clone());
         let (token, _) = issue_token(&at, Duration::from_secs(3600), None).expect("token");
-        let made = rcgen::generate_simple_self_signed(vec!["console".into()]).expect("cert");
-        let fingerprint = crate::cert_fingerprint(made.cert.der());
-        let config = fleet
-            .tls_config(
-                vec![made.cert.der().clone()],
-                PrivateKeyDer::try_from(made.signing_key.serialize_der()).expect("key"),
-            )
-            .expect("tls");
-        let console = TcpListener::bind("127.0.0.1:0").expect("listen");
-        let console_at = console.local_addr().expect("address");
-        let stop = Arc::new(AtomicBool::new(false));
-        let served = serve(
-            console,
-            config,
-            Arc::new(fleet),
-            stop.clone(),
-            Arc::new(|_: &str| {}),
-        )
-        .expect("serve");
+        let (console_at, fingerprint, stop, _, served) = serving(fleet);
         // A link that carries the handshake at once and the request's frame (the
         // client's second application-data record: the first is its Finished) over
         // longer than FLEET_REQUEST_BUDGET, in pieces well within IDLE_TIMEOUT.
@@ -2082,27 +2045,7 @@ mod tests {
         )
         .with_pool(FleetPool::new(at.clone()));
         let (token, _) = issue_token(&at, Duration::from_secs(3600), None).expect("token");
-        let made = rcgen::generate_simple_self_signed(vec!["console".into()]).expect("cert");
-        let fingerprint = crate::cert_fingerprint(made.cert.der());
-        let config = fleet
-            .tls_config(
-                vec![made.cert.der().clone()],
-                PrivateKeyDer::try_from(made.signing_key.serialize_der()).expect("key"),
-            )
-            .expect("tls");
-        let console = TcpListener::bind("127.0.0.1:0").expect("listen");
-        let console_at = console.local_addr().expect("address");
-        let stop = Arc::new(AtomicBool::new(false));
-        let said = Arc::new(Mutex::new(Vec::<String>::new()));
-        let log = said.clone();
-        let served = serve(
-            console,
-            config,
-            Arc::new(fleet),
-            stop.clone(),
-            Arc::new(move |line: &str| log.lock().expect("said").push(line.to_string())),
-        )
-        .expect("serve");
+        let (console_at, fingerprint, stop, said, served) = serving(fleet);
         let home = tempfile::tempdir().expect("home");
         crate::host::enrol(
             home.path(),
@@ -2429,6 +2372,42 @@ mod tests {
         }
     }
 
+    /// `fleet` serving on loopback under a fresh self-signed certificate: its address,
+    /// the certificate's fingerprint, its stop flag, its log and its thread.
+    #[allow(clippy::type_complexity)]
+    fn serving(
+        fleet: Fleet,
+    ) -> (
+        std::net::SocketAddr,
+        String,
+        Arc<AtomicBool>,
+        Arc<Mutex<Vec<String>>>,
+        std::thread::JoinHandle<()>,
+    ) {
+        let made = rcgen::generate_simple_self_signed(vec!["console".into()]).expect("cert");
+        let fingerprint = crate::cert_fingerprint(made.cert.der());
+        let config = fleet
+            .tls_config(
+                vec![made.cert.der().clone()],
+                PrivateKeyDer::try_from(made.signing_key.serialize_der()).expect("key"),
+            )
+            .expect("tls");
+        let console = TcpListener::bind("127.0.0.1:0").expect("listen");
+        let at = console.local_addr().expect("address");
+        let stop = Arc::new(AtomicBool::new(false));
+        let said = Arc::new(Mutex::new(Vec::<String>::new()));
+        let log = said.clone();
+        let served = serve(
+            console,
+            config,
+            Arc::new(fleet),
+            stop.clone(),
+            Arc::new(move |line: &str| log.lock().expect("said").push(line.to_string())),
+        )
+        .expect("serve");
+        (at, fingerprint, stop, said, served)
+    }
+
     /// A console on a pool of `size` connections to a fresh SQLite store, serving on
     /// loopback, with `hosts` enrolled identities (each with its home): the console's
     /// log, its stop flag and thread, the pool, and the hosts.
@@ -2455,27 +2434,7 @@ mod tests {
             Box::new(|_| {}),
         )
         .with_pool(pool.clone());
-        let made = rcgen::generate_simple_self_signed(vec!["console".into()]).expect("cert");
-        let fingerprint = crate::cert_fingerprint(made.cert.der());
-        let config = fleet
-            .tls_config(
-                vec![made.cert.der().clone()],
-                PrivateKeyDer::try_from(made.signing_key.serialize_der()).expect("key"),
-            )
-            .expect("tls");
-        let console = TcpListener::bind("127.0.0.1:0").expect("listen");
-        let console_at = console.local_addr().expect("address");
-        let stop = Arc::new(AtomicBool::new(false));
-        let said = Arc::new(Mutex::new(Vec::<String>::new()));
-        let log = said.clone();
-        let served = serve(
-            console,
-            config,
-            Arc::new(fleet),
-            stop.clone(),
-            Arc::new(move |line: &str| log.lock().expect("said").push(line.to_string())),
-        )
-        .expect("serve");
+        let (console_at, fingerprint, stop, said, served) = serving(fleet);
         let identities = (0..hosts)
             .map(|i| {
                 let (token, _) = issue_token(&at, Duration::from_secs(3600), None).expect("token");
