@@ -81,6 +81,9 @@ async function main() {
     await page.waitForSelector('#passkey-confirm:not([disabled])');
     await shot('06-step-up');
     await Promise.all([page.waitForURL(/\/differences$/), page.click('#passkey-confirm')]);
+    // waitForSelector survives a navigation still under way (page.$ alone failed in CI
+    // with "Execution context was destroyed").
+    await page.waitForSelector('#reason-0, #step-up-needed');
     if (await page.$('#step-up-needed')) throw new Error('the passkey step-up did not count');
     await page.fill('#reason-0', 'vendor patch 8, ticket CHG-5678');
     await page.click('#accept-button-0');
