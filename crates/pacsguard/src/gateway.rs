@@ -305,7 +305,7 @@ pub fn run(
     )])?;
     session.sign()?;
     for addr in &running.addrs {
-        eprintln!("pacsguard gateway: listening on {addr}");
+        crate::outlet::direct("pacsguard gateway: ", &format!("listening on {addr}"));
     }
     drop(evidence);
     let relay = running;
@@ -759,8 +759,10 @@ impl InServe {
                 listening.join(", ")
             ),
         ));
+        // Inside `serve` the guard's records may already be flowing: one piece, after any
+        // outlet line on the same file is whole (a `2>&1` reader sees whole lines).
         for addr in &running.addrs {
-            eprintln!("pacsguard gateway: listening on {addr}");
+            crate::outlet::direct("pacsguard gateway: ", &format!("listening on {addr}"));
         }
         let reloads = {
             let (stop, evidence, config) = (
