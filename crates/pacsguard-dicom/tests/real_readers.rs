@@ -3954,6 +3954,67 @@ fn registers_yanked_from_lines_the_script_writes_are_followed() {
     }
 }
 
+/// Issue 10 (session 18): lines written into the buffer by strings run as Ex lines
+/// (`exe "norm! i…"`, `exe "call setline(…)"`, `call execute("put =…")`), yanked by one
+/// (`exe "%yank a"`, `exe "norm! \"ayy"`), run by a ranged `:@` (`%@a`, `1,$@a`) or
+/// after `@@`, and vim 9's `:source` of the buffer (`:so`, `:%so`, `:1,$source`, `so %`
+/// after `:sav`) or of a file the script wrote (`:w`, `writefile()`): vim -es ran each
+/// (created RAN) and the file was clean.
+#[test]
+fn buffer_lines_written_by_strings_or_run_by_source_are_found() {
+    let pipe = "sh -c 'echo x > RAN'";
+    for script in [
+        format!("exe \"norm! i!{pipe}\"\n%yank a\n@a"),
+        format!("exe \"call setline(1, \\\"!{pipe}\\\")\"\n%yank a\n@a"),
+        "exe \"put ='!sh -c ''echo x > RAN'''\"\n%yank a\n:@a".to_owned(),
+        format!("call execute(\"norm! o!{pipe}\")\n%yank a\n@a"),
+        format!("exe \"norm! i!{pipe}\"\n%d a\n*a"),
+        format!("exe \"norm! i!{pipe}\"\n1y\n@0"),
+        format!("exe \"exe \\\"norm! i!{pipe}\\\"\"\n%y a\n@a"),
+        format!("call setline(1, \"!{pipe}\")\nexe \"%yank a\"\n@a"),
+        format!("exe \"norm! i!{pipe}\"\nexe \"norm! \\\"ayy\"\n@a"),
+        format!("call setline(1, \"!{pipe}\")\n%yank a\n%@a"),
+        format!("call setline(1, \"!{pipe}\")\n%yank a\n1,$@a"),
+        format!(
+            "call setline(1, \"echo 1\")\n%yank a\n@a\ncall setline(1, \"!{pipe}\")\n%yank a\n@@"
+        ),
+        format!("call setline(1, \"!{pipe}\")\nso"),
+        format!("call setline(1, \"!{pipe}\")\n%so"),
+        format!("exe \"norm! i!{pipe}\"\n1,$sou"),
+        format!("call setline(1, \"!{pipe}\")\nexe \"%so\""),
+        format!("call setline(1, \"!{pipe}\")\nsav! z.vim\nso %"),
+        format!("call setline(1, \"!{pipe}\")\nw! w.vim\nso w.vim"),
+        format!("call writefile([\"!{pipe}\"], \"w.vim\")\nso w.vim"),
+    ] {
+        let file = format!("\0\0\0DICM\x02\0 garbage\n{script}\n").into_bytes();
+        assert!(
+            runs_in_dir("vim", &["-es", "-u", "NONE", "-i", "NONE"], &file, &[]),
+            "vim did not run {script}"
+        );
+        let found = pacsguard_dicom::find_ex_command(&file);
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{script}: {found:?}"
+        );
+    }
+    // Lines that run nothing, a file sourced that the script did not write, lines
+    // written and never run: no finding.
+    for script in [
+        "exe \"norm! iecho 1\"\n%yank a\n@a\n",
+        "call setline(1, \"echo 1\")\nso\n",
+        "call setline(1, \"!sh -c 'echo x > RAN'\")\nso $VIMRUNTIME/syntax/c.vim\n",
+        "exe \"norm! i!sh -c 'echo x > RAN'\"\n",
+    ] {
+        assert_eq!(
+            pacsguard_dicom::find_ex_command(script.as_bytes()),
+            None,
+            "{script}"
+        );
+    }
+}
+
 /// Review s17-r10: keys fed through `call("feedkeys", […])`, through a function
 /// reference (`function("feedkeys")`, `funcref('feedkeys')`), and by a `feedkeys()`
 /// call in a string run as an Ex line (`exe "call feedkeys(…)"`): vim -es ran each
