@@ -530,6 +530,13 @@ fn eexec_section(
     let closes = section.closes.end;
     let plain = section.closes.code(&section.plain);
     let resume = closes.map_or(section.end(), |n| section.end_of_plain(program, n));
+    // Where the section may close its file in another way (`/closefile load exec`), the
+    // file is read on from there as well: what follows is ciphertext if it does not,
+    // code Ghostscript runs if it does.
+    let resume = match section.closes.may_end {
+        Some(n) if closes.is_none_or(|end| n < end) => section.end_of_plain(program, n),
+        _ => resume,
+    };
     let found =
         scan(&plain, false, depth + 1, shared).map(|(_, how)| match how.strip_prefix(LOST) {
             Some(lost) => format!("{LOST}runs an encrypted section (`eexec`) that {lost}"),
@@ -2114,6 +2121,47 @@ mod tests {
         // once to its end, and what the section closes is where it says.
         let open = [&b"(x "[..], &b"closefile ".repeat(10_000), b"\n"].concat();
         let file = ps(&[b"currentfile eexec\n", &encrypt(&open, false)]);
+        assert_eq!(find_postscript_action(&file), None);
+    }
+
+    /// Session 18: a section closing its file other than by `currentfile closefile`
+    /// (after other operands, in a procedure run, by `/closefile load exec`, `systemdict
+    /// /closefile get exec`, a name defined as it): gs 10 -dNOSAFER ran the cleartext
+    /// pipe after each section (created RAN), and the file was clean. A procedure
+    /// holding `closefile` that is never run ends nothing.
+    #[test]
+    fn a_section_closing_its_file_another_way_is_read_on_after() {
+        let tail = [
+            &b"\n"[..],
+            &[b'0'; 512],
+            b"\ncleartomark\n(%pipe%touch RAN) (w) file pop\n",
+        ]
+        .concat();
+        for close in [
+            &b"mark {currentfile closefile} exec\n"[..],
+            b"mark currentfile /closefile load exec\n",
+            b"userdict begin /cf /closefile load def mark currentfile cf\n",
+            b"mark currentfile systemdict /closefile get exec\n",
+            b"mark currentfile dup pop closefile\n",
+            b"userdict begin /c {currentfile closefile} def mark c\n",
+        ] {
+            let file = ps(&[b"currentfile eexec\n", &encrypt(close, false), &tail]);
+            let found = find_postscript_action(&file);
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|a| a.severity == Severity::Alert && a.detail.contains("RAN")),
+                "{close:?}: {found:?}"
+            );
+        }
+        let quiet = b"/c {currentfile closefile} def (x) pop\nmark currentfile closefile\n";
+        let file = ps(&[
+            b"currentfile eexec\n",
+            &encrypt(quiet, false),
+            b"\n",
+            &[b'0'; 512],
+            b"\ncleartomark\n",
+        ]);
         assert_eq!(find_postscript_action(&file), None);
     }
 

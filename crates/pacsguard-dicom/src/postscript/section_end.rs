@@ -25,9 +25,37 @@ pub(super) struct SectionEnd {
     /// (a string not yet closed) is read again at each look, so looks are spaced by its
     /// length, which keeps the work linear whatever the plaintext.
     next_look: usize,
-    /// After the `closefile` Ghostscript runs, once found.
+    /// After the `closefile` Ghostscript runs, once found: `currentfile closefile`
+    /// outside any procedure, as every font ends its section.
     pub(super) end: Option<usize>,
+    /// After the first other place the section may close its file: `closefile` after
+    /// another operand (`currentfile dup pop closefile`, a filter's `f closefile`), or
+    /// what runs `closefile` written in a procedure or named as a literal or a string
+    /// (`{currentfile closefile} exec`, `currentfile /closefile load exec`, `systemdict
+    /// /closefile get exec`, `/cf /closefile load def … currentfile cf`; gs -dNOSAFER
+    /// ran the cleartext pipe after each section, session 18). Whether it does close
+    /// the file is not known: the file is read on from here too
+    /// ([`super::eexec_section`]).
+    pub(super) may_end: Option<usize>,
+    /// How deep inside `{` the next token is.
+    depth: usize,
+    /// Whether the token before was `currentfile`.
+    after_currentfile: bool,
+    /// Whether `closefile` was named (a literal, a string, in a procedure) and not run
+    /// yet: the next operator that runs a value may run it.
+    named: bool,
+    /// The literal name last written outside procedures (what `def` defines).
+    literal: Option<Vec<u8>>,
+    /// Names the section defines as what runs `closefile` (`/cf /closefile load def`,
+    /// `/c {currentfile closefile} def`).
+    aliases: std::collections::HashSet<Vec<u8>>,
 }
+
+/// Operators that run a value handed to them (a procedure, an operator fetched by `load`
+/// or `get`): where `closefile` named before may run.
+const RUNS_VALUES: [&[u8]; 8] = [
+    b"exec", b"if", b"ifelse", b"loop", b"repeat", b"for", b"forall", b"stopped",
+];
 
 impl SectionEnd {
     /// Reads the tokens of `plain` (the plaintext after its four lead bytes) complete by
@@ -42,10 +70,42 @@ impl SectionEnd {
             if next >= plain.len() && !last {
                 break;
             }
+            let after_currentfile = std::mem::take(&mut self.after_currentfile);
             match token {
                 Token::Name(name) if name == b"closefile" => {
-                    self.end = Some(next);
-                    return self.end;
+                    if self.depth == 0 && after_currentfile {
+                        self.end = Some(next);
+                        return self.end;
+                    }
+                    if self.depth == 0 {
+                        self.may_end.get_or_insert(next);
+                    } else {
+                        self.named = true;
+                    }
+                }
+                Token::Literal(name) | Token::Text(name) if name == b"closefile" => {
+                    self.named = true;
+                }
+                Token::Literal(name) if self.depth == 0 => self.literal = Some(name),
+                Token::Name(name) if self.aliases.contains(&name) => {
+                    if self.depth == 0 {
+                        self.may_end.get_or_insert(next);
+                    } else {
+                        self.named = true;
+                    }
+                }
+                Token::Name(name) if self.depth == 0 && self.named => {
+                    if name == b"def" {
+                        if let Some(alias) = self.literal.take() {
+                            self.aliases.insert(alias);
+                        }
+                        self.named = false;
+                    } else if RUNS_VALUES.contains(&name.as_slice()) {
+                        self.may_end.get_or_insert(next);
+                    }
+                }
+                Token::Name(name) if name == b"currentfile" => {
+                    self.after_currentfile = true;
                 }
                 Token::Name(name) if READS_DATA.contains(&name.as_slice()) => {
                     if let Some(n) = self.count.take() {
@@ -63,6 +123,11 @@ impl SectionEnd {
                     }
                 }
                 Token::Other => {
+                    match plain[at] {
+                        b'{' => self.depth += 1,
+                        b'}' => self.depth = self.depth.saturating_sub(1),
+                        _ => {}
+                    }
                     self.count = std::str::from_utf8(&plain[at..next])
                         .ok()
                         .and_then(|n| n.parse().ok());
