@@ -122,57 +122,109 @@ pub(super) fn executed_strings(
     bytes: &[u8],
     named: &dyn Fn(&[u8]) -> bool,
 ) -> Result<Executed, usize> {
-    let mut found = Vec::new();
-    let mut pending: Vec<(Option<usize>, Vec<u8>, usize)> = vec![(None, bytes.to_vec(), 0)];
-    while let Some((outer, text, depth)) = pending.pop() {
+    // The strings one text runs, found in one search for `exe` (the command and the
+    // call): each with where it is (`outer` for a string's, the outer command's).
+    let read = |text: &[u8], outer: Option<usize>| {
         let mut strings = Vec::new();
-        for (offset, segment) in segments(&text) {
-            let (word, after) = command_word(segment);
-            if word.len() >= 3
+        for at in memchr::memmem::find_iter(text, b"exe") {
+            if text[at..].starts_with(b"execute(") {
+                if at > 0
+                    && (text[at - 1].is_ascii_alphanumeric()
+                        || matches!(text[at - 1], b'_' | b':' | b'#'))
+                {
+                    continue;
+                }
+                let argument = text[at + 8..].trim_ascii_start();
+                let value = match argument.strip_prefix(b"[") {
+                    Some(list) => Some(vim_list(list)),
+                    None => vim_expression(argument, false, named),
+                };
+                if let Some(value) = value {
+                    strings.push((outer.unwrap_or(at), value));
+                }
+                continue;
+            }
+            if let Some((word, after)) = command_at(text, at)
+                && word.len() >= 3
                 && abbreviates(word, b"execute")
                 && let Some(value) = vim_expression(after.trim_ascii_start(), true, named)
             {
-                strings.push((outer.unwrap_or(offset), value));
+                strings.push((outer.unwrap_or(at), value));
             }
         }
-        for call in memchr::memmem::find_iter(&text, b"execute(") {
-            if call > 0
-                && (text[call - 1].is_ascii_alphanumeric()
-                    || matches!(text[call - 1], b'_' | b':' | b'#'))
-            {
-                continue;
-            }
-            let argument = text[call + 8..].trim_ascii_start();
-            let value = match argument.strip_prefix(b"[") {
-                Some(list) => Some(vim_list(list)),
-                None => vim_expression(argument, false, named),
-            };
-            if let Some(value) = value {
-                strings.push((outer.unwrap_or(call), value));
-            }
-        }
-        for (offset, value) in strings {
+        strings
+    };
+    let mut found: Executed = Vec::new();
+    let mut pending: Vec<(usize, usize)> = Vec::new();
+    for (offset, value) in read(bytes, None) {
+        pending.push((found.len(), 1));
+        found.push((offset, value));
+    }
+    while let Some((index, depth)) = pending.pop() {
+        let (offset, text) = (found[index].0, found[index].1.text.clone());
+        for (at, value) in read(&text, Some(offset)) {
             if depth >= MAX_VIM_EXECUTE_NESTING {
-                return Err(offset);
+                return Err(at);
             }
-            pending.push((Some(offset), value.text.clone(), depth + 1));
-            found.push((offset, value));
+            pending.push((found.len(), depth + 1));
+            found.push((at, value));
         }
     }
     Ok(found)
 }
 
+/// The Ex commands of `text` whose word starts with `head`: each with where its word
+/// starts, the word and what follows it on its line. Found by searching for `head`
+/// (one pass of memchr's search, not a split of the whole text into lines), each
+/// checked to start a command: after a line start or `|`, blanks, colons and a range.
+fn commands<'t>(
+    text: &'t [u8],
+    head: &'t [u8],
+) -> impl Iterator<Item = (usize, &'t [u8], &'t [u8])> + 't {
+    memchr::memmem::find_iter(text, head)
+        .filter_map(move |at| command_at(text, at).map(|(word, line)| (at, word, line)))
+}
+
+/// The Ex command whose word starts at `text[at]`, if one starts there (after a line
+/// start or `|`, blanks, colons and a range): the word, and what follows it on its line.
+fn command_at(text: &[u8], at: usize) -> Option<(&[u8], &[u8])> {
+    {
+        let before = &text[..at];
+        let lead = before
+            .iter()
+            .rev()
+            .take_while(|b| {
+                b.is_ascii_digit()
+                    || matches!(
+                        b,
+                        b' ' | b'\t' | b':' | b'%' | b'$' | b'.' | b',' | b';' | b'+' | b'-'
+                    )
+            })
+            .count();
+        let start = at - lead;
+        if start != 0 && !matches!(text[start - 1], b'\n' | b'|') {
+            return None;
+        }
+        let rest = &text[at..];
+        let len = rest.iter().take_while(|b| b.is_ascii_alphabetic()).count();
+        let line = rest[len..]
+            .iter()
+            .position(|&b| matches!(b, b'\n' | b'|'))
+            .map_or(&rest[len..], |end| &rest[len..len + end]);
+        Some((&rest[..len], line))
+    }
+}
+
 /// Where `text` has a `:source` that runs the buffer's lines: with no file (vim 9
 /// sources the buffer: `:so`, `:%so`, `:1,$source`), of `%`, or of any file when
-/// `writes` (the script writes files: the one it sources may hold its buffer).
-fn sources_in(text: &[u8], writes: bool) -> Option<usize> {
-    segments(text).find_map(|(at, segment)| {
-        let (word, after) = command_word(segment);
+/// `writes` says the script writes files (the one it sources may hold its buffer).
+fn sources_in(text: &[u8], writes: &dyn Fn() -> bool) -> Option<usize> {
+    commands(text, b"so").find_map(|(at, word, after)| {
         if !(word.len() >= 2 && abbreviates(word, b"source")) {
             return None;
         }
         let argument = after.strip_prefix(b"!").unwrap_or(after).trim_ascii();
-        (argument.is_empty() || argument == b"%" || writes).then_some(at)
+        (argument.is_empty() || argument == b"%" || writes()).then_some(at)
     })
 }
 
@@ -190,12 +242,18 @@ fn writes_files(text: &[u8]) -> bool {
 /// Where the script (or a string it runs as Ex lines) first runs its buffer's lines
 /// with `:source` ([`sources_in`]).
 pub(super) fn sources_buffer(bytes: &[u8], executed: &Executed) -> Option<usize> {
-    let writes = writes_files(bytes) || executed.iter().any(|(_, v)| writes_files(&v.text));
+    // Whether the script writes files is read only for a `:source` of a file.
+    let writes = std::cell::OnceCell::new();
+    let writes = || {
+        *writes.get_or_init(|| {
+            writes_files(bytes) || executed.iter().any(|(_, v)| writes_files(&v.text))
+        })
+    };
     let run = executed
         .iter()
-        .filter(|(_, value)| sources_in(&value.text, writes).is_some())
+        .filter(|(_, value)| sources_in(&value.text, &writes).is_some())
         .map(|(at, _)| *at);
-    sources_in(bytes, writes).into_iter().chain(run).min()
+    sources_in(bytes, &writes).into_iter().chain(run).min()
 }
 
 /// Whether the script writes lines of its buffer into a register: an Ex `:yank` or
