@@ -1319,6 +1319,17 @@ mod tests {
         let found = find_markup(far.as_bytes()).expect("told");
         assert_eq!(found.severity, Severity::Warning, "{found:?}");
         assert!(found.detail.contains("MAX_TAG_BYTES"), "{found:?}");
+        // In UTF-16 (mshta reads it), and in any case, spacing and entity spelling.
+        for markup in [
+            "<object><param name=code value=Evil.class></object>",
+            "<APPLET\x0cwidth=1>\n<Param\tNAME = 'JAVA_ARCHIVE' VALUE = e&period;jar /></APPLET>",
+            "<object/data=x>x<param name=`jnlp_href` value=`l.jnlp`>",
+        ] {
+            let found = find_markup(markup.as_bytes()).expect(markup);
+            assert_eq!(found.severity, Severity::Alert, "{found:?}");
+            let wide: Vec<u8> = markup.bytes().flat_map(|b| [b, 0]).collect();
+            assert!(find_active_markup(&wide).is_some(), "UTF-16 {markup}");
+        }
         // Closed within the window, what follows is no parameter of it.
         let closed = format!("{object}</object>{}", " ".repeat(MAX_TAG_BYTES));
         assert_eq!(find_markup(closed.as_bytes()), None);
