@@ -60,7 +60,8 @@ pub use inspect::{
     inspect_first_window, inspect_head, inspect_window, layout, named_as_dicom,
 };
 pub use markup::{
-    MAX_MARKUP_CANDIDATES, MAX_TAG_BYTES, MAX_TAG_TRIES, Markup, find_active_markup, find_markup,
+    MAX_MARKUP_CANDIDATES, MAX_PLUGIN_PARAMS, MAX_TAG_BYTES, MAX_TAG_TRIES, Markup,
+    find_active_markup, find_markup,
 };
 pub use meta::MAX_META_GROUP_LEN;
 pub use pdf::{
@@ -77,6 +78,6 @@ pub use sh::{
 };
 pub use shell::{
     Command, MAX_EX_MODELLED_BYTES, MAX_EX_MODIFIERS, MAX_EX_PATTERN_BYTES,
-    MAX_VIM_LITERAL_ELEMENTS, MAX_VIM_REGISTER_NESTING, find_batch_command, find_ex_command,
-    find_shell_command,
+    MAX_VIM_EXECUTE_NESTING, MAX_VIM_LITERAL_ELEMENTS, MAX_VIM_REGISTER_NESTING,
+    find_batch_command, find_ex_command, find_shell_command,
 };

@@ -77,6 +77,31 @@ const JAVA_CODE_TYPES: [(&[u8], &str); 3] = [
     (b"application/x-java-archive", "the Java plug-in"),
 ];
 
+/// The names by which a plug-in tag's attribute or a `<param>` of an `<object>` or
+/// `<applet>` names Java code for the Java plug-in to load and run (its deployment
+/// guide: `code`, `object`, `archive`, `codebase`, the `java_` spellings that avoid
+/// clashing with other plug-ins, and `jnlp_href`). Issue 10 (session 18): `<object
+/// classid=…><param name=code value=Evil.class>` and `<param name=archive …>` were not
+/// read; html.parser reads each as the tests show.
+const JAVA_CODE_NAMES: [&[u8]; 9] = [
+    b"code",
+    b"java_code",
+    b"object",
+    b"java_object",
+    b"archive",
+    b"java_archive",
+    b"codebase",
+    b"java_codebase",
+    b"jnlp_href",
+];
+
+/// The `<param>` names by which an `<object>` hands the Flash player its movie.
+const MOVIE_PARAMS: [&[u8]; 3] = [b"movie", b"src", b"filename"];
+
+/// `<param>` tags read after an `<object>` or `<applet>` up to its end tag; past it the
+/// tag is a warning (the rest not read).
+pub const MAX_PLUGIN_PARAMS: usize = 256;
+
 /// A value with the backticks Internet Explorer's engine reads as quotes taken off.
 fn unquote_backticks(value: &[u8]) -> &[u8] {
     let value = value.strip_prefix(b"`").unwrap_or(value);
@@ -431,7 +456,8 @@ pub fn find_markup(bytes: &[u8]) -> Option<Markup> {
                         .is_some_and(|head| head.eq_ignore_ascii_case(name))
             }) && matches!(
                 text.get(found.len() / width),
-                Some(b'\t' | b'\n' | b'\x0c' | b'\r' | b' ' | b'/')
+                // `>` too: a bare `<object>` has `<param>` tags to read.
+                Some(b'\t' | b'\n' | b'\x0c' | b'\r' | b' ' | b'/' | b'>')
             );
             if opens_tag {
                 candidates += 1;
@@ -521,10 +547,117 @@ fn plugin_tag(text: &[u8], cut: bool) -> Verdict {
             excerpt(text)
         ));
     };
-    tag.attributes
+    if let Some(runs) = tag
+        .attributes
         .iter()
         .find_map(|attribute| active_attribute(&tag, attribute))
-        .map_or(Verdict::Inert, Verdict::Runs)
+    {
+        return Verdict::Runs(runs);
+    }
+    if matches!(tag.name.as_slice(), b"object" | b"applet") {
+        return params(text, &tag, cut);
+    }
+    Verdict::Inert
+}
+
+/// The `<param>` tags of an `<object>` or `<applet>` (`tag`, read from `text`), up to its
+/// end tag: does one name code the plug-in loads ([`JAVA_CODE_NAMES`], a Flash movie)?
+/// A `<param>` the window cuts, or more than [`MAX_PLUGIN_PARAMS`] of them, is a warning.
+fn params(text: &[u8], tag: &Tag, cut: bool) -> Verdict {
+    let close: &[u8] = if tag.name == b"applet" {
+        b"</applet"
+    } else {
+        b"</object"
+    };
+    let mut read = 0usize;
+    let mut i = tag.end;
+    while let Some(open) = memchr::memchr(b'<', &text[i.min(text.len())..]).map(|n| i + n) {
+        i = open + 1;
+        let head = |name: &[u8]| {
+            text.get(open..open + name.len())
+                .is_some_and(|h| h.eq_ignore_ascii_case(name))
+                && matches!(
+                    text.get(open + name.len()),
+                    Some(b'\t' | b'\n' | b'\x0c' | b'\r' | b' ' | b'/' | b'>')
+                )
+        };
+        if head(close) {
+            return Verdict::Inert;
+        }
+        if !head(b"<param") {
+            continue;
+        }
+        read += 1;
+        if read > MAX_PLUGIN_PARAMS {
+            return Verdict::CannotTell(format!(
+                "a plug-in tag (\"{}\") with more than {MAX_PLUGIN_PARAMS} <param> tags (MAX_PLUGIN_PARAMS): the rest were not read",
+                excerpt(text)
+            ));
+        }
+        let Some(param) = read_tag(text, open) else {
+            if !cut {
+                return Verdict::Inert; // a tag the file ends inside: browsers drop it
+            }
+            return Verdict::CannotTell(format!(
+                "a <param> of a plug-in tag (\"{}\") past {MAX_TAG_BYTES} bytes from its start (MAX_TAG_BYTES): not read to its end",
+                excerpt(text)
+            ));
+        };
+        if let Some(runs) = active_param(tag, &param) {
+            return Verdict::Runs(runs);
+        }
+        i = param.end;
+    }
+    if cut {
+        return Verdict::CannotTell(format!(
+            "a plug-in tag (\"{}\") whose end tag is more than {MAX_TAG_BYTES} bytes after it (MAX_TAG_BYTES): its <param> tags past that were not read",
+            excerpt(text)
+        ));
+    }
+    Verdict::Inert
+}
+
+/// A `<param name=… value=…>` of `plugin` that names code the plug-in loads and runs.
+/// The first of each attribute counts (the tokenizer drops repeats); the name and value
+/// are read entity-decoded, without blanks, in lower case.
+fn active_param(plugin: &Tag, param: &Tag) -> Option<String> {
+    let get = |wanted: &[u8]| {
+        param.attributes.iter().find(|a| a.name == wanted).map(|a| {
+            decode_entities(&a.value)
+                .into_iter()
+                .filter(|&b| b > b' ')
+                .map(|b| b.to_ascii_lowercase())
+                .collect::<Vec<u8>>()
+        })
+    };
+    let name = get(b"name")?;
+    let name = unquote_backticks(&name);
+    let value = get(b"value").unwrap_or_default();
+    let value = unquote_backticks(&value);
+    if value.is_empty() {
+        return None;
+    }
+    let shown = format!(
+        "<{} …><param name=\"{}\" value=\"{}\"",
+        escape_bytes(&plugin.name[..plugin.name.len().min(16)]),
+        escape_bytes(&name[..name.len().min(24)]),
+        excerpt(value)
+    );
+    if JAVA_CODE_NAMES.contains(&name) {
+        return Some(format!(
+            "Java code named to the plug-in ({shown}): the Java plug-in loads and runs it when the file is rendered as HTML (mshta, Internet Explorer)"
+        ));
+    }
+    let path = &value[..value
+        .iter()
+        .position(|b| matches!(b, b'?' | b'#'))
+        .unwrap_or(value.len())];
+    if MOVIE_PARAMS.contains(&name) && path.ends_with(b".swf") {
+        return Some(format!(
+            "plug-in content of the Flash player ({shown}): the player runs the movie's code when the file is rendered as HTML"
+        ));
+    }
+    None
 }
 
 /// Every `width`-th byte (the low bytes of UTF-16LE), so one grammar serves both.
@@ -956,14 +1089,15 @@ fn active_attribute(whole: &Tag, attribute: &Attribute) -> Option<String> {
             ));
         }
     }
-    if tag == b"object" && name == b"classid" {
+    if matches!(tag, b"object" | b"embed") && name == b"classid" {
         // `classid="&#99;lsid:…"`: the tokenizer decodes the value before the engine
         // reads the class (checked with Python's html.parser, as the tests do).
         let value = url();
         let value = unquote_backticks(&value);
         if let Some(class) = value.strip_prefix(b"clsid:").and_then(active_class) {
             return Some(format!(
-                "an <object> of {class} ({}): Internet Explorer's engine, which mshta uses, instantiates it and it runs code when the file is rendered as HTML",
+                "an <{}> of {class} ({}): Internet Explorer's engine, which mshta uses, instantiates it and it runs code when the file is rendered as HTML",
+                escape_bytes(tag),
                 shown()
             ));
         }
@@ -976,7 +1110,8 @@ fn active_attribute(whole: &Tag, attribute: &Attribute) -> Option<String> {
                 .is_some_and(|rest| !rest.is_empty())
         }) {
             return Some(format!(
-                "an <object> of a Java class ({}): the Java plug-in runs its class when the file is rendered as HTML (mshta, Internet Explorer)",
+                "an <{}> of a Java class ({}): the Java plug-in runs its class when the file is rendered as HTML (mshta, Internet Explorer)",
+                escape_bytes(tag),
                 shown()
             ));
         }
@@ -1036,6 +1171,18 @@ fn active_attribute(whole: &Tag, attribute: &Attribute) -> Option<String> {
             shown()
         ));
     }
+    if matches!(tag, b"embed" | b"object" | b"applet")
+        && JAVA_CODE_NAMES.contains(&name)
+        && !unquote_backticks(&url()).is_empty()
+    {
+        // `<embed code=Evil.class>`, `<embed java_archive=…>`, `<applet archive=…
+        // codebase=…>`, `<object jnlp_href=…>`: code the Java plug-in loads (issue 10,
+        // session 18).
+        return Some(format!(
+            "Java code named to the plug-in ({}): the Java plug-in loads and runs it when the file is rendered as HTML (mshta, Internet Explorer)",
+            shown()
+        ));
+    }
     if (tag == b"embed" && name == b"src") || (tag == b"object" && name == b"data") {
         // A Flash movie named by its file (the plug-in is chosen by the extension when
         // no type says otherwise): the player runs the movie's ActionScript.
@@ -1079,9 +1226,17 @@ fn is_refresh(tag: &Tag) -> bool {
 /// Character references as a browser decodes them in an attribute value: `&#106;`,
 /// `&#x6A;` (the `;` optional), and the named ones that spell a scheme's separators.
 fn decode_entities(value: &[u8]) -> Vec<u8> {
-    const NAMED: [(&[u8], u8); 8] = [
+    const NAMED: [(&[u8], u8); 14] = [
         (b"colon;", b':'),
         (b"sol;", b'/'),
+        // What spells the names of plug-in code and its paths (`java&lowbar;code`,
+        // `Evil&period;class`; issue 10, session 18).
+        (b"lowbar;", b'_'),
+        (b"period;", b'.'),
+        (b"grave;", b'`'),
+        (b"num;", b'#'),
+        (b"quest;", b'?'),
+        (b"equals;", b'='),
         (b"tab;", b'\t'),
         (b"newline;", b'\n'),
         (b"amp;", b'&'),
@@ -1145,6 +1300,40 @@ fn excerpt(text: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    /// MAX_PLUGIN_PARAMS and MAX_TAG_BYTES for the `<param>` tags of a plug-in tag: read
+    /// to the limit, and past it a warning naming it, never silence.
+    #[test]
+    fn plugin_params_are_read_to_their_limit_and_past_it_reported() {
+        let object = "<object classid=\"clsid:00000000-1111-2222-3333-444444444444\">";
+        let code = "<param name=code value=Evil.class>";
+        let inert = "<param name=zoom value=1>";
+        let within = format!("{object}{}{code}", inert.repeat(MAX_PLUGIN_PARAMS - 1));
+        let found = find_markup(within.as_bytes()).expect("found");
+        assert_eq!(found.severity, Severity::Alert, "{found:?}");
+        let past = format!("{object}{}{code}", inert.repeat(MAX_PLUGIN_PARAMS));
+        let found = find_markup(past.as_bytes()).expect("told");
+        assert_eq!(found.severity, Severity::Warning, "{found:?}");
+        assert!(found.detail.contains("MAX_PLUGIN_PARAMS"), "{found:?}");
+        let far = format!("{object}{}{code}", " ".repeat(MAX_TAG_BYTES));
+        let found = find_markup(far.as_bytes()).expect("told");
+        assert_eq!(found.severity, Severity::Warning, "{found:?}");
+        assert!(found.detail.contains("MAX_TAG_BYTES"), "{found:?}");
+        // In UTF-16 (mshta reads it), and in any case, spacing and entity spelling.
+        for markup in [
+            "<object><param name=code value=Evil.class></object>",
+            "<APPLET\x0cwidth=1>\n<Param\tNAME = 'JAVA_ARCHIVE' VALUE = e&period;jar /></APPLET>",
+            "<object/data=x>x<param name=`jnlp_href` value=`l.jnlp`>",
+        ] {
+            let found = find_markup(markup.as_bytes()).expect(markup);
+            assert_eq!(found.severity, Severity::Alert, "{found:?}");
+            let wide: Vec<u8> = markup.bytes().flat_map(|b| [b, 0]).collect();
+            assert!(find_active_markup(&wide).is_some(), "UTF-16 {markup}");
+        }
+        // Closed within the window, what follows is no parameter of it.
+        let closed = format!("{object}</object>{}", " ".repeat(MAX_TAG_BYTES));
+        assert_eq!(find_markup(closed.as_bytes()), None);
+    }
     use super::*;
 
     /// Issue 10: a script element with a namespace prefix and an `<object>` of a
@@ -1203,7 +1392,6 @@ mod tests {
         }
         for text in [
             "<object classid=\"&#99;lsid:72C24DD5-D70A-438B-8A42-98424B88AFB8\">",
-            "<embed classid=\"&#99;lsid:AE24FDAE-03C6-11D1-8B76-0080C744F389\">",
             // (`classid="java:…"` runs an applet: see objects_naming_java_classes_run.)
         ] {
             assert_eq!(find_markup(text.as_bytes()), None, "{text}");
@@ -1291,7 +1479,6 @@ mod tests {
             &b"<object classid=\"java:\"></object>"[..],
             b"<object codetype=\"text/plain\" data=x>",
             b"<p>classid=\"java:Evil.class\" is how HTML 4 named applets</p>",
-            b"<embed classid=java:Evil.class>",
         ] {
             assert_eq!(find_markup(text), None, "{}", String::from_utf8_lossy(text));
         }
@@ -1386,7 +1573,6 @@ mod tests {
             // A class a script drives (WScript.Shell) runs nothing on its own.
             &b"<object classid=\"clsid:72C24DD5-D70A-438B-8A42-98424B88AFB8\"></object>"[..],
             b"The scriptlet class is clsid:AE24FDAE-03C6-11D1-8B76-0080C744F389.",
-            b"<embed classid=\"clsid:AE24FDAE-03C6-11D1-8B76-0080C744F389\">",
             b"<object width=1>classid=\"clsid:AE24FDAE-03C6-11D1-8B76-0080C744F389\"",
             b"<object classid=\"clsid:AE24FDAE-03C6-11D1-8B76-0080C744F38\">",
             b"<object xclassid=\"clsid:AE24FDAE-03C6-11D1-8B76-0080C744F389\">",

@@ -13,6 +13,7 @@
 use pacsguard_events::Severity;
 
 mod binary;
+mod section_end;
 
 #[cfg(test)]
 use binary::MAX_POSTSCRIPT_BINARY_TOKENS;
@@ -524,12 +525,20 @@ fn eexec_section(
     shared.eexec.set(shared.eexec.get() + section.read);
     let cut = section.read >= left && section.end() < program.len();
     // The section runs to where it closes its file; the rest of the plaintext is what
-    // the bytes after would decrypt to, and is no code Ghostscript runs.
-    let closes = memchr::memmem::find(&section.plain, b"closefile").map(|k| k + 9);
-    let plain = &section.plain[..closes.unwrap_or(section.plain.len())];
+    // the bytes after would decrypt to, and is no code Ghostscript runs; the data its
+    // `RD` reads is no code either (blanked).
+    let closes = section.closes.end;
+    let plain = section.closes.code(&section.plain);
     let resume = closes.map_or(section.end(), |n| section.end_of_plain(program, n));
+    // Where the section may close its file in another way (`/closefile load exec`), the
+    // file is read on from there as well: what follows is ciphertext if it does not,
+    // code Ghostscript runs if it does.
+    let resume = match section.closes.may_end {
+        Some(n) if closes.is_none_or(|end| n < end) => section.end_of_plain(program, n),
+        _ => resume,
+    };
     let found =
-        scan(plain, false, depth + 1, shared).map(|(_, how)| match how.strip_prefix(LOST) {
+        scan(&plain, false, depth + 1, shared).map(|(_, how)| match how.strip_prefix(LOST) {
             Some(lost) => format!("{LOST}runs an encrypted section (`eexec`) that {lost}"),
             None => {
                 format!("runs an encrypted section (`eexec`, Type 1 font encryption) that {how}")
@@ -799,14 +808,15 @@ impl Model {
                     if let Some(Slot::Proc(runs, _)) = self.defined.get(name.as_slice()) {
                         self.deferred_runs |= runs;
                     }
-                    if !defined_at_start(name) {
-                        let calls = &mut self.deferred_calls;
-                        if !calls.names.contains(name) {
-                            if calls.names.len() < MAX_POSTSCRIPT_PROC_CALLS {
-                                calls.names.push(name.clone());
-                            } else {
-                                calls.overflow = true;
-                            }
+                    // Standard operators too: the program may redefine one after this
+                    // body (`/p { show } def /show { cvx exec } def … cvn p` ran a pipe
+                    // under gs -dNOSAFER; review s17-r10).
+                    let calls = &mut self.deferred_calls;
+                    if !calls.names.contains(name) {
+                        if calls.names.len() < MAX_POSTSCRIPT_PROC_CALLS {
+                            calls.names.push(name.clone());
+                        } else {
+                            calls.overflow = true;
                         }
                     }
                 }
@@ -2065,15 +2075,12 @@ mod tests {
         }
     }
 
-    /// Open (review s17-r10): a section ends at the first `closefile` of its plaintext,
-    /// found as bytes, so the word in a comment or a string (`% closefile`, `(closefile)
-    /// pop`) ends it early and what the section runs after is read as ciphertext, not
-    /// decrypted: gs -dNOSAFER ran the pipe of each (created RAN) and the file was clean.
-    /// Telling the real `closefile` needs the plaintext tokenized, and a font's
-    /// charstrings (binary data read by `RD`) confuse a tokenizer into strings that
-    /// swallow the real one; needs the `RD`/`readstring` byte counts followed.
+    /// Review s17-r10: a section ended at the first `closefile` of its plaintext found
+    /// as bytes, so the word in a comment or a string (`% closefile`, `(closefile) pop`)
+    /// ended it early and what the section runs after was read as ciphertext: gs
+    /// -dNOSAFER ran the pipe of each (created RAN). The end is now the `closefile`
+    /// token, read with the data `RD` reads stepped over (`section_end`).
     #[test]
-    #[ignore = "open, review s17-r10: closefile in a comment or string of an eexec section ends it early"]
     fn closefile_in_a_comment_or_string_does_not_end_an_eexec_section() {
         let pipe = b"(%pipe%touch RAN) (w) file pop\n";
         for fake in [&b"% closefile\n"[..], b"(closefile) pop\n"] {
@@ -2089,13 +2096,115 @@ mod tests {
         }
     }
 
-    /// Open (review s17-r10, on the engineer's open list): a procedure calling a standard
-    /// operator that the program redefines after it (`/p { show } def /show { cvx exec }
-    /// def … cvn p`): gs -dNOSAFER ran the pipe (created RAN) and the file was clean. Names
-    /// Ghostscript defines at start-up are not kept as calls to resolve later; keeping
-    /// them needs each redefinition of a standard name tracked.
+    /// The data a font's `RD` reads (charstrings, subroutines) is no code: a `(` in it
+    /// does not open a string that swallows the code after it, and `closefile` in it
+    /// does not end the section. gs 10 -dNOSAFER ran the pipe of each (created RAN).
     #[test]
-    #[ignore = "open, review s17-r10: a standard operator redefined after a procedure calling it"]
+    fn data_read_by_rd_in_an_eexec_section_is_stepped_over() {
+        let define = &b"userdict begin /RD {string currentfile exch readstring pop} def\n"[..];
+        let pipe = b"(%pipe%touch RAN) (w) file pop\n";
+        for data in [
+            &b"/a 3 RD x(y pop pop\n"[..],
+            b"/a 9 -| closefile pop pop\n",
+        ] {
+            let section = [define, data, pipe, b"currentfile closefile\n"].concat();
+            let file = ps(&[b"currentfile eexec\n", &encrypt(&section, false)]);
+            let found = find_postscript_action(&file);
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|a| a.severity == Severity::Alert),
+                "{data:?}: {found:?}"
+            );
+        }
+        // A string left open to the end of the section, `closefile` repeated in it: read
+        // once to its end, and what the section closes is where it says.
+        let open = [&b"(x "[..], &b"closefile ".repeat(10_000), b"\n"].concat();
+        let file = ps(&[b"currentfile eexec\n", &encrypt(&open, false)]);
+        assert_eq!(find_postscript_action(&file), None);
+    }
+
+    /// Session 18: a section closing its file other than by `currentfile closefile`
+    /// (after other operands, in a procedure run, by `/closefile load exec`, `systemdict
+    /// /closefile get exec`, a name defined as it): gs 10 -dNOSAFER ran the cleartext
+    /// pipe after each section (created RAN), and the file was clean. A procedure
+    /// holding `closefile` that is never run ends nothing.
+    #[test]
+    fn a_section_closing_its_file_another_way_is_read_on_after() {
+        let tail = [
+            &b"\n"[..],
+            &[b'0'; 512],
+            b"\ncleartomark\n(%pipe%touch RAN) (w) file pop\n",
+        ]
+        .concat();
+        for close in [
+            &b"mark {currentfile closefile} exec\n"[..],
+            b"mark currentfile /closefile load exec\n",
+            b"userdict begin /cf /closefile load def mark currentfile cf\n",
+            b"mark currentfile systemdict /closefile get exec\n",
+            b"mark currentfile dup pop closefile\n",
+            b"userdict begin /c {currentfile closefile} def mark c\n",
+        ] {
+            let file = ps(&[b"currentfile eexec\n", &encrypt(close, false), &tail]);
+            let found = find_postscript_action(&file);
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|a| a.severity == Severity::Alert && a.detail.contains("RAN")),
+                "{close:?}: {found:?}"
+            );
+        }
+        let quiet = b"/c {currentfile closefile} def (x) pop\nmark currentfile closefile\n";
+        let file = ps(&[
+            b"currentfile eexec\n",
+            &encrypt(quiet, false),
+            b"\n",
+            &[b'0'; 512],
+            b"\ncleartomark\n",
+        ]);
+        assert_eq!(find_postscript_action(&file), None);
+    }
+
+    /// Real fonts (TeX Gyre's, installed by scripts/setup-test-deps.sh): the `closefile`
+    /// token their section runs is the word where gs stops decrypting, read past every
+    /// charstring `RD` reads, and no font is an action.
+    #[test]
+    fn real_fonts_end_their_eexec_section_at_their_closefile() {
+        let dir = "/usr/share/texmf/fonts/type1/public/tex-gyre";
+        #[allow(clippy::disallowed_methods)]
+        let fonts: Vec<_> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("{dir}: {e} (scripts/setup-test-deps.sh)"))
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| path.extension().is_some_and(|e| e == "pfb"))
+            .collect();
+        assert!(fonts.len() > 10, "{fonts:?}");
+        for path in fonts {
+            #[allow(clippy::disallowed_methods)]
+            let pfb = std::fs::read(&path).expect("font");
+            // The program a PFB's segments hold (its headers, `80 0t` and a length, left
+            // out), as font loaders hand it to the interpreter.
+            let mut bytes = Vec::new();
+            let mut i = 0usize;
+            while let Some(&[0x80, 1 | 2, a, b, c, d]) = pfb.get(i..i + 6) {
+                let len = u32::from_le_bytes([a, b, c, d]) as usize;
+                bytes.extend_from_slice(&pfb[i + 6..(i + 6 + len).min(pfb.len())]);
+                i += 6 + len;
+            }
+            let at = memchr::memmem::find(&bytes, b"currentfile eexec").expect("eexec") + 17;
+            let section = binary::eexec(&bytes, at, MAX_POSTSCRIPT_EEXEC_BYTES);
+            let words = memchr::memmem::find(&section.plain, b"closefile").map(|k| k + 9);
+            assert!(section.closes.end.is_some(), "{path:?}");
+            assert_eq!(section.closes.end, words, "{path:?}");
+            assert!(!section.closes.data.is_empty(), "{path:?}");
+            assert_eq!(find_postscript_action(&bytes), None, "{path:?}");
+        }
+    }
+
+    /// Review s17-r10: a procedure calling a standard operator that the program
+    /// redefines after it (`/p { show } def /show { cvx exec } def … cvn p`): gs
+    /// -dNOSAFER ran the pipe (created RAN). Standard names a body calls are kept to be
+    /// resolved when it runs, as the program's own.
+    #[test]
     fn standard_operators_redefined_later_are_followed() {
         let s = "/s (XpipeXtouch RAN) def s 0 37 put s 5 37 put s (w) (xile) dup 0 102 put";
         let body = format!("/p {{ show }} def /show {{ cvx exec }} def {s} cvn p pop");

@@ -21,6 +21,7 @@ use pacsguard_events::{Severity, escape_bytes};
 use crate::sh;
 
 mod vim_buffer;
+pub use vim_buffer::MAX_VIM_EXECUTE_NESTING;
 
 /// Commands that do an attacker's work on their own: fetch, run code, open a shell.
 const STRONG: [&[u8]; 48] = [
@@ -876,10 +877,43 @@ fn find_vim_string_command(
             ));
         }
     }
+    if let Some(at) = registers.executes_too_deep {
+        return Some(Command {
+            offset: at,
+            interpreter: "ex",
+            severity: Severity::Warning,
+            detail: format!(
+                "vim strings run as Ex lines inside one another more than {} deep (MAX_VIM_EXECUTE_NESTING): what they write into the buffer was not followed",
+                vim_buffer::MAX_VIM_EXECUTE_NESTING
+            ),
+        });
+    }
+    // The buffer's lines run by `:source` (vim 9 sources the buffer with no file; the
+    // file may be the one the script wrote): read as Ex lines (session 18).
+    let mut sourced = None;
+    if let (Some(at), Some(buffer)) = (registers.sources_buffer, &registers.buffer) {
+        if buffer.built.is_some_and(|written| written < at) {
+            return Some(built(
+                at,
+                "Ex lines (the buffer's lines, which it writes from a variable or a call, run by `:source`)",
+            ));
+        }
+        if !buffer.text.is_empty() {
+            sourced = Some((
+                at,
+                VimValue {
+                    text: buffer.text.clone(),
+                    holes: Vec::new(),
+                    sources: Vec::new(),
+                },
+            ));
+        }
+    }
     let mut sources = exe_commands
         .chain(execute_calls)
         .chain(feedkeys_calls)
         .chain(by_name)
+        .chain(sourced)
         .chain(register_runs_on_lines(bytes));
     let mut pending: Vec<(usize, VimValue, usize)> = Vec::new();
     loop {
@@ -1252,6 +1286,10 @@ struct Registers {
     /// same lines wherever a register runs them, so they are read once per file (random
     /// bytes hold `@r` among those lines, which would run them again, nested).
     buffer_read: std::cell::Cell<bool>,
+    /// Where the file first runs its buffer's lines with `:source`.
+    sources_buffer: Option<usize>,
+    /// Where strings run as Ex lines nest past `MAX_VIM_EXECUTE_NESTING`.
+    executes_too_deep: Option<usize>,
 }
 
 /// The literal values written to a variable or a register: the last, and the last
@@ -1372,8 +1410,20 @@ fn vim_register_writes(bytes: &[u8], named: &dyn Fn(&[u8]) -> bool) -> Registers
     }
     // Lines of the buffer yanked or deleted into registers (issue 10, session 17: vim -es
     // ran `:put ='!sh …'`, `:%yank a`, `:@a`).
-    if vim_buffer::yanks_lines(bytes) {
-        registers.buffer = Some(vim_buffer::buffer_text(bytes, named));
+    // Those a string run as Ex lines writes and yanks too, and a `:source` of the
+    // buffer runs them (session 18).
+    match vim_buffer::executed_strings(bytes, named) {
+        Ok(executed) => {
+            registers.sources_buffer = vim_buffer::sources_buffer(bytes, &executed);
+            let yanks = vim_buffer::yanks_lines(bytes)
+                || executed
+                    .iter()
+                    .any(|(_, value)| vim_buffer::yanks_lines(&value.text));
+            if yanks || registers.sources_buffer.is_some() {
+                registers.buffer = Some(vim_buffer::buffer_text(bytes, &executed, named));
+            }
+        }
+        Err(at) => registers.executes_too_deep = Some(at),
     }
     // `:normal` keys that yank, delete or record into registers, `:yank`, `:delete`.
     if !registers.any_write {
@@ -1490,7 +1540,9 @@ fn register_runs(
         let Some(&r) = text.get(p + 1) else {
             continue;
         };
-        if !escape_starts(&text[..p]) || !(r.is_ascii_alphanumeric() || r == b'"') {
+        if !escape_starts(&text[..p - ex_range_len(&text[..p])])
+            || !(r.is_ascii_alphanumeric() || r == b'"')
+        {
             continue;
         }
         if text[p] == b'*' && !ends_star_register(text.get(p + 2).copied()) {
@@ -1526,6 +1578,19 @@ fn register_runs(
     runs
 }
 
+/// The length of the simple Ex range that `before` ends with (line numbers, `.`, `$`,
+/// `%`, `,`, `;`, offsets), which `:@r` and `:*r` take (`%@a`, `1,$@a`: vim -es ran the
+/// register's lines; session 18).
+fn ex_range_len(before: &[u8]) -> usize {
+    before
+        .iter()
+        .rev()
+        .take_while(|b| {
+            b.is_ascii_digit() || matches!(b, b'.' | b'$' | b'%' | b',' | b';' | b'+' | b'-')
+        })
+        .count()
+}
+
 /// Whether the byte after `*r` ends the command (`*a`, `*a | …`): no help tag.
 fn ends_star_register(next: Option<u8>) -> bool {
     next.is_none_or(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'|'))
@@ -1550,6 +1615,14 @@ fn register_runs_on_lines(bytes: &[u8]) -> impl Iterator<Item = (usize, VimValue
             .rev()
             .take_while(|b| matches!(b, b' ' | b'\t' | b':'))
             .count();
+        // A range before it (`%@a`, `1,$@a`: vim runs the register on those lines).
+        let lead = lead + ex_range_len(&bytes[..at - lead]);
+        let lead = lead
+            + bytes[..at - lead]
+                .iter()
+                .rev()
+                .take_while(|b| matches!(b, b' ' | b'\t' | b':'))
+                .count();
         let start = at - lead;
         if start != 0 && !matches!(bytes[start - 1], b'\n' | b'|') {
             return None;
@@ -3320,6 +3393,27 @@ mod tests {
         }
     }
     use super::*;
+
+    /// MAX_VIM_EXECUTE_NESTING: strings run as Ex lines inside one another are read for
+    /// the lines they write to the limit, and past it a warning naming it.
+    #[test]
+    fn strings_run_as_ex_lines_are_read_to_their_nesting_limit_and_past_it_reported() {
+        let nested = |depth: usize| {
+            let mut text = "norm! ix".to_owned();
+            for _ in 0..depth {
+                text = format!("exe '{}'", text.replace('\'', "''"));
+            }
+            text
+        };
+        let limit = vim_buffer::MAX_VIM_EXECUTE_NESTING;
+        assert_eq!(find_ex_command(nested(limit).as_bytes()), None);
+        let found = find_ex_command(nested(limit + 1).as_bytes()).expect("told");
+        assert_eq!(found.severity, Severity::Warning, "{found:?}");
+        assert!(
+            found.detail.contains("MAX_VIM_EXECUTE_NESTING"),
+            "{found:?}"
+        );
+    }
 
     /// LONGEST_NAME lets a long word skip the name lists: no name in them may be longer.
     #[test]

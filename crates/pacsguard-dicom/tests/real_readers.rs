@@ -326,6 +326,98 @@ fn plugin_content_in_markup_is_read_as_a_tokenizer_reads_it() {
     }
 }
 
+/// Issue 10 (session 18): the code a plug-in is handed by `<param>` tags of an `<object>`
+/// or `<applet>` (`code`, `archive`, `codebase`, `object`, the `java_` spellings,
+/// `jnlp_href`, a Flash movie), by Java attributes of an `<embed>` or `<applet>`, and an
+/// `<embed>` naming an ActiveX class: Python's html.parser reads each tag as the search
+/// does, and each is an alert in a DICOM text element. An `<object>` of a class or type
+/// that runs nothing, with inert parameters, is none.
+#[test]
+fn plugin_params_and_embed_classes_are_read_as_a_tokenizer_reads_them() {
+    let unknown = "clsid:00000000-1111-2222-3333-444444444444";
+    let cases: Vec<(String, &str)> = vec![
+        (
+            format!("<object classid=\"{unknown}\"><param name=code value=Evil.class></object>"),
+            "param name 'code'",
+        ),
+        (
+            "<applet width=1><param name=\"java_code\" value=\"Evil\"></applet>".to_owned(),
+            "param name 'java_code'",
+        ),
+        (
+            "<OBJECT width=1><PARAM NAME=\"&#99;ode\" VALUE=\"Evil.class\"></OBJECT>".to_owned(),
+            "param name 'code'",
+        ),
+        (
+            "<object><param name=\"java&lowbar;archive\" value=\"e.jar\"></object>".to_owned(),
+            "param name 'java_archive'",
+        ),
+        (
+            "<object type=\"application/x-other\">\n <param name=archive value='http://203.0.113.7/e.jar'/></object>".to_owned(),
+            "param name 'archive'",
+        ),
+        (
+            "<object><param name=jnlp_href value=launch.jnlp></object>".to_owned(),
+            "param name 'jnlp_href'",
+        ),
+        (
+            "<object><param value=x><param name=codebase value=http://203.0.113.7/></object>".to_owned(),
+            "param name 'codebase'",
+        ),
+        (
+            "<object width=1><param name=movie value=\"x&period;swf?a=1\"></object>".to_owned(),
+            "param value 'x.swf?a=1'",
+        ),
+        (
+            "<embed classid=\"clsid:D27CDB6E-AE6D-11cf-96B8-444553540000\" src=x>".to_owned(),
+            "embed classid 'clsid:D27CDB6E-AE6D-11cf-96B8-444553540000'",
+        ),
+        (
+            "<embed code=Evil.class width=1>".to_owned(),
+            "embed code 'Evil.class'",
+        ),
+        (
+            "<embed java_archive=\"e.jar\" width=1>".to_owned(),
+            "embed java_archive 'e.jar'",
+        ),
+        (
+            "<applet archive=\"evil.jar\" width=1></applet>".to_owned(),
+            "applet archive 'evil.jar'",
+        ),
+        (
+            format!("<object classid=\"{unknown}\">{}<param name=code value=E></object>", "<p>x</p>".repeat(2000)),
+            "param name 'code'",
+        ),
+    ];
+    for (markup, parsed) in &cases {
+        let seen = html_parser_attributes(markup);
+        assert!(
+            seen.contains(parsed),
+            "html.parser reads {markup:.60}: {seen}"
+        );
+        let dicom = kit::DicomBuilder::ct("1.2.3.43")
+            .element(0x0008, 0x103E, *b"LO", markup.as_bytes())
+            .build();
+        assert!(
+            has_alert(&inspect(&dicom), FindingKind::ActiveContent),
+            "{markup:.60}"
+        );
+    }
+    for markup in [
+        "<object data=\"report.pdf\" type=\"application/pdf\"><param name=zoom value=100></object>"
+            .to_owned(),
+        format!("<object classid=\"{unknown}\"><param name=code value=\"\"></object>"),
+        // A parameter after the object's end is none of its own.
+        "<object data=x.pdf></object><param name=code value=Evil.class>".to_owned(),
+        "Applet parameters: name=code, archive, codebase.".to_owned(),
+    ] {
+        let dicom = kit::DicomBuilder::ct("1.2.3.44")
+            .element(0x0008, 0x103E, *b"LO", markup.as_bytes())
+            .build();
+        assert!(alerts(&inspect(&dicom)).is_empty(), "{markup}");
+    }
+}
+
 /// A DOS EPS binary header: magic, the PostScript section's offset and length, no WMF or
 /// TIFF preview, no checksum (as Adobe's format gives it, 30 bytes).
 fn dos_eps_header(ps_offset: u32, ps_len: u32) -> Vec<u8> {
@@ -3859,6 +3951,67 @@ fn registers_yanked_from_lines_the_script_writes_are_followed() {
     }
     if let Ok(hitest) = std::fs::read("/usr/share/vim/vim90/syntax/hitest.vim") {
         assert_eq!(pacsguard_dicom::find_ex_command(&hitest), None);
+    }
+}
+
+/// Issue 10 (session 18): lines written into the buffer by strings run as Ex lines
+/// (`exe "norm! i…"`, `exe "call setline(…)"`, `call execute("put =…")`), yanked by one
+/// (`exe "%yank a"`, `exe "norm! \"ayy"`), run by a ranged `:@` (`%@a`, `1,$@a`) or
+/// after `@@`, and vim 9's `:source` of the buffer (`:so`, `:%so`, `:1,$source`, `so %`
+/// after `:sav`) or of a file the script wrote (`:w`, `writefile()`): vim -es ran each
+/// (created RAN) and the file was clean.
+#[test]
+fn buffer_lines_written_by_strings_or_run_by_source_are_found() {
+    let pipe = "sh -c 'echo x > RAN'";
+    for script in [
+        format!("exe \"norm! i!{pipe}\"\n%yank a\n@a"),
+        format!("exe \"call setline(1, \\\"!{pipe}\\\")\"\n%yank a\n@a"),
+        "exe \"put ='!sh -c ''echo x > RAN'''\"\n%yank a\n:@a".to_owned(),
+        format!("call execute(\"norm! o!{pipe}\")\n%yank a\n@a"),
+        format!("exe \"norm! i!{pipe}\"\n%d a\n*a"),
+        format!("exe \"norm! i!{pipe}\"\n1y\n@0"),
+        format!("exe \"exe \\\"norm! i!{pipe}\\\"\"\n%y a\n@a"),
+        format!("call setline(1, \"!{pipe}\")\nexe \"%yank a\"\n@a"),
+        format!("exe \"norm! i!{pipe}\"\nexe \"norm! \\\"ayy\"\n@a"),
+        format!("call setline(1, \"!{pipe}\")\n%yank a\n%@a"),
+        format!("call setline(1, \"!{pipe}\")\n%yank a\n1,$@a"),
+        format!(
+            "call setline(1, \"echo 1\")\n%yank a\n@a\ncall setline(1, \"!{pipe}\")\n%yank a\n@@"
+        ),
+        format!("call setline(1, \"!{pipe}\")\nso"),
+        format!("call setline(1, \"!{pipe}\")\n%so"),
+        format!("exe \"norm! i!{pipe}\"\n1,$sou"),
+        format!("call setline(1, \"!{pipe}\")\nexe \"%so\""),
+        format!("call setline(1, \"!{pipe}\")\nsav! z.vim\nso %"),
+        format!("call setline(1, \"!{pipe}\")\nw! w.vim\nso w.vim"),
+        format!("call writefile([\"!{pipe}\"], \"w.vim\")\nso w.vim"),
+    ] {
+        let file = format!("\0\0\0DICM\x02\0 garbage\n{script}\n").into_bytes();
+        assert!(
+            runs_in_dir("vim", &["-es", "-u", "NONE", "-i", "NONE"], &file, &[]),
+            "vim did not run {script}"
+        );
+        let found = pacsguard_dicom::find_ex_command(&file);
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{script}: {found:?}"
+        );
+    }
+    // Lines that run nothing, a file sourced that the script did not write, lines
+    // written and never run: no finding.
+    for script in [
+        "exe \"norm! iecho 1\"\n%yank a\n@a\n",
+        "call setline(1, \"echo 1\")\nso\n",
+        "call setline(1, \"!sh -c 'echo x > RAN'\")\nso $VIMRUNTIME/syntax/c.vim\n",
+        "exe \"norm! i!sh -c 'echo x > RAN'\"\n",
+    ] {
+        assert_eq!(
+            pacsguard_dicom::find_ex_command(script.as_bytes()),
+            None,
+            "{script}"
+        );
     }
 }
 

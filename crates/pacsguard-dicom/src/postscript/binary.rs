@@ -8,6 +8,7 @@
 use std::cell::Cell;
 
 use super::Token;
+use super::section_end::SectionEnd;
 
 /// The system name table (PLRM Appendix F, as Ghostscript 10 installs it): the name of
 /// each index, one a line; an empty line is an unassigned index.
@@ -266,6 +267,8 @@ impl Objects<'_> {
 /// ciphertext starts, whether it is in hex, and how many bytes of ciphertext were read.
 pub(super) struct Eexec {
     pub(super) plain: Vec<u8>,
+    /// Where in `plain` the section closes its file, and the data its `RD` reads.
+    pub(super) closes: SectionEnd,
     start: usize,
     hex: bool,
     pub(super) read: usize,
@@ -290,8 +293,8 @@ fn is_blank(b: u8) -> bool {
 /// font encryption (r = 55665, c1 = 52845, c2 = 22719), in hex when its first four bytes
 /// (after blanks) are hex digits and in binary otherwise, at most `limit` bytes of
 /// ciphertext read. In hex every byte that is no digit is skipped, as Ghostscript does
-/// (review s17-r10). Decryption stops once the plaintext reaches `closefile`, where the
-/// section ends in every font, so that each section spends only its own bytes of the
+/// (review s17-r10). Decryption stops once the plaintext reaches the `closefile` it runs
+/// ([`SectionEnd`]), where the section ends in every font, so that each section spends only its own bytes of the
 /// limit (review s17-r10: ten fonts each decrypted to the end of the file spent it).
 pub(super) fn eexec(p: &[u8], at: usize, limit: usize) -> Eexec {
     let at = at.min(p.len());
@@ -300,13 +303,18 @@ pub(super) fn eexec(p: &[u8], at: usize, limit: usize) -> Eexec {
     let hex = rest.len() >= 4 && rest[..4].iter().all(u8::is_ascii_hexdigit);
     let mut r: u16 = 55665;
     let mut plain = Vec::new();
+    let mut closes = SectionEnd::default();
     let mut decrypt = |c: u8, plain: &mut Vec<u8>| {
         plain.push(c ^ (r >> 8) as u8);
         r = u16::from(c)
             .wrapping_add(r)
             .wrapping_mul(52845)
             .wrapping_add(22719);
-        plain.len() > 4 + 8 && plain.ends_with(b"closefile")
+        // A look once the word and the byte after it are decrypted: whether it is the
+        // `closefile` Ghostscript runs is told by its tokens ([`SectionEnd`]).
+        plain.len() > 4 + 8
+            && plain[..plain.len() - 1].ends_with(b"closefile")
+            && closes.look(&plain[4..], false).is_some()
     };
     let mut read = 0usize;
     if hex {
@@ -333,8 +341,10 @@ pub(super) fn eexec(p: &[u8], at: usize, limit: usize) -> Eexec {
         }
     }
     let plain = plain.get(4..).map(<[u8]>::to_vec).unwrap_or_default();
+    closes.look(&plain, true);
     Eexec {
         plain,
+        closes,
         start,
         hex,
         read,

@@ -9,6 +9,13 @@
 //! variable or a call is known only at run time. Lines from elsewhere (`:put a` of a
 //! register filled by `:redir`, `:read`, `:edit`) are not the script's text and are not
 //! put in: vim's own `syntax/hitest.vim` yanks and runs such lines (`syn keyword …`).
+//!
+//! Issue 10 (session 18): the same commands in a string run as Ex lines (`exe "norm!
+//! i!sh …"`, `exe "call setline(…)"`, `call execute("put =…")`, `exe "%yank a"`) write
+//! and yank the buffer as well, and vim 9's `:source` with no file (`:so`, `:%so`, a
+//! range) or of `%`, or of a file the script writes (`:w`, `writefile()`, whose lines
+//! are put in too), runs the buffer's lines as Ex commands: vim -es ran each (created
+//! RAN).
 
 use super::{VimValue, after_first_argument, normal_keys, vim_expression, vim_list};
 
@@ -100,6 +107,155 @@ fn segments(bytes: &[u8]) -> impl Iterator<Item = (usize, &[u8])> + '_ {
         })
 }
 
+/// How deep strings run as Ex lines are read for what they write into the buffer
+/// (`exe "exe \"norm! i…\""`); deeper is a warning.
+pub const MAX_VIM_EXECUTE_NESTING: usize = 8;
+
+/// A string run as Ex lines, evaluated, with the offset of the command in the file that
+/// runs it (for one inside a string, the outer one's).
+pub(super) type Executed = Vec<(usize, VimValue)>;
+
+/// The strings the script runs as Ex lines (`:execute` in any abbreviation, `execute()`
+/// with a string or a list), evaluated, read [`MAX_VIM_EXECUTE_NESTING`] deep; past it,
+/// `Err` with the offset.
+pub(super) fn executed_strings(
+    bytes: &[u8],
+    named: &dyn Fn(&[u8]) -> bool,
+) -> Result<Executed, usize> {
+    // The strings one text runs, found in one search for `exe` (the command and the
+    // call): each with where it is (`outer` for a string's, the outer command's).
+    let read = |text: &[u8], outer: Option<usize>| {
+        let mut strings = Vec::new();
+        for at in memchr::memmem::find_iter(text, b"exe") {
+            if text[at..].starts_with(b"execute(") {
+                if at > 0
+                    && (text[at - 1].is_ascii_alphanumeric()
+                        || matches!(text[at - 1], b'_' | b':' | b'#'))
+                {
+                    continue;
+                }
+                let argument = text[at + 8..].trim_ascii_start();
+                let value = match argument.strip_prefix(b"[") {
+                    Some(list) => Some(vim_list(list)),
+                    None => vim_expression(argument, false, named),
+                };
+                if let Some(value) = value {
+                    strings.push((outer.unwrap_or(at), value));
+                }
+                continue;
+            }
+            if let Some((word, after)) = command_at(text, at)
+                && word.len() >= 3
+                && abbreviates(word, b"execute")
+                && let Some(value) = vim_expression(after.trim_ascii_start(), true, named)
+            {
+                strings.push((outer.unwrap_or(at), value));
+            }
+        }
+        strings
+    };
+    let mut found: Executed = Vec::new();
+    let mut pending: Vec<(usize, usize)> = Vec::new();
+    for (offset, value) in read(bytes, None) {
+        pending.push((found.len(), 1));
+        found.push((offset, value));
+    }
+    while let Some((index, depth)) = pending.pop() {
+        let (offset, text) = (found[index].0, found[index].1.text.clone());
+        for (at, value) in read(&text, Some(offset)) {
+            if depth >= MAX_VIM_EXECUTE_NESTING {
+                return Err(at);
+            }
+            pending.push((found.len(), depth + 1));
+            found.push((at, value));
+        }
+    }
+    Ok(found)
+}
+
+/// The Ex commands of `text` whose word starts with `head`: each with where its word
+/// starts, the word and what follows it on its line. Found by searching for `head`
+/// (one pass of memchr's search, not a split of the whole text into lines), each
+/// checked to start a command: after a line start or `|`, blanks, colons and a range.
+fn commands<'t>(
+    text: &'t [u8],
+    head: &'t [u8],
+) -> impl Iterator<Item = (usize, &'t [u8], &'t [u8])> + 't {
+    memchr::memmem::find_iter(text, head)
+        .filter_map(move |at| command_at(text, at).map(|(word, line)| (at, word, line)))
+}
+
+/// The Ex command whose word starts at `text[at]`, if one starts there (after a line
+/// start or `|`, blanks, colons and a range): the word, and what follows it on its line.
+fn command_at(text: &[u8], at: usize) -> Option<(&[u8], &[u8])> {
+    {
+        let before = &text[..at];
+        let lead = before
+            .iter()
+            .rev()
+            .take_while(|b| {
+                b.is_ascii_digit()
+                    || matches!(
+                        b,
+                        b' ' | b'\t' | b':' | b'%' | b'$' | b'.' | b',' | b';' | b'+' | b'-'
+                    )
+            })
+            .count();
+        let start = at - lead;
+        if start != 0 && !matches!(text[start - 1], b'\n' | b'|') {
+            return None;
+        }
+        let rest = &text[at..];
+        let len = rest.iter().take_while(|b| b.is_ascii_alphabetic()).count();
+        let line = rest[len..]
+            .iter()
+            .position(|&b| matches!(b, b'\n' | b'|'))
+            .map_or(&rest[len..], |end| &rest[len..len + end]);
+        Some((&rest[..len], line))
+    }
+}
+
+/// Where `text` has a `:source` that runs the buffer's lines: with no file (vim 9
+/// sources the buffer: `:so`, `:%so`, `:1,$source`), of `%`, or of any file when
+/// `writes` says the script writes files (the one it sources may hold its buffer).
+fn sources_in(text: &[u8], writes: &dyn Fn() -> bool) -> Option<usize> {
+    commands(text, b"so").find_map(|(at, word, after)| {
+        if !(word.len() >= 2 && abbreviates(word, b"source")) {
+            return None;
+        }
+        let argument = after.strip_prefix(b"!").unwrap_or(after).trim_ascii();
+        (argument.is_empty() || argument == b"%" || writes()).then_some(at)
+    })
+}
+
+/// Whether `text` writes a file (`:w`, `:wq`, `:x`, `:sav`, `:up`, `writefile()`).
+fn writes_files(text: &[u8]) -> bool {
+    memchr::memmem::find(text, b"writefile(").is_some()
+        || segments(text).any(|(_, segment)| {
+            let (word, _) = command_word(segment);
+            [&b"write"[..], b"wq", b"xit", b"saveas", b"update", b"wall"]
+                .iter()
+                .any(|full| abbreviates(word, full))
+        })
+}
+
+/// Where the script (or a string it runs as Ex lines) first runs its buffer's lines
+/// with `:source` ([`sources_in`]).
+pub(super) fn sources_buffer(bytes: &[u8], executed: &Executed) -> Option<usize> {
+    // Whether the script writes files is read only for a `:source` of a file.
+    let writes = std::cell::OnceCell::new();
+    let writes = || {
+        *writes.get_or_init(|| {
+            writes_files(bytes) || executed.iter().any(|(_, v)| writes_files(&v.text))
+        })
+    };
+    let run = executed
+        .iter()
+        .filter(|(_, value)| sources_in(&value.text, &writes).is_some())
+        .map(|(at, _)| *at);
+    sources_in(bytes, &writes).into_iter().chain(run).min()
+}
+
 /// Whether the script writes lines of its buffer into a register: an Ex `:yank` or
 /// `:delete`, or `:normal` keys that yank or delete.
 pub(super) fn yanks_lines(bytes: &[u8]) -> bool {
@@ -112,8 +268,27 @@ pub(super) fn yanks_lines(bytes: &[u8]) -> bool {
     })
 }
 
-/// The lines the script writes into its buffer from its own text (see the module).
-pub(super) fn buffer_text(bytes: &[u8], named: &dyn Fn(&[u8]) -> bool) -> Buffer {
+/// The lines the script writes into its buffer from its own text and from the strings
+/// it runs as Ex lines (`executed`, [`executed_strings`]; see the module). A string
+/// with a part known only at run time that writes lines makes them known only then.
+pub(super) fn buffer_text(
+    bytes: &[u8],
+    executed: &Executed,
+    named: &dyn Fn(&[u8]) -> bool,
+) -> Buffer {
+    let mut buffer = own_buffer_text(bytes, named);
+    for (at, value) in executed {
+        let inner = own_buffer_text(&value.text, named);
+        if inner.built.is_some() || (!value.holes.is_empty() && !inner.text.is_empty()) {
+            buffer.built = Some(buffer.built.map_or(*at, |b| b.min(*at)));
+        }
+        buffer.text.extend_from_slice(&inner.text);
+    }
+    buffer
+}
+
+/// The lines `bytes` writes into the buffer from its own text (see the module).
+fn own_buffer_text(bytes: &[u8], named: &dyn Fn(&[u8]) -> bool) -> Buffer {
     let mut buffer = Buffer {
         text: Vec::new(),
         built: None,
@@ -195,6 +370,23 @@ pub(super) fn buffer_text(bytes: &[u8], named: &dyn Fn(&[u8]) -> bool) -> Buffer
             };
             add(&mut buffer, at, value);
         }
+    }
+    // `writefile(lines, file)`: lines of a file the script writes, which a `:source` of
+    // it runs as the buffer's are (session 18: vim -es ran `call writefile(["!sh …"],
+    // "w.vim")` then `so w.vim`).
+    for at in memchr::memmem::find_iter(bytes, b"writefile(") {
+        if at > 0
+            && (bytes[at - 1].is_ascii_alphanumeric()
+                || matches!(bytes[at - 1], b'_' | b':' | b'#'))
+        {
+            continue;
+        }
+        let rest = bytes[at + 10..].trim_ascii_start();
+        let value = match rest.strip_prefix(b"[") {
+            Some(list) => Some(vim_list(list)),
+            None => vim_expression(rest, false, named),
+        };
+        add(&mut buffer, at, value);
     }
     // `:normal` keys that insert text: what follows the first insert key, to an Escape.
     for at in memchr::memmem::find_iter(bytes, b"norm") {
