@@ -221,6 +221,12 @@ impl Console {
         // The failures counted per address before a restart still count.
         let addresses =
             AddressThrottle::from_rows(db.address_failures(throttle::MAX_TRACKED_ADDRESSES)?);
+        // A first start makes the console's id before any account exists, so an id found
+        // missing later, beside accounts, was deleted: raised when it is claimed
+        // (`crate::identity`), never taken quietly as a first start.
+        if db.account_count()? == 0 {
+            db.stored_console_id()?;
+        }
         Ok(Console {
             db: Mutex::new(db),
             clock,

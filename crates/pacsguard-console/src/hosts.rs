@@ -133,12 +133,21 @@ fn witnessed(host: &HostRow) -> u64 {
 fn profile_cell(current: Option<&ProfileRow>) -> (&'static str, String) {
     match current {
         None => ("warn", "not reported".into()),
-        Some(p) => match &p.approved {
-            Some((by, _, _)) => (
+        Some(p) => match (&p.approved, p.superseded) {
+            // Approved once, but the host went back to it (its store restored or made
+            // again): not in effect (review s18).
+            (Some(_), Some(newer)) => (
+                "bad",
+                format!(
+                    "generation {} unapproved: the host went back to it after reporting generation {newer} (its store restored or replaced)",
+                    p.generation
+                ),
+            ),
+            (Some((by, _, _)), None) => (
                 "ok",
                 format!("generation {} approved by {by}", p.generation),
             ),
-            None => (
+            (None, _) => (
                 "bad",
                 format!("generation {} unapproved (made on the host)", p.generation),
             ),

@@ -22,7 +22,8 @@
 //! `FOREIGN_APPROVAL_ABANDONED_AFTER`). An id in the home's store that is not one the
 //! console writes (edited with sqlite3: another type, empty, too long) is replaced by a
 //! fresh one with the same alert: the console goes on (what it wrote under the old id is
-//! dropped the same way).
+//! dropped the same way). So is a row deleted from a store that holds accounts (a first
+//! start makes the row before any account exists), rather than taken as a first start.
 
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
@@ -139,6 +140,15 @@ impl Console {
                     continue;
                 }
                 StoredConsoleId::Id(id) => id,
+                // Already replaced by a fresh id in the store: said, then read again.
+                StoredConsoleId::Missing(fresh) => {
+                    held.take();
+                    self.say_renewed(format!(
+                        "the console id in the store {} (table console_identity) is missing although the store holds console accounts: the row was deleted (or this home comes from a version before console ids); this console took the fresh id {fresh}",
+                        self.store_path.display()
+                    ))?;
+                    continue;
+                }
                 StoredConsoleId::Malformed(what) => {
                     held.take();
                     let fresh = lock(&self.db)?.renew_console_id()?;

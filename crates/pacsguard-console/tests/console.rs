@@ -5665,6 +5665,33 @@ fn a_console_id_edited_to_another_type_is_replaced_with_an_alert() {
     );
 }
 
+/// Session 18: the console id's row deleted from the home's store while the console
+/// was stopped (sqlite3 `DELETE FROM console_identity`) was made again at the next start
+/// as on a first start, quietly: a new console id, with nothing said, where an id
+/// edited to a blob raises `console-id-renewed`. A store that holds accounts served a
+/// console before: the fresh id comes with the same alert, saying the row was deleted.
+/// A first start (no account yet) takes its id quietly.
+#[tokio::test]
+async fn a_console_id_deleted_from_the_store_is_replaced_with_an_alert() {
+    let h = harness();
+    let before = h.console.claim_console_id().expect("id");
+    h.first_admin().await;
+    assert!(
+        alerts_or_warnings(&h.events(), pacsguard_events::FindingKind::ConsoleIdRenewed).is_empty(),
+        "a first start takes its id quietly"
+    );
+    sqlite(&h, "DELETE FROM console_identity");
+    let h = h.restart();
+    let id = h.console.claim_console_id().expect("a fresh id");
+    assert!(id != before && id.len() == 32, "{id}");
+    assert_eq!(h.console.claim_console_id().expect("id"), id, "kept");
+    let alerts = alerts_or_warnings(&h.events(), pacsguard_events::FindingKind::ConsoleIdRenewed);
+    assert!(
+        alerts.len() == 1 && alerts[0].contains("row was deleted") && alerts[0].contains(&id),
+        "{alerts:?}"
+    );
+}
+
 /// Review s15-r13: a second console made by copying the home of the first (a cloned
 /// virtual machine, a restored backup) shared its console id, so on one PostgreSQL
 /// store each took the other's approvals awaiting their record for its own and dropped

@@ -564,7 +564,9 @@ impl Fleet {
     /// Notes the profile generation a host reports as current: one it claims for the
     /// first time and no approver accepted here is raised as `host-profile-unapproved`
     /// (a re-baseline made on the host itself); one an approver accepted gets the
-    /// console's approval, sent back with the answer for the host to keep.
+    /// console's approval, sent back with the answer for the host to keep, unless the
+    /// host went back to it after reporting another (`ProfileRow::superseded`: its store
+    /// put back from a copy): raised when it goes back, and not signed.
     fn judge_profile(
         &self,
         db: &mut dyn FleetStore,
@@ -586,20 +588,33 @@ impl Fleet {
                 now(),
             )
             .map_err(|e| self.store_refusal(&e))?;
-        match noted.approved_at {
-            Some(at) => Ok(Some(self.cosigner.approve(
+        match (noted.approved_at, noted.superseded) {
+            (Some(at), None) => Ok(Some(self.cosigner.approve(
                 &host.name,
                 claim,
                 u64::try_from(at).unwrap_or(0),
             ))),
-            None => {
-                if noted.new {
-                    let detail = format!(
-                        "profile generation {} (signed on the host at {}, {}) was made on the host and is not approved on this console: review it on the Hosts page and approve it there, or investigate the host",
-                        claim.generation,
-                        claim.created,
-                        &claim.digest[..16]
-                    );
+            _ => {
+                // A generation approved once that the host goes back to after reporting
+                // another of the same or a later generation (its store restored from a
+                // copy, or deleted and made again): root on the host rewinding its own
+                // history. Not signed again, raised when the host goes back (review s18).
+                let rollback = noted.superseded.filter(|_| noted.switched);
+                if noted.new || rollback.is_some() {
+                    let detail = match rollback {
+                        Some(newer) => format!(
+                            "profile generation {} (signed on the host at {}, {}) was approved on this console, but the host went back to it after reporting generation {newer}: its store was restored or replaced on the host; the approval is not in effect: investigate the host",
+                            claim.generation,
+                            claim.created,
+                            &claim.digest[..16]
+                        ),
+                        None => format!(
+                            "profile generation {} (signed on the host at {}, {}) was made on the host and is not approved on this console: review it on the Hosts page and approve it there, or investigate the host",
+                            claim.generation,
+                            claim.created,
+                            &claim.digest[..16]
+                        ),
+                    };
                     let store = |e: StoreError| self.store_refusal(&e);
                     let now = now();
                     let cost = ALERT_QUOTA_BYTES.saturating_add(detail.len() as u64);
@@ -1663,6 +1678,84 @@ mod tests {
         assert!(
             stored <= quota,
             "{stored} bytes stored past a quota of {quota}"
+        );
+    }
+
+    /// Review s18: a host going back to a profile generation approved on the console
+    /// after reporting another (its old store put back) got the console's approval again
+    /// at once, with no alert. Now it is raised when it goes back, and not signed.
+    #[test]
+    fn a_host_going_back_to_an_approved_profile_is_raised_and_not_signed() {
+        use crate::witness::tests::signer;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let mut db = ConsoleDb::open(&store).expect("db");
+        db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+        let peer = b"the host's certificate";
+        let id = db
+            .enrol_host(b"t", now(), "ws", &crate::cert_fingerprint(peer))
+            .expect("db")
+            .expect("enrolled");
+        let raised = Arc::new(Mutex::new(Vec::<Finding>::new()));
+        let sink = raised.clone();
+        let fleet = Fleet::new(
+            store.clone(),
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
+            Box::new(move |f| sink.lock().expect("sink").push(f)),
+        );
+        let s = signer("ws-trail");
+        let claim = |generation: u64| ProfileClaim {
+            generation,
+            created: 1,
+            digest: format!("{generation:064x}"),
+        };
+        let mut report = |db: &mut ConsoleDb, generation: u64| match fleet.answer(
+            db,
+            Some(peer),
+            Request::Report {
+                trail_key: s.verifier().encode(),
+                interval: 5,
+                first: 0,
+                records: Vec::new(),
+                checkpoint: None,
+                profile: Some(claim(generation)),
+            },
+        ) {
+            Response::Witnessed { approval, .. } => approval,
+            other => panic!("{other:?}"),
+        };
+        let unapproved = |raised: &Mutex<Vec<Finding>>| {
+            raised
+                .lock()
+                .expect("raised")
+                .iter()
+                .filter(|f| f.kind == FindingKind::HostProfileUnapproved)
+                .map(|f| f.detail.clone())
+                .collect::<Vec<_>>()
+        };
+        assert!(report(&mut db, 1).is_none());
+        let digest = claim(1).digest;
+        assert!(
+            db.propose_profile_approval(id, 1, &digest, "c-1", "ann", "install", now())
+                .expect("db")
+                && db
+                    .confirm_profile_approval(id, 1, &digest, "c-1")
+                    .expect("db")
+        );
+        assert!(report(&mut db, 1).is_some(), "approved: signed");
+        assert!(report(&mut db, 2).is_none(), "a re-baseline on the host");
+        assert_eq!(unapproved(&raised).len(), 2, "{:?}", unapproved(&raised));
+        assert!(report(&mut db, 1).is_none(), "went back: not signed");
+        assert!(report(&mut db, 1).is_none(), "nor at the next report");
+        // Raised when it goes back (once per going back: the store's test, with reports
+        // seconds apart; these come within one second, where the order of two reports
+        // of one host is not known to the store).
+        let said = unapproved(&raised);
+        assert!(
+            said.len() >= 3 && said[2].contains("went back to it after reporting generation 2"),
+            "{said:?}"
         );
     }
 

@@ -25,6 +25,7 @@ mod decisions;
 mod fleet;
 pub use fleet::{AcceptedBatch, HostRow, TokenRefusal};
 mod fleet_profiles;
+pub(crate) use fleet_profiles::{CURRENT_ORDER, SUPERSEDED_SQL};
 pub use fleet_profiles::{
     FROM_TRAIL, MAX_PENDING_PROFILES_PER_HOST, PendingApproval, ProfileNoted, ProfileRow,
     QuotaWindow,
@@ -100,6 +101,11 @@ pub enum StoredConsoleId {
     /// Not an id the console writes (another type, empty, too long, other characters):
     /// what is there, said without repeating its content.
     Malformed(String),
+    /// There was no id although the store holds console accounts (a console served from
+    /// it before): the row was deleted (or the home comes from a version before console
+    /// ids). The fresh id made in its place; the console says so loudly, as for
+    /// [`StoredConsoleId::Malformed`], rather than taking it as a first start.
+    Missing(String),
 }
 
 impl StoredConsoleId {
@@ -346,7 +352,7 @@ impl ConsoleDb {
     /// the file ([`ConsoleDb::stored_console_id`] tells it apart).
     pub fn console_id(&self) -> Result<String, StoreError> {
         match self.stored_console_id()? {
-            StoredConsoleId::Id(id) => Ok(id),
+            StoredConsoleId::Id(id) | StoredConsoleId::Missing(id) => Ok(id),
             StoredConsoleId::Malformed(what) => Err(StoreError::Corrupt {
                 path: self.path.clone(),
                 reason: format!(
@@ -372,15 +378,23 @@ impl ConsoleDb {
         let made = match read()? {
             Some(value) => value,
             None => {
+                // A first start makes the row before any account exists: a store with
+                // accounts and no row had it deleted (review s18: a fresh id was taken
+                // silently, so `DELETE` did quietly what an edit to a blob is alerted for).
+                let served_before = self.account_count()? > 0;
                 self.execute(
                     "INSERT OR IGNORE INTO console_identity (id, console) \
                      VALUES (1, lower(hex(randomblob(16))))",
                     [],
                 )?;
-                read()?.ok_or_else(|| StoreError::Corrupt {
+                let made = read()?.ok_or_else(|| StoreError::Corrupt {
                     path: self.path.clone(),
                     reason: "table console_identity: the console id just made is not there".into(),
-                })?
+                })?;
+                return Ok(match StoredConsoleId::of(made) {
+                    StoredConsoleId::Id(id) if served_before => StoredConsoleId::Missing(id),
+                    other => other,
+                });
             }
         };
         Ok(StoredConsoleId::of(made))

@@ -342,9 +342,16 @@ fn profile_claims_are_new_once_approved_pruned_and_current_alike() {
         );
         let current = db.current_profiles().expect("store");
         assert_eq!(current.len(), 1, "{what}");
+        // The host still names generation 2, approved; its trail recorded signing 3
+        // since: generation 2 is shown, its approval not in effect.
         assert_eq!(
-            (current[0].generation, current[0].digest.as_str()),
-            (3, "trail"),
+            (
+                current[0].generation,
+                current[0].digest.as_str(),
+                current[0].superseded,
+                current[0].in_effect()
+            ),
+            (2, "aa", Some(3), false),
             "{what}"
         );
         for generation in 10..10 + MAX_PENDING_PROFILES_PER_HOST as u64 + 5 {
@@ -373,6 +380,69 @@ fn profile_claims_are_new_once_approved_pruned_and_current_alike() {
                 .expect("store"),
             "{what}: an approval in effect is not dropped as one awaiting confirmation"
         );
+    });
+}
+
+/// Review s18: a host's current profile was its highest generation. Root on a host on
+/// an approved generation 2 deletes its home and profiles anew (generation 1 again, a
+/// new key): the console went on showing generation 2, approved. The current profile is
+/// the one the host reports; a host going back to an approved profile after reporting
+/// another (its old store put back) has it shown not in effect, said once when it goes
+/// back, not signed; an approver approving the new one makes it count.
+#[test]
+fn a_host_made_anew_or_going_back_is_never_shown_approved() {
+    on_both(|at| {
+        let what = at.describe();
+        let mut db = open(at);
+        let db = db.as_mut();
+        let host = enrol(db, b"t", "pacs", "f");
+        let current = |db: &mut dyn FleetStore| {
+            let rows = db.current_profiles().expect("store");
+            assert_eq!(rows.len(), 1, "{what}");
+            let p = &rows[0];
+            (p.generation, p.digest.clone(), p.in_effect(), p.superseded)
+        };
+        db.note_profile(host, 1, "a1", 1, 10).expect("store");
+        assert!(approve(db, host, 1, "a1", "ann", "install", 20), "{what}");
+        db.note_profile(host, 2, "b2", 1, 30).expect("store");
+        assert!(approve(db, host, 2, "b2", "ann", "patch", 40), "{what}");
+        assert_eq!(current(db), (2, "b2".into(), true, None), "{what}");
+        // Made anew: generation 1 again, another digest.
+        let noted = db.note_profile(host, 1, "c1", 1, 50).expect("store");
+        assert!(noted.new && noted.approved_at.is_none(), "{what}");
+        assert_eq!(current(db), (1, "c1".into(), false, None), "{what}");
+        // The old store put back: generation 2 as approved, named again.
+        let noted = db.note_profile(host, 2, "b2", 1, 60).expect("store");
+        assert_eq!(
+            (noted.approved_at, noted.superseded, noted.switched),
+            (Some(40), Some(1), true),
+            "{what}: went back"
+        );
+        let noted = db.note_profile(host, 2, "b2", 1, 61).expect("store");
+        assert_eq!(
+            (noted.superseded, noted.switched),
+            (Some(1), false),
+            "{what}: said once"
+        );
+        assert_eq!(current(db), (2, "b2".into(), false, Some(1)), "{what}");
+        // Back to the older approved generation 1 (its first store): not in effect either.
+        let noted = db.note_profile(host, 1, "a1", 1, 70).expect("store");
+        assert_eq!(
+            (noted.superseded, noted.switched),
+            (Some(2), true),
+            "{what}"
+        );
+        assert_eq!(current(db), (1, "a1".into(), false, Some(2)), "{what}");
+        // A person approves the host made anew: it counts from then on.
+        db.note_profile(host, 1, "c1", 1, 80).expect("store");
+        assert!(approve(db, host, 1, "c1", "bob", "rebuilt", 90), "{what}");
+        let noted = db.note_profile(host, 1, "c1", 1, 91).expect("store");
+        assert_eq!(
+            (noted.approved_at, noted.superseded),
+            (Some(90), None),
+            "{what}"
+        );
+        assert_eq!(current(db), (1, "c1".into(), true, None), "{what}");
     });
 }
 

@@ -89,8 +89,9 @@ pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
                     let profile = profile_of(h).map(|p| {
                         serde_json::json!({
                             "generation": p.generation, "digest": p.digest,
-                            "approved": p.approved.is_some(),
+                            "approved": p.in_effect(),
                             "approved_by": p.approved.as_ref().map(|a| &a.0),
+                            "superseded_by": p.superseded,
                         })
                     });
                     println!(
@@ -107,9 +108,14 @@ pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
                 for h in &hosts {
                     let profile = match profile_of(h) {
                         None => "profile not reported".to_string(),
-                        Some(p) if p.approved.is_some() => {
+                        Some(p) if p.in_effect() => {
                             format!("profile generation {} approved", p.generation)
                         }
+                        Some(p) if p.approved.is_some() => format!(
+                            "profile generation {} UNAPPROVED (went back from generation {})",
+                            p.generation,
+                            p.superseded.unwrap_or_default()
+                        ),
                         Some(p) => format!("profile generation {} UNAPPROVED", p.generation),
                     };
                     println!(

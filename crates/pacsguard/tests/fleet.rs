@@ -1314,42 +1314,49 @@ fn a_profile_made_on_the_host_counts_only_once_the_console_approved_it() {
     );
     assert_eq!(status, 303);
     let (_, body) = web.curl("GET", "/hosts", &[]);
-    let (status, body) = approve(&form(&body));
     // The promise (issue 14): in effect once its record is on the console's trail. The
     // guard writes it within a turn of its loop; on a loaded machine that may take
     // longer than the request waits (APPROVAL_RECORD_WAIT): the page then says the
     // approval awaits its record, and it settles when the Hosts page is read after
     // APPROVAL_RESOLVE_AFTER. Either way it ends approved, never in effect before.
-    if status == 202 {
-        assert!(
-            body.contains("awaits its record on the audit trail")
-                && body.contains("not in effect yet"),
-            "{body}"
-        );
-        let deadline = Instant::now()
-            + Duration::from_secs(
-                u64::try_from(pacsguard_console::host_approvals::APPROVAL_RESOLVE_AFTER)
-                    .expect("seconds")
-                    + 120,
+    let approve_and_settle = |body: &str, generation: u64| {
+        let (status, body) = approve(&form(body));
+        if status == 202 {
+            assert!(
+                body.contains("awaits its record on the audit trail")
+                    && body.contains("not in effect yet"),
+                "{body}"
             );
-        while hosts(&console)
-            .into_iter()
-            .find(|h| h["name"] == "ws-07")
-            .is_none_or(|h| h["profile"]["approved"] != true)
-        {
-            assert!(Instant::now() < deadline, "the approval never settled");
-            // Reading the page settles what awaits for longer than the limit.
-            let (status, _) = web.curl("GET", "/hosts", &[]);
-            assert_eq!(status, 200);
-            std::thread::sleep(Duration::from_secs(1));
+            let deadline = Instant::now()
+                + Duration::from_secs(
+                    u64::try_from(pacsguard_console::host_approvals::APPROVAL_RESOLVE_AFTER)
+                        .expect("seconds")
+                        + 120,
+                );
+            while hosts(&console)
+                .into_iter()
+                .find(|h| h["name"] == "ws-07")
+                .is_none_or(|h| {
+                    h["profile"]["approved"] != true || h["profile"]["generation"] != generation
+                })
+            {
+                assert!(Instant::now() < deadline, "the approval never settled");
+                // Reading the page settles what awaits for longer than the limit.
+                let (status, _) = web.curl("GET", "/hosts", &[]);
+                assert_eq!(status, 200);
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        } else {
+            assert_eq!(status, 200, "{body}");
+            assert!(
+                body.contains(&format!(
+                    "Approved profile generation {generation} of host ws-07"
+                )),
+                "{body}"
+            );
         }
-    } else {
-        assert_eq!(status, 200, "{body}");
-        assert!(
-            body.contains("Approved profile generation 1 of host ws-07"),
-            "{body}"
-        );
-    }
+    };
+    approve_and_settle(&body, 1);
     let approved = wait_host(&console, "ws-07", |h| h["profile"]["approved"] == true);
     assert_eq!(
         approved["profile"]["approved_by"], "console:admin",
@@ -1379,7 +1386,6 @@ fn a_profile_made_on_the_host_counts_only_once_the_console_approved_it() {
         "{}",
         stderr(&out)
     );
-
     // The attack: an implant planted and taken into a new profile on the host.
     std::fs::write(host.path("study/implant.bin"), b"planted by an intruder").expect("plant");
     let out = host.run(&["profile", host.tree_str()]);
@@ -1421,6 +1427,40 @@ fn a_profile_made_on_the_host_counts_only_once_the_console_approved_it() {
     );
     let out = host.run(&["check"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+
+    // Review s18: generation 2 approved after all; then root on the host deletes its
+    // store and its trail and profiles again (generation 1 anew, the implant in it).
+    // The console showed the host on generation 2, approved (the highest it knew), while
+    // it raised the new generation 1 and the rewound trail. Now the host's current
+    // profile is the one it reports: generation 1, unapproved.
+    let (_, body) = web.curl("GET", "/hosts", &[]);
+    approve_and_settle(&body, 2);
+    wait_host(&console, "ws-07", |h| h["profile"]["approved"] == true);
+    // Everything but its configuration and its enrolment (`fleet/`): the host refuses
+    // to work on a store or trail deleted beside its key, so its key goes too.
+    for entry in std::fs::read_dir(&host.home).expect("home") {
+        let path = entry.expect("entry").path();
+        match path.file_name().and_then(|n| n.to_str()) {
+            Some("config.toml" | "fleet") => {}
+            _ if path.is_dir() => std::fs::remove_dir_all(&path).expect("intruder deletes"),
+            _ => std::fs::remove_file(&path).expect("intruder deletes"),
+        }
+    }
+    let out = host.run(&["init"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = host.run(&["profile", host.tree_str()]);
+    assert!(
+        stdout(&out).contains("generation 1 signed"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let guard = Serve::start(&host, &[]);
+    let rewound = wait_host(&console, "ws-07", |h| h["profile"]["generation"] == 1);
+    assert_eq!(rewound["profile"]["approved"], false, "{rewound}");
+    let (_, body) = web.curl("GET", "/hosts", &[]);
+    assert!(body.contains("generation 1 unapproved"), "{body}");
+    guard.stop();
     server.stop();
     // The console's own trail: the alert for each generation made on the host, and the
     // approval with its person and reason.
@@ -1428,8 +1468,8 @@ fn a_profile_made_on_the_host_counts_only_once_the_console_approved_it() {
     let trail = stdout(&out);
     assert_eq!(
         trail.matches("host-profile-unapproved").count(),
-        2,
-        "one alert per generation: {trail}"
+        3,
+        "one alert per generation made on the host: {trail}"
     );
     assert!(
         trail.contains("approved profile generation 1 of host ws-07"),

@@ -14,7 +14,8 @@ use rusqlite::{OptionalExtension as _, params};
 
 use super::ConsoleDb;
 use super::fleet_profiles::{
-    FROM_TRAIL, PROFILE_COLUMNS, ProfileNoted, ProfileRow, QuotaWindow, profile_row, prune_pending,
+    CURRENT_ORDER, FROM_TRAIL, PROFILE_COLUMNS, ProfileNoted, ProfileRow, QuotaWindow,
+    SUPERSEDED_SQL, profile_row, prune_pending,
 };
 use crate::fleet_store::FleetStore;
 use crate::sqlite::StoreError;
@@ -580,6 +581,20 @@ impl FleetStore for ConsoleDb {
                 |r| r.get(0),
             )
             .map_err(sql)?;
+        // The host's current profile before this report: going back to an approved one
+        // from another is raised once, when it happens.
+        let previous: Option<(i64, String)> = tx
+            .query_row(
+                &format!(
+                    "SELECT generation, digest FROM fleet_profiles WHERE host = ?1 \
+                     ORDER BY {CURRENT_ORDER} LIMIT 1"
+                ),
+                params![host],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(sql)?;
+        let switched = previous != Some((to_i64(generation), digest.to_string()));
         let new = tx
             .execute(
                 "INSERT OR IGNORE INTO fleet_profiles \
@@ -609,8 +624,28 @@ impl FleetStore for ConsoleDb {
             .optional()
             .map_err(sql)?
             .flatten();
+        let superseded: Option<i64> = match approved_at {
+            None => None,
+            Some(_) => tx
+                .query_row(
+                    &format!(
+                        "SELECT {SUPERSEDED_SQL} FROM fleet_profiles p \
+                         WHERE p.host = ?1 AND p.generation = ?2 AND p.digest = ?3"
+                    ),
+                    params![host, to_i64(generation), digest],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(sql)?
+                .flatten(),
+        };
         tx.commit().map_err(sql)?;
-        Ok(ProfileNoted { new, approved_at })
+        Ok(ProfileNoted {
+            new,
+            approved_at,
+            superseded: superseded.map(|g| u64::try_from(g).unwrap_or(0)),
+            switched,
+        })
     }
 
     /// Notes that the host's trail records signing `generation`: `true` (raise it), once
@@ -830,23 +865,30 @@ impl FleetStore for ConsoleDb {
             .map_err(self.sql())
     }
 
-    /// Each host's current profile, by host name: its highest generation the console
-    /// knows of (a host's generations only grow; a host that keeps naming an older one
-    /// while its trail records a newer one shows the newer).
+    /// Each host's current profile, by host name: the one it reported last
+    /// ([`CURRENT_ORDER`]), with the generation that supersedes it
+    /// ([`ProfileRow::superseded`]: a host going back to an approved generation, or
+    /// naming one while its trail records a newer one, shows it not in effect).
     fn current_profiles(&mut self) -> Result<Vec<ProfileRow>, StoreError> {
         let mut statement = self
             .conn
             .prepare(&format!(
-                "SELECT {PROFILE_COLUMNS} FROM fleet_profiles p JOIN fleet_hosts h ON h.id = p.host \
-                 WHERE p.generation = (SELECT max(generation) FROM fleet_profiles q WHERE q.host = p.host) \
-                 ORDER BY h.name, p.host, p.digest = 'trail', p.last_seen DESC"
+                "SELECT {PROFILE_COLUMNS}, {SUPERSEDED_SQL} FROM \
+                 (SELECT *, row_number() OVER (PARTITION BY host ORDER BY {CURRENT_ORDER}) AS n \
+                  FROM fleet_profiles) p JOIN fleet_hosts h ON h.id = p.host \
+                 WHERE p.n = 1 ORDER BY h.name, p.host"
             ))
             .map_err(self.sql())?;
-        let rows = statement.query_map([], profile_row).map_err(self.sql())?;
-        let mut all: Vec<ProfileRow> = rows.collect::<Result<_, _>>().map_err(self.sql())?;
-        // Two rows of one generation: a claim before a trail row, then the one named last.
-        all.dedup_by_key(|p| p.host);
-        Ok(all)
+        let rows = statement
+            .query_map([], |r| {
+                let mut row = profile_row(r)?;
+                row.superseded = r
+                    .get::<_, Option<i64>>(12)?
+                    .map(|g| u64::try_from(g).unwrap_or(0));
+                Ok(row)
+            })
+            .map_err(self.sql())?;
+        rows.collect::<Result<_, _>>().map_err(self.sql())
     }
 
     /// The profiles waiting for an approver, hosts not revoked, newest first.

@@ -62,6 +62,21 @@ pub struct ProfileRow {
     /// An approval written but not in effect: its trail record is not confirmed yet
     /// (see [`crate::fleet_store::FleetStore::propose_profile_approval`]).
     pub awaiting: Option<PendingApproval>,
+    /// Of a host's current profile ([`crate::fleet_store::FleetStore::current_profiles`]):
+    /// the highest generation of the other profiles the host reported (or its trail
+    /// recorded) since this one was approved (unapproved: since it was first seen). Set,
+    /// an approval of this row is not in effect: the host went back to it from another
+    /// (its store restored from a copy, or made anew and then put back), whatever the
+    /// generation numbers say (a store made anew starts again at 1).
+    pub superseded: Option<u64>,
+}
+
+impl ProfileRow {
+    /// Whether this profile counts as approved: an approver accepted it and the host did
+    /// not go back to it from a generation it reported after ([`ProfileRow::superseded`]).
+    pub fn in_effect(&self) -> bool {
+        self.approved.is_some() && self.superseded.is_none()
+    }
 }
 
 /// An approval of a profile generation written to the store but not in effect until
@@ -83,7 +98,29 @@ pub struct ProfileNoted {
     pub new: bool,
     /// When it was approved, if it was.
     pub approved_at: Option<i64>,
+    /// Approved, but the host reported another profile since that approval: the highest
+    /// generation of those (the host went back; the approval is not in effect, see
+    /// [`ProfileRow::superseded`]).
+    pub superseded: Option<u64>,
+    /// The host's previous report named another profile than this one (or none): a
+    /// rollback is raised when the host goes back, not at each heartbeat after.
+    pub switched: bool,
 }
+
+/// A host's current profile: its most recent claim (a claim before a row noted from
+/// its trail, then the one named last, then the highest generation). Not the highest
+/// generation it ever named (review s18): a host whose store was deleted and made again
+/// starts again at generation 1, and was shown on its old approved generation.
+pub(crate) const CURRENT_ORDER: &str = "digest = 'trail', last_seen DESC, generation DESC";
+
+/// The generation that supersedes profile `p` (see [`ProfileRow::superseded`]), as an
+/// SQL expression over the row `p`, for SQLite and PostgreSQL alike.
+/// A row first seen in the same second as the approval counts as after it (fail
+/// closed: the host named it at the time of the approval, not before).
+pub(crate) const SUPERSEDED_SQL: &str = "(SELECT max(r.generation) FROM fleet_profiles r \
+     WHERE r.host = p.host \
+     AND NOT (r.generation = p.generation AND r.digest = p.digest) \
+     AND r.first_seen >= coalesce(p.approved_at, p.first_seen))";
 
 pub(super) const PROFILE_COLUMNS: &str = "p.host, h.name, p.generation, p.digest, p.created, p.first_seen, \
      p.last_seen, p.approved_by, p.reason, p.approved_at, p.pending_id, p.pending_at";
@@ -116,6 +153,7 @@ pub(super) fn profile_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProfileRow>
             }),
             _ => None,
         },
+        superseded: None,
     })
 }
 
@@ -189,7 +227,9 @@ mod tests {
             noted,
             ProfileNoted {
                 new: true,
-                approved_at: None
+                approved_at: None,
+                superseded: None,
+                switched: true,
             }
         );
         assert!(!db.note_profile(host, 1, &a, 10, 21).expect("again").new);
@@ -235,10 +275,16 @@ mod tests {
         }
         db.note_profile(host, 1, &approved, 1, 100)
             .expect("the approved one named again");
+        // The host named the approved generation 1 last, after generation 2: shown, its
+        // approval not in effect (the host went back from 2).
         let current = db.current_profiles().expect("current");
         assert_eq!(
-            (current[0].generation, current[0].approved.is_some()),
-            (2, false),
+            (
+                current[0].generation,
+                current[0].in_effect(),
+                current[0].superseded
+            ),
+            (1, false, Some(2)),
             "{current:?}"
         );
         assert!(

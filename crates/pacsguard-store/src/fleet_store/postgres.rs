@@ -22,8 +22,8 @@ use std::str::FromStr as _;
 use tokio_postgres::Row;
 
 use crate::console::{
-    AcceptedBatch, FROM_TRAIL, HostRow, MAX_PENDING_PROFILES_PER_HOST, PendingApproval,
-    ProfileNoted, ProfileRow, QuotaWindow, TokenRefusal,
+    AcceptedBatch, CURRENT_ORDER, FROM_TRAIL, HostRow, MAX_PENDING_PROFILES_PER_HOST,
+    PendingApproval, ProfileNoted, ProfileRow, QuotaWindow, SUPERSEDED_SQL, TokenRefusal,
 };
 use crate::sqlite::StoreError;
 
@@ -270,6 +270,7 @@ fn profile_row(r: &Row) -> Result<ProfileRow, tokio_postgres::Error> {
             }),
             _ => None,
         },
+        superseded: None,
     })
 }
 
@@ -829,6 +830,20 @@ impl FleetStore for PgFleet {
             )
             .and_then(|r| Ok(r.try_get(0)?))
             .map_err(pg.e())?;
+        // The host's current profile before this report (see the SQLite store).
+        let previous: Option<(i64, String)> = tx
+            .query_opt(
+                &format!(
+                    "SELECT generation, digest FROM fleet_profiles WHERE host = $1 \
+                     ORDER BY {CURRENT_ORDER} LIMIT 1"
+                ),
+                &[&host],
+            )
+            .map_err(pg.e())?
+            .map(|r| Ok::<_, tokio_postgres::Error>((r.try_get(0)?, r.try_get(1)?)))
+            .transpose()
+            .map_err(pg.e())?;
+        let switched = previous != Some((generation, digest.to_string()));
         let inserted = tx
             .execute(
                 "INSERT INTO fleet_profiles \
@@ -858,8 +873,29 @@ impl FleetStore for PgFleet {
             .transpose()
             .map_err(pg.e())?
             .flatten();
+        let superseded: Option<i64> = match approved_at {
+            None => None,
+            Some(_) => tx
+                .query_opt(
+                    &format!(
+                        "SELECT {SUPERSEDED_SQL} FROM fleet_profiles p \
+                         WHERE p.host = $1 AND p.generation = $2 AND p.digest = $3"
+                    ),
+                    &[&host, &generation, &digest],
+                )
+                .map_err(pg.e())?
+                .map(|r| r.try_get::<_, Option<i64>>(0))
+                .transpose()
+                .map_err(pg.e())?
+                .flatten(),
+        };
         tx.commit().map_err(pg.e())?;
-        Ok(ProfileNoted { new, approved_at })
+        Ok(ProfileNoted {
+            new,
+            approved_at,
+            superseded: superseded.map(to_u64),
+            switched,
+        })
     }
 
     fn note_profile_in_trail(
@@ -1083,20 +1119,21 @@ impl FleetStore for PgFleet {
         let pg = self.pg();
         let rows = self.query(
             &format!(
-                "SELECT {PROFILE_COLUMNS} FROM fleet_profiles p JOIN fleet_hosts h ON h.id = p.host \
-                 WHERE p.generation = (SELECT max(generation) FROM fleet_profiles q WHERE q.host = p.host) \
-                 ORDER BY h.name COLLATE \"C\", p.host, p.digest = $1, p.last_seen DESC"
+                "SELECT {PROFILE_COLUMNS}, {SUPERSEDED_SQL} FROM \
+                 (SELECT *, row_number() OVER (PARTITION BY host ORDER BY {CURRENT_ORDER}) AS n \
+                  FROM fleet_profiles) p JOIN fleet_hosts h ON h.id = p.host \
+                 WHERE p.n = 1 ORDER BY h.name COLLATE \"C\", p.host"
             ),
-            &[&FROM_TRAIL],
+            &[],
         )?;
-        let mut all: Vec<ProfileRow> = rows
-            .iter()
-            .map(profile_row)
-            .collect::<Result<_, _>>()
-            .map_err(pg.e())?;
-        // Two rows of one generation: a claim before a trail row, then the one named last.
-        all.dedup_by_key(|p| p.host);
-        Ok(all)
+        rows.iter()
+            .map(|r| {
+                let mut row = profile_row(r)?;
+                row.superseded = r.try_get::<_, Option<i64>>(12)?.map(to_u64);
+                Ok(row)
+            })
+            .collect::<Result<_, tokio_postgres::Error>>()
+            .map_err(pg.e())
     }
 
     fn claim_console(
