@@ -865,7 +865,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 progress.as_ref(),
             )?;
             output::accept(&report, json)?;
-            Ok(ExitCode::SUCCESS)
+            // Entries kept unverified below a directory that could not be listed: the
+            // acceptance is signed, but it did not cover everything asked.
+            if report.kept_unlisted.is_empty() {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Ok(ExitCode::from(1))
+            }
         }
         Command::Scan {
             paths,

@@ -13,6 +13,7 @@ use super::held_findings::HeldFindings;
 use super::streamed_patch::patch_root;
 use super::streamed_rewrite::{Rewrite, rewrite_root};
 use super::targets::is_within;
+use super::unlisted::KeptUnlisted;
 use super::{Session, entries_for_store, now_unix};
 use crate::error::EngineError;
 use crate::progress::Progress;
@@ -44,6 +45,9 @@ pub struct AcceptReport {
     pub key_fingerprint: String,
     /// The differences taken into the baseline.
     pub accepted: Vec<Finding>,
+    /// Directories the walk could not list: what the profile holds below them was kept
+    /// as profiled, not verified and not taken in (the command exits 1).
+    pub kept_unlisted: Vec<PathBuf>,
 }
 
 impl Session {
@@ -86,23 +90,34 @@ impl Session {
         let targets = self.check_targets(&baseline, &request.paths)?;
         let mut accepted = Vec::new();
         let mut changed_roots = Vec::new();
+        let mut kept_unlisted = Vec::new();
         for (root, within) in &targets {
             let Some(base) = baseline.root(root).cloned() else {
                 continue;
             };
             let sub = restrict(&base, within);
-            let (tree, _) = self.capture(&base.spec, Some(&*sub), within, false, progress)?;
+            let (mut tree, _) = self.capture(&base.spec, Some(&*sub), within, false, progress)?;
             let differences = compare(&sub, &tree);
             if differences.is_empty() {
                 continue;
             }
             accepted.extend(differences);
+            let problems = std::mem::take(&mut tree.problems);
             let current = entries_for_store(&base.spec, tree);
+            let walked: std::collections::HashSet<&[u8]> =
+                current.entries.iter().map(|e| e.rel.as_slice()).collect();
+            let mut unlisted = KeptUnlisted::default();
+            // A stored entry the walk did not see below a directory it could not list
+            // stays as profiled (the comparison did not report it removed).
             let mut entries: Vec<_> = base
                 .entries
                 .into_iter()
-                .filter(|e| !is_within(&e.rel, within))
+                .filter(|e| {
+                    !is_within(&e.rel, within)
+                        || (!walked.contains(e.rel.as_slice()) && unlisted.keeps(&problems, &e.rel))
+                })
                 .collect();
+            kept_unlisted.extend(unlisted.absolute(&base.spec.path));
             entries.extend(current.entries);
             entries.sort_by(|a, b| a.rel.cmp(&b.rel));
             baseline.replace_root(RootProfile {
@@ -128,6 +143,7 @@ impl Session {
                 generation: baseline.generation,
                 key_fingerprint: fingerprint,
                 accepted,
+                kept_unlisted,
             });
         }
         baseline.generation += 1;
@@ -148,9 +164,10 @@ impl Session {
         let kept = self.keep_generation(&baseline, &signer);
         self.emit_findings(Action::Accept, Some(reason), &accepted)?;
         let detail = format!(
-            "{} differences accepted into baseline generation {} signed by key {fingerprint}; {kept}",
+            "{} differences accepted into baseline generation {} signed by key {fingerprint}; {kept}{}",
             accepted.len(),
-            baseline.generation
+            baseline.generation,
+            unlisted_detail(&kept_unlisted)
         );
         let objects = targets
             .iter()
@@ -166,6 +183,7 @@ impl Session {
             generation: baseline.generation,
             key_fingerprint: fingerprint,
             accepted,
+            kept_unlisted,
         })
     }
 }
@@ -217,13 +235,15 @@ impl Session {
         // Every difference accepted is listed and recorded with the acceptance: the
         // person named these paths, and a difference not shown refuses the acceptance.
         let mut all = HeldFindings::new(usize::MAX, |_: &Finding| Ok(()));
+        let mut kept_unlisted = Vec::new();
         let mut writer = self.store.begin_streamed_save()?;
         for (spec, within) in &by_root {
             // The chunks holding the paths are patched in place; when one would grow too
             // large (or empty), the root is rewritten whole, still a window at a time.
             let findings = match patch_root(&mut writer, &stored, spec, within, &skip, progress)? {
-                Some(findings) => {
+                Some((findings, unlisted)) => {
                     writer.end_patch(!findings.is_empty())?;
+                    kept_unlisted.extend(unlisted.absolute(&spec.path));
                     findings
                 }
                 None => {
@@ -245,6 +265,7 @@ impl Session {
                     if done.findings.is_empty() {
                         writer.keep_root(spec)?;
                     }
+                    kept_unlisted.extend(done.kept_unlisted.absolute(&spec.path));
                     done.findings
                 }
             };
@@ -263,7 +284,10 @@ impl Session {
                 self.actor.clone(),
                 Action::Accept,
                 Outcome::Success,
-                "nothing differs; baseline unchanged",
+                format!(
+                    "nothing differs; baseline unchanged{}",
+                    unlisted_detail(&kept_unlisted)
+                ),
             )
             .with_reason(reason);
             self.finish(event)?;
@@ -271,6 +295,7 @@ impl Session {
                 generation: stored.baseline.generation,
                 key_fingerprint: fingerprint,
                 accepted,
+                kept_unlisted,
             }));
         }
         let paths: Vec<String> = targets
@@ -309,8 +334,9 @@ impl Session {
         });
         self.emit_findings(Action::Accept, Some(reason), &accepted)?;
         let detail = format!(
-            "{} differences accepted into baseline generation {generation} signed by key {fingerprint}; {kept}",
+            "{} differences accepted into baseline generation {generation} signed by key {fingerprint}; {kept}{}",
             accepted.len(),
+            unlisted_detail(&kept_unlisted)
         );
         let objects = targets
             .iter()
@@ -326,8 +352,22 @@ impl Session {
             generation,
             key_fingerprint: fingerprint,
             accepted,
+            kept_unlisted,
         }))
     }
+}
+
+/// What the trail says of directories that could not be listed (empty when none).
+fn unlisted_detail(dirs: &[PathBuf]) -> String {
+    if dirs.is_empty() {
+        return String::new();
+    }
+    let named: Vec<String> = dirs.iter().map(|d| escape_path(d)).collect();
+    format!(
+        "; {} director(y/ies) could not be listed, what the profile holds below kept as profiled, not verified: {}",
+        dirs.len(),
+        named.join(", ")
+    )
 }
 
 /// Refuses an acceptance that found a difference the person was not shown: one whose

@@ -20,6 +20,7 @@ mod streamed_check;
 mod streamed_patch;
 mod streamed_rewrite;
 mod targets;
+mod unlisted;
 mod watch;
 mod witness;
 
