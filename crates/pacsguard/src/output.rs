@@ -172,7 +172,18 @@ pub fn accept_text(report: &AcceptReport, as_json: bool) -> Result<String> {
     if as_json {
         return json_text("accept", report);
     }
-    let mut text = if report.accepted.is_empty() {
+    let mut text = if !report.removed_roots.is_empty() {
+        let named: Vec<String> = report
+            .removed_roots
+            .iter()
+            .map(|p| escape_path(p))
+            .collect();
+        format!(
+            "removed from the profile: {}; baseline generation {}\n",
+            named.join(", "),
+            report.generation
+        )
+    } else if report.accepted.is_empty() {
         format!(
             "nothing differs from the baseline; nothing accepted (generation {})\n",
             report.generation

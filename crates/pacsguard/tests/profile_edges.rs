@@ -766,3 +766,167 @@ fn a_re_profile_killed_midway_leaves_the_previous_one() {
     assert_eq!(doc["generation"], 1, "{doc}");
     assert_eq!(chunks_of(&env, &env.tree), before);
 }
+
+/// Mounts a small tmpfs at `at` (root only); unmounted when dropped if still mounted.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &std::path::Path) -> Tmpfs {
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(at)
+            .status()
+            .expect("mount runs");
+        assert!(mounted.success());
+        Tmpfs(at.to_path_buf())
+    }
+
+    fn unmount(&self) {
+        let done = Command::new("umount")
+            .arg(&self.0)
+            .status()
+            .expect("umount runs");
+        assert!(done.success());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).output();
+    }
+}
+
+/// Issue 15: `accept` (of the whole root, of a path in it, of everything) and a
+/// re-profile of a profiled root that is not there signed it empty. Each form, with a
+/// real directory and a real mount: removed, replaced by a symlink to an empty
+/// directory, replaced by a file, and a tmpfs no longer mounted (an empty mount point).
+/// Refused (exit 2, naming the root), the profile unchanged; the root taken out on
+/// purpose with `accept --remove-root`, which the trail records.
+#[test]
+fn a_profiled_root_that_is_not_there_is_refused_not_signed_empty() {
+    if !common::is_root() {
+        return; // mounting a tmpfs needs root
+    }
+    for form in ["removed", "symlink", "file", "unmounted"] {
+        let env = Env::new();
+        let tree = env.tree.clone();
+        let tree_str = env.tree_str().to_string();
+        let kept = env.dir.path().join("kept");
+        // An empty mount point, as a file system's usually is.
+        fs::remove_dir_all(&tree).expect("rm");
+        fs::create_dir(&tree).expect("mkdir");
+        // The symlink form on a plain directory, to be put back as it was.
+        let mount = (form != "symlink").then(|| Tmpfs::mount(&tree));
+        let unmount = || {
+            if let Some(mount) = &mount {
+                mount.unmount();
+            }
+        };
+        fs::create_dir_all(tree.join("study/series")).expect("mkdir");
+        fs::write(tree.join("study/series/1.dcm"), b"DICM image one").expect("write");
+        fs::write(tree.join("readme.txt"), b"static text\n").expect("write");
+        env.profile(&[]);
+        unmount();
+        match form {
+            "removed" => fs::remove_dir(&tree).expect("rmdir"),
+            "symlink" => {
+                let elsewhere = env.dir.path().join("elsewhere");
+                fs::create_dir(&elsewhere).expect("mkdir");
+                fs::rename(&tree, &kept).expect("rename");
+                std::os::unix::fs::symlink(&elsewhere, &tree).expect("symlink");
+            }
+            "file" => {
+                fs::remove_dir(&tree).expect("rmdir");
+                fs::write(&tree, b"not a directory").expect("write");
+            }
+            _ => {}
+        }
+        let series = format!("{tree_str}/study/series");
+        let mut commands: Vec<Vec<&str>> = vec![
+            vec!["accept", "--reason", "CHG-1", "--all"],
+            vec!["accept", "--reason", "CHG-1", &tree_str],
+            vec!["accept", "--reason", "CHG-1", &series],
+        ];
+        if form != "symlink" {
+            // A symlink given to `profile` is resolved: a new root, the old one kept.
+            commands.push(vec!["profile", &tree_str]);
+        }
+        for args in &commands {
+            let out = env.run(args);
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{form} {args:?}: {}",
+                stdout(&out)
+            );
+            let err = stderr(&out);
+            assert!(err.contains(&tree_str), "{form} {args:?}: {err}");
+        }
+        // Put back as it was: nothing of it left the signed profile.
+        match form {
+            "removed" | "file" => {
+                let _ = fs::remove_file(&tree);
+                fs::create_dir(&tree).expect("mkdir");
+            }
+            "symlink" => fs::remove_file(&tree).expect("unlink"),
+            _ => {}
+        }
+        let mount = if form == "symlink" {
+            fs::rename(&kept, &tree).expect("rename back");
+            None
+        } else {
+            let again = Tmpfs::mount(&tree);
+            fs::create_dir_all(tree.join("study/series")).expect("mkdir");
+            fs::write(tree.join("study/series/1.dcm"), b"DICM image one").expect("write");
+            fs::write(tree.join("readme.txt"), b"static text\n").expect("write");
+            Some(again)
+        };
+        let (_, findings, _) = env.check(&[]);
+        let lost: Vec<_> = findings
+            .iter()
+            .filter(|f| f.kind == "added" || f.kind == "removed")
+            .collect();
+        assert!(lost.is_empty(), "{form}: {findings:#?}");
+        if let Some(mount) = &mount {
+            mount.unmount();
+        }
+    }
+    // Taken out on purpose: said so, on the record.
+    let env = Env::new();
+    env.profile(&[]);
+    fs::remove_dir_all(&env.tree).expect("rm");
+    let out = env.run(&[
+        "accept",
+        "--remove-root",
+        "--reason",
+        "CHG-2 share retired",
+        "--json",
+        env.tree_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        doc["removed_roots"],
+        serde_json::json!([env.tree_str()]),
+        "{doc:#}"
+    );
+    let out = env.run(&["audit", "show", "--action", "accept", "--json"]);
+    let trail = stdout(&out);
+    assert!(
+        trail.contains("removed from the profile") && trail.contains("CHG-2 share retired"),
+        "{trail}"
+    );
+    let out = env.run(&[
+        "accept",
+        "--remove-root",
+        "--reason",
+        "CHG-3",
+        env.tree_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("is not a profiled root"),
+        "{}",
+        stderr(&out)
+    );
+}

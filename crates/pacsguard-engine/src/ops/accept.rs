@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::check::restrict;
 use super::held_findings::HeldFindings;
+use super::root_presence::refuse_missing_root;
 use super::streamed_patch::patch_root;
 use super::streamed_rewrite::{Rewrite, rewrite_root};
 use super::targets::is_within;
@@ -48,6 +49,8 @@ pub struct AcceptReport {
     /// Directories the walk could not list: what the profile holds below them was kept
     /// as profiled, not verified and not taken in (the command exits 1).
     pub kept_unlisted: Vec<PathBuf>,
+    /// Profiled roots taken out of the profile (`accept --remove-root`).
+    pub removed_roots: Vec<PathBuf>,
 }
 
 impl Session {
@@ -67,17 +70,7 @@ impl Session {
         progress: &dyn Progress,
     ) -> Result<AcceptReport, EngineError> {
         let signer = self.profile_signer()?;
-        let reason = request.reason.trim();
-        if reason.is_empty() {
-            return Err(EngineError::Usage(
-                "--reason must say why these differences are accepted".into(),
-            ));
-        }
-        if reason.len() > MAX_REASON_BYTES {
-            return Err(EngineError::Usage(format!(
-                "--reason is longer than {MAX_REASON_BYTES} bytes"
-            )));
-        }
+        let reason = checked_reason(&request.reason)?;
         if request.all != request.paths.is_empty() {
             return Err(EngineError::Usage(
                 "name the paths to accept, or --all (not both)".into(),
@@ -95,6 +88,7 @@ impl Session {
             let Some(base) = baseline.root(root).cloned() else {
                 continue;
             };
+            refuse_missing_root(&base.spec, base.entries.len() as u64)?;
             let sub = restrict(&base, within);
             let (mut tree, _) = self.capture(&base.spec, Some(&*sub), within, false, progress)?;
             let differences = compare(&sub, &tree);
@@ -144,6 +138,7 @@ impl Session {
                 key_fingerprint: fingerprint,
                 accepted,
                 kept_unlisted,
+                removed_roots: Vec::new(),
             });
         }
         baseline.generation += 1;
@@ -184,6 +179,7 @@ impl Session {
             key_fingerprint: fingerprint,
             accepted,
             kept_unlisted,
+            removed_roots: Vec::new(),
         })
     }
 }
@@ -217,6 +213,7 @@ impl Session {
             let Some(spec) = stored.baseline.root(root).map(|r| &r.spec) else {
                 continue;
             };
+            refuse_missing_root(spec, stored.entry_count(root))?;
             if spec.policy == Policy::Growing {
                 return Ok(None);
             }
@@ -296,6 +293,7 @@ impl Session {
                 key_fingerprint: fingerprint,
                 accepted,
                 kept_unlisted,
+                removed_roots: Vec::new(),
             }));
         }
         let paths: Vec<String> = targets
@@ -353,8 +351,25 @@ impl Session {
             key_fingerprint: fingerprint,
             accepted,
             kept_unlisted,
+            removed_roots: Vec::new(),
         }))
     }
+}
+
+/// The `--reason` of an acceptance, trimmed; refused when empty or too long.
+pub(super) fn checked_reason(reason: &str) -> Result<&str, EngineError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(EngineError::Usage(
+            "--reason must say why these differences are accepted".into(),
+        ));
+    }
+    if reason.len() > MAX_REASON_BYTES {
+        return Err(EngineError::Usage(format!(
+            "--reason is longer than {MAX_REASON_BYTES} bytes"
+        )));
+    }
+    Ok(reason)
 }
 
 /// What the trail says of directories that could not be listed (empty when none).

@@ -12,6 +12,7 @@ use pacsguard_store::StreamedSave;
 use serde::Serialize;
 
 use super::held_findings::{HeldFindings, MAX_PROFILE_FINDINGS};
+use super::root_presence::refuse_missing_root;
 use super::streamed_check::READ_AHEAD;
 use super::streamed_rewrite::{Rewrite, rewrite_root};
 use super::targets::resolve_existing;
@@ -91,6 +92,9 @@ impl Session {
             // Digests of another algorithm cannot be compared. The old root is taken out,
             // not copied (a second copy of every entry): its successor replaces it below,
             // and on an error the baseline in memory is dropped unsaved.
+            if let Some(before) = baseline.root(&spec.path) {
+                refuse_missing_root(spec, before.entries.len() as u64)?;
+            }
             let mut previous = baseline
                 .take_root(&spec.path)
                 .filter(|p| p.spec.hash == spec.hash);
@@ -233,6 +237,13 @@ impl Session {
                 .is_some_and(|p| growing(&p.spec) || growing(s))
         }) {
             return Ok(None);
+        }
+        // A root profiled before that is not there now is refused, not signed empty.
+        for spec in &specs {
+            if previous.root(&spec.path).is_some() {
+                let stored_entries = stored.as_ref().map_or(0, |s| s.entry_count(&spec.path));
+                refuse_missing_root(spec, stored_entries)?;
+            }
         }
         let generation = previous.generation + 1;
         let roots = previous.roots.len()
