@@ -196,14 +196,20 @@ fn a_reprofile_of_an_unreadable_directory_keeps_what_is_profiled_below_it() {
     if !common::is_root() {
         return; // the test takes CAP_DAC_OVERRIDE away from root
     }
-    let env = Env::new();
-    env.profile(&[]);
-    let series = env.path("study/series");
-    fs::set_permissions(&series, fs::Permissions::from_mode(0o000)).expect("chmod");
-    let out = run_without_dac(&env, &["profile", env.tree_str(), "--json"]);
-    fs::set_permissions(&series, fs::Permissions::from_mode(0o755)).expect("chmod");
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert_series_kept(&env);
+    // Streamed (static) and in memory (growing: rotations are recognised over the root).
+    for policy in ["static", "growing"] {
+        let env = Env::new();
+        env.profile(&["--policy", policy]);
+        let series = env.path("study/series");
+        fs::set_permissions(&series, fs::Permissions::from_mode(0o000)).expect("chmod");
+        let out = run_without_dac(
+            &env,
+            &["profile", env.tree_str(), "--policy", policy, "--json"],
+        );
+        fs::set_permissions(&series, fs::Permissions::from_mode(0o755)).expect("chmod");
+        assert_eq!(out.status.code(), Some(1), "{policy}: {}", stderr(&out));
+        assert_series_kept(&env);
+    }
 }
 
 /// Checks that can still be recorded in the slack of the trail files' last pages.

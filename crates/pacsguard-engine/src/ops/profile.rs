@@ -16,6 +16,7 @@ use super::root_presence::refuse_missing_root;
 use super::streamed_check::READ_AHEAD;
 use super::streamed_rewrite::{Rewrite, rewrite_root};
 use super::targets::resolve_existing;
+use super::unlisted::keep_below_unlisted;
 use super::{RootSummary, Session, entries_for_store, now_unix};
 use crate::error::EngineError;
 use crate::progress::Progress;
@@ -106,7 +107,7 @@ impl Session {
                     .entries
                     .retain(|e| !pacsguard_profile::is_excluded(&excluded, &e.rel));
             }
-            let (tree, hashed) = if drain_inbox {
+            let (mut tree, hashed) = if drain_inbox {
                 let skip = self.skip_dirs();
                 let inbox = self.inbox.clone();
                 let (captured, drained) =
@@ -139,7 +140,12 @@ impl Session {
                 None => findings.extend(capture_findings(spec, &tree)),
             }
             summaries.push(RootSummary::of(spec, &tree.entries, hashed));
-            baseline.replace_root(entries_for_store(spec, tree));
+            let problems = std::mem::take(&mut tree.problems);
+            let mut root = entries_for_store(spec, tree);
+            if let Some(previous) = previous {
+                keep_below_unlisted(&mut root.entries, previous.entries, &problems);
+            }
+            baseline.replace_root(root);
         }
         baseline.generation += 1;
         baseline.created = now_unix();

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use pacsguard_fs::{Problem, ProblemKind};
+use pacsguard_fs::{Entry, Problem, ProblemKind};
 use pacsguard_profile::{RootProfile, is_within};
 
 /// The directories whose profiled entries were kept because they could not be listed.
@@ -49,4 +49,26 @@ impl KeptUnlisted {
             .map(|rel| RootProfile::absolute_of(root, rel))
             .collect()
     }
+}
+
+/// A root captured whole in memory (a re-profile of a growing root, a watcher's first
+/// profile): the `stored` entries the capture did not see below a directory it could
+/// not list are put back among the captured `entries`, kept in path order.
+pub(super) fn keep_below_unlisted(
+    entries: &mut Vec<Entry>,
+    stored: Vec<Entry>,
+    problems: &[Problem],
+) -> KeptUnlisted {
+    let mut kept = KeptUnlisted::default();
+    if !problems.iter().any(|p| p.kind == ProblemKind::Unlistable) {
+        return kept;
+    }
+    let seen: std::collections::HashSet<Vec<u8>> = entries.iter().map(|e| e.rel.clone()).collect();
+    entries.extend(
+        stored
+            .into_iter()
+            .filter(|e| !seen.contains(&e.rel) && kept.keeps(problems, &e.rel)),
+    );
+    entries.sort_by(|a, b| a.rel.cmp(&b.rel));
+    kept
 }
