@@ -360,15 +360,15 @@ impl Store {
             let leftover: i64 = self
                 .conn
                 .query_row(
-                    "SELECT (SELECT count(*) FROM roots) + (SELECT count(*) FROM entry_chunks)",
+                    "SELECT (SELECT count(*) FROM roots) + (SELECT count(*) FROM entry_chunks) + (SELECT count(*) FROM acceptances)",
                     [],
                     |r| r.get(0),
                 )
                 .map_err(self.sql())?;
             if leftover > 0 {
-                return Err(
-                    self.corrupt("the signature row is missing but profiled roots are stored")
-                );
+                return Err(self.corrupt(
+                    "the signature row is missing but profiled roots or acceptances are stored",
+                ));
             }
             return Ok(None);
         };
@@ -708,6 +708,13 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// [`acceptances_digest`] of a store holding no acceptance.
+pub(crate) fn no_acceptances_digest() -> [u8; 32] {
+    let mut hash = Sha256::new();
+    hash.update(b"PacsGuard acceptances v1\n");
+    hash.finalize().into()
 }
 
 /// SHA-256 over every acceptance row, in order, each field length-prefixed (the row id

@@ -549,6 +549,47 @@ fn a_save_verifies_the_acceptances_another_handle_signed() {
     assert!(rotating.load(&new_key.verifying_key()).is_ok());
 }
 
+/// A store never signed holding an acceptance row (written by another writer of the
+/// file, not by PacsGuard: acceptances are only written with a signature): the first
+/// profile must not sign it, streamed or in memory, and loading says the store is not new.
+#[test]
+fn a_first_save_signs_no_acceptance_it_did_not_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("pacsguard.db");
+    let key = key();
+    let base = baseline();
+    drop(Store::open(&path).expect("open"));
+    rusqlite::Connection::open(&path)
+        .and_then(|other| {
+            other.execute(
+                "INSERT INTO acceptances (time, user, reason, generation, paths) VALUES (2, 'mallory', 'forged', 1, x'')",
+                [],
+            )
+        })
+        .expect("forge");
+    let mut store = Store::open(&path).expect("open");
+    let err = store
+        .load(&key.verifying_key())
+        .expect_err("a store with acceptances but no signature is not new");
+    assert!(
+        err.to_string().contains("signature row is missing"),
+        "{err}"
+    );
+    let err = store
+        .save(&base, &[PathBuf::from("/srv/pacs")], &key, None)
+        .expect_err("an unsigned acceptance signed in memory");
+    assert!(err.to_string().contains("changed"), "{err}");
+    let mut writer = store.begin_streamed_save().expect("begin");
+    writer.start_root(&base.roots[0].spec).expect("root");
+    for entry in &base.roots[0].entries {
+        writer.push(entry).expect("push");
+    }
+    let err = writer
+        .commit(1, 1, None, &key, None)
+        .expect_err("an unsigned acceptance signed streamed");
+    assert!(err.to_string().contains("changed"), "{err}");
+}
+
 #[test]
 fn a_root_replaced_while_it_is_read_stores_what_save_stores() {
     // A re-profile or an acceptance (issue 15) reads a root's stored entries through the
