@@ -936,3 +936,45 @@ fn a_profiled_root_that_is_not_there_is_refused_not_signed_empty() {
         stderr(&out)
     );
 }
+
+/// A directory renamed and then made unlistable: the comparison pairs it with the
+/// profiled directory (same inode) and hides what the profile holds below the old
+/// name. Taking the walk in would sign those entries away (exit 0 before), so the
+/// acceptance or re-profile is refused, naming both names, and nothing is signed.
+#[test]
+fn a_renamed_unreadable_directory_refuses_rather_than_drop_its_entries() {
+    if !common::is_root() {
+        return; // the test takes CAP_DAC_OVERRIDE away from root
+    }
+    for (policy, command) in [
+        ("static", "accept"),
+        ("growing", "accept"),
+        ("static", "profile"),
+    ] {
+        let env = Env::new();
+        env.profile(&["--policy", policy]);
+        let series = env.path("study/series");
+        let renamed = env.path("study/zz-renamed");
+        fs::rename(&series, &renamed).expect("rename");
+        fs::set_permissions(&renamed, fs::Permissions::from_mode(0o000)).expect("chmod");
+        let mut args = vec![command, env.tree_str(), "--policy", policy];
+        if command == "accept" {
+            args = vec![command, "--reason", "CHG-9", env.tree_str()];
+        }
+        let out = run_without_dac(&env, &args);
+        fs::set_permissions(&renamed, fs::Permissions::from_mode(0o755)).expect("chmod");
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{policy} {command}: {}",
+            stdout(&out)
+        );
+        let err = stderr(&out);
+        assert!(
+            err.contains("zz-renamed could not be listed") && err.contains("study/series renamed"),
+            "{policy} {command}: {err}"
+        );
+        fs::rename(&renamed, &series).expect("rename back");
+        assert_series_kept(&env);
+    }
+}

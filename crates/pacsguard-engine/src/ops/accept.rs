@@ -107,10 +107,20 @@ impl Session {
                 .entries
                 .into_iter()
                 .filter(|e| {
-                    !is_within(&e.rel, within)
-                        || (!walked.contains(e.rel.as_slice()) && unlisted.keeps(&problems, &e.rel))
+                    if !is_within(&e.rel, within) {
+                        return true;
+                    }
+                    if walked.contains(e.rel.as_slice()) {
+                        return false;
+                    }
+                    if unlisted.keeps(&problems, &e.rel) {
+                        return true;
+                    }
+                    unlisted.dropped(e);
+                    false
                 })
                 .collect();
+            unlisted.refuse_renamed(&base.spec.path, &problems)?;
             kept_unlisted.extend(unlisted.absolute(&base.spec.path));
             entries.extend(current.entries);
             entries.sort_by(|a, b| a.rel.cmp(&b.rel));

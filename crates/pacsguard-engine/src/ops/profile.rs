@@ -143,7 +143,7 @@ impl Session {
             let problems = std::mem::take(&mut tree.problems);
             let mut root = entries_for_store(spec, tree);
             if let Some(previous) = previous {
-                keep_below_unlisted(&mut root.entries, previous.entries, &problems);
+                keep_below_unlisted(&spec.path, &mut root.entries, previous.entries, &problems)?;
             }
             baseline.replace_root(root);
         }

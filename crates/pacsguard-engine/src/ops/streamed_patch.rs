@@ -87,11 +87,20 @@ pub(super) fn patch_root(
         // walked, below a directory that could not be listed, stays as stored.
         let problems: Vec<&Problem> = walks.iter().flat_map(|w| w.problems()).collect();
         let (base, kept): (Vec<Entry>, Vec<Entry>) = old.iter().cloned().partition(|e| {
-            inside(&e.rel)
-                && (walked
-                    .binary_search_by(|w: &Entry| w.rel.cmp(&e.rel))
-                    .is_ok()
-                    || !kept_unlisted.keeps(problems.iter().copied(), &e.rel))
+            if !inside(&e.rel) {
+                return false;
+            }
+            if walked
+                .binary_search_by(|w: &Entry| w.rel.cmp(&e.rel))
+                .is_ok()
+            {
+                return true;
+            }
+            if kept_unlisted.keeps(problems.iter().copied(), &e.rel) {
+                return false;
+            }
+            kept_unlisted.dropped(e);
+            true
         });
         let base = RootProfile {
             spec: spec.clone(),
@@ -126,5 +135,6 @@ pub(super) fn patch_root(
     }
     progress.finish();
     let problems = walk_problems(walks);
+    kept_unlisted.refuse_renamed(&spec.path, &problems)?;
     Ok(Some((comparison.finish(&problems), kept_unlisted)))
 }

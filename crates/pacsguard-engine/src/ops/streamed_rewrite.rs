@@ -146,6 +146,7 @@ pub(super) fn rewrite_root(
     }
     progress.finish();
     let problems = walk_problems(walks);
+    kept_unlisted.refuse_renamed(&spec.path, &problems)?;
     Ok(Some(Rewritten {
         findings: comparison
             .finish(&problems)
@@ -329,6 +330,9 @@ fn next_window(
                 .drop_excluded
                 .is_some_and(|excluded| is_excluded(excluded, &old.rel))
             {
+                if order.is_lt() {
+                    kept_unlisted.dropped(&old);
+                }
                 window.base.push(old);
             }
         }

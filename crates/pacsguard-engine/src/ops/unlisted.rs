@@ -9,13 +9,21 @@
 
 use std::path::{Path, PathBuf};
 
-use pacsguard_fs::{Entry, Problem, ProblemKind};
+use std::os::unix::fs::MetadataExt as _;
+
+use pacsguard_events::escape_path;
+use pacsguard_fs::{Entry, EntryType, Problem, ProblemKind};
+
+use crate::error::EngineError;
 use pacsguard_profile::{RootProfile, is_within};
 
 /// The directories whose profiled entries were kept because they could not be listed.
 #[derive(Debug, Default)]
 pub(super) struct KeptUnlisted {
     dirs: Vec<Vec<u8>>,
+    /// Stored directories the walk did not see and that were not kept, as (device,
+    /// inode, path): one of them renamed, then unlistable, hides its old entries.
+    dropped_dirs: Vec<(u64, u64, Vec<u8>)>,
 }
 
 impl KeptUnlisted {
@@ -41,6 +49,51 @@ impl KeptUnlisted {
         true
     }
 
+    /// Notes a stored entry the walk did not see and that is not kept (it is judged
+    /// removed or moved): a directory is remembered for [`KeptUnlisted::refuse_renamed`].
+    pub(super) fn dropped(&mut self, entry: &Entry) {
+        if entry.kind == EntryType::Directory {
+            self.dropped_dirs
+                .push((entry.meta.dev, entry.meta.ino, entry.rel.clone()));
+        }
+    }
+
+    /// Refuses when a directory that could not be listed is a stored directory under a
+    /// new name (renamed, then unlistable): the comparison hides what the profile holds
+    /// below the old name, and those entries would be signed away. Checked once the walk
+    /// is over (the new name may come after the old one in path order); the caller's
+    /// transaction is dropped, nothing is signed.
+    pub(super) fn refuse_renamed(
+        &self,
+        root: &Path,
+        problems: &[Problem],
+    ) -> Result<(), EngineError> {
+        if self.dropped_dirs.is_empty() {
+            return Ok(());
+        }
+        for problem in problems
+            .iter()
+            .filter(|p| p.kind == ProblemKind::Unlistable)
+        {
+            let path = RootProfile::absolute_of(root, &problem.rel);
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if let Some((_, _, old)) = self
+                .dropped_dirs
+                .iter()
+                .find(|(dev, ino, _)| (*dev, *ino) == (meta.dev(), meta.ino()))
+            {
+                return Err(EngineError::Usage(format!(
+                    "{} could not be listed and is the profiled directory {} renamed: what the profile holds below it cannot be verified and would be dropped; nothing was signed. Make it readable and try again",
+                    escape_path(&path),
+                    escape_path(&RootProfile::absolute_of(root, old))
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The directories, as absolute paths under `root`, in path order.
     pub(super) fn absolute(mut self, root: &Path) -> Vec<PathBuf> {
         self.dirs.sort();
@@ -52,23 +105,33 @@ impl KeptUnlisted {
 }
 
 /// A root captured whole in memory (a re-profile of a growing root, a watcher's first
-/// profile): the `stored` entries the capture did not see below a directory it could
-/// not list are put back among the captured `entries`, kept in path order.
+/// profile) under `root`: the `stored` entries the capture did not see below a directory
+/// it could not list are put back among the captured `entries`, kept in path order; a
+/// renamed one refuses ([`KeptUnlisted::refuse_renamed`]).
 pub(super) fn keep_below_unlisted(
+    root: &Path,
     entries: &mut Vec<Entry>,
     stored: Vec<Entry>,
     problems: &[Problem],
-) -> KeptUnlisted {
+) -> Result<KeptUnlisted, EngineError> {
     let mut kept = KeptUnlisted::default();
     if !problems.iter().any(|p| p.kind == ProblemKind::Unlistable) {
-        return kept;
+        return Ok(kept);
     }
     let seen: std::collections::HashSet<Vec<u8>> = entries.iter().map(|e| e.rel.clone()).collect();
-    entries.extend(
-        stored
-            .into_iter()
-            .filter(|e| !seen.contains(&e.rel) && kept.keeps(problems, &e.rel)),
-    );
+    let mut back = Vec::new();
+    for entry in stored {
+        if seen.contains(&entry.rel) {
+            continue;
+        }
+        if kept.keeps(problems, &entry.rel) {
+            back.push(entry);
+        } else {
+            kept.dropped(&entry);
+        }
+    }
+    kept.refuse_renamed(root, problems)?;
+    entries.extend(back);
     entries.sort_by(|a, b| a.rel.cmp(&b.rel));
-    kept
+    Ok(kept)
 }
