@@ -56,7 +56,7 @@ fi
 [[ -z $PACSGUARD_BASE || -x $PACSGUARD_BASE ]] || die "no executable at $PACSGUARD_BASE"
 [[ " $COMMANDS " == *" profile "* ]] || die "BENCH_COMMANDS must include profile (the others need its home)"
 for cmd in $COMMANDS; do
-    case $cmd in profile | check | check-fast | reprofile | accept) ;; *) die "BENCH_COMMANDS: unknown command '$cmd'" ;; esac
+    case $cmd in profile | check | check-fast | reprofile | accept | diff) ;; *) die "BENCH_COMMANDS: unknown command '$cmd'" ;; esac
 done
 # The binaries measured: "after" (PACSGUARD) and, when given, "before" (PACSGUARD_BASE).
 BINS=(after)
@@ -155,6 +155,8 @@ for want in $SIZES; do
                 profile | reprofile) args=(profile "$TREE") ;;
                 check) args=(check) ;;
                 check-fast) args=(check --fast) ;;
+                # The signed profile against itself: both sides read, nothing differs.
+                diff) args=(diff current current) ;;
                 accept)
                     chmod 0600 "$accepted"
                     args=(accept "$accepted" --reason "bench/scale.sh")
@@ -197,6 +199,7 @@ REPORT=$WORK/results.md
             case $cmd in
                 reprofile) printf '| `profile` again |' ;;
                 accept) printf '| `accept` of one file |' ;;
+                diff) printf '| `diff current current` |' ;;
                 *) printf '| `%s` |' "${cmd/-/ --}" ;;
             esac
             ((${#BINS[@]} > 1)) && printf ' %s |' "$b"

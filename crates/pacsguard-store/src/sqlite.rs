@@ -207,6 +207,9 @@ pub struct SignedHead {
 pub struct Store {
     pub(crate) conn: Connection,
     pub(crate) path: PathBuf,
+    /// The digest of the acceptances this handle last verified or signed: what `save`
+    /// may sign again when the previous signature is by another key (a key rotation).
+    verified_acceptances: std::cell::Cell<Option<[u8; 32]>>,
 }
 
 impl Store {
@@ -245,6 +248,7 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            verified_acceptances: std::cell::Cell::new(None),
         })
     }
 
@@ -356,15 +360,15 @@ impl Store {
             let leftover: i64 = self
                 .conn
                 .query_row(
-                    "SELECT (SELECT count(*) FROM roots) + (SELECT count(*) FROM entry_chunks)",
+                    "SELECT (SELECT count(*) FROM roots) + (SELECT count(*) FROM entry_chunks) + (SELECT count(*) FROM acceptances)",
                     [],
                     |r| r.get(0),
                 )
                 .map_err(self.sql())?;
             if leftover > 0 {
-                return Err(
-                    self.corrupt("the signature row is missing but profiled roots are stored")
-                );
+                return Err(self.corrupt(
+                    "the signature row is missing but profiled roots or acceptances are stored",
+                ));
             }
             return Ok(None);
         };
@@ -412,6 +416,7 @@ impl Store {
             .map_err(|_| StoreError::BadSignature {
                 path: self.path.clone(),
             })?;
+        self.verified_acceptances.set(Some(acceptances));
         let info = SignedInfo {
             generation: row.generation,
             created: row.created,
@@ -544,8 +549,20 @@ impl Store {
             path: path.clone(),
             source,
         };
+        let verified = self.verified_acceptances.get();
         let tx = self.conn.transaction().map_err(sql)?;
+        let signed_acceptances;
         {
+            // Nothing unverified is signed (review s16-r15): an acceptance row another
+            // writer of the file added since the baseline was loaded (a forged approval,
+            // written during a long re-profile) would be signed with the new baseline.
+            let standing = acceptances_digest(&tx).map_err(sql)?;
+            if !previously_signed(&tx, &key.verifying_key(), &standing, verified).map_err(sql)? {
+                return Err(StoreError::Corrupt {
+                    path: path.clone(),
+                    reason: "the acceptances changed since the previous baseline was verified: not signing them".into(),
+                });
+            }
             let stored: Vec<Vec<u8>> = tx
                 .prepare("SELECT path FROM roots")
                 .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
@@ -601,6 +618,7 @@ impl Store {
             }
             // Signed with every acceptance as it stands in this transaction.
             let acceptances = acceptances_digest(&tx).map_err(sql)?;
+            signed_acceptances = acceptances;
             let digest = digest().map_err(|reason| StoreError::Corrupt {
                 path: path.clone(),
                 reason: reason.into(),
@@ -612,7 +630,9 @@ impl Store {
             )
             .map_err(sql)?;
         }
-        tx.commit().map_err(sql)
+        tx.commit().map_err(sql)?;
+        self.verified_acceptances.set(Some(signed_acceptances));
+        Ok(())
     }
 
     /// Keeps the audit trail's newest signed checkpoint (a C2SP note), so that a trail
@@ -690,6 +710,13 @@ impl Store {
     }
 }
 
+/// [`acceptances_digest`] of a store holding no acceptance.
+pub(crate) fn no_acceptances_digest() -> [u8; 32] {
+    let mut hash = Sha256::new();
+    hash.update(b"PacsGuard acceptances v1\n");
+    hash.finalize().into()
+}
+
 /// SHA-256 over every acceptance row, in order, each field length-prefixed (the row id
 /// too: rows deleted and re-inserted do not hash alike). Signed with the baseline.
 pub(crate) fn acceptances_digest(conn: &Connection) -> rusqlite::Result<[u8; 32]> {
@@ -712,6 +739,52 @@ pub(crate) fn acceptances_digest(conn: &Connection) -> rusqlite::Result<[u8; 32]
         hash.update(&paths);
     }
     Ok(hash.finalize().into())
+}
+
+/// Whether the acceptances standing in the store (`standing`, their digest) are the ones
+/// the stored signature covers: verified with the stored digest when the signature row
+/// is by `signer` (whichever handle of the process wrote it: a watcher's store after a
+/// relayed `accept`), else (a key rotation: the previous signature is by the old key) only
+/// if this handle verified exactly them (`verified`). No signature row: none may stand.
+fn previously_signed(
+    conn: &Connection,
+    signer: &VerifyingKey,
+    standing: &[u8; 32],
+    verified: Option<[u8; 32]>,
+) -> rusqlite::Result<bool> {
+    let row = conn
+        .query_row(
+            "SELECT digest, public_key, signature FROM baseline WHERE id = 1",
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((digest, public_key, signature)) = row else {
+        let count: i64 = conn.query_row("SELECT count(*) FROM acceptances", [], |r| r.get(0))?;
+        return Ok(count == 0);
+    };
+    if verified == Some(*standing) {
+        return Ok(true);
+    }
+    if public_key.as_slice() != signer.as_bytes().as_slice() {
+        return Ok(false);
+    }
+    let (Ok(digest), Ok(signature)) = (
+        <[u8; 32]>::try_from(digest.as_slice()),
+        Signature::from_slice(&signature),
+    ) else {
+        return Ok(false);
+    };
+    Ok(signer
+        .verify_strict(&signing_message_v2(&digest, standing), &signature)
+        .or_else(|_| signer.verify_strict(&signing_message(&digest), &signature))
+        .is_ok())
 }
 
 /// Refuses a changed root holding an entry that was never hashed: storing it would sign

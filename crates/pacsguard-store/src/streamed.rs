@@ -778,7 +778,12 @@ impl StreamedSave<'_> {
         let acceptances = crate::sqlite::acceptances_digest(&self.tx).map_err(self.sql())?;
         // Signed are the acceptances verified with the previous baseline: a row another
         // writer of the file added since (a forged approval) must not be laundered.
-        if kept.is_some_and(|k| k.acceptances != acceptances) {
+        // With no previous baseline none was verified: a row standing is not ours.
+        let verified = match kept {
+            Some(k) => k.acceptances,
+            None => crate::sqlite::no_acceptances_digest(),
+        };
+        if verified != acceptances {
             return Err(self.corrupt(
                 "the acceptances changed since the previous baseline was verified: not signing them",
             ));

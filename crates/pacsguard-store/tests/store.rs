@@ -450,15 +450,12 @@ fn a_streamed_save_signs_only_what_it_verified() {
     }
 }
 
-/// Open, review s16-r15: `save` (the in-memory `profile`, `accept`, `watch`) signs every
-/// acceptance row its transaction sees, so a row another writer of the store file adds
+/// Review s16-r15: `save` (the in-memory `profile`, `accept`, `watch`) signed every
+/// acceptance row its transaction saw, so a row another writer of the store file added
 /// between the load that verified the baseline and the save (the whole walk of a long
-/// re-profile) is signed with the new baseline. The streamed save refuses it
-/// (`a_streamed_save_signs_only_what_it_verified`); `save` would need the digest the
-/// load verified, and every `Store` of a process (serve's watch and its control
-/// requests) to agree on it, or a watcher's next save is refused after an accept.
+/// re-profile) was signed with the new baseline. Now the standing acceptances must be
+/// the ones the previous signature covers.
 #[test]
-#[ignore = "open, review s16-r15: save signs acceptance rows added after the load verified"]
 fn a_save_signs_only_the_acceptances_it_verified() {
     let (_dir, path, key, base) = saved();
     let mut store = Store::open(&path).expect("open");
@@ -477,6 +474,119 @@ fn a_save_signs_only_the_acceptances_it_verified() {
     let err = store
         .save(&base, &[PathBuf::from("/srv/pacs")], &key, None)
         .expect_err("a forged acceptance signed");
+    assert!(err.to_string().contains("changed"), "{err}");
+}
+
+/// Every handle of a process saves after another's acceptance (serve's watch after a
+/// relayed `accept`): the standing acceptances are verified against the stored
+/// signature, not against what this handle loaded. A forged row is refused all the same,
+/// and a handle rotating to a new key signs only the acceptances it verified.
+#[test]
+fn a_save_verifies_the_acceptances_another_handle_signed() {
+    let (_dir, path, key, base) = saved();
+    let mut watcher = Store::open(&path).expect("open");
+    watcher.load(&key.verifying_key()).expect("load");
+    let mut accepting = Store::open(&path).expect("open");
+    accepting.load(&key.verifying_key()).expect("load");
+    let acceptance = Acceptance {
+        time: 3,
+        user: "root".into(),
+        reason: "CHG-3".into(),
+        paths: vec!["/srv/pacs".into()],
+    };
+    accepting
+        .save(
+            &base,
+            &[PathBuf::from("/srv/pacs")],
+            &key,
+            Some(&acceptance),
+        )
+        .expect("accept");
+    watcher
+        .save(&base, &[PathBuf::from("/srv/pacs")], &key, None)
+        .expect("the other handle's acceptance is signed by the key: saved");
+    let forge = || {
+        rusqlite::Connection::open(&path)
+            .and_then(|other| {
+                other.execute(
+                    "INSERT INTO acceptances (time, user, reason, generation, paths) VALUES (2, 'mallory', 'forged', 7, x'')",
+                    [],
+                )
+            })
+            .expect("forge");
+    };
+    forge();
+    let err = Store::open(&path)
+        .expect("open")
+        .save(&base, &[], &key, None)
+        .expect_err("a forged acceptance signed by a handle that never loaded");
+    assert!(err.to_string().contains("changed"), "{err}");
+    // A key rotation: the previous signature is by the old key.
+    let (_dir, path, key, base) = saved();
+    let new_key = self::key();
+    let mut rotating = Store::open(&path).expect("open");
+    rotating.load(&key.verifying_key()).expect("load");
+    rusqlite::Connection::open(&path)
+        .and_then(|other| {
+            other.execute(
+                "INSERT INTO acceptances (time, user, reason, generation, paths) VALUES (2, 'mallory', 'forged', 7, x'')",
+                [],
+            )
+        })
+        .expect("forge");
+    let err = rotating
+        .save(&base, &[], &new_key, None)
+        .expect_err("a forged acceptance signed by the new key");
+    assert!(err.to_string().contains("changed"), "{err}");
+    let mut rotating = Store::open(&path).expect("open");
+    rusqlite::Connection::open(&path)
+        .and_then(|other| other.execute("DELETE FROM acceptances WHERE user = 'mallory'", []))
+        .expect("unforge");
+    rotating.load(&key.verifying_key()).expect("load");
+    rotating
+        .save(&base, &[], &new_key, None)
+        .expect("what this handle verified is signed by the new key");
+    assert!(rotating.load(&new_key.verifying_key()).is_ok());
+}
+
+/// A store never signed holding an acceptance row (written by another writer of the
+/// file, not by PacsGuard: acceptances are only written with a signature): the first
+/// profile must not sign it, streamed or in memory, and loading says the store is not new.
+#[test]
+fn a_first_save_signs_no_acceptance_it_did_not_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("pacsguard.db");
+    let key = key();
+    let base = baseline();
+    drop(Store::open(&path).expect("open"));
+    rusqlite::Connection::open(&path)
+        .and_then(|other| {
+            other.execute(
+                "INSERT INTO acceptances (time, user, reason, generation, paths) VALUES (2, 'mallory', 'forged', 1, x'')",
+                [],
+            )
+        })
+        .expect("forge");
+    let mut store = Store::open(&path).expect("open");
+    let err = store
+        .load(&key.verifying_key())
+        .expect_err("a store with acceptances but no signature is not new");
+    assert!(
+        err.to_string().contains("signature row is missing"),
+        "{err}"
+    );
+    let err = store
+        .save(&base, &[PathBuf::from("/srv/pacs")], &key, None)
+        .expect_err("an unsigned acceptance signed in memory");
+    assert!(err.to_string().contains("changed"), "{err}");
+    let mut writer = store.begin_streamed_save().expect("begin");
+    writer.start_root(&base.roots[0].spec).expect("root");
+    for entry in &base.roots[0].entries {
+        writer.push(entry).expect("push");
+    }
+    let err = writer
+        .commit(1, 1, None, &key, None)
+        .expect_err("an unsigned acceptance signed streamed");
     assert!(err.to_string().contains("changed"), "{err}");
 }
 

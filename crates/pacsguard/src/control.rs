@@ -354,7 +354,7 @@ fn run(command: Command, json: bool, actor: Actor, home: &Home, requests: &Reque
             .and_then(|r| Ok((output::scan_text(&r, json)?, r.counts.needs_attention()))),
         Ok(Reply::Accept(result)) => result
             .map_err(anyhow::Error::from)
-            .and_then(|r| Ok((output::accept_text(&r, json)?, false))),
+            .and_then(|r| Ok((output::accept_text(&r, json)?, !r.kept_unlisted.is_empty()))),
     };
     match rendered {
         Ok((stdout, attention)) => WireReply {

@@ -194,6 +194,11 @@ enum Command {
         /// Accept every difference in every profiled root.
         #[arg(long)]
         all: bool,
+        /// Take the named profiled roots out of the profile (a root removed or unmounted
+        /// for good), recorded with the reason. `accept` and `profile` refuse a profiled
+        /// root that is gone, not a directory, or empty where the profile holds a tree.
+        #[arg(long, conflicts_with = "all", requires = "paths")]
+        remove_root: bool,
         /// Why these differences are legitimate (a change ticket, a patch name).
         #[arg(long, required = true)]
         reason: String,
@@ -838,7 +843,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
         },
         Command::Accept {
             paths,
+            all: _,
+            remove_root: true,
+            reason,
+            json,
+        } => {
+            // Not relayed to a running guard: its view would still hold the root.
+            let mut session = passphrase::open_signing(home, &secret)?;
+            let report = session.remove_roots(&paths, &reason)?;
+            output::accept(&report, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Accept {
+            paths,
             all,
+            remove_root: false,
             reason,
             json,
         } => {
@@ -865,7 +884,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 progress.as_ref(),
             )?;
             output::accept(&report, json)?;
-            Ok(ExitCode::SUCCESS)
+            // Entries kept unverified below a directory that could not be listed: the
+            // acceptance is signed, but it did not cover everything asked.
+            if report.kept_unlisted.is_empty() {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Ok(ExitCode::from(1))
+            }
         }
         Command::Scan {
             paths,

@@ -172,19 +172,39 @@ pub fn accept_text(report: &AcceptReport, as_json: bool) -> Result<String> {
     if as_json {
         return json_text("accept", report);
     }
-    if report.accepted.is_empty() {
-        return Ok(format!(
+    let mut text = if !report.removed_roots.is_empty() {
+        let named: Vec<String> = report
+            .removed_roots
+            .iter()
+            .map(|p| escape_path(p))
+            .collect();
+        format!(
+            "removed from the profile: {}; baseline generation {}\n",
+            named.join(", "),
+            report.generation
+        )
+    } else if report.accepted.is_empty() {
+        format!(
             "nothing differs from the baseline; nothing accepted (generation {})\n",
             report.generation
-        ));
+        )
+    } else {
+        let mut text = findings_text(&report.accepted);
+        let _ = writeln!(
+            text,
+            "accepted {} differences into baseline generation {}",
+            report.accepted.len(),
+            report.generation
+        );
+        text
+    };
+    for dir in &report.kept_unlisted {
+        let _ = writeln!(
+            text,
+            "warning: {} could not be listed: what the profile holds below it was kept as profiled, not verified and not accepted",
+            escape_path(dir)
+        );
     }
-    let mut text = findings_text(&report.accepted);
-    let _ = writeln!(
-        text,
-        "accepted {} differences into baseline generation {}",
-        report.accepted.len(),
-        report.generation
-    );
     Ok(text)
 }
 

@@ -126,37 +126,90 @@ fn an_unreadable_file_is_not_counted_as_hashed() {
     assert_eq!(root["hashed_files"], 2, "{root:#}");
 }
 
-/// Review s17-r15, open: `accept` of a directory that cannot be listed (an attacker or a
-/// mistaken `chmod 000` on a series, PacsGuard running without CAP_DAC_OVERRIDE) shows
-/// the mode change and "unreadable", and takes in the directory's entries as the walk
-/// saw them: none. Every file profiled below it leaves the signed profile without a
-/// "removed" finding ever being shown (streamed and in-memory `accept` alike); once the
-/// directory is readable again its files, whatever they now hold, are reported as
-/// "added", not "content-changed". What the walk could not read should stay as stored.
-#[test]
-#[ignore = "open, review s17-r15: accept of an unreadable directory drops its profiled files"]
-fn accept_of_an_unreadable_directory_keeps_what_is_profiled_below_it() {
-    if !common::is_root() {
-        return; // the test takes CAP_DAC_OVERRIDE away from root
-    }
-    let env = Env::new();
-    env.profile(&[]);
-    let series = env.path("study/series");
-    fs::set_permissions(&series, fs::Permissions::from_mode(0o000)).expect("chmod");
-    let out = Command::new("setpriv")
+/// Runs the pacsguard binary without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, so a
+/// directory of mode 000 cannot be listed even by root.
+fn run_without_dac(env: &Env, args: &[&str]) -> std::process::Output {
+    Command::new("setpriv")
         .args(["--bounding-set", "-dac_override,-dac_read_search", "--"])
         .arg(env!("CARGO_BIN_EXE_pacsguard"))
         .arg("--home")
         .arg(&env.home)
-        .args(["accept", "--reason", "CHG-9", "--json"])
-        .arg(&series)
+        .args(args)
         .output()
-        .expect("setpriv runs");
-    fs::set_permissions(&series, fs::Permissions::from_mode(0o755)).expect("chmod");
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    fs::write(env.path("study/series/1.dcm"), b"DICM replaced").expect("edit");
+        .expect("setpriv runs")
+}
+
+/// After a command that could not list `study/series`: the files profiled below it are
+/// still in the signed profile as they were (an edit is `content-changed`, the other
+/// file unchanged), not signed away (`added` when they are readable again).
+fn assert_series_kept(env: &Env) {
+    fs::write(env.path("study/series/1.dcm"), b"DICM image 1!!").expect("edit");
     let (_, findings, _) = env.check(&[]);
     one(&findings, "content-changed", "study/series/1.dcm");
+    assert!(
+        !findings.iter().any(|f| f.path == "study/series/2.dcm"),
+        "{findings:#?}"
+    );
+}
+
+/// Review s17-r15: `accept` of a directory that cannot be listed (an attacker or a
+/// mistaken `chmod 000` on a series, PacsGuard running without CAP_DAC_OVERRIDE) took in
+/// the directory's entries as the walk saw them: none. Every file profiled below it left
+/// the signed profile without a "removed" finding ever being shown. Now they are kept as
+/// profiled, the directory is named and the command exits 1: in the streamed patch of a
+/// few paths, the whole-root rewrite of a re-profile, and the in-memory acceptance of a
+/// `growing` root.
+#[test]
+fn accept_of_an_unreadable_directory_keeps_what_is_profiled_below_it() {
+    if !common::is_root() {
+        return; // the test takes CAP_DAC_OVERRIDE away from root
+    }
+    for policy in ["static", "growing"] {
+        let env = Env::new();
+        env.profile(&["--policy", policy]);
+        let series = env.path("study/series");
+        fs::set_permissions(&series, fs::Permissions::from_mode(0o000)).expect("chmod");
+        let series_str = series.to_str().expect("utf-8");
+        let out = run_without_dac(&env, &["accept", "--reason", "CHG-9", "--json", series_str]);
+        let text = run_without_dac(&env, &["accept", "--reason", "CHG-9", series_str]);
+        fs::set_permissions(&series, fs::Permissions::from_mode(0o755)).expect("chmod");
+        assert_eq!(out.status.code(), Some(1), "{policy}: {}", stderr(&out));
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(
+            doc["kept_unlisted"],
+            serde_json::json!([series_str]),
+            "{policy}: {doc:#}"
+        );
+        assert_eq!(text.status.code(), Some(1), "{policy}: {}", stderr(&text));
+        let said = stdout(&text);
+        assert!(
+            said.contains(&format!("warning: {series_str} could not be listed")),
+            "{policy}: {said}"
+        );
+        assert_series_kept(&env);
+    }
+}
+
+/// The same for a re-profile, which rewrites the whole root as it walks it.
+#[test]
+fn a_reprofile_of_an_unreadable_directory_keeps_what_is_profiled_below_it() {
+    if !common::is_root() {
+        return; // the test takes CAP_DAC_OVERRIDE away from root
+    }
+    // Streamed (static) and in memory (growing: rotations are recognised over the root).
+    for policy in ["static", "growing"] {
+        let env = Env::new();
+        env.profile(&["--policy", policy]);
+        let series = env.path("study/series");
+        fs::set_permissions(&series, fs::Permissions::from_mode(0o000)).expect("chmod");
+        let out = run_without_dac(
+            &env,
+            &["profile", env.tree_str(), "--policy", policy, "--json"],
+        );
+        fs::set_permissions(&series, fs::Permissions::from_mode(0o755)).expect("chmod");
+        assert_eq!(out.status.code(), Some(1), "{policy}: {}", stderr(&out));
+        assert_series_kept(&env);
+    }
 }
 
 /// Checks that can still be recorded in the slack of the trail files' last pages.
@@ -718,4 +771,210 @@ fn a_re_profile_killed_midway_leaves_the_previous_one() {
     assert_eq!((code, findings), (0, vec![]), "{doc}");
     assert_eq!(doc["generation"], 1, "{doc}");
     assert_eq!(chunks_of(&env, &env.tree), before);
+}
+
+/// Mounts a small tmpfs at `at` (root only); unmounted when dropped if still mounted.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &std::path::Path) -> Tmpfs {
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(at)
+            .status()
+            .expect("mount runs");
+        assert!(mounted.success());
+        Tmpfs(at.to_path_buf())
+    }
+
+    fn unmount(&self) {
+        let done = Command::new("umount")
+            .arg(&self.0)
+            .status()
+            .expect("umount runs");
+        assert!(done.success());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).output();
+    }
+}
+
+/// Issue 15: `accept` (of the whole root, of a path in it, of everything) and a
+/// re-profile of a profiled root that is not there signed it empty. Each form, with a
+/// real directory and a real mount: removed, replaced by a symlink to an empty
+/// directory, replaced by a file, and a tmpfs no longer mounted (an empty mount point).
+/// Refused (exit 2, naming the root), the profile unchanged; the root taken out on
+/// purpose with `accept --remove-root`, which the trail records.
+#[test]
+fn a_profiled_root_that_is_not_there_is_refused_not_signed_empty() {
+    if !common::is_root() {
+        return; // mounting a tmpfs needs root
+    }
+    for form in ["removed", "symlink", "file", "unmounted"] {
+        let env = Env::new();
+        let tree = env.tree.clone();
+        let tree_str = env.tree_str().to_string();
+        let kept = env.dir.path().join("kept");
+        // An empty mount point, as a file system's usually is.
+        fs::remove_dir_all(&tree).expect("rm");
+        fs::create_dir(&tree).expect("mkdir");
+        // The symlink form on a plain directory, to be put back as it was.
+        let mount = (form != "symlink").then(|| Tmpfs::mount(&tree));
+        let unmount = || {
+            if let Some(mount) = &mount {
+                mount.unmount();
+            }
+        };
+        fs::create_dir_all(tree.join("study/series")).expect("mkdir");
+        fs::write(tree.join("study/series/1.dcm"), b"DICM image one").expect("write");
+        fs::write(tree.join("readme.txt"), b"static text\n").expect("write");
+        env.profile(&[]);
+        unmount();
+        match form {
+            "removed" => fs::remove_dir(&tree).expect("rmdir"),
+            "symlink" => {
+                let elsewhere = env.dir.path().join("elsewhere");
+                fs::create_dir(&elsewhere).expect("mkdir");
+                fs::rename(&tree, &kept).expect("rename");
+                std::os::unix::fs::symlink(&elsewhere, &tree).expect("symlink");
+            }
+            "file" => {
+                fs::remove_dir(&tree).expect("rmdir");
+                fs::write(&tree, b"not a directory").expect("write");
+            }
+            _ => {}
+        }
+        let series = format!("{tree_str}/study/series");
+        let mut commands: Vec<Vec<&str>> = vec![
+            vec!["accept", "--reason", "CHG-1", "--all"],
+            vec!["accept", "--reason", "CHG-1", &tree_str],
+            vec!["accept", "--reason", "CHG-1", &series],
+        ];
+        if form != "symlink" {
+            // A symlink given to `profile` is resolved: a new root, the old one kept.
+            commands.push(vec!["profile", &tree_str]);
+        }
+        for args in &commands {
+            let out = env.run(args);
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{form} {args:?}: {}",
+                stdout(&out)
+            );
+            let err = stderr(&out);
+            assert!(err.contains(&tree_str), "{form} {args:?}: {err}");
+        }
+        // Put back as it was: nothing of it left the signed profile.
+        match form {
+            "removed" | "file" => {
+                let _ = fs::remove_file(&tree);
+                fs::create_dir(&tree).expect("mkdir");
+            }
+            "symlink" => fs::remove_file(&tree).expect("unlink"),
+            _ => {}
+        }
+        let mount = if form == "symlink" {
+            fs::rename(&kept, &tree).expect("rename back");
+            None
+        } else {
+            let again = Tmpfs::mount(&tree);
+            fs::create_dir_all(tree.join("study/series")).expect("mkdir");
+            fs::write(tree.join("study/series/1.dcm"), b"DICM image one").expect("write");
+            fs::write(tree.join("readme.txt"), b"static text\n").expect("write");
+            Some(again)
+        };
+        let (_, findings, _) = env.check(&[]);
+        let lost: Vec<_> = findings
+            .iter()
+            .filter(|f| f.kind == "added" || f.kind == "removed")
+            .collect();
+        assert!(lost.is_empty(), "{form}: {findings:#?}");
+        if let Some(mount) = &mount {
+            mount.unmount();
+        }
+    }
+    // Taken out on purpose: said so, on the record.
+    let env = Env::new();
+    env.profile(&[]);
+    fs::remove_dir_all(&env.tree).expect("rm");
+    let out = env.run(&[
+        "accept",
+        "--remove-root",
+        "--reason",
+        "CHG-2 share retired",
+        "--json",
+        env.tree_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        doc["removed_roots"],
+        serde_json::json!([env.tree_str()]),
+        "{doc:#}"
+    );
+    let out = env.run(&["audit", "show", "--action", "accept", "--json"]);
+    let trail = stdout(&out);
+    assert!(
+        trail.contains("removed from the profile") && trail.contains("CHG-2 share retired"),
+        "{trail}"
+    );
+    let out = env.run(&[
+        "accept",
+        "--remove-root",
+        "--reason",
+        "CHG-3",
+        env.tree_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("is not a profiled root"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A directory renamed and then made unlistable: the comparison pairs it with the
+/// profiled directory (same inode) and hides what the profile holds below the old
+/// name. Taking the walk in would sign those entries away (exit 0 before), so the
+/// acceptance or re-profile is refused, naming both names, and nothing is signed.
+#[test]
+fn a_renamed_unreadable_directory_refuses_rather_than_drop_its_entries() {
+    if !common::is_root() {
+        return; // the test takes CAP_DAC_OVERRIDE away from root
+    }
+    for (policy, command) in [
+        ("static", "accept"),
+        ("growing", "accept"),
+        ("static", "profile"),
+    ] {
+        let env = Env::new();
+        env.profile(&["--policy", policy]);
+        let series = env.path("study/series");
+        let renamed = env.path("study/zz-renamed");
+        fs::rename(&series, &renamed).expect("rename");
+        fs::set_permissions(&renamed, fs::Permissions::from_mode(0o000)).expect("chmod");
+        let mut args = vec![command, env.tree_str(), "--policy", policy];
+        if command == "accept" {
+            args = vec![command, "--reason", "CHG-9", env.tree_str()];
+        }
+        let out = run_without_dac(&env, &args);
+        fs::set_permissions(&renamed, fs::Permissions::from_mode(0o755)).expect("chmod");
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{policy} {command}: {}",
+            stdout(&out)
+        );
+        let err = stderr(&out);
+        assert!(
+            err.contains("zz-renamed could not be listed") && err.contains("study/series renamed"),
+            "{policy} {command}: {err}"
+        );
+        fs::rename(&renamed, &series).expect("rename back");
+        assert_series_kept(&env);
+    }
 }

@@ -10,9 +10,11 @@ use serde::Serialize;
 
 use super::check::restrict;
 use super::held_findings::HeldFindings;
+use super::root_presence::refuse_missing_root;
 use super::streamed_patch::patch_root;
 use super::streamed_rewrite::{Rewrite, rewrite_root};
 use super::targets::is_within;
+use super::unlisted::KeptUnlisted;
 use super::{Session, entries_for_store, now_unix};
 use crate::error::EngineError;
 use crate::progress::Progress;
@@ -44,6 +46,11 @@ pub struct AcceptReport {
     pub key_fingerprint: String,
     /// The differences taken into the baseline.
     pub accepted: Vec<Finding>,
+    /// Directories the walk could not list: what the profile holds below them was kept
+    /// as profiled, not verified and not taken in (the command exits 1).
+    pub kept_unlisted: Vec<PathBuf>,
+    /// Profiled roots taken out of the profile (`accept --remove-root`).
+    pub removed_roots: Vec<PathBuf>,
 }
 
 impl Session {
@@ -63,17 +70,7 @@ impl Session {
         progress: &dyn Progress,
     ) -> Result<AcceptReport, EngineError> {
         let signer = self.profile_signer()?;
-        let reason = request.reason.trim();
-        if reason.is_empty() {
-            return Err(EngineError::Usage(
-                "--reason must say why these differences are accepted".into(),
-            ));
-        }
-        if reason.len() > MAX_REASON_BYTES {
-            return Err(EngineError::Usage(format!(
-                "--reason is longer than {MAX_REASON_BYTES} bytes"
-            )));
-        }
+        let reason = checked_reason(&request.reason)?;
         if request.all != request.paths.is_empty() {
             return Err(EngineError::Usage(
                 "name the paths to accept, or --all (not both)".into(),
@@ -86,23 +83,45 @@ impl Session {
         let targets = self.check_targets(&baseline, &request.paths)?;
         let mut accepted = Vec::new();
         let mut changed_roots = Vec::new();
+        let mut kept_unlisted = Vec::new();
         for (root, within) in &targets {
             let Some(base) = baseline.root(root).cloned() else {
                 continue;
             };
+            refuse_missing_root(&base.spec, base.entries.len() as u64)?;
             let sub = restrict(&base, within);
-            let (tree, _) = self.capture(&base.spec, Some(&*sub), within, false, progress)?;
+            let (mut tree, _) = self.capture(&base.spec, Some(&*sub), within, false, progress)?;
             let differences = compare(&sub, &tree);
             if differences.is_empty() {
                 continue;
             }
             accepted.extend(differences);
+            let problems = std::mem::take(&mut tree.problems);
             let current = entries_for_store(&base.spec, tree);
+            let walked: std::collections::HashSet<&[u8]> =
+                current.entries.iter().map(|e| e.rel.as_slice()).collect();
+            let mut unlisted = KeptUnlisted::default();
+            // A stored entry the walk did not see below a directory it could not list
+            // stays as profiled (the comparison did not report it removed).
             let mut entries: Vec<_> = base
                 .entries
                 .into_iter()
-                .filter(|e| !is_within(&e.rel, within))
+                .filter(|e| {
+                    if !is_within(&e.rel, within) {
+                        return true;
+                    }
+                    if walked.contains(e.rel.as_slice()) {
+                        return false;
+                    }
+                    if unlisted.keeps(&problems, &e.rel) {
+                        return true;
+                    }
+                    unlisted.dropped(e);
+                    false
+                })
                 .collect();
+            unlisted.refuse_renamed(&base.spec.path, &problems)?;
+            kept_unlisted.extend(unlisted.absolute(&base.spec.path));
             entries.extend(current.entries);
             entries.sort_by(|a, b| a.rel.cmp(&b.rel));
             baseline.replace_root(RootProfile {
@@ -128,6 +147,8 @@ impl Session {
                 generation: baseline.generation,
                 key_fingerprint: fingerprint,
                 accepted,
+                kept_unlisted,
+                removed_roots: Vec::new(),
             });
         }
         baseline.generation += 1;
@@ -148,9 +169,10 @@ impl Session {
         let kept = self.keep_generation(&baseline, &signer);
         self.emit_findings(Action::Accept, Some(reason), &accepted)?;
         let detail = format!(
-            "{} differences accepted into baseline generation {} signed by key {fingerprint}; {kept}",
+            "{} differences accepted into baseline generation {} signed by key {fingerprint}; {kept}{}",
             accepted.len(),
-            baseline.generation
+            baseline.generation,
+            unlisted_detail(&kept_unlisted)
         );
         let objects = targets
             .iter()
@@ -166,6 +188,8 @@ impl Session {
             generation: baseline.generation,
             key_fingerprint: fingerprint,
             accepted,
+            kept_unlisted,
+            removed_roots: Vec::new(),
         })
     }
 }
@@ -199,6 +223,7 @@ impl Session {
             let Some(spec) = stored.baseline.root(root).map(|r| &r.spec) else {
                 continue;
             };
+            refuse_missing_root(spec, stored.entry_count(root))?;
             if spec.policy == Policy::Growing {
                 return Ok(None);
             }
@@ -217,13 +242,15 @@ impl Session {
         // Every difference accepted is listed and recorded with the acceptance: the
         // person named these paths, and a difference not shown refuses the acceptance.
         let mut all = HeldFindings::new(usize::MAX, |_: &Finding| Ok(()));
+        let mut kept_unlisted = Vec::new();
         let mut writer = self.store.begin_streamed_save()?;
         for (spec, within) in &by_root {
             // The chunks holding the paths are patched in place; when one would grow too
             // large (or empty), the root is rewritten whole, still a window at a time.
             let findings = match patch_root(&mut writer, &stored, spec, within, &skip, progress)? {
-                Some(findings) => {
+                Some((findings, unlisted)) => {
                     writer.end_patch(!findings.is_empty())?;
+                    kept_unlisted.extend(unlisted.absolute(&spec.path));
                     findings
                 }
                 None => {
@@ -245,6 +272,7 @@ impl Session {
                     if done.findings.is_empty() {
                         writer.keep_root(spec)?;
                     }
+                    kept_unlisted.extend(done.kept_unlisted.absolute(&spec.path));
                     done.findings
                 }
             };
@@ -263,7 +291,10 @@ impl Session {
                 self.actor.clone(),
                 Action::Accept,
                 Outcome::Success,
-                "nothing differs; baseline unchanged",
+                format!(
+                    "nothing differs; baseline unchanged{}",
+                    unlisted_detail(&kept_unlisted)
+                ),
             )
             .with_reason(reason);
             self.finish(event)?;
@@ -271,6 +302,8 @@ impl Session {
                 generation: stored.baseline.generation,
                 key_fingerprint: fingerprint,
                 accepted,
+                kept_unlisted,
+                removed_roots: Vec::new(),
             }));
         }
         let paths: Vec<String> = targets
@@ -309,8 +342,9 @@ impl Session {
         });
         self.emit_findings(Action::Accept, Some(reason), &accepted)?;
         let detail = format!(
-            "{} differences accepted into baseline generation {generation} signed by key {fingerprint}; {kept}",
+            "{} differences accepted into baseline generation {generation} signed by key {fingerprint}; {kept}{}",
             accepted.len(),
+            unlisted_detail(&kept_unlisted)
         );
         let objects = targets
             .iter()
@@ -326,8 +360,39 @@ impl Session {
             generation,
             key_fingerprint: fingerprint,
             accepted,
+            kept_unlisted,
+            removed_roots: Vec::new(),
         }))
     }
+}
+
+/// The `--reason` of an acceptance, trimmed; refused when empty or too long.
+pub(super) fn checked_reason(reason: &str) -> Result<&str, EngineError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(EngineError::Usage(
+            "--reason must say why these differences are accepted".into(),
+        ));
+    }
+    if reason.len() > MAX_REASON_BYTES {
+        return Err(EngineError::Usage(format!(
+            "--reason is longer than {MAX_REASON_BYTES} bytes"
+        )));
+    }
+    Ok(reason)
+}
+
+/// What the trail says of directories that could not be listed (empty when none).
+fn unlisted_detail(dirs: &[PathBuf]) -> String {
+    if dirs.is_empty() {
+        return String::new();
+    }
+    let named: Vec<String> = dirs.iter().map(|d| escape_path(d)).collect();
+    format!(
+        "; {} director(y/ies) could not be listed, what the profile holds below kept as profiled, not verified: {}",
+        dirs.len(),
+        named.join(", ")
+    )
 }
 
 /// Refuses an acceptance that found a difference the person was not shown: one whose

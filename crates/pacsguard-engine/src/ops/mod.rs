@@ -12,14 +12,17 @@ mod media;
 mod profile;
 mod quarantine;
 mod recover;
+mod remove_root;
 mod requests;
 mod reset;
+mod root_presence;
 mod sanitize;
 mod scan;
 mod streamed_check;
 mod streamed_patch;
 mod streamed_rewrite;
 mod targets;
+mod unlisted;
 mod watch;
 mod witness;
 

@@ -12,9 +12,11 @@ use pacsguard_store::StreamedSave;
 use serde::Serialize;
 
 use super::held_findings::{HeldFindings, MAX_PROFILE_FINDINGS};
+use super::root_presence::refuse_missing_root;
 use super::streamed_check::READ_AHEAD;
 use super::streamed_rewrite::{Rewrite, rewrite_root};
 use super::targets::resolve_existing;
+use super::unlisted::keep_below_unlisted;
 use super::{RootSummary, Session, entries_for_store, now_unix};
 use crate::error::EngineError;
 use crate::progress::Progress;
@@ -91,6 +93,9 @@ impl Session {
             // Digests of another algorithm cannot be compared. The old root is taken out,
             // not copied (a second copy of every entry): its successor replaces it below,
             // and on an error the baseline in memory is dropped unsaved.
+            if let Some(before) = baseline.root(&spec.path) {
+                refuse_missing_root(spec, before.entries.len() as u64)?;
+            }
             let mut previous = baseline
                 .take_root(&spec.path)
                 .filter(|p| p.spec.hash == spec.hash);
@@ -102,7 +107,7 @@ impl Session {
                     .entries
                     .retain(|e| !pacsguard_profile::is_excluded(&excluded, &e.rel));
             }
-            let (tree, hashed) = if drain_inbox {
+            let (mut tree, hashed) = if drain_inbox {
                 let skip = self.skip_dirs();
                 let inbox = self.inbox.clone();
                 let (captured, drained) =
@@ -135,7 +140,12 @@ impl Session {
                 None => findings.extend(capture_findings(spec, &tree)),
             }
             summaries.push(RootSummary::of(spec, &tree.entries, hashed));
-            baseline.replace_root(entries_for_store(spec, tree));
+            let problems = std::mem::take(&mut tree.problems);
+            let mut root = entries_for_store(spec, tree);
+            if let Some(previous) = previous {
+                keep_below_unlisted(&spec.path, &mut root.entries, previous.entries, &problems)?;
+            }
+            baseline.replace_root(root);
         }
         baseline.generation += 1;
         baseline.created = now_unix();
@@ -233,6 +243,13 @@ impl Session {
                 .is_some_and(|p| growing(&p.spec) || growing(s))
         }) {
             return Ok(None);
+        }
+        // A root profiled before that is not there now is refused, not signed empty.
+        for spec in &specs {
+            if previous.root(&spec.path).is_some() {
+                let stored_entries = stored.as_ref().map_or(0, |s| s.entry_count(&spec.path));
+                refuse_missing_root(spec, stored_entries)?;
+            }
         }
         let generation = previous.generation + 1;
         let roots = previous.roots.len()

@@ -11,13 +11,14 @@
 //! root instead ([`super::streamed_rewrite`]), re-cut into chunks of the usual size.
 
 use pacsguard_events::Finding;
-use pacsguard_fs::{Entry, Tree};
+use pacsguard_fs::{Entry, Problem, Tree};
 use pacsguard_profile::{RootProfile, RootSpec, StreamingCompare, hash_tree, is_within};
 use pacsguard_store::{StoredBaseline, StreamedSave};
 
 use super::entries_for_store;
 use super::streamed_check::merge;
 use super::streamed_rewrite::{first_walk, open_walks, subtrees, walk_options, walk_problems};
+use super::unlisted::KeptUnlisted;
 use crate::error::EngineError;
 use crate::progress::Progress;
 
@@ -29,7 +30,8 @@ pub const MAX_PATCHED_CHUNK_ENTRIES: usize = 8192;
 /// Patches the stored root `spec` (of the verified `stored`) for the subtrees `within`,
 /// inside a savepoint of `writer` the caller ends ([`StreamedSave::end_patch`]). The
 /// differences found, or `None` when a chunk would be too large or empty (the caller
-/// ends the patch unkept and rewrites the root) or the root is growing.
+/// ends the patch unkept and rewrites the root) or the root is growing, with the
+/// directories that could not be listed whose stored entries were kept.
 pub(super) fn patch_root(
     writer: &mut StreamedSave<'_>,
     stored: &StoredBaseline,
@@ -37,7 +39,7 @@ pub(super) fn patch_root(
     within: &[Vec<u8>],
     skip: &[(u64, u64)],
     progress: &dyn Progress,
-) -> Result<Option<Vec<Finding>>, EngineError> {
+) -> Result<Option<(Vec<Finding>, KeptUnlisted)>, EngineError> {
     let Some(mut comparison) = StreamingCompare::new(spec) else {
         return Ok(None);
     };
@@ -52,6 +54,7 @@ pub(super) fn patch_root(
     if chunks == 0 {
         return Ok(None); // nothing stored to patch: rewritten whole
     }
+    let mut kept_unlisted = KeptUnlisted::default();
     let mut next = Some(writer.patched_chunk(0)?);
     for seq in 0..chunks {
         let Some(old) = next.take() else {
@@ -80,8 +83,25 @@ pub(super) fn patch_root(
         if walked.is_empty() && !old.iter().any(|e| inside(&e.rel)) {
             continue; // nothing accepted here: the chunk stays as stored
         }
-        let (base, kept): (Vec<Entry>, Vec<Entry>) =
-            old.iter().cloned().partition(|e| inside(&e.rel));
+        // The walks are past this chunk: a stored entry inside the subtrees that was not
+        // walked, below a directory that could not be listed, stays as stored.
+        let problems: Vec<&Problem> = walks.iter().flat_map(|w| w.problems()).collect();
+        let (base, kept): (Vec<Entry>, Vec<Entry>) = old.iter().cloned().partition(|e| {
+            if !inside(&e.rel) {
+                return false;
+            }
+            if walked
+                .binary_search_by(|w: &Entry| w.rel.cmp(&e.rel))
+                .is_ok()
+            {
+                return true;
+            }
+            if kept_unlisted.keeps(problems.iter().copied(), &e.rel) {
+                return false;
+            }
+            kept_unlisted.dropped(e);
+            true
+        });
         let base = RootProfile {
             spec: spec.clone(),
             entries: base,
@@ -115,5 +135,6 @@ pub(super) fn patch_root(
     }
     progress.finish();
     let problems = walk_problems(walks);
-    Ok(Some(comparison.finish(&problems)))
+    kept_unlisted.refuse_renamed(&spec.path, &problems)?;
+    Ok(Some((comparison.finish(&problems), kept_unlisted)))
 }

@@ -17,6 +17,7 @@ use pacsguard_store::{StoredCursor, StreamedSave};
 
 use super::held_findings::HeldFindings;
 use super::streamed_check::{READ_AHEAD, merge};
+use super::unlisted::KeptUnlisted;
 use super::{RootSummary, entries_for_store};
 use crate::error::EngineError;
 use crate::progress::Progress;
@@ -48,6 +49,8 @@ pub(super) struct Rewritten {
     pub summary: RootSummary,
     /// Entries the new root holds.
     pub entries: u64,
+    /// Directories the walk could not list, whose stored entries were kept as they were.
+    pub kept_unlisted: KeptUnlisted,
 }
 
 /// Rewrites the root `rewrite.new.path` in `writer` from `stored` (a cursor at its first
@@ -81,9 +84,17 @@ pub(super) fn rewrite_root(
     writer.replace_root(spec)?;
     let inside = |rel: &[u8]| within.iter().any(|w| is_within(rel, w));
     let mut summary = RootSummary::of(spec, &[], (0, 0));
+    let mut kept_unlisted = KeptUnlisted::default();
     progress.start(&spec.path, 0, 0);
     loop {
-        let window = next_window(writer, &mut stored, &mut walks, &inside, rewrite)?;
+        let window = next_window(
+            writer,
+            &mut stored,
+            &mut walks,
+            &inside,
+            rewrite,
+            &mut kept_unlisted,
+        )?;
         if window.is_empty() {
             break;
         }
@@ -135,6 +146,7 @@ pub(super) fn rewrite_root(
     }
     progress.finish();
     let problems = walk_problems(walks);
+    kept_unlisted.refuse_renamed(&spec.path, &problems)?;
     Ok(Some(Rewritten {
         findings: comparison
             .finish(&problems)
@@ -143,6 +155,7 @@ pub(super) fn rewrite_root(
             .collect(),
         entries: writer.entry_count(&spec.path),
         summary,
+        kept_unlisted,
     }))
 }
 
@@ -224,6 +237,11 @@ pub(super) struct Walked<'w> {
 }
 
 impl Walked<'_> {
+    /// The problems the walk has met so far.
+    pub(super) fn problems(&self) -> &[Problem] {
+        self.walk.problems()
+    }
+
     /// The walk's next entry inside its subtree (a walk of a subtree also yields the
     /// directories above it).
     fn peek(&mut self) -> Option<&Entry> {
@@ -281,6 +299,7 @@ fn next_window(
     walks: &mut [Walked<'_>],
     inside: &dyn Fn(&[u8]) -> bool,
     rewrite: &Rewrite<'_>,
+    kept_unlisted: &mut KeptUnlisted,
 ) -> Result<Window, EngineError> {
     let mut window = Window {
         kept: Vec::new(),
@@ -301,12 +320,19 @@ fn next_window(
         if order.is_le()
             && let Some(old) = writer.next_stored(stored)?
         {
-            if !inside(&old.rel) {
+            // Stored only (the walks are past it): kept as it was when the walk could
+            // not list a directory above it.
+            let unseen = order.is_lt()
+                && kept_unlisted.keeps(walks.iter().flat_map(|w| w.problems()), &old.rel);
+            if !inside(&old.rel) || unseen {
                 window.kept.push(old);
             } else if !rewrite
                 .drop_excluded
                 .is_some_and(|excluded| is_excluded(excluded, &old.rel))
             {
+                if order.is_lt() {
+                    kept_unlisted.dropped(&old);
+                }
                 window.base.push(old);
             }
         }

@@ -1,0 +1,49 @@
+//! A profiled root that is not there is not an empty root. `accept` and a re-profile of a
+//! root whose directory was removed, replaced by a symlink or a file, or whose file system
+//! is not mounted (an empty mount point where the profile holds a tree) would sign every
+//! entry of it away in one step: refused, naming the root (exit 2). A root taken out on
+//! purpose is taken out by `accept --remove-root`, which says so on the trail.
+
+use std::io::ErrorKind;
+
+use pacsguard_events::escape_path;
+use pacsguard_profile::RootSpec;
+
+use crate::error::EngineError;
+
+/// Refuses to take in the root `spec` as it is now when it is not the directory that
+/// was profiled: gone, not a directory (a symlink to elsewhere, a file), or empty while
+/// the profile holds `stored_entries` entries (the root's own among them).
+pub(super) fn refuse_missing_root(spec: &RootSpec, stored_entries: u64) -> Result<(), EngineError> {
+    let root = escape_path(&spec.path);
+    let refuse = |what: String| {
+        Err(EngineError::Usage(format!(
+            "the profiled root {root} {what}: nothing was signed (signing it as it is would drop every entry profiled in it). Mount or restore it, or, if it is gone for good, take it out of the profile on the record: `pacsguard accept --remove-root {root} --reason TEXT`"
+        )))
+    };
+    let meta = match std::fs::symlink_metadata(&spec.path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            return refuse("is gone (no such directory)".into());
+        }
+        Err(e) => return Err(EngineError::io(&spec.path, e)),
+    };
+    let kind = meta.file_type();
+    if kind.is_symlink() {
+        return refuse("is now a symbolic link, not the directory profiled".into());
+    }
+    if !kind.is_dir() {
+        return refuse("is no longer a directory".into());
+    }
+    if stored_entries > 1 {
+        let mut names =
+            std::fs::read_dir(&spec.path).map_err(|e| EngineError::io(&spec.path, e))?;
+        if names.next().is_none() {
+            return refuse(format!(
+                "is empty where the profile holds {} entries below it (a file system not mounted?)",
+                stored_entries - 1
+            ));
+        }
+    }
+    Ok(())
+}
