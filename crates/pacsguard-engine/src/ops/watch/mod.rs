@@ -3914,6 +3914,12 @@ impl<'a> Guard<'a> {
                 continue;
             }
             let path = absolute(root, &entry.rel);
+            // A stored file under a new name (its directory renamed: no event names the
+            // file itself) is no arrival being written, however recent its mtime: put
+            // off, its old name would be `removed` now and itself `moved` later.
+            if self.stored_file_renamed(base, &path, entry) {
+                continue;
+            }
             // Judged as it stands at the writer wait: deferred, its wait would begin
             // again and a writer never quiet would keep it unjudged (review s12-r11).
             if self.judged_held.contains(&path) {
@@ -3936,6 +3942,42 @@ impl<'a> Guard<'a> {
         if !deferred.is_empty() {
             tree.entries.retain(|e| !deferred.contains(&e.rel));
         }
+    }
+
+    /// Whether the file at `path` (walked as `entry`, a name the view does not hold) is a
+    /// stored file under a new name: its inode is a stored file's (in this verification,
+    /// under a guarded name, or departed) and it is that file, not a new one given the
+    /// freed inode number (see [`followed::is_the_stored_file`]).
+    fn stored_file_renamed(&self, base: &RootProfile, path: &Path, entry: &Entry) -> bool {
+        let inode = (entry.meta.dev, entry.meta.ino);
+        let born = || followed::born(path, inode);
+        let is = |stored: &Entry| {
+            stored.kind == EntryType::File
+                && (stored.meta.dev, stored.meta.ino) == inode
+                && followed::is_the_stored_file(stored, entry, born)
+        };
+        if base.entries.iter().any(is) {
+            return true;
+        }
+        if self.followed.get(&inode).is_some_and(|(_, e)| is(e)) {
+            return true;
+        }
+        let Ok(inodes) = self.inodes.read() else {
+            return false;
+        };
+        let names = inodes.names(&inode);
+        if names.is_empty() {
+            return false;
+        }
+        let Ok(views) = self.views.lock() else {
+            return false;
+        };
+        names.iter().any(|name| {
+            views.iter().any(|v| {
+                name.strip_prefix(&v.spec.path)
+                    .is_ok_and(|rel| v.entry(rel.as_os_str().as_bytes()).is_some_and(is))
+            })
+        })
     }
 
     /// What points at encryption beside the findings: who wrote each path (fanotify), and,
