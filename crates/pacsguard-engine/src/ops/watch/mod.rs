@@ -639,6 +639,25 @@ fn note_rename_lookup_limit(findings: &mut [Finding], unsearched: &HashSet<PathB
 }
 
 /// The top-most of the subtrees: a subtree inside another is covered by its walk.
+/// The topmost directory above `rel` (below the root) that is gone now: the first
+/// missing one on the way down holds the rest. `None` when every one is there.
+fn topmost_vanished_ancestor(root: &Path, rel: &[u8]) -> Option<Vec<u8>> {
+    let mut prefix: Vec<u8> = Vec::new();
+    for part in rel.split(|b| *b == b'/') {
+        if !prefix.is_empty() {
+            prefix.push(b'/');
+        }
+        prefix.extend_from_slice(part);
+        if prefix.len() >= rel.len() {
+            return None;
+        }
+        if std::fs::symlink_metadata(absolute(root, &prefix)).is_err() {
+            return Some(prefix);
+        }
+    }
+    None
+}
+
 fn topmost(mut subtrees: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
     // Sorted, an ancestor comes before its descendants.
     subtrees.sort();
@@ -2286,6 +2305,7 @@ impl<'a> Guard<'a> {
         }
         self.judged_held.clear();
         self.wait_for_other_writers(&mut due, now)?;
+        self.verify_with_vanished_ancestors(&mut due)?;
         self.pair_rename_chains(&mut due)?;
         let mut by_root: BTreeMap<usize, Vec<Pending>> = BTreeMap::new();
         for item in due {
@@ -2304,6 +2324,44 @@ impl<'a> Guard<'a> {
         }
         for (index, subtrees) in by_root {
             self.verify(index, subtrees, now)?;
+        }
+        Ok(())
+    }
+
+    /// A due path gone with a directory above it (`X.tmp/se`, made due by its new watch
+    /// or an event, while `X.tmp` was renamed on to `X.locked`) is verified as that
+    /// directory, the topmost gone one the view holds: alone, its files would be `removed`
+    /// (their directory, and so their new name, is gone: nothing to look them up in), and
+    /// `X.locked/se` `added`; with it, the rename of the directory carries them (see
+    /// [`Guard::put_off_chain_departures`]), and a removal is the same removal.
+    fn verify_with_vanished_ancestors(
+        &mut self,
+        due: &mut Vec<pacsguard_watch::Due>,
+    ) -> Result<(), EngineError> {
+        let mut lifted = false;
+        for item in due.iter_mut() {
+            if std::fs::symlink_metadata(&item.path).is_ok() {
+                continue;
+            }
+            let Some((index, rel)) = self.root_of(&item.path) else {
+                continue;
+            };
+            let root = self.views()?[index].spec.path.clone();
+            let Some(vanished) = topmost_vanished_ancestor(&root, &rel) else {
+                continue;
+            };
+            let known = self.views()?[index]
+                .entry(&vanished)
+                .is_some_and(|e| e.kind == EntryType::Directory);
+            if known {
+                self.debounce.forget(&item.path);
+                item.path = absolute(&root, &vanished);
+                lifted = true;
+            }
+        }
+        if lifted {
+            let mut seen: HashSet<PathBuf> = HashSet::new();
+            due.retain(|d| seen.insert(d.path.clone()));
         }
         Ok(())
     }
@@ -5799,6 +5857,29 @@ mod tests {
         ] {
             assert!(!in_transit_name(Path::new(name)), "{name}");
         }
+    }
+
+    #[test]
+    fn the_topmost_vanished_ancestor_is_the_first_gone_on_the_way_down() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("archive/s0.locked/se")).expect("mkdir");
+        // `archive/s0.tmp` renamed on: its series directory is verified with it.
+        assert_eq!(
+            topmost_vanished_ancestor(root, b"archive/s0.tmp/se/2.dcm"),
+            Some(b"archive/s0.tmp".to_vec())
+        );
+        assert_eq!(
+            topmost_vanished_ancestor(root, b"archive/s0.tmp/se"),
+            Some(b"archive/s0.tmp".to_vec())
+        );
+        // The path itself gone, its directories there: verified as it is.
+        assert_eq!(
+            topmost_vanished_ancestor(root, b"archive/s0.locked/se/2.dcm"),
+            None
+        );
+        assert_eq!(topmost_vanished_ancestor(root, b"archive/s9"), None);
+        assert_eq!(topmost_vanished_ancestor(root, b"gone"), None);
     }
 
     #[test]
