@@ -3246,7 +3246,11 @@ impl<'a> Guard<'a> {
                 kept.push(finding);
             } else if finding.severity == Severity::Info {
                 kept.push(finding);
-            } else if let Some(mut finding) = self.link_changes.hold(finding, inode, nlink, now) {
+            } else if let Some(mut finding) = {
+                // Its writer is forgotten once this verification is reported: held with it.
+                let writer = self.writers.get(&finding.path).cloned();
+                self.link_changes.hold(finding, inode, nlink, writer, now)
+            } {
                 finding.detail = format!(
                     "{}; reported without waiting for its other names \
                      ({} link-count changes waiting: MAX_WAITING_LINK_CHANGES)",
@@ -3411,7 +3415,8 @@ impl<'a> Guard<'a> {
             );
         }
         for (inode, nlink, finding) in extra {
-            if let Some(mut finding) = self.link_changes.hold(finding, inode, nlink, now) {
+            let writer = self.writers.get(&finding.path).cloned();
+            if let Some(mut finding) = self.link_changes.hold(finding, inode, nlink, writer, now) {
                 finding.detail = format!(
                     "{}; reported without waiting for its other names \
                      ({} link-count changes waiting: MAX_WAITING_LINK_CHANGES)",
@@ -3434,10 +3439,28 @@ impl<'a> Guard<'a> {
             self.guarded_names_account(&finding.path, inode, nlink, &[])
         });
         self.link_changes = changes;
-        if settled.is_empty() {
-            return Ok(());
+        // Reported as the verification that held them would have: by root, with its
+        // policy, through the same evidence and detector.
+        let mut by_root: BTreeMap<usize, (Vec<Finding>, HashMap<PathBuf, String>)> =
+            BTreeMap::new();
+        for (finding, writer) in settled {
+            let index = self.root_of(&finding.path).map(|(index, _)| index);
+            let Some(index) = index else {
+                // Its root gone meanwhile: reported as it stands.
+                self.publish(&[finding], now)?;
+                continue;
+            };
+            let (findings, writers) = by_root.entry(index).or_default();
+            if let Some(writer) = writer {
+                writers.insert(finding.path.clone(), writer);
+            }
+            findings.push(finding);
         }
-        self.publish(&settled, now)
+        for (index, (findings, writers)) in by_root {
+            let base = self.views()?[index].part(&[]);
+            self.raise(&base, findings, &HashSet::new(), Some(&writers), now)?;
+        }
+        Ok(())
     }
 
     /// Reports the differences between `base` and a hashed capture of the subtrees
@@ -3501,19 +3524,7 @@ impl<'a> Guard<'a> {
             }
         }
         let encrypted = self.encrypted_in_window(&spec.path, base, &tree, &findings);
-        self.windows.soften(&mut findings, &encrypted);
-        for finding in &findings {
-            self.flag_poll.touched(&finding.path);
-        }
-        let evidence = self.evidence(&spec.path, base, &mut findings);
-        if spec.policy == Policy::AppendOnly || self.canary_roots.contains(&spec.path) {
-            let alerts = self.detector.observe(&spec.path, &findings, &evidence, now);
-            findings.extend(alerts);
-        }
-        // A mass writer is alerted at the first change among the files it holds.
-        let mass = self.mass_alerts(&findings);
-        findings.extend(mass);
-        self.publish(&findings, now)?;
+        self.raise(base, findings, &encrypted, None, now)?;
 
         for rel in rels {
             self.writers.remove(&absolute(&spec.path, rel));
@@ -3560,6 +3571,36 @@ impl<'a> Guard<'a> {
             self.save_seen()?;
         }
         Ok(())
+    }
+
+    /// Reports `findings` of `base`'s root the way every finding is reported: softened
+    /// inside a maintenance window (but not `encrypted`), with their evidence (the writer,
+    /// from fanotify, or from `held` for findings held since their verification, random
+    /// blocks, the files a moved directory carried), seen by the ransomware detector and
+    /// the mass-writer census, then published. The one path of a verification's findings
+    /// and of the link-count changes released after [`links::LINK_WAIT`].
+    fn raise(
+        &mut self,
+        base: &RootProfile,
+        mut findings: Vec<Finding>,
+        encrypted: &HashSet<PathBuf>,
+        held: Option<&HashMap<PathBuf, String>>,
+        now: Instant,
+    ) -> Result<(), EngineError> {
+        let root = base.spec.path.clone();
+        self.windows.soften(&mut findings, encrypted);
+        for finding in &findings {
+            self.flag_poll.touched(&finding.path);
+        }
+        let evidence = self.evidence(&root, base, &mut findings, held);
+        if base.spec.policy == Policy::AppendOnly || self.canary_roots.contains(&root) {
+            let alerts = self.detector.observe(&root, &findings, &evidence, now);
+            findings.extend(alerts);
+        }
+        // A mass writer is alerted at the first change among the files it holds.
+        let mass = self.mass_alerts(&findings);
+        findings.extend(mass);
+        self.publish(&findings, now)
     }
 
     /// Takes out of this verification the files too big to hash on the loop
@@ -4047,6 +4088,7 @@ impl<'a> Guard<'a> {
         root: &Path,
         base: &RootProfile,
         findings: &mut [Finding],
+        held: Option<&HashMap<PathBuf, String>>,
     ) -> HashMap<PathBuf, Evidence> {
         let mut evidence: HashMap<PathBuf, Evidence> = HashMap::new();
         let mut sampled = 0;
@@ -4054,7 +4096,10 @@ impl<'a> Guard<'a> {
         for finding in findings.iter_mut() {
             // Every finding about a path (its content, its link count) names the writer.
             let mut found = Evidence {
-                writer: self.writers.get(&finding.path).cloned(),
+                writer: match held {
+                    Some(held) => held.get(&finding.path).cloned(),
+                    None => self.writers.get(&finding.path).cloned(),
+                },
                 entropy: None,
                 files_carried: None,
             };
@@ -4121,8 +4166,12 @@ impl<'a> Guard<'a> {
                 kept.files_carried = kept.files_carried.or(found.files_carried);
             }
         }
-        for finding in findings.iter() {
-            self.writers.remove(&finding.path);
+        // Held findings' writers were taken with them: what fanotify has for their paths
+        // now is a later write's, for the verification that comes.
+        if held.is_none() {
+            for finding in findings.iter() {
+                self.writers.remove(&finding.path);
+            }
         }
         evidence
     }
