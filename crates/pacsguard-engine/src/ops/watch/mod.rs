@@ -3091,6 +3091,22 @@ impl<'a> Guard<'a> {
                     .map(|known| known.holding(inode))
                     .unwrap_or_default()
             };
+            // A stored file followed to a name in another root is judged by the policy it
+            // was stored under, not the new name's: an image of an append-only store
+            // linked into a `volatile` root and removed from the store is the store's
+            // alert (review s17-r11). Its path stays the new name's.
+            let judged_as_stored = |new_spec: &pacsguard_profile::RootSpec, from: &Path| {
+                let origin = views
+                    .iter()
+                    .filter(|v| from.starts_with(&v.spec.path))
+                    .max_by_key(|v| v.spec.path.as_os_str().len())
+                    .map(|v| v.spec.policy);
+                let mut spec = new_spec.clone();
+                if let Some(policy) = origin {
+                    spec.policy = policy;
+                }
+                spec
+            };
             for new in tree.entries.iter().filter(|e| {
                 e.kind == EntryType::File && matches!(e.content, Content::Hashed { .. })
             }) {
@@ -3134,7 +3150,8 @@ impl<'a> Guard<'a> {
                     continue;
                 }
                 if gone {
-                    followed.extend(compare_followed(spec, Some(from.as_path()), &old, new));
+                    let judged = judged_as_stored(spec, &from);
+                    followed.extend(compare_followed(&judged, Some(from.as_path()), &old, new));
                     moved_to.insert(path);
                     moved_from.insert(from);
                 } else {
@@ -3165,7 +3182,8 @@ impl<'a> Guard<'a> {
                         .flatten()
                 });
                 if let Some((new_spec, new)) = seen_before {
-                    followed.extend(compare_followed(&new_spec, Some(from.as_path()), old, &new));
+                    let judged = judged_as_stored(&new_spec, &from);
+                    followed.extend(compare_followed(&judged, Some(from.as_path()), old, &new));
                     moved_from.insert(from);
                 }
             }
