@@ -2708,8 +2708,10 @@ fn a_canary_linked_outside_the_roots_is_ransomware_suspected() {
 
 /// Session 18: a link-count change held for its other names lost the writer fanotify
 /// named ("written by …"), which every other finding about the path carries: an image
-/// given a name outside the roots and written through it, its descriptor held meanwhile
-/// (so one verification sees both), left a `metadata-changed` alert naming nobody.
+/// given a name outside the roots and written through it left a `metadata-changed`
+/// alert naming nobody. The image is held open for writing until the rewrite is judged
+/// (at the settle time, as it stands), so its writes' fanotify events are in before the
+/// one verification that sees both changes.
 #[test]
 fn a_link_count_alert_held_for_its_names_says_who_wrote_the_file() {
     if !common::is_root() {
@@ -2722,12 +2724,15 @@ fn a_link_count_alert_held_for_its_names_says_who_wrote_the_file() {
     let outside = env.dir.path().join("outside");
     fs::create_dir_all(&outside).expect("test fixture");
     let link = outside.join("x");
-    {
+    let rel = paths[1]
+        .strip_prefix(&env.tree)
+        .expect("test fixture")
+        .display()
+        .to_string();
+    let judged = {
         use std::io::Write as _;
         let len = fs::metadata(&paths[1]).expect("test fixture").len() as usize;
-        // Held open for writing across the link and the write: the watcher waits for
-        // this descriptor, then verifies both changes at once, the writer known.
-        let mut held = fs::OpenOptions::new()
+        let held = fs::OpenOptions::new()
             .write(true)
             .open(&paths[1])
             .expect("test fixture");
@@ -2738,13 +2743,12 @@ fn a_link_count_alert_held_for_its_names_says_who_wrote_the_file() {
             .expect("test fixture");
         through.write_all(&keystream(len, 9)).expect("test fixture");
         drop(through);
-        held.flush().expect("test fixture");
-    }
-    let rel = paths[1]
-        .strip_prefix(&env.tree)
-        .expect("test fixture")
-        .display()
-        .to_string();
+        let judged = watcher.wait(Duration::from_secs(40), |f, _| {
+            tally(f, &env.tree).contains_key(&("no-longer-dicom".to_string(), rel.clone()))
+        });
+        drop(held);
+        judged
+    };
     let seen = watcher.wait(links_wait() + Duration::from_secs(10), |f, _| {
         tally(f, &env.tree).contains_key(&("metadata-changed".to_string(), rel.clone()))
     });
@@ -2757,5 +2761,12 @@ fn a_link_count_alert_held_for_its_names_says_who_wrote_the_file() {
     let detail = finding["detail"].as_str().unwrap_or_default();
     assert!(detail.contains("nlink 1 -> 2"), "{detail}");
     assert!(detail.contains("link count changed"), "{detail}");
+    assert!(judged, "{findings:#?}\n{stderr}");
+    let content = findings
+        .iter()
+        .find(|f| f["kind"] == "no-longer-dicom")
+        .expect("found above");
+    let said = content["detail"].as_str().unwrap_or_default();
+    assert!(said.contains("written by"), "the rewrite: {content:#?}");
     assert!(detail.contains("written by"), "{finding:#?}\n{findings:#?}");
 }
