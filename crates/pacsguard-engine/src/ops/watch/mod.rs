@@ -2967,9 +2967,28 @@ impl<'a> Guard<'a> {
         // inode ([`Guard::dir_inodes`], [`Guard::inodes`]): a path whose new name is known
         // now, and, while a chain is in flight in this verification, any gone path (its
         // new name may be in another directory, its events on their way).
+        // And a path whose directory above vanished while it was verified (`X.tmp/se`,
+        // due when `X.tmp` was still there, walked after `X.tmp` became `X.locked`): that
+        // directory is due now, and carries it (see
+        // [`Guard::verify_with_vanished_ancestors`]).
+        let vanished_above: HashMap<&[u8], PathBuf> = {
+            let views = self.views.lock().ok();
+            gone.iter()
+                .filter_map(|(rel, _)| {
+                    let above = topmost_vanished_ancestor(root, rel)?;
+                    let known = views.as_ref()?.iter().any(|v| {
+                        v.spec.path == root
+                            && v.entry(&above)
+                                .is_some_and(|e| e.kind == EntryType::Directory)
+                    });
+                    known.then(|| (rel.as_slice(), absolute(root, &above)))
+                })
+                .collect()
+        };
         for (rel, (path, _, _)) in &gone {
             let new_name = lookup.found.get(path);
-            if !in_flight && new_name.is_none() {
+            let above = vanished_above.get(rel.as_slice());
+            if !in_flight && new_name.is_none() && above.is_none() {
                 continue;
             }
             if !put_off_once_more(&mut self.chain_deferred, path) {
@@ -2979,6 +2998,9 @@ impl<'a> Guard<'a> {
             if let Some(new_name) = new_name {
                 // Due now: `pair_rename_chains` brings this path back with it.
                 self.debounce.mark(new_name.clone(), now, true, true);
+            }
+            if let Some(above) = above {
+                self.debounce.mark(above.clone(), now, true, true);
             }
             self.debounce.mark_closed_after(path.clone(), now, quiet);
             put_off.insert(rel.clone());
