@@ -87,6 +87,19 @@ pub fn same_file(stored: &Entry, born: SystemTime) -> bool {
     at(stored.meta.ctime).is_some_and(|ctime| born <= ctime)
 }
 
+/// Whether `found`, walked under a new name with `stored`'s inode, is that stored file:
+/// its status is unchanged since it was stored (a directory renamed above it changes
+/// nothing of the file), or it was born no later than that (see [`same_file`]). `born`
+/// is only asked when the status changed.
+pub fn is_the_stored_file(
+    stored: &Entry,
+    found: &Entry,
+    born: impl FnOnce() -> Option<SystemTime>,
+) -> bool {
+    (stored.meta.dev, stored.meta.ino) == (found.meta.dev, found.meta.ino)
+        && (stored.meta.ctime == found.meta.ctime || born().is_some_and(|b| same_file(stored, b)))
+}
+
 fn at(t: Timestamp) -> Option<SystemTime> {
     let sec = u64::try_from(t.sec).ok()?;
     SystemTime::UNIX_EPOCH.checked_add(Duration::new(sec, t.nsec))
@@ -140,6 +153,33 @@ mod tests {
             "{} is a new file",
             new.display()
         );
+    }
+
+    #[test]
+    fn a_file_under_a_renamed_directory_is_the_stored_file_a_new_one_given_its_inode_is_not() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let study = dir.path().join("s0");
+        std::fs::create_dir(&study).expect("mkdir");
+        std::fs::write(study.join("0.dcm"), b"stored").expect("write");
+        let stored = entry_of(&study.join("0.dcm"));
+        // The directory renamed: the file's status is untouched, no birth time asked.
+        let locked = dir.path().join("s0.locked");
+        std::fs::rename(&study, &locked).expect("rename");
+        let found = entry_of(&locked.join("0.dcm"));
+        assert!(is_the_stored_file(&stored, &found, || None));
+        // Its status changed since (a write): the same file only if born before it.
+        let mut changed = found.clone();
+        changed.meta.ctime.sec += 1;
+        assert!(!is_the_stored_file(&stored, &changed, || None));
+        let before = SystemTime::UNIX_EPOCH + Duration::from_secs(1);
+        assert!(is_the_stored_file(&stored, &changed, || Some(before)));
+        // A new file given the number: born after the stored file's last status change.
+        let after = SystemTime::now() + Duration::from_secs(60);
+        assert!(!is_the_stored_file(&stored, &changed, || Some(after)));
+        // Another inode is never the stored file.
+        let mut other = found;
+        other.meta.ino += 1;
+        assert!(!is_the_stored_file(&stored, &other, || Some(before)));
     }
 
     #[test]

@@ -67,6 +67,9 @@ struct Waiting {
     /// must account for that many, whatever the count is when the wait ends (a name
     /// outside removed meanwhile was there all the same: review s17-r11).
     nlink: u64,
+    /// Who wrote the file, as its verification knew (fanotify): its finding names them
+    /// when it is released, as any other finding would.
+    writer: Option<String>,
     due: Instant,
 }
 
@@ -84,6 +87,7 @@ impl LinkChanges {
         finding: Finding,
         inode: (u64, u64),
         nlink: u64,
+        writer: Option<String>,
         now: Instant,
     ) -> Option<Finding> {
         if self.waiting.len() >= MAX_WAITING_LINK_CHANGES {
@@ -93,6 +97,7 @@ impl LinkChanges {
             finding,
             inode,
             nlink,
+            writer,
             due: now + LINK_WAIT,
         });
         None
@@ -106,22 +111,23 @@ impl LinkChanges {
     /// many guarded names hold the inode, when they account for every link, and for at
     /// least the link count the change reported), made info,
     /// and those whose wait is over (or all, `force`: the watcher stops, or nothing is
-    /// left to verify), as they were.
+    /// left to verify), as they were; each with its writer. The caller reports them as
+    /// every finding is (evidence, the ransomware detector): that says of an alert that
+    /// its names are not all guarded ([`unaccounted`]).
     pub fn settle(
         &mut self,
         now: Instant,
         force: bool,
         names: impl Fn(&Finding, (u64, u64), u64) -> Option<usize>,
-    ) -> Vec<Finding> {
+    ) -> Vec<(Finding, Option<String>)> {
         let mut settled = Vec::new();
         let mut kept = VecDeque::new();
         for mut w in self.waiting.drain(..) {
             if let Some(count) = names(&w.finding, w.inode, w.nlink) {
                 soften(&mut w.finding, count);
-                settled.push(w.finding);
+                settled.push((w.finding, w.writer));
             } else if force || now >= w.due {
-                unaccounted(&mut w.finding);
-                settled.push(w.finding);
+                settled.push((w.finding, w.writer));
             } else {
                 kept.push_back(w);
             }
@@ -173,18 +179,23 @@ mod tests {
     fn a_change_waits_for_its_names_then_is_reported_as_it_was() {
         let mut changes = LinkChanges::default();
         let now = Instant::now();
-        assert!(changes.hold(rise("/a"), (1, 1), 2, now).is_none());
-        assert!(changes.hold(rise("/b"), (1, 2), 2, now).is_none());
+        let writer = Some("vim (pid 7)".to_string());
+        assert!(
+            changes
+                .hold(rise("/a"), (1, 1), 2, writer.clone(), now)
+                .is_none()
+        );
+        assert!(changes.hold(rise("/b"), (1, 2), 2, None, now).is_none());
         // /b's other name is seen: info at once; /a waits.
         let settled = changes.settle(now, false, |_, inode, _| (inode == (1, 2)).then_some(2));
         assert_eq!(settled.len(), 1);
-        assert_eq!(settled[0].severity, Severity::Info);
+        assert_eq!(settled[0].0.severity, Severity::Info);
         assert!(!changes.is_empty());
-        // Its wait over, /a is the alert it was, saying why.
+        // Its wait over, /a is the alert it was, with the writer its verification knew.
         let settled = changes.settle(now + LINK_WAIT, false, |_, _, _| None);
         assert_eq!(settled.len(), 1);
-        assert_eq!(settled[0].severity, Severity::Alert);
-        assert!(settled[0].detail.contains("outside the guarded roots"));
+        assert_eq!(settled[0].0.severity, Severity::Alert);
+        assert_eq!(settled[0].1, writer);
         assert!(changes.is_empty());
     }
 
@@ -193,9 +204,9 @@ mod tests {
         let mut changes = LinkChanges::default();
         let now = Instant::now();
         for i in 0..MAX_WAITING_LINK_CHANGES as u64 {
-            assert!(changes.hold(rise("/a"), (1, i), 2, now).is_none());
+            assert!(changes.hold(rise("/a"), (1, i), 2, None, now).is_none());
         }
-        assert!(changes.hold(rise("/b"), (2, 0), 2, now).is_some());
+        assert!(changes.hold(rise("/b"), (2, 0), 2, None, now).is_some());
         assert_eq!(
             changes.settle(now, true, |_, _, _| None).len(),
             MAX_WAITING_LINK_CHANGES

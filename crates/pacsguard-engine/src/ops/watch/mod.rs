@@ -639,6 +639,25 @@ fn note_rename_lookup_limit(findings: &mut [Finding], unsearched: &HashSet<PathB
 }
 
 /// The top-most of the subtrees: a subtree inside another is covered by its walk.
+/// The topmost directory above `rel` (below the root) that is gone now: the first
+/// missing one on the way down holds the rest. `None` when every one is there.
+fn topmost_vanished_ancestor(root: &Path, rel: &[u8]) -> Option<Vec<u8>> {
+    let mut prefix: Vec<u8> = Vec::new();
+    for part in rel.split(|b| *b == b'/') {
+        if !prefix.is_empty() {
+            prefix.push(b'/');
+        }
+        prefix.extend_from_slice(part);
+        if prefix.len() >= rel.len() {
+            return None;
+        }
+        if std::fs::symlink_metadata(absolute(root, &prefix)).is_err() {
+            return Some(prefix);
+        }
+    }
+    None
+}
+
 fn topmost(mut subtrees: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
     // Sorted, an ancestor comes before its descendants.
     subtrees.sort();
@@ -2286,6 +2305,7 @@ impl<'a> Guard<'a> {
         }
         self.judged_held.clear();
         self.wait_for_other_writers(&mut due, now)?;
+        self.verify_with_vanished_ancestors(&mut due)?;
         self.pair_rename_chains(&mut due)?;
         let mut by_root: BTreeMap<usize, Vec<Pending>> = BTreeMap::new();
         for item in due {
@@ -2304,6 +2324,44 @@ impl<'a> Guard<'a> {
         }
         for (index, subtrees) in by_root {
             self.verify(index, subtrees, now)?;
+        }
+        Ok(())
+    }
+
+    /// A due path gone with a directory above it (`X.tmp/se`, made due by its new watch
+    /// or an event, while `X.tmp` was renamed on to `X.locked`) is verified as that
+    /// directory, the topmost gone one the view holds: alone, its files would be `removed`
+    /// (their directory, and so their new name, is gone: nothing to look them up in), and
+    /// `X.locked/se` `added`; with it, the rename of the directory carries them (see
+    /// [`Guard::put_off_chain_departures`]), and a removal is the same removal.
+    fn verify_with_vanished_ancestors(
+        &mut self,
+        due: &mut Vec<pacsguard_watch::Due>,
+    ) -> Result<(), EngineError> {
+        let mut lifted = false;
+        for item in due.iter_mut() {
+            if std::fs::symlink_metadata(&item.path).is_ok() {
+                continue;
+            }
+            let Some((index, rel)) = self.root_of(&item.path) else {
+                continue;
+            };
+            let root = self.views()?[index].spec.path.clone();
+            let Some(vanished) = topmost_vanished_ancestor(&root, &rel) else {
+                continue;
+            };
+            let known = self.views()?[index]
+                .entry(&vanished)
+                .is_some_and(|e| e.kind == EntryType::Directory);
+            if known {
+                self.debounce.forget(&item.path);
+                item.path = absolute(&root, &vanished);
+                lifted = true;
+            }
+        }
+        if lifted {
+            let mut seen: HashSet<PathBuf> = HashSet::new();
+            due.retain(|d| seen.insert(d.path.clone()));
         }
         Ok(())
     }
@@ -2909,9 +2967,28 @@ impl<'a> Guard<'a> {
         // inode ([`Guard::dir_inodes`], [`Guard::inodes`]): a path whose new name is known
         // now, and, while a chain is in flight in this verification, any gone path (its
         // new name may be in another directory, its events on their way).
+        // And a path whose directory above vanished while it was verified (`X.tmp/se`,
+        // due when `X.tmp` was still there, walked after `X.tmp` became `X.locked`): that
+        // directory is due now, and carries it (see
+        // [`Guard::verify_with_vanished_ancestors`]).
+        let vanished_above: HashMap<&[u8], PathBuf> = {
+            let views = self.views.lock().ok();
+            gone.iter()
+                .filter_map(|(rel, _)| {
+                    let above = topmost_vanished_ancestor(root, rel)?;
+                    let known = views.as_ref()?.iter().any(|v| {
+                        v.spec.path == root
+                            && v.entry(&above)
+                                .is_some_and(|e| e.kind == EntryType::Directory)
+                    });
+                    known.then(|| (rel.as_slice(), absolute(root, &above)))
+                })
+                .collect()
+        };
         for (rel, (path, _, _)) in &gone {
             let new_name = lookup.found.get(path);
-            if !in_flight && new_name.is_none() {
+            let above = vanished_above.get(rel.as_slice());
+            if !in_flight && new_name.is_none() && above.is_none() {
                 continue;
             }
             if !put_off_once_more(&mut self.chain_deferred, path) {
@@ -2921,6 +2998,9 @@ impl<'a> Guard<'a> {
             if let Some(new_name) = new_name {
                 // Due now: `pair_rename_chains` brings this path back with it.
                 self.debounce.mark(new_name.clone(), now, true, true);
+            }
+            if let Some(above) = above {
+                self.debounce.mark(above.clone(), now, true, true);
             }
             self.debounce.mark_closed_after(path.clone(), now, quiet);
             put_off.insert(rel.clone());
@@ -3033,6 +3113,22 @@ impl<'a> Guard<'a> {
                     .map(|known| known.holding(inode))
                     .unwrap_or_default()
             };
+            // A stored file followed to a name in another root is judged by the policy it
+            // was stored under, not the new name's: an image of an append-only store
+            // linked into a `volatile` root and removed from the store is the store's
+            // alert (review s17-r11). Its path stays the new name's.
+            let judged_as_stored = |new_spec: &pacsguard_profile::RootSpec, from: &Path| {
+                let origin = views
+                    .iter()
+                    .filter(|v| from.starts_with(&v.spec.path))
+                    .max_by_key(|v| v.spec.path.as_os_str().len())
+                    .map(|v| v.spec.policy);
+                let mut spec = new_spec.clone();
+                if let Some(policy) = origin {
+                    spec.policy = policy;
+                }
+                spec
+            };
             for new in tree.entries.iter().filter(|e| {
                 e.kind == EntryType::File && matches!(e.content, Content::Hashed { .. })
             }) {
@@ -3076,7 +3172,8 @@ impl<'a> Guard<'a> {
                     continue;
                 }
                 if gone {
-                    followed.extend(compare_followed(spec, Some(from.as_path()), &old, new));
+                    let judged = judged_as_stored(spec, &from);
+                    followed.extend(compare_followed(&judged, Some(from.as_path()), &old, new));
                     moved_to.insert(path);
                     moved_from.insert(from);
                 } else {
@@ -3107,7 +3204,8 @@ impl<'a> Guard<'a> {
                         .flatten()
                 });
                 if let Some((new_spec, new)) = seen_before {
-                    followed.extend(compare_followed(&new_spec, Some(from.as_path()), old, &new));
+                    let judged = judged_as_stored(&new_spec, &from);
+                    followed.extend(compare_followed(&judged, Some(from.as_path()), old, &new));
                     moved_from.insert(from);
                 }
             }
@@ -3188,7 +3286,11 @@ impl<'a> Guard<'a> {
                 kept.push(finding);
             } else if finding.severity == Severity::Info {
                 kept.push(finding);
-            } else if let Some(mut finding) = self.link_changes.hold(finding, inode, nlink, now) {
+            } else if let Some(mut finding) = {
+                // Its writer is forgotten once this verification is reported: held with it.
+                let writer = self.writers.get(&finding.path).cloned();
+                self.link_changes.hold(finding, inode, nlink, writer, now)
+            } {
                 finding.detail = format!(
                     "{}; reported without waiting for its other names \
                      ({} link-count changes waiting: MAX_WAITING_LINK_CHANGES)",
@@ -3353,7 +3455,8 @@ impl<'a> Guard<'a> {
             );
         }
         for (inode, nlink, finding) in extra {
-            if let Some(mut finding) = self.link_changes.hold(finding, inode, nlink, now) {
+            let writer = self.writers.get(&finding.path).cloned();
+            if let Some(mut finding) = self.link_changes.hold(finding, inode, nlink, writer, now) {
                 finding.detail = format!(
                     "{}; reported without waiting for its other names \
                      ({} link-count changes waiting: MAX_WAITING_LINK_CHANGES)",
@@ -3376,10 +3479,28 @@ impl<'a> Guard<'a> {
             self.guarded_names_account(&finding.path, inode, nlink, &[])
         });
         self.link_changes = changes;
-        if settled.is_empty() {
-            return Ok(());
+        // Reported as the verification that held them would have: by root, with its
+        // policy, through the same evidence and detector.
+        let mut by_root: BTreeMap<usize, (Vec<Finding>, HashMap<PathBuf, String>)> =
+            BTreeMap::new();
+        for (finding, writer) in settled {
+            let index = self.root_of(&finding.path).map(|(index, _)| index);
+            let Some(index) = index else {
+                // Its root gone meanwhile: reported as it stands.
+                self.publish(&[finding], now)?;
+                continue;
+            };
+            let (findings, writers) = by_root.entry(index).or_default();
+            if let Some(writer) = writer {
+                writers.insert(finding.path.clone(), writer);
+            }
+            findings.push(finding);
         }
-        self.publish(&settled, now)
+        for (index, (findings, writers)) in by_root {
+            let base = self.views()?[index].part(&[]);
+            self.raise(&base, findings, &HashSet::new(), Some(&writers), now)?;
+        }
+        Ok(())
     }
 
     /// Reports the differences between `base` and a hashed capture of the subtrees
@@ -3443,19 +3564,7 @@ impl<'a> Guard<'a> {
             }
         }
         let encrypted = self.encrypted_in_window(&spec.path, base, &tree, &findings);
-        self.windows.soften(&mut findings, &encrypted);
-        for finding in &findings {
-            self.flag_poll.touched(&finding.path);
-        }
-        let evidence = self.evidence(&spec.path, base, &mut findings);
-        if spec.policy == Policy::AppendOnly || self.canary_roots.contains(&spec.path) {
-            let alerts = self.detector.observe(&spec.path, &findings, &evidence, now);
-            findings.extend(alerts);
-        }
-        // A mass writer is alerted at the first change among the files it holds.
-        let mass = self.mass_alerts(&findings);
-        findings.extend(mass);
-        self.publish(&findings, now)?;
+        self.raise(base, findings, &encrypted, None, now)?;
 
         for rel in rels {
             self.writers.remove(&absolute(&spec.path, rel));
@@ -3502,6 +3611,36 @@ impl<'a> Guard<'a> {
             self.save_seen()?;
         }
         Ok(())
+    }
+
+    /// Reports `findings` of `base`'s root the way every finding is reported: softened
+    /// inside a maintenance window (but not `encrypted`), with their evidence (the writer,
+    /// from fanotify, or from `held` for findings held since their verification, random
+    /// blocks, the files a moved directory carried), seen by the ransomware detector and
+    /// the mass-writer census, then published. The one path of a verification's findings
+    /// and of the link-count changes released after [`links::LINK_WAIT`].
+    fn raise(
+        &mut self,
+        base: &RootProfile,
+        mut findings: Vec<Finding>,
+        encrypted: &HashSet<PathBuf>,
+        held: Option<&HashMap<PathBuf, String>>,
+        now: Instant,
+    ) -> Result<(), EngineError> {
+        let root = base.spec.path.clone();
+        self.windows.soften(&mut findings, encrypted);
+        for finding in &findings {
+            self.flag_poll.touched(&finding.path);
+        }
+        let evidence = self.evidence(&root, base, &mut findings, held);
+        if base.spec.policy == Policy::AppendOnly || self.canary_roots.contains(&root) {
+            let alerts = self.detector.observe(&root, &findings, &evidence, now);
+            findings.extend(alerts);
+        }
+        // A mass writer is alerted at the first change among the files it holds.
+        let mass = self.mass_alerts(&findings);
+        findings.extend(mass);
+        self.publish(&findings, now)
     }
 
     /// Takes out of this verification the files too big to hash on the loop
@@ -3914,6 +4053,12 @@ impl<'a> Guard<'a> {
                 continue;
             }
             let path = absolute(root, &entry.rel);
+            // A stored file under a new name (its directory renamed: no event names the
+            // file itself) is no arrival being written, however recent its mtime: put
+            // off, its old name would be `removed` now and itself `moved` later.
+            if self.stored_file_renamed(base, &path, entry) {
+                continue;
+            }
             // Judged as it stands at the writer wait: deferred, its wait would begin
             // again and a writer never quiet would keep it unjudged (review s12-r11).
             if self.judged_held.contains(&path) {
@@ -3938,6 +4083,42 @@ impl<'a> Guard<'a> {
         }
     }
 
+    /// Whether the file at `path` (walked as `entry`, a name the view does not hold) is a
+    /// stored file under a new name: its inode is a stored file's (in this verification,
+    /// under a guarded name, or departed) and it is that file, not a new one given the
+    /// freed inode number (see [`followed::is_the_stored_file`]).
+    fn stored_file_renamed(&self, base: &RootProfile, path: &Path, entry: &Entry) -> bool {
+        let inode = (entry.meta.dev, entry.meta.ino);
+        let born = || followed::born(path, inode);
+        let is = |stored: &Entry| {
+            stored.kind == EntryType::File
+                && (stored.meta.dev, stored.meta.ino) == inode
+                && followed::is_the_stored_file(stored, entry, born)
+        };
+        if base.entries.iter().any(is) {
+            return true;
+        }
+        if self.followed.get(&inode).is_some_and(|(_, e)| is(e)) {
+            return true;
+        }
+        let Ok(inodes) = self.inodes.read() else {
+            return false;
+        };
+        let names = inodes.names(&inode);
+        if names.is_empty() {
+            return false;
+        }
+        let Ok(views) = self.views.lock() else {
+            return false;
+        };
+        names.iter().any(|name| {
+            views.iter().any(|v| {
+                name.strip_prefix(&v.spec.path)
+                    .is_ok_and(|rel| v.entry(rel.as_os_str().as_bytes()).is_some_and(is))
+            })
+        })
+    }
+
     /// What points at encryption beside the findings: who wrote each path (fanotify), and,
     /// in image stores, random-looking blocks where an uncompressed image was. Both are
     /// added to the findings' details too. A directory moved as a whole carries its files:
@@ -3947,6 +4128,7 @@ impl<'a> Guard<'a> {
         root: &Path,
         base: &RootProfile,
         findings: &mut [Finding],
+        held: Option<&HashMap<PathBuf, String>>,
     ) -> HashMap<PathBuf, Evidence> {
         let mut evidence: HashMap<PathBuf, Evidence> = HashMap::new();
         let mut sampled = 0;
@@ -3954,7 +4136,10 @@ impl<'a> Guard<'a> {
         for finding in findings.iter_mut() {
             // Every finding about a path (its content, its link count) names the writer.
             let mut found = Evidence {
-                writer: self.writers.get(&finding.path).cloned(),
+                writer: match held {
+                    Some(held) => held.get(&finding.path).cloned(),
+                    None => self.writers.get(&finding.path).cloned(),
+                },
                 entropy: None,
                 files_carried: None,
             };
@@ -4021,8 +4206,12 @@ impl<'a> Guard<'a> {
                 kept.files_carried = kept.files_carried.or(found.files_carried);
             }
         }
-        for finding in findings.iter() {
-            self.writers.remove(&finding.path);
+        // Held findings' writers were taken with them: what fanotify has for their paths
+        // now is a later write's, for the verification that comes.
+        if held.is_none() {
+            for finding in findings.iter() {
+                self.writers.remove(&finding.path);
+            }
         }
         evidence
     }
@@ -5757,6 +5946,29 @@ mod tests {
         ] {
             assert!(!in_transit_name(Path::new(name)), "{name}");
         }
+    }
+
+    #[test]
+    fn the_topmost_vanished_ancestor_is_the_first_gone_on_the_way_down() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("archive/s0.locked/se")).expect("mkdir");
+        // `archive/s0.tmp` renamed on: its series directory is verified with it.
+        assert_eq!(
+            topmost_vanished_ancestor(root, b"archive/s0.tmp/se/2.dcm"),
+            Some(b"archive/s0.tmp".to_vec())
+        );
+        assert_eq!(
+            topmost_vanished_ancestor(root, b"archive/s0.tmp/se"),
+            Some(b"archive/s0.tmp".to_vec())
+        );
+        // The path itself gone, its directories there: verified as it is.
+        assert_eq!(
+            topmost_vanished_ancestor(root, b"archive/s0.locked/se/2.dcm"),
+            None
+        );
+        assert_eq!(topmost_vanished_ancestor(root, b"archive/s9"), None);
+        assert_eq!(topmost_vanished_ancestor(root, b"gone"), None);
     }
 
     #[test]
