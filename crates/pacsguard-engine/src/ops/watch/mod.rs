@@ -4233,6 +4233,38 @@ impl<'a> Guard<'a> {
         Ok(())
     }
 
+    /// The store's fanotify ignore mark is on its inode: a store replaced by a new file
+    /// (restored from a copy, moved into place) is marked again here, every tick, so
+    /// that another process's writes to it do not make this process close descriptors
+    /// of it (which drops its SQLite locks, see `WriteWatcher::ignore`). Said and
+    /// recorded: a store replaced under a running guard is worth knowing of.
+    fn keep_store_ignored(&mut self) -> Result<(), EngineError> {
+        let Some(writes) = &self.writes else {
+            return Ok(());
+        };
+        for (path, outcome) in writes.refresh_ignores() {
+            let (outcome, detail) = match outcome {
+                Ok(()) => (
+                    Outcome::Success,
+                    format!(
+                        "the store {} was replaced by a new file; its writes are kept out of fanotify's events again",
+                        escape_path(&path)
+                    ),
+                ),
+                Err(e) => (
+                    Outcome::Failure,
+                    format!(
+                        "the store {} was replaced by a new file, and it could not be kept out of fanotify's events ({e}): another process writing it may drop this process's locks on it; restart `serve`",
+                        escape_path(&path)
+                    ),
+                ),
+            };
+            self.out.notice(&detail);
+            self.record(outcome, detail, vec![path])?;
+        }
+        Ok(())
+    }
+
     /// Signs what was written since the last checkpoint.
     fn checkpoint(&mut self) -> Result<(), EngineError> {
         let now = Instant::now();
@@ -4485,6 +4517,7 @@ impl<'a> Guard<'a> {
         }
         self.run_requests()?;
         self.maintenance(now)?;
+        self.keep_store_ignored()?;
         if let Some((step, before, after)) = self.clock.check() {
             let detail = format!(
                 "the wall clock was stepped {} by {:.0} s (from {} to {}); record times \
