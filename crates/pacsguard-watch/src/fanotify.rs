@@ -46,7 +46,16 @@ pub struct WriteWatcher {
 /// The files kept out of the events ([`WriteWatcher::ignore`]), each with the inode its
 /// ignore mark is on: a mark follows the inode, so a file replaced under its name (a
 /// store restored from a copy, `mv`) must be marked again.
-type Ignored = Arc<Mutex<Vec<(PathBuf, (u64, u64))>>>;
+/// Those marked again by the reader thread wait in `unsaid` for the watcher's tick.
+type Ignored = Arc<Mutex<IgnoredFiles>>;
+
+#[derive(Debug, Default)]
+struct IgnoredFiles {
+    files: Vec<(PathBuf, (u64, u64))>,
+    unsaid: Vec<(PathBuf, Result<(), Errno>)>,
+    /// Inodes whose mark failed, said once (tried again every time).
+    failing: Vec<(u64, u64)>,
+}
 
 /// The (device, inode) a path names now, without opening it (see [`WriteWatcher::ignore`]).
 fn inode_of(path: &Path) -> Result<(u64, u64), Errno> {
@@ -76,15 +85,20 @@ fn mark_ignored(fanotify: &Fanotify, path: &Path) -> Result<(), Errno> {
     )
 }
 
-/// Marks again every ignored file whose name now stands for another inode; returns
-/// those marked again (with the outcome). A file missing for the moment (between the
-/// unlink and the rename of a replacement) is looked at again next time.
-fn refresh_ignored(fanotify: &Fanotify, ignored: &Ignored) -> Vec<(PathBuf, Result<(), Errno>)> {
+/// Marks again every ignored file whose name now stands for another inode; those
+/// marked again (with the outcome) are kept in `unsaid`. A file missing for the moment
+/// (between the unlink and the rename of a replacement) is looked at again next time.
+fn refresh_ignored(fanotify: &Fanotify, ignored: &Ignored) {
     let Ok(mut ignored) = ignored.lock() else {
-        return Vec::new();
+        return;
     };
-    let mut marked = Vec::new();
-    for (path, inode) in ignored.iter_mut() {
+    let IgnoredFiles {
+        files,
+        unsaid,
+        failing,
+    } = &mut *ignored;
+    let files_len = files.len();
+    for (path, inode) in files.iter_mut() {
         let Ok(now) = inode_of(path) else {
             continue;
         };
@@ -94,10 +108,18 @@ fn refresh_ignored(fanotify: &Fanotify, ignored: &Ignored) -> Vec<(PathBuf, Resu
         let outcome = mark_ignored(fanotify, path);
         if outcome.is_ok() {
             *inode = now;
+            failing.retain(|f| *f != now);
+        } else if failing.contains(&now) {
+            continue;
+        } else {
+            // One failing inode per file at most: an older one was replaced since.
+            if failing.len() >= files_len {
+                failing.remove(0);
+            }
+            failing.push(now);
         }
-        marked.push((path.clone(), outcome));
+        unsaid.push((path.clone(), outcome));
     }
-    marked
 }
 
 impl WriteWatcher {
@@ -156,16 +178,21 @@ impl WriteWatcher {
         let inode = inode_of(path)?;
         mark_ignored(&self.fanotify, path)?;
         if let Ok(mut ignored) = self.ignored.lock() {
-            ignored.retain(|(p, _)| p != path);
-            ignored.push((path.to_path_buf(), inode));
+            ignored.files.retain(|(p, _)| p != path);
+            ignored.files.push((path.to_path_buf(), inode));
         }
         Ok(())
     }
 
     /// Marks again every file given to [`WriteWatcher::ignore`] that was replaced by
-    /// another inode since; returns those marked again, each with the outcome.
+    /// another inode since; returns those marked again since the last call (here or
+    /// by the reader thread), each with the outcome.
     pub fn refresh_ignores(&self) -> Vec<(PathBuf, Result<(), Errno>)> {
-        refresh_ignored(&self.fanotify, &self.ignored)
+        refresh_ignored(&self.fanotify, &self.ignored);
+        self.ignored
+            .lock()
+            .map(|mut i| std::mem::take(&mut i.unsaid))
+            .unwrap_or_default()
     }
 
     /// Starts the thread that reads events, keeps those whose path or (device, inode)
@@ -194,10 +221,10 @@ impl WriteWatcher {
                     };
                     // A replaced ignored file is marked before more of its events
                     // come. The watcher's tick says what was marked again.
-                    let _ = refresh_ignored(&fanotify, &ignored);
+                    refresh_ignored(&fanotify, &ignored);
                     let current: Vec<(u64, u64)> = ignored
                         .lock()
-                        .map(|i| i.iter().map(|(_, inode)| *inode).collect())
+                        .map(|i| i.files.iter().map(|(_, inode)| *inode).collect())
                         .unwrap_or_default();
                     // Events of an ignored file queued before its inode was marked
                     // (a replacement written, moved into place, written again before
