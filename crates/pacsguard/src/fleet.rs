@@ -456,7 +456,7 @@ fn report(home: &Home, identity: &Identity, stop: &AtomicBool) {
         Ok(delivery) => delivery,
         Err(e) => return say(&format!("console delivery: {e}")),
     };
-    let wake = match TrailWake::new(&home.checkpoints_path()) {
+    let mut wake = match TrailWake::new(&home.checkpoints_path()) {
         Ok(wake) => Some(wake),
         Err(e) => {
             say(&format!(
@@ -477,7 +477,7 @@ fn report(home: &Home, identity: &Identity, stop: &AtomicBool) {
         if !left.is_zero() {
             // Short waits, so that `stop` is looked at every STOP_CHECK.
             let step = left.min(STOP_CHECK);
-            match &wake {
+            match &mut wake {
                 Some(wake) if wakeable => {
                     if wake.wait(step) == Woken::Timeout {
                         continue;

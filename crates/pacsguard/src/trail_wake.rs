@@ -2,9 +2,10 @@
 //!
 //! A record is delivered to the console only once a checkpoint signs it, so the moment
 //! to deliver is when the checkpoints file changes, not a fixed turn: waiting for the
-//! next turn added up to a whole turn to every record's way to the console. The home's
-//! directory is watched (not the file): a checkpoints file created or replaced after the
-//! watch began still wakes the reporter. Where inotify cannot be had (the per-user
+//! next turn added up to a whole turn to every record's way to the console. The file is
+//! watched for writes, and the home's directory for the file created or moved in: a
+//! checkpoints file created or replaced after the watch began still wakes the reporter
+//! (and is watched from then on). Where inotify cannot be had (the per-user
 //! limit of instances reached), the reporter falls back to its turn and says so.
 
 use std::os::fd::AsFd as _;
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 
 /// Why [`TrailWake::wait`] returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,14 +25,21 @@ pub enum Woken {
     Timeout,
 }
 
-/// An inotify watch on the home's directory, reporting changes of one file in it.
+/// Inotify watches on the checkpoints file (its writes) and on the home's directory
+/// (only a file created or moved in: the trail's own appends beside it, one per record,
+/// must not wake the reporter each time).
 pub struct TrailWake {
     inotify: Inotify,
+    path: std::path::PathBuf,
     name: std::ffi::OsString,
+    file: Option<WatchDescriptor>,
 }
 
+/// The writes of the checkpoints file that wake the reporter.
+const FILE_EVENTS: AddWatchFlags = AddWatchFlags::IN_MODIFY.union(AddWatchFlags::IN_CLOSE_WRITE);
+
 impl TrailWake {
-    /// Watches the directory of `checkpoints` for writes to that file.
+    /// Watches `checkpoints` (which may not exist yet) for writes.
     pub fn new(checkpoints: &Path) -> Result<TrailWake, String> {
         let dir = checkpoints
             .parent()
@@ -43,22 +51,29 @@ impl TrailWake {
         let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
             .map_err(|e| format!("inotify: {e}"))?;
         inotify
-            .add_watch(
-                dir,
-                AddWatchFlags::IN_MODIFY
-                    | AddWatchFlags::IN_CLOSE_WRITE
-                    | AddWatchFlags::IN_CREATE
-                    | AddWatchFlags::IN_MOVED_TO,
-            )
+            .add_watch(dir, AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO)
             .map_err(|e| format!("inotify watch of {}: {e}", dir.display()))?;
-        Ok(TrailWake { inotify, name })
+        let mut wake = TrailWake {
+            inotify,
+            path: checkpoints.to_path_buf(),
+            name,
+            file: None,
+        };
+        wake.watch_file();
+        Ok(wake)
+    }
+
+    /// (Re)places the watch on the file the name stands for now; none while it is
+    /// missing (its creation, seen on the directory, places it).
+    fn watch_file(&mut self) {
+        self.file = self.inotify.add_watch(&self.path, FILE_EVENTS).ok();
     }
 
     /// Waits up to `timeout` for the checkpoints file to be written. Everything that
     /// happened before the call and was not yet taken counts: a checkpoint written while
     /// the reporter was delivering wakes the next wait at once (the batch of what
     /// accumulated meanwhile).
-    pub fn wait(&self, timeout: Duration) -> Woken {
+    pub fn wait(&mut self, timeout: Duration) -> Woken {
         let until = Instant::now() + timeout;
         loop {
             if self.take() {
@@ -81,21 +96,34 @@ impl TrailWake {
         }
     }
 
-    /// Reads every pending event; whether one named the checkpoints file (an overflow of
-    /// the queue counts as one: something was written).
-    fn take(&self) -> bool {
+    /// Reads every pending event; whether one was a write of the checkpoints file or
+    /// its creation or replacement (then watched anew). An overflow of the queue counts
+    /// as a write: something was written.
+    fn take(&mut self) -> bool {
         let mut woken = false;
+        let mut replaced = false;
         loop {
             match self.inotify.read_events() {
                 Ok(events) if !events.is_empty() => {
-                    woken |= events.iter().any(|e| {
-                        e.mask.contains(AddWatchFlags::IN_Q_OVERFLOW)
-                            || e.name.as_deref() == Some(self.name.as_os_str())
-                    });
+                    for e in &events {
+                        if e.mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
+                            woken = true;
+                            replaced = true;
+                        } else if Some(e.wd) == self.file {
+                            woken |= e.mask.intersects(FILE_EVENTS);
+                        } else if e.name.as_deref() == Some(self.name.as_os_str()) {
+                            woken = true;
+                            replaced = true;
+                        }
+                    }
                 }
-                _ => return woken,
+                _ => break,
             }
         }
+        if replaced {
+            self.watch_file();
+        }
+        woken
     }
 }
 
@@ -112,7 +140,7 @@ mod tests {
         let home = tempfile::tempdir().expect("tempdir");
         let checkpoints = home.path().join("checkpoints.jsonl");
         std::fs::write(&checkpoints, b"").expect("checkpoints");
-        let wake = TrailWake::new(&checkpoints).expect("wake");
+        let mut wake = TrailWake::new(&checkpoints).expect("wake");
         // Long enough that a timeout cannot be mistaken for a wake on a loaded machine.
         let long = Duration::from_secs(600);
         assert_eq!(wake.wait(Duration::from_millis(50)), Woken::Timeout);
@@ -138,6 +166,19 @@ mod tests {
         std::fs::write(&fresh, b"{}\n").expect("new");
         while wake.wait(Duration::from_millis(50)) == Woken::Checkpoint {}
         std::fs::rename(&fresh, &checkpoints).expect("rename");
+        assert_eq!(wake.wait(long), Woken::Checkpoint);
+        // The file moved in is the one watched from then on.
+        while wake.wait(Duration::from_millis(50)) == Woken::Checkpoint {}
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&checkpoints)
+            .expect("open");
+        file.write_all(b"{\"note\":\"next\"}\n").expect("append");
+        assert_eq!(wake.wait(long), Woken::Checkpoint);
+        // A checkpoints file not there at the start is watched once created.
+        std::fs::remove_file(&checkpoints).expect("remove");
+        while wake.wait(Duration::from_millis(50)) == Woken::Checkpoint {}
+        std::fs::write(&checkpoints, b"").expect("create");
         assert_eq!(wake.wait(long), Woken::Checkpoint);
     }
 }
