@@ -1257,6 +1257,11 @@ fn accept_hosts(
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                // Evictions held back by the rate limit are said once it allows, even
+                // if no connection comes after them.
+                if let Some(said) = unproven.lock().ok().and_then(|mut t| t.evictions_to_say()) {
+                    say(&said);
+                }
                 std::thread::sleep(Duration::from_millis(50));
             }
             Err(e) => {
