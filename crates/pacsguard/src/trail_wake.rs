@@ -35,8 +35,11 @@ pub struct TrailWake {
     file: Option<WatchDescriptor>,
 }
 
-/// The writes of the checkpoints file that wake the reporter.
-const FILE_EVENTS: AddWatchFlags = AddWatchFlags::IN_MODIFY.union(AddWatchFlags::IN_CLOSE_WRITE);
+/// The writes of the checkpoints file that wake the reporter: its close after writing
+/// (the trail opens it for each checkpoint and closes it once written and synced). Not
+/// each modification too: one checkpoint would wake the reporter twice, and the second
+/// wake, finding nothing new, would cost the console a report (a TLS handshake).
+const FILE_EVENTS: AddWatchFlags = AddWatchFlags::IN_CLOSE_WRITE;
 
 impl TrailWake {
     /// Watches `checkpoints` (which may not exist yet) for writes.
@@ -158,7 +161,7 @@ mod tests {
         };
         assert_eq!(wake.wait(long), Woken::Checkpoint);
         writer.join().expect("writer");
-        // Taken: nothing more pending but the close of that write.
+        // Nothing more pending (a wake left over would be taken here).
         while wake.wait(Duration::from_millis(50)) == Woken::Checkpoint {}
         std::fs::write(home.path().join("audit.log"), b"{\"seq\":1}\n").expect("log");
         assert_eq!(wake.wait(Duration::from_millis(200)), Woken::Timeout);
@@ -174,7 +177,10 @@ mod tests {
             .open(&checkpoints)
             .expect("open");
         file.write_all(b"{\"note\":\"next\"}\n").expect("append");
+        drop(file);
         assert_eq!(wake.wait(long), Woken::Checkpoint);
+        // One checkpoint, one wake.
+        assert_eq!(wake.wait(Duration::from_millis(200)), Woken::Timeout);
         // A checkpoints file not there at the start is watched once created.
         std::fs::remove_file(&checkpoints).expect("remove");
         while wake.wait(Duration::from_millis(50)) == Woken::Checkpoint {}
