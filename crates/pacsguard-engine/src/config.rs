@@ -56,7 +56,7 @@ pub const CONFIG_TEMPLATE: &str = r#"# PacsGuard configuration. Roots listed her
 # scrub_mb_per_s = 20             # background re-verification of every file (0: off)
 # scrub_min_cycle_seconds = 3600  # a smaller tree is re-verified at most this often
 # heartbeat_seconds = 300         # proof of life on the audit trail
-# checkpoint_seconds = 5          # how often new records are signed into a checkpoint
+# checkpoint_seconds = 1          # how often new records are signed into a checkpoint
 # ransomware_files = 20           # rewrites in one append-only root within the window that
 # ransomware_window_seconds = 10  #   raise ransomware-suspected
 # ransomware_long_files = 30      # a score (each such file adds one, halving every
@@ -162,7 +162,7 @@ impl Default for WatchConfig {
             scrub_mb_per_s: 20,
             scrub_min_cycle_seconds: 3600,
             heartbeat_seconds: 300,
-            checkpoint_seconds: 5,
+            checkpoint_seconds: 1,
             ransomware_files: 20,
             ransomware_window_seconds: 10,
             ransomware_long_files: 30,

@@ -927,6 +927,35 @@ fn skip_held<'r>(
 struct UnprovenTable {
     next: u64,
     held: HashMap<u64, (IpAddr, std::time::Instant, Option<TcpStream>)>,
+    /// Connections ended to make room since it was last said, the address of the last
+    /// one, and when it was said (at most every [`POOL_REPORT_EVERY`]).
+    evicted: u64,
+    evicted_last: Option<IpAddr>,
+    evicted_said_at: Option<std::time::Instant>,
+}
+
+impl UnprovenTable {
+    /// What to say about the connections ended at [`MAX_UNPROVEN_CONNECTIONS`] since
+    /// it was last said: at most once every [`POOL_REPORT_EVERY`], so a flood of idle
+    /// sockets (the case the limit is for) costs a line per period, not one each.
+    fn evictions_to_say(&mut self) -> Option<String> {
+        if self.evicted == 0
+            || self
+                .evicted_said_at
+                .is_some_and(|at| at.elapsed() < POOL_REPORT_EVERY)
+        {
+            return None;
+        }
+        let said = format!(
+            "fleet: {} connection(s) not yet proven by a host certificate ended to make room for newer ones: {MAX_UNPROVEN_CONNECTIONS} (MAX_UNPROVEN_CONNECTIONS) were held (the last from {}); many idle connections from many addresses look like a flood, and a host cut off this way sends its report again",
+            self.evicted,
+            self.evicted_last
+                .map_or_else(|| "an unknown address".to_string(), |a| a.to_string())
+        );
+        self.evicted = 0;
+        self.evicted_said_at = Some(std::time::Instant::now());
+        Some(said)
+    }
 }
 type Unproven = Arc<Mutex<UnprovenTable>>;
 
@@ -955,10 +984,14 @@ impl UnprovenSlot {
                 .iter()
                 .min_by_key(|(id, (_, since, _))| (*since, **id))
                 .map(|(id, _)| *id)
-            && let Some((_, _, Some(stream))) = t.held.remove(&oldest)
+            && let Some((from, _, stream)) = t.held.remove(&oldest)
         {
             // Its thread's next read fails and the connection ends.
-            let _ = stream.shutdown(std::net::Shutdown::Both);
+            if let Some(stream) = stream {
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+            }
+            t.evicted += 1;
+            t.evicted_last = Some(from);
         }
         let id = t.next;
         t.next = t.next.wrapping_add(1);
@@ -1197,8 +1230,11 @@ fn accept_hosts(
                     }
                     continue;
                 }
-                let Some(slot) = UnprovenSlot::take(&unproven, from.ip(), tcp.try_clone().ok())
-                else {
+                let slot = UnprovenSlot::take(&unproven, from.ip(), tcp.try_clone().ok());
+                if let Some(said) = unproven.lock().ok().and_then(|mut t| t.evictions_to_say()) {
+                    say(&said);
+                }
+                let Some(slot) = slot else {
                     drop(tcp); // this address holds its share of unproven slots
                     crowded += 1;
                     if crowded_said_at.is_none_or(|at| at.elapsed() >= POOL_REPORT_EVERY) {
@@ -1236,6 +1272,11 @@ fn accept_hosts(
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                // Evictions held back by the rate limit are said once it allows, even
+                // if no connection comes after them.
+                if let Some(said) = unproven.lock().ok().and_then(|mut t| t.evictions_to_say()) {
+                    say(&said);
+                }
                 std::thread::sleep(Duration::from_millis(50));
             }
             Err(e) => {
@@ -1952,6 +1993,26 @@ mod tests {
             table.lock().expect("table").held.len(),
             MAX_UNPROVEN_CONNECTIONS
         );
+        // The evictions are said, once for the lot (counted, with the limit's name),
+        // and not again until POOL_REPORT_EVERY has passed.
+        let evicted = 256 - MAX_UNPROVEN_CONNECTIONS + 1;
+        let said = table
+            .lock()
+            .expect("table")
+            .evictions_to_say()
+            .expect("the evictions are said");
+        assert!(
+            said.contains(&format!("{evicted} connection(s)"))
+                && said.contains("MAX_UNPROVEN_CONNECTIONS"),
+            "{said}"
+        );
+        drop(UnprovenSlot::take(&table, [203, 0, 113, 2].into(), None));
+        assert_eq!(
+            table.lock().expect("table").evictions_to_say(),
+            None,
+            "rate-limited"
+        );
+        assert_eq!(table.lock().expect("table").evicted, 1, "still counted");
     }
 
     /// A batch the store fails to take after its quota was charged (a call past its

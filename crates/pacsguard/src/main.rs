@@ -15,6 +15,7 @@ mod passphrase;
 mod progress;
 mod serve;
 mod signals;
+mod trail_wake;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -109,9 +109,14 @@ impl Session {
             }
             let (mut tree, hashed) = if drain_inbox {
                 let skip = self.skip_dirs();
+                // A profile beside a running guard signs what it writes meanwhile at
+                // the guard's cadence (see `while_draining`).
+                let every = Some(std::time::Duration::from_secs(
+                    self.config.watch.checkpoint_seconds,
+                ));
                 let inbox = self.inbox.clone();
                 let (captured, drained) =
-                    super::watch::while_draining(Some(&mut self.bus), &inbox, || {
+                    super::watch::while_draining(Some(&mut self.bus), &inbox, every, || {
                         super::capture_skipping(
                             spec,
                             previous.as_ref(),

@@ -115,13 +115,19 @@ pub(crate) struct Drained {
 /// pushed during the step is on the trail before what the step concludes): written to
 /// `bus`, or, while the trail cannot be written (`bus` is `None`, or it failed), kept in
 /// [`Drained::left`] to be held as the watcher's loop holds it, so that the producers (the
-/// gateway) are not held back for the length of the step.
+/// gateway) are not held back for the length of the step. With `sign_every`, what was
+/// written is also signed (the bus flushed: a checkpoint) once that long has passed since
+/// the last signature: a record that waited for the end of a step of minutes reached
+/// the console (which takes only signed records) minutes late. A signature that fails is
+/// left to the watcher's own checkpoint after the step (which degrades the trail).
 pub(crate) fn while_draining<T: Send>(
     mut bus: Option<&mut pacsguard_events::EventBus>,
     inbox: &pacsguard_events::Inbox,
+    sign_every: Option<Duration>,
     work: impl FnOnce() -> T + Send,
 ) -> (T, Drained) {
     let mut drained = Drained::default();
+    let mut signed_at = Instant::now();
     let mut drain = |drained: &mut Drained| {
         if drained.left.len() >= trail::MAX_HELD_RECORDS {
             return;
@@ -135,6 +141,15 @@ pub(crate) fn while_draining<T: Send>(
                     } else {
                         drained.left.push(event);
                         drained.left.extend(taken.by_ref());
+                    }
+                }
+                if drained.written
+                    && drained.left.is_empty()
+                    && sign_every.is_some_and(|every| signed_at.elapsed() >= every)
+                {
+                    signed_at = Instant::now();
+                    if bus.flush().is_ok() {
+                        drained.written = false;
                     }
                 }
             }
@@ -4422,6 +4437,38 @@ impl<'a> Guard<'a> {
         Ok(())
     }
 
+    /// The store's fanotify ignore mark is on its inode: a store replaced by a new file
+    /// (restored from a copy, moved into place) is marked again here, every tick, so
+    /// that another process's writes to it do not make this process close descriptors
+    /// of it (which drops its SQLite locks, see `WriteWatcher::ignore`). Said and
+    /// recorded: a store replaced under a running guard is worth knowing of.
+    fn keep_store_ignored(&mut self) -> Result<(), EngineError> {
+        let Some(writes) = &self.writes else {
+            return Ok(());
+        };
+        for (path, outcome) in writes.refresh_ignores() {
+            let (outcome, detail) = match outcome {
+                Ok(()) => (
+                    Outcome::Success,
+                    format!(
+                        "the store {} was replaced by a new file; its writes are kept out of fanotify's events again",
+                        escape_path(&path)
+                    ),
+                ),
+                Err(e) => (
+                    Outcome::Failure,
+                    format!(
+                        "the store {} was replaced by a new file, and it could not be kept out of fanotify's events ({e}): another process writing it may drop this process's locks on it; restart `serve`",
+                        escape_path(&path)
+                    ),
+                ),
+            };
+            self.out.notice(&detail);
+            self.record(outcome, detail, vec![path])?;
+        }
+        Ok(())
+    }
+
     /// Signs what was written since the last checkpoint.
     fn checkpoint(&mut self) -> Result<(), EngineError> {
         let now = Instant::now();
@@ -4451,7 +4498,8 @@ impl<'a> Guard<'a> {
             Some(&mut self.session.bus)
         };
         let skip = &self.skip;
-        let (result, drained) = while_draining(bus, &inbox, || work(skip));
+        let every = Duration::from_secs(self.config.checkpoint_seconds);
+        let (result, drained) = while_draining(bus, &inbox, Some(every), || work(skip));
         self.unsigned |= drained.written;
         for event in drained.left {
             self.emit(event, now);
@@ -4674,6 +4722,7 @@ impl<'a> Guard<'a> {
         }
         self.run_requests()?;
         self.maintenance(now)?;
+        self.keep_store_ignored()?;
         if let Some((step, before, after)) = self.clock.check() {
             let detail = format!(
                 "the wall clock was stepped {} by {:.0} s (from {} to {}); record times \
@@ -5181,6 +5230,61 @@ fn in_transit(arrived: Instant) -> bool {
 mod tests {
     use super::*;
 
+    /// A record that reaches the inbox during a long step (a walk and hash of minutes)
+    /// is signed during the step, at the watcher's checkpoint cadence: it waited for the
+    /// end of the step, and the console (which takes only signed records) got it
+    /// minutes late. The step here lasts until a checkpoint covers the record (bounded
+    /// so that, before, the test fails instead of hanging).
+    #[test]
+    fn records_written_during_a_long_step_are_signed_during_it() {
+        let tmp = tempfile::tempdir().expect("test fixture");
+        let home = crate::home::Home::new(tmp.path().join("home"));
+        home.init().expect("init");
+        let key = home.load_key().expect("key");
+        let (mut bus, _) = home
+            .open_trail(
+                &key,
+                &crate::config::AuditConfig::default(),
+                pacsguard_audit::TrailOptions::default(),
+            )
+            .expect("trail");
+        let checkpoints = home.checkpoints_path();
+        let count = |path: &std::path::Path| {
+            std::fs::read_to_string(path)
+                .map(|t| t.lines().count())
+                .unwrap_or(0)
+        };
+        let before = count(&checkpoints);
+        let inbox = pacsguard_events::Inbox::new();
+        inbox
+            .push(Event::new(
+                pacsguard_events::Actor {
+                    user: "test".into(),
+                    uid: 0,
+                    sudo_user: None,
+                },
+                Action::Gateway,
+                Outcome::Success,
+                "received during the step",
+            ))
+            .expect("room");
+        let (signed, drained) = while_draining(
+            Some(&mut bus),
+            &inbox,
+            Some(Duration::from_millis(100)),
+            || {
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while count(&checkpoints) == before && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                count(&checkpoints) > before
+            },
+        );
+        assert!(signed, "a checkpoint was signed during the step");
+        assert!(!drained.written, "nothing left unsigned after the step");
+        assert!(drained.left.is_empty());
+    }
+
     /// Found in review s12-r16: while the trail could not be written (degraded, or failed
     /// during the step), a long step left the inbox alone, so the gateway beside the
     /// watcher was held back for the whole step and stopped for good once the inbox was
@@ -5209,7 +5313,7 @@ mod tests {
         assert!(!inbox.has_room());
         // The step lasts until the producers have room again: bounded only so that a
         // broken drain fails the test instead of hanging it.
-        let (room, drained) = while_draining(None, &inbox, || {
+        let (room, drained) = while_draining(None, &inbox, None, || {
             let deadline = Instant::now() + Duration::from_secs(60);
             while !inbox.has_room() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));

@@ -1,0 +1,190 @@
+//! Wakes the console reporter of a host's `serve` when a checkpoint is written.
+//!
+//! A record is delivered to the console only once a checkpoint signs it, so the moment
+//! to deliver is when the checkpoints file changes, not a fixed turn: waiting for the
+//! next turn added up to a whole turn to every record's way to the console. The file is
+//! watched for writes, and the home's directory for the file created or moved in: a
+//! checkpoints file created or replaced after the watch began still wakes the reporter
+//! (and is watched from then on). Where inotify cannot be had (the per-user
+//! limit of instances reached), the reporter falls back to its turn and says so.
+
+use std::os::fd::AsFd as _;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
+
+/// Why [`TrailWake::wait`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Woken {
+    /// The checkpoints file was written (appended, created or replaced).
+    Checkpoint,
+    /// The wait ran out (or was cut short to look at `stop`) with nothing written.
+    Timeout,
+}
+
+/// Inotify watches on the checkpoints file (its writes) and on the home's directory
+/// (only a file created or moved in: the trail's own appends beside it, one per record,
+/// must not wake the reporter each time).
+pub struct TrailWake {
+    inotify: Inotify,
+    path: std::path::PathBuf,
+    name: std::ffi::OsString,
+    file: Option<WatchDescriptor>,
+}
+
+/// The writes of the checkpoints file that wake the reporter: its close after writing
+/// (the trail opens it for each checkpoint and closes it once written and synced). Not
+/// each modification too: one checkpoint would wake the reporter twice, and the second
+/// wake, finding nothing new, would cost the console a report (a TLS handshake).
+const FILE_EVENTS: AddWatchFlags = AddWatchFlags::IN_CLOSE_WRITE;
+
+impl TrailWake {
+    /// Watches `checkpoints` (which may not exist yet) for writes.
+    pub fn new(checkpoints: &Path) -> Result<TrailWake, String> {
+        let dir = checkpoints
+            .parent()
+            .ok_or_else(|| format!("{}: no directory", checkpoints.display()))?;
+        let name = checkpoints
+            .file_name()
+            .ok_or_else(|| format!("{}: no file name", checkpoints.display()))?
+            .to_os_string();
+        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
+            .map_err(|e| format!("inotify: {e}"))?;
+        inotify
+            .add_watch(dir, AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO)
+            .map_err(|e| format!("inotify watch of {}: {e}", dir.display()))?;
+        let mut wake = TrailWake {
+            inotify,
+            path: checkpoints.to_path_buf(),
+            name,
+            file: None,
+        };
+        wake.watch_file();
+        Ok(wake)
+    }
+
+    /// (Re)places the watch on the file the name stands for now; none while it is
+    /// missing (its creation, seen on the directory, places it).
+    fn watch_file(&mut self) {
+        self.file = self.inotify.add_watch(&self.path, FILE_EVENTS).ok();
+    }
+
+    /// Waits up to `timeout` for the checkpoints file to be written. Everything that
+    /// happened before the call and was not yet taken counts: a checkpoint written while
+    /// the reporter was delivering wakes the next wait at once (the batch of what
+    /// accumulated meanwhile).
+    pub fn wait(&mut self, timeout: Duration) -> Woken {
+        let until = Instant::now() + timeout;
+        loop {
+            if self.take() {
+                return Woken::Checkpoint;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Woken::Timeout;
+            }
+            let millis = u16::try_from(left.as_millis().max(1)).unwrap_or(u16::MAX);
+            let mut fds = [PollFd::new(self.inotify.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::from(millis)) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                // A poll that fails for good: the turn's timeout stands in.
+                Err(_) => {
+                    std::thread::sleep(left);
+                    return Woken::Timeout;
+                }
+            }
+        }
+    }
+
+    /// Reads every pending event; whether one was a write of the checkpoints file or
+    /// its creation or replacement (then watched anew). An overflow of the queue counts
+    /// as a write: something was written.
+    fn take(&mut self) -> bool {
+        let mut woken = false;
+        let mut replaced = false;
+        loop {
+            match self.inotify.read_events() {
+                Ok(events) if !events.is_empty() => {
+                    for e in &events {
+                        if e.mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
+                            woken = true;
+                            replaced = true;
+                        } else if Some(e.wd) == self.file {
+                            woken |= e.mask.intersects(FILE_EVENTS);
+                        } else if e.name.as_deref() == Some(self.name.as_os_str()) {
+                            woken = true;
+                            replaced = true;
+                        }
+                    }
+                }
+                _ => break,
+            }
+        }
+        if replaced {
+            self.watch_file();
+        }
+        woken
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    /// An append to the checkpoints file (as the trail signs one) wakes a waiting
+    /// reporter; a write to another file of the home (the audit log, a record not yet
+    /// signed) does not; a file put in place by rename wakes it too.
+    #[test]
+    fn a_checkpoint_written_wakes_the_reporter_and_nothing_else_does() {
+        let home = tempfile::tempdir().expect("tempdir");
+        let checkpoints = home.path().join("checkpoints.jsonl");
+        std::fs::write(&checkpoints, b"").expect("checkpoints");
+        let mut wake = TrailWake::new(&checkpoints).expect("wake");
+        // Long enough that a timeout cannot be mistaken for a wake on a loaded machine.
+        let long = Duration::from_secs(600);
+        assert_eq!(wake.wait(Duration::from_millis(50)), Woken::Timeout);
+        let writer = {
+            let checkpoints = checkpoints.clone();
+            let log = home.path().join("audit.log");
+            std::thread::spawn(move || {
+                std::fs::write(&log, b"{\"seq\":0}\n").expect("log");
+                let mut file = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&checkpoints)
+                    .expect("open");
+                file.write_all(b"{\"note\":\"...\"}\n").expect("append");
+            })
+        };
+        assert_eq!(wake.wait(long), Woken::Checkpoint);
+        writer.join().expect("writer");
+        // Nothing more pending (a wake left over would be taken here).
+        while wake.wait(Duration::from_millis(50)) == Woken::Checkpoint {}
+        std::fs::write(home.path().join("audit.log"), b"{\"seq\":1}\n").expect("log");
+        assert_eq!(wake.wait(Duration::from_millis(200)), Woken::Timeout);
+        let fresh = home.path().join("checkpoints.new");
+        std::fs::write(&fresh, b"{}\n").expect("new");
+        while wake.wait(Duration::from_millis(50)) == Woken::Checkpoint {}
+        std::fs::rename(&fresh, &checkpoints).expect("rename");
+        assert_eq!(wake.wait(long), Woken::Checkpoint);
+        // The file moved in is the one watched from then on.
+        while wake.wait(Duration::from_millis(50)) == Woken::Checkpoint {}
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&checkpoints)
+            .expect("open");
+        file.write_all(b"{\"note\":\"next\"}\n").expect("append");
+        drop(file);
+        assert_eq!(wake.wait(long), Woken::Checkpoint);
+        // One checkpoint, one wake.
+        assert_eq!(wake.wait(Duration::from_millis(200)), Woken::Timeout);
+        // A checkpoints file not there at the start is watched once created.
+        std::fs::remove_file(&checkpoints).expect("remove");
+        while wake.wait(Duration::from_millis(50)) == Woken::Checkpoint {}
+        std::fs::write(&checkpoints, b"").expect("create");
+        assert_eq!(wake.wait(long), Woken::Checkpoint);
+    }
+}
