@@ -33,6 +33,10 @@ pub struct TrailWake {
     path: std::path::PathBuf,
     name: std::ffi::OsString,
     file: Option<WatchDescriptor>,
+    /// Why the file's watch could not be placed (not its absence), and what of it was
+    /// last said ([`TrailWake::problem`]).
+    failed: Option<String>,
+    said: Option<String>,
 }
 
 /// The writes of the checkpoints file that wake the reporter: its close after writing
@@ -61,15 +65,63 @@ impl TrailWake {
             path: checkpoints.to_path_buf(),
             name,
             file: None,
+            failed: None,
+            said: None,
         };
         wake.watch_file();
         Ok(wake)
     }
 
+    /// What changed about the watch of the checkpoints file since it was last taken:
+    /// that it could not be placed (the reporter then delivers on its turn only), or
+    /// that it is placed again after that. `None` when nothing changed: each is said
+    /// once.
+    pub fn problem(&mut self) -> Option<String> {
+        if self.failed == self.said {
+            return None;
+        }
+        self.said.clone_from(&self.failed);
+        Some(match &self.failed {
+            Some(e) => format!(
+                "inotify watch of {}: {e}: records are delivered every {} s instead of as they are signed (if the error is ENOSPC, the per-user limit of watches was reached: fs.inotify.max_user_watches); tried again every {} s",
+                self.path.display(),
+                crate::fleet::REPORT_INTERVAL.as_secs(),
+                crate::fleet::REPORT_INTERVAL.as_secs(),
+            ),
+            None => format!(
+                "inotify watch of {}: watched again; records are delivered as they are signed",
+                self.path.display()
+            ),
+        })
+    }
+
     /// (Re)places the watch on the file the name stands for now; none while it is
-    /// missing (its creation, seen on the directory, places it).
+    /// missing (its creation, seen on the directory, places it). Any other failure is
+    /// kept to be said ([`TrailWake::problem`]) and the watch tried again at the next
+    /// turn ([`TrailWake::retry`]).
     fn watch_file(&mut self) {
-        self.file = self.inotify.add_watch(&self.path, FILE_EVENTS).ok();
+        match self.inotify.add_watch(&self.path, FILE_EVENTS) {
+            Ok(wd) => {
+                self.file = Some(wd);
+                self.failed = None;
+            }
+            Err(Errno::ENOENT) => {
+                self.file = None;
+                self.failed = None;
+            }
+            Err(e) => {
+                self.file = None;
+                self.failed = Some(e.to_string());
+            }
+        }
+    }
+
+    /// Tries again a watch that failed (a limit reached may have been lifted, watches
+    /// given back): called by the reporter at each of its turns.
+    pub fn retry(&mut self) {
+        if self.failed.is_some() {
+            self.watch_file();
+        }
     }
 
     /// Waits up to `timeout` for the checkpoints file to be written. Everything that
@@ -114,6 +166,10 @@ impl TrailWake {
                             replaced = true;
                         } else if Some(e.wd) == self.file {
                             woken |= e.mask.intersects(FILE_EVENTS);
+                            if e.mask.contains(AddWatchFlags::IN_IGNORED) {
+                                // The file is gone (deleted): its watch with it.
+                                self.file = None;
+                            }
                         } else if e.name.as_deref() == Some(self.name.as_os_str()) {
                             woken = true;
                             replaced = true;
@@ -186,5 +242,40 @@ mod tests {
         while wake.wait(Duration::from_millis(50)) == Woken::Checkpoint {}
         std::fs::write(&checkpoints, b"").expect("create");
         assert_eq!(wake.wait(long), Woken::Checkpoint);
+    }
+
+    /// Found in review s18-r14: the watch of the checkpoints file itself failing (the
+    /// per-user limit of inotify watches reached, `fs.inotify.max_user_watches`, once
+    /// the directory's watch was had) was dropped without a word: the reporter went
+    /// back to its turn while `serve` said nothing of it, and never tried again. Here
+    /// the path is a link loop (ELOOP: what this test can cause without root's limits;
+    /// ENOSPC is the case in the field): the failure is said, once, naming the file and
+    /// the limit, and once the file can be watched (put in place by rename here) the
+    /// problem is over and its writes wake the reporter.
+    #[test]
+    fn a_checkpoints_file_that_cannot_be_watched_is_said_and_tried_again() {
+        let home = tempfile::tempdir().expect("tempdir");
+        let checkpoints = home.path().join("checkpoints.jsonl");
+        std::os::unix::fs::symlink(&checkpoints, &checkpoints).expect("loop");
+        let mut wake = TrailWake::new(&checkpoints).expect("wake");
+        let said = wake.problem().expect("the failed watch is said");
+        assert!(said.contains("checkpoints.jsonl"), "{said}");
+        assert!(said.contains("max_user_watches"), "{said}");
+        assert_eq!(wake.problem(), None, "said once, not at every turn");
+        // A regular file moved over the name: watched, and the problem is over.
+        std::fs::remove_file(&checkpoints).expect("remove loop");
+        let fresh = home.path().join("checkpoints.new");
+        std::fs::write(&fresh, b"").expect("new");
+        std::fs::rename(&fresh, &checkpoints).expect("rename");
+        while wake.wait(Duration::from_millis(50)) == Woken::Checkpoint {}
+        let said = wake.problem().expect("the end of the problem is said");
+        assert!(said.contains("watched again"), "{said}");
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&checkpoints)
+            .expect("open");
+        file.write_all(b"{\"note\":\"next\"}\n").expect("append");
+        drop(file);
+        assert_eq!(wake.wait(Duration::from_secs(600)), Woken::Checkpoint);
     }
 }
