@@ -6,7 +6,9 @@
 //! watched for writes, and the home's directory for the file created or moved in: a
 //! checkpoints file created or replaced after the watch began still wakes the reporter
 //! (and is watched from then on). Where inotify cannot be had (the per-user
-//! limit of instances reached), the reporter falls back to its turn and says so.
+//! limit of instances reached), the reporter falls back to its turn and says so; a
+//! watch of the file that fails (the limit of watches) is said, and tried again at each
+//! turn, as is a home whose directory or file is another since it was watched.
 
 use std::os::fd::AsFd as _;
 use std::path::Path;
@@ -37,6 +39,18 @@ pub struct TrailWake {
     /// last said ([`TrailWake::problem`]).
     failed: Option<String>,
     said: Option<String>,
+    /// The (device, inode) of the home's directory and of the file when they were
+    /// watched: a name that stands for another since, without an event seen (the home
+    /// itself moved away and another put in its place, a restore), is watched anew.
+    dir_inode: Option<(u64, u64)>,
+    file_inode: Option<(u64, u64)>,
+}
+
+/// The (device, inode) `path` stands for now.
+fn inode_of(path: &Path) -> Option<(u64, u64)> {
+    nix::sys::stat::stat(path)
+        .ok()
+        .map(|st| (st.st_dev, st.st_ino))
 }
 
 /// The writes of the checkpoints file that wake the reporter: its close after writing
@@ -67,6 +81,8 @@ impl TrailWake {
             file: None,
             failed: None,
             said: None,
+            dir_inode: inode_of(dir),
+            file_inode: None,
         };
         wake.watch_file();
         Ok(wake)
@@ -100,9 +116,11 @@ impl TrailWake {
     /// kept to be said ([`TrailWake::problem`]) and the watch tried again at the next
     /// turn ([`TrailWake::retry`]).
     fn watch_file(&mut self) {
+        self.file_inode = None;
         match self.inotify.add_watch(&self.path, FILE_EVENTS) {
             Ok(wd) => {
                 self.file = Some(wd);
+                self.file_inode = inode_of(&self.path);
                 self.failed = None;
             }
             Err(Errno::ENOENT) => {
@@ -117,9 +135,24 @@ impl TrailWake {
     }
 
     /// Tries again a watch that failed (a limit reached may have been lifted, watches
-    /// given back): called by the reporter at each of its turns.
+    /// given back), and watches anew a directory or file whose name stands for another
+    /// since it was watched with no event of it seen (the home's directory moved away and
+    /// another moved in: the old watches would never fire again): called by the reporter
+    /// at each of its turns.
     pub fn retry(&mut self) {
-        if self.failed.is_some() {
+        let dir = self.path.parent().map(inode_of).unwrap_or_default();
+        if dir.is_some() && dir != self.dir_inode {
+            match TrailWake::new(&self.path) {
+                Ok(mut fresh) => {
+                    fresh.said = self.said.take();
+                    *self = fresh;
+                }
+                Err(e) => self.failed = Some(e),
+            }
+            return;
+        }
+        let file = inode_of(&self.path);
+        if self.failed.is_some() || (file.is_some() && file != self.file_inode) {
             self.watch_file();
         }
     }
@@ -277,5 +310,39 @@ mod tests {
         file.write_all(b"{\"note\":\"next\"}\n").expect("append");
         drop(file);
         assert_eq!(wake.wait(Duration::from_secs(600)), Woken::Checkpoint);
+    }
+
+    /// Found in review s18-r14: the home's directory replaced under a running `serve`
+    /// (moved away, a restored copy moved into its place) left both watches on the old
+    /// directory and file: the reporter was never woken again, back to its turn without
+    /// a word. At its next turn ([`TrailWake::retry`]) the new directory and file are
+    /// watched.
+    #[test]
+    fn a_home_moved_away_and_replaced_is_watched_anew() {
+        let top = tempfile::tempdir().expect("tempdir");
+        let home = top.path().join("home");
+        std::fs::create_dir(&home).expect("home");
+        let checkpoints = home.join("checkpoints.jsonl");
+        std::fs::write(&checkpoints, b"").expect("checkpoints");
+        let mut wake = TrailWake::new(&checkpoints).expect("wake");
+        let restored = top.path().join("restored");
+        std::fs::create_dir(&restored).expect("restored");
+        std::fs::write(restored.join("checkpoints.jsonl"), b"").expect("copy");
+        std::fs::rename(&home, top.path().join("old")).expect("mv away");
+        std::fs::rename(&restored, &home).expect("mv in");
+        while wake.wait(Duration::from_millis(50)) == Woken::Checkpoint {}
+        wake.retry();
+        assert_eq!(wake.problem(), None);
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&checkpoints)
+            .expect("open");
+        file.write_all(b"{\"note\":\"next\"}\n").expect("append");
+        drop(file);
+        assert_eq!(
+            wake.wait(Duration::from_secs(5)),
+            Woken::Checkpoint,
+            "a checkpoint in the restored home wakes the reporter"
+        );
     }
 }
