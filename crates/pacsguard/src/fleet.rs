@@ -497,6 +497,12 @@ fn report(home: &Home, identity: &Identity, stop: &AtomicBool) {
         }
         next = Instant::now() + REPORT_INTERVAL;
         wakeable = true;
+        if let Some(wake) = &mut wake {
+            wake.retry();
+            if let Some(problem) = wake.problem() {
+                say(&format!("console delivery: {problem}"));
+            }
+        }
         let trail_key = match std::fs::read_to_string(home.trail_key_path()) {
             Ok(text) => text.trim().to_string(),
             Err(e) => {

@@ -2961,3 +2961,49 @@ fn rewritten_arrival_in_a_polled_directory(start: fn(&Env, &[&str]) -> Watcher) 
         "{findings:#?}"
     );
 }
+
+/// Found in review s18-r14: a store replaced under a running watcher (a copy moved over
+/// it) was said as a success ("its writes are kept out of fanotify's events again"),
+/// while the watcher keeps the store it opened: SQLite refuses to write a database moved
+/// or deleted under it ("attempt to write a readonly database"), so what the watcher saw
+/// could no longer be kept until it restarted, and nothing said to restart it. Said now,
+/// with the remedy; the outcome on the trail is a failure.
+#[test]
+fn a_store_replaced_under_the_watcher_is_said_to_need_a_restart() {
+    if !common::is_root() {
+        return; // the store is marked again only where fanotify is had (root)
+    }
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    env.profile(&[]);
+    let watcher = Watcher::start(&env, &[]);
+    let store = env.home.join("pacsguard.db");
+    let copy = env.home.join("restored.db");
+    fs::copy(&store, &copy).expect("copy");
+    fs::rename(&copy, &store).expect("mv");
+    assert!(
+        watcher.wait(Duration::from_secs(30), |_, err| err
+            .contains("was replaced by a new file")),
+        "{}",
+        watcher.stderr()
+    );
+    let said = watcher.stderr();
+    let (_, _, _) = watcher.stop();
+    let line = said
+        .lines()
+        .find(|l| l.contains("was replaced by a new file"))
+        .expect("said");
+    assert!(line.contains("restart"), "{line}");
+    let out = env.run(&["audit", "show", "--json"]);
+    let shown: Value = serde_json::from_slice(&out.stdout).expect("audit show --json");
+    let records = shown["records"].as_array().cloned().unwrap_or_default();
+    let record = records
+        .iter()
+        .find(|r| {
+            r["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("was replaced by a new file"))
+        })
+        .unwrap_or_else(|| panic!("on the trail: {shown:#}"));
+    assert_eq!(record["outcome"], "failure", "{record:#}");
+}

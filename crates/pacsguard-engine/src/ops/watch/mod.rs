@@ -4441,7 +4441,10 @@ impl<'a> Guard<'a> {
     /// (restored from a copy, moved into place) is marked again here, every tick, so
     /// that another process's writes to it do not make this process close descriptors
     /// of it (which drops its SQLite locks, see `WriteWatcher::ignore`). Said and
-    /// recorded: a store replaced under a running guard is worth knowing of.
+    /// recorded: a store replaced under a running guard is worth knowing of, and a
+    /// failure: this guard keeps the store it opened, which SQLite no longer lets it
+    /// write once moved or deleted (review s18-r14), until `serve` restarts (and checks
+    /// the new store against the signed profile).
     fn keep_store_ignored(&mut self) -> Result<(), EngineError> {
         let Some(writes) = &self.writes else {
             return Ok(());
@@ -4449,9 +4452,9 @@ impl<'a> Guard<'a> {
         for (path, outcome) in writes.refresh_ignores() {
             let (outcome, detail) = match outcome {
                 Ok(()) => (
-                    Outcome::Success,
+                    Outcome::Failure,
                     format!(
-                        "the store {} was replaced by a new file; its writes are kept out of fanotify's events again",
+                        "the store {} was replaced by a new file (restored from a copy, moved into place?); its writes are kept out of fanotify's events again, but this guard still holds the store it opened, which can no longer be written (what it sees is not kept): restart `serve` to use the new store",
                         escape_path(&path)
                     ),
                 ),
