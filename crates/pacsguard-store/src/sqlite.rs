@@ -745,7 +745,8 @@ pub(crate) fn acceptances_digest(conn: &Connection) -> rusqlite::Result<[u8; 32]
 /// the stored signature covers: verified with the stored digest when the signature row
 /// is by `signer` (whichever handle of the process wrote it: a watcher's store after a
 /// relayed `accept`), else (a key rotation: the previous signature is by the old key) only
-/// if this handle verified exactly them (`verified`). No signature row: none may stand.
+/// if this handle verified exactly them (`verified`). No signature row: none may stand,
+/// and a handle that verified some must find those (none).
 fn previously_signed(
     conn: &Connection,
     signer: &VerifyingKey,
@@ -766,8 +767,10 @@ fn previously_signed(
         )
         .optional()?;
     let Some((digest, public_key, signature)) = row else {
+        // A handle that verified acceptances has seen a signature row: one gone since
+        // (with the rows it covered) is an erasure, not a new store (review s18-r15).
         let count: i64 = conn.query_row("SELECT count(*) FROM acceptances", [], |r| r.get(0))?;
-        return Ok(count == 0);
+        return Ok(count == 0 && verified.is_none_or(|v| v == *standing));
     };
     if verified == Some(*standing) {
         return Ok(true);

@@ -798,3 +798,28 @@ fn a_root_patched_in_place_signs_the_entries_and_keeps_the_other_chunks() {
     let differing: Vec<usize> = (0..5).filter(|&i| before[i] != after[i]).collect();
     assert_eq!(differing, [2]);
 }
+
+/// Review s18-r15: another writer of the store file deletes, between the load that
+/// verified the baseline and the save, the signature row and every acceptance row. The
+/// save took the store for one never signed (no signature row, no acceptance standing)
+/// and signed the new baseline over an empty record: every acceptance ever recorded
+/// (who accepted what, why) erased, and the erasure signed. A handle that verified
+/// acceptances signs only those.
+#[test]
+fn a_save_does_not_sign_the_acceptances_erased_with_the_signature() {
+    let (_dir, path, key, base) = saved();
+    let mut store = Store::open(&path).expect("open");
+    store
+        .load(&key.verifying_key())
+        .expect("load")
+        .expect("present");
+    rusqlite::Connection::open(&path)
+        .and_then(|other| {
+            other.execute_batch("DELETE FROM acceptances; DELETE FROM baseline WHERE id = 1;")
+        })
+        .expect("erase");
+    let err = store
+        .save(&base, &[PathBuf::from("/srv/pacs")], &key, None)
+        .expect_err("the erasure of every acceptance signed");
+    assert!(err.to_string().contains("changed"), "{err}");
+}
