@@ -805,7 +805,9 @@ impl Drop for Tmpfs {
 /// Issue 15: `accept` (of the whole root, of a path in it, of everything) and a
 /// re-profile of a profiled root that is not there signed it empty. Each form, with a
 /// real directory and a real mount: removed, replaced by a symlink to an empty
-/// directory, replaced by a file, and a tmpfs no longer mounted (an empty mount point).
+/// directory, replaced by a file, and a tmpfs no longer mounted (an empty mount point, or
+/// one holding a marker file: the root is then on its parent's file system, no longer
+/// the one profiled).
 /// Refused (exit 2, naming the root), the profile unchanged; the root taken out on
 /// purpose with `accept --remove-root`, which the trail records.
 #[test]
@@ -813,7 +815,15 @@ fn a_profiled_root_that_is_not_there_is_refused_not_signed_empty() {
     if !common::is_root() {
         return; // mounting a tmpfs needs root
     }
-    for form in ["removed", "symlink", "file", "unmounted"] {
+    // "unmounted-marked": the mount point holds a marker file, as admins often leave
+    // one ("NOT_MOUNTED"), so it is not empty (review s18-r15: signed empty before).
+    for form in [
+        "removed",
+        "symlink",
+        "file",
+        "unmounted",
+        "unmounted-marked",
+    ] {
         let env = Env::new();
         let tree = env.tree.clone();
         let tree_str = env.tree_str().to_string();
@@ -845,6 +855,7 @@ fn a_profiled_root_that_is_not_there_is_refused_not_signed_empty() {
                 fs::remove_dir(&tree).expect("rmdir");
                 fs::write(&tree, b"not a directory").expect("write");
             }
+            "unmounted-marked" => fs::write(tree.join("NOT_MOUNTED"), b"").expect("write"),
             _ => {}
         }
         let series = format!("{tree_str}/study/series");

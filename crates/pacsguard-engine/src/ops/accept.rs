@@ -88,7 +88,14 @@ impl Session {
             let Some(base) = baseline.root(root).cloned() else {
                 continue;
             };
-            refuse_missing_root(&base.spec, base.entries.len() as u64)?;
+            refuse_missing_root(
+                &base.spec,
+                base.entries.len() as u64,
+                base.entries
+                    .first()
+                    .filter(|e| e.rel.is_empty())
+                    .map(|e| &e.meta),
+            )?;
             let sub = restrict(&base, within);
             let (mut tree, _) = self.capture(&base.spec, Some(&*sub), within, false, progress)?;
             let differences = compare(&sub, &tree);
@@ -223,7 +230,8 @@ impl Session {
             let Some(spec) = stored.baseline.root(root).map(|r| &r.spec) else {
                 continue;
             };
-            refuse_missing_root(spec, stored.entry_count(root))?;
+            let profiled = self.stored_root_meta(&stored, root)?;
+            refuse_missing_root(spec, stored.entry_count(root), profiled.as_ref())?;
             if spec.policy == Policy::Growing {
                 return Ok(None);
             }

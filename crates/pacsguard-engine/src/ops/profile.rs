@@ -94,7 +94,15 @@ impl Session {
             // not copied (a second copy of every entry): its successor replaces it below,
             // and on an error the baseline in memory is dropped unsaved.
             if let Some(before) = baseline.root(&spec.path) {
-                refuse_missing_root(spec, before.entries.len() as u64)?;
+                refuse_missing_root(
+                    spec,
+                    before.entries.len() as u64,
+                    before
+                        .entries
+                        .first()
+                        .filter(|e| e.rel.is_empty())
+                        .map(|e| &e.meta),
+                )?;
             }
             let mut previous = baseline
                 .take_root(&spec.path)
@@ -248,7 +256,11 @@ impl Session {
         for spec in &specs {
             if previous.root(&spec.path).is_some() {
                 let stored_entries = stored.as_ref().map_or(0, |s| s.entry_count(&spec.path));
-                refuse_missing_root(spec, stored_entries)?;
+                let profiled = match &stored {
+                    Some(stored) => self.stored_root_meta(stored, &spec.path)?,
+                    None => None,
+                };
+                refuse_missing_root(spec, stored_entries, profiled.as_ref())?;
             }
         }
         let generation = previous.generation + 1;
