@@ -989,3 +989,35 @@ fn a_renamed_unreadable_directory_refuses_rather_than_drop_its_entries() {
         assert_series_kept(&env);
     }
 }
+
+/// Review s18-r15: `accept --remove-root` given the root with a trailing slash (as shell
+/// completion writes a directory) took it out but recorded the name as typed
+/// (`/srv/pacs/`), in the report, the acceptance and the trail: not the profiled root's
+/// name, which is what a reader (or a search of the trail) looks for.
+#[test]
+fn a_root_removed_by_another_spelling_is_recorded_by_its_profiled_name() {
+    let env = Env::new();
+    env.profile(&[]);
+    let slashed = format!("{}/", env.tree_str());
+    let out = env.run(&[
+        "accept",
+        "--remove-root",
+        "--reason",
+        "CHG-4 share retired",
+        "--json",
+        &slashed,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        doc["removed_roots"],
+        serde_json::json!([env.tree_str()]),
+        "{doc:#}"
+    );
+    let out = env.run(&["audit", "show", "--action", "accept"]);
+    let trail = stdout(&out);
+    assert!(
+        trail.contains("removed from the profile") && !trail.contains(&slashed),
+        "{trail}"
+    );
+}

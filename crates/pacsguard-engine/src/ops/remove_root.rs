@@ -50,7 +50,8 @@ impl Session {
                 return Err(not_a_root(&path, &baseline.roots));
             };
             entries += taken.entries.len();
-            removed.push(path);
+            // Recorded by its profiled name, not as typed (`/srv/pacs/`).
+            removed.push(taken.spec.path);
         }
         baseline.generation += 1;
         baseline.created = now_unix();
