@@ -1021,3 +1021,28 @@ fn a_root_removed_by_another_spelling_is_recorded_by_its_profiled_name() {
         "{trail}"
     );
 }
+
+/// Review s18-r15: a `volatile` root (existence only: an incoming spool, a DICOM
+/// receiver's inbox) is empty whenever its files have been processed. The empty-root
+/// refusal (meant for an unmounted file system) refused `accept --all` (of a change in
+/// another root) and a re-profile of the spool every time it had drained: a false alarm
+/// on the spool's ordinary state that blocked every acceptance.
+#[test]
+fn an_empty_volatile_spool_blocks_no_acceptance() {
+    let env = Env::new();
+    env.profile(&[]);
+    let spool = env.dir.path().join("spool");
+    fs::create_dir(&spool).expect("mkdir");
+    fs::write(spool.join("1.dcm"), b"DICM inbound").expect("write");
+    let spool_str = spool.to_str().expect("utf-8");
+    let out = env.run(&["profile", spool_str, "--policy", "volatile"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    fs::remove_file(spool.join("1.dcm")).expect("processed");
+    fs::write(env.path("readme.txt"), b"new text\n").expect("edit");
+    let out = env.run(&["accept", "--all", "--reason", "CHG-7", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = env.run(&["profile", spool_str, "--policy", "volatile"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (code, findings, doc) = env.check(&[]);
+    assert_eq!((code, findings.len()), (0, 0), "{doc:#}");
+}

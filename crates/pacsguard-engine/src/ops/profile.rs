@@ -95,7 +95,7 @@ impl Session {
             // and on an error the baseline in memory is dropped unsaved.
             if let Some(before) = baseline.root(&spec.path) {
                 refuse_missing_root(
-                    spec,
+                    &before.spec,
                     before.entries.len() as u64,
                     before
                         .entries
@@ -254,7 +254,8 @@ impl Session {
         }
         // A root profiled before that is not there now is refused, not signed empty.
         for spec in &specs {
-            if previous.root(&spec.path).is_some() {
+            // As profiled (its policy), not as asked now.
+            if let Some(spec) = previous.root(&spec.path).map(|p| &p.spec) {
                 let stored_entries = stored.as_ref().map_or(0, |s| s.entry_count(&spec.path));
                 let profiled = match &stored {
                     Some(stored) => self.stored_root_meta(stored, &spec.path)?,

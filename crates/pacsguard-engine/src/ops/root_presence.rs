@@ -9,13 +9,14 @@ use std::os::unix::fs::MetadataExt as _;
 
 use pacsguard_events::escape_path;
 use pacsguard_fs::Meta;
-use pacsguard_profile::RootSpec;
+use pacsguard_profile::{Policy, RootSpec};
 
 use crate::error::EngineError;
 
 /// Refuses to take in the root `spec` as it is now when it is not the directory that
 /// was profiled: gone, not a directory (a symlink to elsewhere, a file), empty while
-/// the profile holds `stored_entries` entries (the root's own among them), or (with
+/// the profile holds `stored_entries` entries (the root's own among them; not for a
+/// `volatile` root of `spec`, the profiled one), or (with
 /// `profiled`, the stored root's own metadata) a file system not mounted whose mount
 /// point holds something (a `NOT_MOUNTED` marker file, review s18-r15): the root is
 /// another directory (device and inode both changed) on its parent's file system.
@@ -27,7 +28,7 @@ pub(super) fn refuse_missing_root(
     let root = escape_path(&spec.path);
     let refuse = |what: String| {
         Err(EngineError::Usage(format!(
-            "the profiled root {root} {what}: nothing was signed (signing it as it is would drop every entry profiled in it). Mount or restore it, or, if it is gone for good, take it out of the profile on the record: `pacsguard accept --remove-root {root} --reason TEXT`"
+            "the profiled root {root} {what}: nothing was signed (signing it as it is would drop every entry profiled in it). Mount or restore it, or, if it is gone for good or was emptied on purpose, take it out of the profile on the record: `pacsguard accept --remove-root {root} --reason TEXT` (then `pacsguard profile {root}` guards it again as it is)"
         )))
     };
     let meta = match std::fs::symlink_metadata(&spec.path) {
@@ -59,7 +60,9 @@ pub(super) fn refuse_missing_root(
                 .into(),
         );
     }
-    if stored_entries > 1 {
+    // A `volatile` root (a spool, an inbox: existence only) is empty whenever it has
+    // drained; refusing it then blocked every acceptance (review s18-r15).
+    if stored_entries > 1 && spec.policy != Policy::Volatile {
         let mut names =
             std::fs::read_dir(&spec.path).map_err(|e| EngineError::io(&spec.path, e))?;
         if names.next().is_none() {
