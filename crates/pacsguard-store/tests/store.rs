@@ -823,3 +823,55 @@ fn a_save_does_not_sign_the_acceptances_erased_with_the_signature() {
         .expect_err("the erasure of every acceptance signed");
     assert!(err.to_string().contains("changed"), "{err}");
 }
+
+/// Review s18-r15: between the load and the save, another writer of the store file
+/// deletes the newest acceptance row and puts back the signature row of the generation
+/// before it (a copy of the file kept from then): the standing acceptances verify with
+/// that older signature, so the save signed the new baseline over a record with the
+/// newest acceptance (who accepted what, why) erased. What this handle verified must
+/// still stand, in order, below anything appended since.
+#[test]
+fn a_save_does_not_sign_acceptances_rolled_back_with_an_older_signature() {
+    let (_dir, path, key, base) = saved();
+    let old_row: (i64, i64, Vec<u8>, Vec<u8>, Vec<u8>) = rusqlite::Connection::open(&path)
+        .and_then(|c| {
+            c.query_row(
+                "SELECT generation, created, digest, public_key, signature FROM baseline WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+        })
+        .expect("old row");
+    let mut store = Store::open(&path).expect("open");
+    store.load(&key.verifying_key()).expect("load");
+    let acceptance = Acceptance {
+        time: 5,
+        user: "root".into(),
+        reason: "CHG-5".into(),
+        paths: vec!["/srv/pacs".into()],
+    };
+    store
+        .save(
+            &base,
+            &[PathBuf::from("/srv/pacs")],
+            &key,
+            Some(&acceptance),
+        )
+        .expect("accept");
+    rusqlite::Connection::open(&path)
+        .and_then(|other| {
+            other.execute(
+                "DELETE FROM acceptances WHERE id = (SELECT max(id) FROM acceptances)",
+                [],
+            )?;
+            other.execute(
+                "UPDATE baseline SET generation = ?1, created = ?2, digest = ?3, public_key = ?4, signature = ?5 WHERE id = 1",
+                rusqlite::params![old_row.0, old_row.1, old_row.2, old_row.3, old_row.4],
+            )
+        })
+        .expect("roll back");
+    let err = store
+        .save(&base, &[PathBuf::from("/srv/pacs")], &key, None)
+        .expect_err("the newest acceptance erased and the erasure signed");
+    assert!(err.to_string().contains("changed"), "{err}");
+}
