@@ -198,6 +198,13 @@ pub fn accept_text(report: &AcceptReport, as_json: bool) -> Result<String> {
         );
         text
     };
+    for root in &report.still_configured {
+        let _ = writeln!(
+            text,
+            "note: {} is still listed in config.toml: take it out there too, or `check` warns config-differs",
+            escape_path(root)
+        );
+    }
     for dir in &report.kept_unlisted {
         let _ = writeln!(
             text,

@@ -1046,3 +1046,42 @@ fn an_empty_volatile_spool_blocks_no_acceptance() {
     let (code, findings, doc) = env.check(&[]);
     assert_eq!((code, findings.len()), (0, 0), "{doc:#}");
 }
+
+/// Review s18-r15: a configured root taken out with `accept --remove-root` (its share
+/// retired) stays listed in `config.toml` unless the admin also edits it; nothing said
+/// so, and every `check` then warned (exit 1) that the root was "configured but never
+/// profiled": untrue (it was removed on the record) and with no way out named. The
+/// removal now says the configuration still lists it, and the warning names both ways.
+#[test]
+fn a_removed_root_still_configured_is_said_with_the_way_out() {
+    let env = Env::new();
+    let share = env.dir.path().join("share");
+    fs::create_dir(&share).expect("mkdir");
+    fs::write(share.join("a.dcm"), b"DICM a").expect("write");
+    let share_str = share.to_str().expect("utf-8");
+    add_roots(
+        &env,
+        &format!(
+            "[[root]]\npath = \"{}\"\npolicy = \"static\"\n[[root]]\npath = \"{share_str}\"\npolicy = \"static\"\n",
+            env.tree_str()
+        ),
+    );
+    let out = env.run(&["profile"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    fs::remove_dir_all(&share).expect("retired");
+    let out = env.run(&["accept", "--remove-root", "--reason", "CHG-8", share_str]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let said = stdout(&out);
+    assert!(
+        said.contains("still listed in") && said.contains("config.toml"),
+        "{said}"
+    );
+    let (_, _, doc) = env.check(&[]);
+    let text = doc.to_string();
+    assert!(
+        text.contains("config-differs")
+            && !text.contains("never profiled")
+            && text.contains("--remove-root"),
+        "{doc:#}"
+    );
+}

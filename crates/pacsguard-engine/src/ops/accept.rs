@@ -51,6 +51,10 @@ pub struct AcceptReport {
     pub kept_unlisted: Vec<PathBuf>,
     /// Profiled roots taken out of the profile (`accept --remove-root`).
     pub removed_roots: Vec<PathBuf>,
+    /// Of the roots removed, those `config.toml` still lists: `check` warns
+    /// `config-differs` until they are taken out there too (review s18-r15).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub still_configured: Vec<PathBuf>,
 }
 
 impl Session {
@@ -156,6 +160,7 @@ impl Session {
                 accepted,
                 kept_unlisted,
                 removed_roots: Vec::new(),
+                still_configured: Vec::new(),
             });
         }
         baseline.generation += 1;
@@ -197,6 +202,7 @@ impl Session {
             accepted,
             kept_unlisted,
             removed_roots: Vec::new(),
+            still_configured: Vec::new(),
         })
     }
 }
@@ -312,6 +318,7 @@ impl Session {
                 accepted,
                 kept_unlisted,
                 removed_roots: Vec::new(),
+                still_configured: Vec::new(),
             }));
         }
         let paths: Vec<String> = targets
@@ -370,6 +377,7 @@ impl Session {
             accepted,
             kept_unlisted,
             removed_roots: Vec::new(),
+            still_configured: Vec::new(),
         }))
     }
 }

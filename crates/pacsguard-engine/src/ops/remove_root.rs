@@ -83,6 +83,11 @@ impl Session {
             key_fingerprint: fingerprint,
             accepted: Vec::new(),
             kept_unlisted: Vec::new(),
+            still_configured: removed
+                .iter()
+                .filter(|r| self.config.roots.iter().any(|c| c.path == **r))
+                .cloned()
+                .collect(),
             removed_roots: removed,
         })
     }
