@@ -875,3 +875,36 @@ fn a_save_does_not_sign_acceptances_rolled_back_with_an_older_signature() {
         .expect_err("the newest acceptance erased and the erasure signed");
     assert!(err.to_string().contains("changed"), "{err}");
 }
+
+/// `accept --remove-root` takes a root out without reading the others into memory
+/// (review s18-r15: it loaded the whole profile): the baseline signed is the one `save`
+/// signs for the same roots less the removed one, and loads back verified.
+#[test]
+fn a_streamed_save_removes_a_root_and_keeps_the_others() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("pacsguard.db");
+    let key = key();
+    let base = three_roots(9000);
+    let mut store = Store::open(&path).expect("open");
+    let all: Vec<PathBuf> = base.roots.iter().map(|r| r.spec.path.clone()).collect();
+    store.save(&base, &all, &key, None).expect("save");
+    let stored = store
+        .load_streamed(&key.verifying_key())
+        .expect("load")
+        .expect("present");
+    let mut writer = store.begin_streamed_save().expect("begin");
+    writer
+        .remove_root(std::path::Path::new("/srv/pacs"))
+        .expect("remove");
+    writer
+        .commit(base.generation + 1, 5, Some(&stored), &key, None)
+        .expect("commit");
+    drop(stored);
+    let (loaded, _) = streamed(&store, &key);
+    let mut want = base.clone();
+    want.take_root(std::path::Path::new("/srv/pacs"));
+    want.generation += 1;
+    want.created = 5;
+    assert_eq!(loaded, want);
+    assert!(store.load(&key.verifying_key()).is_ok());
+}
