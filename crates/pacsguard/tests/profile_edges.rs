@@ -206,8 +206,22 @@ fn a_reprofile_of_an_unreadable_directory_keeps_what_is_profiled_below_it() {
             &env,
             &["profile", env.tree_str(), "--policy", policy, "--json"],
         );
+        let text = run_without_dac(&env, &["profile", env.tree_str(), "--policy", policy]);
         fs::set_permissions(&series, fs::Permissions::from_mode(0o755)).expect("chmod");
         assert_eq!(out.status.code(), Some(1), "{policy}: {}", stderr(&out));
+        // Review s18-r15: the re-profile said nothing of the entries it kept unverified
+        // (its summary counted only what it walked); it names the directory now.
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(
+            doc["roots"][0]["kept_unlisted"],
+            serde_json::json!([series.to_str().expect("utf-8")]),
+            "{policy}: {doc:#}"
+        );
+        let said = stdout(&text);
+        assert!(
+            said.contains("could not be listed: what the profile holds below it was kept"),
+            "{policy}: {said}"
+        );
         assert_series_kept(&env);
     }
 }

@@ -151,7 +151,15 @@ impl Session {
             let problems = std::mem::take(&mut tree.problems);
             let mut root = entries_for_store(spec, tree);
             if let Some(previous) = previous {
-                keep_below_unlisted(&spec.path, &mut root.entries, previous.entries, &problems)?;
+                let kept = keep_below_unlisted(
+                    &spec.path,
+                    &mut root.entries,
+                    previous.entries,
+                    &problems,
+                )?;
+                if let Some(summary) = summaries.last_mut() {
+                    summary.kept_unlisted = kept.absolute(&spec.path);
+                }
             }
             baseline.replace_root(root);
         }
@@ -325,7 +333,9 @@ impl Session {
                                 "vanished while being profiled",
                             ));
                         }
-                        (done.findings, done.summary)
+                        let mut summary = done.summary;
+                        summary.kept_unlisted = done.kept_unlisted.absolute(&spec.path);
+                        (done.findings, summary)
                     }
                     _ => profile_root_streamed(spec, &skip, &mut writer, &mut held, progress)?,
                 };
