@@ -207,9 +207,10 @@ pub struct SignedHead {
 pub struct Store {
     pub(crate) conn: Connection,
     pub(crate) path: PathBuf,
-    /// The digest of the acceptances this handle last verified or signed: what `save`
-    /// may sign again when the previous signature is by another key (a key rotation).
-    verified_acceptances: std::cell::Cell<Option<[u8; 32]>>,
+    /// The digest and number of the acceptances this handle last verified or signed:
+    /// what `save` may sign again when the previous signature is by another key (a key
+    /// rotation), and what must still stand first in the store (review s18-r15).
+    verified_acceptances: std::cell::Cell<Option<([u8; 32], i64)>>,
 }
 
 impl Store {
@@ -411,12 +412,13 @@ impl Store {
         digest: [u8; 32],
     ) -> Result<(SignedInfo, [u8; 32]), StoreError> {
         let acceptances = acceptances_digest(&self.conn).map_err(self.sql())?;
+        let count = acceptance_count(&self.conn).map_err(self.sql())?;
         key.verify_strict(&signing_message_v2(&digest, &acceptances), &row.signature)
             .or_else(|_| key.verify_strict(&signing_message(&digest), &row.signature))
             .map_err(|_| StoreError::BadSignature {
                 path: self.path.clone(),
             })?;
-        self.verified_acceptances.set(Some(acceptances));
+        self.verified_acceptances.set(Some((acceptances, count)));
         let info = SignedInfo {
             generation: row.generation,
             created: row.created,
@@ -618,7 +620,7 @@ impl Store {
             }
             // Signed with every acceptance as it stands in this transaction.
             let acceptances = acceptances_digest(&tx).map_err(sql)?;
-            signed_acceptances = acceptances;
+            signed_acceptances = (acceptances, acceptance_count(&tx).map_err(sql)?);
             let digest = digest().map_err(|reason| StoreError::Corrupt {
                 path: path.clone(),
                 reason: reason.into(),
@@ -720,11 +722,17 @@ pub(crate) fn no_acceptances_digest() -> [u8; 32] {
 /// SHA-256 over every acceptance row, in order, each field length-prefixed (the row id
 /// too: rows deleted and re-inserted do not hash alike). Signed with the baseline.
 pub(crate) fn acceptances_digest(conn: &Connection) -> rusqlite::Result<[u8; 32]> {
+    first_acceptances_digest(conn, -1)
+}
+
+/// [`acceptances_digest`] of the first `count` acceptance rows (all of them for -1).
+fn first_acceptances_digest(conn: &Connection, count: i64) -> rusqlite::Result<[u8; 32]> {
     let mut hash = Sha256::new();
     hash.update(b"PacsGuard acceptances v1\n");
-    let mut stmt = conn
-        .prepare("SELECT id, time, user, reason, generation, paths FROM acceptances ORDER BY id")?;
-    let mut rows = stmt.query([])?;
+    let mut stmt = conn.prepare(
+        "SELECT id, time, user, reason, generation, paths FROM acceptances ORDER BY id LIMIT ?1",
+    )?;
+    let mut rows = stmt.query([count])?;
     while let Some(row) = rows.next()? {
         for number in [row.get::<_, i64>(0)?, row.get(1)?] {
             hash.update(number.to_le_bytes());
@@ -741,17 +749,30 @@ pub(crate) fn acceptances_digest(conn: &Connection) -> rusqlite::Result<[u8; 32]
     Ok(hash.finalize().into())
 }
 
+fn acceptance_count(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT count(*) FROM acceptances", [], |r| r.get(0))
+}
+
 /// Whether the acceptances standing in the store (`standing`, their digest) are the ones
 /// the stored signature covers: verified with the stored digest when the signature row
 /// is by `signer` (whichever handle of the process wrote it: a watcher's store after a
 /// relayed `accept`), else (a key rotation: the previous signature is by the old key) only
 /// if this handle verified exactly them (`verified`). No signature row: none may stand.
+/// Always, what this handle verified must still stand first.
 fn previously_signed(
     conn: &Connection,
     signer: &VerifyingKey,
     standing: &[u8; 32],
-    verified: Option<[u8; 32]>,
+    verified: Option<([u8; 32], i64)>,
 ) -> rusqlite::Result<bool> {
+    // What this handle verified still stands first, whatever was appended since (an
+    // acceptance row deleted and an older signature row put back verify together:
+    // review s18-r15).
+    if let Some((digest, count)) = verified
+        && first_acceptances_digest(conn, count)? != digest
+    {
+        return Ok(false);
+    }
     let row = conn
         .query_row(
             "SELECT digest, public_key, signature FROM baseline WHERE id = 1",
@@ -766,10 +787,10 @@ fn previously_signed(
         )
         .optional()?;
     let Some((digest, public_key, signature)) = row else {
-        let count: i64 = conn.query_row("SELECT count(*) FROM acceptances", [], |r| r.get(0))?;
-        return Ok(count == 0);
+        // (A handle that verified acceptances has seen them deleted above.)
+        return Ok(acceptance_count(conn)? == 0);
     };
-    if verified == Some(*standing) {
+    if verified.map(|(digest, _)| digest) == Some(*standing) {
         return Ok(true);
     }
     if public_key.as_slice() != signer.as_bytes().as_slice() {

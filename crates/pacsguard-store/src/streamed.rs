@@ -307,6 +307,8 @@ pub struct StreamedSave<'s> {
     /// The current root is patched in place ([`StreamedSave::patch_root`]) inside a
     /// savepoint, released or rolled back by [`StreamedSave::end_patch`].
     patching: bool,
+    /// Roots of the verified baseline taken out ([`StreamedSave::remove_root`]).
+    removed: Vec<PathBuf>,
 }
 
 impl std::fmt::Debug for StreamedSave<'_> {
@@ -336,6 +338,7 @@ impl Store {
             in_data: 0,
             staging: false,
             patching: false,
+            removed: Vec::new(),
         })
     }
 }
@@ -353,6 +356,28 @@ impl StreamedSave<'_> {
             path: self.path.clone(),
             reason: reason.into(),
         }
+    }
+
+    /// Takes the root `path` out of the baseline: its rows go, and `commit` does not keep
+    /// it from the verified baseline (`accept --remove-root`, one root's rows deleted
+    /// rather than every root read into memory: review s18-r15).
+    pub fn remove_root(&mut self, path: &Path) -> Result<(), StoreError> {
+        self.end_root()?;
+        if self.written.iter().any(|(s, _)| s.path == path) {
+            return Err(self.corrupt(format!(
+                "root {} written and removed in one baseline",
+                path.display()
+            )));
+        }
+        let root = path.as_os_str().as_bytes();
+        self.tx
+            .execute("DELETE FROM entry_chunks WHERE root = ?1", [root])
+            .map_err(self.sql())?;
+        self.tx
+            .execute("DELETE FROM roots WHERE path = ?1", [root])
+            .map_err(self.sql())?;
+        self.removed.push(path.to_path_buf());
+        Ok(())
     }
 
     /// Replaces the root `spec.path` (or adds it): its old rows go, its entries are the
@@ -742,7 +767,9 @@ impl StreamedSave<'_> {
                 .map(|r| &r.spec)
                 .zip(&kept.chunks)
             {
-                if !self.written.iter().any(|(s, _)| s.path == spec.path) {
+                if !self.written.iter().any(|(s, _)| s.path == spec.path)
+                    && !self.removed.contains(&spec.path)
+                {
                     roots.push((spec, chunks));
                 }
             }

@@ -798,3 +798,113 @@ fn a_root_patched_in_place_signs_the_entries_and_keeps_the_other_chunks() {
     let differing: Vec<usize> = (0..5).filter(|&i| before[i] != after[i]).collect();
     assert_eq!(differing, [2]);
 }
+
+/// Review s18-r15: another writer of the store file deletes, between the load that
+/// verified the baseline and the save, the signature row and every acceptance row. The
+/// save took the store for one never signed (no signature row, no acceptance standing)
+/// and signed the new baseline over an empty record: every acceptance ever recorded
+/// (who accepted what, why) erased, and the erasure signed. A handle that verified
+/// acceptances signs only those.
+#[test]
+fn a_save_does_not_sign_the_acceptances_erased_with_the_signature() {
+    let (_dir, path, key, base) = saved();
+    let mut store = Store::open(&path).expect("open");
+    store
+        .load(&key.verifying_key())
+        .expect("load")
+        .expect("present");
+    rusqlite::Connection::open(&path)
+        .and_then(|other| {
+            other.execute_batch("DELETE FROM acceptances; DELETE FROM baseline WHERE id = 1;")
+        })
+        .expect("erase");
+    let err = store
+        .save(&base, &[PathBuf::from("/srv/pacs")], &key, None)
+        .expect_err("the erasure of every acceptance signed");
+    assert!(err.to_string().contains("changed"), "{err}");
+}
+
+/// Review s18-r15: between the load and the save, another writer of the store file
+/// deletes the newest acceptance row and puts back the signature row of the generation
+/// before it (a copy of the file kept from then): the standing acceptances verify with
+/// that older signature, so the save signed the new baseline over a record with the
+/// newest acceptance (who accepted what, why) erased. What this handle verified must
+/// still stand, in order, below anything appended since.
+#[test]
+fn a_save_does_not_sign_acceptances_rolled_back_with_an_older_signature() {
+    let (_dir, path, key, base) = saved();
+    let old_row: (i64, i64, Vec<u8>, Vec<u8>, Vec<u8>) = rusqlite::Connection::open(&path)
+        .and_then(|c| {
+            c.query_row(
+                "SELECT generation, created, digest, public_key, signature FROM baseline WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+        })
+        .expect("old row");
+    let mut store = Store::open(&path).expect("open");
+    store.load(&key.verifying_key()).expect("load");
+    let acceptance = Acceptance {
+        time: 5,
+        user: "root".into(),
+        reason: "CHG-5".into(),
+        paths: vec!["/srv/pacs".into()],
+    };
+    store
+        .save(
+            &base,
+            &[PathBuf::from("/srv/pacs")],
+            &key,
+            Some(&acceptance),
+        )
+        .expect("accept");
+    rusqlite::Connection::open(&path)
+        .and_then(|other| {
+            other.execute(
+                "DELETE FROM acceptances WHERE id = (SELECT max(id) FROM acceptances)",
+                [],
+            )?;
+            other.execute(
+                "UPDATE baseline SET generation = ?1, created = ?2, digest = ?3, public_key = ?4, signature = ?5 WHERE id = 1",
+                rusqlite::params![old_row.0, old_row.1, old_row.2, old_row.3, old_row.4],
+            )
+        })
+        .expect("roll back");
+    let err = store
+        .save(&base, &[PathBuf::from("/srv/pacs")], &key, None)
+        .expect_err("the newest acceptance erased and the erasure signed");
+    assert!(err.to_string().contains("changed"), "{err}");
+}
+
+/// `accept --remove-root` takes a root out without reading the others into memory
+/// (review s18-r15: it loaded the whole profile): the baseline signed is the one `save`
+/// signs for the same roots less the removed one, and loads back verified.
+#[test]
+fn a_streamed_save_removes_a_root_and_keeps_the_others() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("pacsguard.db");
+    let key = key();
+    let base = three_roots(9000);
+    let mut store = Store::open(&path).expect("open");
+    let all: Vec<PathBuf> = base.roots.iter().map(|r| r.spec.path.clone()).collect();
+    store.save(&base, &all, &key, None).expect("save");
+    let stored = store
+        .load_streamed(&key.verifying_key())
+        .expect("load")
+        .expect("present");
+    let mut writer = store.begin_streamed_save().expect("begin");
+    writer
+        .remove_root(std::path::Path::new("/srv/pacs"))
+        .expect("remove");
+    writer
+        .commit(base.generation + 1, 5, Some(&stored), &key, None)
+        .expect("commit");
+    drop(stored);
+    let (loaded, _) = streamed(&store, &key);
+    let mut want = base.clone();
+    want.take_root(std::path::Path::new("/srv/pacs"));
+    want.generation += 1;
+    want.created = 5;
+    assert_eq!(loaded, want);
+    assert!(store.load(&key.verifying_key()).is_ok());
+}

@@ -122,6 +122,13 @@ pub fn profile(report: &ProfileReport, as_json: bool) -> Result<()> {
     }
     for root in &report.roots {
         let _ = writeln!(text, "profiled {}", describe_root(root));
+        for dir in &root.kept_unlisted {
+            let _ = writeln!(
+                text,
+                "warning: {} could not be listed: what the profile holds below it was kept as profiled, not verified",
+                escape_path(dir)
+            );
+        }
     }
     let _ = writeln!(
         text,
@@ -198,6 +205,13 @@ pub fn accept_text(report: &AcceptReport, as_json: bool) -> Result<String> {
         );
         text
     };
+    for root in &report.still_configured {
+        let _ = writeln!(
+            text,
+            "note: {} is still listed in config.toml: take it out there too, or `check` warns config-differs",
+            escape_path(root)
+        );
+    }
     for dir in &report.kept_unlisted {
         let _ = writeln!(
             text,

@@ -206,8 +206,22 @@ fn a_reprofile_of_an_unreadable_directory_keeps_what_is_profiled_below_it() {
             &env,
             &["profile", env.tree_str(), "--policy", policy, "--json"],
         );
+        let text = run_without_dac(&env, &["profile", env.tree_str(), "--policy", policy]);
         fs::set_permissions(&series, fs::Permissions::from_mode(0o755)).expect("chmod");
         assert_eq!(out.status.code(), Some(1), "{policy}: {}", stderr(&out));
+        // Review s18-r15: the re-profile said nothing of the entries it kept unverified
+        // (its summary counted only what it walked); it names the directory now.
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(
+            doc["roots"][0]["kept_unlisted"],
+            serde_json::json!([series.to_str().expect("utf-8")]),
+            "{policy}: {doc:#}"
+        );
+        let said = stdout(&text);
+        assert!(
+            said.contains("could not be listed: what the profile holds below it was kept"),
+            "{policy}: {said}"
+        );
         assert_series_kept(&env);
     }
 }
@@ -805,7 +819,9 @@ impl Drop for Tmpfs {
 /// Issue 15: `accept` (of the whole root, of a path in it, of everything) and a
 /// re-profile of a profiled root that is not there signed it empty. Each form, with a
 /// real directory and a real mount: removed, replaced by a symlink to an empty
-/// directory, replaced by a file, and a tmpfs no longer mounted (an empty mount point).
+/// directory, replaced by a file, and a tmpfs no longer mounted (an empty mount point, or
+/// one holding a marker file: the root is then on its parent's file system, no longer
+/// the one profiled).
 /// Refused (exit 2, naming the root), the profile unchanged; the root taken out on
 /// purpose with `accept --remove-root`, which the trail records.
 #[test]
@@ -813,7 +829,15 @@ fn a_profiled_root_that_is_not_there_is_refused_not_signed_empty() {
     if !common::is_root() {
         return; // mounting a tmpfs needs root
     }
-    for form in ["removed", "symlink", "file", "unmounted"] {
+    // "unmounted-marked": the mount point holds a marker file, as admins often leave
+    // one ("NOT_MOUNTED"), so it is not empty (review s18-r15: signed empty before).
+    for form in [
+        "removed",
+        "symlink",
+        "file",
+        "unmounted",
+        "unmounted-marked",
+    ] {
         let env = Env::new();
         let tree = env.tree.clone();
         let tree_str = env.tree_str().to_string();
@@ -845,6 +869,7 @@ fn a_profiled_root_that_is_not_there_is_refused_not_signed_empty() {
                 fs::remove_dir(&tree).expect("rmdir");
                 fs::write(&tree, b"not a directory").expect("write");
             }
+            "unmounted-marked" => fs::write(tree.join("NOT_MOUNTED"), b"").expect("write"),
             _ => {}
         }
         let series = format!("{tree_str}/study/series");
@@ -977,4 +1002,100 @@ fn a_renamed_unreadable_directory_refuses_rather_than_drop_its_entries() {
         fs::rename(&renamed, &series).expect("rename back");
         assert_series_kept(&env);
     }
+}
+
+/// Review s18-r15: `accept --remove-root` given the root with a trailing slash (as shell
+/// completion writes a directory) took it out but recorded the name as typed
+/// (`/srv/pacs/`), in the report, the acceptance and the trail: not the profiled root's
+/// name, which is what a reader (or a search of the trail) looks for.
+#[test]
+fn a_root_removed_by_another_spelling_is_recorded_by_its_profiled_name() {
+    let env = Env::new();
+    env.profile(&[]);
+    let slashed = format!("{}/", env.tree_str());
+    let out = env.run(&[
+        "accept",
+        "--remove-root",
+        "--reason",
+        "CHG-4 share retired",
+        "--json",
+        &slashed,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        doc["removed_roots"],
+        serde_json::json!([env.tree_str()]),
+        "{doc:#}"
+    );
+    let out = env.run(&["audit", "show", "--action", "accept"]);
+    let trail = stdout(&out);
+    assert!(
+        trail.contains("removed from the profile") && !trail.contains(&slashed),
+        "{trail}"
+    );
+}
+
+/// Review s18-r15: a `volatile` root (existence only: an incoming spool, a DICOM
+/// receiver's inbox) is empty whenever its files have been processed. The empty-root
+/// refusal (meant for an unmounted file system) refused `accept --all` (of a change in
+/// another root) and a re-profile of the spool every time it had drained: a false alarm
+/// on the spool's ordinary state that blocked every acceptance.
+#[test]
+fn an_empty_volatile_spool_blocks_no_acceptance() {
+    let env = Env::new();
+    env.profile(&[]);
+    let spool = env.dir.path().join("spool");
+    fs::create_dir(&spool).expect("mkdir");
+    fs::write(spool.join("1.dcm"), b"DICM inbound").expect("write");
+    let spool_str = spool.to_str().expect("utf-8");
+    let out = env.run(&["profile", spool_str, "--policy", "volatile"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    fs::remove_file(spool.join("1.dcm")).expect("processed");
+    fs::write(env.path("readme.txt"), b"new text\n").expect("edit");
+    let out = env.run(&["accept", "--all", "--reason", "CHG-7", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = env.run(&["profile", spool_str, "--policy", "volatile"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (code, findings, doc) = env.check(&[]);
+    assert_eq!((code, findings.len()), (0, 0), "{doc:#}");
+}
+
+/// Review s18-r15: a configured root taken out with `accept --remove-root` (its share
+/// retired) stays listed in `config.toml` unless the admin also edits it; nothing said
+/// so, and every `check` then warned (exit 1) that the root was "configured but never
+/// profiled": untrue (it was removed on the record) and with no way out named. The
+/// removal now says the configuration still lists it, and the warning names both ways.
+#[test]
+fn a_removed_root_still_configured_is_said_with_the_way_out() {
+    let env = Env::new();
+    let share = env.dir.path().join("share");
+    fs::create_dir(&share).expect("mkdir");
+    fs::write(share.join("a.dcm"), b"DICM a").expect("write");
+    let share_str = share.to_str().expect("utf-8");
+    add_roots(
+        &env,
+        &format!(
+            "[[root]]\npath = \"{}\"\npolicy = \"static\"\n[[root]]\npath = \"{share_str}\"\npolicy = \"static\"\n",
+            env.tree_str()
+        ),
+    );
+    let out = env.run(&["profile"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    fs::remove_dir_all(&share).expect("retired");
+    let out = env.run(&["accept", "--remove-root", "--reason", "CHG-8", share_str]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let said = stdout(&out);
+    assert!(
+        said.contains("still listed in") && said.contains("config.toml"),
+        "{said}"
+    );
+    let (_, _, doc) = env.check(&[]);
+    let text = doc.to_string();
+    assert!(
+        text.contains("config-differs")
+            && !text.contains("never profiled")
+            && text.contains("--remove-root"),
+        "{doc:#}"
+    );
 }

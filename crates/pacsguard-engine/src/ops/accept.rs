@@ -51,6 +51,10 @@ pub struct AcceptReport {
     pub kept_unlisted: Vec<PathBuf>,
     /// Profiled roots taken out of the profile (`accept --remove-root`).
     pub removed_roots: Vec<PathBuf>,
+    /// Of the roots removed, those `config.toml` still lists: `check` warns
+    /// `config-differs` until they are taken out there too (review s18-r15).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub still_configured: Vec<PathBuf>,
 }
 
 impl Session {
@@ -88,7 +92,14 @@ impl Session {
             let Some(base) = baseline.root(root).cloned() else {
                 continue;
             };
-            refuse_missing_root(&base.spec, base.entries.len() as u64)?;
+            refuse_missing_root(
+                &base.spec,
+                base.entries.len() as u64,
+                base.entries
+                    .first()
+                    .filter(|e| e.rel.is_empty())
+                    .map(|e| &e.meta),
+            )?;
             let sub = restrict(&base, within);
             let (mut tree, _) = self.capture(&base.spec, Some(&*sub), within, false, progress)?;
             let differences = compare(&sub, &tree);
@@ -149,6 +160,7 @@ impl Session {
                 accepted,
                 kept_unlisted,
                 removed_roots: Vec::new(),
+                still_configured: Vec::new(),
             });
         }
         baseline.generation += 1;
@@ -190,6 +202,7 @@ impl Session {
             accepted,
             kept_unlisted,
             removed_roots: Vec::new(),
+            still_configured: Vec::new(),
         })
     }
 }
@@ -223,7 +236,8 @@ impl Session {
             let Some(spec) = stored.baseline.root(root).map(|r| &r.spec) else {
                 continue;
             };
-            refuse_missing_root(spec, stored.entry_count(root))?;
+            let profiled = self.stored_root_meta(&stored, root)?;
+            refuse_missing_root(spec, stored.entry_count(root), profiled.as_ref())?;
             if spec.policy == Policy::Growing {
                 return Ok(None);
             }
@@ -304,6 +318,7 @@ impl Session {
                 accepted,
                 kept_unlisted,
                 removed_roots: Vec::new(),
+                still_configured: Vec::new(),
             }));
         }
         let paths: Vec<String> = targets
@@ -362,6 +377,7 @@ impl Session {
             accepted,
             kept_unlisted,
             removed_roots: Vec::new(),
+            still_configured: Vec::new(),
         }))
     }
 }

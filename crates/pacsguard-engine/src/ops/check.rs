@@ -239,7 +239,7 @@ impl Session {
             };
             match baseline.root(&configured.path) {
                 None => findings.push(finding(format!(
-                    "configured in {} but never profiled",
+                    "configured in {0} but not in the profile (not profiled yet, or taken out with `accept --remove-root`): profile it, or take it out of {0}",
                     config_path.display()
                 ))),
                 Some(root) => {

@@ -134,6 +134,10 @@ pub struct RootSummary {
     /// Files actually read and hashed in this run (the rest was trusted under `--fast`).
     pub hashed_files: u64,
     pub hashed_bytes: u64,
+    /// Directories a re-profile could not list: what the profile holds below them was
+    /// kept as profiled, not verified (review s18-r15).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept_unlisted: Vec<PathBuf>,
 }
 
 impl RootSummary {

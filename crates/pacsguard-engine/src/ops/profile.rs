@@ -94,7 +94,15 @@ impl Session {
             // not copied (a second copy of every entry): its successor replaces it below,
             // and on an error the baseline in memory is dropped unsaved.
             if let Some(before) = baseline.root(&spec.path) {
-                refuse_missing_root(spec, before.entries.len() as u64)?;
+                refuse_missing_root(
+                    &before.spec,
+                    before.entries.len() as u64,
+                    before
+                        .entries
+                        .first()
+                        .filter(|e| e.rel.is_empty())
+                        .map(|e| &e.meta),
+                )?;
             }
             let mut previous = baseline
                 .take_root(&spec.path)
@@ -148,7 +156,15 @@ impl Session {
             let problems = std::mem::take(&mut tree.problems);
             let mut root = entries_for_store(spec, tree);
             if let Some(previous) = previous {
-                keep_below_unlisted(&spec.path, &mut root.entries, previous.entries, &problems)?;
+                let kept = keep_below_unlisted(
+                    &spec.path,
+                    &mut root.entries,
+                    previous.entries,
+                    &problems,
+                )?;
+                if let Some(summary) = summaries.last_mut() {
+                    summary.kept_unlisted = kept.absolute(&spec.path);
+                }
             }
             baseline.replace_root(root);
         }
@@ -251,9 +267,14 @@ impl Session {
         }
         // A root profiled before that is not there now is refused, not signed empty.
         for spec in &specs {
-            if previous.root(&spec.path).is_some() {
+            // As profiled (its policy), not as asked now.
+            if let Some(spec) = previous.root(&spec.path).map(|p| &p.spec) {
                 let stored_entries = stored.as_ref().map_or(0, |s| s.entry_count(&spec.path));
-                refuse_missing_root(spec, stored_entries)?;
+                let profiled = match &stored {
+                    Some(stored) => self.stored_root_meta(stored, &spec.path)?,
+                    None => None,
+                };
+                refuse_missing_root(spec, stored_entries, profiled.as_ref())?;
             }
         }
         let generation = previous.generation + 1;
@@ -317,7 +338,9 @@ impl Session {
                                 "vanished while being profiled",
                             ));
                         }
-                        (done.findings, done.summary)
+                        let mut summary = done.summary;
+                        summary.kept_unlisted = done.kept_unlisted.absolute(&spec.path);
+                        (done.findings, summary)
                     }
                     _ => profile_root_streamed(spec, &skip, &mut writer, &mut held, progress)?,
                 };

@@ -37,51 +37,75 @@ impl Session {
                 "--remove-root needs the profiled roots to take out".into(),
             ));
         }
-        let (mut baseline, _) = self.require_baseline()?;
+        // Streamed (review s18-r15): the other roots stay as stored, verified chunk by
+        // chunk; the whole profile is not read into memory to take one root out.
+        let stored = self
+            .load_streamed_baseline()?
+            .ok_or_else(|| EngineError::NoBaseline(self.home.dir.clone()))?;
         let mut removed: Vec<PathBuf> = Vec::new();
         let mut entries = 0;
         for root in roots {
             // The path as profiled, not resolved: the root may be gone or a symlink now.
             let path = std::path::absolute(root).map_err(|e| EngineError::io(root, e))?;
-            if removed.contains(&path) {
+            let Some(taken) = stored.baseline.root(&path) else {
+                return Err(not_a_root(&path, &stored.baseline.roots));
+            };
+            // Recorded by its profiled name, not as typed (`/srv/pacs/`).
+            if removed.contains(&taken.spec.path) {
                 continue;
             }
-            let Some(taken) = baseline.take_root(&path) else {
-                return Err(not_a_root(&path, &baseline.roots));
-            };
-            entries += taken.entries.len();
-            removed.push(path);
+            entries += stored.entry_count(&taken.spec.path);
+            removed.push(taken.spec.path.clone());
         }
-        baseline.generation += 1;
-        baseline.created = now_unix();
+        let generation = stored.baseline.generation + 1;
+        let created = now_unix();
         let named: Vec<String> = removed.iter().map(|p| escape_path(p)).collect();
         let acceptance = Acceptance {
-            time: baseline.created,
+            time: created,
             user: self.actor_name(),
             reason: reason.to_string(),
             paths: named.clone(),
         };
-        self.announce(Action::Accept, baseline.generation, removed.clone())?;
-        self.store
-            .save(&baseline, &removed, &signer, Some(&acceptance))?;
-        let kept = self.keep_generation(&baseline, &signer);
+        self.announce(Action::Accept, generation, removed.clone())?;
+        let total = {
+            let mut writer = self.store.begin_streamed_save()?;
+            for path in &removed {
+                writer.remove_root(path)?;
+            }
+            writer.commit(
+                generation,
+                created,
+                Some(&stored),
+                &signer,
+                Some(&acceptance),
+            )?
+        };
+        drop(stored);
+        let kept = self.keep_generation_of(generation, total, &signer, || {
+            let (baseline, _) = self.require_baseline()?;
+            self.write_generation(&baseline, &signer)
+        });
         let fingerprint = self.profile_fingerprint();
         let detail = format!(
-            "profiled root(s) {} removed from the profile ({entries} entries no longer guarded) in baseline generation {} signed by key {fingerprint}; {kept}",
+            "profiled root(s) {} removed from the profile ({entries} entries no longer guarded) in baseline generation {generation} signed by key {fingerprint}; {kept}",
             named.join(", "),
-            baseline.generation
         );
         self.finish(
             Event::new(self.actor.clone(), Action::Accept, Outcome::Success, detail)
                 .with_objects(removed.clone())
                 .with_reason(reason)
-                .with_generation(baseline.generation),
+                .with_generation(generation),
         )?;
         Ok(AcceptReport {
-            generation: baseline.generation,
+            generation,
             key_fingerprint: fingerprint,
             accepted: Vec::new(),
             kept_unlisted: Vec::new(),
+            still_configured: removed
+                .iter()
+                .filter(|r| self.config.roots.iter().any(|c| c.path == **r))
+                .cloned()
+                .collect(),
             removed_roots: removed,
         })
     }

@@ -5,20 +5,30 @@
 //! purpose is taken out by `accept --remove-root`, which says so on the trail.
 
 use std::io::ErrorKind;
+use std::os::unix::fs::MetadataExt as _;
 
 use pacsguard_events::escape_path;
-use pacsguard_profile::RootSpec;
+use pacsguard_fs::Meta;
+use pacsguard_profile::{Policy, RootSpec};
 
 use crate::error::EngineError;
 
 /// Refuses to take in the root `spec` as it is now when it is not the directory that
-/// was profiled: gone, not a directory (a symlink to elsewhere, a file), or empty while
-/// the profile holds `stored_entries` entries (the root's own among them).
-pub(super) fn refuse_missing_root(spec: &RootSpec, stored_entries: u64) -> Result<(), EngineError> {
+/// was profiled: gone, not a directory (a symlink to elsewhere, a file), empty while
+/// the profile holds `stored_entries` entries (the root's own among them; not for a
+/// `volatile` root of `spec`, the profiled one), or (with
+/// `profiled`, the stored root's own metadata) a file system not mounted whose mount
+/// point holds something (a `NOT_MOUNTED` marker file, review s18-r15): the root is
+/// another directory (device and inode both changed) on its parent's file system.
+pub(super) fn refuse_missing_root(
+    spec: &RootSpec,
+    stored_entries: u64,
+    profiled: Option<&Meta>,
+) -> Result<(), EngineError> {
     let root = escape_path(&spec.path);
     let refuse = |what: String| {
         Err(EngineError::Usage(format!(
-            "the profiled root {root} {what}: nothing was signed (signing it as it is would drop every entry profiled in it). Mount or restore it, or, if it is gone for good, take it out of the profile on the record: `pacsguard accept --remove-root {root} --reason TEXT`"
+            "the profiled root {root} {what}: nothing was signed (signing it as it is would drop every entry profiled in it). Mount or restore it, or, if it is gone for good or was emptied on purpose, take it out of the profile on the record: `pacsguard accept --remove-root {root} --reason TEXT` (then `pacsguard profile {root}` guards it again as it is)"
         )))
     };
     let meta = match std::fs::symlink_metadata(&spec.path) {
@@ -35,7 +45,24 @@ pub(super) fn refuse_missing_root(spec: &RootSpec, stored_entries: u64) -> Resul
     if !kind.is_dir() {
         return refuse("is no longer a directory".into());
     }
-    if stored_entries > 1 {
+    if let Some(profiled) = profiled
+        && profiled.dev != 0
+        && meta.dev() != profiled.dev
+        && meta.ino() != profiled.ino
+        && let Some(parent) = spec.path.parent()
+        && let Ok(above) = std::fs::metadata(parent)
+        && above.dev() == meta.dev()
+    {
+        // Not a mount point now, and not the directory profiled: a directory restored
+        // in place keeps its device, a file system renumbered keeps its inodes.
+        return refuse(
+            "is no longer the file system profiled: it is a directory of its parent's (a file system not mounted?)"
+                .into(),
+        );
+    }
+    // A `volatile` root (a spool, an inbox: existence only) is empty whenever it has
+    // drained; refusing it then blocked every acceptance (review s18-r15).
+    if stored_entries > 1 && spec.policy != Policy::Volatile {
         let mut names =
             std::fs::read_dir(&spec.path).map_err(|e| EngineError::io(&spec.path, e))?;
         if names.next().is_none() {
@@ -46,4 +73,19 @@ pub(super) fn refuse_missing_root(spec: &RootSpec, stored_entries: u64) -> Resul
         }
     }
     Ok(())
+}
+
+impl super::Session {
+    /// The stored root entry's metadata of the verified root `root` (its first entry,
+    /// reading one chunk), for [`refuse_missing_root`].
+    pub(super) fn stored_root_meta(
+        &self,
+        stored: &pacsguard_store::StoredBaseline,
+        root: &std::path::Path,
+    ) -> Result<Option<Meta>, EngineError> {
+        match self.store.stored_entries(stored, root).next() {
+            Some(entry) => Ok(Some(entry?).filter(|e| e.rel.is_empty()).map(|e| e.meta)),
+            None => Ok(None),
+        }
+    }
 }
