@@ -446,6 +446,42 @@ fn a_host_made_anew_or_going_back_is_never_shown_approved() {
     });
 }
 
+/// Review s18-r13: an approval was superseded only by a profile *first seen* after it,
+/// while the doc (and the report) said "reported since". The Hosts page lists every
+/// profile waiting, not only the host's current one: a host on generation 2 made on it
+/// (first seen before) has its older waiting generation 1 approved; it goes on naming
+/// 2 after the approval; root then puts back the store of generation 1. The console
+/// took it as in effect (approval signed, no alert) although the host went back to it
+/// after reporting another. A profile reported at or after the approval supersedes it.
+#[test]
+fn a_profile_reported_after_an_approval_supersedes_it_even_if_first_seen_before() {
+    on_both(|at| {
+        let what = at.describe();
+        let mut db = open(at);
+        let db = db.as_mut();
+        let host = enrol(db, b"t", "ws", "f");
+        db.note_profile(host, 1, "a1", 1, 10).expect("store");
+        db.note_profile(host, 2, "b2", 1, 20).expect("store");
+        // An approver takes the older waiting one.
+        assert!(approve(db, host, 1, "a1", "ann", "install", 30), "{what}");
+        // The host goes on naming generation 2 after the approval.
+        db.note_profile(host, 2, "b2", 1, 40).expect("store");
+        // Then goes back to the approved generation 1.
+        let noted = db.note_profile(host, 1, "a1", 1, 50).expect("store");
+        assert_eq!(
+            (noted.approved_at, noted.superseded, noted.switched),
+            (Some(30), Some(2), true),
+            "{what}: went back after reporting generation 2"
+        );
+        let rows = db.current_profiles().expect("store");
+        assert_eq!(
+            (rows[0].generation, rows[0].in_effect(), rows[0].superseded),
+            (1, false, Some(2)),
+            "{what}"
+        );
+    });
+}
+
 #[test]
 fn a_revoked_hosts_trail_is_carried_over_once_to_the_host_that_continues_it() {
     on_both(|at| {

@@ -115,12 +115,17 @@ pub(crate) const CURRENT_ORDER: &str = "digest = 'trail', last_seen DESC, genera
 
 /// The generation that supersedes profile `p` (see [`ProfileRow::superseded`]), as an
 /// SQL expression over the row `p`, for SQLite and PostgreSQL alike.
-/// A row first seen in the same second as the approval counts as after it (fail
-/// closed: the host named it at the time of the approval, not before).
+/// A row first seen or named again in the same second as the approval counts as after
+/// it (fail closed: the host named it at the time of the approval, not before). Named
+/// again counts (`last_seen`), not only first seen (review s18-r13: the Hosts page
+/// offers every waiting profile, so an approver may approve an older one while the host
+/// names a newer one it first reported before; the host going back to the approved one
+/// after that was taken as in effect, signed, not raised).
 pub(crate) const SUPERSEDED_SQL: &str = "(SELECT max(r.generation) FROM fleet_profiles r \
      WHERE r.host = p.host \
      AND NOT (r.generation = p.generation AND r.digest = p.digest) \
-     AND r.first_seen >= coalesce(p.approved_at, p.first_seen))";
+     AND (r.first_seen >= coalesce(p.approved_at, p.first_seen) \
+          OR r.last_seen >= coalesce(p.approved_at, p.first_seen)))";
 
 pub(super) const PROFILE_COLUMNS: &str = "p.host, h.name, p.generation, p.digest, p.created, p.first_seen, \
      p.last_seen, p.approved_by, p.reason, p.approved_at, p.pending_id, p.pending_at";
