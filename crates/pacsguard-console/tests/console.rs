@@ -5680,6 +5680,8 @@ async fn a_console_id_deleted_from_the_store_is_replaced_with_an_alert() {
         alerts_or_warnings(&h.events(), pacsguard_events::FindingKind::ConsoleIdRenewed).is_empty(),
         "a first start takes its id quietly"
     );
+    // As `serve`'s first start of a version with console ids marks it (review s18-r13).
+    h.store().require_seals(0).expect("marked");
     sqlite(&h, "DELETE FROM console_identity");
     let h = h.restart();
     let id = h.console.claim_console_id().expect("a fresh id");
@@ -5689,6 +5691,31 @@ async fn a_console_id_deleted_from_the_store_is_replaced_with_an_alert() {
     assert!(
         alerts.len() == 1 && alerts[0].contains("row was deleted") && alerts[0].contains(&id),
         "{alerts:?}"
+    );
+}
+
+/// Review s18-r13: the first start of this version on a home of a version before
+/// console ids (its accounts, no `console_identity` table, no mark of seals required)
+/// raised `console-id-renewed` saying the row was deleted: a false alert at an ordinary
+/// upgrade. Such a home takes its first id quietly; one marked by a version with console
+/// ids (seals required) still raises a deleted row
+/// (`a_console_id_deleted_from_the_store_is_replaced_with_an_alert`).
+#[tokio::test]
+async fn a_home_of_a_version_before_console_ids_takes_its_id_quietly() {
+    let h = harness();
+    h.first_admin().await;
+    // The store as that version left it.
+    sqlite(
+        &h,
+        "DROP TABLE console_identity; DROP TABLE console_seals_required",
+    );
+    let h = h.restart();
+    let id = h.console.claim_console_id().expect("an id");
+    assert_eq!(id.len(), 32, "{id}");
+    assert_eq!(h.console.claim_console_id().expect("id"), id, "kept");
+    assert!(
+        alerts_or_warnings(&h.events(), pacsguard_events::FindingKind::ConsoleIdRenewed).is_empty(),
+        "an upgrade is no deleted row"
     );
 }
 
