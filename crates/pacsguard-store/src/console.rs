@@ -383,7 +383,8 @@ impl ConsoleDb {
                 // silently, so `DELETE` did quietly what an edit to a blob is alerted for).
                 // A home of a version before console ids (review s18-r13): accounts
                 // but no mark of seals required (a later version, with console ids,
-                // marks it at its first start): its first id is taken quietly.
+                // marks it at its first start, after making the id when its trail has
+                // no such mark either): its first id is taken quietly.
                 let served_before = self.account_count()? > 0 && self.seals_required()?;
                 self.execute(
                     "INSERT OR IGNORE INTO console_identity (id, console) \
