@@ -482,6 +482,40 @@ fn a_profile_reported_after_an_approval_supersedes_it_even_if_first_seen_before(
     });
 }
 
+/// Review s18-r13 (held): root on a host on an approved generation floods made-up
+/// claims past [`MAX_PENDING_PROFILES_PER_HOST`] so that the profile it went to (pruned,
+/// the oldest waiting) no longer supersedes the approval, then goes back to it. Every
+/// claim made after the approval supersedes it, and the newest are the ones kept: the
+/// approval stays out of effect.
+#[test]
+fn a_flood_of_made_up_claims_does_not_bring_back_an_approval_gone_out_of_effect() {
+    on_both(|at| {
+        let what = at.describe();
+        let mut db = open(at);
+        let db = db.as_mut();
+        let host = enrol(db, b"t", "ws", "f");
+        db.note_profile(host, 2, "b2", 1, 10).expect("store");
+        assert!(approve(db, host, 2, "b2", "ann", "patch", 20), "{what}");
+        db.note_profile(host, 1, "c1", 1, 30).expect("store");
+        for n in 0..MAX_PENDING_PROFILES_PER_HOST as i64 + 5 {
+            db.note_profile(host, 1, &format!("x{n}"), 1, 40 + n)
+                .expect("store");
+        }
+        let noted = db.note_profile(host, 2, "b2", 1, 100).expect("store");
+        assert_eq!(
+            (
+                noted.approved_at,
+                noted.superseded.is_some(),
+                noted.switched
+            ),
+            (Some(20), true, true),
+            "{what}"
+        );
+        let rows = db.current_profiles().expect("store");
+        assert!(!rows[0].in_effect(), "{what}: {:?}", rows[0]);
+    });
+}
+
 #[test]
 fn a_revoked_hosts_trail_is_carried_over_once_to_the_host_that_continues_it() {
     on_both(|at| {
