@@ -5755,6 +5755,24 @@ async fn a_home_of_a_version_before_console_ids_takes_its_id_quietly() {
     );
 }
 
+/// Review s18-r13 (held): the console id's row deleted with sqlite3 while the console
+/// runs: its next claim (the heartbeat) takes a fresh id and says the row was deleted.
+#[tokio::test]
+async fn a_console_id_deleted_while_the_console_runs_is_replaced_with_an_alert() {
+    let h = harness();
+    h.first_admin().await;
+    let before = h.console.claim_console_id().expect("id");
+    h.events();
+    sqlite(&h, "DELETE FROM console_identity");
+    let id = h.console.claim_console_id().expect("a fresh id");
+    assert!(id != before, "{id}");
+    let alerts = alerts_or_warnings(&h.events(), pacsguard_events::FindingKind::ConsoleIdRenewed);
+    assert!(
+        alerts.len() == 1 && alerts[0].contains("row was deleted"),
+        "{alerts:?}"
+    );
+}
+
 /// Review s15-r13: a second console made by copying the home of the first (a cloned
 /// virtual machine, a restored backup) shared its console id, so on one PostgreSQL
 /// store each took the other's approvals awaiting their record for its own and dropped
