@@ -105,6 +105,10 @@ pub struct ProfileNoted {
     /// The host's previous report named another profile than this one (or none): a
     /// rollback is raised when the host goes back, not at each heartbeat after.
     pub switched: bool,
+    /// Switched ([`ProfileNoted::switched`]) to a profile the host named before (its row
+    /// was there already): the host went back to it from another (review s18-r13: going
+    /// back to an unapproved one, raised long ago, was said nowhere).
+    pub returned: bool,
 }
 
 /// A host's current profile: its most recent claim (a claim before a row noted from
@@ -235,6 +239,7 @@ mod tests {
                 approved_at: None,
                 superseded: None,
                 switched: true,
+                returned: false,
             }
         );
         assert!(!db.note_profile(host, 1, &a, 10, 21).expect("again").new);
