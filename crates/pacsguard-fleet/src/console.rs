@@ -1721,7 +1721,7 @@ mod tests {
             created: 1,
             digest: format!("{generation:064x}"),
         };
-        let mut report = |db: &mut ConsoleDb, generation: u64| match fleet.answer(
+        let report = |db: &mut ConsoleDb, generation: u64| match fleet.answer(
             db,
             Some(peer),
             Request::Report {
@@ -1801,7 +1801,7 @@ mod tests {
             created: 1,
             digest: format!("{generation:064x}"),
         };
-        let mut report = |db: &mut ConsoleDb, generation: u64| match fleet.answer(
+        let report = |db: &mut ConsoleDb, generation: u64| match fleet.answer(
             db,
             Some(peer),
             Request::Report {
