@@ -469,8 +469,13 @@ fn a_profile_reported_after_an_approval_supersedes_it_even_if_first_seen_before(
         // Then goes back to the approved generation 1.
         let noted = db.note_profile(host, 1, "a1", 1, 50).expect("store");
         assert_eq!(
-            (noted.approved_at, noted.superseded, noted.switched),
-            (Some(30), Some(2), true),
+            (
+                noted.approved_at,
+                noted.superseded,
+                noted.switched,
+                noted.returned
+            ),
+            (Some(30), Some(2), true, true),
             "{what}: went back after reporting generation 2"
         );
         let rows = db.current_profiles().expect("store");
@@ -479,6 +484,17 @@ fn a_profile_reported_after_an_approval_supersedes_it_even_if_first_seen_before(
             (1, false, Some(2)),
             "{what}"
         );
+        // And to the unapproved generation 2 it named before: returned, not new.
+        let noted = db.note_profile(host, 2, "b2", 1, 60).expect("store");
+        assert_eq!(
+            (noted.new, noted.approved_at, noted.returned),
+            (false, None, true),
+            "{what}"
+        );
+        let noted = db.note_profile(host, 2, "b2", 1, 70).expect("store");
+        assert!(!noted.returned, "{what}: once");
+        let noted = db.note_profile(host, 3, "c3", 1, 80).expect("store");
+        assert!(noted.new && !noted.returned, "{what}: new, not returned");
     });
 }
 
