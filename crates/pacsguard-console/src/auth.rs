@@ -223,7 +223,9 @@ impl Console {
             AddressThrottle::from_rows(db.address_failures(throttle::MAX_TRACKED_ADDRESSES)?);
         // A first start makes the console's id before any account exists, so an id found
         // missing later, beside accounts, was deleted: raised when it is claimed
-        // (`crate::identity`), never taken quietly as a first start.
+        // (`crate::identity`), never taken quietly as a first start. A home of a version
+        // before console ids takes its id at start, when the trail shows no version
+        // with them ran (`end_unsealed_at_start`, review s18-r13).
         if db.account_count()? == 0 {
             db.stored_console_id()?;
         }

@@ -144,7 +144,7 @@ impl Console {
                 StoredConsoleId::Missing(fresh) => {
                     held.take();
                     self.say_renewed(format!(
-                        "the console id in the store {} (table console_identity) is missing although the store holds console accounts: the row was deleted (or this home comes from a version before console ids); this console took the fresh id {fresh}",
+                        "the console id in the store {} (table console_identity) is missing although the store holds console accounts: the row was deleted; this console took the fresh id {fresh}",
                         self.store_path.display()
                     ))?;
                     continue;

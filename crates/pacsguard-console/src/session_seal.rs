@@ -263,6 +263,15 @@ impl crate::auth::Console {
             self.close_session(&db, token_hash, *account, *created, event)?;
         }
         let step_ups = db.forget_unsealed_step_ups()?;
+        if !required {
+            // No version that seals rows ran on this home (neither the store's mark nor
+            // the trail's record): it comes from a version before console ids too, so
+            // its accounts with no id are an upgrade, not a deleted row: the id is made
+            // now, quietly, before the mark (review s18-r13: the first start after such
+            // an upgrade raised console-id-renewed). A mark deleted from the store is
+            // still on the trail, so a row deleted with it is still raised.
+            db.stored_console_id()?;
+        }
         if !marked {
             // The store first: a trail record with no mark in the store is then an edit.
             db.require_seals(self.now())?;

@@ -5692,6 +5692,87 @@ async fn a_console_id_deleted_from_the_store_is_replaced_with_an_alert() {
     );
 }
 
+/// Review s18-r13: the first start of this version on a home of a version before
+/// console ids (its accounts, no `console_identity` table, nothing about seals in its
+/// store or on its trail) raised `console-id-renewed` saying the row was deleted: a false
+/// alert at an ordinary upgrade. Such a home takes its first id quietly at start. Once a
+/// version with console ids ran (seals marked in the store and on the trail), the row
+/// deleted while the console is stopped is raised, even with the store's mark deleted
+/// too (the trail still has it).
+#[tokio::test]
+async fn a_home_of_a_version_before_console_ids_takes_its_id_quietly() {
+    let (h, guard) = four_eyes_harness();
+    h.first_admin().await;
+    // The store as that version left it, and its trail: no record of seals required.
+    sqlite(
+        &h,
+        "DROP TABLE console_identity; DROP TABLE console_seals_required",
+    );
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
+    let mut records: Vec<serde_json::Value> =
+        pacsguard_console::Guardian::trail(guard.as_ref(), usize::MAX)
+            .expect("the guard's trail")
+            .into_iter()
+            .rev()
+            .filter(|r| {
+                r.get("session_digest").and_then(serde_json::Value::as_str)
+                    != Some("seals:required")
+            })
+            .collect();
+    for row in h.store().account_bindings().expect("accounts") {
+        records.push(serde_json::json!({
+            "account_digest": format!("{}:{}", row.id, pacsguard_console::bound::account_digest(&row)),
+        }));
+    }
+    let bindings = pacsguard_console::TrailBindings {
+        records,
+        unproven: Vec::new(),
+        whole: true,
+        problem: None,
+        superseded: 0,
+    };
+    let (h, _) = h.restart_bound_to(&guard, bindings);
+    let id = h.console.claim_console_id().expect("an id");
+    assert_eq!(id.len(), 32, "{id}");
+    assert_eq!(h.console.claim_console_id().expect("id"), id, "kept");
+    let alerts = alerts_or_warnings(&h.events(), pacsguard_events::FindingKind::ConsoleIdRenewed);
+    assert!(
+        alerts.is_empty(),
+        "an upgrade is no deleted row: {alerts:?}"
+    );
+    // Stopped; the row and the store's mark of seals deleted: raised.
+    sqlite(
+        &h,
+        "DELETE FROM console_identity; DELETE FROM console_seals_required",
+    );
+    let h = h.rebound_as_stored(&guard);
+    let fresh = h.console.claim_console_id().expect("a fresh id");
+    assert!(fresh != id, "{fresh}");
+    let alerts = alerts_or_warnings(&h.events(), pacsguard_events::FindingKind::ConsoleIdRenewed);
+    assert!(
+        alerts.len() == 1 && alerts[0].contains("row was deleted"),
+        "{alerts:?}"
+    );
+}
+
+/// Review s18-r13 (held): the console id's row deleted with sqlite3 while the console
+/// runs: its next claim (the heartbeat) takes a fresh id and says the row was deleted.
+#[tokio::test]
+async fn a_console_id_deleted_while_the_console_runs_is_replaced_with_an_alert() {
+    let h = harness();
+    h.first_admin().await;
+    let before = h.console.claim_console_id().expect("id");
+    h.events();
+    sqlite(&h, "DELETE FROM console_identity");
+    let id = h.console.claim_console_id().expect("a fresh id");
+    assert!(id != before, "{id}");
+    let alerts = alerts_or_warnings(&h.events(), pacsguard_events::FindingKind::ConsoleIdRenewed);
+    assert!(
+        alerts.len() == 1 && alerts[0].contains("row was deleted"),
+        "{alerts:?}"
+    );
+}
+
 /// Review s15-r13: a second console made by copying the home of the first (a cloned
 /// virtual machine, a restored backup) shared its console id, so on one PostgreSQL
 /// store each took the other's approvals awaiting their record for its own and dropped

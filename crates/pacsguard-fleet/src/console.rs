@@ -600,8 +600,18 @@ impl Fleet {
                 // copy, or deleted and made again): root on the host rewinding its own
                 // history. Not signed again, raised when the host goes back (review s18).
                 let rollback = noted.superseded.filter(|_| noted.switched);
-                if noted.new || rollback.is_some() {
+                // Going back to a profile made on the host and never approved, from
+                // another (its store of then put back): raised when it goes back, not
+                // only when first named, long ago (review s18-r13).
+                let back_to_unapproved = noted.returned && noted.approved_at.is_none();
+                if noted.new || rollback.is_some() || back_to_unapproved {
                     let detail = match rollback {
+                        None if back_to_unapproved => format!(
+                            "profile generation {} (signed on the host at {}, {}) was made on the host and is not approved on this console, and the host went back to it after reporting another profile: its store was restored or replaced on the host: investigate the host",
+                            claim.generation,
+                            claim.created,
+                            &claim.digest[..16]
+                        ),
                         Some(newer) => format!(
                             "profile generation {} (signed on the host at {}, {}) was approved on this console, but the host went back to it after reporting generation {newer}: its store was restored or replaced on the host; the approval is not in effect: investigate the host",
                             claim.generation,
@@ -1798,6 +1808,91 @@ mod tests {
             said.len() >= 3 && said[2].contains("went back to it after reporting generation 2"),
             "{said:?}"
         );
+    }
+
+    /// Review s18-r13: a host on an approved generation 3 going back to its generation 2,
+    /// made on the host and never approved (its store of then put back), raised nothing:
+    /// generation 2 was not new (raised once, long ago, perhaps acknowledged since) and
+    /// not approved, so neither alert applied, and the host left an approved profile for
+    /// an unapproved one with nobody paged. Now raised when it goes back.
+    #[test]
+    fn a_host_going_back_to_an_unapproved_profile_is_raised() {
+        use crate::witness::tests::signer;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let mut db = ConsoleDb::open(&store).expect("db");
+        db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+        let peer = b"the host's certificate";
+        let id = db
+            .enrol_host(b"t", now(), "ws", &crate::cert_fingerprint(peer))
+            .expect("db")
+            .expect("enrolled");
+        let raised = Arc::new(Mutex::new(Vec::<Finding>::new()));
+        let sink = raised.clone();
+        let fleet = Fleet::new(
+            store.clone(),
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
+            Box::new(move |f| sink.lock().expect("sink").push(f)),
+        );
+        let s = signer("ws-trail");
+        let claim = |generation: u64| ProfileClaim {
+            generation,
+            created: 1,
+            digest: format!("{generation:064x}"),
+        };
+        let report = |db: &mut ConsoleDb, generation: u64| match fleet.answer(
+            db,
+            Some(peer),
+            Request::Report {
+                trail_key: s.verifier().encode(),
+                interval: 5,
+                first: 0,
+                records: Vec::new(),
+                checkpoint: None,
+                profile: Some(claim(generation)),
+            },
+        ) {
+            Response::Witnessed { approval, .. } => approval,
+            other => panic!("{other:?}"),
+        };
+        let unapproved = |raised: &Mutex<Vec<Finding>>| {
+            raised
+                .lock()
+                .expect("raised")
+                .iter()
+                .filter(|f| f.kind == FindingKind::HostProfileUnapproved)
+                .map(|f| f.detail.clone())
+                .collect::<Vec<_>>()
+        };
+        assert!(report(&mut db, 2).is_none());
+        assert!(report(&mut db, 3).is_none());
+        assert_eq!(unapproved(&raised).len(), 2);
+        // Approved a second after (the store keeps times in seconds).
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let digest = claim(3).digest;
+        assert!(
+            db.propose_profile_approval(id, 3, &digest, "c-1", "ann", "patch", now())
+                .expect("db")
+                && db
+                    .confirm_profile_approval(id, 3, &digest, "c-1")
+                    .expect("db")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert!(report(&mut db, 3).is_some(), "approved: signed");
+        // Reports a second apart: within one second two reports of one host are not
+        // ordered by the store (the going back may be said again).
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert!(report(&mut db, 2).is_none(), "went back: not approved");
+        let said = unapproved(&raised);
+        assert!(
+            said.len() == 3 && said[2].contains("went back to it"),
+            "{said:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert!(report(&mut db, 2).is_none());
+        assert_eq!(unapproved(&raised).len(), 3, "said once");
     }
 
     /// Made-up profile claims (any host can name any number of generations) are each an

@@ -101,9 +101,9 @@ pub enum StoredConsoleId {
     /// Not an id the console writes (another type, empty, too long, other characters):
     /// what is there, said without repeating its content.
     Malformed(String),
-    /// There was no id although the store holds console accounts (a console served from
-    /// it before): the row was deleted (or the home comes from a version before console
-    /// ids). The fresh id made in its place; the console says so loudly, as for
+    /// There was no id although the store holds console accounts and is marked as run
+    /// by a version with console ids (seals required, [`ConsoleDb::seals_required`]): the
+    /// row was deleted. The fresh id made in its place; the console says so loudly, as for
     /// [`StoredConsoleId::Malformed`], rather than taking it as a first start.
     Missing(String),
 }
@@ -381,7 +381,11 @@ impl ConsoleDb {
                 // A first start makes the row before any account exists: a store with
                 // accounts and no row had it deleted (review s18: a fresh id was taken
                 // silently, so `DELETE` did quietly what an edit to a blob is alerted for).
-                let served_before = self.account_count()? > 0;
+                // A home of a version before console ids (review s18-r13): accounts
+                // but no mark of seals required (a later version, with console ids,
+                // marks it at its first start, after making the id when its trail has
+                // no such mark either): its first id is taken quietly.
+                let served_before = self.account_count()? > 0 && self.seals_required()?;
                 self.execute(
                     "INSERT OR IGNORE INTO console_identity (id, console) \
                      VALUES (1, lower(hex(randomblob(16))))",

@@ -446,6 +446,92 @@ fn a_host_made_anew_or_going_back_is_never_shown_approved() {
     });
 }
 
+/// Review s18-r13: an approval was superseded only by a profile *first seen* after it,
+/// while the doc (and the report) said "reported since". The Hosts page lists every
+/// profile waiting, not only the host's current one: a host on generation 2 made on it
+/// (first seen before) has its older waiting generation 1 approved; it goes on naming
+/// 2 after the approval; root then puts back the store of generation 1. The console
+/// took it as in effect (approval signed, no alert) although the host went back to it
+/// after reporting another. A profile reported at or after the approval supersedes it.
+#[test]
+fn a_profile_reported_after_an_approval_supersedes_it_even_if_first_seen_before() {
+    on_both(|at| {
+        let what = at.describe();
+        let mut db = open(at);
+        let db = db.as_mut();
+        let host = enrol(db, b"t", "ws", "f");
+        db.note_profile(host, 1, "a1", 1, 10).expect("store");
+        db.note_profile(host, 2, "b2", 1, 20).expect("store");
+        // An approver takes the older waiting one.
+        assert!(approve(db, host, 1, "a1", "ann", "install", 30), "{what}");
+        // The host goes on naming generation 2 after the approval.
+        db.note_profile(host, 2, "b2", 1, 40).expect("store");
+        // Then goes back to the approved generation 1.
+        let noted = db.note_profile(host, 1, "a1", 1, 50).expect("store");
+        assert_eq!(
+            (
+                noted.approved_at,
+                noted.superseded,
+                noted.switched,
+                noted.returned
+            ),
+            (Some(30), Some(2), true, true),
+            "{what}: went back after reporting generation 2"
+        );
+        let rows = db.current_profiles().expect("store");
+        assert_eq!(
+            (rows[0].generation, rows[0].in_effect(), rows[0].superseded),
+            (1, false, Some(2)),
+            "{what}"
+        );
+        // And to the unapproved generation 2 it named before: returned, not new.
+        let noted = db.note_profile(host, 2, "b2", 1, 60).expect("store");
+        assert_eq!(
+            (noted.new, noted.approved_at, noted.returned),
+            (false, None, true),
+            "{what}"
+        );
+        let noted = db.note_profile(host, 2, "b2", 1, 70).expect("store");
+        assert!(!noted.returned, "{what}: once");
+        let noted = db.note_profile(host, 3, "c3", 1, 80).expect("store");
+        assert!(noted.new && !noted.returned, "{what}: new, not returned");
+    });
+}
+
+/// Review s18-r13 (held): root on a host on an approved generation floods made-up
+/// claims past [`MAX_PENDING_PROFILES_PER_HOST`] so that the profile it went to (pruned,
+/// the oldest waiting) no longer supersedes the approval, then goes back to it. Every
+/// claim made after the approval supersedes it, and the newest are the ones kept: the
+/// approval stays out of effect.
+#[test]
+fn a_flood_of_made_up_claims_does_not_bring_back_an_approval_gone_out_of_effect() {
+    on_both(|at| {
+        let what = at.describe();
+        let mut db = open(at);
+        let db = db.as_mut();
+        let host = enrol(db, b"t", "ws", "f");
+        db.note_profile(host, 2, "b2", 1, 10).expect("store");
+        assert!(approve(db, host, 2, "b2", "ann", "patch", 20), "{what}");
+        db.note_profile(host, 1, "c1", 1, 30).expect("store");
+        for n in 0..MAX_PENDING_PROFILES_PER_HOST as i64 + 5 {
+            db.note_profile(host, 1, &format!("x{n}"), 1, 40 + n)
+                .expect("store");
+        }
+        let noted = db.note_profile(host, 2, "b2", 1, 100).expect("store");
+        assert_eq!(
+            (
+                noted.approved_at,
+                noted.superseded.is_some(),
+                noted.switched
+            ),
+            (Some(20), true, true),
+            "{what}"
+        );
+        let rows = db.current_profiles().expect("store");
+        assert!(!rows[0].in_effect(), "{what}: {:?}", rows[0]);
+    });
+}
+
 #[test]
 fn a_revoked_hosts_trail_is_carried_over_once_to_the_host_that_continues_it() {
     on_both(|at| {

@@ -1386,6 +1386,17 @@ fn a_profile_made_on_the_host_counts_only_once_the_console_approved_it() {
         "{}",
         stderr(&out)
     );
+    // Review s18-r13: a copy of the host's home on its approved generation 1 (a backup
+    // root keeps, to put back later).
+    let backup = tempfile::tempdir().expect("tempdir");
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", host.home.display()))
+        .arg(backup.path())
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+    let first_digest = approved["profile"]["digest"].clone();
     // The attack: an implant planted and taken into a new profile on the host.
     std::fs::write(host.path("study/implant.bin"), b"planted by an intruder").expect("plant");
     let out = host.run(&["profile", host.tree_str()]);
@@ -1461,6 +1472,54 @@ fn a_profile_made_on_the_host_counts_only_once_the_console_approved_it() {
     let (_, body) = web.curl("GET", "/hosts", &[]);
     assert!(body.contains("generation 1 unapproved"), "{body}");
     guard.stop();
+    // Review s18-r13: root puts back the copy of the home on the approved generation 1
+    // (its store, key, trail and enrolment as they were): the host went back to an
+    // approval the console no longer holds in effect.
+    for entry in std::fs::read_dir(&host.home).expect("home") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path).expect("intruder deletes");
+        } else {
+            std::fs::remove_file(&path).expect("intruder deletes");
+        }
+    }
+    let restored = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", backup.path().display()))
+        .arg(&host.home)
+        .status()
+        .expect("cp");
+    assert!(restored.success());
+    // A second after the last report of the store made anew: two reports of one host
+    // within one second are not ordered by the console's store (the going back may be
+    // said twice; the engineer's note, charged to the host's quota).
+    std::thread::sleep(Duration::from_millis(1100));
+    let guard = Serve::start(&host, &[]);
+    let back = wait_host(&console, "ws-07", |h| {
+        h["profile"]["digest"] == first_digest
+    });
+    assert_eq!(
+        (
+            &back["profile"]["generation"],
+            &back["profile"]["approved"],
+            &back["profile"]["superseded_by"]
+        ),
+        (
+            &serde_json::json!(1),
+            &serde_json::json!(false),
+            &serde_json::json!(2)
+        ),
+        "{back}"
+    );
+    let (_, body) = web.curl("GET", "/hosts", &[]);
+    assert!(body.contains("the host went back to it"), "{body}");
+    guard.stop();
+    // The host's own `check` still finds the approval of generation 1 in the restored
+    // `fleet/approvals.jsonl` (it does not ask the console), but the implant is no part
+    // of generation 1: it is a difference.
+    let out = host.run(&["check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("implant.bin"), "{}", stdout(&out));
     server.stop();
     // The console's own trail: the alert for each generation made on the host, and the
     // approval with its person and reason.
@@ -1468,8 +1527,8 @@ fn a_profile_made_on_the_host_counts_only_once_the_console_approved_it() {
     let trail = stdout(&out);
     assert_eq!(
         trail.matches("host-profile-unapproved").count(),
-        3,
-        "one alert per generation made on the host: {trail}"
+        4,
+        "one alert per generation made on the host, one for going back: {trail}"
     );
     assert!(
         trail.contains("approved profile generation 1 of host ws-07"),

@@ -595,7 +595,7 @@ impl FleetStore for ConsoleDb {
             .optional()
             .map_err(sql)?;
         let switched = previous != Some((to_i64(generation), digest.to_string()));
-        let new = tx
+        let inserted = tx
             .execute(
                 "INSERT OR IGNORE INTO fleet_profiles \
                  (host, generation, digest, created, first_seen, last_seen) \
@@ -603,8 +603,8 @@ impl FleetStore for ConsoleDb {
                 params![host, to_i64(generation), digest, created, now],
             )
             .map_err(sql)?
-            == 1
-            && from_trail == 0;
+            == 1;
+        let new = inserted && from_trail == 0;
         tx.execute(
             "UPDATE fleet_profiles SET last_seen = ?4 \
              WHERE host = ?1 AND generation = ?2 AND digest = ?3",
@@ -645,6 +645,7 @@ impl FleetStore for ConsoleDb {
             approved_at,
             superseded: superseded.map(|g| u64::try_from(g).unwrap_or(0)),
             switched,
+            returned: switched && !inserted,
         })
     }
 

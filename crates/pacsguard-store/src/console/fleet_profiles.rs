@@ -105,6 +105,10 @@ pub struct ProfileNoted {
     /// The host's previous report named another profile than this one (or none): a
     /// rollback is raised when the host goes back, not at each heartbeat after.
     pub switched: bool,
+    /// Switched ([`ProfileNoted::switched`]) to a profile the host named before (its row
+    /// was there already): the host went back to it from another (review s18-r13: going
+    /// back to an unapproved one, raised long ago, was said nowhere).
+    pub returned: bool,
 }
 
 /// A host's current profile: its most recent claim (a claim before a row noted from
@@ -115,12 +119,17 @@ pub(crate) const CURRENT_ORDER: &str = "digest = 'trail', last_seen DESC, genera
 
 /// The generation that supersedes profile `p` (see [`ProfileRow::superseded`]), as an
 /// SQL expression over the row `p`, for SQLite and PostgreSQL alike.
-/// A row first seen in the same second as the approval counts as after it (fail
-/// closed: the host named it at the time of the approval, not before).
+/// A row first seen or named again in the same second as the approval counts as after
+/// it (fail closed: the host named it at the time of the approval, not before). Named
+/// again counts (`last_seen`), not only first seen (review s18-r13: the Hosts page
+/// offers every waiting profile, so an approver may approve an older one while the host
+/// names a newer one it first reported before; the host going back to the approved one
+/// after that was taken as in effect, signed, not raised).
 pub(crate) const SUPERSEDED_SQL: &str = "(SELECT max(r.generation) FROM fleet_profiles r \
      WHERE r.host = p.host \
      AND NOT (r.generation = p.generation AND r.digest = p.digest) \
-     AND r.first_seen >= coalesce(p.approved_at, p.first_seen))";
+     AND (r.first_seen >= coalesce(p.approved_at, p.first_seen) \
+          OR r.last_seen >= coalesce(p.approved_at, p.first_seen)))";
 
 pub(super) const PROFILE_COLUMNS: &str = "p.host, h.name, p.generation, p.digest, p.created, p.first_seen, \
      p.last_seen, p.approved_by, p.reason, p.approved_at, p.pending_id, p.pending_at";
@@ -230,6 +239,7 @@ mod tests {
                 approved_at: None,
                 superseded: None,
                 switched: true,
+                returned: false,
             }
         );
         assert!(!db.note_profile(host, 1, &a, 10, 21).expect("again").new);

@@ -895,6 +895,7 @@ impl FleetStore for PgFleet {
             approved_at,
             superseded: superseded.map(to_u64),
             switched,
+            returned: switched && inserted == 0,
         })
     }
 
