@@ -2165,6 +2165,47 @@ mod tests {
         assert_eq!(find_postscript_action(&file), None);
     }
 
+    /// Review s18-r10: `currentfile closefile` in bytes the section reads as data
+    /// (`currentfile 21 string readstring`, `readline`, a procedure of its own reading
+    /// so) is no end: gs 10 -dNOSAFER went on decrypting and ran the pipe after it (and
+    /// the cleartext pipe after the real end), and the file was clean.
+    #[test]
+    fn a_closefile_read_as_data_ends_no_section() {
+        let pipe = b"(%pipe%touch RAN) (w) file pop\n";
+        for data in [
+            &b"currentfile 21 string readstring\ncurrentfile closefile pop pop\n"[..],
+            b"currentfile 99 string readline\ncurrentfile closefile\npop pop\n",
+            b"currentfile 4 string readhexstring\ncurrentfile closefile pop pop\n",
+            b"userdict begin /g {currentfile exch string readstring pop} def\n21 g currentfile closefile pop\n",
+        ] {
+            let inside = [data, pipe, b"mark currentfile closefile\n"].concat();
+            let file = ps(&[b"currentfile eexec\n", &encrypt(&inside, false), b"\n"]);
+            let found = find_postscript_action(&file);
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|a| a.severity == Severity::Alert && a.detail.contains("RAN")),
+                "{data:?}: {found:?}"
+            );
+            let quiet = [data, b"mark currentfile closefile\n"].concat();
+            let file = ps(&[
+                b"currentfile eexec\n",
+                &encrypt(&quiet, false),
+                b"\n",
+                &[b'0'; 512],
+                b"\ncleartomark\n",
+                pipe,
+            ]);
+            let found = find_postscript_action(&file);
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|a| a.severity == Severity::Alert && a.detail.contains("RAN")),
+                "after {data:?}: {found:?}"
+            );
+        }
+    }
+
     /// Real fonts (TeX Gyre's, installed by scripts/setup-test-deps.sh): the `closefile`
     /// token their section runs is the word where gs stops decrypting, read past every
     /// charstring `RD` reads, and no font is an action.
