@@ -253,7 +253,37 @@ pub(super) fn sources_buffer(bytes: &[u8], executed: &Executed) -> Option<usize>
         .iter()
         .filter(|(_, value)| sources_in(&value.text, &writes).is_some())
         .map(|(at, _)| *at);
-    sources_in(bytes, &writes).into_iter().chain(run).min()
+    let lines = executes_lines(bytes).into_iter().chain(
+        executed
+            .iter()
+            .filter(|(_, value)| executes_lines(&value.text).is_some())
+            .map(|(at, _)| *at),
+    );
+    sources_in(bytes, &writes)
+        .into_iter()
+        .chain(run)
+        .chain(lines)
+        .min()
+}
+
+/// Where `text` runs lines of its buffer as Ex commands with `:execute` of `getline()`
+/// (`exe getline(1)`, `g/^/exe getline('.')`, `call execute(getline(1, '$'))`): as a
+/// `:source` of the buffer does (review s18-r10: vim -es ran `call setline(1, "!sh …")`
+/// then `g/^/exe getline('.')`).
+fn executes_lines(text: &[u8]) -> Option<usize> {
+    memchr::memmem::find_iter(text, b"getline(").find(|&at| {
+        let start = text[..at]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |n| n + 1);
+        let line = &text[start..at];
+        memchr::memmem::find_iter(line, b"exe").any(|k| {
+            k == 0
+                || !(line[k - 1].is_ascii_alphanumeric()
+                    || matches!(line[k - 1], b'_' | b'#' | b':' | b'.'))
+                || line[k - 1] == b':'
+        })
+    })
 }
 
 /// Whether the script writes lines of its buffer into a register: an Ex `:yank` or
