@@ -4031,6 +4031,8 @@ fn buffer_lines_run_as_keys_or_by_getline_are_found() {
         format!("call setline(1, \"!{pipe}\")\nexe getline(1)"),
         format!("call setline(1, \"!{pipe}\")\ncall execute(getline(1, '$'))"),
         format!("call setline(1, \"!{pipe}\")\nexe \"g/^/exe getline('.')\""),
+        // Inserted as an expression's value by `CTRL-R =`.
+        format!("exe \"norm! i\\<C-R>=\\\"!{pipe}\\\"\\<CR>\"\n%y a\n@a"),
     ] {
         let file = format!("\0\0\0DICM\x02\0 garbage\n{script}\n").into_bytes();
         assert!(

@@ -426,7 +426,27 @@ fn own_buffer_text(bytes: &[u8], named: &dyn Fn(&[u8]) -> bool) -> Buffer {
         if let Some(start) = keys.iter().position(|b| INSERT_KEYS.contains(b)) {
             let text = &keys[start + 1..];
             let end = memchr::memchr(0x1b, text).unwrap_or(text.len());
-            buffer.text.extend_from_slice(&text[..end]);
+            let mut text = &text[..end];
+            // `CTRL-R =` types an expression's value, to an Enter (review s18-r10: vim
+            // -es ran `exe "norm! i\<C-R>=\"!sh …\"\<CR>"` yanked and run).
+            while let Some(k) = memchr::memchr(0x12, text) {
+                buffer.text.extend_from_slice(&text[..k]);
+                let Some(expression) = text[k + 1..].strip_prefix(b"=") else {
+                    text = &text[k + 1..];
+                    continue;
+                };
+                let close = memchr::memchr2(b'\r', b'\n', expression).unwrap_or(expression.len());
+                match vim_expression(expression[..close].trim_ascii(), false, named) {
+                    Some(value) if value.holes.is_empty() => {
+                        buffer.text.extend_from_slice(&value.text);
+                    }
+                    _ => {
+                        buffer.built.get_or_insert(at);
+                    }
+                }
+                text = expression.get(close + 1..).unwrap_or_default();
+            }
+            buffer.text.extend_from_slice(text);
             buffer.text.push(b'\n');
         }
     }
