@@ -1416,6 +1416,7 @@ fn vim_register_writes(bytes: &[u8], named: &dyn Fn(&[u8]) -> bool) -> Registers
         Ok(executed) => {
             registers.sources_buffer = vim_buffer::sources_buffer(bytes, &executed);
             let yanks = vim_buffer::yanks_lines(bytes)
+                || vim_buffer::redirects(bytes)
                 || executed
                     .iter()
                     .any(|(_, value)| vim_buffer::yanks_lines(&value.text));

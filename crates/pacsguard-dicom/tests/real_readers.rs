@@ -4018,7 +4018,8 @@ fn buffer_lines_written_by_strings_or_run_by_source_are_found() {
 /// Review s18-r10: buffer lines the script writes, run as `:normal` keys of a register
 /// they were yanked into (`norm! @z` with a `:!sh …` line, `exe "norm! @z"`, `norm!
 /// 1@z`), and run by `:execute` of `getline()` (`exe getline(1)`, `g/^/exe
-/// getline('.')`, `call execute(getline(1, '$'))`): vim -es ran each (created RAN) and
+/// getline('.')`, `call execute(getline(1, '$'))`), inserted by `CTRL-R =`, or echoed
+/// under `:redir` into a register or a file then run: vim -es ran each (created RAN) and
 /// the file was clean.
 #[test]
 fn buffer_lines_run_as_keys_or_by_getline_are_found() {
@@ -4031,6 +4032,9 @@ fn buffer_lines_run_as_keys_or_by_getline_are_found() {
         format!("call setline(1, \"!{pipe}\")\nexe getline(1)"),
         format!("call setline(1, \"!{pipe}\")\ncall execute(getline(1, '$'))"),
         format!("call setline(1, \"!{pipe}\")\nexe \"g/^/exe getline('.')\""),
+        // Echoed into a register, a file or a variable by `:redir`.
+        format!("redir @a\necho \"!{pipe}\"\nredir END\n@a"),
+        format!("redir! > r.vim\necho \"!{pipe}\"\nredir END\nso r.vim"),
         // Inserted as an expression's value by `CTRL-R =`.
         format!("exe \"norm! i\\<C-R>=\\\"!{pipe}\\\"\\<CR>\"\n%y a\n@a"),
     ] {

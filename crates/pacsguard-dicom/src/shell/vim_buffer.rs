@@ -7,8 +7,10 @@
 //! as Ex lines. The buffer's lines are not modelled in order: every line the script
 //! writes from its own text is put in (more, never less). A line written from a
 //! variable or a call is known only at run time. Lines from elsewhere (`:put a` of a
-//! register filled by `:redir`, `:read`, `:edit`) are not the script's text and are not
-//! put in: vim's own `syntax/hitest.vim` yanks and runs such lines (`syn keyword …`).
+//! register filled by `:redir` with vim's output, `:read`, `:edit`) are not the
+//! script's text and are not put in: vim's own `syntax/hitest.vim` yanks and runs such
+//! lines (`syn keyword …`). What the script itself `:echo`es under `:redir` is its
+//! text, and is put in (review s18-r10).
 //!
 //! Issue 10 (session 18): the same commands in a string run as Ex lines (`exe "norm!
 //! i!sh …"`, `exe "call setline(…)"`, `call execute("put =…")`, `exe "%yank a"`) write
@@ -228,9 +230,40 @@ fn sources_in(text: &[u8], writes: &dyn Fn() -> bool) -> Option<usize> {
     })
 }
 
-/// Whether `text` writes a file (`:w`, `:wq`, `:x`, `:sav`, `:up`, `writefile()`).
+/// The command word and what follows of `segment`, modifiers (`:silent`, `:silent!`)
+/// stepped over.
+fn unmodified(segment: &[u8]) -> (&[u8], &[u8]) {
+    let (word, after) = command_word(segment);
+    if word.len() >= 3 && abbreviates(word, b"silent") {
+        return word_after_range(after.strip_prefix(b"!").unwrap_or(after));
+    }
+    (word, after)
+}
+
+/// Whether `segment` starts a `:redir` (to a file, a register or a variable), and
+/// whether it ends one (`:redir END`).
+fn redir(segment: &[u8]) -> Option<bool> {
+    let (word, after) = unmodified(segment);
+    (word.len() >= 4 && abbreviates(word, b"redir")).then(|| {
+        !after
+            .trim_ascii()
+            .get(..3)
+            .is_some_and(|end| end.eq_ignore_ascii_case(b"end"))
+    })
+}
+
+/// Whether `text` starts a `:redir`: what it echoes lands in a register, a file or a
+/// variable a script can run (review s18-r10: vim -es ran `redir @a`, `echo "!sh …"`,
+/// `redir END`, `@a`, and `redir! > r.vim` … `so r.vim`).
+pub(super) fn redirects(text: &[u8]) -> bool {
+    segments(text).any(|(_, segment)| redir(segment) == Some(true))
+}
+
+/// Whether `text` writes a file (`:w`, `:wq`, `:x`, `:sav`, `:up`, `writefile()`,
+/// `:redir`).
 fn writes_files(text: &[u8]) -> bool {
     memchr::memmem::find(text, b"writefile(").is_some()
+        || redirects(text)
         || segments(text).any(|(_, segment)| {
             let (word, _) = command_word(segment);
             [&b"write"[..], b"wq", b"xit", b"saveas", b"update", b"wall"]
@@ -334,7 +367,27 @@ fn own_buffer_text(bytes: &[u8], named: &dyn Fn(&[u8]) -> bool) -> Buffer {
         None => {}
     };
     let mut block_until_dot = false;
+    let mut redirected = false;
     for (at, segment) in segments(bytes) {
+        if let Some(starts) = redir(segment) {
+            redirected = starts;
+            continue;
+        }
+        if redirected {
+            // What `:echo` writes while redirected: a line of what a register, a file
+            // or a variable then holds (taken as the buffer's, more never less).
+            let (word, after) = unmodified(segment);
+            if word.len() >= 2 && (abbreviates(word, b"echo") || abbreviates(word, b"echon"))
+                || word.len() >= 5 && abbreviates(word, b"echomsg")
+            {
+                add(
+                    &mut buffer,
+                    at,
+                    vim_expression(after.trim_ascii(), false, named),
+                );
+                continue;
+            }
+        }
         if block_until_dot {
             // A line of an `:append` block: text of the buffer, to a line of `.`.
             if segment.trim_ascii() == b"." {
