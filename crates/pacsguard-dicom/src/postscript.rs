@@ -529,12 +529,23 @@ fn eexec_section(
     // `RD` reads is no code either (blanked).
     let closes = section.closes.end;
     let plain = section.closes.code(&section.plain);
-    let resume = closes.map_or(section.end(), |n| section.end_of_plain(program, n));
+    // The scanner takes the blank that ends the token which closes the file (a CR LF
+    // as one): Ghostscript reads on after it. Read as the file's next byte, its
+    // ciphertext could open a string that hides what follows (review s18-r10: gs
+    // -dNOSAFER ran the pipe after `/x {currentfile closefile} bind def x`, clean).
+    let past_blank = |n: usize| match section.plain.get(n..) {
+        Some([b'\r', b'\n', ..]) => n + 2,
+        Some([b, ..]) if is_space(*b) => n + 1,
+        _ => n,
+    };
+    let resume = closes.map_or(section.end(), |n| {
+        section.end_of_plain(program, past_blank(n))
+    });
     // Where the section may close its file in another way (`/closefile load exec`), the
     // file is read on from there as well: what follows is ciphertext if it does not,
     // code Ghostscript runs if it does.
     let resume = match section.closes.may_end {
-        Some(n) if closes.is_none_or(|end| n < end) => section.end_of_plain(program, n),
+        Some(n) if closes.is_none_or(|end| n < end) => section.end_of_plain(program, past_blank(n)),
         _ => resume,
     };
     let found =
@@ -2163,6 +2174,45 @@ mod tests {
             b"\ncleartomark\n",
         ]);
         assert_eq!(find_postscript_action(&file), None);
+    }
+
+    /// Review s18-r10: a section closing its file by a string run as code (`(currentfile
+    /// closefile) cvx exec`), by a binary object sequence (`[currentfile closefile]`,
+    /// executable names), or by a name defined as a bound procedure holding it (whose
+    /// blank after the name, read from the file as ciphertext, is `<`): gs 10 -dNOSAFER
+    /// ran the cleartext pipe after each section (created RAN), and the file was clean.
+    #[test]
+    fn a_section_closed_by_a_string_or_binary_sequence_is_read_on_after() {
+        let tail = [
+            &b"\n"[..],
+            &[b'0'; 512],
+            b"\ncleartomark\n(%pipe%touch RAN) (w) file pop\n",
+        ]
+        .concat();
+        // An executable array of two executable names given by their text (low byte
+        // first): PLRM 3.14.2.
+        let mut sequence = vec![129u8, 2];
+        sequence.extend_from_slice(&(4u16 + 16 + 20).to_le_bytes());
+        for (len, offset) in [(11u16, 16u32), (9, 27)] {
+            sequence.extend_from_slice(&[0x83, 0]);
+            sequence.extend_from_slice(&len.to_le_bytes());
+            sequence.extend_from_slice(&offset.to_le_bytes());
+        }
+        sequence.extend_from_slice(b"currentfileclosefile");
+        for close in [
+            &b"mark (currentfile closefile) cvx exec\n"[..],
+            &[&b"mark "[..], &sequence, b"\n"].concat(),
+            b"userdict begin /x {currentfile closefile} bind def mark x\n",
+        ] {
+            let file = ps(&[b"currentfile eexec\n", &encrypt(close, false), &tail]);
+            let found = find_postscript_action(&file);
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|a| a.severity == Severity::Alert && a.detail.contains("RAN")),
+                "{close:?}: {found:?}"
+            );
+        }
     }
 
     /// Review s18-r10: `currentfile closefile` in bytes the section reads as data

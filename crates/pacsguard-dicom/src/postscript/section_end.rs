@@ -154,7 +154,13 @@ impl SectionEnd {
                         self.named = true;
                     }
                 }
-                Token::Literal(name) | Token::Text(name) if name == b"closefile" => {
+                Token::Literal(name) if name == b"closefile" => {
+                    self.named = true;
+                }
+                // A string holding the word, which `cvx exec` runs as code (review
+                // s18-r10: gs -dNOSAFER ran the pipe after `(currentfile closefile) cvx
+                // exec`).
+                Token::Text(text) if memchr::memmem::find(&text, b"closefile").is_some() => {
                     self.named = true;
                 }
                 Token::Literal(name) if self.depth == 0 => self.literal = Some(name),
@@ -195,6 +201,13 @@ impl SectionEnd {
                         self.pos = to.min(plain.len());
                         continue;
                     }
+                }
+                Token::Binary if self.depth == 0 => {
+                    // A binary token or object sequence: what it runs (`[currentfile
+                    // closefile]` in a sequence, names by index) is not read here; it
+                    // may close the file (review s18-r10: gs -dNOSAFER ran the pipe
+                    // after one).
+                    self.may_end.get_or_insert(at);
                 }
                 Token::Other => {
                     match plain[at] {
