@@ -192,7 +192,16 @@ pub const MAX_POSTSCRIPT_EEXEC_BYTES: usize = 16 << 20;
 struct Shared {
     binary: std::cell::Cell<usize>,
     eexec: std::cell::Cell<usize>,
+    /// Readings of the file on from a place a section may close it, as well as from
+    /// where it does ([`MAX_POSTSCRIPT_REREADS`]).
+    rereads: std::cell::Cell<usize>,
 }
+
+/// Sections per file that may close their file before the place they do, whose rest of
+/// the file is read a second time from there (the first reading goes on after the place
+/// they do: review s18-r10, ciphertext read as plain opened a hex string that hid the
+/// cleartext pipe gs -dNOSAFER ran). Past it, a warning.
+pub const MAX_POSTSCRIPT_REREADS: usize = 16;
 
 /// The tokens of a program as Ghostscript's scanner reads them: text tokens, and binary
 /// tokens decoded into the tokens they stand for. Each comes with its start and the
@@ -544,17 +553,35 @@ fn eexec_section(
     // Where the section may close its file in another way (`/closefile load exec`), the
     // file is read on from there as well: what follows is ciphertext if it does not,
     // code Ghostscript runs if it does.
+    // If it does not close there, Ghostscript reads on after the place it does: the file
+    // is read on from there, and the rest read a second time from the possible place
+    // (ciphertext read as plain there may open a string the first reading would not
+    // have).
+    let mut reread = None;
     let resume = match section.closes.may_end {
-        Some(n) if closes.is_none_or(|end| n < end) => section.end_of_plain(program, past_blank(n)),
+        Some(n) if closes.is_none() => section.end_of_plain(program, past_blank(n)),
+        Some(n) if closes.is_some_and(|end| n < end) => {
+            let from = section.end_of_plain(program, past_blank(n));
+            if shared.rereads.get() >= MAX_POSTSCRIPT_REREADS {
+                reread = Some(format!(
+                    "{LOST}has more than {MAX_POSTSCRIPT_REREADS} encrypted sections (`eexec`) that may close their file before they do (MAX_POSTSCRIPT_REREADS): what follows such a place was not read"
+                ));
+            } else if from < program.len() {
+                shared.rereads.set(shared.rereads.get() + 1);
+                reread = scan(&program[from..], false, depth + 1, shared).map(|(_, how)| how);
+            }
+            resume
+        }
         _ => resume,
     };
-    let found =
-        scan(&plain, false, depth + 1, shared).map(|(_, how)| match how.strip_prefix(LOST) {
+    let found = scan(&plain, false, depth + 1, shared)
+        .map(|(_, how)| match how.strip_prefix(LOST) {
             Some(lost) => format!("{LOST}runs an encrypted section (`eexec`) that {lost}"),
             None => {
                 format!("runs an encrypted section (`eexec`, Type 1 font encryption) that {how}")
             }
-        });
+        })
+        .or(reread);
     if found.is_none() && cut && closes.is_none() {
         return (
             Some(format!(
@@ -2213,6 +2240,44 @@ mod tests {
                 "{close:?}: {found:?}"
             );
         }
+    }
+
+    /// Review s18-r10: a section that may close its file (`false {currentfile
+    /// closefile} if`) before the place it does: the file read on from the possible place
+    /// only took the ciphertext between for plain, whose `<` opened a hex string to the
+    /// end of the file, and the cleartext pipe after the section (gs 10 -dNOSAFER ran
+    /// it, created RAN) was clean. Past MAX_POSTSCRIPT_REREADS such sections, a warning.
+    #[test]
+    fn the_file_after_a_section_is_read_from_where_it_closes_too() {
+        let tail = [
+            &b"\n"[..],
+            &[b'0'; 512],
+            b"\ncleartomark\n(%pipe%touch RAN) (w) file pop\n",
+        ]
+        .concat();
+        let section = b"false {currentfile closefile} if\n%x0x0x0\nmark currentfile closefile\n";
+        let file = ps(&[b"currentfile eexec\n", &encrypt(section, false), &tail]);
+        let found = find_postscript_action(&file);
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|a| a.severity == Severity::Alert && a.detail.contains("RAN")),
+            "{found:?}"
+        );
+        let quiet = [
+            &b"currentfile eexec\n"[..],
+            &encrypt(section, false),
+            b"\n",
+            &[b'0'; 512],
+            b"\ncleartomark\n",
+        ]
+        .concat();
+        let within = quiet.repeat(MAX_POSTSCRIPT_REREADS);
+        assert_eq!(find_postscript_action(&ps(&[&within])), None);
+        let past = quiet.repeat(MAX_POSTSCRIPT_REREADS + 1);
+        let told = find_postscript_action(&ps(&[&past])).expect("told");
+        assert_eq!(told.severity, Severity::Warning, "{told:?}");
+        assert!(told.detail.contains("MAX_POSTSCRIPT_REREADS"), "{told:?}");
     }
 
     /// Review s18-r10: `currentfile closefile` in bytes the section reads as data

@@ -171,6 +171,13 @@ impl SectionEnd {
                         self.named = true;
                     }
                 }
+                // Before the arm below: after `closefile` was named, `currentfile
+                // closefile` is still the end (review s18-r10: `(closefile) pop` before
+                // it made the section run to the end of the file, and the cleartext pipe
+                // gs -dNOSAFER ran after it was clean).
+                Token::Name(name) if name == b"currentfile" => {
+                    self.after_currentfile = true;
+                }
                 Token::Name(name) if self.depth == 0 && self.named => {
                     if name == b"def" {
                         if let Some(alias) = self.literal.take() {
@@ -183,9 +190,6 @@ impl SectionEnd {
                 }
                 Token::Name(name) if name == b"string" && self.count.is_some() => {
                     self.string_len = self.count;
-                }
-                Token::Name(name) if name == b"currentfile" => {
-                    self.after_currentfile = true;
                 }
                 Token::Name(name) if READS_DATA.contains(&name.as_slice()) => {
                     if let Some(n) = self.count.take() {
