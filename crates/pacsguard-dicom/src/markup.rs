@@ -630,9 +630,12 @@ fn params(text: &[u8], tag: &Tag, cut: bool) -> Verdict {
         }
         if !head(b"<param") {
             if text.get(open + 1).is_some_and(u8::is_ascii_alphabetic) {
-                // Another start tag: an `</object>` in its attribute values is none.
-                if let Some(other) = read_tag(text, open) {
-                    i = other.end;
+                // Another start tag: an `</object>` in its attribute values is none. One
+                // the text ends inside runs to the end (browsers drop it): nothing after
+                // it is a tag, and reading each `<` after it again would be quadratic.
+                match read_tag(text, open) {
+                    Some(other) => i = other.end,
+                    None => break,
                 }
             }
             continue;
@@ -1425,6 +1428,15 @@ mod tests {
             let markup = format!("{object}<param name=\"{name}\" value=Evil></object>");
             assert!(find_active_markup(markup.as_bytes()).is_some(), "{markup}");
         }
+        // A tag the text ends inside (30,000 `<a` in one): read once, not at each `<`.
+        let slow = format!("{object}{}", "<a".repeat(30_000));
+        let started = std::time::Instant::now();
+        assert_eq!(find_markup(slow.as_bytes()), None);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
         // The object's own end tag still ends its parameters.
         for after in [
             "<object></object></object><param name=code value=Evil.class>",
