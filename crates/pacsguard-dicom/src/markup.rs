@@ -1501,12 +1501,9 @@ mod tests {
             let wide: Vec<u8> = bytes.iter().flat_map(|&b| [b, 0]).collect();
             assert!(find_active_markup(&wide).is_some(), "UTF-16 {markup}");
         }
-        for text in [
-            "<object classid=\"&#99;lsid:72C24DD5-D70A-438B-8A42-98424B88AFB8\">",
-            // (`classid="java:…"` runs an applet: see objects_naming_java_classes_run.)
-        ] {
-            assert_eq!(find_markup(text.as_bytes()), None, "{text}");
-        }
+        // (`classid="java:…"` runs an applet: see objects_naming_java_classes_run.)
+        let text = "<object classid=\"&#99;lsid:72C24DD5-D70A-438B-8A42-98424B88AFB8\">";
+        assert_eq!(find_markup(text.as_bytes()), None, "{text}");
     }
 
     /// Issue 10 (session 13): every way a page names plug-in content that runs code with

@@ -131,13 +131,13 @@ impl SectionEnd {
                     }
                 } else if reads {
                     self.proc_reads = true;
-                } else if name == b"def" && self.depth == 0 && std::mem::take(&mut self.proc_reads)
+                } else if name == b"def"
+                    && self.depth == 0
+                    && std::mem::take(&mut self.proc_reads)
+                    && let Some(reader) = self.literal.clone()
+                    && !READS_DATA.contains(&reader.as_slice())
                 {
-                    if let Some(reader) = self.literal.clone()
-                        && !READS_DATA.contains(&reader.as_slice())
-                    {
-                        self.readers.insert(reader);
-                    }
+                    self.readers.insert(reader);
                 }
             }
             match token {
